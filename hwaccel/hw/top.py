@@ -284,7 +284,11 @@ def _module_names(top: NetworkTop) -> list[tuple[_Blackbox, str]]:
     out: list[tuple[_Blackbox, str]] = []
     for name, part in top.parts():
         assert isinstance(part, _Blackbox)
-        key = repr(part.params)
+        key: Any = part.params  # equal params: one module (frozen dataclasses of tuples hash)
+        try:
+            hash(key)
+        except TypeError:
+            key = id(part)
         if key not in by_params:
             module = re.sub(r"\W", "_", f"top_{name}")
             while module in taken:

@@ -7,6 +7,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire clk;
   input [7:0] i__payload;
   wire [7:0] i__payload;
+  wire [7:0] \i__payload$102 ;
+  wire [7:0] \i__payload$102[0] ;
+  wire [7:0] \i__payload$108 ;
+  wire [7:0] \i__payload$108[0] ;
   wire [167:0] \i__payload$15 ;
   wire [20:0] \i__payload$15[0] ;
   wire [20:0] \i__payload$15[1] ;
@@ -16,54 +20,36 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [20:0] \i__payload$15[5] ;
   wire [20:0] \i__payload$15[6] ;
   wire [20:0] \i__payload$15[7] ;
-  wire [63:0] \i__payload$21 ;
-  wire [7:0] \i__payload$21[0] ;
-  wire [7:0] \i__payload$21[1] ;
-  wire [7:0] \i__payload$21[2] ;
-  wire [7:0] \i__payload$21[3] ;
-  wire [7:0] \i__payload$21[4] ;
-  wire [7:0] \i__payload$21[5] ;
-  wire [7:0] \i__payload$21[6] ;
-  wire [7:0] \i__payload$21[7] ;
-  wire [63:0] \i__payload$27 ;
+  wire [83:0] \i__payload$21 ;
+  wire [20:0] \i__payload$21[0] ;
+  wire [20:0] \i__payload$21[1] ;
+  wire [20:0] \i__payload$21[2] ;
+  wire [20:0] \i__payload$21[3] ;
+  wire [31:0] \i__payload$27 ;
   wire [7:0] \i__payload$27[0] ;
   wire [7:0] \i__payload$27[1] ;
   wire [7:0] \i__payload$27[2] ;
   wire [7:0] \i__payload$27[3] ;
-  wire [7:0] \i__payload$27[4] ;
-  wire [7:0] \i__payload$27[5] ;
-  wire [7:0] \i__payload$27[6] ;
-  wire [7:0] \i__payload$27[7] ;
-  wire [95:0] \i__payload$33 ;
-  wire [23:0] \i__payload$33[0] ;
-  wire [23:0] \i__payload$33[1] ;
-  wire [23:0] \i__payload$33[2] ;
-  wire [23:0] \i__payload$33[3] ;
-  wire [31:0] \i__payload$39 ;
-  wire [7:0] \i__payload$39[0] ;
-  wire [7:0] \i__payload$39[1] ;
-  wire [7:0] \i__payload$39[2] ;
-  wire [7:0] \i__payload$39[3] ;
+  wire [31:0] \i__payload$33 ;
+  wire [7:0] \i__payload$33[0] ;
+  wire [7:0] \i__payload$33[1] ;
+  wire [7:0] \i__payload$33[2] ;
+  wire [7:0] \i__payload$33[3] ;
+  wire [191:0] \i__payload$39 ;
+  wire [23:0] \i__payload$39[0] ;
+  wire [23:0] \i__payload$39[1] ;
+  wire [23:0] \i__payload$39[2] ;
+  wire [23:0] \i__payload$39[3] ;
+  wire [23:0] \i__payload$39[4] ;
+  wire [23:0] \i__payload$39[5] ;
+  wire [23:0] \i__payload$39[6] ;
+  wire [23:0] \i__payload$39[7] ;
   wire [23:0] \i__payload$45 ;
   wire [23:0] \i__payload$45[0] ;
-  wire [63:0] \i__payload$51 ;
+  wire [7:0] \i__payload$51 ;
   wire [7:0] \i__payload$51[0] ;
-  wire [7:0] \i__payload$51[1] ;
-  wire [7:0] \i__payload$51[2] ;
-  wire [7:0] \i__payload$51[3] ;
-  wire [7:0] \i__payload$51[4] ;
-  wire [7:0] \i__payload$51[5] ;
-  wire [7:0] \i__payload$51[6] ;
-  wire [7:0] \i__payload$51[7] ;
-  wire [63:0] \i__payload$57 ;
-  wire [7:0] \i__payload$57[0] ;
-  wire [7:0] \i__payload$57[1] ;
-  wire [7:0] \i__payload$57[2] ;
-  wire [7:0] \i__payload$57[3] ;
-  wire [7:0] \i__payload$57[4] ;
-  wire [7:0] \i__payload$57[5] ;
-  wire [7:0] \i__payload$57[6] ;
-  wire [7:0] \i__payload$57[7] ;
+  wire [23:0] \i__payload$57 ;
+  wire [23:0] \i__payload$57[0] ;
   wire [31:0] \i__payload$63 ;
   wire [7:0] \i__payload$63[0] ;
   wire [7:0] \i__payload$63[1] ;
@@ -76,24 +62,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$69[3] ;
   wire [7:0] \i__payload$75 ;
   wire [7:0] \i__payload$75[0] ;
-  wire [63:0] \i__payload$78 ;
-  wire [7:0] \i__payload$78[0] ;
-  wire [7:0] \i__payload$78[1] ;
-  wire [7:0] \i__payload$78[2] ;
-  wire [7:0] \i__payload$78[3] ;
-  wire [7:0] \i__payload$78[4] ;
-  wire [7:0] \i__payload$78[5] ;
-  wire [7:0] \i__payload$78[6] ;
-  wire [7:0] \i__payload$78[7] ;
-  wire [63:0] \i__payload$84 ;
-  wire [7:0] \i__payload$84[0] ;
-  wire [7:0] \i__payload$84[1] ;
-  wire [7:0] \i__payload$84[2] ;
-  wire [7:0] \i__payload$84[3] ;
-  wire [7:0] \i__payload$84[4] ;
-  wire [7:0] \i__payload$84[5] ;
-  wire [7:0] \i__payload$84[6] ;
-  wire [7:0] \i__payload$84[7] ;
+  wire [7:0] \i__payload$81 ;
+  wire [7:0] \i__payload$81[0] ;
+  wire [7:0] \i__payload$87 ;
+  wire [7:0] \i__payload$87[0] ;
   wire [7:0] \i__payload$9 ;
   wire [31:0] \i__payload$90 ;
   wire [7:0] \i__payload$90[0] ;
@@ -109,6 +81,8 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload[0] ;
   output i__ready;
   wire i__ready;
+  wire \i__ready$105 ;
+  wire \i__ready$111 ;
   wire \i__ready$12 ;
   wire \i__ready$18 ;
   wire \i__ready$24 ;
@@ -120,14 +94,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__ready$60 ;
   wire \i__ready$66 ;
   wire \i__ready$72 ;
-  wire \i__ready$76 ;
-  wire \i__ready$81 ;
-  wire \i__ready$87 ;
+  wire \i__ready$78 ;
+  wire \i__ready$84 ;
+  wire \i__ready$88 ;
   wire \i__ready$93 ;
   wire \i__ready$99 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$100 ;
+  wire \i__valid$106 ;
+  wire \i__valid$112 ;
   wire \i__valid$13 ;
   wire \i__valid$19 ;
   wire \i__valid$25 ;
@@ -139,16 +115,20 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$61 ;
   wire \i__valid$67 ;
   wire \i__valid$73 ;
-  wire \i__valid$77 ;
-  wire \i__valid$82 ;
-  wire \i__valid$88 ;
+  wire \i__valid$79 ;
+  wire \i__valid$85 ;
+  wire \i__valid$89 ;
   wire \i__valid$94 ;
   output [7:0] o__payload;
   wire [7:0] o__payload;
   wire [7:0] \o__payload$10 ;
-  wire [7:0] \o__payload$102 ;
-  wire [7:0] \o__payload$102[0] ;
+  wire [7:0] \o__payload$103 ;
+  wire [7:0] \o__payload$103[0] ;
+  wire [7:0] \o__payload$109 ;
+  wire [7:0] \o__payload$109[0] ;
   wire [7:0] \o__payload$10[0] ;
+  wire [7:0] \o__payload$114 ;
+  wire [7:0] \o__payload$114[0] ;
   wire [167:0] \o__payload$16 ;
   wire [20:0] \o__payload$16[0] ;
   wire [20:0] \o__payload$16[1] ;
@@ -158,54 +138,36 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [20:0] \o__payload$16[5] ;
   wire [20:0] \o__payload$16[6] ;
   wire [20:0] \o__payload$16[7] ;
-  wire [63:0] \o__payload$22 ;
-  wire [7:0] \o__payload$22[0] ;
-  wire [7:0] \o__payload$22[1] ;
-  wire [7:0] \o__payload$22[2] ;
-  wire [7:0] \o__payload$22[3] ;
-  wire [7:0] \o__payload$22[4] ;
-  wire [7:0] \o__payload$22[5] ;
-  wire [7:0] \o__payload$22[6] ;
-  wire [7:0] \o__payload$22[7] ;
-  wire [63:0] \o__payload$28 ;
+  wire [83:0] \o__payload$22 ;
+  wire [20:0] \o__payload$22[0] ;
+  wire [20:0] \o__payload$22[1] ;
+  wire [20:0] \o__payload$22[2] ;
+  wire [20:0] \o__payload$22[3] ;
+  wire [31:0] \o__payload$28 ;
   wire [7:0] \o__payload$28[0] ;
   wire [7:0] \o__payload$28[1] ;
   wire [7:0] \o__payload$28[2] ;
   wire [7:0] \o__payload$28[3] ;
-  wire [7:0] \o__payload$28[4] ;
-  wire [7:0] \o__payload$28[5] ;
-  wire [7:0] \o__payload$28[6] ;
-  wire [7:0] \o__payload$28[7] ;
-  wire [95:0] \o__payload$34 ;
-  wire [23:0] \o__payload$34[0] ;
-  wire [23:0] \o__payload$34[1] ;
-  wire [23:0] \o__payload$34[2] ;
-  wire [23:0] \o__payload$34[3] ;
-  wire [31:0] \o__payload$40 ;
-  wire [7:0] \o__payload$40[0] ;
-  wire [7:0] \o__payload$40[1] ;
-  wire [7:0] \o__payload$40[2] ;
-  wire [7:0] \o__payload$40[3] ;
+  wire [31:0] \o__payload$34 ;
+  wire [7:0] \o__payload$34[0] ;
+  wire [7:0] \o__payload$34[1] ;
+  wire [7:0] \o__payload$34[2] ;
+  wire [7:0] \o__payload$34[3] ;
+  wire [191:0] \o__payload$40 ;
+  wire [23:0] \o__payload$40[0] ;
+  wire [23:0] \o__payload$40[1] ;
+  wire [23:0] \o__payload$40[2] ;
+  wire [23:0] \o__payload$40[3] ;
+  wire [23:0] \o__payload$40[4] ;
+  wire [23:0] \o__payload$40[5] ;
+  wire [23:0] \o__payload$40[6] ;
+  wire [23:0] \o__payload$40[7] ;
   wire [23:0] \o__payload$46 ;
   wire [23:0] \o__payload$46[0] ;
-  wire [63:0] \o__payload$52 ;
+  wire [7:0] \o__payload$52 ;
   wire [7:0] \o__payload$52[0] ;
-  wire [7:0] \o__payload$52[1] ;
-  wire [7:0] \o__payload$52[2] ;
-  wire [7:0] \o__payload$52[3] ;
-  wire [7:0] \o__payload$52[4] ;
-  wire [7:0] \o__payload$52[5] ;
-  wire [7:0] \o__payload$52[6] ;
-  wire [7:0] \o__payload$52[7] ;
-  wire [63:0] \o__payload$58 ;
-  wire [7:0] \o__payload$58[0] ;
-  wire [7:0] \o__payload$58[1] ;
-  wire [7:0] \o__payload$58[2] ;
-  wire [7:0] \o__payload$58[3] ;
-  wire [7:0] \o__payload$58[4] ;
-  wire [7:0] \o__payload$58[5] ;
-  wire [7:0] \o__payload$58[6] ;
-  wire [7:0] \o__payload$58[7] ;
+  wire [23:0] \o__payload$58 ;
+  wire [23:0] \o__payload$58[0] ;
   wire [31:0] \o__payload$64 ;
   wire [7:0] \o__payload$64[0] ;
   wire [7:0] \o__payload$64[1] ;
@@ -216,24 +178,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$70[1] ;
   wire [7:0] \o__payload$70[2] ;
   wire [7:0] \o__payload$70[3] ;
-  wire [63:0] \o__payload$79 ;
-  wire [7:0] \o__payload$79[0] ;
-  wire [7:0] \o__payload$79[1] ;
-  wire [7:0] \o__payload$79[2] ;
-  wire [7:0] \o__payload$79[3] ;
-  wire [7:0] \o__payload$79[4] ;
-  wire [7:0] \o__payload$79[5] ;
-  wire [7:0] \o__payload$79[6] ;
-  wire [7:0] \o__payload$79[7] ;
-  wire [63:0] \o__payload$85 ;
-  wire [7:0] \o__payload$85[0] ;
-  wire [7:0] \o__payload$85[1] ;
-  wire [7:0] \o__payload$85[2] ;
-  wire [7:0] \o__payload$85[3] ;
-  wire [7:0] \o__payload$85[4] ;
-  wire [7:0] \o__payload$85[5] ;
-  wire [7:0] \o__payload$85[6] ;
-  wire [7:0] \o__payload$85[7] ;
+  wire [7:0] \o__payload$76 ;
+  wire [7:0] \o__payload$76[0] ;
+  wire [7:0] \o__payload$82 ;
+  wire [7:0] \o__payload$82[0] ;
   wire [31:0] \o__payload$91 ;
   wire [7:0] \o__payload$91[0] ;
   wire [7:0] \o__payload$91[1] ;
@@ -247,8 +195,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload[0] ;
   input o__ready;
   wire o__ready;
-  wire \o__ready$103 ;
+  wire \o__ready$104 ;
   wire \o__ready$11 ;
+  wire \o__ready$110 ;
+  wire \o__ready$115 ;
   wire \o__ready$17 ;
   wire \o__ready$23 ;
   wire \o__ready$29 ;
@@ -259,14 +209,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__ready$59 ;
   wire \o__ready$65 ;
   wire \o__ready$71 ;
-  wire \o__ready$80 ;
-  wire \o__ready$86 ;
+  wire \o__ready$77 ;
+  wire \o__ready$83 ;
   wire \o__ready$92 ;
   wire \o__ready$98 ;
   output o__valid;
   wire o__valid;
   wire \o__valid$101 ;
-  wire \o__valid$104 ;
+  wire \o__valid$107 ;
+  wire \o__valid$113 ;
+  wire \o__valid$116 ;
   wire \o__valid$14 ;
   wire \o__valid$20 ;
   wire \o__valid$26 ;
@@ -278,24 +230,14 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__valid$62 ;
   wire \o__valid$68 ;
   wire \o__valid$74 ;
-  wire \o__valid$83 ;
-  wire \o__valid$89 ;
+  wire \o__valid$80 ;
+  wire \o__valid$86 ;
   wire \o__valid$95 ;
-  output [31:0] probe;
-  wire [31:0] probe;
+  output [35:0] probe;
+  wire [35:0] probe;
   input rst;
   wire rst;
   top_fifo_conv0_maxpool1_0 fifo_conv0_maxpool1_0 (
-    .clk(clk),
-    .i__payload(\i__payload$78 ),
-    .i__ready(\o__ready$80 ),
-    .i__valid(\i__valid$82 ),
-    .o__payload(\i__payload$51 ),
-    .o__ready(\o__ready$53 ),
-    .o__valid(\i__valid$55 ),
-    .rst(rst)
-  );
-  top_fifo_conv2_maxpool3_0 fifo_conv2_maxpool3_0 (
     .clk(clk),
     .i__payload(\i__payload$90 ),
     .i__ready(\o__ready$92 ),
@@ -305,17 +247,17 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$67 ),
     .rst(rst)
   );
-  top_fifo_maxpool1_conv2_0 fifo_maxpool1_conv2_0 (
+  top_fifo_conv2_maxpool3_0 fifo_conv2_maxpool3_0 (
     .clk(clk),
-    .i__payload(\i__payload$84 ),
-    .i__ready(\o__ready$86 ),
-    .i__valid(\i__valid$88 ),
-    .o__payload(\i__payload$57 ),
-    .o__ready(\o__ready$59 ),
-    .o__valid(\i__valid$61 ),
+    .i__payload(\i__payload$102 ),
+    .i__ready(\o__ready$104 ),
+    .i__valid(\i__valid$106 ),
+    .o__payload(\i__payload$75 ),
+    .o__ready(\o__ready$77 ),
+    .o__valid(\i__valid$79 ),
     .rst(rst)
   );
-  top_fifo_conv2_maxpool3_0 fifo_maxpool3_dense4_0 (
+  top_fifo_maxpool1_conv2_0 fifo_maxpool1_conv2_0 (
     .clk(clk),
     .i__payload(\i__payload$96 ),
     .i__ready(\o__ready$98 ),
@@ -323,6 +265,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__payload(\i__payload$69 ),
     .o__ready(\o__ready$71 ),
     .o__valid(\i__valid$73 ),
+    .rst(rst)
+  );
+  top_fifo_maxpool3_dense4_0 fifo_maxpool3_dense4_0 (
+    .clk(clk),
+    .i__payload(\i__payload$108 ),
+    .i__ready(\o__ready$110 ),
+    .i__valid(\i__valid$112 ),
+    .o__payload(\i__payload$81 ),
+    .o__ready(\o__ready$83 ),
+    .o__valid(\i__valid$85 ),
     .rst(rst)
   );
   top_s0_conv0_u0 s0_conv0_u0 (
@@ -350,96 +302,116 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
-    .o__payload(\i__payload$78 ),
-    .o__ready(\o__ready$80 ),
-    .o__valid(\i__valid$82 ),
-    .rst(rst)
-  );
-  top_s1_maxpool1_u0 s1_maxpool1_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$51 ),
-    .i__ready(\o__ready$53 ),
-    .i__valid(\i__valid$55 ),
     .o__payload(\i__payload$21 ),
     .o__ready(\o__ready$23 ),
     .o__valid(\i__valid$25 ),
     .rst(rst)
   );
-  top_s1_maxpool1_u1 s1_maxpool1_u1 (
+  top_s0_conv0_u3 s0_conv0_u3 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
     .i__valid(\i__valid$25 ),
-    .o__payload(\i__payload$84 ),
-    .o__ready(\o__ready$86 ),
-    .o__valid(\i__valid$88 ),
-    .rst(rst)
-  );
-  top_s2_conv2_u0 s2_conv2_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$57 ),
-    .i__ready(\o__ready$59 ),
-    .i__valid(\i__valid$61 ),
-    .o__payload(\i__payload$27 ),
-    .o__ready(\o__ready$29 ),
-    .o__valid(\i__valid$31 ),
-    .rst(rst)
-  );
-  top_s2_conv2_u1 s2_conv2_u1 (
-    .clk(clk),
-    .i__payload(\i__payload$27 ),
-    .i__ready(\o__ready$29 ),
-    .i__valid(\i__valid$31 ),
-    .o__payload(\i__payload$33 ),
-    .o__ready(\o__ready$35 ),
-    .o__valid(\i__valid$37 ),
-    .rst(rst)
-  );
-  top_s2_conv2_u2 s2_conv2_u2 (
-    .clk(clk),
-    .i__payload(\i__payload$33 ),
-    .i__ready(\o__ready$35 ),
-    .i__valid(\i__valid$37 ),
     .o__payload(\i__payload$90 ),
     .o__ready(\o__ready$92 ),
     .o__valid(\i__valid$94 ),
     .rst(rst)
   );
-  top_s3_maxpool3_u0 s3_maxpool3_u0 (
+  top_s1_maxpool1_u0 s1_maxpool1_u0 (
     .clk(clk),
     .i__payload(\i__payload$63 ),
     .i__ready(\o__ready$65 ),
     .i__valid(\i__valid$67 ),
-    .o__payload(\i__payload$39 ),
-    .o__ready(\o__ready$41 ),
-    .o__valid(\i__valid$43 ),
+    .o__payload(\i__payload$27 ),
+    .o__ready(\o__ready$29 ),
+    .o__valid(\i__valid$31 ),
     .rst(rst)
   );
-  top_s3_maxpool3_u1 s3_maxpool3_u1 (
+  top_s1_maxpool1_u1 s1_maxpool1_u1 (
     .clk(clk),
-    .i__payload(\i__payload$39 ),
-    .i__ready(\o__ready$41 ),
-    .i__valid(\i__valid$43 ),
+    .i__payload(\i__payload$27 ),
+    .i__ready(\o__ready$29 ),
+    .i__valid(\i__valid$31 ),
     .o__payload(\i__payload$96 ),
     .o__ready(\o__ready$98 ),
     .o__valid(\i__valid$100 ),
     .rst(rst)
   );
-  top_s4_dense4_u0 s4_dense4_u0 (
+  top_s2_conv2_u0 s2_conv2_u0 (
     .clk(clk),
     .i__payload(\i__payload$69 ),
     .i__ready(\o__ready$71 ),
     .i__valid(\i__valid$73 ),
+    .o__payload(\i__payload$33 ),
+    .o__ready(\o__ready$35 ),
+    .o__valid(\i__valid$37 ),
+    .rst(rst)
+  );
+  top_s2_conv2_u1 s2_conv2_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$33 ),
+    .i__ready(\o__ready$35 ),
+    .i__valid(\i__valid$37 ),
+    .o__payload(\i__payload$39 ),
+    .o__ready(\o__ready$41 ),
+    .o__valid(\i__valid$43 ),
+    .rst(rst)
+  );
+  top_s2_conv2_u2 s2_conv2_u2 (
+    .clk(clk),
+    .i__payload(\i__payload$39 ),
+    .i__ready(\o__ready$41 ),
+    .i__valid(\i__valid$43 ),
     .o__payload(\i__payload$45 ),
     .o__ready(\o__ready$47 ),
     .o__valid(\i__valid$49 ),
     .rst(rst)
   );
-  top_s4_dense4_u1 s4_dense4_u1 (
+  top_s2_conv2_u3 s2_conv2_u3 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
     .i__ready(\o__ready$47 ),
     .i__valid(\i__valid$49 ),
+    .o__payload(\i__payload$102 ),
+    .o__ready(\o__ready$104 ),
+    .o__valid(\i__valid$106 ),
+    .rst(rst)
+  );
+  top_s3_maxpool3_u0 s3_maxpool3_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$75 ),
+    .i__ready(\o__ready$77 ),
+    .i__valid(\i__valid$79 ),
+    .o__payload(\i__payload$51 ),
+    .o__ready(\o__ready$53 ),
+    .o__valid(\i__valid$55 ),
+    .rst(rst)
+  );
+  top_s3_maxpool3_u1 s3_maxpool3_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$51 ),
+    .i__ready(\o__ready$53 ),
+    .i__valid(\i__valid$55 ),
+    .o__payload(\i__payload$108 ),
+    .o__ready(\o__ready$110 ),
+    .o__valid(\i__valid$112 ),
+    .rst(rst)
+  );
+  top_s4_dense4_u0 s4_dense4_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$81 ),
+    .i__ready(\o__ready$83 ),
+    .i__valid(\i__valid$85 ),
+    .o__payload(\i__payload$57 ),
+    .o__ready(\o__ready$59 ),
+    .o__valid(\i__valid$61 ),
+    .rst(rst)
+  );
+  top_s4_dense4_u1 s4_dense4_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$57 ),
+    .i__ready(\o__ready$59 ),
+    .i__valid(\i__valid$61 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
@@ -478,24 +450,30 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$70  = \i__payload$69 ;
   assign \i__ready$72  = \o__ready$71 ;
   assign \o__valid$74  = \i__valid$73 ;
-  assign \i__payload$75  = i__payload;
-  assign \i__ready$76  = i__ready;
-  assign \i__valid$77  = i__valid;
-  assign \o__payload$79  = \i__payload$78 ;
-  assign \i__ready$81  = \o__ready$80 ;
-  assign \o__valid$83  = \i__valid$82 ;
-  assign \o__payload$85  = \i__payload$84 ;
-  assign \i__ready$87  = \o__ready$86 ;
-  assign \o__valid$89  = \i__valid$88 ;
+  assign \o__payload$76  = \i__payload$75 ;
+  assign \i__ready$78  = \o__ready$77 ;
+  assign \o__valid$80  = \i__valid$79 ;
+  assign \o__payload$82  = \i__payload$81 ;
+  assign \i__ready$84  = \o__ready$83 ;
+  assign \o__valid$86  = \i__valid$85 ;
+  assign \i__payload$87  = i__payload;
+  assign \i__ready$88  = i__ready;
+  assign \i__valid$89  = i__valid;
   assign \o__payload$91  = \i__payload$90 ;
   assign \i__ready$93  = \o__ready$92 ;
   assign \o__valid$95  = \i__valid$94 ;
   assign \o__payload$97  = \i__payload$96 ;
   assign \i__ready$99  = \o__ready$98 ;
   assign \o__valid$101  = \i__valid$100 ;
-  assign \o__payload$102  = o__payload;
-  assign \o__ready$103  = o__ready;
-  assign \o__valid$104  = o__valid;
+  assign \o__payload$103  = \i__payload$102 ;
+  assign \i__ready$105  = \o__ready$104 ;
+  assign \o__valid$107  = \i__valid$106 ;
+  assign \o__payload$109  = \i__payload$108 ;
+  assign \i__ready$111  = \o__ready$110 ;
+  assign \o__valid$113  = \i__valid$112 ;
+  assign \o__payload$114  = o__payload;
+  assign \o__ready$115  = o__ready;
+  assign \o__valid$116  = o__valid;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \i__payload$9[0]  = \i__payload$9 ;
@@ -516,88 +494,52 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$16[5]  = \i__payload$15 [125:105];
   assign \o__payload$16[6]  = \i__payload$15 [146:126];
   assign \o__payload$16[7]  = \i__payload$15 [167:147];
-  assign \i__payload$21[0]  = \i__payload$21 [7:0];
-  assign \i__payload$21[1]  = \i__payload$21 [15:8];
-  assign \i__payload$21[2]  = \i__payload$21 [23:16];
-  assign \i__payload$21[3]  = \i__payload$21 [31:24];
-  assign \i__payload$21[4]  = \i__payload$21 [39:32];
-  assign \i__payload$21[5]  = \i__payload$21 [47:40];
-  assign \i__payload$21[6]  = \i__payload$21 [55:48];
-  assign \i__payload$21[7]  = \i__payload$21 [63:56];
-  assign \o__payload$22[0]  = \i__payload$21 [7:0];
-  assign \o__payload$22[1]  = \i__payload$21 [15:8];
-  assign \o__payload$22[2]  = \i__payload$21 [23:16];
-  assign \o__payload$22[3]  = \i__payload$21 [31:24];
-  assign \o__payload$22[4]  = \i__payload$21 [39:32];
-  assign \o__payload$22[5]  = \i__payload$21 [47:40];
-  assign \o__payload$22[6]  = \i__payload$21 [55:48];
-  assign \o__payload$22[7]  = \i__payload$21 [63:56];
+  assign \i__payload$21[0]  = \i__payload$21 [20:0];
+  assign \i__payload$21[1]  = \i__payload$21 [41:21];
+  assign \i__payload$21[2]  = \i__payload$21 [62:42];
+  assign \i__payload$21[3]  = \i__payload$21 [83:63];
+  assign \o__payload$22[0]  = \i__payload$21 [20:0];
+  assign \o__payload$22[1]  = \i__payload$21 [41:21];
+  assign \o__payload$22[2]  = \i__payload$21 [62:42];
+  assign \o__payload$22[3]  = \i__payload$21 [83:63];
   assign \i__payload$27[0]  = \i__payload$27 [7:0];
   assign \i__payload$27[1]  = \i__payload$27 [15:8];
   assign \i__payload$27[2]  = \i__payload$27 [23:16];
   assign \i__payload$27[3]  = \i__payload$27 [31:24];
-  assign \i__payload$27[4]  = \i__payload$27 [39:32];
-  assign \i__payload$27[5]  = \i__payload$27 [47:40];
-  assign \i__payload$27[6]  = \i__payload$27 [55:48];
-  assign \i__payload$27[7]  = \i__payload$27 [63:56];
   assign \o__payload$28[0]  = \i__payload$27 [7:0];
   assign \o__payload$28[1]  = \i__payload$27 [15:8];
   assign \o__payload$28[2]  = \i__payload$27 [23:16];
   assign \o__payload$28[3]  = \i__payload$27 [31:24];
-  assign \o__payload$28[4]  = \i__payload$27 [39:32];
-  assign \o__payload$28[5]  = \i__payload$27 [47:40];
-  assign \o__payload$28[6]  = \i__payload$27 [55:48];
-  assign \o__payload$28[7]  = \i__payload$27 [63:56];
-  assign \i__payload$33[0]  = \i__payload$33 [23:0];
-  assign \i__payload$33[1]  = \i__payload$33 [47:24];
-  assign \i__payload$33[2]  = \i__payload$33 [71:48];
-  assign \i__payload$33[3]  = \i__payload$33 [95:72];
-  assign \o__payload$34[0]  = \i__payload$33 [23:0];
-  assign \o__payload$34[1]  = \i__payload$33 [47:24];
-  assign \o__payload$34[2]  = \i__payload$33 [71:48];
-  assign \o__payload$34[3]  = \i__payload$33 [95:72];
-  assign \i__payload$39[0]  = \i__payload$39 [7:0];
-  assign \i__payload$39[1]  = \i__payload$39 [15:8];
-  assign \i__payload$39[2]  = \i__payload$39 [23:16];
-  assign \i__payload$39[3]  = \i__payload$39 [31:24];
-  assign \o__payload$40[0]  = \i__payload$39 [7:0];
-  assign \o__payload$40[1]  = \i__payload$39 [15:8];
-  assign \o__payload$40[2]  = \i__payload$39 [23:16];
-  assign \o__payload$40[3]  = \i__payload$39 [31:24];
+  assign \i__payload$33[0]  = \i__payload$33 [7:0];
+  assign \i__payload$33[1]  = \i__payload$33 [15:8];
+  assign \i__payload$33[2]  = \i__payload$33 [23:16];
+  assign \i__payload$33[3]  = \i__payload$33 [31:24];
+  assign \o__payload$34[0]  = \i__payload$33 [7:0];
+  assign \o__payload$34[1]  = \i__payload$33 [15:8];
+  assign \o__payload$34[2]  = \i__payload$33 [23:16];
+  assign \o__payload$34[3]  = \i__payload$33 [31:24];
+  assign \i__payload$39[0]  = \i__payload$39 [23:0];
+  assign \i__payload$39[1]  = \i__payload$39 [47:24];
+  assign \i__payload$39[2]  = \i__payload$39 [71:48];
+  assign \i__payload$39[3]  = \i__payload$39 [95:72];
+  assign \i__payload$39[4]  = \i__payload$39 [119:96];
+  assign \i__payload$39[5]  = \i__payload$39 [143:120];
+  assign \i__payload$39[6]  = \i__payload$39 [167:144];
+  assign \i__payload$39[7]  = \i__payload$39 [191:168];
+  assign \o__payload$40[0]  = \i__payload$39 [23:0];
+  assign \o__payload$40[1]  = \i__payload$39 [47:24];
+  assign \o__payload$40[2]  = \i__payload$39 [71:48];
+  assign \o__payload$40[3]  = \i__payload$39 [95:72];
+  assign \o__payload$40[4]  = \i__payload$39 [119:96];
+  assign \o__payload$40[5]  = \i__payload$39 [143:120];
+  assign \o__payload$40[6]  = \i__payload$39 [167:144];
+  assign \o__payload$40[7]  = \i__payload$39 [191:168];
   assign \i__payload$45[0]  = \i__payload$45 ;
   assign \o__payload$46[0]  = \i__payload$45 ;
-  assign \i__payload$51[0]  = \i__payload$51 [7:0];
-  assign \i__payload$51[1]  = \i__payload$51 [15:8];
-  assign \i__payload$51[2]  = \i__payload$51 [23:16];
-  assign \i__payload$51[3]  = \i__payload$51 [31:24];
-  assign \i__payload$51[4]  = \i__payload$51 [39:32];
-  assign \i__payload$51[5]  = \i__payload$51 [47:40];
-  assign \i__payload$51[6]  = \i__payload$51 [55:48];
-  assign \i__payload$51[7]  = \i__payload$51 [63:56];
-  assign \o__payload$52[0]  = \i__payload$51 [7:0];
-  assign \o__payload$52[1]  = \i__payload$51 [15:8];
-  assign \o__payload$52[2]  = \i__payload$51 [23:16];
-  assign \o__payload$52[3]  = \i__payload$51 [31:24];
-  assign \o__payload$52[4]  = \i__payload$51 [39:32];
-  assign \o__payload$52[5]  = \i__payload$51 [47:40];
-  assign \o__payload$52[6]  = \i__payload$51 [55:48];
-  assign \o__payload$52[7]  = \i__payload$51 [63:56];
-  assign \i__payload$57[0]  = \i__payload$57 [7:0];
-  assign \i__payload$57[1]  = \i__payload$57 [15:8];
-  assign \i__payload$57[2]  = \i__payload$57 [23:16];
-  assign \i__payload$57[3]  = \i__payload$57 [31:24];
-  assign \i__payload$57[4]  = \i__payload$57 [39:32];
-  assign \i__payload$57[5]  = \i__payload$57 [47:40];
-  assign \i__payload$57[6]  = \i__payload$57 [55:48];
-  assign \i__payload$57[7]  = \i__payload$57 [63:56];
-  assign \o__payload$58[0]  = \i__payload$57 [7:0];
-  assign \o__payload$58[1]  = \i__payload$57 [15:8];
-  assign \o__payload$58[2]  = \i__payload$57 [23:16];
-  assign \o__payload$58[3]  = \i__payload$57 [31:24];
-  assign \o__payload$58[4]  = \i__payload$57 [39:32];
-  assign \o__payload$58[5]  = \i__payload$57 [47:40];
-  assign \o__payload$58[6]  = \i__payload$57 [55:48];
-  assign \o__payload$58[7]  = \i__payload$57 [63:56];
+  assign \i__payload$51[0]  = \i__payload$51 ;
+  assign \o__payload$52[0]  = \i__payload$51 ;
+  assign \i__payload$57[0]  = \i__payload$57 ;
+  assign \o__payload$58[0]  = \i__payload$57 ;
   assign \i__payload$63[0]  = \i__payload$63 [7:0];
   assign \i__payload$63[1]  = \i__payload$63 [15:8];
   assign \i__payload$63[2]  = \i__payload$63 [23:16];
@@ -614,39 +556,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$70[1]  = \i__payload$69 [15:8];
   assign \o__payload$70[2]  = \i__payload$69 [23:16];
   assign \o__payload$70[3]  = \i__payload$69 [31:24];
-  assign \i__payload$75[0]  = i__payload;
-  assign \i__payload$78[0]  = \i__payload$78 [7:0];
-  assign \i__payload$78[1]  = \i__payload$78 [15:8];
-  assign \i__payload$78[2]  = \i__payload$78 [23:16];
-  assign \i__payload$78[3]  = \i__payload$78 [31:24];
-  assign \i__payload$78[4]  = \i__payload$78 [39:32];
-  assign \i__payload$78[5]  = \i__payload$78 [47:40];
-  assign \i__payload$78[6]  = \i__payload$78 [55:48];
-  assign \i__payload$78[7]  = \i__payload$78 [63:56];
-  assign \o__payload$79[0]  = \i__payload$78 [7:0];
-  assign \o__payload$79[1]  = \i__payload$78 [15:8];
-  assign \o__payload$79[2]  = \i__payload$78 [23:16];
-  assign \o__payload$79[3]  = \i__payload$78 [31:24];
-  assign \o__payload$79[4]  = \i__payload$78 [39:32];
-  assign \o__payload$79[5]  = \i__payload$78 [47:40];
-  assign \o__payload$79[6]  = \i__payload$78 [55:48];
-  assign \o__payload$79[7]  = \i__payload$78 [63:56];
-  assign \i__payload$84[0]  = \i__payload$84 [7:0];
-  assign \i__payload$84[1]  = \i__payload$84 [15:8];
-  assign \i__payload$84[2]  = \i__payload$84 [23:16];
-  assign \i__payload$84[3]  = \i__payload$84 [31:24];
-  assign \i__payload$84[4]  = \i__payload$84 [39:32];
-  assign \i__payload$84[5]  = \i__payload$84 [47:40];
-  assign \i__payload$84[6]  = \i__payload$84 [55:48];
-  assign \i__payload$84[7]  = \i__payload$84 [63:56];
-  assign \o__payload$85[0]  = \i__payload$84 [7:0];
-  assign \o__payload$85[1]  = \i__payload$84 [15:8];
-  assign \o__payload$85[2]  = \i__payload$84 [23:16];
-  assign \o__payload$85[3]  = \i__payload$84 [31:24];
-  assign \o__payload$85[4]  = \i__payload$84 [39:32];
-  assign \o__payload$85[5]  = \i__payload$84 [47:40];
-  assign \o__payload$85[6]  = \i__payload$84 [55:48];
-  assign \o__payload$85[7]  = \i__payload$84 [63:56];
+  assign \i__payload$75[0]  = \i__payload$75 ;
+  assign \o__payload$76[0]  = \i__payload$75 ;
+  assign \i__payload$81[0]  = \i__payload$81 ;
+  assign \o__payload$82[0]  = \i__payload$81 ;
+  assign \i__payload$87[0]  = i__payload;
   assign \i__payload$90[0]  = \i__payload$90 [7:0];
   assign \i__payload$90[1]  = \i__payload$90 [15:8];
   assign \i__payload$90[2]  = \i__payload$90 [23:16];
@@ -663,180 +577,50 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$97[1]  = \i__payload$96 [15:8];
   assign \o__payload$97[2]  = \i__payload$96 [23:16];
   assign \o__payload$97[3]  = \i__payload$96 [31:24];
-  assign \o__payload$102[0]  = o__payload;
-  assign probe[31] = o__ready;
-  assign probe[15] = o__valid;
-  assign probe[30] = \o__ready$47 ;
-  assign probe[14] = \i__valid$49 ;
-  assign probe[29] = \o__ready$71 ;
-  assign probe[13] = \i__valid$73 ;
-  assign probe[28] = \o__ready$98 ;
-  assign probe[12] = \i__valid$100 ;
+  assign \i__payload$102[0]  = \i__payload$102 ;
+  assign \o__payload$103[0]  = \i__payload$102 ;
+  assign \i__payload$108[0]  = \i__payload$108 ;
+  assign \o__payload$109[0]  = \i__payload$108 ;
+  assign \o__payload$114[0]  = o__payload;
+  assign probe[35] = o__ready;
+  assign probe[17] = o__valid;
+  assign probe[34] = \o__ready$59 ;
+  assign probe[16] = \i__valid$61 ;
+  assign probe[33] = \o__ready$83 ;
+  assign probe[15] = \i__valid$85 ;
+  assign probe[32] = \o__ready$110 ;
+  assign probe[14] = \i__valid$112 ;
+  assign probe[31] = \o__ready$53 ;
+  assign probe[13] = \i__valid$55 ;
+  assign probe[30] = \o__ready$77 ;
+  assign probe[12] = \i__valid$79 ;
+  assign probe[29] = \o__ready$104 ;
+  assign probe[11] = \i__valid$106 ;
+  assign probe[28] = \o__ready$47 ;
+  assign probe[10] = \i__valid$49 ;
   assign probe[27] = \o__ready$41 ;
-  assign probe[11] = \i__valid$43 ;
-  assign probe[26] = \o__ready$65 ;
-  assign probe[10] = \i__valid$67 ;
-  assign probe[25] = \o__ready$92 ;
-  assign probe[9] = \i__valid$94 ;
-  assign probe[24] = \o__ready$35 ;
+  assign probe[9] = \i__valid$43 ;
+  assign probe[26] = \o__ready$35 ;
   assign probe[8] = \i__valid$37 ;
+  assign probe[25] = \o__ready$71 ;
+  assign probe[7] = \i__valid$73 ;
+  assign probe[24] = \o__ready$98 ;
+  assign probe[6] = \i__valid$100 ;
   assign probe[23] = \o__ready$29 ;
-  assign probe[7] = \i__valid$31 ;
-  assign probe[22] = \o__ready$59 ;
-  assign probe[6] = \i__valid$61 ;
-  assign probe[21] = \o__ready$86 ;
-  assign probe[5] = \i__valid$88 ;
+  assign probe[5] = \i__valid$31 ;
+  assign probe[22] = \o__ready$65 ;
+  assign probe[4] = \i__valid$67 ;
+  assign probe[21] = \o__ready$92 ;
+  assign probe[3] = \i__valid$94 ;
   assign probe[20] = \o__ready$23 ;
-  assign probe[4] = \i__valid$25 ;
-  assign probe[19] = \o__ready$53 ;
-  assign probe[3] = \i__valid$55 ;
-  assign probe[18] = \o__ready$80 ;
-  assign probe[2] = \i__valid$82 ;
-  assign probe[17] = \o__ready$17 ;
+  assign probe[2] = \i__valid$25 ;
+  assign probe[19] = \o__ready$17 ;
   assign probe[1] = \i__valid$19 ;
-  assign probe[16] = \o__ready$11 ;
+  assign probe[18] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
 (* generator = "Amaranth" *)
 module \top_fifo_conv0_maxpool1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire [1:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  wire \$3 ;
-  wire [1:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire [1:0] \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
-  wire [-1:0] consume;
-  reg inner_level = 1'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  wire [-1:0] produce;
-  output [63:0] r_data;
-  wire [63:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  wire [-1:0] r_port__addr;
-  wire [63:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [63:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  wire [-1:0] w_port__addr;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [63:0] storage [0:0];
-  initial begin
-    storage[0] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[1'h0] <= w_port__data;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[1'h0];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = ~ inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign w_level = inner_level + r_rdy;
-  assign \$3  = w_rdy & w_en;
-  assign \$5  = ~ r_rdy;
-  assign \$6  = \$5  | r_en;
-  assign \$7  = inner_r_rdy & \$6 ;
-  assign \$9  = w_rdy & w_en;
-  assign \$10  = ~ r_rdy;
-  assign \$11  = \$10  | r_en;
-  assign \$12  = inner_r_rdy & \$11 ;
-  assign \$13  = ~ \$12 ;
-  assign \$14  = \$9  & \$13 ;
-  assign \$15  = inner_level + 1'h1;
-  assign \$16  = ~ r_rdy;
-  assign \$17  = \$16  | r_en;
-  assign \$18  = inner_r_rdy & \$17 ;
-  assign \$19  = w_rdy & w_en;
-  assign \$20  = ~ \$19 ;
-  assign \$21  = \$18  & \$20 ;
-  assign \$22  = inner_level - 1'h1;
-  assign \$23  = ~ r_rdy;
-  assign \$24  = \$23  | r_en;
-  assign \$25  = inner_r_rdy & \$24 ;
-  always @(posedge clk)
-    inner_level <= \$26 ;
-  always @(posedge clk)
-    r_rdy <= \$27 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$26  = inner_level;
-    if (\$14 ) begin
-      \$26  = \$15 [0];
-    end
-    if (\$21 ) begin
-      \$26  = \$22 [0];
-    end
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$27  = r_rdy;
-    if (\$25 ) begin
-      \$27  = 1'h1;
-    end else if (r_en) begin
-      \$27  = 1'h0;
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  assign level = w_level;
-  assign r_level = w_level;
-  assign w_data = w_port__data;
-  assign r_port__data = r_data;
-  assign \$4  = 2'h1;
-  assign \$8  = 2'h1;
-  assign inner_r_rdy = inner_level;
-endmodule
-(* generator = "Amaranth" *)
-module \top_fifo_conv2_maxpool3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1007,7 +791,7 @@ module \top_fifo_conv2_maxpool3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   assign r_port__data = r_data;
 endmodule
 (* generator = "Amaranth" *)
-module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+module \top_fifo_conv2_maxpool3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1048,38 +832,38 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   wire [1:0] level;
   (* init = 1'h0 *)
   wire produce;
-  output [63:0] r_data;
-  wire [63:0] r_data;
+  output [7:0] r_data;
+  wire [7:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
   reg r_port__addr = 1'h0;
-  wire [63:0] r_port__data;
+  wire [7:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [63:0] w_data;
+  wire [7:0] w_data;
   input w_en;
   wire w_en;
   wire [1:0] w_level;
   reg w_port__addr = 1'h0;
-  input [63:0] w_port__data;
-  wire [63:0] w_port__data;
+  input [7:0] w_port__data;
+  wire [7:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [63:0] storage [1:0];
+  reg [7:0] storage [1:0];
   initial begin
-    storage[0] = 64'h0000000000000000;
-    storage[1] = 64'h0000000000000000;
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [63:0] _0_;
+  reg [7:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -1178,80 +962,389 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   assign r_port__data = r_data;
 endmodule
 (* generator = "Amaranth" *)
-module top_fifo_conv0_maxpool1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire [2:0] \$11 ;
+  wire [2:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [2:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [2:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  reg [1:0] \$30 ;
+  reg [1:0] \$31 ;
+  reg [1:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [2:0] \$5 ;
+  wire [2:0] \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
   input clk;
   wire clk;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [63:0] r_data;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  reg [1:0] inner_level = 2'h0;
+  wire inner_r_rdy;
+  wire [2:0] level;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [31:0] r_data;
+  wire [31:0] r_data;
+  input r_en;
   wire r_en;
-  wire r_rdy;
+  wire [2:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [31:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [63:0] w_data;
+  wire [31:0] w_data;
+  input w_en;
   wire w_en;
+  wire [2:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [31:0] w_port__data;
+  wire [31:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
   wire w_rdy;
-  \top_fifo_conv0_maxpool1_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(o__ready),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(i__valid),
-    .w_port__data(i__payload),
-    .w_rdy(i__ready)
-  );
-  assign w_data = i__payload;
-  assign w_en = i__valid;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign r_en = o__ready;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
+  reg [31:0] storage [2:0];
+  initial begin
+    storage[0] = 32'd0;
+    storage[1] = 32'd0;
+    storage[2] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [31:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 2'h3;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 2'h2;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 3'h0 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 2'h2;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 3'h0 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
+  always @(posedge clk)
+    w_port__addr <= \$30 ;
+  always @(posedge clk)
+    r_port__addr <= \$31 ;
+  always @(posedge clk)
+    inner_level <= \$32 ;
+  always @(posedge clk)
+    r_rdy <= \$33 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$30  = w_port__addr;
+    if (\$3 ) begin
+      \$30  = \$6 [1:0];
+    end
+    if (rst) begin
+      \$30  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [1:0];
+    end
+    if (rst) begin
+      \$31  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [1:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [1:0];
+    end
+    if (rst) begin
+      \$32  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
 endmodule
 (* generator = "Amaranth" *)
-module top_fifo_conv2_maxpool3_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module \top_fifo_maxpool3_dense4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [5:0] \$12 ;
+  wire [5:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [5:0] \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [5:0] \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [5:0] \$3 ;
+  wire \$30 ;
+  reg [4:0] \$31 ;
+  reg [4:0] \$32 ;
+  reg [4:0] \$33 ;
+  reg \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [5:0] \$6 ;
+  wire [5:0] \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 5'h00 *)
+  wire [4:0] consume;
+  reg [4:0] inner_level = 5'h00;
+  wire inner_r_rdy;
+  wire [4:0] level;
+  (* init = 5'h00 *)
+  wire [4:0] produce;
+  output [7:0] r_data;
+  wire [7:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [4:0] r_level;
+  reg [4:0] r_port__addr = 5'h00;
+  wire [7:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [4:0] w_level;
+  reg [4:0] w_port__addr = 5'h00;
+  input [7:0] w_port__data;
+  wire [7:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [7:0] storage [26:0];
+  initial begin
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
+    storage[2] = 8'h00;
+    storage[3] = 8'h00;
+    storage[4] = 8'h00;
+    storage[5] = 8'h00;
+    storage[6] = 8'h00;
+    storage[7] = 8'h00;
+    storage[8] = 8'h00;
+    storage[9] = 8'h00;
+    storage[10] = 8'h00;
+    storage[11] = 8'h00;
+    storage[12] = 8'h00;
+    storage[13] = 8'h00;
+    storage[14] = 8'h00;
+    storage[15] = 8'h00;
+    storage[16] = 8'h00;
+    storage[17] = 8'h00;
+    storage[18] = 8'h00;
+    storage[19] = 8'h00;
+    storage[20] = 8'h00;
+    storage[21] = 8'h00;
+    storage[22] = 8'h00;
+    storage[23] = 8'h00;
+    storage[24] = 8'h00;
+    storage[25] = 8'h00;
+    storage[26] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 5'h1b;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr == 5'h1a;
+  assign \$6  = w_port__addr + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = ~ r_rdy;
+  assign \$9  = \$8  | r_en;
+  assign \$10  = inner_r_rdy & \$9 ;
+  assign \$11  = r_port__addr == 5'h1a;
+  assign \$12  = r_port__addr + 1'h1;
+  assign \$13  = \$11  ? 6'h00 : \$12 ;
+  assign \$14  = w_rdy & w_en;
+  assign \$15  = ~ r_rdy;
+  assign \$16  = \$15  | r_en;
+  assign \$17  = inner_r_rdy & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$14  & \$18 ;
+  assign \$20  = inner_level + 1'h1;
+  assign \$21  = ~ r_rdy;
+  assign \$22  = \$21  | r_en;
+  assign \$23  = inner_r_rdy & \$22 ;
+  assign \$24  = w_rdy & w_en;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$23  & \$25 ;
+  assign \$27  = inner_level - 1'h1;
+  assign \$28  = ~ r_rdy;
+  assign \$29  = \$28  | r_en;
+  assign \$30  = inner_r_rdy & \$29 ;
+  always @(posedge clk)
+    w_port__addr <= \$31 ;
+  always @(posedge clk)
+    r_port__addr <= \$32 ;
+  always @(posedge clk)
+    inner_level <= \$33 ;
+  always @(posedge clk)
+    r_rdy <= \$34 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$31  = w_port__addr;
+    if (\$4 ) begin
+      \$31  = \$7 [4:0];
+    end
+    if (rst) begin
+      \$31  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$32  = r_port__addr;
+    if (\$10 ) begin
+      \$32  = \$13 [4:0];
+    end
+    if (rst) begin
+      \$32  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$33  = inner_level;
+    if (\$19 ) begin
+      \$33  = \$20 [4:0];
+    end
+    if (\$26 ) begin
+      \$33  = \$27 [4:0];
+    end
+    if (rst) begin
+      \$33  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$34  = r_rdy;
+    if (\$30 ) begin
+      \$34  = 1'h1;
+    end else if (r_en) begin
+      \$34  = 1'h0;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  assign w_level = \$3 [4:0];
+  assign level = \$3 [4:0];
+  assign r_level = \$3 [4:0];
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_conv0_maxpool1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
   input [31:0] i__payload;
@@ -1282,7 +1375,7 @@ module top_fifo_conv2_maxpool3_0(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [31:0] w_data;
   wire w_en;
   wire w_rdy;
-  \top_fifo_conv2_maxpool3_0.fifo  fifo (
+  \top_fifo_conv0_maxpool1_0.fifo  fifo (
     .clk(clk),
     .r_data(o__payload),
     .r_en(o__ready),
@@ -1308,43 +1401,80 @@ module top_fifo_conv2_maxpool3_0(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload[3]  = o__payload[31:24];
 endmodule
 (* generator = "Amaranth" *)
-module top_fifo_maxpool1_conv2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_fifo_conv2_maxpool3_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [63:0] o__payload;
-  wire [63:0] o__payload;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [63:0] r_data;
+  wire [7:0] r_data;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [63:0] w_data;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_conv2_maxpool3_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_maxpool1_conv2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [31:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [31:0] w_data;
   wire w_en;
   wire w_rdy;
   \top_fifo_maxpool1_conv2_0.fifo  fifo (
@@ -1367,18 +1497,55 @@ module top_fifo_maxpool1_conv2_0(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_maxpool3_dense4_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [7:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [7:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_maxpool3_dense4_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_conv0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -3809,63 +3976,572 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire [7:0] \$1 ;
-  wire [7:0] \$10 ;
-  wire [48:0] \$100 ;
-  wire [49:0] \$101 ;
-  wire [74:0] \$102 ;
-  wire [75:0] \$103 ;
-  wire [46:0] \$104 ;
-  wire [47:0] \$105 ;
-  wire [45:0] \$106 ;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire [20:0] \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire [20:0] \$104 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
+  wire [20:0] \$108 ;
   wire \$109 ;
-  wire [7:0] \$11 ;
+  wire [3:0] \$11 ;
   wire \$110 ;
-  wire [46:0] \$111 ;
-  wire \$112 ;
+  wire \$111 ;
+  wire [20:0] \$112 ;
   wire \$113 ;
-  wire [47:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
+  wire [20:0] \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [7:0] \$12 ;
+  wire [5:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [32:0] \$125 ;
-  wire [24:0] \$126 ;
-  wire [19:0] \$127 ;
-  wire [11:0] \$128 ;
-  wire [33:0] \$129 ;
-  wire [7:0] \$13 ;
-  wire [34:0] \$130 ;
-  wire [55:0] \$131 ;
-  wire [56:0] \$132 ;
-  wire [50:0] \$133 ;
-  wire [51:0] \$134 ;
-  wire [74:0] \$135 ;
-  wire [75:0] \$136 ;
-  wire [46:0] \$137 ;
-  wire [47:0] \$138 ;
-  wire [45:0] \$139 ;
-  wire [7:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [2:0] \$129 ;
+  wire \$13 ;
+  wire [2:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg [3:0] \$133 ;
+  reg [20:0] \$134 ;
+  reg [20:0] \$135 ;
+  reg [20:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [20:0] \$139 ;
+  wire \$14 ;
+  reg [20:0] \$140 ;
+  reg [20:0] \$141 ;
+  reg [20:0] \$142 ;
+  reg [20:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [20:0] \$145 ;
+  reg \$146 ;
+  reg [83:0] \$147 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [2:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [20:0] \$20 ;
+  wire [20:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [2:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [20:0] \$29 ;
+  wire [1:0] \$3 ;
+  wire [20:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [2:0] \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [20:0] \$38 ;
+  wire [20:0] \$39 ;
+  wire [1:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [2:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire [20:0] \$47 ;
+  wire [20:0] \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [2:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [20:0] \$59 ;
+  wire [1:0] \$6 ;
+  wire [20:0] \$60 ;
+  wire [20:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [2:0] \$69 ;
+  wire [1:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [20:0] \$72 ;
+  wire [20:0] \$73 ;
+  wire [20:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [2:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [20:0] \$85 ;
+  wire [20:0] \$86 ;
+  wire [20:0] \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire [2:0] \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [20:0] \$98 ;
+  wire [20:0] \$99 ;
+  wire [4:0] base;
+  reg [20:0] buf0 = 21'h000000;
+  reg [20:0] buf1 = 21'h000000;
+  reg [20:0] buf10 = 21'h000000;
+  reg [20:0] buf11 = 21'h000000;
+  reg [20:0] buf2 = 21'h000000;
+  reg [20:0] buf3 = 21'h000000;
+  reg [20:0] buf4 = 21'h000000;
+  reg [20:0] buf5 = 21'h000000;
+  reg [20:0] buf6 = 21'h000000;
+  reg [20:0] buf7 = 21'h000000;
+  reg [20:0] buf8 = 21'h000000;
+  reg [20:0] buf9 = 21'h000000;
+  input clk;
+  wire clk;
+  reg [3:0] fill = 4'h0;
+  input [167:0] i__payload;
+  wire [167:0] i__payload;
+  wire [20:0] \i__payload[0] ;
+  wire [20:0] \i__payload[1] ;
+  wire [20:0] \i__payload[2] ;
+  wire [20:0] \i__payload[3] ;
+  wire [20:0] \i__payload[4] ;
+  wire [20:0] \i__payload[5] ;
+  wire [20:0] \i__payload[6] ;
+  wire [20:0] \i__payload[7] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg in_beat = 1'h0;
+  wire load;
+  output [83:0] o__payload;
+  reg [83:0] o__payload = 84'h000000000000000000000;
+  wire [20:0] \o__payload[0] ;
+  wire [20:0] \o__payload[1] ;
+  wire [20:0] \o__payload[2] ;
+  wire [20:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg out_beat = 1'h0;
+  input rst;
+  wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = ! in_beat;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = in_beat ? \$3  : 2'h0;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 2'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = ! in_beat;
+  assign \$11  = \$8  ? 4'h8 : 4'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$20  = \$19  ? buf4 : buf0;
+  assign \$21  = \$15  ? i__payload[20:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = ! base;
+  assign \$24  = \$22  & \$23 ;
+  assign \$29  = \$28  ? buf5 : buf1;
+  assign \$30  = \$24  ? i__payload[41:21] : \$29 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$32  = ! base;
+  assign \$33  = \$31  & \$32 ;
+  assign \$38  = \$37  ? buf6 : buf2;
+  assign \$39  = \$33  ? i__payload[62:42] : \$38 ;
+  assign \$40  = i__valid & i__ready;
+  assign \$41  = ! base;
+  assign \$42  = \$40  & \$41 ;
+  assign \$47  = \$46  ? buf7 : buf3;
+  assign \$48  = \$42  ? i__payload[83:63] : \$47 ;
+  assign \$49  = i__valid & i__ready;
+  assign \$50  = base == 3'h4;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = ! base;
+  assign \$54  = \$52  & \$53 ;
+  assign \$59  = \$58  ? buf8 : buf4;
+  assign \$60  = \$54  ? i__payload[104:84] : \$59 ;
+  assign \$61  = \$51  ? i__payload[20:0] : \$60 ;
+  assign \$62  = i__valid & i__ready;
+  assign \$63  = base == 3'h4;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = i__valid & i__ready;
+  assign \$66  = ! base;
+  assign \$67  = \$65  & \$66 ;
+  assign \$72  = \$71  ? buf9 : buf5;
+  assign \$73  = \$67  ? i__payload[125:105] : \$72 ;
+  assign \$74  = \$64  ? i__payload[41:21] : \$73 ;
+  assign \$75  = i__valid & i__ready;
+  assign \$76  = base == 3'h4;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = i__valid & i__ready;
+  assign \$79  = ! base;
+  assign \$80  = \$78  & \$79 ;
+  assign \$85  = \$84  ? buf10 : buf6;
+  assign \$86  = \$80  ? i__payload[146:126] : \$85 ;
+  assign \$87  = \$77  ? i__payload[62:42] : \$86 ;
+  assign \$88  = i__valid & i__ready;
+  assign \$89  = base == 3'h4;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = i__valid & i__ready;
+  assign \$92  = ! base;
+  assign \$93  = \$91  & \$92 ;
+  assign \$98  = \$97  ? buf11 : buf7;
+  assign \$99  = \$93  ? i__payload[167:147] : \$98 ;
+  assign \$100  = \$90  ? i__payload[83:63] : \$99 ;
+  assign \$101  = i__valid & i__ready;
+  assign \$102  = base == 3'h4;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = \$103  ? i__payload[104:84] : buf8;
+  assign \$105  = i__valid & i__ready;
+  assign \$106  = base == 3'h4;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = \$107  ? i__payload[125:105] : buf9;
+  assign \$109  = i__valid & i__ready;
+  assign \$110  = base == 3'h4;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = \$111  ? i__payload[146:126] : buf10;
+  assign \$113  = i__valid & i__ready;
+  assign \$114  = base == 3'h4;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \$115  ? i__payload[167:147] : buf11;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = ! in_beat;
+  assign \$120  = fill <= 3'h4;
+  assign \$121  = fill <= 3'h4;
+  assign i__ready = in_beat ? \$121  : \$120 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$125  = fill >= 3'h4;
+  assign \$126  = fill >= 3'h4;
+  assign \$127  = \$124  ? \$125  : \$126 ;
+  assign load = \$123  & \$127 ;
+  assign \$130  = load ? 3'h4 : 3'h0;
+  assign base = fill - \$130 ;
+  always @(posedge clk)
+    in_beat <= \$131 ;
+  always @(posedge clk)
+    out_beat <= \$132 ;
+  always @(posedge clk)
+    fill <= \$133 ;
+  always @(posedge clk)
+    buf0 <= \$134 ;
+  always @(posedge clk)
+    buf1 <= \$135 ;
+  always @(posedge clk)
+    buf2 <= \$136 ;
+  always @(posedge clk)
+    buf3 <= \$137 ;
+  always @(posedge clk)
+    buf4 <= \$138 ;
+  always @(posedge clk)
+    buf5 <= \$139 ;
+  always @(posedge clk)
+    buf6 <= \$140 ;
+  always @(posedge clk)
+    buf7 <= \$141 ;
+  always @(posedge clk)
+    buf8 <= \$142 ;
+  always @(posedge clk)
+    buf9 <= \$143 ;
+  always @(posedge clk)
+    buf10 <= \$144 ;
+  always @(posedge clk)
+    buf11 <= \$145 ;
+  always @(posedge clk)
+    o__valid <= \$146 ;
+  always @(posedge clk)
+    o__payload <= \$147 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$131  = in_beat;
+    if (\$1 ) begin
+      \$131  = \$4 [0];
+    end
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$132  = out_beat;
+    if (load) begin
+      \$132  = \$7 [0];
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$133  = \$12 [3:0];
+    if (rst) begin
+      \$133  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$134  = \$21 ;
+    if (rst) begin
+      \$134  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$135  = \$30 ;
+    if (rst) begin
+      \$135  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$136  = \$39 ;
+    if (rst) begin
+      \$136  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$137  = \$48 ;
+    if (rst) begin
+      \$137  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$138  = \$61 ;
+    if (rst) begin
+      \$138  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$139  = \$74 ;
+    if (rst) begin
+      \$139  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$140  = \$87 ;
+    if (rst) begin
+      \$140  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$141  = \$100 ;
+    if (rst) begin
+      \$141  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$142  = \$104 ;
+    if (rst) begin
+      \$142  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$143  = \$108 ;
+    if (rst) begin
+      \$143  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$144  = \$112 ;
+    if (rst) begin
+      \$144  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$145  = \$116 ;
+    if (rst) begin
+      \$145  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$146  = o__valid;
+    if (\$118 ) begin
+      \$146  = load;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$147  = o__payload;
+    if (load) begin
+      \$147 [20:0] = buf0;
+      \$147 [41:21] = buf1;
+      \$147 [62:42] = buf2;
+      \$147 [83:63] = buf3;
+    end
+    if (rst) begin
+      \$147  = 84'h000000000000000000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[20:0];
+  assign \i__payload[1]  = i__payload[41:21];
+  assign \i__payload[2]  = i__payload[62:42];
+  assign \i__payload[3]  = i__payload[83:63];
+  assign \i__payload[4]  = i__payload[104:84];
+  assign \i__payload[5]  = i__payload[125:105];
+  assign \i__payload[6]  = i__payload[146:126];
+  assign \i__payload[7]  = i__payload[167:147];
+  assign \o__payload[0]  = o__payload[20:0];
+  assign \o__payload[1]  = o__payload[41:21];
+  assign \o__payload[2]  = o__payload[62:42];
+  assign \o__payload[3]  = o__payload[83:63];
+  assign \$43  = out_beat;
+  assign \$44  = 3'h4;
+  assign \$5  = out_beat;
+  assign \$10  = 4'h8;
+  assign \$124  = out_beat;
+  assign \$128  = out_beat;
+  assign \$129  = 3'h4;
+  assign \$16  = out_beat;
+  assign \$17  = 3'h4;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+  assign \$25  = out_beat;
+  assign \$26  = 3'h4;
+  assign \$27  = 1'h1;
+  assign \$28  = load;
+  assign \$34  = out_beat;
+  assign \$35  = 3'h4;
+  assign \$36  = 1'h1;
+  assign \$37  = load;
+  assign \$45  = 1'h1;
+  assign \$46  = load;
+  assign \$55  = out_beat;
+  assign \$56  = 3'h4;
+  assign \$57  = 1'h1;
+  assign \$58  = load;
+  assign \$68  = out_beat;
+  assign \$69  = 3'h4;
+  assign \$70  = 1'h1;
+  assign \$71  = load;
+  assign \$81  = out_beat;
+  assign \$82  = 3'h4;
+  assign \$83  = 1'h1;
+  assign \$84  = load;
+  assign \$94  = out_beat;
+  assign \$95  = 3'h4;
+  assign \$96  = 1'h1;
+  assign \$97  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s0_conv0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire [7:0] \$1 ;
+  wire [4:0] \$10 ;
+  wire [56:0] \$100 ;
+  wire [51:0] \$101 ;
+  wire [52:0] \$102 ;
+  wire [74:0] \$103 ;
+  wire [75:0] \$104 ;
+  wire [46:0] \$105 ;
+  wire [47:0] \$106 ;
+  wire [45:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire [46:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [47:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  reg [24:0] \$126 ;
+  wire [33:0] \$127 ;
+  wire [24:0] \$128 ;
+  wire [20:0] \$129 ;
+  wire \$13 ;
+  wire [11:0] \$130 ;
+  wire [34:0] \$131 ;
+  wire [35:0] \$132 ;
+  wire [55:0] \$133 ;
+  wire [56:0] \$134 ;
+  wire [51:0] \$135 ;
+  wire [52:0] \$136 ;
+  wire [74:0] \$137 ;
+  wire [75:0] \$138 ;
+  wire [46:0] \$139 ;
+  wire \$14 ;
+  wire [47:0] \$140 ;
+  wire [45:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [46:0] \$144 ;
+  wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
-  wire [47:0] \$147 ;
+  wire [46:0] \$146 ;
+  wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
-  wire [7:0] \$15 ;
+  wire [47:0] \$149 ;
+  wire [1:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
@@ -3874,454 +4550,326 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire [33:0] \$158 ;
-  wire [24:0] \$159 ;
-  wire [7:0] \$16 ;
-  wire [20:0] \$160 ;
-  wire [11:0] \$161 ;
-  wire [34:0] \$162 ;
-  wire [35:0] \$163 ;
-  wire [55:0] \$164 ;
-  wire [56:0] \$165 ;
-  wire [51:0] \$166 ;
-  wire [52:0] \$167 ;
-  wire [74:0] \$168 ;
-  wire [75:0] \$169 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire [1:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [46:0] \$170 ;
-  wire [47:0] \$171 ;
-  wire [45:0] \$172 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [46:0] \$177 ;
+  wire [4:0] \$175 ;
+  wire [4:0] \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [4:0] \$18 ;
-  wire [47:0] \$180 ;
+  reg [24:0] \$18 ;
+  wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
+  wire [4:0] \$182 ;
+  wire [4:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire \$19 ;
+  reg [5:0] \$19 ;
   wire \$190 ;
-  wire [33:0] \$191 ;
-  wire [24:0] \$192 ;
-  wire [20:0] \$193 ;
-  wire [11:0] \$194 ;
-  wire [34:0] \$195 ;
-  wire [35:0] \$196 ;
-  wire [55:0] \$197 ;
-  wire [56:0] \$198 ;
-  wire [51:0] \$199 ;
+  wire [4:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire [5:0] \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [7:0] \$2 ;
-  wire [5:0] \$20 ;
-  wire [52:0] \$200 ;
-  wire [74:0] \$201 ;
-  wire [75:0] \$202 ;
-  wire [46:0] \$203 ;
-  wire [47:0] \$204 ;
-  wire [45:0] \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire \$21 ;
-  wire [46:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [47:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire [33:0] \$224 ;
-  wire [24:0] \$225 ;
-  wire [20:0] \$226 ;
-  wire [11:0] \$227 ;
-  wire [34:0] \$228 ;
-  wire [35:0] \$229 ;
-  wire [1:0] \$23 ;
-  wire [55:0] \$230 ;
-  wire [56:0] \$231 ;
-  wire [51:0] \$232 ;
-  wire [52:0] \$233 ;
-  wire [74:0] \$234 ;
-  wire [75:0] \$235 ;
-  wire [46:0] \$236 ;
-  wire [47:0] \$237 ;
-  wire [45:0] \$238 ;
-  wire \$239 ;
-  wire [1:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [46:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [47:0] \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire [33:0] \$257 ;
-  wire [24:0] \$258 ;
-  wire [20:0] \$259 ;
-  wire [26:0] \$26 ;
-  wire [11:0] \$260 ;
-  wire [34:0] \$261 ;
-  wire [35:0] \$262 ;
-  wire [55:0] \$263 ;
-  wire [56:0] \$264 ;
-  wire [51:0] \$265 ;
-  wire [52:0] \$266 ;
-  wire [74:0] \$267 ;
-  wire [75:0] \$268 ;
-  wire [46:0] \$269 ;
-  wire [24:0] \$27 ;
-  wire [47:0] \$270 ;
-  wire [45:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire [46:0] \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire [47:0] \$279 ;
-  wire [13:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire [11:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  reg [33:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire [31:0] \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
+  reg [33:0] \$21 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg [24:0] \$214 ;
+  reg [24:0] \$215 ;
+  reg [24:0] \$216 ;
+  reg [24:0] \$217 ;
+  reg [24:0] \$218 ;
+  reg [24:0] \$219 ;
+  wire [33:0] \$22 ;
+  reg [24:0] \$220 ;
+  reg [24:0] \$221 ;
+  reg [24:0] \$222 ;
+  reg [5:0] \$223 ;
+  reg [5:0] \$224 ;
+  reg [5:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [5:0] \$227 ;
+  reg [5:0] \$228 ;
+  reg [5:0] \$229 ;
+  wire [24:0] \$23 ;
+  reg [5:0] \$230 ;
+  reg [5:0] \$231 ;
+  reg [33:0] \$232 ;
+  reg [33:0] \$233 ;
+  reg [33:0] \$234 ;
+  reg [33:0] \$235 ;
+  reg [33:0] \$236 ;
+  reg [33:0] \$237 ;
+  reg [33:0] \$238 ;
+  reg [33:0] \$239 ;
+  wire [20:0] \$24 ;
+  reg [33:0] \$240 ;
+  reg [33:0] \$241 ;
+  reg [33:0] \$242 ;
+  reg [33:0] \$243 ;
+  reg [33:0] \$244 ;
+  reg [33:0] \$245 ;
+  reg [33:0] \$246 ;
+  reg [33:0] \$247 ;
+  reg [33:0] \$248 ;
+  reg [33:0] \$249 ;
+  wire [11:0] \$25 ;
+  reg [20:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg [16:0] \$252 ;
+  reg [33:0] \$253 ;
+  reg [33:0] \$254 ;
+  reg [33:0] \$255 ;
+  reg [16:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [24:0] \$258 ;
+  reg [24:0] \$259 ;
+  wire [34:0] \$26 ;
+  reg [24:0] \$260 ;
+  reg [3:0] \$261 ;
+  reg [16:0] \$262 ;
+  reg [20:0] \$263 ;
+  reg [20:0] \$264 ;
+  reg [20:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [11:0] \$268 ;
+  reg [11:0] \$269 ;
+  wire [35:0] \$27 ;
+  reg [11:0] \$270 ;
+  reg [45:0] \$271 ;
+  reg [45:0] \$272 ;
+  reg [45:0] \$273 ;
+  reg [45:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg [7:0] \$277 ;
+  reg \$278 ;
+  reg \$279 ;
+  wire [55:0] \$28 ;
+  reg [24:0] \$280 ;
+  reg [24:0] \$281 ;
+  reg [24:0] \$282 ;
+  reg [24:0] \$283 ;
+  reg [24:0] \$284 ;
+  reg [24:0] \$285 ;
+  reg [24:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [24:0] \$288 ;
+  reg [5:0] \$289 ;
+  wire [56:0] \$29 ;
+  reg [5:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [5:0] \$292 ;
+  reg [5:0] \$293 ;
+  reg [5:0] \$294 ;
+  reg [5:0] \$295 ;
+  reg [5:0] \$296 ;
+  reg [5:0] \$297 ;
+  reg [33:0] \$298 ;
+  reg [33:0] \$299 ;
   wire [7:0] \$3 ;
-  wire [27:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire [4:0] \$305 ;
-  wire [4:0] \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
-  wire [28:0] \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire [4:0] \$312 ;
-  wire [4:0] \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire [55:0] \$32 ;
-  wire \$320 ;
-  wire [4:0] \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire [5:0] \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire [56:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire [63:0] \$332 ;
-  reg \$333 ;
-  reg \$334 ;
-  reg \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg \$338 ;
-  reg \$339 ;
-  wire [44:0] \$34 ;
-  reg \$340 ;
+  wire [51:0] \$30 ;
+  reg [33:0] \$300 ;
+  reg [33:0] \$301 ;
+  reg [33:0] \$302 ;
+  reg [33:0] \$303 ;
+  reg [33:0] \$304 ;
+  reg [33:0] \$305 ;
+  reg [33:0] \$306 ;
+  reg [33:0] \$307 ;
+  reg [33:0] \$308 ;
+  reg [33:0] \$309 ;
+  wire [52:0] \$31 ;
+  reg [33:0] \$310 ;
+  reg [33:0] \$311 ;
+  reg [33:0] \$312 ;
+  reg [33:0] \$313 ;
+  reg [33:0] \$314 ;
+  reg [33:0] \$315 ;
+  reg [20:0] \$316 ;
+  reg [16:0] \$317 ;
+  reg [16:0] \$318 ;
+  reg [33:0] \$319 ;
+  wire [74:0] \$32 ;
+  reg [33:0] \$320 ;
+  reg [33:0] \$321 ;
+  reg [16:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [24:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [3:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [20:0] \$329 ;
+  wire [75:0] \$33 ;
+  reg [20:0] \$330 ;
+  reg [20:0] \$331 ;
+  reg [3:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [11:0] \$334 ;
+  reg [11:0] \$335 ;
+  reg [11:0] \$336 ;
+  reg [45:0] \$337 ;
+  reg [45:0] \$338 ;
+  reg [45:0] \$339 ;
+  wire [46:0] \$34 ;
+  reg [45:0] \$340 ;
   reg \$341 ;
   reg \$342 ;
-  reg \$343 ;
-  reg [20:0] \$344 ;
-  reg [16:0] \$345 ;
-  reg [26:0] \$346 ;
-  reg [26:0] \$347 ;
-  reg [26:0] \$348 ;
-  reg [16:0] \$349 ;
-  wire [45:0] \$35 ;
+  reg [7:0] \$343 ;
+  reg \$344 ;
+  reg \$345 ;
+  reg [24:0] \$346 ;
+  reg [24:0] \$347 ;
+  reg [24:0] \$348 ;
+  reg [24:0] \$349 ;
+  wire [47:0] \$35 ;
   reg [24:0] \$350 ;
   reg [24:0] \$351 ;
   reg [24:0] \$352 ;
-  reg [3:0] \$353 ;
-  reg [13:0] \$354 ;
-  reg [13:0] \$355 ;
-  reg [13:0] \$356 ;
-  reg [3:0] \$357 ;
-  reg [11:0] \$358 ;
-  reg [11:0] \$359 ;
-  wire [74:0] \$36 ;
-  reg [11:0] \$360 ;
-  reg [45:0] \$361 ;
-  reg [45:0] \$362 ;
-  reg [45:0] \$363 ;
-  reg [45:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
-  wire [75:0] \$37 ;
+  reg [24:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [20:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [33:0] \$358 ;
+  reg [33:0] \$359 ;
+  wire [45:0] \$36 ;
+  reg [33:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [24:0] \$363 ;
+  reg [24:0] \$364 ;
+  reg [24:0] \$365 ;
+  reg [3:0] \$366 ;
+  reg [16:0] \$367 ;
+  reg [20:0] \$368 ;
+  reg [20:0] \$369 ;
+  wire \$37 ;
   reg [20:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [33:0] \$372 ;
-  reg [33:0] \$373 ;
-  reg [33:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [24:0] \$378 ;
-  reg [3:0] \$379 ;
-  wire [46:0] \$38 ;
-  reg [20:0] \$380 ;
-  reg [20:0] \$381 ;
-  reg [20:0] \$382 ;
-  reg [3:0] \$383 ;
-  reg [11:0] \$384 ;
-  reg [11:0] \$385 ;
-  reg [11:0] \$386 ;
-  reg [45:0] \$387 ;
-  reg [45:0] \$388 ;
-  reg [45:0] \$389 ;
-  wire [47:0] \$39 ;
-  reg [45:0] \$390 ;
-  reg \$391 ;
-  reg \$392 ;
-  reg [7:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
-  reg [20:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [30:0] \$398 ;
-  reg [30:0] \$399 ;
+  reg [3:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [11:0] \$373 ;
+  reg [11:0] \$374 ;
+  reg [11:0] \$375 ;
+  reg [45:0] \$376 ;
+  reg [45:0] \$377 ;
+  reg [45:0] \$378 ;
+  reg [45:0] \$379 ;
+  wire \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg [7:0] \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg [24:0] \$385 ;
+  reg [24:0] \$386 ;
+  reg [24:0] \$387 ;
+  reg [24:0] \$388 ;
+  reg [24:0] \$389 ;
+  wire \$39 ;
+  reg [24:0] \$390 ;
+  reg [24:0] \$391 ;
+  reg [24:0] \$392 ;
+  reg [24:0] \$393 ;
+  reg [20:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [33:0] \$397 ;
+  reg [33:0] \$398 ;
+  reg [33:0] \$399 ;
   wire [7:0] \$4 ;
-  wire [45:0] \$40 ;
-  reg [30:0] \$400 ;
-  reg [16:0] \$401 ;
+  wire \$40 ;
+  reg [16:0] \$400 ;
+  reg [7:0] \$401 ;
   reg [24:0] \$402 ;
   reg [24:0] \$403 ;
   reg [24:0] \$404 ;
   reg [3:0] \$405 ;
-  reg [17:0] \$406 ;
-  reg [17:0] \$407 ;
-  reg [17:0] \$408 ;
-  reg [3:0] \$409 ;
-  wire \$41 ;
-  reg [11:0] \$410 ;
-  reg [11:0] \$411 ;
+  reg [16:0] \$406 ;
+  reg [20:0] \$407 ;
+  reg [20:0] \$408 ;
+  reg [20:0] \$409 ;
+  wire [46:0] \$41 ;
+  reg [3:0] \$410 ;
+  reg [7:0] \$411 ;
   reg [11:0] \$412 ;
-  reg [45:0] \$413 ;
-  reg [45:0] \$414 ;
+  reg [11:0] \$413 ;
+  reg [11:0] \$414 ;
   reg [45:0] \$415 ;
   reg [45:0] \$416 ;
-  reg \$417 ;
-  reg \$418 ;
-  reg [7:0] \$419 ;
+  reg [45:0] \$417 ;
+  reg [45:0] \$418 ;
+  reg \$419 ;
   wire \$42 ;
   reg \$420 ;
-  reg \$421 ;
-  reg [20:0] \$422 ;
-  reg [16:0] \$423 ;
-  reg [32:0] \$424 ;
-  reg [32:0] \$425 ;
-  reg [32:0] \$426 ;
-  reg [16:0] \$427 ;
-  reg [24:0] \$428 ;
-  reg [24:0] \$429 ;
+  reg [7:0] \$421 ;
+  reg \$422 ;
+  reg \$423 ;
+  reg [3:0] \$424 ;
+  reg \$425 ;
+  reg [3:0] \$426 ;
+  reg [3:0] \$427 ;
+  reg [3:0] \$428 ;
+  reg \$429 ;
   wire \$43 ;
-  reg [24:0] \$430 ;
-  reg [3:0] \$431 ;
-  reg [19:0] \$432 ;
-  reg [19:0] \$433 ;
-  reg [19:0] \$434 ;
-  reg [3:0] \$435 ;
-  reg [11:0] \$436 ;
-  reg [11:0] \$437 ;
-  reg [11:0] \$438 ;
-  reg [45:0] \$439 ;
-  wire \$44 ;
-  reg [45:0] \$440 ;
-  reg [45:0] \$441 ;
-  reg [45:0] \$442 ;
-  reg \$443 ;
-  reg \$444 ;
-  reg [7:0] \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg [20:0] \$448 ;
-  reg [16:0] \$449 ;
-  wire [46:0] \$45 ;
-  reg [33:0] \$450 ;
-  reg [33:0] \$451 ;
-  reg [33:0] \$452 ;
-  reg [16:0] \$453 ;
-  reg [24:0] \$454 ;
-  reg [24:0] \$455 ;
-  reg [24:0] \$456 ;
-  reg [3:0] \$457 ;
-  reg [20:0] \$458 ;
-  reg [20:0] \$459 ;
+  reg [31:0] \$430 ;
+  wire [47:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  reg [20:0] \$460 ;
-  reg [3:0] \$461 ;
-  reg [11:0] \$462 ;
-  reg [11:0] \$463 ;
-  reg [11:0] \$464 ;
-  reg [45:0] \$465 ;
-  reg [45:0] \$466 ;
-  reg [45:0] \$467 ;
-  reg [45:0] \$468 ;
-  reg \$469 ;
   wire \$47 ;
-  reg \$470 ;
-  reg [7:0] \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg [20:0] \$474 ;
-  reg [16:0] \$475 ;
-  reg [33:0] \$476 ;
-  reg [33:0] \$477 ;
-  reg [33:0] \$478 ;
-  reg [16:0] \$479 ;
-  wire [47:0] \$48 ;
-  reg [24:0] \$480 ;
-  reg [24:0] \$481 ;
-  reg [24:0] \$482 ;
-  reg [3:0] \$483 ;
-  reg [20:0] \$484 ;
-  reg [20:0] \$485 ;
-  reg [20:0] \$486 ;
-  reg [3:0] \$487 ;
-  reg [11:0] \$488 ;
-  reg [11:0] \$489 ;
+  wire \$48 ;
   wire \$49 ;
-  reg [11:0] \$490 ;
-  reg [45:0] \$491 ;
-  reg [45:0] \$492 ;
-  reg [45:0] \$493 ;
-  reg [45:0] \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg [7:0] \$497 ;
-  reg \$498 ;
-  reg \$499 ;
   wire [7:0] \$5 ;
   wire \$50 ;
-  reg [20:0] \$500 ;
-  reg [16:0] \$501 ;
-  reg [33:0] \$502 ;
-  reg [33:0] \$503 ;
-  reg [33:0] \$504 ;
-  reg [16:0] \$505 ;
-  reg [24:0] \$506 ;
-  reg [24:0] \$507 ;
-  reg [24:0] \$508 ;
-  reg [3:0] \$509 ;
   wire \$51 ;
-  reg [20:0] \$510 ;
-  reg [20:0] \$511 ;
-  reg [20:0] \$512 ;
-  reg [3:0] \$513 ;
-  reg [11:0] \$514 ;
-  reg [11:0] \$515 ;
-  reg [11:0] \$516 ;
-  reg [45:0] \$517 ;
-  reg [45:0] \$518 ;
-  reg [45:0] \$519 ;
   wire \$52 ;
-  reg [45:0] \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg [7:0] \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg [20:0] \$526 ;
-  reg [16:0] \$527 ;
-  reg [33:0] \$528 ;
-  reg [33:0] \$529 ;
   wire \$53 ;
-  reg [33:0] \$530 ;
-  reg [16:0] \$531 ;
-  reg [24:0] \$532 ;
-  reg [24:0] \$533 ;
-  reg [24:0] \$534 ;
-  reg [3:0] \$535 ;
-  reg [20:0] \$536 ;
-  reg [20:0] \$537 ;
-  reg [20:0] \$538 ;
-  reg [3:0] \$539 ;
   wire \$54 ;
-  reg [11:0] \$540 ;
-  reg [11:0] \$541 ;
-  reg [11:0] \$542 ;
-  reg [45:0] \$543 ;
-  reg [45:0] \$544 ;
-  reg [45:0] \$545 ;
-  reg [45:0] \$546 ;
-  reg \$547 ;
-  reg \$548 ;
-  reg [7:0] \$549 ;
-  wire \$55 ;
-  reg \$550 ;
-  reg \$551 ;
-  reg [3:0] \$552 ;
-  reg \$553 ;
-  reg [3:0] \$554 ;
-  reg [3:0] \$555 ;
-  reg [3:0] \$556 ;
-  reg \$557 ;
-  reg [63:0] \$558 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  reg [24:0] \$55 ;
+  reg [5:0] \$56 ;
+  reg [33:0] \$57 ;
+  reg [33:0] \$58 ;
   wire [33:0] \$59 ;
   wire [7:0] \$6 ;
   wire [24:0] \$60 ;
@@ -4356,9842 +4904,14 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [7:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [30:0] \$92 ;
-  wire [24:0] \$93 ;
-  wire [17:0] \$94 ;
-  wire [11:0] \$95 ;
-  wire [31:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire [55:0] \$98 ;
-  wire [56:0] \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  wire [63:0] \$signature__data ;
-  reg \$signature__en  = 1'h0;
-  input clk;
-  wire clk;
-  reg group = 1'h0;
-  input [167:0] i__payload;
-  wire [167:0] i__payload;
-  wire [20:0] \i__payload[0] ;
-  wire [20:0] \i__payload[1] ;
-  wire [20:0] \i__payload[2] ;
-  wire [20:0] \i__payload[3] ;
-  wire [20:0] \i__payload[4] ;
-  wire [20:0] \i__payload[5] ;
-  wire [20:0] \i__payload[6] ;
-  wire [20:0] \i__payload[7] ;
-  output i__ready;
-  reg i__ready = 1'h1;
-  input i__valid;
-  wire i__valid;
-  output [63:0] o__payload;
-  reg [63:0] o__payload = 64'h0000000000000000;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  wire [63:0] q_in;
-  wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
-  wire [7:0] \q_in[5] ;
-  wire [7:0] \q_in[6] ;
-  wire [7:0] \q_in[7] ;
-  reg [3:0] q_owed = 4'h0;
-  wire [3:0] q_owed_next;
-  (* init = 1'h1 *)
-  wire q_room;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
-  reg [3:0] q_stored = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
-  reg [3:0] rport__addr = 4'h0;
-  wire [63:0] rport__data;
-  reg rq0_above = 1'h0;
-  reg [7:0] rq0_code = 8'h00;
-  reg [45:0] rq0_floor = 46'h000000000000;
-  reg rq0_over = 1'h0;
-  reg [26:0] rq0_part0_0 = 27'h0000000;
-  reg [26:0] rq0_part0_0_r = 27'h0000000;
-  reg [26:0] rq0_part0_0_rr = 27'h0000000;
-  reg [24:0] rq0_part0_1 = 25'h0000000;
-  reg [24:0] rq0_part0_1_r = 25'h0000000;
-  reg [24:0] rq0_part0_1_rr = 25'h0000000;
-  reg [13:0] rq0_part1_0 = 14'h0000;
-  reg [13:0] rq0_part1_0_r = 14'h0000;
-  reg [13:0] rq0_part1_0_rr = 14'h0000;
-  reg [11:0] rq0_part1_1 = 12'h000;
-  reg [11:0] rq0_part1_1_r = 12'h000;
-  reg [11:0] rq0_part1_1_rr = 12'h000;
-  reg [45:0] rq0_prod = 46'h000000000000;
-  wire [45:0] rq0_rem;
-  reg [45:0] rq0_sum0 = 46'h000000000000;
-  reg [45:0] rq0_sum1 = 46'h000000000000;
-  reg rq0_tie = 1'h0;
-  reg rq0_under = 1'h0;
-  reg [20:0] rq0_x = 21'h000000;
-  reg [16:0] rq0_x0_0 = 17'h00000;
-  reg [16:0] rq0_x0_1 = 17'h00000;
-  reg [3:0] rq0_x1_0 = 4'h0;
-  reg [3:0] rq0_x1_1 = 4'h0;
-  reg rq1_above = 1'h0;
-  reg [7:0] rq1_code = 8'h00;
-  reg [45:0] rq1_floor = 46'h000000000000;
-  reg rq1_over = 1'h0;
-  reg [33:0] rq1_part0_0 = 34'h000000000;
-  reg [33:0] rq1_part0_0_r = 34'h000000000;
-  reg [33:0] rq1_part0_0_rr = 34'h000000000;
-  reg [24:0] rq1_part0_1 = 25'h0000000;
-  reg [24:0] rq1_part0_1_r = 25'h0000000;
-  reg [24:0] rq1_part0_1_rr = 25'h0000000;
-  reg [20:0] rq1_part1_0 = 21'h000000;
-  reg [20:0] rq1_part1_0_r = 21'h000000;
-  reg [20:0] rq1_part1_0_rr = 21'h000000;
-  reg [11:0] rq1_part1_1 = 12'h000;
-  reg [11:0] rq1_part1_1_r = 12'h000;
-  reg [11:0] rq1_part1_1_rr = 12'h000;
-  reg [45:0] rq1_prod = 46'h000000000000;
-  wire [45:0] rq1_rem;
-  reg [45:0] rq1_sum0 = 46'h000000000000;
-  reg [45:0] rq1_sum1 = 46'h000000000000;
-  reg rq1_tie = 1'h0;
-  reg rq1_under = 1'h0;
-  reg [20:0] rq1_x = 21'h000000;
-  reg [16:0] rq1_x0_0 = 17'h00000;
-  reg [16:0] rq1_x0_1 = 17'h00000;
-  reg [3:0] rq1_x1_0 = 4'h0;
-  reg [3:0] rq1_x1_1 = 4'h0;
-  reg rq2_above = 1'h0;
-  reg [7:0] rq2_code = 8'h00;
-  reg [45:0] rq2_floor = 46'h000000000000;
-  reg rq2_over = 1'h0;
-  reg [30:0] rq2_part0_0 = 31'h00000000;
-  reg [30:0] rq2_part0_0_r = 31'h00000000;
-  reg [30:0] rq2_part0_0_rr = 31'h00000000;
-  reg [24:0] rq2_part0_1 = 25'h0000000;
-  reg [24:0] rq2_part0_1_r = 25'h0000000;
-  reg [24:0] rq2_part0_1_rr = 25'h0000000;
-  reg [17:0] rq2_part1_0 = 18'h00000;
-  reg [17:0] rq2_part1_0_r = 18'h00000;
-  reg [17:0] rq2_part1_0_rr = 18'h00000;
-  reg [11:0] rq2_part1_1 = 12'h000;
-  reg [11:0] rq2_part1_1_r = 12'h000;
-  reg [11:0] rq2_part1_1_rr = 12'h000;
-  reg [45:0] rq2_prod = 46'h000000000000;
-  wire [45:0] rq2_rem;
-  reg [45:0] rq2_sum0 = 46'h000000000000;
-  reg [45:0] rq2_sum1 = 46'h000000000000;
-  reg rq2_tie = 1'h0;
-  reg rq2_under = 1'h0;
-  reg [20:0] rq2_x = 21'h000000;
-  reg [16:0] rq2_x0_0 = 17'h00000;
-  reg [16:0] rq2_x0_1 = 17'h00000;
-  reg [3:0] rq2_x1_0 = 4'h0;
-  reg [3:0] rq2_x1_1 = 4'h0;
-  reg rq3_above = 1'h0;
-  reg [7:0] rq3_code = 8'h00;
-  reg [45:0] rq3_floor = 46'h000000000000;
-  reg rq3_over = 1'h0;
-  reg [32:0] rq3_part0_0 = 33'h000000000;
-  reg [32:0] rq3_part0_0_r = 33'h000000000;
-  reg [32:0] rq3_part0_0_rr = 33'h000000000;
-  reg [24:0] rq3_part0_1 = 25'h0000000;
-  reg [24:0] rq3_part0_1_r = 25'h0000000;
-  reg [24:0] rq3_part0_1_rr = 25'h0000000;
-  reg [19:0] rq3_part1_0 = 20'h00000;
-  reg [19:0] rq3_part1_0_r = 20'h00000;
-  reg [19:0] rq3_part1_0_rr = 20'h00000;
-  reg [11:0] rq3_part1_1 = 12'h000;
-  reg [11:0] rq3_part1_1_r = 12'h000;
-  reg [11:0] rq3_part1_1_rr = 12'h000;
-  reg [45:0] rq3_prod = 46'h000000000000;
-  wire [45:0] rq3_rem;
-  reg [45:0] rq3_sum0 = 46'h000000000000;
-  reg [45:0] rq3_sum1 = 46'h000000000000;
-  reg rq3_tie = 1'h0;
-  reg rq3_under = 1'h0;
-  reg [20:0] rq3_x = 21'h000000;
-  reg [16:0] rq3_x0_0 = 17'h00000;
-  reg [16:0] rq3_x0_1 = 17'h00000;
-  reg [3:0] rq3_x1_0 = 4'h0;
-  reg [3:0] rq3_x1_1 = 4'h0;
-  reg rq4_above = 1'h0;
-  reg [7:0] rq4_code = 8'h00;
-  reg [45:0] rq4_floor = 46'h000000000000;
-  reg rq4_over = 1'h0;
-  reg [33:0] rq4_part0_0 = 34'h000000000;
-  reg [33:0] rq4_part0_0_r = 34'h000000000;
-  reg [33:0] rq4_part0_0_rr = 34'h000000000;
-  reg [24:0] rq4_part0_1 = 25'h0000000;
-  reg [24:0] rq4_part0_1_r = 25'h0000000;
-  reg [24:0] rq4_part0_1_rr = 25'h0000000;
-  reg [20:0] rq4_part1_0 = 21'h000000;
-  reg [20:0] rq4_part1_0_r = 21'h000000;
-  reg [20:0] rq4_part1_0_rr = 21'h000000;
-  reg [11:0] rq4_part1_1 = 12'h000;
-  reg [11:0] rq4_part1_1_r = 12'h000;
-  reg [11:0] rq4_part1_1_rr = 12'h000;
-  reg [45:0] rq4_prod = 46'h000000000000;
-  wire [45:0] rq4_rem;
-  reg [45:0] rq4_sum0 = 46'h000000000000;
-  reg [45:0] rq4_sum1 = 46'h000000000000;
-  reg rq4_tie = 1'h0;
-  reg rq4_under = 1'h0;
-  reg [20:0] rq4_x = 21'h000000;
-  reg [16:0] rq4_x0_0 = 17'h00000;
-  reg [16:0] rq4_x0_1 = 17'h00000;
-  reg [3:0] rq4_x1_0 = 4'h0;
-  reg [3:0] rq4_x1_1 = 4'h0;
-  reg rq5_above = 1'h0;
-  reg [7:0] rq5_code = 8'h00;
-  reg [45:0] rq5_floor = 46'h000000000000;
-  reg rq5_over = 1'h0;
-  reg [33:0] rq5_part0_0 = 34'h000000000;
-  reg [33:0] rq5_part0_0_r = 34'h000000000;
-  reg [33:0] rq5_part0_0_rr = 34'h000000000;
-  reg [24:0] rq5_part0_1 = 25'h0000000;
-  reg [24:0] rq5_part0_1_r = 25'h0000000;
-  reg [24:0] rq5_part0_1_rr = 25'h0000000;
-  reg [20:0] rq5_part1_0 = 21'h000000;
-  reg [20:0] rq5_part1_0_r = 21'h000000;
-  reg [20:0] rq5_part1_0_rr = 21'h000000;
-  reg [11:0] rq5_part1_1 = 12'h000;
-  reg [11:0] rq5_part1_1_r = 12'h000;
-  reg [11:0] rq5_part1_1_rr = 12'h000;
-  reg [45:0] rq5_prod = 46'h000000000000;
-  wire [45:0] rq5_rem;
-  reg [45:0] rq5_sum0 = 46'h000000000000;
-  reg [45:0] rq5_sum1 = 46'h000000000000;
-  reg rq5_tie = 1'h0;
-  reg rq5_under = 1'h0;
-  reg [20:0] rq5_x = 21'h000000;
-  reg [16:0] rq5_x0_0 = 17'h00000;
-  reg [16:0] rq5_x0_1 = 17'h00000;
-  reg [3:0] rq5_x1_0 = 4'h0;
-  reg [3:0] rq5_x1_1 = 4'h0;
-  reg rq6_above = 1'h0;
-  reg [7:0] rq6_code = 8'h00;
-  reg [45:0] rq6_floor = 46'h000000000000;
-  reg rq6_over = 1'h0;
-  reg [33:0] rq6_part0_0 = 34'h000000000;
-  reg [33:0] rq6_part0_0_r = 34'h000000000;
-  reg [33:0] rq6_part0_0_rr = 34'h000000000;
-  reg [24:0] rq6_part0_1 = 25'h0000000;
-  reg [24:0] rq6_part0_1_r = 25'h0000000;
-  reg [24:0] rq6_part0_1_rr = 25'h0000000;
-  reg [20:0] rq6_part1_0 = 21'h000000;
-  reg [20:0] rq6_part1_0_r = 21'h000000;
-  reg [20:0] rq6_part1_0_rr = 21'h000000;
-  reg [11:0] rq6_part1_1 = 12'h000;
-  reg [11:0] rq6_part1_1_r = 12'h000;
-  reg [11:0] rq6_part1_1_rr = 12'h000;
-  reg [45:0] rq6_prod = 46'h000000000000;
-  wire [45:0] rq6_rem;
-  reg [45:0] rq6_sum0 = 46'h000000000000;
-  reg [45:0] rq6_sum1 = 46'h000000000000;
-  reg rq6_tie = 1'h0;
-  reg rq6_under = 1'h0;
-  reg [20:0] rq6_x = 21'h000000;
-  reg [16:0] rq6_x0_0 = 17'h00000;
-  reg [16:0] rq6_x0_1 = 17'h00000;
-  reg [3:0] rq6_x1_0 = 4'h0;
-  reg [3:0] rq6_x1_1 = 4'h0;
-  reg rq7_above = 1'h0;
-  reg [7:0] rq7_code = 8'h00;
-  reg [45:0] rq7_floor = 46'h000000000000;
-  reg rq7_over = 1'h0;
-  reg [33:0] rq7_part0_0 = 34'h000000000;
-  reg [33:0] rq7_part0_0_r = 34'h000000000;
-  reg [33:0] rq7_part0_0_rr = 34'h000000000;
-  reg [24:0] rq7_part0_1 = 25'h0000000;
-  reg [24:0] rq7_part0_1_r = 25'h0000000;
-  reg [24:0] rq7_part0_1_rr = 25'h0000000;
-  reg [20:0] rq7_part1_0 = 21'h000000;
-  reg [20:0] rq7_part1_0_r = 21'h000000;
-  reg [20:0] rq7_part1_0_rr = 21'h000000;
-  reg [11:0] rq7_part1_1 = 12'h000;
-  reg [11:0] rq7_part1_1_r = 12'h000;
-  reg [11:0] rq7_part1_1_rr = 12'h000;
-  reg [45:0] rq7_prod = 46'h000000000000;
-  wire [45:0] rq7_rem;
-  reg [45:0] rq7_sum0 = 46'h000000000000;
-  reg [45:0] rq7_sum1 = 46'h000000000000;
-  reg rq7_tie = 1'h0;
-  reg rq7_under = 1'h0;
-  reg [20:0] rq7_x = 21'h000000;
-  reg [16:0] rq7_x0_0 = 17'h00000;
-  reg [16:0] rq7_x0_1 = 17'h00000;
-  reg [3:0] rq7_x1_0 = 4'h0;
-  reg [3:0] rq7_x1_1 = 4'h0;
-  reg rq_valid_1 = 1'h0;
-  reg rq_valid_10 = 1'h0;
-  reg rq_valid_2 = 1'h0;
-  reg rq_valid_3 = 1'h0;
-  reg rq_valid_4 = 1'h0;
-  reg rq_valid_5 = 1'h0;
-  reg rq_valid_6 = 1'h0;
-  reg rq_valid_7 = 1'h0;
-  reg rq_valid_8 = 1'h0;
-  (* init = 1'h0 *)
-  wire rq_valid_9;
-  input rst;
-  wire rst;
-  reg [63:0] queue [9:0];
-  initial begin
-    queue[0] = 64'h0000000000000000;
-    queue[1] = 64'h0000000000000000;
-    queue[2] = 64'h0000000000000000;
-    queue[3] = 64'h0000000000000000;
-    queue[4] = 64'h0000000000000000;
-    queue[5] = 64'h0000000000000000;
-    queue[6] = 64'h0000000000000000;
-    queue[7] = 64'h0000000000000000;
-    queue[8] = 64'h0000000000000000;
-    queue[9] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      queue[\$signature__addr ] <= q_in;
-  end
-  assign rport__data = queue[rport__addr];
-  always @(posedge clk)
-    rq1_part1_0_r <= \$381 ;
-  always @(posedge clk)
-    rq1_part1_0_rr <= \$382 ;
-  always @(posedge clk)
-    rq1_x1_1 <= \$383 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$384 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$385 ;
-  always @(posedge clk)
-    rq1_part1_1_rr <= \$386 ;
-  always @(posedge clk)
-    rq1_sum0 <= \$387 ;
-  always @(posedge clk)
-    rq1_sum1 <= \$388 ;
-  always @(posedge clk)
-    rq1_prod <= \$389 ;
-  always @(posedge clk)
-    rq1_floor <= \$390 ;
-  always @(posedge clk)
-    rq1_above <= \$391 ;
-  always @(posedge clk)
-    rq1_tie <= \$392 ;
-  always @(posedge clk)
-    rq1_code <= \$393 ;
-  always @(posedge clk)
-    rq1_under <= \$394 ;
-  always @(posedge clk)
-    rq1_over <= \$395 ;
-  always @(posedge clk)
-    rq2_x <= \$396 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$397 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$398 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$399 ;
-  always @(posedge clk)
-    rq2_part0_0_rr <= \$400 ;
-  always @(posedge clk)
-    rq2_x0_1 <= \$401 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$402 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$403 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$404 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$405 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$406 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$407 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$408 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$409 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$410 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$411 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$412 ;
-  always @(posedge clk)
-    rq2_sum0 <= \$413 ;
-  always @(posedge clk)
-    rq2_sum1 <= \$414 ;
-  always @(posedge clk)
-    rq2_prod <= \$415 ;
-  always @(posedge clk)
-    rq2_floor <= \$416 ;
-  always @(posedge clk)
-    rq2_above <= \$417 ;
-  always @(posedge clk)
-    rq2_tie <= \$418 ;
-  always @(posedge clk)
-    rq2_code <= \$419 ;
-  always @(posedge clk)
-    rq2_under <= \$420 ;
-  always @(posedge clk)
-    rq2_over <= \$421 ;
-  always @(posedge clk)
-    rq3_x <= \$422 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$423 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$424 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$425 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$426 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$427 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$428 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$429 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$430 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$431 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$432 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$433 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$434 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$435 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$436 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$437 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$438 ;
-  always @(posedge clk)
-    rq3_sum0 <= \$439 ;
-  always @(posedge clk)
-    rq3_sum1 <= \$440 ;
-  always @(posedge clk)
-    rq3_prod <= \$441 ;
-  always @(posedge clk)
-    rq3_floor <= \$442 ;
-  always @(posedge clk)
-    rq3_above <= \$443 ;
-  always @(posedge clk)
-    rq3_tie <= \$444 ;
-  always @(posedge clk)
-    rq3_code <= \$445 ;
-  always @(posedge clk)
-    rq3_under <= \$446 ;
-  always @(posedge clk)
-    rq3_over <= \$447 ;
-  always @(posedge clk)
-    rq4_x <= \$448 ;
-  always @(posedge clk)
-    rq4_x0_0 <= \$449 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$450 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$451 ;
-  always @(posedge clk)
-    rq4_part0_0_rr <= \$452 ;
-  always @(posedge clk)
-    rq4_x0_1 <= \$453 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$454 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$455 ;
-  always @(posedge clk)
-    rq4_part0_1_rr <= \$456 ;
-  always @(posedge clk)
-    rq4_x1_0 <= \$457 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$458 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$459 ;
-  always @(posedge clk)
-    rq4_part1_0_rr <= \$460 ;
-  always @(posedge clk)
-    rq4_x1_1 <= \$461 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$462 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$463 ;
-  always @(posedge clk)
-    rq4_part1_1_rr <= \$464 ;
-  always @(posedge clk)
-    rq4_sum0 <= \$465 ;
-  always @(posedge clk)
-    rq4_sum1 <= \$466 ;
-  always @(posedge clk)
-    rq4_prod <= \$467 ;
-  always @(posedge clk)
-    rq4_floor <= \$468 ;
-  always @(posedge clk)
-    rq4_above <= \$469 ;
-  always @(posedge clk)
-    rq4_tie <= \$470 ;
-  always @(posedge clk)
-    rq4_code <= \$471 ;
-  always @(posedge clk)
-    rq4_under <= \$472 ;
-  always @(posedge clk)
-    rq4_over <= \$473 ;
-  always @(posedge clk)
-    rq5_x <= \$474 ;
-  always @(posedge clk)
-    rq5_x0_0 <= \$475 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$476 ;
-  always @(posedge clk)
-    rq5_part0_0_r <= \$477 ;
-  always @(posedge clk)
-    rq5_part0_0_rr <= \$478 ;
-  always @(posedge clk)
-    rq5_x0_1 <= \$479 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$480 ;
-  always @(posedge clk)
-    rq5_part0_1_r <= \$481 ;
-  always @(posedge clk)
-    rq5_part0_1_rr <= \$482 ;
-  always @(posedge clk)
-    rq5_x1_0 <= \$483 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$484 ;
-  always @(posedge clk)
-    rq5_part1_0_r <= \$485 ;
-  always @(posedge clk)
-    rq5_part1_0_rr <= \$486 ;
-  always @(posedge clk)
-    rq5_x1_1 <= \$487 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$488 ;
-  always @(posedge clk)
-    rq5_part1_1_r <= \$489 ;
-  always @(posedge clk)
-    rq5_part1_1_rr <= \$490 ;
-  always @(posedge clk)
-    rq5_sum0 <= \$491 ;
-  always @(posedge clk)
-    rq5_sum1 <= \$492 ;
-  always @(posedge clk)
-    rq5_prod <= \$493 ;
-  always @(posedge clk)
-    rq5_floor <= \$494 ;
-  always @(posedge clk)
-    rq5_above <= \$495 ;
-  always @(posedge clk)
-    rq5_tie <= \$496 ;
-  always @(posedge clk)
-    rq5_code <= \$497 ;
-  always @(posedge clk)
-    rq5_under <= \$498 ;
-  always @(posedge clk)
-    rq5_over <= \$499 ;
-  always @(posedge clk)
-    rq6_x <= \$500 ;
-  always @(posedge clk)
-    rq6_x0_0 <= \$501 ;
-  always @(posedge clk)
-    rq6_part0_0 <= \$502 ;
-  always @(posedge clk)
-    rq6_part0_0_r <= \$503 ;
-  always @(posedge clk)
-    rq6_part0_0_rr <= \$504 ;
-  always @(posedge clk)
-    rq6_x0_1 <= \$505 ;
-  always @(posedge clk)
-    rq6_part0_1 <= \$506 ;
-  always @(posedge clk)
-    rq6_part0_1_r <= \$507 ;
-  always @(posedge clk)
-    rq6_part0_1_rr <= \$508 ;
-  always @(posedge clk)
-    rq6_x1_0 <= \$509 ;
-  always @(posedge clk)
-    rq6_part1_0 <= \$510 ;
-  always @(posedge clk)
-    rq6_part1_0_r <= \$511 ;
-  always @(posedge clk)
-    rq6_part1_0_rr <= \$512 ;
-  always @(posedge clk)
-    rq6_x1_1 <= \$513 ;
-  always @(posedge clk)
-    rq6_part1_1 <= \$514 ;
-  always @(posedge clk)
-    rq6_part1_1_r <= \$515 ;
-  always @(posedge clk)
-    rq6_part1_1_rr <= \$516 ;
-  always @(posedge clk)
-    rq6_sum0 <= \$517 ;
-  always @(posedge clk)
-    rq6_sum1 <= \$518 ;
-  always @(posedge clk)
-    rq6_prod <= \$519 ;
-  always @(posedge clk)
-    rq6_floor <= \$520 ;
-  always @(posedge clk)
-    rq6_above <= \$521 ;
-  always @(posedge clk)
-    rq6_tie <= \$522 ;
-  always @(posedge clk)
-    rq6_code <= \$523 ;
-  always @(posedge clk)
-    rq6_under <= \$524 ;
-  always @(posedge clk)
-    rq6_over <= \$525 ;
-  always @(posedge clk)
-    rq7_x <= \$526 ;
-  always @(posedge clk)
-    rq7_x0_0 <= \$527 ;
-  always @(posedge clk)
-    rq7_part0_0 <= \$528 ;
-  always @(posedge clk)
-    rq7_part0_0_r <= \$529 ;
-  always @(posedge clk)
-    rq7_part0_0_rr <= \$530 ;
-  always @(posedge clk)
-    rq7_x0_1 <= \$531 ;
-  always @(posedge clk)
-    rq7_part0_1 <= \$532 ;
-  always @(posedge clk)
-    rq7_part0_1_r <= \$533 ;
-  always @(posedge clk)
-    rq7_part0_1_rr <= \$534 ;
-  always @(posedge clk)
-    rq7_x1_0 <= \$535 ;
-  always @(posedge clk)
-    rq7_part1_0 <= \$536 ;
-  always @(posedge clk)
-    rq7_part1_0_r <= \$537 ;
-  always @(posedge clk)
-    rq7_part1_0_rr <= \$538 ;
-  always @(posedge clk)
-    rq7_x1_1 <= \$539 ;
-  always @(posedge clk)
-    rq7_part1_1 <= \$540 ;
-  always @(posedge clk)
-    rq7_part1_1_r <= \$541 ;
-  always @(posedge clk)
-    rq7_part1_1_rr <= \$542 ;
-  always @(posedge clk)
-    rq7_sum0 <= \$543 ;
-  always @(posedge clk)
-    rq7_sum1 <= \$544 ;
-  always @(posedge clk)
-    rq7_prod <= \$545 ;
-  always @(posedge clk)
-    rq7_floor <= \$546 ;
-  always @(posedge clk)
-    rq7_above <= \$547 ;
-  always @(posedge clk)
-    rq7_tie <= \$548 ;
-  always @(posedge clk)
-    rq7_code <= \$549 ;
-  always @(posedge clk)
-    rq7_under <= \$550 ;
-  always @(posedge clk)
-    rq7_over <= \$551 ;
-  always @(posedge clk)
-    q_owed <= \$552 ;
-  always @(posedge clk)
-    i__ready <= \$553 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$554 ;
-  always @(posedge clk)
-    rport__addr <= \$555 ;
-  always @(posedge clk)
-    q_stored <= \$556 ;
-  always @(posedge clk)
-    o__valid <= \$557 ;
-  always @(posedge clk)
-    o__payload <= \$558 ;
-  assign \$1  = rq0_over ? 8'h7f : rq0_code;
-  assign \$2  = rq0_under ? 8'h80 : \$1 ;
-  assign \$3  = rq1_over ? 8'h7f : rq1_code;
-  assign \$4  = rq1_under ? 8'h80 : \$3 ;
-  assign \$5  = rq2_over ? 8'h7f : rq2_code;
-  assign \$6  = rq2_under ? 8'h80 : \$5 ;
-  assign \$7  = rq3_over ? 8'h7f : rq3_code;
-  assign \$8  = rq3_under ? 8'h80 : \$7 ;
-  assign \$9  = rq4_over ? 8'h7f : rq4_code;
-  assign \$10  = rq4_under ? 8'h80 : \$9 ;
-  assign \$11  = rq5_over ? 8'h7f : rq5_code;
-  assign \$12  = rq5_under ? 8'h80 : \$11 ;
-  assign \$13  = rq6_over ? 8'h7f : rq6_code;
-  assign \$14  = rq6_under ? 8'h80 : \$13 ;
-  assign \$15  = rq7_over ? 8'h7f : rq7_code;
-  assign \$16  = rq7_under ? 8'h80 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$18  = q_owed + \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = \$18  - \$19 ;
-  assign \$21  = i__valid & i__ready;
-  assign \$22  = ! group;
-  assign \$23  = group + 1'h1;
-  assign \$24  = group ? \$23  : 2'h0;
-  assign \$25  = i__valid & i__ready;
-  assign \$26  = rq0_x0_0 * 10'h3fc;
-  assign \$27  = rq0_x0_1 * 8'hca;
-  assign \$28  = $signed(rq0_x1_0) * $signed(11'h3fc);
-  assign \$29  = $signed(rq0_x1_1) * $signed(9'h0ca);
-  assign \$31  = 1'h0 + \$30 ;
-  assign \$33  = \$31  + \$32 ;
-  assign \$35  = $signed(1'h0) + $signed(\$34 );
-  assign \$37  = $signed(\$35 ) + $signed(\$36 );
-  assign \$38  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$39  = $signed(\$38 ) + $signed(rq0_sum1);
-  assign \$41  = rq0_rem > 34'h200000000;
-  assign \$42  = rq0_rem == 34'h200000000;
-  assign \$45  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(\$45 ) + $signed({ 1'h0, \$47  });
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$52  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$54  = rq0_tie & rq0_floor[0];
-  assign \$55  = rq0_above | \$54 ;
-  assign \$56  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$57  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$58  = \$55  ? \$56  : \$57 ;
-  assign \$59  = rq1_x0_0 * 17'h181bb;
-  assign \$60  = rq1_x0_1 * 8'h8c;
-  assign \$61  = $signed(rq1_x1_0) * $signed(18'h181bb);
-  assign \$62  = $signed(rq1_x1_1) * $signed(9'h08c);
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed(1'h0) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$72  = $signed(\$71 ) + $signed(rq1_sum1);
-  assign \$74  = rq1_rem > 33'h100000000;
-  assign \$75  = rq1_rem == 33'h100000000;
-  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$79  = rq1_tie & rq1_floor[0];
-  assign \$80  = rq1_above | \$79 ;
-  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
-  assign \$82  = rq1_tie & rq1_floor[0];
-  assign \$83  = rq1_above | \$82 ;
-  assign \$84  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$85  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$86  = \$83  ? \$84  : \$85 ;
-  assign \$87  = rq1_tie & rq1_floor[0];
-  assign \$88  = rq1_above | \$87 ;
-  assign \$89  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$90  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$91  = \$88  ? \$89  : \$90 ;
-  assign \$92  = rq2_x0_0 * 14'h3b93;
-  assign \$93  = rq2_x0_1 * 8'h92;
-  assign \$94  = $signed(rq2_x1_0) * $signed(15'h3b93);
-  assign \$95  = $signed(rq2_x1_1) * $signed(9'h092);
-  assign \$97  = 1'h0 + \$96 ;
-  assign \$99  = \$97  + \$98 ;
-  assign \$101  = $signed(1'h0) + $signed(\$100 );
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$105  = $signed(\$104 ) + $signed(rq2_sum1);
-  assign \$107  = rq2_rem > 33'h100000000;
-  assign \$108  = rq2_rem == 33'h100000000;
-  assign \$111  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$112  = rq2_tie & rq2_floor[0];
-  assign \$113  = rq2_above | \$112 ;
-  assign \$114  = $signed(\$111 ) + $signed({ 1'h0, \$113  });
-  assign \$115  = rq2_tie & rq2_floor[0];
-  assign \$116  = rq2_above | \$115 ;
-  assign \$117  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$118  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$119  = \$116  ? \$117  : \$118 ;
-  assign \$120  = rq2_tie & rq2_floor[0];
-  assign \$121  = rq2_above | \$120 ;
-  assign \$122  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$123  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$124  = \$121  ? \$122  : \$123 ;
-  assign \$125  = rq3_x0_0 * 16'hdb30;
-  assign \$126  = rq3_x0_1 * 8'he7;
-  assign \$127  = $signed(rq3_x1_0) * $signed(17'h0db30);
-  assign \$128  = $signed(rq3_x1_1) * $signed(9'h0e7);
-  assign \$130  = 1'h0 + \$129 ;
-  assign \$132  = \$130  + \$131 ;
-  assign \$134  = $signed(1'h0) + $signed(\$133 );
-  assign \$136  = $signed(\$134 ) + $signed(\$135 );
-  assign \$137  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$138  = $signed(\$137 ) + $signed(rq3_sum1);
-  assign \$140  = rq3_rem > 34'h200000000;
-  assign \$141  = rq3_rem == 34'h200000000;
-  assign \$144  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$145  = rq3_tie & rq3_floor[0];
-  assign \$146  = rq3_above | \$145 ;
-  assign \$147  = $signed(\$144 ) + $signed({ 1'h0, \$146  });
-  assign \$148  = rq3_tie & rq3_floor[0];
-  assign \$149  = rq3_above | \$148 ;
-  assign \$150  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$151  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$152  = \$149  ? \$150  : \$151 ;
-  assign \$153  = rq3_tie & rq3_floor[0];
-  assign \$154  = rq3_above | \$153 ;
-  assign \$155  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$156  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$157  = \$154  ? \$155  : \$156 ;
-  assign \$158  = rq4_x0_0 * 17'h14f68;
-  assign \$159  = rq4_x0_1 * 8'h82;
-  assign \$160  = $signed(rq4_x1_0) * $signed(18'h14f68);
-  assign \$161  = $signed(rq4_x1_1) * $signed(9'h082);
-  assign \$163  = 1'h0 + \$162 ;
-  assign \$165  = \$163  + \$164 ;
-  assign \$167  = $signed(1'h0) + $signed(\$166 );
-  assign \$169  = $signed(\$167 ) + $signed(\$168 );
-  assign \$170  = $signed(1'h0) + $signed(rq4_sum0);
-  assign \$171  = $signed(\$170 ) + $signed(rq4_sum1);
-  assign \$173  = rq4_rem > 33'h100000000;
-  assign \$174  = rq4_rem == 33'h100000000;
-  assign \$177  = $signed(8'h80) + $signed(rq4_floor);
-  assign \$178  = rq4_tie & rq4_floor[0];
-  assign \$179  = rq4_above | \$178 ;
-  assign \$180  = $signed(\$177 ) + $signed({ 1'h0, \$179  });
-  assign \$181  = rq4_tie & rq4_floor[0];
-  assign \$182  = rq4_above | \$181 ;
-  assign \$183  = $signed(rq4_floor) < $signed(1'h1);
-  assign \$184  = $signed(rq4_floor) < $signed(1'h0);
-  assign \$185  = \$182  ? \$183  : \$184 ;
-  assign \$186  = rq4_tie & rq4_floor[0];
-  assign \$187  = rq4_above | \$186 ;
-  assign \$188  = $signed(rq4_floor) > $signed(9'h0fe);
-  assign \$189  = $signed(rq4_floor) > $signed(9'h0ff);
-  assign \$190  = \$187  ? \$188  : \$189 ;
-  assign \$191  = rq5_x0_0 * 17'h1bc3b;
-  assign \$192  = rq5_x0_1 * 8'hb8;
-  assign \$193  = $signed(rq5_x1_0) * $signed(18'h1bc3b);
-  assign \$194  = $signed(rq5_x1_1) * $signed(9'h0b8);
-  assign \$196  = 1'h0 + \$195 ;
-  assign \$198  = \$196  + \$197 ;
-  assign \$200  = $signed(1'h0) + $signed(\$199 );
-  assign \$202  = $signed(\$200 ) + $signed(\$201 );
-  assign \$203  = $signed(1'h0) + $signed(rq5_sum0);
-  assign \$204  = $signed(\$203 ) + $signed(rq5_sum1);
-  assign \$206  = rq5_rem > 34'h200000000;
-  assign \$207  = rq5_rem == 34'h200000000;
-  assign \$210  = $signed(8'h80) + $signed(rq5_floor);
-  assign \$211  = rq5_tie & rq5_floor[0];
-  assign \$212  = rq5_above | \$211 ;
-  assign \$213  = $signed(\$210 ) + $signed({ 1'h0, \$212  });
-  assign \$214  = rq5_tie & rq5_floor[0];
-  assign \$215  = rq5_above | \$214 ;
-  assign \$216  = $signed(rq5_floor) < $signed(1'h1);
-  assign \$217  = $signed(rq5_floor) < $signed(1'h0);
-  assign \$218  = \$215  ? \$216  : \$217 ;
-  assign \$219  = rq5_tie & rq5_floor[0];
-  assign \$220  = rq5_above | \$219 ;
-  assign \$221  = $signed(rq5_floor) > $signed(9'h0fe);
-  assign \$222  = $signed(rq5_floor) > $signed(9'h0ff);
-  assign \$223  = \$220  ? \$221  : \$222 ;
-  assign \$224  = rq6_x0_0 * 17'h14d51;
-  assign \$225  = rq6_x0_1 * 8'h84;
-  assign \$226  = $signed(rq6_x1_0) * $signed(18'h14d51);
-  assign \$227  = $signed(rq6_x1_1) * $signed(9'h084);
-  assign \$229  = 1'h0 + \$228 ;
-  assign \$231  = \$229  + \$230 ;
-  assign \$233  = $signed(1'h0) + $signed(\$232 );
-  assign \$235  = $signed(\$233 ) + $signed(\$234 );
-  assign \$236  = $signed(1'h0) + $signed(rq6_sum0);
-  assign \$237  = $signed(\$236 ) + $signed(rq6_sum1);
-  assign \$239  = rq6_rem > 33'h100000000;
-  assign \$240  = rq6_rem == 33'h100000000;
-  assign \$243  = $signed(8'h80) + $signed(rq6_floor);
-  assign \$244  = rq6_tie & rq6_floor[0];
-  assign \$245  = rq6_above | \$244 ;
-  assign \$246  = $signed(\$243 ) + $signed({ 1'h0, \$245  });
-  assign \$247  = rq6_tie & rq6_floor[0];
-  assign \$248  = rq6_above | \$247 ;
-  assign \$249  = $signed(rq6_floor) < $signed(1'h1);
-  assign \$250  = $signed(rq6_floor) < $signed(1'h0);
-  assign \$251  = \$248  ? \$249  : \$250 ;
-  assign \$252  = rq6_tie & rq6_floor[0];
-  assign \$253  = rq6_above | \$252 ;
-  assign \$254  = $signed(rq6_floor) > $signed(9'h0fe);
-  assign \$255  = $signed(rq6_floor) > $signed(9'h0ff);
-  assign \$256  = \$253  ? \$254  : \$255 ;
-  assign \$257  = rq7_x0_0 * 17'h1fcc3;
-  assign \$258  = rq7_x0_1 * 8'hea;
-  assign \$259  = $signed(rq7_x1_0) * $signed(18'h1fcc3);
-  assign \$260  = $signed(rq7_x1_1) * $signed(9'h0ea);
-  assign \$262  = 1'h0 + \$261 ;
-  assign \$264  = \$262  + \$263 ;
-  assign \$266  = $signed(1'h0) + $signed(\$265 );
-  assign \$268  = $signed(\$266 ) + $signed(\$267 );
-  assign \$269  = $signed(1'h0) + $signed(rq7_sum0);
-  assign \$270  = $signed(\$269 ) + $signed(rq7_sum1);
-  assign \$272  = rq7_rem > 34'h200000000;
-  assign \$273  = rq7_rem == 34'h200000000;
-  assign \$276  = $signed(8'h80) + $signed(rq7_floor);
-  assign \$277  = rq7_tie & rq7_floor[0];
-  assign \$278  = rq7_above | \$277 ;
-  assign \$279  = $signed(\$276 ) + $signed({ 1'h0, \$278  });
-  assign \$280  = rq7_tie & rq7_floor[0];
-  assign \$281  = rq7_above | \$280 ;
-  assign \$282  = $signed(rq7_floor) < $signed(1'h1);
-  assign \$283  = $signed(rq7_floor) < $signed(1'h0);
-  assign \$284  = \$281  ? \$282  : \$283 ;
-  assign \$285  = rq7_tie & rq7_floor[0];
-  assign \$286  = rq7_above | \$285 ;
-  assign \$287  = $signed(rq7_floor) > $signed(9'h0fe);
-  assign \$288  = $signed(rq7_floor) > $signed(9'h0ff);
-  assign \$289  = \$286  ? \$287  : \$288 ;
-  assign \$290  = i__valid & i__ready;
-  assign \$291  = o__valid & o__ready;
-  assign \$292  = q_owed < 4'ha;
-  assign \$293  = \$291  ? i__ready : \$292 ;
-  assign \$294  = o__valid & o__ready;
-  assign \$295  = \$294  | i__ready;
-  assign \$296  = \$290  ? \$293  : \$295 ;
-  assign \$297  = ~ o__valid;
-  assign \$298  = \$297  | o__ready;
-  assign \$299  = | q_stored;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$298  & \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = \$signature__en  & \$302 ;
-  assign \$304  = \$signature__addr  == 4'h9;
-  assign \$305  = \$signature__addr  + 1'h1;
-  assign \$306  = \$304  ? 5'h00 : \$305 ;
-  assign \$307  = ~ o__valid;
-  assign \$308  = \$307  | o__ready;
-  assign \$309  = | q_stored;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = rport__addr == 4'h9;
-  assign \$312  = rport__addr + 1'h1;
-  assign \$313  = \$311  ? 5'h00 : \$312 ;
-  assign \$314  = ~ o__valid;
-  assign \$315  = \$314  | o__ready;
-  assign \$316  = | q_stored;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = \$315  & \$317 ;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = \$signature__en  & \$319 ;
-  assign \$321  = q_stored + \$320 ;
-  assign \$322  = ~ o__valid;
-  assign \$323  = \$322  | o__ready;
-  assign \$324  = | q_stored;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = \$321  - \$325 ;
-  assign \$327  = ~ o__valid;
-  assign \$328  = \$327  | o__ready;
-  assign \$329  = | q_stored;
-  assign \$330  = \$329  | \$signature__en ;
-  assign \$331  = | q_stored;
-  assign \$332  = \$331  ? rport__data : q_in;
-  always @(posedge clk)
-    group <= \$333 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$334 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$335 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$336 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$337 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$338 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$339 ;
-  always @(posedge clk)
-    rq_valid_7 <= \$340 ;
-  always @(posedge clk)
-    rq_valid_8 <= \$341 ;
-  always @(posedge clk)
-    \$signature__en  <= \$342 ;
-  always @(posedge clk)
-    rq_valid_10 <= \$343 ;
-  always @(posedge clk)
-    rq0_x <= \$344 ;
-  always @(posedge clk)
-    rq0_x0_0 <= \$345 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$346 ;
-  always @(posedge clk)
-    rq0_part0_0_r <= \$347 ;
-  always @(posedge clk)
-    rq0_part0_0_rr <= \$348 ;
-  always @(posedge clk)
-    rq0_x0_1 <= \$349 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$350 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$351 ;
-  always @(posedge clk)
-    rq0_part0_1_rr <= \$352 ;
-  always @(posedge clk)
-    rq0_x1_0 <= \$353 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$354 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$355 ;
-  always @(posedge clk)
-    rq0_part1_0_rr <= \$356 ;
-  always @(posedge clk)
-    rq0_x1_1 <= \$357 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$358 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$359 ;
-  always @(posedge clk)
-    rq0_part1_1_rr <= \$360 ;
-  always @(posedge clk)
-    rq0_sum0 <= \$361 ;
-  always @(posedge clk)
-    rq0_sum1 <= \$362 ;
-  always @(posedge clk)
-    rq0_prod <= \$363 ;
-  always @(posedge clk)
-    rq0_floor <= \$364 ;
-  always @(posedge clk)
-    rq0_above <= \$365 ;
-  always @(posedge clk)
-    rq0_tie <= \$366 ;
-  always @(posedge clk)
-    rq0_code <= \$367 ;
-  always @(posedge clk)
-    rq0_under <= \$368 ;
-  always @(posedge clk)
-    rq0_over <= \$369 ;
-  always @(posedge clk)
-    rq1_x <= \$370 ;
-  always @(posedge clk)
-    rq1_x0_0 <= \$371 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$372 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$373 ;
-  always @(posedge clk)
-    rq1_part0_0_rr <= \$374 ;
-  always @(posedge clk)
-    rq1_x0_1 <= \$375 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$376 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$377 ;
-  always @(posedge clk)
-    rq1_part0_1_rr <= \$378 ;
-  always @(posedge clk)
-    rq1_x1_0 <= \$379 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$380 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = rq1_part1_0_r;
-    if (rst) begin
-      \$382  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = rq1_x[20:17];
-    if (rst) begin
-      \$383  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = \$62 ;
-    if (rst) begin
-      \$384  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = rq1_part1_1;
-    if (rst) begin
-      \$385  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = rq1_part1_1_r;
-    if (rst) begin
-      \$386  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = \$66 [45:0];
-    if (rst) begin
-      \$387  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = \$70 [45:0];
-    if (rst) begin
-      \$388  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = \$72 [45:0];
-    if (rst) begin
-      \$389  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = \$73 ;
-    if (rst) begin
-      \$390  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$74 ;
-    if (rst) begin
-      \$391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$77 ;
-    if (rst) begin
-      \$392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \$81 [7:0];
-    if (rst) begin
-      \$393  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$86 ;
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$91 ;
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = i__payload[62:42];
-    if (rst) begin
-      \$396  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = rq2_x[16:0];
-    if (rst) begin
-      \$397  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$92 ;
-    if (rst) begin
-      \$398  = 31'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = rq2_part0_0;
-    if (rst) begin
-      \$399  = 31'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = rq2_part0_0_r;
-    if (rst) begin
-      \$400  = 31'h00000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = rq2_x[16:0];
-    if (rst) begin
-      \$401  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$93 ;
-    if (rst) begin
-      \$402  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = rq2_part0_1;
-    if (rst) begin
-      \$403  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = rq2_part0_1_r;
-    if (rst) begin
-      \$404  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = rq2_x[20:17];
-    if (rst) begin
-      \$405  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$94 ;
-    if (rst) begin
-      \$406  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = rq2_part1_0;
-    if (rst) begin
-      \$407  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = rq2_part1_0_r;
-    if (rst) begin
-      \$408  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = rq2_x[20:17];
-    if (rst) begin
-      \$409  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = \$95 ;
-    if (rst) begin
-      \$410  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = rq2_part1_1;
-    if (rst) begin
-      \$411  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = rq2_part1_1_r;
-    if (rst) begin
-      \$412  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = \$99 [45:0];
-    if (rst) begin
-      \$413  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = \$103 [45:0];
-    if (rst) begin
-      \$414  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$105 [45:0];
-    if (rst) begin
-      \$415  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = \$106 ;
-    if (rst) begin
-      \$416  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = \$107 ;
-    if (rst) begin
-      \$417  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = \$110 ;
-    if (rst) begin
-      \$418  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = \$114 [7:0];
-    if (rst) begin
-      \$419  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = \$119 ;
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = \$124 ;
-    if (rst) begin
-      \$421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = i__payload[83:63];
-    if (rst) begin
-      \$422  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = rq3_x[16:0];
-    if (rst) begin
-      \$423  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = \$125 ;
-    if (rst) begin
-      \$424  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = rq3_part0_0;
-    if (rst) begin
-      \$425  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = rq3_part0_0_r;
-    if (rst) begin
-      \$426  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = rq3_x[16:0];
-    if (rst) begin
-      \$427  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = \$126 ;
-    if (rst) begin
-      \$428  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = rq3_part0_1;
-    if (rst) begin
-      \$429  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = rq3_part0_1_r;
-    if (rst) begin
-      \$430  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = rq3_x[20:17];
-    if (rst) begin
-      \$431  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = \$127 ;
-    if (rst) begin
-      \$432  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = rq3_part1_0;
-    if (rst) begin
-      \$433  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = rq3_part1_0_r;
-    if (rst) begin
-      \$434  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = rq3_x[20:17];
-    if (rst) begin
-      \$435  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = \$128 ;
-    if (rst) begin
-      \$436  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = rq3_part1_1;
-    if (rst) begin
-      \$437  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = rq3_part1_1_r;
-    if (rst) begin
-      \$438  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = \$132 [45:0];
-    if (rst) begin
-      \$439  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = \$136 [45:0];
-    if (rst) begin
-      \$440  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = \$138 [45:0];
-    if (rst) begin
-      \$441  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = \$139 ;
-    if (rst) begin
-      \$442  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = \$140 ;
-    if (rst) begin
-      \$443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = \$143 ;
-    if (rst) begin
-      \$444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = \$147 [7:0];
-    if (rst) begin
-      \$445  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = \$152 ;
-    if (rst) begin
-      \$446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = \$157 ;
-    if (rst) begin
-      \$447  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = i__payload[104:84];
-    if (rst) begin
-      \$448  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = rq4_x[16:0];
-    if (rst) begin
-      \$449  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = \$158 ;
-    if (rst) begin
-      \$450  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = rq4_part0_0;
-    if (rst) begin
-      \$451  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = rq4_part0_0_r;
-    if (rst) begin
-      \$452  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = rq4_x[16:0];
-    if (rst) begin
-      \$453  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = \$159 ;
-    if (rst) begin
-      \$454  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = rq4_part0_1;
-    if (rst) begin
-      \$455  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = rq4_part0_1_r;
-    if (rst) begin
-      \$456  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = rq4_x[20:17];
-    if (rst) begin
-      \$457  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = \$160 ;
-    if (rst) begin
-      \$458  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = rq4_part1_0;
-    if (rst) begin
-      \$459  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = rq4_part1_0_r;
-    if (rst) begin
-      \$460  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = rq4_x[20:17];
-    if (rst) begin
-      \$461  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = \$161 ;
-    if (rst) begin
-      \$462  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = rq4_part1_1;
-    if (rst) begin
-      \$463  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = rq4_part1_1_r;
-    if (rst) begin
-      \$464  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = \$165 [45:0];
-    if (rst) begin
-      \$465  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = \$169 [45:0];
-    if (rst) begin
-      \$466  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = \$171 [45:0];
-    if (rst) begin
-      \$467  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = \$172 ;
-    if (rst) begin
-      \$468  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = \$173 ;
-    if (rst) begin
-      \$469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = \$176 ;
-    if (rst) begin
-      \$470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = \$180 [7:0];
-    if (rst) begin
-      \$471  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = \$185 ;
-    if (rst) begin
-      \$472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = \$190 ;
-    if (rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = i__payload[125:105];
-    if (rst) begin
-      \$474  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = rq5_x[16:0];
-    if (rst) begin
-      \$475  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = \$191 ;
-    if (rst) begin
-      \$476  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = rq5_part0_0;
-    if (rst) begin
-      \$477  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = rq5_part0_0_r;
-    if (rst) begin
-      \$478  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = rq5_x[16:0];
-    if (rst) begin
-      \$479  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = \$192 ;
-    if (rst) begin
-      \$480  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = rq5_part0_1;
-    if (rst) begin
-      \$481  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = rq5_part0_1_r;
-    if (rst) begin
-      \$482  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = rq5_x[20:17];
-    if (rst) begin
-      \$483  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = \$193 ;
-    if (rst) begin
-      \$484  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = rq5_part1_0;
-    if (rst) begin
-      \$485  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = rq5_part1_0_r;
-    if (rst) begin
-      \$486  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = rq5_x[20:17];
-    if (rst) begin
-      \$487  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = \$194 ;
-    if (rst) begin
-      \$488  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = rq5_part1_1;
-    if (rst) begin
-      \$489  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = rq5_part1_1_r;
-    if (rst) begin
-      \$490  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = \$198 [45:0];
-    if (rst) begin
-      \$491  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = \$202 [45:0];
-    if (rst) begin
-      \$492  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = \$204 [45:0];
-    if (rst) begin
-      \$493  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = \$205 ;
-    if (rst) begin
-      \$494  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = \$206 ;
-    if (rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = \$209 ;
-    if (rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = \$213 [7:0];
-    if (rst) begin
-      \$497  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = \$218 ;
-    if (rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = \$223 ;
-    if (rst) begin
-      \$499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = i__payload[146:126];
-    if (rst) begin
-      \$500  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = rq6_x[16:0];
-    if (rst) begin
-      \$501  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = \$224 ;
-    if (rst) begin
-      \$502  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = rq6_part0_0;
-    if (rst) begin
-      \$503  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = rq6_part0_0_r;
-    if (rst) begin
-      \$504  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = rq6_x[16:0];
-    if (rst) begin
-      \$505  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = \$225 ;
-    if (rst) begin
-      \$506  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = rq6_part0_1;
-    if (rst) begin
-      \$507  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = rq6_part0_1_r;
-    if (rst) begin
-      \$508  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = rq6_x[20:17];
-    if (rst) begin
-      \$509  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = \$226 ;
-    if (rst) begin
-      \$510  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = rq6_part1_0;
-    if (rst) begin
-      \$511  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = rq6_part1_0_r;
-    if (rst) begin
-      \$512  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = rq6_x[20:17];
-    if (rst) begin
-      \$513  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = \$227 ;
-    if (rst) begin
-      \$514  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = rq6_part1_1;
-    if (rst) begin
-      \$515  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = rq6_part1_1_r;
-    if (rst) begin
-      \$516  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = \$231 [45:0];
-    if (rst) begin
-      \$517  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = \$235 [45:0];
-    if (rst) begin
-      \$518  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = \$237 [45:0];
-    if (rst) begin
-      \$519  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = \$238 ;
-    if (rst) begin
-      \$520  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = \$239 ;
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = \$242 ;
-    if (rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = \$246 [7:0];
-    if (rst) begin
-      \$523  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = \$251 ;
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = \$256 ;
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = i__payload[167:147];
-    if (rst) begin
-      \$526  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = rq7_x[16:0];
-    if (rst) begin
-      \$527  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = \$257 ;
-    if (rst) begin
-      \$528  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$529  = rq7_part0_0;
-    if (rst) begin
-      \$529  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$530  = rq7_part0_0_r;
-    if (rst) begin
-      \$530  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$531  = rq7_x[16:0];
-    if (rst) begin
-      \$531  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$532  = \$258 ;
-    if (rst) begin
-      \$532  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$533  = rq7_part0_1;
-    if (rst) begin
-      \$533  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$534  = rq7_part0_1_r;
-    if (rst) begin
-      \$534  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$535  = rq7_x[20:17];
-    if (rst) begin
-      \$535  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$536  = \$259 ;
-    if (rst) begin
-      \$536  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$537  = rq7_part1_0;
-    if (rst) begin
-      \$537  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$538  = rq7_part1_0_r;
-    if (rst) begin
-      \$538  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$539  = rq7_x[20:17];
-    if (rst) begin
-      \$539  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$540  = \$260 ;
-    if (rst) begin
-      \$540  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$541  = rq7_part1_1;
-    if (rst) begin
-      \$541  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$542  = rq7_part1_1_r;
-    if (rst) begin
-      \$542  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$543  = \$264 [45:0];
-    if (rst) begin
-      \$543  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$544  = \$268 [45:0];
-    if (rst) begin
-      \$544  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$545  = \$270 [45:0];
-    if (rst) begin
-      \$545  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$546  = \$271 ;
-    if (rst) begin
-      \$546  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$547  = \$272 ;
-    if (rst) begin
-      \$547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$548  = \$275 ;
-    if (rst) begin
-      \$548  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$549  = \$279 [7:0];
-    if (rst) begin
-      \$549  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$550  = \$284 ;
-    if (rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$551  = \$289 ;
-    if (rst) begin
-      \$551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$552  = \$20 [3:0];
-    if (rst) begin
-      \$552  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$553  = \$296 ;
-    if (rst) begin
-      \$553  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$554  = \$signature__addr ;
-    if (\$303 ) begin
-      \$554  = \$306 [3:0];
-    end
-    if (rst) begin
-      \$554  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$555  = rport__addr;
-    if (\$310 ) begin
-      \$555  = \$313 [3:0];
-    end
-    if (rst) begin
-      \$555  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$556  = \$326 [3:0];
-    if (rst) begin
-      \$556  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$557  = o__valid;
-    if (\$328 ) begin
-      \$557  = \$330 ;
-    end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$558  = o__payload;
-    if (\$328 ) begin
-      \$558  = \$332 ;
-    end
-    if (rst) begin
-      \$558  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = group;
-    if (\$21 ) begin
-      \$333  = \$24 [0];
-    end
-    if (rst) begin
-      \$333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = \$25 ;
-    if (rst) begin
-      \$334  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rq_valid_1;
-    if (rst) begin
-      \$335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = rq_valid_2;
-    if (rst) begin
-      \$336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = rq_valid_3;
-    if (rst) begin
-      \$337  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = rq_valid_4;
-    if (rst) begin
-      \$338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rq_valid_5;
-    if (rst) begin
-      \$339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = rq_valid_6;
-    if (rst) begin
-      \$340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rq_valid_7;
-    if (rst) begin
-      \$341  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = rq_valid_8;
-    if (rst) begin
-      \$342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = \$signature__en ;
-    if (rst) begin
-      \$343  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = i__payload[20:0];
-    if (rst) begin
-      \$344  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rq0_x[16:0];
-    if (rst) begin
-      \$345  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = \$26 ;
-    if (rst) begin
-      \$346  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = rq0_part0_0;
-    if (rst) begin
-      \$347  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = rq0_part0_0_r;
-    if (rst) begin
-      \$348  = 27'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rq0_x[16:0];
-    if (rst) begin
-      \$349  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = \$27 ;
-    if (rst) begin
-      \$350  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rq0_part0_1;
-    if (rst) begin
-      \$351  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = rq0_part0_1_r;
-    if (rst) begin
-      \$352  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rq0_x[20:17];
-    if (rst) begin
-      \$353  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$28 ;
-    if (rst) begin
-      \$354  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = rq0_part1_0;
-    if (rst) begin
-      \$355  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = rq0_part1_0_r;
-    if (rst) begin
-      \$356  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rq0_x[20:17];
-    if (rst) begin
-      \$357  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$29 ;
-    if (rst) begin
-      \$358  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rq0_part1_1;
-    if (rst) begin
-      \$359  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = rq0_part1_1_r;
-    if (rst) begin
-      \$360  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = \$33 [45:0];
-    if (rst) begin
-      \$361  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = \$37 [45:0];
-    if (rst) begin
-      \$362  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = \$39 [45:0];
-    if (rst) begin
-      \$363  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = \$40 ;
-    if (rst) begin
-      \$364  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = \$41 ;
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$44 ;
-    if (rst) begin
-      \$366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = \$48 [7:0];
-    if (rst) begin
-      \$367  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = \$53 ;
-    if (rst) begin
-      \$368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = \$58 ;
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = i__payload[41:21];
-    if (rst) begin
-      \$370  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = rq1_x[16:0];
-    if (rst) begin
-      \$371  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = \$59 ;
-    if (rst) begin
-      \$372  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = rq1_part0_0;
-    if (rst) begin
-      \$373  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = rq1_part0_0_r;
-    if (rst) begin
-      \$374  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = rq1_x[16:0];
-    if (rst) begin
-      \$375  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$60 ;
-    if (rst) begin
-      \$376  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = rq1_part0_1;
-    if (rst) begin
-      \$377  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = rq1_part0_1_r;
-    if (rst) begin
-      \$378  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = rq1_x[20:17];
-    if (rst) begin
-      \$379  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = \$61 ;
-    if (rst) begin
-      \$380  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = rq1_part1_0;
-    if (rst) begin
-      \$381  = 21'h000000;
-    end
-  end
-  assign q_room = i__ready;
-  assign q_owed_next = \$20 [3:0];
-  assign rq_valid_9 = \$signature__en ;
-  assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = q_in;
-  assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[20:0];
-  assign \i__payload[1]  = i__payload[41:21];
-  assign \i__payload[2]  = i__payload[62:42];
-  assign \i__payload[3]  = i__payload[83:63];
-  assign \i__payload[4]  = i__payload[104:84];
-  assign \i__payload[5]  = i__payload[125:105];
-  assign \i__payload[6]  = i__payload[146:126];
-  assign \i__payload[7]  = i__payload[167:147];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
-  assign q_in[63:56] = \$16 ;
-  assign q_in[55:48] = \$14 ;
-  assign q_in[47:40] = \$12 ;
-  assign q_in[39:32] = \$10 ;
-  assign q_in[31:24] = \$8 ;
-  assign q_in[23:16] = \$6 ;
-  assign q_in[15:8] = \$4 ;
-  assign q_in[7:0] = \$2 ;
-  assign rq0_rem[45:34] = 12'h000;
-  assign rq0_rem[33:0] = rq0_prod[33:0];
-  assign rq1_rem[45:33] = 13'h0000;
-  assign rq1_rem[32:0] = rq1_prod[32:0];
-  assign rq2_rem[45:33] = 13'h0000;
-  assign rq2_rem[32:0] = rq2_prod[32:0];
-  assign rq3_rem[45:34] = 12'h000;
-  assign rq3_rem[33:0] = rq3_prod[33:0];
-  assign rq4_rem[45:33] = 13'h0000;
-  assign rq4_rem[32:0] = rq4_prod[32:0];
-  assign rq5_rem[45:34] = 12'h000;
-  assign rq5_rem[33:0] = rq5_prod[33:0];
-  assign rq6_rem[45:33] = 13'h0000;
-  assign rq6_rem[32:0] = rq6_prod[32:0];
-  assign rq7_rem[45:34] = 12'h000;
-  assign rq7_rem[33:0] = rq7_prod[33:0];
-  assign \$30  = { 1'h0, rq0_part0_0_rr };
-  assign \$32  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$34  = { rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr[13], rq0_part1_0_rr, 17'h00000 };
-  assign \$36  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$40  = { rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45], rq0_prod[45:34] };
-  assign \$43  = 1'h1;
-  assign \$44  = \$42 ;
-  assign \$63  = { 1'h0, rq1_part0_0_rr };
-  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$73  = { rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45], rq1_prod[45:33] };
-  assign \$76  = 1'h1;
-  assign \$77  = \$75 ;
-  assign \$96  = { 1'h0, rq2_part0_0_rr };
-  assign \$98  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$100  = { rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr[17], rq2_part1_0_rr, 17'h00000 };
-  assign \$102  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$106  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$109  = 1'h1;
-  assign \$110  = \$108 ;
-  assign \$129  = { 1'h0, rq3_part0_0_rr };
-  assign \$131  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$133  = { rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr[19], rq3_part1_0_rr, 17'h00000 };
-  assign \$135  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
-  assign \$139  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
-  assign \$142  = 1'h1;
-  assign \$143  = \$141 ;
-  assign \$162  = { 1'h0, rq4_part0_0_rr };
-  assign \$164  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$166  = { rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr[20], rq4_part1_0_rr, 17'h00000 };
-  assign \$168  = { rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr[11], rq4_part1_1_rr, 34'h000000000 };
-  assign \$172  = { rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45], rq4_prod[45:33] };
-  assign \$175  = 1'h1;
-  assign \$176  = \$174 ;
-  assign \$195  = { 1'h0, rq5_part0_0_rr };
-  assign \$197  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$199  = { rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr[20], rq5_part1_0_rr, 17'h00000 };
-  assign \$201  = { rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr[11], rq5_part1_1_rr, 34'h000000000 };
-  assign \$205  = { rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45], rq5_prod[45:34] };
-  assign \$208  = 1'h1;
-  assign \$209  = \$207 ;
-  assign \$228  = { 1'h0, rq6_part0_0_rr };
-  assign \$230  = { 14'h0000, rq6_part0_1_rr, 17'h00000 };
-  assign \$232  = { rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr[20], rq6_part1_0_rr, 17'h00000 };
-  assign \$234  = { rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr[11], rq6_part1_1_rr, 34'h000000000 };
-  assign \$238  = { rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45], rq6_prod[45:33] };
-  assign \$241  = 1'h1;
-  assign \$242  = \$240 ;
-  assign \$261  = { 1'h0, rq7_part0_0_rr };
-  assign \$263  = { 14'h0000, rq7_part0_1_rr, 17'h00000 };
-  assign \$265  = { rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr[20], rq7_part1_0_rr, 17'h00000 };
-  assign \$267  = { rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr[11], rq7_part1_1_rr, 34'h000000000 };
-  assign \$271  = { rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45], rq7_prod[45:34] };
-  assign \$274  = 1'h1;
-  assign \$275  = \$273 ;
-endmodule
-(* generator = "Amaranth" *)
-module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire [63:0] \$10 ;
-  wire [2:0] \$100 ;
-  wire \$101 ;
-  wire [2:0] \$102 ;
-  wire [3:0] \$103 ;
-  wire [2:0] \$104 ;
-  wire [3:0] \$105 ;
-  wire [2:0] \$106 ;
-  wire \$107 ;
-  wire [2:0] \$108 ;
-  wire [3:0] \$109 ;
-  wire [63:0] \$11 ;
-  wire [2:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [63:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire [63:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire [2:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [2:0] \$159 ;
-  wire [3:0] \$16 ;
-  wire [2:0] \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire [2:0] \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [3:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [63:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [4:0] \$180 ;
-  reg [4:0] \$181 ;
-  reg [2:0] \$182 ;
-  reg [4:0] \$183 ;
-  reg \$184 ;
-  reg [4:0] \$185 ;
-  reg \$186 ;
-  reg [4:0] \$187 ;
-  reg [1:0] \$188 ;
-  reg [1:0] \$189 ;
-  wire \$19 ;
-  reg [4:0] \$190 ;
-  reg [4:0] \$191 ;
-  reg [1:0] \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg [63:0] \$197 ;
-  reg [2:0] \$198 ;
-  reg \$199 ;
-  wire [5:0] \$2 ;
-  wire \$20 ;
-  reg [1:0] \$200 ;
-  reg [1:0] \$201 ;
-  reg [1:0] \$202 ;
-  reg \$203 ;
-  reg [63:0] \$204 ;
-  wire [5:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire [5:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [5:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire [3:0] \$39 ;
-  wire [7:0] \$4 ;
-  wire [3:0] \$40 ;
-  wire \$41 ;
-  wire [3:0] \$42 ;
-  wire [3:0] \$43 ;
-  reg [4:0] \$44 ;
-  wire \$45 ;
-  wire [3:0] \$46 ;
-  wire [3:0] \$47 ;
-  wire \$48 ;
-  wire [4:0] \$49 ;
-  wire [8:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire [5:0] \$53 ;
-  wire [5:0] \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire [63:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [63:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [1:0] \$73 ;
-  wire [1:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [1:0] \$77 ;
-  wire [1:0] \$78 ;
-  wire [5:0] \$79 ;
-  wire [63:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [1:0] \$82 ;
-  wire [1:0] \$83 ;
-  wire [5:0] \$84 ;
-  wire [2:0] \$85 ;
-  wire \$86 ;
-  wire [2:0] \$87 ;
-  wire [3:0] \$88 ;
-  wire [2:0] \$89 ;
-  wire [63:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [2:0] \$93 ;
-  wire [2:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [5:0] \$96 ;
-  wire \$97 ;
-  wire [5:0] \$98 ;
-  wire [5:0] \$99 ;
-  reg [4:0] \$signature__addr  = 5'h00;
-  reg [1:0] \$signature__addr$26  = 2'h0;
-  wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$28 ;
-  wire \$signature__en ;
-  reg \$signature__en$24  = 1'h0;
-  input clk;
-  wire clk;
-  reg [4:0] col = 5'h00;
-  reg [4:0] col_base = 5'h00;
-  reg [4:0] e_left = 5'h00;
-  wire [-1:0] g;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  reg kx = 1'h0;
-  reg ky = 1'h0;
-  output [63:0] o__payload;
-  reg [63:0] o__payload = 64'h0000000000000000;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  reg [1:0] ox = 2'h0;
-  reg pad_reg = 1'h0;
-  reg pad_reg2 = 1'h0;
-  wire [63:0] q_in;
-  wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
-  wire [7:0] \q_in[5] ;
-  wire [7:0] \q_in[6] ;
-  wire [7:0] \q_in[7] ;
-  reg [2:0] q_owed = 3'h0;
-  wire [2:0] q_owed_next;
-  reg q_room = 1'h1;
-  (* init = 2'h0 *)
-  wire [1:0] q_rptr;
-  reg [1:0] q_stored = 2'h0;
-  (* init = 2'h0 *)
-  wire [1:0] q_wptr;
-  reg [63:0] read = 64'h0000000000000000;
-  reg read_valid_1 = 1'h0;
-  (* init = 1'h0 *)
-  wire read_valid_2;
-  reg [4:0] row = 5'h00;
-  reg [4:0] row_base = 5'h00;
-  wire [4:0] rport__addr;
-  reg [1:0] \rport__addr$29  = 2'h0;
-  wire [63:0] rport__data;
-  wire [63:0] \rport__data$43 ;
-  input rst;
-  wire rst;
-  reg [1:0] slot = 2'h0;
-  reg [1:0] slot_base = 2'h0;
-  reg [2:0] step = 3'h0;
-  reg [4:0] w_left = 5'h10;
-  (* init = 5'h00 *)
-  wire [4:0] waddr;
-  reg [63:0] buffer [31:0];
-  initial begin
-    buffer[0] = 64'h0000000000000000;
-    buffer[1] = 64'h0000000000000000;
-    buffer[2] = 64'h0000000000000000;
-    buffer[3] = 64'h0000000000000000;
-    buffer[4] = 64'h0000000000000000;
-    buffer[5] = 64'h0000000000000000;
-    buffer[6] = 64'h0000000000000000;
-    buffer[7] = 64'h0000000000000000;
-    buffer[8] = 64'h0000000000000000;
-    buffer[9] = 64'h0000000000000000;
-    buffer[10] = 64'h0000000000000000;
-    buffer[11] = 64'h0000000000000000;
-    buffer[12] = 64'h0000000000000000;
-    buffer[13] = 64'h0000000000000000;
-    buffer[14] = 64'h0000000000000000;
-    buffer[15] = 64'h0000000000000000;
-    buffer[16] = 64'h0000000000000000;
-    buffer[17] = 64'h0000000000000000;
-    buffer[18] = 64'h0000000000000000;
-    buffer[19] = 64'h0000000000000000;
-    buffer[20] = 64'h0000000000000000;
-    buffer[21] = 64'h0000000000000000;
-    buffer[22] = 64'h0000000000000000;
-    buffer[23] = 64'h0000000000000000;
-    buffer[24] = 64'h0000000000000000;
-    buffer[25] = 64'h0000000000000000;
-    buffer[26] = 64'h0000000000000000;
-    buffer[27] = 64'h0000000000000000;
-    buffer[28] = 64'h0000000000000000;
-    buffer[29] = 64'h0000000000000000;
-    buffer[30] = 64'h0000000000000000;
-    buffer[31] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      buffer[\$signature__addr ] <= i__payload;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= buffer[\$5 [4:0]];
-  end
-  assign rport__data = _0_;
-  reg [63:0] queue [2:0];
-  initial begin
-    queue[0] = 64'h0000000000000000;
-    queue[1] = 64'h0000000000000000;
-    queue[2] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$24 )
-      queue[\$signature__addr$26 ] <= q_in;
-  end
-  assign \rport__data$43  = queue[\rport__addr$29 ];
-  assign i__ready = | w_left;
-  assign \$1  = | w_left;
-  assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = slot * 4'h8;
-  assign \$3  = $signed(col) * $signed(2'h1);
-  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
-  assign \$5  = $signed(\$4 ) + $signed(1'h0);
-  assign \$6  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$7  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$8  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$9  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$10  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$11  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$12  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$13  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$14  = | e_left;
-  assign \$15  = q_room & \$14 ;
-  assign \$16  = q_owed + \$15 ;
-  assign \$17  = o__valid & o__ready;
-  assign \$18  = \$16  - \$17 ;
-  assign \$19  = | w_left;
-  assign \$20  = i__valid & \$19 ;
-  assign \$21  = w_left - \$20 ;
-  assign \$22  = | e_left;
-  assign \$23  = q_room & \$22 ;
-  assign \$24  = e_left - \$23 ;
-  assign \$25  = ! w_left;
-  assign \$26  = w_left == 1'h1;
-  assign \$27  = | w_left;
-  assign \$28  = i__valid & \$27 ;
-  assign \$29  = \$26  & \$28 ;
-  assign \$30  = \$25  | \$29 ;
-  assign \$31  = ! e_left;
-  assign \$32  = e_left == 1'h1;
-  assign \$33  = | e_left;
-  assign \$34  = q_room & \$33 ;
-  assign \$35  = \$32  & \$34 ;
-  assign \$36  = \$31  | \$35 ;
-  assign \$37  = \$30  & \$36 ;
-  assign \$38  = step == 3'h4;
-  assign \$39  = step + 1'h1;
-  assign \$40  = \$38  ? 4'h0 : \$39 ;
-  assign \$41  = step == 3'h4;
-  assign \$42  = step + 1'h1;
-  assign \$43  = \$41  ? 4'h0 : \$42 ;
-  assign \$45  = step == 3'h4;
-  assign \$46  = step + 1'h1;
-  assign \$47  = \$45  ? 4'h0 : \$46 ;
-  assign \$48  = ! \$47 ;
-  assign \$49  = \$48  ? 5'h00 : 5'h10;
-  assign \$50  = | w_left;
-  assign \$51  = i__valid & \$50 ;
-  assign \$52  = \$signature__addr  == 5'h1f;
-  assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 6'h00 : \$53 ;
-  assign \$55  = ! w_left;
-  assign \$56  = w_left == 1'h1;
-  assign \$57  = | w_left;
-  assign \$58  = i__valid & \$57 ;
-  assign \$59  = \$56  & \$58 ;
-  assign \$60  = \$55  | \$59 ;
-  assign \$61  = ! e_left;
-  assign \$62  = e_left == 1'h1;
-  assign \$63  = | e_left;
-  assign \$64  = q_room & \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = \$61  | \$65 ;
-  assign \$67  = \$60  & \$66 ;
-  assign \$68  = step == 3'h4;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = | e_left;
-  assign \$71  = q_room & \$70 ;
-  assign \$77  = kx + 1'h1;
-  assign \$78  = \$76  ? 2'h0 : \$77 ;
-  assign \$79  = $signed(col) + $signed(2'h1);
-  assign \$82  = ky + 1'h1;
-  assign \$83  = \$81  ? 2'h0 : \$82 ;
-  assign \$84  = $signed(row) + $signed(2'h1);
-  assign \$85  = slot + 1'h1;
-  assign \$86  = \$85  >= 3'h4;
-  assign \$87  = slot + 1'h1;
-  assign \$88  = \$87  - 3'h4;
-  assign \$89  = slot + 1'h1;
-  assign \$90  = \$86  ? \$88  : { 1'h0, \$89  };
-  assign \$92  = ox == 2'h3;
-  assign \$93  = ox + 1'h1;
-  assign \$94  = \$92  ? 3'h0 : \$93 ;
-  assign \$95  = $signed(col_base) + $signed(3'h2);
-  assign \$96  = $signed(col_base) + $signed(3'h2);
-  assign \$97  = ox == 2'h3;
-  assign \$98  = $signed(row_base) + $signed(3'h2);
-  assign \$99  = $signed(row_base) + $signed(3'h2);
-  assign \$100  = slot_base + 2'h2;
-  assign \$101  = \$100  >= 3'h4;
-  assign \$102  = slot_base + 2'h2;
-  assign \$103  = \$102  - 3'h4;
-  assign \$104  = slot_base + 2'h2;
-  assign \$105  = \$101  ? \$103  : { 1'h0, \$104  };
-  assign \$106  = slot_base + 2'h2;
-  assign \$107  = \$106  >= 3'h4;
-  assign \$108  = slot_base + 2'h2;
-  assign \$109  = \$108  - 3'h4;
-  assign \$110  = slot_base + 2'h2;
-  assign \$111  = \$107  ? \$109  : { 1'h0, \$110  };
-  assign \$112  = ! w_left;
-  assign \$113  = w_left == 1'h1;
-  assign \$114  = | w_left;
-  assign \$115  = i__valid & \$114 ;
-  assign \$116  = \$113  & \$115 ;
-  assign \$117  = \$112  | \$116 ;
-  assign \$118  = ! e_left;
-  assign \$119  = e_left == 1'h1;
-  assign \$120  = | e_left;
-  assign \$121  = q_room & \$120 ;
-  assign \$122  = \$119  & \$121 ;
-  assign \$123  = \$118  | \$122 ;
-  assign \$124  = \$117  & \$123 ;
-  assign \$125  = step == 3'h4;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = | e_left;
-  assign \$128  = q_room & \$127 ;
-  assign \$129  = $signed(row) < $signed(1'h0);
-  assign \$130  = $signed(row) >= $signed(5'h08);
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = $signed(col) < $signed(1'h0);
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = $signed(col) >= $signed(5'h08);
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = | e_left;
-  assign \$137  = q_room & \$136 ;
-  assign \$138  = o__valid & o__ready;
-  assign \$139  = q_owed < 2'h3;
-  assign \$140  = \$138  ? q_room : \$139 ;
-  assign \$141  = o__valid & o__ready;
-  assign \$142  = \$141  | q_room;
-  assign \$143  = \$137  ? \$140  : \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
-  assign \$146  = | q_stored;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$145  & \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = \$signature__en$24  & \$149 ;
-  assign \$151  = \$signature__addr$26  == 2'h2;
-  assign \$152  = \$signature__addr$26  + 1'h1;
-  assign \$153  = \$151  ? 3'h0 : \$152 ;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = | q_stored;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = \rport__addr$29  == 2'h2;
-  assign \$159  = \rport__addr$29  + 1'h1;
-  assign \$160  = \$158  ? 3'h0 : \$159 ;
-  assign \$161  = ~ o__valid;
-  assign \$162  = \$161  | o__ready;
-  assign \$163  = | q_stored;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$162  & \$164 ;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$signature__en$24  & \$166 ;
-  assign \$168  = q_stored + \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = \$168  - \$172 ;
-  assign \$174  = ~ o__valid;
-  assign \$175  = \$174  | o__ready;
-  assign \$176  = | q_stored;
-  assign \$177  = \$176  | \$signature__en$24 ;
-  assign \$178  = | q_stored;
-  assign \$179  = \$178  ? \rport__data$43  : q_in;
-  always @(posedge clk)
-    w_left <= \$180 ;
-  always @(posedge clk)
-    e_left <= \$181 ;
-  always @(posedge clk)
-    step <= \$182 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$183 ;
-  always @(posedge clk)
-    kx <= \$184 ;
-  always @(posedge clk)
-    col <= \$185 ;
-  always @(posedge clk)
-    ky <= \$186 ;
-  always @(posedge clk)
-    row <= \$187 ;
-  always @(posedge clk)
-    slot <= \$188 ;
-  always @(posedge clk)
-    ox <= \$189 ;
-  always @(posedge clk)
-    col_base <= \$190 ;
-  always @(posedge clk)
-    row_base <= \$191 ;
-  always @(posedge clk)
-    slot_base <= \$192 ;
-  always @(posedge clk)
-    read_valid_1 <= \$193 ;
-  always @(posedge clk)
-    \$signature__en$24  <= \$194 ;
-  always @(posedge clk)
-    pad_reg <= \$195 ;
-  always @(posedge clk)
-    pad_reg2 <= \$196 ;
-  always @(posedge clk)
-    read <= \$197 ;
-  always @(posedge clk)
-    q_owed <= \$198 ;
-  always @(posedge clk)
-    q_room <= \$199 ;
-  always @(posedge clk)
-    \$signature__addr$26  <= \$200 ;
-  always @(posedge clk)
-    \rport__addr$29  <= \$201 ;
-  always @(posedge clk)
-    q_stored <= \$202 ;
-  always @(posedge clk)
-    o__valid <= \$203 ;
-  always @(posedge clk)
-    o__payload <= \$204 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$44  = 5'h00;
-    casez (\$43 )
-      4'h0:
-          \$44  = 5'h10;
-      4'h1:
-          \$44  = 5'h10;
-      4'h2:
-          \$44  = 5'h10;
-      4'h3:
-          \$44  = 5'h10;
-      4'h4:
-          \$44  = 5'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$21 [4:0];
-    if (\$37 ) begin
-      \$180  = \$44 ;
-    end
-    if (rst) begin
-      \$180  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = \$24 [4:0];
-    if (\$37 ) begin
-      \$181  = \$49 ;
-    end
-    if (rst) begin
-      \$181  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = step;
-    if (\$37 ) begin
-      \$182  = \$40 [2:0];
-    end
-    if (rst) begin
-      \$182  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = \$signature__addr ;
-    if (\$51 ) begin
-      \$183  = \$54 [4:0];
-    end
-    if (\$69 ) begin
-      \$183  = 5'h00;
-    end
-    if (rst) begin
-      \$183  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = kx;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        \$184  = \$78 [0];
-      end
-    end
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = col;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        \$185  = \$79 [4:0];
-        if (\$80 ) begin
-          \$185  = col_base;
-          if (\$91 ) begin
-            \$185  = \$96 [4:0];
-            if (\$97 ) begin
-              \$185  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = ky;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$186  = \$83 [0];
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = row;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$187  = \$84 [4:0];
-          if (\$91 ) begin
-            \$187  = row_base;
-            if (\$97 ) begin
-              \$187  = \$99 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$187  = 5'h00;
-    end
-    if (rst) begin
-      \$187  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = slot;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$188  = \$90 [1:0];
-          if (\$91 ) begin
-            \$188  = slot_base;
-            if (\$97 ) begin
-              \$188  = \$111 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$188  = 2'h0;
-    end
-    if (rst) begin
-      \$188  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = ox;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            \$189  = \$94 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$189  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = col_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            \$190  = \$95 [4:0];
-            if (\$97 ) begin
-              \$190  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$190  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = row_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            if (\$97 ) begin
-              \$191  = \$98 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$191  = 5'h00;
-    end
-    if (rst) begin
-      \$191  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = slot_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            if (\$97 ) begin
-              \$192  = \$105 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$192  = 2'h0;
-    end
-    if (rst) begin
-      \$192  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = \$128 ;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = read_valid_1;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$135 ;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = pad_reg;
-    if (rst) begin
-      \$196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = rport__data;
-    if (rst) begin
-      \$197  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$18 [2:0];
-    if (rst) begin
-      \$198  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = \$143 ;
-    if (rst) begin
-      \$199  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$signature__addr$26 ;
-    if (\$150 ) begin
-      \$200  = \$153 [1:0];
-    end
-    if (rst) begin
-      \$200  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = \rport__addr$29 ;
-    if (\$157 ) begin
-      \$201  = \$160 [1:0];
-    end
-    if (rst) begin
-      \$201  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$173 [1:0];
-    if (rst) begin
-      \$202  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = o__valid;
-    if (\$175 ) begin
-      \$203  = \$177 ;
-    end
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = o__payload;
-    if (\$175 ) begin
-      \$204  = \$179 ;
-    end
-    if (rst) begin
-      \$204  = 64'h0000000000000000;
-    end
-  end
-  assign waddr = \$signature__addr ;
-  assign \$signature__data  = i__payload;
-  assign rport__addr = \$5 [4:0];
-  assign q_owed_next = \$18 [2:0];
-  assign read_valid_2 = \$signature__en$24 ;
-  assign q_wptr = \$signature__addr$26 ;
-  assign \$signature__data$28  = q_in;
-  assign q_rptr = \rport__addr$29 ;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
-  assign q_in[63:56] = \$13 [63:56];
-  assign q_in[55:48] = \$12 [55:48];
-  assign q_in[47:40] = \$11 [47:40];
-  assign q_in[39:32] = \$10 [39:32];
-  assign q_in[31:24] = \$9 [31:24];
-  assign q_in[23:16] = \$8 [23:16];
-  assign q_in[15:8] = \$7 [15:8];
-  assign q_in[7:0] = \$6 [7:0];
-  assign \$72  = 1'h1;
-  assign \$73  = 2'h1;
-  assign \$74  = 2'h0;
-  assign \$75  = 1'h1;
-  assign \$76  = kx;
-  assign \$80  = kx;
-  assign \$81  = ky;
-  assign \$91  = ky;
-endmodule
-(* generator = "Amaranth" *)
-module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire [2:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
-  wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [2:0] \$116 ;
-  reg \$117 ;
-  reg [1:0] \$118 ;
-  reg [1:0] \$119 ;
-  wire \$12 ;
-  reg [1:0] \$120 ;
-  reg \$121 ;
-  reg [63:0] \$122 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [1:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire [2:0] \$33 ;
-  wire [2:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire [1:0] \$4 ;
-  wire [2:0] \$40 ;
-  wire [2:0] \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [2:0] \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire [3:0] \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire \$6 ;
-  wire [63:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [3:0] \$82 ;
-  wire \$83 ;
-  wire [4:0] \$84 ;
-  reg \$85 ;
-  reg [1:0] \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  reg [7:0] \$89 ;
-  wire [2:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [7:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr ;
-  wire [63:0] \$signature__data ;
-  (* init = 1'h0 *)
-  wire \$signature__en ;
-  reg [7:0] acc0_0 = 8'h00;
-  reg [7:0] acc1_0 = 8'h00;
-  reg [7:0] acc2_0 = 8'h00;
-  reg [7:0] acc3_0 = 8'h00;
-  reg [7:0] acc4_0 = 8'h00;
-  reg [7:0] acc5_0 = 8'h00;
-  reg [7:0] acc6_0 = 8'h00;
-  reg [7:0] acc7_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg accepted_0 = 1'h0;
-  input clk;
-  wire clk;
-  reg [1:0] element = 2'h0;
-  (* keep = 32'd1 *)
-  reg first_0 = 1'h0;
-  reg group = 1'h0;
-  reg group_in = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  reg [7:0] max0 = 8'h00;
-  reg [7:0] max1 = 8'h00;
-  reg [7:0] max2 = 8'h00;
-  reg [7:0] max3 = 8'h00;
-  reg [7:0] max4 = 8'h00;
-  reg [7:0] max5 = 8'h00;
-  reg [7:0] max6 = 8'h00;
-  reg [7:0] max7 = 8'h00;
-  reg max_valid = 1'h0;
-  wire [7:0] new0;
-  wire [7:0] new1;
-  wire [7:0] new2;
-  wire [7:0] new3;
-  wire [7:0] new4;
-  wire [7:0] new5;
-  wire [7:0] new6;
-  wire [7:0] new7;
-  output [63:0] o__payload;
-  reg [63:0] o__payload = 64'h0000000000000000;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  wire [63:0] q_in;
-  wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
-  wire [7:0] \q_in[5] ;
-  wire [7:0] \q_in[6] ;
-  wire [7:0] \q_in[7] ;
-  reg [2:0] q_owed = 3'h0;
-  wire [2:0] q_owed_next;
-  reg q_room = 1'h1;
-  reg [1:0] q_rptr = 2'h0;
-  reg [1:0] q_stored = 2'h0;
-  reg [1:0] q_wptr = 2'h0;
-  (* init = 2'h0 *)
-  wire [1:0] rport__addr;
-  wire [63:0] rport__data;
-  input rst;
-  wire rst;
-  reg window_done = 1'h0;
-  reg [7:0] x0 = 8'h00;
-  reg [7:0] x1 = 8'h00;
-  reg [7:0] x2 = 8'h00;
-  reg [7:0] x3 = 8'h00;
-  reg [7:0] x4 = 8'h00;
-  reg [7:0] x5 = 8'h00;
-  reg [7:0] x6 = 8'h00;
-  reg [7:0] x7 = 8'h00;
-  reg [63:0] queue [2:0];
-  initial begin
-    queue[0] = 64'h0000000000000000;
-    queue[1] = 64'h0000000000000000;
-    queue[2] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (max_valid)
-      queue[q_wptr] <= q_in;
-  end
-  assign rport__data = queue[q_rptr];
-  assign \$1  = i__valid & i__ready;
-  assign \$2  = ! group;
-  assign \$3  = group + 1'h1;
-  assign \$4  = group ? \$3  : 2'h0;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = ! group;
-  assign \$7  = \$5  & \$6 ;
-  assign \$8  = element == 2'h3;
-  assign \$9  = element + 1'h1;
-  assign \$10  = \$8  ? 3'h0 : \$9 ;
-  assign \$11  = ! element;
-  assign \$12  = i__valid & i__ready;
-  assign \$13  = i__valid & i__ready;
-  assign \$14  = element == 2'h3;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = i__valid & i__ready;
-  assign \$17  = element == 2'h3;
-  assign \$18  = \$16  & \$17 ;
-  assign \$19  = o__valid & o__ready;
-  assign \$20  = q_owed < 2'h3;
-  assign \$21  = \$19  ? q_room : \$20 ;
-  assign \$22  = o__valid & o__ready;
-  assign \$23  = \$22  | q_room;
-  assign \$24  = \$18  ? \$21  : \$23 ;
-  assign \$25  = ~ o__valid;
-  assign \$26  = \$25  | o__ready;
-  assign \$27  = | q_stored;
-  assign \$28  = ~ \$27 ;
-  assign \$29  = \$26  & \$28 ;
-  assign \$30  = ~ \$29 ;
-  assign \$31  = max_valid & \$30 ;
-  assign \$32  = q_wptr == 2'h2;
-  assign \$33  = q_wptr + 1'h1;
-  assign \$34  = \$32  ? 3'h0 : \$33 ;
-  assign \$35  = ~ o__valid;
-  assign \$36  = \$35  | o__ready;
-  assign \$37  = | q_stored;
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = q_rptr == 2'h2;
-  assign \$40  = q_rptr + 1'h1;
-  assign \$41  = \$39  ? 3'h0 : \$40 ;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = | q_stored;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = max_valid & \$47 ;
-  assign \$49  = q_stored + \$48 ;
-  assign \$50  = ~ o__valid;
-  assign \$51  = \$50  | o__ready;
-  assign \$52  = | q_stored;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = \$49  - \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$57  | max_valid;
-  assign \$59  = | q_stored;
-  assign \$60  = \$59  ? rport__data : q_in;
-  assign \$61  = element == 2'h3;
-  assign \$62  = ~ \$61 ;
-  assign i__ready = q_room | \$62 ;
-  assign \$63  = $signed(x0) > $signed(acc0_0);
-  assign \$64  = first_0 | \$63 ;
-  assign new0 = \$64  ? x0 : acc0_0;
-  assign \$65  = $signed(x1) > $signed(acc1_0);
-  assign \$66  = first_0 | \$65 ;
-  assign new1 = \$66  ? x1 : acc1_0;
-  assign \$67  = $signed(x2) > $signed(acc2_0);
-  assign \$68  = first_0 | \$67 ;
-  assign new2 = \$68  ? x2 : acc2_0;
-  assign \$69  = $signed(x3) > $signed(acc3_0);
-  assign \$70  = first_0 | \$69 ;
-  assign new3 = \$70  ? x3 : acc3_0;
-  assign \$71  = $signed(x4) > $signed(acc4_0);
-  assign \$72  = first_0 | \$71 ;
-  assign new4 = \$72  ? x4 : acc4_0;
-  assign \$73  = $signed(x5) > $signed(acc5_0);
-  assign \$74  = first_0 | \$73 ;
-  assign new5 = \$74  ? x5 : acc5_0;
-  assign \$75  = $signed(x6) > $signed(acc6_0);
-  assign \$76  = first_0 | \$75 ;
-  assign new6 = \$76  ? x6 : acc6_0;
-  assign \$77  = $signed(x7) > $signed(acc7_0);
-  assign \$78  = first_0 | \$77 ;
-  assign new7 = \$78  ? x7 : acc7_0;
-  assign \$79  = i__valid & i__ready;
-  assign \$80  = element == 2'h3;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = q_owed + \$81 ;
-  assign \$83  = o__valid & o__ready;
-  assign \$84  = \$82  - \$83 ;
-  always @(posedge clk)
-    group <= \$85 ;
-  always @(posedge clk)
-    element <= \$86 ;
-  always @(posedge clk)
-    first_0 <= \$87 ;
-  always @(posedge clk)
-    accepted_0 <= \$88 ;
-  always @(posedge clk)
-    x0 <= \$89 ;
-  always @(posedge clk)
-    acc0_0 <= \$90 ;
-  always @(posedge clk)
-    x1 <= \$91 ;
-  always @(posedge clk)
-    acc1_0 <= \$92 ;
-  always @(posedge clk)
-    x2 <= \$93 ;
-  always @(posedge clk)
-    acc2_0 <= \$94 ;
-  always @(posedge clk)
-    x3 <= \$95 ;
-  always @(posedge clk)
-    acc3_0 <= \$96 ;
-  always @(posedge clk)
-    x4 <= \$97 ;
-  always @(posedge clk)
-    acc4_0 <= \$98 ;
-  always @(posedge clk)
-    x5 <= \$99 ;
-  always @(posedge clk)
-    acc5_0 <= \$100 ;
-  always @(posedge clk)
-    x6 <= \$101 ;
-  always @(posedge clk)
-    acc6_0 <= \$102 ;
-  always @(posedge clk)
-    x7 <= \$103 ;
-  always @(posedge clk)
-    acc7_0 <= \$104 ;
-  always @(posedge clk)
-    window_done <= \$105 ;
-  always @(posedge clk)
-    group_in <= \$106 ;
-  always @(posedge clk)
-    max_valid <= \$107 ;
-  always @(posedge clk)
-    max0 <= \$108 ;
-  always @(posedge clk)
-    max1 <= \$109 ;
-  always @(posedge clk)
-    max2 <= \$110 ;
-  always @(posedge clk)
-    max3 <= \$111 ;
-  always @(posedge clk)
-    max4 <= \$112 ;
-  always @(posedge clk)
-    max5 <= \$113 ;
-  always @(posedge clk)
-    max6 <= \$114 ;
-  always @(posedge clk)
-    max7 <= \$115 ;
-  always @(posedge clk)
-    q_owed <= \$116 ;
-  always @(posedge clk)
-    q_room <= \$117 ;
-  always @(posedge clk)
-    q_wptr <= \$118 ;
-  always @(posedge clk)
-    q_rptr <= \$119 ;
-  always @(posedge clk)
-    q_stored <= \$120 ;
-  always @(posedge clk)
-    o__valid <= \$121 ;
-  always @(posedge clk)
-    o__payload <= \$122 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = group;
-    if (\$1 ) begin
-      \$85  = \$4 [0];
-    end
-    if (rst) begin
-      \$85  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = element;
-    if (\$7 ) begin
-      \$86  = \$10 [1:0];
-    end
-    if (rst) begin
-      \$86  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = \$11 ;
-    if (rst) begin
-      \$87  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = \$12 ;
-    if (rst) begin
-      \$88  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = i__payload[7:0];
-    if (rst) begin
-      \$89  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = acc0_0;
-    if (accepted_0) begin
-      \$90  = new0;
-    end
-    if (rst) begin
-      \$90  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = i__payload[15:8];
-    if (rst) begin
-      \$91  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = acc1_0;
-    if (accepted_0) begin
-      \$92  = new1;
-    end
-    if (rst) begin
-      \$92  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = i__payload[23:16];
-    if (rst) begin
-      \$93  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = acc2_0;
-    if (accepted_0) begin
-      \$94  = new2;
-    end
-    if (rst) begin
-      \$94  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = i__payload[31:24];
-    if (rst) begin
-      \$95  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = acc3_0;
-    if (accepted_0) begin
-      \$96  = new3;
-    end
-    if (rst) begin
-      \$96  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = i__payload[39:32];
-    if (rst) begin
-      \$97  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = acc4_0;
-    if (accepted_0) begin
-      \$98  = new4;
-    end
-    if (rst) begin
-      \$98  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = i__payload[47:40];
-    if (rst) begin
-      \$99  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = acc5_0;
-    if (accepted_0) begin
-      \$100  = new5;
-    end
-    if (rst) begin
-      \$100  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = i__payload[55:48];
-    if (rst) begin
-      \$101  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = acc6_0;
-    if (accepted_0) begin
-      \$102  = new6;
-    end
-    if (rst) begin
-      \$102  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = i__payload[63:56];
-    if (rst) begin
-      \$103  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = acc7_0;
-    if (accepted_0) begin
-      \$104  = new7;
-    end
-    if (rst) begin
-      \$104  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = \$15 ;
-    if (rst) begin
-      \$105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = group;
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = window_done;
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = new0;
-    if (rst) begin
-      \$108  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = new1;
-    if (rst) begin
-      \$109  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = new2;
-    if (rst) begin
-      \$110  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = new3;
-    if (rst) begin
-      \$111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = new4;
-    if (rst) begin
-      \$112  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = new5;
-    if (rst) begin
-      \$113  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = new6;
-    if (rst) begin
-      \$114  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = new7;
-    if (rst) begin
-      \$115  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = \$84 [2:0];
-    if (rst) begin
-      \$116  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = \$24 ;
-    if (rst) begin
-      \$117  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = q_wptr;
-    if (\$31 ) begin
-      \$118  = \$34 [1:0];
-    end
-    if (rst) begin
-      \$118  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = q_rptr;
-    if (\$38 ) begin
-      \$119  = \$41 [1:0];
-    end
-    if (rst) begin
-      \$119  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = \$54 [1:0];
-    if (rst) begin
-      \$120  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = o__valid;
-    if (\$56 ) begin
-      \$121  = \$58 ;
-    end
-    if (rst) begin
-      \$121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = o__payload;
-    if (\$56 ) begin
-      \$122  = \$60 ;
-    end
-    if (rst) begin
-      \$122  = 64'h0000000000000000;
-    end
-  end
-  assign q_owed_next = \$84 [2:0];
-  assign \$signature__en  = max_valid;
-  assign \$signature__addr  = q_wptr;
-  assign \$signature__data  = q_in;
-  assign rport__addr = q_rptr;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
-  assign q_in[63:56] = max7;
-  assign q_in[55:48] = max6;
-  assign q_in[47:40] = max5;
-  assign q_in[39:32] = max4;
-  assign q_in[31:24] = max3;
-  assign q_in[23:16] = max2;
-  assign q_in[15:8] = max1;
-  assign q_in[7:0] = max0;
-endmodule
-(* generator = "Amaranth" *)
-module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire [63:0] \$10 ;
-  wire [2:0] \$100 ;
-  wire \$101 ;
-  wire [2:0] \$102 ;
-  wire [3:0] \$103 ;
-  wire [2:0] \$104 ;
-  wire [3:0] \$105 ;
-  wire [2:0] \$106 ;
-  wire \$107 ;
-  wire [2:0] \$108 ;
-  wire [3:0] \$109 ;
-  wire [63:0] \$11 ;
-  wire [2:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [63:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire [63:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire [2:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [2:0] \$159 ;
-  wire [3:0] \$16 ;
-  wire [2:0] \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire [2:0] \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [3:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [63:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [3:0] \$180 ;
-  reg [5:0] \$181 ;
-  reg [2:0] \$182 ;
-  reg [3:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg [4:0] \$185 ;
-  reg [1:0] \$186 ;
-  reg [4:0] \$187 ;
-  reg [1:0] \$188 ;
-  reg [1:0] \$189 ;
-  wire \$19 ;
-  reg [4:0] \$190 ;
-  reg [4:0] \$191 ;
-  reg [1:0] \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg [63:0] \$197 ;
-  reg [2:0] \$198 ;
-  reg \$199 ;
-  wire [4:0] \$2 ;
-  wire \$20 ;
-  reg [1:0] \$200 ;
-  reg [1:0] \$201 ;
-  reg [1:0] \$202 ;
-  reg \$203 ;
-  reg [63:0] \$204 ;
-  wire [4:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire [6:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [5:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire [3:0] \$39 ;
-  wire [6:0] \$4 ;
-  wire [3:0] \$40 ;
-  wire \$41 ;
-  wire [3:0] \$42 ;
-  wire [3:0] \$43 ;
-  reg [3:0] \$44 ;
-  wire \$45 ;
-  wire [3:0] \$46 ;
-  wire [3:0] \$47 ;
-  wire \$48 ;
-  wire [5:0] \$49 ;
-  wire [7:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire [4:0] \$53 ;
-  wire [4:0] \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire [63:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [63:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [1:0] \$73 ;
-  wire [1:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [2:0] \$77 ;
-  wire [2:0] \$78 ;
-  wire [5:0] \$79 ;
-  wire [63:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire [2:0] \$82 ;
-  wire [2:0] \$83 ;
-  wire [5:0] \$84 ;
-  wire [2:0] \$85 ;
-  wire \$86 ;
-  wire [2:0] \$87 ;
-  wire [3:0] \$88 ;
-  wire [2:0] \$89 ;
-  wire [63:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire [2:0] \$93 ;
-  wire [2:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [5:0] \$96 ;
-  wire \$97 ;
-  wire [5:0] \$98 ;
-  wire [5:0] \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  reg [1:0] \$signature__addr$26  = 2'h0;
-  wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$28 ;
-  wire \$signature__en ;
-  reg \$signature__en$24  = 1'h0;
-  input clk;
-  wire clk;
-  reg [4:0] col = 5'h1f;
-  reg [4:0] col_base = 5'h1f;
-  reg [5:0] e_left = 6'h00;
-  wire [-1:0] g;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  reg [1:0] kx = 2'h0;
-  reg [1:0] ky = 2'h0;
-  output [63:0] o__payload;
-  reg [63:0] o__payload = 64'h0000000000000000;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
-  wire [7:0] \o__payload[6] ;
-  wire [7:0] \o__payload[7] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  reg [1:0] ox = 2'h0;
-  reg pad_reg = 1'h0;
-  reg pad_reg2 = 1'h0;
-  wire [63:0] q_in;
-  wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
-  wire [7:0] \q_in[5] ;
-  wire [7:0] \q_in[6] ;
-  wire [7:0] \q_in[7] ;
-  reg [2:0] q_owed = 3'h0;
-  wire [2:0] q_owed_next;
-  reg q_room = 1'h1;
-  (* init = 2'h0 *)
-  wire [1:0] q_rptr;
-  reg [1:0] q_stored = 2'h0;
-  (* init = 2'h0 *)
-  wire [1:0] q_wptr;
-  reg [63:0] read = 64'h0000000000000000;
-  reg read_valid_1 = 1'h0;
-  (* init = 1'h0 *)
-  wire read_valid_2;
-  reg [4:0] row = 5'h1f;
-  reg [4:0] row_base = 5'h1f;
-  wire [3:0] rport__addr;
-  reg [1:0] \rport__addr$29  = 2'h0;
-  wire [63:0] rport__data;
-  wire [63:0] \rport__data$43 ;
-  input rst;
-  wire rst;
-  reg [1:0] slot = 2'h3;
-  reg [1:0] slot_base = 2'h3;
-  reg [2:0] step = 3'h0;
-  reg [3:0] w_left = 4'h8;
-  (* init = 4'h0 *)
-  wire [3:0] waddr;
-  reg [63:0] buffer [15:0];
-  initial begin
-    buffer[0] = 64'h0000000000000000;
-    buffer[1] = 64'h0000000000000000;
-    buffer[2] = 64'h0000000000000000;
-    buffer[3] = 64'h0000000000000000;
-    buffer[4] = 64'h0000000000000000;
-    buffer[5] = 64'h0000000000000000;
-    buffer[6] = 64'h0000000000000000;
-    buffer[7] = 64'h0000000000000000;
-    buffer[8] = 64'h0000000000000000;
-    buffer[9] = 64'h0000000000000000;
-    buffer[10] = 64'h0000000000000000;
-    buffer[11] = 64'h0000000000000000;
-    buffer[12] = 64'h0000000000000000;
-    buffer[13] = 64'h0000000000000000;
-    buffer[14] = 64'h0000000000000000;
-    buffer[15] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      buffer[\$signature__addr ] <= i__payload;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= buffer[\$5 [3:0]];
-  end
-  assign rport__data = _0_;
-  reg [63:0] queue [2:0];
-  initial begin
-    queue[0] = 64'h0000000000000000;
-    queue[1] = 64'h0000000000000000;
-    queue[2] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$24 )
-      queue[\$signature__addr$26 ] <= q_in;
-  end
-  assign \rport__data$43  = queue[\rport__addr$29 ];
-  assign i__ready = | w_left;
-  assign \$1  = | w_left;
-  assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = slot * 3'h4;
-  assign \$3  = $signed(col) * $signed(2'h1);
-  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
-  assign \$5  = $signed(\$4 ) + $signed(1'h0);
-  assign \$6  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$7  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$8  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$9  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$10  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$11  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$12  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$13  = pad_reg2 ? 64'h8080808080808080 : read;
-  assign \$14  = | e_left;
-  assign \$15  = q_room & \$14 ;
-  assign \$16  = q_owed + \$15 ;
-  assign \$17  = o__valid & o__ready;
-  assign \$18  = \$16  - \$17 ;
-  assign \$19  = | w_left;
-  assign \$20  = i__valid & \$19 ;
-  assign \$21  = w_left - \$20 ;
-  assign \$22  = | e_left;
-  assign \$23  = q_room & \$22 ;
-  assign \$24  = e_left - \$23 ;
-  assign \$25  = ! w_left;
-  assign \$26  = w_left == 1'h1;
-  assign \$27  = | w_left;
-  assign \$28  = i__valid & \$27 ;
-  assign \$29  = \$26  & \$28 ;
-  assign \$30  = \$25  | \$29 ;
-  assign \$31  = ! e_left;
-  assign \$32  = e_left == 1'h1;
-  assign \$33  = | e_left;
-  assign \$34  = q_room & \$33 ;
-  assign \$35  = \$32  & \$34 ;
-  assign \$36  = \$31  | \$35 ;
-  assign \$37  = \$30  & \$36 ;
-  assign \$38  = step == 3'h4;
-  assign \$39  = step + 1'h1;
-  assign \$40  = \$38  ? 4'h0 : \$39 ;
-  assign \$41  = step == 3'h4;
-  assign \$42  = step + 1'h1;
-  assign \$43  = \$41  ? 4'h0 : \$42 ;
-  assign \$45  = step == 3'h4;
-  assign \$46  = step + 1'h1;
-  assign \$47  = \$45  ? 4'h0 : \$46 ;
-  assign \$48  = ! \$47 ;
-  assign \$49  = \$48  ? 6'h00 : 6'h24;
-  assign \$50  = | w_left;
-  assign \$51  = i__valid & \$50 ;
-  assign \$52  = \$signature__addr  == 4'hf;
-  assign \$53  = \$signature__addr  + 1'h1;
-  assign \$54  = \$52  ? 5'h00 : \$53 ;
-  assign \$55  = ! w_left;
-  assign \$56  = w_left == 1'h1;
-  assign \$57  = | w_left;
-  assign \$58  = i__valid & \$57 ;
-  assign \$59  = \$56  & \$58 ;
-  assign \$60  = \$55  | \$59 ;
-  assign \$61  = ! e_left;
-  assign \$62  = e_left == 1'h1;
-  assign \$63  = | e_left;
-  assign \$64  = q_room & \$63 ;
-  assign \$65  = \$62  & \$64 ;
-  assign \$66  = \$61  | \$65 ;
-  assign \$67  = \$60  & \$66 ;
-  assign \$68  = step == 3'h4;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = | e_left;
-  assign \$71  = q_room & \$70 ;
-  assign \$76  = kx == 2'h2;
-  assign \$77  = kx + 1'h1;
-  assign \$78  = \$76  ? 3'h0 : \$77 ;
-  assign \$79  = $signed(col) + $signed(2'h1);
-  assign \$80  = kx == 2'h2;
-  assign \$81  = ky == 2'h2;
-  assign \$82  = ky + 1'h1;
-  assign \$83  = \$81  ? 3'h0 : \$82 ;
-  assign \$84  = $signed(row) + $signed(2'h1);
-  assign \$85  = slot + 1'h1;
-  assign \$86  = \$85  >= 3'h4;
-  assign \$87  = slot + 1'h1;
-  assign \$88  = \$87  - 3'h4;
-  assign \$89  = slot + 1'h1;
-  assign \$90  = \$86  ? \$88  : { 1'h0, \$89  };
-  assign \$91  = ky == 2'h2;
-  assign \$92  = ox == 2'h3;
-  assign \$93  = ox + 1'h1;
-  assign \$94  = \$92  ? 3'h0 : \$93 ;
-  assign \$95  = $signed(col_base) + $signed(2'h1);
-  assign \$96  = $signed(col_base) + $signed(2'h1);
-  assign \$97  = ox == 2'h3;
-  assign \$98  = $signed(row_base) + $signed(2'h1);
-  assign \$99  = $signed(row_base) + $signed(2'h1);
-  assign \$100  = slot_base + 1'h1;
-  assign \$101  = \$100  >= 3'h4;
-  assign \$102  = slot_base + 1'h1;
-  assign \$103  = \$102  - 3'h4;
-  assign \$104  = slot_base + 1'h1;
-  assign \$105  = \$101  ? \$103  : { 1'h0, \$104  };
-  assign \$106  = slot_base + 1'h1;
-  assign \$107  = \$106  >= 3'h4;
-  assign \$108  = slot_base + 1'h1;
-  assign \$109  = \$108  - 3'h4;
-  assign \$110  = slot_base + 1'h1;
-  assign \$111  = \$107  ? \$109  : { 1'h0, \$110  };
-  assign \$112  = ! w_left;
-  assign \$113  = w_left == 1'h1;
-  assign \$114  = | w_left;
-  assign \$115  = i__valid & \$114 ;
-  assign \$116  = \$113  & \$115 ;
-  assign \$117  = \$112  | \$116 ;
-  assign \$118  = ! e_left;
-  assign \$119  = e_left == 1'h1;
-  assign \$120  = | e_left;
-  assign \$121  = q_room & \$120 ;
-  assign \$122  = \$119  & \$121 ;
-  assign \$123  = \$118  | \$122 ;
-  assign \$124  = \$117  & \$123 ;
-  assign \$125  = step == 3'h4;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = | e_left;
-  assign \$128  = q_room & \$127 ;
-  assign \$129  = $signed(row) < $signed(1'h0);
-  assign \$130  = $signed(row) >= $signed(4'h4);
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = $signed(col) < $signed(1'h0);
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = $signed(col) >= $signed(4'h4);
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = | e_left;
-  assign \$137  = q_room & \$136 ;
-  assign \$138  = o__valid & o__ready;
-  assign \$139  = q_owed < 2'h3;
-  assign \$140  = \$138  ? q_room : \$139 ;
-  assign \$141  = o__valid & o__ready;
-  assign \$142  = \$141  | q_room;
-  assign \$143  = \$137  ? \$140  : \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
-  assign \$146  = | q_stored;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$145  & \$147 ;
-  assign \$149  = ~ \$148 ;
-  assign \$150  = \$signature__en$24  & \$149 ;
-  assign \$151  = \$signature__addr$26  == 2'h2;
-  assign \$152  = \$signature__addr$26  + 1'h1;
-  assign \$153  = \$151  ? 3'h0 : \$152 ;
-  assign \$154  = ~ o__valid;
-  assign \$155  = \$154  | o__ready;
-  assign \$156  = | q_stored;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = \rport__addr$29  == 2'h2;
-  assign \$159  = \rport__addr$29  + 1'h1;
-  assign \$160  = \$158  ? 3'h0 : \$159 ;
-  assign \$161  = ~ o__valid;
-  assign \$162  = \$161  | o__ready;
-  assign \$163  = | q_stored;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$162  & \$164 ;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$signature__en$24  & \$166 ;
-  assign \$168  = q_stored + \$167 ;
-  assign \$169  = ~ o__valid;
-  assign \$170  = \$169  | o__ready;
-  assign \$171  = | q_stored;
-  assign \$172  = \$170  & \$171 ;
-  assign \$173  = \$168  - \$172 ;
-  assign \$174  = ~ o__valid;
-  assign \$175  = \$174  | o__ready;
-  assign \$176  = | q_stored;
-  assign \$177  = \$176  | \$signature__en$24 ;
-  assign \$178  = | q_stored;
-  assign \$179  = \$178  ? \rport__data$43  : q_in;
-  always @(posedge clk)
-    w_left <= \$180 ;
-  always @(posedge clk)
-    e_left <= \$181 ;
-  always @(posedge clk)
-    step <= \$182 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$183 ;
-  always @(posedge clk)
-    kx <= \$184 ;
-  always @(posedge clk)
-    col <= \$185 ;
-  always @(posedge clk)
-    ky <= \$186 ;
-  always @(posedge clk)
-    row <= \$187 ;
-  always @(posedge clk)
-    slot <= \$188 ;
-  always @(posedge clk)
-    ox <= \$189 ;
-  always @(posedge clk)
-    col_base <= \$190 ;
-  always @(posedge clk)
-    row_base <= \$191 ;
-  always @(posedge clk)
-    slot_base <= \$192 ;
-  always @(posedge clk)
-    read_valid_1 <= \$193 ;
-  always @(posedge clk)
-    \$signature__en$24  <= \$194 ;
-  always @(posedge clk)
-    pad_reg <= \$195 ;
-  always @(posedge clk)
-    pad_reg2 <= \$196 ;
-  always @(posedge clk)
-    read <= \$197 ;
-  always @(posedge clk)
-    q_owed <= \$198 ;
-  always @(posedge clk)
-    q_room <= \$199 ;
-  always @(posedge clk)
-    \$signature__addr$26  <= \$200 ;
-  always @(posedge clk)
-    \rport__addr$29  <= \$201 ;
-  always @(posedge clk)
-    q_stored <= \$202 ;
-  always @(posedge clk)
-    o__valid <= \$203 ;
-  always @(posedge clk)
-    o__payload <= \$204 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$44  = 4'h0;
-    casez (\$43 )
-      4'h0:
-          \$44  = 4'h8;
-      4'h1:
-          \$44  = 4'h4;
-      4'h2:
-          \$44  = 4'h4;
-      4'h3:
-          \$44  = 4'h0;
-      4'h4:
-          \$44  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$21 [3:0];
-    if (\$37 ) begin
-      \$180  = \$44 ;
-    end
-    if (rst) begin
-      \$180  = 4'h8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = \$24 [5:0];
-    if (\$37 ) begin
-      \$181  = \$49 ;
-    end
-    if (rst) begin
-      \$181  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = step;
-    if (\$37 ) begin
-      \$182  = \$40 [2:0];
-    end
-    if (rst) begin
-      \$182  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = \$signature__addr ;
-    if (\$51 ) begin
-      \$183  = \$54 [3:0];
-    end
-    if (\$69 ) begin
-      \$183  = 4'h0;
-    end
-    if (rst) begin
-      \$183  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = kx;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        \$184  = \$78 [1:0];
-      end
-    end
-    if (rst) begin
-      \$184  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = col;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        \$185  = \$79 [4:0];
-        if (\$80 ) begin
-          \$185  = col_base;
-          if (\$91 ) begin
-            \$185  = \$96 [4:0];
-            if (\$97 ) begin
-              \$185  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = ky;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$186  = \$83 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = row;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$187  = \$84 [4:0];
-          if (\$91 ) begin
-            \$187  = row_base;
-            if (\$97 ) begin
-              \$187  = \$99 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$187  = 5'h1f;
-    end
-    if (rst) begin
-      \$187  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = slot;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          \$188  = \$90 [1:0];
-          if (\$91 ) begin
-            \$188  = slot_base;
-            if (\$97 ) begin
-              \$188  = \$111 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$188  = 2'h3;
-    end
-    if (rst) begin
-      \$188  = 2'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = ox;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            \$189  = \$94 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$189  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = col_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            \$190  = \$95 [4:0];
-            if (\$97 ) begin
-              \$190  = 5'h1f;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$190  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = row_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            if (\$97 ) begin
-              \$191  = \$98 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$191  = 5'h1f;
-    end
-    if (rst) begin
-      \$191  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = slot_base;
-    if (\$71 ) begin
-      if (\$75 ) begin
-        if (\$80 ) begin
-          if (\$91 ) begin
-            if (\$97 ) begin
-              \$192  = \$105 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$126 ) begin
-      \$192  = 2'h3;
-    end
-    if (rst) begin
-      \$192  = 2'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = \$128 ;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = read_valid_1;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$135 ;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = pad_reg;
-    if (rst) begin
-      \$196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = rport__data;
-    if (rst) begin
-      \$197  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$18 [2:0];
-    if (rst) begin
-      \$198  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = \$143 ;
-    if (rst) begin
-      \$199  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$signature__addr$26 ;
-    if (\$150 ) begin
-      \$200  = \$153 [1:0];
-    end
-    if (rst) begin
-      \$200  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = \rport__addr$29 ;
-    if (\$157 ) begin
-      \$201  = \$160 [1:0];
-    end
-    if (rst) begin
-      \$201  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$173 [1:0];
-    if (rst) begin
-      \$202  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = o__valid;
-    if (\$175 ) begin
-      \$203  = \$177 ;
-    end
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = o__payload;
-    if (\$175 ) begin
-      \$204  = \$179 ;
-    end
-    if (rst) begin
-      \$204  = 64'h0000000000000000;
-    end
-  end
-  assign waddr = \$signature__addr ;
-  assign \$signature__data  = i__payload;
-  assign rport__addr = \$5 [3:0];
-  assign q_owed_next = \$18 [2:0];
-  assign read_valid_2 = \$signature__en$24 ;
-  assign q_wptr = \$signature__addr$26 ;
-  assign \$signature__data$28  = q_in;
-  assign q_rptr = \rport__addr$29 ;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \o__payload[6]  = o__payload[55:48];
-  assign \o__payload[7]  = o__payload[63:56];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign \q_in[6]  = q_in[55:48];
-  assign \q_in[7]  = q_in[63:56];
-  assign q_in[63:56] = \$13 [63:56];
-  assign q_in[55:48] = \$12 [55:48];
-  assign q_in[47:40] = \$11 [47:40];
-  assign q_in[39:32] = \$10 [39:32];
-  assign q_in[31:24] = \$9 [31:24];
-  assign q_in[23:16] = \$8 [23:16];
-  assign q_in[15:8] = \$7 [15:8];
-  assign q_in[7:0] = \$6 [7:0];
-  assign \$72  = 1'h1;
-  assign \$73  = 2'h1;
-  assign \$74  = 2'h0;
-  assign \$75  = 1'h1;
-endmodule
-(* generator = "Amaranth" *)
-module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [1:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [18:0] \$100 ;
-  wire [24:0] \$101 ;
-  reg [23:0] \$102 ;
-  reg [23:0] \$103 ;
-  reg [23:0] \$104 ;
-  reg [23:0] \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [8:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [8:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [4:0] \$122 ;
-  wire [4:0] \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire [4:0] \$129 ;
-  wire [8:0] \$13 ;
-  wire [4:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire [4:0] \$138 ;
-  wire \$139 ;
-  wire [8:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire [5:0] \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [95:0] \$149 ;
-  wire [8:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire [23:0] \$156 ;
-  wire [24:0] \$157 ;
-  wire [23:0] \$158 ;
-  wire [24:0] \$159 ;
-  wire [8:0] \$16 ;
-  wire [23:0] \$160 ;
-  wire [24:0] \$161 ;
-  wire [23:0] \$162 ;
-  wire [24:0] \$163 ;
-  wire \$164 ;
-  wire [4:0] \$165 ;
-  wire \$166 ;
-  wire [5:0] \$167 ;
-  reg [1:0] \$168 ;
-  reg [1:0] \$169 ;
-  wire [8:0] \$17 ;
-  reg [3:0] \$170 ;
-  reg [3:0] \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg [5:0] \$178 ;
-  reg [63:0] \$179 ;
-  wire [8:0] \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  reg [1:0] \$184 ;
-  reg \$185 ;
-  reg [63:0] \$186 ;
-  reg [63:0] \$187 ;
-  reg [63:0] \$188 ;
-  reg [5:0] \$189 ;
-  wire [8:0] \$19 ;
-  reg [5:0] \$190 ;
-  reg [63:0] \$191 ;
-  reg [7:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [7:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [7:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [7:0] \$198 ;
-  reg [7:0] \$199 ;
-  reg [3:0] \$2 ;
-  wire [8:0] \$20 ;
-  reg [5:0] \$200 ;
-  reg [63:0] \$201 ;
-  reg [7:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [7:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [7:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [7:0] \$208 ;
-  reg [7:0] \$209 ;
-  wire [8:0] \$21 ;
-  reg [5:0] \$210 ;
-  reg [63:0] \$211 ;
-  reg [7:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [7:0] \$214 ;
-  reg [7:0] \$215 ;
-  reg [7:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [7:0] \$218 ;
-  reg [7:0] \$219 ;
-  wire [8:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [63:0] \$221 ;
-  reg [7:0] \$222 ;
-  reg [7:0] \$223 ;
-  reg [7:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [7:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [7:0] \$229 ;
-  wire [8:0] \$23 ;
-  reg [8:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [7:0] \$239 ;
-  wire [8:0] \$24 ;
-  reg [8:0] \$240 ;
-  reg [7:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [8:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [8:0] \$248 ;
-  reg [7:0] \$249 ;
-  wire [8:0] \$25 ;
-  reg [8:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [8:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [8:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [8:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [8:0] \$258 ;
-  reg [7:0] \$259 ;
-  wire [8:0] \$26 ;
-  reg [8:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [8:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [8:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [8:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [8:0] \$268 ;
-  reg [7:0] \$269 ;
-  wire [8:0] \$27 ;
-  reg [8:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [8:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [8:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [7:0] \$279 ;
-  wire [8:0] \$28 ;
-  reg [8:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [8:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [8:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [8:0] \$288 ;
-  reg [7:0] \$289 ;
-  wire [8:0] \$29 ;
-  reg [8:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [8:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [16:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [16:0] \$299 ;
-  reg \$3 ;
-  wire [8:0] \$30 ;
-  reg [16:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [16:0] \$303 ;
-  reg [16:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [16:0] \$308 ;
-  reg [16:0] \$309 ;
-  wire [8:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [16:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [16:0] \$319 ;
-  wire [8:0] \$32 ;
-  reg [16:0] \$320 ;
-  reg [16:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [16:0] \$323 ;
-  reg [16:0] \$324 ;
-  reg [16:0] \$325 ;
-  reg [16:0] \$326 ;
-  reg [16:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [16:0] \$329 ;
-  wire [8:0] \$33 ;
-  reg [16:0] \$330 ;
-  reg [16:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [16:0] \$339 ;
-  wire [8:0] \$34 ;
-  reg [16:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [16:0] \$345 ;
-  reg [16:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
-  wire [8:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [23:0] \$358 ;
-  reg [23:0] \$359 ;
-  wire [8:0] \$36 ;
-  reg [23:0] \$360 ;
-  reg [23:0] \$361 ;
-  reg [23:0] \$362 ;
-  reg [23:0] \$363 ;
-  reg [23:0] \$364 ;
-  reg [23:0] \$365 ;
-  reg [23:0] \$366 ;
-  reg [23:0] \$367 ;
-  reg [23:0] \$368 ;
-  reg [23:0] \$369 ;
-  wire [8:0] \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg [1:0] \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg [1:0] \$377 ;
-  reg \$378 ;
-  reg \$379 ;
-  wire [8:0] \$38 ;
-  reg \$380 ;
-  reg [1:0] \$381 ;
-  reg \$382 ;
-  reg \$383 ;
-  reg \$384 ;
-  reg [1:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg [1:0] \$389 ;
-  wire [8:0] \$39 ;
-  reg \$390 ;
-  reg \$391 ;
-  reg \$392 ;
-  reg [1:0] \$393 ;
-  reg \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg [1:0] \$397 ;
-  reg \$398 ;
-  reg \$399 ;
-  reg \$4 ;
-  wire [8:0] \$40 ;
-  reg \$400 ;
-  reg [1:0] \$401 ;
-  reg \$402 ;
-  reg \$403 ;
-  reg \$404 ;
-  reg [1:0] \$405 ;
-  reg [23:0] \$406 ;
-  reg [23:0] \$407 ;
-  reg [23:0] \$408 ;
-  reg [23:0] \$409 ;
-  wire [8:0] \$41 ;
-  reg [23:0] \$410 ;
-  reg [23:0] \$411 ;
-  reg [23:0] \$412 ;
-  reg [23:0] \$413 ;
-  reg \$414 ;
-  reg [3:0] \$415 ;
-  reg \$416 ;
-  reg [3:0] \$417 ;
-  reg [3:0] \$418 ;
-  reg [3:0] \$419 ;
-  wire [16:0] \$42 ;
-  reg \$420 ;
-  reg [95:0] \$421 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [16:0] \$47 ;
-  wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
-  reg \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [16:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
-  wire \$6 ;
-  wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
-  wire [6:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [17:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [18:0] \$76 ;
-  wire [17:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [18:0] \$79 ;
-  wire [6:0] \$8 ;
-  wire [24:0] \$80 ;
-  wire [17:0] \$81 ;
-  wire [17:0] \$82 ;
-  wire [18:0] \$83 ;
-  wire [17:0] \$84 ;
-  wire [17:0] \$85 ;
-  wire [18:0] \$86 ;
-  wire [24:0] \$87 ;
-  wire [17:0] \$88 ;
-  wire [17:0] \$89 ;
-  wire [63:0] \$9 ;
-  wire [18:0] \$90 ;
-  wire [17:0] \$91 ;
-  wire [17:0] \$92 ;
-  wire [18:0] \$93 ;
-  wire [24:0] \$94 ;
-  wire [17:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire [18:0] \$97 ;
-  wire [17:0] \$98 ;
-  wire [17:0] \$99 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$282 ;
-  wire [63:0] \$signature__data ;
-  wire [95:0] \$signature__data$283 ;
-  wire \$signature__en ;
-  (* init = 1'h0 *)
-  wire \$signature__en$281 ;
-  reg [23:0] acc0 = 24'h000000;
-  wire [23:0] acc0_next;
-  reg [23:0] acc1 = 24'h000000;
-  wire [23:0] acc1_next;
-  reg [23:0] acc2 = 24'h000000;
-  wire [23:0] acc2_next;
-  reg [23:0] acc3 = 24'h000000;
-  wire [23:0] acc3_next;
-  reg [23:0] bias0 = 24'h000000;
-  reg [23:0] bias1 = 24'h000000;
-  reg [23:0] bias2 = 24'h000000;
-  reg [23:0] bias3 = 24'h000000;
-  input clk;
-  wire clk;
-  reg deliver = 1'h0;
-  reg first1 = 1'h0;
-  reg first2 = 1'h0;
-  reg first3 = 1'h0;
-  reg first4 = 1'h0;
-  reg first5 = 1'h0;
-  reg first6 = 1'h0;
-  reg first7 = 1'h0;
-  reg first8 = 1'h0;
-  reg first9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
-  reg from_input = 1'h0;
-  reg from_input2 = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  reg [63:0] inbuf_read = 64'h0000000000000000;
-  wire issue;
-  reg last1 = 1'h0;
-  reg last2 = 1'h0;
-  reg last3 = 1'h0;
-  reg last4 = 1'h0;
-  reg last5 = 1'h0;
-  reg last6 = 1'h0;
-  reg last7 = 1'h0;
-  reg last8 = 1'h0;
-  reg last9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
-  reg [1:0] nf1 = 2'h0;
-  reg [1:0] nf2 = 2'h0;
-  reg [1:0] nf3 = 2'h0;
-  reg [1:0] nf4 = 2'h0;
-  reg [1:0] nf5 = 2'h0;
-  reg [1:0] nf6 = 2'h0;
-  reg [1:0] nf7 = 2'h0;
-  reg [1:0] nf8 = 2'h0;
-  reg [1:0] nf9 = 2'h0;
-  (* keep = 32'd1 *)
-  reg [1:0] nf9_0 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  reg [1:0] nf_t_ahead = 2'h0;
-  output [95:0] o__payload;
-  reg [95:0] o__payload = 96'h000000000000000000000000;
-  wire [23:0] \o__payload[0] ;
-  wire [23:0] \o__payload[1] ;
-  wire [23:0] \o__payload[2] ;
-  wire [23:0] \o__payload[3] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] port__addr;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$278 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$279 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$280 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$45 ;
-  wire [63:0] \port__data$56 ;
-  wire [63:0] \port__data$67 ;
-  reg [16:0] prod0_0 = 17'h00000;
-  reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_1_r = 17'h00000;
-  reg [16:0] prod0_2 = 17'h00000;
-  reg [16:0] prod0_2_r = 17'h00000;
-  reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_3_r = 17'h00000;
-  reg [16:0] prod0_4 = 17'h00000;
-  reg [16:0] prod0_4_r = 17'h00000;
-  reg [16:0] prod0_5 = 17'h00000;
-  reg [16:0] prod0_5_r = 17'h00000;
-  reg [16:0] prod0_6 = 17'h00000;
-  reg [16:0] prod0_6_r = 17'h00000;
-  reg [16:0] prod0_7 = 17'h00000;
-  reg [16:0] prod0_7_r = 17'h00000;
-  reg [16:0] prod1_0 = 17'h00000;
-  reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_1_r = 17'h00000;
-  reg [16:0] prod1_2 = 17'h00000;
-  reg [16:0] prod1_2_r = 17'h00000;
-  reg [16:0] prod1_3 = 17'h00000;
-  reg [16:0] prod1_3_r = 17'h00000;
-  reg [16:0] prod1_4 = 17'h00000;
-  reg [16:0] prod1_4_r = 17'h00000;
-  reg [16:0] prod1_5 = 17'h00000;
-  reg [16:0] prod1_5_r = 17'h00000;
-  reg [16:0] prod1_6 = 17'h00000;
-  reg [16:0] prod1_6_r = 17'h00000;
-  reg [16:0] prod1_7 = 17'h00000;
-  reg [16:0] prod1_7_r = 17'h00000;
-  reg [16:0] prod2_0 = 17'h00000;
-  reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod2_1 = 17'h00000;
-  reg [16:0] prod2_1_r = 17'h00000;
-  reg [16:0] prod2_2 = 17'h00000;
-  reg [16:0] prod2_2_r = 17'h00000;
-  reg [16:0] prod2_3 = 17'h00000;
-  reg [16:0] prod2_3_r = 17'h00000;
-  reg [16:0] prod2_4 = 17'h00000;
-  reg [16:0] prod2_4_r = 17'h00000;
-  reg [16:0] prod2_5 = 17'h00000;
-  reg [16:0] prod2_5_r = 17'h00000;
-  reg [16:0] prod2_6 = 17'h00000;
-  reg [16:0] prod2_6_r = 17'h00000;
-  reg [16:0] prod2_7 = 17'h00000;
-  reg [16:0] prod2_7_r = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod3_1 = 17'h00000;
-  reg [16:0] prod3_1_r = 17'h00000;
-  reg [16:0] prod3_2 = 17'h00000;
-  reg [16:0] prod3_2_r = 17'h00000;
-  reg [16:0] prod3_3 = 17'h00000;
-  reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod3_4 = 17'h00000;
-  reg [16:0] prod3_4_r = 17'h00000;
-  reg [16:0] prod3_5 = 17'h00000;
-  reg [16:0] prod3_5_r = 17'h00000;
-  reg [16:0] prod3_6 = 17'h00000;
-  reg [16:0] prod3_6_r = 17'h00000;
-  reg [16:0] prod3_7 = 17'h00000;
-  reg [16:0] prod3_7_r = 17'h00000;
-  wire [95:0] q_in;
-  wire [23:0] \q_in[0] ;
-  wire [23:0] \q_in[1] ;
-  wire [23:0] \q_in[2] ;
-  wire [23:0] \q_in[3] ;
-  reg [3:0] q_owed = 4'h0;
-  wire [3:0] q_owed_next;
-  reg q_room = 1'h1;
-  reg [3:0] q_rptr = 4'h0;
-  reg [3:0] q_stored = 4'h0;
-  reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
-  (* keep = 32'd1 *)
-  reg [5:0] rom0_addr = 6'h00;
-  reg [63:0] rom0_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [5:0] rom1_addr = 6'h00;
-  reg [63:0] rom1_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [5:0] rom2_addr = 6'h00;
-  reg [63:0] rom2_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [5:0] rom3_addr = 6'h00;
-  reg [63:0] rom3_read = 64'h0000000000000000;
-  (* init = 4'h0 *)
-  wire [3:0] rport__addr;
-  (* init = 4'h0 *)
-  wire [3:0] \rport__addr$284 ;
-  wire [63:0] rport__data;
-  wire [95:0] \rport__data$272 ;
-  input rst;
-  wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
-  reg [23:0] sum0_s0_0 = 24'h000000;
-  reg [23:0] sum0_s0_1 = 24'h000000;
-  reg [23:0] sum0_s1_0 = 24'h000000;
-  reg [23:0] sum1_s0_0 = 24'h000000;
-  reg [23:0] sum1_s0_1 = 24'h000000;
-  reg [23:0] sum1_s1_0 = 24'h000000;
-  reg [23:0] sum2_s0_0 = 24'h000000;
-  reg [23:0] sum2_s0_1 = 24'h000000;
-  reg [23:0] sum2_s1_0 = 24'h000000;
-  reg [23:0] sum3_s0_0 = 24'h000000;
-  reg [23:0] sum3_s0_1 = 24'h000000;
-  reg [23:0] sum3_s1_0 = 24'h000000;
-  reg [5:0] t = 6'h00;
-  reg [5:0] t1 = 6'h00;
-  reg v1 = 1'h0;
-  reg v2 = 1'h0;
-  reg v3 = 1'h0;
-  reg v4 = 1'h0;
-  reg v5 = 1'h0;
-  reg v6 = 1'h0;
-  reg v7 = 1'h0;
-  reg v8 = 1'h0;
-  reg v9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v9_0 = 1'h0;
-  reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_2 = 8'h00;
-  reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w0_4 = 8'h00;
-  reg [7:0] w0_5 = 8'h00;
-  reg [7:0] w0_6 = 8'h00;
-  reg [7:0] w0_7 = 8'h00;
-  reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_2 = 8'h00;
-  reg [7:0] w1_3 = 8'h00;
-  reg [7:0] w1_4 = 8'h00;
-  reg [7:0] w1_5 = 8'h00;
-  reg [7:0] w1_6 = 8'h00;
-  reg [7:0] w1_7 = 8'h00;
-  reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w2_1 = 8'h00;
-  reg [7:0] w2_2 = 8'h00;
-  reg [7:0] w2_3 = 8'h00;
-  reg [7:0] w2_4 = 8'h00;
-  reg [7:0] w2_5 = 8'h00;
-  reg [7:0] w2_6 = 8'h00;
-  reg [7:0] w2_7 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w3_1 = 8'h00;
-  reg [7:0] w3_2 = 8'h00;
-  reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_4 = 8'h00;
-  reg [7:0] w3_5 = 8'h00;
-  reg [7:0] w3_6 = 8'h00;
-  reg [7:0] w3_7 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_4 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_5 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_6 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_7 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_4 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_5 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_6 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_7 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_4 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_5 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_6 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_7 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_4 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_5 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_6 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_7 = 8'h00;
-  reg [63:0] x_mid = 64'h0000000000000000;
-  reg [63:0] x_reg = 64'h0000000000000000;
-  reg [63:0] x_reg2 = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_7 = 9'h000;
-  reg [63:0] inbuf [8:0];
-  initial begin
-    inbuf[0] = 64'h0000000000000000;
-    inbuf[1] = 64'h0000000000000000;
-    inbuf[2] = 64'h0000000000000000;
-    inbuf[3] = 64'h0000000000000000;
-    inbuf[4] = 64'h0000000000000000;
-    inbuf[5] = 64'h0000000000000000;
-    inbuf[6] = 64'h0000000000000000;
-    inbuf[7] = 64'h0000000000000000;
-    inbuf[8] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
-  end
-  assign rport__data = _0_;
-  reg [95:0] queue [10:0];
-  initial begin
-    queue[0] = 96'h000000000000000000000000;
-    queue[1] = 96'h000000000000000000000000;
-    queue[2] = 96'h000000000000000000000000;
-    queue[3] = 96'h000000000000000000000000;
-    queue[4] = 96'h000000000000000000000000;
-    queue[5] = 96'h000000000000000000000000;
-    queue[6] = 96'h000000000000000000000000;
-    queue[7] = 96'h000000000000000000000000;
-    queue[8] = 96'h000000000000000000000000;
-    queue[9] = 96'h000000000000000000000000;
-    queue[10] = 96'h000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (deliver)
-      queue[q_wptr] <= q_in;
-  end
-  assign \rport__data$272  = queue[q_rptr];
-  reg [63:0] rom0 [35:0];
-  initial begin
-    rom0[0] = 64'hdf1016f200055efe;
-    rom0[1] = 64'hf7ec182bdab60622;
-    rom0[2] = 64'hcacf2531f3fa0828;
-    rom0[3] = 64'h3ff1e572161d18db;
-    rom0[4] = 64'hc402da7f2a10ea2d;
-    rom0[5] = 64'hd1dcf7dd0ceca715;
-    rom0[6] = 64'hec6ad1d76006781d;
-    rom0[7] = 64'hb1f6dea1264c5335;
-    rom0[8] = 64'h0bf01716d2f9c314;
-    rom0[9] = 64'h1f03ee1f0e23f732;
-    rom0[10] = 64'h150c2ecb2144f3ef;
-    rom0[11] = 64'h47fee452fd0ef6c9;
-    rom0[12] = 64'hb081e804e0163108;
-    rom0[13] = 64'h53464a1311f3adeb;
-    rom0[14] = 64'hdfefc9c504e60900;
-    rom0[15] = 64'hb00e3a17262817e0;
-    rom0[16] = 64'hfbfbe726bea6f309;
-    rom0[17] = 64'hc7cce8f111f3112f;
-    rom0[18] = 64'h0de3fc7e552e7f32;
-    rom0[19] = 64'hfad5bf6c280b475f;
-    rom0[20] = 64'hdcef3ea2aa1e8ad8;
-    rom0[21] = 64'hffdfb42b2b00df05;
-    rom0[22] = 64'hdf09b10fb94b1fda;
-    rom0[23] = 64'h25f60d5bf1ddb8bd;
-    rom0[24] = 64'heafc1e127b205b75;
-    rom0[25] = 64'h441200621cd229cc;
-    rom0[26] = 64'hfb26dbc9b5e4d609;
-    rom0[27] = 64'hd2021cce040d2602;
-    rom0[28] = 64'h0227221e3bf0120f;
-    rom0[29] = 64'h0b06d10d33b81d07;
-    rom0[30] = 64'heeee4e810c27eecd;
-    rom0[31] = 64'h1c3cfedad3eed8dd;
-    rom0[32] = 64'he0d6fcd737f73a0e;
-    rom0[33] = 64'h1ece48cddc0dfbe6;
-    rom0[34] = 64'h3b1906f3aa088b00;
-    rom0[35] = 64'h0ff31514304c17fd;
-  end
-  reg [63:0] _1_;
-  always @(posedge clk) begin
-    _1_ <= rom0[rom0_addr];
-  end
-  assign port__data = _1_;
-  reg [63:0] rom1 [35:0];
-  initial begin
-    rom1[0] = 64'h99103b81e2312809;
-    rom1[1] = 64'h2d32086e49e6ee2c;
-    rom1[2] = 64'heee3b4293e140eff;
-    rom1[3] = 64'h25f855ba2326caa4;
-    rom1[4] = 64'h045e0eb5a0ddc71a;
-    rom1[5] = 64'h030dbee1703e002d;
-    rom1[6] = 64'h19031e0aebf1e202;
-    rom1[7] = 64'h3ada361b04069f32;
-    rom1[8] = 64'h280a001af10dded0;
-    rom1[9] = 64'hf24512c71de61e31;
-    rom1[10] = 64'h1d1119c7c1dcfec5;
-    rom1[11] = 64'hfdfb18949ed7bae7;
-    rom1[12] = 64'hdc37e8141ef00d25;
-    rom1[13] = 64'he434268116010fce;
-    rom1[14] = 64'h0c1317faf3cb2b14;
-    rom1[15] = 64'h21073cc318463222;
-    rom1[16] = 64'h4c2046492220e811;
-    rom1[17] = 64'h15f2f8bea417babb;
-    rom1[18] = 64'h30b9622b234a022b;
-    rom1[19] = 64'h4335eaf6c4e0cc9a;
-    rom1[20] = 64'hf7ece8e8dad5ffe2;
-    rom1[21] = 64'hd7ed1ae4abf1f9ef;
-    rom1[22] = 64'he72bc9c2c797f7ea;
-    rom1[23] = 64'h81c90fbbfce7381a;
-    rom1[24] = 64'hfc1220020a30440b;
-    rom1[25] = 64'h3a15e6f1da482f33;
-    rom1[26] = 64'h0df03f386c672024;
-    rom1[27] = 64'h0000000000ff0000;
-    rom1[28] = 64'h0000000000fe0000;
-    rom1[29] = 64'h0000000000dc0000;
-    rom1[30] = 64'h0000000000000000;
-    rom1[31] = 64'h0000000000e40000;
-    rom1[32] = 64'h0000000000060000;
-    rom1[33] = 64'h0000000000000000;
-    rom1[34] = 64'h0000000000250000;
-    rom1[35] = 64'h0000000000de0000;
-  end
-  reg [63:0] _2_;
-  always @(posedge clk) begin
-    _2_ <= rom1[rom1_addr];
-  end
-  assign \port__data$45  = _2_;
-  reg [63:0] rom2 [35:0];
-  initial begin
-    rom2[0] = 64'he615f99df81d4bff;
-    rom2[1] = 64'h203c29d9d31d3c46;
-    rom2[2] = 64'h1752e08ee90949fd;
-    rom2[3] = 64'hd614de66c1c9fc09;
-    rom2[4] = 64'hdb8e07fea0e98f11;
-    rom2[5] = 64'h3146bcf3beabdba5;
-    rom2[6] = 64'h25e1d3014b243434;
-    rom2[7] = 64'hdfe77f6a6c315f0b;
-    rom2[8] = 64'hda5cacf62b8d610d;
-    rom2[9] = 64'h7ff11944ea49b5b6;
-    rom2[10] = 64'h31ff375a026a2413;
-    rom2[11] = 64'h1dc80b21c52eb231;
-    rom2[12] = 64'h1544bec8efe9f116;
-    rom2[13] = 64'hee35b820ffb536dc;
-    rom2[14] = 64'hb9b6e12902f234fd;
-    rom2[15] = 64'hd7fc00badaf0bf1a;
-    rom2[16] = 64'h1709d4f6f82804c0;
-    rom2[17] = 64'hdef50501ff1fffe4;
-    rom2[18] = 64'hd01029c9e81e12ed;
-    rom2[19] = 64'h31c1330e09140119;
-    rom2[20] = 64'h15e939dcde32d5f4;
-    rom2[21] = 64'h05060c1527fc1002;
-    rom2[22] = 64'hf520ecfa81f8d7ea;
-    rom2[23] = 64'hfcd8083c0c05e6f5;
-    rom2[24] = 64'hee30f7fd0f062e10;
-    rom2[25] = 64'h0b07210e230b04f1;
-    rom2[26] = 64'he61fc40018d91d13;
-    rom2[27] = 64'h0000000000000000;
-    rom2[28] = 64'h0000000000000000;
-    rom2[29] = 64'h0000000000000000;
-    rom2[30] = 64'h0000000000000000;
-    rom2[31] = 64'h0000000000000000;
-    rom2[32] = 64'h0000000000000000;
-    rom2[33] = 64'h0000000000000000;
-    rom2[34] = 64'h0000000000000000;
-    rom2[35] = 64'h0000000000000000;
-  end
-  reg [63:0] _3_;
-  always @(posedge clk) begin
-    _3_ <= rom2[rom2_addr];
-  end
-  assign \port__data$56  = _3_;
-  reg [63:0] rom3 [35:0];
-  initial begin
-    rom3[0] = 64'h058d1efa2f38555f;
-    rom3[1] = 64'he70fdce01f1c0830;
-    rom3[2] = 64'he9ea26c52a39c11d;
-    rom3[3] = 64'heae9f94afeede3bd;
-    rom3[4] = 64'h1f8c16280117c2d9;
-    rom3[5] = 64'h3c1f126fe10f04d9;
-    rom3[6] = 64'hd9c9e01535084d0e;
-    rom3[7] = 64'h0d03ca7fefd83338;
-    rom3[8] = 64'hd102f6d8fdc4d749;
-    rom3[9] = 64'h422004cdf6de1528;
-    rom3[10] = 64'hdbe9f7fd2421ed01;
-    rom3[11] = 64'h1825e2111e1f1a10;
-    rom3[12] = 64'h471b27e6c2fa811f;
-    rom3[13] = 64'he6b3201f3b3bfd49;
-    rom3[14] = 64'h3842f01326e82cff;
-    rom3[15] = 64'hf9e9f2eafcdeb603;
-    rom3[16] = 64'hd3feeddae30cede7;
-    rom3[17] = 64'hff30c1f6fec51bf2;
-    rom3[18] = 64'h2ad1d94cd001c8d3;
-    rom3[19] = 64'h3ab91b6e14340ef7;
-    rom3[20] = 64'he7e4ec7c1e344b2a;
-    rom3[21] = 64'hdbeade0636e4612c;
-    rom3[22] = 64'hdc32ae2639bc39fc;
-    rom3[23] = 64'h9df9ba4045fc7f20;
-    rom3[24] = 64'h11c6fd2fcbe6f6e2;
-    rom3[25] = 64'h13f11bccef272711;
-    rom3[26] = 64'h2213e9f8125234f3;
-    rom3[27] = 64'h0000000000000000;
-    rom3[28] = 64'h0000000000000000;
-    rom3[29] = 64'h0000000000000000;
-    rom3[30] = 64'h0000000000000000;
-    rom3[31] = 64'h0000000000000000;
-    rom3[32] = 64'h0000000000000000;
-    rom3[33] = 64'h0000000000000000;
-    rom3[34] = 64'h0000000000000000;
-    rom3[35] = 64'h0000000000000000;
-  end
-  reg [63:0] _4_;
-  always @(posedge clk) begin
-    _4_ <= rom3[rom3_addr];
-  end
-  assign \port__data$67  = _4_;
-  always @(posedge clk)
-    sum2_s0_1 <= \$365 ;
-  always @(posedge clk)
-    sum2_s1_0 <= \$366 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$367 ;
-  always @(posedge clk)
-    sum3_s0_1 <= \$368 ;
-  always @(posedge clk)
-    sum3_s1_0 <= \$369 ;
-  always @(posedge clk)
-    v2 <= \$370 ;
-  always @(posedge clk)
-    first2 <= \$371 ;
-  always @(posedge clk)
-    last2 <= \$372 ;
-  always @(posedge clk)
-    nf2 <= \$373 ;
-  always @(posedge clk)
-    v3 <= \$374 ;
-  always @(posedge clk)
-    first3 <= \$375 ;
-  always @(posedge clk)
-    last3 <= \$376 ;
-  always @(posedge clk)
-    nf3 <= \$377 ;
-  always @(posedge clk)
-    v4 <= \$378 ;
-  always @(posedge clk)
-    first4 <= \$379 ;
-  always @(posedge clk)
-    last4 <= \$380 ;
-  always @(posedge clk)
-    nf4 <= \$381 ;
-  always @(posedge clk)
-    v5 <= \$382 ;
-  always @(posedge clk)
-    first5 <= \$383 ;
-  always @(posedge clk)
-    last5 <= \$384 ;
-  always @(posedge clk)
-    nf5 <= \$385 ;
-  always @(posedge clk)
-    v6 <= \$386 ;
-  always @(posedge clk)
-    first6 <= \$387 ;
-  always @(posedge clk)
-    last6 <= \$388 ;
-  always @(posedge clk)
-    nf6 <= \$389 ;
-  always @(posedge clk)
-    v7 <= \$390 ;
-  always @(posedge clk)
-    first7 <= \$391 ;
-  always @(posedge clk)
-    last7 <= \$392 ;
-  always @(posedge clk)
-    nf7 <= \$393 ;
-  always @(posedge clk)
-    v8 <= \$394 ;
-  always @(posedge clk)
-    first8 <= \$395 ;
-  always @(posedge clk)
-    last8 <= \$396 ;
-  always @(posedge clk)
-    nf8 <= \$397 ;
-  always @(posedge clk)
-    v9 <= \$398 ;
-  always @(posedge clk)
-    first9 <= \$399 ;
-  always @(posedge clk)
-    last9 <= \$400 ;
-  always @(posedge clk)
-    nf9 <= \$401 ;
-  always @(posedge clk)
-    v9_0 <= \$402 ;
-  always @(posedge clk)
-    first9_0 <= \$403 ;
-  always @(posedge clk)
-    last9_0 <= \$404 ;
-  always @(posedge clk)
-    nf9_0 <= \$405 ;
-  always @(posedge clk)
-    bias0 <= \$406 ;
-  always @(posedge clk)
-    acc0 <= \$407 ;
-  always @(posedge clk)
-    bias1 <= \$408 ;
-  always @(posedge clk)
-    acc1 <= \$409 ;
-  always @(posedge clk)
-    bias2 <= \$410 ;
-  always @(posedge clk)
-    acc2 <= \$411 ;
-  always @(posedge clk)
-    bias3 <= \$412 ;
-  always @(posedge clk)
-    acc3 <= \$413 ;
-  always @(posedge clk)
-    deliver <= \$414 ;
-  always @(posedge clk)
-    q_owed <= \$415 ;
-  always @(posedge clk)
-    q_room <= \$416 ;
-  always @(posedge clk)
-    q_wptr <= \$417 ;
-  always @(posedge clk)
-    q_rptr <= \$418 ;
-  always @(posedge clk)
-    q_stored <= \$419 ;
-  always @(posedge clk)
-    o__valid <= \$420 ;
-  always @(posedge clk)
-    o__payload <= \$421 ;
-  assign \$6  = t == 6'h23;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(x1_2) - $signed(8'h80);
-  assign \$21  = $signed(x1_3) - $signed(8'h80);
-  assign \$22  = $signed(x1_4) - $signed(8'h80);
-  assign \$23  = $signed(x1_5) - $signed(8'h80);
-  assign \$24  = $signed(x1_6) - $signed(8'h80);
-  assign \$25  = $signed(x1_7) - $signed(8'h80);
-  assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_1) - $signed(8'h80);
-  assign \$28  = $signed(x2_2) - $signed(8'h80);
-  assign \$29  = $signed(x2_3) - $signed(8'h80);
-  assign \$30  = $signed(x2_4) - $signed(8'h80);
-  assign \$31  = $signed(x2_5) - $signed(8'h80);
-  assign \$32  = $signed(x2_6) - $signed(8'h80);
-  assign \$33  = $signed(x2_7) - $signed(8'h80);
-  assign \$34  = $signed(x3_0) - $signed(8'h80);
-  assign \$35  = $signed(x3_1) - $signed(8'h80);
-  assign \$36  = $signed(x3_2) - $signed(8'h80);
-  assign \$37  = $signed(x3_3) - $signed(8'h80);
-  assign \$38  = $signed(x3_4) - $signed(8'h80);
-  assign \$39  = $signed(x3_5) - $signed(8'h80);
-  assign \$40  = $signed(x3_6) - $signed(8'h80);
-  assign \$41  = $signed(x3_7) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$44  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$45  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$46  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$47  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$48  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$49  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$50  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$51  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$52  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$53  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$54  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$55  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$56  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$57  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$58  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$59  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$60  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$61  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$62  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$63  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$64  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$65  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$66  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$67  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$68  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$69  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$70  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$71  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$72  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$73  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$78  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$79  = $signed(\$77 ) + $signed(\$78 );
-  assign \$80  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$81  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$82  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$83  = $signed(\$81 ) + $signed(\$82 );
-  assign \$84  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$85  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$86  = $signed(\$84 ) + $signed(\$85 );
-  assign \$87  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$88  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$89  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$92  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$95  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$96  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$99  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$106  = v9 & last9;
-  assign \$107  = issue & last_t;
-  assign \$108  = o__valid & o__ready;
-  assign \$109  = q_owed < 4'hb;
-  assign \$110  = \$108  ? q_room : \$109 ;
-  assign \$111  = o__valid & o__ready;
-  assign \$112  = \$111  | q_room;
-  assign \$113  = \$107  ? \$110  : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = | q_stored;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = deliver & \$119 ;
-  assign \$121  = q_wptr == 4'ha;
-  assign \$122  = q_wptr + 1'h1;
-  assign \$123  = \$121  ? 5'h00 : \$122 ;
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = | q_stored;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = q_rptr == 4'ha;
-  assign \$129  = q_rptr + 1'h1;
-  assign \$130  = \$128  ? 5'h00 : \$129 ;
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = | q_stored;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = \$132  & \$134 ;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = deliver & \$136 ;
-  assign \$138  = q_stored + \$137 ;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = \$138  - \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
-  assign \$146  = | q_stored;
-  assign \$147  = \$146  | deliver;
-  assign \$148  = | q_stored;
-  assign \$149  = \$148  ? \rport__data$272  : q_in;
-  assign \$150  = ~ last_t;
-  assign \$151  = q_room | \$150 ;
-  assign i__ready = \$151  & reads_input_t;
-  assign \$152  = ~ last_t;
-  assign \$153  = q_room | \$152 ;
-  assign \$154  = ~ reads_input_t;
-  assign \$155  = i__valid | \$154 ;
-  assign issue = \$153  & \$155 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$156  = first9_0 ? bias0 : acc0;
-  assign \$157  = $signed(\$156 ) + $signed(sum0_s1_0);
-  assign \$158  = first9_0 ? bias1 : acc1;
-  assign \$159  = $signed(\$158 ) + $signed(sum1_s1_0);
-  assign \$160  = first9_0 ? bias2 : acc2;
-  assign \$161  = $signed(\$160 ) + $signed(sum2_s1_0);
-  assign \$162  = first9_0 ? bias3 : acc3;
-  assign \$163  = $signed(\$162 ) + $signed(sum3_s1_0);
-  assign \$164  = issue & last_t;
-  assign \$165  = q_owed + \$164 ;
-  assign \$166  = o__valid & o__ready;
-  assign \$167  = \$165  - \$166 ;
-  always @(posedge clk)
-    nf_t <= \$168 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$169 ;
-  always @(posedge clk)
-    sf_t <= \$170 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$171 ;
-  always @(posedge clk)
-    reads_input_t <= \$172 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$173 ;
-  always @(posedge clk)
-    first_t <= \$174 ;
-  always @(posedge clk)
-    first_t_ahead <= \$175 ;
-  always @(posedge clk)
-    last_t <= \$176 ;
-  always @(posedge clk)
-    last_t_ahead <= \$177 ;
-  always @(posedge clk)
-    t <= \$178 ;
-  always @(posedge clk)
-    x_reg <= \$179 ;
-  always @(posedge clk)
-    from_input <= \$180 ;
-  always @(posedge clk)
-    v1 <= \$181 ;
-  always @(posedge clk)
-    first1 <= \$182 ;
-  always @(posedge clk)
-    last1 <= \$183 ;
-  always @(posedge clk)
-    nf1 <= \$184 ;
-  always @(posedge clk)
-    from_input2 <= \$185 ;
-  always @(posedge clk)
-    x_reg2 <= \$186 ;
-  always @(posedge clk)
-    inbuf_read <= \$187 ;
-  always @(posedge clk)
-    x_mid <= \$188 ;
-  always @(posedge clk)
-    t1 <= \$189 ;
-  always @(posedge clk)
-    rom0_addr <= \$190 ;
-  always @(posedge clk)
-    rom0_read <= \$191 ;
-  always @(posedge clk)
-    x0_0 <= \$192 ;
-  always @(posedge clk)
-    x0_1 <= \$193 ;
-  always @(posedge clk)
-    x0_2 <= \$194 ;
-  always @(posedge clk)
-    x0_3 <= \$195 ;
-  always @(posedge clk)
-    x0_4 <= \$196 ;
-  always @(posedge clk)
-    x0_5 <= \$197 ;
-  always @(posedge clk)
-    x0_6 <= \$198 ;
-  always @(posedge clk)
-    x0_7 <= \$199 ;
-  always @(posedge clk)
-    rom1_addr <= \$200 ;
-  always @(posedge clk)
-    rom1_read <= \$201 ;
-  always @(posedge clk)
-    x1_0 <= \$202 ;
-  always @(posedge clk)
-    x1_1 <= \$203 ;
-  always @(posedge clk)
-    x1_2 <= \$204 ;
-  always @(posedge clk)
-    x1_3 <= \$205 ;
-  always @(posedge clk)
-    x1_4 <= \$206 ;
-  always @(posedge clk)
-    x1_5 <= \$207 ;
-  always @(posedge clk)
-    x1_6 <= \$208 ;
-  always @(posedge clk)
-    x1_7 <= \$209 ;
-  always @(posedge clk)
-    rom2_addr <= \$210 ;
-  always @(posedge clk)
-    rom2_read <= \$211 ;
-  always @(posedge clk)
-    x2_0 <= \$212 ;
-  always @(posedge clk)
-    x2_1 <= \$213 ;
-  always @(posedge clk)
-    x2_2 <= \$214 ;
-  always @(posedge clk)
-    x2_3 <= \$215 ;
-  always @(posedge clk)
-    x2_4 <= \$216 ;
-  always @(posedge clk)
-    x2_5 <= \$217 ;
-  always @(posedge clk)
-    x2_6 <= \$218 ;
-  always @(posedge clk)
-    x2_7 <= \$219 ;
-  always @(posedge clk)
-    rom3_addr <= \$220 ;
-  always @(posedge clk)
-    rom3_read <= \$221 ;
-  always @(posedge clk)
-    x3_0 <= \$222 ;
-  always @(posedge clk)
-    x3_1 <= \$223 ;
-  always @(posedge clk)
-    x3_2 <= \$224 ;
-  always @(posedge clk)
-    x3_3 <= \$225 ;
-  always @(posedge clk)
-    x3_4 <= \$226 ;
-  always @(posedge clk)
-    x3_5 <= \$227 ;
-  always @(posedge clk)
-    x3_6 <= \$228 ;
-  always @(posedge clk)
-    x3_7 <= \$229 ;
-  always @(posedge clk)
-    xoff0_0 <= \$230 ;
-  always @(posedge clk)
-    w0_0 <= \$231 ;
-  always @(posedge clk)
-    xoff0_1 <= \$232 ;
-  always @(posedge clk)
-    w0_1 <= \$233 ;
-  always @(posedge clk)
-    xoff0_2 <= \$234 ;
-  always @(posedge clk)
-    w0_2 <= \$235 ;
-  always @(posedge clk)
-    xoff0_3 <= \$236 ;
-  always @(posedge clk)
-    w0_3 <= \$237 ;
-  always @(posedge clk)
-    xoff0_4 <= \$238 ;
-  always @(posedge clk)
-    w0_4 <= \$239 ;
-  always @(posedge clk)
-    xoff0_5 <= \$240 ;
-  always @(posedge clk)
-    w0_5 <= \$241 ;
-  always @(posedge clk)
-    xoff0_6 <= \$242 ;
-  always @(posedge clk)
-    w0_6 <= \$243 ;
-  always @(posedge clk)
-    xoff0_7 <= \$244 ;
-  always @(posedge clk)
-    w0_7 <= \$245 ;
-  always @(posedge clk)
-    xoff1_0 <= \$246 ;
-  always @(posedge clk)
-    w1_0 <= \$247 ;
-  always @(posedge clk)
-    xoff1_1 <= \$248 ;
-  always @(posedge clk)
-    w1_1 <= \$249 ;
-  always @(posedge clk)
-    xoff1_2 <= \$250 ;
-  always @(posedge clk)
-    w1_2 <= \$251 ;
-  always @(posedge clk)
-    xoff1_3 <= \$252 ;
-  always @(posedge clk)
-    w1_3 <= \$253 ;
-  always @(posedge clk)
-    xoff1_4 <= \$254 ;
-  always @(posedge clk)
-    w1_4 <= \$255 ;
-  always @(posedge clk)
-    xoff1_5 <= \$256 ;
-  always @(posedge clk)
-    w1_5 <= \$257 ;
-  always @(posedge clk)
-    xoff1_6 <= \$258 ;
-  always @(posedge clk)
-    w1_6 <= \$259 ;
-  always @(posedge clk)
-    xoff1_7 <= \$260 ;
-  always @(posedge clk)
-    w1_7 <= \$261 ;
-  always @(posedge clk)
-    xoff2_0 <= \$262 ;
-  always @(posedge clk)
-    w2_0 <= \$263 ;
-  always @(posedge clk)
-    xoff2_1 <= \$264 ;
-  always @(posedge clk)
-    w2_1 <= \$265 ;
-  always @(posedge clk)
-    xoff2_2 <= \$266 ;
-  always @(posedge clk)
-    w2_2 <= \$267 ;
-  always @(posedge clk)
-    xoff2_3 <= \$268 ;
-  always @(posedge clk)
-    w2_3 <= \$269 ;
-  always @(posedge clk)
-    xoff2_4 <= \$270 ;
-  always @(posedge clk)
-    w2_4 <= \$271 ;
-  always @(posedge clk)
-    xoff2_5 <= \$272 ;
-  always @(posedge clk)
-    w2_5 <= \$273 ;
-  always @(posedge clk)
-    xoff2_6 <= \$274 ;
-  always @(posedge clk)
-    w2_6 <= \$275 ;
-  always @(posedge clk)
-    xoff2_7 <= \$276 ;
-  always @(posedge clk)
-    w2_7 <= \$277 ;
-  always @(posedge clk)
-    xoff3_0 <= \$278 ;
-  always @(posedge clk)
-    w3_0 <= \$279 ;
-  always @(posedge clk)
-    xoff3_1 <= \$280 ;
-  always @(posedge clk)
-    w3_1 <= \$281 ;
-  always @(posedge clk)
-    xoff3_2 <= \$282 ;
-  always @(posedge clk)
-    w3_2 <= \$283 ;
-  always @(posedge clk)
-    xoff3_3 <= \$284 ;
-  always @(posedge clk)
-    w3_3 <= \$285 ;
-  always @(posedge clk)
-    xoff3_4 <= \$286 ;
-  always @(posedge clk)
-    w3_4 <= \$287 ;
-  always @(posedge clk)
-    xoff3_5 <= \$288 ;
-  always @(posedge clk)
-    w3_5 <= \$289 ;
-  always @(posedge clk)
-    xoff3_6 <= \$290 ;
-  always @(posedge clk)
-    w3_6 <= \$291 ;
-  always @(posedge clk)
-    xoff3_7 <= \$292 ;
-  always @(posedge clk)
-    w3_7 <= \$293 ;
-  always @(posedge clk)
-    prod0_0 <= \$294 ;
-  always @(posedge clk)
-    prod0_1 <= \$295 ;
-  always @(posedge clk)
-    prod0_2 <= \$296 ;
-  always @(posedge clk)
-    prod0_3 <= \$297 ;
-  always @(posedge clk)
-    prod0_4 <= \$298 ;
-  always @(posedge clk)
-    prod0_5 <= \$299 ;
-  always @(posedge clk)
-    prod0_6 <= \$300 ;
-  always @(posedge clk)
-    prod0_7 <= \$301 ;
-  always @(posedge clk)
-    prod1_0 <= \$302 ;
-  always @(posedge clk)
-    prod1_1 <= \$303 ;
-  always @(posedge clk)
-    prod1_2 <= \$304 ;
-  always @(posedge clk)
-    prod1_3 <= \$305 ;
-  always @(posedge clk)
-    prod1_4 <= \$306 ;
-  always @(posedge clk)
-    prod1_5 <= \$307 ;
-  always @(posedge clk)
-    prod1_6 <= \$308 ;
-  always @(posedge clk)
-    prod1_7 <= \$309 ;
-  always @(posedge clk)
-    prod2_0 <= \$310 ;
-  always @(posedge clk)
-    prod2_1 <= \$311 ;
-  always @(posedge clk)
-    prod2_2 <= \$312 ;
-  always @(posedge clk)
-    prod2_3 <= \$313 ;
-  always @(posedge clk)
-    prod2_4 <= \$314 ;
-  always @(posedge clk)
-    prod2_5 <= \$315 ;
-  always @(posedge clk)
-    prod2_6 <= \$316 ;
-  always @(posedge clk)
-    prod2_7 <= \$317 ;
-  always @(posedge clk)
-    prod3_0 <= \$318 ;
-  always @(posedge clk)
-    prod3_1 <= \$319 ;
-  always @(posedge clk)
-    prod3_2 <= \$320 ;
-  always @(posedge clk)
-    prod3_3 <= \$321 ;
-  always @(posedge clk)
-    prod3_4 <= \$322 ;
-  always @(posedge clk)
-    prod3_5 <= \$323 ;
-  always @(posedge clk)
-    prod3_6 <= \$324 ;
-  always @(posedge clk)
-    prod3_7 <= \$325 ;
-  always @(posedge clk)
-    prod0_0_r <= \$326 ;
-  always @(posedge clk)
-    prod0_1_r <= \$327 ;
-  always @(posedge clk)
-    prod0_2_r <= \$328 ;
-  always @(posedge clk)
-    prod0_3_r <= \$329 ;
-  always @(posedge clk)
-    prod0_4_r <= \$330 ;
-  always @(posedge clk)
-    prod0_5_r <= \$331 ;
-  always @(posedge clk)
-    prod0_6_r <= \$332 ;
-  always @(posedge clk)
-    prod0_7_r <= \$333 ;
-  always @(posedge clk)
-    prod1_0_r <= \$334 ;
-  always @(posedge clk)
-    prod1_1_r <= \$335 ;
-  always @(posedge clk)
-    prod1_2_r <= \$336 ;
-  always @(posedge clk)
-    prod1_3_r <= \$337 ;
-  always @(posedge clk)
-    prod1_4_r <= \$338 ;
-  always @(posedge clk)
-    prod1_5_r <= \$339 ;
-  always @(posedge clk)
-    prod1_6_r <= \$340 ;
-  always @(posedge clk)
-    prod1_7_r <= \$341 ;
-  always @(posedge clk)
-    prod2_0_r <= \$342 ;
-  always @(posedge clk)
-    prod2_1_r <= \$343 ;
-  always @(posedge clk)
-    prod2_2_r <= \$344 ;
-  always @(posedge clk)
-    prod2_3_r <= \$345 ;
-  always @(posedge clk)
-    prod2_4_r <= \$346 ;
-  always @(posedge clk)
-    prod2_5_r <= \$347 ;
-  always @(posedge clk)
-    prod2_6_r <= \$348 ;
-  always @(posedge clk)
-    prod2_7_r <= \$349 ;
-  always @(posedge clk)
-    prod3_0_r <= \$350 ;
-  always @(posedge clk)
-    prod3_1_r <= \$351 ;
-  always @(posedge clk)
-    prod3_2_r <= \$352 ;
-  always @(posedge clk)
-    prod3_3_r <= \$353 ;
-  always @(posedge clk)
-    prod3_4_r <= \$354 ;
-  always @(posedge clk)
-    prod3_5_r <= \$355 ;
-  always @(posedge clk)
-    prod3_6_r <= \$356 ;
-  always @(posedge clk)
-    prod3_7_r <= \$357 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$358 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$359 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$360 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$361 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$362 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$363 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$364 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
-    if (rst) begin
-      \$365  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$94 [23:0];
-    if (rst) begin
-      \$366  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
-    if (rst) begin
-      \$367  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
-    if (rst) begin
-      \$368  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = \$101 [23:0];
-    if (rst) begin
-      \$369  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = v1;
-    if (rst) begin
-      \$370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = first1;
-    if (rst) begin
-      \$371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = last1;
-    if (rst) begin
-      \$372  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = nf1;
-    if (rst) begin
-      \$373  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = v2;
-    if (rst) begin
-      \$374  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = first2;
-    if (rst) begin
-      \$375  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = last2;
-    if (rst) begin
-      \$376  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = nf2;
-    if (rst) begin
-      \$377  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = v3;
-    if (rst) begin
-      \$378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = first3;
-    if (rst) begin
-      \$379  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = last3;
-    if (rst) begin
-      \$380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = nf3;
-    if (rst) begin
-      \$381  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = v4;
-    if (rst) begin
-      \$382  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = first4;
-    if (rst) begin
-      \$383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = last4;
-    if (rst) begin
-      \$384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = nf4;
-    if (rst) begin
-      \$385  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = v5;
-    if (rst) begin
-      \$386  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = first5;
-    if (rst) begin
-      \$387  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = last5;
-    if (rst) begin
-      \$388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = nf5;
-    if (rst) begin
-      \$389  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = v6;
-    if (rst) begin
-      \$390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = first6;
-    if (rst) begin
-      \$391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = last6;
-    if (rst) begin
-      \$392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = nf6;
-    if (rst) begin
-      \$393  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = v7;
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = first7;
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = last7;
-    if (rst) begin
-      \$396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = nf7;
-    if (rst) begin
-      \$397  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = v8;
-    if (rst) begin
-      \$398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = first8;
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = last8;
-    if (rst) begin
-      \$400  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = nf8;
-    if (rst) begin
-      \$401  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = v8;
-    if (rst) begin
-      \$402  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = first8;
-    if (rst) begin
-      \$403  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = last8;
-    if (rst) begin
-      \$404  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = nf8;
-    if (rst) begin
-      \$405  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$102 ;
-    if (rst) begin
-      \$406  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = acc0;
-    if (v9_0) begin
-      \$407  = \$157 [23:0];
-    end
-    if (rst) begin
-      \$407  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = \$103 ;
-    if (rst) begin
-      \$408  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = acc1;
-    if (v9_0) begin
-      \$409  = \$159 [23:0];
-    end
-    if (rst) begin
-      \$409  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = \$104 ;
-    if (rst) begin
-      \$410  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = acc2;
-    if (v9_0) begin
-      \$411  = \$161 [23:0];
-    end
-    if (rst) begin
-      \$411  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \$105 ;
-    if (rst) begin
-      \$412  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = acc3;
-    if (v9_0) begin
-      \$413  = \$163 [23:0];
-    end
-    if (rst) begin
-      \$413  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = \$106 ;
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$167 [3:0];
-    if (rst) begin
-      \$415  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = \$113 ;
-    if (rst) begin
-      \$416  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = q_wptr;
-    if (\$120 ) begin
-      \$417  = \$123 [3:0];
-    end
-    if (rst) begin
-      \$417  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = q_rptr;
-    if (\$127 ) begin
-      \$418  = \$130 [3:0];
-    end
-    if (rst) begin
-      \$418  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = \$143 [3:0];
-    if (rst) begin
-      \$419  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = o__valid;
-    if (\$145 ) begin
-      \$420  = \$147 ;
-    end
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = o__payload;
-    if (\$145 ) begin
-      \$421  = \$149 ;
-    end
-    if (rst) begin
-      \$421  = 96'h000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 2'h0;
-    casez (t)
-      6'h00:
-          \$1  = 2'h0;
-      6'h01:
-          \$1  = 2'h0;
-      6'h02:
-          \$1  = 2'h0;
-      6'h03:
-          \$1  = 2'h0;
-      6'h04:
-          \$1  = 2'h0;
-      6'h05:
-          \$1  = 2'h0;
-      6'h06:
-          \$1  = 2'h0;
-      6'h07:
-          \$1  = 2'h1;
-      6'h08:
-          \$1  = 2'h1;
-      6'h09:
-          \$1  = 2'h1;
-      6'h0a:
-          \$1  = 2'h1;
-      6'h0b:
-          \$1  = 2'h1;
-      6'h0c:
-          \$1  = 2'h1;
-      6'h0d:
-          \$1  = 2'h1;
-      6'h0e:
-          \$1  = 2'h1;
-      6'h0f:
-          \$1  = 2'h1;
-      6'h10:
-          \$1  = 2'h2;
-      6'h11:
-          \$1  = 2'h2;
-      6'h12:
-          \$1  = 2'h2;
-      6'h13:
-          \$1  = 2'h2;
-      6'h14:
-          \$1  = 2'h2;
-      6'h15:
-          \$1  = 2'h2;
-      6'h16:
-          \$1  = 2'h2;
-      6'h17:
-          \$1  = 2'h2;
-      6'h18:
-          \$1  = 2'h2;
-      6'h19:
-          \$1  = 2'h3;
-      6'h1a:
-          \$1  = 2'h3;
-      6'h1b:
-          \$1  = 2'h3;
-      6'h1c:
-          \$1  = 2'h3;
-      6'h1d:
-          \$1  = 2'h3;
-      6'h1e:
-          \$1  = 2'h3;
-      6'h1f:
-          \$1  = 2'h3;
-      6'h20:
-          \$1  = 2'h3;
-      6'h21:
-          \$1  = 2'h3;
-      6'h22:
-          \$1  = 2'h0;
-      6'h23:
-          \$1  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      6'h00:
-          \$2  = 4'h2;
-      6'h01:
-          \$2  = 4'h3;
-      6'h02:
-          \$2  = 4'h4;
-      6'h03:
-          \$2  = 4'h5;
-      6'h04:
-          \$2  = 4'h6;
-      6'h05:
-          \$2  = 4'h7;
-      6'h06:
-          \$2  = 4'h8;
-      6'h07:
-          \$2  = 4'h0;
-      6'h08:
-          \$2  = 4'h1;
-      6'h09:
-          \$2  = 4'h2;
-      6'h0a:
-          \$2  = 4'h3;
-      6'h0b:
-          \$2  = 4'h4;
-      6'h0c:
-          \$2  = 4'h5;
-      6'h0d:
-          \$2  = 4'h6;
-      6'h0e:
-          \$2  = 4'h7;
-      6'h0f:
-          \$2  = 4'h8;
-      6'h10:
-          \$2  = 4'h0;
-      6'h11:
-          \$2  = 4'h1;
-      6'h12:
-          \$2  = 4'h2;
-      6'h13:
-          \$2  = 4'h3;
-      6'h14:
-          \$2  = 4'h4;
-      6'h15:
-          \$2  = 4'h5;
-      6'h16:
-          \$2  = 4'h6;
-      6'h17:
-          \$2  = 4'h7;
-      6'h18:
-          \$2  = 4'h8;
-      6'h19:
-          \$2  = 4'h0;
-      6'h1a:
-          \$2  = 4'h1;
-      6'h1b:
-          \$2  = 4'h2;
-      6'h1c:
-          \$2  = 4'h3;
-      6'h1d:
-          \$2  = 4'h4;
-      6'h1e:
-          \$2  = 4'h5;
-      6'h1f:
-          \$2  = 4'h6;
-      6'h20:
-          \$2  = 4'h7;
-      6'h21:
-          \$2  = 4'h8;
-      6'h22:
-          \$2  = 4'h0;
-      6'h23:
-          \$2  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h1;
-      6'h04:
-          \$3  = 1'h1;
-      6'h05:
-          \$3  = 1'h1;
-      6'h06:
-          \$3  = 1'h1;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h1;
-      6'h23:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h1;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h0;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h1;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h0;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h1;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h0;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h1;
-      6'h23:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h1;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h0;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h1;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h0;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h1;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h0;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h1;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      2'h0:
-          \$102  = 24'hfffc6a;
-      2'h1:
-          \$102  = 24'hfffdba;
-      2'h2:
-          \$102  = 24'hfffa34;
-      2'h3:
-          \$102  = 24'hfffb2f;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      2'h0:
-          \$103  = 24'hfffe48;
-      2'h1:
-          \$103  = 24'h0000bf;
-      2'h2:
-          \$103  = 24'h000052;
-      2'h3:
-          \$103  = 24'hff01ff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      2'h0:
-          \$104  = 24'hfffcdd;
-      2'h1:
-          \$104  = 24'h0003ac;
-      2'h2:
-          \$104  = 24'hfffe21;
-      2'h3:
-          \$104  = 24'hff01ff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      2'h0:
-          \$105  = 24'hfff71c;
-      2'h1:
-          \$105  = 24'h000195;
-      2'h2:
-          \$105  = 24'hfffaad;
-      2'h3:
-          \$105  = 24'hff01ff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = nf_t;
-    if (issue) begin
-      \$168  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$168  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = nf_t_ahead;
-    if (issue) begin
-      \$169  = \$1 ;
-    end
-    if (rst) begin
-      \$169  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = sf_t;
-    if (issue) begin
-      \$170  = sf_t_ahead;
-    end
-    if (rst) begin
-      \$170  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = sf_t_ahead;
-    if (issue) begin
-      \$171  = \$2 ;
-    end
-    if (rst) begin
-      \$171  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = reads_input_t;
-    if (issue) begin
-      \$172  = reads_input_t_ahead;
-    end
-    if (rst) begin
-      \$172  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = reads_input_t_ahead;
-    if (issue) begin
-      \$173  = \$3 ;
-    end
-    if (rst) begin
-      \$173  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = first_t;
-    if (issue) begin
-      \$174  = first_t_ahead;
-    end
-    if (rst) begin
-      \$174  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = first_t_ahead;
-    if (issue) begin
-      \$175  = \$4 ;
-    end
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = last_t;
-    if (issue) begin
-      \$176  = last_t_ahead;
-    end
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = last_t_ahead;
-    if (issue) begin
-      \$177  = \$5 ;
-    end
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = t;
-    if (issue) begin
-      \$178  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$178  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = i__payload;
-    if (rst) begin
-      \$179  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = reads_input_t;
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = issue;
-    if (rst) begin
-      \$181  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = first_t;
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = last_t;
-    if (rst) begin
-      \$183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = nf_t;
-    if (rst) begin
-      \$184  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = from_input;
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = x_reg;
-    if (rst) begin
-      \$186  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = rport__data;
-    if (rst) begin
-      \$187  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$9 ;
-    if (rst) begin
-      \$188  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = t;
-    if (rst) begin
-      \$189  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = t1;
-    if (rst) begin
-      \$190  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = port__data;
-    if (rst) begin
-      \$191  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = x_mid[7:0];
-    if (rst) begin
-      \$192  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = x_mid[15:8];
-    if (rst) begin
-      \$193  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = x_mid[23:16];
-    if (rst) begin
-      \$194  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = x_mid[31:24];
-    if (rst) begin
-      \$195  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = x_mid[39:32];
-    if (rst) begin
-      \$196  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = x_mid[47:40];
-    if (rst) begin
-      \$197  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = x_mid[55:48];
-    if (rst) begin
-      \$198  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = x_mid[63:56];
-    if (rst) begin
-      \$199  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = t1;
-    if (rst) begin
-      \$200  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = \port__data$45 ;
-    if (rst) begin
-      \$201  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = x_mid[7:0];
-    if (rst) begin
-      \$202  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = x_mid[15:8];
-    if (rst) begin
-      \$203  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = x_mid[23:16];
-    if (rst) begin
-      \$204  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = x_mid[31:24];
-    if (rst) begin
-      \$205  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = x_mid[39:32];
-    if (rst) begin
-      \$206  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = x_mid[47:40];
-    if (rst) begin
-      \$207  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = x_mid[55:48];
-    if (rst) begin
-      \$208  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = x_mid[63:56];
-    if (rst) begin
-      \$209  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = t1;
-    if (rst) begin
-      \$210  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \port__data$56 ;
-    if (rst) begin
-      \$211  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = x_mid[7:0];
-    if (rst) begin
-      \$212  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = x_mid[15:8];
-    if (rst) begin
-      \$213  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = x_mid[23:16];
-    if (rst) begin
-      \$214  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = x_mid[31:24];
-    if (rst) begin
-      \$215  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = x_mid[39:32];
-    if (rst) begin
-      \$216  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = x_mid[47:40];
-    if (rst) begin
-      \$217  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = x_mid[55:48];
-    if (rst) begin
-      \$218  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = x_mid[63:56];
-    if (rst) begin
-      \$219  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = t1;
-    if (rst) begin
-      \$220  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = \port__data$67 ;
-    if (rst) begin
-      \$221  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = x_mid[7:0];
-    if (rst) begin
-      \$222  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = x_mid[15:8];
-    if (rst) begin
-      \$223  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = x_mid[23:16];
-    if (rst) begin
-      \$224  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = x_mid[31:24];
-    if (rst) begin
-      \$225  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = x_mid[39:32];
-    if (rst) begin
-      \$226  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = x_mid[47:40];
-    if (rst) begin
-      \$227  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = x_mid[55:48];
-    if (rst) begin
-      \$228  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = x_mid[63:56];
-    if (rst) begin
-      \$229  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = \$10 ;
-    if (rst) begin
-      \$230  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rom0_read[7:0];
-    if (rst) begin
-      \$231  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = \$11 ;
-    if (rst) begin
-      \$232  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rom0_read[15:8];
-    if (rst) begin
-      \$233  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = \$12 ;
-    if (rst) begin
-      \$234  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rom0_read[23:16];
-    if (rst) begin
-      \$235  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = \$13 ;
-    if (rst) begin
-      \$236  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rom0_read[31:24];
-    if (rst) begin
-      \$237  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = \$14 ;
-    if (rst) begin
-      \$238  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rom0_read[39:32];
-    if (rst) begin
-      \$239  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = \$15 ;
-    if (rst) begin
-      \$240  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rom0_read[47:40];
-    if (rst) begin
-      \$241  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = \$16 ;
-    if (rst) begin
-      \$242  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rom0_read[55:48];
-    if (rst) begin
-      \$243  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = \$17 ;
-    if (rst) begin
-      \$244  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rom0_read[63:56];
-    if (rst) begin
-      \$245  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = \$18 ;
-    if (rst) begin
-      \$246  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = rom1_read[7:0];
-    if (rst) begin
-      \$247  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = \$19 ;
-    if (rst) begin
-      \$248  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rom1_read[15:8];
-    if (rst) begin
-      \$249  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = \$20 ;
-    if (rst) begin
-      \$250  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = rom1_read[23:16];
-    if (rst) begin
-      \$251  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$21 ;
-    if (rst) begin
-      \$252  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = rom1_read[31:24];
-    if (rst) begin
-      \$253  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$22 ;
-    if (rst) begin
-      \$254  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rom1_read[39:32];
-    if (rst) begin
-      \$255  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$23 ;
-    if (rst) begin
-      \$256  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rom1_read[47:40];
-    if (rst) begin
-      \$257  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = \$24 ;
-    if (rst) begin
-      \$258  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rom1_read[55:48];
-    if (rst) begin
-      \$259  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = \$25 ;
-    if (rst) begin
-      \$260  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rom1_read[63:56];
-    if (rst) begin
-      \$261  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = \$26 ;
-    if (rst) begin
-      \$262  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rom2_read[7:0];
-    if (rst) begin
-      \$263  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = \$27 ;
-    if (rst) begin
-      \$264  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = rom2_read[15:8];
-    if (rst) begin
-      \$265  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = \$28 ;
-    if (rst) begin
-      \$266  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rom2_read[23:16];
-    if (rst) begin
-      \$267  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = \$29 ;
-    if (rst) begin
-      \$268  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = rom2_read[31:24];
-    if (rst) begin
-      \$269  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = \$30 ;
-    if (rst) begin
-      \$270  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = rom2_read[39:32];
-    if (rst) begin
-      \$271  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = \$31 ;
-    if (rst) begin
-      \$272  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = rom2_read[47:40];
-    if (rst) begin
-      \$273  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$32 ;
-    if (rst) begin
-      \$274  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = rom2_read[55:48];
-    if (rst) begin
-      \$275  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$33 ;
-    if (rst) begin
-      \$276  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rom2_read[63:56];
-    if (rst) begin
-      \$277  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$34 ;
-    if (rst) begin
-      \$278  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = rom3_read[7:0];
-    if (rst) begin
-      \$279  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$35 ;
-    if (rst) begin
-      \$280  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = rom3_read[15:8];
-    if (rst) begin
-      \$281  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$36 ;
-    if (rst) begin
-      \$282  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = rom3_read[23:16];
-    if (rst) begin
-      \$283  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$37 ;
-    if (rst) begin
-      \$284  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rom3_read[31:24];
-    if (rst) begin
-      \$285  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$38 ;
-    if (rst) begin
-      \$286  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rom3_read[39:32];
-    if (rst) begin
-      \$287  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$39 ;
-    if (rst) begin
-      \$288  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rom3_read[47:40];
-    if (rst) begin
-      \$289  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$40 ;
-    if (rst) begin
-      \$290  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rom3_read[55:48];
-    if (rst) begin
-      \$291  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = \$41 ;
-    if (rst) begin
-      \$292  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rom3_read[63:56];
-    if (rst) begin
-      \$293  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$42 ;
-    if (rst) begin
-      \$294  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = \$43 ;
-    if (rst) begin
-      \$295  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = \$44 ;
-    if (rst) begin
-      \$296  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = \$45 ;
-    if (rst) begin
-      \$297  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$46 ;
-    if (rst) begin
-      \$298  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = \$47 ;
-    if (rst) begin
-      \$299  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$48 ;
-    if (rst) begin
-      \$300  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = \$49 ;
-    if (rst) begin
-      \$301  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$50 ;
-    if (rst) begin
-      \$302  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = \$51 ;
-    if (rst) begin
-      \$303  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$52 ;
-    if (rst) begin
-      \$304  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = \$53 ;
-    if (rst) begin
-      \$305  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$54 ;
-    if (rst) begin
-      \$306  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$55 ;
-    if (rst) begin
-      \$307  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$56 ;
-    if (rst) begin
-      \$308  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = \$57 ;
-    if (rst) begin
-      \$309  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$58 ;
-    if (rst) begin
-      \$310  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$59 ;
-    if (rst) begin
-      \$311  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$60 ;
-    if (rst) begin
-      \$312  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$61 ;
-    if (rst) begin
-      \$313  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$62 ;
-    if (rst) begin
-      \$314  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$63 ;
-    if (rst) begin
-      \$315  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$64 ;
-    if (rst) begin
-      \$316  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$65 ;
-    if (rst) begin
-      \$317  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$66 ;
-    if (rst) begin
-      \$318  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$67 ;
-    if (rst) begin
-      \$319  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$68 ;
-    if (rst) begin
-      \$320  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = \$69 ;
-    if (rst) begin
-      \$321  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$70 ;
-    if (rst) begin
-      \$322  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = \$71 ;
-    if (rst) begin
-      \$323  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = \$72 ;
-    if (rst) begin
-      \$324  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = \$73 ;
-    if (rst) begin
-      \$325  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = prod0_0;
-    if (rst) begin
-      \$326  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = prod0_1;
-    if (rst) begin
-      \$327  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = prod0_2;
-    if (rst) begin
-      \$328  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = prod0_3;
-    if (rst) begin
-      \$329  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = prod0_4;
-    if (rst) begin
-      \$330  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = prod0_5;
-    if (rst) begin
-      \$331  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = prod0_6;
-    if (rst) begin
-      \$332  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = prod0_7;
-    if (rst) begin
-      \$333  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = prod1_0;
-    if (rst) begin
-      \$334  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = prod1_1;
-    if (rst) begin
-      \$335  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = prod1_2;
-    if (rst) begin
-      \$336  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = prod1_3;
-    if (rst) begin
-      \$337  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = prod1_4;
-    if (rst) begin
-      \$338  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = prod1_5;
-    if (rst) begin
-      \$339  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = prod1_6;
-    if (rst) begin
-      \$340  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = prod1_7;
-    if (rst) begin
-      \$341  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = prod2_0;
-    if (rst) begin
-      \$342  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = prod2_1;
-    if (rst) begin
-      \$343  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = prod2_2;
-    if (rst) begin
-      \$344  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = prod2_3;
-    if (rst) begin
-      \$345  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = prod2_4;
-    if (rst) begin
-      \$346  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = prod2_5;
-    if (rst) begin
-      \$347  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = prod2_6;
-    if (rst) begin
-      \$348  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = prod2_7;
-    if (rst) begin
-      \$349  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = prod3_0;
-    if (rst) begin
-      \$350  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = prod3_1;
-    if (rst) begin
-      \$351  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = prod3_2;
-    if (rst) begin
-      \$352  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = prod3_3;
-    if (rst) begin
-      \$353  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = prod3_4;
-    if (rst) begin
-      \$354  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = prod3_5;
-    if (rst) begin
-      \$355  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = prod3_6;
-    if (rst) begin
-      \$356  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = prod3_7;
-    if (rst) begin
-      \$357  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
-    if (rst) begin
-      \$358  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
-    if (rst) begin
-      \$359  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$80 [23:0];
-    if (rst) begin
-      \$360  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
-    if (rst) begin
-      \$361  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
-    if (rst) begin
-      \$362  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = \$87 [23:0];
-    if (rst) begin
-      \$363  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
-    if (rst) begin
-      \$364  = 24'h000000;
-    end
-  end
-  assign acc0_next = \$157 [23:0];
-  assign acc1_next = \$159 [23:0];
-  assign acc2_next = \$161 [23:0];
-  assign acc3_next = \$163 [23:0];
-  assign q_owed_next = \$167 [3:0];
-  assign \$signature__addr  = sf_t;
-  assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$278  = rom1_addr;
-  assign \port__addr$279  = rom2_addr;
-  assign \port__addr$280  = rom3_addr;
-  assign \$signature__en$281  = deliver;
-  assign \$signature__addr$282  = q_wptr;
-  assign \$signature__data$283  = q_in;
-  assign \rport__addr$284  = q_rptr;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
-  assign \o__payload[0]  = o__payload[23:0];
-  assign \o__payload[1]  = o__payload[47:24];
-  assign \o__payload[2]  = o__payload[71:48];
-  assign \o__payload[3]  = o__payload[95:72];
-  assign \q_in[0]  = q_in[23:0];
-  assign \q_in[1]  = q_in[47:24];
-  assign \q_in[2]  = q_in[71:48];
-  assign \q_in[3]  = q_in[95:72];
-  assign q_in[95:72] = acc3;
-  assign q_in[71:48] = acc2;
-  assign q_in[47:24] = acc1;
-  assign q_in[23:0] = acc0;
-endmodule
-(* generator = "Amaranth" *)
-module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire [7:0] \$1 ;
-  wire [4:0] \$10 ;
-  wire [56:0] \$100 ;
-  wire [54:0] \$101 ;
-  wire [55:0] \$102 ;
-  wire [77:0] \$103 ;
-  wire [78:0] \$104 ;
-  wire [49:0] \$105 ;
-  wire [50:0] \$106 ;
-  wire [48:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [49:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [50:0] \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [5:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  reg [24:0] \$126 ;
-  reg [5:0] \$127 ;
-  reg [48:0] \$128 ;
-  reg [48:0] \$129 ;
-  wire \$13 ;
-  wire [33:0] \$130 ;
-  wire [24:0] \$131 ;
-  wire [23:0] \$132 ;
-  wire [14:0] \$133 ;
-  wire [34:0] \$134 ;
-  wire [35:0] \$135 ;
-  wire [55:0] \$136 ;
-  wire [56:0] \$137 ;
-  wire [54:0] \$138 ;
-  wire [55:0] \$139 ;
-  wire \$14 ;
-  wire [77:0] \$140 ;
-  wire [78:0] \$141 ;
-  wire [49:0] \$142 ;
-  wire [50:0] \$143 ;
-  wire [48:0] \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [49:0] \$149 ;
-  wire [2:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire [50:0] \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [2:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [4:0] \$178 ;
-  wire [4:0] \$179 ;
-  reg [24:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [4:0] \$185 ;
-  wire [4:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire [33:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [4:0] \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire [5:0] \$199 ;
-  wire [7:0] \$2 ;
-  wire [24:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire [31:0] \$205 ;
-  reg [1:0] \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
-  wire [23:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire [14:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [24:0] \$224 ;
-  reg [24:0] \$225 ;
-  reg [23:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [16:0] \$228 ;
-  reg [33:0] \$229 ;
-  wire [34:0] \$23 ;
-  reg [33:0] \$230 ;
-  reg [33:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [24:0] \$234 ;
-  reg [24:0] \$235 ;
-  reg [24:0] \$236 ;
-  reg [6:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [23:0] \$239 ;
-  wire [35:0] \$24 ;
-  reg [23:0] \$240 ;
-  reg [23:0] \$241 ;
-  reg [6:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [14:0] \$244 ;
-  reg [14:0] \$245 ;
-  reg [14:0] \$246 ;
-  reg [48:0] \$247 ;
-  reg [48:0] \$248 ;
-  reg [48:0] \$249 ;
-  wire [55:0] \$25 ;
-  reg [48:0] \$250 ;
-  reg \$251 ;
-  reg \$252 ;
-  reg [7:0] \$253 ;
-  reg \$254 ;
-  reg \$255 ;
-  reg [24:0] \$256 ;
-  reg [24:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
-  wire [56:0] \$26 ;
-  reg [24:0] \$260 ;
-  reg [24:0] \$261 ;
-  reg [24:0] \$262 ;
-  reg [24:0] \$263 ;
-  reg [24:0] \$264 ;
-  reg [5:0] \$265 ;
-  reg [5:0] \$266 ;
-  reg [5:0] \$267 ;
-  reg [5:0] \$268 ;
-  reg [5:0] \$269 ;
-  wire [54:0] \$27 ;
-  reg [5:0] \$270 ;
-  reg [5:0] \$271 ;
-  reg [5:0] \$272 ;
-  reg [5:0] \$273 ;
-  reg [45:0] \$274 ;
-  reg [45:0] \$275 ;
-  reg [45:0] \$276 ;
-  reg [45:0] \$277 ;
-  reg [45:0] \$278 ;
-  reg [45:0] \$279 ;
-  wire [55:0] \$28 ;
-  reg [45:0] \$280 ;
-  reg [45:0] \$281 ;
-  reg [45:0] \$282 ;
-  reg [45:0] \$283 ;
-  reg [45:0] \$284 ;
-  reg [45:0] \$285 ;
-  reg [45:0] \$286 ;
-  reg [45:0] \$287 ;
-  reg [45:0] \$288 ;
-  reg [45:0] \$289 ;
-  wire [77:0] \$29 ;
-  reg [45:0] \$290 ;
-  reg [45:0] \$291 ;
-  reg [23:0] \$292 ;
-  reg [16:0] \$293 ;
-  reg [16:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [33:0] \$296 ;
-  reg [33:0] \$297 ;
-  reg [16:0] \$298 ;
-  reg [7:0] \$299 ;
-  wire [7:0] \$3 ;
-  wire [78:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [6:0] \$303 ;
-  reg [16:0] \$304 ;
-  reg [23:0] \$305 ;
-  reg [23:0] \$306 ;
-  reg [23:0] \$307 ;
-  reg [6:0] \$308 ;
-  reg [7:0] \$309 ;
-  wire [49:0] \$31 ;
-  reg [14:0] \$310 ;
-  reg [14:0] \$311 ;
-  reg [14:0] \$312 ;
-  reg [48:0] \$313 ;
-  reg [48:0] \$314 ;
-  reg [48:0] \$315 ;
-  reg [48:0] \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg [7:0] \$319 ;
-  wire [50:0] \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg [24:0] \$322 ;
-  reg [24:0] \$323 ;
-  reg [24:0] \$324 ;
-  reg [24:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
-  wire [48:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [5:0] \$331 ;
-  reg [5:0] \$332 ;
-  reg [5:0] \$333 ;
-  reg [5:0] \$334 ;
-  reg [5:0] \$335 ;
-  reg [5:0] \$336 ;
-  reg [5:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg [5:0] \$339 ;
-  wire \$34 ;
-  reg [48:0] \$340 ;
-  reg [48:0] \$341 ;
-  reg [48:0] \$342 ;
-  reg [48:0] \$343 ;
-  reg [48:0] \$344 ;
-  reg [48:0] \$345 ;
-  reg [48:0] \$346 ;
-  reg [48:0] \$347 ;
-  reg [48:0] \$348 ;
-  reg [48:0] \$349 ;
-  wire \$35 ;
-  reg [48:0] \$350 ;
-  reg [48:0] \$351 ;
-  reg [48:0] \$352 ;
-  reg [48:0] \$353 ;
-  reg [48:0] \$354 ;
-  reg [48:0] \$355 ;
-  reg [48:0] \$356 ;
-  reg [48:0] \$357 ;
-  reg [23:0] \$358 ;
-  reg [16:0] \$359 ;
-  wire \$36 ;
-  reg [16:0] \$360 ;
-  reg [33:0] \$361 ;
-  reg [33:0] \$362 ;
-  reg [33:0] \$363 ;
-  reg [16:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [24:0] \$368 ;
-  reg [6:0] \$369 ;
-  wire \$37 ;
-  reg [16:0] \$370 ;
-  reg [23:0] \$371 ;
-  reg [23:0] \$372 ;
-  reg [23:0] \$373 ;
-  reg [6:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [14:0] \$376 ;
-  reg [14:0] \$377 ;
-  reg [14:0] \$378 ;
-  reg [48:0] \$379 ;
-  wire [49:0] \$38 ;
-  reg [48:0] \$380 ;
-  reg [48:0] \$381 ;
-  reg [48:0] \$382 ;
-  reg \$383 ;
-  reg \$384 ;
-  reg [7:0] \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg [24:0] \$388 ;
-  reg [24:0] \$389 ;
-  wire \$39 ;
-  reg [24:0] \$390 ;
-  reg [24:0] \$391 ;
-  reg [24:0] \$392 ;
-  reg [24:0] \$393 ;
-  reg [24:0] \$394 ;
-  reg [24:0] \$395 ;
-  reg [24:0] \$396 ;
-  reg [5:0] \$397 ;
-  reg [5:0] \$398 ;
-  reg [5:0] \$399 ;
-  wire [7:0] \$4 ;
-  wire \$40 ;
-  reg [5:0] \$400 ;
-  reg [5:0] \$401 ;
-  reg [5:0] \$402 ;
-  reg [5:0] \$403 ;
-  reg [5:0] \$404 ;
-  reg [5:0] \$405 ;
-  reg [48:0] \$406 ;
-  reg [48:0] \$407 ;
-  reg [48:0] \$408 ;
-  reg [48:0] \$409 ;
-  wire [50:0] \$41 ;
-  reg [48:0] \$410 ;
-  reg [48:0] \$411 ;
-  reg [48:0] \$412 ;
-  reg [48:0] \$413 ;
-  reg [48:0] \$414 ;
-  reg [48:0] \$415 ;
-  reg [48:0] \$416 ;
-  reg [48:0] \$417 ;
-  reg [48:0] \$418 ;
-  reg [48:0] \$419 ;
-  wire \$42 ;
-  reg [48:0] \$420 ;
-  reg [48:0] \$421 ;
-  reg [48:0] \$422 ;
-  reg [48:0] \$423 ;
-  reg [23:0] \$424 ;
-  reg [16:0] \$425 ;
-  reg [16:0] \$426 ;
-  reg [33:0] \$427 ;
-  reg [33:0] \$428 ;
-  reg [33:0] \$429 ;
-  wire \$43 ;
-  reg [16:0] \$430 ;
-  reg [7:0] \$431 ;
-  reg [24:0] \$432 ;
-  reg [24:0] \$433 ;
-  reg [24:0] \$434 ;
-  reg [6:0] \$435 ;
-  reg [16:0] \$436 ;
-  reg [23:0] \$437 ;
-  reg [23:0] \$438 ;
-  reg [23:0] \$439 ;
-  wire \$44 ;
-  reg [6:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg [14:0] \$442 ;
-  reg [14:0] \$443 ;
-  reg [14:0] \$444 ;
-  reg [48:0] \$445 ;
-  reg [48:0] \$446 ;
-  reg [48:0] \$447 ;
-  reg [48:0] \$448 ;
-  reg \$449 ;
-  wire \$45 ;
-  reg \$450 ;
-  reg [7:0] \$451 ;
-  reg \$452 ;
-  reg \$453 ;
-  reg [3:0] \$454 ;
-  reg \$455 ;
-  reg [3:0] \$456 ;
-  reg [3:0] \$457 ;
-  reg [3:0] \$458 ;
-  reg \$459 ;
-  wire \$46 ;
-  reg [31:0] \$460 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [7:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  reg [24:0] \$52 ;
-  reg [5:0] \$53 ;
-  reg [45:0] \$54 ;
-  reg [45:0] \$55 ;
-  wire [33:0] \$56 ;
-  wire [24:0] \$57 ;
-  wire [23:0] \$58 ;
-  wire [14:0] \$59 ;
-  wire [7:0] \$6 ;
-  wire [34:0] \$60 ;
-  wire [35:0] \$61 ;
-  wire [55:0] \$62 ;
-  wire [56:0] \$63 ;
-  wire [54:0] \$64 ;
-  wire [55:0] \$65 ;
-  wire [77:0] \$66 ;
-  wire [78:0] \$67 ;
-  wire [49:0] \$68 ;
-  wire [50:0] \$69 ;
-  wire [7:0] \$7 ;
-  wire [48:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire [49:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [50:0] \$78 ;
-  wire \$79 ;
-  wire [7:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  reg [24:0] \$89 ;
-  wire \$9 ;
-  reg [5:0] \$90 ;
-  reg [48:0] \$91 ;
-  reg [48:0] \$92 ;
+  reg [24:0] \$92 ;
   wire [33:0] \$93 ;
   wire [24:0] \$94 ;
-  wire [23:0] \$95 ;
-  wire [14:0] \$96 ;
+  wire [20:0] \$95 ;
+  wire [11:0] \$96 ;
   wire [34:0] \$97 ;
   wire [35:0] \$98 ;
   wire [55:0] \$99 ;
@@ -14200,13 +4920,13 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
-  reg [1:0] group = 2'h0;
-  input [95:0] i__payload;
-  wire [95:0] i__payload;
-  wire [23:0] \i__payload[0] ;
-  wire [23:0] \i__payload[1] ;
-  wire [23:0] \i__payload[2] ;
-  wire [23:0] \i__payload[3] ;
+  reg group = 1'h0;
+  input [83:0] i__payload;
+  wire [83:0] i__payload;
+  wire [20:0] \i__payload[0] ;
+  wire [20:0] \i__payload[1] ;
+  wire [20:0] \i__payload[2] ;
+  wire [20:0] \i__payload[3] ;
   output i__ready;
   reg i__ready = 1'h1;
   input i__valid;
@@ -14239,11 +4959,29 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [31:0] rport__data;
   reg rq0_above = 1'h0;
   reg [7:0] rq0_code = 8'h00;
-  reg [48:0] rq0_floor = 49'h0000000000000;
+  reg [45:0] rq0_floor = 46'h000000000000;
+  reg [33:0] rq0_half_1 = 34'h000000000;
+  reg [33:0] rq0_half_2 = 34'h000000000;
+  reg [33:0] rq0_half_3 = 34'h000000000;
+  reg [33:0] rq0_half_4 = 34'h000000000;
+  reg [33:0] rq0_half_5 = 34'h000000000;
+  reg [33:0] rq0_half_6 = 34'h000000000;
+  reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [33:0] rq0_half_8 = 34'h000000000;
+  reg [33:0] rq0_half_9 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
   reg [7:0] rq0_m1_1 = 8'h00;
+  reg [33:0] rq0_mask_1 = 34'h000000000;
+  reg [33:0] rq0_mask_2 = 34'h000000000;
+  reg [33:0] rq0_mask_3 = 34'h000000000;
+  reg [33:0] rq0_mask_4 = 34'h000000000;
+  reg [33:0] rq0_mask_5 = 34'h000000000;
+  reg [33:0] rq0_mask_6 = 34'h000000000;
+  reg [33:0] rq0_mask_7 = 34'h000000000;
+  reg [33:0] rq0_mask_8 = 34'h000000000;
+  reg [33:0] rq0_mask_9 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -14260,48 +4998,57 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [24:0] rq0_part0_1 = 25'h0000000;
   reg [24:0] rq0_part0_1_r = 25'h0000000;
   reg [24:0] rq0_part0_1_rr = 25'h0000000;
-  reg [23:0] rq0_part1_0 = 24'h000000;
-  reg [23:0] rq0_part1_0_r = 24'h000000;
-  reg [23:0] rq0_part1_0_rr = 24'h000000;
-  reg [14:0] rq0_part1_1 = 15'h0000;
-  reg [14:0] rq0_part1_1_r = 15'h0000;
-  reg [14:0] rq0_part1_1_rr = 15'h0000;
-  reg [48:0] rq0_prod = 49'h0000000000000;
-  wire [48:0] rq0_rem;
-  reg [48:0] rq0_sum0 = 49'h0000000000000;
-  reg [48:0] rq0_sum1 = 49'h0000000000000;
+  reg [20:0] rq0_part1_0 = 21'h000000;
+  reg [20:0] rq0_part1_0_r = 21'h000000;
+  reg [20:0] rq0_part1_0_rr = 21'h000000;
+  reg [11:0] rq0_part1_1 = 12'h000;
+  reg [11:0] rq0_part1_1_r = 12'h000;
+  reg [11:0] rq0_part1_1_rr = 12'h000;
+  reg [45:0] rq0_prod = 46'h000000000000;
+  wire [45:0] rq0_rem;
+  reg [5:0] rq0_shift_1 = 6'h00;
+  reg [5:0] rq0_shift_2 = 6'h00;
+  reg [5:0] rq0_shift_3 = 6'h00;
+  reg [5:0] rq0_shift_4 = 6'h00;
+  reg [5:0] rq0_shift_5 = 6'h00;
+  reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [45:0] rq0_sum0 = 46'h000000000000;
+  reg [45:0] rq0_sum1 = 46'h000000000000;
   reg rq0_tie = 1'h0;
   reg rq0_under = 1'h0;
-  reg [23:0] rq0_x = 24'h000000;
+  reg [20:0] rq0_x = 21'h000000;
   reg [16:0] rq0_x0_0 = 17'h00000;
   reg [16:0] rq0_x0_1 = 17'h00000;
-  reg [6:0] rq0_x1_0 = 7'h00;
-  reg [6:0] rq0_x1_1 = 7'h00;
+  reg [3:0] rq0_x1_0 = 4'h0;
+  reg [3:0] rq0_x1_1 = 4'h0;
   reg rq1_above = 1'h0;
   reg [7:0] rq1_code = 8'h00;
-  reg [48:0] rq1_floor = 49'h0000000000000;
-  reg [45:0] rq1_half_1 = 46'h000000000000;
-  reg [45:0] rq1_half_2 = 46'h000000000000;
-  reg [45:0] rq1_half_3 = 46'h000000000000;
-  reg [45:0] rq1_half_4 = 46'h000000000000;
-  reg [45:0] rq1_half_5 = 46'h000000000000;
-  reg [45:0] rq1_half_6 = 46'h000000000000;
-  reg [45:0] rq1_half_7 = 46'h000000000000;
-  reg [45:0] rq1_half_8 = 46'h000000000000;
-  reg [45:0] rq1_half_9 = 46'h000000000000;
+  reg [45:0] rq1_floor = 46'h000000000000;
+  reg [33:0] rq1_half_1 = 34'h000000000;
+  reg [33:0] rq1_half_2 = 34'h000000000;
+  reg [33:0] rq1_half_3 = 34'h000000000;
+  reg [33:0] rq1_half_4 = 34'h000000000;
+  reg [33:0] rq1_half_5 = 34'h000000000;
+  reg [33:0] rq1_half_6 = 34'h000000000;
+  reg [33:0] rq1_half_7 = 34'h000000000;
+  reg [33:0] rq1_half_8 = 34'h000000000;
+  reg [33:0] rq1_half_9 = 34'h000000000;
   reg [16:0] rq1_m0_0 = 17'h00000;
   reg [7:0] rq1_m0_1 = 8'h00;
   reg [16:0] rq1_m1_0 = 17'h00000;
   reg [7:0] rq1_m1_1 = 8'h00;
-  reg [45:0] rq1_mask_1 = 46'h000000000000;
-  reg [45:0] rq1_mask_2 = 46'h000000000000;
-  reg [45:0] rq1_mask_3 = 46'h000000000000;
-  reg [45:0] rq1_mask_4 = 46'h000000000000;
-  reg [45:0] rq1_mask_5 = 46'h000000000000;
-  reg [45:0] rq1_mask_6 = 46'h000000000000;
-  reg [45:0] rq1_mask_7 = 46'h000000000000;
-  reg [45:0] rq1_mask_8 = 46'h000000000000;
-  reg [45:0] rq1_mask_9 = 46'h000000000000;
+  reg [33:0] rq1_mask_1 = 34'h000000000;
+  reg [33:0] rq1_mask_2 = 34'h000000000;
+  reg [33:0] rq1_mask_3 = 34'h000000000;
+  reg [33:0] rq1_mask_4 = 34'h000000000;
+  reg [33:0] rq1_mask_5 = 34'h000000000;
+  reg [33:0] rq1_mask_6 = 34'h000000000;
+  reg [33:0] rq1_mask_7 = 34'h000000000;
+  reg [33:0] rq1_mask_8 = 34'h000000000;
+  reg [33:0] rq1_mask_9 = 34'h000000000;
   reg [24:0] rq1_mult_1 = 25'h0000000;
   reg [24:0] rq1_mult_2 = 25'h0000000;
   reg [24:0] rq1_mult_3 = 25'h0000000;
@@ -14318,14 +5065,14 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [24:0] rq1_part0_1 = 25'h0000000;
   reg [24:0] rq1_part0_1_r = 25'h0000000;
   reg [24:0] rq1_part0_1_rr = 25'h0000000;
-  reg [23:0] rq1_part1_0 = 24'h000000;
-  reg [23:0] rq1_part1_0_r = 24'h000000;
-  reg [23:0] rq1_part1_0_rr = 24'h000000;
-  reg [14:0] rq1_part1_1 = 15'h0000;
-  reg [14:0] rq1_part1_1_r = 15'h0000;
-  reg [14:0] rq1_part1_1_rr = 15'h0000;
-  reg [48:0] rq1_prod = 49'h0000000000000;
-  wire [48:0] rq1_rem;
+  reg [20:0] rq1_part1_0 = 21'h000000;
+  reg [20:0] rq1_part1_0_r = 21'h000000;
+  reg [20:0] rq1_part1_0_rr = 21'h000000;
+  reg [11:0] rq1_part1_1 = 12'h000;
+  reg [11:0] rq1_part1_1_r = 12'h000;
+  reg [11:0] rq1_part1_1_rr = 12'h000;
+  reg [45:0] rq1_prod = 46'h000000000000;
+  wire [45:0] rq1_rem;
   reg [5:0] rq1_shift_1 = 6'h00;
   reg [5:0] rq1_shift_2 = 6'h00;
   reg [5:0] rq1_shift_3 = 6'h00;
@@ -14335,40 +5082,22 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [5:0] rq1_shift_7 = 6'h00;
   reg [5:0] rq1_shift_8 = 6'h00;
   reg [5:0] rq1_shift_9 = 6'h00;
-  reg [48:0] rq1_sum0 = 49'h0000000000000;
-  reg [48:0] rq1_sum1 = 49'h0000000000000;
+  reg [45:0] rq1_sum0 = 46'h000000000000;
+  reg [45:0] rq1_sum1 = 46'h000000000000;
   reg rq1_tie = 1'h0;
   reg rq1_under = 1'h0;
-  reg [23:0] rq1_x = 24'h000000;
+  reg [20:0] rq1_x = 21'h000000;
   reg [16:0] rq1_x0_0 = 17'h00000;
   reg [16:0] rq1_x0_1 = 17'h00000;
-  reg [6:0] rq1_x1_0 = 7'h00;
-  reg [6:0] rq1_x1_1 = 7'h00;
+  reg [3:0] rq1_x1_0 = 4'h0;
+  reg [3:0] rq1_x1_1 = 4'h0;
   reg rq2_above = 1'h0;
   reg [7:0] rq2_code = 8'h00;
-  reg [48:0] rq2_floor = 49'h0000000000000;
-  reg [48:0] rq2_half_1 = 49'h0000000000000;
-  reg [48:0] rq2_half_2 = 49'h0000000000000;
-  reg [48:0] rq2_half_3 = 49'h0000000000000;
-  reg [48:0] rq2_half_4 = 49'h0000000000000;
-  reg [48:0] rq2_half_5 = 49'h0000000000000;
-  reg [48:0] rq2_half_6 = 49'h0000000000000;
-  reg [48:0] rq2_half_7 = 49'h0000000000000;
-  reg [48:0] rq2_half_8 = 49'h0000000000000;
-  reg [48:0] rq2_half_9 = 49'h0000000000000;
+  reg [45:0] rq2_floor = 46'h000000000000;
   reg [16:0] rq2_m0_0 = 17'h00000;
   reg [7:0] rq2_m0_1 = 8'h00;
   reg [16:0] rq2_m1_0 = 17'h00000;
   reg [7:0] rq2_m1_1 = 8'h00;
-  reg [48:0] rq2_mask_1 = 49'h0000000000000;
-  reg [48:0] rq2_mask_2 = 49'h0000000000000;
-  reg [48:0] rq2_mask_3 = 49'h0000000000000;
-  reg [48:0] rq2_mask_4 = 49'h0000000000000;
-  reg [48:0] rq2_mask_5 = 49'h0000000000000;
-  reg [48:0] rq2_mask_6 = 49'h0000000000000;
-  reg [48:0] rq2_mask_7 = 49'h0000000000000;
-  reg [48:0] rq2_mask_8 = 49'h0000000000000;
-  reg [48:0] rq2_mask_9 = 49'h0000000000000;
   reg [24:0] rq2_mult_1 = 25'h0000000;
   reg [24:0] rq2_mult_2 = 25'h0000000;
   reg [24:0] rq2_mult_3 = 25'h0000000;
@@ -14385,57 +5114,30 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [24:0] rq2_part0_1 = 25'h0000000;
   reg [24:0] rq2_part0_1_r = 25'h0000000;
   reg [24:0] rq2_part0_1_rr = 25'h0000000;
-  reg [23:0] rq2_part1_0 = 24'h000000;
-  reg [23:0] rq2_part1_0_r = 24'h000000;
-  reg [23:0] rq2_part1_0_rr = 24'h000000;
-  reg [14:0] rq2_part1_1 = 15'h0000;
-  reg [14:0] rq2_part1_1_r = 15'h0000;
-  reg [14:0] rq2_part1_1_rr = 15'h0000;
-  reg [48:0] rq2_prod = 49'h0000000000000;
-  wire [48:0] rq2_rem;
-  reg [5:0] rq2_shift_1 = 6'h00;
-  reg [5:0] rq2_shift_2 = 6'h00;
-  reg [5:0] rq2_shift_3 = 6'h00;
-  reg [5:0] rq2_shift_4 = 6'h00;
-  reg [5:0] rq2_shift_5 = 6'h00;
-  reg [5:0] rq2_shift_6 = 6'h00;
-  reg [5:0] rq2_shift_7 = 6'h00;
-  reg [5:0] rq2_shift_8 = 6'h00;
-  reg [5:0] rq2_shift_9 = 6'h00;
-  reg [48:0] rq2_sum0 = 49'h0000000000000;
-  reg [48:0] rq2_sum1 = 49'h0000000000000;
+  reg [20:0] rq2_part1_0 = 21'h000000;
+  reg [20:0] rq2_part1_0_r = 21'h000000;
+  reg [20:0] rq2_part1_0_rr = 21'h000000;
+  reg [11:0] rq2_part1_1 = 12'h000;
+  reg [11:0] rq2_part1_1_r = 12'h000;
+  reg [11:0] rq2_part1_1_rr = 12'h000;
+  reg [45:0] rq2_prod = 46'h000000000000;
+  wire [45:0] rq2_rem;
+  reg [45:0] rq2_sum0 = 46'h000000000000;
+  reg [45:0] rq2_sum1 = 46'h000000000000;
   reg rq2_tie = 1'h0;
   reg rq2_under = 1'h0;
-  reg [23:0] rq2_x = 24'h000000;
+  reg [20:0] rq2_x = 21'h000000;
   reg [16:0] rq2_x0_0 = 17'h00000;
   reg [16:0] rq2_x0_1 = 17'h00000;
-  reg [6:0] rq2_x1_0 = 7'h00;
-  reg [6:0] rq2_x1_1 = 7'h00;
+  reg [3:0] rq2_x1_0 = 4'h0;
+  reg [3:0] rq2_x1_1 = 4'h0;
   reg rq3_above = 1'h0;
   reg [7:0] rq3_code = 8'h00;
-  reg [48:0] rq3_floor = 49'h0000000000000;
-  reg [48:0] rq3_half_1 = 49'h0000000000000;
-  reg [48:0] rq3_half_2 = 49'h0000000000000;
-  reg [48:0] rq3_half_3 = 49'h0000000000000;
-  reg [48:0] rq3_half_4 = 49'h0000000000000;
-  reg [48:0] rq3_half_5 = 49'h0000000000000;
-  reg [48:0] rq3_half_6 = 49'h0000000000000;
-  reg [48:0] rq3_half_7 = 49'h0000000000000;
-  reg [48:0] rq3_half_8 = 49'h0000000000000;
-  reg [48:0] rq3_half_9 = 49'h0000000000000;
+  reg [45:0] rq3_floor = 46'h000000000000;
   reg [16:0] rq3_m0_0 = 17'h00000;
   reg [7:0] rq3_m0_1 = 8'h00;
   reg [16:0] rq3_m1_0 = 17'h00000;
   reg [7:0] rq3_m1_1 = 8'h00;
-  reg [48:0] rq3_mask_1 = 49'h0000000000000;
-  reg [48:0] rq3_mask_2 = 49'h0000000000000;
-  reg [48:0] rq3_mask_3 = 49'h0000000000000;
-  reg [48:0] rq3_mask_4 = 49'h0000000000000;
-  reg [48:0] rq3_mask_5 = 49'h0000000000000;
-  reg [48:0] rq3_mask_6 = 49'h0000000000000;
-  reg [48:0] rq3_mask_7 = 49'h0000000000000;
-  reg [48:0] rq3_mask_8 = 49'h0000000000000;
-  reg [48:0] rq3_mask_9 = 49'h0000000000000;
   reg [24:0] rq3_mult_1 = 25'h0000000;
   reg [24:0] rq3_mult_2 = 25'h0000000;
   reg [24:0] rq3_mult_3 = 25'h0000000;
@@ -14452,32 +5154,23 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [24:0] rq3_part0_1 = 25'h0000000;
   reg [24:0] rq3_part0_1_r = 25'h0000000;
   reg [24:0] rq3_part0_1_rr = 25'h0000000;
-  reg [23:0] rq3_part1_0 = 24'h000000;
-  reg [23:0] rq3_part1_0_r = 24'h000000;
-  reg [23:0] rq3_part1_0_rr = 24'h000000;
-  reg [14:0] rq3_part1_1 = 15'h0000;
-  reg [14:0] rq3_part1_1_r = 15'h0000;
-  reg [14:0] rq3_part1_1_rr = 15'h0000;
-  reg [48:0] rq3_prod = 49'h0000000000000;
-  wire [48:0] rq3_rem;
-  reg [5:0] rq3_shift_1 = 6'h00;
-  reg [5:0] rq3_shift_2 = 6'h00;
-  reg [5:0] rq3_shift_3 = 6'h00;
-  reg [5:0] rq3_shift_4 = 6'h00;
-  reg [5:0] rq3_shift_5 = 6'h00;
-  reg [5:0] rq3_shift_6 = 6'h00;
-  reg [5:0] rq3_shift_7 = 6'h00;
-  reg [5:0] rq3_shift_8 = 6'h00;
-  reg [5:0] rq3_shift_9 = 6'h00;
-  reg [48:0] rq3_sum0 = 49'h0000000000000;
-  reg [48:0] rq3_sum1 = 49'h0000000000000;
+  reg [20:0] rq3_part1_0 = 21'h000000;
+  reg [20:0] rq3_part1_0_r = 21'h000000;
+  reg [20:0] rq3_part1_0_rr = 21'h000000;
+  reg [11:0] rq3_part1_1 = 12'h000;
+  reg [11:0] rq3_part1_1_r = 12'h000;
+  reg [11:0] rq3_part1_1_rr = 12'h000;
+  reg [45:0] rq3_prod = 46'h000000000000;
+  wire [45:0] rq3_rem;
+  reg [45:0] rq3_sum0 = 46'h000000000000;
+  reg [45:0] rq3_sum1 = 46'h000000000000;
   reg rq3_tie = 1'h0;
   reg rq3_under = 1'h0;
-  reg [23:0] rq3_x = 24'h000000;
+  reg [20:0] rq3_x = 21'h000000;
   reg [16:0] rq3_x0_0 = 17'h00000;
   reg [16:0] rq3_x0_1 = 17'h00000;
-  reg [6:0] rq3_x1_0 = 7'h00;
-  reg [6:0] rq3_x1_1 = 7'h00;
+  reg [3:0] rq3_x1_0 = 4'h0;
+  reg [3:0] rq3_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
@@ -14510,192 +5203,105 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   assign rport__data = queue[rport__addr];
   always @(posedge clk)
-    rq2_x1_0 <= \$369 ;
+    rq2_code <= \$382 ;
   always @(posedge clk)
-    rq2_m1_0 <= \$370 ;
+    rq2_under <= \$383 ;
   always @(posedge clk)
-    rq2_part1_0 <= \$371 ;
+    rq2_over <= \$384 ;
   always @(posedge clk)
-    rq2_part1_0_r <= \$372 ;
+    rq3_mult_1 <= \$385 ;
   always @(posedge clk)
-    rq2_part1_0_rr <= \$373 ;
+    rq3_mult_2 <= \$386 ;
   always @(posedge clk)
-    rq2_x1_1 <= \$374 ;
+    rq3_mult_3 <= \$387 ;
   always @(posedge clk)
-    rq2_m1_1 <= \$375 ;
+    rq3_mult_4 <= \$388 ;
   always @(posedge clk)
-    rq2_part1_1 <= \$376 ;
+    rq3_mult_5 <= \$389 ;
   always @(posedge clk)
-    rq2_part1_1_r <= \$377 ;
+    rq3_mult_6 <= \$390 ;
   always @(posedge clk)
-    rq2_part1_1_rr <= \$378 ;
+    rq3_mult_7 <= \$391 ;
   always @(posedge clk)
-    rq2_sum0 <= \$379 ;
+    rq3_mult_8 <= \$392 ;
   always @(posedge clk)
-    rq2_sum1 <= \$380 ;
+    rq3_mult_9 <= \$393 ;
   always @(posedge clk)
-    rq2_prod <= \$381 ;
+    rq3_x <= \$394 ;
   always @(posedge clk)
-    rq2_floor <= \$382 ;
+    rq3_x0_0 <= \$395 ;
   always @(posedge clk)
-    rq2_above <= \$383 ;
+    rq3_m0_0 <= \$396 ;
   always @(posedge clk)
-    rq2_tie <= \$384 ;
+    rq3_part0_0 <= \$397 ;
   always @(posedge clk)
-    rq2_code <= \$385 ;
+    rq3_part0_0_r <= \$398 ;
   always @(posedge clk)
-    rq2_under <= \$386 ;
+    rq3_part0_0_rr <= \$399 ;
   always @(posedge clk)
-    rq2_over <= \$387 ;
+    rq3_x0_1 <= \$400 ;
   always @(posedge clk)
-    rq3_mult_1 <= \$388 ;
+    rq3_m0_1 <= \$401 ;
   always @(posedge clk)
-    rq3_mult_2 <= \$389 ;
+    rq3_part0_1 <= \$402 ;
   always @(posedge clk)
-    rq3_mult_3 <= \$390 ;
+    rq3_part0_1_r <= \$403 ;
   always @(posedge clk)
-    rq3_mult_4 <= \$391 ;
+    rq3_part0_1_rr <= \$404 ;
   always @(posedge clk)
-    rq3_mult_5 <= \$392 ;
+    rq3_x1_0 <= \$405 ;
   always @(posedge clk)
-    rq3_mult_6 <= \$393 ;
+    rq3_m1_0 <= \$406 ;
   always @(posedge clk)
-    rq3_mult_7 <= \$394 ;
+    rq3_part1_0 <= \$407 ;
   always @(posedge clk)
-    rq3_mult_8 <= \$395 ;
+    rq3_part1_0_r <= \$408 ;
   always @(posedge clk)
-    rq3_mult_9 <= \$396 ;
+    rq3_part1_0_rr <= \$409 ;
   always @(posedge clk)
-    rq3_shift_1 <= \$397 ;
+    rq3_x1_1 <= \$410 ;
   always @(posedge clk)
-    rq3_shift_2 <= \$398 ;
+    rq3_m1_1 <= \$411 ;
   always @(posedge clk)
-    rq3_shift_3 <= \$399 ;
+    rq3_part1_1 <= \$412 ;
   always @(posedge clk)
-    rq3_shift_4 <= \$400 ;
+    rq3_part1_1_r <= \$413 ;
   always @(posedge clk)
-    rq3_shift_5 <= \$401 ;
+    rq3_part1_1_rr <= \$414 ;
   always @(posedge clk)
-    rq3_shift_6 <= \$402 ;
+    rq3_sum0 <= \$415 ;
   always @(posedge clk)
-    rq3_shift_7 <= \$403 ;
+    rq3_sum1 <= \$416 ;
   always @(posedge clk)
-    rq3_shift_8 <= \$404 ;
+    rq3_prod <= \$417 ;
   always @(posedge clk)
-    rq3_shift_9 <= \$405 ;
+    rq3_floor <= \$418 ;
   always @(posedge clk)
-    rq3_half_1 <= \$406 ;
+    rq3_above <= \$419 ;
   always @(posedge clk)
-    rq3_half_2 <= \$407 ;
+    rq3_tie <= \$420 ;
   always @(posedge clk)
-    rq3_half_3 <= \$408 ;
+    rq3_code <= \$421 ;
   always @(posedge clk)
-    rq3_half_4 <= \$409 ;
+    rq3_under <= \$422 ;
   always @(posedge clk)
-    rq3_half_5 <= \$410 ;
+    rq3_over <= \$423 ;
   always @(posedge clk)
-    rq3_half_6 <= \$411 ;
+    q_owed <= \$424 ;
   always @(posedge clk)
-    rq3_half_7 <= \$412 ;
+    i__ready <= \$425 ;
   always @(posedge clk)
-    rq3_half_8 <= \$413 ;
+    \$signature__addr  <= \$426 ;
   always @(posedge clk)
-    rq3_half_9 <= \$414 ;
+    rport__addr <= \$427 ;
   always @(posedge clk)
-    rq3_mask_1 <= \$415 ;
+    q_stored <= \$428 ;
   always @(posedge clk)
-    rq3_mask_2 <= \$416 ;
+    o__valid <= \$429 ;
   always @(posedge clk)
-    rq3_mask_3 <= \$417 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$418 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$419 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$420 ;
-  always @(posedge clk)
-    rq3_mask_7 <= \$421 ;
-  always @(posedge clk)
-    rq3_mask_8 <= \$422 ;
-  always @(posedge clk)
-    rq3_mask_9 <= \$423 ;
-  always @(posedge clk)
-    rq3_x <= \$424 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$425 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$426 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$427 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$428 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$429 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$430 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$431 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$432 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$433 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$434 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$435 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$436 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$437 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$438 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$439 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$440 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$441 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$442 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$443 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$444 ;
-  always @(posedge clk)
-    rq3_sum0 <= \$445 ;
-  always @(posedge clk)
-    rq3_sum1 <= \$446 ;
-  always @(posedge clk)
-    rq3_prod <= \$447 ;
-  always @(posedge clk)
-    rq3_floor <= \$448 ;
-  always @(posedge clk)
-    rq3_above <= \$449 ;
-  always @(posedge clk)
-    rq3_tie <= \$450 ;
-  always @(posedge clk)
-    rq3_code <= \$451 ;
-  always @(posedge clk)
-    rq3_under <= \$452 ;
-  always @(posedge clk)
-    rq3_over <= \$453 ;
-  always @(posedge clk)
-    q_owed <= \$454 ;
-  always @(posedge clk)
-    i__ready <= \$455 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$456 ;
-  always @(posedge clk)
-    rport__addr <= \$457 ;
-  always @(posedge clk)
-    q_stored <= \$458 ;
-  always @(posedge clk)
-    o__valid <= \$459 ;
-  always @(posedge clk)
-    o__payload <= \$460 ;
-  assign rq1_rem = rq1_prod & { 3'h0, rq1_mask_7 };
-  assign rq2_rem = rq2_prod & rq2_mask_7;
-  assign rq3_rem = rq3_prod & rq3_mask_7;
+    o__payload <= \$430 ;
+  assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_7 };
+  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
   assign \$2  = rq0_under ? 8'h80 : \$1 ;
   assign \$3  = rq1_over ? 8'h7f : rq1_code;
@@ -14709,65 +5315,67 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$11  = o__valid & o__ready;
   assign \$12  = \$10  - \$11 ;
   assign \$13  = i__valid & i__ready;
-  assign \$14  = group == 2'h3;
   assign \$15  = group + 1'h1;
-  assign \$16  = \$14  ? 3'h0 : \$15 ;
+  assign \$16  = \$14  ? 2'h0 : \$15 ;
   assign \$17  = i__valid & i__ready;
-  assign \$19  = rq0_x0_0 * rq0_m0_0;
-  assign \$20  = rq0_x0_1 * rq0_m0_1;
-  assign \$21  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$22  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$24  = 1'h0 + \$23 ;
-  assign \$26  = \$24  + \$25 ;
-  assign \$28  = $signed(1'h0) + $signed(\$27 );
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
-  assign \$31  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$32  = $signed(\$31 ) + $signed(rq0_sum1);
-  assign \$34  = rq0_rem > 33'h100000000;
-  assign \$35  = rq0_rem == 33'h100000000;
-  assign \$38  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$39  = rq0_tie & rq0_floor[0];
-  assign \$40  = rq0_above | \$39 ;
-  assign \$41  = $signed(\$38 ) + $signed({ 1'h0, \$40  });
+  assign \$22  = rq0_x0_0 * rq0_m0_0;
+  assign \$23  = rq0_x0_1 * rq0_m0_1;
+  assign \$24  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$25  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$27  = 1'h0 + \$26 ;
+  assign \$29  = \$27  + \$28 ;
+  assign \$31  = $signed(1'h0) + $signed(\$30 );
+  assign \$33  = $signed(\$31 ) + $signed(\$32 );
+  assign \$34  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$35  = $signed(\$34 ) + $signed(rq0_sum1);
+  assign \$36  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$37  = rq0_rem > rq0_half_7;
+  assign \$38  = rq0_rem == rq0_half_7;
+  assign \$39  = | rq0_half_7;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
   assign \$42  = rq0_tie & rq0_floor[0];
   assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$45  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$46  = \$43  ? \$44  : \$45 ;
-  assign \$47  = rq0_tie & rq0_floor[0];
-  assign \$48  = rq0_above | \$47 ;
-  assign \$49  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$50  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$51  = \$48  ? \$49  : \$50 ;
-  assign \$56  = rq1_x0_0 * rq1_m0_0;
-  assign \$57  = rq1_x0_1 * rq1_m0_1;
-  assign \$58  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$59  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$61  = 1'h0 + \$60 ;
-  assign \$63  = \$61  + \$62 ;
-  assign \$65  = $signed(1'h0) + $signed(\$64 );
-  assign \$67  = $signed(\$65 ) + $signed(\$66 );
-  assign \$68  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$69  = $signed(\$68 ) + $signed(rq1_sum1);
-  assign \$70  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$71  = rq1_rem > rq1_half_7;
-  assign \$72  = rq1_rem == rq1_half_7;
-  assign \$73  = | rq1_half_7;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$76  = rq1_tie & rq1_floor[0];
-  assign \$77  = rq1_above | \$76 ;
-  assign \$78  = $signed(\$75 ) + $signed({ 1'h0, \$77  });
+  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
+  assign \$45  = rq0_tie & rq0_floor[0];
+  assign \$46  = rq0_above | \$45 ;
+  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign \$50  = rq0_tie & rq0_floor[0];
+  assign \$51  = rq0_above | \$50 ;
+  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$54  = \$51  ? \$52  : \$53 ;
+  assign \$59  = rq1_x0_0 * rq1_m0_0;
+  assign \$60  = rq1_x0_1 * rq1_m0_1;
+  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
+  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
+  assign \$64  = 1'h0 + \$63 ;
+  assign \$66  = \$64  + \$65 ;
+  assign \$68  = $signed(1'h0) + $signed(\$67 );
+  assign \$70  = $signed(\$68 ) + $signed(\$69 );
+  assign \$71  = $signed(1'h0) + $signed(rq1_sum0);
+  assign \$72  = $signed(\$71 ) + $signed(rq1_sum1);
+  assign \$73  = $signed(rq1_prod) >>> rq1_shift_7;
+  assign \$74  = rq1_rem > rq1_half_7;
+  assign \$75  = rq1_rem == rq1_half_7;
+  assign \$76  = | rq1_half_7;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
   assign \$79  = rq1_tie & rq1_floor[0];
   assign \$80  = rq1_above | \$79 ;
-  assign \$81  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$82  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$83  = \$80  ? \$81  : \$82 ;
-  assign \$84  = rq1_tie & rq1_floor[0];
-  assign \$85  = rq1_above | \$84 ;
-  assign \$86  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$87  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
+  assign \$82  = rq1_tie & rq1_floor[0];
+  assign \$83  = rq1_above | \$82 ;
+  assign \$84  = $signed(rq1_floor) < $signed(1'h1);
+  assign \$85  = $signed(rq1_floor) < $signed(1'h0);
+  assign \$86  = \$83  ? \$84  : \$85 ;
+  assign \$87  = rq1_tie & rq1_floor[0];
+  assign \$88  = rq1_above | \$87 ;
+  assign \$89  = $signed(rq1_floor) > $signed(9'h0fe);
+  assign \$90  = $signed(rq1_floor) > $signed(9'h0ff);
+  assign \$91  = \$88  ? \$89  : \$90 ;
   assign \$93  = rq2_x0_0 * rq2_m0_0;
   assign \$94  = rq2_x0_1 * rq2_m0_1;
   assign \$95  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
@@ -14778,11 +5386,8 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$104  = $signed(\$102 ) + $signed(\$103 );
   assign \$105  = $signed(1'h0) + $signed(rq2_sum0);
   assign \$106  = $signed(\$105 ) + $signed(rq2_sum1);
-  assign \$107  = $signed(rq2_prod) >>> rq2_shift_7;
-  assign \$108  = rq2_rem > rq2_half_7;
-  assign \$109  = rq2_rem == rq2_half_7;
-  assign \$110  = | rq2_half_7;
-  assign \$111  = \$109  & \$110 ;
+  assign \$108  = rq2_rem > 33'h100000000;
+  assign \$109  = rq2_rem == 33'h100000000;
   assign \$112  = $signed(8'h80) + $signed(rq2_floor);
   assign \$113  = rq2_tie & rq2_floor[0];
   assign \$114  = rq2_above | \$113 ;
@@ -14797,2384 +5402,2142 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
   assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
   assign \$125  = \$122  ? \$123  : \$124 ;
-  assign \$130  = rq3_x0_0 * rq3_m0_0;
-  assign \$131  = rq3_x0_1 * rq3_m0_1;
-  assign \$132  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$133  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$135  = 1'h0 + \$134 ;
-  assign \$137  = \$135  + \$136 ;
-  assign \$139  = $signed(1'h0) + $signed(\$138 );
-  assign \$141  = $signed(\$139 ) + $signed(\$140 );
-  assign \$142  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$143  = $signed(\$142 ) + $signed(rq3_sum1);
-  assign \$144  = $signed(rq3_prod) >>> rq3_shift_7;
-  assign \$145  = rq3_rem > rq3_half_7;
-  assign \$146  = rq3_rem == rq3_half_7;
-  assign \$147  = | rq3_half_7;
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$127  = rq3_x0_0 * rq3_m0_0;
+  assign \$128  = rq3_x0_1 * rq3_m0_1;
+  assign \$129  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
+  assign \$130  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
+  assign \$132  = 1'h0 + \$131 ;
+  assign \$134  = \$132  + \$133 ;
+  assign \$136  = $signed(1'h0) + $signed(\$135 );
+  assign \$138  = $signed(\$136 ) + $signed(\$137 );
+  assign \$139  = $signed(1'h0) + $signed(rq3_sum0);
+  assign \$140  = $signed(\$139 ) + $signed(rq3_sum1);
+  assign \$142  = rq3_rem > 34'h200000000;
+  assign \$143  = rq3_rem == 34'h200000000;
+  assign \$146  = $signed(8'h80) + $signed(rq3_floor);
+  assign \$147  = rq3_tie & rq3_floor[0];
+  assign \$148  = rq3_above | \$147 ;
+  assign \$149  = $signed(\$146 ) + $signed({ 1'h0, \$148  });
   assign \$150  = rq3_tie & rq3_floor[0];
   assign \$151  = rq3_above | \$150 ;
-  assign \$152  = $signed(\$149 ) + $signed({ 1'h0, \$151  });
-  assign \$153  = rq3_tie & rq3_floor[0];
-  assign \$154  = rq3_above | \$153 ;
-  assign \$155  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$156  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$157  = \$154  ? \$155  : \$156 ;
-  assign \$158  = rq3_tie & rq3_floor[0];
-  assign \$159  = rq3_above | \$158 ;
-  assign \$160  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$161  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$162  = \$159  ? \$160  : \$161 ;
-  assign \$163  = i__valid & i__ready;
+  assign \$152  = $signed(rq3_floor) < $signed(1'h1);
+  assign \$153  = $signed(rq3_floor) < $signed(1'h0);
+  assign \$154  = \$151  ? \$152  : \$153 ;
+  assign \$155  = rq3_tie & rq3_floor[0];
+  assign \$156  = rq3_above | \$155 ;
+  assign \$157  = $signed(rq3_floor) > $signed(9'h0fe);
+  assign \$158  = $signed(rq3_floor) > $signed(9'h0ff);
+  assign \$159  = \$156  ? \$157  : \$158 ;
+  assign \$160  = i__valid & i__ready;
+  assign \$161  = o__valid & o__ready;
+  assign \$162  = q_owed < 4'ha;
+  assign \$163  = \$161  ? i__ready : \$162 ;
   assign \$164  = o__valid & o__ready;
-  assign \$165  = q_owed < 4'ha;
-  assign \$166  = \$164  ? i__ready : \$165 ;
-  assign \$167  = o__valid & o__ready;
-  assign \$168  = \$167  | i__ready;
-  assign \$169  = \$163  ? \$166  : \$168 ;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = | q_stored;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = \$171  & \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$signature__en  & \$175 ;
-  assign \$177  = \$signature__addr  == 4'h9;
-  assign \$178  = \$signature__addr  + 1'h1;
-  assign \$179  = \$177  ? 5'h00 : \$178 ;
-  assign \$180  = ~ o__valid;
-  assign \$181  = \$180  | o__ready;
-  assign \$182  = | q_stored;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = rport__addr == 4'h9;
-  assign \$185  = rport__addr + 1'h1;
-  assign \$186  = \$184  ? 5'h00 : \$185 ;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = | q_stored;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$188  & \$190 ;
-  assign \$192  = ~ \$191 ;
-  assign \$193  = \$signature__en  & \$192 ;
-  assign \$194  = q_stored + \$193 ;
-  assign \$195  = ~ o__valid;
-  assign \$196  = \$195  | o__ready;
-  assign \$197  = | q_stored;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = \$194  - \$198 ;
-  assign \$200  = ~ o__valid;
-  assign \$201  = \$200  | o__ready;
-  assign \$202  = | q_stored;
-  assign \$203  = \$202  | \$signature__en ;
-  assign \$204  = | q_stored;
-  assign \$205  = \$204  ? rport__data : q_in;
+  assign \$165  = \$164  | i__ready;
+  assign \$166  = \$160  ? \$163  : \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = | q_stored;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = \$signature__en  & \$172 ;
+  assign \$174  = \$signature__addr  == 4'h9;
+  assign \$175  = \$signature__addr  + 1'h1;
+  assign \$176  = \$174  ? 5'h00 : \$175 ;
+  assign \$177  = ~ o__valid;
+  assign \$178  = \$177  | o__ready;
+  assign \$179  = | q_stored;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = rport__addr == 4'h9;
+  assign \$182  = rport__addr + 1'h1;
+  assign \$183  = \$181  ? 5'h00 : \$182 ;
+  assign \$184  = ~ o__valid;
+  assign \$185  = \$184  | o__ready;
+  assign \$186  = | q_stored;
+  assign \$187  = ~ \$186 ;
+  assign \$188  = \$185  & \$187 ;
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$signature__en  & \$189 ;
+  assign \$191  = q_stored + \$190 ;
+  assign \$192  = ~ o__valid;
+  assign \$193  = \$192  | o__ready;
+  assign \$194  = | q_stored;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$191  - \$195 ;
+  assign \$197  = ~ o__valid;
+  assign \$198  = \$197  | o__ready;
+  assign \$199  = | q_stored;
+  assign \$200  = \$199  | \$signature__en ;
+  assign \$201  = | q_stored;
+  assign \$202  = \$201  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$206 ;
+    group <= \$203 ;
   always @(posedge clk)
-    rq_valid_1 <= \$207 ;
+    rq_valid_1 <= \$204 ;
   always @(posedge clk)
-    rq_valid_2 <= \$208 ;
+    rq_valid_2 <= \$205 ;
   always @(posedge clk)
-    rq_valid_3 <= \$209 ;
+    rq_valid_3 <= \$206 ;
   always @(posedge clk)
-    rq_valid_4 <= \$210 ;
+    rq_valid_4 <= \$207 ;
   always @(posedge clk)
-    rq_valid_5 <= \$211 ;
+    rq_valid_5 <= \$208 ;
   always @(posedge clk)
-    rq_valid_6 <= \$212 ;
+    rq_valid_6 <= \$209 ;
   always @(posedge clk)
-    rq_valid_7 <= \$213 ;
+    rq_valid_7 <= \$210 ;
   always @(posedge clk)
-    rq_valid_8 <= \$214 ;
+    rq_valid_8 <= \$211 ;
   always @(posedge clk)
-    \$signature__en  <= \$215 ;
+    \$signature__en  <= \$212 ;
   always @(posedge clk)
-    rq_valid_10 <= \$216 ;
+    rq_valid_10 <= \$213 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$217 ;
+    rq0_mult_1 <= \$214 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$218 ;
+    rq0_mult_2 <= \$215 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$219 ;
+    rq0_mult_3 <= \$216 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$220 ;
+    rq0_mult_4 <= \$217 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$221 ;
+    rq0_mult_5 <= \$218 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$222 ;
+    rq0_mult_6 <= \$219 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$223 ;
+    rq0_mult_7 <= \$220 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$224 ;
+    rq0_mult_8 <= \$221 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$225 ;
+    rq0_mult_9 <= \$222 ;
   always @(posedge clk)
-    rq0_x <= \$226 ;
+    rq0_shift_1 <= \$223 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$227 ;
+    rq0_shift_2 <= \$224 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$228 ;
+    rq0_shift_3 <= \$225 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$229 ;
+    rq0_shift_4 <= \$226 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$230 ;
+    rq0_shift_5 <= \$227 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$231 ;
+    rq0_shift_6 <= \$228 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$232 ;
+    rq0_shift_7 <= \$229 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$233 ;
+    rq0_shift_8 <= \$230 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$234 ;
+    rq0_shift_9 <= \$231 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$235 ;
+    rq0_half_1 <= \$232 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$236 ;
+    rq0_half_2 <= \$233 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$237 ;
+    rq0_half_3 <= \$234 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$238 ;
+    rq0_half_4 <= \$235 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$239 ;
+    rq0_half_5 <= \$236 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$240 ;
+    rq0_half_6 <= \$237 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$241 ;
+    rq0_half_7 <= \$238 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$242 ;
+    rq0_half_8 <= \$239 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$243 ;
+    rq0_half_9 <= \$240 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$244 ;
+    rq0_mask_1 <= \$241 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$245 ;
+    rq0_mask_2 <= \$242 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$246 ;
+    rq0_mask_3 <= \$243 ;
   always @(posedge clk)
-    rq0_sum0 <= \$247 ;
+    rq0_mask_4 <= \$244 ;
   always @(posedge clk)
-    rq0_sum1 <= \$248 ;
+    rq0_mask_5 <= \$245 ;
   always @(posedge clk)
-    rq0_prod <= \$249 ;
+    rq0_mask_6 <= \$246 ;
   always @(posedge clk)
-    rq0_floor <= \$250 ;
+    rq0_mask_7 <= \$247 ;
   always @(posedge clk)
-    rq0_above <= \$251 ;
+    rq0_mask_8 <= \$248 ;
   always @(posedge clk)
-    rq0_tie <= \$252 ;
+    rq0_mask_9 <= \$249 ;
   always @(posedge clk)
-    rq0_code <= \$253 ;
+    rq0_x <= \$250 ;
   always @(posedge clk)
-    rq0_under <= \$254 ;
+    rq0_x0_0 <= \$251 ;
   always @(posedge clk)
-    rq0_over <= \$255 ;
+    rq0_m0_0 <= \$252 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$256 ;
+    rq0_part0_0 <= \$253 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$257 ;
+    rq0_part0_0_r <= \$254 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$258 ;
+    rq0_part0_0_rr <= \$255 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$259 ;
+    rq0_x0_1 <= \$256 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$260 ;
+    rq0_m0_1 <= \$257 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$261 ;
+    rq0_part0_1 <= \$258 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$262 ;
+    rq0_part0_1_r <= \$259 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$263 ;
+    rq0_part0_1_rr <= \$260 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$264 ;
+    rq0_x1_0 <= \$261 ;
   always @(posedge clk)
-    rq1_shift_1 <= \$265 ;
+    rq0_m1_0 <= \$262 ;
   always @(posedge clk)
-    rq1_shift_2 <= \$266 ;
+    rq0_part1_0 <= \$263 ;
   always @(posedge clk)
-    rq1_shift_3 <= \$267 ;
+    rq0_part1_0_r <= \$264 ;
   always @(posedge clk)
-    rq1_shift_4 <= \$268 ;
+    rq0_part1_0_rr <= \$265 ;
   always @(posedge clk)
-    rq1_shift_5 <= \$269 ;
+    rq0_x1_1 <= \$266 ;
   always @(posedge clk)
-    rq1_shift_6 <= \$270 ;
+    rq0_m1_1 <= \$267 ;
   always @(posedge clk)
-    rq1_shift_7 <= \$271 ;
+    rq0_part1_1 <= \$268 ;
   always @(posedge clk)
-    rq1_shift_8 <= \$272 ;
+    rq0_part1_1_r <= \$269 ;
   always @(posedge clk)
-    rq1_shift_9 <= \$273 ;
+    rq0_part1_1_rr <= \$270 ;
   always @(posedge clk)
-    rq1_half_1 <= \$274 ;
+    rq0_sum0 <= \$271 ;
   always @(posedge clk)
-    rq1_half_2 <= \$275 ;
+    rq0_sum1 <= \$272 ;
   always @(posedge clk)
-    rq1_half_3 <= \$276 ;
+    rq0_prod <= \$273 ;
   always @(posedge clk)
-    rq1_half_4 <= \$277 ;
+    rq0_floor <= \$274 ;
   always @(posedge clk)
-    rq1_half_5 <= \$278 ;
+    rq0_above <= \$275 ;
   always @(posedge clk)
-    rq1_half_6 <= \$279 ;
+    rq0_tie <= \$276 ;
   always @(posedge clk)
-    rq1_half_7 <= \$280 ;
+    rq0_code <= \$277 ;
   always @(posedge clk)
-    rq1_half_8 <= \$281 ;
+    rq0_under <= \$278 ;
   always @(posedge clk)
-    rq1_half_9 <= \$282 ;
+    rq0_over <= \$279 ;
   always @(posedge clk)
-    rq1_mask_1 <= \$283 ;
+    rq1_mult_1 <= \$280 ;
   always @(posedge clk)
-    rq1_mask_2 <= \$284 ;
+    rq1_mult_2 <= \$281 ;
   always @(posedge clk)
-    rq1_mask_3 <= \$285 ;
+    rq1_mult_3 <= \$282 ;
   always @(posedge clk)
-    rq1_mask_4 <= \$286 ;
+    rq1_mult_4 <= \$283 ;
   always @(posedge clk)
-    rq1_mask_5 <= \$287 ;
+    rq1_mult_5 <= \$284 ;
   always @(posedge clk)
-    rq1_mask_6 <= \$288 ;
+    rq1_mult_6 <= \$285 ;
   always @(posedge clk)
-    rq1_mask_7 <= \$289 ;
+    rq1_mult_7 <= \$286 ;
   always @(posedge clk)
-    rq1_mask_8 <= \$290 ;
+    rq1_mult_8 <= \$287 ;
   always @(posedge clk)
-    rq1_mask_9 <= \$291 ;
+    rq1_mult_9 <= \$288 ;
   always @(posedge clk)
-    rq1_x <= \$292 ;
+    rq1_shift_1 <= \$289 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$293 ;
+    rq1_shift_2 <= \$290 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$294 ;
+    rq1_shift_3 <= \$291 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$295 ;
+    rq1_shift_4 <= \$292 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$296 ;
+    rq1_shift_5 <= \$293 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$297 ;
+    rq1_shift_6 <= \$294 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$298 ;
+    rq1_shift_7 <= \$295 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$299 ;
+    rq1_shift_8 <= \$296 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$300 ;
+    rq1_shift_9 <= \$297 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$301 ;
+    rq1_half_1 <= \$298 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$302 ;
+    rq1_half_2 <= \$299 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$303 ;
+    rq1_half_3 <= \$300 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$304 ;
+    rq1_half_4 <= \$301 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$305 ;
+    rq1_half_5 <= \$302 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$306 ;
+    rq1_half_6 <= \$303 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$307 ;
+    rq1_half_7 <= \$304 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$308 ;
+    rq1_half_8 <= \$305 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$309 ;
+    rq1_half_9 <= \$306 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$310 ;
+    rq1_mask_1 <= \$307 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$311 ;
+    rq1_mask_2 <= \$308 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$312 ;
+    rq1_mask_3 <= \$309 ;
   always @(posedge clk)
-    rq1_sum0 <= \$313 ;
+    rq1_mask_4 <= \$310 ;
   always @(posedge clk)
-    rq1_sum1 <= \$314 ;
+    rq1_mask_5 <= \$311 ;
   always @(posedge clk)
-    rq1_prod <= \$315 ;
+    rq1_mask_6 <= \$312 ;
   always @(posedge clk)
-    rq1_floor <= \$316 ;
+    rq1_mask_7 <= \$313 ;
   always @(posedge clk)
-    rq1_above <= \$317 ;
+    rq1_mask_8 <= \$314 ;
   always @(posedge clk)
-    rq1_tie <= \$318 ;
+    rq1_mask_9 <= \$315 ;
   always @(posedge clk)
-    rq1_code <= \$319 ;
+    rq1_x <= \$316 ;
   always @(posedge clk)
-    rq1_under <= \$320 ;
+    rq1_x0_0 <= \$317 ;
   always @(posedge clk)
-    rq1_over <= \$321 ;
+    rq1_m0_0 <= \$318 ;
   always @(posedge clk)
-    rq2_mult_1 <= \$322 ;
+    rq1_part0_0 <= \$319 ;
   always @(posedge clk)
-    rq2_mult_2 <= \$323 ;
+    rq1_part0_0_r <= \$320 ;
   always @(posedge clk)
-    rq2_mult_3 <= \$324 ;
+    rq1_part0_0_rr <= \$321 ;
   always @(posedge clk)
-    rq2_mult_4 <= \$325 ;
+    rq1_x0_1 <= \$322 ;
   always @(posedge clk)
-    rq2_mult_5 <= \$326 ;
+    rq1_m0_1 <= \$323 ;
   always @(posedge clk)
-    rq2_mult_6 <= \$327 ;
+    rq1_part0_1 <= \$324 ;
   always @(posedge clk)
-    rq2_mult_7 <= \$328 ;
+    rq1_part0_1_r <= \$325 ;
   always @(posedge clk)
-    rq2_mult_8 <= \$329 ;
+    rq1_part0_1_rr <= \$326 ;
   always @(posedge clk)
-    rq2_mult_9 <= \$330 ;
+    rq1_x1_0 <= \$327 ;
   always @(posedge clk)
-    rq2_shift_1 <= \$331 ;
+    rq1_m1_0 <= \$328 ;
   always @(posedge clk)
-    rq2_shift_2 <= \$332 ;
+    rq1_part1_0 <= \$329 ;
   always @(posedge clk)
-    rq2_shift_3 <= \$333 ;
+    rq1_part1_0_r <= \$330 ;
   always @(posedge clk)
-    rq2_shift_4 <= \$334 ;
+    rq1_part1_0_rr <= \$331 ;
   always @(posedge clk)
-    rq2_shift_5 <= \$335 ;
+    rq1_x1_1 <= \$332 ;
   always @(posedge clk)
-    rq2_shift_6 <= \$336 ;
+    rq1_m1_1 <= \$333 ;
   always @(posedge clk)
-    rq2_shift_7 <= \$337 ;
+    rq1_part1_1 <= \$334 ;
   always @(posedge clk)
-    rq2_shift_8 <= \$338 ;
+    rq1_part1_1_r <= \$335 ;
   always @(posedge clk)
-    rq2_shift_9 <= \$339 ;
+    rq1_part1_1_rr <= \$336 ;
   always @(posedge clk)
-    rq2_half_1 <= \$340 ;
+    rq1_sum0 <= \$337 ;
   always @(posedge clk)
-    rq2_half_2 <= \$341 ;
+    rq1_sum1 <= \$338 ;
   always @(posedge clk)
-    rq2_half_3 <= \$342 ;
+    rq1_prod <= \$339 ;
   always @(posedge clk)
-    rq2_half_4 <= \$343 ;
+    rq1_floor <= \$340 ;
   always @(posedge clk)
-    rq2_half_5 <= \$344 ;
+    rq1_above <= \$341 ;
   always @(posedge clk)
-    rq2_half_6 <= \$345 ;
+    rq1_tie <= \$342 ;
   always @(posedge clk)
-    rq2_half_7 <= \$346 ;
+    rq1_code <= \$343 ;
   always @(posedge clk)
-    rq2_half_8 <= \$347 ;
+    rq1_under <= \$344 ;
   always @(posedge clk)
-    rq2_half_9 <= \$348 ;
+    rq1_over <= \$345 ;
   always @(posedge clk)
-    rq2_mask_1 <= \$349 ;
+    rq2_mult_1 <= \$346 ;
   always @(posedge clk)
-    rq2_mask_2 <= \$350 ;
+    rq2_mult_2 <= \$347 ;
   always @(posedge clk)
-    rq2_mask_3 <= \$351 ;
+    rq2_mult_3 <= \$348 ;
   always @(posedge clk)
-    rq2_mask_4 <= \$352 ;
+    rq2_mult_4 <= \$349 ;
   always @(posedge clk)
-    rq2_mask_5 <= \$353 ;
+    rq2_mult_5 <= \$350 ;
   always @(posedge clk)
-    rq2_mask_6 <= \$354 ;
+    rq2_mult_6 <= \$351 ;
   always @(posedge clk)
-    rq2_mask_7 <= \$355 ;
+    rq2_mult_7 <= \$352 ;
   always @(posedge clk)
-    rq2_mask_8 <= \$356 ;
+    rq2_mult_8 <= \$353 ;
   always @(posedge clk)
-    rq2_mask_9 <= \$357 ;
+    rq2_mult_9 <= \$354 ;
   always @(posedge clk)
-    rq2_x <= \$358 ;
+    rq2_x <= \$355 ;
   always @(posedge clk)
-    rq2_x0_0 <= \$359 ;
+    rq2_x0_0 <= \$356 ;
   always @(posedge clk)
-    rq2_m0_0 <= \$360 ;
+    rq2_m0_0 <= \$357 ;
   always @(posedge clk)
-    rq2_part0_0 <= \$361 ;
+    rq2_part0_0 <= \$358 ;
   always @(posedge clk)
-    rq2_part0_0_r <= \$362 ;
+    rq2_part0_0_r <= \$359 ;
   always @(posedge clk)
-    rq2_part0_0_rr <= \$363 ;
+    rq2_part0_0_rr <= \$360 ;
   always @(posedge clk)
-    rq2_x0_1 <= \$364 ;
+    rq2_x0_1 <= \$361 ;
   always @(posedge clk)
-    rq2_m0_1 <= \$365 ;
+    rq2_m0_1 <= \$362 ;
   always @(posedge clk)
-    rq2_part0_1 <= \$366 ;
+    rq2_part0_1 <= \$363 ;
   always @(posedge clk)
-    rq2_part0_1_r <= \$367 ;
+    rq2_part0_1_r <= \$364 ;
   always @(posedge clk)
-    rq2_part0_1_rr <= \$368 ;
+    rq2_part0_1_rr <= \$365 ;
+  always @(posedge clk)
+    rq2_x1_0 <= \$366 ;
+  always @(posedge clk)
+    rq2_m1_0 <= \$367 ;
+  always @(posedge clk)
+    rq2_part1_0 <= \$368 ;
+  always @(posedge clk)
+    rq2_part1_0_r <= \$369 ;
+  always @(posedge clk)
+    rq2_part1_0_rr <= \$370 ;
+  always @(posedge clk)
+    rq2_x1_1 <= \$371 ;
+  always @(posedge clk)
+    rq2_m1_1 <= \$372 ;
+  always @(posedge clk)
+    rq2_part1_1 <= \$373 ;
+  always @(posedge clk)
+    rq2_part1_1_r <= \$374 ;
+  always @(posedge clk)
+    rq2_part1_1_rr <= \$375 ;
+  always @(posedge clk)
+    rq2_sum0 <= \$376 ;
+  always @(posedge clk)
+    rq2_sum1 <= \$377 ;
+  always @(posedge clk)
+    rq2_prod <= \$378 ;
+  always @(posedge clk)
+    rq2_floor <= \$379 ;
+  always @(posedge clk)
+    rq2_above <= \$380 ;
+  always @(posedge clk)
+    rq2_tie <= \$381 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rq2_x[23:17];
-    if (rst) begin
-      \$369  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = rq2_mult_1[16:0];
-    if (rst) begin
-      \$370  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = \$95 ;
-    if (rst) begin
-      \$371  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = rq2_part1_0;
-    if (rst) begin
-      \$372  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = rq2_part1_0_r;
-    if (rst) begin
-      \$373  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = rq2_x[23:17];
-    if (rst) begin
-      \$374  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = rq2_mult_1[24:17];
-    if (rst) begin
-      \$375  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$96 ;
-    if (rst) begin
-      \$376  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = rq2_part1_1;
-    if (rst) begin
-      \$377  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = rq2_part1_1_r;
-    if (rst) begin
-      \$378  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = \$100 [48:0];
-    if (rst) begin
-      \$379  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = \$104 [48:0];
-    if (rst) begin
-      \$380  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = \$106 [48:0];
-    if (rst) begin
-      \$381  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \$107 ;
-    if (rst) begin
-      \$382  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = \$108 ;
+    \$383  = \$120 ;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = \$111 ;
+    \$384  = \$125 ;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = \$115 [7:0];
+    \$385  = \$126 ;
     if (rst) begin
-      \$385  = 8'h00;
+      \$385  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = \$120 ;
+    \$386  = rq3_mult_1;
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = \$125 ;
+    \$387  = rq3_mult_2;
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = \$126 ;
+    \$388  = rq3_mult_3;
     if (rst) begin
       \$388  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = rq3_mult_1;
+    \$389  = rq3_mult_4;
     if (rst) begin
       \$389  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = rq3_mult_2;
+    \$390  = rq3_mult_5;
     if (rst) begin
       \$390  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = rq3_mult_3;
+    \$391  = rq3_mult_6;
     if (rst) begin
       \$391  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = rq3_mult_4;
+    \$392  = rq3_mult_7;
     if (rst) begin
       \$392  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = rq3_mult_5;
+    \$393  = rq3_mult_8;
     if (rst) begin
       \$393  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = rq3_mult_6;
+    \$394  = i__payload[83:63];
     if (rst) begin
-      \$394  = 25'h0000000;
+      \$394  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = rq3_mult_7;
+    \$395  = rq3_x[16:0];
     if (rst) begin
-      \$395  = 25'h0000000;
+      \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = rq3_mult_8;
+    \$396  = rq3_mult_1[16:0];
     if (rst) begin
-      \$396  = 25'h0000000;
+      \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$397  = \$127 ;
     if (rst) begin
-      \$397  = 6'h00;
+      \$397  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = rq3_shift_1;
+    \$398  = rq3_part0_0;
     if (rst) begin
-      \$398  = 6'h00;
+      \$398  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = rq3_shift_2;
+    \$399  = rq3_part0_0_r;
     if (rst) begin
-      \$399  = 6'h00;
+      \$399  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = rq3_shift_3;
+    \$400  = rq3_x[16:0];
     if (rst) begin
-      \$400  = 6'h00;
+      \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = rq3_shift_4;
+    \$401  = rq3_mult_1[24:17];
     if (rst) begin
-      \$401  = 6'h00;
+      \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = rq3_shift_5;
+    \$402  = \$128 ;
     if (rst) begin
-      \$402  = 6'h00;
+      \$402  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = rq3_shift_6;
+    \$403  = rq3_part0_1;
     if (rst) begin
-      \$403  = 6'h00;
+      \$403  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = rq3_shift_7;
+    \$404  = rq3_part0_1_r;
     if (rst) begin
-      \$404  = 6'h00;
+      \$404  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = rq3_shift_8;
+    \$405  = rq3_x[20:17];
     if (rst) begin
-      \$405  = 6'h00;
+      \$405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$128 ;
+    \$406  = rq3_mult_1[16:0];
     if (rst) begin
-      \$406  = 49'h0000000000000;
+      \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = rq3_half_1;
+    \$407  = \$129 ;
     if (rst) begin
-      \$407  = 49'h0000000000000;
+      \$407  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = rq3_half_2;
+    \$408  = rq3_part1_0;
     if (rst) begin
-      \$408  = 49'h0000000000000;
+      \$408  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = rq3_half_3;
+    \$409  = rq3_part1_0_r;
     if (rst) begin
-      \$409  = 49'h0000000000000;
+      \$409  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = rq3_half_4;
+    \$410  = rq3_x[20:17];
     if (rst) begin
-      \$410  = 49'h0000000000000;
+      \$410  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = rq3_half_5;
+    \$411  = rq3_mult_1[24:17];
     if (rst) begin
-      \$411  = 49'h0000000000000;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = rq3_half_6;
+    \$412  = \$130 ;
     if (rst) begin
-      \$412  = 49'h0000000000000;
+      \$412  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = rq3_half_7;
+    \$413  = rq3_part1_1;
     if (rst) begin
-      \$413  = 49'h0000000000000;
+      \$413  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = rq3_half_8;
+    \$414  = rq3_part1_1_r;
     if (rst) begin
-      \$414  = 49'h0000000000000;
+      \$414  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$129 ;
+    \$415  = \$134 [45:0];
     if (rst) begin
-      \$415  = 49'h0000000000000;
+      \$415  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = rq3_mask_1;
+    \$416  = \$138 [45:0];
     if (rst) begin
-      \$416  = 49'h0000000000000;
+      \$416  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = rq3_mask_2;
+    \$417  = \$140 [45:0];
     if (rst) begin
-      \$417  = 49'h0000000000000;
+      \$417  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = rq3_mask_3;
+    \$418  = \$141 ;
     if (rst) begin
-      \$418  = 49'h0000000000000;
+      \$418  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = rq3_mask_4;
+    \$419  = \$142 ;
     if (rst) begin
-      \$419  = 49'h0000000000000;
+      \$419  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = rq3_mask_5;
+    \$420  = \$145 ;
     if (rst) begin
-      \$420  = 49'h0000000000000;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = rq3_mask_6;
+    \$421  = \$149 [7:0];
     if (rst) begin
-      \$421  = 49'h0000000000000;
+      \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = rq3_mask_7;
+    \$422  = \$154 ;
     if (rst) begin
-      \$422  = 49'h0000000000000;
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = rq3_mask_8;
+    \$423  = \$159 ;
     if (rst) begin
-      \$423  = 49'h0000000000000;
+      \$423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = i__payload[95:72];
+    \$424  = \$12 [3:0];
     if (rst) begin
-      \$424  = 24'h000000;
+      \$424  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = rq3_x[16:0];
+    \$425  = \$166 ;
     if (rst) begin
-      \$425  = 17'h00000;
+      \$425  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = rq3_mult_1[16:0];
+    \$426  = \$signature__addr ;
+    if (\$173 ) begin
+      \$426  = \$176 [3:0];
+    end
     if (rst) begin
-      \$426  = 17'h00000;
+      \$426  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = \$130 ;
+    \$427  = rport__addr;
+    if (\$180 ) begin
+      \$427  = \$183 [3:0];
+    end
     if (rst) begin
-      \$427  = 34'h000000000;
+      \$427  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = rq3_part0_0;
+    \$428  = \$196 [3:0];
     if (rst) begin
-      \$428  = 34'h000000000;
+      \$428  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = rq3_part0_0_r;
+    \$429  = o__valid;
+    if (\$198 ) begin
+      \$429  = \$200 ;
+    end
     if (rst) begin
-      \$429  = 34'h000000000;
+      \$429  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = rq3_x[16:0];
-    if (rst) begin
-      \$430  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$431  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = \$131 ;
-    if (rst) begin
-      \$432  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = rq3_part0_1;
-    if (rst) begin
-      \$433  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = rq3_part0_1_r;
-    if (rst) begin
-      \$434  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = rq3_x[23:17];
-    if (rst) begin
-      \$435  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$436  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = \$132 ;
-    if (rst) begin
-      \$437  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = rq3_part1_0;
-    if (rst) begin
-      \$438  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = rq3_part1_0_r;
-    if (rst) begin
-      \$439  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = rq3_x[23:17];
-    if (rst) begin
-      \$440  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$441  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = \$133 ;
-    if (rst) begin
-      \$442  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = rq3_part1_1;
-    if (rst) begin
-      \$443  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = rq3_part1_1_r;
-    if (rst) begin
-      \$444  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = \$137 [48:0];
-    if (rst) begin
-      \$445  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = \$141 [48:0];
-    if (rst) begin
-      \$446  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = \$143 [48:0];
-    if (rst) begin
-      \$447  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = \$144 ;
-    if (rst) begin
-      \$448  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = \$145 ;
-    if (rst) begin
-      \$449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = \$148 ;
-    if (rst) begin
-      \$450  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = \$152 [7:0];
-    if (rst) begin
-      \$451  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = \$157 ;
-    if (rst) begin
-      \$452  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = \$162 ;
-    if (rst) begin
-      \$453  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = \$12 [3:0];
-    if (rst) begin
-      \$454  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = \$169 ;
-    if (rst) begin
-      \$455  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = \$signature__addr ;
-    if (\$176 ) begin
-      \$456  = \$179 [3:0];
+    \$430  = o__payload;
+    if (\$198 ) begin
+      \$430  = \$202 ;
     end
     if (rst) begin
-      \$456  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = rport__addr;
-    if (\$183 ) begin
-      \$457  = \$186 [3:0];
-    end
-    if (rst) begin
-      \$457  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = \$199 [3:0];
-    if (rst) begin
-      \$458  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = o__valid;
-    if (\$201 ) begin
-      \$459  = \$203 ;
-    end
-    if (rst) begin
-      \$459  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = o__payload;
-    if (\$201 ) begin
-      \$460  = \$205 ;
-    end
-    if (rst) begin
-      \$460  = 32'd0;
+      \$430  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$18  = 25'h1984122;
-      2'h1:
-          \$18  = 25'h133ab18;
-      2'h2:
-          \$18  = 25'h113ae97;
-      2'h3:
-          \$18  = 25'h18254b8;
+      1'h0:
+          \$18  = 25'h19403fc;
+      1'h1:
+          \$18  = 25'h1054f68;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$52  = 25'h10c0c1a;
-      2'h1:
-          \$52  = 25'h14e34f3;
-      2'h2:
-          \$52  = 25'h12d2426;
-      2'h3:
-          \$52  = 25'h1420497;
+      1'h0:
+          \$19  = 6'h22;
+      1'h1:
+          \$19  = 6'h21;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$53  = 6'h21;
-      2'h1:
-          \$53  = 6'h21;
-      2'h2:
-          \$53  = 6'h21;
-      2'h3:
-          \$53  = 6'h2e;
+      1'h0:
+          \$20  = 34'h200000000;
+      1'h1:
+          \$20  = 34'h100000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$54  = 46'h000100000000;
-      2'h1:
-          \$54  = 46'h000100000000;
-      2'h2:
-          \$54  = 46'h000100000000;
-      2'h3:
-          \$54  = 46'h200000000000;
+      1'h0:
+          \$21  = 34'h3ffffffff;
+      1'h1:
+          \$21  = 34'h1ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$55  = 46'h0001ffffffff;
-      2'h1:
-          \$55  = 46'h0001ffffffff;
-      2'h2:
-          \$55  = 46'h0001ffffffff;
-      2'h3:
-          \$55  = 46'h3fffffffffff;
+      1'h0:
+          \$55  = 25'h11981bb;
+      1'h1:
+          \$55  = 25'h171bc3b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$89  = 25'h1da8e2c;
-      2'h1:
-          \$89  = 25'h15786a6;
-      2'h2:
-          \$89  = 25'h194b687;
-      2'h3:
-          \$89  = 25'h18206ca;
+      1'h0:
+          \$56  = 6'h21;
+      1'h1:
+          \$56  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$90  = 6'h22;
-      2'h1:
-          \$90  = 6'h21;
-      2'h2:
-          \$90  = 6'h21;
-      2'h3:
-          \$90  = 6'h31;
+      1'h0:
+          \$57  = 34'h100000000;
+      1'h1:
+          \$57  = 34'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$91  = 49'h0000200000000;
-      2'h1:
-          \$91  = 49'h0000100000000;
-      2'h2:
-          \$91  = 49'h0000100000000;
-      2'h3:
-          \$91  = 49'h1000000000000;
+      1'h0:
+          \$58  = 34'h1ffffffff;
+      1'h1:
+          \$58  = 34'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$92  = 49'h00003ffffffff;
-      2'h1:
-          \$92  = 49'h00001ffffffff;
-      2'h2:
-          \$92  = 49'h00001ffffffff;
-      2'h3:
-          \$92  = 49'h1ffffffffffff;
+      1'h0:
+          \$92  = 25'h1243b93;
+      1'h1:
+          \$92  = 25'h1094d51;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      2'h0:
-          \$126  = 25'h1044daa;
-      2'h1:
-          \$126  = 25'h142b60e;
-      2'h2:
-          \$126  = 25'h137c514;
-      2'h3:
-          \$126  = 25'h11af78f;
+      1'h0:
+          \$126  = 25'h1cedb30;
+      1'h1:
+          \$126  = 25'h1d5fcc3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$127  = 6'h21;
-      2'h1:
-          \$127  = 6'h21;
-      2'h2:
-          \$127  = 6'h21;
-      2'h3:
-          \$127  = 6'h31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$128  = 49'h0000100000000;
-      2'h1:
-          \$128  = 49'h0000100000000;
-      2'h2:
-          \$128  = 49'h0000100000000;
-      2'h3:
-          \$128  = 49'h1000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      2'h0:
-          \$129  = 49'h00001ffffffff;
-      2'h1:
-          \$129  = 49'h00001ffffffff;
-      2'h2:
-          \$129  = 49'h00001ffffffff;
-      2'h3:
-          \$129  = 49'h1ffffffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = group;
+    \$203  = group;
     if (\$13 ) begin
-      \$206  = \$16 [1:0];
+      \$203  = \$16 [0];
     end
     if (rst) begin
-      \$206  = 2'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = \$17 ;
+    \$204  = \$17 ;
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$205  = rq_valid_1;
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$206  = rq_valid_2;
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$207  = rq_valid_3;
     if (rst) begin
       \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = rq_valid_1;
+    \$208  = rq_valid_4;
     if (rst) begin
       \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = rq_valid_2;
+    \$209  = rq_valid_5;
     if (rst) begin
       \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = rq_valid_3;
+    \$210  = rq_valid_6;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = rq_valid_4;
+    \$211  = rq_valid_7;
     if (rst) begin
       \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = rq_valid_5;
+    \$212  = rq_valid_8;
     if (rst) begin
       \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = rq_valid_6;
+    \$213  = \$signature__en ;
     if (rst) begin
       \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = rq_valid_7;
+    \$214  = \$18 ;
     if (rst) begin
-      \$214  = 1'h0;
+      \$214  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = rq_valid_8;
+    \$215  = rq0_mult_1;
     if (rst) begin
-      \$215  = 1'h0;
+      \$215  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = \$signature__en ;
+    \$216  = rq0_mult_2;
     if (rst) begin
-      \$216  = 1'h0;
+      \$216  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$18 ;
+    \$217  = rq0_mult_3;
     if (rst) begin
       \$217  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = rq0_mult_1;
+    \$218  = rq0_mult_4;
     if (rst) begin
       \$218  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = rq0_mult_2;
+    \$219  = rq0_mult_5;
     if (rst) begin
       \$219  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = rq0_mult_3;
+    \$220  = rq0_mult_6;
     if (rst) begin
       \$220  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = rq0_mult_4;
+    \$221  = rq0_mult_7;
     if (rst) begin
       \$221  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = rq0_mult_5;
+    \$222  = rq0_mult_8;
     if (rst) begin
       \$222  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = rq0_mult_6;
+    \$223  = \$19 ;
     if (rst) begin
-      \$223  = 25'h0000000;
+      \$223  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = rq0_mult_7;
+    \$224  = rq0_shift_1;
     if (rst) begin
-      \$224  = 25'h0000000;
+      \$224  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = rq0_mult_8;
+    \$225  = rq0_shift_2;
     if (rst) begin
-      \$225  = 25'h0000000;
+      \$225  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = i__payload[23:0];
+    \$226  = rq0_shift_3;
     if (rst) begin
-      \$226  = 24'h000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = rq0_x[16:0];
+    \$227  = rq0_shift_4;
     if (rst) begin
-      \$227  = 17'h00000;
+      \$227  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = rq0_mult_1[16:0];
+    \$228  = rq0_shift_5;
     if (rst) begin
-      \$228  = 17'h00000;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = \$19 ;
+    \$229  = rq0_shift_6;
     if (rst) begin
-      \$229  = 34'h000000000;
+      \$229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = rq0_part0_0;
+    \$230  = rq0_shift_7;
     if (rst) begin
-      \$230  = 34'h000000000;
+      \$230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rq0_part0_0_r;
+    \$231  = rq0_shift_8;
     if (rst) begin
-      \$231  = 34'h000000000;
+      \$231  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = rq0_x[16:0];
+    \$232  = \$20 ;
     if (rst) begin
-      \$232  = 17'h00000;
+      \$232  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rq0_mult_1[24:17];
+    \$233  = rq0_half_1;
     if (rst) begin
-      \$233  = 8'h00;
+      \$233  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = \$20 ;
+    \$234  = rq0_half_2;
     if (rst) begin
-      \$234  = 25'h0000000;
+      \$234  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rq0_part0_1;
+    \$235  = rq0_half_3;
     if (rst) begin
-      \$235  = 25'h0000000;
+      \$235  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = rq0_part0_1_r;
+    \$236  = rq0_half_4;
     if (rst) begin
-      \$236  = 25'h0000000;
+      \$236  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rq0_x[23:17];
+    \$237  = rq0_half_5;
     if (rst) begin
-      \$237  = 7'h00;
+      \$237  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = rq0_mult_1[16:0];
+    \$238  = rq0_half_6;
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = \$21 ;
+    \$239  = rq0_half_7;
     if (rst) begin
-      \$239  = 24'h000000;
+      \$239  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = rq0_part1_0;
+    \$240  = rq0_half_8;
     if (rst) begin
-      \$240  = 24'h000000;
+      \$240  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rq0_part1_0_r;
+    \$241  = \$21 ;
     if (rst) begin
-      \$241  = 24'h000000;
+      \$241  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = rq0_x[23:17];
+    \$242  = rq0_mask_1;
     if (rst) begin
-      \$242  = 7'h00;
+      \$242  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rq0_mult_1[24:17];
+    \$243  = rq0_mask_2;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = \$22 ;
+    \$244  = rq0_mask_3;
     if (rst) begin
-      \$244  = 15'h0000;
+      \$244  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rq0_part1_1;
+    \$245  = rq0_mask_4;
     if (rst) begin
-      \$245  = 15'h0000;
+      \$245  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = rq0_part1_1_r;
+    \$246  = rq0_mask_5;
     if (rst) begin
-      \$246  = 15'h0000;
+      \$246  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \$26 [48:0];
+    \$247  = rq0_mask_6;
     if (rst) begin
-      \$247  = 49'h0000000000000;
+      \$247  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = \$30 [48:0];
+    \$248  = rq0_mask_7;
     if (rst) begin
-      \$248  = 49'h0000000000000;
+      \$248  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = \$32 [48:0];
+    \$249  = rq0_mask_8;
     if (rst) begin
-      \$249  = 49'h0000000000000;
+      \$249  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = \$33 ;
+    \$250  = i__payload[20:0];
     if (rst) begin
-      \$250  = 49'h0000000000000;
+      \$250  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = \$34 ;
+    \$251  = rq0_x[16:0];
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$37 ;
+    \$252  = rq0_mult_1[16:0];
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = \$41 [7:0];
+    \$253  = \$22 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$46 ;
+    \$254  = rq0_part0_0;
     if (rst) begin
-      \$254  = 1'h0;
+      \$254  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = \$51 ;
+    \$255  = rq0_part0_0_r;
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$52 ;
+    \$256  = rq0_x[16:0];
     if (rst) begin
-      \$256  = 25'h0000000;
+      \$256  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rq1_mult_1;
+    \$257  = rq0_mult_1[24:17];
     if (rst) begin
-      \$257  = 25'h0000000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = rq1_mult_2;
+    \$258  = \$23 ;
     if (rst) begin
       \$258  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rq1_mult_3;
+    \$259  = rq0_part0_1;
     if (rst) begin
       \$259  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = rq1_mult_4;
+    \$260  = rq0_part0_1_r;
     if (rst) begin
       \$260  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rq1_mult_5;
+    \$261  = rq0_x[20:17];
     if (rst) begin
-      \$261  = 25'h0000000;
+      \$261  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = rq1_mult_6;
+    \$262  = rq0_mult_1[16:0];
     if (rst) begin
-      \$262  = 25'h0000000;
+      \$262  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rq1_mult_7;
+    \$263  = \$24 ;
     if (rst) begin
-      \$263  = 25'h0000000;
+      \$263  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = rq1_mult_8;
+    \$264  = rq0_part1_0;
     if (rst) begin
-      \$264  = 25'h0000000;
+      \$264  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = \$53 ;
+    \$265  = rq0_part1_0_r;
     if (rst) begin
-      \$265  = 6'h00;
+      \$265  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = rq1_shift_1;
+    \$266  = rq0_x[20:17];
     if (rst) begin
-      \$266  = 6'h00;
+      \$266  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rq1_shift_2;
+    \$267  = rq0_mult_1[24:17];
     if (rst) begin
-      \$267  = 6'h00;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = rq1_shift_3;
+    \$268  = \$25 ;
     if (rst) begin
-      \$268  = 6'h00;
+      \$268  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = rq1_shift_4;
+    \$269  = rq0_part1_1;
     if (rst) begin
-      \$269  = 6'h00;
+      \$269  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = rq1_shift_5;
+    \$270  = rq0_part1_1_r;
     if (rst) begin
-      \$270  = 6'h00;
+      \$270  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = rq1_shift_6;
+    \$271  = \$29 [45:0];
     if (rst) begin
-      \$271  = 6'h00;
+      \$271  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = rq1_shift_7;
+    \$272  = \$33 [45:0];
     if (rst) begin
-      \$272  = 6'h00;
+      \$272  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = rq1_shift_8;
+    \$273  = \$35 [45:0];
     if (rst) begin
-      \$273  = 6'h00;
+      \$273  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$54 ;
+    \$274  = \$36 ;
     if (rst) begin
       \$274  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = rq1_half_1;
+    \$275  = \$37 ;
     if (rst) begin
-      \$275  = 46'h000000000000;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = rq1_half_2;
+    \$276  = \$40 ;
     if (rst) begin
-      \$276  = 46'h000000000000;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rq1_half_3;
+    \$277  = \$44 [7:0];
     if (rst) begin
-      \$277  = 46'h000000000000;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = rq1_half_4;
+    \$278  = \$49 ;
     if (rst) begin
-      \$278  = 46'h000000000000;
+      \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = rq1_half_5;
+    \$279  = \$54 ;
     if (rst) begin
-      \$279  = 46'h000000000000;
+      \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = rq1_half_6;
+    \$280  = \$55 ;
     if (rst) begin
-      \$280  = 46'h000000000000;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = rq1_half_7;
+    \$281  = rq1_mult_1;
     if (rst) begin
-      \$281  = 46'h000000000000;
+      \$281  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = rq1_half_8;
+    \$282  = rq1_mult_2;
     if (rst) begin
-      \$282  = 46'h000000000000;
+      \$282  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = \$55 ;
+    \$283  = rq1_mult_3;
     if (rst) begin
-      \$283  = 46'h000000000000;
+      \$283  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = rq1_mask_1;
+    \$284  = rq1_mult_4;
     if (rst) begin
-      \$284  = 46'h000000000000;
+      \$284  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rq1_mask_2;
+    \$285  = rq1_mult_5;
     if (rst) begin
-      \$285  = 46'h000000000000;
+      \$285  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = rq1_mask_3;
+    \$286  = rq1_mult_6;
     if (rst) begin
-      \$286  = 46'h000000000000;
+      \$286  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rq1_mask_4;
+    \$287  = rq1_mult_7;
     if (rst) begin
-      \$287  = 46'h000000000000;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = rq1_mask_5;
+    \$288  = rq1_mult_8;
     if (rst) begin
-      \$288  = 46'h000000000000;
+      \$288  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rq1_mask_6;
+    \$289  = \$56 ;
     if (rst) begin
-      \$289  = 46'h000000000000;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = rq1_mask_7;
+    \$290  = rq1_shift_1;
     if (rst) begin
-      \$290  = 46'h000000000000;
+      \$290  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rq1_mask_8;
+    \$291  = rq1_shift_2;
     if (rst) begin
-      \$291  = 46'h000000000000;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = i__payload[47:24];
+    \$292  = rq1_shift_3;
     if (rst) begin
-      \$292  = 24'h000000;
+      \$292  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rq1_x[16:0];
+    \$293  = rq1_shift_4;
     if (rst) begin
-      \$293  = 17'h00000;
+      \$293  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = rq1_mult_1[16:0];
+    \$294  = rq1_shift_5;
     if (rst) begin
-      \$294  = 17'h00000;
+      \$294  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = \$56 ;
+    \$295  = rq1_shift_6;
     if (rst) begin
-      \$295  = 34'h000000000;
+      \$295  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = rq1_part0_0;
+    \$296  = rq1_shift_7;
     if (rst) begin
-      \$296  = 34'h000000000;
+      \$296  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = rq1_part0_0_r;
+    \$297  = rq1_shift_8;
     if (rst) begin
-      \$297  = 34'h000000000;
+      \$297  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = rq1_x[16:0];
+    \$298  = \$57 ;
     if (rst) begin
-      \$298  = 17'h00000;
+      \$298  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = rq1_mult_1[24:17];
+    \$299  = rq1_half_1;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$57 ;
+    \$300  = rq1_half_2;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = rq1_part0_1;
+    \$301  = rq1_half_3;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$301  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = rq1_part0_1_r;
+    \$302  = rq1_half_4;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$302  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = rq1_x[23:17];
+    \$303  = rq1_half_5;
     if (rst) begin
-      \$303  = 7'h00;
+      \$303  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = rq1_mult_1[16:0];
+    \$304  = rq1_half_6;
     if (rst) begin
-      \$304  = 17'h00000;
+      \$304  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = \$58 ;
+    \$305  = rq1_half_7;
     if (rst) begin
-      \$305  = 24'h000000;
+      \$305  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = rq1_part1_0;
+    \$306  = rq1_half_8;
     if (rst) begin
-      \$306  = 24'h000000;
+      \$306  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = rq1_part1_0_r;
+    \$307  = \$58 ;
     if (rst) begin
-      \$307  = 24'h000000;
+      \$307  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = rq1_x[23:17];
+    \$308  = rq1_mask_1;
     if (rst) begin
-      \$308  = 7'h00;
+      \$308  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rq1_mult_1[24:17];
+    \$309  = rq1_mask_2;
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$59 ;
+    \$310  = rq1_mask_3;
     if (rst) begin
-      \$310  = 15'h0000;
+      \$310  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = rq1_part1_1;
+    \$311  = rq1_mask_4;
     if (rst) begin
-      \$311  = 15'h0000;
+      \$311  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = rq1_part1_1_r;
+    \$312  = rq1_mask_5;
     if (rst) begin
-      \$312  = 15'h0000;
+      \$312  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$63 [48:0];
+    \$313  = rq1_mask_6;
     if (rst) begin
-      \$313  = 49'h0000000000000;
+      \$313  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$67 [48:0];
+    \$314  = rq1_mask_7;
     if (rst) begin
-      \$314  = 49'h0000000000000;
+      \$314  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$69 [48:0];
+    \$315  = rq1_mask_8;
     if (rst) begin
-      \$315  = 49'h0000000000000;
+      \$315  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$70 ;
+    \$316  = i__payload[41:21];
     if (rst) begin
-      \$316  = 49'h0000000000000;
+      \$316  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$71 ;
+    \$317  = rq1_x[16:0];
     if (rst) begin
-      \$317  = 1'h0;
+      \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$74 ;
+    \$318  = rq1_mult_1[16:0];
     if (rst) begin
-      \$318  = 1'h0;
+      \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$78 [7:0];
+    \$319  = \$59 ;
     if (rst) begin
-      \$319  = 8'h00;
+      \$319  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$83 ;
+    \$320  = rq1_part0_0;
     if (rst) begin
-      \$320  = 1'h0;
+      \$320  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = \$88 ;
+    \$321  = rq1_part0_0_r;
     if (rst) begin
-      \$321  = 1'h0;
+      \$321  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$89 ;
+    \$322  = rq1_x[16:0];
     if (rst) begin
-      \$322  = 25'h0000000;
+      \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = rq2_mult_1;
+    \$323  = rq1_mult_1[24:17];
     if (rst) begin
-      \$323  = 25'h0000000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = rq2_mult_2;
+    \$324  = \$60 ;
     if (rst) begin
       \$324  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = rq2_mult_3;
+    \$325  = rq1_part0_1;
     if (rst) begin
       \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = rq2_mult_4;
+    \$326  = rq1_part0_1_r;
     if (rst) begin
       \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = rq2_mult_5;
+    \$327  = rq1_x[20:17];
     if (rst) begin
-      \$327  = 25'h0000000;
+      \$327  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = rq2_mult_6;
+    \$328  = rq1_mult_1[16:0];
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = rq2_mult_7;
+    \$329  = \$61 ;
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$329  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = rq2_mult_8;
+    \$330  = rq1_part1_0;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$330  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = \$90 ;
+    \$331  = rq1_part1_0_r;
     if (rst) begin
-      \$331  = 6'h00;
+      \$331  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = rq2_shift_1;
+    \$332  = rq1_x[20:17];
     if (rst) begin
-      \$332  = 6'h00;
+      \$332  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = rq2_shift_2;
+    \$333  = rq1_mult_1[24:17];
     if (rst) begin
-      \$333  = 6'h00;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = rq2_shift_3;
+    \$334  = \$62 ;
     if (rst) begin
-      \$334  = 6'h00;
+      \$334  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rq2_shift_4;
+    \$335  = rq1_part1_1;
     if (rst) begin
-      \$335  = 6'h00;
+      \$335  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = rq2_shift_5;
+    \$336  = rq1_part1_1_r;
     if (rst) begin
-      \$336  = 6'h00;
+      \$336  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = rq2_shift_6;
+    \$337  = \$66 [45:0];
     if (rst) begin
-      \$337  = 6'h00;
+      \$337  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = rq2_shift_7;
+    \$338  = \$70 [45:0];
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rq2_shift_8;
+    \$339  = \$72 [45:0];
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = \$91 ;
+    \$340  = \$73 ;
     if (rst) begin
-      \$340  = 49'h0000000000000;
+      \$340  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rq2_half_1;
+    \$341  = \$74 ;
     if (rst) begin
-      \$341  = 49'h0000000000000;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = rq2_half_2;
+    \$342  = \$77 ;
     if (rst) begin
-      \$342  = 49'h0000000000000;
+      \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = rq2_half_3;
+    \$343  = \$81 [7:0];
     if (rst) begin
-      \$343  = 49'h0000000000000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = rq2_half_4;
+    \$344  = \$86 ;
     if (rst) begin
-      \$344  = 49'h0000000000000;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rq2_half_5;
+    \$345  = \$91 ;
     if (rst) begin
-      \$345  = 49'h0000000000000;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = rq2_half_6;
+    \$346  = \$92 ;
     if (rst) begin
-      \$346  = 49'h0000000000000;
+      \$346  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = rq2_half_7;
+    \$347  = rq2_mult_1;
     if (rst) begin
-      \$347  = 49'h0000000000000;
+      \$347  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = rq2_half_8;
+    \$348  = rq2_mult_2;
     if (rst) begin
-      \$348  = 49'h0000000000000;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = \$92 ;
+    \$349  = rq2_mult_3;
     if (rst) begin
-      \$349  = 49'h0000000000000;
+      \$349  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = rq2_mask_1;
+    \$350  = rq2_mult_4;
     if (rst) begin
-      \$350  = 49'h0000000000000;
+      \$350  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rq2_mask_2;
+    \$351  = rq2_mult_5;
     if (rst) begin
-      \$351  = 49'h0000000000000;
+      \$351  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = rq2_mask_3;
+    \$352  = rq2_mult_6;
     if (rst) begin
-      \$352  = 49'h0000000000000;
+      \$352  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rq2_mask_4;
+    \$353  = rq2_mult_7;
     if (rst) begin
-      \$353  = 49'h0000000000000;
+      \$353  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = rq2_mask_5;
+    \$354  = rq2_mult_8;
     if (rst) begin
-      \$354  = 49'h0000000000000;
+      \$354  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = rq2_mask_6;
+    \$355  = i__payload[62:42];
     if (rst) begin
-      \$355  = 49'h0000000000000;
+      \$355  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = rq2_mask_7;
+    \$356  = rq2_x[16:0];
     if (rst) begin
-      \$356  = 49'h0000000000000;
+      \$356  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rq2_mask_8;
+    \$357  = rq2_mult_1[16:0];
     if (rst) begin
-      \$357  = 49'h0000000000000;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = i__payload[71:48];
+    \$358  = \$93 ;
     if (rst) begin
-      \$358  = 24'h000000;
+      \$358  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rq2_x[16:0];
+    \$359  = rq2_part0_0;
     if (rst) begin
-      \$359  = 17'h00000;
+      \$359  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = rq2_mult_1[16:0];
+    \$360  = rq2_part0_0_r;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$360  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = \$93 ;
+    \$361  = rq2_x[16:0];
     if (rst) begin
-      \$361  = 34'h000000000;
+      \$361  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = rq2_part0_0;
+    \$362  = rq2_mult_1[24:17];
     if (rst) begin
-      \$362  = 34'h000000000;
+      \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = rq2_part0_0_r;
+    \$363  = \$94 ;
     if (rst) begin
-      \$363  = 34'h000000000;
+      \$363  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = rq2_x[16:0];
+    \$364  = rq2_part0_1;
     if (rst) begin
-      \$364  = 17'h00000;
+      \$364  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = rq2_mult_1[24:17];
+    \$365  = rq2_part0_1_r;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$94 ;
+    \$366  = rq2_x[20:17];
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$366  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = rq2_part0_1;
+    \$367  = rq2_mult_1[16:0];
     if (rst) begin
-      \$367  = 25'h0000000;
+      \$367  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = rq2_part0_1_r;
+    \$368  = \$95 ;
     if (rst) begin
-      \$368  = 25'h0000000;
+      \$368  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$369  = rq2_part1_0;
+    if (rst) begin
+      \$369  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$370  = rq2_part1_0_r;
+    if (rst) begin
+      \$370  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$371  = rq2_x[20:17];
+    if (rst) begin
+      \$371  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$372  = rq2_mult_1[24:17];
+    if (rst) begin
+      \$372  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$373  = \$96 ;
+    if (rst) begin
+      \$373  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$374  = rq2_part1_1;
+    if (rst) begin
+      \$374  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$375  = rq2_part1_1_r;
+    if (rst) begin
+      \$375  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$376  = \$100 [45:0];
+    if (rst) begin
+      \$376  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$377  = \$104 [45:0];
+    if (rst) begin
+      \$377  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$378  = \$106 [45:0];
+    if (rst) begin
+      \$378  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$379  = \$107 ;
+    if (rst) begin
+      \$379  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$380  = \$108 ;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$381  = \$111 ;
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$382  = \$115 [7:0];
+    if (rst) begin
+      \$382  = 8'h00;
     end
   end
   assign q_room = i__ready;
@@ -17183,10 +7546,10 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[23:0];
-  assign \i__payload[1]  = i__payload[47:24];
-  assign \i__payload[2]  = i__payload[71:48];
-  assign \i__payload[3]  = i__payload[95:72];
+  assign \i__payload[0]  = i__payload[20:0];
+  assign \i__payload[1]  = i__payload[41:21];
+  assign \i__payload[2]  = i__payload[62:42];
+  assign \i__payload[3]  = i__payload[83:63];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
@@ -17199,30 +7562,36 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign q_in[23:16] = \$6 ;
   assign q_in[15:8] = \$4 ;
   assign q_in[7:0] = \$2 ;
-  assign rq0_rem[48:33] = 16'h0000;
-  assign rq0_rem[32:0] = rq0_prod[32:0];
-  assign \$23  = { 1'h0, rq0_part0_0_rr };
-  assign \$25  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$27  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$33  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:33] };
-  assign \$36  = 1'h1;
-  assign \$37  = \$35 ;
-  assign \$60  = { 1'h0, rq1_part0_0_rr };
-  assign \$62  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$64  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$66  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
+  assign rq2_rem[45:33] = 13'h0000;
+  assign rq2_rem[32:0] = rq2_prod[32:0];
+  assign rq3_rem[45:34] = 12'h000;
+  assign rq3_rem[33:0] = rq3_prod[33:0];
+  assign \$14  = group;
+  assign \$26  = { 1'h0, rq0_part0_0_rr };
+  assign \$28  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$30  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$32  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+  assign \$63  = { 1'h0, rq1_part0_0_rr };
+  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
+  assign \$67  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
+  assign \$69  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
   assign \$97  = { 1'h0, rq2_part0_0_rr };
   assign \$99  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$101  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$103  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$134  = { 1'h0, rq3_part0_0_rr };
-  assign \$136  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$138  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$140  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
+  assign \$101  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
+  assign \$103  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
+  assign \$107  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
+  assign \$110  = 1'h1;
+  assign \$111  = \$109 ;
+  assign \$131  = { 1'h0, rq3_part0_0_rr };
+  assign \$133  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
+  assign \$135  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
+  assign \$137  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
+  assign \$141  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
+  assign \$144  = 1'h1;
+  assign \$145  = \$143 ;
 endmodule
 (* generator = "Amaranth" *)
-module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -17311,16 +7680,16 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire [31:0] \$175 ;
   reg [5:0] \$176 ;
   reg [5:0] \$177 ;
-  reg [1:0] \$178 ;
+  reg [2:0] \$178 ;
   reg [5:0] \$179 ;
   wire \$18 ;
-  reg [1:0] \$180 ;
+  reg \$180 ;
   reg \$181 ;
   reg [4:0] \$182 ;
   reg \$183 ;
   reg [4:0] \$184 ;
   reg [1:0] \$185 ;
-  reg \$186 ;
+  reg [1:0] \$186 ;
   reg [4:0] \$187 ;
   reg [4:0] \$188 ;
   reg [1:0] \$189 ;
@@ -17348,22 +7717,22 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [7:0] \$3 ;
+  wire [6:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire [2:0] \$35 ;
-  wire [2:0] \$36 ;
+  wire [3:0] \$35 ;
+  wire [3:0] \$36 ;
   wire \$37 ;
-  wire [2:0] \$38 ;
-  wire [2:0] \$39 ;
+  wire [3:0] \$38 ;
+  wire [3:0] \$39 ;
   wire [8:0] \$4 ;
   reg [5:0] \$40 ;
   wire \$41 ;
-  wire [2:0] \$42 ;
-  wire [2:0] \$43 ;
+  wire [3:0] \$42 ;
+  wire [3:0] \$43 ;
   wire \$44 ;
   wire [5:0] \$45 ;
   wire \$46 ;
@@ -17391,9 +7760,9 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [2:0] \$69 ;
+  wire [1:0] \$69 ;
   wire [31:0] \$7 ;
-  wire [2:0] \$70 ;
+  wire [1:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire [1:0] \$73 ;
@@ -17413,9 +7782,9 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire [3:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [1:0] \$89 ;
+  wire [2:0] \$89 ;
   wire [31:0] \$9 ;
-  wire [1:0] \$90 ;
+  wire [2:0] \$90 ;
   wire [5:0] \$91 ;
   wire [5:0] \$92 ;
   wire \$93 ;
@@ -17436,7 +7805,7 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [4:0] col = 5'h00;
   reg [4:0] col_base = 5'h00;
   reg [5:0] e_left = 6'h00;
-  reg [1:0] g = 2'h0;
+  reg g = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -17459,7 +7828,7 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg ox = 1'h0;
+  reg [1:0] ox = 2'h0;
   reg pad_reg = 1'h0;
   reg pad_reg2 = 1'h0;
   wire [31:0] q_in;
@@ -17489,7 +7858,7 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire rst;
   reg [1:0] slot = 2'h0;
   reg [1:0] slot_base = 2'h0;
-  reg [1:0] step = 2'h0;
+  reg [2:0] step = 3'h0;
   reg [5:0] w_left = 6'h20;
   (* init = 6'h00 *)
   wire [5:0] waddr;
@@ -17584,7 +7953,7 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
   assign \$2  = slot * 5'h10;
-  assign \$3  = $signed(col) * $signed(4'h4);
+  assign \$3  = $signed(col) * $signed(3'h2);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
   assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
   assign \$6  = pad_reg2 ? 32'd2155905152 : read;
@@ -17615,15 +7984,15 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \$31  = \$28  & \$30 ;
   assign \$32  = \$27  | \$31 ;
   assign \$33  = \$26  & \$32 ;
-  assign \$34  = step == 2'h2;
+  assign \$34  = step == 3'h4;
   assign \$35  = step + 1'h1;
-  assign \$36  = \$34  ? 3'h0 : \$35 ;
-  assign \$37  = step == 2'h2;
+  assign \$36  = \$34  ? 4'h0 : \$35 ;
+  assign \$37  = step == 3'h4;
   assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 3'h0 : \$38 ;
-  assign \$41  = step == 2'h2;
+  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$41  = step == 3'h4;
   assign \$42  = step + 1'h1;
-  assign \$43  = \$41  ? 3'h0 : \$42 ;
+  assign \$43  = \$41  ? 4'h0 : \$42 ;
   assign \$44  = ! \$43 ;
   assign \$45  = \$44  ? 6'h00 : 6'h20;
   assign \$46  = | w_left;
@@ -17644,14 +8013,12 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \$61  = \$58  & \$60 ;
   assign \$62  = \$57  | \$61 ;
   assign \$63  = \$56  & \$62 ;
-  assign \$64  = step == 2'h2;
+  assign \$64  = step == 3'h4;
   assign \$65  = \$63  & \$64 ;
   assign \$66  = | e_left;
   assign \$67  = q_room & \$66 ;
-  assign \$68  = g == 2'h3;
   assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 3'h0 : \$69 ;
-  assign \$71  = g == 2'h3;
+  assign \$70  = \$68  ? 2'h0 : \$69 ;
   assign \$73  = kx + 1'h1;
   assign \$74  = \$72  ? 2'h0 : \$73 ;
   assign \$75  = $signed(col) + $signed(2'h1);
@@ -17664,10 +8031,12 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \$84  = \$83  - 3'h4;
   assign \$85  = slot + 1'h1;
   assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
+  assign \$88  = ox == 2'h3;
   assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 2'h0 : \$89 ;
+  assign \$90  = \$88  ? 3'h0 : \$89 ;
   assign \$91  = $signed(col_base) + $signed(3'h2);
   assign \$92  = $signed(col_base) + $signed(3'h2);
+  assign \$93  = ox == 2'h3;
   assign \$94  = $signed(row_base) + $signed(3'h2);
   assign \$95  = $signed(row_base) + $signed(3'h2);
   assign \$96  = slot_base + 2'h2;
@@ -17695,16 +8064,16 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \$118  = \$115  & \$117 ;
   assign \$119  = \$114  | \$118 ;
   assign \$120  = \$113  & \$119 ;
-  assign \$121  = step == 2'h2;
+  assign \$121  = step == 3'h4;
   assign \$122  = \$120  & \$121 ;
   assign \$123  = | e_left;
   assign \$124  = q_room & \$123 ;
   assign \$125  = $signed(row) < $signed(1'h0);
-  assign \$126  = $signed(row) >= $signed(4'h4);
+  assign \$126  = $signed(row) >= $signed(5'h08);
   assign \$127  = \$125  | \$126 ;
   assign \$128  = $signed(col) < $signed(1'h0);
   assign \$129  = \$127  | \$128 ;
-  assign \$130  = $signed(col) >= $signed(4'h4);
+  assign \$130  = $signed(col) >= $signed(5'h08);
   assign \$131  = \$129  | \$130 ;
   assign \$132  = | e_left;
   assign \$133  = q_room & \$132 ;
@@ -17806,11 +8175,15 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$40  = 6'h00;
     casez (\$39 )
-      3'h0:
+      4'h0:
           \$40  = 6'h20;
-      3'h1:
+      4'h1:
           \$40  = 6'h20;
-      3'h2:
+      4'h2:
+          \$40  = 6'h20;
+      4'h3:
+          \$40  = 6'h20;
+      4'h4:
           \$40  = 6'h00;
     endcase
   end
@@ -17838,10 +8211,10 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$178  = step;
     if (\$33 ) begin
-      \$178  = \$36 [1:0];
+      \$178  = \$36 [2:0];
     end
     if (rst) begin
-      \$178  = 2'h0;
+      \$178  = 3'h0;
     end
   end
   always @* begin
@@ -17861,10 +8234,10 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = g;
     if (\$67 ) begin
-      \$180  = \$70 [1:0];
+      \$180  = \$70 [0];
     end
     if (rst) begin
-      \$180  = 2'h0;
+      \$180  = 1'h0;
     end
   end
   always @* begin
@@ -17967,13 +8340,13 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
       if (\$71 ) begin
         if (\$76 ) begin
           if (\$87 ) begin
-            \$186  = \$90 [0];
+            \$186  = \$90 [1:0];
           end
         end
       end
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 2'h0;
     end
   end
   always @* begin
@@ -18157,34 +8530,26 @@ module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
+  assign \$68  = g;
+  assign \$71  = g;
   assign \$72  = kx;
   assign \$76  = kx;
   assign \$77  = ky;
   assign \$87  = ky;
-  assign \$88  = ox;
-  assign \$93  = ox;
 endmodule
 (* generator = "Amaranth" *)
-module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
-  reg [7:0] \$100 ;
+  reg [2:0] \$100 ;
   reg \$101 ;
   reg [1:0] \$102 ;
-  reg \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [2:0] \$108 ;
-  reg \$109 ;
+  reg [1:0] \$103 ;
+  reg [1:0] \$104 ;
+  reg \$105 ;
+  reg [31:0] \$106 ;
   wire \$11 ;
-  reg [1:0] \$110 ;
-  reg [1:0] \$111 ;
-  reg [1:0] \$112 ;
-  reg \$113 ;
-  reg [31:0] \$114 ;
   wire \$12 ;
   wire \$13 ;
   wire \$14 ;
@@ -18204,7 +8569,7 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [2:0] \$3 ;
+  wire [1:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -18215,7 +8580,7 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [2:0] \$4 ;
+  wire [1:0] \$4 ;
   wire [2:0] \$40 ;
   wire [2:0] \$41 ;
   wire \$42 ;
@@ -18256,7 +8621,7 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire [3:0] \$74 ;
   wire \$75 ;
   wire [4:0] \$76 ;
-  reg [1:0] \$77 ;
+  reg \$77 ;
   reg [1:0] \$78 ;
   reg \$79 ;
   wire \$8 ;
@@ -18274,9 +8639,9 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [7:0] \$90 ;
   reg [7:0] \$91 ;
   reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [7:0] \$94 ;
-  reg [7:0] \$95 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
@@ -18288,20 +8653,12 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
   reg [7:0] acc0_1 = 8'h00;
-  reg [7:0] acc0_2 = 8'h00;
-  reg [7:0] acc0_3 = 8'h00;
   reg [7:0] acc1_0 = 8'h00;
   reg [7:0] acc1_1 = 8'h00;
-  reg [7:0] acc1_2 = 8'h00;
-  reg [7:0] acc1_3 = 8'h00;
   reg [7:0] acc2_0 = 8'h00;
   reg [7:0] acc2_1 = 8'h00;
-  reg [7:0] acc2_2 = 8'h00;
-  reg [7:0] acc2_3 = 8'h00;
   reg [7:0] acc3_0 = 8'h00;
   reg [7:0] acc3_1 = 8'h00;
-  reg [7:0] acc3_2 = 8'h00;
-  reg [7:0] acc3_3 = 8'h00;
   (* keep = 32'd1 *)
   reg accepted_0 = 1'h0;
   input clk;
@@ -18309,8 +8666,8 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [1:0] element = 2'h0;
   (* keep = 32'd1 *)
   reg first_0 = 1'h0;
-  reg [1:0] group = 2'h0;
-  reg [1:0] group_in = 2'h0;
+  reg group = 1'h0;
+  reg group_in = 1'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -18373,11 +8730,9 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   assign rport__data = queue[q_rptr];
   assign \$1  = i__valid & i__ready;
-  assign \$2  = group == 2'h3;
   assign \$3  = group + 1'h1;
-  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$4  = \$2  ? 2'h0 : \$3 ;
   assign \$5  = i__valid & i__ready;
-  assign \$6  = group == 2'h3;
   assign \$7  = \$5  & \$6 ;
   assign \$8  = element == 2'h3;
   assign \$9  = element + 1'h1;
@@ -18468,75 +8823,59 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   always @(posedge clk)
     acc0_1 <= \$83 ;
   always @(posedge clk)
-    acc0_2 <= \$84 ;
+    x1 <= \$84 ;
   always @(posedge clk)
-    acc0_3 <= \$85 ;
+    acc1_0 <= \$85 ;
   always @(posedge clk)
-    x1 <= \$86 ;
+    acc1_1 <= \$86 ;
   always @(posedge clk)
-    acc1_0 <= \$87 ;
+    x2 <= \$87 ;
   always @(posedge clk)
-    acc1_1 <= \$88 ;
+    acc2_0 <= \$88 ;
   always @(posedge clk)
-    acc1_2 <= \$89 ;
+    acc2_1 <= \$89 ;
   always @(posedge clk)
-    acc1_3 <= \$90 ;
+    x3 <= \$90 ;
   always @(posedge clk)
-    x2 <= \$91 ;
+    acc3_0 <= \$91 ;
   always @(posedge clk)
-    acc2_0 <= \$92 ;
+    acc3_1 <= \$92 ;
   always @(posedge clk)
-    acc2_1 <= \$93 ;
+    window_done <= \$93 ;
   always @(posedge clk)
-    acc2_2 <= \$94 ;
+    group_in <= \$94 ;
   always @(posedge clk)
-    acc2_3 <= \$95 ;
+    max_valid <= \$95 ;
   always @(posedge clk)
-    x3 <= \$96 ;
+    max0 <= \$96 ;
   always @(posedge clk)
-    acc3_0 <= \$97 ;
+    max1 <= \$97 ;
   always @(posedge clk)
-    acc3_1 <= \$98 ;
+    max2 <= \$98 ;
   always @(posedge clk)
-    acc3_2 <= \$99 ;
+    max3 <= \$99 ;
   always @(posedge clk)
-    acc3_3 <= \$100 ;
+    q_owed <= \$100 ;
   always @(posedge clk)
-    window_done <= \$101 ;
+    q_room <= \$101 ;
   always @(posedge clk)
-    group_in <= \$102 ;
+    q_wptr <= \$102 ;
   always @(posedge clk)
-    max_valid <= \$103 ;
+    q_rptr <= \$103 ;
   always @(posedge clk)
-    max0 <= \$104 ;
+    q_stored <= \$104 ;
   always @(posedge clk)
-    max1 <= \$105 ;
+    o__valid <= \$105 ;
   always @(posedge clk)
-    max2 <= \$106 ;
-  always @(posedge clk)
-    max3 <= \$107 ;
-  always @(posedge clk)
-    q_owed <= \$108 ;
-  always @(posedge clk)
-    q_room <= \$109 ;
-  always @(posedge clk)
-    q_wptr <= \$110 ;
-  always @(posedge clk)
-    q_rptr <= \$111 ;
-  always @(posedge clk)
-    q_stored <= \$112 ;
-  always @(posedge clk)
-    o__valid <= \$113 ;
-  always @(posedge clk)
-    o__payload <= \$114 ;
+    o__payload <= \$106 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$77  = group;
     if (\$1 ) begin
-      \$77  = \$4 [1:0];
+      \$77  = \$4 [0];
     end
     if (rst) begin
-      \$77  = 2'h0;
+      \$77  = 1'h0;
     end
   end
   always @* begin
@@ -18584,7 +8923,7 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$83  = acc0_1;
     if (accepted_0) begin
-      \$83  = acc0_2;
+      \$83  = new0;
     end
     if (rst) begin
       \$83  = 8'h00;
@@ -18592,19 +8931,16 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = acc0_2;
-    if (accepted_0) begin
-      \$84  = acc0_3;
-    end
+    \$84  = i__payload[15:8];
     if (rst) begin
       \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = acc0_3;
+    \$85  = acc1_0;
     if (accepted_0) begin
-      \$85  = new0;
+      \$85  = acc1_1;
     end
     if (rst) begin
       \$85  = 8'h00;
@@ -18612,26 +8948,26 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = i__payload[15:8];
+    \$86  = acc1_1;
+    if (accepted_0) begin
+      \$86  = new1;
+    end
     if (rst) begin
       \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = acc1_0;
-    if (accepted_0) begin
-      \$87  = acc1_1;
-    end
+    \$87  = i__payload[23:16];
     if (rst) begin
       \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = acc1_1;
+    \$88  = acc2_0;
     if (accepted_0) begin
-      \$88  = acc1_2;
+      \$88  = acc2_1;
     end
     if (rst) begin
       \$88  = 8'h00;
@@ -18639,9 +8975,9 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = acc1_2;
+    \$89  = acc2_1;
     if (accepted_0) begin
-      \$89  = acc1_3;
+      \$89  = new2;
     end
     if (rst) begin
       \$89  = 8'h00;
@@ -18649,26 +8985,26 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = acc1_3;
-    if (accepted_0) begin
-      \$90  = new1;
-    end
+    \$90  = i__payload[31:24];
     if (rst) begin
       \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = i__payload[23:16];
+    \$91  = acc3_0;
+    if (accepted_0) begin
+      \$91  = acc3_1;
+    end
     if (rst) begin
       \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = acc2_0;
+    \$92  = acc3_1;
     if (accepted_0) begin
-      \$92  = acc2_1;
+      \$92  = new3;
     end
     if (rst) begin
       \$92  = 8'h00;
@@ -18676,189 +9012,112 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = acc2_1;
-    if (accepted_0) begin
-      \$93  = acc2_2;
-    end
+    \$93  = \$15 ;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = acc2_2;
-    if (accepted_0) begin
-      \$94  = acc2_3;
-    end
+    \$94  = group;
     if (rst) begin
-      \$94  = 8'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = acc2_3;
-    if (accepted_0) begin
-      \$95  = new2;
-    end
+    \$95  = window_done;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = i__payload[31:24];
+    \$96  = new0;
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = acc3_0;
-    if (accepted_0) begin
-      \$97  = acc3_1;
-    end
+    \$97  = new1;
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = acc3_1;
-    if (accepted_0) begin
-      \$98  = acc3_2;
-    end
+    \$98  = new2;
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = acc3_2;
-    if (accepted_0) begin
-      \$99  = acc3_3;
-    end
+    \$99  = new3;
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = acc3_3;
-    if (accepted_0) begin
-      \$100  = new3;
-    end
+    \$100  = \$76 [2:0];
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = \$15 ;
+    \$101  = \$24 ;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = group;
+    \$102  = q_wptr;
+    if (\$31 ) begin
+      \$102  = \$34 [1:0];
+    end
     if (rst) begin
       \$102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = window_done;
-    if (rst) begin
-      \$103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = new0;
-    if (rst) begin
-      \$104  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = new1;
-    if (rst) begin
-      \$105  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = new2;
-    if (rst) begin
-      \$106  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = new3;
-    if (rst) begin
-      \$107  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = \$76 [2:0];
-    if (rst) begin
-      \$108  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = \$24 ;
-    if (rst) begin
-      \$109  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = q_wptr;
-    if (\$31 ) begin
-      \$110  = \$34 [1:0];
-    end
-    if (rst) begin
-      \$110  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = q_rptr;
+    \$103  = q_rptr;
     if (\$38 ) begin
-      \$111  = \$41 [1:0];
+      \$103  = \$41 [1:0];
     end
     if (rst) begin
-      \$111  = 2'h0;
+      \$103  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = \$54 [1:0];
+    \$104  = \$54 [1:0];
     if (rst) begin
-      \$112  = 2'h0;
+      \$104  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = o__valid;
+    \$105  = o__valid;
     if (\$56 ) begin
-      \$113  = \$58 ;
+      \$105  = \$58 ;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = o__payload;
+    \$106  = o__payload;
     if (\$56 ) begin
-      \$114  = \$60 ;
+      \$106  = \$60 ;
     end
     if (rst) begin
-      \$114  = 32'd0;
+      \$106  = 32'd0;
     end
   end
   assign q_owed_next = \$76 [2:0];
@@ -18882,89 +9141,128 @@ module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign q_in[23:16] = max2;
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
+  assign \$2  = group;
+  assign \$6  = group;
 endmodule
 (* generator = "Amaranth" *)
-module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
-  wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
-  wire [8:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
-  wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [23:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
-  wire [8:0] \$13 ;
-  reg [3:0] \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
-  wire [16:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg [3:0] \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [3:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
-  wire [16:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [3:0] \$154 ;
-  reg [23:0] \$155 ;
-  reg [23:0] \$156 ;
-  reg \$157 ;
-  reg [3:0] \$158 ;
-  reg \$159 ;
-  wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg \$163 ;
-  reg [23:0] \$164 ;
-  wire [16:0] \$17 ;
-  wire [17:0] \$18 ;
-  wire [17:0] \$19 ;
-  reg [3:0] \$2 ;
-  wire [18:0] \$20 ;
-  reg [23:0] \$21 ;
+  wire \$1 ;
+  wire \$10 ;
+  wire [2:0] \$100 ;
+  wire [3:0] \$101 ;
+  wire [2:0] \$102 ;
+  wire \$103 ;
+  wire [2:0] \$104 ;
+  wire [3:0] \$105 ;
+  wire [2:0] \$106 ;
+  wire [3:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [3:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire [4:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire [2:0] \$148 ;
+  wire [2:0] \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire [2:0] \$155 ;
+  wire [2:0] \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [2:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [3:0] \$169 ;
+  wire [5:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [31:0] \$175 ;
+  reg [4:0] \$176 ;
+  reg [6:0] \$177 ;
+  reg [2:0] \$178 ;
+  reg [4:0] \$179 ;
+  wire \$18 ;
+  reg \$180 ;
+  reg [1:0] \$181 ;
+  reg [4:0] \$182 ;
+  reg [1:0] \$183 ;
+  reg [4:0] \$184 ;
+  reg [1:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [4:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [1:0] \$189 ;
+  wire \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg [31:0] \$194 ;
+  reg [2:0] \$195 ;
+  reg \$196 ;
+  reg [1:0] \$197 ;
+  reg [1:0] \$198 ;
+  reg [1:0] \$199 ;
+  wire [5:0] \$2 ;
+  wire [7:0] \$20 ;
+  reg \$200 ;
+  reg [31:0] \$201 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
@@ -18973,96 +9271,1243 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  reg \$3 ;
+  wire [6:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [3:0] \$35 ;
+  wire [3:0] \$36 ;
   wire \$37 ;
-  wire [4:0] \$38 ;
-  wire [4:0] \$39 ;
-  reg \$4 ;
-  wire \$40 ;
+  wire [3:0] \$38 ;
+  wire [3:0] \$39 ;
+  wire [7:0] \$4 ;
+  reg [4:0] \$40 ;
   wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
+  wire [3:0] \$42 ;
+  wire [3:0] \$43 ;
   wire \$44 ;
-  wire [4:0] \$45 ;
-  wire [4:0] \$46 ;
+  wire [6:0] \$45 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
-  wire \$50 ;
+  wire [5:0] \$49 ;
+  wire [8:0] \$5 ;
+  wire [5:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [5:0] \$59 ;
-  wire \$6 ;
+  wire \$59 ;
+  wire [31:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [23:0] \$65 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
-  wire [8:0] \$7 ;
-  wire \$70 ;
+  wire [1:0] \$69 ;
+  wire [31:0] \$7 ;
+  wire [1:0] \$70 ;
   wire \$71 ;
-  wire [23:0] \$72 ;
-  wire [24:0] \$73 ;
-  wire \$74 ;
-  wire [4:0] \$75 ;
+  wire \$72 ;
+  wire [2:0] \$73 ;
+  wire [2:0] \$74 ;
+  wire [5:0] \$75 ;
   wire \$76 ;
-  wire [5:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [3:0] \$79 ;
-  wire [8:0] \$8 ;
-  reg [3:0] \$80 ;
-  reg [3:0] \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg [7:0] \$88 ;
-  reg [31:0] \$89 ;
+  wire \$77 ;
+  wire [2:0] \$78 ;
+  wire [2:0] \$79 ;
+  wire [31:0] \$8 ;
+  wire [5:0] \$80 ;
+  wire [2:0] \$81 ;
+  wire \$82 ;
+  wire [2:0] \$83 ;
+  wire [3:0] \$84 ;
+  wire [2:0] \$85 ;
+  wire [3:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [2:0] \$89 ;
   wire [31:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [3:0] \$94 ;
-  reg \$95 ;
-  reg [31:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg [7:0] \$99 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$106 ;
+  wire [2:0] \$90 ;
+  wire [5:0] \$91 ;
+  wire [5:0] \$92 ;
+  wire \$93 ;
+  wire [5:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [2:0] \$96 ;
+  wire \$97 ;
+  wire [2:0] \$98 ;
+  wire [3:0] \$99 ;
+  reg [4:0] \$signature__addr  = 5'h00;
+  reg [1:0] \$signature__addr$26  = 2'h0;
   wire [31:0] \$signature__data ;
-  (* init = 24'h000000 *)
-  wire [23:0] \$signature__data$107 ;
+  wire [31:0] \$signature__data$28 ;
+  wire \$signature__en ;
+  reg \$signature__en$24  = 1'h0;
+  input clk;
+  wire clk;
+  reg [4:0] col = 5'h1f;
+  reg [4:0] col_base = 5'h1f;
+  reg [6:0] e_left = 7'h00;
+  reg g = 1'h0;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [1:0] kx = 2'h0;
+  reg [1:0] ky = 2'h0;
+  output [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
+  wire [31:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [31:0] read = 32'd0;
+  reg read_valid_1 = 1'h0;
+  (* init = 1'h0 *)
+  wire read_valid_2;
+  reg [4:0] row = 5'h1f;
+  reg [4:0] row_base = 5'h1f;
+  wire [4:0] rport__addr;
+  reg [1:0] \rport__addr$29  = 2'h0;
+  wire [31:0] rport__data;
+  wire [31:0] \rport__data$43 ;
+  input rst;
+  wire rst;
+  reg [1:0] slot = 2'h3;
+  reg [1:0] slot_base = 2'h3;
+  reg [2:0] step = 3'h0;
+  reg [4:0] w_left = 5'h10;
+  (* init = 5'h00 *)
+  wire [4:0] waddr;
+  reg [31:0] buffer [31:0];
+  initial begin
+    buffer[0] = 32'd0;
+    buffer[1] = 32'd0;
+    buffer[2] = 32'd0;
+    buffer[3] = 32'd0;
+    buffer[4] = 32'd0;
+    buffer[5] = 32'd0;
+    buffer[6] = 32'd0;
+    buffer[7] = 32'd0;
+    buffer[8] = 32'd0;
+    buffer[9] = 32'd0;
+    buffer[10] = 32'd0;
+    buffer[11] = 32'd0;
+    buffer[12] = 32'd0;
+    buffer[13] = 32'd0;
+    buffer[14] = 32'd0;
+    buffer[15] = 32'd0;
+    buffer[16] = 32'd0;
+    buffer[17] = 32'd0;
+    buffer[18] = 32'd0;
+    buffer[19] = 32'd0;
+    buffer[20] = 32'd0;
+    buffer[21] = 32'd0;
+    buffer[22] = 32'd0;
+    buffer[23] = 32'd0;
+    buffer[24] = 32'd0;
+    buffer[25] = 32'd0;
+    buffer[26] = 32'd0;
+    buffer[27] = 32'd0;
+    buffer[28] = 32'd0;
+    buffer[29] = 32'd0;
+    buffer[30] = 32'd0;
+    buffer[31] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      buffer[\$signature__addr ] <= i__payload;
+  end
+  reg [31:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= buffer[\$5 [4:0]];
+  end
+  assign rport__data = _0_;
+  reg [31:0] queue [2:0];
+  initial begin
+    queue[0] = 32'd0;
+    queue[1] = 32'd0;
+    queue[2] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
+  end
+  assign \rport__data$43  = queue[\rport__addr$29 ];
+  assign i__ready = | w_left;
+  assign \$1  = | w_left;
+  assign \$signature__en  = i__valid & \$1 ;
+  assign \$2  = slot * 4'h8;
+  assign \$3  = $signed(col) * $signed(3'h2);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
+  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
+  assign \$10  = | e_left;
+  assign \$11  = q_room & \$10 ;
+  assign \$12  = q_owed + \$11 ;
+  assign \$13  = o__valid & o__ready;
+  assign \$14  = \$12  - \$13 ;
+  assign \$15  = | w_left;
+  assign \$16  = i__valid & \$15 ;
+  assign \$17  = w_left - \$16 ;
+  assign \$18  = | e_left;
+  assign \$19  = q_room & \$18 ;
+  assign \$20  = e_left - \$19 ;
+  assign \$21  = ! w_left;
+  assign \$22  = w_left == 1'h1;
+  assign \$23  = | w_left;
+  assign \$24  = i__valid & \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = \$21  | \$25 ;
+  assign \$27  = ! e_left;
+  assign \$28  = e_left == 1'h1;
+  assign \$29  = | e_left;
+  assign \$30  = q_room & \$29 ;
+  assign \$31  = \$28  & \$30 ;
+  assign \$32  = \$27  | \$31 ;
+  assign \$33  = \$26  & \$32 ;
+  assign \$34  = step == 3'h4;
+  assign \$35  = step + 1'h1;
+  assign \$36  = \$34  ? 4'h0 : \$35 ;
+  assign \$37  = step == 3'h4;
+  assign \$38  = step + 1'h1;
+  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$41  = step == 3'h4;
+  assign \$42  = step + 1'h1;
+  assign \$43  = \$41  ? 4'h0 : \$42 ;
+  assign \$44  = ! \$43 ;
+  assign \$45  = \$44  ? 7'h00 : 7'h48;
+  assign \$46  = | w_left;
+  assign \$47  = i__valid & \$46 ;
+  assign \$48  = \$signature__addr  == 5'h1f;
+  assign \$49  = \$signature__addr  + 1'h1;
+  assign \$50  = \$48  ? 6'h00 : \$49 ;
+  assign \$51  = ! w_left;
+  assign \$52  = w_left == 1'h1;
+  assign \$53  = | w_left;
+  assign \$54  = i__valid & \$53 ;
+  assign \$55  = \$52  & \$54 ;
+  assign \$56  = \$51  | \$55 ;
+  assign \$57  = ! e_left;
+  assign \$58  = e_left == 1'h1;
+  assign \$59  = | e_left;
+  assign \$60  = q_room & \$59 ;
+  assign \$61  = \$58  & \$60 ;
+  assign \$62  = \$57  | \$61 ;
+  assign \$63  = \$56  & \$62 ;
+  assign \$64  = step == 3'h4;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = | e_left;
+  assign \$67  = q_room & \$66 ;
+  assign \$69  = g + 1'h1;
+  assign \$70  = \$68  ? 2'h0 : \$69 ;
+  assign \$72  = kx == 2'h2;
+  assign \$73  = kx + 1'h1;
+  assign \$74  = \$72  ? 3'h0 : \$73 ;
+  assign \$75  = $signed(col) + $signed(2'h1);
+  assign \$76  = kx == 2'h2;
+  assign \$77  = ky == 2'h2;
+  assign \$78  = ky + 1'h1;
+  assign \$79  = \$77  ? 3'h0 : \$78 ;
+  assign \$80  = $signed(row) + $signed(2'h1);
+  assign \$81  = slot + 1'h1;
+  assign \$82  = \$81  >= 3'h4;
+  assign \$83  = slot + 1'h1;
+  assign \$84  = \$83  - 3'h4;
+  assign \$85  = slot + 1'h1;
+  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
+  assign \$87  = ky == 2'h2;
+  assign \$88  = ox == 2'h3;
+  assign \$89  = ox + 1'h1;
+  assign \$90  = \$88  ? 3'h0 : \$89 ;
+  assign \$91  = $signed(col_base) + $signed(2'h1);
+  assign \$92  = $signed(col_base) + $signed(2'h1);
+  assign \$93  = ox == 2'h3;
+  assign \$94  = $signed(row_base) + $signed(2'h1);
+  assign \$95  = $signed(row_base) + $signed(2'h1);
+  assign \$96  = slot_base + 1'h1;
+  assign \$97  = \$96  >= 3'h4;
+  assign \$98  = slot_base + 1'h1;
+  assign \$99  = \$98  - 3'h4;
+  assign \$100  = slot_base + 1'h1;
+  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$102  = slot_base + 1'h1;
+  assign \$103  = \$102  >= 3'h4;
+  assign \$104  = slot_base + 1'h1;
+  assign \$105  = \$104  - 3'h4;
+  assign \$106  = slot_base + 1'h1;
+  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
+  assign \$108  = ! w_left;
+  assign \$109  = w_left == 1'h1;
+  assign \$110  = | w_left;
+  assign \$111  = i__valid & \$110 ;
+  assign \$112  = \$109  & \$111 ;
+  assign \$113  = \$108  | \$112 ;
+  assign \$114  = ! e_left;
+  assign \$115  = e_left == 1'h1;
+  assign \$116  = | e_left;
+  assign \$117  = q_room & \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = \$114  | \$118 ;
+  assign \$120  = \$113  & \$119 ;
+  assign \$121  = step == 3'h4;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = | e_left;
+  assign \$124  = q_room & \$123 ;
+  assign \$125  = $signed(row) < $signed(1'h0);
+  assign \$126  = $signed(row) >= $signed(4'h4);
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = $signed(col) < $signed(1'h0);
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = $signed(col) >= $signed(4'h4);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = | e_left;
+  assign \$133  = q_room & \$132 ;
+  assign \$134  = o__valid & o__ready;
+  assign \$135  = q_owed < 2'h3;
+  assign \$136  = \$134  ? q_room : \$135 ;
+  assign \$137  = o__valid & o__ready;
+  assign \$138  = \$137  | q_room;
+  assign \$139  = \$133  ? \$136  : \$138 ;
+  assign \$140  = ~ o__valid;
+  assign \$141  = \$140  | o__ready;
+  assign \$142  = | q_stored;
+  assign \$143  = ~ \$142 ;
+  assign \$144  = \$141  & \$143 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$signature__en$24  & \$145 ;
+  assign \$147  = \$signature__addr$26  == 2'h2;
+  assign \$148  = \$signature__addr$26  + 1'h1;
+  assign \$149  = \$147  ? 3'h0 : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = \rport__addr$29  == 2'h2;
+  assign \$155  = \rport__addr$29  + 1'h1;
+  assign \$156  = \$154  ? 3'h0 : \$155 ;
+  assign \$157  = ~ o__valid;
+  assign \$158  = \$157  | o__ready;
+  assign \$159  = | q_stored;
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$158  & \$160 ;
+  assign \$162  = ~ \$161 ;
+  assign \$163  = \$signature__en$24  & \$162 ;
+  assign \$164  = q_stored + \$163 ;
+  assign \$165  = ~ o__valid;
+  assign \$166  = \$165  | o__ready;
+  assign \$167  = | q_stored;
+  assign \$168  = \$166  & \$167 ;
+  assign \$169  = \$164  - \$168 ;
+  assign \$170  = ~ o__valid;
+  assign \$171  = \$170  | o__ready;
+  assign \$172  = | q_stored;
+  assign \$173  = \$172  | \$signature__en$24 ;
+  assign \$174  = | q_stored;
+  assign \$175  = \$174  ? \rport__data$43  : q_in;
+  always @(posedge clk)
+    w_left <= \$176 ;
+  always @(posedge clk)
+    e_left <= \$177 ;
+  always @(posedge clk)
+    step <= \$178 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$179 ;
+  always @(posedge clk)
+    g <= \$180 ;
+  always @(posedge clk)
+    kx <= \$181 ;
+  always @(posedge clk)
+    col <= \$182 ;
+  always @(posedge clk)
+    ky <= \$183 ;
+  always @(posedge clk)
+    row <= \$184 ;
+  always @(posedge clk)
+    slot <= \$185 ;
+  always @(posedge clk)
+    ox <= \$186 ;
+  always @(posedge clk)
+    col_base <= \$187 ;
+  always @(posedge clk)
+    row_base <= \$188 ;
+  always @(posedge clk)
+    slot_base <= \$189 ;
+  always @(posedge clk)
+    read_valid_1 <= \$190 ;
+  always @(posedge clk)
+    \$signature__en$24  <= \$191 ;
+  always @(posedge clk)
+    pad_reg <= \$192 ;
+  always @(posedge clk)
+    pad_reg2 <= \$193 ;
+  always @(posedge clk)
+    read <= \$194 ;
+  always @(posedge clk)
+    q_owed <= \$195 ;
+  always @(posedge clk)
+    q_room <= \$196 ;
+  always @(posedge clk)
+    \$signature__addr$26  <= \$197 ;
+  always @(posedge clk)
+    \rport__addr$29  <= \$198 ;
+  always @(posedge clk)
+    q_stored <= \$199 ;
+  always @(posedge clk)
+    o__valid <= \$200 ;
+  always @(posedge clk)
+    o__payload <= \$201 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$40  = 5'h00;
+    casez (\$39 )
+      4'h0:
+          \$40  = 5'h10;
+      4'h1:
+          \$40  = 5'h08;
+      4'h2:
+          \$40  = 5'h08;
+      4'h3:
+          \$40  = 5'h00;
+      4'h4:
+          \$40  = 5'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$176  = \$17 [4:0];
+    if (\$33 ) begin
+      \$176  = \$40 ;
+    end
+    if (rst) begin
+      \$176  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$177  = \$20 [6:0];
+    if (\$33 ) begin
+      \$177  = \$45 ;
+    end
+    if (rst) begin
+      \$177  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$178  = step;
+    if (\$33 ) begin
+      \$178  = \$36 [2:0];
+    end
+    if (rst) begin
+      \$178  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$179  = \$signature__addr ;
+    if (\$47 ) begin
+      \$179  = \$50 [4:0];
+    end
+    if (\$65 ) begin
+      \$179  = 5'h00;
+    end
+    if (rst) begin
+      \$179  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$180  = g;
+    if (\$67 ) begin
+      \$180  = \$70 [0];
+    end
+    if (rst) begin
+      \$180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$181  = kx;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        \$181  = \$74 [1:0];
+      end
+    end
+    if (rst) begin
+      \$181  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$182  = col;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        \$182  = \$75 [4:0];
+        if (\$76 ) begin
+          \$182  = col_base;
+          if (\$87 ) begin
+            \$182  = \$92 [4:0];
+            if (\$93 ) begin
+              \$182  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$182  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = ky;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          \$183  = \$79 [1:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$183  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$184  = row;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          \$184  = \$80 [4:0];
+          if (\$87 ) begin
+            \$184  = row_base;
+            if (\$93 ) begin
+              \$184  = \$95 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$122 ) begin
+      \$184  = 5'h1f;
+    end
+    if (rst) begin
+      \$184  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$185  = slot;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          \$185  = \$86 [1:0];
+          if (\$87 ) begin
+            \$185  = slot_base;
+            if (\$93 ) begin
+              \$185  = \$107 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$122 ) begin
+      \$185  = 2'h3;
+    end
+    if (rst) begin
+      \$185  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = ox;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$186  = \$90 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$186  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$187  = col_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            \$187  = \$91 [4:0];
+            if (\$93 ) begin
+              \$187  = 5'h1f;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$187  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$188  = row_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$188  = \$94 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$122 ) begin
+      \$188  = 5'h1f;
+    end
+    if (rst) begin
+      \$188  = 5'h1f;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$189  = slot_base;
+    if (\$67 ) begin
+      if (\$71 ) begin
+        if (\$76 ) begin
+          if (\$87 ) begin
+            if (\$93 ) begin
+              \$189  = \$101 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$122 ) begin
+      \$189  = 2'h3;
+    end
+    if (rst) begin
+      \$189  = 2'h3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = \$124 ;
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = read_valid_1;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = \$131 ;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = pad_reg;
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = rport__data;
+    if (rst) begin
+      \$194  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$195  = \$14 [2:0];
+    if (rst) begin
+      \$195  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$196  = \$139 ;
+    if (rst) begin
+      \$196  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = \$signature__addr$26 ;
+    if (\$146 ) begin
+      \$197  = \$149 [1:0];
+    end
+    if (rst) begin
+      \$197  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = \rport__addr$29 ;
+    if (\$153 ) begin
+      \$198  = \$156 [1:0];
+    end
+    if (rst) begin
+      \$198  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$199  = \$169 [1:0];
+    if (rst) begin
+      \$199  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = o__valid;
+    if (\$171 ) begin
+      \$200  = \$173 ;
+    end
+    if (rst) begin
+      \$200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = o__payload;
+    if (\$171 ) begin
+      \$201  = \$175 ;
+    end
+    if (rst) begin
+      \$201  = 32'd0;
+    end
+  end
+  assign waddr = \$signature__addr ;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = \$5 [4:0];
+  assign q_owed_next = \$14 [2:0];
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign q_in[31:24] = \$9 [31:24];
+  assign q_in[23:16] = \$8 [23:16];
+  assign q_in[15:8] = \$7 [15:8];
+  assign q_in[7:0] = \$6 [7:0];
+  assign \$68  = g;
+  assign \$71  = g;
+endmodule
+(* generator = "Amaranth" *)
+module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  reg \$1 ;
+  wire [8:0] \$10 ;
+  reg [23:0] \$100 ;
+  reg [23:0] \$101 ;
+  reg [23:0] \$102 ;
+  reg [23:0] \$103 ;
+  reg [23:0] \$104 ;
+  reg [23:0] \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [8:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [8:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire [4:0] \$122 ;
+  wire [4:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [4:0] \$129 ;
+  wire [8:0] \$13 ;
+  wire [4:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [4:0] \$138 ;
+  wire \$139 ;
+  wire [8:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [5:0] \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire [191:0] \$149 ;
+  wire [8:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [23:0] \$156 ;
+  wire [24:0] \$157 ;
+  wire [23:0] \$158 ;
+  wire [24:0] \$159 ;
+  wire [8:0] \$16 ;
+  wire [23:0] \$160 ;
+  wire [24:0] \$161 ;
+  wire [23:0] \$162 ;
+  wire [24:0] \$163 ;
+  wire [23:0] \$164 ;
+  wire [24:0] \$165 ;
+  wire [23:0] \$166 ;
+  wire [24:0] \$167 ;
+  wire [23:0] \$168 ;
+  wire [24:0] \$169 ;
+  wire [8:0] \$17 ;
+  wire [23:0] \$170 ;
+  wire [24:0] \$171 ;
+  wire \$172 ;
+  wire [4:0] \$173 ;
+  wire \$174 ;
+  wire [5:0] \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg [4:0] \$178 ;
+  reg [4:0] \$179 ;
+  wire [8:0] \$18 ;
+  reg \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg [5:0] \$186 ;
+  reg [31:0] \$187 ;
+  reg \$188 ;
+  reg \$189 ;
+  wire [8:0] \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg [31:0] \$194 ;
+  reg [31:0] \$195 ;
+  reg [31:0] \$196 ;
+  reg [5:0] \$197 ;
+  reg [5:0] \$198 ;
+  reg [63:0] \$199 ;
+  reg [4:0] \$2 ;
+  wire [8:0] \$20 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [5:0] \$204 ;
+  reg [63:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
+  wire [8:0] \$21 ;
+  reg [5:0] \$210 ;
+  reg [63:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [5:0] \$216 ;
+  reg [63:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
+  wire [8:0] \$22 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [8:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [8:0] \$224 ;
+  reg [7:0] \$225 ;
+  reg [8:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [8:0] \$228 ;
+  reg [7:0] \$229 ;
+  wire [8:0] \$23 ;
+  reg [8:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [8:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [8:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [8:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [8:0] \$238 ;
+  reg [7:0] \$239 ;
+  wire [8:0] \$24 ;
+  reg [8:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [8:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [8:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [8:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [8:0] \$248 ;
+  reg [7:0] \$249 ;
+  wire [8:0] \$25 ;
+  reg [8:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [8:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [8:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [8:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [8:0] \$258 ;
+  reg [7:0] \$259 ;
+  wire [8:0] \$26 ;
+  reg [8:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [8:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [8:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [8:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [8:0] \$268 ;
+  reg [7:0] \$269 ;
+  wire [8:0] \$27 ;
+  reg [8:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [8:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [8:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [8:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [8:0] \$278 ;
+  reg [7:0] \$279 ;
+  wire [8:0] \$28 ;
+  reg [8:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [8:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
+  wire [8:0] \$29 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [16:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [16:0] \$299 ;
+  reg \$3 ;
+  wire [8:0] \$30 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [16:0] \$302 ;
+  reg [16:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [16:0] \$309 ;
+  wire [8:0] \$31 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [16:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [16:0] \$316 ;
+  reg [16:0] \$317 ;
+  reg [16:0] \$318 ;
+  reg [16:0] \$319 ;
+  wire [8:0] \$32 ;
+  reg [16:0] \$320 ;
+  reg [16:0] \$321 ;
+  reg [16:0] \$322 ;
+  reg [16:0] \$323 ;
+  reg [16:0] \$324 ;
+  reg [16:0] \$325 ;
+  reg [16:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [16:0] \$329 ;
+  wire [8:0] \$33 ;
+  reg [16:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [16:0] \$339 ;
+  wire [8:0] \$34 ;
+  reg [16:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [16:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [16:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
+  wire [8:0] \$35 ;
+  reg [23:0] \$350 ;
+  reg [23:0] \$351 ;
+  reg [23:0] \$352 ;
+  reg [23:0] \$353 ;
+  reg [23:0] \$354 ;
+  reg [23:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [23:0] \$357 ;
+  reg \$358 ;
+  reg \$359 ;
+  wire [8:0] \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire [8:0] \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
+  wire [8:0] \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
+  wire [8:0] \$39 ;
+  reg [23:0] \$390 ;
+  reg [23:0] \$391 ;
+  reg [23:0] \$392 ;
+  reg [23:0] \$393 ;
+  reg [23:0] \$394 ;
+  reg [23:0] \$395 ;
+  reg [23:0] \$396 ;
+  reg [23:0] \$397 ;
+  reg [23:0] \$398 ;
+  reg [23:0] \$399 ;
+  reg \$4 ;
+  wire [8:0] \$40 ;
+  reg [23:0] \$400 ;
+  reg [23:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg [23:0] \$403 ;
+  reg [23:0] \$404 ;
+  reg [23:0] \$405 ;
+  reg \$406 ;
+  reg [3:0] \$407 ;
+  reg \$408 ;
+  reg [3:0] \$409 ;
+  wire [8:0] \$41 ;
+  reg [3:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg \$412 ;
+  reg [191:0] \$413 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [16:0] \$47 ;
+  wire [16:0] \$48 ;
+  wire [16:0] \$49 ;
+  reg \$5 ;
+  wire [16:0] \$50 ;
+  wire [16:0] \$51 ;
+  wire [16:0] \$52 ;
+  wire [16:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
+  wire [16:0] \$57 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
+  wire \$6 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
+  wire [6:0] \$7 ;
+  wire [16:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [17:0] \$74 ;
+  wire [17:0] \$75 ;
+  wire [18:0] \$76 ;
+  wire [17:0] \$77 ;
+  wire [17:0] \$78 ;
+  wire [18:0] \$79 ;
+  wire [6:0] \$8 ;
+  wire [17:0] \$80 ;
+  wire [17:0] \$81 ;
+  wire [18:0] \$82 ;
+  wire [17:0] \$83 ;
+  wire [17:0] \$84 ;
+  wire [18:0] \$85 ;
+  wire [17:0] \$86 ;
+  wire [17:0] \$87 ;
+  wire [18:0] \$88 ;
+  wire [17:0] \$89 ;
+  wire [31:0] \$9 ;
+  wire [17:0] \$90 ;
+  wire [18:0] \$91 ;
+  wire [17:0] \$92 ;
+  wire [17:0] \$93 ;
+  wire [18:0] \$94 ;
+  wire [17:0] \$95 ;
+  wire [17:0] \$96 ;
+  wire [18:0] \$97 ;
+  reg [23:0] \$98 ;
+  reg [23:0] \$99 ;
+  (* init = 5'h00 *)
+  wire [4:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$270 ;
+  wire [31:0] \$signature__data ;
+  wire [191:0] \$signature__data$271 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$105 ;
+  wire \$signature__en$269 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
+  reg [23:0] acc1 = 24'h000000;
+  wire [23:0] acc1_next;
+  reg [23:0] acc2 = 24'h000000;
+  wire [23:0] acc2_next;
+  reg [23:0] acc3 = 24'h000000;
+  wire [23:0] acc3_next;
+  reg [23:0] acc4 = 24'h000000;
+  wire [23:0] acc4_next;
+  reg [23:0] acc5 = 24'h000000;
+  wire [23:0] acc5_next;
+  reg [23:0] acc6 = 24'h000000;
+  wire [23:0] acc6_next;
+  reg [23:0] acc7 = 24'h000000;
+  wire [23:0] acc7_next;
   reg [23:0] bias0 = 24'h000000;
+  reg [23:0] bias1 = 24'h000000;
+  reg [23:0] bias2 = 24'h000000;
+  reg [23:0] bias3 = 24'h000000;
+  reg [23:0] bias4 = 24'h000000;
+  reg [23:0] bias5 = 24'h000000;
+  reg [23:0] bias6 = 24'h000000;
+  reg [23:0] bias7 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -19104,6 +10549,7133 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
+  reg nf1 = 1'h0;
+  reg nf2 = 1'h0;
+  reg nf3 = 1'h0;
+  reg nf4 = 1'h0;
+  reg nf5 = 1'h0;
+  reg nf6 = 1'h0;
+  reg nf7 = 1'h0;
+  reg nf8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg nf8_0 = 1'h0;
+  reg nf_t = 1'h0;
+  reg nf_t_ahead = 1'h0;
+  output [191:0] o__payload;
+  reg [191:0] o__payload = 192'h000000000000000000000000000000000000000000000000;
+  wire [23:0] \o__payload[0] ;
+  wire [23:0] \o__payload[1] ;
+  wire [23:0] \o__payload[2] ;
+  wire [23:0] \o__payload[3] ;
+  wire [23:0] \o__payload[4] ;
+  wire [23:0] \o__payload[5] ;
+  wire [23:0] \o__payload[6] ;
+  wire [23:0] \o__payload[7] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] port__addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$266 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$267 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$268 ;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$41 ;
+  wire [63:0] \port__data$48 ;
+  wire [63:0] \port__data$55 ;
+  reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
+  reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
+  reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
+  reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_3_r = 17'h00000;
+  reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_0_r = 17'h00000;
+  reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_1_r = 17'h00000;
+  reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_2_r = 17'h00000;
+  reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_3_r = 17'h00000;
+  reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_0_r = 17'h00000;
+  reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_1_r = 17'h00000;
+  reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_2_r = 17'h00000;
+  reg [16:0] prod2_3 = 17'h00000;
+  reg [16:0] prod2_3_r = 17'h00000;
+  reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_0_r = 17'h00000;
+  reg [16:0] prod3_1 = 17'h00000;
+  reg [16:0] prod3_1_r = 17'h00000;
+  reg [16:0] prod3_2 = 17'h00000;
+  reg [16:0] prod3_2_r = 17'h00000;
+  reg [16:0] prod3_3 = 17'h00000;
+  reg [16:0] prod3_3_r = 17'h00000;
+  reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod4_0_r = 17'h00000;
+  reg [16:0] prod4_1 = 17'h00000;
+  reg [16:0] prod4_1_r = 17'h00000;
+  reg [16:0] prod4_2 = 17'h00000;
+  reg [16:0] prod4_2_r = 17'h00000;
+  reg [16:0] prod4_3 = 17'h00000;
+  reg [16:0] prod4_3_r = 17'h00000;
+  reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
+  reg [16:0] prod5_1 = 17'h00000;
+  reg [16:0] prod5_1_r = 17'h00000;
+  reg [16:0] prod5_2 = 17'h00000;
+  reg [16:0] prod5_2_r = 17'h00000;
+  reg [16:0] prod5_3 = 17'h00000;
+  reg [16:0] prod5_3_r = 17'h00000;
+  reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod6_0_r = 17'h00000;
+  reg [16:0] prod6_1 = 17'h00000;
+  reg [16:0] prod6_1_r = 17'h00000;
+  reg [16:0] prod6_2 = 17'h00000;
+  reg [16:0] prod6_2_r = 17'h00000;
+  reg [16:0] prod6_3 = 17'h00000;
+  reg [16:0] prod6_3_r = 17'h00000;
+  reg [16:0] prod7_0 = 17'h00000;
+  reg [16:0] prod7_0_r = 17'h00000;
+  reg [16:0] prod7_1 = 17'h00000;
+  reg [16:0] prod7_1_r = 17'h00000;
+  reg [16:0] prod7_2 = 17'h00000;
+  reg [16:0] prod7_2_r = 17'h00000;
+  reg [16:0] prod7_3 = 17'h00000;
+  reg [16:0] prod7_3_r = 17'h00000;
+  wire [191:0] q_in;
+  wire [23:0] \q_in[0] ;
+  wire [23:0] \q_in[1] ;
+  wire [23:0] \q_in[2] ;
+  wire [23:0] \q_in[3] ;
+  wire [23:0] \q_in[4] ;
+  wire [23:0] \q_in[5] ;
+  wire [23:0] \q_in[6] ;
+  wire [23:0] \q_in[7] ;
+  reg [3:0] q_owed = 4'h0;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [3:0] q_rptr = 4'h0;
+  reg [3:0] q_stored = 4'h0;
+  reg [3:0] q_wptr = 4'h0;
+  reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
+  (* keep = 32'd1 *)
+  reg [5:0] rom0_addr = 6'h00;
+  reg [63:0] rom0_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom1_addr = 6'h00;
+  reg [63:0] rom1_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom2_addr = 6'h00;
+  reg [63:0] rom2_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom3_addr = 6'h00;
+  reg [63:0] rom3_read = 64'h0000000000000000;
+  (* init = 5'h00 *)
+  wire [4:0] rport__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$272 ;
+  wire [31:0] rport__data;
+  wire [191:0] \rport__data$260 ;
+  input rst;
+  wire rst;
+  reg [4:0] sf_t = 5'h00;
+  reg [4:0] sf_t_ahead = 5'h01;
+  reg [23:0] sum0_s0_0 = 24'h000000;
+  reg [23:0] sum1_s0_0 = 24'h000000;
+  reg [23:0] sum2_s0_0 = 24'h000000;
+  reg [23:0] sum3_s0_0 = 24'h000000;
+  reg [23:0] sum4_s0_0 = 24'h000000;
+  reg [23:0] sum5_s0_0 = 24'h000000;
+  reg [23:0] sum6_s0_0 = 24'h000000;
+  reg [23:0] sum7_s0_0 = 24'h000000;
+  reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
+  reg v1 = 1'h0;
+  reg v2 = 1'h0;
+  reg v3 = 1'h0;
+  reg v4 = 1'h0;
+  reg v5 = 1'h0;
+  reg v6 = 1'h0;
+  reg v7 = 1'h0;
+  reg v8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_0 = 1'h0;
+  reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_2 = 8'h00;
+  reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w1_1 = 8'h00;
+  reg [7:0] w1_2 = 8'h00;
+  reg [7:0] w1_3 = 8'h00;
+  reg [7:0] w2_0 = 8'h00;
+  reg [7:0] w2_1 = 8'h00;
+  reg [7:0] w2_2 = 8'h00;
+  reg [7:0] w2_3 = 8'h00;
+  reg [7:0] w3_0 = 8'h00;
+  reg [7:0] w3_1 = 8'h00;
+  reg [7:0] w3_2 = 8'h00;
+  reg [7:0] w3_3 = 8'h00;
+  reg [7:0] w4_0 = 8'h00;
+  reg [7:0] w4_1 = 8'h00;
+  reg [7:0] w4_2 = 8'h00;
+  reg [7:0] w4_3 = 8'h00;
+  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w5_1 = 8'h00;
+  reg [7:0] w5_2 = 8'h00;
+  reg [7:0] w5_3 = 8'h00;
+  reg [7:0] w6_0 = 8'h00;
+  reg [7:0] w6_1 = 8'h00;
+  reg [7:0] w6_2 = 8'h00;
+  reg [7:0] w6_3 = 8'h00;
+  reg [7:0] w7_0 = 8'h00;
+  reg [7:0] w7_1 = 8'h00;
+  reg [7:0] w7_2 = 8'h00;
+  reg [7:0] w7_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
+  reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_3 = 9'h000;
+  reg [31:0] inbuf [17:0];
+  initial begin
+    inbuf[0] = 32'd0;
+    inbuf[1] = 32'd0;
+    inbuf[2] = 32'd0;
+    inbuf[3] = 32'd0;
+    inbuf[4] = 32'd0;
+    inbuf[5] = 32'd0;
+    inbuf[6] = 32'd0;
+    inbuf[7] = 32'd0;
+    inbuf[8] = 32'd0;
+    inbuf[9] = 32'd0;
+    inbuf[10] = 32'd0;
+    inbuf[11] = 32'd0;
+    inbuf[12] = 32'd0;
+    inbuf[13] = 32'd0;
+    inbuf[14] = 32'd0;
+    inbuf[15] = 32'd0;
+    inbuf[16] = 32'd0;
+    inbuf[17] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      inbuf[sf_t] <= i__payload;
+  end
+  reg [31:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= inbuf[sf_t];
+  end
+  assign rport__data = _0_;
+  reg [191:0] queue [9:0];
+  initial begin
+    queue[0] = 192'h000000000000000000000000000000000000000000000000;
+    queue[1] = 192'h000000000000000000000000000000000000000000000000;
+    queue[2] = 192'h000000000000000000000000000000000000000000000000;
+    queue[3] = 192'h000000000000000000000000000000000000000000000000;
+    queue[4] = 192'h000000000000000000000000000000000000000000000000;
+    queue[5] = 192'h000000000000000000000000000000000000000000000000;
+    queue[6] = 192'h000000000000000000000000000000000000000000000000;
+    queue[7] = 192'h000000000000000000000000000000000000000000000000;
+    queue[8] = 192'h000000000000000000000000000000000000000000000000;
+    queue[9] = 192'h000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (deliver)
+      queue[q_wptr] <= q_in;
+  end
+  assign \rport__data$260  = queue[q_rptr];
+  reg [63:0] rom0 [35:0];
+  initial begin
+    rom0[0] = 64'he231280900055efe;
+    rom0[1] = 64'h99103b81df1016f2;
+    rom0[2] = 64'h49e6ee2cdab60622;
+    rom0[3] = 64'h2d32086ef7ec182b;
+    rom0[4] = 64'h3e140efff3fa0828;
+    rom0[5] = 64'heee3b429cacf2531;
+    rom0[6] = 64'h2326caa4161d18db;
+    rom0[7] = 64'h25f855ba3ff1e572;
+    rom0[8] = 64'ha0ddc71a2a10ea2d;
+    rom0[9] = 64'h045e0eb5c402da7f;
+    rom0[10] = 64'h703e002d0ceca715;
+    rom0[11] = 64'h030dbee1d1dcf7dd;
+    rom0[12] = 64'hebf1e2026006781d;
+    rom0[13] = 64'h19031e0aec6ad1d7;
+    rom0[14] = 64'h04069f32264c5335;
+    rom0[15] = 64'h3ada361bb1f6dea1;
+    rom0[16] = 64'hf10dded0d2f9c314;
+    rom0[17] = 64'h280a001a0bf01716;
+    rom0[18] = 64'h234a022b552e7f32;
+    rom0[19] = 64'h30b9622b0de3fc7e;
+    rom0[20] = 64'hc4e0cc9a280b475f;
+    rom0[21] = 64'h4335eaf6fad5bf6c;
+    rom0[22] = 64'hdad5ffe2aa1e8ad8;
+    rom0[23] = 64'hf7ece8e8dcef3ea2;
+    rom0[24] = 64'habf1f9ef2b00df05;
+    rom0[25] = 64'hd7ed1ae4ffdfb42b;
+    rom0[26] = 64'hc797f7eab94b1fda;
+    rom0[27] = 64'he72bc9c2df09b10f;
+    rom0[28] = 64'hfce7381af1ddb8bd;
+    rom0[29] = 64'h81c90fbb25f60d5b;
+    rom0[30] = 64'h0a30440b7b205b75;
+    rom0[31] = 64'hfc122002eafc1e12;
+    rom0[32] = 64'hda482f331cd229cc;
+    rom0[33] = 64'h3a15e6f144120062;
+    rom0[34] = 64'h6c672024b5e4d609;
+    rom0[35] = 64'h0df03f38fb26dbc9;
+  end
+  reg [63:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= rom0[rom0_addr];
+  end
+  assign port__data = _1_;
+  reg [63:0] rom1 [35:0];
+  initial begin
+    rom1[0] = 64'h2f38555ff81d4bff;
+    rom1[1] = 64'h058d1efae615f99d;
+    rom1[2] = 64'h1f1c0830d31d3c46;
+    rom1[3] = 64'he70fdce0203c29d9;
+    rom1[4] = 64'h2a39c11de90949fd;
+    rom1[5] = 64'he9ea26c51752e08e;
+    rom1[6] = 64'hfeede3bdc1c9fc09;
+    rom1[7] = 64'heae9f94ad614de66;
+    rom1[8] = 64'h0117c2d9a0e98f11;
+    rom1[9] = 64'h1f8c1628db8e07fe;
+    rom1[10] = 64'he10f04d9beabdba5;
+    rom1[11] = 64'h3c1f126f3146bcf3;
+    rom1[12] = 64'h35084d0e4b243434;
+    rom1[13] = 64'hd9c9e01525e1d301;
+    rom1[14] = 64'hefd833386c315f0b;
+    rom1[15] = 64'h0d03ca7fdfe77f6a;
+    rom1[16] = 64'hfdc4d7492b8d610d;
+    rom1[17] = 64'hd102f6d8da5cacf6;
+    rom1[18] = 64'hd001c8d3e81e12ed;
+    rom1[19] = 64'h2ad1d94cd01029c9;
+    rom1[20] = 64'h14340ef709140119;
+    rom1[21] = 64'h3ab91b6e31c1330e;
+    rom1[22] = 64'h1e344b2ade32d5f4;
+    rom1[23] = 64'he7e4ec7c15e939dc;
+    rom1[24] = 64'h36e4612c27fc1002;
+    rom1[25] = 64'hdbeade0605060c15;
+    rom1[26] = 64'h39bc39fc81f8d7ea;
+    rom1[27] = 64'hdc32ae26f520ecfa;
+    rom1[28] = 64'h45fc7f200c05e6f5;
+    rom1[29] = 64'h9df9ba40fcd8083c;
+    rom1[30] = 64'hcbe6f6e20f062e10;
+    rom1[31] = 64'h11c6fd2fee30f7fd;
+    rom1[32] = 64'hef272711230b04f1;
+    rom1[33] = 64'h13f11bcc0b07210e;
+    rom1[34] = 64'h125234f318d91d13;
+    rom1[35] = 64'h2213e9f8e61fc400;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[rom1_addr];
+  end
+  assign \port__data$41  = _2_;
+  reg [63:0] rom2 [35:0];
+  initial begin
+    rom2[0] = 64'h1de61e310e23f732;
+    rom2[1] = 64'hf24512c71f03ee1f;
+    rom2[2] = 64'hc1dcfec52144f3ef;
+    rom2[3] = 64'h1d1119c7150c2ecb;
+    rom2[4] = 64'h9ed7bae7fd0ef6c9;
+    rom2[5] = 64'hfdfb189447fee452;
+    rom2[6] = 64'h1ef00d25e0163108;
+    rom2[7] = 64'hdc37e814b081e804;
+    rom2[8] = 64'h16010fce11f3adeb;
+    rom2[9] = 64'he434268153464a13;
+    rom2[10] = 64'hf3cb2b1404e60900;
+    rom2[11] = 64'h0c1317fadfefc9c5;
+    rom2[12] = 64'h18463222262817e0;
+    rom2[13] = 64'h21073cc3b00e3a17;
+    rom2[14] = 64'h2220e811bea6f309;
+    rom2[15] = 64'h4c204649fbfbe726;
+    rom2[16] = 64'ha417babb11f3112f;
+    rom2[17] = 64'h15f2f8bec7cce8f1;
+    rom2[18] = 64'h00ff0000040d2602;
+    rom2[19] = 64'h00000000d2021cce;
+    rom2[20] = 64'h00fe00003bf0120f;
+    rom2[21] = 64'h000000000227221e;
+    rom2[22] = 64'h00dc000033b81d07;
+    rom2[23] = 64'h000000000b06d10d;
+    rom2[24] = 64'h000000000c27eecd;
+    rom2[25] = 64'h00000000eeee4e81;
+    rom2[26] = 64'h00e40000d3eed8dd;
+    rom2[27] = 64'h000000001c3cfeda;
+    rom2[28] = 64'h0006000037f73a0e;
+    rom2[29] = 64'h00000000e0d6fcd7;
+    rom2[30] = 64'h00000000dc0dfbe6;
+    rom2[31] = 64'h000000001ece48cd;
+    rom2[32] = 64'h00250000aa088b00;
+    rom2[33] = 64'h000000003b1906f3;
+    rom2[34] = 64'h00de0000304c17fd;
+    rom2[35] = 64'h000000000ff31514;
+  end
+  reg [63:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= rom2[rom2_addr];
+  end
+  assign \port__data$48  = _3_;
+  reg [63:0] rom3 [35:0];
+  initial begin
+    rom3[0] = 64'hf6de1528ea49b5b6;
+    rom3[1] = 64'h422004cd7ff11944;
+    rom3[2] = 64'h2421ed01026a2413;
+    rom3[3] = 64'hdbe9f7fd31ff375a;
+    rom3[4] = 64'h1e1f1a10c52eb231;
+    rom3[5] = 64'h1825e2111dc80b21;
+    rom3[6] = 64'hc2fa811fefe9f116;
+    rom3[7] = 64'h471b27e61544bec8;
+    rom3[8] = 64'h3b3bfd49ffb536dc;
+    rom3[9] = 64'he6b3201fee35b820;
+    rom3[10] = 64'h26e82cff02f234fd;
+    rom3[11] = 64'h3842f013b9b6e129;
+    rom3[12] = 64'hfcdeb603daf0bf1a;
+    rom3[13] = 64'hf9e9f2ead7fc00ba;
+    rom3[14] = 64'he30cede7f82804c0;
+    rom3[15] = 64'hd3feedda1709d4f6;
+    rom3[16] = 64'hfec51bf2ff1fffe4;
+    rom3[17] = 64'hff30c1f6def50501;
+    rom3[18] = 64'h0000000000000000;
+    rom3[19] = 64'h0000000000000000;
+    rom3[20] = 64'h0000000000000000;
+    rom3[21] = 64'h0000000000000000;
+    rom3[22] = 64'h0000000000000000;
+    rom3[23] = 64'h0000000000000000;
+    rom3[24] = 64'h0000000000000000;
+    rom3[25] = 64'h0000000000000000;
+    rom3[26] = 64'h0000000000000000;
+    rom3[27] = 64'h0000000000000000;
+    rom3[28] = 64'h0000000000000000;
+    rom3[29] = 64'h0000000000000000;
+    rom3[30] = 64'h0000000000000000;
+    rom3[31] = 64'h0000000000000000;
+    rom3[32] = 64'h0000000000000000;
+    rom3[33] = 64'h0000000000000000;
+    rom3[34] = 64'h0000000000000000;
+    rom3[35] = 64'h0000000000000000;
+  end
+  reg [63:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= rom3[rom3_addr];
+  end
+  assign \port__data$55  = _4_;
+  always @(posedge clk)
+    nf5 <= \$373 ;
+  always @(posedge clk)
+    v6 <= \$374 ;
+  always @(posedge clk)
+    first6 <= \$375 ;
+  always @(posedge clk)
+    last6 <= \$376 ;
+  always @(posedge clk)
+    nf6 <= \$377 ;
+  always @(posedge clk)
+    v7 <= \$378 ;
+  always @(posedge clk)
+    first7 <= \$379 ;
+  always @(posedge clk)
+    last7 <= \$380 ;
+  always @(posedge clk)
+    nf7 <= \$381 ;
+  always @(posedge clk)
+    v8 <= \$382 ;
+  always @(posedge clk)
+    first8 <= \$383 ;
+  always @(posedge clk)
+    last8 <= \$384 ;
+  always @(posedge clk)
+    nf8 <= \$385 ;
+  always @(posedge clk)
+    v8_0 <= \$386 ;
+  always @(posedge clk)
+    first8_0 <= \$387 ;
+  always @(posedge clk)
+    last8_0 <= \$388 ;
+  always @(posedge clk)
+    nf8_0 <= \$389 ;
+  always @(posedge clk)
+    bias0 <= \$390 ;
+  always @(posedge clk)
+    acc0 <= \$391 ;
+  always @(posedge clk)
+    bias1 <= \$392 ;
+  always @(posedge clk)
+    acc1 <= \$393 ;
+  always @(posedge clk)
+    bias2 <= \$394 ;
+  always @(posedge clk)
+    acc2 <= \$395 ;
+  always @(posedge clk)
+    bias3 <= \$396 ;
+  always @(posedge clk)
+    acc3 <= \$397 ;
+  always @(posedge clk)
+    bias4 <= \$398 ;
+  always @(posedge clk)
+    acc4 <= \$399 ;
+  always @(posedge clk)
+    bias5 <= \$400 ;
+  always @(posedge clk)
+    acc5 <= \$401 ;
+  always @(posedge clk)
+    bias6 <= \$402 ;
+  always @(posedge clk)
+    acc6 <= \$403 ;
+  always @(posedge clk)
+    bias7 <= \$404 ;
+  always @(posedge clk)
+    acc7 <= \$405 ;
+  always @(posedge clk)
+    deliver <= \$406 ;
+  always @(posedge clk)
+    q_owed <= \$407 ;
+  always @(posedge clk)
+    q_room <= \$408 ;
+  always @(posedge clk)
+    q_wptr <= \$409 ;
+  always @(posedge clk)
+    q_rptr <= \$410 ;
+  always @(posedge clk)
+    q_stored <= \$411 ;
+  always @(posedge clk)
+    o__valid <= \$412 ;
+  always @(posedge clk)
+    o__payload <= \$413 ;
+  assign \$6  = t == 6'h23;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
+  assign \$16  = $signed(x0_2) - $signed(8'h80);
+  assign \$17  = $signed(x0_3) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_0) - $signed(8'h80);
+  assign \$23  = $signed(x1_1) - $signed(8'h80);
+  assign \$24  = $signed(x1_2) - $signed(8'h80);
+  assign \$25  = $signed(x1_3) - $signed(8'h80);
+  assign \$26  = $signed(x2_0) - $signed(8'h80);
+  assign \$27  = $signed(x2_1) - $signed(8'h80);
+  assign \$28  = $signed(x2_2) - $signed(8'h80);
+  assign \$29  = $signed(x2_3) - $signed(8'h80);
+  assign \$30  = $signed(x2_0) - $signed(8'h80);
+  assign \$31  = $signed(x2_1) - $signed(8'h80);
+  assign \$32  = $signed(x2_2) - $signed(8'h80);
+  assign \$33  = $signed(x2_3) - $signed(8'h80);
+  assign \$34  = $signed(x3_0) - $signed(8'h80);
+  assign \$35  = $signed(x3_1) - $signed(8'h80);
+  assign \$36  = $signed(x3_2) - $signed(8'h80);
+  assign \$37  = $signed(x3_3) - $signed(8'h80);
+  assign \$38  = $signed(x3_0) - $signed(8'h80);
+  assign \$39  = $signed(x3_1) - $signed(8'h80);
+  assign \$40  = $signed(x3_2) - $signed(8'h80);
+  assign \$41  = $signed(x3_3) - $signed(8'h80);
+  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$43  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$44  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$45  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$46  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$47  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$48  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$49  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$50  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$51  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$52  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$53  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$54  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$55  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$56  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$57  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$58  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$59  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$60  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$61  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$62  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$63  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$64  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$65  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$66  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$67  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$68  = $signed(xoff6_2) * $signed(w6_2);
+  assign \$69  = $signed(xoff6_3) * $signed(w6_3);
+  assign \$70  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$71  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$72  = $signed(xoff7_2) * $signed(w7_2);
+  assign \$73  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$78  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$79  = $signed(\$77 ) + $signed(\$78 );
+  assign \$80  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$81  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$82  = $signed(\$80 ) + $signed(\$81 );
+  assign \$83  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$84  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$86  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$87  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$88  = $signed(\$86 ) + $signed(\$87 );
+  assign \$89  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$90  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$91  = $signed(\$89 ) + $signed(\$90 );
+  assign \$92  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$93  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$94  = $signed(\$92 ) + $signed(\$93 );
+  assign \$95  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$96  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$97  = $signed(\$95 ) + $signed(\$96 );
+  assign \$106  = v8 & last8;
+  assign \$107  = issue & last_t;
+  assign \$108  = o__valid & o__ready;
+  assign \$109  = q_owed < 4'ha;
+  assign \$110  = \$108  ? q_room : \$109 ;
+  assign \$111  = o__valid & o__ready;
+  assign \$112  = \$111  | q_room;
+  assign \$113  = \$107  ? \$110  : \$112 ;
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = | q_stored;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = deliver & \$119 ;
+  assign \$121  = q_wptr == 4'h9;
+  assign \$122  = q_wptr + 1'h1;
+  assign \$123  = \$121  ? 5'h00 : \$122 ;
+  assign \$124  = ~ o__valid;
+  assign \$125  = \$124  | o__ready;
+  assign \$126  = | q_stored;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = q_rptr == 4'h9;
+  assign \$129  = q_rptr + 1'h1;
+  assign \$130  = \$128  ? 5'h00 : \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = deliver & \$136 ;
+  assign \$138  = q_stored + \$137 ;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = \$138  - \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = \$146  | deliver;
+  assign \$148  = | q_stored;
+  assign \$149  = \$148  ? \rport__data$260  : q_in;
+  assign \$150  = ~ last_t;
+  assign \$151  = q_room | \$150 ;
+  assign i__ready = \$151  & reads_input_t;
+  assign \$152  = ~ last_t;
+  assign \$153  = q_room | \$152 ;
+  assign \$154  = ~ reads_input_t;
+  assign \$155  = i__valid | \$154 ;
+  assign issue = \$153  & \$155 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$156  = first8_0 ? bias0 : acc0;
+  assign \$157  = $signed(\$156 ) + $signed(sum0_s0_0);
+  assign \$158  = first8_0 ? bias1 : acc1;
+  assign \$159  = $signed(\$158 ) + $signed(sum1_s0_0);
+  assign \$160  = first8_0 ? bias2 : acc2;
+  assign \$161  = $signed(\$160 ) + $signed(sum2_s0_0);
+  assign \$162  = first8_0 ? bias3 : acc3;
+  assign \$163  = $signed(\$162 ) + $signed(sum3_s0_0);
+  assign \$164  = first8_0 ? bias4 : acc4;
+  assign \$165  = $signed(\$164 ) + $signed(sum4_s0_0);
+  assign \$166  = first8_0 ? bias5 : acc5;
+  assign \$167  = $signed(\$166 ) + $signed(sum5_s0_0);
+  assign \$168  = first8_0 ? bias6 : acc6;
+  assign \$169  = $signed(\$168 ) + $signed(sum6_s0_0);
+  assign \$170  = first8_0 ? bias7 : acc7;
+  assign \$171  = $signed(\$170 ) + $signed(sum7_s0_0);
+  assign \$172  = issue & last_t;
+  assign \$173  = q_owed + \$172 ;
+  assign \$174  = o__valid & o__ready;
+  assign \$175  = \$173  - \$174 ;
+  always @(posedge clk)
+    nf_t <= \$176 ;
+  always @(posedge clk)
+    nf_t_ahead <= \$177 ;
+  always @(posedge clk)
+    sf_t <= \$178 ;
+  always @(posedge clk)
+    sf_t_ahead <= \$179 ;
+  always @(posedge clk)
+    reads_input_t <= \$180 ;
+  always @(posedge clk)
+    reads_input_t_ahead <= \$181 ;
+  always @(posedge clk)
+    first_t <= \$182 ;
+  always @(posedge clk)
+    first_t_ahead <= \$183 ;
+  always @(posedge clk)
+    last_t <= \$184 ;
+  always @(posedge clk)
+    last_t_ahead <= \$185 ;
+  always @(posedge clk)
+    t <= \$186 ;
+  always @(posedge clk)
+    x_reg <= \$187 ;
+  always @(posedge clk)
+    from_input <= \$188 ;
+  always @(posedge clk)
+    v1 <= \$189 ;
+  always @(posedge clk)
+    first1 <= \$190 ;
+  always @(posedge clk)
+    last1 <= \$191 ;
+  always @(posedge clk)
+    nf1 <= \$192 ;
+  always @(posedge clk)
+    from_input2 <= \$193 ;
+  always @(posedge clk)
+    x_reg2 <= \$194 ;
+  always @(posedge clk)
+    inbuf_read <= \$195 ;
+  always @(posedge clk)
+    x_mid <= \$196 ;
+  always @(posedge clk)
+    t1 <= \$197 ;
+  always @(posedge clk)
+    rom0_addr <= \$198 ;
+  always @(posedge clk)
+    rom0_read <= \$199 ;
+  always @(posedge clk)
+    x0_0 <= \$200 ;
+  always @(posedge clk)
+    x0_1 <= \$201 ;
+  always @(posedge clk)
+    x0_2 <= \$202 ;
+  always @(posedge clk)
+    x0_3 <= \$203 ;
+  always @(posedge clk)
+    rom1_addr <= \$204 ;
+  always @(posedge clk)
+    rom1_read <= \$205 ;
+  always @(posedge clk)
+    x1_0 <= \$206 ;
+  always @(posedge clk)
+    x1_1 <= \$207 ;
+  always @(posedge clk)
+    x1_2 <= \$208 ;
+  always @(posedge clk)
+    x1_3 <= \$209 ;
+  always @(posedge clk)
+    rom2_addr <= \$210 ;
+  always @(posedge clk)
+    rom2_read <= \$211 ;
+  always @(posedge clk)
+    x2_0 <= \$212 ;
+  always @(posedge clk)
+    x2_1 <= \$213 ;
+  always @(posedge clk)
+    x2_2 <= \$214 ;
+  always @(posedge clk)
+    x2_3 <= \$215 ;
+  always @(posedge clk)
+    rom3_addr <= \$216 ;
+  always @(posedge clk)
+    rom3_read <= \$217 ;
+  always @(posedge clk)
+    x3_0 <= \$218 ;
+  always @(posedge clk)
+    x3_1 <= \$219 ;
+  always @(posedge clk)
+    x3_2 <= \$220 ;
+  always @(posedge clk)
+    x3_3 <= \$221 ;
+  always @(posedge clk)
+    xoff0_0 <= \$222 ;
+  always @(posedge clk)
+    w0_0 <= \$223 ;
+  always @(posedge clk)
+    xoff0_1 <= \$224 ;
+  always @(posedge clk)
+    w0_1 <= \$225 ;
+  always @(posedge clk)
+    xoff0_2 <= \$226 ;
+  always @(posedge clk)
+    w0_2 <= \$227 ;
+  always @(posedge clk)
+    xoff0_3 <= \$228 ;
+  always @(posedge clk)
+    w0_3 <= \$229 ;
+  always @(posedge clk)
+    xoff1_0 <= \$230 ;
+  always @(posedge clk)
+    w1_0 <= \$231 ;
+  always @(posedge clk)
+    xoff1_1 <= \$232 ;
+  always @(posedge clk)
+    w1_1 <= \$233 ;
+  always @(posedge clk)
+    xoff1_2 <= \$234 ;
+  always @(posedge clk)
+    w1_2 <= \$235 ;
+  always @(posedge clk)
+    xoff1_3 <= \$236 ;
+  always @(posedge clk)
+    w1_3 <= \$237 ;
+  always @(posedge clk)
+    xoff2_0 <= \$238 ;
+  always @(posedge clk)
+    w2_0 <= \$239 ;
+  always @(posedge clk)
+    xoff2_1 <= \$240 ;
+  always @(posedge clk)
+    w2_1 <= \$241 ;
+  always @(posedge clk)
+    xoff2_2 <= \$242 ;
+  always @(posedge clk)
+    w2_2 <= \$243 ;
+  always @(posedge clk)
+    xoff2_3 <= \$244 ;
+  always @(posedge clk)
+    w2_3 <= \$245 ;
+  always @(posedge clk)
+    xoff3_0 <= \$246 ;
+  always @(posedge clk)
+    w3_0 <= \$247 ;
+  always @(posedge clk)
+    xoff3_1 <= \$248 ;
+  always @(posedge clk)
+    w3_1 <= \$249 ;
+  always @(posedge clk)
+    xoff3_2 <= \$250 ;
+  always @(posedge clk)
+    w3_2 <= \$251 ;
+  always @(posedge clk)
+    xoff3_3 <= \$252 ;
+  always @(posedge clk)
+    w3_3 <= \$253 ;
+  always @(posedge clk)
+    xoff4_0 <= \$254 ;
+  always @(posedge clk)
+    w4_0 <= \$255 ;
+  always @(posedge clk)
+    xoff4_1 <= \$256 ;
+  always @(posedge clk)
+    w4_1 <= \$257 ;
+  always @(posedge clk)
+    xoff4_2 <= \$258 ;
+  always @(posedge clk)
+    w4_2 <= \$259 ;
+  always @(posedge clk)
+    xoff4_3 <= \$260 ;
+  always @(posedge clk)
+    w4_3 <= \$261 ;
+  always @(posedge clk)
+    xoff5_0 <= \$262 ;
+  always @(posedge clk)
+    w5_0 <= \$263 ;
+  always @(posedge clk)
+    xoff5_1 <= \$264 ;
+  always @(posedge clk)
+    w5_1 <= \$265 ;
+  always @(posedge clk)
+    xoff5_2 <= \$266 ;
+  always @(posedge clk)
+    w5_2 <= \$267 ;
+  always @(posedge clk)
+    xoff5_3 <= \$268 ;
+  always @(posedge clk)
+    w5_3 <= \$269 ;
+  always @(posedge clk)
+    xoff6_0 <= \$270 ;
+  always @(posedge clk)
+    w6_0 <= \$271 ;
+  always @(posedge clk)
+    xoff6_1 <= \$272 ;
+  always @(posedge clk)
+    w6_1 <= \$273 ;
+  always @(posedge clk)
+    xoff6_2 <= \$274 ;
+  always @(posedge clk)
+    w6_2 <= \$275 ;
+  always @(posedge clk)
+    xoff6_3 <= \$276 ;
+  always @(posedge clk)
+    w6_3 <= \$277 ;
+  always @(posedge clk)
+    xoff7_0 <= \$278 ;
+  always @(posedge clk)
+    w7_0 <= \$279 ;
+  always @(posedge clk)
+    xoff7_1 <= \$280 ;
+  always @(posedge clk)
+    w7_1 <= \$281 ;
+  always @(posedge clk)
+    xoff7_2 <= \$282 ;
+  always @(posedge clk)
+    w7_2 <= \$283 ;
+  always @(posedge clk)
+    xoff7_3 <= \$284 ;
+  always @(posedge clk)
+    w7_3 <= \$285 ;
+  always @(posedge clk)
+    prod0_0 <= \$286 ;
+  always @(posedge clk)
+    prod0_1 <= \$287 ;
+  always @(posedge clk)
+    prod0_2 <= \$288 ;
+  always @(posedge clk)
+    prod0_3 <= \$289 ;
+  always @(posedge clk)
+    prod1_0 <= \$290 ;
+  always @(posedge clk)
+    prod1_1 <= \$291 ;
+  always @(posedge clk)
+    prod1_2 <= \$292 ;
+  always @(posedge clk)
+    prod1_3 <= \$293 ;
+  always @(posedge clk)
+    prod2_0 <= \$294 ;
+  always @(posedge clk)
+    prod2_1 <= \$295 ;
+  always @(posedge clk)
+    prod2_2 <= \$296 ;
+  always @(posedge clk)
+    prod2_3 <= \$297 ;
+  always @(posedge clk)
+    prod3_0 <= \$298 ;
+  always @(posedge clk)
+    prod3_1 <= \$299 ;
+  always @(posedge clk)
+    prod3_2 <= \$300 ;
+  always @(posedge clk)
+    prod3_3 <= \$301 ;
+  always @(posedge clk)
+    prod4_0 <= \$302 ;
+  always @(posedge clk)
+    prod4_1 <= \$303 ;
+  always @(posedge clk)
+    prod4_2 <= \$304 ;
+  always @(posedge clk)
+    prod4_3 <= \$305 ;
+  always @(posedge clk)
+    prod5_0 <= \$306 ;
+  always @(posedge clk)
+    prod5_1 <= \$307 ;
+  always @(posedge clk)
+    prod5_2 <= \$308 ;
+  always @(posedge clk)
+    prod5_3 <= \$309 ;
+  always @(posedge clk)
+    prod6_0 <= \$310 ;
+  always @(posedge clk)
+    prod6_1 <= \$311 ;
+  always @(posedge clk)
+    prod6_2 <= \$312 ;
+  always @(posedge clk)
+    prod6_3 <= \$313 ;
+  always @(posedge clk)
+    prod7_0 <= \$314 ;
+  always @(posedge clk)
+    prod7_1 <= \$315 ;
+  always @(posedge clk)
+    prod7_2 <= \$316 ;
+  always @(posedge clk)
+    prod7_3 <= \$317 ;
+  always @(posedge clk)
+    prod0_0_r <= \$318 ;
+  always @(posedge clk)
+    prod0_1_r <= \$319 ;
+  always @(posedge clk)
+    prod0_2_r <= \$320 ;
+  always @(posedge clk)
+    prod0_3_r <= \$321 ;
+  always @(posedge clk)
+    prod1_0_r <= \$322 ;
+  always @(posedge clk)
+    prod1_1_r <= \$323 ;
+  always @(posedge clk)
+    prod1_2_r <= \$324 ;
+  always @(posedge clk)
+    prod1_3_r <= \$325 ;
+  always @(posedge clk)
+    prod2_0_r <= \$326 ;
+  always @(posedge clk)
+    prod2_1_r <= \$327 ;
+  always @(posedge clk)
+    prod2_2_r <= \$328 ;
+  always @(posedge clk)
+    prod2_3_r <= \$329 ;
+  always @(posedge clk)
+    prod3_0_r <= \$330 ;
+  always @(posedge clk)
+    prod3_1_r <= \$331 ;
+  always @(posedge clk)
+    prod3_2_r <= \$332 ;
+  always @(posedge clk)
+    prod3_3_r <= \$333 ;
+  always @(posedge clk)
+    prod4_0_r <= \$334 ;
+  always @(posedge clk)
+    prod4_1_r <= \$335 ;
+  always @(posedge clk)
+    prod4_2_r <= \$336 ;
+  always @(posedge clk)
+    prod4_3_r <= \$337 ;
+  always @(posedge clk)
+    prod5_0_r <= \$338 ;
+  always @(posedge clk)
+    prod5_1_r <= \$339 ;
+  always @(posedge clk)
+    prod5_2_r <= \$340 ;
+  always @(posedge clk)
+    prod5_3_r <= \$341 ;
+  always @(posedge clk)
+    prod6_0_r <= \$342 ;
+  always @(posedge clk)
+    prod6_1_r <= \$343 ;
+  always @(posedge clk)
+    prod6_2_r <= \$344 ;
+  always @(posedge clk)
+    prod6_3_r <= \$345 ;
+  always @(posedge clk)
+    prod7_0_r <= \$346 ;
+  always @(posedge clk)
+    prod7_1_r <= \$347 ;
+  always @(posedge clk)
+    prod7_2_r <= \$348 ;
+  always @(posedge clk)
+    prod7_3_r <= \$349 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$350 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$351 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$352 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$353 ;
+  always @(posedge clk)
+    sum4_s0_0 <= \$354 ;
+  always @(posedge clk)
+    sum5_s0_0 <= \$355 ;
+  always @(posedge clk)
+    sum6_s0_0 <= \$356 ;
+  always @(posedge clk)
+    sum7_s0_0 <= \$357 ;
+  always @(posedge clk)
+    v2 <= \$358 ;
+  always @(posedge clk)
+    first2 <= \$359 ;
+  always @(posedge clk)
+    last2 <= \$360 ;
+  always @(posedge clk)
+    nf2 <= \$361 ;
+  always @(posedge clk)
+    v3 <= \$362 ;
+  always @(posedge clk)
+    first3 <= \$363 ;
+  always @(posedge clk)
+    last3 <= \$364 ;
+  always @(posedge clk)
+    nf3 <= \$365 ;
+  always @(posedge clk)
+    v4 <= \$366 ;
+  always @(posedge clk)
+    first4 <= \$367 ;
+  always @(posedge clk)
+    last4 <= \$368 ;
+  always @(posedge clk)
+    nf4 <= \$369 ;
+  always @(posedge clk)
+    v5 <= \$370 ;
+  always @(posedge clk)
+    first5 <= \$371 ;
+  always @(posedge clk)
+    last5 <= \$372 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$373  = nf4;
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$374  = v5;
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$375  = first5;
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$376  = last5;
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$377  = nf5;
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$378  = v6;
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$379  = first6;
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$380  = last6;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$381  = nf6;
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$382  = v7;
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$383  = first7;
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$384  = last7;
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$385  = nf7;
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$386  = v7;
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$387  = first7;
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$388  = last7;
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$389  = nf7;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$390  = \$98 ;
+    if (rst) begin
+      \$390  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$391  = acc0;
+    if (v8_0) begin
+      \$391  = \$157 [23:0];
+    end
+    if (rst) begin
+      \$391  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$392  = \$99 ;
+    if (rst) begin
+      \$392  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$393  = acc1;
+    if (v8_0) begin
+      \$393  = \$159 [23:0];
+    end
+    if (rst) begin
+      \$393  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$394  = \$100 ;
+    if (rst) begin
+      \$394  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$395  = acc2;
+    if (v8_0) begin
+      \$395  = \$161 [23:0];
+    end
+    if (rst) begin
+      \$395  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$396  = \$101 ;
+    if (rst) begin
+      \$396  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$397  = acc3;
+    if (v8_0) begin
+      \$397  = \$163 [23:0];
+    end
+    if (rst) begin
+      \$397  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$398  = \$102 ;
+    if (rst) begin
+      \$398  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$399  = acc4;
+    if (v8_0) begin
+      \$399  = \$165 [23:0];
+    end
+    if (rst) begin
+      \$399  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$400  = \$103 ;
+    if (rst) begin
+      \$400  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$401  = acc5;
+    if (v8_0) begin
+      \$401  = \$167 [23:0];
+    end
+    if (rst) begin
+      \$401  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$402  = \$104 ;
+    if (rst) begin
+      \$402  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$403  = acc6;
+    if (v8_0) begin
+      \$403  = \$169 [23:0];
+    end
+    if (rst) begin
+      \$403  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$404  = \$105 ;
+    if (rst) begin
+      \$404  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$405  = acc7;
+    if (v8_0) begin
+      \$405  = \$171 [23:0];
+    end
+    if (rst) begin
+      \$405  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$406  = \$106 ;
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$407  = \$175 [3:0];
+    if (rst) begin
+      \$407  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$408  = \$113 ;
+    if (rst) begin
+      \$408  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$409  = q_wptr;
+    if (\$120 ) begin
+      \$409  = \$123 [3:0];
+    end
+    if (rst) begin
+      \$409  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$410  = q_rptr;
+    if (\$127 ) begin
+      \$410  = \$130 [3:0];
+    end
+    if (rst) begin
+      \$410  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$411  = \$143 [3:0];
+    if (rst) begin
+      \$411  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$412  = o__valid;
+    if (\$145 ) begin
+      \$412  = \$147 ;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$413  = o__payload;
+    if (\$145 ) begin
+      \$413  = \$149 ;
+    end
+    if (rst) begin
+      \$413  = 192'h000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$1  = 1'h0;
+    casez (t)
+      6'h00:
+          \$1  = 1'h0;
+      6'h01:
+          \$1  = 1'h0;
+      6'h02:
+          \$1  = 1'h0;
+      6'h03:
+          \$1  = 1'h0;
+      6'h04:
+          \$1  = 1'h0;
+      6'h05:
+          \$1  = 1'h0;
+      6'h06:
+          \$1  = 1'h0;
+      6'h07:
+          \$1  = 1'h0;
+      6'h08:
+          \$1  = 1'h0;
+      6'h09:
+          \$1  = 1'h0;
+      6'h0a:
+          \$1  = 1'h0;
+      6'h0b:
+          \$1  = 1'h0;
+      6'h0c:
+          \$1  = 1'h0;
+      6'h0d:
+          \$1  = 1'h0;
+      6'h0e:
+          \$1  = 1'h0;
+      6'h0f:
+          \$1  = 1'h0;
+      6'h10:
+          \$1  = 1'h1;
+      6'h11:
+          \$1  = 1'h1;
+      6'h12:
+          \$1  = 1'h1;
+      6'h13:
+          \$1  = 1'h1;
+      6'h14:
+          \$1  = 1'h1;
+      6'h15:
+          \$1  = 1'h1;
+      6'h16:
+          \$1  = 1'h1;
+      6'h17:
+          \$1  = 1'h1;
+      6'h18:
+          \$1  = 1'h1;
+      6'h19:
+          \$1  = 1'h1;
+      6'h1a:
+          \$1  = 1'h1;
+      6'h1b:
+          \$1  = 1'h1;
+      6'h1c:
+          \$1  = 1'h1;
+      6'h1d:
+          \$1  = 1'h1;
+      6'h1e:
+          \$1  = 1'h1;
+      6'h1f:
+          \$1  = 1'h1;
+      6'h20:
+          \$1  = 1'h1;
+      6'h21:
+          \$1  = 1'h1;
+      6'h22:
+          \$1  = 1'h0;
+      6'h23:
+          \$1  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$2  = 5'h00;
+    casez (t)
+      6'h00:
+          \$2  = 5'h02;
+      6'h01:
+          \$2  = 5'h03;
+      6'h02:
+          \$2  = 5'h04;
+      6'h03:
+          \$2  = 5'h05;
+      6'h04:
+          \$2  = 5'h06;
+      6'h05:
+          \$2  = 5'h07;
+      6'h06:
+          \$2  = 5'h08;
+      6'h07:
+          \$2  = 5'h09;
+      6'h08:
+          \$2  = 5'h0a;
+      6'h09:
+          \$2  = 5'h0b;
+      6'h0a:
+          \$2  = 5'h0c;
+      6'h0b:
+          \$2  = 5'h0d;
+      6'h0c:
+          \$2  = 5'h0e;
+      6'h0d:
+          \$2  = 5'h0f;
+      6'h0e:
+          \$2  = 5'h10;
+      6'h0f:
+          \$2  = 5'h11;
+      6'h10:
+          \$2  = 5'h00;
+      6'h11:
+          \$2  = 5'h01;
+      6'h12:
+          \$2  = 5'h02;
+      6'h13:
+          \$2  = 5'h03;
+      6'h14:
+          \$2  = 5'h04;
+      6'h15:
+          \$2  = 5'h05;
+      6'h16:
+          \$2  = 5'h06;
+      6'h17:
+          \$2  = 5'h07;
+      6'h18:
+          \$2  = 5'h08;
+      6'h19:
+          \$2  = 5'h09;
+      6'h1a:
+          \$2  = 5'h0a;
+      6'h1b:
+          \$2  = 5'h0b;
+      6'h1c:
+          \$2  = 5'h0c;
+      6'h1d:
+          \$2  = 5'h0d;
+      6'h1e:
+          \$2  = 5'h0e;
+      6'h1f:
+          \$2  = 5'h0f;
+      6'h20:
+          \$2  = 5'h10;
+      6'h21:
+          \$2  = 5'h11;
+      6'h22:
+          \$2  = 5'h00;
+      6'h23:
+          \$2  = 5'h01;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$3  = 1'h0;
+    casez (t)
+      6'h00:
+          \$3  = 1'h1;
+      6'h01:
+          \$3  = 1'h1;
+      6'h02:
+          \$3  = 1'h1;
+      6'h03:
+          \$3  = 1'h1;
+      6'h04:
+          \$3  = 1'h1;
+      6'h05:
+          \$3  = 1'h1;
+      6'h06:
+          \$3  = 1'h1;
+      6'h07:
+          \$3  = 1'h1;
+      6'h08:
+          \$3  = 1'h1;
+      6'h09:
+          \$3  = 1'h1;
+      6'h0a:
+          \$3  = 1'h1;
+      6'h0b:
+          \$3  = 1'h1;
+      6'h0c:
+          \$3  = 1'h1;
+      6'h0d:
+          \$3  = 1'h1;
+      6'h0e:
+          \$3  = 1'h1;
+      6'h0f:
+          \$3  = 1'h1;
+      6'h10:
+          \$3  = 1'h0;
+      6'h11:
+          \$3  = 1'h0;
+      6'h12:
+          \$3  = 1'h0;
+      6'h13:
+          \$3  = 1'h0;
+      6'h14:
+          \$3  = 1'h0;
+      6'h15:
+          \$3  = 1'h0;
+      6'h16:
+          \$3  = 1'h0;
+      6'h17:
+          \$3  = 1'h0;
+      6'h18:
+          \$3  = 1'h0;
+      6'h19:
+          \$3  = 1'h0;
+      6'h1a:
+          \$3  = 1'h0;
+      6'h1b:
+          \$3  = 1'h0;
+      6'h1c:
+          \$3  = 1'h0;
+      6'h1d:
+          \$3  = 1'h0;
+      6'h1e:
+          \$3  = 1'h0;
+      6'h1f:
+          \$3  = 1'h0;
+      6'h20:
+          \$3  = 1'h0;
+      6'h21:
+          \$3  = 1'h0;
+      6'h22:
+          \$3  = 1'h1;
+      6'h23:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$4  = 1'h0;
+    casez (t)
+      6'h00:
+          \$4  = 1'h0;
+      6'h01:
+          \$4  = 1'h0;
+      6'h02:
+          \$4  = 1'h0;
+      6'h03:
+          \$4  = 1'h0;
+      6'h04:
+          \$4  = 1'h0;
+      6'h05:
+          \$4  = 1'h0;
+      6'h06:
+          \$4  = 1'h0;
+      6'h07:
+          \$4  = 1'h0;
+      6'h08:
+          \$4  = 1'h0;
+      6'h09:
+          \$4  = 1'h0;
+      6'h0a:
+          \$4  = 1'h0;
+      6'h0b:
+          \$4  = 1'h0;
+      6'h0c:
+          \$4  = 1'h0;
+      6'h0d:
+          \$4  = 1'h0;
+      6'h0e:
+          \$4  = 1'h0;
+      6'h0f:
+          \$4  = 1'h0;
+      6'h10:
+          \$4  = 1'h1;
+      6'h11:
+          \$4  = 1'h0;
+      6'h12:
+          \$4  = 1'h0;
+      6'h13:
+          \$4  = 1'h0;
+      6'h14:
+          \$4  = 1'h0;
+      6'h15:
+          \$4  = 1'h0;
+      6'h16:
+          \$4  = 1'h0;
+      6'h17:
+          \$4  = 1'h0;
+      6'h18:
+          \$4  = 1'h0;
+      6'h19:
+          \$4  = 1'h0;
+      6'h1a:
+          \$4  = 1'h0;
+      6'h1b:
+          \$4  = 1'h0;
+      6'h1c:
+          \$4  = 1'h0;
+      6'h1d:
+          \$4  = 1'h0;
+      6'h1e:
+          \$4  = 1'h0;
+      6'h1f:
+          \$4  = 1'h0;
+      6'h20:
+          \$4  = 1'h0;
+      6'h21:
+          \$4  = 1'h0;
+      6'h22:
+          \$4  = 1'h1;
+      6'h23:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      6'h00:
+          \$5  = 1'h0;
+      6'h01:
+          \$5  = 1'h0;
+      6'h02:
+          \$5  = 1'h0;
+      6'h03:
+          \$5  = 1'h0;
+      6'h04:
+          \$5  = 1'h0;
+      6'h05:
+          \$5  = 1'h0;
+      6'h06:
+          \$5  = 1'h0;
+      6'h07:
+          \$5  = 1'h0;
+      6'h08:
+          \$5  = 1'h0;
+      6'h09:
+          \$5  = 1'h0;
+      6'h0a:
+          \$5  = 1'h0;
+      6'h0b:
+          \$5  = 1'h0;
+      6'h0c:
+          \$5  = 1'h0;
+      6'h0d:
+          \$5  = 1'h0;
+      6'h0e:
+          \$5  = 1'h0;
+      6'h0f:
+          \$5  = 1'h1;
+      6'h10:
+          \$5  = 1'h0;
+      6'h11:
+          \$5  = 1'h0;
+      6'h12:
+          \$5  = 1'h0;
+      6'h13:
+          \$5  = 1'h0;
+      6'h14:
+          \$5  = 1'h0;
+      6'h15:
+          \$5  = 1'h0;
+      6'h16:
+          \$5  = 1'h0;
+      6'h17:
+          \$5  = 1'h0;
+      6'h18:
+          \$5  = 1'h0;
+      6'h19:
+          \$5  = 1'h0;
+      6'h1a:
+          \$5  = 1'h0;
+      6'h1b:
+          \$5  = 1'h0;
+      6'h1c:
+          \$5  = 1'h0;
+      6'h1d:
+          \$5  = 1'h0;
+      6'h1e:
+          \$5  = 1'h0;
+      6'h1f:
+          \$5  = 1'h0;
+      6'h20:
+          \$5  = 1'h0;
+      6'h21:
+          \$5  = 1'h1;
+      6'h22:
+          \$5  = 1'h0;
+      6'h23:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$98  = 24'hfffc6a;
+      1'h1:
+          \$98  = 24'hfffa34;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$99  = 24'hfffe48;
+      1'h1:
+          \$99  = 24'h000052;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$100  = 24'hfffcdd;
+      1'h1:
+          \$100  = 24'hfffe21;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$101  = 24'hfff71c;
+      1'h1:
+          \$101  = 24'hfffaad;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$102  = 24'hfffdba;
+      1'h1:
+          \$102  = 24'hfffb2f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$103  = 24'h0000bf;
+      1'h1:
+          \$103  = 24'hff01ff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$104  = 24'h0003ac;
+      1'h1:
+          \$104  = 24'hff01ff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$105  = 24'h000195;
+      1'h1:
+          \$105  = 24'hff01ff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$176  = nf_t;
+    if (issue) begin
+      \$176  = nf_t_ahead;
+    end
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$177  = nf_t_ahead;
+    if (issue) begin
+      \$177  = \$1 ;
+    end
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$178  = sf_t;
+    if (issue) begin
+      \$178  = sf_t_ahead;
+    end
+    if (rst) begin
+      \$178  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$179  = sf_t_ahead;
+    if (issue) begin
+      \$179  = \$2 ;
+    end
+    if (rst) begin
+      \$179  = 5'h01;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$180  = reads_input_t;
+    if (issue) begin
+      \$180  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$180  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$181  = reads_input_t_ahead;
+    if (issue) begin
+      \$181  = \$3 ;
+    end
+    if (rst) begin
+      \$181  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$182  = first_t;
+    if (issue) begin
+      \$182  = first_t_ahead;
+    end
+    if (rst) begin
+      \$182  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = first_t_ahead;
+    if (issue) begin
+      \$183  = \$4 ;
+    end
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$184  = last_t;
+    if (issue) begin
+      \$184  = last_t_ahead;
+    end
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$185  = last_t_ahead;
+    if (issue) begin
+      \$185  = \$5 ;
+    end
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = t;
+    if (issue) begin
+      \$186  = \$8 [5:0];
+    end
+    if (rst) begin
+      \$186  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$187  = i__payload;
+    if (rst) begin
+      \$187  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$188  = reads_input_t;
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$189  = issue;
+    if (rst) begin
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = first_t;
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = last_t;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = nf_t;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = from_input;
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = x_reg;
+    if (rst) begin
+      \$194  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$195  = rport__data;
+    if (rst) begin
+      \$195  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$196  = \$9 ;
+    if (rst) begin
+      \$196  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = t;
+    if (rst) begin
+      \$197  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = t1;
+    if (rst) begin
+      \$198  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$199  = port__data;
+    if (rst) begin
+      \$199  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = x_mid[7:0];
+    if (rst) begin
+      \$200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = x_mid[15:8];
+    if (rst) begin
+      \$201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$202  = x_mid[23:16];
+    if (rst) begin
+      \$202  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$203  = x_mid[31:24];
+    if (rst) begin
+      \$203  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$204  = t1;
+    if (rst) begin
+      \$204  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$205  = \port__data$41 ;
+    if (rst) begin
+      \$205  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$206  = x_mid[7:0];
+    if (rst) begin
+      \$206  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$207  = x_mid[15:8];
+    if (rst) begin
+      \$207  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$208  = x_mid[23:16];
+    if (rst) begin
+      \$208  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$209  = x_mid[31:24];
+    if (rst) begin
+      \$209  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$210  = t1;
+    if (rst) begin
+      \$210  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$211  = \port__data$48 ;
+    if (rst) begin
+      \$211  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$212  = x_mid[7:0];
+    if (rst) begin
+      \$212  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$213  = x_mid[15:8];
+    if (rst) begin
+      \$213  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$214  = x_mid[23:16];
+    if (rst) begin
+      \$214  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$215  = x_mid[31:24];
+    if (rst) begin
+      \$215  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$216  = t1;
+    if (rst) begin
+      \$216  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$217  = \port__data$55 ;
+    if (rst) begin
+      \$217  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$218  = x_mid[7:0];
+    if (rst) begin
+      \$218  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$219  = x_mid[15:8];
+    if (rst) begin
+      \$219  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$220  = x_mid[23:16];
+    if (rst) begin
+      \$220  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$221  = x_mid[31:24];
+    if (rst) begin
+      \$221  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$222  = \$10 ;
+    if (rst) begin
+      \$222  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$223  = rom0_read[7:0];
+    if (rst) begin
+      \$223  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$224  = \$11 ;
+    if (rst) begin
+      \$224  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$225  = rom0_read[15:8];
+    if (rst) begin
+      \$225  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$226  = \$12 ;
+    if (rst) begin
+      \$226  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$227  = rom0_read[23:16];
+    if (rst) begin
+      \$227  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$228  = \$13 ;
+    if (rst) begin
+      \$228  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$229  = rom0_read[31:24];
+    if (rst) begin
+      \$229  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$230  = \$14 ;
+    if (rst) begin
+      \$230  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$231  = rom0_read[39:32];
+    if (rst) begin
+      \$231  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$232  = \$15 ;
+    if (rst) begin
+      \$232  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$233  = rom0_read[47:40];
+    if (rst) begin
+      \$233  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$234  = \$16 ;
+    if (rst) begin
+      \$234  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$235  = rom0_read[55:48];
+    if (rst) begin
+      \$235  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$236  = \$17 ;
+    if (rst) begin
+      \$236  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$237  = rom0_read[63:56];
+    if (rst) begin
+      \$237  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$238  = \$18 ;
+    if (rst) begin
+      \$238  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$239  = rom1_read[7:0];
+    if (rst) begin
+      \$239  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$240  = \$19 ;
+    if (rst) begin
+      \$240  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$241  = rom1_read[15:8];
+    if (rst) begin
+      \$241  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$242  = \$20 ;
+    if (rst) begin
+      \$242  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$243  = rom1_read[23:16];
+    if (rst) begin
+      \$243  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$244  = \$21 ;
+    if (rst) begin
+      \$244  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$245  = rom1_read[31:24];
+    if (rst) begin
+      \$245  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$246  = \$22 ;
+    if (rst) begin
+      \$246  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$247  = rom1_read[39:32];
+    if (rst) begin
+      \$247  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$248  = \$23 ;
+    if (rst) begin
+      \$248  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$249  = rom1_read[47:40];
+    if (rst) begin
+      \$249  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$250  = \$24 ;
+    if (rst) begin
+      \$250  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$251  = rom1_read[55:48];
+    if (rst) begin
+      \$251  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$252  = \$25 ;
+    if (rst) begin
+      \$252  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$253  = rom1_read[63:56];
+    if (rst) begin
+      \$253  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$254  = \$26 ;
+    if (rst) begin
+      \$254  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$255  = rom2_read[7:0];
+    if (rst) begin
+      \$255  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$256  = \$27 ;
+    if (rst) begin
+      \$256  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$257  = rom2_read[15:8];
+    if (rst) begin
+      \$257  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$258  = \$28 ;
+    if (rst) begin
+      \$258  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$259  = rom2_read[23:16];
+    if (rst) begin
+      \$259  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$260  = \$29 ;
+    if (rst) begin
+      \$260  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$261  = rom2_read[31:24];
+    if (rst) begin
+      \$261  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$262  = \$30 ;
+    if (rst) begin
+      \$262  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$263  = rom2_read[39:32];
+    if (rst) begin
+      \$263  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$264  = \$31 ;
+    if (rst) begin
+      \$264  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$265  = rom2_read[47:40];
+    if (rst) begin
+      \$265  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$266  = \$32 ;
+    if (rst) begin
+      \$266  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$267  = rom2_read[55:48];
+    if (rst) begin
+      \$267  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$268  = \$33 ;
+    if (rst) begin
+      \$268  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$269  = rom2_read[63:56];
+    if (rst) begin
+      \$269  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$270  = \$34 ;
+    if (rst) begin
+      \$270  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$271  = rom3_read[7:0];
+    if (rst) begin
+      \$271  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$272  = \$35 ;
+    if (rst) begin
+      \$272  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$273  = rom3_read[15:8];
+    if (rst) begin
+      \$273  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$274  = \$36 ;
+    if (rst) begin
+      \$274  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$275  = rom3_read[23:16];
+    if (rst) begin
+      \$275  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$276  = \$37 ;
+    if (rst) begin
+      \$276  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$277  = rom3_read[31:24];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$278  = \$38 ;
+    if (rst) begin
+      \$278  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$279  = rom3_read[39:32];
+    if (rst) begin
+      \$279  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$280  = \$39 ;
+    if (rst) begin
+      \$280  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$281  = rom3_read[47:40];
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$282  = \$40 ;
+    if (rst) begin
+      \$282  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$283  = rom3_read[55:48];
+    if (rst) begin
+      \$283  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$284  = \$41 ;
+    if (rst) begin
+      \$284  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$285  = rom3_read[63:56];
+    if (rst) begin
+      \$285  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$286  = \$42 ;
+    if (rst) begin
+      \$286  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$287  = \$43 ;
+    if (rst) begin
+      \$287  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$288  = \$44 ;
+    if (rst) begin
+      \$288  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$289  = \$45 ;
+    if (rst) begin
+      \$289  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$290  = \$46 ;
+    if (rst) begin
+      \$290  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$291  = \$47 ;
+    if (rst) begin
+      \$291  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$292  = \$48 ;
+    if (rst) begin
+      \$292  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$293  = \$49 ;
+    if (rst) begin
+      \$293  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$294  = \$50 ;
+    if (rst) begin
+      \$294  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$295  = \$51 ;
+    if (rst) begin
+      \$295  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$296  = \$52 ;
+    if (rst) begin
+      \$296  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$297  = \$53 ;
+    if (rst) begin
+      \$297  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$298  = \$54 ;
+    if (rst) begin
+      \$298  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$299  = \$55 ;
+    if (rst) begin
+      \$299  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$300  = \$56 ;
+    if (rst) begin
+      \$300  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$301  = \$57 ;
+    if (rst) begin
+      \$301  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$302  = \$58 ;
+    if (rst) begin
+      \$302  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$303  = \$59 ;
+    if (rst) begin
+      \$303  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$304  = \$60 ;
+    if (rst) begin
+      \$304  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$305  = \$61 ;
+    if (rst) begin
+      \$305  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$306  = \$62 ;
+    if (rst) begin
+      \$306  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$307  = \$63 ;
+    if (rst) begin
+      \$307  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$308  = \$64 ;
+    if (rst) begin
+      \$308  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$309  = \$65 ;
+    if (rst) begin
+      \$309  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$310  = \$66 ;
+    if (rst) begin
+      \$310  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$311  = \$67 ;
+    if (rst) begin
+      \$311  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$312  = \$68 ;
+    if (rst) begin
+      \$312  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$313  = \$69 ;
+    if (rst) begin
+      \$313  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$314  = \$70 ;
+    if (rst) begin
+      \$314  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$315  = \$71 ;
+    if (rst) begin
+      \$315  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$316  = \$72 ;
+    if (rst) begin
+      \$316  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$317  = \$73 ;
+    if (rst) begin
+      \$317  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$318  = prod0_0;
+    if (rst) begin
+      \$318  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$319  = prod0_1;
+    if (rst) begin
+      \$319  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$320  = prod0_2;
+    if (rst) begin
+      \$320  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$321  = prod0_3;
+    if (rst) begin
+      \$321  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$322  = prod1_0;
+    if (rst) begin
+      \$322  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$323  = prod1_1;
+    if (rst) begin
+      \$323  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$324  = prod1_2;
+    if (rst) begin
+      \$324  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$325  = prod1_3;
+    if (rst) begin
+      \$325  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$326  = prod2_0;
+    if (rst) begin
+      \$326  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$327  = prod2_1;
+    if (rst) begin
+      \$327  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$328  = prod2_2;
+    if (rst) begin
+      \$328  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$329  = prod2_3;
+    if (rst) begin
+      \$329  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$330  = prod3_0;
+    if (rst) begin
+      \$330  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$331  = prod3_1;
+    if (rst) begin
+      \$331  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$332  = prod3_2;
+    if (rst) begin
+      \$332  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$333  = prod3_3;
+    if (rst) begin
+      \$333  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$334  = prod4_0;
+    if (rst) begin
+      \$334  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$335  = prod4_1;
+    if (rst) begin
+      \$335  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$336  = prod4_2;
+    if (rst) begin
+      \$336  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$337  = prod4_3;
+    if (rst) begin
+      \$337  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$338  = prod5_0;
+    if (rst) begin
+      \$338  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$339  = prod5_1;
+    if (rst) begin
+      \$339  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$340  = prod5_2;
+    if (rst) begin
+      \$340  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$341  = prod5_3;
+    if (rst) begin
+      \$341  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$342  = prod6_0;
+    if (rst) begin
+      \$342  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$343  = prod6_1;
+    if (rst) begin
+      \$343  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$344  = prod6_2;
+    if (rst) begin
+      \$344  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$345  = prod6_3;
+    if (rst) begin
+      \$345  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$346  = prod7_0;
+    if (rst) begin
+      \$346  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$347  = prod7_1;
+    if (rst) begin
+      \$347  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$348  = prod7_2;
+    if (rst) begin
+      \$348  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$349  = prod7_3;
+    if (rst) begin
+      \$349  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$350  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    if (rst) begin
+      \$350  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$351  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
+    if (rst) begin
+      \$351  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$352  = { \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82  };
+    if (rst) begin
+      \$352  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$353  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    if (rst) begin
+      \$353  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$354  = { \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88  };
+    if (rst) begin
+      \$354  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$355  = { \$91 [18], \$91 [18], \$91 [18], \$91 [18], \$91 [18], \$91  };
+    if (rst) begin
+      \$355  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$356  = { \$94 [18], \$94 [18], \$94 [18], \$94 [18], \$94 [18], \$94  };
+    if (rst) begin
+      \$356  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$357  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    if (rst) begin
+      \$357  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$358  = v1;
+    if (rst) begin
+      \$358  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$359  = first1;
+    if (rst) begin
+      \$359  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$360  = last1;
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$361  = nf1;
+    if (rst) begin
+      \$361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$362  = v2;
+    if (rst) begin
+      \$362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$363  = first2;
+    if (rst) begin
+      \$363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$364  = last2;
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$365  = nf2;
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$366  = v3;
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$367  = first3;
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$368  = last3;
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$369  = nf3;
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$370  = v4;
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$371  = first4;
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$372  = last4;
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  assign acc0_next = \$157 [23:0];
+  assign acc1_next = \$159 [23:0];
+  assign acc2_next = \$161 [23:0];
+  assign acc3_next = \$163 [23:0];
+  assign acc4_next = \$165 [23:0];
+  assign acc5_next = \$167 [23:0];
+  assign acc6_next = \$169 [23:0];
+  assign acc7_next = \$171 [23:0];
+  assign q_owed_next = \$175 [3:0];
+  assign \$signature__addr  = sf_t;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \port__addr$266  = rom1_addr;
+  assign \port__addr$267  = rom2_addr;
+  assign \port__addr$268  = rom3_addr;
+  assign \$signature__en$269  = deliver;
+  assign \$signature__addr$270  = q_wptr;
+  assign \$signature__data$271  = q_in;
+  assign \rport__addr$272  = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[23:0];
+  assign \o__payload[1]  = o__payload[47:24];
+  assign \o__payload[2]  = o__payload[71:48];
+  assign \o__payload[3]  = o__payload[95:72];
+  assign \o__payload[4]  = o__payload[119:96];
+  assign \o__payload[5]  = o__payload[143:120];
+  assign \o__payload[6]  = o__payload[167:144];
+  assign \o__payload[7]  = o__payload[191:168];
+  assign \q_in[0]  = q_in[23:0];
+  assign \q_in[1]  = q_in[47:24];
+  assign \q_in[2]  = q_in[71:48];
+  assign \q_in[3]  = q_in[95:72];
+  assign \q_in[4]  = q_in[119:96];
+  assign \q_in[5]  = q_in[143:120];
+  assign \q_in[6]  = q_in[167:144];
+  assign \q_in[7]  = q_in[191:168];
+  assign q_in[191:168] = acc7;
+  assign q_in[167:144] = acc6;
+  assign q_in[143:120] = acc5;
+  assign q_in[119:96] = acc4;
+  assign q_in[95:72] = acc3;
+  assign q_in[71:48] = acc2;
+  assign q_in[47:24] = acc1;
+  assign q_in[23:0] = acc0;
+endmodule
+(* generator = "Amaranth" *)
+module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [3:0] \$11 ;
+  wire [23:0] \$110 ;
+  wire [23:0] \$111 ;
+  wire [23:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [23:0] \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  reg \$131 ;
+  reg [3:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg [23:0] \$134 ;
+  reg [23:0] \$135 ;
+  reg [23:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [23:0] \$138 ;
+  reg [23:0] \$139 ;
+  wire \$14 ;
+  reg [23:0] \$140 ;
+  reg [23:0] \$141 ;
+  reg [23:0] \$142 ;
+  reg \$143 ;
+  reg [23:0] \$144 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [23:0] \$20 ;
+  wire [23:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [1:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire [23:0] \$32 ;
+  wire [23:0] \$33 ;
+  wire [23:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [1:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [23:0] \$45 ;
+  wire [23:0] \$46 ;
+  wire [23:0] \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [23:0] \$58 ;
+  wire [23:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire [23:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [4:0] \$7 ;
+  wire \$70 ;
+  wire [23:0] \$71 ;
+  wire [23:0] \$72 ;
+  wire [23:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [23:0] \$84 ;
+  wire [23:0] \$85 ;
+  wire [23:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [23:0] \$97 ;
+  wire [23:0] \$98 ;
+  wire [23:0] \$99 ;
+  wire [4:0] base;
+  reg [23:0] buf0 = 24'h000000;
+  reg [23:0] buf1 = 24'h000000;
+  reg [23:0] buf2 = 24'h000000;
+  reg [23:0] buf3 = 24'h000000;
+  reg [23:0] buf4 = 24'h000000;
+  reg [23:0] buf5 = 24'h000000;
+  reg [23:0] buf6 = 24'h000000;
+  reg [23:0] buf7 = 24'h000000;
+  reg [23:0] buf8 = 24'h000000;
+  input clk;
+  wire clk;
+  reg [3:0] fill = 4'h0;
+  input [191:0] i__payload;
+  wire [191:0] i__payload;
+  wire [23:0] \i__payload[0] ;
+  wire [23:0] \i__payload[1] ;
+  wire [23:0] \i__payload[2] ;
+  wire [23:0] \i__payload[3] ;
+  wire [23:0] \i__payload[4] ;
+  wire [23:0] \i__payload[5] ;
+  wire [23:0] \i__payload[6] ;
+  wire [23:0] \i__payload[7] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg in_beat = 1'h0;
+  wire load;
+  output [23:0] o__payload;
+  reg [23:0] o__payload = 24'h000000;
+  wire [23:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [3:0] out_beat = 4'h0;
+  input rst;
+  wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 2'h0 : \$3 ;
+  assign \$5  = out_beat == 4'hf;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$11  = \$8  ? 4'h8 : 4'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 4'hf;
+  assign \$20  = \$19  ? buf1 : buf0;
+  assign \$21  = \$15  ? i__payload[23:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = ! base;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = out_beat == 4'hf;
+  assign \$32  = \$31  ? buf2 : buf1;
+  assign \$33  = \$27  ? i__payload[47:24] : \$32 ;
+  assign \$34  = \$24  ? i__payload[23:0] : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 1'h1;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = ! base;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = out_beat == 4'hf;
+  assign \$45  = \$44  ? buf3 : buf2;
+  assign \$46  = \$40  ? i__payload[71:48] : \$45 ;
+  assign \$47  = \$37  ? i__payload[47:24] : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = base == 1'h1;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = i__valid & i__ready;
+  assign \$52  = ! base;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = out_beat == 4'hf;
+  assign \$58  = \$57  ? buf4 : buf3;
+  assign \$59  = \$53  ? i__payload[95:72] : \$58 ;
+  assign \$60  = \$50  ? i__payload[71:48] : \$59 ;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = base == 1'h1;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = i__valid & i__ready;
+  assign \$65  = ! base;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = out_beat == 4'hf;
+  assign \$71  = \$70  ? buf5 : buf4;
+  assign \$72  = \$66  ? i__payload[119:96] : \$71 ;
+  assign \$73  = \$63  ? i__payload[95:72] : \$72 ;
+  assign \$74  = i__valid & i__ready;
+  assign \$75  = base == 1'h1;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = i__valid & i__ready;
+  assign \$78  = ! base;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = out_beat == 4'hf;
+  assign \$84  = \$83  ? buf6 : buf5;
+  assign \$85  = \$79  ? i__payload[143:120] : \$84 ;
+  assign \$86  = \$76  ? i__payload[119:96] : \$85 ;
+  assign \$87  = i__valid & i__ready;
+  assign \$88  = base == 1'h1;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = ! base;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = out_beat == 4'hf;
+  assign \$97  = \$96  ? buf7 : buf6;
+  assign \$98  = \$92  ? i__payload[167:144] : \$97 ;
+  assign \$99  = \$89  ? i__payload[143:120] : \$98 ;
+  assign \$100  = i__valid & i__ready;
+  assign \$101  = base == 1'h1;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = i__valid & i__ready;
+  assign \$104  = ! base;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = out_beat == 4'hf;
+  assign \$110  = \$109  ? buf8 : buf7;
+  assign \$111  = \$105  ? i__payload[191:168] : \$110 ;
+  assign \$112  = \$102  ? i__payload[167:144] : \$111 ;
+  assign \$113  = i__valid & i__ready;
+  assign \$114  = base == 1'h1;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \$115  ? i__payload[191:168] : buf8;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$120  = fill <= 1'h1;
+  assign \$121  = fill <= 1'h1;
+  assign i__ready = \$119  ? \$120  : \$121 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = out_beat == 4'hf;
+  assign \$125  = fill >= 1'h1;
+  assign \$126  = fill >= 1'h1;
+  assign \$127  = \$124  ? \$125  : \$126 ;
+  assign load = \$123  & \$127 ;
+  assign \$128  = out_beat == 4'hf;
+  assign \$130  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$130 ;
+  always @(posedge clk)
+    in_beat <= \$131 ;
+  always @(posedge clk)
+    out_beat <= \$132 ;
+  always @(posedge clk)
+    fill <= \$133 ;
+  always @(posedge clk)
+    buf0 <= \$134 ;
+  always @(posedge clk)
+    buf1 <= \$135 ;
+  always @(posedge clk)
+    buf2 <= \$136 ;
+  always @(posedge clk)
+    buf3 <= \$137 ;
+  always @(posedge clk)
+    buf4 <= \$138 ;
+  always @(posedge clk)
+    buf5 <= \$139 ;
+  always @(posedge clk)
+    buf6 <= \$140 ;
+  always @(posedge clk)
+    buf7 <= \$141 ;
+  always @(posedge clk)
+    buf8 <= \$142 ;
+  always @(posedge clk)
+    o__valid <= \$143 ;
+  always @(posedge clk)
+    o__payload <= \$144 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$131  = in_beat;
+    if (\$1 ) begin
+      \$131  = \$4 [0];
+    end
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$132  = out_beat;
+    if (load) begin
+      \$132  = \$7 [3:0];
+    end
+    if (rst) begin
+      \$132  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$133  = \$12 [3:0];
+    if (rst) begin
+      \$133  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$134  = \$21 ;
+    if (rst) begin
+      \$134  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$135  = \$34 ;
+    if (rst) begin
+      \$135  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$136  = \$47 ;
+    if (rst) begin
+      \$136  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$137  = \$60 ;
+    if (rst) begin
+      \$137  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$138  = \$73 ;
+    if (rst) begin
+      \$138  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$139  = \$86 ;
+    if (rst) begin
+      \$139  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$140  = \$99 ;
+    if (rst) begin
+      \$140  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$141  = \$112 ;
+    if (rst) begin
+      \$141  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$142  = \$116 ;
+    if (rst) begin
+      \$142  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$143  = o__valid;
+    if (\$118 ) begin
+      \$143  = load;
+    end
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$144  = o__payload;
+    if (load) begin
+      \$144  = buf0;
+    end
+    if (rst) begin
+      \$144  = 24'h000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[23:0];
+  assign \i__payload[1]  = i__payload[47:24];
+  assign \i__payload[2]  = i__payload[71:48];
+  assign \i__payload[3]  = i__payload[95:72];
+  assign \i__payload[4]  = i__payload[119:96];
+  assign \i__payload[5]  = i__payload[143:120];
+  assign \i__payload[6]  = i__payload[167:144];
+  assign \i__payload[7]  = i__payload[191:168];
+  assign \o__payload[0]  = o__payload;
+  assign \$29  = 1'h1;
+  assign \$30  = \$29 ;
+  assign \$31  = load;
+  assign \$119  = in_beat;
+  assign \$2  = in_beat;
+  assign \$9  = in_beat;
+  assign \$10  = 4'h8;
+  assign \$129  = 1'h1;
+  assign \$17  = 1'h1;
+  assign \$18  = \$17 ;
+  assign \$19  = load;
+  assign \$42  = 1'h1;
+  assign \$43  = \$42 ;
+  assign \$44  = load;
+  assign \$55  = 1'h1;
+  assign \$56  = \$55 ;
+  assign \$57  = load;
+  assign \$68  = 1'h1;
+  assign \$69  = \$68 ;
+  assign \$70  = load;
+  assign \$81  = 1'h1;
+  assign \$82  = \$81 ;
+  assign \$83  = load;
+  assign \$94  = 1'h1;
+  assign \$95  = \$94 ;
+  assign \$96  = load;
+  assign \$107  = 1'h1;
+  assign \$108  = \$107 ;
+  assign \$109  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s2_conv2_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire [7:0] \$1 ;
+  wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
+  reg [24:0] \$11 ;
+  reg [24:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
+  reg [5:0] \$12 ;
+  reg [48:0] \$120 ;
+  reg [48:0] \$121 ;
+  reg [48:0] \$122 ;
+  reg [48:0] \$123 ;
+  reg [48:0] \$124 ;
+  reg [48:0] \$125 ;
+  reg [48:0] \$126 ;
+  reg [48:0] \$127 ;
+  reg [48:0] \$128 ;
+  reg [48:0] \$129 ;
+  reg [48:0] \$13 ;
+  reg [48:0] \$130 ;
+  reg [48:0] \$131 ;
+  reg [48:0] \$132 ;
+  reg [48:0] \$133 ;
+  reg [48:0] \$134 ;
+  reg [48:0] \$135 ;
+  reg [48:0] \$136 ;
+  reg [48:0] \$137 ;
+  reg [23:0] \$138 ;
+  reg [16:0] \$139 ;
+  reg [48:0] \$14 ;
+  reg [16:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [6:0] \$149 ;
+  wire [33:0] \$15 ;
+  reg [16:0] \$150 ;
+  reg [23:0] \$151 ;
+  reg [23:0] \$152 ;
+  reg [23:0] \$153 ;
+  reg [6:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [14:0] \$156 ;
+  reg [14:0] \$157 ;
+  reg [14:0] \$158 ;
+  reg [48:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [48:0] \$160 ;
+  reg [48:0] \$161 ;
+  reg [48:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
+  reg \$169 ;
+  wire [23:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg [3:0] \$172 ;
+  reg \$173 ;
+  reg [7:0] \$174 ;
+  wire [14:0] \$18 ;
+  wire [34:0] \$19 ;
+  wire \$2 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [54:0] \$23 ;
+  wire [55:0] \$24 ;
+  wire [77:0] \$25 ;
+  wire [78:0] \$26 ;
+  wire [49:0] \$27 ;
+  wire [50:0] \$28 ;
+  wire [48:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [49:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [50:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire [5:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [4:0] \$63 ;
+  wire [4:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire [4:0] \$70 ;
+  wire [4:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire [4:0] \$79 ;
+  wire [4:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [5:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [4:0] \$9 ;
+  wire [7:0] \$90 ;
+  reg [3:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  reg [3:0] \$signature__addr  = 4'h0;
+  wire [7:0] \$signature__data ;
+  reg \$signature__en  = 1'h0;
+  input clk;
+  wire clk;
+  reg [3:0] group = 4'h0;
+  input [23:0] i__payload;
+  wire [23:0] i__payload;
+  wire [23:0] \i__payload[0] ;
+  output i__ready;
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [3:0] q_owed = 4'h0;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
+  wire q_room;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
+  reg [3:0] q_stored = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
+  wire [7:0] rport__data;
+  reg rq0_above = 1'h0;
+  reg [7:0] rq0_code = 8'h00;
+  reg [48:0] rq0_floor = 49'h0000000000000;
+  reg [48:0] rq0_half_1 = 49'h0000000000000;
+  reg [48:0] rq0_half_2 = 49'h0000000000000;
+  reg [48:0] rq0_half_3 = 49'h0000000000000;
+  reg [48:0] rq0_half_4 = 49'h0000000000000;
+  reg [48:0] rq0_half_5 = 49'h0000000000000;
+  reg [48:0] rq0_half_6 = 49'h0000000000000;
+  reg [48:0] rq0_half_7 = 49'h0000000000000;
+  reg [48:0] rq0_half_8 = 49'h0000000000000;
+  reg [48:0] rq0_half_9 = 49'h0000000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
+  reg [48:0] rq0_mask_1 = 49'h0000000000000;
+  reg [48:0] rq0_mask_2 = 49'h0000000000000;
+  reg [48:0] rq0_mask_3 = 49'h0000000000000;
+  reg [48:0] rq0_mask_4 = 49'h0000000000000;
+  reg [48:0] rq0_mask_5 = 49'h0000000000000;
+  reg [48:0] rq0_mask_6 = 49'h0000000000000;
+  reg [48:0] rq0_mask_7 = 49'h0000000000000;
+  reg [48:0] rq0_mask_8 = 49'h0000000000000;
+  reg [48:0] rq0_mask_9 = 49'h0000000000000;
+  reg [24:0] rq0_mult_1 = 25'h0000000;
+  reg [24:0] rq0_mult_2 = 25'h0000000;
+  reg [24:0] rq0_mult_3 = 25'h0000000;
+  reg [24:0] rq0_mult_4 = 25'h0000000;
+  reg [24:0] rq0_mult_5 = 25'h0000000;
+  reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
+  reg rq0_over = 1'h0;
+  reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
+  reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
+  reg [23:0] rq0_part1_0 = 24'h000000;
+  reg [23:0] rq0_part1_0_r = 24'h000000;
+  reg [23:0] rq0_part1_0_rr = 24'h000000;
+  reg [14:0] rq0_part1_1 = 15'h0000;
+  reg [14:0] rq0_part1_1_r = 15'h0000;
+  reg [14:0] rq0_part1_1_rr = 15'h0000;
+  reg [48:0] rq0_prod = 49'h0000000000000;
+  wire [48:0] rq0_rem;
+  reg [5:0] rq0_shift_1 = 6'h00;
+  reg [5:0] rq0_shift_2 = 6'h00;
+  reg [5:0] rq0_shift_3 = 6'h00;
+  reg [5:0] rq0_shift_4 = 6'h00;
+  reg [5:0] rq0_shift_5 = 6'h00;
+  reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [48:0] rq0_sum0 = 49'h0000000000000;
+  reg [48:0] rq0_sum1 = 49'h0000000000000;
+  reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
+  reg [23:0] rq0_x = 24'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [6:0] rq0_x1_0 = 7'h00;
+  reg [6:0] rq0_x1_1 = 7'h00;
+  reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
+  reg rq_valid_2 = 1'h0;
+  reg rq_valid_3 = 1'h0;
+  reg rq_valid_4 = 1'h0;
+  reg rq_valid_5 = 1'h0;
+  reg rq_valid_6 = 1'h0;
+  reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
+  input rst;
+  wire rst;
+  reg [7:0] queue [9:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
+    queue[7] = 8'h00;
+    queue[8] = 8'h00;
+    queue[9] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign rq0_rem = rq0_prod & rq0_mask_7;
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 4'hf;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 5'h00 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$41  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$46  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = o__valid & o__ready;
+  assign \$50  = q_owed < 4'ha;
+  assign \$51  = \$49  ? i__ready : \$50 ;
+  assign \$52  = o__valid & o__ready;
+  assign \$53  = \$52  | i__ready;
+  assign \$54  = \$48  ? \$51  : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$signature__en  & \$60 ;
+  assign \$62  = \$signature__addr  == 4'h9;
+  assign \$63  = \$signature__addr  + 1'h1;
+  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rport__addr == 4'h9;
+  assign \$70  = rport__addr + 1'h1;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$signature__en  & \$77 ;
+  assign \$79  = q_stored + \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = \$79  - \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  | \$signature__en ;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  ? rport__data : q_in;
+  always @(posedge clk)
+    group <= \$91 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$92 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$93 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$94 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$95 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$96 ;
+  always @(posedge clk)
+    rq_valid_6 <= \$97 ;
+  always @(posedge clk)
+    rq_valid_7 <= \$98 ;
+  always @(posedge clk)
+    rq_valid_8 <= \$99 ;
+  always @(posedge clk)
+    \$signature__en  <= \$100 ;
+  always @(posedge clk)
+    rq_valid_10 <= \$101 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$102 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$103 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$104 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$105 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$106 ;
+  always @(posedge clk)
+    rq0_mult_6 <= \$107 ;
+  always @(posedge clk)
+    rq0_mult_7 <= \$108 ;
+  always @(posedge clk)
+    rq0_mult_8 <= \$109 ;
+  always @(posedge clk)
+    rq0_mult_9 <= \$110 ;
+  always @(posedge clk)
+    rq0_shift_1 <= \$111 ;
+  always @(posedge clk)
+    rq0_shift_2 <= \$112 ;
+  always @(posedge clk)
+    rq0_shift_3 <= \$113 ;
+  always @(posedge clk)
+    rq0_shift_4 <= \$114 ;
+  always @(posedge clk)
+    rq0_shift_5 <= \$115 ;
+  always @(posedge clk)
+    rq0_shift_6 <= \$116 ;
+  always @(posedge clk)
+    rq0_shift_7 <= \$117 ;
+  always @(posedge clk)
+    rq0_shift_8 <= \$118 ;
+  always @(posedge clk)
+    rq0_shift_9 <= \$119 ;
+  always @(posedge clk)
+    rq0_half_1 <= \$120 ;
+  always @(posedge clk)
+    rq0_half_2 <= \$121 ;
+  always @(posedge clk)
+    rq0_half_3 <= \$122 ;
+  always @(posedge clk)
+    rq0_half_4 <= \$123 ;
+  always @(posedge clk)
+    rq0_half_5 <= \$124 ;
+  always @(posedge clk)
+    rq0_half_6 <= \$125 ;
+  always @(posedge clk)
+    rq0_half_7 <= \$126 ;
+  always @(posedge clk)
+    rq0_half_8 <= \$127 ;
+  always @(posedge clk)
+    rq0_half_9 <= \$128 ;
+  always @(posedge clk)
+    rq0_mask_1 <= \$129 ;
+  always @(posedge clk)
+    rq0_mask_2 <= \$130 ;
+  always @(posedge clk)
+    rq0_mask_3 <= \$131 ;
+  always @(posedge clk)
+    rq0_mask_4 <= \$132 ;
+  always @(posedge clk)
+    rq0_mask_5 <= \$133 ;
+  always @(posedge clk)
+    rq0_mask_6 <= \$134 ;
+  always @(posedge clk)
+    rq0_mask_7 <= \$135 ;
+  always @(posedge clk)
+    rq0_mask_8 <= \$136 ;
+  always @(posedge clk)
+    rq0_mask_9 <= \$137 ;
+  always @(posedge clk)
+    rq0_x <= \$138 ;
+  always @(posedge clk)
+    rq0_x0_0 <= \$139 ;
+  always @(posedge clk)
+    rq0_m0_0 <= \$140 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$141 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$142 ;
+  always @(posedge clk)
+    rq0_part0_0_rr <= \$143 ;
+  always @(posedge clk)
+    rq0_x0_1 <= \$144 ;
+  always @(posedge clk)
+    rq0_m0_1 <= \$145 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$146 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$147 ;
+  always @(posedge clk)
+    rq0_part0_1_rr <= \$148 ;
+  always @(posedge clk)
+    rq0_x1_0 <= \$149 ;
+  always @(posedge clk)
+    rq0_m1_0 <= \$150 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$151 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$152 ;
+  always @(posedge clk)
+    rq0_part1_0_rr <= \$153 ;
+  always @(posedge clk)
+    rq0_x1_1 <= \$154 ;
+  always @(posedge clk)
+    rq0_m1_1 <= \$155 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$156 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$157 ;
+  always @(posedge clk)
+    rq0_part1_1_rr <= \$158 ;
+  always @(posedge clk)
+    rq0_sum0 <= \$159 ;
+  always @(posedge clk)
+    rq0_sum1 <= \$160 ;
+  always @(posedge clk)
+    rq0_prod <= \$161 ;
+  always @(posedge clk)
+    rq0_floor <= \$162 ;
+  always @(posedge clk)
+    rq0_above <= \$163 ;
+  always @(posedge clk)
+    rq0_tie <= \$164 ;
+  always @(posedge clk)
+    rq0_code <= \$165 ;
+  always @(posedge clk)
+    rq0_under <= \$166 ;
+  always @(posedge clk)
+    rq0_over <= \$167 ;
+  always @(posedge clk)
+    q_owed <= \$168 ;
+  always @(posedge clk)
+    i__ready <= \$169 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$170 ;
+  always @(posedge clk)
+    rport__addr <= \$171 ;
+  always @(posedge clk)
+    q_stored <= \$172 ;
+  always @(posedge clk)
+    o__valid <= \$173 ;
+  always @(posedge clk)
+    o__payload <= \$174 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$11  = 25'h1984122;
+      4'h1:
+          \$11  = 25'h10c0c1a;
+      4'h2:
+          \$11  = 25'h1da8e2c;
+      4'h3:
+          \$11  = 25'h1044daa;
+      4'h4:
+          \$11  = 25'h133ab18;
+      4'h5:
+          \$11  = 25'h14e34f3;
+      4'h6:
+          \$11  = 25'h15786a6;
+      4'h7:
+          \$11  = 25'h142b60e;
+      4'h8:
+          \$11  = 25'h113ae97;
+      4'h9:
+          \$11  = 25'h12d2426;
+      4'ha:
+          \$11  = 25'h194b687;
+      4'hb:
+          \$11  = 25'h137c514;
+      4'hc:
+          \$11  = 25'h18254b8;
+      4'hd:
+          \$11  = 25'h1420497;
+      4'he:
+          \$11  = 25'h18206ca;
+      4'hf:
+          \$11  = 25'h11af78f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$12  = 6'h21;
+      4'h1:
+          \$12  = 6'h21;
+      4'h2:
+          \$12  = 6'h22;
+      4'h3:
+          \$12  = 6'h21;
+      4'h4:
+          \$12  = 6'h21;
+      4'h5:
+          \$12  = 6'h21;
+      4'h6:
+          \$12  = 6'h21;
+      4'h7:
+          \$12  = 6'h21;
+      4'h8:
+          \$12  = 6'h21;
+      4'h9:
+          \$12  = 6'h21;
+      4'ha:
+          \$12  = 6'h21;
+      4'hb:
+          \$12  = 6'h21;
+      4'hc:
+          \$12  = 6'h21;
+      4'hd:
+          \$12  = 6'h2e;
+      4'he:
+          \$12  = 6'h31;
+      4'hf:
+          \$12  = 6'h31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$13  = 49'h0000100000000;
+      4'h1:
+          \$13  = 49'h0000100000000;
+      4'h2:
+          \$13  = 49'h0000200000000;
+      4'h3:
+          \$13  = 49'h0000100000000;
+      4'h4:
+          \$13  = 49'h0000100000000;
+      4'h5:
+          \$13  = 49'h0000100000000;
+      4'h6:
+          \$13  = 49'h0000100000000;
+      4'h7:
+          \$13  = 49'h0000100000000;
+      4'h8:
+          \$13  = 49'h0000100000000;
+      4'h9:
+          \$13  = 49'h0000100000000;
+      4'ha:
+          \$13  = 49'h0000100000000;
+      4'hb:
+          \$13  = 49'h0000100000000;
+      4'hc:
+          \$13  = 49'h0000100000000;
+      4'hd:
+          \$13  = 49'h0200000000000;
+      4'he:
+          \$13  = 49'h1000000000000;
+      4'hf:
+          \$13  = 49'h1000000000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      4'h0:
+          \$14  = 49'h00001ffffffff;
+      4'h1:
+          \$14  = 49'h00001ffffffff;
+      4'h2:
+          \$14  = 49'h00003ffffffff;
+      4'h3:
+          \$14  = 49'h00001ffffffff;
+      4'h4:
+          \$14  = 49'h00001ffffffff;
+      4'h5:
+          \$14  = 49'h00001ffffffff;
+      4'h6:
+          \$14  = 49'h00001ffffffff;
+      4'h7:
+          \$14  = 49'h00001ffffffff;
+      4'h8:
+          \$14  = 49'h00001ffffffff;
+      4'h9:
+          \$14  = 49'h00001ffffffff;
+      4'ha:
+          \$14  = 49'h00001ffffffff;
+      4'hb:
+          \$14  = 49'h00001ffffffff;
+      4'hc:
+          \$14  = 49'h00001ffffffff;
+      4'hd:
+          \$14  = 49'h03fffffffffff;
+      4'he:
+          \$14  = 49'h1ffffffffffff;
+      4'hf:
+          \$14  = 49'h1ffffffffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$91  = group;
+    if (\$6 ) begin
+      \$91  = \$9 [3:0];
+    end
+    if (rst) begin
+      \$91  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$92  = \$10 ;
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$93  = rq_valid_1;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$94  = rq_valid_2;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$95  = rq_valid_3;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$96  = rq_valid_4;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$97  = rq_valid_5;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$98  = rq_valid_6;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$99  = rq_valid_7;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$100  = rq_valid_8;
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$101  = \$signature__en ;
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$102  = \$11 ;
+    if (rst) begin
+      \$102  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$103  = rq0_mult_1;
+    if (rst) begin
+      \$103  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$104  = rq0_mult_2;
+    if (rst) begin
+      \$104  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$105  = rq0_mult_3;
+    if (rst) begin
+      \$105  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$106  = rq0_mult_4;
+    if (rst) begin
+      \$106  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$107  = rq0_mult_5;
+    if (rst) begin
+      \$107  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$108  = rq0_mult_6;
+    if (rst) begin
+      \$108  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$109  = rq0_mult_7;
+    if (rst) begin
+      \$109  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$110  = rq0_mult_8;
+    if (rst) begin
+      \$110  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$111  = \$12 ;
+    if (rst) begin
+      \$111  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$112  = rq0_shift_1;
+    if (rst) begin
+      \$112  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$113  = rq0_shift_2;
+    if (rst) begin
+      \$113  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$114  = rq0_shift_3;
+    if (rst) begin
+      \$114  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$115  = rq0_shift_4;
+    if (rst) begin
+      \$115  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$116  = rq0_shift_5;
+    if (rst) begin
+      \$116  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$117  = rq0_shift_6;
+    if (rst) begin
+      \$117  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$118  = rq0_shift_7;
+    if (rst) begin
+      \$118  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$119  = rq0_shift_8;
+    if (rst) begin
+      \$119  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$120  = \$13 ;
+    if (rst) begin
+      \$120  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$121  = rq0_half_1;
+    if (rst) begin
+      \$121  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$122  = rq0_half_2;
+    if (rst) begin
+      \$122  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$123  = rq0_half_3;
+    if (rst) begin
+      \$123  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$124  = rq0_half_4;
+    if (rst) begin
+      \$124  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$125  = rq0_half_5;
+    if (rst) begin
+      \$125  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$126  = rq0_half_6;
+    if (rst) begin
+      \$126  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$127  = rq0_half_7;
+    if (rst) begin
+      \$127  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$128  = rq0_half_8;
+    if (rst) begin
+      \$128  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$129  = \$14 ;
+    if (rst) begin
+      \$129  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$130  = rq0_mask_1;
+    if (rst) begin
+      \$130  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$131  = rq0_mask_2;
+    if (rst) begin
+      \$131  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$132  = rq0_mask_3;
+    if (rst) begin
+      \$132  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$133  = rq0_mask_4;
+    if (rst) begin
+      \$133  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$134  = rq0_mask_5;
+    if (rst) begin
+      \$134  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$135  = rq0_mask_6;
+    if (rst) begin
+      \$135  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$136  = rq0_mask_7;
+    if (rst) begin
+      \$136  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$137  = rq0_mask_8;
+    if (rst) begin
+      \$137  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$138  = i__payload;
+    if (rst) begin
+      \$138  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$139  = rq0_x[16:0];
+    if (rst) begin
+      \$139  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$140  = rq0_mult_1[16:0];
+    if (rst) begin
+      \$140  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$141  = \$15 ;
+    if (rst) begin
+      \$141  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$142  = rq0_part0_0;
+    if (rst) begin
+      \$142  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$143  = rq0_part0_0_r;
+    if (rst) begin
+      \$143  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$144  = rq0_x[16:0];
+    if (rst) begin
+      \$144  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$145  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$145  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$146  = \$16 ;
+    if (rst) begin
+      \$146  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$147  = rq0_part0_1;
+    if (rst) begin
+      \$147  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$148  = rq0_part0_1_r;
+    if (rst) begin
+      \$148  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$149  = rq0_x[23:17];
+    if (rst) begin
+      \$149  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$150  = rq0_mult_1[16:0];
+    if (rst) begin
+      \$150  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$151  = \$17 ;
+    if (rst) begin
+      \$151  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$152  = rq0_part1_0;
+    if (rst) begin
+      \$152  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$153  = rq0_part1_0_r;
+    if (rst) begin
+      \$153  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$154  = rq0_x[23:17];
+    if (rst) begin
+      \$154  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$155  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$155  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$156  = \$18 ;
+    if (rst) begin
+      \$156  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$157  = rq0_part1_1;
+    if (rst) begin
+      \$157  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$158  = rq0_part1_1_r;
+    if (rst) begin
+      \$158  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$159  = \$22 [48:0];
+    if (rst) begin
+      \$159  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$160  = \$26 [48:0];
+    if (rst) begin
+      \$160  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$161  = \$28 [48:0];
+    if (rst) begin
+      \$161  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$162  = \$29 ;
+    if (rst) begin
+      \$162  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$163  = \$30 ;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$164  = \$33 ;
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$165  = \$37 [7:0];
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$166  = \$42 ;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$167  = \$47 ;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$168  = \$5 [3:0];
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$169  = \$54 ;
+    if (rst) begin
+      \$169  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$170  = \$signature__addr ;
+    if (\$61 ) begin
+      \$170  = \$64 [3:0];
+    end
+    if (rst) begin
+      \$170  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$171  = rport__addr;
+    if (\$68 ) begin
+      \$171  = \$71 [3:0];
+    end
+    if (rst) begin
+      \$171  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = \$84 [3:0];
+    if (rst) begin
+      \$172  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$173  = o__valid;
+    if (\$86 ) begin
+      \$173  = \$88 ;
+    end
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$174  = o__payload;
+    if (\$86 ) begin
+      \$174  = \$90 ;
+    end
+    if (rst) begin
+      \$174  = 8'h00;
+    end
+  end
+  assign q_room = i__ready;
+  assign q_owed_next = \$5 [3:0];
+  assign rq_valid_9 = \$signature__en ;
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$23  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
+endmodule
+(* generator = "Amaranth" *)
+module top_s3_maxpool3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [4:0] \$10 ;
+  wire [2:0] \$100 ;
+  wire [3:0] \$101 ;
+  wire [2:0] \$102 ;
+  wire [3:0] \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [8:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire [2:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire [2:0] \$151 ;
+  wire [2:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire [8:0] \$16 ;
+  wire [2:0] \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [3:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire [7:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [1:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [3:0] \$176 ;
+  reg \$177 ;
+  reg [4:0] \$178 ;
+  reg \$179 ;
+  wire \$18 ;
+  reg [4:0] \$180 ;
+  reg [1:0] \$181 ;
+  reg \$182 ;
+  reg [4:0] \$183 ;
+  reg [4:0] \$184 ;
+  reg [1:0] \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg \$189 ;
+  wire \$19 ;
+  reg [7:0] \$190 ;
+  reg [2:0] \$191 ;
+  reg \$192 ;
+  reg [1:0] \$193 ;
+  reg [1:0] \$194 ;
+  reg [1:0] \$195 ;
+  reg \$196 ;
+  reg [7:0] \$197 ;
+  wire [8:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [9:0] \$3 ;
+  wire \$30 ;
+  wire [2:0] \$31 ;
+  wire [2:0] \$32 ;
+  wire \$33 ;
+  wire [2:0] \$34 ;
+  wire [2:0] \$35 ;
+  reg [7:0] \$36 ;
+  wire \$37 ;
+  wire [2:0] \$38 ;
+  wire [2:0] \$39 ;
+  wire [10:0] \$4 ;
+  wire \$40 ;
+  wire [7:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [8:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire [11:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire [4:0] \$65 ;
+  wire [4:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [1:0] \$69 ;
+  wire \$7 ;
+  wire [1:0] \$70 ;
+  wire [5:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire [1:0] \$74 ;
+  wire [1:0] \$75 ;
+  wire [5:0] \$76 ;
+  wire [2:0] \$77 ;
+  wire \$78 ;
+  wire [2:0] \$79 ;
+  wire [3:0] \$8 ;
+  wire [3:0] \$80 ;
+  wire [2:0] \$81 ;
+  wire [3:0] \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [1:0] \$85 ;
+  wire [1:0] \$86 ;
+  wire [5:0] \$87 ;
+  wire [5:0] \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire [5:0] \$90 ;
+  wire [5:0] \$91 ;
+  wire [2:0] \$92 ;
+  wire \$93 ;
+  wire [2:0] \$94 ;
+  wire [3:0] \$95 ;
+  wire [2:0] \$96 ;
+  wire [3:0] \$97 ;
+  wire [2:0] \$98 ;
+  wire \$99 ;
+  reg [7:0] \$signature__addr  = 8'h00;
+  reg [1:0] \$signature__addr$26  = 2'h0;
+  wire [7:0] \$signature__data ;
+  wire [7:0] \$signature__data$28 ;
+  wire \$signature__en ;
+  reg \$signature__en$24  = 1'h0;
+  input clk;
+  wire clk;
+  reg [4:0] col = 5'h00;
+  reg [4:0] col_base = 5'h00;
+  reg [7:0] e_left = 8'h00;
+  reg [3:0] g = 4'h0;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg kx = 1'h0;
+  reg ky = 1'h0;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg ox = 1'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [7:0] read = 8'h00;
+  reg read_valid_1 = 1'h0;
+  (* init = 1'h0 *)
+  wire read_valid_2;
+  reg [4:0] row = 5'h00;
+  reg [4:0] row_base = 5'h00;
+  wire [7:0] rport__addr;
+  reg [1:0] \rport__addr$29  = 2'h0;
+  wire [7:0] rport__data;
+  wire [7:0] \rport__data$43 ;
+  input rst;
+  wire rst;
+  reg [1:0] slot = 2'h0;
+  reg [1:0] slot_base = 2'h0;
+  reg [1:0] step = 2'h0;
+  reg [7:0] w_left = 8'h80;
+  (* init = 8'h00 *)
+  wire [7:0] waddr;
+  reg [7:0] buffer [255:0];
+  initial begin
+    buffer[0] = 8'h00;
+    buffer[1] = 8'h00;
+    buffer[2] = 8'h00;
+    buffer[3] = 8'h00;
+    buffer[4] = 8'h00;
+    buffer[5] = 8'h00;
+    buffer[6] = 8'h00;
+    buffer[7] = 8'h00;
+    buffer[8] = 8'h00;
+    buffer[9] = 8'h00;
+    buffer[10] = 8'h00;
+    buffer[11] = 8'h00;
+    buffer[12] = 8'h00;
+    buffer[13] = 8'h00;
+    buffer[14] = 8'h00;
+    buffer[15] = 8'h00;
+    buffer[16] = 8'h00;
+    buffer[17] = 8'h00;
+    buffer[18] = 8'h00;
+    buffer[19] = 8'h00;
+    buffer[20] = 8'h00;
+    buffer[21] = 8'h00;
+    buffer[22] = 8'h00;
+    buffer[23] = 8'h00;
+    buffer[24] = 8'h00;
+    buffer[25] = 8'h00;
+    buffer[26] = 8'h00;
+    buffer[27] = 8'h00;
+    buffer[28] = 8'h00;
+    buffer[29] = 8'h00;
+    buffer[30] = 8'h00;
+    buffer[31] = 8'h00;
+    buffer[32] = 8'h00;
+    buffer[33] = 8'h00;
+    buffer[34] = 8'h00;
+    buffer[35] = 8'h00;
+    buffer[36] = 8'h00;
+    buffer[37] = 8'h00;
+    buffer[38] = 8'h00;
+    buffer[39] = 8'h00;
+    buffer[40] = 8'h00;
+    buffer[41] = 8'h00;
+    buffer[42] = 8'h00;
+    buffer[43] = 8'h00;
+    buffer[44] = 8'h00;
+    buffer[45] = 8'h00;
+    buffer[46] = 8'h00;
+    buffer[47] = 8'h00;
+    buffer[48] = 8'h00;
+    buffer[49] = 8'h00;
+    buffer[50] = 8'h00;
+    buffer[51] = 8'h00;
+    buffer[52] = 8'h00;
+    buffer[53] = 8'h00;
+    buffer[54] = 8'h00;
+    buffer[55] = 8'h00;
+    buffer[56] = 8'h00;
+    buffer[57] = 8'h00;
+    buffer[58] = 8'h00;
+    buffer[59] = 8'h00;
+    buffer[60] = 8'h00;
+    buffer[61] = 8'h00;
+    buffer[62] = 8'h00;
+    buffer[63] = 8'h00;
+    buffer[64] = 8'h00;
+    buffer[65] = 8'h00;
+    buffer[66] = 8'h00;
+    buffer[67] = 8'h00;
+    buffer[68] = 8'h00;
+    buffer[69] = 8'h00;
+    buffer[70] = 8'h00;
+    buffer[71] = 8'h00;
+    buffer[72] = 8'h00;
+    buffer[73] = 8'h00;
+    buffer[74] = 8'h00;
+    buffer[75] = 8'h00;
+    buffer[76] = 8'h00;
+    buffer[77] = 8'h00;
+    buffer[78] = 8'h00;
+    buffer[79] = 8'h00;
+    buffer[80] = 8'h00;
+    buffer[81] = 8'h00;
+    buffer[82] = 8'h00;
+    buffer[83] = 8'h00;
+    buffer[84] = 8'h00;
+    buffer[85] = 8'h00;
+    buffer[86] = 8'h00;
+    buffer[87] = 8'h00;
+    buffer[88] = 8'h00;
+    buffer[89] = 8'h00;
+    buffer[90] = 8'h00;
+    buffer[91] = 8'h00;
+    buffer[92] = 8'h00;
+    buffer[93] = 8'h00;
+    buffer[94] = 8'h00;
+    buffer[95] = 8'h00;
+    buffer[96] = 8'h00;
+    buffer[97] = 8'h00;
+    buffer[98] = 8'h00;
+    buffer[99] = 8'h00;
+    buffer[100] = 8'h00;
+    buffer[101] = 8'h00;
+    buffer[102] = 8'h00;
+    buffer[103] = 8'h00;
+    buffer[104] = 8'h00;
+    buffer[105] = 8'h00;
+    buffer[106] = 8'h00;
+    buffer[107] = 8'h00;
+    buffer[108] = 8'h00;
+    buffer[109] = 8'h00;
+    buffer[110] = 8'h00;
+    buffer[111] = 8'h00;
+    buffer[112] = 8'h00;
+    buffer[113] = 8'h00;
+    buffer[114] = 8'h00;
+    buffer[115] = 8'h00;
+    buffer[116] = 8'h00;
+    buffer[117] = 8'h00;
+    buffer[118] = 8'h00;
+    buffer[119] = 8'h00;
+    buffer[120] = 8'h00;
+    buffer[121] = 8'h00;
+    buffer[122] = 8'h00;
+    buffer[123] = 8'h00;
+    buffer[124] = 8'h00;
+    buffer[125] = 8'h00;
+    buffer[126] = 8'h00;
+    buffer[127] = 8'h00;
+    buffer[128] = 8'h00;
+    buffer[129] = 8'h00;
+    buffer[130] = 8'h00;
+    buffer[131] = 8'h00;
+    buffer[132] = 8'h00;
+    buffer[133] = 8'h00;
+    buffer[134] = 8'h00;
+    buffer[135] = 8'h00;
+    buffer[136] = 8'h00;
+    buffer[137] = 8'h00;
+    buffer[138] = 8'h00;
+    buffer[139] = 8'h00;
+    buffer[140] = 8'h00;
+    buffer[141] = 8'h00;
+    buffer[142] = 8'h00;
+    buffer[143] = 8'h00;
+    buffer[144] = 8'h00;
+    buffer[145] = 8'h00;
+    buffer[146] = 8'h00;
+    buffer[147] = 8'h00;
+    buffer[148] = 8'h00;
+    buffer[149] = 8'h00;
+    buffer[150] = 8'h00;
+    buffer[151] = 8'h00;
+    buffer[152] = 8'h00;
+    buffer[153] = 8'h00;
+    buffer[154] = 8'h00;
+    buffer[155] = 8'h00;
+    buffer[156] = 8'h00;
+    buffer[157] = 8'h00;
+    buffer[158] = 8'h00;
+    buffer[159] = 8'h00;
+    buffer[160] = 8'h00;
+    buffer[161] = 8'h00;
+    buffer[162] = 8'h00;
+    buffer[163] = 8'h00;
+    buffer[164] = 8'h00;
+    buffer[165] = 8'h00;
+    buffer[166] = 8'h00;
+    buffer[167] = 8'h00;
+    buffer[168] = 8'h00;
+    buffer[169] = 8'h00;
+    buffer[170] = 8'h00;
+    buffer[171] = 8'h00;
+    buffer[172] = 8'h00;
+    buffer[173] = 8'h00;
+    buffer[174] = 8'h00;
+    buffer[175] = 8'h00;
+    buffer[176] = 8'h00;
+    buffer[177] = 8'h00;
+    buffer[178] = 8'h00;
+    buffer[179] = 8'h00;
+    buffer[180] = 8'h00;
+    buffer[181] = 8'h00;
+    buffer[182] = 8'h00;
+    buffer[183] = 8'h00;
+    buffer[184] = 8'h00;
+    buffer[185] = 8'h00;
+    buffer[186] = 8'h00;
+    buffer[187] = 8'h00;
+    buffer[188] = 8'h00;
+    buffer[189] = 8'h00;
+    buffer[190] = 8'h00;
+    buffer[191] = 8'h00;
+    buffer[192] = 8'h00;
+    buffer[193] = 8'h00;
+    buffer[194] = 8'h00;
+    buffer[195] = 8'h00;
+    buffer[196] = 8'h00;
+    buffer[197] = 8'h00;
+    buffer[198] = 8'h00;
+    buffer[199] = 8'h00;
+    buffer[200] = 8'h00;
+    buffer[201] = 8'h00;
+    buffer[202] = 8'h00;
+    buffer[203] = 8'h00;
+    buffer[204] = 8'h00;
+    buffer[205] = 8'h00;
+    buffer[206] = 8'h00;
+    buffer[207] = 8'h00;
+    buffer[208] = 8'h00;
+    buffer[209] = 8'h00;
+    buffer[210] = 8'h00;
+    buffer[211] = 8'h00;
+    buffer[212] = 8'h00;
+    buffer[213] = 8'h00;
+    buffer[214] = 8'h00;
+    buffer[215] = 8'h00;
+    buffer[216] = 8'h00;
+    buffer[217] = 8'h00;
+    buffer[218] = 8'h00;
+    buffer[219] = 8'h00;
+    buffer[220] = 8'h00;
+    buffer[221] = 8'h00;
+    buffer[222] = 8'h00;
+    buffer[223] = 8'h00;
+    buffer[224] = 8'h00;
+    buffer[225] = 8'h00;
+    buffer[226] = 8'h00;
+    buffer[227] = 8'h00;
+    buffer[228] = 8'h00;
+    buffer[229] = 8'h00;
+    buffer[230] = 8'h00;
+    buffer[231] = 8'h00;
+    buffer[232] = 8'h00;
+    buffer[233] = 8'h00;
+    buffer[234] = 8'h00;
+    buffer[235] = 8'h00;
+    buffer[236] = 8'h00;
+    buffer[237] = 8'h00;
+    buffer[238] = 8'h00;
+    buffer[239] = 8'h00;
+    buffer[240] = 8'h00;
+    buffer[241] = 8'h00;
+    buffer[242] = 8'h00;
+    buffer[243] = 8'h00;
+    buffer[244] = 8'h00;
+    buffer[245] = 8'h00;
+    buffer[246] = 8'h00;
+    buffer[247] = 8'h00;
+    buffer[248] = 8'h00;
+    buffer[249] = 8'h00;
+    buffer[250] = 8'h00;
+    buffer[251] = 8'h00;
+    buffer[252] = 8'h00;
+    buffer[253] = 8'h00;
+    buffer[254] = 8'h00;
+    buffer[255] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      buffer[\$signature__addr ] <= i__payload;
+  end
+  reg [7:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= buffer[\$5 [7:0]];
+  end
+  assign rport__data = _0_;
+  reg [7:0] queue [2:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
+  end
+  assign \rport__data$43  = queue[\rport__addr$29 ];
+  assign i__ready = | w_left;
+  assign \$1  = | w_left;
+  assign \$signature__en  = i__valid & \$1 ;
+  assign \$2  = slot * 7'h40;
+  assign \$3  = $signed(col) * $signed(6'h10);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
+  assign q_in = pad_reg2 ? 8'h80 : read;
+  assign \$6  = | e_left;
+  assign \$7  = q_room & \$6 ;
+  assign \$8  = q_owed + \$7 ;
+  assign \$9  = o__valid & o__ready;
+  assign \$10  = \$8  - \$9 ;
+  assign \$11  = | w_left;
+  assign \$12  = i__valid & \$11 ;
+  assign \$13  = w_left - \$12 ;
+  assign \$14  = | e_left;
+  assign \$15  = q_room & \$14 ;
+  assign \$16  = e_left - \$15 ;
+  assign \$17  = ! w_left;
+  assign \$18  = w_left == 1'h1;
+  assign \$19  = | w_left;
+  assign \$20  = i__valid & \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = \$17  | \$21 ;
+  assign \$23  = ! e_left;
+  assign \$24  = e_left == 1'h1;
+  assign \$25  = | e_left;
+  assign \$26  = q_room & \$25 ;
+  assign \$27  = \$24  & \$26 ;
+  assign \$28  = \$23  | \$27 ;
+  assign \$29  = \$22  & \$28 ;
+  assign \$30  = step == 2'h2;
+  assign \$31  = step + 1'h1;
+  assign \$32  = \$30  ? 3'h0 : \$31 ;
+  assign \$33  = step == 2'h2;
+  assign \$34  = step + 1'h1;
+  assign \$35  = \$33  ? 3'h0 : \$34 ;
+  assign \$37  = step == 2'h2;
+  assign \$38  = step + 1'h1;
+  assign \$39  = \$37  ? 3'h0 : \$38 ;
+  assign \$40  = ! \$39 ;
+  assign \$41  = \$40  ? 8'h00 : 8'h80;
+  assign \$42  = | w_left;
+  assign \$43  = i__valid & \$42 ;
+  assign \$44  = \$signature__addr  == 8'hff;
+  assign \$45  = \$signature__addr  + 1'h1;
+  assign \$46  = \$44  ? 9'h000 : \$45 ;
+  assign \$47  = ! w_left;
+  assign \$48  = w_left == 1'h1;
+  assign \$49  = | w_left;
+  assign \$50  = i__valid & \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = \$47  | \$51 ;
+  assign \$53  = ! e_left;
+  assign \$54  = e_left == 1'h1;
+  assign \$55  = | e_left;
+  assign \$56  = q_room & \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = \$53  | \$57 ;
+  assign \$59  = \$52  & \$58 ;
+  assign \$60  = step == 2'h2;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = | e_left;
+  assign \$63  = q_room & \$62 ;
+  assign \$64  = g == 4'hf;
+  assign \$65  = g + 1'h1;
+  assign \$66  = \$64  ? 5'h00 : \$65 ;
+  assign \$67  = g == 4'hf;
+  assign \$69  = kx + 1'h1;
+  assign \$70  = \$68  ? 2'h0 : \$69 ;
+  assign \$71  = $signed(col) + $signed(2'h1);
+  assign \$74  = ky + 1'h1;
+  assign \$75  = \$73  ? 2'h0 : \$74 ;
+  assign \$76  = $signed(row) + $signed(2'h1);
+  assign \$77  = slot + 1'h1;
+  assign \$78  = \$77  >= 3'h4;
+  assign \$79  = slot + 1'h1;
+  assign \$80  = \$79  - 3'h4;
+  assign \$81  = slot + 1'h1;
+  assign \$82  = \$78  ? \$80  : { 1'h0, \$81  };
+  assign \$85  = ox + 1'h1;
+  assign \$86  = \$84  ? 2'h0 : \$85 ;
+  assign \$87  = $signed(col_base) + $signed(3'h2);
+  assign \$88  = $signed(col_base) + $signed(3'h2);
+  assign \$90  = $signed(row_base) + $signed(3'h2);
+  assign \$91  = $signed(row_base) + $signed(3'h2);
+  assign \$92  = slot_base + 2'h2;
+  assign \$93  = \$92  >= 3'h4;
+  assign \$94  = slot_base + 2'h2;
+  assign \$95  = \$94  - 3'h4;
+  assign \$96  = slot_base + 2'h2;
+  assign \$97  = \$93  ? \$95  : { 1'h0, \$96  };
+  assign \$98  = slot_base + 2'h2;
+  assign \$99  = \$98  >= 3'h4;
+  assign \$100  = slot_base + 2'h2;
+  assign \$101  = \$100  - 3'h4;
+  assign \$102  = slot_base + 2'h2;
+  assign \$103  = \$99  ? \$101  : { 1'h0, \$102  };
+  assign \$104  = ! w_left;
+  assign \$105  = w_left == 1'h1;
+  assign \$106  = | w_left;
+  assign \$107  = i__valid & \$106 ;
+  assign \$108  = \$105  & \$107 ;
+  assign \$109  = \$104  | \$108 ;
+  assign \$110  = ! e_left;
+  assign \$111  = e_left == 1'h1;
+  assign \$112  = | e_left;
+  assign \$113  = q_room & \$112 ;
+  assign \$114  = \$111  & \$113 ;
+  assign \$115  = \$110  | \$114 ;
+  assign \$116  = \$109  & \$115 ;
+  assign \$117  = step == 2'h2;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = | e_left;
+  assign \$120  = q_room & \$119 ;
+  assign \$121  = $signed(row) < $signed(1'h0);
+  assign \$122  = $signed(row) >= $signed(4'h4);
+  assign \$123  = \$121  | \$122 ;
+  assign \$124  = $signed(col) < $signed(1'h0);
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = $signed(col) >= $signed(4'h4);
+  assign \$127  = \$125  | \$126 ;
+  assign \$128  = | e_left;
+  assign \$129  = q_room & \$128 ;
+  assign \$130  = o__valid & o__ready;
+  assign \$131  = q_owed < 2'h3;
+  assign \$132  = \$130  ? q_room : \$131 ;
+  assign \$133  = o__valid & o__ready;
+  assign \$134  = \$133  | q_room;
+  assign \$135  = \$129  ? \$132  : \$134 ;
+  assign \$136  = ~ o__valid;
+  assign \$137  = \$136  | o__ready;
+  assign \$138  = | q_stored;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$137  & \$139 ;
+  assign \$141  = ~ \$140 ;
+  assign \$142  = \$signature__en$24  & \$141 ;
+  assign \$143  = \$signature__addr$26  == 2'h2;
+  assign \$144  = \$signature__addr$26  + 1'h1;
+  assign \$145  = \$143  ? 3'h0 : \$144 ;
+  assign \$146  = ~ o__valid;
+  assign \$147  = \$146  | o__ready;
+  assign \$148  = | q_stored;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = \rport__addr$29  == 2'h2;
+  assign \$151  = \rport__addr$29  + 1'h1;
+  assign \$152  = \$150  ? 3'h0 : \$151 ;
+  assign \$153  = ~ o__valid;
+  assign \$154  = \$153  | o__ready;
+  assign \$155  = | q_stored;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = \$154  & \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$signature__en$24  & \$158 ;
+  assign \$160  = q_stored + \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$160  - \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = \$168  | \$signature__en$24 ;
+  assign \$170  = | q_stored;
+  assign \$171  = \$170  ? \rport__data$43  : q_in;
+  always @(posedge clk)
+    w_left <= \$172 ;
+  always @(posedge clk)
+    e_left <= \$173 ;
+  always @(posedge clk)
+    step <= \$174 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$175 ;
+  always @(posedge clk)
+    g <= \$176 ;
+  always @(posedge clk)
+    kx <= \$177 ;
+  always @(posedge clk)
+    col <= \$178 ;
+  always @(posedge clk)
+    ky <= \$179 ;
+  always @(posedge clk)
+    row <= \$180 ;
+  always @(posedge clk)
+    slot <= \$181 ;
+  always @(posedge clk)
+    ox <= \$182 ;
+  always @(posedge clk)
+    col_base <= \$183 ;
+  always @(posedge clk)
+    row_base <= \$184 ;
+  always @(posedge clk)
+    slot_base <= \$185 ;
+  always @(posedge clk)
+    read_valid_1 <= \$186 ;
+  always @(posedge clk)
+    \$signature__en$24  <= \$187 ;
+  always @(posedge clk)
+    pad_reg <= \$188 ;
+  always @(posedge clk)
+    pad_reg2 <= \$189 ;
+  always @(posedge clk)
+    read <= \$190 ;
+  always @(posedge clk)
+    q_owed <= \$191 ;
+  always @(posedge clk)
+    q_room <= \$192 ;
+  always @(posedge clk)
+    \$signature__addr$26  <= \$193 ;
+  always @(posedge clk)
+    \rport__addr$29  <= \$194 ;
+  always @(posedge clk)
+    q_stored <= \$195 ;
+  always @(posedge clk)
+    o__valid <= \$196 ;
+  always @(posedge clk)
+    o__payload <= \$197 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$36  = 8'h00;
+    casez (\$35 )
+      3'h0:
+          \$36  = 8'h80;
+      3'h1:
+          \$36  = 8'h80;
+      3'h2:
+          \$36  = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = \$13 [7:0];
+    if (\$29 ) begin
+      \$172  = \$36 ;
+    end
+    if (rst) begin
+      \$172  = 8'h80;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$173  = \$16 [7:0];
+    if (\$29 ) begin
+      \$173  = \$41 ;
+    end
+    if (rst) begin
+      \$173  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$174  = step;
+    if (\$29 ) begin
+      \$174  = \$32 [1:0];
+    end
+    if (rst) begin
+      \$174  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$175  = \$signature__addr ;
+    if (\$43 ) begin
+      \$175  = \$46 [7:0];
+    end
+    if (\$61 ) begin
+      \$175  = 8'h00;
+    end
+    if (rst) begin
+      \$175  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$176  = g;
+    if (\$63 ) begin
+      \$176  = \$66 [3:0];
+    end
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$177  = kx;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        \$177  = \$70 [0];
+      end
+    end
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$178  = col;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        \$178  = \$71 [4:0];
+        if (\$72 ) begin
+          \$178  = col_base;
+          if (\$83 ) begin
+            \$178  = \$88 [4:0];
+            if (\$89 ) begin
+              \$178  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$178  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$179  = ky;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          \$179  = \$75 [0];
+        end
+      end
+    end
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$180  = row;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          \$180  = \$76 [4:0];
+          if (\$83 ) begin
+            \$180  = row_base;
+            if (\$89 ) begin
+              \$180  = \$91 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$118 ) begin
+      \$180  = 5'h00;
+    end
+    if (rst) begin
+      \$180  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$181  = slot;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          \$181  = \$82 [1:0];
+          if (\$83 ) begin
+            \$181  = slot_base;
+            if (\$89 ) begin
+              \$181  = \$103 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$118 ) begin
+      \$181  = 2'h0;
+    end
+    if (rst) begin
+      \$181  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$182  = ox;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          if (\$83 ) begin
+            \$182  = \$86 [0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = col_base;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          if (\$83 ) begin
+            \$183  = \$87 [4:0];
+            if (\$89 ) begin
+              \$183  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$183  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$184  = row_base;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          if (\$83 ) begin
+            if (\$89 ) begin
+              \$184  = \$90 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$118 ) begin
+      \$184  = 5'h00;
+    end
+    if (rst) begin
+      \$184  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$185  = slot_base;
+    if (\$63 ) begin
+      if (\$67 ) begin
+        if (\$72 ) begin
+          if (\$83 ) begin
+            if (\$89 ) begin
+              \$185  = \$97 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$118 ) begin
+      \$185  = 2'h0;
+    end
+    if (rst) begin
+      \$185  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = \$120 ;
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$187  = read_valid_1;
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$188  = \$127 ;
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$189  = pad_reg;
+    if (rst) begin
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = rport__data;
+    if (rst) begin
+      \$190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = \$10 [2:0];
+    if (rst) begin
+      \$191  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = \$135 ;
+    if (rst) begin
+      \$192  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = \$signature__addr$26 ;
+    if (\$142 ) begin
+      \$193  = \$145 [1:0];
+    end
+    if (rst) begin
+      \$193  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = \rport__addr$29 ;
+    if (\$149 ) begin
+      \$194  = \$152 [1:0];
+    end
+    if (rst) begin
+      \$194  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$195  = \$165 [1:0];
+    if (rst) begin
+      \$195  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$196  = o__valid;
+    if (\$167 ) begin
+      \$196  = \$169 ;
+    end
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = o__payload;
+    if (\$167 ) begin
+      \$197  = \$171 ;
+    end
+    if (rst) begin
+      \$197  = 8'h00;
+    end
+  end
+  assign waddr = \$signature__addr ;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = \$5 [7:0];
+  assign q_owed_next = \$10 [2:0];
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
+  assign \$68  = kx;
+  assign \$72  = kx;
+  assign \$73  = ky;
+  assign \$83  = ky;
+  assign \$84  = ox;
+  assign \$89  = ox;
+endmodule
+(* generator = "Amaranth" *)
+module top_s3_maxpool3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [2:0] \$10 ;
+  reg [1:0] \$100 ;
+  reg \$101 ;
+  reg [7:0] \$102 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [2:0] \$33 ;
+  wire [2:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [4:0] \$4 ;
+  wire [2:0] \$40 ;
+  wire [2:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [2:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [3:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire [7:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [3:0] \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire [4:0] \$70 ;
+  reg [3:0] \$71 ;
+  reg [1:0] \$72 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg [7:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [7:0] \$77 ;
+  reg [7:0] \$78 ;
+  reg [7:0] \$79 ;
+  wire \$8 ;
+  reg [7:0] \$80 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [7:0] \$83 ;
+  reg [7:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [7:0] \$89 ;
+  wire [2:0] \$9 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg \$92 ;
+  reg [3:0] \$93 ;
+  reg \$94 ;
+  reg [7:0] \$95 ;
+  reg [2:0] \$96 ;
+  reg \$97 ;
+  reg [1:0] \$98 ;
+  reg [1:0] \$99 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
+  (* init = 8'h00 *)
+  wire [7:0] \$signature__data ;
+  (* init = 1'h0 *)
+  wire \$signature__en ;
+  reg [7:0] acc0_0 = 8'h00;
+  reg [7:0] acc0_1 = 8'h00;
+  reg [7:0] acc0_10 = 8'h00;
+  reg [7:0] acc0_11 = 8'h00;
+  reg [7:0] acc0_12 = 8'h00;
+  reg [7:0] acc0_13 = 8'h00;
+  reg [7:0] acc0_14 = 8'h00;
+  reg [7:0] acc0_15 = 8'h00;
+  reg [7:0] acc0_2 = 8'h00;
+  reg [7:0] acc0_3 = 8'h00;
+  reg [7:0] acc0_4 = 8'h00;
+  reg [7:0] acc0_5 = 8'h00;
+  reg [7:0] acc0_6 = 8'h00;
+  reg [7:0] acc0_7 = 8'h00;
+  reg [7:0] acc0_8 = 8'h00;
+  reg [7:0] acc0_9 = 8'h00;
+  (* keep = 32'd1 *)
+  reg accepted_0 = 1'h0;
+  input clk;
+  wire clk;
+  reg [1:0] element = 2'h0;
+  (* keep = 32'd1 *)
+  reg first_0 = 1'h0;
+  reg [3:0] group = 4'h0;
+  reg [3:0] group_in = 4'h0;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [7:0] max0 = 8'h00;
+  reg max_valid = 1'h0;
+  wire [7:0] new0;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  (* init = 8'h00 *)
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [1:0] q_rptr = 2'h0;
+  reg [1:0] q_stored = 2'h0;
+  reg [1:0] q_wptr = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] rport__addr;
+  wire [7:0] rport__data;
+  input rst;
+  wire rst;
+  reg window_done = 1'h0;
+  reg [7:0] x0 = 8'h00;
+  reg [7:0] queue [2:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (max_valid)
+      queue[q_wptr] <= max0;
+  end
+  assign rport__data = queue[q_rptr];
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = group == 4'hf;
+  assign \$3  = group + 1'h1;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
+  assign \$5  = i__valid & i__ready;
+  assign \$6  = group == 4'hf;
+  assign \$7  = \$5  & \$6 ;
+  assign \$8  = element == 2'h3;
+  assign \$9  = element + 1'h1;
+  assign \$10  = \$8  ? 3'h0 : \$9 ;
+  assign \$11  = ! element;
+  assign \$12  = i__valid & i__ready;
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = element == 2'h3;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = i__valid & i__ready;
+  assign \$17  = element == 2'h3;
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = o__valid & o__ready;
+  assign \$20  = q_owed < 2'h3;
+  assign \$21  = \$19  ? q_room : \$20 ;
+  assign \$22  = o__valid & o__ready;
+  assign \$23  = \$22  | q_room;
+  assign \$24  = \$18  ? \$21  : \$23 ;
+  assign \$25  = ~ o__valid;
+  assign \$26  = \$25  | o__ready;
+  assign \$27  = | q_stored;
+  assign \$28  = ~ \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = ~ \$29 ;
+  assign \$31  = max_valid & \$30 ;
+  assign \$32  = q_wptr == 2'h2;
+  assign \$33  = q_wptr + 1'h1;
+  assign \$34  = \$32  ? 3'h0 : \$33 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = | q_stored;
+  assign \$38  = \$36  & \$37 ;
+  assign \$39  = q_rptr == 2'h2;
+  assign \$40  = q_rptr + 1'h1;
+  assign \$41  = \$39  ? 3'h0 : \$40 ;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = max_valid & \$47 ;
+  assign \$49  = q_stored + \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = | q_stored;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = \$49  - \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = \$57  | max_valid;
+  assign \$59  = | q_stored;
+  assign \$60  = \$59  ? rport__data : max0;
+  assign \$61  = element == 2'h3;
+  assign \$62  = ~ \$61 ;
+  assign i__ready = q_room | \$62 ;
+  assign \$63  = $signed(x0) > $signed(acc0_0);
+  assign \$64  = first_0 | \$63 ;
+  assign new0 = \$64  ? x0 : acc0_0;
+  assign \$65  = i__valid & i__ready;
+  assign \$66  = element == 2'h3;
+  assign \$67  = \$65  & \$66 ;
+  assign \$68  = q_owed + \$67 ;
+  assign \$69  = o__valid & o__ready;
+  assign \$70  = \$68  - \$69 ;
+  always @(posedge clk)
+    group <= \$71 ;
+  always @(posedge clk)
+    element <= \$72 ;
+  always @(posedge clk)
+    first_0 <= \$73 ;
+  always @(posedge clk)
+    accepted_0 <= \$74 ;
+  always @(posedge clk)
+    x0 <= \$75 ;
+  always @(posedge clk)
+    acc0_0 <= \$76 ;
+  always @(posedge clk)
+    acc0_1 <= \$77 ;
+  always @(posedge clk)
+    acc0_2 <= \$78 ;
+  always @(posedge clk)
+    acc0_3 <= \$79 ;
+  always @(posedge clk)
+    acc0_4 <= \$80 ;
+  always @(posedge clk)
+    acc0_5 <= \$81 ;
+  always @(posedge clk)
+    acc0_6 <= \$82 ;
+  always @(posedge clk)
+    acc0_7 <= \$83 ;
+  always @(posedge clk)
+    acc0_8 <= \$84 ;
+  always @(posedge clk)
+    acc0_9 <= \$85 ;
+  always @(posedge clk)
+    acc0_10 <= \$86 ;
+  always @(posedge clk)
+    acc0_11 <= \$87 ;
+  always @(posedge clk)
+    acc0_12 <= \$88 ;
+  always @(posedge clk)
+    acc0_13 <= \$89 ;
+  always @(posedge clk)
+    acc0_14 <= \$90 ;
+  always @(posedge clk)
+    acc0_15 <= \$91 ;
+  always @(posedge clk)
+    window_done <= \$92 ;
+  always @(posedge clk)
+    group_in <= \$93 ;
+  always @(posedge clk)
+    max_valid <= \$94 ;
+  always @(posedge clk)
+    max0 <= \$95 ;
+  always @(posedge clk)
+    q_owed <= \$96 ;
+  always @(posedge clk)
+    q_room <= \$97 ;
+  always @(posedge clk)
+    q_wptr <= \$98 ;
+  always @(posedge clk)
+    q_rptr <= \$99 ;
+  always @(posedge clk)
+    q_stored <= \$100 ;
+  always @(posedge clk)
+    o__valid <= \$101 ;
+  always @(posedge clk)
+    o__payload <= \$102 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$71  = group;
+    if (\$1 ) begin
+      \$71  = \$4 [3:0];
+    end
+    if (rst) begin
+      \$71  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$72  = element;
+    if (\$7 ) begin
+      \$72  = \$10 [1:0];
+    end
+    if (rst) begin
+      \$72  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$73  = \$11 ;
+    if (rst) begin
+      \$73  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$74  = \$12 ;
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$75  = i__payload;
+    if (rst) begin
+      \$75  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$76  = acc0_0;
+    if (accepted_0) begin
+      \$76  = acc0_1;
+    end
+    if (rst) begin
+      \$76  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$77  = acc0_1;
+    if (accepted_0) begin
+      \$77  = acc0_2;
+    end
+    if (rst) begin
+      \$77  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$78  = acc0_2;
+    if (accepted_0) begin
+      \$78  = acc0_3;
+    end
+    if (rst) begin
+      \$78  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$79  = acc0_3;
+    if (accepted_0) begin
+      \$79  = acc0_4;
+    end
+    if (rst) begin
+      \$79  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$80  = acc0_4;
+    if (accepted_0) begin
+      \$80  = acc0_5;
+    end
+    if (rst) begin
+      \$80  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$81  = acc0_5;
+    if (accepted_0) begin
+      \$81  = acc0_6;
+    end
+    if (rst) begin
+      \$81  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$82  = acc0_6;
+    if (accepted_0) begin
+      \$82  = acc0_7;
+    end
+    if (rst) begin
+      \$82  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$83  = acc0_7;
+    if (accepted_0) begin
+      \$83  = acc0_8;
+    end
+    if (rst) begin
+      \$83  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$84  = acc0_8;
+    if (accepted_0) begin
+      \$84  = acc0_9;
+    end
+    if (rst) begin
+      \$84  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$85  = acc0_9;
+    if (accepted_0) begin
+      \$85  = acc0_10;
+    end
+    if (rst) begin
+      \$85  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$86  = acc0_10;
+    if (accepted_0) begin
+      \$86  = acc0_11;
+    end
+    if (rst) begin
+      \$86  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$87  = acc0_11;
+    if (accepted_0) begin
+      \$87  = acc0_12;
+    end
+    if (rst) begin
+      \$87  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$88  = acc0_12;
+    if (accepted_0) begin
+      \$88  = acc0_13;
+    end
+    if (rst) begin
+      \$88  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$89  = acc0_13;
+    if (accepted_0) begin
+      \$89  = acc0_14;
+    end
+    if (rst) begin
+      \$89  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$90  = acc0_14;
+    if (accepted_0) begin
+      \$90  = acc0_15;
+    end
+    if (rst) begin
+      \$90  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$91  = acc0_15;
+    if (accepted_0) begin
+      \$91  = new0;
+    end
+    if (rst) begin
+      \$91  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$92  = \$15 ;
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$93  = group;
+    if (rst) begin
+      \$93  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$94  = window_done;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$95  = new0;
+    if (rst) begin
+      \$95  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$96  = \$70 [2:0];
+    if (rst) begin
+      \$96  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$97  = \$24 ;
+    if (rst) begin
+      \$97  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$98  = q_wptr;
+    if (\$31 ) begin
+      \$98  = \$34 [1:0];
+    end
+    if (rst) begin
+      \$98  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$99  = q_rptr;
+    if (\$38 ) begin
+      \$99  = \$41 [1:0];
+    end
+    if (rst) begin
+      \$99  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$100  = \$54 [1:0];
+    if (rst) begin
+      \$100  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$101  = o__valid;
+    if (\$56 ) begin
+      \$101  = \$58 ;
+    end
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$102  = o__payload;
+    if (\$56 ) begin
+      \$102  = \$60 ;
+    end
+    if (rst) begin
+      \$102  = 8'h00;
+    end
+  end
+  assign q_owed_next = \$70 [2:0];
+  assign q_in = max0;
+  assign \$signature__en  = max_valid;
+  assign \$signature__addr  = q_wptr;
+  assign \$signature__data  = max0;
+  assign rport__addr = q_rptr;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = max0;
+endmodule
+(* generator = "Amaranth" *)
+module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  reg [3:0] \$1 ;
+  wire [8:0] \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [3:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg [3:0] \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg \$109 ;
+  wire [16:0] \$11 ;
+  reg [3:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg [3:0] \$114 ;
+  reg \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg [3:0] \$118 ;
+  reg \$119 ;
+  reg [23:0] \$12 ;
+  reg \$120 ;
+  reg \$121 ;
+  reg [3:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg [3:0] \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg \$129 ;
+  wire \$13 ;
+  reg [3:0] \$130 ;
+  reg [23:0] \$131 ;
+  reg [23:0] \$132 ;
+  reg \$133 ;
+  reg [3:0] \$134 ;
+  reg \$135 ;
+  reg [3:0] \$136 ;
+  reg [3:0] \$137 ;
+  reg [3:0] \$138 ;
+  reg \$139 ;
+  wire \$14 ;
+  reg [23:0] \$140 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  reg [5:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [4:0] \$29 ;
+  reg \$3 ;
+  wire [4:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire [4:0] \$36 ;
+  wire [4:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  reg \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [4:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  reg \$5 ;
+  wire [5:0] \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire [23:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [23:0] \$63 ;
+  wire [24:0] \$64 ;
+  wire \$65 ;
+  wire [4:0] \$66 ;
+  wire \$67 ;
+  wire [5:0] \$68 ;
+  reg [3:0] \$69 ;
+  wire [10:0] \$7 ;
+  reg [3:0] \$70 ;
+  reg [5:0] \$71 ;
+  reg [5:0] \$72 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg [9:0] \$79 ;
+  wire [10:0] \$8 ;
+  reg [7:0] \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [3:0] \$85 ;
+  reg \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [7:0] \$89 ;
+  wire [7:0] \$9 ;
+  reg [9:0] \$90 ;
+  reg [9:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [8:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [23:0] \$98 ;
+  reg \$99 ;
+  (* init = 6'h00 *)
+  wire [5:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$91 ;
+  wire [7:0] \$signature__data ;
+  (* init = 24'h000000 *)
+  wire [23:0] \$signature__data$92 ;
+  wire \$signature__en ;
+  (* init = 1'h0 *)
+  wire \$signature__en$90 ;
+  reg [23:0] acc0 = 24'h000000;
+  wire [23:0] acc0_next;
+  reg [23:0] bias0 = 24'h000000;
+  input clk;
+  wire clk;
+  reg deliver = 1'h0;
+  reg first1 = 1'h0;
+  reg first2 = 1'h0;
+  reg first3 = 1'h0;
+  reg first4 = 1'h0;
+  reg first5 = 1'h0;
+  reg first6 = 1'h0;
+  reg first7 = 1'h0;
+  reg first8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_0 = 1'h0;
+  reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
+  reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [7:0] inbuf_read = 8'h00;
+  wire issue;
+  reg last1 = 1'h0;
+  reg last2 = 1'h0;
+  reg last3 = 1'h0;
+  reg last4 = 1'h0;
+  reg last5 = 1'h0;
+  reg last6 = 1'h0;
+  reg last7 = 1'h0;
+  reg last8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_0 = 1'h0;
+  reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -19123,18 +17695,12 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 8'h00 *)
+  (* init = 10'h000 *)
   (* keep = 32'd1 *)
-  wire [7:0] port__addr;
-  wire [31:0] port__data;
+  wire [9:0] port__addr;
+  wire [7:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_1_r = 17'h00000;
-  reg [16:0] prod0_2 = 17'h00000;
-  reg [16:0] prod0_2_r = 17'h00000;
-  reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_3_r = 17'h00000;
   (* init = 24'h000000 *)
   wire [23:0] q_in;
   wire [23:0] \q_in[0] ;
@@ -19147,21 +17713,21 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg reads_input_t = 1'h1;
   reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
-  reg [7:0] rom0_addr = 8'h00;
-  reg [31:0] rom0_read = 32'd0;
+  reg [9:0] rom0_addr = 10'h000;
+  reg [7:0] rom0_read = 8'h00;
+  (* init = 6'h00 *)
+  wire [5:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] rport__addr;
-  (* init = 4'h0 *)
-  wire [3:0] \rport__addr$108 ;
-  wire [31:0] rport__data;
-  wire [23:0] \rport__data$99 ;
+  wire [3:0] \rport__addr$93 ;
+  wire [7:0] rport__data;
+  wire [23:0] \rport__data$84 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
+  reg [5:0] sf_t = 6'h00;
+  reg [5:0] sf_t_ahead = 6'h01;
   reg [23:0] sum0_s0_0 = 24'h000000;
-  reg [7:0] t = 8'h00;
-  reg [7:0] t1 = 8'h00;
+  reg [9:0] t = 10'h000;
+  reg [9:0] t1 = 10'h000;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -19173,52 +17739,85 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_2 = 8'h00;
-  reg [7:0] w0_3 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_3 = 8'h00;
-  reg [31:0] x_mid = 32'd0;
-  reg [31:0] x_reg = 32'd0;
-  reg [31:0] x_reg2 = 32'd0;
+  reg [7:0] x_mid = 8'h00;
+  reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_3 = 9'h000;
-  reg [31:0] inbuf [15:0];
+  reg [7:0] inbuf [63:0];
   initial begin
-    inbuf[0] = 32'd0;
-    inbuf[1] = 32'd0;
-    inbuf[2] = 32'd0;
-    inbuf[3] = 32'd0;
-    inbuf[4] = 32'd0;
-    inbuf[5] = 32'd0;
-    inbuf[6] = 32'd0;
-    inbuf[7] = 32'd0;
-    inbuf[8] = 32'd0;
-    inbuf[9] = 32'd0;
-    inbuf[10] = 32'd0;
-    inbuf[11] = 32'd0;
-    inbuf[12] = 32'd0;
-    inbuf[13] = 32'd0;
-    inbuf[14] = 32'd0;
-    inbuf[15] = 32'd0;
+    inbuf[0] = 8'h00;
+    inbuf[1] = 8'h00;
+    inbuf[2] = 8'h00;
+    inbuf[3] = 8'h00;
+    inbuf[4] = 8'h00;
+    inbuf[5] = 8'h00;
+    inbuf[6] = 8'h00;
+    inbuf[7] = 8'h00;
+    inbuf[8] = 8'h00;
+    inbuf[9] = 8'h00;
+    inbuf[10] = 8'h00;
+    inbuf[11] = 8'h00;
+    inbuf[12] = 8'h00;
+    inbuf[13] = 8'h00;
+    inbuf[14] = 8'h00;
+    inbuf[15] = 8'h00;
+    inbuf[16] = 8'h00;
+    inbuf[17] = 8'h00;
+    inbuf[18] = 8'h00;
+    inbuf[19] = 8'h00;
+    inbuf[20] = 8'h00;
+    inbuf[21] = 8'h00;
+    inbuf[22] = 8'h00;
+    inbuf[23] = 8'h00;
+    inbuf[24] = 8'h00;
+    inbuf[25] = 8'h00;
+    inbuf[26] = 8'h00;
+    inbuf[27] = 8'h00;
+    inbuf[28] = 8'h00;
+    inbuf[29] = 8'h00;
+    inbuf[30] = 8'h00;
+    inbuf[31] = 8'h00;
+    inbuf[32] = 8'h00;
+    inbuf[33] = 8'h00;
+    inbuf[34] = 8'h00;
+    inbuf[35] = 8'h00;
+    inbuf[36] = 8'h00;
+    inbuf[37] = 8'h00;
+    inbuf[38] = 8'h00;
+    inbuf[39] = 8'h00;
+    inbuf[40] = 8'h00;
+    inbuf[41] = 8'h00;
+    inbuf[42] = 8'h00;
+    inbuf[43] = 8'h00;
+    inbuf[44] = 8'h00;
+    inbuf[45] = 8'h00;
+    inbuf[46] = 8'h00;
+    inbuf[47] = 8'h00;
+    inbuf[48] = 8'h00;
+    inbuf[49] = 8'h00;
+    inbuf[50] = 8'h00;
+    inbuf[51] = 8'h00;
+    inbuf[52] = 8'h00;
+    inbuf[53] = 8'h00;
+    inbuf[54] = 8'h00;
+    inbuf[55] = 8'h00;
+    inbuf[56] = 8'h00;
+    inbuf[57] = 8'h00;
+    inbuf[58] = 8'h00;
+    inbuf[59] = 8'h00;
+    inbuf[60] = 8'h00;
+    inbuf[61] = 8'h00;
+    inbuf[62] = 8'h00;
+    inbuf[63] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[sf_t] <= i__payload;
   end
-  reg [31:0] _0_;
+  reg [7:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[sf_t];
   end
@@ -19240,1391 +17839,3942 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$99  = queue[q_rptr];
-  reg [31:0] rom0 [158:0];
+  assign \rport__data$84  = queue[q_rptr];
+  reg [7:0] rom0 [528:0];
   initial begin
-    rom0[0] = 32'd2483558072;
-    rom0[1] = 32'd1448757056;
-    rom0[2] = 32'd4095433440;
-    rom0[3] = 32'd35;
-    rom0[4] = 32'd4032415621;
-    rom0[5] = 32'd117310504;
-    rom0[6] = 32'd2726413613;
-    rom0[7] = 32'd165;
-    rom0[8] = 32'd769485785;
-    rom0[9] = 32'd4277268185;
-    rom0[10] = 32'd2565429720;
-    rom0[11] = 32'd107;
-    rom0[12] = 32'd3136483413;
-    rom0[13] = 32'd1272185902;
-    rom0[14] = 32'd3454262728;
-    rom0[15] = 32'd177;
-    rom0[16] = 32'd3739397175;
-    rom0[17] = 32'd4118899164;
-    rom0[18] = 32'd2831371439;
-    rom0[19] = 32'd7;
-    rom0[20] = 32'd3827112596;
-    rom0[21] = 32'd452335874;
-    rom0[22] = 32'd2285262560;
-    rom0[23] = 32'd77;
-    rom0[24] = 32'd3830443572;
-    rom0[25] = 32'd3673643009;
-    rom0[26] = 32'd3625181752;
-    rom0[27] = 32'd185;
-    rom0[28] = 32'd3486132241;
-    rom0[29] = 32'd62265303;
-    rom0[30] = 32'd2700701851;
-    rom0[31] = 32'd90;
-    rom0[32] = 32'd2991649844;
-    rom0[33] = 32'd3427967188;
-    rom0[34] = 32'd1093651448;
-    rom0[35] = 32'd181;
-    rom0[36] = 32'd1464453888;
-    rom0[37] = 32'd2827077946;
-    rom0[38] = 32'd3437120775;
-    rom0[39] = 32'd226;
-    rom0[40] = 32'd398385889;
-    rom0[41] = 32'd635586125;
-    rom0[42] = 32'd464724217;
-    rom0[43] = 32'd45;
-    rom0[44] = 32'd1384450806;
-    rom0[45] = 32'd3770567604;
-    rom0[46] = 32'd618919679;
-    rom0[47] = 32'd64;
-    rom0[48] = 32'd1106551141;
-    rom0[49] = 32'd37657361;
-    rom0[50] = 32'd1190709602;
-    rom0[51] = 32'd150;
-    rom0[52] = 32'd3820292863;
-    rom0[53] = 32'd2169838104;
-    rom0[54] = 32'd1929376245;
-    rom0[55] = 32'd250;
-    rom0[56] = 32'd100767992;
-    rom0[57] = 32'd4209820559;
-    rom0[58] = 32'd934689573;
-    rom0[59] = 32'd225;
-    rom0[60] = 32'd156306831;
-    rom0[61] = 32'd267131171;
-    rom0[62] = 32'd3105607443;
-    rom0[63] = 32'd248;
-    rom0[64] = 32'd4024954322;
-    rom0[65] = 32'd4242157045;
-    rom0[66] = 32'd3752672984;
-    rom0[67] = 32'd51;
-    rom0[68] = 32'd148641772;
-    rom0[69] = 32'd3665899756;
-    rom0[70] = 32'd421707291;
-    rom0[71] = 32'd18;
-    rom0[72] = 32'd370417655;
-    rom0[73] = 32'd4181257450;
-    rom0[74] = 32'd119333653;
-    rom0[75] = 32'd14;
-    rom0[76] = 32'd4273991718;
-    rom0[77] = 32'd3509364507;
-    rom0[78] = 32'd638248664;
-    rom0[79] = 32'd255;
-    rom0[80] = 32'd184500481;
-    rom0[81] = 32'd181730865;
-    rom0[82] = 32'd3187911613;
-    rom0[83] = 32'd41;
-    rom0[84] = 32'd3486184029;
-    rom0[85] = 32'd206143944;
-    rom0[86] = 32'd1211039798;
-    rom0[87] = 32'd209;
-    rom0[88] = 32'd34273038;
-    rom0[89] = 32'd471296983;
-    rom0[90] = 32'd554185001;
-    rom0[91] = 32'd228;
-    rom0[92] = 32'd121162969;
-    rom0[93] = 32'd3889167129;
-    rom0[94] = 32'd4293907939;
-    rom0[95] = 32'd207;
-    rom0[96] = 32'd3975556104;
-    rom0[97] = 32'd348725039;
-    rom0[98] = 32'd4257365418;
-    rom0[99] = 32'd21;
-    rom0[100] = 32'd3382910782;
-    rom0[101] = 32'd3821919145;
-    rom0[102] = 32'd1090783991;
-    rom0[103] = 32'd43;
-    rom0[104] = 32'd3687727778;
-    rom0[105] = 32'd4009934099;
-    rom0[106] = 32'd2167934398;
-    rom0[107] = 32'd55;
-    rom0[108] = 32'd618530203;
-    rom0[109] = 32'd988363229;
-    rom0[110] = 32'd2395061074;
-    rom0[111] = 32'd251;
-    rom0[112] = 32'd3017858155;
-    rom0[113] = 32'd4266314442;
-    rom0[114] = 32'd1071182090;
-    rom0[115] = 32'd189;
-    rom0[116] = 32'd585625565;
-    rom0[117] = 32'd3923120123;
-    rom0[118] = 32'd4044437209;
-    rom0[119] = 32'd17;
-    rom0[120] = 32'd4164412678;
-    rom0[121] = 32'd636945736;
-    rom0[122] = 32'd254398517;
-    rom0[123] = 32'd315616614;
-    rom0[124] = 32'd2170862600;
-    rom0[125] = 32'd1126550266;
-    rom0[126] = 32'd173;
-    rom0[127] = 32'd103691505;
-    rom0[128] = 32'd3552899785;
-    rom0[129] = 32'd4248825398;
-    rom0[130] = 32'd245;
-    rom0[131] = 32'd319154461;
-    rom0[132] = 32'd957094404;
-    rom0[133] = 32'd3823237151;
-    rom0[134] = 32'd13;
-    rom0[135] = 32'd3886875009;
-    rom0[136] = 32'd131701032;
-    rom0[137] = 32'd3603605425;
-    rom0[138] = 32'd209;
-    rom0[139] = 32'd4276762267;
-    rom0[140] = 32'd690415323;
-    rom0[141] = 32'd4010942520;
-    rom0[142] = 32'd29;
-    rom0[143] = 32'd922546817;
-    rom0[144] = 32'd4091081458;
-    rom0[145] = 32'd3794983984;
-    rom0[146] = 32'd5;
-    rom0[147] = 32'd654770868;
-    rom0[148] = 32'd636420867;
-    rom0[149] = 32'd2918641639;
-    rom0[150] = 32'd254;
-    rom0[151] = 32'd85252141;
-    rom0[152] = 32'd84530116;
-    rom0[153] = 32'd387384568;
-    rom0[154] = 32'd211;
-    rom0[155] = 32'd4011188002;
-    rom0[156] = 32'd231864341;
-    rom0[157] = 32'd621294350;
-    rom0[158] = 32'd224;
+    rom0[0] = 8'hb8;
+    rom0[1] = 8'h16;
+    rom0[2] = 8'h08;
+    rom0[3] = 8'h94;
+    rom0[4] = 8'h40;
+    rom0[5] = 8'h47;
+    rom0[6] = 8'h5a;
+    rom0[7] = 8'h56;
+    rom0[8] = 8'he0;
+    rom0[9] = 8'h5a;
+    rom0[10] = 8'h1b;
+    rom0[11] = 8'hf4;
+    rom0[12] = 8'h23;
+    rom0[13] = 8'h00;
+    rom0[14] = 8'h00;
+    rom0[15] = 8'h00;
+    rom0[16] = 8'h85;
+    rom0[17] = 8'hc7;
+    rom0[18] = 8'h59;
+    rom0[19] = 8'hf0;
+    rom0[20] = 8'h28;
+    rom0[21] = 8'h04;
+    rom0[22] = 8'hfe;
+    rom0[23] = 8'h06;
+    rom0[24] = 8'h2d;
+    rom0[25] = 8'hc5;
+    rom0[26] = 8'h81;
+    rom0[27] = 8'ha2;
+    rom0[28] = 8'ha5;
+    rom0[29] = 8'h00;
+    rom0[30] = 8'h00;
+    rom0[31] = 8'h00;
+    rom0[32] = 8'hd9;
+    rom0[33] = 8'h6b;
+    rom0[34] = 8'hdd;
+    rom0[35] = 8'h2d;
+    rom0[36] = 8'hd9;
+    rom0[37] = 8'hee;
+    rom0[38] = 8'hf1;
+    rom0[39] = 8'hfe;
+    rom0[40] = 8'hd8;
+    rom0[41] = 8'h59;
+    rom0[42] = 8'he9;
+    rom0[43] = 8'h98;
+    rom0[44] = 8'h6b;
+    rom0[45] = 8'h00;
+    rom0[46] = 8'h00;
+    rom0[47] = 8'h00;
+    rom0[48] = 8'h55;
+    rom0[49] = 8'hf0;
+    rom0[50] = 8'hf2;
+    rom0[51] = 8'hba;
+    rom0[52] = 8'h2e;
+    rom0[53] = 8'h04;
+    rom0[54] = 8'hd4;
+    rom0[55] = 8'h4b;
+    rom0[56] = 8'hc8;
+    rom0[57] = 8'hdd;
+    rom0[58] = 8'he3;
+    rom0[59] = 8'hcd;
+    rom0[60] = 8'hb1;
+    rom0[61] = 8'h00;
+    rom0[62] = 8'h00;
+    rom0[63] = 8'h00;
+    rom0[64] = 8'h37;
+    rom0[65] = 8'hac;
+    rom0[66] = 8'he2;
+    rom0[67] = 8'hde;
+    rom0[68] = 8'hdc;
+    rom0[69] = 8'h69;
+    rom0[70] = 8'h81;
+    rom0[71] = 8'hf5;
+    rom0[72] = 8'haf;
+    rom0[73] = 8'h4c;
+    rom0[74] = 8'hc3;
+    rom0[75] = 8'ha8;
+    rom0[76] = 8'h07;
+    rom0[77] = 8'h94;
+    rom0[78] = 8'h1a;
+    rom0[79] = 8'h1d;
+    rom0[80] = 8'he4;
+    rom0[81] = 8'h02;
+    rom0[82] = 8'h19;
+    rom0[83] = 8'hf6;
+    rom0[84] = 8'h1a;
+    rom0[85] = 8'he0;
+    rom0[86] = 8'h56;
+    rom0[87] = 8'h36;
+    rom0[88] = 8'h88;
+    rom0[89] = 8'h4d;
+    rom0[90] = 8'h34;
+    rom0[91] = 8'hee;
+    rom0[92] = 8'h4f;
+    rom0[93] = 8'he4;
+    rom0[94] = 8'h01;
+    rom0[95] = 8'h58;
+    rom0[96] = 8'hf7;
+    rom0[97] = 8'hda;
+    rom0[98] = 8'h38;
+    rom0[99] = 8'he2;
+    rom0[100] = 8'h13;
+    rom0[101] = 8'hd8;
+    rom0[102] = 8'hb9;
+    rom0[103] = 8'h11;
+    rom0[104] = 8'h28;
+    rom0[105] = 8'hca;
+    rom0[106] = 8'hcf;
+    rom0[107] = 8'hd7;
+    rom0[108] = 8'h17;
+    rom0[109] = 8'hb6;
+    rom0[110] = 8'h03;
+    rom0[111] = 8'h9b;
+    rom0[112] = 8'h70;
+    rom0[113] = 8'hf9;
+    rom0[114] = 8'ha0;
+    rom0[115] = 8'h5a;
+    rom0[116] = 8'h34;
+    rom0[117] = 8'hf4;
+    rom0[118] = 8'h50;
+    rom0[119] = 8'hb2;
+    rom0[120] = 8'hd4;
+    rom0[121] = 8'ha0;
+    rom0[122] = 8'h52;
+    rom0[123] = 8'hcc;
+    rom0[124] = 8'hf8;
+    rom0[125] = 8'hcb;
+    rom0[126] = 8'h2f;
+    rom0[127] = 8'h41;
+    rom0[128] = 8'hb5;
+    rom0[129] = 8'hcb;
+    rom0[130] = 8'h49;
+    rom0[131] = 8'h57;
+    rom0[132] = 8'h3a;
+    rom0[133] = 8'hc9;
+    rom0[134] = 8'h81;
+    rom0[135] = 8'ha8;
+    rom0[136] = 8'h07;
+    rom0[137] = 8'h4d;
+    rom0[138] = 8'hde;
+    rom0[139] = 8'hcc;
+    rom0[140] = 8'he2;
+    rom0[141] = 8'he1;
+    rom0[142] = 8'he2;
+    rom0[143] = 8'hbe;
+    rom0[144] = 8'h17;
+    rom0[145] = 8'h4d;
+    rom0[146] = 8'h46;
+    rom0[147] = 8'he2;
+    rom0[148] = 8'h25;
+    rom0[149] = 8'hf9;
+    rom0[150] = 8'h20;
+    rom0[151] = 8'hb3;
+    rom0[152] = 8'h1b;
+    rom0[153] = 8'h2d;
+    rom0[154] = 8'hf6;
+    rom0[155] = 8'h0a;
+    rom0[156] = 8'h85;
+    rom0[157] = 8'h52;
+    rom0[158] = 8'hb4;
+    rom0[159] = 8'h4b;
+    rom0[160] = 8'hbe;
+    rom0[161] = 8'he0;
+    rom0[162] = 8'hff;
+    rom0[163] = 8'hf6;
+    rom0[164] = 8'he3;
+    rom0[165] = 8'h24;
+    rom0[166] = 8'h40;
+    rom0[167] = 8'h65;
+    rom0[168] = 8'ha1;
+    rom0[169] = 8'hf4;
+    rom0[170] = 8'h41;
+    rom0[171] = 8'h11;
+    rom0[172] = 8'h9b;
+    rom0[173] = 8'h3e;
+    rom0[174] = 8'h02;
+    rom0[175] = 8'h62;
+    rom0[176] = 8'hc9;
+    rom0[177] = 8'hf8;
+    rom0[178] = 8'h46;
+    rom0[179] = 8'h96;
+    rom0[180] = 8'hff;
+    rom0[181] = 8'h0a;
+    rom0[182] = 8'hb5;
+    rom0[183] = 8'he3;
+    rom0[184] = 8'h18;
+    rom0[185] = 8'h1a;
+    rom0[186] = 8'h55;
+    rom0[187] = 8'h81;
+    rom0[188] = 8'hf5;
+    rom0[189] = 8'hf1;
+    rom0[190] = 8'hff;
+    rom0[191] = 8'h72;
+    rom0[192] = 8'hfa;
+    rom0[193] = 8'hf8;
+    rom0[194] = 8'h98;
+    rom0[195] = 8'h01;
+    rom0[196] = 8'h06;
+    rom0[197] = 8'h8f;
+    rom0[198] = 8'hc3;
+    rom0[199] = 8'hec;
+    rom0[200] = 8'hfa;
+    rom0[201] = 8'h25;
+    rom0[202] = 8'h3b;
+    rom0[203] = 8'hb6;
+    rom0[204] = 8'h37;
+    rom0[205] = 8'he1;
+    rom0[206] = 8'h8f;
+    rom0[207] = 8'h0d;
+    rom0[208] = 8'h51;
+    rom0[209] = 8'h09;
+    rom0[210] = 8'h23;
+    rom0[211] = 8'h19;
+    rom0[212] = 8'hec;
+    rom0[213] = 8'h0f;
+    rom0[214] = 8'h13;
+    rom0[215] = 8'hcf;
+    rom0[216] = 8'h1b;
+    rom0[217] = 8'hb9;
+    rom0[218] = 8'hf8;
+    rom0[219] = 8'hd2;
+    rom0[220] = 8'hed;
+    rom0[221] = 8'he7;
+    rom0[222] = 8'hef;
+    rom0[223] = 8'hf5;
+    rom0[224] = 8'h2d;
+    rom0[225] = 8'hda;
+    rom0[226] = 8'hfc;
+    rom0[227] = 8'hd8;
+    rom0[228] = 8'h3e;
+    rom0[229] = 8'had;
+    rom0[230] = 8'hdf;
+    rom0[231] = 8'h33;
+    rom0[232] = 8'hec;
+    rom0[233] = 8'h17;
+    rom0[234] = 8'hdc;
+    rom0[235] = 8'h08;
+    rom0[236] = 8'hec;
+    rom0[237] = 8'h30;
+    rom0[238] = 8'h81;
+    rom0[239] = 8'hda;
+    rom0[240] = 8'h1b;
+    rom0[241] = 8'hbe;
+    rom0[242] = 8'h22;
+    rom0[243] = 8'h19;
+    rom0[244] = 8'h12;
+    rom0[245] = 8'hf7;
+    rom0[246] = 8'h1f;
+    rom0[247] = 8'h14;
+    rom0[248] = 8'h16;
+    rom0[249] = 8'hea;
+    rom0[250] = 8'hec;
+    rom0[251] = 8'h38;
+    rom0[252] = 8'hf9;
+    rom0[253] = 8'h15;
+    rom0[254] = 8'he3;
+    rom0[255] = 8'h1c;
+    rom0[256] = 8'h07;
+    rom0[257] = 8'h0e;
+    rom0[258] = 8'h26;
+    rom0[259] = 8'hf0;
+    rom0[260] = 8'hbf;
+    rom0[261] = 8'hfe;
+    rom0[262] = 8'h1b;
+    rom0[263] = 8'ha7;
+    rom0[264] = 8'h2c;
+    rom0[265] = 8'hd1;
+    rom0[266] = 8'hd8;
+    rom0[267] = 8'he6;
+    rom0[268] = 8'h0a;
+    rom0[269] = 8'h26;
+    rom0[270] = 8'hff;
+    rom0[271] = 8'h01;
+    rom0[272] = 8'h41;
+    rom0[273] = 8'hff;
+    rom0[274] = 8'h0a;
+    rom0[275] = 8'h31;
+    rom0[276] = 8'hfe;
+    rom0[277] = 8'hd4;
+    rom0[278] = 8'h0a;
+    rom0[279] = 8'hbd;
+    rom0[280] = 8'hab;
+    rom0[281] = 8'h03;
+    rom0[282] = 8'hbe;
+    rom0[283] = 8'h29;
+    rom0[284] = 8'h5d;
+    rom0[285] = 8'hf2;
+    rom0[286] = 8'hca;
+    rom0[287] = 8'hcf;
+    rom0[288] = 8'hc8;
+    rom0[289] = 8'h81;
+    rom0[290] = 8'h49;
+    rom0[291] = 8'h0c;
+    rom0[292] = 8'h36;
+    rom0[293] = 8'h2f;
+    rom0[294] = 8'h48;
+    rom0[295] = 8'hd1;
+    rom0[296] = 8'h0e;
+    rom0[297] = 8'hf7;
+    rom0[298] = 8'h0a;
+    rom0[299] = 8'h02;
+    rom0[300] = 8'hd7;
+    rom0[301] = 8'h6b;
+    rom0[302] = 8'h17;
+    rom0[303] = 8'h1c;
+    rom0[304] = 8'h29;
+    rom0[305] = 8'h31;
+    rom0[306] = 8'h08;
+    rom0[307] = 8'h21;
+    rom0[308] = 8'he4;
+    rom0[309] = 8'hd9;
+    rom0[310] = 8'hcc;
+    rom0[311] = 8'h38;
+    rom0[312] = 8'h07;
+    rom0[313] = 8'h19;
+    rom0[314] = 8'hfb;
+    rom0[315] = 8'hcf;
+    rom0[316] = 8'he7;
+    rom0[317] = 8'he3;
+    rom0[318] = 8'hd5;
+    rom0[319] = 8'hef;
+    rom0[320] = 8'hff;
+    rom0[321] = 8'hcf;
+    rom0[322] = 8'h08;
+    rom0[323] = 8'h2c;
+    rom0[324] = 8'hf6;
+    rom0[325] = 8'hec;
+    rom0[326] = 8'h2f;
+    rom0[327] = 8'h1f;
+    rom0[328] = 8'hc9;
+    rom0[329] = 8'h14;
+    rom0[330] = 8'haa;
+    rom0[331] = 8'h3d;
+    rom0[332] = 8'hc2;
+    rom0[333] = 8'hfd;
+    rom0[334] = 8'h15;
+    rom0[335] = 8'h3e;
+    rom0[336] = 8'h1f;
+    rom0[337] = 8'ha3;
+    rom0[338] = 8'hc9;
+    rom0[339] = 8'ha9;
+    rom0[340] = 8'hdb;
+    rom0[341] = 8'hcd;
+    rom0[342] = 8'he3;
+    rom0[343] = 8'hf7;
+    rom0[344] = 8'h0a;
+    rom0[345] = 8'h04;
+    rom0[346] = 8'h41;
+    rom0[347] = 8'h2b;
+    rom0[348] = 8'ha2;
+    rom0[349] = 8'h42;
+    rom0[350] = 8'hce;
+    rom0[351] = 8'hdb;
+    rom0[352] = 8'h13;
+    rom0[353] = 8'hbd;
+    rom0[354] = 8'h02;
+    rom0[355] = 8'hef;
+    rom0[356] = 8'hbe;
+    rom0[357] = 8'h0d;
+    rom0[358] = 8'h38;
+    rom0[359] = 8'h81;
+    rom0[360] = 8'h37;
+    rom0[361] = 8'h9b;
+    rom0[362] = 8'h05;
+    rom0[363] = 8'hde;
+    rom0[364] = 8'h24;
+    rom0[365] = 8'hdd;
+    rom0[366] = 8'h39;
+    rom0[367] = 8'he9;
+    rom0[368] = 8'h3a;
+    rom0[369] = 8'h52;
+    rom0[370] = 8'hbb;
+    rom0[371] = 8'hc1;
+    rom0[372] = 8'h8e;
+    rom0[373] = 8'hfb;
+    rom0[374] = 8'h6b;
+    rom0[375] = 8'hdc;
+    rom0[376] = 8'he0;
+    rom0[377] = 8'hb3;
+    rom0[378] = 8'hca;
+    rom0[379] = 8'hca;
+    rom0[380] = 8'h4a;
+    rom0[381] = 8'hfe;
+    rom0[382] = 8'h0a;
+    rom0[383] = 8'hf1;
+    rom0[384] = 8'hd8;
+    rom0[385] = 8'h3f;
+    rom0[386] = 8'hbd;
+    rom0[387] = 8'hdd;
+    rom0[388] = 8'hef;
+    rom0[389] = 8'he7;
+    rom0[390] = 8'h22;
+    rom0[391] = 8'hfb;
+    rom0[392] = 8'h0f;
+    rom0[393] = 8'hd6;
+    rom0[394] = 8'he9;
+    rom0[395] = 8'hd9;
+    rom0[396] = 8'h36;
+    rom0[397] = 8'h11;
+    rom0[398] = 8'hf1;
+    rom0[399] = 8'h11;
+    rom0[400] = 8'h06;
+    rom0[401] = 8'he5;
+    rom0[402] = 8'h37;
+    rom0[403] = 8'hf8;
+    rom0[404] = 8'h48;
+    rom0[405] = 8'h05;
+    rom0[406] = 8'hf7;
+    rom0[407] = 8'h25;
+    rom0[408] = 8'h35;
+    rom0[409] = 8'hd0;
+    rom0[410] = 8'h29;
+    rom0[411] = 8'h0f;
+    rom0[412] = 8'h66;
+    rom0[413] = 8'hed;
+    rom0[414] = 8'hcf;
+    rom0[415] = 8'h12;
+    rom0[416] = 8'h08;
+    rom0[417] = 8'hbc;
+    rom0[418] = 8'h64;
+    rom0[419] = 8'h81;
+    rom0[420] = 8'hfa;
+    rom0[421] = 8'hca;
+    rom0[422] = 8'h25;
+    rom0[423] = 8'h43;
+    rom0[424] = 8'had;
+    rom0[425] = 8'hf1;
+    rom0[426] = 8'h34;
+    rom0[427] = 8'h2e;
+    rom0[428] = 8'h06;
+    rom0[429] = 8'hc9;
+    rom0[430] = 8'hf2;
+    rom0[431] = 8'hc4;
+    rom0[432] = 8'hd3;
+    rom0[433] = 8'h36;
+    rom0[434] = 8'hee;
+    rom0[435] = 8'h3f;
+    rom0[436] = 8'hfd;
+    rom0[437] = 8'hf5;
+    rom0[438] = 8'h1d;
+    rom0[439] = 8'he9;
+    rom0[440] = 8'h05;
+    rom0[441] = 8'h13;
+    rom0[442] = 8'h04;
+    rom0[443] = 8'h1a;
+    rom0[444] = 8'h0c;
+    rom0[445] = 8'h39;
+    rom0[446] = 8'h1f;
+    rom0[447] = 8'hf8;
+    rom0[448] = 8'he1;
+    rom0[449] = 8'he3;
+    rom0[450] = 8'h0d;
+    rom0[451] = 8'h81;
+    rom0[452] = 8'h01;
+    rom0[453] = 8'had;
+    rom0[454] = 8'he7;
+    rom0[455] = 8'h28;
+    rom0[456] = 8'h99;
+    rom0[457] = 8'hd9;
+    rom0[458] = 8'h07;
+    rom0[459] = 8'hb1;
+    rom0[460] = 8'ha7;
+    rom0[461] = 8'hca;
+    rom0[462] = 8'hd6;
+    rom0[463] = 8'hd1;
+    rom0[464] = 8'h9b;
+    rom0[465] = 8'h36;
+    rom0[466] = 8'hea;
+    rom0[467] = 8'hfe;
+    rom0[468] = 8'hdb;
+    rom0[469] = 8'he6;
+    rom0[470] = 8'h26;
+    rom0[471] = 8'h29;
+    rom0[472] = 8'h38;
+    rom0[473] = 8'h20;
+    rom0[474] = 8'h12;
+    rom0[475] = 8'hef;
+    rom0[476] = 8'h1d;
+    rom0[477] = 8'h81;
+    rom0[478] = 8'hf2;
+    rom0[479] = 8'hfc;
+    rom0[480] = 8'h36;
+    rom0[481] = 8'hf2;
+    rom0[482] = 8'hf2;
+    rom0[483] = 8'hd8;
+    rom0[484] = 8'hf3;
+    rom0[485] = 8'h30;
+    rom0[486] = 8'hdc;
+    rom0[487] = 8'h32;
+    rom0[488] = 8'he2;
+    rom0[489] = 8'h05;
+    rom0[490] = 8'hb4;
+    rom0[491] = 8'h02;
+    rom0[492] = 8'h07;
+    rom0[493] = 8'h27;
+    rom0[494] = 8'h03;
+    rom0[495] = 8'h03;
+    rom0[496] = 8'hef;
+    rom0[497] = 8'h25;
+    rom0[498] = 8'he7;
+    rom0[499] = 8'hef;
+    rom0[500] = 8'hf6;
+    rom0[501] = 8'had;
+    rom0[502] = 8'hfe;
+    rom0[503] = 8'h2d;
+    rom0[504] = 8'hd8;
+    rom0[505] = 8'h14;
+    rom0[506] = 8'h05;
+    rom0[507] = 8'hc4;
+    rom0[508] = 8'hd3;
+    rom0[509] = 8'h09;
+    rom0[510] = 8'h05;
+    rom0[511] = 8'hf8;
+    rom0[512] = 8'h04;
+    rom0[513] = 8'h17;
+    rom0[514] = 8'h17;
+    rom0[515] = 8'hd3;
+    rom0[516] = 8'h22;
+    rom0[517] = 8'hdf;
+    rom0[518] = 8'h15;
+    rom0[519] = 8'hef;
+    rom0[520] = 8'h15;
+    rom0[521] = 8'hf8;
+    rom0[522] = 8'hd1;
+    rom0[523] = 8'h0d;
+    rom0[524] = 8'h0e;
+    rom0[525] = 8'h33;
+    rom0[526] = 8'h08;
+    rom0[527] = 8'h25;
+    rom0[528] = 8'he0;
   end
-  reg [31:0] _1_;
+  reg [7:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  assign \$6  = t == 8'h9e;
+  assign \$6  = t == 10'h210;
   assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 9'h000 : \$7 ;
+  assign \$8  = \$6  ? 11'h000 : \$7 ;
   assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$15  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$16  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$17  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$22  = v8 & last8;
-  assign \$23  = issue & last_t;
-  assign \$24  = o__valid & o__ready;
-  assign \$25  = q_owed < 4'ha;
-  assign \$26  = \$24  ? q_room : \$25 ;
-  assign \$27  = o__valid & o__ready;
-  assign \$28  = \$27  | q_room;
-  assign \$29  = \$23  ? \$26  : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = ~ \$32 ;
-  assign \$34  = \$31  & \$33 ;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = deliver & \$35 ;
-  assign \$37  = q_wptr == 4'h9;
-  assign \$38  = q_wptr + 1'h1;
-  assign \$39  = \$37  ? 5'h00 : \$38 ;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = q_rptr == 4'h9;
-  assign \$45  = q_rptr + 1'h1;
-  assign \$46  = \$44  ? 5'h00 : \$45 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = deliver & \$52 ;
-  assign \$54  = q_stored + \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  - \$58 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = \$62  | deliver;
-  assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$99  : acc0;
-  assign \$66  = ~ last_t;
-  assign \$67  = q_room | \$66 ;
-  assign i__ready = \$67  & reads_input_t;
-  assign \$68  = ~ last_t;
-  assign \$69  = q_room | \$68 ;
-  assign \$70  = ~ reads_input_t;
-  assign \$71  = i__valid | \$70 ;
-  assign issue = \$69  & \$71 ;
+  assign \$11  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$13  = v8 & last8;
+  assign \$14  = issue & last_t;
+  assign \$15  = o__valid & o__ready;
+  assign \$16  = q_owed < 4'ha;
+  assign \$17  = \$15  ? q_room : \$16 ;
+  assign \$18  = o__valid & o__ready;
+  assign \$19  = \$18  | q_room;
+  assign \$20  = \$14  ? \$17  : \$19 ;
+  assign \$21  = ~ o__valid;
+  assign \$22  = \$21  | o__ready;
+  assign \$23  = | q_stored;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = deliver & \$26 ;
+  assign \$28  = q_wptr == 4'h9;
+  assign \$29  = q_wptr + 1'h1;
+  assign \$30  = \$28  ? 5'h00 : \$29 ;
+  assign \$31  = ~ o__valid;
+  assign \$32  = \$31  | o__ready;
+  assign \$33  = | q_stored;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = q_rptr == 4'h9;
+  assign \$36  = q_rptr + 1'h1;
+  assign \$37  = \$35  ? 5'h00 : \$36 ;
+  assign \$38  = ~ o__valid;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = | q_stored;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$39  & \$41 ;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = deliver & \$43 ;
+  assign \$45  = q_stored + \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = \$45  - \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$53  | deliver;
+  assign \$55  = | q_stored;
+  assign \$56  = \$55  ? \rport__data$84  : acc0;
+  assign \$57  = ~ last_t;
+  assign \$58  = q_room | \$57 ;
+  assign i__ready = \$58  & reads_input_t;
+  assign \$59  = ~ last_t;
+  assign \$60  = q_room | \$59 ;
+  assign \$61  = ~ reads_input_t;
+  assign \$62  = i__valid | \$61 ;
+  assign issue = \$60  & \$62 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$72  = first8_0 ? bias0 : acc0;
-  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
-  assign \$74  = issue & last_t;
-  assign \$75  = q_owed + \$74 ;
-  assign \$76  = o__valid & o__ready;
-  assign \$77  = \$75  - \$76 ;
+  assign \$63  = first8_0 ? bias0 : acc0;
+  assign \$64  = $signed(\$63 ) + $signed(sum0_s0_0);
+  assign \$65  = issue & last_t;
+  assign \$66  = q_owed + \$65 ;
+  assign \$67  = o__valid & o__ready;
+  assign \$68  = \$66  - \$67 ;
   always @(posedge clk)
-    nf_t <= \$78 ;
+    nf_t <= \$69 ;
   always @(posedge clk)
-    nf_t_ahead <= \$79 ;
+    nf_t_ahead <= \$70 ;
   always @(posedge clk)
-    sf_t <= \$80 ;
+    sf_t <= \$71 ;
   always @(posedge clk)
-    sf_t_ahead <= \$81 ;
+    sf_t_ahead <= \$72 ;
   always @(posedge clk)
-    reads_input_t <= \$82 ;
+    reads_input_t <= \$73 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$83 ;
+    reads_input_t_ahead <= \$74 ;
   always @(posedge clk)
-    first_t <= \$84 ;
+    first_t <= \$75 ;
   always @(posedge clk)
-    first_t_ahead <= \$85 ;
+    first_t_ahead <= \$76 ;
   always @(posedge clk)
-    last_t <= \$86 ;
+    last_t <= \$77 ;
   always @(posedge clk)
-    last_t_ahead <= \$87 ;
+    last_t_ahead <= \$78 ;
   always @(posedge clk)
-    t <= \$88 ;
+    t <= \$79 ;
   always @(posedge clk)
-    x_reg <= \$89 ;
+    x_reg <= \$80 ;
   always @(posedge clk)
-    from_input <= \$90 ;
+    from_input <= \$81 ;
   always @(posedge clk)
-    v1 <= \$91 ;
+    v1 <= \$82 ;
   always @(posedge clk)
-    first1 <= \$92 ;
+    first1 <= \$83 ;
   always @(posedge clk)
-    last1 <= \$93 ;
+    last1 <= \$84 ;
   always @(posedge clk)
-    nf1 <= \$94 ;
+    nf1 <= \$85 ;
   always @(posedge clk)
-    from_input2 <= \$95 ;
+    from_input2 <= \$86 ;
   always @(posedge clk)
-    x_reg2 <= \$96 ;
+    x_reg2 <= \$87 ;
   always @(posedge clk)
-    inbuf_read <= \$97 ;
+    inbuf_read <= \$88 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    x_mid <= \$89 ;
   always @(posedge clk)
-    t1 <= \$99 ;
+    t1 <= \$90 ;
   always @(posedge clk)
-    rom0_addr <= \$100 ;
+    rom0_addr <= \$91 ;
   always @(posedge clk)
-    rom0_read <= \$101 ;
+    rom0_read <= \$92 ;
   always @(posedge clk)
-    x0_0 <= \$102 ;
+    x0_0 <= \$93 ;
   always @(posedge clk)
-    x0_1 <= \$103 ;
+    xoff0_0 <= \$94 ;
   always @(posedge clk)
-    x0_2 <= \$104 ;
+    w0_0 <= \$95 ;
   always @(posedge clk)
-    x0_3 <= \$105 ;
+    prod0_0 <= \$96 ;
   always @(posedge clk)
-    xoff0_0 <= \$106 ;
+    prod0_0_r <= \$97 ;
   always @(posedge clk)
-    w0_0 <= \$107 ;
+    sum0_s0_0 <= \$98 ;
   always @(posedge clk)
-    xoff0_1 <= \$108 ;
+    v2 <= \$99 ;
   always @(posedge clk)
-    w0_1 <= \$109 ;
+    first2 <= \$100 ;
   always @(posedge clk)
-    xoff0_2 <= \$110 ;
+    last2 <= \$101 ;
   always @(posedge clk)
-    w0_2 <= \$111 ;
+    nf2 <= \$102 ;
   always @(posedge clk)
-    xoff0_3 <= \$112 ;
+    v3 <= \$103 ;
   always @(posedge clk)
-    w0_3 <= \$113 ;
+    first3 <= \$104 ;
   always @(posedge clk)
-    prod0_0 <= \$114 ;
+    last3 <= \$105 ;
   always @(posedge clk)
-    prod0_1 <= \$115 ;
+    nf3 <= \$106 ;
   always @(posedge clk)
-    prod0_2 <= \$116 ;
+    v4 <= \$107 ;
   always @(posedge clk)
-    prod0_3 <= \$117 ;
+    first4 <= \$108 ;
   always @(posedge clk)
-    prod0_0_r <= \$118 ;
+    last4 <= \$109 ;
   always @(posedge clk)
-    prod0_1_r <= \$119 ;
+    nf4 <= \$110 ;
   always @(posedge clk)
-    prod0_2_r <= \$120 ;
+    v5 <= \$111 ;
   always @(posedge clk)
-    prod0_3_r <= \$121 ;
+    first5 <= \$112 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$122 ;
+    last5 <= \$113 ;
   always @(posedge clk)
-    v2 <= \$123 ;
+    nf5 <= \$114 ;
   always @(posedge clk)
-    first2 <= \$124 ;
+    v6 <= \$115 ;
   always @(posedge clk)
-    last2 <= \$125 ;
+    first6 <= \$116 ;
   always @(posedge clk)
-    nf2 <= \$126 ;
+    last6 <= \$117 ;
   always @(posedge clk)
-    v3 <= \$127 ;
+    nf6 <= \$118 ;
   always @(posedge clk)
-    first3 <= \$128 ;
+    v7 <= \$119 ;
   always @(posedge clk)
-    last3 <= \$129 ;
+    first7 <= \$120 ;
   always @(posedge clk)
-    nf3 <= \$130 ;
+    last7 <= \$121 ;
   always @(posedge clk)
-    v4 <= \$131 ;
+    nf7 <= \$122 ;
   always @(posedge clk)
-    first4 <= \$132 ;
+    v8 <= \$123 ;
   always @(posedge clk)
-    last4 <= \$133 ;
+    first8 <= \$124 ;
   always @(posedge clk)
-    nf4 <= \$134 ;
+    last8 <= \$125 ;
   always @(posedge clk)
-    v5 <= \$135 ;
+    nf8 <= \$126 ;
   always @(posedge clk)
-    first5 <= \$136 ;
+    v8_0 <= \$127 ;
   always @(posedge clk)
-    last5 <= \$137 ;
+    first8_0 <= \$128 ;
   always @(posedge clk)
-    nf5 <= \$138 ;
+    last8_0 <= \$129 ;
   always @(posedge clk)
-    v6 <= \$139 ;
+    nf8_0 <= \$130 ;
   always @(posedge clk)
-    first6 <= \$140 ;
+    bias0 <= \$131 ;
   always @(posedge clk)
-    last6 <= \$141 ;
+    acc0 <= \$132 ;
   always @(posedge clk)
-    nf6 <= \$142 ;
+    deliver <= \$133 ;
   always @(posedge clk)
-    v7 <= \$143 ;
+    q_owed <= \$134 ;
   always @(posedge clk)
-    first7 <= \$144 ;
+    q_room <= \$135 ;
   always @(posedge clk)
-    last7 <= \$145 ;
+    q_wptr <= \$136 ;
   always @(posedge clk)
-    nf7 <= \$146 ;
+    q_rptr <= \$137 ;
   always @(posedge clk)
-    v8 <= \$147 ;
+    q_stored <= \$138 ;
   always @(posedge clk)
-    first8 <= \$148 ;
+    o__valid <= \$139 ;
   always @(posedge clk)
-    last8 <= \$149 ;
-  always @(posedge clk)
-    nf8 <= \$150 ;
-  always @(posedge clk)
-    v8_0 <= \$151 ;
-  always @(posedge clk)
-    first8_0 <= \$152 ;
-  always @(posedge clk)
-    last8_0 <= \$153 ;
-  always @(posedge clk)
-    nf8_0 <= \$154 ;
-  always @(posedge clk)
-    bias0 <= \$155 ;
-  always @(posedge clk)
-    acc0 <= \$156 ;
-  always @(posedge clk)
-    deliver <= \$157 ;
-  always @(posedge clk)
-    q_owed <= \$158 ;
-  always @(posedge clk)
-    q_room <= \$159 ;
-  always @(posedge clk)
-    q_wptr <= \$160 ;
-  always @(posedge clk)
-    q_rptr <= \$161 ;
-  always @(posedge clk)
-    q_stored <= \$162 ;
-  always @(posedge clk)
-    o__valid <= \$163 ;
-  always @(posedge clk)
-    o__payload <= \$164 ;
+    o__payload <= \$140 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 4'h0;
     casez (t)
-      8'h00:
+      10'h000:
           \$1  = 4'h0;
-      8'h01:
+      10'h001:
           \$1  = 4'h0;
-      8'h02:
+      10'h002:
           \$1  = 4'h0;
-      8'h03:
+      10'h003:
           \$1  = 4'h0;
-      8'h04:
+      10'h004:
           \$1  = 4'h0;
-      8'h05:
+      10'h005:
           \$1  = 4'h0;
-      8'h06:
+      10'h006:
           \$1  = 4'h0;
-      8'h07:
+      10'h007:
           \$1  = 4'h0;
-      8'h08:
+      10'h008:
           \$1  = 4'h0;
-      8'h09:
+      10'h009:
           \$1  = 4'h0;
-      8'h0a:
+      10'h00a:
           \$1  = 4'h0;
-      8'h0b:
+      10'h00b:
           \$1  = 4'h0;
-      8'h0c:
+      10'h00c:
           \$1  = 4'h0;
-      8'h0d:
+      10'h00d:
           \$1  = 4'h0;
-      8'h0e:
-          \$1  = 4'h1;
-      8'h0f:
-          \$1  = 4'h1;
-      8'h10:
-          \$1  = 4'h1;
-      8'h11:
-          \$1  = 4'h1;
-      8'h12:
-          \$1  = 4'h1;
-      8'h13:
-          \$1  = 4'h1;
-      8'h14:
-          \$1  = 4'h1;
-      8'h15:
-          \$1  = 4'h1;
-      8'h16:
-          \$1  = 4'h1;
-      8'h17:
-          \$1  = 4'h1;
-      8'h18:
-          \$1  = 4'h1;
-      8'h19:
-          \$1  = 4'h1;
-      8'h1a:
-          \$1  = 4'h1;
-      8'h1b:
-          \$1  = 4'h1;
-      8'h1c:
-          \$1  = 4'h1;
-      8'h1d:
-          \$1  = 4'h1;
-      8'h1e:
-          \$1  = 4'h2;
-      8'h1f:
-          \$1  = 4'h2;
-      8'h20:
-          \$1  = 4'h2;
-      8'h21:
-          \$1  = 4'h2;
-      8'h22:
-          \$1  = 4'h2;
-      8'h23:
-          \$1  = 4'h2;
-      8'h24:
-          \$1  = 4'h2;
-      8'h25:
-          \$1  = 4'h2;
-      8'h26:
-          \$1  = 4'h2;
-      8'h27:
-          \$1  = 4'h2;
-      8'h28:
-          \$1  = 4'h2;
-      8'h29:
-          \$1  = 4'h2;
-      8'h2a:
-          \$1  = 4'h2;
-      8'h2b:
-          \$1  = 4'h2;
-      8'h2c:
-          \$1  = 4'h2;
-      8'h2d:
-          \$1  = 4'h2;
-      8'h2e:
-          \$1  = 4'h3;
-      8'h2f:
-          \$1  = 4'h3;
-      8'h30:
-          \$1  = 4'h3;
-      8'h31:
-          \$1  = 4'h3;
-      8'h32:
-          \$1  = 4'h3;
-      8'h33:
-          \$1  = 4'h3;
-      8'h34:
-          \$1  = 4'h3;
-      8'h35:
-          \$1  = 4'h3;
-      8'h36:
-          \$1  = 4'h3;
-      8'h37:
-          \$1  = 4'h3;
-      8'h38:
-          \$1  = 4'h3;
-      8'h39:
-          \$1  = 4'h3;
-      8'h3a:
-          \$1  = 4'h3;
-      8'h3b:
-          \$1  = 4'h3;
-      8'h3c:
-          \$1  = 4'h3;
-      8'h3d:
-          \$1  = 4'h3;
-      8'h3e:
-          \$1  = 4'h4;
-      8'h3f:
-          \$1  = 4'h4;
-      8'h40:
-          \$1  = 4'h4;
-      8'h41:
-          \$1  = 4'h4;
-      8'h42:
-          \$1  = 4'h4;
-      8'h43:
-          \$1  = 4'h4;
-      8'h44:
-          \$1  = 4'h4;
-      8'h45:
-          \$1  = 4'h4;
-      8'h46:
-          \$1  = 4'h4;
-      8'h47:
-          \$1  = 4'h4;
-      8'h48:
-          \$1  = 4'h4;
-      8'h49:
-          \$1  = 4'h4;
-      8'h4a:
-          \$1  = 4'h4;
-      8'h4b:
-          \$1  = 4'h4;
-      8'h4c:
-          \$1  = 4'h4;
-      8'h4d:
-          \$1  = 4'h4;
-      8'h4e:
-          \$1  = 4'h5;
-      8'h4f:
-          \$1  = 4'h5;
-      8'h50:
-          \$1  = 4'h5;
-      8'h51:
-          \$1  = 4'h5;
-      8'h52:
-          \$1  = 4'h5;
-      8'h53:
-          \$1  = 4'h5;
-      8'h54:
-          \$1  = 4'h5;
-      8'h55:
-          \$1  = 4'h5;
-      8'h56:
-          \$1  = 4'h5;
-      8'h57:
-          \$1  = 4'h5;
-      8'h58:
-          \$1  = 4'h5;
-      8'h59:
-          \$1  = 4'h5;
-      8'h5a:
-          \$1  = 4'h5;
-      8'h5b:
-          \$1  = 4'h5;
-      8'h5c:
-          \$1  = 4'h5;
-      8'h5d:
-          \$1  = 4'h5;
-      8'h5e:
-          \$1  = 4'h6;
-      8'h5f:
-          \$1  = 4'h6;
-      8'h60:
-          \$1  = 4'h6;
-      8'h61:
-          \$1  = 4'h6;
-      8'h62:
-          \$1  = 4'h6;
-      8'h63:
-          \$1  = 4'h6;
-      8'h64:
-          \$1  = 4'h6;
-      8'h65:
-          \$1  = 4'h6;
-      8'h66:
-          \$1  = 4'h6;
-      8'h67:
-          \$1  = 4'h6;
-      8'h68:
-          \$1  = 4'h6;
-      8'h69:
-          \$1  = 4'h6;
-      8'h6a:
-          \$1  = 4'h6;
-      8'h6b:
-          \$1  = 4'h6;
-      8'h6c:
-          \$1  = 4'h6;
-      8'h6d:
-          \$1  = 4'h6;
-      8'h6e:
-          \$1  = 4'h7;
-      8'h6f:
-          \$1  = 4'h7;
-      8'h70:
-          \$1  = 4'h7;
-      8'h71:
-          \$1  = 4'h7;
-      8'h72:
-          \$1  = 4'h7;
-      8'h73:
-          \$1  = 4'h7;
-      8'h74:
-          \$1  = 4'h7;
-      8'h75:
-          \$1  = 4'h7;
-      8'h76:
-          \$1  = 4'h7;
-      8'h77:
-          \$1  = 4'h7;
-      8'h78:
-          \$1  = 4'h7;
-      8'h79:
-          \$1  = 4'h7;
-      8'h7a:
-          \$1  = 4'h7;
-      8'h7b:
-          \$1  = 4'h7;
-      8'h7c:
-          \$1  = 4'h7;
-      8'h7d:
-          \$1  = 4'h8;
-      8'h7e:
-          \$1  = 4'h8;
-      8'h7f:
-          \$1  = 4'h8;
-      8'h80:
-          \$1  = 4'h8;
-      8'h81:
-          \$1  = 4'h8;
-      8'h82:
-          \$1  = 4'h8;
-      8'h83:
-          \$1  = 4'h8;
-      8'h84:
-          \$1  = 4'h8;
-      8'h85:
-          \$1  = 4'h8;
-      8'h86:
-          \$1  = 4'h8;
-      8'h87:
-          \$1  = 4'h8;
-      8'h88:
-          \$1  = 4'h8;
-      8'h89:
-          \$1  = 4'h8;
-      8'h8a:
-          \$1  = 4'h8;
-      8'h8b:
-          \$1  = 4'h8;
-      8'h8c:
-          \$1  = 4'h8;
-      8'h8d:
-          \$1  = 4'h9;
-      8'h8e:
-          \$1  = 4'h9;
-      8'h8f:
-          \$1  = 4'h9;
-      8'h90:
-          \$1  = 4'h9;
-      8'h91:
-          \$1  = 4'h9;
-      8'h92:
-          \$1  = 4'h9;
-      8'h93:
-          \$1  = 4'h9;
-      8'h94:
-          \$1  = 4'h9;
-      8'h95:
-          \$1  = 4'h9;
-      8'h96:
-          \$1  = 4'h9;
-      8'h97:
-          \$1  = 4'h9;
-      8'h98:
-          \$1  = 4'h9;
-      8'h99:
-          \$1  = 4'h9;
-      8'h9a:
-          \$1  = 4'h9;
-      8'h9b:
-          \$1  = 4'h9;
-      8'h9c:
-          \$1  = 4'h9;
-      8'h9d:
+      10'h00e:
           \$1  = 4'h0;
-      8'h9e:
+      10'h00f:
+          \$1  = 4'h0;
+      10'h010:
+          \$1  = 4'h0;
+      10'h011:
+          \$1  = 4'h0;
+      10'h012:
+          \$1  = 4'h0;
+      10'h013:
+          \$1  = 4'h0;
+      10'h014:
+          \$1  = 4'h0;
+      10'h015:
+          \$1  = 4'h0;
+      10'h016:
+          \$1  = 4'h0;
+      10'h017:
+          \$1  = 4'h0;
+      10'h018:
+          \$1  = 4'h0;
+      10'h019:
+          \$1  = 4'h0;
+      10'h01a:
+          \$1  = 4'h0;
+      10'h01b:
+          \$1  = 4'h0;
+      10'h01c:
+          \$1  = 4'h0;
+      10'h01d:
+          \$1  = 4'h0;
+      10'h01e:
+          \$1  = 4'h0;
+      10'h01f:
+          \$1  = 4'h0;
+      10'h020:
+          \$1  = 4'h0;
+      10'h021:
+          \$1  = 4'h0;
+      10'h022:
+          \$1  = 4'h0;
+      10'h023:
+          \$1  = 4'h0;
+      10'h024:
+          \$1  = 4'h0;
+      10'h025:
+          \$1  = 4'h0;
+      10'h026:
+          \$1  = 4'h0;
+      10'h027:
+          \$1  = 4'h0;
+      10'h028:
+          \$1  = 4'h0;
+      10'h029:
+          \$1  = 4'h0;
+      10'h02a:
+          \$1  = 4'h0;
+      10'h02b:
+          \$1  = 4'h0;
+      10'h02c:
+          \$1  = 4'h0;
+      10'h02d:
+          \$1  = 4'h0;
+      10'h02e:
+          \$1  = 4'h0;
+      10'h02f:
+          \$1  = 4'h0;
+      10'h030:
+          \$1  = 4'h0;
+      10'h031:
+          \$1  = 4'h0;
+      10'h032:
+          \$1  = 4'h0;
+      10'h033:
+          \$1  = 4'h0;
+      10'h034:
+          \$1  = 4'h0;
+      10'h035:
+          \$1  = 4'h0;
+      10'h036:
+          \$1  = 4'h0;
+      10'h037:
+          \$1  = 4'h0;
+      10'h038:
+          \$1  = 4'h0;
+      10'h039:
+          \$1  = 4'h0;
+      10'h03a:
+          \$1  = 4'h0;
+      10'h03b:
+          \$1  = 4'h0;
+      10'h03c:
+          \$1  = 4'h0;
+      10'h03d:
+          \$1  = 4'h0;
+      10'h03e:
+          \$1  = 4'h1;
+      10'h03f:
+          \$1  = 4'h1;
+      10'h040:
+          \$1  = 4'h1;
+      10'h041:
+          \$1  = 4'h1;
+      10'h042:
+          \$1  = 4'h1;
+      10'h043:
+          \$1  = 4'h1;
+      10'h044:
+          \$1  = 4'h1;
+      10'h045:
+          \$1  = 4'h1;
+      10'h046:
+          \$1  = 4'h1;
+      10'h047:
+          \$1  = 4'h1;
+      10'h048:
+          \$1  = 4'h1;
+      10'h049:
+          \$1  = 4'h1;
+      10'h04a:
+          \$1  = 4'h1;
+      10'h04b:
+          \$1  = 4'h1;
+      10'h04c:
+          \$1  = 4'h1;
+      10'h04d:
+          \$1  = 4'h1;
+      10'h04e:
+          \$1  = 4'h1;
+      10'h04f:
+          \$1  = 4'h1;
+      10'h050:
+          \$1  = 4'h1;
+      10'h051:
+          \$1  = 4'h1;
+      10'h052:
+          \$1  = 4'h1;
+      10'h053:
+          \$1  = 4'h1;
+      10'h054:
+          \$1  = 4'h1;
+      10'h055:
+          \$1  = 4'h1;
+      10'h056:
+          \$1  = 4'h1;
+      10'h057:
+          \$1  = 4'h1;
+      10'h058:
+          \$1  = 4'h1;
+      10'h059:
+          \$1  = 4'h1;
+      10'h05a:
+          \$1  = 4'h1;
+      10'h05b:
+          \$1  = 4'h1;
+      10'h05c:
+          \$1  = 4'h1;
+      10'h05d:
+          \$1  = 4'h1;
+      10'h05e:
+          \$1  = 4'h1;
+      10'h05f:
+          \$1  = 4'h1;
+      10'h060:
+          \$1  = 4'h1;
+      10'h061:
+          \$1  = 4'h1;
+      10'h062:
+          \$1  = 4'h1;
+      10'h063:
+          \$1  = 4'h1;
+      10'h064:
+          \$1  = 4'h1;
+      10'h065:
+          \$1  = 4'h1;
+      10'h066:
+          \$1  = 4'h1;
+      10'h067:
+          \$1  = 4'h1;
+      10'h068:
+          \$1  = 4'h1;
+      10'h069:
+          \$1  = 4'h1;
+      10'h06a:
+          \$1  = 4'h1;
+      10'h06b:
+          \$1  = 4'h1;
+      10'h06c:
+          \$1  = 4'h1;
+      10'h06d:
+          \$1  = 4'h1;
+      10'h06e:
+          \$1  = 4'h1;
+      10'h06f:
+          \$1  = 4'h1;
+      10'h070:
+          \$1  = 4'h1;
+      10'h071:
+          \$1  = 4'h1;
+      10'h072:
+          \$1  = 4'h2;
+      10'h073:
+          \$1  = 4'h2;
+      10'h074:
+          \$1  = 4'h2;
+      10'h075:
+          \$1  = 4'h2;
+      10'h076:
+          \$1  = 4'h2;
+      10'h077:
+          \$1  = 4'h2;
+      10'h078:
+          \$1  = 4'h2;
+      10'h079:
+          \$1  = 4'h2;
+      10'h07a:
+          \$1  = 4'h2;
+      10'h07b:
+          \$1  = 4'h2;
+      10'h07c:
+          \$1  = 4'h2;
+      10'h07d:
+          \$1  = 4'h2;
+      10'h07e:
+          \$1  = 4'h2;
+      10'h07f:
+          \$1  = 4'h2;
+      10'h080:
+          \$1  = 4'h2;
+      10'h081:
+          \$1  = 4'h2;
+      10'h082:
+          \$1  = 4'h2;
+      10'h083:
+          \$1  = 4'h2;
+      10'h084:
+          \$1  = 4'h2;
+      10'h085:
+          \$1  = 4'h2;
+      10'h086:
+          \$1  = 4'h2;
+      10'h087:
+          \$1  = 4'h2;
+      10'h088:
+          \$1  = 4'h2;
+      10'h089:
+          \$1  = 4'h2;
+      10'h08a:
+          \$1  = 4'h2;
+      10'h08b:
+          \$1  = 4'h2;
+      10'h08c:
+          \$1  = 4'h2;
+      10'h08d:
+          \$1  = 4'h2;
+      10'h08e:
+          \$1  = 4'h2;
+      10'h08f:
+          \$1  = 4'h2;
+      10'h090:
+          \$1  = 4'h2;
+      10'h091:
+          \$1  = 4'h2;
+      10'h092:
+          \$1  = 4'h2;
+      10'h093:
+          \$1  = 4'h2;
+      10'h094:
+          \$1  = 4'h2;
+      10'h095:
+          \$1  = 4'h2;
+      10'h096:
+          \$1  = 4'h2;
+      10'h097:
+          \$1  = 4'h2;
+      10'h098:
+          \$1  = 4'h2;
+      10'h099:
+          \$1  = 4'h2;
+      10'h09a:
+          \$1  = 4'h2;
+      10'h09b:
+          \$1  = 4'h2;
+      10'h09c:
+          \$1  = 4'h2;
+      10'h09d:
+          \$1  = 4'h2;
+      10'h09e:
+          \$1  = 4'h2;
+      10'h09f:
+          \$1  = 4'h2;
+      10'h0a0:
+          \$1  = 4'h2;
+      10'h0a1:
+          \$1  = 4'h2;
+      10'h0a2:
+          \$1  = 4'h2;
+      10'h0a3:
+          \$1  = 4'h2;
+      10'h0a4:
+          \$1  = 4'h2;
+      10'h0a5:
+          \$1  = 4'h3;
+      10'h0a6:
+          \$1  = 4'h3;
+      10'h0a7:
+          \$1  = 4'h3;
+      10'h0a8:
+          \$1  = 4'h3;
+      10'h0a9:
+          \$1  = 4'h3;
+      10'h0aa:
+          \$1  = 4'h3;
+      10'h0ab:
+          \$1  = 4'h3;
+      10'h0ac:
+          \$1  = 4'h3;
+      10'h0ad:
+          \$1  = 4'h3;
+      10'h0ae:
+          \$1  = 4'h3;
+      10'h0af:
+          \$1  = 4'h3;
+      10'h0b0:
+          \$1  = 4'h3;
+      10'h0b1:
+          \$1  = 4'h3;
+      10'h0b2:
+          \$1  = 4'h3;
+      10'h0b3:
+          \$1  = 4'h3;
+      10'h0b4:
+          \$1  = 4'h3;
+      10'h0b5:
+          \$1  = 4'h3;
+      10'h0b6:
+          \$1  = 4'h3;
+      10'h0b7:
+          \$1  = 4'h3;
+      10'h0b8:
+          \$1  = 4'h3;
+      10'h0b9:
+          \$1  = 4'h3;
+      10'h0ba:
+          \$1  = 4'h3;
+      10'h0bb:
+          \$1  = 4'h3;
+      10'h0bc:
+          \$1  = 4'h3;
+      10'h0bd:
+          \$1  = 4'h3;
+      10'h0be:
+          \$1  = 4'h3;
+      10'h0bf:
+          \$1  = 4'h3;
+      10'h0c0:
+          \$1  = 4'h3;
+      10'h0c1:
+          \$1  = 4'h3;
+      10'h0c2:
+          \$1  = 4'h3;
+      10'h0c3:
+          \$1  = 4'h3;
+      10'h0c4:
+          \$1  = 4'h3;
+      10'h0c5:
+          \$1  = 4'h3;
+      10'h0c6:
+          \$1  = 4'h3;
+      10'h0c7:
+          \$1  = 4'h3;
+      10'h0c8:
+          \$1  = 4'h3;
+      10'h0c9:
+          \$1  = 4'h3;
+      10'h0ca:
+          \$1  = 4'h3;
+      10'h0cb:
+          \$1  = 4'h3;
+      10'h0cc:
+          \$1  = 4'h3;
+      10'h0cd:
+          \$1  = 4'h3;
+      10'h0ce:
+          \$1  = 4'h3;
+      10'h0cf:
+          \$1  = 4'h3;
+      10'h0d0:
+          \$1  = 4'h3;
+      10'h0d1:
+          \$1  = 4'h3;
+      10'h0d2:
+          \$1  = 4'h3;
+      10'h0d3:
+          \$1  = 4'h3;
+      10'h0d4:
+          \$1  = 4'h3;
+      10'h0d5:
+          \$1  = 4'h3;
+      10'h0d6:
+          \$1  = 4'h3;
+      10'h0d7:
+          \$1  = 4'h3;
+      10'h0d8:
+          \$1  = 4'h3;
+      10'h0d9:
+          \$1  = 4'h4;
+      10'h0da:
+          \$1  = 4'h4;
+      10'h0db:
+          \$1  = 4'h4;
+      10'h0dc:
+          \$1  = 4'h4;
+      10'h0dd:
+          \$1  = 4'h4;
+      10'h0de:
+          \$1  = 4'h4;
+      10'h0df:
+          \$1  = 4'h4;
+      10'h0e0:
+          \$1  = 4'h4;
+      10'h0e1:
+          \$1  = 4'h4;
+      10'h0e2:
+          \$1  = 4'h4;
+      10'h0e3:
+          \$1  = 4'h4;
+      10'h0e4:
+          \$1  = 4'h4;
+      10'h0e5:
+          \$1  = 4'h4;
+      10'h0e6:
+          \$1  = 4'h4;
+      10'h0e7:
+          \$1  = 4'h4;
+      10'h0e8:
+          \$1  = 4'h4;
+      10'h0e9:
+          \$1  = 4'h4;
+      10'h0ea:
+          \$1  = 4'h4;
+      10'h0eb:
+          \$1  = 4'h4;
+      10'h0ec:
+          \$1  = 4'h4;
+      10'h0ed:
+          \$1  = 4'h4;
+      10'h0ee:
+          \$1  = 4'h4;
+      10'h0ef:
+          \$1  = 4'h4;
+      10'h0f0:
+          \$1  = 4'h4;
+      10'h0f1:
+          \$1  = 4'h4;
+      10'h0f2:
+          \$1  = 4'h4;
+      10'h0f3:
+          \$1  = 4'h4;
+      10'h0f4:
+          \$1  = 4'h4;
+      10'h0f5:
+          \$1  = 4'h4;
+      10'h0f6:
+          \$1  = 4'h4;
+      10'h0f7:
+          \$1  = 4'h4;
+      10'h0f8:
+          \$1  = 4'h4;
+      10'h0f9:
+          \$1  = 4'h4;
+      10'h0fa:
+          \$1  = 4'h4;
+      10'h0fb:
+          \$1  = 4'h4;
+      10'h0fc:
+          \$1  = 4'h4;
+      10'h0fd:
+          \$1  = 4'h4;
+      10'h0fe:
+          \$1  = 4'h4;
+      10'h0ff:
+          \$1  = 4'h4;
+      10'h100:
+          \$1  = 4'h4;
+      10'h101:
+          \$1  = 4'h4;
+      10'h102:
+          \$1  = 4'h4;
+      10'h103:
+          \$1  = 4'h4;
+      10'h104:
+          \$1  = 4'h4;
+      10'h105:
+          \$1  = 4'h4;
+      10'h106:
+          \$1  = 4'h4;
+      10'h107:
+          \$1  = 4'h4;
+      10'h108:
+          \$1  = 4'h4;
+      10'h109:
+          \$1  = 4'h4;
+      10'h10a:
+          \$1  = 4'h4;
+      10'h10b:
+          \$1  = 4'h4;
+      10'h10c:
+          \$1  = 4'h4;
+      10'h10d:
+          \$1  = 4'h5;
+      10'h10e:
+          \$1  = 4'h5;
+      10'h10f:
+          \$1  = 4'h5;
+      10'h110:
+          \$1  = 4'h5;
+      10'h111:
+          \$1  = 4'h5;
+      10'h112:
+          \$1  = 4'h5;
+      10'h113:
+          \$1  = 4'h5;
+      10'h114:
+          \$1  = 4'h5;
+      10'h115:
+          \$1  = 4'h5;
+      10'h116:
+          \$1  = 4'h5;
+      10'h117:
+          \$1  = 4'h5;
+      10'h118:
+          \$1  = 4'h5;
+      10'h119:
+          \$1  = 4'h5;
+      10'h11a:
+          \$1  = 4'h5;
+      10'h11b:
+          \$1  = 4'h5;
+      10'h11c:
+          \$1  = 4'h5;
+      10'h11d:
+          \$1  = 4'h5;
+      10'h11e:
+          \$1  = 4'h5;
+      10'h11f:
+          \$1  = 4'h5;
+      10'h120:
+          \$1  = 4'h5;
+      10'h121:
+          \$1  = 4'h5;
+      10'h122:
+          \$1  = 4'h5;
+      10'h123:
+          \$1  = 4'h5;
+      10'h124:
+          \$1  = 4'h5;
+      10'h125:
+          \$1  = 4'h5;
+      10'h126:
+          \$1  = 4'h5;
+      10'h127:
+          \$1  = 4'h5;
+      10'h128:
+          \$1  = 4'h5;
+      10'h129:
+          \$1  = 4'h5;
+      10'h12a:
+          \$1  = 4'h5;
+      10'h12b:
+          \$1  = 4'h5;
+      10'h12c:
+          \$1  = 4'h5;
+      10'h12d:
+          \$1  = 4'h5;
+      10'h12e:
+          \$1  = 4'h5;
+      10'h12f:
+          \$1  = 4'h5;
+      10'h130:
+          \$1  = 4'h5;
+      10'h131:
+          \$1  = 4'h5;
+      10'h132:
+          \$1  = 4'h5;
+      10'h133:
+          \$1  = 4'h5;
+      10'h134:
+          \$1  = 4'h5;
+      10'h135:
+          \$1  = 4'h5;
+      10'h136:
+          \$1  = 4'h5;
+      10'h137:
+          \$1  = 4'h5;
+      10'h138:
+          \$1  = 4'h5;
+      10'h139:
+          \$1  = 4'h5;
+      10'h13a:
+          \$1  = 4'h5;
+      10'h13b:
+          \$1  = 4'h5;
+      10'h13c:
+          \$1  = 4'h5;
+      10'h13d:
+          \$1  = 4'h5;
+      10'h13e:
+          \$1  = 4'h5;
+      10'h13f:
+          \$1  = 4'h5;
+      10'h140:
+          \$1  = 4'h6;
+      10'h141:
+          \$1  = 4'h6;
+      10'h142:
+          \$1  = 4'h6;
+      10'h143:
+          \$1  = 4'h6;
+      10'h144:
+          \$1  = 4'h6;
+      10'h145:
+          \$1  = 4'h6;
+      10'h146:
+          \$1  = 4'h6;
+      10'h147:
+          \$1  = 4'h6;
+      10'h148:
+          \$1  = 4'h6;
+      10'h149:
+          \$1  = 4'h6;
+      10'h14a:
+          \$1  = 4'h6;
+      10'h14b:
+          \$1  = 4'h6;
+      10'h14c:
+          \$1  = 4'h6;
+      10'h14d:
+          \$1  = 4'h6;
+      10'h14e:
+          \$1  = 4'h6;
+      10'h14f:
+          \$1  = 4'h6;
+      10'h150:
+          \$1  = 4'h6;
+      10'h151:
+          \$1  = 4'h6;
+      10'h152:
+          \$1  = 4'h6;
+      10'h153:
+          \$1  = 4'h6;
+      10'h154:
+          \$1  = 4'h6;
+      10'h155:
+          \$1  = 4'h6;
+      10'h156:
+          \$1  = 4'h6;
+      10'h157:
+          \$1  = 4'h6;
+      10'h158:
+          \$1  = 4'h6;
+      10'h159:
+          \$1  = 4'h6;
+      10'h15a:
+          \$1  = 4'h6;
+      10'h15b:
+          \$1  = 4'h6;
+      10'h15c:
+          \$1  = 4'h6;
+      10'h15d:
+          \$1  = 4'h6;
+      10'h15e:
+          \$1  = 4'h6;
+      10'h15f:
+          \$1  = 4'h6;
+      10'h160:
+          \$1  = 4'h6;
+      10'h161:
+          \$1  = 4'h6;
+      10'h162:
+          \$1  = 4'h6;
+      10'h163:
+          \$1  = 4'h6;
+      10'h164:
+          \$1  = 4'h6;
+      10'h165:
+          \$1  = 4'h6;
+      10'h166:
+          \$1  = 4'h6;
+      10'h167:
+          \$1  = 4'h6;
+      10'h168:
+          \$1  = 4'h6;
+      10'h169:
+          \$1  = 4'h6;
+      10'h16a:
+          \$1  = 4'h6;
+      10'h16b:
+          \$1  = 4'h6;
+      10'h16c:
+          \$1  = 4'h6;
+      10'h16d:
+          \$1  = 4'h6;
+      10'h16e:
+          \$1  = 4'h6;
+      10'h16f:
+          \$1  = 4'h6;
+      10'h170:
+          \$1  = 4'h6;
+      10'h171:
+          \$1  = 4'h6;
+      10'h172:
+          \$1  = 4'h6;
+      10'h173:
+          \$1  = 4'h6;
+      10'h174:
+          \$1  = 4'h7;
+      10'h175:
+          \$1  = 4'h7;
+      10'h176:
+          \$1  = 4'h7;
+      10'h177:
+          \$1  = 4'h7;
+      10'h178:
+          \$1  = 4'h7;
+      10'h179:
+          \$1  = 4'h7;
+      10'h17a:
+          \$1  = 4'h7;
+      10'h17b:
+          \$1  = 4'h7;
+      10'h17c:
+          \$1  = 4'h7;
+      10'h17d:
+          \$1  = 4'h7;
+      10'h17e:
+          \$1  = 4'h7;
+      10'h17f:
+          \$1  = 4'h7;
+      10'h180:
+          \$1  = 4'h7;
+      10'h181:
+          \$1  = 4'h7;
+      10'h182:
+          \$1  = 4'h7;
+      10'h183:
+          \$1  = 4'h7;
+      10'h184:
+          \$1  = 4'h7;
+      10'h185:
+          \$1  = 4'h7;
+      10'h186:
+          \$1  = 4'h7;
+      10'h187:
+          \$1  = 4'h7;
+      10'h188:
+          \$1  = 4'h7;
+      10'h189:
+          \$1  = 4'h7;
+      10'h18a:
+          \$1  = 4'h7;
+      10'h18b:
+          \$1  = 4'h7;
+      10'h18c:
+          \$1  = 4'h7;
+      10'h18d:
+          \$1  = 4'h7;
+      10'h18e:
+          \$1  = 4'h7;
+      10'h18f:
+          \$1  = 4'h7;
+      10'h190:
+          \$1  = 4'h7;
+      10'h191:
+          \$1  = 4'h7;
+      10'h192:
+          \$1  = 4'h7;
+      10'h193:
+          \$1  = 4'h7;
+      10'h194:
+          \$1  = 4'h7;
+      10'h195:
+          \$1  = 4'h7;
+      10'h196:
+          \$1  = 4'h7;
+      10'h197:
+          \$1  = 4'h7;
+      10'h198:
+          \$1  = 4'h7;
+      10'h199:
+          \$1  = 4'h7;
+      10'h19a:
+          \$1  = 4'h7;
+      10'h19b:
+          \$1  = 4'h7;
+      10'h19c:
+          \$1  = 4'h7;
+      10'h19d:
+          \$1  = 4'h7;
+      10'h19e:
+          \$1  = 4'h7;
+      10'h19f:
+          \$1  = 4'h7;
+      10'h1a0:
+          \$1  = 4'h7;
+      10'h1a1:
+          \$1  = 4'h7;
+      10'h1a2:
+          \$1  = 4'h7;
+      10'h1a3:
+          \$1  = 4'h7;
+      10'h1a4:
+          \$1  = 4'h7;
+      10'h1a5:
+          \$1  = 4'h7;
+      10'h1a6:
+          \$1  = 4'h7;
+      10'h1a7:
+          \$1  = 4'h8;
+      10'h1a8:
+          \$1  = 4'h8;
+      10'h1a9:
+          \$1  = 4'h8;
+      10'h1aa:
+          \$1  = 4'h8;
+      10'h1ab:
+          \$1  = 4'h8;
+      10'h1ac:
+          \$1  = 4'h8;
+      10'h1ad:
+          \$1  = 4'h8;
+      10'h1ae:
+          \$1  = 4'h8;
+      10'h1af:
+          \$1  = 4'h8;
+      10'h1b0:
+          \$1  = 4'h8;
+      10'h1b1:
+          \$1  = 4'h8;
+      10'h1b2:
+          \$1  = 4'h8;
+      10'h1b3:
+          \$1  = 4'h8;
+      10'h1b4:
+          \$1  = 4'h8;
+      10'h1b5:
+          \$1  = 4'h8;
+      10'h1b6:
+          \$1  = 4'h8;
+      10'h1b7:
+          \$1  = 4'h8;
+      10'h1b8:
+          \$1  = 4'h8;
+      10'h1b9:
+          \$1  = 4'h8;
+      10'h1ba:
+          \$1  = 4'h8;
+      10'h1bb:
+          \$1  = 4'h8;
+      10'h1bc:
+          \$1  = 4'h8;
+      10'h1bd:
+          \$1  = 4'h8;
+      10'h1be:
+          \$1  = 4'h8;
+      10'h1bf:
+          \$1  = 4'h8;
+      10'h1c0:
+          \$1  = 4'h8;
+      10'h1c1:
+          \$1  = 4'h8;
+      10'h1c2:
+          \$1  = 4'h8;
+      10'h1c3:
+          \$1  = 4'h8;
+      10'h1c4:
+          \$1  = 4'h8;
+      10'h1c5:
+          \$1  = 4'h8;
+      10'h1c6:
+          \$1  = 4'h8;
+      10'h1c7:
+          \$1  = 4'h8;
+      10'h1c8:
+          \$1  = 4'h8;
+      10'h1c9:
+          \$1  = 4'h8;
+      10'h1ca:
+          \$1  = 4'h8;
+      10'h1cb:
+          \$1  = 4'h8;
+      10'h1cc:
+          \$1  = 4'h8;
+      10'h1cd:
+          \$1  = 4'h8;
+      10'h1ce:
+          \$1  = 4'h8;
+      10'h1cf:
+          \$1  = 4'h8;
+      10'h1d0:
+          \$1  = 4'h8;
+      10'h1d1:
+          \$1  = 4'h8;
+      10'h1d2:
+          \$1  = 4'h8;
+      10'h1d3:
+          \$1  = 4'h8;
+      10'h1d4:
+          \$1  = 4'h8;
+      10'h1d5:
+          \$1  = 4'h8;
+      10'h1d6:
+          \$1  = 4'h8;
+      10'h1d7:
+          \$1  = 4'h8;
+      10'h1d8:
+          \$1  = 4'h8;
+      10'h1d9:
+          \$1  = 4'h8;
+      10'h1da:
+          \$1  = 4'h8;
+      10'h1db:
+          \$1  = 4'h9;
+      10'h1dc:
+          \$1  = 4'h9;
+      10'h1dd:
+          \$1  = 4'h9;
+      10'h1de:
+          \$1  = 4'h9;
+      10'h1df:
+          \$1  = 4'h9;
+      10'h1e0:
+          \$1  = 4'h9;
+      10'h1e1:
+          \$1  = 4'h9;
+      10'h1e2:
+          \$1  = 4'h9;
+      10'h1e3:
+          \$1  = 4'h9;
+      10'h1e4:
+          \$1  = 4'h9;
+      10'h1e5:
+          \$1  = 4'h9;
+      10'h1e6:
+          \$1  = 4'h9;
+      10'h1e7:
+          \$1  = 4'h9;
+      10'h1e8:
+          \$1  = 4'h9;
+      10'h1e9:
+          \$1  = 4'h9;
+      10'h1ea:
+          \$1  = 4'h9;
+      10'h1eb:
+          \$1  = 4'h9;
+      10'h1ec:
+          \$1  = 4'h9;
+      10'h1ed:
+          \$1  = 4'h9;
+      10'h1ee:
+          \$1  = 4'h9;
+      10'h1ef:
+          \$1  = 4'h9;
+      10'h1f0:
+          \$1  = 4'h9;
+      10'h1f1:
+          \$1  = 4'h9;
+      10'h1f2:
+          \$1  = 4'h9;
+      10'h1f3:
+          \$1  = 4'h9;
+      10'h1f4:
+          \$1  = 4'h9;
+      10'h1f5:
+          \$1  = 4'h9;
+      10'h1f6:
+          \$1  = 4'h9;
+      10'h1f7:
+          \$1  = 4'h9;
+      10'h1f8:
+          \$1  = 4'h9;
+      10'h1f9:
+          \$1  = 4'h9;
+      10'h1fa:
+          \$1  = 4'h9;
+      10'h1fb:
+          \$1  = 4'h9;
+      10'h1fc:
+          \$1  = 4'h9;
+      10'h1fd:
+          \$1  = 4'h9;
+      10'h1fe:
+          \$1  = 4'h9;
+      10'h1ff:
+          \$1  = 4'h9;
+      10'h200:
+          \$1  = 4'h9;
+      10'h201:
+          \$1  = 4'h9;
+      10'h202:
+          \$1  = 4'h9;
+      10'h203:
+          \$1  = 4'h9;
+      10'h204:
+          \$1  = 4'h9;
+      10'h205:
+          \$1  = 4'h9;
+      10'h206:
+          \$1  = 4'h9;
+      10'h207:
+          \$1  = 4'h9;
+      10'h208:
+          \$1  = 4'h9;
+      10'h209:
+          \$1  = 4'h9;
+      10'h20a:
+          \$1  = 4'h9;
+      10'h20b:
+          \$1  = 4'h9;
+      10'h20c:
+          \$1  = 4'h9;
+      10'h20d:
+          \$1  = 4'h9;
+      10'h20e:
+          \$1  = 4'h9;
+      10'h20f:
+          \$1  = 4'h0;
+      10'h210:
           \$1  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
+    \$2  = 6'h00;
     casez (t)
-      8'h00:
-          \$2  = 4'h2;
-      8'h01:
-          \$2  = 4'h3;
-      8'h02:
-          \$2  = 4'h4;
-      8'h03:
-          \$2  = 4'h5;
-      8'h04:
-          \$2  = 4'h6;
-      8'h05:
-          \$2  = 4'h7;
-      8'h06:
-          \$2  = 4'h8;
-      8'h07:
-          \$2  = 4'h9;
-      8'h08:
-          \$2  = 4'ha;
-      8'h09:
-          \$2  = 4'hb;
-      8'h0a:
-          \$2  = 4'hc;
-      8'h0b:
-          \$2  = 4'hd;
-      8'h0c:
-          \$2  = 4'he;
-      8'h0d:
-          \$2  = 4'hf;
-      8'h0e:
-          \$2  = 4'h0;
-      8'h0f:
-          \$2  = 4'h1;
-      8'h10:
-          \$2  = 4'h2;
-      8'h11:
-          \$2  = 4'h3;
-      8'h12:
-          \$2  = 4'h4;
-      8'h13:
-          \$2  = 4'h5;
-      8'h14:
-          \$2  = 4'h6;
-      8'h15:
-          \$2  = 4'h7;
-      8'h16:
-          \$2  = 4'h8;
-      8'h17:
-          \$2  = 4'h9;
-      8'h18:
-          \$2  = 4'ha;
-      8'h19:
-          \$2  = 4'hb;
-      8'h1a:
-          \$2  = 4'hc;
-      8'h1b:
-          \$2  = 4'hd;
-      8'h1c:
-          \$2  = 4'he;
-      8'h1d:
-          \$2  = 4'hf;
-      8'h1e:
-          \$2  = 4'h0;
-      8'h1f:
-          \$2  = 4'h1;
-      8'h20:
-          \$2  = 4'h2;
-      8'h21:
-          \$2  = 4'h3;
-      8'h22:
-          \$2  = 4'h4;
-      8'h23:
-          \$2  = 4'h5;
-      8'h24:
-          \$2  = 4'h6;
-      8'h25:
-          \$2  = 4'h7;
-      8'h26:
-          \$2  = 4'h8;
-      8'h27:
-          \$2  = 4'h9;
-      8'h28:
-          \$2  = 4'ha;
-      8'h29:
-          \$2  = 4'hb;
-      8'h2a:
-          \$2  = 4'hc;
-      8'h2b:
-          \$2  = 4'hd;
-      8'h2c:
-          \$2  = 4'he;
-      8'h2d:
-          \$2  = 4'hf;
-      8'h2e:
-          \$2  = 4'h0;
-      8'h2f:
-          \$2  = 4'h1;
-      8'h30:
-          \$2  = 4'h2;
-      8'h31:
-          \$2  = 4'h3;
-      8'h32:
-          \$2  = 4'h4;
-      8'h33:
-          \$2  = 4'h5;
-      8'h34:
-          \$2  = 4'h6;
-      8'h35:
-          \$2  = 4'h7;
-      8'h36:
-          \$2  = 4'h8;
-      8'h37:
-          \$2  = 4'h9;
-      8'h38:
-          \$2  = 4'ha;
-      8'h39:
-          \$2  = 4'hb;
-      8'h3a:
-          \$2  = 4'hc;
-      8'h3b:
-          \$2  = 4'hd;
-      8'h3c:
-          \$2  = 4'he;
-      8'h3d:
-          \$2  = 4'hf;
-      8'h3e:
-          \$2  = 4'h0;
-      8'h3f:
-          \$2  = 4'h1;
-      8'h40:
-          \$2  = 4'h2;
-      8'h41:
-          \$2  = 4'h3;
-      8'h42:
-          \$2  = 4'h4;
-      8'h43:
-          \$2  = 4'h5;
-      8'h44:
-          \$2  = 4'h6;
-      8'h45:
-          \$2  = 4'h7;
-      8'h46:
-          \$2  = 4'h8;
-      8'h47:
-          \$2  = 4'h9;
-      8'h48:
-          \$2  = 4'ha;
-      8'h49:
-          \$2  = 4'hb;
-      8'h4a:
-          \$2  = 4'hc;
-      8'h4b:
-          \$2  = 4'hd;
-      8'h4c:
-          \$2  = 4'he;
-      8'h4d:
-          \$2  = 4'hf;
-      8'h4e:
-          \$2  = 4'h0;
-      8'h4f:
-          \$2  = 4'h1;
-      8'h50:
-          \$2  = 4'h2;
-      8'h51:
-          \$2  = 4'h3;
-      8'h52:
-          \$2  = 4'h4;
-      8'h53:
-          \$2  = 4'h5;
-      8'h54:
-          \$2  = 4'h6;
-      8'h55:
-          \$2  = 4'h7;
-      8'h56:
-          \$2  = 4'h8;
-      8'h57:
-          \$2  = 4'h9;
-      8'h58:
-          \$2  = 4'ha;
-      8'h59:
-          \$2  = 4'hb;
-      8'h5a:
-          \$2  = 4'hc;
-      8'h5b:
-          \$2  = 4'hd;
-      8'h5c:
-          \$2  = 4'he;
-      8'h5d:
-          \$2  = 4'hf;
-      8'h5e:
-          \$2  = 4'h0;
-      8'h5f:
-          \$2  = 4'h1;
-      8'h60:
-          \$2  = 4'h2;
-      8'h61:
-          \$2  = 4'h3;
-      8'h62:
-          \$2  = 4'h4;
-      8'h63:
-          \$2  = 4'h5;
-      8'h64:
-          \$2  = 4'h6;
-      8'h65:
-          \$2  = 4'h7;
-      8'h66:
-          \$2  = 4'h8;
-      8'h67:
-          \$2  = 4'h9;
-      8'h68:
-          \$2  = 4'ha;
-      8'h69:
-          \$2  = 4'hb;
-      8'h6a:
-          \$2  = 4'hc;
-      8'h6b:
-          \$2  = 4'hd;
-      8'h6c:
-          \$2  = 4'he;
-      8'h6d:
-          \$2  = 4'hf;
-      8'h6e:
-          \$2  = 4'h0;
-      8'h6f:
-          \$2  = 4'h1;
-      8'h70:
-          \$2  = 4'h2;
-      8'h71:
-          \$2  = 4'h3;
-      8'h72:
-          \$2  = 4'h4;
-      8'h73:
-          \$2  = 4'h5;
-      8'h74:
-          \$2  = 4'h6;
-      8'h75:
-          \$2  = 4'h7;
-      8'h76:
-          \$2  = 4'h8;
-      8'h77:
-          \$2  = 4'h9;
-      8'h78:
-          \$2  = 4'ha;
-      8'h79:
-          \$2  = 4'hc;
-      8'h7a:
-          \$2  = 4'hd;
-      8'h7b:
-          \$2  = 4'he;
-      8'h7c:
-          \$2  = 4'hf;
-      8'h7d:
-          \$2  = 4'h0;
-      8'h7e:
-          \$2  = 4'h1;
-      8'h7f:
-          \$2  = 4'h2;
-      8'h80:
-          \$2  = 4'h3;
-      8'h81:
-          \$2  = 4'h4;
-      8'h82:
-          \$2  = 4'h5;
-      8'h83:
-          \$2  = 4'h6;
-      8'h84:
-          \$2  = 4'h7;
-      8'h85:
-          \$2  = 4'h8;
-      8'h86:
-          \$2  = 4'h9;
-      8'h87:
-          \$2  = 4'ha;
-      8'h88:
-          \$2  = 4'hb;
-      8'h89:
-          \$2  = 4'hc;
-      8'h8a:
-          \$2  = 4'hd;
-      8'h8b:
-          \$2  = 4'he;
-      8'h8c:
-          \$2  = 4'hf;
-      8'h8d:
-          \$2  = 4'h0;
-      8'h8e:
-          \$2  = 4'h1;
-      8'h8f:
-          \$2  = 4'h2;
-      8'h90:
-          \$2  = 4'h3;
-      8'h91:
-          \$2  = 4'h4;
-      8'h92:
-          \$2  = 4'h5;
-      8'h93:
-          \$2  = 4'h6;
-      8'h94:
-          \$2  = 4'h7;
-      8'h95:
-          \$2  = 4'h8;
-      8'h96:
-          \$2  = 4'h9;
-      8'h97:
-          \$2  = 4'ha;
-      8'h98:
-          \$2  = 4'hb;
-      8'h99:
-          \$2  = 4'hc;
-      8'h9a:
-          \$2  = 4'hd;
-      8'h9b:
-          \$2  = 4'he;
-      8'h9c:
-          \$2  = 4'hf;
-      8'h9d:
-          \$2  = 4'h0;
-      8'h9e:
-          \$2  = 4'h1;
+      10'h000:
+          \$2  = 6'h02;
+      10'h001:
+          \$2  = 6'h03;
+      10'h002:
+          \$2  = 6'h04;
+      10'h003:
+          \$2  = 6'h05;
+      10'h004:
+          \$2  = 6'h06;
+      10'h005:
+          \$2  = 6'h07;
+      10'h006:
+          \$2  = 6'h08;
+      10'h007:
+          \$2  = 6'h09;
+      10'h008:
+          \$2  = 6'h0a;
+      10'h009:
+          \$2  = 6'h0b;
+      10'h00a:
+          \$2  = 6'h0c;
+      10'h00b:
+          \$2  = 6'h0d;
+      10'h00c:
+          \$2  = 6'h0e;
+      10'h00d:
+          \$2  = 6'h0f;
+      10'h00e:
+          \$2  = 6'h10;
+      10'h00f:
+          \$2  = 6'h11;
+      10'h010:
+          \$2  = 6'h12;
+      10'h011:
+          \$2  = 6'h13;
+      10'h012:
+          \$2  = 6'h14;
+      10'h013:
+          \$2  = 6'h15;
+      10'h014:
+          \$2  = 6'h16;
+      10'h015:
+          \$2  = 6'h17;
+      10'h016:
+          \$2  = 6'h18;
+      10'h017:
+          \$2  = 6'h19;
+      10'h018:
+          \$2  = 6'h1a;
+      10'h019:
+          \$2  = 6'h1b;
+      10'h01a:
+          \$2  = 6'h1c;
+      10'h01b:
+          \$2  = 6'h1d;
+      10'h01c:
+          \$2  = 6'h1e;
+      10'h01d:
+          \$2  = 6'h1f;
+      10'h01e:
+          \$2  = 6'h20;
+      10'h01f:
+          \$2  = 6'h21;
+      10'h020:
+          \$2  = 6'h22;
+      10'h021:
+          \$2  = 6'h23;
+      10'h022:
+          \$2  = 6'h24;
+      10'h023:
+          \$2  = 6'h25;
+      10'h024:
+          \$2  = 6'h26;
+      10'h025:
+          \$2  = 6'h27;
+      10'h026:
+          \$2  = 6'h28;
+      10'h027:
+          \$2  = 6'h29;
+      10'h028:
+          \$2  = 6'h2a;
+      10'h029:
+          \$2  = 6'h2b;
+      10'h02a:
+          \$2  = 6'h2c;
+      10'h02b:
+          \$2  = 6'h2d;
+      10'h02c:
+          \$2  = 6'h2e;
+      10'h02d:
+          \$2  = 6'h2f;
+      10'h02e:
+          \$2  = 6'h30;
+      10'h02f:
+          \$2  = 6'h31;
+      10'h030:
+          \$2  = 6'h32;
+      10'h031:
+          \$2  = 6'h33;
+      10'h032:
+          \$2  = 6'h34;
+      10'h033:
+          \$2  = 6'h35;
+      10'h034:
+          \$2  = 6'h36;
+      10'h035:
+          \$2  = 6'h37;
+      10'h036:
+          \$2  = 6'h38;
+      10'h037:
+          \$2  = 6'h39;
+      10'h038:
+          \$2  = 6'h3a;
+      10'h039:
+          \$2  = 6'h3b;
+      10'h03a:
+          \$2  = 6'h3c;
+      10'h03b:
+          \$2  = 6'h3d;
+      10'h03c:
+          \$2  = 6'h3e;
+      10'h03d:
+          \$2  = 6'h3f;
+      10'h03e:
+          \$2  = 6'h00;
+      10'h03f:
+          \$2  = 6'h01;
+      10'h040:
+          \$2  = 6'h02;
+      10'h041:
+          \$2  = 6'h03;
+      10'h042:
+          \$2  = 6'h04;
+      10'h043:
+          \$2  = 6'h05;
+      10'h044:
+          \$2  = 6'h06;
+      10'h045:
+          \$2  = 6'h07;
+      10'h046:
+          \$2  = 6'h08;
+      10'h047:
+          \$2  = 6'h09;
+      10'h048:
+          \$2  = 6'h0a;
+      10'h049:
+          \$2  = 6'h0b;
+      10'h04a:
+          \$2  = 6'h0c;
+      10'h04b:
+          \$2  = 6'h10;
+      10'h04c:
+          \$2  = 6'h11;
+      10'h04d:
+          \$2  = 6'h12;
+      10'h04e:
+          \$2  = 6'h13;
+      10'h04f:
+          \$2  = 6'h14;
+      10'h050:
+          \$2  = 6'h15;
+      10'h051:
+          \$2  = 6'h16;
+      10'h052:
+          \$2  = 6'h17;
+      10'h053:
+          \$2  = 6'h18;
+      10'h054:
+          \$2  = 6'h19;
+      10'h055:
+          \$2  = 6'h1a;
+      10'h056:
+          \$2  = 6'h1b;
+      10'h057:
+          \$2  = 6'h1c;
+      10'h058:
+          \$2  = 6'h20;
+      10'h059:
+          \$2  = 6'h21;
+      10'h05a:
+          \$2  = 6'h22;
+      10'h05b:
+          \$2  = 6'h23;
+      10'h05c:
+          \$2  = 6'h24;
+      10'h05d:
+          \$2  = 6'h25;
+      10'h05e:
+          \$2  = 6'h26;
+      10'h05f:
+          \$2  = 6'h27;
+      10'h060:
+          \$2  = 6'h28;
+      10'h061:
+          \$2  = 6'h29;
+      10'h062:
+          \$2  = 6'h2a;
+      10'h063:
+          \$2  = 6'h2b;
+      10'h064:
+          \$2  = 6'h2c;
+      10'h065:
+          \$2  = 6'h30;
+      10'h066:
+          \$2  = 6'h31;
+      10'h067:
+          \$2  = 6'h32;
+      10'h068:
+          \$2  = 6'h33;
+      10'h069:
+          \$2  = 6'h34;
+      10'h06a:
+          \$2  = 6'h35;
+      10'h06b:
+          \$2  = 6'h36;
+      10'h06c:
+          \$2  = 6'h37;
+      10'h06d:
+          \$2  = 6'h38;
+      10'h06e:
+          \$2  = 6'h39;
+      10'h06f:
+          \$2  = 6'h3a;
+      10'h070:
+          \$2  = 6'h3b;
+      10'h071:
+          \$2  = 6'h3c;
+      10'h072:
+          \$2  = 6'h00;
+      10'h073:
+          \$2  = 6'h01;
+      10'h074:
+          \$2  = 6'h02;
+      10'h075:
+          \$2  = 6'h03;
+      10'h076:
+          \$2  = 6'h04;
+      10'h077:
+          \$2  = 6'h05;
+      10'h078:
+          \$2  = 6'h06;
+      10'h079:
+          \$2  = 6'h07;
+      10'h07a:
+          \$2  = 6'h08;
+      10'h07b:
+          \$2  = 6'h09;
+      10'h07c:
+          \$2  = 6'h0a;
+      10'h07d:
+          \$2  = 6'h0b;
+      10'h07e:
+          \$2  = 6'h0c;
+      10'h07f:
+          \$2  = 6'h11;
+      10'h080:
+          \$2  = 6'h12;
+      10'h081:
+          \$2  = 6'h13;
+      10'h082:
+          \$2  = 6'h14;
+      10'h083:
+          \$2  = 6'h15;
+      10'h084:
+          \$2  = 6'h16;
+      10'h085:
+          \$2  = 6'h17;
+      10'h086:
+          \$2  = 6'h18;
+      10'h087:
+          \$2  = 6'h19;
+      10'h088:
+          \$2  = 6'h1a;
+      10'h089:
+          \$2  = 6'h1b;
+      10'h08a:
+          \$2  = 6'h1c;
+      10'h08b:
+          \$2  = 6'h20;
+      10'h08c:
+          \$2  = 6'h21;
+      10'h08d:
+          \$2  = 6'h22;
+      10'h08e:
+          \$2  = 6'h23;
+      10'h08f:
+          \$2  = 6'h24;
+      10'h090:
+          \$2  = 6'h25;
+      10'h091:
+          \$2  = 6'h26;
+      10'h092:
+          \$2  = 6'h27;
+      10'h093:
+          \$2  = 6'h28;
+      10'h094:
+          \$2  = 6'h29;
+      10'h095:
+          \$2  = 6'h2a;
+      10'h096:
+          \$2  = 6'h2b;
+      10'h097:
+          \$2  = 6'h2c;
+      10'h098:
+          \$2  = 6'h30;
+      10'h099:
+          \$2  = 6'h31;
+      10'h09a:
+          \$2  = 6'h32;
+      10'h09b:
+          \$2  = 6'h33;
+      10'h09c:
+          \$2  = 6'h34;
+      10'h09d:
+          \$2  = 6'h35;
+      10'h09e:
+          \$2  = 6'h36;
+      10'h09f:
+          \$2  = 6'h37;
+      10'h0a0:
+          \$2  = 6'h38;
+      10'h0a1:
+          \$2  = 6'h39;
+      10'h0a2:
+          \$2  = 6'h3a;
+      10'h0a3:
+          \$2  = 6'h3b;
+      10'h0a4:
+          \$2  = 6'h3c;
+      10'h0a5:
+          \$2  = 6'h00;
+      10'h0a6:
+          \$2  = 6'h01;
+      10'h0a7:
+          \$2  = 6'h02;
+      10'h0a8:
+          \$2  = 6'h03;
+      10'h0a9:
+          \$2  = 6'h04;
+      10'h0aa:
+          \$2  = 6'h05;
+      10'h0ab:
+          \$2  = 6'h06;
+      10'h0ac:
+          \$2  = 6'h07;
+      10'h0ad:
+          \$2  = 6'h08;
+      10'h0ae:
+          \$2  = 6'h09;
+      10'h0af:
+          \$2  = 6'h0a;
+      10'h0b0:
+          \$2  = 6'h0b;
+      10'h0b1:
+          \$2  = 6'h0c;
+      10'h0b2:
+          \$2  = 6'h10;
+      10'h0b3:
+          \$2  = 6'h11;
+      10'h0b4:
+          \$2  = 6'h12;
+      10'h0b5:
+          \$2  = 6'h13;
+      10'h0b6:
+          \$2  = 6'h14;
+      10'h0b7:
+          \$2  = 6'h15;
+      10'h0b8:
+          \$2  = 6'h16;
+      10'h0b9:
+          \$2  = 6'h17;
+      10'h0ba:
+          \$2  = 6'h18;
+      10'h0bb:
+          \$2  = 6'h19;
+      10'h0bc:
+          \$2  = 6'h1a;
+      10'h0bd:
+          \$2  = 6'h1b;
+      10'h0be:
+          \$2  = 6'h1c;
+      10'h0bf:
+          \$2  = 6'h20;
+      10'h0c0:
+          \$2  = 6'h21;
+      10'h0c1:
+          \$2  = 6'h22;
+      10'h0c2:
+          \$2  = 6'h23;
+      10'h0c3:
+          \$2  = 6'h24;
+      10'h0c4:
+          \$2  = 6'h25;
+      10'h0c5:
+          \$2  = 6'h26;
+      10'h0c6:
+          \$2  = 6'h27;
+      10'h0c7:
+          \$2  = 6'h28;
+      10'h0c8:
+          \$2  = 6'h29;
+      10'h0c9:
+          \$2  = 6'h2a;
+      10'h0ca:
+          \$2  = 6'h2b;
+      10'h0cb:
+          \$2  = 6'h2c;
+      10'h0cc:
+          \$2  = 6'h30;
+      10'h0cd:
+          \$2  = 6'h31;
+      10'h0ce:
+          \$2  = 6'h32;
+      10'h0cf:
+          \$2  = 6'h33;
+      10'h0d0:
+          \$2  = 6'h34;
+      10'h0d1:
+          \$2  = 6'h35;
+      10'h0d2:
+          \$2  = 6'h36;
+      10'h0d3:
+          \$2  = 6'h37;
+      10'h0d4:
+          \$2  = 6'h38;
+      10'h0d5:
+          \$2  = 6'h39;
+      10'h0d6:
+          \$2  = 6'h3a;
+      10'h0d7:
+          \$2  = 6'h3b;
+      10'h0d8:
+          \$2  = 6'h3c;
+      10'h0d9:
+          \$2  = 6'h00;
+      10'h0da:
+          \$2  = 6'h01;
+      10'h0db:
+          \$2  = 6'h02;
+      10'h0dc:
+          \$2  = 6'h03;
+      10'h0dd:
+          \$2  = 6'h04;
+      10'h0de:
+          \$2  = 6'h05;
+      10'h0df:
+          \$2  = 6'h06;
+      10'h0e0:
+          \$2  = 6'h07;
+      10'h0e1:
+          \$2  = 6'h08;
+      10'h0e2:
+          \$2  = 6'h09;
+      10'h0e3:
+          \$2  = 6'h0a;
+      10'h0e4:
+          \$2  = 6'h0b;
+      10'h0e5:
+          \$2  = 6'h0c;
+      10'h0e6:
+          \$2  = 6'h10;
+      10'h0e7:
+          \$2  = 6'h11;
+      10'h0e8:
+          \$2  = 6'h12;
+      10'h0e9:
+          \$2  = 6'h13;
+      10'h0ea:
+          \$2  = 6'h14;
+      10'h0eb:
+          \$2  = 6'h15;
+      10'h0ec:
+          \$2  = 6'h16;
+      10'h0ed:
+          \$2  = 6'h17;
+      10'h0ee:
+          \$2  = 6'h18;
+      10'h0ef:
+          \$2  = 6'h19;
+      10'h0f0:
+          \$2  = 6'h1a;
+      10'h0f1:
+          \$2  = 6'h1b;
+      10'h0f2:
+          \$2  = 6'h1c;
+      10'h0f3:
+          \$2  = 6'h20;
+      10'h0f4:
+          \$2  = 6'h21;
+      10'h0f5:
+          \$2  = 6'h22;
+      10'h0f6:
+          \$2  = 6'h23;
+      10'h0f7:
+          \$2  = 6'h24;
+      10'h0f8:
+          \$2  = 6'h25;
+      10'h0f9:
+          \$2  = 6'h26;
+      10'h0fa:
+          \$2  = 6'h27;
+      10'h0fb:
+          \$2  = 6'h28;
+      10'h0fc:
+          \$2  = 6'h29;
+      10'h0fd:
+          \$2  = 6'h2a;
+      10'h0fe:
+          \$2  = 6'h2b;
+      10'h0ff:
+          \$2  = 6'h2c;
+      10'h100:
+          \$2  = 6'h30;
+      10'h101:
+          \$2  = 6'h31;
+      10'h102:
+          \$2  = 6'h32;
+      10'h103:
+          \$2  = 6'h33;
+      10'h104:
+          \$2  = 6'h34;
+      10'h105:
+          \$2  = 6'h35;
+      10'h106:
+          \$2  = 6'h36;
+      10'h107:
+          \$2  = 6'h37;
+      10'h108:
+          \$2  = 6'h38;
+      10'h109:
+          \$2  = 6'h39;
+      10'h10a:
+          \$2  = 6'h3a;
+      10'h10b:
+          \$2  = 6'h3b;
+      10'h10c:
+          \$2  = 6'h3c;
+      10'h10d:
+          \$2  = 6'h00;
+      10'h10e:
+          \$2  = 6'h01;
+      10'h10f:
+          \$2  = 6'h02;
+      10'h110:
+          \$2  = 6'h03;
+      10'h111:
+          \$2  = 6'h04;
+      10'h112:
+          \$2  = 6'h05;
+      10'h113:
+          \$2  = 6'h06;
+      10'h114:
+          \$2  = 6'h07;
+      10'h115:
+          \$2  = 6'h08;
+      10'h116:
+          \$2  = 6'h09;
+      10'h117:
+          \$2  = 6'h0a;
+      10'h118:
+          \$2  = 6'h0b;
+      10'h119:
+          \$2  = 6'h0c;
+      10'h11a:
+          \$2  = 6'h10;
+      10'h11b:
+          \$2  = 6'h11;
+      10'h11c:
+          \$2  = 6'h12;
+      10'h11d:
+          \$2  = 6'h13;
+      10'h11e:
+          \$2  = 6'h14;
+      10'h11f:
+          \$2  = 6'h15;
+      10'h120:
+          \$2  = 6'h16;
+      10'h121:
+          \$2  = 6'h17;
+      10'h122:
+          \$2  = 6'h18;
+      10'h123:
+          \$2  = 6'h1a;
+      10'h124:
+          \$2  = 6'h1b;
+      10'h125:
+          \$2  = 6'h1c;
+      10'h126:
+          \$2  = 6'h20;
+      10'h127:
+          \$2  = 6'h21;
+      10'h128:
+          \$2  = 6'h22;
+      10'h129:
+          \$2  = 6'h23;
+      10'h12a:
+          \$2  = 6'h24;
+      10'h12b:
+          \$2  = 6'h25;
+      10'h12c:
+          \$2  = 6'h26;
+      10'h12d:
+          \$2  = 6'h27;
+      10'h12e:
+          \$2  = 6'h28;
+      10'h12f:
+          \$2  = 6'h29;
+      10'h130:
+          \$2  = 6'h2a;
+      10'h131:
+          \$2  = 6'h2b;
+      10'h132:
+          \$2  = 6'h2c;
+      10'h133:
+          \$2  = 6'h30;
+      10'h134:
+          \$2  = 6'h31;
+      10'h135:
+          \$2  = 6'h32;
+      10'h136:
+          \$2  = 6'h33;
+      10'h137:
+          \$2  = 6'h34;
+      10'h138:
+          \$2  = 6'h35;
+      10'h139:
+          \$2  = 6'h36;
+      10'h13a:
+          \$2  = 6'h37;
+      10'h13b:
+          \$2  = 6'h38;
+      10'h13c:
+          \$2  = 6'h39;
+      10'h13d:
+          \$2  = 6'h3a;
+      10'h13e:
+          \$2  = 6'h3b;
+      10'h13f:
+          \$2  = 6'h3c;
+      10'h140:
+          \$2  = 6'h00;
+      10'h141:
+          \$2  = 6'h01;
+      10'h142:
+          \$2  = 6'h02;
+      10'h143:
+          \$2  = 6'h03;
+      10'h144:
+          \$2  = 6'h04;
+      10'h145:
+          \$2  = 6'h05;
+      10'h146:
+          \$2  = 6'h06;
+      10'h147:
+          \$2  = 6'h07;
+      10'h148:
+          \$2  = 6'h08;
+      10'h149:
+          \$2  = 6'h09;
+      10'h14a:
+          \$2  = 6'h0a;
+      10'h14b:
+          \$2  = 6'h0b;
+      10'h14c:
+          \$2  = 6'h0c;
+      10'h14d:
+          \$2  = 6'h10;
+      10'h14e:
+          \$2  = 6'h11;
+      10'h14f:
+          \$2  = 6'h12;
+      10'h150:
+          \$2  = 6'h13;
+      10'h151:
+          \$2  = 6'h14;
+      10'h152:
+          \$2  = 6'h15;
+      10'h153:
+          \$2  = 6'h16;
+      10'h154:
+          \$2  = 6'h17;
+      10'h155:
+          \$2  = 6'h18;
+      10'h156:
+          \$2  = 6'h19;
+      10'h157:
+          \$2  = 6'h1a;
+      10'h158:
+          \$2  = 6'h1b;
+      10'h159:
+          \$2  = 6'h1c;
+      10'h15a:
+          \$2  = 6'h20;
+      10'h15b:
+          \$2  = 6'h21;
+      10'h15c:
+          \$2  = 6'h22;
+      10'h15d:
+          \$2  = 6'h23;
+      10'h15e:
+          \$2  = 6'h24;
+      10'h15f:
+          \$2  = 6'h25;
+      10'h160:
+          \$2  = 6'h26;
+      10'h161:
+          \$2  = 6'h27;
+      10'h162:
+          \$2  = 6'h28;
+      10'h163:
+          \$2  = 6'h29;
+      10'h164:
+          \$2  = 6'h2a;
+      10'h165:
+          \$2  = 6'h2b;
+      10'h166:
+          \$2  = 6'h2c;
+      10'h167:
+          \$2  = 6'h30;
+      10'h168:
+          \$2  = 6'h31;
+      10'h169:
+          \$2  = 6'h32;
+      10'h16a:
+          \$2  = 6'h33;
+      10'h16b:
+          \$2  = 6'h34;
+      10'h16c:
+          \$2  = 6'h35;
+      10'h16d:
+          \$2  = 6'h36;
+      10'h16e:
+          \$2  = 6'h37;
+      10'h16f:
+          \$2  = 6'h38;
+      10'h170:
+          \$2  = 6'h39;
+      10'h171:
+          \$2  = 6'h3a;
+      10'h172:
+          \$2  = 6'h3b;
+      10'h173:
+          \$2  = 6'h3c;
+      10'h174:
+          \$2  = 6'h00;
+      10'h175:
+          \$2  = 6'h01;
+      10'h176:
+          \$2  = 6'h02;
+      10'h177:
+          \$2  = 6'h03;
+      10'h178:
+          \$2  = 6'h04;
+      10'h179:
+          \$2  = 6'h05;
+      10'h17a:
+          \$2  = 6'h06;
+      10'h17b:
+          \$2  = 6'h07;
+      10'h17c:
+          \$2  = 6'h08;
+      10'h17d:
+          \$2  = 6'h09;
+      10'h17e:
+          \$2  = 6'h0a;
+      10'h17f:
+          \$2  = 6'h0b;
+      10'h180:
+          \$2  = 6'h0c;
+      10'h181:
+          \$2  = 6'h10;
+      10'h182:
+          \$2  = 6'h11;
+      10'h183:
+          \$2  = 6'h12;
+      10'h184:
+          \$2  = 6'h13;
+      10'h185:
+          \$2  = 6'h14;
+      10'h186:
+          \$2  = 6'h15;
+      10'h187:
+          \$2  = 6'h16;
+      10'h188:
+          \$2  = 6'h17;
+      10'h189:
+          \$2  = 6'h18;
+      10'h18a:
+          \$2  = 6'h19;
+      10'h18b:
+          \$2  = 6'h1a;
+      10'h18c:
+          \$2  = 6'h1b;
+      10'h18d:
+          \$2  = 6'h1c;
+      10'h18e:
+          \$2  = 6'h20;
+      10'h18f:
+          \$2  = 6'h21;
+      10'h190:
+          \$2  = 6'h22;
+      10'h191:
+          \$2  = 6'h23;
+      10'h192:
+          \$2  = 6'h24;
+      10'h193:
+          \$2  = 6'h25;
+      10'h194:
+          \$2  = 6'h26;
+      10'h195:
+          \$2  = 6'h27;
+      10'h196:
+          \$2  = 6'h28;
+      10'h197:
+          \$2  = 6'h29;
+      10'h198:
+          \$2  = 6'h2a;
+      10'h199:
+          \$2  = 6'h2b;
+      10'h19a:
+          \$2  = 6'h30;
+      10'h19b:
+          \$2  = 6'h31;
+      10'h19c:
+          \$2  = 6'h32;
+      10'h19d:
+          \$2  = 6'h33;
+      10'h19e:
+          \$2  = 6'h34;
+      10'h19f:
+          \$2  = 6'h35;
+      10'h1a0:
+          \$2  = 6'h36;
+      10'h1a1:
+          \$2  = 6'h37;
+      10'h1a2:
+          \$2  = 6'h38;
+      10'h1a3:
+          \$2  = 6'h39;
+      10'h1a4:
+          \$2  = 6'h3a;
+      10'h1a5:
+          \$2  = 6'h3b;
+      10'h1a6:
+          \$2  = 6'h3c;
+      10'h1a7:
+          \$2  = 6'h00;
+      10'h1a8:
+          \$2  = 6'h01;
+      10'h1a9:
+          \$2  = 6'h02;
+      10'h1aa:
+          \$2  = 6'h03;
+      10'h1ab:
+          \$2  = 6'h04;
+      10'h1ac:
+          \$2  = 6'h05;
+      10'h1ad:
+          \$2  = 6'h06;
+      10'h1ae:
+          \$2  = 6'h07;
+      10'h1af:
+          \$2  = 6'h08;
+      10'h1b0:
+          \$2  = 6'h09;
+      10'h1b1:
+          \$2  = 6'h0a;
+      10'h1b2:
+          \$2  = 6'h0b;
+      10'h1b3:
+          \$2  = 6'h0c;
+      10'h1b4:
+          \$2  = 6'h10;
+      10'h1b5:
+          \$2  = 6'h11;
+      10'h1b6:
+          \$2  = 6'h12;
+      10'h1b7:
+          \$2  = 6'h13;
+      10'h1b8:
+          \$2  = 6'h14;
+      10'h1b9:
+          \$2  = 6'h15;
+      10'h1ba:
+          \$2  = 6'h16;
+      10'h1bb:
+          \$2  = 6'h17;
+      10'h1bc:
+          \$2  = 6'h18;
+      10'h1bd:
+          \$2  = 6'h19;
+      10'h1be:
+          \$2  = 6'h1a;
+      10'h1bf:
+          \$2  = 6'h1b;
+      10'h1c0:
+          \$2  = 6'h1c;
+      10'h1c1:
+          \$2  = 6'h20;
+      10'h1c2:
+          \$2  = 6'h21;
+      10'h1c3:
+          \$2  = 6'h22;
+      10'h1c4:
+          \$2  = 6'h23;
+      10'h1c5:
+          \$2  = 6'h24;
+      10'h1c6:
+          \$2  = 6'h25;
+      10'h1c7:
+          \$2  = 6'h26;
+      10'h1c8:
+          \$2  = 6'h27;
+      10'h1c9:
+          \$2  = 6'h28;
+      10'h1ca:
+          \$2  = 6'h29;
+      10'h1cb:
+          \$2  = 6'h2a;
+      10'h1cc:
+          \$2  = 6'h2b;
+      10'h1cd:
+          \$2  = 6'h2c;
+      10'h1ce:
+          \$2  = 6'h30;
+      10'h1cf:
+          \$2  = 6'h31;
+      10'h1d0:
+          \$2  = 6'h32;
+      10'h1d1:
+          \$2  = 6'h33;
+      10'h1d2:
+          \$2  = 6'h34;
+      10'h1d3:
+          \$2  = 6'h35;
+      10'h1d4:
+          \$2  = 6'h36;
+      10'h1d5:
+          \$2  = 6'h37;
+      10'h1d6:
+          \$2  = 6'h38;
+      10'h1d7:
+          \$2  = 6'h39;
+      10'h1d8:
+          \$2  = 6'h3a;
+      10'h1d9:
+          \$2  = 6'h3b;
+      10'h1da:
+          \$2  = 6'h3c;
+      10'h1db:
+          \$2  = 6'h00;
+      10'h1dc:
+          \$2  = 6'h01;
+      10'h1dd:
+          \$2  = 6'h02;
+      10'h1de:
+          \$2  = 6'h03;
+      10'h1df:
+          \$2  = 6'h04;
+      10'h1e0:
+          \$2  = 6'h05;
+      10'h1e1:
+          \$2  = 6'h06;
+      10'h1e2:
+          \$2  = 6'h07;
+      10'h1e3:
+          \$2  = 6'h08;
+      10'h1e4:
+          \$2  = 6'h09;
+      10'h1e5:
+          \$2  = 6'h0a;
+      10'h1e6:
+          \$2  = 6'h0b;
+      10'h1e7:
+          \$2  = 6'h0c;
+      10'h1e8:
+          \$2  = 6'h10;
+      10'h1e9:
+          \$2  = 6'h11;
+      10'h1ea:
+          \$2  = 6'h12;
+      10'h1eb:
+          \$2  = 6'h13;
+      10'h1ec:
+          \$2  = 6'h14;
+      10'h1ed:
+          \$2  = 6'h15;
+      10'h1ee:
+          \$2  = 6'h16;
+      10'h1ef:
+          \$2  = 6'h17;
+      10'h1f0:
+          \$2  = 6'h18;
+      10'h1f1:
+          \$2  = 6'h19;
+      10'h1f2:
+          \$2  = 6'h1a;
+      10'h1f3:
+          \$2  = 6'h1b;
+      10'h1f4:
+          \$2  = 6'h1c;
+      10'h1f5:
+          \$2  = 6'h20;
+      10'h1f6:
+          \$2  = 6'h21;
+      10'h1f7:
+          \$2  = 6'h22;
+      10'h1f8:
+          \$2  = 6'h23;
+      10'h1f9:
+          \$2  = 6'h24;
+      10'h1fa:
+          \$2  = 6'h25;
+      10'h1fb:
+          \$2  = 6'h26;
+      10'h1fc:
+          \$2  = 6'h27;
+      10'h1fd:
+          \$2  = 6'h28;
+      10'h1fe:
+          \$2  = 6'h29;
+      10'h1ff:
+          \$2  = 6'h2a;
+      10'h200:
+          \$2  = 6'h2b;
+      10'h201:
+          \$2  = 6'h2c;
+      10'h202:
+          \$2  = 6'h30;
+      10'h203:
+          \$2  = 6'h31;
+      10'h204:
+          \$2  = 6'h32;
+      10'h205:
+          \$2  = 6'h33;
+      10'h206:
+          \$2  = 6'h34;
+      10'h207:
+          \$2  = 6'h35;
+      10'h208:
+          \$2  = 6'h36;
+      10'h209:
+          \$2  = 6'h37;
+      10'h20a:
+          \$2  = 6'h38;
+      10'h20b:
+          \$2  = 6'h39;
+      10'h20c:
+          \$2  = 6'h3a;
+      10'h20d:
+          \$2  = 6'h3b;
+      10'h20e:
+          \$2  = 6'h3c;
+      10'h20f:
+          \$2  = 6'h00;
+      10'h210:
+          \$2  = 6'h01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$3  = 1'h0;
     casez (t)
-      8'h00:
+      10'h000:
           \$3  = 1'h1;
-      8'h01:
+      10'h001:
           \$3  = 1'h1;
-      8'h02:
+      10'h002:
           \$3  = 1'h1;
-      8'h03:
+      10'h003:
           \$3  = 1'h1;
-      8'h04:
+      10'h004:
           \$3  = 1'h1;
-      8'h05:
+      10'h005:
           \$3  = 1'h1;
-      8'h06:
+      10'h006:
           \$3  = 1'h1;
-      8'h07:
+      10'h007:
           \$3  = 1'h1;
-      8'h08:
+      10'h008:
           \$3  = 1'h1;
-      8'h09:
+      10'h009:
           \$3  = 1'h1;
-      8'h0a:
+      10'h00a:
           \$3  = 1'h1;
-      8'h0b:
+      10'h00b:
           \$3  = 1'h1;
-      8'h0c:
+      10'h00c:
           \$3  = 1'h1;
-      8'h0d:
+      10'h00d:
           \$3  = 1'h1;
-      8'h0e:
-          \$3  = 1'h0;
-      8'h0f:
-          \$3  = 1'h0;
-      8'h10:
-          \$3  = 1'h0;
-      8'h11:
-          \$3  = 1'h0;
-      8'h12:
-          \$3  = 1'h0;
-      8'h13:
-          \$3  = 1'h0;
-      8'h14:
-          \$3  = 1'h0;
-      8'h15:
-          \$3  = 1'h0;
-      8'h16:
-          \$3  = 1'h0;
-      8'h17:
-          \$3  = 1'h0;
-      8'h18:
-          \$3  = 1'h0;
-      8'h19:
-          \$3  = 1'h0;
-      8'h1a:
-          \$3  = 1'h0;
-      8'h1b:
-          \$3  = 1'h0;
-      8'h1c:
-          \$3  = 1'h0;
-      8'h1d:
-          \$3  = 1'h0;
-      8'h1e:
-          \$3  = 1'h0;
-      8'h1f:
-          \$3  = 1'h0;
-      8'h20:
-          \$3  = 1'h0;
-      8'h21:
-          \$3  = 1'h0;
-      8'h22:
-          \$3  = 1'h0;
-      8'h23:
-          \$3  = 1'h0;
-      8'h24:
-          \$3  = 1'h0;
-      8'h25:
-          \$3  = 1'h0;
-      8'h26:
-          \$3  = 1'h0;
-      8'h27:
-          \$3  = 1'h0;
-      8'h28:
-          \$3  = 1'h0;
-      8'h29:
-          \$3  = 1'h0;
-      8'h2a:
-          \$3  = 1'h0;
-      8'h2b:
-          \$3  = 1'h0;
-      8'h2c:
-          \$3  = 1'h0;
-      8'h2d:
-          \$3  = 1'h0;
-      8'h2e:
-          \$3  = 1'h0;
-      8'h2f:
-          \$3  = 1'h0;
-      8'h30:
-          \$3  = 1'h0;
-      8'h31:
-          \$3  = 1'h0;
-      8'h32:
-          \$3  = 1'h0;
-      8'h33:
-          \$3  = 1'h0;
-      8'h34:
-          \$3  = 1'h0;
-      8'h35:
-          \$3  = 1'h0;
-      8'h36:
-          \$3  = 1'h0;
-      8'h37:
-          \$3  = 1'h0;
-      8'h38:
-          \$3  = 1'h0;
-      8'h39:
-          \$3  = 1'h0;
-      8'h3a:
-          \$3  = 1'h0;
-      8'h3b:
-          \$3  = 1'h0;
-      8'h3c:
-          \$3  = 1'h0;
-      8'h3d:
-          \$3  = 1'h0;
-      8'h3e:
-          \$3  = 1'h0;
-      8'h3f:
-          \$3  = 1'h0;
-      8'h40:
-          \$3  = 1'h0;
-      8'h41:
-          \$3  = 1'h0;
-      8'h42:
-          \$3  = 1'h0;
-      8'h43:
-          \$3  = 1'h0;
-      8'h44:
-          \$3  = 1'h0;
-      8'h45:
-          \$3  = 1'h0;
-      8'h46:
-          \$3  = 1'h0;
-      8'h47:
-          \$3  = 1'h0;
-      8'h48:
-          \$3  = 1'h0;
-      8'h49:
-          \$3  = 1'h0;
-      8'h4a:
-          \$3  = 1'h0;
-      8'h4b:
-          \$3  = 1'h0;
-      8'h4c:
-          \$3  = 1'h0;
-      8'h4d:
-          \$3  = 1'h0;
-      8'h4e:
-          \$3  = 1'h0;
-      8'h4f:
-          \$3  = 1'h0;
-      8'h50:
-          \$3  = 1'h0;
-      8'h51:
-          \$3  = 1'h0;
-      8'h52:
-          \$3  = 1'h0;
-      8'h53:
-          \$3  = 1'h0;
-      8'h54:
-          \$3  = 1'h0;
-      8'h55:
-          \$3  = 1'h0;
-      8'h56:
-          \$3  = 1'h0;
-      8'h57:
-          \$3  = 1'h0;
-      8'h58:
-          \$3  = 1'h0;
-      8'h59:
-          \$3  = 1'h0;
-      8'h5a:
-          \$3  = 1'h0;
-      8'h5b:
-          \$3  = 1'h0;
-      8'h5c:
-          \$3  = 1'h0;
-      8'h5d:
-          \$3  = 1'h0;
-      8'h5e:
-          \$3  = 1'h0;
-      8'h5f:
-          \$3  = 1'h0;
-      8'h60:
-          \$3  = 1'h0;
-      8'h61:
-          \$3  = 1'h0;
-      8'h62:
-          \$3  = 1'h0;
-      8'h63:
-          \$3  = 1'h0;
-      8'h64:
-          \$3  = 1'h0;
-      8'h65:
-          \$3  = 1'h0;
-      8'h66:
-          \$3  = 1'h0;
-      8'h67:
-          \$3  = 1'h0;
-      8'h68:
-          \$3  = 1'h0;
-      8'h69:
-          \$3  = 1'h0;
-      8'h6a:
-          \$3  = 1'h0;
-      8'h6b:
-          \$3  = 1'h0;
-      8'h6c:
-          \$3  = 1'h0;
-      8'h6d:
-          \$3  = 1'h0;
-      8'h6e:
-          \$3  = 1'h0;
-      8'h6f:
-          \$3  = 1'h0;
-      8'h70:
-          \$3  = 1'h0;
-      8'h71:
-          \$3  = 1'h0;
-      8'h72:
-          \$3  = 1'h0;
-      8'h73:
-          \$3  = 1'h0;
-      8'h74:
-          \$3  = 1'h0;
-      8'h75:
-          \$3  = 1'h0;
-      8'h76:
-          \$3  = 1'h0;
-      8'h77:
-          \$3  = 1'h0;
-      8'h78:
-          \$3  = 1'h0;
-      8'h79:
-          \$3  = 1'h0;
-      8'h7a:
-          \$3  = 1'h0;
-      8'h7b:
-          \$3  = 1'h0;
-      8'h7c:
-          \$3  = 1'h0;
-      8'h7d:
-          \$3  = 1'h0;
-      8'h7e:
-          \$3  = 1'h0;
-      8'h7f:
-          \$3  = 1'h0;
-      8'h80:
-          \$3  = 1'h0;
-      8'h81:
-          \$3  = 1'h0;
-      8'h82:
-          \$3  = 1'h0;
-      8'h83:
-          \$3  = 1'h0;
-      8'h84:
-          \$3  = 1'h0;
-      8'h85:
-          \$3  = 1'h0;
-      8'h86:
-          \$3  = 1'h0;
-      8'h87:
-          \$3  = 1'h0;
-      8'h88:
-          \$3  = 1'h0;
-      8'h89:
-          \$3  = 1'h0;
-      8'h8a:
-          \$3  = 1'h0;
-      8'h8b:
-          \$3  = 1'h0;
-      8'h8c:
-          \$3  = 1'h0;
-      8'h8d:
-          \$3  = 1'h0;
-      8'h8e:
-          \$3  = 1'h0;
-      8'h8f:
-          \$3  = 1'h0;
-      8'h90:
-          \$3  = 1'h0;
-      8'h91:
-          \$3  = 1'h0;
-      8'h92:
-          \$3  = 1'h0;
-      8'h93:
-          \$3  = 1'h0;
-      8'h94:
-          \$3  = 1'h0;
-      8'h95:
-          \$3  = 1'h0;
-      8'h96:
-          \$3  = 1'h0;
-      8'h97:
-          \$3  = 1'h0;
-      8'h98:
-          \$3  = 1'h0;
-      8'h99:
-          \$3  = 1'h0;
-      8'h9a:
-          \$3  = 1'h0;
-      8'h9b:
-          \$3  = 1'h0;
-      8'h9c:
-          \$3  = 1'h0;
-      8'h9d:
+      10'h00e:
           \$3  = 1'h1;
-      8'h9e:
+      10'h00f:
+          \$3  = 1'h1;
+      10'h010:
+          \$3  = 1'h1;
+      10'h011:
+          \$3  = 1'h1;
+      10'h012:
+          \$3  = 1'h1;
+      10'h013:
+          \$3  = 1'h1;
+      10'h014:
+          \$3  = 1'h1;
+      10'h015:
+          \$3  = 1'h1;
+      10'h016:
+          \$3  = 1'h1;
+      10'h017:
+          \$3  = 1'h1;
+      10'h018:
+          \$3  = 1'h1;
+      10'h019:
+          \$3  = 1'h1;
+      10'h01a:
+          \$3  = 1'h1;
+      10'h01b:
+          \$3  = 1'h1;
+      10'h01c:
+          \$3  = 1'h1;
+      10'h01d:
+          \$3  = 1'h1;
+      10'h01e:
+          \$3  = 1'h1;
+      10'h01f:
+          \$3  = 1'h1;
+      10'h020:
+          \$3  = 1'h1;
+      10'h021:
+          \$3  = 1'h1;
+      10'h022:
+          \$3  = 1'h1;
+      10'h023:
+          \$3  = 1'h1;
+      10'h024:
+          \$3  = 1'h1;
+      10'h025:
+          \$3  = 1'h1;
+      10'h026:
+          \$3  = 1'h1;
+      10'h027:
+          \$3  = 1'h1;
+      10'h028:
+          \$3  = 1'h1;
+      10'h029:
+          \$3  = 1'h1;
+      10'h02a:
+          \$3  = 1'h1;
+      10'h02b:
+          \$3  = 1'h1;
+      10'h02c:
+          \$3  = 1'h1;
+      10'h02d:
+          \$3  = 1'h1;
+      10'h02e:
+          \$3  = 1'h1;
+      10'h02f:
+          \$3  = 1'h1;
+      10'h030:
+          \$3  = 1'h1;
+      10'h031:
+          \$3  = 1'h1;
+      10'h032:
+          \$3  = 1'h1;
+      10'h033:
+          \$3  = 1'h1;
+      10'h034:
+          \$3  = 1'h1;
+      10'h035:
+          \$3  = 1'h1;
+      10'h036:
+          \$3  = 1'h1;
+      10'h037:
+          \$3  = 1'h1;
+      10'h038:
+          \$3  = 1'h1;
+      10'h039:
+          \$3  = 1'h1;
+      10'h03a:
+          \$3  = 1'h1;
+      10'h03b:
+          \$3  = 1'h1;
+      10'h03c:
+          \$3  = 1'h1;
+      10'h03d:
+          \$3  = 1'h1;
+      10'h03e:
+          \$3  = 1'h0;
+      10'h03f:
+          \$3  = 1'h0;
+      10'h040:
+          \$3  = 1'h0;
+      10'h041:
+          \$3  = 1'h0;
+      10'h042:
+          \$3  = 1'h0;
+      10'h043:
+          \$3  = 1'h0;
+      10'h044:
+          \$3  = 1'h0;
+      10'h045:
+          \$3  = 1'h0;
+      10'h046:
+          \$3  = 1'h0;
+      10'h047:
+          \$3  = 1'h0;
+      10'h048:
+          \$3  = 1'h0;
+      10'h049:
+          \$3  = 1'h0;
+      10'h04a:
+          \$3  = 1'h0;
+      10'h04b:
+          \$3  = 1'h0;
+      10'h04c:
+          \$3  = 1'h0;
+      10'h04d:
+          \$3  = 1'h0;
+      10'h04e:
+          \$3  = 1'h0;
+      10'h04f:
+          \$3  = 1'h0;
+      10'h050:
+          \$3  = 1'h0;
+      10'h051:
+          \$3  = 1'h0;
+      10'h052:
+          \$3  = 1'h0;
+      10'h053:
+          \$3  = 1'h0;
+      10'h054:
+          \$3  = 1'h0;
+      10'h055:
+          \$3  = 1'h0;
+      10'h056:
+          \$3  = 1'h0;
+      10'h057:
+          \$3  = 1'h0;
+      10'h058:
+          \$3  = 1'h0;
+      10'h059:
+          \$3  = 1'h0;
+      10'h05a:
+          \$3  = 1'h0;
+      10'h05b:
+          \$3  = 1'h0;
+      10'h05c:
+          \$3  = 1'h0;
+      10'h05d:
+          \$3  = 1'h0;
+      10'h05e:
+          \$3  = 1'h0;
+      10'h05f:
+          \$3  = 1'h0;
+      10'h060:
+          \$3  = 1'h0;
+      10'h061:
+          \$3  = 1'h0;
+      10'h062:
+          \$3  = 1'h0;
+      10'h063:
+          \$3  = 1'h0;
+      10'h064:
+          \$3  = 1'h0;
+      10'h065:
+          \$3  = 1'h0;
+      10'h066:
+          \$3  = 1'h0;
+      10'h067:
+          \$3  = 1'h0;
+      10'h068:
+          \$3  = 1'h0;
+      10'h069:
+          \$3  = 1'h0;
+      10'h06a:
+          \$3  = 1'h0;
+      10'h06b:
+          \$3  = 1'h0;
+      10'h06c:
+          \$3  = 1'h0;
+      10'h06d:
+          \$3  = 1'h0;
+      10'h06e:
+          \$3  = 1'h0;
+      10'h06f:
+          \$3  = 1'h0;
+      10'h070:
+          \$3  = 1'h0;
+      10'h071:
+          \$3  = 1'h0;
+      10'h072:
+          \$3  = 1'h0;
+      10'h073:
+          \$3  = 1'h0;
+      10'h074:
+          \$3  = 1'h0;
+      10'h075:
+          \$3  = 1'h0;
+      10'h076:
+          \$3  = 1'h0;
+      10'h077:
+          \$3  = 1'h0;
+      10'h078:
+          \$3  = 1'h0;
+      10'h079:
+          \$3  = 1'h0;
+      10'h07a:
+          \$3  = 1'h0;
+      10'h07b:
+          \$3  = 1'h0;
+      10'h07c:
+          \$3  = 1'h0;
+      10'h07d:
+          \$3  = 1'h0;
+      10'h07e:
+          \$3  = 1'h0;
+      10'h07f:
+          \$3  = 1'h0;
+      10'h080:
+          \$3  = 1'h0;
+      10'h081:
+          \$3  = 1'h0;
+      10'h082:
+          \$3  = 1'h0;
+      10'h083:
+          \$3  = 1'h0;
+      10'h084:
+          \$3  = 1'h0;
+      10'h085:
+          \$3  = 1'h0;
+      10'h086:
+          \$3  = 1'h0;
+      10'h087:
+          \$3  = 1'h0;
+      10'h088:
+          \$3  = 1'h0;
+      10'h089:
+          \$3  = 1'h0;
+      10'h08a:
+          \$3  = 1'h0;
+      10'h08b:
+          \$3  = 1'h0;
+      10'h08c:
+          \$3  = 1'h0;
+      10'h08d:
+          \$3  = 1'h0;
+      10'h08e:
+          \$3  = 1'h0;
+      10'h08f:
+          \$3  = 1'h0;
+      10'h090:
+          \$3  = 1'h0;
+      10'h091:
+          \$3  = 1'h0;
+      10'h092:
+          \$3  = 1'h0;
+      10'h093:
+          \$3  = 1'h0;
+      10'h094:
+          \$3  = 1'h0;
+      10'h095:
+          \$3  = 1'h0;
+      10'h096:
+          \$3  = 1'h0;
+      10'h097:
+          \$3  = 1'h0;
+      10'h098:
+          \$3  = 1'h0;
+      10'h099:
+          \$3  = 1'h0;
+      10'h09a:
+          \$3  = 1'h0;
+      10'h09b:
+          \$3  = 1'h0;
+      10'h09c:
+          \$3  = 1'h0;
+      10'h09d:
+          \$3  = 1'h0;
+      10'h09e:
+          \$3  = 1'h0;
+      10'h09f:
+          \$3  = 1'h0;
+      10'h0a0:
+          \$3  = 1'h0;
+      10'h0a1:
+          \$3  = 1'h0;
+      10'h0a2:
+          \$3  = 1'h0;
+      10'h0a3:
+          \$3  = 1'h0;
+      10'h0a4:
+          \$3  = 1'h0;
+      10'h0a5:
+          \$3  = 1'h0;
+      10'h0a6:
+          \$3  = 1'h0;
+      10'h0a7:
+          \$3  = 1'h0;
+      10'h0a8:
+          \$3  = 1'h0;
+      10'h0a9:
+          \$3  = 1'h0;
+      10'h0aa:
+          \$3  = 1'h0;
+      10'h0ab:
+          \$3  = 1'h0;
+      10'h0ac:
+          \$3  = 1'h0;
+      10'h0ad:
+          \$3  = 1'h0;
+      10'h0ae:
+          \$3  = 1'h0;
+      10'h0af:
+          \$3  = 1'h0;
+      10'h0b0:
+          \$3  = 1'h0;
+      10'h0b1:
+          \$3  = 1'h0;
+      10'h0b2:
+          \$3  = 1'h0;
+      10'h0b3:
+          \$3  = 1'h0;
+      10'h0b4:
+          \$3  = 1'h0;
+      10'h0b5:
+          \$3  = 1'h0;
+      10'h0b6:
+          \$3  = 1'h0;
+      10'h0b7:
+          \$3  = 1'h0;
+      10'h0b8:
+          \$3  = 1'h0;
+      10'h0b9:
+          \$3  = 1'h0;
+      10'h0ba:
+          \$3  = 1'h0;
+      10'h0bb:
+          \$3  = 1'h0;
+      10'h0bc:
+          \$3  = 1'h0;
+      10'h0bd:
+          \$3  = 1'h0;
+      10'h0be:
+          \$3  = 1'h0;
+      10'h0bf:
+          \$3  = 1'h0;
+      10'h0c0:
+          \$3  = 1'h0;
+      10'h0c1:
+          \$3  = 1'h0;
+      10'h0c2:
+          \$3  = 1'h0;
+      10'h0c3:
+          \$3  = 1'h0;
+      10'h0c4:
+          \$3  = 1'h0;
+      10'h0c5:
+          \$3  = 1'h0;
+      10'h0c6:
+          \$3  = 1'h0;
+      10'h0c7:
+          \$3  = 1'h0;
+      10'h0c8:
+          \$3  = 1'h0;
+      10'h0c9:
+          \$3  = 1'h0;
+      10'h0ca:
+          \$3  = 1'h0;
+      10'h0cb:
+          \$3  = 1'h0;
+      10'h0cc:
+          \$3  = 1'h0;
+      10'h0cd:
+          \$3  = 1'h0;
+      10'h0ce:
+          \$3  = 1'h0;
+      10'h0cf:
+          \$3  = 1'h0;
+      10'h0d0:
+          \$3  = 1'h0;
+      10'h0d1:
+          \$3  = 1'h0;
+      10'h0d2:
+          \$3  = 1'h0;
+      10'h0d3:
+          \$3  = 1'h0;
+      10'h0d4:
+          \$3  = 1'h0;
+      10'h0d5:
+          \$3  = 1'h0;
+      10'h0d6:
+          \$3  = 1'h0;
+      10'h0d7:
+          \$3  = 1'h0;
+      10'h0d8:
+          \$3  = 1'h0;
+      10'h0d9:
+          \$3  = 1'h0;
+      10'h0da:
+          \$3  = 1'h0;
+      10'h0db:
+          \$3  = 1'h0;
+      10'h0dc:
+          \$3  = 1'h0;
+      10'h0dd:
+          \$3  = 1'h0;
+      10'h0de:
+          \$3  = 1'h0;
+      10'h0df:
+          \$3  = 1'h0;
+      10'h0e0:
+          \$3  = 1'h0;
+      10'h0e1:
+          \$3  = 1'h0;
+      10'h0e2:
+          \$3  = 1'h0;
+      10'h0e3:
+          \$3  = 1'h0;
+      10'h0e4:
+          \$3  = 1'h0;
+      10'h0e5:
+          \$3  = 1'h0;
+      10'h0e6:
+          \$3  = 1'h0;
+      10'h0e7:
+          \$3  = 1'h0;
+      10'h0e8:
+          \$3  = 1'h0;
+      10'h0e9:
+          \$3  = 1'h0;
+      10'h0ea:
+          \$3  = 1'h0;
+      10'h0eb:
+          \$3  = 1'h0;
+      10'h0ec:
+          \$3  = 1'h0;
+      10'h0ed:
+          \$3  = 1'h0;
+      10'h0ee:
+          \$3  = 1'h0;
+      10'h0ef:
+          \$3  = 1'h0;
+      10'h0f0:
+          \$3  = 1'h0;
+      10'h0f1:
+          \$3  = 1'h0;
+      10'h0f2:
+          \$3  = 1'h0;
+      10'h0f3:
+          \$3  = 1'h0;
+      10'h0f4:
+          \$3  = 1'h0;
+      10'h0f5:
+          \$3  = 1'h0;
+      10'h0f6:
+          \$3  = 1'h0;
+      10'h0f7:
+          \$3  = 1'h0;
+      10'h0f8:
+          \$3  = 1'h0;
+      10'h0f9:
+          \$3  = 1'h0;
+      10'h0fa:
+          \$3  = 1'h0;
+      10'h0fb:
+          \$3  = 1'h0;
+      10'h0fc:
+          \$3  = 1'h0;
+      10'h0fd:
+          \$3  = 1'h0;
+      10'h0fe:
+          \$3  = 1'h0;
+      10'h0ff:
+          \$3  = 1'h0;
+      10'h100:
+          \$3  = 1'h0;
+      10'h101:
+          \$3  = 1'h0;
+      10'h102:
+          \$3  = 1'h0;
+      10'h103:
+          \$3  = 1'h0;
+      10'h104:
+          \$3  = 1'h0;
+      10'h105:
+          \$3  = 1'h0;
+      10'h106:
+          \$3  = 1'h0;
+      10'h107:
+          \$3  = 1'h0;
+      10'h108:
+          \$3  = 1'h0;
+      10'h109:
+          \$3  = 1'h0;
+      10'h10a:
+          \$3  = 1'h0;
+      10'h10b:
+          \$3  = 1'h0;
+      10'h10c:
+          \$3  = 1'h0;
+      10'h10d:
+          \$3  = 1'h0;
+      10'h10e:
+          \$3  = 1'h0;
+      10'h10f:
+          \$3  = 1'h0;
+      10'h110:
+          \$3  = 1'h0;
+      10'h111:
+          \$3  = 1'h0;
+      10'h112:
+          \$3  = 1'h0;
+      10'h113:
+          \$3  = 1'h0;
+      10'h114:
+          \$3  = 1'h0;
+      10'h115:
+          \$3  = 1'h0;
+      10'h116:
+          \$3  = 1'h0;
+      10'h117:
+          \$3  = 1'h0;
+      10'h118:
+          \$3  = 1'h0;
+      10'h119:
+          \$3  = 1'h0;
+      10'h11a:
+          \$3  = 1'h0;
+      10'h11b:
+          \$3  = 1'h0;
+      10'h11c:
+          \$3  = 1'h0;
+      10'h11d:
+          \$3  = 1'h0;
+      10'h11e:
+          \$3  = 1'h0;
+      10'h11f:
+          \$3  = 1'h0;
+      10'h120:
+          \$3  = 1'h0;
+      10'h121:
+          \$3  = 1'h0;
+      10'h122:
+          \$3  = 1'h0;
+      10'h123:
+          \$3  = 1'h0;
+      10'h124:
+          \$3  = 1'h0;
+      10'h125:
+          \$3  = 1'h0;
+      10'h126:
+          \$3  = 1'h0;
+      10'h127:
+          \$3  = 1'h0;
+      10'h128:
+          \$3  = 1'h0;
+      10'h129:
+          \$3  = 1'h0;
+      10'h12a:
+          \$3  = 1'h0;
+      10'h12b:
+          \$3  = 1'h0;
+      10'h12c:
+          \$3  = 1'h0;
+      10'h12d:
+          \$3  = 1'h0;
+      10'h12e:
+          \$3  = 1'h0;
+      10'h12f:
+          \$3  = 1'h0;
+      10'h130:
+          \$3  = 1'h0;
+      10'h131:
+          \$3  = 1'h0;
+      10'h132:
+          \$3  = 1'h0;
+      10'h133:
+          \$3  = 1'h0;
+      10'h134:
+          \$3  = 1'h0;
+      10'h135:
+          \$3  = 1'h0;
+      10'h136:
+          \$3  = 1'h0;
+      10'h137:
+          \$3  = 1'h0;
+      10'h138:
+          \$3  = 1'h0;
+      10'h139:
+          \$3  = 1'h0;
+      10'h13a:
+          \$3  = 1'h0;
+      10'h13b:
+          \$3  = 1'h0;
+      10'h13c:
+          \$3  = 1'h0;
+      10'h13d:
+          \$3  = 1'h0;
+      10'h13e:
+          \$3  = 1'h0;
+      10'h13f:
+          \$3  = 1'h0;
+      10'h140:
+          \$3  = 1'h0;
+      10'h141:
+          \$3  = 1'h0;
+      10'h142:
+          \$3  = 1'h0;
+      10'h143:
+          \$3  = 1'h0;
+      10'h144:
+          \$3  = 1'h0;
+      10'h145:
+          \$3  = 1'h0;
+      10'h146:
+          \$3  = 1'h0;
+      10'h147:
+          \$3  = 1'h0;
+      10'h148:
+          \$3  = 1'h0;
+      10'h149:
+          \$3  = 1'h0;
+      10'h14a:
+          \$3  = 1'h0;
+      10'h14b:
+          \$3  = 1'h0;
+      10'h14c:
+          \$3  = 1'h0;
+      10'h14d:
+          \$3  = 1'h0;
+      10'h14e:
+          \$3  = 1'h0;
+      10'h14f:
+          \$3  = 1'h0;
+      10'h150:
+          \$3  = 1'h0;
+      10'h151:
+          \$3  = 1'h0;
+      10'h152:
+          \$3  = 1'h0;
+      10'h153:
+          \$3  = 1'h0;
+      10'h154:
+          \$3  = 1'h0;
+      10'h155:
+          \$3  = 1'h0;
+      10'h156:
+          \$3  = 1'h0;
+      10'h157:
+          \$3  = 1'h0;
+      10'h158:
+          \$3  = 1'h0;
+      10'h159:
+          \$3  = 1'h0;
+      10'h15a:
+          \$3  = 1'h0;
+      10'h15b:
+          \$3  = 1'h0;
+      10'h15c:
+          \$3  = 1'h0;
+      10'h15d:
+          \$3  = 1'h0;
+      10'h15e:
+          \$3  = 1'h0;
+      10'h15f:
+          \$3  = 1'h0;
+      10'h160:
+          \$3  = 1'h0;
+      10'h161:
+          \$3  = 1'h0;
+      10'h162:
+          \$3  = 1'h0;
+      10'h163:
+          \$3  = 1'h0;
+      10'h164:
+          \$3  = 1'h0;
+      10'h165:
+          \$3  = 1'h0;
+      10'h166:
+          \$3  = 1'h0;
+      10'h167:
+          \$3  = 1'h0;
+      10'h168:
+          \$3  = 1'h0;
+      10'h169:
+          \$3  = 1'h0;
+      10'h16a:
+          \$3  = 1'h0;
+      10'h16b:
+          \$3  = 1'h0;
+      10'h16c:
+          \$3  = 1'h0;
+      10'h16d:
+          \$3  = 1'h0;
+      10'h16e:
+          \$3  = 1'h0;
+      10'h16f:
+          \$3  = 1'h0;
+      10'h170:
+          \$3  = 1'h0;
+      10'h171:
+          \$3  = 1'h0;
+      10'h172:
+          \$3  = 1'h0;
+      10'h173:
+          \$3  = 1'h0;
+      10'h174:
+          \$3  = 1'h0;
+      10'h175:
+          \$3  = 1'h0;
+      10'h176:
+          \$3  = 1'h0;
+      10'h177:
+          \$3  = 1'h0;
+      10'h178:
+          \$3  = 1'h0;
+      10'h179:
+          \$3  = 1'h0;
+      10'h17a:
+          \$3  = 1'h0;
+      10'h17b:
+          \$3  = 1'h0;
+      10'h17c:
+          \$3  = 1'h0;
+      10'h17d:
+          \$3  = 1'h0;
+      10'h17e:
+          \$3  = 1'h0;
+      10'h17f:
+          \$3  = 1'h0;
+      10'h180:
+          \$3  = 1'h0;
+      10'h181:
+          \$3  = 1'h0;
+      10'h182:
+          \$3  = 1'h0;
+      10'h183:
+          \$3  = 1'h0;
+      10'h184:
+          \$3  = 1'h0;
+      10'h185:
+          \$3  = 1'h0;
+      10'h186:
+          \$3  = 1'h0;
+      10'h187:
+          \$3  = 1'h0;
+      10'h188:
+          \$3  = 1'h0;
+      10'h189:
+          \$3  = 1'h0;
+      10'h18a:
+          \$3  = 1'h0;
+      10'h18b:
+          \$3  = 1'h0;
+      10'h18c:
+          \$3  = 1'h0;
+      10'h18d:
+          \$3  = 1'h0;
+      10'h18e:
+          \$3  = 1'h0;
+      10'h18f:
+          \$3  = 1'h0;
+      10'h190:
+          \$3  = 1'h0;
+      10'h191:
+          \$3  = 1'h0;
+      10'h192:
+          \$3  = 1'h0;
+      10'h193:
+          \$3  = 1'h0;
+      10'h194:
+          \$3  = 1'h0;
+      10'h195:
+          \$3  = 1'h0;
+      10'h196:
+          \$3  = 1'h0;
+      10'h197:
+          \$3  = 1'h0;
+      10'h198:
+          \$3  = 1'h0;
+      10'h199:
+          \$3  = 1'h0;
+      10'h19a:
+          \$3  = 1'h0;
+      10'h19b:
+          \$3  = 1'h0;
+      10'h19c:
+          \$3  = 1'h0;
+      10'h19d:
+          \$3  = 1'h0;
+      10'h19e:
+          \$3  = 1'h0;
+      10'h19f:
+          \$3  = 1'h0;
+      10'h1a0:
+          \$3  = 1'h0;
+      10'h1a1:
+          \$3  = 1'h0;
+      10'h1a2:
+          \$3  = 1'h0;
+      10'h1a3:
+          \$3  = 1'h0;
+      10'h1a4:
+          \$3  = 1'h0;
+      10'h1a5:
+          \$3  = 1'h0;
+      10'h1a6:
+          \$3  = 1'h0;
+      10'h1a7:
+          \$3  = 1'h0;
+      10'h1a8:
+          \$3  = 1'h0;
+      10'h1a9:
+          \$3  = 1'h0;
+      10'h1aa:
+          \$3  = 1'h0;
+      10'h1ab:
+          \$3  = 1'h0;
+      10'h1ac:
+          \$3  = 1'h0;
+      10'h1ad:
+          \$3  = 1'h0;
+      10'h1ae:
+          \$3  = 1'h0;
+      10'h1af:
+          \$3  = 1'h0;
+      10'h1b0:
+          \$3  = 1'h0;
+      10'h1b1:
+          \$3  = 1'h0;
+      10'h1b2:
+          \$3  = 1'h0;
+      10'h1b3:
+          \$3  = 1'h0;
+      10'h1b4:
+          \$3  = 1'h0;
+      10'h1b5:
+          \$3  = 1'h0;
+      10'h1b6:
+          \$3  = 1'h0;
+      10'h1b7:
+          \$3  = 1'h0;
+      10'h1b8:
+          \$3  = 1'h0;
+      10'h1b9:
+          \$3  = 1'h0;
+      10'h1ba:
+          \$3  = 1'h0;
+      10'h1bb:
+          \$3  = 1'h0;
+      10'h1bc:
+          \$3  = 1'h0;
+      10'h1bd:
+          \$3  = 1'h0;
+      10'h1be:
+          \$3  = 1'h0;
+      10'h1bf:
+          \$3  = 1'h0;
+      10'h1c0:
+          \$3  = 1'h0;
+      10'h1c1:
+          \$3  = 1'h0;
+      10'h1c2:
+          \$3  = 1'h0;
+      10'h1c3:
+          \$3  = 1'h0;
+      10'h1c4:
+          \$3  = 1'h0;
+      10'h1c5:
+          \$3  = 1'h0;
+      10'h1c6:
+          \$3  = 1'h0;
+      10'h1c7:
+          \$3  = 1'h0;
+      10'h1c8:
+          \$3  = 1'h0;
+      10'h1c9:
+          \$3  = 1'h0;
+      10'h1ca:
+          \$3  = 1'h0;
+      10'h1cb:
+          \$3  = 1'h0;
+      10'h1cc:
+          \$3  = 1'h0;
+      10'h1cd:
+          \$3  = 1'h0;
+      10'h1ce:
+          \$3  = 1'h0;
+      10'h1cf:
+          \$3  = 1'h0;
+      10'h1d0:
+          \$3  = 1'h0;
+      10'h1d1:
+          \$3  = 1'h0;
+      10'h1d2:
+          \$3  = 1'h0;
+      10'h1d3:
+          \$3  = 1'h0;
+      10'h1d4:
+          \$3  = 1'h0;
+      10'h1d5:
+          \$3  = 1'h0;
+      10'h1d6:
+          \$3  = 1'h0;
+      10'h1d7:
+          \$3  = 1'h0;
+      10'h1d8:
+          \$3  = 1'h0;
+      10'h1d9:
+          \$3  = 1'h0;
+      10'h1da:
+          \$3  = 1'h0;
+      10'h1db:
+          \$3  = 1'h0;
+      10'h1dc:
+          \$3  = 1'h0;
+      10'h1dd:
+          \$3  = 1'h0;
+      10'h1de:
+          \$3  = 1'h0;
+      10'h1df:
+          \$3  = 1'h0;
+      10'h1e0:
+          \$3  = 1'h0;
+      10'h1e1:
+          \$3  = 1'h0;
+      10'h1e2:
+          \$3  = 1'h0;
+      10'h1e3:
+          \$3  = 1'h0;
+      10'h1e4:
+          \$3  = 1'h0;
+      10'h1e5:
+          \$3  = 1'h0;
+      10'h1e6:
+          \$3  = 1'h0;
+      10'h1e7:
+          \$3  = 1'h0;
+      10'h1e8:
+          \$3  = 1'h0;
+      10'h1e9:
+          \$3  = 1'h0;
+      10'h1ea:
+          \$3  = 1'h0;
+      10'h1eb:
+          \$3  = 1'h0;
+      10'h1ec:
+          \$3  = 1'h0;
+      10'h1ed:
+          \$3  = 1'h0;
+      10'h1ee:
+          \$3  = 1'h0;
+      10'h1ef:
+          \$3  = 1'h0;
+      10'h1f0:
+          \$3  = 1'h0;
+      10'h1f1:
+          \$3  = 1'h0;
+      10'h1f2:
+          \$3  = 1'h0;
+      10'h1f3:
+          \$3  = 1'h0;
+      10'h1f4:
+          \$3  = 1'h0;
+      10'h1f5:
+          \$3  = 1'h0;
+      10'h1f6:
+          \$3  = 1'h0;
+      10'h1f7:
+          \$3  = 1'h0;
+      10'h1f8:
+          \$3  = 1'h0;
+      10'h1f9:
+          \$3  = 1'h0;
+      10'h1fa:
+          \$3  = 1'h0;
+      10'h1fb:
+          \$3  = 1'h0;
+      10'h1fc:
+          \$3  = 1'h0;
+      10'h1fd:
+          \$3  = 1'h0;
+      10'h1fe:
+          \$3  = 1'h0;
+      10'h1ff:
+          \$3  = 1'h0;
+      10'h200:
+          \$3  = 1'h0;
+      10'h201:
+          \$3  = 1'h0;
+      10'h202:
+          \$3  = 1'h0;
+      10'h203:
+          \$3  = 1'h0;
+      10'h204:
+          \$3  = 1'h0;
+      10'h205:
+          \$3  = 1'h0;
+      10'h206:
+          \$3  = 1'h0;
+      10'h207:
+          \$3  = 1'h0;
+      10'h208:
+          \$3  = 1'h0;
+      10'h209:
+          \$3  = 1'h0;
+      10'h20a:
+          \$3  = 1'h0;
+      10'h20b:
+          \$3  = 1'h0;
+      10'h20c:
+          \$3  = 1'h0;
+      10'h20d:
+          \$3  = 1'h0;
+      10'h20e:
+          \$3  = 1'h0;
+      10'h20f:
+          \$3  = 1'h1;
+      10'h210:
           \$3  = 1'h1;
     endcase
   end
@@ -20632,323 +21782,1063 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$4  = 1'h0;
     casez (t)
-      8'h00:
+      10'h000:
           \$4  = 1'h0;
-      8'h01:
+      10'h001:
           \$4  = 1'h0;
-      8'h02:
+      10'h002:
           \$4  = 1'h0;
-      8'h03:
+      10'h003:
           \$4  = 1'h0;
-      8'h04:
+      10'h004:
           \$4  = 1'h0;
-      8'h05:
+      10'h005:
           \$4  = 1'h0;
-      8'h06:
+      10'h006:
           \$4  = 1'h0;
-      8'h07:
+      10'h007:
           \$4  = 1'h0;
-      8'h08:
+      10'h008:
           \$4  = 1'h0;
-      8'h09:
+      10'h009:
           \$4  = 1'h0;
-      8'h0a:
+      10'h00a:
           \$4  = 1'h0;
-      8'h0b:
+      10'h00b:
           \$4  = 1'h0;
-      8'h0c:
+      10'h00c:
           \$4  = 1'h0;
-      8'h0d:
+      10'h00d:
           \$4  = 1'h0;
-      8'h0e:
+      10'h00e:
+          \$4  = 1'h0;
+      10'h00f:
+          \$4  = 1'h0;
+      10'h010:
+          \$4  = 1'h0;
+      10'h011:
+          \$4  = 1'h0;
+      10'h012:
+          \$4  = 1'h0;
+      10'h013:
+          \$4  = 1'h0;
+      10'h014:
+          \$4  = 1'h0;
+      10'h015:
+          \$4  = 1'h0;
+      10'h016:
+          \$4  = 1'h0;
+      10'h017:
+          \$4  = 1'h0;
+      10'h018:
+          \$4  = 1'h0;
+      10'h019:
+          \$4  = 1'h0;
+      10'h01a:
+          \$4  = 1'h0;
+      10'h01b:
+          \$4  = 1'h0;
+      10'h01c:
+          \$4  = 1'h0;
+      10'h01d:
+          \$4  = 1'h0;
+      10'h01e:
+          \$4  = 1'h0;
+      10'h01f:
+          \$4  = 1'h0;
+      10'h020:
+          \$4  = 1'h0;
+      10'h021:
+          \$4  = 1'h0;
+      10'h022:
+          \$4  = 1'h0;
+      10'h023:
+          \$4  = 1'h0;
+      10'h024:
+          \$4  = 1'h0;
+      10'h025:
+          \$4  = 1'h0;
+      10'h026:
+          \$4  = 1'h0;
+      10'h027:
+          \$4  = 1'h0;
+      10'h028:
+          \$4  = 1'h0;
+      10'h029:
+          \$4  = 1'h0;
+      10'h02a:
+          \$4  = 1'h0;
+      10'h02b:
+          \$4  = 1'h0;
+      10'h02c:
+          \$4  = 1'h0;
+      10'h02d:
+          \$4  = 1'h0;
+      10'h02e:
+          \$4  = 1'h0;
+      10'h02f:
+          \$4  = 1'h0;
+      10'h030:
+          \$4  = 1'h0;
+      10'h031:
+          \$4  = 1'h0;
+      10'h032:
+          \$4  = 1'h0;
+      10'h033:
+          \$4  = 1'h0;
+      10'h034:
+          \$4  = 1'h0;
+      10'h035:
+          \$4  = 1'h0;
+      10'h036:
+          \$4  = 1'h0;
+      10'h037:
+          \$4  = 1'h0;
+      10'h038:
+          \$4  = 1'h0;
+      10'h039:
+          \$4  = 1'h0;
+      10'h03a:
+          \$4  = 1'h0;
+      10'h03b:
+          \$4  = 1'h0;
+      10'h03c:
+          \$4  = 1'h0;
+      10'h03d:
+          \$4  = 1'h0;
+      10'h03e:
           \$4  = 1'h1;
-      8'h0f:
+      10'h03f:
           \$4  = 1'h0;
-      8'h10:
+      10'h040:
           \$4  = 1'h0;
-      8'h11:
+      10'h041:
           \$4  = 1'h0;
-      8'h12:
+      10'h042:
           \$4  = 1'h0;
-      8'h13:
+      10'h043:
           \$4  = 1'h0;
-      8'h14:
+      10'h044:
           \$4  = 1'h0;
-      8'h15:
+      10'h045:
           \$4  = 1'h0;
-      8'h16:
+      10'h046:
           \$4  = 1'h0;
-      8'h17:
+      10'h047:
           \$4  = 1'h0;
-      8'h18:
+      10'h048:
           \$4  = 1'h0;
-      8'h19:
+      10'h049:
           \$4  = 1'h0;
-      8'h1a:
+      10'h04a:
           \$4  = 1'h0;
-      8'h1b:
+      10'h04b:
           \$4  = 1'h0;
-      8'h1c:
+      10'h04c:
           \$4  = 1'h0;
-      8'h1d:
+      10'h04d:
           \$4  = 1'h0;
-      8'h1e:
+      10'h04e:
+          \$4  = 1'h0;
+      10'h04f:
+          \$4  = 1'h0;
+      10'h050:
+          \$4  = 1'h0;
+      10'h051:
+          \$4  = 1'h0;
+      10'h052:
+          \$4  = 1'h0;
+      10'h053:
+          \$4  = 1'h0;
+      10'h054:
+          \$4  = 1'h0;
+      10'h055:
+          \$4  = 1'h0;
+      10'h056:
+          \$4  = 1'h0;
+      10'h057:
+          \$4  = 1'h0;
+      10'h058:
+          \$4  = 1'h0;
+      10'h059:
+          \$4  = 1'h0;
+      10'h05a:
+          \$4  = 1'h0;
+      10'h05b:
+          \$4  = 1'h0;
+      10'h05c:
+          \$4  = 1'h0;
+      10'h05d:
+          \$4  = 1'h0;
+      10'h05e:
+          \$4  = 1'h0;
+      10'h05f:
+          \$4  = 1'h0;
+      10'h060:
+          \$4  = 1'h0;
+      10'h061:
+          \$4  = 1'h0;
+      10'h062:
+          \$4  = 1'h0;
+      10'h063:
+          \$4  = 1'h0;
+      10'h064:
+          \$4  = 1'h0;
+      10'h065:
+          \$4  = 1'h0;
+      10'h066:
+          \$4  = 1'h0;
+      10'h067:
+          \$4  = 1'h0;
+      10'h068:
+          \$4  = 1'h0;
+      10'h069:
+          \$4  = 1'h0;
+      10'h06a:
+          \$4  = 1'h0;
+      10'h06b:
+          \$4  = 1'h0;
+      10'h06c:
+          \$4  = 1'h0;
+      10'h06d:
+          \$4  = 1'h0;
+      10'h06e:
+          \$4  = 1'h0;
+      10'h06f:
+          \$4  = 1'h0;
+      10'h070:
+          \$4  = 1'h0;
+      10'h071:
+          \$4  = 1'h0;
+      10'h072:
           \$4  = 1'h1;
-      8'h1f:
+      10'h073:
           \$4  = 1'h0;
-      8'h20:
+      10'h074:
           \$4  = 1'h0;
-      8'h21:
+      10'h075:
           \$4  = 1'h0;
-      8'h22:
+      10'h076:
           \$4  = 1'h0;
-      8'h23:
+      10'h077:
           \$4  = 1'h0;
-      8'h24:
+      10'h078:
           \$4  = 1'h0;
-      8'h25:
+      10'h079:
           \$4  = 1'h0;
-      8'h26:
+      10'h07a:
           \$4  = 1'h0;
-      8'h27:
+      10'h07b:
           \$4  = 1'h0;
-      8'h28:
+      10'h07c:
           \$4  = 1'h0;
-      8'h29:
+      10'h07d:
           \$4  = 1'h0;
-      8'h2a:
+      10'h07e:
           \$4  = 1'h0;
-      8'h2b:
+      10'h07f:
           \$4  = 1'h0;
-      8'h2c:
+      10'h080:
           \$4  = 1'h0;
-      8'h2d:
+      10'h081:
           \$4  = 1'h0;
-      8'h2e:
+      10'h082:
+          \$4  = 1'h0;
+      10'h083:
+          \$4  = 1'h0;
+      10'h084:
+          \$4  = 1'h0;
+      10'h085:
+          \$4  = 1'h0;
+      10'h086:
+          \$4  = 1'h0;
+      10'h087:
+          \$4  = 1'h0;
+      10'h088:
+          \$4  = 1'h0;
+      10'h089:
+          \$4  = 1'h0;
+      10'h08a:
+          \$4  = 1'h0;
+      10'h08b:
+          \$4  = 1'h0;
+      10'h08c:
+          \$4  = 1'h0;
+      10'h08d:
+          \$4  = 1'h0;
+      10'h08e:
+          \$4  = 1'h0;
+      10'h08f:
+          \$4  = 1'h0;
+      10'h090:
+          \$4  = 1'h0;
+      10'h091:
+          \$4  = 1'h0;
+      10'h092:
+          \$4  = 1'h0;
+      10'h093:
+          \$4  = 1'h0;
+      10'h094:
+          \$4  = 1'h0;
+      10'h095:
+          \$4  = 1'h0;
+      10'h096:
+          \$4  = 1'h0;
+      10'h097:
+          \$4  = 1'h0;
+      10'h098:
+          \$4  = 1'h0;
+      10'h099:
+          \$4  = 1'h0;
+      10'h09a:
+          \$4  = 1'h0;
+      10'h09b:
+          \$4  = 1'h0;
+      10'h09c:
+          \$4  = 1'h0;
+      10'h09d:
+          \$4  = 1'h0;
+      10'h09e:
+          \$4  = 1'h0;
+      10'h09f:
+          \$4  = 1'h0;
+      10'h0a0:
+          \$4  = 1'h0;
+      10'h0a1:
+          \$4  = 1'h0;
+      10'h0a2:
+          \$4  = 1'h0;
+      10'h0a3:
+          \$4  = 1'h0;
+      10'h0a4:
+          \$4  = 1'h0;
+      10'h0a5:
           \$4  = 1'h1;
-      8'h2f:
+      10'h0a6:
           \$4  = 1'h0;
-      8'h30:
+      10'h0a7:
           \$4  = 1'h0;
-      8'h31:
+      10'h0a8:
           \$4  = 1'h0;
-      8'h32:
+      10'h0a9:
           \$4  = 1'h0;
-      8'h33:
+      10'h0aa:
           \$4  = 1'h0;
-      8'h34:
+      10'h0ab:
           \$4  = 1'h0;
-      8'h35:
+      10'h0ac:
           \$4  = 1'h0;
-      8'h36:
+      10'h0ad:
           \$4  = 1'h0;
-      8'h37:
+      10'h0ae:
           \$4  = 1'h0;
-      8'h38:
+      10'h0af:
           \$4  = 1'h0;
-      8'h39:
+      10'h0b0:
           \$4  = 1'h0;
-      8'h3a:
+      10'h0b1:
           \$4  = 1'h0;
-      8'h3b:
+      10'h0b2:
           \$4  = 1'h0;
-      8'h3c:
+      10'h0b3:
           \$4  = 1'h0;
-      8'h3d:
+      10'h0b4:
           \$4  = 1'h0;
-      8'h3e:
+      10'h0b5:
+          \$4  = 1'h0;
+      10'h0b6:
+          \$4  = 1'h0;
+      10'h0b7:
+          \$4  = 1'h0;
+      10'h0b8:
+          \$4  = 1'h0;
+      10'h0b9:
+          \$4  = 1'h0;
+      10'h0ba:
+          \$4  = 1'h0;
+      10'h0bb:
+          \$4  = 1'h0;
+      10'h0bc:
+          \$4  = 1'h0;
+      10'h0bd:
+          \$4  = 1'h0;
+      10'h0be:
+          \$4  = 1'h0;
+      10'h0bf:
+          \$4  = 1'h0;
+      10'h0c0:
+          \$4  = 1'h0;
+      10'h0c1:
+          \$4  = 1'h0;
+      10'h0c2:
+          \$4  = 1'h0;
+      10'h0c3:
+          \$4  = 1'h0;
+      10'h0c4:
+          \$4  = 1'h0;
+      10'h0c5:
+          \$4  = 1'h0;
+      10'h0c6:
+          \$4  = 1'h0;
+      10'h0c7:
+          \$4  = 1'h0;
+      10'h0c8:
+          \$4  = 1'h0;
+      10'h0c9:
+          \$4  = 1'h0;
+      10'h0ca:
+          \$4  = 1'h0;
+      10'h0cb:
+          \$4  = 1'h0;
+      10'h0cc:
+          \$4  = 1'h0;
+      10'h0cd:
+          \$4  = 1'h0;
+      10'h0ce:
+          \$4  = 1'h0;
+      10'h0cf:
+          \$4  = 1'h0;
+      10'h0d0:
+          \$4  = 1'h0;
+      10'h0d1:
+          \$4  = 1'h0;
+      10'h0d2:
+          \$4  = 1'h0;
+      10'h0d3:
+          \$4  = 1'h0;
+      10'h0d4:
+          \$4  = 1'h0;
+      10'h0d5:
+          \$4  = 1'h0;
+      10'h0d6:
+          \$4  = 1'h0;
+      10'h0d7:
+          \$4  = 1'h0;
+      10'h0d8:
+          \$4  = 1'h0;
+      10'h0d9:
           \$4  = 1'h1;
-      8'h3f:
+      10'h0da:
           \$4  = 1'h0;
-      8'h40:
+      10'h0db:
           \$4  = 1'h0;
-      8'h41:
+      10'h0dc:
           \$4  = 1'h0;
-      8'h42:
+      10'h0dd:
           \$4  = 1'h0;
-      8'h43:
+      10'h0de:
           \$4  = 1'h0;
-      8'h44:
+      10'h0df:
           \$4  = 1'h0;
-      8'h45:
+      10'h0e0:
           \$4  = 1'h0;
-      8'h46:
+      10'h0e1:
           \$4  = 1'h0;
-      8'h47:
+      10'h0e2:
           \$4  = 1'h0;
-      8'h48:
+      10'h0e3:
           \$4  = 1'h0;
-      8'h49:
+      10'h0e4:
           \$4  = 1'h0;
-      8'h4a:
+      10'h0e5:
           \$4  = 1'h0;
-      8'h4b:
+      10'h0e6:
           \$4  = 1'h0;
-      8'h4c:
+      10'h0e7:
           \$4  = 1'h0;
-      8'h4d:
+      10'h0e8:
           \$4  = 1'h0;
-      8'h4e:
+      10'h0e9:
+          \$4  = 1'h0;
+      10'h0ea:
+          \$4  = 1'h0;
+      10'h0eb:
+          \$4  = 1'h0;
+      10'h0ec:
+          \$4  = 1'h0;
+      10'h0ed:
+          \$4  = 1'h0;
+      10'h0ee:
+          \$4  = 1'h0;
+      10'h0ef:
+          \$4  = 1'h0;
+      10'h0f0:
+          \$4  = 1'h0;
+      10'h0f1:
+          \$4  = 1'h0;
+      10'h0f2:
+          \$4  = 1'h0;
+      10'h0f3:
+          \$4  = 1'h0;
+      10'h0f4:
+          \$4  = 1'h0;
+      10'h0f5:
+          \$4  = 1'h0;
+      10'h0f6:
+          \$4  = 1'h0;
+      10'h0f7:
+          \$4  = 1'h0;
+      10'h0f8:
+          \$4  = 1'h0;
+      10'h0f9:
+          \$4  = 1'h0;
+      10'h0fa:
+          \$4  = 1'h0;
+      10'h0fb:
+          \$4  = 1'h0;
+      10'h0fc:
+          \$4  = 1'h0;
+      10'h0fd:
+          \$4  = 1'h0;
+      10'h0fe:
+          \$4  = 1'h0;
+      10'h0ff:
+          \$4  = 1'h0;
+      10'h100:
+          \$4  = 1'h0;
+      10'h101:
+          \$4  = 1'h0;
+      10'h102:
+          \$4  = 1'h0;
+      10'h103:
+          \$4  = 1'h0;
+      10'h104:
+          \$4  = 1'h0;
+      10'h105:
+          \$4  = 1'h0;
+      10'h106:
+          \$4  = 1'h0;
+      10'h107:
+          \$4  = 1'h0;
+      10'h108:
+          \$4  = 1'h0;
+      10'h109:
+          \$4  = 1'h0;
+      10'h10a:
+          \$4  = 1'h0;
+      10'h10b:
+          \$4  = 1'h0;
+      10'h10c:
+          \$4  = 1'h0;
+      10'h10d:
           \$4  = 1'h1;
-      8'h4f:
+      10'h10e:
           \$4  = 1'h0;
-      8'h50:
+      10'h10f:
           \$4  = 1'h0;
-      8'h51:
+      10'h110:
           \$4  = 1'h0;
-      8'h52:
+      10'h111:
           \$4  = 1'h0;
-      8'h53:
+      10'h112:
           \$4  = 1'h0;
-      8'h54:
+      10'h113:
           \$4  = 1'h0;
-      8'h55:
+      10'h114:
           \$4  = 1'h0;
-      8'h56:
+      10'h115:
           \$4  = 1'h0;
-      8'h57:
+      10'h116:
           \$4  = 1'h0;
-      8'h58:
+      10'h117:
           \$4  = 1'h0;
-      8'h59:
+      10'h118:
           \$4  = 1'h0;
-      8'h5a:
+      10'h119:
           \$4  = 1'h0;
-      8'h5b:
+      10'h11a:
           \$4  = 1'h0;
-      8'h5c:
+      10'h11b:
           \$4  = 1'h0;
-      8'h5d:
+      10'h11c:
           \$4  = 1'h0;
-      8'h5e:
+      10'h11d:
+          \$4  = 1'h0;
+      10'h11e:
+          \$4  = 1'h0;
+      10'h11f:
+          \$4  = 1'h0;
+      10'h120:
+          \$4  = 1'h0;
+      10'h121:
+          \$4  = 1'h0;
+      10'h122:
+          \$4  = 1'h0;
+      10'h123:
+          \$4  = 1'h0;
+      10'h124:
+          \$4  = 1'h0;
+      10'h125:
+          \$4  = 1'h0;
+      10'h126:
+          \$4  = 1'h0;
+      10'h127:
+          \$4  = 1'h0;
+      10'h128:
+          \$4  = 1'h0;
+      10'h129:
+          \$4  = 1'h0;
+      10'h12a:
+          \$4  = 1'h0;
+      10'h12b:
+          \$4  = 1'h0;
+      10'h12c:
+          \$4  = 1'h0;
+      10'h12d:
+          \$4  = 1'h0;
+      10'h12e:
+          \$4  = 1'h0;
+      10'h12f:
+          \$4  = 1'h0;
+      10'h130:
+          \$4  = 1'h0;
+      10'h131:
+          \$4  = 1'h0;
+      10'h132:
+          \$4  = 1'h0;
+      10'h133:
+          \$4  = 1'h0;
+      10'h134:
+          \$4  = 1'h0;
+      10'h135:
+          \$4  = 1'h0;
+      10'h136:
+          \$4  = 1'h0;
+      10'h137:
+          \$4  = 1'h0;
+      10'h138:
+          \$4  = 1'h0;
+      10'h139:
+          \$4  = 1'h0;
+      10'h13a:
+          \$4  = 1'h0;
+      10'h13b:
+          \$4  = 1'h0;
+      10'h13c:
+          \$4  = 1'h0;
+      10'h13d:
+          \$4  = 1'h0;
+      10'h13e:
+          \$4  = 1'h0;
+      10'h13f:
+          \$4  = 1'h0;
+      10'h140:
           \$4  = 1'h1;
-      8'h5f:
+      10'h141:
           \$4  = 1'h0;
-      8'h60:
+      10'h142:
           \$4  = 1'h0;
-      8'h61:
+      10'h143:
           \$4  = 1'h0;
-      8'h62:
+      10'h144:
           \$4  = 1'h0;
-      8'h63:
+      10'h145:
           \$4  = 1'h0;
-      8'h64:
+      10'h146:
           \$4  = 1'h0;
-      8'h65:
+      10'h147:
           \$4  = 1'h0;
-      8'h66:
+      10'h148:
           \$4  = 1'h0;
-      8'h67:
+      10'h149:
           \$4  = 1'h0;
-      8'h68:
+      10'h14a:
           \$4  = 1'h0;
-      8'h69:
+      10'h14b:
           \$4  = 1'h0;
-      8'h6a:
+      10'h14c:
           \$4  = 1'h0;
-      8'h6b:
+      10'h14d:
           \$4  = 1'h0;
-      8'h6c:
+      10'h14e:
           \$4  = 1'h0;
-      8'h6d:
+      10'h14f:
           \$4  = 1'h0;
-      8'h6e:
+      10'h150:
+          \$4  = 1'h0;
+      10'h151:
+          \$4  = 1'h0;
+      10'h152:
+          \$4  = 1'h0;
+      10'h153:
+          \$4  = 1'h0;
+      10'h154:
+          \$4  = 1'h0;
+      10'h155:
+          \$4  = 1'h0;
+      10'h156:
+          \$4  = 1'h0;
+      10'h157:
+          \$4  = 1'h0;
+      10'h158:
+          \$4  = 1'h0;
+      10'h159:
+          \$4  = 1'h0;
+      10'h15a:
+          \$4  = 1'h0;
+      10'h15b:
+          \$4  = 1'h0;
+      10'h15c:
+          \$4  = 1'h0;
+      10'h15d:
+          \$4  = 1'h0;
+      10'h15e:
+          \$4  = 1'h0;
+      10'h15f:
+          \$4  = 1'h0;
+      10'h160:
+          \$4  = 1'h0;
+      10'h161:
+          \$4  = 1'h0;
+      10'h162:
+          \$4  = 1'h0;
+      10'h163:
+          \$4  = 1'h0;
+      10'h164:
+          \$4  = 1'h0;
+      10'h165:
+          \$4  = 1'h0;
+      10'h166:
+          \$4  = 1'h0;
+      10'h167:
+          \$4  = 1'h0;
+      10'h168:
+          \$4  = 1'h0;
+      10'h169:
+          \$4  = 1'h0;
+      10'h16a:
+          \$4  = 1'h0;
+      10'h16b:
+          \$4  = 1'h0;
+      10'h16c:
+          \$4  = 1'h0;
+      10'h16d:
+          \$4  = 1'h0;
+      10'h16e:
+          \$4  = 1'h0;
+      10'h16f:
+          \$4  = 1'h0;
+      10'h170:
+          \$4  = 1'h0;
+      10'h171:
+          \$4  = 1'h0;
+      10'h172:
+          \$4  = 1'h0;
+      10'h173:
+          \$4  = 1'h0;
+      10'h174:
           \$4  = 1'h1;
-      8'h6f:
+      10'h175:
           \$4  = 1'h0;
-      8'h70:
+      10'h176:
           \$4  = 1'h0;
-      8'h71:
+      10'h177:
           \$4  = 1'h0;
-      8'h72:
+      10'h178:
           \$4  = 1'h0;
-      8'h73:
+      10'h179:
           \$4  = 1'h0;
-      8'h74:
+      10'h17a:
           \$4  = 1'h0;
-      8'h75:
+      10'h17b:
           \$4  = 1'h0;
-      8'h76:
+      10'h17c:
           \$4  = 1'h0;
-      8'h77:
+      10'h17d:
           \$4  = 1'h0;
-      8'h78:
+      10'h17e:
           \$4  = 1'h0;
-      8'h79:
+      10'h17f:
           \$4  = 1'h0;
-      8'h7a:
+      10'h180:
           \$4  = 1'h0;
-      8'h7b:
+      10'h181:
           \$4  = 1'h0;
-      8'h7c:
+      10'h182:
           \$4  = 1'h0;
-      8'h7d:
+      10'h183:
+          \$4  = 1'h0;
+      10'h184:
+          \$4  = 1'h0;
+      10'h185:
+          \$4  = 1'h0;
+      10'h186:
+          \$4  = 1'h0;
+      10'h187:
+          \$4  = 1'h0;
+      10'h188:
+          \$4  = 1'h0;
+      10'h189:
+          \$4  = 1'h0;
+      10'h18a:
+          \$4  = 1'h0;
+      10'h18b:
+          \$4  = 1'h0;
+      10'h18c:
+          \$4  = 1'h0;
+      10'h18d:
+          \$4  = 1'h0;
+      10'h18e:
+          \$4  = 1'h0;
+      10'h18f:
+          \$4  = 1'h0;
+      10'h190:
+          \$4  = 1'h0;
+      10'h191:
+          \$4  = 1'h0;
+      10'h192:
+          \$4  = 1'h0;
+      10'h193:
+          \$4  = 1'h0;
+      10'h194:
+          \$4  = 1'h0;
+      10'h195:
+          \$4  = 1'h0;
+      10'h196:
+          \$4  = 1'h0;
+      10'h197:
+          \$4  = 1'h0;
+      10'h198:
+          \$4  = 1'h0;
+      10'h199:
+          \$4  = 1'h0;
+      10'h19a:
+          \$4  = 1'h0;
+      10'h19b:
+          \$4  = 1'h0;
+      10'h19c:
+          \$4  = 1'h0;
+      10'h19d:
+          \$4  = 1'h0;
+      10'h19e:
+          \$4  = 1'h0;
+      10'h19f:
+          \$4  = 1'h0;
+      10'h1a0:
+          \$4  = 1'h0;
+      10'h1a1:
+          \$4  = 1'h0;
+      10'h1a2:
+          \$4  = 1'h0;
+      10'h1a3:
+          \$4  = 1'h0;
+      10'h1a4:
+          \$4  = 1'h0;
+      10'h1a5:
+          \$4  = 1'h0;
+      10'h1a6:
+          \$4  = 1'h0;
+      10'h1a7:
           \$4  = 1'h1;
-      8'h7e:
+      10'h1a8:
           \$4  = 1'h0;
-      8'h7f:
+      10'h1a9:
           \$4  = 1'h0;
-      8'h80:
+      10'h1aa:
           \$4  = 1'h0;
-      8'h81:
+      10'h1ab:
           \$4  = 1'h0;
-      8'h82:
+      10'h1ac:
           \$4  = 1'h0;
-      8'h83:
+      10'h1ad:
           \$4  = 1'h0;
-      8'h84:
+      10'h1ae:
           \$4  = 1'h0;
-      8'h85:
+      10'h1af:
           \$4  = 1'h0;
-      8'h86:
+      10'h1b0:
           \$4  = 1'h0;
-      8'h87:
+      10'h1b1:
           \$4  = 1'h0;
-      8'h88:
+      10'h1b2:
           \$4  = 1'h0;
-      8'h89:
+      10'h1b3:
           \$4  = 1'h0;
-      8'h8a:
+      10'h1b4:
           \$4  = 1'h0;
-      8'h8b:
+      10'h1b5:
           \$4  = 1'h0;
-      8'h8c:
+      10'h1b6:
           \$4  = 1'h0;
-      8'h8d:
+      10'h1b7:
+          \$4  = 1'h0;
+      10'h1b8:
+          \$4  = 1'h0;
+      10'h1b9:
+          \$4  = 1'h0;
+      10'h1ba:
+          \$4  = 1'h0;
+      10'h1bb:
+          \$4  = 1'h0;
+      10'h1bc:
+          \$4  = 1'h0;
+      10'h1bd:
+          \$4  = 1'h0;
+      10'h1be:
+          \$4  = 1'h0;
+      10'h1bf:
+          \$4  = 1'h0;
+      10'h1c0:
+          \$4  = 1'h0;
+      10'h1c1:
+          \$4  = 1'h0;
+      10'h1c2:
+          \$4  = 1'h0;
+      10'h1c3:
+          \$4  = 1'h0;
+      10'h1c4:
+          \$4  = 1'h0;
+      10'h1c5:
+          \$4  = 1'h0;
+      10'h1c6:
+          \$4  = 1'h0;
+      10'h1c7:
+          \$4  = 1'h0;
+      10'h1c8:
+          \$4  = 1'h0;
+      10'h1c9:
+          \$4  = 1'h0;
+      10'h1ca:
+          \$4  = 1'h0;
+      10'h1cb:
+          \$4  = 1'h0;
+      10'h1cc:
+          \$4  = 1'h0;
+      10'h1cd:
+          \$4  = 1'h0;
+      10'h1ce:
+          \$4  = 1'h0;
+      10'h1cf:
+          \$4  = 1'h0;
+      10'h1d0:
+          \$4  = 1'h0;
+      10'h1d1:
+          \$4  = 1'h0;
+      10'h1d2:
+          \$4  = 1'h0;
+      10'h1d3:
+          \$4  = 1'h0;
+      10'h1d4:
+          \$4  = 1'h0;
+      10'h1d5:
+          \$4  = 1'h0;
+      10'h1d6:
+          \$4  = 1'h0;
+      10'h1d7:
+          \$4  = 1'h0;
+      10'h1d8:
+          \$4  = 1'h0;
+      10'h1d9:
+          \$4  = 1'h0;
+      10'h1da:
+          \$4  = 1'h0;
+      10'h1db:
           \$4  = 1'h1;
-      8'h8e:
+      10'h1dc:
           \$4  = 1'h0;
-      8'h8f:
+      10'h1dd:
           \$4  = 1'h0;
-      8'h90:
+      10'h1de:
           \$4  = 1'h0;
-      8'h91:
+      10'h1df:
           \$4  = 1'h0;
-      8'h92:
+      10'h1e0:
           \$4  = 1'h0;
-      8'h93:
+      10'h1e1:
           \$4  = 1'h0;
-      8'h94:
+      10'h1e2:
           \$4  = 1'h0;
-      8'h95:
+      10'h1e3:
           \$4  = 1'h0;
-      8'h96:
+      10'h1e4:
           \$4  = 1'h0;
-      8'h97:
+      10'h1e5:
           \$4  = 1'h0;
-      8'h98:
+      10'h1e6:
           \$4  = 1'h0;
-      8'h99:
+      10'h1e7:
           \$4  = 1'h0;
-      8'h9a:
+      10'h1e8:
           \$4  = 1'h0;
-      8'h9b:
+      10'h1e9:
           \$4  = 1'h0;
-      8'h9c:
+      10'h1ea:
           \$4  = 1'h0;
-      8'h9d:
+      10'h1eb:
+          \$4  = 1'h0;
+      10'h1ec:
+          \$4  = 1'h0;
+      10'h1ed:
+          \$4  = 1'h0;
+      10'h1ee:
+          \$4  = 1'h0;
+      10'h1ef:
+          \$4  = 1'h0;
+      10'h1f0:
+          \$4  = 1'h0;
+      10'h1f1:
+          \$4  = 1'h0;
+      10'h1f2:
+          \$4  = 1'h0;
+      10'h1f3:
+          \$4  = 1'h0;
+      10'h1f4:
+          \$4  = 1'h0;
+      10'h1f5:
+          \$4  = 1'h0;
+      10'h1f6:
+          \$4  = 1'h0;
+      10'h1f7:
+          \$4  = 1'h0;
+      10'h1f8:
+          \$4  = 1'h0;
+      10'h1f9:
+          \$4  = 1'h0;
+      10'h1fa:
+          \$4  = 1'h0;
+      10'h1fb:
+          \$4  = 1'h0;
+      10'h1fc:
+          \$4  = 1'h0;
+      10'h1fd:
+          \$4  = 1'h0;
+      10'h1fe:
+          \$4  = 1'h0;
+      10'h1ff:
+          \$4  = 1'h0;
+      10'h200:
+          \$4  = 1'h0;
+      10'h201:
+          \$4  = 1'h0;
+      10'h202:
+          \$4  = 1'h0;
+      10'h203:
+          \$4  = 1'h0;
+      10'h204:
+          \$4  = 1'h0;
+      10'h205:
+          \$4  = 1'h0;
+      10'h206:
+          \$4  = 1'h0;
+      10'h207:
+          \$4  = 1'h0;
+      10'h208:
+          \$4  = 1'h0;
+      10'h209:
+          \$4  = 1'h0;
+      10'h20a:
+          \$4  = 1'h0;
+      10'h20b:
+          \$4  = 1'h0;
+      10'h20c:
+          \$4  = 1'h0;
+      10'h20d:
+          \$4  = 1'h0;
+      10'h20e:
+          \$4  = 1'h0;
+      10'h20f:
           \$4  = 1'h1;
-      8'h9e:
+      10'h210:
           \$4  = 1'h0;
     endcase
   end
@@ -20956,1024 +22846,1656 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$5  = 1'h0;
     casez (t)
-      8'h00:
+      10'h000:
           \$5  = 1'h0;
-      8'h01:
+      10'h001:
           \$5  = 1'h0;
-      8'h02:
+      10'h002:
           \$5  = 1'h0;
-      8'h03:
+      10'h003:
           \$5  = 1'h0;
-      8'h04:
+      10'h004:
           \$5  = 1'h0;
-      8'h05:
+      10'h005:
           \$5  = 1'h0;
-      8'h06:
+      10'h006:
           \$5  = 1'h0;
-      8'h07:
+      10'h007:
           \$5  = 1'h0;
-      8'h08:
+      10'h008:
           \$5  = 1'h0;
-      8'h09:
+      10'h009:
           \$5  = 1'h0;
-      8'h0a:
+      10'h00a:
           \$5  = 1'h0;
-      8'h0b:
+      10'h00b:
           \$5  = 1'h0;
-      8'h0c:
+      10'h00c:
           \$5  = 1'h0;
-      8'h0d:
+      10'h00d:
+          \$5  = 1'h0;
+      10'h00e:
+          \$5  = 1'h0;
+      10'h00f:
+          \$5  = 1'h0;
+      10'h010:
+          \$5  = 1'h0;
+      10'h011:
+          \$5  = 1'h0;
+      10'h012:
+          \$5  = 1'h0;
+      10'h013:
+          \$5  = 1'h0;
+      10'h014:
+          \$5  = 1'h0;
+      10'h015:
+          \$5  = 1'h0;
+      10'h016:
+          \$5  = 1'h0;
+      10'h017:
+          \$5  = 1'h0;
+      10'h018:
+          \$5  = 1'h0;
+      10'h019:
+          \$5  = 1'h0;
+      10'h01a:
+          \$5  = 1'h0;
+      10'h01b:
+          \$5  = 1'h0;
+      10'h01c:
+          \$5  = 1'h0;
+      10'h01d:
+          \$5  = 1'h0;
+      10'h01e:
+          \$5  = 1'h0;
+      10'h01f:
+          \$5  = 1'h0;
+      10'h020:
+          \$5  = 1'h0;
+      10'h021:
+          \$5  = 1'h0;
+      10'h022:
+          \$5  = 1'h0;
+      10'h023:
+          \$5  = 1'h0;
+      10'h024:
+          \$5  = 1'h0;
+      10'h025:
+          \$5  = 1'h0;
+      10'h026:
+          \$5  = 1'h0;
+      10'h027:
+          \$5  = 1'h0;
+      10'h028:
+          \$5  = 1'h0;
+      10'h029:
+          \$5  = 1'h0;
+      10'h02a:
+          \$5  = 1'h0;
+      10'h02b:
+          \$5  = 1'h0;
+      10'h02c:
+          \$5  = 1'h0;
+      10'h02d:
+          \$5  = 1'h0;
+      10'h02e:
+          \$5  = 1'h0;
+      10'h02f:
+          \$5  = 1'h0;
+      10'h030:
+          \$5  = 1'h0;
+      10'h031:
+          \$5  = 1'h0;
+      10'h032:
+          \$5  = 1'h0;
+      10'h033:
+          \$5  = 1'h0;
+      10'h034:
+          \$5  = 1'h0;
+      10'h035:
+          \$5  = 1'h0;
+      10'h036:
+          \$5  = 1'h0;
+      10'h037:
+          \$5  = 1'h0;
+      10'h038:
+          \$5  = 1'h0;
+      10'h039:
+          \$5  = 1'h0;
+      10'h03a:
+          \$5  = 1'h0;
+      10'h03b:
+          \$5  = 1'h0;
+      10'h03c:
+          \$5  = 1'h0;
+      10'h03d:
           \$5  = 1'h1;
-      8'h0e:
+      10'h03e:
           \$5  = 1'h0;
-      8'h0f:
+      10'h03f:
           \$5  = 1'h0;
-      8'h10:
+      10'h040:
           \$5  = 1'h0;
-      8'h11:
+      10'h041:
           \$5  = 1'h0;
-      8'h12:
+      10'h042:
           \$5  = 1'h0;
-      8'h13:
+      10'h043:
           \$5  = 1'h0;
-      8'h14:
+      10'h044:
           \$5  = 1'h0;
-      8'h15:
+      10'h045:
           \$5  = 1'h0;
-      8'h16:
+      10'h046:
           \$5  = 1'h0;
-      8'h17:
+      10'h047:
           \$5  = 1'h0;
-      8'h18:
+      10'h048:
           \$5  = 1'h0;
-      8'h19:
+      10'h049:
           \$5  = 1'h0;
-      8'h1a:
+      10'h04a:
           \$5  = 1'h0;
-      8'h1b:
+      10'h04b:
           \$5  = 1'h0;
-      8'h1c:
+      10'h04c:
           \$5  = 1'h0;
-      8'h1d:
+      10'h04d:
+          \$5  = 1'h0;
+      10'h04e:
+          \$5  = 1'h0;
+      10'h04f:
+          \$5  = 1'h0;
+      10'h050:
+          \$5  = 1'h0;
+      10'h051:
+          \$5  = 1'h0;
+      10'h052:
+          \$5  = 1'h0;
+      10'h053:
+          \$5  = 1'h0;
+      10'h054:
+          \$5  = 1'h0;
+      10'h055:
+          \$5  = 1'h0;
+      10'h056:
+          \$5  = 1'h0;
+      10'h057:
+          \$5  = 1'h0;
+      10'h058:
+          \$5  = 1'h0;
+      10'h059:
+          \$5  = 1'h0;
+      10'h05a:
+          \$5  = 1'h0;
+      10'h05b:
+          \$5  = 1'h0;
+      10'h05c:
+          \$5  = 1'h0;
+      10'h05d:
+          \$5  = 1'h0;
+      10'h05e:
+          \$5  = 1'h0;
+      10'h05f:
+          \$5  = 1'h0;
+      10'h060:
+          \$5  = 1'h0;
+      10'h061:
+          \$5  = 1'h0;
+      10'h062:
+          \$5  = 1'h0;
+      10'h063:
+          \$5  = 1'h0;
+      10'h064:
+          \$5  = 1'h0;
+      10'h065:
+          \$5  = 1'h0;
+      10'h066:
+          \$5  = 1'h0;
+      10'h067:
+          \$5  = 1'h0;
+      10'h068:
+          \$5  = 1'h0;
+      10'h069:
+          \$5  = 1'h0;
+      10'h06a:
+          \$5  = 1'h0;
+      10'h06b:
+          \$5  = 1'h0;
+      10'h06c:
+          \$5  = 1'h0;
+      10'h06d:
+          \$5  = 1'h0;
+      10'h06e:
+          \$5  = 1'h0;
+      10'h06f:
+          \$5  = 1'h0;
+      10'h070:
+          \$5  = 1'h0;
+      10'h071:
           \$5  = 1'h1;
-      8'h1e:
+      10'h072:
           \$5  = 1'h0;
-      8'h1f:
+      10'h073:
           \$5  = 1'h0;
-      8'h20:
+      10'h074:
           \$5  = 1'h0;
-      8'h21:
+      10'h075:
           \$5  = 1'h0;
-      8'h22:
+      10'h076:
           \$5  = 1'h0;
-      8'h23:
+      10'h077:
           \$5  = 1'h0;
-      8'h24:
+      10'h078:
           \$5  = 1'h0;
-      8'h25:
+      10'h079:
           \$5  = 1'h0;
-      8'h26:
+      10'h07a:
           \$5  = 1'h0;
-      8'h27:
+      10'h07b:
           \$5  = 1'h0;
-      8'h28:
+      10'h07c:
           \$5  = 1'h0;
-      8'h29:
+      10'h07d:
           \$5  = 1'h0;
-      8'h2a:
+      10'h07e:
           \$5  = 1'h0;
-      8'h2b:
+      10'h07f:
           \$5  = 1'h0;
-      8'h2c:
+      10'h080:
           \$5  = 1'h0;
-      8'h2d:
+      10'h081:
+          \$5  = 1'h0;
+      10'h082:
+          \$5  = 1'h0;
+      10'h083:
+          \$5  = 1'h0;
+      10'h084:
+          \$5  = 1'h0;
+      10'h085:
+          \$5  = 1'h0;
+      10'h086:
+          \$5  = 1'h0;
+      10'h087:
+          \$5  = 1'h0;
+      10'h088:
+          \$5  = 1'h0;
+      10'h089:
+          \$5  = 1'h0;
+      10'h08a:
+          \$5  = 1'h0;
+      10'h08b:
+          \$5  = 1'h0;
+      10'h08c:
+          \$5  = 1'h0;
+      10'h08d:
+          \$5  = 1'h0;
+      10'h08e:
+          \$5  = 1'h0;
+      10'h08f:
+          \$5  = 1'h0;
+      10'h090:
+          \$5  = 1'h0;
+      10'h091:
+          \$5  = 1'h0;
+      10'h092:
+          \$5  = 1'h0;
+      10'h093:
+          \$5  = 1'h0;
+      10'h094:
+          \$5  = 1'h0;
+      10'h095:
+          \$5  = 1'h0;
+      10'h096:
+          \$5  = 1'h0;
+      10'h097:
+          \$5  = 1'h0;
+      10'h098:
+          \$5  = 1'h0;
+      10'h099:
+          \$5  = 1'h0;
+      10'h09a:
+          \$5  = 1'h0;
+      10'h09b:
+          \$5  = 1'h0;
+      10'h09c:
+          \$5  = 1'h0;
+      10'h09d:
+          \$5  = 1'h0;
+      10'h09e:
+          \$5  = 1'h0;
+      10'h09f:
+          \$5  = 1'h0;
+      10'h0a0:
+          \$5  = 1'h0;
+      10'h0a1:
+          \$5  = 1'h0;
+      10'h0a2:
+          \$5  = 1'h0;
+      10'h0a3:
+          \$5  = 1'h0;
+      10'h0a4:
           \$5  = 1'h1;
-      8'h2e:
+      10'h0a5:
           \$5  = 1'h0;
-      8'h2f:
+      10'h0a6:
           \$5  = 1'h0;
-      8'h30:
+      10'h0a7:
           \$5  = 1'h0;
-      8'h31:
+      10'h0a8:
           \$5  = 1'h0;
-      8'h32:
+      10'h0a9:
           \$5  = 1'h0;
-      8'h33:
+      10'h0aa:
           \$5  = 1'h0;
-      8'h34:
+      10'h0ab:
           \$5  = 1'h0;
-      8'h35:
+      10'h0ac:
           \$5  = 1'h0;
-      8'h36:
+      10'h0ad:
           \$5  = 1'h0;
-      8'h37:
+      10'h0ae:
           \$5  = 1'h0;
-      8'h38:
+      10'h0af:
           \$5  = 1'h0;
-      8'h39:
+      10'h0b0:
           \$5  = 1'h0;
-      8'h3a:
+      10'h0b1:
           \$5  = 1'h0;
-      8'h3b:
+      10'h0b2:
           \$5  = 1'h0;
-      8'h3c:
+      10'h0b3:
           \$5  = 1'h0;
-      8'h3d:
+      10'h0b4:
+          \$5  = 1'h0;
+      10'h0b5:
+          \$5  = 1'h0;
+      10'h0b6:
+          \$5  = 1'h0;
+      10'h0b7:
+          \$5  = 1'h0;
+      10'h0b8:
+          \$5  = 1'h0;
+      10'h0b9:
+          \$5  = 1'h0;
+      10'h0ba:
+          \$5  = 1'h0;
+      10'h0bb:
+          \$5  = 1'h0;
+      10'h0bc:
+          \$5  = 1'h0;
+      10'h0bd:
+          \$5  = 1'h0;
+      10'h0be:
+          \$5  = 1'h0;
+      10'h0bf:
+          \$5  = 1'h0;
+      10'h0c0:
+          \$5  = 1'h0;
+      10'h0c1:
+          \$5  = 1'h0;
+      10'h0c2:
+          \$5  = 1'h0;
+      10'h0c3:
+          \$5  = 1'h0;
+      10'h0c4:
+          \$5  = 1'h0;
+      10'h0c5:
+          \$5  = 1'h0;
+      10'h0c6:
+          \$5  = 1'h0;
+      10'h0c7:
+          \$5  = 1'h0;
+      10'h0c8:
+          \$5  = 1'h0;
+      10'h0c9:
+          \$5  = 1'h0;
+      10'h0ca:
+          \$5  = 1'h0;
+      10'h0cb:
+          \$5  = 1'h0;
+      10'h0cc:
+          \$5  = 1'h0;
+      10'h0cd:
+          \$5  = 1'h0;
+      10'h0ce:
+          \$5  = 1'h0;
+      10'h0cf:
+          \$5  = 1'h0;
+      10'h0d0:
+          \$5  = 1'h0;
+      10'h0d1:
+          \$5  = 1'h0;
+      10'h0d2:
+          \$5  = 1'h0;
+      10'h0d3:
+          \$5  = 1'h0;
+      10'h0d4:
+          \$5  = 1'h0;
+      10'h0d5:
+          \$5  = 1'h0;
+      10'h0d6:
+          \$5  = 1'h0;
+      10'h0d7:
+          \$5  = 1'h0;
+      10'h0d8:
           \$5  = 1'h1;
-      8'h3e:
+      10'h0d9:
           \$5  = 1'h0;
-      8'h3f:
+      10'h0da:
           \$5  = 1'h0;
-      8'h40:
+      10'h0db:
           \$5  = 1'h0;
-      8'h41:
+      10'h0dc:
           \$5  = 1'h0;
-      8'h42:
+      10'h0dd:
           \$5  = 1'h0;
-      8'h43:
+      10'h0de:
           \$5  = 1'h0;
-      8'h44:
+      10'h0df:
           \$5  = 1'h0;
-      8'h45:
+      10'h0e0:
           \$5  = 1'h0;
-      8'h46:
+      10'h0e1:
           \$5  = 1'h0;
-      8'h47:
+      10'h0e2:
           \$5  = 1'h0;
-      8'h48:
+      10'h0e3:
           \$5  = 1'h0;
-      8'h49:
+      10'h0e4:
           \$5  = 1'h0;
-      8'h4a:
+      10'h0e5:
           \$5  = 1'h0;
-      8'h4b:
+      10'h0e6:
           \$5  = 1'h0;
-      8'h4c:
+      10'h0e7:
           \$5  = 1'h0;
-      8'h4d:
+      10'h0e8:
+          \$5  = 1'h0;
+      10'h0e9:
+          \$5  = 1'h0;
+      10'h0ea:
+          \$5  = 1'h0;
+      10'h0eb:
+          \$5  = 1'h0;
+      10'h0ec:
+          \$5  = 1'h0;
+      10'h0ed:
+          \$5  = 1'h0;
+      10'h0ee:
+          \$5  = 1'h0;
+      10'h0ef:
+          \$5  = 1'h0;
+      10'h0f0:
+          \$5  = 1'h0;
+      10'h0f1:
+          \$5  = 1'h0;
+      10'h0f2:
+          \$5  = 1'h0;
+      10'h0f3:
+          \$5  = 1'h0;
+      10'h0f4:
+          \$5  = 1'h0;
+      10'h0f5:
+          \$5  = 1'h0;
+      10'h0f6:
+          \$5  = 1'h0;
+      10'h0f7:
+          \$5  = 1'h0;
+      10'h0f8:
+          \$5  = 1'h0;
+      10'h0f9:
+          \$5  = 1'h0;
+      10'h0fa:
+          \$5  = 1'h0;
+      10'h0fb:
+          \$5  = 1'h0;
+      10'h0fc:
+          \$5  = 1'h0;
+      10'h0fd:
+          \$5  = 1'h0;
+      10'h0fe:
+          \$5  = 1'h0;
+      10'h0ff:
+          \$5  = 1'h0;
+      10'h100:
+          \$5  = 1'h0;
+      10'h101:
+          \$5  = 1'h0;
+      10'h102:
+          \$5  = 1'h0;
+      10'h103:
+          \$5  = 1'h0;
+      10'h104:
+          \$5  = 1'h0;
+      10'h105:
+          \$5  = 1'h0;
+      10'h106:
+          \$5  = 1'h0;
+      10'h107:
+          \$5  = 1'h0;
+      10'h108:
+          \$5  = 1'h0;
+      10'h109:
+          \$5  = 1'h0;
+      10'h10a:
+          \$5  = 1'h0;
+      10'h10b:
+          \$5  = 1'h0;
+      10'h10c:
           \$5  = 1'h1;
-      8'h4e:
+      10'h10d:
           \$5  = 1'h0;
-      8'h4f:
+      10'h10e:
           \$5  = 1'h0;
-      8'h50:
+      10'h10f:
           \$5  = 1'h0;
-      8'h51:
+      10'h110:
           \$5  = 1'h0;
-      8'h52:
+      10'h111:
           \$5  = 1'h0;
-      8'h53:
+      10'h112:
           \$5  = 1'h0;
-      8'h54:
+      10'h113:
           \$5  = 1'h0;
-      8'h55:
+      10'h114:
           \$5  = 1'h0;
-      8'h56:
+      10'h115:
           \$5  = 1'h0;
-      8'h57:
+      10'h116:
           \$5  = 1'h0;
-      8'h58:
+      10'h117:
           \$5  = 1'h0;
-      8'h59:
+      10'h118:
           \$5  = 1'h0;
-      8'h5a:
+      10'h119:
           \$5  = 1'h0;
-      8'h5b:
+      10'h11a:
           \$5  = 1'h0;
-      8'h5c:
+      10'h11b:
           \$5  = 1'h0;
-      8'h5d:
+      10'h11c:
+          \$5  = 1'h0;
+      10'h11d:
+          \$5  = 1'h0;
+      10'h11e:
+          \$5  = 1'h0;
+      10'h11f:
+          \$5  = 1'h0;
+      10'h120:
+          \$5  = 1'h0;
+      10'h121:
+          \$5  = 1'h0;
+      10'h122:
+          \$5  = 1'h0;
+      10'h123:
+          \$5  = 1'h0;
+      10'h124:
+          \$5  = 1'h0;
+      10'h125:
+          \$5  = 1'h0;
+      10'h126:
+          \$5  = 1'h0;
+      10'h127:
+          \$5  = 1'h0;
+      10'h128:
+          \$5  = 1'h0;
+      10'h129:
+          \$5  = 1'h0;
+      10'h12a:
+          \$5  = 1'h0;
+      10'h12b:
+          \$5  = 1'h0;
+      10'h12c:
+          \$5  = 1'h0;
+      10'h12d:
+          \$5  = 1'h0;
+      10'h12e:
+          \$5  = 1'h0;
+      10'h12f:
+          \$5  = 1'h0;
+      10'h130:
+          \$5  = 1'h0;
+      10'h131:
+          \$5  = 1'h0;
+      10'h132:
+          \$5  = 1'h0;
+      10'h133:
+          \$5  = 1'h0;
+      10'h134:
+          \$5  = 1'h0;
+      10'h135:
+          \$5  = 1'h0;
+      10'h136:
+          \$5  = 1'h0;
+      10'h137:
+          \$5  = 1'h0;
+      10'h138:
+          \$5  = 1'h0;
+      10'h139:
+          \$5  = 1'h0;
+      10'h13a:
+          \$5  = 1'h0;
+      10'h13b:
+          \$5  = 1'h0;
+      10'h13c:
+          \$5  = 1'h0;
+      10'h13d:
+          \$5  = 1'h0;
+      10'h13e:
+          \$5  = 1'h0;
+      10'h13f:
           \$5  = 1'h1;
-      8'h5e:
+      10'h140:
           \$5  = 1'h0;
-      8'h5f:
+      10'h141:
           \$5  = 1'h0;
-      8'h60:
+      10'h142:
           \$5  = 1'h0;
-      8'h61:
+      10'h143:
           \$5  = 1'h0;
-      8'h62:
+      10'h144:
           \$5  = 1'h0;
-      8'h63:
+      10'h145:
           \$5  = 1'h0;
-      8'h64:
+      10'h146:
           \$5  = 1'h0;
-      8'h65:
+      10'h147:
           \$5  = 1'h0;
-      8'h66:
+      10'h148:
           \$5  = 1'h0;
-      8'h67:
+      10'h149:
           \$5  = 1'h0;
-      8'h68:
+      10'h14a:
           \$5  = 1'h0;
-      8'h69:
+      10'h14b:
           \$5  = 1'h0;
-      8'h6a:
+      10'h14c:
           \$5  = 1'h0;
-      8'h6b:
+      10'h14d:
           \$5  = 1'h0;
-      8'h6c:
+      10'h14e:
           \$5  = 1'h0;
-      8'h6d:
+      10'h14f:
+          \$5  = 1'h0;
+      10'h150:
+          \$5  = 1'h0;
+      10'h151:
+          \$5  = 1'h0;
+      10'h152:
+          \$5  = 1'h0;
+      10'h153:
+          \$5  = 1'h0;
+      10'h154:
+          \$5  = 1'h0;
+      10'h155:
+          \$5  = 1'h0;
+      10'h156:
+          \$5  = 1'h0;
+      10'h157:
+          \$5  = 1'h0;
+      10'h158:
+          \$5  = 1'h0;
+      10'h159:
+          \$5  = 1'h0;
+      10'h15a:
+          \$5  = 1'h0;
+      10'h15b:
+          \$5  = 1'h0;
+      10'h15c:
+          \$5  = 1'h0;
+      10'h15d:
+          \$5  = 1'h0;
+      10'h15e:
+          \$5  = 1'h0;
+      10'h15f:
+          \$5  = 1'h0;
+      10'h160:
+          \$5  = 1'h0;
+      10'h161:
+          \$5  = 1'h0;
+      10'h162:
+          \$5  = 1'h0;
+      10'h163:
+          \$5  = 1'h0;
+      10'h164:
+          \$5  = 1'h0;
+      10'h165:
+          \$5  = 1'h0;
+      10'h166:
+          \$5  = 1'h0;
+      10'h167:
+          \$5  = 1'h0;
+      10'h168:
+          \$5  = 1'h0;
+      10'h169:
+          \$5  = 1'h0;
+      10'h16a:
+          \$5  = 1'h0;
+      10'h16b:
+          \$5  = 1'h0;
+      10'h16c:
+          \$5  = 1'h0;
+      10'h16d:
+          \$5  = 1'h0;
+      10'h16e:
+          \$5  = 1'h0;
+      10'h16f:
+          \$5  = 1'h0;
+      10'h170:
+          \$5  = 1'h0;
+      10'h171:
+          \$5  = 1'h0;
+      10'h172:
+          \$5  = 1'h0;
+      10'h173:
           \$5  = 1'h1;
-      8'h6e:
+      10'h174:
           \$5  = 1'h0;
-      8'h6f:
+      10'h175:
           \$5  = 1'h0;
-      8'h70:
+      10'h176:
           \$5  = 1'h0;
-      8'h71:
+      10'h177:
           \$5  = 1'h0;
-      8'h72:
+      10'h178:
           \$5  = 1'h0;
-      8'h73:
+      10'h179:
           \$5  = 1'h0;
-      8'h74:
+      10'h17a:
           \$5  = 1'h0;
-      8'h75:
+      10'h17b:
           \$5  = 1'h0;
-      8'h76:
+      10'h17c:
           \$5  = 1'h0;
-      8'h77:
+      10'h17d:
           \$5  = 1'h0;
-      8'h78:
+      10'h17e:
           \$5  = 1'h0;
-      8'h79:
+      10'h17f:
           \$5  = 1'h0;
-      8'h7a:
+      10'h180:
           \$5  = 1'h0;
-      8'h7b:
+      10'h181:
           \$5  = 1'h0;
-      8'h7c:
+      10'h182:
+          \$5  = 1'h0;
+      10'h183:
+          \$5  = 1'h0;
+      10'h184:
+          \$5  = 1'h0;
+      10'h185:
+          \$5  = 1'h0;
+      10'h186:
+          \$5  = 1'h0;
+      10'h187:
+          \$5  = 1'h0;
+      10'h188:
+          \$5  = 1'h0;
+      10'h189:
+          \$5  = 1'h0;
+      10'h18a:
+          \$5  = 1'h0;
+      10'h18b:
+          \$5  = 1'h0;
+      10'h18c:
+          \$5  = 1'h0;
+      10'h18d:
+          \$5  = 1'h0;
+      10'h18e:
+          \$5  = 1'h0;
+      10'h18f:
+          \$5  = 1'h0;
+      10'h190:
+          \$5  = 1'h0;
+      10'h191:
+          \$5  = 1'h0;
+      10'h192:
+          \$5  = 1'h0;
+      10'h193:
+          \$5  = 1'h0;
+      10'h194:
+          \$5  = 1'h0;
+      10'h195:
+          \$5  = 1'h0;
+      10'h196:
+          \$5  = 1'h0;
+      10'h197:
+          \$5  = 1'h0;
+      10'h198:
+          \$5  = 1'h0;
+      10'h199:
+          \$5  = 1'h0;
+      10'h19a:
+          \$5  = 1'h0;
+      10'h19b:
+          \$5  = 1'h0;
+      10'h19c:
+          \$5  = 1'h0;
+      10'h19d:
+          \$5  = 1'h0;
+      10'h19e:
+          \$5  = 1'h0;
+      10'h19f:
+          \$5  = 1'h0;
+      10'h1a0:
+          \$5  = 1'h0;
+      10'h1a1:
+          \$5  = 1'h0;
+      10'h1a2:
+          \$5  = 1'h0;
+      10'h1a3:
+          \$5  = 1'h0;
+      10'h1a4:
+          \$5  = 1'h0;
+      10'h1a5:
+          \$5  = 1'h0;
+      10'h1a6:
           \$5  = 1'h1;
-      8'h7d:
+      10'h1a7:
           \$5  = 1'h0;
-      8'h7e:
+      10'h1a8:
           \$5  = 1'h0;
-      8'h7f:
+      10'h1a9:
           \$5  = 1'h0;
-      8'h80:
+      10'h1aa:
           \$5  = 1'h0;
-      8'h81:
+      10'h1ab:
           \$5  = 1'h0;
-      8'h82:
+      10'h1ac:
           \$5  = 1'h0;
-      8'h83:
+      10'h1ad:
           \$5  = 1'h0;
-      8'h84:
+      10'h1ae:
           \$5  = 1'h0;
-      8'h85:
+      10'h1af:
           \$5  = 1'h0;
-      8'h86:
+      10'h1b0:
           \$5  = 1'h0;
-      8'h87:
+      10'h1b1:
           \$5  = 1'h0;
-      8'h88:
+      10'h1b2:
           \$5  = 1'h0;
-      8'h89:
+      10'h1b3:
           \$5  = 1'h0;
-      8'h8a:
+      10'h1b4:
           \$5  = 1'h0;
-      8'h8b:
+      10'h1b5:
           \$5  = 1'h0;
-      8'h8c:
+      10'h1b6:
+          \$5  = 1'h0;
+      10'h1b7:
+          \$5  = 1'h0;
+      10'h1b8:
+          \$5  = 1'h0;
+      10'h1b9:
+          \$5  = 1'h0;
+      10'h1ba:
+          \$5  = 1'h0;
+      10'h1bb:
+          \$5  = 1'h0;
+      10'h1bc:
+          \$5  = 1'h0;
+      10'h1bd:
+          \$5  = 1'h0;
+      10'h1be:
+          \$5  = 1'h0;
+      10'h1bf:
+          \$5  = 1'h0;
+      10'h1c0:
+          \$5  = 1'h0;
+      10'h1c1:
+          \$5  = 1'h0;
+      10'h1c2:
+          \$5  = 1'h0;
+      10'h1c3:
+          \$5  = 1'h0;
+      10'h1c4:
+          \$5  = 1'h0;
+      10'h1c5:
+          \$5  = 1'h0;
+      10'h1c6:
+          \$5  = 1'h0;
+      10'h1c7:
+          \$5  = 1'h0;
+      10'h1c8:
+          \$5  = 1'h0;
+      10'h1c9:
+          \$5  = 1'h0;
+      10'h1ca:
+          \$5  = 1'h0;
+      10'h1cb:
+          \$5  = 1'h0;
+      10'h1cc:
+          \$5  = 1'h0;
+      10'h1cd:
+          \$5  = 1'h0;
+      10'h1ce:
+          \$5  = 1'h0;
+      10'h1cf:
+          \$5  = 1'h0;
+      10'h1d0:
+          \$5  = 1'h0;
+      10'h1d1:
+          \$5  = 1'h0;
+      10'h1d2:
+          \$5  = 1'h0;
+      10'h1d3:
+          \$5  = 1'h0;
+      10'h1d4:
+          \$5  = 1'h0;
+      10'h1d5:
+          \$5  = 1'h0;
+      10'h1d6:
+          \$5  = 1'h0;
+      10'h1d7:
+          \$5  = 1'h0;
+      10'h1d8:
+          \$5  = 1'h0;
+      10'h1d9:
+          \$5  = 1'h0;
+      10'h1da:
           \$5  = 1'h1;
-      8'h8d:
+      10'h1db:
           \$5  = 1'h0;
-      8'h8e:
+      10'h1dc:
           \$5  = 1'h0;
-      8'h8f:
+      10'h1dd:
           \$5  = 1'h0;
-      8'h90:
+      10'h1de:
           \$5  = 1'h0;
-      8'h91:
+      10'h1df:
           \$5  = 1'h0;
-      8'h92:
+      10'h1e0:
           \$5  = 1'h0;
-      8'h93:
+      10'h1e1:
           \$5  = 1'h0;
-      8'h94:
+      10'h1e2:
           \$5  = 1'h0;
-      8'h95:
+      10'h1e3:
           \$5  = 1'h0;
-      8'h96:
+      10'h1e4:
           \$5  = 1'h0;
-      8'h97:
+      10'h1e5:
           \$5  = 1'h0;
-      8'h98:
+      10'h1e6:
           \$5  = 1'h0;
-      8'h99:
+      10'h1e7:
           \$5  = 1'h0;
-      8'h9a:
+      10'h1e8:
           \$5  = 1'h0;
-      8'h9b:
+      10'h1e9:
           \$5  = 1'h0;
-      8'h9c:
+      10'h1ea:
+          \$5  = 1'h0;
+      10'h1eb:
+          \$5  = 1'h0;
+      10'h1ec:
+          \$5  = 1'h0;
+      10'h1ed:
+          \$5  = 1'h0;
+      10'h1ee:
+          \$5  = 1'h0;
+      10'h1ef:
+          \$5  = 1'h0;
+      10'h1f0:
+          \$5  = 1'h0;
+      10'h1f1:
+          \$5  = 1'h0;
+      10'h1f2:
+          \$5  = 1'h0;
+      10'h1f3:
+          \$5  = 1'h0;
+      10'h1f4:
+          \$5  = 1'h0;
+      10'h1f5:
+          \$5  = 1'h0;
+      10'h1f6:
+          \$5  = 1'h0;
+      10'h1f7:
+          \$5  = 1'h0;
+      10'h1f8:
+          \$5  = 1'h0;
+      10'h1f9:
+          \$5  = 1'h0;
+      10'h1fa:
+          \$5  = 1'h0;
+      10'h1fb:
+          \$5  = 1'h0;
+      10'h1fc:
+          \$5  = 1'h0;
+      10'h1fd:
+          \$5  = 1'h0;
+      10'h1fe:
+          \$5  = 1'h0;
+      10'h1ff:
+          \$5  = 1'h0;
+      10'h200:
+          \$5  = 1'h0;
+      10'h201:
+          \$5  = 1'h0;
+      10'h202:
+          \$5  = 1'h0;
+      10'h203:
+          \$5  = 1'h0;
+      10'h204:
+          \$5  = 1'h0;
+      10'h205:
+          \$5  = 1'h0;
+      10'h206:
+          \$5  = 1'h0;
+      10'h207:
+          \$5  = 1'h0;
+      10'h208:
+          \$5  = 1'h0;
+      10'h209:
+          \$5  = 1'h0;
+      10'h20a:
+          \$5  = 1'h0;
+      10'h20b:
+          \$5  = 1'h0;
+      10'h20c:
+          \$5  = 1'h0;
+      10'h20d:
+          \$5  = 1'h0;
+      10'h20e:
           \$5  = 1'h1;
-      8'h9d:
+      10'h20f:
           \$5  = 1'h0;
-      8'h9e:
+      10'h210:
           \$5  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$21  = 24'h000000;
+    \$12  = 24'h000000;
     casez (nf7)
       4'h0:
-          \$21  = 24'hffff0f;
+          \$12  = 24'hffff0f;
       4'h1:
-          \$21  = 24'hfffe64;
+          \$12  = 24'hfffe64;
       4'h2:
-          \$21  = 24'hfffff0;
+          \$12  = 24'hfffff0;
       4'h3:
-          \$21  = 24'h0000f3;
+          \$12  = 24'h0000f3;
       4'h4:
-          \$21  = 24'h00007c;
+          \$12  = 24'h00007c;
       4'h5:
-          \$21  = 24'hffff7a;
+          \$12  = 24'hffff7a;
       4'h6:
-          \$21  = 24'hfffecb;
+          \$12  = 24'hfffecb;
       4'h7:
-          \$21  = 24'hfffea9;
+          \$12  = 24'hfffea9;
       4'h8:
-          \$21  = 24'h000151;
+          \$12  = 24'h000151;
       4'h9:
-          \$21  = 24'hfffff0;
+          \$12  = 24'hfffff0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$78  = nf_t;
+    \$69  = nf_t;
     if (issue) begin
-      \$78  = nf_t_ahead;
+      \$69  = nf_t_ahead;
     end
     if (rst) begin
-      \$78  = 4'h0;
+      \$69  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = nf_t_ahead;
+    \$70  = nf_t_ahead;
     if (issue) begin
-      \$79  = \$1 ;
+      \$70  = \$1 ;
     end
     if (rst) begin
-      \$79  = 4'h0;
+      \$70  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = sf_t;
+    \$71  = sf_t;
     if (issue) begin
-      \$80  = sf_t_ahead;
+      \$71  = sf_t_ahead;
     end
     if (rst) begin
-      \$80  = 4'h0;
+      \$71  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = sf_t_ahead;
+    \$72  = sf_t_ahead;
     if (issue) begin
-      \$81  = \$2 ;
+      \$72  = \$2 ;
     end
     if (rst) begin
-      \$81  = 4'h1;
+      \$72  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = reads_input_t;
+    \$73  = reads_input_t;
     if (issue) begin
-      \$82  = reads_input_t_ahead;
+      \$73  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$82  = 1'h1;
+      \$73  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = reads_input_t_ahead;
+    \$74  = reads_input_t_ahead;
     if (issue) begin
-      \$83  = \$3 ;
+      \$74  = \$3 ;
     end
     if (rst) begin
-      \$83  = 1'h1;
+      \$74  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = first_t;
+    \$75  = first_t;
     if (issue) begin
-      \$84  = first_t_ahead;
+      \$75  = first_t_ahead;
     end
     if (rst) begin
-      \$84  = 1'h1;
+      \$75  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = first_t_ahead;
+    \$76  = first_t_ahead;
     if (issue) begin
-      \$85  = \$4 ;
+      \$76  = \$4 ;
     end
     if (rst) begin
-      \$85  = 1'h0;
+      \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = last_t;
+    \$77  = last_t;
     if (issue) begin
-      \$86  = last_t_ahead;
+      \$77  = last_t_ahead;
     end
+    if (rst) begin
+      \$77  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$78  = last_t_ahead;
+    if (issue) begin
+      \$78  = \$5 ;
+    end
+    if (rst) begin
+      \$78  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$79  = t;
+    if (issue) begin
+      \$79  = \$8 [9:0];
+    end
+    if (rst) begin
+      \$79  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$80  = i__payload;
+    if (rst) begin
+      \$80  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$81  = reads_input_t;
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$82  = issue;
+    if (rst) begin
+      \$82  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$83  = first_t;
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$84  = last_t;
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$85  = nf_t;
+    if (rst) begin
+      \$85  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$86  = from_input;
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = last_t_ahead;
-    if (issue) begin
-      \$87  = \$5 ;
-    end
+    \$87  = x_reg;
     if (rst) begin
-      \$87  = 1'h0;
+      \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = t;
-    if (issue) begin
-      \$88  = \$8 [7:0];
-    end
+    \$88  = rport__data;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = i__payload;
+    \$89  = \$9 ;
     if (rst) begin
-      \$89  = 32'd0;
+      \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = reads_input_t;
+    \$90  = t;
     if (rst) begin
-      \$90  = 1'h0;
+      \$90  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = issue;
+    \$91  = t1;
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = first_t;
+    \$92  = port__data;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = last_t;
+    \$93  = x_mid;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = nf_t;
+    \$94  = \$10 ;
     if (rst) begin
-      \$94  = 4'h0;
+      \$94  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = from_input;
+    \$95  = rom0_read;
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = x_reg;
+    \$96  = \$11 ;
     if (rst) begin
-      \$96  = 32'd0;
+      \$96  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = rport__data;
+    \$97  = prod0_0;
     if (rst) begin
-      \$97  = 32'd0;
+      \$97  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = \$9 ;
+    \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$98  = 32'd0;
+      \$98  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = t;
+    \$99  = v1;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = t1;
+    \$100  = first1;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = port__data;
+    \$101  = last1;
     if (rst) begin
-      \$101  = 32'd0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = x_mid[7:0];
+    \$102  = nf1;
     if (rst) begin
-      \$102  = 8'h00;
+      \$102  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = x_mid[15:8];
+    \$103  = v2;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = x_mid[23:16];
+    \$104  = first2;
     if (rst) begin
-      \$104  = 8'h00;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = x_mid[31:24];
+    \$105  = last2;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = \$10 ;
+    \$106  = nf2;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = rom0_read[7:0];
+    \$107  = v3;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = \$11 ;
+    \$108  = first3;
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = rom0_read[15:8];
+    \$109  = last3;
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = \$12 ;
+    \$110  = nf3;
     if (rst) begin
-      \$110  = 9'h000;
+      \$110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = rom0_read[23:16];
+    \$111  = v4;
     if (rst) begin
-      \$111  = 8'h00;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = \$13 ;
+    \$112  = first4;
     if (rst) begin
-      \$112  = 9'h000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = rom0_read[31:24];
+    \$113  = last4;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = \$14 ;
+    \$114  = nf4;
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = \$15 ;
+    \$115  = v5;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = \$16 ;
+    \$116  = first5;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = \$17 ;
+    \$117  = last5;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = prod0_0;
+    \$118  = nf5;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = prod0_1;
+    \$119  = v6;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = prod0_2;
+    \$120  = first6;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = prod0_3;
+    \$121  = last6;
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$122  = nf6;
     if (rst) begin
-      \$122  = 24'h000000;
+      \$122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = v1;
+    \$123  = v7;
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = first1;
+    \$124  = first7;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = last1;
+    \$125  = last7;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = nf1;
+    \$126  = nf7;
     if (rst) begin
       \$126  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = v2;
+    \$127  = v7;
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first2;
+    \$128  = first7;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = last2;
+    \$129  = last7;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = nf2;
+    \$130  = nf7;
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = v3;
+    \$131  = \$12 ;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = first3;
+    \$132  = acc0;
+    if (v8_0) begin
+      \$132  = \$64 [23:0];
+    end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = last3;
+    \$133  = \$13 ;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = nf3;
+    \$134  = \$68 [3:0];
     if (rst) begin
       \$134  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = v4;
+    \$135  = \$20 ;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = first4;
+    \$136  = q_wptr;
+    if (\$27 ) begin
+      \$136  = \$30 [3:0];
+    end
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = last4;
+    \$137  = q_rptr;
+    if (\$34 ) begin
+      \$137  = \$37 [3:0];
+    end
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = nf4;
+    \$138  = \$50 [3:0];
     if (rst) begin
       \$138  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = v5;
+    \$139  = o__valid;
+    if (\$52 ) begin
+      \$139  = \$54 ;
+    end
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = first5;
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = last5;
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = nf5;
-    if (rst) begin
-      \$142  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = v6;
-    if (rst) begin
-      \$143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = first6;
-    if (rst) begin
-      \$144  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = last6;
-    if (rst) begin
-      \$145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = nf6;
-    if (rst) begin
-      \$146  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = v7;
-    if (rst) begin
-      \$147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = first7;
-    if (rst) begin
-      \$148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = last7;
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = nf7;
-    if (rst) begin
-      \$150  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = v7;
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = first7;
-    if (rst) begin
-      \$152  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = last7;
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = nf7;
-    if (rst) begin
-      \$154  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \$21 ;
-    if (rst) begin
-      \$155  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = acc0;
-    if (v8_0) begin
-      \$156  = \$73 [23:0];
+    \$140  = o__payload;
+    if (\$52 ) begin
+      \$140  = \$56 ;
     end
     if (rst) begin
-      \$156  = 24'h000000;
+      \$140  = 24'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = \$22 ;
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = \$77 [3:0];
-    if (rst) begin
-      \$158  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = \$29 ;
-    if (rst) begin
-      \$159  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = q_wptr;
-    if (\$36 ) begin
-      \$160  = \$39 [3:0];
-    end
-    if (rst) begin
-      \$160  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = q_rptr;
-    if (\$43 ) begin
-      \$161  = \$46 [3:0];
-    end
-    if (rst) begin
-      \$161  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \$59 [3:0];
-    if (rst) begin
-      \$162  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = o__valid;
-    if (\$61 ) begin
-      \$163  = \$63 ;
-    end
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = o__payload;
-    if (\$61 ) begin
-      \$164  = \$65 ;
-    end
-    if (rst) begin
-      \$164  = 24'h000000;
-    end
-  end
-  assign acc0_next = \$73 [23:0];
-  assign q_owed_next = \$77 [3:0];
+  assign acc0_next = \$64 [23:0];
+  assign q_owed_next = \$68 [3:0];
   assign q_in = acc0;
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en$105  = deliver;
-  assign \$signature__addr$106  = q_wptr;
-  assign \$signature__data$107  = acc0;
-  assign \rport__addr$108  = q_rptr;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
+  assign \$signature__en$90  = deliver;
+  assign \$signature__addr$91  = q_wptr;
+  assign \$signature__data$92  = acc0;
+  assign \rport__addr$93  = q_rptr;
+  assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
 endmodule

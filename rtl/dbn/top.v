@@ -5,63 +5,195 @@
 module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, i__payload);
   input clk;
   wire clk;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
-  wire [91:0] \i__payload$15 ;
+  input [511:0] i__payload;
+  wire [511:0] i__payload;
+  wire [735:0] \i__payload$15 ;
   wire [22:0] \i__payload$15[0] ;
+  wire [22:0] \i__payload$15[10] ;
+  wire [22:0] \i__payload$15[11] ;
+  wire [22:0] \i__payload$15[12] ;
+  wire [22:0] \i__payload$15[13] ;
+  wire [22:0] \i__payload$15[14] ;
+  wire [22:0] \i__payload$15[15] ;
+  wire [22:0] \i__payload$15[16] ;
+  wire [22:0] \i__payload$15[17] ;
+  wire [22:0] \i__payload$15[18] ;
+  wire [22:0] \i__payload$15[19] ;
   wire [22:0] \i__payload$15[1] ;
+  wire [22:0] \i__payload$15[20] ;
+  wire [22:0] \i__payload$15[21] ;
+  wire [22:0] \i__payload$15[22] ;
+  wire [22:0] \i__payload$15[23] ;
+  wire [22:0] \i__payload$15[24] ;
+  wire [22:0] \i__payload$15[25] ;
+  wire [22:0] \i__payload$15[26] ;
+  wire [22:0] \i__payload$15[27] ;
+  wire [22:0] \i__payload$15[28] ;
+  wire [22:0] \i__payload$15[29] ;
   wire [22:0] \i__payload$15[2] ;
+  wire [22:0] \i__payload$15[30] ;
+  wire [22:0] \i__payload$15[31] ;
   wire [22:0] \i__payload$15[3] ;
+  wire [22:0] \i__payload$15[4] ;
+  wire [22:0] \i__payload$15[5] ;
+  wire [22:0] \i__payload$15[6] ;
+  wire [22:0] \i__payload$15[7] ;
+  wire [22:0] \i__payload$15[8] ;
+  wire [22:0] \i__payload$15[9] ;
   wire [22:0] \i__payload$21 ;
   wire [22:0] \i__payload$21[0] ;
-  wire [47:0] \i__payload$27 ;
-  wire [7:0] \i__payload$27[0] ;
-  wire [7:0] \i__payload$27[1] ;
-  wire [7:0] \i__payload$27[2] ;
-  wire [7:0] \i__payload$27[3] ;
-  wire [7:0] \i__payload$27[4] ;
-  wire [7:0] \i__payload$27[5] ;
-  wire [31:0] \i__payload$33 ;
-  wire [7:0] \i__payload$33[0] ;
-  wire [7:0] \i__payload$33[1] ;
-  wire [7:0] \i__payload$33[2] ;
-  wire [7:0] \i__payload$33[3] ;
-  wire [63:0] \i__payload$39 ;
+  wire [229:0] \i__payload$27 ;
+  wire [22:0] \i__payload$27[0] ;
+  wire [22:0] \i__payload$27[1] ;
+  wire [22:0] \i__payload$27[2] ;
+  wire [22:0] \i__payload$27[3] ;
+  wire [22:0] \i__payload$27[4] ;
+  wire [22:0] \i__payload$27[5] ;
+  wire [22:0] \i__payload$27[6] ;
+  wire [22:0] \i__payload$27[7] ;
+  wire [22:0] \i__payload$27[8] ;
+  wire [22:0] \i__payload$27[9] ;
+  wire [22:0] \i__payload$33 ;
+  wire [22:0] \i__payload$33[0] ;
+  wire [7:0] \i__payload$39 ;
   wire [7:0] \i__payload$39[0] ;
-  wire [7:0] \i__payload$39[1] ;
-  wire [7:0] \i__payload$39[2] ;
-  wire [7:0] \i__payload$39[3] ;
-  wire [7:0] \i__payload$39[4] ;
-  wire [7:0] \i__payload$39[5] ;
-  wire [7:0] \i__payload$39[6] ;
-  wire [7:0] \i__payload$39[7] ;
-  wire [47:0] \i__payload$42 ;
-  wire [7:0] \i__payload$42[0] ;
-  wire [7:0] \i__payload$42[1] ;
-  wire [7:0] \i__payload$42[2] ;
-  wire [7:0] \i__payload$42[3] ;
-  wire [7:0] \i__payload$42[4] ;
-  wire [7:0] \i__payload$42[5] ;
-  wire [31:0] \i__payload$48 ;
-  wire [7:0] \i__payload$48[0] ;
-  wire [7:0] \i__payload$48[1] ;
-  wire [7:0] \i__payload$48[2] ;
-  wire [7:0] \i__payload$48[3] ;
-  wire [143:0] \i__payload$9 ;
+  wire [7:0] \i__payload$45 ;
+  wire [7:0] \i__payload$45[0] ;
+  wire [511:0] \i__payload$51 ;
+  wire [7:0] \i__payload$51[0] ;
+  wire [7:0] \i__payload$51[10] ;
+  wire [7:0] \i__payload$51[11] ;
+  wire [7:0] \i__payload$51[12] ;
+  wire [7:0] \i__payload$51[13] ;
+  wire [7:0] \i__payload$51[14] ;
+  wire [7:0] \i__payload$51[15] ;
+  wire [7:0] \i__payload$51[16] ;
+  wire [7:0] \i__payload$51[17] ;
+  wire [7:0] \i__payload$51[18] ;
+  wire [7:0] \i__payload$51[19] ;
+  wire [7:0] \i__payload$51[1] ;
+  wire [7:0] \i__payload$51[20] ;
+  wire [7:0] \i__payload$51[21] ;
+  wire [7:0] \i__payload$51[22] ;
+  wire [7:0] \i__payload$51[23] ;
+  wire [7:0] \i__payload$51[24] ;
+  wire [7:0] \i__payload$51[25] ;
+  wire [7:0] \i__payload$51[26] ;
+  wire [7:0] \i__payload$51[27] ;
+  wire [7:0] \i__payload$51[28] ;
+  wire [7:0] \i__payload$51[29] ;
+  wire [7:0] \i__payload$51[2] ;
+  wire [7:0] \i__payload$51[30] ;
+  wire [7:0] \i__payload$51[31] ;
+  wire [7:0] \i__payload$51[32] ;
+  wire [7:0] \i__payload$51[33] ;
+  wire [7:0] \i__payload$51[34] ;
+  wire [7:0] \i__payload$51[35] ;
+  wire [7:0] \i__payload$51[36] ;
+  wire [7:0] \i__payload$51[37] ;
+  wire [7:0] \i__payload$51[38] ;
+  wire [7:0] \i__payload$51[39] ;
+  wire [7:0] \i__payload$51[3] ;
+  wire [7:0] \i__payload$51[40] ;
+  wire [7:0] \i__payload$51[41] ;
+  wire [7:0] \i__payload$51[42] ;
+  wire [7:0] \i__payload$51[43] ;
+  wire [7:0] \i__payload$51[44] ;
+  wire [7:0] \i__payload$51[45] ;
+  wire [7:0] \i__payload$51[46] ;
+  wire [7:0] \i__payload$51[47] ;
+  wire [7:0] \i__payload$51[48] ;
+  wire [7:0] \i__payload$51[49] ;
+  wire [7:0] \i__payload$51[4] ;
+  wire [7:0] \i__payload$51[50] ;
+  wire [7:0] \i__payload$51[51] ;
+  wire [7:0] \i__payload$51[52] ;
+  wire [7:0] \i__payload$51[53] ;
+  wire [7:0] \i__payload$51[54] ;
+  wire [7:0] \i__payload$51[55] ;
+  wire [7:0] \i__payload$51[56] ;
+  wire [7:0] \i__payload$51[57] ;
+  wire [7:0] \i__payload$51[58] ;
+  wire [7:0] \i__payload$51[59] ;
+  wire [7:0] \i__payload$51[5] ;
+  wire [7:0] \i__payload$51[60] ;
+  wire [7:0] \i__payload$51[61] ;
+  wire [7:0] \i__payload$51[62] ;
+  wire [7:0] \i__payload$51[63] ;
+  wire [7:0] \i__payload$51[6] ;
+  wire [7:0] \i__payload$51[7] ;
+  wire [7:0] \i__payload$51[8] ;
+  wire [7:0] \i__payload$51[9] ;
+  wire [7:0] \i__payload$54 ;
+  wire [7:0] \i__payload$54[0] ;
+  wire [7:0] \i__payload$60 ;
+  wire [7:0] \i__payload$60[0] ;
+  wire [23:0] \i__payload$9 ;
   wire [23:0] \i__payload$9[0] ;
-  wire [23:0] \i__payload$9[1] ;
-  wire [23:0] \i__payload$9[2] ;
-  wire [23:0] \i__payload$9[3] ;
-  wire [23:0] \i__payload$9[4] ;
-  wire [23:0] \i__payload$9[5] ;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[10] ;
+  wire [7:0] \i__payload[11] ;
+  wire [7:0] \i__payload[12] ;
+  wire [7:0] \i__payload[13] ;
+  wire [7:0] \i__payload[14] ;
+  wire [7:0] \i__payload[15] ;
+  wire [7:0] \i__payload[16] ;
+  wire [7:0] \i__payload[17] ;
+  wire [7:0] \i__payload[18] ;
+  wire [7:0] \i__payload[19] ;
   wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[20] ;
+  wire [7:0] \i__payload[21] ;
+  wire [7:0] \i__payload[22] ;
+  wire [7:0] \i__payload[23] ;
+  wire [7:0] \i__payload[24] ;
+  wire [7:0] \i__payload[25] ;
+  wire [7:0] \i__payload[26] ;
+  wire [7:0] \i__payload[27] ;
+  wire [7:0] \i__payload[28] ;
+  wire [7:0] \i__payload[29] ;
   wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[30] ;
+  wire [7:0] \i__payload[31] ;
+  wire [7:0] \i__payload[32] ;
+  wire [7:0] \i__payload[33] ;
+  wire [7:0] \i__payload[34] ;
+  wire [7:0] \i__payload[35] ;
+  wire [7:0] \i__payload[36] ;
+  wire [7:0] \i__payload[37] ;
+  wire [7:0] \i__payload[38] ;
+  wire [7:0] \i__payload[39] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[40] ;
+  wire [7:0] \i__payload[41] ;
+  wire [7:0] \i__payload[42] ;
+  wire [7:0] \i__payload[43] ;
+  wire [7:0] \i__payload[44] ;
+  wire [7:0] \i__payload[45] ;
+  wire [7:0] \i__payload[46] ;
+  wire [7:0] \i__payload[47] ;
+  wire [7:0] \i__payload[48] ;
+  wire [7:0] \i__payload[49] ;
   wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[50] ;
+  wire [7:0] \i__payload[51] ;
+  wire [7:0] \i__payload[52] ;
+  wire [7:0] \i__payload[53] ;
+  wire [7:0] \i__payload[54] ;
+  wire [7:0] \i__payload[55] ;
+  wire [7:0] \i__payload[56] ;
+  wire [7:0] \i__payload[57] ;
+  wire [7:0] \i__payload[58] ;
+  wire [7:0] \i__payload[59] ;
   wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[60] ;
+  wire [7:0] \i__payload[61] ;
+  wire [7:0] \i__payload[62] ;
+  wire [7:0] \i__payload[63] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
+  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   wire \i__ready$12 ;
@@ -69,9 +201,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__ready$24 ;
   wire \i__ready$30 ;
   wire \i__ready$36 ;
-  wire \i__ready$40 ;
-  wire \i__ready$45 ;
-  wire \i__ready$51 ;
+  wire \i__ready$42 ;
+  wire \i__ready$48 ;
+  wire \i__ready$52 ;
+  wire \i__ready$57 ;
+  wire \i__ready$63 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$13 ;
@@ -79,51 +213,73 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$25 ;
   wire \i__valid$31 ;
   wire \i__valid$37 ;
-  wire \i__valid$41 ;
-  wire \i__valid$46 ;
-  wire \i__valid$52 ;
+  wire \i__valid$43 ;
+  wire \i__valid$49 ;
+  wire \i__valid$53 ;
+  wire \i__valid$58 ;
+  wire \i__valid$64 ;
   output [7:0] o__payload;
   wire [7:0] o__payload;
-  wire [143:0] \o__payload$10 ;
+  wire [23:0] \o__payload$10 ;
   wire [23:0] \o__payload$10[0] ;
-  wire [23:0] \o__payload$10[1] ;
-  wire [23:0] \o__payload$10[2] ;
-  wire [23:0] \o__payload$10[3] ;
-  wire [23:0] \o__payload$10[4] ;
-  wire [23:0] \o__payload$10[5] ;
-  wire [91:0] \o__payload$16 ;
+  wire [735:0] \o__payload$16 ;
   wire [22:0] \o__payload$16[0] ;
+  wire [22:0] \o__payload$16[10] ;
+  wire [22:0] \o__payload$16[11] ;
+  wire [22:0] \o__payload$16[12] ;
+  wire [22:0] \o__payload$16[13] ;
+  wire [22:0] \o__payload$16[14] ;
+  wire [22:0] \o__payload$16[15] ;
+  wire [22:0] \o__payload$16[16] ;
+  wire [22:0] \o__payload$16[17] ;
+  wire [22:0] \o__payload$16[18] ;
+  wire [22:0] \o__payload$16[19] ;
   wire [22:0] \o__payload$16[1] ;
+  wire [22:0] \o__payload$16[20] ;
+  wire [22:0] \o__payload$16[21] ;
+  wire [22:0] \o__payload$16[22] ;
+  wire [22:0] \o__payload$16[23] ;
+  wire [22:0] \o__payload$16[24] ;
+  wire [22:0] \o__payload$16[25] ;
+  wire [22:0] \o__payload$16[26] ;
+  wire [22:0] \o__payload$16[27] ;
+  wire [22:0] \o__payload$16[28] ;
+  wire [22:0] \o__payload$16[29] ;
   wire [22:0] \o__payload$16[2] ;
+  wire [22:0] \o__payload$16[30] ;
+  wire [22:0] \o__payload$16[31] ;
   wire [22:0] \o__payload$16[3] ;
+  wire [22:0] \o__payload$16[4] ;
+  wire [22:0] \o__payload$16[5] ;
+  wire [22:0] \o__payload$16[6] ;
+  wire [22:0] \o__payload$16[7] ;
+  wire [22:0] \o__payload$16[8] ;
+  wire [22:0] \o__payload$16[9] ;
   wire [22:0] \o__payload$22 ;
   wire [22:0] \o__payload$22[0] ;
-  wire [47:0] \o__payload$28 ;
-  wire [7:0] \o__payload$28[0] ;
-  wire [7:0] \o__payload$28[1] ;
-  wire [7:0] \o__payload$28[2] ;
-  wire [7:0] \o__payload$28[3] ;
-  wire [7:0] \o__payload$28[4] ;
-  wire [7:0] \o__payload$28[5] ;
-  wire [31:0] \o__payload$34 ;
-  wire [7:0] \o__payload$34[0] ;
-  wire [7:0] \o__payload$34[1] ;
-  wire [7:0] \o__payload$34[2] ;
-  wire [7:0] \o__payload$34[3] ;
-  wire [47:0] \o__payload$43 ;
-  wire [7:0] \o__payload$43[0] ;
-  wire [7:0] \o__payload$43[1] ;
-  wire [7:0] \o__payload$43[2] ;
-  wire [7:0] \o__payload$43[3] ;
-  wire [7:0] \o__payload$43[4] ;
-  wire [7:0] \o__payload$43[5] ;
-  wire [31:0] \o__payload$49 ;
-  wire [7:0] \o__payload$49[0] ;
-  wire [7:0] \o__payload$49[1] ;
-  wire [7:0] \o__payload$49[2] ;
-  wire [7:0] \o__payload$49[3] ;
-  wire [7:0] \o__payload$54 ;
-  wire [7:0] \o__payload$54[0] ;
+  wire [229:0] \o__payload$28 ;
+  wire [22:0] \o__payload$28[0] ;
+  wire [22:0] \o__payload$28[1] ;
+  wire [22:0] \o__payload$28[2] ;
+  wire [22:0] \o__payload$28[3] ;
+  wire [22:0] \o__payload$28[4] ;
+  wire [22:0] \o__payload$28[5] ;
+  wire [22:0] \o__payload$28[6] ;
+  wire [22:0] \o__payload$28[7] ;
+  wire [22:0] \o__payload$28[8] ;
+  wire [22:0] \o__payload$28[9] ;
+  wire [22:0] \o__payload$34 ;
+  wire [22:0] \o__payload$34[0] ;
+  wire [7:0] \o__payload$40 ;
+  wire [7:0] \o__payload$40[0] ;
+  wire [7:0] \o__payload$46 ;
+  wire [7:0] \o__payload$46[0] ;
+  wire [7:0] \o__payload$55 ;
+  wire [7:0] \o__payload$55[0] ;
+  wire [7:0] \o__payload$61 ;
+  wire [7:0] \o__payload$61[0] ;
+  wire [7:0] \o__payload$66 ;
+  wire [7:0] \o__payload$66[0] ;
   wire [7:0] \o__payload[0] ;
   input o__ready;
   wire o__ready;
@@ -132,9 +288,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__ready$23 ;
   wire \o__ready$29 ;
   wire \o__ready$35 ;
-  wire \o__ready$44 ;
-  wire \o__ready$50 ;
-  wire \o__ready$55 ;
+  wire \o__ready$41 ;
+  wire \o__ready$47 ;
+  wire \o__ready$56 ;
+  wire \o__ready$62 ;
+  wire \o__ready$67 ;
   output o__valid;
   wire o__valid;
   wire \o__valid$14 ;
@@ -142,31 +300,33 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__valid$26 ;
   wire \o__valid$32 ;
   wire \o__valid$38 ;
-  wire \o__valid$47 ;
-  wire \o__valid$53 ;
-  wire \o__valid$56 ;
-  output [15:0] probe;
-  wire [15:0] probe;
+  wire \o__valid$44 ;
+  wire \o__valid$50 ;
+  wire \o__valid$59 ;
+  wire \o__valid$65 ;
+  wire \o__valid$68 ;
+  output [19:0] probe;
+  wire [19:0] probe;
   input rst;
   wire rst;
   top_fifo_dense0_dense1_0 fifo_dense0_dense1_0 (
     .clk(clk),
-    .i__payload(\i__payload$42 ),
-    .i__ready(\o__ready$44 ),
-    .i__valid(\i__valid$46 ),
-    .o__payload(\i__payload$27 ),
-    .o__ready(\o__ready$29 ),
-    .o__valid(\i__valid$31 ),
+    .i__payload(\i__payload$54 ),
+    .i__ready(\o__ready$56 ),
+    .i__valid(\i__valid$58 ),
+    .o__payload(\i__payload$39 ),
+    .o__ready(\o__ready$41 ),
+    .o__valid(\i__valid$43 ),
     .rst(rst)
   );
-  top_fifo_dense1_dense2_0 fifo_dense1_dense2_0 (
+  top_fifo_dense0_dense1_0 fifo_dense1_dense2_0 (
     .clk(clk),
-    .i__payload(\i__payload$48 ),
-    .i__ready(\o__ready$50 ),
-    .i__valid(\i__valid$52 ),
-    .o__payload(\i__payload$33 ),
-    .o__ready(\o__ready$35 ),
-    .o__valid(\i__valid$37 ),
+    .i__payload(\i__payload$60 ),
+    .i__ready(\o__ready$62 ),
+    .i__valid(\i__valid$64 ),
+    .o__payload(\i__payload$45 ),
+    .o__ready(\o__ready$47 ),
+    .o__valid(\i__valid$49 ),
     .rst(rst)
   );
   top_s0_dense0_u0 s0_dense0_u0 (
@@ -184,16 +344,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$9 ),
     .i__ready(\o__ready$11 ),
     .i__valid(\i__valid$13 ),
-    .o__payload(\i__payload$42 ),
-    .o__ready(\o__ready$44 ),
-    .o__valid(\i__valid$46 ),
+    .o__payload(\i__payload$54 ),
+    .o__ready(\o__ready$56 ),
+    .o__valid(\i__valid$58 ),
     .rst(rst)
   );
   top_s1_dense1_u0 s1_dense1_u0 (
     .clk(clk),
-    .i__payload(\i__payload$27 ),
-    .i__ready(\o__ready$29 ),
-    .i__valid(\i__valid$31 ),
+    .i__payload(\i__payload$39 ),
+    .i__ready(\o__ready$41 ),
+    .i__valid(\i__valid$43 ),
     .o__payload(\i__payload$15 ),
     .o__ready(\o__ready$17 ),
     .o__valid(\i__valid$19 ),
@@ -204,26 +364,46 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
-    .o__payload(\i__payload$48 ),
-    .o__ready(\o__ready$50 ),
-    .o__valid(\i__valid$52 ),
-    .rst(rst)
-  );
-  top_s2_dense2_u0 s2_dense2_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$33 ),
-    .i__ready(\o__ready$35 ),
-    .i__valid(\i__valid$37 ),
     .o__payload(\i__payload$21 ),
     .o__ready(\o__ready$23 ),
     .o__valid(\i__valid$25 ),
     .rst(rst)
   );
-  top_s2_dense2_u1 s2_dense2_u1 (
+  top_s1_dense1_u2 s1_dense1_u2 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
     .i__valid(\i__valid$25 ),
+    .o__payload(\i__payload$60 ),
+    .o__ready(\o__ready$62 ),
+    .o__valid(\i__valid$64 ),
+    .rst(rst)
+  );
+  top_s2_dense2_u0 s2_dense2_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$45 ),
+    .i__ready(\o__ready$47 ),
+    .i__valid(\i__valid$49 ),
+    .o__payload(\i__payload$27 ),
+    .o__ready(\o__ready$29 ),
+    .o__valid(\i__valid$31 ),
+    .rst(rst)
+  );
+  top_s2_dense2_u1 s2_dense2_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$27 ),
+    .i__ready(\o__ready$29 ),
+    .i__valid(\i__valid$31 ),
+    .o__payload(\i__payload$33 ),
+    .o__ready(\o__ready$35 ),
+    .o__valid(\i__valid$37 ),
+    .rst(rst)
+  );
+  top_s2_dense2_u2 s2_dense2_u2 (
+    .clk(clk),
+    .i__payload(\i__payload$33 ),
+    .i__ready(\o__ready$35 ),
+    .i__valid(\i__valid$37 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
@@ -244,18 +424,24 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$34  = \i__payload$33 ;
   assign \i__ready$36  = \o__ready$35 ;
   assign \o__valid$38  = \i__valid$37 ;
-  assign \i__payload$39  = i__payload;
-  assign \i__ready$40  = i__ready;
-  assign \i__valid$41  = i__valid;
-  assign \o__payload$43  = \i__payload$42 ;
-  assign \i__ready$45  = \o__ready$44 ;
-  assign \o__valid$47  = \i__valid$46 ;
-  assign \o__payload$49  = \i__payload$48 ;
-  assign \i__ready$51  = \o__ready$50 ;
-  assign \o__valid$53  = \i__valid$52 ;
-  assign \o__payload$54  = o__payload;
-  assign \o__ready$55  = o__ready;
-  assign \o__valid$56  = o__valid;
+  assign \o__payload$40  = \i__payload$39 ;
+  assign \i__ready$42  = \o__ready$41 ;
+  assign \o__valid$44  = \i__valid$43 ;
+  assign \o__payload$46  = \i__payload$45 ;
+  assign \i__ready$48  = \o__ready$47 ;
+  assign \o__valid$50  = \i__valid$49 ;
+  assign \i__payload$51  = i__payload;
+  assign \i__ready$52  = i__ready;
+  assign \i__valid$53  = i__valid;
+  assign \o__payload$55  = \i__payload$54 ;
+  assign \i__ready$57  = \o__ready$56 ;
+  assign \o__valid$59  = \i__valid$58 ;
+  assign \o__payload$61  = \i__payload$60 ;
+  assign \i__ready$63  = \o__ready$62 ;
+  assign \o__valid$65  = \i__valid$64 ;
+  assign \o__payload$66  = o__payload;
+  assign \o__ready$67  = o__ready;
+  assign \o__valid$68  = o__valid;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -264,93 +450,245 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \i__payload[9]  = i__payload[79:72];
+  assign \i__payload[10]  = i__payload[87:80];
+  assign \i__payload[11]  = i__payload[95:88];
+  assign \i__payload[12]  = i__payload[103:96];
+  assign \i__payload[13]  = i__payload[111:104];
+  assign \i__payload[14]  = i__payload[119:112];
+  assign \i__payload[15]  = i__payload[127:120];
+  assign \i__payload[16]  = i__payload[135:128];
+  assign \i__payload[17]  = i__payload[143:136];
+  assign \i__payload[18]  = i__payload[151:144];
+  assign \i__payload[19]  = i__payload[159:152];
+  assign \i__payload[20]  = i__payload[167:160];
+  assign \i__payload[21]  = i__payload[175:168];
+  assign \i__payload[22]  = i__payload[183:176];
+  assign \i__payload[23]  = i__payload[191:184];
+  assign \i__payload[24]  = i__payload[199:192];
+  assign \i__payload[25]  = i__payload[207:200];
+  assign \i__payload[26]  = i__payload[215:208];
+  assign \i__payload[27]  = i__payload[223:216];
+  assign \i__payload[28]  = i__payload[231:224];
+  assign \i__payload[29]  = i__payload[239:232];
+  assign \i__payload[30]  = i__payload[247:240];
+  assign \i__payload[31]  = i__payload[255:248];
+  assign \i__payload[32]  = i__payload[263:256];
+  assign \i__payload[33]  = i__payload[271:264];
+  assign \i__payload[34]  = i__payload[279:272];
+  assign \i__payload[35]  = i__payload[287:280];
+  assign \i__payload[36]  = i__payload[295:288];
+  assign \i__payload[37]  = i__payload[303:296];
+  assign \i__payload[38]  = i__payload[311:304];
+  assign \i__payload[39]  = i__payload[319:312];
+  assign \i__payload[40]  = i__payload[327:320];
+  assign \i__payload[41]  = i__payload[335:328];
+  assign \i__payload[42]  = i__payload[343:336];
+  assign \i__payload[43]  = i__payload[351:344];
+  assign \i__payload[44]  = i__payload[359:352];
+  assign \i__payload[45]  = i__payload[367:360];
+  assign \i__payload[46]  = i__payload[375:368];
+  assign \i__payload[47]  = i__payload[383:376];
+  assign \i__payload[48]  = i__payload[391:384];
+  assign \i__payload[49]  = i__payload[399:392];
+  assign \i__payload[50]  = i__payload[407:400];
+  assign \i__payload[51]  = i__payload[415:408];
+  assign \i__payload[52]  = i__payload[423:416];
+  assign \i__payload[53]  = i__payload[431:424];
+  assign \i__payload[54]  = i__payload[439:432];
+  assign \i__payload[55]  = i__payload[447:440];
+  assign \i__payload[56]  = i__payload[455:448];
+  assign \i__payload[57]  = i__payload[463:456];
+  assign \i__payload[58]  = i__payload[471:464];
+  assign \i__payload[59]  = i__payload[479:472];
+  assign \i__payload[60]  = i__payload[487:480];
+  assign \i__payload[61]  = i__payload[495:488];
+  assign \i__payload[62]  = i__payload[503:496];
+  assign \i__payload[63]  = i__payload[511:504];
   assign \o__payload[0]  = o__payload;
-  assign \i__payload$9[0]  = \i__payload$9 [23:0];
-  assign \i__payload$9[1]  = \i__payload$9 [47:24];
-  assign \i__payload$9[2]  = \i__payload$9 [71:48];
-  assign \i__payload$9[3]  = \i__payload$9 [95:72];
-  assign \i__payload$9[4]  = \i__payload$9 [119:96];
-  assign \i__payload$9[5]  = \i__payload$9 [143:120];
-  assign \o__payload$10[0]  = \i__payload$9 [23:0];
-  assign \o__payload$10[1]  = \i__payload$9 [47:24];
-  assign \o__payload$10[2]  = \i__payload$9 [71:48];
-  assign \o__payload$10[3]  = \i__payload$9 [95:72];
-  assign \o__payload$10[4]  = \i__payload$9 [119:96];
-  assign \o__payload$10[5]  = \i__payload$9 [143:120];
+  assign \i__payload$9[0]  = \i__payload$9 ;
+  assign \o__payload$10[0]  = \i__payload$9 ;
   assign \i__payload$15[0]  = \i__payload$15 [22:0];
   assign \i__payload$15[1]  = \i__payload$15 [45:23];
   assign \i__payload$15[2]  = \i__payload$15 [68:46];
   assign \i__payload$15[3]  = \i__payload$15 [91:69];
+  assign \i__payload$15[4]  = \i__payload$15 [114:92];
+  assign \i__payload$15[5]  = \i__payload$15 [137:115];
+  assign \i__payload$15[6]  = \i__payload$15 [160:138];
+  assign \i__payload$15[7]  = \i__payload$15 [183:161];
+  assign \i__payload$15[8]  = \i__payload$15 [206:184];
+  assign \i__payload$15[9]  = \i__payload$15 [229:207];
+  assign \i__payload$15[10]  = \i__payload$15 [252:230];
+  assign \i__payload$15[11]  = \i__payload$15 [275:253];
+  assign \i__payload$15[12]  = \i__payload$15 [298:276];
+  assign \i__payload$15[13]  = \i__payload$15 [321:299];
+  assign \i__payload$15[14]  = \i__payload$15 [344:322];
+  assign \i__payload$15[15]  = \i__payload$15 [367:345];
+  assign \i__payload$15[16]  = \i__payload$15 [390:368];
+  assign \i__payload$15[17]  = \i__payload$15 [413:391];
+  assign \i__payload$15[18]  = \i__payload$15 [436:414];
+  assign \i__payload$15[19]  = \i__payload$15 [459:437];
+  assign \i__payload$15[20]  = \i__payload$15 [482:460];
+  assign \i__payload$15[21]  = \i__payload$15 [505:483];
+  assign \i__payload$15[22]  = \i__payload$15 [528:506];
+  assign \i__payload$15[23]  = \i__payload$15 [551:529];
+  assign \i__payload$15[24]  = \i__payload$15 [574:552];
+  assign \i__payload$15[25]  = \i__payload$15 [597:575];
+  assign \i__payload$15[26]  = \i__payload$15 [620:598];
+  assign \i__payload$15[27]  = \i__payload$15 [643:621];
+  assign \i__payload$15[28]  = \i__payload$15 [666:644];
+  assign \i__payload$15[29]  = \i__payload$15 [689:667];
+  assign \i__payload$15[30]  = \i__payload$15 [712:690];
+  assign \i__payload$15[31]  = \i__payload$15 [735:713];
   assign \o__payload$16[0]  = \i__payload$15 [22:0];
   assign \o__payload$16[1]  = \i__payload$15 [45:23];
   assign \o__payload$16[2]  = \i__payload$15 [68:46];
   assign \o__payload$16[3]  = \i__payload$15 [91:69];
+  assign \o__payload$16[4]  = \i__payload$15 [114:92];
+  assign \o__payload$16[5]  = \i__payload$15 [137:115];
+  assign \o__payload$16[6]  = \i__payload$15 [160:138];
+  assign \o__payload$16[7]  = \i__payload$15 [183:161];
+  assign \o__payload$16[8]  = \i__payload$15 [206:184];
+  assign \o__payload$16[9]  = \i__payload$15 [229:207];
+  assign \o__payload$16[10]  = \i__payload$15 [252:230];
+  assign \o__payload$16[11]  = \i__payload$15 [275:253];
+  assign \o__payload$16[12]  = \i__payload$15 [298:276];
+  assign \o__payload$16[13]  = \i__payload$15 [321:299];
+  assign \o__payload$16[14]  = \i__payload$15 [344:322];
+  assign \o__payload$16[15]  = \i__payload$15 [367:345];
+  assign \o__payload$16[16]  = \i__payload$15 [390:368];
+  assign \o__payload$16[17]  = \i__payload$15 [413:391];
+  assign \o__payload$16[18]  = \i__payload$15 [436:414];
+  assign \o__payload$16[19]  = \i__payload$15 [459:437];
+  assign \o__payload$16[20]  = \i__payload$15 [482:460];
+  assign \o__payload$16[21]  = \i__payload$15 [505:483];
+  assign \o__payload$16[22]  = \i__payload$15 [528:506];
+  assign \o__payload$16[23]  = \i__payload$15 [551:529];
+  assign \o__payload$16[24]  = \i__payload$15 [574:552];
+  assign \o__payload$16[25]  = \i__payload$15 [597:575];
+  assign \o__payload$16[26]  = \i__payload$15 [620:598];
+  assign \o__payload$16[27]  = \i__payload$15 [643:621];
+  assign \o__payload$16[28]  = \i__payload$15 [666:644];
+  assign \o__payload$16[29]  = \i__payload$15 [689:667];
+  assign \o__payload$16[30]  = \i__payload$15 [712:690];
+  assign \o__payload$16[31]  = \i__payload$15 [735:713];
   assign \i__payload$21[0]  = \i__payload$21 ;
   assign \o__payload$22[0]  = \i__payload$21 ;
-  assign \i__payload$27[0]  = \i__payload$27 [7:0];
-  assign \i__payload$27[1]  = \i__payload$27 [15:8];
-  assign \i__payload$27[2]  = \i__payload$27 [23:16];
-  assign \i__payload$27[3]  = \i__payload$27 [31:24];
-  assign \i__payload$27[4]  = \i__payload$27 [39:32];
-  assign \i__payload$27[5]  = \i__payload$27 [47:40];
-  assign \o__payload$28[0]  = \i__payload$27 [7:0];
-  assign \o__payload$28[1]  = \i__payload$27 [15:8];
-  assign \o__payload$28[2]  = \i__payload$27 [23:16];
-  assign \o__payload$28[3]  = \i__payload$27 [31:24];
-  assign \o__payload$28[4]  = \i__payload$27 [39:32];
-  assign \o__payload$28[5]  = \i__payload$27 [47:40];
-  assign \i__payload$33[0]  = \i__payload$33 [7:0];
-  assign \i__payload$33[1]  = \i__payload$33 [15:8];
-  assign \i__payload$33[2]  = \i__payload$33 [23:16];
-  assign \i__payload$33[3]  = \i__payload$33 [31:24];
-  assign \o__payload$34[0]  = \i__payload$33 [7:0];
-  assign \o__payload$34[1]  = \i__payload$33 [15:8];
-  assign \o__payload$34[2]  = \i__payload$33 [23:16];
-  assign \o__payload$34[3]  = \i__payload$33 [31:24];
-  assign \i__payload$39[0]  = i__payload[7:0];
-  assign \i__payload$39[1]  = i__payload[15:8];
-  assign \i__payload$39[2]  = i__payload[23:16];
-  assign \i__payload$39[3]  = i__payload[31:24];
-  assign \i__payload$39[4]  = i__payload[39:32];
-  assign \i__payload$39[5]  = i__payload[47:40];
-  assign \i__payload$39[6]  = i__payload[55:48];
-  assign \i__payload$39[7]  = i__payload[63:56];
-  assign \i__payload$42[0]  = \i__payload$42 [7:0];
-  assign \i__payload$42[1]  = \i__payload$42 [15:8];
-  assign \i__payload$42[2]  = \i__payload$42 [23:16];
-  assign \i__payload$42[3]  = \i__payload$42 [31:24];
-  assign \i__payload$42[4]  = \i__payload$42 [39:32];
-  assign \i__payload$42[5]  = \i__payload$42 [47:40];
-  assign \o__payload$43[0]  = \i__payload$42 [7:0];
-  assign \o__payload$43[1]  = \i__payload$42 [15:8];
-  assign \o__payload$43[2]  = \i__payload$42 [23:16];
-  assign \o__payload$43[3]  = \i__payload$42 [31:24];
-  assign \o__payload$43[4]  = \i__payload$42 [39:32];
-  assign \o__payload$43[5]  = \i__payload$42 [47:40];
-  assign \i__payload$48[0]  = \i__payload$48 [7:0];
-  assign \i__payload$48[1]  = \i__payload$48 [15:8];
-  assign \i__payload$48[2]  = \i__payload$48 [23:16];
-  assign \i__payload$48[3]  = \i__payload$48 [31:24];
-  assign \o__payload$49[0]  = \i__payload$48 [7:0];
-  assign \o__payload$49[1]  = \i__payload$48 [15:8];
-  assign \o__payload$49[2]  = \i__payload$48 [23:16];
-  assign \o__payload$49[3]  = \i__payload$48 [31:24];
-  assign \o__payload$54[0]  = o__payload;
-  assign probe[15] = o__ready;
-  assign probe[7] = o__valid;
+  assign \i__payload$27[0]  = \i__payload$27 [22:0];
+  assign \i__payload$27[1]  = \i__payload$27 [45:23];
+  assign \i__payload$27[2]  = \i__payload$27 [68:46];
+  assign \i__payload$27[3]  = \i__payload$27 [91:69];
+  assign \i__payload$27[4]  = \i__payload$27 [114:92];
+  assign \i__payload$27[5]  = \i__payload$27 [137:115];
+  assign \i__payload$27[6]  = \i__payload$27 [160:138];
+  assign \i__payload$27[7]  = \i__payload$27 [183:161];
+  assign \i__payload$27[8]  = \i__payload$27 [206:184];
+  assign \i__payload$27[9]  = \i__payload$27 [229:207];
+  assign \o__payload$28[0]  = \i__payload$27 [22:0];
+  assign \o__payload$28[1]  = \i__payload$27 [45:23];
+  assign \o__payload$28[2]  = \i__payload$27 [68:46];
+  assign \o__payload$28[3]  = \i__payload$27 [91:69];
+  assign \o__payload$28[4]  = \i__payload$27 [114:92];
+  assign \o__payload$28[5]  = \i__payload$27 [137:115];
+  assign \o__payload$28[6]  = \i__payload$27 [160:138];
+  assign \o__payload$28[7]  = \i__payload$27 [183:161];
+  assign \o__payload$28[8]  = \i__payload$27 [206:184];
+  assign \o__payload$28[9]  = \i__payload$27 [229:207];
+  assign \i__payload$33[0]  = \i__payload$33 ;
+  assign \o__payload$34[0]  = \i__payload$33 ;
+  assign \i__payload$39[0]  = \i__payload$39 ;
+  assign \o__payload$40[0]  = \i__payload$39 ;
+  assign \i__payload$45[0]  = \i__payload$45 ;
+  assign \o__payload$46[0]  = \i__payload$45 ;
+  assign \i__payload$51[0]  = i__payload[7:0];
+  assign \i__payload$51[1]  = i__payload[15:8];
+  assign \i__payload$51[2]  = i__payload[23:16];
+  assign \i__payload$51[3]  = i__payload[31:24];
+  assign \i__payload$51[4]  = i__payload[39:32];
+  assign \i__payload$51[5]  = i__payload[47:40];
+  assign \i__payload$51[6]  = i__payload[55:48];
+  assign \i__payload$51[7]  = i__payload[63:56];
+  assign \i__payload$51[8]  = i__payload[71:64];
+  assign \i__payload$51[9]  = i__payload[79:72];
+  assign \i__payload$51[10]  = i__payload[87:80];
+  assign \i__payload$51[11]  = i__payload[95:88];
+  assign \i__payload$51[12]  = i__payload[103:96];
+  assign \i__payload$51[13]  = i__payload[111:104];
+  assign \i__payload$51[14]  = i__payload[119:112];
+  assign \i__payload$51[15]  = i__payload[127:120];
+  assign \i__payload$51[16]  = i__payload[135:128];
+  assign \i__payload$51[17]  = i__payload[143:136];
+  assign \i__payload$51[18]  = i__payload[151:144];
+  assign \i__payload$51[19]  = i__payload[159:152];
+  assign \i__payload$51[20]  = i__payload[167:160];
+  assign \i__payload$51[21]  = i__payload[175:168];
+  assign \i__payload$51[22]  = i__payload[183:176];
+  assign \i__payload$51[23]  = i__payload[191:184];
+  assign \i__payload$51[24]  = i__payload[199:192];
+  assign \i__payload$51[25]  = i__payload[207:200];
+  assign \i__payload$51[26]  = i__payload[215:208];
+  assign \i__payload$51[27]  = i__payload[223:216];
+  assign \i__payload$51[28]  = i__payload[231:224];
+  assign \i__payload$51[29]  = i__payload[239:232];
+  assign \i__payload$51[30]  = i__payload[247:240];
+  assign \i__payload$51[31]  = i__payload[255:248];
+  assign \i__payload$51[32]  = i__payload[263:256];
+  assign \i__payload$51[33]  = i__payload[271:264];
+  assign \i__payload$51[34]  = i__payload[279:272];
+  assign \i__payload$51[35]  = i__payload[287:280];
+  assign \i__payload$51[36]  = i__payload[295:288];
+  assign \i__payload$51[37]  = i__payload[303:296];
+  assign \i__payload$51[38]  = i__payload[311:304];
+  assign \i__payload$51[39]  = i__payload[319:312];
+  assign \i__payload$51[40]  = i__payload[327:320];
+  assign \i__payload$51[41]  = i__payload[335:328];
+  assign \i__payload$51[42]  = i__payload[343:336];
+  assign \i__payload$51[43]  = i__payload[351:344];
+  assign \i__payload$51[44]  = i__payload[359:352];
+  assign \i__payload$51[45]  = i__payload[367:360];
+  assign \i__payload$51[46]  = i__payload[375:368];
+  assign \i__payload$51[47]  = i__payload[383:376];
+  assign \i__payload$51[48]  = i__payload[391:384];
+  assign \i__payload$51[49]  = i__payload[399:392];
+  assign \i__payload$51[50]  = i__payload[407:400];
+  assign \i__payload$51[51]  = i__payload[415:408];
+  assign \i__payload$51[52]  = i__payload[423:416];
+  assign \i__payload$51[53]  = i__payload[431:424];
+  assign \i__payload$51[54]  = i__payload[439:432];
+  assign \i__payload$51[55]  = i__payload[447:440];
+  assign \i__payload$51[56]  = i__payload[455:448];
+  assign \i__payload$51[57]  = i__payload[463:456];
+  assign \i__payload$51[58]  = i__payload[471:464];
+  assign \i__payload$51[59]  = i__payload[479:472];
+  assign \i__payload$51[60]  = i__payload[487:480];
+  assign \i__payload$51[61]  = i__payload[495:488];
+  assign \i__payload$51[62]  = i__payload[503:496];
+  assign \i__payload$51[63]  = i__payload[511:504];
+  assign \i__payload$54[0]  = \i__payload$54 ;
+  assign \o__payload$55[0]  = \i__payload$54 ;
+  assign \i__payload$60[0]  = \i__payload$60 ;
+  assign \o__payload$61[0]  = \i__payload$60 ;
+  assign \o__payload$66[0]  = o__payload;
+  assign probe[19] = o__ready;
+  assign probe[9] = o__valid;
+  assign probe[18] = \o__ready$35 ;
+  assign probe[8] = \i__valid$37 ;
+  assign probe[17] = \o__ready$29 ;
+  assign probe[7] = \i__valid$31 ;
+  assign probe[16] = \o__ready$47 ;
+  assign probe[6] = \i__valid$49 ;
+  assign probe[15] = \o__ready$62 ;
+  assign probe[5] = \i__valid$64 ;
   assign probe[14] = \o__ready$23 ;
-  assign probe[6] = \i__valid$25 ;
-  assign probe[13] = \o__ready$35 ;
-  assign probe[5] = \i__valid$37 ;
-  assign probe[12] = \o__ready$50 ;
-  assign probe[4] = \i__valid$52 ;
-  assign probe[11] = \o__ready$17 ;
+  assign probe[4] = \i__valid$25 ;
+  assign probe[13] = \o__ready$17 ;
   assign probe[3] = \i__valid$19 ;
-  assign probe[10] = \o__ready$29 ;
-  assign probe[2] = \i__valid$31 ;
-  assign probe[9] = \o__ready$44 ;
-  assign probe[1] = \i__valid$46 ;
-  assign probe[8] = \o__ready$11 ;
+  assign probe[12] = \o__ready$41 ;
+  assign probe[2] = \i__valid$43 ;
+  assign probe[11] = \o__ready$56 ;
+  assign probe[1] = \i__valid$58 ;
+  assign probe[10] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
 (* generator = "Amaranth" *)
@@ -395,209 +733,38 @@ module \top_fifo_dense0_dense1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   wire [1:0] level;
   (* init = 1'h0 *)
   wire produce;
-  output [47:0] r_data;
-  wire [47:0] r_data;
+  output [7:0] r_data;
+  wire [7:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
   reg r_port__addr = 1'h0;
-  wire [47:0] r_port__data;
+  wire [7:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [47:0] w_data;
+  wire [7:0] w_data;
   input w_en;
   wire w_en;
   wire [1:0] w_level;
   reg w_port__addr = 1'h0;
-  input [47:0] w_port__data;
-  wire [47:0] w_port__data;
+  input [7:0] w_port__data;
+  wire [7:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [47:0] storage [1:0];
+  reg [7:0] storage [1:0];
   initial begin
-    storage[0] = 48'h000000000000;
-    storage[1] = 48'h000000000000;
+    storage[0] = 8'h00;
+    storage[1] = 8'h00;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [47:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 2'h2;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign \$3  = inner_level + r_rdy;
-  assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = ~ r_rdy;
-  assign \$7  = \$6  | r_en;
-  assign \$8  = inner_r_rdy & \$7 ;
-  assign \$9  = r_port__addr + 1'h1;
-  assign \$10  = w_rdy & w_en;
-  assign \$11  = ~ r_rdy;
-  assign \$12  = \$11  | r_en;
-  assign \$13  = inner_r_rdy & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$10  & \$14 ;
-  assign \$16  = inner_level + 1'h1;
-  assign \$17  = ~ r_rdy;
-  assign \$18  = \$17  | r_en;
-  assign \$19  = inner_r_rdy & \$18 ;
-  assign \$20  = w_rdy & w_en;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = inner_level - 1'h1;
-  assign \$24  = ~ r_rdy;
-  assign \$25  = \$24  | r_en;
-  assign \$26  = inner_r_rdy & \$25 ;
-  always @(posedge clk)
-    w_port__addr <= \$27 ;
-  always @(posedge clk)
-    r_port__addr <= \$28 ;
-  always @(posedge clk)
-    inner_level <= \$29 ;
-  always @(posedge clk)
-    r_rdy <= \$30 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$27  = w_port__addr;
-    if (\$4 ) begin
-      \$27  = \$5 [0];
-    end
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$28  = r_port__addr;
-    if (\$8 ) begin
-      \$28  = \$9 [0];
-    end
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$29  = inner_level;
-    if (\$15 ) begin
-      \$29  = \$16 [1:0];
-    end
-    if (\$22 ) begin
-      \$29  = \$23 [1:0];
-    end
-    if (rst) begin
-      \$29  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$30  = r_rdy;
-    if (\$26 ) begin
-      \$30  = 1'h1;
-    end else if (r_en) begin
-      \$30  = 1'h0;
-    end
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  assign w_level = \$3 [1:0];
-  assign level = \$3 [1:0];
-  assign r_level = \$3 [1:0];
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
-endmodule
-(* generator = "Amaranth" *)
-module \top_fifo_dense1_dense2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire [2:0] \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire [2:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg [1:0] \$29 ;
-  wire [2:0] \$3 ;
-  reg \$30 ;
-  wire \$4 ;
-  wire [1:0] \$5 ;
-  wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire [1:0] \$9 ;
-  input clk;
-  wire clk;
-  (* init = 1'h0 *)
-  wire consume;
-  reg [1:0] inner_level = 2'h0;
-  wire inner_r_rdy;
-  wire [1:0] level;
-  (* init = 1'h0 *)
-  wire produce;
-  output [31:0] r_data;
-  wire [31:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [1:0] r_level;
-  reg r_port__addr = 1'h0;
-  wire [31:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [31:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [1:0] w_level;
-  reg w_port__addr = 1'h0;
-  input [31:0] w_port__data;
-  wire [31:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [31:0] storage [1:0];
-  initial begin
-    storage[0] = 32'd0;
-    storage[1] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
-  end
-  reg [31:0] _0_;
+  reg [7:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -699,36 +866,26 @@ endmodule
 module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  input [47:0] i__payload;
-  wire [47:0] i__payload;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [47:0] o__payload;
-  wire [47:0] o__payload;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [47:0] r_data;
+  wire [7:0] r_data;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [47:0] w_data;
+  wire [7:0] w_data;
   wire w_en;
   wire w_rdy;
   \top_fifo_dense0_dense1_0.fifo  fifo (
@@ -747,80 +904,13 @@ module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign r_data = o__payload;
   assign r_rdy = o__valid;
   assign r_en = o__ready;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-endmodule
-(* generator = "Amaranth" *)
-module top_fifo_dense1_dense2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  input clk;
-  wire clk;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [31:0] r_data;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  wire [31:0] w_data;
-  wire w_en;
-  wire w_rdy;
-  \top_fifo_dense1_dense2_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(o__ready),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(i__valid),
-    .w_port__data(i__payload),
-    .w_rdy(i__ready)
-  );
-  assign w_data = i__payload;
-  assign w_en = i__valid;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign r_en = o__ready;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [2:0] \$1 ;
+  reg [5:0] \$1 ;
   wire [8:0] \$10 ;
   wire [16:0] \$100 ;
   wire [16:0] \$101 ;
@@ -828,29 +918,29 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$103 ;
   wire [16:0] \$104 ;
   wire [16:0] \$105 ;
-  wire [17:0] \$106 ;
-  wire [17:0] \$107 ;
-  wire [18:0] \$108 ;
-  wire [17:0] \$109 ;
+  wire [16:0] \$106 ;
+  wire [16:0] \$107 ;
+  wire [16:0] \$108 ;
+  wire [16:0] \$109 ;
   wire [8:0] \$11 ;
-  wire [17:0] \$110 ;
-  wire [18:0] \$111 ;
-  wire [24:0] \$112 ;
-  wire [17:0] \$113 ;
-  wire [17:0] \$114 ;
-  wire [18:0] \$115 ;
-  wire [17:0] \$116 ;
-  wire [17:0] \$117 ;
-  wire [18:0] \$118 ;
-  wire [24:0] \$119 ;
+  wire [16:0] \$110 ;
+  wire [16:0] \$111 ;
+  wire [16:0] \$112 ;
+  wire [16:0] \$113 ;
+  wire [16:0] \$114 ;
+  wire [16:0] \$115 ;
+  wire [16:0] \$116 ;
+  wire [16:0] \$117 ;
+  wire [16:0] \$118 ;
+  wire [16:0] \$119 ;
   wire [8:0] \$12 ;
-  wire [17:0] \$120 ;
-  wire [17:0] \$121 ;
-  wire [18:0] \$122 ;
-  wire [17:0] \$123 ;
-  wire [17:0] \$124 ;
-  wire [18:0] \$125 ;
-  wire [24:0] \$126 ;
+  wire [16:0] \$120 ;
+  wire [16:0] \$121 ;
+  wire [16:0] \$122 ;
+  wire [16:0] \$123 ;
+  wire [16:0] \$124 ;
+  wire [16:0] \$125 ;
+  wire [16:0] \$126 ;
   wire [17:0] \$127 ;
   wire [17:0] \$128 ;
   wire [18:0] \$129 ;
@@ -858,363 +948,363 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [17:0] \$130 ;
   wire [17:0] \$131 ;
   wire [18:0] \$132 ;
-  wire [24:0] \$133 ;
+  wire [17:0] \$133 ;
   wire [17:0] \$134 ;
-  wire [17:0] \$135 ;
-  wire [18:0] \$136 ;
+  wire [18:0] \$135 ;
+  wire [17:0] \$136 ;
   wire [17:0] \$137 ;
-  wire [17:0] \$138 ;
-  wire [18:0] \$139 ;
+  wire [18:0] \$138 ;
+  wire [17:0] \$139 ;
   wire [8:0] \$14 ;
-  wire [24:0] \$140 ;
-  wire [17:0] \$141 ;
+  wire [17:0] \$140 ;
+  wire [18:0] \$141 ;
   wire [17:0] \$142 ;
-  wire [18:0] \$143 ;
-  wire [17:0] \$144 ;
+  wire [17:0] \$143 ;
+  wire [18:0] \$144 ;
   wire [17:0] \$145 ;
-  wire [18:0] \$146 ;
-  wire [24:0] \$147 ;
-  reg [23:0] \$148 ;
-  reg [23:0] \$149 ;
+  wire [17:0] \$146 ;
+  wire [18:0] \$147 ;
+  wire [17:0] \$148 ;
+  wire [17:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [23:0] \$150 ;
-  reg [23:0] \$151 ;
-  reg [23:0] \$152 ;
-  reg [23:0] \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [18:0] \$150 ;
+  wire [17:0] \$151 ;
+  wire [17:0] \$152 ;
+  wire [18:0] \$153 ;
+  wire [17:0] \$154 ;
+  wire [17:0] \$155 ;
+  wire [18:0] \$156 ;
+  wire [17:0] \$157 ;
+  wire [17:0] \$158 ;
+  wire [18:0] \$159 ;
   wire [8:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [17:0] \$160 ;
+  wire [17:0] \$161 ;
+  wire [18:0] \$162 ;
+  wire [17:0] \$163 ;
+  wire [17:0] \$164 ;
+  wire [18:0] \$165 ;
+  wire [17:0] \$166 ;
+  wire [17:0] \$167 ;
+  wire [18:0] \$168 ;
+  wire [17:0] \$169 ;
   wire [8:0] \$17 ;
-  wire [4:0] \$170 ;
-  wire [4:0] \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire [4:0] \$177 ;
-  wire [4:0] \$178 ;
-  wire \$179 ;
+  wire [17:0] \$170 ;
+  wire [18:0] \$171 ;
+  wire [24:0] \$172 ;
+  wire [24:0] \$173 ;
+  wire [25:0] \$174 ;
+  wire [24:0] \$175 ;
+  wire [24:0] \$176 ;
+  wire [25:0] \$177 ;
+  wire [24:0] \$178 ;
+  wire [24:0] \$179 ;
   wire [8:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire [4:0] \$186 ;
+  wire [25:0] \$180 ;
+  wire [24:0] \$181 ;
+  wire [25:0] \$182 ;
+  wire [24:0] \$183 ;
+  wire [24:0] \$184 ;
+  wire [25:0] \$185 ;
+  reg [23:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire [5:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [143:0] \$197 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  reg [2:0] \$2 ;
+  reg \$2 ;
   wire [8:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
-  wire [23:0] \$204 ;
-  wire [24:0] \$205 ;
-  wire [23:0] \$206 ;
-  wire [24:0] \$207 ;
-  wire [23:0] \$208 ;
-  wire [24:0] \$209 ;
+  wire [4:0] \$203 ;
+  wire [4:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [8:0] \$21 ;
-  wire [23:0] \$210 ;
-  wire [24:0] \$211 ;
-  wire [23:0] \$212 ;
-  wire [24:0] \$213 ;
-  wire [23:0] \$214 ;
-  wire [24:0] \$215 ;
+  wire [4:0] \$210 ;
+  wire [4:0] \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
   wire \$216 ;
-  wire [4:0] \$217 ;
+  wire \$217 ;
   wire \$218 ;
-  wire [5:0] \$219 ;
+  wire [4:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg [2:0] \$221 ;
-  reg [2:0] \$222 ;
-  reg [2:0] \$223 ;
-  reg \$224 ;
-  reg \$225 ;
-  reg \$226 ;
-  reg \$227 ;
-  reg \$228 ;
-  reg \$229 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire [5:0] \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [8:0] \$23 ;
-  reg [5:0] \$230 ;
-  reg [63:0] \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [2:0] \$236 ;
-  reg \$237 ;
-  reg [63:0] \$238 ;
-  reg [63:0] \$239 ;
+  wire [23:0] \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire [23:0] \$237 ;
+  wire [24:0] \$238 ;
+  wire \$239 ;
   wire [8:0] \$24 ;
-  reg [63:0] \$240 ;
-  reg [5:0] \$241 ;
-  reg [5:0] \$242 ;
-  reg [63:0] \$243 ;
-  reg [7:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [7:0] \$248 ;
-  reg [7:0] \$249 ;
+  wire [4:0] \$240 ;
+  wire \$241 ;
+  wire [5:0] \$242 ;
+  reg [5:0] \$243 ;
+  reg [5:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg [5:0] \$247 ;
+  reg [511:0] \$248 ;
+  reg \$249 ;
   wire [8:0] \$25 ;
-  reg [7:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [5:0] \$252 ;
-  reg [63:0] \$253 ;
-  reg [7:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [7:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [7:0] \$259 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg [5:0] \$253 ;
+  reg \$254 ;
+  reg [511:0] \$255 ;
+  reg [511:0] \$256 ;
+  reg [511:0] \$257 ;
+  reg [5:0] \$258 ;
+  reg [5:0] \$259 ;
   wire [8:0] \$26 ;
-  reg [7:0] \$260 ;
+  reg [63:0] \$260 ;
   reg [7:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [63:0] \$263 ;
+  reg [7:0] \$262 ;
+  reg [7:0] \$263 ;
   reg [7:0] \$264 ;
   reg [7:0] \$265 ;
   reg [7:0] \$266 ;
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [5:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [7:0] \$270 ;
+  reg [63:0] \$270 ;
   reg [7:0] \$271 ;
-  reg [5:0] \$272 ;
-  reg [63:0] \$273 ;
+  reg [7:0] \$272 ;
+  reg [7:0] \$273 ;
   reg [7:0] \$274 ;
   reg [7:0] \$275 ;
   reg [7:0] \$276 ;
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg [5:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [7:0] \$280 ;
+  reg [63:0] \$280 ;
   reg [7:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [63:0] \$283 ;
+  reg [7:0] \$282 ;
+  reg [7:0] \$283 ;
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
   reg [7:0] \$286 ;
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [5:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [7:0] \$290 ;
+  reg [63:0] \$290 ;
   reg [7:0] \$291 ;
-  reg [5:0] \$292 ;
-  reg [63:0] \$293 ;
+  reg [7:0] \$292 ;
+  reg [7:0] \$293 ;
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
   reg [7:0] \$296 ;
   reg [7:0] \$297 ;
   reg [7:0] \$298 ;
-  reg [7:0] \$299 ;
-  reg \$3 ;
+  reg [5:0] \$299 ;
+  wire \$3 ;
   wire [8:0] \$30 ;
-  reg [7:0] \$300 ;
+  reg [63:0] \$300 ;
   reg [7:0] \$301 ;
-  reg [8:0] \$302 ;
+  reg [7:0] \$302 ;
   reg [7:0] \$303 ;
-  reg [8:0] \$304 ;
+  reg [7:0] \$304 ;
   reg [7:0] \$305 ;
-  reg [8:0] \$306 ;
+  reg [7:0] \$306 ;
   reg [7:0] \$307 ;
-  reg [8:0] \$308 ;
-  reg [7:0] \$309 ;
+  reg [7:0] \$308 ;
+  reg [5:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [8:0] \$310 ;
+  reg [63:0] \$310 ;
   reg [7:0] \$311 ;
-  reg [8:0] \$312 ;
+  reg [7:0] \$312 ;
   reg [7:0] \$313 ;
-  reg [8:0] \$314 ;
+  reg [7:0] \$314 ;
   reg [7:0] \$315 ;
-  reg [8:0] \$316 ;
+  reg [7:0] \$316 ;
   reg [7:0] \$317 ;
-  reg [8:0] \$318 ;
-  reg [7:0] \$319 ;
+  reg [7:0] \$318 ;
+  reg [5:0] \$319 ;
   wire [8:0] \$32 ;
-  reg [8:0] \$320 ;
+  reg [63:0] \$320 ;
   reg [7:0] \$321 ;
-  reg [8:0] \$322 ;
+  reg [7:0] \$322 ;
   reg [7:0] \$323 ;
-  reg [8:0] \$324 ;
+  reg [7:0] \$324 ;
   reg [7:0] \$325 ;
-  reg [8:0] \$326 ;
+  reg [7:0] \$326 ;
   reg [7:0] \$327 ;
-  reg [8:0] \$328 ;
-  reg [7:0] \$329 ;
+  reg [7:0] \$328 ;
+  reg [5:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [8:0] \$330 ;
+  reg [31:0] \$330 ;
   reg [7:0] \$331 ;
-  reg [8:0] \$332 ;
+  reg [7:0] \$332 ;
   reg [7:0] \$333 ;
-  reg [8:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [8:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [8:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg [7:0] \$334 ;
+  reg [8:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [8:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [8:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [8:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [8:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [7:0] \$340 ;
+  reg [8:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [8:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [8:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [8:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [8:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [8:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$350 ;
+  reg [8:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [8:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [8:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [8:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg [8:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg [7:0] \$360 ;
+  reg [8:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [8:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg [8:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [8:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [8:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [8:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [8:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [8:0] \$376 ;
-  reg [7:0] \$377 ;
-  reg [8:0] \$378 ;
-  reg [7:0] \$379 ;
+  reg [7:0] \$370 ;
+  reg [8:0] \$371 ;
+  reg [7:0] \$372 ;
+  reg [8:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg [8:0] \$375 ;
+  reg [7:0] \$376 ;
+  reg [8:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [8:0] \$379 ;
   wire [8:0] \$38 ;
-  reg [8:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [8:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [8:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg [8:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg [8:0] \$388 ;
-  reg [7:0] \$389 ;
+  reg [7:0] \$380 ;
+  reg [8:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [8:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [8:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [8:0] \$387 ;
+  reg [7:0] \$388 ;
+  reg [8:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [8:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [8:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [8:0] \$394 ;
-  reg [7:0] \$395 ;
-  reg [8:0] \$396 ;
-  reg [7:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
-  reg \$4 ;
+  reg [7:0] \$390 ;
+  reg [8:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg [8:0] \$393 ;
+  reg [7:0] \$394 ;
+  reg [8:0] \$395 ;
+  reg [7:0] \$396 ;
+  reg [8:0] \$397 ;
+  reg [7:0] \$398 ;
+  reg [8:0] \$399 ;
+  wire [6:0] \$4 ;
   wire [8:0] \$40 ;
-  reg [16:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [16:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [16:0] \$409 ;
+  reg [7:0] \$400 ;
+  reg [8:0] \$401 ;
+  reg [7:0] \$402 ;
+  reg [8:0] \$403 ;
+  reg [7:0] \$404 ;
+  reg [8:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [8:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [8:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [16:0] \$410 ;
-  reg [16:0] \$411 ;
-  reg [16:0] \$412 ;
-  reg [16:0] \$413 ;
-  reg [16:0] \$414 ;
-  reg [16:0] \$415 ;
-  reg [16:0] \$416 ;
-  reg [16:0] \$417 ;
-  reg [16:0] \$418 ;
-  reg [16:0] \$419 ;
+  reg [7:0] \$410 ;
+  reg [8:0] \$411 ;
+  reg [7:0] \$412 ;
+  reg [8:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [8:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [8:0] \$417 ;
+  reg [7:0] \$418 ;
+  reg [8:0] \$419 ;
   wire [8:0] \$42 ;
-  reg [16:0] \$420 ;
-  reg [16:0] \$421 ;
-  reg [16:0] \$422 ;
-  reg [16:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [16:0] \$425 ;
-  reg [16:0] \$426 ;
-  reg [16:0] \$427 ;
-  reg [16:0] \$428 ;
-  reg [16:0] \$429 ;
+  reg [7:0] \$420 ;
+  reg [8:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [8:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [8:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg [8:0] \$427 ;
+  reg [7:0] \$428 ;
+  reg [8:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [16:0] \$430 ;
-  reg [16:0] \$431 ;
-  reg [16:0] \$432 ;
-  reg [16:0] \$433 ;
-  reg [16:0] \$434 ;
-  reg [16:0] \$435 ;
-  reg [16:0] \$436 ;
-  reg [16:0] \$437 ;
-  reg [16:0] \$438 ;
-  reg [16:0] \$439 ;
+  reg [7:0] \$430 ;
+  reg [8:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [8:0] \$433 ;
+  reg [7:0] \$434 ;
+  reg [8:0] \$435 ;
+  reg [7:0] \$436 ;
+  reg [8:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg [8:0] \$439 ;
   wire [8:0] \$44 ;
-  reg [16:0] \$440 ;
-  reg [16:0] \$441 ;
-  reg [16:0] \$442 ;
-  reg [16:0] \$443 ;
-  reg [16:0] \$444 ;
-  reg [16:0] \$445 ;
-  reg [16:0] \$446 ;
-  reg [16:0] \$447 ;
-  reg [16:0] \$448 ;
-  reg [16:0] \$449 ;
+  reg [7:0] \$440 ;
+  reg [8:0] \$441 ;
+  reg [7:0] \$442 ;
+  reg [8:0] \$443 ;
+  reg [7:0] \$444 ;
+  reg [8:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [8:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [8:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [16:0] \$450 ;
-  reg [16:0] \$451 ;
-  reg [16:0] \$452 ;
-  reg [16:0] \$453 ;
-  reg [16:0] \$454 ;
+  reg [7:0] \$450 ;
+  reg [8:0] \$451 ;
+  reg [7:0] \$452 ;
+  reg [8:0] \$453 ;
+  reg [7:0] \$454 ;
   reg [16:0] \$455 ;
   reg [16:0] \$456 ;
   reg [16:0] \$457 ;
@@ -1258,103 +1348,180 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$491 ;
   reg [16:0] \$492 ;
   reg [16:0] \$493 ;
-  reg [23:0] \$494 ;
-  reg [23:0] \$495 ;
-  reg [23:0] \$496 ;
-  reg [23:0] \$497 ;
-  reg [23:0] \$498 ;
-  reg [23:0] \$499 ;
-  reg \$5 ;
+  reg [16:0] \$494 ;
+  reg [16:0] \$495 ;
+  reg [16:0] \$496 ;
+  reg [16:0] \$497 ;
+  reg [16:0] \$498 ;
+  reg [16:0] \$499 ;
+  wire [6:0] \$5 ;
   wire [8:0] \$50 ;
-  reg [23:0] \$500 ;
-  reg [23:0] \$501 ;
-  reg [23:0] \$502 ;
-  reg [23:0] \$503 ;
-  reg [23:0] \$504 ;
-  reg [23:0] \$505 ;
-  reg [23:0] \$506 ;
-  reg [23:0] \$507 ;
-  reg [23:0] \$508 ;
-  reg [23:0] \$509 ;
+  reg [16:0] \$500 ;
+  reg [16:0] \$501 ;
+  reg [16:0] \$502 ;
+  reg [16:0] \$503 ;
+  reg [16:0] \$504 ;
+  reg [16:0] \$505 ;
+  reg [16:0] \$506 ;
+  reg [16:0] \$507 ;
+  reg [16:0] \$508 ;
+  reg [16:0] \$509 ;
   wire [8:0] \$51 ;
-  reg [23:0] \$510 ;
-  reg [23:0] \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [2:0] \$515 ;
-  reg \$516 ;
-  reg \$517 ;
-  reg \$518 ;
-  reg [2:0] \$519 ;
+  reg [16:0] \$510 ;
+  reg [16:0] \$511 ;
+  reg [16:0] \$512 ;
+  reg [16:0] \$513 ;
+  reg [16:0] \$514 ;
+  reg [16:0] \$515 ;
+  reg [16:0] \$516 ;
+  reg [16:0] \$517 ;
+  reg [16:0] \$518 ;
+  reg [16:0] \$519 ;
   wire [8:0] \$52 ;
-  reg \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg [2:0] \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg \$526 ;
-  reg [2:0] \$527 ;
-  reg \$528 ;
-  reg \$529 ;
+  reg [16:0] \$520 ;
+  reg [16:0] \$521 ;
+  reg [16:0] \$522 ;
+  reg [16:0] \$523 ;
+  reg [16:0] \$524 ;
+  reg [16:0] \$525 ;
+  reg [16:0] \$526 ;
+  reg [16:0] \$527 ;
+  reg [16:0] \$528 ;
+  reg [16:0] \$529 ;
   wire [8:0] \$53 ;
-  reg \$530 ;
-  reg [2:0] \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg [2:0] \$535 ;
-  reg \$536 ;
-  reg \$537 ;
-  reg \$538 ;
-  reg [2:0] \$539 ;
+  reg [16:0] \$530 ;
+  reg [16:0] \$531 ;
+  reg [16:0] \$532 ;
+  reg [16:0] \$533 ;
+  reg [16:0] \$534 ;
+  reg [16:0] \$535 ;
+  reg [16:0] \$536 ;
+  reg [16:0] \$537 ;
+  reg [16:0] \$538 ;
+  reg [16:0] \$539 ;
   wire [8:0] \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg [2:0] \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg \$546 ;
-  reg [2:0] \$547 ;
-  reg [23:0] \$548 ;
-  reg [23:0] \$549 ;
+  reg [16:0] \$540 ;
+  reg [16:0] \$541 ;
+  reg [16:0] \$542 ;
+  reg [16:0] \$543 ;
+  reg [16:0] \$544 ;
+  reg [16:0] \$545 ;
+  reg [16:0] \$546 ;
+  reg [16:0] \$547 ;
+  reg [16:0] \$548 ;
+  reg [16:0] \$549 ;
   wire [8:0] \$55 ;
-  reg [23:0] \$550 ;
-  reg [23:0] \$551 ;
-  reg [23:0] \$552 ;
-  reg [23:0] \$553 ;
-  reg [23:0] \$554 ;
-  reg [23:0] \$555 ;
-  reg [23:0] \$556 ;
-  reg [23:0] \$557 ;
-  reg [23:0] \$558 ;
-  reg [23:0] \$559 ;
+  reg [16:0] \$550 ;
+  reg [16:0] \$551 ;
+  reg [16:0] \$552 ;
+  reg [16:0] \$553 ;
+  reg [16:0] \$554 ;
+  reg [16:0] \$555 ;
+  reg [16:0] \$556 ;
+  reg [16:0] \$557 ;
+  reg [16:0] \$558 ;
+  reg [16:0] \$559 ;
   wire [8:0] \$56 ;
-  reg \$560 ;
-  reg [3:0] \$561 ;
-  reg \$562 ;
-  reg [3:0] \$563 ;
-  reg [3:0] \$564 ;
-  reg [3:0] \$565 ;
-  reg \$566 ;
-  reg [143:0] \$567 ;
+  reg [16:0] \$560 ;
+  reg [16:0] \$561 ;
+  reg [16:0] \$562 ;
+  reg [16:0] \$563 ;
+  reg [16:0] \$564 ;
+  reg [16:0] \$565 ;
+  reg [16:0] \$566 ;
+  reg [16:0] \$567 ;
+  reg [16:0] \$568 ;
+  reg [16:0] \$569 ;
   wire [8:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
-  wire \$6 ;
-  wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
+  reg [16:0] \$570 ;
+  reg [16:0] \$571 ;
+  reg [16:0] \$572 ;
+  reg [16:0] \$573 ;
+  reg [16:0] \$574 ;
+  reg [23:0] \$575 ;
+  reg [23:0] \$576 ;
+  reg [23:0] \$577 ;
+  reg [23:0] \$578 ;
+  reg [23:0] \$579 ;
+  wire [8:0] \$58 ;
+  reg [23:0] \$580 ;
+  reg [23:0] \$581 ;
+  reg [23:0] \$582 ;
+  reg [23:0] \$583 ;
+  reg [23:0] \$584 ;
+  reg [23:0] \$585 ;
+  reg [23:0] \$586 ;
+  reg [23:0] \$587 ;
+  reg [23:0] \$588 ;
+  reg [23:0] \$589 ;
+  wire [8:0] \$59 ;
+  reg [23:0] \$590 ;
+  reg [23:0] \$591 ;
+  reg [23:0] \$592 ;
+  reg [23:0] \$593 ;
+  reg [23:0] \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg [5:0] \$598 ;
+  reg \$599 ;
+  wire [511:0] \$6 ;
+  wire [8:0] \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg [5:0] \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg [5:0] \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire [8:0] \$61 ;
+  reg [5:0] \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg [5:0] \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg [5:0] \$618 ;
+  reg \$619 ;
+  wire [8:0] \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg [5:0] \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg [5:0] \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg \$629 ;
+  wire [8:0] \$63 ;
+  reg [5:0] \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg [5:0] \$634 ;
+  reg [23:0] \$635 ;
+  reg [23:0] \$636 ;
+  reg \$637 ;
+  reg [3:0] \$638 ;
+  reg \$639 ;
+  wire [8:0] \$64 ;
+  reg [3:0] \$640 ;
+  reg [3:0] \$641 ;
+  reg [3:0] \$642 ;
+  reg \$643 ;
+  reg [23:0] \$644 ;
+  wire [8:0] \$65 ;
+  wire [8:0] \$66 ;
   wire [16:0] \$67 ;
   wire [16:0] \$68 ;
   wire [16:0] \$69 ;
-  wire [6:0] \$7 ;
+  wire [8:0] \$7 ;
   wire [16:0] \$70 ;
   wire [16:0] \$71 ;
   wire [16:0] \$72 ;
@@ -1365,7 +1532,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$77 ;
   wire [16:0] \$78 ;
   wire [16:0] \$79 ;
-  wire [6:0] \$8 ;
+  wire [8:0] \$8 ;
   wire [16:0] \$80 ;
   wire [16:0] \$81 ;
   wire [16:0] \$82 ;
@@ -1376,7 +1543,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$87 ;
   wire [16:0] \$88 ;
   wire [16:0] \$89 ;
-  wire [63:0] \$9 ;
+  wire [8:0] \$9 ;
   wire [16:0] \$90 ;
   wire [16:0] \$91 ;
   wire [16:0] \$92 ;
@@ -1387,37 +1554,25 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr ;
+  wire [-1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$382 ;
-  wire [63:0] \$signature__data ;
-  wire [143:0] \$signature__data$383 ;
+  wire [3:0] \$signature__addr$435 ;
+  wire [511:0] \$signature__data ;
+  (* init = 24'h000000 *)
+  wire [23:0] \$signature__data$436 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$381 ;
+  wire \$signature__en$434 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
-  reg [23:0] acc1 = 24'h000000;
-  wire [23:0] acc1_next;
-  reg [23:0] acc2 = 24'h000000;
-  wire [23:0] acc2_next;
-  reg [23:0] acc3 = 24'h000000;
-  wire [23:0] acc3_next;
-  reg [23:0] acc4 = 24'h000000;
-  wire [23:0] acc4_next;
-  reg [23:0] acc5 = 24'h000000;
-  wire [23:0] acc5_next;
   reg [23:0] bias0 = 24'h000000;
-  reg [23:0] bias1 = 24'h000000;
-  reg [23:0] bias2 = 24'h000000;
-  reg [23:0] bias3 = 24'h000000;
-  reg [23:0] bias4 = 24'h000000;
-  reg [23:0] bias5 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
   reg first1 = 1'h0;
+  reg first10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first10_0 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
@@ -1426,29 +1581,84 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [511:0] i__payload;
+  wire [511:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[10] ;
+  wire [7:0] \i__payload[11] ;
+  wire [7:0] \i__payload[12] ;
+  wire [7:0] \i__payload[13] ;
+  wire [7:0] \i__payload[14] ;
+  wire [7:0] \i__payload[15] ;
+  wire [7:0] \i__payload[16] ;
+  wire [7:0] \i__payload[17] ;
+  wire [7:0] \i__payload[18] ;
+  wire [7:0] \i__payload[19] ;
   wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[20] ;
+  wire [7:0] \i__payload[21] ;
+  wire [7:0] \i__payload[22] ;
+  wire [7:0] \i__payload[23] ;
+  wire [7:0] \i__payload[24] ;
+  wire [7:0] \i__payload[25] ;
+  wire [7:0] \i__payload[26] ;
+  wire [7:0] \i__payload[27] ;
+  wire [7:0] \i__payload[28] ;
+  wire [7:0] \i__payload[29] ;
   wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[30] ;
+  wire [7:0] \i__payload[31] ;
+  wire [7:0] \i__payload[32] ;
+  wire [7:0] \i__payload[33] ;
+  wire [7:0] \i__payload[34] ;
+  wire [7:0] \i__payload[35] ;
+  wire [7:0] \i__payload[36] ;
+  wire [7:0] \i__payload[37] ;
+  wire [7:0] \i__payload[38] ;
+  wire [7:0] \i__payload[39] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[40] ;
+  wire [7:0] \i__payload[41] ;
+  wire [7:0] \i__payload[42] ;
+  wire [7:0] \i__payload[43] ;
+  wire [7:0] \i__payload[44] ;
+  wire [7:0] \i__payload[45] ;
+  wire [7:0] \i__payload[46] ;
+  wire [7:0] \i__payload[47] ;
+  wire [7:0] \i__payload[48] ;
+  wire [7:0] \i__payload[49] ;
   wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[50] ;
+  wire [7:0] \i__payload[51] ;
+  wire [7:0] \i__payload[52] ;
+  wire [7:0] \i__payload[53] ;
+  wire [7:0] \i__payload[54] ;
+  wire [7:0] \i__payload[55] ;
+  wire [7:0] \i__payload[56] ;
+  wire [7:0] \i__payload[57] ;
+  wire [7:0] \i__payload[58] ;
+  wire [7:0] \i__payload[59] ;
   wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[60] ;
+  wire [7:0] \i__payload[61] ;
+  wire [7:0] \i__payload[62] ;
+  wire [7:0] \i__payload[63] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
+  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [63:0] inbuf_read = 64'h0000000000000000;
+  reg [511:0] inbuf_read = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire issue;
   reg last1 = 1'h0;
+  reg last10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last10_0 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
@@ -1457,31 +1667,23 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last9 = 1'h0;
+  reg [5:0] nf1 = 6'h00;
+  reg [5:0] nf10 = 6'h00;
   (* keep = 32'd1 *)
-  reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
-  reg [2:0] nf1 = 3'h0;
-  reg [2:0] nf2 = 3'h0;
-  reg [2:0] nf3 = 3'h0;
-  reg [2:0] nf4 = 3'h0;
-  reg [2:0] nf5 = 3'h0;
-  reg [2:0] nf6 = 3'h0;
-  reg [2:0] nf7 = 3'h0;
-  reg [2:0] nf8 = 3'h0;
-  reg [2:0] nf9 = 3'h0;
-  (* keep = 32'd1 *)
-  reg [2:0] nf9_0 = 3'h0;
-  reg [2:0] nf_t = 3'h0;
-  reg [2:0] nf_t_ahead = 3'h0;
-  output [143:0] o__payload;
-  reg [143:0] o__payload = 144'h000000000000000000000000000000000000;
+  reg [5:0] nf10_0 = 6'h00;
+  reg [5:0] nf2 = 6'h00;
+  reg [5:0] nf3 = 6'h00;
+  reg [5:0] nf4 = 6'h00;
+  reg [5:0] nf5 = 6'h00;
+  reg [5:0] nf6 = 6'h00;
+  reg [5:0] nf7 = 6'h00;
+  reg [5:0] nf8 = 6'h00;
+  reg [5:0] nf9 = 6'h00;
+  reg [5:0] nf_t = 6'h00;
+  reg [5:0] nf_t_ahead = 6'h01;
+  output [23:0] o__payload;
+  reg [23:0] o__payload = 24'h000000;
   wire [23:0] \o__payload[0] ;
-  wire [23:0] \o__payload[1] ;
-  wire [23:0] \o__payload[2] ;
-  wire [23:0] \o__payload[3] ;
-  wire [23:0] \o__payload[4] ;
-  wire [23:0] \o__payload[5] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -1491,128 +1693,156 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$376 ;
+  wire [5:0] \port__addr$427 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$377 ;
+  wire [5:0] \port__addr$428 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$378 ;
+  wire [5:0] \port__addr$429 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$379 ;
+  wire [5:0] \port__addr$430 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$380 ;
+  wire [5:0] \port__addr$431 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$432 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$433 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$45 ;
-  wire [63:0] \port__data$56 ;
-  wire [63:0] \port__data$67 ;
-  wire [63:0] \port__data$78 ;
-  wire [63:0] \port__data$89 ;
-  reg [16:0] prod0_0 = 17'h00000;
-  reg [16:0] prod0_0_r = 17'h00000;
+  wire [31:0] \port__data$105 ;
+  wire [63:0] \port__data$39 ;
+  wire [63:0] \port__data$50 ;
+  wire [63:0] \port__data$61 ;
+  wire [63:0] \port__data$72 ;
+  wire [63:0] \port__data$83 ;
+  wire [63:0] \port__data$94 ;
   reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_10 = 17'h00000;
+  reg [16:0] prod0_10_r = 17'h00000;
+  reg [16:0] prod0_11 = 17'h00000;
+  reg [16:0] prod0_11_r = 17'h00000;
+  reg [16:0] prod0_12 = 17'h00000;
+  reg [16:0] prod0_12_r = 17'h00000;
+  reg [16:0] prod0_13 = 17'h00000;
+  reg [16:0] prod0_13_r = 17'h00000;
+  reg [16:0] prod0_14 = 17'h00000;
+  reg [16:0] prod0_14_r = 17'h00000;
+  reg [16:0] prod0_15 = 17'h00000;
+  reg [16:0] prod0_15_r = 17'h00000;
+  reg [16:0] prod0_16 = 17'h00000;
+  reg [16:0] prod0_16_r = 17'h00000;
+  reg [16:0] prod0_17 = 17'h00000;
+  reg [16:0] prod0_17_r = 17'h00000;
+  reg [16:0] prod0_18 = 17'h00000;
+  reg [16:0] prod0_18_r = 17'h00000;
+  reg [16:0] prod0_19 = 17'h00000;
+  reg [16:0] prod0_19_r = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_20 = 17'h00000;
+  reg [16:0] prod0_20_r = 17'h00000;
+  reg [16:0] prod0_21 = 17'h00000;
+  reg [16:0] prod0_21_r = 17'h00000;
+  reg [16:0] prod0_22 = 17'h00000;
+  reg [16:0] prod0_22_r = 17'h00000;
+  reg [16:0] prod0_23 = 17'h00000;
+  reg [16:0] prod0_23_r = 17'h00000;
+  reg [16:0] prod0_25 = 17'h00000;
+  reg [16:0] prod0_25_r = 17'h00000;
+  reg [16:0] prod0_26 = 17'h00000;
+  reg [16:0] prod0_26_r = 17'h00000;
+  reg [16:0] prod0_27 = 17'h00000;
+  reg [16:0] prod0_27_r = 17'h00000;
+  reg [16:0] prod0_28 = 17'h00000;
+  reg [16:0] prod0_28_r = 17'h00000;
+  reg [16:0] prod0_29 = 17'h00000;
+  reg [16:0] prod0_29_r = 17'h00000;
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_30 = 17'h00000;
+  reg [16:0] prod0_30_r = 17'h00000;
+  reg [16:0] prod0_31 = 17'h00000;
+  reg [16:0] prod0_31_r = 17'h00000;
+  reg [16:0] prod0_33 = 17'h00000;
+  reg [16:0] prod0_33_r = 17'h00000;
+  reg [16:0] prod0_34 = 17'h00000;
+  reg [16:0] prod0_34_r = 17'h00000;
+  reg [16:0] prod0_35 = 17'h00000;
+  reg [16:0] prod0_35_r = 17'h00000;
+  reg [16:0] prod0_36 = 17'h00000;
+  reg [16:0] prod0_36_r = 17'h00000;
+  reg [16:0] prod0_37 = 17'h00000;
+  reg [16:0] prod0_37_r = 17'h00000;
+  reg [16:0] prod0_38 = 17'h00000;
+  reg [16:0] prod0_38_r = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_40 = 17'h00000;
+  reg [16:0] prod0_40_r = 17'h00000;
+  reg [16:0] prod0_41 = 17'h00000;
+  reg [16:0] prod0_41_r = 17'h00000;
+  reg [16:0] prod0_42 = 17'h00000;
+  reg [16:0] prod0_42_r = 17'h00000;
+  reg [16:0] prod0_43 = 17'h00000;
+  reg [16:0] prod0_43_r = 17'h00000;
+  reg [16:0] prod0_44 = 17'h00000;
+  reg [16:0] prod0_44_r = 17'h00000;
+  reg [16:0] prod0_45 = 17'h00000;
+  reg [16:0] prod0_45_r = 17'h00000;
+  reg [16:0] prod0_46 = 17'h00000;
+  reg [16:0] prod0_46_r = 17'h00000;
+  reg [16:0] prod0_47 = 17'h00000;
+  reg [16:0] prod0_47_r = 17'h00000;
+  reg [16:0] prod0_48 = 17'h00000;
+  reg [16:0] prod0_48_r = 17'h00000;
+  reg [16:0] prod0_49 = 17'h00000;
+  reg [16:0] prod0_49_r = 17'h00000;
   reg [16:0] prod0_4_r = 17'h00000;
   reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_50 = 17'h00000;
+  reg [16:0] prod0_50_r = 17'h00000;
+  reg [16:0] prod0_51 = 17'h00000;
+  reg [16:0] prod0_51_r = 17'h00000;
+  reg [16:0] prod0_52 = 17'h00000;
+  reg [16:0] prod0_52_r = 17'h00000;
+  reg [16:0] prod0_53 = 17'h00000;
+  reg [16:0] prod0_53_r = 17'h00000;
+  reg [16:0] prod0_54 = 17'h00000;
+  reg [16:0] prod0_54_r = 17'h00000;
+  reg [16:0] prod0_55 = 17'h00000;
+  reg [16:0] prod0_55_r = 17'h00000;
+  reg [16:0] prod0_56 = 17'h00000;
+  reg [16:0] prod0_56_r = 17'h00000;
+  reg [16:0] prod0_57 = 17'h00000;
+  reg [16:0] prod0_57_r = 17'h00000;
+  reg [16:0] prod0_58 = 17'h00000;
+  reg [16:0] prod0_58_r = 17'h00000;
+  reg [16:0] prod0_59 = 17'h00000;
+  reg [16:0] prod0_59_r = 17'h00000;
   reg [16:0] prod0_5_r = 17'h00000;
   reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_60 = 17'h00000;
+  reg [16:0] prod0_60_r = 17'h00000;
+  reg [16:0] prod0_61 = 17'h00000;
+  reg [16:0] prod0_61_r = 17'h00000;
+  reg [16:0] prod0_62 = 17'h00000;
+  reg [16:0] prod0_62_r = 17'h00000;
+  reg [16:0] prod0_63 = 17'h00000;
+  reg [16:0] prod0_63_r = 17'h00000;
   reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
   reg [16:0] prod0_7_r = 17'h00000;
-  reg [16:0] prod1_0 = 17'h00000;
-  reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_1_r = 17'h00000;
-  reg [16:0] prod1_2 = 17'h00000;
-  reg [16:0] prod1_2_r = 17'h00000;
-  reg [16:0] prod1_3 = 17'h00000;
-  reg [16:0] prod1_3_r = 17'h00000;
-  reg [16:0] prod1_4 = 17'h00000;
-  reg [16:0] prod1_4_r = 17'h00000;
-  reg [16:0] prod1_5 = 17'h00000;
-  reg [16:0] prod1_5_r = 17'h00000;
-  reg [16:0] prod1_6 = 17'h00000;
-  reg [16:0] prod1_6_r = 17'h00000;
-  reg [16:0] prod1_7 = 17'h00000;
-  reg [16:0] prod1_7_r = 17'h00000;
-  reg [16:0] prod2_0 = 17'h00000;
-  reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod2_1 = 17'h00000;
-  reg [16:0] prod2_1_r = 17'h00000;
-  reg [16:0] prod2_2 = 17'h00000;
-  reg [16:0] prod2_2_r = 17'h00000;
-  reg [16:0] prod2_3 = 17'h00000;
-  reg [16:0] prod2_3_r = 17'h00000;
-  reg [16:0] prod2_4 = 17'h00000;
-  reg [16:0] prod2_4_r = 17'h00000;
-  reg [16:0] prod2_5 = 17'h00000;
-  reg [16:0] prod2_5_r = 17'h00000;
-  reg [16:0] prod2_6 = 17'h00000;
-  reg [16:0] prod2_6_r = 17'h00000;
-  reg [16:0] prod2_7 = 17'h00000;
-  reg [16:0] prod2_7_r = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod3_1 = 17'h00000;
-  reg [16:0] prod3_1_r = 17'h00000;
-  reg [16:0] prod3_2 = 17'h00000;
-  reg [16:0] prod3_2_r = 17'h00000;
-  reg [16:0] prod3_3 = 17'h00000;
-  reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod3_4 = 17'h00000;
-  reg [16:0] prod3_4_r = 17'h00000;
-  reg [16:0] prod3_5 = 17'h00000;
-  reg [16:0] prod3_5_r = 17'h00000;
-  reg [16:0] prod3_6 = 17'h00000;
-  reg [16:0] prod3_6_r = 17'h00000;
-  reg [16:0] prod3_7 = 17'h00000;
-  reg [16:0] prod3_7_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod4_1 = 17'h00000;
-  reg [16:0] prod4_1_r = 17'h00000;
-  reg [16:0] prod4_2 = 17'h00000;
-  reg [16:0] prod4_2_r = 17'h00000;
-  reg [16:0] prod4_3 = 17'h00000;
-  reg [16:0] prod4_3_r = 17'h00000;
-  reg [16:0] prod4_4 = 17'h00000;
-  reg [16:0] prod4_4_r = 17'h00000;
-  reg [16:0] prod4_5 = 17'h00000;
-  reg [16:0] prod4_5_r = 17'h00000;
-  reg [16:0] prod4_6 = 17'h00000;
-  reg [16:0] prod4_6_r = 17'h00000;
-  reg [16:0] prod4_7 = 17'h00000;
-  reg [16:0] prod4_7_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod5_1_r = 17'h00000;
-  reg [16:0] prod5_2 = 17'h00000;
-  reg [16:0] prod5_2_r = 17'h00000;
-  reg [16:0] prod5_3 = 17'h00000;
-  reg [16:0] prod5_3_r = 17'h00000;
-  reg [16:0] prod5_4 = 17'h00000;
-  reg [16:0] prod5_4_r = 17'h00000;
-  reg [16:0] prod5_5 = 17'h00000;
-  reg [16:0] prod5_5_r = 17'h00000;
-  reg [16:0] prod5_6 = 17'h00000;
-  reg [16:0] prod5_6_r = 17'h00000;
-  reg [16:0] prod5_7 = 17'h00000;
-  reg [16:0] prod5_7_r = 17'h00000;
-  wire [143:0] q_in;
+  reg [16:0] prod0_8 = 17'h00000;
+  reg [16:0] prod0_8_r = 17'h00000;
+  reg [16:0] prod0_9 = 17'h00000;
+  reg [16:0] prod0_9_r = 17'h00000;
+  (* init = 24'h000000 *)
+  wire [23:0] q_in;
   wire [23:0] \q_in[0] ;
-  wire [23:0] \q_in[1] ;
-  wire [23:0] \q_in[2] ;
-  wire [23:0] \q_in[3] ;
-  wire [23:0] \q_in[4] ;
-  wire [23:0] \q_in[5] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
@@ -1620,7 +1850,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
   reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
+  reg reads_input_t_ahead = 1'h0;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -1639,37 +1869,45 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [5:0] rom5_addr = 6'h00;
   reg [63:0] rom5_read = 64'h0000000000000000;
-  (* init = 3'h0 *)
-  wire [2:0] rport__addr;
+  (* keep = 32'd1 *)
+  reg [5:0] rom6_addr = 6'h00;
+  reg [63:0] rom6_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom7_addr = 6'h00;
+  reg [31:0] rom7_read = 32'd0;
+  wire [-1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$384 ;
-  wire [63:0] rport__data;
-  wire [143:0] \rport__data$370 ;
+  wire [3:0] \rport__addr$437 ;
+  wire [511:0] rport__data;
+  wire [23:0] \rport__data$421 ;
   input rst;
   wire rst;
-  reg [2:0] sf_t = 3'h0;
-  reg [2:0] sf_t_ahead = 3'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
+  reg [23:0] sum0_s0_10 = 24'h000000;
+  reg [23:0] sum0_s0_11 = 24'h000000;
+  reg [23:0] sum0_s0_12 = 24'h000000;
+  reg [23:0] sum0_s0_13 = 24'h000000;
+  reg [23:0] sum0_s0_14 = 24'h000000;
+  reg [23:0] sum0_s0_2 = 24'h000000;
+  reg [23:0] sum0_s0_3 = 24'h000000;
+  reg [23:0] sum0_s0_4 = 24'h000000;
+  reg [23:0] sum0_s0_5 = 24'h000000;
+  reg [23:0] sum0_s0_6 = 24'h000000;
+  reg [23:0] sum0_s0_7 = 24'h000000;
+  reg [23:0] sum0_s0_8 = 24'h000000;
+  reg [23:0] sum0_s0_9 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
-  reg [23:0] sum1_s0_0 = 24'h000000;
-  reg [23:0] sum1_s0_1 = 24'h000000;
-  reg [23:0] sum1_s1_0 = 24'h000000;
-  reg [23:0] sum2_s0_0 = 24'h000000;
-  reg [23:0] sum2_s0_1 = 24'h000000;
-  reg [23:0] sum2_s1_0 = 24'h000000;
-  reg [23:0] sum3_s0_0 = 24'h000000;
-  reg [23:0] sum3_s0_1 = 24'h000000;
-  reg [23:0] sum3_s1_0 = 24'h000000;
-  reg [23:0] sum4_s0_0 = 24'h000000;
-  reg [23:0] sum4_s0_1 = 24'h000000;
-  reg [23:0] sum4_s1_0 = 24'h000000;
-  reg [23:0] sum5_s0_0 = 24'h000000;
-  reg [23:0] sum5_s0_1 = 24'h000000;
-  reg [23:0] sum5_s1_0 = 24'h000000;
+  reg [23:0] sum0_s1_1 = 24'h000000;
+  reg [23:0] sum0_s1_2 = 24'h000000;
+  reg [23:0] sum0_s1_3 = 24'h000000;
+  reg [23:0] sum0_s2_0 = 24'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
+  reg v10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v10_0 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
@@ -1678,58 +1916,66 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v7 = 1'h0;
   reg v8 = 1'h0;
   reg v9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v9_0 = 1'h0;
-  reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_10 = 8'h00;
+  reg [7:0] w0_11 = 8'h00;
+  reg [7:0] w0_12 = 8'h00;
+  reg [7:0] w0_13 = 8'h00;
+  reg [7:0] w0_14 = 8'h00;
+  reg [7:0] w0_15 = 8'h00;
+  reg [7:0] w0_16 = 8'h00;
+  reg [7:0] w0_17 = 8'h00;
+  reg [7:0] w0_18 = 8'h00;
+  reg [7:0] w0_19 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
+  reg [7:0] w0_20 = 8'h00;
+  reg [7:0] w0_21 = 8'h00;
+  reg [7:0] w0_22 = 8'h00;
+  reg [7:0] w0_23 = 8'h00;
+  reg [7:0] w0_25 = 8'h00;
+  reg [7:0] w0_26 = 8'h00;
+  reg [7:0] w0_27 = 8'h00;
+  reg [7:0] w0_28 = 8'h00;
+  reg [7:0] w0_29 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w0_30 = 8'h00;
+  reg [7:0] w0_31 = 8'h00;
+  reg [7:0] w0_33 = 8'h00;
+  reg [7:0] w0_34 = 8'h00;
+  reg [7:0] w0_35 = 8'h00;
+  reg [7:0] w0_36 = 8'h00;
+  reg [7:0] w0_37 = 8'h00;
+  reg [7:0] w0_38 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
+  reg [7:0] w0_40 = 8'h00;
+  reg [7:0] w0_41 = 8'h00;
+  reg [7:0] w0_42 = 8'h00;
+  reg [7:0] w0_43 = 8'h00;
+  reg [7:0] w0_44 = 8'h00;
+  reg [7:0] w0_45 = 8'h00;
+  reg [7:0] w0_46 = 8'h00;
+  reg [7:0] w0_47 = 8'h00;
+  reg [7:0] w0_48 = 8'h00;
+  reg [7:0] w0_49 = 8'h00;
   reg [7:0] w0_5 = 8'h00;
+  reg [7:0] w0_50 = 8'h00;
+  reg [7:0] w0_51 = 8'h00;
+  reg [7:0] w0_52 = 8'h00;
+  reg [7:0] w0_53 = 8'h00;
+  reg [7:0] w0_54 = 8'h00;
+  reg [7:0] w0_55 = 8'h00;
+  reg [7:0] w0_56 = 8'h00;
+  reg [7:0] w0_57 = 8'h00;
+  reg [7:0] w0_58 = 8'h00;
+  reg [7:0] w0_59 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
+  reg [7:0] w0_60 = 8'h00;
+  reg [7:0] w0_61 = 8'h00;
+  reg [7:0] w0_62 = 8'h00;
+  reg [7:0] w0_63 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
-  reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_2 = 8'h00;
-  reg [7:0] w1_3 = 8'h00;
-  reg [7:0] w1_4 = 8'h00;
-  reg [7:0] w1_5 = 8'h00;
-  reg [7:0] w1_6 = 8'h00;
-  reg [7:0] w1_7 = 8'h00;
-  reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w2_1 = 8'h00;
-  reg [7:0] w2_2 = 8'h00;
-  reg [7:0] w2_3 = 8'h00;
-  reg [7:0] w2_4 = 8'h00;
-  reg [7:0] w2_5 = 8'h00;
-  reg [7:0] w2_6 = 8'h00;
-  reg [7:0] w2_7 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w3_1 = 8'h00;
-  reg [7:0] w3_2 = 8'h00;
-  reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_4 = 8'h00;
-  reg [7:0] w3_5 = 8'h00;
-  reg [7:0] w3_6 = 8'h00;
-  reg [7:0] w3_7 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w4_2 = 8'h00;
-  reg [7:0] w4_3 = 8'h00;
-  reg [7:0] w4_4 = 8'h00;
-  reg [7:0] w4_5 = 8'h00;
-  reg [7:0] w4_6 = 8'h00;
-  reg [7:0] w4_7 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w5_2 = 8'h00;
-  reg [7:0] w5_3 = 8'h00;
-  reg [7:0] w5_4 = 8'h00;
-  reg [7:0] w5_5 = 8'h00;
-  reg [7:0] w5_6 = 8'h00;
-  reg [7:0] w5_7 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_0 = 8'h00;
+  reg [7:0] w0_8 = 8'h00;
+  reg [7:0] w0_9 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_1 = 8'h00;
   (* keep = 32'd1 *)
@@ -1745,4883 +1991,4921 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x0_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_0 = 8'h00;
+  reg [7:0] x0_8 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_1 = 8'h00;
+  reg [7:0] x1_10 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_2 = 8'h00;
+  reg [7:0] x1_11 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_3 = 8'h00;
+  reg [7:0] x1_12 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_4 = 8'h00;
+  reg [7:0] x1_13 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_5 = 8'h00;
+  reg [7:0] x1_14 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_6 = 8'h00;
+  reg [7:0] x1_15 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_7 = 8'h00;
+  reg [7:0] x1_16 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_0 = 8'h00;
+  reg [7:0] x1_9 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_1 = 8'h00;
+  reg [7:0] x2_17 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_2 = 8'h00;
+  reg [7:0] x2_18 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_3 = 8'h00;
+  reg [7:0] x2_19 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_4 = 8'h00;
+  reg [7:0] x2_20 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_5 = 8'h00;
+  reg [7:0] x2_21 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_6 = 8'h00;
+  reg [7:0] x2_22 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_7 = 8'h00;
+  reg [7:0] x2_23 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_0 = 8'h00;
+  reg [7:0] x2_25 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_1 = 8'h00;
+  reg [7:0] x3_26 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_2 = 8'h00;
+  reg [7:0] x3_27 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_3 = 8'h00;
+  reg [7:0] x3_28 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_4 = 8'h00;
+  reg [7:0] x3_29 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_5 = 8'h00;
+  reg [7:0] x3_30 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_6 = 8'h00;
+  reg [7:0] x3_31 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_7 = 8'h00;
+  reg [7:0] x3_33 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_0 = 8'h00;
+  reg [7:0] x3_34 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_1 = 8'h00;
+  reg [7:0] x4_35 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_2 = 8'h00;
+  reg [7:0] x4_36 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_3 = 8'h00;
+  reg [7:0] x4_37 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_4 = 8'h00;
+  reg [7:0] x4_38 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_5 = 8'h00;
+  reg [7:0] x4_40 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_6 = 8'h00;
+  reg [7:0] x4_41 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_7 = 8'h00;
+  reg [7:0] x4_42 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_0 = 8'h00;
+  reg [7:0] x4_43 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_1 = 8'h00;
+  reg [7:0] x5_44 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_2 = 8'h00;
+  reg [7:0] x5_45 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_3 = 8'h00;
+  reg [7:0] x5_46 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_4 = 8'h00;
+  reg [7:0] x5_47 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_5 = 8'h00;
+  reg [7:0] x5_48 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_6 = 8'h00;
+  reg [7:0] x5_49 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_7 = 8'h00;
-  reg [63:0] x_mid = 64'h0000000000000000;
-  reg [63:0] x_reg = 64'h0000000000000000;
-  reg [63:0] x_reg2 = 64'h0000000000000000;
+  reg [7:0] x5_50 = 8'h00;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_0 = 9'h000;
+  reg [7:0] x5_51 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_52 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_53 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_54 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_55 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_56 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_57 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_58 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_59 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_60 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_61 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_62 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x7_63 = 8'h00;
+  reg [511:0] x_mid = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [511:0] x_reg = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [511:0] x_reg2 = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_10 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_11 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_12 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_13 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_14 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_15 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_16 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_17 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_18 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_19 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_20 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_21 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_22 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_23 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_25 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_26 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_27 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_28 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_29 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_3 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_30 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_31 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_33 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_34 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_35 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_36 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_37 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_38 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff0_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_40 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_41 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_42 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_43 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_44 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_45 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_46 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_47 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_48 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_49 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_5 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_50 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_51 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_52 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_53 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_54 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_55 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_56 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_57 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_58 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_59 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff0_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_60 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_61 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_62 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_63 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_0 = 9'h000;
+  reg [8:0] xoff0_8 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_7 = 9'h000;
-  reg [63:0] inbuf [7:0];
+  reg [8:0] xoff0_9 = 9'h000;
+  reg [511:0] inbuf [0:0];
   initial begin
-    inbuf[0] = 64'h0000000000000000;
-    inbuf[1] = 64'h0000000000000000;
-    inbuf[2] = 64'h0000000000000000;
-    inbuf[3] = 64'h0000000000000000;
-    inbuf[4] = 64'h0000000000000000;
-    inbuf[5] = 64'h0000000000000000;
-    inbuf[6] = 64'h0000000000000000;
-    inbuf[7] = 64'h0000000000000000;
+    inbuf[0] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[1'h0] <= i__payload;
   end
-  reg [63:0] _0_;
+  reg [511:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[1'h0];
   end
   assign rport__data = _0_;
-  reg [143:0] queue [10:0];
+  reg [23:0] queue [11:0];
   initial begin
-    queue[0] = 144'h000000000000000000000000000000000000;
-    queue[1] = 144'h000000000000000000000000000000000000;
-    queue[2] = 144'h000000000000000000000000000000000000;
-    queue[3] = 144'h000000000000000000000000000000000000;
-    queue[4] = 144'h000000000000000000000000000000000000;
-    queue[5] = 144'h000000000000000000000000000000000000;
-    queue[6] = 144'h000000000000000000000000000000000000;
-    queue[7] = 144'h000000000000000000000000000000000000;
-    queue[8] = 144'h000000000000000000000000000000000000;
-    queue[9] = 144'h000000000000000000000000000000000000;
-    queue[10] = 144'h000000000000000000000000000000000000;
+    queue[0] = 24'h000000;
+    queue[1] = 24'h000000;
+    queue[2] = 24'h000000;
+    queue[3] = 24'h000000;
+    queue[4] = 24'h000000;
+    queue[5] = 24'h000000;
+    queue[6] = 24'h000000;
+    queue[7] = 24'h000000;
+    queue[8] = 24'h000000;
+    queue[9] = 24'h000000;
+    queue[10] = 24'h000000;
+    queue[11] = 24'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
-      queue[q_wptr] <= q_in;
+      queue[q_wptr] <= acc0;
   end
-  assign \rport__data$370  = queue[q_rptr];
-  reg [63:0] rom0 [63:0];
+  assign \rport__data$421  = queue[q_rptr];
+  reg [63:0] rom0 [47:0];
   initial begin
-    rom0[0] = 64'hf8839c1edca2fc00;
-    rom0[1] = 64'hf9bdc700feafd800;
-    rom0[2] = 64'h01eff4eb12f9d000;
-    rom0[3] = 64'h0042eaa1980a0f00;
-    rom0[4] = 64'h005377a5811d3200;
-    rom0[5] = 64'h0a6335c0c54b3700;
-    rom0[6] = 64'hee5919182c4d1401;
-    rom0[7] = 64'he01c4428c9c0fe00;
-    rom0[8] = 64'h01f313f3330c0400;
-    rom0[9] = 64'h08f61a3b06eef3fd;
-    rom0[10] = 64'hfe21127f15b9eeff;
-    rom0[11] = 64'h00f40b4a0bbcd900;
-    rom0[12] = 64'h00edf20f3300e400;
-    rom0[13] = 64'hf8dcbbcacabdc700;
-    rom0[14] = 64'h0f23f4fdf2f2e5ff;
-    rom0[15] = 64'h362b2aeb1010fe00;
-    rom0[16] = 64'h183e395406f61700;
-    rom0[17] = 64'h1513182d15160bfe;
-    rom0[18] = 64'hffdfd6ec8b9aceff;
-    rom0[19] = 64'h00dcbcd38196e400;
-    rom0[20] = 64'h002a2d38d8010d00;
-    rom0[21] = 64'h03200c1be1f11700;
-    rom0[22] = 64'he71cf82030f00a04;
-    rom0[23] = 64'hf512fdf107150501;
-    rom0[24] = 64'h06473bebd7fdea00;
-    rom0[25] = 64'h0315d1b30aedbd06;
-    rom0[26] = 64'h00e993a9330cd902;
-    rom0[27] = 64'h00e5eb1b785afa00;
-    rom0[28] = 64'h00dd327f77520900;
-    rom0[29] = 64'h01ee34774036e500;
-    rom0[30] = 64'h0ec1d3aed505d6fb;
-    rom0[31] = 64'h16b6baecebdde8ff;
-    rom0[32] = 64'h0b513329293f2f00;
-    rom0[33] = 64'h0aebd122ff0c2bf7;
-    rom0[34] = 64'hffad8107d6abe2fd;
-    rom0[35] = 64'h0087bb18b5c70000;
-    rom0[36] = 64'h00ebdd13cac30f00;
-    rom0[37] = 64'hfbe4e4d7f992d300;
-    rom0[38] = 64'hf30e317140fe1305;
-    rom0[39] = 64'h302b2108255e1902;
-    rom0[40] = 64'h043f4b0628320700;
-    rom0[41] = 64'h0612240beb332700;
-    rom0[42] = 64'hffef2852d7f62600;
-    rom0[43] = 64'h00cf147f29feef00;
-    rom0[44] = 64'h00c8d74d24ccc500;
-    rom0[45] = 64'hf2ced8fbf89ece00;
-    rom0[46] = 64'h14f0edfddcdaf900;
-    rom0[47] = 64'h1e06f3f114300600;
-    rom0[48] = 64'he31a0c01d7130700;
-    rom0[49] = 64'he8ddbad0fb17eb00;
-    rom0[50] = 64'h02ae8981f9570200;
-    rom0[51] = 64'h00fbe0caca6a4700;
-    rom0[52] = 64'h002912c28b2b5f00;
-    rom0[53] = 64'h03093b16f0222300;
-    rom0[54] = 64'hebe2222dfc180201;
-    rom0[55] = 64'hbfd4e7fffb1a0300;
-    rom0[56] = 64'h17dcf9e1f200fe00;
-    rom0[57] = 64'h0fed0e12f4ede801;
-    rom0[58] = 64'h0410001418e8d900;
-    rom0[59] = 64'h0010e0c3bfdcea00;
-    rom0[60] = 64'h00f0102af4164700;
-    rom0[61] = 64'h01e51f4f707f3900;
-    rom0[62] = 64'hf7e42d321a1ff000;
-    rom0[63] = 64'h15051709fee90300;
+    rom0[0] = 64'h00f8839c1edca2fc;
+    rom0[1] = 64'h00eb4c323d15341c;
+    rom0[2] = 64'h01f1bbf9b0d2f6e6;
+    rom0[3] = 64'h0016d6d7e0dadcf6;
+    rom0[4] = 64'h000a1513e8211101;
+    rom0[5] = 64'h02004f4808d8f2fd;
+    rom0[6] = 64'hfd01f313f3330c04;
+    rom0[7] = 64'hfe0307f5482b1720;
+    rom0[8] = 64'hffe93310c4ff1f0c;
+    rom0[9] = 64'h02049d81072decf2;
+    rom0[10] = 64'h01e9cefbf0fce0ee;
+    rom0[11] = 64'h03ee12f22125dcf0;
+    rom0[12] = 64'hfe183e395406f617;
+    rom0[13] = 64'hff0ec2c493e1caf9;
+    rom0[14] = 64'h00037f4633e42011;
+    rom0[15] = 64'hfd03382413110e19;
+    rom0[16] = 64'h00feddde17fdc503;
+    rom0[17] = 64'h00f3ddf4e808dfec;
+    rom0[18] = 64'h0606473bebd7fdea;
+    rom0[19] = 64'h0010b2addbfefbf9;
+    rom0[20] = 64'h00eb17d70f300f00;
+    rom0[21] = 64'h0001983001c7d0eb;
+    rom0[22] = 64'hfefd141df8f91503;
+    rom0[23] = 64'hffed0110f1f2e404;
+    rom0[24] = 64'hf70b513329293f2f;
+    rom0[25] = 64'hfeff39050b2a151e;
+    rom0[26] = 64'h00d9e612262af9ef;
+    rom0[27] = 64'h000c3f683ef5030f;
+    rom0[28] = 64'h0120cc0136fac401;
+    rom0[29] = 64'h00102b3b10181917;
+    rom0[30] = 64'h00043f4b06283207;
+    rom0[31] = 64'h00e7a40407fde8e0;
+    rom0[32] = 64'h00f6ef360209f1f7;
+    rom0[33] = 64'h02f5a7b5b7f8d5d9;
+    rom0[34] = 64'h02e2d2e9aec4e0d4;
+    rom0[35] = 64'h000f0502fddfe502;
+    rom0[36] = 64'h00e31a0c01d71307;
+    rom0[37] = 64'hff1a00f4f7dbdd08;
+    rom0[38] = 64'h06fe01d31f1300e7;
+    rom0[39] = 64'hfffd240f555e4a26;
+    rom0[40] = 64'h02ee19222c050308;
+    rom0[41] = 64'h050501c5f305ebf6;
+    rom0[42] = 64'h0117dcf9e1f200fe;
+    rom0[43] = 64'h0103b1bc172e81eb;
+    rom0[44] = 64'h040db2dedfdee6e0;
+    rom0[45] = 64'h0402e6d8fb0700e8;
+    rom0[46] = 64'h02fd18c2101bff0b;
+    rom0[47] = 64'hfee2dffdfa181ff9;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  reg [63:0] rom1 [63:0];
+  reg [63:0] rom1 [47:0];
   initial begin
-    rom1[0] = 64'heb4c323d15341c00;
-    rom1[1] = 64'h011bd1271f7c5200;
-    rom1[2] = 64'hf7d0fb209c240700;
-    rom1[3] = 64'hff8ef37f32f6da00;
-    rom1[4] = 64'h00d3c10b39b6c000;
-    rom1[5] = 64'hf8f3f3a2c6adcc00;
-    rom1[6] = 64'he8f6f6d3b00f0902;
-    rom1[7] = 64'ha7bcd1fb0c421e01;
-    rom1[8] = 64'h0307f5482b172000;
-    rom1[9] = 64'h0505f307123c3dfe;
-    rom1[10] = 64'hfef1f89a81f2e9ff;
-    rom1[11] = 64'h00ff30e0a2e4f100;
-    rom1[12] = 64'h002f320308f60300;
-    rom1[13] = 64'h044109c91dfdef00;
-    rom1[14] = 64'hd52a1ae6440b0104;
-    rom1[15] = 64'hc8f810f1182f1b01;
-    rom1[16] = 64'h0ec2c493e1caf900;
-    rom1[17] = 64'hfedfcd151085d8ff;
-    rom1[18] = 64'h0b13f42c62ebcd00;
-    rom1[19] = 64'h023634e891f1ea00;
-    rom1[20] = 64'h00094f4fadfa1900;
-    rom1[21] = 64'h00c0db7f78cd1e00;
-    rom1[22] = 64'h1afef3617a8e2a00;
-    rom1[23] = 64'h675114d3e5c1f500;
-    rom1[24] = 64'h10b2addbfefbf900;
-    rom1[25] = 64'h0cf2d1fcfbe20600;
-    rom1[26] = 64'h0933fdfaee21ed00;
-    rom1[27] = 64'h013e07d0b00f0900;
-    rom1[28] = 64'h00e7d6e9f9283d00;
-    rom1[29] = 64'h08d6b2fb7f5e2300;
-    rom1[30] = 64'h11eb214b47230e00;
-    rom1[31] = 64'h2f1d042a02ed0400;
-    rom1[32] = 64'hff39050b2a151e00;
-    rom1[33] = 64'h03f7e1110dfd0dfe;
-    rom1[34] = 64'h01ebfa2cf7dae7ff;
-    rom1[35] = 64'h00193844f8030700;
-    rom1[36] = 64'h0038351bd5f3f100;
-    rom1[37] = 64'hf9efe810ce81e200;
-    rom1[38] = 64'h1810c4f619d3fc00;
-    rom1[39] = 64'h263af4dc052a0300;
-    rom1[40] = 64'he7a40407fde8e000;
-    rom1[41] = 64'hede13904f7d6dd00;
-    rom1[42] = 64'h00f713344c252e00;
-    rom1[43] = 64'h00e9fbe73ce20f00;
-    rom1[44] = 64'h00cbcc81a9dbf100;
-    rom1[45] = 64'h00e0e4cad015e100;
-    rom1[46] = 64'h021c5553383bf800;
-    rom1[47] = 64'h061f515647dbef00;
-    rom1[48] = 64'h1a00f4f7dbdd0800;
-    rom1[49] = 64'h13eefe38f7d7ffff;
-    rom1[50] = 64'h07202b44fef0eb00;
-    rom1[51] = 64'h004e4e269e03f700;
-    rom1[52] = 64'h0030253be4fd3a00;
-    rom1[53] = 64'hfde2ba267ff44500;
-    rom1[54] = 64'hfdb68ce31dbd3300;
-    rom1[55] = 64'hf4f3d9ceaacf0000;
-    rom1[56] = 64'h03b1bc172e81eb00;
-    rom1[57] = 64'h003b330912f2e801;
-    rom1[58] = 64'hfb3d70cfe5070201;
-    rom1[59] = 64'hffdd19a71fdbf300;
-    rom1[60] = 64'h00bddfc562edc500;
-    rom1[61] = 64'h053aeb97e023a800;
-    rom1[62] = 64'he25a38d917e5b801;
-    rom1[63] = 64'hb7d3342f1488f600;
+    rom1[0] = 64'h00f9bdc700feafd8;
+    rom1[1] = 64'h00011bd1271f7c52;
+    rom1[2] = 64'h00edd61cd90802f6;
+    rom1[3] = 64'h000af81916e9d201;
+    rom1[4] = 64'h00102a483504251c;
+    rom1[5] = 64'h01fff903f4f9ded9;
+    rom1[6] = 64'hff08f61a3b06eef3;
+    rom1[7] = 64'hff0505f307123c3d;
+    rom1[8] = 64'h00eef2a2b10b10e9;
+    rom1[9] = 64'h0103f31f07072d13;
+    rom1[10] = 64'h00e5dcf5ddd6dbc5;
+    rom1[11] = 64'h01fd4e3ada1827f4;
+    rom1[12] = 64'hff1513182d15160b;
+    rom1[13] = 64'h00fedfcd151085d8;
+    rom1[14] = 64'h0003259ef212f009;
+    rom1[15] = 64'hff03f90d7e1ad508;
+    rom1[16] = 64'h00fcfef801fedde8;
+    rom1[17] = 64'h00fd2b5521fa0e0b;
+    rom1[18] = 64'h020315d1b30aedbd;
+    rom1[19] = 64'h000cf2d1fcfbe206;
+    rom1[20] = 64'h00ee01fa0c2128fc;
+    rom1[21] = 64'h00fef433c6d4c5c7;
+    rom1[22] = 64'hfffcdaabd607eae9;
+    rom1[23] = 64'h00f0101cfbe1dff2;
+    rom1[24] = 64'hfd0aebd122ff0c2b;
+    rom1[25] = 64'hff03f7e1110dfd0d;
+    rom1[26] = 64'h00e4f716f21728e3;
+    rom1[27] = 64'h000c1527e1283a14;
+    rom1[28] = 64'h0015f527f5f4a0df;
+    rom1[29] = 64'h001404f8f21713ff;
+    rom1[30] = 64'h000612240beb3327;
+    rom1[31] = 64'h00ede13904f7d6dd;
+    rom1[32] = 64'h00fbe9210204f4e1;
+    rom1[33] = 64'h01f6f817d1febacc;
+    rom1[34] = 64'h01dfd5e4add2d8d7;
+    rom1[35] = 64'h0009f1ed22fed508;
+    rom1[36] = 64'h00e8ddbad0fb17eb;
+    rom1[37] = 64'h0013eefe38f7d7ff;
+    rom1[38] = 64'h02fef3fac3f031da;
+    rom1[39] = 64'hff0f0c1e1d347867;
+    rom1[40] = 64'h01faf54b25164300;
+    rom1[41] = 64'h020205380a0b09ea;
+    rom1[42] = 64'h000fed0e12f4ede8;
+    rom1[43] = 64'h01003b330912f2e8;
+    rom1[44] = 64'h0108001adcd300ee;
+    rom1[45] = 64'h01020d38fbfc2b0f;
+    rom1[46] = 64'h01fe14d1d7122bf5;
+    rom1[47] = 64'hffebd7081b3414ef;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$45  = _2_;
-  reg [63:0] rom2 [63:0];
+  assign \port__data$39  = _2_;
+  reg [63:0] rom2 [47:0];
   initial begin
-    rom2[0] = 64'hf1bbf9b0d2f6e600;
-    rom2[1] = 64'hedd61cd90802f601;
-    rom2[2] = 64'h04e0f0e73d7f3100;
-    rom2[3] = 64'h01d2d6f3ea2b2e00;
-    rom2[4] = 64'h00a8ca0ed3de1300;
-    rom2[5] = 64'h03b5072441510400;
-    rom2[6] = 64'h05f5323725410700;
-    rom2[7] = 64'h1838381e10dbf600;
-    rom2[8] = 64'he93310c4ff1f0c00;
-    rom2[9] = 64'heef2a2b10b10e9ff;
-    rom2[10] = 64'hffa5819f2a41e400;
-    rom2[11] = 64'h00c5ed0e273d2200;
-    rom2[12] = 64'h001827e9fb161300;
-    rom2[13] = 64'h0513fed8ebc8bc00;
-    rom2[14] = 64'hfb03fd000ee1d300;
-    rom2[15] = 64'hf5f9f7f521270400;
-    rom2[16] = 64'h037f4633e4201100;
-    rom2[17] = 64'h03259ef212f00900;
-    rom2[18] = 64'h02c88aa910fdfa00;
-    rom2[19] = 64'h0018032301280700;
-    rom2[20] = 64'h00303af0ca1c1600;
-    rom2[21] = 64'h00e61f27f4d82400;
-    rom2[22] = 64'hfea5ba24cfca1a00;
-    rom2[23] = 64'hf7d5aff2f52a0100;
-    rom2[24] = 64'heb17d70f300f0000;
-    rom2[25] = 64'hee01fa0c2128fc00;
-    rom2[26] = 64'hfeed2ab2e93b0600;
-    rom2[27] = 64'h002123d1fc2f3500;
-    rom2[28] = 64'h0006dc87f322fa00;
-    rom2[29] = 64'h00f2eebc81c7be00;
-    rom2[30] = 64'h05dee80bf3e8ec00;
-    rom2[31] = 64'hcae2d8042c18ff00;
-    rom2[32] = 64'hd9e612262af9ef00;
-    rom2[33] = 64'he4f716f21728e300;
-    rom2[34] = 64'hfbd6e1c8dd2f1f00;
-    rom2[35] = 64'h0094ce0c46fe1300;
-    rom2[36] = 64'h00acb7c313d7ce00;
-    rom2[37] = 64'h02fd06ad84f09500;
-    rom2[38] = 64'h02577f3afe30ce02;
-    rom2[39] = 64'h044368655ef5fe01;
-    rom2[40] = 64'hf6ef360209f1f700;
-    rom2[41] = 64'hfbe9210204f4e100;
-    rom2[42] = 64'hfdd5c902e6e80900;
-    rom2[43] = 64'h0092f3303608fa00;
-    rom2[44] = 64'h00bed30959efce00;
-    rom2[45] = 64'h00fec0cae2bdab00;
-    rom2[46] = 64'h044e39f711f2e701;
-    rom2[47] = 64'h0c3d7f5a2ee8fc00;
-    rom2[48] = 64'hfe01d31f1300e700;
-    rom2[49] = 64'hfef3fac3f031da06;
-    rom2[50] = 64'h00fa18b409640702;
-    rom2[51] = 64'h005a2ffb577f1000;
-    rom2[52] = 64'h00220ed92b6a1b00;
-    rom2[53] = 64'h07f6061518651900;
-    rom2[54] = 64'h03cb9786e70ff0fe;
-    rom2[55] = 64'hcdafc4f8ffe0f4ff;
-    rom2[56] = 64'h0db2dedfdee6e000;
-    rom2[57] = 64'h08001adcd300ee04;
-    rom2[58] = 64'h0444330e20451301;
-    rom2[59] = 64'h003414e71b07e800;
-    rom2[60] = 64'h00d300fa2200fb00;
-    rom2[61] = 64'h03ebfe197f752600;
-    rom2[62] = 64'h02ddf3c5eb29f5ff;
-    rom2[63] = 64'h03dd0807d2c7f700;
+    rom2[0] = 64'h0f01eff4eb12f9d0;
+    rom2[1] = 64'hdaf7d0fb209c2407;
+    rom2[2] = 64'h2e04e0f0e73d7f31;
+    rom2[3] = 64'h22072f390813fd16;
+    rom2[4] = 64'hb7fe2c677fecde05;
+    rom2[5] = 64'h1b00dec9f062380c;
+    rom2[6] = 64'hd9fe21127f15b9ee;
+    rom2[7] = 64'hf1fef1f89a81f2e9;
+    rom2[8] = 64'h22ffa5819f2a41e4;
+    rom2[9] = 64'he7ff335ff4e41007;
+    rom2[10] = 64'h4affd3f815550f28;
+    rom2[11] = 64'he0f8337baae904f9;
+    rom2[12] = 64'he4ffdfd6ec8b9ace;
+    rom2[13] = 64'hea0b13f42c62ebcd;
+    rom2[14] = 64'h0702c88aa910fdfa;
+    rom2[15] = 64'hfcfff4e6482f81ee;
+    rom2[16] = 64'h04ff141110f8f1ef;
+    rom2[17] = 64'h01fb357f5001113e;
+    rom2[18] = 64'hfa00e993a9330cd9;
+    rom2[19] = 64'h090933fdfaee21ed;
+    rom2[20] = 64'h35feed2ab2e93b06;
+    rom2[21] = 64'hd4fffadd3f23c1f6;
+    rom2[22] = 64'h1805bf81e31019e6;
+    rom2[23] = 64'h00fcfd0d4614ec12;
+    rom2[24] = 64'h00ffad8107d6abe2;
+    rom2[25] = 64'h0701ebfa2cf7dae7;
+    rom2[26] = 64'h13fbd6e1c8dd2f1f;
+    rom2[27] = 64'he1ffd4b39db9faeb;
+    rom2[28] = 64'hdf0232fe262381de;
+    rom2[29] = 64'ha000d98ee6b8babc;
+    rom2[30] = 64'hefffef2852d7f626;
+    rom2[31] = 64'h0f00f713344c252e;
+    rom2[32] = 64'hfafdd5c902e6e809;
+    rom2[33] = 64'hdb01517fd35c39ea;
+    rom2[34] = 64'h1504e80403587f2d;
+    rom2[35] = 64'hf30406e83a3fddfc;
+    rom2[36] = 64'h4702ae8981f95702;
+    rom2[37] = 64'hf707202b44fef0eb;
+    rom2[38] = 64'h1000fa18b4096407;
+    rom2[39] = 64'hf7fdde0ce683d3fc;
+    rom2[40] = 64'h11fbe759d3f2232c;
+    rom2[41] = 64'h4a011677654e262a;
+    rom2[42] = 64'hea0410001418e8d9;
+    rom2[43] = 64'hf3fb3d70cfe50702;
+    rom2[44] = 64'he80444330e204513;
+    rom2[45] = 64'hfeff407ff7085032;
+    rom2[46] = 64'h1a00e300cec9fdf6;
+    rom2[47] = 64'hf6fec6e7bb0654d9;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$56  = _3_;
-  reg [63:0] rom3 [63:0];
+  assign \port__data$50  = _3_;
+  reg [63:0] rom3 [47:0];
   initial begin
-    rom3[0] = 64'h16d6d7e0dadcf600;
-    rom3[1] = 64'h0af81916e9d20100;
-    rom3[2] = 64'h072f390813fd1600;
-    rom3[3] = 64'h017f38a190102200;
-    rom3[4] = 64'h003e2ae79f083d00;
-    rom3[5] = 64'h01fd0047150e5400;
-    rom3[6] = 64'h04d7e12601d42700;
-    rom3[7] = 64'h0103e9e9ded1f400;
-    rom3[8] = 64'h049d81072decf200;
-    rom3[9] = 64'h03f31f07072d1302;
-    rom3[10] = 64'hff335ff4e4100701;
-    rom3[11] = 64'h00380de2f1cde700;
-    rom3[12] = 64'h00f7f7f200dfe800;
-    rom3[13] = 64'h071b0ad9164f0700;
-    rom3[14] = 64'hfc2cf3ba0829f301;
-    rom3[15] = 64'hea12edec08f0ff00;
-    rom3[16] = 64'h03382413110e1900;
-    rom3[17] = 64'h03f90d7e1ad508fd;
-    rom3[18] = 64'hfff4e6482f81eeff;
-    rom3[19] = 64'h001dfeebe7f0fc00;
-    rom3[20] = 64'h002f18eedb312800;
-    rom3[21] = 64'hfbea1207cabeff00;
-    rom3[22] = 64'h08e1f93e0ae9f900;
-    rom3[23] = 64'h12e0c9ebf21c0500;
-    rom3[24] = 64'h01983001c7d0eb00;
-    rom3[25] = 64'hfef433c6d4c5c700;
-    rom3[26] = 64'hfffadd3f23c1f600;
-    rom3[27] = 64'h0081970961ccd400;
-    rom3[28] = 64'h00a1e7643ffed400;
-    rom3[29] = 64'h001e3322fe55e6ff;
-    rom3[30] = 64'he7124bfec228c0fd;
-    rom3[31] = 64'hfbc642550ba8f2ff;
-    rom3[32] = 64'h0c3f683ef5030f00;
-    rom3[33] = 64'h0c1527e1283a1400;
-    rom3[34] = 64'hffd4b39db9faeb00;
-    rom3[35] = 64'h0081aed7d6aae100;
-    rom3[36] = 64'h00c6d4310ab3d800;
-    rom3[37] = 64'h030248f3fb13cc00;
-    rom3[38] = 64'hce074b271222ed02;
-    rom3[39] = 64'hcee70afd1d060e01;
-    rom3[40] = 64'hf5a7b5b7f8d5d900;
-    rom3[41] = 64'hf6f817d1febacc02;
-    rom3[42] = 64'h01517fd35c39ea01;
-    rom3[43] = 64'h005577ca3039db00;
-    rom3[44] = 64'h00f304dcfc2bff00;
-    rom3[45] = 64'h01e3b21f20262a00;
-    rom3[46] = 64'h2804e2e715f110ff;
-    rom3[47] = 64'h32313739e9b2e900;
-    rom3[48] = 64'hfd240f555e4a2600;
-    rom3[49] = 64'h0f0c1e1d347867ff;
-    rom3[50] = 64'hfdde0ce683d3fcff;
-    rom3[51] = 64'hff10f90ba0aef700;
-    rom3[52] = 64'h003f06ccd2defe00;
-    rom3[53] = 64'h0211f19aa7e6e700;
-    rom3[54] = 64'hf408f8f6132d0505;
-    rom3[55] = 64'hd2f2c5d45e7f2501;
-    rom3[56] = 64'h02e6d8fb0700e800;
-    rom3[57] = 64'h020d38fbfc2b0f04;
-    rom3[58] = 64'hff407ff708503201;
-    rom3[59] = 64'h00542fc20d27fe00;
-    rom3[60] = 64'h00e0dcaa1606c300;
-    rom3[61] = 64'h00d6e6f2ce27f500;
-    rom3[62] = 64'h07c7d8ceb81804fe;
-    rom3[63] = 64'hf1c7d6dbeef4f8ff;
+    rom3[0] = 64'h1d320042eaa1980a;
+    rom3[1] = 64'hb6c0ff8ef37f32f6;
+    rom3[2] = 64'hde1301d2d6f3ea2b;
+    rom3[3] = 64'h083d017f38a19010;
+    rom3[4] = 64'hb4b300f02d3c1aa3;
+    rom3[5] = 64'h2fe900ed0a05747f;
+    rom3[6] = 64'h00e400f40b4a0bbc;
+    rom3[7] = 64'hf60300ff30e0a2e4;
+    rom3[8] = 64'h161300c5ed0e273d;
+    rom3[9] = 64'hdfe800380de2f1cd;
+    rom3[10] = 64'h4c0100d9fc2e7f5f;
+    rom3[11] = 64'he9bbffe10ed144e4;
+    rom3[12] = 64'h010d00dcbcd38196;
+    rom3[13] = 64'hfa19023634e891f1;
+    rom3[14] = 64'h1c16001803230128;
+    rom3[15] = 64'h3128001dfeebe7f0;
+    rom3[16] = 64'h24f30010ed02f4fb;
+    rom3[17] = 64'hb1c6ffcc14effecc;
+    rom3[18] = 64'h520900e5eb1b785a;
+    rom3[19] = 64'h283d013e07d0b00f;
+    rom3[20] = 64'h22fa002123d1fc2f;
+    rom3[21] = 64'hfed40081970961cc;
+    rom3[22] = 64'h0f2701e0db25fe20;
+    rom3[23] = 64'hd1be00e9f4503c03;
+    rom3[24] = 64'hc30f0087bb18b5c7;
+    rom3[25] = 64'hf3f100193844f803;
+    rom3[26] = 64'hd7ce0094ce0c46fe;
+    rom3[27] = 64'hb3d80081aed7d6aa;
+    rom3[28] = 64'h4a1a0016dcdfe8d8;
+    rom3[29] = 64'heedb00a39f1def97;
+    rom3[30] = 64'hccc500cf147f29fe;
+    rom3[31] = 64'hdbf100e9fbe73ce2;
+    rom3[32] = 64'hefce0092f3303608;
+    rom3[33] = 64'h2bff005577ca3039;
+    rom3[34] = 64'h01e301cc37336569;
+    rom3[35] = 64'h2b23005500001c30;
+    rom3[36] = 64'h2b5f00fbe0caca6a;
+    rom3[37] = 64'hfd3a004e4e269e03;
+    rom3[38] = 64'h6a1b005a2ffb577f;
+    rom3[39] = 64'hdefeff10f90ba0ae;
+    rom3[40] = 64'he1c5ff0527ef3117;
+    rom3[41] = 64'h542900732f4f7f72;
+    rom3[42] = 64'h16470010e0c3bfdc;
+    rom3[43] = 64'hedc5ffdd19a71fdb;
+    rom3[44] = 64'h00fb003414e71b07;
+    rom3[45] = 64'h06c300542fc20d27;
+    rom3[46] = 64'h14ff0016f2120e23;
+    rom3[47] = 64'hf90d00d2f7aaf0f3;
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$67  = _4_;
-  reg [63:0] rom4 [63:0];
+  assign \port__data$61  = _4_;
+  reg [63:0] rom4 [47:0];
   initial begin
-    rom4[0] = 64'h0a1513e821110100;
-    rom4[1] = 64'h102a483504251c00;
-    rom4[2] = 64'hfe2c677fecde0500;
-    rom4[3] = 64'h00f02d3c1aa3b700;
-    rom4[4] = 64'h00a8d32a3cb4b300;
-    rom4[5] = 64'hefb0beeaffd5c500;
-    rom4[6] = 64'h15f3f4ec0611f700;
-    rom4[7] = 64'h31150de90b0cfd00;
-    rom4[8] = 64'he9cefbf0fce0ee00;
-    rom4[9] = 64'he5dcf5ddd6dbc501;
-    rom4[10] = 64'hffd3f815550f2800;
-    rom4[11] = 64'h00d9fc2e7f5f4a00;
-    rom4[12] = 64'h001112f5194c0100;
-    rom4[13] = 64'hff245d1bb2d6f400;
-    rom4[14] = 64'hfff42c13c4e2f3fe;
-    rom4[15] = 64'he5b4f2270adaecff;
-    rom4[16] = 64'hfeddde17fdc50300;
-    rom4[17] = 64'hfcfef801fedde800;
-    rom4[18] = 64'hff141110f8f1ef00;
-    rom4[19] = 64'h0010ed02f4fb0400;
-    rom4[20] = 64'h001a3806f724f300;
-    rom4[21] = 64'h02463fe281f1f400;
-    rom4[22] = 64'hf0350edbc305f400;
-    rom4[23] = 64'hdbf72c22e0dbff00;
-    rom4[24] = 64'hfd141df8f9150300;
-    rom4[25] = 64'hfcdaabd607eae9fe;
-    rom4[26] = 64'h05bf81e31019e6ff;
-    rom4[27] = 64'h01e0db25fe201800;
-    rom4[28] = 64'h0019170ce60f2700;
-    rom4[29] = 64'h01ffecfd4ef80600;
-    rom4[30] = 64'hfdeff40c28f80700;
-    rom4[31] = 64'h07f3f81515170000;
-    rom4[32] = 64'h20cc0136fac40100;
-    rom4[33] = 64'h15f527f5f4a0df01;
-    rom4[34] = 64'h0232fe262381de00;
-    rom4[35] = 64'h0016dcdfe8d8df00;
-    rom4[36] = 64'h00f5547f444a1a00;
-    rom4[37] = 64'hff2b487436645200;
-    rom4[38] = 64'h042be9cafffde9fe;
-    rom4[39] = 64'h1f071c04d5cdfbff;
-    rom4[40] = 64'he2d2e9aec4e0d400;
-    rom4[41] = 64'hdfd5e4add2d8d702;
-    rom4[42] = 64'h04e80403587f2d01;
-    rom4[43] = 64'h01cc373365691500;
-    rom4[44] = 64'h00c7e627f401e300;
-    rom4[45] = 64'hfcbcc14f1de20500;
-    rom4[46] = 64'h0fd3f323c8dd0dfe;
-    rom4[47] = 64'h21232c5209aae0ff;
-    rom4[48] = 64'hee19222c05030800;
-    rom4[49] = 64'hfaf54b2516430002;
-    rom4[50] = 64'hfbe759d3f2232c01;
-    rom4[51] = 64'hff0527ef31171100;
-    rom4[52] = 64'h001a10fe13e1c500;
-    rom4[53] = 64'hfd114ef981b1d300;
-    rom4[54] = 64'hefe2fcc0aec8ea00;
-    rom4[55] = 64'hd1e4f0e910060700;
-    rom4[56] = 64'hfd18c2101bff0b00;
-    rom4[57] = 64'hfe14d1d7122bf502;
-    rom4[58] = 64'h00e300cec9fdf601;
-    rom4[59] = 64'h0016f2120e231a00;
-    rom4[60] = 64'h003841450714ff00;
-    rom4[61] = 64'h05407f21aafc2000;
-    rom4[62] = 64'he9f2e8e2bffa0700;
-    rom4[63] = 64'hc7c1c10c1b060500;
+    rom4[0] = 64'hc54b37005377a581;
+    rom4[1] = 64'hc6adcc00d3c10b39;
+    rom4[2] = 64'h41510400a8ca0ed3;
+    rom4[3] = 64'h150e54003e2ae79f;
+    rom4[4] = 64'hffd5c500a8d32a3c;
+    rom4[5] = 64'h1bd2d900f8300826;
+    rom4[6] = 64'hcabdc700edf20f33;
+    rom4[7] = 64'h1dfdef002f320308;
+    rom4[8] = 64'hebc8bc001827e9fb;
+    rom4[9] = 64'h164f0700f7f7f200;
+    rom4[10] = 64'hb2d6f4001112f519;
+    rom4[11] = 64'h812de300b9a391f3;
+    rom4[12] = 64'he1f117002a2d38d8;
+    rom4[13] = 64'h78cd1e00094f4fad;
+    rom4[14] = 64'hf4d82400303af0ca;
+    rom4[15] = 64'hcabeff002f18eedb;
+    rom4[16] = 64'h81f1f4001a3806f7;
+    rom4[17] = 64'hb8e8d2009cbab105;
+    rom4[18] = 64'h4036e500dd327f77;
+    rom4[19] = 64'h7f5e2300e7d6e9f9;
+    rom4[20] = 64'h81c7be0006dc87f3;
+    rom4[21] = 64'hfe55e6ffa1e7643f;
+    rom4[22] = 64'h4ef8060019170ce6;
+    rom4[23] = 64'h8182d000fd03f0f9;
+    rom4[24] = 64'hf992d300ebdd13ca;
+    rom4[25] = 64'hce81e20038351bd5;
+    rom4[26] = 64'h84f09500acb7c313;
+    rom4[27] = 64'hfb13cc00c6d4310a;
+    rom4[28] = 64'h36645200f5547f44;
+    rom4[29] = 64'h4b52d4ffd3f47f4d;
+    rom4[30] = 64'hf89ece00c8d74d24;
+    rom4[31] = 64'hd015e100cbcc81a9;
+    rom4[32] = 64'he2bdab00bed30959;
+    rom4[33] = 64'h20262a00f304dcfc;
+    rom4[34] = 64'h1de20500c7e627f4;
+    rom4[35] = 64'h51f339012f0d1302;
+    rom4[36] = 64'hf02223002912c28b;
+    rom4[37] = 64'h7ff4450030253be4;
+    rom4[38] = 64'h18651900220ed92b;
+    rom4[39] = 64'ha7e6e7003f06ccd2;
+    rom4[40] = 64'h81b1d3001a10fe13;
+    rom4[41] = 64'habe930004742c40b;
+    rom4[42] = 64'h707f3900f0102af4;
+    rom4[43] = 64'he023a800bddfc562;
+    rom4[44] = 64'h7f752600d300fa22;
+    rom4[45] = 64'hce27f500e0dcaa16;
+    rom4[46] = 64'haafc200038414507;
+    rom4[47] = 64'h0a17bd00edc981d4;
   end
   reg [63:0] _5_;
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$78  = _5_;
-  reg [63:0] rom5 [63:0];
+  assign \port__data$72  = _5_;
+  reg [63:0] rom5 [47:0];
   initial begin
-    rom5[0] = 64'h004f4808d8f2fd00;
-    rom5[1] = 64'hfff903f4f9ded902;
-    rom5[2] = 64'h00dec9f062380c01;
-    rom5[3] = 64'h00ed0a05747f1b00;
-    rom5[4] = 64'h00f83008262fe900;
-    rom5[5] = 64'hfff636321bd2d900;
-    rom5[6] = 64'h19e7d8c3fbc6edfc;
-    rom5[7] = 64'h10e5d8e6ebebfaff;
-    rom5[8] = 64'hee12f22125dcf000;
-    rom5[9] = 64'hfd4e3ada1827f403;
-    rom5[10] = 64'hf8337baae904f901;
-    rom5[11] = 64'hffe10ed144e4e000;
-    rom5[12] = 64'h00b9a391f3e9bb00;
-    rom5[13] = 64'h00d905e6812de300;
-    rom5[14] = 64'hf5c30bf0da2df501;
-    rom5[15] = 64'hcdb3c8223dcdfe00;
-    rom5[16] = 64'hf3ddf4e808dfec00;
-    rom5[17] = 64'hfd2b5521fa0e0b00;
-    rom5[18] = 64'hfb357f5001113e00;
-    rom5[19] = 64'hffcc14effecc0100;
-    rom5[20] = 64'h009cbab105b1c600;
-    rom5[21] = 64'hfcce02dab8e8d200;
-    rom5[22] = 64'hfc00623ac221f700;
-    rom5[23] = 64'hf2ff2b5411d0f500;
-    rom5[24] = 64'hed0110f1f2e40400;
-    rom5[25] = 64'hf0101cfbe1dff2ff;
-    rom5[26] = 64'hfcfd0d4614ec1200;
-    rom5[27] = 64'h00e9f4503c030000;
-    rom5[28] = 64'h00fd03f0f9d1be00;
-    rom5[29] = 64'hfa0d11e48182d000;
-    rom5[30] = 64'h0b091808c7dbfa00;
-    rom5[31] = 64'h00fa141cf7f5fb00;
-    rom5[32] = 64'h102b3b1018191700;
-    rom5[33] = 64'h1404f8f21713ff00;
-    rom5[34] = 64'h00d98ee6b8babc00;
-    rom5[35] = 64'h00a39f1def97a000;
-    rom5[36] = 64'h00d3f47f4deedb00;
-    rom5[37] = 64'h00091c064b52d4ff;
-    rom5[38] = 64'hed0f26f02435ea00;
-    rom5[39] = 64'h23f0080533231300;
-    rom5[40] = 64'h0f0502fddfe50200;
-    rom5[41] = 64'h09f1ed22fed50800;
-    rom5[42] = 64'h0406e83a3fddfc00;
-    rom5[43] = 64'h005500001c30f300;
-    rom5[44] = 64'h002f0d13022b2300;
-    rom5[45] = 64'hfedacb3f51f33901;
-    rom5[46] = 64'h049f81e41cd811fd;
-    rom5[47] = 64'h03ba9aafb1eef9ff;
-    rom5[48] = 64'h0501c5f305ebf600;
-    rom5[49] = 64'h0205380a0b09ea05;
-    rom5[50] = 64'h011677654e262a02;
-    rom5[51] = 64'h00732f4f7f724a00;
-    rom5[52] = 64'h004742c40b542900;
-    rom5[53] = 64'hf903701fabe93000;
-    rom5[54] = 64'h0ebdc5bfbdc0f0fb;
-    rom5[55] = 64'hd49c81c2facbf5fe;
-    rom5[56] = 64'he2dffdfa181ff900;
-    rom5[57] = 64'hebd7081b3414effe;
-    rom5[58] = 64'hfec6e7bb0654d9ff;
-    rom5[59] = 64'h00d2f7aaf0f3f600;
-    rom5[60] = 64'h00edc981d4f90d00;
-    rom5[61] = 64'h06f0b79c0a17bd00;
-    rom5[62] = 64'hed021b534f19f303;
-    rom5[63] = 64'hed25142738210401;
+    rom5[0] = 64'h2c4d14010a6335c0;
+    rom5[1] = 64'hb00f0902f8f3f3a2;
+    rom5[2] = 64'h2541070003b50724;
+    rom5[3] = 64'h01d4270001fd0047;
+    rom5[4] = 64'h0611f700efb0beea;
+    rom5[5] = 64'hfbc6edfcfff63632;
+    rom5[6] = 64'hf2f2e5fff8dcbbca;
+    rom5[7] = 64'h440b0104044109c9;
+    rom5[8] = 64'h0ee1d3000513fed8;
+    rom5[9] = 64'h0829f301071b0ad9;
+    rom5[10] = 64'hc4e2f3feff245d1b;
+    rom5[11] = 64'hda2df50100d905e6;
+    rom5[12] = 64'h30f00a0403200c1b;
+    rom5[13] = 64'h7a8e2a0000c0db7f;
+    rom5[14] = 64'hcfca1a0000e61f27;
+    rom5[15] = 64'h0ae9f900fbea1207;
+    rom5[16] = 64'hc305f40002463fe2;
+    rom5[17] = 64'hc221f700fcce02da;
+    rom5[18] = 64'hd505d6fb01ee3477;
+    rom5[19] = 64'h47230e0008d6b2fb;
+    rom5[20] = 64'hf3e8ec0000f2eebc;
+    rom5[21] = 64'hc228c0fd001e3322;
+    rom5[22] = 64'h28f8070001ffecfd;
+    rom5[23] = 64'hc7dbfa00fa0d11e4;
+    rom5[24] = 64'h40fe1305fbe4e4d7;
+    rom5[25] = 64'h19d3fc00f9efe810;
+    rom5[26] = 64'hfe30ce0202fd06ad;
+    rom5[27] = 64'h1222ed02030248f3;
+    rom5[28] = 64'hfffde9feff2b4874;
+    rom5[29] = 64'h2435ea0000091c06;
+    rom5[30] = 64'hdcdaf900f2ced8fb;
+    rom5[31] = 64'h383bf80000e0e4ca;
+    rom5[32] = 64'h11f2e70100fec0ca;
+    rom5[33] = 64'h15f110ff01e3b21f;
+    rom5[34] = 64'hc8dd0dfefcbcc14f;
+    rom5[35] = 64'h1cd811fdfedacb3f;
+    rom5[36] = 64'hfc18020103093b16;
+    rom5[37] = 64'h1dbd3300fde2ba26;
+    rom5[38] = 64'he70ff0fe07f60615;
+    rom5[39] = 64'h132d05050211f19a;
+    rom5[40] = 64'haec8ea00fd114ef9;
+    rom5[41] = 64'hbdc0f0fbf903701f;
+    rom5[42] = 64'h1a1ff00001e51f4f;
+    rom5[43] = 64'h17e5b801053aeb97;
+    rom5[44] = 64'heb29f5ff03ebfe19;
+    rom5[45] = 64'hb81804fe00d6e6f2;
+    rom5[46] = 64'hbffa070005407f21;
+    rom5[47] = 64'h4f19f30306f0b79c;
   end
   reg [63:0] _6_;
   always @(posedge clk) begin
     _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$89  = _6_;
+  assign \port__data$83  = _6_;
+  reg [63:0] rom6 [47:0];
+  initial begin
+    rom6[0] = 64'hc9c0fe00ee591918;
+    rom6[1] = 64'h0c421e01e8f6f6d3;
+    rom6[2] = 64'h10dbf60005f53237;
+    rom6[3] = 64'hded1f40004d7e126;
+    rom6[4] = 64'h0b0cfd0015f3f4ec;
+    rom6[5] = 64'hebebfaff19e7d8c3;
+    rom6[6] = 64'h1010fe000f23f4fd;
+    rom6[7] = 64'h182f1b01d52a1ae6;
+    rom6[8] = 64'h21270400fb03fd00;
+    rom6[9] = 64'h08f0ff00fc2cf3ba;
+    rom6[10] = 64'h0adaecfffff42c13;
+    rom6[11] = 64'h3dcdfe00f5c30bf0;
+    rom6[12] = 64'h07150501e71cf820;
+    rom6[13] = 64'he5c1f5001afef361;
+    rom6[14] = 64'hf52a0100fea5ba24;
+    rom6[15] = 64'hf21c050008e1f93e;
+    rom6[16] = 64'he0dbff00f0350edb;
+    rom6[17] = 64'h11d0f500fc00623a;
+    rom6[18] = 64'hebdde8ff0ec1d3ae;
+    rom6[19] = 64'h02ed040011eb214b;
+    rom6[20] = 64'h2c18ff0005dee80b;
+    rom6[21] = 64'h0ba8f2ffe7124bfe;
+    rom6[22] = 64'h15170000fdeff40c;
+    rom6[23] = 64'hf7f5fb000b091808;
+    rom6[24] = 64'h255e1902f30e3171;
+    rom6[25] = 64'h052a03001810c4f6;
+    rom6[26] = 64'h5ef5fe0102577f3a;
+    rom6[27] = 64'h1d060e01ce074b27;
+    rom6[28] = 64'hd5cdfbff042be9ca;
+    rom6[29] = 64'h33231300ed0f26f0;
+    rom6[30] = 64'h1430060014f0edfd;
+    rom6[31] = 64'h47dbef00021c5553;
+    rom6[32] = 64'h2ee8fc00044e39f7;
+    rom6[33] = 64'he9b2e9002804e2e7;
+    rom6[34] = 64'h09aae0ff0fd3f323;
+    rom6[35] = 64'hb1eef9ff049f81e4;
+    rom6[36] = 64'hfb1a0300ebe2222d;
+    rom6[37] = 64'haacf0000fdb68ce3;
+    rom6[38] = 64'hffe0f4ff03cb9786;
+    rom6[39] = 64'h5e7f2501f408f8f6;
+    rom6[40] = 64'h10060700efe2fcc0;
+    rom6[41] = 64'hfacbf5fe0ebdc5bf;
+    rom6[42] = 64'hfee90300f7e42d32;
+    rom6[43] = 64'h1488f600e25a38d9;
+    rom6[44] = 64'hd2c7f70002ddf3c5;
+    rom6[45] = 64'heef4f8ff07c7d8ce;
+    rom6[46] = 64'h1b060500e9f2e8e2;
+    rom6[47] = 64'h38210401ed021b53;
+  end
+  reg [63:0] _7_;
+  always @(posedge clk) begin
+    _7_ <= rom6[rom6_addr];
+  end
+  assign \port__data$94  = _7_;
+  reg [31:0] rom7 [47:0];
+  initial begin
+    rom7[0] = 32'd3759948840;
+    rom7[1] = 32'd2814169595;
+    rom7[2] = 32'd406337566;
+    rom7[3] = 32'd17033705;
+    rom7[4] = 32'd823463401;
+    rom7[5] = 32'd283498726;
+    rom7[6] = 32'd908798699;
+    rom7[7] = 32'd3371700465;
+    rom7[8] = 32'd4126799861;
+    rom7[9] = 32'd3927109100;
+    rom7[10] = 32'd3853840935;
+    rom7[11] = 32'd3451111458;
+    rom7[12] = 32'd4111662577;
+    rom7[13] = 32'd1733366995;
+    rom7[14] = 32'd4157976562;
+    rom7[15] = 32'd316721643;
+    rom7[16] = 32'd3690408994;
+    rom7[17] = 32'd4076809044;
+    rom7[18] = 32'd381074156;
+    rom7[19] = 32'd790430762;
+    rom7[20] = 32'd3403864068;
+    rom7[21] = 32'd4224074325;
+    rom7[22] = 32'd133429269;
+    rom7[23] = 32'd16389148;
+    rom7[24] = 32'd808132872;
+    rom7[25] = 32'd641397980;
+    rom7[26] = 32'd71526501;
+    rom7[27] = 32'd3471248125;
+    rom7[28] = 32'd520559620;
+    rom7[29] = 32'd602933253;
+    rom7[30] = 32'd503772145;
+    rom7[31] = 32'd102715734;
+    rom7[32] = 32'd205356890;
+    rom7[33] = 32'd842086201;
+    rom7[34] = 32'd555953234;
+    rom7[35] = 32'd62560943;
+    rom7[36] = 32'd3218401279;
+    rom7[37] = 32'd4109621710;
+    rom7[38] = 32'd3450848504;
+    rom7[39] = 32'd3539125716;
+    rom7[40] = 32'd3521442025;
+    rom7[41] = 32'd3567026626;
+    rom7[42] = 32'd352655113;
+    rom7[43] = 32'd3084071983;
+    rom7[44] = 32'd64817159;
+    rom7[45] = 32'd4056405723;
+    rom7[46] = 32'd3351363852;
+    rom7[47] = 32'd3978630183;
+  end
+  reg [31:0] _8_;
+  always @(posedge clk) begin
+    _8_ <= rom7[rom7_addr];
+  end
+  assign \port__data$105  = _8_;
   always @(posedge clk)
-    xoff0_7 <= \$316 ;
+    x2_23 <= \$287 ;
   always @(posedge clk)
-    w0_7 <= \$317 ;
+    x2_25 <= \$288 ;
   always @(posedge clk)
-    xoff1_0 <= \$318 ;
+    rom3_addr <= \$289 ;
   always @(posedge clk)
-    w1_0 <= \$319 ;
+    rom3_read <= \$290 ;
   always @(posedge clk)
-    xoff1_1 <= \$320 ;
+    x3_26 <= \$291 ;
   always @(posedge clk)
-    w1_1 <= \$321 ;
+    x3_27 <= \$292 ;
   always @(posedge clk)
-    xoff1_2 <= \$322 ;
+    x3_28 <= \$293 ;
   always @(posedge clk)
-    w1_2 <= \$323 ;
+    x3_29 <= \$294 ;
   always @(posedge clk)
-    xoff1_3 <= \$324 ;
+    x3_30 <= \$295 ;
   always @(posedge clk)
-    w1_3 <= \$325 ;
+    x3_31 <= \$296 ;
   always @(posedge clk)
-    xoff1_4 <= \$326 ;
+    x3_33 <= \$297 ;
   always @(posedge clk)
-    w1_4 <= \$327 ;
+    x3_34 <= \$298 ;
   always @(posedge clk)
-    xoff1_5 <= \$328 ;
+    rom4_addr <= \$299 ;
   always @(posedge clk)
-    w1_5 <= \$329 ;
+    rom4_read <= \$300 ;
   always @(posedge clk)
-    xoff1_6 <= \$330 ;
+    x4_35 <= \$301 ;
   always @(posedge clk)
-    w1_6 <= \$331 ;
+    x4_36 <= \$302 ;
   always @(posedge clk)
-    xoff1_7 <= \$332 ;
+    x4_37 <= \$303 ;
   always @(posedge clk)
-    w1_7 <= \$333 ;
+    x4_38 <= \$304 ;
   always @(posedge clk)
-    xoff2_0 <= \$334 ;
+    x4_40 <= \$305 ;
   always @(posedge clk)
-    w2_0 <= \$335 ;
+    x4_41 <= \$306 ;
   always @(posedge clk)
-    xoff2_1 <= \$336 ;
+    x4_42 <= \$307 ;
   always @(posedge clk)
-    w2_1 <= \$337 ;
+    x4_43 <= \$308 ;
   always @(posedge clk)
-    xoff2_2 <= \$338 ;
+    rom5_addr <= \$309 ;
   always @(posedge clk)
-    w2_2 <= \$339 ;
+    rom5_read <= \$310 ;
   always @(posedge clk)
-    xoff2_3 <= \$340 ;
+    x5_44 <= \$311 ;
   always @(posedge clk)
-    w2_3 <= \$341 ;
+    x5_45 <= \$312 ;
   always @(posedge clk)
-    xoff2_4 <= \$342 ;
+    x5_46 <= \$313 ;
   always @(posedge clk)
-    w2_4 <= \$343 ;
+    x5_47 <= \$314 ;
   always @(posedge clk)
-    xoff2_5 <= \$344 ;
+    x5_48 <= \$315 ;
   always @(posedge clk)
-    w2_5 <= \$345 ;
+    x5_49 <= \$316 ;
   always @(posedge clk)
-    xoff2_6 <= \$346 ;
+    x5_50 <= \$317 ;
   always @(posedge clk)
-    w2_6 <= \$347 ;
+    x5_51 <= \$318 ;
   always @(posedge clk)
-    xoff2_7 <= \$348 ;
+    rom6_addr <= \$319 ;
   always @(posedge clk)
-    w2_7 <= \$349 ;
+    rom6_read <= \$320 ;
   always @(posedge clk)
-    xoff3_0 <= \$350 ;
+    x6_52 <= \$321 ;
   always @(posedge clk)
-    w3_0 <= \$351 ;
+    x6_53 <= \$322 ;
   always @(posedge clk)
-    xoff3_1 <= \$352 ;
+    x6_54 <= \$323 ;
   always @(posedge clk)
-    w3_1 <= \$353 ;
+    x6_55 <= \$324 ;
   always @(posedge clk)
-    xoff3_2 <= \$354 ;
+    x6_56 <= \$325 ;
   always @(posedge clk)
-    w3_2 <= \$355 ;
+    x6_57 <= \$326 ;
   always @(posedge clk)
-    xoff3_3 <= \$356 ;
+    x6_58 <= \$327 ;
   always @(posedge clk)
-    w3_3 <= \$357 ;
+    x6_59 <= \$328 ;
   always @(posedge clk)
-    xoff3_4 <= \$358 ;
+    rom7_addr <= \$329 ;
   always @(posedge clk)
-    w3_4 <= \$359 ;
+    rom7_read <= \$330 ;
   always @(posedge clk)
-    xoff3_5 <= \$360 ;
+    x7_60 <= \$331 ;
   always @(posedge clk)
-    w3_5 <= \$361 ;
+    x7_61 <= \$332 ;
   always @(posedge clk)
-    xoff3_6 <= \$362 ;
+    x7_62 <= \$333 ;
   always @(posedge clk)
-    w3_6 <= \$363 ;
+    x7_63 <= \$334 ;
   always @(posedge clk)
-    xoff3_7 <= \$364 ;
+    xoff0_1 <= \$335 ;
   always @(posedge clk)
-    w3_7 <= \$365 ;
+    w0_1 <= \$336 ;
   always @(posedge clk)
-    xoff4_0 <= \$366 ;
+    xoff0_2 <= \$337 ;
   always @(posedge clk)
-    w4_0 <= \$367 ;
+    w0_2 <= \$338 ;
   always @(posedge clk)
-    xoff4_1 <= \$368 ;
+    xoff0_3 <= \$339 ;
   always @(posedge clk)
-    w4_1 <= \$369 ;
+    w0_3 <= \$340 ;
   always @(posedge clk)
-    xoff4_2 <= \$370 ;
+    xoff0_4 <= \$341 ;
   always @(posedge clk)
-    w4_2 <= \$371 ;
+    w0_4 <= \$342 ;
   always @(posedge clk)
-    xoff4_3 <= \$372 ;
+    xoff0_5 <= \$343 ;
   always @(posedge clk)
-    w4_3 <= \$373 ;
+    w0_5 <= \$344 ;
   always @(posedge clk)
-    xoff4_4 <= \$374 ;
+    xoff0_6 <= \$345 ;
   always @(posedge clk)
-    w4_4 <= \$375 ;
+    w0_6 <= \$346 ;
   always @(posedge clk)
-    xoff4_5 <= \$376 ;
+    xoff0_7 <= \$347 ;
   always @(posedge clk)
-    w4_5 <= \$377 ;
+    w0_7 <= \$348 ;
   always @(posedge clk)
-    xoff4_6 <= \$378 ;
+    xoff0_8 <= \$349 ;
   always @(posedge clk)
-    w4_6 <= \$379 ;
+    w0_8 <= \$350 ;
   always @(posedge clk)
-    xoff4_7 <= \$380 ;
+    xoff0_9 <= \$351 ;
   always @(posedge clk)
-    w4_7 <= \$381 ;
+    w0_9 <= \$352 ;
   always @(posedge clk)
-    xoff5_0 <= \$382 ;
+    xoff0_10 <= \$353 ;
   always @(posedge clk)
-    w5_0 <= \$383 ;
+    w0_10 <= \$354 ;
   always @(posedge clk)
-    xoff5_1 <= \$384 ;
+    xoff0_11 <= \$355 ;
   always @(posedge clk)
-    w5_1 <= \$385 ;
+    w0_11 <= \$356 ;
   always @(posedge clk)
-    xoff5_2 <= \$386 ;
+    xoff0_12 <= \$357 ;
   always @(posedge clk)
-    w5_2 <= \$387 ;
+    w0_12 <= \$358 ;
   always @(posedge clk)
-    xoff5_3 <= \$388 ;
+    xoff0_13 <= \$359 ;
   always @(posedge clk)
-    w5_3 <= \$389 ;
+    w0_13 <= \$360 ;
   always @(posedge clk)
-    xoff5_4 <= \$390 ;
+    xoff0_14 <= \$361 ;
   always @(posedge clk)
-    w5_4 <= \$391 ;
+    w0_14 <= \$362 ;
   always @(posedge clk)
-    xoff5_5 <= \$392 ;
+    xoff0_15 <= \$363 ;
   always @(posedge clk)
-    w5_5 <= \$393 ;
+    w0_15 <= \$364 ;
   always @(posedge clk)
-    xoff5_6 <= \$394 ;
+    xoff0_16 <= \$365 ;
   always @(posedge clk)
-    w5_6 <= \$395 ;
+    w0_16 <= \$366 ;
   always @(posedge clk)
-    xoff5_7 <= \$396 ;
+    xoff0_17 <= \$367 ;
   always @(posedge clk)
-    w5_7 <= \$397 ;
+    w0_17 <= \$368 ;
   always @(posedge clk)
-    prod0_0 <= \$398 ;
+    xoff0_18 <= \$369 ;
   always @(posedge clk)
-    prod0_1 <= \$399 ;
+    w0_18 <= \$370 ;
   always @(posedge clk)
-    prod0_2 <= \$400 ;
+    xoff0_19 <= \$371 ;
   always @(posedge clk)
-    prod0_3 <= \$401 ;
+    w0_19 <= \$372 ;
   always @(posedge clk)
-    prod0_4 <= \$402 ;
+    xoff0_20 <= \$373 ;
   always @(posedge clk)
-    prod0_5 <= \$403 ;
+    w0_20 <= \$374 ;
   always @(posedge clk)
-    prod0_6 <= \$404 ;
+    xoff0_21 <= \$375 ;
   always @(posedge clk)
-    prod0_7 <= \$405 ;
+    w0_21 <= \$376 ;
   always @(posedge clk)
-    prod1_0 <= \$406 ;
+    xoff0_22 <= \$377 ;
   always @(posedge clk)
-    prod1_1 <= \$407 ;
+    w0_22 <= \$378 ;
   always @(posedge clk)
-    prod1_2 <= \$408 ;
+    xoff0_23 <= \$379 ;
   always @(posedge clk)
-    prod1_3 <= \$409 ;
+    w0_23 <= \$380 ;
   always @(posedge clk)
-    prod1_4 <= \$410 ;
+    xoff0_25 <= \$381 ;
   always @(posedge clk)
-    prod1_5 <= \$411 ;
+    w0_25 <= \$382 ;
   always @(posedge clk)
-    prod1_6 <= \$412 ;
+    xoff0_26 <= \$383 ;
   always @(posedge clk)
-    prod1_7 <= \$413 ;
+    w0_26 <= \$384 ;
   always @(posedge clk)
-    prod2_0 <= \$414 ;
+    xoff0_27 <= \$385 ;
   always @(posedge clk)
-    prod2_1 <= \$415 ;
+    w0_27 <= \$386 ;
   always @(posedge clk)
-    prod2_2 <= \$416 ;
+    xoff0_28 <= \$387 ;
   always @(posedge clk)
-    prod2_3 <= \$417 ;
+    w0_28 <= \$388 ;
   always @(posedge clk)
-    prod2_4 <= \$418 ;
+    xoff0_29 <= \$389 ;
   always @(posedge clk)
-    prod2_5 <= \$419 ;
+    w0_29 <= \$390 ;
   always @(posedge clk)
-    prod2_6 <= \$420 ;
+    xoff0_30 <= \$391 ;
   always @(posedge clk)
-    prod2_7 <= \$421 ;
+    w0_30 <= \$392 ;
   always @(posedge clk)
-    prod3_0 <= \$422 ;
+    xoff0_31 <= \$393 ;
   always @(posedge clk)
-    prod3_1 <= \$423 ;
+    w0_31 <= \$394 ;
   always @(posedge clk)
-    prod3_2 <= \$424 ;
+    xoff0_33 <= \$395 ;
   always @(posedge clk)
-    prod3_3 <= \$425 ;
+    w0_33 <= \$396 ;
   always @(posedge clk)
-    prod3_4 <= \$426 ;
+    xoff0_34 <= \$397 ;
   always @(posedge clk)
-    prod3_5 <= \$427 ;
+    w0_34 <= \$398 ;
   always @(posedge clk)
-    prod3_6 <= \$428 ;
+    xoff0_35 <= \$399 ;
   always @(posedge clk)
-    prod3_7 <= \$429 ;
+    w0_35 <= \$400 ;
   always @(posedge clk)
-    prod4_0 <= \$430 ;
+    xoff0_36 <= \$401 ;
   always @(posedge clk)
-    prod4_1 <= \$431 ;
+    w0_36 <= \$402 ;
   always @(posedge clk)
-    prod4_2 <= \$432 ;
+    xoff0_37 <= \$403 ;
   always @(posedge clk)
-    prod4_3 <= \$433 ;
+    w0_37 <= \$404 ;
   always @(posedge clk)
-    prod4_4 <= \$434 ;
+    xoff0_38 <= \$405 ;
   always @(posedge clk)
-    prod4_5 <= \$435 ;
+    w0_38 <= \$406 ;
   always @(posedge clk)
-    prod4_6 <= \$436 ;
+    xoff0_40 <= \$407 ;
   always @(posedge clk)
-    prod4_7 <= \$437 ;
+    w0_40 <= \$408 ;
   always @(posedge clk)
-    prod5_0 <= \$438 ;
+    xoff0_41 <= \$409 ;
   always @(posedge clk)
-    prod5_1 <= \$439 ;
+    w0_41 <= \$410 ;
   always @(posedge clk)
-    prod5_2 <= \$440 ;
+    xoff0_42 <= \$411 ;
   always @(posedge clk)
-    prod5_3 <= \$441 ;
+    w0_42 <= \$412 ;
   always @(posedge clk)
-    prod5_4 <= \$442 ;
+    xoff0_43 <= \$413 ;
   always @(posedge clk)
-    prod5_5 <= \$443 ;
+    w0_43 <= \$414 ;
   always @(posedge clk)
-    prod5_6 <= \$444 ;
+    xoff0_44 <= \$415 ;
   always @(posedge clk)
-    prod5_7 <= \$445 ;
+    w0_44 <= \$416 ;
   always @(posedge clk)
-    prod0_0_r <= \$446 ;
+    xoff0_45 <= \$417 ;
   always @(posedge clk)
-    prod0_1_r <= \$447 ;
+    w0_45 <= \$418 ;
   always @(posedge clk)
-    prod0_2_r <= \$448 ;
+    xoff0_46 <= \$419 ;
   always @(posedge clk)
-    prod0_3_r <= \$449 ;
+    w0_46 <= \$420 ;
   always @(posedge clk)
-    prod0_4_r <= \$450 ;
+    xoff0_47 <= \$421 ;
   always @(posedge clk)
-    prod0_5_r <= \$451 ;
+    w0_47 <= \$422 ;
   always @(posedge clk)
-    prod0_6_r <= \$452 ;
+    xoff0_48 <= \$423 ;
   always @(posedge clk)
-    prod0_7_r <= \$453 ;
+    w0_48 <= \$424 ;
   always @(posedge clk)
-    prod1_0_r <= \$454 ;
+    xoff0_49 <= \$425 ;
   always @(posedge clk)
-    prod1_1_r <= \$455 ;
+    w0_49 <= \$426 ;
   always @(posedge clk)
-    prod1_2_r <= \$456 ;
+    xoff0_50 <= \$427 ;
   always @(posedge clk)
-    prod1_3_r <= \$457 ;
+    w0_50 <= \$428 ;
   always @(posedge clk)
-    prod1_4_r <= \$458 ;
+    xoff0_51 <= \$429 ;
   always @(posedge clk)
-    prod1_5_r <= \$459 ;
+    w0_51 <= \$430 ;
   always @(posedge clk)
-    prod1_6_r <= \$460 ;
+    xoff0_52 <= \$431 ;
   always @(posedge clk)
-    prod1_7_r <= \$461 ;
+    w0_52 <= \$432 ;
   always @(posedge clk)
-    prod2_0_r <= \$462 ;
+    xoff0_53 <= \$433 ;
   always @(posedge clk)
-    prod2_1_r <= \$463 ;
+    w0_53 <= \$434 ;
   always @(posedge clk)
-    prod2_2_r <= \$464 ;
+    xoff0_54 <= \$435 ;
   always @(posedge clk)
-    prod2_3_r <= \$465 ;
+    w0_54 <= \$436 ;
   always @(posedge clk)
-    prod2_4_r <= \$466 ;
+    xoff0_55 <= \$437 ;
   always @(posedge clk)
-    prod2_5_r <= \$467 ;
+    w0_55 <= \$438 ;
   always @(posedge clk)
-    prod2_6_r <= \$468 ;
+    xoff0_56 <= \$439 ;
   always @(posedge clk)
-    prod2_7_r <= \$469 ;
+    w0_56 <= \$440 ;
   always @(posedge clk)
-    prod3_0_r <= \$470 ;
+    xoff0_57 <= \$441 ;
   always @(posedge clk)
-    prod3_1_r <= \$471 ;
+    w0_57 <= \$442 ;
   always @(posedge clk)
-    prod3_2_r <= \$472 ;
+    xoff0_58 <= \$443 ;
   always @(posedge clk)
-    prod3_3_r <= \$473 ;
+    w0_58 <= \$444 ;
   always @(posedge clk)
-    prod3_4_r <= \$474 ;
+    xoff0_59 <= \$445 ;
   always @(posedge clk)
-    prod3_5_r <= \$475 ;
+    w0_59 <= \$446 ;
   always @(posedge clk)
-    prod3_6_r <= \$476 ;
+    xoff0_60 <= \$447 ;
   always @(posedge clk)
-    prod3_7_r <= \$477 ;
+    w0_60 <= \$448 ;
   always @(posedge clk)
-    prod4_0_r <= \$478 ;
+    xoff0_61 <= \$449 ;
   always @(posedge clk)
-    prod4_1_r <= \$479 ;
+    w0_61 <= \$450 ;
   always @(posedge clk)
-    prod4_2_r <= \$480 ;
+    xoff0_62 <= \$451 ;
   always @(posedge clk)
-    prod4_3_r <= \$481 ;
+    w0_62 <= \$452 ;
   always @(posedge clk)
-    prod4_4_r <= \$482 ;
+    xoff0_63 <= \$453 ;
   always @(posedge clk)
-    prod4_5_r <= \$483 ;
+    w0_63 <= \$454 ;
   always @(posedge clk)
-    prod4_6_r <= \$484 ;
+    prod0_1 <= \$455 ;
   always @(posedge clk)
-    prod4_7_r <= \$485 ;
+    prod0_2 <= \$456 ;
   always @(posedge clk)
-    prod5_0_r <= \$486 ;
+    prod0_3 <= \$457 ;
   always @(posedge clk)
-    prod5_1_r <= \$487 ;
+    prod0_4 <= \$458 ;
   always @(posedge clk)
-    prod5_2_r <= \$488 ;
+    prod0_5 <= \$459 ;
   always @(posedge clk)
-    prod5_3_r <= \$489 ;
+    prod0_6 <= \$460 ;
   always @(posedge clk)
-    prod5_4_r <= \$490 ;
+    prod0_7 <= \$461 ;
   always @(posedge clk)
-    prod5_5_r <= \$491 ;
+    prod0_8 <= \$462 ;
   always @(posedge clk)
-    prod5_6_r <= \$492 ;
+    prod0_9 <= \$463 ;
   always @(posedge clk)
-    prod5_7_r <= \$493 ;
+    prod0_10 <= \$464 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$494 ;
+    prod0_11 <= \$465 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$495 ;
+    prod0_12 <= \$466 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$496 ;
+    prod0_13 <= \$467 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$497 ;
+    prod0_14 <= \$468 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$498 ;
+    prod0_15 <= \$469 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$499 ;
+    prod0_16 <= \$470 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$500 ;
+    prod0_17 <= \$471 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$501 ;
+    prod0_18 <= \$472 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$502 ;
+    prod0_19 <= \$473 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$503 ;
+    prod0_20 <= \$474 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$504 ;
+    prod0_21 <= \$475 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$505 ;
+    prod0_22 <= \$476 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$506 ;
+    prod0_23 <= \$477 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$507 ;
+    prod0_25 <= \$478 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$508 ;
+    prod0_26 <= \$479 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$509 ;
+    prod0_27 <= \$480 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$510 ;
+    prod0_28 <= \$481 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$511 ;
+    prod0_29 <= \$482 ;
   always @(posedge clk)
-    v2 <= \$512 ;
+    prod0_30 <= \$483 ;
   always @(posedge clk)
-    first2 <= \$513 ;
+    prod0_31 <= \$484 ;
   always @(posedge clk)
-    last2 <= \$514 ;
+    prod0_33 <= \$485 ;
   always @(posedge clk)
-    nf2 <= \$515 ;
+    prod0_34 <= \$486 ;
   always @(posedge clk)
-    v3 <= \$516 ;
+    prod0_35 <= \$487 ;
   always @(posedge clk)
-    first3 <= \$517 ;
+    prod0_36 <= \$488 ;
   always @(posedge clk)
-    last3 <= \$518 ;
+    prod0_37 <= \$489 ;
   always @(posedge clk)
-    nf3 <= \$519 ;
+    prod0_38 <= \$490 ;
   always @(posedge clk)
-    v4 <= \$520 ;
+    prod0_40 <= \$491 ;
   always @(posedge clk)
-    first4 <= \$521 ;
+    prod0_41 <= \$492 ;
   always @(posedge clk)
-    last4 <= \$522 ;
+    prod0_42 <= \$493 ;
   always @(posedge clk)
-    nf4 <= \$523 ;
+    prod0_43 <= \$494 ;
   always @(posedge clk)
-    v5 <= \$524 ;
+    prod0_44 <= \$495 ;
   always @(posedge clk)
-    first5 <= \$525 ;
+    prod0_45 <= \$496 ;
   always @(posedge clk)
-    last5 <= \$526 ;
+    prod0_46 <= \$497 ;
   always @(posedge clk)
-    nf5 <= \$527 ;
+    prod0_47 <= \$498 ;
   always @(posedge clk)
-    v6 <= \$528 ;
+    prod0_48 <= \$499 ;
   always @(posedge clk)
-    first6 <= \$529 ;
+    prod0_49 <= \$500 ;
   always @(posedge clk)
-    last6 <= \$530 ;
+    prod0_50 <= \$501 ;
   always @(posedge clk)
-    nf6 <= \$531 ;
+    prod0_51 <= \$502 ;
   always @(posedge clk)
-    v7 <= \$532 ;
+    prod0_52 <= \$503 ;
   always @(posedge clk)
-    first7 <= \$533 ;
+    prod0_53 <= \$504 ;
   always @(posedge clk)
-    last7 <= \$534 ;
+    prod0_54 <= \$505 ;
   always @(posedge clk)
-    nf7 <= \$535 ;
+    prod0_55 <= \$506 ;
   always @(posedge clk)
-    v8 <= \$536 ;
+    prod0_56 <= \$507 ;
   always @(posedge clk)
-    first8 <= \$537 ;
+    prod0_57 <= \$508 ;
   always @(posedge clk)
-    last8 <= \$538 ;
+    prod0_58 <= \$509 ;
   always @(posedge clk)
-    nf8 <= \$539 ;
+    prod0_59 <= \$510 ;
   always @(posedge clk)
-    v9 <= \$540 ;
+    prod0_60 <= \$511 ;
   always @(posedge clk)
-    first9 <= \$541 ;
+    prod0_61 <= \$512 ;
   always @(posedge clk)
-    last9 <= \$542 ;
+    prod0_62 <= \$513 ;
   always @(posedge clk)
-    nf9 <= \$543 ;
+    prod0_63 <= \$514 ;
   always @(posedge clk)
-    v9_0 <= \$544 ;
+    prod0_1_r <= \$515 ;
   always @(posedge clk)
-    first9_0 <= \$545 ;
+    prod0_2_r <= \$516 ;
   always @(posedge clk)
-    last9_0 <= \$546 ;
+    prod0_3_r <= \$517 ;
   always @(posedge clk)
-    nf9_0 <= \$547 ;
+    prod0_4_r <= \$518 ;
   always @(posedge clk)
-    bias0 <= \$548 ;
+    prod0_5_r <= \$519 ;
   always @(posedge clk)
-    acc0 <= \$549 ;
+    prod0_6_r <= \$520 ;
   always @(posedge clk)
-    bias1 <= \$550 ;
+    prod0_7_r <= \$521 ;
   always @(posedge clk)
-    acc1 <= \$551 ;
+    prod0_8_r <= \$522 ;
   always @(posedge clk)
-    bias2 <= \$552 ;
+    prod0_9_r <= \$523 ;
   always @(posedge clk)
-    acc2 <= \$553 ;
+    prod0_10_r <= \$524 ;
   always @(posedge clk)
-    bias3 <= \$554 ;
+    prod0_11_r <= \$525 ;
   always @(posedge clk)
-    acc3 <= \$555 ;
+    prod0_12_r <= \$526 ;
   always @(posedge clk)
-    bias4 <= \$556 ;
+    prod0_13_r <= \$527 ;
   always @(posedge clk)
-    acc4 <= \$557 ;
+    prod0_14_r <= \$528 ;
   always @(posedge clk)
-    bias5 <= \$558 ;
+    prod0_15_r <= \$529 ;
   always @(posedge clk)
-    acc5 <= \$559 ;
+    prod0_16_r <= \$530 ;
   always @(posedge clk)
-    deliver <= \$560 ;
+    prod0_17_r <= \$531 ;
   always @(posedge clk)
-    q_owed <= \$561 ;
+    prod0_18_r <= \$532 ;
   always @(posedge clk)
-    q_room <= \$562 ;
+    prod0_19_r <= \$533 ;
   always @(posedge clk)
-    q_wptr <= \$563 ;
+    prod0_20_r <= \$534 ;
   always @(posedge clk)
-    q_rptr <= \$564 ;
+    prod0_21_r <= \$535 ;
   always @(posedge clk)
-    q_stored <= \$565 ;
+    prod0_22_r <= \$536 ;
   always @(posedge clk)
-    o__valid <= \$566 ;
+    prod0_23_r <= \$537 ;
   always @(posedge clk)
-    o__payload <= \$567 ;
-  assign \$6  = t == 6'h3f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(x1_2) - $signed(8'h80);
-  assign \$21  = $signed(x1_3) - $signed(8'h80);
-  assign \$22  = $signed(x1_4) - $signed(8'h80);
-  assign \$23  = $signed(x1_5) - $signed(8'h80);
-  assign \$24  = $signed(x1_6) - $signed(8'h80);
-  assign \$25  = $signed(x1_7) - $signed(8'h80);
-  assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_1) - $signed(8'h80);
-  assign \$28  = $signed(x2_2) - $signed(8'h80);
-  assign \$29  = $signed(x2_3) - $signed(8'h80);
-  assign \$30  = $signed(x2_4) - $signed(8'h80);
-  assign \$31  = $signed(x2_5) - $signed(8'h80);
-  assign \$32  = $signed(x2_6) - $signed(8'h80);
-  assign \$33  = $signed(x2_7) - $signed(8'h80);
-  assign \$34  = $signed(x3_0) - $signed(8'h80);
-  assign \$35  = $signed(x3_1) - $signed(8'h80);
-  assign \$36  = $signed(x3_2) - $signed(8'h80);
-  assign \$37  = $signed(x3_3) - $signed(8'h80);
-  assign \$38  = $signed(x3_4) - $signed(8'h80);
-  assign \$39  = $signed(x3_5) - $signed(8'h80);
-  assign \$40  = $signed(x3_6) - $signed(8'h80);
-  assign \$41  = $signed(x3_7) - $signed(8'h80);
-  assign \$42  = $signed(x4_0) - $signed(8'h80);
-  assign \$43  = $signed(x4_1) - $signed(8'h80);
-  assign \$44  = $signed(x4_2) - $signed(8'h80);
-  assign \$45  = $signed(x4_3) - $signed(8'h80);
-  assign \$46  = $signed(x4_4) - $signed(8'h80);
-  assign \$47  = $signed(x4_5) - $signed(8'h80);
-  assign \$48  = $signed(x4_6) - $signed(8'h80);
-  assign \$49  = $signed(x4_7) - $signed(8'h80);
-  assign \$50  = $signed(x5_0) - $signed(8'h80);
-  assign \$51  = $signed(x5_1) - $signed(8'h80);
-  assign \$52  = $signed(x5_2) - $signed(8'h80);
-  assign \$53  = $signed(x5_3) - $signed(8'h80);
-  assign \$54  = $signed(x5_4) - $signed(8'h80);
-  assign \$55  = $signed(x5_5) - $signed(8'h80);
-  assign \$56  = $signed(x5_6) - $signed(8'h80);
-  assign \$57  = $signed(x5_7) - $signed(8'h80);
-  assign \$58  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$59  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$60  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$61  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$62  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$63  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$64  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$65  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$66  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$67  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$68  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$69  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$70  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$71  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$72  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$73  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$74  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$75  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$76  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$77  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$78  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$79  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$80  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$81  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$82  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$83  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$84  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$85  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$86  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$87  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$88  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$89  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$90  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$91  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$92  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$93  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$94  = $signed(xoff4_4) * $signed(w4_4);
-  assign \$95  = $signed(xoff4_5) * $signed(w4_5);
-  assign \$96  = $signed(xoff4_6) * $signed(w4_6);
-  assign \$97  = $signed(xoff4_7) * $signed(w4_7);
-  assign \$98  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$99  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$100  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$101  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$102  = $signed(xoff5_4) * $signed(w5_4);
-  assign \$103  = $signed(xoff5_5) * $signed(w5_5);
-  assign \$104  = $signed(xoff5_6) * $signed(w5_6);
-  assign \$105  = $signed(xoff5_7) * $signed(w5_7);
-  assign \$106  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$107  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$108  = $signed(\$106 ) + $signed(\$107 );
-  assign \$109  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$110  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$111  = $signed(\$109 ) + $signed(\$110 );
-  assign \$112  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$113  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$114  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$117  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$120  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$121  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$122  = $signed(\$120 ) + $signed(\$121 );
-  assign \$123  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$124  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$125  = $signed(\$123 ) + $signed(\$124 );
-  assign \$126  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$127  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$128  = $signed(prod3_2_r) + $signed(prod3_3_r);
+    prod0_25_r <= \$538 ;
+  always @(posedge clk)
+    prod0_26_r <= \$539 ;
+  always @(posedge clk)
+    prod0_27_r <= \$540 ;
+  always @(posedge clk)
+    prod0_28_r <= \$541 ;
+  always @(posedge clk)
+    prod0_29_r <= \$542 ;
+  always @(posedge clk)
+    prod0_30_r <= \$543 ;
+  always @(posedge clk)
+    prod0_31_r <= \$544 ;
+  always @(posedge clk)
+    prod0_33_r <= \$545 ;
+  always @(posedge clk)
+    prod0_34_r <= \$546 ;
+  always @(posedge clk)
+    prod0_35_r <= \$547 ;
+  always @(posedge clk)
+    prod0_36_r <= \$548 ;
+  always @(posedge clk)
+    prod0_37_r <= \$549 ;
+  always @(posedge clk)
+    prod0_38_r <= \$550 ;
+  always @(posedge clk)
+    prod0_40_r <= \$551 ;
+  always @(posedge clk)
+    prod0_41_r <= \$552 ;
+  always @(posedge clk)
+    prod0_42_r <= \$553 ;
+  always @(posedge clk)
+    prod0_43_r <= \$554 ;
+  always @(posedge clk)
+    prod0_44_r <= \$555 ;
+  always @(posedge clk)
+    prod0_45_r <= \$556 ;
+  always @(posedge clk)
+    prod0_46_r <= \$557 ;
+  always @(posedge clk)
+    prod0_47_r <= \$558 ;
+  always @(posedge clk)
+    prod0_48_r <= \$559 ;
+  always @(posedge clk)
+    prod0_49_r <= \$560 ;
+  always @(posedge clk)
+    prod0_50_r <= \$561 ;
+  always @(posedge clk)
+    prod0_51_r <= \$562 ;
+  always @(posedge clk)
+    prod0_52_r <= \$563 ;
+  always @(posedge clk)
+    prod0_53_r <= \$564 ;
+  always @(posedge clk)
+    prod0_54_r <= \$565 ;
+  always @(posedge clk)
+    prod0_55_r <= \$566 ;
+  always @(posedge clk)
+    prod0_56_r <= \$567 ;
+  always @(posedge clk)
+    prod0_57_r <= \$568 ;
+  always @(posedge clk)
+    prod0_58_r <= \$569 ;
+  always @(posedge clk)
+    prod0_59_r <= \$570 ;
+  always @(posedge clk)
+    prod0_60_r <= \$571 ;
+  always @(posedge clk)
+    prod0_61_r <= \$572 ;
+  always @(posedge clk)
+    prod0_62_r <= \$573 ;
+  always @(posedge clk)
+    prod0_63_r <= \$574 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$575 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$576 ;
+  always @(posedge clk)
+    sum0_s0_2 <= \$577 ;
+  always @(posedge clk)
+    sum0_s0_3 <= \$578 ;
+  always @(posedge clk)
+    sum0_s0_4 <= \$579 ;
+  always @(posedge clk)
+    sum0_s0_5 <= \$580 ;
+  always @(posedge clk)
+    sum0_s0_6 <= \$581 ;
+  always @(posedge clk)
+    sum0_s0_7 <= \$582 ;
+  always @(posedge clk)
+    sum0_s0_8 <= \$583 ;
+  always @(posedge clk)
+    sum0_s0_9 <= \$584 ;
+  always @(posedge clk)
+    sum0_s0_10 <= \$585 ;
+  always @(posedge clk)
+    sum0_s0_11 <= \$586 ;
+  always @(posedge clk)
+    sum0_s0_12 <= \$587 ;
+  always @(posedge clk)
+    sum0_s0_13 <= \$588 ;
+  always @(posedge clk)
+    sum0_s0_14 <= \$589 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$590 ;
+  always @(posedge clk)
+    sum0_s1_1 <= \$591 ;
+  always @(posedge clk)
+    sum0_s1_2 <= \$592 ;
+  always @(posedge clk)
+    sum0_s1_3 <= \$593 ;
+  always @(posedge clk)
+    sum0_s2_0 <= \$594 ;
+  always @(posedge clk)
+    v2 <= \$595 ;
+  always @(posedge clk)
+    first2 <= \$596 ;
+  always @(posedge clk)
+    last2 <= \$597 ;
+  always @(posedge clk)
+    nf2 <= \$598 ;
+  always @(posedge clk)
+    v3 <= \$599 ;
+  always @(posedge clk)
+    first3 <= \$600 ;
+  always @(posedge clk)
+    last3 <= \$601 ;
+  always @(posedge clk)
+    nf3 <= \$602 ;
+  always @(posedge clk)
+    v4 <= \$603 ;
+  always @(posedge clk)
+    first4 <= \$604 ;
+  always @(posedge clk)
+    last4 <= \$605 ;
+  always @(posedge clk)
+    nf4 <= \$606 ;
+  always @(posedge clk)
+    v5 <= \$607 ;
+  always @(posedge clk)
+    first5 <= \$608 ;
+  always @(posedge clk)
+    last5 <= \$609 ;
+  always @(posedge clk)
+    nf5 <= \$610 ;
+  always @(posedge clk)
+    v6 <= \$611 ;
+  always @(posedge clk)
+    first6 <= \$612 ;
+  always @(posedge clk)
+    last6 <= \$613 ;
+  always @(posedge clk)
+    nf6 <= \$614 ;
+  always @(posedge clk)
+    v7 <= \$615 ;
+  always @(posedge clk)
+    first7 <= \$616 ;
+  always @(posedge clk)
+    last7 <= \$617 ;
+  always @(posedge clk)
+    nf7 <= \$618 ;
+  always @(posedge clk)
+    v8 <= \$619 ;
+  always @(posedge clk)
+    first8 <= \$620 ;
+  always @(posedge clk)
+    last8 <= \$621 ;
+  always @(posedge clk)
+    nf8 <= \$622 ;
+  always @(posedge clk)
+    v9 <= \$623 ;
+  always @(posedge clk)
+    first9 <= \$624 ;
+  always @(posedge clk)
+    last9 <= \$625 ;
+  always @(posedge clk)
+    nf9 <= \$626 ;
+  always @(posedge clk)
+    v10 <= \$627 ;
+  always @(posedge clk)
+    first10 <= \$628 ;
+  always @(posedge clk)
+    last10 <= \$629 ;
+  always @(posedge clk)
+    nf10 <= \$630 ;
+  always @(posedge clk)
+    v10_0 <= \$631 ;
+  always @(posedge clk)
+    first10_0 <= \$632 ;
+  always @(posedge clk)
+    last10_0 <= \$633 ;
+  always @(posedge clk)
+    nf10_0 <= \$634 ;
+  always @(posedge clk)
+    bias0 <= \$635 ;
+  always @(posedge clk)
+    acc0 <= \$636 ;
+  always @(posedge clk)
+    deliver <= \$637 ;
+  always @(posedge clk)
+    q_owed <= \$638 ;
+  always @(posedge clk)
+    q_room <= \$639 ;
+  always @(posedge clk)
+    q_wptr <= \$640 ;
+  always @(posedge clk)
+    q_rptr <= \$641 ;
+  always @(posedge clk)
+    q_stored <= \$642 ;
+  always @(posedge clk)
+    o__valid <= \$643 ;
+  always @(posedge clk)
+    o__payload <= \$644 ;
+  assign \$3  = t == 6'h2f;
+  assign \$4  = t + 1'h1;
+  assign \$5  = \$3  ? 7'h00 : \$4 ;
+  assign \$6  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$7  = $signed(x0_1) - $signed(8'h80);
+  assign \$8  = $signed(x0_2) - $signed(8'h80);
+  assign \$9  = $signed(x0_3) - $signed(8'h80);
+  assign \$10  = $signed(x0_4) - $signed(8'h80);
+  assign \$11  = $signed(x0_5) - $signed(8'h80);
+  assign \$12  = $signed(x0_6) - $signed(8'h80);
+  assign \$13  = $signed(x0_7) - $signed(8'h80);
+  assign \$14  = $signed(x0_8) - $signed(8'h80);
+  assign \$15  = $signed(x1_9) - $signed(8'h80);
+  assign \$16  = $signed(x1_10) - $signed(8'h80);
+  assign \$17  = $signed(x1_11) - $signed(8'h80);
+  assign \$18  = $signed(x1_12) - $signed(8'h80);
+  assign \$19  = $signed(x1_13) - $signed(8'h80);
+  assign \$20  = $signed(x1_14) - $signed(8'h80);
+  assign \$21  = $signed(x1_15) - $signed(8'h80);
+  assign \$22  = $signed(x1_16) - $signed(8'h80);
+  assign \$23  = $signed(x2_17) - $signed(8'h80);
+  assign \$24  = $signed(x2_18) - $signed(8'h80);
+  assign \$25  = $signed(x2_19) - $signed(8'h80);
+  assign \$26  = $signed(x2_20) - $signed(8'h80);
+  assign \$27  = $signed(x2_21) - $signed(8'h80);
+  assign \$28  = $signed(x2_22) - $signed(8'h80);
+  assign \$29  = $signed(x2_23) - $signed(8'h80);
+  assign \$30  = $signed(x2_25) - $signed(8'h80);
+  assign \$31  = $signed(x3_26) - $signed(8'h80);
+  assign \$32  = $signed(x3_27) - $signed(8'h80);
+  assign \$33  = $signed(x3_28) - $signed(8'h80);
+  assign \$34  = $signed(x3_29) - $signed(8'h80);
+  assign \$35  = $signed(x3_30) - $signed(8'h80);
+  assign \$36  = $signed(x3_31) - $signed(8'h80);
+  assign \$37  = $signed(x3_33) - $signed(8'h80);
+  assign \$38  = $signed(x3_34) - $signed(8'h80);
+  assign \$39  = $signed(x4_35) - $signed(8'h80);
+  assign \$40  = $signed(x4_36) - $signed(8'h80);
+  assign \$41  = $signed(x4_37) - $signed(8'h80);
+  assign \$42  = $signed(x4_38) - $signed(8'h80);
+  assign \$43  = $signed(x4_40) - $signed(8'h80);
+  assign \$44  = $signed(x4_41) - $signed(8'h80);
+  assign \$45  = $signed(x4_42) - $signed(8'h80);
+  assign \$46  = $signed(x4_43) - $signed(8'h80);
+  assign \$47  = $signed(x5_44) - $signed(8'h80);
+  assign \$48  = $signed(x5_45) - $signed(8'h80);
+  assign \$49  = $signed(x5_46) - $signed(8'h80);
+  assign \$50  = $signed(x5_47) - $signed(8'h80);
+  assign \$51  = $signed(x5_48) - $signed(8'h80);
+  assign \$52  = $signed(x5_49) - $signed(8'h80);
+  assign \$53  = $signed(x5_50) - $signed(8'h80);
+  assign \$54  = $signed(x5_51) - $signed(8'h80);
+  assign \$55  = $signed(x6_52) - $signed(8'h80);
+  assign \$56  = $signed(x6_53) - $signed(8'h80);
+  assign \$57  = $signed(x6_54) - $signed(8'h80);
+  assign \$58  = $signed(x6_55) - $signed(8'h80);
+  assign \$59  = $signed(x6_56) - $signed(8'h80);
+  assign \$60  = $signed(x6_57) - $signed(8'h80);
+  assign \$61  = $signed(x6_58) - $signed(8'h80);
+  assign \$62  = $signed(x6_59) - $signed(8'h80);
+  assign \$63  = $signed(x7_60) - $signed(8'h80);
+  assign \$64  = $signed(x7_61) - $signed(8'h80);
+  assign \$65  = $signed(x7_62) - $signed(8'h80);
+  assign \$66  = $signed(x7_63) - $signed(8'h80);
+  assign \$67  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$68  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$69  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$70  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$71  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$72  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$73  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$74  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$75  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$76  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$77  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$78  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$79  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$80  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$81  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$82  = $signed(xoff0_16) * $signed(w0_16);
+  assign \$83  = $signed(xoff0_17) * $signed(w0_17);
+  assign \$84  = $signed(xoff0_18) * $signed(w0_18);
+  assign \$85  = $signed(xoff0_19) * $signed(w0_19);
+  assign \$86  = $signed(xoff0_20) * $signed(w0_20);
+  assign \$87  = $signed(xoff0_21) * $signed(w0_21);
+  assign \$88  = $signed(xoff0_22) * $signed(w0_22);
+  assign \$89  = $signed(xoff0_23) * $signed(w0_23);
+  assign \$90  = $signed(xoff0_25) * $signed(w0_25);
+  assign \$91  = $signed(xoff0_26) * $signed(w0_26);
+  assign \$92  = $signed(xoff0_27) * $signed(w0_27);
+  assign \$93  = $signed(xoff0_28) * $signed(w0_28);
+  assign \$94  = $signed(xoff0_29) * $signed(w0_29);
+  assign \$95  = $signed(xoff0_30) * $signed(w0_30);
+  assign \$96  = $signed(xoff0_31) * $signed(w0_31);
+  assign \$97  = $signed(xoff0_33) * $signed(w0_33);
+  assign \$98  = $signed(xoff0_34) * $signed(w0_34);
+  assign \$99  = $signed(xoff0_35) * $signed(w0_35);
+  assign \$100  = $signed(xoff0_36) * $signed(w0_36);
+  assign \$101  = $signed(xoff0_37) * $signed(w0_37);
+  assign \$102  = $signed(xoff0_38) * $signed(w0_38);
+  assign \$103  = $signed(xoff0_40) * $signed(w0_40);
+  assign \$104  = $signed(xoff0_41) * $signed(w0_41);
+  assign \$105  = $signed(xoff0_42) * $signed(w0_42);
+  assign \$106  = $signed(xoff0_43) * $signed(w0_43);
+  assign \$107  = $signed(xoff0_44) * $signed(w0_44);
+  assign \$108  = $signed(xoff0_45) * $signed(w0_45);
+  assign \$109  = $signed(xoff0_46) * $signed(w0_46);
+  assign \$110  = $signed(xoff0_47) * $signed(w0_47);
+  assign \$111  = $signed(xoff0_48) * $signed(w0_48);
+  assign \$112  = $signed(xoff0_49) * $signed(w0_49);
+  assign \$113  = $signed(xoff0_50) * $signed(w0_50);
+  assign \$114  = $signed(xoff0_51) * $signed(w0_51);
+  assign \$115  = $signed(xoff0_52) * $signed(w0_52);
+  assign \$116  = $signed(xoff0_53) * $signed(w0_53);
+  assign \$117  = $signed(xoff0_54) * $signed(w0_54);
+  assign \$118  = $signed(xoff0_55) * $signed(w0_55);
+  assign \$119  = $signed(xoff0_56) * $signed(w0_56);
+  assign \$120  = $signed(xoff0_57) * $signed(w0_57);
+  assign \$121  = $signed(xoff0_58) * $signed(w0_58);
+  assign \$122  = $signed(xoff0_59) * $signed(w0_59);
+  assign \$123  = $signed(xoff0_60) * $signed(w0_60);
+  assign \$124  = $signed(xoff0_61) * $signed(w0_61);
+  assign \$125  = $signed(xoff0_62) * $signed(w0_62);
+  assign \$126  = $signed(xoff0_63) * $signed(w0_63);
+  assign \$127  = $signed(prod0_1_r) + $signed(prod0_2_r);
+  assign \$128  = $signed(prod0_3_r) + $signed(prod0_4_r);
   assign \$129  = $signed(\$127 ) + $signed(\$128 );
-  assign \$130  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$131  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$130  = $signed(prod0_5_r) + $signed(prod0_6_r);
+  assign \$131  = $signed(prod0_7_r) + $signed(prod0_8_r);
   assign \$132  = $signed(\$130 ) + $signed(\$131 );
-  assign \$133  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$134  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$135  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$136  = $signed(\$134 ) + $signed(\$135 );
-  assign \$137  = $signed(prod4_4_r) + $signed(prod4_5_r);
-  assign \$138  = $signed(prod4_6_r) + $signed(prod4_7_r);
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$140  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
-  assign \$141  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$142  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$143  = $signed(\$141 ) + $signed(\$142 );
-  assign \$144  = $signed(prod5_4_r) + $signed(prod5_5_r);
-  assign \$145  = $signed(prod5_6_r) + $signed(prod5_7_r);
-  assign \$146  = $signed(\$144 ) + $signed(\$145 );
-  assign \$147  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$154  = v9 & last9;
-  assign \$155  = issue & last_t;
-  assign \$156  = o__valid & o__ready;
-  assign \$157  = q_owed < 4'hb;
-  assign \$158  = \$156  ? q_room : \$157 ;
-  assign \$159  = o__valid & o__ready;
-  assign \$160  = \$159  | q_room;
-  assign \$161  = \$155  ? \$158  : \$160 ;
-  assign \$162  = ~ o__valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = | q_stored;
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$163  & \$165 ;
-  assign \$167  = ~ \$166 ;
-  assign \$168  = deliver & \$167 ;
-  assign \$169  = q_wptr == 4'ha;
-  assign \$170  = q_wptr + 1'h1;
-  assign \$171  = \$169  ? 5'h00 : \$170 ;
-  assign \$172  = ~ o__valid;
-  assign \$173  = \$172  | o__ready;
-  assign \$174  = | q_stored;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = q_rptr == 4'ha;
-  assign \$177  = q_rptr + 1'h1;
-  assign \$178  = \$176  ? 5'h00 : \$177 ;
-  assign \$179  = ~ o__valid;
-  assign \$180  = \$179  | o__ready;
-  assign \$181  = | q_stored;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$180  & \$182 ;
-  assign \$184  = ~ \$183 ;
-  assign \$185  = deliver & \$184 ;
-  assign \$186  = q_stored + \$185 ;
-  assign \$187  = ~ o__valid;
-  assign \$188  = \$187  | o__ready;
-  assign \$189  = | q_stored;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = \$186  - \$190 ;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = | q_stored;
-  assign \$195  = \$194  | deliver;
-  assign \$196  = | q_stored;
-  assign \$197  = \$196  ? \rport__data$370  : q_in;
-  assign \$198  = ~ last_t;
-  assign \$199  = q_room | \$198 ;
-  assign i__ready = \$199  & reads_input_t;
-  assign \$200  = ~ last_t;
-  assign \$201  = q_room | \$200 ;
-  assign \$202  = ~ reads_input_t;
-  assign \$203  = i__valid | \$202 ;
-  assign issue = \$201  & \$203 ;
+  assign \$133  = $signed(prod0_9_r) + $signed(prod0_10_r);
+  assign \$134  = $signed(prod0_11_r) + $signed(prod0_12_r);
+  assign \$135  = $signed(\$133 ) + $signed(\$134 );
+  assign \$136  = $signed(prod0_13_r) + $signed(prod0_14_r);
+  assign \$137  = $signed(prod0_15_r) + $signed(prod0_16_r);
+  assign \$138  = $signed(\$136 ) + $signed(\$137 );
+  assign \$139  = $signed(prod0_17_r) + $signed(prod0_18_r);
+  assign \$140  = $signed(prod0_19_r) + $signed(prod0_20_r);
+  assign \$141  = $signed(\$139 ) + $signed(\$140 );
+  assign \$142  = $signed(prod0_21_r) + $signed(prod0_22_r);
+  assign \$143  = $signed(prod0_23_r) + $signed(prod0_25_r);
+  assign \$144  = $signed(\$142 ) + $signed(\$143 );
+  assign \$145  = $signed(prod0_26_r) + $signed(prod0_27_r);
+  assign \$146  = $signed(prod0_28_r) + $signed(prod0_29_r);
+  assign \$147  = $signed(\$145 ) + $signed(\$146 );
+  assign \$148  = $signed(prod0_30_r) + $signed(prod0_31_r);
+  assign \$149  = $signed(prod0_33_r) + $signed(prod0_34_r);
+  assign \$150  = $signed(\$148 ) + $signed(\$149 );
+  assign \$151  = $signed(prod0_35_r) + $signed(prod0_36_r);
+  assign \$152  = $signed(prod0_37_r) + $signed(prod0_38_r);
+  assign \$153  = $signed(\$151 ) + $signed(\$152 );
+  assign \$154  = $signed(prod0_40_r) + $signed(prod0_41_r);
+  assign \$155  = $signed(prod0_42_r) + $signed(prod0_43_r);
+  assign \$156  = $signed(\$154 ) + $signed(\$155 );
+  assign \$157  = $signed(prod0_44_r) + $signed(prod0_45_r);
+  assign \$158  = $signed(prod0_46_r) + $signed(prod0_47_r);
+  assign \$159  = $signed(\$157 ) + $signed(\$158 );
+  assign \$160  = $signed(prod0_48_r) + $signed(prod0_49_r);
+  assign \$161  = $signed(prod0_50_r) + $signed(prod0_51_r);
+  assign \$162  = $signed(\$160 ) + $signed(\$161 );
+  assign \$163  = $signed(prod0_52_r) + $signed(prod0_53_r);
+  assign \$164  = $signed(prod0_54_r) + $signed(prod0_55_r);
+  assign \$165  = $signed(\$163 ) + $signed(\$164 );
+  assign \$166  = $signed(prod0_56_r) + $signed(prod0_57_r);
+  assign \$167  = $signed(prod0_58_r) + $signed(prod0_59_r);
+  assign \$168  = $signed(\$166 ) + $signed(\$167 );
+  assign \$169  = $signed(prod0_60_r) + $signed(prod0_61_r);
+  assign \$170  = $signed(prod0_62_r) + $signed(prod0_63_r);
+  assign \$171  = $signed(\$169 ) + $signed(\$170 );
+  assign \$172  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$173  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$174  = $signed(\$172 ) + $signed(\$173 );
+  assign \$175  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
+  assign \$176  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$177  = $signed(\$175 ) + $signed(\$176 );
+  assign \$178  = $signed(sum0_s0_8) + $signed(sum0_s0_9);
+  assign \$179  = $signed(sum0_s0_10) + $signed(sum0_s0_11);
+  assign \$180  = $signed(\$178 ) + $signed(\$179 );
+  assign \$181  = $signed(sum0_s0_12) + $signed(sum0_s0_13);
+  assign \$182  = $signed(\$181 ) + $signed(sum0_s0_14);
+  assign \$183  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
+  assign \$184  = $signed(sum0_s1_2) + $signed(sum0_s1_3);
+  assign \$185  = $signed(\$183 ) + $signed(\$184 );
+  assign \$187  = v10 & last10;
+  assign \$189  = o__valid & o__ready;
+  assign \$190  = q_owed < 4'hc;
+  assign \$191  = \$189  ? q_room : \$190 ;
+  assign \$192  = o__valid & o__ready;
+  assign \$193  = \$192  | q_room;
+  assign \$194  = \$188  ? \$191  : \$193 ;
+  assign \$195  = ~ o__valid;
+  assign \$196  = \$195  | o__ready;
+  assign \$197  = | q_stored;
+  assign \$198  = ~ \$197 ;
+  assign \$199  = \$196  & \$198 ;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = deliver & \$200 ;
+  assign \$202  = q_wptr == 4'hb;
+  assign \$203  = q_wptr + 1'h1;
+  assign \$204  = \$202  ? 5'h00 : \$203 ;
+  assign \$205  = ~ o__valid;
+  assign \$206  = \$205  | o__ready;
+  assign \$207  = | q_stored;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = q_rptr == 4'hb;
+  assign \$210  = q_rptr + 1'h1;
+  assign \$211  = \$209  ? 5'h00 : \$210 ;
+  assign \$212  = ~ o__valid;
+  assign \$213  = \$212  | o__ready;
+  assign \$214  = | q_stored;
+  assign \$215  = ~ \$214 ;
+  assign \$216  = \$213  & \$215 ;
+  assign \$217  = ~ \$216 ;
+  assign \$218  = deliver & \$217 ;
+  assign \$219  = q_stored + \$218 ;
+  assign \$220  = ~ o__valid;
+  assign \$221  = \$220  | o__ready;
+  assign \$222  = | q_stored;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = \$219  - \$223 ;
+  assign \$225  = ~ o__valid;
+  assign \$226  = \$225  | o__ready;
+  assign \$227  = | q_stored;
+  assign \$228  = \$227  | deliver;
+  assign \$229  = | q_stored;
+  assign \$230  = \$229  ? \rport__data$421  : acc0;
+  assign i__ready = \$232  & reads_input_t;
+  assign \$235  = ~ reads_input_t;
+  assign \$236  = i__valid | \$235 ;
+  assign issue = \$234  & \$236 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$204  = first9_0 ? bias0 : acc0;
-  assign \$205  = $signed(\$204 ) + $signed(sum0_s1_0);
-  assign \$206  = first9_0 ? bias1 : acc1;
-  assign \$207  = $signed(\$206 ) + $signed(sum1_s1_0);
-  assign \$208  = first9_0 ? bias2 : acc2;
-  assign \$209  = $signed(\$208 ) + $signed(sum2_s1_0);
-  assign \$210  = first9_0 ? bias3 : acc3;
-  assign \$211  = $signed(\$210 ) + $signed(sum3_s1_0);
-  assign \$212  = first9_0 ? bias4 : acc4;
-  assign \$213  = $signed(\$212 ) + $signed(sum4_s1_0);
-  assign \$214  = first9_0 ? bias5 : acc5;
-  assign \$215  = $signed(\$214 ) + $signed(sum5_s1_0);
-  assign \$216  = issue & last_t;
-  assign \$217  = q_owed + \$216 ;
-  assign \$218  = o__valid & o__ready;
-  assign \$219  = \$217  - \$218 ;
+  assign \$237  = first10_0 ? bias0 : acc0;
+  assign \$238  = $signed(\$237 ) + $signed(sum0_s2_0);
+  assign \$240  = q_owed + \$239 ;
+  assign \$241  = o__valid & o__ready;
+  assign \$242  = \$240  - \$241 ;
   always @(posedge clk)
-    nf_t <= \$220 ;
+    nf_t <= \$243 ;
   always @(posedge clk)
-    nf_t_ahead <= \$221 ;
+    nf_t_ahead <= \$244 ;
   always @(posedge clk)
-    sf_t <= \$222 ;
+    reads_input_t <= \$245 ;
   always @(posedge clk)
-    sf_t_ahead <= \$223 ;
+    reads_input_t_ahead <= \$246 ;
   always @(posedge clk)
-    reads_input_t <= \$224 ;
+    t <= \$247 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$225 ;
+    x_reg <= \$248 ;
   always @(posedge clk)
-    first_t <= \$226 ;
+    from_input <= \$249 ;
   always @(posedge clk)
-    first_t_ahead <= \$227 ;
+    v1 <= \$250 ;
   always @(posedge clk)
-    last_t <= \$228 ;
+    first1 <= \$251 ;
   always @(posedge clk)
-    last_t_ahead <= \$229 ;
+    last1 <= \$252 ;
   always @(posedge clk)
-    t <= \$230 ;
+    nf1 <= \$253 ;
   always @(posedge clk)
-    x_reg <= \$231 ;
+    from_input2 <= \$254 ;
   always @(posedge clk)
-    from_input <= \$232 ;
+    x_reg2 <= \$255 ;
   always @(posedge clk)
-    v1 <= \$233 ;
+    inbuf_read <= \$256 ;
   always @(posedge clk)
-    first1 <= \$234 ;
+    x_mid <= \$257 ;
   always @(posedge clk)
-    last1 <= \$235 ;
+    t1 <= \$258 ;
   always @(posedge clk)
-    nf1 <= \$236 ;
+    rom0_addr <= \$259 ;
   always @(posedge clk)
-    from_input2 <= \$237 ;
+    rom0_read <= \$260 ;
   always @(posedge clk)
-    x_reg2 <= \$238 ;
+    x0_1 <= \$261 ;
   always @(posedge clk)
-    inbuf_read <= \$239 ;
+    x0_2 <= \$262 ;
   always @(posedge clk)
-    x_mid <= \$240 ;
+    x0_3 <= \$263 ;
   always @(posedge clk)
-    t1 <= \$241 ;
+    x0_4 <= \$264 ;
   always @(posedge clk)
-    rom0_addr <= \$242 ;
+    x0_5 <= \$265 ;
   always @(posedge clk)
-    rom0_read <= \$243 ;
+    x0_6 <= \$266 ;
   always @(posedge clk)
-    x0_0 <= \$244 ;
+    x0_7 <= \$267 ;
   always @(posedge clk)
-    x0_1 <= \$245 ;
+    x0_8 <= \$268 ;
   always @(posedge clk)
-    x0_2 <= \$246 ;
+    rom1_addr <= \$269 ;
   always @(posedge clk)
-    x0_3 <= \$247 ;
+    rom1_read <= \$270 ;
   always @(posedge clk)
-    x0_4 <= \$248 ;
+    x1_9 <= \$271 ;
   always @(posedge clk)
-    x0_5 <= \$249 ;
+    x1_10 <= \$272 ;
   always @(posedge clk)
-    x0_6 <= \$250 ;
+    x1_11 <= \$273 ;
   always @(posedge clk)
-    x0_7 <= \$251 ;
+    x1_12 <= \$274 ;
   always @(posedge clk)
-    rom1_addr <= \$252 ;
+    x1_13 <= \$275 ;
   always @(posedge clk)
-    rom1_read <= \$253 ;
+    x1_14 <= \$276 ;
   always @(posedge clk)
-    x1_0 <= \$254 ;
+    x1_15 <= \$277 ;
   always @(posedge clk)
-    x1_1 <= \$255 ;
+    x1_16 <= \$278 ;
   always @(posedge clk)
-    x1_2 <= \$256 ;
+    rom2_addr <= \$279 ;
   always @(posedge clk)
-    x1_3 <= \$257 ;
+    rom2_read <= \$280 ;
   always @(posedge clk)
-    x1_4 <= \$258 ;
+    x2_17 <= \$281 ;
   always @(posedge clk)
-    x1_5 <= \$259 ;
+    x2_18 <= \$282 ;
   always @(posedge clk)
-    x1_6 <= \$260 ;
+    x2_19 <= \$283 ;
   always @(posedge clk)
-    x1_7 <= \$261 ;
+    x2_20 <= \$284 ;
   always @(posedge clk)
-    rom2_addr <= \$262 ;
+    x2_21 <= \$285 ;
   always @(posedge clk)
-    rom2_read <= \$263 ;
-  always @(posedge clk)
-    x2_0 <= \$264 ;
-  always @(posedge clk)
-    x2_1 <= \$265 ;
-  always @(posedge clk)
-    x2_2 <= \$266 ;
-  always @(posedge clk)
-    x2_3 <= \$267 ;
-  always @(posedge clk)
-    x2_4 <= \$268 ;
-  always @(posedge clk)
-    x2_5 <= \$269 ;
-  always @(posedge clk)
-    x2_6 <= \$270 ;
-  always @(posedge clk)
-    x2_7 <= \$271 ;
-  always @(posedge clk)
-    rom3_addr <= \$272 ;
-  always @(posedge clk)
-    rom3_read <= \$273 ;
-  always @(posedge clk)
-    x3_0 <= \$274 ;
-  always @(posedge clk)
-    x3_1 <= \$275 ;
-  always @(posedge clk)
-    x3_2 <= \$276 ;
-  always @(posedge clk)
-    x3_3 <= \$277 ;
-  always @(posedge clk)
-    x3_4 <= \$278 ;
-  always @(posedge clk)
-    x3_5 <= \$279 ;
-  always @(posedge clk)
-    x3_6 <= \$280 ;
-  always @(posedge clk)
-    x3_7 <= \$281 ;
-  always @(posedge clk)
-    rom4_addr <= \$282 ;
-  always @(posedge clk)
-    rom4_read <= \$283 ;
-  always @(posedge clk)
-    x4_0 <= \$284 ;
-  always @(posedge clk)
-    x4_1 <= \$285 ;
-  always @(posedge clk)
-    x4_2 <= \$286 ;
-  always @(posedge clk)
-    x4_3 <= \$287 ;
-  always @(posedge clk)
-    x4_4 <= \$288 ;
-  always @(posedge clk)
-    x4_5 <= \$289 ;
-  always @(posedge clk)
-    x4_6 <= \$290 ;
-  always @(posedge clk)
-    x4_7 <= \$291 ;
-  always @(posedge clk)
-    rom5_addr <= \$292 ;
-  always @(posedge clk)
-    rom5_read <= \$293 ;
-  always @(posedge clk)
-    x5_0 <= \$294 ;
-  always @(posedge clk)
-    x5_1 <= \$295 ;
-  always @(posedge clk)
-    x5_2 <= \$296 ;
-  always @(posedge clk)
-    x5_3 <= \$297 ;
-  always @(posedge clk)
-    x5_4 <= \$298 ;
-  always @(posedge clk)
-    x5_5 <= \$299 ;
-  always @(posedge clk)
-    x5_6 <= \$300 ;
-  always @(posedge clk)
-    x5_7 <= \$301 ;
-  always @(posedge clk)
-    xoff0_0 <= \$302 ;
-  always @(posedge clk)
-    w0_0 <= \$303 ;
-  always @(posedge clk)
-    xoff0_1 <= \$304 ;
-  always @(posedge clk)
-    w0_1 <= \$305 ;
-  always @(posedge clk)
-    xoff0_2 <= \$306 ;
-  always @(posedge clk)
-    w0_2 <= \$307 ;
-  always @(posedge clk)
-    xoff0_3 <= \$308 ;
-  always @(posedge clk)
-    w0_3 <= \$309 ;
-  always @(posedge clk)
-    xoff0_4 <= \$310 ;
-  always @(posedge clk)
-    w0_4 <= \$311 ;
-  always @(posedge clk)
-    xoff0_5 <= \$312 ;
-  always @(posedge clk)
-    w0_5 <= \$313 ;
-  always @(posedge clk)
-    xoff0_6 <= \$314 ;
-  always @(posedge clk)
-    w0_6 <= \$315 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$17 ;
-    if (rst) begin
-      \$316  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = rom0_read[63:56];
-    if (rst) begin
-      \$317  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$18 ;
-    if (rst) begin
-      \$318  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = rom1_read[7:0];
-    if (rst) begin
-      \$319  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$19 ;
-    if (rst) begin
-      \$320  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = rom1_read[15:8];
-    if (rst) begin
-      \$321  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$20 ;
-    if (rst) begin
-      \$322  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = rom1_read[23:16];
-    if (rst) begin
-      \$323  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = \$21 ;
-    if (rst) begin
-      \$324  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = rom1_read[31:24];
-    if (rst) begin
-      \$325  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = \$22 ;
-    if (rst) begin
-      \$326  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = rom1_read[39:32];
-    if (rst) begin
-      \$327  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = \$23 ;
-    if (rst) begin
-      \$328  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = rom1_read[47:40];
-    if (rst) begin
-      \$329  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = \$24 ;
-    if (rst) begin
-      \$330  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = rom1_read[55:48];
-    if (rst) begin
-      \$331  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = \$25 ;
-    if (rst) begin
-      \$332  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = rom1_read[63:56];
-    if (rst) begin
-      \$333  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = \$26 ;
-    if (rst) begin
-      \$334  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rom2_read[7:0];
-    if (rst) begin
-      \$335  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = \$27 ;
-    if (rst) begin
-      \$336  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = rom2_read[15:8];
-    if (rst) begin
-      \$337  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = \$28 ;
-    if (rst) begin
-      \$338  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rom2_read[23:16];
-    if (rst) begin
-      \$339  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = \$29 ;
-    if (rst) begin
-      \$340  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rom2_read[31:24];
-    if (rst) begin
-      \$341  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$30 ;
-    if (rst) begin
-      \$342  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = rom2_read[39:32];
-    if (rst) begin
-      \$343  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = \$31 ;
-    if (rst) begin
-      \$344  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rom2_read[47:40];
-    if (rst) begin
-      \$345  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = \$32 ;
-    if (rst) begin
-      \$346  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = rom2_read[55:48];
-    if (rst) begin
-      \$347  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = \$33 ;
-    if (rst) begin
-      \$348  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rom2_read[63:56];
-    if (rst) begin
-      \$349  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = \$34 ;
-    if (rst) begin
-      \$350  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rom3_read[7:0];
-    if (rst) begin
-      \$351  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = \$35 ;
-    if (rst) begin
-      \$352  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rom3_read[15:8];
-    if (rst) begin
-      \$353  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$36 ;
-    if (rst) begin
-      \$354  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = rom3_read[23:16];
-    if (rst) begin
-      \$355  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = \$37 ;
-    if (rst) begin
-      \$356  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rom3_read[31:24];
-    if (rst) begin
-      \$357  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$38 ;
-    if (rst) begin
-      \$358  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rom3_read[39:32];
-    if (rst) begin
-      \$359  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$39 ;
-    if (rst) begin
-      \$360  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = rom3_read[47:40];
-    if (rst) begin
-      \$361  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = \$40 ;
-    if (rst) begin
-      \$362  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = rom3_read[55:48];
-    if (rst) begin
-      \$363  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = \$41 ;
-    if (rst) begin
-      \$364  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = rom3_read[63:56];
-    if (rst) begin
-      \$365  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$42 ;
-    if (rst) begin
-      \$366  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = rom4_read[7:0];
-    if (rst) begin
-      \$367  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = \$43 ;
-    if (rst) begin
-      \$368  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rom4_read[15:8];
-    if (rst) begin
-      \$369  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = \$44 ;
-    if (rst) begin
-      \$370  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = rom4_read[23:16];
-    if (rst) begin
-      \$371  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = \$45 ;
-    if (rst) begin
-      \$372  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = rom4_read[31:24];
-    if (rst) begin
-      \$373  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = \$46 ;
-    if (rst) begin
-      \$374  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = rom4_read[39:32];
-    if (rst) begin
-      \$375  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$47 ;
-    if (rst) begin
-      \$376  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = rom4_read[47:40];
-    if (rst) begin
-      \$377  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = \$48 ;
-    if (rst) begin
-      \$378  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = rom4_read[55:48];
-    if (rst) begin
-      \$379  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = \$49 ;
-    if (rst) begin
-      \$380  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = rom4_read[63:56];
-    if (rst) begin
-      \$381  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \$50 ;
-    if (rst) begin
-      \$382  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = rom5_read[7:0];
-    if (rst) begin
-      \$383  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = \$51 ;
-    if (rst) begin
-      \$384  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = rom5_read[15:8];
-    if (rst) begin
-      \$385  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = \$52 ;
-    if (rst) begin
-      \$386  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = rom5_read[23:16];
-    if (rst) begin
-      \$387  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = \$53 ;
-    if (rst) begin
-      \$388  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = rom5_read[31:24];
-    if (rst) begin
-      \$389  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = \$54 ;
-    if (rst) begin
-      \$390  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = rom5_read[39:32];
-    if (rst) begin
-      \$391  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$55 ;
-    if (rst) begin
-      \$392  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = rom5_read[47:40];
-    if (rst) begin
-      \$393  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$56 ;
-    if (rst) begin
-      \$394  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = rom5_read[55:48];
-    if (rst) begin
-      \$395  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$57 ;
-    if (rst) begin
-      \$396  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = rom5_read[63:56];
-    if (rst) begin
-      \$397  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$58 ;
-    if (rst) begin
-      \$398  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = \$59 ;
-    if (rst) begin
-      \$399  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$60 ;
-    if (rst) begin
-      \$400  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = \$61 ;
-    if (rst) begin
-      \$401  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$62 ;
-    if (rst) begin
-      \$402  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \$63 ;
-    if (rst) begin
-      \$403  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$64 ;
-    if (rst) begin
-      \$404  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = \$65 ;
-    if (rst) begin
-      \$405  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$66 ;
-    if (rst) begin
-      \$406  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = \$67 ;
-    if (rst) begin
-      \$407  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = \$68 ;
-    if (rst) begin
-      \$408  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = \$69 ;
-    if (rst) begin
-      \$409  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = \$70 ;
-    if (rst) begin
-      \$410  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = \$71 ;
-    if (rst) begin
-      \$411  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \$72 ;
-    if (rst) begin
-      \$412  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = \$73 ;
-    if (rst) begin
-      \$413  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = \$74 ;
-    if (rst) begin
-      \$414  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$75 ;
-    if (rst) begin
-      \$415  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = \$76 ;
-    if (rst) begin
-      \$416  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = \$77 ;
-    if (rst) begin
-      \$417  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = \$78 ;
-    if (rst) begin
-      \$418  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = \$79 ;
-    if (rst) begin
-      \$419  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = \$80 ;
-    if (rst) begin
-      \$420  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = \$81 ;
-    if (rst) begin
-      \$421  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = \$82 ;
-    if (rst) begin
-      \$422  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = \$83 ;
-    if (rst) begin
-      \$423  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = \$84 ;
-    if (rst) begin
-      \$424  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = \$85 ;
-    if (rst) begin
-      \$425  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = \$86 ;
-    if (rst) begin
-      \$426  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = \$87 ;
-    if (rst) begin
-      \$427  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = \$88 ;
-    if (rst) begin
-      \$428  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = \$89 ;
-    if (rst) begin
-      \$429  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = \$90 ;
-    if (rst) begin
-      \$430  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = \$91 ;
-    if (rst) begin
-      \$431  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = \$92 ;
-    if (rst) begin
-      \$432  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = \$93 ;
-    if (rst) begin
-      \$433  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = \$94 ;
-    if (rst) begin
-      \$434  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = \$95 ;
-    if (rst) begin
-      \$435  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = \$96 ;
-    if (rst) begin
-      \$436  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = \$97 ;
-    if (rst) begin
-      \$437  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = \$98 ;
-    if (rst) begin
-      \$438  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = \$99 ;
-    if (rst) begin
-      \$439  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = \$100 ;
-    if (rst) begin
-      \$440  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = \$101 ;
-    if (rst) begin
-      \$441  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = \$102 ;
-    if (rst) begin
-      \$442  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = \$103 ;
-    if (rst) begin
-      \$443  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = \$104 ;
-    if (rst) begin
-      \$444  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = \$105 ;
-    if (rst) begin
-      \$445  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = prod0_0;
-    if (rst) begin
-      \$446  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = prod0_1;
-    if (rst) begin
-      \$447  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = prod0_2;
-    if (rst) begin
-      \$448  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = prod0_3;
-    if (rst) begin
-      \$449  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = prod0_4;
-    if (rst) begin
-      \$450  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = prod0_5;
-    if (rst) begin
-      \$451  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = prod0_6;
-    if (rst) begin
-      \$452  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = prod0_7;
-    if (rst) begin
-      \$453  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = prod1_0;
-    if (rst) begin
-      \$454  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = prod1_1;
-    if (rst) begin
-      \$455  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = prod1_2;
-    if (rst) begin
-      \$456  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = prod1_3;
-    if (rst) begin
-      \$457  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = prod1_4;
-    if (rst) begin
-      \$458  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = prod1_5;
-    if (rst) begin
-      \$459  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = prod1_6;
-    if (rst) begin
-      \$460  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = prod1_7;
-    if (rst) begin
-      \$461  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = prod2_0;
-    if (rst) begin
-      \$462  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = prod2_1;
-    if (rst) begin
-      \$463  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = prod2_2;
-    if (rst) begin
-      \$464  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = prod2_3;
-    if (rst) begin
-      \$465  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = prod2_4;
-    if (rst) begin
-      \$466  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = prod2_5;
-    if (rst) begin
-      \$467  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = prod2_6;
-    if (rst) begin
-      \$468  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = prod2_7;
-    if (rst) begin
-      \$469  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = prod3_0;
-    if (rst) begin
-      \$470  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = prod3_1;
-    if (rst) begin
-      \$471  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = prod3_2;
-    if (rst) begin
-      \$472  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = prod3_3;
-    if (rst) begin
-      \$473  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = prod3_4;
-    if (rst) begin
-      \$474  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = prod3_5;
-    if (rst) begin
-      \$475  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = prod3_6;
-    if (rst) begin
-      \$476  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = prod3_7;
-    if (rst) begin
-      \$477  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = prod4_0;
-    if (rst) begin
-      \$478  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = prod4_1;
-    if (rst) begin
-      \$479  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = prod4_2;
-    if (rst) begin
-      \$480  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = prod4_3;
-    if (rst) begin
-      \$481  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = prod4_4;
-    if (rst) begin
-      \$482  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = prod4_5;
-    if (rst) begin
-      \$483  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = prod4_6;
-    if (rst) begin
-      \$484  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = prod4_7;
-    if (rst) begin
-      \$485  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = prod5_0;
-    if (rst) begin
-      \$486  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = prod5_1;
-    if (rst) begin
-      \$487  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = prod5_2;
-    if (rst) begin
-      \$488  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = prod5_3;
-    if (rst) begin
-      \$489  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = prod5_4;
-    if (rst) begin
-      \$490  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = prod5_5;
-    if (rst) begin
-      \$491  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = prod5_6;
-    if (rst) begin
-      \$492  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = prod5_7;
-    if (rst) begin
-      \$493  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
-    if (rst) begin
-      \$494  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
-    if (rst) begin
-      \$495  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = \$112 [23:0];
-    if (rst) begin
-      \$496  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
-    if (rst) begin
-      \$497  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
-    if (rst) begin
-      \$498  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = \$119 [23:0];
-    if (rst) begin
-      \$499  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = { \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122 [18], \$122  };
-    if (rst) begin
-      \$500  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = { \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125 [18], \$125  };
-    if (rst) begin
-      \$501  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = \$126 [23:0];
-    if (rst) begin
-      \$502  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
-    if (rst) begin
-      \$503  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
-    if (rst) begin
-      \$504  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = \$133 [23:0];
-    if (rst) begin
-      \$505  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
-    if (rst) begin
-      \$506  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
-    if (rst) begin
-      \$507  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = \$140 [23:0];
-    if (rst) begin
-      \$508  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
-    if (rst) begin
-      \$509  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
-    if (rst) begin
-      \$510  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = \$147 [23:0];
-    if (rst) begin
-      \$511  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = v1;
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = first1;
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = last1;
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = nf1;
-    if (rst) begin
-      \$515  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = v2;
-    if (rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = first2;
-    if (rst) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = last2;
-    if (rst) begin
-      \$518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = nf2;
-    if (rst) begin
-      \$519  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = v3;
-    if (rst) begin
-      \$520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = first3;
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = last3;
-    if (rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = nf3;
-    if (rst) begin
-      \$523  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = v4;
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = first4;
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = last4;
-    if (rst) begin
-      \$526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = nf4;
-    if (rst) begin
-      \$527  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = v5;
-    if (rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$529  = first5;
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$530  = last5;
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$531  = nf5;
-    if (rst) begin
-      \$531  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$532  = v6;
-    if (rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$533  = first6;
-    if (rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$534  = last6;
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$535  = nf6;
-    if (rst) begin
-      \$535  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$536  = v7;
-    if (rst) begin
-      \$536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$537  = first7;
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$538  = last7;
-    if (rst) begin
-      \$538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$539  = nf7;
-    if (rst) begin
-      \$539  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$540  = v8;
-    if (rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$541  = first8;
-    if (rst) begin
-      \$541  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$542  = last8;
-    if (rst) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$543  = nf8;
-    if (rst) begin
-      \$543  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$544  = v8;
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$545  = first8;
-    if (rst) begin
-      \$545  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$546  = last8;
-    if (rst) begin
-      \$546  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$547  = nf8;
-    if (rst) begin
-      \$547  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$548  = \$148 ;
-    if (rst) begin
-      \$548  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$549  = acc0;
-    if (v9_0) begin
-      \$549  = \$205 [23:0];
-    end
-    if (rst) begin
-      \$549  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$550  = \$149 ;
-    if (rst) begin
-      \$550  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$551  = acc1;
-    if (v9_0) begin
-      \$551  = \$207 [23:0];
-    end
-    if (rst) begin
-      \$551  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$552  = \$150 ;
-    if (rst) begin
-      \$552  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$553  = acc2;
-    if (v9_0) begin
-      \$553  = \$209 [23:0];
-    end
-    if (rst) begin
-      \$553  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$554  = \$151 ;
-    if (rst) begin
-      \$554  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$555  = acc3;
-    if (v9_0) begin
-      \$555  = \$211 [23:0];
-    end
-    if (rst) begin
-      \$555  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$556  = \$152 ;
-    if (rst) begin
-      \$556  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$557  = acc4;
-    if (v9_0) begin
-      \$557  = \$213 [23:0];
-    end
-    if (rst) begin
-      \$557  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$558  = \$153 ;
-    if (rst) begin
-      \$558  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$559  = acc5;
-    if (v9_0) begin
-      \$559  = \$215 [23:0];
-    end
-    if (rst) begin
-      \$559  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$560  = \$154 ;
-    if (rst) begin
-      \$560  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$561  = \$219 [3:0];
-    if (rst) begin
-      \$561  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$562  = \$161 ;
-    if (rst) begin
-      \$562  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$563  = q_wptr;
-    if (\$168 ) begin
-      \$563  = \$171 [3:0];
-    end
-    if (rst) begin
-      \$563  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$564  = q_rptr;
-    if (\$175 ) begin
-      \$564  = \$178 [3:0];
-    end
-    if (rst) begin
-      \$564  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$565  = \$191 [3:0];
-    if (rst) begin
-      \$565  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$566  = o__valid;
-    if (\$193 ) begin
-      \$566  = \$195 ;
-    end
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$567  = o__payload;
-    if (\$193 ) begin
-      \$567  = \$197 ;
-    end
-    if (rst) begin
-      \$567  = 144'h000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$1  = 3'h0;
-      6'h01:
-          \$1  = 3'h0;
-      6'h02:
-          \$1  = 3'h0;
-      6'h03:
-          \$1  = 3'h0;
-      6'h04:
-          \$1  = 3'h0;
-      6'h05:
-          \$1  = 3'h0;
-      6'h06:
-          \$1  = 3'h1;
-      6'h07:
-          \$1  = 3'h1;
-      6'h08:
-          \$1  = 3'h1;
-      6'h09:
-          \$1  = 3'h1;
-      6'h0a:
-          \$1  = 3'h1;
-      6'h0b:
-          \$1  = 3'h1;
-      6'h0c:
-          \$1  = 3'h1;
-      6'h0d:
-          \$1  = 3'h1;
-      6'h0e:
-          \$1  = 3'h2;
-      6'h0f:
-          \$1  = 3'h2;
-      6'h10:
-          \$1  = 3'h2;
-      6'h11:
-          \$1  = 3'h2;
-      6'h12:
-          \$1  = 3'h2;
-      6'h13:
-          \$1  = 3'h2;
-      6'h14:
-          \$1  = 3'h2;
-      6'h15:
-          \$1  = 3'h2;
-      6'h16:
-          \$1  = 3'h3;
-      6'h17:
-          \$1  = 3'h3;
-      6'h18:
-          \$1  = 3'h3;
-      6'h19:
-          \$1  = 3'h3;
-      6'h1a:
-          \$1  = 3'h3;
-      6'h1b:
-          \$1  = 3'h3;
-      6'h1c:
-          \$1  = 3'h3;
-      6'h1d:
-          \$1  = 3'h3;
-      6'h1e:
-          \$1  = 3'h4;
-      6'h1f:
-          \$1  = 3'h4;
-      6'h20:
-          \$1  = 3'h4;
-      6'h21:
-          \$1  = 3'h4;
-      6'h22:
-          \$1  = 3'h4;
-      6'h23:
-          \$1  = 3'h4;
-      6'h24:
-          \$1  = 3'h4;
-      6'h25:
-          \$1  = 3'h4;
-      6'h26:
-          \$1  = 3'h5;
-      6'h27:
-          \$1  = 3'h5;
-      6'h28:
-          \$1  = 3'h5;
-      6'h29:
-          \$1  = 3'h5;
-      6'h2a:
-          \$1  = 3'h5;
-      6'h2b:
-          \$1  = 3'h5;
-      6'h2c:
-          \$1  = 3'h5;
-      6'h2d:
-          \$1  = 3'h5;
-      6'h2e:
-          \$1  = 3'h6;
-      6'h2f:
-          \$1  = 3'h6;
-      6'h30:
-          \$1  = 3'h6;
-      6'h31:
-          \$1  = 3'h6;
-      6'h32:
-          \$1  = 3'h6;
-      6'h33:
-          \$1  = 3'h6;
-      6'h34:
-          \$1  = 3'h6;
-      6'h35:
-          \$1  = 3'h6;
-      6'h36:
-          \$1  = 3'h7;
-      6'h37:
-          \$1  = 3'h7;
-      6'h38:
-          \$1  = 3'h7;
-      6'h39:
-          \$1  = 3'h7;
-      6'h3a:
-          \$1  = 3'h7;
-      6'h3b:
-          \$1  = 3'h7;
-      6'h3c:
-          \$1  = 3'h7;
-      6'h3d:
-          \$1  = 3'h7;
-      6'h3e:
-          \$1  = 3'h0;
-      6'h3f:
-          \$1  = 3'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$2  = 3'h2;
-      6'h01:
-          \$2  = 3'h3;
-      6'h02:
-          \$2  = 3'h4;
-      6'h03:
-          \$2  = 3'h5;
-      6'h04:
-          \$2  = 3'h6;
-      6'h05:
-          \$2  = 3'h7;
-      6'h06:
-          \$2  = 3'h0;
-      6'h07:
-          \$2  = 3'h1;
-      6'h08:
-          \$2  = 3'h2;
-      6'h09:
-          \$2  = 3'h3;
-      6'h0a:
-          \$2  = 3'h4;
-      6'h0b:
-          \$2  = 3'h5;
-      6'h0c:
-          \$2  = 3'h6;
-      6'h0d:
-          \$2  = 3'h7;
-      6'h0e:
-          \$2  = 3'h0;
-      6'h0f:
-          \$2  = 3'h1;
-      6'h10:
-          \$2  = 3'h2;
-      6'h11:
-          \$2  = 3'h3;
-      6'h12:
-          \$2  = 3'h4;
-      6'h13:
-          \$2  = 3'h5;
-      6'h14:
-          \$2  = 3'h6;
-      6'h15:
-          \$2  = 3'h7;
-      6'h16:
-          \$2  = 3'h0;
-      6'h17:
-          \$2  = 3'h1;
-      6'h18:
-          \$2  = 3'h2;
-      6'h19:
-          \$2  = 3'h3;
-      6'h1a:
-          \$2  = 3'h4;
-      6'h1b:
-          \$2  = 3'h5;
-      6'h1c:
-          \$2  = 3'h6;
-      6'h1d:
-          \$2  = 3'h7;
-      6'h1e:
-          \$2  = 3'h0;
-      6'h1f:
-          \$2  = 3'h1;
-      6'h20:
-          \$2  = 3'h2;
-      6'h21:
-          \$2  = 3'h3;
-      6'h22:
-          \$2  = 3'h4;
-      6'h23:
-          \$2  = 3'h5;
-      6'h24:
-          \$2  = 3'h6;
-      6'h25:
-          \$2  = 3'h7;
-      6'h26:
-          \$2  = 3'h0;
-      6'h27:
-          \$2  = 3'h1;
-      6'h28:
-          \$2  = 3'h2;
-      6'h29:
-          \$2  = 3'h3;
-      6'h2a:
-          \$2  = 3'h4;
-      6'h2b:
-          \$2  = 3'h5;
-      6'h2c:
-          \$2  = 3'h6;
-      6'h2d:
-          \$2  = 3'h7;
-      6'h2e:
-          \$2  = 3'h0;
-      6'h2f:
-          \$2  = 3'h1;
-      6'h30:
-          \$2  = 3'h2;
-      6'h31:
-          \$2  = 3'h3;
-      6'h32:
-          \$2  = 3'h4;
-      6'h33:
-          \$2  = 3'h5;
-      6'h34:
-          \$2  = 3'h6;
-      6'h35:
-          \$2  = 3'h7;
-      6'h36:
-          \$2  = 3'h0;
-      6'h37:
-          \$2  = 3'h1;
-      6'h38:
-          \$2  = 3'h2;
-      6'h39:
-          \$2  = 3'h3;
-      6'h3a:
-          \$2  = 3'h4;
-      6'h3b:
-          \$2  = 3'h5;
-      6'h3c:
-          \$2  = 3'h6;
-      6'h3d:
-          \$2  = 3'h7;
-      6'h3e:
-          \$2  = 3'h0;
-      6'h3f:
-          \$2  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h1;
-      6'h04:
-          \$3  = 1'h1;
-      6'h05:
-          \$3  = 1'h1;
-      6'h06:
-          \$3  = 1'h0;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h0;
-      6'h2b:
-          \$3  = 1'h0;
-      6'h2c:
-          \$3  = 1'h0;
-      6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h0;
-      6'h2f:
-          \$3  = 1'h0;
-      6'h30:
-          \$3  = 1'h0;
-      6'h31:
-          \$3  = 1'h0;
-      6'h32:
-          \$3  = 1'h0;
-      6'h33:
-          \$3  = 1'h0;
-      6'h34:
-          \$3  = 1'h0;
-      6'h35:
-          \$3  = 1'h0;
-      6'h36:
-          \$3  = 1'h0;
-      6'h37:
-          \$3  = 1'h0;
-      6'h38:
-          \$3  = 1'h0;
-      6'h39:
-          \$3  = 1'h0;
-      6'h3a:
-          \$3  = 1'h0;
-      6'h3b:
-          \$3  = 1'h0;
-      6'h3c:
-          \$3  = 1'h0;
-      6'h3d:
-          \$3  = 1'h0;
-      6'h3e:
-          \$3  = 1'h1;
-      6'h3f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h1;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h1;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h1;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h0;
-      6'h2b:
-          \$4  = 1'h0;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
-      6'h2e:
-          \$4  = 1'h1;
-      6'h2f:
-          \$4  = 1'h0;
-      6'h30:
-          \$4  = 1'h0;
-      6'h31:
-          \$4  = 1'h0;
-      6'h32:
-          \$4  = 1'h0;
-      6'h33:
-          \$4  = 1'h0;
-      6'h34:
-          \$4  = 1'h0;
-      6'h35:
-          \$4  = 1'h0;
-      6'h36:
-          \$4  = 1'h1;
-      6'h37:
-          \$4  = 1'h0;
-      6'h38:
-          \$4  = 1'h0;
-      6'h39:
-          \$4  = 1'h0;
-      6'h3a:
-          \$4  = 1'h0;
-      6'h3b:
-          \$4  = 1'h0;
-      6'h3c:
-          \$4  = 1'h0;
-      6'h3d:
-          \$4  = 1'h0;
-      6'h3e:
-          \$4  = 1'h1;
-      6'h3f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h1;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h1;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h1;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h0;
-      6'h2a:
-          \$5  = 1'h0;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h1;
-      6'h2e:
-          \$5  = 1'h0;
-      6'h2f:
-          \$5  = 1'h0;
-      6'h30:
-          \$5  = 1'h0;
-      6'h31:
-          \$5  = 1'h0;
-      6'h32:
-          \$5  = 1'h0;
-      6'h33:
-          \$5  = 1'h0;
-      6'h34:
-          \$5  = 1'h0;
-      6'h35:
-          \$5  = 1'h1;
-      6'h36:
-          \$5  = 1'h0;
-      6'h37:
-          \$5  = 1'h0;
-      6'h38:
-          \$5  = 1'h0;
-      6'h39:
-          \$5  = 1'h0;
-      6'h3a:
-          \$5  = 1'h0;
-      6'h3b:
-          \$5  = 1'h0;
-      6'h3c:
-          \$5  = 1'h0;
-      6'h3d:
-          \$5  = 1'h1;
-      6'h3e:
-          \$5  = 1'h0;
-      6'h3f:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$148  = 24'h00386c;
-      3'h1:
-          \$148  = 24'h0001a0;
-      3'h2:
-          \$148  = 24'h002583;
-      3'h3:
-          \$148  = 24'hfffb64;
-      3'h4:
-          \$148  = 24'h000744;
-      3'h5:
-          \$148  = 24'h000859;
-      3'h6:
-          \$148  = 24'h000cba;
-      3'h7:
-          \$148  = 24'h00067a;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$149  = 24'h001e1e;
-      3'h1:
-          \$149  = 24'h002726;
-      3'h2:
-          \$149  = 24'hfffd5a;
-      3'h3:
-          \$149  = 24'h0002ea;
-      3'h4:
-          \$149  = 24'h001894;
-      3'h5:
-          \$149  = 24'hfffcd5;
-      3'h6:
-          \$149  = 24'h000645;
-      3'h7:
-          \$149  = 24'h001b22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$150  = 24'hffea46;
-      3'h1:
-          \$150  = 24'h0008a8;
-      3'h2:
-          \$150  = 24'h0014f4;
-      3'h3:
-          \$150  = 24'h001887;
-      3'h4:
-          \$150  = 24'h00049d;
-      3'h5:
-          \$150  = 24'h0018af;
-      3'h6:
-          \$150  = 24'h000330;
-      3'h7:
-          \$150  = 24'h000110;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$151  = 24'h000d00;
-      3'h1:
-          \$151  = 24'h000de3;
-      3'h2:
-          \$151  = 24'hfff49c;
-      3'h3:
-          \$151  = 24'hfff879;
-      3'h4:
-          \$151  = 24'h001c66;
-      3'h5:
-          \$151  = 24'h0018c9;
-      3'h6:
-          \$151  = 24'h001e83;
-      3'h7:
-          \$151  = 24'hfff898;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$152  = 24'h000b71;
-      3'h1:
-          \$152  = 24'hfff40b;
-      3'h2:
-          \$152  = 24'h0014db;
-      3'h3:
-          \$152  = 24'hfff86e;
-      3'h4:
-          \$152  = 24'h000f38;
-      3'h5:
-          \$152  = 24'hffdf1b;
-      3'h6:
-          \$152  = 24'h001cbd;
-      3'h7:
-          \$152  = 24'h00174e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$153  = 24'hfff26c;
-      3'h1:
-          \$153  = 24'h002064;
-      3'h2:
-          \$153  = 24'h001265;
-      3'h3:
-          \$153  = 24'hfffb81;
-      3'h4:
-          \$153  = 24'hfffbe2;
-      3'h5:
-          \$153  = 24'hfff5f7;
-      3'h6:
-          \$153  = 24'hfff68a;
-      3'h7:
-          \$153  = 24'hffefd8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = nf_t;
-    if (issue) begin
-      \$220  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$220  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = nf_t_ahead;
-    if (issue) begin
-      \$221  = \$1 ;
-    end
-    if (rst) begin
-      \$221  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = sf_t;
-    if (issue) begin
-      \$222  = sf_t_ahead;
-    end
-    if (rst) begin
-      \$222  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = sf_t_ahead;
-    if (issue) begin
-      \$223  = \$2 ;
-    end
-    if (rst) begin
-      \$223  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = reads_input_t;
-    if (issue) begin
-      \$224  = reads_input_t_ahead;
-    end
-    if (rst) begin
-      \$224  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = reads_input_t_ahead;
-    if (issue) begin
-      \$225  = \$3 ;
-    end
-    if (rst) begin
-      \$225  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = first_t;
-    if (issue) begin
-      \$226  = first_t_ahead;
-    end
-    if (rst) begin
-      \$226  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = first_t_ahead;
-    if (issue) begin
-      \$227  = \$4 ;
-    end
-    if (rst) begin
-      \$227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = last_t;
-    if (issue) begin
-      \$228  = last_t_ahead;
-    end
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = last_t_ahead;
-    if (issue) begin
-      \$229  = \$5 ;
-    end
-    if (rst) begin
-      \$229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = t;
-    if (issue) begin
-      \$230  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$230  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = i__payload;
-    if (rst) begin
-      \$231  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = reads_input_t;
-    if (rst) begin
-      \$232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = issue;
-    if (rst) begin
-      \$233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = first_t;
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = last_t;
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = nf_t;
-    if (rst) begin
-      \$236  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = from_input;
-    if (rst) begin
-      \$237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = x_reg;
-    if (rst) begin
-      \$238  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rport__data;
-    if (rst) begin
-      \$239  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = \$9 ;
-    if (rst) begin
-      \$240  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = t;
-    if (rst) begin
-      \$241  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = t1;
-    if (rst) begin
-      \$242  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = port__data;
-    if (rst) begin
-      \$243  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = x_mid[7:0];
-    if (rst) begin
-      \$244  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = x_mid[15:8];
-    if (rst) begin
-      \$245  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = x_mid[23:16];
-    if (rst) begin
-      \$246  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = x_mid[31:24];
-    if (rst) begin
-      \$247  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = x_mid[39:32];
-    if (rst) begin
-      \$248  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = x_mid[47:40];
-    if (rst) begin
-      \$249  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = x_mid[55:48];
-    if (rst) begin
-      \$250  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = x_mid[63:56];
-    if (rst) begin
-      \$251  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = t1;
-    if (rst) begin
-      \$252  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = \port__data$45 ;
-    if (rst) begin
-      \$253  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = x_mid[7:0];
-    if (rst) begin
-      \$254  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = x_mid[15:8];
-    if (rst) begin
-      \$255  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = x_mid[23:16];
-    if (rst) begin
-      \$256  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = x_mid[31:24];
-    if (rst) begin
-      \$257  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = x_mid[39:32];
-    if (rst) begin
-      \$258  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = x_mid[47:40];
-    if (rst) begin
-      \$259  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = x_mid[55:48];
-    if (rst) begin
-      \$260  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = x_mid[63:56];
-    if (rst) begin
-      \$261  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = t1;
-    if (rst) begin
-      \$262  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = \port__data$56 ;
-    if (rst) begin
-      \$263  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = x_mid[7:0];
-    if (rst) begin
-      \$264  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = x_mid[15:8];
-    if (rst) begin
-      \$265  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = x_mid[23:16];
-    if (rst) begin
-      \$266  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = x_mid[31:24];
-    if (rst) begin
-      \$267  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = x_mid[39:32];
-    if (rst) begin
-      \$268  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = x_mid[47:40];
-    if (rst) begin
-      \$269  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = x_mid[55:48];
-    if (rst) begin
-      \$270  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = x_mid[63:56];
-    if (rst) begin
-      \$271  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = t1;
-    if (rst) begin
-      \$272  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = \port__data$67 ;
-    if (rst) begin
-      \$273  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = x_mid[7:0];
-    if (rst) begin
-      \$274  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = x_mid[15:8];
-    if (rst) begin
-      \$275  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = x_mid[23:16];
-    if (rst) begin
-      \$276  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = x_mid[31:24];
-    if (rst) begin
-      \$277  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = x_mid[39:32];
-    if (rst) begin
-      \$278  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = x_mid[47:40];
-    if (rst) begin
-      \$279  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = x_mid[55:48];
-    if (rst) begin
-      \$280  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = x_mid[63:56];
-    if (rst) begin
-      \$281  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = t1;
-    if (rst) begin
-      \$282  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = \port__data$78 ;
-    if (rst) begin
-      \$283  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = x_mid[7:0];
-    if (rst) begin
-      \$284  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = x_mid[15:8];
-    if (rst) begin
-      \$285  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = x_mid[23:16];
-    if (rst) begin
-      \$286  = 8'h00;
-    end
-  end
+    x2_22 <= \$286 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = x_mid[31:24];
+    \$287  = x_mid[191:184];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = x_mid[39:32];
+    \$288  = x_mid[207:200];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = x_mid[47:40];
+    \$289  = t1;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = x_mid[55:48];
+    \$290  = \port__data$61 ;
     if (rst) begin
-      \$290  = 8'h00;
+      \$290  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = x_mid[63:56];
+    \$291  = x_mid[215:208];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = t1;
+    \$292  = x_mid[223:216];
     if (rst) begin
-      \$292  = 6'h00;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = \port__data$89 ;
+    \$293  = x_mid[231:224];
     if (rst) begin
-      \$293  = 64'h0000000000000000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = x_mid[7:0];
+    \$294  = x_mid[239:232];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = x_mid[15:8];
+    \$295  = x_mid[247:240];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = x_mid[23:16];
+    \$296  = x_mid[255:248];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = x_mid[31:24];
+    \$297  = x_mid[271:264];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = x_mid[39:32];
+    \$298  = x_mid[279:272];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = x_mid[47:40];
+    \$299  = t1;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = x_mid[55:48];
+    \$300  = \port__data$72 ;
     if (rst) begin
-      \$300  = 8'h00;
+      \$300  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = x_mid[63:56];
+    \$301  = x_mid[287:280];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$10 ;
+    \$302  = x_mid[295:288];
     if (rst) begin
-      \$302  = 9'h000;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = rom0_read[7:0];
+    \$303  = x_mid[303:296];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$11 ;
+    \$304  = x_mid[311:304];
     if (rst) begin
-      \$304  = 9'h000;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = rom0_read[15:8];
+    \$305  = x_mid[327:320];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$12 ;
+    \$306  = x_mid[335:328];
     if (rst) begin
-      \$306  = 9'h000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = rom0_read[23:16];
+    \$307  = x_mid[343:336];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$13 ;
+    \$308  = x_mid[351:344];
     if (rst) begin
-      \$308  = 9'h000;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rom0_read[31:24];
+    \$309  = t1;
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$14 ;
+    \$310  = \port__data$83 ;
     if (rst) begin
-      \$310  = 9'h000;
+      \$310  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = rom0_read[39:32];
+    \$311  = x_mid[359:352];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$15 ;
+    \$312  = x_mid[367:360];
     if (rst) begin
-      \$312  = 9'h000;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = rom0_read[47:40];
+    \$313  = x_mid[375:368];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$16 ;
+    \$314  = x_mid[383:376];
     if (rst) begin
-      \$314  = 9'h000;
+      \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = rom0_read[55:48];
+    \$315  = x_mid[391:384];
     if (rst) begin
       \$315  = 8'h00;
     end
   end
-  assign acc0_next = \$205 [23:0];
-  assign acc1_next = \$207 [23:0];
-  assign acc2_next = \$209 [23:0];
-  assign acc3_next = \$211 [23:0];
-  assign acc4_next = \$213 [23:0];
-  assign acc5_next = \$215 [23:0];
-  assign q_owed_next = \$219 [3:0];
-  assign \$signature__addr  = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$316  = x_mid[399:392];
+    if (rst) begin
+      \$316  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$317  = x_mid[407:400];
+    if (rst) begin
+      \$317  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$318  = x_mid[415:408];
+    if (rst) begin
+      \$318  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$319  = t1;
+    if (rst) begin
+      \$319  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$320  = \port__data$94 ;
+    if (rst) begin
+      \$320  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$321  = x_mid[423:416];
+    if (rst) begin
+      \$321  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$322  = x_mid[431:424];
+    if (rst) begin
+      \$322  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$323  = x_mid[439:432];
+    if (rst) begin
+      \$323  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$324  = x_mid[447:440];
+    if (rst) begin
+      \$324  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$325  = x_mid[455:448];
+    if (rst) begin
+      \$325  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$326  = x_mid[463:456];
+    if (rst) begin
+      \$326  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$327  = x_mid[471:464];
+    if (rst) begin
+      \$327  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$328  = x_mid[479:472];
+    if (rst) begin
+      \$328  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$329  = t1;
+    if (rst) begin
+      \$329  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$330  = \port__data$105 ;
+    if (rst) begin
+      \$330  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$331  = x_mid[487:480];
+    if (rst) begin
+      \$331  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$332  = x_mid[495:488];
+    if (rst) begin
+      \$332  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$333  = x_mid[503:496];
+    if (rst) begin
+      \$333  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$334  = x_mid[511:504];
+    if (rst) begin
+      \$334  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$335  = \$7 ;
+    if (rst) begin
+      \$335  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$336  = rom0_read[7:0];
+    if (rst) begin
+      \$336  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$337  = \$8 ;
+    if (rst) begin
+      \$337  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$338  = rom0_read[15:8];
+    if (rst) begin
+      \$338  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$339  = \$9 ;
+    if (rst) begin
+      \$339  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$340  = rom0_read[23:16];
+    if (rst) begin
+      \$340  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$341  = \$10 ;
+    if (rst) begin
+      \$341  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$342  = rom0_read[31:24];
+    if (rst) begin
+      \$342  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$343  = \$11 ;
+    if (rst) begin
+      \$343  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$344  = rom0_read[39:32];
+    if (rst) begin
+      \$344  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$345  = \$12 ;
+    if (rst) begin
+      \$345  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$346  = rom0_read[47:40];
+    if (rst) begin
+      \$346  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$347  = \$13 ;
+    if (rst) begin
+      \$347  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$348  = rom0_read[55:48];
+    if (rst) begin
+      \$348  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$349  = \$14 ;
+    if (rst) begin
+      \$349  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$350  = rom0_read[63:56];
+    if (rst) begin
+      \$350  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$351  = \$15 ;
+    if (rst) begin
+      \$351  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$352  = rom1_read[7:0];
+    if (rst) begin
+      \$352  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$353  = \$16 ;
+    if (rst) begin
+      \$353  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$354  = rom1_read[15:8];
+    if (rst) begin
+      \$354  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$355  = \$17 ;
+    if (rst) begin
+      \$355  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$356  = rom1_read[23:16];
+    if (rst) begin
+      \$356  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$357  = \$18 ;
+    if (rst) begin
+      \$357  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$358  = rom1_read[31:24];
+    if (rst) begin
+      \$358  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$359  = \$19 ;
+    if (rst) begin
+      \$359  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$360  = rom1_read[39:32];
+    if (rst) begin
+      \$360  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$361  = \$20 ;
+    if (rst) begin
+      \$361  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$362  = rom1_read[47:40];
+    if (rst) begin
+      \$362  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$363  = \$21 ;
+    if (rst) begin
+      \$363  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$364  = rom1_read[55:48];
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$365  = \$22 ;
+    if (rst) begin
+      \$365  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$366  = rom1_read[63:56];
+    if (rst) begin
+      \$366  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$367  = \$23 ;
+    if (rst) begin
+      \$367  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$368  = rom2_read[7:0];
+    if (rst) begin
+      \$368  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$369  = \$24 ;
+    if (rst) begin
+      \$369  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$370  = rom2_read[15:8];
+    if (rst) begin
+      \$370  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$371  = \$25 ;
+    if (rst) begin
+      \$371  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$372  = rom2_read[23:16];
+    if (rst) begin
+      \$372  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$373  = \$26 ;
+    if (rst) begin
+      \$373  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$374  = rom2_read[31:24];
+    if (rst) begin
+      \$374  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$375  = \$27 ;
+    if (rst) begin
+      \$375  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$376  = rom2_read[39:32];
+    if (rst) begin
+      \$376  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$377  = \$28 ;
+    if (rst) begin
+      \$377  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$378  = rom2_read[47:40];
+    if (rst) begin
+      \$378  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$379  = \$29 ;
+    if (rst) begin
+      \$379  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$380  = rom2_read[55:48];
+    if (rst) begin
+      \$380  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$381  = \$30 ;
+    if (rst) begin
+      \$381  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$382  = rom2_read[63:56];
+    if (rst) begin
+      \$382  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$383  = \$31 ;
+    if (rst) begin
+      \$383  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$384  = rom3_read[7:0];
+    if (rst) begin
+      \$384  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$385  = \$32 ;
+    if (rst) begin
+      \$385  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$386  = rom3_read[15:8];
+    if (rst) begin
+      \$386  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$387  = \$33 ;
+    if (rst) begin
+      \$387  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$388  = rom3_read[23:16];
+    if (rst) begin
+      \$388  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$389  = \$34 ;
+    if (rst) begin
+      \$389  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$390  = rom3_read[31:24];
+    if (rst) begin
+      \$390  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$391  = \$35 ;
+    if (rst) begin
+      \$391  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$392  = rom3_read[39:32];
+    if (rst) begin
+      \$392  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$393  = \$36 ;
+    if (rst) begin
+      \$393  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$394  = rom3_read[47:40];
+    if (rst) begin
+      \$394  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$395  = \$37 ;
+    if (rst) begin
+      \$395  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$396  = rom3_read[55:48];
+    if (rst) begin
+      \$396  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$397  = \$38 ;
+    if (rst) begin
+      \$397  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$398  = rom3_read[63:56];
+    if (rst) begin
+      \$398  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$399  = \$39 ;
+    if (rst) begin
+      \$399  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$400  = rom4_read[7:0];
+    if (rst) begin
+      \$400  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$401  = \$40 ;
+    if (rst) begin
+      \$401  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$402  = rom4_read[15:8];
+    if (rst) begin
+      \$402  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$403  = \$41 ;
+    if (rst) begin
+      \$403  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$404  = rom4_read[23:16];
+    if (rst) begin
+      \$404  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$405  = \$42 ;
+    if (rst) begin
+      \$405  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$406  = rom4_read[31:24];
+    if (rst) begin
+      \$406  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$407  = \$43 ;
+    if (rst) begin
+      \$407  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$408  = rom4_read[39:32];
+    if (rst) begin
+      \$408  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$409  = \$44 ;
+    if (rst) begin
+      \$409  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$410  = rom4_read[47:40];
+    if (rst) begin
+      \$410  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$411  = \$45 ;
+    if (rst) begin
+      \$411  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$412  = rom4_read[55:48];
+    if (rst) begin
+      \$412  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$413  = \$46 ;
+    if (rst) begin
+      \$413  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$414  = rom4_read[63:56];
+    if (rst) begin
+      \$414  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$415  = \$47 ;
+    if (rst) begin
+      \$415  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$416  = rom5_read[7:0];
+    if (rst) begin
+      \$416  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$417  = \$48 ;
+    if (rst) begin
+      \$417  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$418  = rom5_read[15:8];
+    if (rst) begin
+      \$418  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$419  = \$49 ;
+    if (rst) begin
+      \$419  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$420  = rom5_read[23:16];
+    if (rst) begin
+      \$420  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$421  = \$50 ;
+    if (rst) begin
+      \$421  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$422  = rom5_read[31:24];
+    if (rst) begin
+      \$422  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$423  = \$51 ;
+    if (rst) begin
+      \$423  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$424  = rom5_read[39:32];
+    if (rst) begin
+      \$424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$425  = \$52 ;
+    if (rst) begin
+      \$425  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$426  = rom5_read[47:40];
+    if (rst) begin
+      \$426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$427  = \$53 ;
+    if (rst) begin
+      \$427  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$428  = rom5_read[55:48];
+    if (rst) begin
+      \$428  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$429  = \$54 ;
+    if (rst) begin
+      \$429  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$430  = rom5_read[63:56];
+    if (rst) begin
+      \$430  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$431  = \$55 ;
+    if (rst) begin
+      \$431  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$432  = rom6_read[7:0];
+    if (rst) begin
+      \$432  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$433  = \$56 ;
+    if (rst) begin
+      \$433  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$434  = rom6_read[15:8];
+    if (rst) begin
+      \$434  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$435  = \$57 ;
+    if (rst) begin
+      \$435  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$436  = rom6_read[23:16];
+    if (rst) begin
+      \$436  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$437  = \$58 ;
+    if (rst) begin
+      \$437  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$438  = rom6_read[31:24];
+    if (rst) begin
+      \$438  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$439  = \$59 ;
+    if (rst) begin
+      \$439  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$440  = rom6_read[39:32];
+    if (rst) begin
+      \$440  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$441  = \$60 ;
+    if (rst) begin
+      \$441  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$442  = rom6_read[47:40];
+    if (rst) begin
+      \$442  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$443  = \$61 ;
+    if (rst) begin
+      \$443  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$444  = rom6_read[55:48];
+    if (rst) begin
+      \$444  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$445  = \$62 ;
+    if (rst) begin
+      \$445  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$446  = rom6_read[63:56];
+    if (rst) begin
+      \$446  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$447  = \$63 ;
+    if (rst) begin
+      \$447  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$448  = rom7_read[7:0];
+    if (rst) begin
+      \$448  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$449  = \$64 ;
+    if (rst) begin
+      \$449  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$450  = rom7_read[15:8];
+    if (rst) begin
+      \$450  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$451  = \$65 ;
+    if (rst) begin
+      \$451  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$452  = rom7_read[23:16];
+    if (rst) begin
+      \$452  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$453  = \$66 ;
+    if (rst) begin
+      \$453  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$454  = rom7_read[31:24];
+    if (rst) begin
+      \$454  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$455  = \$67 ;
+    if (rst) begin
+      \$455  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$456  = \$68 ;
+    if (rst) begin
+      \$456  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$457  = \$69 ;
+    if (rst) begin
+      \$457  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$458  = \$70 ;
+    if (rst) begin
+      \$458  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$459  = \$71 ;
+    if (rst) begin
+      \$459  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$460  = \$72 ;
+    if (rst) begin
+      \$460  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$461  = \$73 ;
+    if (rst) begin
+      \$461  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$462  = \$74 ;
+    if (rst) begin
+      \$462  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$463  = \$75 ;
+    if (rst) begin
+      \$463  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$464  = \$76 ;
+    if (rst) begin
+      \$464  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$465  = \$77 ;
+    if (rst) begin
+      \$465  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$466  = \$78 ;
+    if (rst) begin
+      \$466  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$467  = \$79 ;
+    if (rst) begin
+      \$467  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$468  = \$80 ;
+    if (rst) begin
+      \$468  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$469  = \$81 ;
+    if (rst) begin
+      \$469  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$470  = \$82 ;
+    if (rst) begin
+      \$470  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$471  = \$83 ;
+    if (rst) begin
+      \$471  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$472  = \$84 ;
+    if (rst) begin
+      \$472  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$473  = \$85 ;
+    if (rst) begin
+      \$473  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$474  = \$86 ;
+    if (rst) begin
+      \$474  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$475  = \$87 ;
+    if (rst) begin
+      \$475  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$476  = \$88 ;
+    if (rst) begin
+      \$476  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$477  = \$89 ;
+    if (rst) begin
+      \$477  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$478  = \$90 ;
+    if (rst) begin
+      \$478  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$479  = \$91 ;
+    if (rst) begin
+      \$479  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$480  = \$92 ;
+    if (rst) begin
+      \$480  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$481  = \$93 ;
+    if (rst) begin
+      \$481  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$482  = \$94 ;
+    if (rst) begin
+      \$482  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$483  = \$95 ;
+    if (rst) begin
+      \$483  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$484  = \$96 ;
+    if (rst) begin
+      \$484  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$485  = \$97 ;
+    if (rst) begin
+      \$485  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$486  = \$98 ;
+    if (rst) begin
+      \$486  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$487  = \$99 ;
+    if (rst) begin
+      \$487  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$488  = \$100 ;
+    if (rst) begin
+      \$488  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$489  = \$101 ;
+    if (rst) begin
+      \$489  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$490  = \$102 ;
+    if (rst) begin
+      \$490  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$491  = \$103 ;
+    if (rst) begin
+      \$491  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$492  = \$104 ;
+    if (rst) begin
+      \$492  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$493  = \$105 ;
+    if (rst) begin
+      \$493  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$494  = \$106 ;
+    if (rst) begin
+      \$494  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$495  = \$107 ;
+    if (rst) begin
+      \$495  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$496  = \$108 ;
+    if (rst) begin
+      \$496  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$497  = \$109 ;
+    if (rst) begin
+      \$497  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$498  = \$110 ;
+    if (rst) begin
+      \$498  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$499  = \$111 ;
+    if (rst) begin
+      \$499  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$500  = \$112 ;
+    if (rst) begin
+      \$500  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$501  = \$113 ;
+    if (rst) begin
+      \$501  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$502  = \$114 ;
+    if (rst) begin
+      \$502  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$503  = \$115 ;
+    if (rst) begin
+      \$503  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$504  = \$116 ;
+    if (rst) begin
+      \$504  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$505  = \$117 ;
+    if (rst) begin
+      \$505  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$506  = \$118 ;
+    if (rst) begin
+      \$506  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$507  = \$119 ;
+    if (rst) begin
+      \$507  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$508  = \$120 ;
+    if (rst) begin
+      \$508  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$509  = \$121 ;
+    if (rst) begin
+      \$509  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$510  = \$122 ;
+    if (rst) begin
+      \$510  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$511  = \$123 ;
+    if (rst) begin
+      \$511  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$512  = \$124 ;
+    if (rst) begin
+      \$512  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$513  = \$125 ;
+    if (rst) begin
+      \$513  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$514  = \$126 ;
+    if (rst) begin
+      \$514  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$515  = prod0_1;
+    if (rst) begin
+      \$515  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$516  = prod0_2;
+    if (rst) begin
+      \$516  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$517  = prod0_3;
+    if (rst) begin
+      \$517  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$518  = prod0_4;
+    if (rst) begin
+      \$518  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$519  = prod0_5;
+    if (rst) begin
+      \$519  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$520  = prod0_6;
+    if (rst) begin
+      \$520  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$521  = prod0_7;
+    if (rst) begin
+      \$521  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$522  = prod0_8;
+    if (rst) begin
+      \$522  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$523  = prod0_9;
+    if (rst) begin
+      \$523  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$524  = prod0_10;
+    if (rst) begin
+      \$524  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$525  = prod0_11;
+    if (rst) begin
+      \$525  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$526  = prod0_12;
+    if (rst) begin
+      \$526  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$527  = prod0_13;
+    if (rst) begin
+      \$527  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$528  = prod0_14;
+    if (rst) begin
+      \$528  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$529  = prod0_15;
+    if (rst) begin
+      \$529  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$530  = prod0_16;
+    if (rst) begin
+      \$530  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$531  = prod0_17;
+    if (rst) begin
+      \$531  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$532  = prod0_18;
+    if (rst) begin
+      \$532  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$533  = prod0_19;
+    if (rst) begin
+      \$533  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$534  = prod0_20;
+    if (rst) begin
+      \$534  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$535  = prod0_21;
+    if (rst) begin
+      \$535  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$536  = prod0_22;
+    if (rst) begin
+      \$536  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$537  = prod0_23;
+    if (rst) begin
+      \$537  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$538  = prod0_25;
+    if (rst) begin
+      \$538  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$539  = prod0_26;
+    if (rst) begin
+      \$539  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$540  = prod0_27;
+    if (rst) begin
+      \$540  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$541  = prod0_28;
+    if (rst) begin
+      \$541  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$542  = prod0_29;
+    if (rst) begin
+      \$542  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$543  = prod0_30;
+    if (rst) begin
+      \$543  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$544  = prod0_31;
+    if (rst) begin
+      \$544  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$545  = prod0_33;
+    if (rst) begin
+      \$545  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$546  = prod0_34;
+    if (rst) begin
+      \$546  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$547  = prod0_35;
+    if (rst) begin
+      \$547  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$548  = prod0_36;
+    if (rst) begin
+      \$548  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$549  = prod0_37;
+    if (rst) begin
+      \$549  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$550  = prod0_38;
+    if (rst) begin
+      \$550  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$551  = prod0_40;
+    if (rst) begin
+      \$551  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$552  = prod0_41;
+    if (rst) begin
+      \$552  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$553  = prod0_42;
+    if (rst) begin
+      \$553  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$554  = prod0_43;
+    if (rst) begin
+      \$554  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$555  = prod0_44;
+    if (rst) begin
+      \$555  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$556  = prod0_45;
+    if (rst) begin
+      \$556  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$557  = prod0_46;
+    if (rst) begin
+      \$557  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$558  = prod0_47;
+    if (rst) begin
+      \$558  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$559  = prod0_48;
+    if (rst) begin
+      \$559  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$560  = prod0_49;
+    if (rst) begin
+      \$560  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$561  = prod0_50;
+    if (rst) begin
+      \$561  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$562  = prod0_51;
+    if (rst) begin
+      \$562  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$563  = prod0_52;
+    if (rst) begin
+      \$563  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$564  = prod0_53;
+    if (rst) begin
+      \$564  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$565  = prod0_54;
+    if (rst) begin
+      \$565  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$566  = prod0_55;
+    if (rst) begin
+      \$566  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$567  = prod0_56;
+    if (rst) begin
+      \$567  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$568  = prod0_57;
+    if (rst) begin
+      \$568  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$569  = prod0_58;
+    if (rst) begin
+      \$569  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$570  = prod0_59;
+    if (rst) begin
+      \$570  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$571  = prod0_60;
+    if (rst) begin
+      \$571  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$572  = prod0_61;
+    if (rst) begin
+      \$572  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$573  = prod0_62;
+    if (rst) begin
+      \$573  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$574  = prod0_63;
+    if (rst) begin
+      \$574  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$575  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
+    if (rst) begin
+      \$575  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$576  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
+    if (rst) begin
+      \$576  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$577  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
+    if (rst) begin
+      \$577  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$578  = { \$138 [18], \$138 [18], \$138 [18], \$138 [18], \$138 [18], \$138  };
+    if (rst) begin
+      \$578  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$579  = { \$141 [18], \$141 [18], \$141 [18], \$141 [18], \$141 [18], \$141  };
+    if (rst) begin
+      \$579  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$580  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
+    if (rst) begin
+      \$580  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$581  = { \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147  };
+    if (rst) begin
+      \$581  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$582  = { \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150  };
+    if (rst) begin
+      \$582  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$583  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
+    if (rst) begin
+      \$583  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$584  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    if (rst) begin
+      \$584  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$585  = { \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159  };
+    if (rst) begin
+      \$585  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$586  = { \$162 [18], \$162 [18], \$162 [18], \$162 [18], \$162 [18], \$162  };
+    if (rst) begin
+      \$586  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$587  = { \$165 [18], \$165 [18], \$165 [18], \$165 [18], \$165 [18], \$165  };
+    if (rst) begin
+      \$587  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$588  = { \$168 [18], \$168 [18], \$168 [18], \$168 [18], \$168 [18], \$168  };
+    if (rst) begin
+      \$588  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$589  = { \$171 [18], \$171 [18], \$171 [18], \$171 [18], \$171 [18], \$171  };
+    if (rst) begin
+      \$589  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$590  = \$174 [23:0];
+    if (rst) begin
+      \$590  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$591  = \$177 [23:0];
+    if (rst) begin
+      \$591  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$592  = \$180 [23:0];
+    if (rst) begin
+      \$592  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$593  = \$182 [23:0];
+    if (rst) begin
+      \$593  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$594  = \$185 [23:0];
+    if (rst) begin
+      \$594  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$595  = v1;
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$596  = first1;
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$597  = last1;
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$598  = nf1;
+    if (rst) begin
+      \$598  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$599  = v2;
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$600  = first2;
+    if (rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$601  = last2;
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$602  = nf2;
+    if (rst) begin
+      \$602  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$603  = v3;
+    if (rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$604  = first3;
+    if (rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$605  = last3;
+    if (rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$606  = nf3;
+    if (rst) begin
+      \$606  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$607  = v4;
+    if (rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$608  = first4;
+    if (rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$609  = last4;
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$610  = nf4;
+    if (rst) begin
+      \$610  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$611  = v5;
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$612  = first5;
+    if (rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$613  = last5;
+    if (rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$614  = nf5;
+    if (rst) begin
+      \$614  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$615  = v6;
+    if (rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$616  = first6;
+    if (rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$617  = last6;
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$618  = nf6;
+    if (rst) begin
+      \$618  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$619  = v7;
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$620  = first7;
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$621  = last7;
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$622  = nf7;
+    if (rst) begin
+      \$622  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$623  = v8;
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$624  = first8;
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$625  = last8;
+    if (rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$626  = nf8;
+    if (rst) begin
+      \$626  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$627  = v9;
+    if (rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$628  = first9;
+    if (rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$629  = last9;
+    if (rst) begin
+      \$629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$630  = nf9;
+    if (rst) begin
+      \$630  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$631  = v9;
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$632  = first9;
+    if (rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$633  = last9;
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$634  = nf9;
+    if (rst) begin
+      \$634  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$635  = \$186 ;
+    if (rst) begin
+      \$635  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$636  = acc0;
+    if (v10_0) begin
+      \$636  = \$238 [23:0];
+    end
+    if (rst) begin
+      \$636  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$637  = \$187 ;
+    if (rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$638  = \$242 [3:0];
+    if (rst) begin
+      \$638  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$639  = \$194 ;
+    if (rst) begin
+      \$639  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$640  = q_wptr;
+    if (\$201 ) begin
+      \$640  = \$204 [3:0];
+    end
+    if (rst) begin
+      \$640  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$641  = q_rptr;
+    if (\$208 ) begin
+      \$641  = \$211 [3:0];
+    end
+    if (rst) begin
+      \$641  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$642  = \$224 [3:0];
+    if (rst) begin
+      \$642  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$643  = o__valid;
+    if (\$226 ) begin
+      \$643  = \$228 ;
+    end
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$644  = o__payload;
+    if (\$226 ) begin
+      \$644  = \$230 ;
+    end
+    if (rst) begin
+      \$644  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$1  = 6'h00;
+    casez (t)
+      6'h00:
+          \$1  = 6'h02;
+      6'h01:
+          \$1  = 6'h03;
+      6'h02:
+          \$1  = 6'h04;
+      6'h03:
+          \$1  = 6'h05;
+      6'h04:
+          \$1  = 6'h06;
+      6'h05:
+          \$1  = 6'h07;
+      6'h06:
+          \$1  = 6'h08;
+      6'h07:
+          \$1  = 6'h09;
+      6'h08:
+          \$1  = 6'h0a;
+      6'h09:
+          \$1  = 6'h0b;
+      6'h0a:
+          \$1  = 6'h0c;
+      6'h0b:
+          \$1  = 6'h0d;
+      6'h0c:
+          \$1  = 6'h0e;
+      6'h0d:
+          \$1  = 6'h0f;
+      6'h0e:
+          \$1  = 6'h10;
+      6'h0f:
+          \$1  = 6'h11;
+      6'h10:
+          \$1  = 6'h12;
+      6'h11:
+          \$1  = 6'h13;
+      6'h12:
+          \$1  = 6'h14;
+      6'h13:
+          \$1  = 6'h15;
+      6'h14:
+          \$1  = 6'h16;
+      6'h15:
+          \$1  = 6'h17;
+      6'h16:
+          \$1  = 6'h18;
+      6'h17:
+          \$1  = 6'h19;
+      6'h18:
+          \$1  = 6'h1a;
+      6'h19:
+          \$1  = 6'h1b;
+      6'h1a:
+          \$1  = 6'h1c;
+      6'h1b:
+          \$1  = 6'h1d;
+      6'h1c:
+          \$1  = 6'h1e;
+      6'h1d:
+          \$1  = 6'h1f;
+      6'h1e:
+          \$1  = 6'h20;
+      6'h1f:
+          \$1  = 6'h21;
+      6'h20:
+          \$1  = 6'h22;
+      6'h21:
+          \$1  = 6'h23;
+      6'h22:
+          \$1  = 6'h24;
+      6'h23:
+          \$1  = 6'h25;
+      6'h24:
+          \$1  = 6'h26;
+      6'h25:
+          \$1  = 6'h27;
+      6'h26:
+          \$1  = 6'h28;
+      6'h27:
+          \$1  = 6'h29;
+      6'h28:
+          \$1  = 6'h2a;
+      6'h29:
+          \$1  = 6'h2b;
+      6'h2a:
+          \$1  = 6'h2c;
+      6'h2b:
+          \$1  = 6'h2d;
+      6'h2c:
+          \$1  = 6'h2e;
+      6'h2d:
+          \$1  = 6'h2f;
+      6'h2e:
+          \$1  = 6'h00;
+      6'h2f:
+          \$1  = 6'h01;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$2  = 1'h0;
+    casez (t)
+      6'h00:
+          \$2  = 1'h0;
+      6'h01:
+          \$2  = 1'h0;
+      6'h02:
+          \$2  = 1'h0;
+      6'h03:
+          \$2  = 1'h0;
+      6'h04:
+          \$2  = 1'h0;
+      6'h05:
+          \$2  = 1'h0;
+      6'h06:
+          \$2  = 1'h0;
+      6'h07:
+          \$2  = 1'h0;
+      6'h08:
+          \$2  = 1'h0;
+      6'h09:
+          \$2  = 1'h0;
+      6'h0a:
+          \$2  = 1'h0;
+      6'h0b:
+          \$2  = 1'h0;
+      6'h0c:
+          \$2  = 1'h0;
+      6'h0d:
+          \$2  = 1'h0;
+      6'h0e:
+          \$2  = 1'h0;
+      6'h0f:
+          \$2  = 1'h0;
+      6'h10:
+          \$2  = 1'h0;
+      6'h11:
+          \$2  = 1'h0;
+      6'h12:
+          \$2  = 1'h0;
+      6'h13:
+          \$2  = 1'h0;
+      6'h14:
+          \$2  = 1'h0;
+      6'h15:
+          \$2  = 1'h0;
+      6'h16:
+          \$2  = 1'h0;
+      6'h17:
+          \$2  = 1'h0;
+      6'h18:
+          \$2  = 1'h0;
+      6'h19:
+          \$2  = 1'h0;
+      6'h1a:
+          \$2  = 1'h0;
+      6'h1b:
+          \$2  = 1'h0;
+      6'h1c:
+          \$2  = 1'h0;
+      6'h1d:
+          \$2  = 1'h0;
+      6'h1e:
+          \$2  = 1'h0;
+      6'h1f:
+          \$2  = 1'h0;
+      6'h20:
+          \$2  = 1'h0;
+      6'h21:
+          \$2  = 1'h0;
+      6'h22:
+          \$2  = 1'h0;
+      6'h23:
+          \$2  = 1'h0;
+      6'h24:
+          \$2  = 1'h0;
+      6'h25:
+          \$2  = 1'h0;
+      6'h26:
+          \$2  = 1'h0;
+      6'h27:
+          \$2  = 1'h0;
+      6'h28:
+          \$2  = 1'h0;
+      6'h29:
+          \$2  = 1'h0;
+      6'h2a:
+          \$2  = 1'h0;
+      6'h2b:
+          \$2  = 1'h0;
+      6'h2c:
+          \$2  = 1'h0;
+      6'h2d:
+          \$2  = 1'h0;
+      6'h2e:
+          \$2  = 1'h1;
+      6'h2f:
+          \$2  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = 24'h000000;
+    casez (nf9)
+      6'h00:
+          \$186  = 24'h00386c;
+      6'h01:
+          \$186  = 24'h001e1e;
+      6'h02:
+          \$186  = 24'hffea46;
+      6'h03:
+          \$186  = 24'h000d00;
+      6'h04:
+          \$186  = 24'h000b71;
+      6'h05:
+          \$186  = 24'hfff26c;
+      6'h06:
+          \$186  = 24'h0001a0;
+      6'h07:
+          \$186  = 24'h002726;
+      6'h08:
+          \$186  = 24'h0008a8;
+      6'h09:
+          \$186  = 24'h000de3;
+      6'h0a:
+          \$186  = 24'hfff40b;
+      6'h0b:
+          \$186  = 24'h002064;
+      6'h0c:
+          \$186  = 24'h002583;
+      6'h0d:
+          \$186  = 24'hfffd5a;
+      6'h0e:
+          \$186  = 24'h0014f4;
+      6'h0f:
+          \$186  = 24'hfff49c;
+      6'h10:
+          \$186  = 24'h0014db;
+      6'h11:
+          \$186  = 24'h001265;
+      6'h12:
+          \$186  = 24'hfffb64;
+      6'h13:
+          \$186  = 24'h0002ea;
+      6'h14:
+          \$186  = 24'h001887;
+      6'h15:
+          \$186  = 24'hfff879;
+      6'h16:
+          \$186  = 24'hfff86e;
+      6'h17:
+          \$186  = 24'hfffb81;
+      6'h18:
+          \$186  = 24'h000744;
+      6'h19:
+          \$186  = 24'h001894;
+      6'h1a:
+          \$186  = 24'h00049d;
+      6'h1b:
+          \$186  = 24'h001c66;
+      6'h1c:
+          \$186  = 24'h000f38;
+      6'h1d:
+          \$186  = 24'hfffbe2;
+      6'h1e:
+          \$186  = 24'h000859;
+      6'h1f:
+          \$186  = 24'hfffcd5;
+      6'h20:
+          \$186  = 24'h0018af;
+      6'h21:
+          \$186  = 24'h0018c9;
+      6'h22:
+          \$186  = 24'hffdf1b;
+      6'h23:
+          \$186  = 24'hfff5f7;
+      6'h24:
+          \$186  = 24'h000cba;
+      6'h25:
+          \$186  = 24'h000645;
+      6'h26:
+          \$186  = 24'h000330;
+      6'h27:
+          \$186  = 24'h001e83;
+      6'h28:
+          \$186  = 24'h001cbd;
+      6'h29:
+          \$186  = 24'hfff68a;
+      6'h2a:
+          \$186  = 24'h00067a;
+      6'h2b:
+          \$186  = 24'h001b22;
+      6'h2c:
+          \$186  = 24'h000110;
+      6'h2d:
+          \$186  = 24'hfff898;
+      6'h2e:
+          \$186  = 24'h00174e;
+      6'h2f:
+          \$186  = 24'hffefd8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$243  = nf_t;
+    if (issue) begin
+      \$243  = nf_t_ahead;
+    end
+    if (rst) begin
+      \$243  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$244  = nf_t_ahead;
+    if (issue) begin
+      \$244  = \$1 ;
+    end
+    if (rst) begin
+      \$244  = 6'h01;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$245  = reads_input_t;
+    if (issue) begin
+      \$245  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$245  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$246  = reads_input_t_ahead;
+    if (issue) begin
+      \$246  = \$2 ;
+    end
+    if (rst) begin
+      \$246  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$247  = t;
+    if (issue) begin
+      \$247  = \$5 [5:0];
+    end
+    if (rst) begin
+      \$247  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$248  = i__payload;
+    if (rst) begin
+      \$248  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$249  = reads_input_t;
+    if (rst) begin
+      \$249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$250  = issue;
+    if (rst) begin
+      \$250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$251  = 1'h1;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$252  = 1'h1;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$253  = nf_t;
+    if (rst) begin
+      \$253  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$254  = from_input;
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$255  = x_reg;
+    if (rst) begin
+      \$255  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$256  = rport__data;
+    if (rst) begin
+      \$256  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$257  = \$6 ;
+    if (rst) begin
+      \$257  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$258  = t;
+    if (rst) begin
+      \$258  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$259  = t1;
+    if (rst) begin
+      \$259  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$260  = port__data;
+    if (rst) begin
+      \$260  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$261  = x_mid[15:8];
+    if (rst) begin
+      \$261  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$262  = x_mid[23:16];
+    if (rst) begin
+      \$262  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$263  = x_mid[31:24];
+    if (rst) begin
+      \$263  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$264  = x_mid[39:32];
+    if (rst) begin
+      \$264  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$265  = x_mid[47:40];
+    if (rst) begin
+      \$265  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$266  = x_mid[55:48];
+    if (rst) begin
+      \$266  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$267  = x_mid[63:56];
+    if (rst) begin
+      \$267  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$268  = x_mid[71:64];
+    if (rst) begin
+      \$268  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$269  = t1;
+    if (rst) begin
+      \$269  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$270  = \port__data$39 ;
+    if (rst) begin
+      \$270  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$271  = x_mid[79:72];
+    if (rst) begin
+      \$271  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$272  = x_mid[87:80];
+    if (rst) begin
+      \$272  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$273  = x_mid[95:88];
+    if (rst) begin
+      \$273  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$274  = x_mid[103:96];
+    if (rst) begin
+      \$274  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$275  = x_mid[111:104];
+    if (rst) begin
+      \$275  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$276  = x_mid[119:112];
+    if (rst) begin
+      \$276  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$277  = x_mid[127:120];
+    if (rst) begin
+      \$277  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$278  = x_mid[135:128];
+    if (rst) begin
+      \$278  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$279  = t1;
+    if (rst) begin
+      \$279  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$280  = \port__data$50 ;
+    if (rst) begin
+      \$280  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$281  = x_mid[143:136];
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$282  = x_mid[151:144];
+    if (rst) begin
+      \$282  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$283  = x_mid[159:152];
+    if (rst) begin
+      \$283  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$284  = x_mid[167:160];
+    if (rst) begin
+      \$284  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$285  = x_mid[175:168];
+    if (rst) begin
+      \$285  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$286  = x_mid[183:176];
+    if (rst) begin
+      \$286  = 8'h00;
+    end
+  end
+  assign acc0_next = \$238 [23:0];
+  assign q_owed_next = \$242 [3:0];
+  assign q_in = acc0;
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$376  = rom1_addr;
-  assign \port__addr$377  = rom2_addr;
-  assign \port__addr$378  = rom3_addr;
-  assign \port__addr$379  = rom4_addr;
-  assign \port__addr$380  = rom5_addr;
-  assign \$signature__en$381  = deliver;
-  assign \$signature__addr$382  = q_wptr;
-  assign \$signature__data$383  = q_in;
-  assign \rport__addr$384  = q_rptr;
+  assign \port__addr$427  = rom1_addr;
+  assign \port__addr$428  = rom2_addr;
+  assign \port__addr$429  = rom3_addr;
+  assign \port__addr$430  = rom4_addr;
+  assign \port__addr$431  = rom5_addr;
+  assign \port__addr$432  = rom6_addr;
+  assign \port__addr$433  = rom7_addr;
+  assign \$signature__en$434  = deliver;
+  assign \$signature__addr$435  = q_wptr;
+  assign \$signature__data$436  = acc0;
+  assign \rport__addr$437  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6630,699 +6914,275 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \o__payload[0]  = o__payload[23:0];
-  assign \o__payload[1]  = o__payload[47:24];
-  assign \o__payload[2]  = o__payload[71:48];
-  assign \o__payload[3]  = o__payload[95:72];
-  assign \o__payload[4]  = o__payload[119:96];
-  assign \o__payload[5]  = o__payload[143:120];
-  assign \q_in[0]  = q_in[23:0];
-  assign \q_in[1]  = q_in[47:24];
-  assign \q_in[2]  = q_in[71:48];
-  assign \q_in[3]  = q_in[95:72];
-  assign \q_in[4]  = q_in[119:96];
-  assign \q_in[5]  = q_in[143:120];
-  assign q_in[143:120] = acc5;
-  assign q_in[119:96] = acc4;
-  assign q_in[95:72] = acc3;
-  assign q_in[71:48] = acc2;
-  assign q_in[47:24] = acc1;
-  assign q_in[23:0] = acc0;
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \i__payload[9]  = i__payload[79:72];
+  assign \i__payload[10]  = i__payload[87:80];
+  assign \i__payload[11]  = i__payload[95:88];
+  assign \i__payload[12]  = i__payload[103:96];
+  assign \i__payload[13]  = i__payload[111:104];
+  assign \i__payload[14]  = i__payload[119:112];
+  assign \i__payload[15]  = i__payload[127:120];
+  assign \i__payload[16]  = i__payload[135:128];
+  assign \i__payload[17]  = i__payload[143:136];
+  assign \i__payload[18]  = i__payload[151:144];
+  assign \i__payload[19]  = i__payload[159:152];
+  assign \i__payload[20]  = i__payload[167:160];
+  assign \i__payload[21]  = i__payload[175:168];
+  assign \i__payload[22]  = i__payload[183:176];
+  assign \i__payload[23]  = i__payload[191:184];
+  assign \i__payload[24]  = i__payload[199:192];
+  assign \i__payload[25]  = i__payload[207:200];
+  assign \i__payload[26]  = i__payload[215:208];
+  assign \i__payload[27]  = i__payload[223:216];
+  assign \i__payload[28]  = i__payload[231:224];
+  assign \i__payload[29]  = i__payload[239:232];
+  assign \i__payload[30]  = i__payload[247:240];
+  assign \i__payload[31]  = i__payload[255:248];
+  assign \i__payload[32]  = i__payload[263:256];
+  assign \i__payload[33]  = i__payload[271:264];
+  assign \i__payload[34]  = i__payload[279:272];
+  assign \i__payload[35]  = i__payload[287:280];
+  assign \i__payload[36]  = i__payload[295:288];
+  assign \i__payload[37]  = i__payload[303:296];
+  assign \i__payload[38]  = i__payload[311:304];
+  assign \i__payload[39]  = i__payload[319:312];
+  assign \i__payload[40]  = i__payload[327:320];
+  assign \i__payload[41]  = i__payload[335:328];
+  assign \i__payload[42]  = i__payload[343:336];
+  assign \i__payload[43]  = i__payload[351:344];
+  assign \i__payload[44]  = i__payload[359:352];
+  assign \i__payload[45]  = i__payload[367:360];
+  assign \i__payload[46]  = i__payload[375:368];
+  assign \i__payload[47]  = i__payload[383:376];
+  assign \i__payload[48]  = i__payload[391:384];
+  assign \i__payload[49]  = i__payload[399:392];
+  assign \i__payload[50]  = i__payload[407:400];
+  assign \i__payload[51]  = i__payload[415:408];
+  assign \i__payload[52]  = i__payload[423:416];
+  assign \i__payload[53]  = i__payload[431:424];
+  assign \i__payload[54]  = i__payload[439:432];
+  assign \i__payload[55]  = i__payload[447:440];
+  assign \i__payload[56]  = i__payload[455:448];
+  assign \i__payload[57]  = i__payload[463:456];
+  assign \i__payload[58]  = i__payload[471:464];
+  assign \i__payload[59]  = i__payload[479:472];
+  assign \i__payload[60]  = i__payload[487:480];
+  assign \i__payload[61]  = i__payload[495:488];
+  assign \i__payload[62]  = i__payload[503:496];
+  assign \i__payload[63]  = i__payload[511:504];
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = acc0;
+  assign \$233  = 1'h0;
+  assign \$234  = q_room;
+  assign \$188  = issue;
+  assign \$231  = 1'h0;
+  assign \$232  = q_room;
+  assign \$239  = issue;
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [8:0] \$1 ;
-  wire [5:0] \$10 ;
-  wire [49:0] \$100 ;
-  wire [50:0] \$101 ;
-  wire [48:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire [49:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire [50:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
-  wire \$120 ;
-  reg [24:0] \$121 ;
-  wire [33:0] \$122 ;
-  wire [24:0] \$123 ;
-  wire [23:0] \$124 ;
-  wire [14:0] \$125 ;
-  wire [34:0] \$126 ;
-  wire [35:0] \$127 ;
-  wire [55:0] \$128 ;
-  wire [56:0] \$129 ;
-  wire [3:0] \$13 ;
-  wire [54:0] \$130 ;
-  wire [55:0] \$131 ;
-  wire [77:0] \$132 ;
-  wire [78:0] \$133 ;
-  wire [49:0] \$134 ;
-  wire [50:0] \$135 ;
-  wire [48:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [3:0] \$14 ;
-  wire \$140 ;
-  wire [49:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire [50:0] \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  reg [24:0] \$155 ;
-  reg [5:0] \$156 ;
-  reg [34:0] \$157 ;
-  reg [34:0] \$158 ;
-  wire [33:0] \$159 ;
-  reg [24:0] \$16 ;
-  wire [24:0] \$160 ;
-  wire [23:0] \$161 ;
-  wire [14:0] \$162 ;
-  wire [34:0] \$163 ;
-  wire [35:0] \$164 ;
-  wire [55:0] \$165 ;
-  wire [56:0] \$166 ;
-  wire [54:0] \$167 ;
-  wire [55:0] \$168 ;
-  wire [77:0] \$169 ;
-  wire [33:0] \$17 ;
-  wire [78:0] \$170 ;
-  wire [49:0] \$171 ;
-  wire [50:0] \$172 ;
-  wire [48:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [49:0] \$178 ;
-  wire \$179 ;
-  wire [24:0] \$18 ;
-  wire \$180 ;
-  wire [50:0] \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire [23:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  reg [24:0] \$192 ;
-  reg [5:0] \$193 ;
-  reg [34:0] \$194 ;
-  reg [34:0] \$195 ;
-  wire [33:0] \$196 ;
-  wire [24:0] \$197 ;
-  wire [23:0] \$198 ;
-  wire [14:0] \$199 ;
-  wire [8:0] \$2 ;
-  wire [14:0] \$20 ;
-  wire [34:0] \$200 ;
-  wire [35:0] \$201 ;
-  wire [55:0] \$202 ;
-  wire [56:0] \$203 ;
-  wire [54:0] \$204 ;
-  wire [55:0] \$205 ;
-  wire [77:0] \$206 ;
-  wire [78:0] \$207 ;
-  wire [49:0] \$208 ;
-  wire [50:0] \$209 ;
-  wire [34:0] \$21 ;
-  wire [48:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire [49:0] \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire [50:0] \$218 ;
-  wire \$219 ;
-  wire [35:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [7:0] \$229 ;
-  wire [55:0] \$23 ;
-  wire [7:0] \$230 ;
-  wire [7:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [7:0] \$234 ;
-  wire [7:0] \$235 ;
-  wire [7:0] \$236 ;
-  wire [7:0] \$237 ;
-  wire [7:0] \$238 ;
-  wire [7:0] \$239 ;
-  wire [56:0] \$24 ;
-  wire [7:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire [54:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [4:0] \$256 ;
-  wire [4:0] \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire [55:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [4:0] \$263 ;
-  wire [4:0] \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire [77:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire [4:0] \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire [5:0] \$277 ;
-  wire \$278 ;
-  wire \$279 ;
-  wire [78:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire [47:0] \$283 ;
-  reg [2:0] \$284 ;
-  reg \$285 ;
-  reg \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg \$289 ;
-  wire [49:0] \$29 ;
-  reg \$290 ;
-  reg \$291 ;
-  reg \$292 ;
-  reg \$293 ;
-  reg \$294 ;
-  reg [24:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [24:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
-  wire [8:0] \$3 ;
-  wire [50:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [23:0] \$304 ;
-  reg [16:0] \$305 ;
-  reg [16:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [33:0] \$309 ;
-  wire [48:0] \$31 ;
-  reg [16:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [24:0] \$313 ;
-  reg [24:0] \$314 ;
-  reg [6:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [23:0] \$317 ;
-  reg [23:0] \$318 ;
-  reg [23:0] \$319 ;
+  wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
+  reg [24:0] \$11 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
+  reg [5:0] \$12 ;
+  reg [5:0] \$120 ;
+  reg [5:0] \$121 ;
+  reg [35:0] \$122 ;
+  reg [35:0] \$123 ;
+  reg [35:0] \$124 ;
+  reg [35:0] \$125 ;
+  reg [35:0] \$126 ;
+  reg [35:0] \$127 ;
+  reg [35:0] \$128 ;
+  reg [35:0] \$129 ;
+  reg [35:0] \$13 ;
+  reg [35:0] \$130 ;
+  reg [35:0] \$131 ;
+  reg [35:0] \$132 ;
+  reg [35:0] \$133 ;
+  reg [35:0] \$134 ;
+  reg [35:0] \$135 ;
+  reg [35:0] \$136 ;
+  reg [35:0] \$137 ;
+  reg [35:0] \$138 ;
+  reg [35:0] \$139 ;
+  reg [35:0] \$14 ;
+  reg [23:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [33:0] \$144 ;
+  reg [33:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [24:0] \$149 ;
+  wire [33:0] \$15 ;
+  reg [24:0] \$150 ;
+  reg [6:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [23:0] \$153 ;
+  reg [23:0] \$154 ;
+  reg [23:0] \$155 ;
+  reg [6:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [14:0] \$158 ;
+  reg [14:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [14:0] \$160 ;
+  reg [48:0] \$161 ;
+  reg [48:0] \$162 ;
+  reg [48:0] \$163 ;
+  reg [48:0] \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg [7:0] \$167 ;
+  reg \$168 ;
+  reg \$169 ;
+  wire [23:0] \$17 ;
+  reg [7:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg \$172 ;
+  reg [3:0] \$173 ;
+  reg [3:0] \$174 ;
+  reg [3:0] \$175 ;
+  reg \$176 ;
+  reg [7:0] \$177 ;
+  wire [14:0] \$18 ;
+  wire [34:0] \$19 ;
+  wire \$2 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [54:0] \$23 ;
+  wire [55:0] \$24 ;
+  wire [77:0] \$25 ;
+  wire [78:0] \$26 ;
+  wire [49:0] \$27 ;
+  wire [50:0] \$28 ;
+  wire [48:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
-  reg [6:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [14:0] \$322 ;
-  reg [14:0] \$323 ;
-  reg [14:0] \$324 ;
-  reg [48:0] \$325 ;
-  reg [48:0] \$326 ;
-  reg [48:0] \$327 ;
-  reg [48:0] \$328 ;
-  reg \$329 ;
   wire \$33 ;
-  reg \$330 ;
-  reg [7:0] \$331 ;
-  reg \$332 ;
-  reg \$333 ;
-  reg [24:0] \$334 ;
-  reg [24:0] \$335 ;
-  reg [24:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
-  wire \$34 ;
-  reg [24:0] \$340 ;
-  reg [24:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [5:0] \$343 ;
-  reg [5:0] \$344 ;
-  reg [5:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg [5:0] \$347 ;
-  reg [5:0] \$348 ;
-  reg [5:0] \$349 ;
+  wire [49:0] \$34 ;
   wire \$35 ;
-  reg [5:0] \$350 ;
-  reg [5:0] \$351 ;
-  reg [35:0] \$352 ;
-  reg [35:0] \$353 ;
-  reg [35:0] \$354 ;
-  reg [35:0] \$355 ;
-  reg [35:0] \$356 ;
-  reg [35:0] \$357 ;
-  reg [35:0] \$358 ;
-  reg [35:0] \$359 ;
-  wire [49:0] \$36 ;
-  reg [35:0] \$360 ;
-  reg [35:0] \$361 ;
-  reg [35:0] \$362 ;
-  reg [35:0] \$363 ;
-  reg [35:0] \$364 ;
-  reg [35:0] \$365 ;
-  reg [35:0] \$366 ;
-  reg [35:0] \$367 ;
-  reg [35:0] \$368 ;
-  reg [35:0] \$369 ;
-  wire \$37 ;
-  reg [23:0] \$370 ;
-  reg [16:0] \$371 ;
-  reg [16:0] \$372 ;
-  reg [33:0] \$373 ;
-  reg [33:0] \$374 ;
-  reg [33:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [7:0] \$377 ;
-  reg [24:0] \$378 ;
-  reg [24:0] \$379 ;
+  wire \$36 ;
+  wire [50:0] \$37 ;
   wire \$38 ;
-  reg [24:0] \$380 ;
-  reg [6:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [23:0] \$383 ;
-  reg [23:0] \$384 ;
-  reg [23:0] \$385 ;
-  reg [6:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg [14:0] \$388 ;
-  reg [14:0] \$389 ;
-  wire [50:0] \$39 ;
-  reg [14:0] \$390 ;
-  reg [48:0] \$391 ;
-  reg [48:0] \$392 ;
-  reg [48:0] \$393 ;
-  reg [48:0] \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg [7:0] \$397 ;
-  reg \$398 ;
-  reg \$399 ;
-  wire [8:0] \$4 ;
+  wire \$39 ;
+  wire \$4 ;
   wire \$40 ;
-  reg [24:0] \$400 ;
-  reg [24:0] \$401 ;
-  reg [24:0] \$402 ;
-  reg [24:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [24:0] \$405 ;
-  reg [24:0] \$406 ;
-  reg [24:0] \$407 ;
-  reg [24:0] \$408 ;
-  reg [23:0] \$409 ;
   wire \$41 ;
-  reg [16:0] \$410 ;
-  reg [16:0] \$411 ;
-  reg [33:0] \$412 ;
-  reg [33:0] \$413 ;
-  reg [33:0] \$414 ;
-  reg [16:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg [24:0] \$417 ;
-  reg [24:0] \$418 ;
-  reg [24:0] \$419 ;
   wire \$42 ;
-  reg [6:0] \$420 ;
-  reg [16:0] \$421 ;
-  reg [23:0] \$422 ;
-  reg [23:0] \$423 ;
-  reg [23:0] \$424 ;
-  reg [6:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [14:0] \$427 ;
-  reg [14:0] \$428 ;
-  reg [14:0] \$429 ;
   wire \$43 ;
-  reg [48:0] \$430 ;
-  reg [48:0] \$431 ;
-  reg [48:0] \$432 ;
-  reg [48:0] \$433 ;
-  reg \$434 ;
-  reg \$435 ;
-  reg [7:0] \$436 ;
-  reg \$437 ;
-  reg \$438 ;
-  reg [24:0] \$439 ;
   wire \$44 ;
-  reg [24:0] \$440 ;
-  reg [24:0] \$441 ;
-  reg [24:0] \$442 ;
-  reg [24:0] \$443 ;
-  reg [24:0] \$444 ;
-  reg [24:0] \$445 ;
-  reg [24:0] \$446 ;
-  reg [24:0] \$447 ;
-  reg [23:0] \$448 ;
-  reg [16:0] \$449 ;
   wire \$45 ;
-  reg [16:0] \$450 ;
-  reg [33:0] \$451 ;
-  reg [33:0] \$452 ;
-  reg [33:0] \$453 ;
-  reg [16:0] \$454 ;
-  reg [7:0] \$455 ;
-  reg [24:0] \$456 ;
-  reg [24:0] \$457 ;
-  reg [24:0] \$458 ;
-  reg [6:0] \$459 ;
   wire \$46 ;
-  reg [16:0] \$460 ;
-  reg [23:0] \$461 ;
-  reg [23:0] \$462 ;
-  reg [23:0] \$463 ;
-  reg [6:0] \$464 ;
-  reg [7:0] \$465 ;
-  reg [14:0] \$466 ;
-  reg [14:0] \$467 ;
-  reg [14:0] \$468 ;
-  reg [48:0] \$469 ;
   wire \$47 ;
-  reg [48:0] \$470 ;
-  reg [48:0] \$471 ;
-  reg [48:0] \$472 ;
-  reg \$473 ;
-  reg \$474 ;
-  reg [7:0] \$475 ;
-  reg \$476 ;
-  reg \$477 ;
-  reg [24:0] \$478 ;
-  reg [24:0] \$479 ;
-  wire \$48 ;
-  reg [24:0] \$480 ;
-  reg [24:0] \$481 ;
-  reg [24:0] \$482 ;
-  reg [24:0] \$483 ;
-  reg [24:0] \$484 ;
-  reg [24:0] \$485 ;
-  reg [24:0] \$486 ;
-  reg [5:0] \$487 ;
-  reg [5:0] \$488 ;
-  reg [5:0] \$489 ;
-  wire \$49 ;
-  reg [5:0] \$490 ;
-  reg [5:0] \$491 ;
-  reg [5:0] \$492 ;
-  reg [5:0] \$493 ;
-  reg [5:0] \$494 ;
-  reg [5:0] \$495 ;
-  reg [34:0] \$496 ;
-  reg [34:0] \$497 ;
-  reg [34:0] \$498 ;
-  reg [34:0] \$499 ;
-  wire [8:0] \$5 ;
-  reg [24:0] \$50 ;
-  reg [34:0] \$500 ;
-  reg [34:0] \$501 ;
-  reg [34:0] \$502 ;
-  reg [34:0] \$503 ;
-  reg [34:0] \$504 ;
-  reg [34:0] \$505 ;
-  reg [34:0] \$506 ;
-  reg [34:0] \$507 ;
-  reg [34:0] \$508 ;
-  reg [34:0] \$509 ;
-  reg [5:0] \$51 ;
-  reg [34:0] \$510 ;
-  reg [34:0] \$511 ;
-  reg [34:0] \$512 ;
-  reg [34:0] \$513 ;
-  reg [23:0] \$514 ;
-  reg [16:0] \$515 ;
-  reg [16:0] \$516 ;
-  reg [33:0] \$517 ;
-  reg [33:0] \$518 ;
-  reg [33:0] \$519 ;
-  reg [35:0] \$52 ;
-  reg [16:0] \$520 ;
-  reg [7:0] \$521 ;
-  reg [24:0] \$522 ;
-  reg [24:0] \$523 ;
-  reg [24:0] \$524 ;
-  reg [6:0] \$525 ;
-  reg [16:0] \$526 ;
-  reg [23:0] \$527 ;
-  reg [23:0] \$528 ;
-  reg [23:0] \$529 ;
-  reg [35:0] \$53 ;
-  reg [6:0] \$530 ;
-  reg [7:0] \$531 ;
-  reg [14:0] \$532 ;
-  reg [14:0] \$533 ;
-  reg [14:0] \$534 ;
-  reg [48:0] \$535 ;
-  reg [48:0] \$536 ;
-  reg [48:0] \$537 ;
-  reg [48:0] \$538 ;
-  reg \$539 ;
-  wire [33:0] \$54 ;
-  reg \$540 ;
-  reg [7:0] \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg [24:0] \$544 ;
-  reg [24:0] \$545 ;
-  reg [24:0] \$546 ;
-  reg [24:0] \$547 ;
-  reg [24:0] \$548 ;
-  reg [24:0] \$549 ;
-  wire [24:0] \$55 ;
-  reg [24:0] \$550 ;
-  reg [24:0] \$551 ;
-  reg [24:0] \$552 ;
-  reg [5:0] \$553 ;
-  reg [5:0] \$554 ;
-  reg [5:0] \$555 ;
-  reg [5:0] \$556 ;
-  reg [5:0] \$557 ;
-  reg [5:0] \$558 ;
-  reg [5:0] \$559 ;
-  wire [23:0] \$56 ;
-  reg [5:0] \$560 ;
-  reg [5:0] \$561 ;
-  reg [34:0] \$562 ;
-  reg [34:0] \$563 ;
-  reg [34:0] \$564 ;
-  reg [34:0] \$565 ;
-  reg [34:0] \$566 ;
-  reg [34:0] \$567 ;
-  reg [34:0] \$568 ;
-  reg [34:0] \$569 ;
-  wire [14:0] \$57 ;
-  reg [34:0] \$570 ;
-  reg [34:0] \$571 ;
-  reg [34:0] \$572 ;
-  reg [34:0] \$573 ;
-  reg [34:0] \$574 ;
-  reg [34:0] \$575 ;
-  reg [34:0] \$576 ;
-  reg [34:0] \$577 ;
-  reg [34:0] \$578 ;
-  reg [34:0] \$579 ;
-  wire [34:0] \$58 ;
-  reg [23:0] \$580 ;
-  reg [16:0] \$581 ;
-  reg [16:0] \$582 ;
-  reg [33:0] \$583 ;
-  reg [33:0] \$584 ;
-  reg [33:0] \$585 ;
-  reg [16:0] \$586 ;
-  reg [7:0] \$587 ;
-  reg [24:0] \$588 ;
-  reg [24:0] \$589 ;
-  wire [35:0] \$59 ;
-  reg [24:0] \$590 ;
-  reg [6:0] \$591 ;
-  reg [16:0] \$592 ;
-  reg [23:0] \$593 ;
-  reg [23:0] \$594 ;
-  reg [23:0] \$595 ;
-  reg [6:0] \$596 ;
-  reg [7:0] \$597 ;
-  reg [14:0] \$598 ;
-  reg [14:0] \$599 ;
-  wire [8:0] \$6 ;
-  wire [55:0] \$60 ;
-  reg [14:0] \$600 ;
-  reg [48:0] \$601 ;
-  reg [48:0] \$602 ;
-  reg [48:0] \$603 ;
-  reg [48:0] \$604 ;
-  reg \$605 ;
-  reg \$606 ;
-  reg [7:0] \$607 ;
-  reg \$608 ;
-  reg \$609 ;
-  wire [56:0] \$61 ;
-  reg [7:0] \$610 ;
-  reg [7:0] \$611 ;
-  reg [7:0] \$612 ;
-  reg [7:0] \$613 ;
-  reg [7:0] \$614 ;
-  reg [7:0] \$615 ;
-  reg [3:0] \$616 ;
-  reg \$617 ;
-  reg [3:0] \$618 ;
-  reg [3:0] \$619 ;
-  wire [54:0] \$62 ;
-  reg [3:0] \$620 ;
-  reg \$621 ;
-  reg [47:0] \$622 ;
-  wire [55:0] \$63 ;
-  wire [77:0] \$64 ;
-  wire [78:0] \$65 ;
-  wire [49:0] \$66 ;
-  wire [50:0] \$67 ;
-  wire [48:0] \$68 ;
+  wire [7:0] \$48 ;
+  wire [7:0] \$49 ;
+  wire [5:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire [4:0] \$65 ;
+  wire [4:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire [49:0] \$73 ;
+  wire [4:0] \$72 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [50:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [4:0] \$8 ;
+  wire [6:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [4:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  reg [24:0] \$87 ;
-  wire [33:0] \$88 ;
-  wire [24:0] \$89 ;
-  wire \$9 ;
-  wire [23:0] \$90 ;
-  wire [14:0] \$91 ;
-  wire [34:0] \$92 ;
-  wire [35:0] \$93 ;
-  wire [55:0] \$94 ;
-  wire [56:0] \$95 ;
-  wire [54:0] \$96 ;
-  wire [55:0] \$97 ;
-  wire [77:0] \$98 ;
-  wire [78:0] \$99 ;
+  wire [5:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [6:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [7:0] \$92 ;
+  reg [5:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  wire [47:0] \$signature__data ;
+  wire [7:0] \$signature__data ;
   reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
-  reg [2:0] group = 3'h0;
-  input [143:0] i__payload;
-  wire [143:0] i__payload;
+  reg [5:0] group = 6'h00;
+  input [23:0] i__payload;
+  wire [23:0] i__payload;
   wire [23:0] \i__payload[0] ;
-  wire [23:0] \i__payload[1] ;
-  wire [23:0] \i__payload[2] ;
-  wire [23:0] \i__payload[3] ;
-  wire [23:0] \i__payload[4] ;
-  wire [23:0] \i__payload[5] ;
   output i__ready;
   reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
-  output [47:0] o__payload;
-  reg [47:0] o__payload = 48'h000000000000;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
-  wire [7:0] \o__payload[5] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$26 ;
-  wire [7:0] \port__addr$28 ;
-  wire [7:0] \port__addr$30 ;
-  wire [7:0] \port__addr$32 ;
-  wire [7:0] \port__addr$34 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$38 ;
-  wire [7:0] \port__data$39 ;
-  wire [7:0] \port__data$40 ;
-  wire [7:0] \port__data$41 ;
-  wire [7:0] \port__data$42 ;
-  wire [47:0] q_in;
+  wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
-  wire [7:0] \q_in[5] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   (* init = 1'h1 *)
@@ -7333,14 +7193,32 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg [3:0] rport__addr = 4'h0;
-  wire [47:0] rport__data;
+  wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [7:0] rq0_code = 8'h00;
   reg [48:0] rq0_floor = 49'h0000000000000;
+  reg [35:0] rq0_half_1 = 36'h000000000;
+  reg [35:0] rq0_half_2 = 36'h000000000;
+  reg [35:0] rq0_half_3 = 36'h000000000;
+  reg [35:0] rq0_half_4 = 36'h000000000;
+  reg [35:0] rq0_half_5 = 36'h000000000;
+  reg [35:0] rq0_half_6 = 36'h000000000;
+  reg [35:0] rq0_half_7 = 36'h000000000;
+  reg [35:0] rq0_half_8 = 36'h000000000;
+  reg [35:0] rq0_half_9 = 36'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
   reg [7:0] rq0_m1_1 = 8'h00;
+  reg [35:0] rq0_mask_1 = 36'h000000000;
+  reg [35:0] rq0_mask_2 = 36'h000000000;
+  reg [35:0] rq0_mask_3 = 36'h000000000;
+  reg [35:0] rq0_mask_4 = 36'h000000000;
+  reg [35:0] rq0_mask_5 = 36'h000000000;
+  reg [35:0] rq0_mask_6 = 36'h000000000;
+  reg [35:0] rq0_mask_7 = 36'h000000000;
+  reg [35:0] rq0_mask_8 = 36'h000000000;
+  reg [35:0] rq0_mask_9 = 36'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -7366,6 +7244,15 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [14:0] rq0_part1_1_rr = 15'h0000;
   reg [48:0] rq0_prod = 49'h0000000000000;
   wire [48:0] rq0_rem;
+  reg [5:0] rq0_shift_1 = 6'h00;
+  reg [5:0] rq0_shift_2 = 6'h00;
+  reg [5:0] rq0_shift_3 = 6'h00;
+  reg [5:0] rq0_shift_4 = 6'h00;
+  reg [5:0] rq0_shift_5 = 6'h00;
+  reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
   reg [48:0] rq0_sum0 = 49'h0000000000000;
   reg [48:0] rq0_sum1 = 49'h0000000000000;
   reg rq0_tie = 1'h0;
@@ -7375,292 +7262,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [6:0] rq0_x1_0 = 7'h00;
   reg [6:0] rq0_x1_1 = 7'h00;
-  reg rq1_above = 1'h0;
-  reg [7:0] rq1_code = 8'h00;
-  reg [48:0] rq1_floor = 49'h0000000000000;
-  reg [35:0] rq1_half_1 = 36'h000000000;
-  reg [35:0] rq1_half_2 = 36'h000000000;
-  reg [35:0] rq1_half_3 = 36'h000000000;
-  reg [35:0] rq1_half_4 = 36'h000000000;
-  reg [35:0] rq1_half_5 = 36'h000000000;
-  reg [35:0] rq1_half_6 = 36'h000000000;
-  reg [35:0] rq1_half_7 = 36'h000000000;
-  reg [35:0] rq1_half_8 = 36'h000000000;
-  reg [35:0] rq1_half_9 = 36'h000000000;
-  reg [16:0] rq1_m0_0 = 17'h00000;
-  reg [7:0] rq1_m0_1 = 8'h00;
-  reg [16:0] rq1_m1_0 = 17'h00000;
-  reg [7:0] rq1_m1_1 = 8'h00;
-  reg [35:0] rq1_mask_1 = 36'h000000000;
-  reg [35:0] rq1_mask_2 = 36'h000000000;
-  reg [35:0] rq1_mask_3 = 36'h000000000;
-  reg [35:0] rq1_mask_4 = 36'h000000000;
-  reg [35:0] rq1_mask_5 = 36'h000000000;
-  reg [35:0] rq1_mask_6 = 36'h000000000;
-  reg [35:0] rq1_mask_7 = 36'h000000000;
-  reg [35:0] rq1_mask_8 = 36'h000000000;
-  reg [35:0] rq1_mask_9 = 36'h000000000;
-  reg [24:0] rq1_mult_1 = 25'h0000000;
-  reg [24:0] rq1_mult_2 = 25'h0000000;
-  reg [24:0] rq1_mult_3 = 25'h0000000;
-  reg [24:0] rq1_mult_4 = 25'h0000000;
-  reg [24:0] rq1_mult_5 = 25'h0000000;
-  reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [24:0] rq1_mult_7 = 25'h0000000;
-  reg [24:0] rq1_mult_8 = 25'h0000000;
-  reg [24:0] rq1_mult_9 = 25'h0000000;
-  reg [7:0] rq1_out = 8'h00;
-  reg rq1_over = 1'h0;
-  reg [33:0] rq1_part0_0 = 34'h000000000;
-  reg [33:0] rq1_part0_0_r = 34'h000000000;
-  reg [33:0] rq1_part0_0_rr = 34'h000000000;
-  reg [24:0] rq1_part0_1 = 25'h0000000;
-  reg [24:0] rq1_part0_1_r = 25'h0000000;
-  reg [24:0] rq1_part0_1_rr = 25'h0000000;
-  reg [23:0] rq1_part1_0 = 24'h000000;
-  reg [23:0] rq1_part1_0_r = 24'h000000;
-  reg [23:0] rq1_part1_0_rr = 24'h000000;
-  reg [14:0] rq1_part1_1 = 15'h0000;
-  reg [14:0] rq1_part1_1_r = 15'h0000;
-  reg [14:0] rq1_part1_1_rr = 15'h0000;
-  reg [48:0] rq1_prod = 49'h0000000000000;
-  wire [48:0] rq1_rem;
-  reg [5:0] rq1_shift_1 = 6'h00;
-  reg [5:0] rq1_shift_2 = 6'h00;
-  reg [5:0] rq1_shift_3 = 6'h00;
-  reg [5:0] rq1_shift_4 = 6'h00;
-  reg [5:0] rq1_shift_5 = 6'h00;
-  reg [5:0] rq1_shift_6 = 6'h00;
-  reg [5:0] rq1_shift_7 = 6'h00;
-  reg [5:0] rq1_shift_8 = 6'h00;
-  reg [5:0] rq1_shift_9 = 6'h00;
-  reg [48:0] rq1_sum0 = 49'h0000000000000;
-  reg [48:0] rq1_sum1 = 49'h0000000000000;
-  reg rq1_tie = 1'h0;
-  reg rq1_under = 1'h0;
-  reg [23:0] rq1_x = 24'h000000;
-  reg [16:0] rq1_x0_0 = 17'h00000;
-  reg [16:0] rq1_x0_1 = 17'h00000;
-  reg [6:0] rq1_x1_0 = 7'h00;
-  reg [6:0] rq1_x1_1 = 7'h00;
-  reg rq2_above = 1'h0;
-  reg [7:0] rq2_code = 8'h00;
-  reg [48:0] rq2_floor = 49'h0000000000000;
-  reg [16:0] rq2_m0_0 = 17'h00000;
-  reg [7:0] rq2_m0_1 = 8'h00;
-  reg [16:0] rq2_m1_0 = 17'h00000;
-  reg [7:0] rq2_m1_1 = 8'h00;
-  reg [24:0] rq2_mult_1 = 25'h0000000;
-  reg [24:0] rq2_mult_2 = 25'h0000000;
-  reg [24:0] rq2_mult_3 = 25'h0000000;
-  reg [24:0] rq2_mult_4 = 25'h0000000;
-  reg [24:0] rq2_mult_5 = 25'h0000000;
-  reg [24:0] rq2_mult_6 = 25'h0000000;
-  reg [24:0] rq2_mult_7 = 25'h0000000;
-  reg [24:0] rq2_mult_8 = 25'h0000000;
-  reg [24:0] rq2_mult_9 = 25'h0000000;
-  reg [7:0] rq2_out = 8'h00;
-  reg rq2_over = 1'h0;
-  reg [33:0] rq2_part0_0 = 34'h000000000;
-  reg [33:0] rq2_part0_0_r = 34'h000000000;
-  reg [33:0] rq2_part0_0_rr = 34'h000000000;
-  reg [24:0] rq2_part0_1 = 25'h0000000;
-  reg [24:0] rq2_part0_1_r = 25'h0000000;
-  reg [24:0] rq2_part0_1_rr = 25'h0000000;
-  reg [23:0] rq2_part1_0 = 24'h000000;
-  reg [23:0] rq2_part1_0_r = 24'h000000;
-  reg [23:0] rq2_part1_0_rr = 24'h000000;
-  reg [14:0] rq2_part1_1 = 15'h0000;
-  reg [14:0] rq2_part1_1_r = 15'h0000;
-  reg [14:0] rq2_part1_1_rr = 15'h0000;
-  reg [48:0] rq2_prod = 49'h0000000000000;
-  wire [48:0] rq2_rem;
-  reg [48:0] rq2_sum0 = 49'h0000000000000;
-  reg [48:0] rq2_sum1 = 49'h0000000000000;
-  reg rq2_tie = 1'h0;
-  reg rq2_under = 1'h0;
-  reg [23:0] rq2_x = 24'h000000;
-  reg [16:0] rq2_x0_0 = 17'h00000;
-  reg [16:0] rq2_x0_1 = 17'h00000;
-  reg [6:0] rq2_x1_0 = 7'h00;
-  reg [6:0] rq2_x1_1 = 7'h00;
-  reg rq3_above = 1'h0;
-  reg [7:0] rq3_code = 8'h00;
-  reg [48:0] rq3_floor = 49'h0000000000000;
-  reg [16:0] rq3_m0_0 = 17'h00000;
-  reg [7:0] rq3_m0_1 = 8'h00;
-  reg [16:0] rq3_m1_0 = 17'h00000;
-  reg [7:0] rq3_m1_1 = 8'h00;
-  reg [24:0] rq3_mult_1 = 25'h0000000;
-  reg [24:0] rq3_mult_2 = 25'h0000000;
-  reg [24:0] rq3_mult_3 = 25'h0000000;
-  reg [24:0] rq3_mult_4 = 25'h0000000;
-  reg [24:0] rq3_mult_5 = 25'h0000000;
-  reg [24:0] rq3_mult_6 = 25'h0000000;
-  reg [24:0] rq3_mult_7 = 25'h0000000;
-  reg [24:0] rq3_mult_8 = 25'h0000000;
-  reg [24:0] rq3_mult_9 = 25'h0000000;
-  reg [7:0] rq3_out = 8'h00;
-  reg rq3_over = 1'h0;
-  reg [33:0] rq3_part0_0 = 34'h000000000;
-  reg [33:0] rq3_part0_0_r = 34'h000000000;
-  reg [33:0] rq3_part0_0_rr = 34'h000000000;
-  reg [24:0] rq3_part0_1 = 25'h0000000;
-  reg [24:0] rq3_part0_1_r = 25'h0000000;
-  reg [24:0] rq3_part0_1_rr = 25'h0000000;
-  reg [23:0] rq3_part1_0 = 24'h000000;
-  reg [23:0] rq3_part1_0_r = 24'h000000;
-  reg [23:0] rq3_part1_0_rr = 24'h000000;
-  reg [14:0] rq3_part1_1 = 15'h0000;
-  reg [14:0] rq3_part1_1_r = 15'h0000;
-  reg [14:0] rq3_part1_1_rr = 15'h0000;
-  reg [48:0] rq3_prod = 49'h0000000000000;
-  wire [48:0] rq3_rem;
-  reg [48:0] rq3_sum0 = 49'h0000000000000;
-  reg [48:0] rq3_sum1 = 49'h0000000000000;
-  reg rq3_tie = 1'h0;
-  reg rq3_under = 1'h0;
-  reg [23:0] rq3_x = 24'h000000;
-  reg [16:0] rq3_x0_0 = 17'h00000;
-  reg [16:0] rq3_x0_1 = 17'h00000;
-  reg [6:0] rq3_x1_0 = 7'h00;
-  reg [6:0] rq3_x1_1 = 7'h00;
-  reg rq4_above = 1'h0;
-  reg [7:0] rq4_code = 8'h00;
-  reg [48:0] rq4_floor = 49'h0000000000000;
-  reg [34:0] rq4_half_1 = 35'h000000000;
-  reg [34:0] rq4_half_2 = 35'h000000000;
-  reg [34:0] rq4_half_3 = 35'h000000000;
-  reg [34:0] rq4_half_4 = 35'h000000000;
-  reg [34:0] rq4_half_5 = 35'h000000000;
-  reg [34:0] rq4_half_6 = 35'h000000000;
-  reg [34:0] rq4_half_7 = 35'h000000000;
-  reg [34:0] rq4_half_8 = 35'h000000000;
-  reg [34:0] rq4_half_9 = 35'h000000000;
-  reg [16:0] rq4_m0_0 = 17'h00000;
-  reg [7:0] rq4_m0_1 = 8'h00;
-  reg [16:0] rq4_m1_0 = 17'h00000;
-  reg [7:0] rq4_m1_1 = 8'h00;
-  reg [34:0] rq4_mask_1 = 35'h000000000;
-  reg [34:0] rq4_mask_2 = 35'h000000000;
-  reg [34:0] rq4_mask_3 = 35'h000000000;
-  reg [34:0] rq4_mask_4 = 35'h000000000;
-  reg [34:0] rq4_mask_5 = 35'h000000000;
-  reg [34:0] rq4_mask_6 = 35'h000000000;
-  reg [34:0] rq4_mask_7 = 35'h000000000;
-  reg [34:0] rq4_mask_8 = 35'h000000000;
-  reg [34:0] rq4_mask_9 = 35'h000000000;
-  reg [24:0] rq4_mult_1 = 25'h0000000;
-  reg [24:0] rq4_mult_2 = 25'h0000000;
-  reg [24:0] rq4_mult_3 = 25'h0000000;
-  reg [24:0] rq4_mult_4 = 25'h0000000;
-  reg [24:0] rq4_mult_5 = 25'h0000000;
-  reg [24:0] rq4_mult_6 = 25'h0000000;
-  reg [24:0] rq4_mult_7 = 25'h0000000;
-  reg [24:0] rq4_mult_8 = 25'h0000000;
-  reg [24:0] rq4_mult_9 = 25'h0000000;
-  reg [7:0] rq4_out = 8'h00;
-  reg rq4_over = 1'h0;
-  reg [33:0] rq4_part0_0 = 34'h000000000;
-  reg [33:0] rq4_part0_0_r = 34'h000000000;
-  reg [33:0] rq4_part0_0_rr = 34'h000000000;
-  reg [24:0] rq4_part0_1 = 25'h0000000;
-  reg [24:0] rq4_part0_1_r = 25'h0000000;
-  reg [24:0] rq4_part0_1_rr = 25'h0000000;
-  reg [23:0] rq4_part1_0 = 24'h000000;
-  reg [23:0] rq4_part1_0_r = 24'h000000;
-  reg [23:0] rq4_part1_0_rr = 24'h000000;
-  reg [14:0] rq4_part1_1 = 15'h0000;
-  reg [14:0] rq4_part1_1_r = 15'h0000;
-  reg [14:0] rq4_part1_1_rr = 15'h0000;
-  reg [48:0] rq4_prod = 49'h0000000000000;
-  wire [48:0] rq4_rem;
-  reg [5:0] rq4_shift_1 = 6'h00;
-  reg [5:0] rq4_shift_2 = 6'h00;
-  reg [5:0] rq4_shift_3 = 6'h00;
-  reg [5:0] rq4_shift_4 = 6'h00;
-  reg [5:0] rq4_shift_5 = 6'h00;
-  reg [5:0] rq4_shift_6 = 6'h00;
-  reg [5:0] rq4_shift_7 = 6'h00;
-  reg [5:0] rq4_shift_8 = 6'h00;
-  reg [5:0] rq4_shift_9 = 6'h00;
-  reg [48:0] rq4_sum0 = 49'h0000000000000;
-  reg [48:0] rq4_sum1 = 49'h0000000000000;
-  reg rq4_tie = 1'h0;
-  reg rq4_under = 1'h0;
-  reg [23:0] rq4_x = 24'h000000;
-  reg [16:0] rq4_x0_0 = 17'h00000;
-  reg [16:0] rq4_x0_1 = 17'h00000;
-  reg [6:0] rq4_x1_0 = 7'h00;
-  reg [6:0] rq4_x1_1 = 7'h00;
-  reg rq5_above = 1'h0;
-  reg [7:0] rq5_code = 8'h00;
-  reg [48:0] rq5_floor = 49'h0000000000000;
-  reg [34:0] rq5_half_1 = 35'h000000000;
-  reg [34:0] rq5_half_2 = 35'h000000000;
-  reg [34:0] rq5_half_3 = 35'h000000000;
-  reg [34:0] rq5_half_4 = 35'h000000000;
-  reg [34:0] rq5_half_5 = 35'h000000000;
-  reg [34:0] rq5_half_6 = 35'h000000000;
-  reg [34:0] rq5_half_7 = 35'h000000000;
-  reg [34:0] rq5_half_8 = 35'h000000000;
-  reg [34:0] rq5_half_9 = 35'h000000000;
-  reg [16:0] rq5_m0_0 = 17'h00000;
-  reg [7:0] rq5_m0_1 = 8'h00;
-  reg [16:0] rq5_m1_0 = 17'h00000;
-  reg [7:0] rq5_m1_1 = 8'h00;
-  reg [34:0] rq5_mask_1 = 35'h000000000;
-  reg [34:0] rq5_mask_2 = 35'h000000000;
-  reg [34:0] rq5_mask_3 = 35'h000000000;
-  reg [34:0] rq5_mask_4 = 35'h000000000;
-  reg [34:0] rq5_mask_5 = 35'h000000000;
-  reg [34:0] rq5_mask_6 = 35'h000000000;
-  reg [34:0] rq5_mask_7 = 35'h000000000;
-  reg [34:0] rq5_mask_8 = 35'h000000000;
-  reg [34:0] rq5_mask_9 = 35'h000000000;
-  reg [24:0] rq5_mult_1 = 25'h0000000;
-  reg [24:0] rq5_mult_2 = 25'h0000000;
-  reg [24:0] rq5_mult_3 = 25'h0000000;
-  reg [24:0] rq5_mult_4 = 25'h0000000;
-  reg [24:0] rq5_mult_5 = 25'h0000000;
-  reg [24:0] rq5_mult_6 = 25'h0000000;
-  reg [24:0] rq5_mult_7 = 25'h0000000;
-  reg [24:0] rq5_mult_8 = 25'h0000000;
-  reg [24:0] rq5_mult_9 = 25'h0000000;
-  reg [7:0] rq5_out = 8'h00;
-  reg rq5_over = 1'h0;
-  reg [33:0] rq5_part0_0 = 34'h000000000;
-  reg [33:0] rq5_part0_0_r = 34'h000000000;
-  reg [33:0] rq5_part0_0_rr = 34'h000000000;
-  reg [24:0] rq5_part0_1 = 25'h0000000;
-  reg [24:0] rq5_part0_1_r = 25'h0000000;
-  reg [24:0] rq5_part0_1_rr = 25'h0000000;
-  reg [23:0] rq5_part1_0 = 24'h000000;
-  reg [23:0] rq5_part1_0_r = 24'h000000;
-  reg [23:0] rq5_part1_0_rr = 24'h000000;
-  reg [14:0] rq5_part1_1 = 15'h0000;
-  reg [14:0] rq5_part1_1_r = 15'h0000;
-  reg [14:0] rq5_part1_1_rr = 15'h0000;
-  reg [48:0] rq5_prod = 49'h0000000000000;
-  wire [48:0] rq5_rem;
-  reg [5:0] rq5_shift_1 = 6'h00;
-  reg [5:0] rq5_shift_2 = 6'h00;
-  reg [5:0] rq5_shift_3 = 6'h00;
-  reg [5:0] rq5_shift_4 = 6'h00;
-  reg [5:0] rq5_shift_5 = 6'h00;
-  reg [5:0] rq5_shift_6 = 6'h00;
-  reg [5:0] rq5_shift_7 = 6'h00;
-  reg [5:0] rq5_shift_8 = 6'h00;
-  reg [5:0] rq5_shift_9 = 6'h00;
-  reg [48:0] rq5_sum0 = 49'h0000000000000;
-  reg [48:0] rq5_sum1 = 49'h0000000000000;
-  reg rq5_tie = 1'h0;
-  reg rq5_under = 1'h0;
-  reg [23:0] rq5_x = 24'h000000;
-  reg [16:0] rq5_x0_0 = 17'h00000;
-  reg [16:0] rq5_x0_1 = 17'h00000;
-  reg [6:0] rq5_x1_0 = 7'h00;
-  reg [6:0] rq5_x1_1 = 7'h00;
   reg rq_valid_1 = 1'h0;
   (* init = 1'h0 *)
   wire rq_valid_10;
@@ -7933,3873 +7534,1447 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$42  = lut[\$6 [7:0]];
-  assign \port__data$41  = lut[\$5 [7:0]];
-  assign \port__data$40  = lut[\$4 [7:0]];
-  assign \port__data$39  = lut[\$3 [7:0]];
-  assign \port__data$38  = lut[\$2 [7:0]];
-  assign port__data = lut[\$1 [7:0]];
-  reg [47:0] queue [10:0];
+  assign q_in = lut[\$1 [7:0]];
+  reg [7:0] queue [10:0];
   initial begin
-    queue[0] = 48'h000000000000;
-    queue[1] = 48'h000000000000;
-    queue[2] = 48'h000000000000;
-    queue[3] = 48'h000000000000;
-    queue[4] = 48'h000000000000;
-    queue[5] = 48'h000000000000;
-    queue[6] = 48'h000000000000;
-    queue[7] = 48'h000000000000;
-    queue[8] = 48'h000000000000;
-    queue[9] = 48'h000000000000;
-    queue[10] = 48'h000000000000;
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
+    queue[7] = 8'h00;
+    queue[8] = 8'h00;
+    queue[9] = 8'h00;
+    queue[10] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  always @(posedge clk)
-    rq0_part1_1 <= \$322 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$323 ;
-  always @(posedge clk)
-    rq0_part1_1_rr <= \$324 ;
-  always @(posedge clk)
-    rq0_sum0 <= \$325 ;
-  always @(posedge clk)
-    rq0_sum1 <= \$326 ;
-  always @(posedge clk)
-    rq0_prod <= \$327 ;
-  always @(posedge clk)
-    rq0_floor <= \$328 ;
-  always @(posedge clk)
-    rq0_above <= \$329 ;
-  always @(posedge clk)
-    rq0_tie <= \$330 ;
-  always @(posedge clk)
-    rq0_code <= \$331 ;
-  always @(posedge clk)
-    rq0_under <= \$332 ;
-  always @(posedge clk)
-    rq0_over <= \$333 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$334 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$335 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$336 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$337 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$338 ;
-  always @(posedge clk)
-    rq1_mult_6 <= \$339 ;
-  always @(posedge clk)
-    rq1_mult_7 <= \$340 ;
-  always @(posedge clk)
-    rq1_mult_8 <= \$341 ;
-  always @(posedge clk)
-    rq1_mult_9 <= \$342 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$343 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$344 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$345 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$346 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$347 ;
-  always @(posedge clk)
-    rq1_shift_6 <= \$348 ;
-  always @(posedge clk)
-    rq1_shift_7 <= \$349 ;
-  always @(posedge clk)
-    rq1_shift_8 <= \$350 ;
-  always @(posedge clk)
-    rq1_shift_9 <= \$351 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$352 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$353 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$354 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$355 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$356 ;
-  always @(posedge clk)
-    rq1_half_6 <= \$357 ;
-  always @(posedge clk)
-    rq1_half_7 <= \$358 ;
-  always @(posedge clk)
-    rq1_half_8 <= \$359 ;
-  always @(posedge clk)
-    rq1_half_9 <= \$360 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$361 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$362 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$363 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$364 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$365 ;
-  always @(posedge clk)
-    rq1_mask_6 <= \$366 ;
-  always @(posedge clk)
-    rq1_mask_7 <= \$367 ;
-  always @(posedge clk)
-    rq1_mask_8 <= \$368 ;
-  always @(posedge clk)
-    rq1_mask_9 <= \$369 ;
-  always @(posedge clk)
-    rq1_x <= \$370 ;
-  always @(posedge clk)
-    rq1_x0_0 <= \$371 ;
-  always @(posedge clk)
-    rq1_m0_0 <= \$372 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$373 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$374 ;
-  always @(posedge clk)
-    rq1_part0_0_rr <= \$375 ;
-  always @(posedge clk)
-    rq1_x0_1 <= \$376 ;
-  always @(posedge clk)
-    rq1_m0_1 <= \$377 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$378 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$379 ;
-  always @(posedge clk)
-    rq1_part0_1_rr <= \$380 ;
-  always @(posedge clk)
-    rq1_x1_0 <= \$381 ;
-  always @(posedge clk)
-    rq1_m1_0 <= \$382 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$383 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$384 ;
-  always @(posedge clk)
-    rq1_part1_0_rr <= \$385 ;
-  always @(posedge clk)
-    rq1_x1_1 <= \$386 ;
-  always @(posedge clk)
-    rq1_m1_1 <= \$387 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$388 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$389 ;
-  always @(posedge clk)
-    rq1_part1_1_rr <= \$390 ;
-  always @(posedge clk)
-    rq1_sum0 <= \$391 ;
-  always @(posedge clk)
-    rq1_sum1 <= \$392 ;
-  always @(posedge clk)
-    rq1_prod <= \$393 ;
-  always @(posedge clk)
-    rq1_floor <= \$394 ;
-  always @(posedge clk)
-    rq1_above <= \$395 ;
-  always @(posedge clk)
-    rq1_tie <= \$396 ;
-  always @(posedge clk)
-    rq1_code <= \$397 ;
-  always @(posedge clk)
-    rq1_under <= \$398 ;
-  always @(posedge clk)
-    rq1_over <= \$399 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$400 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$401 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$402 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$403 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$404 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$405 ;
-  always @(posedge clk)
-    rq2_mult_7 <= \$406 ;
-  always @(posedge clk)
-    rq2_mult_8 <= \$407 ;
-  always @(posedge clk)
-    rq2_mult_9 <= \$408 ;
-  always @(posedge clk)
-    rq2_x <= \$409 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$410 ;
-  always @(posedge clk)
-    rq2_m0_0 <= \$411 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$412 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$413 ;
-  always @(posedge clk)
-    rq2_part0_0_rr <= \$414 ;
-  always @(posedge clk)
-    rq2_x0_1 <= \$415 ;
-  always @(posedge clk)
-    rq2_m0_1 <= \$416 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$417 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$418 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$419 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$420 ;
-  always @(posedge clk)
-    rq2_m1_0 <= \$421 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$422 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$423 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$424 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$425 ;
-  always @(posedge clk)
-    rq2_m1_1 <= \$426 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$427 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$428 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$429 ;
-  always @(posedge clk)
-    rq2_sum0 <= \$430 ;
-  always @(posedge clk)
-    rq2_sum1 <= \$431 ;
-  always @(posedge clk)
-    rq2_prod <= \$432 ;
-  always @(posedge clk)
-    rq2_floor <= \$433 ;
-  always @(posedge clk)
-    rq2_above <= \$434 ;
-  always @(posedge clk)
-    rq2_tie <= \$435 ;
-  always @(posedge clk)
-    rq2_code <= \$436 ;
-  always @(posedge clk)
-    rq2_under <= \$437 ;
-  always @(posedge clk)
-    rq2_over <= \$438 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$439 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$440 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$441 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$442 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$443 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$444 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$445 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$446 ;
-  always @(posedge clk)
-    rq3_mult_9 <= \$447 ;
-  always @(posedge clk)
-    rq3_x <= \$448 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$449 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$450 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$451 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$452 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$453 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$454 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$455 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$456 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$457 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$458 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$459 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$460 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$461 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$462 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$463 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$464 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$465 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$466 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$467 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$468 ;
-  always @(posedge clk)
-    rq3_sum0 <= \$469 ;
-  always @(posedge clk)
-    rq3_sum1 <= \$470 ;
-  always @(posedge clk)
-    rq3_prod <= \$471 ;
-  always @(posedge clk)
-    rq3_floor <= \$472 ;
-  always @(posedge clk)
-    rq3_above <= \$473 ;
-  always @(posedge clk)
-    rq3_tie <= \$474 ;
-  always @(posedge clk)
-    rq3_code <= \$475 ;
-  always @(posedge clk)
-    rq3_under <= \$476 ;
-  always @(posedge clk)
-    rq3_over <= \$477 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$478 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$479 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$480 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$481 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$482 ;
-  always @(posedge clk)
-    rq4_mult_6 <= \$483 ;
-  always @(posedge clk)
-    rq4_mult_7 <= \$484 ;
-  always @(posedge clk)
-    rq4_mult_8 <= \$485 ;
-  always @(posedge clk)
-    rq4_mult_9 <= \$486 ;
-  always @(posedge clk)
-    rq4_shift_1 <= \$487 ;
-  always @(posedge clk)
-    rq4_shift_2 <= \$488 ;
-  always @(posedge clk)
-    rq4_shift_3 <= \$489 ;
-  always @(posedge clk)
-    rq4_shift_4 <= \$490 ;
-  always @(posedge clk)
-    rq4_shift_5 <= \$491 ;
-  always @(posedge clk)
-    rq4_shift_6 <= \$492 ;
-  always @(posedge clk)
-    rq4_shift_7 <= \$493 ;
-  always @(posedge clk)
-    rq4_shift_8 <= \$494 ;
-  always @(posedge clk)
-    rq4_shift_9 <= \$495 ;
-  always @(posedge clk)
-    rq4_half_1 <= \$496 ;
-  always @(posedge clk)
-    rq4_half_2 <= \$497 ;
-  always @(posedge clk)
-    rq4_half_3 <= \$498 ;
-  always @(posedge clk)
-    rq4_half_4 <= \$499 ;
-  always @(posedge clk)
-    rq4_half_5 <= \$500 ;
-  always @(posedge clk)
-    rq4_half_6 <= \$501 ;
-  always @(posedge clk)
-    rq4_half_7 <= \$502 ;
-  always @(posedge clk)
-    rq4_half_8 <= \$503 ;
-  always @(posedge clk)
-    rq4_half_9 <= \$504 ;
-  always @(posedge clk)
-    rq4_mask_1 <= \$505 ;
-  always @(posedge clk)
-    rq4_mask_2 <= \$506 ;
-  always @(posedge clk)
-    rq4_mask_3 <= \$507 ;
-  always @(posedge clk)
-    rq4_mask_4 <= \$508 ;
-  always @(posedge clk)
-    rq4_mask_5 <= \$509 ;
-  always @(posedge clk)
-    rq4_mask_6 <= \$510 ;
-  always @(posedge clk)
-    rq4_mask_7 <= \$511 ;
-  always @(posedge clk)
-    rq4_mask_8 <= \$512 ;
-  always @(posedge clk)
-    rq4_mask_9 <= \$513 ;
-  always @(posedge clk)
-    rq4_x <= \$514 ;
-  always @(posedge clk)
-    rq4_x0_0 <= \$515 ;
-  always @(posedge clk)
-    rq4_m0_0 <= \$516 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$517 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$518 ;
-  always @(posedge clk)
-    rq4_part0_0_rr <= \$519 ;
-  always @(posedge clk)
-    rq4_x0_1 <= \$520 ;
-  always @(posedge clk)
-    rq4_m0_1 <= \$521 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$522 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$523 ;
-  always @(posedge clk)
-    rq4_part0_1_rr <= \$524 ;
-  always @(posedge clk)
-    rq4_x1_0 <= \$525 ;
-  always @(posedge clk)
-    rq4_m1_0 <= \$526 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$527 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$528 ;
-  always @(posedge clk)
-    rq4_part1_0_rr <= \$529 ;
-  always @(posedge clk)
-    rq4_x1_1 <= \$530 ;
-  always @(posedge clk)
-    rq4_m1_1 <= \$531 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$532 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$533 ;
-  always @(posedge clk)
-    rq4_part1_1_rr <= \$534 ;
-  always @(posedge clk)
-    rq4_sum0 <= \$535 ;
-  always @(posedge clk)
-    rq4_sum1 <= \$536 ;
-  always @(posedge clk)
-    rq4_prod <= \$537 ;
-  always @(posedge clk)
-    rq4_floor <= \$538 ;
-  always @(posedge clk)
-    rq4_above <= \$539 ;
-  always @(posedge clk)
-    rq4_tie <= \$540 ;
-  always @(posedge clk)
-    rq4_code <= \$541 ;
-  always @(posedge clk)
-    rq4_under <= \$542 ;
-  always @(posedge clk)
-    rq4_over <= \$543 ;
-  always @(posedge clk)
-    rq5_mult_1 <= \$544 ;
-  always @(posedge clk)
-    rq5_mult_2 <= \$545 ;
-  always @(posedge clk)
-    rq5_mult_3 <= \$546 ;
-  always @(posedge clk)
-    rq5_mult_4 <= \$547 ;
-  always @(posedge clk)
-    rq5_mult_5 <= \$548 ;
-  always @(posedge clk)
-    rq5_mult_6 <= \$549 ;
-  always @(posedge clk)
-    rq5_mult_7 <= \$550 ;
-  always @(posedge clk)
-    rq5_mult_8 <= \$551 ;
-  always @(posedge clk)
-    rq5_mult_9 <= \$552 ;
-  always @(posedge clk)
-    rq5_shift_1 <= \$553 ;
-  always @(posedge clk)
-    rq5_shift_2 <= \$554 ;
-  always @(posedge clk)
-    rq5_shift_3 <= \$555 ;
-  always @(posedge clk)
-    rq5_shift_4 <= \$556 ;
-  always @(posedge clk)
-    rq5_shift_5 <= \$557 ;
-  always @(posedge clk)
-    rq5_shift_6 <= \$558 ;
-  always @(posedge clk)
-    rq5_shift_7 <= \$559 ;
-  always @(posedge clk)
-    rq5_shift_8 <= \$560 ;
-  always @(posedge clk)
-    rq5_shift_9 <= \$561 ;
-  always @(posedge clk)
-    rq5_half_1 <= \$562 ;
-  always @(posedge clk)
-    rq5_half_2 <= \$563 ;
-  always @(posedge clk)
-    rq5_half_3 <= \$564 ;
-  always @(posedge clk)
-    rq5_half_4 <= \$565 ;
-  always @(posedge clk)
-    rq5_half_5 <= \$566 ;
-  always @(posedge clk)
-    rq5_half_6 <= \$567 ;
-  always @(posedge clk)
-    rq5_half_7 <= \$568 ;
-  always @(posedge clk)
-    rq5_half_8 <= \$569 ;
-  always @(posedge clk)
-    rq5_half_9 <= \$570 ;
-  always @(posedge clk)
-    rq5_mask_1 <= \$571 ;
-  always @(posedge clk)
-    rq5_mask_2 <= \$572 ;
-  always @(posedge clk)
-    rq5_mask_3 <= \$573 ;
-  always @(posedge clk)
-    rq5_mask_4 <= \$574 ;
-  always @(posedge clk)
-    rq5_mask_5 <= \$575 ;
-  always @(posedge clk)
-    rq5_mask_6 <= \$576 ;
-  always @(posedge clk)
-    rq5_mask_7 <= \$577 ;
-  always @(posedge clk)
-    rq5_mask_8 <= \$578 ;
-  always @(posedge clk)
-    rq5_mask_9 <= \$579 ;
-  always @(posedge clk)
-    rq5_x <= \$580 ;
-  always @(posedge clk)
-    rq5_x0_0 <= \$581 ;
-  always @(posedge clk)
-    rq5_m0_0 <= \$582 ;
-  always @(posedge clk)
-    rq5_part0_0 <= \$583 ;
-  always @(posedge clk)
-    rq5_part0_0_r <= \$584 ;
-  always @(posedge clk)
-    rq5_part0_0_rr <= \$585 ;
-  always @(posedge clk)
-    rq5_x0_1 <= \$586 ;
-  always @(posedge clk)
-    rq5_m0_1 <= \$587 ;
-  always @(posedge clk)
-    rq5_part0_1 <= \$588 ;
-  always @(posedge clk)
-    rq5_part0_1_r <= \$589 ;
-  always @(posedge clk)
-    rq5_part0_1_rr <= \$590 ;
-  always @(posedge clk)
-    rq5_x1_0 <= \$591 ;
-  always @(posedge clk)
-    rq5_m1_0 <= \$592 ;
-  always @(posedge clk)
-    rq5_part1_0 <= \$593 ;
-  always @(posedge clk)
-    rq5_part1_0_r <= \$594 ;
-  always @(posedge clk)
-    rq5_part1_0_rr <= \$595 ;
-  always @(posedge clk)
-    rq5_x1_1 <= \$596 ;
-  always @(posedge clk)
-    rq5_m1_1 <= \$597 ;
-  always @(posedge clk)
-    rq5_part1_1 <= \$598 ;
-  always @(posedge clk)
-    rq5_part1_1_r <= \$599 ;
-  always @(posedge clk)
-    rq5_part1_1_rr <= \$600 ;
-  always @(posedge clk)
-    rq5_sum0 <= \$601 ;
-  always @(posedge clk)
-    rq5_sum1 <= \$602 ;
-  always @(posedge clk)
-    rq5_prod <= \$603 ;
-  always @(posedge clk)
-    rq5_floor <= \$604 ;
-  always @(posedge clk)
-    rq5_above <= \$605 ;
-  always @(posedge clk)
-    rq5_tie <= \$606 ;
-  always @(posedge clk)
-    rq5_code <= \$607 ;
-  always @(posedge clk)
-    rq5_under <= \$608 ;
-  always @(posedge clk)
-    rq5_over <= \$609 ;
-  always @(posedge clk)
-    rq0_out <= \$610 ;
-  always @(posedge clk)
-    rq1_out <= \$611 ;
-  always @(posedge clk)
-    rq2_out <= \$612 ;
-  always @(posedge clk)
-    rq3_out <= \$613 ;
-  always @(posedge clk)
-    rq4_out <= \$614 ;
-  always @(posedge clk)
-    rq5_out <= \$615 ;
-  always @(posedge clk)
-    q_owed <= \$616 ;
-  always @(posedge clk)
-    i__ready <= \$617 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$618 ;
-  always @(posedge clk)
-    rport__addr <= \$619 ;
-  always @(posedge clk)
-    q_stored <= \$620 ;
-  always @(posedge clk)
-    o__valid <= \$621 ;
-  always @(posedge clk)
-    o__payload <= \$622 ;
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_7 };
-  assign rq4_rem = rq4_prod & { 14'h0000, rq4_mask_7 };
-  assign rq5_rem = rq5_prod & { 14'h0000, rq5_mask_7 };
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
-  assign \$2  = $signed(rq1_out) - $signed(8'h80);
-  assign \$3  = $signed(rq2_out) - $signed(8'h80);
-  assign \$4  = $signed(rq3_out) - $signed(8'h80);
-  assign \$5  = $signed(rq4_out) - $signed(8'h80);
-  assign \$6  = $signed(rq5_out) - $signed(8'h80);
-  assign \$7  = i__valid & i__ready;
-  assign \$8  = q_owed + \$7 ;
-  assign \$9  = o__valid & o__ready;
-  assign \$10  = \$8  - \$9 ;
-  assign \$11  = i__valid & i__ready;
-  assign \$12  = group == 3'h7;
-  assign \$13  = group + 1'h1;
-  assign \$14  = \$12  ? 4'h0 : \$13 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$17  = rq0_x0_0 * rq0_m0_0;
-  assign \$18  = rq0_x0_1 * rq0_m0_1;
-  assign \$19  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$20  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$22  = 1'h0 + \$21 ;
-  assign \$24  = \$22  + \$23 ;
-  assign \$26  = $signed(1'h0) + $signed(\$25 );
-  assign \$28  = $signed(\$26 ) + $signed(\$27 );
-  assign \$29  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$30  = $signed(\$29 ) + $signed(rq0_sum1);
-  assign \$32  = rq0_rem > 35'h400000000;
-  assign \$33  = rq0_rem == 35'h400000000;
-  assign \$36  = $signed(5'h0a) + $signed(rq0_floor);
-  assign \$37  = rq0_tie & rq0_floor[0];
-  assign \$38  = rq0_above | \$37 ;
-  assign \$39  = $signed(\$36 ) + $signed({ 1'h0, \$38  });
-  assign \$40  = rq0_tie & rq0_floor[0];
-  assign \$41  = rq0_above | \$40 ;
-  assign \$42  = $signed(rq0_floor) < $signed(9'h175);
-  assign \$43  = $signed(rq0_floor) < $signed(9'h176);
-  assign \$44  = \$41  ? \$42  : \$43 ;
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(rq0_floor) > $signed(8'h74);
-  assign \$48  = $signed(rq0_floor) > $signed(8'h75);
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign \$54  = rq1_x0_0 * rq1_m0_0;
-  assign \$55  = rq1_x0_1 * rq1_m0_1;
-  assign \$56  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$57  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$59  = 1'h0 + \$58 ;
-  assign \$61  = \$59  + \$60 ;
-  assign \$63  = $signed(1'h0) + $signed(\$62 );
-  assign \$65  = $signed(\$63 ) + $signed(\$64 );
-  assign \$66  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$67  = $signed(\$66 ) + $signed(rq1_sum1);
-  assign \$68  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$69  = rq1_rem > rq1_half_7;
-  assign \$70  = rq1_rem == rq1_half_7;
-  assign \$71  = | rq1_half_7;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = $signed(5'h0a) + $signed(rq1_floor);
-  assign \$74  = rq1_tie & rq1_floor[0];
-  assign \$75  = rq1_above | \$74 ;
-  assign \$76  = $signed(\$73 ) + $signed({ 1'h0, \$75  });
-  assign \$77  = rq1_tie & rq1_floor[0];
-  assign \$78  = rq1_above | \$77 ;
-  assign \$79  = $signed(rq1_floor) < $signed(9'h175);
-  assign \$80  = $signed(rq1_floor) < $signed(9'h176);
-  assign \$81  = \$78  ? \$79  : \$80 ;
-  assign \$82  = rq1_tie & rq1_floor[0];
-  assign \$83  = rq1_above | \$82 ;
-  assign \$84  = $signed(rq1_floor) > $signed(8'h74);
-  assign \$85  = $signed(rq1_floor) > $signed(8'h75);
-  assign \$86  = \$83  ? \$84  : \$85 ;
-  assign \$88  = rq2_x0_0 * rq2_m0_0;
-  assign \$89  = rq2_x0_1 * rq2_m0_1;
-  assign \$90  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$91  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$93  = 1'h0 + \$92 ;
-  assign \$95  = \$93  + \$94 ;
-  assign \$97  = $signed(1'h0) + $signed(\$96 );
-  assign \$99  = $signed(\$97 ) + $signed(\$98 );
-  assign \$100  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$101  = $signed(\$100 ) + $signed(rq2_sum1);
-  assign \$103  = rq2_rem > 35'h400000000;
-  assign \$104  = rq2_rem == 35'h400000000;
-  assign \$107  = $signed(5'h0a) + $signed(rq2_floor);
-  assign \$108  = rq2_tie & rq2_floor[0];
-  assign \$109  = rq2_above | \$108 ;
-  assign \$110  = $signed(\$107 ) + $signed({ 1'h0, \$109  });
-  assign \$111  = rq2_tie & rq2_floor[0];
-  assign \$112  = rq2_above | \$111 ;
-  assign \$113  = $signed(rq2_floor) < $signed(9'h175);
-  assign \$114  = $signed(rq2_floor) < $signed(9'h176);
-  assign \$115  = \$112  ? \$113  : \$114 ;
-  assign \$116  = rq2_tie & rq2_floor[0];
-  assign \$117  = rq2_above | \$116 ;
-  assign \$118  = $signed(rq2_floor) > $signed(8'h74);
-  assign \$119  = $signed(rq2_floor) > $signed(8'h75);
-  assign \$120  = \$117  ? \$118  : \$119 ;
-  assign \$122  = rq3_x0_0 * rq3_m0_0;
-  assign \$123  = rq3_x0_1 * rq3_m0_1;
-  assign \$124  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$125  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$127  = 1'h0 + \$126 ;
-  assign \$129  = \$127  + \$128 ;
-  assign \$131  = $signed(1'h0) + $signed(\$130 );
-  assign \$133  = $signed(\$131 ) + $signed(\$132 );
-  assign \$134  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$135  = $signed(\$134 ) + $signed(rq3_sum1);
-  assign \$137  = rq3_rem > 35'h400000000;
-  assign \$138  = rq3_rem == 35'h400000000;
-  assign \$141  = $signed(5'h0a) + $signed(rq3_floor);
-  assign \$142  = rq3_tie & rq3_floor[0];
-  assign \$143  = rq3_above | \$142 ;
-  assign \$144  = $signed(\$141 ) + $signed({ 1'h0, \$143  });
-  assign \$145  = rq3_tie & rq3_floor[0];
-  assign \$146  = rq3_above | \$145 ;
-  assign \$147  = $signed(rq3_floor) < $signed(9'h175);
-  assign \$148  = $signed(rq3_floor) < $signed(9'h176);
-  assign \$149  = \$146  ? \$147  : \$148 ;
-  assign \$150  = rq3_tie & rq3_floor[0];
-  assign \$151  = rq3_above | \$150 ;
-  assign \$152  = $signed(rq3_floor) > $signed(8'h74);
-  assign \$153  = $signed(rq3_floor) > $signed(8'h75);
-  assign \$154  = \$151  ? \$152  : \$153 ;
-  assign \$159  = rq4_x0_0 * rq4_m0_0;
-  assign \$160  = rq4_x0_1 * rq4_m0_1;
-  assign \$161  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$162  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$164  = 1'h0 + \$163 ;
-  assign \$166  = \$164  + \$165 ;
-  assign \$168  = $signed(1'h0) + $signed(\$167 );
-  assign \$170  = $signed(\$168 ) + $signed(\$169 );
-  assign \$171  = $signed(1'h0) + $signed(rq4_sum0);
-  assign \$172  = $signed(\$171 ) + $signed(rq4_sum1);
-  assign \$173  = $signed(rq4_prod) >>> rq4_shift_7;
-  assign \$174  = rq4_rem > rq4_half_7;
-  assign \$175  = rq4_rem == rq4_half_7;
-  assign \$176  = | rq4_half_7;
-  assign \$177  = \$175  & \$176 ;
-  assign \$178  = $signed(5'h0a) + $signed(rq4_floor);
-  assign \$179  = rq4_tie & rq4_floor[0];
-  assign \$180  = rq4_above | \$179 ;
-  assign \$181  = $signed(\$178 ) + $signed({ 1'h0, \$180  });
-  assign \$182  = rq4_tie & rq4_floor[0];
-  assign \$183  = rq4_above | \$182 ;
-  assign \$184  = $signed(rq4_floor) < $signed(9'h175);
-  assign \$185  = $signed(rq4_floor) < $signed(9'h176);
-  assign \$186  = \$183  ? \$184  : \$185 ;
-  assign \$187  = rq4_tie & rq4_floor[0];
-  assign \$188  = rq4_above | \$187 ;
-  assign \$189  = $signed(rq4_floor) > $signed(8'h74);
-  assign \$190  = $signed(rq4_floor) > $signed(8'h75);
-  assign \$191  = \$188  ? \$189  : \$190 ;
-  assign \$196  = rq5_x0_0 * rq5_m0_0;
-  assign \$197  = rq5_x0_1 * rq5_m0_1;
-  assign \$198  = $signed(rq5_x1_0) * $signed({ 1'h0, rq5_m1_0 });
-  assign \$199  = $signed(rq5_x1_1) * $signed({ 1'h0, rq5_m1_1 });
-  assign \$201  = 1'h0 + \$200 ;
-  assign \$203  = \$201  + \$202 ;
-  assign \$205  = $signed(1'h0) + $signed(\$204 );
-  assign \$207  = $signed(\$205 ) + $signed(\$206 );
-  assign \$208  = $signed(1'h0) + $signed(rq5_sum0);
-  assign \$209  = $signed(\$208 ) + $signed(rq5_sum1);
-  assign \$210  = $signed(rq5_prod) >>> rq5_shift_7;
-  assign \$211  = rq5_rem > rq5_half_7;
-  assign \$212  = rq5_rem == rq5_half_7;
-  assign \$213  = | rq5_half_7;
-  assign \$214  = \$212  & \$213 ;
-  assign \$215  = $signed(5'h0a) + $signed(rq5_floor);
-  assign \$216  = rq5_tie & rq5_floor[0];
-  assign \$217  = rq5_above | \$216 ;
-  assign \$218  = $signed(\$215 ) + $signed({ 1'h0, \$217  });
-  assign \$219  = rq5_tie & rq5_floor[0];
-  assign \$220  = rq5_above | \$219 ;
-  assign \$221  = $signed(rq5_floor) < $signed(9'h175);
-  assign \$222  = $signed(rq5_floor) < $signed(9'h176);
-  assign \$223  = \$220  ? \$221  : \$222 ;
-  assign \$224  = rq5_tie & rq5_floor[0];
-  assign \$225  = rq5_above | \$224 ;
-  assign \$226  = $signed(rq5_floor) > $signed(8'h74);
-  assign \$227  = $signed(rq5_floor) > $signed(8'h75);
-  assign \$228  = \$225  ? \$226  : \$227 ;
-  assign \$229  = rq0_over ? 8'h7f : rq0_code;
-  assign \$230  = rq0_under ? 8'h80 : \$229 ;
-  assign \$231  = rq1_over ? 8'h7f : rq1_code;
-  assign \$232  = rq1_under ? 8'h80 : \$231 ;
-  assign \$233  = rq2_over ? 8'h7f : rq2_code;
-  assign \$234  = rq2_under ? 8'h80 : \$233 ;
-  assign \$235  = rq3_over ? 8'h7f : rq3_code;
-  assign \$236  = rq3_under ? 8'h80 : \$235 ;
-  assign \$237  = rq4_over ? 8'h7f : rq4_code;
-  assign \$238  = rq4_under ? 8'h80 : \$237 ;
-  assign \$239  = rq5_over ? 8'h7f : rq5_code;
-  assign \$240  = rq5_under ? 8'h80 : \$239 ;
-  assign \$241  = i__valid & i__ready;
-  assign \$242  = o__valid & o__ready;
-  assign \$243  = q_owed < 4'hb;
-  assign \$244  = \$242  ? i__ready : \$243 ;
-  assign \$245  = o__valid & o__ready;
-  assign \$246  = \$245  | i__ready;
-  assign \$247  = \$241  ? \$244  : \$246 ;
-  assign \$248  = ~ o__valid;
-  assign \$249  = \$248  | o__ready;
-  assign \$250  = | q_stored;
-  assign \$251  = ~ \$250 ;
-  assign \$252  = \$249  & \$251 ;
-  assign \$253  = ~ \$252 ;
-  assign \$254  = \$signature__en  & \$253 ;
-  assign \$255  = \$signature__addr  == 4'ha;
-  assign \$256  = \$signature__addr  + 1'h1;
-  assign \$257  = \$255  ? 5'h00 : \$256 ;
-  assign \$258  = ~ o__valid;
-  assign \$259  = \$258  | o__ready;
-  assign \$260  = | q_stored;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = rport__addr == 4'ha;
-  assign \$263  = rport__addr + 1'h1;
-  assign \$264  = \$262  ? 5'h00 : \$263 ;
-  assign \$265  = ~ o__valid;
-  assign \$266  = \$265  | o__ready;
-  assign \$267  = | q_stored;
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$266  & \$268 ;
-  assign \$270  = ~ \$269 ;
-  assign \$271  = \$signature__en  & \$270 ;
-  assign \$272  = q_stored + \$271 ;
-  assign \$273  = ~ o__valid;
-  assign \$274  = \$273  | o__ready;
-  assign \$275  = | q_stored;
-  assign \$276  = \$274  & \$275 ;
-  assign \$277  = \$272  - \$276 ;
-  assign \$278  = ~ o__valid;
-  assign \$279  = \$278  | o__ready;
-  assign \$280  = | q_stored;
-  assign \$281  = \$280  | \$signature__en ;
-  assign \$282  = | q_stored;
-  assign \$283  = \$282  ? rport__data : q_in;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 6'h2f;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 7'h00 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(5'h0a) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) < $signed(9'h175);
+  assign \$41  = $signed(rq0_floor) < $signed(9'h176);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(8'h74);
+  assign \$46  = $signed(rq0_floor) > $signed(8'h75);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = rq0_over ? 8'h7f : rq0_code;
+  assign \$49  = rq0_under ? 8'h80 : \$48 ;
+  assign \$50  = i__valid & i__ready;
+  assign \$51  = o__valid & o__ready;
+  assign \$52  = q_owed < 4'hb;
+  assign \$53  = \$51  ? i__ready : \$52 ;
+  assign \$54  = o__valid & o__ready;
+  assign \$55  = \$54  | i__ready;
+  assign \$56  = \$50  ? \$53  : \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$58  & \$60 ;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$signature__en  & \$62 ;
+  assign \$64  = \$signature__addr  == 4'ha;
+  assign \$65  = \$signature__addr  + 1'h1;
+  assign \$66  = \$64  ? 5'h00 : \$65 ;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = | q_stored;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = rport__addr == 4'ha;
+  assign \$72  = rport__addr + 1'h1;
+  assign \$73  = \$71  ? 5'h00 : \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$75  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$signature__en  & \$79 ;
+  assign \$81  = q_stored + \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = \$81  - \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  | \$signature__en ;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$284 ;
+    group <= \$93 ;
   always @(posedge clk)
-    rq_valid_1 <= \$285 ;
+    rq_valid_1 <= \$94 ;
   always @(posedge clk)
-    rq_valid_2 <= \$286 ;
+    rq_valid_2 <= \$95 ;
   always @(posedge clk)
-    rq_valid_3 <= \$287 ;
+    rq_valid_3 <= \$96 ;
   always @(posedge clk)
-    rq_valid_4 <= \$288 ;
+    rq_valid_4 <= \$97 ;
   always @(posedge clk)
-    rq_valid_5 <= \$289 ;
+    rq_valid_5 <= \$98 ;
   always @(posedge clk)
-    rq_valid_6 <= \$290 ;
+    rq_valid_6 <= \$99 ;
   always @(posedge clk)
-    rq_valid_7 <= \$291 ;
+    rq_valid_7 <= \$100 ;
   always @(posedge clk)
-    rq_valid_8 <= \$292 ;
+    rq_valid_8 <= \$101 ;
   always @(posedge clk)
-    rq_valid_9 <= \$293 ;
+    rq_valid_9 <= \$102 ;
   always @(posedge clk)
-    \$signature__en  <= \$294 ;
+    \$signature__en  <= \$103 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$295 ;
+    rq0_mult_1 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$296 ;
+    rq0_mult_2 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$297 ;
+    rq0_mult_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$298 ;
+    rq0_mult_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$299 ;
+    rq0_mult_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$300 ;
+    rq0_mult_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$301 ;
+    rq0_mult_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$302 ;
+    rq0_mult_8 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$303 ;
+    rq0_mult_9 <= \$112 ;
   always @(posedge clk)
-    rq0_x <= \$304 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$305 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$306 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$307 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$308 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$309 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$310 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$311 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$312 ;
+    rq0_shift_9 <= \$121 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$313 ;
+    rq0_half_1 <= \$122 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$314 ;
+    rq0_half_2 <= \$123 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$315 ;
+    rq0_half_3 <= \$124 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$316 ;
+    rq0_half_4 <= \$125 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$317 ;
+    rq0_half_5 <= \$126 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$318 ;
+    rq0_half_6 <= \$127 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$319 ;
+    rq0_half_7 <= \$128 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$320 ;
+    rq0_half_8 <= \$129 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$321 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = rq0_part1_1;
-    if (rst) begin
-      \$323  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = rq0_part1_1_r;
-    if (rst) begin
-      \$324  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = \$24 [48:0];
-    if (rst) begin
-      \$325  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = \$28 [48:0];
-    if (rst) begin
-      \$326  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = \$30 [48:0];
-    if (rst) begin
-      \$327  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = \$31 ;
-    if (rst) begin
-      \$328  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = \$32 ;
-    if (rst) begin
-      \$329  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = \$35 ;
-    if (rst) begin
-      \$330  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = \$39 [7:0];
-    if (rst) begin
-      \$331  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = \$44 ;
-    if (rst) begin
-      \$332  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = \$49 ;
-    if (rst) begin
-      \$333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = \$50 ;
-    if (rst) begin
-      \$334  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rq1_mult_1;
-    if (rst) begin
-      \$335  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = rq1_mult_2;
-    if (rst) begin
-      \$336  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = rq1_mult_3;
-    if (rst) begin
-      \$337  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = rq1_mult_4;
-    if (rst) begin
-      \$338  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rq1_mult_5;
-    if (rst) begin
-      \$339  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = rq1_mult_6;
-    if (rst) begin
-      \$340  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rq1_mult_7;
-    if (rst) begin
-      \$341  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = rq1_mult_8;
-    if (rst) begin
-      \$342  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = \$51 ;
-    if (rst) begin
-      \$343  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = rq1_shift_1;
-    if (rst) begin
-      \$344  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rq1_shift_2;
-    if (rst) begin
-      \$345  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = rq1_shift_3;
-    if (rst) begin
-      \$346  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = rq1_shift_4;
-    if (rst) begin
-      \$347  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = rq1_shift_5;
-    if (rst) begin
-      \$348  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rq1_shift_6;
-    if (rst) begin
-      \$349  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = rq1_shift_7;
-    if (rst) begin
-      \$350  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rq1_shift_8;
-    if (rst) begin
-      \$351  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = \$52 ;
-    if (rst) begin
-      \$352  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rq1_half_1;
-    if (rst) begin
-      \$353  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = rq1_half_2;
-    if (rst) begin
-      \$354  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = rq1_half_3;
-    if (rst) begin
-      \$355  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = rq1_half_4;
-    if (rst) begin
-      \$356  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rq1_half_5;
-    if (rst) begin
-      \$357  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = rq1_half_6;
-    if (rst) begin
-      \$358  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rq1_half_7;
-    if (rst) begin
-      \$359  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = rq1_half_8;
-    if (rst) begin
-      \$360  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = \$53 ;
-    if (rst) begin
-      \$361  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = rq1_mask_1;
-    if (rst) begin
-      \$362  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = rq1_mask_2;
-    if (rst) begin
-      \$363  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = rq1_mask_3;
-    if (rst) begin
-      \$364  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = rq1_mask_4;
-    if (rst) begin
-      \$365  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = rq1_mask_5;
-    if (rst) begin
-      \$366  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = rq1_mask_6;
-    if (rst) begin
-      \$367  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = rq1_mask_7;
-    if (rst) begin
-      \$368  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rq1_mask_8;
-    if (rst) begin
-      \$369  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = i__payload[47:24];
-    if (rst) begin
-      \$370  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = rq1_x[16:0];
-    if (rst) begin
-      \$371  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$372  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = \$54 ;
-    if (rst) begin
-      \$373  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = rq1_part0_0;
-    if (rst) begin
-      \$374  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = rq1_part0_0_r;
-    if (rst) begin
-      \$375  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = rq1_x[16:0];
-    if (rst) begin
-      \$376  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$377  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = \$55 ;
-    if (rst) begin
-      \$378  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = rq1_part0_1;
-    if (rst) begin
-      \$379  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = rq1_part0_1_r;
-    if (rst) begin
-      \$380  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = rq1_x[23:17];
-    if (rst) begin
-      \$381  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$382  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = \$56 ;
-    if (rst) begin
-      \$383  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = rq1_part1_0;
-    if (rst) begin
-      \$384  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = rq1_part1_0_r;
-    if (rst) begin
-      \$385  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = rq1_x[23:17];
-    if (rst) begin
-      \$386  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$387  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = \$57 ;
-    if (rst) begin
-      \$388  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = rq1_part1_1;
-    if (rst) begin
-      \$389  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = rq1_part1_1_r;
-    if (rst) begin
-      \$390  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$61 [48:0];
-    if (rst) begin
-      \$391  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$65 [48:0];
-    if (rst) begin
-      \$392  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \$67 [48:0];
-    if (rst) begin
-      \$393  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$68 ;
-    if (rst) begin
-      \$394  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$69 ;
-    if (rst) begin
-      \$395  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$72 ;
-    if (rst) begin
-      \$396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$76 [7:0];
-    if (rst) begin
-      \$397  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$81 ;
-    if (rst) begin
-      \$398  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = \$86 ;
-    if (rst) begin
-      \$399  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$87 ;
-    if (rst) begin
-      \$400  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = rq2_mult_1;
-    if (rst) begin
-      \$401  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = rq2_mult_2;
-    if (rst) begin
-      \$402  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = rq2_mult_3;
-    if (rst) begin
-      \$403  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = rq2_mult_4;
-    if (rst) begin
-      \$404  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = rq2_mult_5;
-    if (rst) begin
-      \$405  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = rq2_mult_6;
-    if (rst) begin
-      \$406  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = rq2_mult_7;
-    if (rst) begin
-      \$407  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = rq2_mult_8;
-    if (rst) begin
-      \$408  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = i__payload[71:48];
-    if (rst) begin
-      \$409  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = rq2_x[16:0];
-    if (rst) begin
-      \$410  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = rq2_mult_1[16:0];
-    if (rst) begin
-      \$411  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \$88 ;
-    if (rst) begin
-      \$412  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = rq2_part0_0;
-    if (rst) begin
-      \$413  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = rq2_part0_0_r;
-    if (rst) begin
-      \$414  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = rq2_x[16:0];
-    if (rst) begin
-      \$415  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = rq2_mult_1[24:17];
-    if (rst) begin
-      \$416  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = \$89 ;
-    if (rst) begin
-      \$417  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = rq2_part0_1;
-    if (rst) begin
-      \$418  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = rq2_part0_1_r;
-    if (rst) begin
-      \$419  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = rq2_x[23:17];
-    if (rst) begin
-      \$420  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = rq2_mult_1[16:0];
-    if (rst) begin
-      \$421  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = \$90 ;
-    if (rst) begin
-      \$422  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = rq2_part1_0;
-    if (rst) begin
-      \$423  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = rq2_part1_0_r;
-    if (rst) begin
-      \$424  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = rq2_x[23:17];
-    if (rst) begin
-      \$425  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = rq2_mult_1[24:17];
-    if (rst) begin
-      \$426  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = \$91 ;
-    if (rst) begin
-      \$427  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = rq2_part1_1;
-    if (rst) begin
-      \$428  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = rq2_part1_1_r;
-    if (rst) begin
-      \$429  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = \$95 [48:0];
-    if (rst) begin
-      \$430  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = \$99 [48:0];
-    if (rst) begin
-      \$431  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = \$101 [48:0];
-    if (rst) begin
-      \$432  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = \$102 ;
-    if (rst) begin
-      \$433  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = \$103 ;
-    if (rst) begin
-      \$434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = \$106 ;
-    if (rst) begin
-      \$435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = \$110 [7:0];
-    if (rst) begin
-      \$436  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = \$115 ;
-    if (rst) begin
-      \$437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = \$120 ;
-    if (rst) begin
-      \$438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = \$121 ;
-    if (rst) begin
-      \$439  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = rq3_mult_1;
-    if (rst) begin
-      \$440  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = rq3_mult_2;
-    if (rst) begin
-      \$441  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = rq3_mult_3;
-    if (rst) begin
-      \$442  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = rq3_mult_4;
-    if (rst) begin
-      \$443  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = rq3_mult_5;
-    if (rst) begin
-      \$444  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = rq3_mult_6;
-    if (rst) begin
-      \$445  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = rq3_mult_7;
-    if (rst) begin
-      \$446  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = rq3_mult_8;
-    if (rst) begin
-      \$447  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = i__payload[95:72];
-    if (rst) begin
-      \$448  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = rq3_x[16:0];
-    if (rst) begin
-      \$449  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$450  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = \$122 ;
-    if (rst) begin
-      \$451  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = rq3_part0_0;
-    if (rst) begin
-      \$452  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = rq3_part0_0_r;
-    if (rst) begin
-      \$453  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = rq3_x[16:0];
-    if (rst) begin
-      \$454  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$455  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = \$123 ;
-    if (rst) begin
-      \$456  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = rq3_part0_1;
-    if (rst) begin
-      \$457  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = rq3_part0_1_r;
-    if (rst) begin
-      \$458  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = rq3_x[23:17];
-    if (rst) begin
-      \$459  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$460  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = \$124 ;
-    if (rst) begin
-      \$461  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = rq3_part1_0;
-    if (rst) begin
-      \$462  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = rq3_part1_0_r;
-    if (rst) begin
-      \$463  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = rq3_x[23:17];
-    if (rst) begin
-      \$464  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$465  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = \$125 ;
-    if (rst) begin
-      \$466  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = rq3_part1_1;
-    if (rst) begin
-      \$467  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = rq3_part1_1_r;
-    if (rst) begin
-      \$468  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = \$129 [48:0];
-    if (rst) begin
-      \$469  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = \$133 [48:0];
-    if (rst) begin
-      \$470  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = \$135 [48:0];
-    if (rst) begin
-      \$471  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = \$136 ;
-    if (rst) begin
-      \$472  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = \$137 ;
-    if (rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = \$140 ;
-    if (rst) begin
-      \$474  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = \$144 [7:0];
-    if (rst) begin
-      \$475  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = \$149 ;
-    if (rst) begin
-      \$476  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = \$154 ;
-    if (rst) begin
-      \$477  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = \$155 ;
-    if (rst) begin
-      \$478  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = rq4_mult_1;
-    if (rst) begin
-      \$479  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = rq4_mult_2;
-    if (rst) begin
-      \$480  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = rq4_mult_3;
-    if (rst) begin
-      \$481  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = rq4_mult_4;
-    if (rst) begin
-      \$482  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = rq4_mult_5;
-    if (rst) begin
-      \$483  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = rq4_mult_6;
-    if (rst) begin
-      \$484  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = rq4_mult_7;
-    if (rst) begin
-      \$485  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = rq4_mult_8;
-    if (rst) begin
-      \$486  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = \$156 ;
-    if (rst) begin
-      \$487  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = rq4_shift_1;
-    if (rst) begin
-      \$488  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = rq4_shift_2;
-    if (rst) begin
-      \$489  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = rq4_shift_3;
-    if (rst) begin
-      \$490  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = rq4_shift_4;
-    if (rst) begin
-      \$491  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = rq4_shift_5;
-    if (rst) begin
-      \$492  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = rq4_shift_6;
-    if (rst) begin
-      \$493  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = rq4_shift_7;
-    if (rst) begin
-      \$494  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = rq4_shift_8;
-    if (rst) begin
-      \$495  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = \$157 ;
-    if (rst) begin
-      \$496  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = rq4_half_1;
-    if (rst) begin
-      \$497  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = rq4_half_2;
-    if (rst) begin
-      \$498  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = rq4_half_3;
-    if (rst) begin
-      \$499  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = rq4_half_4;
-    if (rst) begin
-      \$500  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = rq4_half_5;
-    if (rst) begin
-      \$501  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = rq4_half_6;
-    if (rst) begin
-      \$502  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = rq4_half_7;
-    if (rst) begin
-      \$503  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = rq4_half_8;
-    if (rst) begin
-      \$504  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = \$158 ;
-    if (rst) begin
-      \$505  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = rq4_mask_1;
-    if (rst) begin
-      \$506  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = rq4_mask_2;
-    if (rst) begin
-      \$507  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = rq4_mask_3;
-    if (rst) begin
-      \$508  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = rq4_mask_4;
-    if (rst) begin
-      \$509  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = rq4_mask_5;
-    if (rst) begin
-      \$510  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = rq4_mask_6;
-    if (rst) begin
-      \$511  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = rq4_mask_7;
-    if (rst) begin
-      \$512  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = rq4_mask_8;
-    if (rst) begin
-      \$513  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = i__payload[119:96];
-    if (rst) begin
-      \$514  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = rq4_x[16:0];
-    if (rst) begin
-      \$515  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = rq4_mult_1[16:0];
-    if (rst) begin
-      \$516  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = \$159 ;
-    if (rst) begin
-      \$517  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = rq4_part0_0;
-    if (rst) begin
-      \$518  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = rq4_part0_0_r;
-    if (rst) begin
-      \$519  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = rq4_x[16:0];
-    if (rst) begin
-      \$520  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = rq4_mult_1[24:17];
-    if (rst) begin
-      \$521  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = \$160 ;
-    if (rst) begin
-      \$522  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = rq4_part0_1;
-    if (rst) begin
-      \$523  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = rq4_part0_1_r;
-    if (rst) begin
-      \$524  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = rq4_x[23:17];
-    if (rst) begin
-      \$525  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = rq4_mult_1[16:0];
-    if (rst) begin
-      \$526  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = \$161 ;
-    if (rst) begin
-      \$527  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = rq4_part1_0;
-    if (rst) begin
-      \$528  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$529  = rq4_part1_0_r;
-    if (rst) begin
-      \$529  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$530  = rq4_x[23:17];
-    if (rst) begin
-      \$530  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$531  = rq4_mult_1[24:17];
-    if (rst) begin
-      \$531  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$532  = \$162 ;
-    if (rst) begin
-      \$532  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$533  = rq4_part1_1;
-    if (rst) begin
-      \$533  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$534  = rq4_part1_1_r;
-    if (rst) begin
-      \$534  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$535  = \$166 [48:0];
-    if (rst) begin
-      \$535  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$536  = \$170 [48:0];
-    if (rst) begin
-      \$536  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$537  = \$172 [48:0];
-    if (rst) begin
-      \$537  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$538  = \$173 ;
-    if (rst) begin
-      \$538  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$539  = \$174 ;
-    if (rst) begin
-      \$539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$540  = \$177 ;
-    if (rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$541  = \$181 [7:0];
-    if (rst) begin
-      \$541  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$542  = \$186 ;
-    if (rst) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$543  = \$191 ;
-    if (rst) begin
-      \$543  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$544  = \$192 ;
-    if (rst) begin
-      \$544  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$545  = rq5_mult_1;
-    if (rst) begin
-      \$545  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$546  = rq5_mult_2;
-    if (rst) begin
-      \$546  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$547  = rq5_mult_3;
-    if (rst) begin
-      \$547  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$548  = rq5_mult_4;
-    if (rst) begin
-      \$548  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$549  = rq5_mult_5;
-    if (rst) begin
-      \$549  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$550  = rq5_mult_6;
-    if (rst) begin
-      \$550  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$551  = rq5_mult_7;
-    if (rst) begin
-      \$551  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$552  = rq5_mult_8;
-    if (rst) begin
-      \$552  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$553  = \$193 ;
-    if (rst) begin
-      \$553  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$554  = rq5_shift_1;
-    if (rst) begin
-      \$554  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$555  = rq5_shift_2;
-    if (rst) begin
-      \$555  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$556  = rq5_shift_3;
-    if (rst) begin
-      \$556  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$557  = rq5_shift_4;
-    if (rst) begin
-      \$557  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$558  = rq5_shift_5;
-    if (rst) begin
-      \$558  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$559  = rq5_shift_6;
-    if (rst) begin
-      \$559  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$560  = rq5_shift_7;
-    if (rst) begin
-      \$560  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$561  = rq5_shift_8;
-    if (rst) begin
-      \$561  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$562  = \$194 ;
-    if (rst) begin
-      \$562  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$563  = rq5_half_1;
-    if (rst) begin
-      \$563  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$564  = rq5_half_2;
-    if (rst) begin
-      \$564  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$565  = rq5_half_3;
-    if (rst) begin
-      \$565  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$566  = rq5_half_4;
-    if (rst) begin
-      \$566  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$567  = rq5_half_5;
-    if (rst) begin
-      \$567  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$568  = rq5_half_6;
-    if (rst) begin
-      \$568  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$569  = rq5_half_7;
-    if (rst) begin
-      \$569  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$570  = rq5_half_8;
-    if (rst) begin
-      \$570  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$571  = \$195 ;
-    if (rst) begin
-      \$571  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$572  = rq5_mask_1;
-    if (rst) begin
-      \$572  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$573  = rq5_mask_2;
-    if (rst) begin
-      \$573  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$574  = rq5_mask_3;
-    if (rst) begin
-      \$574  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$575  = rq5_mask_4;
-    if (rst) begin
-      \$575  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$576  = rq5_mask_5;
-    if (rst) begin
-      \$576  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$577  = rq5_mask_6;
-    if (rst) begin
-      \$577  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$578  = rq5_mask_7;
-    if (rst) begin
-      \$578  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$579  = rq5_mask_8;
-    if (rst) begin
-      \$579  = 35'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$580  = i__payload[143:120];
-    if (rst) begin
-      \$580  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$581  = rq5_x[16:0];
-    if (rst) begin
-      \$581  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$582  = rq5_mult_1[16:0];
-    if (rst) begin
-      \$582  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$583  = \$196 ;
-    if (rst) begin
-      \$583  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$584  = rq5_part0_0;
-    if (rst) begin
-      \$584  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$585  = rq5_part0_0_r;
-    if (rst) begin
-      \$585  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$586  = rq5_x[16:0];
-    if (rst) begin
-      \$586  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$587  = rq5_mult_1[24:17];
-    if (rst) begin
-      \$587  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$588  = \$197 ;
-    if (rst) begin
-      \$588  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$589  = rq5_part0_1;
-    if (rst) begin
-      \$589  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$590  = rq5_part0_1_r;
-    if (rst) begin
-      \$590  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$591  = rq5_x[23:17];
-    if (rst) begin
-      \$591  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$592  = rq5_mult_1[16:0];
-    if (rst) begin
-      \$592  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$593  = \$198 ;
-    if (rst) begin
-      \$593  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$594  = rq5_part1_0;
-    if (rst) begin
-      \$594  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$595  = rq5_part1_0_r;
-    if (rst) begin
-      \$595  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$596  = rq5_x[23:17];
-    if (rst) begin
-      \$596  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$597  = rq5_mult_1[24:17];
-    if (rst) begin
-      \$597  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$598  = \$199 ;
-    if (rst) begin
-      \$598  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$599  = rq5_part1_1;
-    if (rst) begin
-      \$599  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$600  = rq5_part1_1_r;
-    if (rst) begin
-      \$600  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$601  = \$203 [48:0];
-    if (rst) begin
-      \$601  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$602  = \$207 [48:0];
-    if (rst) begin
-      \$602  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$603  = \$209 [48:0];
-    if (rst) begin
-      \$603  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$604  = \$210 ;
-    if (rst) begin
-      \$604  = 49'h0000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$605  = \$211 ;
-    if (rst) begin
-      \$605  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$606  = \$214 ;
-    if (rst) begin
-      \$606  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$607  = \$218 [7:0];
-    if (rst) begin
-      \$607  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$608  = \$223 ;
-    if (rst) begin
-      \$608  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$609  = \$228 ;
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$610  = \$230 ;
-    if (rst) begin
-      \$610  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$611  = \$232 ;
-    if (rst) begin
-      \$611  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$612  = \$234 ;
-    if (rst) begin
-      \$612  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$613  = \$236 ;
-    if (rst) begin
-      \$613  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$614  = \$238 ;
-    if (rst) begin
-      \$614  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$615  = \$240 ;
-    if (rst) begin
-      \$615  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$616  = \$10 [3:0];
-    if (rst) begin
-      \$616  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$617  = \$247 ;
-    if (rst) begin
-      \$617  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$618  = \$signature__addr ;
-    if (\$254 ) begin
-      \$618  = \$257 [3:0];
-    end
-    if (rst) begin
-      \$618  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$619  = rport__addr;
-    if (\$261 ) begin
-      \$619  = \$264 [3:0];
-    end
-    if (rst) begin
-      \$619  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$620  = \$277 [3:0];
-    if (rst) begin
-      \$620  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$621  = o__valid;
-    if (\$279 ) begin
-      \$621  = \$281 ;
-    end
-    if (rst) begin
-      \$621  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$622  = o__payload;
-    if (\$279 ) begin
-      \$622  = \$283 ;
-    end
-    if (rst) begin
-      \$622  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    rq0_half_9 <= \$130 ;
+  always @(posedge clk)
+    rq0_mask_1 <= \$131 ;
+  always @(posedge clk)
+    rq0_mask_2 <= \$132 ;
+  always @(posedge clk)
+    rq0_mask_3 <= \$133 ;
+  always @(posedge clk)
+    rq0_mask_4 <= \$134 ;
+  always @(posedge clk)
+    rq0_mask_5 <= \$135 ;
+  always @(posedge clk)
+    rq0_mask_6 <= \$136 ;
+  always @(posedge clk)
+    rq0_mask_7 <= \$137 ;
+  always @(posedge clk)
+    rq0_mask_8 <= \$138 ;
+  always @(posedge clk)
+    rq0_mask_9 <= \$139 ;
+  always @(posedge clk)
+    rq0_x <= \$140 ;
+  always @(posedge clk)
+    rq0_x0_0 <= \$141 ;
+  always @(posedge clk)
+    rq0_m0_0 <= \$142 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$143 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$144 ;
+  always @(posedge clk)
+    rq0_part0_0_rr <= \$145 ;
+  always @(posedge clk)
+    rq0_x0_1 <= \$146 ;
+  always @(posedge clk)
+    rq0_m0_1 <= \$147 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$148 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$149 ;
+  always @(posedge clk)
+    rq0_part0_1_rr <= \$150 ;
+  always @(posedge clk)
+    rq0_x1_0 <= \$151 ;
+  always @(posedge clk)
+    rq0_m1_0 <= \$152 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$153 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$154 ;
+  always @(posedge clk)
+    rq0_part1_0_rr <= \$155 ;
+  always @(posedge clk)
+    rq0_x1_1 <= \$156 ;
+  always @(posedge clk)
+    rq0_m1_1 <= \$157 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$158 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$159 ;
+  always @(posedge clk)
+    rq0_part1_1_rr <= \$160 ;
+  always @(posedge clk)
+    rq0_sum0 <= \$161 ;
+  always @(posedge clk)
+    rq0_sum1 <= \$162 ;
+  always @(posedge clk)
+    rq0_prod <= \$163 ;
+  always @(posedge clk)
+    rq0_floor <= \$164 ;
+  always @(posedge clk)
+    rq0_above <= \$165 ;
+  always @(posedge clk)
+    rq0_tie <= \$166 ;
+  always @(posedge clk)
+    rq0_code <= \$167 ;
+  always @(posedge clk)
+    rq0_under <= \$168 ;
+  always @(posedge clk)
+    rq0_over <= \$169 ;
+  always @(posedge clk)
+    rq0_out <= \$170 ;
+  always @(posedge clk)
+    q_owed <= \$171 ;
+  always @(posedge clk)
+    i__ready <= \$172 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$173 ;
+  always @(posedge clk)
+    rport__addr <= \$174 ;
+  always @(posedge clk)
+    q_stored <= \$175 ;
+  always @(posedge clk)
+    o__valid <= \$176 ;
+  always @(posedge clk)
+    o__payload <= \$177 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$11  = 25'h0000000;
     casez (group)
-      3'h0:
-          \$16  = 25'h105d555;
-      3'h1:
-          \$16  = 25'h1764c7e;
-      3'h2:
-          \$16  = 25'h194aca8;
-      3'h3:
-          \$16  = 25'h1589446;
-      3'h4:
-          \$16  = 25'h1489600;
-      3'h5:
-          \$16  = 25'h1cac4ae;
-      3'h6:
-          \$16  = 25'h1891b3a;
-      3'h7:
-          \$16  = 25'h1d513cf;
+      6'h00:
+          \$11  = 25'h105d555;
+      6'h01:
+          \$11  = 25'h14135a7;
+      6'h02:
+          \$11  = 25'h1913193;
+      6'h03:
+          \$11  = 25'h1b616f5;
+      6'h04:
+          \$11  = 25'h1c41623;
+      6'h05:
+          \$11  = 25'h1a3e314;
+      6'h06:
+          \$11  = 25'h1764c7e;
+      6'h07:
+          \$11  = 25'h1bf93e4;
+      6'h08:
+          \$11  = 25'h1c2890c;
+      6'h09:
+          \$11  = 25'h1c3022d;
+      6'h0a:
+          \$11  = 25'h17d949a;
+      6'h0b:
+          \$11  = 25'h1612bcc;
+      6'h0c:
+          \$11  = 25'h194aca8;
+      6'h0d:
+          \$11  = 25'h13269b9;
+      6'h0e:
+          \$11  = 25'h1aee944;
+      6'h0f:
+          \$11  = 25'h136e464;
+      6'h10:
+          \$11  = 25'h1cee134;
+      6'h11:
+          \$11  = 25'h16f08d4;
+      6'h12:
+          \$11  = 25'h1589446;
+      6'h13:
+          \$11  = 25'h1ac1c54;
+      6'h14:
+          \$11  = 25'h19a7fad;
+      6'h15:
+          \$11  = 25'h15516fc;
+      6'h16:
+          \$11  = 25'h116bde4;
+      6'h17:
+          \$11  = 25'h116e960;
+      6'h18:
+          \$11  = 25'h1489600;
+      6'h19:
+          \$11  = 25'h11d4a2c;
+      6'h1a:
+          \$11  = 25'h15e7f6e;
+      6'h1b:
+          \$11  = 25'h15c0cd6;
+      6'h1c:
+          \$11  = 25'h12fb61e;
+      6'h1d:
+          \$11  = 25'h1c55fb8;
+      6'h1e:
+          \$11  = 25'h1cac4ae;
+      6'h1f:
+          \$11  = 25'h147f7db;
+      6'h20:
+          \$11  = 25'h136e676;
+      6'h21:
+          \$11  = 25'h14de0c7;
+      6'h22:
+          \$11  = 25'h1395a43;
+      6'h23:
+          \$11  = 25'h1a336df;
+      6'h24:
+          \$11  = 25'h1891b3a;
+      6'h25:
+          \$11  = 25'h1acc802;
+      6'h26:
+          \$11  = 25'h18e08ea;
+      6'h27:
+          \$11  = 25'h140181a;
+      6'h28:
+          \$11  = 25'h190290b;
+      6'h29:
+          \$11  = 25'h1102d38;
+      6'h2a:
+          \$11  = 25'h1d513cf;
+      6'h2b:
+          \$11  = 25'h1fdc68d;
+      6'h2c:
+          \$11  = 25'h17a1636;
+      6'h2d:
+          \$11  = 25'h1759f01;
+      6'h2e:
+          \$11  = 25'h1a1437b;
+      6'h2f:
+          \$11  = 25'h11ba093;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$12  = 6'h00;
     casez (group)
-      3'h0:
-          \$50  = 25'h14135a7;
-      3'h1:
-          \$50  = 25'h1bf93e4;
-      3'h2:
-          \$50  = 25'h13269b9;
-      3'h3:
-          \$50  = 25'h1ac1c54;
-      3'h4:
-          \$50  = 25'h11d4a2c;
-      3'h5:
-          \$50  = 25'h147f7db;
-      3'h6:
-          \$50  = 25'h1acc802;
-      3'h7:
-          \$50  = 25'h1fdc68d;
+      6'h00:
+          \$12  = 6'h23;
+      6'h01:
+          \$12  = 6'h23;
+      6'h02:
+          \$12  = 6'h23;
+      6'h03:
+          \$12  = 6'h23;
+      6'h04:
+          \$12  = 6'h23;
+      6'h05:
+          \$12  = 6'h23;
+      6'h06:
+          \$12  = 6'h23;
+      6'h07:
+          \$12  = 6'h23;
+      6'h08:
+          \$12  = 6'h23;
+      6'h09:
+          \$12  = 6'h23;
+      6'h0a:
+          \$12  = 6'h23;
+      6'h0b:
+          \$12  = 6'h23;
+      6'h0c:
+          \$12  = 6'h23;
+      6'h0d:
+          \$12  = 6'h23;
+      6'h0e:
+          \$12  = 6'h23;
+      6'h0f:
+          \$12  = 6'h23;
+      6'h10:
+          \$12  = 6'h23;
+      6'h11:
+          \$12  = 6'h23;
+      6'h12:
+          \$12  = 6'h23;
+      6'h13:
+          \$12  = 6'h23;
+      6'h14:
+          \$12  = 6'h23;
+      6'h15:
+          \$12  = 6'h23;
+      6'h16:
+          \$12  = 6'h22;
+      6'h17:
+          \$12  = 6'h22;
+      6'h18:
+          \$12  = 6'h23;
+      6'h19:
+          \$12  = 6'h22;
+      6'h1a:
+          \$12  = 6'h23;
+      6'h1b:
+          \$12  = 6'h23;
+      6'h1c:
+          \$12  = 6'h23;
+      6'h1d:
+          \$12  = 6'h23;
+      6'h1e:
+          \$12  = 6'h23;
+      6'h1f:
+          \$12  = 6'h23;
+      6'h20:
+          \$12  = 6'h23;
+      6'h21:
+          \$12  = 6'h23;
+      6'h22:
+          \$12  = 6'h23;
+      6'h23:
+          \$12  = 6'h23;
+      6'h24:
+          \$12  = 6'h23;
+      6'h25:
+          \$12  = 6'h23;
+      6'h26:
+          \$12  = 6'h23;
+      6'h27:
+          \$12  = 6'h23;
+      6'h28:
+          \$12  = 6'h23;
+      6'h29:
+          \$12  = 6'h23;
+      6'h2a:
+          \$12  = 6'h23;
+      6'h2b:
+          \$12  = 6'h24;
+      6'h2c:
+          \$12  = 6'h23;
+      6'h2d:
+          \$12  = 6'h23;
+      6'h2e:
+          \$12  = 6'h23;
+      6'h2f:
+          \$12  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$13  = 36'h000000000;
     casez (group)
-      3'h0:
-          \$51  = 6'h23;
-      3'h1:
-          \$51  = 6'h23;
-      3'h2:
-          \$51  = 6'h23;
-      3'h3:
-          \$51  = 6'h23;
-      3'h4:
-          \$51  = 6'h22;
-      3'h5:
-          \$51  = 6'h23;
-      3'h6:
-          \$51  = 6'h23;
-      3'h7:
-          \$51  = 6'h24;
+      6'h00:
+          \$13  = 36'h400000000;
+      6'h01:
+          \$13  = 36'h400000000;
+      6'h02:
+          \$13  = 36'h400000000;
+      6'h03:
+          \$13  = 36'h400000000;
+      6'h04:
+          \$13  = 36'h400000000;
+      6'h05:
+          \$13  = 36'h400000000;
+      6'h06:
+          \$13  = 36'h400000000;
+      6'h07:
+          \$13  = 36'h400000000;
+      6'h08:
+          \$13  = 36'h400000000;
+      6'h09:
+          \$13  = 36'h400000000;
+      6'h0a:
+          \$13  = 36'h400000000;
+      6'h0b:
+          \$13  = 36'h400000000;
+      6'h0c:
+          \$13  = 36'h400000000;
+      6'h0d:
+          \$13  = 36'h400000000;
+      6'h0e:
+          \$13  = 36'h400000000;
+      6'h0f:
+          \$13  = 36'h400000000;
+      6'h10:
+          \$13  = 36'h400000000;
+      6'h11:
+          \$13  = 36'h400000000;
+      6'h12:
+          \$13  = 36'h400000000;
+      6'h13:
+          \$13  = 36'h400000000;
+      6'h14:
+          \$13  = 36'h400000000;
+      6'h15:
+          \$13  = 36'h400000000;
+      6'h16:
+          \$13  = 36'h200000000;
+      6'h17:
+          \$13  = 36'h200000000;
+      6'h18:
+          \$13  = 36'h400000000;
+      6'h19:
+          \$13  = 36'h200000000;
+      6'h1a:
+          \$13  = 36'h400000000;
+      6'h1b:
+          \$13  = 36'h400000000;
+      6'h1c:
+          \$13  = 36'h400000000;
+      6'h1d:
+          \$13  = 36'h400000000;
+      6'h1e:
+          \$13  = 36'h400000000;
+      6'h1f:
+          \$13  = 36'h400000000;
+      6'h20:
+          \$13  = 36'h400000000;
+      6'h21:
+          \$13  = 36'h400000000;
+      6'h22:
+          \$13  = 36'h400000000;
+      6'h23:
+          \$13  = 36'h400000000;
+      6'h24:
+          \$13  = 36'h400000000;
+      6'h25:
+          \$13  = 36'h400000000;
+      6'h26:
+          \$13  = 36'h400000000;
+      6'h27:
+          \$13  = 36'h400000000;
+      6'h28:
+          \$13  = 36'h400000000;
+      6'h29:
+          \$13  = 36'h400000000;
+      6'h2a:
+          \$13  = 36'h400000000;
+      6'h2b:
+          \$13  = 36'h800000000;
+      6'h2c:
+          \$13  = 36'h400000000;
+      6'h2d:
+          \$13  = 36'h400000000;
+      6'h2e:
+          \$13  = 36'h400000000;
+      6'h2f:
+          \$13  = 36'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$14  = 36'h000000000;
     casez (group)
-      3'h0:
-          \$52  = 36'h400000000;
-      3'h1:
-          \$52  = 36'h400000000;
-      3'h2:
-          \$52  = 36'h400000000;
-      3'h3:
-          \$52  = 36'h400000000;
-      3'h4:
-          \$52  = 36'h200000000;
-      3'h5:
-          \$52  = 36'h400000000;
-      3'h6:
-          \$52  = 36'h400000000;
-      3'h7:
-          \$52  = 36'h800000000;
+      6'h00:
+          \$14  = 36'h7ffffffff;
+      6'h01:
+          \$14  = 36'h7ffffffff;
+      6'h02:
+          \$14  = 36'h7ffffffff;
+      6'h03:
+          \$14  = 36'h7ffffffff;
+      6'h04:
+          \$14  = 36'h7ffffffff;
+      6'h05:
+          \$14  = 36'h7ffffffff;
+      6'h06:
+          \$14  = 36'h7ffffffff;
+      6'h07:
+          \$14  = 36'h7ffffffff;
+      6'h08:
+          \$14  = 36'h7ffffffff;
+      6'h09:
+          \$14  = 36'h7ffffffff;
+      6'h0a:
+          \$14  = 36'h7ffffffff;
+      6'h0b:
+          \$14  = 36'h7ffffffff;
+      6'h0c:
+          \$14  = 36'h7ffffffff;
+      6'h0d:
+          \$14  = 36'h7ffffffff;
+      6'h0e:
+          \$14  = 36'h7ffffffff;
+      6'h0f:
+          \$14  = 36'h7ffffffff;
+      6'h10:
+          \$14  = 36'h7ffffffff;
+      6'h11:
+          \$14  = 36'h7ffffffff;
+      6'h12:
+          \$14  = 36'h7ffffffff;
+      6'h13:
+          \$14  = 36'h7ffffffff;
+      6'h14:
+          \$14  = 36'h7ffffffff;
+      6'h15:
+          \$14  = 36'h7ffffffff;
+      6'h16:
+          \$14  = 36'h3ffffffff;
+      6'h17:
+          \$14  = 36'h3ffffffff;
+      6'h18:
+          \$14  = 36'h7ffffffff;
+      6'h19:
+          \$14  = 36'h3ffffffff;
+      6'h1a:
+          \$14  = 36'h7ffffffff;
+      6'h1b:
+          \$14  = 36'h7ffffffff;
+      6'h1c:
+          \$14  = 36'h7ffffffff;
+      6'h1d:
+          \$14  = 36'h7ffffffff;
+      6'h1e:
+          \$14  = 36'h7ffffffff;
+      6'h1f:
+          \$14  = 36'h7ffffffff;
+      6'h20:
+          \$14  = 36'h7ffffffff;
+      6'h21:
+          \$14  = 36'h7ffffffff;
+      6'h22:
+          \$14  = 36'h7ffffffff;
+      6'h23:
+          \$14  = 36'h7ffffffff;
+      6'h24:
+          \$14  = 36'h7ffffffff;
+      6'h25:
+          \$14  = 36'h7ffffffff;
+      6'h26:
+          \$14  = 36'h7ffffffff;
+      6'h27:
+          \$14  = 36'h7ffffffff;
+      6'h28:
+          \$14  = 36'h7ffffffff;
+      6'h29:
+          \$14  = 36'h7ffffffff;
+      6'h2a:
+          \$14  = 36'h7ffffffff;
+      6'h2b:
+          \$14  = 36'hfffffffff;
+      6'h2c:
+          \$14  = 36'h7ffffffff;
+      6'h2d:
+          \$14  = 36'h7ffffffff;
+      6'h2e:
+          \$14  = 36'h7ffffffff;
+      6'h2f:
+          \$14  = 36'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$53  = 36'h7ffffffff;
-      3'h1:
-          \$53  = 36'h7ffffffff;
-      3'h2:
-          \$53  = 36'h7ffffffff;
-      3'h3:
-          \$53  = 36'h7ffffffff;
-      3'h4:
-          \$53  = 36'h3ffffffff;
-      3'h5:
-          \$53  = 36'h7ffffffff;
-      3'h6:
-          \$53  = 36'h7ffffffff;
-      3'h7:
-          \$53  = 36'hfffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$87  = 25'h1913193;
-      3'h1:
-          \$87  = 25'h1c2890c;
-      3'h2:
-          \$87  = 25'h1aee944;
-      3'h3:
-          \$87  = 25'h19a7fad;
-      3'h4:
-          \$87  = 25'h15e7f6e;
-      3'h5:
-          \$87  = 25'h136e676;
-      3'h6:
-          \$87  = 25'h18e08ea;
-      3'h7:
-          \$87  = 25'h17a1636;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$121  = 25'h1b616f5;
-      3'h1:
-          \$121  = 25'h1c3022d;
-      3'h2:
-          \$121  = 25'h136e464;
-      3'h3:
-          \$121  = 25'h15516fc;
-      3'h4:
-          \$121  = 25'h15c0cd6;
-      3'h5:
-          \$121  = 25'h14de0c7;
-      3'h6:
-          \$121  = 25'h140181a;
-      3'h7:
-          \$121  = 25'h1759f01;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$155  = 25'h1c41623;
-      3'h1:
-          \$155  = 25'h17d949a;
-      3'h2:
-          \$155  = 25'h1cee134;
-      3'h3:
-          \$155  = 25'h116bde4;
-      3'h4:
-          \$155  = 25'h12fb61e;
-      3'h5:
-          \$155  = 25'h1395a43;
-      3'h6:
-          \$155  = 25'h190290b;
-      3'h7:
-          \$155  = 25'h1a1437b;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$156  = 6'h23;
-      3'h1:
-          \$156  = 6'h23;
-      3'h2:
-          \$156  = 6'h23;
-      3'h3:
-          \$156  = 6'h22;
-      3'h4:
-          \$156  = 6'h23;
-      3'h5:
-          \$156  = 6'h23;
-      3'h6:
-          \$156  = 6'h23;
-      3'h7:
-          \$156  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$157  = 35'h400000000;
-      3'h1:
-          \$157  = 35'h400000000;
-      3'h2:
-          \$157  = 35'h400000000;
-      3'h3:
-          \$157  = 35'h200000000;
-      3'h4:
-          \$157  = 35'h400000000;
-      3'h5:
-          \$157  = 35'h400000000;
-      3'h6:
-          \$157  = 35'h400000000;
-      3'h7:
-          \$157  = 35'h400000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$158  = 35'h7ffffffff;
-      3'h1:
-          \$158  = 35'h7ffffffff;
-      3'h2:
-          \$158  = 35'h7ffffffff;
-      3'h3:
-          \$158  = 35'h3ffffffff;
-      3'h4:
-          \$158  = 35'h7ffffffff;
-      3'h5:
-          \$158  = 35'h7ffffffff;
-      3'h6:
-          \$158  = 35'h7ffffffff;
-      3'h7:
-          \$158  = 35'h7ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$192  = 25'h1a3e314;
-      3'h1:
-          \$192  = 25'h1612bcc;
-      3'h2:
-          \$192  = 25'h16f08d4;
-      3'h3:
-          \$192  = 25'h116e960;
-      3'h4:
-          \$192  = 25'h1c55fb8;
-      3'h5:
-          \$192  = 25'h1a336df;
-      3'h6:
-          \$192  = 25'h1102d38;
-      3'h7:
-          \$192  = 25'h11ba093;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$193  = 6'h23;
-      3'h1:
-          \$193  = 6'h23;
-      3'h2:
-          \$193  = 6'h23;
-      3'h3:
-          \$193  = 6'h22;
-      3'h4:
-          \$193  = 6'h23;
-      3'h5:
-          \$193  = 6'h23;
-      3'h6:
-          \$193  = 6'h23;
-      3'h7:
-          \$193  = 6'h23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$194  = 35'h400000000;
-      3'h1:
-          \$194  = 35'h400000000;
-      3'h2:
-          \$194  = 35'h400000000;
-      3'h3:
-          \$194  = 35'h200000000;
-      3'h4:
-          \$194  = 35'h400000000;
-      3'h5:
-          \$194  = 35'h400000000;
-      3'h6:
-          \$194  = 35'h400000000;
-      3'h7:
-          \$194  = 35'h400000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$195  = 35'h7ffffffff;
-      3'h1:
-          \$195  = 35'h7ffffffff;
-      3'h2:
-          \$195  = 35'h7ffffffff;
-      3'h3:
-          \$195  = 35'h3ffffffff;
-      3'h4:
-          \$195  = 35'h7ffffffff;
-      3'h5:
-          \$195  = 35'h7ffffffff;
-      3'h6:
-          \$195  = 35'h7ffffffff;
-      3'h7:
-          \$195  = 35'h7ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = group;
-    if (\$11 ) begin
-      \$284  = \$14 [2:0];
+    \$93  = group;
+    if (\$6 ) begin
+      \$93  = \$9 [5:0];
     end
     if (rst) begin
-      \$284  = 3'h0;
+      \$93  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = \$15 ;
+    \$94  = \$10 ;
     if (rst) begin
-      \$285  = 1'h0;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = rq_valid_1;
+    \$95  = rq_valid_1;
     if (rst) begin
-      \$286  = 1'h0;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rq_valid_2;
+    \$96  = rq_valid_2;
     if (rst) begin
-      \$287  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = rq_valid_3;
+    \$97  = rq_valid_3;
     if (rst) begin
-      \$288  = 1'h0;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rq_valid_4;
+    \$98  = rq_valid_4;
     if (rst) begin
-      \$289  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = rq_valid_5;
+    \$99  = rq_valid_5;
     if (rst) begin
-      \$290  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rq_valid_6;
+    \$100  = rq_valid_6;
     if (rst) begin
-      \$291  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = rq_valid_7;
+    \$101  = rq_valid_7;
     if (rst) begin
-      \$292  = 1'h0;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rq_valid_8;
+    \$102  = rq_valid_8;
     if (rst) begin
-      \$293  = 1'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = rq_valid_9;
+    \$103  = rq_valid_9;
     if (rst) begin
-      \$294  = 1'h0;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = \$16 ;
+    \$104  = \$11 ;
     if (rst) begin
-      \$295  = 25'h0000000;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = rq0_mult_1;
+    \$105  = rq0_mult_1;
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = rq0_mult_2;
+    \$106  = rq0_mult_2;
     if (rst) begin
-      \$297  = 25'h0000000;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = rq0_mult_3;
+    \$107  = rq0_mult_3;
     if (rst) begin
-      \$298  = 25'h0000000;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = rq0_mult_4;
+    \$108  = rq0_mult_4;
     if (rst) begin
-      \$299  = 25'h0000000;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = rq0_mult_5;
+    \$109  = rq0_mult_5;
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = rq0_mult_6;
+    \$110  = rq0_mult_6;
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = rq0_mult_7;
+    \$111  = rq0_mult_7;
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = rq0_mult_8;
+    \$112  = rq0_mult_8;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = i__payload[23:0];
+    \$113  = \$12 ;
     if (rst) begin
-      \$304  = 24'h000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = rq0_x[16:0];
+    \$114  = rq0_shift_1;
     if (rst) begin
-      \$305  = 17'h00000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = rq0_mult_1[16:0];
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$306  = 17'h00000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$17 ;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$307  = 34'h000000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = rq0_part0_0;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rq0_part0_0_r;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$309  = 34'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = rq0_x[16:0];
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$310  = 17'h00000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = rq0_mult_1[24:17];
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$311  = 8'h00;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$18 ;
+    \$121  = rq0_shift_8;
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = rq0_part0_1;
+    \$122  = \$13 ;
     if (rst) begin
-      \$313  = 25'h0000000;
+      \$122  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = rq0_part0_1_r;
+    \$123  = rq0_half_1;
     if (rst) begin
-      \$314  = 25'h0000000;
+      \$123  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = rq0_x[23:17];
+    \$124  = rq0_half_2;
     if (rst) begin
-      \$315  = 7'h00;
+      \$124  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = rq0_mult_1[16:0];
+    \$125  = rq0_half_3;
     if (rst) begin
-      \$316  = 17'h00000;
+      \$125  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$19 ;
+    \$126  = rq0_half_4;
     if (rst) begin
-      \$317  = 24'h000000;
+      \$126  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = rq0_part1_0;
+    \$127  = rq0_half_5;
     if (rst) begin
-      \$318  = 24'h000000;
+      \$127  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = rq0_part1_0_r;
+    \$128  = rq0_half_6;
     if (rst) begin
-      \$319  = 24'h000000;
+      \$128  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = rq0_x[23:17];
+    \$129  = rq0_half_7;
     if (rst) begin
-      \$320  = 7'h00;
+      \$129  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = rq0_mult_1[24:17];
+    \$130  = rq0_half_8;
     if (rst) begin
-      \$321  = 8'h00;
+      \$130  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$20 ;
+    \$131  = \$14 ;
     if (rst) begin
-      \$322  = 15'h0000;
+      \$131  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$132  = rq0_mask_1;
+    if (rst) begin
+      \$132  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$133  = rq0_mask_2;
+    if (rst) begin
+      \$133  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$134  = rq0_mask_3;
+    if (rst) begin
+      \$134  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$135  = rq0_mask_4;
+    if (rst) begin
+      \$135  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$136  = rq0_mask_5;
+    if (rst) begin
+      \$136  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$137  = rq0_mask_6;
+    if (rst) begin
+      \$137  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$138  = rq0_mask_7;
+    if (rst) begin
+      \$138  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$139  = rq0_mask_8;
+    if (rst) begin
+      \$139  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$140  = i__payload;
+    if (rst) begin
+      \$140  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$141  = rq0_x[16:0];
+    if (rst) begin
+      \$141  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$142  = rq0_mult_1[16:0];
+    if (rst) begin
+      \$142  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$143  = \$15 ;
+    if (rst) begin
+      \$143  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$144  = rq0_part0_0;
+    if (rst) begin
+      \$144  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$145  = rq0_part0_0_r;
+    if (rst) begin
+      \$145  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$146  = rq0_x[16:0];
+    if (rst) begin
+      \$146  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$147  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$147  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$148  = \$16 ;
+    if (rst) begin
+      \$148  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$149  = rq0_part0_1;
+    if (rst) begin
+      \$149  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$150  = rq0_part0_1_r;
+    if (rst) begin
+      \$150  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$151  = rq0_x[23:17];
+    if (rst) begin
+      \$151  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$152  = rq0_mult_1[16:0];
+    if (rst) begin
+      \$152  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$153  = \$17 ;
+    if (rst) begin
+      \$153  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$154  = rq0_part1_0;
+    if (rst) begin
+      \$154  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$155  = rq0_part1_0_r;
+    if (rst) begin
+      \$155  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$156  = rq0_x[23:17];
+    if (rst) begin
+      \$156  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$157  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$157  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$158  = \$18 ;
+    if (rst) begin
+      \$158  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$159  = rq0_part1_1;
+    if (rst) begin
+      \$159  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$160  = rq0_part1_1_r;
+    if (rst) begin
+      \$160  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$161  = \$22 [48:0];
+    if (rst) begin
+      \$161  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$162  = \$26 [48:0];
+    if (rst) begin
+      \$162  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$163  = \$28 [48:0];
+    if (rst) begin
+      \$163  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$164  = \$29 ;
+    if (rst) begin
+      \$164  = 49'h0000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$165  = \$30 ;
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$166  = \$33 ;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$167  = \$37 [7:0];
+    if (rst) begin
+      \$167  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$168  = \$42 ;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$169  = \$47 ;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$170  = \$49 ;
+    if (rst) begin
+      \$170  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$171  = \$5 [3:0];
+    if (rst) begin
+      \$171  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = \$56 ;
+    if (rst) begin
+      \$172  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$173  = \$signature__addr ;
+    if (\$63 ) begin
+      \$173  = \$66 [3:0];
+    end
+    if (rst) begin
+      \$173  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$174  = rport__addr;
+    if (\$70 ) begin
+      \$174  = \$73 [3:0];
+    end
+    if (rst) begin
+      \$174  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$175  = \$86 [3:0];
+    if (rst) begin
+      \$175  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$176  = o__valid;
+    if (\$88 ) begin
+      \$176  = \$90 ;
+    end
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$177  = o__payload;
+    if (\$88 ) begin
+      \$177  = \$92 ;
+    end
+    if (rst) begin
+      \$177  = 8'h00;
     end
   end
   assign q_room = i__ready;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$26  = \$2 [7:0];
-  assign \port__addr$28  = \$3 [7:0];
-  assign \port__addr$30  = \$4 [7:0];
-  assign \port__addr$32  = \$5 [7:0];
-  assign \port__addr$34  = \$6 [7:0];
-  assign q_owed_next = \$10 [3:0];
+  assign port__data = q_in;
+  assign q_owed_next = \$5 [3:0];
   assign rq_valid_10 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[23:0];
-  assign \i__payload[1]  = i__payload[47:24];
-  assign \i__payload[2]  = i__payload[71:48];
-  assign \i__payload[3]  = i__payload[95:72];
-  assign \i__payload[4]  = i__payload[119:96];
-  assign \i__payload[5]  = i__payload[143:120];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \o__payload[5]  = o__payload[47:40];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign \q_in[5]  = q_in[47:40];
-  assign q_in[47:40] = \port__data$42 ;
-  assign q_in[39:32] = \port__data$41 ;
-  assign q_in[31:24] = \port__data$40 ;
-  assign q_in[23:16] = \port__data$39 ;
-  assign q_in[15:8] = \port__data$38 ;
-  assign q_in[7:0] = port__data;
-  assign rq0_rem[48:35] = 14'h0000;
-  assign rq0_rem[34:0] = rq0_prod[34:0];
-  assign rq2_rem[48:35] = 14'h0000;
-  assign rq2_rem[34:0] = rq2_prod[34:0];
-  assign rq3_rem[48:35] = 14'h0000;
-  assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign \$21  = { 1'h0, rq0_part0_0_rr };
-  assign \$23  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$25  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
-  assign \$27  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
-  assign \$31  = { rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48], rq0_prod[48:35] };
-  assign \$34  = 1'h1;
-  assign \$35  = \$33 ;
-  assign \$58  = { 1'h0, rq1_part0_0_rr };
-  assign \$60  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$62  = { rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr[23], rq1_part1_0_rr, 17'h00000 };
-  assign \$64  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
-  assign \$92  = { 1'h0, rq2_part0_0_rr };
-  assign \$94  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$96  = { rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr[23], rq2_part1_0_rr, 17'h00000 };
-  assign \$98  = { rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr[14], rq2_part1_1_rr, 34'h000000000 };
-  assign \$102  = { rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48], rq2_prod[48:35] };
-  assign \$105  = 1'h1;
-  assign \$106  = \$104 ;
-  assign \$126  = { 1'h0, rq3_part0_0_rr };
-  assign \$128  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$130  = { rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr[23], rq3_part1_0_rr, 17'h00000 };
-  assign \$132  = { rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr[14], rq3_part1_1_rr, 34'h000000000 };
-  assign \$136  = { rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48], rq3_prod[48:35] };
-  assign \$139  = 1'h1;
-  assign \$140  = \$138 ;
-  assign \$163  = { 1'h0, rq4_part0_0_rr };
-  assign \$165  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$167  = { rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr[23], rq4_part1_0_rr, 17'h00000 };
-  assign \$169  = { rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr[14], rq4_part1_1_rr, 34'h000000000 };
-  assign \$200  = { 1'h0, rq5_part0_0_rr };
-  assign \$202  = { 14'h0000, rq5_part0_1_rr, 17'h00000 };
-  assign \$204  = { rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr[23], rq5_part1_0_rr, 17'h00000 };
-  assign \$206  = { rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr[14], rq5_part1_1_rr, 34'h000000000 };
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$23  = { rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr[23], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [2:0] \$1 ;
+  reg [5:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire \$103 ;
+  wire [4:0] \$103 ;
   wire \$104 ;
-  wire [4:0] \$105 ;
-  wire [4:0] \$106 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
+  wire [5:0] \$108 ;
   wire \$109 ;
   wire [8:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [4:0] \$114 ;
+  wire [735:0] \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire [5:0] \$119 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire [91:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [22:0] \$121 ;
+  wire [23:0] \$122 ;
+  wire [22:0] \$123 ;
+  wire [23:0] \$124 ;
+  wire [22:0] \$125 ;
+  wire [23:0] \$126 ;
+  wire [22:0] \$127 ;
+  wire [23:0] \$128 ;
+  wire [22:0] \$129 ;
   wire [8:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [22:0] \$132 ;
-  wire [23:0] \$133 ;
-  wire [22:0] \$134 ;
-  wire [23:0] \$135 ;
-  wire [22:0] \$136 ;
-  wire [23:0] \$137 ;
-  wire [22:0] \$138 ;
-  wire [23:0] \$139 ;
+  wire [23:0] \$130 ;
+  wire [22:0] \$131 ;
+  wire [23:0] \$132 ;
+  wire [22:0] \$133 ;
+  wire [23:0] \$134 ;
+  wire [22:0] \$135 ;
+  wire [23:0] \$136 ;
+  wire [22:0] \$137 ;
+  wire [23:0] \$138 ;
+  wire [22:0] \$139 ;
   wire [8:0] \$14 ;
-  wire \$140 ;
-  wire [4:0] \$141 ;
-  wire \$142 ;
-  wire [5:0] \$143 ;
-  reg [2:0] \$144 ;
-  reg [2:0] \$145 ;
-  reg [2:0] \$146 ;
-  reg [2:0] \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  wire [23:0] \$140 ;
+  wire [22:0] \$141 ;
+  wire [23:0] \$142 ;
+  wire [22:0] \$143 ;
+  wire [23:0] \$144 ;
+  wire [22:0] \$145 ;
+  wire [23:0] \$146 ;
+  wire [22:0] \$147 ;
+  wire [23:0] \$148 ;
+  wire [22:0] \$149 ;
   wire [8:0] \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [5:0] \$154 ;
-  reg [47:0] \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  reg \$158 ;
-  reg \$159 ;
+  wire [23:0] \$150 ;
+  wire [22:0] \$151 ;
+  wire [23:0] \$152 ;
+  wire [22:0] \$153 ;
+  wire [23:0] \$154 ;
+  wire [22:0] \$155 ;
+  wire [23:0] \$156 ;
+  wire [22:0] \$157 ;
+  wire [23:0] \$158 ;
+  wire [22:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [2:0] \$160 ;
-  reg \$161 ;
-  reg [47:0] \$162 ;
-  reg [47:0] \$163 ;
-  reg [47:0] \$164 ;
-  reg [5:0] \$165 ;
-  reg [5:0] \$166 ;
-  reg [63:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [7:0] \$169 ;
+  wire [23:0] \$160 ;
+  wire [22:0] \$161 ;
+  wire [23:0] \$162 ;
+  wire [22:0] \$163 ;
+  wire [23:0] \$164 ;
+  wire [22:0] \$165 ;
+  wire [23:0] \$166 ;
+  wire [22:0] \$167 ;
+  wire [23:0] \$168 ;
+  wire [22:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [5:0] \$174 ;
-  reg [63:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [7:0] \$179 ;
+  wire [23:0] \$170 ;
+  wire [22:0] \$171 ;
+  wire [23:0] \$172 ;
+  wire [22:0] \$173 ;
+  wire [23:0] \$174 ;
+  wire [22:0] \$175 ;
+  wire [23:0] \$176 ;
+  wire [22:0] \$177 ;
+  wire [23:0] \$178 ;
+  wire [22:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [7:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [5:0] \$182 ;
-  reg [63:0] \$183 ;
-  reg [7:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [7:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [7:0] \$188 ;
-  reg [7:0] \$189 ;
+  wire [23:0] \$180 ;
+  wire [22:0] \$181 ;
+  wire [23:0] \$182 ;
+  wire [22:0] \$183 ;
+  wire [23:0] \$184 ;
+  wire \$185 ;
+  wire [4:0] \$186 ;
+  wire \$187 ;
+  wire [5:0] \$188 ;
+  reg [5:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [8:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [8:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [8:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [8:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [8:0] \$198 ;
-  reg [7:0] \$199 ;
-  reg [2:0] \$2 ;
+  reg [5:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg [5:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg \$199 ;
+  reg \$2 ;
   wire [8:0] \$20 ;
-  reg [8:0] \$200 ;
+  reg \$200 ;
   reg [7:0] \$201 ;
-  reg [8:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [8:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [8:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [8:0] \$208 ;
+  reg [7:0] \$202 ;
+  reg [5:0] \$203 ;
+  reg [5:0] \$204 ;
+  reg [63:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [5:0] \$207 ;
+  reg [63:0] \$208 ;
   reg [7:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [8:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [8:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [8:0] \$214 ;
+  reg [5:0] \$210 ;
+  reg [63:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [5:0] \$213 ;
+  reg [63:0] \$214 ;
   reg [7:0] \$215 ;
   reg [8:0] \$216 ;
   reg [7:0] \$217 ;
@@ -11825,52 +9000,52 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$235 ;
   reg [8:0] \$236 ;
   reg [7:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [8:0] \$238 ;
+  reg [7:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [16:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg [8:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [8:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [8:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [8:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [8:0] \$248 ;
+  reg [7:0] \$249 ;
   wire [8:0] \$25 ;
-  reg [16:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [16:0] \$254 ;
-  reg [16:0] \$255 ;
-  reg [16:0] \$256 ;
-  reg [16:0] \$257 ;
-  reg [16:0] \$258 ;
-  reg [16:0] \$259 ;
+  reg [8:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [8:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [8:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [8:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [8:0] \$258 ;
+  reg [7:0] \$259 ;
   wire [8:0] \$26 ;
-  reg [16:0] \$260 ;
-  reg [16:0] \$261 ;
-  reg [16:0] \$262 ;
-  reg [16:0] \$263 ;
-  reg [16:0] \$264 ;
-  reg [16:0] \$265 ;
-  reg [16:0] \$266 ;
-  reg [16:0] \$267 ;
-  reg [16:0] \$268 ;
-  reg [16:0] \$269 ;
+  reg [8:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [8:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [8:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [8:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [8:0] \$268 ;
+  reg [7:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [16:0] \$270 ;
-  reg [16:0] \$271 ;
-  reg [16:0] \$272 ;
-  reg [16:0] \$273 ;
-  reg [16:0] \$274 ;
-  reg [16:0] \$275 ;
-  reg [16:0] \$276 ;
-  reg [16:0] \$277 ;
-  reg [16:0] \$278 ;
-  reg [16:0] \$279 ;
+  reg [8:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [8:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [8:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [8:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [8:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [8:0] \$28 ;
   reg [16:0] \$280 ;
   reg [16:0] \$281 ;
@@ -11878,94 +9053,193 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$283 ;
   reg [16:0] \$284 ;
   reg [16:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [22:0] \$287 ;
-  reg [22:0] \$288 ;
-  reg [22:0] \$289 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [22:0] \$290 ;
-  reg [22:0] \$291 ;
-  reg [22:0] \$292 ;
-  reg [22:0] \$293 ;
-  reg [22:0] \$294 ;
-  reg [22:0] \$295 ;
-  reg [22:0] \$296 ;
-  reg [22:0] \$297 ;
-  reg \$298 ;
-  reg \$299 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [16:0] \$293 ;
+  reg [16:0] \$294 ;
+  reg [16:0] \$295 ;
+  reg [16:0] \$296 ;
+  reg [16:0] \$297 ;
+  reg [16:0] \$298 ;
+  reg [16:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
-  reg \$300 ;
-  reg [2:0] \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg \$304 ;
-  reg [2:0] \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg \$308 ;
-  reg [2:0] \$309 ;
+  reg [16:0] \$300 ;
+  reg [16:0] \$301 ;
+  reg [16:0] \$302 ;
+  reg [16:0] \$303 ;
+  reg [16:0] \$304 ;
+  reg [16:0] \$305 ;
+  reg [16:0] \$306 ;
+  reg [16:0] \$307 ;
+  reg [16:0] \$308 ;
+  reg [16:0] \$309 ;
   wire [8:0] \$31 ;
-  reg \$310 ;
-  reg \$311 ;
-  reg \$312 ;
-  reg [2:0] \$313 ;
-  reg \$314 ;
-  reg \$315 ;
-  reg \$316 ;
-  reg [2:0] \$317 ;
-  reg \$318 ;
-  reg \$319 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [16:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [16:0] \$316 ;
+  reg [16:0] \$317 ;
+  reg [16:0] \$318 ;
+  reg [16:0] \$319 ;
   wire [8:0] \$32 ;
-  reg \$320 ;
-  reg [2:0] \$321 ;
-  reg \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg [2:0] \$325 ;
-  reg \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg [2:0] \$329 ;
+  reg [16:0] \$320 ;
+  reg [16:0] \$321 ;
+  reg [16:0] \$322 ;
+  reg [16:0] \$323 ;
+  reg [16:0] \$324 ;
+  reg [16:0] \$325 ;
+  reg [16:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [16:0] \$329 ;
   wire [8:0] \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg \$332 ;
-  reg [2:0] \$333 ;
-  reg [22:0] \$334 ;
-  reg [22:0] \$335 ;
-  reg [22:0] \$336 ;
-  reg [22:0] \$337 ;
-  reg [22:0] \$338 ;
-  reg [22:0] \$339 ;
-  wire [16:0] \$34 ;
-  reg [22:0] \$340 ;
-  reg [22:0] \$341 ;
-  reg \$342 ;
-  reg [3:0] \$343 ;
-  reg \$344 ;
-  reg [3:0] \$345 ;
-  reg [3:0] \$346 ;
-  reg [3:0] \$347 ;
-  reg \$348 ;
-  reg [91:0] \$349 ;
-  wire [16:0] \$35 ;
-  wire [16:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
+  reg [16:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [16:0] \$339 ;
+  wire [8:0] \$34 ;
+  reg [16:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg [16:0] \$342 ;
+  reg [16:0] \$343 ;
+  reg [22:0] \$344 ;
+  reg [22:0] \$345 ;
+  reg [22:0] \$346 ;
+  reg [22:0] \$347 ;
+  reg [22:0] \$348 ;
+  reg [22:0] \$349 ;
+  wire [8:0] \$35 ;
+  reg [22:0] \$350 ;
+  reg [22:0] \$351 ;
+  reg [22:0] \$352 ;
+  reg [22:0] \$353 ;
+  reg [22:0] \$354 ;
+  reg [22:0] \$355 ;
+  reg [22:0] \$356 ;
+  reg [22:0] \$357 ;
+  reg [22:0] \$358 ;
+  reg [22:0] \$359 ;
+  wire [8:0] \$36 ;
+  reg [22:0] \$360 ;
+  reg [22:0] \$361 ;
+  reg [22:0] \$362 ;
+  reg [22:0] \$363 ;
+  reg [22:0] \$364 ;
+  reg [22:0] \$365 ;
+  reg [22:0] \$366 ;
+  reg [22:0] \$367 ;
+  reg [22:0] \$368 ;
+  reg [22:0] \$369 ;
+  wire [8:0] \$37 ;
+  reg [22:0] \$370 ;
+  reg [22:0] \$371 ;
+  reg [22:0] \$372 ;
+  reg [22:0] \$373 ;
+  reg [22:0] \$374 ;
+  reg [22:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
+  wire [8:0] \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
   wire [16:0] \$39 ;
-  reg \$4 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg \$398 ;
+  reg \$399 ;
+  wire \$4 ;
   wire [16:0] \$40 ;
+  reg [22:0] \$400 ;
+  reg [22:0] \$401 ;
+  reg [22:0] \$402 ;
+  reg [22:0] \$403 ;
+  reg [22:0] \$404 ;
+  reg [22:0] \$405 ;
+  reg [22:0] \$406 ;
+  reg [22:0] \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire [16:0] \$41 ;
+  reg \$410 ;
+  reg [22:0] \$411 ;
+  reg [22:0] \$412 ;
+  reg [22:0] \$413 ;
+  reg [22:0] \$414 ;
+  reg [22:0] \$415 ;
+  reg [22:0] \$416 ;
+  reg [22:0] \$417 ;
+  reg [22:0] \$418 ;
+  reg \$419 ;
   wire [16:0] \$42 ;
+  reg \$420 ;
+  reg \$421 ;
+  reg [22:0] \$422 ;
+  reg [22:0] \$423 ;
+  reg [22:0] \$424 ;
+  reg [22:0] \$425 ;
+  reg [22:0] \$426 ;
+  reg [22:0] \$427 ;
+  reg [22:0] \$428 ;
+  reg [22:0] \$429 ;
   wire [16:0] \$43 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg [22:0] \$433 ;
+  reg [22:0] \$434 ;
+  reg [22:0] \$435 ;
+  reg [22:0] \$436 ;
+  reg [22:0] \$437 ;
+  reg [22:0] \$438 ;
+  reg [22:0] \$439 ;
   wire [16:0] \$44 ;
+  reg [22:0] \$440 ;
+  reg \$441 ;
+  reg [3:0] \$442 ;
+  reg \$443 ;
+  reg [3:0] \$444 ;
+  reg [3:0] \$445 ;
+  reg [3:0] \$446 ;
+  reg \$447 ;
+  reg [735:0] \$448 ;
   wire [16:0] \$45 ;
   wire [16:0] \$46 ;
   wire [16:0] \$47 ;
   wire [16:0] \$48 ;
   wire [16:0] \$49 ;
-  reg \$5 ;
+  wire [6:0] \$5 ;
   wire [16:0] \$50 ;
   wire [16:0] \$51 ;
   wire [16:0] \$52 ;
@@ -11974,73 +9248,121 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$55 ;
   wire [16:0] \$56 ;
   wire [16:0] \$57 ;
-  wire [17:0] \$58 ;
-  wire [17:0] \$59 ;
-  wire \$6 ;
-  wire [18:0] \$60 ;
-  wire [17:0] \$61 ;
-  wire [23:0] \$62 ;
-  wire [17:0] \$63 ;
-  wire [17:0] \$64 ;
-  wire [18:0] \$65 ;
-  wire [17:0] \$66 ;
-  wire [23:0] \$67 ;
-  wire [17:0] \$68 ;
-  wire [17:0] \$69 ;
-  wire [6:0] \$7 ;
-  wire [18:0] \$70 ;
-  wire [17:0] \$71 ;
-  wire [23:0] \$72 ;
-  wire [17:0] \$73 ;
-  wire [17:0] \$74 ;
-  wire [18:0] \$75 ;
-  wire [17:0] \$76 ;
-  wire [23:0] \$77 ;
-  reg [22:0] \$78 ;
-  reg [22:0] \$79 ;
-  wire [6:0] \$8 ;
-  reg [22:0] \$80 ;
-  reg [22:0] \$81 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
+  wire [6:0] \$6 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
+  wire [8:0] \$7 ;
+  wire [16:0] \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [8:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire [4:0] \$87 ;
+  wire [4:0] \$88 ;
   wire \$89 ;
-  wire [47:0] \$9 ;
+  wire [8:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
+  wire [4:0] \$94 ;
+  wire [4:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [4:0] \$98 ;
-  wire [4:0] \$99 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr ;
+  wire \$98 ;
+  wire \$99 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$232 ;
-  wire [47:0] \$signature__data ;
-  wire [91:0] \$signature__data$233 ;
-  wire \$signature__en ;
+  wire [3:0] \$signature__addr ;
+  wire [735:0] \$signature__data ;
   (* init = 1'h0 *)
-  wire \$signature__en$231 ;
+  wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
+  reg [22:0] acc10 = 23'h000000;
+  wire [22:0] acc10_next;
+  reg [22:0] acc11 = 23'h000000;
+  wire [22:0] acc11_next;
+  reg [22:0] acc12 = 23'h000000;
+  wire [22:0] acc12_next;
+  reg [22:0] acc13 = 23'h000000;
+  wire [22:0] acc13_next;
+  reg [22:0] acc14 = 23'h000000;
+  wire [22:0] acc14_next;
+  reg [22:0] acc15 = 23'h000000;
+  wire [22:0] acc15_next;
+  reg [22:0] acc16 = 23'h000000;
+  wire [22:0] acc16_next;
+  reg [22:0] acc17 = 23'h000000;
+  wire [22:0] acc17_next;
+  reg [22:0] acc18 = 23'h000000;
+  wire [22:0] acc18_next;
+  reg [22:0] acc19 = 23'h000000;
+  wire [22:0] acc19_next;
   wire [22:0] acc1_next;
   reg [22:0] acc2 = 23'h000000;
+  reg [22:0] acc20 = 23'h000000;
+  wire [22:0] acc20_next;
+  reg [22:0] acc21 = 23'h000000;
+  wire [22:0] acc21_next;
+  reg [22:0] acc22 = 23'h000000;
+  wire [22:0] acc22_next;
+  reg [22:0] acc23 = 23'h000000;
+  wire [22:0] acc23_next;
+  reg [22:0] acc24 = 23'h000000;
+  wire [22:0] acc24_next;
+  reg [22:0] acc25 = 23'h000000;
+  wire [22:0] acc25_next;
+  reg [22:0] acc26 = 23'h000000;
+  wire [22:0] acc26_next;
+  reg [22:0] acc27 = 23'h000000;
+  wire [22:0] acc27_next;
+  reg [22:0] acc28 = 23'h000000;
+  wire [22:0] acc28_next;
+  reg [22:0] acc29 = 23'h000000;
+  wire [22:0] acc29_next;
   wire [22:0] acc2_next;
   reg [22:0] acc3 = 23'h000000;
+  reg [22:0] acc30 = 23'h000000;
+  wire [22:0] acc30_next;
+  reg [22:0] acc31 = 23'h000000;
+  wire [22:0] acc31_next;
   wire [22:0] acc3_next;
-  reg [22:0] bias0 = 23'h000000;
-  reg [22:0] bias1 = 23'h000000;
-  reg [22:0] bias2 = 23'h000000;
-  reg [22:0] bias3 = 23'h000000;
+  reg [22:0] acc4 = 23'h000000;
+  wire [22:0] acc4_next;
+  reg [22:0] acc5 = 23'h000000;
+  wire [22:0] acc5_next;
+  reg [22:0] acc6 = 23'h000000;
+  wire [22:0] acc6_next;
+  reg [22:0] acc7 = 23'h000000;
+  wire [22:0] acc7_next;
+  reg [22:0] acc8 = 23'h000000;
+  wire [22:0] acc8_next;
+  reg [22:0] acc9 = 23'h000000;
+  wire [22:0] acc9_next;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -12052,26 +9374,24 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
-  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first9_0 = 1'h0;
+  reg first8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_3 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
-  reg from_input2 = 1'h0;
-  input [47:0] i__payload;
-  wire [47:0] i__payload;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [47:0] inbuf_read = 48'h000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -12081,30 +9401,66 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
-  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last9_0 = 1'h0;
+  reg last8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_3 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  reg [2:0] nf1 = 3'h0;
-  reg [2:0] nf2 = 3'h0;
-  reg [2:0] nf3 = 3'h0;
-  reg [2:0] nf4 = 3'h0;
-  reg [2:0] nf5 = 3'h0;
-  reg [2:0] nf6 = 3'h0;
-  reg [2:0] nf7 = 3'h0;
-  reg [2:0] nf8 = 3'h0;
-  reg [2:0] nf9 = 3'h0;
+  wire [-1:0] nf1;
+  wire [-1:0] nf2;
+  wire [-1:0] nf3;
+  wire [-1:0] nf4;
+  wire [-1:0] nf5;
+  wire [-1:0] nf6;
+  wire [-1:0] nf7;
+  wire [-1:0] nf8;
   (* keep = 32'd1 *)
-  reg [2:0] nf9_0 = 3'h0;
-  reg [2:0] nf_t = 3'h0;
-  reg [2:0] nf_t_ahead = 3'h0;
-  output [91:0] o__payload;
-  reg [91:0] o__payload = 92'h00000000000000000000000;
+  wire [-1:0] nf8_0;
+  (* keep = 32'd1 *)
+  wire [-1:0] nf8_1;
+  (* keep = 32'd1 *)
+  wire [-1:0] nf8_2;
+  (* keep = 32'd1 *)
+  wire [-1:0] nf8_3;
+  output [735:0] o__payload;
+  reg [735:0] o__payload = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
+  wire [22:0] \o__payload[10] ;
+  wire [22:0] \o__payload[11] ;
+  wire [22:0] \o__payload[12] ;
+  wire [22:0] \o__payload[13] ;
+  wire [22:0] \o__payload[14] ;
+  wire [22:0] \o__payload[15] ;
+  wire [22:0] \o__payload[16] ;
+  wire [22:0] \o__payload[17] ;
+  wire [22:0] \o__payload[18] ;
+  wire [22:0] \o__payload[19] ;
   wire [22:0] \o__payload[1] ;
+  wire [22:0] \o__payload[20] ;
+  wire [22:0] \o__payload[21] ;
+  wire [22:0] \o__payload[22] ;
+  wire [22:0] \o__payload[23] ;
+  wire [22:0] \o__payload[24] ;
+  wire [22:0] \o__payload[25] ;
+  wire [22:0] \o__payload[26] ;
+  wire [22:0] \o__payload[27] ;
+  wire [22:0] \o__payload[28] ;
+  wire [22:0] \o__payload[29] ;
   wire [22:0] \o__payload[2] ;
+  wire [22:0] \o__payload[30] ;
+  wire [22:0] \o__payload[31] ;
   wire [22:0] \o__payload[3] ;
+  wire [22:0] \o__payload[4] ;
+  wire [22:0] \o__payload[5] ;
+  wire [22:0] \o__payload[6] ;
+  wire [22:0] \o__payload[7] ;
+  wire [22:0] \o__payload[8] ;
+  wire [22:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -12114,74 +9470,120 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$229 ;
+  wire [5:0] \port__addr$319 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$230 ;
+  wire [5:0] \port__addr$320 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$321 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$43 ;
-  wire [63:0] \port__data$52 ;
+  wire [63:0] \port__data$31 ;
+  wire [63:0] \port__data$35 ;
+  wire [63:0] \port__data$39 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_1_r = 17'h00000;
-  reg [16:0] prod0_2 = 17'h00000;
-  reg [16:0] prod0_2_r = 17'h00000;
-  reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_3_r = 17'h00000;
-  reg [16:0] prod0_4 = 17'h00000;
-  reg [16:0] prod0_4_r = 17'h00000;
-  reg [16:0] prod0_5 = 17'h00000;
-  reg [16:0] prod0_5_r = 17'h00000;
+  reg [16:0] prod10_0 = 17'h00000;
+  reg [16:0] prod10_0_r = 17'h00000;
+  reg [16:0] prod11_0 = 17'h00000;
+  reg [16:0] prod11_0_r = 17'h00000;
+  reg [16:0] prod12_0 = 17'h00000;
+  reg [16:0] prod12_0_r = 17'h00000;
+  reg [16:0] prod13_0 = 17'h00000;
+  reg [16:0] prod13_0_r = 17'h00000;
+  reg [16:0] prod14_0 = 17'h00000;
+  reg [16:0] prod14_0_r = 17'h00000;
+  reg [16:0] prod15_0 = 17'h00000;
+  reg [16:0] prod15_0_r = 17'h00000;
+  reg [16:0] prod16_0 = 17'h00000;
+  reg [16:0] prod16_0_r = 17'h00000;
+  reg [16:0] prod17_0 = 17'h00000;
+  reg [16:0] prod17_0_r = 17'h00000;
+  reg [16:0] prod18_0 = 17'h00000;
+  reg [16:0] prod18_0_r = 17'h00000;
+  reg [16:0] prod19_0 = 17'h00000;
+  reg [16:0] prod19_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_1_r = 17'h00000;
-  reg [16:0] prod1_2 = 17'h00000;
-  reg [16:0] prod1_2_r = 17'h00000;
-  reg [16:0] prod1_3 = 17'h00000;
-  reg [16:0] prod1_3_r = 17'h00000;
-  reg [16:0] prod1_4 = 17'h00000;
-  reg [16:0] prod1_4_r = 17'h00000;
-  reg [16:0] prod1_5 = 17'h00000;
-  reg [16:0] prod1_5_r = 17'h00000;
+  reg [16:0] prod20_0 = 17'h00000;
+  reg [16:0] prod20_0_r = 17'h00000;
+  reg [16:0] prod21_0 = 17'h00000;
+  reg [16:0] prod21_0_r = 17'h00000;
+  reg [16:0] prod22_0 = 17'h00000;
+  reg [16:0] prod22_0_r = 17'h00000;
+  reg [16:0] prod23_0 = 17'h00000;
+  reg [16:0] prod23_0_r = 17'h00000;
+  reg [16:0] prod24_0 = 17'h00000;
+  reg [16:0] prod24_0_r = 17'h00000;
+  reg [16:0] prod25_0 = 17'h00000;
+  reg [16:0] prod25_0_r = 17'h00000;
+  reg [16:0] prod26_0 = 17'h00000;
+  reg [16:0] prod26_0_r = 17'h00000;
+  reg [16:0] prod27_0 = 17'h00000;
+  reg [16:0] prod27_0_r = 17'h00000;
+  reg [16:0] prod28_0 = 17'h00000;
+  reg [16:0] prod28_0_r = 17'h00000;
+  reg [16:0] prod29_0 = 17'h00000;
+  reg [16:0] prod29_0_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod2_1 = 17'h00000;
-  reg [16:0] prod2_1_r = 17'h00000;
-  reg [16:0] prod2_2 = 17'h00000;
-  reg [16:0] prod2_2_r = 17'h00000;
-  reg [16:0] prod2_3 = 17'h00000;
-  reg [16:0] prod2_3_r = 17'h00000;
-  reg [16:0] prod2_4 = 17'h00000;
-  reg [16:0] prod2_4_r = 17'h00000;
-  reg [16:0] prod2_5 = 17'h00000;
-  reg [16:0] prod2_5_r = 17'h00000;
+  reg [16:0] prod30_0 = 17'h00000;
+  reg [16:0] prod30_0_r = 17'h00000;
+  reg [16:0] prod31_0 = 17'h00000;
+  reg [16:0] prod31_0_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod3_1 = 17'h00000;
-  reg [16:0] prod3_1_r = 17'h00000;
-  reg [16:0] prod3_2 = 17'h00000;
-  reg [16:0] prod3_2_r = 17'h00000;
-  reg [16:0] prod3_3 = 17'h00000;
-  reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod3_4 = 17'h00000;
-  reg [16:0] prod3_4_r = 17'h00000;
-  reg [16:0] prod3_5 = 17'h00000;
-  reg [16:0] prod3_5_r = 17'h00000;
-  wire [91:0] q_in;
+  reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod4_0_r = 17'h00000;
+  reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
+  reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod6_0_r = 17'h00000;
+  reg [16:0] prod7_0 = 17'h00000;
+  reg [16:0] prod7_0_r = 17'h00000;
+  reg [16:0] prod8_0 = 17'h00000;
+  reg [16:0] prod8_0_r = 17'h00000;
+  reg [16:0] prod9_0 = 17'h00000;
+  reg [16:0] prod9_0_r = 17'h00000;
+  wire [735:0] q_in;
   wire [22:0] \q_in[0] ;
+  wire [22:0] \q_in[10] ;
+  wire [22:0] \q_in[11] ;
+  wire [22:0] \q_in[12] ;
+  wire [22:0] \q_in[13] ;
+  wire [22:0] \q_in[14] ;
+  wire [22:0] \q_in[15] ;
+  wire [22:0] \q_in[16] ;
+  wire [22:0] \q_in[17] ;
+  wire [22:0] \q_in[18] ;
+  wire [22:0] \q_in[19] ;
   wire [22:0] \q_in[1] ;
+  wire [22:0] \q_in[20] ;
+  wire [22:0] \q_in[21] ;
+  wire [22:0] \q_in[22] ;
+  wire [22:0] \q_in[23] ;
+  wire [22:0] \q_in[24] ;
+  wire [22:0] \q_in[25] ;
+  wire [22:0] \q_in[26] ;
+  wire [22:0] \q_in[27] ;
+  wire [22:0] \q_in[28] ;
+  wire [22:0] \q_in[29] ;
   wire [22:0] \q_in[2] ;
+  wire [22:0] \q_in[30] ;
+  wire [22:0] \q_in[31] ;
   wire [22:0] \q_in[3] ;
+  wire [22:0] \q_in[4] ;
+  wire [22:0] \q_in[5] ;
+  wire [22:0] \q_in[6] ;
+  wire [22:0] \q_in[7] ;
+  wire [22:0] \q_in[8] ;
+  wire [22:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -12191,28 +9593,48 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [5:0] rom2_addr = 6'h00;
   reg [63:0] rom2_read = 64'h0000000000000000;
-  (* init = 3'h0 *)
-  wire [2:0] rport__addr;
+  (* keep = 32'd1 *)
+  reg [5:0] rom3_addr = 6'h00;
+  reg [63:0] rom3_read = 64'h0000000000000000;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$234 ;
-  wire [47:0] rport__data;
-  wire [91:0] \rport__data$223 ;
+  wire [3:0] rport__addr;
+  wire [735:0] rport__data;
   input rst;
   wire rst;
-  reg [2:0] sf_t = 3'h0;
-  reg [2:0] sf_t_ahead = 3'h1;
+  reg [5:0] sf_t = 6'h00;
+  reg [5:0] sf_t_ahead = 6'h01;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum0_s0_1 = 23'h000000;
-  reg [22:0] sum0_s1_0 = 23'h000000;
+  reg [22:0] sum10_s0_0 = 23'h000000;
+  reg [22:0] sum11_s0_0 = 23'h000000;
+  reg [22:0] sum12_s0_0 = 23'h000000;
+  reg [22:0] sum13_s0_0 = 23'h000000;
+  reg [22:0] sum14_s0_0 = 23'h000000;
+  reg [22:0] sum15_s0_0 = 23'h000000;
+  reg [22:0] sum16_s0_0 = 23'h000000;
+  reg [22:0] sum17_s0_0 = 23'h000000;
+  reg [22:0] sum18_s0_0 = 23'h000000;
+  reg [22:0] sum19_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
-  reg [22:0] sum1_s0_1 = 23'h000000;
-  reg [22:0] sum1_s1_0 = 23'h000000;
+  reg [22:0] sum20_s0_0 = 23'h000000;
+  reg [22:0] sum21_s0_0 = 23'h000000;
+  reg [22:0] sum22_s0_0 = 23'h000000;
+  reg [22:0] sum23_s0_0 = 23'h000000;
+  reg [22:0] sum24_s0_0 = 23'h000000;
+  reg [22:0] sum25_s0_0 = 23'h000000;
+  reg [22:0] sum26_s0_0 = 23'h000000;
+  reg [22:0] sum27_s0_0 = 23'h000000;
+  reg [22:0] sum28_s0_0 = 23'h000000;
+  reg [22:0] sum29_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
-  reg [22:0] sum2_s0_1 = 23'h000000;
-  reg [22:0] sum2_s1_0 = 23'h000000;
+  reg [22:0] sum30_s0_0 = 23'h000000;
+  reg [22:0] sum31_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
-  reg [22:0] sum3_s0_1 = 23'h000000;
-  reg [22:0] sum3_s1_0 = 23'h000000;
+  reg [22:0] sum4_s0_0 = 23'h000000;
+  reg [22:0] sum5_s0_0 = 23'h000000;
+  reg [22:0] sum6_s0_0 = 23'h000000;
+  reg [22:0] sum7_s0_0 = 23'h000000;
+  reg [22:0] sum8_s0_0 = 23'h000000;
+  reg [22:0] sum9_s0_0 = 23'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
@@ -12223,1208 +9645,1990 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
-  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v9_0 = 1'h0;
+  reg v8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_1 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_2 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_3 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_2 = 8'h00;
-  reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w0_4 = 8'h00;
-  reg [7:0] w0_5 = 8'h00;
+  reg [7:0] w10_0 = 8'h00;
+  reg [7:0] w11_0 = 8'h00;
+  reg [7:0] w12_0 = 8'h00;
+  reg [7:0] w13_0 = 8'h00;
+  reg [7:0] w14_0 = 8'h00;
+  reg [7:0] w15_0 = 8'h00;
+  reg [7:0] w16_0 = 8'h00;
+  reg [7:0] w17_0 = 8'h00;
+  reg [7:0] w18_0 = 8'h00;
+  reg [7:0] w19_0 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_2 = 8'h00;
-  reg [7:0] w1_3 = 8'h00;
-  reg [7:0] w1_4 = 8'h00;
-  reg [7:0] w1_5 = 8'h00;
+  reg [7:0] w20_0 = 8'h00;
+  reg [7:0] w21_0 = 8'h00;
+  reg [7:0] w22_0 = 8'h00;
+  reg [7:0] w23_0 = 8'h00;
+  reg [7:0] w24_0 = 8'h00;
+  reg [7:0] w25_0 = 8'h00;
+  reg [7:0] w26_0 = 8'h00;
+  reg [7:0] w27_0 = 8'h00;
+  reg [7:0] w28_0 = 8'h00;
+  reg [7:0] w29_0 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w2_1 = 8'h00;
-  reg [7:0] w2_2 = 8'h00;
-  reg [7:0] w2_3 = 8'h00;
-  reg [7:0] w2_4 = 8'h00;
-  reg [7:0] w2_5 = 8'h00;
+  reg [7:0] w30_0 = 8'h00;
+  reg [7:0] w31_0 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w3_1 = 8'h00;
-  reg [7:0] w3_2 = 8'h00;
-  reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_4 = 8'h00;
-  reg [7:0] w3_5 = 8'h00;
+  reg [7:0] w4_0 = 8'h00;
+  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w6_0 = 8'h00;
+  reg [7:0] w7_0 = 8'h00;
+  reg [7:0] w8_0 = 8'h00;
+  reg [7:0] w9_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x0_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_4 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_5 = 8'h00;
-  (* keep = 32'd1 *)
   reg [7:0] x1_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_4 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_5 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x2_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_4 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_5 = 8'h00;
-  reg [47:0] x_mid = 48'h000000000000;
-  reg [47:0] x_reg = 48'h000000000000;
-  reg [47:0] x_reg2 = 48'h000000000000;
+  reg [7:0] x3_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
+  reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_1 = 9'h000;
+  reg [8:0] xoff10_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_2 = 9'h000;
+  reg [8:0] xoff11_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_3 = 9'h000;
+  reg [8:0] xoff12_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_4 = 9'h000;
+  reg [8:0] xoff13_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_5 = 9'h000;
+  reg [8:0] xoff14_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff15_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff16_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff17_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff18_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff19_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_1 = 9'h000;
+  reg [8:0] xoff20_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_2 = 9'h000;
+  reg [8:0] xoff21_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_3 = 9'h000;
+  reg [8:0] xoff22_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_4 = 9'h000;
+  reg [8:0] xoff23_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_5 = 9'h000;
+  reg [8:0] xoff24_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff25_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff26_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff27_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff28_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff29_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_1 = 9'h000;
+  reg [8:0] xoff30_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_5 = 9'h000;
+  reg [8:0] xoff31_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_1 = 9'h000;
+  reg [8:0] xoff4_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_2 = 9'h000;
+  reg [8:0] xoff5_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_3 = 9'h000;
+  reg [8:0] xoff6_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_4 = 9'h000;
+  reg [8:0] xoff7_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_5 = 9'h000;
-  reg [47:0] inbuf [7:0];
+  reg [8:0] xoff8_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_0 = 9'h000;
+  reg [735:0] queue [9:0];
   initial begin
-    inbuf[0] = 48'h000000000000;
-    inbuf[1] = 48'h000000000000;
-    inbuf[2] = 48'h000000000000;
-    inbuf[3] = 48'h000000000000;
-    inbuf[4] = 48'h000000000000;
-    inbuf[5] = 48'h000000000000;
-    inbuf[6] = 48'h000000000000;
-    inbuf[7] = 48'h000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
-  end
-  reg [47:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
-  end
-  assign rport__data = _0_;
-  reg [91:0] queue [10:0];
-  initial begin
-    queue[0] = 92'h00000000000000000000000;
-    queue[1] = 92'h00000000000000000000000;
-    queue[2] = 92'h00000000000000000000000;
-    queue[3] = 92'h00000000000000000000000;
-    queue[4] = 92'h00000000000000000000000;
-    queue[5] = 92'h00000000000000000000000;
-    queue[6] = 92'h00000000000000000000000;
-    queue[7] = 92'h00000000000000000000000;
-    queue[8] = 92'h00000000000000000000000;
-    queue[9] = 92'h00000000000000000000000;
-    queue[10] = 92'h00000000000000000000000;
+    queue[0] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[1] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[2] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[3] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[4] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[5] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[6] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[7] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[8] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    queue[9] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$223  = queue[q_rptr];
-  reg [63:0] rom0 [63:0];
+  assign rport__data = queue[q_rptr];
+  reg [63:0] rom0 [47:0];
   initial begin
-    rom0[0] = 64'h3dc9cb35a7310327;
-    rom0[1] = 64'hbd3b3535ff0dd927;
-    rom0[2] = 64'he1af7344fba8cad2;
-    rom0[3] = 64'he5d576cb6716f8d0;
-    rom0[4] = 64'h0b07eb052a7fb4eb;
-    rom0[5] = 64'h17469727132f5ee2;
-    rom0[6] = 64'hf582e518cec583d3;
-    rom0[7] = 64'h30f72be304fb67f3;
-    rom0[8] = 64'hedf07fe9e708f4d9;
-    rom0[9] = 64'h0309084ecd2ea3f2;
-    rom0[10] = 64'h2fc7cfee084c0196;
-    rom0[11] = 64'h261f2416fc00de7f;
-    rom0[12] = 64'h2a22e204d7df06c3;
-    rom0[13] = 64'h00f7443933f2ed28;
-    rom0[14] = 64'h1742521ed36ae50d;
-    rom0[15] = 64'hcff0ee173e0ae6ed;
-    rom0[16] = 64'h11f60e495bef0401;
-    rom0[17] = 64'h1ddc1b1f4a8cbdf5;
-    rom0[18] = 64'hf4231815fbd90eac;
-    rom0[19] = 64'h010d0b97e4faf30c;
-    rom0[20] = 64'hc945aa1ca1aef781;
-    rom0[21] = 64'hfbfb520839c6e31b;
-    rom0[22] = 64'hab3e6d1dfe5847a6;
-    rom0[23] = 64'hef2cd82a5538fcfc;
-    rom0[24] = 64'h09dff5e42507b821;
-    rom0[25] = 64'h440ee04d2323e119;
-    rom0[26] = 64'hd765e7023ada64ba;
-    rom0[27] = 64'h32f31916da1759ee;
-    rom0[28] = 64'hd23a98cf810935f6;
-    rom0[29] = 64'hfdfd591d3cd647ae;
-    rom0[30] = 64'h02e622a1f60e3314;
-    rom0[31] = 64'hfb5e35f81814f121;
-    rom0[32] = 64'h51c72e082cea3a0d;
-    rom0[33] = 64'h1ef73055f0b8b6ed;
-    rom0[34] = 64'h98f22a30444ddd05;
-    rom0[35] = 64'h814364a50812911b;
-    rom0[36] = 64'h0fddbf0dfddf0ac4;
-    rom0[37] = 64'hb14528fde0b6fa27;
-    rom0[38] = 64'hc1d37f640828edfa;
-    rom0[39] = 64'h06b2c06841e8cef2;
-    rom0[40] = 64'h6cce1d4d4903f4f6;
-    rom0[41] = 64'h4ef4adc8e3faf922;
-    rom0[42] = 64'hb04ef1e0ebf758f1;
-    rom0[43] = 64'he9a5e322c5d824e2;
-    rom0[44] = 64'hef20e6ffe0bf4a16;
-    rom0[45] = 64'h193344304214f23a;
-    rom0[46] = 64'hddedf3e7e6fb7fc5;
-    rom0[47] = 64'h0f0801acffffeff9;
-    rom0[48] = 64'he9c0bfd09607390a;
-    rom0[49] = 64'ha009580444ed59e8;
-    rom0[50] = 64'h1c97281de7f9a211;
-    rom0[51] = 64'h3c24f4d1063ef6ee;
-    rom0[52] = 64'h9f0916d73978d3e7;
-    rom0[53] = 64'h6b2da2e7c71816c5;
-    rom0[54] = 64'hcffeed295712811f;
-    rom0[55] = 64'hf0492d21fc0042f9;
-    rom0[56] = 64'ha52726d38b6d1ead;
-    rom0[57] = 64'h83e3b429cd55e6f2;
-    rom0[58] = 64'h3b89ffbae3d7d2af;
-    rom0[59] = 64'h2903fb614ec11147;
-    rom0[60] = 64'ha19969d1376c903b;
-    rom0[61] = 64'h74c9854cba3f2b1e;
-    rom0[62] = 64'hdbefbdd9ece8814f;
-    rom0[63] = 64'h061a28f5b606d844;
+    rom0[0] = 64'h055ff0d90037c927;
+    rom0[1] = 64'hc2b9edf4e59a3d03;
+    rom0[2] = 64'hf41a0f0837560431;
+    rom0[3] = 64'h0854dae7fd3dc6a7;
+    rom0[4] = 64'h0f81c0e9d9b17f35;
+    rom0[5] = 64'h50291e7feb2dd9cb;
+    rom0[6] = 64'h0d9509f2bfce3b27;
+    rom0[7] = 64'hc95903a327e8bdd9;
+    rom0[8] = 64'hf809682ed4d2c60d;
+    rom0[9] = 64'hf00ccccd1a1b01ff;
+    rom0[10] = 64'h0dd2254ec1180b35;
+    rom0[11] = 64'hcaf0a30824faf835;
+    rom0[12] = 64'he436c796fed2afd2;
+    rom0[13] = 64'h40432f01e33ae1ca;
+    rom0[14] = 64'he82e334cb6caa7a8;
+    rom0[15] = 64'he5c00408d5ddeefb;
+    rom0[16] = 64'h163aebeed71f0144;
+    rom0[17] = 64'hbdaecbcf2ff06273;
+    rom0[18] = 64'h7f221f7ff234d5d0;
+    rom0[19] = 64'h082f26de4d46e5f8;
+    rom0[20] = 64'ha91eee0004dcba16;
+    rom0[21] = 64'h3fdd07fc004e2b67;
+    rom0[22] = 64'h210f7f16df0cb5cb;
+    rom0[23] = 64'hf4a8182487af5476;
+    rom0[24] = 64'h9fdb22c3fa9d07eb;
+    rom0[25] = 64'hf6e02a0681810bb4;
+    rom0[26] = 64'hc6d30ddf4a1a1d7f;
+    rom0[27] = 64'hdf15ddd7480bf02a;
+    rom0[28] = 64'h5c11de04f43d1005;
+    rom0[29] = 64'h22e123e223f703eb;
+    rom0[30] = 64'h08bff728e2b346e2;
+    rom0[31] = 64'hd2b000ed272b175e;
+    rom0[32] = 64'h00e50ef20dea2f2f;
+    rom0[33] = 64'h4838f833fb451213;
+    rom0[34] = 64'h300f3339f63f2827;
+    rom0[35] = 64'h48eb1344bbe4e897;
+    rom0[36] = 64'hcd4c420d191e82d3;
+    rom0[37] = 64'h3f2c17e5cfd0f583;
+    rom0[38] = 64'h334ff06af72dcac5;
+    rom0[39] = 64'ha3f5f5d305b0d1ce;
+    rom0[40] = 64'hd61dbb1e05ed0818;
+    rom0[41] = 64'h2cffdd52d7fc0ae5;
+    rom0[42] = 64'h12f0f0ed2f35f7f3;
+    rom0[43] = 64'h0801cfe62f153067;
+    rom0[44] = 64'h460ef10a284309fb;
+    rom0[45] = 64'h07d6c03e1c090b04;
+    rom0[46] = 64'h0844fb17ccf5cae3;
+    rom0[47] = 64'hb9d90cee2fe9ed2b;
+  end
+  reg [63:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= rom0[rom0_addr];
+  end
+  assign port__data = _0_;
+  reg [63:0] rom1 [47:0];
+  initial begin
+    rom1[0] = 64'h39f4df219af4f601;
+    rom1[1] = 64'hb4f609b878cf1104;
+    rom1[2] = 64'heedee807f0e92def;
+    rom1[3] = 64'h5df33925a90fc85b;
+    rom1[4] = 64'hac1d3ae47f47e349;
+    rom1[5] = 64'h020b9ff50ae0e60e;
+    rom1[6] = 64'hd1da0e194134dcf5;
+    rom1[7] = 64'h5a2d44e1ef181dbd;
+    rom1[8] = 64'h17bfa52308cb388c;
+    rom1[9] = 64'h19796323dc1dd84a;
+    rom1[10] = 64'hddf9c74dfbdfea1f;
+    rom1[11] = 64'hf23641e005c2071b;
+    rom1[12] = 64'h5fcb65baf92723ac;
+    rom1[13] = 64'h5cd3d764bf3cf40e;
+    rom1[14] = 64'h24d6e8daefa908d9;
+    rom1[15] = 64'h26d6243a06fbe7fb;
+    rom1[16] = 64'h0104cc02cdf5f615;
+    rom1[17] = 64'hb3f12ce738000a18;
+    rom1[18] = 64'h164af3ee013a0d0c;
+    rom1[19] = 64'h2f153259b63c01f3;
+    rom1[20] = 64'h2203e817cb85dffa;
+    rom1[21] = 64'hc7f2f9daf2523ae4;
+    rom1[22] = 64'h1bc4ad16ec0b1897;
+    rom1[23] = 64'h81a79c193dc7dd0b;
+    rom1[24] = 64'hef813af63b0d4581;
+    rom1[25] = 64'h15b0d23539e9c9f7;
+    rom1[26] = 64'hc8feee0913df43ae;
+    rom1[27] = 64'h0ee22a81150362a1;
+    rom1[28] = 64'h251216cfee4efb1c;
+    rom1[29] = 64'h02163d98407f6daa;
+    rom1[30] = 64'hcae6fdae7a1dfb1b;
+    rom1[31] = 64'he4d3fd47f9e6fbe3;
+    rom1[32] = 64'hc9e0c1d6361416c6;
+    rom1[33] = 64'h1023b33ccf04bc39;
+    rom1[34] = 64'hc1dd891df6f80b08;
+    rom1[35] = 64'h1305d65902038152;
+    rom1[36] = 64'h52c0e614c8b33ea6;
+    rom1[37] = 64'h38fa0233fd3bab47;
+    rom1[38] = 64'h177ad40ee9d6cc58;
+    rom1[39] = 64'h27267ff633e70efe;
+    rom1[40] = 64'hf500eea12cb5101d;
+    rom1[41] = 64'hf638f0220adfbf6d;
+    rom1[42] = 64'h33005e21e4482cfc;
+    rom1[43] = 64'hef33fbf1eb12effc;
+    rom1[44] = 64'hef4e1114e439ec38;
+    rom1[45] = 64'hf33f151806c7c555;
+    rom1[46] = 64'h2c1719f8cdf60a2a;
+    rom1[47] = 64'h04f0083506c800d8;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[rom0_addr];
+    _1_ <= rom1[rom1_addr];
   end
-  assign port__data = _1_;
-  reg [63:0] rom1 [63:0];
+  assign \port__data$31  = _1_;
+  reg [63:0] rom2 [47:0];
   initial begin
-    rom1[0] = 64'h3d569a37d97fc604;
-    rom1[1] = 64'h1bd2e8cef80b01c6;
-    rom1[2] = 64'hddca3ad26201eea7;
-    rom1[3] = 64'h4edc463454b52bba;
-    rom1[4] = 64'h0b1a819d0310f01d;
-    rom1[5] = 64'h45ea2bb3e828122f;
-    rom1[6] = 64'hb02dd01e0a08d1ca;
-    rom1[7] = 64'h09431535edca0b09;
-    rom1[8] = 64'h541ab95f1ec0da0f;
-    rom1[9] = 64'h0c095995a325cc68;
-    rom1[10] = 64'hc02e4336cbeb0433;
-    rom1[11] = 64'hdd1e2f22187f07ee;
-    rom1[12] = 64'h15d3e0db23dedd0d;
-    rom1[13] = 64'h38e5b0bf1333f80e;
-    rom1[14] = 64'hf54f2c4cddbbf5f0;
-    rom1[15] = 64'hd60e01f00cfbc0f1;
-    rom1[16] = 64'h0fe9cff4e6e3c82d;
-    rom1[17] = 64'h1dcb183407ead838;
-    rom1[18] = 64'hfba93c270af6e708;
-    rom1[19] = 64'h52853c3add183adf;
-    rom1[20] = 64'h03dfe90d6dfb6243;
-    rom1[21] = 64'h0414e61d810bbc16;
-    rom1[22] = 64'he7d63bb3bf100ecc;
-    rom1[23] = 64'hc7391248000ac5ec;
-    rom1[24] = 64'hf3def6f49f3a39e8;
-    rom1[25] = 64'h79bf2dda41c763a5;
-    rom1[26] = 64'hd6d6d3cb2ccc24e8;
-    rom1[27] = 64'hf203154a9cadf9e8;
-    rom1[28] = 64'he2feb0813d162aee;
-    rom1[29] = 64'h23e0d3e6d689b3c1;
-    rom1[30] = 64'h267afac0f0ee7fd4;
-    rom1[31] = 64'h3f4e330008191511;
-    rom1[32] = 64'hc29d2b22330b92b9;
-    rom1[33] = 64'hf4eef92d34fcf010;
-    rom1[34] = 64'h1a15cd25f805e328;
-    rom1[35] = 64'h040581e20ccfecf6;
-    rom1[36] = 64'hddf257f936eb2a07;
-    rom1[37] = 64'he301e606f8deeb14;
-    rom1[38] = 64'h18ee03a21c721e4d;
-    rom1[39] = 64'he8cc16b3d9210be6;
-    rom1[40] = 64'h06e42ff9bb4c00f8;
-    rom1[41] = 64'hcb1842017fd04aaf;
-    rom1[42] = 64'h3353fd7f6dd20a0f;
-    rom1[43] = 64'hd4eee7cad484a849;
-    rom1[44] = 64'h3bdb416af4d24a2f;
-    rom1[45] = 64'had08e43bbfafcce8;
-    rom1[46] = 64'h45c0392c045472fe;
-    rom1[47] = 64'hceb3d9162efc47f8;
-    rom1[48] = 64'h4f2926032f24f87f;
-    rom1[49] = 64'h061911e2d902bff8;
-    rom1[50] = 64'hff5029e141a4ecb8;
-    rom1[51] = 64'h904f1da604384794;
-    rom1[52] = 64'hf00636140cdf2335;
-    rom1[53] = 64'h1bf123fdcf7c1b37;
-    rom1[54] = 64'h22093233bfbe8cc7;
-    rom1[55] = 64'h1edde5eb25900237;
-    rom1[56] = 64'h30ec28d928ed376a;
-    rom1[57] = 64'hd62422df2d4e1dc7;
-    rom1[58] = 64'h147f14153e06f39f;
-    rom1[59] = 64'ha8f4de3f22ea3615;
-    rom1[60] = 64'hf6a0420a810dc214;
-    rom1[61] = 64'hdac5b73c10616ee2;
-    rom1[62] = 64'h22324c472cdc9a34;
-    rom1[63] = 64'hfcf49ce90ef0522a;
+    rom2[0] = 64'h55f9cef6d922c70d;
+    rom2[1] = 64'he32f6cf4f72b513a;
+    rom2[2] = 64'h1fe4f8033b9db9ea;
+    rom2[3] = 64'h1d0600491bc2922c;
+    rom2[4] = 64'hd2f64c4d9b210b08;
+    rom2[5] = 64'ha7febb1d69e4332e;
+    rom2[6] = 64'hf301f422812df7ed;
+    rom2[7] = 64'h7f424ef909f91eb6;
+    rom2[8] = 64'h1f18affafeee10b8;
+    rom2[9] = 64'h4fcb4ae31cf4f0f0;
+    rom2[10] = 64'hafc9d0c80323fc55;
+    rom2[11] = 64'h08da7fad410b3430;
+    rom2[12] = 64'h057f4ef1c625f205;
+    rom2[13] = 64'h27fdb058cccd98dd;
+    rom2[14] = 64'ha2530ff77015284d;
+    rom2[15] = 64'he2330aebda1ae344;
+    rom2[16] = 64'hffe1d2e0d0550530;
+    rom2[17] = 64'h05ed6df1c002f82a;
+    rom2[18] = 64'h91caa5e26ce2431b;
+    rom2[19] = 64'h73e7e924ee818191;
+    rom2[20] = 64'h61ee49d81a05f612;
+    rom2[21] = 64'hbed4a8c5c204ec08;
+    rom2[22] = 64'h152784221aaccfa5;
+    rom2[23] = 64'ha2dbd4e39d5d0c64;
+    rom2[24] = 64'h0f6a2016a2f9ddc4;
+    rom2[25] = 64'hfd41ef4abe570f0a;
+    rom2[26] = 64'h51db2fbfdbf207df;
+    rom2[27] = 64'he33b4ae02bdd2afd;
+    rom2[28] = 64'hbc02d2ffcf17eb0d;
+    rom2[29] = 64'hca3bf4e614ed36bf;
+    rom2[30] = 64'h953b333a11064527;
+    rom2[31] = 64'h32e419f2d1e6b1fa;
+    rom2[32] = 64'h2c08e814c00114b6;
+    rom2[33] = 64'h40adcc42fce3ebe0;
+    rom2[34] = 64'hedb2af3005dbdefd;
+    rom2[35] = 64'ha708bf440611f828;
+    rom2[36] = 64'h0d2cedc578a2d3fa;
+    rom2[37] = 64'hf739dd7fd703c1ed;
+    rom2[38] = 64'hfac0fefb72ee4d28;
+    rom2[39] = 64'h314572e629181e08;
+    rom2[40] = 64'hb81354e7532c7264;
+    rom2[41] = 64'ha7da04f332221c7f;
+    rom2[42] = 64'hf61608f90fb3b2f2;
+    rom2[43] = 64'h54d90fefba1606ce;
+    rom2[44] = 64'h0ab3f8ff2bcce6e8;
+    rom2[45] = 64'hf7ce47ff45e80b41;
+    rom2[46] = 64'hadf2fcac59202168;
+    rom2[47] = 64'h53012e01f9d6d9c0;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[rom1_addr];
+    _2_ <= rom2[rom2_addr];
   end
-  assign \port__data$43  = _2_;
-  reg [63:0] rom2 [63:0];
+  assign \port__data$35  = _2_;
+  reg [63:0] rom3 [47:0];
   initial begin
-    rom2[0] = 64'hebd9fd37e5002db1;
-    rom2[1] = 64'h24c11ad427bffa18;
-    rom2[2] = 64'h2fd7d5b6e3fef01f;
-    rom2[3] = 64'h87df00044df2af0c;
-    rom2[4] = 64'h23f4484a81faf73d;
-    rom2[5] = 64'hbbf6fb0d27e2e43f;
-    rom2[6] = 64'hd70505f7cf19fced;
-    rom2[7] = 64'h2fcc1c282f2fe9f5;
-    rom2[8] = 64'h500f08f4c2052981;
-    rom2[9] = 64'hca0df0f8c90df0d2;
-    rom2[10] = 64'hbd16e5e840e4ae3a;
-    rom2[11] = 64'hf4213fa9087fa80f;
-    rom2[12] = 64'h225cdfc6f69fe111;
-    rom2[13] = 64'h48304800d208eb0f;
-    rom2[14] = 64'h2cd6a3333fcdff1d;
-    rom2[15] = 64'hb90807460812d944;
-    rom2[16] = 64'h0a7fa9f0789ae047;
-    rom2[17] = 64'h05fbdc08ef41c2df;
-    rom2[18] = 64'h38cd06efbff900f5;
-    rom2[19] = 64'h3decf2cbb601c70b;
-    rom2[20] = 64'h40ee1513393b7f4e;
-    rom2[21] = 64'h02f6cf36f97a03f8;
-    rom2[22] = 64'h0a2c33e9fdc8dfb5;
-    rom2[23] = 64'h06cd06e4ebe4c8f6;
-    rom2[24] = 64'h02ac5deeb4390b1d;
-    rom2[25] = 64'hf2dd19175ad136f9;
-    rom2[26] = 64'hb30126245c5ff104;
-    rom2[27] = 64'h811bc7222f16a7c4;
-    rom2[28] = 64'h02250ec815ef1612;
-    rom2[29] = 64'h13c110c9e4ca05dd;
-    rom2[30] = 64'hf6f5271738523800;
-    rom2[31] = 64'h042cf3efef33f017;
-    rom2[32] = 64'h699b1b3bf7d9e421;
-    rom2[33] = 64'h41031cfe09810b23;
-    rom2[34] = 64'hc0d0da70ccc60255;
-    rom2[35] = 64'h9d1ac21aee6c5dac;
-    rom2[36] = 64'h14cf2bdbbea2ed17;
-    rom2[37] = 64'h0605fcc0d11111db;
-    rom2[38] = 64'h32532972d778222c;
-    rom2[39] = 64'hf959452bba0fd620;
-    rom2[40] = 64'ha7d21d1fe355fef6;
-    rom2[41] = 64'h08af4f1f7ff3dac9;
-    rom2[42] = 64'h05ffe2a22705ede1;
-    rom2[43] = 64'ha215be617391db27;
-    rom2[44] = 64'hcabce351fd0f3b02;
-    rom2[45] = 64'ha7ed402c329508b2;
-    rom2[46] = 64'ha7b831faf70dda13;
-    rom2[47] = 64'h53adf70a54f601f2;
-    rom2[48] = 64'h00b796d4234de7fa;
-    rom2[49] = 64'h103eed4f21ec18f9;
-    rom2[50] = 64'hd076fc40c20215de;
-    rom2[51] = 64'h58110d2cb512f306;
-    rom2[52] = 64'hf9effd3923f681b4;
-    rom2[53] = 64'hdbf4dbfbe9bf0a2c;
-    rom2[54] = 64'h1328202a811bf60e;
-    rom2[55] = 64'h0852ccd4209e33ed;
-    rom2[56] = 64'hea4811e5eb1f37c4;
-    rom2[57] = 64'haad2b6c3e63adeef;
-    rom2[58] = 64'h160e3bc34c759dd9;
-    rom2[59] = 64'h21fe2f8bf7d5cd33;
-    rom2[60] = 64'h5b5a28d835460cd8;
-    rom2[61] = 64'h1ae4d81f082e4fef;
-    rom2[62] = 64'he4f1d7814da9171a;
-    rom2[63] = 64'he6cdb4c4ee2eda31;
+    rom3[0] = 64'h1fd927ad4d03c00a;
+    rom3[1] = 64'heb28a51e2326e939;
+    rom3[2] = 64'he5ec6a6dd4297f07;
+    rom3[3] = 64'h1130378b964ff896;
+    rom3[4] = 64'h48c4edd3b7fa24d0;
+    rom3[5] = 64'hea37282600e72fbf;
+    rom3[6] = 64'h3adfe3f2ece209e8;
+    rom3[7] = 64'he62283e62111a059;
+    rom3[8] = 64'hc324c7554f19f8ed;
+    rom3[9] = 64'hb6d61dcded06bf44;
+    rom3[10] = 64'hd2ef4e293ef90204;
+    rom3[11] = 64'haade2db41018d958;
+    rom3[12] = 64'h751589af02e19711;
+    rom3[13] = 64'h4c143bd2c2291ca2;
+    rom3[14] = 64'hc37f9fd74050b8f9;
+    rom3[15] = 64'h3b14f3e3fcffece7;
+    rom3[16] = 64'h0ed906ba76dea41d;
+    rom3[17] = 64'h169d3effd0154128;
+    rom3[18] = 64'hd53f034712a624ee;
+    rom3[19] = 64'hf7de2911b51d3cf6;
+    rom3[20] = 64'h8bf415c12c4f943e;
+    rom3[21] = 64'h2fa8364e0d904706;
+    rom3[22] = 64'hfe33ea61110638d1;
+    rom3[23] = 64'h21cd22fb58f304f4;
+    rom3[24] = 64'h460a993bf61409e7;
+    rom3[25] = 64'h3542a19023369fd3;
+    rom3[26] = 64'hd8a0146c39063578;
+    rom3[27] = 64'h28f6c237fdf02339;
+    rom3[28] = 64'h5ad80dd1efb4dfd7;
+    rom3[29] = 64'h5b0c8169f9810c16;
+    rom3[30] = 64'h2e3cc91ebffd2dc5;
+    rom3[31] = 64'h08b7742be9236b16;
+    rom3[32] = 64'h1fc5e23ffbf13718;
+    rom3[33] = 64'hd8da6ebadb1b1bc7;
+    rom3[34] = 64'he4ef614cf42c7ce7;
+    rom3[35] = 64'h1a4f1085db0acfa2;
+    rom3[36] = 64'ha947ef4f1b33fe1f;
+    rom3[37] = 64'h4d4cdb818132cf81;
+    rom3[38] = 64'h813234e82a09c712;
+    rom3[39] = 64'hd7229aec20228c57;
+    rom3[40] = 64'hf11adcd9280ebe29;
+    rom3[41] = 64'he4172cbd13f6bfed;
+    rom3[42] = 64'h2ee91a449eeb49f9;
+    rom3[43] = 64'hee9c06d820e5f042;
+    rom3[44] = 64'hc4f42a06d4dd3700;
+    rom3[45] = 64'hb4fc52b6cc1e02fc;
+    rom3[46] = 64'hcd31f0f552ed9021;
+    rom3[47] = 64'he6da0e280833252d;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    _3_ <= rom2[rom2_addr];
+    _3_ <= rom3[rom3_addr];
   end
-  assign \port__data$52  = _3_;
-  assign \$6  = t == 6'h3f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
+  assign \port__data$39  = _3_;
+  always @(posedge clk)
+    sum20_s0_0 <= \$364 ;
+  always @(posedge clk)
+    sum21_s0_0 <= \$365 ;
+  always @(posedge clk)
+    sum22_s0_0 <= \$366 ;
+  always @(posedge clk)
+    sum23_s0_0 <= \$367 ;
+  always @(posedge clk)
+    sum24_s0_0 <= \$368 ;
+  always @(posedge clk)
+    sum25_s0_0 <= \$369 ;
+  always @(posedge clk)
+    sum26_s0_0 <= \$370 ;
+  always @(posedge clk)
+    sum27_s0_0 <= \$371 ;
+  always @(posedge clk)
+    sum28_s0_0 <= \$372 ;
+  always @(posedge clk)
+    sum29_s0_0 <= \$373 ;
+  always @(posedge clk)
+    sum30_s0_0 <= \$374 ;
+  always @(posedge clk)
+    sum31_s0_0 <= \$375 ;
+  always @(posedge clk)
+    v2 <= \$376 ;
+  always @(posedge clk)
+    first2 <= \$377 ;
+  always @(posedge clk)
+    last2 <= \$378 ;
+  always @(posedge clk)
+    v3 <= \$379 ;
+  always @(posedge clk)
+    first3 <= \$380 ;
+  always @(posedge clk)
+    last3 <= \$381 ;
+  always @(posedge clk)
+    v4 <= \$382 ;
+  always @(posedge clk)
+    first4 <= \$383 ;
+  always @(posedge clk)
+    last4 <= \$384 ;
+  always @(posedge clk)
+    v5 <= \$385 ;
+  always @(posedge clk)
+    first5 <= \$386 ;
+  always @(posedge clk)
+    last5 <= \$387 ;
+  always @(posedge clk)
+    v6 <= \$388 ;
+  always @(posedge clk)
+    first6 <= \$389 ;
+  always @(posedge clk)
+    last6 <= \$390 ;
+  always @(posedge clk)
+    v7 <= \$391 ;
+  always @(posedge clk)
+    first7 <= \$392 ;
+  always @(posedge clk)
+    last7 <= \$393 ;
+  always @(posedge clk)
+    v8 <= \$394 ;
+  always @(posedge clk)
+    first8 <= \$395 ;
+  always @(posedge clk)
+    last8 <= \$396 ;
+  always @(posedge clk)
+    v8_0 <= \$397 ;
+  always @(posedge clk)
+    first8_0 <= \$398 ;
+  always @(posedge clk)
+    last8_0 <= \$399 ;
+  always @(posedge clk)
+    acc0 <= \$400 ;
+  always @(posedge clk)
+    acc1 <= \$401 ;
+  always @(posedge clk)
+    acc2 <= \$402 ;
+  always @(posedge clk)
+    acc3 <= \$403 ;
+  always @(posedge clk)
+    acc4 <= \$404 ;
+  always @(posedge clk)
+    acc5 <= \$405 ;
+  always @(posedge clk)
+    acc6 <= \$406 ;
+  always @(posedge clk)
+    acc7 <= \$407 ;
+  always @(posedge clk)
+    v8_1 <= \$408 ;
+  always @(posedge clk)
+    first8_1 <= \$409 ;
+  always @(posedge clk)
+    last8_1 <= \$410 ;
+  always @(posedge clk)
+    acc8 <= \$411 ;
+  always @(posedge clk)
+    acc9 <= \$412 ;
+  always @(posedge clk)
+    acc10 <= \$413 ;
+  always @(posedge clk)
+    acc11 <= \$414 ;
+  always @(posedge clk)
+    acc12 <= \$415 ;
+  always @(posedge clk)
+    acc13 <= \$416 ;
+  always @(posedge clk)
+    acc14 <= \$417 ;
+  always @(posedge clk)
+    acc15 <= \$418 ;
+  always @(posedge clk)
+    v8_2 <= \$419 ;
+  always @(posedge clk)
+    first8_2 <= \$420 ;
+  always @(posedge clk)
+    last8_2 <= \$421 ;
+  always @(posedge clk)
+    acc16 <= \$422 ;
+  always @(posedge clk)
+    acc17 <= \$423 ;
+  always @(posedge clk)
+    acc18 <= \$424 ;
+  always @(posedge clk)
+    acc19 <= \$425 ;
+  always @(posedge clk)
+    acc20 <= \$426 ;
+  always @(posedge clk)
+    acc21 <= \$427 ;
+  always @(posedge clk)
+    acc22 <= \$428 ;
+  always @(posedge clk)
+    acc23 <= \$429 ;
+  always @(posedge clk)
+    v8_3 <= \$430 ;
+  always @(posedge clk)
+    first8_3 <= \$431 ;
+  always @(posedge clk)
+    last8_3 <= \$432 ;
+  always @(posedge clk)
+    acc24 <= \$433 ;
+  always @(posedge clk)
+    acc25 <= \$434 ;
+  always @(posedge clk)
+    acc26 <= \$435 ;
+  always @(posedge clk)
+    acc27 <= \$436 ;
+  always @(posedge clk)
+    acc28 <= \$437 ;
+  always @(posedge clk)
+    acc29 <= \$438 ;
+  always @(posedge clk)
+    acc30 <= \$439 ;
+  always @(posedge clk)
+    acc31 <= \$440 ;
+  always @(posedge clk)
+    deliver <= \$441 ;
+  always @(posedge clk)
+    q_owed <= \$442 ;
+  always @(posedge clk)
+    q_room <= \$443 ;
+  always @(posedge clk)
+    q_wptr <= \$444 ;
+  always @(posedge clk)
+    q_rptr <= \$445 ;
+  always @(posedge clk)
+    q_stored <= \$446 ;
+  always @(posedge clk)
+    o__valid <= \$447 ;
+  always @(posedge clk)
+    o__payload <= \$448 ;
+  assign \$4  = t == 6'h2f;
+  assign \$5  = t + 1'h1;
+  assign \$6  = \$4  ? 7'h00 : \$5 ;
+  assign \$7  = $signed(x0_0) - $signed(8'h80);
+  assign \$8  = $signed(x0_0) - $signed(8'h80);
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
   assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_0) - $signed(8'h80);
-  assign \$17  = $signed(x0_1) - $signed(8'h80);
-  assign \$18  = $signed(x1_2) - $signed(8'h80);
-  assign \$19  = $signed(x1_3) - $signed(8'h80);
-  assign \$20  = $signed(x1_4) - $signed(8'h80);
-  assign \$21  = $signed(x1_5) - $signed(8'h80);
+  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$12  = $signed(x0_0) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x1_0) - $signed(8'h80);
+  assign \$16  = $signed(x1_0) - $signed(8'h80);
+  assign \$17  = $signed(x1_0) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_0) - $signed(8'h80);
+  assign \$20  = $signed(x1_0) - $signed(8'h80);
+  assign \$21  = $signed(x1_0) - $signed(8'h80);
   assign \$22  = $signed(x1_0) - $signed(8'h80);
-  assign \$23  = $signed(x1_1) - $signed(8'h80);
-  assign \$24  = $signed(x1_2) - $signed(8'h80);
-  assign \$25  = $signed(x1_3) - $signed(8'h80);
-  assign \$26  = $signed(x2_4) - $signed(8'h80);
-  assign \$27  = $signed(x2_5) - $signed(8'h80);
+  assign \$23  = $signed(x2_0) - $signed(8'h80);
+  assign \$24  = $signed(x2_0) - $signed(8'h80);
+  assign \$25  = $signed(x2_0) - $signed(8'h80);
+  assign \$26  = $signed(x2_0) - $signed(8'h80);
+  assign \$27  = $signed(x2_0) - $signed(8'h80);
   assign \$28  = $signed(x2_0) - $signed(8'h80);
-  assign \$29  = $signed(x2_1) - $signed(8'h80);
-  assign \$30  = $signed(x2_2) - $signed(8'h80);
-  assign \$31  = $signed(x2_3) - $signed(8'h80);
-  assign \$32  = $signed(x2_4) - $signed(8'h80);
-  assign \$33  = $signed(x2_5) - $signed(8'h80);
-  assign \$34  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$35  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$36  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$37  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$38  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$39  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$29  = $signed(x2_0) - $signed(8'h80);
+  assign \$30  = $signed(x2_0) - $signed(8'h80);
+  assign \$31  = $signed(x3_0) - $signed(8'h80);
+  assign \$32  = $signed(x3_0) - $signed(8'h80);
+  assign \$33  = $signed(x3_0) - $signed(8'h80);
+  assign \$34  = $signed(x3_0) - $signed(8'h80);
+  assign \$35  = $signed(x3_0) - $signed(8'h80);
+  assign \$36  = $signed(x3_0) - $signed(8'h80);
+  assign \$37  = $signed(x3_0) - $signed(8'h80);
+  assign \$38  = $signed(x3_0) - $signed(8'h80);
+  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
   assign \$40  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$41  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$42  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$43  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$44  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$45  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$46  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$47  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$48  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$49  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$50  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$51  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$52  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$53  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$54  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$55  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$56  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$57  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$58  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$59  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$62  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$63  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$64  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$65  = $signed(\$63 ) + $signed(\$64 );
-  assign \$66  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$67  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$68  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$69  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$72  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$73  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$74  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$75  = $signed(\$73 ) + $signed(\$74 );
-  assign \$76  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$77  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$82  = v9 & last9;
-  assign \$83  = issue & last_t;
-  assign \$84  = o__valid & o__ready;
-  assign \$85  = q_owed < 4'hb;
-  assign \$86  = \$84  ? q_room : \$85 ;
-  assign \$87  = o__valid & o__ready;
-  assign \$88  = \$87  | q_room;
-  assign \$89  = \$83  ? \$86  : \$88 ;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = | q_stored;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$91  & \$93 ;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = deliver & \$95 ;
-  assign \$97  = q_wptr == 4'ha;
-  assign \$98  = q_wptr + 1'h1;
-  assign \$99  = \$97  ? 5'h00 : \$98 ;
-  assign \$100  = ~ o__valid;
-  assign \$101  = \$100  | o__ready;
-  assign \$102  = | q_stored;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = q_rptr == 4'ha;
-  assign \$105  = q_rptr + 1'h1;
-  assign \$106  = \$104  ? 5'h00 : \$105 ;
-  assign \$107  = ~ o__valid;
-  assign \$108  = \$107  | o__ready;
-  assign \$109  = | q_stored;
-  assign \$110  = ~ \$109 ;
-  assign \$111  = \$108  & \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = deliver & \$112 ;
-  assign \$114  = q_stored + \$113 ;
-  assign \$115  = ~ o__valid;
-  assign \$116  = \$115  | o__ready;
-  assign \$117  = | q_stored;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = \$114  - \$118 ;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = | q_stored;
-  assign \$123  = \$122  | deliver;
-  assign \$124  = | q_stored;
-  assign \$125  = \$124  ? \rport__data$223  : q_in;
-  assign \$126  = ~ last_t;
-  assign \$127  = q_room | \$126 ;
-  assign i__ready = \$127  & reads_input_t;
-  assign \$128  = ~ last_t;
-  assign \$129  = q_room | \$128 ;
-  assign \$130  = ~ reads_input_t;
-  assign \$131  = i__valid | \$130 ;
-  assign issue = \$129  & \$131 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$132  = first9_0 ? bias0 : acc0;
-  assign \$133  = $signed(\$132 ) + $signed(sum0_s1_0);
-  assign \$134  = first9_0 ? bias1 : acc1;
-  assign \$135  = $signed(\$134 ) + $signed(sum1_s1_0);
-  assign \$136  = first9_0 ? bias2 : acc2;
-  assign \$137  = $signed(\$136 ) + $signed(sum2_s1_0);
-  assign \$138  = first9_0 ? bias3 : acc3;
-  assign \$139  = $signed(\$138 ) + $signed(sum3_s1_0);
-  assign \$140  = issue & last_t;
-  assign \$141  = q_owed + \$140 ;
-  assign \$142  = o__valid & o__ready;
-  assign \$143  = \$141  - \$142 ;
+  assign \$41  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$42  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$43  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$44  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$45  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$46  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$47  = $signed(xoff8_0) * $signed(w8_0);
+  assign \$48  = $signed(xoff9_0) * $signed(w9_0);
+  assign \$49  = $signed(xoff10_0) * $signed(w10_0);
+  assign \$50  = $signed(xoff11_0) * $signed(w11_0);
+  assign \$51  = $signed(xoff12_0) * $signed(w12_0);
+  assign \$52  = $signed(xoff13_0) * $signed(w13_0);
+  assign \$53  = $signed(xoff14_0) * $signed(w14_0);
+  assign \$54  = $signed(xoff15_0) * $signed(w15_0);
+  assign \$55  = $signed(xoff16_0) * $signed(w16_0);
+  assign \$56  = $signed(xoff17_0) * $signed(w17_0);
+  assign \$57  = $signed(xoff18_0) * $signed(w18_0);
+  assign \$58  = $signed(xoff19_0) * $signed(w19_0);
+  assign \$59  = $signed(xoff20_0) * $signed(w20_0);
+  assign \$60  = $signed(xoff21_0) * $signed(w21_0);
+  assign \$61  = $signed(xoff22_0) * $signed(w22_0);
+  assign \$62  = $signed(xoff23_0) * $signed(w23_0);
+  assign \$63  = $signed(xoff24_0) * $signed(w24_0);
+  assign \$64  = $signed(xoff25_0) * $signed(w25_0);
+  assign \$65  = $signed(xoff26_0) * $signed(w26_0);
+  assign \$66  = $signed(xoff27_0) * $signed(w27_0);
+  assign \$67  = $signed(xoff28_0) * $signed(w28_0);
+  assign \$68  = $signed(xoff29_0) * $signed(w29_0);
+  assign \$69  = $signed(xoff30_0) * $signed(w30_0);
+  assign \$70  = $signed(xoff31_0) * $signed(w31_0);
+  assign \$71  = v8 & last8;
+  assign \$72  = issue & last_t;
+  assign \$73  = o__valid & o__ready;
+  assign \$74  = q_owed < 4'ha;
+  assign \$75  = \$73  ? q_room : \$74 ;
+  assign \$76  = o__valid & o__ready;
+  assign \$77  = \$76  | q_room;
+  assign \$78  = \$72  ? \$75  : \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$80  & \$82 ;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = deliver & \$84 ;
+  assign \$86  = q_wptr == 4'h9;
+  assign \$87  = q_wptr + 1'h1;
+  assign \$88  = \$86  ? 5'h00 : \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = | q_stored;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = q_rptr == 4'h9;
+  assign \$94  = q_rptr + 1'h1;
+  assign \$95  = \$93  ? 5'h00 : \$94 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | q_stored;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = \$97  & \$99 ;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = deliver & \$101 ;
+  assign \$103  = q_stored + \$102 ;
+  assign \$104  = ~ o__valid;
+  assign \$105  = \$104  | o__ready;
+  assign \$106  = | q_stored;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = \$103  - \$107 ;
+  assign \$109  = ~ o__valid;
+  assign \$110  = \$109  | o__ready;
+  assign \$111  = | q_stored;
+  assign \$112  = \$111  | deliver;
+  assign \$113  = | q_stored;
+  assign \$114  = \$113  ? rport__data : q_in;
+  assign \$115  = ~ last_t;
+  assign \$116  = q_room | \$115 ;
+  assign \$117  = ~ last_t;
+  assign \$118  = q_room | \$117 ;
+  assign issue = \$118  & \$120 ;
+  assign \$121  = first8_0 ? 23'h000276 : acc0;
+  assign \$122  = $signed(\$121 ) + $signed(sum0_s0_0);
+  assign \$123  = first8_0 ? 23'h7ffd1b : acc1;
+  assign \$124  = $signed(\$123 ) + $signed(sum1_s0_0);
+  assign \$125  = first8_0 ? 23'h7ff5f9 : acc2;
+  assign \$126  = $signed(\$125 ) + $signed(sum2_s0_0);
+  assign \$127  = first8_0 ? 23'h7ff47a : acc3;
+  assign \$128  = $signed(\$127 ) + $signed(sum3_s0_0);
+  assign \$129  = first8_0 ? 23'h7feeb8 : acc4;
+  assign \$130  = $signed(\$129 ) + $signed(sum4_s0_0);
+  assign \$131  = first8_0 ? 23'h7fff55 : acc5;
+  assign \$132  = $signed(\$131 ) + $signed(sum5_s0_0);
+  assign \$133  = first8_0 ? 23'h7ff3f2 : acc6;
+  assign \$134  = $signed(\$133 ) + $signed(sum6_s0_0);
+  assign \$135  = first8_0 ? 23'h7ff29e : acc7;
+  assign \$136  = $signed(\$135 ) + $signed(sum7_s0_0);
+  assign \$137  = first8_1 ? 23'h7ff682 : acc8;
+  assign \$138  = $signed(\$137 ) + $signed(sum8_s0_0);
+  assign \$139  = first8_1 ? 23'h00053e : acc9;
+  assign \$140  = $signed(\$139 ) + $signed(sum9_s0_0);
+  assign \$141  = first8_1 ? 23'h7fff38 : acc10;
+  assign \$142  = $signed(\$141 ) + $signed(sum10_s0_0);
+  assign \$143  = first8_1 ? 23'h7ffc38 : acc11;
+  assign \$144  = $signed(\$143 ) + $signed(sum11_s0_0);
+  assign \$145  = first8_1 ? 23'h7ffbd6 : acc12;
+  assign \$146  = $signed(\$145 ) + $signed(sum12_s0_0);
+  assign \$147  = first8_1 ? 23'h7ff763 : acc13;
+  assign \$148  = $signed(\$147 ) + $signed(sum13_s0_0);
+  assign \$149  = first8_1 ? 23'h7ff237 : acc14;
+  assign \$150  = $signed(\$149 ) + $signed(sum14_s0_0);
+  assign \$151  = first8_1 ? 23'h000053 : acc15;
+  assign \$152  = $signed(\$151 ) + $signed(sum15_s0_0);
+  assign \$153  = first8_2 ? 23'h7ffd60 : acc16;
+  assign \$154  = $signed(\$153 ) + $signed(sum16_s0_0);
+  assign \$155  = first8_2 ? 23'h7ff10d : acc17;
+  assign \$156  = $signed(\$155 ) + $signed(sum17_s0_0);
+  assign \$157  = first8_2 ? 23'h7ff3ef : acc18;
+  assign \$158  = $signed(\$157 ) + $signed(sum18_s0_0);
+  assign \$159  = first8_2 ? 23'h7ffe7c : acc19;
+  assign \$160  = $signed(\$159 ) + $signed(sum19_s0_0);
+  assign \$161  = first8_2 ? 23'h00062a : acc20;
+  assign \$162  = $signed(\$161 ) + $signed(sum20_s0_0);
+  assign \$163  = first8_2 ? 23'h000e9b : acc21;
+  assign \$164  = $signed(\$163 ) + $signed(sum21_s0_0);
+  assign \$165  = first8_2 ? 23'h000366 : acc22;
+  assign \$166  = $signed(\$165 ) + $signed(sum22_s0_0);
+  assign \$167  = first8_2 ? 23'h000a3f : acc23;
+  assign \$168  = $signed(\$167 ) + $signed(sum23_s0_0);
+  assign \$169  = first8_3 ? 23'h000179 : acc24;
+  assign \$170  = $signed(\$169 ) + $signed(sum24_s0_0);
+  assign \$171  = first8_3 ? 23'h7fdf88 : acc25;
+  assign \$172  = $signed(\$171 ) + $signed(sum25_s0_0);
+  assign \$173  = first8_3 ? 23'h000d7e : acc26;
+  assign \$174  = $signed(\$173 ) + $signed(sum26_s0_0);
+  assign \$175  = first8_3 ? 23'h7ff3d8 : acc27;
+  assign \$176  = $signed(\$175 ) + $signed(sum27_s0_0);
+  assign \$177  = first8_3 ? 23'h7fcb5f : acc28;
+  assign \$178  = $signed(\$177 ) + $signed(sum28_s0_0);
+  assign \$179  = first8_3 ? 23'h7ff302 : acc29;
+  assign \$180  = $signed(\$179 ) + $signed(sum29_s0_0);
+  assign \$181  = first8_3 ? 23'h7ff902 : acc30;
+  assign \$182  = $signed(\$181 ) + $signed(sum30_s0_0);
+  assign \$183  = first8_3 ? 23'h7fffb4 : acc31;
+  assign \$184  = $signed(\$183 ) + $signed(sum31_s0_0);
+  assign \$185  = issue & last_t;
+  assign \$186  = q_owed + \$185 ;
+  assign \$187  = o__valid & o__ready;
+  assign \$188  = \$186  - \$187 ;
   always @(posedge clk)
-    nf_t <= \$144 ;
+    sf_t <= \$189 ;
   always @(posedge clk)
-    nf_t_ahead <= \$145 ;
+    sf_t_ahead <= \$190 ;
   always @(posedge clk)
-    sf_t <= \$146 ;
+    first_t <= \$191 ;
   always @(posedge clk)
-    sf_t_ahead <= \$147 ;
+    first_t_ahead <= \$192 ;
   always @(posedge clk)
-    reads_input_t <= \$148 ;
+    last_t <= \$193 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$149 ;
+    last_t_ahead <= \$194 ;
   always @(posedge clk)
-    first_t <= \$150 ;
+    t <= \$195 ;
   always @(posedge clk)
-    first_t_ahead <= \$151 ;
+    x_reg <= \$196 ;
   always @(posedge clk)
-    last_t <= \$152 ;
+    from_input <= \$197 ;
   always @(posedge clk)
-    last_t_ahead <= \$153 ;
+    v1 <= \$198 ;
   always @(posedge clk)
-    t <= \$154 ;
+    first1 <= \$199 ;
   always @(posedge clk)
-    x_reg <= \$155 ;
+    last1 <= \$200 ;
   always @(posedge clk)
-    from_input <= \$156 ;
+    x_reg2 <= \$201 ;
   always @(posedge clk)
-    v1 <= \$157 ;
+    x_mid <= \$202 ;
   always @(posedge clk)
-    first1 <= \$158 ;
+    t1 <= \$203 ;
   always @(posedge clk)
-    last1 <= \$159 ;
+    rom0_addr <= \$204 ;
   always @(posedge clk)
-    nf1 <= \$160 ;
+    rom0_read <= \$205 ;
   always @(posedge clk)
-    from_input2 <= \$161 ;
+    x0_0 <= \$206 ;
   always @(posedge clk)
-    x_reg2 <= \$162 ;
+    rom1_addr <= \$207 ;
   always @(posedge clk)
-    inbuf_read <= \$163 ;
+    rom1_read <= \$208 ;
   always @(posedge clk)
-    x_mid <= \$164 ;
+    x1_0 <= \$209 ;
   always @(posedge clk)
-    t1 <= \$165 ;
+    rom2_addr <= \$210 ;
   always @(posedge clk)
-    rom0_addr <= \$166 ;
+    rom2_read <= \$211 ;
   always @(posedge clk)
-    rom0_read <= \$167 ;
+    x2_0 <= \$212 ;
   always @(posedge clk)
-    x0_0 <= \$168 ;
+    rom3_addr <= \$213 ;
   always @(posedge clk)
-    x0_1 <= \$169 ;
+    rom3_read <= \$214 ;
   always @(posedge clk)
-    x0_2 <= \$170 ;
+    x3_0 <= \$215 ;
   always @(posedge clk)
-    x0_3 <= \$171 ;
+    xoff0_0 <= \$216 ;
   always @(posedge clk)
-    x0_4 <= \$172 ;
+    w0_0 <= \$217 ;
   always @(posedge clk)
-    x0_5 <= \$173 ;
+    xoff1_0 <= \$218 ;
   always @(posedge clk)
-    rom1_addr <= \$174 ;
+    w1_0 <= \$219 ;
   always @(posedge clk)
-    rom1_read <= \$175 ;
+    xoff2_0 <= \$220 ;
   always @(posedge clk)
-    x1_0 <= \$176 ;
+    w2_0 <= \$221 ;
   always @(posedge clk)
-    x1_1 <= \$177 ;
+    xoff3_0 <= \$222 ;
   always @(posedge clk)
-    x1_2 <= \$178 ;
+    w3_0 <= \$223 ;
   always @(posedge clk)
-    x1_3 <= \$179 ;
+    xoff4_0 <= \$224 ;
   always @(posedge clk)
-    x1_4 <= \$180 ;
+    w4_0 <= \$225 ;
   always @(posedge clk)
-    x1_5 <= \$181 ;
+    xoff5_0 <= \$226 ;
   always @(posedge clk)
-    rom2_addr <= \$182 ;
+    w5_0 <= \$227 ;
   always @(posedge clk)
-    rom2_read <= \$183 ;
+    xoff6_0 <= \$228 ;
   always @(posedge clk)
-    x2_0 <= \$184 ;
+    w6_0 <= \$229 ;
   always @(posedge clk)
-    x2_1 <= \$185 ;
+    xoff7_0 <= \$230 ;
   always @(posedge clk)
-    x2_2 <= \$186 ;
+    w7_0 <= \$231 ;
   always @(posedge clk)
-    x2_3 <= \$187 ;
+    xoff8_0 <= \$232 ;
   always @(posedge clk)
-    x2_4 <= \$188 ;
+    w8_0 <= \$233 ;
   always @(posedge clk)
-    x2_5 <= \$189 ;
+    xoff9_0 <= \$234 ;
   always @(posedge clk)
-    xoff0_0 <= \$190 ;
+    w9_0 <= \$235 ;
   always @(posedge clk)
-    w0_0 <= \$191 ;
+    xoff10_0 <= \$236 ;
   always @(posedge clk)
-    xoff0_1 <= \$192 ;
+    w10_0 <= \$237 ;
   always @(posedge clk)
-    w0_1 <= \$193 ;
+    xoff11_0 <= \$238 ;
   always @(posedge clk)
-    xoff0_2 <= \$194 ;
+    w11_0 <= \$239 ;
   always @(posedge clk)
-    w0_2 <= \$195 ;
+    xoff12_0 <= \$240 ;
   always @(posedge clk)
-    xoff0_3 <= \$196 ;
+    w12_0 <= \$241 ;
   always @(posedge clk)
-    w0_3 <= \$197 ;
+    xoff13_0 <= \$242 ;
   always @(posedge clk)
-    xoff0_4 <= \$198 ;
+    w13_0 <= \$243 ;
   always @(posedge clk)
-    w0_4 <= \$199 ;
+    xoff14_0 <= \$244 ;
   always @(posedge clk)
-    xoff0_5 <= \$200 ;
+    w14_0 <= \$245 ;
   always @(posedge clk)
-    w0_5 <= \$201 ;
+    xoff15_0 <= \$246 ;
   always @(posedge clk)
-    xoff1_0 <= \$202 ;
+    w15_0 <= \$247 ;
   always @(posedge clk)
-    w1_0 <= \$203 ;
+    xoff16_0 <= \$248 ;
   always @(posedge clk)
-    xoff1_1 <= \$204 ;
+    w16_0 <= \$249 ;
   always @(posedge clk)
-    w1_1 <= \$205 ;
+    xoff17_0 <= \$250 ;
   always @(posedge clk)
-    xoff1_2 <= \$206 ;
+    w17_0 <= \$251 ;
   always @(posedge clk)
-    w1_2 <= \$207 ;
+    xoff18_0 <= \$252 ;
   always @(posedge clk)
-    xoff1_3 <= \$208 ;
+    w18_0 <= \$253 ;
   always @(posedge clk)
-    w1_3 <= \$209 ;
+    xoff19_0 <= \$254 ;
   always @(posedge clk)
-    xoff1_4 <= \$210 ;
+    w19_0 <= \$255 ;
   always @(posedge clk)
-    w1_4 <= \$211 ;
+    xoff20_0 <= \$256 ;
   always @(posedge clk)
-    xoff1_5 <= \$212 ;
+    w20_0 <= \$257 ;
   always @(posedge clk)
-    w1_5 <= \$213 ;
+    xoff21_0 <= \$258 ;
   always @(posedge clk)
-    xoff2_0 <= \$214 ;
+    w21_0 <= \$259 ;
   always @(posedge clk)
-    w2_0 <= \$215 ;
+    xoff22_0 <= \$260 ;
   always @(posedge clk)
-    xoff2_1 <= \$216 ;
+    w22_0 <= \$261 ;
   always @(posedge clk)
-    w2_1 <= \$217 ;
+    xoff23_0 <= \$262 ;
   always @(posedge clk)
-    xoff2_2 <= \$218 ;
+    w23_0 <= \$263 ;
   always @(posedge clk)
-    w2_2 <= \$219 ;
+    xoff24_0 <= \$264 ;
   always @(posedge clk)
-    xoff2_3 <= \$220 ;
+    w24_0 <= \$265 ;
   always @(posedge clk)
-    w2_3 <= \$221 ;
+    xoff25_0 <= \$266 ;
   always @(posedge clk)
-    xoff2_4 <= \$222 ;
+    w25_0 <= \$267 ;
   always @(posedge clk)
-    w2_4 <= \$223 ;
+    xoff26_0 <= \$268 ;
   always @(posedge clk)
-    xoff2_5 <= \$224 ;
+    w26_0 <= \$269 ;
   always @(posedge clk)
-    w2_5 <= \$225 ;
+    xoff27_0 <= \$270 ;
   always @(posedge clk)
-    xoff3_0 <= \$226 ;
+    w27_0 <= \$271 ;
   always @(posedge clk)
-    w3_0 <= \$227 ;
+    xoff28_0 <= \$272 ;
   always @(posedge clk)
-    xoff3_1 <= \$228 ;
+    w28_0 <= \$273 ;
   always @(posedge clk)
-    w3_1 <= \$229 ;
+    xoff29_0 <= \$274 ;
   always @(posedge clk)
-    xoff3_2 <= \$230 ;
+    w29_0 <= \$275 ;
   always @(posedge clk)
-    w3_2 <= \$231 ;
+    xoff30_0 <= \$276 ;
   always @(posedge clk)
-    xoff3_3 <= \$232 ;
+    w30_0 <= \$277 ;
   always @(posedge clk)
-    w3_3 <= \$233 ;
+    xoff31_0 <= \$278 ;
   always @(posedge clk)
-    xoff3_4 <= \$234 ;
+    w31_0 <= \$279 ;
   always @(posedge clk)
-    w3_4 <= \$235 ;
+    prod0_0 <= \$280 ;
   always @(posedge clk)
-    xoff3_5 <= \$236 ;
+    prod1_0 <= \$281 ;
   always @(posedge clk)
-    w3_5 <= \$237 ;
+    prod2_0 <= \$282 ;
   always @(posedge clk)
-    prod0_0 <= \$238 ;
+    prod3_0 <= \$283 ;
   always @(posedge clk)
-    prod0_1 <= \$239 ;
+    prod4_0 <= \$284 ;
   always @(posedge clk)
-    prod0_2 <= \$240 ;
+    prod5_0 <= \$285 ;
   always @(posedge clk)
-    prod0_3 <= \$241 ;
+    prod6_0 <= \$286 ;
   always @(posedge clk)
-    prod0_4 <= \$242 ;
+    prod7_0 <= \$287 ;
   always @(posedge clk)
-    prod0_5 <= \$243 ;
+    prod8_0 <= \$288 ;
   always @(posedge clk)
-    prod1_0 <= \$244 ;
+    prod9_0 <= \$289 ;
   always @(posedge clk)
-    prod1_1 <= \$245 ;
+    prod10_0 <= \$290 ;
   always @(posedge clk)
-    prod1_2 <= \$246 ;
+    prod11_0 <= \$291 ;
   always @(posedge clk)
-    prod1_3 <= \$247 ;
+    prod12_0 <= \$292 ;
   always @(posedge clk)
-    prod1_4 <= \$248 ;
+    prod13_0 <= \$293 ;
   always @(posedge clk)
-    prod1_5 <= \$249 ;
+    prod14_0 <= \$294 ;
   always @(posedge clk)
-    prod2_0 <= \$250 ;
+    prod15_0 <= \$295 ;
   always @(posedge clk)
-    prod2_1 <= \$251 ;
+    prod16_0 <= \$296 ;
   always @(posedge clk)
-    prod2_2 <= \$252 ;
+    prod17_0 <= \$297 ;
   always @(posedge clk)
-    prod2_3 <= \$253 ;
+    prod18_0 <= \$298 ;
   always @(posedge clk)
-    prod2_4 <= \$254 ;
+    prod19_0 <= \$299 ;
   always @(posedge clk)
-    prod2_5 <= \$255 ;
+    prod20_0 <= \$300 ;
   always @(posedge clk)
-    prod3_0 <= \$256 ;
+    prod21_0 <= \$301 ;
   always @(posedge clk)
-    prod3_1 <= \$257 ;
+    prod22_0 <= \$302 ;
   always @(posedge clk)
-    prod3_2 <= \$258 ;
+    prod23_0 <= \$303 ;
   always @(posedge clk)
-    prod3_3 <= \$259 ;
+    prod24_0 <= \$304 ;
   always @(posedge clk)
-    prod3_4 <= \$260 ;
+    prod25_0 <= \$305 ;
   always @(posedge clk)
-    prod3_5 <= \$261 ;
+    prod26_0 <= \$306 ;
   always @(posedge clk)
-    prod0_0_r <= \$262 ;
+    prod27_0 <= \$307 ;
   always @(posedge clk)
-    prod0_1_r <= \$263 ;
+    prod28_0 <= \$308 ;
   always @(posedge clk)
-    prod0_2_r <= \$264 ;
+    prod29_0 <= \$309 ;
   always @(posedge clk)
-    prod0_3_r <= \$265 ;
+    prod30_0 <= \$310 ;
   always @(posedge clk)
-    prod0_4_r <= \$266 ;
+    prod31_0 <= \$311 ;
   always @(posedge clk)
-    prod0_5_r <= \$267 ;
+    prod0_0_r <= \$312 ;
   always @(posedge clk)
-    prod1_0_r <= \$268 ;
+    prod1_0_r <= \$313 ;
   always @(posedge clk)
-    prod1_1_r <= \$269 ;
+    prod2_0_r <= \$314 ;
   always @(posedge clk)
-    prod1_2_r <= \$270 ;
+    prod3_0_r <= \$315 ;
   always @(posedge clk)
-    prod1_3_r <= \$271 ;
+    prod4_0_r <= \$316 ;
   always @(posedge clk)
-    prod1_4_r <= \$272 ;
+    prod5_0_r <= \$317 ;
   always @(posedge clk)
-    prod1_5_r <= \$273 ;
+    prod6_0_r <= \$318 ;
   always @(posedge clk)
-    prod2_0_r <= \$274 ;
+    prod7_0_r <= \$319 ;
   always @(posedge clk)
-    prod2_1_r <= \$275 ;
+    prod8_0_r <= \$320 ;
   always @(posedge clk)
-    prod2_2_r <= \$276 ;
+    prod9_0_r <= \$321 ;
   always @(posedge clk)
-    prod2_3_r <= \$277 ;
+    prod10_0_r <= \$322 ;
   always @(posedge clk)
-    prod2_4_r <= \$278 ;
+    prod11_0_r <= \$323 ;
   always @(posedge clk)
-    prod2_5_r <= \$279 ;
+    prod12_0_r <= \$324 ;
   always @(posedge clk)
-    prod3_0_r <= \$280 ;
+    prod13_0_r <= \$325 ;
   always @(posedge clk)
-    prod3_1_r <= \$281 ;
+    prod14_0_r <= \$326 ;
   always @(posedge clk)
-    prod3_2_r <= \$282 ;
+    prod15_0_r <= \$327 ;
   always @(posedge clk)
-    prod3_3_r <= \$283 ;
+    prod16_0_r <= \$328 ;
   always @(posedge clk)
-    prod3_4_r <= \$284 ;
+    prod17_0_r <= \$329 ;
   always @(posedge clk)
-    prod3_5_r <= \$285 ;
+    prod18_0_r <= \$330 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$286 ;
+    prod19_0_r <= \$331 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$287 ;
+    prod20_0_r <= \$332 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$288 ;
+    prod21_0_r <= \$333 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$289 ;
+    prod22_0_r <= \$334 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$290 ;
+    prod23_0_r <= \$335 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$291 ;
+    prod24_0_r <= \$336 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$292 ;
+    prod25_0_r <= \$337 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$293 ;
+    prod26_0_r <= \$338 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$294 ;
+    prod27_0_r <= \$339 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$295 ;
+    prod28_0_r <= \$340 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$296 ;
+    prod29_0_r <= \$341 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$297 ;
+    prod30_0_r <= \$342 ;
   always @(posedge clk)
-    v2 <= \$298 ;
+    prod31_0_r <= \$343 ;
   always @(posedge clk)
-    first2 <= \$299 ;
+    sum0_s0_0 <= \$344 ;
   always @(posedge clk)
-    last2 <= \$300 ;
+    sum1_s0_0 <= \$345 ;
   always @(posedge clk)
-    nf2 <= \$301 ;
+    sum2_s0_0 <= \$346 ;
   always @(posedge clk)
-    v3 <= \$302 ;
+    sum3_s0_0 <= \$347 ;
   always @(posedge clk)
-    first3 <= \$303 ;
+    sum4_s0_0 <= \$348 ;
   always @(posedge clk)
-    last3 <= \$304 ;
+    sum5_s0_0 <= \$349 ;
   always @(posedge clk)
-    nf3 <= \$305 ;
+    sum6_s0_0 <= \$350 ;
   always @(posedge clk)
-    v4 <= \$306 ;
+    sum7_s0_0 <= \$351 ;
   always @(posedge clk)
-    first4 <= \$307 ;
+    sum8_s0_0 <= \$352 ;
   always @(posedge clk)
-    last4 <= \$308 ;
+    sum9_s0_0 <= \$353 ;
   always @(posedge clk)
-    nf4 <= \$309 ;
+    sum10_s0_0 <= \$354 ;
   always @(posedge clk)
-    v5 <= \$310 ;
+    sum11_s0_0 <= \$355 ;
   always @(posedge clk)
-    first5 <= \$311 ;
+    sum12_s0_0 <= \$356 ;
   always @(posedge clk)
-    last5 <= \$312 ;
+    sum13_s0_0 <= \$357 ;
   always @(posedge clk)
-    nf5 <= \$313 ;
+    sum14_s0_0 <= \$358 ;
   always @(posedge clk)
-    v6 <= \$314 ;
+    sum15_s0_0 <= \$359 ;
   always @(posedge clk)
-    first6 <= \$315 ;
+    sum16_s0_0 <= \$360 ;
   always @(posedge clk)
-    last6 <= \$316 ;
+    sum17_s0_0 <= \$361 ;
   always @(posedge clk)
-    nf6 <= \$317 ;
+    sum18_s0_0 <= \$362 ;
   always @(posedge clk)
-    v7 <= \$318 ;
-  always @(posedge clk)
-    first7 <= \$319 ;
-  always @(posedge clk)
-    last7 <= \$320 ;
-  always @(posedge clk)
-    nf7 <= \$321 ;
-  always @(posedge clk)
-    v8 <= \$322 ;
-  always @(posedge clk)
-    first8 <= \$323 ;
-  always @(posedge clk)
-    last8 <= \$324 ;
-  always @(posedge clk)
-    nf8 <= \$325 ;
-  always @(posedge clk)
-    v9 <= \$326 ;
-  always @(posedge clk)
-    first9 <= \$327 ;
-  always @(posedge clk)
-    last9 <= \$328 ;
-  always @(posedge clk)
-    nf9 <= \$329 ;
-  always @(posedge clk)
-    v9_0 <= \$330 ;
-  always @(posedge clk)
-    first9_0 <= \$331 ;
-  always @(posedge clk)
-    last9_0 <= \$332 ;
-  always @(posedge clk)
-    nf9_0 <= \$333 ;
-  always @(posedge clk)
-    bias0 <= \$334 ;
-  always @(posedge clk)
-    acc0 <= \$335 ;
-  always @(posedge clk)
-    bias1 <= \$336 ;
-  always @(posedge clk)
-    acc1 <= \$337 ;
-  always @(posedge clk)
-    bias2 <= \$338 ;
-  always @(posedge clk)
-    acc2 <= \$339 ;
-  always @(posedge clk)
-    bias3 <= \$340 ;
-  always @(posedge clk)
-    acc3 <= \$341 ;
-  always @(posedge clk)
-    deliver <= \$342 ;
-  always @(posedge clk)
-    q_owed <= \$343 ;
-  always @(posedge clk)
-    q_room <= \$344 ;
-  always @(posedge clk)
-    q_wptr <= \$345 ;
-  always @(posedge clk)
-    q_rptr <= \$346 ;
-  always @(posedge clk)
-    q_stored <= \$347 ;
-  always @(posedge clk)
-    o__valid <= \$348 ;
-  always @(posedge clk)
-    o__payload <= \$349 ;
+    sum19_s0_0 <= \$363 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$364  = { prod20_0_r[16], prod20_0_r[16], prod20_0_r[16], prod20_0_r[16], prod20_0_r[16], prod20_0_r[16], prod20_0_r };
+    if (rst) begin
+      \$364  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$365  = { prod21_0_r[16], prod21_0_r[16], prod21_0_r[16], prod21_0_r[16], prod21_0_r[16], prod21_0_r[16], prod21_0_r };
+    if (rst) begin
+      \$365  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$366  = { prod22_0_r[16], prod22_0_r[16], prod22_0_r[16], prod22_0_r[16], prod22_0_r[16], prod22_0_r[16], prod22_0_r };
+    if (rst) begin
+      \$366  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$367  = { prod23_0_r[16], prod23_0_r[16], prod23_0_r[16], prod23_0_r[16], prod23_0_r[16], prod23_0_r[16], prod23_0_r };
+    if (rst) begin
+      \$367  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$368  = { prod24_0_r[16], prod24_0_r[16], prod24_0_r[16], prod24_0_r[16], prod24_0_r[16], prod24_0_r[16], prod24_0_r };
+    if (rst) begin
+      \$368  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$369  = { prod25_0_r[16], prod25_0_r[16], prod25_0_r[16], prod25_0_r[16], prod25_0_r[16], prod25_0_r[16], prod25_0_r };
+    if (rst) begin
+      \$369  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$370  = { prod26_0_r[16], prod26_0_r[16], prod26_0_r[16], prod26_0_r[16], prod26_0_r[16], prod26_0_r[16], prod26_0_r };
+    if (rst) begin
+      \$370  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$371  = { prod27_0_r[16], prod27_0_r[16], prod27_0_r[16], prod27_0_r[16], prod27_0_r[16], prod27_0_r[16], prod27_0_r };
+    if (rst) begin
+      \$371  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$372  = { prod28_0_r[16], prod28_0_r[16], prod28_0_r[16], prod28_0_r[16], prod28_0_r[16], prod28_0_r[16], prod28_0_r };
+    if (rst) begin
+      \$372  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$373  = { prod29_0_r[16], prod29_0_r[16], prod29_0_r[16], prod29_0_r[16], prod29_0_r[16], prod29_0_r[16], prod29_0_r };
+    if (rst) begin
+      \$373  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$374  = { prod30_0_r[16], prod30_0_r[16], prod30_0_r[16], prod30_0_r[16], prod30_0_r[16], prod30_0_r[16], prod30_0_r };
+    if (rst) begin
+      \$374  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$375  = { prod31_0_r[16], prod31_0_r[16], prod31_0_r[16], prod31_0_r[16], prod31_0_r[16], prod31_0_r[16], prod31_0_r };
+    if (rst) begin
+      \$375  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$376  = v1;
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$377  = first1;
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$378  = last1;
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$379  = v2;
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$380  = first2;
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$381  = last2;
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$382  = v3;
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$383  = first3;
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$384  = last3;
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$385  = v4;
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$386  = first4;
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$387  = last4;
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$388  = v5;
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$389  = first5;
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$390  = last5;
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$391  = v6;
+    if (rst) begin
+      \$391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$392  = first6;
+    if (rst) begin
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$393  = last6;
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$394  = v7;
+    if (rst) begin
+      \$394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$395  = first7;
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$396  = last7;
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$397  = v7;
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$398  = first7;
+    if (rst) begin
+      \$398  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$399  = last7;
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$400  = acc0;
+    if (v8_0) begin
+      \$400  = \$122 [22:0];
+    end
+    if (rst) begin
+      \$400  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$401  = acc1;
+    if (v8_0) begin
+      \$401  = \$124 [22:0];
+    end
+    if (rst) begin
+      \$401  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$402  = acc2;
+    if (v8_0) begin
+      \$402  = \$126 [22:0];
+    end
+    if (rst) begin
+      \$402  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$403  = acc3;
+    if (v8_0) begin
+      \$403  = \$128 [22:0];
+    end
+    if (rst) begin
+      \$403  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$404  = acc4;
+    if (v8_0) begin
+      \$404  = \$130 [22:0];
+    end
+    if (rst) begin
+      \$404  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$405  = acc5;
+    if (v8_0) begin
+      \$405  = \$132 [22:0];
+    end
+    if (rst) begin
+      \$405  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$406  = acc6;
+    if (v8_0) begin
+      \$406  = \$134 [22:0];
+    end
+    if (rst) begin
+      \$406  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$407  = acc7;
+    if (v8_0) begin
+      \$407  = \$136 [22:0];
+    end
+    if (rst) begin
+      \$407  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$408  = v7;
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$409  = first7;
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$410  = last7;
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$411  = acc8;
+    if (v8_1) begin
+      \$411  = \$138 [22:0];
+    end
+    if (rst) begin
+      \$411  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$412  = acc9;
+    if (v8_1) begin
+      \$412  = \$140 [22:0];
+    end
+    if (rst) begin
+      \$412  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$413  = acc10;
+    if (v8_1) begin
+      \$413  = \$142 [22:0];
+    end
+    if (rst) begin
+      \$413  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$414  = acc11;
+    if (v8_1) begin
+      \$414  = \$144 [22:0];
+    end
+    if (rst) begin
+      \$414  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$415  = acc12;
+    if (v8_1) begin
+      \$415  = \$146 [22:0];
+    end
+    if (rst) begin
+      \$415  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$416  = acc13;
+    if (v8_1) begin
+      \$416  = \$148 [22:0];
+    end
+    if (rst) begin
+      \$416  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$417  = acc14;
+    if (v8_1) begin
+      \$417  = \$150 [22:0];
+    end
+    if (rst) begin
+      \$417  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$418  = acc15;
+    if (v8_1) begin
+      \$418  = \$152 [22:0];
+    end
+    if (rst) begin
+      \$418  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$419  = v7;
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$420  = first7;
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$421  = last7;
+    if (rst) begin
+      \$421  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$422  = acc16;
+    if (v8_2) begin
+      \$422  = \$154 [22:0];
+    end
+    if (rst) begin
+      \$422  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$423  = acc17;
+    if (v8_2) begin
+      \$423  = \$156 [22:0];
+    end
+    if (rst) begin
+      \$423  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$424  = acc18;
+    if (v8_2) begin
+      \$424  = \$158 [22:0];
+    end
+    if (rst) begin
+      \$424  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$425  = acc19;
+    if (v8_2) begin
+      \$425  = \$160 [22:0];
+    end
+    if (rst) begin
+      \$425  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$426  = acc20;
+    if (v8_2) begin
+      \$426  = \$162 [22:0];
+    end
+    if (rst) begin
+      \$426  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$427  = acc21;
+    if (v8_2) begin
+      \$427  = \$164 [22:0];
+    end
+    if (rst) begin
+      \$427  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$428  = acc22;
+    if (v8_2) begin
+      \$428  = \$166 [22:0];
+    end
+    if (rst) begin
+      \$428  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$429  = acc23;
+    if (v8_2) begin
+      \$429  = \$168 [22:0];
+    end
+    if (rst) begin
+      \$429  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$430  = v7;
+    if (rst) begin
+      \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$431  = first7;
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$432  = last7;
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$433  = acc24;
+    if (v8_3) begin
+      \$433  = \$170 [22:0];
+    end
+    if (rst) begin
+      \$433  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$434  = acc25;
+    if (v8_3) begin
+      \$434  = \$172 [22:0];
+    end
+    if (rst) begin
+      \$434  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$435  = acc26;
+    if (v8_3) begin
+      \$435  = \$174 [22:0];
+    end
+    if (rst) begin
+      \$435  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$436  = acc27;
+    if (v8_3) begin
+      \$436  = \$176 [22:0];
+    end
+    if (rst) begin
+      \$436  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$437  = acc28;
+    if (v8_3) begin
+      \$437  = \$178 [22:0];
+    end
+    if (rst) begin
+      \$437  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$438  = acc29;
+    if (v8_3) begin
+      \$438  = \$180 [22:0];
+    end
+    if (rst) begin
+      \$438  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$439  = acc30;
+    if (v8_3) begin
+      \$439  = \$182 [22:0];
+    end
+    if (rst) begin
+      \$439  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$440  = acc31;
+    if (v8_3) begin
+      \$440  = \$184 [22:0];
+    end
+    if (rst) begin
+      \$440  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$441  = \$71 ;
+    if (rst) begin
+      \$441  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$442  = \$188 [3:0];
+    if (rst) begin
+      \$442  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$443  = \$78 ;
+    if (rst) begin
+      \$443  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$444  = q_wptr;
+    if (\$85 ) begin
+      \$444  = \$88 [3:0];
+    end
+    if (rst) begin
+      \$444  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$445  = q_rptr;
+    if (\$92 ) begin
+      \$445  = \$95 [3:0];
+    end
+    if (rst) begin
+      \$445  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$446  = \$108 [3:0];
+    if (rst) begin
+      \$446  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$447  = o__valid;
+    if (\$110 ) begin
+      \$447  = \$112 ;
+    end
+    if (rst) begin
+      \$447  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$448  = o__payload;
+    if (\$110 ) begin
+      \$448  = \$114 ;
+    end
+    if (rst) begin
+      \$448  = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$1  = 6'h00;
     casez (t)
       6'h00:
-          \$1  = 3'h0;
+          \$1  = 6'h02;
       6'h01:
-          \$1  = 3'h0;
+          \$1  = 6'h03;
       6'h02:
-          \$1  = 3'h0;
+          \$1  = 6'h04;
       6'h03:
-          \$1  = 3'h0;
+          \$1  = 6'h05;
       6'h04:
-          \$1  = 3'h0;
+          \$1  = 6'h06;
       6'h05:
-          \$1  = 3'h0;
+          \$1  = 6'h07;
       6'h06:
-          \$1  = 3'h1;
+          \$1  = 6'h08;
       6'h07:
-          \$1  = 3'h1;
+          \$1  = 6'h09;
       6'h08:
-          \$1  = 3'h1;
+          \$1  = 6'h0a;
       6'h09:
-          \$1  = 3'h1;
+          \$1  = 6'h0b;
       6'h0a:
-          \$1  = 3'h1;
+          \$1  = 6'h0c;
       6'h0b:
-          \$1  = 3'h1;
+          \$1  = 6'h0d;
       6'h0c:
-          \$1  = 3'h1;
+          \$1  = 6'h0e;
       6'h0d:
-          \$1  = 3'h1;
+          \$1  = 6'h0f;
       6'h0e:
-          \$1  = 3'h2;
+          \$1  = 6'h10;
       6'h0f:
-          \$1  = 3'h2;
+          \$1  = 6'h11;
       6'h10:
-          \$1  = 3'h2;
+          \$1  = 6'h12;
       6'h11:
-          \$1  = 3'h2;
+          \$1  = 6'h13;
       6'h12:
-          \$1  = 3'h2;
+          \$1  = 6'h14;
       6'h13:
-          \$1  = 3'h2;
+          \$1  = 6'h15;
       6'h14:
-          \$1  = 3'h2;
+          \$1  = 6'h16;
       6'h15:
-          \$1  = 3'h2;
+          \$1  = 6'h17;
       6'h16:
-          \$1  = 3'h3;
+          \$1  = 6'h18;
       6'h17:
-          \$1  = 3'h3;
+          \$1  = 6'h19;
       6'h18:
-          \$1  = 3'h3;
+          \$1  = 6'h1a;
       6'h19:
-          \$1  = 3'h3;
+          \$1  = 6'h1b;
       6'h1a:
-          \$1  = 3'h3;
+          \$1  = 6'h1c;
       6'h1b:
-          \$1  = 3'h3;
+          \$1  = 6'h1d;
       6'h1c:
-          \$1  = 3'h3;
+          \$1  = 6'h1e;
       6'h1d:
-          \$1  = 3'h3;
+          \$1  = 6'h1f;
       6'h1e:
-          \$1  = 3'h4;
+          \$1  = 6'h20;
       6'h1f:
-          \$1  = 3'h4;
+          \$1  = 6'h21;
       6'h20:
-          \$1  = 3'h4;
+          \$1  = 6'h22;
       6'h21:
-          \$1  = 3'h4;
+          \$1  = 6'h23;
       6'h22:
-          \$1  = 3'h4;
+          \$1  = 6'h24;
       6'h23:
-          \$1  = 3'h4;
+          \$1  = 6'h25;
       6'h24:
-          \$1  = 3'h4;
+          \$1  = 6'h26;
       6'h25:
-          \$1  = 3'h4;
+          \$1  = 6'h27;
       6'h26:
-          \$1  = 3'h5;
+          \$1  = 6'h28;
       6'h27:
-          \$1  = 3'h5;
+          \$1  = 6'h29;
       6'h28:
-          \$1  = 3'h5;
+          \$1  = 6'h2a;
       6'h29:
-          \$1  = 3'h5;
+          \$1  = 6'h2b;
       6'h2a:
-          \$1  = 3'h5;
+          \$1  = 6'h2c;
       6'h2b:
-          \$1  = 3'h5;
+          \$1  = 6'h2d;
       6'h2c:
-          \$1  = 3'h5;
+          \$1  = 6'h2e;
       6'h2d:
-          \$1  = 3'h5;
+          \$1  = 6'h2f;
       6'h2e:
-          \$1  = 3'h6;
+          \$1  = 6'h00;
       6'h2f:
-          \$1  = 3'h6;
-      6'h30:
-          \$1  = 3'h6;
-      6'h31:
-          \$1  = 3'h6;
-      6'h32:
-          \$1  = 3'h6;
-      6'h33:
-          \$1  = 3'h6;
-      6'h34:
-          \$1  = 3'h6;
-      6'h35:
-          \$1  = 3'h6;
-      6'h36:
-          \$1  = 3'h7;
-      6'h37:
-          \$1  = 3'h7;
-      6'h38:
-          \$1  = 3'h7;
-      6'h39:
-          \$1  = 3'h7;
-      6'h3a:
-          \$1  = 3'h7;
-      6'h3b:
-          \$1  = 3'h7;
-      6'h3c:
-          \$1  = 3'h7;
-      6'h3d:
-          \$1  = 3'h7;
-      6'h3e:
-          \$1  = 3'h0;
-      6'h3f:
-          \$1  = 3'h0;
+          \$1  = 6'h01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$2  = 1'h0;
     casez (t)
       6'h00:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       6'h01:
-          \$2  = 3'h3;
+          \$2  = 1'h0;
       6'h02:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       6'h03:
-          \$2  = 3'h5;
+          \$2  = 1'h0;
       6'h04:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       6'h05:
-          \$2  = 3'h7;
+          \$2  = 1'h0;
       6'h06:
-          \$2  = 3'h0;
+          \$2  = 1'h0;
       6'h07:
-          \$2  = 3'h1;
+          \$2  = 1'h0;
       6'h08:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       6'h09:
-          \$2  = 3'h3;
+          \$2  = 1'h0;
       6'h0a:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       6'h0b:
-          \$2  = 3'h5;
+          \$2  = 1'h0;
       6'h0c:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       6'h0d:
-          \$2  = 3'h7;
+          \$2  = 1'h0;
       6'h0e:
-          \$2  = 3'h0;
+          \$2  = 1'h0;
       6'h0f:
-          \$2  = 3'h1;
+          \$2  = 1'h0;
       6'h10:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       6'h11:
-          \$2  = 3'h3;
+          \$2  = 1'h0;
       6'h12:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       6'h13:
-          \$2  = 3'h5;
+          \$2  = 1'h0;
       6'h14:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       6'h15:
-          \$2  = 3'h7;
+          \$2  = 1'h0;
       6'h16:
-          \$2  = 3'h0;
+          \$2  = 1'h0;
       6'h17:
-          \$2  = 3'h1;
+          \$2  = 1'h0;
       6'h18:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       6'h19:
-          \$2  = 3'h3;
+          \$2  = 1'h0;
       6'h1a:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       6'h1b:
-          \$2  = 3'h5;
+          \$2  = 1'h0;
       6'h1c:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       6'h1d:
-          \$2  = 3'h7;
+          \$2  = 1'h0;
       6'h1e:
-          \$2  = 3'h0;
+          \$2  = 1'h0;
       6'h1f:
-          \$2  = 3'h1;
+          \$2  = 1'h0;
       6'h20:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       6'h21:
-          \$2  = 3'h3;
+          \$2  = 1'h0;
       6'h22:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       6'h23:
-          \$2  = 3'h5;
+          \$2  = 1'h0;
       6'h24:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       6'h25:
-          \$2  = 3'h7;
+          \$2  = 1'h0;
       6'h26:
-          \$2  = 3'h0;
+          \$2  = 1'h0;
       6'h27:
-          \$2  = 3'h1;
+          \$2  = 1'h0;
       6'h28:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       6'h29:
-          \$2  = 3'h3;
+          \$2  = 1'h0;
       6'h2a:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       6'h2b:
-          \$2  = 3'h5;
+          \$2  = 1'h0;
       6'h2c:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       6'h2d:
-          \$2  = 3'h7;
+          \$2  = 1'h0;
       6'h2e:
-          \$2  = 3'h0;
+          \$2  = 1'h1;
       6'h2f:
-          \$2  = 3'h1;
-      6'h30:
-          \$2  = 3'h2;
-      6'h31:
-          \$2  = 3'h3;
-      6'h32:
-          \$2  = 3'h4;
-      6'h33:
-          \$2  = 3'h5;
-      6'h34:
-          \$2  = 3'h6;
-      6'h35:
-          \$2  = 3'h7;
-      6'h36:
-          \$2  = 3'h0;
-      6'h37:
-          \$2  = 3'h1;
-      6'h38:
-          \$2  = 3'h2;
-      6'h39:
-          \$2  = 3'h3;
-      6'h3a:
-          \$2  = 3'h4;
-      6'h3b:
-          \$2  = 3'h5;
-      6'h3c:
-          \$2  = 3'h6;
-      6'h3d:
-          \$2  = 3'h7;
-      6'h3e:
-          \$2  = 3'h0;
-      6'h3f:
-          \$2  = 3'h1;
+          \$2  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$3  = 1'h0;
     casez (t)
       6'h00:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h01:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h02:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h03:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h04:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h05:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h06:
           \$3  = 1'h0;
       6'h07:
@@ -13504,2281 +11708,2920 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h2c:
           \$3  = 1'h0;
       6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h0;
-      6'h2f:
-          \$3  = 1'h0;
-      6'h30:
-          \$3  = 1'h0;
-      6'h31:
-          \$3  = 1'h0;
-      6'h32:
-          \$3  = 1'h0;
-      6'h33:
-          \$3  = 1'h0;
-      6'h34:
-          \$3  = 1'h0;
-      6'h35:
-          \$3  = 1'h0;
-      6'h36:
-          \$3  = 1'h0;
-      6'h37:
-          \$3  = 1'h0;
-      6'h38:
-          \$3  = 1'h0;
-      6'h39:
-          \$3  = 1'h0;
-      6'h3a:
-          \$3  = 1'h0;
-      6'h3b:
-          \$3  = 1'h0;
-      6'h3c:
-          \$3  = 1'h0;
-      6'h3d:
-          \$3  = 1'h0;
-      6'h3e:
           \$3  = 1'h1;
-      6'h3f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h1;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h1;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h1;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h0;
-      6'h2b:
-          \$4  = 1'h0;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
       6'h2e:
-          \$4  = 1'h1;
+          \$3  = 1'h0;
       6'h2f:
-          \$4  = 1'h0;
-      6'h30:
-          \$4  = 1'h0;
-      6'h31:
-          \$4  = 1'h0;
-      6'h32:
-          \$4  = 1'h0;
-      6'h33:
-          \$4  = 1'h0;
-      6'h34:
-          \$4  = 1'h0;
-      6'h35:
-          \$4  = 1'h0;
-      6'h36:
-          \$4  = 1'h1;
-      6'h37:
-          \$4  = 1'h0;
-      6'h38:
-          \$4  = 1'h0;
-      6'h39:
-          \$4  = 1'h0;
-      6'h3a:
-          \$4  = 1'h0;
-      6'h3b:
-          \$4  = 1'h0;
-      6'h3c:
-          \$4  = 1'h0;
-      6'h3d:
-          \$4  = 1'h0;
-      6'h3e:
-          \$4  = 1'h1;
-      6'h3f:
-          \$4  = 1'h0;
+          \$3  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h1;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h1;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h1;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h0;
-      6'h2a:
-          \$5  = 1'h0;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h1;
-      6'h2e:
-          \$5  = 1'h0;
-      6'h2f:
-          \$5  = 1'h0;
-      6'h30:
-          \$5  = 1'h0;
-      6'h31:
-          \$5  = 1'h0;
-      6'h32:
-          \$5  = 1'h0;
-      6'h33:
-          \$5  = 1'h0;
-      6'h34:
-          \$5  = 1'h0;
-      6'h35:
-          \$5  = 1'h1;
-      6'h36:
-          \$5  = 1'h0;
-      6'h37:
-          \$5  = 1'h0;
-      6'h38:
-          \$5  = 1'h0;
-      6'h39:
-          \$5  = 1'h0;
-      6'h3a:
-          \$5  = 1'h0;
-      6'h3b:
-          \$5  = 1'h0;
-      6'h3c:
-          \$5  = 1'h0;
-      6'h3d:
-          \$5  = 1'h1;
-      6'h3e:
-          \$5  = 1'h0;
-      6'h3f:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$78  = 23'h000276;
-      3'h1:
-          \$78  = 23'h7feeb8;
-      3'h2:
-          \$78  = 23'h7ff682;
-      3'h3:
-          \$78  = 23'h7ffbd6;
-      3'h4:
-          \$78  = 23'h7ffd60;
-      3'h5:
-          \$78  = 23'h00062a;
-      3'h6:
-          \$78  = 23'h000179;
-      3'h7:
-          \$78  = 23'h7fcb5f;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$79  = 23'h7ffd1b;
-      3'h1:
-          \$79  = 23'h7fff55;
-      3'h2:
-          \$79  = 23'h00053e;
-      3'h3:
-          \$79  = 23'h7ff763;
-      3'h4:
-          \$79  = 23'h7ff10d;
-      3'h5:
-          \$79  = 23'h000e9b;
-      3'h6:
-          \$79  = 23'h7fdf88;
-      3'h7:
-          \$79  = 23'h7ff302;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$80  = 23'h7ff5f9;
-      3'h1:
-          \$80  = 23'h7ff3f2;
-      3'h2:
-          \$80  = 23'h7fff38;
-      3'h3:
-          \$80  = 23'h7ff237;
-      3'h4:
-          \$80  = 23'h7ff3ef;
-      3'h5:
-          \$80  = 23'h000366;
-      3'h6:
-          \$80  = 23'h000d7e;
-      3'h7:
-          \$80  = 23'h7ff902;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$81  = 23'h7ff47a;
-      3'h1:
-          \$81  = 23'h7ff29e;
-      3'h2:
-          \$81  = 23'h7ffc38;
-      3'h3:
-          \$81  = 23'h000053;
-      3'h4:
-          \$81  = 23'h7ffe7c;
-      3'h5:
-          \$81  = 23'h000a3f;
-      3'h6:
-          \$81  = 23'h7ff3d8;
-      3'h7:
-          \$81  = 23'h7fffb4;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = nf_t;
+    \$189  = sf_t;
     if (issue) begin
-      \$144  = nf_t_ahead;
+      \$189  = sf_t_ahead;
     end
     if (rst) begin
-      \$144  = 3'h0;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = nf_t_ahead;
+    \$190  = sf_t_ahead;
     if (issue) begin
-      \$145  = \$1 ;
+      \$190  = \$1 ;
     end
     if (rst) begin
-      \$145  = 3'h0;
+      \$190  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = sf_t;
+    \$191  = first_t;
     if (issue) begin
-      \$146  = sf_t_ahead;
+      \$191  = first_t_ahead;
     end
     if (rst) begin
-      \$146  = 3'h0;
+      \$191  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = sf_t_ahead;
+    \$192  = first_t_ahead;
     if (issue) begin
-      \$147  = \$2 ;
+      \$192  = \$2 ;
     end
     if (rst) begin
-      \$147  = 3'h1;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = reads_input_t;
+    \$193  = last_t;
     if (issue) begin
-      \$148  = reads_input_t_ahead;
+      \$193  = last_t_ahead;
     end
     if (rst) begin
-      \$148  = 1'h1;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = reads_input_t_ahead;
+    \$194  = last_t_ahead;
     if (issue) begin
-      \$149  = \$3 ;
+      \$194  = \$3 ;
     end
     if (rst) begin
-      \$149  = 1'h1;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = first_t;
+    \$195  = t;
     if (issue) begin
-      \$150  = first_t_ahead;
+      \$195  = \$6 [5:0];
     end
     if (rst) begin
-      \$150  = 1'h1;
+      \$195  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = first_t_ahead;
-    if (issue) begin
-      \$151  = \$4 ;
-    end
+    \$196  = i__payload;
     if (rst) begin
-      \$151  = 1'h0;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = last_t;
-    if (issue) begin
-      \$152  = last_t_ahead;
-    end
+    \$197  = 1'h1;
     if (rst) begin
-      \$152  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = last_t_ahead;
-    if (issue) begin
-      \$153  = \$5 ;
-    end
+    \$198  = issue;
     if (rst) begin
-      \$153  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = t;
-    if (issue) begin
-      \$154  = \$8 [5:0];
-    end
+    \$199  = first_t;
     if (rst) begin
-      \$154  = 6'h00;
+      \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = i__payload;
+    \$200  = last_t;
     if (rst) begin
-      \$155  = 48'h000000000000;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = reads_input_t;
-    if (rst) begin
-      \$156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = issue;
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = first_t;
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = last_t;
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = nf_t;
-    if (rst) begin
-      \$160  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = from_input;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = x_reg;
-    if (rst) begin
-      \$162  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = rport__data;
-    if (rst) begin
-      \$163  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = \$9 ;
-    if (rst) begin
-      \$164  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = t;
-    if (rst) begin
-      \$165  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = t1;
-    if (rst) begin
-      \$166  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = port__data;
-    if (rst) begin
-      \$167  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = x_mid[7:0];
-    if (rst) begin
-      \$168  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = x_mid[15:8];
-    if (rst) begin
-      \$169  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = x_mid[23:16];
-    if (rst) begin
-      \$170  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = x_mid[31:24];
-    if (rst) begin
-      \$171  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = x_mid[39:32];
-    if (rst) begin
-      \$172  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = x_mid[47:40];
-    if (rst) begin
-      \$173  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = t1;
-    if (rst) begin
-      \$174  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = \port__data$43 ;
-    if (rst) begin
-      \$175  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = x_mid[7:0];
-    if (rst) begin
-      \$176  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = x_mid[15:8];
-    if (rst) begin
-      \$177  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = x_mid[23:16];
-    if (rst) begin
-      \$178  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = x_mid[31:24];
-    if (rst) begin
-      \$179  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = x_mid[39:32];
-    if (rst) begin
-      \$180  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = x_mid[47:40];
-    if (rst) begin
-      \$181  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = t1;
-    if (rst) begin
-      \$182  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = \port__data$52 ;
-    if (rst) begin
-      \$183  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = x_mid[7:0];
-    if (rst) begin
-      \$184  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = x_mid[15:8];
-    if (rst) begin
-      \$185  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = x_mid[23:16];
-    if (rst) begin
-      \$186  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = x_mid[31:24];
-    if (rst) begin
-      \$187  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = x_mid[39:32];
-    if (rst) begin
-      \$188  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = x_mid[47:40];
-    if (rst) begin
-      \$189  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$10 ;
-    if (rst) begin
-      \$190  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = rom0_read[7:0];
-    if (rst) begin
-      \$191  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$11 ;
-    if (rst) begin
-      \$192  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = rom0_read[15:8];
-    if (rst) begin
-      \$193  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$12 ;
-    if (rst) begin
-      \$194  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = rom0_read[23:16];
-    if (rst) begin
-      \$195  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$13 ;
-    if (rst) begin
-      \$196  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = rom0_read[31:24];
-    if (rst) begin
-      \$197  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$14 ;
-    if (rst) begin
-      \$198  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = rom0_read[39:32];
-    if (rst) begin
-      \$199  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$15 ;
-    if (rst) begin
-      \$200  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = rom0_read[47:40];
+    \$201  = x_reg;
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$16 ;
+    \$202  = x_reg2;
     if (rst) begin
-      \$202  = 9'h000;
+      \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = rom0_read[55:48];
+    \$203  = t;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = \$17 ;
+    \$204  = t1;
     if (rst) begin
-      \$204  = 9'h000;
+      \$204  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = rom0_read[63:56];
+    \$205  = port__data;
     if (rst) begin
-      \$205  = 8'h00;
+      \$205  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = \$18 ;
+    \$206  = x_mid;
     if (rst) begin
-      \$206  = 9'h000;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = rom1_read[7:0];
+    \$207  = t1;
     if (rst) begin
-      \$207  = 8'h00;
+      \$207  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \$19 ;
+    \$208  = \port__data$31 ;
     if (rst) begin
-      \$208  = 9'h000;
+      \$208  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = rom1_read[15:8];
+    \$209  = x_mid;
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = \$20 ;
+    \$210  = t1;
     if (rst) begin
-      \$210  = 9'h000;
+      \$210  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = rom1_read[23:16];
+    \$211  = \port__data$35 ;
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = \$21 ;
+    \$212  = x_mid;
     if (rst) begin
-      \$212  = 9'h000;
+      \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = rom1_read[31:24];
+    \$213  = t1;
     if (rst) begin
-      \$213  = 8'h00;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = \$22 ;
+    \$214  = \port__data$39 ;
     if (rst) begin
-      \$214  = 9'h000;
+      \$214  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = rom1_read[39:32];
+    \$215  = x_mid;
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = \$23 ;
+    \$216  = \$7 ;
     if (rst) begin
       \$216  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = rom1_read[47:40];
+    \$217  = rom0_read[7:0];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = \$24 ;
+    \$218  = \$8 ;
     if (rst) begin
       \$218  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = rom1_read[55:48];
+    \$219  = rom0_read[15:8];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = \$25 ;
+    \$220  = \$9 ;
     if (rst) begin
       \$220  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = rom1_read[63:56];
+    \$221  = rom0_read[23:16];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = \$26 ;
+    \$222  = \$10 ;
     if (rst) begin
       \$222  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = rom2_read[7:0];
+    \$223  = rom0_read[31:24];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = \$27 ;
+    \$224  = \$11 ;
     if (rst) begin
       \$224  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = rom2_read[15:8];
+    \$225  = rom0_read[39:32];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = \$28 ;
+    \$226  = \$12 ;
     if (rst) begin
       \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = rom2_read[23:16];
+    \$227  = rom0_read[47:40];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = \$29 ;
+    \$228  = \$13 ;
     if (rst) begin
       \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = rom2_read[31:24];
+    \$229  = rom0_read[55:48];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = \$30 ;
+    \$230  = \$14 ;
     if (rst) begin
       \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rom2_read[39:32];
+    \$231  = rom0_read[63:56];
     if (rst) begin
       \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = \$31 ;
+    \$232  = \$15 ;
     if (rst) begin
       \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rom2_read[47:40];
+    \$233  = rom1_read[7:0];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = \$32 ;
+    \$234  = \$16 ;
     if (rst) begin
       \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rom2_read[55:48];
+    \$235  = rom1_read[15:8];
     if (rst) begin
       \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = \$33 ;
+    \$236  = \$17 ;
     if (rst) begin
       \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rom2_read[63:56];
+    \$237  = rom1_read[23:16];
     if (rst) begin
       \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = \$34 ;
+    \$238  = \$18 ;
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = \$35 ;
+    \$239  = rom1_read[31:24];
     if (rst) begin
-      \$239  = 17'h00000;
+      \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = \$36 ;
+    \$240  = \$19 ;
     if (rst) begin
-      \$240  = 17'h00000;
+      \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = \$37 ;
+    \$241  = rom1_read[39:32];
     if (rst) begin
-      \$241  = 17'h00000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = \$38 ;
+    \$242  = \$20 ;
     if (rst) begin
-      \$242  = 17'h00000;
+      \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = \$39 ;
+    \$243  = rom1_read[47:40];
     if (rst) begin
-      \$243  = 17'h00000;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = \$40 ;
+    \$244  = \$21 ;
     if (rst) begin
-      \$244  = 17'h00000;
+      \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = \$41 ;
+    \$245  = rom1_read[55:48];
     if (rst) begin
-      \$245  = 17'h00000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = \$42 ;
+    \$246  = \$22 ;
     if (rst) begin
-      \$246  = 17'h00000;
+      \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \$43 ;
+    \$247  = rom1_read[63:56];
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = \$44 ;
+    \$248  = \$23 ;
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = \$45 ;
+    \$249  = rom2_read[7:0];
     if (rst) begin
-      \$249  = 17'h00000;
+      \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = \$46 ;
+    \$250  = \$24 ;
     if (rst) begin
-      \$250  = 17'h00000;
+      \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = \$47 ;
+    \$251  = rom2_read[15:8];
     if (rst) begin
-      \$251  = 17'h00000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$48 ;
+    \$252  = \$25 ;
     if (rst) begin
-      \$252  = 17'h00000;
+      \$252  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = \$49 ;
+    \$253  = rom2_read[23:16];
     if (rst) begin
-      \$253  = 17'h00000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$50 ;
+    \$254  = \$26 ;
     if (rst) begin
-      \$254  = 17'h00000;
+      \$254  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = \$51 ;
+    \$255  = rom2_read[31:24];
     if (rst) begin
-      \$255  = 17'h00000;
+      \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$52 ;
+    \$256  = \$27 ;
     if (rst) begin
-      \$256  = 17'h00000;
+      \$256  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = \$53 ;
+    \$257  = rom2_read[39:32];
     if (rst) begin
-      \$257  = 17'h00000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = \$54 ;
+    \$258  = \$28 ;
     if (rst) begin
-      \$258  = 17'h00000;
+      \$258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \$55 ;
+    \$259  = rom2_read[47:40];
     if (rst) begin
-      \$259  = 17'h00000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = \$56 ;
+    \$260  = \$29 ;
     if (rst) begin
-      \$260  = 17'h00000;
+      \$260  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = \$57 ;
+    \$261  = rom2_read[55:48];
     if (rst) begin
-      \$261  = 17'h00000;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = prod0_0;
+    \$262  = \$30 ;
     if (rst) begin
-      \$262  = 17'h00000;
+      \$262  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = prod0_1;
+    \$263  = rom2_read[63:56];
     if (rst) begin
-      \$263  = 17'h00000;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = prod0_2;
+    \$264  = \$31 ;
     if (rst) begin
-      \$264  = 17'h00000;
+      \$264  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = prod0_3;
+    \$265  = rom3_read[7:0];
     if (rst) begin
-      \$265  = 17'h00000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = prod0_4;
+    \$266  = \$32 ;
     if (rst) begin
-      \$266  = 17'h00000;
+      \$266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = prod0_5;
+    \$267  = rom3_read[15:8];
     if (rst) begin
-      \$267  = 17'h00000;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = prod1_0;
+    \$268  = \$33 ;
     if (rst) begin
-      \$268  = 17'h00000;
+      \$268  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = prod1_1;
+    \$269  = rom3_read[23:16];
     if (rst) begin
-      \$269  = 17'h00000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = prod1_2;
+    \$270  = \$34 ;
     if (rst) begin
-      \$270  = 17'h00000;
+      \$270  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = prod1_3;
+    \$271  = rom3_read[31:24];
     if (rst) begin
-      \$271  = 17'h00000;
+      \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = prod1_4;
+    \$272  = \$35 ;
     if (rst) begin
-      \$272  = 17'h00000;
+      \$272  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = prod1_5;
+    \$273  = rom3_read[39:32];
     if (rst) begin
-      \$273  = 17'h00000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = prod2_0;
+    \$274  = \$36 ;
     if (rst) begin
-      \$274  = 17'h00000;
+      \$274  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = prod2_1;
+    \$275  = rom3_read[47:40];
     if (rst) begin
-      \$275  = 17'h00000;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = prod2_2;
+    \$276  = \$37 ;
     if (rst) begin
-      \$276  = 17'h00000;
+      \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = prod2_3;
+    \$277  = rom3_read[55:48];
     if (rst) begin
-      \$277  = 17'h00000;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = prod2_4;
+    \$278  = \$38 ;
     if (rst) begin
-      \$278  = 17'h00000;
+      \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = prod2_5;
+    \$279  = rom3_read[63:56];
     if (rst) begin
-      \$279  = 17'h00000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = prod3_0;
+    \$280  = \$39 ;
     if (rst) begin
       \$280  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = prod3_1;
+    \$281  = \$40 ;
     if (rst) begin
       \$281  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = prod3_2;
+    \$282  = \$41 ;
     if (rst) begin
       \$282  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = prod3_3;
+    \$283  = \$42 ;
     if (rst) begin
       \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = prod3_4;
+    \$284  = \$43 ;
     if (rst) begin
       \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = prod3_5;
+    \$285  = \$44 ;
     if (rst) begin
       \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
+    \$286  = \$45 ;
     if (rst) begin
-      \$286  = 23'h000000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = { \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61 [17], \$61  };
+    \$287  = \$46 ;
     if (rst) begin
-      \$287  = 23'h000000;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$62 [22:0];
+    \$288  = \$47 ;
     if (rst) begin
-      \$288  = 23'h000000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = { \$65 [18], \$65 [18], \$65 [18], \$65 [18], \$65  };
+    \$289  = \$48 ;
     if (rst) begin
-      \$289  = 23'h000000;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = { \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66 [17], \$66  };
+    \$290  = \$49 ;
     if (rst) begin
-      \$290  = 23'h000000;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = \$67 [22:0];
+    \$291  = \$50 ;
     if (rst) begin
-      \$291  = 23'h000000;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = { \$70 [18], \$70 [18], \$70 [18], \$70 [18], \$70  };
+    \$292  = \$51 ;
     if (rst) begin
-      \$292  = 23'h000000;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = { \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71 [17], \$71  };
+    \$293  = \$52 ;
     if (rst) begin
-      \$293  = 23'h000000;
+      \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$72 [22:0];
+    \$294  = \$53 ;
     if (rst) begin
-      \$294  = 23'h000000;
+      \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
+    \$295  = \$54 ;
     if (rst) begin
-      \$295  = 23'h000000;
+      \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = { \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76 [17], \$76  };
+    \$296  = \$55 ;
     if (rst) begin
-      \$296  = 23'h000000;
+      \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = \$77 [22:0];
+    \$297  = \$56 ;
     if (rst) begin
-      \$297  = 23'h000000;
+      \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = v1;
+    \$298  = \$57 ;
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = first1;
+    \$299  = \$58 ;
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = last1;
+    \$300  = \$59 ;
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = nf1;
+    \$301  = \$60 ;
     if (rst) begin
-      \$301  = 3'h0;
+      \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = v2;
+    \$302  = \$61 ;
     if (rst) begin
-      \$302  = 1'h0;
+      \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = first2;
+    \$303  = \$62 ;
     if (rst) begin
-      \$303  = 1'h0;
+      \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = last2;
+    \$304  = \$63 ;
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = nf2;
+    \$305  = \$64 ;
     if (rst) begin
-      \$305  = 3'h0;
+      \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = v3;
+    \$306  = \$65 ;
     if (rst) begin
-      \$306  = 1'h0;
+      \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = first3;
+    \$307  = \$66 ;
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = last3;
+    \$308  = \$67 ;
     if (rst) begin
-      \$308  = 1'h0;
+      \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = nf3;
+    \$309  = \$68 ;
     if (rst) begin
-      \$309  = 3'h0;
+      \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = v4;
+    \$310  = \$69 ;
     if (rst) begin
-      \$310  = 1'h0;
+      \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = first4;
+    \$311  = \$70 ;
     if (rst) begin
-      \$311  = 1'h0;
+      \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = last4;
+    \$312  = prod0_0;
     if (rst) begin
-      \$312  = 1'h0;
+      \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = nf4;
+    \$313  = prod1_0;
     if (rst) begin
-      \$313  = 3'h0;
+      \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = v5;
+    \$314  = prod2_0;
     if (rst) begin
-      \$314  = 1'h0;
+      \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = first5;
+    \$315  = prod3_0;
     if (rst) begin
-      \$315  = 1'h0;
+      \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = last5;
+    \$316  = prod4_0;
     if (rst) begin
-      \$316  = 1'h0;
+      \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = nf5;
+    \$317  = prod5_0;
     if (rst) begin
-      \$317  = 3'h0;
+      \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = v6;
+    \$318  = prod6_0;
     if (rst) begin
-      \$318  = 1'h0;
+      \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = first6;
+    \$319  = prod7_0;
     if (rst) begin
-      \$319  = 1'h0;
+      \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = last6;
+    \$320  = prod8_0;
     if (rst) begin
-      \$320  = 1'h0;
+      \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = nf6;
+    \$321  = prod9_0;
     if (rst) begin
-      \$321  = 3'h0;
+      \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = v7;
+    \$322  = prod10_0;
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = first7;
+    \$323  = prod11_0;
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = last7;
+    \$324  = prod12_0;
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = nf7;
+    \$325  = prod13_0;
     if (rst) begin
-      \$325  = 3'h0;
+      \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = v8;
+    \$326  = prod14_0;
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = first8;
+    \$327  = prod15_0;
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = last8;
+    \$328  = prod16_0;
     if (rst) begin
-      \$328  = 1'h0;
+      \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = nf8;
+    \$329  = prod17_0;
     if (rst) begin
-      \$329  = 3'h0;
+      \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = v8;
+    \$330  = prod18_0;
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = first8;
+    \$331  = prod19_0;
     if (rst) begin
-      \$331  = 1'h0;
+      \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = last8;
+    \$332  = prod20_0;
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = nf8;
+    \$333  = prod21_0;
     if (rst) begin
-      \$333  = 3'h0;
+      \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = \$78 ;
+    \$334  = prod22_0;
     if (rst) begin
-      \$334  = 23'h000000;
+      \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = acc0;
-    if (v9_0) begin
-      \$335  = \$133 [22:0];
-    end
+    \$335  = prod23_0;
     if (rst) begin
-      \$335  = 23'h000000;
+      \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = \$79 ;
+    \$336  = prod24_0;
     if (rst) begin
-      \$336  = 23'h000000;
+      \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = acc1;
-    if (v9_0) begin
-      \$337  = \$135 [22:0];
-    end
+    \$337  = prod25_0;
     if (rst) begin
-      \$337  = 23'h000000;
+      \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = \$80 ;
+    \$338  = prod26_0;
     if (rst) begin
-      \$338  = 23'h000000;
+      \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = acc2;
-    if (v9_0) begin
-      \$339  = \$137 [22:0];
-    end
+    \$339  = prod27_0;
     if (rst) begin
-      \$339  = 23'h000000;
+      \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = \$81 ;
+    \$340  = prod28_0;
     if (rst) begin
-      \$340  = 23'h000000;
+      \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = acc3;
-    if (v9_0) begin
-      \$341  = \$139 [22:0];
-    end
+    \$341  = prod29_0;
     if (rst) begin
-      \$341  = 23'h000000;
+      \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$82 ;
+    \$342  = prod30_0;
     if (rst) begin
-      \$342  = 1'h0;
+      \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = \$143 [3:0];
+    \$343  = prod31_0;
     if (rst) begin
-      \$343  = 4'h0;
+      \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = \$89 ;
+    \$344  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$344  = 1'h1;
+      \$344  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = q_wptr;
-    if (\$96 ) begin
-      \$345  = \$99 [3:0];
-    end
+    \$345  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$345  = 4'h0;
+      \$345  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = q_rptr;
-    if (\$103 ) begin
-      \$346  = \$106 [3:0];
-    end
+    \$346  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$346  = 4'h0;
+      \$346  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = \$119 [3:0];
+    \$347  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$347  = 4'h0;
+      \$347  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = o__valid;
-    if (\$121 ) begin
-      \$348  = \$123 ;
-    end
+    \$348  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
-      \$348  = 1'h0;
+      \$348  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = o__payload;
-    if (\$121 ) begin
-      \$349  = \$125 ;
-    end
+    \$349  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
-      \$349  = 92'h00000000000000000000000;
+      \$349  = 23'h000000;
     end
   end
-  assign acc0_next = \$133 [22:0];
-  assign acc1_next = \$135 [22:0];
-  assign acc2_next = \$137 [22:0];
-  assign acc3_next = \$139 [22:0];
-  assign q_owed_next = \$143 [3:0];
-  assign \$signature__addr  = sf_t;
-  assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$350  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    if (rst) begin
+      \$350  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$351  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    if (rst) begin
+      \$351  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$352  = { prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r };
+    if (rst) begin
+      \$352  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$353  = { prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r };
+    if (rst) begin
+      \$353  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$354  = { prod10_0_r[16], prod10_0_r[16], prod10_0_r[16], prod10_0_r[16], prod10_0_r[16], prod10_0_r[16], prod10_0_r };
+    if (rst) begin
+      \$354  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$355  = { prod11_0_r[16], prod11_0_r[16], prod11_0_r[16], prod11_0_r[16], prod11_0_r[16], prod11_0_r[16], prod11_0_r };
+    if (rst) begin
+      \$355  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$356  = { prod12_0_r[16], prod12_0_r[16], prod12_0_r[16], prod12_0_r[16], prod12_0_r[16], prod12_0_r[16], prod12_0_r };
+    if (rst) begin
+      \$356  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$357  = { prod13_0_r[16], prod13_0_r[16], prod13_0_r[16], prod13_0_r[16], prod13_0_r[16], prod13_0_r[16], prod13_0_r };
+    if (rst) begin
+      \$357  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$358  = { prod14_0_r[16], prod14_0_r[16], prod14_0_r[16], prod14_0_r[16], prod14_0_r[16], prod14_0_r[16], prod14_0_r };
+    if (rst) begin
+      \$358  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$359  = { prod15_0_r[16], prod15_0_r[16], prod15_0_r[16], prod15_0_r[16], prod15_0_r[16], prod15_0_r[16], prod15_0_r };
+    if (rst) begin
+      \$359  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$360  = { prod16_0_r[16], prod16_0_r[16], prod16_0_r[16], prod16_0_r[16], prod16_0_r[16], prod16_0_r[16], prod16_0_r };
+    if (rst) begin
+      \$360  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$361  = { prod17_0_r[16], prod17_0_r[16], prod17_0_r[16], prod17_0_r[16], prod17_0_r[16], prod17_0_r[16], prod17_0_r };
+    if (rst) begin
+      \$361  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$362  = { prod18_0_r[16], prod18_0_r[16], prod18_0_r[16], prod18_0_r[16], prod18_0_r[16], prod18_0_r[16], prod18_0_r };
+    if (rst) begin
+      \$362  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$363  = { prod19_0_r[16], prod19_0_r[16], prod19_0_r[16], prod19_0_r[16], prod19_0_r[16], prod19_0_r[16], prod19_0_r };
+    if (rst) begin
+      \$363  = 23'h000000;
+    end
+  end
+  assign acc0_next = \$122 [22:0];
+  assign acc1_next = \$124 [22:0];
+  assign acc2_next = \$126 [22:0];
+  assign acc3_next = \$128 [22:0];
+  assign acc4_next = \$130 [22:0];
+  assign acc5_next = \$132 [22:0];
+  assign acc6_next = \$134 [22:0];
+  assign acc7_next = \$136 [22:0];
+  assign acc8_next = \$138 [22:0];
+  assign acc9_next = \$140 [22:0];
+  assign acc10_next = \$142 [22:0];
+  assign acc11_next = \$144 [22:0];
+  assign acc12_next = \$146 [22:0];
+  assign acc13_next = \$148 [22:0];
+  assign acc14_next = \$150 [22:0];
+  assign acc15_next = \$152 [22:0];
+  assign acc16_next = \$154 [22:0];
+  assign acc17_next = \$156 [22:0];
+  assign acc18_next = \$158 [22:0];
+  assign acc19_next = \$160 [22:0];
+  assign acc20_next = \$162 [22:0];
+  assign acc21_next = \$164 [22:0];
+  assign acc22_next = \$166 [22:0];
+  assign acc23_next = \$168 [22:0];
+  assign acc24_next = \$170 [22:0];
+  assign acc25_next = \$172 [22:0];
+  assign acc26_next = \$174 [22:0];
+  assign acc27_next = \$176 [22:0];
+  assign acc28_next = \$178 [22:0];
+  assign acc29_next = \$180 [22:0];
+  assign acc30_next = \$182 [22:0];
+  assign acc31_next = \$184 [22:0];
+  assign q_owed_next = \$188 [3:0];
   assign port__addr = rom0_addr;
-  assign \port__addr$229  = rom1_addr;
-  assign \port__addr$230  = rom2_addr;
-  assign \$signature__en$231  = deliver;
-  assign \$signature__addr$232  = q_wptr;
-  assign \$signature__data$233  = q_in;
-  assign \rport__addr$234  = q_rptr;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
+  assign \port__addr$319  = rom1_addr;
+  assign \port__addr$320  = rom2_addr;
+  assign \port__addr$321  = rom3_addr;
+  assign \$signature__en  = deliver;
+  assign \$signature__addr  = q_wptr;
+  assign \$signature__data  = q_in;
+  assign rport__addr = q_rptr;
+  assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
+  assign \o__payload[4]  = o__payload[114:92];
+  assign \o__payload[5]  = o__payload[137:115];
+  assign \o__payload[6]  = o__payload[160:138];
+  assign \o__payload[7]  = o__payload[183:161];
+  assign \o__payload[8]  = o__payload[206:184];
+  assign \o__payload[9]  = o__payload[229:207];
+  assign \o__payload[10]  = o__payload[252:230];
+  assign \o__payload[11]  = o__payload[275:253];
+  assign \o__payload[12]  = o__payload[298:276];
+  assign \o__payload[13]  = o__payload[321:299];
+  assign \o__payload[14]  = o__payload[344:322];
+  assign \o__payload[15]  = o__payload[367:345];
+  assign \o__payload[16]  = o__payload[390:368];
+  assign \o__payload[17]  = o__payload[413:391];
+  assign \o__payload[18]  = o__payload[436:414];
+  assign \o__payload[19]  = o__payload[459:437];
+  assign \o__payload[20]  = o__payload[482:460];
+  assign \o__payload[21]  = o__payload[505:483];
+  assign \o__payload[22]  = o__payload[528:506];
+  assign \o__payload[23]  = o__payload[551:529];
+  assign \o__payload[24]  = o__payload[574:552];
+  assign \o__payload[25]  = o__payload[597:575];
+  assign \o__payload[26]  = o__payload[620:598];
+  assign \o__payload[27]  = o__payload[643:621];
+  assign \o__payload[28]  = o__payload[666:644];
+  assign \o__payload[29]  = o__payload[689:667];
+  assign \o__payload[30]  = o__payload[712:690];
+  assign \o__payload[31]  = o__payload[735:713];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
+  assign \q_in[4]  = q_in[114:92];
+  assign \q_in[5]  = q_in[137:115];
+  assign \q_in[6]  = q_in[160:138];
+  assign \q_in[7]  = q_in[183:161];
+  assign \q_in[8]  = q_in[206:184];
+  assign \q_in[9]  = q_in[229:207];
+  assign \q_in[10]  = q_in[252:230];
+  assign \q_in[11]  = q_in[275:253];
+  assign \q_in[12]  = q_in[298:276];
+  assign \q_in[13]  = q_in[321:299];
+  assign \q_in[14]  = q_in[344:322];
+  assign \q_in[15]  = q_in[367:345];
+  assign \q_in[16]  = q_in[390:368];
+  assign \q_in[17]  = q_in[413:391];
+  assign \q_in[18]  = q_in[436:414];
+  assign \q_in[19]  = q_in[459:437];
+  assign \q_in[20]  = q_in[482:460];
+  assign \q_in[21]  = q_in[505:483];
+  assign \q_in[22]  = q_in[528:506];
+  assign \q_in[23]  = q_in[551:529];
+  assign \q_in[24]  = q_in[574:552];
+  assign \q_in[25]  = q_in[597:575];
+  assign \q_in[26]  = q_in[620:598];
+  assign \q_in[27]  = q_in[643:621];
+  assign \q_in[28]  = q_in[666:644];
+  assign \q_in[29]  = q_in[689:667];
+  assign \q_in[30]  = q_in[712:690];
+  assign \q_in[31]  = q_in[735:713];
+  assign q_in[735:713] = acc31;
+  assign q_in[712:690] = acc30;
+  assign q_in[689:667] = acc29;
+  assign q_in[666:644] = acc28;
+  assign q_in[643:621] = acc27;
+  assign q_in[620:598] = acc26;
+  assign q_in[597:575] = acc25;
+  assign q_in[574:552] = acc24;
+  assign q_in[551:529] = acc23;
+  assign q_in[528:506] = acc22;
+  assign q_in[505:483] = acc21;
+  assign q_in[482:460] = acc20;
+  assign q_in[459:437] = acc19;
+  assign q_in[436:414] = acc18;
+  assign q_in[413:391] = acc17;
+  assign q_in[390:368] = acc16;
+  assign q_in[367:345] = acc15;
+  assign q_in[344:322] = acc14;
+  assign q_in[321:299] = acc13;
+  assign q_in[298:276] = acc12;
+  assign q_in[275:253] = acc11;
+  assign q_in[252:230] = acc10;
+  assign q_in[229:207] = acc9;
+  assign q_in[206:184] = acc8;
+  assign q_in[183:161] = acc7;
+  assign q_in[160:138] = acc6;
+  assign q_in[137:115] = acc5;
+  assign q_in[114:92] = acc4;
   assign q_in[91:69] = acc3;
   assign q_in[68:46] = acc2;
   assign q_in[45:23] = acc1;
   assign q_in[22:0] = acc0;
+  assign \$119  = 1'h0;
+  assign \$120  = i__valid;
+  assign i__ready = \$116 ;
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire [8:0] \$1 ;
-  wire \$10 ;
-  wire [47:0] \$100 ;
+  wire \$1 ;
+  wire [5:0] \$10 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [48:0] \$105 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [49:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
-  wire [3:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
+  wire [5:0] \$11 ;
+  wire [22:0] \$110 ;
+  wire [22:0] \$111 ;
+  wire [22:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  reg [24:0] \$119 ;
-  wire [3:0] \$12 ;
-  wire [33:0] \$120 ;
-  wire [24:0] \$121 ;
-  wire [22:0] \$122 ;
-  wire [13:0] \$123 ;
-  wire [34:0] \$124 ;
-  wire [35:0] \$125 ;
-  wire [55:0] \$126 ;
-  wire [56:0] \$127 ;
-  wire [53:0] \$128 ;
-  wire [54:0] \$129 ;
+  wire \$119 ;
+  wire [7:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [22:0] \$123 ;
+  wire [22:0] \$124 ;
+  wire [22:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [76:0] \$130 ;
-  wire [77:0] \$131 ;
-  wire [48:0] \$132 ;
-  wire [49:0] \$133 ;
-  wire [47:0] \$134 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
   wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire [48:0] \$139 ;
-  reg [24:0] \$14 ;
+  wire [22:0] \$136 ;
+  wire [22:0] \$137 ;
+  wire [22:0] \$138 ;
+  wire \$139 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [49:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
-  reg [5:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
+  wire [22:0] \$149 ;
+  wire \$15 ;
+  wire [22:0] \$150 ;
+  wire [22:0] \$151 ;
   wire \$152 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$154 ;
-  wire [7:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire [7:0] \$157 ;
-  wire [7:0] \$158 ;
-  wire [7:0] \$159 ;
-  reg [35:0] \$16 ;
-  wire [7:0] \$160 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
+  wire [22:0] \$162 ;
+  wire [22:0] \$163 ;
+  wire [22:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  reg [35:0] \$17 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire \$175 ;
-  wire [4:0] \$176 ;
-  wire [4:0] \$177 ;
+  wire [22:0] \$175 ;
+  wire [22:0] \$176 ;
+  wire [22:0] \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [33:0] \$18 ;
+  wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire [4:0] \$183 ;
-  wire [4:0] \$184 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire [24:0] \$19 ;
-  wire \$190 ;
+  wire [22:0] \$188 ;
+  wire [22:0] \$189 ;
+  wire \$19 ;
+  wire [22:0] \$190 ;
   wire \$191 ;
-  wire [4:0] \$192 ;
+  wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [5:0] \$197 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  wire [8:0] \$2 ;
+  wire \$2 ;
   wire [22:0] \$20 ;
   wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire [31:0] \$203 ;
-  reg [2:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
-  wire [13:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire [34:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [24:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
-  wire [35:0] \$23 ;
-  reg [5:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [5:0] \$232 ;
-  reg [35:0] \$233 ;
-  reg [35:0] \$234 ;
-  reg [35:0] \$235 ;
-  reg [35:0] \$236 ;
-  reg [35:0] \$237 ;
-  reg [35:0] \$238 ;
-  reg [35:0] \$239 ;
-  wire [55:0] \$24 ;
-  reg [35:0] \$240 ;
-  reg [35:0] \$241 ;
-  reg [35:0] \$242 ;
-  reg [35:0] \$243 ;
-  reg [35:0] \$244 ;
-  reg [35:0] \$245 ;
-  reg [35:0] \$246 ;
-  reg [35:0] \$247 ;
-  reg [35:0] \$248 ;
-  reg [35:0] \$249 ;
-  wire [56:0] \$25 ;
-  reg [35:0] \$250 ;
-  reg [22:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [16:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [33:0] \$255 ;
-  reg [33:0] \$256 ;
-  reg [16:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [24:0] \$259 ;
-  wire [53:0] \$26 ;
-  reg [24:0] \$260 ;
-  reg [24:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [16:0] \$263 ;
-  reg [22:0] \$264 ;
-  reg [22:0] \$265 ;
-  reg [22:0] \$266 ;
-  reg [5:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [13:0] \$269 ;
-  wire [54:0] \$27 ;
-  reg [13:0] \$270 ;
-  reg [13:0] \$271 ;
-  reg [47:0] \$272 ;
-  reg [47:0] \$273 ;
-  reg [47:0] \$274 ;
-  reg [47:0] \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg [7:0] \$278 ;
-  reg \$279 ;
-  wire [76:0] \$28 ;
-  reg \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [24:0] \$289 ;
-  wire [77:0] \$29 ;
-  reg [22:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [33:0] \$293 ;
-  reg [33:0] \$294 ;
-  reg [33:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [24:0] \$298 ;
-  reg [24:0] \$299 ;
-  wire [8:0] \$3 ;
-  wire [48:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [5:0] \$301 ;
-  reg [16:0] \$302 ;
-  reg [22:0] \$303 ;
-  reg [22:0] \$304 ;
-  reg [22:0] \$305 ;
-  reg [5:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [13:0] \$308 ;
-  reg [13:0] \$309 ;
-  wire [49:0] \$31 ;
-  reg [13:0] \$310 ;
-  reg [47:0] \$311 ;
-  reg [47:0] \$312 ;
-  reg [47:0] \$313 ;
-  reg [47:0] \$314 ;
-  reg \$315 ;
-  reg \$316 ;
-  reg [7:0] \$317 ;
-  reg \$318 ;
-  reg \$319 ;
-  wire [47:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [24:0] \$322 ;
-  reg [24:0] \$323 ;
-  reg [24:0] \$324 ;
-  reg [24:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [22:0] \$329 ;
-  wire \$33 ;
-  reg [16:0] \$330 ;
-  reg [16:0] \$331 ;
-  reg [33:0] \$332 ;
-  reg [33:0] \$333 ;
-  reg [33:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [24:0] \$338 ;
-  reg [24:0] \$339 ;
-  wire \$34 ;
-  reg [5:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [22:0] \$342 ;
-  reg [22:0] \$343 ;
-  reg [22:0] \$344 ;
-  reg [5:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg [13:0] \$347 ;
-  reg [13:0] \$348 ;
-  reg [13:0] \$349 ;
+  wire [22:0] \$201 ;
+  wire [22:0] \$202 ;
+  wire [22:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire [22:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [22:0] \$214 ;
+  wire [22:0] \$215 ;
+  wire [22:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire [22:0] \$227 ;
+  wire [22:0] \$228 ;
+  wire [22:0] \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire [22:0] \$240 ;
+  wire [22:0] \$241 ;
+  wire [22:0] \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire [22:0] \$253 ;
+  wire [22:0] \$254 ;
+  wire [22:0] \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire [22:0] \$266 ;
+  wire [22:0] \$267 ;
+  wire [22:0] \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire [22:0] \$279 ;
+  wire \$28 ;
+  wire [22:0] \$280 ;
+  wire [22:0] \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [22:0] \$292 ;
+  wire [22:0] \$293 ;
+  wire [22:0] \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [1:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire [22:0] \$305 ;
+  wire [22:0] \$306 ;
+  wire [22:0] \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire [22:0] \$318 ;
+  wire [22:0] \$319 ;
+  wire [22:0] \$32 ;
+  wire [22:0] \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire [22:0] \$33 ;
+  wire \$330 ;
+  wire [22:0] \$331 ;
+  wire [22:0] \$332 ;
+  wire [22:0] \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire [22:0] \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire [22:0] \$344 ;
+  wire [22:0] \$345 ;
+  wire [22:0] \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  reg [47:0] \$350 ;
-  reg [47:0] \$351 ;
-  reg [47:0] \$352 ;
-  reg [47:0] \$353 ;
-  reg \$354 ;
-  reg \$355 ;
-  reg [7:0] \$356 ;
-  reg \$357 ;
-  reg \$358 ;
-  reg [24:0] \$359 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire [22:0] \$357 ;
+  wire [22:0] \$358 ;
+  wire [22:0] \$359 ;
   wire \$36 ;
-  reg [24:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [24:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [22:0] \$368 ;
-  reg [16:0] \$369 ;
-  wire [48:0] \$37 ;
-  reg [16:0] \$370 ;
-  reg [33:0] \$371 ;
-  reg [33:0] \$372 ;
-  reg [33:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg [24:0] \$376 ;
-  reg [24:0] \$377 ;
-  reg [24:0] \$378 ;
-  reg [5:0] \$379 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire [22:0] \$370 ;
+  wire [22:0] \$371 ;
+  wire [22:0] \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  reg [16:0] \$380 ;
-  reg [22:0] \$381 ;
-  reg [22:0] \$382 ;
-  reg [22:0] \$383 ;
-  reg [5:0] \$384 ;
-  reg [7:0] \$385 ;
-  reg [13:0] \$386 ;
-  reg [13:0] \$387 ;
-  reg [13:0] \$388 ;
-  reg [47:0] \$389 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire [22:0] \$383 ;
+  wire [22:0] \$384 ;
+  wire [22:0] \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  reg [47:0] \$390 ;
-  reg [47:0] \$391 ;
-  reg [47:0] \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg [7:0] \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg [7:0] \$398 ;
-  reg [7:0] \$399 ;
-  wire [8:0] \$4 ;
-  wire [49:0] \$40 ;
-  reg [7:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [3:0] \$402 ;
-  reg \$403 ;
-  reg [3:0] \$404 ;
-  reg [3:0] \$405 ;
-  reg [3:0] \$406 ;
-  reg \$407 ;
-  reg [31:0] \$408 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire [22:0] \$396 ;
+  wire [22:0] \$397 ;
+  wire [22:0] \$398 ;
+  wire \$399 ;
+  wire [1:0] \$4 ;
+  wire \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire [22:0] \$409 ;
+  wire \$41 ;
+  wire [22:0] \$410 ;
+  wire [22:0] \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire [22:0] \$422 ;
+  wire [22:0] \$423 ;
+  wire [22:0] \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire [22:0] \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  reg \$443 ;
+  reg [4:0] \$444 ;
+  reg [5:0] \$445 ;
+  reg [22:0] \$446 ;
+  reg [22:0] \$447 ;
+  reg [22:0] \$448 ;
+  reg [22:0] \$449 ;
+  wire [22:0] \$45 ;
+  reg [22:0] \$450 ;
+  reg [22:0] \$451 ;
+  reg [22:0] \$452 ;
+  reg [22:0] \$453 ;
+  reg [22:0] \$454 ;
+  reg [22:0] \$455 ;
+  reg [22:0] \$456 ;
+  reg [22:0] \$457 ;
+  reg [22:0] \$458 ;
+  reg [22:0] \$459 ;
+  wire [22:0] \$46 ;
+  reg [22:0] \$460 ;
+  reg [22:0] \$461 ;
+  reg [22:0] \$462 ;
+  reg [22:0] \$463 ;
+  reg [22:0] \$464 ;
+  reg [22:0] \$465 ;
+  reg [22:0] \$466 ;
+  reg [22:0] \$467 ;
+  reg [22:0] \$468 ;
+  reg [22:0] \$469 ;
+  wire [22:0] \$47 ;
+  reg [22:0] \$470 ;
+  reg [22:0] \$471 ;
+  reg [22:0] \$472 ;
+  reg [22:0] \$473 ;
+  reg [22:0] \$474 ;
+  reg [22:0] \$475 ;
+  reg [22:0] \$476 ;
+  reg [22:0] \$477 ;
+  reg [22:0] \$478 ;
+  reg \$479 ;
+  wire \$48 ;
+  reg [22:0] \$480 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [22:0] \$58 ;
+  wire [22:0] \$59 ;
+  wire [5:0] \$6 ;
+  wire [22:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [5:0] \$7 ;
+  wire \$70 ;
+  wire [22:0] \$71 ;
+  wire [22:0] \$72 ;
+  wire [22:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [22:0] \$84 ;
+  wire [22:0] \$85 ;
+  wire [22:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [22:0] \$97 ;
+  wire [22:0] \$98 ;
+  wire [22:0] \$99 ;
+  wire [6:0] base;
+  reg [22:0] buf0 = 23'h000000;
+  reg [22:0] buf1 = 23'h000000;
+  reg [22:0] buf10 = 23'h000000;
+  reg [22:0] buf11 = 23'h000000;
+  reg [22:0] buf12 = 23'h000000;
+  reg [22:0] buf13 = 23'h000000;
+  reg [22:0] buf14 = 23'h000000;
+  reg [22:0] buf15 = 23'h000000;
+  reg [22:0] buf16 = 23'h000000;
+  reg [22:0] buf17 = 23'h000000;
+  reg [22:0] buf18 = 23'h000000;
+  reg [22:0] buf19 = 23'h000000;
+  reg [22:0] buf2 = 23'h000000;
+  reg [22:0] buf20 = 23'h000000;
+  reg [22:0] buf21 = 23'h000000;
+  reg [22:0] buf22 = 23'h000000;
+  reg [22:0] buf23 = 23'h000000;
+  reg [22:0] buf24 = 23'h000000;
+  reg [22:0] buf25 = 23'h000000;
+  reg [22:0] buf26 = 23'h000000;
+  reg [22:0] buf27 = 23'h000000;
+  reg [22:0] buf28 = 23'h000000;
+  reg [22:0] buf29 = 23'h000000;
+  reg [22:0] buf3 = 23'h000000;
+  reg [22:0] buf30 = 23'h000000;
+  reg [22:0] buf31 = 23'h000000;
+  reg [22:0] buf32 = 23'h000000;
+  reg [22:0] buf4 = 23'h000000;
+  reg [22:0] buf5 = 23'h000000;
+  reg [22:0] buf6 = 23'h000000;
+  reg [22:0] buf7 = 23'h000000;
+  reg [22:0] buf8 = 23'h000000;
+  reg [22:0] buf9 = 23'h000000;
+  input clk;
+  wire clk;
+  reg [5:0] fill = 6'h00;
+  input [735:0] i__payload;
+  wire [735:0] i__payload;
+  wire [22:0] \i__payload[0] ;
+  wire [22:0] \i__payload[10] ;
+  wire [22:0] \i__payload[11] ;
+  wire [22:0] \i__payload[12] ;
+  wire [22:0] \i__payload[13] ;
+  wire [22:0] \i__payload[14] ;
+  wire [22:0] \i__payload[15] ;
+  wire [22:0] \i__payload[16] ;
+  wire [22:0] \i__payload[17] ;
+  wire [22:0] \i__payload[18] ;
+  wire [22:0] \i__payload[19] ;
+  wire [22:0] \i__payload[1] ;
+  wire [22:0] \i__payload[20] ;
+  wire [22:0] \i__payload[21] ;
+  wire [22:0] \i__payload[22] ;
+  wire [22:0] \i__payload[23] ;
+  wire [22:0] \i__payload[24] ;
+  wire [22:0] \i__payload[25] ;
+  wire [22:0] \i__payload[26] ;
+  wire [22:0] \i__payload[27] ;
+  wire [22:0] \i__payload[28] ;
+  wire [22:0] \i__payload[29] ;
+  wire [22:0] \i__payload[2] ;
+  wire [22:0] \i__payload[30] ;
+  wire [22:0] \i__payload[31] ;
+  wire [22:0] \i__payload[3] ;
+  wire [22:0] \i__payload[4] ;
+  wire [22:0] \i__payload[5] ;
+  wire [22:0] \i__payload[6] ;
+  wire [22:0] \i__payload[7] ;
+  wire [22:0] \i__payload[8] ;
+  wire [22:0] \i__payload[9] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg in_beat = 1'h0;
+  wire load;
+  output [22:0] o__payload;
+  reg [22:0] o__payload = 23'h000000;
+  wire [22:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [4:0] out_beat = 5'h00;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    o__payload <= \$480 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = ! in_beat;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = in_beat ? \$3  : 2'h0;
+  assign \$5  = out_beat == 5'h1f;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = ! in_beat;
+  assign \$11  = \$8  ? 6'h20 : 6'h00;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 5'h1f;
+  assign \$20  = \$19  ? buf1 : buf0;
+  assign \$21  = \$15  ? i__payload[22:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = ! base;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = out_beat == 5'h1f;
+  assign \$32  = \$31  ? buf2 : buf1;
+  assign \$33  = \$27  ? i__payload[45:23] : \$32 ;
+  assign \$34  = \$24  ? i__payload[22:0] : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 1'h1;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = ! base;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = out_beat == 5'h1f;
+  assign \$45  = \$44  ? buf3 : buf2;
+  assign \$46  = \$40  ? i__payload[68:46] : \$45 ;
+  assign \$47  = \$37  ? i__payload[45:23] : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = base == 1'h1;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = i__valid & i__ready;
+  assign \$52  = ! base;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = out_beat == 5'h1f;
+  assign \$58  = \$57  ? buf4 : buf3;
+  assign \$59  = \$53  ? i__payload[91:69] : \$58 ;
+  assign \$60  = \$50  ? i__payload[68:46] : \$59 ;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = base == 1'h1;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = i__valid & i__ready;
+  assign \$65  = ! base;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = out_beat == 5'h1f;
+  assign \$71  = \$70  ? buf5 : buf4;
+  assign \$72  = \$66  ? i__payload[114:92] : \$71 ;
+  assign \$73  = \$63  ? i__payload[91:69] : \$72 ;
+  assign \$74  = i__valid & i__ready;
+  assign \$75  = base == 1'h1;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = i__valid & i__ready;
+  assign \$78  = ! base;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = out_beat == 5'h1f;
+  assign \$84  = \$83  ? buf6 : buf5;
+  assign \$85  = \$79  ? i__payload[137:115] : \$84 ;
+  assign \$86  = \$76  ? i__payload[114:92] : \$85 ;
+  assign \$87  = i__valid & i__ready;
+  assign \$88  = base == 1'h1;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = ! base;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = out_beat == 5'h1f;
+  assign \$97  = \$96  ? buf7 : buf6;
+  assign \$98  = \$92  ? i__payload[160:138] : \$97 ;
+  assign \$99  = \$89  ? i__payload[137:115] : \$98 ;
+  assign \$100  = i__valid & i__ready;
+  assign \$101  = base == 1'h1;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = i__valid & i__ready;
+  assign \$104  = ! base;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = out_beat == 5'h1f;
+  assign \$110  = \$109  ? buf8 : buf7;
+  assign \$111  = \$105  ? i__payload[183:161] : \$110 ;
+  assign \$112  = \$102  ? i__payload[160:138] : \$111 ;
+  assign \$113  = i__valid & i__ready;
+  assign \$114  = base == 1'h1;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = i__valid & i__ready;
+  assign \$117  = ! base;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = out_beat == 5'h1f;
+  assign \$123  = \$122  ? buf9 : buf8;
+  assign \$124  = \$118  ? i__payload[206:184] : \$123 ;
+  assign \$125  = \$115  ? i__payload[183:161] : \$124 ;
+  assign \$126  = i__valid & i__ready;
+  assign \$127  = base == 1'h1;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = i__valid & i__ready;
+  assign \$130  = ! base;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = out_beat == 5'h1f;
+  assign \$136  = \$135  ? buf10 : buf9;
+  assign \$137  = \$131  ? i__payload[229:207] : \$136 ;
+  assign \$138  = \$128  ? i__payload[206:184] : \$137 ;
+  assign \$139  = i__valid & i__ready;
+  assign \$140  = base == 1'h1;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = i__valid & i__ready;
+  assign \$143  = ! base;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = out_beat == 5'h1f;
+  assign \$149  = \$148  ? buf11 : buf10;
+  assign \$150  = \$144  ? i__payload[252:230] : \$149 ;
+  assign \$151  = \$141  ? i__payload[229:207] : \$150 ;
+  assign \$152  = i__valid & i__ready;
+  assign \$153  = base == 1'h1;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = i__valid & i__ready;
+  assign \$156  = ! base;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = out_beat == 5'h1f;
+  assign \$162  = \$161  ? buf12 : buf11;
+  assign \$163  = \$157  ? i__payload[275:253] : \$162 ;
+  assign \$164  = \$154  ? i__payload[252:230] : \$163 ;
+  assign \$165  = i__valid & i__ready;
+  assign \$166  = base == 1'h1;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = i__valid & i__ready;
+  assign \$169  = ! base;
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = out_beat == 5'h1f;
+  assign \$175  = \$174  ? buf13 : buf12;
+  assign \$176  = \$170  ? i__payload[298:276] : \$175 ;
+  assign \$177  = \$167  ? i__payload[275:253] : \$176 ;
+  assign \$178  = i__valid & i__ready;
+  assign \$179  = base == 1'h1;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = i__valid & i__ready;
+  assign \$182  = ! base;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = out_beat == 5'h1f;
+  assign \$188  = \$187  ? buf14 : buf13;
+  assign \$189  = \$183  ? i__payload[321:299] : \$188 ;
+  assign \$190  = \$180  ? i__payload[298:276] : \$189 ;
+  assign \$191  = i__valid & i__ready;
+  assign \$192  = base == 1'h1;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = i__valid & i__ready;
+  assign \$195  = ! base;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = out_beat == 5'h1f;
+  assign \$201  = \$200  ? buf15 : buf14;
+  assign \$202  = \$196  ? i__payload[344:322] : \$201 ;
+  assign \$203  = \$193  ? i__payload[321:299] : \$202 ;
+  assign \$204  = i__valid & i__ready;
+  assign \$205  = base == 1'h1;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = i__valid & i__ready;
+  assign \$208  = ! base;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = out_beat == 5'h1f;
+  assign \$214  = \$213  ? buf16 : buf15;
+  assign \$215  = \$209  ? i__payload[367:345] : \$214 ;
+  assign \$216  = \$206  ? i__payload[344:322] : \$215 ;
+  assign \$217  = i__valid & i__ready;
+  assign \$218  = base == 1'h1;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = i__valid & i__ready;
+  assign \$221  = ! base;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = out_beat == 5'h1f;
+  assign \$227  = \$226  ? buf17 : buf16;
+  assign \$228  = \$222  ? i__payload[390:368] : \$227 ;
+  assign \$229  = \$219  ? i__payload[367:345] : \$228 ;
+  assign \$230  = i__valid & i__ready;
+  assign \$231  = base == 1'h1;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = i__valid & i__ready;
+  assign \$234  = ! base;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = out_beat == 5'h1f;
+  assign \$240  = \$239  ? buf18 : buf17;
+  assign \$241  = \$235  ? i__payload[413:391] : \$240 ;
+  assign \$242  = \$232  ? i__payload[390:368] : \$241 ;
+  assign \$243  = i__valid & i__ready;
+  assign \$244  = base == 1'h1;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = i__valid & i__ready;
+  assign \$247  = ! base;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = out_beat == 5'h1f;
+  assign \$253  = \$252  ? buf19 : buf18;
+  assign \$254  = \$248  ? i__payload[436:414] : \$253 ;
+  assign \$255  = \$245  ? i__payload[413:391] : \$254 ;
+  assign \$256  = i__valid & i__ready;
+  assign \$257  = base == 1'h1;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = i__valid & i__ready;
+  assign \$260  = ! base;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = out_beat == 5'h1f;
+  assign \$266  = \$265  ? buf20 : buf19;
+  assign \$267  = \$261  ? i__payload[459:437] : \$266 ;
+  assign \$268  = \$258  ? i__payload[436:414] : \$267 ;
+  assign \$269  = i__valid & i__ready;
+  assign \$270  = base == 1'h1;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = i__valid & i__ready;
+  assign \$273  = ! base;
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = out_beat == 5'h1f;
+  assign \$279  = \$278  ? buf21 : buf20;
+  assign \$280  = \$274  ? i__payload[482:460] : \$279 ;
+  assign \$281  = \$271  ? i__payload[459:437] : \$280 ;
+  assign \$282  = i__valid & i__ready;
+  assign \$283  = base == 1'h1;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = i__valid & i__ready;
+  assign \$286  = ! base;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = out_beat == 5'h1f;
+  assign \$292  = \$291  ? buf22 : buf21;
+  assign \$293  = \$287  ? i__payload[505:483] : \$292 ;
+  assign \$294  = \$284  ? i__payload[482:460] : \$293 ;
+  assign \$295  = i__valid & i__ready;
+  assign \$296  = base == 1'h1;
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = i__valid & i__ready;
+  assign \$299  = ! base;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = out_beat == 5'h1f;
+  assign \$305  = \$304  ? buf23 : buf22;
+  assign \$306  = \$300  ? i__payload[528:506] : \$305 ;
+  assign \$307  = \$297  ? i__payload[505:483] : \$306 ;
+  assign \$308  = i__valid & i__ready;
+  assign \$309  = base == 1'h1;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = i__valid & i__ready;
+  assign \$312  = ! base;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = out_beat == 5'h1f;
+  assign \$318  = \$317  ? buf24 : buf23;
+  assign \$319  = \$313  ? i__payload[551:529] : \$318 ;
+  assign \$320  = \$310  ? i__payload[528:506] : \$319 ;
+  assign \$321  = i__valid & i__ready;
+  assign \$322  = base == 1'h1;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = i__valid & i__ready;
+  assign \$325  = ! base;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = out_beat == 5'h1f;
+  assign \$331  = \$330  ? buf25 : buf24;
+  assign \$332  = \$326  ? i__payload[574:552] : \$331 ;
+  assign \$333  = \$323  ? i__payload[551:529] : \$332 ;
+  assign \$334  = i__valid & i__ready;
+  assign \$335  = base == 1'h1;
+  assign \$336  = \$334  & \$335 ;
+  assign \$337  = i__valid & i__ready;
+  assign \$338  = ! base;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = out_beat == 5'h1f;
+  assign \$344  = \$343  ? buf26 : buf25;
+  assign \$345  = \$339  ? i__payload[597:575] : \$344 ;
+  assign \$346  = \$336  ? i__payload[574:552] : \$345 ;
+  assign \$347  = i__valid & i__ready;
+  assign \$348  = base == 1'h1;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = i__valid & i__ready;
+  assign \$351  = ! base;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = out_beat == 5'h1f;
+  assign \$357  = \$356  ? buf27 : buf26;
+  assign \$358  = \$352  ? i__payload[620:598] : \$357 ;
+  assign \$359  = \$349  ? i__payload[597:575] : \$358 ;
+  assign \$360  = i__valid & i__ready;
+  assign \$361  = base == 1'h1;
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = i__valid & i__ready;
+  assign \$364  = ! base;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = out_beat == 5'h1f;
+  assign \$370  = \$369  ? buf28 : buf27;
+  assign \$371  = \$365  ? i__payload[643:621] : \$370 ;
+  assign \$372  = \$362  ? i__payload[620:598] : \$371 ;
+  assign \$373  = i__valid & i__ready;
+  assign \$374  = base == 1'h1;
+  assign \$375  = \$373  & \$374 ;
+  assign \$376  = i__valid & i__ready;
+  assign \$377  = ! base;
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = out_beat == 5'h1f;
+  assign \$383  = \$382  ? buf29 : buf28;
+  assign \$384  = \$378  ? i__payload[666:644] : \$383 ;
+  assign \$385  = \$375  ? i__payload[643:621] : \$384 ;
+  assign \$386  = i__valid & i__ready;
+  assign \$387  = base == 1'h1;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = i__valid & i__ready;
+  assign \$390  = ! base;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = out_beat == 5'h1f;
+  assign \$396  = \$395  ? buf30 : buf29;
+  assign \$397  = \$391  ? i__payload[689:667] : \$396 ;
+  assign \$398  = \$388  ? i__payload[666:644] : \$397 ;
+  assign \$399  = i__valid & i__ready;
+  assign \$400  = base == 1'h1;
+  assign \$401  = \$399  & \$400 ;
+  assign \$402  = i__valid & i__ready;
+  assign \$403  = ! base;
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = out_beat == 5'h1f;
+  assign \$409  = \$408  ? buf31 : buf30;
+  assign \$410  = \$404  ? i__payload[712:690] : \$409 ;
+  assign \$411  = \$401  ? i__payload[689:667] : \$410 ;
+  assign \$412  = i__valid & i__ready;
+  assign \$413  = base == 1'h1;
+  assign \$414  = \$412  & \$413 ;
+  assign \$415  = i__valid & i__ready;
+  assign \$416  = ! base;
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = out_beat == 5'h1f;
+  assign \$422  = \$421  ? buf32 : buf31;
+  assign \$423  = \$417  ? i__payload[735:713] : \$422 ;
+  assign \$424  = \$414  ? i__payload[712:690] : \$423 ;
+  assign \$425  = i__valid & i__ready;
+  assign \$426  = base == 1'h1;
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = \$427  ? i__payload[735:713] : buf32;
+  assign \$429  = ~ o__valid;
+  assign \$430  = \$429  | o__ready;
+  assign \$431  = ! in_beat;
+  assign \$432  = fill <= 1'h1;
+  assign \$433  = fill <= 1'h1;
+  assign i__ready = in_beat ? \$433  : \$432 ;
+  assign \$434  = ~ o__valid;
+  assign \$435  = \$434  | o__ready;
+  assign \$436  = out_beat == 5'h1f;
+  assign \$437  = fill >= 1'h1;
+  assign \$438  = fill >= 1'h1;
+  assign \$439  = \$436  ? \$437  : \$438 ;
+  assign load = \$435  & \$439 ;
+  assign \$440  = out_beat == 5'h1f;
+  assign \$442  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$442 ;
+  always @(posedge clk)
+    in_beat <= \$443 ;
+  always @(posedge clk)
+    out_beat <= \$444 ;
+  always @(posedge clk)
+    fill <= \$445 ;
+  always @(posedge clk)
+    buf0 <= \$446 ;
+  always @(posedge clk)
+    buf1 <= \$447 ;
+  always @(posedge clk)
+    buf2 <= \$448 ;
+  always @(posedge clk)
+    buf3 <= \$449 ;
+  always @(posedge clk)
+    buf4 <= \$450 ;
+  always @(posedge clk)
+    buf5 <= \$451 ;
+  always @(posedge clk)
+    buf6 <= \$452 ;
+  always @(posedge clk)
+    buf7 <= \$453 ;
+  always @(posedge clk)
+    buf8 <= \$454 ;
+  always @(posedge clk)
+    buf9 <= \$455 ;
+  always @(posedge clk)
+    buf10 <= \$456 ;
+  always @(posedge clk)
+    buf11 <= \$457 ;
+  always @(posedge clk)
+    buf12 <= \$458 ;
+  always @(posedge clk)
+    buf13 <= \$459 ;
+  always @(posedge clk)
+    buf14 <= \$460 ;
+  always @(posedge clk)
+    buf15 <= \$461 ;
+  always @(posedge clk)
+    buf16 <= \$462 ;
+  always @(posedge clk)
+    buf17 <= \$463 ;
+  always @(posedge clk)
+    buf18 <= \$464 ;
+  always @(posedge clk)
+    buf19 <= \$465 ;
+  always @(posedge clk)
+    buf20 <= \$466 ;
+  always @(posedge clk)
+    buf21 <= \$467 ;
+  always @(posedge clk)
+    buf22 <= \$468 ;
+  always @(posedge clk)
+    buf23 <= \$469 ;
+  always @(posedge clk)
+    buf24 <= \$470 ;
+  always @(posedge clk)
+    buf25 <= \$471 ;
+  always @(posedge clk)
+    buf26 <= \$472 ;
+  always @(posedge clk)
+    buf27 <= \$473 ;
+  always @(posedge clk)
+    buf28 <= \$474 ;
+  always @(posedge clk)
+    buf29 <= \$475 ;
+  always @(posedge clk)
+    buf30 <= \$476 ;
+  always @(posedge clk)
+    buf31 <= \$477 ;
+  always @(posedge clk)
+    buf32 <= \$478 ;
+  always @(posedge clk)
+    o__valid <= \$479 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$480  = o__payload;
+    if (load) begin
+      \$480  = buf0;
+    end
+    if (rst) begin
+      \$480  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$443  = in_beat;
+    if (\$1 ) begin
+      \$443  = \$4 [0];
+    end
+    if (rst) begin
+      \$443  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$444  = out_beat;
+    if (load) begin
+      \$444  = \$7 [4:0];
+    end
+    if (rst) begin
+      \$444  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$445  = \$12 [5:0];
+    if (rst) begin
+      \$445  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$446  = \$21 ;
+    if (rst) begin
+      \$446  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$447  = \$34 ;
+    if (rst) begin
+      \$447  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$448  = \$47 ;
+    if (rst) begin
+      \$448  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$449  = \$60 ;
+    if (rst) begin
+      \$449  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$450  = \$73 ;
+    if (rst) begin
+      \$450  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$451  = \$86 ;
+    if (rst) begin
+      \$451  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$452  = \$99 ;
+    if (rst) begin
+      \$452  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$453  = \$112 ;
+    if (rst) begin
+      \$453  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$454  = \$125 ;
+    if (rst) begin
+      \$454  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$455  = \$138 ;
+    if (rst) begin
+      \$455  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$456  = \$151 ;
+    if (rst) begin
+      \$456  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$457  = \$164 ;
+    if (rst) begin
+      \$457  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$458  = \$177 ;
+    if (rst) begin
+      \$458  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$459  = \$190 ;
+    if (rst) begin
+      \$459  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$460  = \$203 ;
+    if (rst) begin
+      \$460  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$461  = \$216 ;
+    if (rst) begin
+      \$461  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$462  = \$229 ;
+    if (rst) begin
+      \$462  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$463  = \$242 ;
+    if (rst) begin
+      \$463  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$464  = \$255 ;
+    if (rst) begin
+      \$464  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$465  = \$268 ;
+    if (rst) begin
+      \$465  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$466  = \$281 ;
+    if (rst) begin
+      \$466  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$467  = \$294 ;
+    if (rst) begin
+      \$467  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$468  = \$307 ;
+    if (rst) begin
+      \$468  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$469  = \$320 ;
+    if (rst) begin
+      \$469  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$470  = \$333 ;
+    if (rst) begin
+      \$470  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$471  = \$346 ;
+    if (rst) begin
+      \$471  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$472  = \$359 ;
+    if (rst) begin
+      \$472  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$473  = \$372 ;
+    if (rst) begin
+      \$473  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$474  = \$385 ;
+    if (rst) begin
+      \$474  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$475  = \$398 ;
+    if (rst) begin
+      \$475  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$476  = \$411 ;
+    if (rst) begin
+      \$476  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$477  = \$424 ;
+    if (rst) begin
+      \$477  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$478  = \$428 ;
+    if (rst) begin
+      \$478  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$479  = o__valid;
+    if (\$430 ) begin
+      \$479  = load;
+    end
+    if (rst) begin
+      \$479  = 1'h0;
+    end
+  end
+  assign \i__payload[0]  = i__payload[22:0];
+  assign \i__payload[1]  = i__payload[45:23];
+  assign \i__payload[2]  = i__payload[68:46];
+  assign \i__payload[3]  = i__payload[91:69];
+  assign \i__payload[4]  = i__payload[114:92];
+  assign \i__payload[5]  = i__payload[137:115];
+  assign \i__payload[6]  = i__payload[160:138];
+  assign \i__payload[7]  = i__payload[183:161];
+  assign \i__payload[8]  = i__payload[206:184];
+  assign \i__payload[9]  = i__payload[229:207];
+  assign \i__payload[10]  = i__payload[252:230];
+  assign \i__payload[11]  = i__payload[275:253];
+  assign \i__payload[12]  = i__payload[298:276];
+  assign \i__payload[13]  = i__payload[321:299];
+  assign \i__payload[14]  = i__payload[344:322];
+  assign \i__payload[15]  = i__payload[367:345];
+  assign \i__payload[16]  = i__payload[390:368];
+  assign \i__payload[17]  = i__payload[413:391];
+  assign \i__payload[18]  = i__payload[436:414];
+  assign \i__payload[19]  = i__payload[459:437];
+  assign \i__payload[20]  = i__payload[482:460];
+  assign \i__payload[21]  = i__payload[505:483];
+  assign \i__payload[22]  = i__payload[528:506];
+  assign \i__payload[23]  = i__payload[551:529];
+  assign \i__payload[24]  = i__payload[574:552];
+  assign \i__payload[25]  = i__payload[597:575];
+  assign \i__payload[26]  = i__payload[620:598];
+  assign \i__payload[27]  = i__payload[643:621];
+  assign \i__payload[28]  = i__payload[666:644];
+  assign \i__payload[29]  = i__payload[689:667];
+  assign \i__payload[30]  = i__payload[712:690];
+  assign \i__payload[31]  = i__payload[735:713];
+  assign \o__payload[0]  = o__payload;
+  assign \$10  = 6'h20;
+  assign \$441  = 1'h1;
+  assign \$17  = 1'h1;
+  assign \$18  = \$17 ;
+  assign \$19  = load;
+  assign \$29  = 1'h1;
+  assign \$30  = \$29 ;
+  assign \$31  = load;
+  assign \$42  = 1'h1;
+  assign \$43  = \$42 ;
+  assign \$44  = load;
+  assign \$55  = 1'h1;
+  assign \$56  = \$55 ;
+  assign \$57  = load;
+  assign \$68  = 1'h1;
+  assign \$69  = \$68 ;
+  assign \$70  = load;
+  assign \$81  = 1'h1;
+  assign \$82  = \$81 ;
+  assign \$83  = load;
+  assign \$94  = 1'h1;
+  assign \$95  = \$94 ;
+  assign \$96  = load;
+  assign \$107  = 1'h1;
+  assign \$108  = \$107 ;
+  assign \$109  = load;
+  assign \$120  = 1'h1;
+  assign \$121  = \$120 ;
+  assign \$122  = load;
+  assign \$133  = 1'h1;
+  assign \$134  = \$133 ;
+  assign \$135  = load;
+  assign \$146  = 1'h1;
+  assign \$147  = \$146 ;
+  assign \$148  = load;
+  assign \$159  = 1'h1;
+  assign \$160  = \$159 ;
+  assign \$161  = load;
+  assign \$172  = 1'h1;
+  assign \$173  = \$172 ;
+  assign \$174  = load;
+  assign \$185  = 1'h1;
+  assign \$186  = \$185 ;
+  assign \$187  = load;
+  assign \$198  = 1'h1;
+  assign \$199  = \$198 ;
+  assign \$200  = load;
+  assign \$211  = 1'h1;
+  assign \$212  = \$211 ;
+  assign \$213  = load;
+  assign \$224  = 1'h1;
+  assign \$225  = \$224 ;
+  assign \$226  = load;
+  assign \$237  = 1'h1;
+  assign \$238  = \$237 ;
+  assign \$239  = load;
+  assign \$250  = 1'h1;
+  assign \$251  = \$250 ;
+  assign \$252  = load;
+  assign \$263  = 1'h1;
+  assign \$264  = \$263 ;
+  assign \$265  = load;
+  assign \$276  = 1'h1;
+  assign \$277  = \$276 ;
+  assign \$278  = load;
+  assign \$289  = 1'h1;
+  assign \$290  = \$289 ;
+  assign \$291  = load;
+  assign \$302  = 1'h1;
+  assign \$303  = \$302 ;
+  assign \$304  = load;
+  assign \$315  = 1'h1;
+  assign \$316  = \$315 ;
+  assign \$317  = load;
+  assign \$328  = 1'h1;
+  assign \$329  = \$328 ;
+  assign \$330  = load;
+  assign \$341  = 1'h1;
+  assign \$342  = \$341 ;
+  assign \$343  = load;
+  assign \$354  = 1'h1;
+  assign \$355  = \$354 ;
+  assign \$356  = load;
+  assign \$367  = 1'h1;
+  assign \$368  = \$367 ;
+  assign \$369  = load;
+  assign \$380  = 1'h1;
+  assign \$381  = \$380 ;
+  assign \$382  = load;
+  assign \$393  = 1'h1;
+  assign \$394  = \$393 ;
+  assign \$395  = load;
+  assign \$406  = 1'h1;
+  assign \$407  = \$406 ;
+  assign \$408  = load;
+  assign \$419  = 1'h1;
+  assign \$420  = \$419 ;
+  assign \$421  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s1_dense1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire [8:0] \$1 ;
+  wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
+  reg [24:0] \$11 ;
+  reg [24:0] \$110 ;
+  reg [24:0] \$111 ;
+  reg [24:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
+  reg [5:0] \$12 ;
+  reg [5:0] \$120 ;
+  reg [5:0] \$121 ;
+  reg [35:0] \$122 ;
+  reg [35:0] \$123 ;
+  reg [35:0] \$124 ;
+  reg [35:0] \$125 ;
+  reg [35:0] \$126 ;
+  reg [35:0] \$127 ;
+  reg [35:0] \$128 ;
+  reg [35:0] \$129 ;
+  reg [35:0] \$13 ;
+  reg [35:0] \$130 ;
+  reg [35:0] \$131 ;
+  reg [35:0] \$132 ;
+  reg [35:0] \$133 ;
+  reg [35:0] \$134 ;
+  reg [35:0] \$135 ;
+  reg [35:0] \$136 ;
+  reg [35:0] \$137 ;
+  reg [35:0] \$138 ;
+  reg [35:0] \$139 ;
+  reg [35:0] \$14 ;
+  reg [22:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [33:0] \$144 ;
+  reg [33:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [24:0] \$149 ;
+  wire [33:0] \$15 ;
+  reg [24:0] \$150 ;
+  reg [5:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [22:0] \$153 ;
+  reg [22:0] \$154 ;
+  reg [22:0] \$155 ;
+  reg [5:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [13:0] \$158 ;
+  reg [13:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [13:0] \$160 ;
+  reg [47:0] \$161 ;
+  reg [47:0] \$162 ;
+  reg [47:0] \$163 ;
+  reg [47:0] \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg [7:0] \$167 ;
+  reg \$168 ;
+  reg \$169 ;
+  wire [22:0] \$17 ;
+  reg [7:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg \$172 ;
+  reg [3:0] \$173 ;
+  reg [3:0] \$174 ;
+  reg [3:0] \$175 ;
+  reg \$176 ;
+  reg [7:0] \$177 ;
+  wire [13:0] \$18 ;
+  wire [34:0] \$19 ;
+  wire \$2 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [53:0] \$23 ;
+  wire [54:0] \$24 ;
+  wire [76:0] \$25 ;
+  wire [77:0] \$26 ;
+  wire [48:0] \$27 ;
+  wire [49:0] \$28 ;
+  wire [47:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [48:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [49:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
@@ -15786,36 +14629,36 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
+  wire [7:0] \$48 ;
+  wire [7:0] \$49 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
-  reg [24:0] \$51 ;
-  wire [33:0] \$52 ;
-  wire [24:0] \$53 ;
-  wire [22:0] \$54 ;
-  wire [13:0] \$55 ;
-  wire [34:0] \$56 ;
-  wire [35:0] \$57 ;
-  wire [55:0] \$58 ;
-  wire [56:0] \$59 ;
-  wire [4:0] \$6 ;
-  wire [53:0] \$60 ;
-  wire [54:0] \$61 ;
-  wire [76:0] \$62 ;
-  wire [77:0] \$63 ;
-  wire [48:0] \$64 ;
-  wire [49:0] \$65 ;
-  wire [47:0] \$66 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire [4:0] \$65 ;
+  wire [4:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
   wire \$70 ;
-  wire [48:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire [49:0] \$74 ;
+  wire \$71 ;
+  wire [4:0] \$72 ;
+  wire [4:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -15823,65 +14666,50 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$79 ;
   wire [5:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
+  wire [4:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  reg [24:0] \$85 ;
-  wire [33:0] \$86 ;
-  wire [24:0] \$87 ;
-  wire [22:0] \$88 ;
-  wire [13:0] \$89 ;
-  wire \$9 ;
-  wire [34:0] \$90 ;
-  wire [35:0] \$91 ;
-  wire [55:0] \$92 ;
-  wire [56:0] \$93 ;
-  wire [53:0] \$94 ;
-  wire [54:0] \$95 ;
-  wire [76:0] \$96 ;
-  wire [77:0] \$97 ;
-  wire [48:0] \$98 ;
-  wire [49:0] \$99 ;
+  wire \$85 ;
+  wire [5:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [5:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [7:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  wire [31:0] \$signature__data ;
+  wire [7:0] \$signature__data ;
   reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
-  reg [2:0] group = 3'h0;
-  input [91:0] i__payload;
-  wire [91:0] i__payload;
+  reg [4:0] group = 5'h00;
+  input [22:0] i__payload;
+  wire [22:0] i__payload;
   wire [22:0] \i__payload[0] ;
-  wire [22:0] \i__payload[1] ;
-  wire [22:0] \i__payload[2] ;
-  wire [22:0] \i__payload[3] ;
   output i__ready;
   reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   wire [7:0] port__addr;
-  wire [7:0] \port__addr$20 ;
-  wire [7:0] \port__addr$22 ;
-  wire [7:0] \port__addr$24 ;
   wire [7:0] port__data;
-  wire [7:0] \port__data$28 ;
-  wire [7:0] \port__data$29 ;
-  wire [7:0] \port__data$30 ;
-  wire [31:0] q_in;
+  wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   (* init = 1'h1 *)
@@ -15892,7 +14720,7 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg [3:0] rport__addr = 4'h0;
-  wire [31:0] rport__data;
+  wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
@@ -15961,129 +14789,6 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
-  reg rq1_above = 1'h0;
-  reg [7:0] rq1_code = 8'h00;
-  reg [47:0] rq1_floor = 48'h000000000000;
-  reg [16:0] rq1_m0_0 = 17'h00000;
-  reg [7:0] rq1_m0_1 = 8'h00;
-  reg [16:0] rq1_m1_0 = 17'h00000;
-  reg [7:0] rq1_m1_1 = 8'h00;
-  reg [24:0] rq1_mult_1 = 25'h0000000;
-  reg [24:0] rq1_mult_2 = 25'h0000000;
-  reg [24:0] rq1_mult_3 = 25'h0000000;
-  reg [24:0] rq1_mult_4 = 25'h0000000;
-  reg [24:0] rq1_mult_5 = 25'h0000000;
-  reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [24:0] rq1_mult_7 = 25'h0000000;
-  reg [24:0] rq1_mult_8 = 25'h0000000;
-  reg [24:0] rq1_mult_9 = 25'h0000000;
-  reg [7:0] rq1_out = 8'h00;
-  reg rq1_over = 1'h0;
-  reg [33:0] rq1_part0_0 = 34'h000000000;
-  reg [33:0] rq1_part0_0_r = 34'h000000000;
-  reg [33:0] rq1_part0_0_rr = 34'h000000000;
-  reg [24:0] rq1_part0_1 = 25'h0000000;
-  reg [24:0] rq1_part0_1_r = 25'h0000000;
-  reg [24:0] rq1_part0_1_rr = 25'h0000000;
-  reg [22:0] rq1_part1_0 = 23'h000000;
-  reg [22:0] rq1_part1_0_r = 23'h000000;
-  reg [22:0] rq1_part1_0_rr = 23'h000000;
-  reg [13:0] rq1_part1_1 = 14'h0000;
-  reg [13:0] rq1_part1_1_r = 14'h0000;
-  reg [13:0] rq1_part1_1_rr = 14'h0000;
-  reg [47:0] rq1_prod = 48'h000000000000;
-  wire [47:0] rq1_rem;
-  reg [47:0] rq1_sum0 = 48'h000000000000;
-  reg [47:0] rq1_sum1 = 48'h000000000000;
-  reg rq1_tie = 1'h0;
-  reg rq1_under = 1'h0;
-  reg [22:0] rq1_x = 23'h000000;
-  reg [16:0] rq1_x0_0 = 17'h00000;
-  reg [16:0] rq1_x0_1 = 17'h00000;
-  reg [5:0] rq1_x1_0 = 6'h00;
-  reg [5:0] rq1_x1_1 = 6'h00;
-  reg rq2_above = 1'h0;
-  reg [7:0] rq2_code = 8'h00;
-  reg [47:0] rq2_floor = 48'h000000000000;
-  reg [16:0] rq2_m0_0 = 17'h00000;
-  reg [7:0] rq2_m0_1 = 8'h00;
-  reg [16:0] rq2_m1_0 = 17'h00000;
-  reg [7:0] rq2_m1_1 = 8'h00;
-  reg [24:0] rq2_mult_1 = 25'h0000000;
-  reg [24:0] rq2_mult_2 = 25'h0000000;
-  reg [24:0] rq2_mult_3 = 25'h0000000;
-  reg [24:0] rq2_mult_4 = 25'h0000000;
-  reg [24:0] rq2_mult_5 = 25'h0000000;
-  reg [24:0] rq2_mult_6 = 25'h0000000;
-  reg [24:0] rq2_mult_7 = 25'h0000000;
-  reg [24:0] rq2_mult_8 = 25'h0000000;
-  reg [24:0] rq2_mult_9 = 25'h0000000;
-  reg [7:0] rq2_out = 8'h00;
-  reg rq2_over = 1'h0;
-  reg [33:0] rq2_part0_0 = 34'h000000000;
-  reg [33:0] rq2_part0_0_r = 34'h000000000;
-  reg [33:0] rq2_part0_0_rr = 34'h000000000;
-  reg [24:0] rq2_part0_1 = 25'h0000000;
-  reg [24:0] rq2_part0_1_r = 25'h0000000;
-  reg [24:0] rq2_part0_1_rr = 25'h0000000;
-  reg [22:0] rq2_part1_0 = 23'h000000;
-  reg [22:0] rq2_part1_0_r = 23'h000000;
-  reg [22:0] rq2_part1_0_rr = 23'h000000;
-  reg [13:0] rq2_part1_1 = 14'h0000;
-  reg [13:0] rq2_part1_1_r = 14'h0000;
-  reg [13:0] rq2_part1_1_rr = 14'h0000;
-  reg [47:0] rq2_prod = 48'h000000000000;
-  wire [47:0] rq2_rem;
-  reg [47:0] rq2_sum0 = 48'h000000000000;
-  reg [47:0] rq2_sum1 = 48'h000000000000;
-  reg rq2_tie = 1'h0;
-  reg rq2_under = 1'h0;
-  reg [22:0] rq2_x = 23'h000000;
-  reg [16:0] rq2_x0_0 = 17'h00000;
-  reg [16:0] rq2_x0_1 = 17'h00000;
-  reg [5:0] rq2_x1_0 = 6'h00;
-  reg [5:0] rq2_x1_1 = 6'h00;
-  reg rq3_above = 1'h0;
-  reg [7:0] rq3_code = 8'h00;
-  reg [47:0] rq3_floor = 48'h000000000000;
-  reg [16:0] rq3_m0_0 = 17'h00000;
-  reg [7:0] rq3_m0_1 = 8'h00;
-  reg [16:0] rq3_m1_0 = 17'h00000;
-  reg [7:0] rq3_m1_1 = 8'h00;
-  reg [24:0] rq3_mult_1 = 25'h0000000;
-  reg [24:0] rq3_mult_2 = 25'h0000000;
-  reg [24:0] rq3_mult_3 = 25'h0000000;
-  reg [24:0] rq3_mult_4 = 25'h0000000;
-  reg [24:0] rq3_mult_5 = 25'h0000000;
-  reg [24:0] rq3_mult_6 = 25'h0000000;
-  reg [24:0] rq3_mult_7 = 25'h0000000;
-  reg [24:0] rq3_mult_8 = 25'h0000000;
-  reg [24:0] rq3_mult_9 = 25'h0000000;
-  reg [7:0] rq3_out = 8'h00;
-  reg rq3_over = 1'h0;
-  reg [33:0] rq3_part0_0 = 34'h000000000;
-  reg [33:0] rq3_part0_0_r = 34'h000000000;
-  reg [33:0] rq3_part0_0_rr = 34'h000000000;
-  reg [24:0] rq3_part0_1 = 25'h0000000;
-  reg [24:0] rq3_part0_1_r = 25'h0000000;
-  reg [24:0] rq3_part0_1_rr = 25'h0000000;
-  reg [22:0] rq3_part1_0 = 23'h000000;
-  reg [22:0] rq3_part1_0_r = 23'h000000;
-  reg [22:0] rq3_part1_0_rr = 23'h000000;
-  reg [13:0] rq3_part1_1 = 14'h0000;
-  reg [13:0] rq3_part1_1_r = 14'h0000;
-  reg [13:0] rq3_part1_1_rr = 14'h0000;
-  reg [47:0] rq3_prod = 48'h000000000000;
-  wire [47:0] rq3_rem;
-  reg [47:0] rq3_sum0 = 48'h000000000000;
-  reg [47:0] rq3_sum1 = 48'h000000000000;
-  reg rq3_tie = 1'h0;
-  reg rq3_under = 1'h0;
-  reg [22:0] rq3_x = 23'h000000;
-  reg [16:0] rq3_x0_0 = 17'h00000;
-  reg [16:0] rq3_x0_1 = 17'h00000;
-  reg [5:0] rq3_x1_0 = 6'h00;
-  reg [5:0] rq3_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   (* init = 1'h0 *)
   wire rq_valid_10;
@@ -16356,2360 +15061,1326 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     lut[254] = 8'h7f;
     lut[255] = 8'h7f;
   end
-  assign \port__data$30  = lut[\$4 [7:0]];
-  assign \port__data$29  = lut[\$3 [7:0]];
-  assign \port__data$28  = lut[\$2 [7:0]];
-  assign port__data = lut[\$1 [7:0]];
-  reg [31:0] queue [10:0];
+  assign q_in = lut[\$1 [7:0]];
+  reg [7:0] queue [10:0];
   initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
-    queue[3] = 32'd0;
-    queue[4] = 32'd0;
-    queue[5] = 32'd0;
-    queue[6] = 32'd0;
-    queue[7] = 32'd0;
-    queue[8] = 32'd0;
-    queue[9] = 32'd0;
-    queue[10] = 32'd0;
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
+    queue[7] = 8'h00;
+    queue[8] = 8'h00;
+    queue[9] = 8'h00;
+    queue[10] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  always @(posedge clk)
-    rq3_prod <= \$391 ;
-  always @(posedge clk)
-    rq3_floor <= \$392 ;
-  always @(posedge clk)
-    rq3_above <= \$393 ;
-  always @(posedge clk)
-    rq3_tie <= \$394 ;
-  always @(posedge clk)
-    rq3_code <= \$395 ;
-  always @(posedge clk)
-    rq3_under <= \$396 ;
-  always @(posedge clk)
-    rq3_over <= \$397 ;
-  always @(posedge clk)
-    rq0_out <= \$398 ;
-  always @(posedge clk)
-    rq1_out <= \$399 ;
-  always @(posedge clk)
-    rq2_out <= \$400 ;
-  always @(posedge clk)
-    rq3_out <= \$401 ;
-  always @(posedge clk)
-    q_owed <= \$402 ;
-  always @(posedge clk)
-    i__ready <= \$403 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$404 ;
-  always @(posedge clk)
-    rport__addr <= \$405 ;
-  always @(posedge clk)
-    q_stored <= \$406 ;
-  always @(posedge clk)
-    o__valid <= \$407 ;
-  always @(posedge clk)
-    o__payload <= \$408 ;
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_7 };
   assign \$1  = $signed(rq0_out) - $signed(8'h80);
-  assign \$2  = $signed(rq1_out) - $signed(8'h80);
-  assign \$3  = $signed(rq2_out) - $signed(8'h80);
-  assign \$4  = $signed(rq3_out) - $signed(8'h80);
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = i__valid & i__ready;
-  assign \$10  = group == 3'h7;
-  assign \$11  = group + 1'h1;
-  assign \$12  = \$10  ? 4'h0 : \$11 ;
-  assign \$13  = i__valid & i__ready;
-  assign \$18  = rq0_x0_0 * rq0_m0_0;
-  assign \$19  = rq0_x0_1 * rq0_m0_1;
-  assign \$20  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$21  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$23  = 1'h0 + \$22 ;
-  assign \$25  = \$23  + \$24 ;
-  assign \$27  = $signed(1'h0) + $signed(\$26 );
-  assign \$29  = $signed(\$27 ) + $signed(\$28 );
-  assign \$30  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$31  = $signed(\$30 ) + $signed(rq0_sum1);
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$33  = rq0_rem > rq0_half_7;
-  assign \$34  = rq0_rem == rq0_half_7;
-  assign \$35  = | rq0_half_7;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 5'h1f;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 6'h00 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(3'h5) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
   assign \$38  = rq0_tie & rq0_floor[0];
   assign \$39  = rq0_above | \$38 ;
-  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$41  = rq0_tie & rq0_floor[0];
-  assign \$42  = rq0_above | \$41 ;
-  assign \$43  = $signed(rq0_floor) < $signed(8'h82);
-  assign \$44  = $signed(rq0_floor) < $signed(8'h83);
-  assign \$45  = \$42  ? \$43  : \$44 ;
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(rq0_floor) > $signed(9'h081);
-  assign \$49  = $signed(rq0_floor) > $signed(9'h082);
-  assign \$50  = \$47  ? \$48  : \$49 ;
-  assign \$52  = rq1_x0_0 * rq1_m0_0;
-  assign \$53  = rq1_x0_1 * rq1_m0_1;
-  assign \$54  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$55  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$57  = 1'h0 + \$56 ;
-  assign \$59  = \$57  + \$58 ;
-  assign \$61  = $signed(1'h0) + $signed(\$60 );
-  assign \$63  = $signed(\$61 ) + $signed(\$62 );
-  assign \$64  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$65  = $signed(\$64 ) + $signed(rq1_sum1);
-  assign \$67  = rq1_rem > 35'h400000000;
-  assign \$68  = rq1_rem == 35'h400000000;
-  assign \$71  = $signed(3'h5) + $signed(rq1_floor);
-  assign \$72  = rq1_tie & rq1_floor[0];
-  assign \$73  = rq1_above | \$72 ;
-  assign \$74  = $signed(\$71 ) + $signed({ 1'h0, \$73  });
-  assign \$75  = rq1_tie & rq1_floor[0];
-  assign \$76  = rq1_above | \$75 ;
-  assign \$77  = $signed(rq1_floor) < $signed(8'h82);
-  assign \$78  = $signed(rq1_floor) < $signed(8'h83);
-  assign \$79  = \$76  ? \$77  : \$78 ;
-  assign \$80  = rq1_tie & rq1_floor[0];
-  assign \$81  = rq1_above | \$80 ;
-  assign \$82  = $signed(rq1_floor) > $signed(9'h081);
-  assign \$83  = $signed(rq1_floor) > $signed(9'h082);
-  assign \$84  = \$81  ? \$82  : \$83 ;
-  assign \$86  = rq2_x0_0 * rq2_m0_0;
-  assign \$87  = rq2_x0_1 * rq2_m0_1;
-  assign \$88  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$89  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$91  = 1'h0 + \$90 ;
-  assign \$93  = \$91  + \$92 ;
-  assign \$95  = $signed(1'h0) + $signed(\$94 );
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$99  = $signed(\$98 ) + $signed(rq2_sum1);
-  assign \$101  = rq2_rem > 35'h400000000;
-  assign \$102  = rq2_rem == 35'h400000000;
-  assign \$105  = $signed(3'h5) + $signed(rq2_floor);
-  assign \$106  = rq2_tie & rq2_floor[0];
-  assign \$107  = rq2_above | \$106 ;
-  assign \$108  = $signed(\$105 ) + $signed({ 1'h0, \$107  });
-  assign \$109  = rq2_tie & rq2_floor[0];
-  assign \$110  = rq2_above | \$109 ;
-  assign \$111  = $signed(rq2_floor) < $signed(8'h82);
-  assign \$112  = $signed(rq2_floor) < $signed(8'h83);
-  assign \$113  = \$110  ? \$111  : \$112 ;
-  assign \$114  = rq2_tie & rq2_floor[0];
-  assign \$115  = rq2_above | \$114 ;
-  assign \$116  = $signed(rq2_floor) > $signed(9'h081);
-  assign \$117  = $signed(rq2_floor) > $signed(9'h082);
-  assign \$118  = \$115  ? \$116  : \$117 ;
-  assign \$120  = rq3_x0_0 * rq3_m0_0;
-  assign \$121  = rq3_x0_1 * rq3_m0_1;
-  assign \$122  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$123  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$125  = 1'h0 + \$124 ;
-  assign \$127  = \$125  + \$126 ;
-  assign \$129  = $signed(1'h0) + $signed(\$128 );
-  assign \$131  = $signed(\$129 ) + $signed(\$130 );
-  assign \$132  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$133  = $signed(\$132 ) + $signed(rq3_sum1);
-  assign \$135  = rq3_rem > 35'h400000000;
-  assign \$136  = rq3_rem == 35'h400000000;
-  assign \$139  = $signed(3'h5) + $signed(rq3_floor);
-  assign \$140  = rq3_tie & rq3_floor[0];
-  assign \$141  = rq3_above | \$140 ;
-  assign \$142  = $signed(\$139 ) + $signed({ 1'h0, \$141  });
-  assign \$143  = rq3_tie & rq3_floor[0];
-  assign \$144  = rq3_above | \$143 ;
-  assign \$145  = $signed(rq3_floor) < $signed(8'h82);
-  assign \$146  = $signed(rq3_floor) < $signed(8'h83);
-  assign \$147  = \$144  ? \$145  : \$146 ;
-  assign \$148  = rq3_tie & rq3_floor[0];
-  assign \$149  = rq3_above | \$148 ;
-  assign \$150  = $signed(rq3_floor) > $signed(9'h081);
-  assign \$151  = $signed(rq3_floor) > $signed(9'h082);
-  assign \$152  = \$149  ? \$150  : \$151 ;
-  assign \$153  = rq0_over ? 8'h7f : rq0_code;
-  assign \$154  = rq0_under ? 8'h80 : \$153 ;
-  assign \$155  = rq1_over ? 8'h7f : rq1_code;
-  assign \$156  = rq1_under ? 8'h80 : \$155 ;
-  assign \$157  = rq2_over ? 8'h7f : rq2_code;
-  assign \$158  = rq2_under ? 8'h80 : \$157 ;
-  assign \$159  = rq3_over ? 8'h7f : rq3_code;
-  assign \$160  = rq3_under ? 8'h80 : \$159 ;
-  assign \$161  = i__valid & i__ready;
-  assign \$162  = o__valid & o__ready;
-  assign \$163  = q_owed < 4'hb;
-  assign \$164  = \$162  ? i__ready : \$163 ;
-  assign \$165  = o__valid & o__ready;
-  assign \$166  = \$165  | i__ready;
-  assign \$167  = \$161  ? \$164  : \$166 ;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = | q_stored;
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$169  & \$171 ;
-  assign \$173  = ~ \$172 ;
-  assign \$174  = \$signature__en  & \$173 ;
-  assign \$175  = \$signature__addr  == 4'ha;
-  assign \$176  = \$signature__addr  + 1'h1;
-  assign \$177  = \$175  ? 5'h00 : \$176 ;
-  assign \$178  = ~ o__valid;
-  assign \$179  = \$178  | o__ready;
-  assign \$180  = | q_stored;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = rport__addr == 4'ha;
-  assign \$183  = rport__addr + 1'h1;
-  assign \$184  = \$182  ? 5'h00 : \$183 ;
-  assign \$185  = ~ o__valid;
-  assign \$186  = \$185  | o__ready;
-  assign \$187  = | q_stored;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$186  & \$188 ;
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$signature__en  & \$190 ;
-  assign \$192  = q_stored + \$191 ;
-  assign \$193  = ~ o__valid;
-  assign \$194  = \$193  | o__ready;
-  assign \$195  = | q_stored;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = \$192  - \$196 ;
-  assign \$198  = ~ o__valid;
-  assign \$199  = \$198  | o__ready;
-  assign \$200  = | q_stored;
-  assign \$201  = \$200  | \$signature__en ;
-  assign \$202  = | q_stored;
-  assign \$203  = \$202  ? rport__data : q_in;
+  assign \$40  = $signed(rq0_floor) < $signed(8'h82);
+  assign \$41  = $signed(rq0_floor) < $signed(8'h83);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(9'h081);
+  assign \$46  = $signed(rq0_floor) > $signed(9'h082);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = rq0_over ? 8'h7f : rq0_code;
+  assign \$49  = rq0_under ? 8'h80 : \$48 ;
+  assign \$50  = i__valid & i__ready;
+  assign \$51  = o__valid & o__ready;
+  assign \$52  = q_owed < 4'hb;
+  assign \$53  = \$51  ? i__ready : \$52 ;
+  assign \$54  = o__valid & o__ready;
+  assign \$55  = \$54  | i__ready;
+  assign \$56  = \$50  ? \$53  : \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$58  & \$60 ;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$signature__en  & \$62 ;
+  assign \$64  = \$signature__addr  == 4'ha;
+  assign \$65  = \$signature__addr  + 1'h1;
+  assign \$66  = \$64  ? 5'h00 : \$65 ;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
+  assign \$69  = | q_stored;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = rport__addr == 4'ha;
+  assign \$72  = rport__addr + 1'h1;
+  assign \$73  = \$71  ? 5'h00 : \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$75  & \$77 ;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$signature__en  & \$79 ;
+  assign \$81  = q_stored + \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = \$83  & \$84 ;
+  assign \$86  = \$81  - \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  | \$signature__en ;
+  assign \$91  = | q_stored;
+  assign \$92  = \$91  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$204 ;
+    group <= \$93 ;
   always @(posedge clk)
-    rq_valid_1 <= \$205 ;
+    rq_valid_1 <= \$94 ;
   always @(posedge clk)
-    rq_valid_2 <= \$206 ;
+    rq_valid_2 <= \$95 ;
   always @(posedge clk)
-    rq_valid_3 <= \$207 ;
+    rq_valid_3 <= \$96 ;
   always @(posedge clk)
-    rq_valid_4 <= \$208 ;
+    rq_valid_4 <= \$97 ;
   always @(posedge clk)
-    rq_valid_5 <= \$209 ;
+    rq_valid_5 <= \$98 ;
   always @(posedge clk)
-    rq_valid_6 <= \$210 ;
+    rq_valid_6 <= \$99 ;
   always @(posedge clk)
-    rq_valid_7 <= \$211 ;
+    rq_valid_7 <= \$100 ;
   always @(posedge clk)
-    rq_valid_8 <= \$212 ;
+    rq_valid_8 <= \$101 ;
   always @(posedge clk)
-    rq_valid_9 <= \$213 ;
+    rq_valid_9 <= \$102 ;
   always @(posedge clk)
-    \$signature__en  <= \$214 ;
+    \$signature__en  <= \$103 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$215 ;
+    rq0_mult_1 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$216 ;
+    rq0_mult_2 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$217 ;
+    rq0_mult_3 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$218 ;
+    rq0_mult_4 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$219 ;
+    rq0_mult_5 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$220 ;
+    rq0_mult_6 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$221 ;
+    rq0_mult_7 <= \$110 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$222 ;
+    rq0_mult_8 <= \$111 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$223 ;
+    rq0_mult_9 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$224 ;
+    rq0_shift_1 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$225 ;
+    rq0_shift_2 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$226 ;
+    rq0_shift_3 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$227 ;
+    rq0_shift_4 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$228 ;
+    rq0_shift_5 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$229 ;
+    rq0_shift_6 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$230 ;
+    rq0_shift_7 <= \$119 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$231 ;
+    rq0_shift_8 <= \$120 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$232 ;
+    rq0_shift_9 <= \$121 ;
   always @(posedge clk)
-    rq0_half_1 <= \$233 ;
+    rq0_half_1 <= \$122 ;
   always @(posedge clk)
-    rq0_half_2 <= \$234 ;
+    rq0_half_2 <= \$123 ;
   always @(posedge clk)
-    rq0_half_3 <= \$235 ;
+    rq0_half_3 <= \$124 ;
   always @(posedge clk)
-    rq0_half_4 <= \$236 ;
+    rq0_half_4 <= \$125 ;
   always @(posedge clk)
-    rq0_half_5 <= \$237 ;
+    rq0_half_5 <= \$126 ;
   always @(posedge clk)
-    rq0_half_6 <= \$238 ;
+    rq0_half_6 <= \$127 ;
   always @(posedge clk)
-    rq0_half_7 <= \$239 ;
+    rq0_half_7 <= \$128 ;
   always @(posedge clk)
-    rq0_half_8 <= \$240 ;
+    rq0_half_8 <= \$129 ;
   always @(posedge clk)
-    rq0_half_9 <= \$241 ;
+    rq0_half_9 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$242 ;
+    rq0_mask_1 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$243 ;
+    rq0_mask_2 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$244 ;
+    rq0_mask_3 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$245 ;
+    rq0_mask_4 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$246 ;
+    rq0_mask_5 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$247 ;
+    rq0_mask_6 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$248 ;
+    rq0_mask_7 <= \$137 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$249 ;
+    rq0_mask_8 <= \$138 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$250 ;
+    rq0_mask_9 <= \$139 ;
   always @(posedge clk)
-    rq0_x <= \$251 ;
+    rq0_x <= \$140 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$252 ;
+    rq0_x0_0 <= \$141 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$253 ;
+    rq0_m0_0 <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$254 ;
+    rq0_part0_0 <= \$143 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$255 ;
+    rq0_part0_0_r <= \$144 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$256 ;
+    rq0_part0_0_rr <= \$145 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$257 ;
+    rq0_x0_1 <= \$146 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$258 ;
+    rq0_m0_1 <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$259 ;
+    rq0_part0_1 <= \$148 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$260 ;
+    rq0_part0_1_r <= \$149 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$261 ;
+    rq0_part0_1_rr <= \$150 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$262 ;
+    rq0_x1_0 <= \$151 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$263 ;
+    rq0_m1_0 <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$264 ;
+    rq0_part1_0 <= \$153 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$265 ;
+    rq0_part1_0_r <= \$154 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$266 ;
+    rq0_part1_0_rr <= \$155 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$267 ;
+    rq0_x1_1 <= \$156 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$268 ;
+    rq0_m1_1 <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$269 ;
+    rq0_part1_1 <= \$158 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$270 ;
+    rq0_part1_1_r <= \$159 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$271 ;
+    rq0_part1_1_rr <= \$160 ;
   always @(posedge clk)
-    rq0_sum0 <= \$272 ;
+    rq0_sum0 <= \$161 ;
   always @(posedge clk)
-    rq0_sum1 <= \$273 ;
+    rq0_sum1 <= \$162 ;
   always @(posedge clk)
-    rq0_prod <= \$274 ;
+    rq0_prod <= \$163 ;
   always @(posedge clk)
-    rq0_floor <= \$275 ;
+    rq0_floor <= \$164 ;
   always @(posedge clk)
-    rq0_above <= \$276 ;
+    rq0_above <= \$165 ;
   always @(posedge clk)
-    rq0_tie <= \$277 ;
+    rq0_tie <= \$166 ;
   always @(posedge clk)
-    rq0_code <= \$278 ;
+    rq0_code <= \$167 ;
   always @(posedge clk)
-    rq0_under <= \$279 ;
+    rq0_under <= \$168 ;
   always @(posedge clk)
-    rq0_over <= \$280 ;
+    rq0_over <= \$169 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$281 ;
+    rq0_out <= \$170 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$282 ;
+    q_owed <= \$171 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$283 ;
+    i__ready <= \$172 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$284 ;
+    \$signature__addr  <= \$173 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$285 ;
+    rport__addr <= \$174 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$286 ;
+    q_stored <= \$175 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$287 ;
+    o__valid <= \$176 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$288 ;
-  always @(posedge clk)
-    rq1_mult_9 <= \$289 ;
-  always @(posedge clk)
-    rq1_x <= \$290 ;
-  always @(posedge clk)
-    rq1_x0_0 <= \$291 ;
-  always @(posedge clk)
-    rq1_m0_0 <= \$292 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$293 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$294 ;
-  always @(posedge clk)
-    rq1_part0_0_rr <= \$295 ;
-  always @(posedge clk)
-    rq1_x0_1 <= \$296 ;
-  always @(posedge clk)
-    rq1_m0_1 <= \$297 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$298 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$299 ;
-  always @(posedge clk)
-    rq1_part0_1_rr <= \$300 ;
-  always @(posedge clk)
-    rq1_x1_0 <= \$301 ;
-  always @(posedge clk)
-    rq1_m1_0 <= \$302 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$303 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$304 ;
-  always @(posedge clk)
-    rq1_part1_0_rr <= \$305 ;
-  always @(posedge clk)
-    rq1_x1_1 <= \$306 ;
-  always @(posedge clk)
-    rq1_m1_1 <= \$307 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$308 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$309 ;
-  always @(posedge clk)
-    rq1_part1_1_rr <= \$310 ;
-  always @(posedge clk)
-    rq1_sum0 <= \$311 ;
-  always @(posedge clk)
-    rq1_sum1 <= \$312 ;
-  always @(posedge clk)
-    rq1_prod <= \$313 ;
-  always @(posedge clk)
-    rq1_floor <= \$314 ;
-  always @(posedge clk)
-    rq1_above <= \$315 ;
-  always @(posedge clk)
-    rq1_tie <= \$316 ;
-  always @(posedge clk)
-    rq1_code <= \$317 ;
-  always @(posedge clk)
-    rq1_under <= \$318 ;
-  always @(posedge clk)
-    rq1_over <= \$319 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$320 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$321 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$322 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$323 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$324 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$325 ;
-  always @(posedge clk)
-    rq2_mult_7 <= \$326 ;
-  always @(posedge clk)
-    rq2_mult_8 <= \$327 ;
-  always @(posedge clk)
-    rq2_mult_9 <= \$328 ;
-  always @(posedge clk)
-    rq2_x <= \$329 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$330 ;
-  always @(posedge clk)
-    rq2_m0_0 <= \$331 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$332 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$333 ;
-  always @(posedge clk)
-    rq2_part0_0_rr <= \$334 ;
-  always @(posedge clk)
-    rq2_x0_1 <= \$335 ;
-  always @(posedge clk)
-    rq2_m0_1 <= \$336 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$337 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$338 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$339 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$340 ;
-  always @(posedge clk)
-    rq2_m1_0 <= \$341 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$342 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$343 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$344 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$345 ;
-  always @(posedge clk)
-    rq2_m1_1 <= \$346 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$347 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$348 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$349 ;
-  always @(posedge clk)
-    rq2_sum0 <= \$350 ;
-  always @(posedge clk)
-    rq2_sum1 <= \$351 ;
-  always @(posedge clk)
-    rq2_prod <= \$352 ;
-  always @(posedge clk)
-    rq2_floor <= \$353 ;
-  always @(posedge clk)
-    rq2_above <= \$354 ;
-  always @(posedge clk)
-    rq2_tie <= \$355 ;
-  always @(posedge clk)
-    rq2_code <= \$356 ;
-  always @(posedge clk)
-    rq2_under <= \$357 ;
-  always @(posedge clk)
-    rq2_over <= \$358 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$359 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$360 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$361 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$362 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$363 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$364 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$365 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$366 ;
-  always @(posedge clk)
-    rq3_mult_9 <= \$367 ;
-  always @(posedge clk)
-    rq3_x <= \$368 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$369 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$370 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$371 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$372 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$373 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$374 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$375 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$376 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$377 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$378 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$379 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$380 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$381 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$382 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$383 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$384 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$385 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$386 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$387 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$388 ;
-  always @(posedge clk)
-    rq3_sum0 <= \$389 ;
-  always @(posedge clk)
-    rq3_sum1 <= \$390 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$134 ;
-    if (rst) begin
-      \$392  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \$135 ;
-    if (rst) begin
-      \$393  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$138 ;
-    if (rst) begin
-      \$394  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$142 [7:0];
-    if (rst) begin
-      \$395  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$147 ;
-    if (rst) begin
-      \$396  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$152 ;
-    if (rst) begin
-      \$397  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$154 ;
-    if (rst) begin
-      \$398  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = \$156 ;
-    if (rst) begin
-      \$399  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$158 ;
-    if (rst) begin
-      \$400  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = \$160 ;
-    if (rst) begin
-      \$401  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$8 [3:0];
-    if (rst) begin
-      \$402  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \$167 ;
-    if (rst) begin
-      \$403  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$signature__addr ;
-    if (\$174 ) begin
-      \$404  = \$177 [3:0];
-    end
-    if (rst) begin
-      \$404  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = rport__addr;
-    if (\$181 ) begin
-      \$405  = \$184 [3:0];
-    end
-    if (rst) begin
-      \$405  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$197 [3:0];
-    if (rst) begin
-      \$406  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = o__valid;
-    if (\$199 ) begin
-      \$407  = \$201 ;
-    end
-    if (rst) begin
-      \$407  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = o__payload;
-    if (\$199 ) begin
-      \$408  = \$203 ;
-    end
-    if (rst) begin
-      \$408  = 32'd0;
-    end
-  end
+    o__payload <= \$177 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$14  = 25'h1159cbc;
-      3'h1:
-          \$14  = 25'h160b082;
-      3'h2:
-          \$14  = 25'h1572e43;
-      3'h3:
-          \$14  = 25'h13649e8;
-      3'h4:
-          \$14  = 25'h13b2c9f;
-      3'h5:
-          \$14  = 25'h178abe0;
-      3'h6:
-          \$14  = 25'h1519840;
-      3'h7:
-          \$14  = 25'h1f7a684;
+      5'h00:
+          \$11  = 25'h1159cbc;
+      5'h01:
+          \$11  = 25'h17a8cde;
+      5'h02:
+          \$11  = 25'h1481b24;
+      5'h03:
+          \$11  = 25'h163d374;
+      5'h04:
+          \$11  = 25'h160b082;
+      5'h05:
+          \$11  = 25'h1d0c89f;
+      5'h06:
+          \$11  = 25'h134bafa;
+      5'h07:
+          \$11  = 25'h14e5d33;
+      5'h08:
+          \$11  = 25'h1572e43;
+      5'h09:
+          \$11  = 25'h1931a08;
+      5'h0a:
+          \$11  = 25'h1805606;
+      5'h0b:
+          \$11  = 25'h1758aca;
+      5'h0c:
+          \$11  = 25'h13649e8;
+      5'h0d:
+          \$11  = 25'h14ff41d;
+      5'h0e:
+          \$11  = 25'h172ff59;
+      5'h0f:
+          \$11  = 25'h17cdb8c;
+      5'h10:
+          \$11  = 25'h13b2c9f;
+      5'h11:
+          \$11  = 25'h186a361;
+      5'h12:
+          \$11  = 25'h18a16e7;
+      5'h13:
+          \$11  = 25'h102438f;
+      5'h14:
+          \$11  = 25'h178abe0;
+      5'h15:
+          \$11  = 25'h12151b8;
+      5'h16:
+          \$11  = 25'h15de1ba;
+      5'h17:
+          \$11  = 25'h14d9907;
+      5'h18:
+          \$11  = 25'h1519840;
+      5'h19:
+          \$11  = 25'h11d254d;
+      5'h1a:
+          \$11  = 25'h1be4a43;
+      5'h1b:
+          \$11  = 25'h15bef06;
+      5'h1c:
+          \$11  = 25'h1f7a684;
+      5'h1d:
+          \$11  = 25'h109eeaf;
+      5'h1e:
+          \$11  = 25'h15ee734;
+      5'h1f:
+          \$11  = 25'h1521e58;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$15  = 6'h23;
-      3'h1:
-          \$15  = 6'h23;
-      3'h2:
-          \$15  = 6'h23;
-      3'h3:
-          \$15  = 6'h23;
-      3'h4:
-          \$15  = 6'h23;
-      3'h5:
-          \$15  = 6'h23;
-      3'h6:
-          \$15  = 6'h23;
-      3'h7:
-          \$15  = 6'h24;
+      5'h00:
+          \$12  = 6'h23;
+      5'h01:
+          \$12  = 6'h23;
+      5'h02:
+          \$12  = 6'h23;
+      5'h03:
+          \$12  = 6'h23;
+      5'h04:
+          \$12  = 6'h23;
+      5'h05:
+          \$12  = 6'h23;
+      5'h06:
+          \$12  = 6'h23;
+      5'h07:
+          \$12  = 6'h23;
+      5'h08:
+          \$12  = 6'h23;
+      5'h09:
+          \$12  = 6'h23;
+      5'h0a:
+          \$12  = 6'h23;
+      5'h0b:
+          \$12  = 6'h23;
+      5'h0c:
+          \$12  = 6'h23;
+      5'h0d:
+          \$12  = 6'h23;
+      5'h0e:
+          \$12  = 6'h23;
+      5'h0f:
+          \$12  = 6'h23;
+      5'h10:
+          \$12  = 6'h23;
+      5'h11:
+          \$12  = 6'h23;
+      5'h12:
+          \$12  = 6'h23;
+      5'h13:
+          \$12  = 6'h23;
+      5'h14:
+          \$12  = 6'h23;
+      5'h15:
+          \$12  = 6'h23;
+      5'h16:
+          \$12  = 6'h23;
+      5'h17:
+          \$12  = 6'h23;
+      5'h18:
+          \$12  = 6'h23;
+      5'h19:
+          \$12  = 6'h23;
+      5'h1a:
+          \$12  = 6'h23;
+      5'h1b:
+          \$12  = 6'h23;
+      5'h1c:
+          \$12  = 6'h24;
+      5'h1d:
+          \$12  = 6'h23;
+      5'h1e:
+          \$12  = 6'h23;
+      5'h1f:
+          \$12  = 6'h23;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$16  = 36'h400000000;
-      3'h1:
-          \$16  = 36'h400000000;
-      3'h2:
-          \$16  = 36'h400000000;
-      3'h3:
-          \$16  = 36'h400000000;
-      3'h4:
-          \$16  = 36'h400000000;
-      3'h5:
-          \$16  = 36'h400000000;
-      3'h6:
-          \$16  = 36'h400000000;
-      3'h7:
-          \$16  = 36'h800000000;
+      5'h00:
+          \$13  = 36'h400000000;
+      5'h01:
+          \$13  = 36'h400000000;
+      5'h02:
+          \$13  = 36'h400000000;
+      5'h03:
+          \$13  = 36'h400000000;
+      5'h04:
+          \$13  = 36'h400000000;
+      5'h05:
+          \$13  = 36'h400000000;
+      5'h06:
+          \$13  = 36'h400000000;
+      5'h07:
+          \$13  = 36'h400000000;
+      5'h08:
+          \$13  = 36'h400000000;
+      5'h09:
+          \$13  = 36'h400000000;
+      5'h0a:
+          \$13  = 36'h400000000;
+      5'h0b:
+          \$13  = 36'h400000000;
+      5'h0c:
+          \$13  = 36'h400000000;
+      5'h0d:
+          \$13  = 36'h400000000;
+      5'h0e:
+          \$13  = 36'h400000000;
+      5'h0f:
+          \$13  = 36'h400000000;
+      5'h10:
+          \$13  = 36'h400000000;
+      5'h11:
+          \$13  = 36'h400000000;
+      5'h12:
+          \$13  = 36'h400000000;
+      5'h13:
+          \$13  = 36'h400000000;
+      5'h14:
+          \$13  = 36'h400000000;
+      5'h15:
+          \$13  = 36'h400000000;
+      5'h16:
+          \$13  = 36'h400000000;
+      5'h17:
+          \$13  = 36'h400000000;
+      5'h18:
+          \$13  = 36'h400000000;
+      5'h19:
+          \$13  = 36'h400000000;
+      5'h1a:
+          \$13  = 36'h400000000;
+      5'h1b:
+          \$13  = 36'h400000000;
+      5'h1c:
+          \$13  = 36'h800000000;
+      5'h1d:
+          \$13  = 36'h400000000;
+      5'h1e:
+          \$13  = 36'h400000000;
+      5'h1f:
+          \$13  = 36'h400000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      3'h0:
-          \$17  = 36'h7ffffffff;
-      3'h1:
-          \$17  = 36'h7ffffffff;
-      3'h2:
-          \$17  = 36'h7ffffffff;
-      3'h3:
-          \$17  = 36'h7ffffffff;
-      3'h4:
-          \$17  = 36'h7ffffffff;
-      3'h5:
-          \$17  = 36'h7ffffffff;
-      3'h6:
-          \$17  = 36'h7ffffffff;
-      3'h7:
-          \$17  = 36'hfffffffff;
+      5'h00:
+          \$14  = 36'h7ffffffff;
+      5'h01:
+          \$14  = 36'h7ffffffff;
+      5'h02:
+          \$14  = 36'h7ffffffff;
+      5'h03:
+          \$14  = 36'h7ffffffff;
+      5'h04:
+          \$14  = 36'h7ffffffff;
+      5'h05:
+          \$14  = 36'h7ffffffff;
+      5'h06:
+          \$14  = 36'h7ffffffff;
+      5'h07:
+          \$14  = 36'h7ffffffff;
+      5'h08:
+          \$14  = 36'h7ffffffff;
+      5'h09:
+          \$14  = 36'h7ffffffff;
+      5'h0a:
+          \$14  = 36'h7ffffffff;
+      5'h0b:
+          \$14  = 36'h7ffffffff;
+      5'h0c:
+          \$14  = 36'h7ffffffff;
+      5'h0d:
+          \$14  = 36'h7ffffffff;
+      5'h0e:
+          \$14  = 36'h7ffffffff;
+      5'h0f:
+          \$14  = 36'h7ffffffff;
+      5'h10:
+          \$14  = 36'h7ffffffff;
+      5'h11:
+          \$14  = 36'h7ffffffff;
+      5'h12:
+          \$14  = 36'h7ffffffff;
+      5'h13:
+          \$14  = 36'h7ffffffff;
+      5'h14:
+          \$14  = 36'h7ffffffff;
+      5'h15:
+          \$14  = 36'h7ffffffff;
+      5'h16:
+          \$14  = 36'h7ffffffff;
+      5'h17:
+          \$14  = 36'h7ffffffff;
+      5'h18:
+          \$14  = 36'h7ffffffff;
+      5'h19:
+          \$14  = 36'h7ffffffff;
+      5'h1a:
+          \$14  = 36'h7ffffffff;
+      5'h1b:
+          \$14  = 36'h7ffffffff;
+      5'h1c:
+          \$14  = 36'hfffffffff;
+      5'h1d:
+          \$14  = 36'h7ffffffff;
+      5'h1e:
+          \$14  = 36'h7ffffffff;
+      5'h1f:
+          \$14  = 36'h7ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$51  = 25'h17a8cde;
-      3'h1:
-          \$51  = 25'h1d0c89f;
-      3'h2:
-          \$51  = 25'h1931a08;
-      3'h3:
-          \$51  = 25'h14ff41d;
-      3'h4:
-          \$51  = 25'h186a361;
-      3'h5:
-          \$51  = 25'h12151b8;
-      3'h6:
-          \$51  = 25'h11d254d;
-      3'h7:
-          \$51  = 25'h109eeaf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$85  = 25'h1481b24;
-      3'h1:
-          \$85  = 25'h134bafa;
-      3'h2:
-          \$85  = 25'h1805606;
-      3'h3:
-          \$85  = 25'h172ff59;
-      3'h4:
-          \$85  = 25'h18a16e7;
-      3'h5:
-          \$85  = 25'h15de1ba;
-      3'h6:
-          \$85  = 25'h1be4a43;
-      3'h7:
-          \$85  = 25'h15ee734;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      3'h0:
-          \$119  = 25'h163d374;
-      3'h1:
-          \$119  = 25'h14e5d33;
-      3'h2:
-          \$119  = 25'h1758aca;
-      3'h3:
-          \$119  = 25'h17cdb8c;
-      3'h4:
-          \$119  = 25'h102438f;
-      3'h5:
-          \$119  = 25'h14d9907;
-      3'h6:
-          \$119  = 25'h15bef06;
-      3'h7:
-          \$119  = 25'h1521e58;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = group;
-    if (\$9 ) begin
-      \$204  = \$12 [2:0];
-    end
-    if (rst) begin
-      \$204  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = \$13 ;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = rq_valid_1;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = rq_valid_2;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = rq_valid_3;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = rq_valid_4;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = rq_valid_5;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = rq_valid_6;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = rq_valid_7;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = rq_valid_8;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = rq_valid_9;
-    if (rst) begin
-      \$214  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$14 ;
-    if (rst) begin
-      \$215  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = rq0_mult_1;
-    if (rst) begin
-      \$216  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = rq0_mult_2;
-    if (rst) begin
-      \$217  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = rq0_mult_3;
-    if (rst) begin
-      \$218  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = rq0_mult_4;
-    if (rst) begin
-      \$219  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = rq0_mult_5;
-    if (rst) begin
-      \$220  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = rq0_mult_6;
-    if (rst) begin
-      \$221  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = rq0_mult_7;
-    if (rst) begin
-      \$222  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = rq0_mult_8;
-    if (rst) begin
-      \$223  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = \$15 ;
-    if (rst) begin
-      \$224  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = rq0_shift_1;
-    if (rst) begin
-      \$225  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = rq0_shift_2;
-    if (rst) begin
-      \$226  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = rq0_shift_3;
-    if (rst) begin
-      \$227  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = rq0_shift_4;
-    if (rst) begin
-      \$228  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = rq0_shift_5;
-    if (rst) begin
-      \$229  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = rq0_shift_6;
-    if (rst) begin
-      \$230  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rq0_shift_7;
-    if (rst) begin
-      \$231  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = rq0_shift_8;
-    if (rst) begin
-      \$232  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = \$16 ;
-    if (rst) begin
-      \$233  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = rq0_half_1;
-    if (rst) begin
-      \$234  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rq0_half_2;
-    if (rst) begin
-      \$235  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = rq0_half_3;
-    if (rst) begin
-      \$236  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rq0_half_4;
-    if (rst) begin
-      \$237  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = rq0_half_5;
-    if (rst) begin
-      \$238  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rq0_half_6;
-    if (rst) begin
-      \$239  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = rq0_half_7;
-    if (rst) begin
-      \$240  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rq0_half_8;
-    if (rst) begin
-      \$241  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = \$17 ;
-    if (rst) begin
-      \$242  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rq0_mask_1;
-    if (rst) begin
-      \$243  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = rq0_mask_2;
-    if (rst) begin
-      \$244  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rq0_mask_3;
-    if (rst) begin
-      \$245  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = rq0_mask_4;
-    if (rst) begin
-      \$246  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = rq0_mask_5;
-    if (rst) begin
-      \$247  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = rq0_mask_6;
-    if (rst) begin
-      \$248  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rq0_mask_7;
-    if (rst) begin
-      \$249  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = rq0_mask_8;
-    if (rst) begin
-      \$250  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = i__payload[22:0];
-    if (rst) begin
-      \$251  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = rq0_x[16:0];
-    if (rst) begin
-      \$252  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$253  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$18 ;
-    if (rst) begin
-      \$254  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rq0_part0_0;
-    if (rst) begin
-      \$255  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = rq0_part0_0_r;
-    if (rst) begin
-      \$256  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rq0_x[16:0];
-    if (rst) begin
-      \$257  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$258  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \$19 ;
-    if (rst) begin
-      \$259  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = rq0_part0_1;
-    if (rst) begin
-      \$260  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rq0_part0_1_r;
-    if (rst) begin
-      \$261  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = rq0_x[22:17];
-    if (rst) begin
-      \$262  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$263  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = \$20 ;
-    if (rst) begin
-      \$264  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = rq0_part1_0;
-    if (rst) begin
-      \$265  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = rq0_part1_0_r;
-    if (rst) begin
-      \$266  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rq0_x[22:17];
-    if (rst) begin
-      \$267  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$268  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = \$21 ;
-    if (rst) begin
-      \$269  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = rq0_part1_1;
-    if (rst) begin
-      \$270  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = rq0_part1_1_r;
-    if (rst) begin
-      \$271  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = \$25 [47:0];
-    if (rst) begin
-      \$272  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = \$29 [47:0];
-    if (rst) begin
-      \$273  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$31 [47:0];
-    if (rst) begin
-      \$274  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = \$32 ;
-    if (rst) begin
-      \$275  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$33 ;
-    if (rst) begin
-      \$276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = \$36 ;
-    if (rst) begin
-      \$277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$40 [7:0];
-    if (rst) begin
-      \$278  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = \$45 ;
-    if (rst) begin
-      \$279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$50 ;
-    if (rst) begin
-      \$280  = 1'h0;
+    \$93  = group;
+    if (\$6 ) begin
+      \$93  = \$9 [4:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = \$51 ;
-    if (rst) begin
-      \$281  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = rq1_mult_1;
-    if (rst) begin
-      \$282  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = rq1_mult_2;
-    if (rst) begin
-      \$283  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = rq1_mult_3;
-    if (rst) begin
-      \$284  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rq1_mult_4;
-    if (rst) begin
-      \$285  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = rq1_mult_5;
-    if (rst) begin
-      \$286  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rq1_mult_6;
-    if (rst) begin
-      \$287  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = rq1_mult_7;
-    if (rst) begin
-      \$288  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rq1_mult_8;
-    if (rst) begin
-      \$289  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = i__payload[45:23];
-    if (rst) begin
-      \$290  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rq1_x[16:0];
-    if (rst) begin
-      \$291  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$292  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = \$52 ;
-    if (rst) begin
-      \$293  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = rq1_part0_0;
-    if (rst) begin
-      \$294  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = rq1_part0_0_r;
-    if (rst) begin
-      \$295  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = rq1_x[16:0];
-    if (rst) begin
-      \$296  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$297  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$53 ;
-    if (rst) begin
-      \$298  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = rq1_part0_1;
-    if (rst) begin
-      \$299  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = rq1_part0_1_r;
-    if (rst) begin
-      \$300  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = rq1_x[22:17];
-    if (rst) begin
-      \$301  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$302  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = \$54 ;
     if (rst) begin
-      \$303  = 23'h000000;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = rq1_part1_0;
+    \$94  = \$10 ;
     if (rst) begin
-      \$304  = 23'h000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = rq1_part1_0_r;
+    \$95  = rq_valid_1;
     if (rst) begin
-      \$305  = 23'h000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = rq1_x[22:17];
+    \$96  = rq_valid_2;
     if (rst) begin
-      \$306  = 6'h00;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = rq1_mult_1[24:17];
+    \$97  = rq_valid_3;
     if (rst) begin
-      \$307  = 8'h00;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$55 ;
+    \$98  = rq_valid_4;
     if (rst) begin
-      \$308  = 14'h0000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rq1_part1_1;
+    \$99  = rq_valid_5;
     if (rst) begin
-      \$309  = 14'h0000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = rq1_part1_1_r;
+    \$100  = rq_valid_6;
     if (rst) begin
-      \$310  = 14'h0000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$59 [47:0];
+    \$101  = rq_valid_7;
     if (rst) begin
-      \$311  = 48'h000000000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$63 [47:0];
+    \$102  = rq_valid_8;
     if (rst) begin
-      \$312  = 48'h000000000000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$65 [47:0];
+    \$103  = rq_valid_9;
     if (rst) begin
-      \$313  = 48'h000000000000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$66 ;
+    \$104  = \$11 ;
     if (rst) begin
-      \$314  = 48'h000000000000;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$67 ;
+    \$105  = rq0_mult_1;
     if (rst) begin
-      \$315  = 1'h0;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$70 ;
+    \$106  = rq0_mult_2;
     if (rst) begin
-      \$316  = 1'h0;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$74 [7:0];
+    \$107  = rq0_mult_3;
     if (rst) begin
-      \$317  = 8'h00;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$79 ;
+    \$108  = rq0_mult_4;
     if (rst) begin
-      \$318  = 1'h0;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$84 ;
+    \$109  = rq0_mult_5;
     if (rst) begin
-      \$319  = 1'h0;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$85 ;
+    \$110  = rq0_mult_6;
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = rq2_mult_1;
+    \$111  = rq0_mult_7;
     if (rst) begin
-      \$321  = 25'h0000000;
+      \$111  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = rq2_mult_2;
+    \$112  = rq0_mult_8;
     if (rst) begin
-      \$322  = 25'h0000000;
+      \$112  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = rq2_mult_3;
+    \$113  = \$12 ;
     if (rst) begin
-      \$323  = 25'h0000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = rq2_mult_4;
+    \$114  = rq0_shift_1;
     if (rst) begin
-      \$324  = 25'h0000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = rq2_mult_5;
+    \$115  = rq0_shift_2;
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = rq2_mult_6;
+    \$116  = rq0_shift_3;
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = rq2_mult_7;
+    \$117  = rq0_shift_4;
     if (rst) begin
-      \$327  = 25'h0000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = rq2_mult_8;
+    \$118  = rq0_shift_5;
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = i__payload[68:46];
+    \$119  = rq0_shift_6;
     if (rst) begin
-      \$329  = 23'h000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = rq2_x[16:0];
+    \$120  = rq0_shift_7;
     if (rst) begin
-      \$330  = 17'h00000;
+      \$120  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = rq2_mult_1[16:0];
+    \$121  = rq0_shift_8;
     if (rst) begin
-      \$331  = 17'h00000;
+      \$121  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = \$86 ;
+    \$122  = \$13 ;
     if (rst) begin
-      \$332  = 34'h000000000;
+      \$122  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = rq2_part0_0;
+    \$123  = rq0_half_1;
     if (rst) begin
-      \$333  = 34'h000000000;
+      \$123  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = rq2_part0_0_r;
+    \$124  = rq0_half_2;
     if (rst) begin
-      \$334  = 34'h000000000;
+      \$124  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rq2_x[16:0];
+    \$125  = rq0_half_3;
     if (rst) begin
-      \$335  = 17'h00000;
+      \$125  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = rq2_mult_1[24:17];
+    \$126  = rq0_half_4;
     if (rst) begin
-      \$336  = 8'h00;
+      \$126  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = \$87 ;
+    \$127  = rq0_half_5;
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$127  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = rq2_part0_1;
+    \$128  = rq0_half_6;
     if (rst) begin
-      \$338  = 25'h0000000;
+      \$128  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rq2_part0_1_r;
+    \$129  = rq0_half_7;
     if (rst) begin
-      \$339  = 25'h0000000;
+      \$129  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = rq2_x[22:17];
+    \$130  = rq0_half_8;
     if (rst) begin
-      \$340  = 6'h00;
+      \$130  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rq2_mult_1[16:0];
+    \$131  = \$14 ;
     if (rst) begin
-      \$341  = 17'h00000;
+      \$131  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$88 ;
+    \$132  = rq0_mask_1;
     if (rst) begin
-      \$342  = 23'h000000;
+      \$132  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = rq2_part1_0;
+    \$133  = rq0_mask_2;
     if (rst) begin
-      \$343  = 23'h000000;
+      \$133  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = rq2_part1_0_r;
+    \$134  = rq0_mask_3;
     if (rst) begin
-      \$344  = 23'h000000;
+      \$134  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rq2_x[22:17];
+    \$135  = rq0_mask_4;
     if (rst) begin
-      \$345  = 6'h00;
+      \$135  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = rq2_mult_1[24:17];
+    \$136  = rq0_mask_5;
     if (rst) begin
-      \$346  = 8'h00;
+      \$136  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = \$89 ;
+    \$137  = rq0_mask_6;
     if (rst) begin
-      \$347  = 14'h0000;
+      \$137  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = rq2_part1_1;
+    \$138  = rq0_mask_7;
     if (rst) begin
-      \$348  = 14'h0000;
+      \$138  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rq2_part1_1_r;
+    \$139  = rq0_mask_8;
     if (rst) begin
-      \$349  = 14'h0000;
+      \$139  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = \$93 [47:0];
+    \$140  = i__payload;
     if (rst) begin
-      \$350  = 48'h000000000000;
+      \$140  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = \$97 [47:0];
+    \$141  = rq0_x[16:0];
     if (rst) begin
-      \$351  = 48'h000000000000;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = \$99 [47:0];
+    \$142  = rq0_mult_1[16:0];
     if (rst) begin
-      \$352  = 48'h000000000000;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = \$100 ;
+    \$143  = \$15 ;
     if (rst) begin
-      \$353  = 48'h000000000000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$101 ;
+    \$144  = rq0_part0_0;
     if (rst) begin
-      \$354  = 1'h0;
+      \$144  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = \$104 ;
+    \$145  = rq0_part0_0_r;
     if (rst) begin
-      \$355  = 1'h0;
+      \$145  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = \$108 [7:0];
+    \$146  = rq0_x[16:0];
     if (rst) begin
-      \$356  = 8'h00;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = \$113 ;
+    \$147  = rq0_mult_1[24:17];
     if (rst) begin
-      \$357  = 1'h0;
+      \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$118 ;
+    \$148  = \$16 ;
     if (rst) begin
-      \$358  = 1'h0;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = \$119 ;
+    \$149  = rq0_part0_1;
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$149  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = rq3_mult_1;
+    \$150  = rq0_part0_1_r;
     if (rst) begin
-      \$360  = 25'h0000000;
+      \$150  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = rq3_mult_2;
+    \$151  = rq0_x[22:17];
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$151  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = rq3_mult_3;
+    \$152  = rq0_mult_1[16:0];
     if (rst) begin
-      \$362  = 25'h0000000;
+      \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = rq3_mult_4;
+    \$153  = \$17 ;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$153  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = rq3_mult_5;
+    \$154  = rq0_part1_0;
     if (rst) begin
-      \$364  = 25'h0000000;
+      \$154  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = rq3_mult_6;
+    \$155  = rq0_part1_0_r;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$155  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = rq3_mult_7;
+    \$156  = rq0_x[22:17];
     if (rst) begin
-      \$366  = 25'h0000000;
+      \$156  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = rq3_mult_8;
+    \$157  = rq0_mult_1[24:17];
     if (rst) begin
-      \$367  = 25'h0000000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = i__payload[91:69];
+    \$158  = \$18 ;
     if (rst) begin
-      \$368  = 23'h000000;
+      \$158  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rq3_x[16:0];
+    \$159  = rq0_part1_1;
     if (rst) begin
-      \$369  = 17'h00000;
+      \$159  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = rq3_mult_1[16:0];
+    \$160  = rq0_part1_1_r;
     if (rst) begin
-      \$370  = 17'h00000;
+      \$160  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = \$120 ;
+    \$161  = \$22 [47:0];
     if (rst) begin
-      \$371  = 34'h000000000;
+      \$161  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = rq3_part0_0;
+    \$162  = \$26 [47:0];
     if (rst) begin
-      \$372  = 34'h000000000;
+      \$162  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = rq3_part0_0_r;
+    \$163  = \$28 [47:0];
     if (rst) begin
-      \$373  = 34'h000000000;
+      \$163  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = rq3_x[16:0];
+    \$164  = \$29 ;
     if (rst) begin
-      \$374  = 17'h00000;
+      \$164  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = rq3_mult_1[24:17];
+    \$165  = \$30 ;
     if (rst) begin
-      \$375  = 8'h00;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$121 ;
+    \$166  = \$33 ;
     if (rst) begin
-      \$376  = 25'h0000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = rq3_part0_1;
+    \$167  = \$37 [7:0];
     if (rst) begin
-      \$377  = 25'h0000000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = rq3_part0_1_r;
+    \$168  = \$42 ;
     if (rst) begin
-      \$378  = 25'h0000000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = rq3_x[22:17];
+    \$169  = \$47 ;
     if (rst) begin
-      \$379  = 6'h00;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = rq3_mult_1[16:0];
+    \$170  = \$49 ;
     if (rst) begin
-      \$380  = 17'h00000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = \$122 ;
+    \$171  = \$5 [3:0];
     if (rst) begin
-      \$381  = 23'h000000;
+      \$171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = rq3_part1_0;
+    \$172  = \$56 ;
     if (rst) begin
-      \$382  = 23'h000000;
+      \$172  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = rq3_part1_0_r;
-    if (rst) begin
-      \$383  = 23'h000000;
+    \$173  = \$signature__addr ;
+    if (\$63 ) begin
+      \$173  = \$66 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = rq3_x[22:17];
     if (rst) begin
-      \$384  = 6'h00;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$385  = 8'h00;
+    \$174  = rport__addr;
+    if (\$70 ) begin
+      \$174  = \$73 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = \$123 ;
     if (rst) begin
-      \$386  = 14'h0000;
+      \$174  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = rq3_part1_1;
+    \$175  = \$86 [3:0];
     if (rst) begin
-      \$387  = 14'h0000;
+      \$175  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = rq3_part1_1_r;
-    if (rst) begin
-      \$388  = 14'h0000;
+    \$176  = o__valid;
+    if (\$88 ) begin
+      \$176  = \$90 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = \$127 [47:0];
     if (rst) begin
-      \$389  = 48'h000000000000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = \$131 [47:0];
-    if (rst) begin
-      \$390  = 48'h000000000000;
+    \$177  = o__payload;
+    if (\$88 ) begin
+      \$177  = \$92 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$133 [47:0];
     if (rst) begin
-      \$391  = 48'h000000000000;
+      \$177  = 8'h00;
     end
   end
   assign q_room = i__ready;
   assign port__addr = \$1 [7:0];
-  assign \port__addr$20  = \$2 [7:0];
-  assign \port__addr$22  = \$3 [7:0];
-  assign \port__addr$24  = \$4 [7:0];
-  assign q_owed_next = \$8 [3:0];
+  assign port__data = q_in;
+  assign q_owed_next = \$5 [3:0];
   assign rq_valid_10 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[22:0];
-  assign \i__payload[1]  = i__payload[45:23];
-  assign \i__payload[2]  = i__payload[68:46];
-  assign \i__payload[3]  = i__payload[91:69];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign q_in[31:24] = \port__data$30 ;
-  assign q_in[23:16] = \port__data$29 ;
-  assign q_in[15:8] = \port__data$28 ;
-  assign q_in[7:0] = port__data;
-  assign rq1_rem[47:35] = 13'h0000;
-  assign rq1_rem[34:0] = rq1_prod[34:0];
-  assign rq2_rem[47:35] = 13'h0000;
-  assign rq2_rem[34:0] = rq2_prod[34:0];
-  assign rq3_rem[47:35] = 13'h0000;
-  assign rq3_rem[34:0] = rq3_prod[34:0];
-  assign \$22  = { 1'h0, rq0_part0_0_rr };
-  assign \$24  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$26  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$28  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$56  = { 1'h0, rq1_part0_0_rr };
-  assign \$58  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$60  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$62  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$66  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:35] };
-  assign \$69  = 1'h1;
-  assign \$70  = \$68 ;
-  assign \$90  = { 1'h0, rq2_part0_0_rr };
-  assign \$92  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$94  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$96  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$100  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:35] };
-  assign \$103  = 1'h1;
-  assign \$104  = \$102 ;
-  assign \$124  = { 1'h0, rq3_part0_0_rr };
-  assign \$126  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$128  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$130  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$134  = { rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47], rq3_prod[47:35] };
-  assign \$137  = 1'h1;
-  assign \$138  = \$136 ;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$23  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 (* generator = "Amaranth" *)
 module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  reg [4:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [6:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  wire [5:0] \$100 ;
+  reg [4:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg [4:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg \$109 ;
   wire [8:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [8:0] \$112 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
   reg [7:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [16:0] \$116 ;
-  reg [16:0] \$117 ;
-  reg [16:0] \$118 ;
-  reg [16:0] \$119 ;
+  reg [7:0] \$114 ;
+  reg [4:0] \$115 ;
+  reg [4:0] \$116 ;
+  reg [63:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [4:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [16:0] \$120 ;
-  reg [16:0] \$121 ;
-  reg [22:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [15:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [8:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [8:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [8:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg [8:0] \$128 ;
+  reg [7:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [3:0] \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
-  wire [16:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg [3:0] \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [3:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
-  wire [16:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [3:0] \$154 ;
-  reg [22:0] \$155 ;
-  reg [22:0] \$156 ;
-  reg \$157 ;
-  reg [3:0] \$158 ;
-  reg \$159 ;
-  wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg \$163 ;
+  reg [8:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [8:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [8:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [8:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [8:0] \$138 ;
+  reg [7:0] \$139 ;
+  wire [8:0] \$14 ;
+  reg [8:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [16:0] \$147 ;
+  reg [16:0] \$148 ;
+  reg [16:0] \$149 ;
+  wire [8:0] \$15 ;
+  reg [16:0] \$150 ;
+  reg [16:0] \$151 ;
+  reg [16:0] \$152 ;
+  reg [16:0] \$153 ;
+  reg [16:0] \$154 ;
+  reg [16:0] \$155 ;
+  reg [16:0] \$156 ;
+  reg [16:0] \$157 ;
+  reg [16:0] \$158 ;
+  reg [16:0] \$159 ;
+  wire [8:0] \$16 ;
+  reg [16:0] \$160 ;
+  reg [16:0] \$161 ;
+  reg [22:0] \$162 ;
+  reg [22:0] \$163 ;
   reg [22:0] \$164 ;
+  reg [22:0] \$165 ;
+  reg [22:0] \$166 ;
+  reg [22:0] \$167 ;
+  reg [22:0] \$168 ;
+  reg [22:0] \$169 ;
   wire [16:0] \$17 ;
-  wire [17:0] \$18 ;
-  wire [17:0] \$19 ;
-  reg [2:0] \$2 ;
-  wire [18:0] \$20 ;
-  reg [22:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
+  reg [22:0] \$170 ;
+  reg [22:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg \$179 ;
+  wire [16:0] \$18 ;
+  reg \$180 ;
+  reg \$181 ;
+  reg \$182 ;
+  reg \$183 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg \$188 ;
+  reg \$189 ;
+  wire [16:0] \$19 ;
+  reg \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg [22:0] \$196 ;
+  reg [22:0] \$197 ;
+  reg [22:0] \$198 ;
+  reg [22:0] \$199 ;
+  reg \$2 ;
+  wire [16:0] \$20 ;
+  reg [22:0] \$200 ;
+  reg [22:0] \$201 ;
+  reg [22:0] \$202 ;
+  reg [22:0] \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg [22:0] \$207 ;
+  reg [22:0] \$208 ;
+  reg \$209 ;
+  wire [16:0] \$21 ;
+  reg [3:0] \$210 ;
+  reg \$211 ;
+  reg [3:0] \$212 ;
+  reg [3:0] \$213 ;
+  reg [3:0] \$214 ;
+  reg \$215 ;
+  reg [229:0] \$216 ;
+  wire [16:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire [16:0] \$24 ;
+  wire [16:0] \$25 ;
+  wire [16:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
@@ -18722,87 +16393,99 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [4:0] \$38 ;
-  wire [4:0] \$39 ;
-  reg \$4 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [4:0] \$45 ;
-  wire [4:0] \$46 ;
+  wire [4:0] \$43 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  reg \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [5:0] \$5 ;
+  wire [4:0] \$50 ;
+  wire [4:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire [5:0] \$59 ;
-  wire \$6 ;
+  wire [4:0] \$59 ;
+  wire [5:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire [22:0] \$65 ;
+  wire [5:0] \$64 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [7:0] \$7 ;
-  wire \$70 ;
+  wire [8:0] \$7 ;
+  wire [229:0] \$70 ;
   wire \$71 ;
-  wire [22:0] \$72 ;
-  wire [23:0] \$73 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
-  wire [4:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire [5:0] \$77 ;
-  reg [3:0] \$78 ;
-  reg [3:0] \$79 ;
-  wire [7:0] \$8 ;
-  reg [2:0] \$80 ;
-  reg [2:0] \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg [6:0] \$88 ;
-  reg [31:0] \$89 ;
-  wire [31:0] \$9 ;
-  reg \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg [3:0] \$94 ;
-  reg \$95 ;
-  reg [31:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg [6:0] \$99 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr ;
+  wire [22:0] \$77 ;
+  wire [23:0] \$78 ;
+  wire [22:0] \$79 ;
+  wire [8:0] \$8 ;
+  wire [23:0] \$80 ;
+  wire [22:0] \$81 ;
+  wire [23:0] \$82 ;
+  wire [22:0] \$83 ;
+  wire [23:0] \$84 ;
+  wire [22:0] \$85 ;
+  wire [23:0] \$86 ;
+  wire [22:0] \$87 ;
+  wire [23:0] \$88 ;
+  wire [22:0] \$89 ;
+  wire [8:0] \$9 ;
+  wire [23:0] \$90 ;
+  wire [22:0] \$91 ;
+  wire [23:0] \$92 ;
+  wire [22:0] \$93 ;
+  wire [23:0] \$94 ;
+  wire [22:0] \$95 ;
+  wire [23:0] \$96 ;
+  wire \$97 ;
+  wire [4:0] \$98 ;
+  wire \$99 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$106 ;
-  wire [31:0] \$signature__data ;
-  (* init = 23'h000000 *)
-  wire [22:0] \$signature__data$107 ;
-  wire \$signature__en ;
+  wire [3:0] \$signature__addr ;
+  wire [229:0] \$signature__data ;
   (* init = 1'h0 *)
-  wire \$signature__en$105 ;
+  wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
-  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] acc1 = 23'h000000;
+  wire [22:0] acc1_next;
+  reg [22:0] acc2 = 23'h000000;
+  wire [22:0] acc2_next;
+  reg [22:0] acc3 = 23'h000000;
+  wire [22:0] acc3_next;
+  reg [22:0] acc4 = 23'h000000;
+  wire [22:0] acc4_next;
+  reg [22:0] acc5 = 23'h000000;
+  wire [22:0] acc5_next;
+  reg [22:0] acc6 = 23'h000000;
+  wire [22:0] acc6_next;
+  reg [22:0] acc7 = 23'h000000;
+  wire [22:0] acc7_next;
+  reg [22:0] acc8 = 23'h000000;
+  wire [22:0] acc8_next;
+  reg [22:0] acc9 = 23'h000000;
+  wire [22:0] acc9_next;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -18816,21 +16499,18 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_1 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
-  reg from_input2 = 1'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -18842,66 +16522,108 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_1 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  reg [3:0] nf1 = 4'h0;
-  reg [3:0] nf2 = 4'h0;
-  reg [3:0] nf3 = 4'h0;
-  reg [3:0] nf4 = 4'h0;
-  reg [3:0] nf5 = 4'h0;
-  reg [3:0] nf6 = 4'h0;
-  reg [3:0] nf7 = 4'h0;
-  reg [3:0] nf8 = 4'h0;
+  wire [-1:0] nf1;
+  wire [-1:0] nf2;
+  wire [-1:0] nf3;
+  wire [-1:0] nf4;
+  wire [-1:0] nf5;
+  wire [-1:0] nf6;
+  wire [-1:0] nf7;
+  wire [-1:0] nf8;
   (* keep = 32'd1 *)
-  reg [3:0] nf8_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
-  output [22:0] o__payload;
-  reg [22:0] o__payload = 23'h000000;
+  wire [-1:0] nf8_0;
+  (* keep = 32'd1 *)
+  wire [-1:0] nf8_1;
+  output [229:0] o__payload;
+  reg [229:0] o__payload = 230'h0000000000000000000000000000000000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
+  wire [22:0] \o__payload[1] ;
+  wire [22:0] \o__payload[2] ;
+  wire [22:0] \o__payload[3] ;
+  wire [22:0] \o__payload[4] ;
+  wire [22:0] \o__payload[5] ;
+  wire [22:0] \o__payload[6] ;
+  wire [22:0] \o__payload[7] ;
+  wire [22:0] \o__payload[8] ;
+  wire [22:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 7'h00 *)
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] port__addr;
-  wire [31:0] port__data;
+  wire [4:0] port__addr;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$149 ;
+  wire [63:0] port__data;
+  wire [15:0] \port__data$31 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_1_r = 17'h00000;
-  reg [16:0] prod0_2 = 17'h00000;
-  reg [16:0] prod0_2_r = 17'h00000;
-  reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_3_r = 17'h00000;
-  (* init = 23'h000000 *)
-  wire [22:0] q_in;
+  reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_0_r = 17'h00000;
+  reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_0_r = 17'h00000;
+  reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_0_r = 17'h00000;
+  reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod4_0_r = 17'h00000;
+  reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
+  reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod6_0_r = 17'h00000;
+  reg [16:0] prod7_0 = 17'h00000;
+  reg [16:0] prod7_0_r = 17'h00000;
+  reg [16:0] prod8_0 = 17'h00000;
+  reg [16:0] prod8_0_r = 17'h00000;
+  reg [16:0] prod9_0 = 17'h00000;
+  reg [16:0] prod9_0_r = 17'h00000;
+  wire [229:0] q_in;
   wire [22:0] \q_in[0] ;
+  wire [22:0] \q_in[1] ;
+  wire [22:0] \q_in[2] ;
+  wire [22:0] \q_in[3] ;
+  wire [22:0] \q_in[4] ;
+  wire [22:0] \q_in[5] ;
+  wire [22:0] \q_in[6] ;
+  wire [22:0] \q_in[7] ;
+  wire [22:0] \q_in[8] ;
+  wire [22:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
-  reg [6:0] rom0_addr = 7'h00;
-  reg [31:0] rom0_read = 32'd0;
-  (* init = 3'h0 *)
-  wire [2:0] rport__addr;
+  reg [4:0] rom0_addr = 5'h00;
+  reg [63:0] rom0_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [4:0] rom1_addr = 5'h00;
+  reg [15:0] rom1_read = 16'h0000;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$108 ;
-  wire [31:0] rport__data;
-  wire [22:0] \rport__data$99 ;
+  wire [3:0] rport__addr;
+  wire [229:0] rport__data;
   input rst;
   wire rst;
-  reg [2:0] sf_t = 3'h0;
-  reg [2:0] sf_t_ahead = 3'h1;
+  reg [4:0] sf_t = 5'h00;
+  reg [4:0] sf_t_ahead = 5'h01;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [6:0] t = 7'h00;
-  reg [6:0] t1 = 7'h00;
+  reg [22:0] sum1_s0_0 = 23'h000000;
+  reg [22:0] sum2_s0_0 = 23'h000000;
+  reg [22:0] sum3_s0_0 = 23'h000000;
+  reg [22:0] sum4_s0_0 = 23'h000000;
+  reg [22:0] sum5_s0_0 = 23'h000000;
+  reg [22:0] sum6_s0_0 = 23'h000000;
+  reg [22:0] sum7_s0_0 = 23'h000000;
+  reg [22:0] sum8_s0_0 = 23'h000000;
+  reg [22:0] sum9_s0_0 = 23'h000000;
+  reg [4:0] t = 5'h00;
+  reg [4:0] t1 = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -18912,1936 +16634,2155 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v8 = 1'h0;
   (* keep = 32'd1 *)
   reg v8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_1 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_2 = 8'h00;
-  reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w2_0 = 8'h00;
+  reg [7:0] w3_0 = 8'h00;
+  reg [7:0] w4_0 = 8'h00;
+  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w6_0 = 8'h00;
+  reg [7:0] w7_0 = 8'h00;
+  reg [7:0] w8_0 = 8'h00;
+  reg [7:0] w9_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x0_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_2 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_3 = 8'h00;
-  reg [31:0] x_mid = 32'd0;
-  reg [31:0] x_reg = 32'd0;
-  reg [31:0] x_reg2 = 32'd0;
+  reg [7:0] x1_0 = 8'h00;
+  reg [7:0] x_mid = 8'h00;
+  reg [7:0] x_reg = 8'h00;
+  reg [7:0] x_reg2 = 8'h00;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_1 = 9'h000;
+  reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_2 = 9'h000;
+  reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_3 = 9'h000;
-  reg [31:0] inbuf [7:0];
+  reg [8:0] xoff3_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_0 = 9'h000;
+  reg [229:0] queue [9:0];
   initial begin
-    inbuf[0] = 32'd0;
-    inbuf[1] = 32'd0;
-    inbuf[2] = 32'd0;
-    inbuf[3] = 32'd0;
-    inbuf[4] = 32'd0;
-    inbuf[5] = 32'd0;
-    inbuf[6] = 32'd0;
-    inbuf[7] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
-  end
-  reg [31:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
-  end
-  assign rport__data = _0_;
-  reg [22:0] queue [9:0];
-  initial begin
-    queue[0] = 23'h000000;
-    queue[1] = 23'h000000;
-    queue[2] = 23'h000000;
-    queue[3] = 23'h000000;
-    queue[4] = 23'h000000;
-    queue[5] = 23'h000000;
-    queue[6] = 23'h000000;
-    queue[7] = 23'h000000;
-    queue[8] = 23'h000000;
-    queue[9] = 23'h000000;
+    queue[0] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[1] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[2] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[3] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[4] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[5] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[6] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[7] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[8] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[9] = 230'h0000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
-      queue[q_wptr] <= acc0;
+      queue[q_wptr] <= q_in;
   end
-  assign \rport__data$99  = queue[q_rptr];
-  reg [31:0] rom0 [79:0];
+  assign rport__data = queue[q_rptr];
+  reg [63:0] rom0 [31:0];
   initial begin
-    rom0[0] = 32'd1596952086;
-    rom0[1] = 32'd2418902765;
-    rom0[2] = 32'd2173035296;
-    rom0[3] = 32'd1194862392;
-    rom0[4] = 32'd329293583;
-    rom0[5] = 32'd1119433120;
-    rom0[6] = 32'd288985377;
-    rom0[7] = 32'd2762357188;
-    rom0[8] = 32'd3390125333;
-    rom0[9] = 32'd849233729;
-    rom0[10] = 32'd1008584210;
-    rom0[11] = 32'd2796979760;
-    rom0[12] = 32'd3203506163;
-    rom0[13] = 32'd3235226444;
-    rom0[14] = 32'd2898674817;
-    rom0[15] = 32'd1353727518;
-    rom0[16] = 32'd1421812759;
-    rom0[17] = 32'd2883718788;
-    rom0[18] = 32'd88486841;
-    rom0[19] = 32'd3873325277;
-    rom0[20] = 32'd2441843329;
-    rom0[21] = 32'd1782068513;
-    rom0[22] = 32'd2435007511;
-    rom0[23] = 32'd817477409;
-    rom0[24] = 32'd3535354133;
-    rom0[25] = 32'd3117008031;
-    rom0[26] = 32'd336940717;
-    rom0[27] = 32'd2964277912;
-    rom0[28] = 32'd2406363201;
-    rom0[29] = 32'd2320896144;
-    rom0[30] = 32'd949526585;
-    rom0[31] = 32'd1942127097;
-    rom0[32] = 32'd2168307856;
-    rom0[33] = 32'd558846224;
-    rom0[34] = 32'd2754000178;
-    rom0[35] = 32'd1106478632;
-    rom0[36] = 32'd1068278046;
-    rom0[37] = 32'd3249840953;
-    rom0[38] = 32'd3727356824;
-    rom0[39] = 32'd2993240006;
-    rom0[40] = 32'd3584925159;
-    rom0[41] = 32'd2382395975;
-    rom0[42] = 32'd360794533;
-    rom0[43] = 32'd4054551499;
-    rom0[44] = 32'd1525431045;
-    rom0[45] = 32'd3194229919;
-    rom0[46] = 32'd1279651392;
-    rom0[47] = 32'd2371521348;
-    rom0[48] = 32'd572298790;
-    rom0[49] = 32'd959532046;
-    rom0[50] = 32'd2266778512;
-    rom0[51] = 32'd1260101135;
-    rom0[52] = 32'd4257064353;
-    rom0[53] = 32'd1085184934;
-    rom0[54] = 32'd1182862868;
-    rom0[55] = 32'd3046513469;
-    rom0[56] = 32'd2559035017;
-    rom0[57] = 32'd890085143;
-    rom0[58] = 32'd608208185;
-    rom0[59] = 32'd1061309405;
-    rom0[60] = 32'd553074960;
-    rom0[61] = 32'd2958959674;
-    rom0[62] = 32'd2545387696;
-    rom0[63] = 32'd844857741;
-    rom0[64] = 32'd724248340;
-    rom0[65] = 32'd517112103;
-    rom0[66] = 32'd152971289;
-    rom0[67] = 32'd2269646766;
-    rom0[68] = 32'd412823056;
-    rom0[69] = 32'd2274368726;
-    rom0[70] = 32'd3332060957;
-    rom0[71] = 32'd3182037823;
-    rom0[72] = 32'd2910934806;
-    rom0[73] = 32'd3587687175;
-    rom0[74] = 32'd580555356;
-    rom0[75] = 32'd2168308212;
-    rom0[76] = 32'd3679209510;
-    rom0[77] = 32'd363795708;
-    rom0[78] = 32'd1094628906;
-    rom0[79] = 32'd2564887193;
+    rom0[0] = 64'h8926e79015171516;
+    rom0[1] = 64'hc6969dc03924358e;
+    rom0[2] = 64'h871cad3db9bf112f;
+    rom0[3] = 64'h9822d581d254ca5f;
+    rom0[4] = 64'h170e47109f8441ed;
+    rom0[5] = 64'h9f4c7a51c40e4786;
+    rom0[6] = 64'h0d31004fc9e29e2d;
+    rom0[7] = 64'h35398e21b9ab3290;
+    rom0[8] = 64'h3990a532adb91220;
+    rom0[9] = 64'h854b49b54e33c6e3;
+    rom0[10] = 64'h401c812615461d85;
+    rom0[11] = 64'h248715a414053c81;
+    rom0[12] = 64'hdd0fcb2898dd3038;
+    rom0[13] = 64'h4b9e8b864a408627;
+    rom0[14] = 64'h421babf3afdeb638;
+    rom0[15] = 64'h3f4bf141b0e6a647;
+    rom0[16] = 64'h10a1051e4181f30f;
+    rom0[17] = 64'h41a53ba130929f9f;
+    rom0[18] = 64'hf7bdecac6e8bf1a0;
+    rom0[19] = 64'h20fd5a3f8f91be13;
+    rom0[20] = 64'h3aa69f3990214ca0;
+    rom0[21] = 64'h249b14a31035a331;
+    rom0[22] = 64'h5eae64b45638d5b9;
+    rom0[23] = 64'hb040bec18a6ac042;
+    rom0[24] = 64'hb014409839178121;
+    rom0[25] = 64'h880eeef3a0444491;
+    rom0[26] = 64'hb781452a9823c639;
+    rom0[27] = 64'h97464cde3891ac11;
+    rom0[28] = 64'h8d3d44c6f9211ec4;
+    rom0[29] = 64'h811b8b3781b73e39;
+    rom0[30] = 64'h5b965a69c2b9b0a6;
+    rom0[31] = 64'h32b58db2733050a4;
   end
-  reg [31:0] _1_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
-    _1_ <= rom0[rom0_addr];
+    _0_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 7'h4f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
+  assign port__data = _0_;
+  reg [15:0] rom1 [31:0];
+  initial begin
+    rom1[0] = 16'h1614;
+    rom1[1] = 16'h5727;
+    rom1[2] = 16'h812b;
+    rom1[3] = 16'had2b;
+    rom1[4] = 16'h0727;
+    rom1[5] = 16'hc381;
+    rom1[6] = 16'hd7d2;
+    rom1[7] = 16'hd51e;
+    rom1[8] = 16'h5c19;
+    rom1[9] = 16'h9228;
+    rom1[10] = 16'h9a1e;
+    rom1[11] = 16'h2209;
+    rom1[12] = 16'hf4ae;
+    rom1[13] = 16'hc10f;
+    rom1[14] = 16'h3d48;
+    rom1[15] = 16'h8187;
+    rom1[16] = 16'h2610;
+    rom1[17] = 16'h482e;
+    rom1[18] = 16'h4c9b;
+    rom1[19] = 16'hdb18;
+    rom1[20] = 16'hfcd6;
+    rom1[21] = 16'h141c;
+    rom1[22] = 16'haf90;
+    rom1[23] = 16'h1587;
+    rom1[24] = 16'h2a1d;
+    rom1[25] = 16'hb637;
+    rom1[26] = 16'h3e9b;
+    rom1[27] = 16'h41c6;
+    rom1[28] = 16'h993f;
+    rom1[29] = 16'h120b;
+    rom1[30] = 16'he1aa;
+    rom1[31] = 16'h98bd;
+  end
+  reg [15:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= rom1[rom1_addr];
+  end
+  assign \port__data$31  = _1_;
+  assign \$4  = t == 5'h1f;
+  assign \$5  = t + 1'h1;
+  assign \$6  = \$4  ? 6'h00 : \$5 ;
+  assign \$7  = $signed(x0_0) - $signed(8'h80);
+  assign \$8  = $signed(x0_0) - $signed(8'h80);
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
   assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$15  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$16  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$17  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$18  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$19  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$22  = v8 & last8;
-  assign \$23  = issue & last_t;
-  assign \$24  = o__valid & o__ready;
-  assign \$25  = q_owed < 4'ha;
-  assign \$26  = \$24  ? q_room : \$25 ;
-  assign \$27  = o__valid & o__ready;
-  assign \$28  = \$27  | q_room;
-  assign \$29  = \$23  ? \$26  : \$28 ;
-  assign \$30  = ~ o__valid;
-  assign \$31  = \$30  | o__ready;
-  assign \$32  = | q_stored;
-  assign \$33  = ~ \$32 ;
-  assign \$34  = \$31  & \$33 ;
-  assign \$35  = ~ \$34 ;
-  assign \$36  = deliver & \$35 ;
-  assign \$37  = q_wptr == 4'h9;
-  assign \$38  = q_wptr + 1'h1;
-  assign \$39  = \$37  ? 5'h00 : \$38 ;
-  assign \$40  = ~ o__valid;
-  assign \$41  = \$40  | o__ready;
-  assign \$42  = | q_stored;
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = q_rptr == 4'h9;
-  assign \$45  = q_rptr + 1'h1;
-  assign \$46  = \$44  ? 5'h00 : \$45 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = deliver & \$52 ;
-  assign \$54  = q_stored + \$53 ;
-  assign \$55  = ~ o__valid;
-  assign \$56  = \$55  | o__ready;
-  assign \$57  = | q_stored;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = \$54  - \$58 ;
+  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$12  = $signed(x0_0) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x1_0) - $signed(8'h80);
+  assign \$16  = $signed(x1_0) - $signed(8'h80);
+  assign \$17  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$18  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$19  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$20  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$21  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$22  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$23  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$24  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$25  = $signed(xoff8_0) * $signed(w8_0);
+  assign \$26  = $signed(xoff9_0) * $signed(w9_0);
+  assign \$27  = v8 & last8;
+  assign \$28  = issue & last_t;
+  assign \$29  = o__valid & o__ready;
+  assign \$30  = q_owed < 4'ha;
+  assign \$31  = \$29  ? q_room : \$30 ;
+  assign \$32  = o__valid & o__ready;
+  assign \$33  = \$32  | q_room;
+  assign \$34  = \$28  ? \$31  : \$33 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = | q_stored;
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = deliver & \$40 ;
+  assign \$42  = q_wptr == 4'h9;
+  assign \$43  = q_wptr + 1'h1;
+  assign \$44  = \$42  ? 5'h00 : \$43 ;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = q_rptr == 4'h9;
+  assign \$50  = q_rptr + 1'h1;
+  assign \$51  = \$49  ? 5'h00 : \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = ~ \$54 ;
+  assign \$56  = \$53  & \$55 ;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = deliver & \$57 ;
+  assign \$59  = q_stored + \$58 ;
   assign \$60  = ~ o__valid;
   assign \$61  = \$60  | o__ready;
   assign \$62  = | q_stored;
-  assign \$63  = \$62  | deliver;
-  assign \$64  = | q_stored;
-  assign \$65  = \$64  ? \rport__data$99  : acc0;
-  assign \$66  = ~ last_t;
-  assign \$67  = q_room | \$66 ;
-  assign i__ready = \$67  & reads_input_t;
-  assign \$68  = ~ last_t;
-  assign \$69  = q_room | \$68 ;
-  assign \$70  = ~ reads_input_t;
-  assign \$71  = i__valid | \$70 ;
-  assign issue = \$69  & \$71 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$72  = first8_0 ? bias0 : acc0;
-  assign \$73  = $signed(\$72 ) + $signed(sum0_s0_0);
-  assign \$74  = issue & last_t;
-  assign \$75  = q_owed + \$74 ;
-  assign \$76  = o__valid & o__ready;
-  assign \$77  = \$75  - \$76 ;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$59  - \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$67  | deliver;
+  assign \$69  = | q_stored;
+  assign \$70  = \$69  ? rport__data : q_in;
+  assign \$71  = ~ last_t;
+  assign \$72  = q_room | \$71 ;
+  assign \$73  = ~ last_t;
+  assign \$74  = q_room | \$73 ;
+  assign issue = \$74  & \$76 ;
+  assign \$77  = first8_0 ? 23'h0005c0 : acc0;
+  assign \$78  = $signed(\$77 ) + $signed(sum0_s0_0);
+  assign \$79  = first8_0 ? 23'h0021ad : acc1;
+  assign \$80  = $signed(\$79 ) + $signed(sum1_s0_0);
+  assign \$81  = first8_0 ? 23'h7ffbd7 : acc2;
+  assign \$82  = $signed(\$81 ) + $signed(sum2_s0_0);
+  assign \$83  = first8_0 ? 23'h0013da : acc3;
+  assign \$84  = $signed(\$83 ) + $signed(sum3_s0_0);
+  assign \$85  = first8_0 ? 23'h7ff3fc : acc4;
+  assign \$86  = $signed(\$85 ) + $signed(sum4_s0_0);
+  assign \$87  = first8_0 ? 23'h7ff89f : acc5;
+  assign \$88  = $signed(\$87 ) + $signed(sum5_s0_0);
+  assign \$89  = first8_0 ? 23'h00015f : acc6;
+  assign \$90  = $signed(\$89 ) + $signed(sum6_s0_0);
+  assign \$91  = first8_0 ? 23'h7ff6ad : acc7;
+  assign \$92  = $signed(\$91 ) + $signed(sum7_s0_0);
+  assign \$93  = first8_1 ? 23'h7fe332 : acc8;
+  assign \$94  = $signed(\$93 ) + $signed(sum8_s0_0);
+  assign \$95  = first8_1 ? 23'h000f0e : acc9;
+  assign \$96  = $signed(\$95 ) + $signed(sum9_s0_0);
+  assign \$97  = issue & last_t;
+  assign \$98  = q_owed + \$97 ;
+  assign \$99  = o__valid & o__ready;
+  assign \$100  = \$98  - \$99 ;
   always @(posedge clk)
-    nf_t <= \$78 ;
+    sf_t <= \$101 ;
   always @(posedge clk)
-    nf_t_ahead <= \$79 ;
+    sf_t_ahead <= \$102 ;
   always @(posedge clk)
-    sf_t <= \$80 ;
+    first_t <= \$103 ;
   always @(posedge clk)
-    sf_t_ahead <= \$81 ;
+    first_t_ahead <= \$104 ;
   always @(posedge clk)
-    reads_input_t <= \$82 ;
+    last_t <= \$105 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$83 ;
+    last_t_ahead <= \$106 ;
   always @(posedge clk)
-    first_t <= \$84 ;
+    t <= \$107 ;
   always @(posedge clk)
-    first_t_ahead <= \$85 ;
+    x_reg <= \$108 ;
   always @(posedge clk)
-    last_t <= \$86 ;
+    from_input <= \$109 ;
   always @(posedge clk)
-    last_t_ahead <= \$87 ;
+    v1 <= \$110 ;
   always @(posedge clk)
-    t <= \$88 ;
+    first1 <= \$111 ;
   always @(posedge clk)
-    x_reg <= \$89 ;
+    last1 <= \$112 ;
   always @(posedge clk)
-    from_input <= \$90 ;
+    x_reg2 <= \$113 ;
   always @(posedge clk)
-    v1 <= \$91 ;
+    x_mid <= \$114 ;
   always @(posedge clk)
-    first1 <= \$92 ;
+    t1 <= \$115 ;
   always @(posedge clk)
-    last1 <= \$93 ;
+    rom0_addr <= \$116 ;
   always @(posedge clk)
-    nf1 <= \$94 ;
+    rom0_read <= \$117 ;
   always @(posedge clk)
-    from_input2 <= \$95 ;
+    x0_0 <= \$118 ;
   always @(posedge clk)
-    x_reg2 <= \$96 ;
+    rom1_addr <= \$119 ;
   always @(posedge clk)
-    inbuf_read <= \$97 ;
+    rom1_read <= \$120 ;
   always @(posedge clk)
-    x_mid <= \$98 ;
+    x1_0 <= \$121 ;
   always @(posedge clk)
-    t1 <= \$99 ;
+    xoff0_0 <= \$122 ;
   always @(posedge clk)
-    rom0_addr <= \$100 ;
+    w0_0 <= \$123 ;
   always @(posedge clk)
-    rom0_read <= \$101 ;
+    xoff1_0 <= \$124 ;
   always @(posedge clk)
-    x0_0 <= \$102 ;
+    w1_0 <= \$125 ;
   always @(posedge clk)
-    x0_1 <= \$103 ;
+    xoff2_0 <= \$126 ;
   always @(posedge clk)
-    x0_2 <= \$104 ;
+    w2_0 <= \$127 ;
   always @(posedge clk)
-    x0_3 <= \$105 ;
+    xoff3_0 <= \$128 ;
   always @(posedge clk)
-    xoff0_0 <= \$106 ;
+    w3_0 <= \$129 ;
   always @(posedge clk)
-    w0_0 <= \$107 ;
+    xoff4_0 <= \$130 ;
   always @(posedge clk)
-    xoff0_1 <= \$108 ;
+    w4_0 <= \$131 ;
   always @(posedge clk)
-    w0_1 <= \$109 ;
+    xoff5_0 <= \$132 ;
   always @(posedge clk)
-    xoff0_2 <= \$110 ;
+    w5_0 <= \$133 ;
   always @(posedge clk)
-    w0_2 <= \$111 ;
+    xoff6_0 <= \$134 ;
   always @(posedge clk)
-    xoff0_3 <= \$112 ;
+    w6_0 <= \$135 ;
   always @(posedge clk)
-    w0_3 <= \$113 ;
+    xoff7_0 <= \$136 ;
   always @(posedge clk)
-    prod0_0 <= \$114 ;
+    w7_0 <= \$137 ;
   always @(posedge clk)
-    prod0_1 <= \$115 ;
+    xoff8_0 <= \$138 ;
   always @(posedge clk)
-    prod0_2 <= \$116 ;
+    w8_0 <= \$139 ;
   always @(posedge clk)
-    prod0_3 <= \$117 ;
+    xoff9_0 <= \$140 ;
   always @(posedge clk)
-    prod0_0_r <= \$118 ;
+    w9_0 <= \$141 ;
   always @(posedge clk)
-    prod0_1_r <= \$119 ;
+    prod0_0 <= \$142 ;
   always @(posedge clk)
-    prod0_2_r <= \$120 ;
+    prod1_0 <= \$143 ;
   always @(posedge clk)
-    prod0_3_r <= \$121 ;
+    prod2_0 <= \$144 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$122 ;
+    prod3_0 <= \$145 ;
   always @(posedge clk)
-    v2 <= \$123 ;
+    prod4_0 <= \$146 ;
   always @(posedge clk)
-    first2 <= \$124 ;
+    prod5_0 <= \$147 ;
   always @(posedge clk)
-    last2 <= \$125 ;
+    prod6_0 <= \$148 ;
   always @(posedge clk)
-    nf2 <= \$126 ;
+    prod7_0 <= \$149 ;
   always @(posedge clk)
-    v3 <= \$127 ;
+    prod8_0 <= \$150 ;
   always @(posedge clk)
-    first3 <= \$128 ;
+    prod9_0 <= \$151 ;
   always @(posedge clk)
-    last3 <= \$129 ;
+    prod0_0_r <= \$152 ;
   always @(posedge clk)
-    nf3 <= \$130 ;
+    prod1_0_r <= \$153 ;
   always @(posedge clk)
-    v4 <= \$131 ;
+    prod2_0_r <= \$154 ;
   always @(posedge clk)
-    first4 <= \$132 ;
+    prod3_0_r <= \$155 ;
   always @(posedge clk)
-    last4 <= \$133 ;
+    prod4_0_r <= \$156 ;
   always @(posedge clk)
-    nf4 <= \$134 ;
+    prod5_0_r <= \$157 ;
   always @(posedge clk)
-    v5 <= \$135 ;
+    prod6_0_r <= \$158 ;
   always @(posedge clk)
-    first5 <= \$136 ;
+    prod7_0_r <= \$159 ;
   always @(posedge clk)
-    last5 <= \$137 ;
+    prod8_0_r <= \$160 ;
   always @(posedge clk)
-    nf5 <= \$138 ;
+    prod9_0_r <= \$161 ;
   always @(posedge clk)
-    v6 <= \$139 ;
+    sum0_s0_0 <= \$162 ;
   always @(posedge clk)
-    first6 <= \$140 ;
+    sum1_s0_0 <= \$163 ;
   always @(posedge clk)
-    last6 <= \$141 ;
+    sum2_s0_0 <= \$164 ;
   always @(posedge clk)
-    nf6 <= \$142 ;
+    sum3_s0_0 <= \$165 ;
   always @(posedge clk)
-    v7 <= \$143 ;
+    sum4_s0_0 <= \$166 ;
   always @(posedge clk)
-    first7 <= \$144 ;
+    sum5_s0_0 <= \$167 ;
   always @(posedge clk)
-    last7 <= \$145 ;
+    sum6_s0_0 <= \$168 ;
   always @(posedge clk)
-    nf7 <= \$146 ;
+    sum7_s0_0 <= \$169 ;
   always @(posedge clk)
-    v8 <= \$147 ;
+    sum8_s0_0 <= \$170 ;
   always @(posedge clk)
-    first8 <= \$148 ;
+    sum9_s0_0 <= \$171 ;
   always @(posedge clk)
-    last8 <= \$149 ;
+    v2 <= \$172 ;
   always @(posedge clk)
-    nf8 <= \$150 ;
+    first2 <= \$173 ;
   always @(posedge clk)
-    v8_0 <= \$151 ;
+    last2 <= \$174 ;
   always @(posedge clk)
-    first8_0 <= \$152 ;
+    v3 <= \$175 ;
   always @(posedge clk)
-    last8_0 <= \$153 ;
+    first3 <= \$176 ;
   always @(posedge clk)
-    nf8_0 <= \$154 ;
+    last3 <= \$177 ;
   always @(posedge clk)
-    bias0 <= \$155 ;
+    v4 <= \$178 ;
   always @(posedge clk)
-    acc0 <= \$156 ;
+    first4 <= \$179 ;
   always @(posedge clk)
-    deliver <= \$157 ;
+    last4 <= \$180 ;
   always @(posedge clk)
-    q_owed <= \$158 ;
+    v5 <= \$181 ;
   always @(posedge clk)
-    q_room <= \$159 ;
+    first5 <= \$182 ;
   always @(posedge clk)
-    q_wptr <= \$160 ;
+    last5 <= \$183 ;
   always @(posedge clk)
-    q_rptr <= \$161 ;
+    v6 <= \$184 ;
   always @(posedge clk)
-    q_stored <= \$162 ;
+    first6 <= \$185 ;
   always @(posedge clk)
-    o__valid <= \$163 ;
+    last6 <= \$186 ;
   always @(posedge clk)
-    o__payload <= \$164 ;
+    v7 <= \$187 ;
+  always @(posedge clk)
+    first7 <= \$188 ;
+  always @(posedge clk)
+    last7 <= \$189 ;
+  always @(posedge clk)
+    v8 <= \$190 ;
+  always @(posedge clk)
+    first8 <= \$191 ;
+  always @(posedge clk)
+    last8 <= \$192 ;
+  always @(posedge clk)
+    v8_0 <= \$193 ;
+  always @(posedge clk)
+    first8_0 <= \$194 ;
+  always @(posedge clk)
+    last8_0 <= \$195 ;
+  always @(posedge clk)
+    acc0 <= \$196 ;
+  always @(posedge clk)
+    acc1 <= \$197 ;
+  always @(posedge clk)
+    acc2 <= \$198 ;
+  always @(posedge clk)
+    acc3 <= \$199 ;
+  always @(posedge clk)
+    acc4 <= \$200 ;
+  always @(posedge clk)
+    acc5 <= \$201 ;
+  always @(posedge clk)
+    acc6 <= \$202 ;
+  always @(posedge clk)
+    acc7 <= \$203 ;
+  always @(posedge clk)
+    v8_1 <= \$204 ;
+  always @(posedge clk)
+    first8_1 <= \$205 ;
+  always @(posedge clk)
+    last8_1 <= \$206 ;
+  always @(posedge clk)
+    acc8 <= \$207 ;
+  always @(posedge clk)
+    acc9 <= \$208 ;
+  always @(posedge clk)
+    deliver <= \$209 ;
+  always @(posedge clk)
+    q_owed <= \$210 ;
+  always @(posedge clk)
+    q_room <= \$211 ;
+  always @(posedge clk)
+    q_wptr <= \$212 ;
+  always @(posedge clk)
+    q_rptr <= \$213 ;
+  always @(posedge clk)
+    q_stored <= \$214 ;
+  always @(posedge clk)
+    o__valid <= \$215 ;
+  always @(posedge clk)
+    o__payload <= \$216 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
+    (* full_case = 32'd1 *)
     casez (t)
-      7'h00:
-          \$1  = 4'h0;
-      7'h01:
-          \$1  = 4'h0;
-      7'h02:
-          \$1  = 4'h0;
-      7'h03:
-          \$1  = 4'h0;
-      7'h04:
-          \$1  = 4'h0;
-      7'h05:
-          \$1  = 4'h0;
-      7'h06:
-          \$1  = 4'h1;
-      7'h07:
-          \$1  = 4'h1;
-      7'h08:
-          \$1  = 4'h1;
-      7'h09:
-          \$1  = 4'h1;
-      7'h0a:
-          \$1  = 4'h1;
-      7'h0b:
-          \$1  = 4'h1;
-      7'h0c:
-          \$1  = 4'h1;
-      7'h0d:
-          \$1  = 4'h1;
-      7'h0e:
-          \$1  = 4'h2;
-      7'h0f:
-          \$1  = 4'h2;
-      7'h10:
-          \$1  = 4'h2;
-      7'h11:
-          \$1  = 4'h2;
-      7'h12:
-          \$1  = 4'h2;
-      7'h13:
-          \$1  = 4'h2;
-      7'h14:
-          \$1  = 4'h2;
-      7'h15:
-          \$1  = 4'h2;
-      7'h16:
-          \$1  = 4'h3;
-      7'h17:
-          \$1  = 4'h3;
-      7'h18:
-          \$1  = 4'h3;
-      7'h19:
-          \$1  = 4'h3;
-      7'h1a:
-          \$1  = 4'h3;
-      7'h1b:
-          \$1  = 4'h3;
-      7'h1c:
-          \$1  = 4'h3;
-      7'h1d:
-          \$1  = 4'h3;
-      7'h1e:
-          \$1  = 4'h4;
-      7'h1f:
-          \$1  = 4'h4;
-      7'h20:
-          \$1  = 4'h4;
-      7'h21:
-          \$1  = 4'h4;
-      7'h22:
-          \$1  = 4'h4;
-      7'h23:
-          \$1  = 4'h4;
-      7'h24:
-          \$1  = 4'h4;
-      7'h25:
-          \$1  = 4'h4;
-      7'h26:
-          \$1  = 4'h5;
-      7'h27:
-          \$1  = 4'h5;
-      7'h28:
-          \$1  = 4'h5;
-      7'h29:
-          \$1  = 4'h5;
-      7'h2a:
-          \$1  = 4'h5;
-      7'h2b:
-          \$1  = 4'h5;
-      7'h2c:
-          \$1  = 4'h5;
-      7'h2d:
-          \$1  = 4'h5;
-      7'h2e:
-          \$1  = 4'h6;
-      7'h2f:
-          \$1  = 4'h6;
-      7'h30:
-          \$1  = 4'h6;
-      7'h31:
-          \$1  = 4'h6;
-      7'h32:
-          \$1  = 4'h6;
-      7'h33:
-          \$1  = 4'h6;
-      7'h34:
-          \$1  = 4'h6;
-      7'h35:
-          \$1  = 4'h6;
-      7'h36:
-          \$1  = 4'h7;
-      7'h37:
-          \$1  = 4'h7;
-      7'h38:
-          \$1  = 4'h7;
-      7'h39:
-          \$1  = 4'h7;
-      7'h3a:
-          \$1  = 4'h7;
-      7'h3b:
-          \$1  = 4'h7;
-      7'h3c:
-          \$1  = 4'h7;
-      7'h3d:
-          \$1  = 4'h7;
-      7'h3e:
-          \$1  = 4'h8;
-      7'h3f:
-          \$1  = 4'h8;
-      7'h40:
-          \$1  = 4'h8;
-      7'h41:
-          \$1  = 4'h8;
-      7'h42:
-          \$1  = 4'h8;
-      7'h43:
-          \$1  = 4'h8;
-      7'h44:
-          \$1  = 4'h8;
-      7'h45:
-          \$1  = 4'h8;
-      7'h46:
-          \$1  = 4'h9;
-      7'h47:
-          \$1  = 4'h9;
-      7'h48:
-          \$1  = 4'h9;
-      7'h49:
-          \$1  = 4'h9;
-      7'h4a:
-          \$1  = 4'h9;
-      7'h4b:
-          \$1  = 4'h9;
-      7'h4c:
-          \$1  = 4'h9;
-      7'h4d:
-          \$1  = 4'h9;
-      7'h4e:
-          \$1  = 4'h0;
-      7'h4f:
-          \$1  = 4'h0;
+      5'h00:
+          \$1  = 5'h02;
+      5'h01:
+          \$1  = 5'h03;
+      5'h02:
+          \$1  = 5'h04;
+      5'h03:
+          \$1  = 5'h05;
+      5'h04:
+          \$1  = 5'h06;
+      5'h05:
+          \$1  = 5'h07;
+      5'h06:
+          \$1  = 5'h08;
+      5'h07:
+          \$1  = 5'h09;
+      5'h08:
+          \$1  = 5'h0a;
+      5'h09:
+          \$1  = 5'h0b;
+      5'h0a:
+          \$1  = 5'h0c;
+      5'h0b:
+          \$1  = 5'h0d;
+      5'h0c:
+          \$1  = 5'h0e;
+      5'h0d:
+          \$1  = 5'h0f;
+      5'h0e:
+          \$1  = 5'h10;
+      5'h0f:
+          \$1  = 5'h11;
+      5'h10:
+          \$1  = 5'h12;
+      5'h11:
+          \$1  = 5'h13;
+      5'h12:
+          \$1  = 5'h14;
+      5'h13:
+          \$1  = 5'h15;
+      5'h14:
+          \$1  = 5'h16;
+      5'h15:
+          \$1  = 5'h17;
+      5'h16:
+          \$1  = 5'h18;
+      5'h17:
+          \$1  = 5'h19;
+      5'h18:
+          \$1  = 5'h1a;
+      5'h19:
+          \$1  = 5'h1b;
+      5'h1a:
+          \$1  = 5'h1c;
+      5'h1b:
+          \$1  = 5'h1d;
+      5'h1c:
+          \$1  = 5'h1e;
+      5'h1d:
+          \$1  = 5'h1f;
+      5'h1e:
+          \$1  = 5'h00;
+      5'h1f:
+          \$1  = 5'h01;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 3'h0;
+    (* full_case = 32'd1 *)
     casez (t)
-      7'h00:
-          \$2  = 3'h2;
-      7'h01:
-          \$2  = 3'h3;
-      7'h02:
-          \$2  = 3'h4;
-      7'h03:
-          \$2  = 3'h5;
-      7'h04:
-          \$2  = 3'h6;
-      7'h05:
-          \$2  = 3'h7;
-      7'h06:
-          \$2  = 3'h0;
-      7'h07:
-          \$2  = 3'h1;
-      7'h08:
-          \$2  = 3'h2;
-      7'h09:
-          \$2  = 3'h3;
-      7'h0a:
-          \$2  = 3'h4;
-      7'h0b:
-          \$2  = 3'h5;
-      7'h0c:
-          \$2  = 3'h6;
-      7'h0d:
-          \$2  = 3'h7;
-      7'h0e:
-          \$2  = 3'h0;
-      7'h0f:
-          \$2  = 3'h1;
-      7'h10:
-          \$2  = 3'h2;
-      7'h11:
-          \$2  = 3'h3;
-      7'h12:
-          \$2  = 3'h4;
-      7'h13:
-          \$2  = 3'h5;
-      7'h14:
-          \$2  = 3'h6;
-      7'h15:
-          \$2  = 3'h7;
-      7'h16:
-          \$2  = 3'h0;
-      7'h17:
-          \$2  = 3'h1;
-      7'h18:
-          \$2  = 3'h2;
-      7'h19:
-          \$2  = 3'h3;
-      7'h1a:
-          \$2  = 3'h4;
-      7'h1b:
-          \$2  = 3'h5;
-      7'h1c:
-          \$2  = 3'h6;
-      7'h1d:
-          \$2  = 3'h7;
-      7'h1e:
-          \$2  = 3'h0;
-      7'h1f:
-          \$2  = 3'h1;
-      7'h20:
-          \$2  = 3'h2;
-      7'h21:
-          \$2  = 3'h3;
-      7'h22:
-          \$2  = 3'h4;
-      7'h23:
-          \$2  = 3'h5;
-      7'h24:
-          \$2  = 3'h6;
-      7'h25:
-          \$2  = 3'h7;
-      7'h26:
-          \$2  = 3'h0;
-      7'h27:
-          \$2  = 3'h1;
-      7'h28:
-          \$2  = 3'h2;
-      7'h29:
-          \$2  = 3'h3;
-      7'h2a:
-          \$2  = 3'h4;
-      7'h2b:
-          \$2  = 3'h5;
-      7'h2c:
-          \$2  = 3'h6;
-      7'h2d:
-          \$2  = 3'h7;
-      7'h2e:
-          \$2  = 3'h0;
-      7'h2f:
-          \$2  = 3'h1;
-      7'h30:
-          \$2  = 3'h2;
-      7'h31:
-          \$2  = 3'h3;
-      7'h32:
-          \$2  = 3'h4;
-      7'h33:
-          \$2  = 3'h5;
-      7'h34:
-          \$2  = 3'h6;
-      7'h35:
-          \$2  = 3'h7;
-      7'h36:
-          \$2  = 3'h0;
-      7'h37:
-          \$2  = 3'h1;
-      7'h38:
-          \$2  = 3'h2;
-      7'h39:
-          \$2  = 3'h3;
-      7'h3a:
-          \$2  = 3'h4;
-      7'h3b:
-          \$2  = 3'h5;
-      7'h3c:
-          \$2  = 3'h6;
-      7'h3d:
-          \$2  = 3'h7;
-      7'h3e:
-          \$2  = 3'h0;
-      7'h3f:
-          \$2  = 3'h1;
-      7'h40:
-          \$2  = 3'h2;
-      7'h41:
-          \$2  = 3'h3;
-      7'h42:
-          \$2  = 3'h4;
-      7'h43:
-          \$2  = 3'h5;
-      7'h44:
-          \$2  = 3'h6;
-      7'h45:
-          \$2  = 3'h7;
-      7'h46:
-          \$2  = 3'h0;
-      7'h47:
-          \$2  = 3'h1;
-      7'h48:
-          \$2  = 3'h2;
-      7'h49:
-          \$2  = 3'h3;
-      7'h4a:
-          \$2  = 3'h4;
-      7'h4b:
-          \$2  = 3'h5;
-      7'h4c:
-          \$2  = 3'h6;
-      7'h4d:
-          \$2  = 3'h7;
-      7'h4e:
-          \$2  = 3'h0;
-      7'h4f:
-          \$2  = 3'h1;
+      5'h00:
+          \$2  = 1'h0;
+      5'h01:
+          \$2  = 1'h0;
+      5'h02:
+          \$2  = 1'h0;
+      5'h03:
+          \$2  = 1'h0;
+      5'h04:
+          \$2  = 1'h0;
+      5'h05:
+          \$2  = 1'h0;
+      5'h06:
+          \$2  = 1'h0;
+      5'h07:
+          \$2  = 1'h0;
+      5'h08:
+          \$2  = 1'h0;
+      5'h09:
+          \$2  = 1'h0;
+      5'h0a:
+          \$2  = 1'h0;
+      5'h0b:
+          \$2  = 1'h0;
+      5'h0c:
+          \$2  = 1'h0;
+      5'h0d:
+          \$2  = 1'h0;
+      5'h0e:
+          \$2  = 1'h0;
+      5'h0f:
+          \$2  = 1'h0;
+      5'h10:
+          \$2  = 1'h0;
+      5'h11:
+          \$2  = 1'h0;
+      5'h12:
+          \$2  = 1'h0;
+      5'h13:
+          \$2  = 1'h0;
+      5'h14:
+          \$2  = 1'h0;
+      5'h15:
+          \$2  = 1'h0;
+      5'h16:
+          \$2  = 1'h0;
+      5'h17:
+          \$2  = 1'h0;
+      5'h18:
+          \$2  = 1'h0;
+      5'h19:
+          \$2  = 1'h0;
+      5'h1a:
+          \$2  = 1'h0;
+      5'h1b:
+          \$2  = 1'h0;
+      5'h1c:
+          \$2  = 1'h0;
+      5'h1d:
+          \$2  = 1'h0;
+      5'h1e:
+          \$2  = 1'h1;
+      5'h1f:
+          \$2  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
+    (* full_case = 32'd1 *)
     casez (t)
-      7'h00:
+      5'h00:
+          \$3  = 1'h0;
+      5'h01:
+          \$3  = 1'h0;
+      5'h02:
+          \$3  = 1'h0;
+      5'h03:
+          \$3  = 1'h0;
+      5'h04:
+          \$3  = 1'h0;
+      5'h05:
+          \$3  = 1'h0;
+      5'h06:
+          \$3  = 1'h0;
+      5'h07:
+          \$3  = 1'h0;
+      5'h08:
+          \$3  = 1'h0;
+      5'h09:
+          \$3  = 1'h0;
+      5'h0a:
+          \$3  = 1'h0;
+      5'h0b:
+          \$3  = 1'h0;
+      5'h0c:
+          \$3  = 1'h0;
+      5'h0d:
+          \$3  = 1'h0;
+      5'h0e:
+          \$3  = 1'h0;
+      5'h0f:
+          \$3  = 1'h0;
+      5'h10:
+          \$3  = 1'h0;
+      5'h11:
+          \$3  = 1'h0;
+      5'h12:
+          \$3  = 1'h0;
+      5'h13:
+          \$3  = 1'h0;
+      5'h14:
+          \$3  = 1'h0;
+      5'h15:
+          \$3  = 1'h0;
+      5'h16:
+          \$3  = 1'h0;
+      5'h17:
+          \$3  = 1'h0;
+      5'h18:
+          \$3  = 1'h0;
+      5'h19:
+          \$3  = 1'h0;
+      5'h1a:
+          \$3  = 1'h0;
+      5'h1b:
+          \$3  = 1'h0;
+      5'h1c:
+          \$3  = 1'h0;
+      5'h1d:
           \$3  = 1'h1;
-      7'h01:
-          \$3  = 1'h1;
-      7'h02:
-          \$3  = 1'h1;
-      7'h03:
-          \$3  = 1'h1;
-      7'h04:
-          \$3  = 1'h1;
-      7'h05:
-          \$3  = 1'h1;
-      7'h06:
+      5'h1e:
           \$3  = 1'h0;
-      7'h07:
+      5'h1f:
           \$3  = 1'h0;
-      7'h08:
-          \$3  = 1'h0;
-      7'h09:
-          \$3  = 1'h0;
-      7'h0a:
-          \$3  = 1'h0;
-      7'h0b:
-          \$3  = 1'h0;
-      7'h0c:
-          \$3  = 1'h0;
-      7'h0d:
-          \$3  = 1'h0;
-      7'h0e:
-          \$3  = 1'h0;
-      7'h0f:
-          \$3  = 1'h0;
-      7'h10:
-          \$3  = 1'h0;
-      7'h11:
-          \$3  = 1'h0;
-      7'h12:
-          \$3  = 1'h0;
-      7'h13:
-          \$3  = 1'h0;
-      7'h14:
-          \$3  = 1'h0;
-      7'h15:
-          \$3  = 1'h0;
-      7'h16:
-          \$3  = 1'h0;
-      7'h17:
-          \$3  = 1'h0;
-      7'h18:
-          \$3  = 1'h0;
-      7'h19:
-          \$3  = 1'h0;
-      7'h1a:
-          \$3  = 1'h0;
-      7'h1b:
-          \$3  = 1'h0;
-      7'h1c:
-          \$3  = 1'h0;
-      7'h1d:
-          \$3  = 1'h0;
-      7'h1e:
-          \$3  = 1'h0;
-      7'h1f:
-          \$3  = 1'h0;
-      7'h20:
-          \$3  = 1'h0;
-      7'h21:
-          \$3  = 1'h0;
-      7'h22:
-          \$3  = 1'h0;
-      7'h23:
-          \$3  = 1'h0;
-      7'h24:
-          \$3  = 1'h0;
-      7'h25:
-          \$3  = 1'h0;
-      7'h26:
-          \$3  = 1'h0;
-      7'h27:
-          \$3  = 1'h0;
-      7'h28:
-          \$3  = 1'h0;
-      7'h29:
-          \$3  = 1'h0;
-      7'h2a:
-          \$3  = 1'h0;
-      7'h2b:
-          \$3  = 1'h0;
-      7'h2c:
-          \$3  = 1'h0;
-      7'h2d:
-          \$3  = 1'h0;
-      7'h2e:
-          \$3  = 1'h0;
-      7'h2f:
-          \$3  = 1'h0;
-      7'h30:
-          \$3  = 1'h0;
-      7'h31:
-          \$3  = 1'h0;
-      7'h32:
-          \$3  = 1'h0;
-      7'h33:
-          \$3  = 1'h0;
-      7'h34:
-          \$3  = 1'h0;
-      7'h35:
-          \$3  = 1'h0;
-      7'h36:
-          \$3  = 1'h0;
-      7'h37:
-          \$3  = 1'h0;
-      7'h38:
-          \$3  = 1'h0;
-      7'h39:
-          \$3  = 1'h0;
-      7'h3a:
-          \$3  = 1'h0;
-      7'h3b:
-          \$3  = 1'h0;
-      7'h3c:
-          \$3  = 1'h0;
-      7'h3d:
-          \$3  = 1'h0;
-      7'h3e:
-          \$3  = 1'h0;
-      7'h3f:
-          \$3  = 1'h0;
-      7'h40:
-          \$3  = 1'h0;
-      7'h41:
-          \$3  = 1'h0;
-      7'h42:
-          \$3  = 1'h0;
-      7'h43:
-          \$3  = 1'h0;
-      7'h44:
-          \$3  = 1'h0;
-      7'h45:
-          \$3  = 1'h0;
-      7'h46:
-          \$3  = 1'h0;
-      7'h47:
-          \$3  = 1'h0;
-      7'h48:
-          \$3  = 1'h0;
-      7'h49:
-          \$3  = 1'h0;
-      7'h4a:
-          \$3  = 1'h0;
-      7'h4b:
-          \$3  = 1'h0;
-      7'h4c:
-          \$3  = 1'h0;
-      7'h4d:
-          \$3  = 1'h0;
-      7'h4e:
-          \$3  = 1'h1;
-      7'h4f:
-          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      7'h00:
-          \$4  = 1'h0;
-      7'h01:
-          \$4  = 1'h0;
-      7'h02:
-          \$4  = 1'h0;
-      7'h03:
-          \$4  = 1'h0;
-      7'h04:
-          \$4  = 1'h0;
-      7'h05:
-          \$4  = 1'h0;
-      7'h06:
-          \$4  = 1'h1;
-      7'h07:
-          \$4  = 1'h0;
-      7'h08:
-          \$4  = 1'h0;
-      7'h09:
-          \$4  = 1'h0;
-      7'h0a:
-          \$4  = 1'h0;
-      7'h0b:
-          \$4  = 1'h0;
-      7'h0c:
-          \$4  = 1'h0;
-      7'h0d:
-          \$4  = 1'h0;
-      7'h0e:
-          \$4  = 1'h1;
-      7'h0f:
-          \$4  = 1'h0;
-      7'h10:
-          \$4  = 1'h0;
-      7'h11:
-          \$4  = 1'h0;
-      7'h12:
-          \$4  = 1'h0;
-      7'h13:
-          \$4  = 1'h0;
-      7'h14:
-          \$4  = 1'h0;
-      7'h15:
-          \$4  = 1'h0;
-      7'h16:
-          \$4  = 1'h1;
-      7'h17:
-          \$4  = 1'h0;
-      7'h18:
-          \$4  = 1'h0;
-      7'h19:
-          \$4  = 1'h0;
-      7'h1a:
-          \$4  = 1'h0;
-      7'h1b:
-          \$4  = 1'h0;
-      7'h1c:
-          \$4  = 1'h0;
-      7'h1d:
-          \$4  = 1'h0;
-      7'h1e:
-          \$4  = 1'h1;
-      7'h1f:
-          \$4  = 1'h0;
-      7'h20:
-          \$4  = 1'h0;
-      7'h21:
-          \$4  = 1'h0;
-      7'h22:
-          \$4  = 1'h0;
-      7'h23:
-          \$4  = 1'h0;
-      7'h24:
-          \$4  = 1'h0;
-      7'h25:
-          \$4  = 1'h0;
-      7'h26:
-          \$4  = 1'h1;
-      7'h27:
-          \$4  = 1'h0;
-      7'h28:
-          \$4  = 1'h0;
-      7'h29:
-          \$4  = 1'h0;
-      7'h2a:
-          \$4  = 1'h0;
-      7'h2b:
-          \$4  = 1'h0;
-      7'h2c:
-          \$4  = 1'h0;
-      7'h2d:
-          \$4  = 1'h0;
-      7'h2e:
-          \$4  = 1'h1;
-      7'h2f:
-          \$4  = 1'h0;
-      7'h30:
-          \$4  = 1'h0;
-      7'h31:
-          \$4  = 1'h0;
-      7'h32:
-          \$4  = 1'h0;
-      7'h33:
-          \$4  = 1'h0;
-      7'h34:
-          \$4  = 1'h0;
-      7'h35:
-          \$4  = 1'h0;
-      7'h36:
-          \$4  = 1'h1;
-      7'h37:
-          \$4  = 1'h0;
-      7'h38:
-          \$4  = 1'h0;
-      7'h39:
-          \$4  = 1'h0;
-      7'h3a:
-          \$4  = 1'h0;
-      7'h3b:
-          \$4  = 1'h0;
-      7'h3c:
-          \$4  = 1'h0;
-      7'h3d:
-          \$4  = 1'h0;
-      7'h3e:
-          \$4  = 1'h1;
-      7'h3f:
-          \$4  = 1'h0;
-      7'h40:
-          \$4  = 1'h0;
-      7'h41:
-          \$4  = 1'h0;
-      7'h42:
-          \$4  = 1'h0;
-      7'h43:
-          \$4  = 1'h0;
-      7'h44:
-          \$4  = 1'h0;
-      7'h45:
-          \$4  = 1'h0;
-      7'h46:
-          \$4  = 1'h1;
-      7'h47:
-          \$4  = 1'h0;
-      7'h48:
-          \$4  = 1'h0;
-      7'h49:
-          \$4  = 1'h0;
-      7'h4a:
-          \$4  = 1'h0;
-      7'h4b:
-          \$4  = 1'h0;
-      7'h4c:
-          \$4  = 1'h0;
-      7'h4d:
-          \$4  = 1'h0;
-      7'h4e:
-          \$4  = 1'h1;
-      7'h4f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      7'h00:
-          \$5  = 1'h0;
-      7'h01:
-          \$5  = 1'h0;
-      7'h02:
-          \$5  = 1'h0;
-      7'h03:
-          \$5  = 1'h0;
-      7'h04:
-          \$5  = 1'h0;
-      7'h05:
-          \$5  = 1'h1;
-      7'h06:
-          \$5  = 1'h0;
-      7'h07:
-          \$5  = 1'h0;
-      7'h08:
-          \$5  = 1'h0;
-      7'h09:
-          \$5  = 1'h0;
-      7'h0a:
-          \$5  = 1'h0;
-      7'h0b:
-          \$5  = 1'h0;
-      7'h0c:
-          \$5  = 1'h0;
-      7'h0d:
-          \$5  = 1'h1;
-      7'h0e:
-          \$5  = 1'h0;
-      7'h0f:
-          \$5  = 1'h0;
-      7'h10:
-          \$5  = 1'h0;
-      7'h11:
-          \$5  = 1'h0;
-      7'h12:
-          \$5  = 1'h0;
-      7'h13:
-          \$5  = 1'h0;
-      7'h14:
-          \$5  = 1'h0;
-      7'h15:
-          \$5  = 1'h1;
-      7'h16:
-          \$5  = 1'h0;
-      7'h17:
-          \$5  = 1'h0;
-      7'h18:
-          \$5  = 1'h0;
-      7'h19:
-          \$5  = 1'h0;
-      7'h1a:
-          \$5  = 1'h0;
-      7'h1b:
-          \$5  = 1'h0;
-      7'h1c:
-          \$5  = 1'h0;
-      7'h1d:
-          \$5  = 1'h1;
-      7'h1e:
-          \$5  = 1'h0;
-      7'h1f:
-          \$5  = 1'h0;
-      7'h20:
-          \$5  = 1'h0;
-      7'h21:
-          \$5  = 1'h0;
-      7'h22:
-          \$5  = 1'h0;
-      7'h23:
-          \$5  = 1'h0;
-      7'h24:
-          \$5  = 1'h0;
-      7'h25:
-          \$5  = 1'h1;
-      7'h26:
-          \$5  = 1'h0;
-      7'h27:
-          \$5  = 1'h0;
-      7'h28:
-          \$5  = 1'h0;
-      7'h29:
-          \$5  = 1'h0;
-      7'h2a:
-          \$5  = 1'h0;
-      7'h2b:
-          \$5  = 1'h0;
-      7'h2c:
-          \$5  = 1'h0;
-      7'h2d:
-          \$5  = 1'h1;
-      7'h2e:
-          \$5  = 1'h0;
-      7'h2f:
-          \$5  = 1'h0;
-      7'h30:
-          \$5  = 1'h0;
-      7'h31:
-          \$5  = 1'h0;
-      7'h32:
-          \$5  = 1'h0;
-      7'h33:
-          \$5  = 1'h0;
-      7'h34:
-          \$5  = 1'h0;
-      7'h35:
-          \$5  = 1'h1;
-      7'h36:
-          \$5  = 1'h0;
-      7'h37:
-          \$5  = 1'h0;
-      7'h38:
-          \$5  = 1'h0;
-      7'h39:
-          \$5  = 1'h0;
-      7'h3a:
-          \$5  = 1'h0;
-      7'h3b:
-          \$5  = 1'h0;
-      7'h3c:
-          \$5  = 1'h0;
-      7'h3d:
-          \$5  = 1'h1;
-      7'h3e:
-          \$5  = 1'h0;
-      7'h3f:
-          \$5  = 1'h0;
-      7'h40:
-          \$5  = 1'h0;
-      7'h41:
-          \$5  = 1'h0;
-      7'h42:
-          \$5  = 1'h0;
-      7'h43:
-          \$5  = 1'h0;
-      7'h44:
-          \$5  = 1'h0;
-      7'h45:
-          \$5  = 1'h1;
-      7'h46:
-          \$5  = 1'h0;
-      7'h47:
-          \$5  = 1'h0;
-      7'h48:
-          \$5  = 1'h0;
-      7'h49:
-          \$5  = 1'h0;
-      7'h4a:
-          \$5  = 1'h0;
-      7'h4b:
-          \$5  = 1'h0;
-      7'h4c:
-          \$5  = 1'h0;
-      7'h4d:
-          \$5  = 1'h1;
-      7'h4e:
-          \$5  = 1'h0;
-      7'h4f:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$21  = 23'h000000;
-    casez (nf7)
-      4'h0:
-          \$21  = 23'h0005c0;
-      4'h1:
-          \$21  = 23'h0021ad;
-      4'h2:
-          \$21  = 23'h7ffbd7;
-      4'h3:
-          \$21  = 23'h0013da;
-      4'h4:
-          \$21  = 23'h7ff3fc;
-      4'h5:
-          \$21  = 23'h7ff89f;
-      4'h6:
-          \$21  = 23'h00015f;
-      4'h7:
-          \$21  = 23'h7ff6ad;
-      4'h8:
-          \$21  = 23'h7fe332;
-      4'h9:
-          \$21  = 23'h000f0e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$78  = nf_t;
+    \$101  = sf_t;
     if (issue) begin
-      \$78  = nf_t_ahead;
+      \$101  = sf_t_ahead;
     end
     if (rst) begin
-      \$78  = 4'h0;
+      \$101  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = nf_t_ahead;
+    \$102  = sf_t_ahead;
     if (issue) begin
-      \$79  = \$1 ;
+      \$102  = \$1 ;
     end
     if (rst) begin
-      \$79  = 4'h0;
+      \$102  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = sf_t;
+    \$103  = first_t;
     if (issue) begin
-      \$80  = sf_t_ahead;
+      \$103  = first_t_ahead;
     end
     if (rst) begin
-      \$80  = 3'h0;
+      \$103  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = sf_t_ahead;
+    \$104  = first_t_ahead;
     if (issue) begin
-      \$81  = \$2 ;
+      \$104  = \$2 ;
     end
     if (rst) begin
-      \$81  = 3'h1;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = reads_input_t;
+    \$105  = last_t;
     if (issue) begin
-      \$82  = reads_input_t_ahead;
+      \$105  = last_t_ahead;
     end
     if (rst) begin
-      \$82  = 1'h1;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = reads_input_t_ahead;
+    \$106  = last_t_ahead;
     if (issue) begin
-      \$83  = \$3 ;
+      \$106  = \$3 ;
     end
     if (rst) begin
-      \$83  = 1'h1;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = first_t;
+    \$107  = t;
     if (issue) begin
-      \$84  = first_t_ahead;
+      \$107  = \$6 [4:0];
     end
     if (rst) begin
-      \$84  = 1'h1;
+      \$107  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = first_t_ahead;
-    if (issue) begin
-      \$85  = \$4 ;
-    end
+    \$108  = i__payload;
     if (rst) begin
-      \$85  = 1'h0;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = last_t;
-    if (issue) begin
-      \$86  = last_t_ahead;
-    end
+    \$109  = 1'h1;
     if (rst) begin
-      \$86  = 1'h0;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = last_t_ahead;
-    if (issue) begin
-      \$87  = \$5 ;
-    end
+    \$110  = issue;
     if (rst) begin
-      \$87  = 1'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = t;
-    if (issue) begin
-      \$88  = \$8 [6:0];
-    end
+    \$111  = first_t;
     if (rst) begin
-      \$88  = 7'h00;
+      \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = i__payload;
+    \$112  = last_t;
     if (rst) begin
-      \$89  = 32'd0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = reads_input_t;
-    if (rst) begin
-      \$90  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = issue;
-    if (rst) begin
-      \$91  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = first_t;
-    if (rst) begin
-      \$92  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = last_t;
-    if (rst) begin
-      \$93  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = nf_t;
-    if (rst) begin
-      \$94  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = from_input;
-    if (rst) begin
-      \$95  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = x_reg;
-    if (rst) begin
-      \$96  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = rport__data;
-    if (rst) begin
-      \$97  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = \$9 ;
-    if (rst) begin
-      \$98  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = t;
-    if (rst) begin
-      \$99  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = t1;
-    if (rst) begin
-      \$100  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = port__data;
-    if (rst) begin
-      \$101  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = x_mid[7:0];
-    if (rst) begin
-      \$102  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = x_mid[15:8];
-    if (rst) begin
-      \$103  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = x_mid[23:16];
-    if (rst) begin
-      \$104  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = x_mid[31:24];
-    if (rst) begin
-      \$105  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = \$10 ;
-    if (rst) begin
-      \$106  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = rom0_read[7:0];
-    if (rst) begin
-      \$107  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = \$11 ;
-    if (rst) begin
-      \$108  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = rom0_read[15:8];
-    if (rst) begin
-      \$109  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = \$12 ;
-    if (rst) begin
-      \$110  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = rom0_read[23:16];
-    if (rst) begin
-      \$111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = \$13 ;
-    if (rst) begin
-      \$112  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = rom0_read[31:24];
+    \$113  = x_reg;
     if (rst) begin
       \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = \$14 ;
+    \$114  = x_reg2;
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = \$15 ;
+    \$115  = t;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = \$16 ;
+    \$116  = t1;
     if (rst) begin
-      \$116  = 17'h00000;
+      \$116  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = \$17 ;
+    \$117  = port__data;
     if (rst) begin
-      \$117  = 17'h00000;
+      \$117  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = prod0_0;
+    \$118  = x_mid;
     if (rst) begin
-      \$118  = 17'h00000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = prod0_1;
+    \$119  = t1;
     if (rst) begin
-      \$119  = 17'h00000;
+      \$119  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = prod0_2;
+    \$120  = \port__data$31 ;
     if (rst) begin
-      \$120  = 17'h00000;
+      \$120  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = prod0_3;
+    \$121  = x_mid;
     if (rst) begin
-      \$121  = 17'h00000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = { \$20 [18], \$20 [18], \$20 [18], \$20 [18], \$20  };
+    \$122  = \$7 ;
     if (rst) begin
-      \$122  = 23'h000000;
+      \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = v1;
+    \$123  = rom0_read[7:0];
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = first1;
+    \$124  = \$8 ;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = last1;
+    \$125  = rom0_read[15:8];
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = nf1;
+    \$126  = \$9 ;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = v2;
+    \$127  = rom0_read[23:16];
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first2;
+    \$128  = \$10 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = last2;
+    \$129  = rom0_read[31:24];
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = nf2;
+    \$130  = \$11 ;
     if (rst) begin
-      \$130  = 4'h0;
+      \$130  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = v3;
+    \$131  = rom0_read[39:32];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = first3;
+    \$132  = \$12 ;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = last3;
+    \$133  = rom0_read[47:40];
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = nf3;
+    \$134  = \$13 ;
     if (rst) begin
-      \$134  = 4'h0;
+      \$134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = v4;
+    \$135  = rom0_read[55:48];
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = first4;
+    \$136  = \$14 ;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = last4;
+    \$137  = rom0_read[63:56];
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = nf4;
+    \$138  = \$15 ;
     if (rst) begin
-      \$138  = 4'h0;
+      \$138  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = v5;
+    \$139  = rom1_read[7:0];
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = first5;
+    \$140  = \$16 ;
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = last5;
+    \$141  = rom1_read[15:8];
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = nf5;
+    \$142  = \$17 ;
     if (rst) begin
-      \$142  = 4'h0;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = v6;
+    \$143  = \$18 ;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = first6;
+    \$144  = \$19 ;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = last6;
+    \$145  = \$20 ;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = nf6;
+    \$146  = \$21 ;
     if (rst) begin
-      \$146  = 4'h0;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = v7;
+    \$147  = \$22 ;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = first7;
+    \$148  = \$23 ;
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = last7;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = nf7;
+    \$150  = \$25 ;
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = v7;
+    \$151  = \$26 ;
     if (rst) begin
-      \$151  = 1'h0;
+      \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = first7;
+    \$152  = prod0_0;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = last7;
+    \$153  = prod1_0;
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = nf7;
+    \$154  = prod2_0;
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \$21 ;
+    \$155  = prod3_0;
     if (rst) begin
-      \$155  = 23'h000000;
+      \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = acc0;
+    \$156  = prod4_0;
+    if (rst) begin
+      \$156  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$157  = prod5_0;
+    if (rst) begin
+      \$157  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$158  = prod6_0;
+    if (rst) begin
+      \$158  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$159  = prod7_0;
+    if (rst) begin
+      \$159  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$160  = prod8_0;
+    if (rst) begin
+      \$160  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$161  = prod9_0;
+    if (rst) begin
+      \$161  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$162  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    if (rst) begin
+      \$162  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$163  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    if (rst) begin
+      \$163  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$164  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    if (rst) begin
+      \$164  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$165  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    if (rst) begin
+      \$165  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$166  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    if (rst) begin
+      \$166  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$167  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    if (rst) begin
+      \$167  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$168  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    if (rst) begin
+      \$168  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$169  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    if (rst) begin
+      \$169  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$170  = { prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r };
+    if (rst) begin
+      \$170  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$171  = { prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r };
+    if (rst) begin
+      \$171  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = v1;
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$173  = first1;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$174  = last1;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$175  = v2;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$176  = first2;
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$177  = last2;
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$178  = v3;
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$179  = first3;
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$180  = last3;
+    if (rst) begin
+      \$180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$181  = v4;
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$182  = first4;
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = last4;
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$184  = v5;
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$185  = first5;
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = last5;
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$187  = v6;
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$188  = first6;
+    if (rst) begin
+      \$188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$189  = last6;
+    if (rst) begin
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = v7;
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = first7;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = last7;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = v7;
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = first7;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$195  = last7;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$196  = acc0;
     if (v8_0) begin
-      \$156  = \$73 [22:0];
+      \$196  = \$78 [22:0];
     end
     if (rst) begin
-      \$156  = 23'h000000;
+      \$196  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = \$22 ;
+    \$197  = acc1;
+    if (v8_0) begin
+      \$197  = \$80 [22:0];
+    end
+    if (rst) begin
+      \$197  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = acc2;
+    if (v8_0) begin
+      \$198  = \$82 [22:0];
+    end
+    if (rst) begin
+      \$198  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$199  = acc3;
+    if (v8_0) begin
+      \$199  = \$84 [22:0];
+    end
+    if (rst) begin
+      \$199  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = acc4;
+    if (v8_0) begin
+      \$200  = \$86 [22:0];
+    end
+    if (rst) begin
+      \$200  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = acc5;
+    if (v8_0) begin
+      \$201  = \$88 [22:0];
+    end
+    if (rst) begin
+      \$201  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$202  = acc6;
+    if (v8_0) begin
+      \$202  = \$90 [22:0];
+    end
+    if (rst) begin
+      \$202  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$203  = acc7;
+    if (v8_0) begin
+      \$203  = \$92 [22:0];
+    end
+    if (rst) begin
+      \$203  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$204  = v7;
+    if (rst) begin
+      \$204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$205  = first7;
+    if (rst) begin
+      \$205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$206  = last7;
+    if (rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$207  = acc8;
+    if (v8_1) begin
+      \$207  = \$94 [22:0];
+    end
+    if (rst) begin
+      \$207  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$208  = acc9;
+    if (v8_1) begin
+      \$208  = \$96 [22:0];
+    end
+    if (rst) begin
+      \$208  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$209  = \$27 ;
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$210  = \$100 [3:0];
+    if (rst) begin
+      \$210  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$211  = \$34 ;
+    if (rst) begin
+      \$211  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$212  = q_wptr;
+    if (\$41 ) begin
+      \$212  = \$44 [3:0];
+    end
+    if (rst) begin
+      \$212  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$213  = q_rptr;
+    if (\$48 ) begin
+      \$213  = \$51 [3:0];
+    end
+    if (rst) begin
+      \$213  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$214  = \$64 [3:0];
+    if (rst) begin
+      \$214  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$215  = o__valid;
+    if (\$66 ) begin
+      \$215  = \$68 ;
+    end
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$216  = o__payload;
+    if (\$66 ) begin
+      \$216  = \$70 ;
+    end
+    if (rst) begin
+      \$216  = 230'h0000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$78 [22:0];
+  assign acc1_next = \$80 [22:0];
+  assign acc2_next = \$82 [22:0];
+  assign acc3_next = \$84 [22:0];
+  assign acc4_next = \$86 [22:0];
+  assign acc5_next = \$88 [22:0];
+  assign acc6_next = \$90 [22:0];
+  assign acc7_next = \$92 [22:0];
+  assign acc8_next = \$94 [22:0];
+  assign acc9_next = \$96 [22:0];
+  assign q_owed_next = \$100 [3:0];
+  assign port__addr = rom0_addr;
+  assign \port__addr$149  = rom1_addr;
+  assign \$signature__en  = deliver;
+  assign \$signature__addr  = q_wptr;
+  assign \$signature__data  = q_in;
+  assign rport__addr = q_rptr;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload[22:0];
+  assign \o__payload[1]  = o__payload[45:23];
+  assign \o__payload[2]  = o__payload[68:46];
+  assign \o__payload[3]  = o__payload[91:69];
+  assign \o__payload[4]  = o__payload[114:92];
+  assign \o__payload[5]  = o__payload[137:115];
+  assign \o__payload[6]  = o__payload[160:138];
+  assign \o__payload[7]  = o__payload[183:161];
+  assign \o__payload[8]  = o__payload[206:184];
+  assign \o__payload[9]  = o__payload[229:207];
+  assign \q_in[0]  = q_in[22:0];
+  assign \q_in[1]  = q_in[45:23];
+  assign \q_in[2]  = q_in[68:46];
+  assign \q_in[3]  = q_in[91:69];
+  assign \q_in[4]  = q_in[114:92];
+  assign \q_in[5]  = q_in[137:115];
+  assign \q_in[6]  = q_in[160:138];
+  assign \q_in[7]  = q_in[183:161];
+  assign \q_in[8]  = q_in[206:184];
+  assign \q_in[9]  = q_in[229:207];
+  assign q_in[229:207] = acc9;
+  assign q_in[206:184] = acc8;
+  assign q_in[183:161] = acc7;
+  assign q_in[160:138] = acc6;
+  assign q_in[137:115] = acc5;
+  assign q_in[114:92] = acc4;
+  assign q_in[91:69] = acc3;
+  assign q_in[68:46] = acc2;
+  assign q_in[45:23] = acc1;
+  assign q_in[22:0] = acc0;
+  assign \$75  = 1'h0;
+  assign \$76  = i__valid;
+  assign i__ready = \$72 ;
+endmodule
+(* generator = "Amaranth" *)
+module top_s2_dense2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [3:0] \$11 ;
+  wire [22:0] \$110 ;
+  wire [22:0] \$111 ;
+  wire [22:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire [22:0] \$123 ;
+  wire [22:0] \$124 ;
+  wire [22:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [22:0] \$136 ;
+  wire [22:0] \$137 ;
+  wire [22:0] \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [22:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
+  reg [3:0] \$159 ;
+  wire \$16 ;
+  reg [22:0] \$160 ;
+  reg [22:0] \$161 ;
+  reg [22:0] \$162 ;
+  reg [22:0] \$163 ;
+  reg [22:0] \$164 ;
+  reg [22:0] \$165 ;
+  reg [22:0] \$166 ;
+  reg [22:0] \$167 ;
+  reg [22:0] \$168 ;
+  reg [22:0] \$169 ;
+  wire \$17 ;
+  reg [22:0] \$170 ;
+  reg \$171 ;
+  reg [22:0] \$172 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [22:0] \$20 ;
+  wire [22:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [1:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire [22:0] \$32 ;
+  wire [22:0] \$33 ;
+  wire [22:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [1:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [22:0] \$45 ;
+  wire [22:0] \$46 ;
+  wire [22:0] \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [22:0] \$58 ;
+  wire [22:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire [22:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [4:0] \$7 ;
+  wire \$70 ;
+  wire [22:0] \$71 ;
+  wire [22:0] \$72 ;
+  wire [22:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [22:0] \$84 ;
+  wire [22:0] \$85 ;
+  wire [22:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [22:0] \$97 ;
+  wire [22:0] \$98 ;
+  wire [22:0] \$99 ;
+  wire [4:0] base;
+  reg [22:0] buf0 = 23'h000000;
+  reg [22:0] buf1 = 23'h000000;
+  reg [22:0] buf10 = 23'h000000;
+  reg [22:0] buf2 = 23'h000000;
+  reg [22:0] buf3 = 23'h000000;
+  reg [22:0] buf4 = 23'h000000;
+  reg [22:0] buf5 = 23'h000000;
+  reg [22:0] buf6 = 23'h000000;
+  reg [22:0] buf7 = 23'h000000;
+  reg [22:0] buf8 = 23'h000000;
+  reg [22:0] buf9 = 23'h000000;
+  input clk;
+  wire clk;
+  reg [3:0] fill = 4'h0;
+  input [229:0] i__payload;
+  wire [229:0] i__payload;
+  wire [22:0] \i__payload[0] ;
+  wire [22:0] \i__payload[1] ;
+  wire [22:0] \i__payload[2] ;
+  wire [22:0] \i__payload[3] ;
+  wire [22:0] \i__payload[4] ;
+  wire [22:0] \i__payload[5] ;
+  wire [22:0] \i__payload[6] ;
+  wire [22:0] \i__payload[7] ;
+  wire [22:0] \i__payload[8] ;
+  wire [22:0] \i__payload[9] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg in_beat = 1'h0;
+  wire load;
+  output [22:0] o__payload;
+  reg [22:0] o__payload = 23'h000000;
+  wire [22:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [3:0] out_beat = 4'h0;
+  input rst;
+  wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = ! in_beat;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = in_beat ? \$3  : 2'h0;
+  assign \$5  = out_beat == 4'h9;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = ! in_beat;
+  assign \$11  = \$8  ? 4'ha : 4'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 4'h9;
+  assign \$20  = \$19  ? buf1 : buf0;
+  assign \$21  = \$15  ? i__payload[22:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = ! base;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = out_beat == 4'h9;
+  assign \$32  = \$31  ? buf2 : buf1;
+  assign \$33  = \$27  ? i__payload[45:23] : \$32 ;
+  assign \$34  = \$24  ? i__payload[22:0] : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 1'h1;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = ! base;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = out_beat == 4'h9;
+  assign \$45  = \$44  ? buf3 : buf2;
+  assign \$46  = \$40  ? i__payload[68:46] : \$45 ;
+  assign \$47  = \$37  ? i__payload[45:23] : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = base == 1'h1;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = i__valid & i__ready;
+  assign \$52  = ! base;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = out_beat == 4'h9;
+  assign \$58  = \$57  ? buf4 : buf3;
+  assign \$59  = \$53  ? i__payload[91:69] : \$58 ;
+  assign \$60  = \$50  ? i__payload[68:46] : \$59 ;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = base == 1'h1;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = i__valid & i__ready;
+  assign \$65  = ! base;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = out_beat == 4'h9;
+  assign \$71  = \$70  ? buf5 : buf4;
+  assign \$72  = \$66  ? i__payload[114:92] : \$71 ;
+  assign \$73  = \$63  ? i__payload[91:69] : \$72 ;
+  assign \$74  = i__valid & i__ready;
+  assign \$75  = base == 1'h1;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = i__valid & i__ready;
+  assign \$78  = ! base;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = out_beat == 4'h9;
+  assign \$84  = \$83  ? buf6 : buf5;
+  assign \$85  = \$79  ? i__payload[137:115] : \$84 ;
+  assign \$86  = \$76  ? i__payload[114:92] : \$85 ;
+  assign \$87  = i__valid & i__ready;
+  assign \$88  = base == 1'h1;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = ! base;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = out_beat == 4'h9;
+  assign \$97  = \$96  ? buf7 : buf6;
+  assign \$98  = \$92  ? i__payload[160:138] : \$97 ;
+  assign \$99  = \$89  ? i__payload[137:115] : \$98 ;
+  assign \$100  = i__valid & i__ready;
+  assign \$101  = base == 1'h1;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = i__valid & i__ready;
+  assign \$104  = ! base;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = out_beat == 4'h9;
+  assign \$110  = \$109  ? buf8 : buf7;
+  assign \$111  = \$105  ? i__payload[183:161] : \$110 ;
+  assign \$112  = \$102  ? i__payload[160:138] : \$111 ;
+  assign \$113  = i__valid & i__ready;
+  assign \$114  = base == 1'h1;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = i__valid & i__ready;
+  assign \$117  = ! base;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = out_beat == 4'h9;
+  assign \$123  = \$122  ? buf9 : buf8;
+  assign \$124  = \$118  ? i__payload[206:184] : \$123 ;
+  assign \$125  = \$115  ? i__payload[183:161] : \$124 ;
+  assign \$126  = i__valid & i__ready;
+  assign \$127  = base == 1'h1;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = i__valid & i__ready;
+  assign \$130  = ! base;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = out_beat == 4'h9;
+  assign \$136  = \$135  ? buf10 : buf9;
+  assign \$137  = \$131  ? i__payload[229:207] : \$136 ;
+  assign \$138  = \$128  ? i__payload[206:184] : \$137 ;
+  assign \$139  = i__valid & i__ready;
+  assign \$140  = base == 1'h1;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = \$141  ? i__payload[229:207] : buf10;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = ! in_beat;
+  assign \$146  = fill <= 1'h1;
+  assign \$147  = fill <= 1'h1;
+  assign i__ready = in_beat ? \$147  : \$146 ;
+  assign \$148  = ~ o__valid;
+  assign \$149  = \$148  | o__ready;
+  assign \$150  = out_beat == 4'h9;
+  assign \$151  = fill >= 1'h1;
+  assign \$152  = fill >= 1'h1;
+  assign \$153  = \$150  ? \$151  : \$152 ;
+  assign load = \$149  & \$153 ;
+  assign \$154  = out_beat == 4'h9;
+  assign \$156  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$156 ;
+  always @(posedge clk)
+    in_beat <= \$157 ;
+  always @(posedge clk)
+    out_beat <= \$158 ;
+  always @(posedge clk)
+    fill <= \$159 ;
+  always @(posedge clk)
+    buf0 <= \$160 ;
+  always @(posedge clk)
+    buf1 <= \$161 ;
+  always @(posedge clk)
+    buf2 <= \$162 ;
+  always @(posedge clk)
+    buf3 <= \$163 ;
+  always @(posedge clk)
+    buf4 <= \$164 ;
+  always @(posedge clk)
+    buf5 <= \$165 ;
+  always @(posedge clk)
+    buf6 <= \$166 ;
+  always @(posedge clk)
+    buf7 <= \$167 ;
+  always @(posedge clk)
+    buf8 <= \$168 ;
+  always @(posedge clk)
+    buf9 <= \$169 ;
+  always @(posedge clk)
+    buf10 <= \$170 ;
+  always @(posedge clk)
+    o__valid <= \$171 ;
+  always @(posedge clk)
+    o__payload <= \$172 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$157  = in_beat;
+    if (\$1 ) begin
+      \$157  = \$4 [0];
+    end
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = \$77 [3:0];
+    \$158  = out_beat;
+    if (load) begin
+      \$158  = \$7 [3:0];
+    end
     if (rst) begin
       \$158  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = \$29 ;
+    \$159  = \$12 [3:0];
     if (rst) begin
-      \$159  = 1'h1;
+      \$159  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = q_wptr;
-    if (\$36 ) begin
-      \$160  = \$39 [3:0];
-    end
+    \$160  = \$21 ;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = q_rptr;
-    if (\$43 ) begin
-      \$161  = \$46 [3:0];
-    end
+    \$161  = \$34 ;
     if (rst) begin
-      \$161  = 4'h0;
+      \$161  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \$59 [3:0];
+    \$162  = \$47 ;
     if (rst) begin
-      \$162  = 4'h0;
+      \$162  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = o__valid;
-    if (\$61 ) begin
-      \$163  = \$63 ;
-    end
+    \$163  = \$60 ;
     if (rst) begin
-      \$163  = 1'h0;
+      \$163  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = o__payload;
-    if (\$61 ) begin
-      \$164  = \$65 ;
-    end
+    \$164  = \$73 ;
     if (rst) begin
       \$164  = 23'h000000;
     end
   end
-  assign acc0_next = \$73 [22:0];
-  assign q_owed_next = \$77 [3:0];
-  assign q_in = acc0;
-  assign \$signature__addr  = sf_t;
-  assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$105  = deliver;
-  assign \$signature__addr$106  = q_wptr;
-  assign \$signature__data$107  = acc0;
-  assign \rport__addr$108  = q_rptr;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$165  = \$86 ;
+    if (rst) begin
+      \$165  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$166  = \$99 ;
+    if (rst) begin
+      \$166  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$167  = \$112 ;
+    if (rst) begin
+      \$167  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$168  = \$125 ;
+    if (rst) begin
+      \$168  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$169  = \$138 ;
+    if (rst) begin
+      \$169  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$170  = \$142 ;
+    if (rst) begin
+      \$170  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$171  = o__valid;
+    if (\$144 ) begin
+      \$171  = load;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = o__payload;
+    if (load) begin
+      \$172  = buf0;
+    end
+    if (rst) begin
+      \$172  = 23'h000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[22:0];
+  assign \i__payload[1]  = i__payload[45:23];
+  assign \i__payload[2]  = i__payload[68:46];
+  assign \i__payload[3]  = i__payload[91:69];
+  assign \i__payload[4]  = i__payload[114:92];
+  assign \i__payload[5]  = i__payload[137:115];
+  assign \i__payload[6]  = i__payload[160:138];
+  assign \i__payload[7]  = i__payload[183:161];
+  assign \i__payload[8]  = i__payload[206:184];
+  assign \i__payload[9]  = i__payload[229:207];
   assign \o__payload[0]  = o__payload;
-  assign \q_in[0]  = acc0;
+  assign \$10  = 4'ha;
+  assign \$155  = 1'h1;
+  assign \$17  = 1'h1;
+  assign \$18  = \$17 ;
+  assign \$19  = load;
+  assign \$29  = 1'h1;
+  assign \$30  = \$29 ;
+  assign \$31  = load;
+  assign \$42  = 1'h1;
+  assign \$43  = \$42 ;
+  assign \$44  = load;
+  assign \$55  = 1'h1;
+  assign \$56  = \$55 ;
+  assign \$57  = load;
+  assign \$68  = 1'h1;
+  assign \$69  = \$68 ;
+  assign \$70  = load;
+  assign \$81  = 1'h1;
+  assign \$82  = \$81 ;
+  assign \$83  = load;
+  assign \$94  = 1'h1;
+  assign \$95  = \$94 ;
+  assign \$96  = load;
+  assign \$107  = 1'h1;
+  assign \$108  = \$107 ;
+  assign \$109  = load;
+  assign \$120  = 1'h1;
+  assign \$121  = \$120 ;
+  assign \$122  = load;
+  assign \$133  = 1'h1;
+  assign \$134  = \$133 ;
+  assign \$135  = load;
 endmodule
 (* generator = "Amaranth" *)
-module top_s2_dense2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s2_dense2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;

@@ -5,156 +5,146 @@
 module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, i__payload);
   input clk;
   wire clk;
-  input [255:0] i__payload;
-  wire [255:0] i__payload;
-  wire [114:0] \i__payload$15 ;
-  wire [22:0] \i__payload$15[0] ;
-  wire [22:0] \i__payload$15[1] ;
-  wire [22:0] \i__payload$15[2] ;
-  wire [22:0] \i__payload$15[3] ;
-  wire [22:0] \i__payload$15[4] ;
-  wire [15:0] \i__payload$21 ;
-  wire [7:0] \i__payload$21[0] ;
-  wire [7:0] \i__payload$21[1] ;
-  wire [255:0] \i__payload$27 ;
-  wire [7:0] \i__payload$27[0] ;
-  wire [7:0] \i__payload$27[10] ;
-  wire [7:0] \i__payload$27[11] ;
-  wire [7:0] \i__payload$27[12] ;
-  wire [7:0] \i__payload$27[13] ;
-  wire [7:0] \i__payload$27[14] ;
-  wire [7:0] \i__payload$27[15] ;
-  wire [7:0] \i__payload$27[16] ;
-  wire [7:0] \i__payload$27[17] ;
-  wire [7:0] \i__payload$27[18] ;
-  wire [7:0] \i__payload$27[19] ;
-  wire [7:0] \i__payload$27[1] ;
-  wire [7:0] \i__payload$27[20] ;
-  wire [7:0] \i__payload$27[21] ;
-  wire [7:0] \i__payload$27[22] ;
-  wire [7:0] \i__payload$27[23] ;
-  wire [7:0] \i__payload$27[24] ;
-  wire [7:0] \i__payload$27[25] ;
-  wire [7:0] \i__payload$27[26] ;
-  wire [7:0] \i__payload$27[27] ;
-  wire [7:0] \i__payload$27[28] ;
-  wire [7:0] \i__payload$27[29] ;
-  wire [7:0] \i__payload$27[2] ;
-  wire [7:0] \i__payload$27[30] ;
-  wire [7:0] \i__payload$27[31] ;
-  wire [7:0] \i__payload$27[3] ;
-  wire [7:0] \i__payload$27[4] ;
-  wire [7:0] \i__payload$27[5] ;
-  wire [7:0] \i__payload$27[6] ;
-  wire [7:0] \i__payload$27[7] ;
-  wire [7:0] \i__payload$27[8] ;
-  wire [7:0] \i__payload$27[9] ;
-  wire [15:0] \i__payload$30 ;
-  wire [7:0] \i__payload$30[0] ;
-  wire [7:0] \i__payload$30[1] ;
-  wire [47:0] \i__payload$9 ;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
+  wire [47:0] \i__payload$15 ;
+  wire [23:0] \i__payload$15[0] ;
+  wire [23:0] \i__payload$15[1] ;
+  wire [229:0] \i__payload$21 ;
+  wire [22:0] \i__payload$21[0] ;
+  wire [22:0] \i__payload$21[1] ;
+  wire [22:0] \i__payload$21[2] ;
+  wire [22:0] \i__payload$21[3] ;
+  wire [22:0] \i__payload$21[4] ;
+  wire [22:0] \i__payload$21[5] ;
+  wire [22:0] \i__payload$21[6] ;
+  wire [22:0] \i__payload$21[7] ;
+  wire [22:0] \i__payload$21[8] ;
+  wire [22:0] \i__payload$21[9] ;
+  wire [22:0] \i__payload$27 ;
+  wire [22:0] \i__payload$27[0] ;
+  wire [15:0] \i__payload$33 ;
+  wire [7:0] \i__payload$33[0] ;
+  wire [7:0] \i__payload$33[1] ;
+  wire [63:0] \i__payload$39 ;
+  wire [7:0] \i__payload$39[0] ;
+  wire [7:0] \i__payload$39[1] ;
+  wire [7:0] \i__payload$39[2] ;
+  wire [7:0] \i__payload$39[3] ;
+  wire [7:0] \i__payload$39[4] ;
+  wire [7:0] \i__payload$39[5] ;
+  wire [7:0] \i__payload$39[6] ;
+  wire [7:0] \i__payload$39[7] ;
+  wire [15:0] \i__payload$42 ;
+  wire [7:0] \i__payload$42[0] ;
+  wire [7:0] \i__payload$42[1] ;
+  wire [263:0] \i__payload$9 ;
   wire [23:0] \i__payload$9[0] ;
+  wire [23:0] \i__payload$9[10] ;
   wire [23:0] \i__payload$9[1] ;
+  wire [23:0] \i__payload$9[2] ;
+  wire [23:0] \i__payload$9[3] ;
+  wire [23:0] \i__payload$9[4] ;
+  wire [23:0] \i__payload$9[5] ;
+  wire [23:0] \i__payload$9[6] ;
+  wire [23:0] \i__payload$9[7] ;
+  wire [23:0] \i__payload$9[8] ;
+  wire [23:0] \i__payload$9[9] ;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[10] ;
-  wire [7:0] \i__payload[11] ;
-  wire [7:0] \i__payload[12] ;
-  wire [7:0] \i__payload[13] ;
-  wire [7:0] \i__payload[14] ;
-  wire [7:0] \i__payload[15] ;
-  wire [7:0] \i__payload[16] ;
-  wire [7:0] \i__payload[17] ;
-  wire [7:0] \i__payload[18] ;
-  wire [7:0] \i__payload[19] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[20] ;
-  wire [7:0] \i__payload[21] ;
-  wire [7:0] \i__payload[22] ;
-  wire [7:0] \i__payload[23] ;
-  wire [7:0] \i__payload[24] ;
-  wire [7:0] \i__payload[25] ;
-  wire [7:0] \i__payload[26] ;
-  wire [7:0] \i__payload[27] ;
-  wire [7:0] \i__payload[28] ;
-  wire [7:0] \i__payload[29] ;
   wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[30] ;
-  wire [7:0] \i__payload[31] ;
   wire [7:0] \i__payload[3] ;
   wire [7:0] \i__payload[4] ;
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
-  wire [7:0] \i__payload[8] ;
-  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   wire \i__ready$12 ;
   wire \i__ready$18 ;
   wire \i__ready$24 ;
-  wire \i__ready$28 ;
-  wire \i__ready$33 ;
+  wire \i__ready$30 ;
+  wire \i__ready$36 ;
+  wire \i__ready$40 ;
+  wire \i__ready$45 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$13 ;
   wire \i__valid$19 ;
   wire \i__valid$25 ;
-  wire \i__valid$29 ;
-  wire \i__valid$34 ;
-  output [39:0] o__payload;
-  wire [39:0] o__payload;
-  wire [47:0] \o__payload$10 ;
+  wire \i__valid$31 ;
+  wire \i__valid$37 ;
+  wire \i__valid$41 ;
+  wire \i__valid$46 ;
+  output [7:0] o__payload;
+  wire [7:0] o__payload;
+  wire [263:0] \o__payload$10 ;
   wire [23:0] \o__payload$10[0] ;
+  wire [23:0] \o__payload$10[10] ;
   wire [23:0] \o__payload$10[1] ;
-  wire [114:0] \o__payload$16 ;
-  wire [22:0] \o__payload$16[0] ;
-  wire [22:0] \o__payload$16[1] ;
-  wire [22:0] \o__payload$16[2] ;
-  wire [22:0] \o__payload$16[3] ;
-  wire [22:0] \o__payload$16[4] ;
-  wire [15:0] \o__payload$22 ;
-  wire [7:0] \o__payload$22[0] ;
-  wire [7:0] \o__payload$22[1] ;
-  wire [15:0] \o__payload$31 ;
-  wire [7:0] \o__payload$31[0] ;
-  wire [7:0] \o__payload$31[1] ;
-  wire [39:0] \o__payload$36 ;
-  wire [7:0] \o__payload$36[0] ;
-  wire [7:0] \o__payload$36[1] ;
-  wire [7:0] \o__payload$36[2] ;
-  wire [7:0] \o__payload$36[3] ;
-  wire [7:0] \o__payload$36[4] ;
+  wire [23:0] \o__payload$10[2] ;
+  wire [23:0] \o__payload$10[3] ;
+  wire [23:0] \o__payload$10[4] ;
+  wire [23:0] \o__payload$10[5] ;
+  wire [23:0] \o__payload$10[6] ;
+  wire [23:0] \o__payload$10[7] ;
+  wire [23:0] \o__payload$10[8] ;
+  wire [23:0] \o__payload$10[9] ;
+  wire [47:0] \o__payload$16 ;
+  wire [23:0] \o__payload$16[0] ;
+  wire [23:0] \o__payload$16[1] ;
+  wire [229:0] \o__payload$22 ;
+  wire [22:0] \o__payload$22[0] ;
+  wire [22:0] \o__payload$22[1] ;
+  wire [22:0] \o__payload$22[2] ;
+  wire [22:0] \o__payload$22[3] ;
+  wire [22:0] \o__payload$22[4] ;
+  wire [22:0] \o__payload$22[5] ;
+  wire [22:0] \o__payload$22[6] ;
+  wire [22:0] \o__payload$22[7] ;
+  wire [22:0] \o__payload$22[8] ;
+  wire [22:0] \o__payload$22[9] ;
+  wire [22:0] \o__payload$28 ;
+  wire [22:0] \o__payload$28[0] ;
+  wire [15:0] \o__payload$34 ;
+  wire [7:0] \o__payload$34[0] ;
+  wire [7:0] \o__payload$34[1] ;
+  wire [15:0] \o__payload$43 ;
+  wire [7:0] \o__payload$43[0] ;
+  wire [7:0] \o__payload$43[1] ;
+  wire [7:0] \o__payload$48 ;
+  wire [7:0] \o__payload$48[0] ;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
   input o__ready;
   wire o__ready;
   wire \o__ready$11 ;
   wire \o__ready$17 ;
   wire \o__ready$23 ;
-  wire \o__ready$32 ;
-  wire \o__ready$37 ;
+  wire \o__ready$29 ;
+  wire \o__ready$35 ;
+  wire \o__ready$44 ;
+  wire \o__ready$49 ;
   output o__valid;
   wire o__valid;
   wire \o__valid$14 ;
   wire \o__valid$20 ;
   wire \o__valid$26 ;
-  wire \o__valid$35 ;
+  wire \o__valid$32 ;
   wire \o__valid$38 ;
-  output [9:0] probe;
-  wire [9:0] probe;
+  wire \o__valid$47 ;
+  wire \o__valid$50 ;
+  output [13:0] probe;
+  wire [13:0] probe;
   input rst;
   wire rst;
   top_fifo_dense0_dense1_0 fifo_dense0_dense1_0 (
     .clk(clk),
-    .i__payload(\i__payload$30 ),
-    .i__ready(\o__ready$32 ),
-    .i__valid(\i__valid$34 ),
-    .o__payload(\i__payload$21 ),
-    .o__ready(\o__ready$23 ),
-    .o__valid(\i__valid$25 ),
+    .i__payload(\i__payload$42 ),
+    .i__ready(\o__ready$44 ),
+    .i__valid(\i__valid$46 ),
+    .o__payload(\i__payload$33 ),
+    .o__ready(\o__ready$35 ),
+    .o__valid(\i__valid$37 ),
     .rst(rst)
   );
   top_s0_dense0_u0 s0_dense0_u0 (
@@ -172,26 +162,46 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$9 ),
     .i__ready(\o__ready$11 ),
     .i__valid(\i__valid$13 ),
-    .o__payload(\i__payload$30 ),
-    .o__ready(\o__ready$32 ),
-    .o__valid(\i__valid$34 ),
-    .rst(rst)
-  );
-  top_s1_dense1_u0 s1_dense1_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$21 ),
-    .i__ready(\o__ready$23 ),
-    .i__valid(\i__valid$25 ),
     .o__payload(\i__payload$15 ),
     .o__ready(\o__ready$17 ),
     .o__valid(\i__valid$19 ),
     .rst(rst)
   );
-  top_s1_dense1_u1 s1_dense1_u1 (
+  top_s0_dense0_u2 s0_dense0_u2 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
+    .o__payload(\i__payload$42 ),
+    .o__ready(\o__ready$44 ),
+    .o__valid(\i__valid$46 ),
+    .rst(rst)
+  );
+  top_s1_dense1_u0 s1_dense1_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$33 ),
+    .i__ready(\o__ready$35 ),
+    .i__valid(\i__valid$37 ),
+    .o__payload(\i__payload$21 ),
+    .o__ready(\o__ready$23 ),
+    .o__valid(\i__valid$25 ),
+    .rst(rst)
+  );
+  top_s1_dense1_u1 s1_dense1_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$21 ),
+    .i__ready(\o__ready$23 ),
+    .i__valid(\i__valid$25 ),
+    .o__payload(\i__payload$27 ),
+    .o__ready(\o__ready$29 ),
+    .o__valid(\i__valid$31 ),
+    .rst(rst)
+  );
+  top_s1_dense1_u2 s1_dense1_u2 (
+    .clk(clk),
+    .i__payload(\i__payload$27 ),
+    .i__ready(\o__ready$29 ),
+    .i__valid(\i__valid$31 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
@@ -206,15 +216,21 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$22  = \i__payload$21 ;
   assign \i__ready$24  = \o__ready$23 ;
   assign \o__valid$26  = \i__valid$25 ;
-  assign \i__payload$27  = i__payload;
-  assign \i__ready$28  = i__ready;
-  assign \i__valid$29  = i__valid;
-  assign \o__payload$31  = \i__payload$30 ;
-  assign \i__ready$33  = \o__ready$32 ;
-  assign \o__valid$35  = \i__valid$34 ;
-  assign \o__payload$36  = o__payload;
-  assign \o__ready$37  = o__ready;
-  assign \o__valid$38  = o__valid;
+  assign \o__payload$28  = \i__payload$27 ;
+  assign \i__ready$30  = \o__ready$29 ;
+  assign \o__valid$32  = \i__valid$31 ;
+  assign \o__payload$34  = \i__payload$33 ;
+  assign \i__ready$36  = \o__ready$35 ;
+  assign \o__valid$38  = \i__valid$37 ;
+  assign \i__payload$39  = i__payload;
+  assign \i__ready$40  = i__ready;
+  assign \i__valid$41  = i__valid;
+  assign \o__payload$43  = \i__payload$42 ;
+  assign \i__ready$45  = \o__ready$44 ;
+  assign \o__valid$47  = \i__valid$46 ;
+  assign \o__payload$48  = o__payload;
+  assign \o__ready$49  = o__ready;
+  assign \o__valid$50  = o__valid;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -223,103 +239,85 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \i__payload[8]  = i__payload[71:64];
-  assign \i__payload[9]  = i__payload[79:72];
-  assign \i__payload[10]  = i__payload[87:80];
-  assign \i__payload[11]  = i__payload[95:88];
-  assign \i__payload[12]  = i__payload[103:96];
-  assign \i__payload[13]  = i__payload[111:104];
-  assign \i__payload[14]  = i__payload[119:112];
-  assign \i__payload[15]  = i__payload[127:120];
-  assign \i__payload[16]  = i__payload[135:128];
-  assign \i__payload[17]  = i__payload[143:136];
-  assign \i__payload[18]  = i__payload[151:144];
-  assign \i__payload[19]  = i__payload[159:152];
-  assign \i__payload[20]  = i__payload[167:160];
-  assign \i__payload[21]  = i__payload[175:168];
-  assign \i__payload[22]  = i__payload[183:176];
-  assign \i__payload[23]  = i__payload[191:184];
-  assign \i__payload[24]  = i__payload[199:192];
-  assign \i__payload[25]  = i__payload[207:200];
-  assign \i__payload[26]  = i__payload[215:208];
-  assign \i__payload[27]  = i__payload[223:216];
-  assign \i__payload[28]  = i__payload[231:224];
-  assign \i__payload[29]  = i__payload[239:232];
-  assign \i__payload[30]  = i__payload[247:240];
-  assign \i__payload[31]  = i__payload[255:248];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[0]  = o__payload;
   assign \i__payload$9[0]  = \i__payload$9 [23:0];
   assign \i__payload$9[1]  = \i__payload$9 [47:24];
+  assign \i__payload$9[2]  = \i__payload$9 [71:48];
+  assign \i__payload$9[3]  = \i__payload$9 [95:72];
+  assign \i__payload$9[4]  = \i__payload$9 [119:96];
+  assign \i__payload$9[5]  = \i__payload$9 [143:120];
+  assign \i__payload$9[6]  = \i__payload$9 [167:144];
+  assign \i__payload$9[7]  = \i__payload$9 [191:168];
+  assign \i__payload$9[8]  = \i__payload$9 [215:192];
+  assign \i__payload$9[9]  = \i__payload$9 [239:216];
+  assign \i__payload$9[10]  = \i__payload$9 [263:240];
   assign \o__payload$10[0]  = \i__payload$9 [23:0];
   assign \o__payload$10[1]  = \i__payload$9 [47:24];
-  assign \i__payload$15[0]  = \i__payload$15 [22:0];
-  assign \i__payload$15[1]  = \i__payload$15 [45:23];
-  assign \i__payload$15[2]  = \i__payload$15 [68:46];
-  assign \i__payload$15[3]  = \i__payload$15 [91:69];
-  assign \i__payload$15[4]  = \i__payload$15 [114:92];
-  assign \o__payload$16[0]  = \i__payload$15 [22:0];
-  assign \o__payload$16[1]  = \i__payload$15 [45:23];
-  assign \o__payload$16[2]  = \i__payload$15 [68:46];
-  assign \o__payload$16[3]  = \i__payload$15 [91:69];
-  assign \o__payload$16[4]  = \i__payload$15 [114:92];
-  assign \i__payload$21[0]  = \i__payload$21 [7:0];
-  assign \i__payload$21[1]  = \i__payload$21 [15:8];
-  assign \o__payload$22[0]  = \i__payload$21 [7:0];
-  assign \o__payload$22[1]  = \i__payload$21 [15:8];
-  assign \i__payload$27[0]  = i__payload[7:0];
-  assign \i__payload$27[1]  = i__payload[15:8];
-  assign \i__payload$27[2]  = i__payload[23:16];
-  assign \i__payload$27[3]  = i__payload[31:24];
-  assign \i__payload$27[4]  = i__payload[39:32];
-  assign \i__payload$27[5]  = i__payload[47:40];
-  assign \i__payload$27[6]  = i__payload[55:48];
-  assign \i__payload$27[7]  = i__payload[63:56];
-  assign \i__payload$27[8]  = i__payload[71:64];
-  assign \i__payload$27[9]  = i__payload[79:72];
-  assign \i__payload$27[10]  = i__payload[87:80];
-  assign \i__payload$27[11]  = i__payload[95:88];
-  assign \i__payload$27[12]  = i__payload[103:96];
-  assign \i__payload$27[13]  = i__payload[111:104];
-  assign \i__payload$27[14]  = i__payload[119:112];
-  assign \i__payload$27[15]  = i__payload[127:120];
-  assign \i__payload$27[16]  = i__payload[135:128];
-  assign \i__payload$27[17]  = i__payload[143:136];
-  assign \i__payload$27[18]  = i__payload[151:144];
-  assign \i__payload$27[19]  = i__payload[159:152];
-  assign \i__payload$27[20]  = i__payload[167:160];
-  assign \i__payload$27[21]  = i__payload[175:168];
-  assign \i__payload$27[22]  = i__payload[183:176];
-  assign \i__payload$27[23]  = i__payload[191:184];
-  assign \i__payload$27[24]  = i__payload[199:192];
-  assign \i__payload$27[25]  = i__payload[207:200];
-  assign \i__payload$27[26]  = i__payload[215:208];
-  assign \i__payload$27[27]  = i__payload[223:216];
-  assign \i__payload$27[28]  = i__payload[231:224];
-  assign \i__payload$27[29]  = i__payload[239:232];
-  assign \i__payload$27[30]  = i__payload[247:240];
-  assign \i__payload$27[31]  = i__payload[255:248];
-  assign \i__payload$30[0]  = \i__payload$30 [7:0];
-  assign \i__payload$30[1]  = \i__payload$30 [15:8];
-  assign \o__payload$31[0]  = \i__payload$30 [7:0];
-  assign \o__payload$31[1]  = \i__payload$30 [15:8];
-  assign \o__payload$36[0]  = o__payload[7:0];
-  assign \o__payload$36[1]  = o__payload[15:8];
-  assign \o__payload$36[2]  = o__payload[23:16];
-  assign \o__payload$36[3]  = o__payload[31:24];
-  assign \o__payload$36[4]  = o__payload[39:32];
-  assign probe[9] = o__ready;
-  assign probe[4] = o__valid;
+  assign \o__payload$10[2]  = \i__payload$9 [71:48];
+  assign \o__payload$10[3]  = \i__payload$9 [95:72];
+  assign \o__payload$10[4]  = \i__payload$9 [119:96];
+  assign \o__payload$10[5]  = \i__payload$9 [143:120];
+  assign \o__payload$10[6]  = \i__payload$9 [167:144];
+  assign \o__payload$10[7]  = \i__payload$9 [191:168];
+  assign \o__payload$10[8]  = \i__payload$9 [215:192];
+  assign \o__payload$10[9]  = \i__payload$9 [239:216];
+  assign \o__payload$10[10]  = \i__payload$9 [263:240];
+  assign \i__payload$15[0]  = \i__payload$15 [23:0];
+  assign \i__payload$15[1]  = \i__payload$15 [47:24];
+  assign \o__payload$16[0]  = \i__payload$15 [23:0];
+  assign \o__payload$16[1]  = \i__payload$15 [47:24];
+  assign \i__payload$21[0]  = \i__payload$21 [22:0];
+  assign \i__payload$21[1]  = \i__payload$21 [45:23];
+  assign \i__payload$21[2]  = \i__payload$21 [68:46];
+  assign \i__payload$21[3]  = \i__payload$21 [91:69];
+  assign \i__payload$21[4]  = \i__payload$21 [114:92];
+  assign \i__payload$21[5]  = \i__payload$21 [137:115];
+  assign \i__payload$21[6]  = \i__payload$21 [160:138];
+  assign \i__payload$21[7]  = \i__payload$21 [183:161];
+  assign \i__payload$21[8]  = \i__payload$21 [206:184];
+  assign \i__payload$21[9]  = \i__payload$21 [229:207];
+  assign \o__payload$22[0]  = \i__payload$21 [22:0];
+  assign \o__payload$22[1]  = \i__payload$21 [45:23];
+  assign \o__payload$22[2]  = \i__payload$21 [68:46];
+  assign \o__payload$22[3]  = \i__payload$21 [91:69];
+  assign \o__payload$22[4]  = \i__payload$21 [114:92];
+  assign \o__payload$22[5]  = \i__payload$21 [137:115];
+  assign \o__payload$22[6]  = \i__payload$21 [160:138];
+  assign \o__payload$22[7]  = \i__payload$21 [183:161];
+  assign \o__payload$22[8]  = \i__payload$21 [206:184];
+  assign \o__payload$22[9]  = \i__payload$21 [229:207];
+  assign \i__payload$27[0]  = \i__payload$27 ;
+  assign \o__payload$28[0]  = \i__payload$27 ;
+  assign \i__payload$33[0]  = \i__payload$33 [7:0];
+  assign \i__payload$33[1]  = \i__payload$33 [15:8];
+  assign \o__payload$34[0]  = \i__payload$33 [7:0];
+  assign \o__payload$34[1]  = \i__payload$33 [15:8];
+  assign \i__payload$39[0]  = i__payload[7:0];
+  assign \i__payload$39[1]  = i__payload[15:8];
+  assign \i__payload$39[2]  = i__payload[23:16];
+  assign \i__payload$39[3]  = i__payload[31:24];
+  assign \i__payload$39[4]  = i__payload[39:32];
+  assign \i__payload$39[5]  = i__payload[47:40];
+  assign \i__payload$39[6]  = i__payload[55:48];
+  assign \i__payload$39[7]  = i__payload[63:56];
+  assign \i__payload$42[0]  = \i__payload$42 [7:0];
+  assign \i__payload$42[1]  = \i__payload$42 [15:8];
+  assign \o__payload$43[0]  = \i__payload$42 [7:0];
+  assign \o__payload$43[1]  = \i__payload$42 [15:8];
+  assign \o__payload$48[0]  = o__payload;
+  assign probe[13] = o__ready;
+  assign probe[6] = o__valid;
+  assign probe[12] = \o__ready$29 ;
+  assign probe[5] = \i__valid$31 ;
+  assign probe[11] = \o__ready$23 ;
+  assign probe[4] = \i__valid$25 ;
+  assign probe[10] = \o__ready$35 ;
+  assign probe[3] = \i__valid$37 ;
+  assign probe[9] = \o__ready$44 ;
+  assign probe[2] = \i__valid$46 ;
   assign probe[8] = \o__ready$17 ;
-  assign probe[3] = \i__valid$19 ;
-  assign probe[7] = \o__ready$23 ;
-  assign probe[2] = \i__valid$25 ;
-  assign probe[6] = \o__ready$32 ;
-  assign probe[1] = \i__valid$34 ;
-  assign probe[5] = \o__ready$11 ;
+  assign probe[1] = \i__valid$19 ;
+  assign probe[7] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
 (* generator = "Amaranth" *)
@@ -545,7 +543,7 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  reg [1:0] \$1 ;
   wire [8:0] \$10 ;
   wire [16:0] \$100 ;
   wire [16:0] \$101 ;
@@ -584,664 +582,949 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$131 ;
   wire [16:0] \$132 ;
   wire [16:0] \$133 ;
-  wire [17:0] \$134 ;
-  wire [17:0] \$135 ;
-  wire [18:0] \$136 ;
-  wire [17:0] \$137 ;
-  wire [17:0] \$138 ;
-  wire [18:0] \$139 ;
+  wire [16:0] \$134 ;
+  wire [16:0] \$135 ;
+  wire [16:0] \$136 ;
+  wire [16:0] \$137 ;
+  wire [16:0] \$138 ;
+  wire [16:0] \$139 ;
   wire [8:0] \$14 ;
-  wire [17:0] \$140 ;
-  wire [17:0] \$141 ;
-  wire [18:0] \$142 ;
-  wire [17:0] \$143 ;
-  wire [17:0] \$144 ;
-  wire [18:0] \$145 ;
-  wire [17:0] \$146 ;
-  wire [17:0] \$147 ;
-  wire [18:0] \$148 ;
-  wire [17:0] \$149 ;
+  wire [16:0] \$140 ;
+  wire [16:0] \$141 ;
+  wire [16:0] \$142 ;
+  wire [16:0] \$143 ;
+  wire [16:0] \$144 ;
+  wire [16:0] \$145 ;
+  wire [16:0] \$146 ;
+  wire [16:0] \$147 ;
+  wire [16:0] \$148 ;
+  wire [16:0] \$149 ;
   wire [8:0] \$15 ;
-  wire [17:0] \$150 ;
-  wire [18:0] \$151 ;
-  wire [17:0] \$152 ;
-  wire [17:0] \$153 ;
-  wire [18:0] \$154 ;
-  wire [17:0] \$155 ;
-  wire [18:0] \$156 ;
-  wire [24:0] \$157 ;
-  wire [24:0] \$158 ;
-  wire [25:0] \$159 ;
+  wire [16:0] \$150 ;
+  wire [16:0] \$151 ;
+  wire [16:0] \$152 ;
+  wire [16:0] \$153 ;
+  wire [16:0] \$154 ;
+  wire [16:0] \$155 ;
+  wire [16:0] \$156 ;
+  wire [16:0] \$157 ;
+  wire [16:0] \$158 ;
+  wire [16:0] \$159 ;
   wire [8:0] \$16 ;
-  wire [24:0] \$160 ;
-  wire [24:0] \$161 ;
-  wire [25:0] \$162 ;
-  wire [24:0] \$163 ;
-  wire [17:0] \$164 ;
-  wire [17:0] \$165 ;
-  wire [18:0] \$166 ;
-  wire [17:0] \$167 ;
-  wire [17:0] \$168 ;
-  wire [18:0] \$169 ;
+  wire [16:0] \$160 ;
+  wire [16:0] \$161 ;
+  wire [16:0] \$162 ;
+  wire [16:0] \$163 ;
+  wire [16:0] \$164 ;
+  wire [16:0] \$165 ;
+  wire [16:0] \$166 ;
+  wire [16:0] \$167 ;
+  wire [16:0] \$168 ;
+  wire [16:0] \$169 ;
   wire [8:0] \$17 ;
-  wire [17:0] \$170 ;
-  wire [17:0] \$171 ;
-  wire [18:0] \$172 ;
-  wire [17:0] \$173 ;
-  wire [17:0] \$174 ;
-  wire [18:0] \$175 ;
-  wire [17:0] \$176 ;
-  wire [17:0] \$177 ;
-  wire [18:0] \$178 ;
-  wire [17:0] \$179 ;
+  wire [16:0] \$170 ;
+  wire [16:0] \$171 ;
+  wire [16:0] \$172 ;
+  wire [16:0] \$173 ;
+  wire [16:0] \$174 ;
+  wire [16:0] \$175 ;
+  wire [16:0] \$176 ;
+  wire [16:0] \$177 ;
+  wire [16:0] \$178 ;
+  wire [16:0] \$179 ;
   wire [8:0] \$18 ;
-  wire [17:0] \$180 ;
-  wire [18:0] \$181 ;
-  wire [17:0] \$182 ;
-  wire [17:0] \$183 ;
-  wire [18:0] \$184 ;
-  wire [17:0] \$185 ;
-  wire [18:0] \$186 ;
-  wire [24:0] \$187 ;
-  wire [24:0] \$188 ;
-  wire [25:0] \$189 ;
+  wire [16:0] \$180 ;
+  wire [16:0] \$181 ;
+  wire [16:0] \$182 ;
+  wire [16:0] \$183 ;
+  wire [16:0] \$184 ;
+  wire [16:0] \$185 ;
+  wire [17:0] \$186 ;
+  wire [17:0] \$187 ;
+  wire [18:0] \$188 ;
+  wire [17:0] \$189 ;
   wire [8:0] \$19 ;
-  wire [24:0] \$190 ;
-  wire [24:0] \$191 ;
-  wire [25:0] \$192 ;
-  wire [24:0] \$193 ;
-  reg [23:0] \$194 ;
-  reg [23:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
-  reg \$2 ;
+  wire [17:0] \$190 ;
+  wire [18:0] \$191 ;
+  wire [24:0] \$192 ;
+  wire [17:0] \$193 ;
+  wire [17:0] \$194 ;
+  wire [18:0] \$195 ;
+  wire [17:0] \$196 ;
+  wire [17:0] \$197 ;
+  wire [18:0] \$198 ;
+  wire [24:0] \$199 ;
+  reg [2:0] \$2 ;
   wire [8:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [17:0] \$200 ;
+  wire [17:0] \$201 ;
+  wire [18:0] \$202 ;
+  wire [17:0] \$203 ;
+  wire [17:0] \$204 ;
+  wire [18:0] \$205 ;
+  wire [24:0] \$206 ;
+  wire [17:0] \$207 ;
+  wire [17:0] \$208 ;
+  wire [18:0] \$209 ;
   wire [8:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire [4:0] \$212 ;
-  wire [4:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire [4:0] \$219 ;
+  wire [17:0] \$210 ;
+  wire [17:0] \$211 ;
+  wire [18:0] \$212 ;
+  wire [24:0] \$213 ;
+  wire [17:0] \$214 ;
+  wire [17:0] \$215 ;
+  wire [18:0] \$216 ;
+  wire [17:0] \$217 ;
+  wire [17:0] \$218 ;
+  wire [18:0] \$219 ;
   wire [8:0] \$22 ;
-  wire [4:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire [4:0] \$228 ;
-  wire \$229 ;
+  wire [24:0] \$220 ;
+  wire [17:0] \$221 ;
+  wire [17:0] \$222 ;
+  wire [18:0] \$223 ;
+  wire [17:0] \$224 ;
+  wire [17:0] \$225 ;
+  wire [18:0] \$226 ;
+  wire [24:0] \$227 ;
+  wire [17:0] \$228 ;
+  wire [17:0] \$229 ;
   wire [8:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire [5:0] \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire [47:0] \$239 ;
+  wire [18:0] \$230 ;
+  wire [17:0] \$231 ;
+  wire [17:0] \$232 ;
+  wire [18:0] \$233 ;
+  wire [24:0] \$234 ;
+  wire [17:0] \$235 ;
+  wire [17:0] \$236 ;
+  wire [18:0] \$237 ;
+  wire [17:0] \$238 ;
+  wire [17:0] \$239 ;
   wire [8:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [23:0] \$246 ;
-  wire [24:0] \$247 ;
-  wire [23:0] \$248 ;
-  wire [24:0] \$249 ;
+  wire [18:0] \$240 ;
+  wire [24:0] \$241 ;
+  wire [17:0] \$242 ;
+  wire [17:0] \$243 ;
+  wire [18:0] \$244 ;
+  wire [17:0] \$245 ;
+  wire [17:0] \$246 ;
+  wire [18:0] \$247 ;
+  wire [24:0] \$248 ;
+  wire [17:0] \$249 ;
   wire [8:0] \$25 ;
-  wire \$250 ;
-  wire [4:0] \$251 ;
-  wire \$252 ;
-  wire [5:0] \$253 ;
-  reg [3:0] \$254 ;
-  reg [3:0] \$255 ;
-  reg \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg \$259 ;
+  wire [17:0] \$250 ;
+  wire [18:0] \$251 ;
+  wire [17:0] \$252 ;
+  wire [17:0] \$253 ;
+  wire [18:0] \$254 ;
+  wire [24:0] \$255 ;
+  wire [17:0] \$256 ;
+  wire [17:0] \$257 ;
+  wire [18:0] \$258 ;
+  wire [17:0] \$259 ;
   wire [8:0] \$26 ;
-  reg \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg \$263 ;
-  reg [4:0] \$264 ;
-  reg [255:0] \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg \$268 ;
-  reg \$269 ;
+  wire [17:0] \$260 ;
+  wire [18:0] \$261 ;
+  wire [24:0] \$262 ;
+  reg [23:0] \$263 ;
+  reg [23:0] \$264 ;
+  reg [23:0] \$265 ;
+  reg [23:0] \$266 ;
+  reg [23:0] \$267 ;
+  reg [23:0] \$268 ;
+  reg [23:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [3:0] \$270 ;
-  reg \$271 ;
-  reg [255:0] \$272 ;
-  reg [255:0] \$273 ;
-  reg [255:0] \$274 ;
-  reg [4:0] \$275 ;
-  reg [4:0] \$276 ;
-  reg [63:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg [23:0] \$270 ;
+  reg [23:0] \$271 ;
+  reg [23:0] \$272 ;
+  reg [23:0] \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire [8:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [4:0] \$286 ;
-  reg [63:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [7:0] \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire [8:0] \$29 ;
-  reg [7:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [4:0] \$296 ;
-  reg [63:0] \$297 ;
-  reg [7:0] \$298 ;
-  reg [7:0] \$299 ;
+  wire [4:0] \$290 ;
+  wire [4:0] \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire [4:0] \$297 ;
+  wire [4:0] \$298 ;
+  wire \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [4:0] \$306 ;
-  reg [63:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [7:0] \$309 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire [4:0] \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire [8:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [4:0] \$316 ;
-  reg [63:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [7:0] \$319 ;
+  wire \$310 ;
+  wire [5:0] \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire [263:0] \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire [8:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [4:0] \$326 ;
-  reg [63:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [7:0] \$329 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire [23:0] \$324 ;
+  wire [24:0] \$325 ;
+  wire [23:0] \$326 ;
+  wire [24:0] \$327 ;
+  wire [23:0] \$328 ;
+  wire [24:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [4:0] \$336 ;
-  reg [63:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
+  wire [23:0] \$330 ;
+  wire [24:0] \$331 ;
+  wire [23:0] \$332 ;
+  wire [24:0] \$333 ;
+  wire [23:0] \$334 ;
+  wire [24:0] \$335 ;
+  wire [23:0] \$336 ;
+  wire [24:0] \$337 ;
+  wire [23:0] \$338 ;
+  wire [24:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [7:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [7:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [4:0] \$346 ;
-  reg [47:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg [7:0] \$349 ;
+  wire [23:0] \$340 ;
+  wire [24:0] \$341 ;
+  wire [23:0] \$342 ;
+  wire [24:0] \$343 ;
+  wire [23:0] \$344 ;
+  wire [24:0] \$345 ;
+  wire \$346 ;
+  wire [4:0] \$347 ;
+  wire \$348 ;
+  wire [5:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [7:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [1:0] \$350 ;
+  reg [1:0] \$351 ;
+  reg [2:0] \$352 ;
+  reg [2:0] \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire [8:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg [4:0] \$360 ;
+  reg [63:0] \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg [1:0] \$366 ;
+  reg \$367 ;
+  reg [63:0] \$368 ;
+  reg [63:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [8:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [8:0] \$374 ;
+  reg [63:0] \$370 ;
+  reg [4:0] \$371 ;
+  reg [4:0] \$372 ;
+  reg [63:0] \$373 ;
+  reg [7:0] \$374 ;
   reg [7:0] \$375 ;
-  reg [8:0] \$376 ;
+  reg [7:0] \$376 ;
   reg [7:0] \$377 ;
-  reg [8:0] \$378 ;
+  reg [7:0] \$378 ;
   reg [7:0] \$379 ;
   wire [8:0] \$38 ;
-  reg [8:0] \$380 ;
+  reg [7:0] \$380 ;
   reg [7:0] \$381 ;
-  reg [8:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [8:0] \$384 ;
+  reg [4:0] \$382 ;
+  reg [63:0] \$383 ;
+  reg [7:0] \$384 ;
   reg [7:0] \$385 ;
-  reg [8:0] \$386 ;
+  reg [7:0] \$386 ;
   reg [7:0] \$387 ;
-  reg [8:0] \$388 ;
+  reg [7:0] \$388 ;
   reg [7:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [8:0] \$390 ;
+  reg [7:0] \$390 ;
   reg [7:0] \$391 ;
-  reg [8:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg [8:0] \$394 ;
+  reg [4:0] \$392 ;
+  reg [63:0] \$393 ;
+  reg [7:0] \$394 ;
   reg [7:0] \$395 ;
-  reg [8:0] \$396 ;
+  reg [7:0] \$396 ;
   reg [7:0] \$397 ;
-  reg [8:0] \$398 ;
+  reg [7:0] \$398 ;
   reg [7:0] \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg [8:0] \$400 ;
+  reg [7:0] \$400 ;
   reg [7:0] \$401 ;
-  reg [8:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [8:0] \$404 ;
+  reg [4:0] \$402 ;
+  reg [63:0] \$403 ;
+  reg [7:0] \$404 ;
   reg [7:0] \$405 ;
-  reg [8:0] \$406 ;
+  reg [7:0] \$406 ;
   reg [7:0] \$407 ;
-  reg [8:0] \$408 ;
+  reg [7:0] \$408 ;
   reg [7:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [8:0] \$410 ;
+  reg [7:0] \$410 ;
   reg [7:0] \$411 ;
-  reg [8:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg [8:0] \$414 ;
+  reg [4:0] \$412 ;
+  reg [63:0] \$413 ;
+  reg [7:0] \$414 ;
   reg [7:0] \$415 ;
-  reg [8:0] \$416 ;
+  reg [7:0] \$416 ;
   reg [7:0] \$417 ;
-  reg [8:0] \$418 ;
+  reg [7:0] \$418 ;
   reg [7:0] \$419 ;
   wire [8:0] \$42 ;
-  reg [8:0] \$420 ;
+  reg [7:0] \$420 ;
   reg [7:0] \$421 ;
-  reg [8:0] \$422 ;
-  reg [7:0] \$423 ;
-  reg [8:0] \$424 ;
+  reg [4:0] \$422 ;
+  reg [63:0] \$423 ;
+  reg [7:0] \$424 ;
   reg [7:0] \$425 ;
-  reg [8:0] \$426 ;
+  reg [7:0] \$426 ;
   reg [7:0] \$427 ;
-  reg [8:0] \$428 ;
+  reg [7:0] \$428 ;
   reg [7:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [8:0] \$430 ;
+  reg [7:0] \$430 ;
   reg [7:0] \$431 ;
-  reg [8:0] \$432 ;
-  reg [7:0] \$433 ;
-  reg [8:0] \$434 ;
+  reg [4:0] \$432 ;
+  reg [63:0] \$433 ;
+  reg [7:0] \$434 ;
   reg [7:0] \$435 ;
-  reg [8:0] \$436 ;
+  reg [7:0] \$436 ;
   reg [7:0] \$437 ;
-  reg [8:0] \$438 ;
+  reg [7:0] \$438 ;
   reg [7:0] \$439 ;
   wire [8:0] \$44 ;
-  reg [8:0] \$440 ;
+  reg [7:0] \$440 ;
   reg [7:0] \$441 ;
-  reg [8:0] \$442 ;
-  reg [7:0] \$443 ;
-  reg [8:0] \$444 ;
+  reg [4:0] \$442 ;
+  reg [63:0] \$443 ;
+  reg [7:0] \$444 ;
   reg [7:0] \$445 ;
-  reg [8:0] \$446 ;
+  reg [7:0] \$446 ;
   reg [7:0] \$447 ;
-  reg [8:0] \$448 ;
+  reg [7:0] \$448 ;
   reg [7:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [8:0] \$450 ;
+  reg [7:0] \$450 ;
   reg [7:0] \$451 ;
-  reg [8:0] \$452 ;
-  reg [7:0] \$453 ;
-  reg [8:0] \$454 ;
+  reg [4:0] \$452 ;
+  reg [63:0] \$453 ;
+  reg [7:0] \$454 ;
   reg [7:0] \$455 ;
-  reg [8:0] \$456 ;
+  reg [7:0] \$456 ;
   reg [7:0] \$457 ;
-  reg [8:0] \$458 ;
+  reg [7:0] \$458 ;
   reg [7:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [8:0] \$460 ;
+  reg [7:0] \$460 ;
   reg [7:0] \$461 ;
-  reg [8:0] \$462 ;
-  reg [7:0] \$463 ;
-  reg [8:0] \$464 ;
+  reg [4:0] \$462 ;
+  reg [63:0] \$463 ;
+  reg [7:0] \$464 ;
   reg [7:0] \$465 ;
-  reg [8:0] \$466 ;
+  reg [7:0] \$466 ;
   reg [7:0] \$467 ;
-  reg [8:0] \$468 ;
+  reg [7:0] \$468 ;
   reg [7:0] \$469 ;
   wire [8:0] \$47 ;
-  reg [8:0] \$470 ;
+  reg [7:0] \$470 ;
   reg [7:0] \$471 ;
-  reg [8:0] \$472 ;
-  reg [7:0] \$473 ;
-  reg [8:0] \$474 ;
+  reg [4:0] \$472 ;
+  reg [63:0] \$473 ;
+  reg [7:0] \$474 ;
   reg [7:0] \$475 ;
-  reg [8:0] \$476 ;
+  reg [7:0] \$476 ;
   reg [7:0] \$477 ;
-  reg [16:0] \$478 ;
-  reg [16:0] \$479 ;
+  reg [7:0] \$478 ;
+  reg [7:0] \$479 ;
   wire [8:0] \$48 ;
-  reg [16:0] \$480 ;
-  reg [16:0] \$481 ;
-  reg [16:0] \$482 ;
-  reg [16:0] \$483 ;
-  reg [16:0] \$484 ;
-  reg [16:0] \$485 ;
-  reg [16:0] \$486 ;
-  reg [16:0] \$487 ;
-  reg [16:0] \$488 ;
-  reg [16:0] \$489 ;
+  reg [7:0] \$480 ;
+  reg [7:0] \$481 ;
+  reg [8:0] \$482 ;
+  reg [7:0] \$483 ;
+  reg [8:0] \$484 ;
+  reg [7:0] \$485 ;
+  reg [8:0] \$486 ;
+  reg [7:0] \$487 ;
+  reg [8:0] \$488 ;
+  reg [7:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [16:0] \$490 ;
-  reg [16:0] \$491 ;
-  reg [16:0] \$492 ;
-  reg [16:0] \$493 ;
-  reg [16:0] \$494 ;
-  reg [16:0] \$495 ;
-  reg [16:0] \$496 ;
-  reg [16:0] \$497 ;
-  reg [16:0] \$498 ;
-  reg [16:0] \$499 ;
+  reg [8:0] \$490 ;
+  reg [7:0] \$491 ;
+  reg [8:0] \$492 ;
+  reg [7:0] \$493 ;
+  reg [8:0] \$494 ;
+  reg [7:0] \$495 ;
+  reg [8:0] \$496 ;
+  reg [7:0] \$497 ;
+  reg [8:0] \$498 ;
+  reg [7:0] \$499 ;
   reg \$5 ;
   wire [8:0] \$50 ;
-  reg [16:0] \$500 ;
-  reg [16:0] \$501 ;
-  reg [16:0] \$502 ;
-  reg [16:0] \$503 ;
-  reg [16:0] \$504 ;
-  reg [16:0] \$505 ;
-  reg [16:0] \$506 ;
-  reg [16:0] \$507 ;
-  reg [16:0] \$508 ;
-  reg [16:0] \$509 ;
+  reg [8:0] \$500 ;
+  reg [7:0] \$501 ;
+  reg [8:0] \$502 ;
+  reg [7:0] \$503 ;
+  reg [8:0] \$504 ;
+  reg [7:0] \$505 ;
+  reg [8:0] \$506 ;
+  reg [7:0] \$507 ;
+  reg [8:0] \$508 ;
+  reg [7:0] \$509 ;
   wire [8:0] \$51 ;
-  reg [16:0] \$510 ;
-  reg [16:0] \$511 ;
-  reg [16:0] \$512 ;
-  reg [16:0] \$513 ;
-  reg [16:0] \$514 ;
-  reg [16:0] \$515 ;
-  reg [16:0] \$516 ;
-  reg [16:0] \$517 ;
-  reg [16:0] \$518 ;
-  reg [16:0] \$519 ;
+  reg [8:0] \$510 ;
+  reg [7:0] \$511 ;
+  reg [8:0] \$512 ;
+  reg [7:0] \$513 ;
+  reg [8:0] \$514 ;
+  reg [7:0] \$515 ;
+  reg [8:0] \$516 ;
+  reg [7:0] \$517 ;
+  reg [8:0] \$518 ;
+  reg [7:0] \$519 ;
   wire [8:0] \$52 ;
-  reg [16:0] \$520 ;
-  reg [16:0] \$521 ;
-  reg [16:0] \$522 ;
-  reg [16:0] \$523 ;
-  reg [16:0] \$524 ;
-  reg [16:0] \$525 ;
-  reg [16:0] \$526 ;
-  reg [16:0] \$527 ;
-  reg [16:0] \$528 ;
-  reg [16:0] \$529 ;
+  reg [8:0] \$520 ;
+  reg [7:0] \$521 ;
+  reg [8:0] \$522 ;
+  reg [7:0] \$523 ;
+  reg [8:0] \$524 ;
+  reg [7:0] \$525 ;
+  reg [8:0] \$526 ;
+  reg [7:0] \$527 ;
+  reg [8:0] \$528 ;
+  reg [7:0] \$529 ;
   wire [8:0] \$53 ;
-  reg [16:0] \$530 ;
-  reg [16:0] \$531 ;
-  reg [16:0] \$532 ;
-  reg [16:0] \$533 ;
-  reg [16:0] \$534 ;
-  reg [16:0] \$535 ;
-  reg [16:0] \$536 ;
-  reg [16:0] \$537 ;
-  reg [16:0] \$538 ;
-  reg [16:0] \$539 ;
+  reg [8:0] \$530 ;
+  reg [7:0] \$531 ;
+  reg [8:0] \$532 ;
+  reg [7:0] \$533 ;
+  reg [8:0] \$534 ;
+  reg [7:0] \$535 ;
+  reg [8:0] \$536 ;
+  reg [7:0] \$537 ;
+  reg [8:0] \$538 ;
+  reg [7:0] \$539 ;
   wire [8:0] \$54 ;
-  reg [16:0] \$540 ;
-  reg [16:0] \$541 ;
-  reg [16:0] \$542 ;
-  reg [16:0] \$543 ;
-  reg [16:0] \$544 ;
-  reg [16:0] \$545 ;
-  reg [16:0] \$546 ;
-  reg [16:0] \$547 ;
-  reg [16:0] \$548 ;
-  reg [16:0] \$549 ;
+  reg [8:0] \$540 ;
+  reg [7:0] \$541 ;
+  reg [8:0] \$542 ;
+  reg [7:0] \$543 ;
+  reg [8:0] \$544 ;
+  reg [7:0] \$545 ;
+  reg [8:0] \$546 ;
+  reg [7:0] \$547 ;
+  reg [8:0] \$548 ;
+  reg [7:0] \$549 ;
   wire [8:0] \$55 ;
-  reg [16:0] \$550 ;
-  reg [16:0] \$551 ;
-  reg [16:0] \$552 ;
-  reg [16:0] \$553 ;
-  reg [16:0] \$554 ;
-  reg [16:0] \$555 ;
-  reg [16:0] \$556 ;
-  reg [16:0] \$557 ;
-  reg [16:0] \$558 ;
-  reg [16:0] \$559 ;
+  reg [8:0] \$550 ;
+  reg [7:0] \$551 ;
+  reg [8:0] \$552 ;
+  reg [7:0] \$553 ;
+  reg [8:0] \$554 ;
+  reg [7:0] \$555 ;
+  reg [8:0] \$556 ;
+  reg [7:0] \$557 ;
+  reg [8:0] \$558 ;
+  reg [7:0] \$559 ;
   wire [8:0] \$56 ;
-  reg [16:0] \$560 ;
-  reg [16:0] \$561 ;
-  reg [16:0] \$562 ;
-  reg [16:0] \$563 ;
-  reg [16:0] \$564 ;
-  reg [16:0] \$565 ;
-  reg [16:0] \$566 ;
-  reg [16:0] \$567 ;
-  reg [16:0] \$568 ;
-  reg [16:0] \$569 ;
+  reg [8:0] \$560 ;
+  reg [7:0] \$561 ;
+  reg [8:0] \$562 ;
+  reg [7:0] \$563 ;
+  reg [8:0] \$564 ;
+  reg [7:0] \$565 ;
+  reg [8:0] \$566 ;
+  reg [7:0] \$567 ;
+  reg [8:0] \$568 ;
+  reg [7:0] \$569 ;
   wire [8:0] \$57 ;
-  reg [16:0] \$570 ;
-  reg [16:0] \$571 ;
-  reg [16:0] \$572 ;
-  reg [16:0] \$573 ;
-  reg [16:0] \$574 ;
-  reg [16:0] \$575 ;
-  reg [16:0] \$576 ;
-  reg [16:0] \$577 ;
-  reg [16:0] \$578 ;
-  reg [16:0] \$579 ;
+  reg [8:0] \$570 ;
+  reg [7:0] \$571 ;
+  reg [8:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg [8:0] \$574 ;
+  reg [7:0] \$575 ;
+  reg [8:0] \$576 ;
+  reg [7:0] \$577 ;
+  reg [8:0] \$578 ;
+  reg [7:0] \$579 ;
   wire [8:0] \$58 ;
-  reg [16:0] \$580 ;
-  reg [16:0] \$581 ;
-  reg [16:0] \$582 ;
-  reg [16:0] \$583 ;
-  reg [16:0] \$584 ;
-  reg [16:0] \$585 ;
-  reg [16:0] \$586 ;
-  reg [16:0] \$587 ;
-  reg [16:0] \$588 ;
-  reg [16:0] \$589 ;
+  reg [8:0] \$580 ;
+  reg [7:0] \$581 ;
+  reg [8:0] \$582 ;
+  reg [7:0] \$583 ;
+  reg [8:0] \$584 ;
+  reg [7:0] \$585 ;
+  reg [8:0] \$586 ;
+  reg [7:0] \$587 ;
+  reg [8:0] \$588 ;
+  reg [7:0] \$589 ;
   wire [8:0] \$59 ;
-  reg [16:0] \$590 ;
-  reg [16:0] \$591 ;
-  reg [16:0] \$592 ;
-  reg [16:0] \$593 ;
-  reg [16:0] \$594 ;
-  reg [16:0] \$595 ;
-  reg [16:0] \$596 ;
-  reg [16:0] \$597 ;
-  reg [16:0] \$598 ;
-  reg [16:0] \$599 ;
+  reg [8:0] \$590 ;
+  reg [7:0] \$591 ;
+  reg [8:0] \$592 ;
+  reg [7:0] \$593 ;
+  reg [8:0] \$594 ;
+  reg [7:0] \$595 ;
+  reg [8:0] \$596 ;
+  reg [7:0] \$597 ;
+  reg [8:0] \$598 ;
+  reg [7:0] \$599 ;
   wire \$6 ;
   wire [8:0] \$60 ;
-  reg [16:0] \$600 ;
-  reg [16:0] \$601 ;
-  reg [23:0] \$602 ;
-  reg [23:0] \$603 ;
-  reg [23:0] \$604 ;
-  reg [23:0] \$605 ;
-  reg [23:0] \$606 ;
-  reg [23:0] \$607 ;
-  reg [23:0] \$608 ;
-  reg [23:0] \$609 ;
+  reg [8:0] \$600 ;
+  reg [7:0] \$601 ;
+  reg [8:0] \$602 ;
+  reg [7:0] \$603 ;
+  reg [8:0] \$604 ;
+  reg [7:0] \$605 ;
+  reg [8:0] \$606 ;
+  reg [7:0] \$607 ;
+  reg [8:0] \$608 ;
+  reg [7:0] \$609 ;
   wire [8:0] \$61 ;
-  reg [23:0] \$610 ;
-  reg [23:0] \$611 ;
-  reg [23:0] \$612 ;
-  reg [23:0] \$613 ;
-  reg [23:0] \$614 ;
-  reg [23:0] \$615 ;
-  reg [23:0] \$616 ;
-  reg [23:0] \$617 ;
-  reg [23:0] \$618 ;
-  reg [23:0] \$619 ;
+  reg [8:0] \$610 ;
+  reg [7:0] \$611 ;
+  reg [8:0] \$612 ;
+  reg [7:0] \$613 ;
+  reg [8:0] \$614 ;
+  reg [7:0] \$615 ;
+  reg [8:0] \$616 ;
+  reg [7:0] \$617 ;
+  reg [8:0] \$618 ;
+  reg [7:0] \$619 ;
   wire [8:0] \$62 ;
-  reg [23:0] \$620 ;
-  reg [23:0] \$621 ;
-  reg [23:0] \$622 ;
-  reg [23:0] \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg \$626 ;
-  reg [3:0] \$627 ;
-  reg \$628 ;
-  reg \$629 ;
+  reg [8:0] \$620 ;
+  reg [7:0] \$621 ;
+  reg [8:0] \$622 ;
+  reg [7:0] \$623 ;
+  reg [8:0] \$624 ;
+  reg [7:0] \$625 ;
+  reg [8:0] \$626 ;
+  reg [7:0] \$627 ;
+  reg [8:0] \$628 ;
+  reg [7:0] \$629 ;
   wire [8:0] \$63 ;
-  reg \$630 ;
-  reg [3:0] \$631 ;
-  reg \$632 ;
-  reg \$633 ;
-  reg \$634 ;
-  reg [3:0] \$635 ;
-  reg \$636 ;
-  reg \$637 ;
-  reg \$638 ;
-  reg [3:0] \$639 ;
+  reg [8:0] \$630 ;
+  reg [7:0] \$631 ;
+  reg [8:0] \$632 ;
+  reg [7:0] \$633 ;
+  reg [8:0] \$634 ;
+  reg [7:0] \$635 ;
+  reg [8:0] \$636 ;
+  reg [7:0] \$637 ;
+  reg [8:0] \$638 ;
+  reg [7:0] \$639 ;
   wire [8:0] \$64 ;
-  reg \$640 ;
-  reg \$641 ;
-  reg \$642 ;
-  reg [3:0] \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg [3:0] \$647 ;
-  reg \$648 ;
-  reg \$649 ;
+  reg [8:0] \$640 ;
+  reg [7:0] \$641 ;
+  reg [8:0] \$642 ;
+  reg [7:0] \$643 ;
+  reg [8:0] \$644 ;
+  reg [7:0] \$645 ;
+  reg [8:0] \$646 ;
+  reg [7:0] \$647 ;
+  reg [8:0] \$648 ;
+  reg [7:0] \$649 ;
   wire [8:0] \$65 ;
-  reg \$650 ;
-  reg [3:0] \$651 ;
-  reg \$652 ;
-  reg \$653 ;
-  reg \$654 ;
-  reg [3:0] \$655 ;
-  reg \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg [3:0] \$659 ;
+  reg [8:0] \$650 ;
+  reg [7:0] \$651 ;
+  reg [8:0] \$652 ;
+  reg [7:0] \$653 ;
+  reg [8:0] \$654 ;
+  reg [7:0] \$655 ;
+  reg [8:0] \$656 ;
+  reg [7:0] \$657 ;
+  reg [16:0] \$658 ;
+  reg [16:0] \$659 ;
   wire [8:0] \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg [3:0] \$663 ;
-  reg [23:0] \$664 ;
-  reg [23:0] \$665 ;
-  reg [23:0] \$666 ;
-  reg [23:0] \$667 ;
-  reg \$668 ;
-  reg [3:0] \$669 ;
+  reg [16:0] \$660 ;
+  reg [16:0] \$661 ;
+  reg [16:0] \$662 ;
+  reg [16:0] \$663 ;
+  reg [16:0] \$664 ;
+  reg [16:0] \$665 ;
+  reg [16:0] \$666 ;
+  reg [16:0] \$667 ;
+  reg [16:0] \$668 ;
+  reg [16:0] \$669 ;
   wire [8:0] \$67 ;
-  reg \$670 ;
-  reg [3:0] \$671 ;
-  reg [3:0] \$672 ;
-  reg [3:0] \$673 ;
-  reg \$674 ;
-  reg [47:0] \$675 ;
+  reg [16:0] \$670 ;
+  reg [16:0] \$671 ;
+  reg [16:0] \$672 ;
+  reg [16:0] \$673 ;
+  reg [16:0] \$674 ;
+  reg [16:0] \$675 ;
+  reg [16:0] \$676 ;
+  reg [16:0] \$677 ;
+  reg [16:0] \$678 ;
+  reg [16:0] \$679 ;
   wire [8:0] \$68 ;
+  reg [16:0] \$680 ;
+  reg [16:0] \$681 ;
+  reg [16:0] \$682 ;
+  reg [16:0] \$683 ;
+  reg [16:0] \$684 ;
+  reg [16:0] \$685 ;
+  reg [16:0] \$686 ;
+  reg [16:0] \$687 ;
+  reg [16:0] \$688 ;
+  reg [16:0] \$689 ;
   wire [8:0] \$69 ;
+  reg [16:0] \$690 ;
+  reg [16:0] \$691 ;
+  reg [16:0] \$692 ;
+  reg [16:0] \$693 ;
+  reg [16:0] \$694 ;
+  reg [16:0] \$695 ;
+  reg [16:0] \$696 ;
+  reg [16:0] \$697 ;
+  reg [16:0] \$698 ;
+  reg [16:0] \$699 ;
   wire [5:0] \$7 ;
   wire [8:0] \$70 ;
+  reg [16:0] \$700 ;
+  reg [16:0] \$701 ;
+  reg [16:0] \$702 ;
+  reg [16:0] \$703 ;
+  reg [16:0] \$704 ;
+  reg [16:0] \$705 ;
+  reg [16:0] \$706 ;
+  reg [16:0] \$707 ;
+  reg [16:0] \$708 ;
+  reg [16:0] \$709 ;
   wire [8:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
+  reg [16:0] \$710 ;
+  reg [16:0] \$711 ;
+  reg [16:0] \$712 ;
+  reg [16:0] \$713 ;
+  reg [16:0] \$714 ;
+  reg [16:0] \$715 ;
+  reg [16:0] \$716 ;
+  reg [16:0] \$717 ;
+  reg [16:0] \$718 ;
+  reg [16:0] \$719 ;
+  wire [8:0] \$72 ;
+  reg [16:0] \$720 ;
+  reg [16:0] \$721 ;
+  reg [16:0] \$722 ;
+  reg [16:0] \$723 ;
+  reg [16:0] \$724 ;
+  reg [16:0] \$725 ;
+  reg [16:0] \$726 ;
+  reg [16:0] \$727 ;
+  reg [16:0] \$728 ;
+  reg [16:0] \$729 ;
+  wire [8:0] \$73 ;
+  reg [16:0] \$730 ;
+  reg [16:0] \$731 ;
+  reg [16:0] \$732 ;
+  reg [16:0] \$733 ;
+  reg [16:0] \$734 ;
+  reg [16:0] \$735 ;
+  reg [16:0] \$736 ;
+  reg [16:0] \$737 ;
+  reg [16:0] \$738 ;
+  reg [16:0] \$739 ;
+  wire [8:0] \$74 ;
+  reg [16:0] \$740 ;
+  reg [16:0] \$741 ;
+  reg [16:0] \$742 ;
+  reg [16:0] \$743 ;
+  reg [16:0] \$744 ;
+  reg [16:0] \$745 ;
+  reg [16:0] \$746 ;
+  reg [16:0] \$747 ;
+  reg [16:0] \$748 ;
+  reg [16:0] \$749 ;
+  wire [8:0] \$75 ;
+  reg [16:0] \$750 ;
+  reg [16:0] \$751 ;
+  reg [16:0] \$752 ;
+  reg [16:0] \$753 ;
+  reg [16:0] \$754 ;
+  reg [16:0] \$755 ;
+  reg [16:0] \$756 ;
+  reg [16:0] \$757 ;
+  reg [16:0] \$758 ;
+  reg [16:0] \$759 ;
+  wire [8:0] \$76 ;
+  reg [16:0] \$760 ;
+  reg [16:0] \$761 ;
+  reg [16:0] \$762 ;
+  reg [16:0] \$763 ;
+  reg [16:0] \$764 ;
+  reg [16:0] \$765 ;
+  reg [16:0] \$766 ;
+  reg [16:0] \$767 ;
+  reg [16:0] \$768 ;
+  reg [16:0] \$769 ;
+  wire [8:0] \$77 ;
+  reg [16:0] \$770 ;
+  reg [16:0] \$771 ;
+  reg [16:0] \$772 ;
+  reg [16:0] \$773 ;
+  reg [16:0] \$774 ;
+  reg [16:0] \$775 ;
+  reg [16:0] \$776 ;
+  reg [16:0] \$777 ;
+  reg [16:0] \$778 ;
+  reg [16:0] \$779 ;
+  wire [8:0] \$78 ;
+  reg [16:0] \$780 ;
+  reg [16:0] \$781 ;
+  reg [16:0] \$782 ;
+  reg [16:0] \$783 ;
+  reg [16:0] \$784 ;
+  reg [16:0] \$785 ;
+  reg [16:0] \$786 ;
+  reg [16:0] \$787 ;
+  reg [16:0] \$788 ;
+  reg [16:0] \$789 ;
+  wire [8:0] \$79 ;
+  reg [16:0] \$790 ;
+  reg [16:0] \$791 ;
+  reg [16:0] \$792 ;
+  reg [16:0] \$793 ;
+  reg [16:0] \$794 ;
+  reg [16:0] \$795 ;
+  reg [16:0] \$796 ;
+  reg [16:0] \$797 ;
+  reg [16:0] \$798 ;
+  reg [16:0] \$799 ;
   wire [5:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [16:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
-  wire [255:0] \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
+  wire [8:0] \$80 ;
+  reg [16:0] \$800 ;
+  reg [16:0] \$801 ;
+  reg [16:0] \$802 ;
+  reg [16:0] \$803 ;
+  reg [16:0] \$804 ;
+  reg [16:0] \$805 ;
+  reg [16:0] \$806 ;
+  reg [16:0] \$807 ;
+  reg [16:0] \$808 ;
+  reg [16:0] \$809 ;
+  wire [8:0] \$81 ;
+  reg [16:0] \$810 ;
+  reg [16:0] \$811 ;
+  reg [16:0] \$812 ;
+  reg [16:0] \$813 ;
+  reg [16:0] \$814 ;
+  reg [16:0] \$815 ;
+  reg [16:0] \$816 ;
+  reg [16:0] \$817 ;
+  reg [16:0] \$818 ;
+  reg [16:0] \$819 ;
+  wire [8:0] \$82 ;
+  reg [16:0] \$820 ;
+  reg [16:0] \$821 ;
+  reg [16:0] \$822 ;
+  reg [16:0] \$823 ;
+  reg [16:0] \$824 ;
+  reg [16:0] \$825 ;
+  reg [16:0] \$826 ;
+  reg [16:0] \$827 ;
+  reg [16:0] \$828 ;
+  reg [16:0] \$829 ;
+  wire [8:0] \$83 ;
+  reg [16:0] \$830 ;
+  reg [16:0] \$831 ;
+  reg [16:0] \$832 ;
+  reg [16:0] \$833 ;
+  reg [23:0] \$834 ;
+  reg [23:0] \$835 ;
+  reg [23:0] \$836 ;
+  reg [23:0] \$837 ;
+  reg [23:0] \$838 ;
+  reg [23:0] \$839 ;
+  wire [8:0] \$84 ;
+  reg [23:0] \$840 ;
+  reg [23:0] \$841 ;
+  reg [23:0] \$842 ;
+  reg [23:0] \$843 ;
+  reg [23:0] \$844 ;
+  reg [23:0] \$845 ;
+  reg [23:0] \$846 ;
+  reg [23:0] \$847 ;
+  reg [23:0] \$848 ;
+  reg [23:0] \$849 ;
+  wire [8:0] \$85 ;
+  reg [23:0] \$850 ;
+  reg [23:0] \$851 ;
+  reg [23:0] \$852 ;
+  reg [23:0] \$853 ;
+  reg [23:0] \$854 ;
+  reg [23:0] \$855 ;
+  reg [23:0] \$856 ;
+  reg [23:0] \$857 ;
+  reg [23:0] \$858 ;
+  reg [23:0] \$859 ;
+  wire [8:0] \$86 ;
+  reg [23:0] \$860 ;
+  reg [23:0] \$861 ;
+  reg [23:0] \$862 ;
+  reg [23:0] \$863 ;
+  reg [23:0] \$864 ;
+  reg [23:0] \$865 ;
+  reg [23:0] \$866 ;
+  reg \$867 ;
+  reg \$868 ;
+  reg \$869 ;
+  wire [8:0] \$87 ;
+  reg [1:0] \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg [1:0] \$874 ;
+  reg \$875 ;
+  reg \$876 ;
+  reg \$877 ;
+  reg [1:0] \$878 ;
+  reg \$879 ;
+  wire [8:0] \$88 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg [1:0] \$882 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg [1:0] \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
+  wire [8:0] \$89 ;
+  reg [1:0] \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg [1:0] \$894 ;
+  reg \$895 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg [1:0] \$898 ;
+  reg \$899 ;
+  wire [63:0] \$9 ;
+  wire [8:0] \$90 ;
+  reg \$900 ;
+  reg \$901 ;
+  reg [1:0] \$902 ;
+  reg [23:0] \$903 ;
+  reg [23:0] \$904 ;
+  reg [23:0] \$905 ;
+  reg [23:0] \$906 ;
+  reg [23:0] \$907 ;
+  reg [23:0] \$908 ;
+  reg [23:0] \$909 ;
+  wire [8:0] \$91 ;
+  reg [23:0] \$910 ;
+  reg [23:0] \$911 ;
+  reg [23:0] \$912 ;
+  reg [23:0] \$913 ;
+  reg [23:0] \$914 ;
+  reg [23:0] \$915 ;
+  reg [23:0] \$916 ;
+  reg [23:0] \$917 ;
+  reg [23:0] \$918 ;
+  reg \$919 ;
+  wire [8:0] \$92 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg [1:0] \$922 ;
+  reg [23:0] \$923 ;
+  reg [23:0] \$924 ;
+  reg [23:0] \$925 ;
+  reg [23:0] \$926 ;
+  reg [23:0] \$927 ;
+  reg [23:0] \$928 ;
+  reg \$929 ;
+  wire [8:0] \$93 ;
+  reg [3:0] \$930 ;
+  reg \$931 ;
+  reg [3:0] \$932 ;
+  reg [3:0] \$933 ;
+  reg [3:0] \$934 ;
+  reg \$935 ;
+  reg [263:0] \$936 ;
+  wire [8:0] \$94 ;
+  wire [8:0] \$95 ;
+  wire [8:0] \$96 ;
+  wire [8:0] \$97 ;
   wire [16:0] \$98 ;
   wire [16:0] \$99 ;
-  (* init = 1'h0 *)
-  wire \$signature__addr ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$456 ;
-  wire [255:0] \$signature__data ;
-  wire [47:0] \$signature__data$457 ;
+  wire [3:0] \$signature__addr$636 ;
+  wire [63:0] \$signature__data ;
+  wire [263:0] \$signature__data$637 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$455 ;
+  wire \$signature__en$635 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
+  reg [23:0] acc10 = 24'h000000;
+  wire [23:0] acc10_next;
   wire [23:0] acc1_next;
+  reg [23:0] acc2 = 24'h000000;
+  wire [23:0] acc2_next;
+  reg [23:0] acc3 = 24'h000000;
+  wire [23:0] acc3_next;
+  reg [23:0] acc4 = 24'h000000;
+  wire [23:0] acc4_next;
+  reg [23:0] acc5 = 24'h000000;
+  wire [23:0] acc5_next;
+  reg [23:0] acc6 = 24'h000000;
+  wire [23:0] acc6_next;
+  reg [23:0] acc7 = 24'h000000;
+  wire [23:0] acc7_next;
+  reg [23:0] acc8 = 24'h000000;
+  wire [23:0] acc8_next;
+  reg [23:0] acc9 = 24'h000000;
+  wire [23:0] acc9_next;
   reg [23:0] bias0 = 24'h000000;
   reg [23:0] bias1 = 24'h000000;
+  reg [23:0] bias10 = 24'h000000;
+  reg [23:0] bias2 = 24'h000000;
+  reg [23:0] bias3 = 24'h000000;
+  reg [23:0] bias4 = 24'h000000;
+  reg [23:0] bias5 = 24'h000000;
+  reg [23:0] bias6 = 24'h000000;
+  reg [23:0] bias7 = 24'h000000;
+  reg [23:0] bias8 = 24'h000000;
+  reg [23:0] bias9 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
   reg first1 = 1'h0;
-  reg first10 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first10_0 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
@@ -1250,54 +1533,31 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first9 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first9_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first9_1 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
-  input [255:0] i__payload;
-  wire [255:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[10] ;
-  wire [7:0] \i__payload[11] ;
-  wire [7:0] \i__payload[12] ;
-  wire [7:0] \i__payload[13] ;
-  wire [7:0] \i__payload[14] ;
-  wire [7:0] \i__payload[15] ;
-  wire [7:0] \i__payload[16] ;
-  wire [7:0] \i__payload[17] ;
-  wire [7:0] \i__payload[18] ;
-  wire [7:0] \i__payload[19] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[20] ;
-  wire [7:0] \i__payload[21] ;
-  wire [7:0] \i__payload[22] ;
-  wire [7:0] \i__payload[23] ;
-  wire [7:0] \i__payload[24] ;
-  wire [7:0] \i__payload[25] ;
-  wire [7:0] \i__payload[26] ;
-  wire [7:0] \i__payload[27] ;
-  wire [7:0] \i__payload[28] ;
-  wire [7:0] \i__payload[29] ;
   wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[30] ;
-  wire [7:0] \i__payload[31] ;
   wire [7:0] \i__payload[3] ;
   wire [7:0] \i__payload[4] ;
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
-  wire [7:0] \i__payload[8] ;
-  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [255:0] inbuf_read = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [63:0] inbuf_read = 64'h0000000000000000;
   wire issue;
   reg last1 = 1'h0;
-  reg last10 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last10_0 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
@@ -1306,26 +1566,40 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last9 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h1;
-  reg [3:0] nf1 = 4'h0;
-  reg [3:0] nf10 = 4'h0;
   (* keep = 32'd1 *)
-  reg [3:0] nf10_0 = 4'h0;
-  reg [3:0] nf2 = 4'h0;
-  reg [3:0] nf3 = 4'h0;
-  reg [3:0] nf4 = 4'h0;
-  reg [3:0] nf5 = 4'h0;
-  reg [3:0] nf6 = 4'h0;
-  reg [3:0] nf7 = 4'h0;
-  reg [3:0] nf8 = 4'h0;
-  reg [3:0] nf9 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
-  output [47:0] o__payload;
-  reg [47:0] o__payload = 48'h000000000000;
+  reg last9_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last9_1 = 1'h0;
+  reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
+  reg [1:0] nf1 = 2'h0;
+  reg [1:0] nf2 = 2'h0;
+  reg [1:0] nf3 = 2'h0;
+  reg [1:0] nf4 = 2'h0;
+  reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf6 = 2'h0;
+  reg [1:0] nf7 = 2'h0;
+  reg [1:0] nf8 = 2'h0;
+  reg [1:0] nf9 = 2'h0;
+  (* keep = 32'd1 *)
+  reg [1:0] nf9_0 = 2'h0;
+  (* keep = 32'd1 *)
+  reg [1:0] nf9_1 = 2'h0;
+  reg [1:0] nf_t = 2'h0;
+  reg [1:0] nf_t_ahead = 2'h0;
+  output [263:0] o__payload;
+  reg [263:0] o__payload = 264'h000000000000000000000000000000000000000000000000000000000000000000;
   wire [23:0] \o__payload[0] ;
+  wire [23:0] \o__payload[10] ;
   wire [23:0] \o__payload[1] ;
+  wire [23:0] \o__payload[2] ;
+  wire [23:0] \o__payload[3] ;
+  wire [23:0] \o__payload[4] ;
+  wire [23:0] \o__payload[5] ;
+  wire [23:0] \o__payload[6] ;
+  wire [23:0] \o__payload[7] ;
+  wire [23:0] \o__payload[8] ;
+  wire [23:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -1335,82 +1609,52 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$448 ;
+  wire [4:0] \port__addr$625 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$449 ;
+  wire [4:0] \port__addr$626 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$450 ;
+  wire [4:0] \port__addr$627 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$451 ;
+  wire [4:0] \port__addr$628 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$452 ;
+  wire [4:0] \port__addr$629 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$453 ;
+  wire [4:0] \port__addr$630 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$454 ;
+  wire [4:0] \port__addr$631 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$632 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$633 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$634 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$100 ;
-  wire [47:0] \port__data$111 ;
+  wire [63:0] \port__data$111 ;
+  wire [63:0] \port__data$122 ;
+  wire [63:0] \port__data$133 ;
+  wire [63:0] \port__data$144 ;
   wire [63:0] \port__data$45 ;
   wire [63:0] \port__data$56 ;
   wire [63:0] \port__data$67 ;
   wire [63:0] \port__data$78 ;
   wire [63:0] \port__data$89 ;
+  reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_10 = 17'h00000;
-  reg [16:0] prod0_10_r = 17'h00000;
-  reg [16:0] prod0_11 = 17'h00000;
-  reg [16:0] prod0_11_r = 17'h00000;
-  reg [16:0] prod0_12 = 17'h00000;
-  reg [16:0] prod0_12_r = 17'h00000;
-  reg [16:0] prod0_13 = 17'h00000;
-  reg [16:0] prod0_13_r = 17'h00000;
-  reg [16:0] prod0_14 = 17'h00000;
-  reg [16:0] prod0_14_r = 17'h00000;
-  reg [16:0] prod0_15 = 17'h00000;
-  reg [16:0] prod0_15_r = 17'h00000;
-  reg [16:0] prod0_16 = 17'h00000;
-  reg [16:0] prod0_16_r = 17'h00000;
-  reg [16:0] prod0_17 = 17'h00000;
-  reg [16:0] prod0_17_r = 17'h00000;
-  reg [16:0] prod0_18 = 17'h00000;
-  reg [16:0] prod0_18_r = 17'h00000;
-  reg [16:0] prod0_19 = 17'h00000;
-  reg [16:0] prod0_19_r = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
-  reg [16:0] prod0_20 = 17'h00000;
-  reg [16:0] prod0_20_r = 17'h00000;
-  reg [16:0] prod0_21 = 17'h00000;
-  reg [16:0] prod0_21_r = 17'h00000;
-  reg [16:0] prod0_22 = 17'h00000;
-  reg [16:0] prod0_22_r = 17'h00000;
-  reg [16:0] prod0_23 = 17'h00000;
-  reg [16:0] prod0_23_r = 17'h00000;
-  reg [16:0] prod0_24 = 17'h00000;
-  reg [16:0] prod0_24_r = 17'h00000;
-  reg [16:0] prod0_25 = 17'h00000;
-  reg [16:0] prod0_25_r = 17'h00000;
-  reg [16:0] prod0_26 = 17'h00000;
-  reg [16:0] prod0_26_r = 17'h00000;
-  reg [16:0] prod0_27 = 17'h00000;
-  reg [16:0] prod0_27_r = 17'h00000;
-  reg [16:0] prod0_28 = 17'h00000;
-  reg [16:0] prod0_28_r = 17'h00000;
-  reg [16:0] prod0_29 = 17'h00000;
-  reg [16:0] prod0_29_r = 17'h00000;
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
-  reg [16:0] prod0_30 = 17'h00000;
-  reg [16:0] prod0_30_r = 17'h00000;
-  reg [16:0] prod0_31 = 17'h00000;
-  reg [16:0] prod0_31_r = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
   reg [16:0] prod0_4_r = 17'h00000;
@@ -1420,59 +1664,29 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
   reg [16:0] prod0_7_r = 17'h00000;
-  reg [16:0] prod0_8 = 17'h00000;
-  reg [16:0] prod0_8_r = 17'h00000;
-  reg [16:0] prod0_9 = 17'h00000;
-  reg [16:0] prod0_9_r = 17'h00000;
+  reg [16:0] prod10_0 = 17'h00000;
+  reg [16:0] prod10_0_r = 17'h00000;
+  reg [16:0] prod10_1 = 17'h00000;
+  reg [16:0] prod10_1_r = 17'h00000;
+  reg [16:0] prod10_2 = 17'h00000;
+  reg [16:0] prod10_2_r = 17'h00000;
+  reg [16:0] prod10_3 = 17'h00000;
+  reg [16:0] prod10_3_r = 17'h00000;
+  reg [16:0] prod10_4 = 17'h00000;
+  reg [16:0] prod10_4_r = 17'h00000;
+  reg [16:0] prod10_5 = 17'h00000;
+  reg [16:0] prod10_5_r = 17'h00000;
+  reg [16:0] prod10_6 = 17'h00000;
+  reg [16:0] prod10_6_r = 17'h00000;
+  reg [16:0] prod10_7 = 17'h00000;
+  reg [16:0] prod10_7_r = 17'h00000;
+  reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_10 = 17'h00000;
-  reg [16:0] prod1_10_r = 17'h00000;
-  reg [16:0] prod1_11 = 17'h00000;
-  reg [16:0] prod1_11_r = 17'h00000;
-  reg [16:0] prod1_12 = 17'h00000;
-  reg [16:0] prod1_12_r = 17'h00000;
-  reg [16:0] prod1_13 = 17'h00000;
-  reg [16:0] prod1_13_r = 17'h00000;
-  reg [16:0] prod1_14 = 17'h00000;
-  reg [16:0] prod1_14_r = 17'h00000;
-  reg [16:0] prod1_15 = 17'h00000;
-  reg [16:0] prod1_15_r = 17'h00000;
-  reg [16:0] prod1_16 = 17'h00000;
-  reg [16:0] prod1_16_r = 17'h00000;
-  reg [16:0] prod1_17 = 17'h00000;
-  reg [16:0] prod1_17_r = 17'h00000;
-  reg [16:0] prod1_18 = 17'h00000;
-  reg [16:0] prod1_18_r = 17'h00000;
-  reg [16:0] prod1_19 = 17'h00000;
-  reg [16:0] prod1_19_r = 17'h00000;
   reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
-  reg [16:0] prod1_20 = 17'h00000;
-  reg [16:0] prod1_20_r = 17'h00000;
-  reg [16:0] prod1_21 = 17'h00000;
-  reg [16:0] prod1_21_r = 17'h00000;
-  reg [16:0] prod1_22 = 17'h00000;
-  reg [16:0] prod1_22_r = 17'h00000;
-  reg [16:0] prod1_23 = 17'h00000;
-  reg [16:0] prod1_23_r = 17'h00000;
-  reg [16:0] prod1_24 = 17'h00000;
-  reg [16:0] prod1_24_r = 17'h00000;
-  reg [16:0] prod1_25 = 17'h00000;
-  reg [16:0] prod1_25_r = 17'h00000;
-  reg [16:0] prod1_26 = 17'h00000;
-  reg [16:0] prod1_26_r = 17'h00000;
-  reg [16:0] prod1_27 = 17'h00000;
-  reg [16:0] prod1_27_r = 17'h00000;
-  reg [16:0] prod1_28 = 17'h00000;
-  reg [16:0] prod1_28_r = 17'h00000;
-  reg [16:0] prod1_29 = 17'h00000;
-  reg [16:0] prod1_29_r = 17'h00000;
   reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
-  reg [16:0] prod1_30 = 17'h00000;
-  reg [16:0] prod1_30_r = 17'h00000;
-  reg [16:0] prod1_31 = 17'h00000;
-  reg [16:0] prod1_31_r = 17'h00000;
   reg [16:0] prod1_3_r = 17'h00000;
   reg [16:0] prod1_4 = 17'h00000;
   reg [16:0] prod1_4_r = 17'h00000;
@@ -1482,13 +1696,146 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod1_6_r = 17'h00000;
   reg [16:0] prod1_7 = 17'h00000;
   reg [16:0] prod1_7_r = 17'h00000;
-  reg [16:0] prod1_8 = 17'h00000;
-  reg [16:0] prod1_8_r = 17'h00000;
-  reg [16:0] prod1_9 = 17'h00000;
-  reg [16:0] prod1_9_r = 17'h00000;
-  wire [47:0] q_in;
+  reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_0_r = 17'h00000;
+  reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_1_r = 17'h00000;
+  reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_2_r = 17'h00000;
+  reg [16:0] prod2_3 = 17'h00000;
+  reg [16:0] prod2_3_r = 17'h00000;
+  reg [16:0] prod2_4 = 17'h00000;
+  reg [16:0] prod2_4_r = 17'h00000;
+  reg [16:0] prod2_5 = 17'h00000;
+  reg [16:0] prod2_5_r = 17'h00000;
+  reg [16:0] prod2_6 = 17'h00000;
+  reg [16:0] prod2_6_r = 17'h00000;
+  reg [16:0] prod2_7 = 17'h00000;
+  reg [16:0] prod2_7_r = 17'h00000;
+  reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_0_r = 17'h00000;
+  reg [16:0] prod3_1 = 17'h00000;
+  reg [16:0] prod3_1_r = 17'h00000;
+  reg [16:0] prod3_2 = 17'h00000;
+  reg [16:0] prod3_2_r = 17'h00000;
+  reg [16:0] prod3_3 = 17'h00000;
+  reg [16:0] prod3_3_r = 17'h00000;
+  reg [16:0] prod3_4 = 17'h00000;
+  reg [16:0] prod3_4_r = 17'h00000;
+  reg [16:0] prod3_5 = 17'h00000;
+  reg [16:0] prod3_5_r = 17'h00000;
+  reg [16:0] prod3_6 = 17'h00000;
+  reg [16:0] prod3_6_r = 17'h00000;
+  reg [16:0] prod3_7 = 17'h00000;
+  reg [16:0] prod3_7_r = 17'h00000;
+  reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod4_0_r = 17'h00000;
+  reg [16:0] prod4_1 = 17'h00000;
+  reg [16:0] prod4_1_r = 17'h00000;
+  reg [16:0] prod4_2 = 17'h00000;
+  reg [16:0] prod4_2_r = 17'h00000;
+  reg [16:0] prod4_3 = 17'h00000;
+  reg [16:0] prod4_3_r = 17'h00000;
+  reg [16:0] prod4_4 = 17'h00000;
+  reg [16:0] prod4_4_r = 17'h00000;
+  reg [16:0] prod4_5 = 17'h00000;
+  reg [16:0] prod4_5_r = 17'h00000;
+  reg [16:0] prod4_6 = 17'h00000;
+  reg [16:0] prod4_6_r = 17'h00000;
+  reg [16:0] prod4_7 = 17'h00000;
+  reg [16:0] prod4_7_r = 17'h00000;
+  reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
+  reg [16:0] prod5_1 = 17'h00000;
+  reg [16:0] prod5_1_r = 17'h00000;
+  reg [16:0] prod5_2 = 17'h00000;
+  reg [16:0] prod5_2_r = 17'h00000;
+  reg [16:0] prod5_3 = 17'h00000;
+  reg [16:0] prod5_3_r = 17'h00000;
+  reg [16:0] prod5_4 = 17'h00000;
+  reg [16:0] prod5_4_r = 17'h00000;
+  reg [16:0] prod5_5 = 17'h00000;
+  reg [16:0] prod5_5_r = 17'h00000;
+  reg [16:0] prod5_6 = 17'h00000;
+  reg [16:0] prod5_6_r = 17'h00000;
+  reg [16:0] prod5_7 = 17'h00000;
+  reg [16:0] prod5_7_r = 17'h00000;
+  reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod6_0_r = 17'h00000;
+  reg [16:0] prod6_1 = 17'h00000;
+  reg [16:0] prod6_1_r = 17'h00000;
+  reg [16:0] prod6_2 = 17'h00000;
+  reg [16:0] prod6_2_r = 17'h00000;
+  reg [16:0] prod6_3 = 17'h00000;
+  reg [16:0] prod6_3_r = 17'h00000;
+  reg [16:0] prod6_4 = 17'h00000;
+  reg [16:0] prod6_4_r = 17'h00000;
+  reg [16:0] prod6_5 = 17'h00000;
+  reg [16:0] prod6_5_r = 17'h00000;
+  reg [16:0] prod6_6 = 17'h00000;
+  reg [16:0] prod6_6_r = 17'h00000;
+  reg [16:0] prod6_7 = 17'h00000;
+  reg [16:0] prod6_7_r = 17'h00000;
+  reg [16:0] prod7_0 = 17'h00000;
+  reg [16:0] prod7_0_r = 17'h00000;
+  reg [16:0] prod7_1 = 17'h00000;
+  reg [16:0] prod7_1_r = 17'h00000;
+  reg [16:0] prod7_2 = 17'h00000;
+  reg [16:0] prod7_2_r = 17'h00000;
+  reg [16:0] prod7_3 = 17'h00000;
+  reg [16:0] prod7_3_r = 17'h00000;
+  reg [16:0] prod7_4 = 17'h00000;
+  reg [16:0] prod7_4_r = 17'h00000;
+  reg [16:0] prod7_5 = 17'h00000;
+  reg [16:0] prod7_5_r = 17'h00000;
+  reg [16:0] prod7_6 = 17'h00000;
+  reg [16:0] prod7_6_r = 17'h00000;
+  reg [16:0] prod7_7 = 17'h00000;
+  reg [16:0] prod7_7_r = 17'h00000;
+  reg [16:0] prod8_0 = 17'h00000;
+  reg [16:0] prod8_0_r = 17'h00000;
+  reg [16:0] prod8_1 = 17'h00000;
+  reg [16:0] prod8_1_r = 17'h00000;
+  reg [16:0] prod8_2 = 17'h00000;
+  reg [16:0] prod8_2_r = 17'h00000;
+  reg [16:0] prod8_3 = 17'h00000;
+  reg [16:0] prod8_3_r = 17'h00000;
+  reg [16:0] prod8_4 = 17'h00000;
+  reg [16:0] prod8_4_r = 17'h00000;
+  reg [16:0] prod8_5 = 17'h00000;
+  reg [16:0] prod8_5_r = 17'h00000;
+  reg [16:0] prod8_6 = 17'h00000;
+  reg [16:0] prod8_6_r = 17'h00000;
+  reg [16:0] prod8_7 = 17'h00000;
+  reg [16:0] prod8_7_r = 17'h00000;
+  reg [16:0] prod9_0 = 17'h00000;
+  reg [16:0] prod9_0_r = 17'h00000;
+  reg [16:0] prod9_1 = 17'h00000;
+  reg [16:0] prod9_1_r = 17'h00000;
+  reg [16:0] prod9_2 = 17'h00000;
+  reg [16:0] prod9_2_r = 17'h00000;
+  reg [16:0] prod9_3 = 17'h00000;
+  reg [16:0] prod9_3_r = 17'h00000;
+  reg [16:0] prod9_4 = 17'h00000;
+  reg [16:0] prod9_4_r = 17'h00000;
+  reg [16:0] prod9_5 = 17'h00000;
+  reg [16:0] prod9_5_r = 17'h00000;
+  reg [16:0] prod9_6 = 17'h00000;
+  reg [16:0] prod9_6_r = 17'h00000;
+  reg [16:0] prod9_7 = 17'h00000;
+  reg [16:0] prod9_7_r = 17'h00000;
+  wire [263:0] q_in;
   wire [23:0] \q_in[0] ;
+  wire [23:0] \q_in[10] ;
   wire [23:0] \q_in[1] ;
+  wire [23:0] \q_in[2] ;
+  wire [23:0] \q_in[3] ;
+  wire [23:0] \q_in[4] ;
+  wire [23:0] \q_in[5] ;
+  wire [23:0] \q_in[6] ;
+  wire [23:0] \q_in[7] ;
+  wire [23:0] \q_in[8] ;
+  wire [23:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
@@ -1500,6 +1847,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [4:0] rom10_addr = 5'h00;
+  reg [63:0] rom10_read = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [4:0] rom1_addr = 5'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
@@ -1520,45 +1870,59 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [63:0] rom6_read = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [4:0] rom7_addr = 5'h00;
-  reg [47:0] rom7_read = 48'h000000000000;
-  (* init = 1'h0 *)
-  wire rport__addr;
+  reg [63:0] rom7_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [4:0] rom8_addr = 5'h00;
+  reg [63:0] rom8_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [4:0] rom9_addr = 5'h00;
+  reg [63:0] rom9_read = 64'h0000000000000000;
+  (* init = 3'h0 *)
+  wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$458 ;
-  wire [255:0] rport__data;
-  wire [47:0] \rport__data$442 ;
+  wire [3:0] \rport__addr$638 ;
+  wire [63:0] rport__data;
+  wire [263:0] \rport__data$619 ;
   input rst;
   wire rst;
-  reg sf_t = 1'h0;
-  reg sf_t_ahead = 1'h1;
+  reg [2:0] sf_t = 3'h0;
+  reg [2:0] sf_t_ahead = 3'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
-  reg [23:0] sum0_s0_2 = 24'h000000;
-  reg [23:0] sum0_s0_3 = 24'h000000;
-  reg [23:0] sum0_s0_4 = 24'h000000;
-  reg [23:0] sum0_s0_5 = 24'h000000;
-  reg [23:0] sum0_s0_6 = 24'h000000;
-  reg [23:0] sum0_s0_7 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
-  reg [23:0] sum0_s1_1 = 24'h000000;
-  reg [23:0] sum0_s2_0 = 24'h000000;
+  reg [23:0] sum10_s0_0 = 24'h000000;
+  reg [23:0] sum10_s0_1 = 24'h000000;
+  reg [23:0] sum10_s1_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_1 = 24'h000000;
-  reg [23:0] sum1_s0_2 = 24'h000000;
-  reg [23:0] sum1_s0_3 = 24'h000000;
-  reg [23:0] sum1_s0_4 = 24'h000000;
-  reg [23:0] sum1_s0_5 = 24'h000000;
-  reg [23:0] sum1_s0_6 = 24'h000000;
-  reg [23:0] sum1_s0_7 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
-  reg [23:0] sum1_s1_1 = 24'h000000;
-  reg [23:0] sum1_s2_0 = 24'h000000;
+  reg [23:0] sum2_s0_0 = 24'h000000;
+  reg [23:0] sum2_s0_1 = 24'h000000;
+  reg [23:0] sum2_s1_0 = 24'h000000;
+  reg [23:0] sum3_s0_0 = 24'h000000;
+  reg [23:0] sum3_s0_1 = 24'h000000;
+  reg [23:0] sum3_s1_0 = 24'h000000;
+  reg [23:0] sum4_s0_0 = 24'h000000;
+  reg [23:0] sum4_s0_1 = 24'h000000;
+  reg [23:0] sum4_s1_0 = 24'h000000;
+  reg [23:0] sum5_s0_0 = 24'h000000;
+  reg [23:0] sum5_s0_1 = 24'h000000;
+  reg [23:0] sum5_s1_0 = 24'h000000;
+  reg [23:0] sum6_s0_0 = 24'h000000;
+  reg [23:0] sum6_s0_1 = 24'h000000;
+  reg [23:0] sum6_s1_0 = 24'h000000;
+  reg [23:0] sum7_s0_0 = 24'h000000;
+  reg [23:0] sum7_s0_1 = 24'h000000;
+  reg [23:0] sum7_s1_0 = 24'h000000;
+  reg [23:0] sum8_s0_0 = 24'h000000;
+  reg [23:0] sum8_s0_1 = 24'h000000;
+  reg [23:0] sum8_s1_0 = 24'h000000;
+  reg [23:0] sum9_s0_0 = 24'h000000;
+  reg [23:0] sum9_s0_1 = 24'h000000;
+  reg [23:0] sum9_s1_0 = 24'h000000;
   reg [4:0] t = 5'h00;
   reg [4:0] t1 = 5'h00;
   reg v1 = 1'h0;
-  reg v10 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v10_0 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
@@ -1567,68 +1931,100 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v7 = 1'h0;
   reg v8 = 1'h0;
   reg v9 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v9_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v9_1 = 1'h0;
+  reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w0_10 = 8'h00;
-  reg [7:0] w0_11 = 8'h00;
-  reg [7:0] w0_12 = 8'h00;
-  reg [7:0] w0_13 = 8'h00;
-  reg [7:0] w0_14 = 8'h00;
-  reg [7:0] w0_15 = 8'h00;
-  reg [7:0] w0_16 = 8'h00;
-  reg [7:0] w0_17 = 8'h00;
-  reg [7:0] w0_18 = 8'h00;
-  reg [7:0] w0_19 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
-  reg [7:0] w0_20 = 8'h00;
-  reg [7:0] w0_21 = 8'h00;
-  reg [7:0] w0_22 = 8'h00;
-  reg [7:0] w0_23 = 8'h00;
-  reg [7:0] w0_24 = 8'h00;
-  reg [7:0] w0_25 = 8'h00;
-  reg [7:0] w0_26 = 8'h00;
-  reg [7:0] w0_27 = 8'h00;
-  reg [7:0] w0_28 = 8'h00;
-  reg [7:0] w0_29 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w0_30 = 8'h00;
-  reg [7:0] w0_31 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
   reg [7:0] w0_5 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
-  reg [7:0] w0_8 = 8'h00;
-  reg [7:0] w0_9 = 8'h00;
+  reg [7:0] w10_0 = 8'h00;
+  reg [7:0] w10_1 = 8'h00;
+  reg [7:0] w10_2 = 8'h00;
+  reg [7:0] w10_3 = 8'h00;
+  reg [7:0] w10_4 = 8'h00;
+  reg [7:0] w10_5 = 8'h00;
+  reg [7:0] w10_6 = 8'h00;
+  reg [7:0] w10_7 = 8'h00;
+  reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_10 = 8'h00;
-  reg [7:0] w1_11 = 8'h00;
-  reg [7:0] w1_12 = 8'h00;
-  reg [7:0] w1_13 = 8'h00;
-  reg [7:0] w1_14 = 8'h00;
-  reg [7:0] w1_15 = 8'h00;
-  reg [7:0] w1_16 = 8'h00;
-  reg [7:0] w1_17 = 8'h00;
-  reg [7:0] w1_18 = 8'h00;
-  reg [7:0] w1_19 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
-  reg [7:0] w1_20 = 8'h00;
-  reg [7:0] w1_21 = 8'h00;
-  reg [7:0] w1_22 = 8'h00;
-  reg [7:0] w1_23 = 8'h00;
-  reg [7:0] w1_24 = 8'h00;
-  reg [7:0] w1_25 = 8'h00;
-  reg [7:0] w1_26 = 8'h00;
-  reg [7:0] w1_27 = 8'h00;
-  reg [7:0] w1_28 = 8'h00;
-  reg [7:0] w1_29 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
-  reg [7:0] w1_30 = 8'h00;
-  reg [7:0] w1_31 = 8'h00;
   reg [7:0] w1_4 = 8'h00;
   reg [7:0] w1_5 = 8'h00;
   reg [7:0] w1_6 = 8'h00;
   reg [7:0] w1_7 = 8'h00;
-  reg [7:0] w1_8 = 8'h00;
-  reg [7:0] w1_9 = 8'h00;
+  reg [7:0] w2_0 = 8'h00;
+  reg [7:0] w2_1 = 8'h00;
+  reg [7:0] w2_2 = 8'h00;
+  reg [7:0] w2_3 = 8'h00;
+  reg [7:0] w2_4 = 8'h00;
+  reg [7:0] w2_5 = 8'h00;
+  reg [7:0] w2_6 = 8'h00;
+  reg [7:0] w2_7 = 8'h00;
+  reg [7:0] w3_0 = 8'h00;
+  reg [7:0] w3_1 = 8'h00;
+  reg [7:0] w3_2 = 8'h00;
+  reg [7:0] w3_3 = 8'h00;
+  reg [7:0] w3_4 = 8'h00;
+  reg [7:0] w3_5 = 8'h00;
+  reg [7:0] w3_6 = 8'h00;
+  reg [7:0] w3_7 = 8'h00;
+  reg [7:0] w4_0 = 8'h00;
+  reg [7:0] w4_1 = 8'h00;
+  reg [7:0] w4_2 = 8'h00;
+  reg [7:0] w4_3 = 8'h00;
+  reg [7:0] w4_4 = 8'h00;
+  reg [7:0] w4_5 = 8'h00;
+  reg [7:0] w4_6 = 8'h00;
+  reg [7:0] w4_7 = 8'h00;
+  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w5_1 = 8'h00;
+  reg [7:0] w5_2 = 8'h00;
+  reg [7:0] w5_3 = 8'h00;
+  reg [7:0] w5_4 = 8'h00;
+  reg [7:0] w5_5 = 8'h00;
+  reg [7:0] w5_6 = 8'h00;
+  reg [7:0] w5_7 = 8'h00;
+  reg [7:0] w6_0 = 8'h00;
+  reg [7:0] w6_1 = 8'h00;
+  reg [7:0] w6_2 = 8'h00;
+  reg [7:0] w6_3 = 8'h00;
+  reg [7:0] w6_4 = 8'h00;
+  reg [7:0] w6_5 = 8'h00;
+  reg [7:0] w6_6 = 8'h00;
+  reg [7:0] w6_7 = 8'h00;
+  reg [7:0] w7_0 = 8'h00;
+  reg [7:0] w7_1 = 8'h00;
+  reg [7:0] w7_2 = 8'h00;
+  reg [7:0] w7_3 = 8'h00;
+  reg [7:0] w7_4 = 8'h00;
+  reg [7:0] w7_5 = 8'h00;
+  reg [7:0] w7_6 = 8'h00;
+  reg [7:0] w7_7 = 8'h00;
+  reg [7:0] w8_0 = 8'h00;
+  reg [7:0] w8_1 = 8'h00;
+  reg [7:0] w8_2 = 8'h00;
+  reg [7:0] w8_3 = 8'h00;
+  reg [7:0] w8_4 = 8'h00;
+  reg [7:0] w8_5 = 8'h00;
+  reg [7:0] w8_6 = 8'h00;
+  reg [7:0] w8_7 = 8'h00;
+  reg [7:0] w9_0 = 8'h00;
+  reg [7:0] w9_1 = 8'h00;
+  reg [7:0] w9_2 = 8'h00;
+  reg [7:0] w9_3 = 8'h00;
+  reg [7:0] w9_4 = 8'h00;
+  reg [7:0] w9_5 = 8'h00;
+  reg [7:0] w9_6 = 8'h00;
+  reg [7:0] w9_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_1 = 8'h00;
   (* keep = 32'd1 *)
@@ -1644,55 +2040,73 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x0_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x0_8 = 8'h00;
+  reg [7:0] x10_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_10 = 8'h00;
+  reg [7:0] x10_1 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_11 = 8'h00;
+  reg [7:0] x10_2 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_12 = 8'h00;
+  reg [7:0] x10_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_13 = 8'h00;
+  reg [7:0] x10_4 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_14 = 8'h00;
+  reg [7:0] x10_5 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_15 = 8'h00;
+  reg [7:0] x10_6 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_16 = 8'h00;
+  reg [7:0] x10_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_9 = 8'h00;
+  reg [7:0] x1_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_17 = 8'h00;
+  reg [7:0] x1_1 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_18 = 8'h00;
+  reg [7:0] x1_2 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_19 = 8'h00;
+  reg [7:0] x1_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_20 = 8'h00;
+  reg [7:0] x1_4 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_21 = 8'h00;
+  reg [7:0] x1_5 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_22 = 8'h00;
+  reg [7:0] x1_6 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_23 = 8'h00;
+  reg [7:0] x1_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_24 = 8'h00;
+  reg [7:0] x2_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x3_1 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_25 = 8'h00;
+  reg [7:0] x3_2 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_26 = 8'h00;
+  reg [7:0] x3_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_27 = 8'h00;
+  reg [7:0] x3_4 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_28 = 8'h00;
+  reg [7:0] x3_5 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_29 = 8'h00;
+  reg [7:0] x3_6 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_30 = 8'h00;
+  reg [7:0] x3_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_31 = 8'h00;
+  reg [7:0] x4_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_1 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x4_2 = 8'h00;
   (* keep = 32'd1 *)
@@ -1706,106 +2120,96 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x4_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_8 = 8'h00;
+  reg [7:0] x5_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_9 = 8'h00;
+  reg [7:0] x5_1 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_10 = 8'h00;
+  reg [7:0] x5_2 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_11 = 8'h00;
+  reg [7:0] x5_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_12 = 8'h00;
+  reg [7:0] x5_4 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_13 = 8'h00;
+  reg [7:0] x5_5 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_14 = 8'h00;
+  reg [7:0] x5_6 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_15 = 8'h00;
+  reg [7:0] x5_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_16 = 8'h00;
+  reg [7:0] x6_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_17 = 8'h00;
+  reg [7:0] x6_1 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_18 = 8'h00;
+  reg [7:0] x6_2 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_19 = 8'h00;
+  reg [7:0] x6_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_20 = 8'h00;
+  reg [7:0] x6_4 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_21 = 8'h00;
+  reg [7:0] x6_5 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_22 = 8'h00;
+  reg [7:0] x6_6 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_23 = 8'h00;
+  reg [7:0] x6_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_24 = 8'h00;
+  reg [7:0] x7_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_25 = 8'h00;
+  reg [7:0] x7_1 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_26 = 8'h00;
+  reg [7:0] x7_2 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_27 = 8'h00;
+  reg [7:0] x7_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_28 = 8'h00;
+  reg [7:0] x7_4 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_29 = 8'h00;
+  reg [7:0] x7_5 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_30 = 8'h00;
+  reg [7:0] x7_6 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_31 = 8'h00;
-  reg [255:0] x_mid = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [255:0] x_reg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [255:0] x_reg2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [7:0] x7_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x8_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x8_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x8_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x8_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x8_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x8_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x8_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x8_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_7 = 8'h00;
+  reg [63:0] x_mid = 64'h0000000000000000;
+  reg [63:0] x_reg = 64'h0000000000000000;
+  reg [63:0] x_reg2 = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_10 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_11 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_12 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_13 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_14 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_15 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_16 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_17 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_18 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_19 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff0_2 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_20 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_21 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_22 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_23 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_24 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_25 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_26 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_27 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_28 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_29 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff0_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_30 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_31 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_4 = 9'h000;
   (* keep = 32'd1 *)
@@ -1815,59 +2219,29 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff0_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_8 = 9'h000;
+  reg [8:0] xoff10_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_9 = 9'h000;
+  reg [8:0] xoff10_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_10 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_11 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_12 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_13 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_14 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_15 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_16 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_17 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_18 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_19 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff1_2 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_20 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_21 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_22 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_23 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_24 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_25 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_26 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_27 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_28 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_29 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff1_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_30 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_31 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_4 = 9'h000;
   (* keep = 32'd1 *)
@@ -1877,4491 +2251,6529 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff1_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_8 = 9'h000;
+  reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_9 = 9'h000;
-  reg [255:0] inbuf [1:0];
+  reg [8:0] xoff2_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_7 = 9'h000;
+  reg [63:0] inbuf [7:0];
   initial begin
-    inbuf[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    inbuf[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    inbuf[0] = 64'h0000000000000000;
+    inbuf[1] = 64'h0000000000000000;
+    inbuf[2] = 64'h0000000000000000;
+    inbuf[3] = 64'h0000000000000000;
+    inbuf[4] = 64'h0000000000000000;
+    inbuf[5] = 64'h0000000000000000;
+    inbuf[6] = 64'h0000000000000000;
+    inbuf[7] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[sf_t] <= i__payload;
   end
-  reg [255:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [11:0];
+  reg [263:0] queue [10:0];
   initial begin
-    queue[0] = 48'h000000000000;
-    queue[1] = 48'h000000000000;
-    queue[2] = 48'h000000000000;
-    queue[3] = 48'h000000000000;
-    queue[4] = 48'h000000000000;
-    queue[5] = 48'h000000000000;
-    queue[6] = 48'h000000000000;
-    queue[7] = 48'h000000000000;
-    queue[8] = 48'h000000000000;
-    queue[9] = 48'h000000000000;
-    queue[10] = 48'h000000000000;
-    queue[11] = 48'h000000000000;
+    queue[0] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[1] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[2] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[3] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[4] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[5] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[6] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[7] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[8] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[9] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[10] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$442  = queue[q_rptr];
-  reg [63:0] rom0 [31:0];
+  assign \rport__data$619  = queue[q_rptr];
+  reg [63:0] rom0 [23:0];
   initial begin
-    rom0[0] = 64'h01ef12bb40269bf2;
-    rom0[1] = 64'h0000f2ffd12f0dfa;
-    rom0[2] = 64'hff10e616cceeed0b;
-    rom0[3] = 64'h0000141b42f62a34;
-    rom0[4] = 64'h010158097b41e214;
-    rom0[5] = 64'h00002d284f6a09d6;
-    rom0[6] = 64'hfd17e734e808d61f;
-    rom0[7] = 64'h0000422d7cfa261b;
-    rom0[8] = 64'h0113c8f3c1d315f7;
-    rom0[9] = 64'h000010021f131724;
-    rom0[10] = 64'hfff54e167f6643fa;
-    rom0[11] = 64'h0000a3d5186fb1aa;
-    rom0[12] = 64'h010300af7f0c0e04;
-    rom0[13] = 64'h000030ebfcfee812;
-    rom0[14] = 64'h03002a58f3044afd;
-    rom0[15] = 64'h00005333a6b24625;
-    rom0[16] = 64'h00ea1e1e0a46fceb;
-    rom0[17] = 64'h0000cb099c021d9c;
-    rom0[18] = 64'h040e0322f5d91102;
-    rom0[19] = 64'h00002f27522c4343;
-    rom0[20] = 64'h0000000000f20000;
-    rom0[21] = 64'h000000f90000ee00;
-    rom0[22] = 64'h00043b49f0cf5305;
-    rom0[23] = 64'h0000ef07ff0e0115;
-    rom0[24] = 64'h0000000000000000;
-    rom0[25] = 64'h0000000000000000;
-    rom0[26] = 64'h02ea0f1d271ce402;
-    rom0[27] = 64'h0000cb00fa5710f8;
-    rom0[28] = 64'h0007f6eee01df2da;
-    rom0[29] = 64'h00001139d9d62bfe;
-    rom0[30] = 64'h0000001bde7afe00;
-    rom0[31] = 64'h0000000000000000;
+    rom0[0] = 64'hef12bb40269bf200;
+    rom0[1] = 64'hf23b14c51801d001;
+    rom0[2] = 64'hf8024df6f21ae201;
+    rom0[3] = 64'h00d00d2247191200;
+    rom0[4] = 64'h00f2ffd12f0dfa00;
+    rom0[5] = 64'h082e0caf8122c500;
+    rom0[6] = 64'hf2422be5f430f200;
+    rom0[7] = 64'hdbee1d2f1ebefa00;
+    rom0[8] = 64'hed2c173d171bf700;
+    rom0[9] = 64'hf33932e32238fc02;
+    rom0[10] = 64'hfad714d1e3160f00;
+    rom0[11] = 64'h00c5f418521f3e00;
+    rom0[12] = 64'h00ecf0d119e9ee00;
+    rom0[13] = 64'h051541e981eed600;
+    rom0[14] = 64'he2f31ee7b20e0000;
+    rom0[15] = 64'hc2cafa293212fd00;
+    rom0[16] = 64'h043b49f0cf530500;
+    rom0[17] = 64'h03fef9c2202ef500;
+    rom0[18] = 64'h008c8195d12aff00;
+    rom0[19] = 64'h008bd2130df8f600;
+    rom0[20] = 64'h00ef07ff0e011500;
+    rom0[21] = 64'h062336034f42dc00;
+    rom0[22] = 64'hd7ff36d4f827d101;
+    rom0[23] = 64'hd3ec231b2c390700;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  reg [63:0] rom1 [31:0];
+  reg [63:0] rom1 [23:0];
   initial begin
-    rom1[0] = 64'h01f23b14c51801d0;
-    rom1[1] = 64'h00082e0caf8122c5;
-    rom1[2] = 64'h000be3f22df6def1;
-    rom1[3] = 64'h00fffee6437f4f53;
-    rom1[4] = 64'hfffd741f3e273e3e;
-    rom1[5] = 64'hfefb313b0f819adc;
-    rom1[6] = 64'hff11e1da55e9b015;
-    rom1[7] = 64'h00fa18ed4b7ff477;
-    rom1[8] = 64'h0113d2df81f70be6;
-    rom1[9] = 64'hff06292b45723241;
-    rom1[10] = 64'h00f540ff3c1b7b77;
-    rom1[11] = 64'h04f8c9a3a2bf96ce;
-    rom1[12] = 64'h00035422e92d6856;
-    rom1[13] = 64'h0207404838bbfd4a;
-    rom1[14] = 64'h0101bd082a1715d1;
-    rom1[15] = 64'hfb00e72205e626ef;
-    rom1[16] = 64'h00f0ee04300df9e1;
-    rom1[17] = 64'hfff6a8dead81bf8f;
-    rom1[18] = 64'h020af6fcd4030bdc;
-    rom1[19] = 64'hfc010b4c7f49354b;
-    rom1[20] = 64'h000000bcf1060000;
-    rom1[21] = 64'h0000000100008300;
-    rom1[22] = 64'h0003fef9c2202ef5;
-    rom1[23] = 64'h01062336034f42dc;
-    rom1[24] = 64'h000000000000f100;
-    rom1[25] = 64'h0000000000000000;
-    rom1[26] = 64'h00ee433bf222fac1;
-    rom1[27] = 64'hfe062e4e0aa31b81;
-    rom1[28] = 64'h0007ecf4e6edf3d0;
-    rom1[29] = 64'h00febdd70904072f;
-    rom1[30] = 64'h0000000100000000;
-    rom1[31] = 64'h00000000fa000000;
+    rom1[0] = 64'h02d6062108f0e600;
+    rom1[1] = 64'h01232be2021d0a01;
+    rom1[2] = 64'hfd04163dfa193c01;
+    rom1[3] = 64'h00dbf51653dfff00;
+    rom1[4] = 64'h0081c8164ddaca00;
+    rom1[5] = 64'hfdcbebf2dee80000;
+    rom1[6] = 64'h07273df8c61d1e00;
+    rom1[7] = 64'h01001d332ae1fc00;
+    rom1[8] = 64'h0300af7f0c0e0400;
+    rom1[9] = 64'h035422e92d685601;
+    rom1[10] = 64'h01265bceab16da00;
+    rom1[11] = 64'h003adacf0c185100;
+    rom1[12] = 64'h0030ebfcfee81200;
+    rom1[13] = 64'h07404838bbfd4a00;
+    rom1[14] = 64'heafffd20d4020f02;
+    rom1[15] = 64'hd7d8d70105260100;
+    rom1[16] = 64'h050b7d81c522ef00;
+    rom1[17] = 64'h05b53ceee1df8e04;
+    rom1[18] = 64'h02dfe92e73295b02;
+    rom1[19] = 64'h000d05424d640200;
+    rom1[20] = 64'h00b6142c31510700;
+    rom1[21] = 64'hf7a00b4340160100;
+    rom1[22] = 64'h249edcfcd4130efb;
+    rom1[23] = 64'h24dbd41606ddf6fe;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
   assign \port__data$45  = _2_;
-  reg [63:0] rom2 [31:0];
+  reg [63:0] rom10 [23:0];
   initial begin
-    rom2[0] = 64'h00f8024df6f21ae2;
-    rom2[1] = 64'h00f2422be5f430f2;
-    rom2[2] = 64'h00061cd92928ffe8;
-    rom2[3] = 64'h000b180225401907;
-    rom2[4] = 64'h00fe2b5a3d9aa2da;
-    rom2[5] = 64'h00e50bb9b3c9e2fc;
-    rom2[6] = 64'h000847c96634b002;
-    rom2[7] = 64'h000446015a65dc21;
-    rom2[8] = 64'h0007d9a9b22d5c11;
-    rom2[9] = 64'h00f4f72f0b11e8fd;
-    rom2[10] = 64'h00fafc4552a7ec01;
-    rom2[11] = 64'h01122afcd7fc172d;
-    rom2[12] = 64'h0001265bceab16da;
-    rom2[13] = 64'h00eafffd20d4020f;
-    rom2[14] = 64'h0001d645d0504966;
-    rom2[15] = 64'hfe049fb005ecf0f4;
-    rom2[16] = 64'h00f8fb46486a2059;
-    rom2[17] = 64'h002df30828ef05fd;
-    rom2[18] = 64'h00051200fa1202fc;
-    rom2[19] = 64'hff03dbc5dcd1fd0f;
-    rom2[20] = 64'h0000008100000b00;
-    rom2[21] = 64'h000000fa1ce7d600;
-    rom2[22] = 64'h00008c8195d12aff;
-    rom2[23] = 64'h00d7ff36d4f827d1;
-    rom2[24] = 64'h0000000081000000;
-    rom2[25] = 64'h000000ec00990000;
-    rom2[26] = 64'h00f9c7bfd5f1ee18;
-    rom2[27] = 64'h00e04e55e0df31b9;
-    rom2[28] = 64'h0002497f207144ee;
-    rom2[29] = 64'h003dc4c00116c733;
-    rom2[30] = 64'h0000000000000000;
-    rom2[31] = 64'h00000000ce000000;
+    rom10[0] = 64'hf54e167f6643fa00;
+    rom10[1] = 64'hf540ff3c1b7b77ff;
+    rom10[2] = 64'hfafc4552a7ec0100;
+    rom10[3] = 64'h00d4404031c6ce00;
+    rom10[4] = 64'h00a3d5186fb1aa00;
+    rom10[5] = 64'hf8c9a3a2bf96ce00;
+    rom10[6] = 64'h122afcd7fc172d04;
+    rom10[7] = 64'hfe142209306b0401;
+    rom10[8] = 64'h08aaf3c4dbcedb00;
+    rom10[9] = 64'h08e01fbcedd1cd03;
+    rom10[10] = 64'h02392c1a554c4202;
+    rom10[11] = 64'h001717cb6d1b3400;
+    rom10[12] = 64'h0081dd0a4537ec00;
+    rom10[13] = 64'h00ebff1c3f4e1500;
+    rom10[14] = 64'h171823f8e0200efe;
+    rom10[15] = 64'h0f121b340f94efff;
+    rom10[16] = 64'h0000000000000000;
+    rom10[17] = 64'h0000000000000000;
+    rom10[18] = 64'h0000000000000000;
+    rom10[19] = 64'h0000000000000000;
+    rom10[20] = 64'h0000000000000000;
+    rom10[21] = 64'h0000000000000000;
+    rom10[22] = 64'h0000000000000000;
+    rom10[23] = 64'h0000000000000000;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    _3_ <= rom2[rom2_addr];
+    _3_ <= rom10[rom10_addr];
   end
-  assign \port__data$56  = _3_;
-  reg [63:0] rom3 [31:0];
+  assign \port__data$144  = _3_;
+  reg [63:0] rom2 [23:0];
   initial begin
-    rom3[0] = 64'he600d00d22471912;
-    rom3[1] = 64'hcadbee1d2f1ebefa;
-    rom3[2] = 64'hfe001f0d17d602da;
-    rom3[3] = 64'h3835341cfddfd907;
-    rom3[4] = 64'h10000626522cdfe2;
-    rom3[5] = 64'h10cacbbecef22508;
-    rom3[6] = 64'he4000a0557b8cfc8;
-    rom3[7] = 64'h424b422efbe6e20b;
-    rom3[8] = 64'h020009ca0f493c37;
-    rom3[9] = 64'h11f5fd251817faf2;
-    rom3[10] = 64'hf700d4404031c6ce;
-    rom3[11] = 64'heefe142209306b04;
-    rom3[12] = 64'h00003adacf0c1851;
-    rom3[13] = 64'hdad7d8d701052601;
-    rom3[14] = 64'h1b002e280ffd7f2f;
-    rom3[15] = 64'h07e5c3c501202af5;
-    rom3[16] = 64'h0000eb3e212e2c1b;
-    rom3[17] = 64'h001a1f2033411ef4;
-    rom3[18] = 64'h0c0034fe2d394f2c;
-    rom3[19] = 64'h34f9cec5f6d8dffe;
-    rom3[20] = 64'hdb0000f100008b00;
-    rom3[21] = 64'hec000000e4f20000;
-    rom3[22] = 64'hef008bd2130df8f6;
-    rom3[23] = 64'h07d3ec231b2c3907;
-    rom3[24] = 64'h000000001e000000;
-    rom3[25] = 64'h0000000000000000;
-    rom3[26] = 64'h35008bcc2259f73b;
-    rom3[27] = 64'h53d1fe2e1635ed06;
-    rom3[28] = 64'hf9007e70ee0e4cfa;
-    rom3[29] = 64'hbb251f0211fbdaed;
-    rom3[30] = 64'h0c00000004000000;
-    rom3[31] = 64'h2e00000000d9fb00;
+    rom2[0] = 64'h10e616cceeed0b00;
+    rom2[1] = 64'h0be3f22df6def1ff;
+    rom2[2] = 64'h061cd92928ffe800;
+    rom2[3] = 64'h001f0d17d602da00;
+    rom2[4] = 64'h00141b42f62a3400;
+    rom2[5] = 64'hfffee6437f4f5300;
+    rom2[6] = 64'h0b18022540190700;
+    rom2[7] = 64'h35341cfddfd90700;
+    rom2[8] = 64'hff4a40bf230d0000;
+    rom2[9] = 64'h00c6c70aeacdae00;
+    rom2[10] = 64'h00dfde3e7a012000;
+    rom2[11] = 64'h001d4f7f1d59e000;
+    rom2[12] = 64'h006d59f8e32ada00;
+    rom2[13] = 64'hf9c7f1f2d7b2c000;
+    rom2[14] = 64'h36f0d30722da01fc;
+    rom2[15] = 64'h311010000d17f1ff;
+    rom2[16] = 64'h0000000000000000;
+    rom2[17] = 64'h0000000000f10000;
+    rom2[18] = 64'h0000008100000000;
+    rom2[19] = 64'h0000001e00000000;
+    rom2[20] = 64'h0000000000000000;
+    rom2[21] = 64'h0000000000000000;
+    rom2[22] = 64'h0000ec0099000000;
+    rom2[23] = 64'h0000000000000000;
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
-    _4_ <= rom3[rom3_addr];
+    _4_ <= rom2[rom2_addr];
   end
-  assign \port__data$67  = _4_;
-  reg [63:0] rom4 [31:0];
+  assign \port__data$56  = _4_;
+  reg [63:0] rom3 [23:0];
   initial begin
-    rom4[0] = 64'h0a0102d6062108f0;
-    rom4[1] = 64'h00000081c8164dda;
-    rom4[2] = 64'hd70009b79f4017b5;
-    rom4[3] = 64'h5000007f4ecac319;
-    rom4[4] = 64'h3b00f77f321c1321;
-    rom4[5] = 64'ha40000380ef93139;
-    rom4[6] = 64'h2c0005ddba19272d;
-    rom4[7] = 64'h3b0000fc04f122fa;
-    rom4[8] = 64'h500002c7e46017fe;
-    rom4[9] = 64'h45000083c73a3ec8;
-    rom4[10] = 64'hfc02ed2c173d171b;
-    rom4[11] = 64'hd60000ecf0d119e9;
-    rom4[12] = 64'hae00ff4a40bf230d;
-    rom4[13] = 64'hc000006d59f8e32a;
-    rom4[14] = 64'hc7fffc057fb6c31a;
-    rom4[15] = 64'hd90000f107600f27;
-    rom4[16] = 64'h0000000000c79200;
-    rom4[17] = 64'h00000000f5cfcdf7;
-    rom4[18] = 64'h01fefd383ffa1242;
-    rom4[19] = 64'h810000f4f6c1e524;
-    rom4[20] = 64'hcd0308aaf3c4dbce;
-    rom4[21] = 64'h15000081dd0a4537;
-    rom4[22] = 64'h8e04050b7d81c522;
-    rom4[23] = 64'h010000b6142c3151;
-    rom4[24] = 64'h00000000faf3ed00;
-    rom4[25] = 64'h0000000004040000;
-    rom4[26] = 64'h1afbfe5d5d311040;
-    rom4[27] = 64'hf80000440618a7f8;
-    rom4[28] = 64'h14fe01c21b1c41d5;
-    rom4[29] = 64'h00000081d41f1cfa;
-    rom4[30] = 64'h3efcff55561ef46d;
-    rom4[31] = 64'hba0000d1ebcfd8f0;
+    rom3[0] = 64'h09b79f4017b5fe00;
+    rom3[1] = 64'h0aebd3f403cfd700;
+    rom3[2] = 64'h0415deb81f0acd00;
+    rom3[3] = 64'h0043e4b0c9fa0c00;
+    rom3[4] = 64'h007f4ecac3193800;
+    rom3[5] = 64'h095c50fed75a5000;
+    rom3[6] = 64'he42b184b1a661600;
+    rom3[7] = 64'hebfe122efee1fe00;
+    rom3[8] = 64'h002a58f3044afd00;
+    rom3[9] = 64'h01bd082a1715d103;
+    rom3[10] = 64'h01d645d050496601;
+    rom3[11] = 64'h002e280ffd7f2f00;
+    rom3[12] = 64'h005333a6b2462500;
+    rom3[13] = 64'h00e72205e626ef00;
+    rom3[14] = 64'h049fb005ecf0f4fb;
+    rom3[15] = 64'he5c3c501202af5fe;
+    rom3[16] = 64'h0000faf3ed000000;
+    rom3[17] = 64'h00000000fefa0000;
+    rom3[18] = 64'h0000000000ff0000;
+    rom3[19] = 64'h00000003ff000000;
+    rom3[20] = 64'h0000040400000000;
+    rom3[21] = 64'h00ffd50000000000;
+    rom3[22] = 64'h000091ed00000000;
+    rom3[23] = 64'h0000fa81e0000000;
   end
   reg [63:0] _5_;
   always @(posedge clk) begin
-    _5_ <= rom4[rom4_addr];
+    _5_ <= rom3[rom3_addr];
   end
-  assign \port__data$78  = _5_;
-  reg [63:0] rom5 [31:0];
+  assign \port__data$67  = _5_;
+  reg [63:0] rom4 [23:0];
   initial begin
-    rom5[0] = 64'h3c0101232be2021d;
-    rom5[1] = 64'h1e00fdcbebf2dee8;
-    rom5[2] = 64'hcd000aebd3f403cf;
-    rom5[3] = 64'h1600095c50fed75a;
-    rom5[4] = 64'h21fff824cf4f1f15;
-    rom5[5] = 64'he10000e6ebeef1dc;
-    rom5[6] = 64'hd90103daeffa1f38;
-    rom5[7] = 64'h190306f2addb766d;
-    rom5[8] = 64'he500fd576854183d;
-    rom5[9] = 64'h0803021713293754;
-    rom5[10] = 64'h0f00f33932e32238;
-    rom5[11] = 64'h0000051541e981ee;
-    rom5[12] = 64'h200000c6c70aeacd;
-    rom5[13] = 64'h01fcf9c7f1f2d7b2;
-    rom5[14] = 64'h2c00f6e56376f5aa;
-    rom5[15] = 64'hc6fefafe0a4e7300;
-    rom5[16] = 64'h00000000f4d98dbf;
-    rom5[17] = 64'h00000000e8f0fbf9;
-    rom5[18] = 64'h06ff00081b525302;
-    rom5[19] = 64'h9c03050302c3367c;
-    rom5[20] = 64'h420208e01fbcedd1;
-    rom5[21] = 64'h0efe00ebff1c3f4e;
-    rom5[22] = 64'h5b0205b53ceee1df;
-    rom5[23] = 64'h0efbf7a00b434016;
-    rom5[24] = 64'h000000000000fefa;
-    rom5[25] = 64'h000000ffd5000000;
-    rom5[26] = 64'h04fdfff6dd2d402d;
-    rom5[27] = 64'hf602f9093a078cac;
-    rom5[28] = 64'h4bff0000223ed9de;
-    rom5[29] = 64'h1701f8d3c2e305c3;
-    rom5[30] = 64'h00ff00fef6765d2b;
-    rom5[31] = 64'hc50500c2c9996372;
+    rom4[0] = 64'h0158097b41e21400;
+    rom4[1] = 64'hfd741f3e273e3e01;
+    rom4[2] = 64'hfe2b5a3d9aa2daff;
+    rom4[3] = 64'h000626522cdfe200;
+    rom4[4] = 64'h002d284f6a09d600;
+    rom4[5] = 64'hfb313b0f819adc00;
+    rom4[6] = 64'he50bb9b3c9e2fcfe;
+    rom4[7] = 64'hcacbbecef2250800;
+    rom4[8] = 64'hfc057fb6c31a1b00;
+    rom4[9] = 64'hf6e56376f5aac7ff;
+    rom4[10] = 64'h0038c7332c842c00;
+    rom4[11] = 64'h00cbed05d6c0b400;
+    rom4[12] = 64'h00f107600f270700;
+    rom4[13] = 64'hfafe0a4e7300d900;
+    rom4[14] = 64'hfd0a243c240bc6fe;
+    rom4[15] = 64'h2b0f041bfce41500;
+    rom4[16] = 64'hea0f1d271ce40200;
+    rom4[17] = 64'hee433bf222fac102;
+    rom4[18] = 64'hf9c7bfd5f1ee1800;
+    rom4[19] = 64'h008bcc2259f73b00;
+    rom4[20] = 64'h00cb00fa5710f800;
+    rom4[21] = 64'h062e4e0aa31b8100;
+    rom4[22] = 64'he04e55e0df31b9fe;
+    rom4[23] = 64'hd1fe2e1635ed0600;
   end
   reg [63:0] _6_;
   always @(posedge clk) begin
-    _6_ <= rom5[rom5_addr];
+    _6_ <= rom4[rom4_addr];
   end
-  assign \port__data$89  = _6_;
-  reg [63:0] rom6 [31:0];
+  assign \port__data$78  = _6_;
+  reg [63:0] rom5 [23:0];
   initial begin
-    rom6[0] = 64'hff00fd04163dfa19;
-    rom6[1] = 64'hfc0007273df8c61d;
-    rom6[2] = 64'h0c000415deb81f0a;
-    rom6[3] = 64'hfe00e42b184b1a66;
-    rom6[4] = 64'h1e00fcd4e3ccf7fb;
-    rom6[5] = 64'h050000d1bebd12be;
-    rom6[6] = 64'h0e00014047e1ee75;
-    rom6[7] = 64'hfc0114ebe5cd405e;
-    rom6[8] = 64'hce00ff6f683281d2;
-    rom6[9] = 64'h1901e44e21dbdd5f;
-    rom6[10] = 64'h3e00fad714d1e316;
-    rom6[11] = 64'hfd00e2f31ee7b20e;
-    rom6[12] = 64'he00000dfde3e7a01;
-    rom6[13] = 64'hf1ff36f0d30722da;
-    rom6[14] = 64'hb4000038c7332c84;
-    rom6[15] = 64'h1500fd0a243c240b;
-    rom6[16] = 64'h00000000fff6e6d3;
-    rom6[17] = 64'h00000000dbe1c9f2;
-    rom6[18] = 64'hf90000f4c79be231;
-    rom6[19] = 64'h1001e90c534f7952;
-    rom6[20] = 64'h340002392c1a554c;
-    rom6[21] = 64'hefff171823f8e020;
-    rom6[22] = 64'h020002dfe92e7329;
-    rom6[23] = 64'hf6fe249edcfcd413;
-    rom6[24] = 64'h00000000000000ff;
-    rom6[25] = 64'h0000000091ed0000;
-    rom6[26] = 64'hff00009d81e0c6e4;
-    rom6[27] = 64'h0801e409287c23fa;
-    rom6[28] = 64'hcb0000220d720ad6;
-    rom6[29] = 64'h01001338444b29f8;
-    rom6[30] = 64'hd80000ecb3d4cc17;
-    rom6[31] = 64'h1402f0e6295e5c31;
+    rom5[0] = 64'hf77f321c13211000;
+    rom5[1] = 64'hf824cf4f1f153b00;
+    rom5[2] = 64'hfcd4e3ccf7fb21ff;
+    rom5[3] = 64'h00f7262cf3461e00;
+    rom5[4] = 64'h00380ef931391000;
+    rom5[5] = 64'h00e6ebeef1dca400;
+    rom5[6] = 64'h00d1bebd12bee100;
+    rom5[7] = 64'hfeebd2d1ea3f0500;
+    rom5[8] = 64'hea1e1e0a46fceb00;
+    rom5[9] = 64'hf0ee04300df9e100;
+    rom5[10] = 64'hf8fb46486a205900;
+    rom5[11] = 64'h00eb3e212e2c1b00;
+    rom5[12] = 64'h00cb099c021d9c00;
+    rom5[13] = 64'hf6a8dead81bf8f00;
+    rom5[14] = 64'h2df30828ef05fdff;
+    rom5[15] = 64'h1a1f2033411ef400;
+    rom5[16] = 64'hfe5d5d3110403500;
+    rom5[17] = 64'hfff6dd2d402d1afb;
+    rom5[18] = 64'h009d81e0c6e404fd;
+    rom5[19] = 64'h0098933aa3f7ff00;
+    rom5[20] = 64'h00440618a7f85300;
+    rom5[21] = 64'hf9093a078cacf800;
+    rom5[22] = 64'he409287c23faf602;
+    rom5[23] = 64'h1a2c1a121a530801;
   end
   reg [63:0] _7_;
   always @(posedge clk) begin
-    _7_ <= rom6[rom6_addr];
+    _7_ <= rom5[rom5_addr];
   end
-  assign \port__data$100  = _7_;
-  reg [47:0] rom7 [31:0];
+  assign \port__data$89  = _7_;
+  reg [63:0] rom6 [23:0];
   initial begin
-    rom7[0] = 48'h00dbf51653df;
-    rom7[1] = 48'h01001d332ae1;
-    rom7[2] = 48'h0043e4b0c9fa;
-    rom7[3] = 48'hebfe122efee1;
-    rom7[4] = 48'h00f7262cf346;
-    rom7[5] = 48'hfeebd2d1ea3f;
-    rom7[6] = 48'h007f739bfa41;
-    rom7[7] = 48'h0305f3f2fd08;
-    rom7[8] = 48'h000a09c1fe8c;
-    rom7[9] = 48'hf609ef0becfc;
-    rom7[10] = 48'h00c5f418521f;
-    rom7[11] = 48'hc2cafa293212;
-    rom7[12] = 48'h001d4f7f1d59;
-    rom7[13] = 48'h311010000d17;
-    rom7[14] = 48'h00cbed05d6c0;
-    rom7[15] = 48'h2b0f041bfce4;
-    rom7[16] = 48'h0000fdead6e9;
-    rom7[17] = 48'h0000fbbf8100;
-    rom7[18] = 48'h0098ebac92f4;
-    rom7[19] = 48'h0b292c164443;
-    rom7[20] = 48'h001717cb6d1b;
-    rom7[21] = 48'h0f121b340f94;
-    rom7[22] = 48'h000d05424d64;
-    rom7[23] = 48'h24dbd41606dd;
-    rom7[24] = 48'h00000003ff00;
-    rom7[25] = 48'h0000fa81e000;
-    rom7[26] = 48'h0098933aa3f7;
-    rom7[27] = 48'h1a2c1a121a53;
-    rom7[28] = 48'h00d30d19e2a5;
-    rom7[29] = 48'h333f25283af9;
-    rom7[30] = 48'h00c023cc81c5;
-    rom7[31] = 48'h0724271c466f;
+    rom6[0] = 64'h17e734e808d61f00;
+    rom6[1] = 64'h11e1da55e9b015fd;
+    rom6[2] = 64'h0847c96634b002ff;
+    rom6[3] = 64'h000a0557b8cfc800;
+    rom6[4] = 64'h00422d7cfa261b00;
+    rom6[5] = 64'hfa18ed4b7ff47700;
+    rom6[6] = 64'h0446015a65dc2100;
+    rom6[7] = 64'h4b422efbe6e20b00;
+    rom6[8] = 64'h000000c792000000;
+    rom6[9] = 64'h0000f4d98dbf0000;
+    rom6[10] = 64'h0000fff6e6d30000;
+    rom6[11] = 64'h0000fdead6e90000;
+    rom6[12] = 64'h0000f5cfcdf70000;
+    rom6[13] = 64'h0000e8f0fbf90000;
+    rom6[14] = 64'h0000dbe1c9f20000;
+    rom6[15] = 64'h0000fbbf81000000;
+    rom6[16] = 64'h07f6eee01df2da00;
+    rom6[17] = 64'h07ecf4e6edf3d000;
+    rom6[18] = 64'h02497f207144ee00;
+    rom6[19] = 64'h007e70ee0e4cfa00;
+    rom6[20] = 64'h001139d9d62bfe00;
+    rom6[21] = 64'hfebdd70904072f00;
+    rom6[22] = 64'h3dc4c00116c73300;
+    rom6[23] = 64'h251f0211fbdaed00;
   end
-  reg [47:0] _8_;
+  reg [63:0] _8_;
   always @(posedge clk) begin
-    _8_ <= rom7[rom7_addr];
+    _8_ <= rom6[rom6_addr];
   end
-  assign \port__data$111  = _8_;
+  assign \port__data$100  = _8_;
+  reg [63:0] rom7 [23:0];
+  initial begin
+    rom7[0] = 64'h05ddba19272de400;
+    rom7[1] = 64'h03daeffa1f382c00;
+    rom7[2] = 64'h014047e1ee75d901;
+    rom7[3] = 64'h007f739bfa410e00;
+    rom7[4] = 64'h00fc04f122fa4200;
+    rom7[5] = 64'h06f2addb766d3b00;
+    rom7[6] = 64'h14ebe5cd405e1903;
+    rom7[7] = 64'h0305f3f2fd08fc01;
+    rom7[8] = 64'h0e0322f5d9110200;
+    rom7[9] = 64'h0af6fcd4030bdc04;
+    rom7[10] = 64'h051200fa1202fc02;
+    rom7[11] = 64'h0034fe2d394f2c00;
+    rom7[12] = 64'h002f27522c434300;
+    rom7[13] = 64'h010b4c7f49354b00;
+    rom7[14] = 64'h03dbc5dcd1fd0ffc;
+    rom7[15] = 64'hf9cec5f6d8dffeff;
+    rom7[16] = 64'h01c21b1c41d5f900;
+    rom7[17] = 64'h0000223ed9de14fe;
+    rom7[18] = 64'h00220d720ad64bff;
+    rom7[19] = 64'h00d30d19e2a5cb00;
+    rom7[20] = 64'h0081d41f1cfabb00;
+    rom7[21] = 64'hf8d3c2e305c30000;
+    rom7[22] = 64'h1338444b29f81701;
+    rom7[23] = 64'h333f25283af90100;
+  end
+  reg [63:0] _9_;
+  always @(posedge clk) begin
+    _9_ <= rom7[rom7_addr];
+  end
+  assign \port__data$111  = _9_;
+  reg [63:0] rom8 [23:0];
+  initial begin
+    rom8[0] = 64'h13c8f3c1d315f700;
+    rom8[1] = 64'h13d2df81f70be601;
+    rom8[2] = 64'h07d9a9b22d5c1101;
+    rom8[3] = 64'h0009ca0f493c3700;
+    rom8[4] = 64'h0010021f13172400;
+    rom8[5] = 64'h06292b4572324100;
+    rom8[6] = 64'hf4f72f0b11e8fdff;
+    rom8[7] = 64'hf5fd251817faf200;
+    rom8[8] = 64'hfd383ffa12420c00;
+    rom8[9] = 64'h00081b52530201fe;
+    rom8[10] = 64'h00f4c79be23106ff;
+    rom8[11] = 64'h0098ebac92f4f900;
+    rom8[12] = 64'h00f4f6c1e5243400;
+    rom8[13] = 64'h050302c3367c8100;
+    rom8[14] = 64'he90c534f79529c03;
+    rom8[15] = 64'h0b292c1644431001;
+    rom8[16] = 64'h00001bde7afe0000;
+    rom8[17] = 64'h0000010000000000;
+    rom8[18] = 64'h0000000000000000;
+    rom8[19] = 64'h0000000400000000;
+    rom8[20] = 64'h0000000000000000;
+    rom8[21] = 64'h000000fa00000000;
+    rom8[22] = 64'h000000ce00000000;
+    rom8[23] = 64'h00000000d9fb0000;
+  end
+  reg [63:0] _10_;
+  always @(posedge clk) begin
+    _10_ <= rom8[rom8_addr];
+  end
+  assign \port__data$122  = _10_;
+  reg [63:0] rom9 [23:0];
+  initial begin
+    rom9[0] = 64'h02c7e46017fe0200;
+    rom9[1] = 64'hfd576854183d5000;
+    rom9[2] = 64'hff6f683281d2e500;
+    rom9[3] = 64'h000a09c1fe8cce00;
+    rom9[4] = 64'h0083c73a3ec81100;
+    rom9[5] = 64'h0217132937544500;
+    rom9[6] = 64'he44e21dbdd5f0803;
+    rom9[7] = 64'hf609ef0becfc1901;
+    rom9[8] = 64'h00000000f2000000;
+    rom9[9] = 64'h0000bcf106000000;
+    rom9[10] = 64'h00008100000b0000;
+    rom9[11] = 64'h0000f100008b0000;
+    rom9[12] = 64'h0000f90000ee0000;
+    rom9[13] = 64'h0000010000830000;
+    rom9[14] = 64'h0000fa1ce7d60000;
+    rom9[15] = 64'h000000e4f2000000;
+    rom9[16] = 64'hff55561ef46d0c00;
+    rom9[17] = 64'h00fef6765d2b3efc;
+    rom9[18] = 64'h00ecb3d4cc1700ff;
+    rom9[19] = 64'h00c023cc81c5d800;
+    rom9[20] = 64'h00d1ebcfd8f02e00;
+    rom9[21] = 64'h00c2c9996372ba00;
+    rom9[22] = 64'hf0e6295e5c31c505;
+    rom9[23] = 64'h0724271c466f1402;
+  end
+  reg [63:0] _11_;
+  always @(posedge clk) begin
+    _11_ <= rom9[rom9_addr];
+  end
+  assign \port__data$133  = _11_;
+  assign \$64  = $signed(x6_6) - $signed(8'h80);
+  assign \$65  = $signed(x6_7) - $signed(8'h80);
+  assign \$66  = $signed(x7_0) - $signed(8'h80);
+  assign \$67  = $signed(x7_1) - $signed(8'h80);
+  assign \$68  = $signed(x7_2) - $signed(8'h80);
+  assign \$69  = $signed(x7_3) - $signed(8'h80);
+  assign \$70  = $signed(x7_4) - $signed(8'h80);
+  assign \$71  = $signed(x7_5) - $signed(8'h80);
+  assign \$72  = $signed(x7_6) - $signed(8'h80);
+  assign \$73  = $signed(x7_7) - $signed(8'h80);
+  assign \$74  = $signed(x8_0) - $signed(8'h80);
+  assign \$75  = $signed(x8_1) - $signed(8'h80);
+  assign \$76  = $signed(x8_2) - $signed(8'h80);
+  assign \$77  = $signed(x8_3) - $signed(8'h80);
+  assign \$78  = $signed(x8_4) - $signed(8'h80);
+  assign \$79  = $signed(x8_5) - $signed(8'h80);
+  assign \$80  = $signed(x8_6) - $signed(8'h80);
+  assign \$81  = $signed(x8_7) - $signed(8'h80);
+  assign \$82  = $signed(x9_0) - $signed(8'h80);
+  assign \$83  = $signed(x9_1) - $signed(8'h80);
+  assign \$84  = $signed(x9_2) - $signed(8'h80);
+  assign \$85  = $signed(x9_3) - $signed(8'h80);
+  assign \$86  = $signed(x9_4) - $signed(8'h80);
+  assign \$87  = $signed(x9_5) - $signed(8'h80);
+  assign \$88  = $signed(x9_6) - $signed(8'h80);
+  assign \$89  = $signed(x9_7) - $signed(8'h80);
+  assign \$90  = $signed(x10_0) - $signed(8'h80);
+  assign \$91  = $signed(x10_1) - $signed(8'h80);
+  assign \$92  = $signed(x10_2) - $signed(8'h80);
+  assign \$93  = $signed(x10_3) - $signed(8'h80);
+  assign \$94  = $signed(x10_4) - $signed(8'h80);
+  assign \$95  = $signed(x10_5) - $signed(8'h80);
+  assign \$96  = $signed(x10_6) - $signed(8'h80);
+  assign \$97  = $signed(x10_7) - $signed(8'h80);
+  assign \$98  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$99  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$100  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$101  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$102  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$103  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$104  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$105  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$106  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$107  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$108  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$109  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$110  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$111  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$112  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$113  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$114  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$115  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$116  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$117  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$118  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$119  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$120  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$121  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$122  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$123  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$124  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$125  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$126  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$127  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$128  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$129  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$130  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$131  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$132  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$133  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$134  = $signed(xoff4_4) * $signed(w4_4);
+  assign \$135  = $signed(xoff4_5) * $signed(w4_5);
+  assign \$136  = $signed(xoff4_6) * $signed(w4_6);
+  assign \$137  = $signed(xoff4_7) * $signed(w4_7);
+  assign \$138  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$139  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$140  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$141  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$142  = $signed(xoff5_4) * $signed(w5_4);
+  assign \$143  = $signed(xoff5_5) * $signed(w5_5);
+  assign \$144  = $signed(xoff5_6) * $signed(w5_6);
+  assign \$145  = $signed(xoff5_7) * $signed(w5_7);
+  assign \$146  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$147  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$148  = $signed(xoff6_2) * $signed(w6_2);
+  assign \$149  = $signed(xoff6_3) * $signed(w6_3);
+  assign \$150  = $signed(xoff6_4) * $signed(w6_4);
+  assign \$151  = $signed(xoff6_5) * $signed(w6_5);
+  assign \$152  = $signed(xoff6_6) * $signed(w6_6);
+  assign \$153  = $signed(xoff6_7) * $signed(w6_7);
+  assign \$154  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$155  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$156  = $signed(xoff7_2) * $signed(w7_2);
+  assign \$157  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$158  = $signed(xoff7_4) * $signed(w7_4);
+  assign \$159  = $signed(xoff7_5) * $signed(w7_5);
+  assign \$160  = $signed(xoff7_6) * $signed(w7_6);
+  assign \$161  = $signed(xoff7_7) * $signed(w7_7);
+  assign \$162  = $signed(xoff8_0) * $signed(w8_0);
+  assign \$163  = $signed(xoff8_1) * $signed(w8_1);
+  assign \$164  = $signed(xoff8_2) * $signed(w8_2);
+  assign \$165  = $signed(xoff8_3) * $signed(w8_3);
+  assign \$166  = $signed(xoff8_4) * $signed(w8_4);
+  assign \$167  = $signed(xoff8_5) * $signed(w8_5);
+  assign \$168  = $signed(xoff8_6) * $signed(w8_6);
+  assign \$169  = $signed(xoff8_7) * $signed(w8_7);
+  assign \$170  = $signed(xoff9_0) * $signed(w9_0);
+  assign \$171  = $signed(xoff9_1) * $signed(w9_1);
+  assign \$172  = $signed(xoff9_2) * $signed(w9_2);
+  assign \$173  = $signed(xoff9_3) * $signed(w9_3);
+  assign \$174  = $signed(xoff9_4) * $signed(w9_4);
+  assign \$175  = $signed(xoff9_5) * $signed(w9_5);
+  assign \$176  = $signed(xoff9_6) * $signed(w9_6);
+  assign \$177  = $signed(xoff9_7) * $signed(w9_7);
+  assign \$178  = $signed(xoff10_0) * $signed(w10_0);
+  assign \$179  = $signed(xoff10_1) * $signed(w10_1);
+  assign \$180  = $signed(xoff10_2) * $signed(w10_2);
+  assign \$181  = $signed(xoff10_3) * $signed(w10_3);
+  assign \$182  = $signed(xoff10_4) * $signed(w10_4);
+  assign \$183  = $signed(xoff10_5) * $signed(w10_5);
+  assign \$184  = $signed(xoff10_6) * $signed(w10_6);
+  assign \$185  = $signed(xoff10_7) * $signed(w10_7);
+  assign \$186  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$187  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$188  = $signed(\$186 ) + $signed(\$187 );
+  assign \$189  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$190  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$191  = $signed(\$189 ) + $signed(\$190 );
+  assign \$192  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$193  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$194  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$195  = $signed(\$193 ) + $signed(\$194 );
+  assign \$196  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$197  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$198  = $signed(\$196 ) + $signed(\$197 );
+  assign \$199  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$200  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$201  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$202  = $signed(\$200 ) + $signed(\$201 );
+  assign \$203  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$204  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$205  = $signed(\$203 ) + $signed(\$204 );
+  assign \$206  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$207  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$208  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$209  = $signed(\$207 ) + $signed(\$208 );
+  assign \$210  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$211  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$212  = $signed(\$210 ) + $signed(\$211 );
+  assign \$213  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$214  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$215  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$216  = $signed(\$214 ) + $signed(\$215 );
+  assign \$217  = $signed(prod4_4_r) + $signed(prod4_5_r);
+  assign \$218  = $signed(prod4_6_r) + $signed(prod4_7_r);
+  assign \$219  = $signed(\$217 ) + $signed(\$218 );
+  assign \$220  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
+  assign \$221  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$222  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$223  = $signed(\$221 ) + $signed(\$222 );
+  assign \$224  = $signed(prod5_4_r) + $signed(prod5_5_r);
+  assign \$225  = $signed(prod5_6_r) + $signed(prod5_7_r);
+  assign \$226  = $signed(\$224 ) + $signed(\$225 );
+  assign \$227  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
+  assign \$228  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$229  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$230  = $signed(\$228 ) + $signed(\$229 );
+  assign \$231  = $signed(prod6_4_r) + $signed(prod6_5_r);
+  assign \$232  = $signed(prod6_6_r) + $signed(prod6_7_r);
+  assign \$233  = $signed(\$231 ) + $signed(\$232 );
+  assign \$234  = $signed(sum6_s0_0) + $signed(sum6_s0_1);
+  assign \$235  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$236  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$237  = $signed(\$235 ) + $signed(\$236 );
+  assign \$238  = $signed(prod7_4_r) + $signed(prod7_5_r);
+  assign \$239  = $signed(prod7_6_r) + $signed(prod7_7_r);
+  assign \$240  = $signed(\$238 ) + $signed(\$239 );
+  assign \$241  = $signed(sum7_s0_0) + $signed(sum7_s0_1);
+  assign \$242  = $signed(prod8_0_r) + $signed(prod8_1_r);
+  assign \$243  = $signed(prod8_2_r) + $signed(prod8_3_r);
+  assign \$244  = $signed(\$242 ) + $signed(\$243 );
+  assign \$245  = $signed(prod8_4_r) + $signed(prod8_5_r);
+  assign \$246  = $signed(prod8_6_r) + $signed(prod8_7_r);
+  assign \$247  = $signed(\$245 ) + $signed(\$246 );
+  assign \$248  = $signed(sum8_s0_0) + $signed(sum8_s0_1);
+  assign \$249  = $signed(prod9_0_r) + $signed(prod9_1_r);
+  assign \$250  = $signed(prod9_2_r) + $signed(prod9_3_r);
+  assign \$251  = $signed(\$249 ) + $signed(\$250 );
+  assign \$252  = $signed(prod9_4_r) + $signed(prod9_5_r);
+  assign \$253  = $signed(prod9_6_r) + $signed(prod9_7_r);
+  assign \$254  = $signed(\$252 ) + $signed(\$253 );
+  assign \$255  = $signed(sum9_s0_0) + $signed(sum9_s0_1);
+  assign \$256  = $signed(prod10_0_r) + $signed(prod10_1_r);
+  assign \$257  = $signed(prod10_2_r) + $signed(prod10_3_r);
+  assign \$258  = $signed(\$256 ) + $signed(\$257 );
+  assign \$259  = $signed(prod10_4_r) + $signed(prod10_5_r);
+  assign \$260  = $signed(prod10_6_r) + $signed(prod10_7_r);
+  assign \$261  = $signed(\$259 ) + $signed(\$260 );
+  assign \$262  = $signed(sum10_s0_0) + $signed(sum10_s0_1);
+  assign \$274  = v9 & last9;
+  assign \$275  = issue & last_t;
+  assign \$276  = o__valid & o__ready;
+  assign \$277  = q_owed < 4'hb;
+  assign \$278  = \$276  ? q_room : \$277 ;
+  assign \$279  = o__valid & o__ready;
+  assign \$280  = \$279  | q_room;
+  assign \$281  = \$275  ? \$278  : \$280 ;
+  assign \$282  = ~ o__valid;
+  assign \$283  = \$282  | o__ready;
+  assign \$284  = | q_stored;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = \$283  & \$285 ;
+  assign \$287  = ~ \$286 ;
+  assign \$288  = deliver & \$287 ;
+  assign \$289  = q_wptr == 4'ha;
+  assign \$290  = q_wptr + 1'h1;
+  assign \$291  = \$289  ? 5'h00 : \$290 ;
+  assign \$292  = ~ o__valid;
+  assign \$293  = \$292  | o__ready;
+  assign \$294  = | q_stored;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = q_rptr == 4'ha;
+  assign \$297  = q_rptr + 1'h1;
+  assign \$298  = \$296  ? 5'h00 : \$297 ;
+  assign \$299  = ~ o__valid;
+  assign \$300  = \$299  | o__ready;
+  assign \$301  = | q_stored;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = \$300  & \$302 ;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = deliver & \$304 ;
+  assign \$306  = q_stored + \$305 ;
+  assign \$307  = ~ o__valid;
+  assign \$308  = \$307  | o__ready;
+  assign \$309  = | q_stored;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = \$306  - \$310 ;
+  assign \$312  = ~ o__valid;
+  assign \$313  = \$312  | o__ready;
+  assign \$314  = | q_stored;
+  assign \$315  = \$314  | deliver;
+  assign \$316  = | q_stored;
+  assign \$317  = \$316  ? \rport__data$619  : q_in;
+  assign \$318  = ~ last_t;
+  assign \$319  = q_room | \$318 ;
+  assign i__ready = \$319  & reads_input_t;
+  assign \$320  = ~ last_t;
+  assign \$321  = q_room | \$320 ;
+  assign \$322  = ~ reads_input_t;
+  assign \$323  = i__valid | \$322 ;
+  assign issue = \$321  & \$323 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$324  = first9_0 ? bias0 : acc0;
+  assign \$325  = $signed(\$324 ) + $signed(sum0_s1_0);
+  assign \$326  = first9_0 ? bias1 : acc1;
+  assign \$327  = $signed(\$326 ) + $signed(sum1_s1_0);
+  assign \$328  = first9_0 ? bias2 : acc2;
+  assign \$329  = $signed(\$328 ) + $signed(sum2_s1_0);
+  assign \$330  = first9_0 ? bias3 : acc3;
+  assign \$331  = $signed(\$330 ) + $signed(sum3_s1_0);
+  assign \$332  = first9_0 ? bias4 : acc4;
+  assign \$333  = $signed(\$332 ) + $signed(sum4_s1_0);
+  assign \$334  = first9_0 ? bias5 : acc5;
+  assign \$335  = $signed(\$334 ) + $signed(sum5_s1_0);
+  assign \$336  = first9_0 ? bias6 : acc6;
+  assign \$337  = $signed(\$336 ) + $signed(sum6_s1_0);
+  assign \$338  = first9_0 ? bias7 : acc7;
+  assign \$339  = $signed(\$338 ) + $signed(sum7_s1_0);
+  assign \$340  = first9_1 ? bias8 : acc8;
+  assign \$341  = $signed(\$340 ) + $signed(sum8_s1_0);
+  assign \$342  = first9_1 ? bias9 : acc9;
+  assign \$343  = $signed(\$342 ) + $signed(sum9_s1_0);
+  assign \$344  = first9_1 ? bias10 : acc10;
+  assign \$345  = $signed(\$344 ) + $signed(sum10_s1_0);
+  assign \$346  = issue & last_t;
+  assign \$347  = q_owed + \$346 ;
+  assign \$348  = o__valid & o__ready;
+  assign \$349  = \$347  - \$348 ;
+  always @(posedge clk)
+    nf_t <= \$350 ;
+  always @(posedge clk)
+    nf_t_ahead <= \$351 ;
+  always @(posedge clk)
+    sf_t <= \$352 ;
+  always @(posedge clk)
+    sf_t_ahead <= \$353 ;
+  always @(posedge clk)
+    reads_input_t <= \$354 ;
+  always @(posedge clk)
+    reads_input_t_ahead <= \$355 ;
+  always @(posedge clk)
+    first_t <= \$356 ;
+  always @(posedge clk)
+    first_t_ahead <= \$357 ;
+  always @(posedge clk)
+    last_t <= \$358 ;
+  always @(posedge clk)
+    last_t_ahead <= \$359 ;
+  always @(posedge clk)
+    t <= \$360 ;
+  always @(posedge clk)
+    x_reg <= \$361 ;
+  always @(posedge clk)
+    from_input <= \$362 ;
+  always @(posedge clk)
+    v1 <= \$363 ;
+  always @(posedge clk)
+    first1 <= \$364 ;
+  always @(posedge clk)
+    last1 <= \$365 ;
+  always @(posedge clk)
+    nf1 <= \$366 ;
+  always @(posedge clk)
+    from_input2 <= \$367 ;
+  always @(posedge clk)
+    x_reg2 <= \$368 ;
+  always @(posedge clk)
+    inbuf_read <= \$369 ;
+  always @(posedge clk)
+    x_mid <= \$370 ;
+  always @(posedge clk)
+    t1 <= \$371 ;
+  always @(posedge clk)
+    rom0_addr <= \$372 ;
+  always @(posedge clk)
+    rom0_read <= \$373 ;
+  always @(posedge clk)
+    x0_0 <= \$374 ;
+  always @(posedge clk)
+    x0_1 <= \$375 ;
+  always @(posedge clk)
+    x0_2 <= \$376 ;
+  always @(posedge clk)
+    x0_3 <= \$377 ;
+  always @(posedge clk)
+    x0_4 <= \$378 ;
+  always @(posedge clk)
+    x0_5 <= \$379 ;
+  always @(posedge clk)
+    x0_6 <= \$380 ;
+  always @(posedge clk)
+    x0_7 <= \$381 ;
+  always @(posedge clk)
+    rom1_addr <= \$382 ;
+  always @(posedge clk)
+    rom1_read <= \$383 ;
+  always @(posedge clk)
+    x1_0 <= \$384 ;
+  always @(posedge clk)
+    x1_1 <= \$385 ;
+  always @(posedge clk)
+    x1_2 <= \$386 ;
+  always @(posedge clk)
+    x1_3 <= \$387 ;
+  always @(posedge clk)
+    x1_4 <= \$388 ;
+  always @(posedge clk)
+    x1_5 <= \$389 ;
+  always @(posedge clk)
+    x1_6 <= \$390 ;
+  always @(posedge clk)
+    x1_7 <= \$391 ;
+  always @(posedge clk)
+    rom2_addr <= \$392 ;
+  always @(posedge clk)
+    rom2_read <= \$393 ;
+  always @(posedge clk)
+    x2_0 <= \$394 ;
+  always @(posedge clk)
+    x2_1 <= \$395 ;
+  always @(posedge clk)
+    x2_2 <= \$396 ;
+  always @(posedge clk)
+    x2_3 <= \$397 ;
+  always @(posedge clk)
+    x2_4 <= \$398 ;
+  always @(posedge clk)
+    x2_5 <= \$399 ;
+  always @(posedge clk)
+    x2_6 <= \$400 ;
+  always @(posedge clk)
+    x2_7 <= \$401 ;
+  always @(posedge clk)
+    rom3_addr <= \$402 ;
+  always @(posedge clk)
+    rom3_read <= \$403 ;
+  always @(posedge clk)
+    x3_0 <= \$404 ;
+  always @(posedge clk)
+    x3_1 <= \$405 ;
+  always @(posedge clk)
+    x3_2 <= \$406 ;
+  always @(posedge clk)
+    x3_3 <= \$407 ;
+  always @(posedge clk)
+    x3_4 <= \$408 ;
+  always @(posedge clk)
+    x3_5 <= \$409 ;
+  always @(posedge clk)
+    x3_6 <= \$410 ;
+  always @(posedge clk)
+    x3_7 <= \$411 ;
+  always @(posedge clk)
+    rom4_addr <= \$412 ;
+  always @(posedge clk)
+    rom4_read <= \$413 ;
+  always @(posedge clk)
+    x4_0 <= \$414 ;
+  always @(posedge clk)
+    x4_1 <= \$415 ;
+  always @(posedge clk)
+    x4_2 <= \$416 ;
+  always @(posedge clk)
+    x4_3 <= \$417 ;
+  always @(posedge clk)
+    x4_4 <= \$418 ;
+  always @(posedge clk)
+    x4_5 <= \$419 ;
+  always @(posedge clk)
+    x4_6 <= \$420 ;
+  always @(posedge clk)
+    x4_7 <= \$421 ;
+  always @(posedge clk)
+    rom5_addr <= \$422 ;
+  always @(posedge clk)
+    rom5_read <= \$423 ;
+  always @(posedge clk)
+    x5_0 <= \$424 ;
+  always @(posedge clk)
+    x5_1 <= \$425 ;
+  always @(posedge clk)
+    x5_2 <= \$426 ;
+  always @(posedge clk)
+    x5_3 <= \$427 ;
+  always @(posedge clk)
+    x5_4 <= \$428 ;
+  always @(posedge clk)
+    x5_5 <= \$429 ;
+  always @(posedge clk)
+    x5_6 <= \$430 ;
+  always @(posedge clk)
+    x5_7 <= \$431 ;
+  always @(posedge clk)
+    rom6_addr <= \$432 ;
+  always @(posedge clk)
+    rom6_read <= \$433 ;
+  always @(posedge clk)
+    x6_0 <= \$434 ;
+  always @(posedge clk)
+    x6_1 <= \$435 ;
+  always @(posedge clk)
+    x6_2 <= \$436 ;
+  always @(posedge clk)
+    x6_3 <= \$437 ;
   always @(posedge clk)
-    rom0_read <= \$277 ;
+    x6_4 <= \$438 ;
   always @(posedge clk)
-    x0_1 <= \$278 ;
+    x6_5 <= \$439 ;
   always @(posedge clk)
-    x0_2 <= \$279 ;
+    x6_6 <= \$440 ;
   always @(posedge clk)
-    x0_3 <= \$280 ;
+    x6_7 <= \$441 ;
   always @(posedge clk)
-    x0_4 <= \$281 ;
+    rom7_addr <= \$442 ;
   always @(posedge clk)
-    x0_5 <= \$282 ;
+    rom7_read <= \$443 ;
   always @(posedge clk)
-    x0_6 <= \$283 ;
+    x7_0 <= \$444 ;
   always @(posedge clk)
-    x0_7 <= \$284 ;
+    x7_1 <= \$445 ;
   always @(posedge clk)
-    x0_8 <= \$285 ;
+    x7_2 <= \$446 ;
   always @(posedge clk)
-    rom1_addr <= \$286 ;
+    x7_3 <= \$447 ;
   always @(posedge clk)
-    rom1_read <= \$287 ;
+    x7_4 <= \$448 ;
   always @(posedge clk)
-    x1_9 <= \$288 ;
+    x7_5 <= \$449 ;
   always @(posedge clk)
-    x1_10 <= \$289 ;
+    x7_6 <= \$450 ;
   always @(posedge clk)
-    x1_11 <= \$290 ;
+    x7_7 <= \$451 ;
   always @(posedge clk)
-    x1_12 <= \$291 ;
+    rom8_addr <= \$452 ;
   always @(posedge clk)
-    x1_13 <= \$292 ;
+    rom8_read <= \$453 ;
   always @(posedge clk)
-    x1_14 <= \$293 ;
+    x8_0 <= \$454 ;
   always @(posedge clk)
-    x1_15 <= \$294 ;
+    x8_1 <= \$455 ;
   always @(posedge clk)
-    x1_16 <= \$295 ;
+    x8_2 <= \$456 ;
   always @(posedge clk)
-    rom2_addr <= \$296 ;
+    x8_3 <= \$457 ;
   always @(posedge clk)
-    rom2_read <= \$297 ;
+    x8_4 <= \$458 ;
   always @(posedge clk)
-    x2_17 <= \$298 ;
+    x8_5 <= \$459 ;
   always @(posedge clk)
-    x2_18 <= \$299 ;
+    x8_6 <= \$460 ;
   always @(posedge clk)
-    x2_19 <= \$300 ;
+    x8_7 <= \$461 ;
   always @(posedge clk)
-    x2_20 <= \$301 ;
+    rom9_addr <= \$462 ;
   always @(posedge clk)
-    x2_21 <= \$302 ;
+    rom9_read <= \$463 ;
   always @(posedge clk)
-    x2_22 <= \$303 ;
+    x9_0 <= \$464 ;
   always @(posedge clk)
-    x2_23 <= \$304 ;
+    x9_1 <= \$465 ;
   always @(posedge clk)
-    x2_24 <= \$305 ;
+    x9_2 <= \$466 ;
   always @(posedge clk)
-    rom3_addr <= \$306 ;
+    x9_3 <= \$467 ;
   always @(posedge clk)
-    rom3_read <= \$307 ;
+    x9_4 <= \$468 ;
   always @(posedge clk)
-    x3_1 <= \$308 ;
+    x9_5 <= \$469 ;
   always @(posedge clk)
-    x3_25 <= \$309 ;
+    x9_6 <= \$470 ;
   always @(posedge clk)
-    x3_26 <= \$310 ;
+    x9_7 <= \$471 ;
   always @(posedge clk)
-    x3_27 <= \$311 ;
+    rom10_addr <= \$472 ;
   always @(posedge clk)
-    x3_28 <= \$312 ;
+    rom10_read <= \$473 ;
   always @(posedge clk)
-    x3_29 <= \$313 ;
+    x10_0 <= \$474 ;
   always @(posedge clk)
-    x3_30 <= \$314 ;
+    x10_1 <= \$475 ;
   always @(posedge clk)
-    x3_31 <= \$315 ;
+    x10_2 <= \$476 ;
   always @(posedge clk)
-    rom4_addr <= \$316 ;
+    x10_3 <= \$477 ;
   always @(posedge clk)
-    rom4_read <= \$317 ;
+    x10_4 <= \$478 ;
   always @(posedge clk)
-    x4_2 <= \$318 ;
+    x10_5 <= \$479 ;
   always @(posedge clk)
-    x4_3 <= \$319 ;
+    x10_6 <= \$480 ;
   always @(posedge clk)
-    x4_4 <= \$320 ;
+    x10_7 <= \$481 ;
   always @(posedge clk)
-    x4_5 <= \$321 ;
+    xoff0_0 <= \$482 ;
   always @(posedge clk)
-    x4_6 <= \$322 ;
+    w0_0 <= \$483 ;
   always @(posedge clk)
-    x4_7 <= \$323 ;
+    xoff0_1 <= \$484 ;
   always @(posedge clk)
-    x4_8 <= \$324 ;
+    w0_1 <= \$485 ;
   always @(posedge clk)
-    x4_9 <= \$325 ;
+    xoff0_2 <= \$486 ;
   always @(posedge clk)
-    rom5_addr <= \$326 ;
+    w0_2 <= \$487 ;
   always @(posedge clk)
-    rom5_read <= \$327 ;
+    xoff0_3 <= \$488 ;
   always @(posedge clk)
-    x5_10 <= \$328 ;
+    w0_3 <= \$489 ;
   always @(posedge clk)
-    x5_11 <= \$329 ;
+    xoff0_4 <= \$490 ;
   always @(posedge clk)
-    x5_12 <= \$330 ;
+    w0_4 <= \$491 ;
   always @(posedge clk)
-    x5_13 <= \$331 ;
+    xoff0_5 <= \$492 ;
   always @(posedge clk)
-    x5_14 <= \$332 ;
+    w0_5 <= \$493 ;
   always @(posedge clk)
-    x5_15 <= \$333 ;
+    xoff0_6 <= \$494 ;
   always @(posedge clk)
-    x5_16 <= \$334 ;
+    w0_6 <= \$495 ;
   always @(posedge clk)
-    x5_17 <= \$335 ;
+    xoff0_7 <= \$496 ;
   always @(posedge clk)
-    rom6_addr <= \$336 ;
+    w0_7 <= \$497 ;
   always @(posedge clk)
-    rom6_read <= \$337 ;
+    xoff1_0 <= \$498 ;
   always @(posedge clk)
-    x6_18 <= \$338 ;
+    w1_0 <= \$499 ;
   always @(posedge clk)
-    x6_19 <= \$339 ;
+    xoff1_1 <= \$500 ;
   always @(posedge clk)
-    x6_20 <= \$340 ;
+    w1_1 <= \$501 ;
   always @(posedge clk)
-    x6_21 <= \$341 ;
+    xoff1_2 <= \$502 ;
   always @(posedge clk)
-    x6_22 <= \$342 ;
+    w1_2 <= \$503 ;
   always @(posedge clk)
-    x6_23 <= \$343 ;
+    xoff1_3 <= \$504 ;
   always @(posedge clk)
-    x6_24 <= \$344 ;
+    w1_3 <= \$505 ;
   always @(posedge clk)
-    x6_25 <= \$345 ;
+    xoff1_4 <= \$506 ;
   always @(posedge clk)
-    rom7_addr <= \$346 ;
+    w1_4 <= \$507 ;
   always @(posedge clk)
-    rom7_read <= \$347 ;
+    xoff1_5 <= \$508 ;
   always @(posedge clk)
-    x7_26 <= \$348 ;
+    w1_5 <= \$509 ;
   always @(posedge clk)
-    x7_27 <= \$349 ;
+    xoff1_6 <= \$510 ;
   always @(posedge clk)
-    x7_28 <= \$350 ;
+    w1_6 <= \$511 ;
   always @(posedge clk)
-    x7_29 <= \$351 ;
+    xoff1_7 <= \$512 ;
   always @(posedge clk)
-    x7_30 <= \$352 ;
+    w1_7 <= \$513 ;
   always @(posedge clk)
-    x7_31 <= \$353 ;
+    xoff2_0 <= \$514 ;
   always @(posedge clk)
-    xoff0_1 <= \$354 ;
+    w2_0 <= \$515 ;
   always @(posedge clk)
-    w0_1 <= \$355 ;
+    xoff2_1 <= \$516 ;
   always @(posedge clk)
-    xoff0_2 <= \$356 ;
+    w2_1 <= \$517 ;
   always @(posedge clk)
-    w0_2 <= \$357 ;
+    xoff2_2 <= \$518 ;
   always @(posedge clk)
-    xoff0_3 <= \$358 ;
+    w2_2 <= \$519 ;
   always @(posedge clk)
-    w0_3 <= \$359 ;
+    xoff2_3 <= \$520 ;
   always @(posedge clk)
-    xoff0_4 <= \$360 ;
+    w2_3 <= \$521 ;
   always @(posedge clk)
-    w0_4 <= \$361 ;
+    xoff2_4 <= \$522 ;
   always @(posedge clk)
-    xoff0_5 <= \$362 ;
+    w2_4 <= \$523 ;
   always @(posedge clk)
-    w0_5 <= \$363 ;
+    xoff2_5 <= \$524 ;
   always @(posedge clk)
-    xoff0_6 <= \$364 ;
+    w2_5 <= \$525 ;
   always @(posedge clk)
-    w0_6 <= \$365 ;
+    xoff2_6 <= \$526 ;
   always @(posedge clk)
-    xoff0_7 <= \$366 ;
+    w2_6 <= \$527 ;
   always @(posedge clk)
-    w0_7 <= \$367 ;
+    xoff2_7 <= \$528 ;
   always @(posedge clk)
-    xoff0_8 <= \$368 ;
+    w2_7 <= \$529 ;
   always @(posedge clk)
-    w0_8 <= \$369 ;
+    xoff3_0 <= \$530 ;
   always @(posedge clk)
-    xoff0_9 <= \$370 ;
+    w3_0 <= \$531 ;
   always @(posedge clk)
-    w0_9 <= \$371 ;
+    xoff3_1 <= \$532 ;
   always @(posedge clk)
-    xoff0_10 <= \$372 ;
+    w3_1 <= \$533 ;
   always @(posedge clk)
-    w0_10 <= \$373 ;
+    xoff3_2 <= \$534 ;
   always @(posedge clk)
-    xoff0_11 <= \$374 ;
+    w3_2 <= \$535 ;
   always @(posedge clk)
-    w0_11 <= \$375 ;
+    xoff3_3 <= \$536 ;
   always @(posedge clk)
-    xoff0_12 <= \$376 ;
+    w3_3 <= \$537 ;
   always @(posedge clk)
-    w0_12 <= \$377 ;
+    xoff3_4 <= \$538 ;
   always @(posedge clk)
-    xoff0_13 <= \$378 ;
+    w3_4 <= \$539 ;
   always @(posedge clk)
-    w0_13 <= \$379 ;
+    xoff3_5 <= \$540 ;
   always @(posedge clk)
-    xoff0_14 <= \$380 ;
+    w3_5 <= \$541 ;
   always @(posedge clk)
-    w0_14 <= \$381 ;
+    xoff3_6 <= \$542 ;
   always @(posedge clk)
-    xoff0_15 <= \$382 ;
+    w3_6 <= \$543 ;
   always @(posedge clk)
-    w0_15 <= \$383 ;
+    xoff3_7 <= \$544 ;
   always @(posedge clk)
-    xoff0_16 <= \$384 ;
+    w3_7 <= \$545 ;
   always @(posedge clk)
-    w0_16 <= \$385 ;
+    xoff4_0 <= \$546 ;
   always @(posedge clk)
-    xoff0_17 <= \$386 ;
+    w4_0 <= \$547 ;
   always @(posedge clk)
-    w0_17 <= \$387 ;
+    xoff4_1 <= \$548 ;
   always @(posedge clk)
-    xoff0_18 <= \$388 ;
+    w4_1 <= \$549 ;
   always @(posedge clk)
-    w0_18 <= \$389 ;
+    xoff4_2 <= \$550 ;
   always @(posedge clk)
-    xoff0_19 <= \$390 ;
+    w4_2 <= \$551 ;
   always @(posedge clk)
-    w0_19 <= \$391 ;
+    xoff4_3 <= \$552 ;
   always @(posedge clk)
-    xoff0_20 <= \$392 ;
+    w4_3 <= \$553 ;
   always @(posedge clk)
-    w0_20 <= \$393 ;
+    xoff4_4 <= \$554 ;
   always @(posedge clk)
-    xoff0_21 <= \$394 ;
+    w4_4 <= \$555 ;
   always @(posedge clk)
-    w0_21 <= \$395 ;
+    xoff4_5 <= \$556 ;
   always @(posedge clk)
-    xoff0_22 <= \$396 ;
+    w4_5 <= \$557 ;
   always @(posedge clk)
-    w0_22 <= \$397 ;
+    xoff4_6 <= \$558 ;
   always @(posedge clk)
-    xoff0_23 <= \$398 ;
+    w4_6 <= \$559 ;
   always @(posedge clk)
-    w0_23 <= \$399 ;
+    xoff4_7 <= \$560 ;
   always @(posedge clk)
-    xoff0_24 <= \$400 ;
+    w4_7 <= \$561 ;
   always @(posedge clk)
-    w0_24 <= \$401 ;
+    xoff5_0 <= \$562 ;
   always @(posedge clk)
-    xoff0_25 <= \$402 ;
+    w5_0 <= \$563 ;
   always @(posedge clk)
-    w0_25 <= \$403 ;
+    xoff5_1 <= \$564 ;
   always @(posedge clk)
-    xoff0_26 <= \$404 ;
+    w5_1 <= \$565 ;
   always @(posedge clk)
-    w0_26 <= \$405 ;
+    xoff5_2 <= \$566 ;
   always @(posedge clk)
-    xoff0_27 <= \$406 ;
+    w5_2 <= \$567 ;
   always @(posedge clk)
-    w0_27 <= \$407 ;
+    xoff5_3 <= \$568 ;
   always @(posedge clk)
-    xoff0_28 <= \$408 ;
+    w5_3 <= \$569 ;
   always @(posedge clk)
-    w0_28 <= \$409 ;
+    xoff5_4 <= \$570 ;
   always @(posedge clk)
-    xoff0_29 <= \$410 ;
+    w5_4 <= \$571 ;
   always @(posedge clk)
-    w0_29 <= \$411 ;
+    xoff5_5 <= \$572 ;
   always @(posedge clk)
-    xoff0_30 <= \$412 ;
+    w5_5 <= \$573 ;
   always @(posedge clk)
-    w0_30 <= \$413 ;
+    xoff5_6 <= \$574 ;
   always @(posedge clk)
-    xoff0_31 <= \$414 ;
+    w5_6 <= \$575 ;
   always @(posedge clk)
-    w0_31 <= \$415 ;
+    xoff5_7 <= \$576 ;
   always @(posedge clk)
-    xoff1_1 <= \$416 ;
+    w5_7 <= \$577 ;
   always @(posedge clk)
-    w1_1 <= \$417 ;
+    xoff6_0 <= \$578 ;
   always @(posedge clk)
-    xoff1_2 <= \$418 ;
+    w6_0 <= \$579 ;
   always @(posedge clk)
-    w1_2 <= \$419 ;
+    xoff6_1 <= \$580 ;
   always @(posedge clk)
-    xoff1_3 <= \$420 ;
+    w6_1 <= \$581 ;
   always @(posedge clk)
-    w1_3 <= \$421 ;
+    xoff6_2 <= \$582 ;
   always @(posedge clk)
-    xoff1_4 <= \$422 ;
+    w6_2 <= \$583 ;
   always @(posedge clk)
-    w1_4 <= \$423 ;
+    xoff6_3 <= \$584 ;
   always @(posedge clk)
-    xoff1_5 <= \$424 ;
+    w6_3 <= \$585 ;
   always @(posedge clk)
-    w1_5 <= \$425 ;
+    xoff6_4 <= \$586 ;
   always @(posedge clk)
-    xoff1_6 <= \$426 ;
+    w6_4 <= \$587 ;
   always @(posedge clk)
-    w1_6 <= \$427 ;
+    xoff6_5 <= \$588 ;
   always @(posedge clk)
-    xoff1_7 <= \$428 ;
+    w6_5 <= \$589 ;
   always @(posedge clk)
-    w1_7 <= \$429 ;
+    xoff6_6 <= \$590 ;
   always @(posedge clk)
-    xoff1_8 <= \$430 ;
+    w6_6 <= \$591 ;
   always @(posedge clk)
-    w1_8 <= \$431 ;
+    xoff6_7 <= \$592 ;
   always @(posedge clk)
-    xoff1_9 <= \$432 ;
+    w6_7 <= \$593 ;
   always @(posedge clk)
-    w1_9 <= \$433 ;
+    xoff7_0 <= \$594 ;
   always @(posedge clk)
-    xoff1_10 <= \$434 ;
+    w7_0 <= \$595 ;
   always @(posedge clk)
-    w1_10 <= \$435 ;
+    xoff7_1 <= \$596 ;
   always @(posedge clk)
-    xoff1_11 <= \$436 ;
+    w7_1 <= \$597 ;
   always @(posedge clk)
-    w1_11 <= \$437 ;
+    xoff7_2 <= \$598 ;
   always @(posedge clk)
-    xoff1_12 <= \$438 ;
+    w7_2 <= \$599 ;
   always @(posedge clk)
-    w1_12 <= \$439 ;
+    xoff7_3 <= \$600 ;
   always @(posedge clk)
-    xoff1_13 <= \$440 ;
+    w7_3 <= \$601 ;
   always @(posedge clk)
-    w1_13 <= \$441 ;
+    xoff7_4 <= \$602 ;
   always @(posedge clk)
-    xoff1_14 <= \$442 ;
+    w7_4 <= \$603 ;
   always @(posedge clk)
-    w1_14 <= \$443 ;
+    xoff7_5 <= \$604 ;
   always @(posedge clk)
-    xoff1_15 <= \$444 ;
+    w7_5 <= \$605 ;
   always @(posedge clk)
-    w1_15 <= \$445 ;
+    xoff7_6 <= \$606 ;
   always @(posedge clk)
-    xoff1_16 <= \$446 ;
+    w7_6 <= \$607 ;
   always @(posedge clk)
-    w1_16 <= \$447 ;
+    xoff7_7 <= \$608 ;
   always @(posedge clk)
-    xoff1_17 <= \$448 ;
+    w7_7 <= \$609 ;
   always @(posedge clk)
-    w1_17 <= \$449 ;
+    xoff8_0 <= \$610 ;
   always @(posedge clk)
-    xoff1_18 <= \$450 ;
+    w8_0 <= \$611 ;
   always @(posedge clk)
-    w1_18 <= \$451 ;
+    xoff8_1 <= \$612 ;
   always @(posedge clk)
-    xoff1_19 <= \$452 ;
+    w8_1 <= \$613 ;
   always @(posedge clk)
-    w1_19 <= \$453 ;
+    xoff8_2 <= \$614 ;
   always @(posedge clk)
-    xoff1_20 <= \$454 ;
+    w8_2 <= \$615 ;
   always @(posedge clk)
-    w1_20 <= \$455 ;
+    xoff8_3 <= \$616 ;
   always @(posedge clk)
-    xoff1_21 <= \$456 ;
+    w8_3 <= \$617 ;
   always @(posedge clk)
-    w1_21 <= \$457 ;
+    xoff8_4 <= \$618 ;
   always @(posedge clk)
-    xoff1_22 <= \$458 ;
+    w8_4 <= \$619 ;
   always @(posedge clk)
-    w1_22 <= \$459 ;
+    xoff8_5 <= \$620 ;
   always @(posedge clk)
-    xoff1_23 <= \$460 ;
+    w8_5 <= \$621 ;
   always @(posedge clk)
-    w1_23 <= \$461 ;
+    xoff8_6 <= \$622 ;
   always @(posedge clk)
-    xoff1_24 <= \$462 ;
+    w8_6 <= \$623 ;
   always @(posedge clk)
-    w1_24 <= \$463 ;
+    xoff8_7 <= \$624 ;
   always @(posedge clk)
-    xoff1_25 <= \$464 ;
+    w8_7 <= \$625 ;
   always @(posedge clk)
-    w1_25 <= \$465 ;
+    xoff9_0 <= \$626 ;
   always @(posedge clk)
-    xoff1_26 <= \$466 ;
+    w9_0 <= \$627 ;
   always @(posedge clk)
-    w1_26 <= \$467 ;
+    xoff9_1 <= \$628 ;
   always @(posedge clk)
-    xoff1_27 <= \$468 ;
+    w9_1 <= \$629 ;
   always @(posedge clk)
-    w1_27 <= \$469 ;
+    xoff9_2 <= \$630 ;
   always @(posedge clk)
-    xoff1_28 <= \$470 ;
+    w9_2 <= \$631 ;
   always @(posedge clk)
-    w1_28 <= \$471 ;
+    xoff9_3 <= \$632 ;
   always @(posedge clk)
-    xoff1_29 <= \$472 ;
+    w9_3 <= \$633 ;
   always @(posedge clk)
-    w1_29 <= \$473 ;
+    xoff9_4 <= \$634 ;
   always @(posedge clk)
-    xoff1_30 <= \$474 ;
+    w9_4 <= \$635 ;
   always @(posedge clk)
-    w1_30 <= \$475 ;
+    xoff9_5 <= \$636 ;
   always @(posedge clk)
-    xoff1_31 <= \$476 ;
+    w9_5 <= \$637 ;
   always @(posedge clk)
-    w1_31 <= \$477 ;
+    xoff9_6 <= \$638 ;
   always @(posedge clk)
-    prod0_1 <= \$478 ;
+    w9_6 <= \$639 ;
   always @(posedge clk)
-    prod0_2 <= \$479 ;
+    xoff9_7 <= \$640 ;
   always @(posedge clk)
-    prod0_3 <= \$480 ;
+    w9_7 <= \$641 ;
   always @(posedge clk)
-    prod0_4 <= \$481 ;
+    xoff10_0 <= \$642 ;
   always @(posedge clk)
-    prod0_5 <= \$482 ;
+    w10_0 <= \$643 ;
   always @(posedge clk)
-    prod0_6 <= \$483 ;
+    xoff10_1 <= \$644 ;
   always @(posedge clk)
-    prod0_7 <= \$484 ;
+    w10_1 <= \$645 ;
   always @(posedge clk)
-    prod0_8 <= \$485 ;
+    xoff10_2 <= \$646 ;
   always @(posedge clk)
-    prod0_9 <= \$486 ;
+    w10_2 <= \$647 ;
   always @(posedge clk)
-    prod0_10 <= \$487 ;
+    xoff10_3 <= \$648 ;
   always @(posedge clk)
-    prod0_11 <= \$488 ;
+    w10_3 <= \$649 ;
   always @(posedge clk)
-    prod0_12 <= \$489 ;
+    xoff10_4 <= \$650 ;
   always @(posedge clk)
-    prod0_13 <= \$490 ;
+    w10_4 <= \$651 ;
   always @(posedge clk)
-    prod0_14 <= \$491 ;
+    xoff10_5 <= \$652 ;
   always @(posedge clk)
-    prod0_15 <= \$492 ;
+    w10_5 <= \$653 ;
   always @(posedge clk)
-    prod0_16 <= \$493 ;
+    xoff10_6 <= \$654 ;
   always @(posedge clk)
-    prod0_17 <= \$494 ;
+    w10_6 <= \$655 ;
   always @(posedge clk)
-    prod0_18 <= \$495 ;
+    xoff10_7 <= \$656 ;
   always @(posedge clk)
-    prod0_19 <= \$496 ;
+    w10_7 <= \$657 ;
   always @(posedge clk)
-    prod0_20 <= \$497 ;
+    prod0_0 <= \$658 ;
   always @(posedge clk)
-    prod0_21 <= \$498 ;
+    prod0_1 <= \$659 ;
   always @(posedge clk)
-    prod0_22 <= \$499 ;
+    prod0_2 <= \$660 ;
   always @(posedge clk)
-    prod0_23 <= \$500 ;
+    prod0_3 <= \$661 ;
   always @(posedge clk)
-    prod0_24 <= \$501 ;
+    prod0_4 <= \$662 ;
   always @(posedge clk)
-    prod0_25 <= \$502 ;
+    prod0_5 <= \$663 ;
   always @(posedge clk)
-    prod0_26 <= \$503 ;
+    prod0_6 <= \$664 ;
   always @(posedge clk)
-    prod0_27 <= \$504 ;
+    prod0_7 <= \$665 ;
   always @(posedge clk)
-    prod0_28 <= \$505 ;
+    prod1_0 <= \$666 ;
   always @(posedge clk)
-    prod0_29 <= \$506 ;
+    prod1_1 <= \$667 ;
   always @(posedge clk)
-    prod0_30 <= \$507 ;
+    prod1_2 <= \$668 ;
   always @(posedge clk)
-    prod0_31 <= \$508 ;
+    prod1_3 <= \$669 ;
   always @(posedge clk)
-    prod1_1 <= \$509 ;
+    prod1_4 <= \$670 ;
   always @(posedge clk)
-    prod1_2 <= \$510 ;
+    prod1_5 <= \$671 ;
   always @(posedge clk)
-    prod1_3 <= \$511 ;
+    prod1_6 <= \$672 ;
   always @(posedge clk)
-    prod1_4 <= \$512 ;
+    prod1_7 <= \$673 ;
   always @(posedge clk)
-    prod1_5 <= \$513 ;
+    prod2_0 <= \$674 ;
   always @(posedge clk)
-    prod1_6 <= \$514 ;
+    prod2_1 <= \$675 ;
   always @(posedge clk)
-    prod1_7 <= \$515 ;
+    prod2_2 <= \$676 ;
   always @(posedge clk)
-    prod1_8 <= \$516 ;
+    prod2_3 <= \$677 ;
   always @(posedge clk)
-    prod1_9 <= \$517 ;
+    prod2_4 <= \$678 ;
   always @(posedge clk)
-    prod1_10 <= \$518 ;
+    prod2_5 <= \$679 ;
   always @(posedge clk)
-    prod1_11 <= \$519 ;
+    prod2_6 <= \$680 ;
   always @(posedge clk)
-    prod1_12 <= \$520 ;
+    prod2_7 <= \$681 ;
   always @(posedge clk)
-    prod1_13 <= \$521 ;
+    prod3_0 <= \$682 ;
   always @(posedge clk)
-    prod1_14 <= \$522 ;
+    prod3_1 <= \$683 ;
   always @(posedge clk)
-    prod1_15 <= \$523 ;
+    prod3_2 <= \$684 ;
   always @(posedge clk)
-    prod1_16 <= \$524 ;
+    prod3_3 <= \$685 ;
   always @(posedge clk)
-    prod1_17 <= \$525 ;
+    prod3_4 <= \$686 ;
   always @(posedge clk)
-    prod1_18 <= \$526 ;
+    prod3_5 <= \$687 ;
   always @(posedge clk)
-    prod1_19 <= \$527 ;
+    prod3_6 <= \$688 ;
   always @(posedge clk)
-    prod1_20 <= \$528 ;
+    prod3_7 <= \$689 ;
   always @(posedge clk)
-    prod1_21 <= \$529 ;
+    prod4_0 <= \$690 ;
   always @(posedge clk)
-    prod1_22 <= \$530 ;
+    prod4_1 <= \$691 ;
   always @(posedge clk)
-    prod1_23 <= \$531 ;
+    prod4_2 <= \$692 ;
   always @(posedge clk)
-    prod1_24 <= \$532 ;
+    prod4_3 <= \$693 ;
   always @(posedge clk)
-    prod1_25 <= \$533 ;
+    prod4_4 <= \$694 ;
   always @(posedge clk)
-    prod1_26 <= \$534 ;
+    prod4_5 <= \$695 ;
   always @(posedge clk)
-    prod1_27 <= \$535 ;
+    prod4_6 <= \$696 ;
   always @(posedge clk)
-    prod1_28 <= \$536 ;
+    prod4_7 <= \$697 ;
   always @(posedge clk)
-    prod1_29 <= \$537 ;
+    prod5_0 <= \$698 ;
   always @(posedge clk)
-    prod1_30 <= \$538 ;
+    prod5_1 <= \$699 ;
   always @(posedge clk)
-    prod1_31 <= \$539 ;
+    prod5_2 <= \$700 ;
   always @(posedge clk)
-    prod0_1_r <= \$540 ;
+    prod5_3 <= \$701 ;
   always @(posedge clk)
-    prod0_2_r <= \$541 ;
+    prod5_4 <= \$702 ;
   always @(posedge clk)
-    prod0_3_r <= \$542 ;
+    prod5_5 <= \$703 ;
   always @(posedge clk)
-    prod0_4_r <= \$543 ;
+    prod5_6 <= \$704 ;
   always @(posedge clk)
-    prod0_5_r <= \$544 ;
+    prod5_7 <= \$705 ;
   always @(posedge clk)
-    prod0_6_r <= \$545 ;
+    prod6_0 <= \$706 ;
   always @(posedge clk)
-    prod0_7_r <= \$546 ;
+    prod6_1 <= \$707 ;
   always @(posedge clk)
-    prod0_8_r <= \$547 ;
+    prod6_2 <= \$708 ;
   always @(posedge clk)
-    prod0_9_r <= \$548 ;
+    prod6_3 <= \$709 ;
   always @(posedge clk)
-    prod0_10_r <= \$549 ;
+    prod6_4 <= \$710 ;
   always @(posedge clk)
-    prod0_11_r <= \$550 ;
+    prod6_5 <= \$711 ;
   always @(posedge clk)
-    prod0_12_r <= \$551 ;
+    prod6_6 <= \$712 ;
   always @(posedge clk)
-    prod0_13_r <= \$552 ;
+    prod6_7 <= \$713 ;
   always @(posedge clk)
-    prod0_14_r <= \$553 ;
+    prod7_0 <= \$714 ;
   always @(posedge clk)
-    prod0_15_r <= \$554 ;
+    prod7_1 <= \$715 ;
   always @(posedge clk)
-    prod0_16_r <= \$555 ;
+    prod7_2 <= \$716 ;
   always @(posedge clk)
-    prod0_17_r <= \$556 ;
+    prod7_3 <= \$717 ;
   always @(posedge clk)
-    prod0_18_r <= \$557 ;
+    prod7_4 <= \$718 ;
   always @(posedge clk)
-    prod0_19_r <= \$558 ;
+    prod7_5 <= \$719 ;
   always @(posedge clk)
-    prod0_20_r <= \$559 ;
+    prod7_6 <= \$720 ;
   always @(posedge clk)
-    prod0_21_r <= \$560 ;
+    prod7_7 <= \$721 ;
   always @(posedge clk)
-    prod0_22_r <= \$561 ;
+    prod8_0 <= \$722 ;
   always @(posedge clk)
-    prod0_23_r <= \$562 ;
+    prod8_1 <= \$723 ;
   always @(posedge clk)
-    prod0_24_r <= \$563 ;
+    prod8_2 <= \$724 ;
   always @(posedge clk)
-    prod0_25_r <= \$564 ;
+    prod8_3 <= \$725 ;
   always @(posedge clk)
-    prod0_26_r <= \$565 ;
+    prod8_4 <= \$726 ;
   always @(posedge clk)
-    prod0_27_r <= \$566 ;
+    prod8_5 <= \$727 ;
   always @(posedge clk)
-    prod0_28_r <= \$567 ;
+    prod8_6 <= \$728 ;
   always @(posedge clk)
-    prod0_29_r <= \$568 ;
+    prod8_7 <= \$729 ;
   always @(posedge clk)
-    prod0_30_r <= \$569 ;
+    prod9_0 <= \$730 ;
   always @(posedge clk)
-    prod0_31_r <= \$570 ;
+    prod9_1 <= \$731 ;
   always @(posedge clk)
-    prod1_1_r <= \$571 ;
+    prod9_2 <= \$732 ;
   always @(posedge clk)
-    prod1_2_r <= \$572 ;
+    prod9_3 <= \$733 ;
   always @(posedge clk)
-    prod1_3_r <= \$573 ;
+    prod9_4 <= \$734 ;
   always @(posedge clk)
-    prod1_4_r <= \$574 ;
+    prod9_5 <= \$735 ;
   always @(posedge clk)
-    prod1_5_r <= \$575 ;
+    prod9_6 <= \$736 ;
   always @(posedge clk)
-    prod1_6_r <= \$576 ;
+    prod9_7 <= \$737 ;
   always @(posedge clk)
-    prod1_7_r <= \$577 ;
+    prod10_0 <= \$738 ;
   always @(posedge clk)
-    prod1_8_r <= \$578 ;
+    prod10_1 <= \$739 ;
   always @(posedge clk)
-    prod1_9_r <= \$579 ;
+    prod10_2 <= \$740 ;
   always @(posedge clk)
-    prod1_10_r <= \$580 ;
+    prod10_3 <= \$741 ;
   always @(posedge clk)
-    prod1_11_r <= \$581 ;
+    prod10_4 <= \$742 ;
   always @(posedge clk)
-    prod1_12_r <= \$582 ;
+    prod10_5 <= \$743 ;
   always @(posedge clk)
-    prod1_13_r <= \$583 ;
+    prod10_6 <= \$744 ;
   always @(posedge clk)
-    prod1_14_r <= \$584 ;
+    prod10_7 <= \$745 ;
   always @(posedge clk)
-    prod1_15_r <= \$585 ;
+    prod0_0_r <= \$746 ;
   always @(posedge clk)
-    prod1_16_r <= \$586 ;
+    prod0_1_r <= \$747 ;
   always @(posedge clk)
-    prod1_17_r <= \$587 ;
+    prod0_2_r <= \$748 ;
   always @(posedge clk)
-    prod1_18_r <= \$588 ;
+    prod0_3_r <= \$749 ;
   always @(posedge clk)
-    prod1_19_r <= \$589 ;
+    prod0_4_r <= \$750 ;
   always @(posedge clk)
-    prod1_20_r <= \$590 ;
+    prod0_5_r <= \$751 ;
   always @(posedge clk)
-    prod1_21_r <= \$591 ;
+    prod0_6_r <= \$752 ;
   always @(posedge clk)
-    prod1_22_r <= \$592 ;
+    prod0_7_r <= \$753 ;
   always @(posedge clk)
-    prod1_23_r <= \$593 ;
+    prod1_0_r <= \$754 ;
   always @(posedge clk)
-    prod1_24_r <= \$594 ;
+    prod1_1_r <= \$755 ;
   always @(posedge clk)
-    prod1_25_r <= \$595 ;
+    prod1_2_r <= \$756 ;
   always @(posedge clk)
-    prod1_26_r <= \$596 ;
+    prod1_3_r <= \$757 ;
   always @(posedge clk)
-    prod1_27_r <= \$597 ;
+    prod1_4_r <= \$758 ;
   always @(posedge clk)
-    prod1_28_r <= \$598 ;
+    prod1_5_r <= \$759 ;
   always @(posedge clk)
-    prod1_29_r <= \$599 ;
+    prod1_6_r <= \$760 ;
   always @(posedge clk)
-    prod1_30_r <= \$600 ;
+    prod1_7_r <= \$761 ;
   always @(posedge clk)
-    prod1_31_r <= \$601 ;
+    prod2_0_r <= \$762 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$602 ;
+    prod2_1_r <= \$763 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$603 ;
+    prod2_2_r <= \$764 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$604 ;
+    prod2_3_r <= \$765 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$605 ;
+    prod2_4_r <= \$766 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$606 ;
+    prod2_5_r <= \$767 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$607 ;
+    prod2_6_r <= \$768 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$608 ;
+    prod2_7_r <= \$769 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$609 ;
+    prod3_0_r <= \$770 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$610 ;
+    prod3_1_r <= \$771 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$611 ;
+    prod3_2_r <= \$772 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$612 ;
+    prod3_3_r <= \$773 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$613 ;
+    prod3_4_r <= \$774 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$614 ;
+    prod3_5_r <= \$775 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$615 ;
+    prod3_6_r <= \$776 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$616 ;
+    prod3_7_r <= \$777 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$617 ;
+    prod4_0_r <= \$778 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$618 ;
+    prod4_1_r <= \$779 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$619 ;
+    prod4_2_r <= \$780 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$620 ;
+    prod4_3_r <= \$781 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$621 ;
+    prod4_4_r <= \$782 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$622 ;
+    prod4_5_r <= \$783 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$623 ;
+    prod4_6_r <= \$784 ;
   always @(posedge clk)
-    v2 <= \$624 ;
+    prod4_7_r <= \$785 ;
   always @(posedge clk)
-    first2 <= \$625 ;
+    prod5_0_r <= \$786 ;
   always @(posedge clk)
-    last2 <= \$626 ;
+    prod5_1_r <= \$787 ;
   always @(posedge clk)
-    nf2 <= \$627 ;
+    prod5_2_r <= \$788 ;
   always @(posedge clk)
-    v3 <= \$628 ;
+    prod5_3_r <= \$789 ;
   always @(posedge clk)
-    first3 <= \$629 ;
+    prod5_4_r <= \$790 ;
   always @(posedge clk)
-    last3 <= \$630 ;
+    prod5_5_r <= \$791 ;
   always @(posedge clk)
-    nf3 <= \$631 ;
+    prod5_6_r <= \$792 ;
   always @(posedge clk)
-    v4 <= \$632 ;
+    prod5_7_r <= \$793 ;
   always @(posedge clk)
-    first4 <= \$633 ;
+    prod6_0_r <= \$794 ;
   always @(posedge clk)
-    last4 <= \$634 ;
+    prod6_1_r <= \$795 ;
   always @(posedge clk)
-    nf4 <= \$635 ;
+    prod6_2_r <= \$796 ;
   always @(posedge clk)
-    v5 <= \$636 ;
+    prod6_3_r <= \$797 ;
   always @(posedge clk)
-    first5 <= \$637 ;
+    prod6_4_r <= \$798 ;
   always @(posedge clk)
-    last5 <= \$638 ;
+    prod6_5_r <= \$799 ;
   always @(posedge clk)
-    nf5 <= \$639 ;
+    prod6_6_r <= \$800 ;
   always @(posedge clk)
-    v6 <= \$640 ;
+    prod6_7_r <= \$801 ;
   always @(posedge clk)
-    first6 <= \$641 ;
+    prod7_0_r <= \$802 ;
   always @(posedge clk)
-    last6 <= \$642 ;
+    prod7_1_r <= \$803 ;
   always @(posedge clk)
-    nf6 <= \$643 ;
+    prod7_2_r <= \$804 ;
   always @(posedge clk)
-    v7 <= \$644 ;
+    prod7_3_r <= \$805 ;
   always @(posedge clk)
-    first7 <= \$645 ;
+    prod7_4_r <= \$806 ;
   always @(posedge clk)
-    last7 <= \$646 ;
+    prod7_5_r <= \$807 ;
   always @(posedge clk)
-    nf7 <= \$647 ;
+    prod7_6_r <= \$808 ;
   always @(posedge clk)
-    v8 <= \$648 ;
+    prod7_7_r <= \$809 ;
   always @(posedge clk)
-    first8 <= \$649 ;
+    prod8_0_r <= \$810 ;
   always @(posedge clk)
-    last8 <= \$650 ;
+    prod8_1_r <= \$811 ;
   always @(posedge clk)
-    nf8 <= \$651 ;
+    prod8_2_r <= \$812 ;
   always @(posedge clk)
-    v9 <= \$652 ;
+    prod8_3_r <= \$813 ;
   always @(posedge clk)
-    first9 <= \$653 ;
+    prod8_4_r <= \$814 ;
   always @(posedge clk)
-    last9 <= \$654 ;
+    prod8_5_r <= \$815 ;
   always @(posedge clk)
-    nf9 <= \$655 ;
+    prod8_6_r <= \$816 ;
   always @(posedge clk)
-    v10 <= \$656 ;
+    prod8_7_r <= \$817 ;
   always @(posedge clk)
-    first10 <= \$657 ;
+    prod9_0_r <= \$818 ;
   always @(posedge clk)
-    last10 <= \$658 ;
+    prod9_1_r <= \$819 ;
   always @(posedge clk)
-    nf10 <= \$659 ;
+    prod9_2_r <= \$820 ;
   always @(posedge clk)
-    v10_0 <= \$660 ;
+    prod9_3_r <= \$821 ;
   always @(posedge clk)
-    first10_0 <= \$661 ;
+    prod9_4_r <= \$822 ;
   always @(posedge clk)
-    last10_0 <= \$662 ;
+    prod9_5_r <= \$823 ;
   always @(posedge clk)
-    nf10_0 <= \$663 ;
+    prod9_6_r <= \$824 ;
   always @(posedge clk)
-    bias0 <= \$664 ;
+    prod9_7_r <= \$825 ;
   always @(posedge clk)
-    acc0 <= \$665 ;
+    prod10_0_r <= \$826 ;
   always @(posedge clk)
-    bias1 <= \$666 ;
+    prod10_1_r <= \$827 ;
   always @(posedge clk)
-    acc1 <= \$667 ;
+    prod10_2_r <= \$828 ;
   always @(posedge clk)
-    deliver <= \$668 ;
+    prod10_3_r <= \$829 ;
   always @(posedge clk)
-    q_owed <= \$669 ;
+    prod10_4_r <= \$830 ;
   always @(posedge clk)
-    q_room <= \$670 ;
+    prod10_5_r <= \$831 ;
   always @(posedge clk)
-    q_wptr <= \$671 ;
+    prod10_6_r <= \$832 ;
   always @(posedge clk)
-    q_rptr <= \$672 ;
+    prod10_7_r <= \$833 ;
   always @(posedge clk)
-    q_stored <= \$673 ;
+    sum0_s0_0 <= \$834 ;
   always @(posedge clk)
-    o__valid <= \$674 ;
+    sum0_s0_1 <= \$835 ;
   always @(posedge clk)
-    o__payload <= \$675 ;
-  assign \$6  = t == 5'h1f;
+    sum0_s1_0 <= \$836 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$837 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$838 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$839 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$840 ;
+  always @(posedge clk)
+    sum2_s0_1 <= \$841 ;
+  always @(posedge clk)
+    sum2_s1_0 <= \$842 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$843 ;
+  always @(posedge clk)
+    sum3_s0_1 <= \$844 ;
+  always @(posedge clk)
+    sum3_s1_0 <= \$845 ;
+  always @(posedge clk)
+    sum4_s0_0 <= \$846 ;
+  always @(posedge clk)
+    sum4_s0_1 <= \$847 ;
+  always @(posedge clk)
+    sum4_s1_0 <= \$848 ;
+  always @(posedge clk)
+    sum5_s0_0 <= \$849 ;
+  always @(posedge clk)
+    sum5_s0_1 <= \$850 ;
+  always @(posedge clk)
+    sum5_s1_0 <= \$851 ;
+  always @(posedge clk)
+    sum6_s0_0 <= \$852 ;
+  always @(posedge clk)
+    sum6_s0_1 <= \$853 ;
+  always @(posedge clk)
+    sum6_s1_0 <= \$854 ;
+  always @(posedge clk)
+    sum7_s0_0 <= \$855 ;
+  always @(posedge clk)
+    sum7_s0_1 <= \$856 ;
+  always @(posedge clk)
+    sum7_s1_0 <= \$857 ;
+  always @(posedge clk)
+    sum8_s0_0 <= \$858 ;
+  always @(posedge clk)
+    sum8_s0_1 <= \$859 ;
+  always @(posedge clk)
+    sum8_s1_0 <= \$860 ;
+  always @(posedge clk)
+    sum9_s0_0 <= \$861 ;
+  always @(posedge clk)
+    sum9_s0_1 <= \$862 ;
+  always @(posedge clk)
+    sum9_s1_0 <= \$863 ;
+  always @(posedge clk)
+    sum10_s0_0 <= \$864 ;
+  always @(posedge clk)
+    sum10_s0_1 <= \$865 ;
+  always @(posedge clk)
+    sum10_s1_0 <= \$866 ;
+  always @(posedge clk)
+    v2 <= \$867 ;
+  always @(posedge clk)
+    first2 <= \$868 ;
+  always @(posedge clk)
+    last2 <= \$869 ;
+  always @(posedge clk)
+    nf2 <= \$870 ;
+  always @(posedge clk)
+    v3 <= \$871 ;
+  always @(posedge clk)
+    first3 <= \$872 ;
+  always @(posedge clk)
+    last3 <= \$873 ;
+  always @(posedge clk)
+    nf3 <= \$874 ;
+  always @(posedge clk)
+    v4 <= \$875 ;
+  always @(posedge clk)
+    first4 <= \$876 ;
+  always @(posedge clk)
+    last4 <= \$877 ;
+  always @(posedge clk)
+    nf4 <= \$878 ;
+  always @(posedge clk)
+    v5 <= \$879 ;
+  always @(posedge clk)
+    first5 <= \$880 ;
+  always @(posedge clk)
+    last5 <= \$881 ;
+  always @(posedge clk)
+    nf5 <= \$882 ;
+  always @(posedge clk)
+    v6 <= \$883 ;
+  always @(posedge clk)
+    first6 <= \$884 ;
+  always @(posedge clk)
+    last6 <= \$885 ;
+  always @(posedge clk)
+    nf6 <= \$886 ;
+  always @(posedge clk)
+    v7 <= \$887 ;
+  always @(posedge clk)
+    first7 <= \$888 ;
+  always @(posedge clk)
+    last7 <= \$889 ;
+  always @(posedge clk)
+    nf7 <= \$890 ;
+  always @(posedge clk)
+    v8 <= \$891 ;
+  always @(posedge clk)
+    first8 <= \$892 ;
+  always @(posedge clk)
+    last8 <= \$893 ;
+  always @(posedge clk)
+    nf8 <= \$894 ;
+  always @(posedge clk)
+    v9 <= \$895 ;
+  always @(posedge clk)
+    first9 <= \$896 ;
+  always @(posedge clk)
+    last9 <= \$897 ;
+  always @(posedge clk)
+    nf9 <= \$898 ;
+  always @(posedge clk)
+    v9_0 <= \$899 ;
+  always @(posedge clk)
+    first9_0 <= \$900 ;
+  always @(posedge clk)
+    last9_0 <= \$901 ;
+  always @(posedge clk)
+    nf9_0 <= \$902 ;
+  always @(posedge clk)
+    bias0 <= \$903 ;
+  always @(posedge clk)
+    acc0 <= \$904 ;
+  always @(posedge clk)
+    bias1 <= \$905 ;
+  always @(posedge clk)
+    acc1 <= \$906 ;
+  always @(posedge clk)
+    bias2 <= \$907 ;
+  always @(posedge clk)
+    acc2 <= \$908 ;
+  always @(posedge clk)
+    bias3 <= \$909 ;
+  always @(posedge clk)
+    acc3 <= \$910 ;
+  always @(posedge clk)
+    bias4 <= \$911 ;
+  always @(posedge clk)
+    acc4 <= \$912 ;
+  always @(posedge clk)
+    bias5 <= \$913 ;
+  always @(posedge clk)
+    acc5 <= \$914 ;
+  always @(posedge clk)
+    bias6 <= \$915 ;
+  always @(posedge clk)
+    acc6 <= \$916 ;
+  always @(posedge clk)
+    bias7 <= \$917 ;
+  always @(posedge clk)
+    acc7 <= \$918 ;
+  always @(posedge clk)
+    v9_1 <= \$919 ;
+  always @(posedge clk)
+    first9_1 <= \$920 ;
+  always @(posedge clk)
+    last9_1 <= \$921 ;
+  always @(posedge clk)
+    nf9_1 <= \$922 ;
+  always @(posedge clk)
+    bias8 <= \$923 ;
+  always @(posedge clk)
+    acc8 <= \$924 ;
+  always @(posedge clk)
+    bias9 <= \$925 ;
+  always @(posedge clk)
+    acc9 <= \$926 ;
+  always @(posedge clk)
+    bias10 <= \$927 ;
+  always @(posedge clk)
+    acc10 <= \$928 ;
+  always @(posedge clk)
+    deliver <= \$929 ;
+  always @(posedge clk)
+    q_owed <= \$930 ;
+  always @(posedge clk)
+    q_room <= \$931 ;
+  always @(posedge clk)
+    q_wptr <= \$932 ;
+  always @(posedge clk)
+    q_rptr <= \$933 ;
+  always @(posedge clk)
+    q_stored <= \$934 ;
+  always @(posedge clk)
+    o__valid <= \$935 ;
+  always @(posedge clk)
+    o__payload <= \$936 ;
+  assign \$6  = t == 5'h17;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
   assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_1) - $signed(8'h80);
-  assign \$11  = $signed(x0_2) - $signed(8'h80);
-  assign \$12  = $signed(x0_3) - $signed(8'h80);
-  assign \$13  = $signed(x0_4) - $signed(8'h80);
-  assign \$14  = $signed(x0_5) - $signed(8'h80);
-  assign \$15  = $signed(x0_6) - $signed(8'h80);
-  assign \$16  = $signed(x0_7) - $signed(8'h80);
-  assign \$17  = $signed(x0_8) - $signed(8'h80);
-  assign \$18  = $signed(x1_9) - $signed(8'h80);
-  assign \$19  = $signed(x1_10) - $signed(8'h80);
-  assign \$20  = $signed(x1_11) - $signed(8'h80);
-  assign \$21  = $signed(x1_12) - $signed(8'h80);
-  assign \$22  = $signed(x1_13) - $signed(8'h80);
-  assign \$23  = $signed(x1_14) - $signed(8'h80);
-  assign \$24  = $signed(x1_15) - $signed(8'h80);
-  assign \$25  = $signed(x1_16) - $signed(8'h80);
-  assign \$26  = $signed(x2_17) - $signed(8'h80);
-  assign \$27  = $signed(x2_18) - $signed(8'h80);
-  assign \$28  = $signed(x2_19) - $signed(8'h80);
-  assign \$29  = $signed(x2_20) - $signed(8'h80);
-  assign \$30  = $signed(x2_21) - $signed(8'h80);
-  assign \$31  = $signed(x2_22) - $signed(8'h80);
-  assign \$32  = $signed(x2_23) - $signed(8'h80);
-  assign \$33  = $signed(x2_24) - $signed(8'h80);
-  assign \$34  = $signed(x3_25) - $signed(8'h80);
-  assign \$35  = $signed(x3_26) - $signed(8'h80);
-  assign \$36  = $signed(x3_27) - $signed(8'h80);
-  assign \$37  = $signed(x3_28) - $signed(8'h80);
-  assign \$38  = $signed(x3_29) - $signed(8'h80);
-  assign \$39  = $signed(x3_30) - $signed(8'h80);
-  assign \$40  = $signed(x3_31) - $signed(8'h80);
-  assign \$41  = $signed(x3_1) - $signed(8'h80);
-  assign \$42  = $signed(x4_2) - $signed(8'h80);
-  assign \$43  = $signed(x4_3) - $signed(8'h80);
-  assign \$44  = $signed(x4_4) - $signed(8'h80);
-  assign \$45  = $signed(x4_5) - $signed(8'h80);
-  assign \$46  = $signed(x4_6) - $signed(8'h80);
-  assign \$47  = $signed(x4_7) - $signed(8'h80);
-  assign \$48  = $signed(x4_8) - $signed(8'h80);
-  assign \$49  = $signed(x4_9) - $signed(8'h80);
-  assign \$50  = $signed(x5_10) - $signed(8'h80);
-  assign \$51  = $signed(x5_11) - $signed(8'h80);
-  assign \$52  = $signed(x5_12) - $signed(8'h80);
-  assign \$53  = $signed(x5_13) - $signed(8'h80);
-  assign \$54  = $signed(x5_14) - $signed(8'h80);
-  assign \$55  = $signed(x5_15) - $signed(8'h80);
-  assign \$56  = $signed(x5_16) - $signed(8'h80);
-  assign \$57  = $signed(x5_17) - $signed(8'h80);
-  assign \$58  = $signed(x6_18) - $signed(8'h80);
-  assign \$59  = $signed(x6_19) - $signed(8'h80);
-  assign \$60  = $signed(x6_20) - $signed(8'h80);
-  assign \$61  = $signed(x6_21) - $signed(8'h80);
-  assign \$62  = $signed(x6_22) - $signed(8'h80);
-  assign \$63  = $signed(x6_23) - $signed(8'h80);
-  assign \$64  = $signed(x6_24) - $signed(8'h80);
-  assign \$65  = $signed(x6_25) - $signed(8'h80);
-  assign \$66  = $signed(x7_26) - $signed(8'h80);
-  assign \$67  = $signed(x7_27) - $signed(8'h80);
-  assign \$68  = $signed(x7_28) - $signed(8'h80);
-  assign \$69  = $signed(x7_29) - $signed(8'h80);
-  assign \$70  = $signed(x7_30) - $signed(8'h80);
-  assign \$71  = $signed(x7_31) - $signed(8'h80);
-  assign \$72  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$73  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$74  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$75  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$76  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$77  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$78  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$79  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$80  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$81  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$82  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$83  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$84  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$85  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$86  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$87  = $signed(xoff0_16) * $signed(w0_16);
-  assign \$88  = $signed(xoff0_17) * $signed(w0_17);
-  assign \$89  = $signed(xoff0_18) * $signed(w0_18);
-  assign \$90  = $signed(xoff0_19) * $signed(w0_19);
-  assign \$91  = $signed(xoff0_20) * $signed(w0_20);
-  assign \$92  = $signed(xoff0_21) * $signed(w0_21);
-  assign \$93  = $signed(xoff0_22) * $signed(w0_22);
-  assign \$94  = $signed(xoff0_23) * $signed(w0_23);
-  assign \$95  = $signed(xoff0_24) * $signed(w0_24);
-  assign \$96  = $signed(xoff0_25) * $signed(w0_25);
-  assign \$97  = $signed(xoff0_26) * $signed(w0_26);
-  assign \$98  = $signed(xoff0_27) * $signed(w0_27);
-  assign \$99  = $signed(xoff0_28) * $signed(w0_28);
-  assign \$100  = $signed(xoff0_29) * $signed(w0_29);
-  assign \$101  = $signed(xoff0_30) * $signed(w0_30);
-  assign \$102  = $signed(xoff0_31) * $signed(w0_31);
-  assign \$103  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$104  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$105  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$106  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$107  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$108  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$109  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$110  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$111  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$112  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$113  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$114  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$115  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$116  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$117  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$118  = $signed(xoff1_16) * $signed(w1_16);
-  assign \$119  = $signed(xoff1_17) * $signed(w1_17);
-  assign \$120  = $signed(xoff1_18) * $signed(w1_18);
-  assign \$121  = $signed(xoff1_19) * $signed(w1_19);
-  assign \$122  = $signed(xoff1_20) * $signed(w1_20);
-  assign \$123  = $signed(xoff1_21) * $signed(w1_21);
-  assign \$124  = $signed(xoff1_22) * $signed(w1_22);
-  assign \$125  = $signed(xoff1_23) * $signed(w1_23);
-  assign \$126  = $signed(xoff1_24) * $signed(w1_24);
-  assign \$127  = $signed(xoff1_25) * $signed(w1_25);
-  assign \$128  = $signed(xoff1_26) * $signed(w1_26);
-  assign \$129  = $signed(xoff1_27) * $signed(w1_27);
-  assign \$130  = $signed(xoff1_28) * $signed(w1_28);
-  assign \$131  = $signed(xoff1_29) * $signed(w1_29);
-  assign \$132  = $signed(xoff1_30) * $signed(w1_30);
-  assign \$133  = $signed(xoff1_31) * $signed(w1_31);
-  assign \$134  = $signed(prod0_1_r) + $signed(prod0_2_r);
-  assign \$135  = $signed(prod0_3_r) + $signed(prod0_4_r);
-  assign \$136  = $signed(\$134 ) + $signed(\$135 );
-  assign \$137  = $signed(prod0_5_r) + $signed(prod0_6_r);
-  assign \$138  = $signed(prod0_7_r) + $signed(prod0_8_r);
-  assign \$139  = $signed(\$137 ) + $signed(\$138 );
-  assign \$140  = $signed(prod0_9_r) + $signed(prod0_10_r);
-  assign \$141  = $signed(prod0_11_r) + $signed(prod0_12_r);
-  assign \$142  = $signed(\$140 ) + $signed(\$141 );
-  assign \$143  = $signed(prod0_13_r) + $signed(prod0_14_r);
-  assign \$144  = $signed(prod0_15_r) + $signed(prod0_16_r);
-  assign \$145  = $signed(\$143 ) + $signed(\$144 );
-  assign \$146  = $signed(prod0_17_r) + $signed(prod0_18_r);
-  assign \$147  = $signed(prod0_19_r) + $signed(prod0_20_r);
-  assign \$148  = $signed(\$146 ) + $signed(\$147 );
-  assign \$149  = $signed(prod0_21_r) + $signed(prod0_22_r);
-  assign \$150  = $signed(prod0_23_r) + $signed(prod0_24_r);
-  assign \$151  = $signed(\$149 ) + $signed(\$150 );
-  assign \$152  = $signed(prod0_25_r) + $signed(prod0_26_r);
-  assign \$153  = $signed(prod0_27_r) + $signed(prod0_28_r);
-  assign \$154  = $signed(\$152 ) + $signed(\$153 );
-  assign \$155  = $signed(prod0_29_r) + $signed(prod0_30_r);
-  assign \$156  = $signed(\$155 ) + $signed(prod0_31_r);
-  assign \$157  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$158  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$159  = $signed(\$157 ) + $signed(\$158 );
-  assign \$160  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
-  assign \$161  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
-  assign \$162  = $signed(\$160 ) + $signed(\$161 );
-  assign \$163  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
-  assign \$164  = $signed(prod1_1_r) + $signed(prod1_2_r);
-  assign \$165  = $signed(prod1_3_r) + $signed(prod1_4_r);
-  assign \$166  = $signed(\$164 ) + $signed(\$165 );
-  assign \$167  = $signed(prod1_5_r) + $signed(prod1_6_r);
-  assign \$168  = $signed(prod1_7_r) + $signed(prod1_8_r);
-  assign \$169  = $signed(\$167 ) + $signed(\$168 );
-  assign \$170  = $signed(prod1_9_r) + $signed(prod1_10_r);
-  assign \$171  = $signed(prod1_11_r) + $signed(prod1_12_r);
-  assign \$172  = $signed(\$170 ) + $signed(\$171 );
-  assign \$173  = $signed(prod1_13_r) + $signed(prod1_14_r);
-  assign \$174  = $signed(prod1_15_r) + $signed(prod1_16_r);
-  assign \$175  = $signed(\$173 ) + $signed(\$174 );
-  assign \$176  = $signed(prod1_17_r) + $signed(prod1_18_r);
-  assign \$177  = $signed(prod1_19_r) + $signed(prod1_20_r);
-  assign \$178  = $signed(\$176 ) + $signed(\$177 );
-  assign \$179  = $signed(prod1_21_r) + $signed(prod1_22_r);
-  assign \$180  = $signed(prod1_23_r) + $signed(prod1_24_r);
-  assign \$181  = $signed(\$179 ) + $signed(\$180 );
-  assign \$182  = $signed(prod1_25_r) + $signed(prod1_26_r);
-  assign \$183  = $signed(prod1_27_r) + $signed(prod1_28_r);
-  assign \$184  = $signed(\$182 ) + $signed(\$183 );
-  assign \$185  = $signed(prod1_29_r) + $signed(prod1_30_r);
-  assign \$186  = $signed(\$185 ) + $signed(prod1_31_r);
-  assign \$187  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$188  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$189  = $signed(\$187 ) + $signed(\$188 );
-  assign \$190  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
-  assign \$191  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
-  assign \$192  = $signed(\$190 ) + $signed(\$191 );
-  assign \$193  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$196  = v10 & last10;
-  assign \$197  = issue & last_t;
-  assign \$198  = o__valid & o__ready;
-  assign \$199  = q_owed < 4'hc;
-  assign \$200  = \$198  ? q_room : \$199 ;
-  assign \$201  = o__valid & o__ready;
-  assign \$202  = \$201  | q_room;
-  assign \$203  = \$197  ? \$200  : \$202 ;
-  assign \$204  = ~ o__valid;
-  assign \$205  = \$204  | o__ready;
-  assign \$206  = | q_stored;
-  assign \$207  = ~ \$206 ;
-  assign \$208  = \$205  & \$207 ;
-  assign \$209  = ~ \$208 ;
-  assign \$210  = deliver & \$209 ;
-  assign \$211  = q_wptr == 4'hb;
-  assign \$212  = q_wptr + 1'h1;
-  assign \$213  = \$211  ? 5'h00 : \$212 ;
-  assign \$214  = ~ o__valid;
-  assign \$215  = \$214  | o__ready;
-  assign \$216  = | q_stored;
-  assign \$217  = \$215  & \$216 ;
-  assign \$218  = q_rptr == 4'hb;
-  assign \$219  = q_rptr + 1'h1;
-  assign \$220  = \$218  ? 5'h00 : \$219 ;
-  assign \$221  = ~ o__valid;
-  assign \$222  = \$221  | o__ready;
-  assign \$223  = | q_stored;
-  assign \$224  = ~ \$223 ;
-  assign \$225  = \$222  & \$224 ;
-  assign \$226  = ~ \$225 ;
-  assign \$227  = deliver & \$226 ;
-  assign \$228  = q_stored + \$227 ;
-  assign \$229  = ~ o__valid;
-  assign \$230  = \$229  | o__ready;
-  assign \$231  = | q_stored;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = \$228  - \$232 ;
-  assign \$234  = ~ o__valid;
-  assign \$235  = \$234  | o__ready;
-  assign \$236  = | q_stored;
-  assign \$237  = \$236  | deliver;
-  assign \$238  = | q_stored;
-  assign \$239  = \$238  ? \rport__data$442  : q_in;
-  assign \$240  = ~ last_t;
-  assign \$241  = q_room | \$240 ;
-  assign i__ready = \$241  & reads_input_t;
-  assign \$242  = ~ last_t;
-  assign \$243  = q_room | \$242 ;
-  assign \$244  = ~ reads_input_t;
-  assign \$245  = i__valid | \$244 ;
-  assign issue = \$243  & \$245 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$246  = first10_0 ? bias0 : acc0;
-  assign \$247  = $signed(\$246 ) + $signed(sum0_s2_0);
-  assign \$248  = first10_0 ? bias1 : acc1;
-  assign \$249  = $signed(\$248 ) + $signed(sum1_s2_0);
-  assign \$250  = issue & last_t;
-  assign \$251  = q_owed + \$250 ;
-  assign \$252  = o__valid & o__ready;
-  assign \$253  = \$251  - \$252 ;
-  always @(posedge clk)
-    nf_t <= \$254 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$255 ;
-  always @(posedge clk)
-    sf_t <= \$256 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$257 ;
-  always @(posedge clk)
-    reads_input_t <= \$258 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$259 ;
-  always @(posedge clk)
-    first_t <= \$260 ;
-  always @(posedge clk)
-    first_t_ahead <= \$261 ;
-  always @(posedge clk)
-    last_t <= \$262 ;
-  always @(posedge clk)
-    last_t_ahead <= \$263 ;
-  always @(posedge clk)
-    t <= \$264 ;
-  always @(posedge clk)
-    x_reg <= \$265 ;
-  always @(posedge clk)
-    from_input <= \$266 ;
-  always @(posedge clk)
-    v1 <= \$267 ;
-  always @(posedge clk)
-    first1 <= \$268 ;
-  always @(posedge clk)
-    last1 <= \$269 ;
-  always @(posedge clk)
-    nf1 <= \$270 ;
-  always @(posedge clk)
-    from_input2 <= \$271 ;
-  always @(posedge clk)
-    x_reg2 <= \$272 ;
-  always @(posedge clk)
-    inbuf_read <= \$273 ;
-  always @(posedge clk)
-    x_mid <= \$274 ;
-  always @(posedge clk)
-    t1 <= \$275 ;
-  always @(posedge clk)
-    rom0_addr <= \$276 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = port__data;
-    if (rst) begin
-      \$277  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = x_mid[15:8];
-    if (rst) begin
-      \$278  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = x_mid[23:16];
-    if (rst) begin
-      \$279  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = x_mid[31:24];
-    if (rst) begin
-      \$280  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = x_mid[39:32];
-    if (rst) begin
-      \$281  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = x_mid[47:40];
-    if (rst) begin
-      \$282  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = x_mid[55:48];
-    if (rst) begin
-      \$283  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = x_mid[63:56];
-    if (rst) begin
-      \$284  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = x_mid[71:64];
-    if (rst) begin
-      \$285  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = t1;
-    if (rst) begin
-      \$286  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = \port__data$45 ;
-    if (rst) begin
-      \$287  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = x_mid[79:72];
-    if (rst) begin
-      \$288  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = x_mid[87:80];
-    if (rst) begin
-      \$289  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = x_mid[95:88];
-    if (rst) begin
-      \$290  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = x_mid[103:96];
-    if (rst) begin
-      \$291  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = x_mid[111:104];
-    if (rst) begin
-      \$292  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = x_mid[119:112];
-    if (rst) begin
-      \$293  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = x_mid[127:120];
-    if (rst) begin
-      \$294  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = x_mid[135:128];
-    if (rst) begin
-      \$295  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = t1;
-    if (rst) begin
-      \$296  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = \port__data$56 ;
-    if (rst) begin
-      \$297  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = x_mid[143:136];
-    if (rst) begin
-      \$298  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = x_mid[151:144];
-    if (rst) begin
-      \$299  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = x_mid[159:152];
-    if (rst) begin
-      \$300  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = x_mid[167:160];
-    if (rst) begin
-      \$301  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = x_mid[175:168];
-    if (rst) begin
-      \$302  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = x_mid[183:176];
-    if (rst) begin
-      \$303  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = x_mid[191:184];
-    if (rst) begin
-      \$304  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = x_mid[199:192];
-    if (rst) begin
-      \$305  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = t1;
-    if (rst) begin
-      \$306  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \port__data$67 ;
-    if (rst) begin
-      \$307  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = x_mid[15:8];
-    if (rst) begin
-      \$308  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = x_mid[207:200];
-    if (rst) begin
-      \$309  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = x_mid[215:208];
-    if (rst) begin
-      \$310  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = x_mid[223:216];
-    if (rst) begin
-      \$311  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = x_mid[231:224];
-    if (rst) begin
-      \$312  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = x_mid[239:232];
-    if (rst) begin
-      \$313  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = x_mid[247:240];
-    if (rst) begin
-      \$314  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = x_mid[255:248];
-    if (rst) begin
-      \$315  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = t1;
-    if (rst) begin
-      \$316  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \port__data$78 ;
-    if (rst) begin
-      \$317  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = x_mid[23:16];
-    if (rst) begin
-      \$318  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = x_mid[31:24];
-    if (rst) begin
-      \$319  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = x_mid[39:32];
-    if (rst) begin
-      \$320  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = x_mid[47:40];
-    if (rst) begin
-      \$321  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = x_mid[55:48];
-    if (rst) begin
-      \$322  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = x_mid[63:56];
-    if (rst) begin
-      \$323  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = x_mid[71:64];
-    if (rst) begin
-      \$324  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = x_mid[79:72];
-    if (rst) begin
-      \$325  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = t1;
-    if (rst) begin
-      \$326  = 5'h00;
-    end
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_4) - $signed(8'h80);
+  assign \$15  = $signed(x0_5) - $signed(8'h80);
+  assign \$16  = $signed(x0_6) - $signed(8'h80);
+  assign \$17  = $signed(x0_7) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_4) - $signed(8'h80);
+  assign \$23  = $signed(x1_5) - $signed(8'h80);
+  assign \$24  = $signed(x1_6) - $signed(8'h80);
+  assign \$25  = $signed(x1_7) - $signed(8'h80);
+  assign \$26  = $signed(x2_0) - $signed(8'h80);
+  assign \$27  = $signed(x2_1) - $signed(8'h80);
+  assign \$28  = $signed(x2_2) - $signed(8'h80);
+  assign \$29  = $signed(x2_3) - $signed(8'h80);
+  assign \$30  = $signed(x2_4) - $signed(8'h80);
+  assign \$31  = $signed(x2_5) - $signed(8'h80);
+  assign \$32  = $signed(x2_6) - $signed(8'h80);
+  assign \$33  = $signed(x2_7) - $signed(8'h80);
+  assign \$34  = $signed(x3_0) - $signed(8'h80);
+  assign \$35  = $signed(x3_1) - $signed(8'h80);
+  assign \$36  = $signed(x3_2) - $signed(8'h80);
+  assign \$37  = $signed(x3_3) - $signed(8'h80);
+  assign \$38  = $signed(x3_4) - $signed(8'h80);
+  assign \$39  = $signed(x3_5) - $signed(8'h80);
+  assign \$40  = $signed(x3_6) - $signed(8'h80);
+  assign \$41  = $signed(x3_7) - $signed(8'h80);
+  assign \$42  = $signed(x4_0) - $signed(8'h80);
+  assign \$43  = $signed(x4_1) - $signed(8'h80);
+  assign \$44  = $signed(x4_2) - $signed(8'h80);
+  assign \$45  = $signed(x4_3) - $signed(8'h80);
+  assign \$46  = $signed(x4_4) - $signed(8'h80);
+  assign \$47  = $signed(x4_5) - $signed(8'h80);
+  assign \$48  = $signed(x4_6) - $signed(8'h80);
+  assign \$49  = $signed(x4_7) - $signed(8'h80);
+  assign \$50  = $signed(x5_0) - $signed(8'h80);
+  assign \$51  = $signed(x5_1) - $signed(8'h80);
+  assign \$52  = $signed(x5_2) - $signed(8'h80);
+  assign \$53  = $signed(x5_3) - $signed(8'h80);
+  assign \$54  = $signed(x5_4) - $signed(8'h80);
+  assign \$55  = $signed(x5_5) - $signed(8'h80);
+  assign \$56  = $signed(x5_6) - $signed(8'h80);
+  assign \$57  = $signed(x5_7) - $signed(8'h80);
+  assign \$58  = $signed(x6_0) - $signed(8'h80);
+  assign \$59  = $signed(x6_1) - $signed(8'h80);
+  assign \$60  = $signed(x6_2) - $signed(8'h80);
+  assign \$61  = $signed(x6_3) - $signed(8'h80);
+  assign \$62  = $signed(x6_4) - $signed(8'h80);
+  assign \$63  = $signed(x6_5) - $signed(8'h80);
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$263  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$263  = 24'h00010c;
+      2'h1:
+          \$263  = 24'h0014f4;
+      2'h2:
+          \$263  = 24'h0013c7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$264  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$264  = 24'h0003c7;
+      2'h1:
+          \$264  = 24'h004caa;
+      2'h2:
+          \$264  = 24'hfff9c2;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$265  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$265  = 24'h000894;
+      2'h1:
+          \$265  = 24'hffe14f;
+      2'h2:
+          \$265  = 24'hff42bf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$266  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$266  = 24'h00155a;
+      2'h1:
+          \$266  = 24'hfff9b9;
+      2'h2:
+          \$266  = 24'h001220;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = \port__data$89 ;
-    if (rst) begin
-      \$327  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = x_mid[87:80];
-    if (rst) begin
-      \$328  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = x_mid[95:88];
-    if (rst) begin
-      \$329  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = x_mid[103:96];
-    if (rst) begin
-      \$330  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = x_mid[111:104];
-    if (rst) begin
-      \$331  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = x_mid[119:112];
-    if (rst) begin
-      \$332  = 8'h00;
-    end
+    \$267  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$267  = 24'h0020f3;
+      2'h1:
+          \$267  = 24'h00022c;
+      2'h2:
+          \$267  = 24'h000dfc;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = x_mid[127:120];
-    if (rst) begin
-      \$333  = 8'h00;
-    end
+    \$268  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$268  = 24'hfff7b7;
+      2'h1:
+          \$268  = 24'hffe9d9;
+      2'h2:
+          \$268  = 24'h000ec2;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = x_mid[135:128];
-    if (rst) begin
-      \$334  = 8'h00;
-    end
+    \$269  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$269  = 24'h000e42;
+      2'h1:
+          \$269  = 24'hff2021;
+      2'h2:
+          \$269  = 24'h0006a5;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = x_mid[143:136];
-    if (rst) begin
-      \$335  = 8'h00;
-    end
+    \$270  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$270  = 24'h002631;
+      2'h1:
+          \$270  = 24'h001e64;
+      2'h2:
+          \$270  = 24'hffec57;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = t1;
-    if (rst) begin
-      \$336  = 5'h00;
-    end
+    \$271  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$271  = 24'h00248b;
+      2'h1:
+          \$271  = 24'h0006de;
+      2'h2:
+          \$271  = 24'hff01ff;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = \port__data$100 ;
-    if (rst) begin
-      \$337  = 64'h0000000000000000;
-    end
+    \$272  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$272  = 24'h004785;
+      2'h1:
+          \$272  = 24'hff72c4;
+      2'h2:
+          \$272  = 24'h000c17;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = x_mid[151:144];
-    if (rst) begin
-      \$338  = 8'h00;
-    end
+    \$273  = 24'h000000;
+    casez (nf8)
+      2'h0:
+          \$273  = 24'h001219;
+      2'h1:
+          \$273  = 24'h0000d1;
+      2'h2:
+          \$273  = 24'h000000;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = x_mid[159:152];
-    if (rst) begin
-      \$339  = 8'h00;
+    \$350  = nf_t;
+    if (issue) begin
+      \$350  = nf_t_ahead;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = x_mid[167:160];
     if (rst) begin
-      \$340  = 8'h00;
+      \$350  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = x_mid[175:168];
-    if (rst) begin
-      \$341  = 8'h00;
+    \$351  = nf_t_ahead;
+    if (issue) begin
+      \$351  = \$1 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = x_mid[183:176];
     if (rst) begin
-      \$342  = 8'h00;
+      \$351  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = x_mid[191:184];
-    if (rst) begin
-      \$343  = 8'h00;
+    \$352  = sf_t;
+    if (issue) begin
+      \$352  = sf_t_ahead;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = x_mid[199:192];
     if (rst) begin
-      \$344  = 8'h00;
+      \$352  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = x_mid[207:200];
-    if (rst) begin
-      \$345  = 8'h00;
+    \$353  = sf_t_ahead;
+    if (issue) begin
+      \$353  = \$2 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = t1;
     if (rst) begin
-      \$346  = 5'h00;
+      \$353  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = \port__data$111 ;
-    if (rst) begin
-      \$347  = 48'h000000000000;
+    \$354  = reads_input_t;
+    if (issue) begin
+      \$354  = reads_input_t_ahead;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = x_mid[215:208];
     if (rst) begin
-      \$348  = 8'h00;
+      \$354  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = x_mid[223:216];
-    if (rst) begin
-      \$349  = 8'h00;
+    \$355  = reads_input_t_ahead;
+    if (issue) begin
+      \$355  = \$3 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = x_mid[231:224];
     if (rst) begin
-      \$350  = 8'h00;
+      \$355  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = x_mid[239:232];
-    if (rst) begin
-      \$351  = 8'h00;
+    \$356  = first_t;
+    if (issue) begin
+      \$356  = first_t_ahead;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = x_mid[247:240];
     if (rst) begin
-      \$352  = 8'h00;
+      \$356  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = x_mid[255:248];
-    if (rst) begin
-      \$353  = 8'h00;
+    \$357  = first_t_ahead;
+    if (issue) begin
+      \$357  = \$4 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$10 ;
     if (rst) begin
-      \$354  = 9'h000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = rom0_read[7:0];
-    if (rst) begin
-      \$355  = 8'h00;
+    \$358  = last_t;
+    if (issue) begin
+      \$358  = last_t_ahead;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = \$11 ;
     if (rst) begin
-      \$356  = 9'h000;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rom0_read[15:8];
-    if (rst) begin
-      \$357  = 8'h00;
+    \$359  = last_t_ahead;
+    if (issue) begin
+      \$359  = \$5 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$12 ;
     if (rst) begin
-      \$358  = 9'h000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rom0_read[23:16];
-    if (rst) begin
-      \$359  = 8'h00;
+    \$360  = t;
+    if (issue) begin
+      \$360  = \$8 [4:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$13 ;
     if (rst) begin
-      \$360  = 9'h000;
+      \$360  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = rom0_read[31:24];
+    \$361  = i__payload;
     if (rst) begin
-      \$361  = 8'h00;
+      \$361  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = \$14 ;
+    \$362  = reads_input_t;
     if (rst) begin
-      \$362  = 9'h000;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = rom0_read[39:32];
+    \$363  = issue;
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = \$15 ;
+    \$364  = first_t;
     if (rst) begin
-      \$364  = 9'h000;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = rom0_read[47:40];
+    \$365  = last_t;
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$16 ;
+    \$366  = nf_t;
     if (rst) begin
-      \$366  = 9'h000;
+      \$366  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = rom0_read[55:48];
+    \$367  = from_input;
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = \$17 ;
+    \$368  = x_reg;
     if (rst) begin
-      \$368  = 9'h000;
+      \$368  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rom0_read[63:56];
+    \$369  = rport__data;
     if (rst) begin
-      \$369  = 8'h00;
+      \$369  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = \$18 ;
+    \$370  = \$9 ;
     if (rst) begin
-      \$370  = 9'h000;
+      \$370  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = rom1_read[7:0];
+    \$371  = t;
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = \$19 ;
+    \$372  = t1;
     if (rst) begin
-      \$372  = 9'h000;
+      \$372  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = rom1_read[15:8];
+    \$373  = port__data;
     if (rst) begin
-      \$373  = 8'h00;
+      \$373  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = \$20 ;
+    \$374  = x_mid[7:0];
     if (rst) begin
-      \$374  = 9'h000;
+      \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = rom1_read[23:16];
+    \$375  = x_mid[15:8];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$21 ;
+    \$376  = x_mid[23:16];
     if (rst) begin
-      \$376  = 9'h000;
+      \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = rom1_read[31:24];
+    \$377  = x_mid[31:24];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = \$22 ;
+    \$378  = x_mid[39:32];
     if (rst) begin
-      \$378  = 9'h000;
+      \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = rom1_read[39:32];
+    \$379  = x_mid[47:40];
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = \$23 ;
+    \$380  = x_mid[55:48];
     if (rst) begin
-      \$380  = 9'h000;
+      \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = rom1_read[47:40];
+    \$381  = x_mid[63:56];
     if (rst) begin
       \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \$24 ;
+    \$382  = t1;
     if (rst) begin
-      \$382  = 9'h000;
+      \$382  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = rom1_read[55:48];
+    \$383  = \port__data$45 ;
     if (rst) begin
-      \$383  = 8'h00;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = \$25 ;
+    \$384  = x_mid[7:0];
     if (rst) begin
-      \$384  = 9'h000;
+      \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = rom1_read[63:56];
+    \$385  = x_mid[15:8];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = \$26 ;
+    \$386  = x_mid[23:16];
     if (rst) begin
-      \$386  = 9'h000;
+      \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = rom2_read[7:0];
+    \$387  = x_mid[31:24];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = \$27 ;
+    \$388  = x_mid[39:32];
     if (rst) begin
-      \$388  = 9'h000;
+      \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = rom2_read[15:8];
+    \$389  = x_mid[47:40];
     if (rst) begin
       \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = \$28 ;
+    \$390  = x_mid[55:48];
     if (rst) begin
-      \$390  = 9'h000;
+      \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = rom2_read[23:16];
+    \$391  = x_mid[63:56];
     if (rst) begin
       \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$29 ;
+    \$392  = t1;
     if (rst) begin
-      \$392  = 9'h000;
+      \$392  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = rom2_read[31:24];
+    \$393  = \port__data$56 ;
     if (rst) begin
-      \$393  = 8'h00;
+      \$393  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$30 ;
+    \$394  = x_mid[7:0];
     if (rst) begin
-      \$394  = 9'h000;
+      \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = rom2_read[39:32];
+    \$395  = x_mid[15:8];
     if (rst) begin
       \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$31 ;
+    \$396  = x_mid[23:16];
     if (rst) begin
-      \$396  = 9'h000;
+      \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = rom2_read[47:40];
+    \$397  = x_mid[31:24];
     if (rst) begin
       \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$32 ;
+    \$398  = x_mid[39:32];
     if (rst) begin
-      \$398  = 9'h000;
+      \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = rom2_read[55:48];
+    \$399  = x_mid[47:40];
     if (rst) begin
       \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$33 ;
+    \$400  = x_mid[55:48];
     if (rst) begin
-      \$400  = 9'h000;
+      \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = rom2_read[63:56];
+    \$401  = x_mid[63:56];
     if (rst) begin
       \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$34 ;
+    \$402  = t1;
     if (rst) begin
-      \$402  = 9'h000;
+      \$402  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = rom3_read[7:0];
+    \$403  = \port__data$67 ;
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$35 ;
+    \$404  = x_mid[7:0];
     if (rst) begin
-      \$404  = 9'h000;
+      \$404  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = rom3_read[15:8];
+    \$405  = x_mid[15:8];
     if (rst) begin
       \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$36 ;
+    \$406  = x_mid[23:16];
     if (rst) begin
-      \$406  = 9'h000;
+      \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = rom3_read[23:16];
+    \$407  = x_mid[31:24];
     if (rst) begin
       \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = \$37 ;
+    \$408  = x_mid[39:32];
     if (rst) begin
-      \$408  = 9'h000;
+      \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = rom3_read[31:24];
+    \$409  = x_mid[47:40];
     if (rst) begin
       \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = \$38 ;
+    \$410  = x_mid[55:48];
     if (rst) begin
-      \$410  = 9'h000;
+      \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = rom3_read[39:32];
+    \$411  = x_mid[63:56];
     if (rst) begin
       \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \$39 ;
+    \$412  = t1;
     if (rst) begin
-      \$412  = 9'h000;
+      \$412  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = rom3_read[47:40];
+    \$413  = \port__data$78 ;
     if (rst) begin
-      \$413  = 8'h00;
+      \$413  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = \$40 ;
+    \$414  = x_mid[7:0];
     if (rst) begin
-      \$414  = 9'h000;
+      \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = rom3_read[55:48];
+    \$415  = x_mid[15:8];
     if (rst) begin
       \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = \$41 ;
+    \$416  = x_mid[23:16];
     if (rst) begin
-      \$416  = 9'h000;
+      \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = rom3_read[63:56];
+    \$417  = x_mid[31:24];
     if (rst) begin
       \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = \$42 ;
+    \$418  = x_mid[39:32];
     if (rst) begin
-      \$418  = 9'h000;
+      \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = rom4_read[7:0];
+    \$419  = x_mid[47:40];
     if (rst) begin
       \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = \$43 ;
+    \$420  = x_mid[55:48];
     if (rst) begin
-      \$420  = 9'h000;
+      \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = rom4_read[15:8];
+    \$421  = x_mid[63:56];
     if (rst) begin
       \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = \$44 ;
+    \$422  = t1;
     if (rst) begin
-      \$422  = 9'h000;
+      \$422  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = rom4_read[23:16];
+    \$423  = \port__data$89 ;
     if (rst) begin
-      \$423  = 8'h00;
+      \$423  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = \$45 ;
+    \$424  = x_mid[7:0];
     if (rst) begin
-      \$424  = 9'h000;
+      \$424  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = rom4_read[31:24];
+    \$425  = x_mid[15:8];
     if (rst) begin
       \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = \$46 ;
+    \$426  = x_mid[23:16];
     if (rst) begin
-      \$426  = 9'h000;
+      \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = rom4_read[39:32];
+    \$427  = x_mid[31:24];
     if (rst) begin
       \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = \$47 ;
+    \$428  = x_mid[39:32];
     if (rst) begin
-      \$428  = 9'h000;
+      \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = rom4_read[47:40];
+    \$429  = x_mid[47:40];
     if (rst) begin
       \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = \$48 ;
+    \$430  = x_mid[55:48];
     if (rst) begin
-      \$430  = 9'h000;
+      \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = rom4_read[55:48];
+    \$431  = x_mid[63:56];
     if (rst) begin
       \$431  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = \$49 ;
+    \$432  = t1;
     if (rst) begin
-      \$432  = 9'h000;
+      \$432  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = rom4_read[63:56];
+    \$433  = \port__data$100 ;
     if (rst) begin
-      \$433  = 8'h00;
+      \$433  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = \$50 ;
+    \$434  = x_mid[7:0];
     if (rst) begin
-      \$434  = 9'h000;
+      \$434  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = rom5_read[7:0];
+    \$435  = x_mid[15:8];
     if (rst) begin
       \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = \$51 ;
+    \$436  = x_mid[23:16];
     if (rst) begin
-      \$436  = 9'h000;
+      \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = rom5_read[15:8];
+    \$437  = x_mid[31:24];
     if (rst) begin
       \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = \$52 ;
+    \$438  = x_mid[39:32];
     if (rst) begin
-      \$438  = 9'h000;
+      \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = rom5_read[23:16];
+    \$439  = x_mid[47:40];
     if (rst) begin
       \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = \$53 ;
+    \$440  = x_mid[55:48];
     if (rst) begin
-      \$440  = 9'h000;
+      \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = rom5_read[31:24];
+    \$441  = x_mid[63:56];
     if (rst) begin
       \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = \$54 ;
+    \$442  = t1;
     if (rst) begin
-      \$442  = 9'h000;
+      \$442  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = rom5_read[39:32];
+    \$443  = \port__data$111 ;
     if (rst) begin
-      \$443  = 8'h00;
+      \$443  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = \$55 ;
+    \$444  = x_mid[7:0];
     if (rst) begin
-      \$444  = 9'h000;
+      \$444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = rom5_read[47:40];
+    \$445  = x_mid[15:8];
     if (rst) begin
       \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = \$56 ;
+    \$446  = x_mid[23:16];
     if (rst) begin
-      \$446  = 9'h000;
+      \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = rom5_read[55:48];
+    \$447  = x_mid[31:24];
     if (rst) begin
       \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = \$57 ;
+    \$448  = x_mid[39:32];
     if (rst) begin
-      \$448  = 9'h000;
+      \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = rom5_read[63:56];
+    \$449  = x_mid[47:40];
     if (rst) begin
       \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = \$58 ;
+    \$450  = x_mid[55:48];
     if (rst) begin
-      \$450  = 9'h000;
+      \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = rom6_read[7:0];
+    \$451  = x_mid[63:56];
     if (rst) begin
       \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = \$59 ;
+    \$452  = t1;
     if (rst) begin
-      \$452  = 9'h000;
+      \$452  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = rom6_read[15:8];
+    \$453  = \port__data$122 ;
     if (rst) begin
-      \$453  = 8'h00;
+      \$453  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = \$60 ;
+    \$454  = x_mid[7:0];
     if (rst) begin
-      \$454  = 9'h000;
+      \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = rom6_read[23:16];
+    \$455  = x_mid[15:8];
     if (rst) begin
       \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = \$61 ;
+    \$456  = x_mid[23:16];
     if (rst) begin
-      \$456  = 9'h000;
+      \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = rom6_read[31:24];
+    \$457  = x_mid[31:24];
     if (rst) begin
       \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = \$62 ;
+    \$458  = x_mid[39:32];
     if (rst) begin
-      \$458  = 9'h000;
+      \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = rom6_read[39:32];
+    \$459  = x_mid[47:40];
     if (rst) begin
       \$459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = \$63 ;
+    \$460  = x_mid[55:48];
     if (rst) begin
-      \$460  = 9'h000;
+      \$460  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = rom6_read[47:40];
+    \$461  = x_mid[63:56];
     if (rst) begin
       \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = \$64 ;
+    \$462  = t1;
     if (rst) begin
-      \$462  = 9'h000;
+      \$462  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = rom6_read[55:48];
+    \$463  = \port__data$133 ;
     if (rst) begin
-      \$463  = 8'h00;
+      \$463  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = \$65 ;
+    \$464  = x_mid[7:0];
     if (rst) begin
-      \$464  = 9'h000;
+      \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = rom6_read[63:56];
+    \$465  = x_mid[15:8];
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = \$66 ;
+    \$466  = x_mid[23:16];
     if (rst) begin
-      \$466  = 9'h000;
+      \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = rom7_read[7:0];
+    \$467  = x_mid[31:24];
     if (rst) begin
       \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = \$67 ;
+    \$468  = x_mid[39:32];
     if (rst) begin
-      \$468  = 9'h000;
+      \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = rom7_read[15:8];
+    \$469  = x_mid[47:40];
     if (rst) begin
       \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = \$68 ;
+    \$470  = x_mid[55:48];
     if (rst) begin
-      \$470  = 9'h000;
+      \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = rom7_read[23:16];
+    \$471  = x_mid[63:56];
     if (rst) begin
       \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = \$69 ;
+    \$472  = t1;
     if (rst) begin
-      \$472  = 9'h000;
+      \$472  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = rom7_read[31:24];
+    \$473  = \port__data$144 ;
     if (rst) begin
-      \$473  = 8'h00;
+      \$473  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = \$70 ;
+    \$474  = x_mid[7:0];
     if (rst) begin
-      \$474  = 9'h000;
+      \$474  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = rom7_read[39:32];
+    \$475  = x_mid[15:8];
     if (rst) begin
       \$475  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = \$71 ;
+    \$476  = x_mid[23:16];
     if (rst) begin
-      \$476  = 9'h000;
+      \$476  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = rom7_read[47:40];
+    \$477  = x_mid[31:24];
     if (rst) begin
       \$477  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = \$72 ;
+    \$478  = x_mid[39:32];
     if (rst) begin
-      \$478  = 17'h00000;
+      \$478  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = \$73 ;
+    \$479  = x_mid[47:40];
     if (rst) begin
-      \$479  = 17'h00000;
+      \$479  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = \$74 ;
+    \$480  = x_mid[55:48];
     if (rst) begin
-      \$480  = 17'h00000;
+      \$480  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = \$75 ;
+    \$481  = x_mid[63:56];
     if (rst) begin
-      \$481  = 17'h00000;
+      \$481  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = \$76 ;
+    \$482  = \$10 ;
     if (rst) begin
-      \$482  = 17'h00000;
+      \$482  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = \$77 ;
+    \$483  = rom0_read[7:0];
     if (rst) begin
-      \$483  = 17'h00000;
+      \$483  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = \$78 ;
+    \$484  = \$11 ;
     if (rst) begin
-      \$484  = 17'h00000;
+      \$484  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = \$79 ;
+    \$485  = rom0_read[15:8];
     if (rst) begin
-      \$485  = 17'h00000;
+      \$485  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = \$80 ;
+    \$486  = \$12 ;
     if (rst) begin
-      \$486  = 17'h00000;
+      \$486  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = \$81 ;
+    \$487  = rom0_read[23:16];
     if (rst) begin
-      \$487  = 17'h00000;
+      \$487  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = \$82 ;
+    \$488  = \$13 ;
     if (rst) begin
-      \$488  = 17'h00000;
+      \$488  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = \$83 ;
+    \$489  = rom0_read[31:24];
     if (rst) begin
-      \$489  = 17'h00000;
+      \$489  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = \$84 ;
+    \$490  = \$14 ;
     if (rst) begin
-      \$490  = 17'h00000;
+      \$490  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = \$85 ;
+    \$491  = rom0_read[39:32];
     if (rst) begin
-      \$491  = 17'h00000;
+      \$491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = \$86 ;
+    \$492  = \$15 ;
     if (rst) begin
-      \$492  = 17'h00000;
+      \$492  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = \$87 ;
+    \$493  = rom0_read[47:40];
     if (rst) begin
-      \$493  = 17'h00000;
+      \$493  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = \$88 ;
+    \$494  = \$16 ;
     if (rst) begin
-      \$494  = 17'h00000;
+      \$494  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = \$89 ;
+    \$495  = rom0_read[55:48];
     if (rst) begin
-      \$495  = 17'h00000;
+      \$495  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = \$90 ;
+    \$496  = \$17 ;
     if (rst) begin
-      \$496  = 17'h00000;
+      \$496  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = \$91 ;
+    \$497  = rom0_read[63:56];
     if (rst) begin
-      \$497  = 17'h00000;
+      \$497  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = \$92 ;
+    \$498  = \$18 ;
     if (rst) begin
-      \$498  = 17'h00000;
+      \$498  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = \$93 ;
+    \$499  = rom1_read[7:0];
     if (rst) begin
-      \$499  = 17'h00000;
+      \$499  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = \$94 ;
+    \$500  = \$19 ;
     if (rst) begin
-      \$500  = 17'h00000;
+      \$500  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = \$95 ;
+    \$501  = rom1_read[15:8];
     if (rst) begin
-      \$501  = 17'h00000;
+      \$501  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = \$96 ;
+    \$502  = \$20 ;
     if (rst) begin
-      \$502  = 17'h00000;
+      \$502  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = \$97 ;
+    \$503  = rom1_read[23:16];
     if (rst) begin
-      \$503  = 17'h00000;
+      \$503  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = \$98 ;
+    \$504  = \$21 ;
     if (rst) begin
-      \$504  = 17'h00000;
+      \$504  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = \$99 ;
+    \$505  = rom1_read[31:24];
     if (rst) begin
-      \$505  = 17'h00000;
+      \$505  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = \$100 ;
+    \$506  = \$22 ;
     if (rst) begin
-      \$506  = 17'h00000;
+      \$506  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = \$101 ;
+    \$507  = rom1_read[39:32];
     if (rst) begin
-      \$507  = 17'h00000;
+      \$507  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = \$102 ;
+    \$508  = \$23 ;
     if (rst) begin
-      \$508  = 17'h00000;
+      \$508  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = \$103 ;
+    \$509  = rom1_read[47:40];
     if (rst) begin
-      \$509  = 17'h00000;
+      \$509  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = \$104 ;
+    \$510  = \$24 ;
     if (rst) begin
-      \$510  = 17'h00000;
+      \$510  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = \$105 ;
+    \$511  = rom1_read[55:48];
     if (rst) begin
-      \$511  = 17'h00000;
+      \$511  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = \$106 ;
+    \$512  = \$25 ;
     if (rst) begin
-      \$512  = 17'h00000;
+      \$512  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = \$107 ;
+    \$513  = rom1_read[63:56];
     if (rst) begin
-      \$513  = 17'h00000;
+      \$513  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = \$108 ;
+    \$514  = \$26 ;
     if (rst) begin
-      \$514  = 17'h00000;
+      \$514  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = \$109 ;
+    \$515  = rom2_read[7:0];
     if (rst) begin
-      \$515  = 17'h00000;
+      \$515  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = \$110 ;
+    \$516  = \$27 ;
     if (rst) begin
-      \$516  = 17'h00000;
+      \$516  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = \$111 ;
+    \$517  = rom2_read[15:8];
     if (rst) begin
-      \$517  = 17'h00000;
+      \$517  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = \$112 ;
+    \$518  = \$28 ;
     if (rst) begin
-      \$518  = 17'h00000;
+      \$518  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = \$113 ;
+    \$519  = rom2_read[23:16];
     if (rst) begin
-      \$519  = 17'h00000;
+      \$519  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = \$114 ;
+    \$520  = \$29 ;
     if (rst) begin
-      \$520  = 17'h00000;
+      \$520  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = \$115 ;
+    \$521  = rom2_read[31:24];
     if (rst) begin
-      \$521  = 17'h00000;
+      \$521  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = \$116 ;
+    \$522  = \$30 ;
     if (rst) begin
-      \$522  = 17'h00000;
+      \$522  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = \$117 ;
+    \$523  = rom2_read[39:32];
     if (rst) begin
-      \$523  = 17'h00000;
+      \$523  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = \$118 ;
+    \$524  = \$31 ;
     if (rst) begin
-      \$524  = 17'h00000;
+      \$524  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = \$119 ;
+    \$525  = rom2_read[47:40];
     if (rst) begin
-      \$525  = 17'h00000;
+      \$525  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = \$120 ;
+    \$526  = \$32 ;
     if (rst) begin
-      \$526  = 17'h00000;
+      \$526  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = \$121 ;
+    \$527  = rom2_read[55:48];
     if (rst) begin
-      \$527  = 17'h00000;
+      \$527  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = \$122 ;
+    \$528  = \$33 ;
     if (rst) begin
-      \$528  = 17'h00000;
+      \$528  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$529  = \$123 ;
+    \$529  = rom2_read[63:56];
     if (rst) begin
-      \$529  = 17'h00000;
+      \$529  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$530  = \$124 ;
+    \$530  = \$34 ;
     if (rst) begin
-      \$530  = 17'h00000;
+      \$530  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$531  = \$125 ;
+    \$531  = rom3_read[7:0];
     if (rst) begin
-      \$531  = 17'h00000;
+      \$531  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$532  = \$126 ;
+    \$532  = \$35 ;
     if (rst) begin
-      \$532  = 17'h00000;
+      \$532  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$533  = \$127 ;
+    \$533  = rom3_read[15:8];
     if (rst) begin
-      \$533  = 17'h00000;
+      \$533  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$534  = \$128 ;
+    \$534  = \$36 ;
     if (rst) begin
-      \$534  = 17'h00000;
+      \$534  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$535  = \$129 ;
+    \$535  = rom3_read[23:16];
     if (rst) begin
-      \$535  = 17'h00000;
+      \$535  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$536  = \$130 ;
+    \$536  = \$37 ;
     if (rst) begin
-      \$536  = 17'h00000;
+      \$536  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$537  = \$131 ;
+    \$537  = rom3_read[31:24];
     if (rst) begin
-      \$537  = 17'h00000;
+      \$537  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$538  = \$132 ;
+    \$538  = \$38 ;
     if (rst) begin
-      \$538  = 17'h00000;
+      \$538  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$539  = \$133 ;
+    \$539  = rom3_read[39:32];
     if (rst) begin
-      \$539  = 17'h00000;
+      \$539  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$540  = prod0_1;
+    \$540  = \$39 ;
     if (rst) begin
-      \$540  = 17'h00000;
+      \$540  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$541  = prod0_2;
+    \$541  = rom3_read[47:40];
     if (rst) begin
-      \$541  = 17'h00000;
+      \$541  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$542  = prod0_3;
+    \$542  = \$40 ;
     if (rst) begin
-      \$542  = 17'h00000;
+      \$542  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$543  = prod0_4;
+    \$543  = rom3_read[55:48];
     if (rst) begin
-      \$543  = 17'h00000;
+      \$543  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$544  = prod0_5;
+    \$544  = \$41 ;
     if (rst) begin
-      \$544  = 17'h00000;
+      \$544  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$545  = prod0_6;
+    \$545  = rom3_read[63:56];
     if (rst) begin
-      \$545  = 17'h00000;
+      \$545  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$546  = prod0_7;
+    \$546  = \$42 ;
     if (rst) begin
-      \$546  = 17'h00000;
+      \$546  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$547  = prod0_8;
+    \$547  = rom4_read[7:0];
     if (rst) begin
-      \$547  = 17'h00000;
+      \$547  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$548  = prod0_9;
+    \$548  = \$43 ;
     if (rst) begin
-      \$548  = 17'h00000;
+      \$548  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$549  = prod0_10;
+    \$549  = rom4_read[15:8];
     if (rst) begin
-      \$549  = 17'h00000;
+      \$549  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$550  = prod0_11;
+    \$550  = \$44 ;
     if (rst) begin
-      \$550  = 17'h00000;
+      \$550  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$551  = prod0_12;
+    \$551  = rom4_read[23:16];
     if (rst) begin
-      \$551  = 17'h00000;
+      \$551  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$552  = prod0_13;
+    \$552  = \$45 ;
     if (rst) begin
-      \$552  = 17'h00000;
+      \$552  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$553  = prod0_14;
+    \$553  = rom4_read[31:24];
     if (rst) begin
-      \$553  = 17'h00000;
+      \$553  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$554  = prod0_15;
+    \$554  = \$46 ;
     if (rst) begin
-      \$554  = 17'h00000;
+      \$554  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$555  = prod0_16;
+    \$555  = rom4_read[39:32];
     if (rst) begin
-      \$555  = 17'h00000;
+      \$555  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$556  = prod0_17;
+    \$556  = \$47 ;
     if (rst) begin
-      \$556  = 17'h00000;
+      \$556  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$557  = prod0_18;
+    \$557  = rom4_read[47:40];
     if (rst) begin
-      \$557  = 17'h00000;
+      \$557  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$558  = prod0_19;
+    \$558  = \$48 ;
     if (rst) begin
-      \$558  = 17'h00000;
+      \$558  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$559  = prod0_20;
+    \$559  = rom4_read[55:48];
     if (rst) begin
-      \$559  = 17'h00000;
+      \$559  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$560  = prod0_21;
+    \$560  = \$49 ;
     if (rst) begin
-      \$560  = 17'h00000;
+      \$560  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$561  = prod0_22;
+    \$561  = rom4_read[63:56];
     if (rst) begin
-      \$561  = 17'h00000;
+      \$561  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$562  = prod0_23;
+    \$562  = \$50 ;
     if (rst) begin
-      \$562  = 17'h00000;
+      \$562  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$563  = prod0_24;
+    \$563  = rom5_read[7:0];
     if (rst) begin
-      \$563  = 17'h00000;
+      \$563  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$564  = prod0_25;
+    \$564  = \$51 ;
     if (rst) begin
-      \$564  = 17'h00000;
+      \$564  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$565  = prod0_26;
+    \$565  = rom5_read[15:8];
     if (rst) begin
-      \$565  = 17'h00000;
+      \$565  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$566  = prod0_27;
+    \$566  = \$52 ;
     if (rst) begin
-      \$566  = 17'h00000;
+      \$566  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$567  = prod0_28;
+    \$567  = rom5_read[23:16];
     if (rst) begin
-      \$567  = 17'h00000;
+      \$567  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$568  = prod0_29;
+    \$568  = \$53 ;
     if (rst) begin
-      \$568  = 17'h00000;
+      \$568  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$569  = prod0_30;
+    \$569  = rom5_read[31:24];
     if (rst) begin
-      \$569  = 17'h00000;
+      \$569  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$570  = prod0_31;
+    \$570  = \$54 ;
     if (rst) begin
-      \$570  = 17'h00000;
+      \$570  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$571  = prod1_1;
+    \$571  = rom5_read[39:32];
     if (rst) begin
-      \$571  = 17'h00000;
+      \$571  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$572  = prod1_2;
+    \$572  = \$55 ;
     if (rst) begin
-      \$572  = 17'h00000;
+      \$572  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$573  = prod1_3;
+    \$573  = rom5_read[47:40];
     if (rst) begin
-      \$573  = 17'h00000;
+      \$573  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$574  = prod1_4;
+    \$574  = \$56 ;
     if (rst) begin
-      \$574  = 17'h00000;
+      \$574  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$575  = prod1_5;
+    \$575  = rom5_read[55:48];
     if (rst) begin
-      \$575  = 17'h00000;
+      \$575  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$576  = prod1_6;
+    \$576  = \$57 ;
     if (rst) begin
-      \$576  = 17'h00000;
+      \$576  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$577  = prod1_7;
+    \$577  = rom5_read[63:56];
     if (rst) begin
-      \$577  = 17'h00000;
+      \$577  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$578  = prod1_8;
+    \$578  = \$58 ;
     if (rst) begin
-      \$578  = 17'h00000;
+      \$578  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$579  = prod1_9;
+    \$579  = rom6_read[7:0];
     if (rst) begin
-      \$579  = 17'h00000;
+      \$579  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$580  = prod1_10;
+    \$580  = \$59 ;
     if (rst) begin
-      \$580  = 17'h00000;
+      \$580  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$581  = prod1_11;
+    \$581  = rom6_read[15:8];
     if (rst) begin
-      \$581  = 17'h00000;
+      \$581  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$582  = prod1_12;
+    \$582  = \$60 ;
     if (rst) begin
-      \$582  = 17'h00000;
+      \$582  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$583  = prod1_13;
+    \$583  = rom6_read[23:16];
     if (rst) begin
-      \$583  = 17'h00000;
+      \$583  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$584  = prod1_14;
+    \$584  = \$61 ;
     if (rst) begin
-      \$584  = 17'h00000;
+      \$584  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$585  = prod1_15;
+    \$585  = rom6_read[31:24];
     if (rst) begin
-      \$585  = 17'h00000;
+      \$585  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$586  = prod1_16;
+    \$586  = \$62 ;
     if (rst) begin
-      \$586  = 17'h00000;
+      \$586  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$587  = prod1_17;
+    \$587  = rom6_read[39:32];
     if (rst) begin
-      \$587  = 17'h00000;
+      \$587  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$588  = prod1_18;
+    \$588  = \$63 ;
     if (rst) begin
-      \$588  = 17'h00000;
+      \$588  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$589  = prod1_19;
+    \$589  = rom6_read[47:40];
     if (rst) begin
-      \$589  = 17'h00000;
+      \$589  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$590  = prod1_20;
+    \$590  = \$64 ;
     if (rst) begin
-      \$590  = 17'h00000;
+      \$590  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$591  = prod1_21;
+    \$591  = rom6_read[55:48];
     if (rst) begin
-      \$591  = 17'h00000;
+      \$591  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$592  = prod1_22;
+    \$592  = \$65 ;
     if (rst) begin
-      \$592  = 17'h00000;
+      \$592  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$593  = prod1_23;
+    \$593  = rom6_read[63:56];
     if (rst) begin
-      \$593  = 17'h00000;
+      \$593  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$594  = prod1_24;
+    \$594  = \$66 ;
     if (rst) begin
-      \$594  = 17'h00000;
+      \$594  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$595  = prod1_25;
+    \$595  = rom7_read[7:0];
     if (rst) begin
-      \$595  = 17'h00000;
+      \$595  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$596  = prod1_26;
+    \$596  = \$67 ;
     if (rst) begin
-      \$596  = 17'h00000;
+      \$596  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$597  = prod1_27;
+    \$597  = rom7_read[15:8];
     if (rst) begin
-      \$597  = 17'h00000;
+      \$597  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$598  = prod1_28;
+    \$598  = \$68 ;
     if (rst) begin
-      \$598  = 17'h00000;
+      \$598  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$599  = prod1_29;
+    \$599  = rom7_read[23:16];
     if (rst) begin
-      \$599  = 17'h00000;
+      \$599  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$600  = prod1_30;
+    \$600  = \$69 ;
     if (rst) begin
-      \$600  = 17'h00000;
+      \$600  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$601  = prod1_31;
+    \$601  = rom7_read[31:24];
     if (rst) begin
-      \$601  = 17'h00000;
+      \$601  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$602  = { \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136 [18], \$136  };
+    \$602  = \$70 ;
     if (rst) begin
-      \$602  = 24'h000000;
+      \$602  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$603  = { \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139 [18], \$139  };
+    \$603  = rom7_read[39:32];
     if (rst) begin
-      \$603  = 24'h000000;
+      \$603  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$604  = { \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142 [18], \$142  };
+    \$604  = \$71 ;
     if (rst) begin
-      \$604  = 24'h000000;
+      \$604  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$605  = { \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145 [18], \$145  };
+    \$605  = rom7_read[47:40];
     if (rst) begin
-      \$605  = 24'h000000;
+      \$605  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$606  = { \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148 [18], \$148  };
+    \$606  = \$72 ;
     if (rst) begin
-      \$606  = 24'h000000;
+      \$606  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$607  = { \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151 [18], \$151  };
+    \$607  = rom7_read[55:48];
     if (rst) begin
-      \$607  = 24'h000000;
+      \$607  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$608  = { \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154 [18], \$154  };
+    \$608  = \$73 ;
     if (rst) begin
-      \$608  = 24'h000000;
+      \$608  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$609  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$609  = rom7_read[63:56];
     if (rst) begin
-      \$609  = 24'h000000;
+      \$609  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$610  = \$159 [23:0];
+    \$610  = \$74 ;
     if (rst) begin
-      \$610  = 24'h000000;
+      \$610  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$611  = \$162 [23:0];
+    \$611  = rom8_read[7:0];
     if (rst) begin
-      \$611  = 24'h000000;
+      \$611  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$612  = \$163 [23:0];
+    \$612  = \$75 ;
     if (rst) begin
-      \$612  = 24'h000000;
+      \$612  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$613  = { \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166 [18], \$166  };
+    \$613  = rom8_read[15:8];
     if (rst) begin
-      \$613  = 24'h000000;
+      \$613  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$614  = { \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169 [18], \$169  };
+    \$614  = \$76 ;
     if (rst) begin
-      \$614  = 24'h000000;
+      \$614  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$615  = { \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172 [18], \$172  };
+    \$615  = rom8_read[23:16];
     if (rst) begin
-      \$615  = 24'h000000;
+      \$615  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$616  = { \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175 [18], \$175  };
+    \$616  = \$77 ;
     if (rst) begin
-      \$616  = 24'h000000;
+      \$616  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$617  = { \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178 [18], \$178  };
+    \$617  = rom8_read[31:24];
     if (rst) begin
-      \$617  = 24'h000000;
+      \$617  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$618  = { \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181 [18], \$181  };
+    \$618  = \$78 ;
     if (rst) begin
-      \$618  = 24'h000000;
+      \$618  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$619  = { \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184 [18], \$184  };
+    \$619  = rom8_read[39:32];
     if (rst) begin
-      \$619  = 24'h000000;
+      \$619  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$620  = { \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186 [18], \$186  };
+    \$620  = \$79 ;
     if (rst) begin
-      \$620  = 24'h000000;
+      \$620  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$621  = \$189 [23:0];
+    \$621  = rom8_read[47:40];
     if (rst) begin
-      \$621  = 24'h000000;
+      \$621  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$622  = \$192 [23:0];
+    \$622  = \$80 ;
     if (rst) begin
-      \$622  = 24'h000000;
+      \$622  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$623  = \$193 [23:0];
+    \$623  = rom8_read[55:48];
     if (rst) begin
-      \$623  = 24'h000000;
+      \$623  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$624  = v1;
+    \$624  = \$81 ;
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$625  = first1;
+    \$625  = rom8_read[63:56];
     if (rst) begin
-      \$625  = 1'h0;
+      \$625  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$626  = last1;
+    \$626  = \$82 ;
     if (rst) begin
-      \$626  = 1'h0;
+      \$626  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$627  = nf1;
+    \$627  = rom9_read[7:0];
     if (rst) begin
-      \$627  = 4'h0;
+      \$627  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$628  = v2;
+    \$628  = \$83 ;
     if (rst) begin
-      \$628  = 1'h0;
+      \$628  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$629  = first2;
+    \$629  = rom9_read[15:8];
     if (rst) begin
-      \$629  = 1'h0;
+      \$629  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$630  = last2;
+    \$630  = \$84 ;
     if (rst) begin
-      \$630  = 1'h0;
+      \$630  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$631  = nf2;
+    \$631  = rom9_read[23:16];
     if (rst) begin
-      \$631  = 4'h0;
+      \$631  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$632  = v3;
+    \$632  = \$85 ;
     if (rst) begin
-      \$632  = 1'h0;
+      \$632  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$633  = first3;
+    \$633  = rom9_read[31:24];
     if (rst) begin
-      \$633  = 1'h0;
+      \$633  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$634  = last3;
+    \$634  = \$86 ;
     if (rst) begin
-      \$634  = 1'h0;
+      \$634  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$635  = nf3;
+    \$635  = rom9_read[39:32];
     if (rst) begin
-      \$635  = 4'h0;
+      \$635  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$636  = v4;
+    \$636  = \$87 ;
     if (rst) begin
-      \$636  = 1'h0;
+      \$636  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$637  = first4;
+    \$637  = rom9_read[47:40];
     if (rst) begin
-      \$637  = 1'h0;
+      \$637  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$638  = last4;
+    \$638  = \$88 ;
     if (rst) begin
-      \$638  = 1'h0;
+      \$638  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$639  = nf4;
+    \$639  = rom9_read[55:48];
     if (rst) begin
-      \$639  = 4'h0;
+      \$639  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$640  = v5;
+    \$640  = \$89 ;
     if (rst) begin
-      \$640  = 1'h0;
+      \$640  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$641  = first5;
+    \$641  = rom9_read[63:56];
     if (rst) begin
-      \$641  = 1'h0;
+      \$641  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$642  = last5;
+    \$642  = \$90 ;
     if (rst) begin
-      \$642  = 1'h0;
+      \$642  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$643  = nf5;
+    \$643  = rom10_read[7:0];
     if (rst) begin
-      \$643  = 4'h0;
+      \$643  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$644  = v6;
+    \$644  = \$91 ;
     if (rst) begin
-      \$644  = 1'h0;
+      \$644  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$645  = first6;
+    \$645  = rom10_read[15:8];
     if (rst) begin
-      \$645  = 1'h0;
+      \$645  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$646  = last6;
+    \$646  = \$92 ;
     if (rst) begin
-      \$646  = 1'h0;
+      \$646  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$647  = nf6;
+    \$647  = rom10_read[23:16];
     if (rst) begin
-      \$647  = 4'h0;
+      \$647  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$648  = v7;
+    \$648  = \$93 ;
     if (rst) begin
-      \$648  = 1'h0;
+      \$648  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$649  = first7;
+    \$649  = rom10_read[31:24];
     if (rst) begin
-      \$649  = 1'h0;
+      \$649  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$650  = last7;
+    \$650  = \$94 ;
     if (rst) begin
-      \$650  = 1'h0;
+      \$650  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$651  = nf7;
+    \$651  = rom10_read[39:32];
     if (rst) begin
-      \$651  = 4'h0;
+      \$651  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$652  = v8;
+    \$652  = \$95 ;
     if (rst) begin
-      \$652  = 1'h0;
+      \$652  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$653  = first8;
+    \$653  = rom10_read[47:40];
     if (rst) begin
-      \$653  = 1'h0;
+      \$653  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$654  = last8;
+    \$654  = \$96 ;
     if (rst) begin
-      \$654  = 1'h0;
+      \$654  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$655  = nf8;
+    \$655  = rom10_read[55:48];
     if (rst) begin
-      \$655  = 4'h0;
+      \$655  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$656  = v9;
+    \$656  = \$97 ;
     if (rst) begin
-      \$656  = 1'h0;
+      \$656  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$657  = first9;
+    \$657  = rom10_read[63:56];
     if (rst) begin
-      \$657  = 1'h0;
+      \$657  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$658  = last9;
+    \$658  = \$98 ;
     if (rst) begin
-      \$658  = 1'h0;
+      \$658  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$659  = nf9;
+    \$659  = \$99 ;
     if (rst) begin
-      \$659  = 4'h0;
+      \$659  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$660  = v9;
+    \$660  = \$100 ;
     if (rst) begin
-      \$660  = 1'h0;
+      \$660  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$661  = first9;
+    \$661  = \$101 ;
     if (rst) begin
-      \$661  = 1'h0;
+      \$661  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$662  = last9;
+    \$662  = \$102 ;
     if (rst) begin
-      \$662  = 1'h0;
+      \$662  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$663  = nf9;
+    \$663  = \$103 ;
     if (rst) begin
-      \$663  = 4'h0;
+      \$663  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$664  = \$194 ;
+    \$664  = \$104 ;
     if (rst) begin
-      \$664  = 24'h000000;
+      \$664  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$665  = acc0;
-    if (v10_0) begin
-      \$665  = \$247 [23:0];
+    \$665  = \$105 ;
+    if (rst) begin
+      \$665  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$666  = \$106 ;
+    if (rst) begin
+      \$666  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$667  = \$107 ;
+    if (rst) begin
+      \$667  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$668  = \$108 ;
+    if (rst) begin
+      \$668  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$669  = \$109 ;
+    if (rst) begin
+      \$669  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$670  = \$110 ;
+    if (rst) begin
+      \$670  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$671  = \$111 ;
+    if (rst) begin
+      \$671  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$672  = \$112 ;
+    if (rst) begin
+      \$672  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$673  = \$113 ;
+    if (rst) begin
+      \$673  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$674  = \$114 ;
+    if (rst) begin
+      \$674  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$675  = \$115 ;
+    if (rst) begin
+      \$675  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$676  = \$116 ;
+    if (rst) begin
+      \$676  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$677  = \$117 ;
+    if (rst) begin
+      \$677  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$678  = \$118 ;
+    if (rst) begin
+      \$678  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$679  = \$119 ;
+    if (rst) begin
+      \$679  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$680  = \$120 ;
+    if (rst) begin
+      \$680  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$681  = \$121 ;
+    if (rst) begin
+      \$681  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$682  = \$122 ;
+    if (rst) begin
+      \$682  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$683  = \$123 ;
+    if (rst) begin
+      \$683  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$684  = \$124 ;
+    if (rst) begin
+      \$684  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$685  = \$125 ;
+    if (rst) begin
+      \$685  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$686  = \$126 ;
+    if (rst) begin
+      \$686  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$687  = \$127 ;
+    if (rst) begin
+      \$687  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$688  = \$128 ;
+    if (rst) begin
+      \$688  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$689  = \$129 ;
+    if (rst) begin
+      \$689  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$690  = \$130 ;
+    if (rst) begin
+      \$690  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$691  = \$131 ;
+    if (rst) begin
+      \$691  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$692  = \$132 ;
+    if (rst) begin
+      \$692  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$693  = \$133 ;
+    if (rst) begin
+      \$693  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$694  = \$134 ;
+    if (rst) begin
+      \$694  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$695  = \$135 ;
+    if (rst) begin
+      \$695  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$696  = \$136 ;
+    if (rst) begin
+      \$696  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$697  = \$137 ;
+    if (rst) begin
+      \$697  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$698  = \$138 ;
+    if (rst) begin
+      \$698  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$699  = \$139 ;
+    if (rst) begin
+      \$699  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$700  = \$140 ;
+    if (rst) begin
+      \$700  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$701  = \$141 ;
+    if (rst) begin
+      \$701  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$702  = \$142 ;
+    if (rst) begin
+      \$702  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$703  = \$143 ;
+    if (rst) begin
+      \$703  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$704  = \$144 ;
+    if (rst) begin
+      \$704  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$705  = \$145 ;
+    if (rst) begin
+      \$705  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$706  = \$146 ;
+    if (rst) begin
+      \$706  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$707  = \$147 ;
+    if (rst) begin
+      \$707  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$708  = \$148 ;
+    if (rst) begin
+      \$708  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$709  = \$149 ;
+    if (rst) begin
+      \$709  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$710  = \$150 ;
+    if (rst) begin
+      \$710  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$711  = \$151 ;
+    if (rst) begin
+      \$711  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$712  = \$152 ;
+    if (rst) begin
+      \$712  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$713  = \$153 ;
+    if (rst) begin
+      \$713  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$714  = \$154 ;
+    if (rst) begin
+      \$714  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$715  = \$155 ;
+    if (rst) begin
+      \$715  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$716  = \$156 ;
+    if (rst) begin
+      \$716  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$717  = \$157 ;
+    if (rst) begin
+      \$717  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$718  = \$158 ;
+    if (rst) begin
+      \$718  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$719  = \$159 ;
+    if (rst) begin
+      \$719  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$720  = \$160 ;
+    if (rst) begin
+      \$720  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$721  = \$161 ;
+    if (rst) begin
+      \$721  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$722  = \$162 ;
+    if (rst) begin
+      \$722  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$723  = \$163 ;
+    if (rst) begin
+      \$723  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$724  = \$164 ;
+    if (rst) begin
+      \$724  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$725  = \$165 ;
+    if (rst) begin
+      \$725  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$726  = \$166 ;
+    if (rst) begin
+      \$726  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$727  = \$167 ;
+    if (rst) begin
+      \$727  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$728  = \$168 ;
+    if (rst) begin
+      \$728  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$729  = \$169 ;
+    if (rst) begin
+      \$729  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$730  = \$170 ;
+    if (rst) begin
+      \$730  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$731  = \$171 ;
+    if (rst) begin
+      \$731  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$732  = \$172 ;
+    if (rst) begin
+      \$732  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$733  = \$173 ;
+    if (rst) begin
+      \$733  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$734  = \$174 ;
+    if (rst) begin
+      \$734  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$735  = \$175 ;
+    if (rst) begin
+      \$735  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$736  = \$176 ;
+    if (rst) begin
+      \$736  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$737  = \$177 ;
+    if (rst) begin
+      \$737  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$738  = \$178 ;
+    if (rst) begin
+      \$738  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$739  = \$179 ;
+    if (rst) begin
+      \$739  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$740  = \$180 ;
+    if (rst) begin
+      \$740  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$741  = \$181 ;
+    if (rst) begin
+      \$741  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$742  = \$182 ;
+    if (rst) begin
+      \$742  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$743  = \$183 ;
+    if (rst) begin
+      \$743  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$744  = \$184 ;
+    if (rst) begin
+      \$744  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$745  = \$185 ;
+    if (rst) begin
+      \$745  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$746  = prod0_0;
+    if (rst) begin
+      \$746  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$747  = prod0_1;
+    if (rst) begin
+      \$747  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$748  = prod0_2;
+    if (rst) begin
+      \$748  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$749  = prod0_3;
+    if (rst) begin
+      \$749  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$750  = prod0_4;
+    if (rst) begin
+      \$750  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$751  = prod0_5;
+    if (rst) begin
+      \$751  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$752  = prod0_6;
+    if (rst) begin
+      \$752  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$753  = prod0_7;
+    if (rst) begin
+      \$753  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$754  = prod1_0;
+    if (rst) begin
+      \$754  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$755  = prod1_1;
+    if (rst) begin
+      \$755  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$756  = prod1_2;
+    if (rst) begin
+      \$756  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$757  = prod1_3;
+    if (rst) begin
+      \$757  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$758  = prod1_4;
+    if (rst) begin
+      \$758  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$759  = prod1_5;
+    if (rst) begin
+      \$759  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$760  = prod1_6;
+    if (rst) begin
+      \$760  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$761  = prod1_7;
+    if (rst) begin
+      \$761  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$762  = prod2_0;
+    if (rst) begin
+      \$762  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$763  = prod2_1;
+    if (rst) begin
+      \$763  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$764  = prod2_2;
+    if (rst) begin
+      \$764  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$765  = prod2_3;
+    if (rst) begin
+      \$765  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$766  = prod2_4;
+    if (rst) begin
+      \$766  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$767  = prod2_5;
+    if (rst) begin
+      \$767  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$768  = prod2_6;
+    if (rst) begin
+      \$768  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$769  = prod2_7;
+    if (rst) begin
+      \$769  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$770  = prod3_0;
+    if (rst) begin
+      \$770  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$771  = prod3_1;
+    if (rst) begin
+      \$771  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$772  = prod3_2;
+    if (rst) begin
+      \$772  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$773  = prod3_3;
+    if (rst) begin
+      \$773  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$774  = prod3_4;
+    if (rst) begin
+      \$774  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$775  = prod3_5;
+    if (rst) begin
+      \$775  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$776  = prod3_6;
+    if (rst) begin
+      \$776  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$777  = prod3_7;
+    if (rst) begin
+      \$777  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$778  = prod4_0;
+    if (rst) begin
+      \$778  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$779  = prod4_1;
+    if (rst) begin
+      \$779  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$780  = prod4_2;
+    if (rst) begin
+      \$780  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$781  = prod4_3;
+    if (rst) begin
+      \$781  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$782  = prod4_4;
+    if (rst) begin
+      \$782  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$783  = prod4_5;
+    if (rst) begin
+      \$783  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$784  = prod4_6;
+    if (rst) begin
+      \$784  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$785  = prod4_7;
+    if (rst) begin
+      \$785  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$786  = prod5_0;
+    if (rst) begin
+      \$786  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$787  = prod5_1;
+    if (rst) begin
+      \$787  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$788  = prod5_2;
+    if (rst) begin
+      \$788  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$789  = prod5_3;
+    if (rst) begin
+      \$789  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$790  = prod5_4;
+    if (rst) begin
+      \$790  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$791  = prod5_5;
+    if (rst) begin
+      \$791  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$792  = prod5_6;
+    if (rst) begin
+      \$792  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$793  = prod5_7;
+    if (rst) begin
+      \$793  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$794  = prod6_0;
+    if (rst) begin
+      \$794  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$795  = prod6_1;
+    if (rst) begin
+      \$795  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$796  = prod6_2;
+    if (rst) begin
+      \$796  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$797  = prod6_3;
+    if (rst) begin
+      \$797  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$798  = prod6_4;
+    if (rst) begin
+      \$798  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$799  = prod6_5;
+    if (rst) begin
+      \$799  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$800  = prod6_6;
+    if (rst) begin
+      \$800  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$801  = prod6_7;
+    if (rst) begin
+      \$801  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$802  = prod7_0;
+    if (rst) begin
+      \$802  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$803  = prod7_1;
+    if (rst) begin
+      \$803  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$804  = prod7_2;
+    if (rst) begin
+      \$804  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$805  = prod7_3;
+    if (rst) begin
+      \$805  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$806  = prod7_4;
+    if (rst) begin
+      \$806  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$807  = prod7_5;
+    if (rst) begin
+      \$807  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$808  = prod7_6;
+    if (rst) begin
+      \$808  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$809  = prod7_7;
+    if (rst) begin
+      \$809  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$810  = prod8_0;
+    if (rst) begin
+      \$810  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$811  = prod8_1;
+    if (rst) begin
+      \$811  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$812  = prod8_2;
+    if (rst) begin
+      \$812  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$813  = prod8_3;
+    if (rst) begin
+      \$813  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$814  = prod8_4;
+    if (rst) begin
+      \$814  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$815  = prod8_5;
+    if (rst) begin
+      \$815  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$816  = prod8_6;
+    if (rst) begin
+      \$816  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$817  = prod8_7;
+    if (rst) begin
+      \$817  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$818  = prod9_0;
+    if (rst) begin
+      \$818  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$819  = prod9_1;
+    if (rst) begin
+      \$819  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$820  = prod9_2;
+    if (rst) begin
+      \$820  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$821  = prod9_3;
+    if (rst) begin
+      \$821  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$822  = prod9_4;
+    if (rst) begin
+      \$822  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$823  = prod9_5;
+    if (rst) begin
+      \$823  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$824  = prod9_6;
+    if (rst) begin
+      \$824  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$825  = prod9_7;
+    if (rst) begin
+      \$825  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$826  = prod10_0;
+    if (rst) begin
+      \$826  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$827  = prod10_1;
+    if (rst) begin
+      \$827  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$828  = prod10_2;
+    if (rst) begin
+      \$828  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$829  = prod10_3;
+    if (rst) begin
+      \$829  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$830  = prod10_4;
+    if (rst) begin
+      \$830  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$831  = prod10_5;
+    if (rst) begin
+      \$831  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$832  = prod10_6;
+    if (rst) begin
+      \$832  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$833  = prod10_7;
+    if (rst) begin
+      \$833  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$834  = { \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188  };
+    if (rst) begin
+      \$834  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$835  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
+    if (rst) begin
+      \$835  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$836  = \$192 [23:0];
+    if (rst) begin
+      \$836  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$837  = { \$195 [18], \$195 [18], \$195 [18], \$195 [18], \$195 [18], \$195  };
+    if (rst) begin
+      \$837  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$838  = { \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198  };
+    if (rst) begin
+      \$838  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$839  = \$199 [23:0];
+    if (rst) begin
+      \$839  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$840  = { \$202 [18], \$202 [18], \$202 [18], \$202 [18], \$202 [18], \$202  };
+    if (rst) begin
+      \$840  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$841  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
+    if (rst) begin
+      \$841  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$842  = \$206 [23:0];
+    if (rst) begin
+      \$842  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$843  = { \$209 [18], \$209 [18], \$209 [18], \$209 [18], \$209 [18], \$209  };
+    if (rst) begin
+      \$843  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$844  = { \$212 [18], \$212 [18], \$212 [18], \$212 [18], \$212 [18], \$212  };
+    if (rst) begin
+      \$844  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$845  = \$213 [23:0];
+    if (rst) begin
+      \$845  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$846  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
+    if (rst) begin
+      \$846  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$847  = { \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219  };
+    if (rst) begin
+      \$847  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$848  = \$220 [23:0];
+    if (rst) begin
+      \$848  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$849  = { \$223 [18], \$223 [18], \$223 [18], \$223 [18], \$223 [18], \$223  };
+    if (rst) begin
+      \$849  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$850  = { \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226  };
+    if (rst) begin
+      \$850  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$851  = \$227 [23:0];
+    if (rst) begin
+      \$851  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$852  = { \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230  };
+    if (rst) begin
+      \$852  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$853  = { \$233 [18], \$233 [18], \$233 [18], \$233 [18], \$233 [18], \$233  };
+    if (rst) begin
+      \$853  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$854  = \$234 [23:0];
+    if (rst) begin
+      \$854  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$855  = { \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237  };
+    if (rst) begin
+      \$855  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$856  = { \$240 [18], \$240 [18], \$240 [18], \$240 [18], \$240 [18], \$240  };
+    if (rst) begin
+      \$856  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$857  = \$241 [23:0];
+    if (rst) begin
+      \$857  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$858  = { \$244 [18], \$244 [18], \$244 [18], \$244 [18], \$244 [18], \$244  };
+    if (rst) begin
+      \$858  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$859  = { \$247 [18], \$247 [18], \$247 [18], \$247 [18], \$247 [18], \$247  };
+    if (rst) begin
+      \$859  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$860  = \$248 [23:0];
+    if (rst) begin
+      \$860  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$861  = { \$251 [18], \$251 [18], \$251 [18], \$251 [18], \$251 [18], \$251  };
+    if (rst) begin
+      \$861  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$862  = { \$254 [18], \$254 [18], \$254 [18], \$254 [18], \$254 [18], \$254  };
+    if (rst) begin
+      \$862  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$863  = \$255 [23:0];
+    if (rst) begin
+      \$863  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$864  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
+    if (rst) begin
+      \$864  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$865  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
+    if (rst) begin
+      \$865  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$866  = \$262 [23:0];
+    if (rst) begin
+      \$866  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$867  = v1;
+    if (rst) begin
+      \$867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$868  = first1;
+    if (rst) begin
+      \$868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$869  = last1;
+    if (rst) begin
+      \$869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$870  = nf1;
+    if (rst) begin
+      \$870  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$871  = v2;
+    if (rst) begin
+      \$871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$872  = first2;
+    if (rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$873  = last2;
+    if (rst) begin
+      \$873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$874  = nf2;
+    if (rst) begin
+      \$874  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$875  = v3;
+    if (rst) begin
+      \$875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$876  = first3;
+    if (rst) begin
+      \$876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$877  = last3;
+    if (rst) begin
+      \$877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$878  = nf3;
+    if (rst) begin
+      \$878  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$879  = v4;
+    if (rst) begin
+      \$879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$880  = first4;
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$881  = last4;
+    if (rst) begin
+      \$881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$882  = nf4;
+    if (rst) begin
+      \$882  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$883  = v5;
+    if (rst) begin
+      \$883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$884  = first5;
+    if (rst) begin
+      \$884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$885  = last5;
+    if (rst) begin
+      \$885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$886  = nf5;
+    if (rst) begin
+      \$886  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$887  = v6;
+    if (rst) begin
+      \$887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$888  = first6;
+    if (rst) begin
+      \$888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$889  = last6;
+    if (rst) begin
+      \$889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$890  = nf6;
+    if (rst) begin
+      \$890  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$891  = v7;
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$892  = first7;
+    if (rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$893  = last7;
+    if (rst) begin
+      \$893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$894  = nf7;
+    if (rst) begin
+      \$894  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$895  = v8;
+    if (rst) begin
+      \$895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$896  = first8;
+    if (rst) begin
+      \$896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$897  = last8;
+    if (rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$898  = nf8;
+    if (rst) begin
+      \$898  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$899  = v8;
+    if (rst) begin
+      \$899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$900  = first8;
+    if (rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$901  = last8;
+    if (rst) begin
+      \$901  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$902  = nf8;
+    if (rst) begin
+      \$902  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$903  = \$263 ;
+    if (rst) begin
+      \$903  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$904  = acc0;
+    if (v9_0) begin
+      \$904  = \$325 [23:0];
+    end
+    if (rst) begin
+      \$904  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$905  = \$264 ;
+    if (rst) begin
+      \$905  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$906  = acc1;
+    if (v9_0) begin
+      \$906  = \$327 [23:0];
+    end
+    if (rst) begin
+      \$906  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$907  = \$265 ;
+    if (rst) begin
+      \$907  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$908  = acc2;
+    if (v9_0) begin
+      \$908  = \$329 [23:0];
+    end
+    if (rst) begin
+      \$908  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$909  = \$266 ;
+    if (rst) begin
+      \$909  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$910  = acc3;
+    if (v9_0) begin
+      \$910  = \$331 [23:0];
+    end
+    if (rst) begin
+      \$910  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$911  = \$267 ;
+    if (rst) begin
+      \$911  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$912  = acc4;
+    if (v9_0) begin
+      \$912  = \$333 [23:0];
+    end
+    if (rst) begin
+      \$912  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$913  = \$268 ;
+    if (rst) begin
+      \$913  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$914  = acc5;
+    if (v9_0) begin
+      \$914  = \$335 [23:0];
+    end
+    if (rst) begin
+      \$914  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$915  = \$269 ;
+    if (rst) begin
+      \$915  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$916  = acc6;
+    if (v9_0) begin
+      \$916  = \$337 [23:0];
+    end
+    if (rst) begin
+      \$916  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$917  = \$270 ;
+    if (rst) begin
+      \$917  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$918  = acc7;
+    if (v9_0) begin
+      \$918  = \$339 [23:0];
+    end
+    if (rst) begin
+      \$918  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$919  = v8;
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$920  = first8;
+    if (rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$921  = last8;
+    if (rst) begin
+      \$921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$922  = nf8;
+    if (rst) begin
+      \$922  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$923  = \$271 ;
+    if (rst) begin
+      \$923  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$924  = acc8;
+    if (v9_1) begin
+      \$924  = \$341 [23:0];
+    end
+    if (rst) begin
+      \$924  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$925  = \$272 ;
+    if (rst) begin
+      \$925  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$926  = acc9;
+    if (v9_1) begin
+      \$926  = \$343 [23:0];
     end
     if (rst) begin
-      \$665  = 24'h000000;
+      \$926  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$666  = \$195 ;
+    \$927  = \$273 ;
     if (rst) begin
-      \$666  = 24'h000000;
+      \$927  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$667  = acc1;
-    if (v10_0) begin
-      \$667  = \$249 [23:0];
+    \$928  = acc10;
+    if (v9_1) begin
+      \$928  = \$345 [23:0];
     end
     if (rst) begin
-      \$667  = 24'h000000;
+      \$928  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$668  = \$196 ;
+    \$929  = \$274 ;
     if (rst) begin
-      \$668  = 1'h0;
+      \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$669  = \$253 [3:0];
+    \$930  = \$349 [3:0];
     if (rst) begin
-      \$669  = 4'h0;
+      \$930  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$670  = \$203 ;
+    \$931  = \$281 ;
     if (rst) begin
-      \$670  = 1'h1;
+      \$931  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$671  = q_wptr;
-    if (\$210 ) begin
-      \$671  = \$213 [3:0];
+    \$932  = q_wptr;
+    if (\$288 ) begin
+      \$932  = \$291 [3:0];
     end
     if (rst) begin
-      \$671  = 4'h0;
+      \$932  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$672  = q_rptr;
-    if (\$217 ) begin
-      \$672  = \$220 [3:0];
+    \$933  = q_rptr;
+    if (\$295 ) begin
+      \$933  = \$298 [3:0];
     end
     if (rst) begin
-      \$672  = 4'h0;
+      \$933  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$673  = \$233 [3:0];
+    \$934  = \$311 [3:0];
     if (rst) begin
-      \$673  = 4'h0;
+      \$934  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$674  = o__valid;
-    if (\$235 ) begin
-      \$674  = \$237 ;
+    \$935  = o__valid;
+    if (\$313 ) begin
+      \$935  = \$315 ;
     end
     if (rst) begin
-      \$674  = 1'h0;
+      \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$675  = o__payload;
-    if (\$235 ) begin
-      \$675  = \$239 ;
+    \$936  = o__payload;
+    if (\$313 ) begin
+      \$936  = \$317 ;
     end
     if (rst) begin
-      \$675  = 48'h000000000000;
+      \$936  = 264'h000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$1  = 2'h0;
     casez (t)
       5'h00:
-          \$1  = 4'h1;
+          \$1  = 2'h0;
       5'h01:
-          \$1  = 4'h1;
+          \$1  = 2'h0;
       5'h02:
-          \$1  = 4'h2;
+          \$1  = 2'h0;
       5'h03:
-          \$1  = 4'h2;
+          \$1  = 2'h0;
       5'h04:
-          \$1  = 4'h3;
+          \$1  = 2'h0;
       5'h05:
-          \$1  = 4'h3;
+          \$1  = 2'h0;
       5'h06:
-          \$1  = 4'h4;
+          \$1  = 2'h1;
       5'h07:
-          \$1  = 4'h4;
+          \$1  = 2'h1;
       5'h08:
-          \$1  = 4'h5;
+          \$1  = 2'h1;
       5'h09:
-          \$1  = 4'h5;
+          \$1  = 2'h1;
       5'h0a:
-          \$1  = 4'h6;
+          \$1  = 2'h1;
       5'h0b:
-          \$1  = 4'h6;
+          \$1  = 2'h1;
       5'h0c:
-          \$1  = 4'h7;
+          \$1  = 2'h1;
       5'h0d:
-          \$1  = 4'h7;
+          \$1  = 2'h1;
       5'h0e:
-          \$1  = 4'h8;
+          \$1  = 2'h2;
       5'h0f:
-          \$1  = 4'h8;
+          \$1  = 2'h2;
       5'h10:
-          \$1  = 4'h9;
+          \$1  = 2'h2;
       5'h11:
-          \$1  = 4'h9;
+          \$1  = 2'h2;
       5'h12:
-          \$1  = 4'ha;
+          \$1  = 2'h2;
       5'h13:
-          \$1  = 4'ha;
+          \$1  = 2'h2;
       5'h14:
-          \$1  = 4'hb;
+          \$1  = 2'h2;
       5'h15:
-          \$1  = 4'hb;
+          \$1  = 2'h2;
       5'h16:
-          \$1  = 4'hc;
+          \$1  = 2'h0;
       5'h17:
-          \$1  = 4'hc;
-      5'h18:
-          \$1  = 4'hd;
-      5'h19:
-          \$1  = 4'hd;
-      5'h1a:
-          \$1  = 4'he;
-      5'h1b:
-          \$1  = 4'he;
-      5'h1c:
-          \$1  = 4'hf;
-      5'h1d:
-          \$1  = 4'hf;
-      5'h1e:
-          \$1  = 4'h0;
-      5'h1f:
-          \$1  = 4'h0;
+          \$1  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$2  = 3'h0;
     casez (t)
       5'h00:
-          \$2  = 1'h0;
+          \$2  = 3'h2;
       5'h01:
-          \$2  = 1'h1;
+          \$2  = 3'h3;
       5'h02:
-          \$2  = 1'h0;
+          \$2  = 3'h4;
       5'h03:
-          \$2  = 1'h1;
+          \$2  = 3'h5;
       5'h04:
-          \$2  = 1'h0;
+          \$2  = 3'h6;
       5'h05:
-          \$2  = 1'h1;
+          \$2  = 3'h7;
       5'h06:
-          \$2  = 1'h0;
+          \$2  = 3'h0;
       5'h07:
-          \$2  = 1'h1;
+          \$2  = 3'h1;
       5'h08:
-          \$2  = 1'h0;
+          \$2  = 3'h2;
       5'h09:
-          \$2  = 1'h1;
+          \$2  = 3'h3;
       5'h0a:
-          \$2  = 1'h0;
+          \$2  = 3'h4;
       5'h0b:
-          \$2  = 1'h1;
+          \$2  = 3'h5;
       5'h0c:
-          \$2  = 1'h0;
+          \$2  = 3'h6;
       5'h0d:
-          \$2  = 1'h1;
+          \$2  = 3'h7;
       5'h0e:
-          \$2  = 1'h0;
+          \$2  = 3'h0;
       5'h0f:
-          \$2  = 1'h1;
+          \$2  = 3'h1;
       5'h10:
-          \$2  = 1'h0;
+          \$2  = 3'h2;
       5'h11:
-          \$2  = 1'h1;
+          \$2  = 3'h3;
       5'h12:
-          \$2  = 1'h0;
+          \$2  = 3'h4;
       5'h13:
-          \$2  = 1'h1;
+          \$2  = 3'h5;
       5'h14:
-          \$2  = 1'h0;
+          \$2  = 3'h6;
       5'h15:
-          \$2  = 1'h1;
+          \$2  = 3'h7;
       5'h16:
-          \$2  = 1'h0;
+          \$2  = 3'h0;
       5'h17:
-          \$2  = 1'h1;
-      5'h18:
-          \$2  = 1'h0;
-      5'h19:
-          \$2  = 1'h1;
-      5'h1a:
-          \$2  = 1'h0;
-      5'h1b:
-          \$2  = 1'h1;
-      5'h1c:
-          \$2  = 1'h0;
-      5'h1d:
-          \$2  = 1'h1;
-      5'h1e:
-          \$2  = 1'h0;
-      5'h1f:
-          \$2  = 1'h1;
+          \$2  = 3'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$3  = 1'h0;
     casez (t)
       5'h00:
-          \$3  = 1'h0;
-      5'h01:
-          \$3  = 1'h0;
-      5'h02:
-          \$3  = 1'h0;
-      5'h03:
-          \$3  = 1'h0;
-      5'h04:
-          \$3  = 1'h0;
-      5'h05:
-          \$3  = 1'h0;
-      5'h06:
-          \$3  = 1'h0;
-      5'h07:
-          \$3  = 1'h0;
-      5'h08:
-          \$3  = 1'h0;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h0;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
-          \$3  = 1'h0;
-      5'h17:
-          \$3  = 1'h0;
-      5'h18:
-          \$3  = 1'h0;
-      5'h19:
-          \$3  = 1'h0;
-      5'h1a:
-          \$3  = 1'h0;
-      5'h1b:
-          \$3  = 1'h0;
-      5'h1c:
-          \$3  = 1'h0;
-      5'h1d:
-          \$3  = 1'h0;
-      5'h1e:
           \$3  = 1'h1;
-      5'h1f:
+      5'h01:
+          \$3  = 1'h1;
+      5'h02:
+          \$3  = 1'h1;
+      5'h03:
+          \$3  = 1'h1;
+      5'h04:
+          \$3  = 1'h1;
+      5'h05:
+          \$3  = 1'h1;
+      5'h06:
+          \$3  = 1'h0;
+      5'h07:
+          \$3  = 1'h0;
+      5'h08:
+          \$3  = 1'h0;
+      5'h09:
+          \$3  = 1'h0;
+      5'h0a:
+          \$3  = 1'h0;
+      5'h0b:
+          \$3  = 1'h0;
+      5'h0c:
+          \$3  = 1'h0;
+      5'h0d:
+          \$3  = 1'h0;
+      5'h0e:
+          \$3  = 1'h0;
+      5'h0f:
+          \$3  = 1'h0;
+      5'h10:
+          \$3  = 1'h0;
+      5'h11:
+          \$3  = 1'h0;
+      5'h12:
+          \$3  = 1'h0;
+      5'h13:
+          \$3  = 1'h0;
+      5'h14:
+          \$3  = 1'h0;
+      5'h15:
+          \$3  = 1'h0;
+      5'h16:
+          \$3  = 1'h1;
+      5'h17:
           \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$4  = 1'h0;
     casez (t)
       5'h00:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h01:
           \$4  = 1'h0;
       5'h02:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h03:
           \$4  = 1'h0;
       5'h04:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h05:
           \$4  = 1'h0;
       5'h06:
@@ -6369,15 +8781,15 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h07:
           \$4  = 1'h0;
       5'h08:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h09:
           \$4  = 1'h0;
       5'h0a:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h0b:
           \$4  = 1'h0;
       5'h0c:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h0d:
           \$4  = 1'h0;
       5'h0e:
@@ -6385,51 +8797,35 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h0f:
           \$4  = 1'h0;
       5'h10:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h11:
           \$4  = 1'h0;
       5'h12:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h13:
           \$4  = 1'h0;
       5'h14:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       5'h15:
           \$4  = 1'h0;
       5'h16:
           \$4  = 1'h1;
       5'h17:
           \$4  = 1'h0;
-      5'h18:
-          \$4  = 1'h1;
-      5'h19:
-          \$4  = 1'h0;
-      5'h1a:
-          \$4  = 1'h1;
-      5'h1b:
-          \$4  = 1'h0;
-      5'h1c:
-          \$4  = 1'h1;
-      5'h1d:
-          \$4  = 1'h0;
-      5'h1e:
-          \$4  = 1'h1;
-      5'h1f:
-          \$4  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$5  = 1'h0;
     casez (t)
       5'h00:
           \$5  = 1'h0;
       5'h01:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       5'h02:
           \$5  = 1'h0;
       5'h03:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       5'h04:
           \$5  = 1'h0;
       5'h05:
@@ -6437,15 +8833,15 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h06:
           \$5  = 1'h0;
       5'h07:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       5'h08:
           \$5  = 1'h0;
       5'h09:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       5'h0a:
           \$5  = 1'h0;
       5'h0b:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       5'h0c:
           \$5  = 1'h0;
       5'h0d:
@@ -6453,15 +8849,15 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h0e:
           \$5  = 1'h0;
       5'h0f:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       5'h10:
           \$5  = 1'h0;
       5'h11:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       5'h12:
           \$5  = 1'h0;
       5'h13:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       5'h14:
           \$5  = 1'h0;
       5'h15:
@@ -6469,313 +8865,39 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h16:
           \$5  = 1'h0;
       5'h17:
-          \$5  = 1'h1;
-      5'h18:
           \$5  = 1'h0;
-      5'h19:
-          \$5  = 1'h1;
-      5'h1a:
-          \$5  = 1'h0;
-      5'h1b:
-          \$5  = 1'h1;
-      5'h1c:
-          \$5  = 1'h0;
-      5'h1d:
-          \$5  = 1'h1;
-      5'h1e:
-          \$5  = 1'h0;
-      5'h1f:
-          \$5  = 1'h1;
     endcase
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf9)
-      4'h0:
-          \$194  = 24'h00010c;
-      4'h1:
-          \$194  = 24'h000894;
-      4'h2:
-          \$194  = 24'h0020f3;
-      4'h3:
-          \$194  = 24'h000e42;
-      4'h4:
-          \$194  = 24'h00248b;
-      4'h5:
-          \$194  = 24'h001219;
-      4'h6:
-          \$194  = 24'h004caa;
-      4'h7:
-          \$194  = 24'hfff9b9;
-      4'h8:
-          \$194  = 24'hffe9d9;
-      4'h9:
-          \$194  = 24'h001e64;
-      4'ha:
-          \$194  = 24'hff72c4;
-      4'hb:
-          \$194  = 24'h0013c7;
-      4'hc:
-          \$194  = 24'hff42bf;
-      4'hd:
-          \$194  = 24'h000dfc;
-      4'he:
-          \$194  = 24'h0006a5;
-      4'hf:
-          \$194  = 24'hff01ff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf9)
-      4'h0:
-          \$195  = 24'h0003c7;
-      4'h1:
-          \$195  = 24'h00155a;
-      4'h2:
-          \$195  = 24'hfff7b7;
-      4'h3:
-          \$195  = 24'h002631;
-      4'h4:
-          \$195  = 24'h004785;
-      4'h5:
-          \$195  = 24'h0014f4;
-      4'h6:
-          \$195  = 24'hffe14f;
-      4'h7:
-          \$195  = 24'h00022c;
-      4'h8:
-          \$195  = 24'hff2021;
-      4'h9:
-          \$195  = 24'h0006de;
-      4'ha:
-          \$195  = 24'h0000d1;
-      4'hb:
-          \$195  = 24'hfff9c2;
-      4'hc:
-          \$195  = 24'h001220;
-      4'hd:
-          \$195  = 24'h000ec2;
-      4'he:
-          \$195  = 24'hffec57;
-      4'hf:
-          \$195  = 24'h000c17;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = nf_t;
-    if (issue) begin
-      \$254  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$254  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = nf_t_ahead;
-    if (issue) begin
-      \$255  = \$1 ;
-    end
-    if (rst) begin
-      \$255  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = sf_t;
-    if (issue) begin
-      \$256  = sf_t_ahead;
-    end
-    if (rst) begin
-      \$256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = sf_t_ahead;
-    if (issue) begin
-      \$257  = \$2 ;
-    end
-    if (rst) begin
-      \$257  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = reads_input_t;
-    if (issue) begin
-      \$258  = reads_input_t_ahead;
-    end
-    if (rst) begin
-      \$258  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = reads_input_t_ahead;
-    if (issue) begin
-      \$259  = \$3 ;
-    end
-    if (rst) begin
-      \$259  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = first_t;
-    if (issue) begin
-      \$260  = first_t_ahead;
-    end
-    if (rst) begin
-      \$260  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = first_t_ahead;
-    if (issue) begin
-      \$261  = \$4 ;
-    end
-    if (rst) begin
-      \$261  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = last_t;
-    if (issue) begin
-      \$262  = last_t_ahead;
-    end
-    if (rst) begin
-      \$262  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = last_t_ahead;
-    if (issue) begin
-      \$263  = \$5 ;
-    end
-    if (rst) begin
-      \$263  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = t;
-    if (issue) begin
-      \$264  = \$8 [4:0];
-    end
-    if (rst) begin
-      \$264  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = i__payload;
-    if (rst) begin
-      \$265  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = reads_input_t;
-    if (rst) begin
-      \$266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = issue;
-    if (rst) begin
-      \$267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = first_t;
-    if (rst) begin
-      \$268  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = last_t;
-    if (rst) begin
-      \$269  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = nf_t;
-    if (rst) begin
-      \$270  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = from_input;
-    if (rst) begin
-      \$271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = x_reg;
-    if (rst) begin
-      \$272  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = rport__data;
-    if (rst) begin
-      \$273  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$9 ;
-    if (rst) begin
-      \$274  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = t;
-    if (rst) begin
-      \$275  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = t1;
-    if (rst) begin
-      \$276  = 5'h00;
-    end
-  end
-  assign acc0_next = \$247 [23:0];
-  assign acc1_next = \$249 [23:0];
-  assign q_owed_next = \$253 [3:0];
+  assign acc0_next = \$325 [23:0];
+  assign acc1_next = \$327 [23:0];
+  assign acc2_next = \$329 [23:0];
+  assign acc3_next = \$331 [23:0];
+  assign acc4_next = \$333 [23:0];
+  assign acc5_next = \$335 [23:0];
+  assign acc6_next = \$337 [23:0];
+  assign acc7_next = \$339 [23:0];
+  assign acc8_next = \$341 [23:0];
+  assign acc9_next = \$343 [23:0];
+  assign acc10_next = \$345 [23:0];
+  assign q_owed_next = \$349 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$448  = rom1_addr;
-  assign \port__addr$449  = rom2_addr;
-  assign \port__addr$450  = rom3_addr;
-  assign \port__addr$451  = rom4_addr;
-  assign \port__addr$452  = rom5_addr;
-  assign \port__addr$453  = rom6_addr;
-  assign \port__addr$454  = rom7_addr;
-  assign \$signature__en$455  = deliver;
-  assign \$signature__addr$456  = q_wptr;
-  assign \$signature__data$457  = q_in;
-  assign \rport__addr$458  = q_rptr;
+  assign \port__addr$625  = rom1_addr;
+  assign \port__addr$626  = rom2_addr;
+  assign \port__addr$627  = rom3_addr;
+  assign \port__addr$628  = rom4_addr;
+  assign \port__addr$629  = rom5_addr;
+  assign \port__addr$630  = rom6_addr;
+  assign \port__addr$631  = rom7_addr;
+  assign \port__addr$632  = rom8_addr;
+  assign \port__addr$633  = rom9_addr;
+  assign \port__addr$634  = rom10_addr;
+  assign \$signature__en$635  = deliver;
+  assign \$signature__addr$636  = q_wptr;
+  assign \$signature__data$637  = q_in;
+  assign \rport__addr$638  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -6784,39 +8906,917 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
-  assign \i__payload[8]  = i__payload[71:64];
-  assign \i__payload[9]  = i__payload[79:72];
-  assign \i__payload[10]  = i__payload[87:80];
-  assign \i__payload[11]  = i__payload[95:88];
-  assign \i__payload[12]  = i__payload[103:96];
-  assign \i__payload[13]  = i__payload[111:104];
-  assign \i__payload[14]  = i__payload[119:112];
-  assign \i__payload[15]  = i__payload[127:120];
-  assign \i__payload[16]  = i__payload[135:128];
-  assign \i__payload[17]  = i__payload[143:136];
-  assign \i__payload[18]  = i__payload[151:144];
-  assign \i__payload[19]  = i__payload[159:152];
-  assign \i__payload[20]  = i__payload[167:160];
-  assign \i__payload[21]  = i__payload[175:168];
-  assign \i__payload[22]  = i__payload[183:176];
-  assign \i__payload[23]  = i__payload[191:184];
-  assign \i__payload[24]  = i__payload[199:192];
-  assign \i__payload[25]  = i__payload[207:200];
-  assign \i__payload[26]  = i__payload[215:208];
-  assign \i__payload[27]  = i__payload[223:216];
-  assign \i__payload[28]  = i__payload[231:224];
-  assign \i__payload[29]  = i__payload[239:232];
-  assign \i__payload[30]  = i__payload[247:240];
-  assign \i__payload[31]  = i__payload[255:248];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
+  assign \o__payload[2]  = o__payload[71:48];
+  assign \o__payload[3]  = o__payload[95:72];
+  assign \o__payload[4]  = o__payload[119:96];
+  assign \o__payload[5]  = o__payload[143:120];
+  assign \o__payload[6]  = o__payload[167:144];
+  assign \o__payload[7]  = o__payload[191:168];
+  assign \o__payload[8]  = o__payload[215:192];
+  assign \o__payload[9]  = o__payload[239:216];
+  assign \o__payload[10]  = o__payload[263:240];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
+  assign \q_in[2]  = q_in[71:48];
+  assign \q_in[3]  = q_in[95:72];
+  assign \q_in[4]  = q_in[119:96];
+  assign \q_in[5]  = q_in[143:120];
+  assign \q_in[6]  = q_in[167:144];
+  assign \q_in[7]  = q_in[191:168];
+  assign \q_in[8]  = q_in[215:192];
+  assign \q_in[9]  = q_in[239:216];
+  assign \q_in[10]  = q_in[263:240];
+  assign q_in[263:240] = acc10;
+  assign q_in[239:216] = acc9;
+  assign q_in[215:192] = acc8;
+  assign q_in[191:168] = acc7;
+  assign q_in[167:144] = acc6;
+  assign q_in[143:120] = acc5;
+  assign q_in[119:96] = acc4;
+  assign q_in[95:72] = acc3;
+  assign q_in[71:48] = acc2;
   assign q_in[47:24] = acc1;
   assign q_in[23:0] = acc0;
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [3:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [1:0] \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire [23:0] \$117 ;
+  wire [23:0] \$118 ;
+  wire [23:0] \$119 ;
+  wire [5:0] \$12 ;
+  wire [23:0] \$120 ;
+  wire [23:0] \$121 ;
+  wire [23:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire [1:0] \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [23:0] \$142 ;
+  wire [23:0] \$143 ;
+  wire [23:0] \$144 ;
+  wire [23:0] \$145 ;
+  wire [23:0] \$146 ;
+  wire [23:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire [1:0] \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire [23:0] \$167 ;
+  wire [23:0] \$168 ;
+  wire [23:0] \$169 ;
+  wire [1:0] \$17 ;
+  wire [23:0] \$170 ;
+  wire [23:0] \$171 ;
+  wire [23:0] \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [1:0] \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire [23:0] \$192 ;
+  wire [23:0] \$193 ;
+  wire [23:0] \$194 ;
+  wire [23:0] \$195 ;
+  wire [23:0] \$196 ;
+  wire [23:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire \$2 ;
+  wire [23:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire [23:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [1:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire [23:0] \$217 ;
+  wire [23:0] \$218 ;
+  wire [23:0] \$219 ;
+  wire \$22 ;
+  wire [23:0] \$220 ;
+  wire [23:0] \$221 ;
+  wire [23:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire [1:0] \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire [23:0] \$242 ;
+  wire [23:0] \$243 ;
+  wire [23:0] \$244 ;
+  wire [23:0] \$245 ;
+  wire [23:0] \$246 ;
+  wire [23:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire [1:0] \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire [23:0] \$264 ;
+  wire [23:0] \$265 ;
+  wire [23:0] \$266 ;
+  wire [23:0] \$267 ;
+  wire [23:0] \$268 ;
+  wire \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire [23:0] \$278 ;
+  wire [23:0] \$279 ;
+  wire \$28 ;
+  wire [23:0] \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire [23:0] \$287 ;
+  wire [23:0] \$288 ;
+  wire \$289 ;
+  wire [1:0] \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [2:0] \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire [1:0] \$301 ;
+  wire [1:0] \$302 ;
+  reg [1:0] \$303 ;
+  reg [3:0] \$304 ;
+  reg [3:0] \$305 ;
+  reg [23:0] \$306 ;
+  reg [23:0] \$307 ;
+  reg [23:0] \$308 ;
+  reg [23:0] \$309 ;
+  wire \$31 ;
+  reg [23:0] \$310 ;
+  reg [23:0] \$311 ;
+  reg [23:0] \$312 ;
+  reg [23:0] \$313 ;
+  reg [23:0] \$314 ;
+  reg [23:0] \$315 ;
+  reg [23:0] \$316 ;
+  reg [23:0] \$317 ;
+  reg [23:0] \$318 ;
+  reg [23:0] \$319 ;
+  wire [23:0] \$32 ;
+  reg \$320 ;
+  reg [47:0] \$321 ;
+  wire [23:0] \$33 ;
+  wire [23:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [2:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [1:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [23:0] \$48 ;
+  wire [23:0] \$49 ;
+  wire \$5 ;
+  wire [23:0] \$50 ;
+  wire [23:0] \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [4:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire [1:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [23:0] \$68 ;
+  wire [23:0] \$69 ;
+  wire [4:0] \$7 ;
+  wire [23:0] \$70 ;
+  wire [23:0] \$71 ;
+  wire [23:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [1:0] \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire [23:0] \$92 ;
+  wire [23:0] \$93 ;
+  wire [23:0] \$94 ;
+  wire [23:0] \$95 ;
+  wire [23:0] \$96 ;
+  wire [23:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  wire [4:0] base;
+  reg [23:0] buf0 = 24'h000000;
+  reg [23:0] buf1 = 24'h000000;
+  reg [23:0] buf10 = 24'h000000;
+  reg [23:0] buf11 = 24'h000000;
+  reg [23:0] buf12 = 24'h000000;
+  reg [23:0] buf13 = 24'h000000;
+  reg [23:0] buf2 = 24'h000000;
+  reg [23:0] buf3 = 24'h000000;
+  reg [23:0] buf4 = 24'h000000;
+  reg [23:0] buf5 = 24'h000000;
+  reg [23:0] buf6 = 24'h000000;
+  reg [23:0] buf7 = 24'h000000;
+  reg [23:0] buf8 = 24'h000000;
+  reg [23:0] buf9 = 24'h000000;
+  input clk;
+  wire clk;
+  reg [3:0] fill = 4'h0;
+  input [263:0] i__payload;
+  wire [263:0] i__payload;
+  wire [23:0] \i__payload[0] ;
+  wire [23:0] \i__payload[10] ;
+  wire [23:0] \i__payload[1] ;
+  wire [23:0] \i__payload[2] ;
+  wire [23:0] \i__payload[3] ;
+  wire [23:0] \i__payload[4] ;
+  wire [23:0] \i__payload[5] ;
+  wire [23:0] \i__payload[6] ;
+  wire [23:0] \i__payload[7] ;
+  wire [23:0] \i__payload[8] ;
+  wire [23:0] \i__payload[9] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [1:0] in_beat = 2'h0;
+  wire load;
+  output [47:0] o__payload;
+  reg [47:0] o__payload = 48'h000000000000;
+  wire [23:0] \o__payload[0] ;
+  wire [23:0] \o__payload[1] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [3:0] out_beat = 4'h0;
+  input rst;
+  wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 2'h2;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = out_beat == 4'hf;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 2'h2;
+  assign \$10  = \$9  ? 4'ha : 4'hb;
+  assign \$11  = \$8  ? \$10  : 4'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 4'hf;
+  assign \$20  = \$19  ? buf2 : buf0;
+  assign \$21  = \$15  ? i__payload[23:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = ! base;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = out_beat == 4'hf;
+  assign \$32  = \$31  ? buf3 : buf1;
+  assign \$33  = \$27  ? i__payload[47:24] : \$32 ;
+  assign \$34  = \$24  ? i__payload[23:0] : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 2'h2;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = base == 1'h1;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = i__valid & i__ready;
+  assign \$42  = ! base;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = out_beat == 4'hf;
+  assign \$48  = \$47  ? buf4 : buf2;
+  assign \$49  = \$43  ? i__payload[71:48] : \$48 ;
+  assign \$50  = \$40  ? i__payload[47:24] : \$49 ;
+  assign \$51  = \$37  ? i__payload[23:0] : \$50 ;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = base == 2'h3;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = i__valid & i__ready;
+  assign \$56  = base == 2'h2;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = i__valid & i__ready;
+  assign \$59  = base == 1'h1;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = ! base;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = out_beat == 4'hf;
+  assign \$68  = \$67  ? buf5 : buf3;
+  assign \$69  = \$63  ? i__payload[95:72] : \$68 ;
+  assign \$70  = \$60  ? i__payload[71:48] : \$69 ;
+  assign \$71  = \$57  ? i__payload[47:24] : \$70 ;
+  assign \$72  = \$54  ? i__payload[23:0] : \$71 ;
+  assign \$73  = i__valid & i__ready;
+  assign \$74  = base == 3'h4;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = i__valid & i__ready;
+  assign \$77  = base == 2'h3;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = i__valid & i__ready;
+  assign \$80  = base == 2'h2;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = i__valid & i__ready;
+  assign \$83  = base == 1'h1;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = i__valid & i__ready;
+  assign \$86  = ! base;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = out_beat == 4'hf;
+  assign \$92  = \$91  ? buf6 : buf4;
+  assign \$93  = \$87  ? i__payload[119:96] : \$92 ;
+  assign \$94  = \$84  ? i__payload[95:72] : \$93 ;
+  assign \$95  = \$81  ? i__payload[71:48] : \$94 ;
+  assign \$96  = \$78  ? i__payload[47:24] : \$95 ;
+  assign \$97  = \$75  ? i__payload[23:0] : \$96 ;
+  assign \$98  = i__valid & i__ready;
+  assign \$99  = base == 3'h4;
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = i__valid & i__ready;
+  assign \$102  = base == 2'h3;
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = i__valid & i__ready;
+  assign \$105  = base == 2'h2;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = i__valid & i__ready;
+  assign \$108  = base == 1'h1;
+  assign \$109  = \$107  & \$108 ;
+  assign \$110  = i__valid & i__ready;
+  assign \$111  = ! base;
+  assign \$112  = \$110  & \$111 ;
+  assign \$113  = out_beat == 4'hf;
+  assign \$117  = \$116  ? buf7 : buf5;
+  assign \$118  = \$112  ? i__payload[143:120] : \$117 ;
+  assign \$119  = \$109  ? i__payload[119:96] : \$118 ;
+  assign \$120  = \$106  ? i__payload[95:72] : \$119 ;
+  assign \$121  = \$103  ? i__payload[71:48] : \$120 ;
+  assign \$122  = \$100  ? i__payload[47:24] : \$121 ;
+  assign \$123  = i__valid & i__ready;
+  assign \$124  = base == 3'h4;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = i__valid & i__ready;
+  assign \$127  = base == 2'h3;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = i__valid & i__ready;
+  assign \$130  = base == 2'h2;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = i__valid & i__ready;
+  assign \$133  = base == 1'h1;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = i__valid & i__ready;
+  assign \$136  = ! base;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = out_beat == 4'hf;
+  assign \$142  = \$141  ? buf8 : buf6;
+  assign \$143  = \$137  ? i__payload[167:144] : \$142 ;
+  assign \$144  = \$134  ? i__payload[143:120] : \$143 ;
+  assign \$145  = \$131  ? i__payload[119:96] : \$144 ;
+  assign \$146  = \$128  ? i__payload[95:72] : \$145 ;
+  assign \$147  = \$125  ? i__payload[71:48] : \$146 ;
+  assign \$148  = i__valid & i__ready;
+  assign \$149  = base == 3'h4;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = i__valid & i__ready;
+  assign \$152  = base == 2'h3;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = i__valid & i__ready;
+  assign \$155  = base == 2'h2;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = i__valid & i__ready;
+  assign \$158  = base == 1'h1;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = i__valid & i__ready;
+  assign \$161  = ! base;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = out_beat == 4'hf;
+  assign \$167  = \$166  ? buf9 : buf7;
+  assign \$168  = \$162  ? i__payload[191:168] : \$167 ;
+  assign \$169  = \$159  ? i__payload[167:144] : \$168 ;
+  assign \$170  = \$156  ? i__payload[143:120] : \$169 ;
+  assign \$171  = \$153  ? i__payload[119:96] : \$170 ;
+  assign \$172  = \$150  ? i__payload[95:72] : \$171 ;
+  assign \$173  = i__valid & i__ready;
+  assign \$174  = base == 3'h4;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = i__valid & i__ready;
+  assign \$177  = base == 2'h3;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = i__valid & i__ready;
+  assign \$180  = base == 2'h2;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = i__valid & i__ready;
+  assign \$183  = base == 1'h1;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = i__valid & i__ready;
+  assign \$186  = ! base;
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = out_beat == 4'hf;
+  assign \$192  = \$191  ? buf10 : buf8;
+  assign \$193  = \$187  ? i__payload[215:192] : \$192 ;
+  assign \$194  = \$184  ? i__payload[191:168] : \$193 ;
+  assign \$195  = \$181  ? i__payload[167:144] : \$194 ;
+  assign \$196  = \$178  ? i__payload[143:120] : \$195 ;
+  assign \$197  = \$175  ? i__payload[119:96] : \$196 ;
+  assign \$198  = i__valid & i__ready;
+  assign \$199  = base == 3'h4;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = i__valid & i__ready;
+  assign \$202  = base == 2'h3;
+  assign \$203  = \$201  & \$202 ;
+  assign \$204  = i__valid & i__ready;
+  assign \$205  = base == 2'h2;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = i__valid & i__ready;
+  assign \$208  = base == 1'h1;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = i__valid & i__ready;
+  assign \$211  = ! base;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = out_beat == 4'hf;
+  assign \$217  = \$216  ? buf11 : buf9;
+  assign \$218  = \$212  ? i__payload[239:216] : \$217 ;
+  assign \$219  = \$209  ? i__payload[215:192] : \$218 ;
+  assign \$220  = \$206  ? i__payload[191:168] : \$219 ;
+  assign \$221  = \$203  ? i__payload[167:144] : \$220 ;
+  assign \$222  = \$200  ? i__payload[143:120] : \$221 ;
+  assign \$223  = i__valid & i__ready;
+  assign \$224  = base == 3'h4;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = i__valid & i__ready;
+  assign \$227  = base == 2'h3;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = i__valid & i__ready;
+  assign \$230  = base == 2'h2;
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = i__valid & i__ready;
+  assign \$233  = base == 1'h1;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = i__valid & i__ready;
+  assign \$236  = ! base;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = out_beat == 4'hf;
+  assign \$242  = \$241  ? buf12 : buf10;
+  assign \$243  = \$237  ? i__payload[263:240] : \$242 ;
+  assign \$244  = \$234  ? i__payload[239:216] : \$243 ;
+  assign \$245  = \$231  ? i__payload[215:192] : \$244 ;
+  assign \$246  = \$228  ? i__payload[191:168] : \$245 ;
+  assign \$247  = \$225  ? i__payload[167:144] : \$246 ;
+  assign \$248  = i__valid & i__ready;
+  assign \$249  = base == 3'h4;
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = i__valid & i__ready;
+  assign \$252  = base == 2'h3;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = i__valid & i__ready;
+  assign \$255  = base == 2'h2;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = i__valid & i__ready;
+  assign \$258  = base == 1'h1;
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = out_beat == 4'hf;
+  assign \$264  = \$263  ? buf13 : buf11;
+  assign \$265  = \$259  ? i__payload[263:240] : \$264 ;
+  assign \$266  = \$256  ? i__payload[239:216] : \$265 ;
+  assign \$267  = \$253  ? i__payload[215:192] : \$266 ;
+  assign \$268  = \$250  ? i__payload[191:168] : \$267 ;
+  assign \$269  = i__valid & i__ready;
+  assign \$270  = base == 3'h4;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = i__valid & i__ready;
+  assign \$273  = base == 2'h3;
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = i__valid & i__ready;
+  assign \$276  = base == 2'h2;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \$277  ? i__payload[263:240] : buf12;
+  assign \$279  = \$274  ? i__payload[239:216] : \$278 ;
+  assign \$280  = \$271  ? i__payload[215:192] : \$279 ;
+  assign \$281  = i__valid & i__ready;
+  assign \$282  = base == 3'h4;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = i__valid & i__ready;
+  assign \$285  = base == 2'h3;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = \$286  ? i__payload[263:240] : buf13;
+  assign \$288  = \$283  ? i__payload[239:216] : \$287 ;
+  assign \$289  = ~ o__valid;
+  assign \$290  = \$289  | o__ready;
+  assign \$291  = in_beat == 2'h2;
+  assign \$292  = fill <= 3'h4;
+  assign \$293  = fill <= 2'h3;
+  assign i__ready = \$291  ? \$292  : \$293 ;
+  assign \$294  = ~ o__valid;
+  assign \$295  = \$294  | o__ready;
+  assign \$296  = out_beat == 4'hf;
+  assign \$297  = fill >= 2'h2;
+  assign \$298  = fill >= 2'h2;
+  assign \$299  = \$296  ? \$297  : \$298 ;
+  assign load = \$295  & \$299 ;
+  assign \$300  = out_beat == 4'hf;
+  assign \$302  = load ? 2'h2 : 2'h0;
+  assign base = fill - \$302 ;
+  always @(posedge clk)
+    in_beat <= \$303 ;
+  always @(posedge clk)
+    out_beat <= \$304 ;
+  always @(posedge clk)
+    fill <= \$305 ;
+  always @(posedge clk)
+    buf0 <= \$306 ;
+  always @(posedge clk)
+    buf1 <= \$307 ;
+  always @(posedge clk)
+    buf2 <= \$308 ;
+  always @(posedge clk)
+    buf3 <= \$309 ;
+  always @(posedge clk)
+    buf4 <= \$310 ;
+  always @(posedge clk)
+    buf5 <= \$311 ;
+  always @(posedge clk)
+    buf6 <= \$312 ;
+  always @(posedge clk)
+    buf7 <= \$313 ;
+  always @(posedge clk)
+    buf8 <= \$314 ;
+  always @(posedge clk)
+    buf9 <= \$315 ;
+  always @(posedge clk)
+    buf10 <= \$316 ;
+  always @(posedge clk)
+    buf11 <= \$317 ;
+  always @(posedge clk)
+    buf12 <= \$318 ;
+  always @(posedge clk)
+    buf13 <= \$319 ;
+  always @(posedge clk)
+    o__valid <= \$320 ;
+  always @(posedge clk)
+    o__payload <= \$321 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$303  = in_beat;
+    if (\$1 ) begin
+      \$303  = \$4 [1:0];
+    end
+    if (rst) begin
+      \$303  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$304  = out_beat;
+    if (load) begin
+      \$304  = \$7 [3:0];
+    end
+    if (rst) begin
+      \$304  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$305  = \$12 [3:0];
+    if (rst) begin
+      \$305  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$306  = \$21 ;
+    if (rst) begin
+      \$306  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$307  = \$34 ;
+    if (rst) begin
+      \$307  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$308  = \$51 ;
+    if (rst) begin
+      \$308  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$309  = \$72 ;
+    if (rst) begin
+      \$309  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$310  = \$97 ;
+    if (rst) begin
+      \$310  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$311  = \$122 ;
+    if (rst) begin
+      \$311  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$312  = \$147 ;
+    if (rst) begin
+      \$312  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$313  = \$172 ;
+    if (rst) begin
+      \$313  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$314  = \$197 ;
+    if (rst) begin
+      \$314  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$315  = \$222 ;
+    if (rst) begin
+      \$315  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$316  = \$247 ;
+    if (rst) begin
+      \$316  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$317  = \$268 ;
+    if (rst) begin
+      \$317  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$318  = \$280 ;
+    if (rst) begin
+      \$318  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$319  = \$288 ;
+    if (rst) begin
+      \$319  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$320  = o__valid;
+    if (\$290 ) begin
+      \$320  = load;
+    end
+    if (rst) begin
+      \$320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$321  = o__payload;
+    if (load) begin
+      \$321 [23:0] = buf0;
+      \$321 [47:24] = buf1;
+    end
+    if (rst) begin
+      \$321  = 48'h000000000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[23:0];
+  assign \i__payload[1]  = i__payload[47:24];
+  assign \i__payload[2]  = i__payload[71:48];
+  assign \i__payload[3]  = i__payload[95:72];
+  assign \i__payload[4]  = i__payload[119:96];
+  assign \i__payload[5]  = i__payload[143:120];
+  assign \i__payload[6]  = i__payload[167:144];
+  assign \i__payload[7]  = i__payload[191:168];
+  assign \i__payload[8]  = i__payload[215:192];
+  assign \i__payload[9]  = i__payload[239:216];
+  assign \i__payload[10]  = i__payload[263:240];
+  assign \o__payload[0]  = o__payload[23:0];
+  assign \o__payload[1]  = o__payload[47:24];
+  assign \$301  = 2'h2;
+  assign \$17  = 2'h2;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+  assign \$29  = 2'h2;
+  assign \$30  = 1'h1;
+  assign \$31  = load;
+  assign \$45  = 2'h2;
+  assign \$46  = 1'h1;
+  assign \$47  = load;
+  assign \$65  = 2'h2;
+  assign \$66  = 1'h1;
+  assign \$67  = load;
+  assign \$89  = 2'h2;
+  assign \$90  = 1'h1;
+  assign \$91  = load;
+  assign \$114  = 2'h2;
+  assign \$115  = 1'h1;
+  assign \$116  = load;
+  assign \$139  = 2'h2;
+  assign \$140  = 1'h1;
+  assign \$141  = load;
+  assign \$164  = 2'h2;
+  assign \$165  = 1'h1;
+  assign \$166  = load;
+  assign \$189  = 2'h2;
+  assign \$190  = 1'h1;
+  assign \$191  = load;
+  assign \$214  = 2'h2;
+  assign \$215  = 1'h1;
+  assign \$216  = load;
+  assign \$239  = 2'h2;
+  assign \$240  = 1'h1;
+  assign \$241  = load;
+  assign \$261  = 2'h2;
+  assign \$262  = 1'h1;
+  assign \$263  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
@@ -9110,243 +12110,303 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg \$1 ;
+  reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire [4:0] \$101 ;
+  wire [229:0] \$100 ;
+  wire \$101 ;
   wire \$102 ;
-  wire [5:0] \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg [3:0] \$106 ;
-  reg [3:0] \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [22:0] \$107 ;
+  wire [23:0] \$108 ;
+  wire [22:0] \$109 ;
   wire [8:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg [4:0] \$114 ;
-  reg [15:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  wire [23:0] \$110 ;
+  wire [22:0] \$111 ;
+  wire [23:0] \$112 ;
+  wire [22:0] \$113 ;
+  wire [23:0] \$114 ;
+  wire [22:0] \$115 ;
+  wire [23:0] \$116 ;
+  wire [22:0] \$117 ;
+  wire [23:0] \$118 ;
+  wire [22:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [15:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg [15:0] \$124 ;
-  reg [4:0] \$125 ;
-  reg [4:0] \$126 ;
-  reg [63:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [7:0] \$129 ;
+  wire [23:0] \$120 ;
+  wire [22:0] \$121 ;
+  wire [23:0] \$122 ;
+  wire [22:0] \$123 ;
+  wire [23:0] \$124 ;
+  wire [22:0] \$125 ;
+  wire [23:0] \$126 ;
+  wire \$127 ;
+  wire [4:0] \$128 ;
+  wire \$129 ;
   wire [8:0] \$13 ;
-  reg [4:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [8:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [8:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [8:0] \$138 ;
-  reg [7:0] \$139 ;
+  wire [5:0] \$130 ;
+  reg [3:0] \$131 ;
+  reg [3:0] \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [3:0] \$137 ;
+  reg [15:0] \$138 ;
+  reg \$139 ;
   wire [8:0] \$14 ;
-  reg [8:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [8:0] \$142 ;
-  reg [7:0] \$143 ;
-  reg [8:0] \$144 ;
-  reg [7:0] \$145 ;
-  reg [8:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [8:0] \$148 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg [15:0] \$143 ;
+  reg [15:0] \$144 ;
+  reg [3:0] \$145 ;
+  reg [3:0] \$146 ;
+  reg [63:0] \$147 ;
+  reg [7:0] \$148 ;
   reg [7:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [8:0] \$150 ;
-  reg [7:0] \$151 ;
-  reg [8:0] \$152 ;
+  reg [3:0] \$150 ;
+  reg [63:0] \$151 ;
+  reg [7:0] \$152 ;
   reg [7:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [16:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [3:0] \$154 ;
+  reg [31:0] \$155 ;
+  reg [7:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [7:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [16:0] \$160 ;
-  reg [16:0] \$161 ;
-  reg [16:0] \$162 ;
-  reg [16:0] \$163 ;
-  reg [16:0] \$164 ;
-  reg [16:0] \$165 ;
-  reg [16:0] \$166 ;
-  reg [16:0] \$167 ;
-  reg [16:0] \$168 ;
-  reg [16:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [16:0] \$171 ;
-  reg [16:0] \$172 ;
-  reg [16:0] \$173 ;
-  reg [22:0] \$174 ;
-  reg [22:0] \$175 ;
-  reg [22:0] \$176 ;
-  reg [22:0] \$177 ;
-  reg [22:0] \$178 ;
-  reg \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [8:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [8:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [8:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [8:0] \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg \$188 ;
-  reg \$189 ;
+  reg [8:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [8:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [8:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [8:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [8:0] \$188 ;
+  reg [7:0] \$189 ;
   wire [8:0] \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
-  reg [3:0] \$2 ;
-  wire [16:0] \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
-  wire [16:0] \$21 ;
-  reg \$210 ;
-  reg [22:0] \$211 ;
-  reg [22:0] \$212 ;
-  reg [22:0] \$213 ;
-  reg [22:0] \$214 ;
-  reg [22:0] \$215 ;
-  reg [22:0] \$216 ;
-  reg [22:0] \$217 ;
-  reg [22:0] \$218 ;
-  reg [22:0] \$219 ;
-  wire [16:0] \$22 ;
-  reg [22:0] \$220 ;
-  reg \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
-  reg [3:0] \$224 ;
-  reg [3:0] \$225 ;
-  reg [3:0] \$226 ;
-  reg \$227 ;
-  reg [114:0] \$228 ;
-  wire [16:0] \$23 ;
-  wire [16:0] \$24 ;
-  wire [16:0] \$25 ;
-  wire [16:0] \$26 ;
+  reg [8:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [8:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [8:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [8:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
+  reg \$2 ;
+  wire [8:0] \$20 ;
+  reg [16:0] \$200 ;
+  reg [16:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [16:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [16:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [16:0] \$208 ;
+  reg [16:0] \$209 ;
+  wire [8:0] \$21 ;
+  reg [16:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
+  wire [8:0] \$22 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [16:0] \$229 ;
+  wire [8:0] \$23 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [22:0] \$238 ;
+  reg [22:0] \$239 ;
+  wire [8:0] \$24 ;
+  reg [22:0] \$240 ;
+  reg [22:0] \$241 ;
+  reg [22:0] \$242 ;
+  reg [22:0] \$243 ;
+  reg [22:0] \$244 ;
+  reg [22:0] \$245 ;
+  reg [22:0] \$246 ;
+  reg [22:0] \$247 ;
+  reg \$248 ;
+  reg \$249 ;
+  wire [8:0] \$25 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg \$259 ;
+  wire [8:0] \$26 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg \$265 ;
+  reg \$266 ;
+  reg \$267 ;
+  reg \$268 ;
+  reg \$269 ;
   wire [16:0] \$27 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg [22:0] \$272 ;
+  reg [22:0] \$273 ;
+  reg [22:0] \$274 ;
+  reg [22:0] \$275 ;
+  reg [22:0] \$276 ;
+  reg [22:0] \$277 ;
+  reg [22:0] \$278 ;
+  reg [22:0] \$279 ;
   wire [16:0] \$28 ;
+  reg \$280 ;
+  reg \$281 ;
+  reg \$282 ;
+  reg [22:0] \$283 ;
+  reg [22:0] \$284 ;
+  reg \$285 ;
+  reg [3:0] \$286 ;
+  reg \$287 ;
+  reg [3:0] \$288 ;
+  reg [3:0] \$289 ;
   wire [16:0] \$29 ;
+  reg [3:0] \$290 ;
+  reg \$291 ;
+  reg [229:0] \$292 ;
   reg \$3 ;
-  wire [17:0] \$30 ;
-  wire [17:0] \$31 ;
-  wire [17:0] \$32 ;
-  wire [17:0] \$33 ;
-  wire [17:0] \$34 ;
-  reg [22:0] \$35 ;
-  reg [22:0] \$36 ;
-  reg [22:0] \$37 ;
-  reg [22:0] \$38 ;
-  reg [22:0] \$39 ;
-  reg \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire [4:0] \$56 ;
-  wire [4:0] \$57 ;
+  wire [16:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire [16:0] \$33 ;
+  wire [16:0] \$34 ;
+  wire [16:0] \$35 ;
+  wire [16:0] \$36 ;
+  wire [16:0] \$37 ;
+  wire [16:0] \$38 ;
+  wire [16:0] \$39 ;
+  wire \$4 ;
+  wire [16:0] \$40 ;
+  wire [16:0] \$41 ;
+  wire [16:0] \$42 ;
+  wire [16:0] \$43 ;
+  wire [16:0] \$44 ;
+  wire [16:0] \$45 ;
+  wire [16:0] \$46 ;
+  wire [17:0] \$47 ;
+  wire [17:0] \$48 ;
+  wire [17:0] \$49 ;
+  wire [4:0] \$5 ;
+  wire [17:0] \$50 ;
+  wire [17:0] \$51 ;
+  wire [17:0] \$52 ;
+  wire [17:0] \$53 ;
+  wire [17:0] \$54 ;
+  wire [17:0] \$55 ;
+  wire [17:0] \$56 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [4:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [4:0] \$63 ;
-  wire [4:0] \$64 ;
+  wire \$63 ;
+  wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [5:0] \$7 ;
+  wire [8:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [4:0] \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire \$72 ;
+  wire [4:0] \$73 ;
+  wire [4:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [5:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
+  wire [8:0] \$8 ;
+  wire [4:0] \$80 ;
+  wire [4:0] \$81 ;
   wire \$82 ;
-  wire [114:0] \$83 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
-  wire [15:0] \$9 ;
-  wire [22:0] \$90 ;
-  wire [23:0] \$91 ;
-  wire [22:0] \$92 ;
-  wire [23:0] \$93 ;
-  wire [22:0] \$94 ;
-  wire [23:0] \$95 ;
-  wire [22:0] \$96 ;
-  wire [23:0] \$97 ;
-  wire [22:0] \$98 ;
-  wire [23:0] \$99 ;
+  wire [4:0] \$89 ;
+  wire [8:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [5:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$150 ;
-  wire [15:0] \$signature__data ;
-  wire [114:0] \$signature__data$151 ;
-  wire \$signature__en ;
+  wire [229:0] \$signature__data ;
   (* init = 1'h0 *)
-  wire \$signature__en$149 ;
+  wire \$signature__en ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -9357,11 +12417,16 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [22:0] acc3_next;
   reg [22:0] acc4 = 23'h000000;
   wire [22:0] acc4_next;
-  reg [22:0] bias0 = 23'h000000;
-  reg [22:0] bias1 = 23'h000000;
-  reg [22:0] bias2 = 23'h000000;
-  reg [22:0] bias3 = 23'h000000;
-  reg [22:0] bias4 = 23'h000000;
+  reg [22:0] acc5 = 23'h000000;
+  wire [22:0] acc5_next;
+  reg [22:0] acc6 = 23'h000000;
+  wire [22:0] acc6_next;
+  reg [22:0] acc7 = 23'h000000;
+  wire [22:0] acc7_next;
+  reg [22:0] acc8 = 23'h000000;
+  wire [22:0] acc8_next;
+  reg [22:0] acc9 = 23'h000000;
+  wire [22:0] acc9_next;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -9375,10 +12440,11 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_1 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
-  reg from_input2 = 1'h0;
   input [15:0] i__payload;
   wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -9387,7 +12453,6 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [15:0] inbuf_read = 16'h0000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -9399,39 +12464,50 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_1 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  reg nf1 = 1'h0;
-  reg nf2 = 1'h0;
-  reg nf3 = 1'h0;
-  reg nf4 = 1'h0;
-  reg nf5 = 1'h0;
-  reg nf6 = 1'h0;
-  reg nf7 = 1'h0;
-  reg nf8 = 1'h0;
+  wire [-1:0] nf1;
+  wire [-1:0] nf2;
+  wire [-1:0] nf3;
+  wire [-1:0] nf4;
+  wire [-1:0] nf5;
+  wire [-1:0] nf6;
+  wire [-1:0] nf7;
+  wire [-1:0] nf8;
   (* keep = 32'd1 *)
-  reg nf8_0 = 1'h0;
-  reg nf_t = 1'h0;
-  reg nf_t_ahead = 1'h0;
-  output [114:0] o__payload;
-  reg [114:0] o__payload = 115'h00000000000000000000000000000;
+  wire [-1:0] nf8_0;
+  (* keep = 32'd1 *)
+  wire [-1:0] nf8_1;
+  output [229:0] o__payload;
+  reg [229:0] o__payload = 230'h0000000000000000000000000000000000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
   wire [22:0] \o__payload[1] ;
   wire [22:0] \o__payload[2] ;
   wire [22:0] \o__payload[3] ;
   wire [22:0] \o__payload[4] ;
+  wire [22:0] \o__payload[5] ;
+  wire [22:0] \o__payload[6] ;
+  wire [22:0] \o__payload[7] ;
+  wire [22:0] \o__payload[8] ;
+  wire [22:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 5'h00 *)
+  (* init = 4'h0 *)
   (* keep = 32'd1 *)
-  wire [4:0] port__addr;
-  (* init = 5'h00 *)
+  wire [3:0] port__addr;
+  (* init = 4'h0 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$148 ;
+  wire [3:0] \port__addr$196 ;
+  (* init = 4'h0 *)
+  (* keep = 32'd1 *)
+  wire [3:0] \port__addr$197 ;
   wire [63:0] port__data;
-  wire [15:0] \port__data$39 ;
+  wire [63:0] \port__data$32 ;
+  wire [31:0] \port__data$37 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -9452,32 +12528,55 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod4_0_r = 17'h00000;
   reg [16:0] prod4_1 = 17'h00000;
   reg [16:0] prod4_1_r = 17'h00000;
-  wire [114:0] q_in;
+  reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
+  reg [16:0] prod5_1 = 17'h00000;
+  reg [16:0] prod5_1_r = 17'h00000;
+  reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod6_0_r = 17'h00000;
+  reg [16:0] prod6_1 = 17'h00000;
+  reg [16:0] prod6_1_r = 17'h00000;
+  reg [16:0] prod7_0 = 17'h00000;
+  reg [16:0] prod7_0_r = 17'h00000;
+  reg [16:0] prod7_1 = 17'h00000;
+  reg [16:0] prod7_1_r = 17'h00000;
+  reg [16:0] prod8_0 = 17'h00000;
+  reg [16:0] prod8_0_r = 17'h00000;
+  reg [16:0] prod8_1 = 17'h00000;
+  reg [16:0] prod8_1_r = 17'h00000;
+  reg [16:0] prod9_0 = 17'h00000;
+  reg [16:0] prod9_0_r = 17'h00000;
+  reg [16:0] prod9_1 = 17'h00000;
+  reg [16:0] prod9_1_r = 17'h00000;
+  wire [229:0] q_in;
   wire [22:0] \q_in[0] ;
   wire [22:0] \q_in[1] ;
   wire [22:0] \q_in[2] ;
   wire [22:0] \q_in[3] ;
   wire [22:0] \q_in[4] ;
+  wire [22:0] \q_in[5] ;
+  wire [22:0] \q_in[6] ;
+  wire [22:0] \q_in[7] ;
+  wire [22:0] \q_in[8] ;
+  wire [22:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
-  reg [4:0] rom0_addr = 5'h00;
+  reg [3:0] rom0_addr = 4'h0;
   reg [63:0] rom0_read = 64'h0000000000000000;
   (* keep = 32'd1 *)
-  reg [4:0] rom1_addr = 5'h00;
-  reg [15:0] rom1_read = 16'h0000;
+  reg [3:0] rom1_addr = 4'h0;
+  reg [63:0] rom1_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [3:0] rom2_addr = 4'h0;
+  reg [31:0] rom2_read = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  (* init = 4'h0 *)
-  wire [3:0] \rport__addr$152 ;
-  wire [15:0] rport__data;
-  wire [114:0] \rport__data$142 ;
+  wire [229:0] rport__data;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -9487,8 +12586,13 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [4:0] t = 5'h00;
-  reg [4:0] t1 = 5'h00;
+  reg [22:0] sum5_s0_0 = 23'h000000;
+  reg [22:0] sum6_s0_0 = 23'h000000;
+  reg [22:0] sum7_s0_0 = 23'h000000;
+  reg [22:0] sum8_s0_0 = 23'h000000;
+  reg [22:0] sum9_s0_0 = 23'h000000;
+  reg [3:0] t = 4'h0;
+  reg [3:0] t1 = 4'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9499,6 +12603,8 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v8 = 1'h0;
   (* keep = 32'd1 *)
   reg v8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_1 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
@@ -9509,6 +12615,16 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w4_0 = 8'h00;
   reg [7:0] w4_1 = 8'h00;
+  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w5_1 = 8'h00;
+  reg [7:0] w6_0 = 8'h00;
+  reg [7:0] w6_1 = 8'h00;
+  reg [7:0] w7_0 = 8'h00;
+  reg [7:0] w7_1 = 8'h00;
+  reg [7:0] w8_0 = 8'h00;
+  reg [7:0] w8_1 = 8'h00;
+  reg [7:0] w9_0 = 8'h00;
+  reg [7:0] w9_1 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
@@ -9517,6 +12633,10 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] x1_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_1 = 8'h00;
   reg [15:0] x_mid = 16'h0000;
   reg [15:0] x_reg = 16'h0000;
   reg [15:0] x_reg2 = 16'h0000;
@@ -9540,53 +12660,45 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [8:0] xoff4_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff4_1 = 9'h000;
-  reg [15:0] inbuf [15:0];
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_1 = 9'h000;
+  reg [229:0] queue [9:0];
   initial begin
-    inbuf[0] = 16'h0000;
-    inbuf[1] = 16'h0000;
-    inbuf[2] = 16'h0000;
-    inbuf[3] = 16'h0000;
-    inbuf[4] = 16'h0000;
-    inbuf[5] = 16'h0000;
-    inbuf[6] = 16'h0000;
-    inbuf[7] = 16'h0000;
-    inbuf[8] = 16'h0000;
-    inbuf[9] = 16'h0000;
-    inbuf[10] = 16'h0000;
-    inbuf[11] = 16'h0000;
-    inbuf[12] = 16'h0000;
-    inbuf[13] = 16'h0000;
-    inbuf[14] = 16'h0000;
-    inbuf[15] = 16'h0000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
-  end
-  reg [15:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
-  end
-  assign rport__data = _0_;
-  reg [114:0] queue [9:0];
-  initial begin
-    queue[0] = 115'h00000000000000000000000000000;
-    queue[1] = 115'h00000000000000000000000000000;
-    queue[2] = 115'h00000000000000000000000000000;
-    queue[3] = 115'h00000000000000000000000000000;
-    queue[4] = 115'h00000000000000000000000000000;
-    queue[5] = 115'h00000000000000000000000000000;
-    queue[6] = 115'h00000000000000000000000000000;
-    queue[7] = 115'h00000000000000000000000000000;
-    queue[8] = 115'h00000000000000000000000000000;
-    queue[9] = 115'h00000000000000000000000000000;
+    queue[0] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[1] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[2] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[3] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[4] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[5] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[6] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[7] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[8] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    queue[9] = 230'h0000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$142  = queue[q_rptr];
-  reg [63:0] rom0 [30:0];
+  assign rport__data = queue[q_rptr];
+  reg [63:0] rom0 [15:0];
   initial begin
     rom0[0] = 64'h0a100ddf02b9810c;
     rom0[1] = 64'h14e3c921913558c7;
@@ -9604,120 +12716,121 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     rom0[13] = 64'h442820ce01fce3e1;
     rom0[14] = 64'h1a813b0938129e40;
     rom0[15] = 64'hf3005c00e8003b00;
-    rom0[16] = 64'h37098bb2d129ebf5;
-    rom0[17] = 64'hb6edd92d2517cab4;
-    rom0[18] = 64'hb3ec494acab64ed6;
-    rom0[19] = 64'h0be13c270efedfb0;
-    rom0[20] = 64'h30053681e83b8124;
-    rom0[21] = 64'h1500ce1bfe814303;
-    rom0[22] = 64'hb5090413fff02402;
-    rom0[23] = 64'h01ec120c08d9f032;
-    rom0[24] = 64'h03f303bbfdb7051a;
-    rom0[25] = 64'he80ee837200c14f2;
-    rom0[26] = 64'h3a0081002300af00;
-    rom0[27] = 64'h190ef5bde73e1c65;
-    rom0[28] = 64'h8115ebacb3454916;
-    rom0[29] = 64'h02e6b106d6e7b6d8;
-    rom0[30] = 64'he8000200e4002100;
+  end
+  reg [63:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= rom0[rom0_addr];
+  end
+  assign port__data = _0_;
+  reg [63:0] rom1 [15:0];
+  initial begin
+    rom1[0] = 64'h8bb2d129ebf5d3a5;
+    rom1[1] = 64'hd92d2517cab43d2f;
+    rom1[2] = 64'h494acab64ed6defa;
+    rom1[3] = 64'h3c270efedfb01138;
+    rom1[4] = 64'h3681e83b8124d64b;
+    rom1[5] = 64'hce1bfe814303b3d7;
+    rom1[6] = 64'h0413fff02402141f;
+    rom1[7] = 64'h120c08d9f032e10c;
+    rom1[8] = 64'h03bbfdb7051a00bb;
+    rom1[9] = 64'he837200c14f28a45;
+    rom1[10] = 64'h81002300af001800;
+    rom1[11] = 64'hf5bde73e1c651ad4;
+    rom1[12] = 64'h0000000000000000;
+    rom1[13] = 64'hebacb34549160082;
+    rom1[14] = 64'hb106d6e7b6d8d43c;
+    rom1[15] = 64'h0200e40021008100;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom0[rom0_addr];
+    _1_ <= rom1[rom1_addr];
   end
-  assign port__data = _1_;
-  reg [15:0] rom1 [30:0];
+  assign \port__data$32  = _1_;
+  reg [31:0] rom2 [15:0];
   initial begin
-    rom1[0] = 16'hd3a5;
-    rom1[1] = 16'h3d2f;
-    rom1[2] = 16'hdefa;
-    rom1[3] = 16'h1138;
-    rom1[4] = 16'hd64b;
-    rom1[5] = 16'hb3d7;
-    rom1[6] = 16'h141f;
-    rom1[7] = 16'he10c;
-    rom1[8] = 16'h00bb;
-    rom1[9] = 16'h8a45;
-    rom1[10] = 16'h1800;
-    rom1[11] = 16'h1ad4;
-    rom1[12] = 16'h0000;
-    rom1[13] = 16'h0082;
-    rom1[14] = 16'hd43c;
-    rom1[15] = 16'h8100;
-    rom1[16] = 16'h2f3f;
-    rom1[17] = 16'hf194;
-    rom1[18] = 16'h3e2e;
-    rom1[19] = 16'h01bb;
-    rom1[20] = 16'he8b5;
-    rom1[21] = 16'h3a4a;
-    rom1[22] = 16'h2713;
-    rom1[23] = 16'h9afd;
-    rom1[24] = 16'h074d;
-    rom1[25] = 16'hbddf;
-    rom1[26] = 16'hef00;
-    rom1[27] = 16'heb81;
-    rom1[28] = 16'ha202;
-    rom1[29] = 16'h0e17;
-    rom1[30] = 16'hca00;
+    rom2[0] = 32'd792672009;
+    rom2[1] = 32'd4053055213;
+    rom2[2] = 32'd1043248108;
+    rom2[3] = 32'd29035489;
+    rom2[4] = 32'd3904188421;
+    rom2[5] = 32'd977933568;
+    rom2[6] = 32'd655602953;
+    rom2[7] = 32'd2600272364;
+    rom2[8] = 32'd122487795;
+    rom2[9] = 32'd3185567758;
+    rom2[10] = 32'd4009769472;
+    rom2[11] = 32'd3951106318;
+    rom2[12] = 32'd0;
+    rom2[13] = 32'd2718073109;
+    rom2[14] = 32'd236389094;
+    rom2[15] = 32'd3389057024;
   end
-  reg [15:0] _2_;
+  reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom1[rom1_addr];
+    _2_ <= rom2[rom2_addr];
   end
-  assign \port__data$39  = _2_;
-  assign \$6  = t == 5'h1e;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(x0_1) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_1) - $signed(8'h80);
-  assign \$16  = $signed(x0_0) - $signed(8'h80);
-  assign \$17  = $signed(x0_1) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$21  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$22  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$23  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$24  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$25  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$26  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$27  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$28  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$29  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$30  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$31  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$32  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$33  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$34  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$40  = v8 & last8;
-  assign \$41  = issue & last_t;
-  assign \$42  = o__valid & o__ready;
-  assign \$43  = q_owed < 4'ha;
-  assign \$44  = \$42  ? q_room : \$43 ;
-  assign \$45  = o__valid & o__ready;
-  assign \$46  = \$45  | q_room;
-  assign \$47  = \$41  ? \$44  : \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$49  & \$51 ;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = deliver & \$53 ;
-  assign \$55  = q_wptr == 4'h9;
-  assign \$56  = q_wptr + 1'h1;
-  assign \$57  = \$55  ? 5'h00 : \$56 ;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = | q_stored;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = q_rptr == 4'h9;
-  assign \$63  = q_rptr + 1'h1;
-  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \port__data$37  = _2_;
+  assign \$4  = t == 4'hf;
+  assign \$5  = t + 1'h1;
+  assign \$6  = \$4  ? 5'h00 : \$5 ;
+  assign \$7  = $signed(x0_0) - $signed(8'h80);
+  assign \$8  = $signed(x0_1) - $signed(8'h80);
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$12  = $signed(x0_1) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(x0_1) - $signed(8'h80);
+  assign \$15  = $signed(x1_0) - $signed(8'h80);
+  assign \$16  = $signed(x1_1) - $signed(8'h80);
+  assign \$17  = $signed(x1_0) - $signed(8'h80);
+  assign \$18  = $signed(x1_1) - $signed(8'h80);
+  assign \$19  = $signed(x1_0) - $signed(8'h80);
+  assign \$20  = $signed(x1_1) - $signed(8'h80);
+  assign \$21  = $signed(x1_0) - $signed(8'h80);
+  assign \$22  = $signed(x1_1) - $signed(8'h80);
+  assign \$23  = $signed(x2_0) - $signed(8'h80);
+  assign \$24  = $signed(x2_1) - $signed(8'h80);
+  assign \$25  = $signed(x2_0) - $signed(8'h80);
+  assign \$26  = $signed(x2_1) - $signed(8'h80);
+  assign \$27  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$28  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$29  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$30  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$31  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$32  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$33  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$34  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$35  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$36  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$37  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$38  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$39  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$40  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$41  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$42  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$43  = $signed(xoff8_0) * $signed(w8_0);
+  assign \$44  = $signed(xoff8_1) * $signed(w8_1);
+  assign \$45  = $signed(xoff9_0) * $signed(w9_0);
+  assign \$46  = $signed(xoff9_1) * $signed(w9_1);
+  assign \$47  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$48  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$49  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$50  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$51  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$52  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$53  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$54  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$55  = $signed(prod8_0_r) + $signed(prod8_1_r);
+  assign \$56  = $signed(prod9_0_r) + $signed(prod9_1_r);
+  assign \$57  = v8 & last8;
+  assign \$58  = issue & last_t;
+  assign \$59  = o__valid & o__ready;
+  assign \$60  = q_owed < 4'ha;
+  assign \$61  = \$59  ? q_room : \$60 ;
+  assign \$62  = o__valid & o__ready;
+  assign \$63  = \$62  | q_room;
+  assign \$64  = \$58  ? \$61  : \$63 ;
   assign \$65  = ~ o__valid;
   assign \$66  = \$65  | o__ready;
   assign \$67  = | q_stored;
@@ -9725,1631 +12838,1717 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$69  = \$66  & \$68 ;
   assign \$70  = ~ \$69 ;
   assign \$71  = deliver & \$70 ;
-  assign \$72  = q_stored + \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$72  - \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$80  | deliver;
-  assign \$82  = | q_stored;
-  assign \$83  = \$82  ? \rport__data$142  : q_in;
-  assign \$84  = ~ last_t;
-  assign \$85  = q_room | \$84 ;
-  assign i__ready = \$85  & reads_input_t;
-  assign \$86  = ~ last_t;
-  assign \$87  = q_room | \$86 ;
-  assign \$88  = ~ reads_input_t;
-  assign \$89  = i__valid | \$88 ;
-  assign issue = \$87  & \$89 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$90  = first8_0 ? bias0 : acc0;
-  assign \$91  = $signed(\$90 ) + $signed(sum0_s0_0);
-  assign \$92  = first8_0 ? bias1 : acc1;
-  assign \$93  = $signed(\$92 ) + $signed(sum1_s0_0);
-  assign \$94  = first8_0 ? bias2 : acc2;
-  assign \$95  = $signed(\$94 ) + $signed(sum2_s0_0);
-  assign \$96  = first8_0 ? bias3 : acc3;
-  assign \$97  = $signed(\$96 ) + $signed(sum3_s0_0);
-  assign \$98  = first8_0 ? bias4 : acc4;
-  assign \$99  = $signed(\$98 ) + $signed(sum4_s0_0);
-  assign \$100  = issue & last_t;
-  assign \$101  = q_owed + \$100 ;
-  assign \$102  = o__valid & o__ready;
-  assign \$103  = \$101  - \$102 ;
+  assign \$72  = q_wptr == 4'h9;
+  assign \$73  = q_wptr + 1'h1;
+  assign \$74  = \$72  ? 5'h00 : \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = q_rptr == 4'h9;
+  assign \$80  = q_rptr + 1'h1;
+  assign \$81  = \$79  ? 5'h00 : \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$83  & \$85 ;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = deliver & \$87 ;
+  assign \$89  = q_stored + \$88 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = \$89  - \$93 ;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = \$97  | deliver;
+  assign \$99  = | q_stored;
+  assign \$100  = \$99  ? rport__data : q_in;
+  assign \$101  = ~ last_t;
+  assign \$102  = q_room | \$101 ;
+  assign \$103  = ~ last_t;
+  assign \$104  = q_room | \$103 ;
+  assign issue = \$104  & \$106 ;
+  assign \$107  = first8_0 ? 23'h000215 : acc0;
+  assign \$108  = $signed(\$107 ) + $signed(sum0_s0_0);
+  assign \$109  = first8_0 ? 23'h7ffa43 : acc1;
+  assign \$110  = $signed(\$109 ) + $signed(sum1_s0_0);
+  assign \$111  = first8_0 ? 23'h7fff5c : acc2;
+  assign \$112  = $signed(\$111 ) + $signed(sum2_s0_0);
+  assign \$113  = first8_0 ? 23'h0000d6 : acc3;
+  assign \$114  = $signed(\$113 ) + $signed(sum3_s0_0);
+  assign \$115  = first8_0 ? 23'h000291 : acc4;
+  assign \$116  = $signed(\$115 ) + $signed(sum4_s0_0);
+  assign \$117  = first8_0 ? 23'h7ffd2e : acc5;
+  assign \$118  = $signed(\$117 ) + $signed(sum5_s0_0);
+  assign \$119  = first8_0 ? 23'h7fffa8 : acc6;
+  assign \$120  = $signed(\$119 ) + $signed(sum6_s0_0);
+  assign \$121  = first8_0 ? 23'h000036 : acc7;
+  assign \$122  = $signed(\$121 ) + $signed(sum7_s0_0);
+  assign \$123  = first8_1 ? 23'h000047 : acc8;
+  assign \$124  = $signed(\$123 ) + $signed(sum8_s0_0);
+  assign \$125  = first8_1 ? 23'h7ffe52 : acc9;
+  assign \$126  = $signed(\$125 ) + $signed(sum9_s0_0);
+  assign \$127  = issue & last_t;
+  assign \$128  = q_owed + \$127 ;
+  assign \$129  = o__valid & o__ready;
+  assign \$130  = \$128  - \$129 ;
   always @(posedge clk)
-    nf_t <= \$104 ;
+    sf_t <= \$131 ;
   always @(posedge clk)
-    nf_t_ahead <= \$105 ;
+    sf_t_ahead <= \$132 ;
   always @(posedge clk)
-    sf_t <= \$106 ;
+    first_t <= \$133 ;
   always @(posedge clk)
-    sf_t_ahead <= \$107 ;
+    first_t_ahead <= \$134 ;
   always @(posedge clk)
-    reads_input_t <= \$108 ;
+    last_t <= \$135 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$109 ;
+    last_t_ahead <= \$136 ;
   always @(posedge clk)
-    first_t <= \$110 ;
+    t <= \$137 ;
   always @(posedge clk)
-    first_t_ahead <= \$111 ;
+    x_reg <= \$138 ;
   always @(posedge clk)
-    last_t <= \$112 ;
+    from_input <= \$139 ;
   always @(posedge clk)
-    last_t_ahead <= \$113 ;
+    v1 <= \$140 ;
   always @(posedge clk)
-    t <= \$114 ;
+    first1 <= \$141 ;
   always @(posedge clk)
-    x_reg <= \$115 ;
+    last1 <= \$142 ;
   always @(posedge clk)
-    from_input <= \$116 ;
+    x_reg2 <= \$143 ;
   always @(posedge clk)
-    v1 <= \$117 ;
+    x_mid <= \$144 ;
   always @(posedge clk)
-    first1 <= \$118 ;
+    t1 <= \$145 ;
   always @(posedge clk)
-    last1 <= \$119 ;
+    rom0_addr <= \$146 ;
   always @(posedge clk)
-    nf1 <= \$120 ;
+    rom0_read <= \$147 ;
   always @(posedge clk)
-    from_input2 <= \$121 ;
+    x0_0 <= \$148 ;
   always @(posedge clk)
-    x_reg2 <= \$122 ;
+    x0_1 <= \$149 ;
   always @(posedge clk)
-    inbuf_read <= \$123 ;
+    rom1_addr <= \$150 ;
   always @(posedge clk)
-    x_mid <= \$124 ;
+    rom1_read <= \$151 ;
   always @(posedge clk)
-    t1 <= \$125 ;
+    x1_0 <= \$152 ;
   always @(posedge clk)
-    rom0_addr <= \$126 ;
+    x1_1 <= \$153 ;
   always @(posedge clk)
-    rom0_read <= \$127 ;
+    rom2_addr <= \$154 ;
   always @(posedge clk)
-    x0_0 <= \$128 ;
+    rom2_read <= \$155 ;
   always @(posedge clk)
-    x0_1 <= \$129 ;
+    x2_0 <= \$156 ;
   always @(posedge clk)
-    rom1_addr <= \$130 ;
+    x2_1 <= \$157 ;
   always @(posedge clk)
-    rom1_read <= \$131 ;
+    xoff0_0 <= \$158 ;
   always @(posedge clk)
-    x1_0 <= \$132 ;
+    w0_0 <= \$159 ;
   always @(posedge clk)
-    x1_1 <= \$133 ;
+    xoff0_1 <= \$160 ;
   always @(posedge clk)
-    xoff0_0 <= \$134 ;
+    w0_1 <= \$161 ;
   always @(posedge clk)
-    w0_0 <= \$135 ;
+    xoff1_0 <= \$162 ;
   always @(posedge clk)
-    xoff0_1 <= \$136 ;
+    w1_0 <= \$163 ;
   always @(posedge clk)
-    w0_1 <= \$137 ;
+    xoff1_1 <= \$164 ;
   always @(posedge clk)
-    xoff1_0 <= \$138 ;
+    w1_1 <= \$165 ;
   always @(posedge clk)
-    w1_0 <= \$139 ;
+    xoff2_0 <= \$166 ;
   always @(posedge clk)
-    xoff1_1 <= \$140 ;
+    w2_0 <= \$167 ;
   always @(posedge clk)
-    w1_1 <= \$141 ;
+    xoff2_1 <= \$168 ;
   always @(posedge clk)
-    xoff2_0 <= \$142 ;
+    w2_1 <= \$169 ;
   always @(posedge clk)
-    w2_0 <= \$143 ;
+    xoff3_0 <= \$170 ;
   always @(posedge clk)
-    xoff2_1 <= \$144 ;
+    w3_0 <= \$171 ;
   always @(posedge clk)
-    w2_1 <= \$145 ;
+    xoff3_1 <= \$172 ;
   always @(posedge clk)
-    xoff3_0 <= \$146 ;
+    w3_1 <= \$173 ;
   always @(posedge clk)
-    w3_0 <= \$147 ;
+    xoff4_0 <= \$174 ;
   always @(posedge clk)
-    xoff3_1 <= \$148 ;
+    w4_0 <= \$175 ;
   always @(posedge clk)
-    w3_1 <= \$149 ;
+    xoff4_1 <= \$176 ;
   always @(posedge clk)
-    xoff4_0 <= \$150 ;
+    w4_1 <= \$177 ;
   always @(posedge clk)
-    w4_0 <= \$151 ;
+    xoff5_0 <= \$178 ;
   always @(posedge clk)
-    xoff4_1 <= \$152 ;
+    w5_0 <= \$179 ;
   always @(posedge clk)
-    w4_1 <= \$153 ;
+    xoff5_1 <= \$180 ;
   always @(posedge clk)
-    prod0_0 <= \$154 ;
+    w5_1 <= \$181 ;
   always @(posedge clk)
-    prod0_1 <= \$155 ;
+    xoff6_0 <= \$182 ;
   always @(posedge clk)
-    prod1_0 <= \$156 ;
+    w6_0 <= \$183 ;
   always @(posedge clk)
-    prod1_1 <= \$157 ;
+    xoff6_1 <= \$184 ;
   always @(posedge clk)
-    prod2_0 <= \$158 ;
+    w6_1 <= \$185 ;
   always @(posedge clk)
-    prod2_1 <= \$159 ;
+    xoff7_0 <= \$186 ;
   always @(posedge clk)
-    prod3_0 <= \$160 ;
+    w7_0 <= \$187 ;
   always @(posedge clk)
-    prod3_1 <= \$161 ;
+    xoff7_1 <= \$188 ;
   always @(posedge clk)
-    prod4_0 <= \$162 ;
+    w7_1 <= \$189 ;
   always @(posedge clk)
-    prod4_1 <= \$163 ;
+    xoff8_0 <= \$190 ;
   always @(posedge clk)
-    prod0_0_r <= \$164 ;
+    w8_0 <= \$191 ;
   always @(posedge clk)
-    prod0_1_r <= \$165 ;
+    xoff8_1 <= \$192 ;
   always @(posedge clk)
-    prod1_0_r <= \$166 ;
+    w8_1 <= \$193 ;
   always @(posedge clk)
-    prod1_1_r <= \$167 ;
+    xoff9_0 <= \$194 ;
   always @(posedge clk)
-    prod2_0_r <= \$168 ;
+    w9_0 <= \$195 ;
   always @(posedge clk)
-    prod2_1_r <= \$169 ;
+    xoff9_1 <= \$196 ;
   always @(posedge clk)
-    prod3_0_r <= \$170 ;
+    w9_1 <= \$197 ;
   always @(posedge clk)
-    prod3_1_r <= \$171 ;
+    prod0_0 <= \$198 ;
   always @(posedge clk)
-    prod4_0_r <= \$172 ;
+    prod0_1 <= \$199 ;
   always @(posedge clk)
-    prod4_1_r <= \$173 ;
+    prod1_0 <= \$200 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$174 ;
+    prod1_1 <= \$201 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$175 ;
+    prod2_0 <= \$202 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$176 ;
+    prod2_1 <= \$203 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$177 ;
+    prod3_0 <= \$204 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$178 ;
+    prod3_1 <= \$205 ;
   always @(posedge clk)
-    v2 <= \$179 ;
+    prod4_0 <= \$206 ;
   always @(posedge clk)
-    first2 <= \$180 ;
+    prod4_1 <= \$207 ;
   always @(posedge clk)
-    last2 <= \$181 ;
+    prod5_0 <= \$208 ;
   always @(posedge clk)
-    nf2 <= \$182 ;
+    prod5_1 <= \$209 ;
   always @(posedge clk)
-    v3 <= \$183 ;
+    prod6_0 <= \$210 ;
   always @(posedge clk)
-    first3 <= \$184 ;
+    prod6_1 <= \$211 ;
   always @(posedge clk)
-    last3 <= \$185 ;
+    prod7_0 <= \$212 ;
   always @(posedge clk)
-    nf3 <= \$186 ;
+    prod7_1 <= \$213 ;
   always @(posedge clk)
-    v4 <= \$187 ;
+    prod8_0 <= \$214 ;
   always @(posedge clk)
-    first4 <= \$188 ;
+    prod8_1 <= \$215 ;
   always @(posedge clk)
-    last4 <= \$189 ;
+    prod9_0 <= \$216 ;
   always @(posedge clk)
-    nf4 <= \$190 ;
+    prod9_1 <= \$217 ;
   always @(posedge clk)
-    v5 <= \$191 ;
+    prod0_0_r <= \$218 ;
   always @(posedge clk)
-    first5 <= \$192 ;
+    prod0_1_r <= \$219 ;
   always @(posedge clk)
-    last5 <= \$193 ;
+    prod1_0_r <= \$220 ;
   always @(posedge clk)
-    nf5 <= \$194 ;
+    prod1_1_r <= \$221 ;
   always @(posedge clk)
-    v6 <= \$195 ;
+    prod2_0_r <= \$222 ;
   always @(posedge clk)
-    first6 <= \$196 ;
+    prod2_1_r <= \$223 ;
   always @(posedge clk)
-    last6 <= \$197 ;
+    prod3_0_r <= \$224 ;
   always @(posedge clk)
-    nf6 <= \$198 ;
+    prod3_1_r <= \$225 ;
   always @(posedge clk)
-    v7 <= \$199 ;
+    prod4_0_r <= \$226 ;
   always @(posedge clk)
-    first7 <= \$200 ;
+    prod4_1_r <= \$227 ;
   always @(posedge clk)
-    last7 <= \$201 ;
+    prod5_0_r <= \$228 ;
   always @(posedge clk)
-    nf7 <= \$202 ;
+    prod5_1_r <= \$229 ;
   always @(posedge clk)
-    v8 <= \$203 ;
+    prod6_0_r <= \$230 ;
   always @(posedge clk)
-    first8 <= \$204 ;
+    prod6_1_r <= \$231 ;
   always @(posedge clk)
-    last8 <= \$205 ;
+    prod7_0_r <= \$232 ;
   always @(posedge clk)
-    nf8 <= \$206 ;
+    prod7_1_r <= \$233 ;
   always @(posedge clk)
-    v8_0 <= \$207 ;
+    prod8_0_r <= \$234 ;
   always @(posedge clk)
-    first8_0 <= \$208 ;
+    prod8_1_r <= \$235 ;
   always @(posedge clk)
-    last8_0 <= \$209 ;
+    prod9_0_r <= \$236 ;
   always @(posedge clk)
-    nf8_0 <= \$210 ;
+    prod9_1_r <= \$237 ;
   always @(posedge clk)
-    bias0 <= \$211 ;
+    sum0_s0_0 <= \$238 ;
   always @(posedge clk)
-    acc0 <= \$212 ;
+    sum1_s0_0 <= \$239 ;
   always @(posedge clk)
-    bias1 <= \$213 ;
+    sum2_s0_0 <= \$240 ;
   always @(posedge clk)
-    acc1 <= \$214 ;
+    sum3_s0_0 <= \$241 ;
   always @(posedge clk)
-    bias2 <= \$215 ;
+    sum4_s0_0 <= \$242 ;
   always @(posedge clk)
-    acc2 <= \$216 ;
+    sum5_s0_0 <= \$243 ;
   always @(posedge clk)
-    bias3 <= \$217 ;
+    sum6_s0_0 <= \$244 ;
   always @(posedge clk)
-    acc3 <= \$218 ;
+    sum7_s0_0 <= \$245 ;
   always @(posedge clk)
-    bias4 <= \$219 ;
+    sum8_s0_0 <= \$246 ;
   always @(posedge clk)
-    acc4 <= \$220 ;
+    sum9_s0_0 <= \$247 ;
   always @(posedge clk)
-    deliver <= \$221 ;
+    v2 <= \$248 ;
   always @(posedge clk)
-    q_owed <= \$222 ;
+    first2 <= \$249 ;
   always @(posedge clk)
-    q_room <= \$223 ;
+    last2 <= \$250 ;
   always @(posedge clk)
-    q_wptr <= \$224 ;
+    v3 <= \$251 ;
   always @(posedge clk)
-    q_rptr <= \$225 ;
+    first3 <= \$252 ;
   always @(posedge clk)
-    q_stored <= \$226 ;
+    last3 <= \$253 ;
   always @(posedge clk)
-    o__valid <= \$227 ;
+    v4 <= \$254 ;
   always @(posedge clk)
-    o__payload <= \$228 ;
+    first4 <= \$255 ;
+  always @(posedge clk)
+    last4 <= \$256 ;
+  always @(posedge clk)
+    v5 <= \$257 ;
+  always @(posedge clk)
+    first5 <= \$258 ;
+  always @(posedge clk)
+    last5 <= \$259 ;
+  always @(posedge clk)
+    v6 <= \$260 ;
+  always @(posedge clk)
+    first6 <= \$261 ;
+  always @(posedge clk)
+    last6 <= \$262 ;
+  always @(posedge clk)
+    v7 <= \$263 ;
+  always @(posedge clk)
+    first7 <= \$264 ;
+  always @(posedge clk)
+    last7 <= \$265 ;
+  always @(posedge clk)
+    v8 <= \$266 ;
+  always @(posedge clk)
+    first8 <= \$267 ;
+  always @(posedge clk)
+    last8 <= \$268 ;
+  always @(posedge clk)
+    v8_0 <= \$269 ;
+  always @(posedge clk)
+    first8_0 <= \$270 ;
+  always @(posedge clk)
+    last8_0 <= \$271 ;
+  always @(posedge clk)
+    acc0 <= \$272 ;
+  always @(posedge clk)
+    acc1 <= \$273 ;
+  always @(posedge clk)
+    acc2 <= \$274 ;
+  always @(posedge clk)
+    acc3 <= \$275 ;
+  always @(posedge clk)
+    acc4 <= \$276 ;
+  always @(posedge clk)
+    acc5 <= \$277 ;
+  always @(posedge clk)
+    acc6 <= \$278 ;
+  always @(posedge clk)
+    acc7 <= \$279 ;
+  always @(posedge clk)
+    v8_1 <= \$280 ;
+  always @(posedge clk)
+    first8_1 <= \$281 ;
+  always @(posedge clk)
+    last8_1 <= \$282 ;
+  always @(posedge clk)
+    acc8 <= \$283 ;
+  always @(posedge clk)
+    acc9 <= \$284 ;
+  always @(posedge clk)
+    deliver <= \$285 ;
+  always @(posedge clk)
+    q_owed <= \$286 ;
+  always @(posedge clk)
+    q_room <= \$287 ;
+  always @(posedge clk)
+    q_wptr <= \$288 ;
+  always @(posedge clk)
+    q_rptr <= \$289 ;
+  always @(posedge clk)
+    q_stored <= \$290 ;
+  always @(posedge clk)
+    o__valid <= \$291 ;
+  always @(posedge clk)
+    o__payload <= \$292 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 1'h0;
+    (* full_case = 32'd1 *)
     casez (t)
-      5'h00:
-          \$1  = 1'h0;
-      5'h01:
-          \$1  = 1'h0;
-      5'h02:
-          \$1  = 1'h0;
-      5'h03:
-          \$1  = 1'h0;
-      5'h04:
-          \$1  = 1'h0;
-      5'h05:
-          \$1  = 1'h0;
-      5'h06:
-          \$1  = 1'h0;
-      5'h07:
-          \$1  = 1'h0;
-      5'h08:
-          \$1  = 1'h0;
-      5'h09:
-          \$1  = 1'h0;
-      5'h0a:
-          \$1  = 1'h0;
-      5'h0b:
-          \$1  = 1'h0;
-      5'h0c:
-          \$1  = 1'h0;
-      5'h0d:
-          \$1  = 1'h0;
-      5'h0e:
-          \$1  = 1'h1;
-      5'h0f:
-          \$1  = 1'h1;
-      5'h10:
-          \$1  = 1'h1;
-      5'h11:
-          \$1  = 1'h1;
-      5'h12:
-          \$1  = 1'h1;
-      5'h13:
-          \$1  = 1'h1;
-      5'h14:
-          \$1  = 1'h1;
-      5'h15:
-          \$1  = 1'h1;
-      5'h16:
-          \$1  = 1'h1;
-      5'h17:
-          \$1  = 1'h1;
-      5'h18:
-          \$1  = 1'h1;
-      5'h19:
-          \$1  = 1'h1;
-      5'h1a:
-          \$1  = 1'h1;
-      5'h1b:
-          \$1  = 1'h1;
-      5'h1c:
-          \$1  = 1'h1;
-      5'h1d:
-          \$1  = 1'h0;
-      5'h1e:
-          \$1  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      5'h00:
-          \$2  = 4'h2;
-      5'h01:
-          \$2  = 4'h3;
-      5'h02:
-          \$2  = 4'h4;
-      5'h03:
-          \$2  = 4'h5;
-      5'h04:
-          \$2  = 4'h6;
-      5'h05:
-          \$2  = 4'h7;
-      5'h06:
-          \$2  = 4'h8;
-      5'h07:
-          \$2  = 4'h9;
-      5'h08:
-          \$2  = 4'ha;
-      5'h09:
-          \$2  = 4'hb;
-      5'h0a:
-          \$2  = 4'hc;
-      5'h0b:
-          \$2  = 4'hd;
-      5'h0c:
-          \$2  = 4'he;
-      5'h0d:
-          \$2  = 4'hf;
-      5'h0e:
-          \$2  = 4'h0;
-      5'h0f:
-          \$2  = 4'h1;
-      5'h10:
-          \$2  = 4'h2;
-      5'h11:
-          \$2  = 4'h3;
-      5'h12:
-          \$2  = 4'h4;
-      5'h13:
-          \$2  = 4'h5;
-      5'h14:
-          \$2  = 4'h6;
-      5'h15:
-          \$2  = 4'h7;
-      5'h16:
-          \$2  = 4'h8;
-      5'h17:
-          \$2  = 4'h9;
-      5'h18:
-          \$2  = 4'ha;
-      5'h19:
-          \$2  = 4'hb;
-      5'h1a:
-          \$2  = 4'hd;
-      5'h1b:
-          \$2  = 4'he;
-      5'h1c:
-          \$2  = 4'hf;
-      5'h1d:
-          \$2  = 4'h0;
-      5'h1e:
-          \$2  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      5'h00:
-          \$3  = 1'h1;
-      5'h01:
-          \$3  = 1'h1;
-      5'h02:
-          \$3  = 1'h1;
-      5'h03:
-          \$3  = 1'h1;
-      5'h04:
-          \$3  = 1'h1;
-      5'h05:
-          \$3  = 1'h1;
-      5'h06:
-          \$3  = 1'h1;
-      5'h07:
-          \$3  = 1'h1;
-      5'h08:
-          \$3  = 1'h1;
-      5'h09:
-          \$3  = 1'h1;
-      5'h0a:
-          \$3  = 1'h1;
-      5'h0b:
-          \$3  = 1'h1;
-      5'h0c:
-          \$3  = 1'h1;
-      5'h0d:
-          \$3  = 1'h1;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
-          \$3  = 1'h0;
-      5'h17:
-          \$3  = 1'h0;
-      5'h18:
-          \$3  = 1'h0;
-      5'h19:
-          \$3  = 1'h0;
-      5'h1a:
-          \$3  = 1'h0;
-      5'h1b:
-          \$3  = 1'h0;
-      5'h1c:
-          \$3  = 1'h0;
-      5'h1d:
-          \$3  = 1'h1;
-      5'h1e:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      5'h00:
-          \$4  = 1'h0;
-      5'h01:
-          \$4  = 1'h0;
-      5'h02:
-          \$4  = 1'h0;
-      5'h03:
-          \$4  = 1'h0;
-      5'h04:
-          \$4  = 1'h0;
-      5'h05:
-          \$4  = 1'h0;
-      5'h06:
-          \$4  = 1'h0;
-      5'h07:
-          \$4  = 1'h0;
-      5'h08:
-          \$4  = 1'h0;
-      5'h09:
-          \$4  = 1'h0;
-      5'h0a:
-          \$4  = 1'h0;
-      5'h0b:
-          \$4  = 1'h0;
-      5'h0c:
-          \$4  = 1'h0;
-      5'h0d:
-          \$4  = 1'h0;
-      5'h0e:
-          \$4  = 1'h1;
-      5'h0f:
-          \$4  = 1'h0;
-      5'h10:
-          \$4  = 1'h0;
-      5'h11:
-          \$4  = 1'h0;
-      5'h12:
-          \$4  = 1'h0;
-      5'h13:
-          \$4  = 1'h0;
-      5'h14:
-          \$4  = 1'h0;
-      5'h15:
-          \$4  = 1'h0;
-      5'h16:
-          \$4  = 1'h0;
-      5'h17:
-          \$4  = 1'h0;
-      5'h18:
-          \$4  = 1'h0;
-      5'h19:
-          \$4  = 1'h0;
-      5'h1a:
-          \$4  = 1'h0;
-      5'h1b:
-          \$4  = 1'h0;
-      5'h1c:
-          \$4  = 1'h0;
-      5'h1d:
-          \$4  = 1'h1;
-      5'h1e:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      5'h00:
-          \$5  = 1'h0;
-      5'h01:
-          \$5  = 1'h0;
-      5'h02:
-          \$5  = 1'h0;
-      5'h03:
-          \$5  = 1'h0;
-      5'h04:
-          \$5  = 1'h0;
-      5'h05:
-          \$5  = 1'h0;
-      5'h06:
-          \$5  = 1'h0;
-      5'h07:
-          \$5  = 1'h0;
-      5'h08:
-          \$5  = 1'h0;
-      5'h09:
-          \$5  = 1'h0;
-      5'h0a:
-          \$5  = 1'h0;
-      5'h0b:
-          \$5  = 1'h0;
-      5'h0c:
-          \$5  = 1'h0;
-      5'h0d:
-          \$5  = 1'h1;
-      5'h0e:
-          \$5  = 1'h0;
-      5'h0f:
-          \$5  = 1'h0;
-      5'h10:
-          \$5  = 1'h0;
-      5'h11:
-          \$5  = 1'h0;
-      5'h12:
-          \$5  = 1'h0;
-      5'h13:
-          \$5  = 1'h0;
-      5'h14:
-          \$5  = 1'h0;
-      5'h15:
-          \$5  = 1'h0;
-      5'h16:
-          \$5  = 1'h0;
-      5'h17:
-          \$5  = 1'h0;
-      5'h18:
-          \$5  = 1'h0;
-      5'h19:
-          \$5  = 1'h0;
-      5'h1a:
-          \$5  = 1'h0;
-      5'h1b:
-          \$5  = 1'h0;
-      5'h1c:
-          \$5  = 1'h1;
-      5'h1d:
-          \$5  = 1'h0;
-      5'h1e:
-          \$5  = 1'h0;
+      4'h0:
+          \$1  = 4'h2;
+      4'h1:
+          \$1  = 4'h3;
+      4'h2:
+          \$1  = 4'h4;
+      4'h3:
+          \$1  = 4'h5;
+      4'h4:
+          \$1  = 4'h6;
+      4'h5:
+          \$1  = 4'h7;
+      4'h6:
+          \$1  = 4'h8;
+      4'h7:
+          \$1  = 4'h9;
+      4'h8:
+          \$1  = 4'ha;
+      4'h9:
+          \$1  = 4'hb;
+      4'ha:
+          \$1  = 4'hc;
+      4'hb:
+          \$1  = 4'hd;
+      4'hc:
+          \$1  = 4'he;
+      4'hd:
+          \$1  = 4'hf;
+      4'he:
+          \$1  = 4'h0;
+      4'hf:
+          \$1  = 4'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$35  = 23'h000215;
-      1'h1:
-          \$35  = 23'h7ffd2e;
+    casez (t)
+      4'h0:
+          \$2  = 1'h0;
+      4'h1:
+          \$2  = 1'h0;
+      4'h2:
+          \$2  = 1'h0;
+      4'h3:
+          \$2  = 1'h0;
+      4'h4:
+          \$2  = 1'h0;
+      4'h5:
+          \$2  = 1'h0;
+      4'h6:
+          \$2  = 1'h0;
+      4'h7:
+          \$2  = 1'h0;
+      4'h8:
+          \$2  = 1'h0;
+      4'h9:
+          \$2  = 1'h0;
+      4'ha:
+          \$2  = 1'h0;
+      4'hb:
+          \$2  = 1'h0;
+      4'hc:
+          \$2  = 1'h0;
+      4'hd:
+          \$2  = 1'h0;
+      4'he:
+          \$2  = 1'h1;
+      4'hf:
+          \$2  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$36  = 23'h7ffa43;
-      1'h1:
-          \$36  = 23'h7fffa8;
+    casez (t)
+      4'h0:
+          \$3  = 1'h0;
+      4'h1:
+          \$3  = 1'h0;
+      4'h2:
+          \$3  = 1'h0;
+      4'h3:
+          \$3  = 1'h0;
+      4'h4:
+          \$3  = 1'h0;
+      4'h5:
+          \$3  = 1'h0;
+      4'h6:
+          \$3  = 1'h0;
+      4'h7:
+          \$3  = 1'h0;
+      4'h8:
+          \$3  = 1'h0;
+      4'h9:
+          \$3  = 1'h0;
+      4'ha:
+          \$3  = 1'h0;
+      4'hb:
+          \$3  = 1'h0;
+      4'hc:
+          \$3  = 1'h0;
+      4'hd:
+          \$3  = 1'h1;
+      4'he:
+          \$3  = 1'h0;
+      4'hf:
+          \$3  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$37  = 23'h7fff5c;
-      1'h1:
-          \$37  = 23'h000036;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$38  = 23'h0000d6;
-      1'h1:
-          \$38  = 23'h000047;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$39  = 23'h000291;
-      1'h1:
-          \$39  = 23'h7ffe52;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = nf_t;
+    \$131  = sf_t;
     if (issue) begin
-      \$104  = nf_t_ahead;
+      \$131  = sf_t_ahead;
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = nf_t_ahead;
+    \$132  = sf_t_ahead;
     if (issue) begin
-      \$105  = \$1 ;
+      \$132  = \$1 ;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$132  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = sf_t;
+    \$133  = first_t;
     if (issue) begin
-      \$106  = sf_t_ahead;
+      \$133  = first_t_ahead;
     end
     if (rst) begin
-      \$106  = 4'h0;
+      \$133  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = sf_t_ahead;
+    \$134  = first_t_ahead;
     if (issue) begin
-      \$107  = \$2 ;
+      \$134  = \$2 ;
     end
     if (rst) begin
-      \$107  = 4'h1;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = reads_input_t;
+    \$135  = last_t;
     if (issue) begin
-      \$108  = reads_input_t_ahead;
+      \$135  = last_t_ahead;
     end
     if (rst) begin
-      \$108  = 1'h1;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = reads_input_t_ahead;
+    \$136  = last_t_ahead;
     if (issue) begin
-      \$109  = \$3 ;
+      \$136  = \$3 ;
     end
     if (rst) begin
-      \$109  = 1'h1;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = first_t;
+    \$137  = t;
     if (issue) begin
-      \$110  = first_t_ahead;
+      \$137  = \$6 [3:0];
     end
     if (rst) begin
-      \$110  = 1'h1;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = first_t_ahead;
-    if (issue) begin
-      \$111  = \$4 ;
-    end
+    \$138  = i__payload;
     if (rst) begin
-      \$111  = 1'h0;
+      \$138  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = last_t;
-    if (issue) begin
-      \$112  = last_t_ahead;
-    end
+    \$139  = 1'h1;
     if (rst) begin
-      \$112  = 1'h0;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = last_t_ahead;
-    if (issue) begin
-      \$113  = \$5 ;
-    end
+    \$140  = issue;
     if (rst) begin
-      \$113  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = t;
-    if (issue) begin
-      \$114  = \$8 [4:0];
-    end
+    \$141  = first_t;
     if (rst) begin
-      \$114  = 5'h00;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = i__payload;
+    \$142  = last_t;
     if (rst) begin
-      \$115  = 16'h0000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = reads_input_t;
+    \$143  = x_reg;
     if (rst) begin
-      \$116  = 1'h0;
+      \$143  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = issue;
+    \$144  = x_reg2;
     if (rst) begin
-      \$117  = 1'h0;
+      \$144  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = first_t;
+    \$145  = t;
     if (rst) begin
-      \$118  = 1'h0;
+      \$145  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = last_t;
+    \$146  = t1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$146  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = nf_t;
+    \$147  = port__data;
     if (rst) begin
-      \$120  = 1'h0;
+      \$147  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = from_input;
+    \$148  = x_mid[7:0];
     if (rst) begin
-      \$121  = 1'h0;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = x_reg;
-    if (rst) begin
-      \$122  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = rport__data;
-    if (rst) begin
-      \$123  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = \$9 ;
-    if (rst) begin
-      \$124  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = t;
-    if (rst) begin
-      \$125  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = t1;
-    if (rst) begin
-      \$126  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = port__data;
-    if (rst) begin
-      \$127  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = x_mid[7:0];
-    if (rst) begin
-      \$128  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = x_mid[15:8];
-    if (rst) begin
-      \$129  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = t1;
-    if (rst) begin
-      \$130  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \port__data$39 ;
-    if (rst) begin
-      \$131  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = x_mid[7:0];
-    if (rst) begin
-      \$132  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = x_mid[15:8];
-    if (rst) begin
-      \$133  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$10 ;
-    if (rst) begin
-      \$134  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = rom0_read[7:0];
-    if (rst) begin
-      \$135  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$11 ;
-    if (rst) begin
-      \$136  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = rom0_read[15:8];
-    if (rst) begin
-      \$137  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$12 ;
-    if (rst) begin
-      \$138  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = rom0_read[23:16];
-    if (rst) begin
-      \$139  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = \$13 ;
-    if (rst) begin
-      \$140  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = rom0_read[31:24];
-    if (rst) begin
-      \$141  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$14 ;
-    if (rst) begin
-      \$142  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = rom0_read[39:32];
-    if (rst) begin
-      \$143  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = \$15 ;
-    if (rst) begin
-      \$144  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = rom0_read[47:40];
-    if (rst) begin
-      \$145  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = \$16 ;
-    if (rst) begin
-      \$146  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = rom0_read[55:48];
-    if (rst) begin
-      \$147  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = \$17 ;
-    if (rst) begin
-      \$148  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = rom0_read[63:56];
+    \$149  = x_mid[15:8];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = \$18 ;
+    \$150  = t1;
     if (rst) begin
-      \$150  = 9'h000;
+      \$150  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = rom1_read[7:0];
+    \$151  = \port__data$32 ;
     if (rst) begin
-      \$151  = 8'h00;
+      \$151  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = \$19 ;
+    \$152  = x_mid[7:0];
     if (rst) begin
-      \$152  = 9'h000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = rom1_read[15:8];
+    \$153  = x_mid[15:8];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = \$20 ;
+    \$154  = t1;
     if (rst) begin
-      \$154  = 17'h00000;
+      \$154  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \$21 ;
+    \$155  = \port__data$37 ;
     if (rst) begin
-      \$155  = 17'h00000;
+      \$155  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = \$22 ;
+    \$156  = x_mid[7:0];
     if (rst) begin
-      \$156  = 17'h00000;
+      \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = \$23 ;
+    \$157  = x_mid[15:8];
     if (rst) begin
-      \$157  = 17'h00000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = \$24 ;
+    \$158  = \$7 ;
     if (rst) begin
-      \$158  = 17'h00000;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = \$25 ;
+    \$159  = rom0_read[7:0];
     if (rst) begin
-      \$159  = 17'h00000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = \$26 ;
+    \$160  = \$8 ;
     if (rst) begin
-      \$160  = 17'h00000;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = \$27 ;
+    \$161  = rom0_read[15:8];
     if (rst) begin
-      \$161  = 17'h00000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \$28 ;
+    \$162  = \$9 ;
     if (rst) begin
-      \$162  = 17'h00000;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = \$29 ;
+    \$163  = rom0_read[23:16];
     if (rst) begin
-      \$163  = 17'h00000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = prod0_0;
+    \$164  = \$10 ;
     if (rst) begin
-      \$164  = 17'h00000;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = prod0_1;
+    \$165  = rom0_read[31:24];
     if (rst) begin
-      \$165  = 17'h00000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = prod1_0;
+    \$166  = \$11 ;
     if (rst) begin
-      \$166  = 17'h00000;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = prod1_1;
+    \$167  = rom0_read[39:32];
     if (rst) begin
-      \$167  = 17'h00000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = prod2_0;
+    \$168  = \$12 ;
     if (rst) begin
-      \$168  = 17'h00000;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = prod2_1;
+    \$169  = rom0_read[47:40];
     if (rst) begin
-      \$169  = 17'h00000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = prod3_0;
+    \$170  = \$13 ;
     if (rst) begin
-      \$170  = 17'h00000;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = prod3_1;
+    \$171  = rom0_read[55:48];
     if (rst) begin
-      \$171  = 17'h00000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = prod4_0;
+    \$172  = \$14 ;
     if (rst) begin
-      \$172  = 17'h00000;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = prod4_1;
+    \$173  = rom0_read[63:56];
     if (rst) begin
-      \$173  = 17'h00000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = { \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30 [17], \$30  };
+    \$174  = \$15 ;
     if (rst) begin
-      \$174  = 23'h000000;
+      \$174  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = { \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31 [17], \$31  };
+    \$175  = rom1_read[7:0];
     if (rst) begin
-      \$175  = 23'h000000;
+      \$175  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = { \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32 [17], \$32  };
+    \$176  = \$16 ;
     if (rst) begin
-      \$176  = 23'h000000;
+      \$176  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = { \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33 [17], \$33  };
+    \$177  = rom1_read[15:8];
     if (rst) begin
-      \$177  = 23'h000000;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = { \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34 [17], \$34  };
+    \$178  = \$17 ;
     if (rst) begin
-      \$178  = 23'h000000;
+      \$178  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = v1;
+    \$179  = rom1_read[23:16];
     if (rst) begin
-      \$179  = 1'h0;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = first1;
+    \$180  = \$18 ;
     if (rst) begin
-      \$180  = 1'h0;
+      \$180  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = last1;
+    \$181  = rom1_read[31:24];
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = nf1;
+    \$182  = \$19 ;
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = v2;
+    \$183  = rom1_read[39:32];
     if (rst) begin
-      \$183  = 1'h0;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = first2;
+    \$184  = \$20 ;
     if (rst) begin
-      \$184  = 1'h0;
+      \$184  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = last2;
+    \$185  = rom1_read[47:40];
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = nf2;
+    \$186  = \$21 ;
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = v3;
+    \$187  = rom1_read[55:48];
     if (rst) begin
-      \$187  = 1'h0;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = first3;
+    \$188  = \$22 ;
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = last3;
+    \$189  = rom1_read[63:56];
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = nf3;
+    \$190  = \$23 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = v4;
+    \$191  = rom2_read[7:0];
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = first4;
+    \$192  = \$24 ;
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = last4;
+    \$193  = rom2_read[15:8];
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = nf4;
+    \$194  = \$25 ;
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = v5;
+    \$195  = rom2_read[23:16];
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = first5;
+    \$196  = \$26 ;
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = last5;
+    \$197  = rom2_read[31:24];
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = nf5;
+    \$198  = \$27 ;
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = v6;
+    \$199  = \$28 ;
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = first6;
+    \$200  = \$29 ;
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = last6;
+    \$201  = \$30 ;
     if (rst) begin
-      \$201  = 1'h0;
+      \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = nf6;
+    \$202  = \$31 ;
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = v7;
+    \$203  = \$32 ;
     if (rst) begin
-      \$203  = 1'h0;
+      \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = first7;
+    \$204  = \$33 ;
     if (rst) begin
-      \$204  = 1'h0;
+      \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = last7;
+    \$205  = \$34 ;
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = nf7;
+    \$206  = \$35 ;
     if (rst) begin
-      \$206  = 1'h0;
+      \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = v7;
+    \$207  = \$36 ;
     if (rst) begin
-      \$207  = 1'h0;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = first7;
+    \$208  = \$37 ;
     if (rst) begin
-      \$208  = 1'h0;
+      \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = last7;
+    \$209  = \$38 ;
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = nf7;
+    \$210  = \$39 ;
     if (rst) begin
-      \$210  = 1'h0;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \$35 ;
+    \$211  = \$40 ;
     if (rst) begin
-      \$211  = 23'h000000;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = acc0;
+    \$212  = \$41 ;
+    if (rst) begin
+      \$212  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$213  = \$42 ;
+    if (rst) begin
+      \$213  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$214  = \$43 ;
+    if (rst) begin
+      \$214  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$215  = \$44 ;
+    if (rst) begin
+      \$215  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$216  = \$45 ;
+    if (rst) begin
+      \$216  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$217  = \$46 ;
+    if (rst) begin
+      \$217  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$218  = prod0_0;
+    if (rst) begin
+      \$218  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$219  = prod0_1;
+    if (rst) begin
+      \$219  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$220  = prod1_0;
+    if (rst) begin
+      \$220  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$221  = prod1_1;
+    if (rst) begin
+      \$221  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$222  = prod2_0;
+    if (rst) begin
+      \$222  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$223  = prod2_1;
+    if (rst) begin
+      \$223  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$224  = prod3_0;
+    if (rst) begin
+      \$224  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$225  = prod3_1;
+    if (rst) begin
+      \$225  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$226  = prod4_0;
+    if (rst) begin
+      \$226  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$227  = prod4_1;
+    if (rst) begin
+      \$227  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$228  = prod5_0;
+    if (rst) begin
+      \$228  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$229  = prod5_1;
+    if (rst) begin
+      \$229  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$230  = prod6_0;
+    if (rst) begin
+      \$230  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$231  = prod6_1;
+    if (rst) begin
+      \$231  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$232  = prod7_0;
+    if (rst) begin
+      \$232  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$233  = prod7_1;
+    if (rst) begin
+      \$233  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$234  = prod8_0;
+    if (rst) begin
+      \$234  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$235  = prod8_1;
+    if (rst) begin
+      \$235  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$236  = prod9_0;
+    if (rst) begin
+      \$236  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$237  = prod9_1;
+    if (rst) begin
+      \$237  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$238  = { \$47 [17], \$47 [17], \$47 [17], \$47 [17], \$47 [17], \$47  };
+    if (rst) begin
+      \$238  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$239  = { \$48 [17], \$48 [17], \$48 [17], \$48 [17], \$48 [17], \$48  };
+    if (rst) begin
+      \$239  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$240  = { \$49 [17], \$49 [17], \$49 [17], \$49 [17], \$49 [17], \$49  };
+    if (rst) begin
+      \$240  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$241  = { \$50 [17], \$50 [17], \$50 [17], \$50 [17], \$50 [17], \$50  };
+    if (rst) begin
+      \$241  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$242  = { \$51 [17], \$51 [17], \$51 [17], \$51 [17], \$51 [17], \$51  };
+    if (rst) begin
+      \$242  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$243  = { \$52 [17], \$52 [17], \$52 [17], \$52 [17], \$52 [17], \$52  };
+    if (rst) begin
+      \$243  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$244  = { \$53 [17], \$53 [17], \$53 [17], \$53 [17], \$53 [17], \$53  };
+    if (rst) begin
+      \$244  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$245  = { \$54 [17], \$54 [17], \$54 [17], \$54 [17], \$54 [17], \$54  };
+    if (rst) begin
+      \$245  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$246  = { \$55 [17], \$55 [17], \$55 [17], \$55 [17], \$55 [17], \$55  };
+    if (rst) begin
+      \$246  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$247  = { \$56 [17], \$56 [17], \$56 [17], \$56 [17], \$56 [17], \$56  };
+    if (rst) begin
+      \$247  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$248  = v1;
+    if (rst) begin
+      \$248  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$249  = first1;
+    if (rst) begin
+      \$249  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$250  = last1;
+    if (rst) begin
+      \$250  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$251  = v2;
+    if (rst) begin
+      \$251  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$252  = first2;
+    if (rst) begin
+      \$252  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$253  = last2;
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$254  = v3;
+    if (rst) begin
+      \$254  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$255  = first3;
+    if (rst) begin
+      \$255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$256  = last3;
+    if (rst) begin
+      \$256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$257  = v4;
+    if (rst) begin
+      \$257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$258  = first4;
+    if (rst) begin
+      \$258  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$259  = last4;
+    if (rst) begin
+      \$259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$260  = v5;
+    if (rst) begin
+      \$260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$261  = first5;
+    if (rst) begin
+      \$261  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$262  = last5;
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$263  = v6;
+    if (rst) begin
+      \$263  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$264  = first6;
+    if (rst) begin
+      \$264  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$265  = last6;
+    if (rst) begin
+      \$265  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$266  = v7;
+    if (rst) begin
+      \$266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$267  = first7;
+    if (rst) begin
+      \$267  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$268  = last7;
+    if (rst) begin
+      \$268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$269  = v7;
+    if (rst) begin
+      \$269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$270  = first7;
+    if (rst) begin
+      \$270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$271  = last7;
+    if (rst) begin
+      \$271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$272  = acc0;
     if (v8_0) begin
-      \$212  = \$91 [22:0];
+      \$272  = \$108 [22:0];
     end
     if (rst) begin
-      \$212  = 23'h000000;
+      \$272  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = \$36 ;
-    if (rst) begin
-      \$213  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = acc1;
+    \$273  = acc1;
     if (v8_0) begin
-      \$214  = \$93 [22:0];
+      \$273  = \$110 [22:0];
     end
     if (rst) begin
-      \$214  = 23'h000000;
+      \$273  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$37 ;
-    if (rst) begin
-      \$215  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = acc2;
+    \$274  = acc2;
     if (v8_0) begin
-      \$216  = \$95 [22:0];
+      \$274  = \$112 [22:0];
     end
     if (rst) begin
-      \$216  = 23'h000000;
+      \$274  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$38 ;
-    if (rst) begin
-      \$217  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = acc3;
+    \$275  = acc3;
     if (v8_0) begin
-      \$218  = \$97 [22:0];
+      \$275  = \$114 [22:0];
     end
     if (rst) begin
-      \$218  = 23'h000000;
+      \$275  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = \$39 ;
-    if (rst) begin
-      \$219  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = acc4;
+    \$276  = acc4;
     if (v8_0) begin
-      \$220  = \$99 [22:0];
+      \$276  = \$116 [22:0];
     end
     if (rst) begin
-      \$220  = 23'h000000;
+      \$276  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = \$40 ;
+    \$277  = acc5;
+    if (v8_0) begin
+      \$277  = \$118 [22:0];
+    end
     if (rst) begin
-      \$221  = 1'h0;
+      \$277  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = \$103 [3:0];
+    \$278  = acc6;
+    if (v8_0) begin
+      \$278  = \$120 [22:0];
+    end
     if (rst) begin
-      \$222  = 4'h0;
+      \$278  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = \$47 ;
+    \$279  = acc7;
+    if (v8_0) begin
+      \$279  = \$122 [22:0];
+    end
     if (rst) begin
-      \$223  = 1'h1;
+      \$279  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = q_wptr;
-    if (\$54 ) begin
-      \$224  = \$57 [3:0];
-    end
+    \$280  = v7;
     if (rst) begin
-      \$224  = 4'h0;
+      \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = q_rptr;
-    if (\$61 ) begin
-      \$225  = \$64 [3:0];
-    end
+    \$281  = first7;
     if (rst) begin
-      \$225  = 4'h0;
+      \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = \$77 [3:0];
+    \$282  = last7;
     if (rst) begin
-      \$226  = 4'h0;
+      \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = o__valid;
-    if (\$79 ) begin
-      \$227  = \$81 ;
+    \$283  = acc8;
+    if (v8_1) begin
+      \$283  = \$124 [22:0];
     end
     if (rst) begin
-      \$227  = 1'h0;
+      \$283  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = o__payload;
-    if (\$79 ) begin
-      \$228  = \$83 ;
+    \$284  = acc9;
+    if (v8_1) begin
+      \$284  = \$126 [22:0];
     end
     if (rst) begin
-      \$228  = 115'h00000000000000000000000000000;
+      \$284  = 23'h000000;
     end
   end
-  assign acc0_next = \$91 [22:0];
-  assign acc1_next = \$93 [22:0];
-  assign acc2_next = \$95 [22:0];
-  assign acc3_next = \$97 [22:0];
-  assign acc4_next = \$99 [22:0];
-  assign q_owed_next = \$103 [3:0];
-  assign \$signature__addr  = sf_t;
-  assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$285  = \$57 ;
+    if (rst) begin
+      \$285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$286  = \$130 [3:0];
+    if (rst) begin
+      \$286  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$287  = \$64 ;
+    if (rst) begin
+      \$287  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$288  = q_wptr;
+    if (\$71 ) begin
+      \$288  = \$74 [3:0];
+    end
+    if (rst) begin
+      \$288  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$289  = q_rptr;
+    if (\$78 ) begin
+      \$289  = \$81 [3:0];
+    end
+    if (rst) begin
+      \$289  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$290  = \$94 [3:0];
+    if (rst) begin
+      \$290  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$291  = o__valid;
+    if (\$96 ) begin
+      \$291  = \$98 ;
+    end
+    if (rst) begin
+      \$291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$292  = o__payload;
+    if (\$96 ) begin
+      \$292  = \$100 ;
+    end
+    if (rst) begin
+      \$292  = 230'h0000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  assign acc0_next = \$108 [22:0];
+  assign acc1_next = \$110 [22:0];
+  assign acc2_next = \$112 [22:0];
+  assign acc3_next = \$114 [22:0];
+  assign acc4_next = \$116 [22:0];
+  assign acc5_next = \$118 [22:0];
+  assign acc6_next = \$120 [22:0];
+  assign acc7_next = \$122 [22:0];
+  assign acc8_next = \$124 [22:0];
+  assign acc9_next = \$126 [22:0];
+  assign q_owed_next = \$130 [3:0];
   assign port__addr = rom0_addr;
-  assign \port__addr$148  = rom1_addr;
-  assign \$signature__en$149  = deliver;
-  assign \$signature__addr$150  = q_wptr;
-  assign \$signature__data$151  = q_in;
-  assign \rport__addr$152  = q_rptr;
+  assign \port__addr$196  = rom1_addr;
+  assign \port__addr$197  = rom2_addr;
+  assign \$signature__en  = deliver;
+  assign \$signature__addr  = q_wptr;
+  assign \$signature__data  = q_in;
+  assign rport__addr = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];
@@ -11357,36 +14556,54 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
   assign \o__payload[4]  = o__payload[114:92];
+  assign \o__payload[5]  = o__payload[137:115];
+  assign \o__payload[6]  = o__payload[160:138];
+  assign \o__payload[7]  = o__payload[183:161];
+  assign \o__payload[8]  = o__payload[206:184];
+  assign \o__payload[9]  = o__payload[229:207];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
   assign \q_in[4]  = q_in[114:92];
+  assign \q_in[5]  = q_in[137:115];
+  assign \q_in[6]  = q_in[160:138];
+  assign \q_in[7]  = q_in[183:161];
+  assign \q_in[8]  = q_in[206:184];
+  assign \q_in[9]  = q_in[229:207];
+  assign q_in[229:207] = acc9;
+  assign q_in[206:184] = acc8;
+  assign q_in[183:161] = acc7;
+  assign q_in[160:138] = acc6;
+  assign q_in[137:115] = acc5;
   assign q_in[114:92] = acc4;
   assign q_in[91:69] = acc3;
   assign q_in[68:46] = acc2;
   assign q_in[45:23] = acc1;
   assign q_in[22:0] = acc0;
+  assign \$105  = 1'h0;
+  assign \$106  = i__valid;
+  assign i__ready = \$102 ;
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire [7:0] \$1 ;
-  wire [7:0] \$10 ;
-  wire [77:0] \$100 ;
-  wire [48:0] \$101 ;
-  wire [49:0] \$102 ;
-  wire [47:0] \$103 ;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [48:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire [49:0] \$111 ;
-  wire \$112 ;
+  wire [3:0] \$11 ;
+  wire [22:0] \$110 ;
+  wire [22:0] \$111 ;
+  wire [22:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
@@ -11394,38 +14611,38 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [4:0] \$12 ;
+  wire [5:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
-  reg [24:0] \$122 ;
-  reg [5:0] \$123 ;
-  reg [33:0] \$124 ;
-  reg [33:0] \$125 ;
-  wire [33:0] \$126 ;
-  wire [24:0] \$127 ;
-  wire [22:0] \$128 ;
-  wire [13:0] \$129 ;
+  wire \$122 ;
+  wire [22:0] \$123 ;
+  wire [22:0] \$124 ;
+  wire [22:0] \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [34:0] \$130 ;
-  wire [35:0] \$131 ;
-  wire [55:0] \$132 ;
-  wire [56:0] \$133 ;
-  wire [53:0] \$134 ;
-  wire [54:0] \$135 ;
-  wire [76:0] \$136 ;
-  wire [77:0] \$137 ;
-  wire [48:0] \$138 ;
-  wire [49:0] \$139 ;
-  wire [5:0] \$14 ;
-  wire [47:0] \$140 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [22:0] \$136 ;
+  wire [22:0] \$137 ;
+  wire [22:0] \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [22:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [48:0] \$145 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [49:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
@@ -11435,451 +14652,683 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  reg [24:0] \$159 ;
+  reg \$157 ;
+  reg [3:0] \$158 ;
+  reg [3:0] \$159 ;
   wire \$16 ;
-  wire [33:0] \$160 ;
-  wire [24:0] \$161 ;
-  wire [22:0] \$162 ;
-  wire [13:0] \$163 ;
-  wire [34:0] \$164 ;
-  wire [35:0] \$165 ;
-  wire [55:0] \$166 ;
-  wire [56:0] \$167 ;
-  wire [53:0] \$168 ;
-  wire [54:0] \$169 ;
-  wire [1:0] \$17 ;
-  wire [76:0] \$170 ;
-  wire [77:0] \$171 ;
-  wire [48:0] \$172 ;
-  wire [49:0] \$173 ;
-  wire [47:0] \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [48:0] \$179 ;
-  wire [1:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire [49:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  reg [22:0] \$160 ;
+  reg [22:0] \$161 ;
+  reg [22:0] \$162 ;
+  reg [22:0] \$163 ;
+  reg [22:0] \$164 ;
+  reg [22:0] \$165 ;
+  reg [22:0] \$166 ;
+  reg [22:0] \$167 ;
+  reg [22:0] \$168 ;
+  reg [22:0] \$169 ;
+  wire \$17 ;
+  reg [22:0] \$170 ;
+  reg \$171 ;
+  reg [22:0] \$172 ;
+  wire \$18 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
-  wire [7:0] \$2 ;
-  reg [24:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire [4:0] \$208 ;
-  wire [4:0] \$209 ;
-  wire [33:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire [4:0] \$215 ;
-  wire [4:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire [24:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire [4:0] \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [5:0] \$229 ;
-  wire [22:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire [39:0] \$235 ;
-  reg \$236 ;
-  reg \$237 ;
-  reg \$238 ;
-  reg \$239 ;
-  wire [13:0] \$24 ;
-  reg \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg \$246 ;
-  reg [24:0] \$247 ;
-  reg [24:0] \$248 ;
-  reg [24:0] \$249 ;
-  wire [34:0] \$25 ;
-  reg [24:0] \$250 ;
-  reg [24:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [24:0] \$255 ;
-  reg [22:0] \$256 ;
-  reg [16:0] \$257 ;
-  reg [16:0] \$258 ;
-  reg [33:0] \$259 ;
-  wire [35:0] \$26 ;
-  reg [33:0] \$260 ;
-  reg [33:0] \$261 ;
-  reg [16:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [24:0] \$264 ;
-  reg [24:0] \$265 ;
-  reg [24:0] \$266 ;
-  reg [5:0] \$267 ;
-  reg [16:0] \$268 ;
-  reg [22:0] \$269 ;
-  wire [55:0] \$27 ;
-  reg [22:0] \$270 ;
-  reg [22:0] \$271 ;
-  reg [5:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [13:0] \$274 ;
-  reg [13:0] \$275 ;
-  reg [13:0] \$276 ;
-  reg [47:0] \$277 ;
-  reg [47:0] \$278 ;
-  reg [47:0] \$279 ;
-  wire [56:0] \$28 ;
-  reg [47:0] \$280 ;
-  reg \$281 ;
-  reg \$282 ;
-  reg [7:0] \$283 ;
-  reg \$284 ;
-  reg \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [24:0] \$289 ;
-  wire [53:0] \$29 ;
-  reg [24:0] \$290 ;
-  reg [24:0] \$291 ;
-  reg [24:0] \$292 ;
-  reg [24:0] \$293 ;
-  reg [24:0] \$294 ;
-  reg [22:0] \$295 ;
-  reg [16:0] \$296 ;
-  reg [16:0] \$297 ;
-  reg [33:0] \$298 ;
-  reg [33:0] \$299 ;
-  wire [7:0] \$3 ;
-  wire [54:0] \$30 ;
-  reg [33:0] \$300 ;
-  reg [16:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [24:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg [24:0] \$305 ;
-  reg [5:0] \$306 ;
-  reg [16:0] \$307 ;
-  reg [22:0] \$308 ;
-  reg [22:0] \$309 ;
-  wire [76:0] \$31 ;
-  reg [22:0] \$310 ;
-  reg [5:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [13:0] \$313 ;
-  reg [13:0] \$314 ;
-  reg [13:0] \$315 ;
-  reg [47:0] \$316 ;
-  reg [47:0] \$317 ;
-  reg [47:0] \$318 ;
-  reg [47:0] \$319 ;
-  wire [77:0] \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg [7:0] \$322 ;
-  reg \$323 ;
-  reg \$324 ;
-  reg [24:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [24:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [24:0] \$329 ;
-  wire [48:0] \$33 ;
-  reg [24:0] \$330 ;
-  reg [24:0] \$331 ;
-  reg [24:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [22:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [33:0] \$337 ;
-  reg [33:0] \$338 ;
-  reg [33:0] \$339 ;
-  wire [49:0] \$34 ;
-  reg [16:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [24:0] \$342 ;
-  reg [24:0] \$343 ;
-  reg [24:0] \$344 ;
-  reg [5:0] \$345 ;
-  reg [16:0] \$346 ;
-  reg [22:0] \$347 ;
-  reg [22:0] \$348 ;
-  reg [22:0] \$349 ;
-  wire [47:0] \$35 ;
-  reg [5:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [13:0] \$352 ;
-  reg [13:0] \$353 ;
-  reg [13:0] \$354 ;
-  reg [47:0] \$355 ;
-  reg [47:0] \$356 ;
-  reg [47:0] \$357 ;
-  reg [47:0] \$358 ;
-  reg \$359 ;
+  wire \$2 ;
+  wire [22:0] \$20 ;
+  wire [22:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [1:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire [22:0] \$32 ;
+  wire [22:0] \$33 ;
+  wire [22:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
-  reg \$360 ;
-  reg [7:0] \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [24:0] \$366 ;
-  reg [24:0] \$367 ;
-  reg [24:0] \$368 ;
-  reg [24:0] \$369 ;
   wire \$37 ;
-  reg [24:0] \$370 ;
-  reg [24:0] \$371 ;
-  reg [24:0] \$372 ;
-  reg [5:0] \$373 ;
-  reg [5:0] \$374 ;
-  reg [5:0] \$375 ;
-  reg [5:0] \$376 ;
-  reg [5:0] \$377 ;
-  reg [5:0] \$378 ;
-  reg [5:0] \$379 ;
   wire \$38 ;
-  reg [5:0] \$380 ;
-  reg [5:0] \$381 ;
-  reg [33:0] \$382 ;
-  reg [33:0] \$383 ;
-  reg [33:0] \$384 ;
-  reg [33:0] \$385 ;
-  reg [33:0] \$386 ;
-  reg [33:0] \$387 ;
-  reg [33:0] \$388 ;
-  reg [33:0] \$389 ;
   wire \$39 ;
-  reg [33:0] \$390 ;
-  reg [33:0] \$391 ;
-  reg [33:0] \$392 ;
-  reg [33:0] \$393 ;
-  reg [33:0] \$394 ;
-  reg [33:0] \$395 ;
-  reg [33:0] \$396 ;
-  reg [33:0] \$397 ;
-  reg [33:0] \$398 ;
-  reg [33:0] \$399 ;
-  wire [7:0] \$4 ;
-  wire [48:0] \$40 ;
-  reg [22:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [33:0] \$403 ;
-  reg [33:0] \$404 ;
-  reg [33:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [24:0] \$408 ;
-  reg [24:0] \$409 ;
+  wire [1:0] \$4 ;
+  wire \$40 ;
   wire \$41 ;
-  reg [24:0] \$410 ;
-  reg [5:0] \$411 ;
-  reg [16:0] \$412 ;
-  reg [22:0] \$413 ;
-  reg [22:0] \$414 ;
-  reg [22:0] \$415 ;
-  reg [5:0] \$416 ;
-  reg [7:0] \$417 ;
-  reg [13:0] \$418 ;
-  reg [13:0] \$419 ;
   wire \$42 ;
-  reg [13:0] \$420 ;
-  reg [47:0] \$421 ;
-  reg [47:0] \$422 ;
-  reg [47:0] \$423 ;
-  reg [47:0] \$424 ;
-  reg \$425 ;
-  reg \$426 ;
-  reg [7:0] \$427 ;
-  reg \$428 ;
-  reg \$429 ;
-  wire [49:0] \$43 ;
-  reg [24:0] \$430 ;
-  reg [24:0] \$431 ;
-  reg [24:0] \$432 ;
-  reg [24:0] \$433 ;
-  reg [24:0] \$434 ;
-  reg [24:0] \$435 ;
-  reg [24:0] \$436 ;
-  reg [24:0] \$437 ;
-  reg [24:0] \$438 ;
-  reg [22:0] \$439 ;
+  wire \$43 ;
   wire \$44 ;
-  reg [16:0] \$440 ;
-  reg [16:0] \$441 ;
-  reg [33:0] \$442 ;
-  reg [33:0] \$443 ;
-  reg [33:0] \$444 ;
-  reg [16:0] \$445 ;
-  reg [7:0] \$446 ;
-  reg [24:0] \$447 ;
-  reg [24:0] \$448 ;
-  reg [24:0] \$449 ;
-  wire \$45 ;
-  reg [5:0] \$450 ;
-  reg [16:0] \$451 ;
-  reg [22:0] \$452 ;
-  reg [22:0] \$453 ;
-  reg [22:0] \$454 ;
-  reg [5:0] \$455 ;
-  reg [7:0] \$456 ;
-  reg [13:0] \$457 ;
-  reg [13:0] \$458 ;
-  reg [13:0] \$459 ;
-  wire \$46 ;
-  reg [47:0] \$460 ;
-  reg [47:0] \$461 ;
-  reg [47:0] \$462 ;
-  reg [47:0] \$463 ;
-  reg \$464 ;
-  reg \$465 ;
-  reg [7:0] \$466 ;
-  reg \$467 ;
-  reg \$468 ;
-  reg [3:0] \$469 ;
-  wire \$47 ;
-  reg \$470 ;
-  reg [3:0] \$471 ;
-  reg [3:0] \$472 ;
-  reg [3:0] \$473 ;
-  reg \$474 ;
-  reg [39:0] \$475 ;
+  wire [22:0] \$45 ;
+  wire [22:0] \$46 ;
+  wire [22:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [7:0] \$5 ;
+  wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  reg [24:0] \$54 ;
-  wire [33:0] \$55 ;
-  wire [24:0] \$56 ;
-  wire [22:0] \$57 ;
-  wire [13:0] \$58 ;
-  wire [34:0] \$59 ;
-  wire [7:0] \$6 ;
-  wire [35:0] \$60 ;
-  wire [55:0] \$61 ;
-  wire [56:0] \$62 ;
-  wire [53:0] \$63 ;
-  wire [54:0] \$64 ;
-  wire [76:0] \$65 ;
-  wire [77:0] \$66 ;
-  wire [48:0] \$67 ;
-  wire [49:0] \$68 ;
-  wire [47:0] \$69 ;
-  wire [7:0] \$7 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [22:0] \$58 ;
+  wire [22:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire [22:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [4:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire [48:0] \$74 ;
+  wire [22:0] \$71 ;
+  wire [22:0] \$72 ;
+  wire [22:0] \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire [49:0] \$77 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [7:0] \$8 ;
+  wire \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
+  wire [22:0] \$84 ;
+  wire [22:0] \$85 ;
+  wire [22:0] \$86 ;
   wire \$87 ;
-  reg [24:0] \$88 ;
-  wire [33:0] \$89 ;
-  wire [7:0] \$9 ;
-  wire [24:0] \$90 ;
-  wire [22:0] \$91 ;
-  wire [13:0] \$92 ;
-  wire [34:0] \$93 ;
-  wire [35:0] \$94 ;
-  wire [55:0] \$95 ;
-  wire [56:0] \$96 ;
-  wire [53:0] \$97 ;
-  wire [54:0] \$98 ;
-  wire [76:0] \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  wire [39:0] \$signature__data ;
-  reg \$signature__en  = 1'h0;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [22:0] \$97 ;
+  wire [22:0] \$98 ;
+  wire [22:0] \$99 ;
+  wire [4:0] base;
+  reg [22:0] buf0 = 23'h000000;
+  reg [22:0] buf1 = 23'h000000;
+  reg [22:0] buf10 = 23'h000000;
+  reg [22:0] buf2 = 23'h000000;
+  reg [22:0] buf3 = 23'h000000;
+  reg [22:0] buf4 = 23'h000000;
+  reg [22:0] buf5 = 23'h000000;
+  reg [22:0] buf6 = 23'h000000;
+  reg [22:0] buf7 = 23'h000000;
+  reg [22:0] buf8 = 23'h000000;
+  reg [22:0] buf9 = 23'h000000;
   input clk;
   wire clk;
-  reg group = 1'h0;
-  input [114:0] i__payload;
-  wire [114:0] i__payload;
+  reg [3:0] fill = 4'h0;
+  input [229:0] i__payload;
+  wire [229:0] i__payload;
   wire [22:0] \i__payload[0] ;
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
   wire [22:0] \i__payload[4] ;
+  wire [22:0] \i__payload[5] ;
+  wire [22:0] \i__payload[6] ;
+  wire [22:0] \i__payload[7] ;
+  wire [22:0] \i__payload[8] ;
+  wire [22:0] \i__payload[9] ;
   output i__ready;
-  reg i__ready = 1'h1;
+  wire i__ready;
   input i__valid;
   wire i__valid;
-  output [39:0] o__payload;
-  reg [39:0] o__payload = 40'h0000000000;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
+  reg in_beat = 1'h0;
+  wire load;
+  output [22:0] o__payload;
+  reg [22:0] o__payload = 23'h000000;
+  wire [22:0] \o__payload[0] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [39:0] q_in;
+  reg [3:0] out_beat = 4'h0;
+  input rst;
+  wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = ! in_beat;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = in_beat ? \$3  : 2'h0;
+  assign \$5  = out_beat == 4'h9;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = ! in_beat;
+  assign \$11  = \$8  ? 4'ha : 4'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 4'h9;
+  assign \$20  = \$19  ? buf1 : buf0;
+  assign \$21  = \$15  ? i__payload[22:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = ! base;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = out_beat == 4'h9;
+  assign \$32  = \$31  ? buf2 : buf1;
+  assign \$33  = \$27  ? i__payload[45:23] : \$32 ;
+  assign \$34  = \$24  ? i__payload[22:0] : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 1'h1;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = ! base;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = out_beat == 4'h9;
+  assign \$45  = \$44  ? buf3 : buf2;
+  assign \$46  = \$40  ? i__payload[68:46] : \$45 ;
+  assign \$47  = \$37  ? i__payload[45:23] : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = base == 1'h1;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = i__valid & i__ready;
+  assign \$52  = ! base;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = out_beat == 4'h9;
+  assign \$58  = \$57  ? buf4 : buf3;
+  assign \$59  = \$53  ? i__payload[91:69] : \$58 ;
+  assign \$60  = \$50  ? i__payload[68:46] : \$59 ;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = base == 1'h1;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = i__valid & i__ready;
+  assign \$65  = ! base;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = out_beat == 4'h9;
+  assign \$71  = \$70  ? buf5 : buf4;
+  assign \$72  = \$66  ? i__payload[114:92] : \$71 ;
+  assign \$73  = \$63  ? i__payload[91:69] : \$72 ;
+  assign \$74  = i__valid & i__ready;
+  assign \$75  = base == 1'h1;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = i__valid & i__ready;
+  assign \$78  = ! base;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = out_beat == 4'h9;
+  assign \$84  = \$83  ? buf6 : buf5;
+  assign \$85  = \$79  ? i__payload[137:115] : \$84 ;
+  assign \$86  = \$76  ? i__payload[114:92] : \$85 ;
+  assign \$87  = i__valid & i__ready;
+  assign \$88  = base == 1'h1;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = ! base;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = out_beat == 4'h9;
+  assign \$97  = \$96  ? buf7 : buf6;
+  assign \$98  = \$92  ? i__payload[160:138] : \$97 ;
+  assign \$99  = \$89  ? i__payload[137:115] : \$98 ;
+  assign \$100  = i__valid & i__ready;
+  assign \$101  = base == 1'h1;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = i__valid & i__ready;
+  assign \$104  = ! base;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = out_beat == 4'h9;
+  assign \$110  = \$109  ? buf8 : buf7;
+  assign \$111  = \$105  ? i__payload[183:161] : \$110 ;
+  assign \$112  = \$102  ? i__payload[160:138] : \$111 ;
+  assign \$113  = i__valid & i__ready;
+  assign \$114  = base == 1'h1;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = i__valid & i__ready;
+  assign \$117  = ! base;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = out_beat == 4'h9;
+  assign \$123  = \$122  ? buf9 : buf8;
+  assign \$124  = \$118  ? i__payload[206:184] : \$123 ;
+  assign \$125  = \$115  ? i__payload[183:161] : \$124 ;
+  assign \$126  = i__valid & i__ready;
+  assign \$127  = base == 1'h1;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = i__valid & i__ready;
+  assign \$130  = ! base;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = out_beat == 4'h9;
+  assign \$136  = \$135  ? buf10 : buf9;
+  assign \$137  = \$131  ? i__payload[229:207] : \$136 ;
+  assign \$138  = \$128  ? i__payload[206:184] : \$137 ;
+  assign \$139  = i__valid & i__ready;
+  assign \$140  = base == 1'h1;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = \$141  ? i__payload[229:207] : buf10;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = ! in_beat;
+  assign \$146  = fill <= 1'h1;
+  assign \$147  = fill <= 1'h1;
+  assign i__ready = in_beat ? \$147  : \$146 ;
+  assign \$148  = ~ o__valid;
+  assign \$149  = \$148  | o__ready;
+  assign \$150  = out_beat == 4'h9;
+  assign \$151  = fill >= 1'h1;
+  assign \$152  = fill >= 1'h1;
+  assign \$153  = \$150  ? \$151  : \$152 ;
+  assign load = \$149  & \$153 ;
+  assign \$154  = out_beat == 4'h9;
+  assign \$156  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$156 ;
+  always @(posedge clk)
+    in_beat <= \$157 ;
+  always @(posedge clk)
+    out_beat <= \$158 ;
+  always @(posedge clk)
+    fill <= \$159 ;
+  always @(posedge clk)
+    buf0 <= \$160 ;
+  always @(posedge clk)
+    buf1 <= \$161 ;
+  always @(posedge clk)
+    buf2 <= \$162 ;
+  always @(posedge clk)
+    buf3 <= \$163 ;
+  always @(posedge clk)
+    buf4 <= \$164 ;
+  always @(posedge clk)
+    buf5 <= \$165 ;
+  always @(posedge clk)
+    buf6 <= \$166 ;
+  always @(posedge clk)
+    buf7 <= \$167 ;
+  always @(posedge clk)
+    buf8 <= \$168 ;
+  always @(posedge clk)
+    buf9 <= \$169 ;
+  always @(posedge clk)
+    buf10 <= \$170 ;
+  always @(posedge clk)
+    o__valid <= \$171 ;
+  always @(posedge clk)
+    o__payload <= \$172 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$157  = in_beat;
+    if (\$1 ) begin
+      \$157  = \$4 [0];
+    end
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$158  = out_beat;
+    if (load) begin
+      \$158  = \$7 [3:0];
+    end
+    if (rst) begin
+      \$158  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$159  = \$12 [3:0];
+    if (rst) begin
+      \$159  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$160  = \$21 ;
+    if (rst) begin
+      \$160  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$161  = \$34 ;
+    if (rst) begin
+      \$161  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$162  = \$47 ;
+    if (rst) begin
+      \$162  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$163  = \$60 ;
+    if (rst) begin
+      \$163  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$164  = \$73 ;
+    if (rst) begin
+      \$164  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$165  = \$86 ;
+    if (rst) begin
+      \$165  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$166  = \$99 ;
+    if (rst) begin
+      \$166  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$167  = \$112 ;
+    if (rst) begin
+      \$167  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$168  = \$125 ;
+    if (rst) begin
+      \$168  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$169  = \$138 ;
+    if (rst) begin
+      \$169  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$170  = \$142 ;
+    if (rst) begin
+      \$170  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$171  = o__valid;
+    if (\$144 ) begin
+      \$171  = load;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = o__payload;
+    if (load) begin
+      \$172  = buf0;
+    end
+    if (rst) begin
+      \$172  = 23'h000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[22:0];
+  assign \i__payload[1]  = i__payload[45:23];
+  assign \i__payload[2]  = i__payload[68:46];
+  assign \i__payload[3]  = i__payload[91:69];
+  assign \i__payload[4]  = i__payload[114:92];
+  assign \i__payload[5]  = i__payload[137:115];
+  assign \i__payload[6]  = i__payload[160:138];
+  assign \i__payload[7]  = i__payload[183:161];
+  assign \i__payload[8]  = i__payload[206:184];
+  assign \i__payload[9]  = i__payload[229:207];
+  assign \o__payload[0]  = o__payload;
+  assign \$107  = 1'h1;
+  assign \$108  = \$107 ;
+  assign \$109  = load;
+  assign \$10  = 4'ha;
+  assign \$155  = 1'h1;
+  assign \$17  = 1'h1;
+  assign \$18  = \$17 ;
+  assign \$19  = load;
+  assign \$29  = 1'h1;
+  assign \$30  = \$29 ;
+  assign \$31  = load;
+  assign \$42  = 1'h1;
+  assign \$43  = \$42 ;
+  assign \$44  = load;
+  assign \$55  = 1'h1;
+  assign \$56  = \$55 ;
+  assign \$57  = load;
+  assign \$68  = 1'h1;
+  assign \$69  = \$68 ;
+  assign \$70  = load;
+  assign \$81  = 1'h1;
+  assign \$82  = \$81 ;
+  assign \$83  = load;
+  assign \$94  = 1'h1;
+  assign \$95  = \$94 ;
+  assign \$96  = load;
+  assign \$120  = 1'h1;
+  assign \$121  = \$120 ;
+  assign \$122  = load;
+  assign \$133  = 1'h1;
+  assign \$134  = \$133 ;
+  assign \$135  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s1_dense1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire [7:0] \$1 ;
+  wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
+  reg [24:0] \$11 ;
+  reg [24:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
+  reg [5:0] \$12 ;
+  reg [33:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [33:0] \$123 ;
+  reg [33:0] \$124 ;
+  reg [33:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [33:0] \$129 ;
+  reg [33:0] \$13 ;
+  reg [33:0] \$130 ;
+  reg [33:0] \$131 ;
+  reg [33:0] \$132 ;
+  reg [33:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [33:0] \$137 ;
+  reg [22:0] \$138 ;
+  reg [16:0] \$139 ;
+  reg [33:0] \$14 ;
+  reg [16:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [5:0] \$149 ;
+  wire [33:0] \$15 ;
+  reg [16:0] \$150 ;
+  reg [22:0] \$151 ;
+  reg [22:0] \$152 ;
+  reg [22:0] \$153 ;
+  reg [5:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [13:0] \$156 ;
+  reg [13:0] \$157 ;
+  reg [13:0] \$158 ;
+  reg [47:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [47:0] \$160 ;
+  reg [47:0] \$161 ;
+  reg [47:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
+  reg \$169 ;
+  wire [22:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg [3:0] \$172 ;
+  reg \$173 ;
+  reg [7:0] \$174 ;
+  wire [13:0] \$18 ;
+  wire [34:0] \$19 ;
+  wire \$2 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [53:0] \$23 ;
+  wire [54:0] \$24 ;
+  wire [76:0] \$25 ;
+  wire [77:0] \$26 ;
+  wire [48:0] \$27 ;
+  wire [49:0] \$28 ;
+  wire [47:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [48:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [49:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire [5:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [4:0] \$63 ;
+  wire [4:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire [4:0] \$70 ;
+  wire [4:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire [4:0] \$79 ;
+  wire [4:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [5:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [4:0] \$9 ;
+  wire [7:0] \$90 ;
+  reg [3:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  reg [3:0] \$signature__addr  = 4'h0;
+  wire [7:0] \$signature__data ;
+  reg \$signature__en  = 1'h0;
+  input clk;
+  wire clk;
+  reg [3:0] group = 4'h0;
+  input [22:0] i__payload;
+  wire [22:0] i__payload;
+  wire [22:0] \i__payload[0] ;
+  output i__ready;
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
-  wire [7:0] \q_in[4] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   (* init = 1'h1 *)
@@ -11890,14 +15339,32 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg [3:0] rport__addr = 4'h0;
-  wire [39:0] rport__data;
+  wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [7:0] rq0_code = 8'h00;
   reg [47:0] rq0_floor = 48'h000000000000;
+  reg [33:0] rq0_half_1 = 34'h000000000;
+  reg [33:0] rq0_half_2 = 34'h000000000;
+  reg [33:0] rq0_half_3 = 34'h000000000;
+  reg [33:0] rq0_half_4 = 34'h000000000;
+  reg [33:0] rq0_half_5 = 34'h000000000;
+  reg [33:0] rq0_half_6 = 34'h000000000;
+  reg [33:0] rq0_half_7 = 34'h000000000;
+  reg [33:0] rq0_half_8 = 34'h000000000;
+  reg [33:0] rq0_half_9 = 34'h000000000;
   reg [16:0] rq0_m0_0 = 17'h00000;
   reg [7:0] rq0_m0_1 = 8'h00;
   reg [16:0] rq0_m1_0 = 17'h00000;
   reg [7:0] rq0_m1_1 = 8'h00;
+  reg [33:0] rq0_mask_1 = 34'h000000000;
+  reg [33:0] rq0_mask_2 = 34'h000000000;
+  reg [33:0] rq0_mask_3 = 34'h000000000;
+  reg [33:0] rq0_mask_4 = 34'h000000000;
+  reg [33:0] rq0_mask_5 = 34'h000000000;
+  reg [33:0] rq0_mask_6 = 34'h000000000;
+  reg [33:0] rq0_mask_7 = 34'h000000000;
+  reg [33:0] rq0_mask_8 = 34'h000000000;
+  reg [33:0] rq0_mask_9 = 34'h000000000;
   reg [24:0] rq0_mult_1 = 25'h0000000;
   reg [24:0] rq0_mult_2 = 25'h0000000;
   reg [24:0] rq0_mult_3 = 25'h0000000;
@@ -11922,6 +15389,15 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [13:0] rq0_part1_1_rr = 14'h0000;
   reg [47:0] rq0_prod = 48'h000000000000;
   wire [47:0] rq0_rem;
+  reg [5:0] rq0_shift_1 = 6'h00;
+  reg [5:0] rq0_shift_2 = 6'h00;
+  reg [5:0] rq0_shift_3 = 6'h00;
+  reg [5:0] rq0_shift_4 = 6'h00;
+  reg [5:0] rq0_shift_5 = 6'h00;
+  reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
   reg [47:0] rq0_sum0 = 48'h000000000000;
   reg [47:0] rq0_sum1 = 48'h000000000000;
   reg rq0_tie = 1'h0;
@@ -11931,193 +15407,6 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [5:0] rq0_x1_0 = 6'h00;
   reg [5:0] rq0_x1_1 = 6'h00;
-  reg rq1_above = 1'h0;
-  reg [7:0] rq1_code = 8'h00;
-  reg [47:0] rq1_floor = 48'h000000000000;
-  reg [16:0] rq1_m0_0 = 17'h00000;
-  reg [7:0] rq1_m0_1 = 8'h00;
-  reg [16:0] rq1_m1_0 = 17'h00000;
-  reg [7:0] rq1_m1_1 = 8'h00;
-  reg [24:0] rq1_mult_1 = 25'h0000000;
-  reg [24:0] rq1_mult_2 = 25'h0000000;
-  reg [24:0] rq1_mult_3 = 25'h0000000;
-  reg [24:0] rq1_mult_4 = 25'h0000000;
-  reg [24:0] rq1_mult_5 = 25'h0000000;
-  reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [24:0] rq1_mult_7 = 25'h0000000;
-  reg [24:0] rq1_mult_8 = 25'h0000000;
-  reg [24:0] rq1_mult_9 = 25'h0000000;
-  reg rq1_over = 1'h0;
-  reg [33:0] rq1_part0_0 = 34'h000000000;
-  reg [33:0] rq1_part0_0_r = 34'h000000000;
-  reg [33:0] rq1_part0_0_rr = 34'h000000000;
-  reg [24:0] rq1_part0_1 = 25'h0000000;
-  reg [24:0] rq1_part0_1_r = 25'h0000000;
-  reg [24:0] rq1_part0_1_rr = 25'h0000000;
-  reg [22:0] rq1_part1_0 = 23'h000000;
-  reg [22:0] rq1_part1_0_r = 23'h000000;
-  reg [22:0] rq1_part1_0_rr = 23'h000000;
-  reg [13:0] rq1_part1_1 = 14'h0000;
-  reg [13:0] rq1_part1_1_r = 14'h0000;
-  reg [13:0] rq1_part1_1_rr = 14'h0000;
-  reg [47:0] rq1_prod = 48'h000000000000;
-  wire [47:0] rq1_rem;
-  reg [47:0] rq1_sum0 = 48'h000000000000;
-  reg [47:0] rq1_sum1 = 48'h000000000000;
-  reg rq1_tie = 1'h0;
-  reg rq1_under = 1'h0;
-  reg [22:0] rq1_x = 23'h000000;
-  reg [16:0] rq1_x0_0 = 17'h00000;
-  reg [16:0] rq1_x0_1 = 17'h00000;
-  reg [5:0] rq1_x1_0 = 6'h00;
-  reg [5:0] rq1_x1_1 = 6'h00;
-  reg rq2_above = 1'h0;
-  reg [7:0] rq2_code = 8'h00;
-  reg [47:0] rq2_floor = 48'h000000000000;
-  reg [16:0] rq2_m0_0 = 17'h00000;
-  reg [7:0] rq2_m0_1 = 8'h00;
-  reg [16:0] rq2_m1_0 = 17'h00000;
-  reg [7:0] rq2_m1_1 = 8'h00;
-  reg [24:0] rq2_mult_1 = 25'h0000000;
-  reg [24:0] rq2_mult_2 = 25'h0000000;
-  reg [24:0] rq2_mult_3 = 25'h0000000;
-  reg [24:0] rq2_mult_4 = 25'h0000000;
-  reg [24:0] rq2_mult_5 = 25'h0000000;
-  reg [24:0] rq2_mult_6 = 25'h0000000;
-  reg [24:0] rq2_mult_7 = 25'h0000000;
-  reg [24:0] rq2_mult_8 = 25'h0000000;
-  reg [24:0] rq2_mult_9 = 25'h0000000;
-  reg rq2_over = 1'h0;
-  reg [33:0] rq2_part0_0 = 34'h000000000;
-  reg [33:0] rq2_part0_0_r = 34'h000000000;
-  reg [33:0] rq2_part0_0_rr = 34'h000000000;
-  reg [24:0] rq2_part0_1 = 25'h0000000;
-  reg [24:0] rq2_part0_1_r = 25'h0000000;
-  reg [24:0] rq2_part0_1_rr = 25'h0000000;
-  reg [22:0] rq2_part1_0 = 23'h000000;
-  reg [22:0] rq2_part1_0_r = 23'h000000;
-  reg [22:0] rq2_part1_0_rr = 23'h000000;
-  reg [13:0] rq2_part1_1 = 14'h0000;
-  reg [13:0] rq2_part1_1_r = 14'h0000;
-  reg [13:0] rq2_part1_1_rr = 14'h0000;
-  reg [47:0] rq2_prod = 48'h000000000000;
-  wire [47:0] rq2_rem;
-  reg [47:0] rq2_sum0 = 48'h000000000000;
-  reg [47:0] rq2_sum1 = 48'h000000000000;
-  reg rq2_tie = 1'h0;
-  reg rq2_under = 1'h0;
-  reg [22:0] rq2_x = 23'h000000;
-  reg [16:0] rq2_x0_0 = 17'h00000;
-  reg [16:0] rq2_x0_1 = 17'h00000;
-  reg [5:0] rq2_x1_0 = 6'h00;
-  reg [5:0] rq2_x1_1 = 6'h00;
-  reg rq3_above = 1'h0;
-  reg [7:0] rq3_code = 8'h00;
-  reg [47:0] rq3_floor = 48'h000000000000;
-  reg [33:0] rq3_half_1 = 34'h000000000;
-  reg [33:0] rq3_half_2 = 34'h000000000;
-  reg [33:0] rq3_half_3 = 34'h000000000;
-  reg [33:0] rq3_half_4 = 34'h000000000;
-  reg [33:0] rq3_half_5 = 34'h000000000;
-  reg [33:0] rq3_half_6 = 34'h000000000;
-  reg [33:0] rq3_half_7 = 34'h000000000;
-  reg [33:0] rq3_half_8 = 34'h000000000;
-  reg [33:0] rq3_half_9 = 34'h000000000;
-  reg [16:0] rq3_m0_0 = 17'h00000;
-  reg [7:0] rq3_m0_1 = 8'h00;
-  reg [16:0] rq3_m1_0 = 17'h00000;
-  reg [7:0] rq3_m1_1 = 8'h00;
-  reg [33:0] rq3_mask_1 = 34'h000000000;
-  reg [33:0] rq3_mask_2 = 34'h000000000;
-  reg [33:0] rq3_mask_3 = 34'h000000000;
-  reg [33:0] rq3_mask_4 = 34'h000000000;
-  reg [33:0] rq3_mask_5 = 34'h000000000;
-  reg [33:0] rq3_mask_6 = 34'h000000000;
-  reg [33:0] rq3_mask_7 = 34'h000000000;
-  reg [33:0] rq3_mask_8 = 34'h000000000;
-  reg [33:0] rq3_mask_9 = 34'h000000000;
-  reg [24:0] rq3_mult_1 = 25'h0000000;
-  reg [24:0] rq3_mult_2 = 25'h0000000;
-  reg [24:0] rq3_mult_3 = 25'h0000000;
-  reg [24:0] rq3_mult_4 = 25'h0000000;
-  reg [24:0] rq3_mult_5 = 25'h0000000;
-  reg [24:0] rq3_mult_6 = 25'h0000000;
-  reg [24:0] rq3_mult_7 = 25'h0000000;
-  reg [24:0] rq3_mult_8 = 25'h0000000;
-  reg [24:0] rq3_mult_9 = 25'h0000000;
-  reg rq3_over = 1'h0;
-  reg [33:0] rq3_part0_0 = 34'h000000000;
-  reg [33:0] rq3_part0_0_r = 34'h000000000;
-  reg [33:0] rq3_part0_0_rr = 34'h000000000;
-  reg [24:0] rq3_part0_1 = 25'h0000000;
-  reg [24:0] rq3_part0_1_r = 25'h0000000;
-  reg [24:0] rq3_part0_1_rr = 25'h0000000;
-  reg [22:0] rq3_part1_0 = 23'h000000;
-  reg [22:0] rq3_part1_0_r = 23'h000000;
-  reg [22:0] rq3_part1_0_rr = 23'h000000;
-  reg [13:0] rq3_part1_1 = 14'h0000;
-  reg [13:0] rq3_part1_1_r = 14'h0000;
-  reg [13:0] rq3_part1_1_rr = 14'h0000;
-  reg [47:0] rq3_prod = 48'h000000000000;
-  wire [47:0] rq3_rem;
-  reg [5:0] rq3_shift_1 = 6'h00;
-  reg [5:0] rq3_shift_2 = 6'h00;
-  reg [5:0] rq3_shift_3 = 6'h00;
-  reg [5:0] rq3_shift_4 = 6'h00;
-  reg [5:0] rq3_shift_5 = 6'h00;
-  reg [5:0] rq3_shift_6 = 6'h00;
-  reg [5:0] rq3_shift_7 = 6'h00;
-  reg [5:0] rq3_shift_8 = 6'h00;
-  reg [5:0] rq3_shift_9 = 6'h00;
-  reg [47:0] rq3_sum0 = 48'h000000000000;
-  reg [47:0] rq3_sum1 = 48'h000000000000;
-  reg rq3_tie = 1'h0;
-  reg rq3_under = 1'h0;
-  reg [22:0] rq3_x = 23'h000000;
-  reg [16:0] rq3_x0_0 = 17'h00000;
-  reg [16:0] rq3_x0_1 = 17'h00000;
-  reg [5:0] rq3_x1_0 = 6'h00;
-  reg [5:0] rq3_x1_1 = 6'h00;
-  reg rq4_above = 1'h0;
-  reg [7:0] rq4_code = 8'h00;
-  reg [47:0] rq4_floor = 48'h000000000000;
-  reg [16:0] rq4_m0_0 = 17'h00000;
-  reg [7:0] rq4_m0_1 = 8'h00;
-  reg [16:0] rq4_m1_0 = 17'h00000;
-  reg [7:0] rq4_m1_1 = 8'h00;
-  reg [24:0] rq4_mult_1 = 25'h0000000;
-  reg [24:0] rq4_mult_2 = 25'h0000000;
-  reg [24:0] rq4_mult_3 = 25'h0000000;
-  reg [24:0] rq4_mult_4 = 25'h0000000;
-  reg [24:0] rq4_mult_5 = 25'h0000000;
-  reg [24:0] rq4_mult_6 = 25'h0000000;
-  reg [24:0] rq4_mult_7 = 25'h0000000;
-  reg [24:0] rq4_mult_8 = 25'h0000000;
-  reg [24:0] rq4_mult_9 = 25'h0000000;
-  reg rq4_over = 1'h0;
-  reg [33:0] rq4_part0_0 = 34'h000000000;
-  reg [33:0] rq4_part0_0_r = 34'h000000000;
-  reg [33:0] rq4_part0_0_rr = 34'h000000000;
-  reg [24:0] rq4_part0_1 = 25'h0000000;
-  reg [24:0] rq4_part0_1_r = 25'h0000000;
-  reg [24:0] rq4_part0_1_rr = 25'h0000000;
-  reg [22:0] rq4_part1_0 = 23'h000000;
-  reg [22:0] rq4_part1_0_r = 23'h000000;
-  reg [22:0] rq4_part1_0_rr = 23'h000000;
-  reg [13:0] rq4_part1_1 = 14'h0000;
-  reg [13:0] rq4_part1_1_r = 14'h0000;
-  reg [13:0] rq4_part1_1_rr = 14'h0000;
-  reg [47:0] rq4_prod = 48'h000000000000;
-  wire [47:0] rq4_rem;
-  reg [47:0] rq4_sum0 = 48'h000000000000;
-  reg [47:0] rq4_sum1 = 48'h000000000000;
-  reg rq4_tie = 1'h0;
-  reg rq4_under = 1'h0;
-  reg [22:0] rq4_x = 23'h000000;
-  reg [16:0] rq4_x0_0 = 17'h00000;
-  reg [16:0] rq4_x0_1 = 17'h00000;
-  reg [5:0] rq4_x1_0 = 6'h00;
-  reg [5:0] rq4_x1_1 = 6'h00;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
@@ -12131,2539 +15420,994 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire rq_valid_9;
   input rst;
   wire rst;
-  reg [39:0] queue [9:0];
+  reg [7:0] queue [9:0];
   initial begin
-    queue[0] = 40'h0000000000;
-    queue[1] = 40'h0000000000;
-    queue[2] = 40'h0000000000;
-    queue[3] = 40'h0000000000;
-    queue[4] = 40'h0000000000;
-    queue[5] = 40'h0000000000;
-    queue[6] = 40'h0000000000;
-    queue[7] = 40'h0000000000;
-    queue[8] = 40'h0000000000;
-    queue[9] = 40'h0000000000;
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
+    queue[7] = 8'h00;
+    queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  always @(posedge clk)
-    rq3_shift_4 <= \$376 ;
-  always @(posedge clk)
-    rq3_shift_5 <= \$377 ;
-  always @(posedge clk)
-    rq3_shift_6 <= \$378 ;
-  always @(posedge clk)
-    rq3_shift_7 <= \$379 ;
-  always @(posedge clk)
-    rq3_shift_8 <= \$380 ;
-  always @(posedge clk)
-    rq3_shift_9 <= \$381 ;
-  always @(posedge clk)
-    rq3_half_1 <= \$382 ;
-  always @(posedge clk)
-    rq3_half_2 <= \$383 ;
-  always @(posedge clk)
-    rq3_half_3 <= \$384 ;
-  always @(posedge clk)
-    rq3_half_4 <= \$385 ;
-  always @(posedge clk)
-    rq3_half_5 <= \$386 ;
-  always @(posedge clk)
-    rq3_half_6 <= \$387 ;
-  always @(posedge clk)
-    rq3_half_7 <= \$388 ;
-  always @(posedge clk)
-    rq3_half_8 <= \$389 ;
-  always @(posedge clk)
-    rq3_half_9 <= \$390 ;
-  always @(posedge clk)
-    rq3_mask_1 <= \$391 ;
-  always @(posedge clk)
-    rq3_mask_2 <= \$392 ;
-  always @(posedge clk)
-    rq3_mask_3 <= \$393 ;
-  always @(posedge clk)
-    rq3_mask_4 <= \$394 ;
-  always @(posedge clk)
-    rq3_mask_5 <= \$395 ;
-  always @(posedge clk)
-    rq3_mask_6 <= \$396 ;
-  always @(posedge clk)
-    rq3_mask_7 <= \$397 ;
-  always @(posedge clk)
-    rq3_mask_8 <= \$398 ;
-  always @(posedge clk)
-    rq3_mask_9 <= \$399 ;
-  always @(posedge clk)
-    rq3_x <= \$400 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$401 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$402 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$403 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$404 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$405 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$406 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$407 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$408 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$409 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$410 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$411 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$412 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$413 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$414 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$415 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$416 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$417 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$418 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$419 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$420 ;
-  always @(posedge clk)
-    rq3_sum0 <= \$421 ;
-  always @(posedge clk)
-    rq3_sum1 <= \$422 ;
-  always @(posedge clk)
-    rq3_prod <= \$423 ;
-  always @(posedge clk)
-    rq3_floor <= \$424 ;
-  always @(posedge clk)
-    rq3_above <= \$425 ;
-  always @(posedge clk)
-    rq3_tie <= \$426 ;
-  always @(posedge clk)
-    rq3_code <= \$427 ;
-  always @(posedge clk)
-    rq3_under <= \$428 ;
-  always @(posedge clk)
-    rq3_over <= \$429 ;
-  always @(posedge clk)
-    rq4_mult_1 <= \$430 ;
-  always @(posedge clk)
-    rq4_mult_2 <= \$431 ;
-  always @(posedge clk)
-    rq4_mult_3 <= \$432 ;
-  always @(posedge clk)
-    rq4_mult_4 <= \$433 ;
-  always @(posedge clk)
-    rq4_mult_5 <= \$434 ;
-  always @(posedge clk)
-    rq4_mult_6 <= \$435 ;
-  always @(posedge clk)
-    rq4_mult_7 <= \$436 ;
-  always @(posedge clk)
-    rq4_mult_8 <= \$437 ;
-  always @(posedge clk)
-    rq4_mult_9 <= \$438 ;
-  always @(posedge clk)
-    rq4_x <= \$439 ;
-  always @(posedge clk)
-    rq4_x0_0 <= \$440 ;
-  always @(posedge clk)
-    rq4_m0_0 <= \$441 ;
-  always @(posedge clk)
-    rq4_part0_0 <= \$442 ;
-  always @(posedge clk)
-    rq4_part0_0_r <= \$443 ;
-  always @(posedge clk)
-    rq4_part0_0_rr <= \$444 ;
-  always @(posedge clk)
-    rq4_x0_1 <= \$445 ;
-  always @(posedge clk)
-    rq4_m0_1 <= \$446 ;
-  always @(posedge clk)
-    rq4_part0_1 <= \$447 ;
-  always @(posedge clk)
-    rq4_part0_1_r <= \$448 ;
-  always @(posedge clk)
-    rq4_part0_1_rr <= \$449 ;
-  always @(posedge clk)
-    rq4_x1_0 <= \$450 ;
-  always @(posedge clk)
-    rq4_m1_0 <= \$451 ;
-  always @(posedge clk)
-    rq4_part1_0 <= \$452 ;
-  always @(posedge clk)
-    rq4_part1_0_r <= \$453 ;
-  always @(posedge clk)
-    rq4_part1_0_rr <= \$454 ;
-  always @(posedge clk)
-    rq4_x1_1 <= \$455 ;
-  always @(posedge clk)
-    rq4_m1_1 <= \$456 ;
-  always @(posedge clk)
-    rq4_part1_1 <= \$457 ;
-  always @(posedge clk)
-    rq4_part1_1_r <= \$458 ;
-  always @(posedge clk)
-    rq4_part1_1_rr <= \$459 ;
-  always @(posedge clk)
-    rq4_sum0 <= \$460 ;
-  always @(posedge clk)
-    rq4_sum1 <= \$461 ;
-  always @(posedge clk)
-    rq4_prod <= \$462 ;
-  always @(posedge clk)
-    rq4_floor <= \$463 ;
-  always @(posedge clk)
-    rq4_above <= \$464 ;
-  always @(posedge clk)
-    rq4_tie <= \$465 ;
-  always @(posedge clk)
-    rq4_code <= \$466 ;
-  always @(posedge clk)
-    rq4_under <= \$467 ;
-  always @(posedge clk)
-    rq4_over <= \$468 ;
-  always @(posedge clk)
-    q_owed <= \$469 ;
-  always @(posedge clk)
-    i__ready <= \$470 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$471 ;
-  always @(posedge clk)
-    rport__addr <= \$472 ;
-  always @(posedge clk)
-    q_stored <= \$473 ;
-  always @(posedge clk)
-    o__valid <= \$474 ;
-  always @(posedge clk)
-    o__payload <= \$475 ;
-  assign rq3_rem = rq3_prod & { 14'h0000, rq3_mask_7 };
+  assign rq0_rem = rq0_prod & { 14'h0000, rq0_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
-  assign \$2  = rq0_under ? 8'h80 : \$1 ;
-  assign \$3  = rq1_over ? 8'h7f : rq1_code;
-  assign \$4  = rq1_under ? 8'h80 : \$3 ;
-  assign \$5  = rq2_over ? 8'h7f : rq2_code;
-  assign \$6  = rq2_under ? 8'h80 : \$5 ;
-  assign \$7  = rq3_over ? 8'h7f : rq3_code;
-  assign \$8  = rq3_under ? 8'h80 : \$7 ;
-  assign \$9  = rq4_over ? 8'h7f : rq4_code;
-  assign \$10  = rq4_under ? 8'h80 : \$9 ;
-  assign \$11  = i__valid & i__ready;
-  assign \$12  = q_owed + \$11 ;
-  assign \$13  = o__valid & o__ready;
-  assign \$14  = \$12  - \$13 ;
-  assign \$15  = i__valid & i__ready;
-  assign \$17  = group + 1'h1;
-  assign \$18  = \$16  ? 2'h0 : \$17 ;
-  assign \$19  = i__valid & i__ready;
-  assign \$21  = rq0_x0_0 * rq0_m0_0;
-  assign \$22  = rq0_x0_1 * rq0_m0_1;
-  assign \$23  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$24  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$26  = 1'h0 + \$25 ;
-  assign \$28  = \$26  + \$27 ;
-  assign \$30  = $signed(1'h0) + $signed(\$29 );
-  assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$34  = $signed(\$33 ) + $signed(rq0_sum1);
-  assign \$36  = rq0_rem > 34'h200000000;
-  assign \$37  = rq0_rem == 34'h200000000;
-  assign \$40  = $signed(6'h18) + $signed(rq0_floor);
-  assign \$41  = rq0_tie & rq0_floor[0];
-  assign \$42  = rq0_above | \$41 ;
-  assign \$43  = $signed(\$40 ) + $signed({ 1'h0, \$42  });
-  assign \$44  = rq0_tie & rq0_floor[0];
-  assign \$45  = rq0_above | \$44 ;
-  assign \$46  = $signed(rq0_floor) < $signed(9'h167);
-  assign \$47  = $signed(rq0_floor) < $signed(9'h168);
-  assign \$48  = \$45  ? \$46  : \$47 ;
-  assign \$49  = rq0_tie & rq0_floor[0];
-  assign \$50  = rq0_above | \$49 ;
-  assign \$51  = $signed(rq0_floor) > $signed(8'h66);
-  assign \$52  = $signed(rq0_floor) > $signed(8'h67);
-  assign \$53  = \$50  ? \$51  : \$52 ;
-  assign \$55  = rq1_x0_0 * rq1_m0_0;
-  assign \$56  = rq1_x0_1 * rq1_m0_1;
-  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$60  = 1'h0 + \$59 ;
-  assign \$62  = \$60  + \$61 ;
-  assign \$64  = $signed(1'h0) + $signed(\$63 );
-  assign \$66  = $signed(\$64 ) + $signed(\$65 );
-  assign \$67  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$68  = $signed(\$67 ) + $signed(rq1_sum1);
-  assign \$70  = rq1_rem > 34'h200000000;
-  assign \$71  = rq1_rem == 34'h200000000;
-  assign \$74  = $signed(6'h18) + $signed(rq1_floor);
-  assign \$75  = rq1_tie & rq1_floor[0];
-  assign \$76  = rq1_above | \$75 ;
-  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$78  = rq1_tie & rq1_floor[0];
-  assign \$79  = rq1_above | \$78 ;
-  assign \$80  = $signed(rq1_floor) < $signed(9'h167);
-  assign \$81  = $signed(rq1_floor) < $signed(9'h168);
-  assign \$82  = \$79  ? \$80  : \$81 ;
-  assign \$83  = rq1_tie & rq1_floor[0];
-  assign \$84  = rq1_above | \$83 ;
-  assign \$85  = $signed(rq1_floor) > $signed(8'h66);
-  assign \$86  = $signed(rq1_floor) > $signed(8'h67);
-  assign \$87  = \$84  ? \$85  : \$86 ;
-  assign \$89  = rq2_x0_0 * rq2_m0_0;
-  assign \$90  = rq2_x0_1 * rq2_m0_1;
-  assign \$91  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$92  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$94  = 1'h0 + \$93 ;
-  assign \$96  = \$94  + \$95 ;
-  assign \$98  = $signed(1'h0) + $signed(\$97 );
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$102  = $signed(\$101 ) + $signed(rq2_sum1);
-  assign \$104  = rq2_rem > 34'h200000000;
-  assign \$105  = rq2_rem == 34'h200000000;
-  assign \$108  = $signed(6'h18) + $signed(rq2_floor);
-  assign \$109  = rq2_tie & rq2_floor[0];
-  assign \$110  = rq2_above | \$109 ;
-  assign \$111  = $signed(\$108 ) + $signed({ 1'h0, \$110  });
-  assign \$112  = rq2_tie & rq2_floor[0];
-  assign \$113  = rq2_above | \$112 ;
-  assign \$114  = $signed(rq2_floor) < $signed(9'h167);
-  assign \$115  = $signed(rq2_floor) < $signed(9'h168);
-  assign \$116  = \$113  ? \$114  : \$115 ;
-  assign \$117  = rq2_tie & rq2_floor[0];
-  assign \$118  = rq2_above | \$117 ;
-  assign \$119  = $signed(rq2_floor) > $signed(8'h66);
-  assign \$120  = $signed(rq2_floor) > $signed(8'h67);
-  assign \$121  = \$118  ? \$119  : \$120 ;
-  assign \$126  = rq3_x0_0 * rq3_m0_0;
-  assign \$127  = rq3_x0_1 * rq3_m0_1;
-  assign \$128  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$129  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$131  = 1'h0 + \$130 ;
-  assign \$133  = \$131  + \$132 ;
-  assign \$135  = $signed(1'h0) + $signed(\$134 );
-  assign \$137  = $signed(\$135 ) + $signed(\$136 );
-  assign \$138  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$139  = $signed(\$138 ) + $signed(rq3_sum1);
-  assign \$140  = $signed(rq3_prod) >>> rq3_shift_7;
-  assign \$141  = rq3_rem > rq3_half_7;
-  assign \$142  = rq3_rem == rq3_half_7;
-  assign \$143  = | rq3_half_7;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = $signed(6'h18) + $signed(rq3_floor);
-  assign \$146  = rq3_tie & rq3_floor[0];
-  assign \$147  = rq3_above | \$146 ;
-  assign \$148  = $signed(\$145 ) + $signed({ 1'h0, \$147  });
-  assign \$149  = rq3_tie & rq3_floor[0];
-  assign \$150  = rq3_above | \$149 ;
-  assign \$151  = $signed(rq3_floor) < $signed(9'h167);
-  assign \$152  = $signed(rq3_floor) < $signed(9'h168);
-  assign \$153  = \$150  ? \$151  : \$152 ;
-  assign \$154  = rq3_tie & rq3_floor[0];
-  assign \$155  = rq3_above | \$154 ;
-  assign \$156  = $signed(rq3_floor) > $signed(8'h66);
-  assign \$157  = $signed(rq3_floor) > $signed(8'h67);
-  assign \$158  = \$155  ? \$156  : \$157 ;
-  assign \$160  = rq4_x0_0 * rq4_m0_0;
-  assign \$161  = rq4_x0_1 * rq4_m0_1;
-  assign \$162  = $signed(rq4_x1_0) * $signed({ 1'h0, rq4_m1_0 });
-  assign \$163  = $signed(rq4_x1_1) * $signed({ 1'h0, rq4_m1_1 });
-  assign \$165  = 1'h0 + \$164 ;
-  assign \$167  = \$165  + \$166 ;
-  assign \$169  = $signed(1'h0) + $signed(\$168 );
-  assign \$171  = $signed(\$169 ) + $signed(\$170 );
-  assign \$172  = $signed(1'h0) + $signed(rq4_sum0);
-  assign \$173  = $signed(\$172 ) + $signed(rq4_sum1);
-  assign \$175  = rq4_rem > 34'h200000000;
-  assign \$176  = rq4_rem == 34'h200000000;
-  assign \$179  = $signed(6'h18) + $signed(rq4_floor);
-  assign \$180  = rq4_tie & rq4_floor[0];
-  assign \$181  = rq4_above | \$180 ;
-  assign \$182  = $signed(\$179 ) + $signed({ 1'h0, \$181  });
-  assign \$183  = rq4_tie & rq4_floor[0];
-  assign \$184  = rq4_above | \$183 ;
-  assign \$185  = $signed(rq4_floor) < $signed(9'h167);
-  assign \$186  = $signed(rq4_floor) < $signed(9'h168);
-  assign \$187  = \$184  ? \$185  : \$186 ;
-  assign \$188  = rq4_tie & rq4_floor[0];
-  assign \$189  = rq4_above | \$188 ;
-  assign \$190  = $signed(rq4_floor) > $signed(8'h66);
-  assign \$191  = $signed(rq4_floor) > $signed(8'h67);
-  assign \$192  = \$189  ? \$190  : \$191 ;
-  assign \$193  = i__valid & i__ready;
-  assign \$194  = o__valid & o__ready;
-  assign \$195  = q_owed < 4'ha;
-  assign \$196  = \$194  ? i__ready : \$195 ;
-  assign \$197  = o__valid & o__ready;
-  assign \$198  = \$197  | i__ready;
-  assign \$199  = \$193  ? \$196  : \$198 ;
-  assign \$200  = ~ o__valid;
-  assign \$201  = \$200  | o__ready;
-  assign \$202  = | q_stored;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = \$201  & \$203 ;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = \$signature__en  & \$205 ;
-  assign \$207  = \$signature__addr  == 4'h9;
-  assign \$208  = \$signature__addr  + 1'h1;
-  assign \$209  = \$207  ? 5'h00 : \$208 ;
-  assign \$210  = ~ o__valid;
-  assign \$211  = \$210  | o__ready;
-  assign \$212  = | q_stored;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = rport__addr == 4'h9;
-  assign \$215  = rport__addr + 1'h1;
-  assign \$216  = \$214  ? 5'h00 : \$215 ;
-  assign \$217  = ~ o__valid;
-  assign \$218  = \$217  | o__ready;
-  assign \$219  = | q_stored;
-  assign \$220  = ~ \$219 ;
-  assign \$221  = \$218  & \$220 ;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = \$signature__en  & \$222 ;
-  assign \$224  = q_stored + \$223 ;
-  assign \$225  = ~ o__valid;
-  assign \$226  = \$225  | o__ready;
-  assign \$227  = | q_stored;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = \$224  - \$228 ;
-  assign \$230  = ~ o__valid;
-  assign \$231  = \$230  | o__ready;
-  assign \$232  = | q_stored;
-  assign \$233  = \$232  | \$signature__en ;
-  assign \$234  = | q_stored;
-  assign \$235  = \$234  ? rport__data : q_in;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 4'h9;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 5'h00 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(6'h18) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) < $signed(9'h167);
+  assign \$41  = $signed(rq0_floor) < $signed(9'h168);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(8'h66);
+  assign \$46  = $signed(rq0_floor) > $signed(8'h67);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = o__valid & o__ready;
+  assign \$50  = q_owed < 4'ha;
+  assign \$51  = \$49  ? i__ready : \$50 ;
+  assign \$52  = o__valid & o__ready;
+  assign \$53  = \$52  | i__ready;
+  assign \$54  = \$48  ? \$51  : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$signature__en  & \$60 ;
+  assign \$62  = \$signature__addr  == 4'h9;
+  assign \$63  = \$signature__addr  + 1'h1;
+  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rport__addr == 4'h9;
+  assign \$70  = rport__addr + 1'h1;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$signature__en  & \$77 ;
+  assign \$79  = q_stored + \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = \$79  - \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  | \$signature__en ;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$236 ;
+    group <= \$91 ;
   always @(posedge clk)
-    rq_valid_1 <= \$237 ;
+    rq_valid_1 <= \$92 ;
   always @(posedge clk)
-    rq_valid_2 <= \$238 ;
+    rq_valid_2 <= \$93 ;
   always @(posedge clk)
-    rq_valid_3 <= \$239 ;
+    rq_valid_3 <= \$94 ;
   always @(posedge clk)
-    rq_valid_4 <= \$240 ;
+    rq_valid_4 <= \$95 ;
   always @(posedge clk)
-    rq_valid_5 <= \$241 ;
+    rq_valid_5 <= \$96 ;
   always @(posedge clk)
-    rq_valid_6 <= \$242 ;
+    rq_valid_6 <= \$97 ;
   always @(posedge clk)
-    rq_valid_7 <= \$243 ;
+    rq_valid_7 <= \$98 ;
   always @(posedge clk)
-    rq_valid_8 <= \$244 ;
+    rq_valid_8 <= \$99 ;
   always @(posedge clk)
-    \$signature__en  <= \$245 ;
+    \$signature__en  <= \$100 ;
   always @(posedge clk)
-    rq_valid_10 <= \$246 ;
+    rq_valid_10 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$247 ;
+    rq0_mult_1 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$248 ;
+    rq0_mult_2 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$249 ;
+    rq0_mult_3 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$250 ;
+    rq0_mult_4 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$251 ;
+    rq0_mult_5 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$252 ;
+    rq0_mult_6 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$253 ;
+    rq0_mult_7 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$254 ;
+    rq0_mult_8 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$255 ;
+    rq0_mult_9 <= \$110 ;
   always @(posedge clk)
-    rq0_x <= \$256 ;
+    rq0_shift_1 <= \$111 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$257 ;
+    rq0_shift_2 <= \$112 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$258 ;
+    rq0_shift_3 <= \$113 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$259 ;
+    rq0_shift_4 <= \$114 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$260 ;
+    rq0_shift_5 <= \$115 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$261 ;
+    rq0_shift_6 <= \$116 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$262 ;
+    rq0_shift_7 <= \$117 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$263 ;
+    rq0_shift_8 <= \$118 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$264 ;
+    rq0_shift_9 <= \$119 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$265 ;
+    rq0_half_1 <= \$120 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$266 ;
+    rq0_half_2 <= \$121 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$267 ;
+    rq0_half_3 <= \$122 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$268 ;
+    rq0_half_4 <= \$123 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$269 ;
+    rq0_half_5 <= \$124 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$270 ;
+    rq0_half_6 <= \$125 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$271 ;
+    rq0_half_7 <= \$126 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$272 ;
+    rq0_half_8 <= \$127 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$273 ;
+    rq0_half_9 <= \$128 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$274 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$275 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$276 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_sum0 <= \$277 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_sum1 <= \$278 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_prod <= \$279 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_floor <= \$280 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_above <= \$281 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_tie <= \$282 ;
+    rq0_mask_9 <= \$137 ;
   always @(posedge clk)
-    rq0_code <= \$283 ;
+    rq0_x <= \$138 ;
   always @(posedge clk)
-    rq0_under <= \$284 ;
+    rq0_x0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_over <= \$285 ;
+    rq0_m0_0 <= \$140 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$286 ;
+    rq0_part0_0 <= \$141 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$287 ;
+    rq0_part0_0_r <= \$142 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$288 ;
+    rq0_part0_0_rr <= \$143 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$289 ;
+    rq0_x0_1 <= \$144 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$290 ;
+    rq0_m0_1 <= \$145 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$291 ;
+    rq0_part0_1 <= \$146 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$292 ;
+    rq0_part0_1_r <= \$147 ;
   always @(posedge clk)
-    rq1_mult_8 <= \$293 ;
+    rq0_part0_1_rr <= \$148 ;
   always @(posedge clk)
-    rq1_mult_9 <= \$294 ;
+    rq0_x1_0 <= \$149 ;
   always @(posedge clk)
-    rq1_x <= \$295 ;
+    rq0_m1_0 <= \$150 ;
   always @(posedge clk)
-    rq1_x0_0 <= \$296 ;
+    rq0_part1_0 <= \$151 ;
   always @(posedge clk)
-    rq1_m0_0 <= \$297 ;
+    rq0_part1_0_r <= \$152 ;
   always @(posedge clk)
-    rq1_part0_0 <= \$298 ;
+    rq0_part1_0_rr <= \$153 ;
   always @(posedge clk)
-    rq1_part0_0_r <= \$299 ;
+    rq0_x1_1 <= \$154 ;
   always @(posedge clk)
-    rq1_part0_0_rr <= \$300 ;
+    rq0_m1_1 <= \$155 ;
   always @(posedge clk)
-    rq1_x0_1 <= \$301 ;
+    rq0_part1_1 <= \$156 ;
   always @(posedge clk)
-    rq1_m0_1 <= \$302 ;
+    rq0_part1_1_r <= \$157 ;
   always @(posedge clk)
-    rq1_part0_1 <= \$303 ;
+    rq0_part1_1_rr <= \$158 ;
   always @(posedge clk)
-    rq1_part0_1_r <= \$304 ;
+    rq0_sum0 <= \$159 ;
   always @(posedge clk)
-    rq1_part0_1_rr <= \$305 ;
+    rq0_sum1 <= \$160 ;
   always @(posedge clk)
-    rq1_x1_0 <= \$306 ;
+    rq0_prod <= \$161 ;
   always @(posedge clk)
-    rq1_m1_0 <= \$307 ;
+    rq0_floor <= \$162 ;
   always @(posedge clk)
-    rq1_part1_0 <= \$308 ;
+    rq0_above <= \$163 ;
   always @(posedge clk)
-    rq1_part1_0_r <= \$309 ;
+    rq0_tie <= \$164 ;
   always @(posedge clk)
-    rq1_part1_0_rr <= \$310 ;
+    rq0_code <= \$165 ;
   always @(posedge clk)
-    rq1_x1_1 <= \$311 ;
+    rq0_under <= \$166 ;
   always @(posedge clk)
-    rq1_m1_1 <= \$312 ;
+    rq0_over <= \$167 ;
   always @(posedge clk)
-    rq1_part1_1 <= \$313 ;
+    q_owed <= \$168 ;
   always @(posedge clk)
-    rq1_part1_1_r <= \$314 ;
+    i__ready <= \$169 ;
   always @(posedge clk)
-    rq1_part1_1_rr <= \$315 ;
+    \$signature__addr  <= \$170 ;
   always @(posedge clk)
-    rq1_sum0 <= \$316 ;
+    rport__addr <= \$171 ;
   always @(posedge clk)
-    rq1_sum1 <= \$317 ;
+    q_stored <= \$172 ;
   always @(posedge clk)
-    rq1_prod <= \$318 ;
+    o__valid <= \$173 ;
   always @(posedge clk)
-    rq1_floor <= \$319 ;
-  always @(posedge clk)
-    rq1_above <= \$320 ;
-  always @(posedge clk)
-    rq1_tie <= \$321 ;
-  always @(posedge clk)
-    rq1_code <= \$322 ;
-  always @(posedge clk)
-    rq1_under <= \$323 ;
-  always @(posedge clk)
-    rq1_over <= \$324 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$325 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$326 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$327 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$328 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$329 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$330 ;
-  always @(posedge clk)
-    rq2_mult_7 <= \$331 ;
-  always @(posedge clk)
-    rq2_mult_8 <= \$332 ;
-  always @(posedge clk)
-    rq2_mult_9 <= \$333 ;
-  always @(posedge clk)
-    rq2_x <= \$334 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$335 ;
-  always @(posedge clk)
-    rq2_m0_0 <= \$336 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$337 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$338 ;
-  always @(posedge clk)
-    rq2_part0_0_rr <= \$339 ;
-  always @(posedge clk)
-    rq2_x0_1 <= \$340 ;
-  always @(posedge clk)
-    rq2_m0_1 <= \$341 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$342 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$343 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$344 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$345 ;
-  always @(posedge clk)
-    rq2_m1_0 <= \$346 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$347 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$348 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$349 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$350 ;
-  always @(posedge clk)
-    rq2_m1_1 <= \$351 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$352 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$353 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$354 ;
-  always @(posedge clk)
-    rq2_sum0 <= \$355 ;
-  always @(posedge clk)
-    rq2_sum1 <= \$356 ;
-  always @(posedge clk)
-    rq2_prod <= \$357 ;
-  always @(posedge clk)
-    rq2_floor <= \$358 ;
-  always @(posedge clk)
-    rq2_above <= \$359 ;
-  always @(posedge clk)
-    rq2_tie <= \$360 ;
-  always @(posedge clk)
-    rq2_code <= \$361 ;
-  always @(posedge clk)
-    rq2_under <= \$362 ;
-  always @(posedge clk)
-    rq2_over <= \$363 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$364 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$365 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$366 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$367 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$368 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$369 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$370 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$371 ;
-  always @(posedge clk)
-    rq3_mult_9 <= \$372 ;
-  always @(posedge clk)
-    rq3_shift_1 <= \$373 ;
-  always @(posedge clk)
-    rq3_shift_2 <= \$374 ;
-  always @(posedge clk)
-    rq3_shift_3 <= \$375 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = rq3_shift_3;
-    if (rst) begin
-      \$376  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = rq3_shift_4;
-    if (rst) begin
-      \$377  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = rq3_shift_5;
-    if (rst) begin
-      \$378  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = rq3_shift_6;
-    if (rst) begin
-      \$379  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = rq3_shift_7;
-    if (rst) begin
-      \$380  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = rq3_shift_8;
-    if (rst) begin
-      \$381  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \$124 ;
-    if (rst) begin
-      \$382  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = rq3_half_1;
-    if (rst) begin
-      \$383  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = rq3_half_2;
-    if (rst) begin
-      \$384  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = rq3_half_3;
-    if (rst) begin
-      \$385  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = rq3_half_4;
-    if (rst) begin
-      \$386  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = rq3_half_5;
-    if (rst) begin
-      \$387  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = rq3_half_6;
-    if (rst) begin
-      \$388  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = rq3_half_7;
-    if (rst) begin
-      \$389  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = rq3_half_8;
-    if (rst) begin
-      \$390  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$125 ;
-    if (rst) begin
-      \$391  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = rq3_mask_1;
-    if (rst) begin
-      \$392  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = rq3_mask_2;
-    if (rst) begin
-      \$393  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = rq3_mask_3;
-    if (rst) begin
-      \$394  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = rq3_mask_4;
-    if (rst) begin
-      \$395  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = rq3_mask_5;
-    if (rst) begin
-      \$396  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = rq3_mask_6;
-    if (rst) begin
-      \$397  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = rq3_mask_7;
-    if (rst) begin
-      \$398  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = rq3_mask_8;
-    if (rst) begin
-      \$399  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = i__payload[91:69];
-    if (rst) begin
-      \$400  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = rq3_x[16:0];
-    if (rst) begin
-      \$401  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$402  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \$126 ;
-    if (rst) begin
-      \$403  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = rq3_part0_0;
-    if (rst) begin
-      \$404  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = rq3_part0_0_r;
-    if (rst) begin
-      \$405  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = rq3_x[16:0];
-    if (rst) begin
-      \$406  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$407  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = \$127 ;
-    if (rst) begin
-      \$408  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = rq3_part0_1;
-    if (rst) begin
-      \$409  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = rq3_part0_1_r;
-    if (rst) begin
-      \$410  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = rq3_x[22:17];
-    if (rst) begin
-      \$411  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$412  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = \$128 ;
-    if (rst) begin
-      \$413  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = rq3_part1_0;
-    if (rst) begin
-      \$414  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = rq3_part1_0_r;
-    if (rst) begin
-      \$415  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = rq3_x[22:17];
-    if (rst) begin
-      \$416  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$417  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = \$129 ;
-    if (rst) begin
-      \$418  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = rq3_part1_1;
-    if (rst) begin
-      \$419  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = rq3_part1_1_r;
-    if (rst) begin
-      \$420  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = \$133 [47:0];
-    if (rst) begin
-      \$421  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = \$137 [47:0];
-    if (rst) begin
-      \$422  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = \$139 [47:0];
-    if (rst) begin
-      \$423  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = \$140 ;
-    if (rst) begin
-      \$424  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = \$141 ;
-    if (rst) begin
-      \$425  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = \$144 ;
-    if (rst) begin
-      \$426  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = \$148 [7:0];
-    if (rst) begin
-      \$427  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = \$153 ;
-    if (rst) begin
-      \$428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = \$158 ;
-    if (rst) begin
-      \$429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = \$159 ;
-    if (rst) begin
-      \$430  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = rq4_mult_1;
-    if (rst) begin
-      \$431  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = rq4_mult_2;
-    if (rst) begin
-      \$432  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = rq4_mult_3;
-    if (rst) begin
-      \$433  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = rq4_mult_4;
-    if (rst) begin
-      \$434  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = rq4_mult_5;
-    if (rst) begin
-      \$435  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = rq4_mult_6;
-    if (rst) begin
-      \$436  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = rq4_mult_7;
-    if (rst) begin
-      \$437  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = rq4_mult_8;
-    if (rst) begin
-      \$438  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = i__payload[114:92];
-    if (rst) begin
-      \$439  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = rq4_x[16:0];
-    if (rst) begin
-      \$440  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = rq4_mult_1[16:0];
-    if (rst) begin
-      \$441  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = \$160 ;
-    if (rst) begin
-      \$442  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = rq4_part0_0;
-    if (rst) begin
-      \$443  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = rq4_part0_0_r;
-    if (rst) begin
-      \$444  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = rq4_x[16:0];
-    if (rst) begin
-      \$445  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = rq4_mult_1[24:17];
-    if (rst) begin
-      \$446  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = \$161 ;
-    if (rst) begin
-      \$447  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = rq4_part0_1;
-    if (rst) begin
-      \$448  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = rq4_part0_1_r;
-    if (rst) begin
-      \$449  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = rq4_x[22:17];
-    if (rst) begin
-      \$450  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = rq4_mult_1[16:0];
-    if (rst) begin
-      \$451  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = \$162 ;
-    if (rst) begin
-      \$452  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = rq4_part1_0;
-    if (rst) begin
-      \$453  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = rq4_part1_0_r;
-    if (rst) begin
-      \$454  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = rq4_x[22:17];
-    if (rst) begin
-      \$455  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = rq4_mult_1[24:17];
-    if (rst) begin
-      \$456  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = \$163 ;
-    if (rst) begin
-      \$457  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = rq4_part1_1;
-    if (rst) begin
-      \$458  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = rq4_part1_1_r;
-    if (rst) begin
-      \$459  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = \$167 [47:0];
-    if (rst) begin
-      \$460  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = \$171 [47:0];
-    if (rst) begin
-      \$461  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = \$173 [47:0];
-    if (rst) begin
-      \$462  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = \$174 ;
-    if (rst) begin
-      \$463  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = \$175 ;
-    if (rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = \$178 ;
-    if (rst) begin
-      \$465  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = \$182 [7:0];
-    if (rst) begin
-      \$466  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = \$187 ;
-    if (rst) begin
-      \$467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = \$192 ;
-    if (rst) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = \$14 [3:0];
-    if (rst) begin
-      \$469  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = \$199 ;
-    if (rst) begin
-      \$470  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = \$signature__addr ;
-    if (\$206 ) begin
-      \$471  = \$209 [3:0];
-    end
-    if (rst) begin
-      \$471  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = rport__addr;
-    if (\$213 ) begin
-      \$472  = \$216 [3:0];
-    end
-    if (rst) begin
-      \$472  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = \$229 [3:0];
-    if (rst) begin
-      \$473  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = o__valid;
-    if (\$231 ) begin
-      \$474  = \$233 ;
-    end
-    if (rst) begin
-      \$474  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = o__payload;
-    if (\$231 ) begin
-      \$475  = \$235 ;
-    end
-    if (rst) begin
-      \$475  = 40'h0000000000;
-    end
-  end
+    o__payload <= \$174 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$11  = 25'h0000000;
     casez (group)
-      1'h0:
-          \$20  = 25'h12ba2c5;
-      1'h1:
-          \$20  = 25'h16ca50d;
+      4'h0:
+          \$11  = 25'h12ba2c5;
+      4'h1:
+          \$11  = 25'h125825c;
+      4'h2:
+          \$11  = 25'h1b41e7a;
+      4'h3:
+          \$11  = 25'h114a972;
+      4'h4:
+          \$11  = 25'h18d231a;
+      4'h5:
+          \$11  = 25'h16ca50d;
+      4'h6:
+          \$11  = 25'h18bae02;
+      4'h7:
+          \$11  = 25'h173f81e;
+      4'h8:
+          \$11  = 25'h1b76458;
+      4'h9:
+          \$11  = 25'h1413c6a;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$12  = 6'h00;
     casez (group)
-      1'h0:
-          \$54  = 25'h125825c;
-      1'h1:
-          \$54  = 25'h18bae02;
+      4'h0:
+          \$12  = 6'h22;
+      4'h1:
+          \$12  = 6'h22;
+      4'h2:
+          \$12  = 6'h22;
+      4'h3:
+          \$12  = 6'h21;
+      4'h4:
+          \$12  = 6'h22;
+      4'h5:
+          \$12  = 6'h22;
+      4'h6:
+          \$12  = 6'h22;
+      4'h7:
+          \$12  = 6'h22;
+      4'h8:
+          \$12  = 6'h22;
+      4'h9:
+          \$12  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$13  = 34'h000000000;
     casez (group)
-      1'h0:
-          \$88  = 25'h1b41e7a;
-      1'h1:
-          \$88  = 25'h173f81e;
+      4'h0:
+          \$13  = 34'h200000000;
+      4'h1:
+          \$13  = 34'h200000000;
+      4'h2:
+          \$13  = 34'h200000000;
+      4'h3:
+          \$13  = 34'h100000000;
+      4'h4:
+          \$13  = 34'h200000000;
+      4'h5:
+          \$13  = 34'h200000000;
+      4'h6:
+          \$13  = 34'h200000000;
+      4'h7:
+          \$13  = 34'h200000000;
+      4'h8:
+          \$13  = 34'h200000000;
+      4'h9:
+          \$13  = 34'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$14  = 34'h000000000;
     casez (group)
-      1'h0:
-          \$122  = 25'h114a972;
-      1'h1:
-          \$122  = 25'h1b76458;
+      4'h0:
+          \$14  = 34'h3ffffffff;
+      4'h1:
+          \$14  = 34'h3ffffffff;
+      4'h2:
+          \$14  = 34'h3ffffffff;
+      4'h3:
+          \$14  = 34'h1ffffffff;
+      4'h4:
+          \$14  = 34'h3ffffffff;
+      4'h5:
+          \$14  = 34'h3ffffffff;
+      4'h6:
+          \$14  = 34'h3ffffffff;
+      4'h7:
+          \$14  = 34'h3ffffffff;
+      4'h8:
+          \$14  = 34'h3ffffffff;
+      4'h9:
+          \$14  = 34'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$123  = 6'h21;
-      1'h1:
-          \$123  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$124  = 34'h100000000;
-      1'h1:
-          \$124  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$125  = 34'h1ffffffff;
-      1'h1:
-          \$125  = 34'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$159  = 25'h18d231a;
-      1'h1:
-          \$159  = 25'h1413c6a;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = group;
-    if (\$15 ) begin
-      \$236  = \$18 [0];
-    end
-    if (rst) begin
-      \$236  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = \$19 ;
-    if (rst) begin
-      \$237  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = rq_valid_1;
-    if (rst) begin
-      \$238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rq_valid_2;
-    if (rst) begin
-      \$239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = rq_valid_3;
-    if (rst) begin
-      \$240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rq_valid_4;
-    if (rst) begin
-      \$241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = rq_valid_5;
-    if (rst) begin
-      \$242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rq_valid_6;
-    if (rst) begin
-      \$243  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = rq_valid_7;
-    if (rst) begin
-      \$244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rq_valid_8;
-    if (rst) begin
-      \$245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = \$signature__en ;
-    if (rst) begin
-      \$246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \$20 ;
-    if (rst) begin
-      \$247  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = rq0_mult_1;
-    if (rst) begin
-      \$248  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rq0_mult_2;
-    if (rst) begin
-      \$249  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = rq0_mult_3;
-    if (rst) begin
-      \$250  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = rq0_mult_4;
-    if (rst) begin
-      \$251  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = rq0_mult_5;
-    if (rst) begin
-      \$252  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = rq0_mult_6;
-    if (rst) begin
-      \$253  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = rq0_mult_7;
-    if (rst) begin
-      \$254  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rq0_mult_8;
-    if (rst) begin
-      \$255  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = i__payload[22:0];
-    if (rst) begin
-      \$256  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rq0_x[16:0];
-    if (rst) begin
-      \$257  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$258  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \$21 ;
-    if (rst) begin
-      \$259  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = rq0_part0_0;
-    if (rst) begin
-      \$260  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rq0_part0_0_r;
-    if (rst) begin
-      \$261  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = rq0_x[16:0];
-    if (rst) begin
-      \$262  = 17'h00000;
+    \$91  = group;
+    if (\$6 ) begin
+      \$91  = \$9 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$263  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = \$22 ;
-    if (rst) begin
-      \$264  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = rq0_part0_1;
-    if (rst) begin
-      \$265  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = rq0_part0_1_r;
-    if (rst) begin
-      \$266  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rq0_x[22:17];
-    if (rst) begin
-      \$267  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$268  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = \$23 ;
-    if (rst) begin
-      \$269  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = rq0_part1_0;
-    if (rst) begin
-      \$270  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = rq0_part1_0_r;
-    if (rst) begin
-      \$271  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = rq0_x[22:17];
-    if (rst) begin
-      \$272  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$273  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$24 ;
-    if (rst) begin
-      \$274  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = rq0_part1_1;
-    if (rst) begin
-      \$275  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = rq0_part1_1_r;
-    if (rst) begin
-      \$276  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = \$28 [47:0];
-    if (rst) begin
-      \$277  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$32 [47:0];
-    if (rst) begin
-      \$278  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = \$34 [47:0];
-    if (rst) begin
-      \$279  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$35 ;
-    if (rst) begin
-      \$280  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = \$36 ;
-    if (rst) begin
-      \$281  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$39 ;
-    if (rst) begin
-      \$282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = \$43 [7:0];
-    if (rst) begin
-      \$283  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$48 ;
     if (rst) begin
-      \$284  = 1'h0;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = \$53 ;
+    \$92  = \$10 ;
     if (rst) begin
-      \$285  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$54 ;
+    \$93  = rq_valid_1;
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rq1_mult_1;
+    \$94  = rq_valid_2;
     if (rst) begin
-      \$287  = 25'h0000000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = rq1_mult_2;
+    \$95  = rq_valid_3;
     if (rst) begin
-      \$288  = 25'h0000000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rq1_mult_3;
+    \$96  = rq_valid_4;
     if (rst) begin
-      \$289  = 25'h0000000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = rq1_mult_4;
+    \$97  = rq_valid_5;
     if (rst) begin
-      \$290  = 25'h0000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rq1_mult_5;
+    \$98  = rq_valid_6;
     if (rst) begin
-      \$291  = 25'h0000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = rq1_mult_6;
+    \$99  = rq_valid_7;
     if (rst) begin
-      \$292  = 25'h0000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rq1_mult_7;
+    \$100  = rq_valid_8;
     if (rst) begin
-      \$293  = 25'h0000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = rq1_mult_8;
+    \$101  = \$signature__en ;
     if (rst) begin
-      \$294  = 25'h0000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = i__payload[45:23];
+    \$102  = \$11 ;
     if (rst) begin
-      \$295  = 23'h000000;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = rq1_x[16:0];
+    \$103  = rq0_mult_1;
     if (rst) begin
-      \$296  = 17'h00000;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = rq1_mult_1[16:0];
+    \$104  = rq0_mult_2;
     if (rst) begin
-      \$297  = 17'h00000;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$55 ;
+    \$105  = rq0_mult_3;
     if (rst) begin
-      \$298  = 34'h000000000;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = rq1_part0_0;
+    \$106  = rq0_mult_4;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = rq1_part0_0_r;
+    \$107  = rq0_mult_5;
     if (rst) begin
-      \$300  = 34'h000000000;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = rq1_x[16:0];
+    \$108  = rq0_mult_6;
     if (rst) begin
-      \$301  = 17'h00000;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = rq1_mult_1[24:17];
+    \$109  = rq0_mult_7;
     if (rst) begin
-      \$302  = 8'h00;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = \$56 ;
+    \$110  = rq0_mult_8;
     if (rst) begin
-      \$303  = 25'h0000000;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = rq1_part0_1;
+    \$111  = \$12 ;
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = rq1_part0_1_r;
+    \$112  = rq0_shift_1;
     if (rst) begin
-      \$305  = 25'h0000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = rq1_x[22:17];
+    \$113  = rq0_shift_2;
     if (rst) begin
-      \$306  = 6'h00;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = rq1_mult_1[16:0];
+    \$114  = rq0_shift_3;
     if (rst) begin
-      \$307  = 17'h00000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$57 ;
+    \$115  = rq0_shift_4;
     if (rst) begin
-      \$308  = 23'h000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rq1_part1_0;
+    \$116  = rq0_shift_5;
     if (rst) begin
-      \$309  = 23'h000000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = rq1_part1_0_r;
+    \$117  = rq0_shift_6;
     if (rst) begin
-      \$310  = 23'h000000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = rq1_x[22:17];
+    \$118  = rq0_shift_7;
     if (rst) begin
-      \$311  = 6'h00;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = rq1_mult_1[24:17];
+    \$119  = rq0_shift_8;
     if (rst) begin
-      \$312  = 8'h00;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$58 ;
+    \$120  = \$13 ;
     if (rst) begin
-      \$313  = 14'h0000;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = rq1_part1_1;
+    \$121  = rq0_half_1;
     if (rst) begin
-      \$314  = 14'h0000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = rq1_part1_1_r;
+    \$122  = rq0_half_2;
     if (rst) begin
-      \$315  = 14'h0000;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$62 [47:0];
+    \$123  = rq0_half_3;
     if (rst) begin
-      \$316  = 48'h000000000000;
+      \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$66 [47:0];
+    \$124  = rq0_half_4;
     if (rst) begin
-      \$317  = 48'h000000000000;
+      \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$68 [47:0];
+    \$125  = rq0_half_5;
     if (rst) begin
-      \$318  = 48'h000000000000;
+      \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$69 ;
+    \$126  = rq0_half_6;
     if (rst) begin
-      \$319  = 48'h000000000000;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$70 ;
+    \$127  = rq0_half_7;
     if (rst) begin
-      \$320  = 1'h0;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = \$73 ;
+    \$128  = rq0_half_8;
     if (rst) begin
-      \$321  = 1'h0;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$77 [7:0];
+    \$129  = \$14 ;
     if (rst) begin
-      \$322  = 8'h00;
+      \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = \$82 ;
+    \$130  = rq0_mask_1;
     if (rst) begin
-      \$323  = 1'h0;
+      \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = \$87 ;
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$324  = 1'h0;
+      \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = \$88 ;
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = rq2_mult_1;
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = rq2_mult_2;
+    \$134  = rq0_mask_5;
     if (rst) begin
-      \$327  = 25'h0000000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = rq2_mult_3;
+    \$135  = rq0_mask_6;
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = rq2_mult_4;
+    \$136  = rq0_mask_7;
     if (rst) begin
-      \$329  = 25'h0000000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = rq2_mult_5;
+    \$137  = rq0_mask_8;
     if (rst) begin
-      \$330  = 25'h0000000;
+      \$137  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = rq2_mult_6;
+    \$138  = i__payload;
     if (rst) begin
-      \$331  = 25'h0000000;
+      \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = rq2_mult_7;
+    \$139  = rq0_x[16:0];
     if (rst) begin
-      \$332  = 25'h0000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = rq2_mult_8;
+    \$140  = rq0_mult_1[16:0];
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = i__payload[68:46];
+    \$141  = \$15 ;
     if (rst) begin
-      \$334  = 23'h000000;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rq2_x[16:0];
+    \$142  = rq0_part0_0;
     if (rst) begin
-      \$335  = 17'h00000;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = rq2_mult_1[16:0];
+    \$143  = rq0_part0_0_r;
     if (rst) begin
-      \$336  = 17'h00000;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = \$89 ;
+    \$144  = rq0_x[16:0];
     if (rst) begin
-      \$337  = 34'h000000000;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = rq2_part0_0;
+    \$145  = rq0_mult_1[24:17];
     if (rst) begin
-      \$338  = 34'h000000000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rq2_part0_0_r;
+    \$146  = \$16 ;
     if (rst) begin
-      \$339  = 34'h000000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = rq2_x[16:0];
+    \$147  = rq0_part0_1;
     if (rst) begin
-      \$340  = 17'h00000;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rq2_mult_1[24:17];
+    \$148  = rq0_part0_1_r;
     if (rst) begin
-      \$341  = 8'h00;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$90 ;
+    \$149  = rq0_x[22:17];
     if (rst) begin
-      \$342  = 25'h0000000;
+      \$149  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = rq2_part0_1;
+    \$150  = rq0_mult_1[16:0];
     if (rst) begin
-      \$343  = 25'h0000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = rq2_part0_1_r;
+    \$151  = \$17 ;
     if (rst) begin
-      \$344  = 25'h0000000;
+      \$151  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rq2_x[22:17];
+    \$152  = rq0_part1_0;
     if (rst) begin
-      \$345  = 6'h00;
+      \$152  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = rq2_mult_1[16:0];
+    \$153  = rq0_part1_0_r;
     if (rst) begin
-      \$346  = 17'h00000;
+      \$153  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = \$91 ;
+    \$154  = rq0_x[22:17];
     if (rst) begin
-      \$347  = 23'h000000;
+      \$154  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = rq2_part1_0;
+    \$155  = rq0_mult_1[24:17];
     if (rst) begin
-      \$348  = 23'h000000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rq2_part1_0_r;
+    \$156  = \$18 ;
     if (rst) begin
-      \$349  = 23'h000000;
+      \$156  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = rq2_x[22:17];
+    \$157  = rq0_part1_1;
     if (rst) begin
-      \$350  = 6'h00;
+      \$157  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rq2_mult_1[24:17];
+    \$158  = rq0_part1_1_r;
     if (rst) begin
-      \$351  = 8'h00;
+      \$158  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = \$92 ;
+    \$159  = \$22 [47:0];
     if (rst) begin
-      \$352  = 14'h0000;
+      \$159  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rq2_part1_1;
+    \$160  = \$26 [47:0];
     if (rst) begin
-      \$353  = 14'h0000;
+      \$160  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = rq2_part1_1_r;
+    \$161  = \$28 [47:0];
     if (rst) begin
-      \$354  = 14'h0000;
+      \$161  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = \$96 [47:0];
+    \$162  = \$29 ;
     if (rst) begin
-      \$355  = 48'h000000000000;
+      \$162  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = \$100 [47:0];
+    \$163  = \$30 ;
     if (rst) begin
-      \$356  = 48'h000000000000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = \$102 [47:0];
+    \$164  = \$33 ;
     if (rst) begin
-      \$357  = 48'h000000000000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$103 ;
+    \$165  = \$37 [7:0];
     if (rst) begin
-      \$358  = 48'h000000000000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = \$104 ;
+    \$166  = \$42 ;
     if (rst) begin
-      \$359  = 1'h0;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$107 ;
+    \$167  = \$47 ;
     if (rst) begin
-      \$360  = 1'h0;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = \$111 [7:0];
+    \$168  = \$5 [3:0];
     if (rst) begin
-      \$361  = 8'h00;
+      \$168  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = \$116 ;
+    \$169  = \$54 ;
     if (rst) begin
-      \$362  = 1'h0;
+      \$169  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = \$121 ;
-    if (rst) begin
-      \$363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = \$122 ;
-    if (rst) begin
-      \$364  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = rq3_mult_1;
-    if (rst) begin
-      \$365  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = rq3_mult_2;
-    if (rst) begin
-      \$366  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = rq3_mult_3;
-    if (rst) begin
-      \$367  = 25'h0000000;
+    \$170  = \$signature__addr ;
+    if (\$61 ) begin
+      \$170  = \$64 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = rq3_mult_4;
     if (rst) begin
-      \$368  = 25'h0000000;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rq3_mult_5;
-    if (rst) begin
-      \$369  = 25'h0000000;
+    \$171  = rport__addr;
+    if (\$68 ) begin
+      \$171  = \$71 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = rq3_mult_6;
     if (rst) begin
-      \$370  = 25'h0000000;
+      \$171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = rq3_mult_7;
+    \$172  = \$84 [3:0];
     if (rst) begin
-      \$371  = 25'h0000000;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = rq3_mult_8;
-    if (rst) begin
-      \$372  = 25'h0000000;
+    \$173  = o__valid;
+    if (\$86 ) begin
+      \$173  = \$88 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = \$123 ;
     if (rst) begin
-      \$373  = 6'h00;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = rq3_shift_1;
-    if (rst) begin
-      \$374  = 6'h00;
+    \$174  = o__payload;
+    if (\$86 ) begin
+      \$174  = \$90 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = rq3_shift_2;
     if (rst) begin
-      \$375  = 6'h00;
+      \$174  = 8'h00;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$14 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[22:0];
-  assign \i__payload[1]  = i__payload[45:23];
-  assign \i__payload[2]  = i__payload[68:46];
-  assign \i__payload[3]  = i__payload[91:69];
-  assign \i__payload[4]  = i__payload[114:92];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign \q_in[4]  = q_in[39:32];
-  assign q_in[39:32] = \$10 ;
-  assign q_in[31:24] = \$8 ;
-  assign q_in[23:16] = \$6 ;
-  assign q_in[15:8] = \$4 ;
-  assign q_in[7:0] = \$2 ;
-  assign rq0_rem[47:34] = 14'h0000;
-  assign rq0_rem[33:0] = rq0_prod[33:0];
-  assign rq1_rem[47:34] = 14'h0000;
-  assign rq1_rem[33:0] = rq1_prod[33:0];
-  assign rq2_rem[47:34] = 14'h0000;
-  assign rq2_rem[33:0] = rq2_prod[33:0];
-  assign rq4_rem[47:34] = 14'h0000;
-  assign rq4_rem[33:0] = rq4_prod[33:0];
-  assign \$16  = group;
-  assign \$25  = { 1'h0, rq0_part0_0_rr };
-  assign \$27  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$29  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
-  assign \$31  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
-  assign \$35  = { rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47], rq0_prod[47:34] };
-  assign \$38  = 1'h1;
-  assign \$39  = \$37 ;
-  assign \$59  = { 1'h0, rq1_part0_0_rr };
-  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$63  = { rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr[22], rq1_part1_0_rr, 17'h00000 };
-  assign \$65  = { rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr[13], rq1_part1_1_rr, 34'h000000000 };
-  assign \$69  = { rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47], rq1_prod[47:34] };
-  assign \$72  = 1'h1;
-  assign \$73  = \$71 ;
-  assign \$93  = { 1'h0, rq2_part0_0_rr };
-  assign \$95  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$97  = { rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr[22], rq2_part1_0_rr, 17'h00000 };
-  assign \$99  = { rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr[13], rq2_part1_1_rr, 34'h000000000 };
-  assign \$103  = { rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47], rq2_prod[47:34] };
-  assign \$106  = 1'h1;
-  assign \$107  = \$105 ;
-  assign \$130  = { 1'h0, rq3_part0_0_rr };
-  assign \$132  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$134  = { rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr[22], rq3_part1_0_rr, 17'h00000 };
-  assign \$136  = { rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr[13], rq3_part1_1_rr, 34'h000000000 };
-  assign \$164  = { 1'h0, rq4_part0_0_rr };
-  assign \$166  = { 14'h0000, rq4_part0_1_rr, 17'h00000 };
-  assign \$168  = { rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr[22], rq4_part1_0_rr, 17'h00000 };
-  assign \$170  = { rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr[13], rq4_part1_1_rr, 34'h000000000 };
-  assign \$174  = { rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47], rq4_prod[47:34] };
-  assign \$177  = 1'h1;
-  assign \$178  = \$176 ;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$23  = { rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr[22], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
