@@ -28,6 +28,7 @@ from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 __all__ = ["EdgeTimes", "bottleneck", "steady_interval", "expected_cycles", "schedule", "fifo_occupancy", "fifo_depths", "room_after"]
 
 NEVER = np.int64(-(1 << 40))  # no constraint
+SEARCH_SLACK = 8  # FIFO slots below which fifo_depths keeps the occupancy bound rather than search
 FIFO_LATENCY = 2  # a beat written to an empty FIFO is readable two cycles later
 
 Times = np.ndarray  # int64 cycle per beat
@@ -288,7 +289,9 @@ def _meets(df: Dataflow, fw: _Forward, src: str, images: int, reads: dict,
 
 
 def fifo_depths(df: Dataflow, images: int = 3, interval: int | None = None) -> dict[tuple[str, str, int], int]:
-    """The least depth of every FIFO edge that delays no consumer's reads in the schedule.
+    """The least depth of every FIFO edge that delays no consumer's reads in the schedule (at
+    least the depth the edge has, e.g. a join's; within :data:`SEARCH_SLACK` of the schedule's
+    occupancy bound, that bound).
 
     From the outputs back: a stage's reads are fixed (its consumers' depths chosen), each of its
     input FIFOs gets the least depth (binary search) with which its producer, re-run with that
@@ -308,7 +311,9 @@ def fifo_depths(df: Dataflow, images: int = 3, interval: int | None = None) -> d
                       fifo_occupancy(EdgeTimes(e, fw.produced[src], reads[e.src, e.dst, e.port])) + 1) for e in outs}
         depths = dict(top)
         for e in outs:
-            lo, hi = _depth_floor(reads[e.src, e.dst, e.port]), top[e]
+            lo, hi = max(_depth_floor(reads[e.src, e.dst, e.port]), e.fifo.depth if e.fifo is not None else 0), top[e]
+            if hi - lo <= SEARCH_SLACK:  # a few slots: not worth the producer's re-runs
+                lo = hi
             while lo < hi:
                 mid = (lo + hi) // 2
                 if _meets(df, fw, src, images, reads, {**top, e: mid}) is not None:
