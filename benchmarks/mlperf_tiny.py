@@ -1,8 +1,8 @@
-"""MLPerf Tiny (AD08, ResNet-8, DS-CNN) compiled at a 256 DSP-block budget vs SCALE-Sim 3.0 on a
+"""MLPerf Tiny (AD08, ResNet-8, DS-CNN) compiled at 256 MAC multipliers vs SCALE-Sim 3.0 on a
 16x16 systolic array (issue 20's benchmark).
 
 Per network: the reference architecture with random weights, quantized by onnxruntime's
-``quantize_static`` (``tests/mlperf_tiny.py``); ``hwaccel.compile`` (``dsp=256``, in a child process
+``quantize_static`` (``tests/mlperf_tiny.py``); ``hwaccel.compile`` (``multipliers=256``, in a child process
 with a time limit) and ``hwaccel.verify`` of a few inputs on Verilator (another child process):
 interval and first-output latency from the build's cycle model, RTL cycles against the model's,
 MAC utilization = the float network's MACs / (interval x MAC multipliers), MAC multipliers, DSP blocks, compile and
@@ -104,7 +104,7 @@ def hwaccel_side(name: str, work: Path, opts: argparse.Namespace) -> dict:
     model = mlperf_tiny.quantized_model(name, work)
     row["quantize_seconds"] = time.perf_counter() - start
     row["macs"] = summarize(load_model(str(model.with_name(f"{name}.onnx")))).total_macs  # the float network's
-    budget = {"multipliers": opts.multipliers} if opts.multipliers else {"dsp": opts.dsp}
+    budget = {"dsp": opts.dsp} if opts.dsp else {"multipliers": opts.multipliers or 256}
     print(f"[{name}] compile {budget} (limit {opts.compile_timeout:.0f} s)", flush=True)
     build = work / name
     compiled = child("compile", {"model": str(model), "build": str(build), "budget": budget}, opts.compile_timeout,
@@ -214,8 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-scalesim", action="store_true", help="hwaccel only")
     parser.add_argument("--dataflows", nargs="+", choices=DATAFLOWS, default=list(DATAFLOWS))
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--dsp", type=int, default=256, help="DSP-block budget (default 256)")
-    budget.add_argument("--multipliers", type=int, help="MAC-multiplier budget instead of --dsp")
+    budget.add_argument("--dsp", type=int, help="DSP-block budget instead of --multipliers")
+    budget.add_argument("--multipliers", type=int, help="MAC-multiplier budget (default 256, as the issue's targets count)")
     parser.add_argument("--count", type=int, default=3, help="inputs verified on Verilator (default 3)")
     parser.add_argument("--compile-timeout", type=float, default=600.0)
     parser.add_argument("--verify-timeout", type=float, default=1800.0)
@@ -238,8 +238,8 @@ def main(argv: list[str] | None = None) -> None:
                 hw = hwaccel_side(name, work / name, opts)
                 row["hwaccel"] = {**hw, "machine": machine()}
             results[name] = row
-            data.update({"results": results, "budget": {"multipliers": opts.multipliers} if opts.multipliers
-                         else {"dsp": opts.dsp}, "verify_count": opts.count, "array": "16x16",
+            data.update({"results": results, "budget": {"dsp": opts.dsp} if opts.dsp
+                         else {"multipliers": opts.multipliers or 256}, "verify_count": opts.count, "array": "16x16",
                          "scalesim_packages": list(PACKAGES), "target_intervals": TARGET_INTERVALS,
                          "scalesim_issue_cycles": ISSUE_CYCLES})
             write_json(opts.name, data)  # after each network: a later crash keeps what was measured
