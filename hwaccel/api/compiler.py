@@ -81,7 +81,9 @@ def compile_model(model: str | os.PathLike[str], calib: str | os.PathLike[str] |
                            f"(interval {report.interval_cycles:g} cycles at {target.clock_mhz:g} MHz); ask for less")
     source = hashlib.sha256(Path(model).read_bytes()).hexdigest()
     host = sorted({n.op for n in df.host_pre + df.host_post})
-    layers = [{"name": s.name, "kind": s.kind, "source": list(s.source), "simd": s.in_lanes, "pe": s.lanes,
+    layers = [{"name": s.name, "kind": s.kind, "source": list(s.source), "lanes_in": s.in_lanes, "lanes_out": s.lanes,
+               "simd": next((getattr(u, "simd") for u in s.units if u.unit_kind == "matvec"), s.in_lanes),
+               "pe": next((getattr(u, "pe") for u in s.units if u.unit_kind == "matvec"), s.lanes),
                "shape": list(s.shape), "encoding": {"bits": s.encoding.bits, "signed": s.encoding.signed,
                                                     "zero_point": s.encoding.zero_point, "scale": s.encoding.scale},
                "acc_bits": next((getattr(u, "acc_bits") for u in s.units if u.unit_kind in ("matvec", "depthwise")), None)}

@@ -66,6 +66,8 @@ class LayerReport:
     multipliers: int  # DSP blocks (18 x 18)
     memory_bits: int
     mac_utilization: float  # scheduled macs / (array_lanes * network interval); 0 without MACs
+    simd: int = 0  # the MatVec's folding (0 without one); its stream lanes may differ (Regroups)
+    pe: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def layer_reports(df: Dataflow, run: Run) -> list[LayerReport]:
             s.name, s.kind, list(s.source), s.in_lanes, s.lanes, max(u.image_cycles(s.shape) for u in s.units),
             run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, sum(u.mac_multipliers() for u in s.units),
             lanes, sum(u.dsp_blocks() for u in s.units), sum(u.memory_bits() for u in s.units),
-            done / (lanes * interval) if lanes else 0.0))
+            done / (lanes * interval) if lanes else 0.0, *_fold(s)))
     return layers
 
 
@@ -171,10 +173,17 @@ def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None) ->
                        n0, k, p, layers)
 
 
+def _fold(s: Stage) -> tuple[int, int]:
+    """``(simd, pe)`` of the stage's MatVec; ``(0, 0)`` without one."""
+    mv = next((u for u in s.units if isinstance(u, MatVecParams)), None)
+    return (0, 0) if mv is None else (mv.simd, mv.pe)
+
+
 def format_report(r: CycleReport) -> str:
-    """The report as a table."""
-    head = ("layer", "kind", "simd", "pe", "II", "latency", "MACs", "mults", "mem bits", "MAC util")
-    rows = [head] + [(l.name, l.kind, str(l.lanes_in), str(l.lanes_out), str(l.interval_cycles), str(l.latency_cycles),
+    """The report as a table: a stage's stream lanes in and out, its MatVec's simd x pe."""
+    head = ("layer", "kind", "lanes", "simd x pe", "II", "latency", "MACs", "mults", "mem bits", "MAC util")
+    rows = [head] + [(l.name, l.kind, f"{l.lanes_in}>{l.lanes_out}" if l.lanes_in != l.lanes_out else str(l.lanes_in),
+                      f"{l.simd}x{l.pe}" if l.simd else "-", str(l.interval_cycles), str(l.latency_cycles),
                       str(l.macs), str(l.multipliers), str(l.memory_bits), f"{l.mac_utilization:.1%}" if l.mac_multipliers else "-")
                      for l in r.layers]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
