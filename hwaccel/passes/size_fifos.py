@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..perf.schedule import fifo_depths
+from ..perf.schedule import fifo_depths, steady_interval
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge, unit_codes
 from ..units.fifo import FifoParams
 
@@ -70,12 +70,14 @@ def initial_fifos(df: Dataflow, edges: tuple[Edge, ...]) -> tuple[Edge, ...]:
 
 
 def size_fifos(df: Dataflow, images: int = IMAGES) -> Dataflow:
-    """Every FIFO at the depth the analytic schedule needs (joins at least :func:`join_depth`)."""
-    need = fifo_depths(df, images)
+    """Every FIFO at the depth the analytic schedule needs (joins at least :func:`join_depth`); the
+    schedule's steady interval goes into the folding summary (``steady_interval``)."""
+    interval = steady_interval(df, images)
+    need = fifo_depths(df, images, interval)
     edges = []
     for e in df.edges:
         if e.fifo is not None:
             depth = max(e.fifo.depth, need.get((e.src, e.dst, e.port), MIN_DEPTH))
             e = replace(e, fifo=replace(e.fifo, depth=depth))
         edges.append(e)
-    return df.replace(edges=tuple(edges))
+    return df.replace(edges=tuple(edges), folding={**df.folding, "steady_interval": interval})

@@ -45,6 +45,7 @@ from ..units.depthwise import DepthwiseParams
 from ..units.matvec import MatVecParams
 from ..units.window import WindowParams
 from .network import Run, simulate
+from .schedule import steady_interval
 
 __all__ = ["LayerReport", "CycleReport", "cycle_model", "periodic_run", "total_cycles", "layer_reports", "format_report"]
 
@@ -135,10 +136,12 @@ def _mac_work(s: Stage) -> tuple[int, float]:
     return mv.array_lanes(s.groups, channels), s.macs * mv.scheduled_mac_fraction(s.groups, channels)
 
 
-def layer_reports(df: Dataflow, run: Run) -> list[LayerReport]:
-    """Per-stage figures; latencies from ``run`` (image 1), utilization at its steady-state interval."""
-    assert run.period is not None
-    interval = run.period[2] / run.period[1]
+def layer_reports(df: Dataflow, run: Run, interval: float | None = None) -> list[LayerReport]:
+    """Per-stage figures; latencies from ``run`` (image 1), utilization at its steady-state interval
+    (``interval``, default the run's period)."""
+    if interval is None:
+        assert run.period is not None
+        interval = run.period[2] / run.period[1]
     layers = []
     for s in df.stages:
         lanes, done = _mac_work(s)
@@ -150,19 +153,31 @@ def layer_reports(df: Dataflow, run: Run) -> list[LayerReport]:
     return layers
 
 
-def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None) -> CycleReport:
+def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None, periodic: bool = True) -> CycleReport:
     """Latency, interval, total cycles and per-layer figures of ``df`` for ``batch`` inputs.
 
-    ``clock_mhz`` defaults to the clock the dataflow was folded for (100 MHz if none).
+    ``clock_mhz`` defaults to the clock the dataflow was folded for (100 MHz if none). Without
+    ``periodic`` (what ``compile`` reports) one run of ``batch`` inputs gives the latency and total,
+    and the interval is the analytic schedule's steady interval
+    (:func:`~.schedule.steady_interval`, which tests check against periodic runs); the period
+    fields are then 0. A network whose join FIFOs hold whole images may take hundreds of images to
+    become periodic.
     """
     clock = float(clock_mhz if clock_mhz is not None else df.folding.get("target", {}).get("clock_mhz", 100.0))
     if not clock > 0:
         raise SimulationError(f"clock_mhz must be positive, not {clock_mhz!r}")
-    total, run = total_cycles(df, batch)
-    assert run.period is not None
-    n0, k, p = run.period
-    interval = p / k
-    layers = layer_reports(df, run)
+    if periodic:
+        total, run = total_cycles(df, batch)
+        assert run.period is not None
+        n0, k, p = run.period
+        interval: float = p / k
+    else:
+        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+            raise SimulationError(f"batch must be a positive integer, not {batch!r}")
+        run = simulate(df, batch)
+        total, (n0, k, p) = run.cycles, (0, 0, 0)
+        interval = float(df.folding.get("steady_interval") or steady_interval(df))
+    layers = layer_reports(df, run, interval)
     fifo_bits = sum(e.fifo.memory_bits() for e in df.edges if e.fifo is not None)
     macs = sum(s.macs for s in df.stages)
     lanes = sum(l.array_lanes for l in layers)
