@@ -263,7 +263,8 @@ def test_network_with_regroups_in_amaranth_sim() -> None:
     graph, x = zoo_fixed("cnn"), zoo_inputs("cnn", 2)
     plain = to_dataflow(graph, fifos=False)
     df = size_fifos(_with_regroups(plain))
-    assert sum(isinstance(u, RegroupParams) for s in df.stages for u in s.units) == 2 * 3
+    count = lambda d: sum(isinstance(u, RegroupParams) for s in d.stages for u in s.units)  # noqa: E731
+    assert count(df) == count(plain) + 2 * 3  # the default folding may regroup already
     want = run_dataflow(plain, {"input": x})[plain.output.value]
     assert np.array_equal(run_dataflow(df, {"input": x})[df.output.value], want)
     run = simulate(df, None, stop_periodic=True)
