@@ -834,7 +834,7 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [2:0] \$16 ;
+  wire [4:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
@@ -842,36 +842,36 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [2:0] \$23 ;
+  wire [4:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg [1:0] \$29 ;
-  wire [2:0] \$3 ;
+  reg [2:0] \$27 ;
+  reg [2:0] \$28 ;
+  reg [3:0] \$29 ;
+  wire [4:0] \$3 ;
   reg \$30 ;
   wire \$4 ;
-  wire [1:0] \$5 ;
+  wire [3:0] \$5 ;
   wire \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [1:0] \$9 ;
+  wire [3:0] \$9 ;
   input clk;
   wire clk;
-  (* init = 1'h0 *)
-  wire consume;
-  reg [1:0] inner_level = 2'h0;
+  (* init = 3'h0 *)
+  wire [2:0] consume;
+  reg [3:0] inner_level = 4'h0;
   wire inner_r_rdy;
-  wire [1:0] level;
-  (* init = 1'h0 *)
-  wire produce;
+  wire [3:0] level;
+  (* init = 3'h0 *)
+  wire [2:0] produce;
   output [15:0] r_data;
   wire [15:0] r_data;
   input r_en;
   wire r_en;
-  wire [1:0] r_level;
-  reg r_port__addr = 1'h0;
+  wire [3:0] r_level;
+  reg [2:0] r_port__addr = 3'h0;
   wire [15:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -881,17 +881,23 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   wire [15:0] w_data;
   input w_en;
   wire w_en;
-  wire [1:0] w_level;
-  reg w_port__addr = 1'h0;
+  wire [3:0] w_level;
+  reg [2:0] w_port__addr = 3'h0;
   input [15:0] w_port__data;
   wire [15:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [15:0] storage [1:0];
+  reg [15:0] storage [7:0];
   initial begin
     storage[0] = 16'h0000;
     storage[1] = 16'h0000;
+    storage[2] = 16'h0000;
+    storage[3] = 16'h0000;
+    storage[4] = 16'h0000;
+    storage[5] = 16'h0000;
+    storage[6] = 16'h0000;
+    storage[7] = 16'h0000;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -904,7 +910,7 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 2'h2;
+  assign w_rdy = inner_level != 4'h8;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -946,33 +952,33 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$27  = w_port__addr;
     if (\$4 ) begin
-      \$27  = \$5 [0];
+      \$27  = \$5 [2:0];
     end
     if (rst) begin
-      \$27  = 1'h0;
+      \$27  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$28  = r_port__addr;
     if (\$8 ) begin
-      \$28  = \$9 [0];
+      \$28  = \$9 [2:0];
     end
     if (rst) begin
-      \$28  = 1'h0;
+      \$28  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$29  = inner_level;
     if (\$15 ) begin
-      \$29  = \$16 [1:0];
+      \$29  = \$16 [3:0];
     end
     if (\$22 ) begin
-      \$29  = \$23 [1:0];
+      \$29  = \$23 [3:0];
     end
     if (rst) begin
-      \$29  = 2'h0;
+      \$29  = 4'h0;
     end
   end
   always @* begin
@@ -987,9 +993,9 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
       \$30  = 1'h0;
     end
   end
-  assign w_level = \$3 [1:0];
-  assign level = \$3 [1:0];
-  assign r_level = \$3 [1:0];
+  assign w_level = \$3 [3:0];
+  assign level = \$3 [3:0];
+  assign r_level = \$3 [3:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;

@@ -624,49 +624,52 @@ module \top_fifo_conv0_maxpool1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
+  wire [2:0] \$11 ;
+  wire [2:0] \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [2:0] \$16 ;
+  wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [2:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [2:0] \$23 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg [1:0] \$29 ;
-  wire [2:0] \$3 ;
-  reg \$30 ;
+  wire [2:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  reg [1:0] \$30 ;
+  reg [1:0] \$31 ;
+  reg [1:0] \$32 ;
+  reg \$33 ;
   wire \$4 ;
-  wire [1:0] \$5 ;
-  wire \$6 ;
+  wire [2:0] \$5 ;
+  wire [2:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [1:0] \$9 ;
+  wire \$9 ;
   input clk;
   wire clk;
-  (* init = 1'h0 *)
-  wire consume;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
   reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
-  wire [1:0] level;
-  (* init = 1'h0 *)
-  wire produce;
+  wire [2:0] level;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
   output [31:0] r_data;
   wire [31:0] r_data;
   input r_en;
   wire r_en;
-  wire [1:0] r_level;
-  reg r_port__addr = 1'h0;
+  wire [2:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
   wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -676,17 +679,18 @@ module \top_fifo_conv0_maxpool1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   wire [31:0] w_data;
   input w_en;
   wire w_en;
-  wire [1:0] w_level;
-  reg w_port__addr = 1'h0;
+  wire [2:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
   input [31:0] w_port__data;
   wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [1:0];
+  reg [31:0] storage [2:0];
   initial begin
     storage[0] = 32'd0;
     storage[1] = 32'd0;
+    storage[2] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -699,92 +703,95 @@ module \top_fifo_conv0_maxpool1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 2'h2;
+  assign w_rdy = inner_level != 2'h3;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
-  assign \$3  = inner_level + r_rdy;
-  assign \$4  = w_rdy & w_en;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 2'h2;
   assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = ~ r_rdy;
-  assign \$7  = \$6  | r_en;
-  assign \$8  = inner_r_rdy & \$7 ;
-  assign \$9  = r_port__addr + 1'h1;
-  assign \$10  = w_rdy & w_en;
-  assign \$11  = ~ r_rdy;
-  assign \$12  = \$11  | r_en;
-  assign \$13  = inner_r_rdy & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$10  & \$14 ;
-  assign \$16  = inner_level + 1'h1;
-  assign \$17  = ~ r_rdy;
-  assign \$18  = \$17  | r_en;
-  assign \$19  = inner_r_rdy & \$18 ;
-  assign \$20  = w_rdy & w_en;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = inner_level - 1'h1;
-  assign \$24  = ~ r_rdy;
-  assign \$25  = \$24  | r_en;
-  assign \$26  = inner_r_rdy & \$25 ;
+  assign \$6  = \$4  ? 3'h0 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 2'h2;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 3'h0 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
   always @(posedge clk)
-    w_port__addr <= \$27 ;
+    w_port__addr <= \$30 ;
   always @(posedge clk)
-    r_port__addr <= \$28 ;
+    r_port__addr <= \$31 ;
   always @(posedge clk)
-    inner_level <= \$29 ;
+    inner_level <= \$32 ;
   always @(posedge clk)
-    r_rdy <= \$30 ;
+    r_rdy <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$27  = w_port__addr;
-    if (\$4 ) begin
-      \$27  = \$5 [0];
+    \$30  = w_port__addr;
+    if (\$3 ) begin
+      \$30  = \$6 [1:0];
     end
     if (rst) begin
-      \$27  = 1'h0;
+      \$30  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$28  = r_port__addr;
-    if (\$8 ) begin
-      \$28  = \$9 [0];
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [1:0];
     end
     if (rst) begin
-      \$28  = 1'h0;
+      \$31  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$29  = inner_level;
-    if (\$15 ) begin
-      \$29  = \$16 [1:0];
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [1:0];
     end
-    if (\$22 ) begin
-      \$29  = \$23 [1:0];
+    if (\$25 ) begin
+      \$32  = \$26 [1:0];
     end
     if (rst) begin
-      \$29  = 2'h0;
+      \$32  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$30  = r_rdy;
-    if (\$26 ) begin
-      \$30  = 1'h1;
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
     end else if (r_en) begin
-      \$30  = 1'h0;
+      \$33  = 1'h0;
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$33  = 1'h0;
     end
   end
-  assign w_level = \$3 [1:0];
-  assign level = \$3 [1:0];
-  assign r_level = \$3 [1:0];
+  assign level = w_level;
+  assign r_level = w_level;
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -966,15 +973,15 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [2:0] \$11 ;
-  wire [2:0] \$12 ;
+  wire [3:0] \$11 ;
+  wire [3:0] \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [2:0] \$19 ;
+  wire [3:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -982,36 +989,36 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [2:0] \$26 ;
+  wire [3:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  reg [1:0] \$30 ;
-  reg [1:0] \$31 ;
-  reg [1:0] \$32 ;
+  reg [2:0] \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
   reg \$33 ;
   wire \$4 ;
-  wire [2:0] \$5 ;
-  wire [2:0] \$6 ;
+  wire [3:0] \$5 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 2'h0 *)
-  wire [1:0] consume;
-  reg [1:0] inner_level = 2'h0;
+  (* init = 3'h0 *)
+  wire [2:0] consume;
+  reg [2:0] inner_level = 3'h0;
   wire inner_r_rdy;
-  wire [2:0] level;
-  (* init = 2'h0 *)
-  wire [1:0] produce;
+  wire [3:0] level;
+  (* init = 3'h0 *)
+  wire [2:0] produce;
   output [31:0] r_data;
   wire [31:0] r_data;
   input r_en;
   wire r_en;
-  wire [2:0] r_level;
-  reg [1:0] r_port__addr = 2'h0;
+  wire [3:0] r_level;
+  reg [2:0] r_port__addr = 3'h0;
   wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -1021,18 +1028,22 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   wire [31:0] w_data;
   input w_en;
   wire w_en;
-  wire [2:0] w_level;
-  reg [1:0] w_port__addr = 2'h0;
+  wire [3:0] w_level;
+  reg [2:0] w_port__addr = 3'h0;
   input [31:0] w_port__data;
   wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [2:0];
+  reg [31:0] storage [6:0];
   initial begin
     storage[0] = 32'd0;
     storage[1] = 32'd0;
     storage[2] = 32'd0;
+    storage[3] = 32'd0;
+    storage[4] = 32'd0;
+    storage[5] = 32'd0;
+    storage[6] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -1045,7 +1056,7 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 2'h3;
+  assign w_rdy = inner_level != 3'h7;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -1053,15 +1064,15 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
   assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 2'h2;
+  assign \$4  = w_port__addr == 3'h6;
   assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 3'h0 : \$5 ;
+  assign \$6  = \$4  ? 4'h0 : \$5 ;
   assign \$7  = ~ r_rdy;
   assign \$8  = \$7  | r_en;
   assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 2'h2;
+  assign \$10  = r_port__addr == 3'h6;
   assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 3'h0 : \$11 ;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
   assign \$13  = w_rdy & w_en;
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
@@ -1091,33 +1102,33 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
-      \$30  = \$6 [1:0];
+      \$30  = \$6 [2:0];
     end
     if (rst) begin
-      \$30  = 2'h0;
+      \$30  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
-      \$31  = \$12 [1:0];
+      \$31  = \$12 [2:0];
     end
     if (rst) begin
-      \$31  = 2'h0;
+      \$31  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
-      \$32  = \$19 [1:0];
+      \$32  = \$19 [2:0];
     end
     if (\$25 ) begin
-      \$32  = \$26 [1:0];
+      \$32  = \$26 [2:0];
     end
     if (rst) begin
-      \$32  = 2'h0;
+      \$32  = 3'h0;
     end
   end
   always @* begin

@@ -465,7 +465,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [77:0] probe;
   input rst;
   wire rst;
-  top_fifo_conv1_conv2_0 fifo_add3_conv4_0 (
+  top_fifo_add3_conv4_0 fifo_add3_conv4_0 (
     .clk(clk),
     .i__payload(\i__payload$216 ),
     .i__ready(\o0__ready$224 ),
@@ -475,7 +475,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$145 ),
     .rst(rst)
   );
-  top_fifo_add3_conv6_0 fifo_add3_conv6_0 (
+  top_fifo_conv1_conv2_0 fifo_add3_conv6_0 (
     .clk(clk),
     .i__payload(\i__payload$216 ),
     .i__ready(\o1__ready$230 ),
@@ -1353,13 +1353,13 @@ module \top.fork_conv0 (i__valid, o0__ready, o1__ready, i__ready, o0__valid, o1_
   assign \o1__payload[1]  = o0__payload[15:8];
 endmodule
 (* generator = "Amaranth" *)
-module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+module \top_fifo_add3_conv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [8:0] \$12 ;
-  wire [8:0] \$13 ;
+  wire [6:0] \$12 ;
+  wire [6:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -1367,43 +1367,43 @@ module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire [8:0] \$20 ;
+  wire [6:0] \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [8:0] \$27 ;
+  wire [6:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [8:0] \$3 ;
+  wire [6:0] \$3 ;
   wire \$30 ;
-  reg [7:0] \$31 ;
-  reg [7:0] \$32 ;
-  reg [7:0] \$33 ;
+  reg [5:0] \$31 ;
+  reg [5:0] \$32 ;
+  reg [5:0] \$33 ;
   reg \$34 ;
   wire \$4 ;
   wire \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
+  wire [6:0] \$6 ;
+  wire [6:0] \$7 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 8'h00 *)
-  wire [7:0] consume;
-  reg [7:0] inner_level = 8'h00;
+  (* init = 6'h00 *)
+  wire [5:0] consume;
+  reg [5:0] inner_level = 6'h00;
   wire inner_r_rdy;
-  wire [7:0] level;
-  (* init = 8'h00 *)
-  wire [7:0] produce;
+  wire [5:0] level;
+  (* init = 6'h00 *)
+  wire [5:0] produce;
   output [15:0] r_data;
   wire [15:0] r_data;
   input r_en;
   wire r_en;
-  wire [7:0] r_level;
-  reg [7:0] r_port__addr = 8'h00;
+  wire [5:0] r_level;
+  reg [5:0] r_port__addr = 6'h00;
   wire [15:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -1413,14 +1413,14 @@ module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
   wire [15:0] w_data;
   input w_en;
   wire w_en;
-  wire [7:0] w_level;
-  reg [7:0] w_port__addr = 8'h00;
+  wire [5:0] w_level;
+  reg [5:0] w_port__addr = 6'h00;
   input [15:0] w_port__data;
   wire [15:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [15:0] storage [138:0];
+  reg [15:0] storage [42:0];
   initial begin
     storage[0] = 16'h0000;
     storage[1] = 16'h0000;
@@ -1465,102 +1465,6 @@ module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
     storage[40] = 16'h0000;
     storage[41] = 16'h0000;
     storage[42] = 16'h0000;
-    storage[43] = 16'h0000;
-    storage[44] = 16'h0000;
-    storage[45] = 16'h0000;
-    storage[46] = 16'h0000;
-    storage[47] = 16'h0000;
-    storage[48] = 16'h0000;
-    storage[49] = 16'h0000;
-    storage[50] = 16'h0000;
-    storage[51] = 16'h0000;
-    storage[52] = 16'h0000;
-    storage[53] = 16'h0000;
-    storage[54] = 16'h0000;
-    storage[55] = 16'h0000;
-    storage[56] = 16'h0000;
-    storage[57] = 16'h0000;
-    storage[58] = 16'h0000;
-    storage[59] = 16'h0000;
-    storage[60] = 16'h0000;
-    storage[61] = 16'h0000;
-    storage[62] = 16'h0000;
-    storage[63] = 16'h0000;
-    storage[64] = 16'h0000;
-    storage[65] = 16'h0000;
-    storage[66] = 16'h0000;
-    storage[67] = 16'h0000;
-    storage[68] = 16'h0000;
-    storage[69] = 16'h0000;
-    storage[70] = 16'h0000;
-    storage[71] = 16'h0000;
-    storage[72] = 16'h0000;
-    storage[73] = 16'h0000;
-    storage[74] = 16'h0000;
-    storage[75] = 16'h0000;
-    storage[76] = 16'h0000;
-    storage[77] = 16'h0000;
-    storage[78] = 16'h0000;
-    storage[79] = 16'h0000;
-    storage[80] = 16'h0000;
-    storage[81] = 16'h0000;
-    storage[82] = 16'h0000;
-    storage[83] = 16'h0000;
-    storage[84] = 16'h0000;
-    storage[85] = 16'h0000;
-    storage[86] = 16'h0000;
-    storage[87] = 16'h0000;
-    storage[88] = 16'h0000;
-    storage[89] = 16'h0000;
-    storage[90] = 16'h0000;
-    storage[91] = 16'h0000;
-    storage[92] = 16'h0000;
-    storage[93] = 16'h0000;
-    storage[94] = 16'h0000;
-    storage[95] = 16'h0000;
-    storage[96] = 16'h0000;
-    storage[97] = 16'h0000;
-    storage[98] = 16'h0000;
-    storage[99] = 16'h0000;
-    storage[100] = 16'h0000;
-    storage[101] = 16'h0000;
-    storage[102] = 16'h0000;
-    storage[103] = 16'h0000;
-    storage[104] = 16'h0000;
-    storage[105] = 16'h0000;
-    storage[106] = 16'h0000;
-    storage[107] = 16'h0000;
-    storage[108] = 16'h0000;
-    storage[109] = 16'h0000;
-    storage[110] = 16'h0000;
-    storage[111] = 16'h0000;
-    storage[112] = 16'h0000;
-    storage[113] = 16'h0000;
-    storage[114] = 16'h0000;
-    storage[115] = 16'h0000;
-    storage[116] = 16'h0000;
-    storage[117] = 16'h0000;
-    storage[118] = 16'h0000;
-    storage[119] = 16'h0000;
-    storage[120] = 16'h0000;
-    storage[121] = 16'h0000;
-    storage[122] = 16'h0000;
-    storage[123] = 16'h0000;
-    storage[124] = 16'h0000;
-    storage[125] = 16'h0000;
-    storage[126] = 16'h0000;
-    storage[127] = 16'h0000;
-    storage[128] = 16'h0000;
-    storage[129] = 16'h0000;
-    storage[130] = 16'h0000;
-    storage[131] = 16'h0000;
-    storage[132] = 16'h0000;
-    storage[133] = 16'h0000;
-    storage[134] = 16'h0000;
-    storage[135] = 16'h0000;
-    storage[136] = 16'h0000;
-    storage[137] = 16'h0000;
-    storage[138] = 16'h0000;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -1573,7 +1477,7 @@ module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 8'h8b;
+  assign w_rdy = inner_level != 6'h2b;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -1581,15 +1485,15 @@ module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
   assign r_port__en = inner_r_rdy & \$2 ;
   assign \$3  = inner_level + r_rdy;
   assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr == 8'h8a;
+  assign \$5  = w_port__addr == 6'h2a;
   assign \$6  = w_port__addr + 1'h1;
-  assign \$7  = \$5  ? 9'h000 : \$6 ;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
   assign \$8  = ~ r_rdy;
   assign \$9  = \$8  | r_en;
   assign \$10  = inner_r_rdy & \$9 ;
-  assign \$11  = r_port__addr == 8'h8a;
+  assign \$11  = r_port__addr == 6'h2a;
   assign \$12  = r_port__addr + 1'h1;
-  assign \$13  = \$11  ? 9'h000 : \$12 ;
+  assign \$13  = \$11  ? 7'h00 : \$12 ;
   assign \$14  = w_rdy & w_en;
   assign \$15  = ~ r_rdy;
   assign \$16  = \$15  | r_en;
@@ -1619,33 +1523,33 @@ module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$31  = w_port__addr;
     if (\$4 ) begin
-      \$31  = \$7 [7:0];
+      \$31  = \$7 [5:0];
     end
     if (rst) begin
-      \$31  = 8'h00;
+      \$31  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$32  = r_port__addr;
     if (\$10 ) begin
-      \$32  = \$13 [7:0];
+      \$32  = \$13 [5:0];
     end
     if (rst) begin
-      \$32  = 8'h00;
+      \$32  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$33  = inner_level;
     if (\$19 ) begin
-      \$33  = \$20 [7:0];
+      \$33  = \$20 [5:0];
     end
     if (\$26 ) begin
-      \$33  = \$27 [7:0];
+      \$33  = \$27 [5:0];
     end
     if (rst) begin
-      \$33  = 8'h00;
+      \$33  = 6'h00;
     end
   end
   always @* begin
@@ -1660,9 +1564,9 @@ module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
       \$34  = 1'h0;
     end
   end
-  assign w_level = \$3 [7:0];
-  assign level = \$3 [7:0];
-  assign r_level = \$3 [7:0];
+  assign w_level = \$3 [5:0];
+  assign level = \$3 [5:0];
+  assign r_level = \$3 [5:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -3271,7 +3175,7 @@ module \top_fifo_conv5_add7_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
   assign r_port__data = r_data;
 endmodule
 (* generator = "Amaranth" *)
-module top_fifo_add3_conv6_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_fifo_add3_conv4_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
   input [15:0] i__payload;
@@ -3298,7 +3202,7 @@ module top_fifo_add3_conv6_0(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [15:0] w_data;
   wire w_en;
   wire w_rdy;
-  \top_fifo_add3_conv6_0.fifo  fifo (
+  \top_fifo_add3_conv4_0.fifo  fifo (
     .clk(clk),
     .r_data(o__payload),
     .r_en(o__ready),
