@@ -6,7 +6,9 @@ on the same fixed-point graph the build was compiled from, which also gives the 
 codes of the hardware partition's output value (before the host Dequantize and other host ops).
 The build's ``top.v`` runs in Verilator or Icarus through cocotb (:mod:`hwaccel.sim.bench_network`),
 or the :class:`~hwaccel.hw.top.NetworkTop` of its manifest in amaranth.sim. The cycle count for
-the N inputs fed back to back comes from :func:`hwaccel.perf.model.total_cycles`.
+the N inputs fed back to back comes from the cycle model: a run of the N inputs
+(:func:`hwaccel.perf.network.simulate`), or for many inputs :func:`hwaccel.perf.model.total_cycles`
+(its periodic run extended, the same count).
 
 The simulator builds in ``<build dir>/sim_build/<simulator>`` (``_waves`` appended for a traced
 build), reused while ``top.v`` is unchanged, or in a temporary folder removed afterwards when the
@@ -36,6 +38,7 @@ from ..ir.graph import Graph
 __all__ = ["SIMULATORS", "verify_build", "fixed_graph"]
 
 SIMULATORS = ("verilator", "icarus", "amaranth")
+DIRECT_RUN_INPUTS = 16  # up to this many inputs the cycle model runs them; beyond, it extrapolates its periodic run
 
 
 def fixed_graph(build: Path, manifest: dict, model: str | None = None, calib: str | None = None) -> Graph:
@@ -125,6 +128,7 @@ def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, si
     from ..golden.fixed import run_golden
     from ..hw.top import NetworkTop
     from ..perf.model import total_cycles
+    from ..perf.network import simulate
     from .bench_network import compare, make_case, run_pysim
 
     if simulator not in SIMULATORS:
@@ -134,8 +138,8 @@ def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, si
     graph = fixed_graph(root, manifest, model, calib)
     feeds, n = _take(load_inputs(inputs, graph), count)
     values = run_golden(graph, feeds, outputs=[df.input.value, df.output.value])
-    start = time.perf_counter()
-    cycles_model, _ = total_cycles(df, n)
+    start = time.perf_counter()  # a few inputs: one run; many: the periodic run's extrapolation (the same cycles)
+    cycles_model = simulate(df, n).cycles if n <= DIRECT_RUN_INPUTS else total_cycles(df, n)[0]
     model_seconds = time.perf_counter() - start
     top = NetworkTop(df)
     case = make_case(top, values[df.input.value], cycles_model)
