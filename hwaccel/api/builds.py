@@ -9,7 +9,7 @@ from pathlib import Path
 from ..build_dir import read_build
 from ..errors import HwaccelError
 from ..passes.fold_lanes import FoldTarget
-from ..perf.model import cycle_model
+from ..perf.model import DIRECT_RUN_INPUTS, cycle_model
 from .compiler import Steps, build_name, compile_model, write_compiled
 from .results import CompileResult, SimulateResult
 
@@ -90,6 +90,6 @@ def simulate(build: str | os.PathLike[str], batch: int = 1, clock_mhz: float | N
     """
     df, _ = read_build(build)
     start = time.perf_counter()
-    report = cycle_model(df, batch, clock_mhz)
+    report = cycle_model(df, batch, clock_mhz, periodic=isinstance(batch, int) and batch > DIRECT_RUN_INPUTS)
     seconds = time.perf_counter() - start
     return SimulateResult(str(build), df.name, len(df.stages), report, seconds)

@@ -62,7 +62,7 @@ def fpga_row(build: Path, device: str) -> tuple[Row, dict | None]:
                else f"no post-route fmax: {result.pnr_error or 'the design has no clock'}")
         return Row(engine, "estimated", device, error=why), result.to_dict()
     df, _ = read_build(build)
-    report = cycle_model(df, 1, result.fmax_mhz)
+    report = cycle_model(df, 1, result.fmax_mhz, periodic=False)
     hz = result.fmax_mhz * 1e6
     pins = "" if result.fits else "; the core fits, its stream ports exceed the package pins"
     row = Row(engine, "estimated", f"{device}, post-route fmax {result.fmax_mhz:.1f} MHz", report.interval_cycles / hz,

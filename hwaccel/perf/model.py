@@ -47,7 +47,10 @@ from ..units.window import WindowParams
 from .network import Run, simulate
 from .schedule import steady_interval
 
-__all__ = ["LayerReport", "CycleReport", "cycle_model", "periodic_run", "total_cycles", "layer_reports", "format_report"]
+__all__ = ["DIRECT_RUN_INPUTS", "LayerReport", "CycleReport", "cycle_model", "periodic_run", "total_cycles", "layer_reports", "format_report"]
+
+
+DIRECT_RUN_INPUTS = 16  # up to this many inputs, reports and verify run them; beyond, the periodic run is extended
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ from ..ir.graph import Graph
 __all__ = ["SIMULATORS", "verify_build", "fixed_graph"]
 
 SIMULATORS = ("verilator", "icarus", "amaranth")
-DIRECT_RUN_INPUTS = 16  # up to this many inputs the cycle model runs them; beyond, it extrapolates its periodic run
 
 
 def fixed_graph(build: Path, manifest: dict, model: str | None = None, calib: str | None = None) -> Graph:
@@ -127,7 +126,7 @@ def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, si
     """
     from ..golden.fixed import run_golden
     from ..hw.top import NetworkTop
-    from ..perf.model import total_cycles
+    from ..perf.model import DIRECT_RUN_INPUTS, total_cycles
     from ..perf.network import simulate
     from .bench_network import compare, make_case, run_pysim
 
