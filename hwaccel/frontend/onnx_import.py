@@ -19,6 +19,7 @@ from ..errors import ModelError, UnsupportedOpError
 from ..ir.graph import Dim, Graph, Node, TensorInfo
 from ..ir.ops import OPS
 from .safe_load import MAX_MODEL_BYTES, read_onnx
+from .validate import check_graph, check_proto
 
 __all__ = ["MIN_OPSET", "MAX_OPSET", "SUPPORTED_DTYPES", "load_model", "import_model", "model_opset"]
 
@@ -44,6 +45,7 @@ def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = Tr
     opset = model_opset(model, where)
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
+    check_proto(model, where)  # structure, names, tensor bytes and dims: before anything converts a tensor
     _check_ops(model, where, opset)
     try:
         onnx.checker.check_model(model)
@@ -53,7 +55,9 @@ def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = Tr
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as exc:
         raise ModelError(f"{where}: shape inference failed: {_first_line(exc)}") from None
+    check_proto(model, where, inferred=True)  # the inferred dims: positive and within the ceilings
     graph = _convert(model, where, opset)
+    check_graph(graph, where)  # each op's rank, shape, attribute and QDQ requirements, before any kernel runs
     return run_import_passes(graph) if passes else graph
 
 

@@ -14,7 +14,9 @@ Kernels stay in their own layer and register against the row (``ir`` imports no 
 Kinds (:data:`KERNEL_KINDS`): ``float`` (golden.float_ops, ONNX semantics), ``golden`` (golden.fixed,
 the exact integer specification; also QuantizeLinear/DequantizeLinear), ``lower`` (passes.lower,
 QDQ -> fixed-point rule), ``cpu`` and ``gpu`` (ref engines' fast kernels; an op without one runs its
-golden kernel there) and ``stage`` (passes.lower_stages, the hardware stage builder).
+golden kernel there), ``stage`` (passes.lower_stages, the hardware stage builder) and ``check``
+(frontend.validate_ops / validate_qdq: the import checks of ranks, shapes, attributes and quantization
+parameters, ``check(node, graph)`` raising ModelError).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ __all__ = ["Placement", "OpRow", "OpSpec", "OPS", "FIXED_OPS", "ROWS", "FIXED_DO
            "kernels", "row_of", "spec_of", "placement_of", "is_supported", "macs_of"]
 
 FIXED_DOMAIN = "hwaccel"
-KERNEL_KINDS = ("float", "golden", "lower", "cpu", "gpu", "stage")
+KERNEL_KINDS = ("float", "golden", "lower", "cpu", "gpu", "stage", "check")
 
 MacCounter = Callable[[Node, Graph], int]
 F = TypeVar("F", bound=Callable[..., Any])
