@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import HwaccelError, QuantizationError
-from ..files import Inputs, atomic_write_bytes, check_writable, load_inputs, save_arrays
+from ..files import Inputs, atomic_write_bytes, check_suffix, check_writable, load_inputs, save_arrays
 from ..frontend import load_model
+from ..frontend.validate import named
 from ..ir.graph import Graph
 from .results import QuantizeResult, RunResult
 
@@ -90,7 +91,8 @@ def quantize(model: str | os.PathLike[str], calib: Inputs, output: str | os.Path
     unknown = sorted(set(config.layer_bits) - weighted)
     if unknown:
         raise QuantizationError(f"layer_bits: unknown layer(s) {unknown}; layers with weights: {sorted(weighted)}")
-    qdq, report = quantize_graph(graph, load_inputs(calib, graph), config)
+    with named(str(model)):  # errors of the calibration run name the model
+        qdq, report = quantize_graph(graph, load_inputs(calib, graph), config)
     lowered = lower_model(qdq, str(out))  # proves the file lowers to fixed point before writing it
     atomic_write_bytes(out, qdq.SerializeToString(), force=force)
     host = sorted({n.op for n in lowered.nodes
@@ -160,9 +162,13 @@ def run(model: str | os.PathLike[str], inputs: Inputs, engine: str = "float", *,
         raise HwaccelError(f"--pipeline-stages must be a positive integer, not {pipeline_stages!r}")
     if workers is not None and workers < 1:
         raise HwaccelError(f"--workers must be a positive integer, not {workers!r}")
+    if output is not None:  # before any work
+        check_suffix(output)
+        check_writable(output, force)
     graph = load_model(model)
     feeds = load_inputs(inputs, graph)
-    outputs = _execute(str(model), engine, feeds, graph, workers, device, pipeline_stages)
+    with named(str(model)):  # an engine's error names the model
+        outputs = _execute(str(model), engine, feeds, graph, workers, device, pipeline_stages)
     if output is not None:
         save_arrays(output, outputs, force=force)
     batch = next(iter(feeds.values())).shape[0] if feeds else 0

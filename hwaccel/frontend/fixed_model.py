@@ -9,6 +9,7 @@ from ..files import load_inputs
 from ..ir.graph import Graph
 from .onnx_import import load_model
 from .qdq import is_quantized, load_quantized, lower_model
+from .validate import named
 
 __all__ = ["fixed_model"]
 
@@ -43,5 +44,6 @@ def fixed_model(path: str | Path, calib: str | Path | None = None) -> tuple[Grap
         raise QuantizationError(f"{path}: the model is float; give --calib DATA to quantize it first, or a QDQ model")
     from .quantize import QuantConfig, quantize_graph
 
-    qdq, _ = quantize_graph(graph, load_inputs(str(calib), graph), QuantConfig())
+    with named(str(path)):
+        qdq, _ = quantize_graph(graph, load_inputs(str(calib), graph), QuantConfig())
     return lower_model(qdq, str(path)), qdq.SerializeToString()

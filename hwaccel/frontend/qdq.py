@@ -12,6 +12,7 @@ from ..ir.graph import Graph
 from ..passes.lower_qdq import LowerOptions, lower_qdq
 from .onnx_import import import_model
 from .safe_load import read_onnx
+from .validate import named
 
 __all__ = ["QUANTIZED_OPS", "is_quantized", "bits_metadata", "load_quantized", "lower_model"]
 
@@ -49,7 +50,8 @@ def lower_model(model: onnx.ModelProto, where: str = "model", options: LowerOpti
         )
     options = options or LowerOptions()
     options = LowerOptions(options.scheme, options.rounding, options.mult_bits, {**bits_metadata(model, where), **options.bits})
-    return lower_qdq(graph, options)
+    with named(where):
+        return lower_qdq(graph, options)
 
 
 def load_quantized(path: str | os.PathLike[str], options: LowerOptions | None = None) -> Graph:

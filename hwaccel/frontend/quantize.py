@@ -29,6 +29,8 @@ from .onnx_export import export_model
 __all__ = ["QuantConfig", "quantize_graph", "BITS_METADATA_KEY"]
 
 BITS_METADATA_KEY = "hwaccel.bits"
+# smallest scale written: two of them multiplied (a bias scale) stay a normal float32
+SCALE_FLOOR = 2.0**-60
 WEIGHTED = {"Conv": 0, "ConvTranspose": 1, "Gemm": None, "MatMul": 1}  # op -> output-channel axis of the weight
 RECURRENT = frozenset({"LSTM", "GRU", "RNN"})  # W and R: per gate row (axis 1); bias stays float
 QUANTIZED_OPS = frozenset(WEIGHTED) | RECURRENT | {
@@ -77,6 +79,7 @@ def quantize_graph(graph: Graph, calib: dict[str, np.ndarray], config: QuantConf
     from ..golden.float_executor import run_float
 
     config.validate()
+    _check_calibration(graph, calib)
     values = run_float(graph, calib, outputs=_float_values(graph))
     encodings = _activation_encodings(graph, values, config)
     writer = _QdqWriter(graph, config, encodings)
@@ -84,6 +87,23 @@ def quantize_graph(graph: Graph, calib: dict[str, np.ndarray], config: QuantConf
         writer.add_node(node)
     model = writer.finish()
     return model, writer.report(values)
+
+
+def _check_calibration(graph: Graph, calib: dict[str, np.ndarray]) -> None:
+    """At least one sample per input, finite float data, finite weights: what calibration needs."""
+    for name, array in calib.items():
+        array = np.asarray(array)
+        if array.ndim == 0 or array.shape[0] == 0:
+            raise QuantizationError(f"calibration input {name!r} must hold at least one sample, not shape {array.shape}")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise QuantizationError(f"calibration input {name!r} must be finite, not hold NaN or infinity")
+    for node in graph.nodes:
+        if node.op not in WEIGHTED and node.op not in RECURRENT:
+            continue
+        for name in node.inputs[1:]:
+            w = graph.initializers.get(name) if name else None
+            if w is not None and w.dtype.kind == "f" and not np.all(np.isfinite(w)):
+                raise QuantizationError(f"layer {node.name!r}: weight {name!r} must be finite to quantize, not hold NaN or infinity")
 
 
 def _float_values(graph: Graph) -> list[str]:
@@ -123,6 +143,9 @@ def _activation_encodings(graph: Graph, values: dict[str, np.ndarray], config: Q
             continue
         if values[v].dtype.kind != "f":
             continue  # shape arithmetic (e.g. Shape -> Gather -> Concat) stays integer
+        if not np.all(np.isfinite(values[v])):
+            raise QuantizationError(f"activation {v!r} must be finite on the calibration data, not hold NaN or "
+                                    "infinity (the float model overflows)")
         lo, hi = calibrate_range(values[v], config.calibration, config.act_bits, config.act_signed)
         encodings[v] = _encoding(lo, hi, config)
     return encodings
@@ -135,8 +158,10 @@ def _encoding(lo: float, hi: float, config: QuantConfig) -> _Encoding:
     if config.scheme == "pow2":
         qmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
         scale = 2.0 ** math.ceil(math.log2(max(abs(lo), abs(hi)) / qmax))
-        return _Encoding(scale, 0, bits, signed)
+        return _Encoding(max(scale, SCALE_FLOOR), 0, bits, signed)
     scale, zero = fixedpoint.choose_qparams(lo, hi, bits, signed)
+    if scale < SCALE_FLOOR:  # a range too narrow to matter: widen it rather than write a denormal scale
+        return _Encoding(SCALE_FLOOR, 0, bits, signed)
     return _Encoding(float(scale), int(zero), bits, signed)
 
 
@@ -201,7 +226,7 @@ class _QdqWriter:
         scale = self._bias_safe_scale(node, np.asarray(scale, np.float64).reshape(-1), bits, k)
         if self.config.scheme == "pow2":
             scale = 2.0 ** np.ceil(np.log2(scale))
-        scale = np.asarray(scale, np.float64).reshape(-1)
+        scale = np.maximum(np.asarray(scale, np.float64).reshape(-1), SCALE_FLOOR)
         qmax = (1 << (bits - 1)) - 1
         shape = [1] * w.ndim
         if channel_axis is not None:
