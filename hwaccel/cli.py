@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
-from typing import Any, Callable, NoReturn
+import warnings
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, NoReturn, TextIO
 
 from .errors import HwaccelError
 
@@ -155,6 +159,10 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--simulator", choices=verify.SIMULATORS, default="verilator",
                    help="verilator (default) or icarus through cocotb on the build's top.v, or amaranth (amaranth.sim)")
     p.add_argument("--waves", help="write the waveform here (Verilator: VCD, Icarus: FST, amaranth: VCD)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --waves file")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="end the simulation after SECONDS of wall time, exit status 1 naming the busy unit (default: "
+                        "generous, from the cycle model and the simulator's measured speed)")
     p.add_argument("--model", help="the model the build was compiled from, when it is not in the build directory")
     p.add_argument("--calib", help="with --model: the calibration data a float model was compiled with")
 
@@ -172,26 +180,65 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader stopped early (e.g. `| head`): not an error of ours
+        _drop_stdout()
+        return 0
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(json_errors="--json" in argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
-    try:
-        report, text = args.func(args)
-    except HwaccelError as exc:
-        if args.debug:
-            raise
-        _print_error(str(exc), type(exc).__name__, as_json=args.json)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("hwaccel: interrupted", file=sys.stderr)
-        return 130
-    try:
-        print(json.dumps(report, indent=2, sort_keys=True) if args.json else text)
-    except BrokenPipeError:  # the reader stopped early (e.g. `| head`): not an error of ours
-        sys.stdout = None  # type: ignore[assignment]  # nothing more to flush at exit
+    with _warnings_to_log(args.debug):
+        try:
+            report, text = args.func(args)
+        except HwaccelError as exc:
+            if args.debug:
+                raise
+            _print_error(str(exc), type(exc).__name__, as_json=args.json)
+            return int(getattr(exc, "exit_code", EXIT_USER_ERROR))
+        except KeyboardInterrupt:
+            print("hwaccel: interrupted", file=sys.stderr)
+            return 130
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else text)
+    sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
     return 1 if report.get("failed") else 0
+
+
+def _drop_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so that the flush at exit stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured): nothing to silence
+        pass
+
+
+@contextmanager
+def _warnings_to_log(debug: bool) -> Iterator[None]:
+    """Warnings (NumPy's RuntimeWarnings, ...) go to the ``hwaccel`` log, not in front of the one
+    error line; ``--debug`` shows that log on stderr."""
+    log = logging.getLogger("hwaccel.warnings")
+    handler: logging.Handler = logging.StreamHandler(sys.stderr) if debug else logging.NullHandler()
+    log.addHandler(handler)
+    propagate, log.propagate = log.propagate, False
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: TextIO | None = None,
+             line: str | None = None) -> None:
+        log.warning("%s:%s: %s: %s", filename, lineno, category.__name__, message)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
 
 
 if __name__ == "__main__":

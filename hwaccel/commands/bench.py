@@ -8,6 +8,7 @@ import sys
 
 from ..bench import bench, format_table
 from ..estimate.asic import NODES
+from ..files import check_writable
 
 __all__ = ["add_arguments", "run"]
 
@@ -36,6 +37,8 @@ def _progress(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
+    if args.plot:  # before any work
+        check_writable(args.plot, args.force)
     result = bench(args.model, float_model=args.float_model, inputs=args.input, batch=args.batch, repeat=args.repeat,
                    workers=args.workers, pipeline_stages=args.pipeline_stages, fpga=args.fpga, asic=args.asic,
                    asic_clock_mhz=args.asic_clock_mhz, build=args.build, seed=args.seed, plot=args.plot, force=args.force,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .. import api
 from ..errors import HwaccelError, QuantizationError
+from ..files import check_writable
 
 __all__ = ["run"]
 
@@ -26,6 +27,7 @@ def _layer_bits(path: str | None) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
+    check_writable(args.output or Path(args.model).with_suffix(".qdq.onnx"), args.force)  # before any work
     result = api.quantize(args.model, args.calib, args.output, force=args.force, weight_bits=args.weight_bits,
                           act_bits=args.act_bits, act_signed=args.act_signed, per_channel=not args.per_tensor,
                           scheme=args.scheme, calibration=args.calibration, layer_bits=_layer_bits(args.bits_per_layer),

@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 
 from .. import api
+from ..files import check_suffix, check_writable
 
 __all__ = ["run"]
 
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
+    if args.output:  # before any work
+        check_suffix(args.output)
+        check_writable(args.output, args.force)
     result = api.run(args.model, args.input, args.engine, workers=args.workers, pipeline_stages=args.pipeline_stages,
                      device=args.device, output=args.output, force=args.force)
     report = result.to_dict()
