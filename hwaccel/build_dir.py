@@ -1,8 +1,12 @@
 """The compiled build directory: ``manifest.json``, ``weights/*.mem``, the quantized model and
 (from ``hw/top.py``) Verilog.
 
-Written atomically: everything goes to a temporary sibling directory that is renamed into place,
-so a reader never sees half a build; an existing directory is replaced only with ``force``.
+Written atomically: everything goes to a hidden sibling directory, marked complete last (the
+stamp ``build.complete``, the sha256 of every other file), which then replaces the build in one
+exchange rename, so the path holds the old build or the new one, never neither or half of one; an
+existing directory is replaced only with ``force``. Readers (:func:`read_build`,
+:func:`check_build`) refuse a build without its stamp; hidden folders of killed writes are removed
+by the next write (:func:`remove_stale`).
 Deterministic: the manifest is ``json.dumps(..., sort_keys=True)`` of values that depend on the
 model and options only (no time, no absolute path), and the ``.mem`` files are plain hex.
 
@@ -14,8 +18,11 @@ model and options only (no time, no absolute path), and the ``.mem`` files are p
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,11 +31,14 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import CompileError, HwaccelError
+from .files import current_umask, replace_directory
 from .units.dataflow import Dataflow, dataflow_from_dict, dataflow_to_dict
 
-__all__ = ["MANIFEST", "FORMAT", "write_mem", "read_mem", "write_build", "read_build", "manifest_bytes"]
+__all__ = ["MANIFEST", "FORMAT", "STAMP", "write_mem", "read_mem", "write_build", "read_build", "check_build",
+           "remove_stale", "manifest_bytes"]
 
 MANIFEST = "manifest.json"
+STAMP = "build.complete"  # written last: the sha256 of every other file; a build without it is incomplete
 FORMAT = "hwaccel-build/1"
 
 
@@ -74,7 +84,9 @@ def write_build(out_dir: str | os.PathLike[str], df: Dataflow, extra: dict, forc
     """Write the build directory atomically; returns the files written (relative paths, sorted).
 
     ``files`` are more files to write (name -> bytes, e.g. the quantized model); ``emit(df,
-    tmp_dir)`` may add files (the Verilog) before the directory is renamed into place.
+    tmp_dir)`` may add files (the Verilog). Everything goes to a hidden sibling folder
+    (``.NAME.tmp-PID-XXXX``), the completion stamp (:data:`STAMP`) last, then the folder replaces
+    the build in one exchange (:func:`hwaccel.files.replace_directory`).
     """
     out = Path(out_dir)
     if out.exists() and not force:
@@ -82,8 +94,9 @@ def write_build(out_dir: str | os.PathLike[str], df: Dataflow, extra: dict, forc
     if out.exists() and not out.is_dir():
         raise HwaccelError(f"{out}: is a file, not a build directory")
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
     manifest, mems = manifest_bytes(df, extra)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     try:
         (tmp / "weights").mkdir()
         (tmp / MANIFEST).write_bytes(manifest)
@@ -93,27 +106,79 @@ def write_build(out_dir: str | os.PathLike[str], df: Dataflow, extra: dict, forc
             (tmp / rel).write_bytes(data)
         if emit is not None:
             emit(df, tmp)
+        (tmp / STAMP).write_text(_stamp_text(tmp))
         written = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        os.chmod(tmp, 0o777 & ~current_umask())
+        replace_directory(tmp, out, out.parent / f".{out.name}.old-{os.getpid()}-{tmp.name.rsplit('-', 1)[1]}")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return written
 
 
+def _stamp_text(root: Path) -> str:
+    """The stamp: ``sha256  path`` of every file of the build (``sha256sum`` format), sorted."""
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.name != STAMP)
+    return "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}\n" for p in paths)
+
+
+def _stale(out: Path) -> list[tuple[str, Path]]:
+    """Hidden folders beside ``out`` left by writers that are gone: ``(kind, path)``, kind tmp or old."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-(\d+)-\w+")
+    found = []
+    for path in sorted(out.parent.glob(f".{glob.escape(out.name)}.*-*-*")):
+        match = pattern.fullmatch(path.name)
+        if match and path.is_dir() and not _alive(int(match.group(2))):
+            found.append((match.group(1), path))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale(out: str | os.PathLike[str]) -> None:
+    """Clean up after killed writes of the build ``out``: a build moved aside by a two-rename
+    replace (:func:`hwaccel.files.replace_directory`) goes back when nothing is at ``out``; other
+    hidden folders whose writer process is gone are removed."""
+    out = Path(out)
+    for kind, path in _stale(out):
+        if kind == "old" and not out.exists() and (path / STAMP).is_file():
+            os.rename(path, out)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def check_build(build_dir: str | os.PathLike[str]) -> Path:
+    """``build_dir`` must be a complete build: its manifest and its stamp (the files the stamp lists
+    are checked where they are read: a build may go without its model, given to verify apart).
+
+    Raises
+    ------
+    HwaccelError
+        One line: not a build directory, or an incomplete one (its compile did not finish).
+    """
+    root = Path(build_dir)
+    if not (root / MANIFEST).is_file():
+        raise HwaccelError(f"{root}: not a build directory (no {MANIFEST}); run `hwaccel compile MODEL -o {root}` first")
+    if not (root / STAMP).is_file():
+        raise HwaccelError(f"{root}: incomplete build (no {STAMP}: its compile did not finish); run `hwaccel "
+                           f"compile MODEL -o {root} --force` again")
+    return root
+
+
 def read_build(build_dir: str | os.PathLike[str]) -> tuple[Dataflow, dict]:
     """The dataflow and the manifest of a build directory."""
-    root = Path(build_dir)
+    root = check_build(build_dir)
     path = root / MANIFEST
-    if not path.is_file():
-        raise HwaccelError(f"{root}: not a build directory (no {MANIFEST}); run `hwaccel compile MODEL -o {root}` first")
     try:
         manifest = json.loads(path.read_text())
     except ValueError as exc:

@@ -6,8 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from ..build_dir import read_build
+from ..build_dir import read_build, remove_stale
 from ..errors import HwaccelError
+from ..files import check_writable
 from ..passes.fold_lanes import FoldTarget
 from ..perf.model import DIRECT_RUN_INPUTS, cycle_model
 from .compiler import Steps, build_name, compile_model, write_compiled
@@ -58,8 +59,12 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
     """
     name = build_name(output if output is not None else model)
     out = Path(output) if output is not None else Path("build") / name
-    if out.exists() and not force:
-        raise HwaccelError(f"{out}: already exists (use --force to overwrite)")
+    try:  # the build's folder and its missing parents are made (only they) before any work
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HwaccelError(f"{out.parent}: cannot make the output directory ({exc.strerror})") from None
+    check_writable(out, force, directory=True)
+    remove_stale(out)
     target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, multipliers=multipliers, clock_mhz=clock_mhz)
     steps = Steps(["import", "lower and fold", "FIFOs", "cycle model", "Verilog"], progress, f"compile {name}")
     try:
