@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..build_dir import check_build
 from ..files import Inputs
 from .results import EstimateResult, VerifyResult
 
@@ -13,7 +14,8 @@ __all__ = ["verify", "estimate"]
 
 def verify(build: str | os.PathLike[str], inputs: Inputs, count: int | None = None, simulator: str = "verilator", *,
            waves: str | os.PathLike[str] | None = None, model: str | os.PathLike[str] | None = None,
-           calib: str | os.PathLike[str] | None = None, progress: bool = False) -> VerifyResult:
+           calib: str | os.PathLike[str] | None = None, progress: bool = False, force: bool = False,
+           timeout: float | None = None) -> VerifyResult:
     """Run a build's RTL on inputs back to back against the golden model and the cycle model.
 
     Parameters
@@ -23,11 +25,15 @@ def verify(build: str | os.PathLike[str], inputs: Inputs, count: int | None = No
     inputs
         A ``.npy``/``.npz`` file, an array (single input) or a dict keyed by input name; batch first.
     count
-        Inputs fed back to back; default the batch, reused cyclically past its end.
+        Inputs fed back to back; default the batch, reused cyclically past its end (streamed: at
+        most :data:`~hwaccel.sim.verify.MAX_OUTPUT_BEATS` output beats in one run).
     simulator
         ``verilator`` or ``icarus`` (through cocotb on ``top.v``), or ``amaranth`` (amaranth.sim).
-    waves
-        Write the waveform here.
+    waves, force
+        Write the waveform here (checked before any work); ``force`` overwrites an existing file.
+    timeout
+        Wall-clock limit of the simulation in seconds (building the simulator not counted);
+        default generous, from the cycle model and the simulator's measured speed.
     model, calib
         The model the build was compiled from (and its calibration data for a float model), when it
         is not in the build directory.
@@ -42,12 +48,14 @@ def verify(build: str | os.PathLike[str], inputs: Inputs, count: int | None = No
     Raises
     ------
     SimulationError
-        The simulator is missing, the bench failed, or the design stalled (naming the unit).
+        The simulator is missing, the bench failed, or the design stalled (naming the unit); a
+        ``SimulationTimeout`` when it ran past ``timeout`` (naming the unit furthest behind).
     """
     from ..sim.verify import verify_build
 
     report = verify_build(str(build), inputs, count, simulator, None if waves is None else str(waves),
-                          None if model is None else str(model), None if calib is None else str(calib), progress)
+                          None if model is None else str(model), None if calib is None else str(calib), progress,
+                          force, timeout)
     return VerifyResult(report)
 
 
@@ -94,6 +102,7 @@ def estimate(build: str | os.PathLike[str], fpga: str | None = None, asic: str |
         raise EstimateError("estimate needs --fpga DEVICE and/or --asic NODE, not neither")
     if not Path(build).is_dir():
         raise EstimateError(f"build directory must exist, not {str(build)!r} (run `hwaccel compile MODEL -o {build}`)")
+    check_build(build)  # a complete one
     if fpga:
         device(fpga)  # an unknown device fails before the ASIC estimate runs
     # the ASIC estimate is fast: first, so that its errors come before the long FPGA run

@@ -14,7 +14,8 @@ __all__ = ["SIMULATORS", "run"]
 
 def run(args: argparse.Namespace) -> tuple[dict, str]:
     result = api.verify(args.build, args.input, args.count, args.simulator, waves=args.waves, model=args.model,
-                        calib=args.calib, progress=not args.json and sys.stderr.isatty())
+                        calib=args.calib, progress=not args.json and sys.stderr.isatty(), force=args.force,
+                        timeout=args.timeout)
     report = result.to_dict()
     lines = [f"verified {report['build']} on {report['simulator']}: {report['count']} inputs back to back",
              f"  outputs: {'bit-exact' if report['bit_exact'] else str(report['mismatches']) + ' codes differ'} "

@@ -12,7 +12,12 @@ Cycle 0 is the first cycle after reset, in which the first input beat is offered
 
 Watchdog: a run that moves no probed stream for ``idle_bound`` cycles, or runs past
 ``cycle_bound`` (both from the cycle model, scaled by the stall probabilities), ends with a
-:class:`~hwaccel.errors.SimulationError` naming the unit whose output stream stopped.
+:class:`~hwaccel.errors.SimulationError` naming the unit whose output stream stopped. A wall-clock
+limit (``timeout_s``, default :func:`default_timeout` of the run's measured speed) ends it with a
+:class:`SimulationTimeout` naming the unit furthest behind.
+
+Inputs stream: the case holds the words of the distinct inputs, offered cyclically until
+``in_total`` beats went in, so ``count`` inputs never exist as one array.
 """
 
 from __future__ import annotations
@@ -32,13 +37,31 @@ from hwaccel.errors import SimulationError
 from hwaccel.hw.stream import pack_lanes, unpack_lanes
 from hwaccel.hw.top import NetworkTop, stream_beats
 
-__all__ = ["NetworkCase", "NetworkRun", "make_case", "compare", "run_pysim", "network_bench", "stall_pattern",
-           "CASE_ENV", "RESULT_ENV", "PROGRESS_ENV"]
+__all__ = ["NetworkCase", "NetworkRun", "SimulationTimeout", "make_case", "compare", "run_pysim", "network_bench",
+           "stall_pattern", "default_timeout", "CASE_ENV", "RESULT_ENV", "PROGRESS_ENV"]
 
 CASE_ENV = "HWACCEL_NET_CASE"  # JSON case file the bench reads
 RESULT_ENV = "HWACCEL_NET_RESULT"  # JSON result file the bench writes
 PROGRESS_ENV = "HWACCEL_NET_PROGRESS"  # file the bench writes "output beats done" into now and then
 PROGRESS_EVERY = 2048  # cycles between progress writes
+CLOCK_EVERY = 256  # cycles between wall-clock checks
+DEFAULT_TIMEOUT_MIN_S = 120.0  # the default limit is at least this, and
+DEFAULT_TIMEOUT_FACTOR = 10.0  # this many times the run's expected wall time at its measured speed
+
+
+class SimulationTimeout(SimulationError):
+    """The simulation ran past its wall-clock limit (exit status 1: the design, not the input, failed)."""
+
+    exit_code = 1
+
+
+def default_timeout(cycles_model: int, cycles_done: int, elapsed_s: float) -> float:
+    """The default wall-clock limit of a run: generous, from the cycle model's total and the speed
+    measured so far (:data:`DEFAULT_TIMEOUT_FACTOR` times the expected time, at least
+    :data:`DEFAULT_TIMEOUT_MIN_S`)."""
+    if cycles_done <= 0 or elapsed_s <= 0:
+        return float("inf")
+    return max(DEFAULT_TIMEOUT_MIN_S, DEFAULT_TIMEOUT_FACTOR * cycles_model * elapsed_s / cycles_done)
 
 
 @dataclass
@@ -57,6 +80,11 @@ class NetworkCase:
     valid_prob: float = 1.0
     ready_prob: float = 1.0
     seed: int = 0
+    in_total: int = 0  # input beats to feed, cycling over in_words (0: in_words once)
+    timeout_s: float | None = None  # wall-clock limit of the run (None: default_timeout)
+
+    def __post_init__(self) -> None:
+        self.in_total = self.in_total or len(self.in_words)
 
     @property
     def cycle_bound(self) -> int:
@@ -77,16 +105,19 @@ class NetworkCase:
 
 
 def make_case(top: NetworkTop, in_codes: np.ndarray, cycles_model: int, valid_prob: float = 1.0, ready_prob: float = 1.0,
-              seed: int = 0) -> NetworkCase:
-    """The case of ``in_codes`` (input codes in the IR layout, batch first) through ``top``."""
+              seed: int = 0, count: int | None = None, timeout_s: float | None = None) -> NetworkCase:
+    """The case of ``in_codes`` (input codes in the IR layout, batch first) through ``top``; with
+    ``count``, that many inputs, ``in_codes`` reused cyclically."""
     df = top.df
+    count = len(in_codes) if count is None else count
     beats = df.input.to_stream(np.asarray(in_codes, dtype=np.int64))
     layout, out_layout = top.i.payload.shape(), top.o.payload.shape()
     words = [pack_lanes(b, layout.elem_shape.width) for b in beats.reshape(-1, layout.length).tolist()]
-    counts = stream_beats(df, len(in_codes))
+    counts = stream_beats(df, count)
     shape = out_layout.elem_shape
-    return NetworkCase(words, df.output.beats * len(in_codes), shape.width, out_layout.length, shape.signed, len(in_codes),
-                       cycles_model, list(top.probe_names), [counts[n] for n in top.probe_names], valid_prob, ready_prob, seed)
+    return NetworkCase(words, df.output.beats * count, shape.width, out_layout.length, shape.signed, count,
+                       cycles_model, list(top.probe_names), [counts[n] for n in top.probe_names], valid_prob, ready_prob, seed,
+                       len(words) // len(in_codes) * count, timeout_s)
 
 
 def stall_pattern(prob: float, seed: int, stream: int) -> Callable[[int], bool] | None:
@@ -124,18 +155,20 @@ class NetworkRun:
     last_probe: int = 0
     last_move: int = 0
     error: str | None = None
+    timed_out: bool = False
 
     def __post_init__(self) -> None:
         c = self.case
         self.valid_at, self.ready_at = stall_pattern(c.valid_prob, c.seed, 0), stall_pattern(c.ready_prob, c.seed, 1)
         self.probe_counts = [0] * len(c.probes)
         self.n = len(c.probes)
+        self.start = time.perf_counter()
 
     def offer(self) -> int | None:
         """The input word offered this cycle, or ``None``."""
-        if self.in_index >= len(self.case.in_words) or (self.valid_at is not None and not self.valid_at(self.cycle)):
+        if self.in_index >= self.case.in_total or (self.valid_at is not None and not self.valid_at(self.cycle)):
             return None
-        return self.case.in_words[self.in_index]
+        return self.case.in_words[self.in_index % len(self.case.in_words)]
 
     def ready(self) -> bool:
         return self.ready_at is None or self.ready_at(self.cycle)
@@ -159,10 +192,35 @@ class NetworkRun:
         self.cycle += 1
         if not self.done and (self.cycle > self.case.cycle_bound or self.cycle - self.last_move > self.case.idle_bound):
             self.error = self.stall_message()
+        elif self.cycle % CLOCK_EVERY == 0 and not self.done:
+            self.check_clock()
+
+    def check_clock(self) -> None:
+        """End the run (:attr:`timed_out`) past its wall-clock limit."""
+        elapsed = time.perf_counter() - self.start
+        c = self.case
+        limit = default_timeout(c.cycles_model, self.cycle, elapsed) if c.timeout_s is None else c.timeout_s
+        if elapsed > limit:
+            self.timed_out = True
+            self.error = (f"simulation timed out after {elapsed:.1f} s (limit {limit:.1f} s) at cycle {self.cycle:,} of "
+                          f"the cycle model's {c.cycles_model:,}: {self.busy_unit()}; input took {self.in_index:,} of "
+                          f"{c.in_total:,} beats, output gave {len(self.words):,} of {c.out_beats:,}")
+
+    def busy_unit(self) -> str:
+        """The unit furthest behind: the unfinished probed stream with the smallest share of its beats."""
+        c, n = self.case, self.n
+        behind = [(self.probe_counts[k] / c.probe_beats[k], k) for k in range(n) if self.probe_counts[k] < c.probe_beats[k]]
+        if not behind:
+            return "busy: no unit (every probed stream finished)"
+        k = min(behind)[1]
+        stage, unit = c.probes[k].split("/", 1)
+        what = f"the FIFO into {stage!r} port {unit[4:]}" if unit.startswith("fifo") else f"stage {stage!r} unit {unit}"
+        return (f"busy: {what}, output stream at {self.probe_counts[k]:,} of {c.probe_beats[k]:,} beats "
+                f"(valid={self.last_probe >> k & 1}, ready={self.last_probe >> (n + k) & 1})")
 
     @property
     def done(self) -> bool:
-        return len(self.words) >= self.case.out_beats and self.in_index >= len(self.case.in_words)
+        return len(self.words) >= self.case.out_beats and self.in_index >= self.case.in_total
 
     @property
     def finished(self) -> bool:
@@ -186,11 +244,11 @@ class NetworkRun:
             where += f"; held by backpressure (valid=1, ready=0): {', '.join(held)}"
         return (f"simulation stalled at cycle {self.cycle} (no stream moved for {self.cycle - self.last_move} cycles; bounds "
                 f"{c.idle_bound} idle / {c.cycle_bound} total from the cycle model's {c.cycles_model}): {where}; "
-                f"input took {self.in_index} of {len(c.in_words)} beats, output gave {len(self.words)} of {c.out_beats}")
+                f"input took {self.in_index} of {c.in_total} beats, output gave {len(self.words)} of {c.out_beats}")
 
     def result(self, wall_s: float) -> dict[str, Any]:
         return {"words": self.words, "out_cycles": self.out_cycles, "cycles": self.cycle, "error": self.error,
-                "probe_counts": self.probe_counts, "wall_s": wall_s}
+                "probe_counts": self.probe_counts, "wall_s": wall_s, "timed_out": self.timed_out}
 
 
 def _write_progress(run: NetworkRun) -> None:
@@ -288,18 +346,21 @@ def run_pysim(top: NetworkTop, case: NetworkCase, vcd: Path | None = None, progr
         sim.run()
     bar.close()
     if run.error:
-        raise SimulationError(run.error)
+        raise (SimulationTimeout if run.timed_out else SimulationError)(run.error)
     return run.result(time.perf_counter() - start)
 
 
 def compare(result: dict[str, Any], case: NetworkCase, want: np.ndarray) -> dict[str, Any]:
-    """Output codes of ``result`` against the golden beats ``want`` (``(N, beats, lanes)``).
+    """Output codes of ``result`` against the golden beats ``want`` (``(B, beats, lanes)``; input
+    ``k`` of the case's ``count`` expects ``want[k % B]``).
 
     Returns the verify report's core: ``count``, ``bit_exact``, ``mismatches`` (codes that differ
     or are missing), ``first_mismatches`` (up to 10: image, beat, lane, got, want), ``cycles_rtl``,
     ``first_output_rtl`` and ``cycles_model``.
     """
     want = np.asarray(want, dtype=np.int64)
+    if len(want) != case.count:
+        want = want[np.arange(case.count) % len(want)]
     flat = want.reshape(-1, case.out_lanes)
     got = np.zeros(flat.shape, dtype=np.int64)
     seen = np.zeros(flat.shape, dtype=bool)

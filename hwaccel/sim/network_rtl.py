@@ -9,7 +9,9 @@ thread follows the bench's progress file with a tqdm bar on stderr. The bench mo
 by the simulator's Python from the caller's ``sys.path`` (cocotb's runner passes it on), so an
 installed package is enough.
 Outside pytest cocotb's runner returns normally when a test fails, so the results file and the
-bench's own result are both checked here: a failure always raises.
+bench's own result are both checked here: a failure always raises. The bench ends itself at the
+case's wall-clock limit (:class:`~hwaccel.sim.bench_network.SimulationTimeout`); a simulator that
+does not return to the bench is killed :data:`KILL_GRACE_S` seconds after that limit.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +31,24 @@ from tqdm import tqdm
 
 from hwaccel.errors import SimulationError
 
-from .bench_network import CASE_ENV, PROGRESS_ENV, RESULT_ENV, NetworkCase
+from .bench_network import CASE_ENV, PROGRESS_ENV, RESULT_ENV, NetworkCase, SimulationTimeout
 
-__all__ = ["run_rtl"]
+__all__ = ["run_rtl", "KILL_GRACE_S"]
+
+KILL_GRACE_S = 20.0  # seconds past the case's timeout before the simulator process is killed
+
+
+def _children() -> set[int]:
+    """The process ids whose parent is this process (Linux ``/proc``; empty elsewhere)."""
+    me, found = str(os.getpid()), set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == me:
+            found.add(int(stat.parent.name))
+    return found
 
 
 @contextmanager
@@ -96,6 +114,7 @@ def run_rtl(verilog: str, case: NetworkCase, simulator: str = "verilator", name:
                     pass
 
             per_image = case.out_beats // case.count
+            before, killed, start = _children(), False, time.perf_counter()
             with ThreadPoolExecutor(1) as pool, open(os.dup(stderr_fd), "w") as err, \
                     tqdm(total=case.count, unit="img", file=err, disable=not progress, leave=False, desc=f"{simulator}") as bar:
                 job = pool.submit(test)
@@ -104,7 +123,18 @@ def run_rtl(verilog: str, case: NetworkCase, simulator: str = "verilator", name:
                     text = files[PROGRESS_ENV].read_text().split() if files[PROGRESS_ENV].exists() else []
                     if len(text) == 2:
                         bar.update(int(text[0]) // per_image - bar.n)
-                job.result()
+                    if case.timeout_s is not None and time.perf_counter() - start > case.timeout_s + KILL_GRACE_S:
+                        for pid in _children() - before:  # the simulator this run started
+                            os.kill(pid, signal.SIGKILL)
+                        killed = True
+                try:
+                    job.result()
+                except Exception:
+                    if not killed:
+                        raise
+        if killed:
+            raise SimulationTimeout(f"simulation timed out: {simulator} did not stop {KILL_GRACE_S:g} s after the "
+                                    f"{case.timeout_s:g} s limit and was killed (progress in {files[PROGRESS_ENV]})")
         result = json.loads(files[RESULT_ENV].read_text()) if files[RESULT_ENV].exists() else None
         n_tests, n_failed = get_results(xml) if xml.exists() else (0, 0)
         if result is None or (n_tests == 0 or n_failed) and not result["error"]:  # the run's folder stays for its log
@@ -113,5 +143,5 @@ def run_rtl(verilog: str, case: NetworkCase, simulator: str = "verilator", name:
             dump = run_dir / "dump.vcd" if simulator == "verilator" else build_dir / "top.fst"
             shutil.copyfile(dump, waves)
     if result["error"]:
-        raise SimulationError(result["error"])
+        raise (SimulationTimeout if result.get("timed_out") else SimulationError)(result["error"])
     return result

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..build_dir import read_build
 from ..errors import HwaccelError
-from ..files import Inputs, load_inputs
+from ..files import Inputs, check_writable, load_inputs
 from ..frontend.fixed_model import fixed_model
 from ..ir.graph import Graph
 
@@ -57,14 +57,23 @@ def fixed_graph(build: Path, manifest: dict, model: str | None = None, calib: st
     return fixed_model(path, calib)[0]
 
 
-def _take(feeds: dict[str, np.ndarray], count: int | None) -> tuple[dict[str, np.ndarray], int]:
-    """The first ``count`` inputs of the batch, reused cyclically past its end."""
+MAX_OUTPUT_BEATS = 1_000_000  # output beats one verify records (its inputs stream; its outputs are kept)
+
+
+def _take(feeds: dict[str, np.ndarray], count: int | None, out_beats: int) -> tuple[dict[str, np.ndarray], int]:
+    """The distinct inputs of a run of ``count`` (the first ``count`` of the batch; past its end the
+    batch is reused cyclically, so the run streams the batch and never holds ``count`` inputs)."""
     batch = next(iter(feeds.values())).shape[0]
     n = batch if count is None else count
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise HwaccelError(f"count must be a positive integer, not {count!r}")
-    index = np.arange(n) % batch
-    return {k: v[index] for k, v in feeds.items()}, n
+    if batch < 1:
+        raise HwaccelError("inputs must hold at least one input, not an empty batch")
+    limit = max(1, MAX_OUTPUT_BEATS // max(out_beats, 1))
+    if n > limit:
+        raise HwaccelError(f"count must be at most {limit:,} for this build ({out_beats} output beats an input, "
+                           f"{MAX_OUTPUT_BEATS:,} in one run), not {n:,}")
+    return {k: v[:min(n, batch)] for k, v in feeds.items()}, int(n)
 
 
 def _check_probe_width(verilog: str, probes: int, path: Path) -> None:
@@ -89,7 +98,7 @@ def _sim_folder(root: Path, simulator: str, waves: bool, stack: ExitStack) -> Pa
 
 def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, simulator: str = "verilator",
                  waves: str | None = None, model: str | None = None, calib: str | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, force: bool = False, timeout: float | None = None) -> dict[str, Any]:
     """Simulate ``count`` inputs back to back and compare with golden and the cycle model.
 
     Parameters
@@ -109,6 +118,12 @@ def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, si
         data of a float one).
     progress
         Show a progress bar on stderr.
+    force
+        Overwrite an existing ``waves`` file.
+    timeout
+        Wall-clock limit of the simulation in seconds (not counting building the simulator);
+        default generous, from the cycle model and the simulator's measured speed
+        (:func:`~hwaccel.sim.bench_network.default_timeout`).
 
     Returns
     -------
@@ -120,9 +135,11 @@ def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, si
     Raises
     ------
     HwaccelError
-        The build, the model, the inputs or ``count`` are not usable.
+        The build, the model, the inputs, ``count``, ``timeout`` or ``waves`` are not usable.
     SimulationError
         The simulator is missing, the bench failed, or the design stalled (naming the unit).
+    SimulationTimeout
+        The simulation ran past ``timeout`` (naming the unit furthest behind).
     """
     from ..golden.fixed import run_golden
     from ..hw.top import NetworkTop
@@ -132,16 +149,20 @@ def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, si
 
     if simulator not in SIMULATORS:
         raise HwaccelError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        raise HwaccelError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if waves is not None:
+        check_writable(waves, force)  # before any work
     root = Path(build)
     df, manifest = read_build(root)
     graph = fixed_graph(root, manifest, model, calib)
-    feeds, n = _take(load_inputs(inputs, graph), count)
+    feeds, n = _take(load_inputs(inputs, graph), count, df.output.beats)
     values = run_golden(graph, feeds, outputs=[df.input.value, df.output.value])
     start = time.perf_counter()  # a few inputs: one run; many: the periodic run's extrapolation (the same cycles)
     cycles_model = simulate(df, n).cycles if n <= DIRECT_RUN_INPUTS else total_cycles(df, n)[0]
     model_seconds = time.perf_counter() - start
     top = NetworkTop(df)
-    case = make_case(top, values[df.input.value], cycles_model)
+    case = make_case(top, values[df.input.value], cycles_model, count=n, timeout_s=timeout)
     if simulator == "amaranth":
         sys.set_int_max_str_digits(0)  # amaranth.sim writes wide ROM words as decimal literals
         result = run_pysim(top, case, Path(waves) if waves else None, progress)
