@@ -55,9 +55,9 @@ def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = Tr
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as exc:
         raise ModelError(f"{where}: shape inference failed: {_first_line(exc)}") from None
-    check_proto(model, where, inferred=True)  # the inferred dims: positive and within the ceilings
     graph = _convert(model, where, opset)
     check_graph(graph, where)  # each op's rank, shape, attribute and QDQ requirements, before any kernel runs
+    check_proto(model, where, inferred=True)  # the inferred dims: non-negative and within the ceilings
     return run_import_passes(graph) if passes else graph
 
 

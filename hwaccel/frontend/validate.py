@@ -2,7 +2,7 @@
 
 :func:`check_proto` runs on the parsed ONNX model before anything converts a tensor: the graph
 has nodes and outputs, names are printable text, every tensor's element type is supported and
-its bytes match its dims, and every declared dim is positive and within the ceilings
+its bytes match its dims, and every declared dim is non-negative and within the ceilings
 (:class:`Limits`: elements per tensor and total bytes, from ``HWACCEL_MAX_TENSOR_ELEMENTS`` and
 ``HWACCEL_MAX_TOTAL_BYTES``). It runs again on the shapes that strict shape inference found.
 :func:`check_graph` then runs each node's ``check`` rule from the op table (rank, shape and
@@ -24,7 +24,7 @@ import onnx
 from onnx import helper
 
 from ..errors import HwaccelError, ModelError
-from ..ir.graph import Graph
+from ..ir.graph import Graph, Node
 from ..ir.ops import row_of
 from . import validate_ops, validate_qdq  # noqa: F401  (register the check rules)
 
@@ -33,9 +33,11 @@ __all__ = ["Limits", "MAX_TENSOR_ELEMENTS", "MAX_TOTAL_BYTES", "MAX_NAME_LENGTH"
 MAX_TENSOR_ELEMENTS = 1 << 27  # 128 Mi elements: far above a feature map of the networks hwaccel targets
 MAX_TOTAL_BYTES = 4 << 30  # every tensor of one inference together
 MAX_NAME_LENGTH = 1024
+# op families whose inputs must not be empty (ONNX allows zero extents, e.g. for shape arithmetic)
+NON_EMPTY_FAMILIES = frozenset({"conv", "pool", "recurrent", "pointwise", "eltwise", "quant"})
 
 # ONNX element type -> (NumPy dtype, the TensorProto field holding its values when not raw_data)
-_STORAGE = {
+_STORAGE: dict[int, tuple[str, str]] = {
     onnx.TensorProto.FLOAT: ("float32", "float_data"), onnx.TensorProto.DOUBLE: ("float64", "double_data"),
     onnx.TensorProto.FLOAT16: ("float16", "int32_data"), onnx.TensorProto.INT8: ("int8", "int32_data"),
     onnx.TensorProto.UINT8: ("uint8", "int32_data"), onnx.TensorProto.INT16: ("int16", "int32_data"),
@@ -200,9 +202,9 @@ def _check_value(vi: onnx.ValueInfoProto, what: str, where: str, limits: Limits)
     dims = []
     for d in ttype.shape.dim:
         if d.HasField("dim_value"):
-            if d.dim_value <= 0:
+            if d.dim_value < 0:
                 shown = [x.dim_value if x.HasField("dim_value") else (x.dim_param or "?") for x in ttype.shape.dim]
-                raise ModelError(f"{where}: {what} {vi.name!r} dims must be positive, not {shown}")
+                raise ModelError(f"{where}: {what} {vi.name!r} dims must be non-negative, not {shown}")
             dims.append(d.dim_value)
         elif d.HasField("dim_param"):
             _name(d.dim_param, f"{what} {vi.name!r} dim name", where)
@@ -213,14 +215,24 @@ def _check_value(vi: onnx.ValueInfoProto, what: str, where: str, limits: Limits)
     return count * np.dtype(helper.tensor_dtype_to_np_dtype(ttype.elem_type)).itemsize
 
 
+def _non_empty(node: Node, graph: Graph) -> None:
+    for name in node.inputs:
+        shape = graph.shape(name) if name else None
+        if shape is not None and any(isinstance(d, int) and d <= 0 for d in shape):
+            raise ModelError(f"input {name!r} extents must be positive, not {tuple(shape)}")
+
+
 def check_graph(graph: Graph, where: str) -> None:
     """Each node's ``check`` rule from the op table (shapes, attributes, QDQ parameters)."""
     for node in graph.nodes:
         row = row_of(node)
-        rule = None if row is None else row.kernel("check")
-        if rule is None:
+        if row is None:
             continue
+        rule = row.kernel("check")
         try:
-            rule(node, graph)
+            if row.family in NON_EMPTY_FAMILIES:
+                _non_empty(node, graph)
+            if rule is not None:
+                rule(node, graph)
         except ModelError as exc:
             raise ModelError(f"{where}: node {node.name!r} ({node.op}): {exc}") from None
