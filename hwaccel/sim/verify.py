@@ -141,18 +141,18 @@ def verify_build(build: str | Path, inputs: Inputs, count: int | None = None, si
     SimulationTimeout
         The simulation ran past ``timeout`` (naming the unit furthest behind).
     """
+    if simulator not in SIMULATORS:
+        raise HwaccelError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        raise HwaccelError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if waves is not None:
+        check_writable(waves, force)  # before any work (and the imports below)
     from ..golden.fixed import run_golden
     from ..hw.top import NetworkTop
     from ..perf.model import DIRECT_RUN_INPUTS, total_cycles
     from ..perf.network import simulate
     from .bench_network import compare, make_case, run_pysim
 
-    if simulator not in SIMULATORS:
-        raise HwaccelError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
-    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
-        raise HwaccelError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if waves is not None:
-        check_writable(waves, force)  # before any work
     root = Path(build)
     df, manifest = read_build(root)
     graph = fixed_graph(root, manifest, model, calib)
