@@ -103,7 +103,7 @@ def test_limits_are_configurable(monkeypatch):
     (lambda m: setattr(m.graph.input[0].type.tensor_type.shape.dim[2], "dim_value", -3), "dims must be non-negative, not [1, 2, -3, 6]"),
     (lambda m: setattr(m.graph.input[0].type.tensor_type.shape.dim[1], "dim_value", 0),
      "node 'conv' (Conv): input 'x' extents must be positive, not (1, 0, 6, 6)"),
-    (lambda m: setattr(m.graph.node[0], "name", "a\x1b[31mb"), "node name 'a\\x1b[31mb' must be printable text"),
+    (lambda m: setattr(m.graph.node[0], "name", "a\x1b[31mb"), "node name must be printable text, not 'a\\x1b[31mb'"),
     (lambda m: setattr(m.graph.node[0], "name", "n" * 2000), "must be at most 1024 characters"),
 ])
 def test_info_refuses_invalid_models(tmp_path, capsys, edit, message):

@@ -129,7 +129,7 @@ def _check_structure(g: onnx.GraphProto, where: str) -> None:
     if not len(g.output):
         raise ModelError(f"{where}: the graph must have at least one output, not 0")
     for node in g.node:
-        label = _name(node.name, f"node name {node.name!r}", where) or node.op_type
+        label = _name(node.name, "node name", where) or node.op_type
         for value in [*node.input, *node.output]:
             _name(value, f"node {label!r} ({node.op_type}) value name", where)
         for attr in node.attribute:
