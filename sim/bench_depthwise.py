@@ -19,15 +19,23 @@ def random_windows(params: DepthwiseParams, n: int, rng: np.random.Generator) ->
     return rng.integers(lo, hi + 1, size=(n, params.taps, params.channels))
 
 
-def depthwise_case(params: DepthwiseParams, windows: np.ndarray, name: str = "depthwise") -> UnitCase:
-    """The case of ``windows`` (``(n, taps, channels)``, one pixel each) through one Depthwise unit."""
+def depthwise_case(params: DepthwiseParams, windows: np.ndarray, name: str = "depthwise",
+                   rng: np.random.Generator | None = None) -> UnitCase:
+    """The case of ``windows`` (``(n, taps, channels)``, one pixel each) through one Depthwise unit.
+    Where ``lanes`` does not divide ``channels``, each tap's last beat carries codes from ``rng`` (or
+    zeros) in its lanes past ``channels``, which the unit must ignore; its output has 0 there."""
     p = params
     acc = depthwise(windows, np.array(p.weights), np.array(p.bias), p.x_zero_point)
+    n, spare = len(windows), p.groups * p.lanes - p.channels
+    lo, hi = code_range(p.bits_x, p.signed_x)
+    filler = np.zeros((n, p.taps, spare), np.int64) if rng is None else rng.integers(lo, hi + 1, (n, p.taps, spare))
+    beats_in = np.concatenate([np.asarray(windows, np.int64), filler], axis=2).reshape(-1, p.lanes)
+    beats_out = np.concatenate([acc, np.zeros((n, spare), np.int64)], axis=1).reshape(-1, p.lanes)
     return UnitCase(
         name,
-        {"i": Port(p.bits_x, p.lanes, p.signed_x, np.asarray(windows, np.int64).reshape(-1, p.lanes).tolist())},
-        {"o": Port(p.acc_bits, p.lanes, True, acc.reshape(-1, p.lanes).tolist())},
-        p.first_output_cycles, p.total_cycles(len(windows)),
+        {"i": Port(p.bits_x, p.lanes, p.signed_x, beats_in.tolist())},
+        {"o": Port(p.acc_bits, p.lanes, True, beats_out.tolist())},
+        p.first_output_cycles, p.total_cycles(n),
     )
 
 

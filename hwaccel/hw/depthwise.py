@@ -120,7 +120,7 @@ class Depthwise(wiring.Component):
         for lane in range(p.lanes):
             if lane % COPY_GROUP_LANES == 0:
                 valid_g, first, _, _ = self._delay(m, ctl, f"6_{lane // COPY_GROUP_LANES}", keep=True)
-            bias = [p.bias[k * p.lanes + lane] for k in range(groups)]
+            bias = [p.channel_bias(k * p.lanes + lane) for k in range(groups)]
             start: Value = Const(bias[0], signed(p.acc_bits))
             if len(set(bias)) > 1:
                 start = register(m, Array(Const(b, signed(p.acc_bits)) for b in bias)[ctl[3]], f"bias{lane}")

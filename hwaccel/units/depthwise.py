@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import CompileError
 from ..fixedpoint import accumulator_bits, bias_terms
 from .base import AsicCount, Shape3, Unit
-from .common import Operand, Product, check_code, check_int, int_tuple
+from .common import Operand, Product, ceil_div, check_code, check_int, int_tuple
 
 __all__ = ["DEPTHWISE_LATENCY", "DepthwiseParams"]
 
@@ -31,10 +31,11 @@ class DepthwiseParams(Unit):
     """Depthwise: ``acc[c] = bias[c] + sum_k (x[k][c] - x_zero_point) * w[c][k]``, raw accumulators out.
 
     Input: per pixel, ``taps`` kernel positions of ``channels`` codes each, in ``(tap, channel)``
-    order, ``lanes`` channels a beat (``groups = channels // lanes`` beats a tap; the
-    SlidingWindow's output). Output: the pixel's ``channels`` signed ``acc_bits`` accumulators in
-    ``groups`` beats of ``lanes``; beat ``g`` leaves when the last tap's beat ``g`` is consumed. One
-    input is one pixel: ``taps * groups`` beats, one a cycle.
+    order, ``lanes`` channels a beat (``groups = ceil(channels / lanes)`` beats a tap; the SlidingWindow's
+    output, or a Regroup's, whose last beat of a tap may hold fewer channels, its other lanes
+    ignored). Output: the pixel's ``channels`` signed ``acc_bits`` accumulators in ``groups`` beats
+    of ``lanes`` (lanes past ``channels`` in the last one 0); beat ``g`` leaves when the last tap's
+    beat ``g`` is consumed. One input is one pixel: ``taps * groups`` beats, one a cycle.
 
     ``weights`` (``channels x taps``) are signed ``bits_w`` codes. A lane whose channels' weights
     are all zero gets no multiplier (pruning); every beat takes its cycle.
@@ -57,8 +58,6 @@ class DepthwiseParams(Unit):
         check_int(self.channels, "channels", 1)
         check_int(self.taps, "taps", 1)
         check_int(self.lanes, "lanes", 1, self.channels)
-        if self.channels % self.lanes:
-            raise CompileError(f"lanes must divide channels={self.channels}, not {self.lanes!r}")
         check_int(self.bits_x, "bits_x", 2, 16)
         check_int(self.bits_w, "bits_w", 2, 16)
         check_code(self.x_zero_point, "x_zero_point", self.bits_x, self.signed_x)
@@ -76,8 +75,8 @@ class DepthwiseParams(Unit):
 
     @property
     def groups(self) -> int:
-        """Beats per tap: ``channels // lanes``."""
-        return self.channels // self.lanes
+        """Beats per tap: ``ceil(channels / lanes)`` (lanes past ``channels`` in the last one idle)."""
+        return ceil_div(self.channels, self.lanes)
 
     @property
     def index_bits(self) -> int:
@@ -98,13 +97,19 @@ class DepthwiseParams(Unit):
     def beat_weight(self, t: int, lane: int) -> int:
         """Weight of ``lane`` in beat ``t`` of a pixel (tap ``t // groups``, channel group ``t % groups``)."""
         k, g = divmod(t, self.groups)
-        return self.weights[g * self.lanes + lane][k]
+        channel = g * self.lanes + lane
+        return self.weights[channel][k] if channel < self.channels else 0
+
+    def channel_bias(self, channel: int) -> int:
+        """The bias of ``channel``; 0 past ``channels`` (an idle lane of the last beat)."""
+        return self.bias[channel] if channel < self.channels else 0
 
     @property
     def live_lanes(self) -> tuple[int, ...]:
         """Lanes with a non-zero weight in some beat: the multipliers built."""
-        w = np.asarray(self.weights, dtype=np.int64).reshape(self.groups, self.lanes, self.taps)
-        return tuple(int(lane) for lane in np.flatnonzero(w.any(axis=(0, 2))))
+        w = np.zeros((self.groups * self.lanes, self.taps), dtype=np.int64)
+        w[:self.channels] = self.weights
+        return tuple(int(lane) for lane in np.flatnonzero(w.reshape(self.groups, self.lanes, self.taps).any(axis=(0, 2))))
 
     # -- the Unit interface ----------------------------------------------------------------------
 

@@ -79,6 +79,8 @@ def params_from_dict(data: Mapping[str, Any], load: Callable[[Any], Any] | None 
         raise CompileError(f"unit type must be one of {sorted(UNIT_TYPES)}, not {data.get('type')!r}")
     kwargs = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in data and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING):
+            continue  # a field added since the manifest was written: its default
         value = data[f.name]
         if isinstance(value, dict) and "type" in value:
             value = params_from_dict(value, load)

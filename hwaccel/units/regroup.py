@@ -24,7 +24,8 @@ class RegroupParams(Unit):
     the last one ignored (a MatVec's last output fold); ``ceil(length / lanes_out)`` output
     beats of the elements in order, lanes past ``length`` in the last one 0 (a MatVec's last
     input fold). No element crosses a vector boundary. In a stage it carries one vector per
-    output pixel (a window of ``kh*kw*C`` codes before a MatVec, ``out_features`` after it).
+    output pixel (a window of ``kh*kw*C`` codes before a MatVec, ``out_features`` after it), or
+    ``vectors`` (a depthwise window's ``kh*kw`` taps of ``C`` codes each).
 
     Hardware (``hw/regroup.py``): a buffer of :attr:`capacity` elements with a fill count and the
     output register. ``i.ready`` is ``fill + n_in <= capacity`` (registers only; ``n_in`` the
@@ -43,9 +44,11 @@ class RegroupParams(Unit):
     lanes_out: int
     bits: int = 8
     signed: bool = False
+    vectors: int = 1  # vectors per pixel of the stage output (a depthwise window's taps)
 
     def __post_init__(self) -> None:
         check_int(self.length, "length", 1)
+        check_int(self.vectors, "vectors", 1)
         check_int(self.lanes_in, "lanes_in", 1, self.length)
         check_int(self.lanes_out, "lanes_out", 1, self.length)
         check_int(self.bits, "bits", 1, 64)
@@ -120,6 +123,10 @@ class RegroupParams(Unit):
 
     def input_cycles(self) -> int:
         return max(self.in_beats, self.out_beats)
+
+    def inputs_per_image(self, shape: Shape3) -> int:
+        h, w, _ = shape
+        return h * w * self.vectors
 
     def memory_bits(self) -> int:
         """The buffer and the output register."""
