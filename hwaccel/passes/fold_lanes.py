@@ -151,7 +151,7 @@ class _Tables:
             for k, name in enumerate(METRICS, 1):
                 self.metrics[name].append(figures[..., k])
 
-    def _figures(self, i: int, lanes_in: int, lanes_out: int, fold: tuple[int, int] | None) -> tuple[int, ...]:
+    def _figures(self, i: int, lanes_in: int, lanes_out: int, fold: tuple[int, ...] | None) -> tuple[int, ...]:
         spec = self.specs[i]
         units = spec.build(lanes_in, lanes_out, fold)
         parts = [self._unit_figures(i, u) for u in units]
@@ -166,7 +166,7 @@ class _Tables:
         return (ii,) + tuple(sum(p[k] for p in parts) for k in range(1, 1 + len(METRICS)))
 
     def _unit_figures(self, i: int, u: Any) -> tuple[int, ...]:
-        key = (i, u.unit_kind, u.in_lanes, u.out_lanes, getattr(u, "length", None), u.out_codes)
+        key = (i, u.unit_kind, u.in_lanes, u.out_lanes, getattr(u, "length", None), getattr(u, "vectors", None), u.out_codes)
         if key not in self._unit_cache:
             self._unit_cache[key] = (u.image_cycles(self.specs[i].shape), u.dsp_blocks(), u.lut_estimate(), u.mac_multipliers())
         return self._unit_cache[key]

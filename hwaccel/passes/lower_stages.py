@@ -16,6 +16,7 @@ requant of the stage before it when it is that value's only consumer.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -33,7 +34,7 @@ from ..ir.graph import Graph, Node, QuantParams
 from ..ir.ops import kernels, macs_of, register
 from .stream_layout import Layout, channels_last, same_order, stream_order, stream_shape
 
-__all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of", "matvec_folds"]
+__all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of", "matvec_folds", "depthwise_folds"]
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,21 @@ class StageSpec:
     def out_quant(self) -> QuantParams:
         return self.quant if self.lut is None else self.lut[2]
 
-    def build(self, in_lanes: int, out_lanes: int, fold: tuple[int, int] | None = None) -> tuple:
-        """The units at these stream lanes; a conv/dense stage's ``fold`` is its MatVec's ``(simd, pe)``
-        (default: the stream lanes), with a Regroup wherever a MatVec's lanes differ from its stream's."""
+    def build(self, in_lanes: int, out_lanes: int, fold: tuple[int, ...] | None = None) -> tuple:
+        """The units at these stream lanes; a conv/dense stage's ``fold`` is its MatVec's ``(simd, pe)``,
+        a depthwise stage's its Depthwise's ``(lanes,)`` (default: the stream lanes), with a Regroup
+        wherever a unit's lanes differ from its stream's."""
         return self.build_fn(self, in_lanes, out_lanes) if fold is None else self.build_fn(self, in_lanes, out_lanes, fold)
 
-    def folds(self, in_lanes: int) -> list[tuple[int, int] | None]:
+    def folds(self, in_lanes: int) -> list[tuple[int, ...] | None]:
         """The ``(simd, pe)`` worth trying for a conv/dense stage fed ``in_lanes`` lanes (see
-        :func:`matvec_folds`); ``[None]`` for the other stages, whose lanes are the stream's."""
+        :func:`matvec_folds`), a depthwise stage's Depthwise lanes (:func:`depthwise_folds`); ``[None]``
+        for the other stages, whose lanes are the stream's."""
+        d = self.data
+        if self.kind == "dwconv":
+            return depthwise_folds(d["channels"], in_lanes)
         if self.kind not in ("conv", "dense"):
             return [None]
-        d = self.data
         return matvec_folds(d["in_features"], d["out_features"], ceil_div(d["in_features"], in_lanes))
 
     def requant(self, rq: Any, acc_bits: int, channels: int, lanes: int) -> RequantParams:
@@ -153,7 +158,16 @@ def _matvec(spec: StageSpec, simd: int, pe: int) -> MatVecParams:
     if "_matvec" not in d:
         d["_matvec"] = MatVecParams(d["in_features"], d["out_features"], d["weights"], d["bias"], bits_x=d["bits_x"],
                                     signed_x=d["signed_x"], x_zero_point=d["x_zero_point"], bits_w=d["bits_w"])
-    return d["_matvec"].refold(pe, simd)
+    cache = d.setdefault("_units", {})
+    if ("matvec", simd, pe) not in cache:
+        cache["matvec", simd, pe] = d["_matvec"].refold(pe, simd)
+    return cache["matvec", simd, pe]
+
+
+@functools.lru_cache(maxsize=4096)
+def _regroup(length: int, lanes_in: int, lanes_out: int, bits: int, signed: bool, vectors: int = 1) -> RegroupParams:
+    """A Regroup (the folding search asks for the same ones many times)."""
+    return RegroupParams(length, lanes_in, lanes_out, bits, signed, vectors)
 
 
 def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int, int] | None = None) -> tuple:
@@ -169,22 +183,27 @@ def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int,
             cache[key] = WindowParams(**spec.data["window"], simd=lanes_in)
         units.append(cache[key])
     if simd != lanes_in:
-        units.append(RegroupParams(mv.in_features, lanes_in, simd, mv.bits_x, mv.signed_x))
+        units.append(_regroup(mv.in_features, lanes_in, simd, mv.bits_x, mv.signed_x))
     units.append(mv)
     if pe != lanes_out:
-        units.append(RegroupParams(mv.out_features, pe, lanes_out, mv.acc_bits, True))
+        units.append(_regroup(mv.out_features, pe, lanes_out, mv.acc_bits, True))
     key = ("requant", lanes_out)
     if key not in cache:
         cache[key] = spec.requant(spec.node.attr("requant"), mv.acc_bits, mv.out_features, lanes_out)
     return tuple(units + [cache[key]])
 
 
-def matvec_folds(in_features: int, out_features: int, feed: int) -> list[tuple[int, int] | None]:
+def matvec_folds(in_features: int, out_features: int, feed: int) -> list[tuple[int, ...] | None]:
     """The ``(simd, pe)`` a folding search need try for a MatVec whose input arrives in ``feed``
     beats per vector: for dense weights, those no other fold beats in cycles per vector
     (:meth:`~hwaccel.units.matvec.MatVecParams.fed_vector_cycles`), multipliers and Regroups needed.
     Only the least ``simd`` of each input fold count (and ``pe`` of each output fold count) can be
     among them."""
+    return list(_pareto_folds(in_features, out_features, feed))
+
+
+@functools.lru_cache(maxsize=256)
+def _pareto_folds(in_features: int, out_features: int, feed: int) -> tuple[tuple[int, int], ...]:
     def least(n: int) -> np.ndarray:
         return np.unique([ceil_div(n, f) for f in range(1, n + 1)])
 
@@ -194,11 +213,17 @@ def matvec_folds(in_features: int, out_features: int, feed: int) -> list[tuple[i
     cycles = np.maximum(folds_in, feed) + (folds_out - 1) * folds_in
     lanes = s * p
     regroups = (folds_in != feed).astype(np.int64)  # an input Regroup (the output side is ranked by lanes alone)
-    keep: list[int] = []
-    for k in np.lexsort((regroups, cycles, lanes)):
-        if not any(lanes[j] <= lanes[k] and cycles[j] <= cycles[k] and regroups[j] <= regroups[k] for j in keep):
-            keep.append(k)
-    return [(int(s[k]), int(p[k])) for k in sorted(keep, key=lambda k: (int(lanes[k]), int(s[k])))]
+    # a fold is kept unless one before it (by lanes, then cycles, then Regroups) is no worse in cycles
+    # and Regroups: the least cycles before each fold, over all folds and over those without a Regroup
+    order = np.lexsort((regroups, cycles, lanes))
+    cy, rg = cycles[order], regroups[order]
+    never = np.iinfo(np.int64).max
+
+    def least_before(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([[never], np.minimum.accumulate(values)[:-1]])
+    beaten = np.where(rg == 1, least_before(cy) <= cy, least_before(np.where(rg == 0, cy, never)) <= cy)
+    keep = order[~beaten]
+    return tuple((int(s[k]), int(p[k])) for k in sorted(keep, key=lambda k: (int(lanes[k]), int(s[k]))))
 
 
 def _weights_common(graph: Graph, node: Node, x: Stream, what: str) -> dict:
@@ -213,15 +238,33 @@ def _weights_common(graph: Graph, node: Node, x: Stream, what: str) -> dict:
                 signed_x=bool(x.quant.signed), x_zero_point=int(node.attr("x_zero_point", 0)), bits_w=w_bits)
 
 
-def _build_dwconv(spec: StageSpec, lanes: int, out_lanes: int) -> tuple:
+def _build_dwconv(spec: StageSpec, lanes: int, out_lanes: int, fold: tuple[int, ...] | None = None) -> tuple:
+    """Window (``lanes``), Regroup of each tap to the Depthwise's lanes (``fold``, default ``lanes``),
+    Depthwise, Regroup back, Requant (``lanes``); a Regroup only where the lanes differ."""
     d = spec.data
     if out_lanes != lanes:
         raise CompileError(f"{spec.node.name}: a depthwise stage's output lanes must equal its input lanes {lanes}, "
                            f"not {out_lanes!r}")
-    dw = DepthwiseParams(d["channels"], d["taps"], d["weights"], d["bias"], lanes=lanes, bits_x=d["bits_x"],
-                         signed_x=d["signed_x"], x_zero_point=d["x_zero_point"], bits_w=d["bits_w"])
+    dw_lanes = lanes if fold is None else fold[0]
+    cache = spec.data.setdefault("_units", {})
+    if ("dw", dw_lanes) not in cache:
+        cache["dw", dw_lanes] = DepthwiseParams(d["channels"], d["taps"], d["weights"], d["bias"], lanes=dw_lanes, bits_x=d["bits_x"],
+                                                signed_x=d["signed_x"], x_zero_point=d["x_zero_point"], bits_w=d["bits_w"])
+    dw = cache["dw", dw_lanes]
     units: list = [] if d["window"] is None else [WindowParams(**d["window"], simd=lanes)]
-    return tuple(units + [dw, spec.requant(spec.node.attr("requant"), dw.acc_bits, dw.channels, lanes)])
+    if dw_lanes != lanes:
+        units.append(_regroup(dw.channels, lanes, dw_lanes, dw.bits_x, dw.signed_x, dw.taps))
+    units.append(dw)
+    if dw_lanes != lanes:
+        units.append(_regroup(dw.channels, dw_lanes, lanes, dw.acc_bits, True))
+    return tuple(units + [spec.requant(spec.node.attr("requant"), dw.acc_bits, dw.channels, lanes)])
+
+
+def depthwise_folds(channels: int, lanes: int) -> list[tuple[int, ...] | None]:
+    """The Depthwise lanes worth trying in a stage streaming ``lanes``: the stream's own (``None``, no
+    Regroup), and the least lane count of each beat count per tap that needs fewer lanes."""
+    least = sorted({ceil_div(channels, g) for g in range(1, channels + 1)})
+    return [None] + [(k,) for k in least if k < lanes]
 
 
 @register("stage", "QConv")
