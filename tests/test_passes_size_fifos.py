@@ -12,7 +12,8 @@ from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.size_fifos import join_depth, size_fifos
 from hwaccel.passes.to_dataflow import to_dataflow
 from hwaccel.perf.network import simulate
-from hwaccel.perf.schedule import FIFO_LATENCY, bottleneck, schedule, steady_interval
+from hwaccel.perf.schedule import FIFO_LATENCY, _paced, _window, bottleneck, schedule, steady_interval
+from hwaccel.units import WindowParams
 from hwaccel.units.dataflow import Dataflow
 
 from dataflow_cases import SMALL, ZOO_COMPILED, small_fixed, zoo_fixed
@@ -73,3 +74,43 @@ def test_mlperf_tiny_runs_at_its_slowest_stage(name, tmp_path):
     ends = simulate(df, 3).image_ends
     assert ends[2] - ends[1] == df.folding["steady_interval"] == steady_interval(df)
     assert steady_interval(df) >= bottleneck(df)
+
+
+def _window_walk(p: WindowParams, a: np.ndarray, lb: np.ndarray, images: int) -> tuple[np.ndarray, np.ndarray]:
+    """The window's schedule step by step: each step starts the cycle after the previous one's last
+    read or emit, its reads and emits paced from its start (the reference for the closed form)."""
+    reads, emits = np.empty(len(a), np.int64), np.empty(len(lb), np.int64)
+    start = ri = ei = 0
+    for nr, ne in list(zip(p.step_reads, p.step_emits)) * images:
+        end = start
+        if nr:
+            reads[ri:ri + nr] = t = _paced(np.maximum(a[ri:ri + nr], start + np.arange(nr)))
+            end, ri = max(end, int(t[-1])), ri + nr
+        if ne:
+            emits[ei:ei + ne] = t = _paced(np.maximum(lb[ei:ei + ne], start + np.arange(ne)))
+            end, ei = max(end, int(t[-1])), ei + ne
+        start = end + 1
+    return reads, emits + p.latency
+
+
+def test_window_schedule_equals_its_step_by_step_walk():
+    rng = np.random.default_rng(11)
+    checked = 0
+    while checked < 150:
+        h, w = (int(v) for v in rng.integers(1, 8, 2))
+        kh, kw = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
+        c = int(rng.integers(1, 5))
+        pads = {k: int(rng.integers(0, 2)) * (kh if k in ("pad_top", "pad_bottom") else kw) // 2
+                for k in ("pad_top", "pad_left", "pad_bottom", "pad_right")}  # a pad smaller than the kernel
+        p = WindowParams(channels=c, height=h, width=w, kernel_h=kh, kernel_w=kw, stride_h=int(rng.integers(1, 3)),
+                         stride_w=int(rng.integers(1, 3)), simd=int(rng.choice([d for d in range(1, c + 1) if c % d == 0])),
+                         **pads)
+        images = int(rng.integers(1, 4))
+        a = np.sort(rng.integers(0, 40 * images * p.in_beats, images * p.in_beats))
+        lb = np.sort(rng.integers(-50, 40 * images * p.out_beats, images * p.out_beats))
+        if rng.random() < 0.3:
+            lb[:] = -(1 << 40)  # no bound
+        (reads,), emits = _window(p, a, lb, images)
+        want_reads, want_emits = _window_walk(p, a, lb, images)
+        assert np.array_equal(reads, want_reads) and np.array_equal(emits, want_emits), p
+        checked += 1

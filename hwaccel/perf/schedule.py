@@ -15,6 +15,7 @@ as deep as the most beats it ever holds lets every stage keep this schedule.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
@@ -80,23 +81,28 @@ def _bound(lb: Times | None, n: int) -> Times:
 
 
 def _window(p: WindowParams, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
-    reads, emits = p.step_reads, p.step_emits
+    """Step ``s`` of the window's walk starts the cycle after step ``s - 1``'s last read or emit
+    (``start[s + 1] = max(start[s] + max(1, reads, emits), C[s])``, ``C`` from the step's inputs
+    and bounds: a max-plus recurrence solved by one running maximum); within a step the reads
+    and emits are paced from its start."""
+    reads, emits = np.tile(np.asarray(p.step_reads, np.int64), images), np.tile(np.asarray(p.step_emits, np.int64), images)
     lb = _bound(lb, images * p.out_beats)
-    r_out, e_out = np.empty(len(a), dtype=np.int64), np.empty(len(lb), dtype=np.int64)
-    start, ri, ei = 0, 0, 0
-    for _ in range(images):
-        for nr, ne in zip(reads, emits):
-            end = start
-            if nr:
-                k = np.arange(nr, dtype=np.int64)
-                r_out[ri:ri + nr] = t = _paced(np.maximum(a[ri:ri + nr], start + k))
-                end, ri = max(end, int(t[-1])), ri + nr
-            if ne:
-                k = np.arange(ne, dtype=np.int64)
-                e_out[ei:ei + ne] = t = _paced(np.maximum(lb[ei:ei + ne], start + k))
-                end, ei = max(end, int(t[-1])), ei + ne
-            start = end + 1
-    return [r_out], e_out + p.latency
+    first_r, first_e = np.cumsum(reads) - reads, np.cumsum(emits) - emits
+    gr, ge = np.arange(len(a), dtype=np.int64), np.arange(len(lb), dtype=np.int64)
+    late = np.full(len(reads), NEVER, dtype=np.int64)  # per step: the bound on its next start
+    for times, g, n, first in ((a, gr, reads, first_r), (lb, ge, emits, first_e)):
+        some = n > 0
+        if some.any():
+            late[some] = np.maximum(late[some], np.maximum.reduceat(times - g, first[some]) + first[some] + n[some])
+    steps = np.concatenate([[0], np.cumsum(np.maximum(1, np.maximum(reads, emits)))])
+    start = (np.maximum.accumulate(np.concatenate([[0], late - steps[1:]])) + steps)[:-1]
+
+    def paced(times: Times, g: Times, n: Times, first: Times) -> Times:
+        floor = np.full(len(times), NEVER, dtype=np.int64)
+        some = n > 0
+        floor[first[some]] = start[some] - first[some]
+        return g + np.maximum.accumulate(np.maximum(times - g, floor)) if len(times) else times
+    return [paced(a, gr, reads, first_r)], paced(lb, ge, emits, first_e) + p.latency
 
 
 def _matvec(p: MatVecParams, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
@@ -190,10 +196,20 @@ def _unit(u: Any, arrivals: list[Times], lb: Times | None, images: int) -> tuple
     return _ONE_PORT[type(u)](u, arrivals[0], lb, images)
 
 
-def _stage(units: tuple, arrivals: list[Times], images: int, accept: Times | None = None) -> tuple[list[Times], Times]:
-    """The stage's reads per port and output transfer cycles, its units' credits settled;
-    ``accept`` is the earliest cycle each output beat can transfer (room in a FIFO after it)."""
-    bounds: list[Times | None] = [None] * len(units)
+Bounds = list  # per unit of a stage: the earliest cycle of each output beat (None: unbounded)
+
+
+def _stage(units: tuple, arrivals: list[Times], images: int, accept: Times | None = None,
+           start: Bounds | None = None, due: Times | None = None) -> tuple[list[Times], Times, Bounds] | None:
+    """The stage's reads per port, output transfer cycles and its units' settled credit bounds;
+    ``accept`` is the earliest cycle each output beat can transfer (room in a FIFO after it).
+
+    The bounds are iterated from ``start`` (default: none) to their least fixed point; ``start``
+    may be any bounds at or below it, e.g. those of the same stage with a looser ``accept``
+    (every iterate stays below the fixed point: the units are monotone). With ``due``, the
+    latest cycle each output beat may transfer, an iterate already past it ends the search:
+    returns None."""
+    bounds: Bounds = list(start) if start is not None else [None] * len(units)
     while True:
         ins, outs, arr = [], [], arrivals
         for u, lb in zip(units, bounds):
@@ -203,6 +219,8 @@ def _stage(units: tuple, arrivals: list[Times], images: int, accept: Times | Non
             arr = [valid]
         if accept is not None:
             outs[-1] = _paced(np.maximum(outs[-1], accept))
+        if due is not None and bool((outs[-1] > due).any()):
+            return None
         settled = True
         for k in range(len(units)):
             if k + 1 < len(units):
@@ -217,7 +235,7 @@ def _stage(units: tuple, arrivals: list[Times], images: int, accept: Times | Non
             if old is None or not np.array_equal(old, new):
                 settled, bounds[k] = False, new
         if settled:
-            return ins[0], outs[-1]
+            return ins[0], outs[-1], bounds
 
 
 def _slots(u: Any) -> int:
@@ -241,16 +259,30 @@ class _Forward:
     arrivals: dict[str, list[Times]]
     reads: dict[tuple[str, str, int], Times]
     produced: dict[str, Times]
+    bounds: dict[str, Bounds]
+
+
+_FORWARDS: "weakref.WeakKeyDictionary[Dataflow, dict[tuple[int, int], _Forward]]" = weakref.WeakKeyDictionary()
 
 
 def _forward(df: Dataflow, images: int, period: int) -> _Forward:
+    """:func:`_forward_schedule`, remembered per dataflow (its arrays are never written to)."""
+    known = _FORWARDS.setdefault(df, {})
+    if (images, period) not in known:
+        known[images, period] = _forward_schedule(df, images, period)
+    return known[images, period]
+
+
+def _forward_schedule(df: Dataflow, images: int, period: int) -> _Forward:
     beats = df.input.beats
     source = (np.arange(images, dtype=np.int64)[:, None] * period + np.arange(beats, dtype=np.int64)).reshape(-1)
-    fw = _Forward({}, {}, {INPUT: source})
+    fw = _Forward({}, {}, {INPUT: source}, {})
     for stage in df.stages:
         edges = df.edges_into(stage.name)
         fw.arrivals[stage.name] = [fw.produced[e.src] + (FIFO_LATENCY if e.fifo is not None else 0) for e in edges]
-        taken, fw.produced[stage.name] = _stage(stage.units, fw.arrivals[stage.name], images)
+        settled = _stage(stage.units, fw.arrivals[stage.name], images)
+        assert settled is not None
+        taken, fw.produced[stage.name], fw.bounds[stage.name] = settled
         fw.reads.update(((e.src, e.dst, e.port), r) for e, r in zip(edges, taken))
     return fw
 
@@ -271,21 +303,22 @@ def _depth_floor(read: Times) -> int:
     return 3 if len(read) > 1 and bool((np.diff(read) < 2).any()) else 2
 
 
-def _meets(df: Dataflow, fw: _Forward, src: str, images: int, reads: dict,
-           depths: dict[Edge, int]) -> list[Times] | None:
-    """The reads of stage ``src`` when its output FIFOs have ``depths`` (nothing for the top-level
-    input), or None if a consumer would wait for a beat."""
+def _meets(df: Dataflow, fw: _Forward, src: str, images: int, reads: dict, depths: dict[Edge, int],
+           start: Bounds | None = None) -> tuple[list[Times], Bounds] | None:
+    """The reads and settled bounds of stage ``src`` when its output FIFOs have ``depths`` (no
+    reads for the top-level input), or None if a consumer would wait for a beat. ``start``: bounds
+    at or below the answer's (those of larger depths; default the unbounded schedule's)."""
     accept = np.full(len(fw.produced[src]), NEVER, dtype=np.int64)
+    due = np.full(len(fw.produced[src]), -NEVER, dtype=np.int64)
     for e, d in depths.items():
         accept = np.maximum(accept, room_after(reads[e.src, e.dst, e.port], d))
-    taken: list[Times] = []
+        due = np.minimum(due, reads[e.src, e.dst, e.port] - FIFO_LATENCY)
     if src == INPUT:
         out = _paced(np.maximum(fw.produced[INPUT], accept))
-    else:
-        taken, out = _stage(df.stage(src).units, fw.arrivals[src], images, accept)
-    if any(((out + FIFO_LATENCY) > reads[e.src, e.dst, e.port]).any() for e in depths):
-        return None
-    return taken
+        return ([], []) if bool((out <= due).all()) else None
+    settled = _stage(df.stage(src).units, fw.arrivals[src], images, accept,
+                     fw.bounds[src] if start is None else start, due)
+    return None if settled is None else (settled[0], settled[2])
 
 
 def fifo_depths(df: Dataflow, images: int = 3, interval: int | None = None) -> dict[tuple[str, str, int], int]:
@@ -295,10 +328,12 @@ def fifo_depths(df: Dataflow, images: int = 3, interval: int | None = None) -> d
 
     From the outputs back: a stage's reads are fixed (its consumers' depths chosen), each of its
     input FIFOs gets the least depth (binary search) with which its producer, re-run with that
-    FIFO's room as the bound on its output, still writes every beat in time for those reads; the
+    FIFO's room as the bound on its output, still writes every beat in time for those reads (a
+    producer's output FIFOs in turn, each search with the depths chosen before it); the
     producer's reads at the chosen depths then fix its own input FIFOs. A producer that is not
     the slowest unit may stall (the FIFO is small); the slowest never does. Depths at least 2,
-    and 3 where a beat is read every cycle.
+    and 3 where a beat is read every cycle. Each re-run starts from the bounds of the last depth
+    that passed (a smaller depth only delays the producer) and stops as soon as a beat is late.
     """
     fw = _forward(df, images, steady_interval(df, images) if interval is None else interval)
     reads = dict(fw.reads)
@@ -310,26 +345,28 @@ def fifo_depths(df: Dataflow, images: int = 3, interval: int | None = None) -> d
         top = {e: max(_depth_floor(reads[e.src, e.dst, e.port]),
                       fifo_occupancy(EdgeTimes(e, fw.produced[src], reads[e.src, e.dst, e.port])) + 1) for e in outs}
         depths = dict(top)
+        passed = _meets(df, fw, src, images, reads, top)
         for e in outs:
             lo, hi = max(_depth_floor(reads[e.src, e.dst, e.port]), e.fifo.depth if e.fifo is not None else 0), top[e]
             if hi - lo <= SEARCH_SLACK:  # a few slots: not worth the producer's re-runs
                 lo = hi
             while lo < hi:
                 mid = (lo + hi) // 2
-                if _meets(df, fw, src, images, reads, {**top, e: mid}) is not None:
-                    hi = mid
+                trial = _meets(df, fw, src, images, reads, {**depths, e: mid}, None if passed is None else passed[1])
+                if trial is not None:
+                    hi, passed = mid, trial
                 else:
                     lo = mid + 1
             depths[e] = lo
-        taken = _meets(df, fw, src, images, reads, depths)
-        if taken is None:  # the branches' bounds together stall it: every branch unbounded
+        final = _meets(df, fw, src, images, reads, depths, None if passed is None else passed[1])
+        if final is None:  # the branches' bounds together stall it: every branch unbounded
             depths = top
-            taken = _meets(df, fw, src, images, reads, depths)
-        assert taken is not None
+            final = _meets(df, fw, src, images, reads, depths)
+        assert final is not None
         for e, d in depths.items():
             chosen[e.src, e.dst, e.port] = d
         if src != INPUT:
-            reads.update(((e.src, e.dst, e.port), r) for e, r in zip(df.edges_into(src), taken))
+            reads.update(((e.src, e.dst, e.port), r) for e, r in zip(df.edges_into(src), final[0]))
     return chosen
 
 
