@@ -146,19 +146,28 @@ def _emit_memory(self: Any, cell_idx: int, cell: Any) -> None:
 _ORIGINAL_EMIT_MEMORY = amaranth_rtlil.ModuleEmitter.emit_memory
 
 
+def _no_check(self: Any) -> None:
+    """``Netlist.check_comb_cycles`` skipped: a quarter of a unit's conversion, a depth-first walk
+    of every net; each unit kind is converted with the check in its own tests."""
+
+
 @contextlib.contextmanager
 def fast_conversion() -> Iterator[None]:
-    """Within the block, amaranth 0.5's conversion to RTLIL takes two shortcuts that give the same
-    text (``tests/test_hw_emit.py`` compares): netlist values skip a per-net type check, and memory
-    initializers are formatted a row at a time. Other amaranth versions convert unchanged."""
+    """Within the block, amaranth 0.5's conversion to RTLIL takes three shortcuts that give the same
+    text (``tests/test_hw_emit.py`` compares): netlist values skip a per-net type check, memory
+    initializers are formatted a row at a time, and the combinational-loop check is skipped
+    (:func:`_no_check`). Other amaranth versions convert unchanged."""
     if not amaranth.__version__.startswith("0.5."):
         yield
         return
     original_new = _nir.Value.__dict__["__new__"]
+    original_check = _nir.Netlist.check_comb_cycles
     _nir.Value.__new__ = staticmethod(_value_new)  # type: ignore[method-assign,assignment]
     amaranth_rtlil.ModuleEmitter.emit_memory = _emit_memory  # type: ignore[method-assign]
+    _nir.Netlist.check_comb_cycles = _no_check  # type: ignore[method-assign]
     try:
         yield
     finally:
         _nir.Value.__new__ = original_new  # type: ignore[method-assign]
         amaranth_rtlil.ModuleEmitter.emit_memory = _ORIGINAL_EMIT_MEMORY  # type: ignore[method-assign]
+        _nir.Netlist.check_comb_cycles = original_check  # type: ignore[method-assign]

@@ -33,9 +33,9 @@ def write_offsets(p: RegroupParams) -> list[int]:
     vector (in any vector), with room left for the beat."""
     starts_in = [j * p.lanes_in for j in range(p.in_beats)]
     starts_out = [k * p.lanes_out for k in range(p.out_beats)] + [p.length]
-    span = p.capacity // p.length + 2
+    span, counts = p.capacity // p.length + 2, p.in_counts
     return sorted({s - e + d * p.length for j, s in enumerate(starts_in) for e in starts_out for d in range(-span, span + 1)
-                   if 0 <= s - e + d * p.length <= p.capacity - p.in_counts[j]})
+                   if 0 <= s - e + d * p.length <= p.capacity - counts[j]})
 
 
 class Regroup(wiring.Component):
