@@ -48,8 +48,6 @@ def test_mutated_models_compile_or_are_rejected(tmp_path):
         data, done = fuzz_models.mutate(model, rng, fuzz_models.QDQ_MUTATIONS if quantized else fuzz_models.FLOAT_MUTATIONS)
         for outcome in fuzz_models.run_case(index, data, quantized, inputs, calib, tmp_path, compile_it=True):
             summary.add(index, [name, *done], outcome)
-    # api.compile's errors after import (lowering, folding) do not name the file yet: its owner's part of issue 21
-    summary.failures = [f for f in summary.failures if not (f["command"] == "compile" and f["status"] == "unnamed-file")]
     assert not summary.failures, _failures_text(summary)
 
 

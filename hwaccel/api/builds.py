@@ -9,6 +9,7 @@ from pathlib import Path
 from ..build_dir import read_build, remove_stale
 from ..errors import HwaccelError
 from ..files import check_writable
+from ..frontend.validate import named
 from ..passes.fold_lanes import FoldTarget
 from ..perf.model import DIRECT_RUN_INPUTS, cycle_model
 from .compiler import Steps, build_name, compile_model, write_compiled
@@ -68,7 +69,8 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
     target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, multipliers=multipliers, clock_mhz=clock_mhz)
     steps = Steps(["import", "lower and fold", "FIFOs", "cycle model", "Verilog"], progress, f"compile {name}")
     try:
-        df, extra, cycles, qdq = compile_model(model, calib, target, name, steps)
+        with named(str(model)):
+            df, extra, cycles, qdq = compile_model(model, calib, target, name, steps)
         steps.start("Verilog" if verilog else "write")
         files, written = write_compiled(out, df, extra, qdq, verilog=verilog, force=force)
     finally:
