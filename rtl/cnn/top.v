@@ -12501,7 +12501,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
       1'h0:
           \$104  = 24'h0003ac;
       1'h1:
-          \$104  = 24'hff01ff;
+          \$104  = 24'h000000;
     endcase
   end
   always @* begin
@@ -12511,7 +12511,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
       1'h0:
           \$105  = 24'h000195;
       1'h1:
-          \$105  = 24'hff01ff;
+          \$105  = 24'h000000;
     endcase
   end
   always @* begin
@@ -15035,9 +15035,9 @@ module top_s2_conv2_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
       4'hd:
           \$11  = 25'h1420497;
       4'he:
-          \$11  = 25'h18206ca;
+          \$11  = 25'h18283d3;
       4'hf:
-          \$11  = 25'h11af78f;
+          \$11  = 25'h18283d3;
     endcase
   end
   always @* begin

@@ -12,22 +12,22 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$105[1] ;
   wire [7:0] \i__payload$105[2] ;
   wire [7:0] \i__payload$105[3] ;
-  wire [7:0] \i__payload$111 ;
+  wire [31:0] \i__payload$111 ;
   wire [7:0] \i__payload$111[0] ;
-  wire [7:0] \i__payload$117 ;
+  wire [7:0] \i__payload$111[1] ;
+  wire [7:0] \i__payload$111[2] ;
+  wire [7:0] \i__payload$111[3] ;
+  wire [31:0] \i__payload$117 ;
   wire [7:0] \i__payload$117[0] ;
+  wire [7:0] \i__payload$117[1] ;
+  wire [7:0] \i__payload$117[2] ;
+  wire [7:0] \i__payload$117[3] ;
   wire [7:0] \i__payload$123 ;
   wire [7:0] \i__payload$123[0] ;
-  wire [31:0] \i__payload$126 ;
-  wire [7:0] \i__payload$126[0] ;
-  wire [7:0] \i__payload$126[1] ;
-  wire [7:0] \i__payload$126[2] ;
-  wire [7:0] \i__payload$126[3] ;
-  wire [31:0] \i__payload$132 ;
-  wire [7:0] \i__payload$132[0] ;
-  wire [7:0] \i__payload$132[1] ;
-  wire [7:0] \i__payload$132[2] ;
-  wire [7:0] \i__payload$132[3] ;
+  wire [7:0] \i__payload$129 ;
+  wire [7:0] \i__payload$129[0] ;
+  wire [7:0] \i__payload$135 ;
+  wire [7:0] \i__payload$135[0] ;
   wire [31:0] \i__payload$138 ;
   wire [7:0] \i__payload$138[0] ;
   wire [7:0] \i__payload$138[1] ;
@@ -44,14 +44,24 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$150[1] ;
   wire [7:0] \i__payload$150[2] ;
   wire [7:0] \i__payload$150[3] ;
-  wire [7:0] \i__payload$156 ;
+  wire [31:0] \i__payload$156 ;
   wire [7:0] \i__payload$156[0] ;
+  wire [7:0] \i__payload$156[1] ;
+  wire [7:0] \i__payload$156[2] ;
+  wire [7:0] \i__payload$156[3] ;
   wire [20:0] \i__payload$15[0] ;
   wire [20:0] \i__payload$15[1] ;
   wire [20:0] \i__payload$15[2] ;
   wire [20:0] \i__payload$15[3] ;
-  wire [7:0] \i__payload$162 ;
+  wire [31:0] \i__payload$162 ;
   wire [7:0] \i__payload$162[0] ;
+  wire [7:0] \i__payload$162[1] ;
+  wire [7:0] \i__payload$162[2] ;
+  wire [7:0] \i__payload$162[3] ;
+  wire [7:0] \i__payload$168 ;
+  wire [7:0] \i__payload$168[0] ;
+  wire [7:0] \i__payload$174 ;
+  wire [7:0] \i__payload$174[0] ;
   wire [31:0] \i__payload$21 ;
   wire [7:0] \i__payload$21[0] ;
   wire [7:0] \i__payload$21[1] ;
@@ -77,30 +87,26 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$45[1] ;
   wire [7:0] \i__payload$45[2] ;
   wire [7:0] \i__payload$45[3] ;
-  wire [83:0] \i__payload$51 ;
-  wire [20:0] \i__payload$51[0] ;
-  wire [20:0] \i__payload$51[1] ;
-  wire [20:0] \i__payload$51[2] ;
-  wire [20:0] \i__payload$51[3] ;
-  wire [45:0] \i__payload$57 ;
-  wire [22:0] \i__payload$57[0] ;
-  wire [22:0] \i__payload$57[1] ;
-  wire [22:0] \i__payload$63 ;
-  wire [22:0] \i__payload$63[0] ;
-  wire [7:0] \i__payload$69 ;
-  wire [7:0] \i__payload$69[0] ;
+  wire [15:0] \i__payload$51 ;
+  wire [7:0] \i__payload$51[0] ;
+  wire [7:0] \i__payload$51[1] ;
+  wire [41:0] \i__payload$57 ;
+  wire [20:0] \i__payload$57[0] ;
+  wire [20:0] \i__payload$57[1] ;
+  wire [83:0] \i__payload$63 ;
+  wire [20:0] \i__payload$63[0] ;
+  wire [20:0] \i__payload$63[1] ;
+  wire [20:0] \i__payload$63[2] ;
+  wire [20:0] \i__payload$63[3] ;
+  wire [45:0] \i__payload$69 ;
+  wire [22:0] \i__payload$69[0] ;
+  wire [22:0] \i__payload$69[1] ;
   wire [22:0] \i__payload$75 ;
   wire [22:0] \i__payload$75[0] ;
-  wire [31:0] \i__payload$81 ;
+  wire [7:0] \i__payload$81 ;
   wire [7:0] \i__payload$81[0] ;
-  wire [7:0] \i__payload$81[1] ;
-  wire [7:0] \i__payload$81[2] ;
-  wire [7:0] \i__payload$81[3] ;
-  wire [31:0] \i__payload$87 ;
-  wire [7:0] \i__payload$87[0] ;
-  wire [7:0] \i__payload$87[1] ;
-  wire [7:0] \i__payload$87[2] ;
-  wire [7:0] \i__payload$87[3] ;
+  wire [22:0] \i__payload$87 ;
+  wire [22:0] \i__payload$87[0] ;
   wire [7:0] \i__payload$9 ;
   wire [31:0] \i__payload$93 ;
   wire [7:0] \i__payload$93[0] ;
@@ -121,14 +127,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__ready$114 ;
   wire \i__ready$12 ;
   wire \i__ready$120 ;
-  wire \i__ready$124 ;
-  wire \i__ready$129 ;
-  wire \i__ready$135 ;
+  wire \i__ready$126 ;
+  wire \i__ready$132 ;
+  wire \i__ready$136 ;
   wire \i__ready$141 ;
   wire \i__ready$147 ;
   wire \i__ready$153 ;
   wire \i__ready$159 ;
   wire \i__ready$165 ;
+  wire \i__ready$171 ;
+  wire \i__ready$177 ;
   wire \i__ready$18 ;
   wire \i__ready$24 ;
   wire \i__ready$30 ;
@@ -149,15 +157,17 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$109 ;
   wire \i__valid$115 ;
   wire \i__valid$121 ;
-  wire \i__valid$125 ;
+  wire \i__valid$127 ;
   wire \i__valid$13 ;
-  wire \i__valid$130 ;
-  wire \i__valid$136 ;
+  wire \i__valid$133 ;
+  wire \i__valid$137 ;
   wire \i__valid$142 ;
   wire \i__valid$148 ;
   wire \i__valid$154 ;
   wire \i__valid$160 ;
   wire \i__valid$166 ;
+  wire \i__valid$172 ;
+  wire \i__valid$178 ;
   wire \i__valid$19 ;
   wire \i__valid$25 ;
   wire \i__valid$31 ;
@@ -186,20 +196,20 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$106[2] ;
   wire [7:0] \o__payload$106[3] ;
   wire [7:0] \o__payload$10[0] ;
-  wire [7:0] \o__payload$112 ;
+  wire [31:0] \o__payload$112 ;
   wire [7:0] \o__payload$112[0] ;
-  wire [7:0] \o__payload$118 ;
+  wire [7:0] \o__payload$112[1] ;
+  wire [7:0] \o__payload$112[2] ;
+  wire [7:0] \o__payload$112[3] ;
+  wire [31:0] \o__payload$118 ;
   wire [7:0] \o__payload$118[0] ;
-  wire [31:0] \o__payload$127 ;
-  wire [7:0] \o__payload$127[0] ;
-  wire [7:0] \o__payload$127[1] ;
-  wire [7:0] \o__payload$127[2] ;
-  wire [7:0] \o__payload$127[3] ;
-  wire [31:0] \o__payload$133 ;
-  wire [7:0] \o__payload$133[0] ;
-  wire [7:0] \o__payload$133[1] ;
-  wire [7:0] \o__payload$133[2] ;
-  wire [7:0] \o__payload$133[3] ;
+  wire [7:0] \o__payload$118[1] ;
+  wire [7:0] \o__payload$118[2] ;
+  wire [7:0] \o__payload$118[3] ;
+  wire [7:0] \o__payload$124 ;
+  wire [7:0] \o__payload$124[0] ;
+  wire [7:0] \o__payload$130 ;
+  wire [7:0] \o__payload$130[0] ;
   wire [31:0] \o__payload$139 ;
   wire [7:0] \o__payload$139[0] ;
   wire [7:0] \o__payload$139[1] ;
@@ -215,17 +225,27 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$151[1] ;
   wire [7:0] \o__payload$151[2] ;
   wire [7:0] \o__payload$151[3] ;
-  wire [7:0] \o__payload$157 ;
+  wire [31:0] \o__payload$157 ;
   wire [7:0] \o__payload$157[0] ;
+  wire [7:0] \o__payload$157[1] ;
+  wire [7:0] \o__payload$157[2] ;
+  wire [7:0] \o__payload$157[3] ;
   wire [83:0] \o__payload$16 ;
-  wire [7:0] \o__payload$163 ;
+  wire [31:0] \o__payload$163 ;
   wire [7:0] \o__payload$163[0] ;
-  wire [7:0] \o__payload$168 ;
-  wire [7:0] \o__payload$168[0] ;
+  wire [7:0] \o__payload$163[1] ;
+  wire [7:0] \o__payload$163[2] ;
+  wire [7:0] \o__payload$163[3] ;
+  wire [7:0] \o__payload$169 ;
+  wire [7:0] \o__payload$169[0] ;
   wire [20:0] \o__payload$16[0] ;
   wire [20:0] \o__payload$16[1] ;
   wire [20:0] \o__payload$16[2] ;
   wire [20:0] \o__payload$16[3] ;
+  wire [7:0] \o__payload$175 ;
+  wire [7:0] \o__payload$175[0] ;
+  wire [7:0] \o__payload$180 ;
+  wire [7:0] \o__payload$180[0] ;
   wire [31:0] \o__payload$22 ;
   wire [7:0] \o__payload$22[0] ;
   wire [7:0] \o__payload$22[1] ;
@@ -251,30 +271,26 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$46[1] ;
   wire [7:0] \o__payload$46[2] ;
   wire [7:0] \o__payload$46[3] ;
-  wire [83:0] \o__payload$52 ;
-  wire [20:0] \o__payload$52[0] ;
-  wire [20:0] \o__payload$52[1] ;
-  wire [20:0] \o__payload$52[2] ;
-  wire [20:0] \o__payload$52[3] ;
-  wire [45:0] \o__payload$58 ;
-  wire [22:0] \o__payload$58[0] ;
-  wire [22:0] \o__payload$58[1] ;
-  wire [22:0] \o__payload$64 ;
-  wire [22:0] \o__payload$64[0] ;
-  wire [7:0] \o__payload$70 ;
-  wire [7:0] \o__payload$70[0] ;
+  wire [15:0] \o__payload$52 ;
+  wire [7:0] \o__payload$52[0] ;
+  wire [7:0] \o__payload$52[1] ;
+  wire [41:0] \o__payload$58 ;
+  wire [20:0] \o__payload$58[0] ;
+  wire [20:0] \o__payload$58[1] ;
+  wire [83:0] \o__payload$64 ;
+  wire [20:0] \o__payload$64[0] ;
+  wire [20:0] \o__payload$64[1] ;
+  wire [20:0] \o__payload$64[2] ;
+  wire [20:0] \o__payload$64[3] ;
+  wire [45:0] \o__payload$70 ;
+  wire [22:0] \o__payload$70[0] ;
+  wire [22:0] \o__payload$70[1] ;
   wire [22:0] \o__payload$76 ;
   wire [22:0] \o__payload$76[0] ;
-  wire [31:0] \o__payload$82 ;
+  wire [7:0] \o__payload$82 ;
   wire [7:0] \o__payload$82[0] ;
-  wire [7:0] \o__payload$82[1] ;
-  wire [7:0] \o__payload$82[2] ;
-  wire [7:0] \o__payload$82[3] ;
-  wire [31:0] \o__payload$88 ;
-  wire [7:0] \o__payload$88[0] ;
-  wire [7:0] \o__payload$88[1] ;
-  wire [7:0] \o__payload$88[2] ;
-  wire [7:0] \o__payload$88[3] ;
+  wire [22:0] \o__payload$88 ;
+  wire [22:0] \o__payload$88[0] ;
   wire [31:0] \o__payload$94 ;
   wire [7:0] \o__payload$94[0] ;
   wire [7:0] \o__payload$94[1] ;
@@ -288,15 +304,17 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__ready$11 ;
   wire \o__ready$113 ;
   wire \o__ready$119 ;
-  wire \o__ready$128 ;
-  wire \o__ready$134 ;
+  wire \o__ready$125 ;
+  wire \o__ready$131 ;
   wire \o__ready$140 ;
   wire \o__ready$146 ;
   wire \o__ready$152 ;
   wire \o__ready$158 ;
   wire \o__ready$164 ;
-  wire \o__ready$169 ;
   wire \o__ready$17 ;
+  wire \o__ready$170 ;
+  wire \o__ready$176 ;
+  wire \o__ready$181 ;
   wire \o__ready$23 ;
   wire \o__ready$29 ;
   wire \o__ready$35 ;
@@ -316,15 +334,17 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__valid$110 ;
   wire \o__valid$116 ;
   wire \o__valid$122 ;
-  wire \o__valid$131 ;
-  wire \o__valid$137 ;
+  wire \o__valid$128 ;
+  wire \o__valid$134 ;
   wire \o__valid$14 ;
   wire \o__valid$143 ;
   wire \o__valid$149 ;
   wire \o__valid$155 ;
   wire \o__valid$161 ;
   wire \o__valid$167 ;
-  wire \o__valid$170 ;
+  wire \o__valid$173 ;
+  wire \o__valid$179 ;
+  wire \o__valid$182 ;
   wire \o__valid$20 ;
   wire \o__valid$26 ;
   wire \o__valid$32 ;
@@ -339,51 +359,11 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__valid$86 ;
   wire \o__valid$92 ;
   wire \o__valid$98 ;
-  output [53:0] probe;
-  wire [53:0] probe;
+  output [57:0] probe;
+  wire [57:0] probe;
   input rst;
   wire rst;
   top_fifo_avgpool3_dwconv4_0 fifo_avgpool3_dwconv4_0 (
-    .clk(clk),
-    .i__payload(\i__payload$144 ),
-    .i__ready(\o__ready$146 ),
-    .i__valid(\i__valid$148 ),
-    .o__payload(\i__payload$99 ),
-    .o__ready(\o__ready$101 ),
-    .o__valid(\i__valid$103 ),
-    .rst(rst)
-  );
-  top_fifo_avgpool6_dense7_0 fifo_avgpool6_dense7_0 (
-    .clk(clk),
-    .i__payload(\i__payload$162 ),
-    .i__ready(\o__ready$164 ),
-    .i__valid(\i__valid$166 ),
-    .o__payload(\i__payload$117 ),
-    .o__ready(\o__ready$119 ),
-    .o__valid(\i__valid$121 ),
-    .rst(rst)
-  );
-  top_fifo_conv0_dwconv1_0 fifo_conv0_dwconv1_0 (
-    .clk(clk),
-    .i__payload(\i__payload$126 ),
-    .i__ready(\o__ready$128 ),
-    .i__valid(\i__valid$130 ),
-    .o__payload(\i__payload$81 ),
-    .o__ready(\o__ready$83 ),
-    .o__valid(\i__valid$85 ),
-    .rst(rst)
-  );
-  top_fifo_dwconv1_conv2_0 fifo_conv2_avgpool3_0 (
-    .clk(clk),
-    .i__payload(\i__payload$138 ),
-    .i__ready(\o__ready$140 ),
-    .i__valid(\i__valid$142 ),
-    .o__payload(\i__payload$93 ),
-    .o__ready(\o__ready$95 ),
-    .o__valid(\i__valid$97 ),
-    .rst(rst)
-  );
-  top_fifo_conv5_avgpool6_0 fifo_conv5_avgpool6_0 (
     .clk(clk),
     .i__payload(\i__payload$156 ),
     .i__ready(\o__ready$158 ),
@@ -393,17 +373,27 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$115 ),
     .rst(rst)
   );
-  top_fifo_dwconv1_conv2_0 fifo_dwconv1_conv2_0 (
+  top_fifo_avgpool6_dense7_0 fifo_avgpool6_dense7_0 (
     .clk(clk),
-    .i__payload(\i__payload$132 ),
-    .i__ready(\o__ready$134 ),
-    .i__valid(\i__valid$136 ),
-    .o__payload(\i__payload$87 ),
-    .o__ready(\o__ready$89 ),
-    .o__valid(\i__valid$91 ),
+    .i__payload(\i__payload$174 ),
+    .i__ready(\o__ready$176 ),
+    .i__valid(\i__valid$178 ),
+    .o__payload(\i__payload$129 ),
+    .o__ready(\o__ready$131 ),
+    .o__valid(\i__valid$133 ),
     .rst(rst)
   );
-  top_fifo_dwconv1_conv2_0 fifo_dwconv4_conv5_0 (
+  top_fifo_conv0_dwconv1_0 fifo_conv0_dwconv1_0 (
+    .clk(clk),
+    .i__payload(\i__payload$138 ),
+    .i__ready(\o__ready$140 ),
+    .i__valid(\i__valid$142 ),
+    .o__payload(\i__payload$93 ),
+    .o__ready(\o__ready$95 ),
+    .o__valid(\i__valid$97 ),
+    .rst(rst)
+  );
+  top_fifo_dwconv1_conv2_0 fifo_conv2_avgpool3_0 (
     .clk(clk),
     .i__payload(\i__payload$150 ),
     .i__ready(\o__ready$152 ),
@@ -411,6 +401,36 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__payload(\i__payload$105 ),
     .o__ready(\o__ready$107 ),
     .o__valid(\i__valid$109 ),
+    .rst(rst)
+  );
+  top_fifo_conv5_avgpool6_0 fifo_conv5_avgpool6_0 (
+    .clk(clk),
+    .i__payload(\i__payload$168 ),
+    .i__ready(\o__ready$170 ),
+    .i__valid(\i__valid$172 ),
+    .o__payload(\i__payload$123 ),
+    .o__ready(\o__ready$125 ),
+    .o__valid(\i__valid$127 ),
+    .rst(rst)
+  );
+  top_fifo_dwconv1_conv2_0 fifo_dwconv1_conv2_0 (
+    .clk(clk),
+    .i__payload(\i__payload$144 ),
+    .i__ready(\o__ready$146 ),
+    .i__valid(\i__valid$148 ),
+    .o__payload(\i__payload$99 ),
+    .o__ready(\o__ready$101 ),
+    .o__valid(\i__valid$103 ),
+    .rst(rst)
+  );
+  top_fifo_dwconv4_conv5_0 fifo_dwconv4_conv5_0 (
+    .clk(clk),
+    .i__payload(\i__payload$162 ),
+    .i__ready(\o__ready$164 ),
+    .i__valid(\i__valid$166 ),
+    .o__payload(\i__payload$117 ),
+    .o__ready(\o__ready$119 ),
+    .o__valid(\i__valid$121 ),
     .rst(rst)
   );
   top_s0_conv0_u0 s0_conv0_u0 (
@@ -438,16 +458,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
-    .o__payload(\i__payload$126 ),
-    .o__ready(\o__ready$128 ),
-    .o__valid(\i__valid$130 ),
+    .o__payload(\i__payload$138 ),
+    .o__ready(\o__ready$140 ),
+    .o__valid(\i__valid$142 ),
     .rst(rst)
   );
   top_s1_dwconv1_u0 s1_dwconv1_u0 (
     .clk(clk),
-    .i__payload(\i__payload$81 ),
-    .i__ready(\o__ready$83 ),
-    .i__valid(\i__valid$85 ),
+    .i__payload(\i__payload$93 ),
+    .i__ready(\o__ready$95 ),
+    .i__valid(\i__valid$97 ),
     .o__payload(\i__payload$21 ),
     .o__ready(\o__ready$23 ),
     .o__valid(\i__valid$25 ),
@@ -468,16 +488,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
     .i__valid(\i__valid$31 ),
-    .o__payload(\i__payload$132 ),
-    .o__ready(\o__ready$134 ),
-    .o__valid(\i__valid$136 ),
+    .o__payload(\i__payload$144 ),
+    .o__ready(\o__ready$146 ),
+    .o__valid(\i__valid$148 ),
     .rst(rst)
   );
   top_s2_conv2_u0 s2_conv2_u0 (
     .clk(clk),
-    .i__payload(\i__payload$87 ),
-    .i__ready(\o__ready$89 ),
-    .i__valid(\i__valid$91 ),
+    .i__payload(\i__payload$99 ),
+    .i__ready(\o__ready$101 ),
+    .i__valid(\i__valid$103 ),
     .o__payload(\i__payload$33 ),
     .o__ready(\o__ready$35 ),
     .o__valid(\i__valid$37 ),
@@ -488,16 +508,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$33 ),
     .i__ready(\o__ready$35 ),
     .i__valid(\i__valid$37 ),
-    .o__payload(\i__payload$138 ),
-    .o__ready(\o__ready$140 ),
-    .o__valid(\i__valid$142 ),
+    .o__payload(\i__payload$150 ),
+    .o__ready(\o__ready$152 ),
+    .o__valid(\i__valid$154 ),
     .rst(rst)
   );
   top_s3_avgpool3_u0 s3_avgpool3_u0 (
     .clk(clk),
-    .i__payload(\i__payload$93 ),
-    .i__ready(\o__ready$95 ),
-    .i__valid(\i__valid$97 ),
+    .i__payload(\i__payload$105 ),
+    .i__ready(\o__ready$107 ),
+    .i__valid(\i__valid$109 ),
     .o__payload(\i__payload$39 ),
     .o__ready(\o__ready$41 ),
     .o__valid(\i__valid$43 ),
@@ -508,16 +528,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$39 ),
     .i__ready(\o__ready$41 ),
     .i__valid(\i__valid$43 ),
-    .o__payload(\i__payload$144 ),
-    .o__ready(\o__ready$146 ),
-    .o__valid(\i__valid$148 ),
+    .o__payload(\i__payload$156 ),
+    .o__ready(\o__ready$158 ),
+    .o__valid(\i__valid$160 ),
     .rst(rst)
   );
   top_s4_dwconv4_u0 s4_dwconv4_u0 (
     .clk(clk),
-    .i__payload(\i__payload$99 ),
-    .i__ready(\o__ready$101 ),
-    .i__valid(\i__valid$103 ),
+    .i__payload(\i__payload$111 ),
+    .i__ready(\o__ready$113 ),
+    .i__valid(\i__valid$115 ),
     .o__payload(\i__payload$45 ),
     .o__ready(\o__ready$47 ),
     .o__valid(\i__valid$49 ),
@@ -538,22 +558,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$51 ),
     .i__ready(\o__ready$53 ),
     .i__valid(\i__valid$55 ),
-    .o__payload(\i__payload$150 ),
-    .o__ready(\o__ready$152 ),
-    .o__valid(\i__valid$154 ),
-    .rst(rst)
-  );
-  top_s5_conv5_u0 s5_conv5_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$105 ),
-    .i__ready(\o__ready$107 ),
-    .i__valid(\i__valid$109 ),
     .o__payload(\i__payload$57 ),
     .o__ready(\o__ready$59 ),
     .o__valid(\i__valid$61 ),
     .rst(rst)
   );
-  top_s5_conv5_u1 s5_conv5_u1 (
+  top_s4_dwconv4_u3 s4_dwconv4_u3 (
     .clk(clk),
     .i__payload(\i__payload$57 ),
     .i__ready(\o__ready$59 ),
@@ -563,51 +573,81 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$67 ),
     .rst(rst)
   );
-  top_s5_conv5_u2 s5_conv5_u2 (
+  top_s4_dwconv4_u4 s4_dwconv4_u4 (
     .clk(clk),
     .i__payload(\i__payload$63 ),
     .i__ready(\o__ready$65 ),
     .i__valid(\i__valid$67 ),
-    .o__payload(\i__payload$156 ),
-    .o__ready(\o__ready$158 ),
-    .o__valid(\i__valid$160 ),
-    .rst(rst)
-  );
-  top_s6_avgpool6_u0 s6_avgpool6_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$111 ),
-    .i__ready(\o__ready$113 ),
-    .i__valid(\i__valid$115 ),
-    .o__payload(\i__payload$69 ),
-    .o__ready(\o__ready$71 ),
-    .o__valid(\i__valid$73 ),
-    .rst(rst)
-  );
-  top_s6_avgpool6_u1 s6_avgpool6_u1 (
-    .clk(clk),
-    .i__payload(\i__payload$69 ),
-    .i__ready(\o__ready$71 ),
-    .i__valid(\i__valid$73 ),
     .o__payload(\i__payload$162 ),
     .o__ready(\o__ready$164 ),
     .o__valid(\i__valid$166 ),
     .rst(rst)
   );
-  top_s7_dense7_u0 s7_dense7_u0 (
+  top_s5_conv5_u0 s5_conv5_u0 (
     .clk(clk),
     .i__payload(\i__payload$117 ),
     .i__ready(\o__ready$119 ),
     .i__valid(\i__valid$121 ),
+    .o__payload(\i__payload$69 ),
+    .o__ready(\o__ready$71 ),
+    .o__valid(\i__valid$73 ),
+    .rst(rst)
+  );
+  top_s5_conv5_u1 s5_conv5_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$69 ),
+    .i__ready(\o__ready$71 ),
+    .i__valid(\i__valid$73 ),
     .o__payload(\i__payload$75 ),
     .o__ready(\o__ready$77 ),
     .o__valid(\i__valid$79 ),
     .rst(rst)
   );
-  top_s7_dense7_u1 s7_dense7_u1 (
+  top_s5_conv5_u2 s5_conv5_u2 (
     .clk(clk),
     .i__payload(\i__payload$75 ),
     .i__ready(\o__ready$77 ),
     .i__valid(\i__valid$79 ),
+    .o__payload(\i__payload$168 ),
+    .o__ready(\o__ready$170 ),
+    .o__valid(\i__valid$172 ),
+    .rst(rst)
+  );
+  top_s6_avgpool6_u0 s6_avgpool6_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$123 ),
+    .i__ready(\o__ready$125 ),
+    .i__valid(\i__valid$127 ),
+    .o__payload(\i__payload$81 ),
+    .o__ready(\o__ready$83 ),
+    .o__valid(\i__valid$85 ),
+    .rst(rst)
+  );
+  top_s6_avgpool6_u1 s6_avgpool6_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$81 ),
+    .i__ready(\o__ready$83 ),
+    .i__valid(\i__valid$85 ),
+    .o__payload(\i__payload$174 ),
+    .o__ready(\o__ready$176 ),
+    .o__valid(\i__valid$178 ),
+    .rst(rst)
+  );
+  top_s7_dense7_u0 s7_dense7_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$129 ),
+    .i__ready(\o__ready$131 ),
+    .i__valid(\i__valid$133 ),
+    .o__payload(\i__payload$87 ),
+    .o__ready(\o__ready$89 ),
+    .o__valid(\i__valid$91 ),
+    .rst(rst)
+  );
+  top_s7_dense7_u1 s7_dense7_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$87 ),
+    .i__ready(\o__ready$89 ),
+    .i__valid(\i__valid$91 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
@@ -670,15 +710,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$118  = \i__payload$117 ;
   assign \i__ready$120  = \o__ready$119 ;
   assign \o__valid$122  = \i__valid$121 ;
-  assign \i__payload$123  = i__payload;
-  assign \i__ready$124  = i__ready;
-  assign \i__valid$125  = i__valid;
-  assign \o__payload$127  = \i__payload$126 ;
-  assign \i__ready$129  = \o__ready$128 ;
-  assign \o__valid$131  = \i__valid$130 ;
-  assign \o__payload$133  = \i__payload$132 ;
-  assign \i__ready$135  = \o__ready$134 ;
-  assign \o__valid$137  = \i__valid$136 ;
+  assign \o__payload$124  = \i__payload$123 ;
+  assign \i__ready$126  = \o__ready$125 ;
+  assign \o__valid$128  = \i__valid$127 ;
+  assign \o__payload$130  = \i__payload$129 ;
+  assign \i__ready$132  = \o__ready$131 ;
+  assign \o__valid$134  = \i__valid$133 ;
+  assign \i__payload$135  = i__payload;
+  assign \i__ready$136  = i__ready;
+  assign \i__valid$137  = i__valid;
   assign \o__payload$139  = \i__payload$138 ;
   assign \i__ready$141  = \o__ready$140 ;
   assign \o__valid$143  = \i__valid$142 ;
@@ -694,9 +734,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$163  = \i__payload$162 ;
   assign \i__ready$165  = \o__ready$164 ;
   assign \o__valid$167  = \i__valid$166 ;
-  assign \o__payload$168  = o__payload;
-  assign \o__ready$169  = o__ready;
-  assign \o__valid$170  = o__valid;
+  assign \o__payload$169  = \i__payload$168 ;
+  assign \i__ready$171  = \o__ready$170 ;
+  assign \o__valid$173  = \i__valid$172 ;
+  assign \o__payload$175  = \i__payload$174 ;
+  assign \i__ready$177  = \o__ready$176 ;
+  assign \o__valid$179  = \i__valid$178 ;
+  assign \o__payload$180  = o__payload;
+  assign \o__ready$181  = o__ready;
+  assign \o__valid$182  = o__valid;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \i__payload$9[0]  = \i__payload$9 ;
@@ -749,40 +795,32 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$46[1]  = \i__payload$45 [15:8];
   assign \o__payload$46[2]  = \i__payload$45 [23:16];
   assign \o__payload$46[3]  = \i__payload$45 [31:24];
-  assign \i__payload$51[0]  = \i__payload$51 [20:0];
-  assign \i__payload$51[1]  = \i__payload$51 [41:21];
-  assign \i__payload$51[2]  = \i__payload$51 [62:42];
-  assign \i__payload$51[3]  = \i__payload$51 [83:63];
-  assign \o__payload$52[0]  = \i__payload$51 [20:0];
-  assign \o__payload$52[1]  = \i__payload$51 [41:21];
-  assign \o__payload$52[2]  = \i__payload$51 [62:42];
-  assign \o__payload$52[3]  = \i__payload$51 [83:63];
-  assign \i__payload$57[0]  = \i__payload$57 [22:0];
-  assign \i__payload$57[1]  = \i__payload$57 [45:23];
-  assign \o__payload$58[0]  = \i__payload$57 [22:0];
-  assign \o__payload$58[1]  = \i__payload$57 [45:23];
-  assign \i__payload$63[0]  = \i__payload$63 ;
-  assign \o__payload$64[0]  = \i__payload$63 ;
-  assign \i__payload$69[0]  = \i__payload$69 ;
-  assign \o__payload$70[0]  = \i__payload$69 ;
+  assign \i__payload$51[0]  = \i__payload$51 [7:0];
+  assign \i__payload$51[1]  = \i__payload$51 [15:8];
+  assign \o__payload$52[0]  = \i__payload$51 [7:0];
+  assign \o__payload$52[1]  = \i__payload$51 [15:8];
+  assign \i__payload$57[0]  = \i__payload$57 [20:0];
+  assign \i__payload$57[1]  = \i__payload$57 [41:21];
+  assign \o__payload$58[0]  = \i__payload$57 [20:0];
+  assign \o__payload$58[1]  = \i__payload$57 [41:21];
+  assign \i__payload$63[0]  = \i__payload$63 [20:0];
+  assign \i__payload$63[1]  = \i__payload$63 [41:21];
+  assign \i__payload$63[2]  = \i__payload$63 [62:42];
+  assign \i__payload$63[3]  = \i__payload$63 [83:63];
+  assign \o__payload$64[0]  = \i__payload$63 [20:0];
+  assign \o__payload$64[1]  = \i__payload$63 [41:21];
+  assign \o__payload$64[2]  = \i__payload$63 [62:42];
+  assign \o__payload$64[3]  = \i__payload$63 [83:63];
+  assign \i__payload$69[0]  = \i__payload$69 [22:0];
+  assign \i__payload$69[1]  = \i__payload$69 [45:23];
+  assign \o__payload$70[0]  = \i__payload$69 [22:0];
+  assign \o__payload$70[1]  = \i__payload$69 [45:23];
   assign \i__payload$75[0]  = \i__payload$75 ;
   assign \o__payload$76[0]  = \i__payload$75 ;
-  assign \i__payload$81[0]  = \i__payload$81 [7:0];
-  assign \i__payload$81[1]  = \i__payload$81 [15:8];
-  assign \i__payload$81[2]  = \i__payload$81 [23:16];
-  assign \i__payload$81[3]  = \i__payload$81 [31:24];
-  assign \o__payload$82[0]  = \i__payload$81 [7:0];
-  assign \o__payload$82[1]  = \i__payload$81 [15:8];
-  assign \o__payload$82[2]  = \i__payload$81 [23:16];
-  assign \o__payload$82[3]  = \i__payload$81 [31:24];
-  assign \i__payload$87[0]  = \i__payload$87 [7:0];
-  assign \i__payload$87[1]  = \i__payload$87 [15:8];
-  assign \i__payload$87[2]  = \i__payload$87 [23:16];
-  assign \i__payload$87[3]  = \i__payload$87 [31:24];
-  assign \o__payload$88[0]  = \i__payload$87 [7:0];
-  assign \o__payload$88[1]  = \i__payload$87 [15:8];
-  assign \o__payload$88[2]  = \i__payload$87 [23:16];
-  assign \o__payload$88[3]  = \i__payload$87 [31:24];
+  assign \i__payload$81[0]  = \i__payload$81 ;
+  assign \o__payload$82[0]  = \i__payload$81 ;
+  assign \i__payload$87[0]  = \i__payload$87 ;
+  assign \o__payload$88[0]  = \i__payload$87 ;
   assign \i__payload$93[0]  = \i__payload$93 [7:0];
   assign \i__payload$93[1]  = \i__payload$93 [15:8];
   assign \i__payload$93[2]  = \i__payload$93 [23:16];
@@ -807,27 +845,27 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$106[1]  = \i__payload$105 [15:8];
   assign \o__payload$106[2]  = \i__payload$105 [23:16];
   assign \o__payload$106[3]  = \i__payload$105 [31:24];
-  assign \i__payload$111[0]  = \i__payload$111 ;
-  assign \o__payload$112[0]  = \i__payload$111 ;
-  assign \i__payload$117[0]  = \i__payload$117 ;
-  assign \o__payload$118[0]  = \i__payload$117 ;
-  assign \i__payload$123[0]  = i__payload;
-  assign \i__payload$126[0]  = \i__payload$126 [7:0];
-  assign \i__payload$126[1]  = \i__payload$126 [15:8];
-  assign \i__payload$126[2]  = \i__payload$126 [23:16];
-  assign \i__payload$126[3]  = \i__payload$126 [31:24];
-  assign \o__payload$127[0]  = \i__payload$126 [7:0];
-  assign \o__payload$127[1]  = \i__payload$126 [15:8];
-  assign \o__payload$127[2]  = \i__payload$126 [23:16];
-  assign \o__payload$127[3]  = \i__payload$126 [31:24];
-  assign \i__payload$132[0]  = \i__payload$132 [7:0];
-  assign \i__payload$132[1]  = \i__payload$132 [15:8];
-  assign \i__payload$132[2]  = \i__payload$132 [23:16];
-  assign \i__payload$132[3]  = \i__payload$132 [31:24];
-  assign \o__payload$133[0]  = \i__payload$132 [7:0];
-  assign \o__payload$133[1]  = \i__payload$132 [15:8];
-  assign \o__payload$133[2]  = \i__payload$132 [23:16];
-  assign \o__payload$133[3]  = \i__payload$132 [31:24];
+  assign \i__payload$111[0]  = \i__payload$111 [7:0];
+  assign \i__payload$111[1]  = \i__payload$111 [15:8];
+  assign \i__payload$111[2]  = \i__payload$111 [23:16];
+  assign \i__payload$111[3]  = \i__payload$111 [31:24];
+  assign \o__payload$112[0]  = \i__payload$111 [7:0];
+  assign \o__payload$112[1]  = \i__payload$111 [15:8];
+  assign \o__payload$112[2]  = \i__payload$111 [23:16];
+  assign \o__payload$112[3]  = \i__payload$111 [31:24];
+  assign \i__payload$117[0]  = \i__payload$117 [7:0];
+  assign \i__payload$117[1]  = \i__payload$117 [15:8];
+  assign \i__payload$117[2]  = \i__payload$117 [23:16];
+  assign \i__payload$117[3]  = \i__payload$117 [31:24];
+  assign \o__payload$118[0]  = \i__payload$117 [7:0];
+  assign \o__payload$118[1]  = \i__payload$117 [15:8];
+  assign \o__payload$118[2]  = \i__payload$117 [23:16];
+  assign \o__payload$118[3]  = \i__payload$117 [31:24];
+  assign \i__payload$123[0]  = \i__payload$123 ;
+  assign \o__payload$124[0]  = \i__payload$123 ;
+  assign \i__payload$129[0]  = \i__payload$129 ;
+  assign \o__payload$130[0]  = \i__payload$129 ;
+  assign \i__payload$135[0]  = i__payload;
   assign \i__payload$138[0]  = \i__payload$138 [7:0];
   assign \i__payload$138[1]  = \i__payload$138 [15:8];
   assign \i__payload$138[2]  = \i__payload$138 [23:16];
@@ -852,64 +890,84 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$151[1]  = \i__payload$150 [15:8];
   assign \o__payload$151[2]  = \i__payload$150 [23:16];
   assign \o__payload$151[3]  = \i__payload$150 [31:24];
-  assign \i__payload$156[0]  = \i__payload$156 ;
-  assign \o__payload$157[0]  = \i__payload$156 ;
-  assign \i__payload$162[0]  = \i__payload$162 ;
-  assign \o__payload$163[0]  = \i__payload$162 ;
-  assign \o__payload$168[0]  = o__payload;
-  assign probe[53] = o__ready;
-  assign probe[26] = o__valid;
-  assign probe[52] = \o__ready$77 ;
-  assign probe[25] = \i__valid$79 ;
-  assign probe[51] = \o__ready$119 ;
-  assign probe[24] = \i__valid$121 ;
-  assign probe[50] = \o__ready$164 ;
-  assign probe[23] = \i__valid$166 ;
+  assign \i__payload$156[0]  = \i__payload$156 [7:0];
+  assign \i__payload$156[1]  = \i__payload$156 [15:8];
+  assign \i__payload$156[2]  = \i__payload$156 [23:16];
+  assign \i__payload$156[3]  = \i__payload$156 [31:24];
+  assign \o__payload$157[0]  = \i__payload$156 [7:0];
+  assign \o__payload$157[1]  = \i__payload$156 [15:8];
+  assign \o__payload$157[2]  = \i__payload$156 [23:16];
+  assign \o__payload$157[3]  = \i__payload$156 [31:24];
+  assign \i__payload$162[0]  = \i__payload$162 [7:0];
+  assign \i__payload$162[1]  = \i__payload$162 [15:8];
+  assign \i__payload$162[2]  = \i__payload$162 [23:16];
+  assign \i__payload$162[3]  = \i__payload$162 [31:24];
+  assign \o__payload$163[0]  = \i__payload$162 [7:0];
+  assign \o__payload$163[1]  = \i__payload$162 [15:8];
+  assign \o__payload$163[2]  = \i__payload$162 [23:16];
+  assign \o__payload$163[3]  = \i__payload$162 [31:24];
+  assign \i__payload$168[0]  = \i__payload$168 ;
+  assign \o__payload$169[0]  = \i__payload$168 ;
+  assign \i__payload$174[0]  = \i__payload$174 ;
+  assign \o__payload$175[0]  = \i__payload$174 ;
+  assign \o__payload$180[0]  = o__payload;
+  assign probe[57] = o__ready;
+  assign probe[28] = o__valid;
+  assign probe[56] = \o__ready$89 ;
+  assign probe[27] = \i__valid$91 ;
+  assign probe[55] = \o__ready$131 ;
+  assign probe[26] = \i__valid$133 ;
+  assign probe[54] = \o__ready$176 ;
+  assign probe[25] = \i__valid$178 ;
+  assign probe[53] = \o__ready$83 ;
+  assign probe[24] = \i__valid$85 ;
+  assign probe[52] = \o__ready$125 ;
+  assign probe[23] = \i__valid$127 ;
+  assign probe[51] = \o__ready$170 ;
+  assign probe[22] = \i__valid$172 ;
+  assign probe[50] = \o__ready$77 ;
+  assign probe[21] = \i__valid$79 ;
   assign probe[49] = \o__ready$71 ;
-  assign probe[22] = \i__valid$73 ;
-  assign probe[48] = \o__ready$113 ;
-  assign probe[21] = \i__valid$115 ;
-  assign probe[47] = \o__ready$158 ;
-  assign probe[20] = \i__valid$160 ;
+  assign probe[20] = \i__valid$73 ;
+  assign probe[48] = \o__ready$119 ;
+  assign probe[19] = \i__valid$121 ;
+  assign probe[47] = \o__ready$164 ;
+  assign probe[18] = \i__valid$166 ;
   assign probe[46] = \o__ready$65 ;
-  assign probe[19] = \i__valid$67 ;
+  assign probe[17] = \i__valid$67 ;
   assign probe[45] = \o__ready$59 ;
-  assign probe[18] = \i__valid$61 ;
-  assign probe[44] = \o__ready$107 ;
-  assign probe[17] = \i__valid$109 ;
-  assign probe[43] = \o__ready$152 ;
-  assign probe[16] = \i__valid$154 ;
-  assign probe[42] = \o__ready$53 ;
+  assign probe[16] = \i__valid$61 ;
+  assign probe[44] = \o__ready$53 ;
   assign probe[15] = \i__valid$55 ;
-  assign probe[41] = \o__ready$47 ;
+  assign probe[43] = \o__ready$47 ;
   assign probe[14] = \i__valid$49 ;
-  assign probe[40] = \o__ready$101 ;
-  assign probe[13] = \i__valid$103 ;
-  assign probe[39] = \o__ready$146 ;
-  assign probe[12] = \i__valid$148 ;
-  assign probe[38] = \o__ready$41 ;
+  assign probe[42] = \o__ready$113 ;
+  assign probe[13] = \i__valid$115 ;
+  assign probe[41] = \o__ready$158 ;
+  assign probe[12] = \i__valid$160 ;
+  assign probe[40] = \o__ready$41 ;
   assign probe[11] = \i__valid$43 ;
-  assign probe[37] = \o__ready$95 ;
-  assign probe[10] = \i__valid$97 ;
-  assign probe[36] = \o__ready$140 ;
-  assign probe[9] = \i__valid$142 ;
-  assign probe[35] = \o__ready$35 ;
+  assign probe[39] = \o__ready$107 ;
+  assign probe[10] = \i__valid$109 ;
+  assign probe[38] = \o__ready$152 ;
+  assign probe[9] = \i__valid$154 ;
+  assign probe[37] = \o__ready$35 ;
   assign probe[8] = \i__valid$37 ;
-  assign probe[34] = \o__ready$89 ;
-  assign probe[7] = \i__valid$91 ;
-  assign probe[33] = \o__ready$134 ;
-  assign probe[6] = \i__valid$136 ;
-  assign probe[32] = \o__ready$29 ;
+  assign probe[36] = \o__ready$101 ;
+  assign probe[7] = \i__valid$103 ;
+  assign probe[35] = \o__ready$146 ;
+  assign probe[6] = \i__valid$148 ;
+  assign probe[34] = \o__ready$29 ;
   assign probe[5] = \i__valid$31 ;
-  assign probe[31] = \o__ready$23 ;
+  assign probe[33] = \o__ready$23 ;
   assign probe[4] = \i__valid$25 ;
-  assign probe[30] = \o__ready$83 ;
-  assign probe[3] = \i__valid$85 ;
-  assign probe[29] = \o__ready$128 ;
-  assign probe[2] = \i__valid$130 ;
-  assign probe[28] = \o__ready$17 ;
+  assign probe[32] = \o__ready$95 ;
+  assign probe[3] = \i__valid$97 ;
+  assign probe[31] = \o__ready$140 ;
+  assign probe[2] = \i__valid$142 ;
+  assign probe[30] = \o__ready$17 ;
   assign probe[1] = \i__valid$19 ;
-  assign probe[27] = \o__ready$11 ;
+  assign probe[29] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
 (* generator = "Amaranth" *)
@@ -918,8 +976,8 @@ module \top_fifo_avgpool3_dwconv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [4:0] \$12 ;
-  wire [4:0] \$13 ;
+  wire [6:0] \$12 ;
+  wire [6:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -927,43 +985,43 @@ module \top_fifo_avgpool3_dwconv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire [4:0] \$20 ;
+  wire [6:0] \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [4:0] \$27 ;
+  wire [6:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [4:0] \$3 ;
+  wire [6:0] \$3 ;
   wire \$30 ;
-  reg [3:0] \$31 ;
-  reg [3:0] \$32 ;
-  reg [3:0] \$33 ;
+  reg [5:0] \$31 ;
+  reg [5:0] \$32 ;
+  reg [5:0] \$33 ;
   reg \$34 ;
   wire \$4 ;
   wire \$5 ;
-  wire [4:0] \$6 ;
-  wire [4:0] \$7 ;
+  wire [6:0] \$6 ;
+  wire [6:0] \$7 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 4'h0 *)
-  wire [3:0] consume;
-  reg [3:0] inner_level = 4'h0;
+  (* init = 6'h00 *)
+  wire [5:0] consume;
+  reg [5:0] inner_level = 6'h00;
   wire inner_r_rdy;
-  wire [3:0] level;
-  (* init = 4'h0 *)
-  wire [3:0] produce;
+  wire [5:0] level;
+  (* init = 6'h00 *)
+  wire [5:0] produce;
   output [31:0] r_data;
   wire [31:0] r_data;
   input r_en;
   wire r_en;
-  wire [3:0] r_level;
-  reg [3:0] r_port__addr = 4'h0;
+  wire [5:0] r_level;
+  reg [5:0] r_port__addr = 6'h00;
   wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
@@ -973,14 +1031,14 @@ module \top_fifo_avgpool3_dwconv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r
   wire [31:0] w_data;
   input w_en;
   wire w_en;
-  wire [3:0] w_level;
-  reg [3:0] w_port__addr = 4'h0;
+  wire [5:0] w_level;
+  reg [5:0] w_port__addr = 6'h00;
   input [31:0] w_port__data;
   wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [10:0];
+  reg [31:0] storage [34:0];
   initial begin
     storage[0] = 32'd0;
     storage[1] = 32'd0;
@@ -993,6 +1051,30 @@ module \top_fifo_avgpool3_dwconv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r
     storage[8] = 32'd0;
     storage[9] = 32'd0;
     storage[10] = 32'd0;
+    storage[11] = 32'd0;
+    storage[12] = 32'd0;
+    storage[13] = 32'd0;
+    storage[14] = 32'd0;
+    storage[15] = 32'd0;
+    storage[16] = 32'd0;
+    storage[17] = 32'd0;
+    storage[18] = 32'd0;
+    storage[19] = 32'd0;
+    storage[20] = 32'd0;
+    storage[21] = 32'd0;
+    storage[22] = 32'd0;
+    storage[23] = 32'd0;
+    storage[24] = 32'd0;
+    storage[25] = 32'd0;
+    storage[26] = 32'd0;
+    storage[27] = 32'd0;
+    storage[28] = 32'd0;
+    storage[29] = 32'd0;
+    storage[30] = 32'd0;
+    storage[31] = 32'd0;
+    storage[32] = 32'd0;
+    storage[33] = 32'd0;
+    storage[34] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -1005,7 +1087,7 @@ module \top_fifo_avgpool3_dwconv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 4'hb;
+  assign w_rdy = inner_level != 6'h23;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -1013,15 +1095,15 @@ module \top_fifo_avgpool3_dwconv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r
   assign r_port__en = inner_r_rdy & \$2 ;
   assign \$3  = inner_level + r_rdy;
   assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr == 4'ha;
+  assign \$5  = w_port__addr == 6'h22;
   assign \$6  = w_port__addr + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
   assign \$8  = ~ r_rdy;
   assign \$9  = \$8  | r_en;
   assign \$10  = inner_r_rdy & \$9 ;
-  assign \$11  = r_port__addr == 4'ha;
+  assign \$11  = r_port__addr == 6'h22;
   assign \$12  = r_port__addr + 1'h1;
-  assign \$13  = \$11  ? 5'h00 : \$12 ;
+  assign \$13  = \$11  ? 7'h00 : \$12 ;
   assign \$14  = w_rdy & w_en;
   assign \$15  = ~ r_rdy;
   assign \$16  = \$15  | r_en;
@@ -1051,33 +1133,33 @@ module \top_fifo_avgpool3_dwconv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$31  = w_port__addr;
     if (\$4 ) begin
-      \$31  = \$7 [3:0];
+      \$31  = \$7 [5:0];
     end
     if (rst) begin
-      \$31  = 4'h0;
+      \$31  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$32  = r_port__addr;
     if (\$10 ) begin
-      \$32  = \$13 [3:0];
+      \$32  = \$13 [5:0];
     end
     if (rst) begin
-      \$32  = 4'h0;
+      \$32  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$33  = inner_level;
     if (\$19 ) begin
-      \$33  = \$20 [3:0];
+      \$33  = \$20 [5:0];
     end
     if (\$26 ) begin
-      \$33  = \$27 [3:0];
+      \$33  = \$27 [5:0];
     end
     if (rst) begin
-      \$33  = 4'h0;
+      \$33  = 6'h00;
     end
   end
   always @* begin
@@ -1092,9 +1174,9 @@ module \top_fifo_avgpool3_dwconv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r
       \$34  = 1'h0;
     end
   end
-  assign w_level = \$3 [3:0];
-  assign level = \$3 [3:0];
-  assign r_level = \$3 [3:0];
+  assign w_level = \$3 [5:0];
+  assign level = \$3 [5:0];
+  assign r_level = \$3 [5:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -1490,51 +1572,47 @@ module \top_fifo_conv5_avgpool6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire [6:0] \$12 ;
-  wire [6:0] \$13 ;
+  wire \$12 ;
+  wire \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire \$16 ;
+  wire [7:0] \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire [6:0] \$20 ;
+  wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire \$23 ;
+  wire [7:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  wire [6:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [6:0] \$3 ;
-  wire \$30 ;
-  reg [5:0] \$31 ;
-  reg [5:0] \$32 ;
-  reg [5:0] \$33 ;
-  reg \$34 ;
+  reg [5:0] \$27 ;
+  reg [5:0] \$28 ;
+  reg [6:0] \$29 ;
+  wire [7:0] \$3 ;
+  reg \$30 ;
   wire \$4 ;
-  wire \$5 ;
-  wire [6:0] \$6 ;
-  wire [6:0] \$7 ;
+  wire [6:0] \$5 ;
+  wire \$6 ;
+  wire \$7 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [6:0] \$9 ;
   input clk;
   wire clk;
   (* init = 6'h00 *)
   wire [5:0] consume;
-  reg [5:0] inner_level = 6'h00;
+  reg [6:0] inner_level = 7'h00;
   wire inner_r_rdy;
-  wire [5:0] level;
+  wire [6:0] level;
   (* init = 6'h00 *)
   wire [5:0] produce;
   output [7:0] r_data;
   wire [7:0] r_data;
   input r_en;
   wire r_en;
-  wire [5:0] r_level;
+  wire [6:0] r_level;
   reg [5:0] r_port__addr = 6'h00;
   wire [7:0] r_port__data;
   wire r_port__en;
@@ -1545,14 +1623,14 @@ module \top_fifo_conv5_avgpool6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   wire [7:0] w_data;
   input w_en;
   wire w_en;
-  wire [5:0] w_level;
+  wire [6:0] w_level;
   reg [5:0] w_port__addr = 6'h00;
   input [7:0] w_port__data;
   wire [7:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [7:0] storage [47:0];
+  reg [7:0] storage [63:0];
   initial begin
     storage[0] = 8'h00;
     storage[1] = 8'h00;
@@ -1602,6 +1680,22 @@ module \top_fifo_conv5_avgpool6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
     storage[45] = 8'h00;
     storage[46] = 8'h00;
     storage[47] = 8'h00;
+    storage[48] = 8'h00;
+    storage[49] = 8'h00;
+    storage[50] = 8'h00;
+    storage[51] = 8'h00;
+    storage[52] = 8'h00;
+    storage[53] = 8'h00;
+    storage[54] = 8'h00;
+    storage[55] = 8'h00;
+    storage[56] = 8'h00;
+    storage[57] = 8'h00;
+    storage[58] = 8'h00;
+    storage[59] = 8'h00;
+    storage[60] = 8'h00;
+    storage[61] = 8'h00;
+    storage[62] = 8'h00;
+    storage[63] = 8'h00;
   end
   always @(posedge clk) begin
     if (w_port__en)
@@ -1614,7 +1708,7 @@ module \top_fifo_conv5_avgpool6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 6'h30;
+  assign w_rdy = inner_level != 7'h40;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -1622,88 +1716,84 @@ module \top_fifo_conv5_avgpool6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   assign r_port__en = inner_r_rdy & \$2 ;
   assign \$3  = inner_level + r_rdy;
   assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr == 6'h2f;
-  assign \$6  = w_port__addr + 1'h1;
-  assign \$7  = \$5  ? 7'h00 : \$6 ;
-  assign \$8  = ~ r_rdy;
-  assign \$9  = \$8  | r_en;
-  assign \$10  = inner_r_rdy & \$9 ;
-  assign \$11  = r_port__addr == 6'h2f;
-  assign \$12  = r_port__addr + 1'h1;
-  assign \$13  = \$11  ? 7'h00 : \$12 ;
-  assign \$14  = w_rdy & w_en;
-  assign \$15  = ~ r_rdy;
-  assign \$16  = \$15  | r_en;
-  assign \$17  = inner_r_rdy & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$14  & \$18 ;
-  assign \$20  = inner_level + 1'h1;
-  assign \$21  = ~ r_rdy;
-  assign \$22  = \$21  | r_en;
-  assign \$23  = inner_r_rdy & \$22 ;
-  assign \$24  = w_rdy & w_en;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$23  & \$25 ;
-  assign \$27  = inner_level - 1'h1;
-  assign \$28  = ~ r_rdy;
-  assign \$29  = \$28  | r_en;
-  assign \$30  = inner_r_rdy & \$29 ;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
   always @(posedge clk)
-    w_port__addr <= \$31 ;
+    w_port__addr <= \$27 ;
   always @(posedge clk)
-    r_port__addr <= \$32 ;
+    r_port__addr <= \$28 ;
   always @(posedge clk)
-    inner_level <= \$33 ;
+    inner_level <= \$29 ;
   always @(posedge clk)
-    r_rdy <= \$34 ;
+    r_rdy <= \$30 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$31  = w_port__addr;
+    \$27  = w_port__addr;
     if (\$4 ) begin
-      \$31  = \$7 [5:0];
+      \$27  = \$5 [5:0];
     end
     if (rst) begin
-      \$31  = 6'h00;
+      \$27  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$32  = r_port__addr;
-    if (\$10 ) begin
-      \$32  = \$13 [5:0];
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [5:0];
     end
     if (rst) begin
-      \$32  = 6'h00;
+      \$28  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$33  = inner_level;
-    if (\$19 ) begin
-      \$33  = \$20 [5:0];
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [6:0];
     end
+    if (\$22 ) begin
+      \$29  = \$23 [6:0];
+    end
+    if (rst) begin
+      \$29  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$30  = r_rdy;
     if (\$26 ) begin
-      \$33  = \$27 [5:0];
-    end
-    if (rst) begin
-      \$33  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$34  = r_rdy;
-    if (\$30 ) begin
-      \$34  = 1'h1;
+      \$30  = 1'h1;
     end else if (r_en) begin
-      \$34  = 1'h0;
+      \$30  = 1'h0;
     end
     if (rst) begin
-      \$34  = 1'h0;
+      \$30  = 1'h0;
     end
   end
-  assign w_level = \$3 [5:0];
-  assign level = \$3 [5:0];
-  assign r_level = \$3 [5:0];
+  assign w_level = \$3 [6:0];
+  assign level = \$3 [6:0];
+  assign r_level = \$3 [6:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -1879,6 +1969,144 @@ module \top_fifo_dwconv1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
+endmodule
+(* generator = "Amaranth" *)
+module \top_fifo_dwconv4_conv5_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire [1:0] \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [1:0] \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  reg \$26 ;
+  reg \$27 ;
+  wire \$3 ;
+  wire [1:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire [1:0] \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  wire [-1:0] consume;
+  reg inner_level = 1'h0;
+  wire inner_r_rdy;
+  wire [1:0] level;
+  wire [-1:0] produce;
+  output [31:0] r_data;
+  wire [31:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [1:0] r_level;
+  wire [-1:0] r_port__addr;
+  wire [31:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [31:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [1:0] w_level;
+  wire [-1:0] w_port__addr;
+  input [31:0] w_port__data;
+  wire [31:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [31:0] storage [0:0];
+  initial begin
+    storage[0] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[1'h0] <= w_port__data;
+  end
+  reg [31:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[1'h0];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = ~ inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$5  = ~ r_rdy;
+  assign \$6  = \$5  | r_en;
+  assign \$7  = inner_r_rdy & \$6 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = ~ r_rdy;
+  assign \$11  = \$10  | r_en;
+  assign \$12  = inner_r_rdy & \$11 ;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$9  & \$13 ;
+  assign \$15  = inner_level + 1'h1;
+  assign \$16  = ~ r_rdy;
+  assign \$17  = \$16  | r_en;
+  assign \$18  = inner_r_rdy & \$17 ;
+  assign \$19  = w_rdy & w_en;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = inner_level - 1'h1;
+  assign \$23  = ~ r_rdy;
+  assign \$24  = \$23  | r_en;
+  assign \$25  = inner_r_rdy & \$24 ;
+  always @(posedge clk)
+    inner_level <= \$26 ;
+  always @(posedge clk)
+    r_rdy <= \$27 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$26  = inner_level;
+    if (\$14 ) begin
+      \$26  = \$15 [0];
+    end
+    if (\$21 ) begin
+      \$26  = \$22 [0];
+    end
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = r_rdy;
+    if (\$25 ) begin
+      \$27  = 1'h1;
+    end else if (r_en) begin
+      \$27  = 1'h0;
+    end
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
+  assign w_data = w_port__data;
+  assign r_port__data = r_data;
+  assign \$4  = 2'h1;
+  assign \$8  = 2'h1;
+  assign inner_r_rdy = inner_level;
 endmodule
 (* generator = "Amaranth" *)
 module top_fifo_avgpool3_dwconv4_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -2117,6 +2345,63 @@ module top_fifo_dwconv1_conv2_0(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire w_en;
   wire w_rdy;
   \top_fifo_dwconv1_conv2_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_dwconv4_conv5_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [31:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [31:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dwconv4_conv5_0.fifo  fifo (
     .clk(clk),
     .r_data(o__payload),
     .r_en(o__ready),
@@ -24280,53 +24565,378 @@ endmodule
 module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire [20:0] \$10 ;
-  reg [16:0] \$100 ;
-  reg [16:0] \$101 ;
-  reg [8:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [16:0] \$104 ;
-  reg [16:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [16:0] \$108 ;
-  reg [16:0] \$109 ;
-  wire [21:0] \$11 ;
-  reg [8:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
+  wire [2:0] \$10 ;
+  wire [2:0] \$11 ;
+  wire [4:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [1:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [1:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [7:0] \$29 ;
+  wire [3:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [1:0] \$38 ;
+  wire \$39 ;
+  wire [3:0] \$4 ;
+  wire \$40 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire [1:0] \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [7:0] \$54 ;
+  wire [7:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [4:0] \$6 ;
+  wire [7:0] \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire [7:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [4:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [1:0] \$77 ;
+  wire [1:0] \$78 ;
+  reg [2:0] \$79 ;
+  wire \$8 ;
+  reg [3:0] \$80 ;
+  reg [2:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [7:0] \$83 ;
+  reg [7:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [7:0] \$87 ;
+  reg \$88 ;
+  reg [15:0] \$89 ;
+  wire \$9 ;
+  wire [3:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  reg [7:0] buf3 = 8'h00;
+  reg [7:0] buf4 = 8'h00;
+  reg [7:0] buf5 = 8'h00;
+  input clk;
+  wire clk;
+  reg [2:0] fill = 3'h0;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [2:0] in_beat = 3'h0;
+  wire load;
+  output [15:0] o__payload;
+  reg [15:0] o__payload = 16'h0000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [3:0] out_beat = 4'h0;
+  input rst;
+  wire rst;
+  assign \$11  = \$8  ? 3'h4 : 3'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 4'hf;
+  assign \$20  = \$19  ? buf2 : buf0;
+  assign \$21  = \$15  ? i__payload[7:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = ! base;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = out_beat == 4'hf;
+  assign \$29  = \$28  ? buf3 : buf1;
+  assign \$30  = \$24  ? i__payload[15:8] : \$29 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$32  = base == 2'h2;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = i__valid & i__ready;
+  assign \$35  = ! base;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = out_beat == 4'hf;
+  assign \$41  = \$40  ? buf4 : buf2;
+  assign \$42  = \$36  ? i__payload[23:16] : \$41 ;
+  assign \$43  = \$33  ? i__payload[7:0] : \$42 ;
+  assign \$44  = i__valid & i__ready;
+  assign \$45  = base == 2'h2;
+  assign \$46  = \$44  & \$45 ;
+  assign \$47  = i__valid & i__ready;
+  assign \$48  = ! base;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = out_beat == 4'hf;
+  assign \$54  = \$53  ? buf5 : buf3;
+  assign \$55  = \$49  ? i__payload[31:24] : \$54 ;
+  assign \$56  = \$46  ? i__payload[15:8] : \$55 ;
+  assign \$57  = i__valid & i__ready;
+  assign \$58  = base == 2'h2;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$59  ? i__payload[23:16] : buf4;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = base == 2'h2;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$63  ? i__payload[31:24] : buf5;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = in_beat == 3'h7;
+  assign \$68  = fill <= 2'h2;
+  assign \$69  = fill <= 2'h2;
+  assign i__ready = \$67  ? \$68  : \$69 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = out_beat == 4'hf;
+  assign \$73  = fill >= 2'h2;
+  assign \$74  = fill >= 2'h2;
+  assign \$75  = \$72  ? \$73  : \$74 ;
+  assign load = \$71  & \$75 ;
+  assign \$76  = out_beat == 4'hf;
+  assign \$78  = load ? 2'h2 : 2'h0;
+  assign base = fill - \$78 ;
+  always @(posedge clk)
+    in_beat <= \$79 ;
+  always @(posedge clk)
+    out_beat <= \$80 ;
+  always @(posedge clk)
+    fill <= \$81 ;
+  always @(posedge clk)
+    buf0 <= \$82 ;
+  always @(posedge clk)
+    buf1 <= \$83 ;
+  always @(posedge clk)
+    buf2 <= \$84 ;
+  always @(posedge clk)
+    buf3 <= \$85 ;
+  always @(posedge clk)
+    buf4 <= \$86 ;
+  always @(posedge clk)
+    buf5 <= \$87 ;
+  always @(posedge clk)
+    o__valid <= \$88 ;
+  always @(posedge clk)
+    o__payload <= \$89 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 3'h7;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 4'h0 : \$3 ;
+  assign \$5  = out_beat == 4'hf;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 3'h7;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$79  = in_beat;
+    if (\$1 ) begin
+      \$79  = \$4 [2:0];
+    end
+    if (rst) begin
+      \$79  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$80  = out_beat;
+    if (load) begin
+      \$80  = \$7 [3:0];
+    end
+    if (rst) begin
+      \$80  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$81  = \$12 [2:0];
+    if (rst) begin
+      \$81  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$82  = \$21 ;
+    if (rst) begin
+      \$82  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$83  = \$30 ;
+    if (rst) begin
+      \$83  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$84  = \$43 ;
+    if (rst) begin
+      \$84  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$85  = \$56 ;
+    if (rst) begin
+      \$85  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$86  = \$60 ;
+    if (rst) begin
+      \$86  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$87  = \$64 ;
+    if (rst) begin
+      \$87  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$88  = o__valid;
+    if (\$66 ) begin
+      \$88  = load;
+    end
+    if (rst) begin
+      \$88  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$89  = o__payload;
+    if (load) begin
+      \$89 [7:0] = buf0;
+      \$89 [15:8] = buf1;
+    end
+    if (rst) begin
+      \$89  = 16'h0000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \$51  = 2'h2;
+  assign \$52  = 1'h1;
+  assign \$10  = 3'h4;
+  assign \$77  = 2'h2;
+  assign \$17  = 2'h2;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+  assign \$26  = 2'h2;
+  assign \$27  = 1'h1;
+  assign \$28  = load;
+  assign \$38  = 2'h2;
+  assign \$39  = 1'h1;
+  assign \$40  = load;
+  assign \$53  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s4_dwconv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  reg \$100 ;
+  reg [3:0] \$101 ;
+  reg \$102 ;
+  reg \$103 ;
+  reg \$104 ;
+  reg [3:0] \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [3:0] \$109 ;
+  wire [5:0] \$11 ;
+  reg \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg [3:0] \$113 ;
   reg \$114 ;
   reg \$115 ;
   reg \$116 ;
-  reg [2:0] \$117 ;
+  reg [3:0] \$117 ;
   reg \$118 ;
   reg \$119 ;
   wire \$12 ;
   reg \$120 ;
-  reg [2:0] \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [2:0] \$125 ;
-  reg \$126 ;
-  reg \$127 ;
-  reg \$128 ;
-  reg [2:0] \$129 ;
-  wire [4:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg [2:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg [2:0] \$137 ;
-  reg \$138 ;
-  reg \$139 ;
-  wire \$14 ;
-  reg \$140 ;
-  reg [2:0] \$141 ;
+  reg [3:0] \$121 ;
+  reg [20:0] \$122 ;
+  reg [20:0] \$123 ;
+  reg [20:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg [20:0] \$126 ;
+  reg [20:0] \$127 ;
+  reg [20:0] \$128 ;
+  reg [20:0] \$129 ;
+  wire [8:0] \$13 ;
+  reg [20:0] \$130 ;
+  reg [20:0] \$131 ;
+  reg [20:0] \$132 ;
+  reg [20:0] \$133 ;
+  reg [20:0] \$134 ;
+  reg [20:0] \$135 ;
+  reg [20:0] \$136 ;
+  reg [20:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [20:0] \$139 ;
+  wire [8:0] \$14 ;
+  reg [20:0] \$140 ;
+  reg [20:0] \$141 ;
   reg [20:0] \$142 ;
   reg [20:0] \$143 ;
   reg [20:0] \$144 ;
@@ -24335,178 +24945,152 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   reg [20:0] \$147 ;
   reg [20:0] \$148 ;
   reg [20:0] \$149 ;
-  wire [5:0] \$15 ;
+  wire \$15 ;
   reg [20:0] \$150 ;
   reg [20:0] \$151 ;
   reg [20:0] \$152 ;
   reg [20:0] \$153 ;
   reg [20:0] \$154 ;
   reg [20:0] \$155 ;
-  reg [20:0] \$156 ;
-  reg [20:0] \$157 ;
-  reg [20:0] \$158 ;
-  reg [20:0] \$159 ;
-  wire \$16 ;
-  reg [20:0] \$160 ;
-  reg [20:0] \$161 ;
-  reg [20:0] \$162 ;
-  reg [20:0] \$163 ;
-  reg [20:0] \$164 ;
-  reg [20:0] \$165 ;
-  reg [20:0] \$166 ;
-  reg [20:0] \$167 ;
-  reg [20:0] \$168 ;
-  reg [20:0] \$169 ;
-  wire [7:0] \$17 ;
-  reg [20:0] \$170 ;
-  reg [20:0] \$171 ;
-  reg [20:0] \$172 ;
-  reg [20:0] \$173 ;
-  reg [20:0] \$174 ;
-  reg [20:0] \$175 ;
-  reg [20:0] \$176 ;
-  reg [20:0] \$177 ;
-  reg \$178 ;
-  reg [3:0] \$179 ;
-  wire [7:0] \$18 ;
-  reg \$180 ;
-  reg [2:0] \$181 ;
-  reg [2:0] \$182 ;
-  reg [3:0] \$183 ;
-  reg \$184 ;
-  reg [83:0] \$185 ;
-  wire \$19 ;
+  reg \$156 ;
+  reg [3:0] \$157 ;
+  reg \$158 ;
+  reg [2:0] \$159 ;
+  wire [4:0] \$16 ;
+  reg [2:0] \$160 ;
+  reg [3:0] \$161 ;
+  reg \$162 ;
+  reg [41:0] \$163 ;
+  wire [4:0] \$17 ;
+  wire \$18 ;
+  wire [8:0] \$19 ;
   wire \$2 ;
-  wire [3:0] \$20 ;
-  wire [3:0] \$21 ;
+  wire [8:0] \$20 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [7:0] \$23 ;
-  wire [7:0] \$24 ;
+  wire [8:0] \$23 ;
+  wire [8:0] \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire [7:0] \$27 ;
-  wire [7:0] \$28 ;
-  wire \$29 ;
+  wire [8:0] \$26 ;
+  wire [16:0] \$27 ;
+  wire [8:0] \$28 ;
+  wire [16:0] \$29 ;
   wire \$3 ;
-  wire [8:0] \$30 ;
-  wire [16:0] \$31 ;
-  wire [8:0] \$32 ;
-  wire [16:0] \$33 ;
-  wire [8:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [8:0] \$36 ;
-  wire [16:0] \$37 ;
-  reg [20:0] \$38 ;
-  reg [20:0] \$39 ;
+  reg [20:0] \$30 ;
+  reg [20:0] \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [20:0] \$4 ;
-  reg [20:0] \$40 ;
-  reg [20:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [3:0] \$48 ;
+  wire [3:0] \$49 ;
   wire [21:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
+  wire [3:0] \$55 ;
+  wire [3:0] \$56 ;
   wire \$57 ;
-  wire [3:0] \$58 ;
-  wire [3:0] \$59 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [20:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire [3:0] \$65 ;
-  wire [3:0] \$66 ;
+  wire [4:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  wire [5:0] \$69 ;
   wire [21:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [4:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire [5:0] \$79 ;
-  wire [20:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire [83:0] \$85 ;
-  reg [6:0] \$86 ;
-  reg [2:0] \$87 ;
-  reg \$88 ;
-  reg \$89 ;
-  wire [21:0] \$9 ;
-  reg [31:0] \$90 ;
-  reg [31:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [7:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [6:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [8:0] \$98 ;
-  reg [7:0] \$99 ;
+  wire \$74 ;
+  wire [41:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [3:0] \$77 ;
+  reg \$78 ;
+  reg \$79 ;
+  wire \$8 ;
+  reg [15:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [7:0] \$83 ;
+  reg [7:0] \$84 ;
+  reg [15:0] \$85 ;
+  reg [8:0] \$86 ;
+  reg [7:0] \$87 ;
+  reg [16:0] \$88 ;
+  reg [16:0] \$89 ;
+  wire [4:0] \$9 ;
+  reg [8:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [16:0] \$92 ;
+  reg [16:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg [3:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [2:0] \$signature__addr  = 3'h0;
-  wire [83:0] \$signature__data ;
+  wire [41:0] \$signature__data ;
   reg \$signature__en  = 1'h0;
   reg [20:0] acc0_0 = 21'h000000;
   reg [20:0] acc0_1 = 21'h000000;
+  reg [20:0] acc0_10 = 21'h000000;
+  reg [20:0] acc0_11 = 21'h000000;
+  reg [20:0] acc0_12 = 21'h000000;
+  reg [20:0] acc0_13 = 21'h000000;
+  reg [20:0] acc0_14 = 21'h000000;
+  reg [20:0] acc0_15 = 21'h000000;
   reg [20:0] acc0_2 = 21'h000000;
   reg [20:0] acc0_3 = 21'h000000;
   reg [20:0] acc0_4 = 21'h000000;
   reg [20:0] acc0_5 = 21'h000000;
   reg [20:0] acc0_6 = 21'h000000;
   reg [20:0] acc0_7 = 21'h000000;
+  reg [20:0] acc0_8 = 21'h000000;
+  reg [20:0] acc0_9 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1_0 = 21'h000000;
   reg [20:0] acc1_1 = 21'h000000;
+  reg [20:0] acc1_10 = 21'h000000;
+  reg [20:0] acc1_11 = 21'h000000;
+  reg [20:0] acc1_12 = 21'h000000;
+  reg [20:0] acc1_13 = 21'h000000;
+  reg [20:0] acc1_14 = 21'h000000;
+  reg [20:0] acc1_15 = 21'h000000;
   reg [20:0] acc1_2 = 21'h000000;
   reg [20:0] acc1_3 = 21'h000000;
   reg [20:0] acc1_4 = 21'h000000;
   reg [20:0] acc1_5 = 21'h000000;
   reg [20:0] acc1_6 = 21'h000000;
   reg [20:0] acc1_7 = 21'h000000;
+  reg [20:0] acc1_8 = 21'h000000;
+  reg [20:0] acc1_9 = 21'h000000;
   wire [20:0] acc1_next;
-  reg [20:0] acc2_0 = 21'h000000;
-  reg [20:0] acc2_1 = 21'h000000;
-  reg [20:0] acc2_2 = 21'h000000;
-  reg [20:0] acc2_3 = 21'h000000;
-  reg [20:0] acc2_4 = 21'h000000;
-  reg [20:0] acc2_5 = 21'h000000;
-  reg [20:0] acc2_6 = 21'h000000;
-  reg [20:0] acc2_7 = 21'h000000;
-  wire [20:0] acc2_next;
-  reg [20:0] acc3_0 = 21'h000000;
-  reg [20:0] acc3_1 = 21'h000000;
-  reg [20:0] acc3_2 = 21'h000000;
-  reg [20:0] acc3_3 = 21'h000000;
-  reg [20:0] acc3_4 = 21'h000000;
-  reg [20:0] acc3_5 = 21'h000000;
-  reg [20:0] acc3_6 = 21'h000000;
-  reg [20:0] acc3_7 = 21'h000000;
-  wire [20:0] acc3_next;
   reg [20:0] bias0 = 21'h000000;
   reg [20:0] bias1 = 21'h000000;
-  reg [20:0] bias2 = 21'h000000;
-  reg [20:0] bias3 = 21'h000000;
   input clk;
   wire clk;
   (* init = 1'h0 *)
@@ -24520,21 +25104,19 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   (* keep = 32'd1 *)
   reg first6_0 = 1'h0;
   reg first_t = 1'h1;
-  reg [2:0] g = 3'h0;
-  reg [2:0] g1 = 3'h0;
-  reg [2:0] g2 = 3'h0;
-  reg [2:0] g3 = 3'h0;
-  reg [2:0] g4 = 3'h0;
-  reg [2:0] g5 = 3'h0;
-  reg [2:0] g6 = 3'h0;
+  reg [3:0] g = 4'h0;
+  reg [3:0] g1 = 4'h0;
+  reg [3:0] g2 = 4'h0;
+  reg [3:0] g3 = 4'h0;
+  reg [3:0] g4 = 4'h0;
+  reg [3:0] g5 = 4'h0;
+  reg [3:0] g6 = 4'h0;
   (* keep = 32'd1 *)
-  reg [2:0] g6_0 = 3'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  reg [3:0] g6_0 = 4'h0;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -24549,32 +25131,24 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   (* keep = 32'd1 *)
   reg last6_0 = 1'h0;
   reg last_t = 1'h0;
-  output [83:0] o__payload;
-  reg [83:0] o__payload = 84'h000000000000000000000;
+  output [41:0] o__payload;
+  reg [41:0] o__payload = 42'h00000000000;
   wire [20:0] \o__payload[0] ;
   wire [20:0] \o__payload[1] ;
-  wire [20:0] \o__payload[2] ;
-  wire [20:0] \o__payload[3] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
   (* keep = 32'd1 *)
-  reg [6:0] port__addr = 7'h00;
-  wire [31:0] port__data;
+  reg [7:0] port__addr = 8'h00;
+  wire [15:0] port__data;
   reg [16:0] prod0 = 17'h00000;
   reg [16:0] prod0_r = 17'h00000;
   reg [16:0] prod1 = 17'h00000;
   reg [16:0] prod1_r = 17'h00000;
-  reg [16:0] prod2 = 17'h00000;
-  reg [16:0] prod2_r = 17'h00000;
-  reg [16:0] prod3 = 17'h00000;
-  reg [16:0] prod3_r = 17'h00000;
-  wire [83:0] q_in;
+  wire [41:0] q_in;
   wire [20:0] \q_in[0] ;
   wire [20:0] \q_in[1] ;
-  wire [20:0] \q_in[2] ;
-  wire [20:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
@@ -24583,15 +25157,15 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   reg [3:0] q_stored = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] q_wptr;
-  (* init = 7'h00 *)
+  (* init = 8'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] rom0_addr;
-  reg [31:0] rom0_read = 32'd0;
+  wire [7:0] rom0_addr;
+  reg [15:0] rom0_read = 16'h0000;
   reg [2:0] rport__addr = 3'h0;
-  wire [83:0] rport__data;
+  wire [41:0] rport__data;
   input rst;
   wire rst;
-  reg [6:0] t = 7'h00;
+  reg [7:0] t = 8'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -24602,114 +25176,178 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   reg v6_0 = 1'h0;
   reg [7:0] w0 = 8'h00;
   reg [7:0] w1 = 8'h00;
-  reg [7:0] w2 = 8'h00;
-  reg [7:0] w3 = 8'h00;
   reg [7:0] x0 = 8'h00;
   reg [7:0] x1 = 8'h00;
-  reg [7:0] x2 = 8'h00;
-  reg [7:0] x3 = 8'h00;
-  reg [31:0] x_reg = 32'd0;
-  reg [31:0] x_reg2 = 32'd0;
+  reg [15:0] x_reg = 16'h0000;
+  reg [15:0] x_reg2 = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3 = 9'h000;
-  reg [83:0] queue [7:0];
+  reg [41:0] queue [7:0];
   initial begin
-    queue[0] = 84'h000000000000000000000;
-    queue[1] = 84'h000000000000000000000;
-    queue[2] = 84'h000000000000000000000;
-    queue[3] = 84'h000000000000000000000;
-    queue[4] = 84'h000000000000000000000;
-    queue[5] = 84'h000000000000000000000;
-    queue[6] = 84'h000000000000000000000;
-    queue[7] = 84'h000000000000000000000;
+    queue[0] = 42'h00000000000;
+    queue[1] = 42'h00000000000;
+    queue[2] = 42'h00000000000;
+    queue[3] = 42'h00000000000;
+    queue[4] = 42'h00000000000;
+    queue[5] = 42'h00000000000;
+    queue[6] = 42'h00000000000;
+    queue[7] = 42'h00000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  reg [31:0] rom0 [71:0];
+  reg [15:0] rom0 [143:0];
   initial begin
-    rom0[0] = 32'd3461222472;
-    rom0[1] = 32'd3471235180;
-    rom0[2] = 32'd652082837;
-    rom0[3] = 32'd724699461;
-    rom0[4] = 32'd951708111;
-    rom0[5] = 32'd3691859173;
-    rom0[6] = 32'd3908625509;
-    rom0[7] = 32'd3785125984;
-    rom0[8] = 32'd3279937574;
-    rom0[9] = 32'd2140938761;
-    rom0[10] = 32'd4250516607;
-    rom0[11] = 32'd2114528058;
-    rom0[12] = 32'd1921378286;
-    rom0[13] = 32'd772428031;
-    rom0[14] = 32'd2111039506;
-    rom0[15] = 32'd519077747;
-    rom0[16] = 32'd863863087;
-    rom0[17] = 32'd3234154071;
-    rom0[18] = 32'd879919050;
-    rom0[19] = 32'd3168403327;
-    rom0[20] = 32'd2143489255;
-    rom0[21] = 32'd3624697828;
-    rom0[22] = 32'd1585545211;
-    rom0[23] = 32'd304901459;
-    rom0[24] = 32'd1996564530;
-    rom0[25] = 32'd3424654916;
-    rom0[26] = 32'd1816529154;
-    rom0[27] = 32'd626714641;
-    rom0[28] = 32'd352177885;
-    rom0[29] = 32'd4086767266;
-    rom0[30] = 32'd331547998;
-    rom0[31] = 32'd833426917;
-    rom0[32] = 32'd2147227451;
-    rom0[33] = 32'd3156296997;
-    rom0[34] = 32'd2136276814;
-    rom0[35] = 32'd2337448958;
-    rom0[36] = 32'd2096087510;
-    rom0[37] = 32'd651176385;
-    rom0[38] = 32'd847370072;
-    rom0[39] = 32'd1865616949;
-    rom0[40] = 32'd3304794184;
-    rom0[41] = 32'd3773121919;
-    rom0[42] = 32'd192936417;
-    rom0[43] = 32'd3712670230;
-    rom0[44] = 32'd1764170984;
-    rom0[45] = 32'd2142706305;
-    rom0[46] = 32'd2164608775;
-    rom0[47] = 32'd1149317759;
-    rom0[48] = 32'd2949658174;
-    rom0[49] = 32'd897417040;
-    rom0[50] = 32'd257814264;
-    rom0[51] = 32'd4248376361;
-    rom0[52] = 32'd2592018305;
-    rom0[53] = 32'd1015102903;
-    rom0[54] = 32'd354242404;
-    rom0[55] = 32'd787860775;
-    rom0[56] = 32'd2193838583;
-    rom0[57] = 32'd3560961105;
-    rom0[58] = 32'd3581100375;
-    rom0[59] = 32'd2168130303;
-    rom0[60] = 32'd3294450345;
-    rom0[61] = 32'd98365903;
-    rom0[62] = 32'd3343550335;
-    rom0[63] = 32'd2132548555;
-    rom0[64] = 32'd114187391;
-    rom0[65] = 32'd3179250001;
-    rom0[66] = 32'd1289167026;
-    rom0[67] = 32'd746553734;
-    rom0[68] = 32'd559710129;
-    rom0[69] = 32'd313013941;
-    rom0[70] = 32'd3340186706;
-    rom0[71] = 32'd1425084082;
+    rom0[0] = 16'h1048;
+    rom0[1] = 16'hce4e;
+    rom0[2] = 16'hd86c;
+    rom0[3] = 16'hcee6;
+    rom0[4] = 16'hfe95;
+    rom0[5] = 16'h26dd;
+    rom0[6] = 16'h0945;
+    rom0[7] = 16'h2b32;
+    rom0[8] = 16'he9cf;
+    rom0[9] = 16'h38b9;
+    rom0[10] = 16'h4ce5;
+    rom0[11] = 16'hdc0d;
+    rom0[12] = 16'he465;
+    rom0[13] = 16'he8f8;
+    rom0[14] = 16'h7060;
+    rom0[15] = 16'he19c;
+    rom0[16] = 16'he026;
+    rom0[17] = 16'hc37f;
+    rom0[18] = 16'h2209;
+    rom0[19] = 16'h7f9c;
+    rom0[20] = 16'hbc7f;
+    rom0[21] = 16'hfd59;
+    rom0[22] = 16'h233a;
+    rom0[23] = 16'h7e09;
+    rom0[24] = 16'he7ee;
+    rom0[25] = 16'h7285;
+    rom0[26] = 16'h50ff;
+    rom0[27] = 16'h2e0a;
+    rom0[28] = 16'he812;
+    rom0[29] = 16'h7dd3;
+    rom0[30] = 16'h7f73;
+    rom0[31] = 16'h1ef0;
+    rom0[32] = 16'h812f;
+    rom0[33] = 16'h337d;
+    rom0[34] = 16'h4657;
+    rom0[35] = 16'hc0c5;
+    rom0[36] = 16'h7fca;
+    rom0[37] = 16'h3472;
+    rom0[38] = 16'hff7f;
+    rom0[39] = 16'hbcd9;
+    rom0[40] = 16'h0ce7;
+    rom0[41] = 16'h7fc3;
+    rom0[42] = 16'h7fe4;
+    rom0[43] = 16'hd80c;
+    rom0[44] = 16'h7ffb;
+    rom0[45] = 16'h5e81;
+    rom0[46] = 16'h6d53;
+    rom0[47] = 16'h122c;
+    rom0[48] = 16'h2832;
+    rom0[49] = 16'h7701;
+    rom0[50] = 16'h1644;
+    rom0[51] = 16'hcc20;
+    rom0[52] = 16'h0902;
+    rom0[53] = 16'h6c46;
+    rom0[54] = 16'he811;
+    rom0[55] = 16'h255a;
+    rom0[56] = 16'hcedd;
+    rom0[57] = 16'h14fd;
+    rom0[58] = 16'h1ea2;
+    rom0[59] = 16'hf397;
+    rom0[60] = 16'h055e;
+    rom0[61] = 16'h13c3;
+    rom0[62] = 16'h15e5;
+    rom0[63] = 16'h31ad;
+    rom0[64] = 16'h173b;
+    rom0[65] = 16'h7ffc;
+    rom0[66] = 16'h4525;
+    rom0[67] = 16'hbc21;
+    rom0[68] = 16'hff4e;
+    rom0[69] = 16'h7f54;
+    rom0[70] = 16'ha3fe;
+    rom0[71] = 16'h8b52;
+    rom0[72] = 16'hc1d6;
+    rom0[73] = 16'h7cef;
+    rom0[74] = 16'h29c1;
+    rom0[75] = 16'h26d0;
+    rom0[76] = 16'hd758;
+    rom0[77] = 16'h3281;
+    rom0[78] = 16'h0e35;
+    rom0[79] = 16'h6f33;
+    rom0[80] = 16'h2848;
+    rom0[81] = 16'hc4fb;
+    rom0[82] = 16'h457f;
+    rom0[83] = 16'he0e5;
+    rom0[84] = 16'hf9e1;
+    rom0[85] = 16'h0b7f;
+    rom0[86] = 16'hda16;
+    rom0[87] = 16'hdd4a;
+    rom0[88] = 16'h1ce8;
+    rom0[89] = 16'h6927;
+    rom0[90] = 16'h1a81;
+    rom0[91] = 16'h7fb7;
+    rom0[92] = 16'h4f07;
+    rom0[93] = 16'h8105;
+    rom0[94] = 16'h327f;
+    rom0[95] = 16'h4481;
+    rom0[96] = 16'h363e;
+    rom0[97] = 16'hafd0;
+    rom0[98] = 16'h7f50;
+    rom0[99] = 16'h357d;
+    rom0[100] = 16'heef8;
+    rom0[101] = 16'h0f5d;
+    rom0[102] = 16'h1429;
+    rom0[103] = 16'hfd39;
+    rom0[104] = 16'h0f81;
+    rom0[105] = 16'h9a7f;
+    rom0[106] = 16'h3db7;
+    rom0[107] = 16'h3c81;
+    rom0[108] = 16'h4f64;
+    rom0[109] = 16'h151d;
+    rom0[110] = 16'hcd27;
+    rom0[111] = 16'h2ef5;
+    rom0[112] = 16'h51f7;
+    rom0[113] = 16'h82c3;
+    rom0[114] = 16'hf451;
+    rom0[115] = 16'hd43f;
+    rom0[116] = 16'h4157;
+    rom0[117] = 16'hd573;
+    rom0[118] = 16'h0aff;
+    rom0[119] = 16'h813b;
+    rom0[120] = 16'h52a9;
+    rom0[121] = 16'hc45d;
+    rom0[122] = 16'hf1cf;
+    rom0[123] = 16'h05dc;
+    rom0[124] = 16'h877f;
+    rom0[125] = 16'hc74a;
+    rom0[126] = 16'h1bcb;
+    rom0[127] = 16'h7f1c;
+    rom0[128] = 16'h5c7f;
+    rom0[129] = 16'h06ce;
+    rom0[130] = 16'h8151;
+    rom0[131] = 16'hbd7f;
+    rom0[132] = 16'h20b2;
+    rom0[133] = 16'h4cd7;
+    rom0[134] = 16'h8186;
+    rom0[135] = 16'h2c7f;
+    rom0[136] = 16'h7fb1;
+    rom0[137] = 16'h215c;
+    rom0[138] = 16'h36b5;
+    rom0[139] = 16'h12a8;
+    rom0[140] = 16'h3452;
+    rom0[141] = 16'hc717;
+    rom0[142] = 16'h0eb2;
+    rom0[143] = 16'h54f1;
   end
-  reg [31:0] _0_;
+  reg [15:0] _0_;
   always @(posedge clk) begin
     _0_ <= rom0[port__addr];
   end
@@ -24719,788 +25357,871 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   assign \$2  = ~ last_t;
   assign \$3  = q_room | \$2 ;
   assign issue = \$3  & i__valid;
-  assign \$4  = first6_0 ? bias0 : acc0_7;
+  assign \$4  = first6_0 ? bias0 : acc0_15;
   assign \$5  = $signed(\$4 ) + $signed(prod0_r);
-  assign \$6  = first6_0 ? bias1 : acc1_7;
+  assign \$6  = first6_0 ? bias1 : acc1_15;
   assign \$7  = $signed(\$6 ) + $signed(prod1_r);
-  assign \$8  = first6_0 ? bias2 : acc2_7;
-  assign \$9  = $signed(\$8 ) + $signed(prod2_r);
-  assign \$10  = first6_0 ? bias3 : acc3_7;
-  assign \$11  = $signed(\$10 ) + $signed(prod3_r);
-  assign \$12  = issue & last_t;
-  assign \$13  = q_owed + \$12 ;
-  assign \$14  = o__valid & o__ready;
-  assign \$15  = \$13  - \$14 ;
-  assign \$16  = t == 7'h47;
-  assign \$17  = t + 1'h1;
-  assign \$18  = \$16  ? 8'h00 : \$17 ;
-  assign \$19  = g == 3'h7;
-  assign \$20  = g + 1'h1;
-  assign \$21  = \$19  ? 4'h0 : \$20 ;
-  assign \$22  = t == 7'h47;
+  assign \$8  = issue & last_t;
+  assign \$9  = q_owed + \$8 ;
+  assign \$10  = o__valid & o__ready;
+  assign \$11  = \$9  - \$10 ;
+  assign \$12  = t == 8'h8f;
+  assign \$13  = t + 1'h1;
+  assign \$14  = \$12  ? 9'h000 : \$13 ;
+  assign \$15  = g == 4'hf;
+  assign \$16  = g + 1'h1;
+  assign \$17  = \$15  ? 5'h00 : \$16 ;
+  assign \$18  = t == 8'h8f;
+  assign \$19  = t + 1'h1;
+  assign \$20  = \$18  ? 9'h000 : \$19 ;
+  assign \$21  = \$20  < 5'h10;
+  assign \$22  = t == 8'h8f;
   assign \$23  = t + 1'h1;
-  assign \$24  = \$22  ? 8'h00 : \$23 ;
-  assign \$25  = \$24  < 4'h8;
-  assign \$26  = t == 7'h47;
-  assign \$27  = t + 1'h1;
-  assign \$28  = \$26  ? 8'h00 : \$27 ;
-  assign \$29  = \$28  >= 7'h40;
-  assign \$30  = $signed(x0) - $signed(8'h80);
-  assign \$31  = $signed(xoff0) * $signed(w0);
-  assign \$32  = $signed(x1) - $signed(8'h80);
-  assign \$33  = $signed(xoff1) * $signed(w1);
-  assign \$34  = $signed(x2) - $signed(8'h80);
-  assign \$35  = $signed(xoff2) * $signed(w2);
-  assign \$36  = $signed(x3) - $signed(8'h80);
-  assign \$37  = $signed(xoff3) * $signed(w3);
-  assign \$42  = v6 & last6;
-  assign \$43  = issue & last_t;
-  assign \$44  = o__valid & o__ready;
-  assign \$45  = q_owed < 4'h8;
-  assign \$46  = \$44  ? q_room : \$45 ;
-  assign \$47  = o__valid & o__ready;
-  assign \$48  = \$47  | q_room;
-  assign \$49  = \$43  ? \$46  : \$48 ;
+  assign \$24  = \$22  ? 9'h000 : \$23 ;
+  assign \$25  = \$24  >= 8'h80;
+  assign \$26  = $signed(x0) - $signed(8'h80);
+  assign \$27  = $signed(xoff0) * $signed(w0);
+  assign \$28  = $signed(x1) - $signed(8'h80);
+  assign \$29  = $signed(xoff1) * $signed(w1);
+  assign \$32  = v6 & last6;
+  assign \$33  = issue & last_t;
+  assign \$34  = o__valid & o__ready;
+  assign \$35  = q_owed < 4'h8;
+  assign \$36  = \$34  ? q_room : \$35 ;
+  assign \$37  = o__valid & o__ready;
+  assign \$38  = \$37  | q_room;
+  assign \$39  = \$33  ? \$36  : \$38 ;
+  assign \$40  = ~ o__valid;
+  assign \$41  = \$40  | o__ready;
+  assign \$42  = | q_stored;
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$41  & \$43 ;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$signature__en  & \$45 ;
+  assign \$47  = \$signature__addr  == 3'h7;
+  assign \$48  = \$signature__addr  + 1'h1;
+  assign \$49  = \$47  ? 4'h0 : \$48 ;
   assign \$50  = ~ o__valid;
   assign \$51  = \$50  | o__ready;
   assign \$52  = | q_stored;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = \$51  & \$53 ;
-  assign \$55  = ~ \$54 ;
-  assign \$56  = \$signature__en  & \$55 ;
-  assign \$57  = \$signature__addr  == 3'h7;
-  assign \$58  = \$signature__addr  + 1'h1;
-  assign \$59  = \$57  ? 4'h0 : \$58 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = rport__addr == 3'h7;
-  assign \$65  = rport__addr + 1'h1;
-  assign \$66  = \$64  ? 4'h0 : \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$68  & \$70 ;
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$signature__en  & \$72 ;
-  assign \$74  = q_stored + \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = \$74  - \$78 ;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = | q_stored;
-  assign \$83  = \$82  | \$signature__en ;
-  assign \$84  = | q_stored;
-  assign \$85  = \$84  ? rport__data : q_in;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = rport__addr == 3'h7;
+  assign \$55  = rport__addr + 1'h1;
+  assign \$56  = \$54  ? 4'h0 : \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$58  & \$60 ;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$signature__en  & \$62 ;
+  assign \$64  = q_stored + \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = \$64  - \$68 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = | q_stored;
+  assign \$73  = \$72  | \$signature__en ;
+  assign \$74  = | q_stored;
+  assign \$75  = \$74  ? rport__data : q_in;
   always @(posedge clk)
-    t <= \$86 ;
+    t <= \$76 ;
   always @(posedge clk)
-    g <= \$87 ;
+    g <= \$77 ;
   always @(posedge clk)
-    first_t <= \$88 ;
+    first_t <= \$78 ;
   always @(posedge clk)
-    last_t <= \$89 ;
+    last_t <= \$79 ;
   always @(posedge clk)
-    x_reg <= \$90 ;
+    x_reg <= \$80 ;
   always @(posedge clk)
-    x_reg2 <= \$91 ;
+    x_reg2 <= \$81 ;
   always @(posedge clk)
-    x0 <= \$92 ;
+    x0 <= \$82 ;
   always @(posedge clk)
-    x1 <= \$93 ;
+    x1 <= \$83 ;
   always @(posedge clk)
-    x2 <= \$94 ;
+    port__addr <= \$84 ;
   always @(posedge clk)
-    x3 <= \$95 ;
+    rom0_read <= \$85 ;
   always @(posedge clk)
-    port__addr <= \$96 ;
+    xoff0 <= \$86 ;
   always @(posedge clk)
-    rom0_read <= \$97 ;
+    w0 <= \$87 ;
   always @(posedge clk)
-    xoff0 <= \$98 ;
+    prod0 <= \$88 ;
   always @(posedge clk)
-    w0 <= \$99 ;
+    prod0_r <= \$89 ;
   always @(posedge clk)
-    prod0 <= \$100 ;
+    xoff1 <= \$90 ;
   always @(posedge clk)
-    prod0_r <= \$101 ;
+    w1 <= \$91 ;
   always @(posedge clk)
-    xoff1 <= \$102 ;
+    prod1 <= \$92 ;
   always @(posedge clk)
-    w1 <= \$103 ;
+    prod1_r <= \$93 ;
   always @(posedge clk)
-    prod1 <= \$104 ;
+    v1 <= \$94 ;
   always @(posedge clk)
-    prod1_r <= \$105 ;
+    first1 <= \$95 ;
   always @(posedge clk)
-    xoff2 <= \$106 ;
+    last1 <= \$96 ;
   always @(posedge clk)
-    w2 <= \$107 ;
+    g1 <= \$97 ;
   always @(posedge clk)
-    prod2 <= \$108 ;
+    v2 <= \$98 ;
   always @(posedge clk)
-    prod2_r <= \$109 ;
+    first2 <= \$99 ;
   always @(posedge clk)
-    xoff3 <= \$110 ;
+    last2 <= \$100 ;
   always @(posedge clk)
-    w3 <= \$111 ;
+    g2 <= \$101 ;
   always @(posedge clk)
-    prod3 <= \$112 ;
+    v3 <= \$102 ;
   always @(posedge clk)
-    prod3_r <= \$113 ;
+    first3 <= \$103 ;
   always @(posedge clk)
-    v1 <= \$114 ;
+    last3 <= \$104 ;
   always @(posedge clk)
-    first1 <= \$115 ;
+    g3 <= \$105 ;
   always @(posedge clk)
-    last1 <= \$116 ;
+    v4 <= \$106 ;
   always @(posedge clk)
-    g1 <= \$117 ;
+    first4 <= \$107 ;
   always @(posedge clk)
-    v2 <= \$118 ;
+    last4 <= \$108 ;
   always @(posedge clk)
-    first2 <= \$119 ;
+    g4 <= \$109 ;
   always @(posedge clk)
-    last2 <= \$120 ;
+    v5 <= \$110 ;
   always @(posedge clk)
-    g2 <= \$121 ;
+    first5 <= \$111 ;
   always @(posedge clk)
-    v3 <= \$122 ;
+    last5 <= \$112 ;
   always @(posedge clk)
-    first3 <= \$123 ;
+    g5 <= \$113 ;
   always @(posedge clk)
-    last3 <= \$124 ;
+    v6 <= \$114 ;
   always @(posedge clk)
-    g3 <= \$125 ;
+    first6 <= \$115 ;
   always @(posedge clk)
-    v4 <= \$126 ;
+    last6 <= \$116 ;
   always @(posedge clk)
-    first4 <= \$127 ;
+    g6 <= \$117 ;
   always @(posedge clk)
-    last4 <= \$128 ;
+    v6_0 <= \$118 ;
   always @(posedge clk)
-    g4 <= \$129 ;
+    first6_0 <= \$119 ;
   always @(posedge clk)
-    v5 <= \$130 ;
+    last6_0 <= \$120 ;
   always @(posedge clk)
-    first5 <= \$131 ;
+    g6_0 <= \$121 ;
   always @(posedge clk)
-    last5 <= \$132 ;
+    bias0 <= \$122 ;
   always @(posedge clk)
-    g5 <= \$133 ;
+    acc0_0 <= \$123 ;
   always @(posedge clk)
-    v6 <= \$134 ;
+    acc0_1 <= \$124 ;
   always @(posedge clk)
-    first6 <= \$135 ;
+    acc0_2 <= \$125 ;
   always @(posedge clk)
-    last6 <= \$136 ;
+    acc0_3 <= \$126 ;
   always @(posedge clk)
-    g6 <= \$137 ;
+    acc0_4 <= \$127 ;
   always @(posedge clk)
-    v6_0 <= \$138 ;
+    acc0_5 <= \$128 ;
   always @(posedge clk)
-    first6_0 <= \$139 ;
+    acc0_6 <= \$129 ;
   always @(posedge clk)
-    last6_0 <= \$140 ;
+    acc0_7 <= \$130 ;
   always @(posedge clk)
-    g6_0 <= \$141 ;
+    acc0_8 <= \$131 ;
   always @(posedge clk)
-    bias0 <= \$142 ;
+    acc0_9 <= \$132 ;
   always @(posedge clk)
-    acc0_0 <= \$143 ;
+    acc0_10 <= \$133 ;
   always @(posedge clk)
-    acc0_1 <= \$144 ;
+    acc0_11 <= \$134 ;
   always @(posedge clk)
-    acc0_2 <= \$145 ;
+    acc0_12 <= \$135 ;
   always @(posedge clk)
-    acc0_3 <= \$146 ;
+    acc0_13 <= \$136 ;
   always @(posedge clk)
-    acc0_4 <= \$147 ;
+    acc0_14 <= \$137 ;
   always @(posedge clk)
-    acc0_5 <= \$148 ;
+    acc0_15 <= \$138 ;
   always @(posedge clk)
-    acc0_6 <= \$149 ;
+    bias1 <= \$139 ;
   always @(posedge clk)
-    acc0_7 <= \$150 ;
+    acc1_0 <= \$140 ;
   always @(posedge clk)
-    bias1 <= \$151 ;
+    acc1_1 <= \$141 ;
   always @(posedge clk)
-    acc1_0 <= \$152 ;
+    acc1_2 <= \$142 ;
   always @(posedge clk)
-    acc1_1 <= \$153 ;
+    acc1_3 <= \$143 ;
   always @(posedge clk)
-    acc1_2 <= \$154 ;
+    acc1_4 <= \$144 ;
   always @(posedge clk)
-    acc1_3 <= \$155 ;
+    acc1_5 <= \$145 ;
   always @(posedge clk)
-    acc1_4 <= \$156 ;
+    acc1_6 <= \$146 ;
   always @(posedge clk)
-    acc1_5 <= \$157 ;
+    acc1_7 <= \$147 ;
   always @(posedge clk)
-    acc1_6 <= \$158 ;
+    acc1_8 <= \$148 ;
   always @(posedge clk)
-    acc1_7 <= \$159 ;
+    acc1_9 <= \$149 ;
   always @(posedge clk)
-    bias2 <= \$160 ;
+    acc1_10 <= \$150 ;
   always @(posedge clk)
-    acc2_0 <= \$161 ;
+    acc1_11 <= \$151 ;
   always @(posedge clk)
-    acc2_1 <= \$162 ;
+    acc1_12 <= \$152 ;
   always @(posedge clk)
-    acc2_2 <= \$163 ;
+    acc1_13 <= \$153 ;
   always @(posedge clk)
-    acc2_3 <= \$164 ;
+    acc1_14 <= \$154 ;
   always @(posedge clk)
-    acc2_4 <= \$165 ;
+    acc1_15 <= \$155 ;
   always @(posedge clk)
-    acc2_5 <= \$166 ;
+    \$signature__en  <= \$156 ;
   always @(posedge clk)
-    acc2_6 <= \$167 ;
+    q_owed <= \$157 ;
   always @(posedge clk)
-    acc2_7 <= \$168 ;
+    q_room <= \$158 ;
   always @(posedge clk)
-    bias3 <= \$169 ;
+    \$signature__addr  <= \$159 ;
   always @(posedge clk)
-    acc3_0 <= \$170 ;
+    rport__addr <= \$160 ;
   always @(posedge clk)
-    acc3_1 <= \$171 ;
+    q_stored <= \$161 ;
   always @(posedge clk)
-    acc3_2 <= \$172 ;
+    o__valid <= \$162 ;
   always @(posedge clk)
-    acc3_3 <= \$173 ;
-  always @(posedge clk)
-    acc3_4 <= \$174 ;
-  always @(posedge clk)
-    acc3_5 <= \$175 ;
-  always @(posedge clk)
-    acc3_6 <= \$176 ;
-  always @(posedge clk)
-    acc3_7 <= \$177 ;
-  always @(posedge clk)
-    \$signature__en  <= \$178 ;
-  always @(posedge clk)
-    q_owed <= \$179 ;
-  always @(posedge clk)
-    q_room <= \$180 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$181 ;
-  always @(posedge clk)
-    rport__addr <= \$182 ;
-  always @(posedge clk)
-    q_stored <= \$183 ;
-  always @(posedge clk)
-    o__valid <= \$184 ;
-  always @(posedge clk)
-    o__payload <= \$185 ;
+    o__payload <= \$163 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (g5)
-      3'h0:
-          \$38  = 21'h1ff61e;
-      3'h1:
-          \$38  = 21'h1fee6c;
-      3'h2:
-          \$38  = 21'h1ff7af;
-      3'h3:
-          \$38  = 21'h1ffda7;
-      3'h4:
-          \$38  = 21'h0018bb;
-      3'h5:
-          \$38  = 21'h00382e;
-      3'h6:
-          \$38  = 21'h1fe9a4;
-      3'h7:
-          \$38  = 21'h1ff9ee;
+      4'h0:
+          \$30  = 21'h1ff61e;
+      4'h1:
+          \$30  = 21'h00003a;
+      4'h2:
+          \$30  = 21'h1fee6c;
+      4'h3:
+          \$30  = 21'h1feb40;
+      4'h4:
+          \$30  = 21'h1ff7af;
+      4'h5:
+          \$30  = 21'h1fce42;
+      4'h6:
+          \$30  = 21'h1ffda7;
+      4'h7:
+          \$30  = 21'h1feba4;
+      4'h8:
+          \$30  = 21'h0018bb;
+      4'h9:
+          \$30  = 21'h00001a;
+      4'ha:
+          \$30  = 21'h00382e;
+      4'hb:
+          \$30  = 21'h00158a;
+      4'hc:
+          \$30  = 21'h1fe9a4;
+      4'hd:
+          \$30  = 21'h00116d;
+      4'he:
+          \$30  = 21'h1ff9ee;
+      4'hf:
+          \$30  = 21'h000cd8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (g5)
-      3'h0:
-          \$39  = 21'h1feb0e;
-      3'h1:
-          \$39  = 21'h1fe308;
-      3'h2:
-          \$39  = 21'h1ff808;
-      3'h3:
-          \$39  = 21'h000b26;
-      3'h4:
-          \$39  = 21'h000037;
-      3'h5:
-          \$39  = 21'h1fe749;
-      3'h6:
-          \$39  = 21'h1ff9a7;
-      3'h7:
-          \$39  = 21'h1ffb8e;
+      4'h0:
+          \$31  = 21'h1feb0e;
+      4'h1:
+          \$31  = 21'h1ffc31;
+      4'h2:
+          \$31  = 21'h1fe308;
+      4'h3:
+          \$31  = 21'h000360;
+      4'h4:
+          \$31  = 21'h1ff808;
+      4'h5:
+          \$31  = 21'h1fed68;
+      4'h6:
+          \$31  = 21'h000b26;
+      4'h7:
+          \$31  = 21'h00071b;
+      4'h8:
+          \$31  = 21'h000037;
+      4'h9:
+          \$31  = 21'h1fd88f;
+      4'ha:
+          \$31  = 21'h1fe749;
+      4'hb:
+          \$31  = 21'h1ff62c;
+      4'hc:
+          \$31  = 21'h1ff9a7;
+      4'hd:
+          \$31  = 21'h1ff6e2;
+      4'he:
+          \$31  = 21'h1ffb8e;
+      4'hf:
+          \$31  = 21'h1fe37d;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (g5)
-      3'h0:
-          \$40  = 21'h00003a;
-      3'h1:
-          \$40  = 21'h1feb40;
-      3'h2:
-          \$40  = 21'h1fce42;
-      3'h3:
-          \$40  = 21'h1feba4;
-      3'h4:
-          \$40  = 21'h00001a;
-      3'h5:
-          \$40  = 21'h00158a;
-      3'h6:
-          \$40  = 21'h00116d;
-      3'h7:
-          \$40  = 21'h000cd8;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (g5)
-      3'h0:
-          \$41  = 21'h1ffc31;
-      3'h1:
-          \$41  = 21'h000360;
-      3'h2:
-          \$41  = 21'h1fed68;
-      3'h3:
-          \$41  = 21'h00071b;
-      3'h4:
-          \$41  = 21'h1fd88f;
-      3'h5:
-          \$41  = 21'h1ff62c;
-      3'h6:
-          \$41  = 21'h1ff6e2;
-      3'h7:
-          \$41  = 21'h1fe37d;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = t;
+    \$76  = t;
     if (issue) begin
-      \$86  = \$18 [6:0];
+      \$76  = \$14 [7:0];
     end
     if (rst) begin
-      \$86  = 7'h00;
+      \$76  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = g;
+    \$77  = g;
     if (issue) begin
-      \$87  = \$21 [2:0];
+      \$77  = \$17 [3:0];
     end
     if (rst) begin
-      \$87  = 3'h0;
+      \$77  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = first_t;
+    \$78  = first_t;
     if (issue) begin
-      \$88  = \$25 ;
+      \$78  = \$21 ;
     end
     if (rst) begin
-      \$88  = 1'h1;
+      \$78  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = last_t;
+    \$79  = last_t;
     if (issue) begin
-      \$89  = \$29 ;
+      \$79  = \$25 ;
     end
     if (rst) begin
-      \$89  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = i__payload;
+    \$80  = i__payload;
     if (rst) begin
-      \$90  = 32'd0;
+      \$80  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = x_reg;
+    \$81  = x_reg;
     if (rst) begin
-      \$91  = 32'd0;
+      \$81  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = x_reg2[7:0];
+    \$82  = x_reg2[7:0];
     if (rst) begin
-      \$92  = 8'h00;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = x_reg2[15:8];
+    \$83  = x_reg2[15:8];
     if (rst) begin
-      \$93  = 8'h00;
+      \$83  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = x_reg2[23:16];
+    \$84  = t;
     if (rst) begin
-      \$94  = 8'h00;
+      \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = x_reg2[31:24];
+    \$85  = port__data;
     if (rst) begin
-      \$95  = 8'h00;
+      \$85  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = t;
+    \$86  = \$26 ;
     if (rst) begin
-      \$96  = 7'h00;
+      \$86  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = port__data;
+    \$87  = rom0_read[7:0];
     if (rst) begin
-      \$97  = 32'd0;
+      \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = \$30 ;
+    \$88  = \$27 ;
     if (rst) begin
-      \$98  = 9'h000;
+      \$88  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = rom0_read[7:0];
+    \$89  = prod0;
     if (rst) begin
-      \$99  = 8'h00;
+      \$89  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = \$31 ;
+    \$90  = \$28 ;
     if (rst) begin
-      \$100  = 17'h00000;
+      \$90  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = prod0;
+    \$91  = rom0_read[15:8];
     if (rst) begin
-      \$101  = 17'h00000;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = \$32 ;
+    \$92  = \$29 ;
     if (rst) begin
-      \$102  = 9'h000;
+      \$92  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = rom0_read[15:8];
+    \$93  = prod1;
     if (rst) begin
-      \$103  = 8'h00;
+      \$93  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = \$33 ;
+    \$94  = issue;
     if (rst) begin
-      \$104  = 17'h00000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = prod1;
+    \$95  = first_t;
     if (rst) begin
-      \$105  = 17'h00000;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = \$34 ;
+    \$96  = last_t;
     if (rst) begin
-      \$106  = 9'h000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = rom0_read[23:16];
+    \$97  = g;
     if (rst) begin
-      \$107  = 8'h00;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = \$35 ;
+    \$98  = v1;
     if (rst) begin
-      \$108  = 17'h00000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = prod2;
+    \$99  = first1;
     if (rst) begin
-      \$109  = 17'h00000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = \$36 ;
+    \$100  = last1;
     if (rst) begin
-      \$110  = 9'h000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = rom0_read[31:24];
+    \$101  = g1;
     if (rst) begin
-      \$111  = 8'h00;
+      \$101  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = \$37 ;
+    \$102  = v2;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = prod3;
+    \$103  = first2;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = issue;
+    \$104  = last2;
+    if (rst) begin
+      \$104  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$105  = g2;
+    if (rst) begin
+      \$105  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$106  = v3;
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$107  = first3;
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$108  = last3;
+    if (rst) begin
+      \$108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$109  = g3;
+    if (rst) begin
+      \$109  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$110  = v4;
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$111  = first4;
+    if (rst) begin
+      \$111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$112  = last4;
+    if (rst) begin
+      \$112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$113  = g4;
+    if (rst) begin
+      \$113  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$114  = v5;
     if (rst) begin
       \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = first_t;
+    \$115  = first5;
     if (rst) begin
       \$115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = last_t;
+    \$116  = last5;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = g;
+    \$117  = g5;
     if (rst) begin
-      \$117  = 3'h0;
+      \$117  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = v1;
+    \$118  = v5;
     if (rst) begin
       \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = first1;
+    \$119  = first5;
     if (rst) begin
       \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = last1;
+    \$120  = last5;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = g1;
+    \$121  = g5;
     if (rst) begin
-      \$121  = 3'h0;
+      \$121  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = v2;
+    \$122  = \$30 ;
     if (rst) begin
-      \$122  = 1'h0;
+      \$122  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = first2;
+    \$123  = acc0_0;
+    if (v6_0) begin
+      \$123  = \$5 [20:0];
+    end
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = last2;
+    \$124  = acc0_1;
+    if (v6_0) begin
+      \$124  = acc0_0;
+    end
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = g2;
+    \$125  = acc0_2;
+    if (v6_0) begin
+      \$125  = acc0_1;
+    end
     if (rst) begin
-      \$125  = 3'h0;
+      \$125  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = v3;
+    \$126  = acc0_3;
+    if (v6_0) begin
+      \$126  = acc0_2;
+    end
     if (rst) begin
-      \$126  = 1'h0;
+      \$126  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = first3;
+    \$127  = acc0_4;
+    if (v6_0) begin
+      \$127  = acc0_3;
+    end
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = last3;
+    \$128  = acc0_5;
+    if (v6_0) begin
+      \$128  = acc0_4;
+    end
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = g3;
+    \$129  = acc0_6;
+    if (v6_0) begin
+      \$129  = acc0_5;
+    end
     if (rst) begin
-      \$129  = 3'h0;
+      \$129  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = v4;
+    \$130  = acc0_7;
+    if (v6_0) begin
+      \$130  = acc0_6;
+    end
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = first4;
+    \$131  = acc0_8;
+    if (v6_0) begin
+      \$131  = acc0_7;
+    end
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = last4;
+    \$132  = acc0_9;
+    if (v6_0) begin
+      \$132  = acc0_8;
+    end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = g4;
+    \$133  = acc0_10;
+    if (v6_0) begin
+      \$133  = acc0_9;
+    end
     if (rst) begin
-      \$133  = 3'h0;
+      \$133  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = v5;
+    \$134  = acc0_11;
+    if (v6_0) begin
+      \$134  = acc0_10;
+    end
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = first5;
+    \$135  = acc0_12;
+    if (v6_0) begin
+      \$135  = acc0_11;
+    end
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = last5;
+    \$136  = acc0_13;
+    if (v6_0) begin
+      \$136  = acc0_12;
+    end
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = g5;
+    \$137  = acc0_14;
+    if (v6_0) begin
+      \$137  = acc0_13;
+    end
     if (rst) begin
-      \$137  = 3'h0;
+      \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = v5;
+    \$138  = acc0_15;
+    if (v6_0) begin
+      \$138  = acc0_14;
+    end
     if (rst) begin
-      \$138  = 1'h0;
+      \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = first5;
+    \$139  = \$31 ;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = last5;
+    \$140  = acc1_0;
+    if (v6_0) begin
+      \$140  = \$7 [20:0];
+    end
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = g5;
+    \$141  = acc1_1;
+    if (v6_0) begin
+      \$141  = acc1_0;
+    end
     if (rst) begin
-      \$141  = 3'h0;
+      \$141  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$38 ;
+    \$142  = acc1_2;
+    if (v6_0) begin
+      \$142  = acc1_1;
+    end
     if (rst) begin
       \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = acc0_0;
+    \$143  = acc1_3;
     if (v6_0) begin
-      \$143  = \$5 [20:0];
+      \$143  = acc1_2;
     end
     if (rst) begin
       \$143  = 21'h000000;
@@ -25508,9 +26229,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = acc0_1;
+    \$144  = acc1_4;
     if (v6_0) begin
-      \$144  = acc0_0;
+      \$144  = acc1_3;
     end
     if (rst) begin
       \$144  = 21'h000000;
@@ -25518,9 +26239,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = acc0_2;
+    \$145  = acc1_5;
     if (v6_0) begin
-      \$145  = acc0_1;
+      \$145  = acc1_4;
     end
     if (rst) begin
       \$145  = 21'h000000;
@@ -25528,9 +26249,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = acc0_3;
+    \$146  = acc1_6;
     if (v6_0) begin
-      \$146  = acc0_2;
+      \$146  = acc1_5;
     end
     if (rst) begin
       \$146  = 21'h000000;
@@ -25538,9 +26259,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = acc0_4;
+    \$147  = acc1_7;
     if (v6_0) begin
-      \$147  = acc0_3;
+      \$147  = acc1_6;
     end
     if (rst) begin
       \$147  = 21'h000000;
@@ -25548,9 +26269,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = acc0_5;
+    \$148  = acc1_8;
     if (v6_0) begin
-      \$148  = acc0_4;
+      \$148  = acc1_7;
     end
     if (rst) begin
       \$148  = 21'h000000;
@@ -25558,9 +26279,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = acc0_6;
+    \$149  = acc1_9;
     if (v6_0) begin
-      \$149  = acc0_5;
+      \$149  = acc1_8;
     end
     if (rst) begin
       \$149  = 21'h000000;
@@ -25568,9 +26289,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = acc0_7;
+    \$150  = acc1_10;
     if (v6_0) begin
-      \$150  = acc0_6;
+      \$150  = acc1_9;
     end
     if (rst) begin
       \$150  = 21'h000000;
@@ -25578,16 +26299,19 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \$39 ;
+    \$151  = acc1_11;
+    if (v6_0) begin
+      \$151  = acc1_10;
+    end
     if (rst) begin
       \$151  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = acc1_0;
+    \$152  = acc1_12;
     if (v6_0) begin
-      \$152  = \$7 [20:0];
+      \$152  = acc1_11;
     end
     if (rst) begin
       \$152  = 21'h000000;
@@ -25595,9 +26319,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = acc1_1;
+    \$153  = acc1_13;
     if (v6_0) begin
-      \$153  = acc1_0;
+      \$153  = acc1_12;
     end
     if (rst) begin
       \$153  = 21'h000000;
@@ -25605,9 +26329,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = acc1_2;
+    \$154  = acc1_14;
     if (v6_0) begin
-      \$154  = acc1_1;
+      \$154  = acc1_13;
     end
     if (rst) begin
       \$154  = 21'h000000;
@@ -25615,9 +26339,9 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = acc1_3;
+    \$155  = acc1_15;
     if (v6_0) begin
-      \$155  = acc1_2;
+      \$155  = acc1_14;
     end
     if (rst) begin
       \$155  = 21'h000000;
@@ -25625,315 +26349,382 @@ module top_s4_dwconv4_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = acc1_4;
-    if (v6_0) begin
-      \$156  = acc1_3;
-    end
+    \$156  = \$32 ;
     if (rst) begin
-      \$156  = 21'h000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = acc1_5;
-    if (v6_0) begin
-      \$157  = acc1_4;
-    end
+    \$157  = \$11 [3:0];
     if (rst) begin
-      \$157  = 21'h000000;
+      \$157  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = acc1_6;
-    if (v6_0) begin
-      \$158  = acc1_5;
-    end
+    \$158  = \$39 ;
     if (rst) begin
-      \$158  = 21'h000000;
+      \$158  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = acc1_7;
-    if (v6_0) begin
-      \$159  = acc1_6;
+    \$159  = \$signature__addr ;
+    if (\$46 ) begin
+      \$159  = \$49 [2:0];
     end
     if (rst) begin
-      \$159  = 21'h000000;
+      \$159  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = \$40 ;
+    \$160  = rport__addr;
+    if (\$53 ) begin
+      \$160  = \$56 [2:0];
+    end
     if (rst) begin
-      \$160  = 21'h000000;
+      \$160  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = acc2_0;
-    if (v6_0) begin
-      \$161  = \$9 [20:0];
-    end
+    \$161  = \$69 [3:0];
     if (rst) begin
-      \$161  = 21'h000000;
+      \$161  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = acc2_1;
-    if (v6_0) begin
-      \$162  = acc2_0;
+    \$162  = o__valid;
+    if (\$71 ) begin
+      \$162  = \$73 ;
     end
     if (rst) begin
-      \$162  = 21'h000000;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = acc2_2;
-    if (v6_0) begin
-      \$163  = acc2_1;
+    \$163  = o__payload;
+    if (\$71 ) begin
+      \$163  = \$75 ;
     end
     if (rst) begin
-      \$163  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = acc2_3;
-    if (v6_0) begin
-      \$164  = acc2_2;
-    end
-    if (rst) begin
-      \$164  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = acc2_4;
-    if (v6_0) begin
-      \$165  = acc2_3;
-    end
-    if (rst) begin
-      \$165  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = acc2_5;
-    if (v6_0) begin
-      \$166  = acc2_4;
-    end
-    if (rst) begin
-      \$166  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = acc2_6;
-    if (v6_0) begin
-      \$167  = acc2_5;
-    end
-    if (rst) begin
-      \$167  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = acc2_7;
-    if (v6_0) begin
-      \$168  = acc2_6;
-    end
-    if (rst) begin
-      \$168  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = \$41 ;
-    if (rst) begin
-      \$169  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = acc3_0;
-    if (v6_0) begin
-      \$170  = \$11 [20:0];
-    end
-    if (rst) begin
-      \$170  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = acc3_1;
-    if (v6_0) begin
-      \$171  = acc3_0;
-    end
-    if (rst) begin
-      \$171  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = acc3_2;
-    if (v6_0) begin
-      \$172  = acc3_1;
-    end
-    if (rst) begin
-      \$172  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = acc3_3;
-    if (v6_0) begin
-      \$173  = acc3_2;
-    end
-    if (rst) begin
-      \$173  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = acc3_4;
-    if (v6_0) begin
-      \$174  = acc3_3;
-    end
-    if (rst) begin
-      \$174  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = acc3_5;
-    if (v6_0) begin
-      \$175  = acc3_4;
-    end
-    if (rst) begin
-      \$175  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = acc3_6;
-    if (v6_0) begin
-      \$176  = acc3_5;
-    end
-    if (rst) begin
-      \$176  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = acc3_7;
-    if (v6_0) begin
-      \$177  = acc3_6;
-    end
-    if (rst) begin
-      \$177  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = \$42 ;
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = \$15 [3:0];
-    if (rst) begin
-      \$179  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$49 ;
-    if (rst) begin
-      \$180  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = \$signature__addr ;
-    if (\$56 ) begin
-      \$181  = \$59 [2:0];
-    end
-    if (rst) begin
-      \$181  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = rport__addr;
-    if (\$63 ) begin
-      \$182  = \$66 [2:0];
-    end
-    if (rst) begin
-      \$182  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = \$79 [3:0];
-    if (rst) begin
-      \$183  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = o__valid;
-    if (\$81 ) begin
-      \$184  = \$83 ;
-    end
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = o__payload;
-    if (\$81 ) begin
-      \$185  = \$85 ;
-    end
-    if (rst) begin
-      \$185  = 84'h000000000000000000000;
+      \$163  = 42'h00000000000;
     end
   end
   assign rom0_addr = port__addr;
   assign acc0_next = \$5 [20:0];
   assign acc1_next = \$7 [20:0];
-  assign acc2_next = \$9 [20:0];
-  assign acc3_next = \$11 [20:0];
-  assign q_owed_next = \$15 [3:0];
+  assign q_owed_next = \$11 [3:0];
   assign deliver = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
-  assign \o__payload[2]  = o__payload[62:42];
-  assign \o__payload[3]  = o__payload[83:63];
   assign \q_in[0]  = q_in[20:0];
   assign \q_in[1]  = q_in[41:21];
-  assign \q_in[2]  = q_in[62:42];
-  assign \q_in[3]  = q_in[83:63];
-  assign q_in[83:63] = acc3_0;
-  assign q_in[62:42] = acc2_0;
   assign q_in[41:21] = acc1_0;
   assign q_in[20:0] = acc0_0;
 endmodule
 (* generator = "Amaranth" *)
-module top_s4_dwconv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s4_dwconv4_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [1:0] \$10 ;
+  wire [1:0] \$11 ;
+  wire [4:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [2:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [20:0] \$20 ;
+  wire [20:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [2:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [20:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [20:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [20:0] \$38 ;
+  wire \$39 ;
+  wire [4:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [20:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire [20:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [2:0] \$59 ;
+  wire [3:0] \$6 ;
+  wire [2:0] \$60 ;
+  reg [3:0] \$61 ;
+  reg [2:0] \$62 ;
+  reg [2:0] \$63 ;
+  reg [20:0] \$64 ;
+  reg [20:0] \$65 ;
+  reg [20:0] \$66 ;
+  reg [20:0] \$67 ;
+  reg [20:0] \$68 ;
+  reg [20:0] \$69 ;
+  wire [3:0] \$7 ;
+  reg \$70 ;
+  reg [83:0] \$71 ;
+  wire \$8 ;
+  wire \$9 ;
+  wire [3:0] base;
+  reg [20:0] buf0 = 21'h000000;
+  reg [20:0] buf1 = 21'h000000;
+  reg [20:0] buf2 = 21'h000000;
+  reg [20:0] buf3 = 21'h000000;
+  reg [20:0] buf4 = 21'h000000;
+  reg [20:0] buf5 = 21'h000000;
+  input clk;
+  wire clk;
+  reg [2:0] fill = 3'h0;
+  input [41:0] i__payload;
+  wire [41:0] i__payload;
+  wire [20:0] \i__payload[0] ;
+  wire [20:0] \i__payload[1] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [3:0] in_beat = 4'h0;
+  wire load;
+  output [83:0] o__payload;
+  reg [83:0] o__payload = 84'h000000000000000000000;
+  wire [20:0] \o__payload[0] ;
+  wire [20:0] \o__payload[1] ;
+  wire [20:0] \o__payload[2] ;
+  wire [20:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [2:0] out_beat = 3'h0;
+  input rst;
+  wire rst;
+  assign \$29  = \$28  ? buf5 : buf1;
+  assign \$30  = \$24  ? i__payload[41:21] : \$29 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$32  = base == 2'h2;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = \$33  ? i__payload[20:0] : buf2;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 2'h2;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = \$37  ? i__payload[41:21] : buf3;
+  assign \$39  = i__valid & i__ready;
+  assign \$40  = base == 3'h4;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = \$41  ? i__payload[20:0] : buf4;
+  assign \$43  = i__valid & i__ready;
+  assign \$44  = base == 3'h4;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = \$45  ? i__payload[41:21] : buf5;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = in_beat == 4'hf;
+  assign \$50  = fill <= 3'h4;
+  assign \$51  = fill <= 3'h4;
+  assign i__ready = \$49  ? \$50  : \$51 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = out_beat == 3'h7;
+  assign \$55  = fill >= 3'h4;
+  assign \$56  = fill >= 3'h4;
+  assign \$57  = \$54  ? \$55  : \$56 ;
+  assign load = \$53  & \$57 ;
+  assign \$58  = out_beat == 3'h7;
+  assign \$60  = load ? 3'h4 : 3'h0;
+  assign base = fill - \$60 ;
+  always @(posedge clk)
+    in_beat <= \$61 ;
+  always @(posedge clk)
+    out_beat <= \$62 ;
+  always @(posedge clk)
+    fill <= \$63 ;
+  always @(posedge clk)
+    buf0 <= \$64 ;
+  always @(posedge clk)
+    buf1 <= \$65 ;
+  always @(posedge clk)
+    buf2 <= \$66 ;
+  always @(posedge clk)
+    buf3 <= \$67 ;
+  always @(posedge clk)
+    buf4 <= \$68 ;
+  always @(posedge clk)
+    buf5 <= \$69 ;
+  always @(posedge clk)
+    o__valid <= \$70 ;
+  always @(posedge clk)
+    o__payload <= \$71 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 4'hf;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
+  assign \$5  = out_beat == 3'h7;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 4'hf;
+  assign \$11  = \$8  ? 2'h2 : 2'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 3'h7;
+  assign \$20  = \$19  ? buf4 : buf0;
+  assign \$21  = \$15  ? i__payload[20:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = ! base;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = out_beat == 3'h7;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$61  = in_beat;
+    if (\$1 ) begin
+      \$61  = \$4 [3:0];
+    end
+    if (rst) begin
+      \$61  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$62  = out_beat;
+    if (load) begin
+      \$62  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$62  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$63  = \$12 [2:0];
+    if (rst) begin
+      \$63  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$64  = \$21 ;
+    if (rst) begin
+      \$64  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$65  = \$30 ;
+    if (rst) begin
+      \$65  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$66  = \$34 ;
+    if (rst) begin
+      \$66  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$67  = \$38 ;
+    if (rst) begin
+      \$67  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$68  = \$42 ;
+    if (rst) begin
+      \$68  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$69  = \$46 ;
+    if (rst) begin
+      \$69  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$70  = o__valid;
+    if (\$48 ) begin
+      \$70  = load;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$71  = o__payload;
+    if (load) begin
+      \$71 [20:0] = buf0;
+      \$71 [41:21] = buf1;
+      \$71 [62:42] = buf2;
+      \$71 [83:63] = buf3;
+    end
+    if (rst) begin
+      \$71  = 84'h000000000000000000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[20:0];
+  assign \i__payload[1]  = i__payload[41:21];
+  assign \o__payload[0]  = o__payload[20:0];
+  assign \o__payload[1]  = o__payload[41:21];
+  assign \o__payload[2]  = o__payload[62:42];
+  assign \o__payload[3]  = o__payload[83:63];
+  assign \$10  = 2'h2;
+  assign \$59  = 3'h4;
+  assign \$17  = 3'h4;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+  assign \$26  = 3'h4;
+  assign \$27  = 1'h1;
+  assign \$28  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s4_dwconv4_u4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire [4:0] \$10 ;
