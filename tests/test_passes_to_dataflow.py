@@ -9,7 +9,7 @@ import pytest
 from hwaccel.errors import CompileError, SimulationError
 from hwaccel.golden.dataflow import run_dataflow
 from hwaccel.golden.fixed import run_golden
-from hwaccel.units import DepthwiseParams, MatVecParams, PoolParams, WindowParams
+from hwaccel.units import DepthwiseParams, MatVecParams, PoolParams, RequantParams, WindowParams
 from hwaccel.units.dataflow import INPUT, OUTPUT, unit_lanes
 from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.partition import partition
@@ -160,19 +160,23 @@ def _interval(df) -> int:
 
 def test_default_folding_of_the_cnn_by_hand():
     """conv0 has 1 input channel, so its window (9 taps x 64 pixels + 16 = 592 cycles) bounds the
-    interval. At 592 the fewest DSP blocks: conv0's MatVec at simd 1 x pe 8 (576 cycles, 8 blocks)
-    regrouped to 4 lanes, so its requant (4 blocks a lane) needs 4 lanes (128 cycles), not 8;
-    conv2 (16 px x 16 out x 72 taps = 18,432 MACs) needs 32 multipliers: simd 4 x pe 8 reads the
-    4-lane stream and gives 576 cycles, regrouped to one lane for a one-lane requant (256
-    cycles); the dense layer at one lane (its zero tiles skipped: 529 cycles). 65 blocks; with
-    the MatVec lanes tied to the stream lanes (the old search) the least was 96."""
+    interval. At 592 the fewest DSP blocks: conv0's MatVec at simd 1 x pe 8 (576 cycles, 8 blocks);
+    its 8 accumulators a pixel come every 9 cycles, so one requant lane keeps up (4 blocks,
+    ceil(8 / 9) = 1), regrouped to the 8-lane stream; conv2 (16 px x 16 out x 72 taps = 18,432
+    MACs) needs 32 multipliers: simd 8 x pe 4 reads the 8-lane stream (9 x 4 = 36 cycles a pixel,
+    576 an image), its 16 outputs a pixel through one requant lane (4 blocks); the dense layer at
+    one lane (its zero tiles skipped: 529 cycles, 1 block) and its requant (4). 53 blocks; with a
+    requant lane per stream lane the least was 65, with the MatVec lanes tied to the stream lanes
+    (the old search) 96."""
     df = to_dataflow(zoo_fixed("cnn"), fifos=False)
     lanes = [(s.name, s.in_lanes, s.lanes) for s in df.stages]
-    assert lanes == [("conv0", 1, 4), ("maxpool1", 4, 4), ("conv2", 4, 1), ("maxpool3", 1, 1), ("dense4", 1, 1)]
+    assert lanes == [("conv0", 1, 8), ("maxpool1", 8, 8), ("conv2", 8, 1), ("maxpool3", 1, 1), ("dense4", 1, 1)]
     folds = [(u.simd, u.pe) for s in df.stages for u in s.units if isinstance(u, MatVecParams)]
-    assert folds == [(1, 8), (4, 8), (1, 1)]
+    assert folds == [(1, 8), (8, 4), (1, 1)]
+    requants = [u.lanes for s in df.stages for u in s.units if isinstance(u, RequantParams)]
+    assert requants == [1, 1, 1]
     assert _interval(df) == 592
-    assert df.folding["multipliers"] == sum(u.dsp_blocks() for s in df.stages for u in s.units) == 65
+    assert df.folding["multipliers"] == sum(u.dsp_blocks() for s in df.stages for u in s.units) == 53
 
 
 @pytest.mark.parametrize("dsp", [34, 40, 100])

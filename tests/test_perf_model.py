@@ -127,7 +127,7 @@ def test_model_equals_the_network_top(tmp_path):
 def test_cnn_report_by_hand():
     """conv0's window: step 0 reads 2 rows (16 beats), then 8 rows of 8 windows x 9 taps = 576: 592
     cycles an image, the bottleneck. 23680 MACs on 8 + 32 + 1 MAC multipliers (conv0 1 x 8, conv2
-    4 x 8, dense4 1 x 1: the fewest DSP blocks at 592, see test_default_folding_of_the_cnn_by_hand)
+    8 x 4, dense4 1 x 1: the fewest DSP blocks at 592, see test_default_folding_of_the_cnn_by_hand)
     over 592 cycles, less the MACs of dense4's zero weights past its first output fold (its 1 x 1
     tiles, skipped, no cycle)."""
     df = to_dataflow(zoo_fixed("cnn"))
@@ -141,7 +141,7 @@ def test_cnn_report_by_hand():
     assert r.mac_multipliers == 41 and r.mac_utilization == pytest.approx((23680 - zero_tiles) / (41 * 592))
     assert r.mac_utilization >= 0.9
     conv0 = r.layers[0]
-    assert (conv0.lanes_in, conv0.lanes_out, conv0.interval_cycles, conv0.mac_utilization) == (1, 4, 592, pytest.approx(576 / 592))
+    assert (conv0.lanes_in, conv0.lanes_out, conv0.interval_cycles, conv0.mac_utilization) == (1, 8, 592, pytest.approx(576 / 592))
     assert (conv0.simd, conv0.pe) == (1, 8)
     assert r.total_cycles == simulate(df, 10).cycles and r.latency_cycles == simulate(df, 10).first_output
 

@@ -170,9 +170,9 @@ def _regroup(length: int, lanes_in: int, lanes_out: int, bits: int, signed: bool
     return RegroupParams(length, lanes_in, lanes_out, bits, signed, vectors)
 
 
-def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int, int] | None = None) -> tuple:
-    """Window (``lanes_in``), Regroup to ``simd``, MatVec, Regroup to ``lanes_out``, Requant (``lanes_out``);
-    a Regroup only where the lanes differ."""
+def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int, ...] | None = None) -> tuple:
+    """Window (``lanes_in``), Regroup to ``simd``, MatVec, the shared requant (:func:`_requant_units`)
+    to ``lanes_out``; a Regroup only where the lanes differ."""
     simd, pe = (lanes_in, lanes_out) if fold is None else fold
     mv = _matvec(spec, simd, pe)
     cache = spec.data.setdefault("_units", {})
@@ -185,12 +185,31 @@ def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int,
     if simd != lanes_in:
         units.append(_regroup(mv.in_features, lanes_in, simd, mv.bits_x, mv.signed_x))
     units.append(mv)
-    if pe != lanes_out:
-        units.append(_regroup(mv.out_features, pe, lanes_out, mv.acc_bits, True))
-    key = ("requant", lanes_out)
+    return tuple(units + _requant_units(spec, mv.out_features, mv.acc_bits, pe, lanes_out, mv.input_cycles()))
+
+
+def requant_lanes(channels: int, cycles: int, lanes_out: int) -> int:
+    """The lanes of a requant shared by ``channels`` accumulators that arrive every ``cycles``
+    cycles: the fewest that keep up (``ceil(channels / lanes) <= cycles``), at most ``lanes_out``."""
+    return min(lanes_out, ceil_div(channels, max(cycles, 1)))
+
+
+def _requant_units(spec: StageSpec, channels: int, acc_bits: int, lanes_acc: int, lanes_out: int, cycles: int) -> list:
+    """Accumulators (``lanes_acc`` a beat, ``channels`` every ``cycles`` cycles) to codes on
+    ``lanes_out`` lanes through a requant of :func:`requant_lanes` lanes: a requant runs once per
+    output, so a slow MatVec's needs only a lane or two, each a few DSP blocks (Regroups to and
+    from it where the lanes differ)."""
+    lanes = requant_lanes(channels, cycles, lanes_out)
+    cache = spec.data.setdefault("_units", {})
+    key = ("requant", lanes)
     if key not in cache:
-        cache[key] = spec.requant(spec.node.attr("requant"), mv.acc_bits, mv.out_features, lanes_out)
-    return tuple(units + [cache[key]])
+        cache[key] = spec.requant(spec.node.attr("requant"), acc_bits, channels, lanes)
+    units: list = [] if lanes == lanes_acc else [_regroup(channels, lanes_acc, lanes, acc_bits, True)]
+    units.append(cache[key])
+    if lanes != lanes_out:
+        out = spec.out_quant
+        units.append(_regroup(channels, lanes, lanes_out, int(out.bits), bool(out.signed)))
+    return units
 
 
 def matvec_folds(in_features: int, out_features: int, feed: int) -> list[tuple[int, ...] | None]:
@@ -240,7 +259,7 @@ def _weights_common(graph: Graph, node: Node, x: Stream, what: str) -> dict:
 
 def _build_dwconv(spec: StageSpec, lanes: int, out_lanes: int, fold: tuple[int, ...] | None = None) -> tuple:
     """Window (``lanes``), Regroup of each tap to the Depthwise's lanes (``fold``, default ``lanes``),
-    Depthwise, Regroup back, Requant (``lanes``); a Regroup only where the lanes differ."""
+    Depthwise, the shared requant (:func:`_requant_units`) to ``lanes``; a Regroup only where the lanes differ."""
     d = spec.data
     if out_lanes != lanes:
         raise CompileError(f"{spec.node.name}: a depthwise stage's output lanes must equal its input lanes {lanes}, "
@@ -255,9 +274,7 @@ def _build_dwconv(spec: StageSpec, lanes: int, out_lanes: int, fold: tuple[int, 
     if dw_lanes != lanes:
         units.append(_regroup(dw.channels, lanes, dw_lanes, dw.bits_x, dw.signed_x, dw.taps))
     units.append(dw)
-    if dw_lanes != lanes:
-        units.append(_regroup(dw.channels, dw_lanes, lanes, dw.acc_bits, True))
-    return tuple(units + [spec.requant(spec.node.attr("requant"), dw.acc_bits, dw.channels, lanes)])
+    return tuple(units + _requant_units(spec, dw.channels, dw.acc_bits, dw_lanes, lanes, dw.pixel_cycles))
 
 
 def depthwise_folds(channels: int, lanes: int) -> list[tuple[int, ...] | None]:
