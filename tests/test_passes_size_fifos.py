@@ -12,15 +12,24 @@ from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.size_fifos import join_depth, size_fifos
 from hwaccel.passes.to_dataflow import to_dataflow
 from hwaccel.perf.network import simulate
-from hwaccel.perf.schedule import FIFO_LATENCY, _paced, _window, bottleneck, schedule, steady_interval
+from hwaccel.perf.schedule import FIFO_LATENCY, _paced, _window, bottleneck, first_image, schedule, steady_interval
 from hwaccel.units import WindowParams
 from hwaccel.units.dataflow import Dataflow
 
 from dataflow_cases import SMALL, ZOO_COMPILED, small_fixed, zoo_fixed
 
 
+def assert_first_image_is_the_cycle_model(df: Dataflow) -> None:
+    """compile's analytic report (the schedule at the sized FIFOs) equals a cycle-model run of one input."""
+    first, run = first_image(df), simulate(df, 1)
+    assert (first.first_output, first.cycles) == (run.first_output, run.cycles)
+    assert (first.stage_first_in, first.stage_first_out) == (run.stage_first_in, run.stage_first_out)
+
+
 def assert_fifos_do_not_limit(df: Dataflow) -> None:
-    """One endless cycle-model run: the interval is the slowest stage's own; joins hold an image."""
+    """One endless cycle-model run: the interval is the slowest stage's own; joins hold an image;
+    and the schedule's first image is the cycle model's."""
+    assert_first_image_is_the_cycle_model(df)
     run = simulate(df, None, stop_periodic=True)
     assert run.period is not None
     _, k, p = run.period
@@ -74,6 +83,7 @@ def test_mlperf_tiny_runs_at_its_slowest_stage(name, tmp_path):
     ends = simulate(df, 3).image_ends
     assert ends[2] - ends[1] == df.folding["steady_interval"] == steady_interval(df)
     assert steady_interval(df) >= bottleneck(df)
+    assert_first_image_is_the_cycle_model(df)
 
 
 def _window_walk(p: WindowParams, a: np.ndarray, lb: np.ndarray, images: int) -> tuple[np.ndarray, np.ndarray]:

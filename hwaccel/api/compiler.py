@@ -75,7 +75,7 @@ def compile_model(model: str | os.PathLike[str], calib: str | os.PathLike[str] |
     steps.start("FIFOs")
     df = size_fifos(df)
     steps.start("cycle model")
-    report = cycle_model(df, 1, target.clock_mhz, periodic=False)
+    report = cycle_model(df, 1, target.clock_mhz, periodic=False, analytic=True)
     if target.fps is not None and report.throughput_fps < target.fps:
         raise CompileError(f"--target-fps {target.fps:g} is not met: the cycle model gives {report.throughput_fps:.1f} fps "
                            f"(interval {report.interval_cycles:g} cycles at {target.clock_mhz:g} MHz); ask for less")

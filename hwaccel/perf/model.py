@@ -45,7 +45,7 @@ from ..units.depthwise import DepthwiseParams
 from ..units.matvec import MatVecParams
 from ..units.window import WindowParams
 from .network import Run, simulate
-from .schedule import steady_interval
+from .schedule import first_image, steady_interval
 
 __all__ = ["DIRECT_RUN_INPUTS", "LayerReport", "CycleReport", "cycle_model", "periodic_run", "total_cycles", "layer_reports", "format_report"]
 
@@ -156,24 +156,33 @@ def layer_reports(df: Dataflow, run: Run, interval: float | None = None) -> list
     return layers
 
 
-def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None, periodic: bool = True) -> CycleReport:
+def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None, periodic: bool = True,
+                analytic: bool = False) -> CycleReport:
     """Latency, interval, total cycles and per-layer figures of ``df`` for ``batch`` inputs.
 
     ``clock_mhz`` defaults to the clock the dataflow was folded for (100 MHz if none). Without
-    ``periodic`` (what ``compile`` reports) one run of ``batch`` inputs gives the latency and total,
-    and the interval is the analytic schedule's steady interval
-    (:func:`~.schedule.steady_interval`, which tests check against periodic runs); the period
-    fields are then 0. A network whose join FIFOs hold whole images may take hundreds of images to
-    become periodic.
+    ``periodic`` one run of ``batch`` inputs gives the latency and total, and the interval is the
+    analytic schedule's steady interval (:func:`~.schedule.steady_interval`, which tests check
+    against periodic runs); the period fields are then 0. A network whose join FIFOs hold whole
+    images may take hundreds of images to become periodic. ``analytic`` (what ``compile`` reports,
+    one input, FIFOs sized by :func:`~hwaccel.passes.size_fifos.size_fifos`): the run's figures
+    from the schedule (:func:`~.schedule.first_image`), no simulation.
     """
     clock = float(clock_mhz if clock_mhz is not None else df.folding.get("target", {}).get("clock_mhz", 100.0))
     if not clock > 0:
         raise SimulationError(f"clock_mhz must be positive, not {clock_mhz!r}")
-    if periodic:
+    if analytic:
+        if batch != 1:
+            raise SimulationError(f"the analytic cycle model covers one input, not batch {batch!r}")
+        first = first_image(df)
+        run = Run(1, first.cycles, first.first_output, -1, [], first.stage_first_in, first.stage_first_out, {}, {})
+        total, (n0, k, p) = run.cycles, (0, 0, 0)
+        interval: float = float(df.folding.get("steady_interval") or steady_interval(df))
+    elif periodic:
         total, run = total_cycles(df, batch)
         assert run.period is not None
         n0, k, p = run.period
-        interval: float = p / k
+        interval = p / k
     else:
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise SimulationError(f"batch must be a positive integer, not {batch!r}")

@@ -26,7 +26,8 @@ from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, Mat
                      WindowParams, fold_lengths, queue_credits)
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 
-__all__ = ["EdgeTimes", "bottleneck", "steady_interval", "expected_cycles", "schedule", "fifo_occupancy", "fifo_depths", "room_after"]
+__all__ = ["EdgeTimes", "FirstImage", "bottleneck", "steady_interval", "expected_cycles", "first_image", "schedule", "fifo_occupancy",
+           "fifo_depths", "room_after"]
 
 NEVER = np.int64(-(1 << 40))  # no constraint
 SEARCH_SLACK = 8  # FIFO slots below which fifo_depths keeps the occupancy bound rather than search
@@ -68,6 +69,28 @@ def expected_cycles(df: Dataflow, images: int) -> int:
     fw = _forward(df, 1, period)
     out = next(e.src for e in df.edges if e.dst == OUTPUT)
     return int(fw.produced[out][-1]) + 1 + (images - 1) * period
+
+
+@dataclass(frozen=True)
+class FirstImage:
+    """One input alone: the cycle of its first and last output beat (+ 1), each stage's first input
+    and output transfer."""
+
+    first_output: int
+    cycles: int
+    stage_first_in: dict[str, int]
+    stage_first_out: dict[str, int]
+
+
+def first_image(df: Dataflow) -> FirstImage:
+    """What the cycle model measures for one input, from the schedule: exact once the FIFOs have
+    the depths of :func:`fifo_depths` (they delay no read, and a stage's first and last output beats
+    are never held: the first finds its FIFOs empty, the last stage's output is direct), which
+    ``tests/test_passes_size_fifos.py`` checks against the cycle model. ``compile`` reports it."""
+    fw = _forward(df, 1, steady_interval(df))
+    out = fw.produced[next(e.src for e in df.edges if e.dst == OUTPUT)]
+    first_in = {s.name: min(int(fw.reads[e.src, e.dst, e.port][0]) for e in df.edges_into(s.name)) for s in df.stages}
+    return FirstImage(int(out[0]), int(out[-1]) + 1, first_in, {s.name: int(fw.produced[s.name][0]) for s in df.stages})
 
 
 def _paced(earliest: Times) -> Times:
@@ -347,17 +370,18 @@ def fifo_depths(df: Dataflow, images: int = 3, interval: int | None = None) -> d
         depths = dict(top)
         passed = _meets(df, fw, src, images, reads, top)
         for e in outs:
-            lo, hi = max(_depth_floor(reads[e.src, e.dst, e.port]), e.fifo.depth if e.fifo is not None else 0), top[e]
-            if hi - lo <= SEARCH_SLACK:  # a few slots: not worth the producer's re-runs
+            least = e.fifo.depth if e.fifo is not None else 0  # e.g. a join's
+            lo, hi = _depth_floor(reads[e.src, e.dst, e.port]), top[e]
+            if hi - lo <= SEARCH_SLACK or least >= hi:  # a few slots: not worth the producer's re-runs
                 lo = hi
             while lo < hi:
                 mid = (lo + hi) // 2
-                trial = _meets(df, fw, src, images, reads, {**depths, e: mid}, None if passed is None else passed[1])
+                trial = _meets(df, fw, src, images, reads, {**depths, e: max(mid, least)}, None if passed is None else passed[1])
                 if trial is not None:
                     hi, passed = mid, trial
                 else:
                     lo = mid + 1
-            depths[e] = lo
+            depths[e] = max(lo, least)
         final = _meets(df, fw, src, images, reads, depths, None if passed is None else passed[1])
         if final is None:  # the branches' bounds together stall it: every branch unbounded
             depths = top
