@@ -5,105 +5,90 @@
 module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, i__payload);
   input clk;
   wire clk;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
-  wire [191:0] \i__payload$15 ;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [15:0] \i__payload$102 ;
+  wire [7:0] \i__payload$102[0] ;
+  wire [7:0] \i__payload$102[1] ;
+  wire [31:0] \i__payload$108 ;
+  wire [7:0] \i__payload$108[0] ;
+  wire [7:0] \i__payload$108[1] ;
+  wire [7:0] \i__payload$108[2] ;
+  wire [7:0] \i__payload$108[3] ;
+  wire [23:0] \i__payload$15 ;
   wire [23:0] \i__payload$15[0] ;
-  wire [23:0] \i__payload$15[1] ;
-  wire [23:0] \i__payload$15[2] ;
-  wire [23:0] \i__payload$15[3] ;
-  wire [23:0] \i__payload$15[4] ;
-  wire [23:0] \i__payload$15[5] ;
-  wire [23:0] \i__payload$15[6] ;
-  wire [23:0] \i__payload$15[7] ;
-  wire [23:0] \i__payload$21 ;
-  wire [23:0] \i__payload$21[0] ;
-  wire [183:0] \i__payload$27 ;
+  wire [7:0] \i__payload$21 ;
+  wire [7:0] \i__payload$21[0] ;
+  wire [68:0] \i__payload$27 ;
   wire [22:0] \i__payload$27[0] ;
   wire [22:0] \i__payload$27[1] ;
   wire [22:0] \i__payload$27[2] ;
-  wire [22:0] \i__payload$27[3] ;
-  wire [22:0] \i__payload$27[4] ;
-  wire [22:0] \i__payload$27[5] ;
-  wire [22:0] \i__payload$27[6] ;
-  wire [22:0] \i__payload$27[7] ;
   wire [22:0] \i__payload$33 ;
   wire [22:0] \i__payload$33[0] ;
-  wire [125:0] \i__payload$39 ;
-  wire [20:0] \i__payload$39[0] ;
-  wire [20:0] \i__payload$39[1] ;
-  wire [20:0] \i__payload$39[2] ;
-  wire [20:0] \i__payload$39[3] ;
-  wire [20:0] \i__payload$39[4] ;
-  wire [20:0] \i__payload$39[5] ;
-  wire [41:0] \i__payload$45 ;
+  wire [7:0] \i__payload$39 ;
+  wire [7:0] \i__payload$39[0] ;
+  wire [62:0] \i__payload$45 ;
   wire [20:0] \i__payload$45[0] ;
   wire [20:0] \i__payload$45[1] ;
-  wire [505:0] \i__payload$51 ;
-  wire [22:0] \i__payload$51[0] ;
-  wire [22:0] \i__payload$51[10] ;
-  wire [22:0] \i__payload$51[11] ;
-  wire [22:0] \i__payload$51[12] ;
-  wire [22:0] \i__payload$51[13] ;
-  wire [22:0] \i__payload$51[14] ;
-  wire [22:0] \i__payload$51[15] ;
-  wire [22:0] \i__payload$51[16] ;
-  wire [22:0] \i__payload$51[17] ;
-  wire [22:0] \i__payload$51[18] ;
-  wire [22:0] \i__payload$51[19] ;
-  wire [22:0] \i__payload$51[1] ;
-  wire [22:0] \i__payload$51[20] ;
-  wire [22:0] \i__payload$51[21] ;
-  wire [22:0] \i__payload$51[2] ;
-  wire [22:0] \i__payload$51[3] ;
-  wire [22:0] \i__payload$51[4] ;
-  wire [22:0] \i__payload$51[5] ;
-  wire [22:0] \i__payload$51[6] ;
-  wire [22:0] \i__payload$51[7] ;
-  wire [22:0] \i__payload$51[8] ;
-  wire [22:0] \i__payload$51[9] ;
-  wire [45:0] \i__payload$57 ;
-  wire [22:0] \i__payload$57[0] ;
-  wire [22:0] \i__payload$57[1] ;
-  wire [7:0] \i__payload$63 ;
-  wire [7:0] \i__payload$63[0] ;
-  wire [7:0] \i__payload$69 ;
-  wire [7:0] \i__payload$69[0] ;
+  wire [20:0] \i__payload$45[2] ;
+  wire [20:0] \i__payload$51 ;
+  wire [20:0] \i__payload$51[0] ;
+  wire [7:0] \i__payload$57 ;
+  wire [7:0] \i__payload$57[0] ;
+  wire [252:0] \i__payload$63 ;
+  wire [22:0] \i__payload$63[0] ;
+  wire [22:0] \i__payload$63[10] ;
+  wire [22:0] \i__payload$63[1] ;
+  wire [22:0] \i__payload$63[2] ;
+  wire [22:0] \i__payload$63[3] ;
+  wire [22:0] \i__payload$63[4] ;
+  wire [22:0] \i__payload$63[5] ;
+  wire [22:0] \i__payload$63[6] ;
+  wire [22:0] \i__payload$63[7] ;
+  wire [22:0] \i__payload$63[8] ;
+  wire [22:0] \i__payload$63[9] ;
+  wire [45:0] \i__payload$69 ;
+  wire [22:0] \i__payload$69[0] ;
+  wire [22:0] \i__payload$69[1] ;
   wire [15:0] \i__payload$75 ;
   wire [7:0] \i__payload$75[0] ;
   wire [7:0] \i__payload$75[1] ;
-  wire [63:0] \i__payload$81 ;
+  wire [15:0] \i__payload$81 ;
   wire [7:0] \i__payload$81[0] ;
   wire [7:0] \i__payload$81[1] ;
-  wire [7:0] \i__payload$81[2] ;
-  wire [7:0] \i__payload$81[3] ;
-  wire [7:0] \i__payload$81[4] ;
-  wire [7:0] \i__payload$81[5] ;
-  wire [7:0] \i__payload$81[6] ;
-  wire [7:0] \i__payload$81[7] ;
-  wire [7:0] \i__payload$84 ;
-  wire [7:0] \i__payload$84[0] ;
-  wire [39:0] \i__payload$9 ;
-  wire [7:0] \i__payload$90 ;
-  wire [7:0] \i__payload$90[0] ;
+  wire [31:0] \i__payload$87 ;
+  wire [7:0] \i__payload$87[0] ;
+  wire [7:0] \i__payload$87[1] ;
+  wire [7:0] \i__payload$87[2] ;
+  wire [7:0] \i__payload$87[3] ;
+  wire [263:0] \i__payload$9 ;
+  wire [31:0] \i__payload$93 ;
+  wire [7:0] \i__payload$93[0] ;
+  wire [7:0] \i__payload$93[1] ;
+  wire [7:0] \i__payload$93[2] ;
+  wire [7:0] \i__payload$93[3] ;
   wire [15:0] \i__payload$96 ;
   wire [7:0] \i__payload$96[0] ;
   wire [7:0] \i__payload$96[1] ;
-  wire [7:0] \i__payload$9[0] ;
-  wire [7:0] \i__payload$9[1] ;
-  wire [7:0] \i__payload$9[2] ;
-  wire [7:0] \i__payload$9[3] ;
-  wire [7:0] \i__payload$9[4] ;
+  wire [23:0] \i__payload$9[0] ;
+  wire [23:0] \i__payload$9[10] ;
+  wire [23:0] \i__payload$9[1] ;
+  wire [23:0] \i__payload$9[2] ;
+  wire [23:0] \i__payload$9[3] ;
+  wire [23:0] \i__payload$9[4] ;
+  wire [23:0] \i__payload$9[5] ;
+  wire [23:0] \i__payload$9[6] ;
+  wire [23:0] \i__payload$9[7] ;
+  wire [23:0] \i__payload$9[8] ;
+  wire [23:0] \i__payload$9[9] ;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
+  wire \i__ready$105 ;
+  wire \i__ready$111 ;
   wire \i__ready$12 ;
   wire \i__ready$18 ;
   wire \i__ready$24 ;
@@ -116,13 +101,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__ready$66 ;
   wire \i__ready$72 ;
   wire \i__ready$78 ;
-  wire \i__ready$82 ;
-  wire \i__ready$87 ;
-  wire \i__ready$93 ;
+  wire \i__ready$84 ;
+  wire \i__ready$90 ;
+  wire \i__ready$94 ;
   wire \i__ready$99 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$100 ;
+  wire \i__valid$106 ;
+  wire \i__valid$112 ;
   wire \i__valid$13 ;
   wire \i__valid$19 ;
   wire \i__valid$25 ;
@@ -135,89 +122,80 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$67 ;
   wire \i__valid$73 ;
   wire \i__valid$79 ;
-  wire \i__valid$83 ;
-  wire \i__valid$88 ;
-  wire \i__valid$94 ;
+  wire \i__valid$85 ;
+  wire \i__valid$91 ;
+  wire \i__valid$95 ;
   output [15:0] o__payload;
   wire [15:0] o__payload;
-  wire [39:0] \o__payload$10 ;
-  wire [15:0] \o__payload$102 ;
-  wire [7:0] \o__payload$102[0] ;
-  wire [7:0] \o__payload$102[1] ;
-  wire [7:0] \o__payload$10[0] ;
-  wire [7:0] \o__payload$10[1] ;
-  wire [7:0] \o__payload$10[2] ;
-  wire [7:0] \o__payload$10[3] ;
-  wire [7:0] \o__payload$10[4] ;
-  wire [191:0] \o__payload$16 ;
+  wire [263:0] \o__payload$10 ;
+  wire [15:0] \o__payload$103 ;
+  wire [7:0] \o__payload$103[0] ;
+  wire [7:0] \o__payload$103[1] ;
+  wire [31:0] \o__payload$109 ;
+  wire [7:0] \o__payload$109[0] ;
+  wire [7:0] \o__payload$109[1] ;
+  wire [7:0] \o__payload$109[2] ;
+  wire [7:0] \o__payload$109[3] ;
+  wire [23:0] \o__payload$10[0] ;
+  wire [23:0] \o__payload$10[10] ;
+  wire [23:0] \o__payload$10[1] ;
+  wire [23:0] \o__payload$10[2] ;
+  wire [23:0] \o__payload$10[3] ;
+  wire [23:0] \o__payload$10[4] ;
+  wire [23:0] \o__payload$10[5] ;
+  wire [23:0] \o__payload$10[6] ;
+  wire [23:0] \o__payload$10[7] ;
+  wire [23:0] \o__payload$10[8] ;
+  wire [23:0] \o__payload$10[9] ;
+  wire [15:0] \o__payload$114 ;
+  wire [7:0] \o__payload$114[0] ;
+  wire [7:0] \o__payload$114[1] ;
+  wire [23:0] \o__payload$16 ;
   wire [23:0] \o__payload$16[0] ;
-  wire [23:0] \o__payload$16[1] ;
-  wire [23:0] \o__payload$16[2] ;
-  wire [23:0] \o__payload$16[3] ;
-  wire [23:0] \o__payload$16[4] ;
-  wire [23:0] \o__payload$16[5] ;
-  wire [23:0] \o__payload$16[6] ;
-  wire [23:0] \o__payload$16[7] ;
-  wire [23:0] \o__payload$22 ;
-  wire [23:0] \o__payload$22[0] ;
-  wire [183:0] \o__payload$28 ;
+  wire [7:0] \o__payload$22 ;
+  wire [7:0] \o__payload$22[0] ;
+  wire [68:0] \o__payload$28 ;
   wire [22:0] \o__payload$28[0] ;
   wire [22:0] \o__payload$28[1] ;
   wire [22:0] \o__payload$28[2] ;
-  wire [22:0] \o__payload$28[3] ;
-  wire [22:0] \o__payload$28[4] ;
-  wire [22:0] \o__payload$28[5] ;
-  wire [22:0] \o__payload$28[6] ;
-  wire [22:0] \o__payload$28[7] ;
   wire [22:0] \o__payload$34 ;
   wire [22:0] \o__payload$34[0] ;
-  wire [125:0] \o__payload$40 ;
-  wire [20:0] \o__payload$40[0] ;
-  wire [20:0] \o__payload$40[1] ;
-  wire [20:0] \o__payload$40[2] ;
-  wire [20:0] \o__payload$40[3] ;
-  wire [20:0] \o__payload$40[4] ;
-  wire [20:0] \o__payload$40[5] ;
-  wire [41:0] \o__payload$46 ;
+  wire [7:0] \o__payload$40 ;
+  wire [7:0] \o__payload$40[0] ;
+  wire [62:0] \o__payload$46 ;
   wire [20:0] \o__payload$46[0] ;
   wire [20:0] \o__payload$46[1] ;
-  wire [505:0] \o__payload$52 ;
-  wire [22:0] \o__payload$52[0] ;
-  wire [22:0] \o__payload$52[10] ;
-  wire [22:0] \o__payload$52[11] ;
-  wire [22:0] \o__payload$52[12] ;
-  wire [22:0] \o__payload$52[13] ;
-  wire [22:0] \o__payload$52[14] ;
-  wire [22:0] \o__payload$52[15] ;
-  wire [22:0] \o__payload$52[16] ;
-  wire [22:0] \o__payload$52[17] ;
-  wire [22:0] \o__payload$52[18] ;
-  wire [22:0] \o__payload$52[19] ;
-  wire [22:0] \o__payload$52[1] ;
-  wire [22:0] \o__payload$52[20] ;
-  wire [22:0] \o__payload$52[21] ;
-  wire [22:0] \o__payload$52[2] ;
-  wire [22:0] \o__payload$52[3] ;
-  wire [22:0] \o__payload$52[4] ;
-  wire [22:0] \o__payload$52[5] ;
-  wire [22:0] \o__payload$52[6] ;
-  wire [22:0] \o__payload$52[7] ;
-  wire [22:0] \o__payload$52[8] ;
-  wire [22:0] \o__payload$52[9] ;
-  wire [45:0] \o__payload$58 ;
-  wire [22:0] \o__payload$58[0] ;
-  wire [22:0] \o__payload$58[1] ;
-  wire [7:0] \o__payload$64 ;
-  wire [7:0] \o__payload$64[0] ;
-  wire [7:0] \o__payload$70 ;
-  wire [7:0] \o__payload$70[0] ;
+  wire [20:0] \o__payload$46[2] ;
+  wire [20:0] \o__payload$52 ;
+  wire [20:0] \o__payload$52[0] ;
+  wire [7:0] \o__payload$58 ;
+  wire [7:0] \o__payload$58[0] ;
+  wire [252:0] \o__payload$64 ;
+  wire [22:0] \o__payload$64[0] ;
+  wire [22:0] \o__payload$64[10] ;
+  wire [22:0] \o__payload$64[1] ;
+  wire [22:0] \o__payload$64[2] ;
+  wire [22:0] \o__payload$64[3] ;
+  wire [22:0] \o__payload$64[4] ;
+  wire [22:0] \o__payload$64[5] ;
+  wire [22:0] \o__payload$64[6] ;
+  wire [22:0] \o__payload$64[7] ;
+  wire [22:0] \o__payload$64[8] ;
+  wire [22:0] \o__payload$64[9] ;
+  wire [45:0] \o__payload$70 ;
+  wire [22:0] \o__payload$70[0] ;
+  wire [22:0] \o__payload$70[1] ;
   wire [15:0] \o__payload$76 ;
   wire [7:0] \o__payload$76[0] ;
   wire [7:0] \o__payload$76[1] ;
-  wire [7:0] \o__payload$85 ;
-  wire [7:0] \o__payload$85[0] ;
-  wire [7:0] \o__payload$91 ;
-  wire [7:0] \o__payload$91[0] ;
+  wire [15:0] \o__payload$82 ;
+  wire [7:0] \o__payload$82[0] ;
+  wire [7:0] \o__payload$82[1] ;
+  wire [31:0] \o__payload$88 ;
+  wire [7:0] \o__payload$88[0] ;
+  wire [7:0] \o__payload$88[1] ;
+  wire [7:0] \o__payload$88[2] ;
+  wire [7:0] \o__payload$88[3] ;
   wire [15:0] \o__payload$97 ;
   wire [7:0] \o__payload$97[0] ;
   wire [7:0] \o__payload$97[1] ;
@@ -225,8 +203,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload[1] ;
   input o__ready;
   wire o__ready;
-  wire \o__ready$103 ;
+  wire \o__ready$104 ;
   wire \o__ready$11 ;
+  wire \o__ready$110 ;
+  wire \o__ready$115 ;
   wire \o__ready$17 ;
   wire \o__ready$23 ;
   wire \o__ready$29 ;
@@ -238,13 +218,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__ready$65 ;
   wire \o__ready$71 ;
   wire \o__ready$77 ;
-  wire \o__ready$86 ;
-  wire \o__ready$92 ;
+  wire \o__ready$83 ;
+  wire \o__ready$89 ;
   wire \o__ready$98 ;
   output o__valid;
   wire o__valid;
   wire \o__valid$101 ;
-  wire \o__valid$104 ;
+  wire \o__valid$107 ;
+  wire \o__valid$113 ;
+  wire \o__valid$116 ;
   wire \o__valid$14 ;
   wire \o__valid$20 ;
   wire \o__valid$26 ;
@@ -257,33 +239,13 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__valid$68 ;
   wire \o__valid$74 ;
   wire \o__valid$80 ;
-  wire \o__valid$89 ;
-  wire \o__valid$95 ;
-  output [31:0] probe;
-  wire [31:0] probe;
+  wire \o__valid$86 ;
+  wire \o__valid$92 ;
+  output [35:0] probe;
+  wire [35:0] probe;
   input rst;
   wire rst;
   top_fifo_dense0_dense1_0 fifo_dense0_dense1_0 (
-    .clk(clk),
-    .i__payload(\i__payload$84 ),
-    .i__ready(\o__ready$86 ),
-    .i__valid(\i__valid$88 ),
-    .o__payload(\i__payload$63 ),
-    .o__ready(\o__ready$65 ),
-    .o__valid(\i__valid$67 ),
-    .rst(rst)
-  );
-  top_fifo_dense0_dense1_0 fifo_dense1_dense2_0 (
-    .clk(clk),
-    .i__payload(\i__payload$90 ),
-    .i__ready(\o__ready$92 ),
-    .i__valid(\i__valid$94 ),
-    .o__payload(\i__payload$69 ),
-    .o__ready(\o__ready$71 ),
-    .o__valid(\i__valid$73 ),
-    .rst(rst)
-  );
-  top_fifo_dense2_dense3_0 fifo_dense2_dense3_0 (
     .clk(clk),
     .i__payload(\i__payload$96 ),
     .i__ready(\o__ready$98 ),
@@ -291,6 +253,26 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__payload(\i__payload$75 ),
     .o__ready(\o__ready$77 ),
     .o__valid(\i__valid$79 ),
+    .rst(rst)
+  );
+  top_fifo_dense1_dense2_0 fifo_dense1_dense2_0 (
+    .clk(clk),
+    .i__payload(\i__payload$102 ),
+    .i__ready(\o__ready$104 ),
+    .i__valid(\i__valid$106 ),
+    .o__payload(\i__payload$81 ),
+    .o__ready(\o__ready$83 ),
+    .o__valid(\i__valid$85 ),
+    .rst(rst)
+  );
+  top_fifo_dense2_dense3_0 fifo_dense2_dense3_0 (
+    .clk(clk),
+    .i__payload(\i__payload$108 ),
+    .i__ready(\o__ready$110 ),
+    .i__valid(\i__valid$112 ),
+    .o__payload(\i__payload$87 ),
+    .o__ready(\o__ready$89 ),
+    .o__valid(\i__valid$91 ),
     .rst(rst)
   );
   top_s0_dense0_u0 s0_dense0_u0 (
@@ -328,16 +310,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
     .i__valid(\i__valid$25 ),
-    .o__payload(\i__payload$84 ),
-    .o__ready(\o__ready$86 ),
-    .o__valid(\i__valid$88 ),
+    .o__payload(\i__payload$96 ),
+    .o__ready(\o__ready$98 ),
+    .o__valid(\i__valid$100 ),
     .rst(rst)
   );
   top_s1_dense1_u0 s1_dense1_u0 (
     .clk(clk),
-    .i__payload(\i__payload$63 ),
-    .i__ready(\o__ready$65 ),
-    .i__valid(\i__valid$67 ),
+    .i__payload(\i__payload$75 ),
+    .i__ready(\o__ready$77 ),
+    .i__valid(\i__valid$79 ),
     .o__payload(\i__payload$27 ),
     .o__ready(\o__ready$29 ),
     .o__valid(\i__valid$31 ),
@@ -358,52 +340,42 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$33 ),
     .i__ready(\o__ready$35 ),
     .i__valid(\i__valid$37 ),
-    .o__payload(\i__payload$90 ),
-    .o__ready(\o__ready$92 ),
-    .o__valid(\i__valid$94 ),
-    .rst(rst)
-  );
-  top_s2_dense2_u0 s2_dense2_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$69 ),
-    .i__ready(\o__ready$71 ),
-    .i__valid(\i__valid$73 ),
     .o__payload(\i__payload$39 ),
     .o__ready(\o__ready$41 ),
     .o__valid(\i__valid$43 ),
     .rst(rst)
   );
-  top_s2_dense2_u1 s2_dense2_u1 (
+  top_s1_dense1_u3 s1_dense1_u3 (
     .clk(clk),
     .i__payload(\i__payload$39 ),
     .i__ready(\o__ready$41 ),
     .i__valid(\i__valid$43 ),
+    .o__payload(\i__payload$102 ),
+    .o__ready(\o__ready$104 ),
+    .o__valid(\i__valid$106 ),
+    .rst(rst)
+  );
+  top_s2_dense2_u0 s2_dense2_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$81 ),
+    .i__ready(\o__ready$83 ),
+    .i__valid(\i__valid$85 ),
     .o__payload(\i__payload$45 ),
     .o__ready(\o__ready$47 ),
     .o__valid(\i__valid$49 ),
     .rst(rst)
   );
-  top_s2_dense2_u2 s2_dense2_u2 (
+  top_s2_dense2_u1 s2_dense2_u1 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
     .i__ready(\o__ready$47 ),
     .i__valid(\i__valid$49 ),
-    .o__payload(\i__payload$96 ),
-    .o__ready(\o__ready$98 ),
-    .o__valid(\i__valid$100 ),
-    .rst(rst)
-  );
-  top_s3_dense3_u0 s3_dense3_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$75 ),
-    .i__ready(\o__ready$77 ),
-    .i__valid(\i__valid$79 ),
     .o__payload(\i__payload$51 ),
     .o__ready(\o__ready$53 ),
     .o__valid(\i__valid$55 ),
     .rst(rst)
   );
-  top_s3_dense3_u1 s3_dense3_u1 (
+  top_s2_dense2_u2 s2_dense2_u2 (
     .clk(clk),
     .i__payload(\i__payload$51 ),
     .i__ready(\o__ready$53 ),
@@ -413,11 +385,41 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$61 ),
     .rst(rst)
   );
-  top_s3_dense3_u2 s3_dense3_u2 (
+  top_s2_dense2_u3 s2_dense2_u3 (
     .clk(clk),
     .i__payload(\i__payload$57 ),
     .i__ready(\o__ready$59 ),
     .i__valid(\i__valid$61 ),
+    .o__payload(\i__payload$108 ),
+    .o__ready(\o__ready$110 ),
+    .o__valid(\i__valid$112 ),
+    .rst(rst)
+  );
+  top_s3_dense3_u0 s3_dense3_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$87 ),
+    .i__ready(\o__ready$89 ),
+    .i__valid(\i__valid$91 ),
+    .o__payload(\i__payload$63 ),
+    .o__ready(\o__ready$65 ),
+    .o__valid(\i__valid$67 ),
+    .rst(rst)
+  );
+  top_s3_dense3_u1 s3_dense3_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$63 ),
+    .i__ready(\o__ready$65 ),
+    .i__valid(\i__valid$67 ),
+    .o__payload(\i__payload$69 ),
+    .o__ready(\o__ready$71 ),
+    .o__valid(\i__valid$73 ),
+    .rst(rst)
+  );
+  top_s3_dense3_u2 s3_dense3_u2 (
+    .clk(clk),
+    .i__payload(\i__payload$69 ),
+    .i__ready(\o__ready$71 ),
+    .i__valid(\i__valid$73 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
@@ -459,202 +461,369 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$76  = \i__payload$75 ;
   assign \i__ready$78  = \o__ready$77 ;
   assign \o__valid$80  = \i__valid$79 ;
-  assign \i__payload$81  = i__payload;
-  assign \i__ready$82  = i__ready;
-  assign \i__valid$83  = i__valid;
-  assign \o__payload$85  = \i__payload$84 ;
-  assign \i__ready$87  = \o__ready$86 ;
-  assign \o__valid$89  = \i__valid$88 ;
-  assign \o__payload$91  = \i__payload$90 ;
-  assign \i__ready$93  = \o__ready$92 ;
-  assign \o__valid$95  = \i__valid$94 ;
+  assign \o__payload$82  = \i__payload$81 ;
+  assign \i__ready$84  = \o__ready$83 ;
+  assign \o__valid$86  = \i__valid$85 ;
+  assign \o__payload$88  = \i__payload$87 ;
+  assign \i__ready$90  = \o__ready$89 ;
+  assign \o__valid$92  = \i__valid$91 ;
+  assign \i__payload$93  = i__payload;
+  assign \i__ready$94  = i__ready;
+  assign \i__valid$95  = i__valid;
   assign \o__payload$97  = \i__payload$96 ;
   assign \i__ready$99  = \o__ready$98 ;
   assign \o__valid$101  = \i__valid$100 ;
-  assign \o__payload$102  = o__payload;
-  assign \o__ready$103  = o__ready;
-  assign \o__valid$104  = o__valid;
+  assign \o__payload$103  = \i__payload$102 ;
+  assign \i__ready$105  = \o__ready$104 ;
+  assign \o__valid$107  = \i__valid$106 ;
+  assign \o__payload$109  = \i__payload$108 ;
+  assign \i__ready$111  = \o__ready$110 ;
+  assign \o__valid$113  = \i__valid$112 ;
+  assign \o__payload$114  = o__payload;
+  assign \o__ready$115  = o__ready;
+  assign \o__valid$116  = o__valid;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
-  assign \i__payload$9[0]  = \i__payload$9 [7:0];
-  assign \i__payload$9[1]  = \i__payload$9 [15:8];
-  assign \i__payload$9[2]  = \i__payload$9 [23:16];
-  assign \i__payload$9[3]  = \i__payload$9 [31:24];
-  assign \i__payload$9[4]  = \i__payload$9 [39:32];
-  assign \o__payload$10[0]  = \i__payload$9 [7:0];
-  assign \o__payload$10[1]  = \i__payload$9 [15:8];
-  assign \o__payload$10[2]  = \i__payload$9 [23:16];
-  assign \o__payload$10[3]  = \i__payload$9 [31:24];
-  assign \o__payload$10[4]  = \i__payload$9 [39:32];
-  assign \i__payload$15[0]  = \i__payload$15 [23:0];
-  assign \i__payload$15[1]  = \i__payload$15 [47:24];
-  assign \i__payload$15[2]  = \i__payload$15 [71:48];
-  assign \i__payload$15[3]  = \i__payload$15 [95:72];
-  assign \i__payload$15[4]  = \i__payload$15 [119:96];
-  assign \i__payload$15[5]  = \i__payload$15 [143:120];
-  assign \i__payload$15[6]  = \i__payload$15 [167:144];
-  assign \i__payload$15[7]  = \i__payload$15 [191:168];
-  assign \o__payload$16[0]  = \i__payload$15 [23:0];
-  assign \o__payload$16[1]  = \i__payload$15 [47:24];
-  assign \o__payload$16[2]  = \i__payload$15 [71:48];
-  assign \o__payload$16[3]  = \i__payload$15 [95:72];
-  assign \o__payload$16[4]  = \i__payload$15 [119:96];
-  assign \o__payload$16[5]  = \i__payload$15 [143:120];
-  assign \o__payload$16[6]  = \i__payload$15 [167:144];
-  assign \o__payload$16[7]  = \i__payload$15 [191:168];
+  assign \i__payload$9[0]  = \i__payload$9 [23:0];
+  assign \i__payload$9[1]  = \i__payload$9 [47:24];
+  assign \i__payload$9[2]  = \i__payload$9 [71:48];
+  assign \i__payload$9[3]  = \i__payload$9 [95:72];
+  assign \i__payload$9[4]  = \i__payload$9 [119:96];
+  assign \i__payload$9[5]  = \i__payload$9 [143:120];
+  assign \i__payload$9[6]  = \i__payload$9 [167:144];
+  assign \i__payload$9[7]  = \i__payload$9 [191:168];
+  assign \i__payload$9[8]  = \i__payload$9 [215:192];
+  assign \i__payload$9[9]  = \i__payload$9 [239:216];
+  assign \i__payload$9[10]  = \i__payload$9 [263:240];
+  assign \o__payload$10[0]  = \i__payload$9 [23:0];
+  assign \o__payload$10[1]  = \i__payload$9 [47:24];
+  assign \o__payload$10[2]  = \i__payload$9 [71:48];
+  assign \o__payload$10[3]  = \i__payload$9 [95:72];
+  assign \o__payload$10[4]  = \i__payload$9 [119:96];
+  assign \o__payload$10[5]  = \i__payload$9 [143:120];
+  assign \o__payload$10[6]  = \i__payload$9 [167:144];
+  assign \o__payload$10[7]  = \i__payload$9 [191:168];
+  assign \o__payload$10[8]  = \i__payload$9 [215:192];
+  assign \o__payload$10[9]  = \i__payload$9 [239:216];
+  assign \o__payload$10[10]  = \i__payload$9 [263:240];
+  assign \i__payload$15[0]  = \i__payload$15 ;
+  assign \o__payload$16[0]  = \i__payload$15 ;
   assign \i__payload$21[0]  = \i__payload$21 ;
   assign \o__payload$22[0]  = \i__payload$21 ;
   assign \i__payload$27[0]  = \i__payload$27 [22:0];
   assign \i__payload$27[1]  = \i__payload$27 [45:23];
   assign \i__payload$27[2]  = \i__payload$27 [68:46];
-  assign \i__payload$27[3]  = \i__payload$27 [91:69];
-  assign \i__payload$27[4]  = \i__payload$27 [114:92];
-  assign \i__payload$27[5]  = \i__payload$27 [137:115];
-  assign \i__payload$27[6]  = \i__payload$27 [160:138];
-  assign \i__payload$27[7]  = \i__payload$27 [183:161];
   assign \o__payload$28[0]  = \i__payload$27 [22:0];
   assign \o__payload$28[1]  = \i__payload$27 [45:23];
   assign \o__payload$28[2]  = \i__payload$27 [68:46];
-  assign \o__payload$28[3]  = \i__payload$27 [91:69];
-  assign \o__payload$28[4]  = \i__payload$27 [114:92];
-  assign \o__payload$28[5]  = \i__payload$27 [137:115];
-  assign \o__payload$28[6]  = \i__payload$27 [160:138];
-  assign \o__payload$28[7]  = \i__payload$27 [183:161];
   assign \i__payload$33[0]  = \i__payload$33 ;
   assign \o__payload$34[0]  = \i__payload$33 ;
-  assign \i__payload$39[0]  = \i__payload$39 [20:0];
-  assign \i__payload$39[1]  = \i__payload$39 [41:21];
-  assign \i__payload$39[2]  = \i__payload$39 [62:42];
-  assign \i__payload$39[3]  = \i__payload$39 [83:63];
-  assign \i__payload$39[4]  = \i__payload$39 [104:84];
-  assign \i__payload$39[5]  = \i__payload$39 [125:105];
-  assign \o__payload$40[0]  = \i__payload$39 [20:0];
-  assign \o__payload$40[1]  = \i__payload$39 [41:21];
-  assign \o__payload$40[2]  = \i__payload$39 [62:42];
-  assign \o__payload$40[3]  = \i__payload$39 [83:63];
-  assign \o__payload$40[4]  = \i__payload$39 [104:84];
-  assign \o__payload$40[5]  = \i__payload$39 [125:105];
+  assign \i__payload$39[0]  = \i__payload$39 ;
+  assign \o__payload$40[0]  = \i__payload$39 ;
   assign \i__payload$45[0]  = \i__payload$45 [20:0];
   assign \i__payload$45[1]  = \i__payload$45 [41:21];
+  assign \i__payload$45[2]  = \i__payload$45 [62:42];
   assign \o__payload$46[0]  = \i__payload$45 [20:0];
   assign \o__payload$46[1]  = \i__payload$45 [41:21];
-  assign \i__payload$51[0]  = \i__payload$51 [22:0];
-  assign \i__payload$51[1]  = \i__payload$51 [45:23];
-  assign \i__payload$51[2]  = \i__payload$51 [68:46];
-  assign \i__payload$51[3]  = \i__payload$51 [91:69];
-  assign \i__payload$51[4]  = \i__payload$51 [114:92];
-  assign \i__payload$51[5]  = \i__payload$51 [137:115];
-  assign \i__payload$51[6]  = \i__payload$51 [160:138];
-  assign \i__payload$51[7]  = \i__payload$51 [183:161];
-  assign \i__payload$51[8]  = \i__payload$51 [206:184];
-  assign \i__payload$51[9]  = \i__payload$51 [229:207];
-  assign \i__payload$51[10]  = \i__payload$51 [252:230];
-  assign \i__payload$51[11]  = \i__payload$51 [275:253];
-  assign \i__payload$51[12]  = \i__payload$51 [298:276];
-  assign \i__payload$51[13]  = \i__payload$51 [321:299];
-  assign \i__payload$51[14]  = \i__payload$51 [344:322];
-  assign \i__payload$51[15]  = \i__payload$51 [367:345];
-  assign \i__payload$51[16]  = \i__payload$51 [390:368];
-  assign \i__payload$51[17]  = \i__payload$51 [413:391];
-  assign \i__payload$51[18]  = \i__payload$51 [436:414];
-  assign \i__payload$51[19]  = \i__payload$51 [459:437];
-  assign \i__payload$51[20]  = \i__payload$51 [482:460];
-  assign \i__payload$51[21]  = \i__payload$51 [505:483];
-  assign \o__payload$52[0]  = \i__payload$51 [22:0];
-  assign \o__payload$52[1]  = \i__payload$51 [45:23];
-  assign \o__payload$52[2]  = \i__payload$51 [68:46];
-  assign \o__payload$52[3]  = \i__payload$51 [91:69];
-  assign \o__payload$52[4]  = \i__payload$51 [114:92];
-  assign \o__payload$52[5]  = \i__payload$51 [137:115];
-  assign \o__payload$52[6]  = \i__payload$51 [160:138];
-  assign \o__payload$52[7]  = \i__payload$51 [183:161];
-  assign \o__payload$52[8]  = \i__payload$51 [206:184];
-  assign \o__payload$52[9]  = \i__payload$51 [229:207];
-  assign \o__payload$52[10]  = \i__payload$51 [252:230];
-  assign \o__payload$52[11]  = \i__payload$51 [275:253];
-  assign \o__payload$52[12]  = \i__payload$51 [298:276];
-  assign \o__payload$52[13]  = \i__payload$51 [321:299];
-  assign \o__payload$52[14]  = \i__payload$51 [344:322];
-  assign \o__payload$52[15]  = \i__payload$51 [367:345];
-  assign \o__payload$52[16]  = \i__payload$51 [390:368];
-  assign \o__payload$52[17]  = \i__payload$51 [413:391];
-  assign \o__payload$52[18]  = \i__payload$51 [436:414];
-  assign \o__payload$52[19]  = \i__payload$51 [459:437];
-  assign \o__payload$52[20]  = \i__payload$51 [482:460];
-  assign \o__payload$52[21]  = \i__payload$51 [505:483];
-  assign \i__payload$57[0]  = \i__payload$57 [22:0];
-  assign \i__payload$57[1]  = \i__payload$57 [45:23];
-  assign \o__payload$58[0]  = \i__payload$57 [22:0];
-  assign \o__payload$58[1]  = \i__payload$57 [45:23];
-  assign \i__payload$63[0]  = \i__payload$63 ;
-  assign \o__payload$64[0]  = \i__payload$63 ;
-  assign \i__payload$69[0]  = \i__payload$69 ;
-  assign \o__payload$70[0]  = \i__payload$69 ;
+  assign \o__payload$46[2]  = \i__payload$45 [62:42];
+  assign \i__payload$51[0]  = \i__payload$51 ;
+  assign \o__payload$52[0]  = \i__payload$51 ;
+  assign \i__payload$57[0]  = \i__payload$57 ;
+  assign \o__payload$58[0]  = \i__payload$57 ;
+  assign \i__payload$63[0]  = \i__payload$63 [22:0];
+  assign \i__payload$63[1]  = \i__payload$63 [45:23];
+  assign \i__payload$63[2]  = \i__payload$63 [68:46];
+  assign \i__payload$63[3]  = \i__payload$63 [91:69];
+  assign \i__payload$63[4]  = \i__payload$63 [114:92];
+  assign \i__payload$63[5]  = \i__payload$63 [137:115];
+  assign \i__payload$63[6]  = \i__payload$63 [160:138];
+  assign \i__payload$63[7]  = \i__payload$63 [183:161];
+  assign \i__payload$63[8]  = \i__payload$63 [206:184];
+  assign \i__payload$63[9]  = \i__payload$63 [229:207];
+  assign \i__payload$63[10]  = \i__payload$63 [252:230];
+  assign \o__payload$64[0]  = \i__payload$63 [22:0];
+  assign \o__payload$64[1]  = \i__payload$63 [45:23];
+  assign \o__payload$64[2]  = \i__payload$63 [68:46];
+  assign \o__payload$64[3]  = \i__payload$63 [91:69];
+  assign \o__payload$64[4]  = \i__payload$63 [114:92];
+  assign \o__payload$64[5]  = \i__payload$63 [137:115];
+  assign \o__payload$64[6]  = \i__payload$63 [160:138];
+  assign \o__payload$64[7]  = \i__payload$63 [183:161];
+  assign \o__payload$64[8]  = \i__payload$63 [206:184];
+  assign \o__payload$64[9]  = \i__payload$63 [229:207];
+  assign \o__payload$64[10]  = \i__payload$63 [252:230];
+  assign \i__payload$69[0]  = \i__payload$69 [22:0];
+  assign \i__payload$69[1]  = \i__payload$69 [45:23];
+  assign \o__payload$70[0]  = \i__payload$69 [22:0];
+  assign \o__payload$70[1]  = \i__payload$69 [45:23];
   assign \i__payload$75[0]  = \i__payload$75 [7:0];
   assign \i__payload$75[1]  = \i__payload$75 [15:8];
   assign \o__payload$76[0]  = \i__payload$75 [7:0];
   assign \o__payload$76[1]  = \i__payload$75 [15:8];
-  assign \i__payload$81[0]  = i__payload[7:0];
-  assign \i__payload$81[1]  = i__payload[15:8];
-  assign \i__payload$81[2]  = i__payload[23:16];
-  assign \i__payload$81[3]  = i__payload[31:24];
-  assign \i__payload$81[4]  = i__payload[39:32];
-  assign \i__payload$81[5]  = i__payload[47:40];
-  assign \i__payload$81[6]  = i__payload[55:48];
-  assign \i__payload$81[7]  = i__payload[63:56];
-  assign \i__payload$84[0]  = \i__payload$84 ;
-  assign \o__payload$85[0]  = \i__payload$84 ;
-  assign \i__payload$90[0]  = \i__payload$90 ;
-  assign \o__payload$91[0]  = \i__payload$90 ;
+  assign \i__payload$81[0]  = \i__payload$81 [7:0];
+  assign \i__payload$81[1]  = \i__payload$81 [15:8];
+  assign \o__payload$82[0]  = \i__payload$81 [7:0];
+  assign \o__payload$82[1]  = \i__payload$81 [15:8];
+  assign \i__payload$87[0]  = \i__payload$87 [7:0];
+  assign \i__payload$87[1]  = \i__payload$87 [15:8];
+  assign \i__payload$87[2]  = \i__payload$87 [23:16];
+  assign \i__payload$87[3]  = \i__payload$87 [31:24];
+  assign \o__payload$88[0]  = \i__payload$87 [7:0];
+  assign \o__payload$88[1]  = \i__payload$87 [15:8];
+  assign \o__payload$88[2]  = \i__payload$87 [23:16];
+  assign \o__payload$88[3]  = \i__payload$87 [31:24];
+  assign \i__payload$93[0]  = i__payload[7:0];
+  assign \i__payload$93[1]  = i__payload[15:8];
+  assign \i__payload$93[2]  = i__payload[23:16];
+  assign \i__payload$93[3]  = i__payload[31:24];
   assign \i__payload$96[0]  = \i__payload$96 [7:0];
   assign \i__payload$96[1]  = \i__payload$96 [15:8];
   assign \o__payload$97[0]  = \i__payload$96 [7:0];
   assign \o__payload$97[1]  = \i__payload$96 [15:8];
-  assign \o__payload$102[0]  = o__payload[7:0];
-  assign \o__payload$102[1]  = o__payload[15:8];
-  assign probe[31] = o__ready;
-  assign probe[15] = o__valid;
+  assign \i__payload$102[0]  = \i__payload$102 [7:0];
+  assign \i__payload$102[1]  = \i__payload$102 [15:8];
+  assign \o__payload$103[0]  = \i__payload$102 [7:0];
+  assign \o__payload$103[1]  = \i__payload$102 [15:8];
+  assign \i__payload$108[0]  = \i__payload$108 [7:0];
+  assign \i__payload$108[1]  = \i__payload$108 [15:8];
+  assign \i__payload$108[2]  = \i__payload$108 [23:16];
+  assign \i__payload$108[3]  = \i__payload$108 [31:24];
+  assign \o__payload$109[0]  = \i__payload$108 [7:0];
+  assign \o__payload$109[1]  = \i__payload$108 [15:8];
+  assign \o__payload$109[2]  = \i__payload$108 [23:16];
+  assign \o__payload$109[3]  = \i__payload$108 [31:24];
+  assign \o__payload$114[0]  = o__payload[7:0];
+  assign \o__payload$114[1]  = o__payload[15:8];
+  assign probe[35] = o__ready;
+  assign probe[17] = o__valid;
+  assign probe[34] = \o__ready$71 ;
+  assign probe[16] = \i__valid$73 ;
+  assign probe[33] = \o__ready$65 ;
+  assign probe[15] = \i__valid$67 ;
+  assign probe[32] = \o__ready$89 ;
+  assign probe[14] = \i__valid$91 ;
+  assign probe[31] = \o__ready$110 ;
+  assign probe[13] = \i__valid$112 ;
   assign probe[30] = \o__ready$59 ;
-  assign probe[14] = \i__valid$61 ;
+  assign probe[12] = \i__valid$61 ;
   assign probe[29] = \o__ready$53 ;
-  assign probe[13] = \i__valid$55 ;
-  assign probe[28] = \o__ready$77 ;
-  assign probe[12] = \i__valid$79 ;
-  assign probe[27] = \o__ready$98 ;
-  assign probe[11] = \i__valid$100 ;
-  assign probe[26] = \o__ready$47 ;
+  assign probe[11] = \i__valid$55 ;
+  assign probe[28] = \o__ready$47 ;
   assign probe[10] = \i__valid$49 ;
+  assign probe[27] = \o__ready$83 ;
+  assign probe[9] = \i__valid$85 ;
+  assign probe[26] = \o__ready$104 ;
+  assign probe[8] = \i__valid$106 ;
   assign probe[25] = \o__ready$41 ;
-  assign probe[9] = \i__valid$43 ;
-  assign probe[24] = \o__ready$71 ;
-  assign probe[8] = \i__valid$73 ;
-  assign probe[23] = \o__ready$92 ;
-  assign probe[7] = \i__valid$94 ;
-  assign probe[22] = \o__ready$35 ;
+  assign probe[7] = \i__valid$43 ;
+  assign probe[24] = \o__ready$35 ;
   assign probe[6] = \i__valid$37 ;
-  assign probe[21] = \o__ready$29 ;
+  assign probe[23] = \o__ready$29 ;
   assign probe[5] = \i__valid$31 ;
-  assign probe[20] = \o__ready$65 ;
-  assign probe[4] = \i__valid$67 ;
-  assign probe[19] = \o__ready$86 ;
-  assign probe[3] = \i__valid$88 ;
-  assign probe[18] = \o__ready$23 ;
+  assign probe[22] = \o__ready$77 ;
+  assign probe[4] = \i__valid$79 ;
+  assign probe[21] = \o__ready$98 ;
+  assign probe[3] = \i__valid$100 ;
+  assign probe[20] = \o__ready$23 ;
   assign probe[2] = \i__valid$25 ;
-  assign probe[17] = \o__ready$17 ;
+  assign probe[19] = \o__ready$17 ;
   assign probe[1] = \i__valid$19 ;
-  assign probe[16] = \o__ready$11 ;
+  assign probe[18] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
 (* generator = "Amaranth" *)
 module \top_fifo_dense0_dense1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [4:0] \$12 ;
+  wire [4:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [4:0] \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [4:0] \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  reg [3:0] \$31 ;
+  reg [3:0] \$32 ;
+  reg [3:0] \$33 ;
+  reg \$34 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire [4:0] \$6 ;
+  wire [4:0] \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  input clk;
+  wire clk;
+  (* init = 4'h0 *)
+  wire [3:0] consume;
+  reg [3:0] inner_level = 4'h0;
+  wire inner_r_rdy;
+  wire [3:0] level;
+  (* init = 4'h0 *)
+  wire [3:0] produce;
+  output [15:0] r_data;
+  wire [15:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [3:0] r_level;
+  reg [3:0] r_port__addr = 4'h0;
+  wire [15:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [15:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [3:0] w_level;
+  reg [3:0] w_port__addr = 4'h0;
+  input [15:0] w_port__data;
+  wire [15:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [15:0] storage [9:0];
+  initial begin
+    storage[0] = 16'h0000;
+    storage[1] = 16'h0000;
+    storage[2] = 16'h0000;
+    storage[3] = 16'h0000;
+    storage[4] = 16'h0000;
+    storage[5] = 16'h0000;
+    storage[6] = 16'h0000;
+    storage[7] = 16'h0000;
+    storage[8] = 16'h0000;
+    storage[9] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [15:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 4'ha;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr == 4'h9;
+  assign \$6  = w_port__addr + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = ~ r_rdy;
+  assign \$9  = \$8  | r_en;
+  assign \$10  = inner_r_rdy & \$9 ;
+  assign \$11  = r_port__addr == 4'h9;
+  assign \$12  = r_port__addr + 1'h1;
+  assign \$13  = \$11  ? 5'h00 : \$12 ;
+  assign \$14  = w_rdy & w_en;
+  assign \$15  = ~ r_rdy;
+  assign \$16  = \$15  | r_en;
+  assign \$17  = inner_r_rdy & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$14  & \$18 ;
+  assign \$20  = inner_level + 1'h1;
+  assign \$21  = ~ r_rdy;
+  assign \$22  = \$21  | r_en;
+  assign \$23  = inner_r_rdy & \$22 ;
+  assign \$24  = w_rdy & w_en;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$23  & \$25 ;
+  assign \$27  = inner_level - 1'h1;
+  assign \$28  = ~ r_rdy;
+  assign \$29  = \$28  | r_en;
+  assign \$30  = inner_r_rdy & \$29 ;
+  always @(posedge clk)
+    w_port__addr <= \$31 ;
+  always @(posedge clk)
+    r_port__addr <= \$32 ;
+  always @(posedge clk)
+    inner_level <= \$33 ;
+  always @(posedge clk)
+    r_rdy <= \$34 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$31  = w_port__addr;
+    if (\$4 ) begin
+      \$31  = \$7 [3:0];
+    end
+    if (rst) begin
+      \$31  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$32  = r_port__addr;
+    if (\$10 ) begin
+      \$32  = \$13 [3:0];
+    end
+    if (rst) begin
+      \$32  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$33  = inner_level;
+    if (\$19 ) begin
+      \$33  = \$20 [3:0];
+    end
+    if (\$26 ) begin
+      \$33  = \$27 [3:0];
+    end
+    if (rst) begin
+      \$33  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$34  = r_rdy;
+    if (\$30 ) begin
+      \$34  = 1'h1;
+    end else if (r_en) begin
+      \$34  = 1'h0;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  assign w_level = \$3 [3:0];
+  assign level = \$3 [3:0];
+  assign r_level = \$3 [3:0];
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+endmodule
+(* generator = "Amaranth" *)
+module \top_fifo_dense1_dense2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -695,38 +864,38 @@ module \top_fifo_dense0_dense1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   wire [1:0] level;
   (* init = 1'h0 *)
   wire produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
+  output [15:0] r_data;
+  wire [15:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
   reg r_port__addr = 1'h0;
-  wire [7:0] r_port__data;
+  wire [15:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [7:0] w_data;
+  wire [15:0] w_data;
   input w_en;
   wire w_en;
   wire [1:0] w_level;
   reg w_port__addr = 1'h0;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
+  input [15:0] w_port__data;
+  wire [15:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [7:0] storage [1:0];
+  reg [15:0] storage [1:0];
   initial begin
-    storage[0] = 8'h00;
-    storage[1] = 8'h00;
+    storage[0] = 16'h0000;
+    storage[1] = 16'h0000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [7:0] _0_;
+  reg [15:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -830,87 +999,89 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [3:0] \$12 ;
+  wire [3:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
-  wire [4:0] \$16 ;
+  wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [3:0] \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [4:0] \$23 ;
+  wire \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
-  reg [2:0] \$27 ;
-  reg [2:0] \$28 ;
-  reg [3:0] \$29 ;
-  wire [4:0] \$3 ;
-  reg \$30 ;
+  wire [3:0] \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [3:0] \$3 ;
+  wire \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
+  reg [2:0] \$33 ;
+  reg \$34 ;
   wire \$4 ;
-  wire [3:0] \$5 ;
-  wire \$6 ;
-  wire \$7 ;
+  wire \$5 ;
+  wire [3:0] \$6 ;
+  wire [3:0] \$7 ;
   wire \$8 ;
-  wire [3:0] \$9 ;
+  wire \$9 ;
   input clk;
   wire clk;
   (* init = 3'h0 *)
   wire [2:0] consume;
-  reg [3:0] inner_level = 4'h0;
+  reg [2:0] inner_level = 3'h0;
   wire inner_r_rdy;
-  wire [3:0] level;
+  wire [2:0] level;
   (* init = 3'h0 *)
   wire [2:0] produce;
-  output [15:0] r_data;
-  wire [15:0] r_data;
+  output [31:0] r_data;
+  wire [31:0] r_data;
   input r_en;
   wire r_en;
-  wire [3:0] r_level;
+  wire [2:0] r_level;
   reg [2:0] r_port__addr = 3'h0;
-  wire [15:0] r_port__data;
+  wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [15:0] w_data;
+  wire [31:0] w_data;
   input w_en;
   wire w_en;
-  wire [3:0] w_level;
+  wire [2:0] w_level;
   reg [2:0] w_port__addr = 3'h0;
-  input [15:0] w_port__data;
-  wire [15:0] w_port__data;
+  input [31:0] w_port__data;
+  wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [15:0] storage [7:0];
+  reg [31:0] storage [5:0];
   initial begin
-    storage[0] = 16'h0000;
-    storage[1] = 16'h0000;
-    storage[2] = 16'h0000;
-    storage[3] = 16'h0000;
-    storage[4] = 16'h0000;
-    storage[5] = 16'h0000;
-    storage[6] = 16'h0000;
-    storage[7] = 16'h0000;
+    storage[0] = 32'd0;
+    storage[1] = 32'd0;
+    storage[2] = 32'd0;
+    storage[3] = 32'd0;
+    storage[4] = 32'd0;
+    storage[5] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [15:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 4'h8;
+  assign w_rdy = inner_level != 3'h6;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -918,84 +1089,88 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   assign r_port__en = inner_r_rdy & \$2 ;
   assign \$3  = inner_level + r_rdy;
   assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = ~ r_rdy;
-  assign \$7  = \$6  | r_en;
-  assign \$8  = inner_r_rdy & \$7 ;
-  assign \$9  = r_port__addr + 1'h1;
-  assign \$10  = w_rdy & w_en;
-  assign \$11  = ~ r_rdy;
-  assign \$12  = \$11  | r_en;
-  assign \$13  = inner_r_rdy & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = \$10  & \$14 ;
-  assign \$16  = inner_level + 1'h1;
-  assign \$17  = ~ r_rdy;
-  assign \$18  = \$17  | r_en;
-  assign \$19  = inner_r_rdy & \$18 ;
-  assign \$20  = w_rdy & w_en;
-  assign \$21  = ~ \$20 ;
-  assign \$22  = \$19  & \$21 ;
-  assign \$23  = inner_level - 1'h1;
-  assign \$24  = ~ r_rdy;
-  assign \$25  = \$24  | r_en;
-  assign \$26  = inner_r_rdy & \$25 ;
+  assign \$5  = w_port__addr == 3'h5;
+  assign \$6  = w_port__addr + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = ~ r_rdy;
+  assign \$9  = \$8  | r_en;
+  assign \$10  = inner_r_rdy & \$9 ;
+  assign \$11  = r_port__addr == 3'h5;
+  assign \$12  = r_port__addr + 1'h1;
+  assign \$13  = \$11  ? 4'h0 : \$12 ;
+  assign \$14  = w_rdy & w_en;
+  assign \$15  = ~ r_rdy;
+  assign \$16  = \$15  | r_en;
+  assign \$17  = inner_r_rdy & \$16 ;
+  assign \$18  = ~ \$17 ;
+  assign \$19  = \$14  & \$18 ;
+  assign \$20  = inner_level + 1'h1;
+  assign \$21  = ~ r_rdy;
+  assign \$22  = \$21  | r_en;
+  assign \$23  = inner_r_rdy & \$22 ;
+  assign \$24  = w_rdy & w_en;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = \$23  & \$25 ;
+  assign \$27  = inner_level - 1'h1;
+  assign \$28  = ~ r_rdy;
+  assign \$29  = \$28  | r_en;
+  assign \$30  = inner_r_rdy & \$29 ;
   always @(posedge clk)
-    w_port__addr <= \$27 ;
+    w_port__addr <= \$31 ;
   always @(posedge clk)
-    r_port__addr <= \$28 ;
+    r_port__addr <= \$32 ;
   always @(posedge clk)
-    inner_level <= \$29 ;
+    inner_level <= \$33 ;
   always @(posedge clk)
-    r_rdy <= \$30 ;
+    r_rdy <= \$34 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$27  = w_port__addr;
+    \$31  = w_port__addr;
     if (\$4 ) begin
-      \$27  = \$5 [2:0];
+      \$31  = \$7 [2:0];
     end
     if (rst) begin
-      \$27  = 3'h0;
+      \$31  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$28  = r_port__addr;
-    if (\$8 ) begin
-      \$28  = \$9 [2:0];
+    \$32  = r_port__addr;
+    if (\$10 ) begin
+      \$32  = \$13 [2:0];
     end
     if (rst) begin
-      \$28  = 3'h0;
+      \$32  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$29  = inner_level;
-    if (\$15 ) begin
-      \$29  = \$16 [3:0];
+    \$33  = inner_level;
+    if (\$19 ) begin
+      \$33  = \$20 [2:0];
     end
-    if (\$22 ) begin
-      \$29  = \$23 [3:0];
-    end
-    if (rst) begin
-      \$29  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$30  = r_rdy;
     if (\$26 ) begin
-      \$30  = 1'h1;
-    end else if (r_en) begin
-      \$30  = 1'h0;
+      \$33  = \$27 [2:0];
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$33  = 3'h0;
     end
   end
-  assign w_level = \$3 [3:0];
-  assign level = \$3 [3:0];
-  assign r_level = \$3 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$34  = r_rdy;
+    if (\$30 ) begin
+      \$34  = 1'h1;
+    end else if (r_en) begin
+      \$34  = 1'h0;
+    end
+    if (rst) begin
+      \$34  = 1'h0;
+    end
+  end
+  assign w_level = \$3 [2:0];
+  assign level = \$3 [2:0];
+  assign r_level = \$3 [2:0];
   assign produce = w_port__addr;
   assign w_data = w_port__data;
   assign consume = r_port__addr;
@@ -1003,51 +1178,6 @@ module \top_fifo_dense2_dense3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
 endmodule
 (* generator = "Amaranth" *)
 module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  input clk;
-  wire clk;
-  input [7:0] i__payload;
-  wire [7:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [7:0] r_data;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  wire [7:0] w_data;
-  wire w_en;
-  wire w_rdy;
-  \top_fifo_dense0_dense1_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(o__ready),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(i__valid),
-    .w_port__data(i__payload),
-    .w_rdy(i__ready)
-  );
-  assign w_data = i__payload;
-  assign w_en = i__valid;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign r_en = o__ready;
-  assign \i__payload[0]  = i__payload;
-  assign \o__payload[0]  = o__payload;
-endmodule
-(* generator = "Amaranth" *)
-module top_fifo_dense2_dense3_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
   input [15:0] i__payload;
@@ -1074,7 +1204,7 @@ module top_fifo_dense2_dense3_0(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire [15:0] w_data;
   wire w_en;
   wire w_rdy;
-  \top_fifo_dense2_dense3_0.fifo  fifo (
+  \top_fifo_dense0_dense1_0.fifo  fifo (
     .clk(clk),
     .r_data(o__payload),
     .r_en(o__ready),
@@ -1096,1555 +1226,408 @@ module top_fifo_dense2_dense3_0(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \o__payload[1]  = o__payload[15:8];
 endmodule
 (* generator = "Amaranth" *)
-module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire [3:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire [2:0] \$109 ;
-  wire [3:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [2:0] \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire [7:0] \$116 ;
-  wire [7:0] \$117 ;
-  wire [7:0] \$118 ;
-  wire [7:0] \$119 ;
-  wire [6:0] \$12 ;
-  wire [7:0] \$120 ;
-  wire [7:0] \$121 ;
-  wire [7:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire [2:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [2:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [7:0] \$149 ;
-  wire \$15 ;
-  wire [7:0] \$150 ;
-  wire [7:0] \$151 ;
-  wire [7:0] \$152 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$154 ;
-  wire [7:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire [2:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [2:0] \$179 ;
-  wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire [2:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
-  wire [7:0] \$189 ;
-  wire \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
-  wire [7:0] \$192 ;
-  wire [7:0] \$193 ;
-  wire [7:0] \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
-  wire \$2 ;
-  wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [2:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire \$22 ;
-  wire [2:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire [2:0] \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire [7:0] \$227 ;
-  wire [7:0] \$228 ;
-  wire [7:0] \$229 ;
-  wire \$23 ;
-  wire [7:0] \$230 ;
-  wire [7:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [7:0] \$234 ;
-  wire [7:0] \$235 ;
-  wire [7:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
-  wire [7:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
-  wire [7:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire [7:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire [2:0] \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [2:0] \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [7:0] \$269 ;
-  wire \$27 ;
-  wire [7:0] \$270 ;
-  wire [7:0] \$271 ;
-  wire [7:0] \$272 ;
-  wire [7:0] \$273 ;
-  wire [7:0] \$274 ;
-  wire [7:0] \$275 ;
-  wire [7:0] \$276 ;
-  wire [7:0] \$277 ;
-  wire [7:0] \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
-  wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
-  wire [3:0] \$3 ;
-  wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire [2:0] \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire [2:0] \$308 ;
-  wire \$309 ;
-  wire \$31 ;
-  wire \$310 ;
-  wire [7:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire [7:0] \$314 ;
-  wire [7:0] \$315 ;
-  wire [7:0] \$316 ;
-  wire [7:0] \$317 ;
-  wire [7:0] \$318 ;
-  wire [7:0] \$319 ;
-  wire \$32 ;
-  wire [7:0] \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire [2:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire [2:0] \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
-  wire [2:0] \$347 ;
-  wire \$348 ;
-  wire \$349 ;
-  wire \$35 ;
-  wire [7:0] \$350 ;
-  wire [7:0] \$351 ;
-  wire [7:0] \$352 ;
-  wire [7:0] \$353 ;
-  wire [7:0] \$354 ;
-  wire [7:0] \$355 ;
-  wire [7:0] \$356 ;
-  wire [7:0] \$357 ;
-  wire [7:0] \$358 ;
-  wire \$359 ;
-  wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
-  wire \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire [2:0] \$378 ;
-  wire \$379 ;
-  wire [2:0] \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire [2:0] \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire [7:0] \$385 ;
-  wire [7:0] \$386 ;
-  wire [7:0] \$387 ;
-  wire [7:0] \$388 ;
-  wire [7:0] \$389 ;
-  wire \$39 ;
-  wire [7:0] \$390 ;
-  wire [7:0] \$391 ;
-  wire [7:0] \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
-  wire [3:0] \$4 ;
-  wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire [2:0] \$409 ;
-  wire [7:0] \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire [7:0] \$412 ;
-  wire [7:0] \$413 ;
-  wire [7:0] \$414 ;
-  wire [7:0] \$415 ;
-  wire [7:0] \$416 ;
-  wire [7:0] \$417 ;
-  wire \$418 ;
-  wire \$419 ;
-  wire [7:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
-  wire [7:0] \$43 ;
-  wire [7:0] \$430 ;
-  wire [7:0] \$431 ;
-  wire [7:0] \$432 ;
-  wire [7:0] \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
-  wire [7:0] \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [7:0] \$443 ;
-  wire [7:0] \$444 ;
-  wire [7:0] \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [7:0] \$452 ;
-  wire [7:0] \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire [7:0] \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire \$46 ;
-  wire \$460 ;
-  wire [7:0] \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
-  wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire [2:0] \$472 ;
-  wire [2:0] \$473 ;
-  reg [2:0] \$474 ;
-  reg [3:0] \$475 ;
-  reg [4:0] \$476 ;
-  reg [7:0] \$477 ;
-  reg [7:0] \$478 ;
-  reg [7:0] \$479 ;
-  wire \$48 ;
-  reg [7:0] \$480 ;
-  reg [7:0] \$481 ;
-  reg [7:0] \$482 ;
-  reg [7:0] \$483 ;
-  reg [7:0] \$484 ;
-  reg [7:0] \$485 ;
-  reg [7:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg [7:0] \$488 ;
-  reg [7:0] \$489 ;
-  wire \$49 ;
-  reg [7:0] \$490 ;
-  reg [7:0] \$491 ;
-  reg [7:0] \$492 ;
-  reg [7:0] \$493 ;
-  reg \$494 ;
-  reg [39:0] \$495 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire [2:0] \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire [2:0] \$59 ;
-  wire [4:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire [7:0] \$62 ;
-  wire [7:0] \$63 ;
-  wire [7:0] \$64 ;
-  wire [7:0] \$65 ;
-  wire [7:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [4:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire [2:0] \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [2:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire [7:0] \$87 ;
-  wire [7:0] \$88 ;
-  wire [7:0] \$89 ;
-  wire \$9 ;
-  wire [7:0] \$90 ;
-  wire [7:0] \$91 ;
-  wire [7:0] \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  wire [5:0] base;
-  reg [7:0] buf0 = 8'h00;
-  reg [7:0] buf1 = 8'h00;
-  reg [7:0] buf10 = 8'h00;
-  reg [7:0] buf11 = 8'h00;
-  reg [7:0] buf12 = 8'h00;
-  reg [7:0] buf13 = 8'h00;
-  reg [7:0] buf14 = 8'h00;
-  reg [7:0] buf15 = 8'h00;
-  reg [7:0] buf16 = 8'h00;
-  reg [7:0] buf2 = 8'h00;
-  reg [7:0] buf3 = 8'h00;
-  reg [7:0] buf4 = 8'h00;
-  reg [7:0] buf5 = 8'h00;
-  reg [7:0] buf6 = 8'h00;
-  reg [7:0] buf7 = 8'h00;
-  reg [7:0] buf8 = 8'h00;
-  reg [7:0] buf9 = 8'h00;
+module top_fifo_dense1_dense2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  reg [4:0] fill = 5'h00;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
-  wire [7:0] \i__payload[5] ;
-  wire [7:0] \i__payload[6] ;
-  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [2:0] in_beat = 3'h0;
-  wire load;
-  output [39:0] o__payload;
-  reg [39:0] o__payload = 40'h0000000000;
+  output [15:0] o__payload;
+  wire [15:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [15:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [15:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense1_dense2_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_dense2_dense3_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
-  wire [7:0] \o__payload[4] ;
   input o__ready;
   wire o__ready;
   output o__valid;
-  reg o__valid = 1'h0;
-  reg [3:0] out_beat = 4'h0;
+  wire o__valid;
+  wire [31:0] r_data;
+  wire r_en;
+  wire r_rdy;
   input rst;
   wire rst;
-  always @(posedge clk)
-    buf11 <= \$488 ;
-  always @(posedge clk)
-    buf12 <= \$489 ;
-  always @(posedge clk)
-    buf13 <= \$490 ;
-  always @(posedge clk)
-    buf14 <= \$491 ;
-  always @(posedge clk)
-    buf15 <= \$492 ;
-  always @(posedge clk)
-    buf16 <= \$493 ;
-  always @(posedge clk)
-    o__valid <= \$494 ;
-  always @(posedge clk)
-    o__payload <= \$495 ;
-  assign \$1  = i__valid & i__ready;
-  assign \$2  = in_beat == 3'h7;
-  assign \$3  = in_beat + 1'h1;
-  assign \$4  = \$2  ? 4'h0 : \$3 ;
-  assign \$5  = out_beat == 4'hc;
-  assign \$6  = out_beat + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
-  assign \$8  = i__valid & i__ready;
-  assign \$9  = in_beat == 3'h7;
-  assign \$11  = \$8  ? 4'h8 : 4'h0;
-  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
-  assign \$13  = i__valid & i__ready;
-  assign \$14  = ! base;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = out_beat == 4'hc;
-  assign \$17  = \$16  ? 3'h4 : 3'h5;
-  assign \$18  = \$17  == 3'h5;
-  assign \$19  = load & \$18 ;
-  assign \$20  = out_beat == 4'hc;
-  assign \$21  = \$20  ? 3'h4 : 3'h5;
-  assign \$22  = \$21  == 3'h4;
-  assign \$23  = load & \$22 ;
-  assign \$24  = \$23  ? buf4 : buf0;
-  assign \$25  = \$19  ? buf5 : \$24 ;
-  assign \$26  = \$15  ? i__payload[7:0] : \$25 ;
-  assign \$27  = i__valid & i__ready;
-  assign \$28  = base == 1'h1;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = i__valid & i__ready;
-  assign \$31  = ! base;
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = out_beat == 4'hc;
-  assign \$34  = \$33  ? 3'h4 : 3'h5;
-  assign \$35  = \$34  == 3'h5;
-  assign \$36  = load & \$35 ;
-  assign \$37  = out_beat == 4'hc;
-  assign \$38  = \$37  ? 3'h4 : 3'h5;
-  assign \$39  = \$38  == 3'h4;
-  assign \$40  = load & \$39 ;
-  assign \$41  = \$40  ? buf5 : buf1;
-  assign \$42  = \$36  ? buf6 : \$41 ;
-  assign \$43  = \$32  ? i__payload[15:8] : \$42 ;
-  assign \$44  = \$29  ? i__payload[7:0] : \$43 ;
-  assign \$45  = i__valid & i__ready;
-  assign \$46  = base == 2'h2;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = i__valid & i__ready;
-  assign \$49  = base == 1'h1;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = i__valid & i__ready;
-  assign \$52  = ! base;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = out_beat == 4'hc;
-  assign \$55  = \$54  ? 3'h4 : 3'h5;
-  assign \$56  = \$55  == 3'h5;
-  assign \$57  = load & \$56 ;
-  assign \$58  = out_beat == 4'hc;
-  assign \$59  = \$58  ? 3'h4 : 3'h5;
-  assign \$60  = \$59  == 3'h4;
-  assign \$61  = load & \$60 ;
-  assign \$62  = \$61  ? buf6 : buf2;
-  assign \$63  = \$57  ? buf7 : \$62 ;
-  assign \$64  = \$53  ? i__payload[23:16] : \$63 ;
-  assign \$65  = \$50  ? i__payload[15:8] : \$64 ;
-  assign \$66  = \$47  ? i__payload[7:0] : \$65 ;
-  assign \$67  = i__valid & i__ready;
-  assign \$68  = base == 2'h3;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = i__valid & i__ready;
-  assign \$71  = base == 2'h2;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = i__valid & i__ready;
-  assign \$74  = base == 1'h1;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = i__valid & i__ready;
-  assign \$77  = ! base;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = out_beat == 4'hc;
-  assign \$80  = \$79  ? 3'h4 : 3'h5;
-  assign \$81  = \$80  == 3'h5;
-  assign \$82  = load & \$81 ;
-  assign \$83  = out_beat == 4'hc;
-  assign \$84  = \$83  ? 3'h4 : 3'h5;
-  assign \$85  = \$84  == 3'h4;
-  assign \$86  = load & \$85 ;
-  assign \$87  = \$86  ? buf7 : buf3;
-  assign \$88  = \$82  ? buf8 : \$87 ;
-  assign \$89  = \$78  ? i__payload[31:24] : \$88 ;
-  assign \$90  = \$75  ? i__payload[23:16] : \$89 ;
-  assign \$91  = \$72  ? i__payload[15:8] : \$90 ;
-  assign \$92  = \$69  ? i__payload[7:0] : \$91 ;
-  assign \$93  = i__valid & i__ready;
-  assign \$94  = base == 3'h4;
-  assign \$95  = \$93  & \$94 ;
-  assign \$96  = i__valid & i__ready;
-  assign \$97  = base == 2'h3;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = i__valid & i__ready;
-  assign \$100  = base == 2'h2;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = i__valid & i__ready;
-  assign \$103  = base == 1'h1;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = i__valid & i__ready;
-  assign \$106  = ! base;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = out_beat == 4'hc;
-  assign \$109  = \$108  ? 3'h4 : 3'h5;
-  assign \$110  = \$109  == 3'h5;
-  assign \$111  = load & \$110 ;
-  assign \$112  = out_beat == 4'hc;
-  assign \$113  = \$112  ? 3'h4 : 3'h5;
-  assign \$114  = \$113  == 3'h4;
-  assign \$115  = load & \$114 ;
-  assign \$116  = \$115  ? buf8 : buf4;
-  assign \$117  = \$111  ? buf9 : \$116 ;
-  assign \$118  = \$107  ? i__payload[39:32] : \$117 ;
-  assign \$119  = \$104  ? i__payload[31:24] : \$118 ;
-  assign \$120  = \$101  ? i__payload[23:16] : \$119 ;
-  assign \$121  = \$98  ? i__payload[15:8] : \$120 ;
-  assign \$122  = \$95  ? i__payload[7:0] : \$121 ;
-  assign \$123  = i__valid & i__ready;
-  assign \$124  = base == 3'h5;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = i__valid & i__ready;
-  assign \$127  = base == 3'h4;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = i__valid & i__ready;
-  assign \$130  = base == 2'h3;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = i__valid & i__ready;
-  assign \$133  = base == 2'h2;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = i__valid & i__ready;
-  assign \$136  = base == 1'h1;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = i__valid & i__ready;
-  assign \$139  = ! base;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = out_beat == 4'hc;
-  assign \$142  = \$141  ? 3'h4 : 3'h5;
-  assign \$143  = \$142  == 3'h5;
-  assign \$144  = load & \$143 ;
-  assign \$145  = out_beat == 4'hc;
-  assign \$146  = \$145  ? 3'h4 : 3'h5;
-  assign \$147  = \$146  == 3'h4;
-  assign \$148  = load & \$147 ;
-  assign \$149  = \$148  ? buf9 : buf5;
-  assign \$150  = \$144  ? buf10 : \$149 ;
-  assign \$151  = \$140  ? i__payload[47:40] : \$150 ;
-  assign \$152  = \$137  ? i__payload[39:32] : \$151 ;
-  assign \$153  = \$134  ? i__payload[31:24] : \$152 ;
-  assign \$154  = \$131  ? i__payload[23:16] : \$153 ;
-  assign \$155  = \$128  ? i__payload[15:8] : \$154 ;
-  assign \$156  = \$125  ? i__payload[7:0] : \$155 ;
-  assign \$157  = i__valid & i__ready;
-  assign \$158  = base == 3'h6;
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = i__valid & i__ready;
-  assign \$161  = base == 3'h5;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = i__valid & i__ready;
-  assign \$164  = base == 3'h4;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = i__valid & i__ready;
-  assign \$167  = base == 2'h3;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = i__valid & i__ready;
-  assign \$170  = base == 2'h2;
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = i__valid & i__ready;
-  assign \$173  = base == 1'h1;
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = i__valid & i__ready;
-  assign \$176  = ! base;
-  assign \$177  = \$175  & \$176 ;
-  assign \$178  = out_beat == 4'hc;
-  assign \$179  = \$178  ? 3'h4 : 3'h5;
-  assign \$180  = \$179  == 3'h5;
-  assign \$181  = load & \$180 ;
-  assign \$182  = out_beat == 4'hc;
-  assign \$183  = \$182  ? 3'h4 : 3'h5;
-  assign \$184  = \$183  == 3'h4;
-  assign \$185  = load & \$184 ;
-  assign \$186  = \$185  ? buf10 : buf6;
-  assign \$187  = \$181  ? buf11 : \$186 ;
-  assign \$188  = \$177  ? i__payload[55:48] : \$187 ;
-  assign \$189  = \$174  ? i__payload[47:40] : \$188 ;
-  assign \$190  = \$171  ? i__payload[39:32] : \$189 ;
-  assign \$191  = \$168  ? i__payload[31:24] : \$190 ;
-  assign \$192  = \$165  ? i__payload[23:16] : \$191 ;
-  assign \$193  = \$162  ? i__payload[15:8] : \$192 ;
-  assign \$194  = \$159  ? i__payload[7:0] : \$193 ;
-  assign \$195  = i__valid & i__ready;
-  assign \$196  = base == 3'h7;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = i__valid & i__ready;
-  assign \$199  = base == 3'h6;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = i__valid & i__ready;
-  assign \$202  = base == 3'h5;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = i__valid & i__ready;
-  assign \$205  = base == 3'h4;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = i__valid & i__ready;
-  assign \$208  = base == 2'h3;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = i__valid & i__ready;
-  assign \$211  = base == 2'h2;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = i__valid & i__ready;
-  assign \$214  = base == 1'h1;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = i__valid & i__ready;
-  assign \$217  = ! base;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = out_beat == 4'hc;
-  assign \$220  = \$219  ? 3'h4 : 3'h5;
-  assign \$221  = \$220  == 3'h5;
-  assign \$222  = load & \$221 ;
-  assign \$223  = out_beat == 4'hc;
-  assign \$224  = \$223  ? 3'h4 : 3'h5;
-  assign \$225  = \$224  == 3'h4;
-  assign \$226  = load & \$225 ;
-  assign \$227  = \$226  ? buf11 : buf7;
-  assign \$228  = \$222  ? buf12 : \$227 ;
-  assign \$229  = \$218  ? i__payload[63:56] : \$228 ;
-  assign \$230  = \$215  ? i__payload[55:48] : \$229 ;
-  assign \$231  = \$212  ? i__payload[47:40] : \$230 ;
-  assign \$232  = \$209  ? i__payload[39:32] : \$231 ;
-  assign \$233  = \$206  ? i__payload[31:24] : \$232 ;
-  assign \$234  = \$203  ? i__payload[23:16] : \$233 ;
-  assign \$235  = \$200  ? i__payload[15:8] : \$234 ;
-  assign \$236  = \$197  ? i__payload[7:0] : \$235 ;
-  assign \$237  = i__valid & i__ready;
-  assign \$238  = base == 4'h8;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = i__valid & i__ready;
-  assign \$241  = base == 3'h7;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = i__valid & i__ready;
-  assign \$244  = base == 3'h6;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = i__valid & i__ready;
-  assign \$247  = base == 3'h5;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = i__valid & i__ready;
-  assign \$250  = base == 3'h4;
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = i__valid & i__ready;
-  assign \$253  = base == 2'h3;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = i__valid & i__ready;
-  assign \$256  = base == 2'h2;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = i__valid & i__ready;
-  assign \$259  = base == 1'h1;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = out_beat == 4'hc;
-  assign \$262  = \$261  ? 3'h4 : 3'h5;
-  assign \$263  = \$262  == 3'h5;
-  assign \$264  = load & \$263 ;
-  assign \$265  = out_beat == 4'hc;
-  assign \$266  = \$265  ? 3'h4 : 3'h5;
-  assign \$267  = \$266  == 3'h4;
-  assign \$268  = load & \$267 ;
-  assign \$269  = \$268  ? buf12 : buf8;
-  assign \$270  = \$264  ? buf13 : \$269 ;
-  assign \$271  = \$260  ? i__payload[63:56] : \$270 ;
-  assign \$272  = \$257  ? i__payload[55:48] : \$271 ;
-  assign \$273  = \$254  ? i__payload[47:40] : \$272 ;
-  assign \$274  = \$251  ? i__payload[39:32] : \$273 ;
-  assign \$275  = \$248  ? i__payload[31:24] : \$274 ;
-  assign \$276  = \$245  ? i__payload[23:16] : \$275 ;
-  assign \$277  = \$242  ? i__payload[15:8] : \$276 ;
-  assign \$278  = \$239  ? i__payload[7:0] : \$277 ;
-  assign \$279  = i__valid & i__ready;
-  assign \$280  = base == 4'h9;
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = i__valid & i__ready;
-  assign \$283  = base == 4'h8;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = i__valid & i__ready;
-  assign \$286  = base == 3'h7;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = i__valid & i__ready;
-  assign \$289  = base == 3'h6;
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = i__valid & i__ready;
-  assign \$292  = base == 3'h5;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = i__valid & i__ready;
-  assign \$295  = base == 3'h4;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = i__valid & i__ready;
-  assign \$298  = base == 2'h3;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = i__valid & i__ready;
-  assign \$301  = base == 2'h2;
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = out_beat == 4'hc;
-  assign \$304  = \$303  ? 3'h4 : 3'h5;
-  assign \$305  = \$304  == 3'h5;
-  assign \$306  = load & \$305 ;
-  assign \$307  = out_beat == 4'hc;
-  assign \$308  = \$307  ? 3'h4 : 3'h5;
-  assign \$309  = \$308  == 3'h4;
-  assign \$310  = load & \$309 ;
-  assign \$311  = \$310  ? buf13 : buf9;
-  assign \$312  = \$306  ? buf14 : \$311 ;
-  assign \$313  = \$302  ? i__payload[63:56] : \$312 ;
-  assign \$314  = \$299  ? i__payload[55:48] : \$313 ;
-  assign \$315  = \$296  ? i__payload[47:40] : \$314 ;
-  assign \$316  = \$293  ? i__payload[39:32] : \$315 ;
-  assign \$317  = \$290  ? i__payload[31:24] : \$316 ;
-  assign \$318  = \$287  ? i__payload[23:16] : \$317 ;
-  assign \$319  = \$284  ? i__payload[15:8] : \$318 ;
-  assign \$320  = \$281  ? i__payload[7:0] : \$319 ;
-  assign \$321  = i__valid & i__ready;
-  assign \$322  = base == 4'h9;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = i__valid & i__ready;
-  assign \$325  = base == 4'h8;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = i__valid & i__ready;
-  assign \$328  = base == 3'h7;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = i__valid & i__ready;
-  assign \$331  = base == 3'h6;
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = i__valid & i__ready;
-  assign \$334  = base == 3'h5;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = i__valid & i__ready;
-  assign \$337  = base == 3'h4;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = i__valid & i__ready;
-  assign \$340  = base == 2'h3;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = out_beat == 4'hc;
-  assign \$343  = \$342  ? 3'h4 : 3'h5;
-  assign \$344  = \$343  == 3'h5;
-  assign \$345  = load & \$344 ;
-  assign \$346  = out_beat == 4'hc;
-  assign \$347  = \$346  ? 3'h4 : 3'h5;
-  assign \$348  = \$347  == 3'h4;
-  assign \$349  = load & \$348 ;
-  assign \$350  = \$349  ? buf14 : buf10;
-  assign \$351  = \$345  ? buf15 : \$350 ;
-  assign \$352  = \$341  ? i__payload[63:56] : \$351 ;
-  assign \$353  = \$338  ? i__payload[55:48] : \$352 ;
-  assign \$354  = \$335  ? i__payload[47:40] : \$353 ;
-  assign \$355  = \$332  ? i__payload[39:32] : \$354 ;
-  assign \$356  = \$329  ? i__payload[31:24] : \$355 ;
-  assign \$357  = \$326  ? i__payload[23:16] : \$356 ;
-  assign \$358  = \$323  ? i__payload[15:8] : \$357 ;
-  assign \$359  = i__valid & i__ready;
-  assign \$360  = base == 4'h9;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = i__valid & i__ready;
-  assign \$363  = base == 4'h8;
-  assign \$364  = \$362  & \$363 ;
-  assign \$365  = i__valid & i__ready;
-  assign \$366  = base == 3'h7;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = i__valid & i__ready;
-  assign \$369  = base == 3'h6;
-  assign \$370  = \$368  & \$369 ;
-  assign \$371  = i__valid & i__ready;
-  assign \$372  = base == 3'h5;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = i__valid & i__ready;
-  assign \$375  = base == 3'h4;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = out_beat == 4'hc;
-  assign \$378  = \$377  ? 3'h4 : 3'h5;
-  assign \$379  = \$378  == 3'h5;
-  assign \$380  = load & \$379 ;
-  assign \$381  = out_beat == 4'hc;
-  assign \$382  = \$381  ? 3'h4 : 3'h5;
-  assign \$383  = \$382  == 3'h4;
-  assign \$384  = load & \$383 ;
-  assign \$385  = \$384  ? buf15 : buf11;
-  assign \$386  = \$380  ? buf16 : \$385 ;
-  assign \$387  = \$376  ? i__payload[63:56] : \$386 ;
-  assign \$388  = \$373  ? i__payload[55:48] : \$387 ;
-  assign \$389  = \$370  ? i__payload[47:40] : \$388 ;
-  assign \$390  = \$367  ? i__payload[39:32] : \$389 ;
-  assign \$391  = \$364  ? i__payload[31:24] : \$390 ;
-  assign \$392  = \$361  ? i__payload[23:16] : \$391 ;
-  assign \$393  = i__valid & i__ready;
-  assign \$394  = base == 4'h9;
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = i__valid & i__ready;
-  assign \$397  = base == 4'h8;
-  assign \$398  = \$396  & \$397 ;
-  assign \$399  = i__valid & i__ready;
-  assign \$400  = base == 3'h7;
-  assign \$401  = \$399  & \$400 ;
-  assign \$402  = i__valid & i__ready;
-  assign \$403  = base == 3'h6;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = i__valid & i__ready;
-  assign \$406  = base == 3'h5;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = out_beat == 4'hc;
-  assign \$409  = \$408  ? 3'h4 : 3'h5;
-  assign \$410  = \$409  == 3'h4;
-  assign \$411  = load & \$410 ;
-  assign \$412  = \$411  ? buf16 : buf12;
-  assign \$413  = \$407  ? i__payload[63:56] : \$412 ;
-  assign \$414  = \$404  ? i__payload[55:48] : \$413 ;
-  assign \$415  = \$401  ? i__payload[47:40] : \$414 ;
-  assign \$416  = \$398  ? i__payload[39:32] : \$415 ;
-  assign \$417  = \$395  ? i__payload[31:24] : \$416 ;
-  assign \$418  = i__valid & i__ready;
-  assign \$419  = base == 4'h9;
-  assign \$420  = \$418  & \$419 ;
-  assign \$421  = i__valid & i__ready;
-  assign \$422  = base == 4'h8;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = i__valid & i__ready;
-  assign \$425  = base == 3'h7;
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = i__valid & i__ready;
-  assign \$428  = base == 3'h6;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = \$429  ? i__payload[63:56] : buf13;
-  assign \$431  = \$426  ? i__payload[55:48] : \$430 ;
-  assign \$432  = \$423  ? i__payload[47:40] : \$431 ;
-  assign \$433  = \$420  ? i__payload[39:32] : \$432 ;
-  assign \$434  = i__valid & i__ready;
-  assign \$435  = base == 4'h9;
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = i__valid & i__ready;
-  assign \$438  = base == 4'h8;
-  assign \$439  = \$437  & \$438 ;
-  assign \$440  = i__valid & i__ready;
-  assign \$441  = base == 3'h7;
-  assign \$442  = \$440  & \$441 ;
-  assign \$443  = \$442  ? i__payload[63:56] : buf14;
-  assign \$444  = \$439  ? i__payload[55:48] : \$443 ;
-  assign \$445  = \$436  ? i__payload[47:40] : \$444 ;
-  assign \$446  = i__valid & i__ready;
-  assign \$447  = base == 4'h9;
-  assign \$448  = \$446  & \$447 ;
-  assign \$449  = i__valid & i__ready;
-  assign \$450  = base == 4'h8;
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = \$451  ? i__payload[63:56] : buf15;
-  assign \$453  = \$448  ? i__payload[55:48] : \$452 ;
-  assign \$454  = i__valid & i__ready;
-  assign \$455  = base == 4'h9;
-  assign \$456  = \$454  & \$455 ;
-  assign \$457  = \$456  ? i__payload[63:56] : buf16;
-  assign \$458  = ~ o__valid;
-  assign \$459  = \$458  | o__ready;
-  assign \$460  = out_beat == 4'hc;
-  assign \$461  = \$460  ? 8'h00 : buf4;
-  assign \$462  = in_beat == 3'h7;
-  assign \$463  = fill <= 4'h9;
-  assign \$464  = fill <= 4'h9;
-  assign i__ready = \$462  ? \$463  : \$464 ;
-  assign \$465  = ~ o__valid;
-  assign \$466  = \$465  | o__ready;
-  assign \$467  = out_beat == 4'hc;
-  assign \$468  = fill >= 3'h4;
-  assign \$469  = fill >= 3'h5;
-  assign \$470  = \$467  ? \$468  : \$469 ;
-  assign load = \$466  & \$470 ;
-  assign \$471  = out_beat == 4'hc;
-  assign \$472  = \$471  ? 3'h4 : 3'h5;
-  assign \$473  = load ? \$472  : 3'h0;
-  assign base = fill - \$473 ;
-  always @(posedge clk)
-    in_beat <= \$474 ;
-  always @(posedge clk)
-    out_beat <= \$475 ;
-  always @(posedge clk)
-    fill <= \$476 ;
-  always @(posedge clk)
-    buf0 <= \$477 ;
-  always @(posedge clk)
-    buf1 <= \$478 ;
-  always @(posedge clk)
-    buf2 <= \$479 ;
-  always @(posedge clk)
-    buf3 <= \$480 ;
-  always @(posedge clk)
-    buf4 <= \$481 ;
-  always @(posedge clk)
-    buf5 <= \$482 ;
-  always @(posedge clk)
-    buf6 <= \$483 ;
-  always @(posedge clk)
-    buf7 <= \$484 ;
-  always @(posedge clk)
-    buf8 <= \$485 ;
-  always @(posedge clk)
-    buf9 <= \$486 ;
-  always @(posedge clk)
-    buf10 <= \$487 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = \$392 ;
-    if (rst) begin
-      \$488  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = \$417 ;
-    if (rst) begin
-      \$489  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = \$433 ;
-    if (rst) begin
-      \$490  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = \$445 ;
-    if (rst) begin
-      \$491  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = \$453 ;
-    if (rst) begin
-      \$492  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = \$457 ;
-    if (rst) begin
-      \$493  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = o__valid;
-    if (\$459 ) begin
-      \$494  = load;
-    end
-    if (rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = o__payload;
-    if (load) begin
-      \$495 [7:0] = buf0;
-      \$495 [15:8] = buf1;
-      \$495 [23:16] = buf2;
-      \$495 [31:24] = buf3;
-      \$495 [39:32] = \$461 ;
-    end
-    if (rst) begin
-      \$495  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = in_beat;
-    if (\$1 ) begin
-      \$474  = \$4 [2:0];
-    end
-    if (rst) begin
-      \$474  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = out_beat;
-    if (load) begin
-      \$475  = \$7 [3:0];
-    end
-    if (rst) begin
-      \$475  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = \$12 [4:0];
-    if (rst) begin
-      \$476  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = \$26 ;
-    if (rst) begin
-      \$477  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = \$44 ;
-    if (rst) begin
-      \$478  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = \$66 ;
-    if (rst) begin
-      \$479  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = \$92 ;
-    if (rst) begin
-      \$480  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = \$122 ;
-    if (rst) begin
-      \$481  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = \$156 ;
-    if (rst) begin
-      \$482  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = \$194 ;
-    if (rst) begin
-      \$483  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = \$236 ;
-    if (rst) begin
-      \$484  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = \$278 ;
-    if (rst) begin
-      \$485  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = \$320 ;
-    if (rst) begin
-      \$486  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = \$358 ;
-    if (rst) begin
-      \$487  = 8'h00;
-    end
-  end
+  wire [31:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense2_dense3_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
-  assign \i__payload[5]  = i__payload[47:40];
-  assign \i__payload[6]  = i__payload[55:48];
-  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \o__payload[4]  = o__payload[39:32];
-  assign \$10  = 4'h8;
 endmodule
 (* generator = "Amaranth" *)
-module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   reg [1:0] \$1 ;
   wire [8:0] \$10 ;
   wire [18:0] \$100 ;
-  wire [24:0] \$101 ;
+  wire [17:0] \$101 ;
   wire [17:0] \$102 ;
-  wire [17:0] \$103 ;
-  wire [18:0] \$104 ;
-  wire [24:0] \$105 ;
-  wire [17:0] \$106 ;
+  wire [18:0] \$103 ;
+  wire [17:0] \$104 ;
+  wire [17:0] \$105 ;
+  wire [18:0] \$106 ;
   wire [17:0] \$107 ;
-  wire [18:0] \$108 ;
-  wire [24:0] \$109 ;
+  wire [17:0] \$108 ;
+  wire [18:0] \$109 ;
   wire [8:0] \$11 ;
   wire [17:0] \$110 ;
   wire [17:0] \$111 ;
   wire [18:0] \$112 ;
-  wire [24:0] \$113 ;
+  wire [17:0] \$113 ;
   wire [17:0] \$114 ;
-  wire [17:0] \$115 ;
-  wire [18:0] \$116 ;
-  wire [24:0] \$117 ;
-  wire [17:0] \$118 ;
+  wire [18:0] \$115 ;
+  wire [17:0] \$116 ;
+  wire [17:0] \$117 ;
+  wire [18:0] \$118 ;
   wire [17:0] \$119 ;
   wire [8:0] \$12 ;
-  wire [18:0] \$120 ;
-  wire [24:0] \$121 ;
-  reg [23:0] \$122 ;
-  reg [23:0] \$123 ;
-  reg [23:0] \$124 ;
-  reg [23:0] \$125 ;
-  reg [23:0] \$126 ;
-  reg [23:0] \$127 ;
-  reg [23:0] \$128 ;
-  reg [23:0] \$129 ;
+  wire [17:0] \$120 ;
+  wire [18:0] \$121 ;
+  wire [17:0] \$122 ;
+  wire [17:0] \$123 ;
+  wire [18:0] \$124 ;
+  wire [17:0] \$125 ;
+  wire [17:0] \$126 ;
+  wire [18:0] \$127 ;
+  wire [17:0] \$128 ;
+  wire [17:0] \$129 ;
   wire [8:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [18:0] \$130 ;
+  reg [23:0] \$131 ;
+  reg [23:0] \$132 ;
+  reg [23:0] \$133 ;
+  reg [23:0] \$134 ;
+  reg [23:0] \$135 ;
+  reg [23:0] \$136 ;
+  reg [23:0] \$137 ;
+  reg [23:0] \$138 ;
+  reg [23:0] \$139 ;
   wire [8:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  reg [23:0] \$140 ;
+  reg [23:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [4:0] \$146 ;
-  wire [4:0] \$147 ;
+  wire \$146 ;
+  wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [4:0] \$153 ;
-  wire [4:0] \$154 ;
+  wire \$153 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [4:0] \$158 ;
+  wire [4:0] \$159 ;
   wire [8:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [4:0] \$162 ;
+  wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [5:0] \$167 ;
+  wire [4:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire [8:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [191:0] \$173 ;
-  wire \$174 ;
+  wire \$173 ;
+  wire [4:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [5:0] \$179 ;
   wire [8:0] \$18 ;
-  wire [23:0] \$180 ;
-  wire [24:0] \$181 ;
-  wire [23:0] \$182 ;
-  wire [24:0] \$183 ;
-  wire [23:0] \$184 ;
-  wire [24:0] \$185 ;
-  wire [23:0] \$186 ;
-  wire [24:0] \$187 ;
-  wire [23:0] \$188 ;
-  wire [24:0] \$189 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [263:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [8:0] \$19 ;
-  wire [23:0] \$190 ;
-  wire [24:0] \$191 ;
+  wire \$190 ;
+  wire \$191 ;
   wire [23:0] \$192 ;
   wire [24:0] \$193 ;
   wire [23:0] \$194 ;
   wire [24:0] \$195 ;
-  wire \$196 ;
-  wire [4:0] \$197 ;
-  wire \$198 ;
-  wire [5:0] \$199 ;
+  wire [23:0] \$196 ;
+  wire [24:0] \$197 ;
+  wire [23:0] \$198 ;
+  wire [24:0] \$199 ;
   reg [3:0] \$2 ;
   wire [8:0] \$20 ;
-  reg [1:0] \$200 ;
-  reg [1:0] \$201 ;
-  reg [3:0] \$202 ;
-  reg [3:0] \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
+  wire [23:0] \$200 ;
+  wire [24:0] \$201 ;
+  wire [23:0] \$202 ;
+  wire [24:0] \$203 ;
+  wire [23:0] \$204 ;
+  wire [24:0] \$205 ;
+  wire [23:0] \$206 ;
+  wire [24:0] \$207 ;
+  wire [23:0] \$208 ;
+  wire [24:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [5:0] \$210 ;
-  reg [39:0] \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg \$214 ;
-  reg \$215 ;
-  reg [1:0] \$216 ;
-  reg \$217 ;
-  reg [39:0] \$218 ;
-  reg [39:0] \$219 ;
+  wire [23:0] \$210 ;
+  wire [24:0] \$211 ;
+  wire [23:0] \$212 ;
+  wire [24:0] \$213 ;
+  wire \$214 ;
+  wire [4:0] \$215 ;
+  wire \$216 ;
+  wire [5:0] \$217 ;
+  reg [1:0] \$218 ;
+  reg [1:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [39:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [63:0] \$223 ;
-  reg [7:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [7:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [7:0] \$228 ;
-  reg [5:0] \$229 ;
+  reg [3:0] \$220 ;
+  reg [3:0] \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [5:0] \$228 ;
+  reg [31:0] \$229 ;
   wire [8:0] \$23 ;
-  reg [63:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [7:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [7:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [5:0] \$236 ;
-  reg [63:0] \$237 ;
-  reg [7:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg [1:0] \$234 ;
+  reg \$235 ;
+  reg [31:0] \$236 ;
+  reg [31:0] \$237 ;
+  reg [31:0] \$238 ;
+  reg [5:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [7:0] \$240 ;
-  reg [7:0] \$241 ;
+  reg [5:0] \$240 ;
+  reg [63:0] \$241 ;
   reg [7:0] \$242 ;
-  reg [5:0] \$243 ;
-  reg [63:0] \$244 ;
+  reg [7:0] \$243 ;
+  reg [7:0] \$244 ;
   reg [7:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [7:0] \$247 ;
+  reg [5:0] \$246 ;
+  reg [63:0] \$247 ;
   reg [7:0] \$248 ;
   reg [7:0] \$249 ;
   wire [8:0] \$25 ;
-  reg [5:0] \$250 ;
-  reg [63:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [7:0] \$253 ;
+  reg [7:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [5:0] \$252 ;
+  reg [63:0] \$253 ;
   reg [7:0] \$254 ;
   reg [7:0] \$255 ;
   reg [7:0] \$256 ;
-  reg [8:0] \$257 ;
-  reg [7:0] \$258 ;
-  reg [8:0] \$259 ;
+  reg [7:0] \$257 ;
+  reg [5:0] \$258 ;
+  reg [63:0] \$259 ;
   wire [8:0] \$26 ;
   reg [7:0] \$260 ;
-  reg [8:0] \$261 ;
+  reg [7:0] \$261 ;
   reg [7:0] \$262 ;
-  reg [8:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [8:0] \$265 ;
+  reg [7:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [63:0] \$265 ;
   reg [7:0] \$266 ;
-  reg [8:0] \$267 ;
+  reg [7:0] \$267 ;
   reg [7:0] \$268 ;
-  reg [8:0] \$269 ;
+  reg [7:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [7:0] \$270 ;
-  reg [8:0] \$271 ;
+  reg [5:0] \$270 ;
+  reg [31:0] \$271 ;
   reg [7:0] \$272 ;
-  reg [8:0] \$273 ;
+  reg [7:0] \$273 ;
   reg [7:0] \$274 ;
-  reg [8:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [8:0] \$277 ;
-  reg [7:0] \$278 ;
-  reg [8:0] \$279 ;
+  reg [7:0] \$275 ;
+  reg [8:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [8:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [8:0] \$281 ;
-  reg [7:0] \$282 ;
-  reg [8:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [8:0] \$285 ;
-  reg [7:0] \$286 ;
-  reg [8:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg [8:0] \$289 ;
+  reg [8:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [8:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [8:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [8:0] \$288 ;
+  reg [7:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [7:0] \$290 ;
-  reg [8:0] \$291 ;
-  reg [7:0] \$292 ;
-  reg [8:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg [8:0] \$295 ;
-  reg [7:0] \$296 ;
-  reg [8:0] \$297 ;
-  reg [7:0] \$298 ;
-  reg [8:0] \$299 ;
+  reg [8:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [8:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [8:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [8:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [8:0] \$298 ;
+  reg [7:0] \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg [8:0] \$301 ;
-  reg [7:0] \$302 ;
-  reg [8:0] \$303 ;
-  reg [7:0] \$304 ;
-  reg [8:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg [8:0] \$307 ;
-  reg [7:0] \$308 ;
-  reg [8:0] \$309 ;
+  reg [8:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [8:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [8:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [8:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [8:0] \$308 ;
+  reg [7:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [7:0] \$310 ;
-  reg [8:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg [8:0] \$313 ;
-  reg [7:0] \$314 ;
-  reg [8:0] \$315 ;
-  reg [7:0] \$316 ;
-  reg [8:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg [8:0] \$319 ;
+  reg [8:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [8:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [8:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [8:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [8:0] \$318 ;
+  reg [7:0] \$319 ;
   wire [8:0] \$32 ;
-  reg [7:0] \$320 ;
-  reg [8:0] \$321 ;
-  reg [7:0] \$322 ;
-  reg [8:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg [8:0] \$325 ;
-  reg [7:0] \$326 ;
-  reg [8:0] \$327 ;
-  reg [7:0] \$328 ;
-  reg [8:0] \$329 ;
+  reg [8:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [8:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [8:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [8:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [8:0] \$328 ;
+  reg [7:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg [8:0] \$331 ;
-  reg [7:0] \$332 ;
-  reg [8:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [8:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [16:0] \$339 ;
+  reg [8:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [8:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [8:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [8:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [8:0] \$338 ;
+  reg [7:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [16:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg [16:0] \$342 ;
-  reg [16:0] \$343 ;
-  reg [16:0] \$344 ;
-  reg [16:0] \$345 ;
-  reg [16:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
+  reg [8:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [8:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [8:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [8:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [8:0] \$348 ;
+  reg [7:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [16:0] \$358 ;
-  reg [16:0] \$359 ;
+  reg [8:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [8:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [8:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [8:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [8:0] \$358 ;
+  reg [7:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [16:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [16:0] \$362 ;
-  reg [16:0] \$363 ;
+  reg [8:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [8:0] \$362 ;
+  reg [7:0] \$363 ;
   reg [16:0] \$364 ;
   reg [16:0] \$365 ;
   reg [16:0] \$366 ;
@@ -2704,103 +1687,131 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$414 ;
   reg [16:0] \$415 ;
   reg [16:0] \$416 ;
-  reg [23:0] \$417 ;
-  reg [23:0] \$418 ;
-  reg [23:0] \$419 ;
+  reg [16:0] \$417 ;
+  reg [16:0] \$418 ;
+  reg [16:0] \$419 ;
   wire [8:0] \$42 ;
-  reg [23:0] \$420 ;
-  reg [23:0] \$421 ;
-  reg [23:0] \$422 ;
-  reg [23:0] \$423 ;
-  reg [23:0] \$424 ;
-  reg [23:0] \$425 ;
-  reg [23:0] \$426 ;
-  reg [23:0] \$427 ;
-  reg [23:0] \$428 ;
-  reg [23:0] \$429 ;
+  reg [16:0] \$420 ;
+  reg [16:0] \$421 ;
+  reg [16:0] \$422 ;
+  reg [16:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [16:0] \$425 ;
+  reg [16:0] \$426 ;
+  reg [16:0] \$427 ;
+  reg [16:0] \$428 ;
+  reg [16:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [23:0] \$430 ;
-  reg [23:0] \$431 ;
-  reg [23:0] \$432 ;
-  reg [23:0] \$433 ;
-  reg [23:0] \$434 ;
-  reg [23:0] \$435 ;
-  reg [23:0] \$436 ;
-  reg [23:0] \$437 ;
-  reg [23:0] \$438 ;
-  reg [23:0] \$439 ;
+  reg [16:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [16:0] \$432 ;
+  reg [16:0] \$433 ;
+  reg [16:0] \$434 ;
+  reg [16:0] \$435 ;
+  reg [16:0] \$436 ;
+  reg [16:0] \$437 ;
+  reg [16:0] \$438 ;
+  reg [16:0] \$439 ;
   wire [8:0] \$44 ;
-  reg [23:0] \$440 ;
-  reg \$441 ;
-  reg \$442 ;
-  reg \$443 ;
-  reg [1:0] \$444 ;
-  reg \$445 ;
-  reg \$446 ;
-  reg \$447 ;
-  reg [1:0] \$448 ;
-  reg \$449 ;
+  reg [16:0] \$440 ;
+  reg [16:0] \$441 ;
+  reg [16:0] \$442 ;
+  reg [16:0] \$443 ;
+  reg [16:0] \$444 ;
+  reg [16:0] \$445 ;
+  reg [16:0] \$446 ;
+  reg [16:0] \$447 ;
+  reg [16:0] \$448 ;
+  reg [16:0] \$449 ;
   wire [8:0] \$45 ;
-  reg \$450 ;
-  reg \$451 ;
-  reg [1:0] \$452 ;
-  reg \$453 ;
-  reg \$454 ;
-  reg \$455 ;
-  reg [1:0] \$456 ;
-  reg \$457 ;
-  reg \$458 ;
-  reg \$459 ;
+  reg [16:0] \$450 ;
+  reg [16:0] \$451 ;
+  reg [23:0] \$452 ;
+  reg [23:0] \$453 ;
+  reg [23:0] \$454 ;
+  reg [23:0] \$455 ;
+  reg [23:0] \$456 ;
+  reg [23:0] \$457 ;
+  reg [23:0] \$458 ;
+  reg [23:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [1:0] \$460 ;
-  reg \$461 ;
-  reg \$462 ;
+  reg [23:0] \$460 ;
+  reg [23:0] \$461 ;
+  reg [23:0] \$462 ;
   reg \$463 ;
-  reg [1:0] \$464 ;
+  reg \$464 ;
   reg \$465 ;
-  reg \$466 ;
+  reg [1:0] \$466 ;
   reg \$467 ;
-  reg [1:0] \$468 ;
+  reg \$468 ;
   reg \$469 ;
   wire [8:0] \$47 ;
-  reg \$470 ;
+  reg [1:0] \$470 ;
   reg \$471 ;
-  reg [1:0] \$472 ;
+  reg \$472 ;
   reg \$473 ;
-  reg \$474 ;
+  reg [1:0] \$474 ;
   reg \$475 ;
-  reg [1:0] \$476 ;
-  reg [23:0] \$477 ;
-  reg [23:0] \$478 ;
-  reg [23:0] \$479 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg [1:0] \$478 ;
+  reg \$479 ;
   wire [8:0] \$48 ;
-  reg [23:0] \$480 ;
-  reg [23:0] \$481 ;
-  reg [23:0] \$482 ;
-  reg [23:0] \$483 ;
-  reg [23:0] \$484 ;
-  reg [23:0] \$485 ;
-  reg [23:0] \$486 ;
-  reg [23:0] \$487 ;
-  reg [23:0] \$488 ;
-  reg [23:0] \$489 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg [1:0] \$482 ;
+  reg \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg [1:0] \$486 ;
+  reg \$487 ;
+  reg \$488 ;
+  reg \$489 ;
   wire [8:0] \$49 ;
-  reg [23:0] \$490 ;
-  reg [23:0] \$491 ;
-  reg [23:0] \$492 ;
+  reg [1:0] \$490 ;
+  reg \$491 ;
+  reg \$492 ;
   reg \$493 ;
-  reg [3:0] \$494 ;
-  reg \$495 ;
-  reg [3:0] \$496 ;
-  reg [3:0] \$497 ;
-  reg [3:0] \$498 ;
-  reg \$499 ;
+  reg [1:0] \$494 ;
+  reg [23:0] \$495 ;
+  reg [23:0] \$496 ;
+  reg [23:0] \$497 ;
+  reg [23:0] \$498 ;
+  reg [23:0] \$499 ;
   reg \$5 ;
-  wire [16:0] \$50 ;
-  reg [191:0] \$500 ;
-  wire [16:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
+  wire [8:0] \$50 ;
+  reg [23:0] \$500 ;
+  reg [23:0] \$501 ;
+  reg [23:0] \$502 ;
+  reg [23:0] \$503 ;
+  reg [23:0] \$504 ;
+  reg [23:0] \$505 ;
+  reg [23:0] \$506 ;
+  reg [23:0] \$507 ;
+  reg [23:0] \$508 ;
+  reg [23:0] \$509 ;
+  wire [8:0] \$51 ;
+  reg [23:0] \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg [1:0] \$514 ;
+  reg [23:0] \$515 ;
+  reg [23:0] \$516 ;
+  reg [23:0] \$517 ;
+  reg [23:0] \$518 ;
+  reg [23:0] \$519 ;
+  wire [8:0] \$52 ;
+  reg [23:0] \$520 ;
+  reg \$521 ;
+  reg [3:0] \$522 ;
+  reg \$523 ;
+  reg [3:0] \$524 ;
+  reg [3:0] \$525 ;
+  reg [3:0] \$526 ;
+  reg \$527 ;
+  reg [263:0] \$528 ;
+  wire [8:0] \$53 ;
   wire [16:0] \$54 ;
   wire [16:0] \$55 ;
   wire [16:0] \$56 ;
@@ -2840,29 +1851,31 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$87 ;
   wire [16:0] \$88 ;
   wire [16:0] \$89 ;
-  wire [39:0] \$9 ;
-  wire [17:0] \$90 ;
-  wire [17:0] \$91 ;
-  wire [18:0] \$92 ;
-  wire [24:0] \$93 ;
-  wire [17:0] \$94 ;
-  wire [17:0] \$95 ;
-  wire [18:0] \$96 ;
-  wire [24:0] \$97 ;
+  wire [31:0] \$9 ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
   wire [17:0] \$98 ;
   wire [17:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$335 ;
-  wire [39:0] \$signature__data ;
-  wire [191:0] \$signature__data$336 ;
+  wire [3:0] \$signature__addr$350 ;
+  wire [31:0] \$signature__data ;
+  wire [263:0] \$signature__data$351 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$334 ;
+  wire \$signature__en$349 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
+  reg [23:0] acc10 = 24'h000000;
+  wire [23:0] acc10_next;
   wire [23:0] acc1_next;
   reg [23:0] acc2 = 24'h000000;
   wire [23:0] acc2_next;
@@ -2876,14 +1889,21 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [23:0] acc6_next;
   reg [23:0] acc7 = 24'h000000;
   wire [23:0] acc7_next;
+  reg [23:0] acc8 = 24'h000000;
+  wire [23:0] acc8_next;
+  reg [23:0] acc9 = 24'h000000;
+  wire [23:0] acc9_next;
   reg [23:0] bias0 = 24'h000000;
   reg [23:0] bias1 = 24'h000000;
+  reg [23:0] bias10 = 24'h000000;
   reg [23:0] bias2 = 24'h000000;
   reg [23:0] bias3 = 24'h000000;
   reg [23:0] bias4 = 24'h000000;
   reg [23:0] bias5 = 24'h000000;
   reg [23:0] bias6 = 24'h000000;
   reg [23:0] bias7 = 24'h000000;
+  reg [23:0] bias8 = 24'h000000;
+  reg [23:0] bias9 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -2895,25 +1915,25 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
-  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first9_0 = 1'h0;
+  reg first8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_1 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
-  input [39:0] i__payload;
-  wire [39:0] i__payload;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
-  wire [7:0] \i__payload[4] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [39:0] inbuf_read = 40'h0000000000;
+  reg [31:0] inbuf_read = 32'd0;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -2923,9 +1943,10 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
-  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last9_0 = 1'h0;
+  reg last8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_1 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
@@ -2936,14 +1957,16 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [1:0] nf6 = 2'h0;
   reg [1:0] nf7 = 2'h0;
   reg [1:0] nf8 = 2'h0;
-  reg [1:0] nf9 = 2'h0;
   (* keep = 32'd1 *)
-  reg [1:0] nf9_0 = 2'h0;
+  reg [1:0] nf8_0 = 2'h0;
+  (* keep = 32'd1 *)
+  reg [1:0] nf8_1 = 2'h0;
   reg [1:0] nf_t = 2'h0;
   reg [1:0] nf_t_ahead = 2'h0;
-  output [191:0] o__payload;
-  reg [191:0] o__payload = 192'h000000000000000000000000000000000000000000000000;
+  output [263:0] o__payload;
+  reg [263:0] o__payload = 264'h000000000000000000000000000000000000000000000000000000000000000000;
   wire [23:0] \o__payload[0] ;
+  wire [23:0] \o__payload[10] ;
   wire [23:0] \o__payload[1] ;
   wire [23:0] \o__payload[2] ;
   wire [23:0] \o__payload[3] ;
@@ -2951,6 +1974,8 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [23:0] \o__payload[5] ;
   wire [23:0] \o__payload[6] ;
   wire [23:0] \o__payload[7] ;
+  wire [23:0] \o__payload[8] ;
+  wire [23:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -2960,21 +1985,25 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$330 ;
+  wire [5:0] \port__addr$344 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$331 ;
+  wire [5:0] \port__addr$345 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$332 ;
+  wire [5:0] \port__addr$346 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$333 ;
+  wire [5:0] \port__addr$347 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$348 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$42 ;
-  wire [63:0] \port__data$50 ;
-  wire [63:0] \port__data$58 ;
-  wire [63:0] \port__data$66 ;
+  wire [63:0] \port__data$41 ;
+  wire [63:0] \port__data$48 ;
+  wire [63:0] \port__data$55 ;
+  wire [63:0] \port__data$62 ;
+  wire [31:0] \port__data$69 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -2983,8 +2012,14 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
-  reg [16:0] prod0_4 = 17'h00000;
-  reg [16:0] prod0_4_r = 17'h00000;
+  reg [16:0] prod10_0 = 17'h00000;
+  reg [16:0] prod10_0_r = 17'h00000;
+  reg [16:0] prod10_1 = 17'h00000;
+  reg [16:0] prod10_1_r = 17'h00000;
+  reg [16:0] prod10_2 = 17'h00000;
+  reg [16:0] prod10_2_r = 17'h00000;
+  reg [16:0] prod10_3 = 17'h00000;
+  reg [16:0] prod10_3_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
@@ -2993,8 +2028,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
   reg [16:0] prod1_3_r = 17'h00000;
-  reg [16:0] prod1_4 = 17'h00000;
-  reg [16:0] prod1_4_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
@@ -3003,8 +2036,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod2_2_r = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
   reg [16:0] prod2_3_r = 17'h00000;
-  reg [16:0] prod2_4 = 17'h00000;
-  reg [16:0] prod2_4_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
@@ -3013,8 +2044,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod3_2_r = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
   reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod3_4 = 17'h00000;
-  reg [16:0] prod3_4_r = 17'h00000;
   reg [16:0] prod4_0 = 17'h00000;
   reg [16:0] prod4_0_r = 17'h00000;
   reg [16:0] prod4_1 = 17'h00000;
@@ -3023,8 +2052,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod4_2_r = 17'h00000;
   reg [16:0] prod4_3 = 17'h00000;
   reg [16:0] prod4_3_r = 17'h00000;
-  reg [16:0] prod4_4 = 17'h00000;
-  reg [16:0] prod4_4_r = 17'h00000;
   reg [16:0] prod5_0 = 17'h00000;
   reg [16:0] prod5_0_r = 17'h00000;
   reg [16:0] prod5_1 = 17'h00000;
@@ -3033,8 +2060,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod5_2_r = 17'h00000;
   reg [16:0] prod5_3 = 17'h00000;
   reg [16:0] prod5_3_r = 17'h00000;
-  reg [16:0] prod5_4 = 17'h00000;
-  reg [16:0] prod5_4_r = 17'h00000;
   reg [16:0] prod6_0 = 17'h00000;
   reg [16:0] prod6_0_r = 17'h00000;
   reg [16:0] prod6_1 = 17'h00000;
@@ -3043,8 +2068,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod6_2_r = 17'h00000;
   reg [16:0] prod6_3 = 17'h00000;
   reg [16:0] prod6_3_r = 17'h00000;
-  reg [16:0] prod6_4 = 17'h00000;
-  reg [16:0] prod6_4_r = 17'h00000;
   reg [16:0] prod7_0 = 17'h00000;
   reg [16:0] prod7_0_r = 17'h00000;
   reg [16:0] prod7_1 = 17'h00000;
@@ -3053,10 +2076,25 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod7_2_r = 17'h00000;
   reg [16:0] prod7_3 = 17'h00000;
   reg [16:0] prod7_3_r = 17'h00000;
-  reg [16:0] prod7_4 = 17'h00000;
-  reg [16:0] prod7_4_r = 17'h00000;
-  wire [191:0] q_in;
+  reg [16:0] prod8_0 = 17'h00000;
+  reg [16:0] prod8_0_r = 17'h00000;
+  reg [16:0] prod8_1 = 17'h00000;
+  reg [16:0] prod8_1_r = 17'h00000;
+  reg [16:0] prod8_2 = 17'h00000;
+  reg [16:0] prod8_2_r = 17'h00000;
+  reg [16:0] prod8_3 = 17'h00000;
+  reg [16:0] prod8_3_r = 17'h00000;
+  reg [16:0] prod9_0 = 17'h00000;
+  reg [16:0] prod9_0_r = 17'h00000;
+  reg [16:0] prod9_1 = 17'h00000;
+  reg [16:0] prod9_1_r = 17'h00000;
+  reg [16:0] prod9_2 = 17'h00000;
+  reg [16:0] prod9_2_r = 17'h00000;
+  reg [16:0] prod9_3 = 17'h00000;
+  reg [16:0] prod9_3_r = 17'h00000;
+  wire [263:0] q_in;
   wire [23:0] \q_in[0] ;
+  wire [23:0] \q_in[10] ;
   wire [23:0] \q_in[1] ;
   wire [23:0] \q_in[2] ;
   wire [23:0] \q_in[3] ;
@@ -3064,6 +2102,8 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [23:0] \q_in[5] ;
   wire [23:0] \q_in[6] ;
   wire [23:0] \q_in[7] ;
+  wire [23:0] \q_in[8] ;
+  wire [23:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
@@ -3087,40 +2127,30 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [5:0] rom4_addr = 6'h00;
   reg [63:0] rom4_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom5_addr = 6'h00;
+  reg [31:0] rom5_read = 32'd0;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$337 ;
-  wire [39:0] rport__data;
-  wire [191:0] \rport__data$324 ;
+  wire [3:0] \rport__addr$352 ;
+  wire [31:0] rport__data;
+  wire [263:0] \rport__data$338 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
   reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
-  reg [23:0] sum0_s0_1 = 24'h000000;
-  reg [23:0] sum0_s1_0 = 24'h000000;
+  reg [23:0] sum10_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
-  reg [23:0] sum1_s0_1 = 24'h000000;
-  reg [23:0] sum1_s1_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
-  reg [23:0] sum2_s0_1 = 24'h000000;
-  reg [23:0] sum2_s1_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
-  reg [23:0] sum3_s0_1 = 24'h000000;
-  reg [23:0] sum3_s1_0 = 24'h000000;
   reg [23:0] sum4_s0_0 = 24'h000000;
-  reg [23:0] sum4_s0_1 = 24'h000000;
-  reg [23:0] sum4_s1_0 = 24'h000000;
   reg [23:0] sum5_s0_0 = 24'h000000;
-  reg [23:0] sum5_s0_1 = 24'h000000;
-  reg [23:0] sum5_s1_0 = 24'h000000;
   reg [23:0] sum6_s0_0 = 24'h000000;
-  reg [23:0] sum6_s0_1 = 24'h000000;
-  reg [23:0] sum6_s1_0 = 24'h000000;
   reg [23:0] sum7_s0_0 = 24'h000000;
-  reg [23:0] sum7_s0_1 = 24'h000000;
-  reg [23:0] sum7_s1_0 = 24'h000000;
+  reg [23:0] sum8_s0_0 = 24'h000000;
+  reg [23:0] sum9_s0_0 = 24'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
@@ -3131,49 +2161,54 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
-  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v9_0 = 1'h0;
+  reg v8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_1 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
-  reg [7:0] w0_4 = 8'h00;
+  reg [7:0] w10_0 = 8'h00;
+  reg [7:0] w10_1 = 8'h00;
+  reg [7:0] w10_2 = 8'h00;
+  reg [7:0] w10_3 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
-  reg [7:0] w1_4 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w2_1 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
   reg [7:0] w2_3 = 8'h00;
-  reg [7:0] w2_4 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_4 = 8'h00;
   reg [7:0] w4_0 = 8'h00;
   reg [7:0] w4_1 = 8'h00;
   reg [7:0] w4_2 = 8'h00;
   reg [7:0] w4_3 = 8'h00;
-  reg [7:0] w4_4 = 8'h00;
   reg [7:0] w5_0 = 8'h00;
   reg [7:0] w5_1 = 8'h00;
   reg [7:0] w5_2 = 8'h00;
   reg [7:0] w5_3 = 8'h00;
-  reg [7:0] w5_4 = 8'h00;
   reg [7:0] w6_0 = 8'h00;
   reg [7:0] w6_1 = 8'h00;
   reg [7:0] w6_2 = 8'h00;
   reg [7:0] w6_3 = 8'h00;
-  reg [7:0] w6_4 = 8'h00;
   reg [7:0] w7_0 = 8'h00;
   reg [7:0] w7_1 = 8'h00;
   reg [7:0] w7_2 = 8'h00;
   reg [7:0] w7_3 = 8'h00;
-  reg [7:0] w7_4 = 8'h00;
+  reg [7:0] w8_0 = 8'h00;
+  reg [7:0] w8_1 = 8'h00;
+  reg [7:0] w8_2 = 8'h00;
+  reg [7:0] w8_3 = 8'h00;
+  reg [7:0] w9_0 = 8'h00;
+  reg [7:0] w9_1 = 8'h00;
+  reg [7:0] w9_2 = 8'h00;
+  reg [7:0] w9_3 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
@@ -3183,8 +2218,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x0_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x0_4 = 8'h00;
-  (* keep = 32'd1 *)
   reg [7:0] x1_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_1 = 8'h00;
@@ -3192,8 +2225,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] x1_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_4 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x2_0 = 8'h00;
   (* keep = 32'd1 *)
@@ -3203,8 +2234,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x2_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_4 = 8'h00;
-  (* keep = 32'd1 *)
   reg [7:0] x3_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x3_1 = 8'h00;
@@ -3212,8 +2241,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] x3_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x3_3 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_4 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x4_0 = 8'h00;
   (* keep = 32'd1 *)
@@ -3223,10 +2250,16 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x4_3 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_4 = 8'h00;
-  reg [39:0] x_mid = 40'h0000000000;
-  reg [39:0] x_reg = 40'h0000000000;
-  reg [39:0] x_reg2 = 40'h0000000000;
+  reg [7:0] x5_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
+  reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -3236,7 +2269,13 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff0_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_4 = 9'h000;
+  reg [8:0] xoff10_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_3 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -3246,8 +2285,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff1_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_4 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_1 = 9'h000;
@@ -3255,8 +2292,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [8:0] xoff2_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_4 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -3266,8 +2301,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff3_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_4 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff4_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff4_1 = 9'h000;
@@ -3275,8 +2308,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [8:0] xoff4_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff4_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_4 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff5_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -3286,8 +2317,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff5_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff5_4 = 9'h000;
-  (* keep = 32'd1 *)
   reg [8:0] xoff6_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff6_1 = 9'h000;
@@ -3295,8 +2324,6 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [8:0] xoff6_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff6_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_4 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff7_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -3306,674 +2333,794 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff7_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff7_4 = 9'h000;
-  reg [39:0] inbuf [12:0];
+  reg [8:0] xoff8_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_3 = 9'h000;
+  reg [31:0] inbuf [15:0];
   initial begin
-    inbuf[0] = 40'h0000000000;
-    inbuf[1] = 40'h0000000000;
-    inbuf[2] = 40'h0000000000;
-    inbuf[3] = 40'h0000000000;
-    inbuf[4] = 40'h0000000000;
-    inbuf[5] = 40'h0000000000;
-    inbuf[6] = 40'h0000000000;
-    inbuf[7] = 40'h0000000000;
-    inbuf[8] = 40'h0000000000;
-    inbuf[9] = 40'h0000000000;
-    inbuf[10] = 40'h0000000000;
-    inbuf[11] = 40'h0000000000;
-    inbuf[12] = 40'h0000000000;
+    inbuf[0] = 32'd0;
+    inbuf[1] = 32'd0;
+    inbuf[2] = 32'd0;
+    inbuf[3] = 32'd0;
+    inbuf[4] = 32'd0;
+    inbuf[5] = 32'd0;
+    inbuf[6] = 32'd0;
+    inbuf[7] = 32'd0;
+    inbuf[8] = 32'd0;
+    inbuf[9] = 32'd0;
+    inbuf[10] = 32'd0;
+    inbuf[11] = 32'd0;
+    inbuf[12] = 32'd0;
+    inbuf[13] = 32'd0;
+    inbuf[14] = 32'd0;
+    inbuf[15] = 32'd0;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[sf_t] <= i__payload;
   end
-  reg [39:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [191:0] queue [10:0];
+  reg [263:0] queue [9:0];
   initial begin
-    queue[0] = 192'h000000000000000000000000000000000000000000000000;
-    queue[1] = 192'h000000000000000000000000000000000000000000000000;
-    queue[2] = 192'h000000000000000000000000000000000000000000000000;
-    queue[3] = 192'h000000000000000000000000000000000000000000000000;
-    queue[4] = 192'h000000000000000000000000000000000000000000000000;
-    queue[5] = 192'h000000000000000000000000000000000000000000000000;
-    queue[6] = 192'h000000000000000000000000000000000000000000000000;
-    queue[7] = 192'h000000000000000000000000000000000000000000000000;
-    queue[8] = 192'h000000000000000000000000000000000000000000000000;
-    queue[9] = 192'h000000000000000000000000000000000000000000000000;
-    queue[10] = 192'h000000000000000000000000000000000000000000000000;
+    queue[0] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[1] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[2] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[3] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[4] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[5] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[6] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[7] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[8] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[9] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$324  = queue[q_rptr];
-  reg [63:0] rom0 [51:0];
+  assign \rport__data$338  = queue[q_rptr];
+  reg [63:0] rom0 [47:0];
   initial begin
-    rom0[0] = 64'hc9c128b693b332ff;
-    rom0[1] = 64'hc78f0419f84afe19;
-    rom0[2] = 64'hdd0407d9c281c6bc;
-    rom0[3] = 64'h03bc9db099382503;
-    rom0[4] = 64'hc6c0f1f146ed4e22;
-    rom0[5] = 64'hecda98c19ea92de3;
-    rom0[6] = 64'h24d18297adc351dc;
-    rom0[7] = 64'hf407a72d0229a281;
-    rom0[8] = 64'ha4dbbbbca9e8a905;
-    rom0[9] = 64'h2bb3d3fdd73713a8;
-    rom0[10] = 64'haf861617e5fe3514;
-    rom0[11] = 64'hdc1ce1a89ab811c9;
-    rom0[12] = 64'hcfb589001ca2fe02;
-    rom0[13] = 64'he586e6e71b1723fe;
-    rom0[14] = 64'hf0848715811b1911;
-    rom0[15] = 64'h04e4d5f2eaf2fc1d;
-    rom0[16] = 64'h13b98be904061de6;
-    rom0[17] = 64'h100d82feb3e6d2f4;
-    rom0[18] = 64'h1092ace1df12f9f6;
-    rom0[19] = 64'hdadcf0f5ec01eec7;
-    rom0[20] = 64'ha40a8af8f3f4f808;
-    rom0[21] = 64'h05d246eceef3f7fc;
-    rom0[22] = 64'hb4d812fef59c2214;
-    rom0[23] = 64'h81b908fc3ef6dd11;
-    rom0[24] = 64'hce19e4251e3c0d1f;
-    rom0[25] = 64'h9181a9002d0d0e15;
-    rom0[26] = 64'hb8a1fbeaecff02ff;
-    rom0[27] = 64'hc7b50cd985f7c0fe;
-    rom0[28] = 64'hcfced6d20af2fddd;
-    rom0[29] = 64'h28c61a0bf603b9da;
-    rom0[30] = 64'hafd8f1f80202e8db;
-    rom0[31] = 64'h83881df20d0b04ec;
-    rom0[32] = 64'hf2df8e17ca061d13;
-    rom0[33] = 64'hcb86dc08ee02fffc;
-    rom0[34] = 64'h96be22f610f3e8d4;
-    rom0[35] = 64'hd6c325e0fd8140fd;
-    rom0[36] = 64'hd1811830eae918e2;
-    rom0[37] = 64'h852ad4fb01dd24fd;
-    rom0[38] = 64'h0d8d02003e141d07;
-    rom0[39] = 64'h0219d92ad3fdf3e3;
-    rom0[40] = 64'hd4ddc91cf14ffa9a;
-    rom0[41] = 64'hbadfd8b2f7a694d7;
-    rom0[42] = 64'hd50de7ecce1e5615;
-    rom0[43] = 64'h9e90dc12b6be8ca3;
-    rom0[44] = 64'h00110aa40581db11;
-    rom0[45] = 64'h35f7c4ae25cfb6f1;
-    rom0[46] = 64'h1eff9ee7b6a918a8;
-    rom0[47] = 64'h9f8133d0fa09c625;
-    rom0[48] = 64'h3602ddf5212894e6;
-    rom0[49] = 64'h9fe4f6ffc70ff98e;
-    rom0[50] = 64'hb10666d62dd2ddf7;
-    rom0[51] = 64'h3cd1a400ba02d090;
+    rom0[0] = 64'hd4c9c12893b332ff;
+    rom0[1] = 64'hc78f04ef4afe19b6;
+    rom0[2] = 64'h0407071cc6bc19f8;
+    rom0[3] = 64'h9dca85dd03d9c281;
+    rom0[4] = 64'h81fb03bcb0993825;
+    rom0[5] = 64'hdfc6c0f146ed4e22;
+    rom0[6] = 64'hecda981ca92de3f1;
+    rom0[7] = 64'hd182e0fe51dcc19e;
+    rom0[8] = 64'ha78cd8248197adc3;
+    rom0[9] = 64'heeaaf4072d0229a2;
+    rom0[10] = 64'h8aa4dbbba9e8a905;
+    rom0[11] = 64'h2bb3d3b83713a8bc;
+    rom0[12] = 64'h861618d43514fdd7;
+    rom0[13] = 64'he1e4d9afc917e5fe;
+    rom0[14] = 64'he6b2dc1ca89ab811;
+    rom0[15] = 64'hb5cfb5891ca2fe02;
+    rom0[16] = 64'h0208fdfd07fd0afe;
+    rom0[17] = 64'h04f4000003030500;
+    rom0[18] = 64'h0a050ff40c00fef6;
+    rom0[19] = 64'hdffc0800ff0901f9;
+    rom0[20] = 64'h03f4fadcfe04fad4;
+    rom0[21] = 64'hecf6fc0f0af902fa;
+    rom0[22] = 64'h05000b04040e0802;
+    rom0[23] = 64'h7f06f9107f000206;
+    rom0[24] = 64'h0dfe00020d0e0800;
+    rom0[25] = 64'hfe07f90efff2ff05;
+    rom0[26] = 64'h02fb03ee0302fafe;
+    rom0[27] = 64'h02faf2060bebfd0b;
+    rom0[28] = 64'h00fb06f707f6f4e9;
+    rom0[29] = 64'h0409f302fefef2fc;
+    rom0[30] = 64'hfe06f90f08faf6e0;
+    rom0[31] = 64'h05f9fdf8fef3f9fa;
+    rom0[32] = 64'h8cae2e58faf11302;
+    rom0[33] = 64'h433fb48ba320eee8;
+    rom0[34] = 64'ha4db23550ee7adef;
+    rom0[35] = 64'hf1042233c200e404;
+    rom0[36] = 64'h0416e2462ee0e1ff;
+    rom0[37] = 64'h5b9b870ac3ebca20;
+    rom0[38] = 64'hd82d8dee0fe4ed04;
+    rom0[39] = 64'hdfec94211404c6e8;
+    rom0[40] = 64'h0bbdcddbffed08fd;
+    rom0[41] = 64'hf2e520cc000df6df;
+    rom0[42] = 64'h87be91ee24fe11f3;
+    rom0[43] = 64'hd5ceddd0a1e2fc2d;
+    rom0[44] = 64'hb4bf133d2ffbdf81;
+    rom0[45] = 64'hbb812818f2f1fb16;
+    rom0[46] = 64'hcb26bbf817dc15e5;
+    rom0[47] = 64'h98c5d8242ff3fa27;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  reg [63:0] rom1 [51:0];
+  reg [63:0] rom1 [47:0];
   initial begin
-    rom1[0] = 64'hc29ce9c399e1efd4;
-    rom1[1] = 64'hf4cf02f715d1071c;
-    rom1[2] = 64'h932a0e290ee8ca85;
-    rom1[3] = 64'h4ad512acb1d881fb;
-    rom1[4] = 64'he2eeb68492aa1cdf;
-    rom1[5] = 64'ha8910d810506e0fe;
-    rom1[6] = 64'hf687c7efdcc48cd8;
-    rom1[7] = 64'hbd21afd7c88aeeaa;
-    rom1[8] = 64'hed25b223d4b1b88a;
-    rom1[9] = 64'h97d9f63887f618d4;
-    rom1[10] = 64'hba15c3df8f1ce4d9;
-    rom1[11] = 64'hb7c3c11f2aefe6b2;
-    rom1[12] = 64'h1f00121c058d00b5;
-    rom1[13] = 64'hfef80703f4fcb112;
-    rom1[14] = 64'h05052de1eef7a1fa;
-    rom1[15] = 64'h00f2e3f90404bc02;
-    rom1[16] = 64'hff0806053638e8e9;
-    rom1[17] = 64'hfa01ce17e8f1be47;
-    rom1[18] = 64'h08ecf2e6100ca3a5;
-    rom1[19] = 64'h001715ffc5febfbf;
-    rom1[20] = 64'h0dfe19f7030044e3;
-    rom1[21] = 64'hfe07161a210ca5d2;
-    rom1[22] = 64'hfd160ef111fe8fea;
-    rom1[23] = 64'hf60e0304ff24fbc3;
-    rom1[24] = 64'hfe11002d81ffb3e2;
-    rom1[25] = 64'hfa0007130a1200f5;
-    rom1[26] = 64'h04ac854d01adb40f;
-    rom1[27] = 64'hf1e1a201c82e8802;
-    rom1[28] = 64'hf3e891012ba81bc5;
-    rom1[29] = 64'hea28bcc8d8d78fbc;
-    rom1[30] = 64'h021bdbbababadfad;
-    rom1[31] = 64'hdcb1c79de80399e2;
-    rom1[32] = 64'hbbc8b0c1a0279eb2;
-    rom1[33] = 64'h293ad6832e25c4aa;
-    rom1[34] = 64'h2d199bfd502be708;
-    rom1[35] = 64'h03582ae833b700f8;
-    rom1[36] = 64'h0dc1b497815ba8fd;
-    rom1[37] = 64'hf4a3d4bff75e94eb;
-    rom1[38] = 64'h24009fa4aa0000ae;
-    rom1[39] = 64'h01fc0c9eeae9d9ce;
-    rom1[40] = 64'h0bcbd731e7d8e6d3;
-    rom1[41] = 64'h1291b40fb8db83e2;
-    rom1[42] = 64'h2196a803bfc1eaa0;
-    rom1[43] = 64'h06cb24b4a3c73714;
-    rom1[44] = 64'h03a4ecc8fbed0704;
-    rom1[45] = 64'he58107114406a7d3;
-    rom1[46] = 64'h14e5eb8cd7c00c1c;
-    rom1[47] = 64'h0cbd93e38e000b87;
-    rom1[48] = 64'he7aae610fbe99ee4;
-    rom1[49] = 64'h05ffe307d4ee41b1;
-    rom1[50] = 64'h09c9b7a6398ee7fd;
-    rom1[51] = 64'hfb009f05d5bb0050;
+    rom1[0] = 64'ha598e2c2e9c399e1;
+    rom1[1] = 64'hfea2f4a2f715d19c;
+    rom1[2] = 64'h99930f040ee8cf02;
+    rom1[3] = 64'h4ab714a3d82a0e29;
+    rom1[4] = 64'hc4d5e120d512acb1;
+    rom1[5] = 64'h0bd6c2e2b68492aa;
+    rom1[6] = 64'h8f1da8bb810506ee;
+    rom1[7] = 64'h02f62dd0dcc4910d;
+    rom1[8] = 64'hbd9702b48a87c7ef;
+    rom1[9] = 64'h49d7c9b821afd7c8;
+    rom1[10] = 64'h9e0c25edb223d4b1;
+    rom1[11] = 64'h1ab397fd3887f625;
+    rom1[12] = 64'hd6ba1b1d8f1cd9f6;
+    rom1[13] = 64'hb7408103ef15c3df;
+    rom1[14] = 64'he2aaf101c3c11f2a;
+    rom1[15] = 64'hdfccbe1f121c058d;
+    rom1[16] = 64'he4e7dcbcf6e50c01;
+    rom1[17] = 64'h171b180fe5f0fdeb;
+    rom1[18] = 64'hb896f636f7eef9e3;
+    rom1[19] = 64'hfff8aad001f50008;
+    rom1[20] = 64'hf719ed0c0bea04b7;
+    rom1[21] = 64'h20ee958df6240417;
+    rom1[22] = 64'h02918b2501020a00;
+    rom1[23] = 64'hc4f789011c2f1208;
+    rom1[24] = 64'h8120f03a15170e06;
+    rom1[25] = 64'h2f150283ff19101d;
+    rom1[26] = 64'h860d943302ed19f6;
+    rom1[27] = 64'h0eb9a1debbf2fb24;
+    rom1[28] = 64'h848df4e2fbcb22f0;
+    rom1[29] = 64'he2adb8ee81c4def5;
+    rom1[30] = 64'hf5fca3c2d6d405da;
+    rom1[31] = 64'h03f8b2e3bef70300;
+    rom1[32] = 64'hce0219d9d3fdf3e3;
+    rom1[33] = 64'hd4ddc9d94ffa9a2a;
+    rom1[34] = 64'hdfd8e6d394d71cf1;
+    rom1[35] = 64'he783e2ba15b2f7a6;
+    rom1[36] = 64'heaa0d50decce1e56;
+    rom1[37] = 64'h149e90dcb6be8ca3;
+    rom1[38] = 64'h00110a3781db1112;
+    rom1[39] = 64'hf7c40704b6f1a405;
+    rom1[40] = 64'h9ea7d335a8ae25cf;
+    rom1[41] = 64'h0c1c1effe7b6a918;
+    rom1[42] = 64'h879f8133fa09c625;
+    rom1[43] = 64'h3602dd0b2894e6d0;
+    rom1[44] = 64'he4f69ee4f98ef521;
+    rom1[45] = 64'h6641b19ff7ffc70f;
+    rom1[46] = 64'he7fdb106d62dd2dd;
+    rom1[47] = 64'h503cd1a4ba02d090;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$42  = _2_;
-  reg [63:0] rom2 [51:0];
+  assign \port__data$41  = _2_;
+  reg [63:0] rom2 [47:0];
   initial begin
-    rom2[0] = 64'h8e9beea6a2a598e2;
-    rom2[1] = 64'h2115fafa0f04fea2;
-    rom2[2] = 64'hde17eaafb714a399;
-    rom2[3] = 64'hbcfeaaa5c4d5e120;
-    rom2[4] = 64'hf2bf8c1dbb0bd6c2;
-    rom2[5] = 64'hda17b0e32dd08f1d;
-    rom2[6] = 64'hc5eb1ba59702b402;
-    rom2[7] = 64'hb4e0e5e449d7c9b8;
-    rom2[8] = 64'ha8e9813ffd9e0c25;
-    rom2[9] = 64'h1215d3fc1b1d1ab3;
-    rom2[10] = 64'hda06f5d6408103d6;
-    rom2[11] = 64'he6a420fbe2aaf101;
-    rom2[12] = 64'h0525ebb600dfccbe;
-    rom2[13] = 64'h0208fdfd0007fd0a;
-    rom2[14] = 64'hf404f400fef60303;
-    rom2[15] = 64'h08000a050901f90c;
-    rom2[16] = 64'hf4fadcdffe04fad4;
-    rom2[17] = 64'hecf6fc0f020af902;
-    rom2[18] = 64'h1005000b0206040e;
-    rom2[19] = 64'h00027f060e08007f;
-    rom2[20] = 64'h07f90e0dfff2ff05;
-    rom2[21] = 64'h02fb03ee0b0302fa;
-    rom2[22] = 64'hf702faf2f4e90beb;
-    rom2[23] = 64'hf30200fbfef2fc07;
-    rom2[24] = 64'h06f90f0408faf6e0;
-    rom2[25] = 64'h05f9fdf800fef3f9;
-    rom2[26] = 64'h040822fc08fbe8db;
-    rom2[27] = 64'he7111c1efc92d6c0;
-    rom2[28] = 64'hfdfbfe08d8ecf103;
-    rom2[29] = 64'hffe0d909fa06fd76;
-    rom2[30] = 64'h0101fb08f8e5aff8;
-    rom2[31] = 64'h0f1bfafbe1080b04;
-    rom2[32] = 64'hfb001ae91af90822;
-    rom2[33] = 64'h0a06ff0104f4f629;
-    rom2[34] = 64'hf3f702f504383310;
-    rom2[35] = 64'he4f302160d7f5420;
-    rom2[36] = 64'h190ff7f83120e11f;
-    rom2[37] = 64'h0d0f7f09fddbdd86;
-    rom2[38] = 64'h02f70aff001d2630;
-    rom2[39] = 64'he5f0130705080c0f;
-    rom2[40] = 64'hadcedffc0ed6220b;
-    rom2[41] = 64'h191c03f604011300;
-    rom2[42] = 64'hfafd7705fdf809da;
-    rom2[43] = 64'hfaf720130332f0f8;
-    rom2[44] = 64'h1811fef6f10007f1;
-    rom2[45] = 64'h07f747e2e9ebfe7f;
-    rom2[46] = 64'hfcf5132604f2e407;
-    rom2[47] = 64'hff0cf2f404160b04;
-    rom2[48] = 64'h6ad7fff920ed03e7;
-    rom2[49] = 64'h1df5fb0601f6f901;
-    rom2[50] = 64'he71f7f170616f866;
-    rom2[51] = 64'h5b2d281600fff9f3;
+    rom2[0] = 64'h141542018e9beea6;
+    rom2[1] = 64'h040af1f515fafa93;
+    rom2[2] = 64'hf7f0331beaafa721;
+    rom2[3] = 64'h03e1e903a59cde17;
+    rom2[4] = 64'h0ad611fa98bcfeaa;
+    rom2[5] = 64'hf0e4e21af2bf8c1d;
+    rom2[6] = 64'hf4f00ffc17b0e303;
+    rom2[7] = 64'h6321f8051ba519da;
+    rom2[8] = 64'h110e21ffe48bc5eb;
+    rom2[9] = 64'h021e04f8c8b4e0e5;
+    rom2[10] = 64'h4cfa120ca8e9813f;
+    rom2[11] = 64'hde16ffdd15d3fca2;
+    rom2[12] = 64'h1df11681f5d68112;
+    rom2[13] = 64'h29ecb6d3fbb7da06;
+    rom2[14] = 64'hec3021f809e6a420;
+    rom2[15] = 64'h45efc4e50525ebb6;
+    rom2[16] = 64'hecff02ff8225eac2;
+    rom2[17] = 64'hf7c0feeaf142ec84;
+    rom2[18] = 64'hfdddd985ecf31413;
+    rom2[19] = 64'hdad20af22dc71331;
+    rom2[20] = 64'h0bf603b90681232c;
+    rom2[21] = 64'h0202e8dbf51083bd;
+    rom2[22] = 64'h0b04ecf8d1969e0c;
+    rom2[23] = 64'h1d13f20d44fc11bc;
+    rom2[24] = 64'hfc17ca06e018be10;
+    rom2[25] = 64'h08ee02ffefe3c1ea;
+    rom2[26] = 64'h10f3e8d490dca8f9;
+    rom2[27] = 64'h8140fdf6c59a0bc6;
+    rom2[28] = 64'h18e2e0fde5e5c0eb;
+    rom2[29] = 64'hfd30eae907d09b06;
+    rom2[30] = 64'hfb01dd24f1a4d14b;
+    rom2[31] = 64'h3e141d07fda4a00a;
+    rom2[32] = 64'h080c0f010c9eeae9;
+    rom2[33] = 64'h220b0b0531e7d8fc;
+    rom2[34] = 64'h00120ed6b8dbcbd7;
+    rom2[35] = 64'h21040113c191b40f;
+    rom2[36] = 64'hfdf809da96a803bf;
+    rom2[37] = 64'h32f0f80624b4a3c7;
+    rom2[38] = 64'h07f10303c8fbedcb;
+    rom2[39] = 64'h7fe5f1004406a4ec;
+    rom2[40] = 64'h14e9ebfec0810711;
+    rom2[41] = 64'h04f2e407e5eb8cd7;
+    rom2[42] = 64'h160b040c93e38e00;
+    rom2[43] = 64'h03e7e70410fbe9bd;
+    rom2[44] = 64'h010520edd4eeaae6;
+    rom2[45] = 64'h0901f6f98effe307;
+    rom2[46] = 64'h0616f866c9b7a639;
+    rom2[47] = 64'hfff9f3fb9f05d5bb;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$50  = _3_;
-  reg [63:0] rom3 [51:0];
+  assign \port__data$48  = _3_;
+  reg [63:0] rom3 [47:0];
   initial begin
-    rom3[0] = 64'h2d1cf51415420193;
-    rom3[1] = 64'hd4fe331b040af1a7;
-    rom3[2] = 64'h1e95e1e903f7f09c;
-    rom3[3] = 64'h37110ad611fa0398;
-    rom3[4] = 64'h9809fcf0e4e21a03;
-    rom3[5] = 64'ha807f805f4f00f19;
-    rom3[6] = 64'he3d90e21ff63218b;
-    rom3[7] = 64'he52f021e04f811c8;
-    rom3[8] = 64'h812bdd4cfa120ca2;
-    rom3[9] = 64'h9bfd1681de16ff81;
-    rom3[10] = 64'hc6a0ecb6d31df1b7;
-    rom3[11] = 64'hadacec3021f82909;
-    rom3[12] = 64'h29910045efc4e500;
-    rom3[13] = 64'hdcbcebf6e50c0100;
-    rom3[14] = 64'h1b18f9e3e5f0fd0f;
-    rom3[15] = 64'hb896f50008f7eefc;
-    rom3[16] = 64'h0cff0bea04b70103;
-    rom3[17] = 64'h958d00f624041704;
-    rom3[18] = 64'h918b120801020af9;
-    rom3[19] = 64'hc4f7170e061c2ffe;
-    rom3[20] = 64'h8381ff19101d15fe;
-    rom3[21] = 64'h94332402ed19f606;
-    rom3[22] = 64'hb9a122f0bbf2fb06;
-    rom3[23] = 64'h848dc4def5fbcb09;
-    rom3[24] = 64'hc2e2d6d405da81fe;
-    rom3[25] = 64'hb2e300bef7030000;
-    rom3[26] = 64'h1302d68b0fb7e301;
-    rom3[27] = 64'h20ee154822a61d04;
-    rom3[28] = 64'h0ee7eab5aa15c411;
-    rom3[29] = 64'hffc2f59c192ce608;
-    rom3[30] = 64'hca20c0bff1fde704;
-    rom3[31] = 64'he4edc18100a712f8;
-    rom3[32] = 64'h1404c7eb070ecbfd;
-    rom3[33] = 64'hdfffe1cc9d20df01;
-    rom3[34] = 64'h11f3a3aec90f59fd;
-    rom3[35] = 64'he2fc192e4cc80dfe;
-    rom3[36] = 64'h2ffbf3abe5970a07;
-    rom3[37] = 64'he5f2eb819c07d004;
-    rom3[38] = 64'hfa2700a909d0df00;
-    rom3[39] = 64'h01ff051514250400;
-    rom3[40] = 64'hf10eea9609ecf113;
-    rom3[41] = 64'hfa0d15faf7fa0c08;
-    rom3[42] = 64'h20e6efe8f51e180d;
-    rom3[43] = 64'h060204fd18f51d07;
-    rom3[44] = 64'hcfcbfe0cefd90e09;
-    rom3[45] = 64'h7ffbefb3fdfdfcfa;
-    rom3[46] = 64'h18f2feef1307d2f7;
-    rom3[47] = 64'hf0ee00fcdd06f900;
-    rom3[48] = 64'hf3f0150c81130cf7;
-    rom3[49] = 64'h0ef62415ff050512;
-    rom3[50] = 64'h6610090fd91301e1;
-    rom3[51] = 64'h04f500f51b01f200;
+    rom3[0] = 64'hfcff27001a0b2d1c;
+    rom3[1] = 64'h06f6fc09bad4fec0;
+    rom3[2] = 64'hfdf800811e95a7d0;
+    rom3[3] = 64'he9f807031198cd1f;
+    rom3[4] = 64'hfbf513ca36aedd37;
+    rom3[5] = 64'hdbef0a051d219809;
+    rom3[6] = 64'hf706fe03d6a807e1;
+    rom3[7] = 64'h1a0cfe06e3d9e72e;
+    rom3[8] = 64'hff0309fc2fdfeae9;
+    rom3[9] = 64'h031301f429d6a6e5;
+    rom3[10] = 64'hfffa14d3a2c5812b;
+    rom3[11] = 64'hd322d9ea209bfdbc;
+    rom3[12] = 64'h09f7eb02c6a0dd49;
+    rom3[13] = 64'h0f0af3dfac079ef4;
+    rom3[14] = 64'hfbf3dc1b1ecc85ad;
+    rom3[15] = 64'h20fd1a181bcc2991;
+    rom3[16] = 64'h854d01ad0fb8a1fb;
+    rom3[17] = 64'h01c82eacc7b50cb4;
+    rom3[18] = 64'h2ba8e1a2ced68802;
+    rom3[19] = 64'hd7e891011a1bc5cf;
+    rom3[20] = 64'h28bcc8d88fbc28c6;
+    rom3[21] = 64'hdbbababaadafd8f1;
+    rom3[22] = 64'h9de8031b83881ddf;
+    rom3[23] = 64'ha027b1c7df8e99e2;
+    rom3[24] = 64'h25c8b0c1dc9eb2f2;
+    rom3[25] = 64'h3ad6832ec4aacb86;
+    rom3[26] = 64'h9bfd502b0896be22;
+    rom3[27] = 64'he833b719d6c325e7;
+    rom3[28] = 64'h815b582a811800f8;
+    rom3[29] = 64'h5ec1b497d4a8fdd1;
+    rom3[30] = 64'ha3d4bff794eb852a;
+    rom3[31] = 64'h9fa4aa00ae0d8d02;
+    rom3[32] = 64'h15142504e5f01307;
+    rom3[33] = 64'h09ecf105cedffc00;
+    rom3[34] = 64'hfa0cea9603f613ad;
+    rom3[35] = 64'h1815faf70508191c;
+    rom3[36] = 64'hefe8f51e0dfafd77;
+    rom3[37] = 64'hfd18f51dfaf72013;
+    rom3[38] = 64'hefd90e0411fef607;
+    rom3[39] = 64'hfdfcfe0c47e20918;
+    rom3[40] = 64'hd2efb3fd26fa07f7;
+    rom3[41] = 64'hfeef1307f7fcf513;
+    rom3[42] = 64'hfcdd06f9ff0cf2f4;
+    rom3[43] = 64'h81130c00d7fff900;
+    rom3[44] = 64'h0505150cfb06f76a;
+    rom3[45] = 64'h012415ff17121df5;
+    rom3[46] = 64'h090fd913e1e71f7f;
+    rom3[47] = 64'hf51b01f25b2d2816;
   end
   reg [63:0] _4_;
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$58  = _4_;
-  reg [63:0] rom4 [51:0];
+  assign \port__data$55  = _4_;
+  reg [63:0] rom4 [47:0];
   initial begin
-    rom4[0] = 64'h09fcff2700c01a0b;
-    rom4[1] = 64'h008106f6fca7d0ba;
-    rom4[2] = 64'hf80703fdf898cd1f;
-    rom4[3] = 64'hfbf513cae936aedd;
-    rom4[4] = 64'h03dbef0a05e11d21;
-    rom4[5] = 64'hfe06f706fee72ed6;
-    rom4[6] = 64'h0309fc1a0cdfeae9;
-    rom4[7] = 64'h031301f4ff29d6a6;
-    rom4[8] = 64'heafffa14d3bca2c5;
-    rom4[9] = 64'heb02d322d9dd4920;
-    rom4[10] = 64'h0af3df09f7079ef4;
-    rom4[11] = 64'hfbf3dc1b0f1ecc85;
-    rom4[12] = 64'h0020fd1a18001bcc;
-    rom4[13] = 64'h848225eac20fe4e7;
-    rom4[14] = 64'h1413f142ecf63617;
-    rom4[15] = 64'hc71331ecf3f8aad0;
-    rom4[16] = 64'h0681232c2df719ed;
-    rom4[17] = 64'h0cf51083bd2520ee;
-    rom4[18] = 64'h11bcd1969e890102;
-    rom4[19] = 64'h18be1044fc20f03a;
-    rom4[20] = 64'hefe3c1eae02f1502;
-    rom4[21] = 64'hc690dca8f9de860d;
-    rom4[22] = 64'hc0ebc59a0bf4e20e;
-    rom4[23] = 64'hd09b06e5e5adb8ee;
-    rom4[24] = 64'hf1a4d14b07f5fca3;
-    rom4[25] = 64'h00fda4a00a0003f8;
-    rom4[26] = 64'h8b8cae2e58e8faf1;
-    rom4[27] = 64'h2355433fb4adefa3;
-    rom4[28] = 64'h042233a4db00e404;
-    rom4[29] = 64'h0416e246f12ee0e1;
-    rom4[30] = 64'hee5b9b870a04c3eb;
-    rom4[31] = 64'h9421d82d8dc6e80f;
-    rom4[32] = 64'hbdcddbdfeced08fd;
-    rom4[33] = 64'hf2e520cc0b000df6;
-    rom4[34] = 64'hd087be91ee2d24fe;
-    rom4[35] = 64'h133dd5cedddf81a1;
-    rom4[36] = 64'h812818b4bff1fb16;
-    rom4[37] = 64'hcb26bbf8bb17dc15;
-    rom4[38] = 64'h0098c5d824002ff3;
-    rom4[39] = 64'hf1fd0ae803020df5;
-    rom4[40] = 64'hfa81d1e2e3ffb4ff;
-    rom4[41] = 64'h08e707f7040b0b14;
-    rom4[42] = 64'h0df5080ba0e4eafb;
-    rom4[43] = 64'hfeb724ed24ff3714;
-    rom4[44] = 64'h0b0b00e0d616f9d5;
-    rom4[45] = 64'hf30900fed0faea03;
-    rom4[46] = 64'hfeddf7f70c021309;
-    rom4[47] = 64'hfb04f015d01711fb;
-    rom4[48] = 64'hf22c9dc6e6ef50fd;
-    rom4[49] = 64'h0306141913fbfa02;
-    rom4[50] = 64'hfe0c0237df03fdff;
-    rom4[51] = 64'h0011170804003820;
+    rom4[0] = 64'h12e586e61b1723fe;
+    rom4[1] = 64'hf08487b11b1911e7;
+    rom4[2] = 64'he4d5a1fafc1d1581;
+    rom4[3] = 64'h8bbc0204e6f2eaf2;
+    rom4[4] = 64'he8e913b9e904061d;
+    rom4[5] = 64'h47100d82b3e6d2f4;
+    rom4[6] = 64'h1092acbe12f9f6fe;
+    rom4[7] = 64'hdcf0a3a5eec7e1df;
+    rom4[8] = 64'h8abfbfda08f5ec01;
+    rom4[9] = 64'h44e3a40af8f3f4f8;
+    rom4[10] = 64'hd205d246eef3f7fc;
+    rom4[11] = 64'hb4d812a59c2214ec;
+    rom4[12] = 64'hb9088feadd11fef5;
+    rom4[13] = 64'he4fbc3811ffc3ef6;
+    rom4[14] = 64'hb3e2ce19251e3c0d;
+    rom4[15] = 64'hf59181a92d0d0e15;
+    rom4[16] = 64'h040822fcfbe8db04;
+    rom4[17] = 64'h111c1e01d6c0f108;
+    rom4[18] = 64'hfe0804e703f3fc92;
+    rom4[19] = 64'h0911fdfbead8ecf1;
+    rom4[20] = 64'h08ffe0d9fa06fd76;
+    rom4[21] = 64'h0101fb08e5aff802;
+    rom4[22] = 64'h1bfafb040b04dcf8;
+    rom4[23] = 64'h1ae9f80f22bbe108;
+    rom4[24] = 64'h01fdfb00291af908;
+    rom4[25] = 64'h010a06ff04f4f629;
+    rom4[26] = 64'hf3f702f53833102d;
+    rom4[27] = 64'hf30216fd54200304;
+    rom4[28] = 64'hf7f8fee41f0d0d7f;
+    rom4[29] = 64'h0907190ff43120e1;
+    rom4[30] = 64'h040d0f7ffddbdd86;
+    rom4[31] = 64'h02f70aff1d263024;
+    rom4[32] = 64'hfd0ae8030df501ff;
+    rom4[33] = 64'hd1e2e3f1fff10e02;
+    rom4[34] = 64'hf704fa81fa0dffb4;
+    rom4[35] = 64'ha008e707e60b0b14;
+    rom4[36] = 64'h0df5080be4eafb20;
+    rom4[37] = 64'hb724ed2437140602;
+    rom4[38] = 64'h00e0d6fed5cfcbff;
+    rom4[39] = 64'hfed00b0b7ffb16f9;
+    rom4[40] = 64'h0cf30900f2faea03;
+    rom4[41] = 64'hfeddf7f702130918;
+    rom4[42] = 64'h04f015d011fbf0ee;
+    rom4[43] = 64'h9dc6e6fbfdf3f017;
+    rom4[44] = 64'h1913f22c0ef6ef50;
+    rom4[45] = 64'hdf03061410fbfa02;
+    rom4[46] = 64'hfe0c023703fdff66;
+    rom4[47] = 64'h11170804382004f5;
   end
   reg [63:0] _5_;
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$66  = _5_;
+  assign \port__data$62  = _5_;
+  reg [31:0] rom5 [47:0];
+  initial begin
+    rom5[0] = 32'd117699836;
+    rom5[1] = 32'd3790534648;
+    rom5[2] = 32'd67372333;
+    rom5[3] = 32'd955442169;
+    rom5[4] = 32'd134612278;
+    rom5[5] = 32'd3457673457;
+    rom5[6] = 32'd3859811329;
+    rom5[7] = 32'd3321818354;
+    rom5[8] = 32'd1512959;
+    rom5[9] = 32'd4263114499;
+    rom5[10] = 32'd370811148;
+    rom5[11] = 32'd4044488199;
+    rom5[12] = 32'd4280555022;
+    rom5[13] = 32'd4279108356;
+    rom5[14] = 32'd285224321;
+    rom5[15] = 32'd118688274;
+    rom5[16] = 32'd2333063139;
+    rom5[17] = 32'd581311958;
+    rom5[18] = 32'd365172040;
+    rom5[19] = 32'd3874141610;
+    rom5[20] = 32'd4120647980;
+    rom5[21] = 32'd3220307431;
+    rom5[22] = 32'd10949312;
+    rom5[23] = 32'd248234369;
+    rom5[24] = 32'd3754420999;
+    rom5[25] = 32'd3788283168;
+    rom5[26] = 32'd2932412249;
+    rom5[27] = 32'd1288179107;
+    rom5[28] = 32'd2534021422;
+    rom5[29] = 32'd3505630181;
+    rom5[30] = 32'd3951139847;
+    rom5[31] = 32'd2835992799;
+    rom5[32] = 32'd0;
+    rom5[33] = 32'd0;
+    rom5[34] = 32'd0;
+    rom5[35] = 32'd0;
+    rom5[36] = 32'd0;
+    rom5[37] = 32'd0;
+    rom5[38] = 32'd0;
+    rom5[39] = 32'd0;
+    rom5[40] = 32'd0;
+    rom5[41] = 32'd0;
+    rom5[42] = 32'd0;
+    rom5[43] = 32'd0;
+    rom5[44] = 32'd0;
+    rom5[45] = 32'd0;
+    rom5[46] = 32'd0;
+    rom5[47] = 32'd0;
+  end
+  reg [31:0] _6_;
+  always @(posedge clk) begin
+    _6_ <= rom5[rom5_addr];
+  end
+  assign \port__data$69  = _6_;
   always @(posedge clk)
-    prod0_3 <= \$340 ;
+    xoff7_1 <= \$334 ;
   always @(posedge clk)
-    prod0_4 <= \$341 ;
+    w7_1 <= \$335 ;
   always @(posedge clk)
-    prod1_0 <= \$342 ;
+    xoff7_2 <= \$336 ;
   always @(posedge clk)
-    prod1_1 <= \$343 ;
+    w7_2 <= \$337 ;
   always @(posedge clk)
-    prod1_2 <= \$344 ;
+    xoff7_3 <= \$338 ;
   always @(posedge clk)
-    prod1_3 <= \$345 ;
+    w7_3 <= \$339 ;
   always @(posedge clk)
-    prod1_4 <= \$346 ;
+    xoff8_0 <= \$340 ;
   always @(posedge clk)
-    prod2_0 <= \$347 ;
+    w8_0 <= \$341 ;
   always @(posedge clk)
-    prod2_1 <= \$348 ;
+    xoff8_1 <= \$342 ;
   always @(posedge clk)
-    prod2_2 <= \$349 ;
+    w8_1 <= \$343 ;
   always @(posedge clk)
-    prod2_3 <= \$350 ;
+    xoff8_2 <= \$344 ;
   always @(posedge clk)
-    prod2_4 <= \$351 ;
+    w8_2 <= \$345 ;
   always @(posedge clk)
-    prod3_0 <= \$352 ;
+    xoff8_3 <= \$346 ;
   always @(posedge clk)
-    prod3_1 <= \$353 ;
+    w8_3 <= \$347 ;
   always @(posedge clk)
-    prod3_2 <= \$354 ;
+    xoff9_0 <= \$348 ;
   always @(posedge clk)
-    prod3_3 <= \$355 ;
+    w9_0 <= \$349 ;
   always @(posedge clk)
-    prod3_4 <= \$356 ;
+    xoff9_1 <= \$350 ;
   always @(posedge clk)
-    prod4_0 <= \$357 ;
+    w9_1 <= \$351 ;
   always @(posedge clk)
-    prod4_1 <= \$358 ;
+    xoff9_2 <= \$352 ;
   always @(posedge clk)
-    prod4_2 <= \$359 ;
+    w9_2 <= \$353 ;
   always @(posedge clk)
-    prod4_3 <= \$360 ;
+    xoff9_3 <= \$354 ;
   always @(posedge clk)
-    prod4_4 <= \$361 ;
+    w9_3 <= \$355 ;
   always @(posedge clk)
-    prod5_0 <= \$362 ;
+    xoff10_0 <= \$356 ;
   always @(posedge clk)
-    prod5_1 <= \$363 ;
+    w10_0 <= \$357 ;
   always @(posedge clk)
-    prod5_2 <= \$364 ;
+    xoff10_1 <= \$358 ;
   always @(posedge clk)
-    prod5_3 <= \$365 ;
+    w10_1 <= \$359 ;
   always @(posedge clk)
-    prod5_4 <= \$366 ;
+    xoff10_2 <= \$360 ;
   always @(posedge clk)
-    prod6_0 <= \$367 ;
+    w10_2 <= \$361 ;
   always @(posedge clk)
-    prod6_1 <= \$368 ;
+    xoff10_3 <= \$362 ;
   always @(posedge clk)
-    prod6_2 <= \$369 ;
+    w10_3 <= \$363 ;
   always @(posedge clk)
-    prod6_3 <= \$370 ;
+    prod0_0 <= \$364 ;
   always @(posedge clk)
-    prod6_4 <= \$371 ;
+    prod0_1 <= \$365 ;
   always @(posedge clk)
-    prod7_0 <= \$372 ;
+    prod0_2 <= \$366 ;
   always @(posedge clk)
-    prod7_1 <= \$373 ;
+    prod0_3 <= \$367 ;
   always @(posedge clk)
-    prod7_2 <= \$374 ;
+    prod1_0 <= \$368 ;
   always @(posedge clk)
-    prod7_3 <= \$375 ;
+    prod1_1 <= \$369 ;
   always @(posedge clk)
-    prod7_4 <= \$376 ;
+    prod1_2 <= \$370 ;
   always @(posedge clk)
-    prod0_0_r <= \$377 ;
+    prod1_3 <= \$371 ;
   always @(posedge clk)
-    prod0_1_r <= \$378 ;
+    prod2_0 <= \$372 ;
   always @(posedge clk)
-    prod0_2_r <= \$379 ;
+    prod2_1 <= \$373 ;
   always @(posedge clk)
-    prod0_3_r <= \$380 ;
+    prod2_2 <= \$374 ;
   always @(posedge clk)
-    prod0_4_r <= \$381 ;
+    prod2_3 <= \$375 ;
   always @(posedge clk)
-    prod1_0_r <= \$382 ;
+    prod3_0 <= \$376 ;
   always @(posedge clk)
-    prod1_1_r <= \$383 ;
+    prod3_1 <= \$377 ;
   always @(posedge clk)
-    prod1_2_r <= \$384 ;
+    prod3_2 <= \$378 ;
   always @(posedge clk)
-    prod1_3_r <= \$385 ;
+    prod3_3 <= \$379 ;
   always @(posedge clk)
-    prod1_4_r <= \$386 ;
+    prod4_0 <= \$380 ;
   always @(posedge clk)
-    prod2_0_r <= \$387 ;
+    prod4_1 <= \$381 ;
   always @(posedge clk)
-    prod2_1_r <= \$388 ;
+    prod4_2 <= \$382 ;
   always @(posedge clk)
-    prod2_2_r <= \$389 ;
+    prod4_3 <= \$383 ;
   always @(posedge clk)
-    prod2_3_r <= \$390 ;
+    prod5_0 <= \$384 ;
   always @(posedge clk)
-    prod2_4_r <= \$391 ;
+    prod5_1 <= \$385 ;
   always @(posedge clk)
-    prod3_0_r <= \$392 ;
+    prod5_2 <= \$386 ;
   always @(posedge clk)
-    prod3_1_r <= \$393 ;
+    prod5_3 <= \$387 ;
   always @(posedge clk)
-    prod3_2_r <= \$394 ;
+    prod6_0 <= \$388 ;
   always @(posedge clk)
-    prod3_3_r <= \$395 ;
+    prod6_1 <= \$389 ;
   always @(posedge clk)
-    prod3_4_r <= \$396 ;
+    prod6_2 <= \$390 ;
   always @(posedge clk)
-    prod4_0_r <= \$397 ;
+    prod6_3 <= \$391 ;
   always @(posedge clk)
-    prod4_1_r <= \$398 ;
+    prod7_0 <= \$392 ;
   always @(posedge clk)
-    prod4_2_r <= \$399 ;
+    prod7_1 <= \$393 ;
   always @(posedge clk)
-    prod4_3_r <= \$400 ;
+    prod7_2 <= \$394 ;
   always @(posedge clk)
-    prod4_4_r <= \$401 ;
+    prod7_3 <= \$395 ;
   always @(posedge clk)
-    prod5_0_r <= \$402 ;
+    prod8_0 <= \$396 ;
   always @(posedge clk)
-    prod5_1_r <= \$403 ;
+    prod8_1 <= \$397 ;
   always @(posedge clk)
-    prod5_2_r <= \$404 ;
+    prod8_2 <= \$398 ;
   always @(posedge clk)
-    prod5_3_r <= \$405 ;
+    prod8_3 <= \$399 ;
   always @(posedge clk)
-    prod5_4_r <= \$406 ;
+    prod9_0 <= \$400 ;
   always @(posedge clk)
-    prod6_0_r <= \$407 ;
+    prod9_1 <= \$401 ;
   always @(posedge clk)
-    prod6_1_r <= \$408 ;
+    prod9_2 <= \$402 ;
   always @(posedge clk)
-    prod6_2_r <= \$409 ;
+    prod9_3 <= \$403 ;
   always @(posedge clk)
-    prod6_3_r <= \$410 ;
+    prod10_0 <= \$404 ;
   always @(posedge clk)
-    prod6_4_r <= \$411 ;
+    prod10_1 <= \$405 ;
   always @(posedge clk)
-    prod7_0_r <= \$412 ;
+    prod10_2 <= \$406 ;
   always @(posedge clk)
-    prod7_1_r <= \$413 ;
+    prod10_3 <= \$407 ;
   always @(posedge clk)
-    prod7_2_r <= \$414 ;
+    prod0_0_r <= \$408 ;
   always @(posedge clk)
-    prod7_3_r <= \$415 ;
+    prod0_1_r <= \$409 ;
   always @(posedge clk)
-    prod7_4_r <= \$416 ;
+    prod0_2_r <= \$410 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$417 ;
+    prod0_3_r <= \$411 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$418 ;
+    prod1_0_r <= \$412 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$419 ;
+    prod1_1_r <= \$413 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$420 ;
+    prod1_2_r <= \$414 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$421 ;
+    prod1_3_r <= \$415 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$422 ;
+    prod2_0_r <= \$416 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$423 ;
+    prod2_1_r <= \$417 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$424 ;
+    prod2_2_r <= \$418 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$425 ;
+    prod2_3_r <= \$419 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$426 ;
+    prod3_0_r <= \$420 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$427 ;
+    prod3_1_r <= \$421 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$428 ;
+    prod3_2_r <= \$422 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$429 ;
+    prod3_3_r <= \$423 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$430 ;
+    prod4_0_r <= \$424 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$431 ;
+    prod4_1_r <= \$425 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$432 ;
+    prod4_2_r <= \$426 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$433 ;
+    prod4_3_r <= \$427 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$434 ;
+    prod5_0_r <= \$428 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$435 ;
+    prod5_1_r <= \$429 ;
   always @(posedge clk)
-    sum6_s0_1 <= \$436 ;
+    prod5_2_r <= \$430 ;
   always @(posedge clk)
-    sum6_s1_0 <= \$437 ;
+    prod5_3_r <= \$431 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$438 ;
+    prod6_0_r <= \$432 ;
   always @(posedge clk)
-    sum7_s0_1 <= \$439 ;
+    prod6_1_r <= \$433 ;
   always @(posedge clk)
-    sum7_s1_0 <= \$440 ;
+    prod6_2_r <= \$434 ;
   always @(posedge clk)
-    v2 <= \$441 ;
+    prod6_3_r <= \$435 ;
   always @(posedge clk)
-    first2 <= \$442 ;
+    prod7_0_r <= \$436 ;
   always @(posedge clk)
-    last2 <= \$443 ;
+    prod7_1_r <= \$437 ;
   always @(posedge clk)
-    nf2 <= \$444 ;
+    prod7_2_r <= \$438 ;
   always @(posedge clk)
-    v3 <= \$445 ;
+    prod7_3_r <= \$439 ;
   always @(posedge clk)
-    first3 <= \$446 ;
+    prod8_0_r <= \$440 ;
   always @(posedge clk)
-    last3 <= \$447 ;
+    prod8_1_r <= \$441 ;
   always @(posedge clk)
-    nf3 <= \$448 ;
+    prod8_2_r <= \$442 ;
   always @(posedge clk)
-    v4 <= \$449 ;
+    prod8_3_r <= \$443 ;
   always @(posedge clk)
-    first4 <= \$450 ;
+    prod9_0_r <= \$444 ;
   always @(posedge clk)
-    last4 <= \$451 ;
+    prod9_1_r <= \$445 ;
   always @(posedge clk)
-    nf4 <= \$452 ;
+    prod9_2_r <= \$446 ;
   always @(posedge clk)
-    v5 <= \$453 ;
+    prod9_3_r <= \$447 ;
   always @(posedge clk)
-    first5 <= \$454 ;
+    prod10_0_r <= \$448 ;
   always @(posedge clk)
-    last5 <= \$455 ;
+    prod10_1_r <= \$449 ;
   always @(posedge clk)
-    nf5 <= \$456 ;
+    prod10_2_r <= \$450 ;
   always @(posedge clk)
-    v6 <= \$457 ;
+    prod10_3_r <= \$451 ;
   always @(posedge clk)
-    first6 <= \$458 ;
+    sum0_s0_0 <= \$452 ;
   always @(posedge clk)
-    last6 <= \$459 ;
+    sum1_s0_0 <= \$453 ;
   always @(posedge clk)
-    nf6 <= \$460 ;
+    sum2_s0_0 <= \$454 ;
   always @(posedge clk)
-    v7 <= \$461 ;
+    sum3_s0_0 <= \$455 ;
   always @(posedge clk)
-    first7 <= \$462 ;
+    sum4_s0_0 <= \$456 ;
   always @(posedge clk)
-    last7 <= \$463 ;
+    sum5_s0_0 <= \$457 ;
   always @(posedge clk)
-    nf7 <= \$464 ;
+    sum6_s0_0 <= \$458 ;
   always @(posedge clk)
-    v8 <= \$465 ;
+    sum7_s0_0 <= \$459 ;
   always @(posedge clk)
-    first8 <= \$466 ;
+    sum8_s0_0 <= \$460 ;
   always @(posedge clk)
-    last8 <= \$467 ;
+    sum9_s0_0 <= \$461 ;
   always @(posedge clk)
-    nf8 <= \$468 ;
+    sum10_s0_0 <= \$462 ;
   always @(posedge clk)
-    v9 <= \$469 ;
+    v2 <= \$463 ;
   always @(posedge clk)
-    first9 <= \$470 ;
+    first2 <= \$464 ;
   always @(posedge clk)
-    last9 <= \$471 ;
+    last2 <= \$465 ;
   always @(posedge clk)
-    nf9 <= \$472 ;
+    nf2 <= \$466 ;
   always @(posedge clk)
-    v9_0 <= \$473 ;
+    v3 <= \$467 ;
   always @(posedge clk)
-    first9_0 <= \$474 ;
+    first3 <= \$468 ;
   always @(posedge clk)
-    last9_0 <= \$475 ;
+    last3 <= \$469 ;
   always @(posedge clk)
-    nf9_0 <= \$476 ;
+    nf3 <= \$470 ;
   always @(posedge clk)
-    bias0 <= \$477 ;
+    v4 <= \$471 ;
   always @(posedge clk)
-    acc0 <= \$478 ;
+    first4 <= \$472 ;
   always @(posedge clk)
-    bias1 <= \$479 ;
+    last4 <= \$473 ;
   always @(posedge clk)
-    acc1 <= \$480 ;
+    nf4 <= \$474 ;
   always @(posedge clk)
-    bias2 <= \$481 ;
+    v5 <= \$475 ;
   always @(posedge clk)
-    acc2 <= \$482 ;
+    first5 <= \$476 ;
   always @(posedge clk)
-    bias3 <= \$483 ;
+    last5 <= \$477 ;
   always @(posedge clk)
-    acc3 <= \$484 ;
+    nf5 <= \$478 ;
   always @(posedge clk)
-    bias4 <= \$485 ;
+    v6 <= \$479 ;
   always @(posedge clk)
-    acc4 <= \$486 ;
+    first6 <= \$480 ;
   always @(posedge clk)
-    bias5 <= \$487 ;
+    last6 <= \$481 ;
   always @(posedge clk)
-    acc5 <= \$488 ;
+    nf6 <= \$482 ;
   always @(posedge clk)
-    bias6 <= \$489 ;
+    v7 <= \$483 ;
   always @(posedge clk)
-    acc6 <= \$490 ;
+    first7 <= \$484 ;
   always @(posedge clk)
-    bias7 <= \$491 ;
+    last7 <= \$485 ;
   always @(posedge clk)
-    acc7 <= \$492 ;
+    nf7 <= \$486 ;
   always @(posedge clk)
-    deliver <= \$493 ;
+    v8 <= \$487 ;
   always @(posedge clk)
-    q_owed <= \$494 ;
+    first8 <= \$488 ;
   always @(posedge clk)
-    q_room <= \$495 ;
+    last8 <= \$489 ;
   always @(posedge clk)
-    q_wptr <= \$496 ;
+    nf8 <= \$490 ;
   always @(posedge clk)
-    q_rptr <= \$497 ;
+    v8_0 <= \$491 ;
   always @(posedge clk)
-    q_stored <= \$498 ;
+    first8_0 <= \$492 ;
   always @(posedge clk)
-    o__valid <= \$499 ;
+    last8_0 <= \$493 ;
   always @(posedge clk)
-    o__payload <= \$500 ;
-  assign \$6  = t == 6'h33;
+    nf8_0 <= \$494 ;
+  always @(posedge clk)
+    bias0 <= \$495 ;
+  always @(posedge clk)
+    acc0 <= \$496 ;
+  always @(posedge clk)
+    bias1 <= \$497 ;
+  always @(posedge clk)
+    acc1 <= \$498 ;
+  always @(posedge clk)
+    bias2 <= \$499 ;
+  always @(posedge clk)
+    acc2 <= \$500 ;
+  always @(posedge clk)
+    bias3 <= \$501 ;
+  always @(posedge clk)
+    acc3 <= \$502 ;
+  always @(posedge clk)
+    bias4 <= \$503 ;
+  always @(posedge clk)
+    acc4 <= \$504 ;
+  always @(posedge clk)
+    bias5 <= \$505 ;
+  always @(posedge clk)
+    acc5 <= \$506 ;
+  always @(posedge clk)
+    bias6 <= \$507 ;
+  always @(posedge clk)
+    acc6 <= \$508 ;
+  always @(posedge clk)
+    bias7 <= \$509 ;
+  always @(posedge clk)
+    acc7 <= \$510 ;
+  always @(posedge clk)
+    v8_1 <= \$511 ;
+  always @(posedge clk)
+    first8_1 <= \$512 ;
+  always @(posedge clk)
+    last8_1 <= \$513 ;
+  always @(posedge clk)
+    nf8_1 <= \$514 ;
+  always @(posedge clk)
+    bias8 <= \$515 ;
+  always @(posedge clk)
+    acc8 <= \$516 ;
+  always @(posedge clk)
+    bias9 <= \$517 ;
+  always @(posedge clk)
+    acc9 <= \$518 ;
+  always @(posedge clk)
+    bias10 <= \$519 ;
+  always @(posedge clk)
+    acc10 <= \$520 ;
+  always @(posedge clk)
+    deliver <= \$521 ;
+  always @(posedge clk)
+    q_owed <= \$522 ;
+  always @(posedge clk)
+    q_room <= \$523 ;
+  always @(posedge clk)
+    q_wptr <= \$524 ;
+  always @(posedge clk)
+    q_rptr <= \$525 ;
+  always @(posedge clk)
+    q_stored <= \$526 ;
+  always @(posedge clk)
+    o__valid <= \$527 ;
+  always @(posedge clk)
+    o__payload <= \$528 ;
+  assign \$6  = t == 6'h2f;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
   assign \$9  = from_input2 ? x_reg2 : inbuf_read;
@@ -3981,1621 +3128,1835 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
   assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_0) - $signed(8'h80);
-  assign \$16  = $signed(x0_1) - $signed(8'h80);
-  assign \$17  = $signed(x0_2) - $signed(8'h80);
-  assign \$18  = $signed(x1_3) - $signed(8'h80);
-  assign \$19  = $signed(x1_4) - $signed(8'h80);
-  assign \$20  = $signed(x1_0) - $signed(8'h80);
-  assign \$21  = $signed(x1_1) - $signed(8'h80);
-  assign \$22  = $signed(x1_2) - $signed(8'h80);
-  assign \$23  = $signed(x1_3) - $signed(8'h80);
-  assign \$24  = $signed(x1_4) - $signed(8'h80);
-  assign \$25  = $signed(x1_0) - $signed(8'h80);
-  assign \$26  = $signed(x2_1) - $signed(8'h80);
-  assign \$27  = $signed(x2_2) - $signed(8'h80);
-  assign \$28  = $signed(x2_3) - $signed(8'h80);
-  assign \$29  = $signed(x2_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
+  assign \$16  = $signed(x0_2) - $signed(8'h80);
+  assign \$17  = $signed(x0_3) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_0) - $signed(8'h80);
+  assign \$23  = $signed(x1_1) - $signed(8'h80);
+  assign \$24  = $signed(x1_2) - $signed(8'h80);
+  assign \$25  = $signed(x1_3) - $signed(8'h80);
+  assign \$26  = $signed(x2_0) - $signed(8'h80);
+  assign \$27  = $signed(x2_1) - $signed(8'h80);
+  assign \$28  = $signed(x2_2) - $signed(8'h80);
+  assign \$29  = $signed(x2_3) - $signed(8'h80);
   assign \$30  = $signed(x2_0) - $signed(8'h80);
   assign \$31  = $signed(x2_1) - $signed(8'h80);
   assign \$32  = $signed(x2_2) - $signed(8'h80);
   assign \$33  = $signed(x2_3) - $signed(8'h80);
-  assign \$34  = $signed(x3_4) - $signed(8'h80);
-  assign \$35  = $signed(x3_0) - $signed(8'h80);
-  assign \$36  = $signed(x3_1) - $signed(8'h80);
-  assign \$37  = $signed(x3_2) - $signed(8'h80);
-  assign \$38  = $signed(x3_3) - $signed(8'h80);
-  assign \$39  = $signed(x3_4) - $signed(8'h80);
-  assign \$40  = $signed(x3_0) - $signed(8'h80);
-  assign \$41  = $signed(x3_1) - $signed(8'h80);
-  assign \$42  = $signed(x4_2) - $signed(8'h80);
-  assign \$43  = $signed(x4_3) - $signed(8'h80);
-  assign \$44  = $signed(x4_4) - $signed(8'h80);
-  assign \$45  = $signed(x4_0) - $signed(8'h80);
-  assign \$46  = $signed(x4_1) - $signed(8'h80);
-  assign \$47  = $signed(x4_2) - $signed(8'h80);
-  assign \$48  = $signed(x4_3) - $signed(8'h80);
-  assign \$49  = $signed(x4_4) - $signed(8'h80);
-  assign \$50  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$51  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$52  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$53  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$54  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$55  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$56  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$57  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$58  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$59  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$60  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$61  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$62  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$63  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$64  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$65  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$66  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$67  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$68  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$69  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$34  = $signed(x3_0) - $signed(8'h80);
+  assign \$35  = $signed(x3_1) - $signed(8'h80);
+  assign \$36  = $signed(x3_2) - $signed(8'h80);
+  assign \$37  = $signed(x3_3) - $signed(8'h80);
+  assign \$38  = $signed(x3_0) - $signed(8'h80);
+  assign \$39  = $signed(x3_1) - $signed(8'h80);
+  assign \$40  = $signed(x3_2) - $signed(8'h80);
+  assign \$41  = $signed(x3_3) - $signed(8'h80);
+  assign \$42  = $signed(x4_0) - $signed(8'h80);
+  assign \$43  = $signed(x4_1) - $signed(8'h80);
+  assign \$44  = $signed(x4_2) - $signed(8'h80);
+  assign \$45  = $signed(x4_3) - $signed(8'h80);
+  assign \$46  = $signed(x4_0) - $signed(8'h80);
+  assign \$47  = $signed(x4_1) - $signed(8'h80);
+  assign \$48  = $signed(x4_2) - $signed(8'h80);
+  assign \$49  = $signed(x4_3) - $signed(8'h80);
+  assign \$50  = $signed(x5_0) - $signed(8'h80);
+  assign \$51  = $signed(x5_1) - $signed(8'h80);
+  assign \$52  = $signed(x5_2) - $signed(8'h80);
+  assign \$53  = $signed(x5_3) - $signed(8'h80);
+  assign \$54  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$55  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$56  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$57  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$58  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$59  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$60  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$61  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$62  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$63  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$64  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$65  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$66  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$67  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$68  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$69  = $signed(xoff3_3) * $signed(w3_3);
   assign \$70  = $signed(xoff4_0) * $signed(w4_0);
   assign \$71  = $signed(xoff4_1) * $signed(w4_1);
   assign \$72  = $signed(xoff4_2) * $signed(w4_2);
   assign \$73  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$74  = $signed(xoff4_4) * $signed(w4_4);
-  assign \$75  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$76  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$77  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$78  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$79  = $signed(xoff5_4) * $signed(w5_4);
-  assign \$80  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$81  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$82  = $signed(xoff6_2) * $signed(w6_2);
-  assign \$83  = $signed(xoff6_3) * $signed(w6_3);
-  assign \$84  = $signed(xoff6_4) * $signed(w6_4);
-  assign \$85  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$86  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$87  = $signed(xoff7_2) * $signed(w7_2);
-  assign \$88  = $signed(xoff7_3) * $signed(w7_3);
-  assign \$89  = $signed(xoff7_4) * $signed(w7_4);
-  assign \$90  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$91  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$92  = $signed(\$90 ) + $signed(\$91 );
-  assign \$93  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$94  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$95  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$96  = $signed(\$94 ) + $signed(\$95 );
-  assign \$97  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$98  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$99  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$74  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$75  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$76  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$77  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$78  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$79  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$80  = $signed(xoff6_2) * $signed(w6_2);
+  assign \$81  = $signed(xoff6_3) * $signed(w6_3);
+  assign \$82  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$83  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$84  = $signed(xoff7_2) * $signed(w7_2);
+  assign \$85  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$86  = $signed(xoff8_0) * $signed(w8_0);
+  assign \$87  = $signed(xoff8_1) * $signed(w8_1);
+  assign \$88  = $signed(xoff8_2) * $signed(w8_2);
+  assign \$89  = $signed(xoff8_3) * $signed(w8_3);
+  assign \$90  = $signed(xoff9_0) * $signed(w9_0);
+  assign \$91  = $signed(xoff9_1) * $signed(w9_1);
+  assign \$92  = $signed(xoff9_2) * $signed(w9_2);
+  assign \$93  = $signed(xoff9_3) * $signed(w9_3);
+  assign \$94  = $signed(xoff10_0) * $signed(w10_0);
+  assign \$95  = $signed(xoff10_1) * $signed(w10_1);
+  assign \$96  = $signed(xoff10_2) * $signed(w10_2);
+  assign \$97  = $signed(xoff10_3) * $signed(w10_3);
+  assign \$98  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$99  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$102  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$103  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$104  = $signed(\$102 ) + $signed(\$103 );
-  assign \$105  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$106  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$107  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$108  = $signed(\$106 ) + $signed(\$107 );
-  assign \$109  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
-  assign \$110  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$111  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$101  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$102  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$104  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$105  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$106  = $signed(\$104 ) + $signed(\$105 );
+  assign \$107  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$108  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$109  = $signed(\$107 ) + $signed(\$108 );
+  assign \$110  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$111  = $signed(prod4_2_r) + $signed(prod4_3_r);
   assign \$112  = $signed(\$110 ) + $signed(\$111 );
-  assign \$113  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$114  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$115  = $signed(prod6_2_r) + $signed(prod6_3_r);
-  assign \$116  = $signed(\$114 ) + $signed(\$115 );
-  assign \$117  = $signed(sum6_s0_0) + $signed(sum6_s0_1);
-  assign \$118  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$119  = $signed(prod7_2_r) + $signed(prod7_3_r);
-  assign \$120  = $signed(\$118 ) + $signed(\$119 );
-  assign \$121  = $signed(sum7_s0_0) + $signed(sum7_s0_1);
-  assign \$130  = v9 & last9;
-  assign \$131  = issue & last_t;
-  assign \$132  = o__valid & o__ready;
-  assign \$133  = q_owed < 4'hb;
-  assign \$134  = \$132  ? q_room : \$133 ;
-  assign \$135  = o__valid & o__ready;
-  assign \$136  = \$135  | q_room;
-  assign \$137  = \$131  ? \$134  : \$136 ;
-  assign \$138  = ~ o__valid;
-  assign \$139  = \$138  | o__ready;
-  assign \$140  = | q_stored;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = \$139  & \$141 ;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = deliver & \$143 ;
-  assign \$145  = q_wptr == 4'ha;
-  assign \$146  = q_wptr + 1'h1;
-  assign \$147  = \$145  ? 5'h00 : \$146 ;
-  assign \$148  = ~ o__valid;
-  assign \$149  = \$148  | o__ready;
-  assign \$150  = | q_stored;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = q_rptr == 4'ha;
-  assign \$153  = q_rptr + 1'h1;
-  assign \$154  = \$152  ? 5'h00 : \$153 ;
-  assign \$155  = ~ o__valid;
-  assign \$156  = \$155  | o__ready;
-  assign \$157  = | q_stored;
-  assign \$158  = ~ \$157 ;
-  assign \$159  = \$156  & \$158 ;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = deliver & \$160 ;
-  assign \$162  = q_stored + \$161 ;
-  assign \$163  = ~ o__valid;
-  assign \$164  = \$163  | o__ready;
-  assign \$165  = | q_stored;
-  assign \$166  = \$164  & \$165 ;
-  assign \$167  = \$162  - \$166 ;
-  assign \$168  = ~ o__valid;
-  assign \$169  = \$168  | o__ready;
-  assign \$170  = | q_stored;
-  assign \$171  = \$170  | deliver;
-  assign \$172  = | q_stored;
-  assign \$173  = \$172  ? \rport__data$324  : q_in;
-  assign \$174  = ~ last_t;
-  assign \$175  = q_room | \$174 ;
-  assign i__ready = \$175  & reads_input_t;
-  assign \$176  = ~ last_t;
-  assign \$177  = q_room | \$176 ;
-  assign \$178  = ~ reads_input_t;
-  assign \$179  = i__valid | \$178 ;
-  assign issue = \$177  & \$179 ;
+  assign \$113  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$114  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$117  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$118  = $signed(\$116 ) + $signed(\$117 );
+  assign \$119  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$120  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$121  = $signed(\$119 ) + $signed(\$120 );
+  assign \$122  = $signed(prod8_0_r) + $signed(prod8_1_r);
+  assign \$123  = $signed(prod8_2_r) + $signed(prod8_3_r);
+  assign \$124  = $signed(\$122 ) + $signed(\$123 );
+  assign \$125  = $signed(prod9_0_r) + $signed(prod9_1_r);
+  assign \$126  = $signed(prod9_2_r) + $signed(prod9_3_r);
+  assign \$127  = $signed(\$125 ) + $signed(\$126 );
+  assign \$128  = $signed(prod10_0_r) + $signed(prod10_1_r);
+  assign \$129  = $signed(prod10_2_r) + $signed(prod10_3_r);
+  assign \$130  = $signed(\$128 ) + $signed(\$129 );
+  assign \$142  = v8 & last8;
+  assign \$143  = issue & last_t;
+  assign \$144  = o__valid & o__ready;
+  assign \$145  = q_owed < 4'ha;
+  assign \$146  = \$144  ? q_room : \$145 ;
+  assign \$147  = o__valid & o__ready;
+  assign \$148  = \$147  | q_room;
+  assign \$149  = \$143  ? \$146  : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = deliver & \$155 ;
+  assign \$157  = q_wptr == 4'h9;
+  assign \$158  = q_wptr + 1'h1;
+  assign \$159  = \$157  ? 5'h00 : \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = q_rptr == 4'h9;
+  assign \$165  = q_rptr + 1'h1;
+  assign \$166  = \$164  ? 5'h00 : \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = | q_stored;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = deliver & \$172 ;
+  assign \$174  = q_stored + \$173 ;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
+  assign \$177  = | q_stored;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$174  - \$178 ;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = | q_stored;
+  assign \$183  = \$182  | deliver;
+  assign \$184  = | q_stored;
+  assign \$185  = \$184  ? \rport__data$338  : q_in;
+  assign \$186  = ~ last_t;
+  assign \$187  = q_room | \$186 ;
+  assign i__ready = \$187  & reads_input_t;
+  assign \$188  = ~ last_t;
+  assign \$189  = q_room | \$188 ;
+  assign \$190  = ~ reads_input_t;
+  assign \$191  = i__valid | \$190 ;
+  assign issue = \$189  & \$191 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$180  = first9_0 ? bias0 : acc0;
-  assign \$181  = $signed(\$180 ) + $signed(sum0_s1_0);
-  assign \$182  = first9_0 ? bias1 : acc1;
-  assign \$183  = $signed(\$182 ) + $signed(sum1_s1_0);
-  assign \$184  = first9_0 ? bias2 : acc2;
-  assign \$185  = $signed(\$184 ) + $signed(sum2_s1_0);
-  assign \$186  = first9_0 ? bias3 : acc3;
-  assign \$187  = $signed(\$186 ) + $signed(sum3_s1_0);
-  assign \$188  = first9_0 ? bias4 : acc4;
-  assign \$189  = $signed(\$188 ) + $signed(sum4_s1_0);
-  assign \$190  = first9_0 ? bias5 : acc5;
-  assign \$191  = $signed(\$190 ) + $signed(sum5_s1_0);
-  assign \$192  = first9_0 ? bias6 : acc6;
-  assign \$193  = $signed(\$192 ) + $signed(sum6_s1_0);
-  assign \$194  = first9_0 ? bias7 : acc7;
-  assign \$195  = $signed(\$194 ) + $signed(sum7_s1_0);
-  assign \$196  = issue & last_t;
-  assign \$197  = q_owed + \$196 ;
-  assign \$198  = o__valid & o__ready;
-  assign \$199  = \$197  - \$198 ;
+  assign \$192  = first8_0 ? bias0 : acc0;
+  assign \$193  = $signed(\$192 ) + $signed(sum0_s0_0);
+  assign \$194  = first8_0 ? bias1 : acc1;
+  assign \$195  = $signed(\$194 ) + $signed(sum1_s0_0);
+  assign \$196  = first8_0 ? bias2 : acc2;
+  assign \$197  = $signed(\$196 ) + $signed(sum2_s0_0);
+  assign \$198  = first8_0 ? bias3 : acc3;
+  assign \$199  = $signed(\$198 ) + $signed(sum3_s0_0);
+  assign \$200  = first8_0 ? bias4 : acc4;
+  assign \$201  = $signed(\$200 ) + $signed(sum4_s0_0);
+  assign \$202  = first8_0 ? bias5 : acc5;
+  assign \$203  = $signed(\$202 ) + $signed(sum5_s0_0);
+  assign \$204  = first8_0 ? bias6 : acc6;
+  assign \$205  = $signed(\$204 ) + $signed(sum6_s0_0);
+  assign \$206  = first8_0 ? bias7 : acc7;
+  assign \$207  = $signed(\$206 ) + $signed(sum7_s0_0);
+  assign \$208  = first8_1 ? bias8 : acc8;
+  assign \$209  = $signed(\$208 ) + $signed(sum8_s0_0);
+  assign \$210  = first8_1 ? bias9 : acc9;
+  assign \$211  = $signed(\$210 ) + $signed(sum9_s0_0);
+  assign \$212  = first8_1 ? bias10 : acc10;
+  assign \$213  = $signed(\$212 ) + $signed(sum10_s0_0);
+  assign \$214  = issue & last_t;
+  assign \$215  = q_owed + \$214 ;
+  assign \$216  = o__valid & o__ready;
+  assign \$217  = \$215  - \$216 ;
   always @(posedge clk)
-    nf_t <= \$200 ;
+    nf_t <= \$218 ;
   always @(posedge clk)
-    nf_t_ahead <= \$201 ;
+    nf_t_ahead <= \$219 ;
   always @(posedge clk)
-    sf_t <= \$202 ;
+    sf_t <= \$220 ;
   always @(posedge clk)
-    sf_t_ahead <= \$203 ;
+    sf_t_ahead <= \$221 ;
   always @(posedge clk)
-    reads_input_t <= \$204 ;
+    reads_input_t <= \$222 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$205 ;
+    reads_input_t_ahead <= \$223 ;
   always @(posedge clk)
-    first_t <= \$206 ;
+    first_t <= \$224 ;
   always @(posedge clk)
-    first_t_ahead <= \$207 ;
+    first_t_ahead <= \$225 ;
   always @(posedge clk)
-    last_t <= \$208 ;
+    last_t <= \$226 ;
   always @(posedge clk)
-    last_t_ahead <= \$209 ;
+    last_t_ahead <= \$227 ;
   always @(posedge clk)
-    t <= \$210 ;
+    t <= \$228 ;
   always @(posedge clk)
-    x_reg <= \$211 ;
+    x_reg <= \$229 ;
   always @(posedge clk)
-    from_input <= \$212 ;
+    from_input <= \$230 ;
   always @(posedge clk)
-    v1 <= \$213 ;
+    v1 <= \$231 ;
   always @(posedge clk)
-    first1 <= \$214 ;
+    first1 <= \$232 ;
   always @(posedge clk)
-    last1 <= \$215 ;
+    last1 <= \$233 ;
   always @(posedge clk)
-    nf1 <= \$216 ;
+    nf1 <= \$234 ;
   always @(posedge clk)
-    from_input2 <= \$217 ;
+    from_input2 <= \$235 ;
   always @(posedge clk)
-    x_reg2 <= \$218 ;
+    x_reg2 <= \$236 ;
   always @(posedge clk)
-    inbuf_read <= \$219 ;
+    inbuf_read <= \$237 ;
   always @(posedge clk)
-    x_mid <= \$220 ;
+    x_mid <= \$238 ;
   always @(posedge clk)
-    t1 <= \$221 ;
+    t1 <= \$239 ;
   always @(posedge clk)
-    rom0_addr <= \$222 ;
+    rom0_addr <= \$240 ;
   always @(posedge clk)
-    rom0_read <= \$223 ;
+    rom0_read <= \$241 ;
   always @(posedge clk)
-    x0_0 <= \$224 ;
+    x0_0 <= \$242 ;
   always @(posedge clk)
-    x0_1 <= \$225 ;
+    x0_1 <= \$243 ;
   always @(posedge clk)
-    x0_2 <= \$226 ;
+    x0_2 <= \$244 ;
   always @(posedge clk)
-    x0_3 <= \$227 ;
+    x0_3 <= \$245 ;
   always @(posedge clk)
-    x0_4 <= \$228 ;
+    rom1_addr <= \$246 ;
   always @(posedge clk)
-    rom1_addr <= \$229 ;
+    rom1_read <= \$247 ;
   always @(posedge clk)
-    rom1_read <= \$230 ;
+    x1_0 <= \$248 ;
   always @(posedge clk)
-    x1_0 <= \$231 ;
+    x1_1 <= \$249 ;
   always @(posedge clk)
-    x1_1 <= \$232 ;
+    x1_2 <= \$250 ;
   always @(posedge clk)
-    x1_2 <= \$233 ;
+    x1_3 <= \$251 ;
   always @(posedge clk)
-    x1_3 <= \$234 ;
+    rom2_addr <= \$252 ;
   always @(posedge clk)
-    x1_4 <= \$235 ;
+    rom2_read <= \$253 ;
   always @(posedge clk)
-    rom2_addr <= \$236 ;
+    x2_0 <= \$254 ;
   always @(posedge clk)
-    rom2_read <= \$237 ;
+    x2_1 <= \$255 ;
   always @(posedge clk)
-    x2_0 <= \$238 ;
+    x2_2 <= \$256 ;
   always @(posedge clk)
-    x2_1 <= \$239 ;
+    x2_3 <= \$257 ;
   always @(posedge clk)
-    x2_2 <= \$240 ;
+    rom3_addr <= \$258 ;
   always @(posedge clk)
-    x2_3 <= \$241 ;
+    rom3_read <= \$259 ;
   always @(posedge clk)
-    x2_4 <= \$242 ;
+    x3_0 <= \$260 ;
   always @(posedge clk)
-    rom3_addr <= \$243 ;
+    x3_1 <= \$261 ;
   always @(posedge clk)
-    rom3_read <= \$244 ;
+    x3_2 <= \$262 ;
   always @(posedge clk)
-    x3_0 <= \$245 ;
+    x3_3 <= \$263 ;
   always @(posedge clk)
-    x3_1 <= \$246 ;
+    rom4_addr <= \$264 ;
   always @(posedge clk)
-    x3_2 <= \$247 ;
+    rom4_read <= \$265 ;
   always @(posedge clk)
-    x3_3 <= \$248 ;
+    x4_0 <= \$266 ;
   always @(posedge clk)
-    x3_4 <= \$249 ;
+    x4_1 <= \$267 ;
   always @(posedge clk)
-    rom4_addr <= \$250 ;
+    x4_2 <= \$268 ;
   always @(posedge clk)
-    rom4_read <= \$251 ;
+    x4_3 <= \$269 ;
   always @(posedge clk)
-    x4_0 <= \$252 ;
+    rom5_addr <= \$270 ;
   always @(posedge clk)
-    x4_1 <= \$253 ;
+    rom5_read <= \$271 ;
   always @(posedge clk)
-    x4_2 <= \$254 ;
+    x5_0 <= \$272 ;
   always @(posedge clk)
-    x4_3 <= \$255 ;
+    x5_1 <= \$273 ;
   always @(posedge clk)
-    x4_4 <= \$256 ;
+    x5_2 <= \$274 ;
   always @(posedge clk)
-    xoff0_0 <= \$257 ;
+    x5_3 <= \$275 ;
   always @(posedge clk)
-    w0_0 <= \$258 ;
+    xoff0_0 <= \$276 ;
   always @(posedge clk)
-    xoff0_1 <= \$259 ;
+    w0_0 <= \$277 ;
   always @(posedge clk)
-    w0_1 <= \$260 ;
+    xoff0_1 <= \$278 ;
   always @(posedge clk)
-    xoff0_2 <= \$261 ;
+    w0_1 <= \$279 ;
   always @(posedge clk)
-    w0_2 <= \$262 ;
+    xoff0_2 <= \$280 ;
   always @(posedge clk)
-    xoff0_3 <= \$263 ;
+    w0_2 <= \$281 ;
   always @(posedge clk)
-    w0_3 <= \$264 ;
+    xoff0_3 <= \$282 ;
   always @(posedge clk)
-    xoff0_4 <= \$265 ;
+    w0_3 <= \$283 ;
   always @(posedge clk)
-    w0_4 <= \$266 ;
+    xoff1_0 <= \$284 ;
   always @(posedge clk)
-    xoff1_0 <= \$267 ;
+    w1_0 <= \$285 ;
   always @(posedge clk)
-    w1_0 <= \$268 ;
+    xoff1_1 <= \$286 ;
   always @(posedge clk)
-    xoff1_1 <= \$269 ;
+    w1_1 <= \$287 ;
   always @(posedge clk)
-    w1_1 <= \$270 ;
+    xoff1_2 <= \$288 ;
   always @(posedge clk)
-    xoff1_2 <= \$271 ;
+    w1_2 <= \$289 ;
   always @(posedge clk)
-    w1_2 <= \$272 ;
+    xoff1_3 <= \$290 ;
   always @(posedge clk)
-    xoff1_3 <= \$273 ;
+    w1_3 <= \$291 ;
   always @(posedge clk)
-    w1_3 <= \$274 ;
+    xoff2_0 <= \$292 ;
   always @(posedge clk)
-    xoff1_4 <= \$275 ;
+    w2_0 <= \$293 ;
   always @(posedge clk)
-    w1_4 <= \$276 ;
+    xoff2_1 <= \$294 ;
   always @(posedge clk)
-    xoff2_0 <= \$277 ;
+    w2_1 <= \$295 ;
   always @(posedge clk)
-    w2_0 <= \$278 ;
+    xoff2_2 <= \$296 ;
   always @(posedge clk)
-    xoff2_1 <= \$279 ;
+    w2_2 <= \$297 ;
   always @(posedge clk)
-    w2_1 <= \$280 ;
+    xoff2_3 <= \$298 ;
   always @(posedge clk)
-    xoff2_2 <= \$281 ;
+    w2_3 <= \$299 ;
   always @(posedge clk)
-    w2_2 <= \$282 ;
+    xoff3_0 <= \$300 ;
   always @(posedge clk)
-    xoff2_3 <= \$283 ;
+    w3_0 <= \$301 ;
   always @(posedge clk)
-    w2_3 <= \$284 ;
+    xoff3_1 <= \$302 ;
   always @(posedge clk)
-    xoff2_4 <= \$285 ;
+    w3_1 <= \$303 ;
   always @(posedge clk)
-    w2_4 <= \$286 ;
+    xoff3_2 <= \$304 ;
   always @(posedge clk)
-    xoff3_0 <= \$287 ;
+    w3_2 <= \$305 ;
   always @(posedge clk)
-    w3_0 <= \$288 ;
+    xoff3_3 <= \$306 ;
   always @(posedge clk)
-    xoff3_1 <= \$289 ;
+    w3_3 <= \$307 ;
   always @(posedge clk)
-    w3_1 <= \$290 ;
+    xoff4_0 <= \$308 ;
   always @(posedge clk)
-    xoff3_2 <= \$291 ;
+    w4_0 <= \$309 ;
   always @(posedge clk)
-    w3_2 <= \$292 ;
+    xoff4_1 <= \$310 ;
   always @(posedge clk)
-    xoff3_3 <= \$293 ;
+    w4_1 <= \$311 ;
   always @(posedge clk)
-    w3_3 <= \$294 ;
+    xoff4_2 <= \$312 ;
   always @(posedge clk)
-    xoff3_4 <= \$295 ;
+    w4_2 <= \$313 ;
   always @(posedge clk)
-    w3_4 <= \$296 ;
+    xoff4_3 <= \$314 ;
   always @(posedge clk)
-    xoff4_0 <= \$297 ;
+    w4_3 <= \$315 ;
   always @(posedge clk)
-    w4_0 <= \$298 ;
+    xoff5_0 <= \$316 ;
   always @(posedge clk)
-    xoff4_1 <= \$299 ;
+    w5_0 <= \$317 ;
   always @(posedge clk)
-    w4_1 <= \$300 ;
+    xoff5_1 <= \$318 ;
   always @(posedge clk)
-    xoff4_2 <= \$301 ;
+    w5_1 <= \$319 ;
   always @(posedge clk)
-    w4_2 <= \$302 ;
+    xoff5_2 <= \$320 ;
   always @(posedge clk)
-    xoff4_3 <= \$303 ;
+    w5_2 <= \$321 ;
   always @(posedge clk)
-    w4_3 <= \$304 ;
+    xoff5_3 <= \$322 ;
   always @(posedge clk)
-    xoff4_4 <= \$305 ;
+    w5_3 <= \$323 ;
   always @(posedge clk)
-    w4_4 <= \$306 ;
+    xoff6_0 <= \$324 ;
   always @(posedge clk)
-    xoff5_0 <= \$307 ;
+    w6_0 <= \$325 ;
   always @(posedge clk)
-    w5_0 <= \$308 ;
+    xoff6_1 <= \$326 ;
   always @(posedge clk)
-    xoff5_1 <= \$309 ;
+    w6_1 <= \$327 ;
   always @(posedge clk)
-    w5_1 <= \$310 ;
+    xoff6_2 <= \$328 ;
   always @(posedge clk)
-    xoff5_2 <= \$311 ;
+    w6_2 <= \$329 ;
   always @(posedge clk)
-    w5_2 <= \$312 ;
+    xoff6_3 <= \$330 ;
   always @(posedge clk)
-    xoff5_3 <= \$313 ;
+    w6_3 <= \$331 ;
   always @(posedge clk)
-    w5_3 <= \$314 ;
+    xoff7_0 <= \$332 ;
   always @(posedge clk)
-    xoff5_4 <= \$315 ;
-  always @(posedge clk)
-    w5_4 <= \$316 ;
-  always @(posedge clk)
-    xoff6_0 <= \$317 ;
-  always @(posedge clk)
-    w6_0 <= \$318 ;
-  always @(posedge clk)
-    xoff6_1 <= \$319 ;
-  always @(posedge clk)
-    w6_1 <= \$320 ;
-  always @(posedge clk)
-    xoff6_2 <= \$321 ;
-  always @(posedge clk)
-    w6_2 <= \$322 ;
-  always @(posedge clk)
-    xoff6_3 <= \$323 ;
-  always @(posedge clk)
-    w6_3 <= \$324 ;
-  always @(posedge clk)
-    xoff6_4 <= \$325 ;
-  always @(posedge clk)
-    w6_4 <= \$326 ;
-  always @(posedge clk)
-    xoff7_0 <= \$327 ;
-  always @(posedge clk)
-    w7_0 <= \$328 ;
-  always @(posedge clk)
-    xoff7_1 <= \$329 ;
-  always @(posedge clk)
-    w7_1 <= \$330 ;
-  always @(posedge clk)
-    xoff7_2 <= \$331 ;
-  always @(posedge clk)
-    w7_2 <= \$332 ;
-  always @(posedge clk)
-    xoff7_3 <= \$333 ;
-  always @(posedge clk)
-    w7_3 <= \$334 ;
-  always @(posedge clk)
-    xoff7_4 <= \$335 ;
-  always @(posedge clk)
-    w7_4 <= \$336 ;
-  always @(posedge clk)
-    prod0_0 <= \$337 ;
-  always @(posedge clk)
-    prod0_1 <= \$338 ;
-  always @(posedge clk)
-    prod0_2 <= \$339 ;
+    w7_0 <= \$333 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = \$54 ;
+    \$335  = rom3_read[47:40];
     if (rst) begin
-      \$341  = 17'h00000;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$55 ;
+    \$336  = \$40 ;
     if (rst) begin
-      \$342  = 17'h00000;
+      \$336  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = \$56 ;
+    \$337  = rom3_read[55:48];
     if (rst) begin
-      \$343  = 17'h00000;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = \$57 ;
+    \$338  = \$41 ;
     if (rst) begin
-      \$344  = 17'h00000;
+      \$338  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = \$58 ;
+    \$339  = rom3_read[63:56];
     if (rst) begin
-      \$345  = 17'h00000;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = \$59 ;
+    \$340  = \$42 ;
     if (rst) begin
-      \$346  = 17'h00000;
+      \$340  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = \$60 ;
+    \$341  = rom4_read[7:0];
     if (rst) begin
-      \$347  = 17'h00000;
+      \$341  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = \$61 ;
+    \$342  = \$43 ;
     if (rst) begin
-      \$348  = 17'h00000;
+      \$342  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = \$62 ;
+    \$343  = rom4_read[15:8];
     if (rst) begin
-      \$349  = 17'h00000;
+      \$343  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = \$63 ;
+    \$344  = \$44 ;
     if (rst) begin
-      \$350  = 17'h00000;
+      \$344  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = \$64 ;
+    \$345  = rom4_read[23:16];
     if (rst) begin
-      \$351  = 17'h00000;
+      \$345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = \$65 ;
+    \$346  = \$45 ;
     if (rst) begin
-      \$352  = 17'h00000;
+      \$346  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = \$66 ;
+    \$347  = rom4_read[31:24];
     if (rst) begin
-      \$353  = 17'h00000;
+      \$347  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$67 ;
+    \$348  = \$46 ;
     if (rst) begin
-      \$354  = 17'h00000;
+      \$348  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = \$68 ;
+    \$349  = rom4_read[39:32];
     if (rst) begin
-      \$355  = 17'h00000;
+      \$349  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = \$69 ;
+    \$350  = \$47 ;
     if (rst) begin
-      \$356  = 17'h00000;
+      \$350  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = \$70 ;
+    \$351  = rom4_read[47:40];
     if (rst) begin
-      \$357  = 17'h00000;
+      \$351  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$71 ;
+    \$352  = \$48 ;
     if (rst) begin
-      \$358  = 17'h00000;
+      \$352  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = \$72 ;
+    \$353  = rom4_read[55:48];
     if (rst) begin
-      \$359  = 17'h00000;
+      \$353  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$73 ;
+    \$354  = \$49 ;
     if (rst) begin
-      \$360  = 17'h00000;
+      \$354  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = \$74 ;
+    \$355  = rom4_read[63:56];
     if (rst) begin
-      \$361  = 17'h00000;
+      \$355  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = \$75 ;
+    \$356  = \$50 ;
     if (rst) begin
-      \$362  = 17'h00000;
+      \$356  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = \$76 ;
+    \$357  = rom5_read[7:0];
     if (rst) begin
-      \$363  = 17'h00000;
+      \$357  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = \$77 ;
+    \$358  = \$51 ;
+    if (rst) begin
+      \$358  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$359  = rom5_read[15:8];
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$360  = \$52 ;
+    if (rst) begin
+      \$360  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$361  = rom5_read[23:16];
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$362  = \$53 ;
+    if (rst) begin
+      \$362  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$363  = rom5_read[31:24];
+    if (rst) begin
+      \$363  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$364  = \$54 ;
     if (rst) begin
       \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = \$78 ;
+    \$365  = \$55 ;
     if (rst) begin
       \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$79 ;
+    \$366  = \$56 ;
     if (rst) begin
       \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = \$80 ;
+    \$367  = \$57 ;
     if (rst) begin
       \$367  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = \$81 ;
+    \$368  = \$58 ;
     if (rst) begin
       \$368  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = \$82 ;
+    \$369  = \$59 ;
     if (rst) begin
       \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = \$83 ;
+    \$370  = \$60 ;
     if (rst) begin
       \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = \$84 ;
+    \$371  = \$61 ;
     if (rst) begin
       \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = \$85 ;
+    \$372  = \$62 ;
     if (rst) begin
       \$372  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = \$86 ;
+    \$373  = \$63 ;
     if (rst) begin
       \$373  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = \$87 ;
+    \$374  = \$64 ;
     if (rst) begin
       \$374  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = \$88 ;
+    \$375  = \$65 ;
     if (rst) begin
       \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$89 ;
+    \$376  = \$66 ;
     if (rst) begin
       \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = prod0_0;
+    \$377  = \$67 ;
     if (rst) begin
       \$377  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = prod0_1;
+    \$378  = \$68 ;
     if (rst) begin
       \$378  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = prod0_2;
+    \$379  = \$69 ;
     if (rst) begin
       \$379  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = prod0_3;
+    \$380  = \$70 ;
     if (rst) begin
       \$380  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = prod0_4;
+    \$381  = \$71 ;
     if (rst) begin
       \$381  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = prod1_0;
+    \$382  = \$72 ;
     if (rst) begin
       \$382  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = prod1_1;
+    \$383  = \$73 ;
     if (rst) begin
       \$383  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = prod1_2;
+    \$384  = \$74 ;
     if (rst) begin
       \$384  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = prod1_3;
+    \$385  = \$75 ;
     if (rst) begin
       \$385  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = prod1_4;
+    \$386  = \$76 ;
     if (rst) begin
       \$386  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = prod2_0;
+    \$387  = \$77 ;
     if (rst) begin
       \$387  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = prod2_1;
+    \$388  = \$78 ;
     if (rst) begin
       \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = prod2_2;
+    \$389  = \$79 ;
     if (rst) begin
       \$389  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = prod2_3;
+    \$390  = \$80 ;
     if (rst) begin
       \$390  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = prod2_4;
+    \$391  = \$81 ;
     if (rst) begin
       \$391  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = prod3_0;
+    \$392  = \$82 ;
     if (rst) begin
       \$392  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = prod3_1;
+    \$393  = \$83 ;
     if (rst) begin
       \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = prod3_2;
+    \$394  = \$84 ;
     if (rst) begin
       \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = prod3_3;
+    \$395  = \$85 ;
     if (rst) begin
       \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = prod3_4;
+    \$396  = \$86 ;
     if (rst) begin
       \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = prod4_0;
+    \$397  = \$87 ;
     if (rst) begin
       \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = prod4_1;
+    \$398  = \$88 ;
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = prod4_2;
+    \$399  = \$89 ;
     if (rst) begin
       \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = prod4_3;
+    \$400  = \$90 ;
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = prod4_4;
+    \$401  = \$91 ;
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = prod5_0;
+    \$402  = \$92 ;
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = prod5_1;
+    \$403  = \$93 ;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = prod5_2;
+    \$404  = \$94 ;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = prod5_3;
+    \$405  = \$95 ;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = prod5_4;
+    \$406  = \$96 ;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = prod6_0;
+    \$407  = \$97 ;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = prod6_1;
+    \$408  = prod0_0;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = prod6_2;
+    \$409  = prod0_1;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = prod6_3;
+    \$410  = prod0_2;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = prod6_4;
+    \$411  = prod0_3;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = prod7_0;
+    \$412  = prod1_0;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = prod7_1;
+    \$413  = prod1_1;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = prod7_2;
+    \$414  = prod1_2;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = prod7_3;
+    \$415  = prod1_3;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = prod7_4;
+    \$416  = prod2_0;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = { \$92 [18], \$92 [18], \$92 [18], \$92 [18], \$92 [18], \$92  };
+    \$417  = prod2_1;
     if (rst) begin
-      \$417  = 24'h000000;
+      \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = { prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r };
+    \$418  = prod2_2;
     if (rst) begin
-      \$418  = 24'h000000;
+      \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = \$93 [23:0];
+    \$419  = prod2_3;
     if (rst) begin
-      \$419  = 24'h000000;
+      \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = { \$96 [18], \$96 [18], \$96 [18], \$96 [18], \$96 [18], \$96  };
+    \$420  = prod3_0;
     if (rst) begin
-      \$420  = 24'h000000;
+      \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = { prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r };
+    \$421  = prod3_1;
     if (rst) begin
-      \$421  = 24'h000000;
+      \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = \$97 [23:0];
+    \$422  = prod3_2;
     if (rst) begin
-      \$422  = 24'h000000;
+      \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$423  = prod3_3;
     if (rst) begin
-      \$423  = 24'h000000;
+      \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = { prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r };
+    \$424  = prod4_0;
     if (rst) begin
-      \$424  = 24'h000000;
+      \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = \$101 [23:0];
+    \$425  = prod4_1;
     if (rst) begin
-      \$425  = 24'h000000;
+      \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = { \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104 [18], \$104  };
+    \$426  = prod4_2;
     if (rst) begin
-      \$426  = 24'h000000;
+      \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = { prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r };
+    \$427  = prod4_3;
     if (rst) begin
-      \$427  = 24'h000000;
+      \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = \$105 [23:0];
+    \$428  = prod5_0;
     if (rst) begin
-      \$428  = 24'h000000;
+      \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
+    \$429  = prod5_1;
     if (rst) begin
-      \$429  = 24'h000000;
+      \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = { prod4_4_r[16], prod4_4_r[16], prod4_4_r[16], prod4_4_r[16], prod4_4_r[16], prod4_4_r[16], prod4_4_r[16], prod4_4_r };
+    \$430  = prod5_2;
     if (rst) begin
-      \$430  = 24'h000000;
+      \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = \$109 [23:0];
+    \$431  = prod5_3;
     if (rst) begin
-      \$431  = 24'h000000;
+      \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = { \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112  };
+    \$432  = prod6_0;
     if (rst) begin
-      \$432  = 24'h000000;
+      \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = { prod5_4_r[16], prod5_4_r[16], prod5_4_r[16], prod5_4_r[16], prod5_4_r[16], prod5_4_r[16], prod5_4_r[16], prod5_4_r };
+    \$433  = prod6_1;
     if (rst) begin
-      \$433  = 24'h000000;
+      \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = \$113 [23:0];
+    \$434  = prod6_2;
     if (rst) begin
-      \$434  = 24'h000000;
+      \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = { \$116 [18], \$116 [18], \$116 [18], \$116 [18], \$116 [18], \$116  };
+    \$435  = prod6_3;
     if (rst) begin
-      \$435  = 24'h000000;
+      \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = { prod6_4_r[16], prod6_4_r[16], prod6_4_r[16], prod6_4_r[16], prod6_4_r[16], prod6_4_r[16], prod6_4_r[16], prod6_4_r };
+    \$436  = prod7_0;
     if (rst) begin
-      \$436  = 24'h000000;
+      \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = \$117 [23:0];
+    \$437  = prod7_1;
     if (rst) begin
-      \$437  = 24'h000000;
+      \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = { \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120  };
+    \$438  = prod7_2;
     if (rst) begin
-      \$438  = 24'h000000;
+      \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = { prod7_4_r[16], prod7_4_r[16], prod7_4_r[16], prod7_4_r[16], prod7_4_r[16], prod7_4_r[16], prod7_4_r[16], prod7_4_r };
+    \$439  = prod7_3;
     if (rst) begin
-      \$439  = 24'h000000;
+      \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = \$121 [23:0];
+    \$440  = prod8_0;
     if (rst) begin
-      \$440  = 24'h000000;
+      \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = v1;
+    \$441  = prod8_1;
     if (rst) begin
-      \$441  = 1'h0;
+      \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = first1;
+    \$442  = prod8_2;
     if (rst) begin
-      \$442  = 1'h0;
+      \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = last1;
+    \$443  = prod8_3;
     if (rst) begin
-      \$443  = 1'h0;
+      \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = nf1;
+    \$444  = prod9_0;
     if (rst) begin
-      \$444  = 2'h0;
+      \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = v2;
+    \$445  = prod9_1;
     if (rst) begin
-      \$445  = 1'h0;
+      \$445  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = first2;
+    \$446  = prod9_2;
     if (rst) begin
-      \$446  = 1'h0;
+      \$446  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = last2;
+    \$447  = prod9_3;
     if (rst) begin
-      \$447  = 1'h0;
+      \$447  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = nf2;
+    \$448  = prod10_0;
     if (rst) begin
-      \$448  = 2'h0;
+      \$448  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = v3;
+    \$449  = prod10_1;
     if (rst) begin
-      \$449  = 1'h0;
+      \$449  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = first3;
+    \$450  = prod10_2;
     if (rst) begin
-      \$450  = 1'h0;
+      \$450  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = last3;
+    \$451  = prod10_3;
     if (rst) begin
-      \$451  = 1'h0;
+      \$451  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = nf3;
+    \$452  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
-      \$452  = 2'h0;
+      \$452  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = v4;
+    \$453  = { \$103 [18], \$103 [18], \$103 [18], \$103 [18], \$103 [18], \$103  };
     if (rst) begin
-      \$453  = 1'h0;
+      \$453  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = first4;
+    \$454  = { \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106  };
     if (rst) begin
-      \$454  = 1'h0;
+      \$454  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = last4;
+    \$455  = { \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109  };
     if (rst) begin
-      \$455  = 1'h0;
+      \$455  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = nf4;
+    \$456  = { \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112  };
     if (rst) begin
-      \$456  = 2'h0;
+      \$456  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = v5;
+    \$457  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
     if (rst) begin
-      \$457  = 1'h0;
+      \$457  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = first5;
+    \$458  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
     if (rst) begin
-      \$458  = 1'h0;
+      \$458  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = last5;
+    \$459  = { \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121  };
     if (rst) begin
-      \$459  = 1'h0;
+      \$459  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = nf5;
+    \$460  = { \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124  };
     if (rst) begin
-      \$460  = 2'h0;
+      \$460  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = v6;
+    \$461  = { \$127 [18], \$127 [18], \$127 [18], \$127 [18], \$127 [18], \$127  };
     if (rst) begin
-      \$461  = 1'h0;
+      \$461  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = first6;
+    \$462  = { \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130  };
     if (rst) begin
-      \$462  = 1'h0;
+      \$462  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = last6;
+    \$463  = v1;
     if (rst) begin
       \$463  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = nf6;
+    \$464  = first1;
     if (rst) begin
-      \$464  = 2'h0;
+      \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = v7;
+    \$465  = last1;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = first7;
+    \$466  = nf1;
     if (rst) begin
-      \$466  = 1'h0;
+      \$466  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = last7;
+    \$467  = v2;
     if (rst) begin
       \$467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = nf7;
+    \$468  = first2;
     if (rst) begin
-      \$468  = 2'h0;
+      \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = v8;
+    \$469  = last2;
     if (rst) begin
       \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = first8;
+    \$470  = nf2;
     if (rst) begin
-      \$470  = 1'h0;
+      \$470  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = last8;
+    \$471  = v3;
     if (rst) begin
       \$471  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = nf8;
+    \$472  = first3;
     if (rst) begin
-      \$472  = 2'h0;
+      \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = v8;
+    \$473  = last3;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = first8;
+    \$474  = nf3;
     if (rst) begin
-      \$474  = 1'h0;
+      \$474  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = last8;
+    \$475  = v4;
     if (rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = nf8;
+    \$476  = first4;
     if (rst) begin
-      \$476  = 2'h0;
+      \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = \$122 ;
+    \$477  = last4;
     if (rst) begin
-      \$477  = 24'h000000;
+      \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = acc0;
-    if (v9_0) begin
-      \$478  = \$181 [23:0];
-    end
+    \$478  = nf4;
     if (rst) begin
-      \$478  = 24'h000000;
+      \$478  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = \$123 ;
+    \$479  = v5;
     if (rst) begin
-      \$479  = 24'h000000;
+      \$479  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = acc1;
-    if (v9_0) begin
-      \$480  = \$183 [23:0];
-    end
+    \$480  = first5;
     if (rst) begin
-      \$480  = 24'h000000;
+      \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = \$124 ;
+    \$481  = last5;
     if (rst) begin
-      \$481  = 24'h000000;
+      \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = acc2;
-    if (v9_0) begin
-      \$482  = \$185 [23:0];
-    end
+    \$482  = nf5;
     if (rst) begin
-      \$482  = 24'h000000;
+      \$482  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = \$125 ;
+    \$483  = v6;
     if (rst) begin
-      \$483  = 24'h000000;
+      \$483  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = acc3;
-    if (v9_0) begin
-      \$484  = \$187 [23:0];
-    end
+    \$484  = first6;
     if (rst) begin
-      \$484  = 24'h000000;
+      \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = \$126 ;
+    \$485  = last6;
     if (rst) begin
-      \$485  = 24'h000000;
+      \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = acc4;
-    if (v9_0) begin
-      \$486  = \$189 [23:0];
-    end
+    \$486  = nf6;
     if (rst) begin
-      \$486  = 24'h000000;
+      \$486  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = \$127 ;
+    \$487  = v7;
     if (rst) begin
-      \$487  = 24'h000000;
+      \$487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = acc5;
-    if (v9_0) begin
-      \$488  = \$191 [23:0];
-    end
+    \$488  = first7;
     if (rst) begin
-      \$488  = 24'h000000;
+      \$488  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = \$128 ;
+    \$489  = last7;
     if (rst) begin
-      \$489  = 24'h000000;
+      \$489  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = acc6;
-    if (v9_0) begin
-      \$490  = \$193 [23:0];
-    end
+    \$490  = nf7;
     if (rst) begin
-      \$490  = 24'h000000;
+      \$490  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = \$129 ;
+    \$491  = v7;
     if (rst) begin
-      \$491  = 24'h000000;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = acc7;
-    if (v9_0) begin
-      \$492  = \$195 [23:0];
-    end
+    \$492  = first7;
     if (rst) begin
-      \$492  = 24'h000000;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = \$130 ;
+    \$493  = last7;
     if (rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = \$199 [3:0];
+    \$494  = nf7;
     if (rst) begin
-      \$494  = 4'h0;
+      \$494  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = \$137 ;
+    \$495  = \$131 ;
     if (rst) begin
-      \$495  = 1'h1;
+      \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = q_wptr;
-    if (\$144 ) begin
-      \$496  = \$147 [3:0];
+    \$496  = acc0;
+    if (v8_0) begin
+      \$496  = \$193 [23:0];
     end
     if (rst) begin
-      \$496  = 4'h0;
+      \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = q_rptr;
-    if (\$151 ) begin
-      \$497  = \$154 [3:0];
-    end
+    \$497  = \$132 ;
     if (rst) begin
-      \$497  = 4'h0;
+      \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = \$167 [3:0];
+    \$498  = acc1;
+    if (v8_0) begin
+      \$498  = \$195 [23:0];
+    end
     if (rst) begin
-      \$498  = 4'h0;
+      \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = o__valid;
-    if (\$169 ) begin
-      \$499  = \$171 ;
-    end
+    \$499  = \$133 ;
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = o__payload;
-    if (\$169 ) begin
-      \$500  = \$173 ;
+    \$500  = acc2;
+    if (v8_0) begin
+      \$500  = \$197 [23:0];
     end
     if (rst) begin
-      \$500  = 192'h000000000000000000000000000000000000000000000000;
+      \$500  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$501  = \$134 ;
+    if (rst) begin
+      \$501  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$502  = acc3;
+    if (v8_0) begin
+      \$502  = \$199 [23:0];
+    end
+    if (rst) begin
+      \$502  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$503  = \$135 ;
+    if (rst) begin
+      \$503  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$504  = acc4;
+    if (v8_0) begin
+      \$504  = \$201 [23:0];
+    end
+    if (rst) begin
+      \$504  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$505  = \$136 ;
+    if (rst) begin
+      \$505  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$506  = acc5;
+    if (v8_0) begin
+      \$506  = \$203 [23:0];
+    end
+    if (rst) begin
+      \$506  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$507  = \$137 ;
+    if (rst) begin
+      \$507  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$508  = acc6;
+    if (v8_0) begin
+      \$508  = \$205 [23:0];
+    end
+    if (rst) begin
+      \$508  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$509  = \$138 ;
+    if (rst) begin
+      \$509  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$510  = acc7;
+    if (v8_0) begin
+      \$510  = \$207 [23:0];
+    end
+    if (rst) begin
+      \$510  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$511  = v7;
+    if (rst) begin
+      \$511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$512  = first7;
+    if (rst) begin
+      \$512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$513  = last7;
+    if (rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$514  = nf7;
+    if (rst) begin
+      \$514  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$515  = \$139 ;
+    if (rst) begin
+      \$515  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$516  = acc8;
+    if (v8_1) begin
+      \$516  = \$209 [23:0];
+    end
+    if (rst) begin
+      \$516  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$517  = \$140 ;
+    if (rst) begin
+      \$517  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$518  = acc9;
+    if (v8_1) begin
+      \$518  = \$211 [23:0];
+    end
+    if (rst) begin
+      \$518  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$519  = \$141 ;
+    if (rst) begin
+      \$519  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$520  = acc10;
+    if (v8_1) begin
+      \$520  = \$213 [23:0];
+    end
+    if (rst) begin
+      \$520  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$521  = \$142 ;
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$522  = \$217 [3:0];
+    if (rst) begin
+      \$522  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$523  = \$149 ;
+    if (rst) begin
+      \$523  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$524  = q_wptr;
+    if (\$156 ) begin
+      \$524  = \$159 [3:0];
+    end
+    if (rst) begin
+      \$524  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$525  = q_rptr;
+    if (\$163 ) begin
+      \$525  = \$166 [3:0];
+    end
+    if (rst) begin
+      \$525  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$526  = \$179 [3:0];
+    if (rst) begin
+      \$526  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$527  = o__valid;
+    if (\$181 ) begin
+      \$527  = \$183 ;
+    end
+    if (rst) begin
+      \$527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$528  = o__payload;
+    if (\$181 ) begin
+      \$528  = \$185 ;
+    end
+    if (rst) begin
+      \$528  = 264'h000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -5625,11 +4986,11 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h0a:
           \$1  = 2'h0;
       6'h0b:
-          \$1  = 2'h1;
+          \$1  = 2'h0;
       6'h0c:
-          \$1  = 2'h1;
+          \$1  = 2'h0;
       6'h0d:
-          \$1  = 2'h1;
+          \$1  = 2'h0;
       6'h0e:
           \$1  = 2'h1;
       6'h0f:
@@ -5651,17 +5012,17 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h17:
           \$1  = 2'h1;
       6'h18:
-          \$1  = 2'h2;
+          \$1  = 2'h1;
       6'h19:
-          \$1  = 2'h2;
+          \$1  = 2'h1;
       6'h1a:
-          \$1  = 2'h2;
+          \$1  = 2'h1;
       6'h1b:
-          \$1  = 2'h2;
+          \$1  = 2'h1;
       6'h1c:
-          \$1  = 2'h2;
+          \$1  = 2'h1;
       6'h1d:
-          \$1  = 2'h2;
+          \$1  = 2'h1;
       6'h1e:
           \$1  = 2'h2;
       6'h1f:
@@ -5677,34 +5038,26 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h24:
           \$1  = 2'h2;
       6'h25:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h26:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h27:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h28:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h29:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h2a:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h2b:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h2c:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h2d:
-          \$1  = 2'h3;
+          \$1  = 2'h2;
       6'h2e:
-          \$1  = 2'h3;
-      6'h2f:
-          \$1  = 2'h3;
-      6'h30:
-          \$1  = 2'h3;
-      6'h31:
-          \$1  = 2'h3;
-      6'h32:
           \$1  = 2'h0;
-      6'h33:
+      6'h2f:
           \$1  = 2'h0;
     endcase
   end
@@ -5735,86 +5088,78 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h0a:
           \$2  = 4'hc;
       6'h0b:
-          \$2  = 4'h0;
+          \$2  = 4'hd;
       6'h0c:
-          \$2  = 4'h1;
+          \$2  = 4'he;
       6'h0d:
-          \$2  = 4'h2;
+          \$2  = 4'hf;
       6'h0e:
-          \$2  = 4'h3;
+          \$2  = 4'h0;
       6'h0f:
-          \$2  = 4'h4;
+          \$2  = 4'h1;
       6'h10:
-          \$2  = 4'h5;
+          \$2  = 4'h2;
       6'h11:
-          \$2  = 4'h6;
+          \$2  = 4'h3;
       6'h12:
-          \$2  = 4'h7;
+          \$2  = 4'h4;
       6'h13:
-          \$2  = 4'h8;
+          \$2  = 4'h5;
       6'h14:
-          \$2  = 4'h9;
+          \$2  = 4'h6;
       6'h15:
-          \$2  = 4'ha;
+          \$2  = 4'h7;
       6'h16:
-          \$2  = 4'hb;
+          \$2  = 4'h8;
       6'h17:
-          \$2  = 4'hc;
+          \$2  = 4'h9;
       6'h18:
-          \$2  = 4'h0;
+          \$2  = 4'ha;
       6'h19:
-          \$2  = 4'h1;
+          \$2  = 4'hb;
       6'h1a:
-          \$2  = 4'h2;
+          \$2  = 4'hc;
       6'h1b:
-          \$2  = 4'h3;
+          \$2  = 4'hd;
       6'h1c:
-          \$2  = 4'h4;
+          \$2  = 4'he;
       6'h1d:
-          \$2  = 4'h5;
+          \$2  = 4'hf;
       6'h1e:
-          \$2  = 4'h6;
+          \$2  = 4'h0;
       6'h1f:
-          \$2  = 4'h7;
-      6'h20:
-          \$2  = 4'h8;
-      6'h21:
-          \$2  = 4'h9;
-      6'h22:
-          \$2  = 4'ha;
-      6'h23:
-          \$2  = 4'hb;
-      6'h24:
-          \$2  = 4'hc;
-      6'h25:
-          \$2  = 4'h0;
-      6'h26:
           \$2  = 4'h1;
-      6'h27:
+      6'h20:
           \$2  = 4'h2;
-      6'h28:
+      6'h21:
           \$2  = 4'h3;
-      6'h29:
+      6'h22:
           \$2  = 4'h4;
-      6'h2a:
+      6'h23:
           \$2  = 4'h5;
-      6'h2b:
+      6'h24:
           \$2  = 4'h6;
-      6'h2c:
+      6'h25:
           \$2  = 4'h7;
-      6'h2d:
+      6'h26:
           \$2  = 4'h8;
-      6'h2e:
+      6'h27:
           \$2  = 4'h9;
-      6'h2f:
+      6'h28:
           \$2  = 4'ha;
-      6'h30:
+      6'h29:
           \$2  = 4'hb;
-      6'h31:
+      6'h2a:
           \$2  = 4'hc;
-      6'h32:
+      6'h2b:
+          \$2  = 4'hd;
+      6'h2c:
+          \$2  = 4'he;
+      6'h2d:
+          \$2  = 4'hf;
+      6'h2e:
           \$2  = 4'h0;
-      6'h33:
+      6'h2f:
           \$2  = 4'h1;
     endcase
   end
@@ -5845,11 +5190,11 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h0a:
           \$3  = 1'h1;
       6'h0b:
-          \$3  = 1'h0;
+          \$3  = 1'h1;
       6'h0c:
-          \$3  = 1'h0;
+          \$3  = 1'h1;
       6'h0d:
-          \$3  = 1'h0;
+          \$3  = 1'h1;
       6'h0e:
           \$3  = 1'h0;
       6'h0f:
@@ -5915,16 +5260,8 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h2d:
           \$3  = 1'h0;
       6'h2e:
-          \$3  = 1'h0;
-      6'h2f:
-          \$3  = 1'h0;
-      6'h30:
-          \$3  = 1'h0;
-      6'h31:
-          \$3  = 1'h0;
-      6'h32:
           \$3  = 1'h1;
-      6'h33:
+      6'h2f:
           \$3  = 1'h1;
     endcase
   end
@@ -5955,13 +5292,13 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h0a:
           \$4  = 1'h0;
       6'h0b:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       6'h0c:
           \$4  = 1'h0;
       6'h0d:
           \$4  = 1'h0;
       6'h0e:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       6'h0f:
           \$4  = 1'h0;
       6'h10:
@@ -5981,7 +5318,7 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h17:
           \$4  = 1'h0;
       6'h18:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       6'h19:
           \$4  = 1'h0;
       6'h1a:
@@ -5993,7 +5330,7 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h1d:
           \$4  = 1'h0;
       6'h1e:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       6'h1f:
           \$4  = 1'h0;
       6'h20:
@@ -6007,7 +5344,7 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h24:
           \$4  = 1'h0;
       6'h25:
-          \$4  = 1'h1;
+          \$4  = 1'h0;
       6'h26:
           \$4  = 1'h0;
       6'h27:
@@ -6025,16 +5362,8 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h2d:
           \$4  = 1'h0;
       6'h2e:
-          \$4  = 1'h0;
-      6'h2f:
-          \$4  = 1'h0;
-      6'h30:
-          \$4  = 1'h0;
-      6'h31:
-          \$4  = 1'h0;
-      6'h32:
           \$4  = 1'h1;
-      6'h33:
+      6'h2f:
           \$4  = 1'h0;
     endcase
   end
@@ -6063,13 +5392,13 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h09:
           \$5  = 1'h0;
       6'h0a:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       6'h0b:
           \$5  = 1'h0;
       6'h0c:
           \$5  = 1'h0;
       6'h0d:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       6'h0e:
           \$5  = 1'h0;
       6'h0f:
@@ -6089,7 +5418,7 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h16:
           \$5  = 1'h0;
       6'h17:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       6'h18:
           \$5  = 1'h0;
       6'h19:
@@ -6101,7 +5430,7 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h1c:
           \$5  = 1'h0;
       6'h1d:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       6'h1e:
           \$5  = 1'h0;
       6'h1f:
@@ -6115,7 +5444,7 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h23:
           \$5  = 1'h0;
       6'h24:
-          \$5  = 1'h1;
+          \$5  = 1'h0;
       6'h25:
           \$5  = 1'h0;
       6'h26:
@@ -6133,1179 +5462,1026 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h2c:
           \$5  = 1'h0;
       6'h2d:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       6'h2e:
           \$5  = 1'h0;
       6'h2f:
           \$5  = 1'h0;
-      6'h30:
-          \$5  = 1'h0;
-      6'h31:
-          \$5  = 1'h1;
-      6'h32:
-          \$5  = 1'h0;
-      6'h33:
-          \$5  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
+    \$131  = 24'h000000;
+    casez (nf7)
       2'h0:
-          \$122  = 24'hffa7a9;
+          \$131  = 24'hffa7a9;
       2'h1:
-          \$122  = 24'h0047e9;
+          \$131  = 24'h001413;
       2'h2:
-          \$122  = 24'h003221;
-      2'h3:
-          \$122  = 24'hff941c;
+          \$131  = 24'h000ae3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
+    \$132  = 24'h000000;
+    casez (nf7)
       2'h0:
-          \$123  = 24'hffb046;
+          \$132  = 24'hffb046;
       2'h1:
-          \$123  = 24'h000bcb;
+          \$132  = 24'h00152f;
       2'h2:
-          \$123  = 24'h002a52;
-      2'h3:
-          \$123  = 24'h000a77;
+          \$132  = 24'h000fc3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
+    \$133  = 24'h000000;
+    casez (nf7)
       2'h0:
-          \$124  = 24'hff9d3a;
+          \$133  = 24'hff9d3a;
       2'h1:
-          \$124  = 24'h00082e;
+          \$133  = 24'h00357d;
       2'h2:
-          \$124  = 24'hff7a84;
-      2'h3:
-          \$124  = 24'h00034b;
+          \$133  = 24'hff941c;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
+    \$134  = 24'h000000;
+    casez (nf7)
       2'h0:
-          \$125  = 24'hfffbae;
+          \$134  = 24'hfffbae;
       2'h1:
-          \$125  = 24'h001413;
+          \$134  = 24'hffc6b0;
       2'h2:
-          \$125  = 24'h0043da;
-      2'h3:
-          \$125  = 24'h001aed;
+          \$134  = 24'h000a77;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
+    \$135  = 24'h000000;
+    casez (nf7)
       2'h0:
-          \$126  = 24'hffd4b4;
+          \$135  = 24'hffd4b4;
       2'h1:
-          \$126  = 24'h00152f;
+          \$135  = 24'hffeeb7;
       2'h2:
-          \$126  = 24'h0002d2;
-      2'h3:
-          \$126  = 24'h004677;
+          \$135  = 24'h00034b;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
+    \$136  = 24'h000000;
+    casez (nf7)
       2'h0:
-          \$127  = 24'h002b9d;
+          \$136  = 24'h002b9d;
       2'h1:
-          \$127  = 24'h00357d;
+          \$136  = 24'h003221;
       2'h2:
-          \$127  = 24'hffa5de;
-      2'h3:
-          \$127  = 24'h000162;
+          \$136  = 24'h001aed;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
+    \$137  = 24'h000000;
+    casez (nf7)
       2'h0:
-          \$128  = 24'hffd918;
+          \$137  = 24'hffd918;
       2'h1:
-          \$128  = 24'hffc6b0;
+          \$137  = 24'h002a52;
       2'h2:
-          \$128  = 24'h000ae3;
-      2'h3:
-          \$128  = 24'h000f55;
+          \$137  = 24'h004677;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
+    \$138  = 24'h000000;
+    casez (nf7)
       2'h0:
-          \$129  = 24'h001994;
+          \$138  = 24'h001994;
       2'h1:
-          \$129  = 24'hffeeb7;
+          \$138  = 24'hff7a84;
       2'h2:
-          \$129  = 24'h000fc3;
-      2'h3:
-          \$129  = 24'h002d8d;
+          \$138  = 24'h000162;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = nf_t;
+    \$139  = 24'h000000;
+    casez (nf7)
+      2'h0:
+          \$139  = 24'h0047e9;
+      2'h1:
+          \$139  = 24'h0043da;
+      2'h2:
+          \$139  = 24'h000f55;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$140  = 24'h000000;
+    casez (nf7)
+      2'h0:
+          \$140  = 24'h000bcb;
+      2'h1:
+          \$140  = 24'h0002d2;
+      2'h2:
+          \$140  = 24'h002d8d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$141  = 24'h000000;
+    casez (nf7)
+      2'h0:
+          \$141  = 24'h00082e;
+      2'h1:
+          \$141  = 24'hffa5de;
+      2'h2:
+          \$141  = 24'h000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$218  = nf_t;
     if (issue) begin
-      \$200  = nf_t_ahead;
+      \$218  = nf_t_ahead;
     end
     if (rst) begin
-      \$200  = 2'h0;
+      \$218  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = nf_t_ahead;
+    \$219  = nf_t_ahead;
     if (issue) begin
-      \$201  = \$1 ;
+      \$219  = \$1 ;
     end
     if (rst) begin
-      \$201  = 2'h0;
+      \$219  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = sf_t;
+    \$220  = sf_t;
     if (issue) begin
-      \$202  = sf_t_ahead;
+      \$220  = sf_t_ahead;
     end
     if (rst) begin
-      \$202  = 4'h0;
+      \$220  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = sf_t_ahead;
+    \$221  = sf_t_ahead;
     if (issue) begin
-      \$203  = \$2 ;
+      \$221  = \$2 ;
     end
     if (rst) begin
-      \$203  = 4'h1;
+      \$221  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = reads_input_t;
+    \$222  = reads_input_t;
     if (issue) begin
-      \$204  = reads_input_t_ahead;
+      \$222  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$204  = 1'h1;
+      \$222  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = reads_input_t_ahead;
+    \$223  = reads_input_t_ahead;
     if (issue) begin
-      \$205  = \$3 ;
+      \$223  = \$3 ;
     end
     if (rst) begin
-      \$205  = 1'h1;
+      \$223  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = first_t;
+    \$224  = first_t;
     if (issue) begin
-      \$206  = first_t_ahead;
+      \$224  = first_t_ahead;
     end
     if (rst) begin
-      \$206  = 1'h1;
+      \$224  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = first_t_ahead;
+    \$225  = first_t_ahead;
     if (issue) begin
-      \$207  = \$4 ;
+      \$225  = \$4 ;
     end
     if (rst) begin
-      \$207  = 1'h0;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = last_t;
+    \$226  = last_t;
     if (issue) begin
-      \$208  = last_t_ahead;
+      \$226  = last_t_ahead;
     end
     if (rst) begin
-      \$208  = 1'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = last_t_ahead;
+    \$227  = last_t_ahead;
     if (issue) begin
-      \$209  = \$5 ;
+      \$227  = \$5 ;
     end
     if (rst) begin
-      \$209  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = t;
+    \$228  = t;
     if (issue) begin
-      \$210  = \$8 [5:0];
+      \$228  = \$8 [5:0];
     end
     if (rst) begin
-      \$210  = 6'h00;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = i__payload;
+    \$229  = i__payload;
     if (rst) begin
-      \$211  = 40'h0000000000;
+      \$229  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = reads_input_t;
+    \$230  = reads_input_t;
     if (rst) begin
-      \$212  = 1'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = issue;
+    \$231  = issue;
     if (rst) begin
-      \$213  = 1'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = first_t;
+    \$232  = first_t;
     if (rst) begin
-      \$214  = 1'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = last_t;
+    \$233  = last_t;
     if (rst) begin
-      \$215  = 1'h0;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = nf_t;
+    \$234  = nf_t;
     if (rst) begin
-      \$216  = 2'h0;
+      \$234  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = from_input;
+    \$235  = from_input;
     if (rst) begin
-      \$217  = 1'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = x_reg;
+    \$236  = x_reg;
     if (rst) begin
-      \$218  = 40'h0000000000;
+      \$236  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = rport__data;
+    \$237  = rport__data;
     if (rst) begin
-      \$219  = 40'h0000000000;
+      \$237  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = \$9 ;
+    \$238  = \$9 ;
     if (rst) begin
-      \$220  = 40'h0000000000;
+      \$238  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = t;
+    \$239  = t;
     if (rst) begin
-      \$221  = 6'h00;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = t1;
+    \$240  = t1;
     if (rst) begin
-      \$222  = 6'h00;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = port__data;
+    \$241  = port__data;
     if (rst) begin
-      \$223  = 64'h0000000000000000;
+      \$241  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = x_mid[7:0];
-    if (rst) begin
-      \$224  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = x_mid[15:8];
-    if (rst) begin
-      \$225  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = x_mid[23:16];
-    if (rst) begin
-      \$226  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = x_mid[31:24];
-    if (rst) begin
-      \$227  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = x_mid[39:32];
-    if (rst) begin
-      \$228  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = t1;
-    if (rst) begin
-      \$229  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = \port__data$42 ;
-    if (rst) begin
-      \$230  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = x_mid[7:0];
-    if (rst) begin
-      \$231  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = x_mid[15:8];
-    if (rst) begin
-      \$232  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = x_mid[23:16];
-    if (rst) begin
-      \$233  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = x_mid[31:24];
-    if (rst) begin
-      \$234  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = x_mid[39:32];
-    if (rst) begin
-      \$235  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = t1;
-    if (rst) begin
-      \$236  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = \port__data$50 ;
-    if (rst) begin
-      \$237  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = x_mid[7:0];
-    if (rst) begin
-      \$238  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = x_mid[15:8];
-    if (rst) begin
-      \$239  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = x_mid[23:16];
-    if (rst) begin
-      \$240  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = x_mid[31:24];
-    if (rst) begin
-      \$241  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = x_mid[39:32];
+    \$242  = x_mid[7:0];
     if (rst) begin
       \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = t1;
+    \$243  = x_mid[15:8];
     if (rst) begin
-      \$243  = 6'h00;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = \port__data$58 ;
+    \$244  = x_mid[23:16];
     if (rst) begin
-      \$244  = 64'h0000000000000000;
+      \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = x_mid[7:0];
+    \$245  = x_mid[31:24];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = x_mid[15:8];
+    \$246  = t1;
     if (rst) begin
-      \$246  = 8'h00;
+      \$246  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = x_mid[23:16];
+    \$247  = \port__data$41 ;
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = x_mid[31:24];
+    \$248  = x_mid[7:0];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = x_mid[39:32];
+    \$249  = x_mid[15:8];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = t1;
+    \$250  = x_mid[23:16];
     if (rst) begin
-      \$250  = 6'h00;
+      \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = \port__data$66 ;
+    \$251  = x_mid[31:24];
     if (rst) begin
-      \$251  = 64'h0000000000000000;
+      \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = x_mid[7:0];
+    \$252  = t1;
     if (rst) begin
-      \$252  = 8'h00;
+      \$252  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = x_mid[15:8];
+    \$253  = \port__data$48 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = x_mid[23:16];
+    \$254  = x_mid[7:0];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = x_mid[31:24];
+    \$255  = x_mid[15:8];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = x_mid[39:32];
+    \$256  = x_mid[23:16];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = \$10 ;
+    \$257  = x_mid[31:24];
     if (rst) begin
-      \$257  = 9'h000;
+      \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = rom0_read[7:0];
+    \$258  = t1;
     if (rst) begin
-      \$258  = 8'h00;
+      \$258  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \$11 ;
+    \$259  = \port__data$55 ;
     if (rst) begin
-      \$259  = 9'h000;
+      \$259  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = rom0_read[15:8];
+    \$260  = x_mid[7:0];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = \$12 ;
+    \$261  = x_mid[15:8];
     if (rst) begin
-      \$261  = 9'h000;
+      \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = rom0_read[23:16];
+    \$262  = x_mid[23:16];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = \$13 ;
+    \$263  = x_mid[31:24];
     if (rst) begin
-      \$263  = 9'h000;
+      \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = rom0_read[31:24];
+    \$264  = t1;
     if (rst) begin
-      \$264  = 8'h00;
+      \$264  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = \$14 ;
+    \$265  = \port__data$62 ;
     if (rst) begin
-      \$265  = 9'h000;
+      \$265  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = rom0_read[39:32];
+    \$266  = x_mid[7:0];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = \$15 ;
+    \$267  = x_mid[15:8];
     if (rst) begin
-      \$267  = 9'h000;
+      \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = rom0_read[47:40];
+    \$268  = x_mid[23:16];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = \$16 ;
+    \$269  = x_mid[31:24];
     if (rst) begin
-      \$269  = 9'h000;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = rom0_read[55:48];
+    \$270  = t1;
     if (rst) begin
-      \$270  = 8'h00;
+      \$270  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = \$17 ;
+    \$271  = \port__data$69 ;
     if (rst) begin
-      \$271  = 9'h000;
+      \$271  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = rom0_read[63:56];
+    \$272  = x_mid[7:0];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = \$18 ;
+    \$273  = x_mid[15:8];
     if (rst) begin
-      \$273  = 9'h000;
+      \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = rom1_read[7:0];
+    \$274  = x_mid[23:16];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = \$19 ;
+    \$275  = x_mid[31:24];
     if (rst) begin
-      \$275  = 9'h000;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = rom1_read[15:8];
+    \$276  = \$10 ;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = \$20 ;
+    \$277  = rom0_read[7:0];
     if (rst) begin
-      \$277  = 9'h000;
+      \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = rom1_read[23:16];
+    \$278  = \$11 ;
     if (rst) begin
-      \$278  = 8'h00;
+      \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = \$21 ;
+    \$279  = rom0_read[15:8];
     if (rst) begin
-      \$279  = 9'h000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = rom1_read[31:24];
+    \$280  = \$12 ;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = \$22 ;
+    \$281  = rom0_read[23:16];
     if (rst) begin
-      \$281  = 9'h000;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = rom1_read[39:32];
+    \$282  = \$13 ;
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = \$23 ;
+    \$283  = rom0_read[31:24];
     if (rst) begin
-      \$283  = 9'h000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = rom1_read[47:40];
+    \$284  = \$14 ;
     if (rst) begin
-      \$284  = 8'h00;
+      \$284  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = \$24 ;
+    \$285  = rom0_read[39:32];
     if (rst) begin
-      \$285  = 9'h000;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = rom1_read[55:48];
+    \$286  = \$15 ;
     if (rst) begin
-      \$286  = 8'h00;
+      \$286  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = \$25 ;
+    \$287  = rom0_read[47:40];
     if (rst) begin
-      \$287  = 9'h000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = rom1_read[63:56];
+    \$288  = \$16 ;
     if (rst) begin
-      \$288  = 8'h00;
+      \$288  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = \$26 ;
+    \$289  = rom0_read[55:48];
     if (rst) begin
-      \$289  = 9'h000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = rom2_read[7:0];
+    \$290  = \$17 ;
     if (rst) begin
-      \$290  = 8'h00;
+      \$290  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = \$27 ;
+    \$291  = rom0_read[63:56];
     if (rst) begin
-      \$291  = 9'h000;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = rom2_read[15:8];
+    \$292  = \$18 ;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = \$28 ;
+    \$293  = rom1_read[7:0];
     if (rst) begin
-      \$293  = 9'h000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = rom2_read[23:16];
+    \$294  = \$19 ;
     if (rst) begin
-      \$294  = 8'h00;
+      \$294  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = \$29 ;
+    \$295  = rom1_read[15:8];
     if (rst) begin
-      \$295  = 9'h000;
+      \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = rom2_read[31:24];
+    \$296  = \$20 ;
     if (rst) begin
-      \$296  = 8'h00;
+      \$296  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = \$30 ;
+    \$297  = rom1_read[23:16];
     if (rst) begin
-      \$297  = 9'h000;
+      \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = rom2_read[39:32];
+    \$298  = \$21 ;
     if (rst) begin
-      \$298  = 8'h00;
+      \$298  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = \$31 ;
+    \$299  = rom1_read[31:24];
     if (rst) begin
-      \$299  = 9'h000;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = rom2_read[47:40];
+    \$300  = \$22 ;
     if (rst) begin
-      \$300  = 8'h00;
+      \$300  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = \$32 ;
+    \$301  = rom1_read[39:32];
     if (rst) begin
-      \$301  = 9'h000;
+      \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = rom2_read[55:48];
+    \$302  = \$23 ;
     if (rst) begin
-      \$302  = 8'h00;
+      \$302  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = \$33 ;
+    \$303  = rom1_read[47:40];
     if (rst) begin
-      \$303  = 9'h000;
+      \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = rom2_read[63:56];
+    \$304  = \$24 ;
     if (rst) begin
-      \$304  = 8'h00;
+      \$304  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = \$34 ;
+    \$305  = rom1_read[55:48];
     if (rst) begin
-      \$305  = 9'h000;
+      \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = rom3_read[7:0];
+    \$306  = \$25 ;
     if (rst) begin
-      \$306  = 8'h00;
+      \$306  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$35 ;
+    \$307  = rom1_read[63:56];
     if (rst) begin
-      \$307  = 9'h000;
+      \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = rom3_read[15:8];
+    \$308  = \$26 ;
     if (rst) begin
-      \$308  = 8'h00;
+      \$308  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = \$36 ;
+    \$309  = rom2_read[7:0];
     if (rst) begin
-      \$309  = 9'h000;
+      \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = rom3_read[23:16];
+    \$310  = \$27 ;
     if (rst) begin
-      \$310  = 8'h00;
+      \$310  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$37 ;
+    \$311  = rom2_read[15:8];
     if (rst) begin
-      \$311  = 9'h000;
+      \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = rom3_read[31:24];
+    \$312  = \$28 ;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$38 ;
+    \$313  = rom2_read[23:16];
     if (rst) begin
-      \$313  = 9'h000;
+      \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = rom3_read[39:32];
+    \$314  = \$29 ;
     if (rst) begin
-      \$314  = 8'h00;
+      \$314  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$39 ;
+    \$315  = rom2_read[31:24];
     if (rst) begin
-      \$315  = 9'h000;
+      \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = rom3_read[47:40];
+    \$316  = \$30 ;
     if (rst) begin
-      \$316  = 8'h00;
+      \$316  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$40 ;
+    \$317  = rom2_read[39:32];
     if (rst) begin
-      \$317  = 9'h000;
+      \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = rom3_read[55:48];
+    \$318  = \$31 ;
     if (rst) begin
-      \$318  = 8'h00;
+      \$318  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$41 ;
+    \$319  = rom2_read[47:40];
     if (rst) begin
-      \$319  = 9'h000;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = rom3_read[63:56];
+    \$320  = \$32 ;
     if (rst) begin
-      \$320  = 8'h00;
+      \$320  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = \$42 ;
+    \$321  = rom2_read[55:48];
     if (rst) begin
-      \$321  = 9'h000;
+      \$321  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = rom4_read[7:0];
+    \$322  = \$33 ;
     if (rst) begin
-      \$322  = 8'h00;
+      \$322  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = \$43 ;
+    \$323  = rom2_read[63:56];
     if (rst) begin
-      \$323  = 9'h000;
+      \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = rom4_read[15:8];
+    \$324  = \$34 ;
     if (rst) begin
-      \$324  = 8'h00;
+      \$324  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = \$44 ;
+    \$325  = rom3_read[7:0];
     if (rst) begin
-      \$325  = 9'h000;
+      \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = rom4_read[23:16];
+    \$326  = \$35 ;
     if (rst) begin
-      \$326  = 8'h00;
+      \$326  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = \$45 ;
+    \$327  = rom3_read[15:8];
     if (rst) begin
-      \$327  = 9'h000;
+      \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = rom4_read[31:24];
+    \$328  = \$36 ;
     if (rst) begin
-      \$328  = 8'h00;
+      \$328  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = \$46 ;
+    \$329  = rom3_read[23:16];
     if (rst) begin
-      \$329  = 9'h000;
+      \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = rom4_read[39:32];
+    \$330  = \$37 ;
     if (rst) begin
-      \$330  = 8'h00;
+      \$330  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = \$47 ;
+    \$331  = rom3_read[31:24];
     if (rst) begin
-      \$331  = 9'h000;
+      \$331  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = rom4_read[47:40];
+    \$332  = \$38 ;
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = \$48 ;
+    \$333  = rom3_read[39:32];
     if (rst) begin
-      \$333  = 9'h000;
+      \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = rom4_read[55:48];
+    \$334  = \$39 ;
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 9'h000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = \$49 ;
-    if (rst) begin
-      \$335  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = rom4_read[63:56];
-    if (rst) begin
-      \$336  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = \$50 ;
-    if (rst) begin
-      \$337  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = \$51 ;
-    if (rst) begin
-      \$338  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = \$52 ;
-    if (rst) begin
-      \$339  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = \$53 ;
-    if (rst) begin
-      \$340  = 17'h00000;
-    end
-  end
-  assign acc0_next = \$181 [23:0];
-  assign acc1_next = \$183 [23:0];
-  assign acc2_next = \$185 [23:0];
-  assign acc3_next = \$187 [23:0];
-  assign acc4_next = \$189 [23:0];
-  assign acc5_next = \$191 [23:0];
-  assign acc6_next = \$193 [23:0];
-  assign acc7_next = \$195 [23:0];
-  assign q_owed_next = \$199 [3:0];
+  assign acc0_next = \$193 [23:0];
+  assign acc1_next = \$195 [23:0];
+  assign acc2_next = \$197 [23:0];
+  assign acc3_next = \$199 [23:0];
+  assign acc4_next = \$201 [23:0];
+  assign acc5_next = \$203 [23:0];
+  assign acc6_next = \$205 [23:0];
+  assign acc7_next = \$207 [23:0];
+  assign acc8_next = \$209 [23:0];
+  assign acc9_next = \$211 [23:0];
+  assign acc10_next = \$213 [23:0];
+  assign q_owed_next = \$217 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$330  = rom1_addr;
-  assign \port__addr$331  = rom2_addr;
-  assign \port__addr$332  = rom3_addr;
-  assign \port__addr$333  = rom4_addr;
-  assign \$signature__en$334  = deliver;
-  assign \$signature__addr$335  = q_wptr;
-  assign \$signature__data$336  = q_in;
-  assign \rport__addr$337  = q_rptr;
+  assign \port__addr$344  = rom1_addr;
+  assign \port__addr$345  = rom2_addr;
+  assign \port__addr$346  = rom3_addr;
+  assign \port__addr$347  = rom4_addr;
+  assign \port__addr$348  = rom5_addr;
+  assign \$signature__en$349  = deliver;
+  assign \$signature__addr$350  = q_wptr;
+  assign \$signature__data$351  = q_in;
+  assign \rport__addr$352  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
-  assign \i__payload[4]  = i__payload[39:32];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
@@ -7314,6 +6490,9 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \o__payload[5]  = o__payload[143:120];
   assign \o__payload[6]  = o__payload[167:144];
   assign \o__payload[7]  = o__payload[191:168];
+  assign \o__payload[8]  = o__payload[215:192];
+  assign \o__payload[9]  = o__payload[239:216];
+  assign \o__payload[10]  = o__payload[263:240];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
   assign \q_in[2]  = q_in[71:48];
@@ -7322,6 +6501,12 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \q_in[5]  = q_in[143:120];
   assign \q_in[6]  = q_in[167:144];
   assign \q_in[7]  = q_in[191:168];
+  assign \q_in[8]  = q_in[215:192];
+  assign \q_in[9]  = q_in[239:216];
+  assign \q_in[10]  = q_in[263:240];
+  assign q_in[263:240] = acc10;
+  assign q_in[239:216] = acc9;
+  assign q_in[215:192] = acc8;
   assign q_in[191:168] = acc7;
   assign q_in[167:144] = acc6;
   assign q_in[143:120] = acc5;
@@ -7332,13 +6517,13 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign q_in[23:0] = acc0;
 endmodule
 (* generator = "Amaranth" *)
-module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [3:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
+  wire [23:0] \$100 ;
+  wire [23:0] \$101 ;
+  wire [23:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
@@ -7347,16 +6532,16 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$108 ;
   wire \$109 ;
   wire [3:0] \$11 ;
-  wire [23:0] \$110 ;
-  wire [23:0] \$111 ;
-  wire [23:0] \$112 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire [23:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [23:0] \$117 ;
+  wire [23:0] \$118 ;
+  wire [23:0] \$119 ;
   wire [5:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
@@ -7370,30 +6555,112 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  reg [1:0] \$131 ;
-  reg [4:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg [23:0] \$134 ;
-  reg [23:0] \$135 ;
-  reg [23:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [23:0] \$138 ;
-  reg [23:0] \$139 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire [23:0] \$133 ;
+  wire [23:0] \$134 ;
+  wire [23:0] \$135 ;
+  wire [23:0] \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  reg [23:0] \$140 ;
-  reg [23:0] \$141 ;
-  reg [23:0] \$142 ;
-  reg \$143 ;
-  reg [23:0] \$144 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
+  wire [23:0] \$150 ;
+  wire [23:0] \$151 ;
+  wire [23:0] \$152 ;
+  wire [23:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire [23:0] \$167 ;
+  wire [23:0] \$168 ;
+  wire [23:0] \$169 ;
   wire \$17 ;
+  wire [23:0] \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [23:0] \$184 ;
+  wire [23:0] \$185 ;
+  wire [23:0] \$186 ;
+  wire [23:0] \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [23:0] \$194 ;
+  wire [23:0] \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire [23:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [23:0] \$21 ;
+  reg [1:0] \$210 ;
+  reg [4:0] \$211 ;
+  reg [3:0] \$212 ;
+  reg [23:0] \$213 ;
+  reg [23:0] \$214 ;
+  reg [23:0] \$215 ;
+  reg [23:0] \$216 ;
+  reg [23:0] \$217 ;
+  reg [23:0] \$218 ;
+  reg [23:0] \$219 ;
   wire \$22 ;
+  reg [23:0] \$220 ;
+  reg [23:0] \$221 ;
+  reg [23:0] \$222 ;
+  reg [23:0] \$223 ;
+  reg [23:0] \$224 ;
+  reg \$225 ;
+  reg [23:0] \$226 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -7418,38 +6685,38 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [23:0] \$45 ;
-  wire [23:0] \$46 ;
-  wire [23:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [23:0] \$48 ;
+  wire [23:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [23:0] \$50 ;
+  wire [23:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
-  wire [23:0] \$58 ;
-  wire [23:0] \$59 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [5:0] \$6 ;
-  wire [23:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire [23:0] \$65 ;
+  wire [23:0] \$66 ;
+  wire [23:0] \$67 ;
+  wire [23:0] \$68 ;
   wire \$69 ;
   wire [5:0] \$7 ;
   wire \$70 ;
-  wire [23:0] \$71 ;
-  wire [23:0] \$72 ;
-  wire [23:0] \$73 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -7459,11 +6726,11 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
+  wire [23:0] \$82 ;
+  wire [23:0] \$83 ;
   wire [23:0] \$84 ;
   wire [23:0] \$85 ;
-  wire [23:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
@@ -7475,12 +6742,14 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [23:0] \$97 ;
-  wire [23:0] \$98 ;
+  wire \$97 ;
+  wire \$98 ;
   wire [23:0] \$99 ;
   wire [4:0] base;
   reg [23:0] buf0 = 24'h000000;
   reg [23:0] buf1 = 24'h000000;
+  reg [23:0] buf10 = 24'h000000;
+  reg [23:0] buf11 = 24'h000000;
   reg [23:0] buf2 = 24'h000000;
   reg [23:0] buf3 = 24'h000000;
   reg [23:0] buf4 = 24'h000000;
@@ -7488,12 +6757,14 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [23:0] buf6 = 24'h000000;
   reg [23:0] buf7 = 24'h000000;
   reg [23:0] buf8 = 24'h000000;
+  reg [23:0] buf9 = 24'h000000;
   input clk;
   wire clk;
   reg [3:0] fill = 4'h0;
-  input [191:0] i__payload;
-  wire [191:0] i__payload;
+  input [263:0] i__payload;
+  wire [263:0] i__payload;
   wire [23:0] \i__payload[0] ;
+  wire [23:0] \i__payload[10] ;
   wire [23:0] \i__payload[1] ;
   wire [23:0] \i__payload[2] ;
   wire [23:0] \i__payload[3] ;
@@ -7501,6 +6772,8 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [23:0] \i__payload[5] ;
   wire [23:0] \i__payload[6] ;
   wire [23:0] \i__payload[7] ;
+  wire [23:0] \i__payload[8] ;
+  wire [23:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -7518,15 +6791,16 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   input rst;
   wire rst;
   assign \$1  = i__valid & i__ready;
-  assign \$2  = in_beat == 2'h3;
+  assign \$2  = in_beat == 2'h2;
   assign \$3  = in_beat + 1'h1;
   assign \$4  = \$2  ? 3'h0 : \$3 ;
   assign \$5  = out_beat == 5'h1f;
   assign \$6  = out_beat + 1'h1;
   assign \$7  = \$5  ? 6'h00 : \$6 ;
   assign \$8  = i__valid & i__ready;
-  assign \$9  = in_beat == 2'h3;
-  assign \$11  = \$8  ? 4'h8 : 4'h0;
+  assign \$9  = in_beat == 2'h2;
+  assign \$10  = \$9  ? 4'ha : 4'hb;
+  assign \$11  = \$8  ? \$10  : 4'h0;
   assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
   assign \$13  = i__valid & i__ready;
   assign \$14  = ! base;
@@ -7545,221 +6819,318 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$33  = \$27  ? i__payload[47:24] : \$32 ;
   assign \$34  = \$24  ? i__payload[23:0] : \$33 ;
   assign \$35  = i__valid & i__ready;
-  assign \$36  = base == 1'h1;
+  assign \$36  = base == 2'h2;
   assign \$37  = \$35  & \$36 ;
   assign \$38  = i__valid & i__ready;
-  assign \$39  = ! base;
+  assign \$39  = base == 1'h1;
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = out_beat == 5'h1f;
-  assign \$45  = \$44  ? buf3 : buf2;
-  assign \$46  = \$40  ? i__payload[71:48] : \$45 ;
-  assign \$47  = \$37  ? i__payload[47:24] : \$46 ;
-  assign \$48  = i__valid & i__ready;
-  assign \$49  = base == 1'h1;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = i__valid & i__ready;
-  assign \$52  = ! base;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = out_beat == 5'h1f;
-  assign \$58  = \$57  ? buf4 : buf3;
-  assign \$59  = \$53  ? i__payload[95:72] : \$58 ;
-  assign \$60  = \$50  ? i__payload[71:48] : \$59 ;
-  assign \$61  = i__valid & i__ready;
-  assign \$62  = base == 1'h1;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = i__valid & i__ready;
-  assign \$65  = ! base;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = out_beat == 5'h1f;
-  assign \$71  = \$70  ? buf5 : buf4;
-  assign \$72  = \$66  ? i__payload[119:96] : \$71 ;
-  assign \$73  = \$63  ? i__payload[95:72] : \$72 ;
-  assign \$74  = i__valid & i__ready;
-  assign \$75  = base == 1'h1;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = ! base;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = out_beat == 5'h1f;
-  assign \$84  = \$83  ? buf6 : buf5;
-  assign \$85  = \$79  ? i__payload[143:120] : \$84 ;
-  assign \$86  = \$76  ? i__payload[119:96] : \$85 ;
-  assign \$87  = i__valid & i__ready;
-  assign \$88  = base == 1'h1;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = ! base;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = out_beat == 5'h1f;
-  assign \$97  = \$96  ? buf7 : buf6;
-  assign \$98  = \$92  ? i__payload[167:144] : \$97 ;
-  assign \$99  = \$89  ? i__payload[143:120] : \$98 ;
-  assign \$100  = i__valid & i__ready;
-  assign \$101  = base == 1'h1;
-  assign \$102  = \$100  & \$101 ;
+  assign \$41  = i__valid & i__ready;
+  assign \$42  = ! base;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = out_beat == 5'h1f;
+  assign \$48  = \$47  ? buf3 : buf2;
+  assign \$49  = \$43  ? i__payload[71:48] : \$48 ;
+  assign \$50  = \$40  ? i__payload[47:24] : \$49 ;
+  assign \$51  = \$37  ? i__payload[23:0] : \$50 ;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = base == 2'h2;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = i__valid & i__ready;
+  assign \$56  = base == 1'h1;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = i__valid & i__ready;
+  assign \$59  = ! base;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = out_beat == 5'h1f;
+  assign \$65  = \$64  ? buf4 : buf3;
+  assign \$66  = \$60  ? i__payload[95:72] : \$65 ;
+  assign \$67  = \$57  ? i__payload[71:48] : \$66 ;
+  assign \$68  = \$54  ? i__payload[47:24] : \$67 ;
+  assign \$69  = i__valid & i__ready;
+  assign \$70  = base == 2'h2;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = i__valid & i__ready;
+  assign \$73  = base == 1'h1;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = i__valid & i__ready;
+  assign \$76  = ! base;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = out_beat == 5'h1f;
+  assign \$82  = \$81  ? buf5 : buf4;
+  assign \$83  = \$77  ? i__payload[119:96] : \$82 ;
+  assign \$84  = \$74  ? i__payload[95:72] : \$83 ;
+  assign \$85  = \$71  ? i__payload[71:48] : \$84 ;
+  assign \$86  = i__valid & i__ready;
+  assign \$87  = base == 2'h2;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = i__valid & i__ready;
+  assign \$90  = base == 1'h1;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = i__valid & i__ready;
+  assign \$93  = ! base;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = out_beat == 5'h1f;
+  assign \$99  = \$98  ? buf6 : buf5;
+  assign \$100  = \$94  ? i__payload[143:120] : \$99 ;
+  assign \$101  = \$91  ? i__payload[119:96] : \$100 ;
+  assign \$102  = \$88  ? i__payload[95:72] : \$101 ;
   assign \$103  = i__valid & i__ready;
-  assign \$104  = ! base;
+  assign \$104  = base == 2'h2;
   assign \$105  = \$103  & \$104 ;
-  assign \$106  = out_beat == 5'h1f;
-  assign \$110  = \$109  ? buf8 : buf7;
-  assign \$111  = \$105  ? i__payload[191:168] : \$110 ;
-  assign \$112  = \$102  ? i__payload[167:144] : \$111 ;
-  assign \$113  = i__valid & i__ready;
-  assign \$114  = base == 1'h1;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$115  ? i__payload[191:168] : buf8;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = in_beat == 2'h3;
-  assign \$120  = fill <= 1'h1;
-  assign \$121  = fill <= 1'h1;
-  assign i__ready = \$119  ? \$120  : \$121 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = out_beat == 5'h1f;
-  assign \$125  = fill >= 1'h1;
-  assign \$126  = fill >= 1'h1;
-  assign \$127  = \$124  ? \$125  : \$126 ;
-  assign load = \$123  & \$127 ;
-  assign \$128  = out_beat == 5'h1f;
-  assign \$130  = load ? 1'h1 : 1'h0;
-  assign base = fill - \$130 ;
+  assign \$106  = i__valid & i__ready;
+  assign \$107  = base == 1'h1;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = i__valid & i__ready;
+  assign \$110  = ! base;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = out_beat == 5'h1f;
+  assign \$116  = \$115  ? buf7 : buf6;
+  assign \$117  = \$111  ? i__payload[167:144] : \$116 ;
+  assign \$118  = \$108  ? i__payload[143:120] : \$117 ;
+  assign \$119  = \$105  ? i__payload[119:96] : \$118 ;
+  assign \$120  = i__valid & i__ready;
+  assign \$121  = base == 2'h2;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = i__valid & i__ready;
+  assign \$124  = base == 1'h1;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = i__valid & i__ready;
+  assign \$127  = ! base;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = out_beat == 5'h1f;
+  assign \$133  = \$132  ? buf8 : buf7;
+  assign \$134  = \$128  ? i__payload[191:168] : \$133 ;
+  assign \$135  = \$125  ? i__payload[167:144] : \$134 ;
+  assign \$136  = \$122  ? i__payload[143:120] : \$135 ;
+  assign \$137  = i__valid & i__ready;
+  assign \$138  = base == 2'h2;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = i__valid & i__ready;
+  assign \$141  = base == 1'h1;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = i__valid & i__ready;
+  assign \$144  = ! base;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = out_beat == 5'h1f;
+  assign \$150  = \$149  ? buf9 : buf8;
+  assign \$151  = \$145  ? i__payload[215:192] : \$150 ;
+  assign \$152  = \$142  ? i__payload[191:168] : \$151 ;
+  assign \$153  = \$139  ? i__payload[167:144] : \$152 ;
+  assign \$154  = i__valid & i__ready;
+  assign \$155  = base == 2'h2;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = i__valid & i__ready;
+  assign \$158  = base == 1'h1;
+  assign \$159  = \$157  & \$158 ;
+  assign \$160  = i__valid & i__ready;
+  assign \$161  = ! base;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = out_beat == 5'h1f;
+  assign \$167  = \$166  ? buf10 : buf9;
+  assign \$168  = \$162  ? i__payload[239:216] : \$167 ;
+  assign \$169  = \$159  ? i__payload[215:192] : \$168 ;
+  assign \$170  = \$156  ? i__payload[191:168] : \$169 ;
+  assign \$171  = i__valid & i__ready;
+  assign \$172  = base == 2'h2;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = i__valid & i__ready;
+  assign \$175  = base == 1'h1;
+  assign \$176  = \$174  & \$175 ;
+  assign \$177  = i__valid & i__ready;
+  assign \$178  = ! base;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = out_beat == 5'h1f;
+  assign \$184  = \$183  ? buf11 : buf10;
+  assign \$185  = \$179  ? i__payload[263:240] : \$184 ;
+  assign \$186  = \$176  ? i__payload[239:216] : \$185 ;
+  assign \$187  = \$173  ? i__payload[215:192] : \$186 ;
+  assign \$188  = i__valid & i__ready;
+  assign \$189  = base == 2'h2;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = i__valid & i__ready;
+  assign \$192  = base == 1'h1;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = \$193  ? i__payload[263:240] : buf11;
+  assign \$195  = \$190  ? i__payload[239:216] : \$194 ;
+  assign \$196  = ~ o__valid;
+  assign \$197  = \$196  | o__ready;
+  assign \$198  = in_beat == 2'h2;
+  assign \$199  = fill <= 2'h2;
+  assign \$200  = fill <= 1'h1;
+  assign i__ready = \$198  ? \$199  : \$200 ;
+  assign \$201  = ~ o__valid;
+  assign \$202  = \$201  | o__ready;
+  assign \$203  = out_beat == 5'h1f;
+  assign \$204  = fill >= 1'h1;
+  assign \$205  = fill >= 1'h1;
+  assign \$206  = \$203  ? \$204  : \$205 ;
+  assign load = \$202  & \$206 ;
+  assign \$207  = out_beat == 5'h1f;
+  assign \$209  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$209 ;
   always @(posedge clk)
-    in_beat <= \$131 ;
+    in_beat <= \$210 ;
   always @(posedge clk)
-    out_beat <= \$132 ;
+    out_beat <= \$211 ;
   always @(posedge clk)
-    fill <= \$133 ;
+    fill <= \$212 ;
   always @(posedge clk)
-    buf0 <= \$134 ;
+    buf0 <= \$213 ;
   always @(posedge clk)
-    buf1 <= \$135 ;
+    buf1 <= \$214 ;
   always @(posedge clk)
-    buf2 <= \$136 ;
+    buf2 <= \$215 ;
   always @(posedge clk)
-    buf3 <= \$137 ;
+    buf3 <= \$216 ;
   always @(posedge clk)
-    buf4 <= \$138 ;
+    buf4 <= \$217 ;
   always @(posedge clk)
-    buf5 <= \$139 ;
+    buf5 <= \$218 ;
   always @(posedge clk)
-    buf6 <= \$140 ;
+    buf6 <= \$219 ;
   always @(posedge clk)
-    buf7 <= \$141 ;
+    buf7 <= \$220 ;
   always @(posedge clk)
-    buf8 <= \$142 ;
+    buf8 <= \$221 ;
   always @(posedge clk)
-    o__valid <= \$143 ;
+    buf9 <= \$222 ;
   always @(posedge clk)
-    o__payload <= \$144 ;
+    buf10 <= \$223 ;
+  always @(posedge clk)
+    buf11 <= \$224 ;
+  always @(posedge clk)
+    o__valid <= \$225 ;
+  always @(posedge clk)
+    o__payload <= \$226 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = in_beat;
+    \$210  = in_beat;
     if (\$1 ) begin
-      \$131  = \$4 [1:0];
+      \$210  = \$4 [1:0];
     end
     if (rst) begin
-      \$131  = 2'h0;
+      \$210  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = out_beat;
+    \$211  = out_beat;
     if (load) begin
-      \$132  = \$7 [4:0];
+      \$211  = \$7 [4:0];
     end
     if (rst) begin
-      \$132  = 5'h00;
+      \$211  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$12 [3:0];
+    \$212  = \$12 [3:0];
     if (rst) begin
-      \$133  = 4'h0;
+      \$212  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$21 ;
+    \$213  = \$21 ;
     if (rst) begin
-      \$134  = 24'h000000;
+      \$213  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$34 ;
+    \$214  = \$34 ;
     if (rst) begin
-      \$135  = 24'h000000;
+      \$214  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$47 ;
+    \$215  = \$51 ;
     if (rst) begin
-      \$136  = 24'h000000;
+      \$215  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = \$60 ;
+    \$216  = \$68 ;
     if (rst) begin
-      \$137  = 24'h000000;
+      \$216  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$73 ;
+    \$217  = \$85 ;
     if (rst) begin
-      \$138  = 24'h000000;
+      \$217  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$86 ;
+    \$218  = \$102 ;
     if (rst) begin
-      \$139  = 24'h000000;
+      \$218  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = \$99 ;
+    \$219  = \$119 ;
     if (rst) begin
-      \$140  = 24'h000000;
+      \$219  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = \$112 ;
+    \$220  = \$136 ;
     if (rst) begin
-      \$141  = 24'h000000;
+      \$220  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$116 ;
+    \$221  = \$153 ;
     if (rst) begin
-      \$142  = 24'h000000;
+      \$221  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = o__valid;
-    if (\$118 ) begin
-      \$143  = load;
-    end
+    \$222  = \$170 ;
     if (rst) begin
-      \$143  = 1'h0;
+      \$222  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = o__payload;
+    \$223  = \$187 ;
+    if (rst) begin
+      \$223  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$224  = \$195 ;
+    if (rst) begin
+      \$224  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$225  = o__valid;
+    if (\$197 ) begin
+      \$225  = load;
+    end
+    if (rst) begin
+      \$225  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$226  = o__payload;
     if (load) begin
-      \$144  = buf0;
+      \$226  = buf0;
     end
     if (rst) begin
-      \$144  = 24'h000000;
+      \$226  = 24'h000000;
     end
   end
   assign \i__payload[0]  = i__payload[23:0];
@@ -7770,36 +7141,47 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \i__payload[5]  = i__payload[143:120];
   assign \i__payload[6]  = i__payload[167:144];
   assign \i__payload[7]  = i__payload[191:168];
+  assign \i__payload[8]  = i__payload[215:192];
+  assign \i__payload[9]  = i__payload[239:216];
+  assign \i__payload[10]  = i__payload[263:240];
   assign \o__payload[0]  = o__payload;
-  assign \$10  = 4'h8;
-  assign \$129  = 1'h1;
+  assign \$208  = 1'h1;
   assign \$17  = 1'h1;
   assign \$18  = \$17 ;
   assign \$19  = load;
   assign \$29  = 1'h1;
   assign \$30  = \$29 ;
   assign \$31  = load;
-  assign \$42  = 1'h1;
-  assign \$43  = \$42 ;
-  assign \$44  = load;
-  assign \$55  = 1'h1;
-  assign \$56  = \$55 ;
-  assign \$57  = load;
-  assign \$68  = 1'h1;
-  assign \$69  = \$68 ;
-  assign \$70  = load;
-  assign \$81  = 1'h1;
-  assign \$82  = \$81 ;
-  assign \$83  = load;
-  assign \$94  = 1'h1;
-  assign \$95  = \$94 ;
-  assign \$96  = load;
-  assign \$107  = 1'h1;
-  assign \$108  = \$107 ;
-  assign \$109  = load;
+  assign \$45  = 1'h1;
+  assign \$46  = \$45 ;
+  assign \$47  = load;
+  assign \$62  = 1'h1;
+  assign \$63  = \$62 ;
+  assign \$64  = load;
+  assign \$79  = 1'h1;
+  assign \$80  = \$79 ;
+  assign \$81  = load;
+  assign \$96  = 1'h1;
+  assign \$97  = \$96 ;
+  assign \$98  = load;
+  assign \$113  = 1'h1;
+  assign \$114  = \$113 ;
+  assign \$115  = load;
+  assign \$130  = 1'h1;
+  assign \$131  = \$130 ;
+  assign \$132  = load;
+  assign \$147  = 1'h1;
+  assign \$148  = \$147 ;
+  assign \$149  = load;
+  assign \$164  = 1'h1;
+  assign \$165  = \$164 ;
+  assign \$166  = load;
+  assign \$181  = 1'h1;
+  assign \$182  = \$181 ;
+  assign \$183  = load;
 endmodule
 (* generator = "Amaranth" *)
-module top_s0_dense0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
@@ -9256,39 +8638,255 @@ module top_s0_dense0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$25  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 (* generator = "Amaranth" *)
+module top_s0_dense0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [3:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [1:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [7:0] \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [7:0] \$29 ;
+  wire [5:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [5:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [1:0] \$42 ;
+  wire [1:0] \$43 ;
+  reg [4:0] \$44 ;
+  reg [3:0] \$45 ;
+  reg [1:0] \$46 ;
+  reg [7:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [7:0] \$49 ;
+  wire \$5 ;
+  reg \$50 ;
+  reg [15:0] \$51 ;
+  wire [4:0] \$6 ;
+  wire [4:0] \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  wire [2:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  input clk;
+  wire clk;
+  reg [1:0] fill = 2'h0;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [4:0] in_beat = 5'h00;
+  wire load;
+  output [15:0] o__payload;
+  reg [15:0] o__payload = 16'h0000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [3:0] out_beat = 4'h0;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    out_beat <= \$45 ;
+  always @(posedge clk)
+    fill <= \$46 ;
+  always @(posedge clk)
+    buf0 <= \$47 ;
+  always @(posedge clk)
+    buf1 <= \$48 ;
+  always @(posedge clk)
+    buf2 <= \$49 ;
+  always @(posedge clk)
+    o__valid <= \$50 ;
+  always @(posedge clk)
+    o__payload <= \$51 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 5'h1f;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = out_beat == 4'hf;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 5'h1f;
+  assign \$11  = \$8  ? 1'h1 : 1'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 4'hf;
+  assign \$20  = \$19  ? buf2 : buf0;
+  assign \$21  = \$15  ? i__payload : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = \$24  ? i__payload : buf1;
+  assign \$26  = i__valid & i__ready;
+  assign \$27  = base == 2'h2;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = \$28  ? i__payload : buf2;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = in_beat == 5'h1f;
+  assign \$33  = fill <= 2'h2;
+  assign \$34  = fill <= 2'h2;
+  assign i__ready = \$32  ? \$33  : \$34 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = out_beat == 4'hf;
+  assign \$38  = fill >= 2'h2;
+  assign \$39  = fill >= 2'h2;
+  assign \$40  = \$37  ? \$38  : \$39 ;
+  assign load = \$36  & \$40 ;
+  assign \$41  = out_beat == 4'hf;
+  assign \$43  = load ? 2'h2 : 2'h0;
+  assign base = fill - \$43 ;
+  always @(posedge clk)
+    in_beat <= \$44 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$45  = out_beat;
+    if (load) begin
+      \$45  = \$7 [3:0];
+    end
+    if (rst) begin
+      \$45  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$46  = \$12 [1:0];
+    if (rst) begin
+      \$46  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$48  = \$25 ;
+    if (rst) begin
+      \$48  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$49  = \$29 ;
+    if (rst) begin
+      \$49  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$50  = o__valid;
+    if (\$31 ) begin
+      \$50  = load;
+    end
+    if (rst) begin
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$51  = o__payload;
+    if (load) begin
+      \$51 [7:0] = buf0;
+      \$51 [15:8] = buf1;
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$44  = in_beat;
+    if (\$1 ) begin
+      \$44  = \$4 [4:0];
+    end
+    if (rst) begin
+      \$44  = 5'h00;
+    end
+  end
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \$10  = 1'h1;
+  assign \$42  = 2'h2;
+  assign \$17  = 2'h2;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+endmodule
+(* generator = "Amaranth" *)
 module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [4:0] \$1 ;
+  reg [1:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
+  reg \$100 ;
   reg \$101 ;
   reg \$102 ;
   reg \$103 ;
-  reg \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [4:0] \$107 ;
-  reg [4:0] \$108 ;
-  reg [63:0] \$109 ;
+  reg [1:0] \$104 ;
+  reg \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [15:0] \$108 ;
+  reg [5:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
+  reg [5:0] \$110 ;
+  reg [47:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [8:0] \$119 ;
+  reg [7:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [7:0] \$120 ;
-  reg [8:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [8:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [8:0] \$125 ;
-  reg [7:0] \$126 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [8:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [8:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [16:0] \$126 ;
   reg [16:0] \$127 ;
   reg [16:0] \$128 ;
   reg [16:0] \$129 ;
@@ -9301,74 +8899,70 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$135 ;
   reg [16:0] \$136 ;
   reg [16:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [22:0] \$138 ;
+  reg [22:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [22:0] \$143 ;
-  reg [22:0] \$144 ;
-  reg [22:0] \$145 ;
-  reg [22:0] \$146 ;
-  reg [22:0] \$147 ;
-  reg [22:0] \$148 ;
-  reg [22:0] \$149 ;
-  wire [16:0] \$15 ;
-  reg [22:0] \$150 ;
+  reg [22:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg [1:0] \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [1:0] \$148 ;
+  reg \$149 ;
+  wire [8:0] \$15 ;
+  reg \$150 ;
   reg \$151 ;
-  reg \$152 ;
+  reg [1:0] \$152 ;
   reg \$153 ;
   reg \$154 ;
   reg \$155 ;
-  reg \$156 ;
+  reg [1:0] \$156 ;
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg \$160 ;
+  reg [1:0] \$160 ;
   reg \$161 ;
   reg \$162 ;
   reg \$163 ;
-  reg \$164 ;
+  reg [1:0] \$164 ;
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
-  reg \$168 ;
+  reg [1:0] \$168 ;
   reg \$169 ;
   wire [16:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
-  reg \$172 ;
-  reg \$173 ;
-  reg \$174 ;
+  reg [1:0] \$172 ;
+  reg [22:0] \$173 ;
+  reg [22:0] \$174 ;
   reg [22:0] \$175 ;
   reg [22:0] \$176 ;
   reg [22:0] \$177 ;
   reg [22:0] \$178 ;
-  reg [22:0] \$179 ;
+  reg \$179 ;
   wire [16:0] \$18 ;
-  reg [22:0] \$180 ;
-  reg [22:0] \$181 ;
-  reg [22:0] \$182 ;
-  reg \$183 ;
+  reg [3:0] \$180 ;
+  reg \$181 ;
+  reg [3:0] \$182 ;
+  reg [3:0] \$183 ;
   reg [3:0] \$184 ;
   reg \$185 ;
-  reg [3:0] \$186 ;
-  reg [3:0] \$187 ;
-  reg [3:0] \$188 ;
-  reg \$189 ;
+  reg [68:0] \$186 ;
   wire [16:0] \$19 ;
-  reg [183:0] \$190 ;
-  reg \$2 ;
+  reg [3:0] \$2 ;
   wire [16:0] \$20 ;
   wire [16:0] \$21 ;
-  wire [16:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
+  wire [17:0] \$22 ;
+  wire [17:0] \$23 ;
+  wire [17:0] \$24 ;
+  reg [22:0] \$25 ;
+  reg [22:0] \$26 ;
+  reg [22:0] \$27 ;
   wire \$28 ;
   wire \$29 ;
   reg \$3 ;
@@ -9381,94 +8975,91 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [4:0] \$39 ;
-  wire \$4 ;
-  wire [4:0] \$40 ;
+  wire \$39 ;
+  reg \$4 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire [4:0] \$46 ;
-  wire [4:0] \$47 ;
+  wire [4:0] \$44 ;
+  wire [4:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [5:0] \$5 ;
+  reg \$5 ;
   wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire [4:0] \$51 ;
+  wire [4:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [5:0] \$6 ;
-  wire [5:0] \$60 ;
+  wire \$6 ;
+  wire [4:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire [183:0] \$66 ;
+  wire [5:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [8:0] \$7 ;
+  wire [6:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [68:0] \$71 ;
   wire \$72 ;
-  wire [22:0] \$73 ;
-  wire [23:0] \$74 ;
-  wire [22:0] \$75 ;
-  wire [23:0] \$76 ;
-  wire [22:0] \$77 ;
-  wire [23:0] \$78 ;
-  wire [22:0] \$79 ;
-  wire [8:0] \$8 ;
-  wire [23:0] \$80 ;
-  wire [22:0] \$81 ;
-  wire [23:0] \$82 ;
-  wire [22:0] \$83 ;
-  wire [23:0] \$84 ;
-  wire [22:0] \$85 ;
-  wire [23:0] \$86 ;
-  wire [22:0] \$87 ;
-  wire [23:0] \$88 ;
-  wire \$89 ;
-  wire [8:0] \$9 ;
-  wire [4:0] \$90 ;
-  wire \$91 ;
-  wire [5:0] \$92 ;
-  reg [4:0] \$93 ;
-  reg [4:0] \$94 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [22:0] \$78 ;
+  wire [23:0] \$79 ;
+  wire [6:0] \$8 ;
+  wire [22:0] \$80 ;
+  wire [23:0] \$81 ;
+  wire [22:0] \$82 ;
+  wire [23:0] \$83 ;
+  wire \$84 ;
+  wire [4:0] \$85 ;
+  wire \$86 ;
+  wire [5:0] \$87 ;
+  reg [1:0] \$88 ;
+  reg [1:0] \$89 ;
+  wire [15:0] \$9 ;
+  reg [3:0] \$90 ;
+  reg [3:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
   reg \$95 ;
   reg \$96 ;
   reg \$97 ;
-  reg \$98 ;
-  reg [4:0] \$99 ;
+  reg [5:0] \$98 ;
+  reg [15:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
-  wire [183:0] \$signature__data ;
-  (* init = 1'h0 *)
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$120 ;
+  wire [15:0] \$signature__data ;
+  wire [68:0] \$signature__data$121 ;
   wire \$signature__en ;
+  (* init = 1'h0 *)
+  wire \$signature__en$119 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
   wire [22:0] acc1_next;
   reg [22:0] acc2 = 23'h000000;
   wire [22:0] acc2_next;
-  reg [22:0] acc3 = 23'h000000;
-  wire [22:0] acc3_next;
-  reg [22:0] acc4 = 23'h000000;
-  wire [22:0] acc4_next;
-  reg [22:0] acc5 = 23'h000000;
-  wire [22:0] acc5_next;
-  reg [22:0] acc6 = 23'h000000;
-  wire [22:0] acc6_next;
-  reg [22:0] acc7 = 23'h000000;
-  wire [22:0] acc7_next;
+  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] bias1 = 23'h000000;
+  reg [22:0] bias2 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -9485,13 +9076,16 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
-  input [7:0] i__payload;
-  wire [7:0] i__payload;
+  reg from_input2 = 1'h0;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [15:0] inbuf_read = 16'h0000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -9505,85 +9099,73 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  wire [-1:0] nf1;
-  wire [-1:0] nf2;
-  wire [-1:0] nf3;
-  wire [-1:0] nf4;
-  wire [-1:0] nf5;
-  wire [-1:0] nf6;
-  wire [-1:0] nf7;
-  wire [-1:0] nf8;
+  reg [1:0] nf1 = 2'h0;
+  reg [1:0] nf2 = 2'h0;
+  reg [1:0] nf3 = 2'h0;
+  reg [1:0] nf4 = 2'h0;
+  reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf6 = 2'h0;
+  reg [1:0] nf7 = 2'h0;
+  reg [1:0] nf8 = 2'h0;
   (* keep = 32'd1 *)
-  wire [-1:0] nf8_0;
-  output [183:0] o__payload;
-  reg [183:0] o__payload = 184'h0000000000000000000000000000000000000000000000;
+  reg [1:0] nf8_0 = 2'h0;
+  reg [1:0] nf_t = 2'h0;
+  reg [1:0] nf_t_ahead = 2'h0;
+  output [68:0] o__payload;
+  reg [68:0] o__payload = 69'h000000000000000000;
   wire [22:0] \o__payload[0] ;
   wire [22:0] \o__payload[1] ;
   wire [22:0] \o__payload[2] ;
-  wire [22:0] \o__payload[3] ;
-  wire [22:0] \o__payload[4] ;
-  wire [22:0] \o__payload[5] ;
-  wire [22:0] \o__payload[6] ;
-  wire [22:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 5'h00 *)
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] port__addr;
-  wire [63:0] port__data;
+  wire [5:0] port__addr;
+  wire [47:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
+  reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
+  reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  wire [183:0] q_in;
+  reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_1_r = 17'h00000;
+  wire [68:0] q_in;
   wire [22:0] \q_in[0] ;
   wire [22:0] \q_in[1] ;
   wire [22:0] \q_in[2] ;
-  wire [22:0] \q_in[3] ;
-  wire [22:0] \q_in[4] ;
-  wire [22:0] \q_in[5] ;
-  wire [22:0] \q_in[6] ;
-  wire [22:0] \q_in[7] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
+  reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
-  reg [4:0] rom0_addr = 5'h00;
-  reg [63:0] rom0_read = 64'h0000000000000000;
+  reg [5:0] rom0_addr = 6'h00;
+  reg [47:0] rom0_read = 48'h000000000000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  wire [183:0] rport__data;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$122 ;
+  wire [15:0] rport__data;
+  wire [68:0] \rport__data$113 ;
   input rst;
   wire rst;
-  reg [4:0] sf_t = 5'h00;
-  reg [4:0] sf_t_ahead = 5'h01;
+  reg [3:0] sf_t = 4'h0;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
-  reg [22:0] sum3_s0_0 = 23'h000000;
-  reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [4:0] t = 5'h00;
-  reg [4:0] t1 = 5'h00;
+  reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9595,621 +9177,1043 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w1_1 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
+  reg [7:0] w2_1 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
-  reg [7:0] x_mid = 8'h00;
-  reg [7:0] x_reg = 8'h00;
-  reg [7:0] x_reg2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  reg [15:0] x_mid = 16'h0000;
+  reg [15:0] x_reg = 16'h0000;
+  reg [15:0] x_reg2 = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_1 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  reg [183:0] queue [9:0];
+  reg [8:0] xoff2_1 = 9'h000;
+  reg [15:0] inbuf [15:0];
   initial begin
-    queue[0] = 184'h0000000000000000000000000000000000000000000000;
-    queue[1] = 184'h0000000000000000000000000000000000000000000000;
-    queue[2] = 184'h0000000000000000000000000000000000000000000000;
-    queue[3] = 184'h0000000000000000000000000000000000000000000000;
-    queue[4] = 184'h0000000000000000000000000000000000000000000000;
-    queue[5] = 184'h0000000000000000000000000000000000000000000000;
-    queue[6] = 184'h0000000000000000000000000000000000000000000000;
-    queue[7] = 184'h0000000000000000000000000000000000000000000000;
-    queue[8] = 184'h0000000000000000000000000000000000000000000000;
-    queue[9] = 184'h0000000000000000000000000000000000000000000000;
+    inbuf[0] = 16'h0000;
+    inbuf[1] = 16'h0000;
+    inbuf[2] = 16'h0000;
+    inbuf[3] = 16'h0000;
+    inbuf[4] = 16'h0000;
+    inbuf[5] = 16'h0000;
+    inbuf[6] = 16'h0000;
+    inbuf[7] = 16'h0000;
+    inbuf[8] = 16'h0000;
+    inbuf[9] = 16'h0000;
+    inbuf[10] = 16'h0000;
+    inbuf[11] = 16'h0000;
+    inbuf[12] = 16'h0000;
+    inbuf[13] = 16'h0000;
+    inbuf[14] = 16'h0000;
+    inbuf[15] = 16'h0000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      inbuf[sf_t] <= i__payload;
+  end
+  reg [15:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= inbuf[sf_t];
+  end
+  assign rport__data = _0_;
+  reg [68:0] queue [9:0];
+  initial begin
+    queue[0] = 69'h000000000000000000;
+    queue[1] = 69'h000000000000000000;
+    queue[2] = 69'h000000000000000000;
+    queue[3] = 69'h000000000000000000;
+    queue[4] = 69'h000000000000000000;
+    queue[5] = 69'h000000000000000000;
+    queue[6] = 69'h000000000000000000;
+    queue[7] = 69'h000000000000000000;
+    queue[8] = 69'h000000000000000000;
+    queue[9] = 69'h000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign rport__data = queue[q_rptr];
-  reg [63:0] rom0 [31:0];
+  assign \rport__data$113  = queue[q_rptr];
+  reg [47:0] rom0 [47:0];
   initial begin
-    rom0[0] = 64'ha71d05fa43fb01f7;
-    rom0[1] = 64'h83f8f9fac80c10c9;
-    rom0[2] = 64'h1702e502d205f9db;
-    rom0[3] = 64'he83af8f7eef8f03b;
-    rom0[4] = 64'h1bcd051703f4df18;
-    rom0[5] = 64'hefa47f3ccc09f4e4;
-    rom0[6] = 64'hf427fe191b240cfb;
-    rom0[7] = 64'h26fec00d81190a15;
-    rom0[8] = 64'h8107e330ca51c1b1;
-    rom0[9] = 64'h18d5fd052f110101;
-    rom0[10] = 64'hf2d3f8e7e925eaa7;
-    rom0[11] = 64'h98d82711f113d19e;
-    rom0[12] = 64'hebfb0f282436db1c;
-    rom0[13] = 64'hb89258f4c0c928d3;
-    rom0[14] = 64'hbaa10807d4fd1118;
-    rom0[15] = 64'hd6260afb200209fb;
-    rom0[16] = 64'haca9f40bbe7f0bfd;
-    rom0[17] = 64'h32f700f7d2ffdc19;
-    rom0[18] = 64'h511cfd150ffbf6b3;
-    rom0[19] = 64'hc7ee430df5362526;
-    rom0[20] = 64'h8922f70df6d51a81;
-    rom0[21] = 64'hd8effbfe9004fe27;
-    rom0[22] = 64'hdcf968fbd4702bd0;
-    rom0[23] = 64'h16d712079c0d0312;
-    rom0[24] = 64'he30f0a0c3afd0e32;
-    rom0[25] = 64'hf206f8099222de40;
-    rom0[26] = 64'hf0250df533f90f25;
-    rom0[27] = 64'h9d81483f0df226bd;
-    rom0[28] = 64'h98b6291883425d18;
-    rom0[29] = 64'h8185f64c2d282e08;
-    rom0[30] = 64'hd6d7577f920b7fe8;
-    rom0[31] = 64'hf11e553fd45e21c9;
+    rom0[0] = 48'h0cfb1001c9f7;
+    rom0[1] = 48'hf805f0f93bdb;
+    rom0[2] = 48'h09f4f4dfe418;
+    rom0[3] = 48'h19240a0c15fb;
+    rom0[4] = 48'h115101c101b1;
+    rom0[5] = 48'h1325d1ea9ea7;
+    rom0[6] = 48'hc93628dbd31c;
+    rom0[7] = 48'h02fd0911fb18;
+    rom0[8] = 48'hff7fdc0b19fd;
+    rom0[9] = 48'h36fb25f626b3;
+    rom0[10] = 48'h04d5fe1a2781;
+    rom0[11] = 48'h0d70032b12d0;
+    rom0[12] = 48'h22fdde0e4032;
+    rom0[13] = 48'hf2f9260fbd25;
+    rom0[14] = 48'h28422e5d0818;
+    rom0[15] = 48'h5e0b217fc9e8;
+    rom0[16] = 48'hf905fafac843;
+    rom0[17] = 48'hf8e5f702eed2;
+    rom0[18] = 48'h7f053c17cc03;
+    rom0[19] = 48'hc0fe0d19811b;
+    rom0[20] = 48'hfde305302fca;
+    rom0[21] = 48'h27f811e7f1e9;
+    rom0[22] = 48'h580ff428c024;
+    rom0[23] = 48'h0a08fb0720d4;
+    rom0[24] = 48'h00f4f70bd2be;
+    rom0[25] = 48'h43fd0d15f50f;
+    rom0[26] = 48'hfbf7fe0d90f6;
+    rom0[27] = 48'h126807fb9cd4;
+    rom0[28] = 48'hf80a090c923a;
+    rom0[29] = 48'h480d3ff50d33;
+    rom0[30] = 48'hf6294c182d83;
+    rom0[31] = 48'h55573f7fd492;
+    rom0[32] = 48'h000083a7f81d;
+    rom0[33] = 48'h0000e8173a02;
+    rom0[34] = 48'h0000ef1ba4cd;
+    rom0[35] = 48'h000026f4fe27;
+    rom0[36] = 48'h00001881d507;
+    rom0[37] = 48'h000098f2d8d3;
+    rom0[38] = 48'h0000b8eb92fb;
+    rom0[39] = 48'h0000d6ba26a1;
+    rom0[40] = 48'h000032acf7a9;
+    rom0[41] = 48'h0000c751ee1c;
+    rom0[42] = 48'h0000d889ef22;
+    rom0[43] = 48'h000016dcd7f9;
+    rom0[44] = 48'h0000f2e3060f;
+    rom0[45] = 48'h00009df08125;
+    rom0[46] = 48'h0000819885b6;
+    rom0[47] = 48'h0000f1d61ed7;
   end
-  reg [63:0] _0_;
+  reg [47:0] _1_;
   always @(posedge clk) begin
-    _0_ <= rom0[rom0_addr];
+    _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _0_;
-  assign \$4  = t == 5'h1f;
-  assign \$5  = t + 1'h1;
-  assign \$6  = \$4  ? 6'h00 : \$5 ;
-  assign \$7  = $signed(x0_0) - $signed(8'h80);
-  assign \$8  = $signed(x0_0) - $signed(8'h80);
-  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign port__data = _1_;
+  assign \$6  = t == 6'h2f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$13  = $signed(x0_1) - $signed(8'h80);
   assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$16  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$17  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$18  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$19  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$20  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$21  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$22  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$23  = v8 & last8;
-  assign \$24  = issue & last_t;
-  assign \$25  = o__valid & o__ready;
-  assign \$26  = q_owed < 4'ha;
-  assign \$27  = \$25  ? q_room : \$26 ;
-  assign \$28  = o__valid & o__ready;
-  assign \$29  = \$28  | q_room;
-  assign \$30  = \$24  ? \$27  : \$29 ;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = | q_stored;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = \$32  & \$34 ;
-  assign \$36  = ~ \$35 ;
-  assign \$37  = deliver & \$36 ;
-  assign \$38  = q_wptr == 4'h9;
-  assign \$39  = q_wptr + 1'h1;
-  assign \$40  = \$38  ? 5'h00 : \$39 ;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = q_rptr == 4'h9;
-  assign \$46  = q_rptr + 1'h1;
-  assign \$47  = \$45  ? 5'h00 : \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$49  & \$51 ;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = deliver & \$53 ;
-  assign \$55  = q_stored + \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = \$55  - \$59 ;
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
+  assign \$16  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$17  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$18  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$19  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$20  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$21  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$22  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$23  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$24  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$28  = v8 & last8;
+  assign \$29  = issue & last_t;
+  assign \$30  = o__valid & o__ready;
+  assign \$31  = q_owed < 4'ha;
+  assign \$32  = \$30  ? q_room : \$31 ;
+  assign \$33  = o__valid & o__ready;
+  assign \$34  = \$33  | q_room;
+  assign \$35  = \$29  ? \$32  : \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = ~ \$38 ;
+  assign \$40  = \$37  & \$39 ;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = deliver & \$41 ;
+  assign \$43  = q_wptr == 4'h9;
+  assign \$44  = q_wptr + 1'h1;
+  assign \$45  = \$43  ? 5'h00 : \$44 ;
+  assign \$46  = ~ o__valid;
+  assign \$47  = \$46  | o__ready;
+  assign \$48  = | q_stored;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = q_rptr == 4'h9;
+  assign \$51  = q_rptr + 1'h1;
+  assign \$52  = \$50  ? 5'h00 : \$51 ;
+  assign \$53  = ~ o__valid;
+  assign \$54  = \$53  | o__ready;
+  assign \$55  = | q_stored;
+  assign \$56  = ~ \$55 ;
+  assign \$57  = \$54  & \$56 ;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = deliver & \$58 ;
+  assign \$60  = q_stored + \$59 ;
   assign \$61  = ~ o__valid;
   assign \$62  = \$61  | o__ready;
   assign \$63  = | q_stored;
-  assign \$64  = \$63  | deliver;
-  assign \$65  = | q_stored;
-  assign \$66  = \$65  ? rport__data : q_in;
-  assign \$67  = ~ last_t;
-  assign \$68  = q_room | \$67 ;
-  assign \$69  = ~ last_t;
-  assign \$70  = q_room | \$69 ;
-  assign issue = \$70  & \$72 ;
-  assign \$73  = first8_0 ? 23'h7ffc76 : acc0;
-  assign \$74  = $signed(\$73 ) + $signed(sum0_s0_0);
-  assign \$75  = first8_0 ? 23'h001657 : acc1;
-  assign \$76  = $signed(\$75 ) + $signed(sum1_s0_0);
-  assign \$77  = first8_0 ? 23'h000d2e : acc2;
-  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
-  assign \$79  = first8_0 ? 23'h7fee76 : acc3;
-  assign \$80  = $signed(\$79 ) + $signed(sum3_s0_0);
-  assign \$81  = first8_0 ? 23'h00009b : acc4;
-  assign \$82  = $signed(\$81 ) + $signed(sum4_s0_0);
-  assign \$83  = first8_0 ? 23'h000266 : acc5;
-  assign \$84  = $signed(\$83 ) + $signed(sum5_s0_0);
-  assign \$85  = first8_0 ? 23'h7ff8ae : acc6;
-  assign \$86  = $signed(\$85 ) + $signed(sum6_s0_0);
-  assign \$87  = first8_0 ? 23'h000722 : acc7;
-  assign \$88  = $signed(\$87 ) + $signed(sum7_s0_0);
-  assign \$89  = issue & last_t;
-  assign \$90  = q_owed + \$89 ;
-  assign \$91  = o__valid & o__ready;
-  assign \$92  = \$90  - \$91 ;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \$60  - \$64 ;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = \$68  | deliver;
+  assign \$70  = | q_stored;
+  assign \$71  = \$70  ? \rport__data$113  : q_in;
+  assign \$72  = ~ last_t;
+  assign \$73  = q_room | \$72 ;
+  assign i__ready = \$73  & reads_input_t;
+  assign \$74  = ~ last_t;
+  assign \$75  = q_room | \$74 ;
+  assign \$76  = ~ reads_input_t;
+  assign \$77  = i__valid | \$76 ;
+  assign issue = \$75  & \$77 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$78  = first8_0 ? bias0 : acc0;
+  assign \$79  = $signed(\$78 ) + $signed(sum0_s0_0);
+  assign \$80  = first8_0 ? bias1 : acc1;
+  assign \$81  = $signed(\$80 ) + $signed(sum1_s0_0);
+  assign \$82  = first8_0 ? bias2 : acc2;
+  assign \$83  = $signed(\$82 ) + $signed(sum2_s0_0);
+  assign \$84  = issue & last_t;
+  assign \$85  = q_owed + \$84 ;
+  assign \$86  = o__valid & o__ready;
+  assign \$87  = \$85  - \$86 ;
   always @(posedge clk)
-    sf_t <= \$93 ;
+    nf_t <= \$88 ;
   always @(posedge clk)
-    sf_t_ahead <= \$94 ;
+    nf_t_ahead <= \$89 ;
   always @(posedge clk)
-    first_t <= \$95 ;
+    sf_t <= \$90 ;
   always @(posedge clk)
-    first_t_ahead <= \$96 ;
+    sf_t_ahead <= \$91 ;
   always @(posedge clk)
-    last_t <= \$97 ;
+    reads_input_t <= \$92 ;
   always @(posedge clk)
-    last_t_ahead <= \$98 ;
+    reads_input_t_ahead <= \$93 ;
   always @(posedge clk)
-    t <= \$99 ;
+    first_t <= \$94 ;
   always @(posedge clk)
-    x_reg <= \$100 ;
+    first_t_ahead <= \$95 ;
   always @(posedge clk)
-    from_input <= \$101 ;
+    last_t <= \$96 ;
   always @(posedge clk)
-    v1 <= \$102 ;
+    last_t_ahead <= \$97 ;
   always @(posedge clk)
-    first1 <= \$103 ;
+    t <= \$98 ;
   always @(posedge clk)
-    last1 <= \$104 ;
+    x_reg <= \$99 ;
   always @(posedge clk)
-    x_reg2 <= \$105 ;
+    from_input <= \$100 ;
   always @(posedge clk)
-    x_mid <= \$106 ;
+    v1 <= \$101 ;
   always @(posedge clk)
-    t1 <= \$107 ;
+    first1 <= \$102 ;
   always @(posedge clk)
-    rom0_addr <= \$108 ;
+    last1 <= \$103 ;
   always @(posedge clk)
-    rom0_read <= \$109 ;
+    nf1 <= \$104 ;
   always @(posedge clk)
-    x0_0 <= \$110 ;
+    from_input2 <= \$105 ;
   always @(posedge clk)
-    xoff0_0 <= \$111 ;
+    x_reg2 <= \$106 ;
   always @(posedge clk)
-    w0_0 <= \$112 ;
+    inbuf_read <= \$107 ;
   always @(posedge clk)
-    xoff1_0 <= \$113 ;
+    x_mid <= \$108 ;
   always @(posedge clk)
-    w1_0 <= \$114 ;
+    t1 <= \$109 ;
   always @(posedge clk)
-    xoff2_0 <= \$115 ;
+    rom0_addr <= \$110 ;
   always @(posedge clk)
-    w2_0 <= \$116 ;
+    rom0_read <= \$111 ;
   always @(posedge clk)
-    xoff3_0 <= \$117 ;
+    x0_0 <= \$112 ;
   always @(posedge clk)
-    w3_0 <= \$118 ;
+    x0_1 <= \$113 ;
   always @(posedge clk)
-    xoff4_0 <= \$119 ;
+    xoff0_0 <= \$114 ;
   always @(posedge clk)
-    w4_0 <= \$120 ;
+    w0_0 <= \$115 ;
   always @(posedge clk)
-    xoff5_0 <= \$121 ;
+    xoff0_1 <= \$116 ;
   always @(posedge clk)
-    w5_0 <= \$122 ;
+    w0_1 <= \$117 ;
   always @(posedge clk)
-    xoff6_0 <= \$123 ;
+    xoff1_0 <= \$118 ;
   always @(posedge clk)
-    w6_0 <= \$124 ;
+    w1_0 <= \$119 ;
   always @(posedge clk)
-    xoff7_0 <= \$125 ;
+    xoff1_1 <= \$120 ;
   always @(posedge clk)
-    w7_0 <= \$126 ;
+    w1_1 <= \$121 ;
   always @(posedge clk)
-    prod0_0 <= \$127 ;
+    xoff2_0 <= \$122 ;
+  always @(posedge clk)
+    w2_0 <= \$123 ;
+  always @(posedge clk)
+    xoff2_1 <= \$124 ;
+  always @(posedge clk)
+    w2_1 <= \$125 ;
+  always @(posedge clk)
+    prod0_0 <= \$126 ;
+  always @(posedge clk)
+    prod0_1 <= \$127 ;
   always @(posedge clk)
     prod1_0 <= \$128 ;
   always @(posedge clk)
-    prod2_0 <= \$129 ;
+    prod1_1 <= \$129 ;
   always @(posedge clk)
-    prod3_0 <= \$130 ;
+    prod2_0 <= \$130 ;
   always @(posedge clk)
-    prod4_0 <= \$131 ;
+    prod2_1 <= \$131 ;
   always @(posedge clk)
-    prod5_0 <= \$132 ;
+    prod0_0_r <= \$132 ;
   always @(posedge clk)
-    prod6_0 <= \$133 ;
+    prod0_1_r <= \$133 ;
   always @(posedge clk)
-    prod7_0 <= \$134 ;
+    prod1_0_r <= \$134 ;
   always @(posedge clk)
-    prod0_0_r <= \$135 ;
+    prod1_1_r <= \$135 ;
   always @(posedge clk)
-    prod1_0_r <= \$136 ;
+    prod2_0_r <= \$136 ;
   always @(posedge clk)
-    prod2_0_r <= \$137 ;
+    prod2_1_r <= \$137 ;
   always @(posedge clk)
-    prod3_0_r <= \$138 ;
+    sum0_s0_0 <= \$138 ;
   always @(posedge clk)
-    prod4_0_r <= \$139 ;
+    sum1_s0_0 <= \$139 ;
   always @(posedge clk)
-    prod5_0_r <= \$140 ;
+    sum2_s0_0 <= \$140 ;
   always @(posedge clk)
-    prod6_0_r <= \$141 ;
+    v2 <= \$141 ;
   always @(posedge clk)
-    prod7_0_r <= \$142 ;
+    first2 <= \$142 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$143 ;
+    last2 <= \$143 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$144 ;
+    nf2 <= \$144 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$145 ;
+    v3 <= \$145 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$146 ;
+    first3 <= \$146 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$147 ;
+    last3 <= \$147 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$148 ;
+    nf3 <= \$148 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$149 ;
+    v4 <= \$149 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$150 ;
+    first4 <= \$150 ;
   always @(posedge clk)
-    v2 <= \$151 ;
+    last4 <= \$151 ;
   always @(posedge clk)
-    first2 <= \$152 ;
+    nf4 <= \$152 ;
   always @(posedge clk)
-    last2 <= \$153 ;
+    v5 <= \$153 ;
   always @(posedge clk)
-    v3 <= \$154 ;
+    first5 <= \$154 ;
   always @(posedge clk)
-    first3 <= \$155 ;
+    last5 <= \$155 ;
   always @(posedge clk)
-    last3 <= \$156 ;
+    nf5 <= \$156 ;
   always @(posedge clk)
-    v4 <= \$157 ;
+    v6 <= \$157 ;
   always @(posedge clk)
-    first4 <= \$158 ;
+    first6 <= \$158 ;
   always @(posedge clk)
-    last4 <= \$159 ;
+    last6 <= \$159 ;
   always @(posedge clk)
-    v5 <= \$160 ;
+    nf6 <= \$160 ;
   always @(posedge clk)
-    first5 <= \$161 ;
+    v7 <= \$161 ;
   always @(posedge clk)
-    last5 <= \$162 ;
+    first7 <= \$162 ;
   always @(posedge clk)
-    v6 <= \$163 ;
+    last7 <= \$163 ;
   always @(posedge clk)
-    first6 <= \$164 ;
+    nf7 <= \$164 ;
   always @(posedge clk)
-    last6 <= \$165 ;
+    v8 <= \$165 ;
   always @(posedge clk)
-    v7 <= \$166 ;
+    first8 <= \$166 ;
   always @(posedge clk)
-    first7 <= \$167 ;
+    last8 <= \$167 ;
   always @(posedge clk)
-    last7 <= \$168 ;
+    nf8 <= \$168 ;
   always @(posedge clk)
-    v8 <= \$169 ;
+    v8_0 <= \$169 ;
   always @(posedge clk)
-    first8 <= \$170 ;
+    first8_0 <= \$170 ;
   always @(posedge clk)
-    last8 <= \$171 ;
+    last8_0 <= \$171 ;
   always @(posedge clk)
-    v8_0 <= \$172 ;
+    nf8_0 <= \$172 ;
   always @(posedge clk)
-    first8_0 <= \$173 ;
+    bias0 <= \$173 ;
   always @(posedge clk)
-    last8_0 <= \$174 ;
+    acc0 <= \$174 ;
   always @(posedge clk)
-    acc0 <= \$175 ;
+    bias1 <= \$175 ;
   always @(posedge clk)
     acc1 <= \$176 ;
   always @(posedge clk)
-    acc2 <= \$177 ;
+    bias2 <= \$177 ;
   always @(posedge clk)
-    acc3 <= \$178 ;
+    acc2 <= \$178 ;
   always @(posedge clk)
-    acc4 <= \$179 ;
+    deliver <= \$179 ;
   always @(posedge clk)
-    acc5 <= \$180 ;
+    q_owed <= \$180 ;
   always @(posedge clk)
-    acc6 <= \$181 ;
+    q_room <= \$181 ;
   always @(posedge clk)
-    acc7 <= \$182 ;
+    q_wptr <= \$182 ;
   always @(posedge clk)
-    deliver <= \$183 ;
+    q_rptr <= \$183 ;
   always @(posedge clk)
-    q_owed <= \$184 ;
+    q_stored <= \$184 ;
   always @(posedge clk)
-    q_room <= \$185 ;
+    o__valid <= \$185 ;
   always @(posedge clk)
-    q_wptr <= \$186 ;
-  always @(posedge clk)
-    q_rptr <= \$187 ;
-  always @(posedge clk)
-    q_stored <= \$188 ;
-  always @(posedge clk)
-    o__valid <= \$189 ;
-  always @(posedge clk)
-    o__payload <= \$190 ;
+    o__payload <= \$186 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$1  = 2'h0;
     casez (t)
-      5'h00:
-          \$1  = 5'h02;
-      5'h01:
-          \$1  = 5'h03;
-      5'h02:
-          \$1  = 5'h04;
-      5'h03:
-          \$1  = 5'h05;
-      5'h04:
-          \$1  = 5'h06;
-      5'h05:
-          \$1  = 5'h07;
-      5'h06:
-          \$1  = 5'h08;
-      5'h07:
-          \$1  = 5'h09;
-      5'h08:
-          \$1  = 5'h0a;
-      5'h09:
-          \$1  = 5'h0b;
-      5'h0a:
-          \$1  = 5'h0c;
-      5'h0b:
-          \$1  = 5'h0d;
-      5'h0c:
-          \$1  = 5'h0e;
-      5'h0d:
-          \$1  = 5'h0f;
-      5'h0e:
-          \$1  = 5'h10;
-      5'h0f:
-          \$1  = 5'h11;
-      5'h10:
-          \$1  = 5'h12;
-      5'h11:
-          \$1  = 5'h13;
-      5'h12:
-          \$1  = 5'h14;
-      5'h13:
-          \$1  = 5'h15;
-      5'h14:
-          \$1  = 5'h16;
-      5'h15:
-          \$1  = 5'h17;
-      5'h16:
-          \$1  = 5'h18;
-      5'h17:
-          \$1  = 5'h19;
-      5'h18:
-          \$1  = 5'h1a;
-      5'h19:
-          \$1  = 5'h1b;
-      5'h1a:
-          \$1  = 5'h1c;
-      5'h1b:
-          \$1  = 5'h1d;
-      5'h1c:
-          \$1  = 5'h1e;
-      5'h1d:
-          \$1  = 5'h1f;
-      5'h1e:
-          \$1  = 5'h00;
-      5'h1f:
-          \$1  = 5'h01;
+      6'h00:
+          \$1  = 2'h0;
+      6'h01:
+          \$1  = 2'h0;
+      6'h02:
+          \$1  = 2'h0;
+      6'h03:
+          \$1  = 2'h0;
+      6'h04:
+          \$1  = 2'h0;
+      6'h05:
+          \$1  = 2'h0;
+      6'h06:
+          \$1  = 2'h0;
+      6'h07:
+          \$1  = 2'h0;
+      6'h08:
+          \$1  = 2'h0;
+      6'h09:
+          \$1  = 2'h0;
+      6'h0a:
+          \$1  = 2'h0;
+      6'h0b:
+          \$1  = 2'h0;
+      6'h0c:
+          \$1  = 2'h0;
+      6'h0d:
+          \$1  = 2'h0;
+      6'h0e:
+          \$1  = 2'h1;
+      6'h0f:
+          \$1  = 2'h1;
+      6'h10:
+          \$1  = 2'h1;
+      6'h11:
+          \$1  = 2'h1;
+      6'h12:
+          \$1  = 2'h1;
+      6'h13:
+          \$1  = 2'h1;
+      6'h14:
+          \$1  = 2'h1;
+      6'h15:
+          \$1  = 2'h1;
+      6'h16:
+          \$1  = 2'h1;
+      6'h17:
+          \$1  = 2'h1;
+      6'h18:
+          \$1  = 2'h1;
+      6'h19:
+          \$1  = 2'h1;
+      6'h1a:
+          \$1  = 2'h1;
+      6'h1b:
+          \$1  = 2'h1;
+      6'h1c:
+          \$1  = 2'h1;
+      6'h1d:
+          \$1  = 2'h1;
+      6'h1e:
+          \$1  = 2'h2;
+      6'h1f:
+          \$1  = 2'h2;
+      6'h20:
+          \$1  = 2'h2;
+      6'h21:
+          \$1  = 2'h2;
+      6'h22:
+          \$1  = 2'h2;
+      6'h23:
+          \$1  = 2'h2;
+      6'h24:
+          \$1  = 2'h2;
+      6'h25:
+          \$1  = 2'h2;
+      6'h26:
+          \$1  = 2'h2;
+      6'h27:
+          \$1  = 2'h2;
+      6'h28:
+          \$1  = 2'h2;
+      6'h29:
+          \$1  = 2'h2;
+      6'h2a:
+          \$1  = 2'h2;
+      6'h2b:
+          \$1  = 2'h2;
+      6'h2c:
+          \$1  = 2'h2;
+      6'h2d:
+          \$1  = 2'h2;
+      6'h2e:
+          \$1  = 2'h0;
+      6'h2f:
+          \$1  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$2  = 4'h0;
     casez (t)
-      5'h00:
-          \$2  = 1'h0;
-      5'h01:
-          \$2  = 1'h0;
-      5'h02:
-          \$2  = 1'h0;
-      5'h03:
-          \$2  = 1'h0;
-      5'h04:
-          \$2  = 1'h0;
-      5'h05:
-          \$2  = 1'h0;
-      5'h06:
-          \$2  = 1'h0;
-      5'h07:
-          \$2  = 1'h0;
-      5'h08:
-          \$2  = 1'h0;
-      5'h09:
-          \$2  = 1'h0;
-      5'h0a:
-          \$2  = 1'h0;
-      5'h0b:
-          \$2  = 1'h0;
-      5'h0c:
-          \$2  = 1'h0;
-      5'h0d:
-          \$2  = 1'h0;
-      5'h0e:
-          \$2  = 1'h0;
-      5'h0f:
-          \$2  = 1'h0;
-      5'h10:
-          \$2  = 1'h0;
-      5'h11:
-          \$2  = 1'h0;
-      5'h12:
-          \$2  = 1'h0;
-      5'h13:
-          \$2  = 1'h0;
-      5'h14:
-          \$2  = 1'h0;
-      5'h15:
-          \$2  = 1'h0;
-      5'h16:
-          \$2  = 1'h0;
-      5'h17:
-          \$2  = 1'h0;
-      5'h18:
-          \$2  = 1'h0;
-      5'h19:
-          \$2  = 1'h0;
-      5'h1a:
-          \$2  = 1'h0;
-      5'h1b:
-          \$2  = 1'h0;
-      5'h1c:
-          \$2  = 1'h0;
-      5'h1d:
-          \$2  = 1'h0;
-      5'h1e:
-          \$2  = 1'h1;
-      5'h1f:
-          \$2  = 1'h0;
+      6'h00:
+          \$2  = 4'h2;
+      6'h01:
+          \$2  = 4'h3;
+      6'h02:
+          \$2  = 4'h4;
+      6'h03:
+          \$2  = 4'h5;
+      6'h04:
+          \$2  = 4'h6;
+      6'h05:
+          \$2  = 4'h7;
+      6'h06:
+          \$2  = 4'h8;
+      6'h07:
+          \$2  = 4'h9;
+      6'h08:
+          \$2  = 4'ha;
+      6'h09:
+          \$2  = 4'hb;
+      6'h0a:
+          \$2  = 4'hc;
+      6'h0b:
+          \$2  = 4'hd;
+      6'h0c:
+          \$2  = 4'he;
+      6'h0d:
+          \$2  = 4'hf;
+      6'h0e:
+          \$2  = 4'h0;
+      6'h0f:
+          \$2  = 4'h1;
+      6'h10:
+          \$2  = 4'h2;
+      6'h11:
+          \$2  = 4'h3;
+      6'h12:
+          \$2  = 4'h4;
+      6'h13:
+          \$2  = 4'h5;
+      6'h14:
+          \$2  = 4'h6;
+      6'h15:
+          \$2  = 4'h7;
+      6'h16:
+          \$2  = 4'h8;
+      6'h17:
+          \$2  = 4'h9;
+      6'h18:
+          \$2  = 4'ha;
+      6'h19:
+          \$2  = 4'hb;
+      6'h1a:
+          \$2  = 4'hc;
+      6'h1b:
+          \$2  = 4'hd;
+      6'h1c:
+          \$2  = 4'he;
+      6'h1d:
+          \$2  = 4'hf;
+      6'h1e:
+          \$2  = 4'h0;
+      6'h1f:
+          \$2  = 4'h1;
+      6'h20:
+          \$2  = 4'h2;
+      6'h21:
+          \$2  = 4'h3;
+      6'h22:
+          \$2  = 4'h4;
+      6'h23:
+          \$2  = 4'h5;
+      6'h24:
+          \$2  = 4'h6;
+      6'h25:
+          \$2  = 4'h7;
+      6'h26:
+          \$2  = 4'h8;
+      6'h27:
+          \$2  = 4'h9;
+      6'h28:
+          \$2  = 4'ha;
+      6'h29:
+          \$2  = 4'hb;
+      6'h2a:
+          \$2  = 4'hc;
+      6'h2b:
+          \$2  = 4'hd;
+      6'h2c:
+          \$2  = 4'he;
+      6'h2d:
+          \$2  = 4'hf;
+      6'h2e:
+          \$2  = 4'h0;
+      6'h2f:
+          \$2  = 4'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$3  = 1'h0;
     casez (t)
-      5'h00:
-          \$3  = 1'h0;
-      5'h01:
-          \$3  = 1'h0;
-      5'h02:
-          \$3  = 1'h0;
-      5'h03:
-          \$3  = 1'h0;
-      5'h04:
-          \$3  = 1'h0;
-      5'h05:
-          \$3  = 1'h0;
-      5'h06:
-          \$3  = 1'h0;
-      5'h07:
-          \$3  = 1'h0;
-      5'h08:
-          \$3  = 1'h0;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h0;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
-          \$3  = 1'h0;
-      5'h17:
-          \$3  = 1'h0;
-      5'h18:
-          \$3  = 1'h0;
-      5'h19:
-          \$3  = 1'h0;
-      5'h1a:
-          \$3  = 1'h0;
-      5'h1b:
-          \$3  = 1'h0;
-      5'h1c:
-          \$3  = 1'h0;
-      5'h1d:
+      6'h00:
           \$3  = 1'h1;
-      5'h1e:
+      6'h01:
+          \$3  = 1'h1;
+      6'h02:
+          \$3  = 1'h1;
+      6'h03:
+          \$3  = 1'h1;
+      6'h04:
+          \$3  = 1'h1;
+      6'h05:
+          \$3  = 1'h1;
+      6'h06:
+          \$3  = 1'h1;
+      6'h07:
+          \$3  = 1'h1;
+      6'h08:
+          \$3  = 1'h1;
+      6'h09:
+          \$3  = 1'h1;
+      6'h0a:
+          \$3  = 1'h1;
+      6'h0b:
+          \$3  = 1'h1;
+      6'h0c:
+          \$3  = 1'h1;
+      6'h0d:
+          \$3  = 1'h1;
+      6'h0e:
           \$3  = 1'h0;
-      5'h1f:
+      6'h0f:
           \$3  = 1'h0;
+      6'h10:
+          \$3  = 1'h0;
+      6'h11:
+          \$3  = 1'h0;
+      6'h12:
+          \$3  = 1'h0;
+      6'h13:
+          \$3  = 1'h0;
+      6'h14:
+          \$3  = 1'h0;
+      6'h15:
+          \$3  = 1'h0;
+      6'h16:
+          \$3  = 1'h0;
+      6'h17:
+          \$3  = 1'h0;
+      6'h18:
+          \$3  = 1'h0;
+      6'h19:
+          \$3  = 1'h0;
+      6'h1a:
+          \$3  = 1'h0;
+      6'h1b:
+          \$3  = 1'h0;
+      6'h1c:
+          \$3  = 1'h0;
+      6'h1d:
+          \$3  = 1'h0;
+      6'h1e:
+          \$3  = 1'h0;
+      6'h1f:
+          \$3  = 1'h0;
+      6'h20:
+          \$3  = 1'h0;
+      6'h21:
+          \$3  = 1'h0;
+      6'h22:
+          \$3  = 1'h0;
+      6'h23:
+          \$3  = 1'h0;
+      6'h24:
+          \$3  = 1'h0;
+      6'h25:
+          \$3  = 1'h0;
+      6'h26:
+          \$3  = 1'h0;
+      6'h27:
+          \$3  = 1'h0;
+      6'h28:
+          \$3  = 1'h0;
+      6'h29:
+          \$3  = 1'h0;
+      6'h2a:
+          \$3  = 1'h0;
+      6'h2b:
+          \$3  = 1'h0;
+      6'h2c:
+          \$3  = 1'h0;
+      6'h2d:
+          \$3  = 1'h0;
+      6'h2e:
+          \$3  = 1'h1;
+      6'h2f:
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = sf_t;
+    \$4  = 1'h0;
+    casez (t)
+      6'h00:
+          \$4  = 1'h0;
+      6'h01:
+          \$4  = 1'h0;
+      6'h02:
+          \$4  = 1'h0;
+      6'h03:
+          \$4  = 1'h0;
+      6'h04:
+          \$4  = 1'h0;
+      6'h05:
+          \$4  = 1'h0;
+      6'h06:
+          \$4  = 1'h0;
+      6'h07:
+          \$4  = 1'h0;
+      6'h08:
+          \$4  = 1'h0;
+      6'h09:
+          \$4  = 1'h0;
+      6'h0a:
+          \$4  = 1'h0;
+      6'h0b:
+          \$4  = 1'h0;
+      6'h0c:
+          \$4  = 1'h0;
+      6'h0d:
+          \$4  = 1'h0;
+      6'h0e:
+          \$4  = 1'h1;
+      6'h0f:
+          \$4  = 1'h0;
+      6'h10:
+          \$4  = 1'h0;
+      6'h11:
+          \$4  = 1'h0;
+      6'h12:
+          \$4  = 1'h0;
+      6'h13:
+          \$4  = 1'h0;
+      6'h14:
+          \$4  = 1'h0;
+      6'h15:
+          \$4  = 1'h0;
+      6'h16:
+          \$4  = 1'h0;
+      6'h17:
+          \$4  = 1'h0;
+      6'h18:
+          \$4  = 1'h0;
+      6'h19:
+          \$4  = 1'h0;
+      6'h1a:
+          \$4  = 1'h0;
+      6'h1b:
+          \$4  = 1'h0;
+      6'h1c:
+          \$4  = 1'h0;
+      6'h1d:
+          \$4  = 1'h0;
+      6'h1e:
+          \$4  = 1'h1;
+      6'h1f:
+          \$4  = 1'h0;
+      6'h20:
+          \$4  = 1'h0;
+      6'h21:
+          \$4  = 1'h0;
+      6'h22:
+          \$4  = 1'h0;
+      6'h23:
+          \$4  = 1'h0;
+      6'h24:
+          \$4  = 1'h0;
+      6'h25:
+          \$4  = 1'h0;
+      6'h26:
+          \$4  = 1'h0;
+      6'h27:
+          \$4  = 1'h0;
+      6'h28:
+          \$4  = 1'h0;
+      6'h29:
+          \$4  = 1'h0;
+      6'h2a:
+          \$4  = 1'h0;
+      6'h2b:
+          \$4  = 1'h0;
+      6'h2c:
+          \$4  = 1'h0;
+      6'h2d:
+          \$4  = 1'h0;
+      6'h2e:
+          \$4  = 1'h1;
+      6'h2f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      6'h00:
+          \$5  = 1'h0;
+      6'h01:
+          \$5  = 1'h0;
+      6'h02:
+          \$5  = 1'h0;
+      6'h03:
+          \$5  = 1'h0;
+      6'h04:
+          \$5  = 1'h0;
+      6'h05:
+          \$5  = 1'h0;
+      6'h06:
+          \$5  = 1'h0;
+      6'h07:
+          \$5  = 1'h0;
+      6'h08:
+          \$5  = 1'h0;
+      6'h09:
+          \$5  = 1'h0;
+      6'h0a:
+          \$5  = 1'h0;
+      6'h0b:
+          \$5  = 1'h0;
+      6'h0c:
+          \$5  = 1'h0;
+      6'h0d:
+          \$5  = 1'h1;
+      6'h0e:
+          \$5  = 1'h0;
+      6'h0f:
+          \$5  = 1'h0;
+      6'h10:
+          \$5  = 1'h0;
+      6'h11:
+          \$5  = 1'h0;
+      6'h12:
+          \$5  = 1'h0;
+      6'h13:
+          \$5  = 1'h0;
+      6'h14:
+          \$5  = 1'h0;
+      6'h15:
+          \$5  = 1'h0;
+      6'h16:
+          \$5  = 1'h0;
+      6'h17:
+          \$5  = 1'h0;
+      6'h18:
+          \$5  = 1'h0;
+      6'h19:
+          \$5  = 1'h0;
+      6'h1a:
+          \$5  = 1'h0;
+      6'h1b:
+          \$5  = 1'h0;
+      6'h1c:
+          \$5  = 1'h0;
+      6'h1d:
+          \$5  = 1'h1;
+      6'h1e:
+          \$5  = 1'h0;
+      6'h1f:
+          \$5  = 1'h0;
+      6'h20:
+          \$5  = 1'h0;
+      6'h21:
+          \$5  = 1'h0;
+      6'h22:
+          \$5  = 1'h0;
+      6'h23:
+          \$5  = 1'h0;
+      6'h24:
+          \$5  = 1'h0;
+      6'h25:
+          \$5  = 1'h0;
+      6'h26:
+          \$5  = 1'h0;
+      6'h27:
+          \$5  = 1'h0;
+      6'h28:
+          \$5  = 1'h0;
+      6'h29:
+          \$5  = 1'h0;
+      6'h2a:
+          \$5  = 1'h0;
+      6'h2b:
+          \$5  = 1'h0;
+      6'h2c:
+          \$5  = 1'h0;
+      6'h2d:
+          \$5  = 1'h1;
+      6'h2e:
+          \$5  = 1'h0;
+      6'h2f:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$25  = 23'h000000;
+    casez (nf7)
+      2'h0:
+          \$25  = 23'h7ffc76;
+      2'h1:
+          \$25  = 23'h7fee76;
+      2'h2:
+          \$25  = 23'h7ff8ae;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$26  = 23'h000000;
+    casez (nf7)
+      2'h0:
+          \$26  = 23'h001657;
+      2'h1:
+          \$26  = 23'h00009b;
+      2'h2:
+          \$26  = 23'h000722;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = 23'h000000;
+    casez (nf7)
+      2'h0:
+          \$27  = 23'h000d2e;
+      2'h1:
+          \$27  = 23'h000266;
+      2'h2:
+          \$27  = 23'h000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$88  = nf_t;
     if (issue) begin
-      \$93  = sf_t_ahead;
+      \$88  = nf_t_ahead;
     end
     if (rst) begin
-      \$93  = 5'h00;
+      \$88  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = sf_t_ahead;
+    \$89  = nf_t_ahead;
     if (issue) begin
-      \$94  = \$1 ;
+      \$89  = \$1 ;
     end
     if (rst) begin
-      \$94  = 5'h01;
+      \$89  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = first_t;
+    \$90  = sf_t;
     if (issue) begin
-      \$95  = first_t_ahead;
+      \$90  = sf_t_ahead;
     end
     if (rst) begin
-      \$95  = 1'h1;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = first_t_ahead;
+    \$91  = sf_t_ahead;
     if (issue) begin
-      \$96  = \$2 ;
+      \$91  = \$2 ;
+    end
+    if (rst) begin
+      \$91  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$92  = reads_input_t;
+    if (issue) begin
+      \$92  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$92  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$93  = reads_input_t_ahead;
+    if (issue) begin
+      \$93  = \$3 ;
+    end
+    if (rst) begin
+      \$93  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$94  = first_t;
+    if (issue) begin
+      \$94  = first_t_ahead;
+    end
+    if (rst) begin
+      \$94  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$95  = first_t_ahead;
+    if (issue) begin
+      \$95  = \$4 ;
+    end
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$96  = last_t;
+    if (issue) begin
+      \$96  = last_t_ahead;
     end
     if (rst) begin
       \$96  = 1'h0;
@@ -10217,9 +10221,9 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = last_t;
+    \$97  = last_t_ahead;
     if (issue) begin
-      \$97  = last_t_ahead;
+      \$97  = \$5 ;
     end
     if (rst) begin
       \$97  = 1'h0;
@@ -10227,505 +10231,502 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = last_t_ahead;
+    \$98  = t;
     if (issue) begin
-      \$98  = \$3 ;
+      \$98  = \$8 [5:0];
     end
     if (rst) begin
-      \$98  = 1'h0;
+      \$98  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = t;
-    if (issue) begin
-      \$99  = \$6 [4:0];
-    end
+    \$99  = i__payload;
     if (rst) begin
-      \$99  = 5'h00;
+      \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = i__payload;
+    \$100  = reads_input_t;
     if (rst) begin
-      \$100  = 8'h00;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = 1'h1;
+    \$101  = issue;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = issue;
+    \$102  = first_t;
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = first_t;
+    \$103  = last_t;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = last_t;
+    \$104  = nf_t;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = x_reg;
+    \$105  = from_input;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = x_reg2;
+    \$106  = x_reg;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = t;
+    \$107  = rport__data;
     if (rst) begin
-      \$107  = 5'h00;
+      \$107  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = t1;
+    \$108  = \$9 ;
     if (rst) begin
-      \$108  = 5'h00;
+      \$108  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = port__data;
+    \$109  = t;
     if (rst) begin
-      \$109  = 64'h0000000000000000;
+      \$109  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = x_mid;
+    \$110  = t1;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = \$7 ;
+    \$111  = port__data;
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = rom0_read[7:0];
+    \$112  = x_mid[7:0];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = \$8 ;
+    \$113  = x_mid[15:8];
     if (rst) begin
-      \$113  = 9'h000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = rom0_read[15:8];
+    \$114  = \$10 ;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = \$9 ;
+    \$115  = rom0_read[7:0];
     if (rst) begin
-      \$115  = 9'h000;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = rom0_read[23:16];
+    \$116  = \$11 ;
     if (rst) begin
-      \$116  = 8'h00;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = \$10 ;
+    \$117  = rom0_read[15:8];
     if (rst) begin
-      \$117  = 9'h000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = rom0_read[31:24];
+    \$118  = \$12 ;
     if (rst) begin
-      \$118  = 8'h00;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = \$11 ;
+    \$119  = rom0_read[23:16];
     if (rst) begin
-      \$119  = 9'h000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = rom0_read[39:32];
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 8'h00;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = \$12 ;
+    \$121  = rom0_read[31:24];
     if (rst) begin
-      \$121  = 9'h000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = rom0_read[47:40];
+    \$122  = \$14 ;
     if (rst) begin
-      \$122  = 8'h00;
+      \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = \$13 ;
+    \$123  = rom0_read[39:32];
     if (rst) begin
-      \$123  = 9'h000;
+      \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = rom0_read[55:48];
+    \$124  = \$15 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = \$14 ;
+    \$125  = rom0_read[47:40];
     if (rst) begin
-      \$125  = 9'h000;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = rom0_read[63:56];
+    \$126  = \$16 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = \$15 ;
+    \$127  = \$17 ;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = \$16 ;
+    \$128  = \$18 ;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = \$17 ;
+    \$129  = \$19 ;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = \$18 ;
+    \$130  = \$20 ;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$19 ;
+    \$131  = \$21 ;
     if (rst) begin
       \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = \$20 ;
+    \$132  = prod0_0;
     if (rst) begin
       \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$21 ;
+    \$133  = prod0_1;
     if (rst) begin
       \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$22 ;
+    \$134  = prod1_0;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = prod0_0;
+    \$135  = prod1_1;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = prod1_0;
+    \$136  = prod2_0;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = prod2_0;
+    \$137  = prod2_1;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = prod3_0;
+    \$138  = { \$22 [17], \$22 [17], \$22 [17], \$22 [17], \$22 [17], \$22  };
     if (rst) begin
-      \$138  = 17'h00000;
+      \$138  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = prod4_0;
+    \$139  = { \$23 [17], \$23 [17], \$23 [17], \$23 [17], \$23 [17], \$23  };
     if (rst) begin
-      \$139  = 17'h00000;
+      \$139  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = prod5_0;
+    \$140  = { \$24 [17], \$24 [17], \$24 [17], \$24 [17], \$24 [17], \$24  };
     if (rst) begin
-      \$140  = 17'h00000;
+      \$140  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = prod6_0;
+    \$141  = v1;
     if (rst) begin
-      \$141  = 17'h00000;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = prod7_0;
+    \$142  = first1;
     if (rst) begin
-      \$142  = 17'h00000;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$143  = last1;
     if (rst) begin
-      \$143  = 23'h000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$144  = nf1;
     if (rst) begin
-      \$144  = 23'h000000;
+      \$144  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$145  = v2;
     if (rst) begin
-      \$145  = 23'h000000;
+      \$145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$146  = first2;
     if (rst) begin
-      \$146  = 23'h000000;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$147  = last2;
     if (rst) begin
-      \$147  = 23'h000000;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$148  = nf2;
     if (rst) begin
-      \$148  = 23'h000000;
+      \$148  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$149  = v3;
     if (rst) begin
-      \$149  = 23'h000000;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$150  = first3;
     if (rst) begin
-      \$150  = 23'h000000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = v1;
+    \$151  = last3;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = first1;
+    \$152  = nf3;
     if (rst) begin
-      \$152  = 1'h0;
+      \$152  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = last1;
+    \$153  = v4;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = v2;
+    \$154  = first4;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = first2;
+    \$155  = last4;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = last2;
+    \$156  = nf4;
     if (rst) begin
-      \$156  = 1'h0;
+      \$156  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = v3;
+    \$157  = v5;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = first3;
+    \$158  = first5;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = last3;
+    \$159  = last5;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = v4;
+    \$160  = nf5;
     if (rst) begin
-      \$160  = 1'h0;
+      \$160  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = first4;
+    \$161  = v6;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = last4;
+    \$162  = first6;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = v5;
+    \$163  = last6;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = first5;
+    \$164  = nf6;
     if (rst) begin
-      \$164  = 1'h0;
+      \$164  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = last5;
+    \$165  = v7;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = v6;
+    \$166  = first7;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = first6;
+    \$167  = last7;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = last6;
+    \$168  = nf7;
     if (rst) begin
-      \$168  = 1'h0;
+      \$168  = 2'h0;
     end
   end
   always @* begin
@@ -10751,31 +10752,31 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = v7;
+    \$172  = nf7;
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = first7;
+    \$173  = \$25 ;
     if (rst) begin
-      \$173  = 1'h0;
+      \$173  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = last7;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = acc0;
+    \$174  = acc0;
     if (v8_0) begin
-      \$175  = \$74 [22:0];
+      \$174  = \$79 [22:0];
     end
+    if (rst) begin
+      \$174  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$175  = \$26 ;
     if (rst) begin
       \$175  = 23'h000000;
     end
@@ -10784,7 +10785,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$176  = acc1;
     if (v8_0) begin
-      \$176  = \$76 [22:0];
+      \$176  = \$81 [22:0];
     end
     if (rst) begin
       \$176  = 23'h000000;
@@ -10792,19 +10793,16 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = acc2;
-    if (v8_0) begin
-      \$177  = \$78 [22:0];
-    end
+    \$177  = \$27 ;
     if (rst) begin
       \$177  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = acc3;
+    \$178  = acc2;
     if (v8_0) begin
-      \$178  = \$80 [22:0];
+      \$178  = \$83 [22:0];
     end
     if (rst) begin
       \$178  = 23'h000000;
@@ -10812,209 +10810,105 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = acc4;
-    if (v8_0) begin
-      \$179  = \$82 [22:0];
-    end
+    \$179  = \$28 ;
     if (rst) begin
-      \$179  = 23'h000000;
+      \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = acc5;
-    if (v8_0) begin
-      \$180  = \$84 [22:0];
-    end
+    \$180  = \$87 [3:0];
     if (rst) begin
-      \$180  = 23'h000000;
+      \$180  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = acc6;
-    if (v8_0) begin
-      \$181  = \$86 [22:0];
-    end
+    \$181  = \$35 ;
     if (rst) begin
-      \$181  = 23'h000000;
+      \$181  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = acc7;
-    if (v8_0) begin
-      \$182  = \$88 [22:0];
+    \$182  = q_wptr;
+    if (\$42 ) begin
+      \$182  = \$45 [3:0];
     end
     if (rst) begin
-      \$182  = 23'h000000;
+      \$182  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = \$23 ;
+    \$183  = q_rptr;
+    if (\$49 ) begin
+      \$183  = \$52 [3:0];
+    end
     if (rst) begin
-      \$183  = 1'h0;
+      \$183  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$92 [3:0];
+    \$184  = \$65 [3:0];
     if (rst) begin
       \$184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = \$30 ;
+    \$185  = o__valid;
+    if (\$67 ) begin
+      \$185  = \$69 ;
+    end
     if (rst) begin
-      \$185  = 1'h1;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = q_wptr;
-    if (\$37 ) begin
-      \$186  = \$40 [3:0];
+    \$186  = o__payload;
+    if (\$67 ) begin
+      \$186  = \$71 ;
     end
     if (rst) begin
-      \$186  = 4'h0;
+      \$186  = 69'h000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = q_rptr;
-    if (\$44 ) begin
-      \$187  = \$47 [3:0];
-    end
-    if (rst) begin
-      \$187  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$60 [3:0];
-    if (rst) begin
-      \$188  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = o__valid;
-    if (\$62 ) begin
-      \$189  = \$64 ;
-    end
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = o__payload;
-    if (\$62 ) begin
-      \$190  = \$66 ;
-    end
-    if (rst) begin
-      \$190  = 184'h0000000000000000000000000000000000000000000000;
-    end
-  end
-  assign acc0_next = \$74 [22:0];
-  assign acc1_next = \$76 [22:0];
-  assign acc2_next = \$78 [22:0];
-  assign acc3_next = \$80 [22:0];
-  assign acc4_next = \$82 [22:0];
-  assign acc5_next = \$84 [22:0];
-  assign acc6_next = \$86 [22:0];
-  assign acc7_next = \$88 [22:0];
-  assign q_owed_next = \$92 [3:0];
+  assign acc0_next = \$79 [22:0];
+  assign acc1_next = \$81 [22:0];
+  assign acc2_next = \$83 [22:0];
+  assign q_owed_next = \$87 [3:0];
+  assign \$signature__addr  = sf_t;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \$signature__en  = deliver;
-  assign \$signature__addr  = q_wptr;
-  assign \$signature__data  = q_in;
-  assign rport__addr = q_rptr;
-  assign \i__payload[0]  = i__payload;
+  assign \$signature__en$119  = deliver;
+  assign \$signature__addr$120  = q_wptr;
+  assign \$signature__data$121  = q_in;
+  assign \rport__addr$122  = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
-  assign \o__payload[3]  = o__payload[91:69];
-  assign \o__payload[4]  = o__payload[114:92];
-  assign \o__payload[5]  = o__payload[137:115];
-  assign \o__payload[6]  = o__payload[160:138];
-  assign \o__payload[7]  = o__payload[183:161];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
-  assign \q_in[3]  = q_in[91:69];
-  assign \q_in[4]  = q_in[114:92];
-  assign \q_in[5]  = q_in[137:115];
-  assign \q_in[6]  = q_in[160:138];
-  assign \q_in[7]  = q_in[183:161];
-  assign q_in[183:161] = acc7;
-  assign q_in[160:138] = acc6;
-  assign q_in[137:115] = acc5;
-  assign q_in[114:92] = acc4;
-  assign q_in[91:69] = acc3;
   assign q_in[68:46] = acc2;
   assign q_in[45:23] = acc1;
   assign q_in[22:0] = acc0;
-  assign \$71  = 1'h0;
-  assign \$72  = i__valid;
-  assign i__ready = \$68 ;
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [3:0] \$11 ;
-  wire [22:0] \$110 ;
-  wire [22:0] \$111 ;
-  wire [22:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire [22:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [5:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [1:0] \$10 ;
+  wire [1:0] \$11 ;
+  wire [4:0] \$12 ;
   wire \$13 ;
-  wire \$130 ;
-  reg \$131 ;
-  reg [2:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg [22:0] \$134 ;
-  reg [22:0] \$135 ;
-  reg [22:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [22:0] \$138 ;
-  reg [22:0] \$139 ;
   wire \$14 ;
-  reg [22:0] \$140 ;
-  reg [22:0] \$141 ;
-  reg [22:0] \$142 ;
-  reg \$143 ;
-  reg [22:0] \$144 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -11031,7 +10925,7 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [1:0] \$3 ;
+  wire [2:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire [22:0] \$32 ;
@@ -11042,20 +10936,20 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [1:0] \$4 ;
+  wire [2:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire [22:0] \$45 ;
-  wire [22:0] \$46 ;
-  wire [22:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [22:0] \$48 ;
+  wire [22:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
+  wire [22:0] \$50 ;
+  wire [22:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -11065,7 +10959,7 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [22:0] \$58 ;
   wire [22:0] \$59 ;
   wire [3:0] \$6 ;
-  wire [22:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -11077,65 +10971,38 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$69 ;
   wire [3:0] \$7 ;
   wire \$70 ;
-  wire [22:0] \$71 ;
-  wire [22:0] \$72 ;
-  wire [22:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  reg [1:0] \$74 ;
+  reg [2:0] \$75 ;
+  reg [2:0] \$76 ;
+  reg [22:0] \$77 ;
+  reg [22:0] \$78 ;
+  reg [22:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [22:0] \$84 ;
-  wire [22:0] \$85 ;
-  wire [22:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [22:0] \$80 ;
+  reg \$81 ;
+  reg [22:0] \$82 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [22:0] \$97 ;
-  wire [22:0] \$98 ;
-  wire [22:0] \$99 ;
-  wire [4:0] base;
+  wire [3:0] base;
   reg [22:0] buf0 = 23'h000000;
   reg [22:0] buf1 = 23'h000000;
   reg [22:0] buf2 = 23'h000000;
   reg [22:0] buf3 = 23'h000000;
-  reg [22:0] buf4 = 23'h000000;
-  reg [22:0] buf5 = 23'h000000;
-  reg [22:0] buf6 = 23'h000000;
-  reg [22:0] buf7 = 23'h000000;
-  reg [22:0] buf8 = 23'h000000;
   input clk;
   wire clk;
-  reg [3:0] fill = 4'h0;
-  input [183:0] i__payload;
-  wire [183:0] i__payload;
+  reg [2:0] fill = 3'h0;
+  input [68:0] i__payload;
+  wire [68:0] i__payload;
   wire [22:0] \i__payload[0] ;
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
-  wire [22:0] \i__payload[3] ;
-  wire [22:0] \i__payload[4] ;
-  wire [22:0] \i__payload[5] ;
-  wire [22:0] \i__payload[6] ;
-  wire [22:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg in_beat = 1'h0;
+  reg [1:0] in_beat = 2'h0;
   wire load;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -11147,21 +11014,6 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [2:0] out_beat = 3'h0;
   input rst;
   wire rst;
-  assign \$1  = i__valid & i__ready;
-  assign \$2  = ! in_beat;
-  assign \$3  = in_beat + 1'h1;
-  assign \$4  = in_beat ? \$3  : 2'h0;
-  assign \$5  = out_beat == 3'h7;
-  assign \$6  = out_beat + 1'h1;
-  assign \$7  = \$5  ? 4'h0 : \$6 ;
-  assign \$8  = i__valid & i__ready;
-  assign \$9  = ! in_beat;
-  assign \$11  = \$8  ? 4'h8 : 4'h0;
-  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
-  assign \$13  = i__valid & i__ready;
-  assign \$14  = ! base;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = out_beat == 3'h7;
   assign \$20  = \$19  ? buf1 : buf0;
   assign \$21  = \$15  ? i__payload[22:0] : \$20 ;
   assign \$22  = i__valid & i__ready;
@@ -11175,258 +11027,166 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$33  = \$27  ? i__payload[45:23] : \$32 ;
   assign \$34  = \$24  ? i__payload[22:0] : \$33 ;
   assign \$35  = i__valid & i__ready;
-  assign \$36  = base == 1'h1;
+  assign \$36  = base == 2'h2;
   assign \$37  = \$35  & \$36 ;
   assign \$38  = i__valid & i__ready;
-  assign \$39  = ! base;
+  assign \$39  = base == 1'h1;
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = out_beat == 3'h7;
-  assign \$45  = \$44  ? buf3 : buf2;
-  assign \$46  = \$40  ? i__payload[68:46] : \$45 ;
-  assign \$47  = \$37  ? i__payload[45:23] : \$46 ;
-  assign \$48  = i__valid & i__ready;
-  assign \$49  = base == 1'h1;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = i__valid & i__ready;
-  assign \$52  = ! base;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = out_beat == 3'h7;
-  assign \$58  = \$57  ? buf4 : buf3;
-  assign \$59  = \$53  ? i__payload[91:69] : \$58 ;
-  assign \$60  = \$50  ? i__payload[68:46] : \$59 ;
-  assign \$61  = i__valid & i__ready;
-  assign \$62  = base == 1'h1;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = i__valid & i__ready;
-  assign \$65  = ! base;
-  assign \$66  = \$64  & \$65 ;
+  assign \$41  = i__valid & i__ready;
+  assign \$42  = ! base;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = out_beat == 3'h7;
+  assign \$48  = \$47  ? buf3 : buf2;
+  assign \$49  = \$43  ? i__payload[68:46] : \$48 ;
+  assign \$50  = \$40  ? i__payload[45:23] : \$49 ;
+  assign \$51  = \$37  ? i__payload[22:0] : \$50 ;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = base == 2'h2;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = i__valid & i__ready;
+  assign \$56  = base == 1'h1;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = \$57  ? i__payload[68:46] : buf3;
+  assign \$59  = \$54  ? i__payload[45:23] : \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = in_beat == 2'h2;
+  assign \$63  = fill <= 2'h2;
+  assign \$64  = fill <= 1'h1;
+  assign i__ready = \$62  ? \$63  : \$64 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
   assign \$67  = out_beat == 3'h7;
-  assign \$71  = \$70  ? buf5 : buf4;
-  assign \$72  = \$66  ? i__payload[114:92] : \$71 ;
-  assign \$73  = \$63  ? i__payload[91:69] : \$72 ;
-  assign \$74  = i__valid & i__ready;
-  assign \$75  = base == 1'h1;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = ! base;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = out_beat == 3'h7;
-  assign \$84  = \$83  ? buf6 : buf5;
-  assign \$85  = \$79  ? i__payload[137:115] : \$84 ;
-  assign \$86  = \$76  ? i__payload[114:92] : \$85 ;
-  assign \$87  = i__valid & i__ready;
-  assign \$88  = base == 1'h1;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = ! base;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = out_beat == 3'h7;
-  assign \$97  = \$96  ? buf7 : buf6;
-  assign \$98  = \$92  ? i__payload[160:138] : \$97 ;
-  assign \$99  = \$89  ? i__payload[137:115] : \$98 ;
-  assign \$100  = i__valid & i__ready;
-  assign \$101  = base == 1'h1;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = i__valid & i__ready;
-  assign \$104  = ! base;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = out_beat == 3'h7;
-  assign \$110  = \$109  ? buf8 : buf7;
-  assign \$111  = \$105  ? i__payload[183:161] : \$110 ;
-  assign \$112  = \$102  ? i__payload[160:138] : \$111 ;
-  assign \$113  = i__valid & i__ready;
-  assign \$114  = base == 1'h1;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$115  ? i__payload[183:161] : buf8;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$119  = ! in_beat;
-  assign \$120  = fill <= 1'h1;
-  assign \$121  = fill <= 1'h1;
-  assign i__ready = in_beat ? \$121  : \$120 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = out_beat == 3'h7;
-  assign \$125  = fill >= 1'h1;
-  assign \$126  = fill >= 1'h1;
-  assign \$127  = \$124  ? \$125  : \$126 ;
-  assign load = \$123  & \$127 ;
-  assign \$128  = out_beat == 3'h7;
-  assign \$130  = load ? 1'h1 : 1'h0;
-  assign base = fill - \$130 ;
+  assign \$68  = fill >= 1'h1;
+  assign \$69  = fill >= 1'h1;
+  assign \$70  = \$67  ? \$68  : \$69 ;
+  assign load = \$66  & \$70 ;
+  assign \$71  = out_beat == 3'h7;
+  assign \$73  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$73 ;
   always @(posedge clk)
-    in_beat <= \$131 ;
+    in_beat <= \$74 ;
   always @(posedge clk)
-    out_beat <= \$132 ;
+    out_beat <= \$75 ;
   always @(posedge clk)
-    fill <= \$133 ;
+    fill <= \$76 ;
   always @(posedge clk)
-    buf0 <= \$134 ;
+    buf0 <= \$77 ;
   always @(posedge clk)
-    buf1 <= \$135 ;
+    buf1 <= \$78 ;
   always @(posedge clk)
-    buf2 <= \$136 ;
+    buf2 <= \$79 ;
   always @(posedge clk)
-    buf3 <= \$137 ;
+    buf3 <= \$80 ;
   always @(posedge clk)
-    buf4 <= \$138 ;
+    o__valid <= \$81 ;
   always @(posedge clk)
-    buf5 <= \$139 ;
-  always @(posedge clk)
-    buf6 <= \$140 ;
-  always @(posedge clk)
-    buf7 <= \$141 ;
-  always @(posedge clk)
-    buf8 <= \$142 ;
-  always @(posedge clk)
-    o__valid <= \$143 ;
-  always @(posedge clk)
-    o__payload <= \$144 ;
+    o__payload <= \$82 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 2'h2;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = out_beat == 3'h7;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 2'h2;
+  assign \$10  = \$9  ? 2'h2 : 2'h3;
+  assign \$11  = \$8  ? \$10  : 2'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 3'h7;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = in_beat;
+    \$74  = in_beat;
     if (\$1 ) begin
-      \$131  = \$4 [0];
+      \$74  = \$4 [1:0];
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$74  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = out_beat;
+    \$75  = out_beat;
     if (load) begin
-      \$132  = \$7 [2:0];
+      \$75  = \$7 [2:0];
     end
     if (rst) begin
-      \$132  = 3'h0;
+      \$75  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$12 [3:0];
+    \$76  = \$12 [2:0];
     if (rst) begin
-      \$133  = 4'h0;
+      \$76  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$21 ;
+    \$77  = \$21 ;
     if (rst) begin
-      \$134  = 23'h000000;
+      \$77  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$34 ;
+    \$78  = \$34 ;
     if (rst) begin
-      \$135  = 23'h000000;
+      \$78  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$47 ;
+    \$79  = \$51 ;
     if (rst) begin
-      \$136  = 23'h000000;
+      \$79  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = \$60 ;
+    \$80  = \$59 ;
     if (rst) begin
-      \$137  = 23'h000000;
+      \$80  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$73 ;
+    \$81  = o__valid;
+    if (\$61 ) begin
+      \$81  = load;
+    end
     if (rst) begin
-      \$138  = 23'h000000;
+      \$81  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$86 ;
-    if (rst) begin
-      \$139  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = \$99 ;
-    if (rst) begin
-      \$140  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = \$112 ;
-    if (rst) begin
-      \$141  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$116 ;
-    if (rst) begin
-      \$142  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = o__valid;
-    if (\$118 ) begin
-      \$143  = load;
-    end
-    if (rst) begin
-      \$143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = o__payload;
+    \$82  = o__payload;
     if (load) begin
-      \$144  = buf0;
+      \$82  = buf0;
     end
     if (rst) begin
-      \$144  = 23'h000000;
+      \$82  = 23'h000000;
     end
   end
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
   assign \i__payload[2]  = i__payload[68:46];
-  assign \i__payload[3]  = i__payload[91:69];
-  assign \i__payload[4]  = i__payload[114:92];
-  assign \i__payload[5]  = i__payload[137:115];
-  assign \i__payload[6]  = i__payload[160:138];
-  assign \i__payload[7]  = i__payload[183:161];
   assign \o__payload[0]  = o__payload;
-  assign \$55  = 1'h1;
-  assign \$56  = \$55 ;
-  assign \$57  = load;
-  assign \$10  = 4'h8;
-  assign \$129  = 1'h1;
+  assign \$72  = 1'h1;
   assign \$17  = 1'h1;
   assign \$18  = \$17 ;
   assign \$19  = load;
   assign \$29  = 1'h1;
   assign \$30  = \$29 ;
   assign \$31  = load;
-  assign \$42  = 1'h1;
-  assign \$43  = \$42 ;
-  assign \$44  = load;
-  assign \$68  = 1'h1;
-  assign \$69  = \$68 ;
-  assign \$70  = load;
-  assign \$81  = 1'h1;
-  assign \$82  = \$81 ;
-  assign \$83  = load;
-  assign \$94  = 1'h1;
-  assign \$95  = \$94 ;
-  assign \$96  = load;
-  assign \$107  = 1'h1;
-  assign \$108  = \$107 ;
-  assign \$109  = load;
+  assign \$45  = 1'h1;
+  assign \$46  = \$45 ;
+  assign \$47  = load;
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -12694,44 +12454,260 @@ module top_s1_dense1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$25  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 (* generator = "Amaranth" *)
+module top_s1_dense1_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [3:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [1:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [7:0] \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [7:0] \$29 ;
+  wire [3:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [3:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [1:0] \$42 ;
+  wire [1:0] \$43 ;
+  reg [2:0] \$44 ;
+  reg [1:0] \$45 ;
+  reg [1:0] \$46 ;
+  reg [7:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [7:0] \$49 ;
+  wire \$5 ;
+  reg \$50 ;
+  reg [15:0] \$51 ;
+  wire [2:0] \$6 ;
+  wire [2:0] \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  wire [2:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  input clk;
+  wire clk;
+  reg [1:0] fill = 2'h0;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [2:0] in_beat = 3'h0;
+  wire load;
+  output [15:0] o__payload;
+  reg [15:0] o__payload = 16'h0000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [1:0] out_beat = 2'h0;
+  input rst;
+  wire rst;
+  always @(posedge clk)
+    out_beat <= \$45 ;
+  always @(posedge clk)
+    fill <= \$46 ;
+  always @(posedge clk)
+    buf0 <= \$47 ;
+  always @(posedge clk)
+    buf1 <= \$48 ;
+  always @(posedge clk)
+    buf2 <= \$49 ;
+  always @(posedge clk)
+    o__valid <= \$50 ;
+  always @(posedge clk)
+    o__payload <= \$51 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 3'h7;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 4'h0 : \$3 ;
+  assign \$5  = out_beat == 2'h3;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 3'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 3'h7;
+  assign \$11  = \$8  ? 1'h1 : 1'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 2'h3;
+  assign \$20  = \$19  ? buf2 : buf0;
+  assign \$21  = \$15  ? i__payload : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = \$24  ? i__payload : buf1;
+  assign \$26  = i__valid & i__ready;
+  assign \$27  = base == 2'h2;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = \$28  ? i__payload : buf2;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = in_beat == 3'h7;
+  assign \$33  = fill <= 2'h2;
+  assign \$34  = fill <= 2'h2;
+  assign i__ready = \$32  ? \$33  : \$34 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = out_beat == 2'h3;
+  assign \$38  = fill >= 2'h2;
+  assign \$39  = fill >= 2'h2;
+  assign \$40  = \$37  ? \$38  : \$39 ;
+  assign load = \$36  & \$40 ;
+  assign \$41  = out_beat == 2'h3;
+  assign \$43  = load ? 2'h2 : 2'h0;
+  assign base = fill - \$43 ;
+  always @(posedge clk)
+    in_beat <= \$44 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$45  = out_beat;
+    if (load) begin
+      \$45  = \$7 [1:0];
+    end
+    if (rst) begin
+      \$45  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$46  = \$12 [1:0];
+    if (rst) begin
+      \$46  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$48  = \$25 ;
+    if (rst) begin
+      \$48  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$49  = \$29 ;
+    if (rst) begin
+      \$49  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$50  = o__valid;
+    if (\$31 ) begin
+      \$50  = load;
+    end
+    if (rst) begin
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$51  = o__payload;
+    if (load) begin
+      \$51 [7:0] = buf0;
+      \$51 [15:8] = buf1;
+    end
+    if (rst) begin
+      \$51  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$44  = in_beat;
+    if (\$1 ) begin
+      \$44  = \$4 [2:0];
+    end
+    if (rst) begin
+      \$44  = 3'h0;
+    end
+  end
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \$10  = 1'h1;
+  assign \$42  = 2'h2;
+  assign \$17  = 2'h2;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+endmodule
+(* generator = "Amaranth" *)
 module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [2:0] \$1 ;
+  reg [3:0] \$1 ;
   wire [8:0] \$10 ;
   reg \$100 ;
   reg \$101 ;
   reg \$102 ;
   reg \$103 ;
-  reg [5:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg \$109 ;
+  reg [3:0] \$104 ;
+  reg \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [15:0] \$108 ;
+  reg [5:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [2:0] \$110 ;
-  reg \$111 ;
+  reg [5:0] \$110 ;
+  reg [47:0] \$111 ;
   reg [7:0] \$112 ;
   reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [5:0] \$115 ;
-  reg [5:0] \$116 ;
-  reg [47:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [8:0] \$119 ;
+  reg [8:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [7:0] \$120 ;
-  reg [8:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [8:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [8:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [8:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [8:0] \$129 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [8:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [8:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [7:0] \$130 ;
+  reg [16:0] \$130 ;
   reg [16:0] \$131 ;
   reg [16:0] \$132 ;
   reg [16:0] \$133 ;
@@ -12739,81 +12715,67 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$135 ;
   reg [16:0] \$136 ;
   reg [16:0] \$137 ;
-  reg [16:0] \$138 ;
-  reg [16:0] \$139 ;
+  reg [20:0] \$138 ;
+  reg [20:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [16:0] \$140 ;
-  reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
-  reg [20:0] \$143 ;
-  reg [20:0] \$144 ;
-  reg [20:0] \$145 ;
-  reg [20:0] \$146 ;
-  reg [20:0] \$147 ;
-  reg [20:0] \$148 ;
+  reg [20:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg [3:0] \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg [3:0] \$148 ;
   reg \$149 ;
   wire [8:0] \$15 ;
   reg \$150 ;
   reg \$151 ;
-  reg [2:0] \$152 ;
+  reg [3:0] \$152 ;
   reg \$153 ;
   reg \$154 ;
   reg \$155 ;
-  reg [2:0] \$156 ;
+  reg [3:0] \$156 ;
   reg \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg [2:0] \$160 ;
+  reg [3:0] \$160 ;
   reg \$161 ;
   reg \$162 ;
   reg \$163 ;
-  reg [2:0] \$164 ;
+  reg [3:0] \$164 ;
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
-  reg [2:0] \$168 ;
+  reg [3:0] \$168 ;
   reg \$169 ;
   wire [16:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
-  reg [2:0] \$172 ;
-  reg \$173 ;
-  reg \$174 ;
-  reg \$175 ;
-  reg [2:0] \$176 ;
-  reg \$177 ;
-  reg \$178 ;
+  reg [3:0] \$172 ;
+  reg [20:0] \$173 ;
+  reg [20:0] \$174 ;
+  reg [20:0] \$175 ;
+  reg [20:0] \$176 ;
+  reg [20:0] \$177 ;
+  reg [20:0] \$178 ;
   reg \$179 ;
   wire [16:0] \$18 ;
-  reg [2:0] \$180 ;
-  reg [20:0] \$181 ;
-  reg [20:0] \$182 ;
-  reg [20:0] \$183 ;
-  reg [20:0] \$184 ;
-  reg [20:0] \$185 ;
-  reg [20:0] \$186 ;
-  reg [20:0] \$187 ;
-  reg [20:0] \$188 ;
-  reg [20:0] \$189 ;
+  reg [3:0] \$180 ;
+  reg \$181 ;
+  reg [3:0] \$182 ;
+  reg [3:0] \$183 ;
+  reg [3:0] \$184 ;
+  reg \$185 ;
+  reg [62:0] \$186 ;
   wire [16:0] \$19 ;
-  reg [20:0] \$190 ;
-  reg [20:0] \$191 ;
-  reg [20:0] \$192 ;
-  reg \$193 ;
-  reg [3:0] \$194 ;
-  reg \$195 ;
-  reg [3:0] \$196 ;
-  reg [3:0] \$197 ;
-  reg [3:0] \$198 ;
-  reg \$199 ;
-  reg [2:0] \$2 ;
+  reg [1:0] \$2 ;
   wire [16:0] \$20 ;
-  reg [125:0] \$200 ;
   wire [16:0] \$21 ;
-  reg [20:0] \$22 ;
-  reg [20:0] \$23 ;
-  reg [20:0] \$24 ;
+  wire [17:0] \$22 ;
+  wire [17:0] \$23 ;
+  wire [17:0] \$24 ;
   reg [20:0] \$25 ;
   reg [20:0] \$26 ;
   reg [20:0] \$27 ;
@@ -12865,7 +12827,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$69 ;
   wire [6:0] \$7 ;
   wire \$70 ;
-  wire [125:0] \$71 ;
+  wire [62:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
@@ -12879,50 +12841,41 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [21:0] \$81 ;
   wire [20:0] \$82 ;
   wire [21:0] \$83 ;
-  wire [20:0] \$84 ;
-  wire [21:0] \$85 ;
-  wire [20:0] \$86 ;
-  wire [21:0] \$87 ;
-  wire [20:0] \$88 ;
-  wire [21:0] \$89 ;
-  wire [7:0] \$9 ;
-  wire \$90 ;
-  wire [4:0] \$91 ;
-  wire \$92 ;
-  wire [5:0] \$93 ;
-  reg [2:0] \$94 ;
-  reg [2:0] \$95 ;
-  reg [2:0] \$96 ;
-  reg [2:0] \$97 ;
-  reg \$98 ;
-  reg \$99 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr ;
+  wire \$84 ;
+  wire [4:0] \$85 ;
+  wire \$86 ;
+  wire [5:0] \$87 ;
+  reg [3:0] \$88 ;
+  reg [3:0] \$89 ;
+  wire [15:0] \$9 ;
+  reg [1:0] \$90 ;
+  reg [1:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg [5:0] \$98 ;
+  reg [15:0] \$99 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$131 ;
-  wire [7:0] \$signature__data ;
-  wire [125:0] \$signature__data$132 ;
+  wire [3:0] \$signature__addr$120 ;
+  wire [15:0] \$signature__data ;
+  wire [62:0] \$signature__data$121 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$130 ;
+  wire \$signature__en$119 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
   wire [20:0] acc1_next;
   reg [20:0] acc2 = 21'h000000;
   wire [20:0] acc2_next;
-  reg [20:0] acc3 = 21'h000000;
-  wire [20:0] acc3_next;
-  reg [20:0] acc4 = 21'h000000;
-  wire [20:0] acc4_next;
-  reg [20:0] acc5 = 21'h000000;
-  wire [20:0] acc5_next;
   reg [20:0] bias0 = 21'h000000;
   reg [20:0] bias1 = 21'h000000;
   reg [20:0] bias2 = 21'h000000;
-  reg [20:0] bias3 = 21'h000000;
-  reg [20:0] bias4 = 21'h000000;
-  reg [20:0] bias5 = 21'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -12940,14 +12893,15 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
-  input [7:0] i__payload;
-  wire [7:0] i__payload;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [7:0] inbuf_read = 8'h00;
+  reg [15:0] inbuf_read = 16'h0000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -12961,26 +12915,23 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  reg [2:0] nf1 = 3'h0;
-  reg [2:0] nf2 = 3'h0;
-  reg [2:0] nf3 = 3'h0;
-  reg [2:0] nf4 = 3'h0;
-  reg [2:0] nf5 = 3'h0;
-  reg [2:0] nf6 = 3'h0;
-  reg [2:0] nf7 = 3'h0;
-  reg [2:0] nf8 = 3'h0;
+  reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf8_0 = 3'h0;
-  reg [2:0] nf_t = 3'h0;
-  reg [2:0] nf_t_ahead = 3'h0;
-  output [125:0] o__payload;
-  reg [125:0] o__payload = 126'h00000000000000000000000000000000;
+  reg [3:0] nf8_0 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
+  output [62:0] o__payload;
+  reg [62:0] o__payload = 63'h0000000000000000;
   wire [20:0] \o__payload[0] ;
   wire [20:0] \o__payload[1] ;
   wire [20:0] \o__payload[2] ;
-  wire [20:0] \o__payload[3] ;
-  wire [20:0] \o__payload[4] ;
-  wire [20:0] \o__payload[5] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -12991,23 +12942,20 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [47:0] port__data;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
+  reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
+  reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  wire [125:0] q_in;
+  reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_1_r = 17'h00000;
+  wire [62:0] q_in;
   wire [20:0] \q_in[0] ;
   wire [20:0] \q_in[1] ;
   wire [20:0] \q_in[2] ;
-  wire [20:0] \q_in[3] ;
-  wire [20:0] \q_in[4] ;
-  wire [20:0] \q_in[5] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
@@ -13019,22 +12967,19 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [47:0] rom0_read = 48'h000000000000;
-  (* init = 3'h0 *)
-  wire [2:0] rport__addr;
+  (* init = 2'h0 *)
+  wire [1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$133 ;
-  wire [7:0] rport__data;
-  wire [125:0] \rport__data$124 ;
+  wire [3:0] \rport__addr$122 ;
+  wire [15:0] rport__data;
+  wire [62:0] \rport__data$113 ;
   input rst;
   wire rst;
-  reg [2:0] sf_t = 3'h0;
-  reg [2:0] sf_t_ahead = 3'h1;
+  reg [1:0] sf_t = 2'h0;
+  reg [1:0] sf_t_ahead = 2'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
-  reg [20:0] sum3_s0_0 = 21'h000000;
-  reg [20:0] sum4_s0_0 = 21'h000000;
-  reg [20:0] sum5_s0_0 = 21'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
@@ -13048,138 +12993,135 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg v8_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w1_1 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w2_1 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
-  reg [7:0] x_mid = 8'h00;
-  reg [7:0] x_reg = 8'h00;
-  reg [7:0] x_reg2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  reg [15:0] x_mid = 16'h0000;
+  reg [15:0] x_reg = 16'h0000;
+  reg [15:0] x_reg2 = 16'h0000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_1 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  reg [7:0] inbuf [7:0];
+  reg [8:0] xoff2_1 = 9'h000;
+  reg [15:0] inbuf [3:0];
   initial begin
-    inbuf[0] = 8'h00;
-    inbuf[1] = 8'h00;
-    inbuf[2] = 8'h00;
-    inbuf[3] = 8'h00;
-    inbuf[4] = 8'h00;
-    inbuf[5] = 8'h00;
-    inbuf[6] = 8'h00;
-    inbuf[7] = 8'h00;
+    inbuf[0] = 16'h0000;
+    inbuf[1] = 16'h0000;
+    inbuf[2] = 16'h0000;
+    inbuf[3] = 16'h0000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[sf_t] <= i__payload;
   end
-  reg [7:0] _0_;
+  reg [15:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [125:0] queue [9:0];
+  reg [62:0] queue [9:0];
   initial begin
-    queue[0] = 126'h00000000000000000000000000000000;
-    queue[1] = 126'h00000000000000000000000000000000;
-    queue[2] = 126'h00000000000000000000000000000000;
-    queue[3] = 126'h00000000000000000000000000000000;
-    queue[4] = 126'h00000000000000000000000000000000;
-    queue[5] = 126'h00000000000000000000000000000000;
-    queue[6] = 126'h00000000000000000000000000000000;
-    queue[7] = 126'h00000000000000000000000000000000;
-    queue[8] = 126'h00000000000000000000000000000000;
-    queue[9] = 126'h00000000000000000000000000000000;
+    queue[0] = 63'h0000000000000000;
+    queue[1] = 63'h0000000000000000;
+    queue[2] = 63'h0000000000000000;
+    queue[3] = 63'h0000000000000000;
+    queue[4] = 63'h0000000000000000;
+    queue[5] = 63'h0000000000000000;
+    queue[6] = 63'h0000000000000000;
+    queue[7] = 63'h0000000000000000;
+    queue[8] = 63'h0000000000000000;
+    queue[9] = 63'h0000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$124  = queue[q_rptr];
-  reg [47:0] rom0 [47:0];
+  assign \rport__data$113  = queue[q_rptr];
+  reg [47:0] rom0 [43:0];
   initial begin
-    rom0[0] = 48'h386d37fe35f3;
-    rom0[1] = 48'h81df7f00ac62;
-    rom0[2] = 48'h311ed47f1c33;
-    rom0[3] = 48'hbe7fe4bcede5;
-    rom0[4] = 48'hb74968dc07fa;
-    rom0[5] = 48'h0c25d71d7f81;
-    rom0[6] = 48'h07d7e5de1dfa;
-    rom0[7] = 48'he8de1c052c01;
-    rom0[8] = 48'h1928bfaa7fda;
-    rom0[9] = 48'h86ef30f20191;
-    rom0[10] = 48'h728193a3b19f;
-    rom0[11] = 48'h31d0407f4cc1;
-    rom0[12] = 48'h7f000b01e57f;
-    rom0[13] = 48'h9dee95cf0945;
-    rom0[14] = 48'hf2158133bcde;
-    rom0[15] = 48'h080f288e91da;
-    rom0[16] = 48'hace932cb8108;
-    rom0[17] = 48'hea2b2fed954f;
-    rom0[18] = 48'hd545d57fd79e;
-    rom0[19] = 48'hf5f0071427df;
-    rom0[20] = 48'h87f7bd1aa181;
-    rom0[21] = 48'h81817f30aa6e;
-    rom0[22] = 48'h3ce31c3b63f2;
-    rom0[23] = 48'hf00ed6d18af9;
-    rom0[24] = 48'h1dfe51f530b7;
-    rom0[25] = 48'hb0d70a048181;
-    rom0[26] = 48'h7c888131999b;
-    rom0[27] = 48'hddc8d5182110;
-    rom0[28] = 48'h817f0681e4f7;
-    rom0[29] = 48'h5296a9177f53;
-    rom0[30] = 48'h4e640ffde295;
-    rom0[31] = 48'hd9bcbf0923cb;
-    rom0[32] = 48'h8116d2f79bb9;
-    rom0[33] = 48'hfa81430c812a;
-    rom0[34] = 48'h3e337f1dc9fb;
-    rom0[35] = 48'h98ffeb1a559f;
-    rom0[36] = 48'h8d16c4818388;
-    rom0[37] = 48'h4efccecdb681;
-    rom0[38] = 48'hed09d805fe9c;
-    rom0[39] = 48'h000506f744c3;
-    rom0[40] = 48'h00000000f003;
-    rom0[41] = 48'h00000000007f;
-    rom0[42] = 48'h0000000081f5;
-    rom0[43] = 48'h000000001412;
-    rom0[44] = 48'h00000000fbd0;
-    rom0[45] = 48'h00000000490b;
-    rom0[46] = 48'h000000000a0e;
-    rom0[47] = 48'h00000000070b;
+    rom0[0] = 48'h00feac3562f3;
+    rom0[1] = 48'hbc7fed1ce533;
+    rom0[2] = 48'h1ddc7f0781fa;
+    rom0[3] = 48'h05de2c1d01fa;
+    rom0[4] = 48'h8138df6d7f37;
+    rom0[5] = 48'hbe317f1ee4d4;
+    rom0[6] = 48'h0cb72549d768;
+    rom0[7] = 48'he807ded71ce5;
+    rom0[8] = 48'hf2aa017f91da;
+    rom0[9] = 48'h7fa34cb1c19f;
+    rom0[10] = 48'hcf0109e5457f;
+    rom0[11] = 48'h8e3391bcdade;
+    rom0[12] = 48'h8619ef2830bf;
+    rom0[13] = 48'h3172d0814093;
+    rom0[14] = 48'h9d7fee00950b;
+    rom0[15] = 48'h08f20f152881;
+    rom0[16] = 48'hedcb95814f08;
+    rom0[17] = 48'h147f27d7df9e;
+    rom0[18] = 48'h301aaaa16e81;
+    rom0[19] = 48'hd13b8a63f9f2;
+    rom0[20] = 48'heaac2be92f32;
+    rom0[21] = 48'hf5d5f04507d5;
+    rom0[22] = 48'h818781f77fbd;
+    rom0[23] = 48'hf03c0ee3d61c;
+    rom0[24] = 48'h04f5813081b7;
+    rom0[25] = 48'h18312199109b;
+    rom0[26] = 48'h17817fe453f7;
+    rom0[27] = 48'h09fd23e2cb95;
+    rom0[28] = 48'hb01dd7fe0a51;
+    rom0[29] = 48'hdd7cc888d581;
+    rom0[30] = 48'h5281967fa906;
+    rom0[31] = 48'hd94ebc64bf0f;
+    rom0[32] = 48'h0cf7819b2ab9;
+    rom0[33] = 48'h1a1d55c99ffb;
+    rom0[34] = 48'hcd81b6838188;
+    rom0[35] = 48'hf70544fec39c;
+    rom0[36] = 48'hfa81811643d2;
+    rom0[37] = 48'h983eff33eb7f;
+    rom0[38] = 48'h4e8dfc16cec4;
+    rom0[39] = 48'h00ed050906d8;
+    rom0[40] = 48'h000000f07f03;
+    rom0[41] = 48'h0000148112f5;
+    rom0[42] = 48'h000049fb0bd0;
+    rom0[43] = 48'h0000070a0b0e;
   end
   reg [47:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  assign \$6  = t == 6'h2f;
+  assign \$6  = t == 6'h2b;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
   assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$13  = $signed(x0_1) - $signed(8'h80);
   assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
   assign \$16  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$17  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$18  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$19  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$20  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$21  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$17  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$18  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$19  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$20  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$21  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$22  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$23  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$24  = $signed(prod2_0_r) + $signed(prod2_1_r);
   assign \$28  = v8 & last8;
   assign \$29  = issue & last_t;
   assign \$30  = o__valid & o__ready;
@@ -13223,7 +13165,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$68  = | q_stored;
   assign \$69  = \$68  | deliver;
   assign \$70  = | q_stored;
-  assign \$71  = \$70  ? \rport__data$124  : q_in;
+  assign \$71  = \$70  ? \rport__data$113  : q_in;
   assign \$72  = ~ last_t;
   assign \$73  = q_room | \$72 ;
   assign i__ready = \$73  & reads_input_t;
@@ -13239,230 +13181,7158 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$81  = $signed(\$80 ) + $signed(sum1_s0_0);
   assign \$82  = first8_0 ? bias2 : acc2;
   assign \$83  = $signed(\$82 ) + $signed(sum2_s0_0);
-  assign \$84  = first8_0 ? bias3 : acc3;
-  assign \$85  = $signed(\$84 ) + $signed(sum3_s0_0);
-  assign \$86  = first8_0 ? bias4 : acc4;
-  assign \$87  = $signed(\$86 ) + $signed(sum4_s0_0);
-  assign \$88  = first8_0 ? bias5 : acc5;
-  assign \$89  = $signed(\$88 ) + $signed(sum5_s0_0);
-  assign \$90  = issue & last_t;
-  assign \$91  = q_owed + \$90 ;
-  assign \$92  = o__valid & o__ready;
-  assign \$93  = \$91  - \$92 ;
+  assign \$84  = issue & last_t;
+  assign \$85  = q_owed + \$84 ;
+  assign \$86  = o__valid & o__ready;
+  assign \$87  = \$85  - \$86 ;
   always @(posedge clk)
-    nf_t <= \$94 ;
+    nf_t <= \$88 ;
   always @(posedge clk)
-    nf_t_ahead <= \$95 ;
+    nf_t_ahead <= \$89 ;
   always @(posedge clk)
-    sf_t <= \$96 ;
+    sf_t <= \$90 ;
   always @(posedge clk)
-    sf_t_ahead <= \$97 ;
+    sf_t_ahead <= \$91 ;
   always @(posedge clk)
-    reads_input_t <= \$98 ;
+    reads_input_t <= \$92 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$99 ;
+    reads_input_t_ahead <= \$93 ;
   always @(posedge clk)
-    first_t <= \$100 ;
+    first_t <= \$94 ;
   always @(posedge clk)
-    first_t_ahead <= \$101 ;
+    first_t_ahead <= \$95 ;
   always @(posedge clk)
-    last_t <= \$102 ;
+    last_t <= \$96 ;
   always @(posedge clk)
-    last_t_ahead <= \$103 ;
+    last_t_ahead <= \$97 ;
   always @(posedge clk)
-    t <= \$104 ;
+    t <= \$98 ;
   always @(posedge clk)
-    x_reg <= \$105 ;
+    x_reg <= \$99 ;
   always @(posedge clk)
-    from_input <= \$106 ;
+    from_input <= \$100 ;
   always @(posedge clk)
-    v1 <= \$107 ;
+    v1 <= \$101 ;
   always @(posedge clk)
-    first1 <= \$108 ;
+    first1 <= \$102 ;
   always @(posedge clk)
-    last1 <= \$109 ;
+    last1 <= \$103 ;
   always @(posedge clk)
-    nf1 <= \$110 ;
+    nf1 <= \$104 ;
   always @(posedge clk)
-    from_input2 <= \$111 ;
+    from_input2 <= \$105 ;
   always @(posedge clk)
-    x_reg2 <= \$112 ;
+    x_reg2 <= \$106 ;
   always @(posedge clk)
-    inbuf_read <= \$113 ;
+    inbuf_read <= \$107 ;
   always @(posedge clk)
-    x_mid <= \$114 ;
+    x_mid <= \$108 ;
   always @(posedge clk)
-    t1 <= \$115 ;
+    t1 <= \$109 ;
   always @(posedge clk)
-    rom0_addr <= \$116 ;
+    rom0_addr <= \$110 ;
   always @(posedge clk)
-    rom0_read <= \$117 ;
+    rom0_read <= \$111 ;
   always @(posedge clk)
-    x0_0 <= \$118 ;
+    x0_0 <= \$112 ;
   always @(posedge clk)
-    xoff0_0 <= \$119 ;
+    x0_1 <= \$113 ;
   always @(posedge clk)
-    w0_0 <= \$120 ;
+    xoff0_0 <= \$114 ;
   always @(posedge clk)
-    xoff1_0 <= \$121 ;
+    w0_0 <= \$115 ;
   always @(posedge clk)
-    w1_0 <= \$122 ;
+    xoff0_1 <= \$116 ;
   always @(posedge clk)
-    xoff2_0 <= \$123 ;
+    w0_1 <= \$117 ;
   always @(posedge clk)
-    w2_0 <= \$124 ;
+    xoff1_0 <= \$118 ;
   always @(posedge clk)
-    xoff3_0 <= \$125 ;
+    w1_0 <= \$119 ;
   always @(posedge clk)
-    w3_0 <= \$126 ;
+    xoff1_1 <= \$120 ;
   always @(posedge clk)
-    xoff4_0 <= \$127 ;
+    w1_1 <= \$121 ;
   always @(posedge clk)
-    w4_0 <= \$128 ;
+    xoff2_0 <= \$122 ;
   always @(posedge clk)
-    xoff5_0 <= \$129 ;
+    w2_0 <= \$123 ;
   always @(posedge clk)
-    w5_0 <= \$130 ;
+    xoff2_1 <= \$124 ;
   always @(posedge clk)
-    prod0_0 <= \$131 ;
+    w2_1 <= \$125 ;
   always @(posedge clk)
-    prod1_0 <= \$132 ;
+    prod0_0 <= \$126 ;
   always @(posedge clk)
-    prod2_0 <= \$133 ;
+    prod0_1 <= \$127 ;
   always @(posedge clk)
-    prod3_0 <= \$134 ;
+    prod1_0 <= \$128 ;
   always @(posedge clk)
-    prod4_0 <= \$135 ;
+    prod1_1 <= \$129 ;
   always @(posedge clk)
-    prod5_0 <= \$136 ;
+    prod2_0 <= \$130 ;
   always @(posedge clk)
-    prod0_0_r <= \$137 ;
+    prod2_1 <= \$131 ;
   always @(posedge clk)
-    prod1_0_r <= \$138 ;
+    prod0_0_r <= \$132 ;
   always @(posedge clk)
-    prod2_0_r <= \$139 ;
+    prod0_1_r <= \$133 ;
   always @(posedge clk)
-    prod3_0_r <= \$140 ;
+    prod1_0_r <= \$134 ;
   always @(posedge clk)
-    prod4_0_r <= \$141 ;
+    prod1_1_r <= \$135 ;
   always @(posedge clk)
-    prod5_0_r <= \$142 ;
+    prod2_0_r <= \$136 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$143 ;
+    prod2_1_r <= \$137 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$144 ;
+    sum0_s0_0 <= \$138 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$145 ;
+    sum1_s0_0 <= \$139 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$146 ;
+    sum2_s0_0 <= \$140 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$147 ;
+    v2 <= \$141 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$148 ;
+    first2 <= \$142 ;
   always @(posedge clk)
-    v2 <= \$149 ;
+    last2 <= \$143 ;
   always @(posedge clk)
-    first2 <= \$150 ;
+    nf2 <= \$144 ;
   always @(posedge clk)
-    last2 <= \$151 ;
+    v3 <= \$145 ;
   always @(posedge clk)
-    nf2 <= \$152 ;
+    first3 <= \$146 ;
   always @(posedge clk)
-    v3 <= \$153 ;
+    last3 <= \$147 ;
   always @(posedge clk)
-    first3 <= \$154 ;
+    nf3 <= \$148 ;
   always @(posedge clk)
-    last3 <= \$155 ;
+    v4 <= \$149 ;
   always @(posedge clk)
-    nf3 <= \$156 ;
+    first4 <= \$150 ;
   always @(posedge clk)
-    v4 <= \$157 ;
+    last4 <= \$151 ;
   always @(posedge clk)
-    first4 <= \$158 ;
+    nf4 <= \$152 ;
   always @(posedge clk)
-    last4 <= \$159 ;
+    v5 <= \$153 ;
   always @(posedge clk)
-    nf4 <= \$160 ;
+    first5 <= \$154 ;
   always @(posedge clk)
-    v5 <= \$161 ;
+    last5 <= \$155 ;
   always @(posedge clk)
-    first5 <= \$162 ;
+    nf5 <= \$156 ;
   always @(posedge clk)
-    last5 <= \$163 ;
+    v6 <= \$157 ;
   always @(posedge clk)
-    nf5 <= \$164 ;
+    first6 <= \$158 ;
   always @(posedge clk)
-    v6 <= \$165 ;
+    last6 <= \$159 ;
   always @(posedge clk)
-    first6 <= \$166 ;
+    nf6 <= \$160 ;
   always @(posedge clk)
-    last6 <= \$167 ;
+    v7 <= \$161 ;
   always @(posedge clk)
-    nf6 <= \$168 ;
+    first7 <= \$162 ;
   always @(posedge clk)
-    v7 <= \$169 ;
+    last7 <= \$163 ;
   always @(posedge clk)
-    first7 <= \$170 ;
+    nf7 <= \$164 ;
   always @(posedge clk)
-    last7 <= \$171 ;
+    v8 <= \$165 ;
   always @(posedge clk)
-    nf7 <= \$172 ;
+    first8 <= \$166 ;
   always @(posedge clk)
-    v8 <= \$173 ;
+    last8 <= \$167 ;
   always @(posedge clk)
-    first8 <= \$174 ;
+    nf8 <= \$168 ;
   always @(posedge clk)
-    last8 <= \$175 ;
+    v8_0 <= \$169 ;
   always @(posedge clk)
-    nf8 <= \$176 ;
+    first8_0 <= \$170 ;
   always @(posedge clk)
-    v8_0 <= \$177 ;
+    last8_0 <= \$171 ;
   always @(posedge clk)
-    first8_0 <= \$178 ;
+    nf8_0 <= \$172 ;
   always @(posedge clk)
-    last8_0 <= \$179 ;
+    bias0 <= \$173 ;
   always @(posedge clk)
-    nf8_0 <= \$180 ;
+    acc0 <= \$174 ;
   always @(posedge clk)
-    bias0 <= \$181 ;
+    bias1 <= \$175 ;
   always @(posedge clk)
-    acc0 <= \$182 ;
+    acc1 <= \$176 ;
   always @(posedge clk)
-    bias1 <= \$183 ;
+    bias2 <= \$177 ;
   always @(posedge clk)
-    acc1 <= \$184 ;
+    acc2 <= \$178 ;
   always @(posedge clk)
-    bias2 <= \$185 ;
+    deliver <= \$179 ;
   always @(posedge clk)
-    acc2 <= \$186 ;
+    q_owed <= \$180 ;
   always @(posedge clk)
-    bias3 <= \$187 ;
+    q_room <= \$181 ;
   always @(posedge clk)
-    acc3 <= \$188 ;
+    q_wptr <= \$182 ;
   always @(posedge clk)
-    bias4 <= \$189 ;
+    q_rptr <= \$183 ;
   always @(posedge clk)
-    acc4 <= \$190 ;
+    q_stored <= \$184 ;
   always @(posedge clk)
-    bias5 <= \$191 ;
+    o__valid <= \$185 ;
   always @(posedge clk)
-    acc5 <= \$192 ;
-  always @(posedge clk)
-    deliver <= \$193 ;
-  always @(posedge clk)
-    q_owed <= \$194 ;
-  always @(posedge clk)
-    q_room <= \$195 ;
-  always @(posedge clk)
-    q_wptr <= \$196 ;
-  always @(posedge clk)
-    q_rptr <= \$197 ;
-  always @(posedge clk)
-    q_stored <= \$198 ;
-  always @(posedge clk)
-    o__valid <= \$199 ;
-  always @(posedge clk)
-    o__payload <= \$200 ;
+    o__payload <= \$186 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$1  = 4'h0;
+    casez (t)
+      6'h00:
+          \$1  = 4'h0;
+      6'h01:
+          \$1  = 4'h0;
+      6'h02:
+          \$1  = 4'h1;
+      6'h03:
+          \$1  = 4'h1;
+      6'h04:
+          \$1  = 4'h1;
+      6'h05:
+          \$1  = 4'h1;
+      6'h06:
+          \$1  = 4'h2;
+      6'h07:
+          \$1  = 4'h2;
+      6'h08:
+          \$1  = 4'h2;
+      6'h09:
+          \$1  = 4'h2;
+      6'h0a:
+          \$1  = 4'h3;
+      6'h0b:
+          \$1  = 4'h3;
+      6'h0c:
+          \$1  = 4'h3;
+      6'h0d:
+          \$1  = 4'h3;
+      6'h0e:
+          \$1  = 4'h4;
+      6'h0f:
+          \$1  = 4'h4;
+      6'h10:
+          \$1  = 4'h4;
+      6'h11:
+          \$1  = 4'h4;
+      6'h12:
+          \$1  = 4'h5;
+      6'h13:
+          \$1  = 4'h5;
+      6'h14:
+          \$1  = 4'h5;
+      6'h15:
+          \$1  = 4'h5;
+      6'h16:
+          \$1  = 4'h6;
+      6'h17:
+          \$1  = 4'h6;
+      6'h18:
+          \$1  = 4'h6;
+      6'h19:
+          \$1  = 4'h6;
+      6'h1a:
+          \$1  = 4'h7;
+      6'h1b:
+          \$1  = 4'h7;
+      6'h1c:
+          \$1  = 4'h7;
+      6'h1d:
+          \$1  = 4'h7;
+      6'h1e:
+          \$1  = 4'h8;
+      6'h1f:
+          \$1  = 4'h8;
+      6'h20:
+          \$1  = 4'h8;
+      6'h21:
+          \$1  = 4'h8;
+      6'h22:
+          \$1  = 4'h9;
+      6'h23:
+          \$1  = 4'h9;
+      6'h24:
+          \$1  = 4'h9;
+      6'h25:
+          \$1  = 4'h9;
+      6'h26:
+          \$1  = 4'ha;
+      6'h27:
+          \$1  = 4'ha;
+      6'h28:
+          \$1  = 4'ha;
+      6'h29:
+          \$1  = 4'ha;
+      6'h2a:
+          \$1  = 4'h0;
+      6'h2b:
+          \$1  = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$2  = 2'h0;
+    casez (t)
+      6'h00:
+          \$2  = 2'h2;
+      6'h01:
+          \$2  = 2'h3;
+      6'h02:
+          \$2  = 2'h0;
+      6'h03:
+          \$2  = 2'h1;
+      6'h04:
+          \$2  = 2'h2;
+      6'h05:
+          \$2  = 2'h3;
+      6'h06:
+          \$2  = 2'h0;
+      6'h07:
+          \$2  = 2'h1;
+      6'h08:
+          \$2  = 2'h2;
+      6'h09:
+          \$2  = 2'h3;
+      6'h0a:
+          \$2  = 2'h0;
+      6'h0b:
+          \$2  = 2'h1;
+      6'h0c:
+          \$2  = 2'h2;
+      6'h0d:
+          \$2  = 2'h3;
+      6'h0e:
+          \$2  = 2'h0;
+      6'h0f:
+          \$2  = 2'h1;
+      6'h10:
+          \$2  = 2'h2;
+      6'h11:
+          \$2  = 2'h3;
+      6'h12:
+          \$2  = 2'h0;
+      6'h13:
+          \$2  = 2'h1;
+      6'h14:
+          \$2  = 2'h2;
+      6'h15:
+          \$2  = 2'h3;
+      6'h16:
+          \$2  = 2'h0;
+      6'h17:
+          \$2  = 2'h1;
+      6'h18:
+          \$2  = 2'h2;
+      6'h19:
+          \$2  = 2'h3;
+      6'h1a:
+          \$2  = 2'h0;
+      6'h1b:
+          \$2  = 2'h1;
+      6'h1c:
+          \$2  = 2'h2;
+      6'h1d:
+          \$2  = 2'h3;
+      6'h1e:
+          \$2  = 2'h0;
+      6'h1f:
+          \$2  = 2'h1;
+      6'h20:
+          \$2  = 2'h2;
+      6'h21:
+          \$2  = 2'h3;
+      6'h22:
+          \$2  = 2'h0;
+      6'h23:
+          \$2  = 2'h1;
+      6'h24:
+          \$2  = 2'h2;
+      6'h25:
+          \$2  = 2'h3;
+      6'h26:
+          \$2  = 2'h0;
+      6'h27:
+          \$2  = 2'h1;
+      6'h28:
+          \$2  = 2'h2;
+      6'h29:
+          \$2  = 2'h3;
+      6'h2a:
+          \$2  = 2'h0;
+      6'h2b:
+          \$2  = 2'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$3  = 1'h0;
+    casez (t)
+      6'h00:
+          \$3  = 1'h1;
+      6'h01:
+          \$3  = 1'h1;
+      6'h02:
+          \$3  = 1'h0;
+      6'h03:
+          \$3  = 1'h0;
+      6'h04:
+          \$3  = 1'h0;
+      6'h05:
+          \$3  = 1'h0;
+      6'h06:
+          \$3  = 1'h0;
+      6'h07:
+          \$3  = 1'h0;
+      6'h08:
+          \$3  = 1'h0;
+      6'h09:
+          \$3  = 1'h0;
+      6'h0a:
+          \$3  = 1'h0;
+      6'h0b:
+          \$3  = 1'h0;
+      6'h0c:
+          \$3  = 1'h0;
+      6'h0d:
+          \$3  = 1'h0;
+      6'h0e:
+          \$3  = 1'h0;
+      6'h0f:
+          \$3  = 1'h0;
+      6'h10:
+          \$3  = 1'h0;
+      6'h11:
+          \$3  = 1'h0;
+      6'h12:
+          \$3  = 1'h0;
+      6'h13:
+          \$3  = 1'h0;
+      6'h14:
+          \$3  = 1'h0;
+      6'h15:
+          \$3  = 1'h0;
+      6'h16:
+          \$3  = 1'h0;
+      6'h17:
+          \$3  = 1'h0;
+      6'h18:
+          \$3  = 1'h0;
+      6'h19:
+          \$3  = 1'h0;
+      6'h1a:
+          \$3  = 1'h0;
+      6'h1b:
+          \$3  = 1'h0;
+      6'h1c:
+          \$3  = 1'h0;
+      6'h1d:
+          \$3  = 1'h0;
+      6'h1e:
+          \$3  = 1'h0;
+      6'h1f:
+          \$3  = 1'h0;
+      6'h20:
+          \$3  = 1'h0;
+      6'h21:
+          \$3  = 1'h0;
+      6'h22:
+          \$3  = 1'h0;
+      6'h23:
+          \$3  = 1'h0;
+      6'h24:
+          \$3  = 1'h0;
+      6'h25:
+          \$3  = 1'h0;
+      6'h26:
+          \$3  = 1'h0;
+      6'h27:
+          \$3  = 1'h0;
+      6'h28:
+          \$3  = 1'h0;
+      6'h29:
+          \$3  = 1'h0;
+      6'h2a:
+          \$3  = 1'h1;
+      6'h2b:
+          \$3  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$4  = 1'h0;
+    casez (t)
+      6'h00:
+          \$4  = 1'h0;
+      6'h01:
+          \$4  = 1'h0;
+      6'h02:
+          \$4  = 1'h1;
+      6'h03:
+          \$4  = 1'h0;
+      6'h04:
+          \$4  = 1'h0;
+      6'h05:
+          \$4  = 1'h0;
+      6'h06:
+          \$4  = 1'h1;
+      6'h07:
+          \$4  = 1'h0;
+      6'h08:
+          \$4  = 1'h0;
+      6'h09:
+          \$4  = 1'h0;
+      6'h0a:
+          \$4  = 1'h1;
+      6'h0b:
+          \$4  = 1'h0;
+      6'h0c:
+          \$4  = 1'h0;
+      6'h0d:
+          \$4  = 1'h0;
+      6'h0e:
+          \$4  = 1'h1;
+      6'h0f:
+          \$4  = 1'h0;
+      6'h10:
+          \$4  = 1'h0;
+      6'h11:
+          \$4  = 1'h0;
+      6'h12:
+          \$4  = 1'h1;
+      6'h13:
+          \$4  = 1'h0;
+      6'h14:
+          \$4  = 1'h0;
+      6'h15:
+          \$4  = 1'h0;
+      6'h16:
+          \$4  = 1'h1;
+      6'h17:
+          \$4  = 1'h0;
+      6'h18:
+          \$4  = 1'h0;
+      6'h19:
+          \$4  = 1'h0;
+      6'h1a:
+          \$4  = 1'h1;
+      6'h1b:
+          \$4  = 1'h0;
+      6'h1c:
+          \$4  = 1'h0;
+      6'h1d:
+          \$4  = 1'h0;
+      6'h1e:
+          \$4  = 1'h1;
+      6'h1f:
+          \$4  = 1'h0;
+      6'h20:
+          \$4  = 1'h0;
+      6'h21:
+          \$4  = 1'h0;
+      6'h22:
+          \$4  = 1'h1;
+      6'h23:
+          \$4  = 1'h0;
+      6'h24:
+          \$4  = 1'h0;
+      6'h25:
+          \$4  = 1'h0;
+      6'h26:
+          \$4  = 1'h1;
+      6'h27:
+          \$4  = 1'h0;
+      6'h28:
+          \$4  = 1'h0;
+      6'h29:
+          \$4  = 1'h0;
+      6'h2a:
+          \$4  = 1'h1;
+      6'h2b:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      6'h00:
+          \$5  = 1'h0;
+      6'h01:
+          \$5  = 1'h1;
+      6'h02:
+          \$5  = 1'h0;
+      6'h03:
+          \$5  = 1'h0;
+      6'h04:
+          \$5  = 1'h0;
+      6'h05:
+          \$5  = 1'h1;
+      6'h06:
+          \$5  = 1'h0;
+      6'h07:
+          \$5  = 1'h0;
+      6'h08:
+          \$5  = 1'h0;
+      6'h09:
+          \$5  = 1'h1;
+      6'h0a:
+          \$5  = 1'h0;
+      6'h0b:
+          \$5  = 1'h0;
+      6'h0c:
+          \$5  = 1'h0;
+      6'h0d:
+          \$5  = 1'h1;
+      6'h0e:
+          \$5  = 1'h0;
+      6'h0f:
+          \$5  = 1'h0;
+      6'h10:
+          \$5  = 1'h0;
+      6'h11:
+          \$5  = 1'h1;
+      6'h12:
+          \$5  = 1'h0;
+      6'h13:
+          \$5  = 1'h0;
+      6'h14:
+          \$5  = 1'h0;
+      6'h15:
+          \$5  = 1'h1;
+      6'h16:
+          \$5  = 1'h0;
+      6'h17:
+          \$5  = 1'h0;
+      6'h18:
+          \$5  = 1'h0;
+      6'h19:
+          \$5  = 1'h1;
+      6'h1a:
+          \$5  = 1'h0;
+      6'h1b:
+          \$5  = 1'h0;
+      6'h1c:
+          \$5  = 1'h0;
+      6'h1d:
+          \$5  = 1'h1;
+      6'h1e:
+          \$5  = 1'h0;
+      6'h1f:
+          \$5  = 1'h0;
+      6'h20:
+          \$5  = 1'h0;
+      6'h21:
+          \$5  = 1'h1;
+      6'h22:
+          \$5  = 1'h0;
+      6'h23:
+          \$5  = 1'h0;
+      6'h24:
+          \$5  = 1'h0;
+      6'h25:
+          \$5  = 1'h1;
+      6'h26:
+          \$5  = 1'h0;
+      6'h27:
+          \$5  = 1'h0;
+      6'h28:
+          \$5  = 1'h0;
+      6'h29:
+          \$5  = 1'h1;
+      6'h2a:
+          \$5  = 1'h0;
+      6'h2b:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$25  = 21'h000000;
+    casez (nf7)
+      4'h0:
+          \$25  = 21'h000fff;
+      4'h1:
+          \$25  = 21'h1ff7c9;
+      4'h2:
+          \$25  = 21'h000a0f;
+      4'h3:
+          \$25  = 21'h1ff8ce;
+      4'h4:
+          \$25  = 21'h000317;
+      4'h5:
+          \$25  = 21'h1feca9;
+      4'h6:
+          \$25  = 21'h004074;
+      4'h7:
+          \$25  = 21'h00006e;
+      4'h8:
+          \$25  = 21'h1ffeb1;
+      4'h9:
+          \$25  = 21'h1fe69e;
+      4'ha:
+          \$25  = 21'h000040;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$26  = 21'h000000;
+    casez (nf7)
+      4'h0:
+          \$26  = 21'h1fe8cd;
+      4'h1:
+          \$26  = 21'h1ff6c9;
+      4'h2:
+          \$26  = 21'h1ff9c3;
+      4'h3:
+          \$26  = 21'h1ff825;
+      4'h4:
+          \$26  = 21'h000049;
+      4'h5:
+          \$26  = 21'h1fffeb;
+      4'h6:
+          \$26  = 21'h001558;
+      4'h7:
+          \$26  = 21'h00332d;
+      4'h8:
+          \$26  = 21'h1ff042;
+      4'h9:
+          \$26  = 21'h000018;
+      4'ha:
+          \$26  = 21'h1ffd84;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = 21'h000000;
+    casez (nf7)
+      4'h0:
+          \$27  = 21'h000094;
+      4'h1:
+          \$27  = 21'h001d50;
+      4'h2:
+          \$27  = 21'h1ffefc;
+      4'h3:
+          \$27  = 21'h0006d6;
+      4'h4:
+          \$27  = 21'h1fca7a;
+      4'h5:
+          \$27  = 21'h1ff6fc;
+      4'h6:
+          \$27  = 21'h00021e;
+      4'h7:
+          \$27  = 21'h000119;
+      4'h8:
+          \$27  = 21'h000df0;
+      4'h9:
+          \$27  = 21'h0028ab;
+      4'ha:
+          \$27  = 21'h000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$88  = nf_t;
+    if (issue) begin
+      \$88  = nf_t_ahead;
+    end
+    if (rst) begin
+      \$88  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$89  = nf_t_ahead;
+    if (issue) begin
+      \$89  = \$1 ;
+    end
+    if (rst) begin
+      \$89  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$90  = sf_t;
+    if (issue) begin
+      \$90  = sf_t_ahead;
+    end
+    if (rst) begin
+      \$90  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$91  = sf_t_ahead;
+    if (issue) begin
+      \$91  = \$2 ;
+    end
+    if (rst) begin
+      \$91  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$92  = reads_input_t;
+    if (issue) begin
+      \$92  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$92  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$93  = reads_input_t_ahead;
+    if (issue) begin
+      \$93  = \$3 ;
+    end
+    if (rst) begin
+      \$93  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$94  = first_t;
+    if (issue) begin
+      \$94  = first_t_ahead;
+    end
+    if (rst) begin
+      \$94  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$95  = first_t_ahead;
+    if (issue) begin
+      \$95  = \$4 ;
+    end
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$96  = last_t;
+    if (issue) begin
+      \$96  = last_t_ahead;
+    end
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$97  = last_t_ahead;
+    if (issue) begin
+      \$97  = \$5 ;
+    end
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$98  = t;
+    if (issue) begin
+      \$98  = \$8 [5:0];
+    end
+    if (rst) begin
+      \$98  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$99  = i__payload;
+    if (rst) begin
+      \$99  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$100  = reads_input_t;
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$101  = issue;
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$102  = first_t;
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$103  = last_t;
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$104  = nf_t;
+    if (rst) begin
+      \$104  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$105  = from_input;
+    if (rst) begin
+      \$105  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$106  = x_reg;
+    if (rst) begin
+      \$106  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$107  = rport__data;
+    if (rst) begin
+      \$107  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$108  = \$9 ;
+    if (rst) begin
+      \$108  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$109  = t;
+    if (rst) begin
+      \$109  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$110  = t1;
+    if (rst) begin
+      \$110  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$111  = port__data;
+    if (rst) begin
+      \$111  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$112  = x_mid[7:0];
+    if (rst) begin
+      \$112  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$113  = x_mid[15:8];
+    if (rst) begin
+      \$113  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$114  = \$10 ;
+    if (rst) begin
+      \$114  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$115  = rom0_read[7:0];
+    if (rst) begin
+      \$115  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$116  = \$11 ;
+    if (rst) begin
+      \$116  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$117  = rom0_read[15:8];
+    if (rst) begin
+      \$117  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$118  = \$12 ;
+    if (rst) begin
+      \$118  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$119  = rom0_read[23:16];
+    if (rst) begin
+      \$119  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$120  = \$13 ;
+    if (rst) begin
+      \$120  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$121  = rom0_read[31:24];
+    if (rst) begin
+      \$121  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$122  = \$14 ;
+    if (rst) begin
+      \$122  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$123  = rom0_read[39:32];
+    if (rst) begin
+      \$123  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$124  = \$15 ;
+    if (rst) begin
+      \$124  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$125  = rom0_read[47:40];
+    if (rst) begin
+      \$125  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$126  = \$16 ;
+    if (rst) begin
+      \$126  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$127  = \$17 ;
+    if (rst) begin
+      \$127  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$128  = \$18 ;
+    if (rst) begin
+      \$128  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$129  = \$19 ;
+    if (rst) begin
+      \$129  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$130  = \$20 ;
+    if (rst) begin
+      \$130  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$131  = \$21 ;
+    if (rst) begin
+      \$131  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$132  = prod0_0;
+    if (rst) begin
+      \$132  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$133  = prod0_1;
+    if (rst) begin
+      \$133  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$134  = prod1_0;
+    if (rst) begin
+      \$134  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$135  = prod1_1;
+    if (rst) begin
+      \$135  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$136  = prod2_0;
+    if (rst) begin
+      \$136  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$137  = prod2_1;
+    if (rst) begin
+      \$137  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$138  = { \$22 [17], \$22 [17], \$22 [17], \$22  };
+    if (rst) begin
+      \$138  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$139  = { \$23 [17], \$23 [17], \$23 [17], \$23  };
+    if (rst) begin
+      \$139  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$140  = { \$24 [17], \$24 [17], \$24 [17], \$24  };
+    if (rst) begin
+      \$140  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$141  = v1;
+    if (rst) begin
+      \$141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$142  = first1;
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$143  = last1;
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$144  = nf1;
+    if (rst) begin
+      \$144  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$145  = v2;
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$146  = first2;
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$147  = last2;
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$148  = nf2;
+    if (rst) begin
+      \$148  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$149  = v3;
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$150  = first3;
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$151  = last3;
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$152  = nf3;
+    if (rst) begin
+      \$152  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$153  = v4;
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$154  = first4;
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$155  = last4;
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$156  = nf4;
+    if (rst) begin
+      \$156  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$157  = v5;
+    if (rst) begin
+      \$157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$158  = first5;
+    if (rst) begin
+      \$158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$159  = last5;
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$160  = nf5;
+    if (rst) begin
+      \$160  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$161  = v6;
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$162  = first6;
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$163  = last6;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$164  = nf6;
+    if (rst) begin
+      \$164  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$165  = v7;
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$166  = first7;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$167  = last7;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$168  = nf7;
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$169  = v7;
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$170  = first7;
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$171  = last7;
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = nf7;
+    if (rst) begin
+      \$172  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$173  = \$25 ;
+    if (rst) begin
+      \$173  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$174  = acc0;
+    if (v8_0) begin
+      \$174  = \$79 [20:0];
+    end
+    if (rst) begin
+      \$174  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$175  = \$26 ;
+    if (rst) begin
+      \$175  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$176  = acc1;
+    if (v8_0) begin
+      \$176  = \$81 [20:0];
+    end
+    if (rst) begin
+      \$176  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$177  = \$27 ;
+    if (rst) begin
+      \$177  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$178  = acc2;
+    if (v8_0) begin
+      \$178  = \$83 [20:0];
+    end
+    if (rst) begin
+      \$178  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$179  = \$28 ;
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$180  = \$87 [3:0];
+    if (rst) begin
+      \$180  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$181  = \$35 ;
+    if (rst) begin
+      \$181  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$182  = q_wptr;
+    if (\$42 ) begin
+      \$182  = \$45 [3:0];
+    end
+    if (rst) begin
+      \$182  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = q_rptr;
+    if (\$49 ) begin
+      \$183  = \$52 [3:0];
+    end
+    if (rst) begin
+      \$183  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$184  = \$65 [3:0];
+    if (rst) begin
+      \$184  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$185  = o__valid;
+    if (\$67 ) begin
+      \$185  = \$69 ;
+    end
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = o__payload;
+    if (\$67 ) begin
+      \$186  = \$71 ;
+    end
+    if (rst) begin
+      \$186  = 63'h0000000000000000;
+    end
+  end
+  assign acc0_next = \$79 [20:0];
+  assign acc1_next = \$81 [20:0];
+  assign acc2_next = \$83 [20:0];
+  assign q_owed_next = \$87 [3:0];
+  assign \$signature__addr  = sf_t;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \$signature__en$119  = deliver;
+  assign \$signature__addr$120  = q_wptr;
+  assign \$signature__data$121  = q_in;
+  assign \rport__addr$122  = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \o__payload[0]  = o__payload[20:0];
+  assign \o__payload[1]  = o__payload[41:21];
+  assign \o__payload[2]  = o__payload[62:42];
+  assign \q_in[0]  = q_in[20:0];
+  assign \q_in[1]  = q_in[41:21];
+  assign \q_in[2]  = q_in[62:42];
+  assign q_in[62:42] = acc2;
+  assign q_in[41:21] = acc1;
+  assign q_in[20:0] = acc0;
+endmodule
+(* generator = "Amaranth" *)
+module top_s2_dense2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [1:0] \$10 ;
+  wire [1:0] \$11 ;
+  wire [4:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [20:0] \$20 ;
+  wire [20:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire [20:0] \$32 ;
+  wire [20:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [4:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire [20:0] \$48 ;
+  wire [20:0] \$49 ;
+  wire \$5 ;
+  wire [20:0] \$50 ;
+  wire [20:0] \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire [20:0] \$58 ;
+  wire [20:0] \$59 ;
+  wire [5:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [5:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  reg [3:0] \$74 ;
+  reg [4:0] \$75 ;
+  reg [2:0] \$76 ;
+  reg [20:0] \$77 ;
+  reg [20:0] \$78 ;
+  reg [20:0] \$79 ;
+  wire \$8 ;
+  reg [20:0] \$80 ;
+  reg \$81 ;
+  reg [20:0] \$82 ;
+  wire \$9 ;
+  wire [3:0] base;
+  reg [20:0] buf0 = 21'h000000;
+  reg [20:0] buf1 = 21'h000000;
+  reg [20:0] buf2 = 21'h000000;
+  reg [20:0] buf3 = 21'h000000;
+  input clk;
+  wire clk;
+  reg [2:0] fill = 3'h0;
+  input [62:0] i__payload;
+  wire [62:0] i__payload;
+  wire [20:0] \i__payload[0] ;
+  wire [20:0] \i__payload[1] ;
+  wire [20:0] \i__payload[2] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [3:0] in_beat = 4'h0;
+  wire load;
+  output [20:0] o__payload;
+  reg [20:0] o__payload = 21'h000000;
+  wire [20:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [4:0] out_beat = 5'h00;
+  input rst;
+  wire rst;
+  assign \$20  = \$19  ? buf1 : buf0;
+  assign \$21  = \$15  ? i__payload[20:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = ! base;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = out_beat == 5'h1f;
+  assign \$32  = \$31  ? buf2 : buf1;
+  assign \$33  = \$27  ? i__payload[41:21] : \$32 ;
+  assign \$34  = \$24  ? i__payload[20:0] : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 2'h2;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = base == 1'h1;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = i__valid & i__ready;
+  assign \$42  = ! base;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = out_beat == 5'h1f;
+  assign \$48  = \$47  ? buf3 : buf2;
+  assign \$49  = \$43  ? i__payload[62:42] : \$48 ;
+  assign \$50  = \$40  ? i__payload[41:21] : \$49 ;
+  assign \$51  = \$37  ? i__payload[20:0] : \$50 ;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = base == 2'h2;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = i__valid & i__ready;
+  assign \$56  = base == 1'h1;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = \$57  ? i__payload[62:42] : buf3;
+  assign \$59  = \$54  ? i__payload[41:21] : \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = in_beat == 4'ha;
+  assign \$63  = fill <= 2'h2;
+  assign \$64  = fill <= 1'h1;
+  assign i__ready = \$62  ? \$63  : \$64 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = out_beat == 5'h1f;
+  assign \$68  = fill >= 1'h1;
+  assign \$69  = fill >= 1'h1;
+  assign \$70  = \$67  ? \$68  : \$69 ;
+  assign load = \$66  & \$70 ;
+  assign \$71  = out_beat == 5'h1f;
+  assign \$73  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$73 ;
+  always @(posedge clk)
+    in_beat <= \$74 ;
+  always @(posedge clk)
+    out_beat <= \$75 ;
+  always @(posedge clk)
+    fill <= \$76 ;
+  always @(posedge clk)
+    buf0 <= \$77 ;
+  always @(posedge clk)
+    buf1 <= \$78 ;
+  always @(posedge clk)
+    buf2 <= \$79 ;
+  always @(posedge clk)
+    buf3 <= \$80 ;
+  always @(posedge clk)
+    o__valid <= \$81 ;
+  always @(posedge clk)
+    o__payload <= \$82 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 4'ha;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
+  assign \$5  = out_beat == 5'h1f;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 4'ha;
+  assign \$10  = \$9  ? 2'h2 : 2'h3;
+  assign \$11  = \$8  ? \$10  : 2'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 5'h1f;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$74  = in_beat;
+    if (\$1 ) begin
+      \$74  = \$4 [3:0];
+    end
+    if (rst) begin
+      \$74  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$75  = out_beat;
+    if (load) begin
+      \$75  = \$7 [4:0];
+    end
+    if (rst) begin
+      \$75  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$76  = \$12 [2:0];
+    if (rst) begin
+      \$76  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$77  = \$21 ;
+    if (rst) begin
+      \$77  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$78  = \$34 ;
+    if (rst) begin
+      \$78  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$79  = \$51 ;
+    if (rst) begin
+      \$79  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$80  = \$59 ;
+    if (rst) begin
+      \$80  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$81  = o__valid;
+    if (\$61 ) begin
+      \$81  = load;
+    end
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$82  = o__payload;
+    if (load) begin
+      \$82  = buf0;
+    end
+    if (rst) begin
+      \$82  = 21'h000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[20:0];
+  assign \i__payload[1]  = i__payload[41:21];
+  assign \i__payload[2]  = i__payload[62:42];
+  assign \o__payload[0]  = o__payload;
+  assign \$72  = 1'h1;
+  assign \$17  = 1'h1;
+  assign \$18  = \$17 ;
+  assign \$19  = load;
+  assign \$29  = 1'h1;
+  assign \$30  = \$29 ;
+  assign \$31  = load;
+  assign \$45  = 1'h1;
+  assign \$46  = \$45 ;
+  assign \$47  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s2_dense2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire [7:0] \$1 ;
+  wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
+  reg [24:0] \$11 ;
+  reg [24:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
+  reg [5:0] \$12 ;
+  reg [32:0] \$120 ;
+  reg [32:0] \$121 ;
+  reg [32:0] \$122 ;
+  reg [32:0] \$123 ;
+  reg [32:0] \$124 ;
+  reg [32:0] \$125 ;
+  reg [32:0] \$126 ;
+  reg [32:0] \$127 ;
+  reg [32:0] \$128 ;
+  reg [32:0] \$129 ;
+  reg [32:0] \$13 ;
+  reg [32:0] \$130 ;
+  reg [32:0] \$131 ;
+  reg [32:0] \$132 ;
+  reg [32:0] \$133 ;
+  reg [32:0] \$134 ;
+  reg [32:0] \$135 ;
+  reg [32:0] \$136 ;
+  reg [32:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [16:0] \$139 ;
+  reg [32:0] \$14 ;
+  reg [16:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [3:0] \$149 ;
+  wire [33:0] \$15 ;
+  reg [16:0] \$150 ;
+  reg [20:0] \$151 ;
+  reg [20:0] \$152 ;
+  reg [20:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [11:0] \$156 ;
+  reg [11:0] \$157 ;
+  reg [11:0] \$158 ;
+  reg [45:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [45:0] \$160 ;
+  reg [45:0] \$161 ;
+  reg [45:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
+  reg \$169 ;
+  wire [20:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg [3:0] \$172 ;
+  reg \$173 ;
+  reg [7:0] \$174 ;
+  wire [11:0] \$18 ;
+  wire [34:0] \$19 ;
+  wire \$2 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [51:0] \$23 ;
+  wire [52:0] \$24 ;
+  wire [74:0] \$25 ;
+  wire [75:0] \$26 ;
+  wire [46:0] \$27 ;
+  wire [47:0] \$28 ;
+  wire [45:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [46:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [47:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire [5:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [4:0] \$63 ;
+  wire [4:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire [4:0] \$70 ;
+  wire [4:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire [4:0] \$79 ;
+  wire [5:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [5:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [5:0] \$9 ;
+  wire [7:0] \$90 ;
+  reg [4:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  reg [3:0] \$signature__addr  = 4'h0;
+  wire [7:0] \$signature__data ;
+  reg \$signature__en  = 1'h0;
+  input clk;
+  wire clk;
+  reg [4:0] group = 5'h00;
+  input [20:0] i__payload;
+  wire [20:0] i__payload;
+  wire [20:0] \i__payload[0] ;
+  output i__ready;
+  reg i__ready = 1'h1;
+  input i__valid;
+  wire i__valid;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
+  wire [7:0] \o__payload[0] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  wire [7:0] q_in;
+  wire [7:0] \q_in[0] ;
+  reg [3:0] q_owed = 4'h0;
+  wire [3:0] q_owed_next;
+  (* init = 1'h1 *)
+  wire q_room;
+  (* init = 4'h0 *)
+  wire [3:0] q_rptr;
+  reg [3:0] q_stored = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] q_wptr;
+  reg [3:0] rport__addr = 4'h0;
+  wire [7:0] rport__data;
+  reg rq0_above = 1'h0;
+  reg [7:0] rq0_code = 8'h00;
+  reg [45:0] rq0_floor = 46'h000000000000;
+  reg [32:0] rq0_half_1 = 33'h000000000;
+  reg [32:0] rq0_half_2 = 33'h000000000;
+  reg [32:0] rq0_half_3 = 33'h000000000;
+  reg [32:0] rq0_half_4 = 33'h000000000;
+  reg [32:0] rq0_half_5 = 33'h000000000;
+  reg [32:0] rq0_half_6 = 33'h000000000;
+  reg [32:0] rq0_half_7 = 33'h000000000;
+  reg [32:0] rq0_half_8 = 33'h000000000;
+  reg [32:0] rq0_half_9 = 33'h000000000;
+  reg [16:0] rq0_m0_0 = 17'h00000;
+  reg [7:0] rq0_m0_1 = 8'h00;
+  reg [16:0] rq0_m1_0 = 17'h00000;
+  reg [7:0] rq0_m1_1 = 8'h00;
+  reg [32:0] rq0_mask_1 = 33'h000000000;
+  reg [32:0] rq0_mask_2 = 33'h000000000;
+  reg [32:0] rq0_mask_3 = 33'h000000000;
+  reg [32:0] rq0_mask_4 = 33'h000000000;
+  reg [32:0] rq0_mask_5 = 33'h000000000;
+  reg [32:0] rq0_mask_6 = 33'h000000000;
+  reg [32:0] rq0_mask_7 = 33'h000000000;
+  reg [32:0] rq0_mask_8 = 33'h000000000;
+  reg [32:0] rq0_mask_9 = 33'h000000000;
+  reg [24:0] rq0_mult_1 = 25'h0000000;
+  reg [24:0] rq0_mult_2 = 25'h0000000;
+  reg [24:0] rq0_mult_3 = 25'h0000000;
+  reg [24:0] rq0_mult_4 = 25'h0000000;
+  reg [24:0] rq0_mult_5 = 25'h0000000;
+  reg [24:0] rq0_mult_6 = 25'h0000000;
+  reg [24:0] rq0_mult_7 = 25'h0000000;
+  reg [24:0] rq0_mult_8 = 25'h0000000;
+  reg [24:0] rq0_mult_9 = 25'h0000000;
+  reg rq0_over = 1'h0;
+  reg [33:0] rq0_part0_0 = 34'h000000000;
+  reg [33:0] rq0_part0_0_r = 34'h000000000;
+  reg [33:0] rq0_part0_0_rr = 34'h000000000;
+  reg [24:0] rq0_part0_1 = 25'h0000000;
+  reg [24:0] rq0_part0_1_r = 25'h0000000;
+  reg [24:0] rq0_part0_1_rr = 25'h0000000;
+  reg [20:0] rq0_part1_0 = 21'h000000;
+  reg [20:0] rq0_part1_0_r = 21'h000000;
+  reg [20:0] rq0_part1_0_rr = 21'h000000;
+  reg [11:0] rq0_part1_1 = 12'h000;
+  reg [11:0] rq0_part1_1_r = 12'h000;
+  reg [11:0] rq0_part1_1_rr = 12'h000;
+  reg [45:0] rq0_prod = 46'h000000000000;
+  wire [45:0] rq0_rem;
+  reg [5:0] rq0_shift_1 = 6'h00;
+  reg [5:0] rq0_shift_2 = 6'h00;
+  reg [5:0] rq0_shift_3 = 6'h00;
+  reg [5:0] rq0_shift_4 = 6'h00;
+  reg [5:0] rq0_shift_5 = 6'h00;
+  reg [5:0] rq0_shift_6 = 6'h00;
+  reg [5:0] rq0_shift_7 = 6'h00;
+  reg [5:0] rq0_shift_8 = 6'h00;
+  reg [5:0] rq0_shift_9 = 6'h00;
+  reg [45:0] rq0_sum0 = 46'h000000000000;
+  reg [45:0] rq0_sum1 = 46'h000000000000;
+  reg rq0_tie = 1'h0;
+  reg rq0_under = 1'h0;
+  reg [20:0] rq0_x = 21'h000000;
+  reg [16:0] rq0_x0_0 = 17'h00000;
+  reg [16:0] rq0_x0_1 = 17'h00000;
+  reg [3:0] rq0_x1_0 = 4'h0;
+  reg [3:0] rq0_x1_1 = 4'h0;
+  reg rq_valid_1 = 1'h0;
+  reg rq_valid_10 = 1'h0;
+  reg rq_valid_2 = 1'h0;
+  reg rq_valid_3 = 1'h0;
+  reg rq_valid_4 = 1'h0;
+  reg rq_valid_5 = 1'h0;
+  reg rq_valid_6 = 1'h0;
+  reg rq_valid_7 = 1'h0;
+  reg rq_valid_8 = 1'h0;
+  (* init = 1'h0 *)
+  wire rq_valid_9;
+  input rst;
+  wire rst;
+  reg [7:0] queue [9:0];
+  initial begin
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
+    queue[7] = 8'h00;
+    queue[8] = 8'h00;
+    queue[9] = 8'h00;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      queue[\$signature__addr ] <= q_in;
+  end
+  assign rport__data = queue[rport__addr];
+  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
+  assign \$1  = rq0_over ? 8'h7f : rq0_code;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 5'h1f;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 6'h00 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$41  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$46  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = o__valid & o__ready;
+  assign \$50  = q_owed < 4'ha;
+  assign \$51  = \$49  ? i__ready : \$50 ;
+  assign \$52  = o__valid & o__ready;
+  assign \$53  = \$52  | i__ready;
+  assign \$54  = \$48  ? \$51  : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$signature__en  & \$60 ;
+  assign \$62  = \$signature__addr  == 4'h9;
+  assign \$63  = \$signature__addr  + 1'h1;
+  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rport__addr == 4'h9;
+  assign \$70  = rport__addr + 1'h1;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$signature__en  & \$77 ;
+  assign \$79  = q_stored + \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = \$79  - \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  | \$signature__en ;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  ? rport__data : q_in;
+  always @(posedge clk)
+    group <= \$91 ;
+  always @(posedge clk)
+    rq_valid_1 <= \$92 ;
+  always @(posedge clk)
+    rq_valid_2 <= \$93 ;
+  always @(posedge clk)
+    rq_valid_3 <= \$94 ;
+  always @(posedge clk)
+    rq_valid_4 <= \$95 ;
+  always @(posedge clk)
+    rq_valid_5 <= \$96 ;
+  always @(posedge clk)
+    rq_valid_6 <= \$97 ;
+  always @(posedge clk)
+    rq_valid_7 <= \$98 ;
+  always @(posedge clk)
+    rq_valid_8 <= \$99 ;
+  always @(posedge clk)
+    \$signature__en  <= \$100 ;
+  always @(posedge clk)
+    rq_valid_10 <= \$101 ;
+  always @(posedge clk)
+    rq0_mult_1 <= \$102 ;
+  always @(posedge clk)
+    rq0_mult_2 <= \$103 ;
+  always @(posedge clk)
+    rq0_mult_3 <= \$104 ;
+  always @(posedge clk)
+    rq0_mult_4 <= \$105 ;
+  always @(posedge clk)
+    rq0_mult_5 <= \$106 ;
+  always @(posedge clk)
+    rq0_mult_6 <= \$107 ;
+  always @(posedge clk)
+    rq0_mult_7 <= \$108 ;
+  always @(posedge clk)
+    rq0_mult_8 <= \$109 ;
+  always @(posedge clk)
+    rq0_mult_9 <= \$110 ;
+  always @(posedge clk)
+    rq0_shift_1 <= \$111 ;
+  always @(posedge clk)
+    rq0_shift_2 <= \$112 ;
+  always @(posedge clk)
+    rq0_shift_3 <= \$113 ;
+  always @(posedge clk)
+    rq0_shift_4 <= \$114 ;
+  always @(posedge clk)
+    rq0_shift_5 <= \$115 ;
+  always @(posedge clk)
+    rq0_shift_6 <= \$116 ;
+  always @(posedge clk)
+    rq0_shift_7 <= \$117 ;
+  always @(posedge clk)
+    rq0_shift_8 <= \$118 ;
+  always @(posedge clk)
+    rq0_shift_9 <= \$119 ;
+  always @(posedge clk)
+    rq0_half_1 <= \$120 ;
+  always @(posedge clk)
+    rq0_half_2 <= \$121 ;
+  always @(posedge clk)
+    rq0_half_3 <= \$122 ;
+  always @(posedge clk)
+    rq0_half_4 <= \$123 ;
+  always @(posedge clk)
+    rq0_half_5 <= \$124 ;
+  always @(posedge clk)
+    rq0_half_6 <= \$125 ;
+  always @(posedge clk)
+    rq0_half_7 <= \$126 ;
+  always @(posedge clk)
+    rq0_half_8 <= \$127 ;
+  always @(posedge clk)
+    rq0_half_9 <= \$128 ;
+  always @(posedge clk)
+    rq0_mask_1 <= \$129 ;
+  always @(posedge clk)
+    rq0_mask_2 <= \$130 ;
+  always @(posedge clk)
+    rq0_mask_3 <= \$131 ;
+  always @(posedge clk)
+    rq0_mask_4 <= \$132 ;
+  always @(posedge clk)
+    rq0_mask_5 <= \$133 ;
+  always @(posedge clk)
+    rq0_mask_6 <= \$134 ;
+  always @(posedge clk)
+    rq0_mask_7 <= \$135 ;
+  always @(posedge clk)
+    rq0_mask_8 <= \$136 ;
+  always @(posedge clk)
+    rq0_mask_9 <= \$137 ;
+  always @(posedge clk)
+    rq0_x <= \$138 ;
+  always @(posedge clk)
+    rq0_x0_0 <= \$139 ;
+  always @(posedge clk)
+    rq0_m0_0 <= \$140 ;
+  always @(posedge clk)
+    rq0_part0_0 <= \$141 ;
+  always @(posedge clk)
+    rq0_part0_0_r <= \$142 ;
+  always @(posedge clk)
+    rq0_part0_0_rr <= \$143 ;
+  always @(posedge clk)
+    rq0_x0_1 <= \$144 ;
+  always @(posedge clk)
+    rq0_m0_1 <= \$145 ;
+  always @(posedge clk)
+    rq0_part0_1 <= \$146 ;
+  always @(posedge clk)
+    rq0_part0_1_r <= \$147 ;
+  always @(posedge clk)
+    rq0_part0_1_rr <= \$148 ;
+  always @(posedge clk)
+    rq0_x1_0 <= \$149 ;
+  always @(posedge clk)
+    rq0_m1_0 <= \$150 ;
+  always @(posedge clk)
+    rq0_part1_0 <= \$151 ;
+  always @(posedge clk)
+    rq0_part1_0_r <= \$152 ;
+  always @(posedge clk)
+    rq0_part1_0_rr <= \$153 ;
+  always @(posedge clk)
+    rq0_x1_1 <= \$154 ;
+  always @(posedge clk)
+    rq0_m1_1 <= \$155 ;
+  always @(posedge clk)
+    rq0_part1_1 <= \$156 ;
+  always @(posedge clk)
+    rq0_part1_1_r <= \$157 ;
+  always @(posedge clk)
+    rq0_part1_1_rr <= \$158 ;
+  always @(posedge clk)
+    rq0_sum0 <= \$159 ;
+  always @(posedge clk)
+    rq0_sum1 <= \$160 ;
+  always @(posedge clk)
+    rq0_prod <= \$161 ;
+  always @(posedge clk)
+    rq0_floor <= \$162 ;
+  always @(posedge clk)
+    rq0_above <= \$163 ;
+  always @(posedge clk)
+    rq0_tie <= \$164 ;
+  always @(posedge clk)
+    rq0_code <= \$165 ;
+  always @(posedge clk)
+    rq0_under <= \$166 ;
+  always @(posedge clk)
+    rq0_over <= \$167 ;
+  always @(posedge clk)
+    q_owed <= \$168 ;
+  always @(posedge clk)
+    i__ready <= \$169 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$170 ;
+  always @(posedge clk)
+    rport__addr <= \$171 ;
+  always @(posedge clk)
+    q_stored <= \$172 ;
+  always @(posedge clk)
+    o__valid <= \$173 ;
+  always @(posedge clk)
+    o__payload <= \$174 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      5'h00:
+          \$11  = 25'h18c8a09;
+      5'h01:
+          \$11  = 25'h112803b;
+      5'h02:
+          \$11  = 25'h1d8094c;
+      5'h03:
+          \$11  = 25'h141e9f6;
+      5'h04:
+          \$11  = 25'h162f05d;
+      5'h05:
+          \$11  = 25'h125707b;
+      5'h06:
+          \$11  = 25'h1020487;
+      5'h07:
+          \$11  = 25'h13088df;
+      5'h08:
+          \$11  = 25'h1369da5;
+      5'h09:
+          \$11  = 25'h138c427;
+      5'h0a:
+          \$11  = 25'h1de9e6c;
+      5'h0b:
+          \$11  = 25'h10d5898;
+      5'h0c:
+          \$11  = 25'h181e7ff;
+      5'h0d:
+          \$11  = 25'h1001e85;
+      5'h0e:
+          \$11  = 25'h1a8ea8a;
+      5'h0f:
+          \$11  = 25'h1723939;
+      5'h10:
+          \$11  = 25'h139e0e5;
+      5'h11:
+          \$11  = 25'h1210e9d;
+      5'h12:
+          \$11  = 25'h1ee408f;
+      5'h13:
+          \$11  = 25'h167b5f4;
+      5'h14:
+          \$11  = 25'h1606e85;
+      5'h15:
+          \$11  = 25'h1b1f7c7;
+      5'h16:
+          \$11  = 25'h150cec3;
+      5'h17:
+          \$11  = 25'h10373b0;
+      5'h18:
+          \$11  = 25'h117d4ff;
+      5'h19:
+          \$11  = 25'h114772b;
+      5'h1a:
+          \$11  = 25'h14e3a9e;
+      5'h1b:
+          \$11  = 25'h136e67e;
+      5'h1c:
+          \$11  = 25'h1bb47b7;
+      5'h1d:
+          \$11  = 25'h198834d;
+      5'h1e:
+          \$11  = 25'h15644f0;
+      5'h1f:
+          \$11  = 25'h14f16f9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      5'h00:
+          \$12  = 6'h1f;
+      5'h01:
+          \$12  = 6'h1f;
+      5'h02:
+          \$12  = 6'h20;
+      5'h03:
+          \$12  = 6'h1f;
+      5'h04:
+          \$12  = 6'h21;
+      5'h05:
+          \$12  = 6'h1f;
+      5'h06:
+          \$12  = 6'h1f;
+      5'h07:
+          \$12  = 6'h20;
+      5'h08:
+          \$12  = 6'h20;
+      5'h09:
+          \$12  = 6'h20;
+      5'h0a:
+          \$12  = 6'h20;
+      5'h0b:
+          \$12  = 6'h1f;
+      5'h0c:
+          \$12  = 6'h1f;
+      5'h0d:
+          \$12  = 6'h20;
+      5'h0e:
+          \$12  = 6'h20;
+      5'h0f:
+          \$12  = 6'h1f;
+      5'h10:
+          \$12  = 6'h1e;
+      5'h11:
+          \$12  = 6'h20;
+      5'h12:
+          \$12  = 6'h21;
+      5'h13:
+          \$12  = 6'h1f;
+      5'h14:
+          \$12  = 6'h1e;
+      5'h15:
+          \$12  = 6'h20;
+      5'h16:
+          \$12  = 6'h20;
+      5'h17:
+          \$12  = 6'h1f;
+      5'h18:
+          \$12  = 6'h20;
+      5'h19:
+          \$12  = 6'h20;
+      5'h1a:
+          \$12  = 6'h1e;
+      5'h1b:
+          \$12  = 6'h1f;
+      5'h1c:
+          \$12  = 6'h1e;
+      5'h1d:
+          \$12  = 6'h21;
+      5'h1e:
+          \$12  = 6'h1e;
+      5'h1f:
+          \$12  = 6'h1e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      5'h00:
+          \$13  = 33'h040000000;
+      5'h01:
+          \$13  = 33'h040000000;
+      5'h02:
+          \$13  = 33'h080000000;
+      5'h03:
+          \$13  = 33'h040000000;
+      5'h04:
+          \$13  = 33'h100000000;
+      5'h05:
+          \$13  = 33'h040000000;
+      5'h06:
+          \$13  = 33'h040000000;
+      5'h07:
+          \$13  = 33'h080000000;
+      5'h08:
+          \$13  = 33'h080000000;
+      5'h09:
+          \$13  = 33'h080000000;
+      5'h0a:
+          \$13  = 33'h080000000;
+      5'h0b:
+          \$13  = 33'h040000000;
+      5'h0c:
+          \$13  = 33'h040000000;
+      5'h0d:
+          \$13  = 33'h080000000;
+      5'h0e:
+          \$13  = 33'h080000000;
+      5'h0f:
+          \$13  = 33'h040000000;
+      5'h10:
+          \$13  = 33'h020000000;
+      5'h11:
+          \$13  = 33'h080000000;
+      5'h12:
+          \$13  = 33'h100000000;
+      5'h13:
+          \$13  = 33'h040000000;
+      5'h14:
+          \$13  = 33'h020000000;
+      5'h15:
+          \$13  = 33'h080000000;
+      5'h16:
+          \$13  = 33'h080000000;
+      5'h17:
+          \$13  = 33'h040000000;
+      5'h18:
+          \$13  = 33'h080000000;
+      5'h19:
+          \$13  = 33'h080000000;
+      5'h1a:
+          \$13  = 33'h020000000;
+      5'h1b:
+          \$13  = 33'h040000000;
+      5'h1c:
+          \$13  = 33'h020000000;
+      5'h1d:
+          \$13  = 33'h100000000;
+      5'h1e:
+          \$13  = 33'h020000000;
+      5'h1f:
+          \$13  = 33'h020000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (group)
+      5'h00:
+          \$14  = 33'h07fffffff;
+      5'h01:
+          \$14  = 33'h07fffffff;
+      5'h02:
+          \$14  = 33'h0ffffffff;
+      5'h03:
+          \$14  = 33'h07fffffff;
+      5'h04:
+          \$14  = 33'h1ffffffff;
+      5'h05:
+          \$14  = 33'h07fffffff;
+      5'h06:
+          \$14  = 33'h07fffffff;
+      5'h07:
+          \$14  = 33'h0ffffffff;
+      5'h08:
+          \$14  = 33'h0ffffffff;
+      5'h09:
+          \$14  = 33'h0ffffffff;
+      5'h0a:
+          \$14  = 33'h0ffffffff;
+      5'h0b:
+          \$14  = 33'h07fffffff;
+      5'h0c:
+          \$14  = 33'h07fffffff;
+      5'h0d:
+          \$14  = 33'h0ffffffff;
+      5'h0e:
+          \$14  = 33'h0ffffffff;
+      5'h0f:
+          \$14  = 33'h07fffffff;
+      5'h10:
+          \$14  = 33'h03fffffff;
+      5'h11:
+          \$14  = 33'h0ffffffff;
+      5'h12:
+          \$14  = 33'h1ffffffff;
+      5'h13:
+          \$14  = 33'h07fffffff;
+      5'h14:
+          \$14  = 33'h03fffffff;
+      5'h15:
+          \$14  = 33'h0ffffffff;
+      5'h16:
+          \$14  = 33'h0ffffffff;
+      5'h17:
+          \$14  = 33'h07fffffff;
+      5'h18:
+          \$14  = 33'h0ffffffff;
+      5'h19:
+          \$14  = 33'h0ffffffff;
+      5'h1a:
+          \$14  = 33'h03fffffff;
+      5'h1b:
+          \$14  = 33'h07fffffff;
+      5'h1c:
+          \$14  = 33'h03fffffff;
+      5'h1d:
+          \$14  = 33'h1ffffffff;
+      5'h1e:
+          \$14  = 33'h03fffffff;
+      5'h1f:
+          \$14  = 33'h03fffffff;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$91  = group;
+    if (\$6 ) begin
+      \$91  = \$9 [4:0];
+    end
+    if (rst) begin
+      \$91  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$92  = \$10 ;
+    if (rst) begin
+      \$92  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$93  = rq_valid_1;
+    if (rst) begin
+      \$93  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$94  = rq_valid_2;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$95  = rq_valid_3;
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$96  = rq_valid_4;
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$97  = rq_valid_5;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$98  = rq_valid_6;
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$99  = rq_valid_7;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$100  = rq_valid_8;
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$101  = \$signature__en ;
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$102  = \$11 ;
+    if (rst) begin
+      \$102  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$103  = rq0_mult_1;
+    if (rst) begin
+      \$103  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$104  = rq0_mult_2;
+    if (rst) begin
+      \$104  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$105  = rq0_mult_3;
+    if (rst) begin
+      \$105  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$106  = rq0_mult_4;
+    if (rst) begin
+      \$106  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$107  = rq0_mult_5;
+    if (rst) begin
+      \$107  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$108  = rq0_mult_6;
+    if (rst) begin
+      \$108  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$109  = rq0_mult_7;
+    if (rst) begin
+      \$109  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$110  = rq0_mult_8;
+    if (rst) begin
+      \$110  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$111  = \$12 ;
+    if (rst) begin
+      \$111  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$112  = rq0_shift_1;
+    if (rst) begin
+      \$112  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$113  = rq0_shift_2;
+    if (rst) begin
+      \$113  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$114  = rq0_shift_3;
+    if (rst) begin
+      \$114  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$115  = rq0_shift_4;
+    if (rst) begin
+      \$115  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$116  = rq0_shift_5;
+    if (rst) begin
+      \$116  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$117  = rq0_shift_6;
+    if (rst) begin
+      \$117  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$118  = rq0_shift_7;
+    if (rst) begin
+      \$118  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$119  = rq0_shift_8;
+    if (rst) begin
+      \$119  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$120  = \$13 ;
+    if (rst) begin
+      \$120  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$121  = rq0_half_1;
+    if (rst) begin
+      \$121  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$122  = rq0_half_2;
+    if (rst) begin
+      \$122  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$123  = rq0_half_3;
+    if (rst) begin
+      \$123  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$124  = rq0_half_4;
+    if (rst) begin
+      \$124  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$125  = rq0_half_5;
+    if (rst) begin
+      \$125  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$126  = rq0_half_6;
+    if (rst) begin
+      \$126  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$127  = rq0_half_7;
+    if (rst) begin
+      \$127  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$128  = rq0_half_8;
+    if (rst) begin
+      \$128  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$129  = \$14 ;
+    if (rst) begin
+      \$129  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$130  = rq0_mask_1;
+    if (rst) begin
+      \$130  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$131  = rq0_mask_2;
+    if (rst) begin
+      \$131  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$132  = rq0_mask_3;
+    if (rst) begin
+      \$132  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$133  = rq0_mask_4;
+    if (rst) begin
+      \$133  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$134  = rq0_mask_5;
+    if (rst) begin
+      \$134  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$135  = rq0_mask_6;
+    if (rst) begin
+      \$135  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$136  = rq0_mask_7;
+    if (rst) begin
+      \$136  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$137  = rq0_mask_8;
+    if (rst) begin
+      \$137  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$138  = i__payload;
+    if (rst) begin
+      \$138  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$139  = rq0_x[16:0];
+    if (rst) begin
+      \$139  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$140  = rq0_mult_1[16:0];
+    if (rst) begin
+      \$140  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$141  = \$15 ;
+    if (rst) begin
+      \$141  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$142  = rq0_part0_0;
+    if (rst) begin
+      \$142  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$143  = rq0_part0_0_r;
+    if (rst) begin
+      \$143  = 34'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$144  = rq0_x[16:0];
+    if (rst) begin
+      \$144  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$145  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$145  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$146  = \$16 ;
+    if (rst) begin
+      \$146  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$147  = rq0_part0_1;
+    if (rst) begin
+      \$147  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$148  = rq0_part0_1_r;
+    if (rst) begin
+      \$148  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$149  = rq0_x[20:17];
+    if (rst) begin
+      \$149  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$150  = rq0_mult_1[16:0];
+    if (rst) begin
+      \$150  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$151  = \$17 ;
+    if (rst) begin
+      \$151  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$152  = rq0_part1_0;
+    if (rst) begin
+      \$152  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$153  = rq0_part1_0_r;
+    if (rst) begin
+      \$153  = 21'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$154  = rq0_x[20:17];
+    if (rst) begin
+      \$154  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$155  = rq0_mult_1[24:17];
+    if (rst) begin
+      \$155  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$156  = \$18 ;
+    if (rst) begin
+      \$156  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$157  = rq0_part1_1;
+    if (rst) begin
+      \$157  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$158  = rq0_part1_1_r;
+    if (rst) begin
+      \$158  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$159  = \$22 [45:0];
+    if (rst) begin
+      \$159  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$160  = \$26 [45:0];
+    if (rst) begin
+      \$160  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$161  = \$28 [45:0];
+    if (rst) begin
+      \$161  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$162  = \$29 ;
+    if (rst) begin
+      \$162  = 46'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$163  = \$30 ;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$164  = \$33 ;
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$165  = \$37 [7:0];
+    if (rst) begin
+      \$165  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$166  = \$42 ;
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$167  = \$47 ;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$168  = \$5 [3:0];
+    if (rst) begin
+      \$168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$169  = \$54 ;
+    if (rst) begin
+      \$169  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$170  = \$signature__addr ;
+    if (\$61 ) begin
+      \$170  = \$64 [3:0];
+    end
+    if (rst) begin
+      \$170  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$171  = rport__addr;
+    if (\$68 ) begin
+      \$171  = \$71 [3:0];
+    end
+    if (rst) begin
+      \$171  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = \$84 [3:0];
+    if (rst) begin
+      \$172  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$173  = o__valid;
+    if (\$86 ) begin
+      \$173  = \$88 ;
+    end
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$174  = o__payload;
+    if (\$86 ) begin
+      \$174  = \$90 ;
+    end
+    if (rst) begin
+      \$174  = 8'h00;
+    end
+  end
+  assign q_room = i__ready;
+  assign q_owed_next = \$5 [3:0];
+  assign rq_valid_9 = \$signature__en ;
+  assign q_wptr = \$signature__addr ;
+  assign \$signature__data  = q_in;
+  assign q_rptr = rport__addr;
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$23  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+endmodule
+(* generator = "Amaranth" *)
+module top_s2_dense2_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [4:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [2:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [7:0] \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [7:0] \$29 ;
+  wire [5:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [7:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [7:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [5:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire [2:0] \$50 ;
+  wire [2:0] \$51 ;
+  reg [4:0] \$52 ;
+  reg [2:0] \$53 ;
+  reg [2:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [7:0] \$57 ;
+  reg [7:0] \$58 ;
+  reg [7:0] \$59 ;
+  wire [3:0] \$6 ;
+  reg \$60 ;
+  reg [31:0] \$61 ;
+  wire [3:0] \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  wire [3:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  reg [7:0] buf3 = 8'h00;
+  reg [7:0] buf4 = 8'h00;
+  input clk;
+  wire clk;
+  reg [2:0] fill = 3'h0;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [4:0] in_beat = 5'h00;
+  wire load;
+  output [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [2:0] out_beat = 3'h0;
+  input rst;
+  wire rst;
+  assign \$39  = \$38  | o__ready;
+  assign \$40  = in_beat == 5'h1f;
+  assign \$41  = fill <= 3'h4;
+  assign \$42  = fill <= 3'h4;
+  assign i__ready = \$40  ? \$41  : \$42 ;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = out_beat == 3'h7;
+  assign \$46  = fill >= 3'h4;
+  assign \$47  = fill >= 3'h4;
+  assign \$48  = \$45  ? \$46  : \$47 ;
+  assign load = \$44  & \$48 ;
+  assign \$49  = out_beat == 3'h7;
+  assign \$51  = load ? 3'h4 : 3'h0;
+  assign base = fill - \$51 ;
+  always @(posedge clk)
+    in_beat <= \$52 ;
+  always @(posedge clk)
+    out_beat <= \$53 ;
+  always @(posedge clk)
+    fill <= \$54 ;
+  always @(posedge clk)
+    buf0 <= \$55 ;
+  always @(posedge clk)
+    buf1 <= \$56 ;
+  always @(posedge clk)
+    buf2 <= \$57 ;
+  always @(posedge clk)
+    buf3 <= \$58 ;
+  always @(posedge clk)
+    buf4 <= \$59 ;
+  always @(posedge clk)
+    o__valid <= \$60 ;
+  always @(posedge clk)
+    o__payload <= \$61 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 5'h1f;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = out_beat == 3'h7;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 5'h1f;
+  assign \$11  = \$8  ? 1'h1 : 1'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 3'h7;
+  assign \$20  = \$19  ? buf4 : buf0;
+  assign \$21  = \$15  ? i__payload : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = \$24  ? i__payload : buf1;
+  assign \$26  = i__valid & i__ready;
+  assign \$27  = base == 2'h2;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = \$28  ? i__payload : buf2;
+  assign \$30  = i__valid & i__ready;
+  assign \$31  = base == 2'h3;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = \$32  ? i__payload : buf3;
+  assign \$34  = i__valid & i__ready;
+  assign \$35  = base == 3'h4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = \$36  ? i__payload : buf4;
+  assign \$38  = ~ o__valid;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$52  = in_beat;
+    if (\$1 ) begin
+      \$52  = \$4 [4:0];
+    end
+    if (rst) begin
+      \$52  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$53  = out_beat;
+    if (load) begin
+      \$53  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$53  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$54  = \$12 [2:0];
+    if (rst) begin
+      \$54  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$55  = \$21 ;
+    if (rst) begin
+      \$55  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$56  = \$25 ;
+    if (rst) begin
+      \$56  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$57  = \$29 ;
+    if (rst) begin
+      \$57  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$58  = \$33 ;
+    if (rst) begin
+      \$58  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$59  = \$37 ;
+    if (rst) begin
+      \$59  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$60  = o__valid;
+    if (\$39 ) begin
+      \$60  = load;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$61  = o__payload;
+    if (load) begin
+      \$61 [7:0] = buf0;
+      \$61 [15:8] = buf1;
+      \$61 [23:16] = buf2;
+      \$61 [31:24] = buf3;
+    end
+    if (rst) begin
+      \$61  = 32'd0;
+    end
+  end
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \$10  = 1'h1;
+  assign \$50  = 3'h4;
+  assign \$17  = 3'h4;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  reg [2:0] \$1 ;
+  wire [8:0] \$10 ;
+  wire [18:0] \$100 ;
+  wire [17:0] \$101 ;
+  wire [17:0] \$102 ;
+  wire [18:0] \$103 ;
+  wire [17:0] \$104 ;
+  wire [17:0] \$105 ;
+  wire [18:0] \$106 ;
+  wire [17:0] \$107 ;
+  wire [17:0] \$108 ;
+  wire [18:0] \$109 ;
+  wire [8:0] \$11 ;
+  wire [17:0] \$110 ;
+  wire [17:0] \$111 ;
+  wire [18:0] \$112 ;
+  wire [17:0] \$113 ;
+  wire [17:0] \$114 ;
+  wire [18:0] \$115 ;
+  wire [17:0] \$116 ;
+  wire [17:0] \$117 ;
+  wire [18:0] \$118 ;
+  wire [17:0] \$119 ;
+  wire [8:0] \$12 ;
+  wire [17:0] \$120 ;
+  wire [18:0] \$121 ;
+  wire [17:0] \$122 ;
+  wire [17:0] \$123 ;
+  wire [18:0] \$124 ;
+  wire [17:0] \$125 ;
+  wire [17:0] \$126 ;
+  wire [18:0] \$127 ;
+  wire [17:0] \$128 ;
+  wire [17:0] \$129 ;
+  wire [8:0] \$13 ;
+  wire [18:0] \$130 ;
+  reg [22:0] \$131 ;
+  reg [22:0] \$132 ;
+  reg [22:0] \$133 ;
+  reg [22:0] \$134 ;
+  reg [22:0] \$135 ;
+  reg [22:0] \$136 ;
+  reg [22:0] \$137 ;
+  reg [22:0] \$138 ;
+  reg [22:0] \$139 ;
+  wire [8:0] \$14 ;
+  reg [22:0] \$140 ;
+  reg [22:0] \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [8:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [4:0] \$158 ;
+  wire [4:0] \$159 ;
+  wire [8:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [4:0] \$165 ;
+  wire [4:0] \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [8:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [4:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [5:0] \$179 ;
+  wire [8:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [252:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire [8:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire [22:0] \$192 ;
+  wire [23:0] \$193 ;
+  wire [22:0] \$194 ;
+  wire [23:0] \$195 ;
+  wire [22:0] \$196 ;
+  wire [23:0] \$197 ;
+  wire [22:0] \$198 ;
+  wire [23:0] \$199 ;
+  reg [2:0] \$2 ;
+  wire [8:0] \$20 ;
+  wire [22:0] \$200 ;
+  wire [23:0] \$201 ;
+  wire [22:0] \$202 ;
+  wire [23:0] \$203 ;
+  wire [22:0] \$204 ;
+  wire [23:0] \$205 ;
+  wire [22:0] \$206 ;
+  wire [23:0] \$207 ;
+  wire [22:0] \$208 ;
+  wire [23:0] \$209 ;
+  wire [8:0] \$21 ;
+  wire [22:0] \$210 ;
+  wire [23:0] \$211 ;
+  wire [22:0] \$212 ;
+  wire [23:0] \$213 ;
+  wire \$214 ;
+  wire [4:0] \$215 ;
+  wire \$216 ;
+  wire [5:0] \$217 ;
+  reg [2:0] \$218 ;
+  reg [2:0] \$219 ;
+  wire [8:0] \$22 ;
+  reg [2:0] \$220 ;
+  reg [2:0] \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [5:0] \$228 ;
+  reg [31:0] \$229 ;
+  wire [8:0] \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg [2:0] \$234 ;
+  reg \$235 ;
+  reg [31:0] \$236 ;
+  reg [31:0] \$237 ;
+  reg [31:0] \$238 ;
+  reg [5:0] \$239 ;
+  wire [8:0] \$24 ;
+  reg [5:0] \$240 ;
+  reg [63:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [5:0] \$246 ;
+  reg [63:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [7:0] \$249 ;
+  wire [8:0] \$25 ;
+  reg [7:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [5:0] \$252 ;
+  reg [63:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [5:0] \$258 ;
+  reg [63:0] \$259 ;
+  wire [8:0] \$26 ;
+  reg [7:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [5:0] \$264 ;
+  reg [63:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [7:0] \$269 ;
+  wire [8:0] \$27 ;
+  reg [5:0] \$270 ;
+  reg [31:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [8:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [8:0] \$278 ;
+  reg [7:0] \$279 ;
+  wire [8:0] \$28 ;
+  reg [8:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [8:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [8:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [8:0] \$288 ;
+  reg [7:0] \$289 ;
+  wire [8:0] \$29 ;
+  reg [8:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [8:0] \$292 ;
+  reg [7:0] \$293 ;
+  reg [8:0] \$294 ;
+  reg [7:0] \$295 ;
+  reg [8:0] \$296 ;
+  reg [7:0] \$297 ;
+  reg [8:0] \$298 ;
+  reg [7:0] \$299 ;
+  reg \$3 ;
+  wire [8:0] \$30 ;
+  reg [8:0] \$300 ;
+  reg [7:0] \$301 ;
+  reg [8:0] \$302 ;
+  reg [7:0] \$303 ;
+  reg [8:0] \$304 ;
+  reg [7:0] \$305 ;
+  reg [8:0] \$306 ;
+  reg [7:0] \$307 ;
+  reg [8:0] \$308 ;
+  reg [7:0] \$309 ;
+  wire [8:0] \$31 ;
+  reg [8:0] \$310 ;
+  reg [7:0] \$311 ;
+  reg [8:0] \$312 ;
+  reg [7:0] \$313 ;
+  reg [8:0] \$314 ;
+  reg [7:0] \$315 ;
+  reg [8:0] \$316 ;
+  reg [7:0] \$317 ;
+  reg [8:0] \$318 ;
+  reg [7:0] \$319 ;
+  wire [8:0] \$32 ;
+  reg [8:0] \$320 ;
+  reg [7:0] \$321 ;
+  reg [8:0] \$322 ;
+  reg [7:0] \$323 ;
+  reg [8:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [8:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [8:0] \$328 ;
+  reg [7:0] \$329 ;
+  wire [8:0] \$33 ;
+  reg [8:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg [8:0] \$332 ;
+  reg [7:0] \$333 ;
+  reg [8:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [8:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [8:0] \$338 ;
+  reg [7:0] \$339 ;
+  wire [8:0] \$34 ;
+  reg [8:0] \$340 ;
+  reg [7:0] \$341 ;
+  reg [8:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg [8:0] \$344 ;
+  reg [7:0] \$345 ;
+  reg [8:0] \$346 ;
+  reg [7:0] \$347 ;
+  reg [8:0] \$348 ;
+  reg [7:0] \$349 ;
+  wire [8:0] \$35 ;
+  reg [8:0] \$350 ;
+  reg [7:0] \$351 ;
+  reg [8:0] \$352 ;
+  reg [7:0] \$353 ;
+  reg [8:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg [8:0] \$356 ;
+  reg [7:0] \$357 ;
+  reg [8:0] \$358 ;
+  reg [7:0] \$359 ;
+  wire [8:0] \$36 ;
+  reg [8:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg [8:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [16:0] \$364 ;
+  reg [16:0] \$365 ;
+  reg [16:0] \$366 ;
+  reg [16:0] \$367 ;
+  reg [16:0] \$368 ;
+  reg [16:0] \$369 ;
+  wire [8:0] \$37 ;
+  reg [16:0] \$370 ;
+  reg [16:0] \$371 ;
+  reg [16:0] \$372 ;
+  reg [16:0] \$373 ;
+  reg [16:0] \$374 ;
+  reg [16:0] \$375 ;
+  reg [16:0] \$376 ;
+  reg [16:0] \$377 ;
+  reg [16:0] \$378 ;
+  reg [16:0] \$379 ;
+  wire [8:0] \$38 ;
+  reg [16:0] \$380 ;
+  reg [16:0] \$381 ;
+  reg [16:0] \$382 ;
+  reg [16:0] \$383 ;
+  reg [16:0] \$384 ;
+  reg [16:0] \$385 ;
+  reg [16:0] \$386 ;
+  reg [16:0] \$387 ;
+  reg [16:0] \$388 ;
+  reg [16:0] \$389 ;
+  wire [8:0] \$39 ;
+  reg [16:0] \$390 ;
+  reg [16:0] \$391 ;
+  reg [16:0] \$392 ;
+  reg [16:0] \$393 ;
+  reg [16:0] \$394 ;
+  reg [16:0] \$395 ;
+  reg [16:0] \$396 ;
+  reg [16:0] \$397 ;
+  reg [16:0] \$398 ;
+  reg [16:0] \$399 ;
+  reg \$4 ;
+  wire [8:0] \$40 ;
+  reg [16:0] \$400 ;
+  reg [16:0] \$401 ;
+  reg [16:0] \$402 ;
+  reg [16:0] \$403 ;
+  reg [16:0] \$404 ;
+  reg [16:0] \$405 ;
+  reg [16:0] \$406 ;
+  reg [16:0] \$407 ;
+  reg [16:0] \$408 ;
+  reg [16:0] \$409 ;
+  wire [8:0] \$41 ;
+  reg [16:0] \$410 ;
+  reg [16:0] \$411 ;
+  reg [16:0] \$412 ;
+  reg [16:0] \$413 ;
+  reg [16:0] \$414 ;
+  reg [16:0] \$415 ;
+  reg [16:0] \$416 ;
+  reg [16:0] \$417 ;
+  reg [16:0] \$418 ;
+  reg [16:0] \$419 ;
+  wire [8:0] \$42 ;
+  reg [16:0] \$420 ;
+  reg [16:0] \$421 ;
+  reg [16:0] \$422 ;
+  reg [16:0] \$423 ;
+  reg [16:0] \$424 ;
+  reg [16:0] \$425 ;
+  reg [16:0] \$426 ;
+  reg [16:0] \$427 ;
+  reg [16:0] \$428 ;
+  reg [16:0] \$429 ;
+  wire [8:0] \$43 ;
+  reg [16:0] \$430 ;
+  reg [16:0] \$431 ;
+  reg [16:0] \$432 ;
+  reg [16:0] \$433 ;
+  reg [16:0] \$434 ;
+  reg [16:0] \$435 ;
+  reg [16:0] \$436 ;
+  reg [16:0] \$437 ;
+  reg [16:0] \$438 ;
+  reg [16:0] \$439 ;
+  wire [8:0] \$44 ;
+  reg [16:0] \$440 ;
+  reg [16:0] \$441 ;
+  reg [16:0] \$442 ;
+  reg [16:0] \$443 ;
+  reg [16:0] \$444 ;
+  reg [16:0] \$445 ;
+  reg [16:0] \$446 ;
+  reg [16:0] \$447 ;
+  reg [16:0] \$448 ;
+  reg [16:0] \$449 ;
+  wire [8:0] \$45 ;
+  reg [16:0] \$450 ;
+  reg [16:0] \$451 ;
+  reg [22:0] \$452 ;
+  reg [22:0] \$453 ;
+  reg [22:0] \$454 ;
+  reg [22:0] \$455 ;
+  reg [22:0] \$456 ;
+  reg [22:0] \$457 ;
+  reg [22:0] \$458 ;
+  reg [22:0] \$459 ;
+  wire [8:0] \$46 ;
+  reg [22:0] \$460 ;
+  reg [22:0] \$461 ;
+  reg [22:0] \$462 ;
+  reg \$463 ;
+  reg \$464 ;
+  reg \$465 ;
+  reg [2:0] \$466 ;
+  reg \$467 ;
+  reg \$468 ;
+  reg \$469 ;
+  wire [8:0] \$47 ;
+  reg [2:0] \$470 ;
+  reg \$471 ;
+  reg \$472 ;
+  reg \$473 ;
+  reg [2:0] \$474 ;
+  reg \$475 ;
+  reg \$476 ;
+  reg \$477 ;
+  reg [2:0] \$478 ;
+  reg \$479 ;
+  wire [8:0] \$48 ;
+  reg \$480 ;
+  reg \$481 ;
+  reg [2:0] \$482 ;
+  reg \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg [2:0] \$486 ;
+  reg \$487 ;
+  reg \$488 ;
+  reg \$489 ;
+  wire [8:0] \$49 ;
+  reg [2:0] \$490 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg [2:0] \$494 ;
+  reg [22:0] \$495 ;
+  reg [22:0] \$496 ;
+  reg [22:0] \$497 ;
+  reg [22:0] \$498 ;
+  reg [22:0] \$499 ;
+  reg \$5 ;
+  wire [8:0] \$50 ;
+  reg [22:0] \$500 ;
+  reg [22:0] \$501 ;
+  reg [22:0] \$502 ;
+  reg [22:0] \$503 ;
+  reg [22:0] \$504 ;
+  reg [22:0] \$505 ;
+  reg [22:0] \$506 ;
+  reg [22:0] \$507 ;
+  reg [22:0] \$508 ;
+  reg [22:0] \$509 ;
+  wire [8:0] \$51 ;
+  reg [22:0] \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg [2:0] \$514 ;
+  reg [22:0] \$515 ;
+  reg [22:0] \$516 ;
+  reg [22:0] \$517 ;
+  reg [22:0] \$518 ;
+  reg [22:0] \$519 ;
+  wire [8:0] \$52 ;
+  reg [22:0] \$520 ;
+  reg \$521 ;
+  reg [3:0] \$522 ;
+  reg \$523 ;
+  reg [3:0] \$524 ;
+  reg [3:0] \$525 ;
+  reg [3:0] \$526 ;
+  reg \$527 ;
+  reg [252:0] \$528 ;
+  wire [8:0] \$53 ;
+  wire [16:0] \$54 ;
+  wire [16:0] \$55 ;
+  wire [16:0] \$56 ;
+  wire [16:0] \$57 ;
+  wire [16:0] \$58 ;
+  wire [16:0] \$59 ;
+  wire \$6 ;
+  wire [16:0] \$60 ;
+  wire [16:0] \$61 ;
+  wire [16:0] \$62 ;
+  wire [16:0] \$63 ;
+  wire [16:0] \$64 ;
+  wire [16:0] \$65 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [16:0] \$68 ;
+  wire [16:0] \$69 ;
+  wire [6:0] \$7 ;
+  wire [16:0] \$70 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [16:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [16:0] \$78 ;
+  wire [16:0] \$79 ;
+  wire [6:0] \$8 ;
+  wire [16:0] \$80 ;
+  wire [16:0] \$81 ;
+  wire [16:0] \$82 ;
+  wire [16:0] \$83 ;
+  wire [16:0] \$84 ;
+  wire [16:0] \$85 ;
+  wire [16:0] \$86 ;
+  wire [16:0] \$87 ;
+  wire [16:0] \$88 ;
+  wire [16:0] \$89 ;
+  wire [31:0] \$9 ;
+  wire [16:0] \$90 ;
+  wire [16:0] \$91 ;
+  wire [16:0] \$92 ;
+  wire [16:0] \$93 ;
+  wire [16:0] \$94 ;
+  wire [16:0] \$95 ;
+  wire [16:0] \$96 ;
+  wire [16:0] \$97 ;
+  wire [17:0] \$98 ;
+  wire [17:0] \$99 ;
+  (* init = 3'h0 *)
+  wire [2:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$350 ;
+  wire [31:0] \$signature__data ;
+  wire [252:0] \$signature__data$351 ;
+  wire \$signature__en ;
+  (* init = 1'h0 *)
+  wire \$signature__en$349 ;
+  reg [22:0] acc0 = 23'h000000;
+  wire [22:0] acc0_next;
+  reg [22:0] acc1 = 23'h000000;
+  reg [22:0] acc10 = 23'h000000;
+  wire [22:0] acc10_next;
+  wire [22:0] acc1_next;
+  reg [22:0] acc2 = 23'h000000;
+  wire [22:0] acc2_next;
+  reg [22:0] acc3 = 23'h000000;
+  wire [22:0] acc3_next;
+  reg [22:0] acc4 = 23'h000000;
+  wire [22:0] acc4_next;
+  reg [22:0] acc5 = 23'h000000;
+  wire [22:0] acc5_next;
+  reg [22:0] acc6 = 23'h000000;
+  wire [22:0] acc6_next;
+  reg [22:0] acc7 = 23'h000000;
+  wire [22:0] acc7_next;
+  reg [22:0] acc8 = 23'h000000;
+  wire [22:0] acc8_next;
+  reg [22:0] acc9 = 23'h000000;
+  wire [22:0] acc9_next;
+  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] bias1 = 23'h000000;
+  reg [22:0] bias10 = 23'h000000;
+  reg [22:0] bias2 = 23'h000000;
+  reg [22:0] bias3 = 23'h000000;
+  reg [22:0] bias4 = 23'h000000;
+  reg [22:0] bias5 = 23'h000000;
+  reg [22:0] bias6 = 23'h000000;
+  reg [22:0] bias7 = 23'h000000;
+  reg [22:0] bias8 = 23'h000000;
+  reg [22:0] bias9 = 23'h000000;
+  input clk;
+  wire clk;
+  reg deliver = 1'h0;
+  reg first1 = 1'h0;
+  reg first2 = 1'h0;
+  reg first3 = 1'h0;
+  reg first4 = 1'h0;
+  reg first5 = 1'h0;
+  reg first6 = 1'h0;
+  reg first7 = 1'h0;
+  reg first8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first8_1 = 1'h0;
+  reg first_t = 1'h1;
+  reg first_t_ahead = 1'h0;
+  reg from_input = 1'h0;
+  reg from_input2 = 1'h0;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [31:0] inbuf_read = 32'd0;
+  wire issue;
+  reg last1 = 1'h0;
+  reg last2 = 1'h0;
+  reg last3 = 1'h0;
+  reg last4 = 1'h0;
+  reg last5 = 1'h0;
+  reg last6 = 1'h0;
+  reg last7 = 1'h0;
+  reg last8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last8_1 = 1'h0;
+  reg last_t = 1'h0;
+  reg last_t_ahead = 1'h0;
+  reg [2:0] nf1 = 3'h0;
+  reg [2:0] nf2 = 3'h0;
+  reg [2:0] nf3 = 3'h0;
+  reg [2:0] nf4 = 3'h0;
+  reg [2:0] nf5 = 3'h0;
+  reg [2:0] nf6 = 3'h0;
+  reg [2:0] nf7 = 3'h0;
+  reg [2:0] nf8 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf8_0 = 3'h0;
+  (* keep = 32'd1 *)
+  reg [2:0] nf8_1 = 3'h0;
+  reg [2:0] nf_t = 3'h0;
+  reg [2:0] nf_t_ahead = 3'h0;
+  output [252:0] o__payload;
+  reg [252:0] o__payload = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [22:0] \o__payload[0] ;
+  wire [22:0] \o__payload[10] ;
+  wire [22:0] \o__payload[1] ;
+  wire [22:0] \o__payload[2] ;
+  wire [22:0] \o__payload[3] ;
+  wire [22:0] \o__payload[4] ;
+  wire [22:0] \o__payload[5] ;
+  wire [22:0] \o__payload[6] ;
+  wire [22:0] \o__payload[7] ;
+  wire [22:0] \o__payload[8] ;
+  wire [22:0] \o__payload[9] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] port__addr;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$344 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$345 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$346 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$347 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$348 ;
+  wire [63:0] port__data;
+  wire [63:0] \port__data$41 ;
+  wire [63:0] \port__data$48 ;
+  wire [63:0] \port__data$55 ;
+  wire [63:0] \port__data$62 ;
+  wire [31:0] \port__data$69 ;
+  reg [16:0] prod0_0 = 17'h00000;
+  reg [16:0] prod0_0_r = 17'h00000;
+  reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
+  reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
+  reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_3_r = 17'h00000;
+  reg [16:0] prod10_0 = 17'h00000;
+  reg [16:0] prod10_0_r = 17'h00000;
+  reg [16:0] prod10_1 = 17'h00000;
+  reg [16:0] prod10_1_r = 17'h00000;
+  reg [16:0] prod10_2 = 17'h00000;
+  reg [16:0] prod10_2_r = 17'h00000;
+  reg [16:0] prod10_3 = 17'h00000;
+  reg [16:0] prod10_3_r = 17'h00000;
+  reg [16:0] prod1_0 = 17'h00000;
+  reg [16:0] prod1_0_r = 17'h00000;
+  reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_1_r = 17'h00000;
+  reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_2_r = 17'h00000;
+  reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_3_r = 17'h00000;
+  reg [16:0] prod2_0 = 17'h00000;
+  reg [16:0] prod2_0_r = 17'h00000;
+  reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_1_r = 17'h00000;
+  reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_2_r = 17'h00000;
+  reg [16:0] prod2_3 = 17'h00000;
+  reg [16:0] prod2_3_r = 17'h00000;
+  reg [16:0] prod3_0 = 17'h00000;
+  reg [16:0] prod3_0_r = 17'h00000;
+  reg [16:0] prod3_1 = 17'h00000;
+  reg [16:0] prod3_1_r = 17'h00000;
+  reg [16:0] prod3_2 = 17'h00000;
+  reg [16:0] prod3_2_r = 17'h00000;
+  reg [16:0] prod3_3 = 17'h00000;
+  reg [16:0] prod3_3_r = 17'h00000;
+  reg [16:0] prod4_0 = 17'h00000;
+  reg [16:0] prod4_0_r = 17'h00000;
+  reg [16:0] prod4_1 = 17'h00000;
+  reg [16:0] prod4_1_r = 17'h00000;
+  reg [16:0] prod4_2 = 17'h00000;
+  reg [16:0] prod4_2_r = 17'h00000;
+  reg [16:0] prod4_3 = 17'h00000;
+  reg [16:0] prod4_3_r = 17'h00000;
+  reg [16:0] prod5_0 = 17'h00000;
+  reg [16:0] prod5_0_r = 17'h00000;
+  reg [16:0] prod5_1 = 17'h00000;
+  reg [16:0] prod5_1_r = 17'h00000;
+  reg [16:0] prod5_2 = 17'h00000;
+  reg [16:0] prod5_2_r = 17'h00000;
+  reg [16:0] prod5_3 = 17'h00000;
+  reg [16:0] prod5_3_r = 17'h00000;
+  reg [16:0] prod6_0 = 17'h00000;
+  reg [16:0] prod6_0_r = 17'h00000;
+  reg [16:0] prod6_1 = 17'h00000;
+  reg [16:0] prod6_1_r = 17'h00000;
+  reg [16:0] prod6_2 = 17'h00000;
+  reg [16:0] prod6_2_r = 17'h00000;
+  reg [16:0] prod6_3 = 17'h00000;
+  reg [16:0] prod6_3_r = 17'h00000;
+  reg [16:0] prod7_0 = 17'h00000;
+  reg [16:0] prod7_0_r = 17'h00000;
+  reg [16:0] prod7_1 = 17'h00000;
+  reg [16:0] prod7_1_r = 17'h00000;
+  reg [16:0] prod7_2 = 17'h00000;
+  reg [16:0] prod7_2_r = 17'h00000;
+  reg [16:0] prod7_3 = 17'h00000;
+  reg [16:0] prod7_3_r = 17'h00000;
+  reg [16:0] prod8_0 = 17'h00000;
+  reg [16:0] prod8_0_r = 17'h00000;
+  reg [16:0] prod8_1 = 17'h00000;
+  reg [16:0] prod8_1_r = 17'h00000;
+  reg [16:0] prod8_2 = 17'h00000;
+  reg [16:0] prod8_2_r = 17'h00000;
+  reg [16:0] prod8_3 = 17'h00000;
+  reg [16:0] prod8_3_r = 17'h00000;
+  reg [16:0] prod9_0 = 17'h00000;
+  reg [16:0] prod9_0_r = 17'h00000;
+  reg [16:0] prod9_1 = 17'h00000;
+  reg [16:0] prod9_1_r = 17'h00000;
+  reg [16:0] prod9_2 = 17'h00000;
+  reg [16:0] prod9_2_r = 17'h00000;
+  reg [16:0] prod9_3 = 17'h00000;
+  reg [16:0] prod9_3_r = 17'h00000;
+  wire [252:0] q_in;
+  wire [22:0] \q_in[0] ;
+  wire [22:0] \q_in[10] ;
+  wire [22:0] \q_in[1] ;
+  wire [22:0] \q_in[2] ;
+  wire [22:0] \q_in[3] ;
+  wire [22:0] \q_in[4] ;
+  wire [22:0] \q_in[5] ;
+  wire [22:0] \q_in[6] ;
+  wire [22:0] \q_in[7] ;
+  wire [22:0] \q_in[8] ;
+  wire [22:0] \q_in[9] ;
+  reg [3:0] q_owed = 4'h0;
+  wire [3:0] q_owed_next;
+  reg q_room = 1'h1;
+  reg [3:0] q_rptr = 4'h0;
+  reg [3:0] q_stored = 4'h0;
+  reg [3:0] q_wptr = 4'h0;
+  reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
+  (* keep = 32'd1 *)
+  reg [5:0] rom0_addr = 6'h00;
+  reg [63:0] rom0_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom1_addr = 6'h00;
+  reg [63:0] rom1_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom2_addr = 6'h00;
+  reg [63:0] rom2_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom3_addr = 6'h00;
+  reg [63:0] rom3_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom4_addr = 6'h00;
+  reg [63:0] rom4_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [5:0] rom5_addr = 6'h00;
+  reg [31:0] rom5_read = 32'd0;
+  (* init = 3'h0 *)
+  wire [2:0] rport__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$352 ;
+  wire [31:0] rport__data;
+  wire [252:0] \rport__data$338 ;
+  input rst;
+  wire rst;
+  reg [2:0] sf_t = 3'h0;
+  reg [2:0] sf_t_ahead = 3'h1;
+  reg [22:0] sum0_s0_0 = 23'h000000;
+  reg [22:0] sum10_s0_0 = 23'h000000;
+  reg [22:0] sum1_s0_0 = 23'h000000;
+  reg [22:0] sum2_s0_0 = 23'h000000;
+  reg [22:0] sum3_s0_0 = 23'h000000;
+  reg [22:0] sum4_s0_0 = 23'h000000;
+  reg [22:0] sum5_s0_0 = 23'h000000;
+  reg [22:0] sum6_s0_0 = 23'h000000;
+  reg [22:0] sum7_s0_0 = 23'h000000;
+  reg [22:0] sum8_s0_0 = 23'h000000;
+  reg [22:0] sum9_s0_0 = 23'h000000;
+  reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
+  reg v1 = 1'h0;
+  reg v2 = 1'h0;
+  reg v3 = 1'h0;
+  reg v4 = 1'h0;
+  reg v5 = 1'h0;
+  reg v6 = 1'h0;
+  reg v7 = 1'h0;
+  reg v8 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_0 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v8_1 = 1'h0;
+  reg [7:0] w0_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_2 = 8'h00;
+  reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w10_0 = 8'h00;
+  reg [7:0] w10_1 = 8'h00;
+  reg [7:0] w10_2 = 8'h00;
+  reg [7:0] w10_3 = 8'h00;
+  reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w1_1 = 8'h00;
+  reg [7:0] w1_2 = 8'h00;
+  reg [7:0] w1_3 = 8'h00;
+  reg [7:0] w2_0 = 8'h00;
+  reg [7:0] w2_1 = 8'h00;
+  reg [7:0] w2_2 = 8'h00;
+  reg [7:0] w2_3 = 8'h00;
+  reg [7:0] w3_0 = 8'h00;
+  reg [7:0] w3_1 = 8'h00;
+  reg [7:0] w3_2 = 8'h00;
+  reg [7:0] w3_3 = 8'h00;
+  reg [7:0] w4_0 = 8'h00;
+  reg [7:0] w4_1 = 8'h00;
+  reg [7:0] w4_2 = 8'h00;
+  reg [7:0] w4_3 = 8'h00;
+  reg [7:0] w5_0 = 8'h00;
+  reg [7:0] w5_1 = 8'h00;
+  reg [7:0] w5_2 = 8'h00;
+  reg [7:0] w5_3 = 8'h00;
+  reg [7:0] w6_0 = 8'h00;
+  reg [7:0] w6_1 = 8'h00;
+  reg [7:0] w6_2 = 8'h00;
+  reg [7:0] w6_3 = 8'h00;
+  reg [7:0] w7_0 = 8'h00;
+  reg [7:0] w7_1 = 8'h00;
+  reg [7:0] w7_2 = 8'h00;
+  reg [7:0] w7_3 = 8'h00;
+  reg [7:0] w8_0 = 8'h00;
+  reg [7:0] w8_1 = 8'h00;
+  reg [7:0] w8_2 = 8'h00;
+  reg [7:0] w8_3 = 8'h00;
+  reg [7:0] w9_0 = 8'h00;
+  reg [7:0] w9_1 = 8'h00;
+  reg [7:0] w9_2 = 8'h00;
+  reg [7:0] w9_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x4_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_0 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x5_3 = 8'h00;
+  reg [31:0] x_mid = 32'd0;
+  reg [31:0] x_reg = 32'd0;
+  reg [31:0] x_reg2 = 32'd0;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff10_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff4_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff5_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff6_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff7_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff8_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_0 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_2 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff9_3 = 9'h000;
+  reg [31:0] inbuf [7:0];
+  initial begin
+    inbuf[0] = 32'd0;
+    inbuf[1] = 32'd0;
+    inbuf[2] = 32'd0;
+    inbuf[3] = 32'd0;
+    inbuf[4] = 32'd0;
+    inbuf[5] = 32'd0;
+    inbuf[6] = 32'd0;
+    inbuf[7] = 32'd0;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      inbuf[sf_t] <= i__payload;
+  end
+  reg [31:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= inbuf[sf_t];
+  end
+  assign rport__data = _0_;
+  reg [252:0] queue [9:0];
+  initial begin
+    queue[0] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[1] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[2] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[3] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[4] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[5] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[6] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[7] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[8] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    queue[9] = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (deliver)
+      queue[q_wptr] <= q_in;
+  end
+  assign \rport__data$338  = queue[q_rptr];
+  reg [63:0] rom0 [47:0];
+  initial begin
+    rom0[0] = 64'h0dd40bf48b81f6e1;
+    rom0[1] = 64'h00fde1fbfbf0f4ed;
+    rom0[2] = 64'h05f70202ebfbfffd;
+    rom0[3] = 64'h1407fe81f6f704ac;
+    rom0[4] = 64'h03e4fd09f4f202f7;
+    rom0[5] = 64'h0efefee2eec4f2ed;
+    rom0[6] = 64'hf1f5fe0301edfcfe;
+    rom0[7] = 64'hede6d71cf5f8f1e8;
+    rom0[8] = 64'h8116c62ffd479df8;
+    rom0[9] = 64'hf463901bfcffd903;
+    rom0[10] = 64'h55edf007b30def04;
+    rom0[11] = 64'h7e3806bec279ff81;
+    rom0[12] = 64'he7eaf8c668f0fdf9;
+    rom0[13] = 64'ha5eff14f3925f23f;
+    rom0[14] = 64'h875c1bf5c7012019;
+    rom0[15] = 64'he5621bd011222430;
+    rom0[16] = 64'h81a2faf61c81a82e;
+    rom0[17] = 64'h00fbeef5f2f60aed;
+    rom0[18] = 64'hf4fe0700a20b01f1;
+    rom0[19] = 64'h08fe0330fec3fc4f;
+    rom0[20] = 64'hfffb02f42bed0527;
+    rom0[21] = 64'hf2d703feff2c0048;
+    rom0[22] = 64'hfaeffffa0c17fef6;
+    rom0[23] = 64'h15ecf2f920cdc3f1;
+    rom0[24] = 64'hc2170aca99f337e5;
+    rom0[25] = 64'h09f052f015e74ded;
+    rom0[26] = 64'h1a29fe05f2fbf5fe;
+    rom0[27] = 64'h32a2f5c64881ecd1;
+    rom0[28] = 64'hf71806f800f2fb12;
+    rom0[29] = 64'hf48ffc7fd7960908;
+    rom0[30] = 64'hf4d0f7fcfa2c040b;
+    rom0[31] = 64'h7f0b130d3f05fb1a;
+    rom0[32] = 64'h0501f8343518c281;
+    rom0[33] = 64'h0ac4fbfffefa140b;
+    rom0[34] = 64'h120cfef6f00ff7fa;
+    rom0[35] = 64'h2bec0a1125dcfa0f;
+    rom0[36] = 64'hcd20f7811bf3fed7;
+    rom0[37] = 64'hf42a092c2a2d00f5;
+    rom0[38] = 64'h01f5ef094f241dfd;
+    rom0[39] = 64'h19f401fbbc060312;
+    rom0[40] = 64'h9a81eaf1a181f8dd;
+    rom0[41] = 64'h0bf8efe8f7dad2e0;
+    rom0[42] = 64'hed00fd06e605f9f4;
+    rom0[43] = 64'hfbf7fbb2e2eb0984;
+    rom0[44] = 64'heeef05f4e5edf3e1;
+    rom0[45] = 64'hf1beffebeca4ed9a;
+    rom0[46] = 64'hfaedfafbeddb0d0d;
+    rom0[47] = 64'hfef6e7f3dfe5d3e2;
+  end
+  reg [63:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= rom0[rom0_addr];
+  end
+  assign port__data = _1_;
+  reg [63:0] rom1 [47:0];
+  initial begin
+    rom1[0] = 64'h2bf61e2d27aa7f11;
+    rom1[1] = 64'hea102f20e108dc0b;
+    rom1[2] = 64'h2237e7e82ac4fee1;
+    rom1[3] = 64'he719f495fafe098d;
+    rom1[4] = 64'h3107f905ce0a0efa;
+    rom1[5] = 64'h4cfa19fa0934cfa7;
+    rom1[6] = 64'h810b2dfd103c0cec;
+    rom1[7] = 64'h1dd1f8dad88ec625;
+    rom1[8] = 64'h0ba4e6c614f51ef5;
+    rom1[9] = 64'hfaff96e80404e804;
+    rom1[10] = 64'hf51411f3fef70704;
+    rom1[11] = 64'h81b2f7460b81f7e5;
+    rom1[12] = 64'hfe1105fbe7210601;
+    rom1[13] = 64'h634ef49b020308a4;
+    rom1[14] = 64'hc153eb0ff7560c0b;
+    rom1[15] = 64'h39f205ebda1c0fe4;
+    rom1[16] = 64'h8105e1eb8581eef2;
+    rom1[17] = 64'he50f201108f1f5f4;
+    rom1[18] = 64'hd7c81814f50602fe;
+    rom1[19] = 64'h0597030df9f105c3;
+    rom1[20] = 64'h19ef1833f6e8faf7;
+    rom1[21] = 64'hf6c9fcabecdaf8e3;
+    rom1[22] = 64'hed1613f001ecff08;
+    rom1[23] = 64'hca05f233ffeff2f7;
+    rom1[24] = 64'h2e2488fec81df700;
+    rom1[25] = 64'hf8322e1a0054120f;
+    rom1[26] = 64'h000108092a1408fc;
+    rom1[27] = 64'h56d80e0225b3fedc;
+    rom1[28] = 64'h000305c3d911f5e2;
+    rom1[29] = 64'h28b10bc01a86fabf;
+    rom1[30] = 64'h45810d04218119f5;
+    rom1[31] = 64'hf6ed0bfd5d0720dc;
+    rom1[32] = 64'h8181f6dece01d65a;
+    rom1[33] = 64'hf7f2e9f2f40fecda;
+    rom1[34] = 64'hf1f309fb2e2e11ec;
+    rom1[35] = 64'hfbefefb20bf10817;
+    rom1[36] = 64'hf2ec02eeaa811004;
+    rom1[37] = 64'hecc9fde111d0fe50;
+    rom1[38] = 64'hf4e404f5cbf3ccf4;
+    rom1[39] = 64'hece7ecf661049e04;
+    rom1[40] = 64'h18bc721b12c60ff6;
+    rom1[41] = 64'h0917dd1cfefed6fe;
+    rom1[42] = 64'h18cb15eff70109ff;
+    rom1[43] = 64'h06fef2810c130581;
+    rom1[44] = 64'hd41de5f2fee5fe07;
+    rom1[45] = 64'hf840fbfe13fffde6;
+    rom1[46] = 64'h1719d0fde9e6f900;
+    rom1[47] = 64'hd79ebf1bdeddce29;
+  end
+  reg [63:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rom1[rom1_addr];
+  end
+  assign \port__data$41  = _2_;
+  reg [63:0] rom2 [47:0];
+  initial begin
+    rom2[0] = 64'hf1d308cac1f8d6d2;
+    rom2[1] = 64'hfafccdf816380b26;
+    rom2[2] = 64'hfe0df5f950ecff05;
+    rom2[3] = 64'h29a700d94fb91581;
+    rom2[4] = 64'hf40804f60a040efd;
+    rom2[5] = 64'h077f09cbf3511b36;
+    rom2[6] = 64'h5d0cf6f2f2e41dfc;
+    rom2[7] = 64'hed2e012de85af2c5;
+    rom2[8] = 64'hb381f3f4f681ec07;
+    rom2[9] = 64'h02f5eef1fe04faf8;
+    rom2[10] = 64'hf2fff9f9f100fd05;
+    rom2[11] = 64'hf1f2ffcbf1f9fa1b;
+    rom2[12] = 64'hf9f2fff804f701fe;
+    rom2[13] = 64'hf4e901e2fa06f933;
+    rom2[14] = 64'hfbf104fafdfffe02;
+    rom2[15] = 64'hf3fbf0f91debeef7;
+    rom2[16] = 64'ha631fff78118c6d6;
+    rom2[17] = 64'hf7fc81fbfef07ff3;
+    rom2[18] = 64'h26e807f4e3f5f2f8;
+    rom2[19] = 64'h49f506ebed01f3f8;
+    rom2[20] = 64'he52bf8eb4558f41d;
+    rom2[21] = 64'hd75808eee4f9e3b3;
+    rom2[22] = 64'h3faeff0e33951de7;
+    rom2[23] = 64'h05fb3ae6e6063c14;
+    rom2[24] = 64'hd8a12d7f13d68f7f;
+    rom2[25] = 64'h032548eb09f13501;
+    rom2[26] = 64'hd23bf80bf1cff4fb;
+    rom2[27] = 64'h62a0f0005e4d1029;
+    rom2[28] = 64'he5a4162326030ea4;
+    rom2[29] = 64'h28ebed3ae4d10524;
+    rom2[30] = 64'hdce6e4120fafdaf2;
+    rom2[31] = 64'h3afd90f33fe3e905;
+    rom2[32] = 64'h1510f2d08c81f4ed;
+    rom2[33] = 64'hfce1b3f102f3f4fa;
+    rom2[34] = 64'he4d80801f1ff0701;
+    rom2[35] = 64'h1a02f2cef7edffbc;
+    rom2[36] = 64'hf2f60323ebf5fce8;
+    rom2[37] = 64'heb05075df5d7f7ec;
+    rom2[38] = 64'h81131306f3e406fc;
+    rom2[39] = 64'ha8e7f32eedf4f0ed;
+    rom2[40] = 64'he651cdef3924f6d1;
+    rom2[41] = 64'hf2f6f30404f24e19;
+    rom2[42] = 64'h2d070ef5011c0bf0;
+    rom2[43] = 64'hfa02fe28f4ed13ea;
+    rom2[44] = 64'hccdeee45fceff91c;
+    rom2[45] = 64'h3b1ffd0a5a7ffbc1;
+    rom2[46] = 64'h81e301fdd10c0bf1;
+    rom2[47] = 64'h081d07e6f5d0eee0;
+  end
+  reg [63:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= rom2[rom2_addr];
+  end
+  assign \port__data$48  = _3_;
+  reg [63:0] rom3 [47:0];
+  initial begin
+    rom3[0] = 64'h0281fc08f9a509ed;
+    rom3[1] = 64'h01020cfc0000ddf3;
+    rom3[2] = 64'hdd05fe02feff0804;
+    rom3[3] = 64'hf7fefb16eacafe15;
+    rom3[4] = 64'h070201f00809f9f6;
+    rom3[5] = 64'h0404fdc6e833f981;
+    rom3[6] = 64'hfdef01fff7f6fb00;
+    rom3[7] = 64'h19d8f7f70df9f70c;
+    rom3[8] = 64'hf5fc03d8e6010bf2;
+    rom3[9] = 64'h03e77fe804032601;
+    rom3[10] = 64'he200040516e70d00;
+    rom3[11] = 64'h883310c68108f617;
+    rom3[12] = 64'h361af54326e50b20;
+    rom3[13] = 64'hfeff14dce3c6feb4;
+    rom3[14] = 64'h9dba120cc21af8fa;
+    rom3[15] = 64'he1291210ba1ae604;
+    rom3[16] = 64'h04bbfa52f214e81b;
+    rom3[17] = 64'hf21361edf91c0407;
+    rom3[18] = 64'hbc28f2f803ec03f9;
+    rom3[19] = 64'he2480f083d160b08;
+    rom3[20] = 64'h072cf22cf51105ff;
+    rom3[21] = 64'hcdc70903f3fb05c3;
+    rom3[22] = 64'hb28106f30b810401;
+    rom3[23] = 64'h161801cfeaeb10d1;
+    rom3[24] = 64'haf81f8fb9281f9ee;
+    rom3[25] = 64'h04f2f1f5fef8f4eb;
+    rom3[26] = 64'hf203fdfaf0fb0708;
+    rom3[27] = 64'hf8f9facbf1f4fabf;
+    rom3[28] = 64'hf4fc04f4eeee05ec;
+    rom3[29] = 64'hf3eaffe1fbd8fee5;
+    rom3[30] = 64'hf6f10502f3f501ff;
+    rom3[31] = 64'hf7f6f7f2f9f2f0f1;
+    rom3[32] = 64'hf911f226061024fd;
+    rom3[33] = 64'h0628f90af3e6bffc;
+    rom3[34] = 64'hd4e20afc14e406fa;
+    rom3[35] = 64'h043ef981fce60381;
+    rom3[36] = 64'h46e103f1ed2a0f0c;
+    rom3[37] = 64'hfcde043de7a9ec52;
+    rom3[38] = 64'hc80817f5ac731b10;
+    rom3[39] = 64'hf817fe16ebf71707;
+    rom3[40] = 64'h28122205013df41c;
+    rom3[41] = 64'h0ab61bfe00b508e4;
+    rom3[42] = 64'heff80201320701f1;
+    rom3[43] = 64'hb22b0534b02aed7f;
+    rom3[44] = 64'hb68109118799ee0e;
+    rom3[45] = 64'hf1a804e711a70b95;
+    rom3[46] = 64'h02061a0b0cfef015;
+    rom3[47] = 64'hfa18d90e0446f4ff;
+  end
+  reg [63:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= rom3[rom3_addr];
+  end
+  assign \port__data$55  = _4_;
+  reg [63:0] rom4 [47:0];
+  initial begin
+    rom4[0] = 64'h09f00603a481f2fa;
+    rom4[1] = 64'h0a05f80006f4f6f4;
+    rom4[2] = 64'h0fff0108f404fb00;
+    rom4[3] = 64'hec03fa81fbfafec7;
+    rom4[4] = 64'h10f50514f0f5fef2;
+    rom4[5] = 64'h03dc00d5eeddfbdf;
+    rom4[6] = 64'hb6fffbfd00f4f905;
+    rom4[7] = 64'hf9e6df07f6eff8ef;
+    rom4[8] = 64'hf8023043d017fbff;
+    rom4[9] = 64'hff0581fe09ed81fe;
+    rom4[10] = 64'h16e00dfef10408fe;
+    rom4[11] = 64'h5b14ee43342af413;
+    rom4[12] = 64'hec1bf8db0207f3e6;
+    rom4[13] = 64'hfff9ffb51157f622;
+    rom4[14] = 64'hca2de6f31d0c0d0c;
+    rom4[15] = 64'hb4d412c1bc08170e;
+    rom4[16] = 64'ha581f5f8eaa42c6c;
+    rom4[17] = 64'hfff7f4f0f503f5d0;
+    rom4[18] = 64'hf0fe00059f15faef;
+    rom4[19] = 64'hf3f4fcca1fa4fc24;
+    rom4[20] = 64'hfbf0fff21807fe31;
+    rom4[21] = 64'hf3e5f8e5b1ddf57f;
+    rom4[22] = 64'hf4f507ffe902faf4;
+    rom4[23] = 64'hf5f3f3fe4fc3e211;
+    rom4[24] = 64'h001afdd1232c44bc;
+    rom4[25] = 64'h060ff00105990005;
+    rom4[26] = 64'h06fe02f6de0215f1;
+    rom4[27] = 64'h0daef6a92687ff00;
+    rom4[28] = 64'hd8150707f5cf0a31;
+    rom4[29] = 64'h1881f870ebb40955;
+    rom4[30] = 64'hc760f906815ef9fa;
+    rom4[31] = 64'h16041cfa38cfe025;
+    rom4[32] = 64'hef000a0204f6f79d;
+    rom4[33] = 64'h06f407f7ffef1cff;
+    rom4[34] = 64'h23fe06f91a1af604;
+    rom4[35] = 64'he5f906410d1ff943;
+    rom4[36] = 64'h8104faddeffcffdf;
+    rom4[37] = 64'h1a1f01f6157f0c08;
+    rom4[38] = 64'hd10bf9fcfc472900;
+    rom4[39] = 64'h0d1200efae21f8f7;
+    rom4[40] = 64'h0000000029fcf2ff;
+    rom4[41] = 64'h00000000f8c1fff0;
+    rom4[42] = 64'h00000000eaf8fef8;
+    rom4[43] = 64'h000000009c31038a;
+    rom4[44] = 64'h00000000db8101c2;
+    rom4[45] = 64'h00000000f3c1f9e2;
+    rom4[46] = 64'h0000000036c2f702;
+    rom4[47] = 64'h00000000f307ba24;
+  end
+  reg [63:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= rom4[rom4_addr];
+  end
+  assign \port__data$62  = _5_;
+  reg [31:0] rom5 [47:0];
+  initial begin
+    rom5[0] = 32'd267535090;
+    rom5[1] = 32'd4026146302;
+    rom5[2] = 32'd488633104;
+    rom5[3] = 32'd2718112685;
+    rom5[4] = 32'd3896052017;
+    rom5[5] = 32'd3706981630;
+    rom5[6] = 32'd2179473937;
+    rom5[7] = 32'd584849932;
+    rom5[8] = 32'd417670170;
+    rom5[9] = 32'd237047303;
+    rom5[10] = 32'd3590851845;
+    rom5[11] = 32'd3298296067;
+    rom5[12] = 32'd4046582589;
+    rom5[13] = 32'd180027036;
+    rom5[14] = 32'd2167868405;
+    rom5[15] = 32'd3323992719;
+    rom5[16] = 32'd2575431413;
+    rom5[17] = 32'd166325997;
+    rom5[18] = 32'd4076865531;
+    rom5[19] = 32'd4110023616;
+    rom5[20] = 32'd4008117742;
+    rom5[21] = 32'd4006805992;
+    rom5[22] = 32'd4092132098;
+    rom5[23] = 32'd4210486778;
+    rom5[24] = 32'd118359503;
+    rom5[25] = 32'd188333578;
+    rom5[26] = 32'd3488744457;
+    rom5[27] = 32'd4043374270;
+    rom5[28] = 32'd51315740;
+    rom5[29] = 32'd481227391;
+    rom5[30] = 32'd3538813945;
+    rom5[31] = 32'd3993313819;
+    rom5[32] = 32'd4262461452;
+    rom5[33] = 32'd66973951;
+    rom5[34] = 32'd234159613;
+    rom5[35] = 32'd3690525211;
+    rom5[36] = 32'd2177501206;
+    rom5[37] = 32'd64618266;
+    rom5[38] = 32'd4126277379;
+    rom5[39] = 32'd4010534155;
+    rom5[40] = 32'd0;
+    rom5[41] = 32'd0;
+    rom5[42] = 32'd0;
+    rom5[43] = 32'd0;
+    rom5[44] = 32'd0;
+    rom5[45] = 32'd0;
+    rom5[46] = 32'd0;
+    rom5[47] = 32'd0;
+  end
+  reg [31:0] _6_;
+  always @(posedge clk) begin
+    _6_ <= rom5[rom5_addr];
+  end
+  assign \port__data$69  = _6_;
+  always @(posedge clk)
+    xoff7_1 <= \$334 ;
+  always @(posedge clk)
+    w7_1 <= \$335 ;
+  always @(posedge clk)
+    xoff7_2 <= \$336 ;
+  always @(posedge clk)
+    w7_2 <= \$337 ;
+  always @(posedge clk)
+    xoff7_3 <= \$338 ;
+  always @(posedge clk)
+    w7_3 <= \$339 ;
+  always @(posedge clk)
+    xoff8_0 <= \$340 ;
+  always @(posedge clk)
+    w8_0 <= \$341 ;
+  always @(posedge clk)
+    xoff8_1 <= \$342 ;
+  always @(posedge clk)
+    w8_1 <= \$343 ;
+  always @(posedge clk)
+    xoff8_2 <= \$344 ;
+  always @(posedge clk)
+    w8_2 <= \$345 ;
+  always @(posedge clk)
+    xoff8_3 <= \$346 ;
+  always @(posedge clk)
+    w8_3 <= \$347 ;
+  always @(posedge clk)
+    xoff9_0 <= \$348 ;
+  always @(posedge clk)
+    w9_0 <= \$349 ;
+  always @(posedge clk)
+    xoff9_1 <= \$350 ;
+  always @(posedge clk)
+    w9_1 <= \$351 ;
+  always @(posedge clk)
+    xoff9_2 <= \$352 ;
+  always @(posedge clk)
+    w9_2 <= \$353 ;
+  always @(posedge clk)
+    xoff9_3 <= \$354 ;
+  always @(posedge clk)
+    w9_3 <= \$355 ;
+  always @(posedge clk)
+    xoff10_0 <= \$356 ;
+  always @(posedge clk)
+    w10_0 <= \$357 ;
+  always @(posedge clk)
+    xoff10_1 <= \$358 ;
+  always @(posedge clk)
+    w10_1 <= \$359 ;
+  always @(posedge clk)
+    xoff10_2 <= \$360 ;
+  always @(posedge clk)
+    w10_2 <= \$361 ;
+  always @(posedge clk)
+    xoff10_3 <= \$362 ;
+  always @(posedge clk)
+    w10_3 <= \$363 ;
+  always @(posedge clk)
+    prod0_0 <= \$364 ;
+  always @(posedge clk)
+    prod0_1 <= \$365 ;
+  always @(posedge clk)
+    prod0_2 <= \$366 ;
+  always @(posedge clk)
+    prod0_3 <= \$367 ;
+  always @(posedge clk)
+    prod1_0 <= \$368 ;
+  always @(posedge clk)
+    prod1_1 <= \$369 ;
+  always @(posedge clk)
+    prod1_2 <= \$370 ;
+  always @(posedge clk)
+    prod1_3 <= \$371 ;
+  always @(posedge clk)
+    prod2_0 <= \$372 ;
+  always @(posedge clk)
+    prod2_1 <= \$373 ;
+  always @(posedge clk)
+    prod2_2 <= \$374 ;
+  always @(posedge clk)
+    prod2_3 <= \$375 ;
+  always @(posedge clk)
+    prod3_0 <= \$376 ;
+  always @(posedge clk)
+    prod3_1 <= \$377 ;
+  always @(posedge clk)
+    prod3_2 <= \$378 ;
+  always @(posedge clk)
+    prod3_3 <= \$379 ;
+  always @(posedge clk)
+    prod4_0 <= \$380 ;
+  always @(posedge clk)
+    prod4_1 <= \$381 ;
+  always @(posedge clk)
+    prod4_2 <= \$382 ;
+  always @(posedge clk)
+    prod4_3 <= \$383 ;
+  always @(posedge clk)
+    prod5_0 <= \$384 ;
+  always @(posedge clk)
+    prod5_1 <= \$385 ;
+  always @(posedge clk)
+    prod5_2 <= \$386 ;
+  always @(posedge clk)
+    prod5_3 <= \$387 ;
+  always @(posedge clk)
+    prod6_0 <= \$388 ;
+  always @(posedge clk)
+    prod6_1 <= \$389 ;
+  always @(posedge clk)
+    prod6_2 <= \$390 ;
+  always @(posedge clk)
+    prod6_3 <= \$391 ;
+  always @(posedge clk)
+    prod7_0 <= \$392 ;
+  always @(posedge clk)
+    prod7_1 <= \$393 ;
+  always @(posedge clk)
+    prod7_2 <= \$394 ;
+  always @(posedge clk)
+    prod7_3 <= \$395 ;
+  always @(posedge clk)
+    prod8_0 <= \$396 ;
+  always @(posedge clk)
+    prod8_1 <= \$397 ;
+  always @(posedge clk)
+    prod8_2 <= \$398 ;
+  always @(posedge clk)
+    prod8_3 <= \$399 ;
+  always @(posedge clk)
+    prod9_0 <= \$400 ;
+  always @(posedge clk)
+    prod9_1 <= \$401 ;
+  always @(posedge clk)
+    prod9_2 <= \$402 ;
+  always @(posedge clk)
+    prod9_3 <= \$403 ;
+  always @(posedge clk)
+    prod10_0 <= \$404 ;
+  always @(posedge clk)
+    prod10_1 <= \$405 ;
+  always @(posedge clk)
+    prod10_2 <= \$406 ;
+  always @(posedge clk)
+    prod10_3 <= \$407 ;
+  always @(posedge clk)
+    prod0_0_r <= \$408 ;
+  always @(posedge clk)
+    prod0_1_r <= \$409 ;
+  always @(posedge clk)
+    prod0_2_r <= \$410 ;
+  always @(posedge clk)
+    prod0_3_r <= \$411 ;
+  always @(posedge clk)
+    prod1_0_r <= \$412 ;
+  always @(posedge clk)
+    prod1_1_r <= \$413 ;
+  always @(posedge clk)
+    prod1_2_r <= \$414 ;
+  always @(posedge clk)
+    prod1_3_r <= \$415 ;
+  always @(posedge clk)
+    prod2_0_r <= \$416 ;
+  always @(posedge clk)
+    prod2_1_r <= \$417 ;
+  always @(posedge clk)
+    prod2_2_r <= \$418 ;
+  always @(posedge clk)
+    prod2_3_r <= \$419 ;
+  always @(posedge clk)
+    prod3_0_r <= \$420 ;
+  always @(posedge clk)
+    prod3_1_r <= \$421 ;
+  always @(posedge clk)
+    prod3_2_r <= \$422 ;
+  always @(posedge clk)
+    prod3_3_r <= \$423 ;
+  always @(posedge clk)
+    prod4_0_r <= \$424 ;
+  always @(posedge clk)
+    prod4_1_r <= \$425 ;
+  always @(posedge clk)
+    prod4_2_r <= \$426 ;
+  always @(posedge clk)
+    prod4_3_r <= \$427 ;
+  always @(posedge clk)
+    prod5_0_r <= \$428 ;
+  always @(posedge clk)
+    prod5_1_r <= \$429 ;
+  always @(posedge clk)
+    prod5_2_r <= \$430 ;
+  always @(posedge clk)
+    prod5_3_r <= \$431 ;
+  always @(posedge clk)
+    prod6_0_r <= \$432 ;
+  always @(posedge clk)
+    prod6_1_r <= \$433 ;
+  always @(posedge clk)
+    prod6_2_r <= \$434 ;
+  always @(posedge clk)
+    prod6_3_r <= \$435 ;
+  always @(posedge clk)
+    prod7_0_r <= \$436 ;
+  always @(posedge clk)
+    prod7_1_r <= \$437 ;
+  always @(posedge clk)
+    prod7_2_r <= \$438 ;
+  always @(posedge clk)
+    prod7_3_r <= \$439 ;
+  always @(posedge clk)
+    prod8_0_r <= \$440 ;
+  always @(posedge clk)
+    prod8_1_r <= \$441 ;
+  always @(posedge clk)
+    prod8_2_r <= \$442 ;
+  always @(posedge clk)
+    prod8_3_r <= \$443 ;
+  always @(posedge clk)
+    prod9_0_r <= \$444 ;
+  always @(posedge clk)
+    prod9_1_r <= \$445 ;
+  always @(posedge clk)
+    prod9_2_r <= \$446 ;
+  always @(posedge clk)
+    prod9_3_r <= \$447 ;
+  always @(posedge clk)
+    prod10_0_r <= \$448 ;
+  always @(posedge clk)
+    prod10_1_r <= \$449 ;
+  always @(posedge clk)
+    prod10_2_r <= \$450 ;
+  always @(posedge clk)
+    prod10_3_r <= \$451 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$452 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$453 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$454 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$455 ;
+  always @(posedge clk)
+    sum4_s0_0 <= \$456 ;
+  always @(posedge clk)
+    sum5_s0_0 <= \$457 ;
+  always @(posedge clk)
+    sum6_s0_0 <= \$458 ;
+  always @(posedge clk)
+    sum7_s0_0 <= \$459 ;
+  always @(posedge clk)
+    sum8_s0_0 <= \$460 ;
+  always @(posedge clk)
+    sum9_s0_0 <= \$461 ;
+  always @(posedge clk)
+    sum10_s0_0 <= \$462 ;
+  always @(posedge clk)
+    v2 <= \$463 ;
+  always @(posedge clk)
+    first2 <= \$464 ;
+  always @(posedge clk)
+    last2 <= \$465 ;
+  always @(posedge clk)
+    nf2 <= \$466 ;
+  always @(posedge clk)
+    v3 <= \$467 ;
+  always @(posedge clk)
+    first3 <= \$468 ;
+  always @(posedge clk)
+    last3 <= \$469 ;
+  always @(posedge clk)
+    nf3 <= \$470 ;
+  always @(posedge clk)
+    v4 <= \$471 ;
+  always @(posedge clk)
+    first4 <= \$472 ;
+  always @(posedge clk)
+    last4 <= \$473 ;
+  always @(posedge clk)
+    nf4 <= \$474 ;
+  always @(posedge clk)
+    v5 <= \$475 ;
+  always @(posedge clk)
+    first5 <= \$476 ;
+  always @(posedge clk)
+    last5 <= \$477 ;
+  always @(posedge clk)
+    nf5 <= \$478 ;
+  always @(posedge clk)
+    v6 <= \$479 ;
+  always @(posedge clk)
+    first6 <= \$480 ;
+  always @(posedge clk)
+    last6 <= \$481 ;
+  always @(posedge clk)
+    nf6 <= \$482 ;
+  always @(posedge clk)
+    v7 <= \$483 ;
+  always @(posedge clk)
+    first7 <= \$484 ;
+  always @(posedge clk)
+    last7 <= \$485 ;
+  always @(posedge clk)
+    nf7 <= \$486 ;
+  always @(posedge clk)
+    v8 <= \$487 ;
+  always @(posedge clk)
+    first8 <= \$488 ;
+  always @(posedge clk)
+    last8 <= \$489 ;
+  always @(posedge clk)
+    nf8 <= \$490 ;
+  always @(posedge clk)
+    v8_0 <= \$491 ;
+  always @(posedge clk)
+    first8_0 <= \$492 ;
+  always @(posedge clk)
+    last8_0 <= \$493 ;
+  always @(posedge clk)
+    nf8_0 <= \$494 ;
+  always @(posedge clk)
+    bias0 <= \$495 ;
+  always @(posedge clk)
+    acc0 <= \$496 ;
+  always @(posedge clk)
+    bias1 <= \$497 ;
+  always @(posedge clk)
+    acc1 <= \$498 ;
+  always @(posedge clk)
+    bias2 <= \$499 ;
+  always @(posedge clk)
+    acc2 <= \$500 ;
+  always @(posedge clk)
+    bias3 <= \$501 ;
+  always @(posedge clk)
+    acc3 <= \$502 ;
+  always @(posedge clk)
+    bias4 <= \$503 ;
+  always @(posedge clk)
+    acc4 <= \$504 ;
+  always @(posedge clk)
+    bias5 <= \$505 ;
+  always @(posedge clk)
+    acc5 <= \$506 ;
+  always @(posedge clk)
+    bias6 <= \$507 ;
+  always @(posedge clk)
+    acc6 <= \$508 ;
+  always @(posedge clk)
+    bias7 <= \$509 ;
+  always @(posedge clk)
+    acc7 <= \$510 ;
+  always @(posedge clk)
+    v8_1 <= \$511 ;
+  always @(posedge clk)
+    first8_1 <= \$512 ;
+  always @(posedge clk)
+    last8_1 <= \$513 ;
+  always @(posedge clk)
+    nf8_1 <= \$514 ;
+  always @(posedge clk)
+    bias8 <= \$515 ;
+  always @(posedge clk)
+    acc8 <= \$516 ;
+  always @(posedge clk)
+    bias9 <= \$517 ;
+  always @(posedge clk)
+    acc9 <= \$518 ;
+  always @(posedge clk)
+    bias10 <= \$519 ;
+  always @(posedge clk)
+    acc10 <= \$520 ;
+  always @(posedge clk)
+    deliver <= \$521 ;
+  always @(posedge clk)
+    q_owed <= \$522 ;
+  always @(posedge clk)
+    q_room <= \$523 ;
+  always @(posedge clk)
+    q_wptr <= \$524 ;
+  always @(posedge clk)
+    q_rptr <= \$525 ;
+  always @(posedge clk)
+    q_stored <= \$526 ;
+  always @(posedge clk)
+    o__valid <= \$527 ;
+  always @(posedge clk)
+    o__payload <= \$528 ;
+  assign \$6  = t == 6'h2f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
+  assign \$16  = $signed(x0_2) - $signed(8'h80);
+  assign \$17  = $signed(x0_3) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_0) - $signed(8'h80);
+  assign \$23  = $signed(x1_1) - $signed(8'h80);
+  assign \$24  = $signed(x1_2) - $signed(8'h80);
+  assign \$25  = $signed(x1_3) - $signed(8'h80);
+  assign \$26  = $signed(x2_0) - $signed(8'h80);
+  assign \$27  = $signed(x2_1) - $signed(8'h80);
+  assign \$28  = $signed(x2_2) - $signed(8'h80);
+  assign \$29  = $signed(x2_3) - $signed(8'h80);
+  assign \$30  = $signed(x2_0) - $signed(8'h80);
+  assign \$31  = $signed(x2_1) - $signed(8'h80);
+  assign \$32  = $signed(x2_2) - $signed(8'h80);
+  assign \$33  = $signed(x2_3) - $signed(8'h80);
+  assign \$34  = $signed(x3_0) - $signed(8'h80);
+  assign \$35  = $signed(x3_1) - $signed(8'h80);
+  assign \$36  = $signed(x3_2) - $signed(8'h80);
+  assign \$37  = $signed(x3_3) - $signed(8'h80);
+  assign \$38  = $signed(x3_0) - $signed(8'h80);
+  assign \$39  = $signed(x3_1) - $signed(8'h80);
+  assign \$40  = $signed(x3_2) - $signed(8'h80);
+  assign \$41  = $signed(x3_3) - $signed(8'h80);
+  assign \$42  = $signed(x4_0) - $signed(8'h80);
+  assign \$43  = $signed(x4_1) - $signed(8'h80);
+  assign \$44  = $signed(x4_2) - $signed(8'h80);
+  assign \$45  = $signed(x4_3) - $signed(8'h80);
+  assign \$46  = $signed(x4_0) - $signed(8'h80);
+  assign \$47  = $signed(x4_1) - $signed(8'h80);
+  assign \$48  = $signed(x4_2) - $signed(8'h80);
+  assign \$49  = $signed(x4_3) - $signed(8'h80);
+  assign \$50  = $signed(x5_0) - $signed(8'h80);
+  assign \$51  = $signed(x5_1) - $signed(8'h80);
+  assign \$52  = $signed(x5_2) - $signed(8'h80);
+  assign \$53  = $signed(x5_3) - $signed(8'h80);
+  assign \$54  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$55  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$56  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$57  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$58  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$59  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$60  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$61  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$62  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$63  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$64  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$65  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$66  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$67  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$68  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$69  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$70  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$71  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$72  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$73  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$74  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$75  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$76  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$77  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$78  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$79  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$80  = $signed(xoff6_2) * $signed(w6_2);
+  assign \$81  = $signed(xoff6_3) * $signed(w6_3);
+  assign \$82  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$83  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$84  = $signed(xoff7_2) * $signed(w7_2);
+  assign \$85  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$86  = $signed(xoff8_0) * $signed(w8_0);
+  assign \$87  = $signed(xoff8_1) * $signed(w8_1);
+  assign \$88  = $signed(xoff8_2) * $signed(w8_2);
+  assign \$89  = $signed(xoff8_3) * $signed(w8_3);
+  assign \$90  = $signed(xoff9_0) * $signed(w9_0);
+  assign \$91  = $signed(xoff9_1) * $signed(w9_1);
+  assign \$92  = $signed(xoff9_2) * $signed(w9_2);
+  assign \$93  = $signed(xoff9_3) * $signed(w9_3);
+  assign \$94  = $signed(xoff10_0) * $signed(w10_0);
+  assign \$95  = $signed(xoff10_1) * $signed(w10_1);
+  assign \$96  = $signed(xoff10_2) * $signed(w10_2);
+  assign \$97  = $signed(xoff10_3) * $signed(w10_3);
+  assign \$98  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$99  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$100  = $signed(\$98 ) + $signed(\$99 );
+  assign \$101  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$102  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$104  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$105  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$106  = $signed(\$104 ) + $signed(\$105 );
+  assign \$107  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$108  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$109  = $signed(\$107 ) + $signed(\$108 );
+  assign \$110  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$111  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$112  = $signed(\$110 ) + $signed(\$111 );
+  assign \$113  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$114  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$115  = $signed(\$113 ) + $signed(\$114 );
+  assign \$116  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$117  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$118  = $signed(\$116 ) + $signed(\$117 );
+  assign \$119  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$120  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$121  = $signed(\$119 ) + $signed(\$120 );
+  assign \$122  = $signed(prod8_0_r) + $signed(prod8_1_r);
+  assign \$123  = $signed(prod8_2_r) + $signed(prod8_3_r);
+  assign \$124  = $signed(\$122 ) + $signed(\$123 );
+  assign \$125  = $signed(prod9_0_r) + $signed(prod9_1_r);
+  assign \$126  = $signed(prod9_2_r) + $signed(prod9_3_r);
+  assign \$127  = $signed(\$125 ) + $signed(\$126 );
+  assign \$128  = $signed(prod10_0_r) + $signed(prod10_1_r);
+  assign \$129  = $signed(prod10_2_r) + $signed(prod10_3_r);
+  assign \$130  = $signed(\$128 ) + $signed(\$129 );
+  assign \$142  = v8 & last8;
+  assign \$143  = issue & last_t;
+  assign \$144  = o__valid & o__ready;
+  assign \$145  = q_owed < 4'ha;
+  assign \$146  = \$144  ? q_room : \$145 ;
+  assign \$147  = o__valid & o__ready;
+  assign \$148  = \$147  | q_room;
+  assign \$149  = \$143  ? \$146  : \$148 ;
+  assign \$150  = ~ o__valid;
+  assign \$151  = \$150  | o__ready;
+  assign \$152  = | q_stored;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = deliver & \$155 ;
+  assign \$157  = q_wptr == 4'h9;
+  assign \$158  = q_wptr + 1'h1;
+  assign \$159  = \$157  ? 5'h00 : \$158 ;
+  assign \$160  = ~ o__valid;
+  assign \$161  = \$160  | o__ready;
+  assign \$162  = | q_stored;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = q_rptr == 4'h9;
+  assign \$165  = q_rptr + 1'h1;
+  assign \$166  = \$164  ? 5'h00 : \$165 ;
+  assign \$167  = ~ o__valid;
+  assign \$168  = \$167  | o__ready;
+  assign \$169  = | q_stored;
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$168  & \$170 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = deliver & \$172 ;
+  assign \$174  = q_stored + \$173 ;
+  assign \$175  = ~ o__valid;
+  assign \$176  = \$175  | o__ready;
+  assign \$177  = | q_stored;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$174  - \$178 ;
+  assign \$180  = ~ o__valid;
+  assign \$181  = \$180  | o__ready;
+  assign \$182  = | q_stored;
+  assign \$183  = \$182  | deliver;
+  assign \$184  = | q_stored;
+  assign \$185  = \$184  ? \rport__data$338  : q_in;
+  assign \$186  = ~ last_t;
+  assign \$187  = q_room | \$186 ;
+  assign i__ready = \$187  & reads_input_t;
+  assign \$188  = ~ last_t;
+  assign \$189  = q_room | \$188 ;
+  assign \$190  = ~ reads_input_t;
+  assign \$191  = i__valid | \$190 ;
+  assign issue = \$189  & \$191 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$192  = first8_0 ? bias0 : acc0;
+  assign \$193  = $signed(\$192 ) + $signed(sum0_s0_0);
+  assign \$194  = first8_0 ? bias1 : acc1;
+  assign \$195  = $signed(\$194 ) + $signed(sum1_s0_0);
+  assign \$196  = first8_0 ? bias2 : acc2;
+  assign \$197  = $signed(\$196 ) + $signed(sum2_s0_0);
+  assign \$198  = first8_0 ? bias3 : acc3;
+  assign \$199  = $signed(\$198 ) + $signed(sum3_s0_0);
+  assign \$200  = first8_0 ? bias4 : acc4;
+  assign \$201  = $signed(\$200 ) + $signed(sum4_s0_0);
+  assign \$202  = first8_0 ? bias5 : acc5;
+  assign \$203  = $signed(\$202 ) + $signed(sum5_s0_0);
+  assign \$204  = first8_0 ? bias6 : acc6;
+  assign \$205  = $signed(\$204 ) + $signed(sum6_s0_0);
+  assign \$206  = first8_0 ? bias7 : acc7;
+  assign \$207  = $signed(\$206 ) + $signed(sum7_s0_0);
+  assign \$208  = first8_1 ? bias8 : acc8;
+  assign \$209  = $signed(\$208 ) + $signed(sum8_s0_0);
+  assign \$210  = first8_1 ? bias9 : acc9;
+  assign \$211  = $signed(\$210 ) + $signed(sum9_s0_0);
+  assign \$212  = first8_1 ? bias10 : acc10;
+  assign \$213  = $signed(\$212 ) + $signed(sum10_s0_0);
+  assign \$214  = issue & last_t;
+  assign \$215  = q_owed + \$214 ;
+  assign \$216  = o__valid & o__ready;
+  assign \$217  = \$215  - \$216 ;
+  always @(posedge clk)
+    nf_t <= \$218 ;
+  always @(posedge clk)
+    nf_t_ahead <= \$219 ;
+  always @(posedge clk)
+    sf_t <= \$220 ;
+  always @(posedge clk)
+    sf_t_ahead <= \$221 ;
+  always @(posedge clk)
+    reads_input_t <= \$222 ;
+  always @(posedge clk)
+    reads_input_t_ahead <= \$223 ;
+  always @(posedge clk)
+    first_t <= \$224 ;
+  always @(posedge clk)
+    first_t_ahead <= \$225 ;
+  always @(posedge clk)
+    last_t <= \$226 ;
+  always @(posedge clk)
+    last_t_ahead <= \$227 ;
+  always @(posedge clk)
+    t <= \$228 ;
+  always @(posedge clk)
+    x_reg <= \$229 ;
+  always @(posedge clk)
+    from_input <= \$230 ;
+  always @(posedge clk)
+    v1 <= \$231 ;
+  always @(posedge clk)
+    first1 <= \$232 ;
+  always @(posedge clk)
+    last1 <= \$233 ;
+  always @(posedge clk)
+    nf1 <= \$234 ;
+  always @(posedge clk)
+    from_input2 <= \$235 ;
+  always @(posedge clk)
+    x_reg2 <= \$236 ;
+  always @(posedge clk)
+    inbuf_read <= \$237 ;
+  always @(posedge clk)
+    x_mid <= \$238 ;
+  always @(posedge clk)
+    t1 <= \$239 ;
+  always @(posedge clk)
+    rom0_addr <= \$240 ;
+  always @(posedge clk)
+    rom0_read <= \$241 ;
+  always @(posedge clk)
+    x0_0 <= \$242 ;
+  always @(posedge clk)
+    x0_1 <= \$243 ;
+  always @(posedge clk)
+    x0_2 <= \$244 ;
+  always @(posedge clk)
+    x0_3 <= \$245 ;
+  always @(posedge clk)
+    rom1_addr <= \$246 ;
+  always @(posedge clk)
+    rom1_read <= \$247 ;
+  always @(posedge clk)
+    x1_0 <= \$248 ;
+  always @(posedge clk)
+    x1_1 <= \$249 ;
+  always @(posedge clk)
+    x1_2 <= \$250 ;
+  always @(posedge clk)
+    x1_3 <= \$251 ;
+  always @(posedge clk)
+    rom2_addr <= \$252 ;
+  always @(posedge clk)
+    rom2_read <= \$253 ;
+  always @(posedge clk)
+    x2_0 <= \$254 ;
+  always @(posedge clk)
+    x2_1 <= \$255 ;
+  always @(posedge clk)
+    x2_2 <= \$256 ;
+  always @(posedge clk)
+    x2_3 <= \$257 ;
+  always @(posedge clk)
+    rom3_addr <= \$258 ;
+  always @(posedge clk)
+    rom3_read <= \$259 ;
+  always @(posedge clk)
+    x3_0 <= \$260 ;
+  always @(posedge clk)
+    x3_1 <= \$261 ;
+  always @(posedge clk)
+    x3_2 <= \$262 ;
+  always @(posedge clk)
+    x3_3 <= \$263 ;
+  always @(posedge clk)
+    rom4_addr <= \$264 ;
+  always @(posedge clk)
+    rom4_read <= \$265 ;
+  always @(posedge clk)
+    x4_0 <= \$266 ;
+  always @(posedge clk)
+    x4_1 <= \$267 ;
+  always @(posedge clk)
+    x4_2 <= \$268 ;
+  always @(posedge clk)
+    x4_3 <= \$269 ;
+  always @(posedge clk)
+    rom5_addr <= \$270 ;
+  always @(posedge clk)
+    rom5_read <= \$271 ;
+  always @(posedge clk)
+    x5_0 <= \$272 ;
+  always @(posedge clk)
+    x5_1 <= \$273 ;
+  always @(posedge clk)
+    x5_2 <= \$274 ;
+  always @(posedge clk)
+    x5_3 <= \$275 ;
+  always @(posedge clk)
+    xoff0_0 <= \$276 ;
+  always @(posedge clk)
+    w0_0 <= \$277 ;
+  always @(posedge clk)
+    xoff0_1 <= \$278 ;
+  always @(posedge clk)
+    w0_1 <= \$279 ;
+  always @(posedge clk)
+    xoff0_2 <= \$280 ;
+  always @(posedge clk)
+    w0_2 <= \$281 ;
+  always @(posedge clk)
+    xoff0_3 <= \$282 ;
+  always @(posedge clk)
+    w0_3 <= \$283 ;
+  always @(posedge clk)
+    xoff1_0 <= \$284 ;
+  always @(posedge clk)
+    w1_0 <= \$285 ;
+  always @(posedge clk)
+    xoff1_1 <= \$286 ;
+  always @(posedge clk)
+    w1_1 <= \$287 ;
+  always @(posedge clk)
+    xoff1_2 <= \$288 ;
+  always @(posedge clk)
+    w1_2 <= \$289 ;
+  always @(posedge clk)
+    xoff1_3 <= \$290 ;
+  always @(posedge clk)
+    w1_3 <= \$291 ;
+  always @(posedge clk)
+    xoff2_0 <= \$292 ;
+  always @(posedge clk)
+    w2_0 <= \$293 ;
+  always @(posedge clk)
+    xoff2_1 <= \$294 ;
+  always @(posedge clk)
+    w2_1 <= \$295 ;
+  always @(posedge clk)
+    xoff2_2 <= \$296 ;
+  always @(posedge clk)
+    w2_2 <= \$297 ;
+  always @(posedge clk)
+    xoff2_3 <= \$298 ;
+  always @(posedge clk)
+    w2_3 <= \$299 ;
+  always @(posedge clk)
+    xoff3_0 <= \$300 ;
+  always @(posedge clk)
+    w3_0 <= \$301 ;
+  always @(posedge clk)
+    xoff3_1 <= \$302 ;
+  always @(posedge clk)
+    w3_1 <= \$303 ;
+  always @(posedge clk)
+    xoff3_2 <= \$304 ;
+  always @(posedge clk)
+    w3_2 <= \$305 ;
+  always @(posedge clk)
+    xoff3_3 <= \$306 ;
+  always @(posedge clk)
+    w3_3 <= \$307 ;
+  always @(posedge clk)
+    xoff4_0 <= \$308 ;
+  always @(posedge clk)
+    w4_0 <= \$309 ;
+  always @(posedge clk)
+    xoff4_1 <= \$310 ;
+  always @(posedge clk)
+    w4_1 <= \$311 ;
+  always @(posedge clk)
+    xoff4_2 <= \$312 ;
+  always @(posedge clk)
+    w4_2 <= \$313 ;
+  always @(posedge clk)
+    xoff4_3 <= \$314 ;
+  always @(posedge clk)
+    w4_3 <= \$315 ;
+  always @(posedge clk)
+    xoff5_0 <= \$316 ;
+  always @(posedge clk)
+    w5_0 <= \$317 ;
+  always @(posedge clk)
+    xoff5_1 <= \$318 ;
+  always @(posedge clk)
+    w5_1 <= \$319 ;
+  always @(posedge clk)
+    xoff5_2 <= \$320 ;
+  always @(posedge clk)
+    w5_2 <= \$321 ;
+  always @(posedge clk)
+    xoff5_3 <= \$322 ;
+  always @(posedge clk)
+    w5_3 <= \$323 ;
+  always @(posedge clk)
+    xoff6_0 <= \$324 ;
+  always @(posedge clk)
+    w6_0 <= \$325 ;
+  always @(posedge clk)
+    xoff6_1 <= \$326 ;
+  always @(posedge clk)
+    w6_1 <= \$327 ;
+  always @(posedge clk)
+    xoff6_2 <= \$328 ;
+  always @(posedge clk)
+    w6_2 <= \$329 ;
+  always @(posedge clk)
+    xoff6_3 <= \$330 ;
+  always @(posedge clk)
+    w6_3 <= \$331 ;
+  always @(posedge clk)
+    xoff7_0 <= \$332 ;
+  always @(posedge clk)
+    w7_0 <= \$333 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$335  = rom3_read[47:40];
+    if (rst) begin
+      \$335  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$336  = \$40 ;
+    if (rst) begin
+      \$336  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$337  = rom3_read[55:48];
+    if (rst) begin
+      \$337  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$338  = \$41 ;
+    if (rst) begin
+      \$338  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$339  = rom3_read[63:56];
+    if (rst) begin
+      \$339  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$340  = \$42 ;
+    if (rst) begin
+      \$340  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$341  = rom4_read[7:0];
+    if (rst) begin
+      \$341  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$342  = \$43 ;
+    if (rst) begin
+      \$342  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$343  = rom4_read[15:8];
+    if (rst) begin
+      \$343  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$344  = \$44 ;
+    if (rst) begin
+      \$344  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$345  = rom4_read[23:16];
+    if (rst) begin
+      \$345  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$346  = \$45 ;
+    if (rst) begin
+      \$346  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$347  = rom4_read[31:24];
+    if (rst) begin
+      \$347  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$348  = \$46 ;
+    if (rst) begin
+      \$348  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$349  = rom4_read[39:32];
+    if (rst) begin
+      \$349  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$350  = \$47 ;
+    if (rst) begin
+      \$350  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$351  = rom4_read[47:40];
+    if (rst) begin
+      \$351  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$352  = \$48 ;
+    if (rst) begin
+      \$352  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$353  = rom4_read[55:48];
+    if (rst) begin
+      \$353  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$354  = \$49 ;
+    if (rst) begin
+      \$354  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$355  = rom4_read[63:56];
+    if (rst) begin
+      \$355  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$356  = \$50 ;
+    if (rst) begin
+      \$356  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$357  = rom5_read[7:0];
+    if (rst) begin
+      \$357  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$358  = \$51 ;
+    if (rst) begin
+      \$358  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$359  = rom5_read[15:8];
+    if (rst) begin
+      \$359  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$360  = \$52 ;
+    if (rst) begin
+      \$360  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$361  = rom5_read[23:16];
+    if (rst) begin
+      \$361  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$362  = \$53 ;
+    if (rst) begin
+      \$362  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$363  = rom5_read[31:24];
+    if (rst) begin
+      \$363  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$364  = \$54 ;
+    if (rst) begin
+      \$364  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$365  = \$55 ;
+    if (rst) begin
+      \$365  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$366  = \$56 ;
+    if (rst) begin
+      \$366  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$367  = \$57 ;
+    if (rst) begin
+      \$367  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$368  = \$58 ;
+    if (rst) begin
+      \$368  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$369  = \$59 ;
+    if (rst) begin
+      \$369  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$370  = \$60 ;
+    if (rst) begin
+      \$370  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$371  = \$61 ;
+    if (rst) begin
+      \$371  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$372  = \$62 ;
+    if (rst) begin
+      \$372  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$373  = \$63 ;
+    if (rst) begin
+      \$373  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$374  = \$64 ;
+    if (rst) begin
+      \$374  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$375  = \$65 ;
+    if (rst) begin
+      \$375  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$376  = \$66 ;
+    if (rst) begin
+      \$376  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$377  = \$67 ;
+    if (rst) begin
+      \$377  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$378  = \$68 ;
+    if (rst) begin
+      \$378  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$379  = \$69 ;
+    if (rst) begin
+      \$379  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$380  = \$70 ;
+    if (rst) begin
+      \$380  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$381  = \$71 ;
+    if (rst) begin
+      \$381  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$382  = \$72 ;
+    if (rst) begin
+      \$382  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$383  = \$73 ;
+    if (rst) begin
+      \$383  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$384  = \$74 ;
+    if (rst) begin
+      \$384  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$385  = \$75 ;
+    if (rst) begin
+      \$385  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$386  = \$76 ;
+    if (rst) begin
+      \$386  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$387  = \$77 ;
+    if (rst) begin
+      \$387  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$388  = \$78 ;
+    if (rst) begin
+      \$388  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$389  = \$79 ;
+    if (rst) begin
+      \$389  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$390  = \$80 ;
+    if (rst) begin
+      \$390  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$391  = \$81 ;
+    if (rst) begin
+      \$391  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$392  = \$82 ;
+    if (rst) begin
+      \$392  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$393  = \$83 ;
+    if (rst) begin
+      \$393  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$394  = \$84 ;
+    if (rst) begin
+      \$394  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$395  = \$85 ;
+    if (rst) begin
+      \$395  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$396  = \$86 ;
+    if (rst) begin
+      \$396  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$397  = \$87 ;
+    if (rst) begin
+      \$397  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$398  = \$88 ;
+    if (rst) begin
+      \$398  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$399  = \$89 ;
+    if (rst) begin
+      \$399  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$400  = \$90 ;
+    if (rst) begin
+      \$400  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$401  = \$91 ;
+    if (rst) begin
+      \$401  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$402  = \$92 ;
+    if (rst) begin
+      \$402  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$403  = \$93 ;
+    if (rst) begin
+      \$403  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$404  = \$94 ;
+    if (rst) begin
+      \$404  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$405  = \$95 ;
+    if (rst) begin
+      \$405  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$406  = \$96 ;
+    if (rst) begin
+      \$406  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$407  = \$97 ;
+    if (rst) begin
+      \$407  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$408  = prod0_0;
+    if (rst) begin
+      \$408  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$409  = prod0_1;
+    if (rst) begin
+      \$409  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$410  = prod0_2;
+    if (rst) begin
+      \$410  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$411  = prod0_3;
+    if (rst) begin
+      \$411  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$412  = prod1_0;
+    if (rst) begin
+      \$412  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$413  = prod1_1;
+    if (rst) begin
+      \$413  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$414  = prod1_2;
+    if (rst) begin
+      \$414  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$415  = prod1_3;
+    if (rst) begin
+      \$415  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$416  = prod2_0;
+    if (rst) begin
+      \$416  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$417  = prod2_1;
+    if (rst) begin
+      \$417  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$418  = prod2_2;
+    if (rst) begin
+      \$418  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$419  = prod2_3;
+    if (rst) begin
+      \$419  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$420  = prod3_0;
+    if (rst) begin
+      \$420  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$421  = prod3_1;
+    if (rst) begin
+      \$421  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$422  = prod3_2;
+    if (rst) begin
+      \$422  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$423  = prod3_3;
+    if (rst) begin
+      \$423  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$424  = prod4_0;
+    if (rst) begin
+      \$424  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$425  = prod4_1;
+    if (rst) begin
+      \$425  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$426  = prod4_2;
+    if (rst) begin
+      \$426  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$427  = prod4_3;
+    if (rst) begin
+      \$427  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$428  = prod5_0;
+    if (rst) begin
+      \$428  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$429  = prod5_1;
+    if (rst) begin
+      \$429  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$430  = prod5_2;
+    if (rst) begin
+      \$430  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$431  = prod5_3;
+    if (rst) begin
+      \$431  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$432  = prod6_0;
+    if (rst) begin
+      \$432  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$433  = prod6_1;
+    if (rst) begin
+      \$433  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$434  = prod6_2;
+    if (rst) begin
+      \$434  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$435  = prod6_3;
+    if (rst) begin
+      \$435  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$436  = prod7_0;
+    if (rst) begin
+      \$436  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$437  = prod7_1;
+    if (rst) begin
+      \$437  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$438  = prod7_2;
+    if (rst) begin
+      \$438  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$439  = prod7_3;
+    if (rst) begin
+      \$439  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$440  = prod8_0;
+    if (rst) begin
+      \$440  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$441  = prod8_1;
+    if (rst) begin
+      \$441  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$442  = prod8_2;
+    if (rst) begin
+      \$442  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$443  = prod8_3;
+    if (rst) begin
+      \$443  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$444  = prod9_0;
+    if (rst) begin
+      \$444  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$445  = prod9_1;
+    if (rst) begin
+      \$445  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$446  = prod9_2;
+    if (rst) begin
+      \$446  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$447  = prod9_3;
+    if (rst) begin
+      \$447  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$448  = prod10_0;
+    if (rst) begin
+      \$448  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$449  = prod10_1;
+    if (rst) begin
+      \$449  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$450  = prod10_2;
+    if (rst) begin
+      \$450  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$451  = prod10_3;
+    if (rst) begin
+      \$451  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$452  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    if (rst) begin
+      \$452  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$453  = { \$103 [18], \$103 [18], \$103 [18], \$103 [18], \$103  };
+    if (rst) begin
+      \$453  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$454  = { \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106  };
+    if (rst) begin
+      \$454  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$455  = { \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109  };
+    if (rst) begin
+      \$455  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$456  = { \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112  };
+    if (rst) begin
+      \$456  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$457  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    if (rst) begin
+      \$457  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$458  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    if (rst) begin
+      \$458  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$459  = { \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121  };
+    if (rst) begin
+      \$459  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$460  = { \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124  };
+    if (rst) begin
+      \$460  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$461  = { \$127 [18], \$127 [18], \$127 [18], \$127 [18], \$127  };
+    if (rst) begin
+      \$461  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$462  = { \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130  };
+    if (rst) begin
+      \$462  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$463  = v1;
+    if (rst) begin
+      \$463  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$464  = first1;
+    if (rst) begin
+      \$464  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$465  = last1;
+    if (rst) begin
+      \$465  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$466  = nf1;
+    if (rst) begin
+      \$466  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$467  = v2;
+    if (rst) begin
+      \$467  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$468  = first2;
+    if (rst) begin
+      \$468  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$469  = last2;
+    if (rst) begin
+      \$469  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$470  = nf2;
+    if (rst) begin
+      \$470  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$471  = v3;
+    if (rst) begin
+      \$471  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$472  = first3;
+    if (rst) begin
+      \$472  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$473  = last3;
+    if (rst) begin
+      \$473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$474  = nf3;
+    if (rst) begin
+      \$474  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$475  = v4;
+    if (rst) begin
+      \$475  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$476  = first4;
+    if (rst) begin
+      \$476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$477  = last4;
+    if (rst) begin
+      \$477  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$478  = nf4;
+    if (rst) begin
+      \$478  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$479  = v5;
+    if (rst) begin
+      \$479  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$480  = first5;
+    if (rst) begin
+      \$480  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$481  = last5;
+    if (rst) begin
+      \$481  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$482  = nf5;
+    if (rst) begin
+      \$482  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$483  = v6;
+    if (rst) begin
+      \$483  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$484  = first6;
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$485  = last6;
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$486  = nf6;
+    if (rst) begin
+      \$486  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$487  = v7;
+    if (rst) begin
+      \$487  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$488  = first7;
+    if (rst) begin
+      \$488  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$489  = last7;
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$490  = nf7;
+    if (rst) begin
+      \$490  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$491  = v7;
+    if (rst) begin
+      \$491  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$492  = first7;
+    if (rst) begin
+      \$492  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$493  = last7;
+    if (rst) begin
+      \$493  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$494  = nf7;
+    if (rst) begin
+      \$494  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$495  = \$131 ;
+    if (rst) begin
+      \$495  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$496  = acc0;
+    if (v8_0) begin
+      \$496  = \$193 [22:0];
+    end
+    if (rst) begin
+      \$496  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$497  = \$132 ;
+    if (rst) begin
+      \$497  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$498  = acc1;
+    if (v8_0) begin
+      \$498  = \$195 [22:0];
+    end
+    if (rst) begin
+      \$498  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$499  = \$133 ;
+    if (rst) begin
+      \$499  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$500  = acc2;
+    if (v8_0) begin
+      \$500  = \$197 [22:0];
+    end
+    if (rst) begin
+      \$500  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$501  = \$134 ;
+    if (rst) begin
+      \$501  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$502  = acc3;
+    if (v8_0) begin
+      \$502  = \$199 [22:0];
+    end
+    if (rst) begin
+      \$502  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$503  = \$135 ;
+    if (rst) begin
+      \$503  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$504  = acc4;
+    if (v8_0) begin
+      \$504  = \$201 [22:0];
+    end
+    if (rst) begin
+      \$504  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$505  = \$136 ;
+    if (rst) begin
+      \$505  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$506  = acc5;
+    if (v8_0) begin
+      \$506  = \$203 [22:0];
+    end
+    if (rst) begin
+      \$506  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$507  = \$137 ;
+    if (rst) begin
+      \$507  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$508  = acc6;
+    if (v8_0) begin
+      \$508  = \$205 [22:0];
+    end
+    if (rst) begin
+      \$508  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$509  = \$138 ;
+    if (rst) begin
+      \$509  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$510  = acc7;
+    if (v8_0) begin
+      \$510  = \$207 [22:0];
+    end
+    if (rst) begin
+      \$510  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$511  = v7;
+    if (rst) begin
+      \$511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$512  = first7;
+    if (rst) begin
+      \$512  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$513  = last7;
+    if (rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$514  = nf7;
+    if (rst) begin
+      \$514  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$515  = \$139 ;
+    if (rst) begin
+      \$515  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$516  = acc8;
+    if (v8_1) begin
+      \$516  = \$209 [22:0];
+    end
+    if (rst) begin
+      \$516  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$517  = \$140 ;
+    if (rst) begin
+      \$517  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$518  = acc9;
+    if (v8_1) begin
+      \$518  = \$211 [22:0];
+    end
+    if (rst) begin
+      \$518  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$519  = \$141 ;
+    if (rst) begin
+      \$519  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$520  = acc10;
+    if (v8_1) begin
+      \$520  = \$213 [22:0];
+    end
+    if (rst) begin
+      \$520  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$521  = \$142 ;
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$522  = \$217 [3:0];
+    if (rst) begin
+      \$522  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$523  = \$149 ;
+    if (rst) begin
+      \$523  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$524  = q_wptr;
+    if (\$156 ) begin
+      \$524  = \$159 [3:0];
+    end
+    if (rst) begin
+      \$524  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$525  = q_rptr;
+    if (\$163 ) begin
+      \$525  = \$166 [3:0];
+    end
+    if (rst) begin
+      \$525  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$526  = \$179 [3:0];
+    if (rst) begin
+      \$526  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$527  = o__valid;
+    if (\$181 ) begin
+      \$527  = \$183 ;
+    end
+    if (rst) begin
+      \$527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$528  = o__payload;
+    if (\$181 ) begin
+      \$528  = \$185 ;
+    end
+    if (rst) begin
+      \$528  = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$1  = 3'h0;
@@ -13975,8590 +20845,19 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$22  = 21'h000000;
-    casez (nf7)
-      3'h0:
-          \$22  = 21'h000fff;
-      3'h1:
-          \$22  = 21'h000a0f;
-      3'h2:
-          \$22  = 21'h000317;
-      3'h3:
-          \$22  = 21'h004074;
-      3'h4:
-          \$22  = 21'h1ffeb1;
-      3'h5:
-          \$22  = 21'h000040;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$23  = 21'h000000;
-    casez (nf7)
-      3'h0:
-          \$23  = 21'h1fe8cd;
-      3'h1:
-          \$23  = 21'h1ff9c3;
-      3'h2:
-          \$23  = 21'h000049;
-      3'h3:
-          \$23  = 21'h001558;
-      3'h4:
-          \$23  = 21'h1ff042;
-      3'h5:
-          \$23  = 21'h1ffd84;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$24  = 21'h000000;
-    casez (nf7)
-      3'h0:
-          \$24  = 21'h000094;
-      3'h1:
-          \$24  = 21'h1ffefc;
-      3'h2:
-          \$24  = 21'h1fca7a;
-      3'h3:
-          \$24  = 21'h00021e;
-      3'h4:
-          \$24  = 21'h000df0;
-      3'h5:
-          \$24  = 21'h000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$25  = 21'h000000;
-    casez (nf7)
-      3'h0:
-          \$25  = 21'h1ff7c9;
-      3'h1:
-          \$25  = 21'h1ff8ce;
-      3'h2:
-          \$25  = 21'h1feca9;
-      3'h3:
-          \$25  = 21'h00006e;
-      3'h4:
-          \$25  = 21'h1fe69e;
-      3'h5:
-          \$25  = 21'h000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$26  = 21'h000000;
-    casez (nf7)
-      3'h0:
-          \$26  = 21'h1ff6c9;
-      3'h1:
-          \$26  = 21'h1ff825;
-      3'h2:
-          \$26  = 21'h1fffeb;
-      3'h3:
-          \$26  = 21'h00332d;
-      3'h4:
-          \$26  = 21'h000018;
-      3'h5:
-          \$26  = 21'h000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$27  = 21'h000000;
-    casez (nf7)
-      3'h0:
-          \$27  = 21'h001d50;
-      3'h1:
-          \$27  = 21'h0006d6;
-      3'h2:
-          \$27  = 21'h1ff6fc;
-      3'h3:
-          \$27  = 21'h000119;
-      3'h4:
-          \$27  = 21'h0028ab;
-      3'h5:
-          \$27  = 21'h000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = nf_t;
-    if (issue) begin
-      \$94  = nf_t_ahead;
-    end
-    if (rst) begin
-      \$94  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = nf_t_ahead;
-    if (issue) begin
-      \$95  = \$1 ;
-    end
-    if (rst) begin
-      \$95  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = sf_t;
-    if (issue) begin
-      \$96  = sf_t_ahead;
-    end
-    if (rst) begin
-      \$96  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = sf_t_ahead;
-    if (issue) begin
-      \$97  = \$2 ;
-    end
-    if (rst) begin
-      \$97  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = reads_input_t;
-    if (issue) begin
-      \$98  = reads_input_t_ahead;
-    end
-    if (rst) begin
-      \$98  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = reads_input_t_ahead;
-    if (issue) begin
-      \$99  = \$3 ;
-    end
-    if (rst) begin
-      \$99  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = first_t;
-    if (issue) begin
-      \$100  = first_t_ahead;
-    end
-    if (rst) begin
-      \$100  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = first_t_ahead;
-    if (issue) begin
-      \$101  = \$4 ;
-    end
-    if (rst) begin
-      \$101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = last_t;
-    if (issue) begin
-      \$102  = last_t_ahead;
-    end
-    if (rst) begin
-      \$102  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = last_t_ahead;
-    if (issue) begin
-      \$103  = \$5 ;
-    end
-    if (rst) begin
-      \$103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = t;
-    if (issue) begin
-      \$104  = \$8 [5:0];
-    end
-    if (rst) begin
-      \$104  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = i__payload;
-    if (rst) begin
-      \$105  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = reads_input_t;
-    if (rst) begin
-      \$106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = issue;
-    if (rst) begin
-      \$107  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = first_t;
-    if (rst) begin
-      \$108  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = last_t;
-    if (rst) begin
-      \$109  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = nf_t;
-    if (rst) begin
-      \$110  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = from_input;
-    if (rst) begin
-      \$111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = x_reg;
-    if (rst) begin
-      \$112  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = rport__data;
-    if (rst) begin
-      \$113  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = \$9 ;
-    if (rst) begin
-      \$114  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = t;
-    if (rst) begin
-      \$115  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = t1;
-    if (rst) begin
-      \$116  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = port__data;
-    if (rst) begin
-      \$117  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = x_mid;
-    if (rst) begin
-      \$118  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = \$10 ;
-    if (rst) begin
-      \$119  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = rom0_read[7:0];
-    if (rst) begin
-      \$120  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = \$11 ;
-    if (rst) begin
-      \$121  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = rom0_read[15:8];
-    if (rst) begin
-      \$122  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = \$12 ;
-    if (rst) begin
-      \$123  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = rom0_read[23:16];
-    if (rst) begin
-      \$124  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = \$13 ;
-    if (rst) begin
-      \$125  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = rom0_read[31:24];
-    if (rst) begin
-      \$126  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = \$14 ;
-    if (rst) begin
-      \$127  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = rom0_read[39:32];
-    if (rst) begin
-      \$128  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = \$15 ;
-    if (rst) begin
-      \$129  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = rom0_read[47:40];
-    if (rst) begin
-      \$130  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$16 ;
-    if (rst) begin
-      \$131  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = \$17 ;
-    if (rst) begin
-      \$132  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$18 ;
-    if (rst) begin
-      \$133  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$19 ;
-    if (rst) begin
-      \$134  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$20 ;
-    if (rst) begin
-      \$135  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$21 ;
-    if (rst) begin
-      \$136  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = prod0_0;
-    if (rst) begin
-      \$137  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = prod1_0;
-    if (rst) begin
-      \$138  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = prod2_0;
-    if (rst) begin
-      \$139  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = prod3_0;
-    if (rst) begin
-      \$140  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = prod4_0;
-    if (rst) begin
-      \$141  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = prod5_0;
-    if (rst) begin
-      \$142  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
-    if (rst) begin
-      \$143  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
-    if (rst) begin
-      \$144  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
-    if (rst) begin
-      \$145  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
-    if (rst) begin
-      \$146  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
-    if (rst) begin
-      \$147  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
-    if (rst) begin
-      \$148  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = v1;
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = first1;
-    if (rst) begin
-      \$150  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = last1;
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = nf1;
-    if (rst) begin
-      \$152  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = v2;
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = first2;
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = last2;
-    if (rst) begin
-      \$155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = nf2;
-    if (rst) begin
-      \$156  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = v3;
-    if (rst) begin
-      \$157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = first3;
-    if (rst) begin
-      \$158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = last3;
-    if (rst) begin
-      \$159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = nf3;
-    if (rst) begin
-      \$160  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = v4;
-    if (rst) begin
-      \$161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = first4;
-    if (rst) begin
-      \$162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = last4;
-    if (rst) begin
-      \$163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = nf4;
-    if (rst) begin
-      \$164  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = v5;
-    if (rst) begin
-      \$165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = first5;
-    if (rst) begin
-      \$166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = last5;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = nf5;
-    if (rst) begin
-      \$168  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = v6;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = first6;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = last6;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = nf6;
-    if (rst) begin
-      \$172  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = v7;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = first7;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = last7;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = nf7;
-    if (rst) begin
-      \$176  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = v7;
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = first7;
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = last7;
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = nf7;
-    if (rst) begin
-      \$180  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = \$22 ;
-    if (rst) begin
-      \$181  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = acc0;
-    if (v8_0) begin
-      \$182  = \$79 [20:0];
-    end
-    if (rst) begin
-      \$182  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = \$23 ;
-    if (rst) begin
-      \$183  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = acc1;
-    if (v8_0) begin
-      \$184  = \$81 [20:0];
-    end
-    if (rst) begin
-      \$184  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = \$24 ;
-    if (rst) begin
-      \$185  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = acc2;
-    if (v8_0) begin
-      \$186  = \$83 [20:0];
-    end
-    if (rst) begin
-      \$186  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = \$25 ;
-    if (rst) begin
-      \$187  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = acc3;
-    if (v8_0) begin
-      \$188  = \$85 [20:0];
-    end
-    if (rst) begin
-      \$188  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = \$26 ;
-    if (rst) begin
-      \$189  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = acc4;
-    if (v8_0) begin
-      \$190  = \$87 [20:0];
-    end
-    if (rst) begin
-      \$190  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = \$27 ;
-    if (rst) begin
-      \$191  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = acc5;
-    if (v8_0) begin
-      \$192  = \$89 [20:0];
-    end
-    if (rst) begin
-      \$192  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = \$28 ;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$93 [3:0];
-    if (rst) begin
-      \$194  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$35 ;
-    if (rst) begin
-      \$195  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = q_wptr;
-    if (\$42 ) begin
-      \$196  = \$45 [3:0];
-    end
-    if (rst) begin
-      \$196  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = q_rptr;
-    if (\$49 ) begin
-      \$197  = \$52 [3:0];
-    end
-    if (rst) begin
-      \$197  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$65 [3:0];
-    if (rst) begin
-      \$198  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = o__valid;
-    if (\$67 ) begin
-      \$199  = \$69 ;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = o__payload;
-    if (\$67 ) begin
-      \$200  = \$71 ;
-    end
-    if (rst) begin
-      \$200  = 126'h00000000000000000000000000000000;
-    end
-  end
-  assign acc0_next = \$79 [20:0];
-  assign acc1_next = \$81 [20:0];
-  assign acc2_next = \$83 [20:0];
-  assign acc3_next = \$85 [20:0];
-  assign acc4_next = \$87 [20:0];
-  assign acc5_next = \$89 [20:0];
-  assign q_owed_next = \$93 [3:0];
-  assign \$signature__addr  = sf_t;
-  assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$130  = deliver;
-  assign \$signature__addr$131  = q_wptr;
-  assign \$signature__data$132  = q_in;
-  assign \rport__addr$133  = q_rptr;
-  assign \i__payload[0]  = i__payload;
-  assign \o__payload[0]  = o__payload[20:0];
-  assign \o__payload[1]  = o__payload[41:21];
-  assign \o__payload[2]  = o__payload[62:42];
-  assign \o__payload[3]  = o__payload[83:63];
-  assign \o__payload[4]  = o__payload[104:84];
-  assign \o__payload[5]  = o__payload[125:105];
-  assign \q_in[0]  = q_in[20:0];
-  assign \q_in[1]  = q_in[41:21];
-  assign \q_in[2]  = q_in[62:42];
-  assign \q_in[3]  = q_in[83:63];
-  assign \q_in[4]  = q_in[104:84];
-  assign \q_in[5]  = q_in[125:105];
-  assign q_in[125:105] = acc5;
-  assign q_in[104:84] = acc4;
-  assign q_in[83:63] = acc3;
-  assign q_in[62:42] = acc2;
-  assign q_in[41:21] = acc1;
-  assign q_in[20:0] = acc0;
-endmodule
-(* generator = "Amaranth" *)
-module top_s2_dense2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire [2:0] \$10 ;
-  wire [20:0] \$100 ;
-  wire [20:0] \$101 ;
-  wire [20:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [2:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [20:0] \$112 ;
-  wire [20:0] \$113 ;
-  wire [20:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [5:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire [1:0] \$127 ;
-  wire [1:0] \$128 ;
-  reg [2:0] \$129 ;
-  wire \$13 ;
-  reg [3:0] \$130 ;
-  reg [3:0] \$131 ;
-  reg [20:0] \$132 ;
-  reg [20:0] \$133 ;
-  reg [20:0] \$134 ;
-  reg [20:0] \$135 ;
-  reg [20:0] \$136 ;
-  reg [20:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
-  wire \$14 ;
-  reg \$140 ;
-  reg [41:0] \$141 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire [1:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire [20:0] \$20 ;
-  wire [20:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire [1:0] \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire [20:0] \$29 ;
-  wire [3:0] \$3 ;
-  wire [20:0] \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire [1:0] \$38 ;
-  wire \$39 ;
-  wire [3:0] \$4 ;
-  wire \$40 ;
-  wire [20:0] \$41 ;
-  wire [20:0] \$42 ;
-  wire [20:0] \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire [1:0] \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire [20:0] \$54 ;
-  wire [20:0] \$55 ;
-  wire [20:0] \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire [4:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire [1:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [4:0] \$7 ;
-  wire [20:0] \$70 ;
-  wire [20:0] \$71 ;
-  wire [20:0] \$72 ;
-  wire [20:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [1:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire [20:0] \$87 ;
-  wire [20:0] \$88 ;
-  wire [20:0] \$89 ;
-  wire \$9 ;
-  wire [20:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  wire [4:0] base;
-  reg [20:0] buf0 = 21'h000000;
-  reg [20:0] buf1 = 21'h000000;
-  reg [20:0] buf2 = 21'h000000;
-  reg [20:0] buf3 = 21'h000000;
-  reg [20:0] buf4 = 21'h000000;
-  reg [20:0] buf5 = 21'h000000;
-  reg [20:0] buf6 = 21'h000000;
-  reg [20:0] buf7 = 21'h000000;
-  input clk;
-  wire clk;
-  reg [3:0] fill = 4'h0;
-  input [125:0] i__payload;
-  wire [125:0] i__payload;
-  wire [20:0] \i__payload[0] ;
-  wire [20:0] \i__payload[1] ;
-  wire [20:0] \i__payload[2] ;
-  wire [20:0] \i__payload[3] ;
-  wire [20:0] \i__payload[4] ;
-  wire [20:0] \i__payload[5] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  reg [2:0] in_beat = 3'h0;
-  wire load;
-  output [41:0] o__payload;
-  reg [41:0] o__payload = 42'h00000000000;
-  wire [20:0] \o__payload[0] ;
-  wire [20:0] \o__payload[1] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  reg [3:0] out_beat = 4'h0;
-  input rst;
-  wire rst;
-  assign \$1  = i__valid & i__ready;
-  assign \$2  = in_beat == 3'h5;
-  assign \$3  = in_beat + 1'h1;
-  assign \$4  = \$2  ? 4'h0 : \$3 ;
-  assign \$5  = out_beat == 4'hf;
-  assign \$6  = out_beat + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
-  assign \$8  = i__valid & i__ready;
-  assign \$9  = in_beat == 3'h5;
-  assign \$10  = \$9  ? 3'h2 : 3'h6;
-  assign \$11  = \$8  ? \$10  : 3'h0;
-  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
-  assign \$13  = i__valid & i__ready;
-  assign \$14  = ! base;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = out_beat == 4'hf;
-  assign \$20  = \$19  ? buf2 : buf0;
-  assign \$21  = \$15  ? i__payload[20:0] : \$20 ;
-  assign \$22  = i__valid & i__ready;
-  assign \$23  = ! base;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = out_beat == 4'hf;
-  assign \$29  = \$28  ? buf3 : buf1;
-  assign \$30  = \$24  ? i__payload[41:21] : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$32  = base == 2'h2;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = i__valid & i__ready;
-  assign \$35  = ! base;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = out_beat == 4'hf;
-  assign \$41  = \$40  ? buf4 : buf2;
-  assign \$42  = \$36  ? i__payload[62:42] : \$41 ;
-  assign \$43  = \$33  ? i__payload[20:0] : \$42 ;
-  assign \$44  = i__valid & i__ready;
-  assign \$45  = base == 2'h2;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = i__valid & i__ready;
-  assign \$48  = ! base;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = out_beat == 4'hf;
-  assign \$54  = \$53  ? buf5 : buf3;
-  assign \$55  = \$49  ? i__payload[83:63] : \$54 ;
-  assign \$56  = \$46  ? i__payload[41:21] : \$55 ;
-  assign \$57  = i__valid & i__ready;
-  assign \$58  = base == 3'h4;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = i__valid & i__ready;
-  assign \$61  = base == 2'h2;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = i__valid & i__ready;
-  assign \$64  = ! base;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = out_beat == 4'hf;
-  assign \$70  = \$69  ? buf6 : buf4;
-  assign \$71  = \$65  ? i__payload[104:84] : \$70 ;
-  assign \$72  = \$62  ? i__payload[62:42] : \$71 ;
-  assign \$73  = \$59  ? i__payload[20:0] : \$72 ;
-  assign \$74  = i__valid & i__ready;
-  assign \$75  = base == 3'h4;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = base == 2'h2;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = i__valid & i__ready;
-  assign \$81  = ! base;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = out_beat == 4'hf;
-  assign \$87  = \$86  ? buf7 : buf5;
-  assign \$88  = \$82  ? i__payload[125:105] : \$87 ;
-  assign \$89  = \$79  ? i__payload[83:63] : \$88 ;
-  assign \$90  = \$76  ? i__payload[41:21] : \$89 ;
-  assign \$91  = i__valid & i__ready;
-  assign \$92  = base == 3'h6;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = i__valid & i__ready;
-  assign \$95  = base == 3'h4;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = i__valid & i__ready;
-  assign \$98  = base == 2'h2;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = \$99  ? i__payload[104:84] : buf6;
-  assign \$101  = \$96  ? i__payload[62:42] : \$100 ;
-  assign \$102  = \$93  ? i__payload[20:0] : \$101 ;
-  assign \$103  = i__valid & i__ready;
-  assign \$104  = base == 3'h6;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = i__valid & i__ready;
-  assign \$107  = base == 3'h4;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = i__valid & i__ready;
-  assign \$110  = base == 2'h2;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = \$111  ? i__payload[125:105] : buf7;
-  assign \$113  = \$108  ? i__payload[83:63] : \$112 ;
-  assign \$114  = \$105  ? i__payload[41:21] : \$113 ;
-  assign \$115  = ~ o__valid;
-  assign \$116  = \$115  | o__ready;
-  assign \$117  = in_beat == 3'h5;
-  assign \$118  = fill <= 3'h6;
-  assign \$119  = fill <= 2'h2;
-  assign i__ready = \$117  ? \$118  : \$119 ;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = out_beat == 4'hf;
-  assign \$123  = fill >= 2'h2;
-  assign \$124  = fill >= 2'h2;
-  assign \$125  = \$122  ? \$123  : \$124 ;
-  assign load = \$121  & \$125 ;
-  assign \$126  = out_beat == 4'hf;
-  assign \$128  = load ? 2'h2 : 2'h0;
-  assign base = fill - \$128 ;
-  always @(posedge clk)
-    in_beat <= \$129 ;
-  always @(posedge clk)
-    out_beat <= \$130 ;
-  always @(posedge clk)
-    fill <= \$131 ;
-  always @(posedge clk)
-    buf0 <= \$132 ;
-  always @(posedge clk)
-    buf1 <= \$133 ;
-  always @(posedge clk)
-    buf2 <= \$134 ;
-  always @(posedge clk)
-    buf3 <= \$135 ;
-  always @(posedge clk)
-    buf4 <= \$136 ;
-  always @(posedge clk)
-    buf5 <= \$137 ;
-  always @(posedge clk)
-    buf6 <= \$138 ;
-  always @(posedge clk)
-    buf7 <= \$139 ;
-  always @(posedge clk)
-    o__valid <= \$140 ;
-  always @(posedge clk)
-    o__payload <= \$141 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = in_beat;
-    if (\$1 ) begin
-      \$129  = \$4 [2:0];
-    end
-    if (rst) begin
-      \$129  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = out_beat;
-    if (load) begin
-      \$130  = \$7 [3:0];
-    end
-    if (rst) begin
-      \$130  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$12 [3:0];
-    if (rst) begin
-      \$131  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = \$21 ;
-    if (rst) begin
-      \$132  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$30 ;
-    if (rst) begin
-      \$133  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$43 ;
-    if (rst) begin
-      \$134  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$56 ;
-    if (rst) begin
-      \$135  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$73 ;
-    if (rst) begin
-      \$136  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = \$90 ;
-    if (rst) begin
-      \$137  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$102 ;
-    if (rst) begin
-      \$138  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$114 ;
-    if (rst) begin
-      \$139  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = o__valid;
-    if (\$116 ) begin
-      \$140  = load;
-    end
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = o__payload;
-    if (load) begin
-      \$141 [20:0] = buf0;
-      \$141 [41:21] = buf1;
-    end
-    if (rst) begin
-      \$141  = 42'h00000000000;
-    end
-  end
-  assign \i__payload[0]  = i__payload[20:0];
-  assign \i__payload[1]  = i__payload[41:21];
-  assign \i__payload[2]  = i__payload[62:42];
-  assign \i__payload[3]  = i__payload[83:63];
-  assign \i__payload[4]  = i__payload[104:84];
-  assign \i__payload[5]  = i__payload[125:105];
-  assign \o__payload[0]  = o__payload[20:0];
-  assign \o__payload[1]  = o__payload[41:21];
-  assign \$127  = 2'h2;
-  assign \$17  = 2'h2;
-  assign \$18  = 1'h1;
-  assign \$19  = load;
-  assign \$26  = 2'h2;
-  assign \$27  = 1'h1;
-  assign \$28  = load;
-  assign \$38  = 2'h2;
-  assign \$39  = 1'h1;
-  assign \$40  = load;
-  assign \$51  = 2'h2;
-  assign \$52  = 1'h1;
-  assign \$53  = load;
-  assign \$67  = 2'h2;
-  assign \$68  = 1'h1;
-  assign \$69  = load;
-  assign \$84  = 2'h2;
-  assign \$85  = 1'h1;
-  assign \$86  = load;
-endmodule
-(* generator = "Amaranth" *)
-module top_s2_dense2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire [7:0] \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [4:0] \$103 ;
-  wire [4:0] \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [4:0] \$11 ;
-  wire [4:0] \$110 ;
-  wire [4:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [4:0] \$119 ;
-  wire [4:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [5:0] \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire [15:0] \$130 ;
-  reg [3:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg \$138 ;
-  reg \$139 ;
-  reg [24:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg [24:0] \$142 ;
-  reg [24:0] \$143 ;
-  reg [24:0] \$144 ;
-  reg [24:0] \$145 ;
-  reg [24:0] \$146 ;
-  reg [24:0] \$147 ;
-  reg [24:0] \$148 ;
-  reg [24:0] \$149 ;
-  reg [5:0] \$15 ;
-  reg [24:0] \$150 ;
-  reg [5:0] \$151 ;
-  reg [5:0] \$152 ;
-  reg [5:0] \$153 ;
-  reg [5:0] \$154 ;
-  reg [5:0] \$155 ;
-  reg [5:0] \$156 ;
-  reg [5:0] \$157 ;
-  reg [5:0] \$158 ;
-  reg [5:0] \$159 ;
-  reg [32:0] \$16 ;
-  reg [32:0] \$160 ;
-  reg [32:0] \$161 ;
-  reg [32:0] \$162 ;
-  reg [32:0] \$163 ;
-  reg [32:0] \$164 ;
-  reg [32:0] \$165 ;
-  reg [32:0] \$166 ;
-  reg [32:0] \$167 ;
-  reg [32:0] \$168 ;
-  reg [32:0] \$169 ;
-  reg [32:0] \$17 ;
-  reg [32:0] \$170 ;
-  reg [32:0] \$171 ;
-  reg [32:0] \$172 ;
-  reg [32:0] \$173 ;
-  reg [32:0] \$174 ;
-  reg [32:0] \$175 ;
-  reg [32:0] \$176 ;
-  reg [32:0] \$177 ;
-  reg [20:0] \$178 ;
-  reg [16:0] \$179 ;
-  wire [33:0] \$18 ;
-  reg [16:0] \$180 ;
-  reg [33:0] \$181 ;
-  reg [33:0] \$182 ;
-  reg [33:0] \$183 ;
-  reg [16:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [24:0] \$186 ;
-  reg [24:0] \$187 ;
-  reg [24:0] \$188 ;
-  reg [3:0] \$189 ;
-  wire [24:0] \$19 ;
-  reg [16:0] \$190 ;
-  reg [20:0] \$191 ;
-  reg [20:0] \$192 ;
-  reg [20:0] \$193 ;
-  reg [3:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [11:0] \$196 ;
-  reg [11:0] \$197 ;
-  reg [11:0] \$198 ;
-  reg [45:0] \$199 ;
-  wire [7:0] \$2 ;
-  wire [20:0] \$20 ;
-  reg [45:0] \$200 ;
-  reg [45:0] \$201 ;
-  reg [45:0] \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg [7:0] \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [24:0] \$208 ;
-  reg [24:0] \$209 ;
-  wire [11:0] \$21 ;
-  reg [24:0] \$210 ;
-  reg [24:0] \$211 ;
-  reg [24:0] \$212 ;
-  reg [24:0] \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [5:0] \$217 ;
-  reg [5:0] \$218 ;
-  reg [5:0] \$219 ;
-  wire [34:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [5:0] \$221 ;
-  reg [5:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [32:0] \$226 ;
-  reg [32:0] \$227 ;
-  reg [32:0] \$228 ;
-  reg [32:0] \$229 ;
-  wire [35:0] \$23 ;
-  reg [32:0] \$230 ;
-  reg [32:0] \$231 ;
-  reg [32:0] \$232 ;
-  reg [32:0] \$233 ;
-  reg [32:0] \$234 ;
-  reg [32:0] \$235 ;
-  reg [32:0] \$236 ;
-  reg [32:0] \$237 ;
-  reg [32:0] \$238 ;
-  reg [32:0] \$239 ;
-  wire [55:0] \$24 ;
-  reg [32:0] \$240 ;
-  reg [32:0] \$241 ;
-  reg [32:0] \$242 ;
-  reg [32:0] \$243 ;
-  reg [20:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [33:0] \$249 ;
-  wire [56:0] \$25 ;
-  reg [16:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [24:0] \$252 ;
-  reg [24:0] \$253 ;
-  reg [24:0] \$254 ;
-  reg [3:0] \$255 ;
-  reg [16:0] \$256 ;
-  reg [20:0] \$257 ;
-  reg [20:0] \$258 ;
-  reg [20:0] \$259 ;
-  wire [51:0] \$26 ;
-  reg [3:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [11:0] \$262 ;
-  reg [11:0] \$263 ;
-  reg [11:0] \$264 ;
-  reg [45:0] \$265 ;
-  reg [45:0] \$266 ;
-  reg [45:0] \$267 ;
-  reg [45:0] \$268 ;
-  reg \$269 ;
-  wire [52:0] \$27 ;
-  reg \$270 ;
-  reg [7:0] \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg [3:0] \$274 ;
-  reg \$275 ;
-  reg [3:0] \$276 ;
-  reg [3:0] \$277 ;
-  reg [3:0] \$278 ;
-  reg \$279 ;
-  wire [74:0] \$28 ;
-  reg [15:0] \$280 ;
-  wire [75:0] \$29 ;
-  wire [7:0] \$3 ;
-  wire [46:0] \$30 ;
-  wire [47:0] \$31 ;
-  wire [45:0] \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire [46:0] \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire [7:0] \$4 ;
-  wire [47:0] \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  reg [24:0] \$51 ;
-  reg [5:0] \$52 ;
-  reg [32:0] \$53 ;
-  reg [32:0] \$54 ;
-  wire [33:0] \$55 ;
-  wire [24:0] \$56 ;
-  wire [20:0] \$57 ;
-  wire [11:0] \$58 ;
-  wire [34:0] \$59 ;
-  wire [4:0] \$6 ;
-  wire [35:0] \$60 ;
-  wire [55:0] \$61 ;
-  wire [56:0] \$62 ;
-  wire [51:0] \$63 ;
-  wire [52:0] \$64 ;
-  wire [74:0] \$65 ;
-  wire [75:0] \$66 ;
-  wire [46:0] \$67 ;
-  wire [47:0] \$68 ;
-  wire [45:0] \$69 ;
-  wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire [46:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [47:0] \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire [5:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
-  reg [3:0] \$signature__addr  = 4'h0;
-  wire [15:0] \$signature__data ;
-  reg \$signature__en  = 1'h0;
-  input clk;
-  wire clk;
-  reg [3:0] group = 4'h0;
-  input [41:0] i__payload;
-  wire [41:0] i__payload;
-  wire [20:0] \i__payload[0] ;
-  wire [20:0] \i__payload[1] ;
-  output i__ready;
-  reg i__ready = 1'h1;
-  input i__valid;
-  wire i__valid;
-  output [15:0] o__payload;
-  reg [15:0] o__payload = 16'h0000;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  wire [15:0] q_in;
-  wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  reg [3:0] q_owed = 4'h0;
-  wire [3:0] q_owed_next;
-  (* init = 1'h1 *)
-  wire q_room;
-  (* init = 4'h0 *)
-  wire [3:0] q_rptr;
-  reg [3:0] q_stored = 4'h0;
-  (* init = 4'h0 *)
-  wire [3:0] q_wptr;
-  reg [3:0] rport__addr = 4'h0;
-  wire [15:0] rport__data;
-  reg rq0_above = 1'h0;
-  reg [7:0] rq0_code = 8'h00;
-  reg [45:0] rq0_floor = 46'h000000000000;
-  reg [32:0] rq0_half_1 = 33'h000000000;
-  reg [32:0] rq0_half_2 = 33'h000000000;
-  reg [32:0] rq0_half_3 = 33'h000000000;
-  reg [32:0] rq0_half_4 = 33'h000000000;
-  reg [32:0] rq0_half_5 = 33'h000000000;
-  reg [32:0] rq0_half_6 = 33'h000000000;
-  reg [32:0] rq0_half_7 = 33'h000000000;
-  reg [32:0] rq0_half_8 = 33'h000000000;
-  reg [32:0] rq0_half_9 = 33'h000000000;
-  reg [16:0] rq0_m0_0 = 17'h00000;
-  reg [7:0] rq0_m0_1 = 8'h00;
-  reg [16:0] rq0_m1_0 = 17'h00000;
-  reg [7:0] rq0_m1_1 = 8'h00;
-  reg [32:0] rq0_mask_1 = 33'h000000000;
-  reg [32:0] rq0_mask_2 = 33'h000000000;
-  reg [32:0] rq0_mask_3 = 33'h000000000;
-  reg [32:0] rq0_mask_4 = 33'h000000000;
-  reg [32:0] rq0_mask_5 = 33'h000000000;
-  reg [32:0] rq0_mask_6 = 33'h000000000;
-  reg [32:0] rq0_mask_7 = 33'h000000000;
-  reg [32:0] rq0_mask_8 = 33'h000000000;
-  reg [32:0] rq0_mask_9 = 33'h000000000;
-  reg [24:0] rq0_mult_1 = 25'h0000000;
-  reg [24:0] rq0_mult_2 = 25'h0000000;
-  reg [24:0] rq0_mult_3 = 25'h0000000;
-  reg [24:0] rq0_mult_4 = 25'h0000000;
-  reg [24:0] rq0_mult_5 = 25'h0000000;
-  reg [24:0] rq0_mult_6 = 25'h0000000;
-  reg [24:0] rq0_mult_7 = 25'h0000000;
-  reg [24:0] rq0_mult_8 = 25'h0000000;
-  reg [24:0] rq0_mult_9 = 25'h0000000;
-  reg rq0_over = 1'h0;
-  reg [33:0] rq0_part0_0 = 34'h000000000;
-  reg [33:0] rq0_part0_0_r = 34'h000000000;
-  reg [33:0] rq0_part0_0_rr = 34'h000000000;
-  reg [24:0] rq0_part0_1 = 25'h0000000;
-  reg [24:0] rq0_part0_1_r = 25'h0000000;
-  reg [24:0] rq0_part0_1_rr = 25'h0000000;
-  reg [20:0] rq0_part1_0 = 21'h000000;
-  reg [20:0] rq0_part1_0_r = 21'h000000;
-  reg [20:0] rq0_part1_0_rr = 21'h000000;
-  reg [11:0] rq0_part1_1 = 12'h000;
-  reg [11:0] rq0_part1_1_r = 12'h000;
-  reg [11:0] rq0_part1_1_rr = 12'h000;
-  reg [45:0] rq0_prod = 46'h000000000000;
-  wire [45:0] rq0_rem;
-  reg [5:0] rq0_shift_1 = 6'h00;
-  reg [5:0] rq0_shift_2 = 6'h00;
-  reg [5:0] rq0_shift_3 = 6'h00;
-  reg [5:0] rq0_shift_4 = 6'h00;
-  reg [5:0] rq0_shift_5 = 6'h00;
-  reg [5:0] rq0_shift_6 = 6'h00;
-  reg [5:0] rq0_shift_7 = 6'h00;
-  reg [5:0] rq0_shift_8 = 6'h00;
-  reg [5:0] rq0_shift_9 = 6'h00;
-  reg [45:0] rq0_sum0 = 46'h000000000000;
-  reg [45:0] rq0_sum1 = 46'h000000000000;
-  reg rq0_tie = 1'h0;
-  reg rq0_under = 1'h0;
-  reg [20:0] rq0_x = 21'h000000;
-  reg [16:0] rq0_x0_0 = 17'h00000;
-  reg [16:0] rq0_x0_1 = 17'h00000;
-  reg [3:0] rq0_x1_0 = 4'h0;
-  reg [3:0] rq0_x1_1 = 4'h0;
-  reg rq1_above = 1'h0;
-  reg [7:0] rq1_code = 8'h00;
-  reg [45:0] rq1_floor = 46'h000000000000;
-  reg [32:0] rq1_half_1 = 33'h000000000;
-  reg [32:0] rq1_half_2 = 33'h000000000;
-  reg [32:0] rq1_half_3 = 33'h000000000;
-  reg [32:0] rq1_half_4 = 33'h000000000;
-  reg [32:0] rq1_half_5 = 33'h000000000;
-  reg [32:0] rq1_half_6 = 33'h000000000;
-  reg [32:0] rq1_half_7 = 33'h000000000;
-  reg [32:0] rq1_half_8 = 33'h000000000;
-  reg [32:0] rq1_half_9 = 33'h000000000;
-  reg [16:0] rq1_m0_0 = 17'h00000;
-  reg [7:0] rq1_m0_1 = 8'h00;
-  reg [16:0] rq1_m1_0 = 17'h00000;
-  reg [7:0] rq1_m1_1 = 8'h00;
-  reg [32:0] rq1_mask_1 = 33'h000000000;
-  reg [32:0] rq1_mask_2 = 33'h000000000;
-  reg [32:0] rq1_mask_3 = 33'h000000000;
-  reg [32:0] rq1_mask_4 = 33'h000000000;
-  reg [32:0] rq1_mask_5 = 33'h000000000;
-  reg [32:0] rq1_mask_6 = 33'h000000000;
-  reg [32:0] rq1_mask_7 = 33'h000000000;
-  reg [32:0] rq1_mask_8 = 33'h000000000;
-  reg [32:0] rq1_mask_9 = 33'h000000000;
-  reg [24:0] rq1_mult_1 = 25'h0000000;
-  reg [24:0] rq1_mult_2 = 25'h0000000;
-  reg [24:0] rq1_mult_3 = 25'h0000000;
-  reg [24:0] rq1_mult_4 = 25'h0000000;
-  reg [24:0] rq1_mult_5 = 25'h0000000;
-  reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [24:0] rq1_mult_7 = 25'h0000000;
-  reg [24:0] rq1_mult_8 = 25'h0000000;
-  reg [24:0] rq1_mult_9 = 25'h0000000;
-  reg rq1_over = 1'h0;
-  reg [33:0] rq1_part0_0 = 34'h000000000;
-  reg [33:0] rq1_part0_0_r = 34'h000000000;
-  reg [33:0] rq1_part0_0_rr = 34'h000000000;
-  reg [24:0] rq1_part0_1 = 25'h0000000;
-  reg [24:0] rq1_part0_1_r = 25'h0000000;
-  reg [24:0] rq1_part0_1_rr = 25'h0000000;
-  reg [20:0] rq1_part1_0 = 21'h000000;
-  reg [20:0] rq1_part1_0_r = 21'h000000;
-  reg [20:0] rq1_part1_0_rr = 21'h000000;
-  reg [11:0] rq1_part1_1 = 12'h000;
-  reg [11:0] rq1_part1_1_r = 12'h000;
-  reg [11:0] rq1_part1_1_rr = 12'h000;
-  reg [45:0] rq1_prod = 46'h000000000000;
-  wire [45:0] rq1_rem;
-  reg [5:0] rq1_shift_1 = 6'h00;
-  reg [5:0] rq1_shift_2 = 6'h00;
-  reg [5:0] rq1_shift_3 = 6'h00;
-  reg [5:0] rq1_shift_4 = 6'h00;
-  reg [5:0] rq1_shift_5 = 6'h00;
-  reg [5:0] rq1_shift_6 = 6'h00;
-  reg [5:0] rq1_shift_7 = 6'h00;
-  reg [5:0] rq1_shift_8 = 6'h00;
-  reg [5:0] rq1_shift_9 = 6'h00;
-  reg [45:0] rq1_sum0 = 46'h000000000000;
-  reg [45:0] rq1_sum1 = 46'h000000000000;
-  reg rq1_tie = 1'h0;
-  reg rq1_under = 1'h0;
-  reg [20:0] rq1_x = 21'h000000;
-  reg [16:0] rq1_x0_0 = 17'h00000;
-  reg [16:0] rq1_x0_1 = 17'h00000;
-  reg [3:0] rq1_x1_0 = 4'h0;
-  reg [3:0] rq1_x1_1 = 4'h0;
-  reg rq_valid_1 = 1'h0;
-  reg rq_valid_10 = 1'h0;
-  reg rq_valid_2 = 1'h0;
-  reg rq_valid_3 = 1'h0;
-  reg rq_valid_4 = 1'h0;
-  reg rq_valid_5 = 1'h0;
-  reg rq_valid_6 = 1'h0;
-  reg rq_valid_7 = 1'h0;
-  reg rq_valid_8 = 1'h0;
-  (* init = 1'h0 *)
-  wire rq_valid_9;
-  input rst;
-  wire rst;
-  reg [15:0] queue [9:0];
-  initial begin
-    queue[0] = 16'h0000;
-    queue[1] = 16'h0000;
-    queue[2] = 16'h0000;
-    queue[3] = 16'h0000;
-    queue[4] = 16'h0000;
-    queue[5] = 16'h0000;
-    queue[6] = 16'h0000;
-    queue[7] = 16'h0000;
-    queue[8] = 16'h0000;
-    queue[9] = 16'h0000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      queue[\$signature__addr ] <= q_in;
-  end
-  assign rport__data = queue[rport__addr];
-  assign rq0_rem = rq0_prod & { 13'h0000, rq0_mask_7 };
-  assign rq1_rem = rq1_prod & { 13'h0000, rq1_mask_7 };
-  assign \$1  = rq0_over ? 8'h7f : rq0_code;
-  assign \$2  = rq0_under ? 8'h80 : \$1 ;
-  assign \$3  = rq1_over ? 8'h7f : rq1_code;
-  assign \$4  = rq1_under ? 8'h80 : \$3 ;
-  assign \$5  = i__valid & i__ready;
-  assign \$6  = q_owed + \$5 ;
-  assign \$7  = o__valid & o__ready;
-  assign \$8  = \$6  - \$7 ;
-  assign \$9  = i__valid & i__ready;
-  assign \$10  = group == 4'hf;
-  assign \$11  = group + 1'h1;
-  assign \$12  = \$10  ? 5'h00 : \$11 ;
-  assign \$13  = i__valid & i__ready;
-  assign \$18  = rq0_x0_0 * rq0_m0_0;
-  assign \$19  = rq0_x0_1 * rq0_m0_1;
-  assign \$20  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$21  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$23  = 1'h0 + \$22 ;
-  assign \$25  = \$23  + \$24 ;
-  assign \$27  = $signed(1'h0) + $signed(\$26 );
-  assign \$29  = $signed(\$27 ) + $signed(\$28 );
-  assign \$30  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$31  = $signed(\$30 ) + $signed(rq0_sum1);
-  assign \$32  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$33  = rq0_rem > rq0_half_7;
-  assign \$34  = rq0_rem == rq0_half_7;
-  assign \$35  = | rq0_half_7;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$38  = rq0_tie & rq0_floor[0];
-  assign \$39  = rq0_above | \$38 ;
-  assign \$40  = $signed(\$37 ) + $signed({ 1'h0, \$39  });
-  assign \$41  = rq0_tie & rq0_floor[0];
-  assign \$42  = rq0_above | \$41 ;
-  assign \$43  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$44  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$45  = \$42  ? \$43  : \$44 ;
-  assign \$46  = rq0_tie & rq0_floor[0];
-  assign \$47  = rq0_above | \$46 ;
-  assign \$48  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$49  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$50  = \$47  ? \$48  : \$49 ;
-  assign \$55  = rq1_x0_0 * rq1_m0_0;
-  assign \$56  = rq1_x0_1 * rq1_m0_1;
-  assign \$57  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$58  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$60  = 1'h0 + \$59 ;
-  assign \$62  = \$60  + \$61 ;
-  assign \$64  = $signed(1'h0) + $signed(\$63 );
-  assign \$66  = $signed(\$64 ) + $signed(\$65 );
-  assign \$67  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$68  = $signed(\$67 ) + $signed(rq1_sum1);
-  assign \$69  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$70  = rq1_rem > rq1_half_7;
-  assign \$71  = rq1_rem == rq1_half_7;
-  assign \$72  = | rq1_half_7;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$75  = rq1_tie & rq1_floor[0];
-  assign \$76  = rq1_above | \$75 ;
-  assign \$77  = $signed(\$74 ) + $signed({ 1'h0, \$76  });
-  assign \$78  = rq1_tie & rq1_floor[0];
-  assign \$79  = rq1_above | \$78 ;
-  assign \$80  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$81  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$82  = \$79  ? \$80  : \$81 ;
-  assign \$83  = rq1_tie & rq1_floor[0];
-  assign \$84  = rq1_above | \$83 ;
-  assign \$85  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$86  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$87  = \$84  ? \$85  : \$86 ;
-  assign \$88  = i__valid & i__ready;
-  assign \$89  = o__valid & o__ready;
-  assign \$90  = q_owed < 4'ha;
-  assign \$91  = \$89  ? i__ready : \$90 ;
-  assign \$92  = o__valid & o__ready;
-  assign \$93  = \$92  | i__ready;
-  assign \$94  = \$88  ? \$91  : \$93 ;
-  assign \$95  = ~ o__valid;
-  assign \$96  = \$95  | o__ready;
-  assign \$97  = | q_stored;
-  assign \$98  = ~ \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = \$signature__en  & \$100 ;
-  assign \$102  = \$signature__addr  == 4'h9;
-  assign \$103  = \$signature__addr  + 1'h1;
-  assign \$104  = \$102  ? 5'h00 : \$103 ;
-  assign \$105  = ~ o__valid;
-  assign \$106  = \$105  | o__ready;
-  assign \$107  = | q_stored;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = rport__addr == 4'h9;
-  assign \$110  = rport__addr + 1'h1;
-  assign \$111  = \$109  ? 5'h00 : \$110 ;
-  assign \$112  = ~ o__valid;
-  assign \$113  = \$112  | o__ready;
-  assign \$114  = | q_stored;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = \$113  & \$115 ;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$signature__en  & \$117 ;
-  assign \$119  = q_stored + \$118 ;
-  assign \$120  = ~ o__valid;
-  assign \$121  = \$120  | o__ready;
-  assign \$122  = | q_stored;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = \$119  - \$123 ;
-  assign \$125  = ~ o__valid;
-  assign \$126  = \$125  | o__ready;
-  assign \$127  = | q_stored;
-  assign \$128  = \$127  | \$signature__en ;
-  assign \$129  = | q_stored;
-  assign \$130  = \$129  ? rport__data : q_in;
-  always @(posedge clk)
-    group <= \$131 ;
-  always @(posedge clk)
-    rq_valid_1 <= \$132 ;
-  always @(posedge clk)
-    rq_valid_2 <= \$133 ;
-  always @(posedge clk)
-    rq_valid_3 <= \$134 ;
-  always @(posedge clk)
-    rq_valid_4 <= \$135 ;
-  always @(posedge clk)
-    rq_valid_5 <= \$136 ;
-  always @(posedge clk)
-    rq_valid_6 <= \$137 ;
-  always @(posedge clk)
-    rq_valid_7 <= \$138 ;
-  always @(posedge clk)
-    rq_valid_8 <= \$139 ;
-  always @(posedge clk)
-    \$signature__en  <= \$140 ;
-  always @(posedge clk)
-    rq_valid_10 <= \$141 ;
-  always @(posedge clk)
-    rq0_mult_1 <= \$142 ;
-  always @(posedge clk)
-    rq0_mult_2 <= \$143 ;
-  always @(posedge clk)
-    rq0_mult_3 <= \$144 ;
-  always @(posedge clk)
-    rq0_mult_4 <= \$145 ;
-  always @(posedge clk)
-    rq0_mult_5 <= \$146 ;
-  always @(posedge clk)
-    rq0_mult_6 <= \$147 ;
-  always @(posedge clk)
-    rq0_mult_7 <= \$148 ;
-  always @(posedge clk)
-    rq0_mult_8 <= \$149 ;
-  always @(posedge clk)
-    rq0_mult_9 <= \$150 ;
-  always @(posedge clk)
-    rq0_shift_1 <= \$151 ;
-  always @(posedge clk)
-    rq0_shift_2 <= \$152 ;
-  always @(posedge clk)
-    rq0_shift_3 <= \$153 ;
-  always @(posedge clk)
-    rq0_shift_4 <= \$154 ;
-  always @(posedge clk)
-    rq0_shift_5 <= \$155 ;
-  always @(posedge clk)
-    rq0_shift_6 <= \$156 ;
-  always @(posedge clk)
-    rq0_shift_7 <= \$157 ;
-  always @(posedge clk)
-    rq0_shift_8 <= \$158 ;
-  always @(posedge clk)
-    rq0_shift_9 <= \$159 ;
-  always @(posedge clk)
-    rq0_half_1 <= \$160 ;
-  always @(posedge clk)
-    rq0_half_2 <= \$161 ;
-  always @(posedge clk)
-    rq0_half_3 <= \$162 ;
-  always @(posedge clk)
-    rq0_half_4 <= \$163 ;
-  always @(posedge clk)
-    rq0_half_5 <= \$164 ;
-  always @(posedge clk)
-    rq0_half_6 <= \$165 ;
-  always @(posedge clk)
-    rq0_half_7 <= \$166 ;
-  always @(posedge clk)
-    rq0_half_8 <= \$167 ;
-  always @(posedge clk)
-    rq0_half_9 <= \$168 ;
-  always @(posedge clk)
-    rq0_mask_1 <= \$169 ;
-  always @(posedge clk)
-    rq0_mask_2 <= \$170 ;
-  always @(posedge clk)
-    rq0_mask_3 <= \$171 ;
-  always @(posedge clk)
-    rq0_mask_4 <= \$172 ;
-  always @(posedge clk)
-    rq0_mask_5 <= \$173 ;
-  always @(posedge clk)
-    rq0_mask_6 <= \$174 ;
-  always @(posedge clk)
-    rq0_mask_7 <= \$175 ;
-  always @(posedge clk)
-    rq0_mask_8 <= \$176 ;
-  always @(posedge clk)
-    rq0_mask_9 <= \$177 ;
-  always @(posedge clk)
-    rq0_x <= \$178 ;
-  always @(posedge clk)
-    rq0_x0_0 <= \$179 ;
-  always @(posedge clk)
-    rq0_m0_0 <= \$180 ;
-  always @(posedge clk)
-    rq0_part0_0 <= \$181 ;
-  always @(posedge clk)
-    rq0_part0_0_r <= \$182 ;
-  always @(posedge clk)
-    rq0_part0_0_rr <= \$183 ;
-  always @(posedge clk)
-    rq0_x0_1 <= \$184 ;
-  always @(posedge clk)
-    rq0_m0_1 <= \$185 ;
-  always @(posedge clk)
-    rq0_part0_1 <= \$186 ;
-  always @(posedge clk)
-    rq0_part0_1_r <= \$187 ;
-  always @(posedge clk)
-    rq0_part0_1_rr <= \$188 ;
-  always @(posedge clk)
-    rq0_x1_0 <= \$189 ;
-  always @(posedge clk)
-    rq0_m1_0 <= \$190 ;
-  always @(posedge clk)
-    rq0_part1_0 <= \$191 ;
-  always @(posedge clk)
-    rq0_part1_0_r <= \$192 ;
-  always @(posedge clk)
-    rq0_part1_0_rr <= \$193 ;
-  always @(posedge clk)
-    rq0_x1_1 <= \$194 ;
-  always @(posedge clk)
-    rq0_m1_1 <= \$195 ;
-  always @(posedge clk)
-    rq0_part1_1 <= \$196 ;
-  always @(posedge clk)
-    rq0_part1_1_r <= \$197 ;
-  always @(posedge clk)
-    rq0_part1_1_rr <= \$198 ;
-  always @(posedge clk)
-    rq0_sum0 <= \$199 ;
-  always @(posedge clk)
-    rq0_sum1 <= \$200 ;
-  always @(posedge clk)
-    rq0_prod <= \$201 ;
-  always @(posedge clk)
-    rq0_floor <= \$202 ;
-  always @(posedge clk)
-    rq0_above <= \$203 ;
-  always @(posedge clk)
-    rq0_tie <= \$204 ;
-  always @(posedge clk)
-    rq0_code <= \$205 ;
-  always @(posedge clk)
-    rq0_under <= \$206 ;
-  always @(posedge clk)
-    rq0_over <= \$207 ;
-  always @(posedge clk)
-    rq1_mult_1 <= \$208 ;
-  always @(posedge clk)
-    rq1_mult_2 <= \$209 ;
-  always @(posedge clk)
-    rq1_mult_3 <= \$210 ;
-  always @(posedge clk)
-    rq1_mult_4 <= \$211 ;
-  always @(posedge clk)
-    rq1_mult_5 <= \$212 ;
-  always @(posedge clk)
-    rq1_mult_6 <= \$213 ;
-  always @(posedge clk)
-    rq1_mult_7 <= \$214 ;
-  always @(posedge clk)
-    rq1_mult_8 <= \$215 ;
-  always @(posedge clk)
-    rq1_mult_9 <= \$216 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$217 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$218 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$219 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$220 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$221 ;
-  always @(posedge clk)
-    rq1_shift_6 <= \$222 ;
-  always @(posedge clk)
-    rq1_shift_7 <= \$223 ;
-  always @(posedge clk)
-    rq1_shift_8 <= \$224 ;
-  always @(posedge clk)
-    rq1_shift_9 <= \$225 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$226 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$227 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$228 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$229 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$230 ;
-  always @(posedge clk)
-    rq1_half_6 <= \$231 ;
-  always @(posedge clk)
-    rq1_half_7 <= \$232 ;
-  always @(posedge clk)
-    rq1_half_8 <= \$233 ;
-  always @(posedge clk)
-    rq1_half_9 <= \$234 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$235 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$236 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$237 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$238 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$239 ;
-  always @(posedge clk)
-    rq1_mask_6 <= \$240 ;
-  always @(posedge clk)
-    rq1_mask_7 <= \$241 ;
-  always @(posedge clk)
-    rq1_mask_8 <= \$242 ;
-  always @(posedge clk)
-    rq1_mask_9 <= \$243 ;
-  always @(posedge clk)
-    rq1_x <= \$244 ;
-  always @(posedge clk)
-    rq1_x0_0 <= \$245 ;
-  always @(posedge clk)
-    rq1_m0_0 <= \$246 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$247 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$248 ;
-  always @(posedge clk)
-    rq1_part0_0_rr <= \$249 ;
-  always @(posedge clk)
-    rq1_x0_1 <= \$250 ;
-  always @(posedge clk)
-    rq1_m0_1 <= \$251 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$252 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$253 ;
-  always @(posedge clk)
-    rq1_part0_1_rr <= \$254 ;
-  always @(posedge clk)
-    rq1_x1_0 <= \$255 ;
-  always @(posedge clk)
-    rq1_m1_0 <= \$256 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$257 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$258 ;
-  always @(posedge clk)
-    rq1_part1_0_rr <= \$259 ;
-  always @(posedge clk)
-    rq1_x1_1 <= \$260 ;
-  always @(posedge clk)
-    rq1_m1_1 <= \$261 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$262 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$263 ;
-  always @(posedge clk)
-    rq1_part1_1_rr <= \$264 ;
-  always @(posedge clk)
-    rq1_sum0 <= \$265 ;
-  always @(posedge clk)
-    rq1_sum1 <= \$266 ;
-  always @(posedge clk)
-    rq1_prod <= \$267 ;
-  always @(posedge clk)
-    rq1_floor <= \$268 ;
-  always @(posedge clk)
-    rq1_above <= \$269 ;
-  always @(posedge clk)
-    rq1_tie <= \$270 ;
-  always @(posedge clk)
-    rq1_code <= \$271 ;
-  always @(posedge clk)
-    rq1_under <= \$272 ;
-  always @(posedge clk)
-    rq1_over <= \$273 ;
-  always @(posedge clk)
-    q_owed <= \$274 ;
-  always @(posedge clk)
-    i__ready <= \$275 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$276 ;
-  always @(posedge clk)
-    rport__addr <= \$277 ;
-  always @(posedge clk)
-    q_stored <= \$278 ;
-  always @(posedge clk)
-    o__valid <= \$279 ;
-  always @(posedge clk)
-    o__payload <= \$280 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$14  = 25'h18c8a09;
-      4'h1:
-          \$14  = 25'h1d8094c;
-      4'h2:
-          \$14  = 25'h162f05d;
-      4'h3:
-          \$14  = 25'h1020487;
-      4'h4:
-          \$14  = 25'h1369da5;
-      4'h5:
-          \$14  = 25'h1de9e6c;
-      4'h6:
-          \$14  = 25'h181e7ff;
-      4'h7:
-          \$14  = 25'h1a8ea8a;
-      4'h8:
-          \$14  = 25'h139e0e5;
-      4'h9:
-          \$14  = 25'h1ee408f;
-      4'ha:
-          \$14  = 25'h1606e85;
-      4'hb:
-          \$14  = 25'h150cec3;
-      4'hc:
-          \$14  = 25'h117d4ff;
-      4'hd:
-          \$14  = 25'h14e3a9e;
-      4'he:
-          \$14  = 25'h1bb47b7;
-      4'hf:
-          \$14  = 25'h15644f0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$15  = 6'h1f;
-      4'h1:
-          \$15  = 6'h20;
-      4'h2:
-          \$15  = 6'h21;
-      4'h3:
-          \$15  = 6'h1f;
-      4'h4:
-          \$15  = 6'h20;
-      4'h5:
-          \$15  = 6'h20;
-      4'h6:
-          \$15  = 6'h1f;
-      4'h7:
-          \$15  = 6'h20;
-      4'h8:
-          \$15  = 6'h1e;
-      4'h9:
-          \$15  = 6'h21;
-      4'ha:
-          \$15  = 6'h1e;
-      4'hb:
-          \$15  = 6'h20;
-      4'hc:
-          \$15  = 6'h20;
-      4'hd:
-          \$15  = 6'h1e;
-      4'he:
-          \$15  = 6'h1e;
-      4'hf:
-          \$15  = 6'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$16  = 33'h040000000;
-      4'h1:
-          \$16  = 33'h080000000;
-      4'h2:
-          \$16  = 33'h100000000;
-      4'h3:
-          \$16  = 33'h040000000;
-      4'h4:
-          \$16  = 33'h080000000;
-      4'h5:
-          \$16  = 33'h080000000;
-      4'h6:
-          \$16  = 33'h040000000;
-      4'h7:
-          \$16  = 33'h080000000;
-      4'h8:
-          \$16  = 33'h020000000;
-      4'h9:
-          \$16  = 33'h100000000;
-      4'ha:
-          \$16  = 33'h020000000;
-      4'hb:
-          \$16  = 33'h080000000;
-      4'hc:
-          \$16  = 33'h080000000;
-      4'hd:
-          \$16  = 33'h020000000;
-      4'he:
-          \$16  = 33'h020000000;
-      4'hf:
-          \$16  = 33'h020000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$17  = 33'h07fffffff;
-      4'h1:
-          \$17  = 33'h0ffffffff;
-      4'h2:
-          \$17  = 33'h1ffffffff;
-      4'h3:
-          \$17  = 33'h07fffffff;
-      4'h4:
-          \$17  = 33'h0ffffffff;
-      4'h5:
-          \$17  = 33'h0ffffffff;
-      4'h6:
-          \$17  = 33'h07fffffff;
-      4'h7:
-          \$17  = 33'h0ffffffff;
-      4'h8:
-          \$17  = 33'h03fffffff;
-      4'h9:
-          \$17  = 33'h1ffffffff;
-      4'ha:
-          \$17  = 33'h03fffffff;
-      4'hb:
-          \$17  = 33'h0ffffffff;
-      4'hc:
-          \$17  = 33'h0ffffffff;
-      4'hd:
-          \$17  = 33'h03fffffff;
-      4'he:
-          \$17  = 33'h03fffffff;
-      4'hf:
-          \$17  = 33'h03fffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$51  = 25'h112803b;
-      4'h1:
-          \$51  = 25'h141e9f6;
-      4'h2:
-          \$51  = 25'h125707b;
-      4'h3:
-          \$51  = 25'h13088df;
-      4'h4:
-          \$51  = 25'h138c427;
-      4'h5:
-          \$51  = 25'h10d5898;
-      4'h6:
-          \$51  = 25'h1001e85;
-      4'h7:
-          \$51  = 25'h1723939;
-      4'h8:
-          \$51  = 25'h1210e9d;
-      4'h9:
-          \$51  = 25'h167b5f4;
-      4'ha:
-          \$51  = 25'h1b1f7c7;
-      4'hb:
-          \$51  = 25'h10373b0;
-      4'hc:
-          \$51  = 25'h114772b;
-      4'hd:
-          \$51  = 25'h136e67e;
-      4'he:
-          \$51  = 25'h198834d;
-      4'hf:
-          \$51  = 25'h14f16f9;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$52  = 6'h1f;
-      4'h1:
-          \$52  = 6'h1f;
-      4'h2:
-          \$52  = 6'h1f;
-      4'h3:
-          \$52  = 6'h20;
-      4'h4:
-          \$52  = 6'h20;
-      4'h5:
-          \$52  = 6'h1f;
-      4'h6:
-          \$52  = 6'h20;
-      4'h7:
-          \$52  = 6'h1f;
-      4'h8:
-          \$52  = 6'h20;
-      4'h9:
-          \$52  = 6'h1f;
-      4'ha:
-          \$52  = 6'h20;
-      4'hb:
-          \$52  = 6'h1f;
-      4'hc:
-          \$52  = 6'h20;
-      4'hd:
-          \$52  = 6'h1f;
-      4'he:
-          \$52  = 6'h21;
-      4'hf:
-          \$52  = 6'h1e;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$53  = 33'h040000000;
-      4'h1:
-          \$53  = 33'h040000000;
-      4'h2:
-          \$53  = 33'h040000000;
-      4'h3:
-          \$53  = 33'h080000000;
-      4'h4:
-          \$53  = 33'h080000000;
-      4'h5:
-          \$53  = 33'h040000000;
-      4'h6:
-          \$53  = 33'h080000000;
-      4'h7:
-          \$53  = 33'h040000000;
-      4'h8:
-          \$53  = 33'h080000000;
-      4'h9:
-          \$53  = 33'h040000000;
-      4'ha:
-          \$53  = 33'h080000000;
-      4'hb:
-          \$53  = 33'h040000000;
-      4'hc:
-          \$53  = 33'h080000000;
-      4'hd:
-          \$53  = 33'h040000000;
-      4'he:
-          \$53  = 33'h100000000;
-      4'hf:
-          \$53  = 33'h020000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      4'h0:
-          \$54  = 33'h07fffffff;
-      4'h1:
-          \$54  = 33'h07fffffff;
-      4'h2:
-          \$54  = 33'h07fffffff;
-      4'h3:
-          \$54  = 33'h0ffffffff;
-      4'h4:
-          \$54  = 33'h0ffffffff;
-      4'h5:
-          \$54  = 33'h07fffffff;
-      4'h6:
-          \$54  = 33'h0ffffffff;
-      4'h7:
-          \$54  = 33'h07fffffff;
-      4'h8:
-          \$54  = 33'h0ffffffff;
-      4'h9:
-          \$54  = 33'h07fffffff;
-      4'ha:
-          \$54  = 33'h0ffffffff;
-      4'hb:
-          \$54  = 33'h07fffffff;
-      4'hc:
-          \$54  = 33'h0ffffffff;
-      4'hd:
-          \$54  = 33'h07fffffff;
-      4'he:
-          \$54  = 33'h1ffffffff;
-      4'hf:
-          \$54  = 33'h03fffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = group;
-    if (\$9 ) begin
-      \$131  = \$12 [3:0];
-    end
-    if (rst) begin
-      \$131  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = \$13 ;
-    if (rst) begin
-      \$132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = rq_valid_1;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = rq_valid_2;
-    if (rst) begin
-      \$134  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = rq_valid_3;
-    if (rst) begin
-      \$135  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = rq_valid_4;
-    if (rst) begin
-      \$136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = rq_valid_5;
-    if (rst) begin
-      \$137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = rq_valid_6;
-    if (rst) begin
-      \$138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = rq_valid_7;
-    if (rst) begin
-      \$139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = rq_valid_8;
-    if (rst) begin
-      \$140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = \$signature__en ;
-    if (rst) begin
-      \$141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$14 ;
-    if (rst) begin
-      \$142  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = rq0_mult_1;
-    if (rst) begin
-      \$143  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = rq0_mult_2;
-    if (rst) begin
-      \$144  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = rq0_mult_3;
-    if (rst) begin
-      \$145  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = rq0_mult_4;
-    if (rst) begin
-      \$146  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = rq0_mult_5;
-    if (rst) begin
-      \$147  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = rq0_mult_6;
-    if (rst) begin
-      \$148  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = rq0_mult_7;
-    if (rst) begin
-      \$149  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = rq0_mult_8;
-    if (rst) begin
-      \$150  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \$15 ;
-    if (rst) begin
-      \$151  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = rq0_shift_1;
-    if (rst) begin
-      \$152  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = rq0_shift_2;
-    if (rst) begin
-      \$153  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = rq0_shift_3;
-    if (rst) begin
-      \$154  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = rq0_shift_4;
-    if (rst) begin
-      \$155  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = rq0_shift_5;
-    if (rst) begin
-      \$156  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = rq0_shift_6;
-    if (rst) begin
-      \$157  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = rq0_shift_7;
-    if (rst) begin
-      \$158  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = rq0_shift_8;
-    if (rst) begin
-      \$159  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = \$16 ;
-    if (rst) begin
-      \$160  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = rq0_half_1;
-    if (rst) begin
-      \$161  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = rq0_half_2;
-    if (rst) begin
-      \$162  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = rq0_half_3;
-    if (rst) begin
-      \$163  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = rq0_half_4;
-    if (rst) begin
-      \$164  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = rq0_half_5;
-    if (rst) begin
-      \$165  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = rq0_half_6;
-    if (rst) begin
-      \$166  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = rq0_half_7;
-    if (rst) begin
-      \$167  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = rq0_half_8;
-    if (rst) begin
-      \$168  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = \$17 ;
-    if (rst) begin
-      \$169  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = rq0_mask_1;
-    if (rst) begin
-      \$170  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = rq0_mask_2;
-    if (rst) begin
-      \$171  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = rq0_mask_3;
-    if (rst) begin
-      \$172  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = rq0_mask_4;
-    if (rst) begin
-      \$173  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = rq0_mask_5;
-    if (rst) begin
-      \$174  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = rq0_mask_6;
-    if (rst) begin
-      \$175  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = rq0_mask_7;
-    if (rst) begin
-      \$176  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = rq0_mask_8;
-    if (rst) begin
-      \$177  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = i__payload[20:0];
-    if (rst) begin
-      \$178  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = rq0_x[16:0];
-    if (rst) begin
-      \$179  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$180  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = \$18 ;
-    if (rst) begin
-      \$181  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = rq0_part0_0;
-    if (rst) begin
-      \$182  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = rq0_part0_0_r;
-    if (rst) begin
-      \$183  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = rq0_x[16:0];
-    if (rst) begin
-      \$184  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$185  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = \$19 ;
-    if (rst) begin
-      \$186  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = rq0_part0_1;
-    if (rst) begin
-      \$187  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = rq0_part0_1_r;
-    if (rst) begin
-      \$188  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = rq0_x[20:17];
-    if (rst) begin
-      \$189  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$190  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = \$20 ;
-    if (rst) begin
-      \$191  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = rq0_part1_0;
-    if (rst) begin
-      \$192  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = rq0_part1_0_r;
-    if (rst) begin
-      \$193  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = rq0_x[20:17];
-    if (rst) begin
-      \$194  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$195  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$21 ;
-    if (rst) begin
-      \$196  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = rq0_part1_1;
-    if (rst) begin
-      \$197  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = rq0_part1_1_r;
-    if (rst) begin
-      \$198  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = \$25 [45:0];
-    if (rst) begin
-      \$199  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$29 [45:0];
-    if (rst) begin
-      \$200  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = \$31 [45:0];
-    if (rst) begin
-      \$201  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$32 ;
-    if (rst) begin
-      \$202  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = \$33 ;
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = \$36 ;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = \$40 [7:0];
-    if (rst) begin
-      \$205  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = \$45 ;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = \$50 ;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \$51 ;
-    if (rst) begin
-      \$208  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = rq1_mult_1;
-    if (rst) begin
-      \$209  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = rq1_mult_2;
-    if (rst) begin
-      \$210  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = rq1_mult_3;
-    if (rst) begin
-      \$211  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = rq1_mult_4;
-    if (rst) begin
-      \$212  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = rq1_mult_5;
-    if (rst) begin
-      \$213  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = rq1_mult_6;
-    if (rst) begin
-      \$214  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = rq1_mult_7;
-    if (rst) begin
-      \$215  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = rq1_mult_8;
-    if (rst) begin
-      \$216  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$52 ;
-    if (rst) begin
-      \$217  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = rq1_shift_1;
-    if (rst) begin
-      \$218  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = rq1_shift_2;
-    if (rst) begin
-      \$219  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = rq1_shift_3;
-    if (rst) begin
-      \$220  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = rq1_shift_4;
-    if (rst) begin
-      \$221  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = rq1_shift_5;
-    if (rst) begin
-      \$222  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = rq1_shift_6;
-    if (rst) begin
-      \$223  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = rq1_shift_7;
-    if (rst) begin
-      \$224  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = rq1_shift_8;
-    if (rst) begin
-      \$225  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = \$53 ;
-    if (rst) begin
-      \$226  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = rq1_half_1;
-    if (rst) begin
-      \$227  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = rq1_half_2;
-    if (rst) begin
-      \$228  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = rq1_half_3;
-    if (rst) begin
-      \$229  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = rq1_half_4;
-    if (rst) begin
-      \$230  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rq1_half_5;
-    if (rst) begin
-      \$231  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = rq1_half_6;
-    if (rst) begin
-      \$232  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rq1_half_7;
-    if (rst) begin
-      \$233  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = rq1_half_8;
-    if (rst) begin
-      \$234  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = \$54 ;
-    if (rst) begin
-      \$235  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = rq1_mask_1;
-    if (rst) begin
-      \$236  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rq1_mask_2;
-    if (rst) begin
-      \$237  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = rq1_mask_3;
-    if (rst) begin
-      \$238  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rq1_mask_4;
-    if (rst) begin
-      \$239  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = rq1_mask_5;
-    if (rst) begin
-      \$240  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rq1_mask_6;
-    if (rst) begin
-      \$241  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = rq1_mask_7;
-    if (rst) begin
-      \$242  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rq1_mask_8;
-    if (rst) begin
-      \$243  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = i__payload[41:21];
-    if (rst) begin
-      \$244  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rq1_x[16:0];
-    if (rst) begin
-      \$245  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$246  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \$55 ;
-    if (rst) begin
-      \$247  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = rq1_part0_0;
-    if (rst) begin
-      \$248  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rq1_part0_0_r;
-    if (rst) begin
-      \$249  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = rq1_x[16:0];
-    if (rst) begin
-      \$250  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$251  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$56 ;
-    if (rst) begin
-      \$252  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = rq1_part0_1;
-    if (rst) begin
-      \$253  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = rq1_part0_1_r;
-    if (rst) begin
-      \$254  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rq1_x[20:17];
-    if (rst) begin
-      \$255  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = rq1_mult_1[16:0];
-    if (rst) begin
-      \$256  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = \$57 ;
-    if (rst) begin
-      \$257  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = rq1_part1_0;
-    if (rst) begin
-      \$258  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rq1_part1_0_r;
-    if (rst) begin
-      \$259  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = rq1_x[20:17];
-    if (rst) begin
-      \$260  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rq1_mult_1[24:17];
-    if (rst) begin
-      \$261  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = \$58 ;
-    if (rst) begin
-      \$262  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rq1_part1_1;
-    if (rst) begin
-      \$263  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = rq1_part1_1_r;
-    if (rst) begin
-      \$264  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = \$62 [45:0];
-    if (rst) begin
-      \$265  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = \$66 [45:0];
-    if (rst) begin
-      \$266  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = \$68 [45:0];
-    if (rst) begin
-      \$267  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = \$69 ;
-    if (rst) begin
-      \$268  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = \$70 ;
-    if (rst) begin
-      \$269  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = \$73 ;
-    if (rst) begin
-      \$270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = \$77 [7:0];
-    if (rst) begin
-      \$271  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = \$82 ;
-    if (rst) begin
-      \$272  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = \$87 ;
-    if (rst) begin
-      \$273  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$8 [3:0];
-    if (rst) begin
-      \$274  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = \$94 ;
-    if (rst) begin
-      \$275  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$signature__addr ;
-    if (\$101 ) begin
-      \$276  = \$104 [3:0];
-    end
-    if (rst) begin
-      \$276  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rport__addr;
-    if (\$108 ) begin
-      \$277  = \$111 [3:0];
-    end
-    if (rst) begin
-      \$277  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$124 [3:0];
-    if (rst) begin
-      \$278  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = o__valid;
-    if (\$126 ) begin
-      \$279  = \$128 ;
-    end
-    if (rst) begin
-      \$279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = o__payload;
-    if (\$126 ) begin
-      \$280  = \$130 ;
-    end
-    if (rst) begin
-      \$280  = 16'h0000;
-    end
-  end
-  assign q_room = i__ready;
-  assign q_owed_next = \$8 [3:0];
-  assign rq_valid_9 = \$signature__en ;
-  assign q_wptr = \$signature__addr ;
-  assign \$signature__data  = q_in;
-  assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[20:0];
-  assign \i__payload[1]  = i__payload[41:21];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign q_in[15:8] = \$4 ;
-  assign q_in[7:0] = \$2 ;
-  assign \$22  = { 1'h0, rq0_part0_0_rr };
-  assign \$24  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$26  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
-  assign \$28  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$59  = { 1'h0, rq1_part0_0_rr };
-  assign \$61  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$63  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$65  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-endmodule
-(* generator = "Amaranth" *)
-module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [1:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [17:0] \$100 ;
-  wire [17:0] \$101 ;
-  wire [17:0] \$102 ;
-  wire [17:0] \$103 ;
-  wire [17:0] \$104 ;
-  wire [17:0] \$105 ;
-  wire [17:0] \$106 ;
-  wire [17:0] \$107 ;
-  wire [17:0] \$108 ;
-  wire [17:0] \$109 ;
-  wire [8:0] \$11 ;
-  wire [17:0] \$110 ;
-  wire [17:0] \$111 ;
-  wire [17:0] \$112 ;
-  wire [17:0] \$113 ;
-  wire [17:0] \$114 ;
-  wire [17:0] \$115 ;
-  wire [17:0] \$116 ;
-  wire [17:0] \$117 ;
-  wire [17:0] \$118 ;
-  wire [17:0] \$119 ;
-  wire [8:0] \$12 ;
-  reg [22:0] \$120 ;
-  reg [22:0] \$121 ;
-  reg [22:0] \$122 ;
-  reg [22:0] \$123 ;
-  reg [22:0] \$124 ;
-  reg [22:0] \$125 ;
-  reg [22:0] \$126 ;
-  reg [22:0] \$127 ;
-  reg [22:0] \$128 ;
-  reg [22:0] \$129 ;
-  wire [8:0] \$13 ;
-  reg [22:0] \$130 ;
-  reg [22:0] \$131 ;
-  reg [22:0] \$132 ;
-  reg [22:0] \$133 ;
-  reg [22:0] \$134 ;
-  reg [22:0] \$135 ;
-  reg [22:0] \$136 ;
-  reg [22:0] \$137 ;
-  reg [22:0] \$138 ;
-  reg [22:0] \$139 ;
-  wire [8:0] \$14 ;
-  reg [22:0] \$140 ;
-  reg [22:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire [8:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [4:0] \$158 ;
-  wire [4:0] \$159 ;
-  wire [8:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [4:0] \$165 ;
-  wire [4:0] \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire [8:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [4:0] \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [5:0] \$179 ;
-  wire [8:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [505:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  wire [8:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire [22:0] \$192 ;
-  wire [23:0] \$193 ;
-  wire [22:0] \$194 ;
-  wire [23:0] \$195 ;
-  wire [22:0] \$196 ;
-  wire [23:0] \$197 ;
-  wire [22:0] \$198 ;
-  wire [23:0] \$199 ;
-  reg [3:0] \$2 ;
-  wire [8:0] \$20 ;
-  wire [22:0] \$200 ;
-  wire [23:0] \$201 ;
-  wire [22:0] \$202 ;
-  wire [23:0] \$203 ;
-  wire [22:0] \$204 ;
-  wire [23:0] \$205 ;
-  wire [22:0] \$206 ;
-  wire [23:0] \$207 ;
-  wire [22:0] \$208 ;
-  wire [23:0] \$209 ;
-  wire [8:0] \$21 ;
-  wire [22:0] \$210 ;
-  wire [23:0] \$211 ;
-  wire [22:0] \$212 ;
-  wire [23:0] \$213 ;
-  wire [22:0] \$214 ;
-  wire [23:0] \$215 ;
-  wire [22:0] \$216 ;
-  wire [23:0] \$217 ;
-  wire [22:0] \$218 ;
-  wire [23:0] \$219 ;
-  wire [8:0] \$22 ;
-  wire [22:0] \$220 ;
-  wire [23:0] \$221 ;
-  wire [22:0] \$222 ;
-  wire [23:0] \$223 ;
-  wire [22:0] \$224 ;
-  wire [23:0] \$225 ;
-  wire [22:0] \$226 ;
-  wire [23:0] \$227 ;
-  wire [22:0] \$228 ;
-  wire [23:0] \$229 ;
-  wire [8:0] \$23 ;
-  wire [22:0] \$230 ;
-  wire [23:0] \$231 ;
-  wire [22:0] \$232 ;
-  wire [23:0] \$233 ;
-  wire [22:0] \$234 ;
-  wire [23:0] \$235 ;
-  wire \$236 ;
-  wire [4:0] \$237 ;
-  wire \$238 ;
-  wire [5:0] \$239 ;
-  wire [8:0] \$24 ;
-  reg [1:0] \$240 ;
-  reg [1:0] \$241 ;
-  reg [3:0] \$242 ;
-  reg [3:0] \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg \$249 ;
-  wire [8:0] \$25 ;
-  reg [5:0] \$250 ;
-  reg [15:0] \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg \$254 ;
-  reg \$255 ;
-  reg [1:0] \$256 ;
-  reg \$257 ;
-  reg [15:0] \$258 ;
-  reg [15:0] \$259 ;
-  wire [8:0] \$26 ;
-  reg [15:0] \$260 ;
-  reg [5:0] \$261 ;
-  reg [5:0] \$262 ;
-  reg [63:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [5:0] \$266 ;
-  reg [63:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
-  wire [8:0] \$27 ;
-  reg [5:0] \$270 ;
-  reg [63:0] \$271 ;
-  reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [5:0] \$274 ;
-  reg [63:0] \$275 ;
-  reg [7:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [5:0] \$278 ;
-  reg [63:0] \$279 ;
-  wire [8:0] \$28 ;
-  reg [7:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [5:0] \$282 ;
-  reg [31:0] \$283 ;
-  reg [7:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [8:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [8:0] \$288 ;
-  reg [7:0] \$289 ;
-  wire [8:0] \$29 ;
-  reg [8:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [8:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [8:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [8:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [8:0] \$298 ;
-  reg [7:0] \$299 ;
-  reg \$3 ;
-  wire [8:0] \$30 ;
-  reg [8:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [8:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [8:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [8:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [8:0] \$308 ;
-  reg [7:0] \$309 ;
-  wire [8:0] \$31 ;
-  reg [8:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [8:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [8:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [8:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [8:0] \$318 ;
-  reg [7:0] \$319 ;
-  wire [8:0] \$32 ;
-  reg [8:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [8:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [8:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [8:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [8:0] \$328 ;
-  reg [7:0] \$329 ;
-  wire [8:0] \$33 ;
-  reg [8:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [8:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [8:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [8:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [8:0] \$338 ;
-  reg [7:0] \$339 ;
-  wire [8:0] \$34 ;
-  reg [8:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [8:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [7:0] \$349 ;
-  wire [8:0] \$35 ;
-  reg [8:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
-  wire [8:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [8:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [8:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg [8:0] \$368 ;
-  reg [7:0] \$369 ;
-  wire [8:0] \$37 ;
-  reg [8:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [8:0] \$372 ;
-  reg [7:0] \$373 ;
-  reg [16:0] \$374 ;
-  reg [16:0] \$375 ;
-  reg [16:0] \$376 ;
-  reg [16:0] \$377 ;
-  reg [16:0] \$378 ;
-  reg [16:0] \$379 ;
-  wire [8:0] \$38 ;
-  reg [16:0] \$380 ;
-  reg [16:0] \$381 ;
-  reg [16:0] \$382 ;
-  reg [16:0] \$383 ;
-  reg [16:0] \$384 ;
-  reg [16:0] \$385 ;
-  reg [16:0] \$386 ;
-  reg [16:0] \$387 ;
-  reg [16:0] \$388 ;
-  reg [16:0] \$389 ;
-  wire [8:0] \$39 ;
-  reg [16:0] \$390 ;
-  reg [16:0] \$391 ;
-  reg [16:0] \$392 ;
-  reg [16:0] \$393 ;
-  reg [16:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [16:0] \$397 ;
-  reg [16:0] \$398 ;
-  reg [16:0] \$399 ;
-  reg \$4 ;
-  wire [8:0] \$40 ;
-  reg [16:0] \$400 ;
-  reg [16:0] \$401 ;
-  reg [16:0] \$402 ;
-  reg [16:0] \$403 ;
-  reg [16:0] \$404 ;
-  reg [16:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [16:0] \$407 ;
-  reg [16:0] \$408 ;
-  reg [16:0] \$409 ;
-  wire [8:0] \$41 ;
-  reg [16:0] \$410 ;
-  reg [16:0] \$411 ;
-  reg [16:0] \$412 ;
-  reg [16:0] \$413 ;
-  reg [16:0] \$414 ;
-  reg [16:0] \$415 ;
-  reg [16:0] \$416 ;
-  reg [16:0] \$417 ;
-  reg [16:0] \$418 ;
-  reg [16:0] \$419 ;
-  wire [8:0] \$42 ;
-  reg [16:0] \$420 ;
-  reg [16:0] \$421 ;
-  reg [16:0] \$422 ;
-  reg [16:0] \$423 ;
-  reg [16:0] \$424 ;
-  reg [16:0] \$425 ;
-  reg [16:0] \$426 ;
-  reg [16:0] \$427 ;
-  reg [16:0] \$428 ;
-  reg [16:0] \$429 ;
-  wire [8:0] \$43 ;
-  reg [16:0] \$430 ;
-  reg [16:0] \$431 ;
-  reg [16:0] \$432 ;
-  reg [16:0] \$433 ;
-  reg [16:0] \$434 ;
-  reg [16:0] \$435 ;
-  reg [16:0] \$436 ;
-  reg [16:0] \$437 ;
-  reg [16:0] \$438 ;
-  reg [16:0] \$439 ;
-  wire [8:0] \$44 ;
-  reg [16:0] \$440 ;
-  reg [16:0] \$441 ;
-  reg [16:0] \$442 ;
-  reg [16:0] \$443 ;
-  reg [16:0] \$444 ;
-  reg [16:0] \$445 ;
-  reg [16:0] \$446 ;
-  reg [16:0] \$447 ;
-  reg [16:0] \$448 ;
-  reg [16:0] \$449 ;
-  wire [8:0] \$45 ;
-  reg [16:0] \$450 ;
-  reg [16:0] \$451 ;
-  reg [16:0] \$452 ;
-  reg [16:0] \$453 ;
-  reg [16:0] \$454 ;
-  reg [16:0] \$455 ;
-  reg [16:0] \$456 ;
-  reg [16:0] \$457 ;
-  reg [16:0] \$458 ;
-  reg [16:0] \$459 ;
-  wire [8:0] \$46 ;
-  reg [16:0] \$460 ;
-  reg [16:0] \$461 ;
-  reg [22:0] \$462 ;
-  reg [22:0] \$463 ;
-  reg [22:0] \$464 ;
-  reg [22:0] \$465 ;
-  reg [22:0] \$466 ;
-  reg [22:0] \$467 ;
-  reg [22:0] \$468 ;
-  reg [22:0] \$469 ;
-  wire [8:0] \$47 ;
-  reg [22:0] \$470 ;
-  reg [22:0] \$471 ;
-  reg [22:0] \$472 ;
-  reg [22:0] \$473 ;
-  reg [22:0] \$474 ;
-  reg [22:0] \$475 ;
-  reg [22:0] \$476 ;
-  reg [22:0] \$477 ;
-  reg [22:0] \$478 ;
-  reg [22:0] \$479 ;
-  wire [8:0] \$48 ;
-  reg [22:0] \$480 ;
-  reg [22:0] \$481 ;
-  reg [22:0] \$482 ;
-  reg [22:0] \$483 ;
-  reg \$484 ;
-  reg \$485 ;
-  reg \$486 ;
-  reg [1:0] \$487 ;
-  reg \$488 ;
-  reg \$489 ;
-  wire [8:0] \$49 ;
-  reg \$490 ;
-  reg [1:0] \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg [1:0] \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg [1:0] \$499 ;
-  reg \$5 ;
-  wire [8:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg [1:0] \$503 ;
-  reg \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg [1:0] \$507 ;
-  reg \$508 ;
-  reg \$509 ;
-  wire [8:0] \$51 ;
-  reg \$510 ;
-  reg [1:0] \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [1:0] \$515 ;
-  reg [22:0] \$516 ;
-  reg [22:0] \$517 ;
-  reg [22:0] \$518 ;
-  reg [22:0] \$519 ;
-  wire [8:0] \$52 ;
-  reg [22:0] \$520 ;
-  reg [22:0] \$521 ;
-  reg [22:0] \$522 ;
-  reg [22:0] \$523 ;
-  reg [22:0] \$524 ;
-  reg [22:0] \$525 ;
-  reg [22:0] \$526 ;
-  reg [22:0] \$527 ;
-  reg [22:0] \$528 ;
-  reg [22:0] \$529 ;
-  wire [8:0] \$53 ;
-  reg [22:0] \$530 ;
-  reg [22:0] \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg [1:0] \$535 ;
-  reg [22:0] \$536 ;
-  reg [22:0] \$537 ;
-  reg [22:0] \$538 ;
-  reg [22:0] \$539 ;
-  wire [16:0] \$54 ;
-  reg [22:0] \$540 ;
-  reg [22:0] \$541 ;
-  reg [22:0] \$542 ;
-  reg [22:0] \$543 ;
-  reg [22:0] \$544 ;
-  reg [22:0] \$545 ;
-  reg [22:0] \$546 ;
-  reg [22:0] \$547 ;
-  reg [22:0] \$548 ;
-  reg [22:0] \$549 ;
-  wire [16:0] \$55 ;
-  reg [22:0] \$550 ;
-  reg [22:0] \$551 ;
-  reg \$552 ;
-  reg \$553 ;
-  reg \$554 ;
-  reg [1:0] \$555 ;
-  reg [22:0] \$556 ;
-  reg [22:0] \$557 ;
-  reg [22:0] \$558 ;
-  reg [22:0] \$559 ;
-  wire [16:0] \$56 ;
-  reg [22:0] \$560 ;
-  reg [22:0] \$561 ;
-  reg [22:0] \$562 ;
-  reg [22:0] \$563 ;
-  reg [22:0] \$564 ;
-  reg [22:0] \$565 ;
-  reg [22:0] \$566 ;
-  reg [22:0] \$567 ;
-  reg \$568 ;
-  reg [3:0] \$569 ;
-  wire [16:0] \$57 ;
-  reg \$570 ;
-  reg [3:0] \$571 ;
-  reg [3:0] \$572 ;
-  reg [3:0] \$573 ;
-  reg \$574 ;
-  reg [505:0] \$575 ;
-  wire [16:0] \$58 ;
-  wire [16:0] \$59 ;
-  wire \$6 ;
-  wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [16:0] \$62 ;
-  wire [16:0] \$63 ;
-  wire [16:0] \$64 ;
-  wire [16:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
-  wire [16:0] \$69 ;
-  wire [6:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [16:0] \$71 ;
-  wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [16:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [16:0] \$78 ;
-  wire [16:0] \$79 ;
-  wire [6:0] \$8 ;
-  wire [16:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [16:0] \$82 ;
-  wire [16:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [16:0] \$86 ;
-  wire [16:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
-  wire [15:0] \$9 ;
-  wire [16:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [16:0] \$93 ;
-  wire [16:0] \$94 ;
-  wire [16:0] \$95 ;
-  wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
-  wire [17:0] \$98 ;
-  wire [17:0] \$99 ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
-  (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$386 ;
-  wire [15:0] \$signature__data ;
-  wire [505:0] \$signature__data$387 ;
-  wire \$signature__en ;
-  (* init = 1'h0 *)
-  wire \$signature__en$385 ;
-  reg [22:0] acc0 = 23'h000000;
-  wire [22:0] acc0_next;
-  reg [22:0] acc1 = 23'h000000;
-  reg [22:0] acc10 = 23'h000000;
-  wire [22:0] acc10_next;
-  reg [22:0] acc11 = 23'h000000;
-  wire [22:0] acc11_next;
-  reg [22:0] acc12 = 23'h000000;
-  wire [22:0] acc12_next;
-  reg [22:0] acc13 = 23'h000000;
-  wire [22:0] acc13_next;
-  reg [22:0] acc14 = 23'h000000;
-  wire [22:0] acc14_next;
-  reg [22:0] acc15 = 23'h000000;
-  wire [22:0] acc15_next;
-  reg [22:0] acc16 = 23'h000000;
-  wire [22:0] acc16_next;
-  reg [22:0] acc17 = 23'h000000;
-  wire [22:0] acc17_next;
-  reg [22:0] acc18 = 23'h000000;
-  wire [22:0] acc18_next;
-  reg [22:0] acc19 = 23'h000000;
-  wire [22:0] acc19_next;
-  wire [22:0] acc1_next;
-  reg [22:0] acc2 = 23'h000000;
-  reg [22:0] acc20 = 23'h000000;
-  wire [22:0] acc20_next;
-  reg [22:0] acc21 = 23'h000000;
-  wire [22:0] acc21_next;
-  wire [22:0] acc2_next;
-  reg [22:0] acc3 = 23'h000000;
-  wire [22:0] acc3_next;
-  reg [22:0] acc4 = 23'h000000;
-  wire [22:0] acc4_next;
-  reg [22:0] acc5 = 23'h000000;
-  wire [22:0] acc5_next;
-  reg [22:0] acc6 = 23'h000000;
-  wire [22:0] acc6_next;
-  reg [22:0] acc7 = 23'h000000;
-  wire [22:0] acc7_next;
-  reg [22:0] acc8 = 23'h000000;
-  wire [22:0] acc8_next;
-  reg [22:0] acc9 = 23'h000000;
-  wire [22:0] acc9_next;
-  reg [22:0] bias0 = 23'h000000;
-  reg [22:0] bias1 = 23'h000000;
-  reg [22:0] bias10 = 23'h000000;
-  reg [22:0] bias11 = 23'h000000;
-  reg [22:0] bias12 = 23'h000000;
-  reg [22:0] bias13 = 23'h000000;
-  reg [22:0] bias14 = 23'h000000;
-  reg [22:0] bias15 = 23'h000000;
-  reg [22:0] bias16 = 23'h000000;
-  reg [22:0] bias17 = 23'h000000;
-  reg [22:0] bias18 = 23'h000000;
-  reg [22:0] bias19 = 23'h000000;
-  reg [22:0] bias2 = 23'h000000;
-  reg [22:0] bias20 = 23'h000000;
-  reg [22:0] bias21 = 23'h000000;
-  reg [22:0] bias3 = 23'h000000;
-  reg [22:0] bias4 = 23'h000000;
-  reg [22:0] bias5 = 23'h000000;
-  reg [22:0] bias6 = 23'h000000;
-  reg [22:0] bias7 = 23'h000000;
-  reg [22:0] bias8 = 23'h000000;
-  reg [22:0] bias9 = 23'h000000;
-  input clk;
-  wire clk;
-  reg deliver = 1'h0;
-  reg first1 = 1'h0;
-  reg first2 = 1'h0;
-  reg first3 = 1'h0;
-  reg first4 = 1'h0;
-  reg first5 = 1'h0;
-  reg first6 = 1'h0;
-  reg first7 = 1'h0;
-  reg first8 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first8_1 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first8_2 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
-  reg from_input = 1'h0;
-  reg from_input2 = 1'h0;
-  input [15:0] i__payload;
-  wire [15:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  reg [15:0] inbuf_read = 16'h0000;
-  wire issue;
-  reg last1 = 1'h0;
-  reg last2 = 1'h0;
-  reg last3 = 1'h0;
-  reg last4 = 1'h0;
-  reg last5 = 1'h0;
-  reg last6 = 1'h0;
-  reg last7 = 1'h0;
-  reg last8 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last8_1 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last8_2 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
-  reg [1:0] nf1 = 2'h0;
-  reg [1:0] nf2 = 2'h0;
-  reg [1:0] nf3 = 2'h0;
-  reg [1:0] nf4 = 2'h0;
-  reg [1:0] nf5 = 2'h0;
-  reg [1:0] nf6 = 2'h0;
-  reg [1:0] nf7 = 2'h0;
-  reg [1:0] nf8 = 2'h0;
-  (* keep = 32'd1 *)
-  reg [1:0] nf8_0 = 2'h0;
-  (* keep = 32'd1 *)
-  reg [1:0] nf8_1 = 2'h0;
-  (* keep = 32'd1 *)
-  reg [1:0] nf8_2 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  reg [1:0] nf_t_ahead = 2'h0;
-  output [505:0] o__payload;
-  reg [505:0] o__payload = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [22:0] \o__payload[0] ;
-  wire [22:0] \o__payload[10] ;
-  wire [22:0] \o__payload[11] ;
-  wire [22:0] \o__payload[12] ;
-  wire [22:0] \o__payload[13] ;
-  wire [22:0] \o__payload[14] ;
-  wire [22:0] \o__payload[15] ;
-  wire [22:0] \o__payload[16] ;
-  wire [22:0] \o__payload[17] ;
-  wire [22:0] \o__payload[18] ;
-  wire [22:0] \o__payload[19] ;
-  wire [22:0] \o__payload[1] ;
-  wire [22:0] \o__payload[20] ;
-  wire [22:0] \o__payload[21] ;
-  wire [22:0] \o__payload[2] ;
-  wire [22:0] \o__payload[3] ;
-  wire [22:0] \o__payload[4] ;
-  wire [22:0] \o__payload[5] ;
-  wire [22:0] \o__payload[6] ;
-  wire [22:0] \o__payload[7] ;
-  wire [22:0] \o__payload[8] ;
-  wire [22:0] \o__payload[9] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] port__addr;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$380 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$381 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$382 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$383 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$384 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$39 ;
-  wire [63:0] \port__data$44 ;
-  wire [63:0] \port__data$49 ;
-  wire [63:0] \port__data$54 ;
-  wire [31:0] \port__data$59 ;
-  reg [16:0] prod0_0 = 17'h00000;
-  reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod0_1 = 17'h00000;
-  reg [16:0] prod0_1_r = 17'h00000;
-  reg [16:0] prod10_0 = 17'h00000;
-  reg [16:0] prod10_0_r = 17'h00000;
-  reg [16:0] prod10_1 = 17'h00000;
-  reg [16:0] prod10_1_r = 17'h00000;
-  reg [16:0] prod11_0 = 17'h00000;
-  reg [16:0] prod11_0_r = 17'h00000;
-  reg [16:0] prod11_1 = 17'h00000;
-  reg [16:0] prod11_1_r = 17'h00000;
-  reg [16:0] prod12_0 = 17'h00000;
-  reg [16:0] prod12_0_r = 17'h00000;
-  reg [16:0] prod12_1 = 17'h00000;
-  reg [16:0] prod12_1_r = 17'h00000;
-  reg [16:0] prod13_0 = 17'h00000;
-  reg [16:0] prod13_0_r = 17'h00000;
-  reg [16:0] prod13_1 = 17'h00000;
-  reg [16:0] prod13_1_r = 17'h00000;
-  reg [16:0] prod14_0 = 17'h00000;
-  reg [16:0] prod14_0_r = 17'h00000;
-  reg [16:0] prod14_1 = 17'h00000;
-  reg [16:0] prod14_1_r = 17'h00000;
-  reg [16:0] prod15_0 = 17'h00000;
-  reg [16:0] prod15_0_r = 17'h00000;
-  reg [16:0] prod15_1 = 17'h00000;
-  reg [16:0] prod15_1_r = 17'h00000;
-  reg [16:0] prod16_0 = 17'h00000;
-  reg [16:0] prod16_0_r = 17'h00000;
-  reg [16:0] prod16_1 = 17'h00000;
-  reg [16:0] prod16_1_r = 17'h00000;
-  reg [16:0] prod17_0 = 17'h00000;
-  reg [16:0] prod17_0_r = 17'h00000;
-  reg [16:0] prod17_1 = 17'h00000;
-  reg [16:0] prod17_1_r = 17'h00000;
-  reg [16:0] prod18_0 = 17'h00000;
-  reg [16:0] prod18_0_r = 17'h00000;
-  reg [16:0] prod18_1 = 17'h00000;
-  reg [16:0] prod18_1_r = 17'h00000;
-  reg [16:0] prod19_0 = 17'h00000;
-  reg [16:0] prod19_0_r = 17'h00000;
-  reg [16:0] prod19_1 = 17'h00000;
-  reg [16:0] prod19_1_r = 17'h00000;
-  reg [16:0] prod1_0 = 17'h00000;
-  reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_1_r = 17'h00000;
-  reg [16:0] prod20_0 = 17'h00000;
-  reg [16:0] prod20_0_r = 17'h00000;
-  reg [16:0] prod20_1 = 17'h00000;
-  reg [16:0] prod20_1_r = 17'h00000;
-  reg [16:0] prod21_0 = 17'h00000;
-  reg [16:0] prod21_0_r = 17'h00000;
-  reg [16:0] prod21_1 = 17'h00000;
-  reg [16:0] prod21_1_r = 17'h00000;
-  reg [16:0] prod2_0 = 17'h00000;
-  reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod2_1 = 17'h00000;
-  reg [16:0] prod2_1_r = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod3_1 = 17'h00000;
-  reg [16:0] prod3_1_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod4_1 = 17'h00000;
-  reg [16:0] prod4_1_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod5_1_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod6_1 = 17'h00000;
-  reg [16:0] prod6_1_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  reg [16:0] prod7_1 = 17'h00000;
-  reg [16:0] prod7_1_r = 17'h00000;
-  reg [16:0] prod8_0 = 17'h00000;
-  reg [16:0] prod8_0_r = 17'h00000;
-  reg [16:0] prod8_1 = 17'h00000;
-  reg [16:0] prod8_1_r = 17'h00000;
-  reg [16:0] prod9_0 = 17'h00000;
-  reg [16:0] prod9_0_r = 17'h00000;
-  reg [16:0] prod9_1 = 17'h00000;
-  reg [16:0] prod9_1_r = 17'h00000;
-  wire [505:0] q_in;
-  wire [22:0] \q_in[0] ;
-  wire [22:0] \q_in[10] ;
-  wire [22:0] \q_in[11] ;
-  wire [22:0] \q_in[12] ;
-  wire [22:0] \q_in[13] ;
-  wire [22:0] \q_in[14] ;
-  wire [22:0] \q_in[15] ;
-  wire [22:0] \q_in[16] ;
-  wire [22:0] \q_in[17] ;
-  wire [22:0] \q_in[18] ;
-  wire [22:0] \q_in[19] ;
-  wire [22:0] \q_in[1] ;
-  wire [22:0] \q_in[20] ;
-  wire [22:0] \q_in[21] ;
-  wire [22:0] \q_in[2] ;
-  wire [22:0] \q_in[3] ;
-  wire [22:0] \q_in[4] ;
-  wire [22:0] \q_in[5] ;
-  wire [22:0] \q_in[6] ;
-  wire [22:0] \q_in[7] ;
-  wire [22:0] \q_in[8] ;
-  wire [22:0] \q_in[9] ;
-  reg [3:0] q_owed = 4'h0;
-  wire [3:0] q_owed_next;
-  reg q_room = 1'h1;
-  reg [3:0] q_rptr = 4'h0;
-  reg [3:0] q_stored = 4'h0;
-  reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
-  (* keep = 32'd1 *)
-  reg [5:0] rom0_addr = 6'h00;
-  reg [63:0] rom0_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [5:0] rom1_addr = 6'h00;
-  reg [63:0] rom1_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [5:0] rom2_addr = 6'h00;
-  reg [63:0] rom2_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [5:0] rom3_addr = 6'h00;
-  reg [63:0] rom3_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [5:0] rom4_addr = 6'h00;
-  reg [63:0] rom4_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [5:0] rom5_addr = 6'h00;
-  reg [31:0] rom5_read = 32'd0;
-  (* init = 4'h0 *)
-  wire [3:0] rport__addr;
-  (* init = 4'h0 *)
-  wire [3:0] \rport__addr$388 ;
-  wire [15:0] rport__data;
-  wire [505:0] \rport__data$374 ;
-  input rst;
-  wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
-  reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum10_s0_0 = 23'h000000;
-  reg [22:0] sum11_s0_0 = 23'h000000;
-  reg [22:0] sum12_s0_0 = 23'h000000;
-  reg [22:0] sum13_s0_0 = 23'h000000;
-  reg [22:0] sum14_s0_0 = 23'h000000;
-  reg [22:0] sum15_s0_0 = 23'h000000;
-  reg [22:0] sum16_s0_0 = 23'h000000;
-  reg [22:0] sum17_s0_0 = 23'h000000;
-  reg [22:0] sum18_s0_0 = 23'h000000;
-  reg [22:0] sum19_s0_0 = 23'h000000;
-  reg [22:0] sum1_s0_0 = 23'h000000;
-  reg [22:0] sum20_s0_0 = 23'h000000;
-  reg [22:0] sum21_s0_0 = 23'h000000;
-  reg [22:0] sum2_s0_0 = 23'h000000;
-  reg [22:0] sum3_s0_0 = 23'h000000;
-  reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [22:0] sum8_s0_0 = 23'h000000;
-  reg [22:0] sum9_s0_0 = 23'h000000;
-  reg [5:0] t = 6'h00;
-  reg [5:0] t1 = 6'h00;
-  reg v1 = 1'h0;
-  reg v2 = 1'h0;
-  reg v3 = 1'h0;
-  reg v4 = 1'h0;
-  reg v5 = 1'h0;
-  reg v6 = 1'h0;
-  reg v7 = 1'h0;
-  reg v8 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v8_1 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v8_2 = 1'h0;
-  reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w0_1 = 8'h00;
-  reg [7:0] w10_0 = 8'h00;
-  reg [7:0] w10_1 = 8'h00;
-  reg [7:0] w11_0 = 8'h00;
-  reg [7:0] w11_1 = 8'h00;
-  reg [7:0] w12_0 = 8'h00;
-  reg [7:0] w12_1 = 8'h00;
-  reg [7:0] w13_0 = 8'h00;
-  reg [7:0] w13_1 = 8'h00;
-  reg [7:0] w14_0 = 8'h00;
-  reg [7:0] w14_1 = 8'h00;
-  reg [7:0] w15_0 = 8'h00;
-  reg [7:0] w15_1 = 8'h00;
-  reg [7:0] w16_0 = 8'h00;
-  reg [7:0] w16_1 = 8'h00;
-  reg [7:0] w17_0 = 8'h00;
-  reg [7:0] w17_1 = 8'h00;
-  reg [7:0] w18_0 = 8'h00;
-  reg [7:0] w18_1 = 8'h00;
-  reg [7:0] w19_0 = 8'h00;
-  reg [7:0] w19_1 = 8'h00;
-  reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w20_0 = 8'h00;
-  reg [7:0] w20_1 = 8'h00;
-  reg [7:0] w21_0 = 8'h00;
-  reg [7:0] w21_1 = 8'h00;
-  reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w2_1 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w3_1 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w6_1 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w7_1 = 8'h00;
-  reg [7:0] w8_0 = 8'h00;
-  reg [7:0] w8_1 = 8'h00;
-  reg [7:0] w9_0 = 8'h00;
-  reg [7:0] w9_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x1_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x3_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x4_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x4_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x5_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x5_1 = 8'h00;
-  reg [15:0] x_mid = 16'h0000;
-  reg [15:0] x_reg = 16'h0000;
-  reg [15:0] x_reg2 = 16'h0000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff0_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff10_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff10_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff11_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff11_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff12_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff12_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff13_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff13_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff14_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff14_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff15_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff15_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff16_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff16_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff17_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff17_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff18_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff18_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff19_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff19_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff20_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff20_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff21_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff21_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff2_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_1 = 9'h000;
-  reg [15:0] inbuf [15:0];
-  initial begin
-    inbuf[0] = 16'h0000;
-    inbuf[1] = 16'h0000;
-    inbuf[2] = 16'h0000;
-    inbuf[3] = 16'h0000;
-    inbuf[4] = 16'h0000;
-    inbuf[5] = 16'h0000;
-    inbuf[6] = 16'h0000;
-    inbuf[7] = 16'h0000;
-    inbuf[8] = 16'h0000;
-    inbuf[9] = 16'h0000;
-    inbuf[10] = 16'h0000;
-    inbuf[11] = 16'h0000;
-    inbuf[12] = 16'h0000;
-    inbuf[13] = 16'h0000;
-    inbuf[14] = 16'h0000;
-    inbuf[15] = 16'h0000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
-  end
-  reg [15:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
-  end
-  assign rport__data = _0_;
-  reg [505:0] queue [9:0];
-  initial begin
-    queue[0] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[1] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[2] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[3] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[4] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[5] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[6] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[7] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[8] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[9] = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  end
-  always @(posedge clk) begin
-    if (deliver)
-      queue[q_wptr] <= q_in;
-  end
-  assign \rport__data$374  = queue[q_rptr];
-  reg [63:0] rom0 [47:0];
-  initial begin
-    rom0[0] = 64'h1e2d7f110bf4f6e1;
-    rom0[1] = 64'h2bf627aa0dd48b81;
-    rom0[2] = 64'h2f20dc0be1fbf4ed;
-    rom0[3] = 64'hea10e10800fdfbf0;
-    rom0[4] = 64'he7e8fee10202fffd;
-    rom0[5] = 64'h22372ac405f7ebfb;
-    rom0[6] = 64'hf495098dfe8104ac;
-    rom0[7] = 64'he719fafe1407f6f7;
-    rom0[8] = 64'hf9050efafd0902f7;
-    rom0[9] = 64'h3107ce0a03e4f4f2;
-    rom0[10] = 64'h19facfa7fee2f2ed;
-    rom0[11] = 64'h4cfa09340efeeec4;
-    rom0[12] = 64'h2dfd0cecfe03fcfe;
-    rom0[13] = 64'h810b103cf1f501ed;
-    rom0[14] = 64'hf8dac625d71cf1e8;
-    rom0[15] = 64'h1dd1d88eede6f5f8;
-    rom0[16] = 64'he1ebeef2faf6a82e;
-    rom0[17] = 64'h8105858181a21c81;
-    rom0[18] = 64'h2011f5f4eef50aed;
-    rom0[19] = 64'he50f08f100fbf2f6;
-    rom0[20] = 64'h181402fe070001f1;
-    rom0[21] = 64'hd7c8f506f4fea20b;
-    rom0[22] = 64'h030d05c30330fc4f;
-    rom0[23] = 64'h0597f9f108fefec3;
-    rom0[24] = 64'h1833faf702f40527;
-    rom0[25] = 64'h19eff6e8fffb2bed;
-    rom0[26] = 64'hfcabf8e303fe0048;
-    rom0[27] = 64'hf6c9ecdaf2d7ff2c;
-    rom0[28] = 64'h13f0ff08fffafef6;
-    rom0[29] = 64'hed1601ecfaef0c17;
-    rom0[30] = 64'hf233f2f7f2f9c3f1;
-    rom0[31] = 64'hca05ffef15ec20cd;
-    rom0[32] = 64'hf6ded65af834c281;
-    rom0[33] = 64'h8181ce0105013518;
-    rom0[34] = 64'he9f2ecdafbff140b;
-    rom0[35] = 64'hf7f2f40f0ac4fefa;
-    rom0[36] = 64'h09fb11ecfef6f7fa;
-    rom0[37] = 64'hf1f32e2e120cf00f;
-    rom0[38] = 64'hefb208170a11fa0f;
-    rom0[39] = 64'hfbef0bf12bec25dc;
-    rom0[40] = 64'h02ee1004f781fed7;
-    rom0[41] = 64'hf2ecaa81cd201bf3;
-    rom0[42] = 64'hfde1fe50092c00f5;
-    rom0[43] = 64'hecc911d0f42a2a2d;
-    rom0[44] = 64'h04f5ccf4ef091dfd;
-    rom0[45] = 64'hf4e4cbf301f54f24;
-    rom0[46] = 64'hecf69e0401fb0312;
-    rom0[47] = 64'hece7610419f4bc06;
-  end
-  reg [63:0] _1_;
-  always @(posedge clk) begin
-    _1_ <= rom0[rom0_addr];
-  end
-  assign port__data = _1_;
-  reg [63:0] rom1 [47:0];
-  initial begin
-    rom1[0] = 64'hfc0809ed08cad6d2;
-    rom1[1] = 64'h0281f9a5f1d3c1f8;
-    rom1[2] = 64'h0cfcddf3cdf80b26;
-    rom1[3] = 64'h01020000fafc1638;
-    rom1[4] = 64'hfe020804f5f9ff05;
-    rom1[5] = 64'hdd05fefffe0d50ec;
-    rom1[6] = 64'hfb16fe1500d91581;
-    rom1[7] = 64'hf7feeaca29a74fb9;
-    rom1[8] = 64'h01f0f9f604f60efd;
-    rom1[9] = 64'h07020809f4080a04;
-    rom1[10] = 64'hfdc6f98109cb1b36;
-    rom1[11] = 64'h0404e833077ff351;
-    rom1[12] = 64'h01fffb00f6f21dfc;
-    rom1[13] = 64'hfdeff7f65d0cf2e4;
-    rom1[14] = 64'hf7f7f70c012df2c5;
-    rom1[15] = 64'h19d80df9ed2ee85a;
-    rom1[16] = 64'hfa52e81bfff7c6d6;
-    rom1[17] = 64'h04bbf214a6318118;
-    rom1[18] = 64'h61ed040781fb7ff3;
-    rom1[19] = 64'hf213f91cf7fcfef0;
-    rom1[20] = 64'hf2f803f907f4f2f8;
-    rom1[21] = 64'hbc2803ec26e8e3f5;
-    rom1[22] = 64'h0f080b0806ebf3f8;
-    rom1[23] = 64'he2483d1649f5ed01;
-    rom1[24] = 64'hf22c05fff8ebf41d;
-    rom1[25] = 64'h072cf511e52b4558;
-    rom1[26] = 64'h090305c308eee3b3;
-    rom1[27] = 64'hcdc7f3fbd758e4f9;
-    rom1[28] = 64'h06f30401ff0e1de7;
-    rom1[29] = 64'hb2810b813fae3395;
-    rom1[30] = 64'h01cf10d13ae63c14;
-    rom1[31] = 64'h1618eaeb05fbe606;
-    rom1[32] = 64'hf22624fdf2d0f4ed;
-    rom1[33] = 64'hf911061015108c81;
-    rom1[34] = 64'hf90abffcb3f1f4fa;
-    rom1[35] = 64'h0628f3e6fce102f3;
-    rom1[36] = 64'h0afc06fa08010701;
-    rom1[37] = 64'hd4e214e4e4d8f1ff;
-    rom1[38] = 64'hf9810381f2ceffbc;
-    rom1[39] = 64'h043efce61a02f7ed;
-    rom1[40] = 64'h03f10f0c0323fce8;
-    rom1[41] = 64'h46e1ed2af2f6ebf5;
-    rom1[42] = 64'h043dec52075df7ec;
-    rom1[43] = 64'hfcdee7a9eb05f5d7;
-    rom1[44] = 64'h17f51b10130606fc;
-    rom1[45] = 64'hc808ac738113f3e4;
-    rom1[46] = 64'hfe161707f32ef0ed;
-    rom1[47] = 64'hf817ebf7a8e7edf4;
-  end
-  reg [63:0] _2_;
-  always @(posedge clk) begin
-    _2_ <= rom1[rom1_addr];
-  end
-  assign \port__data$39  = _2_;
-  reg [63:0] rom2 [47:0];
-  initial begin
-    rom2[0] = 64'h9df842f20603f2fa;
-    rom2[1] = 64'hfd470ff209f0a481;
-    rom2[2] = 64'hd9031dfef800f6f4;
-    rom2[3] = 64'hfcffeffa0a0506f4;
-    rom2[4] = 64'hef04f3100108fb00;
-    rom2[5] = 64'hb30d1d1f0ffff404;
-    rom2[6] = 64'hff811badfa81fec7;
-    rom2[7] = 64'hc279a203ec03fbfa;
-    rom2[8] = 64'hfdf909310514fef2;
-    rom2[9] = 64'h68f0e83910f5f0f5;
-    rom2[10] = 64'hf23f0cfe00d5fbdf;
-    rom2[11] = 64'h3925dcf403dceedd;
-    rom2[12] = 64'h20192211fbfdf905;
-    rom2[13] = 64'hc70181e8b6ff00f4;
-    rom2[14] = 64'h24301a0cdf07f8ef;
-    rom2[15] = 64'h112222dcf9e6f6ef;
-    rom2[16] = 64'h37e5f6f5f5f82c6c;
-    rom2[17] = 64'h99f39981a581eaa4;
-    rom2[18] = 64'h4dedeeedf4f0f5d0;
-    rom2[19] = 64'h15e709e9fff7f503;
-    rom2[20] = 64'hf5fe07fb0005faef;
-    rom2[21] = 64'hf2fbf300f0fe9f15;
-    rom2[22] = 64'hecd1fbc0fccafc24;
-    rom2[23] = 64'h4881f4f9f3f41fa4;
-    rom2[24] = 64'hfb1205eefff2fe31;
-    rom2[25] = 64'h00f2eee7fbf01807;
-    rom2[26] = 64'h090801e8f8e5f57f;
-    rom2[27] = 64'hd796eed3f3e5b1dd;
-    rom2[28] = 64'h040bfb0207fffaf4;
-    rom2[29] = 64'hfa2cf3e8f4f5e902;
-    rom2[30] = 64'hfb1aedfaf3fee211;
-    rom2[31] = 64'h3f05faf6f5f34fc3;
-    rom2[32] = 64'hf8dd000c0a02f79d;
-    rom2[33] = 64'ha181fe10ef0004f6;
-    rom2[34] = 64'hd2e0f0ff07f71cff;
-    rom2[35] = 64'hf7da03fd06f4ffef;
-    rom2[36] = 64'hf9f4fdfd06f9f604;
-    rom2[37] = 64'he6050df423fe1a1a;
-    rom2[38] = 64'h0984f21b0641f943;
-    rom2[39] = 64'he2ebdbf8e5f90d1f;
-    rom2[40] = 64'hf3e10816faddffdf;
-    rom2[41] = 64'he5ed81ca8104effc;
-    rom2[42] = 64'hed9aff1a01f60c08;
-    rom2[43] = 64'heca403d91a1f157f;
-    rom2[44] = 64'h0d0dff03f9fc2900;
-    rom2[45] = 64'heddbf5f1d10bfc47;
-    rom2[46] = 64'hd3e2e50b00eff8f7;
-    rom2[47] = 64'hdfe5ef0b0d12ae21;
-  end
-  reg [63:0] _3_;
-  always @(posedge clk) begin
-    _3_ <= rom2[rom2_addr];
-  end
-  assign \port__data$44  = _3_;
-  reg [63:0] rom3 [47:0];
-  initial begin
-    rom3[0] = 64'hec07e6c61ef5c62f;
-    rom3[1] = 64'hf6810ba414f58116;
-    rom3[2] = 64'hfaf896e8e804901b;
-    rom3[3] = 64'hfe04faff0404f463;
-    rom3[4] = 64'hfd0511f30704f007;
-    rom3[5] = 64'hf100f514fef755ed;
-    rom3[6] = 64'hfa1bf746f7e506be;
-    rom3[7] = 64'hf1f981b20b817e38;
-    rom3[8] = 64'h01fe05fb0601f8c6;
-    rom3[9] = 64'h04f7fe11e721e7ea;
-    rom3[10] = 64'hf933f49b08a4f14f;
-    rom3[11] = 64'hfa06634e0203a5ef;
-    rom3[12] = 64'hfe02eb0f0c0b1bf5;
-    rom3[13] = 64'hfdffc153f756875c;
-    rom3[14] = 64'heef705eb0fe41bd0;
-    rom3[15] = 64'h1deb39f2da1ce562;
-    rom3[16] = 64'h8f7f88fef7000aca;
-    rom3[17] = 64'h13d62e24c81dc217;
-    rom3[18] = 64'h35012e1a120f52f0;
-    rom3[19] = 64'h09f1f832005409f0;
-    rom3[20] = 64'hf4fb080908fcfe05;
-    rom3[21] = 64'hf1cf00012a141a29;
-    rom3[22] = 64'h10290e02fedcf5c6;
-    rom3[23] = 64'h5e4d56d825b332a2;
-    rom3[24] = 64'h0ea405c3f5e206f8;
-    rom3[25] = 64'h26030003d911f718;
-    rom3[26] = 64'h05240bc0fabffc7f;
-    rom3[27] = 64'he4d128b11a86f48f;
-    rom3[28] = 64'hdaf20d0419f5f7fc;
-    rom3[29] = 64'h0faf45812181f4d0;
-    rom3[30] = 64'he9050bfd20dc130d;
-    rom3[31] = 64'h3fe3f6ed5d077f0b;
-    rom3[32] = 64'hf6d1721b0ff6eaf1;
-    rom3[33] = 64'h392418bc12c69a81;
-    rom3[34] = 64'h4e19dd1cd6feefe8;
-    rom3[35] = 64'h04f20917fefe0bf8;
-    rom3[36] = 64'h0bf015ef09fffd06;
-    rom3[37] = 64'h011c18cbf701ed00;
-    rom3[38] = 64'h13eaf2810581fbb2;
-    rom3[39] = 64'hf4ed06fe0c13fbf7;
-    rom3[40] = 64'hf91ce5f2fe0705f4;
-    rom3[41] = 64'hfcefd41dfee5eeef;
-    rom3[42] = 64'hfbc1fbfefde6ffeb;
-    rom3[43] = 64'h5a7ff84013fff1be;
-    rom3[44] = 64'h0bf1d0fdf900fafb;
-    rom3[45] = 64'hd10c1719e9e6faed;
-    rom3[46] = 64'heee0bf1bce29e7f3;
-    rom3[47] = 64'hf5d0d79ededdfef6;
-  end
-  reg [63:0] _4_;
-  always @(posedge clk) begin
-    _4_ <= rom3[rom3_addr];
-  end
-  assign \port__data$49  = _4_;
-  reg [63:0] rom4 [47:0];
-  initial begin
-    rom4[0] = 64'hfbff03d80bf2f3f4;
-    rom4[1] = 64'hd017f5fce601b381;
-    rom4[2] = 64'h81fe7fe82601eef1;
-    rom4[3] = 64'h09ed03e7040302f5;
-    rom4[4] = 64'h08fe04050d00f9f9;
-    rom4[5] = 64'hf104e20016e7f2ff;
-    rom4[6] = 64'hf41310c6f617ffcb;
-    rom4[7] = 64'h342a88338108f1f2;
-    rom4[8] = 64'hf3e6f5430b20fff8;
-    rom4[9] = 64'h0207361a26e5f9f2;
-    rom4[10] = 64'hf62214dcfeb401e2;
-    rom4[11] = 64'h1157feffe3c6f4e9;
-    rom4[12] = 64'h0d0c120cf8fa04fa;
-    rom4[13] = 64'h1d0c9dbac21afbf1;
-    rom4[14] = 64'h170e1210e604f0f9;
-    rom4[15] = 64'hbc08e129ba1af3fb;
-    rom4[16] = 64'h44bcf8fbf9ee2d7f;
-    rom4[17] = 64'h232caf819281d8a1;
-    rom4[18] = 64'h0005f1f5f4eb48eb;
-    rom4[19] = 64'h059904f2fef80325;
-    rom4[20] = 64'h15f1fdfa0708f80b;
-    rom4[21] = 64'hde02f203f0fbd23b;
-    rom4[22] = 64'hff00facbfabff000;
-    rom4[23] = 64'h2687f8f9f1f462a0;
-    rom4[24] = 64'h0a3104f405ec1623;
-    rom4[25] = 64'hf5cff4fceeeee5a4;
-    rom4[26] = 64'h0955ffe1fee5ed3a;
-    rom4[27] = 64'hebb4f3eafbd828eb;
-    rom4[28] = 64'hf9fa050201ffe412;
-    rom4[29] = 64'h815ef6f1f3f5dce6;
-    rom4[30] = 64'he025f7f2f0f190f3;
-    rom4[31] = 64'h38cff7f6f9f23afd;
-    rom4[32] = 64'hf2ff2205f41ccdef;
-    rom4[33] = 64'h29fc2812013de651;
-    rom4[34] = 64'hfff01bfe08e4f304;
-    rom4[35] = 64'hf8c10ab600b5f2f6;
-    rom4[36] = 64'hfef8020101f10ef5;
-    rom4[37] = 64'heaf8eff832072d07;
-    rom4[38] = 64'h038a0534ed7ffe28;
-    rom4[39] = 64'h9c31b22bb02afa02;
-    rom4[40] = 64'h01c20911ee0eee45;
-    rom4[41] = 64'hdb81b6818799ccde;
-    rom4[42] = 64'hf9e204e70b95fd0a;
-    rom4[43] = 64'hf3c1f1a811a73b1f;
-    rom4[44] = 64'hf7021a0bf01501fd;
-    rom4[45] = 64'h36c202060cfe81e3;
-    rom4[46] = 64'hba24d90ef4ff07e6;
-    rom4[47] = 64'hf307fa180446081d;
-  end
-  reg [63:0] _5_;
-  always @(posedge clk) begin
-    _5_ <= rom4[rom4_addr];
-  end
-  assign \port__data$54  = _5_;
-  reg [31:0] rom5 [47:0];
-  initial begin
-    rom5[0] = 32'd605696067;
-    rom5[1] = 32'd417724418;
-    rom5[2] = 32'd235373054;
-    rom5[3] = 32'd237108997;
-    rom5[4] = 32'd218435070;
-    rom5[5] = 32'd3590854368;
-    rom5[6] = 32'd17034819;
-    rom5[7] = 32'd3298319124;
-    rom5[8] = 32'd4080924891;
-    rom5[9] = 32'd4046580763;
-    rom5[10] = 32'd4271701941;
-    rom5[11] = 32'd180027385;
-    rom5[12] = 32'd200664819;
-    rom5[13] = 32'd2167917101;
-    rom5[14] = 32'd445584065;
-    rom5[15] = 32'd3324032212;
-    rom5[16] = 32'd97517009;
-    rom5[17] = 32'd118358042;
-    rom5[18] = 32'd3188387841;
-    rom5[19] = 32'd188286479;
-    rom5[20] = 32'd67699446;
-    rom5[21] = 32'd3488745214;
-    rom5[22] = 32'd4273927849;
-    rom5[23] = 32'd4043312558;
-    rom5[24] = 32'd68945671;
-    rom5[25] = 32'd51370005;
-    rom5[26] = 32'd4068472944;
-    rom5[27] = 32'd481171585;
-    rom5[28] = 32'd66713862;
-    rom5[29] = 32'd3538863968;
-    rom5[30] = 32'd572202234;
-    rom5[31] = 32'd3993310724;
-    rom5[32] = 32'd0;
-    rom5[33] = 32'd0;
-    rom5[34] = 32'd0;
-    rom5[35] = 32'd0;
-    rom5[36] = 32'd0;
-    rom5[37] = 32'd0;
-    rom5[38] = 32'd0;
-    rom5[39] = 32'd0;
-    rom5[40] = 32'd0;
-    rom5[41] = 32'd0;
-    rom5[42] = 32'd0;
-    rom5[43] = 32'd0;
-    rom5[44] = 32'd0;
-    rom5[45] = 32'd0;
-    rom5[46] = 32'd0;
-    rom5[47] = 32'd0;
-  end
-  reg [31:0] _6_;
-  always @(posedge clk) begin
-    _6_ <= rom5[rom5_addr];
-  end
-  assign \port__data$59  = _6_;
-  always @(posedge clk)
-    xoff9_0 <= \$322 ;
-  always @(posedge clk)
-    w9_0 <= \$323 ;
-  always @(posedge clk)
-    xoff9_1 <= \$324 ;
-  always @(posedge clk)
-    w9_1 <= \$325 ;
-  always @(posedge clk)
-    xoff10_0 <= \$326 ;
-  always @(posedge clk)
-    w10_0 <= \$327 ;
-  always @(posedge clk)
-    xoff10_1 <= \$328 ;
-  always @(posedge clk)
-    w10_1 <= \$329 ;
-  always @(posedge clk)
-    xoff11_0 <= \$330 ;
-  always @(posedge clk)
-    w11_0 <= \$331 ;
-  always @(posedge clk)
-    xoff11_1 <= \$332 ;
-  always @(posedge clk)
-    w11_1 <= \$333 ;
-  always @(posedge clk)
-    xoff12_0 <= \$334 ;
-  always @(posedge clk)
-    w12_0 <= \$335 ;
-  always @(posedge clk)
-    xoff12_1 <= \$336 ;
-  always @(posedge clk)
-    w12_1 <= \$337 ;
-  always @(posedge clk)
-    xoff13_0 <= \$338 ;
-  always @(posedge clk)
-    w13_0 <= \$339 ;
-  always @(posedge clk)
-    xoff13_1 <= \$340 ;
-  always @(posedge clk)
-    w13_1 <= \$341 ;
-  always @(posedge clk)
-    xoff14_0 <= \$342 ;
-  always @(posedge clk)
-    w14_0 <= \$343 ;
-  always @(posedge clk)
-    xoff14_1 <= \$344 ;
-  always @(posedge clk)
-    w14_1 <= \$345 ;
-  always @(posedge clk)
-    xoff15_0 <= \$346 ;
-  always @(posedge clk)
-    w15_0 <= \$347 ;
-  always @(posedge clk)
-    xoff15_1 <= \$348 ;
-  always @(posedge clk)
-    w15_1 <= \$349 ;
-  always @(posedge clk)
-    xoff16_0 <= \$350 ;
-  always @(posedge clk)
-    w16_0 <= \$351 ;
-  always @(posedge clk)
-    xoff16_1 <= \$352 ;
-  always @(posedge clk)
-    w16_1 <= \$353 ;
-  always @(posedge clk)
-    xoff17_0 <= \$354 ;
-  always @(posedge clk)
-    w17_0 <= \$355 ;
-  always @(posedge clk)
-    xoff17_1 <= \$356 ;
-  always @(posedge clk)
-    w17_1 <= \$357 ;
-  always @(posedge clk)
-    xoff18_0 <= \$358 ;
-  always @(posedge clk)
-    w18_0 <= \$359 ;
-  always @(posedge clk)
-    xoff18_1 <= \$360 ;
-  always @(posedge clk)
-    w18_1 <= \$361 ;
-  always @(posedge clk)
-    xoff19_0 <= \$362 ;
-  always @(posedge clk)
-    w19_0 <= \$363 ;
-  always @(posedge clk)
-    xoff19_1 <= \$364 ;
-  always @(posedge clk)
-    w19_1 <= \$365 ;
-  always @(posedge clk)
-    xoff20_0 <= \$366 ;
-  always @(posedge clk)
-    w20_0 <= \$367 ;
-  always @(posedge clk)
-    xoff20_1 <= \$368 ;
-  always @(posedge clk)
-    w20_1 <= \$369 ;
-  always @(posedge clk)
-    xoff21_0 <= \$370 ;
-  always @(posedge clk)
-    w21_0 <= \$371 ;
-  always @(posedge clk)
-    xoff21_1 <= \$372 ;
-  always @(posedge clk)
-    w21_1 <= \$373 ;
-  always @(posedge clk)
-    prod0_0 <= \$374 ;
-  always @(posedge clk)
-    prod0_1 <= \$375 ;
-  always @(posedge clk)
-    prod1_0 <= \$376 ;
-  always @(posedge clk)
-    prod1_1 <= \$377 ;
-  always @(posedge clk)
-    prod2_0 <= \$378 ;
-  always @(posedge clk)
-    prod2_1 <= \$379 ;
-  always @(posedge clk)
-    prod3_0 <= \$380 ;
-  always @(posedge clk)
-    prod3_1 <= \$381 ;
-  always @(posedge clk)
-    prod4_0 <= \$382 ;
-  always @(posedge clk)
-    prod4_1 <= \$383 ;
-  always @(posedge clk)
-    prod5_0 <= \$384 ;
-  always @(posedge clk)
-    prod5_1 <= \$385 ;
-  always @(posedge clk)
-    prod6_0 <= \$386 ;
-  always @(posedge clk)
-    prod6_1 <= \$387 ;
-  always @(posedge clk)
-    prod7_0 <= \$388 ;
-  always @(posedge clk)
-    prod7_1 <= \$389 ;
-  always @(posedge clk)
-    prod8_0 <= \$390 ;
-  always @(posedge clk)
-    prod8_1 <= \$391 ;
-  always @(posedge clk)
-    prod9_0 <= \$392 ;
-  always @(posedge clk)
-    prod9_1 <= \$393 ;
-  always @(posedge clk)
-    prod10_0 <= \$394 ;
-  always @(posedge clk)
-    prod10_1 <= \$395 ;
-  always @(posedge clk)
-    prod11_0 <= \$396 ;
-  always @(posedge clk)
-    prod11_1 <= \$397 ;
-  always @(posedge clk)
-    prod12_0 <= \$398 ;
-  always @(posedge clk)
-    prod12_1 <= \$399 ;
-  always @(posedge clk)
-    prod13_0 <= \$400 ;
-  always @(posedge clk)
-    prod13_1 <= \$401 ;
-  always @(posedge clk)
-    prod14_0 <= \$402 ;
-  always @(posedge clk)
-    prod14_1 <= \$403 ;
-  always @(posedge clk)
-    prod15_0 <= \$404 ;
-  always @(posedge clk)
-    prod15_1 <= \$405 ;
-  always @(posedge clk)
-    prod16_0 <= \$406 ;
-  always @(posedge clk)
-    prod16_1 <= \$407 ;
-  always @(posedge clk)
-    prod17_0 <= \$408 ;
-  always @(posedge clk)
-    prod17_1 <= \$409 ;
-  always @(posedge clk)
-    prod18_0 <= \$410 ;
-  always @(posedge clk)
-    prod18_1 <= \$411 ;
-  always @(posedge clk)
-    prod19_0 <= \$412 ;
-  always @(posedge clk)
-    prod19_1 <= \$413 ;
-  always @(posedge clk)
-    prod20_0 <= \$414 ;
-  always @(posedge clk)
-    prod20_1 <= \$415 ;
-  always @(posedge clk)
-    prod21_0 <= \$416 ;
-  always @(posedge clk)
-    prod21_1 <= \$417 ;
-  always @(posedge clk)
-    prod0_0_r <= \$418 ;
-  always @(posedge clk)
-    prod0_1_r <= \$419 ;
-  always @(posedge clk)
-    prod1_0_r <= \$420 ;
-  always @(posedge clk)
-    prod1_1_r <= \$421 ;
-  always @(posedge clk)
-    prod2_0_r <= \$422 ;
-  always @(posedge clk)
-    prod2_1_r <= \$423 ;
-  always @(posedge clk)
-    prod3_0_r <= \$424 ;
-  always @(posedge clk)
-    prod3_1_r <= \$425 ;
-  always @(posedge clk)
-    prod4_0_r <= \$426 ;
-  always @(posedge clk)
-    prod4_1_r <= \$427 ;
-  always @(posedge clk)
-    prod5_0_r <= \$428 ;
-  always @(posedge clk)
-    prod5_1_r <= \$429 ;
-  always @(posedge clk)
-    prod6_0_r <= \$430 ;
-  always @(posedge clk)
-    prod6_1_r <= \$431 ;
-  always @(posedge clk)
-    prod7_0_r <= \$432 ;
-  always @(posedge clk)
-    prod7_1_r <= \$433 ;
-  always @(posedge clk)
-    prod8_0_r <= \$434 ;
-  always @(posedge clk)
-    prod8_1_r <= \$435 ;
-  always @(posedge clk)
-    prod9_0_r <= \$436 ;
-  always @(posedge clk)
-    prod9_1_r <= \$437 ;
-  always @(posedge clk)
-    prod10_0_r <= \$438 ;
-  always @(posedge clk)
-    prod10_1_r <= \$439 ;
-  always @(posedge clk)
-    prod11_0_r <= \$440 ;
-  always @(posedge clk)
-    prod11_1_r <= \$441 ;
-  always @(posedge clk)
-    prod12_0_r <= \$442 ;
-  always @(posedge clk)
-    prod12_1_r <= \$443 ;
-  always @(posedge clk)
-    prod13_0_r <= \$444 ;
-  always @(posedge clk)
-    prod13_1_r <= \$445 ;
-  always @(posedge clk)
-    prod14_0_r <= \$446 ;
-  always @(posedge clk)
-    prod14_1_r <= \$447 ;
-  always @(posedge clk)
-    prod15_0_r <= \$448 ;
-  always @(posedge clk)
-    prod15_1_r <= \$449 ;
-  always @(posedge clk)
-    prod16_0_r <= \$450 ;
-  always @(posedge clk)
-    prod16_1_r <= \$451 ;
-  always @(posedge clk)
-    prod17_0_r <= \$452 ;
-  always @(posedge clk)
-    prod17_1_r <= \$453 ;
-  always @(posedge clk)
-    prod18_0_r <= \$454 ;
-  always @(posedge clk)
-    prod18_1_r <= \$455 ;
-  always @(posedge clk)
-    prod19_0_r <= \$456 ;
-  always @(posedge clk)
-    prod19_1_r <= \$457 ;
-  always @(posedge clk)
-    prod20_0_r <= \$458 ;
-  always @(posedge clk)
-    prod20_1_r <= \$459 ;
-  always @(posedge clk)
-    prod21_0_r <= \$460 ;
-  always @(posedge clk)
-    prod21_1_r <= \$461 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$462 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$463 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$464 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$465 ;
-  always @(posedge clk)
-    sum4_s0_0 <= \$466 ;
-  always @(posedge clk)
-    sum5_s0_0 <= \$467 ;
-  always @(posedge clk)
-    sum6_s0_0 <= \$468 ;
-  always @(posedge clk)
-    sum7_s0_0 <= \$469 ;
-  always @(posedge clk)
-    sum8_s0_0 <= \$470 ;
-  always @(posedge clk)
-    sum9_s0_0 <= \$471 ;
-  always @(posedge clk)
-    sum10_s0_0 <= \$472 ;
-  always @(posedge clk)
-    sum11_s0_0 <= \$473 ;
-  always @(posedge clk)
-    sum12_s0_0 <= \$474 ;
-  always @(posedge clk)
-    sum13_s0_0 <= \$475 ;
-  always @(posedge clk)
-    sum14_s0_0 <= \$476 ;
-  always @(posedge clk)
-    sum15_s0_0 <= \$477 ;
-  always @(posedge clk)
-    sum16_s0_0 <= \$478 ;
-  always @(posedge clk)
-    sum17_s0_0 <= \$479 ;
-  always @(posedge clk)
-    sum18_s0_0 <= \$480 ;
-  always @(posedge clk)
-    sum19_s0_0 <= \$481 ;
-  always @(posedge clk)
-    sum20_s0_0 <= \$482 ;
-  always @(posedge clk)
-    sum21_s0_0 <= \$483 ;
-  always @(posedge clk)
-    v2 <= \$484 ;
-  always @(posedge clk)
-    first2 <= \$485 ;
-  always @(posedge clk)
-    last2 <= \$486 ;
-  always @(posedge clk)
-    nf2 <= \$487 ;
-  always @(posedge clk)
-    v3 <= \$488 ;
-  always @(posedge clk)
-    first3 <= \$489 ;
-  always @(posedge clk)
-    last3 <= \$490 ;
-  always @(posedge clk)
-    nf3 <= \$491 ;
-  always @(posedge clk)
-    v4 <= \$492 ;
-  always @(posedge clk)
-    first4 <= \$493 ;
-  always @(posedge clk)
-    last4 <= \$494 ;
-  always @(posedge clk)
-    nf4 <= \$495 ;
-  always @(posedge clk)
-    v5 <= \$496 ;
-  always @(posedge clk)
-    first5 <= \$497 ;
-  always @(posedge clk)
-    last5 <= \$498 ;
-  always @(posedge clk)
-    nf5 <= \$499 ;
-  always @(posedge clk)
-    v6 <= \$500 ;
-  always @(posedge clk)
-    first6 <= \$501 ;
-  always @(posedge clk)
-    last6 <= \$502 ;
-  always @(posedge clk)
-    nf6 <= \$503 ;
-  always @(posedge clk)
-    v7 <= \$504 ;
-  always @(posedge clk)
-    first7 <= \$505 ;
-  always @(posedge clk)
-    last7 <= \$506 ;
-  always @(posedge clk)
-    nf7 <= \$507 ;
-  always @(posedge clk)
-    v8 <= \$508 ;
-  always @(posedge clk)
-    first8 <= \$509 ;
-  always @(posedge clk)
-    last8 <= \$510 ;
-  always @(posedge clk)
-    nf8 <= \$511 ;
-  always @(posedge clk)
-    v8_0 <= \$512 ;
-  always @(posedge clk)
-    first8_0 <= \$513 ;
-  always @(posedge clk)
-    last8_0 <= \$514 ;
-  always @(posedge clk)
-    nf8_0 <= \$515 ;
-  always @(posedge clk)
-    bias0 <= \$516 ;
-  always @(posedge clk)
-    acc0 <= \$517 ;
-  always @(posedge clk)
-    bias1 <= \$518 ;
-  always @(posedge clk)
-    acc1 <= \$519 ;
-  always @(posedge clk)
-    bias2 <= \$520 ;
-  always @(posedge clk)
-    acc2 <= \$521 ;
-  always @(posedge clk)
-    bias3 <= \$522 ;
-  always @(posedge clk)
-    acc3 <= \$523 ;
-  always @(posedge clk)
-    bias4 <= \$524 ;
-  always @(posedge clk)
-    acc4 <= \$525 ;
-  always @(posedge clk)
-    bias5 <= \$526 ;
-  always @(posedge clk)
-    acc5 <= \$527 ;
-  always @(posedge clk)
-    bias6 <= \$528 ;
-  always @(posedge clk)
-    acc6 <= \$529 ;
-  always @(posedge clk)
-    bias7 <= \$530 ;
-  always @(posedge clk)
-    acc7 <= \$531 ;
-  always @(posedge clk)
-    v8_1 <= \$532 ;
-  always @(posedge clk)
-    first8_1 <= \$533 ;
-  always @(posedge clk)
-    last8_1 <= \$534 ;
-  always @(posedge clk)
-    nf8_1 <= \$535 ;
-  always @(posedge clk)
-    bias8 <= \$536 ;
-  always @(posedge clk)
-    acc8 <= \$537 ;
-  always @(posedge clk)
-    bias9 <= \$538 ;
-  always @(posedge clk)
-    acc9 <= \$539 ;
-  always @(posedge clk)
-    bias10 <= \$540 ;
-  always @(posedge clk)
-    acc10 <= \$541 ;
-  always @(posedge clk)
-    bias11 <= \$542 ;
-  always @(posedge clk)
-    acc11 <= \$543 ;
-  always @(posedge clk)
-    bias12 <= \$544 ;
-  always @(posedge clk)
-    acc12 <= \$545 ;
-  always @(posedge clk)
-    bias13 <= \$546 ;
-  always @(posedge clk)
-    acc13 <= \$547 ;
-  always @(posedge clk)
-    bias14 <= \$548 ;
-  always @(posedge clk)
-    acc14 <= \$549 ;
-  always @(posedge clk)
-    bias15 <= \$550 ;
-  always @(posedge clk)
-    acc15 <= \$551 ;
-  always @(posedge clk)
-    v8_2 <= \$552 ;
-  always @(posedge clk)
-    first8_2 <= \$553 ;
-  always @(posedge clk)
-    last8_2 <= \$554 ;
-  always @(posedge clk)
-    nf8_2 <= \$555 ;
-  always @(posedge clk)
-    bias16 <= \$556 ;
-  always @(posedge clk)
-    acc16 <= \$557 ;
-  always @(posedge clk)
-    bias17 <= \$558 ;
-  always @(posedge clk)
-    acc17 <= \$559 ;
-  always @(posedge clk)
-    bias18 <= \$560 ;
-  always @(posedge clk)
-    acc18 <= \$561 ;
-  always @(posedge clk)
-    bias19 <= \$562 ;
-  always @(posedge clk)
-    acc19 <= \$563 ;
-  always @(posedge clk)
-    bias20 <= \$564 ;
-  always @(posedge clk)
-    acc20 <= \$565 ;
-  always @(posedge clk)
-    bias21 <= \$566 ;
-  always @(posedge clk)
-    acc21 <= \$567 ;
-  always @(posedge clk)
-    deliver <= \$568 ;
-  always @(posedge clk)
-    q_owed <= \$569 ;
-  always @(posedge clk)
-    q_room <= \$570 ;
-  always @(posedge clk)
-    q_wptr <= \$571 ;
-  always @(posedge clk)
-    q_rptr <= \$572 ;
-  always @(posedge clk)
-    q_stored <= \$573 ;
-  always @(posedge clk)
-    o__valid <= \$574 ;
-  always @(posedge clk)
-    o__payload <= \$575 ;
-  assign \$6  = t == 6'h2f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(x0_1) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_1) - $signed(8'h80);
-  assign \$16  = $signed(x0_0) - $signed(8'h80);
-  assign \$17  = $signed(x0_1) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(x1_0) - $signed(8'h80);
-  assign \$21  = $signed(x1_1) - $signed(8'h80);
-  assign \$22  = $signed(x1_0) - $signed(8'h80);
-  assign \$23  = $signed(x1_1) - $signed(8'h80);
-  assign \$24  = $signed(x1_0) - $signed(8'h80);
-  assign \$25  = $signed(x1_1) - $signed(8'h80);
-  assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_1) - $signed(8'h80);
-  assign \$28  = $signed(x2_0) - $signed(8'h80);
-  assign \$29  = $signed(x2_1) - $signed(8'h80);
-  assign \$30  = $signed(x2_0) - $signed(8'h80);
-  assign \$31  = $signed(x2_1) - $signed(8'h80);
-  assign \$32  = $signed(x2_0) - $signed(8'h80);
-  assign \$33  = $signed(x2_1) - $signed(8'h80);
-  assign \$34  = $signed(x3_0) - $signed(8'h80);
-  assign \$35  = $signed(x3_1) - $signed(8'h80);
-  assign \$36  = $signed(x3_0) - $signed(8'h80);
-  assign \$37  = $signed(x3_1) - $signed(8'h80);
-  assign \$38  = $signed(x3_0) - $signed(8'h80);
-  assign \$39  = $signed(x3_1) - $signed(8'h80);
-  assign \$40  = $signed(x3_0) - $signed(8'h80);
-  assign \$41  = $signed(x3_1) - $signed(8'h80);
-  assign \$42  = $signed(x4_0) - $signed(8'h80);
-  assign \$43  = $signed(x4_1) - $signed(8'h80);
-  assign \$44  = $signed(x4_0) - $signed(8'h80);
-  assign \$45  = $signed(x4_1) - $signed(8'h80);
-  assign \$46  = $signed(x4_0) - $signed(8'h80);
-  assign \$47  = $signed(x4_1) - $signed(8'h80);
-  assign \$48  = $signed(x4_0) - $signed(8'h80);
-  assign \$49  = $signed(x4_1) - $signed(8'h80);
-  assign \$50  = $signed(x5_0) - $signed(8'h80);
-  assign \$51  = $signed(x5_1) - $signed(8'h80);
-  assign \$52  = $signed(x5_0) - $signed(8'h80);
-  assign \$53  = $signed(x5_1) - $signed(8'h80);
-  assign \$54  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$55  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$56  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$57  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$58  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$59  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$60  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$61  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$62  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$63  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$64  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$65  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$66  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$67  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$68  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$69  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$70  = $signed(xoff8_0) * $signed(w8_0);
-  assign \$71  = $signed(xoff8_1) * $signed(w8_1);
-  assign \$72  = $signed(xoff9_0) * $signed(w9_0);
-  assign \$73  = $signed(xoff9_1) * $signed(w9_1);
-  assign \$74  = $signed(xoff10_0) * $signed(w10_0);
-  assign \$75  = $signed(xoff10_1) * $signed(w10_1);
-  assign \$76  = $signed(xoff11_0) * $signed(w11_0);
-  assign \$77  = $signed(xoff11_1) * $signed(w11_1);
-  assign \$78  = $signed(xoff12_0) * $signed(w12_0);
-  assign \$79  = $signed(xoff12_1) * $signed(w12_1);
-  assign \$80  = $signed(xoff13_0) * $signed(w13_0);
-  assign \$81  = $signed(xoff13_1) * $signed(w13_1);
-  assign \$82  = $signed(xoff14_0) * $signed(w14_0);
-  assign \$83  = $signed(xoff14_1) * $signed(w14_1);
-  assign \$84  = $signed(xoff15_0) * $signed(w15_0);
-  assign \$85  = $signed(xoff15_1) * $signed(w15_1);
-  assign \$86  = $signed(xoff16_0) * $signed(w16_0);
-  assign \$87  = $signed(xoff16_1) * $signed(w16_1);
-  assign \$88  = $signed(xoff17_0) * $signed(w17_0);
-  assign \$89  = $signed(xoff17_1) * $signed(w17_1);
-  assign \$90  = $signed(xoff18_0) * $signed(w18_0);
-  assign \$91  = $signed(xoff18_1) * $signed(w18_1);
-  assign \$92  = $signed(xoff19_0) * $signed(w19_0);
-  assign \$93  = $signed(xoff19_1) * $signed(w19_1);
-  assign \$94  = $signed(xoff20_0) * $signed(w20_0);
-  assign \$95  = $signed(xoff20_1) * $signed(w20_1);
-  assign \$96  = $signed(xoff21_0) * $signed(w21_0);
-  assign \$97  = $signed(xoff21_1) * $signed(w21_1);
-  assign \$98  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$99  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$100  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$101  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$102  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$103  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$104  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$105  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$106  = $signed(prod8_0_r) + $signed(prod8_1_r);
-  assign \$107  = $signed(prod9_0_r) + $signed(prod9_1_r);
-  assign \$108  = $signed(prod10_0_r) + $signed(prod10_1_r);
-  assign \$109  = $signed(prod11_0_r) + $signed(prod11_1_r);
-  assign \$110  = $signed(prod12_0_r) + $signed(prod12_1_r);
-  assign \$111  = $signed(prod13_0_r) + $signed(prod13_1_r);
-  assign \$112  = $signed(prod14_0_r) + $signed(prod14_1_r);
-  assign \$113  = $signed(prod15_0_r) + $signed(prod15_1_r);
-  assign \$114  = $signed(prod16_0_r) + $signed(prod16_1_r);
-  assign \$115  = $signed(prod17_0_r) + $signed(prod17_1_r);
-  assign \$116  = $signed(prod18_0_r) + $signed(prod18_1_r);
-  assign \$117  = $signed(prod19_0_r) + $signed(prod19_1_r);
-  assign \$118  = $signed(prod20_0_r) + $signed(prod20_1_r);
-  assign \$119  = $signed(prod21_0_r) + $signed(prod21_1_r);
-  assign \$142  = v8 & last8;
-  assign \$143  = issue & last_t;
-  assign \$144  = o__valid & o__ready;
-  assign \$145  = q_owed < 4'ha;
-  assign \$146  = \$144  ? q_room : \$145 ;
-  assign \$147  = o__valid & o__ready;
-  assign \$148  = \$147  | q_room;
-  assign \$149  = \$143  ? \$146  : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = deliver & \$155 ;
-  assign \$157  = q_wptr == 4'h9;
-  assign \$158  = q_wptr + 1'h1;
-  assign \$159  = \$157  ? 5'h00 : \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = q_rptr == 4'h9;
-  assign \$165  = q_rptr + 1'h1;
-  assign \$166  = \$164  ? 5'h00 : \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = deliver & \$172 ;
-  assign \$174  = q_stored + \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$174  - \$178 ;
-  assign \$180  = ~ o__valid;
-  assign \$181  = \$180  | o__ready;
-  assign \$182  = | q_stored;
-  assign \$183  = \$182  | deliver;
-  assign \$184  = | q_stored;
-  assign \$185  = \$184  ? \rport__data$374  : q_in;
-  assign \$186  = ~ last_t;
-  assign \$187  = q_room | \$186 ;
-  assign i__ready = \$187  & reads_input_t;
-  assign \$188  = ~ last_t;
-  assign \$189  = q_room | \$188 ;
-  assign \$190  = ~ reads_input_t;
-  assign \$191  = i__valid | \$190 ;
-  assign issue = \$189  & \$191 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$192  = first8_0 ? bias0 : acc0;
-  assign \$193  = $signed(\$192 ) + $signed(sum0_s0_0);
-  assign \$194  = first8_0 ? bias1 : acc1;
-  assign \$195  = $signed(\$194 ) + $signed(sum1_s0_0);
-  assign \$196  = first8_0 ? bias2 : acc2;
-  assign \$197  = $signed(\$196 ) + $signed(sum2_s0_0);
-  assign \$198  = first8_0 ? bias3 : acc3;
-  assign \$199  = $signed(\$198 ) + $signed(sum3_s0_0);
-  assign \$200  = first8_0 ? bias4 : acc4;
-  assign \$201  = $signed(\$200 ) + $signed(sum4_s0_0);
-  assign \$202  = first8_0 ? bias5 : acc5;
-  assign \$203  = $signed(\$202 ) + $signed(sum5_s0_0);
-  assign \$204  = first8_0 ? bias6 : acc6;
-  assign \$205  = $signed(\$204 ) + $signed(sum6_s0_0);
-  assign \$206  = first8_0 ? bias7 : acc7;
-  assign \$207  = $signed(\$206 ) + $signed(sum7_s0_0);
-  assign \$208  = first8_1 ? bias8 : acc8;
-  assign \$209  = $signed(\$208 ) + $signed(sum8_s0_0);
-  assign \$210  = first8_1 ? bias9 : acc9;
-  assign \$211  = $signed(\$210 ) + $signed(sum9_s0_0);
-  assign \$212  = first8_1 ? bias10 : acc10;
-  assign \$213  = $signed(\$212 ) + $signed(sum10_s0_0);
-  assign \$214  = first8_1 ? bias11 : acc11;
-  assign \$215  = $signed(\$214 ) + $signed(sum11_s0_0);
-  assign \$216  = first8_1 ? bias12 : acc12;
-  assign \$217  = $signed(\$216 ) + $signed(sum12_s0_0);
-  assign \$218  = first8_1 ? bias13 : acc13;
-  assign \$219  = $signed(\$218 ) + $signed(sum13_s0_0);
-  assign \$220  = first8_1 ? bias14 : acc14;
-  assign \$221  = $signed(\$220 ) + $signed(sum14_s0_0);
-  assign \$222  = first8_1 ? bias15 : acc15;
-  assign \$223  = $signed(\$222 ) + $signed(sum15_s0_0);
-  assign \$224  = first8_2 ? bias16 : acc16;
-  assign \$225  = $signed(\$224 ) + $signed(sum16_s0_0);
-  assign \$226  = first8_2 ? bias17 : acc17;
-  assign \$227  = $signed(\$226 ) + $signed(sum17_s0_0);
-  assign \$228  = first8_2 ? bias18 : acc18;
-  assign \$229  = $signed(\$228 ) + $signed(sum18_s0_0);
-  assign \$230  = first8_2 ? bias19 : acc19;
-  assign \$231  = $signed(\$230 ) + $signed(sum19_s0_0);
-  assign \$232  = first8_2 ? bias20 : acc20;
-  assign \$233  = $signed(\$232 ) + $signed(sum20_s0_0);
-  assign \$234  = first8_2 ? bias21 : acc21;
-  assign \$235  = $signed(\$234 ) + $signed(sum21_s0_0);
-  assign \$236  = issue & last_t;
-  assign \$237  = q_owed + \$236 ;
-  assign \$238  = o__valid & o__ready;
-  assign \$239  = \$237  - \$238 ;
-  always @(posedge clk)
-    nf_t <= \$240 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$241 ;
-  always @(posedge clk)
-    sf_t <= \$242 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$243 ;
-  always @(posedge clk)
-    reads_input_t <= \$244 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$245 ;
-  always @(posedge clk)
-    first_t <= \$246 ;
-  always @(posedge clk)
-    first_t_ahead <= \$247 ;
-  always @(posedge clk)
-    last_t <= \$248 ;
-  always @(posedge clk)
-    last_t_ahead <= \$249 ;
-  always @(posedge clk)
-    t <= \$250 ;
-  always @(posedge clk)
-    x_reg <= \$251 ;
-  always @(posedge clk)
-    from_input <= \$252 ;
-  always @(posedge clk)
-    v1 <= \$253 ;
-  always @(posedge clk)
-    first1 <= \$254 ;
-  always @(posedge clk)
-    last1 <= \$255 ;
-  always @(posedge clk)
-    nf1 <= \$256 ;
-  always @(posedge clk)
-    from_input2 <= \$257 ;
-  always @(posedge clk)
-    x_reg2 <= \$258 ;
-  always @(posedge clk)
-    inbuf_read <= \$259 ;
-  always @(posedge clk)
-    x_mid <= \$260 ;
-  always @(posedge clk)
-    t1 <= \$261 ;
-  always @(posedge clk)
-    rom0_addr <= \$262 ;
-  always @(posedge clk)
-    rom0_read <= \$263 ;
-  always @(posedge clk)
-    x0_0 <= \$264 ;
-  always @(posedge clk)
-    x0_1 <= \$265 ;
-  always @(posedge clk)
-    rom1_addr <= \$266 ;
-  always @(posedge clk)
-    rom1_read <= \$267 ;
-  always @(posedge clk)
-    x1_0 <= \$268 ;
-  always @(posedge clk)
-    x1_1 <= \$269 ;
-  always @(posedge clk)
-    rom2_addr <= \$270 ;
-  always @(posedge clk)
-    rom2_read <= \$271 ;
-  always @(posedge clk)
-    x2_0 <= \$272 ;
-  always @(posedge clk)
-    x2_1 <= \$273 ;
-  always @(posedge clk)
-    rom3_addr <= \$274 ;
-  always @(posedge clk)
-    rom3_read <= \$275 ;
-  always @(posedge clk)
-    x3_0 <= \$276 ;
-  always @(posedge clk)
-    x3_1 <= \$277 ;
-  always @(posedge clk)
-    rom4_addr <= \$278 ;
-  always @(posedge clk)
-    rom4_read <= \$279 ;
-  always @(posedge clk)
-    x4_0 <= \$280 ;
-  always @(posedge clk)
-    x4_1 <= \$281 ;
-  always @(posedge clk)
-    rom5_addr <= \$282 ;
-  always @(posedge clk)
-    rom5_read <= \$283 ;
-  always @(posedge clk)
-    x5_0 <= \$284 ;
-  always @(posedge clk)
-    x5_1 <= \$285 ;
-  always @(posedge clk)
-    xoff0_0 <= \$286 ;
-  always @(posedge clk)
-    w0_0 <= \$287 ;
-  always @(posedge clk)
-    xoff0_1 <= \$288 ;
-  always @(posedge clk)
-    w0_1 <= \$289 ;
-  always @(posedge clk)
-    xoff1_0 <= \$290 ;
-  always @(posedge clk)
-    w1_0 <= \$291 ;
-  always @(posedge clk)
-    xoff1_1 <= \$292 ;
-  always @(posedge clk)
-    w1_1 <= \$293 ;
-  always @(posedge clk)
-    xoff2_0 <= \$294 ;
-  always @(posedge clk)
-    w2_0 <= \$295 ;
-  always @(posedge clk)
-    xoff2_1 <= \$296 ;
-  always @(posedge clk)
-    w2_1 <= \$297 ;
-  always @(posedge clk)
-    xoff3_0 <= \$298 ;
-  always @(posedge clk)
-    w3_0 <= \$299 ;
-  always @(posedge clk)
-    xoff3_1 <= \$300 ;
-  always @(posedge clk)
-    w3_1 <= \$301 ;
-  always @(posedge clk)
-    xoff4_0 <= \$302 ;
-  always @(posedge clk)
-    w4_0 <= \$303 ;
-  always @(posedge clk)
-    xoff4_1 <= \$304 ;
-  always @(posedge clk)
-    w4_1 <= \$305 ;
-  always @(posedge clk)
-    xoff5_0 <= \$306 ;
-  always @(posedge clk)
-    w5_0 <= \$307 ;
-  always @(posedge clk)
-    xoff5_1 <= \$308 ;
-  always @(posedge clk)
-    w5_1 <= \$309 ;
-  always @(posedge clk)
-    xoff6_0 <= \$310 ;
-  always @(posedge clk)
-    w6_0 <= \$311 ;
-  always @(posedge clk)
-    xoff6_1 <= \$312 ;
-  always @(posedge clk)
-    w6_1 <= \$313 ;
-  always @(posedge clk)
-    xoff7_0 <= \$314 ;
-  always @(posedge clk)
-    w7_0 <= \$315 ;
-  always @(posedge clk)
-    xoff7_1 <= \$316 ;
-  always @(posedge clk)
-    w7_1 <= \$317 ;
-  always @(posedge clk)
-    xoff8_0 <= \$318 ;
-  always @(posedge clk)
-    w8_0 <= \$319 ;
-  always @(posedge clk)
-    xoff8_1 <= \$320 ;
-  always @(posedge clk)
-    w8_1 <= \$321 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$28 ;
-    if (rst) begin
-      \$322  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = rom2_read[23:16];
-    if (rst) begin
-      \$323  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = \$29 ;
-    if (rst) begin
-      \$324  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = rom2_read[31:24];
-    if (rst) begin
-      \$325  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = \$30 ;
-    if (rst) begin
-      \$326  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = rom2_read[39:32];
-    if (rst) begin
-      \$327  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = \$31 ;
-    if (rst) begin
-      \$328  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = rom2_read[47:40];
-    if (rst) begin
-      \$329  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = \$32 ;
-    if (rst) begin
-      \$330  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = rom2_read[55:48];
-    if (rst) begin
-      \$331  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = \$33 ;
-    if (rst) begin
-      \$332  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = rom2_read[63:56];
-    if (rst) begin
-      \$333  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = \$34 ;
-    if (rst) begin
-      \$334  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rom3_read[7:0];
-    if (rst) begin
-      \$335  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = \$35 ;
-    if (rst) begin
-      \$336  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = rom3_read[15:8];
-    if (rst) begin
-      \$337  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = \$36 ;
-    if (rst) begin
-      \$338  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rom3_read[23:16];
-    if (rst) begin
-      \$339  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = \$37 ;
-    if (rst) begin
-      \$340  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rom3_read[31:24];
-    if (rst) begin
-      \$341  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$38 ;
-    if (rst) begin
-      \$342  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = rom3_read[39:32];
-    if (rst) begin
-      \$343  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = \$39 ;
-    if (rst) begin
-      \$344  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rom3_read[47:40];
-    if (rst) begin
-      \$345  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = \$40 ;
-    if (rst) begin
-      \$346  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = rom3_read[55:48];
-    if (rst) begin
-      \$347  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = \$41 ;
-    if (rst) begin
-      \$348  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rom3_read[63:56];
-    if (rst) begin
-      \$349  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = \$42 ;
-    if (rst) begin
-      \$350  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rom4_read[7:0];
-    if (rst) begin
-      \$351  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = \$43 ;
-    if (rst) begin
-      \$352  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rom4_read[15:8];
-    if (rst) begin
-      \$353  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$44 ;
-    if (rst) begin
-      \$354  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = rom4_read[23:16];
-    if (rst) begin
-      \$355  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = \$45 ;
-    if (rst) begin
-      \$356  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rom4_read[31:24];
-    if (rst) begin
-      \$357  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$46 ;
-    if (rst) begin
-      \$358  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rom4_read[39:32];
-    if (rst) begin
-      \$359  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$47 ;
-    if (rst) begin
-      \$360  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = rom4_read[47:40];
-    if (rst) begin
-      \$361  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = \$48 ;
-    if (rst) begin
-      \$362  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = rom4_read[55:48];
-    if (rst) begin
-      \$363  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = \$49 ;
-    if (rst) begin
-      \$364  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = rom4_read[63:56];
-    if (rst) begin
-      \$365  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$50 ;
-    if (rst) begin
-      \$366  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = rom5_read[7:0];
-    if (rst) begin
-      \$367  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = \$51 ;
-    if (rst) begin
-      \$368  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rom5_read[15:8];
-    if (rst) begin
-      \$369  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = \$52 ;
-    if (rst) begin
-      \$370  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = rom5_read[23:16];
-    if (rst) begin
-      \$371  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = \$53 ;
-    if (rst) begin
-      \$372  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = rom5_read[31:24];
-    if (rst) begin
-      \$373  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = \$54 ;
-    if (rst) begin
-      \$374  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = \$55 ;
-    if (rst) begin
-      \$375  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$56 ;
-    if (rst) begin
-      \$376  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = \$57 ;
-    if (rst) begin
-      \$377  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = \$58 ;
-    if (rst) begin
-      \$378  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = \$59 ;
-    if (rst) begin
-      \$379  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = \$60 ;
-    if (rst) begin
-      \$380  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = \$61 ;
-    if (rst) begin
-      \$381  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \$62 ;
-    if (rst) begin
-      \$382  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = \$63 ;
-    if (rst) begin
-      \$383  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = \$64 ;
-    if (rst) begin
-      \$384  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = \$65 ;
-    if (rst) begin
-      \$385  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = \$66 ;
-    if (rst) begin
-      \$386  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = \$67 ;
-    if (rst) begin
-      \$387  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = \$68 ;
-    if (rst) begin
-      \$388  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = \$69 ;
-    if (rst) begin
-      \$389  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = \$70 ;
-    if (rst) begin
-      \$390  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$71 ;
-    if (rst) begin
-      \$391  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$72 ;
-    if (rst) begin
-      \$392  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \$73 ;
-    if (rst) begin
-      \$393  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$74 ;
-    if (rst) begin
-      \$394  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$75 ;
-    if (rst) begin
-      \$395  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$76 ;
-    if (rst) begin
-      \$396  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$77 ;
-    if (rst) begin
-      \$397  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$78 ;
-    if (rst) begin
-      \$398  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = \$79 ;
-    if (rst) begin
-      \$399  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$80 ;
-    if (rst) begin
-      \$400  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = \$81 ;
-    if (rst) begin
-      \$401  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$82 ;
-    if (rst) begin
-      \$402  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \$83 ;
-    if (rst) begin
-      \$403  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$84 ;
-    if (rst) begin
-      \$404  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = \$85 ;
-    if (rst) begin
-      \$405  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$86 ;
-    if (rst) begin
-      \$406  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = \$87 ;
-    if (rst) begin
-      \$407  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = \$88 ;
-    if (rst) begin
-      \$408  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = \$89 ;
-    if (rst) begin
-      \$409  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = \$90 ;
-    if (rst) begin
-      \$410  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = \$91 ;
-    if (rst) begin
-      \$411  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \$92 ;
-    if (rst) begin
-      \$412  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = \$93 ;
-    if (rst) begin
-      \$413  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = \$94 ;
-    if (rst) begin
-      \$414  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$95 ;
-    if (rst) begin
-      \$415  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = \$96 ;
-    if (rst) begin
-      \$416  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = \$97 ;
-    if (rst) begin
-      \$417  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = prod0_0;
-    if (rst) begin
-      \$418  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = prod0_1;
-    if (rst) begin
-      \$419  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = prod1_0;
-    if (rst) begin
-      \$420  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = prod1_1;
-    if (rst) begin
-      \$421  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = prod2_0;
-    if (rst) begin
-      \$422  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = prod2_1;
-    if (rst) begin
-      \$423  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = prod3_0;
-    if (rst) begin
-      \$424  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = prod3_1;
-    if (rst) begin
-      \$425  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = prod4_0;
-    if (rst) begin
-      \$426  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = prod4_1;
-    if (rst) begin
-      \$427  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = prod5_0;
-    if (rst) begin
-      \$428  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = prod5_1;
-    if (rst) begin
-      \$429  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = prod6_0;
-    if (rst) begin
-      \$430  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = prod6_1;
-    if (rst) begin
-      \$431  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = prod7_0;
-    if (rst) begin
-      \$432  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = prod7_1;
-    if (rst) begin
-      \$433  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = prod8_0;
-    if (rst) begin
-      \$434  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = prod8_1;
-    if (rst) begin
-      \$435  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = prod9_0;
-    if (rst) begin
-      \$436  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = prod9_1;
-    if (rst) begin
-      \$437  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = prod10_0;
-    if (rst) begin
-      \$438  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = prod10_1;
-    if (rst) begin
-      \$439  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = prod11_0;
-    if (rst) begin
-      \$440  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = prod11_1;
-    if (rst) begin
-      \$441  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = prod12_0;
-    if (rst) begin
-      \$442  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = prod12_1;
-    if (rst) begin
-      \$443  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = prod13_0;
-    if (rst) begin
-      \$444  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = prod13_1;
-    if (rst) begin
-      \$445  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = prod14_0;
-    if (rst) begin
-      \$446  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = prod14_1;
-    if (rst) begin
-      \$447  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = prod15_0;
-    if (rst) begin
-      \$448  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = prod15_1;
-    if (rst) begin
-      \$449  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = prod16_0;
-    if (rst) begin
-      \$450  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = prod16_1;
-    if (rst) begin
-      \$451  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = prod17_0;
-    if (rst) begin
-      \$452  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = prod17_1;
-    if (rst) begin
-      \$453  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = prod18_0;
-    if (rst) begin
-      \$454  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = prod18_1;
-    if (rst) begin
-      \$455  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = prod19_0;
-    if (rst) begin
-      \$456  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = prod19_1;
-    if (rst) begin
-      \$457  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = prod20_0;
-    if (rst) begin
-      \$458  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = prod20_1;
-    if (rst) begin
-      \$459  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = prod21_0;
-    if (rst) begin
-      \$460  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = prod21_1;
-    if (rst) begin
-      \$461  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = { \$98 [17], \$98 [17], \$98 [17], \$98 [17], \$98 [17], \$98  };
-    if (rst) begin
-      \$462  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = { \$99 [17], \$99 [17], \$99 [17], \$99 [17], \$99 [17], \$99  };
-    if (rst) begin
-      \$463  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = { \$100 [17], \$100 [17], \$100 [17], \$100 [17], \$100 [17], \$100  };
-    if (rst) begin
-      \$464  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = { \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101 [17], \$101  };
-    if (rst) begin
-      \$465  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = { \$102 [17], \$102 [17], \$102 [17], \$102 [17], \$102 [17], \$102  };
-    if (rst) begin
-      \$466  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = { \$103 [17], \$103 [17], \$103 [17], \$103 [17], \$103 [17], \$103  };
-    if (rst) begin
-      \$467  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = { \$104 [17], \$104 [17], \$104 [17], \$104 [17], \$104 [17], \$104  };
-    if (rst) begin
-      \$468  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = { \$105 [17], \$105 [17], \$105 [17], \$105 [17], \$105 [17], \$105  };
-    if (rst) begin
-      \$469  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = { \$106 [17], \$106 [17], \$106 [17], \$106 [17], \$106 [17], \$106  };
-    if (rst) begin
-      \$470  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = { \$107 [17], \$107 [17], \$107 [17], \$107 [17], \$107 [17], \$107  };
-    if (rst) begin
-      \$471  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = { \$108 [17], \$108 [17], \$108 [17], \$108 [17], \$108 [17], \$108  };
-    if (rst) begin
-      \$472  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = { \$109 [17], \$109 [17], \$109 [17], \$109 [17], \$109 [17], \$109  };
-    if (rst) begin
-      \$473  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = { \$110 [17], \$110 [17], \$110 [17], \$110 [17], \$110 [17], \$110  };
-    if (rst) begin
-      \$474  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = { \$111 [17], \$111 [17], \$111 [17], \$111 [17], \$111 [17], \$111  };
-    if (rst) begin
-      \$475  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = { \$112 [17], \$112 [17], \$112 [17], \$112 [17], \$112 [17], \$112  };
-    if (rst) begin
-      \$476  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = { \$113 [17], \$113 [17], \$113 [17], \$113 [17], \$113 [17], \$113  };
-    if (rst) begin
-      \$477  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = { \$114 [17], \$114 [17], \$114 [17], \$114 [17], \$114 [17], \$114  };
-    if (rst) begin
-      \$478  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = { \$115 [17], \$115 [17], \$115 [17], \$115 [17], \$115 [17], \$115  };
-    if (rst) begin
-      \$479  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = { \$116 [17], \$116 [17], \$116 [17], \$116 [17], \$116 [17], \$116  };
-    if (rst) begin
-      \$480  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = { \$117 [17], \$117 [17], \$117 [17], \$117 [17], \$117 [17], \$117  };
-    if (rst) begin
-      \$481  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = { \$118 [17], \$118 [17], \$118 [17], \$118 [17], \$118 [17], \$118  };
-    if (rst) begin
-      \$482  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = { \$119 [17], \$119 [17], \$119 [17], \$119 [17], \$119 [17], \$119  };
-    if (rst) begin
-      \$483  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = v1;
-    if (rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = first1;
-    if (rst) begin
-      \$485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = last1;
-    if (rst) begin
-      \$486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = nf1;
-    if (rst) begin
-      \$487  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = v2;
-    if (rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = first2;
-    if (rst) begin
-      \$489  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = last2;
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = nf2;
-    if (rst) begin
-      \$491  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = v3;
-    if (rst) begin
-      \$492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = first3;
-    if (rst) begin
-      \$493  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = last3;
-    if (rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = nf3;
-    if (rst) begin
-      \$495  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = v4;
-    if (rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = first4;
-    if (rst) begin
-      \$497  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = last4;
-    if (rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = nf4;
-    if (rst) begin
-      \$499  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = v5;
-    if (rst) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = first5;
-    if (rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = last5;
-    if (rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = nf5;
-    if (rst) begin
-      \$503  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = v6;
-    if (rst) begin
-      \$504  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = first6;
-    if (rst) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = last6;
-    if (rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = nf6;
-    if (rst) begin
-      \$507  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = v7;
-    if (rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = first7;
-    if (rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = last7;
-    if (rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = nf7;
-    if (rst) begin
-      \$511  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = v7;
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = first7;
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = last7;
-    if (rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = nf7;
-    if (rst) begin
-      \$515  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = \$120 ;
-    if (rst) begin
-      \$516  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = acc0;
-    if (v8_0) begin
-      \$517  = \$193 [22:0];
-    end
-    if (rst) begin
-      \$517  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = \$121 ;
-    if (rst) begin
-      \$518  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = acc1;
-    if (v8_0) begin
-      \$519  = \$195 [22:0];
-    end
-    if (rst) begin
-      \$519  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = \$122 ;
-    if (rst) begin
-      \$520  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = acc2;
-    if (v8_0) begin
-      \$521  = \$197 [22:0];
-    end
-    if (rst) begin
-      \$521  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = \$123 ;
-    if (rst) begin
-      \$522  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = acc3;
-    if (v8_0) begin
-      \$523  = \$199 [22:0];
-    end
-    if (rst) begin
-      \$523  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = \$124 ;
-    if (rst) begin
-      \$524  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = acc4;
-    if (v8_0) begin
-      \$525  = \$201 [22:0];
-    end
-    if (rst) begin
-      \$525  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = \$125 ;
-    if (rst) begin
-      \$526  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = acc5;
-    if (v8_0) begin
-      \$527  = \$203 [22:0];
-    end
-    if (rst) begin
-      \$527  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = \$126 ;
-    if (rst) begin
-      \$528  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$529  = acc6;
-    if (v8_0) begin
-      \$529  = \$205 [22:0];
-    end
-    if (rst) begin
-      \$529  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$530  = \$127 ;
-    if (rst) begin
-      \$530  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$531  = acc7;
-    if (v8_0) begin
-      \$531  = \$207 [22:0];
-    end
-    if (rst) begin
-      \$531  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$532  = v7;
-    if (rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$533  = first7;
-    if (rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$534  = last7;
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$535  = nf7;
-    if (rst) begin
-      \$535  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$536  = \$128 ;
-    if (rst) begin
-      \$536  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$537  = acc8;
-    if (v8_1) begin
-      \$537  = \$209 [22:0];
-    end
-    if (rst) begin
-      \$537  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$538  = \$129 ;
-    if (rst) begin
-      \$538  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$539  = acc9;
-    if (v8_1) begin
-      \$539  = \$211 [22:0];
-    end
-    if (rst) begin
-      \$539  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$540  = \$130 ;
-    if (rst) begin
-      \$540  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$541  = acc10;
-    if (v8_1) begin
-      \$541  = \$213 [22:0];
-    end
-    if (rst) begin
-      \$541  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$542  = \$131 ;
-    if (rst) begin
-      \$542  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$543  = acc11;
-    if (v8_1) begin
-      \$543  = \$215 [22:0];
-    end
-    if (rst) begin
-      \$543  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$544  = \$132 ;
-    if (rst) begin
-      \$544  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$545  = acc12;
-    if (v8_1) begin
-      \$545  = \$217 [22:0];
-    end
-    if (rst) begin
-      \$545  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$546  = \$133 ;
-    if (rst) begin
-      \$546  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$547  = acc13;
-    if (v8_1) begin
-      \$547  = \$219 [22:0];
-    end
-    if (rst) begin
-      \$547  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$548  = \$134 ;
-    if (rst) begin
-      \$548  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$549  = acc14;
-    if (v8_1) begin
-      \$549  = \$221 [22:0];
-    end
-    if (rst) begin
-      \$549  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$550  = \$135 ;
-    if (rst) begin
-      \$550  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$551  = acc15;
-    if (v8_1) begin
-      \$551  = \$223 [22:0];
-    end
-    if (rst) begin
-      \$551  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$552  = v7;
-    if (rst) begin
-      \$552  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$553  = first7;
-    if (rst) begin
-      \$553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$554  = last7;
-    if (rst) begin
-      \$554  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$555  = nf7;
-    if (rst) begin
-      \$555  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$556  = \$136 ;
-    if (rst) begin
-      \$556  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$557  = acc16;
-    if (v8_2) begin
-      \$557  = \$225 [22:0];
-    end
-    if (rst) begin
-      \$557  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$558  = \$137 ;
-    if (rst) begin
-      \$558  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$559  = acc17;
-    if (v8_2) begin
-      \$559  = \$227 [22:0];
-    end
-    if (rst) begin
-      \$559  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$560  = \$138 ;
-    if (rst) begin
-      \$560  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$561  = acc18;
-    if (v8_2) begin
-      \$561  = \$229 [22:0];
-    end
-    if (rst) begin
-      \$561  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$562  = \$139 ;
-    if (rst) begin
-      \$562  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$563  = acc19;
-    if (v8_2) begin
-      \$563  = \$231 [22:0];
-    end
-    if (rst) begin
-      \$563  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$564  = \$140 ;
-    if (rst) begin
-      \$564  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$565  = acc20;
-    if (v8_2) begin
-      \$565  = \$233 [22:0];
-    end
-    if (rst) begin
-      \$565  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$566  = \$141 ;
-    if (rst) begin
-      \$566  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$567  = acc21;
-    if (v8_2) begin
-      \$567  = \$235 [22:0];
-    end
-    if (rst) begin
-      \$567  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$568  = \$142 ;
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$569  = \$239 [3:0];
-    if (rst) begin
-      \$569  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$570  = \$149 ;
-    if (rst) begin
-      \$570  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$571  = q_wptr;
-    if (\$156 ) begin
-      \$571  = \$159 [3:0];
-    end
-    if (rst) begin
-      \$571  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$572  = q_rptr;
-    if (\$163 ) begin
-      \$572  = \$166 [3:0];
-    end
-    if (rst) begin
-      \$572  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$573  = \$179 [3:0];
-    if (rst) begin
-      \$573  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$574  = o__valid;
-    if (\$181 ) begin
-      \$574  = \$183 ;
-    end
-    if (rst) begin
-      \$574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$575  = o__payload;
-    if (\$181 ) begin
-      \$575  = \$185 ;
-    end
-    if (rst) begin
-      \$575  = 506'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 2'h0;
-    casez (t)
-      6'h00:
-          \$1  = 2'h0;
-      6'h01:
-          \$1  = 2'h0;
-      6'h02:
-          \$1  = 2'h0;
-      6'h03:
-          \$1  = 2'h0;
-      6'h04:
-          \$1  = 2'h0;
-      6'h05:
-          \$1  = 2'h0;
-      6'h06:
-          \$1  = 2'h0;
-      6'h07:
-          \$1  = 2'h0;
-      6'h08:
-          \$1  = 2'h0;
-      6'h09:
-          \$1  = 2'h0;
-      6'h0a:
-          \$1  = 2'h0;
-      6'h0b:
-          \$1  = 2'h0;
-      6'h0c:
-          \$1  = 2'h0;
-      6'h0d:
-          \$1  = 2'h0;
-      6'h0e:
-          \$1  = 2'h1;
-      6'h0f:
-          \$1  = 2'h1;
-      6'h10:
-          \$1  = 2'h1;
-      6'h11:
-          \$1  = 2'h1;
-      6'h12:
-          \$1  = 2'h1;
-      6'h13:
-          \$1  = 2'h1;
-      6'h14:
-          \$1  = 2'h1;
-      6'h15:
-          \$1  = 2'h1;
-      6'h16:
-          \$1  = 2'h1;
-      6'h17:
-          \$1  = 2'h1;
-      6'h18:
-          \$1  = 2'h1;
-      6'h19:
-          \$1  = 2'h1;
-      6'h1a:
-          \$1  = 2'h1;
-      6'h1b:
-          \$1  = 2'h1;
-      6'h1c:
-          \$1  = 2'h1;
-      6'h1d:
-          \$1  = 2'h1;
-      6'h1e:
-          \$1  = 2'h2;
-      6'h1f:
-          \$1  = 2'h2;
-      6'h20:
-          \$1  = 2'h2;
-      6'h21:
-          \$1  = 2'h2;
-      6'h22:
-          \$1  = 2'h2;
-      6'h23:
-          \$1  = 2'h2;
-      6'h24:
-          \$1  = 2'h2;
-      6'h25:
-          \$1  = 2'h2;
-      6'h26:
-          \$1  = 2'h2;
-      6'h27:
-          \$1  = 2'h2;
-      6'h28:
-          \$1  = 2'h2;
-      6'h29:
-          \$1  = 2'h2;
-      6'h2a:
-          \$1  = 2'h2;
-      6'h2b:
-          \$1  = 2'h2;
-      6'h2c:
-          \$1  = 2'h2;
-      6'h2d:
-          \$1  = 2'h2;
-      6'h2e:
-          \$1  = 2'h0;
-      6'h2f:
-          \$1  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      6'h00:
-          \$2  = 4'h2;
-      6'h01:
-          \$2  = 4'h3;
-      6'h02:
-          \$2  = 4'h4;
-      6'h03:
-          \$2  = 4'h5;
-      6'h04:
-          \$2  = 4'h6;
-      6'h05:
-          \$2  = 4'h7;
-      6'h06:
-          \$2  = 4'h8;
-      6'h07:
-          \$2  = 4'h9;
-      6'h08:
-          \$2  = 4'ha;
-      6'h09:
-          \$2  = 4'hb;
-      6'h0a:
-          \$2  = 4'hc;
-      6'h0b:
-          \$2  = 4'hd;
-      6'h0c:
-          \$2  = 4'he;
-      6'h0d:
-          \$2  = 4'hf;
-      6'h0e:
-          \$2  = 4'h0;
-      6'h0f:
-          \$2  = 4'h1;
-      6'h10:
-          \$2  = 4'h2;
-      6'h11:
-          \$2  = 4'h3;
-      6'h12:
-          \$2  = 4'h4;
-      6'h13:
-          \$2  = 4'h5;
-      6'h14:
-          \$2  = 4'h6;
-      6'h15:
-          \$2  = 4'h7;
-      6'h16:
-          \$2  = 4'h8;
-      6'h17:
-          \$2  = 4'h9;
-      6'h18:
-          \$2  = 4'ha;
-      6'h19:
-          \$2  = 4'hb;
-      6'h1a:
-          \$2  = 4'hc;
-      6'h1b:
-          \$2  = 4'hd;
-      6'h1c:
-          \$2  = 4'he;
-      6'h1d:
-          \$2  = 4'hf;
-      6'h1e:
-          \$2  = 4'h0;
-      6'h1f:
-          \$2  = 4'h1;
-      6'h20:
-          \$2  = 4'h2;
-      6'h21:
-          \$2  = 4'h3;
-      6'h22:
-          \$2  = 4'h4;
-      6'h23:
-          \$2  = 4'h5;
-      6'h24:
-          \$2  = 4'h6;
-      6'h25:
-          \$2  = 4'h7;
-      6'h26:
-          \$2  = 4'h8;
-      6'h27:
-          \$2  = 4'h9;
-      6'h28:
-          \$2  = 4'ha;
-      6'h29:
-          \$2  = 4'hb;
-      6'h2a:
-          \$2  = 4'hc;
-      6'h2b:
-          \$2  = 4'hd;
-      6'h2c:
-          \$2  = 4'he;
-      6'h2d:
-          \$2  = 4'hf;
-      6'h2e:
-          \$2  = 4'h0;
-      6'h2f:
-          \$2  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h1;
-      6'h04:
-          \$3  = 1'h1;
-      6'h05:
-          \$3  = 1'h1;
-      6'h06:
-          \$3  = 1'h1;
-      6'h07:
-          \$3  = 1'h1;
-      6'h08:
-          \$3  = 1'h1;
-      6'h09:
-          \$3  = 1'h1;
-      6'h0a:
-          \$3  = 1'h1;
-      6'h0b:
-          \$3  = 1'h1;
-      6'h0c:
-          \$3  = 1'h1;
-      6'h0d:
-          \$3  = 1'h1;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h0;
-      6'h2b:
-          \$3  = 1'h0;
-      6'h2c:
-          \$3  = 1'h0;
-      6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h1;
-      6'h2f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h0;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h0;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h0;
-      6'h2b:
-          \$4  = 1'h0;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
-      6'h2e:
-          \$4  = 1'h1;
-      6'h2f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h0;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h0;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h0;
-      6'h2a:
-          \$5  = 1'h0;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h1;
-      6'h2e:
-          \$5  = 1'h0;
-      6'h2f:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$120  = 23'h7ffe71;
-      2'h1:
-          \$120  = 23'h7ffd29;
-      2'h2:
-          \$120  = 23'h7ffc0a;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$121  = 23'h7ffd0b;
-      2'h1:
-          \$121  = 23'h7fff26;
-      2'h2:
-          \$121  = 23'h0001fc;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$122  = 23'h7ff881;
-      2'h1:
-          \$122  = 23'h7ffde0;
-      2'h2:
-          \$122  = 23'h7ff854;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$123  = 23'h7ffe34;
-      2'h1:
-          \$123  = 23'h7fffae;
-      2'h2:
-          \$123  = 23'h7ffcc7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$124  = 23'h7ffeb7;
-      2'h1:
-          \$124  = 23'h001221;
-      2'h2:
-          \$124  = 23'h7ffe84;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$125  = 23'h7fff3e;
-      2'h1:
-          \$125  = 23'h000129;
-      2'h2:
-          \$125  = 23'h7ffe4c;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$126  = 23'h7fffb1;
-      2'h1:
-          \$126  = 23'h0000a0;
-      2'h2:
-          \$126  = 23'h000583;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$127  = 23'h7fffc9;
-      2'h1:
-          \$127  = 23'h000785;
-      2'h2:
-          \$127  = 23'h7ffca0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$128  = 23'h7fff07;
-      2'h1:
-          \$128  = 23'h7ffccf;
-      2'h2:
-          \$128  = 23'h7ffbda;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$129  = 23'h7ffc5e;
-      2'h1:
-          \$129  = 23'h7ffef0;
-      2'h2:
-          \$129  = 23'h0000b7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$130  = 23'h00110a;
-      2'h1:
-          \$130  = 23'h7ffedb;
-      2'h2:
-          \$130  = 23'h7ffad7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$131  = 23'h7ffe71;
+      3'h1:
           \$131  = 23'h0005ea;
-      2'h1:
+      3'h2:
+          \$131  = 23'h7ffd29;
+      3'h3:
           \$131  = 23'h7ffb0b;
-      2'h2:
+      3'h4:
+          \$131  = 23'h7ffc0a;
+      3'h5:
           \$131  = 23'h7fff2d;
     endcase
   end
@@ -22566,11 +20865,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$132  = 23'h7ffd0b;
+      3'h1:
           \$132  = 23'h7ffb24;
-      2'h1:
+      3'h2:
+          \$132  = 23'h7fff26;
+      3'h3:
           \$132  = 23'h000439;
-      2'h2:
+      3'h4:
+          \$132  = 23'h0001fc;
+      3'h5:
           \$132  = 23'h7ffe28;
     endcase
   end
@@ -22578,11 +20883,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$133  = 23'h7ff881;
+      3'h1:
           \$133  = 23'h000332;
-      2'h1:
+      3'h2:
+          \$133  = 23'h7ffde0;
+      3'h3:
           \$133  = 23'h7ffe68;
-      2'h2:
+      3'h4:
+          \$133  = 23'h7ff854;
+      3'h5:
           \$133  = 23'h7ffd37;
     endcase
   end
@@ -22590,11 +20901,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$134  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$134  = 23'h7ffe34;
+      3'h1:
           \$134  = 23'h7fffc1;
-      2'h1:
+      3'h2:
+          \$134  = 23'h7fffae;
+      3'h3:
           \$134  = 23'h7ffd05;
-      2'h2:
+      3'h4:
+          \$134  = 23'h7ffcc7;
+      3'h5:
           \$134  = 23'h7ff7d8;
     endcase
   end
@@ -22602,11 +20919,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$135  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$135  = 23'h7ffeb7;
+      3'h1:
           \$135  = 23'h7ffe82;
-      2'h1:
+      3'h2:
+          \$135  = 23'h001221;
+      3'h3:
           \$135  = 23'h00035d;
-      2'h2:
+      3'h4:
+          \$135  = 23'h7ffe84;
+      3'h5:
           \$135  = 23'h00000b;
     endcase
   end
@@ -22614,11 +20937,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$136  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$136  = 23'h7fff3e;
+      3'h1:
           \$136  = 23'h7ffef1;
-      2'h1:
+      3'h2:
+          \$136  = 23'h000129;
+      3'h3:
           \$136  = 23'h7ff49a;
-      2'h2:
+      3'h4:
+          \$136  = 23'h7ffe4c;
+      3'h5:
           \$136  = 23'h7ffe8a;
     endcase
   end
@@ -22626,11 +20955,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$137  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$137  = 23'h7fffb1;
+      3'h1:
           \$137  = 23'h7ffb54;
-      2'h1:
+      3'h2:
+          \$137  = 23'h0000a0;
+      3'h3:
           \$137  = 23'h7ffe90;
-      2'h2:
+      3'h4:
+          \$137  = 23'h000583;
+      3'h5:
           \$137  = 23'h7ff676;
     endcase
   end
@@ -22638,11 +20973,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$138  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$138  = 23'h7fffc9;
+      3'h1:
           \$138  = 23'h000b9e;
-      2'h1:
+      3'h2:
+          \$138  = 23'h000785;
+      3'h3:
           \$138  = 23'h7fff6e;
-      2'h2:
+      3'h4:
+          \$138  = 23'h7ffca0;
+      3'h5:
           \$138  = 23'h7ff7a6;
     endcase
   end
@@ -22650,11 +20991,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$139  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$139  = 23'h7fff07;
+      3'h1:
           \$139  = 23'h7ffc55;
-      2'h1:
+      3'h2:
+          \$139  = 23'h7ffccf;
+      3'h3:
           \$139  = 23'h7ff88d;
-      2'h2:
+      3'h4:
+          \$139  = 23'h7ffbda;
+      3'h5:
           \$139  = 23'h7ffa73;
     endcase
   end
@@ -22662,11 +21009,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$140  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$140  = 23'h7ffc5e;
+      3'h1:
           \$140  = 23'h7ffafa;
-      2'h1:
+      3'h2:
+          \$140  = 23'h7ffef0;
+      3'h3:
           \$140  = 23'h00023c;
-      2'h2:
+      3'h4:
+          \$140  = 23'h0000b7;
+      3'h5:
           \$140  = 23'h000000;
     endcase
   end
@@ -22674,253 +21027,413 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$141  = 23'h000000;
     casez (nf7)
-      2'h0:
+      3'h0:
+          \$141  = 23'h00110a;
+      3'h1:
           \$141  = 23'h0006d4;
-      2'h1:
+      3'h2:
+          \$141  = 23'h7ffedb;
+      3'h3:
           \$141  = 23'h7ffade;
-      2'h2:
+      3'h4:
+          \$141  = 23'h7ffad7;
+      3'h5:
           \$141  = 23'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = nf_t;
+    \$218  = nf_t;
     if (issue) begin
-      \$240  = nf_t_ahead;
+      \$218  = nf_t_ahead;
     end
     if (rst) begin
-      \$240  = 2'h0;
+      \$218  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = nf_t_ahead;
+    \$219  = nf_t_ahead;
     if (issue) begin
-      \$241  = \$1 ;
+      \$219  = \$1 ;
     end
     if (rst) begin
-      \$241  = 2'h0;
+      \$219  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = sf_t;
+    \$220  = sf_t;
     if (issue) begin
-      \$242  = sf_t_ahead;
+      \$220  = sf_t_ahead;
     end
     if (rst) begin
-      \$242  = 4'h0;
+      \$220  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = sf_t_ahead;
+    \$221  = sf_t_ahead;
     if (issue) begin
-      \$243  = \$2 ;
+      \$221  = \$2 ;
     end
     if (rst) begin
-      \$243  = 4'h1;
+      \$221  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = reads_input_t;
+    \$222  = reads_input_t;
     if (issue) begin
-      \$244  = reads_input_t_ahead;
+      \$222  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$244  = 1'h1;
+      \$222  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = reads_input_t_ahead;
+    \$223  = reads_input_t_ahead;
     if (issue) begin
-      \$245  = \$3 ;
+      \$223  = \$3 ;
     end
     if (rst) begin
-      \$245  = 1'h1;
+      \$223  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = first_t;
+    \$224  = first_t;
     if (issue) begin
-      \$246  = first_t_ahead;
+      \$224  = first_t_ahead;
     end
     if (rst) begin
-      \$246  = 1'h1;
+      \$224  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = first_t_ahead;
+    \$225  = first_t_ahead;
     if (issue) begin
-      \$247  = \$4 ;
+      \$225  = \$4 ;
     end
     if (rst) begin
-      \$247  = 1'h0;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = last_t;
+    \$226  = last_t;
     if (issue) begin
-      \$248  = last_t_ahead;
+      \$226  = last_t_ahead;
     end
     if (rst) begin
-      \$248  = 1'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = last_t_ahead;
+    \$227  = last_t_ahead;
     if (issue) begin
-      \$249  = \$5 ;
+      \$227  = \$5 ;
     end
     if (rst) begin
-      \$249  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = t;
+    \$228  = t;
     if (issue) begin
-      \$250  = \$8 [5:0];
+      \$228  = \$8 [5:0];
     end
     if (rst) begin
-      \$250  = 6'h00;
+      \$228  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = i__payload;
+    \$229  = i__payload;
     if (rst) begin
-      \$251  = 16'h0000;
+      \$229  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = reads_input_t;
+    \$230  = reads_input_t;
     if (rst) begin
-      \$252  = 1'h0;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = issue;
+    \$231  = issue;
     if (rst) begin
-      \$253  = 1'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = first_t;
+    \$232  = first_t;
     if (rst) begin
-      \$254  = 1'h0;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = last_t;
+    \$233  = last_t;
     if (rst) begin
-      \$255  = 1'h0;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = nf_t;
+    \$234  = nf_t;
     if (rst) begin
-      \$256  = 2'h0;
+      \$234  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = from_input;
+    \$235  = from_input;
     if (rst) begin
-      \$257  = 1'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = x_reg;
+    \$236  = x_reg;
     if (rst) begin
-      \$258  = 16'h0000;
+      \$236  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rport__data;
+    \$237  = rport__data;
     if (rst) begin
-      \$259  = 16'h0000;
+      \$237  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = \$9 ;
+    \$238  = \$9 ;
     if (rst) begin
-      \$260  = 16'h0000;
+      \$238  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = t;
+    \$239  = t;
     if (rst) begin
-      \$261  = 6'h00;
+      \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = t1;
+    \$240  = t1;
     if (rst) begin
-      \$262  = 6'h00;
+      \$240  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = port__data;
+    \$241  = port__data;
     if (rst) begin
-      \$263  = 64'h0000000000000000;
+      \$241  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = x_mid[7:0];
+    \$242  = x_mid[7:0];
     if (rst) begin
-      \$264  = 8'h00;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = x_mid[15:8];
+    \$243  = x_mid[15:8];
     if (rst) begin
-      \$265  = 8'h00;
+      \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = t1;
+    \$244  = x_mid[23:16];
     if (rst) begin
-      \$266  = 6'h00;
+      \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = \port__data$39 ;
+    \$245  = x_mid[31:24];
     if (rst) begin
-      \$267  = 64'h0000000000000000;
+      \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = x_mid[7:0];
+    \$246  = t1;
+    if (rst) begin
+      \$246  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$247  = \port__data$41 ;
+    if (rst) begin
+      \$247  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$248  = x_mid[7:0];
+    if (rst) begin
+      \$248  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$249  = x_mid[15:8];
+    if (rst) begin
+      \$249  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$250  = x_mid[23:16];
+    if (rst) begin
+      \$250  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$251  = x_mid[31:24];
+    if (rst) begin
+      \$251  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$252  = t1;
+    if (rst) begin
+      \$252  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$253  = \port__data$48 ;
+    if (rst) begin
+      \$253  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$254  = x_mid[7:0];
+    if (rst) begin
+      \$254  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$255  = x_mid[15:8];
+    if (rst) begin
+      \$255  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$256  = x_mid[23:16];
+    if (rst) begin
+      \$256  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$257  = x_mid[31:24];
+    if (rst) begin
+      \$257  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$258  = t1;
+    if (rst) begin
+      \$258  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$259  = \port__data$55 ;
+    if (rst) begin
+      \$259  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$260  = x_mid[7:0];
+    if (rst) begin
+      \$260  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$261  = x_mid[15:8];
+    if (rst) begin
+      \$261  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$262  = x_mid[23:16];
+    if (rst) begin
+      \$262  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$263  = x_mid[31:24];
+    if (rst) begin
+      \$263  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$264  = t1;
+    if (rst) begin
+      \$264  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$265  = \port__data$62 ;
+    if (rst) begin
+      \$265  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$266  = x_mid[7:0];
+    if (rst) begin
+      \$266  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$267  = x_mid[15:8];
+    if (rst) begin
+      \$267  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$268  = x_mid[23:16];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = x_mid[15:8];
+    \$269  = x_mid[31:24];
     if (rst) begin
       \$269  = 8'h00;
     end
@@ -22934,9 +21447,9 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = \port__data$44 ;
+    \$271  = \port__data$69 ;
     if (rst) begin
-      \$271  = 64'h0000000000000000;
+      \$271  = 32'd0;
     end
   end
   always @* begin
@@ -22955,338 +21468,429 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = t1;
+    \$274  = x_mid[23:16];
     if (rst) begin
-      \$274  = 6'h00;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = \port__data$49 ;
+    \$275  = x_mid[31:24];
     if (rst) begin
-      \$275  = 64'h0000000000000000;
+      \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = x_mid[7:0];
+    \$276  = \$10 ;
     if (rst) begin
-      \$276  = 8'h00;
+      \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = x_mid[15:8];
+    \$277  = rom0_read[7:0];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = t1;
+    \$278  = \$11 ;
     if (rst) begin
-      \$278  = 6'h00;
+      \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = \port__data$54 ;
+    \$279  = rom0_read[15:8];
     if (rst) begin
-      \$279  = 64'h0000000000000000;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = x_mid[7:0];
+    \$280  = \$12 ;
     if (rst) begin
-      \$280  = 8'h00;
+      \$280  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = x_mid[15:8];
+    \$281  = rom0_read[23:16];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = t1;
+    \$282  = \$13 ;
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = \port__data$59 ;
+    \$283  = rom0_read[31:24];
     if (rst) begin
-      \$283  = 32'd0;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = x_mid[7:0];
+    \$284  = \$14 ;
     if (rst) begin
-      \$284  = 8'h00;
+      \$284  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = x_mid[15:8];
+    \$285  = rom0_read[39:32];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$10 ;
+    \$286  = \$15 ;
     if (rst) begin
       \$286  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rom0_read[7:0];
+    \$287  = rom0_read[47:40];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$11 ;
+    \$288  = \$16 ;
     if (rst) begin
       \$288  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rom0_read[15:8];
+    \$289  = rom0_read[55:48];
     if (rst) begin
       \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$12 ;
+    \$290  = \$17 ;
     if (rst) begin
       \$290  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rom0_read[23:16];
+    \$291  = rom0_read[63:56];
     if (rst) begin
       \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = \$13 ;
+    \$292  = \$18 ;
     if (rst) begin
       \$292  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rom0_read[31:24];
+    \$293  = rom1_read[7:0];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$14 ;
+    \$294  = \$19 ;
     if (rst) begin
       \$294  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = rom0_read[39:32];
+    \$295  = rom1_read[15:8];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = \$15 ;
+    \$296  = \$20 ;
     if (rst) begin
       \$296  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = rom0_read[47:40];
+    \$297  = rom1_read[23:16];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$16 ;
+    \$298  = \$21 ;
     if (rst) begin
       \$298  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = rom0_read[55:48];
+    \$299  = rom1_read[31:24];
     if (rst) begin
       \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$17 ;
+    \$300  = \$22 ;
     if (rst) begin
       \$300  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = rom0_read[63:56];
+    \$301  = rom1_read[39:32];
     if (rst) begin
       \$301  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$18 ;
+    \$302  = \$23 ;
     if (rst) begin
       \$302  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = rom1_read[7:0];
+    \$303  = rom1_read[47:40];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$19 ;
+    \$304  = \$24 ;
     if (rst) begin
       \$304  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = rom1_read[15:8];
+    \$305  = rom1_read[55:48];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$20 ;
+    \$306  = \$25 ;
     if (rst) begin
       \$306  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = rom1_read[23:16];
+    \$307  = rom1_read[63:56];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$21 ;
+    \$308  = \$26 ;
     if (rst) begin
       \$308  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rom1_read[31:24];
+    \$309  = rom2_read[7:0];
     if (rst) begin
       \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$22 ;
+    \$310  = \$27 ;
     if (rst) begin
       \$310  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = rom1_read[39:32];
+    \$311  = rom2_read[15:8];
     if (rst) begin
       \$311  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$23 ;
+    \$312  = \$28 ;
     if (rst) begin
       \$312  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = rom1_read[47:40];
+    \$313  = rom2_read[23:16];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$24 ;
+    \$314  = \$29 ;
     if (rst) begin
       \$314  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = rom1_read[55:48];
+    \$315  = rom2_read[31:24];
     if (rst) begin
       \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$25 ;
+    \$316  = \$30 ;
     if (rst) begin
       \$316  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = rom1_read[63:56];
+    \$317  = rom2_read[39:32];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$26 ;
+    \$318  = \$31 ;
     if (rst) begin
       \$318  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = rom2_read[7:0];
+    \$319  = rom2_read[47:40];
     if (rst) begin
       \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$27 ;
+    \$320  = \$32 ;
     if (rst) begin
       \$320  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = rom2_read[15:8];
+    \$321  = rom2_read[55:48];
     if (rst) begin
       \$321  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$322  = \$33 ;
+    if (rst) begin
+      \$322  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$323  = rom2_read[63:56];
+    if (rst) begin
+      \$323  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$324  = \$34 ;
+    if (rst) begin
+      \$324  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$325  = rom3_read[7:0];
+    if (rst) begin
+      \$325  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$326  = \$35 ;
+    if (rst) begin
+      \$326  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$327  = rom3_read[15:8];
+    if (rst) begin
+      \$327  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$328  = \$36 ;
+    if (rst) begin
+      \$328  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$329  = rom3_read[23:16];
+    if (rst) begin
+      \$329  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$330  = \$37 ;
+    if (rst) begin
+      \$330  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$331  = rom3_read[31:24];
+    if (rst) begin
+      \$331  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$332  = \$38 ;
+    if (rst) begin
+      \$332  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$333  = rom3_read[39:32];
+    if (rst) begin
+      \$333  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$334  = \$39 ;
+    if (rst) begin
+      \$334  = 9'h000;
     end
   end
   assign acc0_next = \$193 [22:0];
@@ -23300,33 +21904,24 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign acc8_next = \$209 [22:0];
   assign acc9_next = \$211 [22:0];
   assign acc10_next = \$213 [22:0];
-  assign acc11_next = \$215 [22:0];
-  assign acc12_next = \$217 [22:0];
-  assign acc13_next = \$219 [22:0];
-  assign acc14_next = \$221 [22:0];
-  assign acc15_next = \$223 [22:0];
-  assign acc16_next = \$225 [22:0];
-  assign acc17_next = \$227 [22:0];
-  assign acc18_next = \$229 [22:0];
-  assign acc19_next = \$231 [22:0];
-  assign acc20_next = \$233 [22:0];
-  assign acc21_next = \$235 [22:0];
-  assign q_owed_next = \$239 [3:0];
+  assign q_owed_next = \$217 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$380  = rom1_addr;
-  assign \port__addr$381  = rom2_addr;
-  assign \port__addr$382  = rom3_addr;
-  assign \port__addr$383  = rom4_addr;
-  assign \port__addr$384  = rom5_addr;
-  assign \$signature__en$385  = deliver;
-  assign \$signature__addr$386  = q_wptr;
-  assign \$signature__data$387  = q_in;
-  assign \rport__addr$388  = q_rptr;
+  assign \port__addr$344  = rom1_addr;
+  assign \port__addr$345  = rom2_addr;
+  assign \port__addr$346  = rom3_addr;
+  assign \port__addr$347  = rom4_addr;
+  assign \port__addr$348  = rom5_addr;
+  assign \$signature__en$349  = deliver;
+  assign \$signature__addr$350  = q_wptr;
+  assign \$signature__data$351  = q_in;
+  assign \rport__addr$352  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
@@ -23338,17 +21933,6 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \o__payload[8]  = o__payload[206:184];
   assign \o__payload[9]  = o__payload[229:207];
   assign \o__payload[10]  = o__payload[252:230];
-  assign \o__payload[11]  = o__payload[275:253];
-  assign \o__payload[12]  = o__payload[298:276];
-  assign \o__payload[13]  = o__payload[321:299];
-  assign \o__payload[14]  = o__payload[344:322];
-  assign \o__payload[15]  = o__payload[367:345];
-  assign \o__payload[16]  = o__payload[390:368];
-  assign \o__payload[17]  = o__payload[413:391];
-  assign \o__payload[18]  = o__payload[436:414];
-  assign \o__payload[19]  = o__payload[459:437];
-  assign \o__payload[20]  = o__payload[482:460];
-  assign \o__payload[21]  = o__payload[505:483];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
@@ -23360,28 +21944,6 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \q_in[8]  = q_in[206:184];
   assign \q_in[9]  = q_in[229:207];
   assign \q_in[10]  = q_in[252:230];
-  assign \q_in[11]  = q_in[275:253];
-  assign \q_in[12]  = q_in[298:276];
-  assign \q_in[13]  = q_in[321:299];
-  assign \q_in[14]  = q_in[344:322];
-  assign \q_in[15]  = q_in[367:345];
-  assign \q_in[16]  = q_in[390:368];
-  assign \q_in[17]  = q_in[413:391];
-  assign \q_in[18]  = q_in[436:414];
-  assign \q_in[19]  = q_in[459:437];
-  assign \q_in[20]  = q_in[482:460];
-  assign \q_in[21]  = q_in[505:483];
-  assign q_in[505:483] = acc21;
-  assign q_in[482:460] = acc20;
-  assign q_in[459:437] = acc19;
-  assign q_in[436:414] = acc18;
-  assign q_in[413:391] = acc17;
-  assign q_in[390:368] = acc16;
-  assign q_in[367:345] = acc15;
-  assign q_in[344:322] = acc14;
-  assign q_in[321:299] = acc13;
-  assign q_in[298:276] = acc12;
-  assign q_in[275:253] = acc11;
   assign q_in[252:230] = acc10;
   assign q_in[229:207] = acc9;
   assign q_in[206:184] = acc8;
@@ -23398,34 +21960,34 @@ endmodule
 module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire [4:0] \$10 ;
+  wire [3:0] \$10 ;
   wire \$100 ;
-  wire [1:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [22:0] \$104 ;
-  wire [22:0] \$105 ;
-  wire [22:0] \$106 ;
-  wire [22:0] \$107 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [4:0] \$11 ;
-  wire \$110 ;
+  wire [3:0] \$11 ;
+  wire [1:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire [1:0] \$118 ;
+  wire [22:0] \$113 ;
+  wire [22:0] \$114 ;
+  wire [22:0] \$115 ;
+  wire [22:0] \$116 ;
+  wire [22:0] \$117 ;
+  wire [22:0] \$118 ;
   wire \$119 ;
-  wire [6:0] \$12 ;
+  wire [5:0] \$12 ;
   wire \$120 ;
-  wire [22:0] \$121 ;
-  wire [22:0] \$122 ;
-  wire [22:0] \$123 ;
-  wire [22:0] \$124 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
@@ -23445,8 +22007,8 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$14 ;
   wire [22:0] \$140 ;
   wire [22:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
+  wire [22:0] \$142 ;
+  wire [22:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
@@ -23456,32 +22018,32 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [1:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire [22:0] \$155 ;
-  wire [22:0] \$156 ;
-  wire [22:0] \$157 ;
-  wire [22:0] \$158 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [1:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [1:0] \$169 ;
+  wire [22:0] \$163 ;
+  wire [22:0] \$164 ;
+  wire [22:0] \$165 ;
+  wire [22:0] \$166 ;
+  wire [22:0] \$167 ;
+  wire [22:0] \$168 ;
+  wire \$169 ;
   wire [1:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [22:0] \$172 ;
-  wire [22:0] \$173 ;
-  wire [22:0] \$174 ;
-  wire [22:0] \$175 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
@@ -23492,16 +22054,16 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire [1:0] \$186 ;
+  wire [1:0] \$185 ;
+  wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
+  wire [22:0] \$188 ;
   wire [22:0] \$189 ;
   wire \$19 ;
   wire [22:0] \$190 ;
   wire [22:0] \$191 ;
   wire [22:0] \$192 ;
-  wire \$193 ;
+  wire [22:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -23513,32 +22075,32 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [1:0] \$203 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [22:0] \$206 ;
-  wire [22:0] \$207 ;
-  wire [22:0] \$208 ;
-  wire [22:0] \$209 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [22:0] \$21 ;
-  wire \$210 ;
+  wire [1:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire [22:0] \$213 ;
+  wire [22:0] \$214 ;
+  wire [22:0] \$215 ;
+  wire [22:0] \$216 ;
+  wire [22:0] \$217 ;
+  wire [22:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire [1:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [22:0] \$223 ;
-  wire [22:0] \$224 ;
-  wire [22:0] \$225 ;
-  wire [22:0] \$226 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
@@ -23548,11 +22110,11 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
+  wire [1:0] \$235 ;
   wire \$236 ;
-  wire [1:0] \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire \$237 ;
+  wire [22:0] \$238 ;
+  wire [22:0] \$239 ;
   wire \$24 ;
   wire [22:0] \$240 ;
   wire [22:0] \$241 ;
@@ -23569,18 +22131,18 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire [1:0] \$254 ;
+  wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [22:0] \$257 ;
-  wire [22:0] \$258 ;
-  wire [22:0] \$259 ;
-  wire [1:0] \$26 ;
+  wire [1:0] \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
   wire [22:0] \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
+  wire [22:0] \$261 ;
+  wire [22:0] \$262 ;
+  wire [22:0] \$263 ;
+  wire [22:0] \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
@@ -23588,189 +22150,85 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire [1:0] \$271 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire [22:0] \$274 ;
   wire [22:0] \$275 ;
   wire [22:0] \$276 ;
-  wire [22:0] \$277 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
+  wire [22:0] \$283 ;
+  wire [22:0] \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire [1:0] \$288 ;
+  wire \$288 ;
   wire \$289 ;
-  wire [22:0] \$29 ;
+  wire [1:0] \$29 ;
   wire \$290 ;
-  wire [22:0] \$291 ;
-  wire [22:0] \$292 ;
-  wire [22:0] \$293 ;
-  wire [22:0] \$294 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
-  wire [2:0] \$3 ;
-  wire [22:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire [1:0] \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire [22:0] \$308 ;
-  wire [22:0] \$309 ;
+  wire [1:0] \$297 ;
+  wire [1:0] \$298 ;
+  reg [2:0] \$299 ;
+  wire [3:0] \$3 ;
+  wire \$30 ;
+  reg [4:0] \$300 ;
+  reg [3:0] \$301 ;
+  reg [22:0] \$302 ;
+  reg [22:0] \$303 ;
+  reg [22:0] \$304 ;
+  reg [22:0] \$305 ;
+  reg [22:0] \$306 ;
+  reg [22:0] \$307 ;
+  reg [22:0] \$308 ;
+  reg [22:0] \$309 ;
   wire \$31 ;
-  wire [22:0] \$310 ;
-  wire [22:0] \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
-  wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire [1:0] \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire [22:0] \$325 ;
-  wire [22:0] \$326 ;
-  wire [22:0] \$327 ;
-  wire [22:0] \$328 ;
-  wire \$329 ;
-  wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire [1:0] \$339 ;
-  wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire [22:0] \$342 ;
-  wire [22:0] \$343 ;
-  wire [22:0] \$344 ;
-  wire [22:0] \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  reg [22:0] \$310 ;
+  reg [22:0] \$311 ;
+  reg [22:0] \$312 ;
+  reg [22:0] \$313 ;
+  reg [22:0] \$314 ;
+  reg [22:0] \$315 ;
+  reg \$316 ;
+  reg [45:0] \$317 ;
+  wire [22:0] \$32 ;
+  wire [22:0] \$33 ;
+  wire [22:0] \$34 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire [1:0] \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire [22:0] \$359 ;
   wire \$36 ;
-  wire [22:0] \$360 ;
-  wire [22:0] \$361 ;
-  wire [22:0] \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire [22:0] \$369 ;
   wire \$37 ;
-  wire [22:0] \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire [22:0] \$377 ;
-  wire [22:0] \$378 ;
-  wire \$379 ;
-  wire [1:0] \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire \$38 ;
   wire \$39 ;
-  wire \$390 ;
-  wire [1:0] \$391 ;
-  wire [1:0] \$392 ;
-  reg [1:0] \$393 ;
-  reg [4:0] \$394 ;
-  reg [4:0] \$395 ;
-  reg [22:0] \$396 ;
-  reg [22:0] \$397 ;
-  reg [22:0] \$398 ;
-  reg [22:0] \$399 ;
-  wire [2:0] \$4 ;
+  wire [3:0] \$4 ;
   wire \$40 ;
-  reg [22:0] \$400 ;
-  reg [22:0] \$401 ;
-  reg [22:0] \$402 ;
-  reg [22:0] \$403 ;
-  reg [22:0] \$404 ;
-  reg [22:0] \$405 ;
-  reg [22:0] \$406 ;
-  reg [22:0] \$407 ;
-  reg [22:0] \$408 ;
-  reg [22:0] \$409 ;
-  wire [22:0] \$41 ;
-  reg [22:0] \$410 ;
-  reg [22:0] \$411 ;
-  reg [22:0] \$412 ;
-  reg [22:0] \$413 ;
-  reg [22:0] \$414 ;
-  reg [22:0] \$415 ;
-  reg [22:0] \$416 ;
-  reg [22:0] \$417 ;
-  reg [22:0] \$418 ;
-  reg [22:0] \$419 ;
-  wire [22:0] \$42 ;
-  reg \$420 ;
-  reg [45:0] \$421 ;
-  wire [22:0] \$43 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
+  wire [1:0] \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [22:0] \$48 ;
+  wire [22:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire [1:0] \$51 ;
+  wire [22:0] \$50 ;
+  wire [22:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire [22:0] \$54 ;
-  wire [22:0] \$55 ;
-  wire [22:0] \$56 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -23780,16 +22238,16 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [1:0] \$65 ;
   wire \$66 ;
-  wire [1:0] \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire \$67 ;
+  wire [22:0] \$68 ;
+  wire [22:0] \$69 ;
   wire [5:0] \$7 ;
   wire [22:0] \$70 ;
   wire [22:0] \$71 ;
   wire [22:0] \$72 ;
-  wire [22:0] \$73 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
@@ -23801,41 +22259,31 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [1:0] \$84 ;
+  wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire [22:0] \$87 ;
-  wire [22:0] \$88 ;
+  wire [1:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
   wire [22:0] \$89 ;
   wire \$9 ;
   wire [22:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
+  wire [22:0] \$91 ;
+  wire [22:0] \$92 ;
+  wire [22:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  wire [5:0] base;
+  wire [4:0] base;
   reg [22:0] buf0 = 23'h000000;
   reg [22:0] buf1 = 23'h000000;
   reg [22:0] buf10 = 23'h000000;
   reg [22:0] buf11 = 23'h000000;
   reg [22:0] buf12 = 23'h000000;
   reg [22:0] buf13 = 23'h000000;
-  reg [22:0] buf14 = 23'h000000;
-  reg [22:0] buf15 = 23'h000000;
-  reg [22:0] buf16 = 23'h000000;
-  reg [22:0] buf17 = 23'h000000;
-  reg [22:0] buf18 = 23'h000000;
-  reg [22:0] buf19 = 23'h000000;
   reg [22:0] buf2 = 23'h000000;
-  reg [22:0] buf20 = 23'h000000;
-  reg [22:0] buf21 = 23'h000000;
-  reg [22:0] buf22 = 23'h000000;
-  reg [22:0] buf23 = 23'h000000;
   reg [22:0] buf3 = 23'h000000;
   reg [22:0] buf4 = 23'h000000;
   reg [22:0] buf5 = 23'h000000;
@@ -23845,23 +22293,12 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [22:0] buf9 = 23'h000000;
   input clk;
   wire clk;
-  reg [4:0] fill = 5'h00;
-  input [505:0] i__payload;
-  wire [505:0] i__payload;
+  reg [3:0] fill = 4'h0;
+  input [252:0] i__payload;
+  wire [252:0] i__payload;
   wire [22:0] \i__payload[0] ;
   wire [22:0] \i__payload[10] ;
-  wire [22:0] \i__payload[11] ;
-  wire [22:0] \i__payload[12] ;
-  wire [22:0] \i__payload[13] ;
-  wire [22:0] \i__payload[14] ;
-  wire [22:0] \i__payload[15] ;
-  wire [22:0] \i__payload[16] ;
-  wire [22:0] \i__payload[17] ;
-  wire [22:0] \i__payload[18] ;
-  wire [22:0] \i__payload[19] ;
   wire [22:0] \i__payload[1] ;
-  wire [22:0] \i__payload[20] ;
-  wire [22:0] \i__payload[21] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
   wire [22:0] \i__payload[4] ;
@@ -23874,7 +22311,7 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [1:0] in_beat = 2'h0;
+  reg [2:0] in_beat = 3'h0;
   wire load;
   output [45:0] o__payload;
   reg [45:0] o__payload = 46'h000000000000;
@@ -23888,16 +22325,16 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   input rst;
   wire rst;
   assign \$1  = i__valid & i__ready;
-  assign \$2  = in_beat == 2'h2;
+  assign \$2  = in_beat == 3'h5;
   assign \$3  = in_beat + 1'h1;
-  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$4  = \$2  ? 4'h0 : \$3 ;
   assign \$5  = out_beat == 5'h1f;
   assign \$6  = out_beat + 1'h1;
   assign \$7  = \$5  ? 6'h00 : \$6 ;
   assign \$8  = i__valid & i__ready;
-  assign \$9  = in_beat == 2'h2;
-  assign \$10  = \$9  ? 5'h14 : 5'h16;
-  assign \$11  = \$8  ? \$10  : 5'h00;
+  assign \$9  = in_beat == 3'h5;
+  assign \$10  = \$9  ? 4'h9 : 4'hb;
+  assign \$11  = \$8  ? \$10  : 4'h0;
   assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
   assign \$13  = i__valid & i__ready;
   assign \$14  = ! base;
@@ -23906,587 +22343,433 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$20  = \$19  ? buf2 : buf0;
   assign \$21  = \$15  ? i__payload[22:0] : \$20 ;
   assign \$22  = i__valid & i__ready;
-  assign \$23  = ! base;
+  assign \$23  = base == 1'h1;
   assign \$24  = \$22  & \$23 ;
-  assign \$25  = out_beat == 5'h1f;
-  assign \$29  = \$28  ? buf3 : buf1;
-  assign \$30  = \$24  ? i__payload[45:23] : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$32  = base == 2'h2;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = i__valid & i__ready;
-  assign \$35  = ! base;
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = out_beat == 5'h1f;
-  assign \$41  = \$40  ? buf4 : buf2;
-  assign \$42  = \$36  ? i__payload[68:46] : \$41 ;
-  assign \$43  = \$33  ? i__payload[22:0] : \$42 ;
-  assign \$44  = i__valid & i__ready;
-  assign \$45  = base == 2'h2;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = i__valid & i__ready;
-  assign \$48  = ! base;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = out_beat == 5'h1f;
-  assign \$54  = \$53  ? buf5 : buf3;
-  assign \$55  = \$49  ? i__payload[91:69] : \$54 ;
-  assign \$56  = \$46  ? i__payload[45:23] : \$55 ;
-  assign \$57  = i__valid & i__ready;
-  assign \$58  = base == 3'h4;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = i__valid & i__ready;
-  assign \$61  = base == 2'h2;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = i__valid & i__ready;
-  assign \$64  = ! base;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = out_beat == 5'h1f;
-  assign \$70  = \$69  ? buf6 : buf4;
-  assign \$71  = \$65  ? i__payload[114:92] : \$70 ;
-  assign \$72  = \$62  ? i__payload[68:46] : \$71 ;
-  assign \$73  = \$59  ? i__payload[22:0] : \$72 ;
-  assign \$74  = i__valid & i__ready;
-  assign \$75  = base == 3'h4;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = base == 2'h2;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = i__valid & i__ready;
-  assign \$81  = ! base;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = out_beat == 5'h1f;
-  assign \$87  = \$86  ? buf7 : buf5;
-  assign \$88  = \$82  ? i__payload[137:115] : \$87 ;
-  assign \$89  = \$79  ? i__payload[91:69] : \$88 ;
-  assign \$90  = \$76  ? i__payload[45:23] : \$89 ;
-  assign \$91  = i__valid & i__ready;
-  assign \$92  = base == 3'h4;
-  assign \$93  = \$91  & \$92 ;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = ! base;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = out_beat == 5'h1f;
+  assign \$32  = \$31  ? buf3 : buf1;
+  assign \$33  = \$27  ? i__payload[45:23] : \$32 ;
+  assign \$34  = \$24  ? i__payload[22:0] : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 2'h2;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = base == 1'h1;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = i__valid & i__ready;
+  assign \$42  = ! base;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = out_beat == 5'h1f;
+  assign \$48  = \$47  ? buf4 : buf2;
+  assign \$49  = \$43  ? i__payload[68:46] : \$48 ;
+  assign \$50  = \$40  ? i__payload[45:23] : \$49 ;
+  assign \$51  = \$37  ? i__payload[22:0] : \$50 ;
+  assign \$52  = i__valid & i__ready;
+  assign \$53  = base == 2'h3;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = i__valid & i__ready;
+  assign \$56  = base == 2'h2;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = i__valid & i__ready;
+  assign \$59  = base == 1'h1;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = ! base;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = out_beat == 5'h1f;
+  assign \$68  = \$67  ? buf5 : buf3;
+  assign \$69  = \$63  ? i__payload[91:69] : \$68 ;
+  assign \$70  = \$60  ? i__payload[68:46] : \$69 ;
+  assign \$71  = \$57  ? i__payload[45:23] : \$70 ;
+  assign \$72  = \$54  ? i__payload[22:0] : \$71 ;
+  assign \$73  = i__valid & i__ready;
+  assign \$74  = base == 2'h3;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = i__valid & i__ready;
+  assign \$77  = base == 2'h2;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = i__valid & i__ready;
+  assign \$80  = base == 1'h1;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = i__valid & i__ready;
+  assign \$83  = ! base;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = out_beat == 5'h1f;
+  assign \$89  = \$88  ? buf6 : buf4;
+  assign \$90  = \$84  ? i__payload[114:92] : \$89 ;
+  assign \$91  = \$81  ? i__payload[91:69] : \$90 ;
+  assign \$92  = \$78  ? i__payload[68:46] : \$91 ;
+  assign \$93  = \$75  ? i__payload[45:23] : \$92 ;
   assign \$94  = i__valid & i__ready;
-  assign \$95  = base == 2'h2;
+  assign \$95  = base == 3'h5;
   assign \$96  = \$94  & \$95 ;
   assign \$97  = i__valid & i__ready;
-  assign \$98  = ! base;
+  assign \$98  = base == 2'h3;
   assign \$99  = \$97  & \$98 ;
-  assign \$100  = out_beat == 5'h1f;
-  assign \$104  = \$103  ? buf8 : buf6;
-  assign \$105  = \$99  ? i__payload[160:138] : \$104 ;
-  assign \$106  = \$96  ? i__payload[114:92] : \$105 ;
-  assign \$107  = \$93  ? i__payload[68:46] : \$106 ;
-  assign \$108  = i__valid & i__ready;
-  assign \$109  = base == 3'h4;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = i__valid & i__ready;
-  assign \$112  = base == 2'h2;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = i__valid & i__ready;
-  assign \$115  = ! base;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = out_beat == 5'h1f;
-  assign \$121  = \$120  ? buf9 : buf7;
-  assign \$122  = \$116  ? i__payload[183:161] : \$121 ;
-  assign \$123  = \$113  ? i__payload[137:115] : \$122 ;
-  assign \$124  = \$110  ? i__payload[91:69] : \$123 ;
+  assign \$100  = i__valid & i__ready;
+  assign \$101  = base == 2'h2;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = i__valid & i__ready;
+  assign \$104  = base == 1'h1;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = i__valid & i__ready;
+  assign \$107  = ! base;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = out_beat == 5'h1f;
+  assign \$113  = \$112  ? buf7 : buf5;
+  assign \$114  = \$108  ? i__payload[137:115] : \$113 ;
+  assign \$115  = \$105  ? i__payload[114:92] : \$114 ;
+  assign \$116  = \$102  ? i__payload[91:69] : \$115 ;
+  assign \$117  = \$99  ? i__payload[68:46] : \$116 ;
+  assign \$118  = \$96  ? i__payload[22:0] : \$117 ;
+  assign \$119  = i__valid & i__ready;
+  assign \$120  = base == 3'h5;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = i__valid & i__ready;
+  assign \$123  = base == 2'h3;
+  assign \$124  = \$122  & \$123 ;
   assign \$125  = i__valid & i__ready;
-  assign \$126  = base == 3'h4;
+  assign \$126  = base == 2'h2;
   assign \$127  = \$125  & \$126 ;
   assign \$128  = i__valid & i__ready;
-  assign \$129  = base == 2'h2;
+  assign \$129  = base == 1'h1;
   assign \$130  = \$128  & \$129 ;
   assign \$131  = i__valid & i__ready;
   assign \$132  = ! base;
   assign \$133  = \$131  & \$132 ;
   assign \$134  = out_beat == 5'h1f;
-  assign \$138  = \$137  ? buf10 : buf8;
-  assign \$139  = \$133  ? i__payload[206:184] : \$138 ;
-  assign \$140  = \$130  ? i__payload[160:138] : \$139 ;
+  assign \$138  = \$137  ? buf8 : buf6;
+  assign \$139  = \$133  ? i__payload[160:138] : \$138 ;
+  assign \$140  = \$130  ? i__payload[137:115] : \$139 ;
   assign \$141  = \$127  ? i__payload[114:92] : \$140 ;
-  assign \$142  = i__valid & i__ready;
-  assign \$143  = base == 3'h4;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = i__valid & i__ready;
-  assign \$146  = base == 2'h2;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = i__valid & i__ready;
-  assign \$149  = ! base;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = out_beat == 5'h1f;
-  assign \$155  = \$154  ? buf11 : buf9;
-  assign \$156  = \$150  ? i__payload[229:207] : \$155 ;
-  assign \$157  = \$147  ? i__payload[183:161] : \$156 ;
-  assign \$158  = \$144  ? i__payload[137:115] : \$157 ;
-  assign \$159  = i__valid & i__ready;
-  assign \$160  = base == 3'h4;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = i__valid & i__ready;
-  assign \$163  = base == 2'h2;
-  assign \$164  = \$162  & \$163 ;
-  assign \$165  = i__valid & i__ready;
-  assign \$166  = ! base;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = out_beat == 5'h1f;
-  assign \$172  = \$171  ? buf12 : buf10;
-  assign \$173  = \$167  ? i__payload[252:230] : \$172 ;
-  assign \$174  = \$164  ? i__payload[206:184] : \$173 ;
-  assign \$175  = \$161  ? i__payload[160:138] : \$174 ;
-  assign \$176  = i__valid & i__ready;
-  assign \$177  = base == 3'h4;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = i__valid & i__ready;
-  assign \$180  = base == 2'h2;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = i__valid & i__ready;
-  assign \$183  = ! base;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = out_beat == 5'h1f;
-  assign \$189  = \$188  ? buf13 : buf11;
-  assign \$190  = \$184  ? i__payload[275:253] : \$189 ;
-  assign \$191  = \$181  ? i__payload[229:207] : \$190 ;
-  assign \$192  = \$178  ? i__payload[183:161] : \$191 ;
-  assign \$193  = i__valid & i__ready;
-  assign \$194  = base == 3'h4;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = i__valid & i__ready;
-  assign \$197  = base == 2'h2;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = i__valid & i__ready;
-  assign \$200  = ! base;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = out_beat == 5'h1f;
-  assign \$206  = \$205  ? buf14 : buf12;
-  assign \$207  = \$201  ? i__payload[298:276] : \$206 ;
-  assign \$208  = \$198  ? i__payload[252:230] : \$207 ;
-  assign \$209  = \$195  ? i__payload[206:184] : \$208 ;
-  assign \$210  = i__valid & i__ready;
-  assign \$211  = base == 3'h4;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = i__valid & i__ready;
-  assign \$214  = base == 2'h2;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = i__valid & i__ready;
-  assign \$217  = ! base;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = out_beat == 5'h1f;
-  assign \$223  = \$222  ? buf15 : buf13;
-  assign \$224  = \$218  ? i__payload[321:299] : \$223 ;
-  assign \$225  = \$215  ? i__payload[275:253] : \$224 ;
-  assign \$226  = \$212  ? i__payload[229:207] : \$225 ;
-  assign \$227  = i__valid & i__ready;
-  assign \$228  = base == 3'h4;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = i__valid & i__ready;
-  assign \$231  = base == 2'h2;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = i__valid & i__ready;
-  assign \$234  = ! base;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = out_beat == 5'h1f;
-  assign \$240  = \$239  ? buf16 : buf14;
-  assign \$241  = \$235  ? i__payload[344:322] : \$240 ;
-  assign \$242  = \$232  ? i__payload[298:276] : \$241 ;
-  assign \$243  = \$229  ? i__payload[252:230] : \$242 ;
+  assign \$142  = \$124  ? i__payload[91:69] : \$141 ;
+  assign \$143  = \$121  ? i__payload[45:23] : \$142 ;
+  assign \$144  = i__valid & i__ready;
+  assign \$145  = base == 3'h5;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = i__valid & i__ready;
+  assign \$148  = base == 2'h3;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = i__valid & i__ready;
+  assign \$151  = base == 2'h2;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = i__valid & i__ready;
+  assign \$154  = base == 1'h1;
+  assign \$155  = \$153  & \$154 ;
+  assign \$156  = i__valid & i__ready;
+  assign \$157  = ! base;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = out_beat == 5'h1f;
+  assign \$163  = \$162  ? buf9 : buf7;
+  assign \$164  = \$158  ? i__payload[183:161] : \$163 ;
+  assign \$165  = \$155  ? i__payload[160:138] : \$164 ;
+  assign \$166  = \$152  ? i__payload[137:115] : \$165 ;
+  assign \$167  = \$149  ? i__payload[114:92] : \$166 ;
+  assign \$168  = \$146  ? i__payload[68:46] : \$167 ;
+  assign \$169  = i__valid & i__ready;
+  assign \$170  = base == 3'h5;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = i__valid & i__ready;
+  assign \$173  = base == 2'h3;
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = i__valid & i__ready;
+  assign \$176  = base == 2'h2;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = i__valid & i__ready;
+  assign \$179  = base == 1'h1;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = i__valid & i__ready;
+  assign \$182  = ! base;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = out_beat == 5'h1f;
+  assign \$188  = \$187  ? buf10 : buf8;
+  assign \$189  = \$183  ? i__payload[206:184] : \$188 ;
+  assign \$190  = \$180  ? i__payload[183:161] : \$189 ;
+  assign \$191  = \$177  ? i__payload[160:138] : \$190 ;
+  assign \$192  = \$174  ? i__payload[137:115] : \$191 ;
+  assign \$193  = \$171  ? i__payload[91:69] : \$192 ;
+  assign \$194  = i__valid & i__ready;
+  assign \$195  = base == 3'h5;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = i__valid & i__ready;
+  assign \$198  = base == 2'h3;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = i__valid & i__ready;
+  assign \$201  = base == 2'h2;
+  assign \$202  = \$200  & \$201 ;
+  assign \$203  = i__valid & i__ready;
+  assign \$204  = base == 1'h1;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = i__valid & i__ready;
+  assign \$207  = ! base;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = out_beat == 5'h1f;
+  assign \$213  = \$212  ? buf11 : buf9;
+  assign \$214  = \$208  ? i__payload[229:207] : \$213 ;
+  assign \$215  = \$205  ? i__payload[206:184] : \$214 ;
+  assign \$216  = \$202  ? i__payload[183:161] : \$215 ;
+  assign \$217  = \$199  ? i__payload[160:138] : \$216 ;
+  assign \$218  = \$196  ? i__payload[114:92] : \$217 ;
+  assign \$219  = i__valid & i__ready;
+  assign \$220  = base == 3'h5;
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = i__valid & i__ready;
+  assign \$223  = base == 2'h3;
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = i__valid & i__ready;
+  assign \$226  = base == 2'h2;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = i__valid & i__ready;
+  assign \$229  = base == 1'h1;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = i__valid & i__ready;
+  assign \$232  = ! base;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = out_beat == 5'h1f;
+  assign \$238  = \$237  ? buf12 : buf10;
+  assign \$239  = \$233  ? i__payload[252:230] : \$238 ;
+  assign \$240  = \$230  ? i__payload[229:207] : \$239 ;
+  assign \$241  = \$227  ? i__payload[206:184] : \$240 ;
+  assign \$242  = \$224  ? i__payload[183:161] : \$241 ;
+  assign \$243  = \$221  ? i__payload[137:115] : \$242 ;
   assign \$244  = i__valid & i__ready;
-  assign \$245  = base == 3'h4;
+  assign \$245  = base == 3'h5;
   assign \$246  = \$244  & \$245 ;
   assign \$247  = i__valid & i__ready;
-  assign \$248  = base == 2'h2;
+  assign \$248  = base == 2'h3;
   assign \$249  = \$247  & \$248 ;
   assign \$250  = i__valid & i__ready;
-  assign \$251  = ! base;
+  assign \$251  = base == 2'h2;
   assign \$252  = \$250  & \$251 ;
-  assign \$253  = out_beat == 5'h1f;
-  assign \$257  = \$256  ? buf17 : buf15;
-  assign \$258  = \$252  ? i__payload[367:345] : \$257 ;
-  assign \$259  = \$249  ? i__payload[321:299] : \$258 ;
-  assign \$260  = \$246  ? i__payload[275:253] : \$259 ;
-  assign \$261  = i__valid & i__ready;
-  assign \$262  = base == 3'h4;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = i__valid & i__ready;
-  assign \$265  = base == 2'h2;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = i__valid & i__ready;
-  assign \$268  = ! base;
-  assign \$269  = \$267  & \$268 ;
-  assign \$270  = out_beat == 5'h1f;
-  assign \$274  = \$273  ? buf18 : buf16;
-  assign \$275  = \$269  ? i__payload[390:368] : \$274 ;
-  assign \$276  = \$266  ? i__payload[344:322] : \$275 ;
-  assign \$277  = \$263  ? i__payload[298:276] : \$276 ;
-  assign \$278  = i__valid & i__ready;
-  assign \$279  = base == 3'h4;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = i__valid & i__ready;
-  assign \$282  = base == 2'h2;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = i__valid & i__ready;
-  assign \$285  = ! base;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = out_beat == 5'h1f;
-  assign \$291  = \$290  ? buf19 : buf17;
-  assign \$292  = \$286  ? i__payload[413:391] : \$291 ;
-  assign \$293  = \$283  ? i__payload[367:345] : \$292 ;
-  assign \$294  = \$280  ? i__payload[321:299] : \$293 ;
-  assign \$295  = i__valid & i__ready;
-  assign \$296  = base == 3'h4;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = i__valid & i__ready;
-  assign \$299  = base == 2'h2;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = i__valid & i__ready;
-  assign \$302  = ! base;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = out_beat == 5'h1f;
-  assign \$308  = \$307  ? buf20 : buf18;
-  assign \$309  = \$303  ? i__payload[436:414] : \$308 ;
-  assign \$310  = \$300  ? i__payload[390:368] : \$309 ;
-  assign \$311  = \$297  ? i__payload[344:322] : \$310 ;
-  assign \$312  = i__valid & i__ready;
-  assign \$313  = base == 3'h4;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = i__valid & i__ready;
-  assign \$316  = base == 2'h2;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = i__valid & i__ready;
-  assign \$319  = ! base;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = out_beat == 5'h1f;
-  assign \$325  = \$324  ? buf21 : buf19;
-  assign \$326  = \$320  ? i__payload[459:437] : \$325 ;
-  assign \$327  = \$317  ? i__payload[413:391] : \$326 ;
-  assign \$328  = \$314  ? i__payload[367:345] : \$327 ;
-  assign \$329  = i__valid & i__ready;
-  assign \$330  = base == 3'h4;
-  assign \$331  = \$329  & \$330 ;
-  assign \$332  = i__valid & i__ready;
-  assign \$333  = base == 2'h2;
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = i__valid & i__ready;
-  assign \$336  = ! base;
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = out_beat == 5'h1f;
-  assign \$342  = \$341  ? buf22 : buf20;
-  assign \$343  = \$337  ? i__payload[482:460] : \$342 ;
-  assign \$344  = \$334  ? i__payload[436:414] : \$343 ;
-  assign \$345  = \$331  ? i__payload[390:368] : \$344 ;
-  assign \$346  = i__valid & i__ready;
-  assign \$347  = base == 3'h4;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = i__valid & i__ready;
-  assign \$350  = base == 2'h2;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = i__valid & i__ready;
-  assign \$353  = ! base;
-  assign \$354  = \$352  & \$353 ;
-  assign \$355  = out_beat == 5'h1f;
-  assign \$359  = \$358  ? buf23 : buf21;
-  assign \$360  = \$354  ? i__payload[505:483] : \$359 ;
-  assign \$361  = \$351  ? i__payload[459:437] : \$360 ;
-  assign \$362  = \$348  ? i__payload[413:391] : \$361 ;
-  assign \$363  = i__valid & i__ready;
-  assign \$364  = base == 3'h4;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = i__valid & i__ready;
-  assign \$367  = base == 2'h2;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = \$368  ? i__payload[482:460] : buf22;
-  assign \$370  = \$365  ? i__payload[436:414] : \$369 ;
-  assign \$371  = i__valid & i__ready;
-  assign \$372  = base == 3'h4;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = i__valid & i__ready;
-  assign \$375  = base == 2'h2;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = \$376  ? i__payload[505:483] : buf23;
-  assign \$378  = \$373  ? i__payload[459:437] : \$377 ;
-  assign \$379  = ~ o__valid;
-  assign \$380  = \$379  | o__ready;
-  assign \$381  = in_beat == 2'h2;
-  assign \$382  = fill <= 3'h4;
-  assign \$383  = fill <= 2'h2;
-  assign i__ready = \$381  ? \$382  : \$383 ;
-  assign \$384  = ~ o__valid;
-  assign \$385  = \$384  | o__ready;
-  assign \$386  = out_beat == 5'h1f;
-  assign \$387  = fill >= 2'h2;
-  assign \$388  = fill >= 2'h2;
-  assign \$389  = \$386  ? \$387  : \$388 ;
-  assign load = \$385  & \$389 ;
-  assign \$390  = out_beat == 5'h1f;
-  assign \$392  = load ? 2'h2 : 2'h0;
-  assign base = fill - \$392 ;
+  assign \$253  = i__valid & i__ready;
+  assign \$254  = base == 1'h1;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = out_beat == 5'h1f;
+  assign \$260  = \$259  ? buf13 : buf11;
+  assign \$261  = \$255  ? i__payload[252:230] : \$260 ;
+  assign \$262  = \$252  ? i__payload[229:207] : \$261 ;
+  assign \$263  = \$249  ? i__payload[206:184] : \$262 ;
+  assign \$264  = \$246  ? i__payload[160:138] : \$263 ;
+  assign \$265  = i__valid & i__ready;
+  assign \$266  = base == 3'h5;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = i__valid & i__ready;
+  assign \$269  = base == 2'h3;
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = i__valid & i__ready;
+  assign \$272  = base == 2'h2;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = \$273  ? i__payload[252:230] : buf12;
+  assign \$275  = \$270  ? i__payload[229:207] : \$274 ;
+  assign \$276  = \$267  ? i__payload[183:161] : \$275 ;
+  assign \$277  = i__valid & i__ready;
+  assign \$278  = base == 3'h5;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = i__valid & i__ready;
+  assign \$281  = base == 2'h3;
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = \$282  ? i__payload[252:230] : buf13;
+  assign \$284  = \$279  ? i__payload[206:184] : \$283 ;
+  assign \$285  = ~ o__valid;
+  assign \$286  = \$285  | o__ready;
+  assign \$287  = in_beat == 3'h5;
+  assign \$288  = fill <= 3'h5;
+  assign \$289  = fill <= 2'h3;
+  assign i__ready = \$287  ? \$288  : \$289 ;
+  assign \$290  = ~ o__valid;
+  assign \$291  = \$290  | o__ready;
+  assign \$292  = out_beat == 5'h1f;
+  assign \$293  = fill >= 2'h2;
+  assign \$294  = fill >= 2'h2;
+  assign \$295  = \$292  ? \$293  : \$294 ;
+  assign load = \$291  & \$295 ;
+  assign \$296  = out_beat == 5'h1f;
+  assign \$298  = load ? 2'h2 : 2'h0;
+  assign base = fill - \$298 ;
   always @(posedge clk)
-    in_beat <= \$393 ;
+    in_beat <= \$299 ;
   always @(posedge clk)
-    out_beat <= \$394 ;
+    out_beat <= \$300 ;
   always @(posedge clk)
-    fill <= \$395 ;
+    fill <= \$301 ;
   always @(posedge clk)
-    buf0 <= \$396 ;
+    buf0 <= \$302 ;
   always @(posedge clk)
-    buf1 <= \$397 ;
+    buf1 <= \$303 ;
   always @(posedge clk)
-    buf2 <= \$398 ;
+    buf2 <= \$304 ;
   always @(posedge clk)
-    buf3 <= \$399 ;
+    buf3 <= \$305 ;
   always @(posedge clk)
-    buf4 <= \$400 ;
+    buf4 <= \$306 ;
   always @(posedge clk)
-    buf5 <= \$401 ;
+    buf5 <= \$307 ;
   always @(posedge clk)
-    buf6 <= \$402 ;
+    buf6 <= \$308 ;
   always @(posedge clk)
-    buf7 <= \$403 ;
+    buf7 <= \$309 ;
   always @(posedge clk)
-    buf8 <= \$404 ;
+    buf8 <= \$310 ;
   always @(posedge clk)
-    buf9 <= \$405 ;
+    buf9 <= \$311 ;
   always @(posedge clk)
-    buf10 <= \$406 ;
+    buf10 <= \$312 ;
   always @(posedge clk)
-    buf11 <= \$407 ;
+    buf11 <= \$313 ;
   always @(posedge clk)
-    buf12 <= \$408 ;
+    buf12 <= \$314 ;
   always @(posedge clk)
-    buf13 <= \$409 ;
+    buf13 <= \$315 ;
   always @(posedge clk)
-    buf14 <= \$410 ;
+    o__valid <= \$316 ;
   always @(posedge clk)
-    buf15 <= \$411 ;
-  always @(posedge clk)
-    buf16 <= \$412 ;
-  always @(posedge clk)
-    buf17 <= \$413 ;
-  always @(posedge clk)
-    buf18 <= \$414 ;
-  always @(posedge clk)
-    buf19 <= \$415 ;
-  always @(posedge clk)
-    buf20 <= \$416 ;
-  always @(posedge clk)
-    buf21 <= \$417 ;
-  always @(posedge clk)
-    buf22 <= \$418 ;
-  always @(posedge clk)
-    buf23 <= \$419 ;
-  always @(posedge clk)
-    o__valid <= \$420 ;
-  always @(posedge clk)
-    o__payload <= \$421 ;
+    o__payload <= \$317 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = in_beat;
+    \$299  = in_beat;
     if (\$1 ) begin
-      \$393  = \$4 [1:0];
+      \$299  = \$4 [2:0];
     end
     if (rst) begin
-      \$393  = 2'h0;
+      \$299  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = out_beat;
+    \$300  = out_beat;
     if (load) begin
-      \$394  = \$7 [4:0];
+      \$300  = \$7 [4:0];
     end
     if (rst) begin
-      \$394  = 5'h00;
+      \$300  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$12 [4:0];
+    \$301  = \$12 [3:0];
     if (rst) begin
-      \$395  = 5'h00;
+      \$301  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$21 ;
+    \$302  = \$21 ;
     if (rst) begin
-      \$396  = 23'h000000;
+      \$302  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$30 ;
+    \$303  = \$34 ;
     if (rst) begin
-      \$397  = 23'h000000;
+      \$303  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$43 ;
+    \$304  = \$51 ;
     if (rst) begin
-      \$398  = 23'h000000;
+      \$304  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = \$56 ;
+    \$305  = \$72 ;
     if (rst) begin
-      \$399  = 23'h000000;
+      \$305  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$73 ;
+    \$306  = \$93 ;
     if (rst) begin
-      \$400  = 23'h000000;
+      \$306  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = \$90 ;
+    \$307  = \$118 ;
     if (rst) begin
-      \$401  = 23'h000000;
+      \$307  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$107 ;
+    \$308  = \$143 ;
     if (rst) begin
-      \$402  = 23'h000000;
+      \$308  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \$124 ;
+    \$309  = \$168 ;
     if (rst) begin
-      \$403  = 23'h000000;
+      \$309  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$141 ;
+    \$310  = \$193 ;
     if (rst) begin
-      \$404  = 23'h000000;
+      \$310  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = \$158 ;
+    \$311  = \$218 ;
     if (rst) begin
-      \$405  = 23'h000000;
+      \$311  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$175 ;
+    \$312  = \$243 ;
     if (rst) begin
-      \$406  = 23'h000000;
+      \$312  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = \$192 ;
+    \$313  = \$264 ;
     if (rst) begin
-      \$407  = 23'h000000;
+      \$313  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = \$209 ;
+    \$314  = \$276 ;
     if (rst) begin
-      \$408  = 23'h000000;
+      \$314  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = \$226 ;
+    \$315  = \$284 ;
     if (rst) begin
-      \$409  = 23'h000000;
+      \$315  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = \$243 ;
+    \$316  = o__valid;
+    if (\$286 ) begin
+      \$316  = load;
+    end
     if (rst) begin
-      \$410  = 23'h000000;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = \$260 ;
-    if (rst) begin
-      \$411  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \$277 ;
-    if (rst) begin
-      \$412  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = \$294 ;
-    if (rst) begin
-      \$413  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = \$311 ;
-    if (rst) begin
-      \$414  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$328 ;
-    if (rst) begin
-      \$415  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = \$345 ;
-    if (rst) begin
-      \$416  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = \$362 ;
-    if (rst) begin
-      \$417  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = \$370 ;
-    if (rst) begin
-      \$418  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = \$378 ;
-    if (rst) begin
-      \$419  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = o__valid;
-    if (\$380 ) begin
-      \$420  = load;
-    end
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = o__payload;
+    \$317  = o__payload;
     if (load) begin
-      \$421 [22:0] = buf0;
-      \$421 [45:23] = buf1;
+      \$317 [22:0] = buf0;
+      \$317 [45:23] = buf1;
     end
     if (rst) begin
-      \$421  = 46'h000000000000;
+      \$317  = 46'h000000000000;
     end
   end
   assign \i__payload[0]  = i__payload[22:0];
@@ -24500,86 +22783,45 @@ module top_s3_dense3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \i__payload[8]  = i__payload[206:184];
   assign \i__payload[9]  = i__payload[229:207];
   assign \i__payload[10]  = i__payload[252:230];
-  assign \i__payload[11]  = i__payload[275:253];
-  assign \i__payload[12]  = i__payload[298:276];
-  assign \i__payload[13]  = i__payload[321:299];
-  assign \i__payload[14]  = i__payload[344:322];
-  assign \i__payload[15]  = i__payload[367:345];
-  assign \i__payload[16]  = i__payload[390:368];
-  assign \i__payload[17]  = i__payload[413:391];
-  assign \i__payload[18]  = i__payload[436:414];
-  assign \i__payload[19]  = i__payload[459:437];
-  assign \i__payload[20]  = i__payload[482:460];
-  assign \i__payload[21]  = i__payload[505:483];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
-  assign \$391  = 2'h2;
+  assign \$297  = 2'h2;
   assign \$17  = 2'h2;
   assign \$18  = 1'h1;
   assign \$19  = load;
-  assign \$26  = 2'h2;
-  assign \$27  = 1'h1;
-  assign \$28  = load;
-  assign \$38  = 2'h2;
-  assign \$39  = 1'h1;
-  assign \$40  = load;
-  assign \$51  = 2'h2;
-  assign \$52  = 1'h1;
-  assign \$53  = load;
-  assign \$67  = 2'h2;
-  assign \$68  = 1'h1;
-  assign \$69  = load;
-  assign \$84  = 2'h2;
-  assign \$85  = 1'h1;
-  assign \$86  = load;
-  assign \$101  = 2'h2;
-  assign \$102  = 1'h1;
-  assign \$103  = load;
-  assign \$118  = 2'h2;
-  assign \$119  = 1'h1;
-  assign \$120  = load;
+  assign \$29  = 2'h2;
+  assign \$30  = 1'h1;
+  assign \$31  = load;
+  assign \$45  = 2'h2;
+  assign \$46  = 1'h1;
+  assign \$47  = load;
+  assign \$65  = 2'h2;
+  assign \$66  = 1'h1;
+  assign \$67  = load;
+  assign \$86  = 2'h2;
+  assign \$87  = 1'h1;
+  assign \$88  = load;
+  assign \$110  = 2'h2;
+  assign \$111  = 1'h1;
+  assign \$112  = load;
   assign \$135  = 2'h2;
   assign \$136  = 1'h1;
   assign \$137  = load;
-  assign \$152  = 2'h2;
-  assign \$153  = 1'h1;
-  assign \$154  = load;
-  assign \$169  = 2'h2;
-  assign \$170  = 1'h1;
-  assign \$171  = load;
-  assign \$186  = 2'h2;
-  assign \$187  = 1'h1;
-  assign \$188  = load;
-  assign \$203  = 2'h2;
-  assign \$204  = 1'h1;
-  assign \$205  = load;
-  assign \$220  = 2'h2;
-  assign \$221  = 1'h1;
-  assign \$222  = load;
-  assign \$237  = 2'h2;
-  assign \$238  = 1'h1;
-  assign \$239  = load;
-  assign \$254  = 2'h2;
-  assign \$255  = 1'h1;
-  assign \$256  = load;
-  assign \$271  = 2'h2;
-  assign \$272  = 1'h1;
-  assign \$273  = load;
-  assign \$288  = 2'h2;
-  assign \$289  = 1'h1;
-  assign \$290  = load;
-  assign \$305  = 2'h2;
-  assign \$306  = 1'h1;
-  assign \$307  = load;
-  assign \$322  = 2'h2;
-  assign \$323  = 1'h1;
-  assign \$324  = load;
-  assign \$339  = 2'h2;
-  assign \$340  = 1'h1;
-  assign \$341  = load;
-  assign \$356  = 2'h2;
-  assign \$357  = 1'h1;
-  assign \$358  = load;
+  assign \$160  = 2'h2;
+  assign \$161  = 1'h1;
+  assign \$162  = load;
+  assign \$185  = 2'h2;
+  assign \$186  = 1'h1;
+  assign \$187  = load;
+  assign \$210  = 2'h2;
+  assign \$211  = 1'h1;
+  assign \$212  = load;
+  assign \$235  = 2'h2;
+  assign \$236  = 1'h1;
+  assign \$237  = load;
+  assign \$257  = 2'h2;
+  assign \$258  = 1'h1;
+  assign \$259  = load;
 endmodule
 (* generator = "Amaranth" *)
 module top_s3_dense3_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);

@@ -7,10 +7,19 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire clk;
   input [7:0] i__payload;
   wire [7:0] i__payload;
-  wire [7:0] \i__payload$102 ;
+  wire [63:0] \i__payload$102 ;
   wire [7:0] \i__payload$102[0] ;
+  wire [7:0] \i__payload$102[1] ;
+  wire [7:0] \i__payload$102[2] ;
+  wire [7:0] \i__payload$102[3] ;
+  wire [7:0] \i__payload$102[4] ;
+  wire [7:0] \i__payload$102[5] ;
+  wire [7:0] \i__payload$102[6] ;
+  wire [7:0] \i__payload$102[7] ;
   wire [7:0] \i__payload$108 ;
   wire [7:0] \i__payload$108[0] ;
+  wire [7:0] \i__payload$114 ;
+  wire [7:0] \i__payload$114[0] ;
   wire [167:0] \i__payload$15 ;
   wire [20:0] \i__payload$15[0] ;
   wire [20:0] \i__payload$15[1] ;
@@ -20,69 +29,80 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [20:0] \i__payload$15[5] ;
   wire [20:0] \i__payload$15[6] ;
   wire [20:0] \i__payload$15[7] ;
-  wire [83:0] \i__payload$21 ;
+  wire [20:0] \i__payload$21 ;
   wire [20:0] \i__payload$21[0] ;
-  wire [20:0] \i__payload$21[1] ;
-  wire [20:0] \i__payload$21[2] ;
-  wire [20:0] \i__payload$21[3] ;
-  wire [31:0] \i__payload$27 ;
+  wire [7:0] \i__payload$27 ;
   wire [7:0] \i__payload$27[0] ;
-  wire [7:0] \i__payload$27[1] ;
-  wire [7:0] \i__payload$27[2] ;
-  wire [7:0] \i__payload$27[3] ;
-  wire [31:0] \i__payload$33 ;
+  wire [63:0] \i__payload$33 ;
   wire [7:0] \i__payload$33[0] ;
   wire [7:0] \i__payload$33[1] ;
   wire [7:0] \i__payload$33[2] ;
   wire [7:0] \i__payload$33[3] ;
-  wire [191:0] \i__payload$39 ;
-  wire [23:0] \i__payload$39[0] ;
-  wire [23:0] \i__payload$39[1] ;
-  wire [23:0] \i__payload$39[2] ;
-  wire [23:0] \i__payload$39[3] ;
-  wire [23:0] \i__payload$39[4] ;
-  wire [23:0] \i__payload$39[5] ;
-  wire [23:0] \i__payload$39[6] ;
-  wire [23:0] \i__payload$39[7] ;
-  wire [23:0] \i__payload$45 ;
+  wire [7:0] \i__payload$33[4] ;
+  wire [7:0] \i__payload$33[5] ;
+  wire [7:0] \i__payload$33[6] ;
+  wire [7:0] \i__payload$33[7] ;
+  wire [63:0] \i__payload$39 ;
+  wire [7:0] \i__payload$39[0] ;
+  wire [7:0] \i__payload$39[1] ;
+  wire [7:0] \i__payload$39[2] ;
+  wire [7:0] \i__payload$39[3] ;
+  wire [7:0] \i__payload$39[4] ;
+  wire [7:0] \i__payload$39[5] ;
+  wire [7:0] \i__payload$39[6] ;
+  wire [7:0] \i__payload$39[7] ;
+  wire [95:0] \i__payload$45 ;
   wire [23:0] \i__payload$45[0] ;
-  wire [7:0] \i__payload$51 ;
-  wire [7:0] \i__payload$51[0] ;
-  wire [23:0] \i__payload$57 ;
-  wire [23:0] \i__payload$57[0] ;
-  wire [31:0] \i__payload$63 ;
-  wire [7:0] \i__payload$63[0] ;
-  wire [7:0] \i__payload$63[1] ;
-  wire [7:0] \i__payload$63[2] ;
-  wire [7:0] \i__payload$63[3] ;
-  wire [31:0] \i__payload$69 ;
+  wire [23:0] \i__payload$45[1] ;
+  wire [23:0] \i__payload$45[2] ;
+  wire [23:0] \i__payload$45[3] ;
+  wire [23:0] \i__payload$51 ;
+  wire [23:0] \i__payload$51[0] ;
+  wire [7:0] \i__payload$57 ;
+  wire [7:0] \i__payload$57[0] ;
+  wire [23:0] \i__payload$63 ;
+  wire [23:0] \i__payload$63[0] ;
+  wire [63:0] \i__payload$69 ;
   wire [7:0] \i__payload$69[0] ;
   wire [7:0] \i__payload$69[1] ;
   wire [7:0] \i__payload$69[2] ;
   wire [7:0] \i__payload$69[3] ;
-  wire [7:0] \i__payload$75 ;
+  wire [7:0] \i__payload$69[4] ;
+  wire [7:0] \i__payload$69[5] ;
+  wire [7:0] \i__payload$69[6] ;
+  wire [7:0] \i__payload$69[7] ;
+  wire [63:0] \i__payload$75 ;
   wire [7:0] \i__payload$75[0] ;
+  wire [7:0] \i__payload$75[1] ;
+  wire [7:0] \i__payload$75[2] ;
+  wire [7:0] \i__payload$75[3] ;
+  wire [7:0] \i__payload$75[4] ;
+  wire [7:0] \i__payload$75[5] ;
+  wire [7:0] \i__payload$75[6] ;
+  wire [7:0] \i__payload$75[7] ;
   wire [7:0] \i__payload$81 ;
   wire [7:0] \i__payload$81[0] ;
   wire [7:0] \i__payload$87 ;
   wire [7:0] \i__payload$87[0] ;
   wire [7:0] \i__payload$9 ;
-  wire [31:0] \i__payload$90 ;
-  wire [7:0] \i__payload$90[0] ;
-  wire [7:0] \i__payload$90[1] ;
-  wire [7:0] \i__payload$90[2] ;
-  wire [7:0] \i__payload$90[3] ;
-  wire [31:0] \i__payload$96 ;
+  wire [7:0] \i__payload$93 ;
+  wire [7:0] \i__payload$93[0] ;
+  wire [63:0] \i__payload$96 ;
   wire [7:0] \i__payload$96[0] ;
   wire [7:0] \i__payload$96[1] ;
   wire [7:0] \i__payload$96[2] ;
   wire [7:0] \i__payload$96[3] ;
+  wire [7:0] \i__payload$96[4] ;
+  wire [7:0] \i__payload$96[5] ;
+  wire [7:0] \i__payload$96[6] ;
+  wire [7:0] \i__payload$96[7] ;
   wire [7:0] \i__payload$9[0] ;
   wire [7:0] \i__payload[0] ;
   output i__ready;
   wire i__ready;
   wire \i__ready$105 ;
   wire \i__ready$111 ;
+  wire \i__ready$117 ;
   wire \i__ready$12 ;
   wire \i__ready$18 ;
   wire \i__ready$24 ;
@@ -96,14 +116,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__ready$72 ;
   wire \i__ready$78 ;
   wire \i__ready$84 ;
-  wire \i__ready$88 ;
-  wire \i__ready$93 ;
+  wire \i__ready$90 ;
+  wire \i__ready$94 ;
   wire \i__ready$99 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$100 ;
   wire \i__valid$106 ;
   wire \i__valid$112 ;
+  wire \i__valid$118 ;
   wire \i__valid$13 ;
   wire \i__valid$19 ;
   wire \i__valid$25 ;
@@ -117,18 +138,27 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$73 ;
   wire \i__valid$79 ;
   wire \i__valid$85 ;
-  wire \i__valid$89 ;
-  wire \i__valid$94 ;
+  wire \i__valid$91 ;
+  wire \i__valid$95 ;
   output [7:0] o__payload;
   wire [7:0] o__payload;
   wire [7:0] \o__payload$10 ;
-  wire [7:0] \o__payload$103 ;
+  wire [63:0] \o__payload$103 ;
   wire [7:0] \o__payload$103[0] ;
+  wire [7:0] \o__payload$103[1] ;
+  wire [7:0] \o__payload$103[2] ;
+  wire [7:0] \o__payload$103[3] ;
+  wire [7:0] \o__payload$103[4] ;
+  wire [7:0] \o__payload$103[5] ;
+  wire [7:0] \o__payload$103[6] ;
+  wire [7:0] \o__payload$103[7] ;
   wire [7:0] \o__payload$109 ;
   wire [7:0] \o__payload$109[0] ;
   wire [7:0] \o__payload$10[0] ;
-  wire [7:0] \o__payload$114 ;
-  wire [7:0] \o__payload$114[0] ;
+  wire [7:0] \o__payload$115 ;
+  wire [7:0] \o__payload$115[0] ;
+  wire [7:0] \o__payload$120 ;
+  wire [7:0] \o__payload$120[0] ;
   wire [167:0] \o__payload$16 ;
   wire [20:0] \o__payload$16[0] ;
   wire [20:0] \o__payload$16[1] ;
@@ -138,67 +168,78 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [20:0] \o__payload$16[5] ;
   wire [20:0] \o__payload$16[6] ;
   wire [20:0] \o__payload$16[7] ;
-  wire [83:0] \o__payload$22 ;
+  wire [20:0] \o__payload$22 ;
   wire [20:0] \o__payload$22[0] ;
-  wire [20:0] \o__payload$22[1] ;
-  wire [20:0] \o__payload$22[2] ;
-  wire [20:0] \o__payload$22[3] ;
-  wire [31:0] \o__payload$28 ;
+  wire [7:0] \o__payload$28 ;
   wire [7:0] \o__payload$28[0] ;
-  wire [7:0] \o__payload$28[1] ;
-  wire [7:0] \o__payload$28[2] ;
-  wire [7:0] \o__payload$28[3] ;
-  wire [31:0] \o__payload$34 ;
+  wire [63:0] \o__payload$34 ;
   wire [7:0] \o__payload$34[0] ;
   wire [7:0] \o__payload$34[1] ;
   wire [7:0] \o__payload$34[2] ;
   wire [7:0] \o__payload$34[3] ;
-  wire [191:0] \o__payload$40 ;
-  wire [23:0] \o__payload$40[0] ;
-  wire [23:0] \o__payload$40[1] ;
-  wire [23:0] \o__payload$40[2] ;
-  wire [23:0] \o__payload$40[3] ;
-  wire [23:0] \o__payload$40[4] ;
-  wire [23:0] \o__payload$40[5] ;
-  wire [23:0] \o__payload$40[6] ;
-  wire [23:0] \o__payload$40[7] ;
-  wire [23:0] \o__payload$46 ;
+  wire [7:0] \o__payload$34[4] ;
+  wire [7:0] \o__payload$34[5] ;
+  wire [7:0] \o__payload$34[6] ;
+  wire [7:0] \o__payload$34[7] ;
+  wire [63:0] \o__payload$40 ;
+  wire [7:0] \o__payload$40[0] ;
+  wire [7:0] \o__payload$40[1] ;
+  wire [7:0] \o__payload$40[2] ;
+  wire [7:0] \o__payload$40[3] ;
+  wire [7:0] \o__payload$40[4] ;
+  wire [7:0] \o__payload$40[5] ;
+  wire [7:0] \o__payload$40[6] ;
+  wire [7:0] \o__payload$40[7] ;
+  wire [95:0] \o__payload$46 ;
   wire [23:0] \o__payload$46[0] ;
-  wire [7:0] \o__payload$52 ;
-  wire [7:0] \o__payload$52[0] ;
-  wire [23:0] \o__payload$58 ;
-  wire [23:0] \o__payload$58[0] ;
-  wire [31:0] \o__payload$64 ;
-  wire [7:0] \o__payload$64[0] ;
-  wire [7:0] \o__payload$64[1] ;
-  wire [7:0] \o__payload$64[2] ;
-  wire [7:0] \o__payload$64[3] ;
-  wire [31:0] \o__payload$70 ;
+  wire [23:0] \o__payload$46[1] ;
+  wire [23:0] \o__payload$46[2] ;
+  wire [23:0] \o__payload$46[3] ;
+  wire [23:0] \o__payload$52 ;
+  wire [23:0] \o__payload$52[0] ;
+  wire [7:0] \o__payload$58 ;
+  wire [7:0] \o__payload$58[0] ;
+  wire [23:0] \o__payload$64 ;
+  wire [23:0] \o__payload$64[0] ;
+  wire [63:0] \o__payload$70 ;
   wire [7:0] \o__payload$70[0] ;
   wire [7:0] \o__payload$70[1] ;
   wire [7:0] \o__payload$70[2] ;
   wire [7:0] \o__payload$70[3] ;
-  wire [7:0] \o__payload$76 ;
+  wire [7:0] \o__payload$70[4] ;
+  wire [7:0] \o__payload$70[5] ;
+  wire [7:0] \o__payload$70[6] ;
+  wire [7:0] \o__payload$70[7] ;
+  wire [63:0] \o__payload$76 ;
   wire [7:0] \o__payload$76[0] ;
+  wire [7:0] \o__payload$76[1] ;
+  wire [7:0] \o__payload$76[2] ;
+  wire [7:0] \o__payload$76[3] ;
+  wire [7:0] \o__payload$76[4] ;
+  wire [7:0] \o__payload$76[5] ;
+  wire [7:0] \o__payload$76[6] ;
+  wire [7:0] \o__payload$76[7] ;
   wire [7:0] \o__payload$82 ;
   wire [7:0] \o__payload$82[0] ;
-  wire [31:0] \o__payload$91 ;
-  wire [7:0] \o__payload$91[0] ;
-  wire [7:0] \o__payload$91[1] ;
-  wire [7:0] \o__payload$91[2] ;
-  wire [7:0] \o__payload$91[3] ;
-  wire [31:0] \o__payload$97 ;
+  wire [7:0] \o__payload$88 ;
+  wire [7:0] \o__payload$88[0] ;
+  wire [63:0] \o__payload$97 ;
   wire [7:0] \o__payload$97[0] ;
   wire [7:0] \o__payload$97[1] ;
   wire [7:0] \o__payload$97[2] ;
   wire [7:0] \o__payload$97[3] ;
+  wire [7:0] \o__payload$97[4] ;
+  wire [7:0] \o__payload$97[5] ;
+  wire [7:0] \o__payload$97[6] ;
+  wire [7:0] \o__payload$97[7] ;
   wire [7:0] \o__payload[0] ;
   input o__ready;
   wire o__ready;
   wire \o__ready$104 ;
   wire \o__ready$11 ;
   wire \o__ready$110 ;
-  wire \o__ready$115 ;
+  wire \o__ready$116 ;
+  wire \o__ready$121 ;
   wire \o__ready$17 ;
   wire \o__ready$23 ;
   wire \o__ready$29 ;
@@ -211,14 +252,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__ready$71 ;
   wire \o__ready$77 ;
   wire \o__ready$83 ;
-  wire \o__ready$92 ;
+  wire \o__ready$89 ;
   wire \o__ready$98 ;
   output o__valid;
   wire o__valid;
   wire \o__valid$101 ;
   wire \o__valid$107 ;
   wire \o__valid$113 ;
-  wire \o__valid$116 ;
+  wire \o__valid$119 ;
+  wire \o__valid$122 ;
   wire \o__valid$14 ;
   wire \o__valid$20 ;
   wire \o__valid$26 ;
@@ -232,32 +274,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__valid$74 ;
   wire \o__valid$80 ;
   wire \o__valid$86 ;
-  wire \o__valid$95 ;
-  output [35:0] probe;
-  wire [35:0] probe;
+  wire \o__valid$92 ;
+  output [37:0] probe;
+  wire [37:0] probe;
   input rst;
   wire rst;
   top_fifo_conv0_maxpool1_0 fifo_conv0_maxpool1_0 (
-    .clk(clk),
-    .i__payload(\i__payload$90 ),
-    .i__ready(\o__ready$92 ),
-    .i__valid(\i__valid$94 ),
-    .o__payload(\i__payload$63 ),
-    .o__ready(\o__ready$65 ),
-    .o__valid(\i__valid$67 ),
-    .rst(rst)
-  );
-  top_fifo_conv2_maxpool3_0 fifo_conv2_maxpool3_0 (
-    .clk(clk),
-    .i__payload(\i__payload$102 ),
-    .i__ready(\o__ready$104 ),
-    .i__valid(\i__valid$106 ),
-    .o__payload(\i__payload$75 ),
-    .o__ready(\o__ready$77 ),
-    .o__valid(\i__valid$79 ),
-    .rst(rst)
-  );
-  top_fifo_maxpool1_conv2_0 fifo_maxpool1_conv2_0 (
     .clk(clk),
     .i__payload(\i__payload$96 ),
     .i__ready(\o__ready$98 ),
@@ -267,7 +289,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$73 ),
     .rst(rst)
   );
-  top_fifo_maxpool3_dense4_0 fifo_maxpool3_dense4_0 (
+  top_fifo_conv2_maxpool3_0 fifo_conv2_maxpool3_0 (
     .clk(clk),
     .i__payload(\i__payload$108 ),
     .i__ready(\o__ready$110 ),
@@ -275,6 +297,26 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__payload(\i__payload$81 ),
     .o__ready(\o__ready$83 ),
     .o__valid(\i__valid$85 ),
+    .rst(rst)
+  );
+  top_fifo_maxpool1_conv2_0 fifo_maxpool1_conv2_0 (
+    .clk(clk),
+    .i__payload(\i__payload$102 ),
+    .i__ready(\o__ready$104 ),
+    .i__valid(\i__valid$106 ),
+    .o__payload(\i__payload$75 ),
+    .o__ready(\o__ready$77 ),
+    .o__valid(\i__valid$79 ),
+    .rst(rst)
+  );
+  top_fifo_maxpool3_dense4_0 fifo_maxpool3_dense4_0 (
+    .clk(clk),
+    .i__payload(\i__payload$114 ),
+    .i__ready(\o__ready$116 ),
+    .i__valid(\i__valid$118 ),
+    .o__payload(\i__payload$87 ),
+    .o__ready(\o__ready$89 ),
+    .o__valid(\i__valid$91 ),
     .rst(rst)
   );
   top_s0_conv0_u0 s0_conv0_u0 (
@@ -312,22 +354,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
     .i__valid(\i__valid$25 ),
-    .o__payload(\i__payload$90 ),
-    .o__ready(\o__ready$92 ),
-    .o__valid(\i__valid$94 ),
-    .rst(rst)
-  );
-  top_s1_maxpool1_u0 s1_maxpool1_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$63 ),
-    .i__ready(\o__ready$65 ),
-    .i__valid(\i__valid$67 ),
     .o__payload(\i__payload$27 ),
     .o__ready(\o__ready$29 ),
     .o__valid(\i__valid$31 ),
     .rst(rst)
   );
-  top_s1_maxpool1_u1 s1_maxpool1_u1 (
+  top_s0_conv0_u4 s0_conv0_u4 (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
@@ -337,7 +369,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$100 ),
     .rst(rst)
   );
-  top_s2_conv2_u0 s2_conv2_u0 (
+  top_s1_maxpool1_u0 s1_maxpool1_u0 (
     .clk(clk),
     .i__payload(\i__payload$69 ),
     .i__ready(\o__ready$71 ),
@@ -347,17 +379,27 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$37 ),
     .rst(rst)
   );
-  top_s2_conv2_u1 s2_conv2_u1 (
+  top_s1_maxpool1_u1 s1_maxpool1_u1 (
     .clk(clk),
     .i__payload(\i__payload$33 ),
     .i__ready(\o__ready$35 ),
     .i__valid(\i__valid$37 ),
+    .o__payload(\i__payload$102 ),
+    .o__ready(\o__ready$104 ),
+    .o__valid(\i__valid$106 ),
+    .rst(rst)
+  );
+  top_s2_conv2_u0 s2_conv2_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$75 ),
+    .i__ready(\o__ready$77 ),
+    .i__valid(\i__valid$79 ),
     .o__payload(\i__payload$39 ),
     .o__ready(\o__ready$41 ),
     .o__valid(\i__valid$43 ),
     .rst(rst)
   );
-  top_s2_conv2_u2 s2_conv2_u2 (
+  top_s2_conv2_u1 s2_conv2_u1 (
     .clk(clk),
     .i__payload(\i__payload$39 ),
     .i__ready(\o__ready$41 ),
@@ -367,27 +409,17 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$49 ),
     .rst(rst)
   );
-  top_s2_conv2_u3 s2_conv2_u3 (
+  top_s2_conv2_u2 s2_conv2_u2 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
     .i__ready(\o__ready$47 ),
     .i__valid(\i__valid$49 ),
-    .o__payload(\i__payload$102 ),
-    .o__ready(\o__ready$104 ),
-    .o__valid(\i__valid$106 ),
-    .rst(rst)
-  );
-  top_s3_maxpool3_u0 s3_maxpool3_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$75 ),
-    .i__ready(\o__ready$77 ),
-    .i__valid(\i__valid$79 ),
     .o__payload(\i__payload$51 ),
     .o__ready(\o__ready$53 ),
     .o__valid(\i__valid$55 ),
     .rst(rst)
   );
-  top_s3_maxpool3_u1 s3_maxpool3_u1 (
+  top_s2_conv2_u3 s2_conv2_u3 (
     .clk(clk),
     .i__payload(\i__payload$51 ),
     .i__ready(\o__ready$53 ),
@@ -397,7 +429,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$112 ),
     .rst(rst)
   );
-  top_s4_dense4_u0 s4_dense4_u0 (
+  top_s3_maxpool3_u0 s3_maxpool3_u0 (
     .clk(clk),
     .i__payload(\i__payload$81 ),
     .i__ready(\o__ready$83 ),
@@ -407,11 +439,31 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$61 ),
     .rst(rst)
   );
-  top_s4_dense4_u1 s4_dense4_u1 (
+  top_s3_maxpool3_u1 s3_maxpool3_u1 (
     .clk(clk),
     .i__payload(\i__payload$57 ),
     .i__ready(\o__ready$59 ),
     .i__valid(\i__valid$61 ),
+    .o__payload(\i__payload$114 ),
+    .o__ready(\o__ready$116 ),
+    .o__valid(\i__valid$118 ),
+    .rst(rst)
+  );
+  top_s4_dense4_u0 s4_dense4_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$87 ),
+    .i__ready(\o__ready$89 ),
+    .i__valid(\i__valid$91 ),
+    .o__payload(\i__payload$63 ),
+    .o__ready(\o__ready$65 ),
+    .o__valid(\i__valid$67 ),
+    .rst(rst)
+  );
+  top_s4_dense4_u1 s4_dense4_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$63 ),
+    .i__ready(\o__ready$65 ),
+    .i__valid(\i__valid$67 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
@@ -456,12 +508,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$82  = \i__payload$81 ;
   assign \i__ready$84  = \o__ready$83 ;
   assign \o__valid$86  = \i__valid$85 ;
-  assign \i__payload$87  = i__payload;
-  assign \i__ready$88  = i__ready;
-  assign \i__valid$89  = i__valid;
-  assign \o__payload$91  = \i__payload$90 ;
-  assign \i__ready$93  = \o__ready$92 ;
-  assign \o__valid$95  = \i__valid$94 ;
+  assign \o__payload$88  = \i__payload$87 ;
+  assign \i__ready$90  = \o__ready$89 ;
+  assign \o__valid$92  = \i__valid$91 ;
+  assign \i__payload$93  = i__payload;
+  assign \i__ready$94  = i__ready;
+  assign \i__valid$95  = i__valid;
   assign \o__payload$97  = \i__payload$96 ;
   assign \i__ready$99  = \o__ready$98 ;
   assign \o__valid$101  = \i__valid$100 ;
@@ -471,9 +523,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$109  = \i__payload$108 ;
   assign \i__ready$111  = \o__ready$110 ;
   assign \o__valid$113  = \i__valid$112 ;
-  assign \o__payload$114  = o__payload;
-  assign \o__ready$115  = o__ready;
-  assign \o__valid$116  = o__valid;
+  assign \o__payload$115  = \i__payload$114 ;
+  assign \i__ready$117  = \o__ready$116 ;
+  assign \o__valid$119  = \i__valid$118 ;
+  assign \o__payload$120  = o__payload;
+  assign \o__ready$121  = o__ready;
+  assign \o__valid$122  = o__valid;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \i__payload$9[0]  = \i__payload$9 ;
@@ -494,129 +549,167 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$16[5]  = \i__payload$15 [125:105];
   assign \o__payload$16[6]  = \i__payload$15 [146:126];
   assign \o__payload$16[7]  = \i__payload$15 [167:147];
-  assign \i__payload$21[0]  = \i__payload$21 [20:0];
-  assign \i__payload$21[1]  = \i__payload$21 [41:21];
-  assign \i__payload$21[2]  = \i__payload$21 [62:42];
-  assign \i__payload$21[3]  = \i__payload$21 [83:63];
-  assign \o__payload$22[0]  = \i__payload$21 [20:0];
-  assign \o__payload$22[1]  = \i__payload$21 [41:21];
-  assign \o__payload$22[2]  = \i__payload$21 [62:42];
-  assign \o__payload$22[3]  = \i__payload$21 [83:63];
-  assign \i__payload$27[0]  = \i__payload$27 [7:0];
-  assign \i__payload$27[1]  = \i__payload$27 [15:8];
-  assign \i__payload$27[2]  = \i__payload$27 [23:16];
-  assign \i__payload$27[3]  = \i__payload$27 [31:24];
-  assign \o__payload$28[0]  = \i__payload$27 [7:0];
-  assign \o__payload$28[1]  = \i__payload$27 [15:8];
-  assign \o__payload$28[2]  = \i__payload$27 [23:16];
-  assign \o__payload$28[3]  = \i__payload$27 [31:24];
+  assign \i__payload$21[0]  = \i__payload$21 ;
+  assign \o__payload$22[0]  = \i__payload$21 ;
+  assign \i__payload$27[0]  = \i__payload$27 ;
+  assign \o__payload$28[0]  = \i__payload$27 ;
   assign \i__payload$33[0]  = \i__payload$33 [7:0];
   assign \i__payload$33[1]  = \i__payload$33 [15:8];
   assign \i__payload$33[2]  = \i__payload$33 [23:16];
   assign \i__payload$33[3]  = \i__payload$33 [31:24];
+  assign \i__payload$33[4]  = \i__payload$33 [39:32];
+  assign \i__payload$33[5]  = \i__payload$33 [47:40];
+  assign \i__payload$33[6]  = \i__payload$33 [55:48];
+  assign \i__payload$33[7]  = \i__payload$33 [63:56];
   assign \o__payload$34[0]  = \i__payload$33 [7:0];
   assign \o__payload$34[1]  = \i__payload$33 [15:8];
   assign \o__payload$34[2]  = \i__payload$33 [23:16];
   assign \o__payload$34[3]  = \i__payload$33 [31:24];
-  assign \i__payload$39[0]  = \i__payload$39 [23:0];
-  assign \i__payload$39[1]  = \i__payload$39 [47:24];
-  assign \i__payload$39[2]  = \i__payload$39 [71:48];
-  assign \i__payload$39[3]  = \i__payload$39 [95:72];
-  assign \i__payload$39[4]  = \i__payload$39 [119:96];
-  assign \i__payload$39[5]  = \i__payload$39 [143:120];
-  assign \i__payload$39[6]  = \i__payload$39 [167:144];
-  assign \i__payload$39[7]  = \i__payload$39 [191:168];
-  assign \o__payload$40[0]  = \i__payload$39 [23:0];
-  assign \o__payload$40[1]  = \i__payload$39 [47:24];
-  assign \o__payload$40[2]  = \i__payload$39 [71:48];
-  assign \o__payload$40[3]  = \i__payload$39 [95:72];
-  assign \o__payload$40[4]  = \i__payload$39 [119:96];
-  assign \o__payload$40[5]  = \i__payload$39 [143:120];
-  assign \o__payload$40[6]  = \i__payload$39 [167:144];
-  assign \o__payload$40[7]  = \i__payload$39 [191:168];
-  assign \i__payload$45[0]  = \i__payload$45 ;
-  assign \o__payload$46[0]  = \i__payload$45 ;
+  assign \o__payload$34[4]  = \i__payload$33 [39:32];
+  assign \o__payload$34[5]  = \i__payload$33 [47:40];
+  assign \o__payload$34[6]  = \i__payload$33 [55:48];
+  assign \o__payload$34[7]  = \i__payload$33 [63:56];
+  assign \i__payload$39[0]  = \i__payload$39 [7:0];
+  assign \i__payload$39[1]  = \i__payload$39 [15:8];
+  assign \i__payload$39[2]  = \i__payload$39 [23:16];
+  assign \i__payload$39[3]  = \i__payload$39 [31:24];
+  assign \i__payload$39[4]  = \i__payload$39 [39:32];
+  assign \i__payload$39[5]  = \i__payload$39 [47:40];
+  assign \i__payload$39[6]  = \i__payload$39 [55:48];
+  assign \i__payload$39[7]  = \i__payload$39 [63:56];
+  assign \o__payload$40[0]  = \i__payload$39 [7:0];
+  assign \o__payload$40[1]  = \i__payload$39 [15:8];
+  assign \o__payload$40[2]  = \i__payload$39 [23:16];
+  assign \o__payload$40[3]  = \i__payload$39 [31:24];
+  assign \o__payload$40[4]  = \i__payload$39 [39:32];
+  assign \o__payload$40[5]  = \i__payload$39 [47:40];
+  assign \o__payload$40[6]  = \i__payload$39 [55:48];
+  assign \o__payload$40[7]  = \i__payload$39 [63:56];
+  assign \i__payload$45[0]  = \i__payload$45 [23:0];
+  assign \i__payload$45[1]  = \i__payload$45 [47:24];
+  assign \i__payload$45[2]  = \i__payload$45 [71:48];
+  assign \i__payload$45[3]  = \i__payload$45 [95:72];
+  assign \o__payload$46[0]  = \i__payload$45 [23:0];
+  assign \o__payload$46[1]  = \i__payload$45 [47:24];
+  assign \o__payload$46[2]  = \i__payload$45 [71:48];
+  assign \o__payload$46[3]  = \i__payload$45 [95:72];
   assign \i__payload$51[0]  = \i__payload$51 ;
   assign \o__payload$52[0]  = \i__payload$51 ;
   assign \i__payload$57[0]  = \i__payload$57 ;
   assign \o__payload$58[0]  = \i__payload$57 ;
-  assign \i__payload$63[0]  = \i__payload$63 [7:0];
-  assign \i__payload$63[1]  = \i__payload$63 [15:8];
-  assign \i__payload$63[2]  = \i__payload$63 [23:16];
-  assign \i__payload$63[3]  = \i__payload$63 [31:24];
-  assign \o__payload$64[0]  = \i__payload$63 [7:0];
-  assign \o__payload$64[1]  = \i__payload$63 [15:8];
-  assign \o__payload$64[2]  = \i__payload$63 [23:16];
-  assign \o__payload$64[3]  = \i__payload$63 [31:24];
+  assign \i__payload$63[0]  = \i__payload$63 ;
+  assign \o__payload$64[0]  = \i__payload$63 ;
   assign \i__payload$69[0]  = \i__payload$69 [7:0];
   assign \i__payload$69[1]  = \i__payload$69 [15:8];
   assign \i__payload$69[2]  = \i__payload$69 [23:16];
   assign \i__payload$69[3]  = \i__payload$69 [31:24];
+  assign \i__payload$69[4]  = \i__payload$69 [39:32];
+  assign \i__payload$69[5]  = \i__payload$69 [47:40];
+  assign \i__payload$69[6]  = \i__payload$69 [55:48];
+  assign \i__payload$69[7]  = \i__payload$69 [63:56];
   assign \o__payload$70[0]  = \i__payload$69 [7:0];
   assign \o__payload$70[1]  = \i__payload$69 [15:8];
   assign \o__payload$70[2]  = \i__payload$69 [23:16];
   assign \o__payload$70[3]  = \i__payload$69 [31:24];
-  assign \i__payload$75[0]  = \i__payload$75 ;
-  assign \o__payload$76[0]  = \i__payload$75 ;
+  assign \o__payload$70[4]  = \i__payload$69 [39:32];
+  assign \o__payload$70[5]  = \i__payload$69 [47:40];
+  assign \o__payload$70[6]  = \i__payload$69 [55:48];
+  assign \o__payload$70[7]  = \i__payload$69 [63:56];
+  assign \i__payload$75[0]  = \i__payload$75 [7:0];
+  assign \i__payload$75[1]  = \i__payload$75 [15:8];
+  assign \i__payload$75[2]  = \i__payload$75 [23:16];
+  assign \i__payload$75[3]  = \i__payload$75 [31:24];
+  assign \i__payload$75[4]  = \i__payload$75 [39:32];
+  assign \i__payload$75[5]  = \i__payload$75 [47:40];
+  assign \i__payload$75[6]  = \i__payload$75 [55:48];
+  assign \i__payload$75[7]  = \i__payload$75 [63:56];
+  assign \o__payload$76[0]  = \i__payload$75 [7:0];
+  assign \o__payload$76[1]  = \i__payload$75 [15:8];
+  assign \o__payload$76[2]  = \i__payload$75 [23:16];
+  assign \o__payload$76[3]  = \i__payload$75 [31:24];
+  assign \o__payload$76[4]  = \i__payload$75 [39:32];
+  assign \o__payload$76[5]  = \i__payload$75 [47:40];
+  assign \o__payload$76[6]  = \i__payload$75 [55:48];
+  assign \o__payload$76[7]  = \i__payload$75 [63:56];
   assign \i__payload$81[0]  = \i__payload$81 ;
   assign \o__payload$82[0]  = \i__payload$81 ;
-  assign \i__payload$87[0]  = i__payload;
-  assign \i__payload$90[0]  = \i__payload$90 [7:0];
-  assign \i__payload$90[1]  = \i__payload$90 [15:8];
-  assign \i__payload$90[2]  = \i__payload$90 [23:16];
-  assign \i__payload$90[3]  = \i__payload$90 [31:24];
-  assign \o__payload$91[0]  = \i__payload$90 [7:0];
-  assign \o__payload$91[1]  = \i__payload$90 [15:8];
-  assign \o__payload$91[2]  = \i__payload$90 [23:16];
-  assign \o__payload$91[3]  = \i__payload$90 [31:24];
+  assign \i__payload$87[0]  = \i__payload$87 ;
+  assign \o__payload$88[0]  = \i__payload$87 ;
+  assign \i__payload$93[0]  = i__payload;
   assign \i__payload$96[0]  = \i__payload$96 [7:0];
   assign \i__payload$96[1]  = \i__payload$96 [15:8];
   assign \i__payload$96[2]  = \i__payload$96 [23:16];
   assign \i__payload$96[3]  = \i__payload$96 [31:24];
+  assign \i__payload$96[4]  = \i__payload$96 [39:32];
+  assign \i__payload$96[5]  = \i__payload$96 [47:40];
+  assign \i__payload$96[6]  = \i__payload$96 [55:48];
+  assign \i__payload$96[7]  = \i__payload$96 [63:56];
   assign \o__payload$97[0]  = \i__payload$96 [7:0];
   assign \o__payload$97[1]  = \i__payload$96 [15:8];
   assign \o__payload$97[2]  = \i__payload$96 [23:16];
   assign \o__payload$97[3]  = \i__payload$96 [31:24];
-  assign \i__payload$102[0]  = \i__payload$102 ;
-  assign \o__payload$103[0]  = \i__payload$102 ;
+  assign \o__payload$97[4]  = \i__payload$96 [39:32];
+  assign \o__payload$97[5]  = \i__payload$96 [47:40];
+  assign \o__payload$97[6]  = \i__payload$96 [55:48];
+  assign \o__payload$97[7]  = \i__payload$96 [63:56];
+  assign \i__payload$102[0]  = \i__payload$102 [7:0];
+  assign \i__payload$102[1]  = \i__payload$102 [15:8];
+  assign \i__payload$102[2]  = \i__payload$102 [23:16];
+  assign \i__payload$102[3]  = \i__payload$102 [31:24];
+  assign \i__payload$102[4]  = \i__payload$102 [39:32];
+  assign \i__payload$102[5]  = \i__payload$102 [47:40];
+  assign \i__payload$102[6]  = \i__payload$102 [55:48];
+  assign \i__payload$102[7]  = \i__payload$102 [63:56];
+  assign \o__payload$103[0]  = \i__payload$102 [7:0];
+  assign \o__payload$103[1]  = \i__payload$102 [15:8];
+  assign \o__payload$103[2]  = \i__payload$102 [23:16];
+  assign \o__payload$103[3]  = \i__payload$102 [31:24];
+  assign \o__payload$103[4]  = \i__payload$102 [39:32];
+  assign \o__payload$103[5]  = \i__payload$102 [47:40];
+  assign \o__payload$103[6]  = \i__payload$102 [55:48];
+  assign \o__payload$103[7]  = \i__payload$102 [63:56];
   assign \i__payload$108[0]  = \i__payload$108 ;
   assign \o__payload$109[0]  = \i__payload$108 ;
-  assign \o__payload$114[0]  = o__payload;
-  assign probe[35] = o__ready;
-  assign probe[17] = o__valid;
-  assign probe[34] = \o__ready$59 ;
-  assign probe[16] = \i__valid$61 ;
-  assign probe[33] = \o__ready$83 ;
-  assign probe[15] = \i__valid$85 ;
-  assign probe[32] = \o__ready$110 ;
-  assign probe[14] = \i__valid$112 ;
-  assign probe[31] = \o__ready$53 ;
-  assign probe[13] = \i__valid$55 ;
-  assign probe[30] = \o__ready$77 ;
-  assign probe[12] = \i__valid$79 ;
-  assign probe[29] = \o__ready$104 ;
-  assign probe[11] = \i__valid$106 ;
-  assign probe[28] = \o__ready$47 ;
+  assign \i__payload$114[0]  = \i__payload$114 ;
+  assign \o__payload$115[0]  = \i__payload$114 ;
+  assign \o__payload$120[0]  = o__payload;
+  assign probe[37] = o__ready;
+  assign probe[18] = o__valid;
+  assign probe[36] = \o__ready$65 ;
+  assign probe[17] = \i__valid$67 ;
+  assign probe[35] = \o__ready$89 ;
+  assign probe[16] = \i__valid$91 ;
+  assign probe[34] = \o__ready$116 ;
+  assign probe[15] = \i__valid$118 ;
+  assign probe[33] = \o__ready$59 ;
+  assign probe[14] = \i__valid$61 ;
+  assign probe[32] = \o__ready$83 ;
+  assign probe[13] = \i__valid$85 ;
+  assign probe[31] = \o__ready$110 ;
+  assign probe[12] = \i__valid$112 ;
+  assign probe[30] = \o__ready$53 ;
+  assign probe[11] = \i__valid$55 ;
+  assign probe[29] = \o__ready$47 ;
   assign probe[10] = \i__valid$49 ;
-  assign probe[27] = \o__ready$41 ;
+  assign probe[28] = \o__ready$41 ;
   assign probe[9] = \i__valid$43 ;
-  assign probe[26] = \o__ready$35 ;
-  assign probe[8] = \i__valid$37 ;
-  assign probe[25] = \o__ready$71 ;
-  assign probe[7] = \i__valid$73 ;
-  assign probe[24] = \o__ready$98 ;
-  assign probe[6] = \i__valid$100 ;
-  assign probe[23] = \o__ready$29 ;
-  assign probe[5] = \i__valid$31 ;
-  assign probe[22] = \o__ready$65 ;
-  assign probe[4] = \i__valid$67 ;
-  assign probe[21] = \o__ready$92 ;
-  assign probe[3] = \i__valid$94 ;
-  assign probe[20] = \o__ready$23 ;
+  assign probe[27] = \o__ready$77 ;
+  assign probe[8] = \i__valid$79 ;
+  assign probe[26] = \o__ready$104 ;
+  assign probe[7] = \i__valid$106 ;
+  assign probe[25] = \o__ready$35 ;
+  assign probe[6] = \i__valid$37 ;
+  assign probe[24] = \o__ready$71 ;
+  assign probe[5] = \i__valid$73 ;
+  assign probe[23] = \o__ready$98 ;
+  assign probe[4] = \i__valid$100 ;
+  assign probe[22] = \o__ready$29 ;
+  assign probe[3] = \i__valid$31 ;
+  assign probe[21] = \o__ready$23 ;
   assign probe[2] = \i__valid$25 ;
-  assign probe[19] = \o__ready$17 ;
+  assign probe[20] = \o__ready$17 ;
   assign probe[1] = \i__valid$19 ;
-  assign probe[18] = \o__ready$11 ;
+  assign probe[19] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
 (* generator = "Amaranth" *)
@@ -624,178 +717,138 @@ module \top_fifo_conv0_maxpool1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [2:0] \$11 ;
-  wire [2:0] \$12 ;
+  wire \$11 ;
+  wire \$12 ;
   wire \$13 ;
   wire \$14 ;
-  wire \$15 ;
+  wire [1:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [2:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [1:0] \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [2:0] \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  reg \$26 ;
+  reg \$27 ;
   wire \$3 ;
-  reg [1:0] \$30 ;
-  reg [1:0] \$31 ;
-  reg [1:0] \$32 ;
-  reg \$33 ;
-  wire \$4 ;
-  wire [2:0] \$5 ;
-  wire [2:0] \$6 ;
+  wire [1:0] \$4 ;
+  wire \$5 ;
+  wire \$6 ;
   wire \$7 ;
-  wire \$8 ;
+  wire [1:0] \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 2'h0 *)
-  wire [1:0] consume;
-  reg [1:0] inner_level = 2'h0;
+  wire [-1:0] consume;
+  reg inner_level = 1'h0;
   wire inner_r_rdy;
-  wire [2:0] level;
-  (* init = 2'h0 *)
-  wire [1:0] produce;
-  output [31:0] r_data;
-  wire [31:0] r_data;
+  wire [1:0] level;
+  wire [-1:0] produce;
+  output [63:0] r_data;
+  wire [63:0] r_data;
   input r_en;
   wire r_en;
-  wire [2:0] r_level;
-  reg [1:0] r_port__addr = 2'h0;
-  wire [31:0] r_port__data;
+  wire [1:0] r_level;
+  wire [-1:0] r_port__addr;
+  wire [63:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [31:0] w_data;
+  wire [63:0] w_data;
   input w_en;
   wire w_en;
-  wire [2:0] w_level;
-  reg [1:0] w_port__addr = 2'h0;
-  input [31:0] w_port__data;
-  wire [31:0] w_port__data;
+  wire [1:0] w_level;
+  wire [-1:0] w_port__addr;
+  input [63:0] w_port__data;
+  wire [63:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [2:0];
+  reg [63:0] storage [0:0];
   initial begin
-    storage[0] = 32'd0;
-    storage[1] = 32'd0;
-    storage[2] = 32'd0;
+    storage[0] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+      storage[1'h0] <= w_port__data;
   end
-  reg [31:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
+      _0_ <= storage[1'h0];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 2'h3;
-  assign inner_r_rdy = | inner_level;
+  assign w_rdy = ~ inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
   assign \$2  = \$1  | r_en;
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
   assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 2'h2;
-  assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 3'h0 : \$5 ;
-  assign \$7  = ~ r_rdy;
-  assign \$8  = \$7  | r_en;
-  assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 2'h2;
-  assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 3'h0 : \$11 ;
-  assign \$13  = w_rdy & w_en;
-  assign \$14  = ~ r_rdy;
-  assign \$15  = \$14  | r_en;
-  assign \$16  = inner_r_rdy & \$15 ;
-  assign \$17  = ~ \$16 ;
-  assign \$18  = \$13  & \$17 ;
-  assign \$19  = inner_level + 1'h1;
-  assign \$20  = ~ r_rdy;
-  assign \$21  = \$20  | r_en;
-  assign \$22  = inner_r_rdy & \$21 ;
-  assign \$23  = w_rdy & w_en;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = inner_level - 1'h1;
-  assign \$27  = ~ r_rdy;
-  assign \$28  = \$27  | r_en;
-  assign \$29  = inner_r_rdy & \$28 ;
+  assign \$5  = ~ r_rdy;
+  assign \$6  = \$5  | r_en;
+  assign \$7  = inner_r_rdy & \$6 ;
+  assign \$9  = w_rdy & w_en;
+  assign \$10  = ~ r_rdy;
+  assign \$11  = \$10  | r_en;
+  assign \$12  = inner_r_rdy & \$11 ;
+  assign \$13  = ~ \$12 ;
+  assign \$14  = \$9  & \$13 ;
+  assign \$15  = inner_level + 1'h1;
+  assign \$16  = ~ r_rdy;
+  assign \$17  = \$16  | r_en;
+  assign \$18  = inner_r_rdy & \$17 ;
+  assign \$19  = w_rdy & w_en;
+  assign \$20  = ~ \$19 ;
+  assign \$21  = \$18  & \$20 ;
+  assign \$22  = inner_level - 1'h1;
+  assign \$23  = ~ r_rdy;
+  assign \$24  = \$23  | r_en;
+  assign \$25  = inner_r_rdy & \$24 ;
   always @(posedge clk)
-    w_port__addr <= \$30 ;
+    inner_level <= \$26 ;
   always @(posedge clk)
-    r_port__addr <= \$31 ;
-  always @(posedge clk)
-    inner_level <= \$32 ;
-  always @(posedge clk)
-    r_rdy <= \$33 ;
+    r_rdy <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$30  = w_port__addr;
-    if (\$3 ) begin
-      \$30  = \$6 [1:0];
+    \$26  = inner_level;
+    if (\$14 ) begin
+      \$26  = \$15 [0];
+    end
+    if (\$21 ) begin
+      \$26  = \$22 [0];
     end
     if (rst) begin
-      \$30  = 2'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$31  = r_port__addr;
-    if (\$9 ) begin
-      \$31  = \$12 [1:0];
-    end
-    if (rst) begin
-      \$31  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$32  = inner_level;
-    if (\$18 ) begin
-      \$32  = \$19 [1:0];
-    end
+    \$27  = r_rdy;
     if (\$25 ) begin
-      \$32  = \$26 [1:0];
-    end
-    if (rst) begin
-      \$32  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$33  = r_rdy;
-    if (\$29 ) begin
-      \$33  = 1'h1;
+      \$27  = 1'h1;
     end else if (r_en) begin
-      \$33  = 1'h0;
+      \$27  = 1'h0;
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$27  = 1'h0;
     end
   end
   assign level = w_level;
   assign r_level = w_level;
-  assign produce = w_port__addr;
   assign w_data = w_port__data;
-  assign consume = r_port__addr;
   assign r_port__data = r_data;
+  assign \$4  = 2'h1;
+  assign \$8  = 2'h1;
+  assign inner_r_rdy = inner_level;
 endmodule
 (* generator = "Amaranth" *)
 module \top_fifo_conv2_maxpool3_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
@@ -973,15 +1026,15 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [3:0] \$11 ;
-  wire [3:0] \$12 ;
+  wire [2:0] \$11 ;
+  wire [2:0] \$12 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
-  wire [3:0] \$19 ;
+  wire [2:0] \$19 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
@@ -989,74 +1042,70 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [3:0] \$26 ;
+  wire [2:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  reg [2:0] \$30 ;
-  reg [2:0] \$31 ;
-  reg [2:0] \$32 ;
+  reg [1:0] \$30 ;
+  reg [1:0] \$31 ;
+  reg [1:0] \$32 ;
   reg \$33 ;
   wire \$4 ;
-  wire [3:0] \$5 ;
-  wire [3:0] \$6 ;
+  wire [2:0] \$5 ;
+  wire [2:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
   input clk;
   wire clk;
-  (* init = 3'h0 *)
-  wire [2:0] consume;
-  reg [2:0] inner_level = 3'h0;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
+  reg [1:0] inner_level = 2'h0;
   wire inner_r_rdy;
-  wire [3:0] level;
-  (* init = 3'h0 *)
-  wire [2:0] produce;
-  output [31:0] r_data;
-  wire [31:0] r_data;
+  wire [2:0] level;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
+  output [63:0] r_data;
+  wire [63:0] r_data;
   input r_en;
   wire r_en;
-  wire [3:0] r_level;
-  reg [2:0] r_port__addr = 3'h0;
-  wire [31:0] r_port__data;
+  wire [2:0] r_level;
+  reg [1:0] r_port__addr = 2'h0;
+  wire [63:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [31:0] w_data;
+  wire [63:0] w_data;
   input w_en;
   wire w_en;
-  wire [3:0] w_level;
-  reg [2:0] w_port__addr = 3'h0;
-  input [31:0] w_port__data;
-  wire [31:0] w_port__data;
+  wire [2:0] w_level;
+  reg [1:0] w_port__addr = 2'h0;
+  input [63:0] w_port__data;
+  wire [63:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [6:0];
+  reg [63:0] storage [2:0];
   initial begin
-    storage[0] = 32'd0;
-    storage[1] = 32'd0;
-    storage[2] = 32'd0;
-    storage[3] = 32'd0;
-    storage[4] = 32'd0;
-    storage[5] = 32'd0;
-    storage[6] = 32'd0;
+    storage[0] = 64'h0000000000000000;
+    storage[1] = 64'h0000000000000000;
+    storage[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [31:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
     end
   end
   assign r_data = _0_;
-  assign w_rdy = inner_level != 3'h7;
+  assign w_rdy = inner_level != 2'h3;
   assign inner_r_rdy = | inner_level;
   assign w_port__en = w_rdy & w_en;
   assign \$1  = ~ r_rdy;
@@ -1064,15 +1113,15 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
   assign r_port__en = inner_r_rdy & \$2 ;
   assign w_level = inner_level + r_rdy;
   assign \$3  = w_rdy & w_en;
-  assign \$4  = w_port__addr == 3'h6;
+  assign \$4  = w_port__addr == 2'h2;
   assign \$5  = w_port__addr + 1'h1;
-  assign \$6  = \$4  ? 4'h0 : \$5 ;
+  assign \$6  = \$4  ? 3'h0 : \$5 ;
   assign \$7  = ~ r_rdy;
   assign \$8  = \$7  | r_en;
   assign \$9  = inner_r_rdy & \$8 ;
-  assign \$10  = r_port__addr == 3'h6;
+  assign \$10  = r_port__addr == 2'h2;
   assign \$11  = r_port__addr + 1'h1;
-  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$12  = \$10  ? 3'h0 : \$11 ;
   assign \$13  = w_rdy & w_en;
   assign \$14  = ~ r_rdy;
   assign \$15  = \$14  | r_en;
@@ -1102,33 +1151,33 @@ module \top_fifo_maxpool1_conv2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_r
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
-      \$30  = \$6 [2:0];
+      \$30  = \$6 [1:0];
     end
     if (rst) begin
-      \$30  = 3'h0;
+      \$30  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
-      \$31  = \$12 [2:0];
+      \$31  = \$12 [1:0];
     end
     if (rst) begin
-      \$31  = 3'h0;
+      \$31  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
-      \$32  = \$19 [2:0];
+      \$32  = \$19 [1:0];
     end
     if (\$25 ) begin
-      \$32  = \$26 [2:0];
+      \$32  = \$26 [1:0];
     end
     if (rst) begin
-      \$32  = 3'h0;
+      \$32  = 2'h0;
     end
   end
   always @* begin
@@ -1358,32 +1407,40 @@ endmodule
 module top_fifo_conv0_maxpool1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
+  output [63:0] o__payload;
+  wire [63:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [31:0] r_data;
+  wire [63:0] r_data;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [31:0] w_data;
+  wire [63:0] w_data;
   wire w_en;
   wire w_rdy;
   \top_fifo_conv0_maxpool1_0.fifo  fifo (
@@ -1406,10 +1463,18 @@ module top_fifo_conv0_maxpool1_0(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
 endmodule
 (* generator = "Amaranth" *)
 module top_fifo_conv2_maxpool3_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -1460,32 +1525,40 @@ endmodule
 module top_fifo_maxpool1_conv2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
+  output [63:0] o__payload;
+  wire [63:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [31:0] r_data;
+  wire [63:0] r_data;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [31:0] w_data;
+  wire [63:0] w_data;
   wire w_en;
   wire w_rdy;
   \top_fifo_maxpool1_conv2_0.fifo  fifo (
@@ -1508,10 +1581,18 @@ module top_fifo_maxpool1_conv2_0(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
 endmodule
 (* generator = "Amaranth" *)
 module top_fifo_maxpool3_dense4_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -3989,19 +4070,19 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [3:0] \$10 ;
-  wire [20:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire [20:0] \$104 ;
+  wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [20:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire [3:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire [20:0] \$110 ;
+  wire [20:0] \$111 ;
   wire [20:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
@@ -4020,11 +4101,11 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [2:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [2:0] \$130 ;
+  wire \$130 ;
   reg \$131 ;
-  reg \$132 ;
+  reg [2:0] \$132 ;
   reg [3:0] \$133 ;
   reg [20:0] \$134 ;
   reg [20:0] \$135 ;
@@ -4036,14 +4117,11 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [20:0] \$140 ;
   reg [20:0] \$141 ;
   reg [20:0] \$142 ;
-  reg [20:0] \$143 ;
+  reg \$143 ;
   reg [20:0] \$144 ;
-  reg [20:0] \$145 ;
-  reg \$146 ;
-  reg [83:0] \$147 ;
   wire \$15 ;
   wire \$16 ;
-  wire [2:0] \$17 ;
+  wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
@@ -4053,31 +4131,31 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [2:0] \$26 ;
+  wire \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire [20:0] \$29 ;
+  wire \$29 ;
   wire [1:0] \$3 ;
-  wire [20:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [2:0] \$35 ;
+  wire [20:0] \$32 ;
+  wire [20:0] \$33 ;
+  wire [20:0] \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire [20:0] \$38 ;
-  wire [20:0] \$39 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [1:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [2:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire \$44 ;
+  wire [20:0] \$45 ;
+  wire [20:0] \$46 ;
   wire [20:0] \$47 ;
-  wire [20:0] \$48 ;
+  wire \$48 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
@@ -4086,13 +4164,13 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire [2:0] \$56 ;
+  wire \$56 ;
   wire \$57 ;
-  wire \$58 ;
+  wire [20:0] \$58 ;
   wire [20:0] \$59 ;
-  wire [1:0] \$6 ;
+  wire [3:0] \$6 ;
   wire [20:0] \$60 ;
-  wire [20:0] \$61 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -4100,13 +4178,13 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [2:0] \$69 ;
-  wire [1:0] \$7 ;
+  wire \$69 ;
+  wire [3:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
+  wire [20:0] \$71 ;
   wire [20:0] \$72 ;
   wire [20:0] \$73 ;
-  wire [20:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -4115,12 +4193,12 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [2:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [20:0] \$84 ;
   wire [20:0] \$85 ;
   wire [20:0] \$86 ;
-  wire [20:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
@@ -4129,16 +4207,14 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [2:0] \$95 ;
+  wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
+  wire [20:0] \$97 ;
   wire [20:0] \$98 ;
   wire [20:0] \$99 ;
   wire [4:0] base;
   reg [20:0] buf0 = 21'h000000;
   reg [20:0] buf1 = 21'h000000;
-  reg [20:0] buf10 = 21'h000000;
-  reg [20:0] buf11 = 21'h000000;
   reg [20:0] buf2 = 21'h000000;
   reg [20:0] buf3 = 21'h000000;
   reg [20:0] buf4 = 21'h000000;
@@ -4146,7 +4222,6 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [20:0] buf6 = 21'h000000;
   reg [20:0] buf7 = 21'h000000;
   reg [20:0] buf8 = 21'h000000;
-  reg [20:0] buf9 = 21'h000000;
   input clk;
   wire clk;
   reg [3:0] fill = 4'h0;
@@ -4166,25 +4241,23 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire i__valid;
   reg in_beat = 1'h0;
   wire load;
-  output [83:0] o__payload;
-  reg [83:0] o__payload = 84'h000000000000000000000;
+  output [20:0] o__payload;
+  reg [20:0] o__payload = 21'h000000;
   wire [20:0] \o__payload[0] ;
-  wire [20:0] \o__payload[1] ;
-  wire [20:0] \o__payload[2] ;
-  wire [20:0] \o__payload[3] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg out_beat = 1'h0;
+  reg [2:0] out_beat = 3'h0;
   input rst;
   wire rst;
   assign \$1  = i__valid & i__ready;
   assign \$2  = ! in_beat;
   assign \$3  = in_beat + 1'h1;
   assign \$4  = in_beat ? \$3  : 2'h0;
+  assign \$5  = out_beat == 3'h7;
   assign \$6  = out_beat + 1'h1;
-  assign \$7  = \$5  ? 2'h0 : \$6 ;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
   assign \$8  = i__valid & i__ready;
   assign \$9  = ! in_beat;
   assign \$11  = \$8  ? 4'h8 : 4'h0;
@@ -4192,88 +4265,98 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$13  = i__valid & i__ready;
   assign \$14  = ! base;
   assign \$15  = \$13  & \$14 ;
-  assign \$20  = \$19  ? buf4 : buf0;
+  assign \$16  = out_beat == 3'h7;
+  assign \$20  = \$19  ? buf1 : buf0;
   assign \$21  = \$15  ? i__payload[20:0] : \$20 ;
   assign \$22  = i__valid & i__ready;
-  assign \$23  = ! base;
+  assign \$23  = base == 1'h1;
   assign \$24  = \$22  & \$23 ;
-  assign \$29  = \$28  ? buf5 : buf1;
-  assign \$30  = \$24  ? i__payload[41:21] : \$29 ;
-  assign \$31  = i__valid & i__ready;
-  assign \$32  = ! base;
-  assign \$33  = \$31  & \$32 ;
-  assign \$38  = \$37  ? buf6 : buf2;
-  assign \$39  = \$33  ? i__payload[62:42] : \$38 ;
-  assign \$40  = i__valid & i__ready;
-  assign \$41  = ! base;
-  assign \$42  = \$40  & \$41 ;
-  assign \$47  = \$46  ? buf7 : buf3;
-  assign \$48  = \$42  ? i__payload[83:63] : \$47 ;
-  assign \$49  = i__valid & i__ready;
-  assign \$50  = base == 3'h4;
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = i__valid & i__ready;
-  assign \$53  = ! base;
-  assign \$54  = \$52  & \$53 ;
-  assign \$59  = \$58  ? buf8 : buf4;
-  assign \$60  = \$54  ? i__payload[104:84] : \$59 ;
-  assign \$61  = \$51  ? i__payload[20:0] : \$60 ;
-  assign \$62  = i__valid & i__ready;
-  assign \$63  = base == 3'h4;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = i__valid & i__ready;
-  assign \$66  = ! base;
-  assign \$67  = \$65  & \$66 ;
-  assign \$72  = \$71  ? buf9 : buf5;
-  assign \$73  = \$67  ? i__payload[125:105] : \$72 ;
-  assign \$74  = \$64  ? i__payload[41:21] : \$73 ;
-  assign \$75  = i__valid & i__ready;
-  assign \$76  = base == 3'h4;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = i__valid & i__ready;
-  assign \$79  = ! base;
-  assign \$80  = \$78  & \$79 ;
-  assign \$85  = \$84  ? buf10 : buf6;
-  assign \$86  = \$80  ? i__payload[146:126] : \$85 ;
-  assign \$87  = \$77  ? i__payload[62:42] : \$86 ;
-  assign \$88  = i__valid & i__ready;
-  assign \$89  = base == 3'h4;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = i__valid & i__ready;
-  assign \$92  = ! base;
-  assign \$93  = \$91  & \$92 ;
-  assign \$98  = \$97  ? buf11 : buf7;
-  assign \$99  = \$93  ? i__payload[167:147] : \$98 ;
-  assign \$100  = \$90  ? i__payload[83:63] : \$99 ;
-  assign \$101  = i__valid & i__ready;
-  assign \$102  = base == 3'h4;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = \$103  ? i__payload[104:84] : buf8;
-  assign \$105  = i__valid & i__ready;
-  assign \$106  = base == 3'h4;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = \$107  ? i__payload[125:105] : buf9;
-  assign \$109  = i__valid & i__ready;
-  assign \$110  = base == 3'h4;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = \$111  ? i__payload[146:126] : buf10;
+  assign \$25  = i__valid & i__ready;
+  assign \$26  = ! base;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = out_beat == 3'h7;
+  assign \$32  = \$31  ? buf2 : buf1;
+  assign \$33  = \$27  ? i__payload[41:21] : \$32 ;
+  assign \$34  = \$24  ? i__payload[20:0] : \$33 ;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 1'h1;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = ! base;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = out_beat == 3'h7;
+  assign \$45  = \$44  ? buf3 : buf2;
+  assign \$46  = \$40  ? i__payload[62:42] : \$45 ;
+  assign \$47  = \$37  ? i__payload[41:21] : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = base == 1'h1;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = i__valid & i__ready;
+  assign \$52  = ! base;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = out_beat == 3'h7;
+  assign \$58  = \$57  ? buf4 : buf3;
+  assign \$59  = \$53  ? i__payload[83:63] : \$58 ;
+  assign \$60  = \$50  ? i__payload[62:42] : \$59 ;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = base == 1'h1;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = i__valid & i__ready;
+  assign \$65  = ! base;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = out_beat == 3'h7;
+  assign \$71  = \$70  ? buf5 : buf4;
+  assign \$72  = \$66  ? i__payload[104:84] : \$71 ;
+  assign \$73  = \$63  ? i__payload[83:63] : \$72 ;
+  assign \$74  = i__valid & i__ready;
+  assign \$75  = base == 1'h1;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = i__valid & i__ready;
+  assign \$78  = ! base;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = out_beat == 3'h7;
+  assign \$84  = \$83  ? buf6 : buf5;
+  assign \$85  = \$79  ? i__payload[125:105] : \$84 ;
+  assign \$86  = \$76  ? i__payload[104:84] : \$85 ;
+  assign \$87  = i__valid & i__ready;
+  assign \$88  = base == 1'h1;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = ! base;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = out_beat == 3'h7;
+  assign \$97  = \$96  ? buf7 : buf6;
+  assign \$98  = \$92  ? i__payload[146:126] : \$97 ;
+  assign \$99  = \$89  ? i__payload[125:105] : \$98 ;
+  assign \$100  = i__valid & i__ready;
+  assign \$101  = base == 1'h1;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = i__valid & i__ready;
+  assign \$104  = ! base;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = out_beat == 3'h7;
+  assign \$110  = \$109  ? buf8 : buf7;
+  assign \$111  = \$105  ? i__payload[167:147] : \$110 ;
+  assign \$112  = \$102  ? i__payload[146:126] : \$111 ;
   assign \$113  = i__valid & i__ready;
-  assign \$114  = base == 3'h4;
+  assign \$114  = base == 1'h1;
   assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$115  ? i__payload[167:147] : buf11;
+  assign \$116  = \$115  ? i__payload[167:147] : buf8;
   assign \$117  = ~ o__valid;
   assign \$118  = \$117  | o__ready;
   assign \$119  = ! in_beat;
-  assign \$120  = fill <= 3'h4;
-  assign \$121  = fill <= 3'h4;
+  assign \$120  = fill <= 1'h1;
+  assign \$121  = fill <= 1'h1;
   assign i__ready = in_beat ? \$121  : \$120 ;
   assign \$122  = ~ o__valid;
   assign \$123  = \$122  | o__ready;
-  assign \$125  = fill >= 3'h4;
-  assign \$126  = fill >= 3'h4;
+  assign \$124  = out_beat == 3'h7;
+  assign \$125  = fill >= 1'h1;
+  assign \$126  = fill >= 1'h1;
   assign \$127  = \$124  ? \$125  : \$126 ;
   assign load = \$123  & \$127 ;
-  assign \$130  = load ? 3'h4 : 3'h0;
+  assign \$128  = out_beat == 3'h7;
+  assign \$130  = load ? 1'h1 : 1'h0;
   assign base = fill - \$130 ;
   always @(posedge clk)
     in_beat <= \$131 ;
@@ -4300,15 +4383,9 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk)
     buf8 <= \$142 ;
   always @(posedge clk)
-    buf9 <= \$143 ;
+    o__valid <= \$143 ;
   always @(posedge clk)
-    buf10 <= \$144 ;
-  always @(posedge clk)
-    buf11 <= \$145 ;
-  always @(posedge clk)
-    o__valid <= \$146 ;
-  always @(posedge clk)
-    o__payload <= \$147 ;
+    o__payload <= \$144 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$131  = in_beat;
@@ -4323,10 +4400,10 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$132  = out_beat;
     if (load) begin
-      \$132  = \$7 [0];
+      \$132  = \$7 [2:0];
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 3'h0;
     end
   end
   always @* begin
@@ -4345,102 +4422,78 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$30 ;
+    \$135  = \$34 ;
     if (rst) begin
       \$135  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$39 ;
+    \$136  = \$47 ;
     if (rst) begin
       \$136  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = \$48 ;
+    \$137  = \$60 ;
     if (rst) begin
       \$137  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$61 ;
+    \$138  = \$73 ;
     if (rst) begin
       \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$74 ;
+    \$139  = \$86 ;
     if (rst) begin
       \$139  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = \$87 ;
+    \$140  = \$99 ;
     if (rst) begin
       \$140  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = \$100 ;
+    \$141  = \$112 ;
     if (rst) begin
       \$141  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$104 ;
+    \$142  = \$116 ;
     if (rst) begin
       \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = \$108 ;
+    \$143  = o__valid;
+    if (\$118 ) begin
+      \$143  = load;
+    end
     if (rst) begin
-      \$143  = 21'h000000;
+      \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = \$112 ;
+    \$144  = o__payload;
+    if (load) begin
+      \$144  = buf0;
+    end
     if (rst) begin
       \$144  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = \$116 ;
-    if (rst) begin
-      \$145  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = o__valid;
-    if (\$118 ) begin
-      \$146  = load;
-    end
-    if (rst) begin
-      \$146  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = o__payload;
-    if (load) begin
-      \$147 [20:0] = buf0;
-      \$147 [41:21] = buf1;
-      \$147 [62:42] = buf2;
-      \$147 [83:63] = buf3;
-    end
-    if (rst) begin
-      \$147  = 84'h000000000000000000000;
     end
   end
   assign \i__payload[0]  = i__payload[20:0];
@@ -4451,512 +4504,233 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \i__payload[5]  = i__payload[125:105];
   assign \i__payload[6]  = i__payload[146:126];
   assign \i__payload[7]  = i__payload[167:147];
-  assign \o__payload[0]  = o__payload[20:0];
-  assign \o__payload[1]  = o__payload[41:21];
-  assign \o__payload[2]  = o__payload[62:42];
-  assign \o__payload[3]  = o__payload[83:63];
-  assign \$43  = out_beat;
-  assign \$44  = 3'h4;
-  assign \$5  = out_beat;
+  assign \o__payload[0]  = o__payload;
+  assign \$129  = 1'h1;
+  assign \$42  = 1'h1;
+  assign \$43  = \$42 ;
+  assign \$44  = load;
   assign \$10  = 4'h8;
-  assign \$124  = out_beat;
-  assign \$128  = out_beat;
-  assign \$129  = 3'h4;
-  assign \$16  = out_beat;
-  assign \$17  = 3'h4;
-  assign \$18  = 1'h1;
+  assign \$17  = 1'h1;
+  assign \$18  = \$17 ;
   assign \$19  = load;
-  assign \$25  = out_beat;
-  assign \$26  = 3'h4;
-  assign \$27  = 1'h1;
-  assign \$28  = load;
-  assign \$34  = out_beat;
-  assign \$35  = 3'h4;
-  assign \$36  = 1'h1;
-  assign \$37  = load;
-  assign \$45  = 1'h1;
-  assign \$46  = load;
-  assign \$55  = out_beat;
-  assign \$56  = 3'h4;
-  assign \$57  = 1'h1;
-  assign \$58  = load;
-  assign \$68  = out_beat;
-  assign \$69  = 3'h4;
-  assign \$70  = 1'h1;
-  assign \$71  = load;
-  assign \$81  = out_beat;
-  assign \$82  = 3'h4;
-  assign \$83  = 1'h1;
-  assign \$84  = load;
-  assign \$94  = out_beat;
-  assign \$95  = 3'h4;
-  assign \$96  = 1'h1;
-  assign \$97  = load;
+  assign \$29  = 1'h1;
+  assign \$30  = \$29 ;
+  assign \$31  = load;
+  assign \$55  = 1'h1;
+  assign \$56  = \$55 ;
+  assign \$57  = load;
+  assign \$68  = 1'h1;
+  assign \$69  = \$68 ;
+  assign \$70  = load;
+  assign \$81  = 1'h1;
+  assign \$82  = \$81 ;
+  assign \$83  = load;
+  assign \$94  = 1'h1;
+  assign \$95  = \$94 ;
+  assign \$96  = load;
+  assign \$107  = 1'h1;
+  assign \$108  = \$107 ;
+  assign \$109  = load;
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_conv0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
-  wire [4:0] \$10 ;
-  wire [56:0] \$100 ;
-  wire [51:0] \$101 ;
-  wire [52:0] \$102 ;
-  wire [74:0] \$103 ;
-  wire [75:0] \$104 ;
-  wire [46:0] \$105 ;
-  wire [47:0] \$106 ;
-  wire [45:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire [46:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire [47:0] \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [5:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  reg [24:0] \$126 ;
-  wire [33:0] \$127 ;
-  wire [24:0] \$128 ;
-  wire [20:0] \$129 ;
-  wire \$13 ;
-  wire [11:0] \$130 ;
-  wire [34:0] \$131 ;
-  wire [35:0] \$132 ;
-  wire [55:0] \$133 ;
-  wire [56:0] \$134 ;
-  wire [51:0] \$135 ;
-  wire [52:0] \$136 ;
-  wire [74:0] \$137 ;
-  wire [75:0] \$138 ;
-  wire [46:0] \$139 ;
-  wire \$14 ;
-  wire [47:0] \$140 ;
-  wire [45:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [46:0] \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [47:0] \$149 ;
-  wire [1:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [1:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
-  wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [4:0] \$175 ;
-  wire [4:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  reg [24:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire [4:0] \$182 ;
-  wire [4:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
-  reg [5:0] \$19 ;
-  wire \$190 ;
-  wire [4:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [5:0] \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
-  wire [7:0] \$2 ;
-  reg [33:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [31:0] \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg \$209 ;
-  reg [33:0] \$21 ;
-  reg \$210 ;
-  reg \$211 ;
-  reg \$212 ;
-  reg \$213 ;
-  reg [24:0] \$214 ;
-  reg [24:0] \$215 ;
-  reg [24:0] \$216 ;
-  reg [24:0] \$217 ;
-  reg [24:0] \$218 ;
-  reg [24:0] \$219 ;
-  wire [33:0] \$22 ;
-  reg [24:0] \$220 ;
-  reg [24:0] \$221 ;
-  reg [24:0] \$222 ;
-  reg [5:0] \$223 ;
-  reg [5:0] \$224 ;
-  reg [5:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [5:0] \$227 ;
-  reg [5:0] \$228 ;
-  reg [5:0] \$229 ;
-  wire [24:0] \$23 ;
-  reg [5:0] \$230 ;
-  reg [5:0] \$231 ;
-  reg [33:0] \$232 ;
-  reg [33:0] \$233 ;
-  reg [33:0] \$234 ;
-  reg [33:0] \$235 ;
-  reg [33:0] \$236 ;
-  reg [33:0] \$237 ;
-  reg [33:0] \$238 ;
-  reg [33:0] \$239 ;
-  wire [20:0] \$24 ;
-  reg [33:0] \$240 ;
-  reg [33:0] \$241 ;
-  reg [33:0] \$242 ;
-  reg [33:0] \$243 ;
-  reg [33:0] \$244 ;
-  reg [33:0] \$245 ;
-  reg [33:0] \$246 ;
-  reg [33:0] \$247 ;
-  reg [33:0] \$248 ;
-  reg [33:0] \$249 ;
-  wire [11:0] \$25 ;
-  reg [20:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [33:0] \$253 ;
-  reg [33:0] \$254 ;
-  reg [33:0] \$255 ;
-  reg [16:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [24:0] \$258 ;
-  reg [24:0] \$259 ;
-  wire [34:0] \$26 ;
-  reg [24:0] \$260 ;
-  reg [3:0] \$261 ;
-  reg [16:0] \$262 ;
-  reg [20:0] \$263 ;
-  reg [20:0] \$264 ;
-  reg [20:0] \$265 ;
-  reg [3:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [11:0] \$268 ;
-  reg [11:0] \$269 ;
-  wire [35:0] \$27 ;
-  reg [11:0] \$270 ;
-  reg [45:0] \$271 ;
-  reg [45:0] \$272 ;
-  reg [45:0] \$273 ;
-  reg [45:0] \$274 ;
-  reg \$275 ;
-  reg \$276 ;
-  reg [7:0] \$277 ;
-  reg \$278 ;
-  reg \$279 ;
-  wire [55:0] \$28 ;
-  reg [24:0] \$280 ;
-  reg [24:0] \$281 ;
-  reg [24:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg [24:0] \$288 ;
-  reg [5:0] \$289 ;
-  wire [56:0] \$29 ;
-  reg [5:0] \$290 ;
-  reg [5:0] \$291 ;
-  reg [5:0] \$292 ;
-  reg [5:0] \$293 ;
-  reg [5:0] \$294 ;
-  reg [5:0] \$295 ;
-  reg [5:0] \$296 ;
-  reg [5:0] \$297 ;
-  reg [33:0] \$298 ;
-  reg [33:0] \$299 ;
-  wire [7:0] \$3 ;
-  wire [51:0] \$30 ;
-  reg [33:0] \$300 ;
-  reg [33:0] \$301 ;
-  reg [33:0] \$302 ;
-  reg [33:0] \$303 ;
-  reg [33:0] \$304 ;
-  reg [33:0] \$305 ;
-  reg [33:0] \$306 ;
-  reg [33:0] \$307 ;
-  reg [33:0] \$308 ;
-  reg [33:0] \$309 ;
-  wire [52:0] \$31 ;
-  reg [33:0] \$310 ;
-  reg [33:0] \$311 ;
-  reg [33:0] \$312 ;
-  reg [33:0] \$313 ;
-  reg [33:0] \$314 ;
-  reg [33:0] \$315 ;
-  reg [20:0] \$316 ;
-  reg [16:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [33:0] \$319 ;
-  wire [74:0] \$32 ;
-  reg [33:0] \$320 ;
-  reg [33:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [24:0] \$324 ;
-  reg [24:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [3:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [20:0] \$329 ;
-  wire [75:0] \$33 ;
-  reg [20:0] \$330 ;
-  reg [20:0] \$331 ;
-  reg [3:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [11:0] \$334 ;
-  reg [11:0] \$335 ;
-  reg [11:0] \$336 ;
-  reg [45:0] \$337 ;
-  reg [45:0] \$338 ;
-  reg [45:0] \$339 ;
+  wire \$10 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [24:0] \$102 ;
+  reg [24:0] \$103 ;
+  reg [24:0] \$104 ;
+  reg [24:0] \$105 ;
+  reg [24:0] \$106 ;
+  reg [24:0] \$107 ;
+  reg [24:0] \$108 ;
+  reg [24:0] \$109 ;
+  reg [24:0] \$11 ;
+  reg [24:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg [5:0] \$115 ;
+  reg [5:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
+  reg [5:0] \$12 ;
+  reg [33:0] \$120 ;
+  reg [33:0] \$121 ;
+  reg [33:0] \$122 ;
+  reg [33:0] \$123 ;
+  reg [33:0] \$124 ;
+  reg [33:0] \$125 ;
+  reg [33:0] \$126 ;
+  reg [33:0] \$127 ;
+  reg [33:0] \$128 ;
+  reg [33:0] \$129 ;
+  reg [33:0] \$13 ;
+  reg [33:0] \$130 ;
+  reg [33:0] \$131 ;
+  reg [33:0] \$132 ;
+  reg [33:0] \$133 ;
+  reg [33:0] \$134 ;
+  reg [33:0] \$135 ;
+  reg [33:0] \$136 ;
+  reg [33:0] \$137 ;
+  reg [20:0] \$138 ;
+  reg [16:0] \$139 ;
+  reg [33:0] \$14 ;
+  reg [16:0] \$140 ;
+  reg [33:0] \$141 ;
+  reg [33:0] \$142 ;
+  reg [33:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [24:0] \$146 ;
+  reg [24:0] \$147 ;
+  reg [24:0] \$148 ;
+  reg [3:0] \$149 ;
+  wire [33:0] \$15 ;
+  reg [16:0] \$150 ;
+  reg [20:0] \$151 ;
+  reg [20:0] \$152 ;
+  reg [20:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [11:0] \$156 ;
+  reg [11:0] \$157 ;
+  reg [11:0] \$158 ;
+  reg [45:0] \$159 ;
+  wire [24:0] \$16 ;
+  reg [45:0] \$160 ;
+  reg [45:0] \$161 ;
+  reg [45:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg [7:0] \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
+  reg \$169 ;
+  wire [20:0] \$17 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg [3:0] \$172 ;
+  reg \$173 ;
+  reg [7:0] \$174 ;
+  wire [11:0] \$18 ;
+  wire [34:0] \$19 ;
+  wire \$2 ;
+  wire [35:0] \$20 ;
+  wire [55:0] \$21 ;
+  wire [56:0] \$22 ;
+  wire [51:0] \$23 ;
+  wire [52:0] \$24 ;
+  wire [74:0] \$25 ;
+  wire [75:0] \$26 ;
+  wire [46:0] \$27 ;
+  wire [47:0] \$28 ;
+  wire [45:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
   wire [46:0] \$34 ;
-  reg [45:0] \$340 ;
-  reg \$341 ;
-  reg \$342 ;
-  reg [7:0] \$343 ;
-  reg \$344 ;
-  reg \$345 ;
-  reg [24:0] \$346 ;
-  reg [24:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [24:0] \$349 ;
-  wire [47:0] \$35 ;
-  reg [24:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [24:0] \$352 ;
-  reg [24:0] \$353 ;
-  reg [24:0] \$354 ;
-  reg [20:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
-  reg [33:0] \$358 ;
-  reg [33:0] \$359 ;
-  wire [45:0] \$36 ;
-  reg [33:0] \$360 ;
-  reg [16:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [24:0] \$363 ;
-  reg [24:0] \$364 ;
-  reg [24:0] \$365 ;
-  reg [3:0] \$366 ;
-  reg [16:0] \$367 ;
-  reg [20:0] \$368 ;
-  reg [20:0] \$369 ;
-  wire \$37 ;
-  reg [20:0] \$370 ;
-  reg [3:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg [11:0] \$373 ;
-  reg [11:0] \$374 ;
-  reg [11:0] \$375 ;
-  reg [45:0] \$376 ;
-  reg [45:0] \$377 ;
-  reg [45:0] \$378 ;
-  reg [45:0] \$379 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [47:0] \$37 ;
   wire \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg [7:0] \$382 ;
-  reg \$383 ;
-  reg \$384 ;
-  reg [24:0] \$385 ;
-  reg [24:0] \$386 ;
-  reg [24:0] \$387 ;
-  reg [24:0] \$388 ;
-  reg [24:0] \$389 ;
   wire \$39 ;
-  reg [24:0] \$390 ;
-  reg [24:0] \$391 ;
-  reg [24:0] \$392 ;
-  reg [24:0] \$393 ;
-  reg [20:0] \$394 ;
-  reg [16:0] \$395 ;
-  reg [16:0] \$396 ;
-  reg [33:0] \$397 ;
-  reg [33:0] \$398 ;
-  reg [33:0] \$399 ;
-  wire [7:0] \$4 ;
+  wire \$4 ;
   wire \$40 ;
-  reg [16:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [24:0] \$402 ;
-  reg [24:0] \$403 ;
-  reg [24:0] \$404 ;
-  reg [3:0] \$405 ;
-  reg [16:0] \$406 ;
-  reg [20:0] \$407 ;
-  reg [20:0] \$408 ;
-  reg [20:0] \$409 ;
-  wire [46:0] \$41 ;
-  reg [3:0] \$410 ;
-  reg [7:0] \$411 ;
-  reg [11:0] \$412 ;
-  reg [11:0] \$413 ;
-  reg [11:0] \$414 ;
-  reg [45:0] \$415 ;
-  reg [45:0] \$416 ;
-  reg [45:0] \$417 ;
-  reg [45:0] \$418 ;
-  reg \$419 ;
+  wire \$41 ;
   wire \$42 ;
-  reg \$420 ;
-  reg [7:0] \$421 ;
-  reg \$422 ;
-  reg \$423 ;
-  reg [3:0] \$424 ;
-  reg \$425 ;
-  reg [3:0] \$426 ;
-  reg [3:0] \$427 ;
-  reg [3:0] \$428 ;
-  reg \$429 ;
   wire \$43 ;
-  reg [31:0] \$430 ;
-  wire [47:0] \$44 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [7:0] \$5 ;
+  wire [5:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  reg [24:0] \$55 ;
-  reg [5:0] \$56 ;
-  reg [33:0] \$57 ;
-  reg [33:0] \$58 ;
-  wire [33:0] \$59 ;
-  wire [7:0] \$6 ;
-  wire [24:0] \$60 ;
-  wire [20:0] \$61 ;
-  wire [11:0] \$62 ;
-  wire [34:0] \$63 ;
-  wire [35:0] \$64 ;
-  wire [55:0] \$65 ;
-  wire [56:0] \$66 ;
-  wire [51:0] \$67 ;
-  wire [52:0] \$68 ;
-  wire [74:0] \$69 ;
-  wire [7:0] \$7 ;
-  wire [75:0] \$70 ;
-  wire [46:0] \$71 ;
-  wire [47:0] \$72 ;
-  wire [45:0] \$73 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire [4:0] \$63 ;
+  wire [4:0] \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire [4:0] \$70 ;
+  wire [4:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire [46:0] \$78 ;
-  wire \$79 ;
-  wire [7:0] \$8 ;
+  wire \$78 ;
+  wire [4:0] \$79 ;
+  wire [3:0] \$8 ;
   wire \$80 ;
-  wire [47:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [5:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  reg [24:0] \$92 ;
-  wire [33:0] \$93 ;
-  wire [24:0] \$94 ;
-  wire [20:0] \$95 ;
-  wire [11:0] \$96 ;
-  wire [34:0] \$97 ;
-  wire [35:0] \$98 ;
-  wire [55:0] \$99 ;
+  wire [3:0] \$9 ;
+  wire [7:0] \$90 ;
+  reg [2:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   reg [3:0] \$signature__addr  = 4'h0;
-  wire [31:0] \$signature__data ;
+  wire [7:0] \$signature__data ;
   reg \$signature__en  = 1'h0;
   input clk;
   wire clk;
-  reg group = 1'h0;
-  input [83:0] i__payload;
-  wire [83:0] i__payload;
+  reg [2:0] group = 3'h0;
+  input [20:0] i__payload;
+  wire [20:0] i__payload;
   wire [20:0] \i__payload[0] ;
-  wire [20:0] \i__payload[1] ;
-  wire [20:0] \i__payload[2] ;
-  wire [20:0] \i__payload[3] ;
   output i__ready;
   reg i__ready = 1'h1;
   input i__valid;
   wire i__valid;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
+  output [7:0] o__payload;
+  reg [7:0] o__payload = 8'h00;
   wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [31:0] q_in;
+  wire [7:0] q_in;
   wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   (* init = 1'h1 *)
@@ -4967,7 +4741,7 @@ module top_s0_conv0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* init = 4'h0 *)
   wire [3:0] q_wptr;
   reg [3:0] rport__addr = 4'h0;
-  wire [31:0] rport__data;
+  wire [7:0] rport__data;
   reg rq0_above = 1'h0;
   reg [7:0] rq0_code = 8'h00;
   reg [45:0] rq0_floor = 46'h000000000000;
@@ -5035,153 +4809,6 @@ module top_s0_conv0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] rq0_x0_1 = 17'h00000;
   reg [3:0] rq0_x1_0 = 4'h0;
   reg [3:0] rq0_x1_1 = 4'h0;
-  reg rq1_above = 1'h0;
-  reg [7:0] rq1_code = 8'h00;
-  reg [45:0] rq1_floor = 46'h000000000000;
-  reg [33:0] rq1_half_1 = 34'h000000000;
-  reg [33:0] rq1_half_2 = 34'h000000000;
-  reg [33:0] rq1_half_3 = 34'h000000000;
-  reg [33:0] rq1_half_4 = 34'h000000000;
-  reg [33:0] rq1_half_5 = 34'h000000000;
-  reg [33:0] rq1_half_6 = 34'h000000000;
-  reg [33:0] rq1_half_7 = 34'h000000000;
-  reg [33:0] rq1_half_8 = 34'h000000000;
-  reg [33:0] rq1_half_9 = 34'h000000000;
-  reg [16:0] rq1_m0_0 = 17'h00000;
-  reg [7:0] rq1_m0_1 = 8'h00;
-  reg [16:0] rq1_m1_0 = 17'h00000;
-  reg [7:0] rq1_m1_1 = 8'h00;
-  reg [33:0] rq1_mask_1 = 34'h000000000;
-  reg [33:0] rq1_mask_2 = 34'h000000000;
-  reg [33:0] rq1_mask_3 = 34'h000000000;
-  reg [33:0] rq1_mask_4 = 34'h000000000;
-  reg [33:0] rq1_mask_5 = 34'h000000000;
-  reg [33:0] rq1_mask_6 = 34'h000000000;
-  reg [33:0] rq1_mask_7 = 34'h000000000;
-  reg [33:0] rq1_mask_8 = 34'h000000000;
-  reg [33:0] rq1_mask_9 = 34'h000000000;
-  reg [24:0] rq1_mult_1 = 25'h0000000;
-  reg [24:0] rq1_mult_2 = 25'h0000000;
-  reg [24:0] rq1_mult_3 = 25'h0000000;
-  reg [24:0] rq1_mult_4 = 25'h0000000;
-  reg [24:0] rq1_mult_5 = 25'h0000000;
-  reg [24:0] rq1_mult_6 = 25'h0000000;
-  reg [24:0] rq1_mult_7 = 25'h0000000;
-  reg [24:0] rq1_mult_8 = 25'h0000000;
-  reg [24:0] rq1_mult_9 = 25'h0000000;
-  reg rq1_over = 1'h0;
-  reg [33:0] rq1_part0_0 = 34'h000000000;
-  reg [33:0] rq1_part0_0_r = 34'h000000000;
-  reg [33:0] rq1_part0_0_rr = 34'h000000000;
-  reg [24:0] rq1_part0_1 = 25'h0000000;
-  reg [24:0] rq1_part0_1_r = 25'h0000000;
-  reg [24:0] rq1_part0_1_rr = 25'h0000000;
-  reg [20:0] rq1_part1_0 = 21'h000000;
-  reg [20:0] rq1_part1_0_r = 21'h000000;
-  reg [20:0] rq1_part1_0_rr = 21'h000000;
-  reg [11:0] rq1_part1_1 = 12'h000;
-  reg [11:0] rq1_part1_1_r = 12'h000;
-  reg [11:0] rq1_part1_1_rr = 12'h000;
-  reg [45:0] rq1_prod = 46'h000000000000;
-  wire [45:0] rq1_rem;
-  reg [5:0] rq1_shift_1 = 6'h00;
-  reg [5:0] rq1_shift_2 = 6'h00;
-  reg [5:0] rq1_shift_3 = 6'h00;
-  reg [5:0] rq1_shift_4 = 6'h00;
-  reg [5:0] rq1_shift_5 = 6'h00;
-  reg [5:0] rq1_shift_6 = 6'h00;
-  reg [5:0] rq1_shift_7 = 6'h00;
-  reg [5:0] rq1_shift_8 = 6'h00;
-  reg [5:0] rq1_shift_9 = 6'h00;
-  reg [45:0] rq1_sum0 = 46'h000000000000;
-  reg [45:0] rq1_sum1 = 46'h000000000000;
-  reg rq1_tie = 1'h0;
-  reg rq1_under = 1'h0;
-  reg [20:0] rq1_x = 21'h000000;
-  reg [16:0] rq1_x0_0 = 17'h00000;
-  reg [16:0] rq1_x0_1 = 17'h00000;
-  reg [3:0] rq1_x1_0 = 4'h0;
-  reg [3:0] rq1_x1_1 = 4'h0;
-  reg rq2_above = 1'h0;
-  reg [7:0] rq2_code = 8'h00;
-  reg [45:0] rq2_floor = 46'h000000000000;
-  reg [16:0] rq2_m0_0 = 17'h00000;
-  reg [7:0] rq2_m0_1 = 8'h00;
-  reg [16:0] rq2_m1_0 = 17'h00000;
-  reg [7:0] rq2_m1_1 = 8'h00;
-  reg [24:0] rq2_mult_1 = 25'h0000000;
-  reg [24:0] rq2_mult_2 = 25'h0000000;
-  reg [24:0] rq2_mult_3 = 25'h0000000;
-  reg [24:0] rq2_mult_4 = 25'h0000000;
-  reg [24:0] rq2_mult_5 = 25'h0000000;
-  reg [24:0] rq2_mult_6 = 25'h0000000;
-  reg [24:0] rq2_mult_7 = 25'h0000000;
-  reg [24:0] rq2_mult_8 = 25'h0000000;
-  reg [24:0] rq2_mult_9 = 25'h0000000;
-  reg rq2_over = 1'h0;
-  reg [33:0] rq2_part0_0 = 34'h000000000;
-  reg [33:0] rq2_part0_0_r = 34'h000000000;
-  reg [33:0] rq2_part0_0_rr = 34'h000000000;
-  reg [24:0] rq2_part0_1 = 25'h0000000;
-  reg [24:0] rq2_part0_1_r = 25'h0000000;
-  reg [24:0] rq2_part0_1_rr = 25'h0000000;
-  reg [20:0] rq2_part1_0 = 21'h000000;
-  reg [20:0] rq2_part1_0_r = 21'h000000;
-  reg [20:0] rq2_part1_0_rr = 21'h000000;
-  reg [11:0] rq2_part1_1 = 12'h000;
-  reg [11:0] rq2_part1_1_r = 12'h000;
-  reg [11:0] rq2_part1_1_rr = 12'h000;
-  reg [45:0] rq2_prod = 46'h000000000000;
-  wire [45:0] rq2_rem;
-  reg [45:0] rq2_sum0 = 46'h000000000000;
-  reg [45:0] rq2_sum1 = 46'h000000000000;
-  reg rq2_tie = 1'h0;
-  reg rq2_under = 1'h0;
-  reg [20:0] rq2_x = 21'h000000;
-  reg [16:0] rq2_x0_0 = 17'h00000;
-  reg [16:0] rq2_x0_1 = 17'h00000;
-  reg [3:0] rq2_x1_0 = 4'h0;
-  reg [3:0] rq2_x1_1 = 4'h0;
-  reg rq3_above = 1'h0;
-  reg [7:0] rq3_code = 8'h00;
-  reg [45:0] rq3_floor = 46'h000000000000;
-  reg [16:0] rq3_m0_0 = 17'h00000;
-  reg [7:0] rq3_m0_1 = 8'h00;
-  reg [16:0] rq3_m1_0 = 17'h00000;
-  reg [7:0] rq3_m1_1 = 8'h00;
-  reg [24:0] rq3_mult_1 = 25'h0000000;
-  reg [24:0] rq3_mult_2 = 25'h0000000;
-  reg [24:0] rq3_mult_3 = 25'h0000000;
-  reg [24:0] rq3_mult_4 = 25'h0000000;
-  reg [24:0] rq3_mult_5 = 25'h0000000;
-  reg [24:0] rq3_mult_6 = 25'h0000000;
-  reg [24:0] rq3_mult_7 = 25'h0000000;
-  reg [24:0] rq3_mult_8 = 25'h0000000;
-  reg [24:0] rq3_mult_9 = 25'h0000000;
-  reg rq3_over = 1'h0;
-  reg [33:0] rq3_part0_0 = 34'h000000000;
-  reg [33:0] rq3_part0_0_r = 34'h000000000;
-  reg [33:0] rq3_part0_0_rr = 34'h000000000;
-  reg [24:0] rq3_part0_1 = 25'h0000000;
-  reg [24:0] rq3_part0_1_r = 25'h0000000;
-  reg [24:0] rq3_part0_1_rr = 25'h0000000;
-  reg [20:0] rq3_part1_0 = 21'h000000;
-  reg [20:0] rq3_part1_0_r = 21'h000000;
-  reg [20:0] rq3_part1_0_rr = 21'h000000;
-  reg [11:0] rq3_part1_1 = 12'h000;
-  reg [11:0] rq3_part1_1_r = 12'h000;
-  reg [11:0] rq3_part1_1_rr = 12'h000;
-  reg [45:0] rq3_prod = 46'h000000000000;
-  wire [45:0] rq3_rem;
-  reg [45:0] rq3_sum0 = 46'h000000000000;
-  reg [45:0] rq3_sum1 = 46'h000000000000;
-  reg rq3_tie = 1'h0;
-  reg rq3_under = 1'h0;
-  reg [20:0] rq3_x = 21'h000000;
-  reg [16:0] rq3_x0_0 = 17'h00000;
-  reg [16:0] rq3_x0_1 = 17'h00000;
-  reg [3:0] rq3_x1_0 = 4'h0;
-  reg [3:0] rq3_x1_1 = 4'h0;
   reg rq_valid_1 = 1'h0;
   reg rq_valid_10 = 1'h0;
   reg rq_valid_2 = 1'h0;
@@ -5195,2430 +4822,1347 @@ module top_s0_conv0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire rq_valid_9;
   input rst;
   wire rst;
-  reg [31:0] queue [9:0];
+  reg [7:0] queue [9:0];
   initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
-    queue[3] = 32'd0;
-    queue[4] = 32'd0;
-    queue[5] = 32'd0;
-    queue[6] = 32'd0;
-    queue[7] = 32'd0;
-    queue[8] = 32'd0;
-    queue[9] = 32'd0;
+    queue[0] = 8'h00;
+    queue[1] = 8'h00;
+    queue[2] = 8'h00;
+    queue[3] = 8'h00;
+    queue[4] = 8'h00;
+    queue[5] = 8'h00;
+    queue[6] = 8'h00;
+    queue[7] = 8'h00;
+    queue[8] = 8'h00;
+    queue[9] = 8'h00;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       queue[\$signature__addr ] <= q_in;
   end
   assign rport__data = queue[rport__addr];
-  always @(posedge clk)
-    rq2_code <= \$382 ;
-  always @(posedge clk)
-    rq2_under <= \$383 ;
-  always @(posedge clk)
-    rq2_over <= \$384 ;
-  always @(posedge clk)
-    rq3_mult_1 <= \$385 ;
-  always @(posedge clk)
-    rq3_mult_2 <= \$386 ;
-  always @(posedge clk)
-    rq3_mult_3 <= \$387 ;
-  always @(posedge clk)
-    rq3_mult_4 <= \$388 ;
-  always @(posedge clk)
-    rq3_mult_5 <= \$389 ;
-  always @(posedge clk)
-    rq3_mult_6 <= \$390 ;
-  always @(posedge clk)
-    rq3_mult_7 <= \$391 ;
-  always @(posedge clk)
-    rq3_mult_8 <= \$392 ;
-  always @(posedge clk)
-    rq3_mult_9 <= \$393 ;
-  always @(posedge clk)
-    rq3_x <= \$394 ;
-  always @(posedge clk)
-    rq3_x0_0 <= \$395 ;
-  always @(posedge clk)
-    rq3_m0_0 <= \$396 ;
-  always @(posedge clk)
-    rq3_part0_0 <= \$397 ;
-  always @(posedge clk)
-    rq3_part0_0_r <= \$398 ;
-  always @(posedge clk)
-    rq3_part0_0_rr <= \$399 ;
-  always @(posedge clk)
-    rq3_x0_1 <= \$400 ;
-  always @(posedge clk)
-    rq3_m0_1 <= \$401 ;
-  always @(posedge clk)
-    rq3_part0_1 <= \$402 ;
-  always @(posedge clk)
-    rq3_part0_1_r <= \$403 ;
-  always @(posedge clk)
-    rq3_part0_1_rr <= \$404 ;
-  always @(posedge clk)
-    rq3_x1_0 <= \$405 ;
-  always @(posedge clk)
-    rq3_m1_0 <= \$406 ;
-  always @(posedge clk)
-    rq3_part1_0 <= \$407 ;
-  always @(posedge clk)
-    rq3_part1_0_r <= \$408 ;
-  always @(posedge clk)
-    rq3_part1_0_rr <= \$409 ;
-  always @(posedge clk)
-    rq3_x1_1 <= \$410 ;
-  always @(posedge clk)
-    rq3_m1_1 <= \$411 ;
-  always @(posedge clk)
-    rq3_part1_1 <= \$412 ;
-  always @(posedge clk)
-    rq3_part1_1_r <= \$413 ;
-  always @(posedge clk)
-    rq3_part1_1_rr <= \$414 ;
-  always @(posedge clk)
-    rq3_sum0 <= \$415 ;
-  always @(posedge clk)
-    rq3_sum1 <= \$416 ;
-  always @(posedge clk)
-    rq3_prod <= \$417 ;
-  always @(posedge clk)
-    rq3_floor <= \$418 ;
-  always @(posedge clk)
-    rq3_above <= \$419 ;
-  always @(posedge clk)
-    rq3_tie <= \$420 ;
-  always @(posedge clk)
-    rq3_code <= \$421 ;
-  always @(posedge clk)
-    rq3_under <= \$422 ;
-  always @(posedge clk)
-    rq3_over <= \$423 ;
-  always @(posedge clk)
-    q_owed <= \$424 ;
-  always @(posedge clk)
-    i__ready <= \$425 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$426 ;
-  always @(posedge clk)
-    rport__addr <= \$427 ;
-  always @(posedge clk)
-    q_stored <= \$428 ;
-  always @(posedge clk)
-    o__valid <= \$429 ;
-  always @(posedge clk)
-    o__payload <= \$430 ;
   assign rq0_rem = rq0_prod & { 12'h000, rq0_mask_7 };
-  assign rq1_rem = rq1_prod & { 12'h000, rq1_mask_7 };
   assign \$1  = rq0_over ? 8'h7f : rq0_code;
-  assign \$2  = rq0_under ? 8'h80 : \$1 ;
-  assign \$3  = rq1_over ? 8'h7f : rq1_code;
-  assign \$4  = rq1_under ? 8'h80 : \$3 ;
-  assign \$5  = rq2_over ? 8'h7f : rq2_code;
-  assign \$6  = rq2_under ? 8'h80 : \$5 ;
-  assign \$7  = rq3_over ? 8'h7f : rq3_code;
-  assign \$8  = rq3_under ? 8'h80 : \$7 ;
-  assign \$9  = i__valid & i__ready;
-  assign \$10  = q_owed + \$9 ;
-  assign \$11  = o__valid & o__ready;
-  assign \$12  = \$10  - \$11 ;
-  assign \$13  = i__valid & i__ready;
-  assign \$15  = group + 1'h1;
-  assign \$16  = \$14  ? 2'h0 : \$15 ;
-  assign \$17  = i__valid & i__ready;
-  assign \$22  = rq0_x0_0 * rq0_m0_0;
-  assign \$23  = rq0_x0_1 * rq0_m0_1;
-  assign \$24  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
-  assign \$25  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
-  assign \$27  = 1'h0 + \$26 ;
-  assign \$29  = \$27  + \$28 ;
-  assign \$31  = $signed(1'h0) + $signed(\$30 );
-  assign \$33  = $signed(\$31 ) + $signed(\$32 );
-  assign \$34  = $signed(1'h0) + $signed(rq0_sum0);
-  assign \$35  = $signed(\$34 ) + $signed(rq0_sum1);
-  assign \$36  = $signed(rq0_prod) >>> rq0_shift_7;
-  assign \$37  = rq0_rem > rq0_half_7;
-  assign \$38  = rq0_rem == rq0_half_7;
-  assign \$39  = | rq0_half_7;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = $signed(8'h80) + $signed(rq0_floor);
-  assign \$42  = rq0_tie & rq0_floor[0];
-  assign \$43  = rq0_above | \$42 ;
-  assign \$44  = $signed(\$41 ) + $signed({ 1'h0, \$43  });
-  assign \$45  = rq0_tie & rq0_floor[0];
-  assign \$46  = rq0_above | \$45 ;
-  assign \$47  = $signed(rq0_floor) < $signed(1'h1);
-  assign \$48  = $signed(rq0_floor) < $signed(1'h0);
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign \$50  = rq0_tie & rq0_floor[0];
-  assign \$51  = rq0_above | \$50 ;
-  assign \$52  = $signed(rq0_floor) > $signed(9'h0fe);
-  assign \$53  = $signed(rq0_floor) > $signed(9'h0ff);
-  assign \$54  = \$51  ? \$52  : \$53 ;
-  assign \$59  = rq1_x0_0 * rq1_m0_0;
-  assign \$60  = rq1_x0_1 * rq1_m0_1;
-  assign \$61  = $signed(rq1_x1_0) * $signed({ 1'h0, rq1_m1_0 });
-  assign \$62  = $signed(rq1_x1_1) * $signed({ 1'h0, rq1_m1_1 });
-  assign \$64  = 1'h0 + \$63 ;
-  assign \$66  = \$64  + \$65 ;
-  assign \$68  = $signed(1'h0) + $signed(\$67 );
-  assign \$70  = $signed(\$68 ) + $signed(\$69 );
-  assign \$71  = $signed(1'h0) + $signed(rq1_sum0);
-  assign \$72  = $signed(\$71 ) + $signed(rq1_sum1);
-  assign \$73  = $signed(rq1_prod) >>> rq1_shift_7;
-  assign \$74  = rq1_rem > rq1_half_7;
-  assign \$75  = rq1_rem == rq1_half_7;
-  assign \$76  = | rq1_half_7;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = $signed(8'h80) + $signed(rq1_floor);
-  assign \$79  = rq1_tie & rq1_floor[0];
-  assign \$80  = rq1_above | \$79 ;
-  assign \$81  = $signed(\$78 ) + $signed({ 1'h0, \$80  });
-  assign \$82  = rq1_tie & rq1_floor[0];
-  assign \$83  = rq1_above | \$82 ;
-  assign \$84  = $signed(rq1_floor) < $signed(1'h1);
-  assign \$85  = $signed(rq1_floor) < $signed(1'h0);
-  assign \$86  = \$83  ? \$84  : \$85 ;
-  assign \$87  = rq1_tie & rq1_floor[0];
-  assign \$88  = rq1_above | \$87 ;
-  assign \$89  = $signed(rq1_floor) > $signed(9'h0fe);
-  assign \$90  = $signed(rq1_floor) > $signed(9'h0ff);
-  assign \$91  = \$88  ? \$89  : \$90 ;
-  assign \$93  = rq2_x0_0 * rq2_m0_0;
-  assign \$94  = rq2_x0_1 * rq2_m0_1;
-  assign \$95  = $signed(rq2_x1_0) * $signed({ 1'h0, rq2_m1_0 });
-  assign \$96  = $signed(rq2_x1_1) * $signed({ 1'h0, rq2_m1_1 });
-  assign \$98  = 1'h0 + \$97 ;
-  assign \$100  = \$98  + \$99 ;
-  assign \$102  = $signed(1'h0) + $signed(\$101 );
-  assign \$104  = $signed(\$102 ) + $signed(\$103 );
-  assign \$105  = $signed(1'h0) + $signed(rq2_sum0);
-  assign \$106  = $signed(\$105 ) + $signed(rq2_sum1);
-  assign \$108  = rq2_rem > 33'h100000000;
-  assign \$109  = rq2_rem == 33'h100000000;
-  assign \$112  = $signed(8'h80) + $signed(rq2_floor);
-  assign \$113  = rq2_tie & rq2_floor[0];
-  assign \$114  = rq2_above | \$113 ;
-  assign \$115  = $signed(\$112 ) + $signed({ 1'h0, \$114  });
-  assign \$116  = rq2_tie & rq2_floor[0];
-  assign \$117  = rq2_above | \$116 ;
-  assign \$118  = $signed(rq2_floor) < $signed(1'h1);
-  assign \$119  = $signed(rq2_floor) < $signed(1'h0);
-  assign \$120  = \$117  ? \$118  : \$119 ;
-  assign \$121  = rq2_tie & rq2_floor[0];
-  assign \$122  = rq2_above | \$121 ;
-  assign \$123  = $signed(rq2_floor) > $signed(9'h0fe);
-  assign \$124  = $signed(rq2_floor) > $signed(9'h0ff);
-  assign \$125  = \$122  ? \$123  : \$124 ;
-  assign \$127  = rq3_x0_0 * rq3_m0_0;
-  assign \$128  = rq3_x0_1 * rq3_m0_1;
-  assign \$129  = $signed(rq3_x1_0) * $signed({ 1'h0, rq3_m1_0 });
-  assign \$130  = $signed(rq3_x1_1) * $signed({ 1'h0, rq3_m1_1 });
-  assign \$132  = 1'h0 + \$131 ;
-  assign \$134  = \$132  + \$133 ;
-  assign \$136  = $signed(1'h0) + $signed(\$135 );
-  assign \$138  = $signed(\$136 ) + $signed(\$137 );
-  assign \$139  = $signed(1'h0) + $signed(rq3_sum0);
-  assign \$140  = $signed(\$139 ) + $signed(rq3_sum1);
-  assign \$142  = rq3_rem > 34'h200000000;
-  assign \$143  = rq3_rem == 34'h200000000;
-  assign \$146  = $signed(8'h80) + $signed(rq3_floor);
-  assign \$147  = rq3_tie & rq3_floor[0];
-  assign \$148  = rq3_above | \$147 ;
-  assign \$149  = $signed(\$146 ) + $signed({ 1'h0, \$148  });
-  assign \$150  = rq3_tie & rq3_floor[0];
-  assign \$151  = rq3_above | \$150 ;
-  assign \$152  = $signed(rq3_floor) < $signed(1'h1);
-  assign \$153  = $signed(rq3_floor) < $signed(1'h0);
-  assign \$154  = \$151  ? \$152  : \$153 ;
-  assign \$155  = rq3_tie & rq3_floor[0];
-  assign \$156  = rq3_above | \$155 ;
-  assign \$157  = $signed(rq3_floor) > $signed(9'h0fe);
-  assign \$158  = $signed(rq3_floor) > $signed(9'h0ff);
-  assign \$159  = \$156  ? \$157  : \$158 ;
-  assign \$160  = i__valid & i__ready;
-  assign \$161  = o__valid & o__ready;
-  assign \$162  = q_owed < 4'ha;
-  assign \$163  = \$161  ? i__ready : \$162 ;
-  assign \$164  = o__valid & o__ready;
-  assign \$165  = \$164  | i__ready;
-  assign \$166  = \$160  ? \$163  : \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = \$signature__en  & \$172 ;
-  assign \$174  = \$signature__addr  == 4'h9;
-  assign \$175  = \$signature__addr  + 1'h1;
-  assign \$176  = \$174  ? 5'h00 : \$175 ;
-  assign \$177  = ~ o__valid;
-  assign \$178  = \$177  | o__ready;
-  assign \$179  = | q_stored;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = rport__addr == 4'h9;
-  assign \$182  = rport__addr + 1'h1;
-  assign \$183  = \$181  ? 5'h00 : \$182 ;
-  assign \$184  = ~ o__valid;
-  assign \$185  = \$184  | o__ready;
-  assign \$186  = | q_stored;
-  assign \$187  = ~ \$186 ;
-  assign \$188  = \$185  & \$187 ;
-  assign \$189  = ~ \$188 ;
-  assign \$190  = \$signature__en  & \$189 ;
-  assign \$191  = q_stored + \$190 ;
-  assign \$192  = ~ o__valid;
-  assign \$193  = \$192  | o__ready;
-  assign \$194  = | q_stored;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = \$191  - \$195 ;
-  assign \$197  = ~ o__valid;
-  assign \$198  = \$197  | o__ready;
-  assign \$199  = | q_stored;
-  assign \$200  = \$199  | \$signature__en ;
-  assign \$201  = | q_stored;
-  assign \$202  = \$201  ? rport__data : q_in;
+  assign q_in = rq0_under ? 8'h80 : \$1 ;
+  assign \$2  = i__valid & i__ready;
+  assign \$3  = q_owed + \$2 ;
+  assign \$4  = o__valid & o__ready;
+  assign \$5  = \$3  - \$4 ;
+  assign \$6  = i__valid & i__ready;
+  assign \$7  = group == 3'h7;
+  assign \$8  = group + 1'h1;
+  assign \$9  = \$7  ? 4'h0 : \$8 ;
+  assign \$10  = i__valid & i__ready;
+  assign \$15  = rq0_x0_0 * rq0_m0_0;
+  assign \$16  = rq0_x0_1 * rq0_m0_1;
+  assign \$17  = $signed(rq0_x1_0) * $signed({ 1'h0, rq0_m1_0 });
+  assign \$18  = $signed(rq0_x1_1) * $signed({ 1'h0, rq0_m1_1 });
+  assign \$20  = 1'h0 + \$19 ;
+  assign \$22  = \$20  + \$21 ;
+  assign \$24  = $signed(1'h0) + $signed(\$23 );
+  assign \$26  = $signed(\$24 ) + $signed(\$25 );
+  assign \$27  = $signed(1'h0) + $signed(rq0_sum0);
+  assign \$28  = $signed(\$27 ) + $signed(rq0_sum1);
+  assign \$29  = $signed(rq0_prod) >>> rq0_shift_7;
+  assign \$30  = rq0_rem > rq0_half_7;
+  assign \$31  = rq0_rem == rq0_half_7;
+  assign \$32  = | rq0_half_7;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = $signed(8'h80) + $signed(rq0_floor);
+  assign \$35  = rq0_tie & rq0_floor[0];
+  assign \$36  = rq0_above | \$35 ;
+  assign \$37  = $signed(\$34 ) + $signed({ 1'h0, \$36  });
+  assign \$38  = rq0_tie & rq0_floor[0];
+  assign \$39  = rq0_above | \$38 ;
+  assign \$40  = $signed(rq0_floor) < $signed(1'h1);
+  assign \$41  = $signed(rq0_floor) < $signed(1'h0);
+  assign \$42  = \$39  ? \$40  : \$41 ;
+  assign \$43  = rq0_tie & rq0_floor[0];
+  assign \$44  = rq0_above | \$43 ;
+  assign \$45  = $signed(rq0_floor) > $signed(9'h0fe);
+  assign \$46  = $signed(rq0_floor) > $signed(9'h0ff);
+  assign \$47  = \$44  ? \$45  : \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = o__valid & o__ready;
+  assign \$50  = q_owed < 4'ha;
+  assign \$51  = \$49  ? i__ready : \$50 ;
+  assign \$52  = o__valid & o__ready;
+  assign \$53  = \$52  | i__ready;
+  assign \$54  = \$48  ? \$51  : \$53 ;
+  assign \$55  = ~ o__valid;
+  assign \$56  = \$55  | o__ready;
+  assign \$57  = | q_stored;
+  assign \$58  = ~ \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = ~ \$59 ;
+  assign \$61  = \$signature__en  & \$60 ;
+  assign \$62  = \$signature__addr  == 4'h9;
+  assign \$63  = \$signature__addr  + 1'h1;
+  assign \$64  = \$62  ? 5'h00 : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rport__addr == 4'h9;
+  assign \$70  = rport__addr + 1'h1;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$73  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$signature__en  & \$77 ;
+  assign \$79  = q_stored + \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = \$79  - \$83 ;
+  assign \$85  = ~ o__valid;
+  assign \$86  = \$85  | o__ready;
+  assign \$87  = | q_stored;
+  assign \$88  = \$87  | \$signature__en ;
+  assign \$89  = | q_stored;
+  assign \$90  = \$89  ? rport__data : q_in;
   always @(posedge clk)
-    group <= \$203 ;
+    group <= \$91 ;
   always @(posedge clk)
-    rq_valid_1 <= \$204 ;
+    rq_valid_1 <= \$92 ;
   always @(posedge clk)
-    rq_valid_2 <= \$205 ;
+    rq_valid_2 <= \$93 ;
   always @(posedge clk)
-    rq_valid_3 <= \$206 ;
+    rq_valid_3 <= \$94 ;
   always @(posedge clk)
-    rq_valid_4 <= \$207 ;
+    rq_valid_4 <= \$95 ;
   always @(posedge clk)
-    rq_valid_5 <= \$208 ;
+    rq_valid_5 <= \$96 ;
   always @(posedge clk)
-    rq_valid_6 <= \$209 ;
+    rq_valid_6 <= \$97 ;
   always @(posedge clk)
-    rq_valid_7 <= \$210 ;
+    rq_valid_7 <= \$98 ;
   always @(posedge clk)
-    rq_valid_8 <= \$211 ;
+    rq_valid_8 <= \$99 ;
   always @(posedge clk)
-    \$signature__en  <= \$212 ;
+    \$signature__en  <= \$100 ;
   always @(posedge clk)
-    rq_valid_10 <= \$213 ;
+    rq_valid_10 <= \$101 ;
   always @(posedge clk)
-    rq0_mult_1 <= \$214 ;
+    rq0_mult_1 <= \$102 ;
   always @(posedge clk)
-    rq0_mult_2 <= \$215 ;
+    rq0_mult_2 <= \$103 ;
   always @(posedge clk)
-    rq0_mult_3 <= \$216 ;
+    rq0_mult_3 <= \$104 ;
   always @(posedge clk)
-    rq0_mult_4 <= \$217 ;
+    rq0_mult_4 <= \$105 ;
   always @(posedge clk)
-    rq0_mult_5 <= \$218 ;
+    rq0_mult_5 <= \$106 ;
   always @(posedge clk)
-    rq0_mult_6 <= \$219 ;
+    rq0_mult_6 <= \$107 ;
   always @(posedge clk)
-    rq0_mult_7 <= \$220 ;
+    rq0_mult_7 <= \$108 ;
   always @(posedge clk)
-    rq0_mult_8 <= \$221 ;
+    rq0_mult_8 <= \$109 ;
   always @(posedge clk)
-    rq0_mult_9 <= \$222 ;
+    rq0_mult_9 <= \$110 ;
   always @(posedge clk)
-    rq0_shift_1 <= \$223 ;
+    rq0_shift_1 <= \$111 ;
   always @(posedge clk)
-    rq0_shift_2 <= \$224 ;
+    rq0_shift_2 <= \$112 ;
   always @(posedge clk)
-    rq0_shift_3 <= \$225 ;
+    rq0_shift_3 <= \$113 ;
   always @(posedge clk)
-    rq0_shift_4 <= \$226 ;
+    rq0_shift_4 <= \$114 ;
   always @(posedge clk)
-    rq0_shift_5 <= \$227 ;
+    rq0_shift_5 <= \$115 ;
   always @(posedge clk)
-    rq0_shift_6 <= \$228 ;
+    rq0_shift_6 <= \$116 ;
   always @(posedge clk)
-    rq0_shift_7 <= \$229 ;
+    rq0_shift_7 <= \$117 ;
   always @(posedge clk)
-    rq0_shift_8 <= \$230 ;
+    rq0_shift_8 <= \$118 ;
   always @(posedge clk)
-    rq0_shift_9 <= \$231 ;
+    rq0_shift_9 <= \$119 ;
   always @(posedge clk)
-    rq0_half_1 <= \$232 ;
+    rq0_half_1 <= \$120 ;
   always @(posedge clk)
-    rq0_half_2 <= \$233 ;
+    rq0_half_2 <= \$121 ;
   always @(posedge clk)
-    rq0_half_3 <= \$234 ;
+    rq0_half_3 <= \$122 ;
   always @(posedge clk)
-    rq0_half_4 <= \$235 ;
+    rq0_half_4 <= \$123 ;
   always @(posedge clk)
-    rq0_half_5 <= \$236 ;
+    rq0_half_5 <= \$124 ;
   always @(posedge clk)
-    rq0_half_6 <= \$237 ;
+    rq0_half_6 <= \$125 ;
   always @(posedge clk)
-    rq0_half_7 <= \$238 ;
+    rq0_half_7 <= \$126 ;
   always @(posedge clk)
-    rq0_half_8 <= \$239 ;
+    rq0_half_8 <= \$127 ;
   always @(posedge clk)
-    rq0_half_9 <= \$240 ;
+    rq0_half_9 <= \$128 ;
   always @(posedge clk)
-    rq0_mask_1 <= \$241 ;
+    rq0_mask_1 <= \$129 ;
   always @(posedge clk)
-    rq0_mask_2 <= \$242 ;
+    rq0_mask_2 <= \$130 ;
   always @(posedge clk)
-    rq0_mask_3 <= \$243 ;
+    rq0_mask_3 <= \$131 ;
   always @(posedge clk)
-    rq0_mask_4 <= \$244 ;
+    rq0_mask_4 <= \$132 ;
   always @(posedge clk)
-    rq0_mask_5 <= \$245 ;
+    rq0_mask_5 <= \$133 ;
   always @(posedge clk)
-    rq0_mask_6 <= \$246 ;
+    rq0_mask_6 <= \$134 ;
   always @(posedge clk)
-    rq0_mask_7 <= \$247 ;
+    rq0_mask_7 <= \$135 ;
   always @(posedge clk)
-    rq0_mask_8 <= \$248 ;
+    rq0_mask_8 <= \$136 ;
   always @(posedge clk)
-    rq0_mask_9 <= \$249 ;
+    rq0_mask_9 <= \$137 ;
   always @(posedge clk)
-    rq0_x <= \$250 ;
+    rq0_x <= \$138 ;
   always @(posedge clk)
-    rq0_x0_0 <= \$251 ;
+    rq0_x0_0 <= \$139 ;
   always @(posedge clk)
-    rq0_m0_0 <= \$252 ;
+    rq0_m0_0 <= \$140 ;
   always @(posedge clk)
-    rq0_part0_0 <= \$253 ;
+    rq0_part0_0 <= \$141 ;
   always @(posedge clk)
-    rq0_part0_0_r <= \$254 ;
+    rq0_part0_0_r <= \$142 ;
   always @(posedge clk)
-    rq0_part0_0_rr <= \$255 ;
+    rq0_part0_0_rr <= \$143 ;
   always @(posedge clk)
-    rq0_x0_1 <= \$256 ;
+    rq0_x0_1 <= \$144 ;
   always @(posedge clk)
-    rq0_m0_1 <= \$257 ;
+    rq0_m0_1 <= \$145 ;
   always @(posedge clk)
-    rq0_part0_1 <= \$258 ;
+    rq0_part0_1 <= \$146 ;
   always @(posedge clk)
-    rq0_part0_1_r <= \$259 ;
+    rq0_part0_1_r <= \$147 ;
   always @(posedge clk)
-    rq0_part0_1_rr <= \$260 ;
+    rq0_part0_1_rr <= \$148 ;
   always @(posedge clk)
-    rq0_x1_0 <= \$261 ;
+    rq0_x1_0 <= \$149 ;
   always @(posedge clk)
-    rq0_m1_0 <= \$262 ;
+    rq0_m1_0 <= \$150 ;
   always @(posedge clk)
-    rq0_part1_0 <= \$263 ;
+    rq0_part1_0 <= \$151 ;
   always @(posedge clk)
-    rq0_part1_0_r <= \$264 ;
+    rq0_part1_0_r <= \$152 ;
   always @(posedge clk)
-    rq0_part1_0_rr <= \$265 ;
+    rq0_part1_0_rr <= \$153 ;
   always @(posedge clk)
-    rq0_x1_1 <= \$266 ;
+    rq0_x1_1 <= \$154 ;
   always @(posedge clk)
-    rq0_m1_1 <= \$267 ;
+    rq0_m1_1 <= \$155 ;
   always @(posedge clk)
-    rq0_part1_1 <= \$268 ;
+    rq0_part1_1 <= \$156 ;
   always @(posedge clk)
-    rq0_part1_1_r <= \$269 ;
+    rq0_part1_1_r <= \$157 ;
   always @(posedge clk)
-    rq0_part1_1_rr <= \$270 ;
+    rq0_part1_1_rr <= \$158 ;
   always @(posedge clk)
-    rq0_sum0 <= \$271 ;
+    rq0_sum0 <= \$159 ;
   always @(posedge clk)
-    rq0_sum1 <= \$272 ;
+    rq0_sum1 <= \$160 ;
   always @(posedge clk)
-    rq0_prod <= \$273 ;
+    rq0_prod <= \$161 ;
   always @(posedge clk)
-    rq0_floor <= \$274 ;
+    rq0_floor <= \$162 ;
   always @(posedge clk)
-    rq0_above <= \$275 ;
+    rq0_above <= \$163 ;
   always @(posedge clk)
-    rq0_tie <= \$276 ;
+    rq0_tie <= \$164 ;
   always @(posedge clk)
-    rq0_code <= \$277 ;
+    rq0_code <= \$165 ;
   always @(posedge clk)
-    rq0_under <= \$278 ;
+    rq0_under <= \$166 ;
   always @(posedge clk)
-    rq0_over <= \$279 ;
+    rq0_over <= \$167 ;
   always @(posedge clk)
-    rq1_mult_1 <= \$280 ;
+    q_owed <= \$168 ;
   always @(posedge clk)
-    rq1_mult_2 <= \$281 ;
+    i__ready <= \$169 ;
   always @(posedge clk)
-    rq1_mult_3 <= \$282 ;
+    \$signature__addr  <= \$170 ;
   always @(posedge clk)
-    rq1_mult_4 <= \$283 ;
+    rport__addr <= \$171 ;
   always @(posedge clk)
-    rq1_mult_5 <= \$284 ;
+    q_stored <= \$172 ;
   always @(posedge clk)
-    rq1_mult_6 <= \$285 ;
+    o__valid <= \$173 ;
   always @(posedge clk)
-    rq1_mult_7 <= \$286 ;
-  always @(posedge clk)
-    rq1_mult_8 <= \$287 ;
-  always @(posedge clk)
-    rq1_mult_9 <= \$288 ;
-  always @(posedge clk)
-    rq1_shift_1 <= \$289 ;
-  always @(posedge clk)
-    rq1_shift_2 <= \$290 ;
-  always @(posedge clk)
-    rq1_shift_3 <= \$291 ;
-  always @(posedge clk)
-    rq1_shift_4 <= \$292 ;
-  always @(posedge clk)
-    rq1_shift_5 <= \$293 ;
-  always @(posedge clk)
-    rq1_shift_6 <= \$294 ;
-  always @(posedge clk)
-    rq1_shift_7 <= \$295 ;
-  always @(posedge clk)
-    rq1_shift_8 <= \$296 ;
-  always @(posedge clk)
-    rq1_shift_9 <= \$297 ;
-  always @(posedge clk)
-    rq1_half_1 <= \$298 ;
-  always @(posedge clk)
-    rq1_half_2 <= \$299 ;
-  always @(posedge clk)
-    rq1_half_3 <= \$300 ;
-  always @(posedge clk)
-    rq1_half_4 <= \$301 ;
-  always @(posedge clk)
-    rq1_half_5 <= \$302 ;
-  always @(posedge clk)
-    rq1_half_6 <= \$303 ;
-  always @(posedge clk)
-    rq1_half_7 <= \$304 ;
-  always @(posedge clk)
-    rq1_half_8 <= \$305 ;
-  always @(posedge clk)
-    rq1_half_9 <= \$306 ;
-  always @(posedge clk)
-    rq1_mask_1 <= \$307 ;
-  always @(posedge clk)
-    rq1_mask_2 <= \$308 ;
-  always @(posedge clk)
-    rq1_mask_3 <= \$309 ;
-  always @(posedge clk)
-    rq1_mask_4 <= \$310 ;
-  always @(posedge clk)
-    rq1_mask_5 <= \$311 ;
-  always @(posedge clk)
-    rq1_mask_6 <= \$312 ;
-  always @(posedge clk)
-    rq1_mask_7 <= \$313 ;
-  always @(posedge clk)
-    rq1_mask_8 <= \$314 ;
-  always @(posedge clk)
-    rq1_mask_9 <= \$315 ;
-  always @(posedge clk)
-    rq1_x <= \$316 ;
-  always @(posedge clk)
-    rq1_x0_0 <= \$317 ;
-  always @(posedge clk)
-    rq1_m0_0 <= \$318 ;
-  always @(posedge clk)
-    rq1_part0_0 <= \$319 ;
-  always @(posedge clk)
-    rq1_part0_0_r <= \$320 ;
-  always @(posedge clk)
-    rq1_part0_0_rr <= \$321 ;
-  always @(posedge clk)
-    rq1_x0_1 <= \$322 ;
-  always @(posedge clk)
-    rq1_m0_1 <= \$323 ;
-  always @(posedge clk)
-    rq1_part0_1 <= \$324 ;
-  always @(posedge clk)
-    rq1_part0_1_r <= \$325 ;
-  always @(posedge clk)
-    rq1_part0_1_rr <= \$326 ;
-  always @(posedge clk)
-    rq1_x1_0 <= \$327 ;
-  always @(posedge clk)
-    rq1_m1_0 <= \$328 ;
-  always @(posedge clk)
-    rq1_part1_0 <= \$329 ;
-  always @(posedge clk)
-    rq1_part1_0_r <= \$330 ;
-  always @(posedge clk)
-    rq1_part1_0_rr <= \$331 ;
-  always @(posedge clk)
-    rq1_x1_1 <= \$332 ;
-  always @(posedge clk)
-    rq1_m1_1 <= \$333 ;
-  always @(posedge clk)
-    rq1_part1_1 <= \$334 ;
-  always @(posedge clk)
-    rq1_part1_1_r <= \$335 ;
-  always @(posedge clk)
-    rq1_part1_1_rr <= \$336 ;
-  always @(posedge clk)
-    rq1_sum0 <= \$337 ;
-  always @(posedge clk)
-    rq1_sum1 <= \$338 ;
-  always @(posedge clk)
-    rq1_prod <= \$339 ;
-  always @(posedge clk)
-    rq1_floor <= \$340 ;
-  always @(posedge clk)
-    rq1_above <= \$341 ;
-  always @(posedge clk)
-    rq1_tie <= \$342 ;
-  always @(posedge clk)
-    rq1_code <= \$343 ;
-  always @(posedge clk)
-    rq1_under <= \$344 ;
-  always @(posedge clk)
-    rq1_over <= \$345 ;
-  always @(posedge clk)
-    rq2_mult_1 <= \$346 ;
-  always @(posedge clk)
-    rq2_mult_2 <= \$347 ;
-  always @(posedge clk)
-    rq2_mult_3 <= \$348 ;
-  always @(posedge clk)
-    rq2_mult_4 <= \$349 ;
-  always @(posedge clk)
-    rq2_mult_5 <= \$350 ;
-  always @(posedge clk)
-    rq2_mult_6 <= \$351 ;
-  always @(posedge clk)
-    rq2_mult_7 <= \$352 ;
-  always @(posedge clk)
-    rq2_mult_8 <= \$353 ;
-  always @(posedge clk)
-    rq2_mult_9 <= \$354 ;
-  always @(posedge clk)
-    rq2_x <= \$355 ;
-  always @(posedge clk)
-    rq2_x0_0 <= \$356 ;
-  always @(posedge clk)
-    rq2_m0_0 <= \$357 ;
-  always @(posedge clk)
-    rq2_part0_0 <= \$358 ;
-  always @(posedge clk)
-    rq2_part0_0_r <= \$359 ;
-  always @(posedge clk)
-    rq2_part0_0_rr <= \$360 ;
-  always @(posedge clk)
-    rq2_x0_1 <= \$361 ;
-  always @(posedge clk)
-    rq2_m0_1 <= \$362 ;
-  always @(posedge clk)
-    rq2_part0_1 <= \$363 ;
-  always @(posedge clk)
-    rq2_part0_1_r <= \$364 ;
-  always @(posedge clk)
-    rq2_part0_1_rr <= \$365 ;
-  always @(posedge clk)
-    rq2_x1_0 <= \$366 ;
-  always @(posedge clk)
-    rq2_m1_0 <= \$367 ;
-  always @(posedge clk)
-    rq2_part1_0 <= \$368 ;
-  always @(posedge clk)
-    rq2_part1_0_r <= \$369 ;
-  always @(posedge clk)
-    rq2_part1_0_rr <= \$370 ;
-  always @(posedge clk)
-    rq2_x1_1 <= \$371 ;
-  always @(posedge clk)
-    rq2_m1_1 <= \$372 ;
-  always @(posedge clk)
-    rq2_part1_1 <= \$373 ;
-  always @(posedge clk)
-    rq2_part1_1_r <= \$374 ;
-  always @(posedge clk)
-    rq2_part1_1_rr <= \$375 ;
-  always @(posedge clk)
-    rq2_sum0 <= \$376 ;
-  always @(posedge clk)
-    rq2_sum1 <= \$377 ;
-  always @(posedge clk)
-    rq2_prod <= \$378 ;
-  always @(posedge clk)
-    rq2_floor <= \$379 ;
-  always @(posedge clk)
-    rq2_above <= \$380 ;
-  always @(posedge clk)
-    rq2_tie <= \$381 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = \$120 ;
-    if (rst) begin
-      \$383  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = \$125 ;
-    if (rst) begin
-      \$384  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = \$126 ;
-    if (rst) begin
-      \$385  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = rq3_mult_1;
-    if (rst) begin
-      \$386  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = rq3_mult_2;
-    if (rst) begin
-      \$387  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = rq3_mult_3;
-    if (rst) begin
-      \$388  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = rq3_mult_4;
-    if (rst) begin
-      \$389  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = rq3_mult_5;
-    if (rst) begin
-      \$390  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = rq3_mult_6;
-    if (rst) begin
-      \$391  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = rq3_mult_7;
-    if (rst) begin
-      \$392  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = rq3_mult_8;
-    if (rst) begin
-      \$393  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = i__payload[83:63];
-    if (rst) begin
-      \$394  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = rq3_x[16:0];
-    if (rst) begin
-      \$395  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$396  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$127 ;
-    if (rst) begin
-      \$397  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = rq3_part0_0;
-    if (rst) begin
-      \$398  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = rq3_part0_0_r;
-    if (rst) begin
-      \$399  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = rq3_x[16:0];
-    if (rst) begin
-      \$400  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$401  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$128 ;
-    if (rst) begin
-      \$402  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = rq3_part0_1;
-    if (rst) begin
-      \$403  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = rq3_part0_1_r;
-    if (rst) begin
-      \$404  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = rq3_x[20:17];
-    if (rst) begin
-      \$405  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = rq3_mult_1[16:0];
-    if (rst) begin
-      \$406  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = \$129 ;
-    if (rst) begin
-      \$407  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = rq3_part1_0;
-    if (rst) begin
-      \$408  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = rq3_part1_0_r;
-    if (rst) begin
-      \$409  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = rq3_x[20:17];
-    if (rst) begin
-      \$410  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = rq3_mult_1[24:17];
-    if (rst) begin
-      \$411  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \$130 ;
-    if (rst) begin
-      \$412  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = rq3_part1_1;
-    if (rst) begin
-      \$413  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = rq3_part1_1_r;
-    if (rst) begin
-      \$414  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$134 [45:0];
-    if (rst) begin
-      \$415  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = \$138 [45:0];
-    if (rst) begin
-      \$416  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = \$140 [45:0];
-    if (rst) begin
-      \$417  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = \$141 ;
-    if (rst) begin
-      \$418  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = \$142 ;
-    if (rst) begin
-      \$419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = \$145 ;
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = \$149 [7:0];
-    if (rst) begin
-      \$421  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = \$154 ;
-    if (rst) begin
-      \$422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = \$159 ;
-    if (rst) begin
-      \$423  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = \$12 [3:0];
-    if (rst) begin
-      \$424  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = \$166 ;
-    if (rst) begin
-      \$425  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = \$signature__addr ;
-    if (\$173 ) begin
-      \$426  = \$176 [3:0];
-    end
-    if (rst) begin
-      \$426  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = rport__addr;
-    if (\$180 ) begin
-      \$427  = \$183 [3:0];
-    end
-    if (rst) begin
-      \$427  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = \$196 [3:0];
-    if (rst) begin
-      \$428  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = o__valid;
-    if (\$198 ) begin
-      \$429  = \$200 ;
-    end
-    if (rst) begin
-      \$429  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = o__payload;
-    if (\$198 ) begin
-      \$430  = \$202 ;
-    end
-    if (rst) begin
-      \$430  = 32'd0;
-    end
-  end
+    o__payload <= \$174 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$18  = 25'h19403fc;
-      1'h1:
-          \$18  = 25'h1054f68;
+      3'h0:
+          \$11  = 25'h19403fc;
+      3'h1:
+          \$11  = 25'h11981bb;
+      3'h2:
+          \$11  = 25'h1243b93;
+      3'h3:
+          \$11  = 25'h1cedb30;
+      3'h4:
+          \$11  = 25'h1054f68;
+      3'h5:
+          \$11  = 25'h171bc3b;
+      3'h6:
+          \$11  = 25'h1094d51;
+      3'h7:
+          \$11  = 25'h1d5fcc3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$19  = 6'h22;
-      1'h1:
-          \$19  = 6'h21;
+      3'h0:
+          \$12  = 6'h22;
+      3'h1:
+          \$12  = 6'h21;
+      3'h2:
+          \$12  = 6'h21;
+      3'h3:
+          \$12  = 6'h22;
+      3'h4:
+          \$12  = 6'h21;
+      3'h5:
+          \$12  = 6'h22;
+      3'h6:
+          \$12  = 6'h21;
+      3'h7:
+          \$12  = 6'h22;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$20  = 34'h200000000;
-      1'h1:
-          \$20  = 34'h100000000;
+      3'h0:
+          \$13  = 34'h200000000;
+      3'h1:
+          \$13  = 34'h100000000;
+      3'h2:
+          \$13  = 34'h100000000;
+      3'h3:
+          \$13  = 34'h200000000;
+      3'h4:
+          \$13  = 34'h100000000;
+      3'h5:
+          \$13  = 34'h200000000;
+      3'h6:
+          \$13  = 34'h100000000;
+      3'h7:
+          \$13  = 34'h200000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (group)
-      1'h0:
-          \$21  = 34'h3ffffffff;
-      1'h1:
-          \$21  = 34'h1ffffffff;
+      3'h0:
+          \$14  = 34'h3ffffffff;
+      3'h1:
+          \$14  = 34'h1ffffffff;
+      3'h2:
+          \$14  = 34'h1ffffffff;
+      3'h3:
+          \$14  = 34'h3ffffffff;
+      3'h4:
+          \$14  = 34'h1ffffffff;
+      3'h5:
+          \$14  = 34'h3ffffffff;
+      3'h6:
+          \$14  = 34'h1ffffffff;
+      3'h7:
+          \$14  = 34'h3ffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$55  = 25'h11981bb;
-      1'h1:
-          \$55  = 25'h171bc3b;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$56  = 6'h21;
-      1'h1:
-          \$56  = 6'h22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$57  = 34'h100000000;
-      1'h1:
-          \$57  = 34'h200000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$58  = 34'h1ffffffff;
-      1'h1:
-          \$58  = 34'h3ffffffff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$92  = 25'h1243b93;
-      1'h1:
-          \$92  = 25'h1094d51;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (group)
-      1'h0:
-          \$126  = 25'h1cedb30;
-      1'h1:
-          \$126  = 25'h1d5fcc3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = group;
-    if (\$13 ) begin
-      \$203  = \$16 [0];
-    end
-    if (rst) begin
-      \$203  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = \$17 ;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = rq_valid_1;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = rq_valid_2;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = rq_valid_3;
-    if (rst) begin
-      \$207  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = rq_valid_4;
-    if (rst) begin
-      \$208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = rq_valid_5;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = rq_valid_6;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = rq_valid_7;
-    if (rst) begin
-      \$211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = rq_valid_8;
-    if (rst) begin
-      \$212  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = \$signature__en ;
-    if (rst) begin
-      \$213  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = \$18 ;
-    if (rst) begin
-      \$214  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = rq0_mult_1;
-    if (rst) begin
-      \$215  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = rq0_mult_2;
-    if (rst) begin
-      \$216  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = rq0_mult_3;
-    if (rst) begin
-      \$217  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = rq0_mult_4;
-    if (rst) begin
-      \$218  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = rq0_mult_5;
-    if (rst) begin
-      \$219  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = rq0_mult_6;
-    if (rst) begin
-      \$220  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = rq0_mult_7;
-    if (rst) begin
-      \$221  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = rq0_mult_8;
-    if (rst) begin
-      \$222  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = \$19 ;
-    if (rst) begin
-      \$223  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = rq0_shift_1;
-    if (rst) begin
-      \$224  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = rq0_shift_2;
-    if (rst) begin
-      \$225  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = rq0_shift_3;
-    if (rst) begin
-      \$226  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = rq0_shift_4;
-    if (rst) begin
-      \$227  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = rq0_shift_5;
-    if (rst) begin
-      \$228  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = rq0_shift_6;
-    if (rst) begin
-      \$229  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = rq0_shift_7;
-    if (rst) begin
-      \$230  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rq0_shift_8;
-    if (rst) begin
-      \$231  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = \$20 ;
-    if (rst) begin
-      \$232  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rq0_half_1;
-    if (rst) begin
-      \$233  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = rq0_half_2;
-    if (rst) begin
-      \$234  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rq0_half_3;
-    if (rst) begin
-      \$235  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = rq0_half_4;
-    if (rst) begin
-      \$236  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rq0_half_5;
-    if (rst) begin
-      \$237  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = rq0_half_6;
-    if (rst) begin
-      \$238  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rq0_half_7;
-    if (rst) begin
-      \$239  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = rq0_half_8;
-    if (rst) begin
-      \$240  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = \$21 ;
-    if (rst) begin
-      \$241  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = rq0_mask_1;
-    if (rst) begin
-      \$242  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rq0_mask_2;
-    if (rst) begin
-      \$243  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = rq0_mask_3;
-    if (rst) begin
-      \$244  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rq0_mask_4;
-    if (rst) begin
-      \$245  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = rq0_mask_5;
-    if (rst) begin
-      \$246  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = rq0_mask_6;
-    if (rst) begin
-      \$247  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = rq0_mask_7;
-    if (rst) begin
-      \$248  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rq0_mask_8;
-    if (rst) begin
-      \$249  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = i__payload[20:0];
-    if (rst) begin
-      \$250  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = rq0_x[16:0];
-    if (rst) begin
-      \$251  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$252  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = \$22 ;
-    if (rst) begin
-      \$253  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = rq0_part0_0;
-    if (rst) begin
-      \$254  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rq0_part0_0_r;
-    if (rst) begin
-      \$255  = 34'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = rq0_x[16:0];
-    if (rst) begin
-      \$256  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$257  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = \$23 ;
-    if (rst) begin
-      \$258  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rq0_part0_1;
-    if (rst) begin
-      \$259  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = rq0_part0_1_r;
-    if (rst) begin
-      \$260  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rq0_x[20:17];
-    if (rst) begin
-      \$261  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = rq0_mult_1[16:0];
-    if (rst) begin
-      \$262  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = \$24 ;
-    if (rst) begin
-      \$263  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = rq0_part1_0;
-    if (rst) begin
-      \$264  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = rq0_part1_0_r;
-    if (rst) begin
-      \$265  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = rq0_x[20:17];
-    if (rst) begin
-      \$266  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rq0_mult_1[24:17];
-    if (rst) begin
-      \$267  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = \$25 ;
-    if (rst) begin
-      \$268  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = rq0_part1_1;
-    if (rst) begin
-      \$269  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = rq0_part1_1_r;
-    if (rst) begin
-      \$270  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = \$29 [45:0];
-    if (rst) begin
-      \$271  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = \$33 [45:0];
-    if (rst) begin
-      \$272  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = \$35 [45:0];
-    if (rst) begin
-      \$273  = 46'h000000000000;
+    \$91  = group;
+    if (\$6 ) begin
+      \$91  = \$9 [2:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$36 ;
-    if (rst) begin
-      \$274  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = \$37 ;
-    if (rst) begin
-      \$275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$40 ;
-    if (rst) begin
-      \$276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = \$44 [7:0];
-    if (rst) begin
-      \$277  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$49 ;
-    if (rst) begin
-      \$278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = \$54 ;
-    if (rst) begin
-      \$279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$55 ;
-    if (rst) begin
-      \$280  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = rq1_mult_1;
-    if (rst) begin
-      \$281  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = rq1_mult_2;
-    if (rst) begin
-      \$282  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = rq1_mult_3;
-    if (rst) begin
-      \$283  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = rq1_mult_4;
-    if (rst) begin
-      \$284  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rq1_mult_5;
-    if (rst) begin
-      \$285  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = rq1_mult_6;
-    if (rst) begin
-      \$286  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rq1_mult_7;
-    if (rst) begin
-      \$287  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = rq1_mult_8;
-    if (rst) begin
-      \$288  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = \$56 ;
-    if (rst) begin
-      \$289  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = rq1_shift_1;
-    if (rst) begin
-      \$290  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rq1_shift_2;
-    if (rst) begin
-      \$291  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = rq1_shift_3;
     if (rst) begin
-      \$292  = 6'h00;
+      \$91  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rq1_shift_4;
+    \$92  = \$10 ;
     if (rst) begin
-      \$293  = 6'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = rq1_shift_5;
+    \$93  = rq_valid_1;
     if (rst) begin
-      \$294  = 6'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = rq1_shift_6;
+    \$94  = rq_valid_2;
     if (rst) begin
-      \$295  = 6'h00;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = rq1_shift_7;
+    \$95  = rq_valid_3;
     if (rst) begin
-      \$296  = 6'h00;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = rq1_shift_8;
+    \$96  = rq_valid_4;
     if (rst) begin
-      \$297  = 6'h00;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$57 ;
+    \$97  = rq_valid_5;
     if (rst) begin
-      \$298  = 34'h000000000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = rq1_half_1;
+    \$98  = rq_valid_6;
     if (rst) begin
-      \$299  = 34'h000000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = rq1_half_2;
+    \$99  = rq_valid_7;
     if (rst) begin
-      \$300  = 34'h000000000;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = rq1_half_3;
+    \$100  = rq_valid_8;
     if (rst) begin
-      \$301  = 34'h000000000;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = rq1_half_4;
+    \$101  = \$signature__en ;
     if (rst) begin
-      \$302  = 34'h000000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = rq1_half_5;
+    \$102  = \$11 ;
     if (rst) begin
-      \$303  = 34'h000000000;
+      \$102  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = rq1_half_6;
+    \$103  = rq0_mult_1;
     if (rst) begin
-      \$304  = 34'h000000000;
+      \$103  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = rq1_half_7;
+    \$104  = rq0_mult_2;
     if (rst) begin
-      \$305  = 34'h000000000;
+      \$104  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = rq1_half_8;
+    \$105  = rq0_mult_3;
     if (rst) begin
-      \$306  = 34'h000000000;
+      \$105  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$58 ;
+    \$106  = rq0_mult_4;
     if (rst) begin
-      \$307  = 34'h000000000;
+      \$106  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = rq1_mask_1;
+    \$107  = rq0_mult_5;
     if (rst) begin
-      \$308  = 34'h000000000;
+      \$107  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rq1_mask_2;
+    \$108  = rq0_mult_6;
     if (rst) begin
-      \$309  = 34'h000000000;
+      \$108  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = rq1_mask_3;
+    \$109  = rq0_mult_7;
     if (rst) begin
-      \$310  = 34'h000000000;
+      \$109  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = rq1_mask_4;
+    \$110  = rq0_mult_8;
     if (rst) begin
-      \$311  = 34'h000000000;
+      \$110  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = rq1_mask_5;
+    \$111  = \$12 ;
     if (rst) begin
-      \$312  = 34'h000000000;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = rq1_mask_6;
+    \$112  = rq0_shift_1;
     if (rst) begin
-      \$313  = 34'h000000000;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = rq1_mask_7;
+    \$113  = rq0_shift_2;
     if (rst) begin
-      \$314  = 34'h000000000;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = rq1_mask_8;
+    \$114  = rq0_shift_3;
     if (rst) begin
-      \$315  = 34'h000000000;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = i__payload[41:21];
+    \$115  = rq0_shift_4;
     if (rst) begin
-      \$316  = 21'h000000;
+      \$115  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = rq1_x[16:0];
+    \$116  = rq0_shift_5;
     if (rst) begin
-      \$317  = 17'h00000;
+      \$116  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = rq1_mult_1[16:0];
+    \$117  = rq0_shift_6;
     if (rst) begin
-      \$318  = 17'h00000;
+      \$117  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$59 ;
+    \$118  = rq0_shift_7;
     if (rst) begin
-      \$319  = 34'h000000000;
+      \$118  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = rq1_part0_0;
+    \$119  = rq0_shift_8;
     if (rst) begin
-      \$320  = 34'h000000000;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = rq1_part0_0_r;
+    \$120  = \$13 ;
     if (rst) begin
-      \$321  = 34'h000000000;
+      \$120  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = rq1_x[16:0];
+    \$121  = rq0_half_1;
     if (rst) begin
-      \$322  = 17'h00000;
+      \$121  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = rq1_mult_1[24:17];
+    \$122  = rq0_half_2;
     if (rst) begin
-      \$323  = 8'h00;
+      \$122  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = \$60 ;
+    \$123  = rq0_half_3;
     if (rst) begin
-      \$324  = 25'h0000000;
+      \$123  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = rq1_part0_1;
+    \$124  = rq0_half_4;
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$124  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = rq1_part0_1_r;
+    \$125  = rq0_half_5;
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$125  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = rq1_x[20:17];
+    \$126  = rq0_half_6;
     if (rst) begin
-      \$327  = 4'h0;
+      \$126  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = rq1_mult_1[16:0];
+    \$127  = rq0_half_7;
     if (rst) begin
-      \$328  = 17'h00000;
+      \$127  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = \$61 ;
+    \$128  = rq0_half_8;
     if (rst) begin
-      \$329  = 21'h000000;
+      \$128  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = rq1_part1_0;
+    \$129  = \$14 ;
     if (rst) begin
-      \$330  = 21'h000000;
+      \$129  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = rq1_part1_0_r;
+    \$130  = rq0_mask_1;
     if (rst) begin
-      \$331  = 21'h000000;
+      \$130  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = rq1_x[20:17];
+    \$131  = rq0_mask_2;
     if (rst) begin
-      \$332  = 4'h0;
+      \$131  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = rq1_mult_1[24:17];
+    \$132  = rq0_mask_3;
     if (rst) begin
-      \$333  = 8'h00;
+      \$132  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = \$62 ;
+    \$133  = rq0_mask_4;
     if (rst) begin
-      \$334  = 12'h000;
+      \$133  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rq1_part1_1;
+    \$134  = rq0_mask_5;
     if (rst) begin
-      \$335  = 12'h000;
+      \$134  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = rq1_part1_1_r;
+    \$135  = rq0_mask_6;
     if (rst) begin
-      \$336  = 12'h000;
+      \$135  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = \$66 [45:0];
+    \$136  = rq0_mask_7;
     if (rst) begin
-      \$337  = 46'h000000000000;
+      \$136  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = \$70 [45:0];
+    \$137  = rq0_mask_8;
     if (rst) begin
-      \$338  = 46'h000000000000;
+      \$137  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = \$72 [45:0];
+    \$138  = i__payload;
     if (rst) begin
-      \$339  = 46'h000000000000;
+      \$138  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = \$73 ;
+    \$139  = rq0_x[16:0];
     if (rst) begin
-      \$340  = 46'h000000000000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = \$74 ;
+    \$140  = rq0_mult_1[16:0];
     if (rst) begin
-      \$341  = 1'h0;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$77 ;
+    \$141  = \$15 ;
     if (rst) begin
-      \$342  = 1'h0;
+      \$141  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = \$81 [7:0];
+    \$142  = rq0_part0_0;
     if (rst) begin
-      \$343  = 8'h00;
+      \$142  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = \$86 ;
+    \$143  = rq0_part0_0_r;
     if (rst) begin
-      \$344  = 1'h0;
+      \$143  = 34'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = \$91 ;
+    \$144  = rq0_x[16:0];
     if (rst) begin
-      \$345  = 1'h0;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = \$92 ;
+    \$145  = rq0_mult_1[24:17];
     if (rst) begin
-      \$346  = 25'h0000000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = rq2_mult_1;
+    \$146  = \$16 ;
     if (rst) begin
-      \$347  = 25'h0000000;
+      \$146  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = rq2_mult_2;
+    \$147  = rq0_part0_1;
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$147  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rq2_mult_3;
+    \$148  = rq0_part0_1_r;
     if (rst) begin
-      \$349  = 25'h0000000;
+      \$148  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = rq2_mult_4;
+    \$149  = rq0_x[20:17];
     if (rst) begin
-      \$350  = 25'h0000000;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rq2_mult_5;
+    \$150  = rq0_mult_1[16:0];
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = rq2_mult_6;
+    \$151  = \$17 ;
     if (rst) begin
-      \$352  = 25'h0000000;
+      \$151  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rq2_mult_7;
+    \$152  = rq0_part1_0;
     if (rst) begin
-      \$353  = 25'h0000000;
+      \$152  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = rq2_mult_8;
+    \$153  = rq0_part1_0_r;
     if (rst) begin
-      \$354  = 25'h0000000;
+      \$153  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = i__payload[62:42];
+    \$154  = rq0_x[20:17];
     if (rst) begin
-      \$355  = 21'h000000;
+      \$154  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = rq2_x[16:0];
+    \$155  = rq0_mult_1[24:17];
     if (rst) begin
-      \$356  = 17'h00000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rq2_mult_1[16:0];
+    \$156  = \$18 ;
     if (rst) begin
-      \$357  = 17'h00000;
+      \$156  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$93 ;
+    \$157  = rq0_part1_1;
     if (rst) begin
-      \$358  = 34'h000000000;
+      \$157  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rq2_part0_0;
+    \$158  = rq0_part1_1_r;
     if (rst) begin
-      \$359  = 34'h000000000;
+      \$158  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = rq2_part0_0_r;
+    \$159  = \$22 [45:0];
     if (rst) begin
-      \$360  = 34'h000000000;
+      \$159  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = rq2_x[16:0];
+    \$160  = \$26 [45:0];
     if (rst) begin
-      \$361  = 17'h00000;
+      \$160  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = rq2_mult_1[24:17];
+    \$161  = \$28 [45:0];
     if (rst) begin
-      \$362  = 8'h00;
+      \$161  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = \$94 ;
+    \$162  = \$29 ;
     if (rst) begin
-      \$363  = 25'h0000000;
+      \$162  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = rq2_part0_1;
+    \$163  = \$30 ;
     if (rst) begin
-      \$364  = 25'h0000000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = rq2_part0_1_r;
+    \$164  = \$33 ;
     if (rst) begin
-      \$365  = 25'h0000000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = rq2_x[20:17];
+    \$165  = \$37 [7:0];
     if (rst) begin
-      \$366  = 4'h0;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = rq2_mult_1[16:0];
+    \$166  = \$42 ;
     if (rst) begin
-      \$367  = 17'h00000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = \$95 ;
+    \$167  = \$47 ;
     if (rst) begin
-      \$368  = 21'h000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rq2_part1_0;
+    \$168  = \$5 [3:0];
     if (rst) begin
-      \$369  = 21'h000000;
+      \$168  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = rq2_part1_0_r;
+    \$169  = \$54 ;
     if (rst) begin
-      \$370  = 21'h000000;
+      \$169  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = rq2_x[20:17];
-    if (rst) begin
-      \$371  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = rq2_mult_1[24:17];
-    if (rst) begin
-      \$372  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = \$96 ;
-    if (rst) begin
-      \$373  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = rq2_part1_1;
-    if (rst) begin
-      \$374  = 12'h000;
+    \$170  = \$signature__addr ;
+    if (\$61 ) begin
+      \$170  = \$64 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = rq2_part1_1_r;
     if (rst) begin
-      \$375  = 12'h000;
+      \$170  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$100 [45:0];
-    if (rst) begin
-      \$376  = 46'h000000000000;
+    \$171  = rport__addr;
+    if (\$68 ) begin
+      \$171  = \$71 [3:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = \$104 [45:0];
     if (rst) begin
-      \$377  = 46'h000000000000;
+      \$171  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = \$106 [45:0];
+    \$172  = \$84 [3:0];
     if (rst) begin
-      \$378  = 46'h000000000000;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = \$107 ;
-    if (rst) begin
-      \$379  = 46'h000000000000;
+    \$173  = o__valid;
+    if (\$86 ) begin
+      \$173  = \$88 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = \$108 ;
     if (rst) begin
-      \$380  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = \$111 ;
-    if (rst) begin
-      \$381  = 1'h0;
+    \$174  = o__payload;
+    if (\$86 ) begin
+      \$174  = \$90 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \$115 [7:0];
     if (rst) begin
-      \$382  = 8'h00;
+      \$174  = 8'h00;
     end
   end
   assign q_room = i__ready;
-  assign q_owed_next = \$12 [3:0];
+  assign q_owed_next = \$5 [3:0];
   assign rq_valid_9 = \$signature__en ;
   assign q_wptr = \$signature__addr ;
   assign \$signature__data  = q_in;
   assign q_rptr = rport__addr;
-  assign \i__payload[0]  = i__payload[20:0];
-  assign \i__payload[1]  = i__payload[41:21];
-  assign \i__payload[2]  = i__payload[62:42];
-  assign \i__payload[3]  = i__payload[83:63];
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = q_in;
+  assign \$19  = { 1'h0, rq0_part0_0_rr };
+  assign \$21  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
+  assign \$23  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
+  assign \$25  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
+endmodule
+(* generator = "Amaranth" *)
+module top_s0_conv0_u4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [5:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [7:0] \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [7:0] \$29 ;
+  wire [3:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [7:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [7:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [3:0] \$4 ;
+  wire \$40 ;
+  wire [7:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [7:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [7:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [7:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [1:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [3:0] \$66 ;
+  wire [3:0] \$67 ;
+  reg [2:0] \$68 ;
+  reg \$69 ;
+  wire [1:0] \$7 ;
+  reg [3:0] \$70 ;
+  reg [7:0] \$71 ;
+  reg [7:0] \$72 ;
+  reg [7:0] \$73 ;
+  reg [7:0] \$74 ;
+  reg [7:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [7:0] \$77 ;
+  reg [7:0] \$78 ;
+  reg [7:0] \$79 ;
+  wire \$8 ;
+  reg \$80 ;
+  reg [63:0] \$81 ;
+  wire \$9 ;
+  wire [4:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  reg [7:0] buf3 = 8'h00;
+  reg [7:0] buf4 = 8'h00;
+  reg [7:0] buf5 = 8'h00;
+  reg [7:0] buf6 = 8'h00;
+  reg [7:0] buf7 = 8'h00;
+  reg [7:0] buf8 = 8'h00;
+  input clk;
+  wire clk;
+  reg [3:0] fill = 4'h0;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [2:0] in_beat = 3'h0;
+  wire load;
+  output [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg out_beat = 1'h0;
+  input rst;
+  wire rst;
+  assign \$20  = \$19  ? buf8 : buf0;
+  assign \$21  = \$15  ? i__payload : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = \$24  ? i__payload : buf1;
+  assign \$26  = i__valid & i__ready;
+  assign \$27  = base == 2'h2;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = \$28  ? i__payload : buf2;
+  assign \$30  = i__valid & i__ready;
+  assign \$31  = base == 2'h3;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = \$32  ? i__payload : buf3;
+  assign \$34  = i__valid & i__ready;
+  assign \$35  = base == 3'h4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = \$36  ? i__payload : buf4;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = base == 3'h5;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = \$40  ? i__payload : buf5;
+  assign \$42  = i__valid & i__ready;
+  assign \$43  = base == 3'h6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = \$44  ? i__payload : buf6;
+  assign \$46  = i__valid & i__ready;
+  assign \$47  = base == 3'h7;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$48  ? i__payload : buf7;
+  assign \$50  = i__valid & i__ready;
+  assign \$51  = base == 4'h8;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$52  ? i__payload : buf8;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = in_beat == 3'h7;
+  assign \$57  = fill <= 4'h8;
+  assign \$58  = fill <= 4'h8;
+  assign i__ready = \$56  ? \$57  : \$58 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = ! out_beat;
+  assign \$62  = fill >= 4'h8;
+  assign \$63  = fill >= 4'h8;
+  assign \$64  = out_beat ? \$63  : \$62 ;
+  assign load = \$60  & \$64 ;
+  assign \$65  = ! out_beat;
+  assign \$67  = load ? 4'h8 : 4'h0;
+  assign base = fill - \$67 ;
+  always @(posedge clk)
+    in_beat <= \$68 ;
+  always @(posedge clk)
+    out_beat <= \$69 ;
+  always @(posedge clk)
+    fill <= \$70 ;
+  always @(posedge clk)
+    buf0 <= \$71 ;
+  always @(posedge clk)
+    buf1 <= \$72 ;
+  always @(posedge clk)
+    buf2 <= \$73 ;
+  always @(posedge clk)
+    buf3 <= \$74 ;
+  always @(posedge clk)
+    buf4 <= \$75 ;
+  always @(posedge clk)
+    buf5 <= \$76 ;
+  always @(posedge clk)
+    buf6 <= \$77 ;
+  always @(posedge clk)
+    buf7 <= \$78 ;
+  always @(posedge clk)
+    buf8 <= \$79 ;
+  always @(posedge clk)
+    o__valid <= \$80 ;
+  always @(posedge clk)
+    o__payload <= \$81 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 3'h7;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 4'h0 : \$3 ;
+  assign \$5  = ! out_beat;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = out_beat ? \$6  : 2'h0;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 3'h7;
+  assign \$11  = \$8  ? 1'h1 : 1'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ! out_beat;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$68  = in_beat;
+    if (\$1 ) begin
+      \$68  = \$4 [2:0];
+    end
+    if (rst) begin
+      \$68  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$69  = out_beat;
+    if (load) begin
+      \$69  = \$7 [0];
+    end
+    if (rst) begin
+      \$69  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$70  = \$12 [3:0];
+    if (rst) begin
+      \$70  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$71  = \$21 ;
+    if (rst) begin
+      \$71  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$72  = \$25 ;
+    if (rst) begin
+      \$72  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$73  = \$29 ;
+    if (rst) begin
+      \$73  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$74  = \$33 ;
+    if (rst) begin
+      \$74  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$75  = \$37 ;
+    if (rst) begin
+      \$75  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$76  = \$41 ;
+    if (rst) begin
+      \$76  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$77  = \$45 ;
+    if (rst) begin
+      \$77  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$78  = \$49 ;
+    if (rst) begin
+      \$78  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$79  = \$53 ;
+    if (rst) begin
+      \$79  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$80  = o__valid;
+    if (\$55 ) begin
+      \$80  = load;
+    end
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$81  = o__payload;
+    if (load) begin
+      \$81 [7:0] = buf0;
+      \$81 [15:8] = buf1;
+      \$81 [23:16] = buf2;
+      \$81 [31:24] = buf3;
+      \$81 [39:32] = buf4;
+      \$81 [47:40] = buf5;
+      \$81 [55:48] = buf6;
+      \$81 [63:56] = buf7;
+    end
+    if (rst) begin
+      \$81  = 64'h0000000000000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign q_in[31:24] = \$8 ;
-  assign q_in[23:16] = \$6 ;
-  assign q_in[15:8] = \$4 ;
-  assign q_in[7:0] = \$2 ;
-  assign rq2_rem[45:33] = 13'h0000;
-  assign rq2_rem[32:0] = rq2_prod[32:0];
-  assign rq3_rem[45:34] = 12'h000;
-  assign rq3_rem[33:0] = rq3_prod[33:0];
-  assign \$14  = group;
-  assign \$26  = { 1'h0, rq0_part0_0_rr };
-  assign \$28  = { 14'h0000, rq0_part0_1_rr, 17'h00000 };
-  assign \$30  = { rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr[20], rq0_part1_0_rr, 17'h00000 };
-  assign \$32  = { rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr[11], rq0_part1_1_rr, 34'h000000000 };
-  assign \$63  = { 1'h0, rq1_part0_0_rr };
-  assign \$65  = { 14'h0000, rq1_part0_1_rr, 17'h00000 };
-  assign \$67  = { rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr[20], rq1_part1_0_rr, 17'h00000 };
-  assign \$69  = { rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr[11], rq1_part1_1_rr, 34'h000000000 };
-  assign \$97  = { 1'h0, rq2_part0_0_rr };
-  assign \$99  = { 14'h0000, rq2_part0_1_rr, 17'h00000 };
-  assign \$101  = { rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr[20], rq2_part1_0_rr, 17'h00000 };
-  assign \$103  = { rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr[11], rq2_part1_1_rr, 34'h000000000 };
-  assign \$107  = { rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45], rq2_prod[45:33] };
-  assign \$110  = 1'h1;
-  assign \$111  = \$109 ;
-  assign \$131  = { 1'h0, rq3_part0_0_rr };
-  assign \$133  = { 14'h0000, rq3_part0_1_rr, 17'h00000 };
-  assign \$135  = { rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr[20], rq3_part1_0_rr, 17'h00000 };
-  assign \$137  = { rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr[11], rq3_part1_1_rr, 34'h000000000 };
-  assign \$141  = { rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45], rq3_prod[45:34] };
-  assign \$144  = 1'h1;
-  assign \$145  = \$143 ;
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
+  assign \$10  = 1'h1;
+  assign \$66  = 4'h8;
+  assign \$17  = 4'h8;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [63:0] \$10 ;
   wire [2:0] \$100 ;
-  wire [3:0] \$101 ;
+  wire \$101 ;
   wire [2:0] \$102 ;
-  wire \$103 ;
+  wire [3:0] \$103 ;
   wire [2:0] \$104 ;
   wire [3:0] \$105 ;
   wire [2:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire \$107 ;
+  wire [2:0] \$108 ;
+  wire [3:0] \$109 ;
+  wire [63:0] \$11 ;
+  wire [2:0] \$110 ;
+  wire [3:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
@@ -7627,7 +6171,7 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [3:0] \$12 ;
+  wire [63:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -7638,7 +6182,7 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire \$13 ;
+  wire [63:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -7649,7 +6193,7 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [4:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -7658,110 +6202,113 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [2:0] \$148 ;
-  wire [2:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
   wire \$154 ;
-  wire [2:0] \$155 ;
-  wire [2:0] \$156 ;
+  wire \$155 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
+  wire [2:0] \$159 ;
+  wire [3:0] \$16 ;
+  wire [2:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [2:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire [3:0] \$169 ;
-  wire [6:0] \$17 ;
+  wire [2:0] \$168 ;
+  wire \$169 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [3:0] \$173 ;
   wire \$174 ;
-  wire [31:0] \$175 ;
-  reg [5:0] \$176 ;
-  reg [5:0] \$177 ;
-  reg [2:0] \$178 ;
-  reg [5:0] \$179 ;
-  wire \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg [4:0] \$182 ;
-  reg \$183 ;
-  reg [4:0] \$184 ;
-  reg [1:0] \$185 ;
-  reg [1:0] \$186 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [63:0] \$179 ;
+  wire [4:0] \$18 ;
+  reg [4:0] \$180 ;
+  reg [4:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg \$184 ;
+  reg [4:0] \$185 ;
+  reg \$186 ;
   reg [4:0] \$187 ;
-  reg [4:0] \$188 ;
+  reg [1:0] \$188 ;
   reg [1:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
+  reg [4:0] \$190 ;
+  reg [4:0] \$191 ;
+  reg [1:0] \$192 ;
   reg \$193 ;
-  reg [31:0] \$194 ;
-  reg [2:0] \$195 ;
+  reg \$194 ;
+  reg \$195 ;
   reg \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
-  reg [1:0] \$199 ;
-  wire [6:0] \$2 ;
-  wire [6:0] \$20 ;
-  reg \$200 ;
-  reg [31:0] \$201 ;
-  wire \$21 ;
+  reg [63:0] \$197 ;
+  reg [2:0] \$198 ;
+  reg \$199 ;
+  wire [5:0] \$2 ;
+  wire \$20 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg [1:0] \$202 ;
+  reg \$203 ;
+  reg [63:0] \$204 ;
+  wire [5:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [5:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [6:0] \$3 ;
+  wire [5:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire [3:0] \$38 ;
+  wire \$38 ;
   wire [3:0] \$39 ;
-  wire [8:0] \$4 ;
-  reg [5:0] \$40 ;
+  wire [7:0] \$4 ;
+  wire [3:0] \$40 ;
   wire \$41 ;
   wire [3:0] \$42 ;
   wire [3:0] \$43 ;
-  wire \$44 ;
-  wire [5:0] \$45 ;
-  wire \$46 ;
-  wire \$47 ;
+  reg [4:0] \$44 ;
+  wire \$45 ;
+  wire [3:0] \$46 ;
+  wire [3:0] \$47 ;
   wire \$48 ;
-  wire [6:0] \$49 ;
-  wire [9:0] \$5 ;
-  wire [6:0] \$50 ;
+  wire [4:0] \$49 ;
+  wire [8:0] \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
+  wire [5:0] \$53 ;
+  wire [5:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [31:0] \$6 ;
+  wire [63:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -7771,70 +6318,78 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [1:0] \$69 ;
-  wire [31:0] \$7 ;
-  wire [1:0] \$70 ;
+  wire \$69 ;
+  wire [63:0] \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire [1:0] \$73 ;
   wire [1:0] \$74 ;
-  wire [5:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [1:0] \$77 ;
   wire [1:0] \$78 ;
-  wire [1:0] \$79 ;
-  wire [31:0] \$8 ;
-  wire [5:0] \$80 ;
-  wire [2:0] \$81 ;
-  wire \$82 ;
-  wire [2:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire [5:0] \$79 ;
+  wire [63:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [1:0] \$82 ;
+  wire [1:0] \$83 ;
+  wire [5:0] \$84 ;
   wire [2:0] \$85 ;
-  wire [3:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire \$86 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
   wire [2:0] \$89 ;
-  wire [31:0] \$9 ;
-  wire [2:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
-  wire [5:0] \$94 ;
+  wire [63:0] \$9 ;
+  wire [3:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [2:0] \$93 ;
+  wire [2:0] \$94 ;
   wire [5:0] \$95 ;
-  wire [2:0] \$96 ;
+  wire [5:0] \$96 ;
   wire \$97 ;
-  wire [2:0] \$98 ;
-  wire [3:0] \$99 ;
-  reg [5:0] \$signature__addr  = 6'h00;
+  wire [5:0] \$98 ;
+  wire [5:0] \$99 ;
+  reg [4:0] \$signature__addr  = 5'h00;
   reg [1:0] \$signature__addr$26  = 2'h0;
-  wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$28 ;
+  wire [63:0] \$signature__data ;
+  wire [63:0] \$signature__data$28 ;
   wire \$signature__en ;
   reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h00;
   reg [4:0] col_base = 5'h00;
-  reg [5:0] e_left = 6'h00;
-  reg g = 1'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  reg [4:0] e_left = 5'h00;
+  wire [-1:0] g;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
   reg kx = 1'h0;
   reg ky = 1'h0;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
+  output [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -7842,11 +6397,15 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [1:0] ox = 2'h0;
   reg pad_reg = 1'h0;
   reg pad_reg2 = 1'h0;
-  wire [31:0] q_in;
+  wire [63:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
+  wire [7:0] \q_in[6] ;
+  wire [7:0] \q_in[7] ;
   reg [2:0] q_owed = 3'h0;
   wire [2:0] q_owed_next;
   reg q_room = 1'h1;
@@ -7855,105 +6414,73 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [1:0] q_stored = 2'h0;
   (* init = 2'h0 *)
   wire [1:0] q_wptr;
-  reg [31:0] read = 32'd0;
+  reg [63:0] read = 64'h0000000000000000;
   reg read_valid_1 = 1'h0;
   (* init = 1'h0 *)
   wire read_valid_2;
   reg [4:0] row = 5'h00;
   reg [4:0] row_base = 5'h00;
-  wire [5:0] rport__addr;
+  wire [4:0] rport__addr;
   reg [1:0] \rport__addr$29  = 2'h0;
-  wire [31:0] rport__data;
-  wire [31:0] \rport__data$43 ;
+  wire [63:0] rport__data;
+  wire [63:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h0;
   reg [1:0] slot_base = 2'h0;
   reg [2:0] step = 3'h0;
-  reg [5:0] w_left = 6'h20;
-  (* init = 6'h00 *)
-  wire [5:0] waddr;
-  reg [31:0] buffer [63:0];
+  reg [4:0] w_left = 5'h10;
+  (* init = 5'h00 *)
+  wire [4:0] waddr;
+  reg [63:0] buffer [31:0];
   initial begin
-    buffer[0] = 32'd0;
-    buffer[1] = 32'd0;
-    buffer[2] = 32'd0;
-    buffer[3] = 32'd0;
-    buffer[4] = 32'd0;
-    buffer[5] = 32'd0;
-    buffer[6] = 32'd0;
-    buffer[7] = 32'd0;
-    buffer[8] = 32'd0;
-    buffer[9] = 32'd0;
-    buffer[10] = 32'd0;
-    buffer[11] = 32'd0;
-    buffer[12] = 32'd0;
-    buffer[13] = 32'd0;
-    buffer[14] = 32'd0;
-    buffer[15] = 32'd0;
-    buffer[16] = 32'd0;
-    buffer[17] = 32'd0;
-    buffer[18] = 32'd0;
-    buffer[19] = 32'd0;
-    buffer[20] = 32'd0;
-    buffer[21] = 32'd0;
-    buffer[22] = 32'd0;
-    buffer[23] = 32'd0;
-    buffer[24] = 32'd0;
-    buffer[25] = 32'd0;
-    buffer[26] = 32'd0;
-    buffer[27] = 32'd0;
-    buffer[28] = 32'd0;
-    buffer[29] = 32'd0;
-    buffer[30] = 32'd0;
-    buffer[31] = 32'd0;
-    buffer[32] = 32'd0;
-    buffer[33] = 32'd0;
-    buffer[34] = 32'd0;
-    buffer[35] = 32'd0;
-    buffer[36] = 32'd0;
-    buffer[37] = 32'd0;
-    buffer[38] = 32'd0;
-    buffer[39] = 32'd0;
-    buffer[40] = 32'd0;
-    buffer[41] = 32'd0;
-    buffer[42] = 32'd0;
-    buffer[43] = 32'd0;
-    buffer[44] = 32'd0;
-    buffer[45] = 32'd0;
-    buffer[46] = 32'd0;
-    buffer[47] = 32'd0;
-    buffer[48] = 32'd0;
-    buffer[49] = 32'd0;
-    buffer[50] = 32'd0;
-    buffer[51] = 32'd0;
-    buffer[52] = 32'd0;
-    buffer[53] = 32'd0;
-    buffer[54] = 32'd0;
-    buffer[55] = 32'd0;
-    buffer[56] = 32'd0;
-    buffer[57] = 32'd0;
-    buffer[58] = 32'd0;
-    buffer[59] = 32'd0;
-    buffer[60] = 32'd0;
-    buffer[61] = 32'd0;
-    buffer[62] = 32'd0;
-    buffer[63] = 32'd0;
+    buffer[0] = 64'h0000000000000000;
+    buffer[1] = 64'h0000000000000000;
+    buffer[2] = 64'h0000000000000000;
+    buffer[3] = 64'h0000000000000000;
+    buffer[4] = 64'h0000000000000000;
+    buffer[5] = 64'h0000000000000000;
+    buffer[6] = 64'h0000000000000000;
+    buffer[7] = 64'h0000000000000000;
+    buffer[8] = 64'h0000000000000000;
+    buffer[9] = 64'h0000000000000000;
+    buffer[10] = 64'h0000000000000000;
+    buffer[11] = 64'h0000000000000000;
+    buffer[12] = 64'h0000000000000000;
+    buffer[13] = 64'h0000000000000000;
+    buffer[14] = 64'h0000000000000000;
+    buffer[15] = 64'h0000000000000000;
+    buffer[16] = 64'h0000000000000000;
+    buffer[17] = 64'h0000000000000000;
+    buffer[18] = 64'h0000000000000000;
+    buffer[19] = 64'h0000000000000000;
+    buffer[20] = 64'h0000000000000000;
+    buffer[21] = 64'h0000000000000000;
+    buffer[22] = 64'h0000000000000000;
+    buffer[23] = 64'h0000000000000000;
+    buffer[24] = 64'h0000000000000000;
+    buffer[25] = 64'h0000000000000000;
+    buffer[26] = 64'h0000000000000000;
+    buffer[27] = 64'h0000000000000000;
+    buffer[28] = 64'h0000000000000000;
+    buffer[29] = 64'h0000000000000000;
+    buffer[30] = 64'h0000000000000000;
+    buffer[31] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       buffer[\$signature__addr ] <= i__payload;
   end
-  reg [31:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= buffer[\$5 [5:0]];
+    _0_ <= buffer[\$5 [4:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [2:0];
+  reg [63:0] queue [2:0];
   initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
+    queue[0] = 64'h0000000000000000;
+    queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$24 )
@@ -7963,417 +6490,349 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = slot * 5'h10;
-  assign \$3  = $signed(col) * $signed(3'h2);
+  assign \$2  = slot * 4'h8;
+  assign \$3  = $signed(col) * $signed(2'h1);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
-  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$10  = | e_left;
-  assign \$11  = q_room & \$10 ;
-  assign \$12  = q_owed + \$11 ;
-  assign \$13  = o__valid & o__ready;
-  assign \$14  = \$12  - \$13 ;
-  assign \$15  = | w_left;
-  assign \$16  = i__valid & \$15 ;
-  assign \$17  = w_left - \$16 ;
-  assign \$18  = | e_left;
-  assign \$19  = q_room & \$18 ;
-  assign \$20  = e_left - \$19 ;
-  assign \$21  = ! w_left;
-  assign \$22  = w_left == 1'h1;
-  assign \$23  = | w_left;
-  assign \$24  = i__valid & \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = \$21  | \$25 ;
-  assign \$27  = ! e_left;
-  assign \$28  = e_left == 1'h1;
-  assign \$29  = | e_left;
-  assign \$30  = q_room & \$29 ;
-  assign \$31  = \$28  & \$30 ;
-  assign \$32  = \$27  | \$31 ;
-  assign \$33  = \$26  & \$32 ;
-  assign \$34  = step == 3'h4;
-  assign \$35  = step + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = step == 3'h4;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$5  = $signed(\$4 ) + $signed(1'h0);
+  assign \$6  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$7  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$8  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$9  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$10  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$11  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$12  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$13  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$14  = | e_left;
+  assign \$15  = q_room & \$14 ;
+  assign \$16  = q_owed + \$15 ;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = \$16  - \$17 ;
+  assign \$19  = | w_left;
+  assign \$20  = i__valid & \$19 ;
+  assign \$21  = w_left - \$20 ;
+  assign \$22  = | e_left;
+  assign \$23  = q_room & \$22 ;
+  assign \$24  = e_left - \$23 ;
+  assign \$25  = ! w_left;
+  assign \$26  = w_left == 1'h1;
+  assign \$27  = | w_left;
+  assign \$28  = i__valid & \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = \$25  | \$29 ;
+  assign \$31  = ! e_left;
+  assign \$32  = e_left == 1'h1;
+  assign \$33  = | e_left;
+  assign \$34  = q_room & \$33 ;
+  assign \$35  = \$32  & \$34 ;
+  assign \$36  = \$31  | \$35 ;
+  assign \$37  = \$30  & \$36 ;
+  assign \$38  = step == 3'h4;
+  assign \$39  = step + 1'h1;
+  assign \$40  = \$38  ? 4'h0 : \$39 ;
   assign \$41  = step == 3'h4;
   assign \$42  = step + 1'h1;
   assign \$43  = \$41  ? 4'h0 : \$42 ;
-  assign \$44  = ! \$43 ;
-  assign \$45  = \$44  ? 6'h00 : 6'h20;
-  assign \$46  = | w_left;
-  assign \$47  = i__valid & \$46 ;
-  assign \$48  = \$signature__addr  == 6'h3f;
-  assign \$49  = \$signature__addr  + 1'h1;
-  assign \$50  = \$48  ? 7'h00 : \$49 ;
-  assign \$51  = ! w_left;
-  assign \$52  = w_left == 1'h1;
-  assign \$53  = | w_left;
-  assign \$54  = i__valid & \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = \$51  | \$55 ;
-  assign \$57  = ! e_left;
-  assign \$58  = e_left == 1'h1;
-  assign \$59  = | e_left;
-  assign \$60  = q_room & \$59 ;
-  assign \$61  = \$58  & \$60 ;
-  assign \$62  = \$57  | \$61 ;
-  assign \$63  = \$56  & \$62 ;
-  assign \$64  = step == 3'h4;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = | e_left;
-  assign \$67  = q_room & \$66 ;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 2'h0 : \$69 ;
-  assign \$73  = kx + 1'h1;
-  assign \$74  = \$72  ? 2'h0 : \$73 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
-  assign \$78  = ky + 1'h1;
-  assign \$79  = \$77  ? 2'h0 : \$78 ;
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 3'h4;
-  assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 3'h4;
+  assign \$45  = step == 3'h4;
+  assign \$46  = step + 1'h1;
+  assign \$47  = \$45  ? 4'h0 : \$46 ;
+  assign \$48  = ! \$47 ;
+  assign \$49  = \$48  ? 5'h00 : 5'h10;
+  assign \$50  = | w_left;
+  assign \$51  = i__valid & \$50 ;
+  assign \$52  = \$signature__addr  == 5'h1f;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 6'h00 : \$53 ;
+  assign \$55  = ! w_left;
+  assign \$56  = w_left == 1'h1;
+  assign \$57  = | w_left;
+  assign \$58  = i__valid & \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = \$55  | \$59 ;
+  assign \$61  = ! e_left;
+  assign \$62  = e_left == 1'h1;
+  assign \$63  = | e_left;
+  assign \$64  = q_room & \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = \$61  | \$65 ;
+  assign \$67  = \$60  & \$66 ;
+  assign \$68  = step == 3'h4;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = | e_left;
+  assign \$71  = q_room & \$70 ;
+  assign \$77  = kx + 1'h1;
+  assign \$78  = \$76  ? 2'h0 : \$77 ;
+  assign \$79  = $signed(col) + $signed(2'h1);
+  assign \$82  = ky + 1'h1;
+  assign \$83  = \$81  ? 2'h0 : \$82 ;
+  assign \$84  = $signed(row) + $signed(2'h1);
   assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$88  = ox == 2'h3;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 3'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(3'h2);
-  assign \$92  = $signed(col_base) + $signed(3'h2);
-  assign \$93  = ox == 2'h3;
-  assign \$94  = $signed(row_base) + $signed(3'h2);
-  assign \$95  = $signed(row_base) + $signed(3'h2);
-  assign \$96  = slot_base + 2'h2;
-  assign \$97  = \$96  >= 3'h4;
-  assign \$98  = slot_base + 2'h2;
-  assign \$99  = \$98  - 3'h4;
+  assign \$86  = \$85  >= 3'h4;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$87  - 3'h4;
+  assign \$89  = slot + 1'h1;
+  assign \$90  = \$86  ? \$88  : { 1'h0, \$89  };
+  assign \$92  = ox == 2'h3;
+  assign \$93  = ox + 1'h1;
+  assign \$94  = \$92  ? 3'h0 : \$93 ;
+  assign \$95  = $signed(col_base) + $signed(3'h2);
+  assign \$96  = $signed(col_base) + $signed(3'h2);
+  assign \$97  = ox == 2'h3;
+  assign \$98  = $signed(row_base) + $signed(3'h2);
+  assign \$99  = $signed(row_base) + $signed(3'h2);
   assign \$100  = slot_base + 2'h2;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$101  = \$100  >= 3'h4;
   assign \$102  = slot_base + 2'h2;
-  assign \$103  = \$102  >= 3'h4;
+  assign \$103  = \$102  - 3'h4;
   assign \$104  = slot_base + 2'h2;
-  assign \$105  = \$104  - 3'h4;
+  assign \$105  = \$101  ? \$103  : { 1'h0, \$104  };
   assign \$106  = slot_base + 2'h2;
-  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = | e_left;
-  assign \$117  = q_room & \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = \$114  | \$118 ;
-  assign \$120  = \$113  & \$119 ;
-  assign \$121  = step == 3'h4;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = | e_left;
-  assign \$124  = q_room & \$123 ;
-  assign \$125  = $signed(row) < $signed(1'h0);
-  assign \$126  = $signed(row) >= $signed(5'h08);
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = $signed(col) < $signed(1'h0);
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = $signed(col) >= $signed(5'h08);
+  assign \$107  = \$106  >= 3'h4;
+  assign \$108  = slot_base + 2'h2;
+  assign \$109  = \$108  - 3'h4;
+  assign \$110  = slot_base + 2'h2;
+  assign \$111  = \$107  ? \$109  : { 1'h0, \$110  };
+  assign \$112  = ! w_left;
+  assign \$113  = w_left == 1'h1;
+  assign \$114  = | w_left;
+  assign \$115  = i__valid & \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = \$112  | \$116 ;
+  assign \$118  = ! e_left;
+  assign \$119  = e_left == 1'h1;
+  assign \$120  = | e_left;
+  assign \$121  = q_room & \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = \$118  | \$122 ;
+  assign \$124  = \$117  & \$123 ;
+  assign \$125  = step == 3'h4;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = | e_left;
+  assign \$128  = q_room & \$127 ;
+  assign \$129  = $signed(row) < $signed(1'h0);
+  assign \$130  = $signed(row) >= $signed(5'h08);
   assign \$131  = \$129  | \$130 ;
-  assign \$132  = | e_left;
-  assign \$133  = q_room & \$132 ;
-  assign \$134  = o__valid & o__ready;
-  assign \$135  = q_owed < 2'h3;
-  assign \$136  = \$134  ? q_room : \$135 ;
-  assign \$137  = o__valid & o__ready;
-  assign \$138  = \$137  | q_room;
-  assign \$139  = \$133  ? \$136  : \$138 ;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = | q_stored;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$141  & \$143 ;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$signature__en$24  & \$145 ;
-  assign \$147  = \$signature__addr$26  == 2'h2;
-  assign \$148  = \$signature__addr$26  + 1'h1;
-  assign \$149  = \$147  ? 3'h0 : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = \rport__addr$29  == 2'h2;
-  assign \$155  = \rport__addr$29  + 1'h1;
-  assign \$156  = \$154  ? 3'h0 : \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = | q_stored;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$158  & \$160 ;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$signature__en$24  & \$162 ;
-  assign \$164  = q_stored + \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = \$164  - \$168 ;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = | q_stored;
-  assign \$173  = \$172  | \$signature__en$24 ;
-  assign \$174  = | q_stored;
-  assign \$175  = \$174  ? \rport__data$43  : q_in;
+  assign \$132  = $signed(col) < $signed(1'h0);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = $signed(col) >= $signed(5'h08);
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = | e_left;
+  assign \$137  = q_room & \$136 ;
+  assign \$138  = o__valid & o__ready;
+  assign \$139  = q_owed < 2'h3;
+  assign \$140  = \$138  ? q_room : \$139 ;
+  assign \$141  = o__valid & o__ready;
+  assign \$142  = \$141  | q_room;
+  assign \$143  = \$137  ? \$140  : \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$signature__en$24  & \$149 ;
+  assign \$151  = \$signature__addr$26  == 2'h2;
+  assign \$152  = \$signature__addr$26  + 1'h1;
+  assign \$153  = \$151  ? 3'h0 : \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \rport__addr$29  == 2'h2;
+  assign \$159  = \rport__addr$29  + 1'h1;
+  assign \$160  = \$158  ? 3'h0 : \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$signature__en$24  & \$166 ;
+  assign \$168  = q_stored + \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = | q_stored;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  - \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  | \$signature__en$24 ;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$176 ;
+    w_left <= \$180 ;
   always @(posedge clk)
-    e_left <= \$177 ;
+    e_left <= \$181 ;
   always @(posedge clk)
-    step <= \$178 ;
+    step <= \$182 ;
   always @(posedge clk)
-    \$signature__addr  <= \$179 ;
+    \$signature__addr  <= \$183 ;
   always @(posedge clk)
-    g <= \$180 ;
+    kx <= \$184 ;
   always @(posedge clk)
-    kx <= \$181 ;
+    col <= \$185 ;
   always @(posedge clk)
-    col <= \$182 ;
+    ky <= \$186 ;
   always @(posedge clk)
-    ky <= \$183 ;
+    row <= \$187 ;
   always @(posedge clk)
-    row <= \$184 ;
+    slot <= \$188 ;
   always @(posedge clk)
-    slot <= \$185 ;
+    ox <= \$189 ;
   always @(posedge clk)
-    ox <= \$186 ;
+    col_base <= \$190 ;
   always @(posedge clk)
-    col_base <= \$187 ;
+    row_base <= \$191 ;
   always @(posedge clk)
-    row_base <= \$188 ;
+    slot_base <= \$192 ;
   always @(posedge clk)
-    slot_base <= \$189 ;
+    read_valid_1 <= \$193 ;
   always @(posedge clk)
-    read_valid_1 <= \$190 ;
+    \$signature__en$24  <= \$194 ;
   always @(posedge clk)
-    \$signature__en$24  <= \$191 ;
+    pad_reg <= \$195 ;
   always @(posedge clk)
-    pad_reg <= \$192 ;
+    pad_reg2 <= \$196 ;
   always @(posedge clk)
-    pad_reg2 <= \$193 ;
+    read <= \$197 ;
   always @(posedge clk)
-    read <= \$194 ;
+    q_owed <= \$198 ;
   always @(posedge clk)
-    q_owed <= \$195 ;
+    q_room <= \$199 ;
   always @(posedge clk)
-    q_room <= \$196 ;
+    \$signature__addr$26  <= \$200 ;
   always @(posedge clk)
-    \$signature__addr$26  <= \$197 ;
+    \rport__addr$29  <= \$201 ;
   always @(posedge clk)
-    \rport__addr$29  <= \$198 ;
+    q_stored <= \$202 ;
   always @(posedge clk)
-    q_stored <= \$199 ;
+    o__valid <= \$203 ;
   always @(posedge clk)
-    o__valid <= \$200 ;
-  always @(posedge clk)
-    o__payload <= \$201 ;
+    o__payload <= \$204 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$40  = 6'h00;
-    casez (\$39 )
+    \$44  = 5'h00;
+    casez (\$43 )
       4'h0:
-          \$40  = 6'h20;
+          \$44  = 5'h10;
       4'h1:
-          \$40  = 6'h20;
+          \$44  = 5'h10;
       4'h2:
-          \$40  = 6'h20;
+          \$44  = 5'h10;
       4'h3:
-          \$40  = 6'h20;
+          \$44  = 5'h10;
       4'h4:
-          \$40  = 6'h00;
+          \$44  = 5'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$17 [5:0];
-    if (\$33 ) begin
-      \$176  = \$40 ;
+    \$180  = \$21 [4:0];
+    if (\$37 ) begin
+      \$180  = \$44 ;
     end
     if (rst) begin
-      \$176  = 6'h20;
+      \$180  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = \$20 [5:0];
-    if (\$33 ) begin
-      \$177  = \$45 ;
+    \$181  = \$24 [4:0];
+    if (\$37 ) begin
+      \$181  = \$49 ;
     end
     if (rst) begin
-      \$177  = 6'h00;
+      \$181  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = step;
-    if (\$33 ) begin
-      \$178  = \$36 [2:0];
+    \$182  = step;
+    if (\$37 ) begin
+      \$182  = \$40 [2:0];
     end
     if (rst) begin
-      \$178  = 3'h0;
+      \$182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = \$signature__addr ;
-    if (\$47 ) begin
-      \$179  = \$50 [5:0];
+    \$183  = \$signature__addr ;
+    if (\$51 ) begin
+      \$183  = \$54 [4:0];
     end
-    if (\$65 ) begin
-      \$179  = 6'h00;
+    if (\$69 ) begin
+      \$183  = 5'h00;
     end
     if (rst) begin
-      \$179  = 6'h00;
+      \$183  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = g;
-    if (\$67 ) begin
-      \$180  = \$70 [0];
-    end
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = kx;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$181  = \$74 [0];
+    \$184  = kx;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$184  = \$78 [0];
       end
     end
     if (rst) begin
-      \$181  = 1'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$182  = \$75 [4:0];
-        if (\$76 ) begin
-          \$182  = col_base;
-          if (\$87 ) begin
-            \$182  = \$92 [4:0];
-            if (\$93 ) begin
-              \$182  = 5'h00;
+    \$185  = col;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$185  = \$79 [4:0];
+        if (\$80 ) begin
+          \$185  = col_base;
+          if (\$91 ) begin
+            \$185  = \$96 [4:0];
+            if (\$97 ) begin
+              \$185  = 5'h00;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$182  = 5'h00;
+      \$185  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = ky;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$183  = \$79 [0];
+    \$186  = ky;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$186  = \$83 [0];
         end
       end
     end
     if (rst) begin
-      \$183  = 1'h0;
+      \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$184  = \$80 [4:0];
-          if (\$87 ) begin
-            \$184  = row_base;
-            if (\$93 ) begin
-              \$184  = \$95 [4:0];
+    \$187  = row;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$187  = \$84 [4:0];
+          if (\$91 ) begin
+            \$187  = row_base;
+            if (\$97 ) begin
+              \$187  = \$99 [4:0];
             end
           end
         end
       end
     end
-    if (\$122 ) begin
-      \$184  = 5'h00;
-    end
-    if (rst) begin
-      \$184  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$185  = \$86 [1:0];
-          if (\$87 ) begin
-            \$185  = slot_base;
-            if (\$93 ) begin
-              \$185  = \$107 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$185  = 2'h0;
-    end
-    if (rst) begin
-      \$185  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$186  = \$90 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$186  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$187  = \$91 [4:0];
-            if (\$93 ) begin
-              \$187  = 5'h00;
-            end
-          end
-        end
-      end
+    if (\$126 ) begin
+      \$187  = 5'h00;
     end
     if (rst) begin
       \$187  = 5'h00;
@@ -8381,41 +6840,38 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$188  = \$94 [4:0];
+    \$188  = slot;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$188  = \$90 [1:0];
+          if (\$91 ) begin
+            \$188  = slot_base;
+            if (\$97 ) begin
+              \$188  = \$111 [1:0];
             end
           end
         end
       end
     end
-    if (\$122 ) begin
-      \$188  = 5'h00;
+    if (\$126 ) begin
+      \$188  = 2'h0;
     end
     if (rst) begin
-      \$188  = 5'h00;
+      \$188  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$189  = \$101 [1:0];
-            end
+    \$189  = ox;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$189  = \$94 [1:0];
           end
         end
       end
-    end
-    if (\$122 ) begin
-      \$189  = 2'h0;
     end
     if (rst) begin
       \$189  = 2'h0;
@@ -8423,104 +6879,165 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$124 ;
+    \$190  = col_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$190  = \$95 [4:0];
+            if (\$97 ) begin
+              \$190  = 5'h00;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = read_valid_1;
+    \$191  = row_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$191  = \$98 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$191  = 5'h00;
+    end
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$131 ;
+    \$192  = slot_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$192  = \$105 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$192  = 2'h0;
+    end
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = pad_reg;
+    \$193  = \$128 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = rport__data;
+    \$194  = read_valid_1;
     if (rst) begin
-      \$194  = 32'd0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$14 [2:0];
+    \$195  = \$135 ;
     if (rst) begin
-      \$195  = 3'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$139 ;
+    \$196  = pad_reg;
     if (rst) begin
-      \$196  = 1'h1;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = \$signature__addr$26 ;
-    if (\$146 ) begin
-      \$197  = \$149 [1:0];
-    end
+    \$197  = rport__data;
     if (rst) begin
-      \$197  = 2'h0;
+      \$197  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \rport__addr$29 ;
-    if (\$153 ) begin
-      \$198  = \$156 [1:0];
-    end
+    \$198  = \$18 [2:0];
     if (rst) begin
-      \$198  = 2'h0;
+      \$198  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = \$169 [1:0];
+    \$199  = \$143 ;
     if (rst) begin
-      \$199  = 2'h0;
+      \$199  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = o__valid;
-    if (\$171 ) begin
-      \$200  = \$173 ;
+    \$200  = \$signature__addr$26 ;
+    if (\$150 ) begin
+      \$200  = \$153 [1:0];
     end
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = o__payload;
-    if (\$171 ) begin
-      \$201  = \$175 ;
+    \$201  = \rport__addr$29 ;
+    if (\$157 ) begin
+      \$201  = \$160 [1:0];
     end
     if (rst) begin
-      \$201  = 32'd0;
+      \$201  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$202  = \$173 [1:0];
+    if (rst) begin
+      \$202  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$203  = o__valid;
+    if (\$175 ) begin
+      \$203  = \$177 ;
+    end
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$204  = o__payload;
+    if (\$175 ) begin
+      \$204  = \$179 ;
+    end
+    if (rst) begin
+      \$204  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$5 [5:0];
-  assign q_owed_next = \$14 [2:0];
+  assign rport__addr = \$5 [4:0];
+  assign q_owed_next = \$18 [2:0];
   assign read_valid_2 = \$signature__en$24 ;
   assign q_wptr = \$signature__addr$26 ;
   assign \$signature__data$28  = q_in;
@@ -8529,39 +7046,73 @@ module top_s1_maxpool1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
   assign \q_in[0]  = q_in[7:0];
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
+  assign q_in[63:56] = \$13 [63:56];
+  assign q_in[55:48] = \$12 [55:48];
+  assign q_in[47:40] = \$11 [47:40];
+  assign q_in[39:32] = \$10 [39:32];
   assign q_in[31:24] = \$9 [31:24];
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$68  = g;
-  assign \$71  = g;
-  assign \$72  = kx;
+  assign \$72  = 1'h1;
+  assign \$73  = 2'h1;
+  assign \$74  = 2'h0;
+  assign \$75  = 1'h1;
   assign \$76  = kx;
-  assign \$77  = ky;
-  assign \$87  = ky;
+  assign \$80  = kx;
+  assign \$81  = ky;
+  assign \$91  = ky;
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire [2:0] \$10 ;
-  reg [2:0] \$100 ;
-  reg \$101 ;
-  reg [1:0] \$102 ;
-  reg [1:0] \$103 ;
-  reg [1:0] \$104 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
   reg \$105 ;
-  reg [31:0] \$106 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [2:0] \$116 ;
+  reg \$117 ;
+  reg [1:0] \$118 ;
+  reg [1:0] \$119 ;
   wire \$12 ;
+  reg [1:0] \$120 ;
+  reg \$121 ;
+  reg [63:0] \$122 ;
   wire \$13 ;
   wire \$14 ;
   wire \$15 ;
@@ -8614,7 +7165,7 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
-  wire [31:0] \$60 ;
+  wire [63:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
@@ -8629,47 +7180,47 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [3:0] \$74 ;
+  wire \$74 ;
   wire \$75 ;
-  wire [4:0] \$76 ;
-  reg \$77 ;
-  reg [1:0] \$78 ;
-  reg \$79 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg \$80 ;
-  reg [7:0] \$81 ;
-  reg [7:0] \$82 ;
-  reg [7:0] \$83 ;
-  reg [7:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [7:0] \$87 ;
-  reg [7:0] \$88 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [3:0] \$82 ;
+  wire \$83 ;
+  wire [4:0] \$84 ;
+  reg \$85 ;
+  reg [1:0] \$86 ;
+  reg \$87 ;
+  reg \$88 ;
   reg [7:0] \$89 ;
   wire [2:0] \$9 ;
   reg [7:0] \$90 ;
   reg [7:0] \$91 ;
   reg [7:0] \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg \$95 ;
+  reg [7:0] \$93 ;
+  reg [7:0] \$94 ;
+  reg [7:0] \$95 ;
   reg [7:0] \$96 ;
   reg [7:0] \$97 ;
   reg [7:0] \$98 ;
   reg [7:0] \$99 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [31:0] \$signature__data ;
+  wire [63:0] \$signature__data ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   reg [7:0] acc0_0 = 8'h00;
-  reg [7:0] acc0_1 = 8'h00;
   reg [7:0] acc1_0 = 8'h00;
-  reg [7:0] acc1_1 = 8'h00;
   reg [7:0] acc2_0 = 8'h00;
-  reg [7:0] acc2_1 = 8'h00;
   reg [7:0] acc3_0 = 8'h00;
-  reg [7:0] acc3_1 = 8'h00;
+  reg [7:0] acc4_0 = 8'h00;
+  reg [7:0] acc5_0 = 8'h00;
+  reg [7:0] acc6_0 = 8'h00;
+  reg [7:0] acc7_0 = 8'h00;
   (* keep = 32'd1 *)
   reg accepted_0 = 1'h0;
   input clk;
@@ -8679,12 +7230,16 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg first_0 = 1'h0;
   reg group = 1'h0;
   reg group_in = 1'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -8693,26 +7248,42 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [7:0] max1 = 8'h00;
   reg [7:0] max2 = 8'h00;
   reg [7:0] max3 = 8'h00;
+  reg [7:0] max4 = 8'h00;
+  reg [7:0] max5 = 8'h00;
+  reg [7:0] max6 = 8'h00;
+  reg [7:0] max7 = 8'h00;
   reg max_valid = 1'h0;
   wire [7:0] new0;
   wire [7:0] new1;
   wire [7:0] new2;
   wire [7:0] new3;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
+  wire [7:0] new4;
+  wire [7:0] new5;
+  wire [7:0] new6;
+  wire [7:0] new7;
+  output [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  wire [31:0] q_in;
+  wire [63:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
+  wire [7:0] \q_in[6] ;
+  wire [7:0] \q_in[7] ;
   reg [2:0] q_owed = 3'h0;
   wire [2:0] q_owed_next;
   reg q_room = 1'h1;
@@ -8721,7 +7292,7 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [1:0] q_wptr = 2'h0;
   (* init = 2'h0 *)
   wire [1:0] rport__addr;
-  wire [31:0] rport__data;
+  wire [63:0] rport__data;
   input rst;
   wire rst;
   reg window_done = 1'h0;
@@ -8729,11 +7300,15 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   reg [7:0] x1 = 8'h00;
   reg [7:0] x2 = 8'h00;
   reg [7:0] x3 = 8'h00;
-  reg [31:0] queue [2:0];
+  reg [7:0] x4 = 8'h00;
+  reg [7:0] x5 = 8'h00;
+  reg [7:0] x6 = 8'h00;
+  reg [7:0] x7 = 8'h00;
+  reg [63:0] queue [2:0];
   initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
+    queue[0] = 64'h0000000000000000;
+    queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (max_valid)
@@ -8741,9 +7316,11 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   assign rport__data = queue[q_rptr];
   assign \$1  = i__valid & i__ready;
+  assign \$2  = ! group;
   assign \$3  = group + 1'h1;
-  assign \$4  = \$2  ? 2'h0 : \$3 ;
+  assign \$4  = group ? \$3  : 2'h0;
   assign \$5  = i__valid & i__ready;
+  assign \$6  = ! group;
   assign \$7  = \$5  & \$6 ;
   assign \$8  = element == 2'h3;
   assign \$9  = element + 1'h1;
@@ -8813,209 +7390,163 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \$69  = $signed(x3) > $signed(acc3_0);
   assign \$70  = first_0 | \$69 ;
   assign new3 = \$70  ? x3 : acc3_0;
-  assign \$71  = i__valid & i__ready;
-  assign \$72  = element == 2'h3;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = q_owed + \$73 ;
-  assign \$75  = o__valid & o__ready;
-  assign \$76  = \$74  - \$75 ;
+  assign \$71  = $signed(x4) > $signed(acc4_0);
+  assign \$72  = first_0 | \$71 ;
+  assign new4 = \$72  ? x4 : acc4_0;
+  assign \$73  = $signed(x5) > $signed(acc5_0);
+  assign \$74  = first_0 | \$73 ;
+  assign new5 = \$74  ? x5 : acc5_0;
+  assign \$75  = $signed(x6) > $signed(acc6_0);
+  assign \$76  = first_0 | \$75 ;
+  assign new6 = \$76  ? x6 : acc6_0;
+  assign \$77  = $signed(x7) > $signed(acc7_0);
+  assign \$78  = first_0 | \$77 ;
+  assign new7 = \$78  ? x7 : acc7_0;
+  assign \$79  = i__valid & i__ready;
+  assign \$80  = element == 2'h3;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = q_owed + \$81 ;
+  assign \$83  = o__valid & o__ready;
+  assign \$84  = \$82  - \$83 ;
   always @(posedge clk)
-    group <= \$77 ;
+    group <= \$85 ;
   always @(posedge clk)
-    element <= \$78 ;
+    element <= \$86 ;
   always @(posedge clk)
-    first_0 <= \$79 ;
+    first_0 <= \$87 ;
   always @(posedge clk)
-    accepted_0 <= \$80 ;
+    accepted_0 <= \$88 ;
   always @(posedge clk)
-    x0 <= \$81 ;
+    x0 <= \$89 ;
   always @(posedge clk)
-    acc0_0 <= \$82 ;
+    acc0_0 <= \$90 ;
   always @(posedge clk)
-    acc0_1 <= \$83 ;
+    x1 <= \$91 ;
   always @(posedge clk)
-    x1 <= \$84 ;
+    acc1_0 <= \$92 ;
   always @(posedge clk)
-    acc1_0 <= \$85 ;
+    x2 <= \$93 ;
   always @(posedge clk)
-    acc1_1 <= \$86 ;
+    acc2_0 <= \$94 ;
   always @(posedge clk)
-    x2 <= \$87 ;
+    x3 <= \$95 ;
   always @(posedge clk)
-    acc2_0 <= \$88 ;
+    acc3_0 <= \$96 ;
   always @(posedge clk)
-    acc2_1 <= \$89 ;
+    x4 <= \$97 ;
   always @(posedge clk)
-    x3 <= \$90 ;
+    acc4_0 <= \$98 ;
   always @(posedge clk)
-    acc3_0 <= \$91 ;
+    x5 <= \$99 ;
   always @(posedge clk)
-    acc3_1 <= \$92 ;
+    acc5_0 <= \$100 ;
   always @(posedge clk)
-    window_done <= \$93 ;
+    x6 <= \$101 ;
   always @(posedge clk)
-    group_in <= \$94 ;
+    acc6_0 <= \$102 ;
   always @(posedge clk)
-    max_valid <= \$95 ;
+    x7 <= \$103 ;
   always @(posedge clk)
-    max0 <= \$96 ;
+    acc7_0 <= \$104 ;
   always @(posedge clk)
-    max1 <= \$97 ;
+    window_done <= \$105 ;
   always @(posedge clk)
-    max2 <= \$98 ;
+    group_in <= \$106 ;
   always @(posedge clk)
-    max3 <= \$99 ;
+    max_valid <= \$107 ;
   always @(posedge clk)
-    q_owed <= \$100 ;
+    max0 <= \$108 ;
   always @(posedge clk)
-    q_room <= \$101 ;
+    max1 <= \$109 ;
   always @(posedge clk)
-    q_wptr <= \$102 ;
+    max2 <= \$110 ;
   always @(posedge clk)
-    q_rptr <= \$103 ;
+    max3 <= \$111 ;
   always @(posedge clk)
-    q_stored <= \$104 ;
+    max4 <= \$112 ;
   always @(posedge clk)
-    o__valid <= \$105 ;
+    max5 <= \$113 ;
   always @(posedge clk)
-    o__payload <= \$106 ;
+    max6 <= \$114 ;
+  always @(posedge clk)
+    max7 <= \$115 ;
+  always @(posedge clk)
+    q_owed <= \$116 ;
+  always @(posedge clk)
+    q_room <= \$117 ;
+  always @(posedge clk)
+    q_wptr <= \$118 ;
+  always @(posedge clk)
+    q_rptr <= \$119 ;
+  always @(posedge clk)
+    q_stored <= \$120 ;
+  always @(posedge clk)
+    o__valid <= \$121 ;
+  always @(posedge clk)
+    o__payload <= \$122 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$77  = group;
+    \$85  = group;
     if (\$1 ) begin
-      \$77  = \$4 [0];
+      \$85  = \$4 [0];
     end
     if (rst) begin
-      \$77  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$78  = element;
+    \$86  = element;
     if (\$7 ) begin
-      \$78  = \$10 [1:0];
+      \$86  = \$10 [1:0];
     end
     if (rst) begin
-      \$78  = 2'h0;
+      \$86  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = \$11 ;
+    \$87  = \$11 ;
     if (rst) begin
-      \$79  = 1'h0;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = \$12 ;
+    \$88  = \$12 ;
     if (rst) begin
-      \$80  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = i__payload[7:0];
-    if (rst) begin
-      \$81  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = acc0_0;
-    if (accepted_0) begin
-      \$82  = acc0_1;
-    end
-    if (rst) begin
-      \$82  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = acc0_1;
-    if (accepted_0) begin
-      \$83  = new0;
-    end
-    if (rst) begin
-      \$83  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = i__payload[15:8];
-    if (rst) begin
-      \$84  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = acc1_0;
-    if (accepted_0) begin
-      \$85  = acc1_1;
-    end
-    if (rst) begin
-      \$85  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = acc1_1;
-    if (accepted_0) begin
-      \$86  = new1;
-    end
-    if (rst) begin
-      \$86  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = i__payload[23:16];
-    if (rst) begin
-      \$87  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = acc2_0;
-    if (accepted_0) begin
-      \$88  = acc2_1;
-    end
-    if (rst) begin
-      \$88  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = acc2_1;
-    if (accepted_0) begin
-      \$89  = new2;
-    end
+    \$89  = i__payload[7:0];
     if (rst) begin
       \$89  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = i__payload[31:24];
+    \$90  = acc0_0;
+    if (accepted_0) begin
+      \$90  = new0;
+    end
     if (rst) begin
       \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = acc3_0;
-    if (accepted_0) begin
-      \$91  = acc3_1;
-    end
+    \$91  = i__payload[15:8];
     if (rst) begin
       \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = acc3_1;
+    \$92  = acc1_0;
     if (accepted_0) begin
-      \$92  = new3;
+      \$92  = new1;
     end
     if (rst) begin
       \$92  = 8'h00;
@@ -9023,115 +7554,245 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = \$15 ;
+    \$93  = i__payload[23:16];
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = group;
+    \$94  = acc2_0;
+    if (accepted_0) begin
+      \$94  = new2;
+    end
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = window_done;
+    \$95  = i__payload[31:24];
     if (rst) begin
-      \$95  = 1'h0;
+      \$95  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = new0;
+    \$96  = acc3_0;
+    if (accepted_0) begin
+      \$96  = new3;
+    end
     if (rst) begin
       \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = new1;
+    \$97  = i__payload[39:32];
     if (rst) begin
       \$97  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = new2;
+    \$98  = acc4_0;
+    if (accepted_0) begin
+      \$98  = new4;
+    end
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = new3;
+    \$99  = i__payload[47:40];
     if (rst) begin
       \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = \$76 [2:0];
+    \$100  = acc5_0;
+    if (accepted_0) begin
+      \$100  = new5;
+    end
     if (rst) begin
-      \$100  = 3'h0;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = \$24 ;
+    \$101  = i__payload[55:48];
     if (rst) begin
-      \$101  = 1'h1;
+      \$101  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = q_wptr;
-    if (\$31 ) begin
-      \$102  = \$34 [1:0];
+    \$102  = acc6_0;
+    if (accepted_0) begin
+      \$102  = new6;
     end
     if (rst) begin
-      \$102  = 2'h0;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = q_rptr;
-    if (\$38 ) begin
-      \$103  = \$41 [1:0];
-    end
+    \$103  = i__payload[63:56];
     if (rst) begin
-      \$103  = 2'h0;
+      \$103  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = \$54 [1:0];
+    \$104  = acc7_0;
+    if (accepted_0) begin
+      \$104  = new7;
+    end
     if (rst) begin
-      \$104  = 2'h0;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = o__valid;
-    if (\$56 ) begin
-      \$105  = \$58 ;
-    end
+    \$105  = \$15 ;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = o__payload;
-    if (\$56 ) begin
-      \$106  = \$60 ;
-    end
+    \$106  = group;
     if (rst) begin
-      \$106  = 32'd0;
+      \$106  = 1'h0;
     end
   end
-  assign q_owed_next = \$76 [2:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$107  = window_done;
+    if (rst) begin
+      \$107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$108  = new0;
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$109  = new1;
+    if (rst) begin
+      \$109  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$110  = new2;
+    if (rst) begin
+      \$110  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$111  = new3;
+    if (rst) begin
+      \$111  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$112  = new4;
+    if (rst) begin
+      \$112  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$113  = new5;
+    if (rst) begin
+      \$113  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$114  = new6;
+    if (rst) begin
+      \$114  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$115  = new7;
+    if (rst) begin
+      \$115  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$116  = \$84 [2:0];
+    if (rst) begin
+      \$116  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$117  = \$24 ;
+    if (rst) begin
+      \$117  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$118  = q_wptr;
+    if (\$31 ) begin
+      \$118  = \$34 [1:0];
+    end
+    if (rst) begin
+      \$118  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$119  = q_rptr;
+    if (\$38 ) begin
+      \$119  = \$41 [1:0];
+    end
+    if (rst) begin
+      \$119  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$120  = \$54 [1:0];
+    if (rst) begin
+      \$120  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$121  = o__valid;
+    if (\$56 ) begin
+      \$121  = \$58 ;
+    end
+    if (rst) begin
+      \$121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$122  = o__payload;
+    if (\$56 ) begin
+      \$122  = \$60 ;
+    end
+    if (rst) begin
+      \$122  = 64'h0000000000000000;
+    end
+  end
+  assign q_owed_next = \$84 [2:0];
   assign \$signature__en  = max_valid;
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
@@ -9140,39 +7801,53 @@ module top_s1_maxpool1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o_
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
   assign \q_in[0]  = q_in[7:0];
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
+  assign q_in[63:56] = max7;
+  assign q_in[55:48] = max6;
+  assign q_in[47:40] = max5;
+  assign q_in[39:32] = max4;
   assign q_in[31:24] = max3;
   assign q_in[23:16] = max2;
   assign q_in[15:8] = max1;
   assign q_in[7:0] = max0;
-  assign \$2  = group;
-  assign \$6  = group;
 endmodule
 (* generator = "Amaranth" *)
 module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [63:0] \$10 ;
   wire [2:0] \$100 ;
-  wire [3:0] \$101 ;
+  wire \$101 ;
   wire [2:0] \$102 ;
-  wire \$103 ;
+  wire [3:0] \$103 ;
   wire [2:0] \$104 ;
   wire [3:0] \$105 ;
   wire [2:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire \$107 ;
+  wire [2:0] \$108 ;
+  wire [3:0] \$109 ;
+  wire [63:0] \$11 ;
+  wire [2:0] \$110 ;
+  wire [3:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
@@ -9181,7 +7856,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [3:0] \$12 ;
+  wire [63:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -9192,7 +7867,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire \$13 ;
+  wire [63:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -9203,7 +7878,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [4:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -9212,110 +7887,113 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [2:0] \$148 ;
-  wire [2:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
   wire \$154 ;
-  wire [2:0] \$155 ;
-  wire [2:0] \$156 ;
+  wire \$155 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
+  wire [2:0] \$159 ;
+  wire [3:0] \$16 ;
+  wire [2:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [2:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire [3:0] \$169 ;
-  wire [5:0] \$17 ;
+  wire [2:0] \$168 ;
+  wire \$169 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [3:0] \$173 ;
   wire \$174 ;
-  wire [31:0] \$175 ;
-  reg [4:0] \$176 ;
-  reg [6:0] \$177 ;
-  reg [2:0] \$178 ;
-  reg [4:0] \$179 ;
-  wire \$18 ;
-  reg \$180 ;
-  reg [1:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [1:0] \$183 ;
-  reg [4:0] \$184 ;
-  reg [1:0] \$185 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [63:0] \$179 ;
+  wire [4:0] \$18 ;
+  reg [3:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [3:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [4:0] \$185 ;
   reg [1:0] \$186 ;
   reg [4:0] \$187 ;
-  reg [4:0] \$188 ;
+  reg [1:0] \$188 ;
   reg [1:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
+  reg [4:0] \$190 ;
+  reg [4:0] \$191 ;
+  reg [1:0] \$192 ;
   reg \$193 ;
-  reg [31:0] \$194 ;
-  reg [2:0] \$195 ;
+  reg \$194 ;
+  reg \$195 ;
   reg \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
-  reg [1:0] \$199 ;
-  wire [5:0] \$2 ;
-  wire [7:0] \$20 ;
-  reg \$200 ;
-  reg [31:0] \$201 ;
-  wire \$21 ;
+  reg [63:0] \$197 ;
+  reg [2:0] \$198 ;
+  reg \$199 ;
+  wire [4:0] \$2 ;
+  wire \$20 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg [1:0] \$202 ;
+  reg \$203 ;
+  reg [63:0] \$204 ;
+  wire [4:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
-  wire \$24 ;
+  wire [6:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [6:0] \$3 ;
+  wire [5:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
+  wire \$35 ;
+  wire \$36 ;
   wire \$37 ;
-  wire [3:0] \$38 ;
+  wire \$38 ;
   wire [3:0] \$39 ;
-  wire [7:0] \$4 ;
-  reg [4:0] \$40 ;
+  wire [6:0] \$4 ;
+  wire [3:0] \$40 ;
   wire \$41 ;
   wire [3:0] \$42 ;
   wire [3:0] \$43 ;
-  wire \$44 ;
-  wire [6:0] \$45 ;
-  wire \$46 ;
-  wire \$47 ;
+  reg [3:0] \$44 ;
+  wire \$45 ;
+  wire [3:0] \$46 ;
+  wire [3:0] \$47 ;
   wire \$48 ;
   wire [5:0] \$49 ;
-  wire [8:0] \$5 ;
-  wire [5:0] \$50 ;
+  wire [7:0] \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
+  wire [4:0] \$53 ;
+  wire [4:0] \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [31:0] \$6 ;
+  wire [63:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -9325,70 +8003,78 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire [1:0] \$69 ;
-  wire [31:0] \$7 ;
-  wire [1:0] \$70 ;
+  wire \$69 ;
+  wire [63:0] \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [2:0] \$73 ;
-  wire [2:0] \$74 ;
-  wire [5:0] \$75 ;
+  wire [1:0] \$73 ;
+  wire [1:0] \$74 ;
+  wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [2:0] \$77 ;
   wire [2:0] \$78 ;
-  wire [2:0] \$79 ;
-  wire [31:0] \$8 ;
-  wire [5:0] \$80 ;
-  wire [2:0] \$81 ;
-  wire \$82 ;
+  wire [5:0] \$79 ;
+  wire [63:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [2:0] \$82 ;
   wire [2:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire [5:0] \$84 ;
   wire [2:0] \$85 ;
-  wire [3:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire \$86 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
   wire [2:0] \$89 ;
-  wire [31:0] \$9 ;
-  wire [2:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
-  wire [5:0] \$94 ;
+  wire [63:0] \$9 ;
+  wire [3:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [2:0] \$93 ;
+  wire [2:0] \$94 ;
   wire [5:0] \$95 ;
-  wire [2:0] \$96 ;
+  wire [5:0] \$96 ;
   wire \$97 ;
-  wire [2:0] \$98 ;
-  wire [3:0] \$99 ;
-  reg [4:0] \$signature__addr  = 5'h00;
+  wire [5:0] \$98 ;
+  wire [5:0] \$99 ;
+  reg [3:0] \$signature__addr  = 4'h0;
   reg [1:0] \$signature__addr$26  = 2'h0;
-  wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$28 ;
+  wire [63:0] \$signature__data ;
+  wire [63:0] \$signature__data$28 ;
   wire \$signature__en ;
   reg \$signature__en$24  = 1'h0;
   input clk;
   wire clk;
   reg [4:0] col = 5'h1f;
   reg [4:0] col_base = 5'h1f;
-  reg [6:0] e_left = 7'h00;
-  reg g = 1'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  reg [5:0] e_left = 6'h00;
+  wire [-1:0] g;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
   reg [1:0] kx = 2'h0;
   reg [1:0] ky = 2'h0;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
+  output [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -9396,11 +8082,15 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [1:0] ox = 2'h0;
   reg pad_reg = 1'h0;
   reg pad_reg2 = 1'h0;
-  wire [31:0] q_in;
+  wire [63:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
+  wire [7:0] \q_in[6] ;
+  wire [7:0] \q_in[7] ;
   reg [2:0] q_owed = 3'h0;
   wire [2:0] q_owed_next;
   reg q_room = 1'h1;
@@ -9409,73 +8099,57 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [1:0] q_stored = 2'h0;
   (* init = 2'h0 *)
   wire [1:0] q_wptr;
-  reg [31:0] read = 32'd0;
+  reg [63:0] read = 64'h0000000000000000;
   reg read_valid_1 = 1'h0;
   (* init = 1'h0 *)
   wire read_valid_2;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
-  wire [4:0] rport__addr;
+  wire [3:0] rport__addr;
   reg [1:0] \rport__addr$29  = 2'h0;
-  wire [31:0] rport__data;
-  wire [31:0] \rport__data$43 ;
+  wire [63:0] rport__data;
+  wire [63:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [1:0] slot = 2'h3;
   reg [1:0] slot_base = 2'h3;
   reg [2:0] step = 3'h0;
-  reg [4:0] w_left = 5'h10;
-  (* init = 5'h00 *)
-  wire [4:0] waddr;
-  reg [31:0] buffer [31:0];
+  reg [3:0] w_left = 4'h8;
+  (* init = 4'h0 *)
+  wire [3:0] waddr;
+  reg [63:0] buffer [15:0];
   initial begin
-    buffer[0] = 32'd0;
-    buffer[1] = 32'd0;
-    buffer[2] = 32'd0;
-    buffer[3] = 32'd0;
-    buffer[4] = 32'd0;
-    buffer[5] = 32'd0;
-    buffer[6] = 32'd0;
-    buffer[7] = 32'd0;
-    buffer[8] = 32'd0;
-    buffer[9] = 32'd0;
-    buffer[10] = 32'd0;
-    buffer[11] = 32'd0;
-    buffer[12] = 32'd0;
-    buffer[13] = 32'd0;
-    buffer[14] = 32'd0;
-    buffer[15] = 32'd0;
-    buffer[16] = 32'd0;
-    buffer[17] = 32'd0;
-    buffer[18] = 32'd0;
-    buffer[19] = 32'd0;
-    buffer[20] = 32'd0;
-    buffer[21] = 32'd0;
-    buffer[22] = 32'd0;
-    buffer[23] = 32'd0;
-    buffer[24] = 32'd0;
-    buffer[25] = 32'd0;
-    buffer[26] = 32'd0;
-    buffer[27] = 32'd0;
-    buffer[28] = 32'd0;
-    buffer[29] = 32'd0;
-    buffer[30] = 32'd0;
-    buffer[31] = 32'd0;
+    buffer[0] = 64'h0000000000000000;
+    buffer[1] = 64'h0000000000000000;
+    buffer[2] = 64'h0000000000000000;
+    buffer[3] = 64'h0000000000000000;
+    buffer[4] = 64'h0000000000000000;
+    buffer[5] = 64'h0000000000000000;
+    buffer[6] = 64'h0000000000000000;
+    buffer[7] = 64'h0000000000000000;
+    buffer[8] = 64'h0000000000000000;
+    buffer[9] = 64'h0000000000000000;
+    buffer[10] = 64'h0000000000000000;
+    buffer[11] = 64'h0000000000000000;
+    buffer[12] = 64'h0000000000000000;
+    buffer[13] = 64'h0000000000000000;
+    buffer[14] = 64'h0000000000000000;
+    buffer[15] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       buffer[\$signature__addr ] <= i__payload;
   end
-  reg [31:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= buffer[\$5 [4:0]];
+    _0_ <= buffer[\$5 [3:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [2:0];
+  reg [63:0] queue [2:0];
   initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
+    queue[0] = 64'h0000000000000000;
+    queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$24 )
@@ -9485,400 +8159,328 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = slot * 4'h8;
-  assign \$3  = $signed(col) * $signed(3'h2);
+  assign \$2  = slot * 3'h4;
+  assign \$3  = $signed(col) * $signed(2'h1);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
-  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$10  = | e_left;
-  assign \$11  = q_room & \$10 ;
-  assign \$12  = q_owed + \$11 ;
-  assign \$13  = o__valid & o__ready;
-  assign \$14  = \$12  - \$13 ;
-  assign \$15  = | w_left;
-  assign \$16  = i__valid & \$15 ;
-  assign \$17  = w_left - \$16 ;
-  assign \$18  = | e_left;
-  assign \$19  = q_room & \$18 ;
-  assign \$20  = e_left - \$19 ;
-  assign \$21  = ! w_left;
-  assign \$22  = w_left == 1'h1;
-  assign \$23  = | w_left;
-  assign \$24  = i__valid & \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = \$21  | \$25 ;
-  assign \$27  = ! e_left;
-  assign \$28  = e_left == 1'h1;
-  assign \$29  = | e_left;
-  assign \$30  = q_room & \$29 ;
-  assign \$31  = \$28  & \$30 ;
-  assign \$32  = \$27  | \$31 ;
-  assign \$33  = \$26  & \$32 ;
-  assign \$34  = step == 3'h4;
-  assign \$35  = step + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = step == 3'h4;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$5  = $signed(\$4 ) + $signed(1'h0);
+  assign \$6  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$7  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$8  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$9  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$10  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$11  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$12  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$13  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$14  = | e_left;
+  assign \$15  = q_room & \$14 ;
+  assign \$16  = q_owed + \$15 ;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = \$16  - \$17 ;
+  assign \$19  = | w_left;
+  assign \$20  = i__valid & \$19 ;
+  assign \$21  = w_left - \$20 ;
+  assign \$22  = | e_left;
+  assign \$23  = q_room & \$22 ;
+  assign \$24  = e_left - \$23 ;
+  assign \$25  = ! w_left;
+  assign \$26  = w_left == 1'h1;
+  assign \$27  = | w_left;
+  assign \$28  = i__valid & \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = \$25  | \$29 ;
+  assign \$31  = ! e_left;
+  assign \$32  = e_left == 1'h1;
+  assign \$33  = | e_left;
+  assign \$34  = q_room & \$33 ;
+  assign \$35  = \$32  & \$34 ;
+  assign \$36  = \$31  | \$35 ;
+  assign \$37  = \$30  & \$36 ;
+  assign \$38  = step == 3'h4;
+  assign \$39  = step + 1'h1;
+  assign \$40  = \$38  ? 4'h0 : \$39 ;
   assign \$41  = step == 3'h4;
   assign \$42  = step + 1'h1;
   assign \$43  = \$41  ? 4'h0 : \$42 ;
-  assign \$44  = ! \$43 ;
-  assign \$45  = \$44  ? 7'h00 : 7'h48;
-  assign \$46  = | w_left;
-  assign \$47  = i__valid & \$46 ;
-  assign \$48  = \$signature__addr  == 5'h1f;
-  assign \$49  = \$signature__addr  + 1'h1;
-  assign \$50  = \$48  ? 6'h00 : \$49 ;
-  assign \$51  = ! w_left;
-  assign \$52  = w_left == 1'h1;
-  assign \$53  = | w_left;
-  assign \$54  = i__valid & \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = \$51  | \$55 ;
-  assign \$57  = ! e_left;
-  assign \$58  = e_left == 1'h1;
-  assign \$59  = | e_left;
-  assign \$60  = q_room & \$59 ;
-  assign \$61  = \$58  & \$60 ;
-  assign \$62  = \$57  | \$61 ;
-  assign \$63  = \$56  & \$62 ;
-  assign \$64  = step == 3'h4;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = | e_left;
-  assign \$67  = q_room & \$66 ;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 2'h0 : \$69 ;
-  assign \$72  = kx == 2'h2;
-  assign \$73  = kx + 1'h1;
-  assign \$74  = \$72  ? 3'h0 : \$73 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
+  assign \$45  = step == 3'h4;
+  assign \$46  = step + 1'h1;
+  assign \$47  = \$45  ? 4'h0 : \$46 ;
+  assign \$48  = ! \$47 ;
+  assign \$49  = \$48  ? 6'h00 : 6'h24;
+  assign \$50  = | w_left;
+  assign \$51  = i__valid & \$50 ;
+  assign \$52  = \$signature__addr  == 4'hf;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 5'h00 : \$53 ;
+  assign \$55  = ! w_left;
+  assign \$56  = w_left == 1'h1;
+  assign \$57  = | w_left;
+  assign \$58  = i__valid & \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = \$55  | \$59 ;
+  assign \$61  = ! e_left;
+  assign \$62  = e_left == 1'h1;
+  assign \$63  = | e_left;
+  assign \$64  = q_room & \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = \$61  | \$65 ;
+  assign \$67  = \$60  & \$66 ;
+  assign \$68  = step == 3'h4;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = | e_left;
+  assign \$71  = q_room & \$70 ;
   assign \$76  = kx == 2'h2;
-  assign \$77  = ky == 2'h2;
-  assign \$78  = ky + 1'h1;
-  assign \$79  = \$77  ? 3'h0 : \$78 ;
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 3'h4;
-  assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 3'h4;
+  assign \$77  = kx + 1'h1;
+  assign \$78  = \$76  ? 3'h0 : \$77 ;
+  assign \$79  = $signed(col) + $signed(2'h1);
+  assign \$80  = kx == 2'h2;
+  assign \$81  = ky == 2'h2;
+  assign \$82  = ky + 1'h1;
+  assign \$83  = \$81  ? 3'h0 : \$82 ;
+  assign \$84  = $signed(row) + $signed(2'h1);
   assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$87  = ky == 2'h2;
-  assign \$88  = ox == 2'h3;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 3'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(2'h1);
-  assign \$92  = $signed(col_base) + $signed(2'h1);
-  assign \$93  = ox == 2'h3;
-  assign \$94  = $signed(row_base) + $signed(2'h1);
-  assign \$95  = $signed(row_base) + $signed(2'h1);
-  assign \$96  = slot_base + 1'h1;
-  assign \$97  = \$96  >= 3'h4;
-  assign \$98  = slot_base + 1'h1;
-  assign \$99  = \$98  - 3'h4;
+  assign \$86  = \$85  >= 3'h4;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$87  - 3'h4;
+  assign \$89  = slot + 1'h1;
+  assign \$90  = \$86  ? \$88  : { 1'h0, \$89  };
+  assign \$91  = ky == 2'h2;
+  assign \$92  = ox == 2'h3;
+  assign \$93  = ox + 1'h1;
+  assign \$94  = \$92  ? 3'h0 : \$93 ;
+  assign \$95  = $signed(col_base) + $signed(2'h1);
+  assign \$96  = $signed(col_base) + $signed(2'h1);
+  assign \$97  = ox == 2'h3;
+  assign \$98  = $signed(row_base) + $signed(2'h1);
+  assign \$99  = $signed(row_base) + $signed(2'h1);
   assign \$100  = slot_base + 1'h1;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$101  = \$100  >= 3'h4;
   assign \$102  = slot_base + 1'h1;
-  assign \$103  = \$102  >= 3'h4;
+  assign \$103  = \$102  - 3'h4;
   assign \$104  = slot_base + 1'h1;
-  assign \$105  = \$104  - 3'h4;
+  assign \$105  = \$101  ? \$103  : { 1'h0, \$104  };
   assign \$106  = slot_base + 1'h1;
-  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = | e_left;
-  assign \$117  = q_room & \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = \$114  | \$118 ;
-  assign \$120  = \$113  & \$119 ;
-  assign \$121  = step == 3'h4;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = | e_left;
-  assign \$124  = q_room & \$123 ;
-  assign \$125  = $signed(row) < $signed(1'h0);
-  assign \$126  = $signed(row) >= $signed(4'h4);
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = $signed(col) < $signed(1'h0);
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = $signed(col) >= $signed(4'h4);
+  assign \$107  = \$106  >= 3'h4;
+  assign \$108  = slot_base + 1'h1;
+  assign \$109  = \$108  - 3'h4;
+  assign \$110  = slot_base + 1'h1;
+  assign \$111  = \$107  ? \$109  : { 1'h0, \$110  };
+  assign \$112  = ! w_left;
+  assign \$113  = w_left == 1'h1;
+  assign \$114  = | w_left;
+  assign \$115  = i__valid & \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = \$112  | \$116 ;
+  assign \$118  = ! e_left;
+  assign \$119  = e_left == 1'h1;
+  assign \$120  = | e_left;
+  assign \$121  = q_room & \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = \$118  | \$122 ;
+  assign \$124  = \$117  & \$123 ;
+  assign \$125  = step == 3'h4;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = | e_left;
+  assign \$128  = q_room & \$127 ;
+  assign \$129  = $signed(row) < $signed(1'h0);
+  assign \$130  = $signed(row) >= $signed(4'h4);
   assign \$131  = \$129  | \$130 ;
-  assign \$132  = | e_left;
-  assign \$133  = q_room & \$132 ;
-  assign \$134  = o__valid & o__ready;
-  assign \$135  = q_owed < 2'h3;
-  assign \$136  = \$134  ? q_room : \$135 ;
-  assign \$137  = o__valid & o__ready;
-  assign \$138  = \$137  | q_room;
-  assign \$139  = \$133  ? \$136  : \$138 ;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = | q_stored;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$141  & \$143 ;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$signature__en$24  & \$145 ;
-  assign \$147  = \$signature__addr$26  == 2'h2;
-  assign \$148  = \$signature__addr$26  + 1'h1;
-  assign \$149  = \$147  ? 3'h0 : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = \rport__addr$29  == 2'h2;
-  assign \$155  = \rport__addr$29  + 1'h1;
-  assign \$156  = \$154  ? 3'h0 : \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = | q_stored;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$158  & \$160 ;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$signature__en$24  & \$162 ;
-  assign \$164  = q_stored + \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = \$164  - \$168 ;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = | q_stored;
-  assign \$173  = \$172  | \$signature__en$24 ;
-  assign \$174  = | q_stored;
-  assign \$175  = \$174  ? \rport__data$43  : q_in;
+  assign \$132  = $signed(col) < $signed(1'h0);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = $signed(col) >= $signed(4'h4);
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = | e_left;
+  assign \$137  = q_room & \$136 ;
+  assign \$138  = o__valid & o__ready;
+  assign \$139  = q_owed < 2'h3;
+  assign \$140  = \$138  ? q_room : \$139 ;
+  assign \$141  = o__valid & o__ready;
+  assign \$142  = \$141  | q_room;
+  assign \$143  = \$137  ? \$140  : \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$signature__en$24  & \$149 ;
+  assign \$151  = \$signature__addr$26  == 2'h2;
+  assign \$152  = \$signature__addr$26  + 1'h1;
+  assign \$153  = \$151  ? 3'h0 : \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \rport__addr$29  == 2'h2;
+  assign \$159  = \rport__addr$29  + 1'h1;
+  assign \$160  = \$158  ? 3'h0 : \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$signature__en$24  & \$166 ;
+  assign \$168  = q_stored + \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = | q_stored;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  - \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  | \$signature__en$24 ;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$176 ;
+    w_left <= \$180 ;
   always @(posedge clk)
-    e_left <= \$177 ;
+    e_left <= \$181 ;
   always @(posedge clk)
-    step <= \$178 ;
+    step <= \$182 ;
   always @(posedge clk)
-    \$signature__addr  <= \$179 ;
+    \$signature__addr  <= \$183 ;
   always @(posedge clk)
-    g <= \$180 ;
+    kx <= \$184 ;
   always @(posedge clk)
-    kx <= \$181 ;
+    col <= \$185 ;
   always @(posedge clk)
-    col <= \$182 ;
+    ky <= \$186 ;
   always @(posedge clk)
-    ky <= \$183 ;
+    row <= \$187 ;
   always @(posedge clk)
-    row <= \$184 ;
+    slot <= \$188 ;
   always @(posedge clk)
-    slot <= \$185 ;
+    ox <= \$189 ;
   always @(posedge clk)
-    ox <= \$186 ;
+    col_base <= \$190 ;
   always @(posedge clk)
-    col_base <= \$187 ;
+    row_base <= \$191 ;
   always @(posedge clk)
-    row_base <= \$188 ;
+    slot_base <= \$192 ;
   always @(posedge clk)
-    slot_base <= \$189 ;
+    read_valid_1 <= \$193 ;
   always @(posedge clk)
-    read_valid_1 <= \$190 ;
+    \$signature__en$24  <= \$194 ;
   always @(posedge clk)
-    \$signature__en$24  <= \$191 ;
+    pad_reg <= \$195 ;
   always @(posedge clk)
-    pad_reg <= \$192 ;
+    pad_reg2 <= \$196 ;
   always @(posedge clk)
-    pad_reg2 <= \$193 ;
+    read <= \$197 ;
   always @(posedge clk)
-    read <= \$194 ;
+    q_owed <= \$198 ;
   always @(posedge clk)
-    q_owed <= \$195 ;
+    q_room <= \$199 ;
   always @(posedge clk)
-    q_room <= \$196 ;
+    \$signature__addr$26  <= \$200 ;
   always @(posedge clk)
-    \$signature__addr$26  <= \$197 ;
+    \rport__addr$29  <= \$201 ;
   always @(posedge clk)
-    \rport__addr$29  <= \$198 ;
+    q_stored <= \$202 ;
   always @(posedge clk)
-    q_stored <= \$199 ;
+    o__valid <= \$203 ;
   always @(posedge clk)
-    o__valid <= \$200 ;
-  always @(posedge clk)
-    o__payload <= \$201 ;
+    o__payload <= \$204 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$40  = 5'h00;
-    casez (\$39 )
+    \$44  = 4'h0;
+    casez (\$43 )
       4'h0:
-          \$40  = 5'h10;
+          \$44  = 4'h8;
       4'h1:
-          \$40  = 5'h08;
+          \$44  = 4'h4;
       4'h2:
-          \$40  = 5'h08;
+          \$44  = 4'h4;
       4'h3:
-          \$40  = 5'h00;
+          \$44  = 4'h0;
       4'h4:
-          \$40  = 5'h00;
+          \$44  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$17 [4:0];
-    if (\$33 ) begin
-      \$176  = \$40 ;
+    \$180  = \$21 [3:0];
+    if (\$37 ) begin
+      \$180  = \$44 ;
     end
     if (rst) begin
-      \$176  = 5'h10;
+      \$180  = 4'h8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = \$20 [6:0];
-    if (\$33 ) begin
-      \$177  = \$45 ;
+    \$181  = \$24 [5:0];
+    if (\$37 ) begin
+      \$181  = \$49 ;
     end
     if (rst) begin
-      \$177  = 7'h00;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = step;
-    if (\$33 ) begin
-      \$178  = \$36 [2:0];
+    \$182  = step;
+    if (\$37 ) begin
+      \$182  = \$40 [2:0];
     end
     if (rst) begin
-      \$178  = 3'h0;
+      \$182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = \$signature__addr ;
-    if (\$47 ) begin
-      \$179  = \$50 [4:0];
+    \$183  = \$signature__addr ;
+    if (\$51 ) begin
+      \$183  = \$54 [3:0];
     end
-    if (\$65 ) begin
-      \$179  = 5'h00;
+    if (\$69 ) begin
+      \$183  = 4'h0;
     end
     if (rst) begin
-      \$179  = 5'h00;
+      \$183  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = g;
-    if (\$67 ) begin
-      \$180  = \$70 [0];
-    end
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = kx;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$181  = \$74 [1:0];
+    \$184  = kx;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$184  = \$78 [1:0];
       end
     end
     if (rst) begin
-      \$181  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$182  = \$75 [4:0];
-        if (\$76 ) begin
-          \$182  = col_base;
-          if (\$87 ) begin
-            \$182  = \$92 [4:0];
-            if (\$93 ) begin
-              \$182  = 5'h1f;
+    \$185  = col;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$185  = \$79 [4:0];
+        if (\$80 ) begin
+          \$185  = col_base;
+          if (\$91 ) begin
+            \$185  = \$96 [4:0];
+            if (\$97 ) begin
+              \$185  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$182  = 5'h1f;
+      \$185  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = ky;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$183  = \$79 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$183  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$184  = \$80 [4:0];
-          if (\$87 ) begin
-            \$184  = row_base;
-            if (\$93 ) begin
-              \$184  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$184  = 5'h1f;
-    end
-    if (rst) begin
-      \$184  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$185  = \$86 [1:0];
-          if (\$87 ) begin
-            \$185  = slot_base;
-            if (\$93 ) begin
-              \$185  = \$107 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$185  = 2'h3;
-    end
-    if (rst) begin
-      \$185  = 2'h3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$186  = \$90 [1:0];
-          end
+    \$186  = ky;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$186  = \$83 [1:0];
         end
       end
     end
@@ -9888,18 +8490,22 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$187  = \$91 [4:0];
-            if (\$93 ) begin
-              \$187  = 5'h1f;
+    \$187  = row;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$187  = \$84 [4:0];
+          if (\$91 ) begin
+            \$187  = row_base;
+            if (\$97 ) begin
+              \$187  = \$99 [4:0];
             end
           end
         end
       end
+    end
+    if (\$126 ) begin
+      \$187  = 5'h1f;
     end
     if (rst) begin
       \$187  = 5'h1f;
@@ -9907,146 +8513,204 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$188  = \$94 [4:0];
+    \$188  = slot;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$188  = \$90 [1:0];
+          if (\$91 ) begin
+            \$188  = slot_base;
+            if (\$97 ) begin
+              \$188  = \$111 [1:0];
             end
           end
         end
       end
     end
-    if (\$122 ) begin
-      \$188  = 5'h1f;
+    if (\$126 ) begin
+      \$188  = 2'h3;
     end
     if (rst) begin
-      \$188  = 5'h1f;
+      \$188  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$189  = \$101 [1:0];
+    \$189  = ox;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$189  = \$94 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$189  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = col_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$190  = \$95 [4:0];
+            if (\$97 ) begin
+              \$190  = 5'h1f;
             end
           end
         end
       end
     end
-    if (\$122 ) begin
-      \$189  = 2'h3;
-    end
     if (rst) begin
-      \$189  = 2'h3;
+      \$190  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$124 ;
+    \$191  = row_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$191  = \$98 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$191  = 5'h1f;
+    end
     if (rst) begin
-      \$190  = 1'h0;
+      \$191  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = read_valid_1;
+    \$192  = slot_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$192  = \$105 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$192  = 2'h3;
+    end
     if (rst) begin
-      \$191  = 1'h0;
+      \$192  = 2'h3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$131 ;
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = pad_reg;
+    \$193  = \$128 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = rport__data;
+    \$194  = read_valid_1;
     if (rst) begin
-      \$194  = 32'd0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$14 [2:0];
+    \$195  = \$135 ;
     if (rst) begin
-      \$195  = 3'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$139 ;
+    \$196  = pad_reg;
     if (rst) begin
-      \$196  = 1'h1;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = \$signature__addr$26 ;
-    if (\$146 ) begin
-      \$197  = \$149 [1:0];
-    end
+    \$197  = rport__data;
     if (rst) begin
-      \$197  = 2'h0;
+      \$197  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \rport__addr$29 ;
-    if (\$153 ) begin
-      \$198  = \$156 [1:0];
-    end
+    \$198  = \$18 [2:0];
     if (rst) begin
-      \$198  = 2'h0;
+      \$198  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = \$169 [1:0];
+    \$199  = \$143 ;
     if (rst) begin
-      \$199  = 2'h0;
+      \$199  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = o__valid;
-    if (\$171 ) begin
-      \$200  = \$173 ;
+    \$200  = \$signature__addr$26 ;
+    if (\$150 ) begin
+      \$200  = \$153 [1:0];
     end
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = o__payload;
-    if (\$171 ) begin
-      \$201  = \$175 ;
+    \$201  = \rport__addr$29 ;
+    if (\$157 ) begin
+      \$201  = \$160 [1:0];
     end
     if (rst) begin
-      \$201  = 32'd0;
+      \$201  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$202  = \$173 [1:0];
+    if (rst) begin
+      \$202  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$203  = o__valid;
+    if (\$175 ) begin
+      \$203  = \$177 ;
+    end
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$204  = o__payload;
+    if (\$175 ) begin
+      \$204  = \$179 ;
+    end
+    if (rst) begin
+      \$204  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$5 [4:0];
-  assign q_owed_next = \$14 [2:0];
+  assign rport__addr = \$5 [3:0];
+  assign q_owed_next = \$18 [2:0];
   assign read_valid_2 = \$signature__en$24 ;
   assign q_wptr = \$signature__addr$26 ;
   assign \$signature__data$28  = q_in;
@@ -10055,28 +8719,46 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
   assign \q_in[0]  = q_in[7:0];
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
+  assign q_in[63:56] = \$13 [63:56];
+  assign q_in[55:48] = \$12 [55:48];
+  assign q_in[47:40] = \$11 [47:40];
+  assign q_in[39:32] = \$10 [39:32];
   assign q_in[31:24] = \$9 [31:24];
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$68  = g;
-  assign \$71  = g;
+  assign \$72  = 1'h1;
+  assign \$73  = 2'h1;
+  assign \$74  = 2'h0;
+  assign \$75  = 1'h1;
 endmodule
 (* generator = "Amaranth" *)
 module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg \$1 ;
+  reg [1:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [23:0] \$100 ;
-  reg [23:0] \$101 ;
+  wire [18:0] \$100 ;
+  wire [24:0] \$101 ;
   reg [23:0] \$102 ;
   reg [23:0] \$103 ;
   reg [23:0] \$104 ;
@@ -10128,7 +8810,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [191:0] \$149 ;
+  wire [95:0] \$149 ;
   wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
@@ -10145,53 +8827,53 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [24:0] \$161 ;
   wire [23:0] \$162 ;
   wire [24:0] \$163 ;
-  wire [23:0] \$164 ;
-  wire [24:0] \$165 ;
-  wire [23:0] \$166 ;
-  wire [24:0] \$167 ;
-  wire [23:0] \$168 ;
-  wire [24:0] \$169 ;
+  wire \$164 ;
+  wire [4:0] \$165 ;
+  wire \$166 ;
+  wire [5:0] \$167 ;
+  reg [1:0] \$168 ;
+  reg [1:0] \$169 ;
   wire [8:0] \$17 ;
-  wire [23:0] \$170 ;
-  wire [24:0] \$171 ;
-  wire \$172 ;
-  wire [4:0] \$173 ;
-  wire \$174 ;
-  wire [5:0] \$175 ;
+  reg [3:0] \$170 ;
+  reg [3:0] \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
   reg \$176 ;
   reg \$177 ;
-  reg [4:0] \$178 ;
-  reg [4:0] \$179 ;
+  reg [5:0] \$178 ;
+  reg [63:0] \$179 ;
   wire [8:0] \$18 ;
   reg \$180 ;
   reg \$181 ;
   reg \$182 ;
   reg \$183 ;
-  reg \$184 ;
+  reg [1:0] \$184 ;
   reg \$185 ;
-  reg [5:0] \$186 ;
-  reg [31:0] \$187 ;
-  reg \$188 ;
-  reg \$189 ;
+  reg [63:0] \$186 ;
+  reg [63:0] \$187 ;
+  reg [63:0] \$188 ;
+  reg [5:0] \$189 ;
   wire [8:0] \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg [31:0] \$194 ;
-  reg [31:0] \$195 ;
-  reg [31:0] \$196 ;
-  reg [5:0] \$197 ;
-  reg [5:0] \$198 ;
-  reg [63:0] \$199 ;
-  reg [4:0] \$2 ;
+  reg [5:0] \$190 ;
+  reg [63:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
+  reg [3:0] \$2 ;
   wire [8:0] \$20 ;
-  reg [7:0] \$200 ;
-  reg [7:0] \$201 ;
+  reg [5:0] \$200 ;
+  reg [63:0] \$201 ;
   reg [7:0] \$202 ;
   reg [7:0] \$203 ;
-  reg [5:0] \$204 ;
-  reg [63:0] \$205 ;
+  reg [7:0] \$204 ;
+  reg [7:0] \$205 ;
   reg [7:0] \$206 ;
   reg [7:0] \$207 ;
   reg [7:0] \$208 ;
@@ -10203,20 +8885,20 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [7:0] \$213 ;
   reg [7:0] \$214 ;
   reg [7:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [63:0] \$217 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
   reg [7:0] \$218 ;
   reg [7:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [7:0] \$220 ;
-  reg [7:0] \$221 ;
-  reg [8:0] \$222 ;
+  reg [5:0] \$220 ;
+  reg [63:0] \$221 ;
+  reg [7:0] \$222 ;
   reg [7:0] \$223 ;
-  reg [8:0] \$224 ;
+  reg [7:0] \$224 ;
   reg [7:0] \$225 ;
-  reg [8:0] \$226 ;
+  reg [7:0] \$226 ;
   reg [7:0] \$227 ;
-  reg [8:0] \$228 ;
+  reg [7:0] \$228 ;
   reg [7:0] \$229 ;
   wire [8:0] \$23 ;
   reg [8:0] \$230 ;
@@ -10280,15 +8962,15 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [7:0] \$283 ;
   reg [8:0] \$284 ;
   reg [7:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [8:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [8:0] \$288 ;
+  reg [7:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [16:0] \$290 ;
-  reg [16:0] \$291 ;
-  reg [16:0] \$292 ;
-  reg [16:0] \$293 ;
+  reg [8:0] \$290 ;
+  reg [7:0] \$291 ;
+  reg [8:0] \$292 ;
+  reg [7:0] \$293 ;
   reg [16:0] \$294 ;
   reg [16:0] \$295 ;
   reg [16:0] \$296 ;
@@ -10352,78 +9034,86 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$348 ;
   reg [16:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [23:0] \$350 ;
-  reg [23:0] \$351 ;
-  reg [23:0] \$352 ;
-  reg [23:0] \$353 ;
-  reg [23:0] \$354 ;
-  reg [23:0] \$355 ;
-  reg [23:0] \$356 ;
-  reg [23:0] \$357 ;
-  reg \$358 ;
-  reg \$359 ;
+  reg [16:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [16:0] \$353 ;
+  reg [16:0] \$354 ;
+  reg [16:0] \$355 ;
+  reg [16:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [23:0] \$358 ;
+  reg [23:0] \$359 ;
   wire [8:0] \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  reg [23:0] \$360 ;
+  reg [23:0] \$361 ;
+  reg [23:0] \$362 ;
+  reg [23:0] \$363 ;
+  reg [23:0] \$364 ;
+  reg [23:0] \$365 ;
+  reg [23:0] \$366 ;
+  reg [23:0] \$367 ;
+  reg [23:0] \$368 ;
+  reg [23:0] \$369 ;
   wire [8:0] \$37 ;
   reg \$370 ;
   reg \$371 ;
   reg \$372 ;
-  reg \$373 ;
+  reg [1:0] \$373 ;
   reg \$374 ;
   reg \$375 ;
   reg \$376 ;
-  reg \$377 ;
+  reg [1:0] \$377 ;
   reg \$378 ;
   reg \$379 ;
   wire [8:0] \$38 ;
   reg \$380 ;
-  reg \$381 ;
+  reg [1:0] \$381 ;
   reg \$382 ;
   reg \$383 ;
   reg \$384 ;
-  reg \$385 ;
+  reg [1:0] \$385 ;
   reg \$386 ;
   reg \$387 ;
   reg \$388 ;
-  reg \$389 ;
+  reg [1:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [23:0] \$390 ;
-  reg [23:0] \$391 ;
-  reg [23:0] \$392 ;
-  reg [23:0] \$393 ;
-  reg [23:0] \$394 ;
-  reg [23:0] \$395 ;
-  reg [23:0] \$396 ;
-  reg [23:0] \$397 ;
-  reg [23:0] \$398 ;
-  reg [23:0] \$399 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg [1:0] \$393 ;
+  reg \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg [1:0] \$397 ;
+  reg \$398 ;
+  reg \$399 ;
   reg \$4 ;
   wire [8:0] \$40 ;
-  reg [23:0] \$400 ;
-  reg [23:0] \$401 ;
-  reg [23:0] \$402 ;
-  reg [23:0] \$403 ;
-  reg [23:0] \$404 ;
-  reg [23:0] \$405 ;
-  reg \$406 ;
-  reg [3:0] \$407 ;
-  reg \$408 ;
-  reg [3:0] \$409 ;
+  reg \$400 ;
+  reg [1:0] \$401 ;
+  reg \$402 ;
+  reg \$403 ;
+  reg \$404 ;
+  reg [1:0] \$405 ;
+  reg [23:0] \$406 ;
+  reg [23:0] \$407 ;
+  reg [23:0] \$408 ;
+  reg [23:0] \$409 ;
   wire [8:0] \$41 ;
-  reg [3:0] \$410 ;
-  reg [3:0] \$411 ;
-  reg \$412 ;
-  reg [191:0] \$413 ;
+  reg [23:0] \$410 ;
+  reg [23:0] \$411 ;
+  reg [23:0] \$412 ;
+  reg [23:0] \$413 ;
+  reg \$414 ;
+  reg [3:0] \$415 ;
+  reg \$416 ;
+  reg [3:0] \$417 ;
+  reg [3:0] \$418 ;
+  reg [3:0] \$419 ;
   wire [16:0] \$42 ;
+  reg \$420 ;
+  reg [95:0] \$421 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
   wire [16:0] \$45 ;
@@ -10465,36 +9155,36 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [17:0] \$78 ;
   wire [18:0] \$79 ;
   wire [6:0] \$8 ;
-  wire [17:0] \$80 ;
+  wire [24:0] \$80 ;
   wire [17:0] \$81 ;
-  wire [18:0] \$82 ;
-  wire [17:0] \$83 ;
+  wire [17:0] \$82 ;
+  wire [18:0] \$83 ;
   wire [17:0] \$84 ;
-  wire [18:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [17:0] \$87 ;
-  wire [18:0] \$88 ;
+  wire [17:0] \$85 ;
+  wire [18:0] \$86 ;
+  wire [24:0] \$87 ;
+  wire [17:0] \$88 ;
   wire [17:0] \$89 ;
-  wire [31:0] \$9 ;
-  wire [17:0] \$90 ;
-  wire [18:0] \$91 ;
+  wire [63:0] \$9 ;
+  wire [18:0] \$90 ;
+  wire [17:0] \$91 ;
   wire [17:0] \$92 ;
-  wire [17:0] \$93 ;
-  wire [18:0] \$94 ;
+  wire [18:0] \$93 ;
+  wire [24:0] \$94 ;
   wire [17:0] \$95 ;
   wire [17:0] \$96 ;
   wire [18:0] \$97 ;
-  reg [23:0] \$98 ;
-  reg [23:0] \$99 ;
-  (* init = 5'h00 *)
-  wire [4:0] \$signature__addr ;
+  wire [17:0] \$98 ;
+  wire [17:0] \$99 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$270 ;
-  wire [31:0] \$signature__data ;
-  wire [191:0] \$signature__data$271 ;
+  wire [3:0] \$signature__addr ;
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$282 ;
+  wire [63:0] \$signature__data ;
+  wire [95:0] \$signature__data$283 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$269 ;
+  wire \$signature__en$281 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -10503,22 +9193,10 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [23:0] acc2_next;
   reg [23:0] acc3 = 24'h000000;
   wire [23:0] acc3_next;
-  reg [23:0] acc4 = 24'h000000;
-  wire [23:0] acc4_next;
-  reg [23:0] acc5 = 24'h000000;
-  wire [23:0] acc5_next;
-  reg [23:0] acc6 = 24'h000000;
-  wire [23:0] acc6_next;
-  reg [23:0] acc7 = 24'h000000;
-  wire [23:0] acc7_next;
   reg [23:0] bias0 = 24'h000000;
   reg [23:0] bias1 = 24'h000000;
   reg [23:0] bias2 = 24'h000000;
   reg [23:0] bias3 = 24'h000000;
-  reg [23:0] bias4 = 24'h000000;
-  reg [23:0] bias5 = 24'h000000;
-  reg [23:0] bias6 = 24'h000000;
-  reg [23:0] bias7 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -10530,23 +9208,28 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first8_0 = 1'h0;
+  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [31:0] inbuf_read = 32'd0;
+  reg [63:0] inbuf_read = 64'h0000000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -10556,32 +9239,30 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last8_0 = 1'h0;
+  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  reg nf1 = 1'h0;
-  reg nf2 = 1'h0;
-  reg nf3 = 1'h0;
-  reg nf4 = 1'h0;
-  reg nf5 = 1'h0;
-  reg nf6 = 1'h0;
-  reg nf7 = 1'h0;
-  reg nf8 = 1'h0;
+  reg [1:0] nf1 = 2'h0;
+  reg [1:0] nf2 = 2'h0;
+  reg [1:0] nf3 = 2'h0;
+  reg [1:0] nf4 = 2'h0;
+  reg [1:0] nf5 = 2'h0;
+  reg [1:0] nf6 = 2'h0;
+  reg [1:0] nf7 = 2'h0;
+  reg [1:0] nf8 = 2'h0;
+  reg [1:0] nf9 = 2'h0;
   (* keep = 32'd1 *)
-  reg nf8_0 = 1'h0;
-  reg nf_t = 1'h0;
-  reg nf_t_ahead = 1'h0;
-  output [191:0] o__payload;
-  reg [191:0] o__payload = 192'h000000000000000000000000000000000000000000000000;
+  reg [1:0] nf9_0 = 2'h0;
+  reg [1:0] nf_t = 2'h0;
+  reg [1:0] nf_t_ahead = 2'h0;
+  output [95:0] o__payload;
+  reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
   wire [23:0] \o__payload[1] ;
   wire [23:0] \o__payload[2] ;
   wire [23:0] \o__payload[3] ;
-  wire [23:0] \o__payload[4] ;
-  wire [23:0] \o__payload[5] ;
-  wire [23:0] \o__payload[6] ;
-  wire [23:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -10591,17 +9272,17 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$266 ;
+  wire [5:0] \port__addr$278 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$267 ;
+  wire [5:0] \port__addr$279 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$268 ;
+  wire [5:0] \port__addr$280 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$41 ;
-  wire [63:0] \port__data$48 ;
-  wire [63:0] \port__data$55 ;
+  wire [63:0] \port__data$45 ;
+  wire [63:0] \port__data$56 ;
+  wire [63:0] \port__data$67 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -10610,6 +9291,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
+  reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_4_r = 17'h00000;
+  reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_5_r = 17'h00000;
+  reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_6_r = 17'h00000;
+  reg [16:0] prod0_7 = 17'h00000;
+  reg [16:0] prod0_7_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
@@ -10618,6 +9307,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
   reg [16:0] prod1_3_r = 17'h00000;
+  reg [16:0] prod1_4 = 17'h00000;
+  reg [16:0] prod1_4_r = 17'h00000;
+  reg [16:0] prod1_5 = 17'h00000;
+  reg [16:0] prod1_5_r = 17'h00000;
+  reg [16:0] prod1_6 = 17'h00000;
+  reg [16:0] prod1_6_r = 17'h00000;
+  reg [16:0] prod1_7 = 17'h00000;
+  reg [16:0] prod1_7_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
@@ -10626,6 +9323,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] prod2_2_r = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
   reg [16:0] prod2_3_r = 17'h00000;
+  reg [16:0] prod2_4 = 17'h00000;
+  reg [16:0] prod2_4_r = 17'h00000;
+  reg [16:0] prod2_5 = 17'h00000;
+  reg [16:0] prod2_5_r = 17'h00000;
+  reg [16:0] prod2_6 = 17'h00000;
+  reg [16:0] prod2_6_r = 17'h00000;
+  reg [16:0] prod2_7 = 17'h00000;
+  reg [16:0] prod2_7_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
@@ -10634,47 +9339,19 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] prod3_2_r = 17'h00000;
   reg [16:0] prod3_3 = 17'h00000;
   reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod4_1 = 17'h00000;
-  reg [16:0] prod4_1_r = 17'h00000;
-  reg [16:0] prod4_2 = 17'h00000;
-  reg [16:0] prod4_2_r = 17'h00000;
-  reg [16:0] prod4_3 = 17'h00000;
-  reg [16:0] prod4_3_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod5_1_r = 17'h00000;
-  reg [16:0] prod5_2 = 17'h00000;
-  reg [16:0] prod5_2_r = 17'h00000;
-  reg [16:0] prod5_3 = 17'h00000;
-  reg [16:0] prod5_3_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod6_1 = 17'h00000;
-  reg [16:0] prod6_1_r = 17'h00000;
-  reg [16:0] prod6_2 = 17'h00000;
-  reg [16:0] prod6_2_r = 17'h00000;
-  reg [16:0] prod6_3 = 17'h00000;
-  reg [16:0] prod6_3_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  reg [16:0] prod7_1 = 17'h00000;
-  reg [16:0] prod7_1_r = 17'h00000;
-  reg [16:0] prod7_2 = 17'h00000;
-  reg [16:0] prod7_2_r = 17'h00000;
-  reg [16:0] prod7_3 = 17'h00000;
-  reg [16:0] prod7_3_r = 17'h00000;
-  wire [191:0] q_in;
+  reg [16:0] prod3_4 = 17'h00000;
+  reg [16:0] prod3_4_r = 17'h00000;
+  reg [16:0] prod3_5 = 17'h00000;
+  reg [16:0] prod3_5_r = 17'h00000;
+  reg [16:0] prod3_6 = 17'h00000;
+  reg [16:0] prod3_6_r = 17'h00000;
+  reg [16:0] prod3_7 = 17'h00000;
+  reg [16:0] prod3_7_r = 17'h00000;
+  wire [95:0] q_in;
   wire [23:0] \q_in[0] ;
   wire [23:0] \q_in[1] ;
   wire [23:0] \q_in[2] ;
   wire [23:0] \q_in[3] ;
-  wire [23:0] \q_in[4] ;
-  wire [23:0] \q_in[5] ;
-  wire [23:0] \q_in[6] ;
-  wire [23:0] \q_in[7] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
@@ -10695,24 +9372,28 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [5:0] rom3_addr = 6'h00;
   reg [63:0] rom3_read = 64'h0000000000000000;
-  (* init = 5'h00 *)
-  wire [4:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$272 ;
-  wire [31:0] rport__data;
-  wire [191:0] \rport__data$260 ;
+  wire [3:0] rport__addr;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$284 ;
+  wire [63:0] rport__data;
+  wire [95:0] \rport__data$272 ;
   input rst;
   wire rst;
-  reg [4:0] sf_t = 5'h00;
-  reg [4:0] sf_t_ahead = 5'h01;
+  reg [3:0] sf_t = 4'h0;
+  reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
+  reg [23:0] sum0_s0_1 = 24'h000000;
+  reg [23:0] sum0_s1_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
+  reg [23:0] sum1_s0_1 = 24'h000000;
+  reg [23:0] sum1_s1_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
+  reg [23:0] sum2_s0_1 = 24'h000000;
+  reg [23:0] sum2_s1_0 = 24'h000000;
   reg [23:0] sum3_s0_0 = 24'h000000;
-  reg [23:0] sum4_s0_0 = 24'h000000;
-  reg [23:0] sum5_s0_0 = 24'h000000;
-  reg [23:0] sum6_s0_0 = 24'h000000;
-  reg [23:0] sum7_s0_0 = 24'h000000;
+  reg [23:0] sum3_s0_1 = 24'h000000;
+  reg [23:0] sum3_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
@@ -10723,40 +9404,41 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v8_0 = 1'h0;
+  reg v9_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w0_4 = 8'h00;
+  reg [7:0] w0_5 = 8'h00;
+  reg [7:0] w0_6 = 8'h00;
+  reg [7:0] w0_7 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
+  reg [7:0] w1_4 = 8'h00;
+  reg [7:0] w1_5 = 8'h00;
+  reg [7:0] w1_6 = 8'h00;
+  reg [7:0] w1_7 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w2_1 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
   reg [7:0] w2_3 = 8'h00;
+  reg [7:0] w2_4 = 8'h00;
+  reg [7:0] w2_5 = 8'h00;
+  reg [7:0] w2_6 = 8'h00;
+  reg [7:0] w2_7 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   reg [7:0] w3_1 = 8'h00;
   reg [7:0] w3_2 = 8'h00;
   reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w4_2 = 8'h00;
-  reg [7:0] w4_3 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w5_2 = 8'h00;
-  reg [7:0] w5_3 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w6_1 = 8'h00;
-  reg [7:0] w6_2 = 8'h00;
-  reg [7:0] w6_3 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w7_1 = 8'h00;
-  reg [7:0] w7_2 = 8'h00;
-  reg [7:0] w7_3 = 8'h00;
+  reg [7:0] w3_4 = 8'h00;
+  reg [7:0] w3_5 = 8'h00;
+  reg [7:0] w3_6 = 8'h00;
+  reg [7:0] w3_7 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
@@ -10766,6 +9448,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [7:0] x0_3 = 8'h00;
   (* keep = 32'd1 *)
+  reg [7:0] x0_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_7 = 8'h00;
+  (* keep = 32'd1 *)
   reg [7:0] x1_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_1 = 8'h00;
@@ -10773,6 +9463,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [7:0] x1_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_7 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x2_0 = 8'h00;
   (* keep = 32'd1 *)
@@ -10782,6 +9480,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [7:0] x2_3 = 8'h00;
   (* keep = 32'd1 *)
+  reg [7:0] x2_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_7 = 8'h00;
+  (* keep = 32'd1 *)
   reg [7:0] x3_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x3_1 = 8'h00;
@@ -10789,9 +9495,17 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [7:0] x3_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x3_3 = 8'h00;
-  reg [31:0] x_mid = 32'd0;
-  reg [31:0] x_reg = 32'd0;
-  reg [31:0] x_reg2 = 32'd0;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_7 = 8'h00;
+  reg [63:0] x_mid = 64'h0000000000000000;
+  reg [63:0] x_reg = 64'h0000000000000000;
+  reg [63:0] x_reg2 = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -10801,6 +9515,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [8:0] xoff0_3 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_7 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
@@ -10808,6 +9530,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [8:0] xoff1_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_7 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -10817,6 +9547,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [8:0] xoff2_3 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff2_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_7 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff3_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_1 = 9'h000;
@@ -10825,123 +9563,91 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [8:0] xoff3_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
+  reg [8:0] xoff3_4 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff4_1 = 9'h000;
+  reg [8:0] xoff3_5 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff4_2 = 9'h000;
+  reg [8:0] xoff3_6 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff4_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_3 = 9'h000;
-  reg [31:0] inbuf [17:0];
+  reg [8:0] xoff3_7 = 9'h000;
+  reg [63:0] inbuf [8:0];
   initial begin
-    inbuf[0] = 32'd0;
-    inbuf[1] = 32'd0;
-    inbuf[2] = 32'd0;
-    inbuf[3] = 32'd0;
-    inbuf[4] = 32'd0;
-    inbuf[5] = 32'd0;
-    inbuf[6] = 32'd0;
-    inbuf[7] = 32'd0;
-    inbuf[8] = 32'd0;
-    inbuf[9] = 32'd0;
-    inbuf[10] = 32'd0;
-    inbuf[11] = 32'd0;
-    inbuf[12] = 32'd0;
-    inbuf[13] = 32'd0;
-    inbuf[14] = 32'd0;
-    inbuf[15] = 32'd0;
-    inbuf[16] = 32'd0;
-    inbuf[17] = 32'd0;
+    inbuf[0] = 64'h0000000000000000;
+    inbuf[1] = 64'h0000000000000000;
+    inbuf[2] = 64'h0000000000000000;
+    inbuf[3] = 64'h0000000000000000;
+    inbuf[4] = 64'h0000000000000000;
+    inbuf[5] = 64'h0000000000000000;
+    inbuf[6] = 64'h0000000000000000;
+    inbuf[7] = 64'h0000000000000000;
+    inbuf[8] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[sf_t] <= i__payload;
   end
-  reg [31:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [191:0] queue [9:0];
+  reg [95:0] queue [10:0];
   initial begin
-    queue[0] = 192'h000000000000000000000000000000000000000000000000;
-    queue[1] = 192'h000000000000000000000000000000000000000000000000;
-    queue[2] = 192'h000000000000000000000000000000000000000000000000;
-    queue[3] = 192'h000000000000000000000000000000000000000000000000;
-    queue[4] = 192'h000000000000000000000000000000000000000000000000;
-    queue[5] = 192'h000000000000000000000000000000000000000000000000;
-    queue[6] = 192'h000000000000000000000000000000000000000000000000;
-    queue[7] = 192'h000000000000000000000000000000000000000000000000;
-    queue[8] = 192'h000000000000000000000000000000000000000000000000;
-    queue[9] = 192'h000000000000000000000000000000000000000000000000;
+    queue[0] = 96'h000000000000000000000000;
+    queue[1] = 96'h000000000000000000000000;
+    queue[2] = 96'h000000000000000000000000;
+    queue[3] = 96'h000000000000000000000000;
+    queue[4] = 96'h000000000000000000000000;
+    queue[5] = 96'h000000000000000000000000;
+    queue[6] = 96'h000000000000000000000000;
+    queue[7] = 96'h000000000000000000000000;
+    queue[8] = 96'h000000000000000000000000;
+    queue[9] = 96'h000000000000000000000000;
+    queue[10] = 96'h000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$260  = queue[q_rptr];
+  assign \rport__data$272  = queue[q_rptr];
   reg [63:0] rom0 [35:0];
   initial begin
-    rom0[0] = 64'he231280900055efe;
-    rom0[1] = 64'h99103b81df1016f2;
-    rom0[2] = 64'h49e6ee2cdab60622;
-    rom0[3] = 64'h2d32086ef7ec182b;
-    rom0[4] = 64'h3e140efff3fa0828;
-    rom0[5] = 64'heee3b429cacf2531;
-    rom0[6] = 64'h2326caa4161d18db;
-    rom0[7] = 64'h25f855ba3ff1e572;
-    rom0[8] = 64'ha0ddc71a2a10ea2d;
-    rom0[9] = 64'h045e0eb5c402da7f;
-    rom0[10] = 64'h703e002d0ceca715;
-    rom0[11] = 64'h030dbee1d1dcf7dd;
-    rom0[12] = 64'hebf1e2026006781d;
-    rom0[13] = 64'h19031e0aec6ad1d7;
-    rom0[14] = 64'h04069f32264c5335;
-    rom0[15] = 64'h3ada361bb1f6dea1;
-    rom0[16] = 64'hf10dded0d2f9c314;
-    rom0[17] = 64'h280a001a0bf01716;
-    rom0[18] = 64'h234a022b552e7f32;
-    rom0[19] = 64'h30b9622b0de3fc7e;
-    rom0[20] = 64'hc4e0cc9a280b475f;
-    rom0[21] = 64'h4335eaf6fad5bf6c;
-    rom0[22] = 64'hdad5ffe2aa1e8ad8;
-    rom0[23] = 64'hf7ece8e8dcef3ea2;
-    rom0[24] = 64'habf1f9ef2b00df05;
-    rom0[25] = 64'hd7ed1ae4ffdfb42b;
-    rom0[26] = 64'hc797f7eab94b1fda;
-    rom0[27] = 64'he72bc9c2df09b10f;
-    rom0[28] = 64'hfce7381af1ddb8bd;
-    rom0[29] = 64'h81c90fbb25f60d5b;
-    rom0[30] = 64'h0a30440b7b205b75;
-    rom0[31] = 64'hfc122002eafc1e12;
-    rom0[32] = 64'hda482f331cd229cc;
-    rom0[33] = 64'h3a15e6f144120062;
-    rom0[34] = 64'h6c672024b5e4d609;
-    rom0[35] = 64'h0df03f38fb26dbc9;
+    rom0[0] = 64'hdf1016f200055efe;
+    rom0[1] = 64'hf7ec182bdab60622;
+    rom0[2] = 64'hcacf2531f3fa0828;
+    rom0[3] = 64'h3ff1e572161d18db;
+    rom0[4] = 64'hc402da7f2a10ea2d;
+    rom0[5] = 64'hd1dcf7dd0ceca715;
+    rom0[6] = 64'hec6ad1d76006781d;
+    rom0[7] = 64'hb1f6dea1264c5335;
+    rom0[8] = 64'h0bf01716d2f9c314;
+    rom0[9] = 64'h1f03ee1f0e23f732;
+    rom0[10] = 64'h150c2ecb2144f3ef;
+    rom0[11] = 64'h47fee452fd0ef6c9;
+    rom0[12] = 64'hb081e804e0163108;
+    rom0[13] = 64'h53464a1311f3adeb;
+    rom0[14] = 64'hdfefc9c504e60900;
+    rom0[15] = 64'hb00e3a17262817e0;
+    rom0[16] = 64'hfbfbe726bea6f309;
+    rom0[17] = 64'hc7cce8f111f3112f;
+    rom0[18] = 64'h0de3fc7e552e7f32;
+    rom0[19] = 64'hfad5bf6c280b475f;
+    rom0[20] = 64'hdcef3ea2aa1e8ad8;
+    rom0[21] = 64'hffdfb42b2b00df05;
+    rom0[22] = 64'hdf09b10fb94b1fda;
+    rom0[23] = 64'h25f60d5bf1ddb8bd;
+    rom0[24] = 64'heafc1e127b205b75;
+    rom0[25] = 64'h441200621cd229cc;
+    rom0[26] = 64'hfb26dbc9b5e4d609;
+    rom0[27] = 64'hd2021cce040d2602;
+    rom0[28] = 64'h0227221e3bf0120f;
+    rom0[29] = 64'h0b06d10d33b81d07;
+    rom0[30] = 64'heeee4e810c27eecd;
+    rom0[31] = 64'h1c3cfedad3eed8dd;
+    rom0[32] = 64'he0d6fcd737f73a0e;
+    rom0[33] = 64'h1ece48cddc0dfbe6;
+    rom0[34] = 64'h3b1906f3aa088b00;
+    rom0[35] = 64'h0ff31514304c17fd;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -10950,121 +9656,121 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign port__data = _1_;
   reg [63:0] rom1 [35:0];
   initial begin
-    rom1[0] = 64'h2f38555ff81d4bff;
-    rom1[1] = 64'h058d1efae615f99d;
-    rom1[2] = 64'h1f1c0830d31d3c46;
-    rom1[3] = 64'he70fdce0203c29d9;
-    rom1[4] = 64'h2a39c11de90949fd;
-    rom1[5] = 64'he9ea26c51752e08e;
-    rom1[6] = 64'hfeede3bdc1c9fc09;
-    rom1[7] = 64'heae9f94ad614de66;
-    rom1[8] = 64'h0117c2d9a0e98f11;
-    rom1[9] = 64'h1f8c1628db8e07fe;
-    rom1[10] = 64'he10f04d9beabdba5;
-    rom1[11] = 64'h3c1f126f3146bcf3;
-    rom1[12] = 64'h35084d0e4b243434;
-    rom1[13] = 64'hd9c9e01525e1d301;
-    rom1[14] = 64'hefd833386c315f0b;
-    rom1[15] = 64'h0d03ca7fdfe77f6a;
-    rom1[16] = 64'hfdc4d7492b8d610d;
-    rom1[17] = 64'hd102f6d8da5cacf6;
-    rom1[18] = 64'hd001c8d3e81e12ed;
-    rom1[19] = 64'h2ad1d94cd01029c9;
-    rom1[20] = 64'h14340ef709140119;
-    rom1[21] = 64'h3ab91b6e31c1330e;
-    rom1[22] = 64'h1e344b2ade32d5f4;
-    rom1[23] = 64'he7e4ec7c15e939dc;
-    rom1[24] = 64'h36e4612c27fc1002;
-    rom1[25] = 64'hdbeade0605060c15;
-    rom1[26] = 64'h39bc39fc81f8d7ea;
-    rom1[27] = 64'hdc32ae26f520ecfa;
-    rom1[28] = 64'h45fc7f200c05e6f5;
-    rom1[29] = 64'h9df9ba40fcd8083c;
-    rom1[30] = 64'hcbe6f6e20f062e10;
-    rom1[31] = 64'h11c6fd2fee30f7fd;
-    rom1[32] = 64'hef272711230b04f1;
-    rom1[33] = 64'h13f11bcc0b07210e;
-    rom1[34] = 64'h125234f318d91d13;
-    rom1[35] = 64'h2213e9f8e61fc400;
+    rom1[0] = 64'h99103b81e2312809;
+    rom1[1] = 64'h2d32086e49e6ee2c;
+    rom1[2] = 64'heee3b4293e140eff;
+    rom1[3] = 64'h25f855ba2326caa4;
+    rom1[4] = 64'h045e0eb5a0ddc71a;
+    rom1[5] = 64'h030dbee1703e002d;
+    rom1[6] = 64'h19031e0aebf1e202;
+    rom1[7] = 64'h3ada361b04069f32;
+    rom1[8] = 64'h280a001af10dded0;
+    rom1[9] = 64'hf24512c71de61e31;
+    rom1[10] = 64'h1d1119c7c1dcfec5;
+    rom1[11] = 64'hfdfb18949ed7bae7;
+    rom1[12] = 64'hdc37e8141ef00d25;
+    rom1[13] = 64'he434268116010fce;
+    rom1[14] = 64'h0c1317faf3cb2b14;
+    rom1[15] = 64'h21073cc318463222;
+    rom1[16] = 64'h4c2046492220e811;
+    rom1[17] = 64'h15f2f8bea417babb;
+    rom1[18] = 64'h30b9622b234a022b;
+    rom1[19] = 64'h4335eaf6c4e0cc9a;
+    rom1[20] = 64'hf7ece8e8dad5ffe2;
+    rom1[21] = 64'hd7ed1ae4abf1f9ef;
+    rom1[22] = 64'he72bc9c2c797f7ea;
+    rom1[23] = 64'h81c90fbbfce7381a;
+    rom1[24] = 64'hfc1220020a30440b;
+    rom1[25] = 64'h3a15e6f1da482f33;
+    rom1[26] = 64'h0df03f386c672024;
+    rom1[27] = 64'h0000000000ff0000;
+    rom1[28] = 64'h0000000000fe0000;
+    rom1[29] = 64'h0000000000dc0000;
+    rom1[30] = 64'h0000000000000000;
+    rom1[31] = 64'h0000000000e40000;
+    rom1[32] = 64'h0000000000060000;
+    rom1[33] = 64'h0000000000000000;
+    rom1[34] = 64'h0000000000250000;
+    rom1[35] = 64'h0000000000de0000;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$41  = _2_;
+  assign \port__data$45  = _2_;
   reg [63:0] rom2 [35:0];
   initial begin
-    rom2[0] = 64'h1de61e310e23f732;
-    rom2[1] = 64'hf24512c71f03ee1f;
-    rom2[2] = 64'hc1dcfec52144f3ef;
-    rom2[3] = 64'h1d1119c7150c2ecb;
-    rom2[4] = 64'h9ed7bae7fd0ef6c9;
-    rom2[5] = 64'hfdfb189447fee452;
-    rom2[6] = 64'h1ef00d25e0163108;
-    rom2[7] = 64'hdc37e814b081e804;
-    rom2[8] = 64'h16010fce11f3adeb;
-    rom2[9] = 64'he434268153464a13;
-    rom2[10] = 64'hf3cb2b1404e60900;
-    rom2[11] = 64'h0c1317fadfefc9c5;
-    rom2[12] = 64'h18463222262817e0;
-    rom2[13] = 64'h21073cc3b00e3a17;
-    rom2[14] = 64'h2220e811bea6f309;
-    rom2[15] = 64'h4c204649fbfbe726;
-    rom2[16] = 64'ha417babb11f3112f;
-    rom2[17] = 64'h15f2f8bec7cce8f1;
-    rom2[18] = 64'h00ff0000040d2602;
-    rom2[19] = 64'h00000000d2021cce;
-    rom2[20] = 64'h00fe00003bf0120f;
-    rom2[21] = 64'h000000000227221e;
-    rom2[22] = 64'h00dc000033b81d07;
-    rom2[23] = 64'h000000000b06d10d;
-    rom2[24] = 64'h000000000c27eecd;
-    rom2[25] = 64'h00000000eeee4e81;
-    rom2[26] = 64'h00e40000d3eed8dd;
-    rom2[27] = 64'h000000001c3cfeda;
-    rom2[28] = 64'h0006000037f73a0e;
-    rom2[29] = 64'h00000000e0d6fcd7;
-    rom2[30] = 64'h00000000dc0dfbe6;
-    rom2[31] = 64'h000000001ece48cd;
-    rom2[32] = 64'h00250000aa088b00;
-    rom2[33] = 64'h000000003b1906f3;
-    rom2[34] = 64'h00de0000304c17fd;
-    rom2[35] = 64'h000000000ff31514;
+    rom2[0] = 64'he615f99df81d4bff;
+    rom2[1] = 64'h203c29d9d31d3c46;
+    rom2[2] = 64'h1752e08ee90949fd;
+    rom2[3] = 64'hd614de66c1c9fc09;
+    rom2[4] = 64'hdb8e07fea0e98f11;
+    rom2[5] = 64'h3146bcf3beabdba5;
+    rom2[6] = 64'h25e1d3014b243434;
+    rom2[7] = 64'hdfe77f6a6c315f0b;
+    rom2[8] = 64'hda5cacf62b8d610d;
+    rom2[9] = 64'h7ff11944ea49b5b6;
+    rom2[10] = 64'h31ff375a026a2413;
+    rom2[11] = 64'h1dc80b21c52eb231;
+    rom2[12] = 64'h1544bec8efe9f116;
+    rom2[13] = 64'hee35b820ffb536dc;
+    rom2[14] = 64'hb9b6e12902f234fd;
+    rom2[15] = 64'hd7fc00badaf0bf1a;
+    rom2[16] = 64'h1709d4f6f82804c0;
+    rom2[17] = 64'hdef50501ff1fffe4;
+    rom2[18] = 64'hd01029c9e81e12ed;
+    rom2[19] = 64'h31c1330e09140119;
+    rom2[20] = 64'h15e939dcde32d5f4;
+    rom2[21] = 64'h05060c1527fc1002;
+    rom2[22] = 64'hf520ecfa81f8d7ea;
+    rom2[23] = 64'hfcd8083c0c05e6f5;
+    rom2[24] = 64'hee30f7fd0f062e10;
+    rom2[25] = 64'h0b07210e230b04f1;
+    rom2[26] = 64'he61fc40018d91d13;
+    rom2[27] = 64'h0000000000000000;
+    rom2[28] = 64'h0000000000000000;
+    rom2[29] = 64'h0000000000000000;
+    rom2[30] = 64'h0000000000000000;
+    rom2[31] = 64'h0000000000000000;
+    rom2[32] = 64'h0000000000000000;
+    rom2[33] = 64'h0000000000000000;
+    rom2[34] = 64'h0000000000000000;
+    rom2[35] = 64'h0000000000000000;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$48  = _3_;
+  assign \port__data$56  = _3_;
   reg [63:0] rom3 [35:0];
   initial begin
-    rom3[0] = 64'hf6de1528ea49b5b6;
-    rom3[1] = 64'h422004cd7ff11944;
-    rom3[2] = 64'h2421ed01026a2413;
-    rom3[3] = 64'hdbe9f7fd31ff375a;
-    rom3[4] = 64'h1e1f1a10c52eb231;
-    rom3[5] = 64'h1825e2111dc80b21;
-    rom3[6] = 64'hc2fa811fefe9f116;
-    rom3[7] = 64'h471b27e61544bec8;
-    rom3[8] = 64'h3b3bfd49ffb536dc;
-    rom3[9] = 64'he6b3201fee35b820;
-    rom3[10] = 64'h26e82cff02f234fd;
-    rom3[11] = 64'h3842f013b9b6e129;
-    rom3[12] = 64'hfcdeb603daf0bf1a;
-    rom3[13] = 64'hf9e9f2ead7fc00ba;
-    rom3[14] = 64'he30cede7f82804c0;
-    rom3[15] = 64'hd3feedda1709d4f6;
-    rom3[16] = 64'hfec51bf2ff1fffe4;
-    rom3[17] = 64'hff30c1f6def50501;
-    rom3[18] = 64'h0000000000000000;
-    rom3[19] = 64'h0000000000000000;
-    rom3[20] = 64'h0000000000000000;
-    rom3[21] = 64'h0000000000000000;
-    rom3[22] = 64'h0000000000000000;
-    rom3[23] = 64'h0000000000000000;
-    rom3[24] = 64'h0000000000000000;
-    rom3[25] = 64'h0000000000000000;
-    rom3[26] = 64'h0000000000000000;
+    rom3[0] = 64'h058d1efa2f38555f;
+    rom3[1] = 64'he70fdce01f1c0830;
+    rom3[2] = 64'he9ea26c52a39c11d;
+    rom3[3] = 64'heae9f94afeede3bd;
+    rom3[4] = 64'h1f8c16280117c2d9;
+    rom3[5] = 64'h3c1f126fe10f04d9;
+    rom3[6] = 64'hd9c9e01535084d0e;
+    rom3[7] = 64'h0d03ca7fefd83338;
+    rom3[8] = 64'hd102f6d8fdc4d749;
+    rom3[9] = 64'h422004cdf6de1528;
+    rom3[10] = 64'hdbe9f7fd2421ed01;
+    rom3[11] = 64'h1825e2111e1f1a10;
+    rom3[12] = 64'h471b27e6c2fa811f;
+    rom3[13] = 64'he6b3201f3b3bfd49;
+    rom3[14] = 64'h3842f01326e82cff;
+    rom3[15] = 64'hf9e9f2eafcdeb603;
+    rom3[16] = 64'hd3feeddae30cede7;
+    rom3[17] = 64'hff30c1f6fec51bf2;
+    rom3[18] = 64'h2ad1d94cd001c8d3;
+    rom3[19] = 64'h3ab91b6e14340ef7;
+    rom3[20] = 64'he7e4ec7c1e344b2a;
+    rom3[21] = 64'hdbeade0636e4612c;
+    rom3[22] = 64'hdc32ae2639bc39fc;
+    rom3[23] = 64'h9df9ba4045fc7f20;
+    rom3[24] = 64'h11c6fd2fcbe6f6e2;
+    rom3[25] = 64'h13f11bccef272711;
+    rom3[26] = 64'h2213e9f8125234f3;
     rom3[27] = 64'h0000000000000000;
     rom3[28] = 64'h0000000000000000;
     rom3[29] = 64'h0000000000000000;
@@ -11079,89 +9785,121 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$55  = _4_;
+  assign \port__data$67  = _4_;
   always @(posedge clk)
-    nf5 <= \$373 ;
+    sum2_s0_1 <= \$365 ;
   always @(posedge clk)
-    v6 <= \$374 ;
+    sum2_s1_0 <= \$366 ;
   always @(posedge clk)
-    first6 <= \$375 ;
+    sum3_s0_0 <= \$367 ;
   always @(posedge clk)
-    last6 <= \$376 ;
+    sum3_s0_1 <= \$368 ;
   always @(posedge clk)
-    nf6 <= \$377 ;
+    sum3_s1_0 <= \$369 ;
   always @(posedge clk)
-    v7 <= \$378 ;
+    v2 <= \$370 ;
   always @(posedge clk)
-    first7 <= \$379 ;
+    first2 <= \$371 ;
   always @(posedge clk)
-    last7 <= \$380 ;
+    last2 <= \$372 ;
   always @(posedge clk)
-    nf7 <= \$381 ;
+    nf2 <= \$373 ;
   always @(posedge clk)
-    v8 <= \$382 ;
+    v3 <= \$374 ;
   always @(posedge clk)
-    first8 <= \$383 ;
+    first3 <= \$375 ;
   always @(posedge clk)
-    last8 <= \$384 ;
+    last3 <= \$376 ;
   always @(posedge clk)
-    nf8 <= \$385 ;
+    nf3 <= \$377 ;
   always @(posedge clk)
-    v8_0 <= \$386 ;
+    v4 <= \$378 ;
   always @(posedge clk)
-    first8_0 <= \$387 ;
+    first4 <= \$379 ;
   always @(posedge clk)
-    last8_0 <= \$388 ;
+    last4 <= \$380 ;
   always @(posedge clk)
-    nf8_0 <= \$389 ;
+    nf4 <= \$381 ;
   always @(posedge clk)
-    bias0 <= \$390 ;
+    v5 <= \$382 ;
   always @(posedge clk)
-    acc0 <= \$391 ;
+    first5 <= \$383 ;
   always @(posedge clk)
-    bias1 <= \$392 ;
+    last5 <= \$384 ;
   always @(posedge clk)
-    acc1 <= \$393 ;
+    nf5 <= \$385 ;
   always @(posedge clk)
-    bias2 <= \$394 ;
+    v6 <= \$386 ;
   always @(posedge clk)
-    acc2 <= \$395 ;
+    first6 <= \$387 ;
   always @(posedge clk)
-    bias3 <= \$396 ;
+    last6 <= \$388 ;
   always @(posedge clk)
-    acc3 <= \$397 ;
+    nf6 <= \$389 ;
   always @(posedge clk)
-    bias4 <= \$398 ;
+    v7 <= \$390 ;
   always @(posedge clk)
-    acc4 <= \$399 ;
+    first7 <= \$391 ;
   always @(posedge clk)
-    bias5 <= \$400 ;
+    last7 <= \$392 ;
   always @(posedge clk)
-    acc5 <= \$401 ;
+    nf7 <= \$393 ;
   always @(posedge clk)
-    bias6 <= \$402 ;
+    v8 <= \$394 ;
   always @(posedge clk)
-    acc6 <= \$403 ;
+    first8 <= \$395 ;
   always @(posedge clk)
-    bias7 <= \$404 ;
+    last8 <= \$396 ;
   always @(posedge clk)
-    acc7 <= \$405 ;
+    nf8 <= \$397 ;
   always @(posedge clk)
-    deliver <= \$406 ;
+    v9 <= \$398 ;
   always @(posedge clk)
-    q_owed <= \$407 ;
+    first9 <= \$399 ;
   always @(posedge clk)
-    q_room <= \$408 ;
+    last9 <= \$400 ;
   always @(posedge clk)
-    q_wptr <= \$409 ;
+    nf9 <= \$401 ;
   always @(posedge clk)
-    q_rptr <= \$410 ;
+    v9_0 <= \$402 ;
   always @(posedge clk)
-    q_stored <= \$411 ;
+    first9_0 <= \$403 ;
   always @(posedge clk)
-    o__valid <= \$412 ;
+    last9_0 <= \$404 ;
   always @(posedge clk)
-    o__payload <= \$413 ;
+    nf9_0 <= \$405 ;
+  always @(posedge clk)
+    bias0 <= \$406 ;
+  always @(posedge clk)
+    acc0 <= \$407 ;
+  always @(posedge clk)
+    bias1 <= \$408 ;
+  always @(posedge clk)
+    acc1 <= \$409 ;
+  always @(posedge clk)
+    bias2 <= \$410 ;
+  always @(posedge clk)
+    acc2 <= \$411 ;
+  always @(posedge clk)
+    bias3 <= \$412 ;
+  always @(posedge clk)
+    acc3 <= \$413 ;
+  always @(posedge clk)
+    deliver <= \$414 ;
+  always @(posedge clk)
+    q_owed <= \$415 ;
+  always @(posedge clk)
+    q_room <= \$416 ;
+  always @(posedge clk)
+    q_wptr <= \$417 ;
+  always @(posedge clk)
+    q_rptr <= \$418 ;
+  always @(posedge clk)
+    q_stored <= \$419 ;
+  always @(posedge clk)
+    o__valid <= \$420 ;
+  always @(posedge clk)
+    o__payload <= \$421 ;
   assign \$6  = t == 6'h23;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 7'h00 : \$7 ;
@@ -11170,94 +9908,98 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$11  = $signed(x0_1) - $signed(8'h80);
   assign \$12  = $signed(x0_2) - $signed(8'h80);
   assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_1) - $signed(8'h80);
-  assign \$16  = $signed(x0_2) - $signed(8'h80);
-  assign \$17  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_4) - $signed(8'h80);
+  assign \$15  = $signed(x0_5) - $signed(8'h80);
+  assign \$16  = $signed(x0_6) - $signed(8'h80);
+  assign \$17  = $signed(x0_7) - $signed(8'h80);
   assign \$18  = $signed(x1_0) - $signed(8'h80);
   assign \$19  = $signed(x1_1) - $signed(8'h80);
   assign \$20  = $signed(x1_2) - $signed(8'h80);
   assign \$21  = $signed(x1_3) - $signed(8'h80);
-  assign \$22  = $signed(x1_0) - $signed(8'h80);
-  assign \$23  = $signed(x1_1) - $signed(8'h80);
-  assign \$24  = $signed(x1_2) - $signed(8'h80);
-  assign \$25  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_4) - $signed(8'h80);
+  assign \$23  = $signed(x1_5) - $signed(8'h80);
+  assign \$24  = $signed(x1_6) - $signed(8'h80);
+  assign \$25  = $signed(x1_7) - $signed(8'h80);
   assign \$26  = $signed(x2_0) - $signed(8'h80);
   assign \$27  = $signed(x2_1) - $signed(8'h80);
   assign \$28  = $signed(x2_2) - $signed(8'h80);
   assign \$29  = $signed(x2_3) - $signed(8'h80);
-  assign \$30  = $signed(x2_0) - $signed(8'h80);
-  assign \$31  = $signed(x2_1) - $signed(8'h80);
-  assign \$32  = $signed(x2_2) - $signed(8'h80);
-  assign \$33  = $signed(x2_3) - $signed(8'h80);
+  assign \$30  = $signed(x2_4) - $signed(8'h80);
+  assign \$31  = $signed(x2_5) - $signed(8'h80);
+  assign \$32  = $signed(x2_6) - $signed(8'h80);
+  assign \$33  = $signed(x2_7) - $signed(8'h80);
   assign \$34  = $signed(x3_0) - $signed(8'h80);
   assign \$35  = $signed(x3_1) - $signed(8'h80);
   assign \$36  = $signed(x3_2) - $signed(8'h80);
   assign \$37  = $signed(x3_3) - $signed(8'h80);
-  assign \$38  = $signed(x3_0) - $signed(8'h80);
-  assign \$39  = $signed(x3_1) - $signed(8'h80);
-  assign \$40  = $signed(x3_2) - $signed(8'h80);
-  assign \$41  = $signed(x3_3) - $signed(8'h80);
+  assign \$38  = $signed(x3_4) - $signed(8'h80);
+  assign \$39  = $signed(x3_5) - $signed(8'h80);
+  assign \$40  = $signed(x3_6) - $signed(8'h80);
+  assign \$41  = $signed(x3_7) - $signed(8'h80);
   assign \$42  = $signed(xoff0_0) * $signed(w0_0);
   assign \$43  = $signed(xoff0_1) * $signed(w0_1);
   assign \$44  = $signed(xoff0_2) * $signed(w0_2);
   assign \$45  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$46  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$47  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$48  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$49  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$50  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$51  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$52  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$53  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$54  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$55  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$56  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$57  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$58  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$59  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$60  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$61  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$62  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$63  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$64  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$65  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$66  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$67  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$68  = $signed(xoff6_2) * $signed(w6_2);
-  assign \$69  = $signed(xoff6_3) * $signed(w6_3);
-  assign \$70  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$71  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$72  = $signed(xoff7_2) * $signed(w7_2);
-  assign \$73  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$46  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$47  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$48  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$49  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$50  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$51  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$52  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$53  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$54  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$55  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$56  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$57  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$58  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$59  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$60  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$61  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$62  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$63  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$64  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$65  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$66  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$67  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$68  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$69  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$70  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$71  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$72  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$73  = $signed(xoff3_7) * $signed(w3_7);
   assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
   assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
   assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$78  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$77  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$78  = $signed(prod0_6_r) + $signed(prod0_7_r);
   assign \$79  = $signed(\$77 ) + $signed(\$78 );
-  assign \$80  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$81  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$82  = $signed(\$80 ) + $signed(\$81 );
-  assign \$83  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$84  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$87  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$88  = $signed(\$86 ) + $signed(\$87 );
-  assign \$89  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$90  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$91  = $signed(\$89 ) + $signed(\$90 );
-  assign \$92  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$93  = $signed(prod6_2_r) + $signed(prod6_3_r);
-  assign \$94  = $signed(\$92 ) + $signed(\$93 );
-  assign \$95  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$96  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$80  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$81  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$82  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$83  = $signed(\$81 ) + $signed(\$82 );
+  assign \$84  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$85  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$86  = $signed(\$84 ) + $signed(\$85 );
+  assign \$87  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$88  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$89  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$91  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$92  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$93  = $signed(\$91 ) + $signed(\$92 );
+  assign \$94  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$95  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$96  = $signed(prod3_2_r) + $signed(prod3_3_r);
   assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$106  = v8 & last8;
+  assign \$98  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$99  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$100  = $signed(\$98 ) + $signed(\$99 );
+  assign \$101  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$106  = v9 & last9;
   assign \$107  = issue & last_t;
   assign \$108  = o__valid & o__ready;
-  assign \$109  = q_owed < 4'ha;
+  assign \$109  = q_owed < 4'hb;
   assign \$110  = \$108  ? q_room : \$109 ;
   assign \$111  = o__valid & o__ready;
   assign \$112  = \$111  | q_room;
@@ -11269,14 +10011,14 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$118  = \$115  & \$117 ;
   assign \$119  = ~ \$118 ;
   assign \$120  = deliver & \$119 ;
-  assign \$121  = q_wptr == 4'h9;
+  assign \$121  = q_wptr == 4'ha;
   assign \$122  = q_wptr + 1'h1;
   assign \$123  = \$121  ? 5'h00 : \$122 ;
   assign \$124  = ~ o__valid;
   assign \$125  = \$124  | o__ready;
   assign \$126  = | q_stored;
   assign \$127  = \$125  & \$126 ;
-  assign \$128  = q_rptr == 4'h9;
+  assign \$128  = q_rptr == 4'ha;
   assign \$129  = q_rptr + 1'h1;
   assign \$130  = \$128  ? 5'h00 : \$129 ;
   assign \$131  = ~ o__valid;
@@ -11297,7 +10039,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$146  = | q_stored;
   assign \$147  = \$146  | deliver;
   assign \$148  = | q_stored;
-  assign \$149  = \$148  ? \rport__data$260  : q_in;
+  assign \$149  = \$148  ? \rport__data$272  : q_in;
   assign \$150  = ~ last_t;
   assign \$151  = q_room | \$150 ;
   assign i__ready = \$151  & reads_input_t;
@@ -11307,94 +10049,102 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$155  = i__valid | \$154 ;
   assign issue = \$153  & \$155 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$156  = first8_0 ? bias0 : acc0;
-  assign \$157  = $signed(\$156 ) + $signed(sum0_s0_0);
-  assign \$158  = first8_0 ? bias1 : acc1;
-  assign \$159  = $signed(\$158 ) + $signed(sum1_s0_0);
-  assign \$160  = first8_0 ? bias2 : acc2;
-  assign \$161  = $signed(\$160 ) + $signed(sum2_s0_0);
-  assign \$162  = first8_0 ? bias3 : acc3;
-  assign \$163  = $signed(\$162 ) + $signed(sum3_s0_0);
-  assign \$164  = first8_0 ? bias4 : acc4;
-  assign \$165  = $signed(\$164 ) + $signed(sum4_s0_0);
-  assign \$166  = first8_0 ? bias5 : acc5;
-  assign \$167  = $signed(\$166 ) + $signed(sum5_s0_0);
-  assign \$168  = first8_0 ? bias6 : acc6;
-  assign \$169  = $signed(\$168 ) + $signed(sum6_s0_0);
-  assign \$170  = first8_0 ? bias7 : acc7;
-  assign \$171  = $signed(\$170 ) + $signed(sum7_s0_0);
-  assign \$172  = issue & last_t;
-  assign \$173  = q_owed + \$172 ;
-  assign \$174  = o__valid & o__ready;
-  assign \$175  = \$173  - \$174 ;
+  assign \$156  = first9_0 ? bias0 : acc0;
+  assign \$157  = $signed(\$156 ) + $signed(sum0_s1_0);
+  assign \$158  = first9_0 ? bias1 : acc1;
+  assign \$159  = $signed(\$158 ) + $signed(sum1_s1_0);
+  assign \$160  = first9_0 ? bias2 : acc2;
+  assign \$161  = $signed(\$160 ) + $signed(sum2_s1_0);
+  assign \$162  = first9_0 ? bias3 : acc3;
+  assign \$163  = $signed(\$162 ) + $signed(sum3_s1_0);
+  assign \$164  = issue & last_t;
+  assign \$165  = q_owed + \$164 ;
+  assign \$166  = o__valid & o__ready;
+  assign \$167  = \$165  - \$166 ;
   always @(posedge clk)
-    nf_t <= \$176 ;
+    nf_t <= \$168 ;
   always @(posedge clk)
-    nf_t_ahead <= \$177 ;
+    nf_t_ahead <= \$169 ;
   always @(posedge clk)
-    sf_t <= \$178 ;
+    sf_t <= \$170 ;
   always @(posedge clk)
-    sf_t_ahead <= \$179 ;
+    sf_t_ahead <= \$171 ;
   always @(posedge clk)
-    reads_input_t <= \$180 ;
+    reads_input_t <= \$172 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$181 ;
+    reads_input_t_ahead <= \$173 ;
   always @(posedge clk)
-    first_t <= \$182 ;
+    first_t <= \$174 ;
   always @(posedge clk)
-    first_t_ahead <= \$183 ;
+    first_t_ahead <= \$175 ;
   always @(posedge clk)
-    last_t <= \$184 ;
+    last_t <= \$176 ;
   always @(posedge clk)
-    last_t_ahead <= \$185 ;
+    last_t_ahead <= \$177 ;
   always @(posedge clk)
-    t <= \$186 ;
+    t <= \$178 ;
   always @(posedge clk)
-    x_reg <= \$187 ;
+    x_reg <= \$179 ;
   always @(posedge clk)
-    from_input <= \$188 ;
+    from_input <= \$180 ;
   always @(posedge clk)
-    v1 <= \$189 ;
+    v1 <= \$181 ;
   always @(posedge clk)
-    first1 <= \$190 ;
+    first1 <= \$182 ;
   always @(posedge clk)
-    last1 <= \$191 ;
+    last1 <= \$183 ;
   always @(posedge clk)
-    nf1 <= \$192 ;
+    nf1 <= \$184 ;
   always @(posedge clk)
-    from_input2 <= \$193 ;
+    from_input2 <= \$185 ;
   always @(posedge clk)
-    x_reg2 <= \$194 ;
+    x_reg2 <= \$186 ;
   always @(posedge clk)
-    inbuf_read <= \$195 ;
+    inbuf_read <= \$187 ;
   always @(posedge clk)
-    x_mid <= \$196 ;
+    x_mid <= \$188 ;
   always @(posedge clk)
-    t1 <= \$197 ;
+    t1 <= \$189 ;
   always @(posedge clk)
-    rom0_addr <= \$198 ;
+    rom0_addr <= \$190 ;
   always @(posedge clk)
-    rom0_read <= \$199 ;
+    rom0_read <= \$191 ;
   always @(posedge clk)
-    x0_0 <= \$200 ;
+    x0_0 <= \$192 ;
   always @(posedge clk)
-    x0_1 <= \$201 ;
+    x0_1 <= \$193 ;
   always @(posedge clk)
-    x0_2 <= \$202 ;
+    x0_2 <= \$194 ;
   always @(posedge clk)
-    x0_3 <= \$203 ;
+    x0_3 <= \$195 ;
   always @(posedge clk)
-    rom1_addr <= \$204 ;
+    x0_4 <= \$196 ;
   always @(posedge clk)
-    rom1_read <= \$205 ;
+    x0_5 <= \$197 ;
   always @(posedge clk)
-    x1_0 <= \$206 ;
+    x0_6 <= \$198 ;
   always @(posedge clk)
-    x1_1 <= \$207 ;
+    x0_7 <= \$199 ;
   always @(posedge clk)
-    x1_2 <= \$208 ;
+    rom1_addr <= \$200 ;
   always @(posedge clk)
-    x1_3 <= \$209 ;
+    rom1_read <= \$201 ;
+  always @(posedge clk)
+    x1_0 <= \$202 ;
+  always @(posedge clk)
+    x1_1 <= \$203 ;
+  always @(posedge clk)
+    x1_2 <= \$204 ;
+  always @(posedge clk)
+    x1_3 <= \$205 ;
+  always @(posedge clk)
+    x1_4 <= \$206 ;
+  always @(posedge clk)
+    x1_5 <= \$207 ;
+  always @(posedge clk)
+    x1_6 <= \$208 ;
+  always @(posedge clk)
+    x1_7 <= \$209 ;
   always @(posedge clk)
     rom2_addr <= \$210 ;
   always @(posedge clk)
@@ -11408,796 +10158,880 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk)
     x2_3 <= \$215 ;
   always @(posedge clk)
-    rom3_addr <= \$216 ;
+    x2_4 <= \$216 ;
   always @(posedge clk)
-    rom3_read <= \$217 ;
+    x2_5 <= \$217 ;
   always @(posedge clk)
-    x3_0 <= \$218 ;
+    x2_6 <= \$218 ;
   always @(posedge clk)
-    x3_1 <= \$219 ;
+    x2_7 <= \$219 ;
   always @(posedge clk)
-    x3_2 <= \$220 ;
+    rom3_addr <= \$220 ;
   always @(posedge clk)
-    x3_3 <= \$221 ;
+    rom3_read <= \$221 ;
   always @(posedge clk)
-    xoff0_0 <= \$222 ;
+    x3_0 <= \$222 ;
   always @(posedge clk)
-    w0_0 <= \$223 ;
+    x3_1 <= \$223 ;
   always @(posedge clk)
-    xoff0_1 <= \$224 ;
+    x3_2 <= \$224 ;
   always @(posedge clk)
-    w0_1 <= \$225 ;
+    x3_3 <= \$225 ;
   always @(posedge clk)
-    xoff0_2 <= \$226 ;
+    x3_4 <= \$226 ;
   always @(posedge clk)
-    w0_2 <= \$227 ;
+    x3_5 <= \$227 ;
   always @(posedge clk)
-    xoff0_3 <= \$228 ;
+    x3_6 <= \$228 ;
   always @(posedge clk)
-    w0_3 <= \$229 ;
+    x3_7 <= \$229 ;
   always @(posedge clk)
-    xoff1_0 <= \$230 ;
+    xoff0_0 <= \$230 ;
   always @(posedge clk)
-    w1_0 <= \$231 ;
+    w0_0 <= \$231 ;
   always @(posedge clk)
-    xoff1_1 <= \$232 ;
+    xoff0_1 <= \$232 ;
   always @(posedge clk)
-    w1_1 <= \$233 ;
+    w0_1 <= \$233 ;
   always @(posedge clk)
-    xoff1_2 <= \$234 ;
+    xoff0_2 <= \$234 ;
   always @(posedge clk)
-    w1_2 <= \$235 ;
+    w0_2 <= \$235 ;
   always @(posedge clk)
-    xoff1_3 <= \$236 ;
+    xoff0_3 <= \$236 ;
   always @(posedge clk)
-    w1_3 <= \$237 ;
+    w0_3 <= \$237 ;
   always @(posedge clk)
-    xoff2_0 <= \$238 ;
+    xoff0_4 <= \$238 ;
   always @(posedge clk)
-    w2_0 <= \$239 ;
+    w0_4 <= \$239 ;
   always @(posedge clk)
-    xoff2_1 <= \$240 ;
+    xoff0_5 <= \$240 ;
   always @(posedge clk)
-    w2_1 <= \$241 ;
+    w0_5 <= \$241 ;
   always @(posedge clk)
-    xoff2_2 <= \$242 ;
+    xoff0_6 <= \$242 ;
   always @(posedge clk)
-    w2_2 <= \$243 ;
+    w0_6 <= \$243 ;
   always @(posedge clk)
-    xoff2_3 <= \$244 ;
+    xoff0_7 <= \$244 ;
   always @(posedge clk)
-    w2_3 <= \$245 ;
+    w0_7 <= \$245 ;
   always @(posedge clk)
-    xoff3_0 <= \$246 ;
+    xoff1_0 <= \$246 ;
   always @(posedge clk)
-    w3_0 <= \$247 ;
+    w1_0 <= \$247 ;
   always @(posedge clk)
-    xoff3_1 <= \$248 ;
+    xoff1_1 <= \$248 ;
   always @(posedge clk)
-    w3_1 <= \$249 ;
+    w1_1 <= \$249 ;
   always @(posedge clk)
-    xoff3_2 <= \$250 ;
+    xoff1_2 <= \$250 ;
   always @(posedge clk)
-    w3_2 <= \$251 ;
+    w1_2 <= \$251 ;
   always @(posedge clk)
-    xoff3_3 <= \$252 ;
+    xoff1_3 <= \$252 ;
   always @(posedge clk)
-    w3_3 <= \$253 ;
+    w1_3 <= \$253 ;
   always @(posedge clk)
-    xoff4_0 <= \$254 ;
+    xoff1_4 <= \$254 ;
   always @(posedge clk)
-    w4_0 <= \$255 ;
+    w1_4 <= \$255 ;
   always @(posedge clk)
-    xoff4_1 <= \$256 ;
+    xoff1_5 <= \$256 ;
   always @(posedge clk)
-    w4_1 <= \$257 ;
+    w1_5 <= \$257 ;
   always @(posedge clk)
-    xoff4_2 <= \$258 ;
+    xoff1_6 <= \$258 ;
   always @(posedge clk)
-    w4_2 <= \$259 ;
+    w1_6 <= \$259 ;
   always @(posedge clk)
-    xoff4_3 <= \$260 ;
+    xoff1_7 <= \$260 ;
   always @(posedge clk)
-    w4_3 <= \$261 ;
+    w1_7 <= \$261 ;
   always @(posedge clk)
-    xoff5_0 <= \$262 ;
+    xoff2_0 <= \$262 ;
   always @(posedge clk)
-    w5_0 <= \$263 ;
+    w2_0 <= \$263 ;
   always @(posedge clk)
-    xoff5_1 <= \$264 ;
+    xoff2_1 <= \$264 ;
   always @(posedge clk)
-    w5_1 <= \$265 ;
+    w2_1 <= \$265 ;
   always @(posedge clk)
-    xoff5_2 <= \$266 ;
+    xoff2_2 <= \$266 ;
   always @(posedge clk)
-    w5_2 <= \$267 ;
+    w2_2 <= \$267 ;
   always @(posedge clk)
-    xoff5_3 <= \$268 ;
+    xoff2_3 <= \$268 ;
   always @(posedge clk)
-    w5_3 <= \$269 ;
+    w2_3 <= \$269 ;
   always @(posedge clk)
-    xoff6_0 <= \$270 ;
+    xoff2_4 <= \$270 ;
   always @(posedge clk)
-    w6_0 <= \$271 ;
+    w2_4 <= \$271 ;
   always @(posedge clk)
-    xoff6_1 <= \$272 ;
+    xoff2_5 <= \$272 ;
   always @(posedge clk)
-    w6_1 <= \$273 ;
+    w2_5 <= \$273 ;
   always @(posedge clk)
-    xoff6_2 <= \$274 ;
+    xoff2_6 <= \$274 ;
   always @(posedge clk)
-    w6_2 <= \$275 ;
+    w2_6 <= \$275 ;
   always @(posedge clk)
-    xoff6_3 <= \$276 ;
+    xoff2_7 <= \$276 ;
   always @(posedge clk)
-    w6_3 <= \$277 ;
+    w2_7 <= \$277 ;
   always @(posedge clk)
-    xoff7_0 <= \$278 ;
+    xoff3_0 <= \$278 ;
   always @(posedge clk)
-    w7_0 <= \$279 ;
+    w3_0 <= \$279 ;
   always @(posedge clk)
-    xoff7_1 <= \$280 ;
+    xoff3_1 <= \$280 ;
   always @(posedge clk)
-    w7_1 <= \$281 ;
+    w3_1 <= \$281 ;
   always @(posedge clk)
-    xoff7_2 <= \$282 ;
+    xoff3_2 <= \$282 ;
   always @(posedge clk)
-    w7_2 <= \$283 ;
+    w3_2 <= \$283 ;
   always @(posedge clk)
-    xoff7_3 <= \$284 ;
+    xoff3_3 <= \$284 ;
   always @(posedge clk)
-    w7_3 <= \$285 ;
+    w3_3 <= \$285 ;
   always @(posedge clk)
-    prod0_0 <= \$286 ;
+    xoff3_4 <= \$286 ;
   always @(posedge clk)
-    prod0_1 <= \$287 ;
+    w3_4 <= \$287 ;
   always @(posedge clk)
-    prod0_2 <= \$288 ;
+    xoff3_5 <= \$288 ;
   always @(posedge clk)
-    prod0_3 <= \$289 ;
+    w3_5 <= \$289 ;
   always @(posedge clk)
-    prod1_0 <= \$290 ;
+    xoff3_6 <= \$290 ;
   always @(posedge clk)
-    prod1_1 <= \$291 ;
+    w3_6 <= \$291 ;
   always @(posedge clk)
-    prod1_2 <= \$292 ;
+    xoff3_7 <= \$292 ;
   always @(posedge clk)
-    prod1_3 <= \$293 ;
+    w3_7 <= \$293 ;
   always @(posedge clk)
-    prod2_0 <= \$294 ;
+    prod0_0 <= \$294 ;
   always @(posedge clk)
-    prod2_1 <= \$295 ;
+    prod0_1 <= \$295 ;
   always @(posedge clk)
-    prod2_2 <= \$296 ;
+    prod0_2 <= \$296 ;
   always @(posedge clk)
-    prod2_3 <= \$297 ;
+    prod0_3 <= \$297 ;
   always @(posedge clk)
-    prod3_0 <= \$298 ;
+    prod0_4 <= \$298 ;
   always @(posedge clk)
-    prod3_1 <= \$299 ;
+    prod0_5 <= \$299 ;
   always @(posedge clk)
-    prod3_2 <= \$300 ;
+    prod0_6 <= \$300 ;
   always @(posedge clk)
-    prod3_3 <= \$301 ;
+    prod0_7 <= \$301 ;
   always @(posedge clk)
-    prod4_0 <= \$302 ;
+    prod1_0 <= \$302 ;
   always @(posedge clk)
-    prod4_1 <= \$303 ;
+    prod1_1 <= \$303 ;
   always @(posedge clk)
-    prod4_2 <= \$304 ;
+    prod1_2 <= \$304 ;
   always @(posedge clk)
-    prod4_3 <= \$305 ;
+    prod1_3 <= \$305 ;
   always @(posedge clk)
-    prod5_0 <= \$306 ;
+    prod1_4 <= \$306 ;
   always @(posedge clk)
-    prod5_1 <= \$307 ;
+    prod1_5 <= \$307 ;
   always @(posedge clk)
-    prod5_2 <= \$308 ;
+    prod1_6 <= \$308 ;
   always @(posedge clk)
-    prod5_3 <= \$309 ;
+    prod1_7 <= \$309 ;
   always @(posedge clk)
-    prod6_0 <= \$310 ;
+    prod2_0 <= \$310 ;
   always @(posedge clk)
-    prod6_1 <= \$311 ;
+    prod2_1 <= \$311 ;
   always @(posedge clk)
-    prod6_2 <= \$312 ;
+    prod2_2 <= \$312 ;
   always @(posedge clk)
-    prod6_3 <= \$313 ;
+    prod2_3 <= \$313 ;
   always @(posedge clk)
-    prod7_0 <= \$314 ;
+    prod2_4 <= \$314 ;
   always @(posedge clk)
-    prod7_1 <= \$315 ;
+    prod2_5 <= \$315 ;
   always @(posedge clk)
-    prod7_2 <= \$316 ;
+    prod2_6 <= \$316 ;
   always @(posedge clk)
-    prod7_3 <= \$317 ;
+    prod2_7 <= \$317 ;
   always @(posedge clk)
-    prod0_0_r <= \$318 ;
+    prod3_0 <= \$318 ;
   always @(posedge clk)
-    prod0_1_r <= \$319 ;
+    prod3_1 <= \$319 ;
   always @(posedge clk)
-    prod0_2_r <= \$320 ;
+    prod3_2 <= \$320 ;
   always @(posedge clk)
-    prod0_3_r <= \$321 ;
+    prod3_3 <= \$321 ;
   always @(posedge clk)
-    prod1_0_r <= \$322 ;
+    prod3_4 <= \$322 ;
   always @(posedge clk)
-    prod1_1_r <= \$323 ;
+    prod3_5 <= \$323 ;
   always @(posedge clk)
-    prod1_2_r <= \$324 ;
+    prod3_6 <= \$324 ;
   always @(posedge clk)
-    prod1_3_r <= \$325 ;
+    prod3_7 <= \$325 ;
   always @(posedge clk)
-    prod2_0_r <= \$326 ;
+    prod0_0_r <= \$326 ;
   always @(posedge clk)
-    prod2_1_r <= \$327 ;
+    prod0_1_r <= \$327 ;
   always @(posedge clk)
-    prod2_2_r <= \$328 ;
+    prod0_2_r <= \$328 ;
   always @(posedge clk)
-    prod2_3_r <= \$329 ;
+    prod0_3_r <= \$329 ;
   always @(posedge clk)
-    prod3_0_r <= \$330 ;
+    prod0_4_r <= \$330 ;
   always @(posedge clk)
-    prod3_1_r <= \$331 ;
+    prod0_5_r <= \$331 ;
   always @(posedge clk)
-    prod3_2_r <= \$332 ;
+    prod0_6_r <= \$332 ;
   always @(posedge clk)
-    prod3_3_r <= \$333 ;
+    prod0_7_r <= \$333 ;
   always @(posedge clk)
-    prod4_0_r <= \$334 ;
+    prod1_0_r <= \$334 ;
   always @(posedge clk)
-    prod4_1_r <= \$335 ;
+    prod1_1_r <= \$335 ;
   always @(posedge clk)
-    prod4_2_r <= \$336 ;
+    prod1_2_r <= \$336 ;
   always @(posedge clk)
-    prod4_3_r <= \$337 ;
+    prod1_3_r <= \$337 ;
   always @(posedge clk)
-    prod5_0_r <= \$338 ;
+    prod1_4_r <= \$338 ;
   always @(posedge clk)
-    prod5_1_r <= \$339 ;
+    prod1_5_r <= \$339 ;
   always @(posedge clk)
-    prod5_2_r <= \$340 ;
+    prod1_6_r <= \$340 ;
   always @(posedge clk)
-    prod5_3_r <= \$341 ;
+    prod1_7_r <= \$341 ;
   always @(posedge clk)
-    prod6_0_r <= \$342 ;
+    prod2_0_r <= \$342 ;
   always @(posedge clk)
-    prod6_1_r <= \$343 ;
+    prod2_1_r <= \$343 ;
   always @(posedge clk)
-    prod6_2_r <= \$344 ;
+    prod2_2_r <= \$344 ;
   always @(posedge clk)
-    prod6_3_r <= \$345 ;
+    prod2_3_r <= \$345 ;
   always @(posedge clk)
-    prod7_0_r <= \$346 ;
+    prod2_4_r <= \$346 ;
   always @(posedge clk)
-    prod7_1_r <= \$347 ;
+    prod2_5_r <= \$347 ;
   always @(posedge clk)
-    prod7_2_r <= \$348 ;
+    prod2_6_r <= \$348 ;
   always @(posedge clk)
-    prod7_3_r <= \$349 ;
+    prod2_7_r <= \$349 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$350 ;
+    prod3_0_r <= \$350 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$351 ;
+    prod3_1_r <= \$351 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$352 ;
+    prod3_2_r <= \$352 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$353 ;
+    prod3_3_r <= \$353 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$354 ;
+    prod3_4_r <= \$354 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$355 ;
+    prod3_5_r <= \$355 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$356 ;
+    prod3_6_r <= \$356 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$357 ;
+    prod3_7_r <= \$357 ;
   always @(posedge clk)
-    v2 <= \$358 ;
+    sum0_s0_0 <= \$358 ;
   always @(posedge clk)
-    first2 <= \$359 ;
+    sum0_s0_1 <= \$359 ;
   always @(posedge clk)
-    last2 <= \$360 ;
+    sum0_s1_0 <= \$360 ;
   always @(posedge clk)
-    nf2 <= \$361 ;
+    sum1_s0_0 <= \$361 ;
   always @(posedge clk)
-    v3 <= \$362 ;
+    sum1_s0_1 <= \$362 ;
   always @(posedge clk)
-    first3 <= \$363 ;
+    sum1_s1_0 <= \$363 ;
   always @(posedge clk)
-    last3 <= \$364 ;
-  always @(posedge clk)
-    nf3 <= \$365 ;
-  always @(posedge clk)
-    v4 <= \$366 ;
-  always @(posedge clk)
-    first4 <= \$367 ;
-  always @(posedge clk)
-    last4 <= \$368 ;
-  always @(posedge clk)
-    nf4 <= \$369 ;
-  always @(posedge clk)
-    v5 <= \$370 ;
-  always @(posedge clk)
-    first5 <= \$371 ;
-  always @(posedge clk)
-    last5 <= \$372 ;
+    sum2_s0_0 <= \$364 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = nf4;
+    \$365  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
     if (rst) begin
-      \$373  = 1'h0;
+      \$365  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = v5;
+    \$366  = \$94 [23:0];
+    if (rst) begin
+      \$366  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$367  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    if (rst) begin
+      \$367  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$368  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    if (rst) begin
+      \$368  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$369  = \$101 [23:0];
+    if (rst) begin
+      \$369  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$370  = v1;
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$371  = first1;
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$372  = last1;
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$373  = nf1;
+    if (rst) begin
+      \$373  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$374  = v2;
     if (rst) begin
       \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = first5;
+    \$375  = first2;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = last5;
+    \$376  = last2;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = nf5;
+    \$377  = nf2;
     if (rst) begin
-      \$377  = 1'h0;
+      \$377  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = v6;
+    \$378  = v3;
     if (rst) begin
       \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = first6;
+    \$379  = first3;
     if (rst) begin
       \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = last6;
+    \$380  = last3;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = nf6;
+    \$381  = nf3;
     if (rst) begin
-      \$381  = 1'h0;
+      \$381  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = v7;
+    \$382  = v4;
     if (rst) begin
       \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = first7;
+    \$383  = first4;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = last7;
+    \$384  = last4;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = nf7;
+    \$385  = nf4;
     if (rst) begin
-      \$385  = 1'h0;
+      \$385  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = v7;
+    \$386  = v5;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = first7;
+    \$387  = first5;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = last7;
+    \$388  = last5;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = nf7;
+    \$389  = nf5;
     if (rst) begin
-      \$389  = 1'h0;
+      \$389  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = \$98 ;
+    \$390  = v6;
     if (rst) begin
-      \$390  = 24'h000000;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = acc0;
-    if (v8_0) begin
-      \$391  = \$157 [23:0];
-    end
+    \$391  = first6;
     if (rst) begin
-      \$391  = 24'h000000;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$99 ;
+    \$392  = last6;
     if (rst) begin
-      \$392  = 24'h000000;
+      \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = acc1;
-    if (v8_0) begin
-      \$393  = \$159 [23:0];
-    end
+    \$393  = nf6;
     if (rst) begin
-      \$393  = 24'h000000;
+      \$393  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$100 ;
+    \$394  = v7;
     if (rst) begin
-      \$394  = 24'h000000;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = acc2;
-    if (v8_0) begin
-      \$395  = \$161 [23:0];
-    end
+    \$395  = first7;
     if (rst) begin
-      \$395  = 24'h000000;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$101 ;
+    \$396  = last7;
     if (rst) begin
-      \$396  = 24'h000000;
+      \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = acc3;
-    if (v8_0) begin
-      \$397  = \$163 [23:0];
-    end
+    \$397  = nf7;
     if (rst) begin
-      \$397  = 24'h000000;
+      \$397  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$102 ;
+    \$398  = v8;
     if (rst) begin
-      \$398  = 24'h000000;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = acc4;
-    if (v8_0) begin
-      \$399  = \$165 [23:0];
-    end
+    \$399  = first8;
     if (rst) begin
-      \$399  = 24'h000000;
+      \$399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$103 ;
+    \$400  = last8;
     if (rst) begin
-      \$400  = 24'h000000;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = acc5;
-    if (v8_0) begin
-      \$401  = \$167 [23:0];
-    end
+    \$401  = nf8;
     if (rst) begin
-      \$401  = 24'h000000;
+      \$401  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$104 ;
+    \$402  = v8;
     if (rst) begin
-      \$402  = 24'h000000;
+      \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = acc6;
-    if (v8_0) begin
-      \$403  = \$169 [23:0];
-    end
+    \$403  = first8;
     if (rst) begin
-      \$403  = 24'h000000;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$105 ;
+    \$404  = last8;
     if (rst) begin
-      \$404  = 24'h000000;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = acc7;
-    if (v8_0) begin
-      \$405  = \$171 [23:0];
-    end
+    \$405  = nf8;
     if (rst) begin
-      \$405  = 24'h000000;
+      \$405  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$106 ;
+    \$406  = \$102 ;
     if (rst) begin
-      \$406  = 1'h0;
+      \$406  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = \$175 [3:0];
+    \$407  = acc0;
+    if (v9_0) begin
+      \$407  = \$157 [23:0];
+    end
     if (rst) begin
-      \$407  = 4'h0;
+      \$407  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = \$113 ;
+    \$408  = \$103 ;
     if (rst) begin
-      \$408  = 1'h1;
+      \$408  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = q_wptr;
+    \$409  = acc1;
+    if (v9_0) begin
+      \$409  = \$159 [23:0];
+    end
+    if (rst) begin
+      \$409  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$410  = \$104 ;
+    if (rst) begin
+      \$410  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$411  = acc2;
+    if (v9_0) begin
+      \$411  = \$161 [23:0];
+    end
+    if (rst) begin
+      \$411  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$412  = \$105 ;
+    if (rst) begin
+      \$412  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$413  = acc3;
+    if (v9_0) begin
+      \$413  = \$163 [23:0];
+    end
+    if (rst) begin
+      \$413  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$414  = \$106 ;
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$415  = \$167 [3:0];
+    if (rst) begin
+      \$415  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$416  = \$113 ;
+    if (rst) begin
+      \$416  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$417  = q_wptr;
     if (\$120 ) begin
-      \$409  = \$123 [3:0];
+      \$417  = \$123 [3:0];
     end
     if (rst) begin
-      \$409  = 4'h0;
+      \$417  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = q_rptr;
+    \$418  = q_rptr;
     if (\$127 ) begin
-      \$410  = \$130 [3:0];
+      \$418  = \$130 [3:0];
     end
     if (rst) begin
-      \$410  = 4'h0;
+      \$418  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = \$143 [3:0];
+    \$419  = \$143 [3:0];
     if (rst) begin
-      \$411  = 4'h0;
+      \$419  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = o__valid;
+    \$420  = o__valid;
     if (\$145 ) begin
-      \$412  = \$147 ;
+      \$420  = \$147 ;
     end
     if (rst) begin
-      \$412  = 1'h0;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = o__payload;
+    \$421  = o__payload;
     if (\$145 ) begin
-      \$413  = \$149 ;
+      \$421  = \$149 ;
     end
     if (rst) begin
-      \$413  = 192'h000000000000000000000000000000000000000000000000;
+      \$421  = 96'h000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 1'h0;
+    \$1  = 2'h0;
     casez (t)
       6'h00:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
       6'h01:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
       6'h02:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
       6'h03:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
       6'h04:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
       6'h05:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
       6'h06:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
       6'h07:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h08:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h09:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h0a:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h0b:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h0c:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h0d:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h0e:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h0f:
-          \$1  = 1'h0;
+          \$1  = 2'h1;
       6'h10:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h11:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h12:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h13:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h14:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h15:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h16:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h17:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h18:
-          \$1  = 1'h1;
+          \$1  = 2'h2;
       6'h19:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h1a:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h1b:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h1c:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h1d:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h1e:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h1f:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h20:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h21:
-          \$1  = 1'h1;
+          \$1  = 2'h3;
       6'h22:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
       6'h23:
-          \$1  = 1'h0;
+          \$1  = 2'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 5'h00;
+    \$2  = 4'h0;
     casez (t)
       6'h00:
-          \$2  = 5'h02;
+          \$2  = 4'h2;
       6'h01:
-          \$2  = 5'h03;
+          \$2  = 4'h3;
       6'h02:
-          \$2  = 5'h04;
+          \$2  = 4'h4;
       6'h03:
-          \$2  = 5'h05;
+          \$2  = 4'h5;
       6'h04:
-          \$2  = 5'h06;
+          \$2  = 4'h6;
       6'h05:
-          \$2  = 5'h07;
+          \$2  = 4'h7;
       6'h06:
-          \$2  = 5'h08;
+          \$2  = 4'h8;
       6'h07:
-          \$2  = 5'h09;
+          \$2  = 4'h0;
       6'h08:
-          \$2  = 5'h0a;
+          \$2  = 4'h1;
       6'h09:
-          \$2  = 5'h0b;
+          \$2  = 4'h2;
       6'h0a:
-          \$2  = 5'h0c;
+          \$2  = 4'h3;
       6'h0b:
-          \$2  = 5'h0d;
+          \$2  = 4'h4;
       6'h0c:
-          \$2  = 5'h0e;
+          \$2  = 4'h5;
       6'h0d:
-          \$2  = 5'h0f;
+          \$2  = 4'h6;
       6'h0e:
-          \$2  = 5'h10;
+          \$2  = 4'h7;
       6'h0f:
-          \$2  = 5'h11;
+          \$2  = 4'h8;
       6'h10:
-          \$2  = 5'h00;
+          \$2  = 4'h0;
       6'h11:
-          \$2  = 5'h01;
+          \$2  = 4'h1;
       6'h12:
-          \$2  = 5'h02;
+          \$2  = 4'h2;
       6'h13:
-          \$2  = 5'h03;
+          \$2  = 4'h3;
       6'h14:
-          \$2  = 5'h04;
+          \$2  = 4'h4;
       6'h15:
-          \$2  = 5'h05;
+          \$2  = 4'h5;
       6'h16:
-          \$2  = 5'h06;
+          \$2  = 4'h6;
       6'h17:
-          \$2  = 5'h07;
+          \$2  = 4'h7;
       6'h18:
-          \$2  = 5'h08;
+          \$2  = 4'h8;
       6'h19:
-          \$2  = 5'h09;
+          \$2  = 4'h0;
       6'h1a:
-          \$2  = 5'h0a;
+          \$2  = 4'h1;
       6'h1b:
-          \$2  = 5'h0b;
+          \$2  = 4'h2;
       6'h1c:
-          \$2  = 5'h0c;
+          \$2  = 4'h3;
       6'h1d:
-          \$2  = 5'h0d;
+          \$2  = 4'h4;
       6'h1e:
-          \$2  = 5'h0e;
+          \$2  = 4'h5;
       6'h1f:
-          \$2  = 5'h0f;
+          \$2  = 4'h6;
       6'h20:
-          \$2  = 5'h10;
+          \$2  = 4'h7;
       6'h21:
-          \$2  = 5'h11;
+          \$2  = 4'h8;
       6'h22:
-          \$2  = 5'h00;
+          \$2  = 4'h0;
       6'h23:
-          \$2  = 5'h01;
+          \$2  = 4'h1;
     endcase
   end
   always @* begin
@@ -12219,23 +11053,23 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
       6'h06:
           \$3  = 1'h1;
       6'h07:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h08:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h09:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h0a:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h0b:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h0c:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h0d:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h0e:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h0f:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h10:
           \$3  = 1'h0;
       6'h11:
@@ -12297,7 +11131,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
       6'h06:
           \$4  = 1'h0;
       6'h07:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       6'h08:
           \$4  = 1'h0;
       6'h09:
@@ -12333,7 +11167,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
       6'h18:
           \$4  = 1'h0;
       6'h19:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       6'h1a:
           \$4  = 1'h0;
       6'h1b:
@@ -12373,7 +11207,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
       6'h05:
           \$5  = 1'h0;
       6'h06:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       6'h07:
           \$5  = 1'h0;
       6'h08:
@@ -12409,7 +11243,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
       6'h17:
           \$5  = 1'h0;
       6'h18:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       6'h19:
           \$5  = 1'h0;
       6'h1a:
@@ -12437,88 +11271,144 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$98  = 24'hfffc6a;
-      1'h1:
-          \$98  = 24'hfffa34;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$99  = 24'hfffe48;
-      1'h1:
-          \$99  = 24'h000052;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$100  = 24'hfffcdd;
-      1'h1:
-          \$100  = 24'hfffe21;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$101  = 24'hfff71c;
-      1'h1:
-          \$101  = 24'hfffaad;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
+    casez (nf8)
+      2'h0:
+          \$102  = 24'hfffc6a;
+      2'h1:
           \$102  = 24'hfffdba;
-      1'h1:
+      2'h2:
+          \$102  = 24'hfffa34;
+      2'h3:
           \$102  = 24'hfffb2f;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
+    casez (nf8)
+      2'h0:
+          \$103  = 24'hfffe48;
+      2'h1:
           \$103  = 24'h0000bf;
-      1'h1:
+      2'h2:
+          \$103  = 24'h000052;
+      2'h3:
           \$103  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
+    casez (nf8)
+      2'h0:
+          \$104  = 24'hfffcdd;
+      2'h1:
           \$104  = 24'h0003ac;
-      1'h1:
+      2'h2:
+          \$104  = 24'hfffe21;
+      2'h3:
           \$104  = 24'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
+    casez (nf8)
+      2'h0:
+          \$105  = 24'hfff71c;
+      2'h1:
           \$105  = 24'h000195;
-      1'h1:
+      2'h2:
+          \$105  = 24'hfffaad;
+      2'h3:
           \$105  = 24'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = nf_t;
+    \$168  = nf_t;
     if (issue) begin
-      \$176  = nf_t_ahead;
+      \$168  = nf_t_ahead;
+    end
+    if (rst) begin
+      \$168  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$169  = nf_t_ahead;
+    if (issue) begin
+      \$169  = \$1 ;
+    end
+    if (rst) begin
+      \$169  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$170  = sf_t;
+    if (issue) begin
+      \$170  = sf_t_ahead;
+    end
+    if (rst) begin
+      \$170  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$171  = sf_t_ahead;
+    if (issue) begin
+      \$171  = \$2 ;
+    end
+    if (rst) begin
+      \$171  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$172  = reads_input_t;
+    if (issue) begin
+      \$172  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$172  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$173  = reads_input_t_ahead;
+    if (issue) begin
+      \$173  = \$3 ;
+    end
+    if (rst) begin
+      \$173  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$174  = first_t;
+    if (issue) begin
+      \$174  = first_t_ahead;
+    end
+    if (rst) begin
+      \$174  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$175  = first_t_ahead;
+    if (issue) begin
+      \$175  = \$4 ;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$176  = last_t;
+    if (issue) begin
+      \$176  = last_t_ahead;
     end
     if (rst) begin
       \$176  = 1'h0;
@@ -12526,9 +11416,9 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = nf_t_ahead;
+    \$177  = last_t_ahead;
     if (issue) begin
-      \$177  = \$1 ;
+      \$177  = \$5 ;
     end
     if (rst) begin
       \$177  = 1'h0;
@@ -12536,251 +11426,227 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = sf_t;
+    \$178  = t;
     if (issue) begin
-      \$178  = sf_t_ahead;
+      \$178  = \$8 [5:0];
     end
     if (rst) begin
-      \$178  = 5'h00;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = sf_t_ahead;
-    if (issue) begin
-      \$179  = \$2 ;
-    end
+    \$179  = i__payload;
     if (rst) begin
-      \$179  = 5'h01;
+      \$179  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$180  = reads_input_t;
-    if (issue) begin
-      \$180  = reads_input_t_ahead;
-    end
     if (rst) begin
-      \$180  = 1'h1;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = reads_input_t_ahead;
-    if (issue) begin
-      \$181  = \$3 ;
-    end
+    \$181  = issue;
     if (rst) begin
-      \$181  = 1'h1;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$182  = first_t;
-    if (issue) begin
-      \$182  = first_t_ahead;
-    end
     if (rst) begin
-      \$182  = 1'h1;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = first_t_ahead;
-    if (issue) begin
-      \$183  = \$4 ;
-    end
+    \$183  = last_t;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = last_t;
-    if (issue) begin
-      \$184  = last_t_ahead;
-    end
+    \$184  = nf_t;
     if (rst) begin
-      \$184  = 1'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = last_t_ahead;
-    if (issue) begin
-      \$185  = \$5 ;
-    end
+    \$185  = from_input;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = t;
-    if (issue) begin
-      \$186  = \$8 [5:0];
-    end
+    \$186  = x_reg;
     if (rst) begin
-      \$186  = 6'h00;
+      \$186  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = i__payload;
+    \$187  = rport__data;
     if (rst) begin
-      \$187  = 32'd0;
+      \$187  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = reads_input_t;
+    \$188  = \$9 ;
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = issue;
+    \$189  = t;
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = first_t;
+    \$190  = t1;
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = last_t;
+    \$191  = port__data;
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = nf_t;
+    \$192  = x_mid[7:0];
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = from_input;
+    \$193  = x_mid[15:8];
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = x_reg;
+    \$194  = x_mid[23:16];
     if (rst) begin
-      \$194  = 32'd0;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = rport__data;
+    \$195  = x_mid[31:24];
     if (rst) begin
-      \$195  = 32'd0;
+      \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$9 ;
+    \$196  = x_mid[39:32];
     if (rst) begin
-      \$196  = 32'd0;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = t;
+    \$197  = x_mid[47:40];
     if (rst) begin
-      \$197  = 6'h00;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = t1;
+    \$198  = x_mid[55:48];
     if (rst) begin
-      \$198  = 6'h00;
+      \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = port__data;
+    \$199  = x_mid[63:56];
     if (rst) begin
-      \$199  = 64'h0000000000000000;
+      \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = x_mid[7:0];
+    \$200  = t1;
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = x_mid[15:8];
+    \$201  = \port__data$45 ;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = x_mid[23:16];
+    \$202  = x_mid[7:0];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = x_mid[31:24];
+    \$203  = x_mid[15:8];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = t1;
+    \$204  = x_mid[23:16];
     if (rst) begin
-      \$204  = 6'h00;
+      \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = \port__data$41 ;
+    \$205  = x_mid[31:24];
     if (rst) begin
-      \$205  = 64'h0000000000000000;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = x_mid[7:0];
+    \$206  = x_mid[39:32];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = x_mid[15:8];
+    \$207  = x_mid[47:40];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = x_mid[23:16];
+    \$208  = x_mid[55:48];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = x_mid[31:24];
+    \$209  = x_mid[63:56];
     if (rst) begin
       \$209  = 8'h00;
     end
@@ -12794,7 +11660,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \port__data$48 ;
+    \$211  = \port__data$56 ;
     if (rst) begin
       \$211  = 64'h0000000000000000;
     end
@@ -12829,1147 +11695,1079 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = t1;
+    \$216  = x_mid[39:32];
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \port__data$55 ;
+    \$217  = x_mid[47:40];
     if (rst) begin
-      \$217  = 64'h0000000000000000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = x_mid[7:0];
+    \$218  = x_mid[55:48];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = x_mid[15:8];
+    \$219  = x_mid[63:56];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = x_mid[23:16];
+    \$220  = t1;
     if (rst) begin
-      \$220  = 8'h00;
+      \$220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = x_mid[31:24];
+    \$221  = \port__data$67 ;
     if (rst) begin
-      \$221  = 8'h00;
+      \$221  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = \$10 ;
+    \$222  = x_mid[7:0];
     if (rst) begin
-      \$222  = 9'h000;
+      \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = rom0_read[7:0];
+    \$223  = x_mid[15:8];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = \$11 ;
+    \$224  = x_mid[23:16];
     if (rst) begin
-      \$224  = 9'h000;
+      \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = rom0_read[15:8];
+    \$225  = x_mid[31:24];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = \$12 ;
+    \$226  = x_mid[39:32];
     if (rst) begin
-      \$226  = 9'h000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = rom0_read[23:16];
+    \$227  = x_mid[47:40];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = \$13 ;
+    \$228  = x_mid[55:48];
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = rom0_read[31:24];
+    \$229  = x_mid[63:56];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = \$14 ;
+    \$230  = \$10 ;
     if (rst) begin
       \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rom0_read[39:32];
+    \$231  = rom0_read[7:0];
     if (rst) begin
       \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = \$15 ;
+    \$232  = \$11 ;
     if (rst) begin
       \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rom0_read[47:40];
+    \$233  = rom0_read[15:8];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = \$16 ;
+    \$234  = \$12 ;
     if (rst) begin
       \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rom0_read[55:48];
+    \$235  = rom0_read[23:16];
     if (rst) begin
       \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = \$17 ;
+    \$236  = \$13 ;
     if (rst) begin
       \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rom0_read[63:56];
+    \$237  = rom0_read[31:24];
     if (rst) begin
       \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = \$18 ;
+    \$238  = \$14 ;
     if (rst) begin
       \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rom1_read[7:0];
+    \$239  = rom0_read[39:32];
     if (rst) begin
       \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = \$19 ;
+    \$240  = \$15 ;
     if (rst) begin
       \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rom1_read[15:8];
+    \$241  = rom0_read[47:40];
     if (rst) begin
       \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = \$20 ;
+    \$242  = \$16 ;
     if (rst) begin
       \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rom1_read[23:16];
+    \$243  = rom0_read[55:48];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = \$21 ;
+    \$244  = \$17 ;
     if (rst) begin
       \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rom1_read[31:24];
+    \$245  = rom0_read[63:56];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = \$22 ;
+    \$246  = \$18 ;
     if (rst) begin
       \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = rom1_read[39:32];
+    \$247  = rom1_read[7:0];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = \$23 ;
+    \$248  = \$19 ;
     if (rst) begin
       \$248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rom1_read[47:40];
+    \$249  = rom1_read[15:8];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = \$24 ;
+    \$250  = \$20 ;
     if (rst) begin
       \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = rom1_read[55:48];
+    \$251  = rom1_read[23:16];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$25 ;
+    \$252  = \$21 ;
     if (rst) begin
       \$252  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = rom1_read[63:56];
+    \$253  = rom1_read[31:24];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$26 ;
+    \$254  = \$22 ;
     if (rst) begin
       \$254  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rom2_read[7:0];
+    \$255  = rom1_read[39:32];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$27 ;
+    \$256  = \$23 ;
     if (rst) begin
       \$256  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rom2_read[15:8];
+    \$257  = rom1_read[47:40];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = \$28 ;
+    \$258  = \$24 ;
     if (rst) begin
       \$258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rom2_read[23:16];
+    \$259  = rom1_read[55:48];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = \$29 ;
+    \$260  = \$25 ;
     if (rst) begin
       \$260  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rom2_read[31:24];
+    \$261  = rom1_read[63:56];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = \$30 ;
+    \$262  = \$26 ;
     if (rst) begin
       \$262  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rom2_read[39:32];
+    \$263  = rom2_read[7:0];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = \$31 ;
+    \$264  = \$27 ;
     if (rst) begin
       \$264  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = rom2_read[47:40];
+    \$265  = rom2_read[15:8];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = \$32 ;
+    \$266  = \$28 ;
     if (rst) begin
       \$266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rom2_read[55:48];
+    \$267  = rom2_read[23:16];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = \$33 ;
+    \$268  = \$29 ;
     if (rst) begin
       \$268  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = rom2_read[63:56];
+    \$269  = rom2_read[31:24];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = \$34 ;
+    \$270  = \$30 ;
     if (rst) begin
       \$270  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = rom3_read[7:0];
+    \$271  = rom2_read[39:32];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = \$35 ;
+    \$272  = \$31 ;
     if (rst) begin
       \$272  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = rom3_read[15:8];
+    \$273  = rom2_read[47:40];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$36 ;
+    \$274  = \$32 ;
     if (rst) begin
       \$274  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = rom3_read[23:16];
+    \$275  = rom2_read[55:48];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$37 ;
+    \$276  = \$33 ;
     if (rst) begin
       \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rom3_read[31:24];
+    \$277  = rom2_read[63:56];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$38 ;
+    \$278  = \$34 ;
     if (rst) begin
       \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = rom3_read[39:32];
+    \$279  = rom3_read[7:0];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$39 ;
+    \$280  = \$35 ;
     if (rst) begin
       \$280  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = rom3_read[47:40];
+    \$281  = rom3_read[15:8];
     if (rst) begin
       \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$40 ;
+    \$282  = \$36 ;
     if (rst) begin
       \$282  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = rom3_read[55:48];
+    \$283  = rom3_read[23:16];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$41 ;
+    \$284  = \$37 ;
     if (rst) begin
       \$284  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rom3_read[63:56];
+    \$285  = rom3_read[31:24];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$42 ;
+    \$286  = \$38 ;
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = \$43 ;
+    \$287  = rom3_read[39:32];
     if (rst) begin
-      \$287  = 17'h00000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$44 ;
+    \$288  = \$39 ;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = \$45 ;
+    \$289  = rom3_read[47:40];
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$46 ;
+    \$290  = \$40 ;
     if (rst) begin
-      \$290  = 17'h00000;
+      \$290  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = \$47 ;
+    \$291  = rom3_read[55:48];
     if (rst) begin
-      \$291  = 17'h00000;
+      \$291  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = \$48 ;
+    \$292  = \$41 ;
     if (rst) begin
-      \$292  = 17'h00000;
+      \$292  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = \$49 ;
+    \$293  = rom3_read[63:56];
     if (rst) begin
-      \$293  = 17'h00000;
+      \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$50 ;
+    \$294  = \$42 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = \$51 ;
+    \$295  = \$43 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = \$52 ;
+    \$296  = \$44 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = \$53 ;
+    \$297  = \$45 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$54 ;
+    \$298  = \$46 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = \$55 ;
+    \$299  = \$47 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$56 ;
+    \$300  = \$48 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = \$57 ;
+    \$301  = \$49 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$58 ;
+    \$302  = \$50 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = \$59 ;
+    \$303  = \$51 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$60 ;
+    \$304  = \$52 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = \$61 ;
+    \$305  = \$53 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$62 ;
+    \$306  = \$54 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$63 ;
+    \$307  = \$55 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$64 ;
+    \$308  = \$56 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = \$65 ;
+    \$309  = \$57 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$66 ;
+    \$310  = \$58 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$67 ;
+    \$311  = \$59 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$68 ;
+    \$312  = \$60 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$69 ;
+    \$313  = \$61 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$70 ;
+    \$314  = \$62 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$71 ;
+    \$315  = \$63 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$72 ;
+    \$316  = \$64 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$73 ;
+    \$317  = \$65 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = prod0_0;
+    \$318  = \$66 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = prod0_1;
+    \$319  = \$67 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = prod0_2;
+    \$320  = \$68 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = prod0_3;
+    \$321  = \$69 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = prod1_0;
+    \$322  = \$70 ;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = prod1_1;
+    \$323  = \$71 ;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = prod1_2;
+    \$324  = \$72 ;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = prod1_3;
+    \$325  = \$73 ;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = prod2_0;
+    \$326  = prod0_0;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = prod2_1;
+    \$327  = prod0_1;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = prod2_2;
+    \$328  = prod0_2;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = prod2_3;
+    \$329  = prod0_3;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = prod3_0;
+    \$330  = prod0_4;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = prod3_1;
+    \$331  = prod0_5;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = prod3_2;
+    \$332  = prod0_6;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = prod3_3;
+    \$333  = prod0_7;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = prod4_0;
+    \$334  = prod1_0;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = prod4_1;
+    \$335  = prod1_1;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = prod4_2;
+    \$336  = prod1_2;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = prod4_3;
+    \$337  = prod1_3;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = prod5_0;
+    \$338  = prod1_4;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = prod5_1;
+    \$339  = prod1_5;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = prod5_2;
+    \$340  = prod1_6;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = prod5_3;
+    \$341  = prod1_7;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = prod6_0;
+    \$342  = prod2_0;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = prod6_1;
+    \$343  = prod2_1;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = prod6_2;
+    \$344  = prod2_2;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = prod6_3;
+    \$345  = prod2_3;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = prod7_0;
+    \$346  = prod2_4;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = prod7_1;
+    \$347  = prod2_5;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = prod7_2;
+    \$348  = prod2_6;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = prod7_3;
+    \$349  = prod2_7;
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$350  = prod3_0;
     if (rst) begin
-      \$350  = 24'h000000;
+      \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$351  = prod3_1;
     if (rst) begin
-      \$351  = 24'h000000;
+      \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = { \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82  };
+    \$352  = prod3_2;
     if (rst) begin
-      \$352  = 24'h000000;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$353  = prod3_3;
     if (rst) begin
-      \$353  = 24'h000000;
+      \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = { \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88 [18], \$88  };
+    \$354  = prod3_4;
     if (rst) begin
-      \$354  = 24'h000000;
+      \$354  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = { \$91 [18], \$91 [18], \$91 [18], \$91 [18], \$91 [18], \$91  };
+    \$355  = prod3_5;
     if (rst) begin
-      \$355  = 24'h000000;
+      \$355  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = { \$94 [18], \$94 [18], \$94 [18], \$94 [18], \$94 [18], \$94  };
+    \$356  = prod3_6;
     if (rst) begin
-      \$356  = 24'h000000;
+      \$356  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    \$357  = prod3_7;
     if (rst) begin
-      \$357  = 24'h000000;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = v1;
+    \$358  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
-      \$358  = 1'h0;
+      \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = first1;
+    \$359  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
-      \$359  = 1'h0;
+      \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = last1;
+    \$360  = \$80 [23:0];
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = nf1;
+    \$361  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = v2;
+    \$362  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = first2;
+    \$363  = \$87 [23:0];
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = last2;
+    \$364  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
-      \$364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = nf2;
-    if (rst) begin
-      \$365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = v3;
-    if (rst) begin
-      \$366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = first3;
-    if (rst) begin
-      \$367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = last3;
-    if (rst) begin
-      \$368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = nf3;
-    if (rst) begin
-      \$369  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = v4;
-    if (rst) begin
-      \$370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = first4;
-    if (rst) begin
-      \$371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = last4;
-    if (rst) begin
-      \$372  = 1'h0;
+      \$364  = 24'h000000;
     end
   end
   assign acc0_next = \$157 [23:0];
   assign acc1_next = \$159 [23:0];
   assign acc2_next = \$161 [23:0];
   assign acc3_next = \$163 [23:0];
-  assign acc4_next = \$165 [23:0];
-  assign acc5_next = \$167 [23:0];
-  assign acc6_next = \$169 [23:0];
-  assign acc7_next = \$171 [23:0];
-  assign q_owed_next = \$175 [3:0];
+  assign q_owed_next = \$167 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$266  = rom1_addr;
-  assign \port__addr$267  = rom2_addr;
-  assign \port__addr$268  = rom3_addr;
-  assign \$signature__en$269  = deliver;
-  assign \$signature__addr$270  = q_wptr;
-  assign \$signature__data$271  = q_in;
-  assign \rport__addr$272  = q_rptr;
+  assign \port__addr$278  = rom1_addr;
+  assign \port__addr$279  = rom2_addr;
+  assign \port__addr$280  = rom3_addr;
+  assign \$signature__en$281  = deliver;
+  assign \$signature__addr$282  = q_wptr;
+  assign \$signature__data$283  = q_in;
+  assign \rport__addr$284  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
   assign \o__payload[3]  = o__payload[95:72];
-  assign \o__payload[4]  = o__payload[119:96];
-  assign \o__payload[5]  = o__payload[143:120];
-  assign \o__payload[6]  = o__payload[167:144];
-  assign \o__payload[7]  = o__payload[191:168];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
   assign \q_in[2]  = q_in[71:48];
   assign \q_in[3]  = q_in[95:72];
-  assign \q_in[4]  = q_in[119:96];
-  assign \q_in[5]  = q_in[143:120];
-  assign \q_in[6]  = q_in[167:144];
-  assign \q_in[7]  = q_in[191:168];
-  assign q_in[191:168] = acc7;
-  assign q_in[167:144] = acc6;
-  assign q_in[143:120] = acc5;
-  assign q_in[119:96] = acc4;
   assign q_in[95:72] = acc3;
   assign q_in[71:48] = acc2;
   assign q_in[47:24] = acc1;
@@ -13979,56 +12777,11 @@ endmodule
 module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [3:0] \$11 ;
-  wire [23:0] \$110 ;
-  wire [23:0] \$111 ;
-  wire [23:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire [23:0] \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [5:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [2:0] \$10 ;
+  wire [2:0] \$11 ;
+  wire [4:0] \$12 ;
   wire \$13 ;
-  wire \$130 ;
-  reg \$131 ;
-  reg [3:0] \$132 ;
-  reg [3:0] \$133 ;
-  reg [23:0] \$134 ;
-  reg [23:0] \$135 ;
-  reg [23:0] \$136 ;
-  reg [23:0] \$137 ;
-  reg [23:0] \$138 ;
-  reg [23:0] \$139 ;
   wire \$14 ;
-  reg [23:0] \$140 ;
-  reg [23:0] \$141 ;
-  reg [23:0] \$142 ;
-  reg \$143 ;
-  reg [23:0] \$144 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -14045,7 +12798,7 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [1:0] \$3 ;
+  wire [2:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire [23:0] \$32 ;
@@ -14056,7 +12809,7 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [1:0] \$4 ;
+  wire [2:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -14083,7 +12836,7 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [23:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -14091,65 +12844,46 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$69 ;
   wire [4:0] \$7 ;
   wire \$70 ;
-  wire [23:0] \$71 ;
-  wire [23:0] \$72 ;
-  wire [23:0] \$73 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  reg [1:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [23:0] \$84 ;
-  wire [23:0] \$85 ;
-  wire [23:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg [3:0] \$80 ;
+  reg [2:0] \$81 ;
+  reg [23:0] \$82 ;
+  reg [23:0] \$83 ;
+  reg [23:0] \$84 ;
+  reg [23:0] \$85 ;
+  reg [23:0] \$86 ;
+  reg \$87 ;
+  reg [23:0] \$88 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [23:0] \$97 ;
-  wire [23:0] \$98 ;
-  wire [23:0] \$99 ;
-  wire [4:0] base;
+  wire [3:0] base;
   reg [23:0] buf0 = 24'h000000;
   reg [23:0] buf1 = 24'h000000;
   reg [23:0] buf2 = 24'h000000;
   reg [23:0] buf3 = 24'h000000;
   reg [23:0] buf4 = 24'h000000;
-  reg [23:0] buf5 = 24'h000000;
-  reg [23:0] buf6 = 24'h000000;
-  reg [23:0] buf7 = 24'h000000;
-  reg [23:0] buf8 = 24'h000000;
   input clk;
   wire clk;
-  reg [3:0] fill = 4'h0;
-  input [191:0] i__payload;
-  wire [191:0] i__payload;
+  reg [2:0] fill = 3'h0;
+  input [95:0] i__payload;
+  wire [95:0] i__payload;
   wire [23:0] \i__payload[0] ;
   wire [23:0] \i__payload[1] ;
   wire [23:0] \i__payload[2] ;
   wire [23:0] \i__payload[3] ;
-  wire [23:0] \i__payload[4] ;
-  wire [23:0] \i__payload[5] ;
-  wire [23:0] \i__payload[6] ;
-  wire [23:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg in_beat = 1'h0;
+  reg [1:0] in_beat = 2'h0;
   wire load;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
@@ -14161,14 +12895,6 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] out_beat = 4'h0;
   input rst;
   wire rst;
-  assign \$1  = i__valid & i__ready;
-  assign \$3  = in_beat + 1'h1;
-  assign \$4  = \$2  ? 2'h0 : \$3 ;
-  assign \$5  = out_beat == 4'hf;
-  assign \$6  = out_beat + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
-  assign \$8  = i__valid & i__ready;
-  assign \$11  = \$8  ? 4'h8 : 4'h0;
   assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
   assign \$13  = i__valid & i__ready;
   assign \$14  = ! base;
@@ -14209,238 +12935,154 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$61  = i__valid & i__ready;
   assign \$62  = base == 1'h1;
   assign \$63  = \$61  & \$62 ;
-  assign \$64  = i__valid & i__ready;
-  assign \$65  = ! base;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = out_beat == 4'hf;
-  assign \$71  = \$70  ? buf5 : buf4;
-  assign \$72  = \$66  ? i__payload[119:96] : \$71 ;
-  assign \$73  = \$63  ? i__payload[95:72] : \$72 ;
-  assign \$74  = i__valid & i__ready;
-  assign \$75  = base == 1'h1;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = ! base;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = out_beat == 4'hf;
-  assign \$84  = \$83  ? buf6 : buf5;
-  assign \$85  = \$79  ? i__payload[143:120] : \$84 ;
-  assign \$86  = \$76  ? i__payload[119:96] : \$85 ;
-  assign \$87  = i__valid & i__ready;
-  assign \$88  = base == 1'h1;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = ! base;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = out_beat == 4'hf;
-  assign \$97  = \$96  ? buf7 : buf6;
-  assign \$98  = \$92  ? i__payload[167:144] : \$97 ;
-  assign \$99  = \$89  ? i__payload[143:120] : \$98 ;
-  assign \$100  = i__valid & i__ready;
-  assign \$101  = base == 1'h1;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = i__valid & i__ready;
-  assign \$104  = ! base;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = out_beat == 4'hf;
-  assign \$110  = \$109  ? buf8 : buf7;
-  assign \$111  = \$105  ? i__payload[191:168] : \$110 ;
-  assign \$112  = \$102  ? i__payload[167:144] : \$111 ;
-  assign \$113  = i__valid & i__ready;
-  assign \$114  = base == 1'h1;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$115  ? i__payload[191:168] : buf8;
-  assign \$117  = ~ o__valid;
-  assign \$118  = \$117  | o__ready;
-  assign \$120  = fill <= 1'h1;
-  assign \$121  = fill <= 1'h1;
-  assign i__ready = \$119  ? \$120  : \$121 ;
-  assign \$122  = ~ o__valid;
-  assign \$123  = \$122  | o__ready;
-  assign \$124  = out_beat == 4'hf;
-  assign \$125  = fill >= 1'h1;
-  assign \$126  = fill >= 1'h1;
-  assign \$127  = \$124  ? \$125  : \$126 ;
-  assign load = \$123  & \$127 ;
-  assign \$128  = out_beat == 4'hf;
-  assign \$130  = load ? 1'h1 : 1'h0;
-  assign base = fill - \$130 ;
+  assign \$64  = \$63  ? i__payload[95:72] : buf4;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = in_beat == 2'h3;
+  assign \$68  = fill <= 1'h1;
+  assign \$69  = fill <= 1'h1;
+  assign i__ready = \$67  ? \$68  : \$69 ;
+  assign \$70  = ~ o__valid;
+  assign \$71  = \$70  | o__ready;
+  assign \$72  = out_beat == 4'hf;
+  assign \$73  = fill >= 1'h1;
+  assign \$74  = fill >= 1'h1;
+  assign \$75  = \$72  ? \$73  : \$74 ;
+  assign load = \$71  & \$75 ;
+  assign \$76  = out_beat == 4'hf;
+  assign \$78  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$78 ;
   always @(posedge clk)
-    in_beat <= \$131 ;
+    in_beat <= \$79 ;
   always @(posedge clk)
-    out_beat <= \$132 ;
+    out_beat <= \$80 ;
   always @(posedge clk)
-    fill <= \$133 ;
+    fill <= \$81 ;
   always @(posedge clk)
-    buf0 <= \$134 ;
+    buf0 <= \$82 ;
   always @(posedge clk)
-    buf1 <= \$135 ;
+    buf1 <= \$83 ;
   always @(posedge clk)
-    buf2 <= \$136 ;
+    buf2 <= \$84 ;
   always @(posedge clk)
-    buf3 <= \$137 ;
+    buf3 <= \$85 ;
   always @(posedge clk)
-    buf4 <= \$138 ;
+    buf4 <= \$86 ;
   always @(posedge clk)
-    buf5 <= \$139 ;
+    o__valid <= \$87 ;
   always @(posedge clk)
-    buf6 <= \$140 ;
-  always @(posedge clk)
-    buf7 <= \$141 ;
-  always @(posedge clk)
-    buf8 <= \$142 ;
-  always @(posedge clk)
-    o__valid <= \$143 ;
-  always @(posedge clk)
-    o__payload <= \$144 ;
+    o__payload <= \$88 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 2'h3;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$5  = out_beat == 4'hf;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 2'h3;
+  assign \$11  = \$8  ? 3'h4 : 3'h0;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = in_beat;
+    \$79  = in_beat;
     if (\$1 ) begin
-      \$131  = \$4 [0];
+      \$79  = \$4 [1:0];
     end
     if (rst) begin
-      \$131  = 1'h0;
+      \$79  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = out_beat;
+    \$80  = out_beat;
     if (load) begin
-      \$132  = \$7 [3:0];
+      \$80  = \$7 [3:0];
     end
     if (rst) begin
-      \$132  = 4'h0;
+      \$80  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$12 [3:0];
+    \$81  = \$12 [2:0];
     if (rst) begin
-      \$133  = 4'h0;
+      \$81  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$21 ;
+    \$82  = \$21 ;
     if (rst) begin
-      \$134  = 24'h000000;
+      \$82  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$34 ;
+    \$83  = \$34 ;
     if (rst) begin
-      \$135  = 24'h000000;
+      \$83  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$47 ;
+    \$84  = \$47 ;
     if (rst) begin
-      \$136  = 24'h000000;
+      \$84  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = \$60 ;
+    \$85  = \$60 ;
     if (rst) begin
-      \$137  = 24'h000000;
+      \$85  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$73 ;
+    \$86  = \$64 ;
     if (rst) begin
-      \$138  = 24'h000000;
+      \$86  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$86 ;
+    \$87  = o__valid;
+    if (\$66 ) begin
+      \$87  = load;
+    end
     if (rst) begin
-      \$139  = 24'h000000;
+      \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = \$99 ;
-    if (rst) begin
-      \$140  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = \$112 ;
-    if (rst) begin
-      \$141  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$116 ;
-    if (rst) begin
-      \$142  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = o__valid;
-    if (\$118 ) begin
-      \$143  = load;
-    end
-    if (rst) begin
-      \$143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = o__payload;
+    \$88  = o__payload;
     if (load) begin
-      \$144  = buf0;
+      \$88  = buf0;
     end
     if (rst) begin
-      \$144  = 24'h000000;
+      \$88  = 24'h000000;
     end
   end
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
   assign \i__payload[3]  = i__payload[95:72];
-  assign \i__payload[4]  = i__payload[119:96];
-  assign \i__payload[5]  = i__payload[143:120];
-  assign \i__payload[6]  = i__payload[167:144];
-  assign \i__payload[7]  = i__payload[191:168];
   assign \o__payload[0]  = o__payload;
-  assign \$29  = 1'h1;
-  assign \$30  = \$29 ;
-  assign \$31  = load;
-  assign \$119  = in_beat;
-  assign \$2  = in_beat;
-  assign \$9  = in_beat;
-  assign \$10  = 4'h8;
-  assign \$129  = 1'h1;
+  assign \$10  = 3'h4;
+  assign \$77  = 1'h1;
   assign \$17  = 1'h1;
   assign \$18  = \$17 ;
   assign \$19  = load;
+  assign \$29  = 1'h1;
+  assign \$30  = \$29 ;
+  assign \$31  = load;
   assign \$42  = 1'h1;
   assign \$43  = \$42 ;
   assign \$44  = load;
   assign \$55  = 1'h1;
   assign \$56  = \$55 ;
   assign \$57  = load;
-  assign \$68  = 1'h1;
-  assign \$69  = \$68 ;
-  assign \$70  = load;
-  assign \$81  = 1'h1;
-  assign \$82  = \$81 ;
-  assign \$83  = load;
-  assign \$94  = 1'h1;
-  assign \$95  = \$94 ;
-  assign \$96  = load;
-  assign \$107  = 1'h1;
-  assign \$108  = \$107 ;
-  assign \$109  = load;
 endmodule
 (* generator = "Amaranth" *)
 module top_s2_conv2_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);

@@ -7,127 +7,134 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire clk;
   input [511:0] i__payload;
   wire [511:0] i__payload;
-  wire [735:0] \i__payload$15 ;
-  wire [22:0] \i__payload$15[0] ;
-  wire [22:0] \i__payload$15[10] ;
-  wire [22:0] \i__payload$15[11] ;
-  wire [22:0] \i__payload$15[12] ;
-  wire [22:0] \i__payload$15[13] ;
-  wire [22:0] \i__payload$15[14] ;
-  wire [22:0] \i__payload$15[15] ;
-  wire [22:0] \i__payload$15[16] ;
-  wire [22:0] \i__payload$15[17] ;
-  wire [22:0] \i__payload$15[18] ;
-  wire [22:0] \i__payload$15[19] ;
-  wire [22:0] \i__payload$15[1] ;
-  wire [22:0] \i__payload$15[20] ;
-  wire [22:0] \i__payload$15[21] ;
-  wire [22:0] \i__payload$15[22] ;
-  wire [22:0] \i__payload$15[23] ;
-  wire [22:0] \i__payload$15[24] ;
-  wire [22:0] \i__payload$15[25] ;
-  wire [22:0] \i__payload$15[26] ;
-  wire [22:0] \i__payload$15[27] ;
-  wire [22:0] \i__payload$15[28] ;
-  wire [22:0] \i__payload$15[29] ;
-  wire [22:0] \i__payload$15[2] ;
-  wire [22:0] \i__payload$15[30] ;
-  wire [22:0] \i__payload$15[31] ;
-  wire [22:0] \i__payload$15[3] ;
-  wire [22:0] \i__payload$15[4] ;
-  wire [22:0] \i__payload$15[5] ;
-  wire [22:0] \i__payload$15[6] ;
-  wire [22:0] \i__payload$15[7] ;
-  wire [22:0] \i__payload$15[8] ;
-  wire [22:0] \i__payload$15[9] ;
-  wire [22:0] \i__payload$21 ;
+  wire [7:0] \i__payload$15 ;
+  wire [7:0] \i__payload$15[0] ;
+  wire [45:0] \i__payload$21 ;
   wire [22:0] \i__payload$21[0] ;
-  wire [229:0] \i__payload$27 ;
+  wire [22:0] \i__payload$21[1] ;
+  wire [22:0] \i__payload$27 ;
   wire [22:0] \i__payload$27[0] ;
-  wire [22:0] \i__payload$27[1] ;
-  wire [22:0] \i__payload$27[2] ;
-  wire [22:0] \i__payload$27[3] ;
-  wire [22:0] \i__payload$27[4] ;
-  wire [22:0] \i__payload$27[5] ;
-  wire [22:0] \i__payload$27[6] ;
-  wire [22:0] \i__payload$27[7] ;
-  wire [22:0] \i__payload$27[8] ;
-  wire [22:0] \i__payload$27[9] ;
-  wire [22:0] \i__payload$33 ;
-  wire [22:0] \i__payload$33[0] ;
-  wire [7:0] \i__payload$39 ;
-  wire [7:0] \i__payload$39[0] ;
-  wire [7:0] \i__payload$45 ;
+  wire [7:0] \i__payload$33 ;
+  wire [7:0] \i__payload$33[0] ;
+  wire [22:0] \i__payload$39 ;
+  wire [22:0] \i__payload$39[0] ;
+  wire [127:0] \i__payload$45 ;
   wire [7:0] \i__payload$45[0] ;
-  wire [511:0] \i__payload$51 ;
+  wire [7:0] \i__payload$45[10] ;
+  wire [7:0] \i__payload$45[11] ;
+  wire [7:0] \i__payload$45[12] ;
+  wire [7:0] \i__payload$45[13] ;
+  wire [7:0] \i__payload$45[14] ;
+  wire [7:0] \i__payload$45[15] ;
+  wire [7:0] \i__payload$45[1] ;
+  wire [7:0] \i__payload$45[2] ;
+  wire [7:0] \i__payload$45[3] ;
+  wire [7:0] \i__payload$45[4] ;
+  wire [7:0] \i__payload$45[5] ;
+  wire [7:0] \i__payload$45[6] ;
+  wire [7:0] \i__payload$45[7] ;
+  wire [7:0] \i__payload$45[8] ;
+  wire [7:0] \i__payload$45[9] ;
+  wire [63:0] \i__payload$51 ;
   wire [7:0] \i__payload$51[0] ;
-  wire [7:0] \i__payload$51[10] ;
-  wire [7:0] \i__payload$51[11] ;
-  wire [7:0] \i__payload$51[12] ;
-  wire [7:0] \i__payload$51[13] ;
-  wire [7:0] \i__payload$51[14] ;
-  wire [7:0] \i__payload$51[15] ;
-  wire [7:0] \i__payload$51[16] ;
-  wire [7:0] \i__payload$51[17] ;
-  wire [7:0] \i__payload$51[18] ;
-  wire [7:0] \i__payload$51[19] ;
   wire [7:0] \i__payload$51[1] ;
-  wire [7:0] \i__payload$51[20] ;
-  wire [7:0] \i__payload$51[21] ;
-  wire [7:0] \i__payload$51[22] ;
-  wire [7:0] \i__payload$51[23] ;
-  wire [7:0] \i__payload$51[24] ;
-  wire [7:0] \i__payload$51[25] ;
-  wire [7:0] \i__payload$51[26] ;
-  wire [7:0] \i__payload$51[27] ;
-  wire [7:0] \i__payload$51[28] ;
-  wire [7:0] \i__payload$51[29] ;
   wire [7:0] \i__payload$51[2] ;
-  wire [7:0] \i__payload$51[30] ;
-  wire [7:0] \i__payload$51[31] ;
-  wire [7:0] \i__payload$51[32] ;
-  wire [7:0] \i__payload$51[33] ;
-  wire [7:0] \i__payload$51[34] ;
-  wire [7:0] \i__payload$51[35] ;
-  wire [7:0] \i__payload$51[36] ;
-  wire [7:0] \i__payload$51[37] ;
-  wire [7:0] \i__payload$51[38] ;
-  wire [7:0] \i__payload$51[39] ;
   wire [7:0] \i__payload$51[3] ;
-  wire [7:0] \i__payload$51[40] ;
-  wire [7:0] \i__payload$51[41] ;
-  wire [7:0] \i__payload$51[42] ;
-  wire [7:0] \i__payload$51[43] ;
-  wire [7:0] \i__payload$51[44] ;
-  wire [7:0] \i__payload$51[45] ;
-  wire [7:0] \i__payload$51[46] ;
-  wire [7:0] \i__payload$51[47] ;
-  wire [7:0] \i__payload$51[48] ;
-  wire [7:0] \i__payload$51[49] ;
   wire [7:0] \i__payload$51[4] ;
-  wire [7:0] \i__payload$51[50] ;
-  wire [7:0] \i__payload$51[51] ;
-  wire [7:0] \i__payload$51[52] ;
-  wire [7:0] \i__payload$51[53] ;
-  wire [7:0] \i__payload$51[54] ;
-  wire [7:0] \i__payload$51[55] ;
-  wire [7:0] \i__payload$51[56] ;
-  wire [7:0] \i__payload$51[57] ;
-  wire [7:0] \i__payload$51[58] ;
-  wire [7:0] \i__payload$51[59] ;
   wire [7:0] \i__payload$51[5] ;
-  wire [7:0] \i__payload$51[60] ;
-  wire [7:0] \i__payload$51[61] ;
-  wire [7:0] \i__payload$51[62] ;
-  wire [7:0] \i__payload$51[63] ;
   wire [7:0] \i__payload$51[6] ;
   wire [7:0] \i__payload$51[7] ;
-  wire [7:0] \i__payload$51[8] ;
-  wire [7:0] \i__payload$51[9] ;
-  wire [7:0] \i__payload$54 ;
-  wire [7:0] \i__payload$54[0] ;
-  wire [7:0] \i__payload$60 ;
+  wire [511:0] \i__payload$57 ;
+  wire [7:0] \i__payload$57[0] ;
+  wire [7:0] \i__payload$57[10] ;
+  wire [7:0] \i__payload$57[11] ;
+  wire [7:0] \i__payload$57[12] ;
+  wire [7:0] \i__payload$57[13] ;
+  wire [7:0] \i__payload$57[14] ;
+  wire [7:0] \i__payload$57[15] ;
+  wire [7:0] \i__payload$57[16] ;
+  wire [7:0] \i__payload$57[17] ;
+  wire [7:0] \i__payload$57[18] ;
+  wire [7:0] \i__payload$57[19] ;
+  wire [7:0] \i__payload$57[1] ;
+  wire [7:0] \i__payload$57[20] ;
+  wire [7:0] \i__payload$57[21] ;
+  wire [7:0] \i__payload$57[22] ;
+  wire [7:0] \i__payload$57[23] ;
+  wire [7:0] \i__payload$57[24] ;
+  wire [7:0] \i__payload$57[25] ;
+  wire [7:0] \i__payload$57[26] ;
+  wire [7:0] \i__payload$57[27] ;
+  wire [7:0] \i__payload$57[28] ;
+  wire [7:0] \i__payload$57[29] ;
+  wire [7:0] \i__payload$57[2] ;
+  wire [7:0] \i__payload$57[30] ;
+  wire [7:0] \i__payload$57[31] ;
+  wire [7:0] \i__payload$57[32] ;
+  wire [7:0] \i__payload$57[33] ;
+  wire [7:0] \i__payload$57[34] ;
+  wire [7:0] \i__payload$57[35] ;
+  wire [7:0] \i__payload$57[36] ;
+  wire [7:0] \i__payload$57[37] ;
+  wire [7:0] \i__payload$57[38] ;
+  wire [7:0] \i__payload$57[39] ;
+  wire [7:0] \i__payload$57[3] ;
+  wire [7:0] \i__payload$57[40] ;
+  wire [7:0] \i__payload$57[41] ;
+  wire [7:0] \i__payload$57[42] ;
+  wire [7:0] \i__payload$57[43] ;
+  wire [7:0] \i__payload$57[44] ;
+  wire [7:0] \i__payload$57[45] ;
+  wire [7:0] \i__payload$57[46] ;
+  wire [7:0] \i__payload$57[47] ;
+  wire [7:0] \i__payload$57[48] ;
+  wire [7:0] \i__payload$57[49] ;
+  wire [7:0] \i__payload$57[4] ;
+  wire [7:0] \i__payload$57[50] ;
+  wire [7:0] \i__payload$57[51] ;
+  wire [7:0] \i__payload$57[52] ;
+  wire [7:0] \i__payload$57[53] ;
+  wire [7:0] \i__payload$57[54] ;
+  wire [7:0] \i__payload$57[55] ;
+  wire [7:0] \i__payload$57[56] ;
+  wire [7:0] \i__payload$57[57] ;
+  wire [7:0] \i__payload$57[58] ;
+  wire [7:0] \i__payload$57[59] ;
+  wire [7:0] \i__payload$57[5] ;
+  wire [7:0] \i__payload$57[60] ;
+  wire [7:0] \i__payload$57[61] ;
+  wire [7:0] \i__payload$57[62] ;
+  wire [7:0] \i__payload$57[63] ;
+  wire [7:0] \i__payload$57[6] ;
+  wire [7:0] \i__payload$57[7] ;
+  wire [7:0] \i__payload$57[8] ;
+  wire [7:0] \i__payload$57[9] ;
+  wire [127:0] \i__payload$60 ;
   wire [7:0] \i__payload$60[0] ;
+  wire [7:0] \i__payload$60[10] ;
+  wire [7:0] \i__payload$60[11] ;
+  wire [7:0] \i__payload$60[12] ;
+  wire [7:0] \i__payload$60[13] ;
+  wire [7:0] \i__payload$60[14] ;
+  wire [7:0] \i__payload$60[15] ;
+  wire [7:0] \i__payload$60[1] ;
+  wire [7:0] \i__payload$60[2] ;
+  wire [7:0] \i__payload$60[3] ;
+  wire [7:0] \i__payload$60[4] ;
+  wire [7:0] \i__payload$60[5] ;
+  wire [7:0] \i__payload$60[6] ;
+  wire [7:0] \i__payload$60[7] ;
+  wire [7:0] \i__payload$60[8] ;
+  wire [7:0] \i__payload$60[9] ;
+  wire [63:0] \i__payload$66 ;
+  wire [7:0] \i__payload$66[0] ;
+  wire [7:0] \i__payload$66[1] ;
+  wire [7:0] \i__payload$66[2] ;
+  wire [7:0] \i__payload$66[3] ;
+  wire [7:0] \i__payload$66[4] ;
+  wire [7:0] \i__payload$66[5] ;
+  wire [7:0] \i__payload$66[6] ;
+  wire [7:0] \i__payload$66[7] ;
   wire [23:0] \i__payload$9 ;
   wire [23:0] \i__payload$9[0] ;
   wire [7:0] \i__payload[0] ;
@@ -203,9 +210,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__ready$36 ;
   wire \i__ready$42 ;
   wire \i__ready$48 ;
-  wire \i__ready$52 ;
-  wire \i__ready$57 ;
+  wire \i__ready$54 ;
+  wire \i__ready$58 ;
   wire \i__ready$63 ;
+  wire \i__ready$69 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$13 ;
@@ -215,71 +223,79 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$37 ;
   wire \i__valid$43 ;
   wire \i__valid$49 ;
-  wire \i__valid$53 ;
-  wire \i__valid$58 ;
+  wire \i__valid$55 ;
+  wire \i__valid$59 ;
   wire \i__valid$64 ;
+  wire \i__valid$70 ;
   output [7:0] o__payload;
   wire [7:0] o__payload;
   wire [23:0] \o__payload$10 ;
   wire [23:0] \o__payload$10[0] ;
-  wire [735:0] \o__payload$16 ;
-  wire [22:0] \o__payload$16[0] ;
-  wire [22:0] \o__payload$16[10] ;
-  wire [22:0] \o__payload$16[11] ;
-  wire [22:0] \o__payload$16[12] ;
-  wire [22:0] \o__payload$16[13] ;
-  wire [22:0] \o__payload$16[14] ;
-  wire [22:0] \o__payload$16[15] ;
-  wire [22:0] \o__payload$16[16] ;
-  wire [22:0] \o__payload$16[17] ;
-  wire [22:0] \o__payload$16[18] ;
-  wire [22:0] \o__payload$16[19] ;
-  wire [22:0] \o__payload$16[1] ;
-  wire [22:0] \o__payload$16[20] ;
-  wire [22:0] \o__payload$16[21] ;
-  wire [22:0] \o__payload$16[22] ;
-  wire [22:0] \o__payload$16[23] ;
-  wire [22:0] \o__payload$16[24] ;
-  wire [22:0] \o__payload$16[25] ;
-  wire [22:0] \o__payload$16[26] ;
-  wire [22:0] \o__payload$16[27] ;
-  wire [22:0] \o__payload$16[28] ;
-  wire [22:0] \o__payload$16[29] ;
-  wire [22:0] \o__payload$16[2] ;
-  wire [22:0] \o__payload$16[30] ;
-  wire [22:0] \o__payload$16[31] ;
-  wire [22:0] \o__payload$16[3] ;
-  wire [22:0] \o__payload$16[4] ;
-  wire [22:0] \o__payload$16[5] ;
-  wire [22:0] \o__payload$16[6] ;
-  wire [22:0] \o__payload$16[7] ;
-  wire [22:0] \o__payload$16[8] ;
-  wire [22:0] \o__payload$16[9] ;
-  wire [22:0] \o__payload$22 ;
+  wire [7:0] \o__payload$16 ;
+  wire [7:0] \o__payload$16[0] ;
+  wire [45:0] \o__payload$22 ;
   wire [22:0] \o__payload$22[0] ;
-  wire [229:0] \o__payload$28 ;
+  wire [22:0] \o__payload$22[1] ;
+  wire [22:0] \o__payload$28 ;
   wire [22:0] \o__payload$28[0] ;
-  wire [22:0] \o__payload$28[1] ;
-  wire [22:0] \o__payload$28[2] ;
-  wire [22:0] \o__payload$28[3] ;
-  wire [22:0] \o__payload$28[4] ;
-  wire [22:0] \o__payload$28[5] ;
-  wire [22:0] \o__payload$28[6] ;
-  wire [22:0] \o__payload$28[7] ;
-  wire [22:0] \o__payload$28[8] ;
-  wire [22:0] \o__payload$28[9] ;
-  wire [22:0] \o__payload$34 ;
-  wire [22:0] \o__payload$34[0] ;
-  wire [7:0] \o__payload$40 ;
-  wire [7:0] \o__payload$40[0] ;
-  wire [7:0] \o__payload$46 ;
+  wire [7:0] \o__payload$34 ;
+  wire [7:0] \o__payload$34[0] ;
+  wire [22:0] \o__payload$40 ;
+  wire [22:0] \o__payload$40[0] ;
+  wire [127:0] \o__payload$46 ;
   wire [7:0] \o__payload$46[0] ;
-  wire [7:0] \o__payload$55 ;
-  wire [7:0] \o__payload$55[0] ;
-  wire [7:0] \o__payload$61 ;
+  wire [7:0] \o__payload$46[10] ;
+  wire [7:0] \o__payload$46[11] ;
+  wire [7:0] \o__payload$46[12] ;
+  wire [7:0] \o__payload$46[13] ;
+  wire [7:0] \o__payload$46[14] ;
+  wire [7:0] \o__payload$46[15] ;
+  wire [7:0] \o__payload$46[1] ;
+  wire [7:0] \o__payload$46[2] ;
+  wire [7:0] \o__payload$46[3] ;
+  wire [7:0] \o__payload$46[4] ;
+  wire [7:0] \o__payload$46[5] ;
+  wire [7:0] \o__payload$46[6] ;
+  wire [7:0] \o__payload$46[7] ;
+  wire [7:0] \o__payload$46[8] ;
+  wire [7:0] \o__payload$46[9] ;
+  wire [63:0] \o__payload$52 ;
+  wire [7:0] \o__payload$52[0] ;
+  wire [7:0] \o__payload$52[1] ;
+  wire [7:0] \o__payload$52[2] ;
+  wire [7:0] \o__payload$52[3] ;
+  wire [7:0] \o__payload$52[4] ;
+  wire [7:0] \o__payload$52[5] ;
+  wire [7:0] \o__payload$52[6] ;
+  wire [7:0] \o__payload$52[7] ;
+  wire [127:0] \o__payload$61 ;
   wire [7:0] \o__payload$61[0] ;
-  wire [7:0] \o__payload$66 ;
-  wire [7:0] \o__payload$66[0] ;
+  wire [7:0] \o__payload$61[10] ;
+  wire [7:0] \o__payload$61[11] ;
+  wire [7:0] \o__payload$61[12] ;
+  wire [7:0] \o__payload$61[13] ;
+  wire [7:0] \o__payload$61[14] ;
+  wire [7:0] \o__payload$61[15] ;
+  wire [7:0] \o__payload$61[1] ;
+  wire [7:0] \o__payload$61[2] ;
+  wire [7:0] \o__payload$61[3] ;
+  wire [7:0] \o__payload$61[4] ;
+  wire [7:0] \o__payload$61[5] ;
+  wire [7:0] \o__payload$61[6] ;
+  wire [7:0] \o__payload$61[7] ;
+  wire [7:0] \o__payload$61[8] ;
+  wire [7:0] \o__payload$61[9] ;
+  wire [63:0] \o__payload$67 ;
+  wire [7:0] \o__payload$67[0] ;
+  wire [7:0] \o__payload$67[1] ;
+  wire [7:0] \o__payload$67[2] ;
+  wire [7:0] \o__payload$67[3] ;
+  wire [7:0] \o__payload$67[4] ;
+  wire [7:0] \o__payload$67[5] ;
+  wire [7:0] \o__payload$67[6] ;
+  wire [7:0] \o__payload$67[7] ;
+  wire [7:0] \o__payload$72 ;
+  wire [7:0] \o__payload$72[0] ;
   wire [7:0] \o__payload[0] ;
   input o__ready;
   wire o__ready;
@@ -290,9 +306,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__ready$35 ;
   wire \o__ready$41 ;
   wire \o__ready$47 ;
-  wire \o__ready$56 ;
+  wire \o__ready$53 ;
   wire \o__ready$62 ;
-  wire \o__ready$67 ;
+  wire \o__ready$68 ;
+  wire \o__ready$73 ;
   output o__valid;
   wire o__valid;
   wire \o__valid$14 ;
@@ -302,24 +319,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__valid$38 ;
   wire \o__valid$44 ;
   wire \o__valid$50 ;
-  wire \o__valid$59 ;
+  wire \o__valid$56 ;
   wire \o__valid$65 ;
-  wire \o__valid$68 ;
-  output [19:0] probe;
-  wire [19:0] probe;
+  wire \o__valid$71 ;
+  wire \o__valid$74 ;
+  output [21:0] probe;
+  wire [21:0] probe;
   input rst;
   wire rst;
   top_fifo_dense0_dense1_0 fifo_dense0_dense1_0 (
-    .clk(clk),
-    .i__payload(\i__payload$54 ),
-    .i__ready(\o__ready$56 ),
-    .i__valid(\i__valid$58 ),
-    .o__payload(\i__payload$39 ),
-    .o__ready(\o__ready$41 ),
-    .o__valid(\i__valid$43 ),
-    .rst(rst)
-  );
-  top_fifo_dense0_dense1_0 fifo_dense1_dense2_0 (
     .clk(clk),
     .i__payload(\i__payload$60 ),
     .i__ready(\o__ready$62 ),
@@ -327,6 +335,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__payload(\i__payload$45 ),
     .o__ready(\o__ready$47 ),
     .o__valid(\i__valid$49 ),
+    .rst(rst)
+  );
+  top_fifo_dense1_dense2_0 fifo_dense1_dense2_0 (
+    .clk(clk),
+    .i__payload(\i__payload$66 ),
+    .i__ready(\o__ready$68 ),
+    .i__valid(\i__valid$70 ),
+    .o__payload(\i__payload$51 ),
+    .o__ready(\o__ready$53 ),
+    .o__valid(\i__valid$55 ),
     .rst(rst)
   );
   top_s0_dense0_u0 s0_dense0_u0 (
@@ -344,52 +362,42 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$9 ),
     .i__ready(\o__ready$11 ),
     .i__valid(\i__valid$13 ),
-    .o__payload(\i__payload$54 ),
-    .o__ready(\o__ready$56 ),
-    .o__valid(\i__valid$58 ),
-    .rst(rst)
-  );
-  top_s1_dense1_u0 s1_dense1_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$39 ),
-    .i__ready(\o__ready$41 ),
-    .i__valid(\i__valid$43 ),
     .o__payload(\i__payload$15 ),
     .o__ready(\o__ready$17 ),
     .o__valid(\i__valid$19 ),
     .rst(rst)
   );
-  top_s1_dense1_u1 s1_dense1_u1 (
+  top_s0_dense0_u2 s0_dense0_u2 (
     .clk(clk),
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
-    .o__payload(\i__payload$21 ),
-    .o__ready(\o__ready$23 ),
-    .o__valid(\i__valid$25 ),
-    .rst(rst)
-  );
-  top_s1_dense1_u2 s1_dense1_u2 (
-    .clk(clk),
-    .i__payload(\i__payload$21 ),
-    .i__ready(\o__ready$23 ),
-    .i__valid(\i__valid$25 ),
     .o__payload(\i__payload$60 ),
     .o__ready(\o__ready$62 ),
     .o__valid(\i__valid$64 ),
     .rst(rst)
   );
-  top_s2_dense2_u0 s2_dense2_u0 (
+  top_s1_dense1_u0 s1_dense1_u0 (
     .clk(clk),
     .i__payload(\i__payload$45 ),
     .i__ready(\o__ready$47 ),
     .i__valid(\i__valid$49 ),
+    .o__payload(\i__payload$21 ),
+    .o__ready(\o__ready$23 ),
+    .o__valid(\i__valid$25 ),
+    .rst(rst)
+  );
+  top_s1_dense1_u1 s1_dense1_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$21 ),
+    .i__ready(\o__ready$23 ),
+    .i__valid(\i__valid$25 ),
     .o__payload(\i__payload$27 ),
     .o__ready(\o__ready$29 ),
     .o__valid(\i__valid$31 ),
     .rst(rst)
   );
-  top_s2_dense2_u1 s2_dense2_u1 (
+  top_s1_dense1_u2 s1_dense1_u2 (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
@@ -399,11 +407,31 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$37 ),
     .rst(rst)
   );
-  top_s2_dense2_u2 s2_dense2_u2 (
+  top_s1_dense1_u3 s1_dense1_u3 (
     .clk(clk),
     .i__payload(\i__payload$33 ),
     .i__ready(\o__ready$35 ),
     .i__valid(\i__valid$37 ),
+    .o__payload(\i__payload$66 ),
+    .o__ready(\o__ready$68 ),
+    .o__valid(\i__valid$70 ),
+    .rst(rst)
+  );
+  top_s2_dense2_u0 s2_dense2_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$51 ),
+    .i__ready(\o__ready$53 ),
+    .i__valid(\i__valid$55 ),
+    .o__payload(\i__payload$39 ),
+    .o__ready(\o__ready$41 ),
+    .o__valid(\i__valid$43 ),
+    .rst(rst)
+  );
+  top_s2_dense2_u1 s2_dense2_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$39 ),
+    .i__ready(\o__ready$41 ),
+    .i__valid(\i__valid$43 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
@@ -430,18 +458,21 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$46  = \i__payload$45 ;
   assign \i__ready$48  = \o__ready$47 ;
   assign \o__valid$50  = \i__valid$49 ;
-  assign \i__payload$51  = i__payload;
-  assign \i__ready$52  = i__ready;
-  assign \i__valid$53  = i__valid;
-  assign \o__payload$55  = \i__payload$54 ;
-  assign \i__ready$57  = \o__ready$56 ;
-  assign \o__valid$59  = \i__valid$58 ;
+  assign \o__payload$52  = \i__payload$51 ;
+  assign \i__ready$54  = \o__ready$53 ;
+  assign \o__valid$56  = \i__valid$55 ;
+  assign \i__payload$57  = i__payload;
+  assign \i__ready$58  = i__ready;
+  assign \i__valid$59  = i__valid;
   assign \o__payload$61  = \i__payload$60 ;
   assign \i__ready$63  = \o__ready$62 ;
   assign \o__valid$65  = \i__valid$64 ;
-  assign \o__payload$66  = o__payload;
-  assign \o__ready$67  = o__ready;
-  assign \o__valid$68  = o__valid;
+  assign \o__payload$67  = \i__payload$66 ;
+  assign \i__ready$69  = \o__ready$68 ;
+  assign \o__valid$71  = \i__valid$70 ;
+  assign \o__payload$72  = o__payload;
+  assign \o__ready$73  = o__ready;
+  assign \o__valid$74  = o__valid;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -509,186 +540,200 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload[0]  = o__payload;
   assign \i__payload$9[0]  = \i__payload$9 ;
   assign \o__payload$10[0]  = \i__payload$9 ;
-  assign \i__payload$15[0]  = \i__payload$15 [22:0];
-  assign \i__payload$15[1]  = \i__payload$15 [45:23];
-  assign \i__payload$15[2]  = \i__payload$15 [68:46];
-  assign \i__payload$15[3]  = \i__payload$15 [91:69];
-  assign \i__payload$15[4]  = \i__payload$15 [114:92];
-  assign \i__payload$15[5]  = \i__payload$15 [137:115];
-  assign \i__payload$15[6]  = \i__payload$15 [160:138];
-  assign \i__payload$15[7]  = \i__payload$15 [183:161];
-  assign \i__payload$15[8]  = \i__payload$15 [206:184];
-  assign \i__payload$15[9]  = \i__payload$15 [229:207];
-  assign \i__payload$15[10]  = \i__payload$15 [252:230];
-  assign \i__payload$15[11]  = \i__payload$15 [275:253];
-  assign \i__payload$15[12]  = \i__payload$15 [298:276];
-  assign \i__payload$15[13]  = \i__payload$15 [321:299];
-  assign \i__payload$15[14]  = \i__payload$15 [344:322];
-  assign \i__payload$15[15]  = \i__payload$15 [367:345];
-  assign \i__payload$15[16]  = \i__payload$15 [390:368];
-  assign \i__payload$15[17]  = \i__payload$15 [413:391];
-  assign \i__payload$15[18]  = \i__payload$15 [436:414];
-  assign \i__payload$15[19]  = \i__payload$15 [459:437];
-  assign \i__payload$15[20]  = \i__payload$15 [482:460];
-  assign \i__payload$15[21]  = \i__payload$15 [505:483];
-  assign \i__payload$15[22]  = \i__payload$15 [528:506];
-  assign \i__payload$15[23]  = \i__payload$15 [551:529];
-  assign \i__payload$15[24]  = \i__payload$15 [574:552];
-  assign \i__payload$15[25]  = \i__payload$15 [597:575];
-  assign \i__payload$15[26]  = \i__payload$15 [620:598];
-  assign \i__payload$15[27]  = \i__payload$15 [643:621];
-  assign \i__payload$15[28]  = \i__payload$15 [666:644];
-  assign \i__payload$15[29]  = \i__payload$15 [689:667];
-  assign \i__payload$15[30]  = \i__payload$15 [712:690];
-  assign \i__payload$15[31]  = \i__payload$15 [735:713];
-  assign \o__payload$16[0]  = \i__payload$15 [22:0];
-  assign \o__payload$16[1]  = \i__payload$15 [45:23];
-  assign \o__payload$16[2]  = \i__payload$15 [68:46];
-  assign \o__payload$16[3]  = \i__payload$15 [91:69];
-  assign \o__payload$16[4]  = \i__payload$15 [114:92];
-  assign \o__payload$16[5]  = \i__payload$15 [137:115];
-  assign \o__payload$16[6]  = \i__payload$15 [160:138];
-  assign \o__payload$16[7]  = \i__payload$15 [183:161];
-  assign \o__payload$16[8]  = \i__payload$15 [206:184];
-  assign \o__payload$16[9]  = \i__payload$15 [229:207];
-  assign \o__payload$16[10]  = \i__payload$15 [252:230];
-  assign \o__payload$16[11]  = \i__payload$15 [275:253];
-  assign \o__payload$16[12]  = \i__payload$15 [298:276];
-  assign \o__payload$16[13]  = \i__payload$15 [321:299];
-  assign \o__payload$16[14]  = \i__payload$15 [344:322];
-  assign \o__payload$16[15]  = \i__payload$15 [367:345];
-  assign \o__payload$16[16]  = \i__payload$15 [390:368];
-  assign \o__payload$16[17]  = \i__payload$15 [413:391];
-  assign \o__payload$16[18]  = \i__payload$15 [436:414];
-  assign \o__payload$16[19]  = \i__payload$15 [459:437];
-  assign \o__payload$16[20]  = \i__payload$15 [482:460];
-  assign \o__payload$16[21]  = \i__payload$15 [505:483];
-  assign \o__payload$16[22]  = \i__payload$15 [528:506];
-  assign \o__payload$16[23]  = \i__payload$15 [551:529];
-  assign \o__payload$16[24]  = \i__payload$15 [574:552];
-  assign \o__payload$16[25]  = \i__payload$15 [597:575];
-  assign \o__payload$16[26]  = \i__payload$15 [620:598];
-  assign \o__payload$16[27]  = \i__payload$15 [643:621];
-  assign \o__payload$16[28]  = \i__payload$15 [666:644];
-  assign \o__payload$16[29]  = \i__payload$15 [689:667];
-  assign \o__payload$16[30]  = \i__payload$15 [712:690];
-  assign \o__payload$16[31]  = \i__payload$15 [735:713];
-  assign \i__payload$21[0]  = \i__payload$21 ;
-  assign \o__payload$22[0]  = \i__payload$21 ;
-  assign \i__payload$27[0]  = \i__payload$27 [22:0];
-  assign \i__payload$27[1]  = \i__payload$27 [45:23];
-  assign \i__payload$27[2]  = \i__payload$27 [68:46];
-  assign \i__payload$27[3]  = \i__payload$27 [91:69];
-  assign \i__payload$27[4]  = \i__payload$27 [114:92];
-  assign \i__payload$27[5]  = \i__payload$27 [137:115];
-  assign \i__payload$27[6]  = \i__payload$27 [160:138];
-  assign \i__payload$27[7]  = \i__payload$27 [183:161];
-  assign \i__payload$27[8]  = \i__payload$27 [206:184];
-  assign \i__payload$27[9]  = \i__payload$27 [229:207];
-  assign \o__payload$28[0]  = \i__payload$27 [22:0];
-  assign \o__payload$28[1]  = \i__payload$27 [45:23];
-  assign \o__payload$28[2]  = \i__payload$27 [68:46];
-  assign \o__payload$28[3]  = \i__payload$27 [91:69];
-  assign \o__payload$28[4]  = \i__payload$27 [114:92];
-  assign \o__payload$28[5]  = \i__payload$27 [137:115];
-  assign \o__payload$28[6]  = \i__payload$27 [160:138];
-  assign \o__payload$28[7]  = \i__payload$27 [183:161];
-  assign \o__payload$28[8]  = \i__payload$27 [206:184];
-  assign \o__payload$28[9]  = \i__payload$27 [229:207];
+  assign \i__payload$15[0]  = \i__payload$15 ;
+  assign \o__payload$16[0]  = \i__payload$15 ;
+  assign \i__payload$21[0]  = \i__payload$21 [22:0];
+  assign \i__payload$21[1]  = \i__payload$21 [45:23];
+  assign \o__payload$22[0]  = \i__payload$21 [22:0];
+  assign \o__payload$22[1]  = \i__payload$21 [45:23];
+  assign \i__payload$27[0]  = \i__payload$27 ;
+  assign \o__payload$28[0]  = \i__payload$27 ;
   assign \i__payload$33[0]  = \i__payload$33 ;
   assign \o__payload$34[0]  = \i__payload$33 ;
   assign \i__payload$39[0]  = \i__payload$39 ;
   assign \o__payload$40[0]  = \i__payload$39 ;
-  assign \i__payload$45[0]  = \i__payload$45 ;
-  assign \o__payload$46[0]  = \i__payload$45 ;
-  assign \i__payload$51[0]  = i__payload[7:0];
-  assign \i__payload$51[1]  = i__payload[15:8];
-  assign \i__payload$51[2]  = i__payload[23:16];
-  assign \i__payload$51[3]  = i__payload[31:24];
-  assign \i__payload$51[4]  = i__payload[39:32];
-  assign \i__payload$51[5]  = i__payload[47:40];
-  assign \i__payload$51[6]  = i__payload[55:48];
-  assign \i__payload$51[7]  = i__payload[63:56];
-  assign \i__payload$51[8]  = i__payload[71:64];
-  assign \i__payload$51[9]  = i__payload[79:72];
-  assign \i__payload$51[10]  = i__payload[87:80];
-  assign \i__payload$51[11]  = i__payload[95:88];
-  assign \i__payload$51[12]  = i__payload[103:96];
-  assign \i__payload$51[13]  = i__payload[111:104];
-  assign \i__payload$51[14]  = i__payload[119:112];
-  assign \i__payload$51[15]  = i__payload[127:120];
-  assign \i__payload$51[16]  = i__payload[135:128];
-  assign \i__payload$51[17]  = i__payload[143:136];
-  assign \i__payload$51[18]  = i__payload[151:144];
-  assign \i__payload$51[19]  = i__payload[159:152];
-  assign \i__payload$51[20]  = i__payload[167:160];
-  assign \i__payload$51[21]  = i__payload[175:168];
-  assign \i__payload$51[22]  = i__payload[183:176];
-  assign \i__payload$51[23]  = i__payload[191:184];
-  assign \i__payload$51[24]  = i__payload[199:192];
-  assign \i__payload$51[25]  = i__payload[207:200];
-  assign \i__payload$51[26]  = i__payload[215:208];
-  assign \i__payload$51[27]  = i__payload[223:216];
-  assign \i__payload$51[28]  = i__payload[231:224];
-  assign \i__payload$51[29]  = i__payload[239:232];
-  assign \i__payload$51[30]  = i__payload[247:240];
-  assign \i__payload$51[31]  = i__payload[255:248];
-  assign \i__payload$51[32]  = i__payload[263:256];
-  assign \i__payload$51[33]  = i__payload[271:264];
-  assign \i__payload$51[34]  = i__payload[279:272];
-  assign \i__payload$51[35]  = i__payload[287:280];
-  assign \i__payload$51[36]  = i__payload[295:288];
-  assign \i__payload$51[37]  = i__payload[303:296];
-  assign \i__payload$51[38]  = i__payload[311:304];
-  assign \i__payload$51[39]  = i__payload[319:312];
-  assign \i__payload$51[40]  = i__payload[327:320];
-  assign \i__payload$51[41]  = i__payload[335:328];
-  assign \i__payload$51[42]  = i__payload[343:336];
-  assign \i__payload$51[43]  = i__payload[351:344];
-  assign \i__payload$51[44]  = i__payload[359:352];
-  assign \i__payload$51[45]  = i__payload[367:360];
-  assign \i__payload$51[46]  = i__payload[375:368];
-  assign \i__payload$51[47]  = i__payload[383:376];
-  assign \i__payload$51[48]  = i__payload[391:384];
-  assign \i__payload$51[49]  = i__payload[399:392];
-  assign \i__payload$51[50]  = i__payload[407:400];
-  assign \i__payload$51[51]  = i__payload[415:408];
-  assign \i__payload$51[52]  = i__payload[423:416];
-  assign \i__payload$51[53]  = i__payload[431:424];
-  assign \i__payload$51[54]  = i__payload[439:432];
-  assign \i__payload$51[55]  = i__payload[447:440];
-  assign \i__payload$51[56]  = i__payload[455:448];
-  assign \i__payload$51[57]  = i__payload[463:456];
-  assign \i__payload$51[58]  = i__payload[471:464];
-  assign \i__payload$51[59]  = i__payload[479:472];
-  assign \i__payload$51[60]  = i__payload[487:480];
-  assign \i__payload$51[61]  = i__payload[495:488];
-  assign \i__payload$51[62]  = i__payload[503:496];
-  assign \i__payload$51[63]  = i__payload[511:504];
-  assign \i__payload$54[0]  = \i__payload$54 ;
-  assign \o__payload$55[0]  = \i__payload$54 ;
-  assign \i__payload$60[0]  = \i__payload$60 ;
-  assign \o__payload$61[0]  = \i__payload$60 ;
-  assign \o__payload$66[0]  = o__payload;
-  assign probe[19] = o__ready;
-  assign probe[9] = o__valid;
-  assign probe[18] = \o__ready$35 ;
-  assign probe[8] = \i__valid$37 ;
-  assign probe[17] = \o__ready$29 ;
-  assign probe[7] = \i__valid$31 ;
-  assign probe[16] = \o__ready$47 ;
-  assign probe[6] = \i__valid$49 ;
-  assign probe[15] = \o__ready$62 ;
-  assign probe[5] = \i__valid$64 ;
-  assign probe[14] = \o__ready$23 ;
+  assign \i__payload$45[0]  = \i__payload$45 [7:0];
+  assign \i__payload$45[1]  = \i__payload$45 [15:8];
+  assign \i__payload$45[2]  = \i__payload$45 [23:16];
+  assign \i__payload$45[3]  = \i__payload$45 [31:24];
+  assign \i__payload$45[4]  = \i__payload$45 [39:32];
+  assign \i__payload$45[5]  = \i__payload$45 [47:40];
+  assign \i__payload$45[6]  = \i__payload$45 [55:48];
+  assign \i__payload$45[7]  = \i__payload$45 [63:56];
+  assign \i__payload$45[8]  = \i__payload$45 [71:64];
+  assign \i__payload$45[9]  = \i__payload$45 [79:72];
+  assign \i__payload$45[10]  = \i__payload$45 [87:80];
+  assign \i__payload$45[11]  = \i__payload$45 [95:88];
+  assign \i__payload$45[12]  = \i__payload$45 [103:96];
+  assign \i__payload$45[13]  = \i__payload$45 [111:104];
+  assign \i__payload$45[14]  = \i__payload$45 [119:112];
+  assign \i__payload$45[15]  = \i__payload$45 [127:120];
+  assign \o__payload$46[0]  = \i__payload$45 [7:0];
+  assign \o__payload$46[1]  = \i__payload$45 [15:8];
+  assign \o__payload$46[2]  = \i__payload$45 [23:16];
+  assign \o__payload$46[3]  = \i__payload$45 [31:24];
+  assign \o__payload$46[4]  = \i__payload$45 [39:32];
+  assign \o__payload$46[5]  = \i__payload$45 [47:40];
+  assign \o__payload$46[6]  = \i__payload$45 [55:48];
+  assign \o__payload$46[7]  = \i__payload$45 [63:56];
+  assign \o__payload$46[8]  = \i__payload$45 [71:64];
+  assign \o__payload$46[9]  = \i__payload$45 [79:72];
+  assign \o__payload$46[10]  = \i__payload$45 [87:80];
+  assign \o__payload$46[11]  = \i__payload$45 [95:88];
+  assign \o__payload$46[12]  = \i__payload$45 [103:96];
+  assign \o__payload$46[13]  = \i__payload$45 [111:104];
+  assign \o__payload$46[14]  = \i__payload$45 [119:112];
+  assign \o__payload$46[15]  = \i__payload$45 [127:120];
+  assign \i__payload$51[0]  = \i__payload$51 [7:0];
+  assign \i__payload$51[1]  = \i__payload$51 [15:8];
+  assign \i__payload$51[2]  = \i__payload$51 [23:16];
+  assign \i__payload$51[3]  = \i__payload$51 [31:24];
+  assign \i__payload$51[4]  = \i__payload$51 [39:32];
+  assign \i__payload$51[5]  = \i__payload$51 [47:40];
+  assign \i__payload$51[6]  = \i__payload$51 [55:48];
+  assign \i__payload$51[7]  = \i__payload$51 [63:56];
+  assign \o__payload$52[0]  = \i__payload$51 [7:0];
+  assign \o__payload$52[1]  = \i__payload$51 [15:8];
+  assign \o__payload$52[2]  = \i__payload$51 [23:16];
+  assign \o__payload$52[3]  = \i__payload$51 [31:24];
+  assign \o__payload$52[4]  = \i__payload$51 [39:32];
+  assign \o__payload$52[5]  = \i__payload$51 [47:40];
+  assign \o__payload$52[6]  = \i__payload$51 [55:48];
+  assign \o__payload$52[7]  = \i__payload$51 [63:56];
+  assign \i__payload$57[0]  = i__payload[7:0];
+  assign \i__payload$57[1]  = i__payload[15:8];
+  assign \i__payload$57[2]  = i__payload[23:16];
+  assign \i__payload$57[3]  = i__payload[31:24];
+  assign \i__payload$57[4]  = i__payload[39:32];
+  assign \i__payload$57[5]  = i__payload[47:40];
+  assign \i__payload$57[6]  = i__payload[55:48];
+  assign \i__payload$57[7]  = i__payload[63:56];
+  assign \i__payload$57[8]  = i__payload[71:64];
+  assign \i__payload$57[9]  = i__payload[79:72];
+  assign \i__payload$57[10]  = i__payload[87:80];
+  assign \i__payload$57[11]  = i__payload[95:88];
+  assign \i__payload$57[12]  = i__payload[103:96];
+  assign \i__payload$57[13]  = i__payload[111:104];
+  assign \i__payload$57[14]  = i__payload[119:112];
+  assign \i__payload$57[15]  = i__payload[127:120];
+  assign \i__payload$57[16]  = i__payload[135:128];
+  assign \i__payload$57[17]  = i__payload[143:136];
+  assign \i__payload$57[18]  = i__payload[151:144];
+  assign \i__payload$57[19]  = i__payload[159:152];
+  assign \i__payload$57[20]  = i__payload[167:160];
+  assign \i__payload$57[21]  = i__payload[175:168];
+  assign \i__payload$57[22]  = i__payload[183:176];
+  assign \i__payload$57[23]  = i__payload[191:184];
+  assign \i__payload$57[24]  = i__payload[199:192];
+  assign \i__payload$57[25]  = i__payload[207:200];
+  assign \i__payload$57[26]  = i__payload[215:208];
+  assign \i__payload$57[27]  = i__payload[223:216];
+  assign \i__payload$57[28]  = i__payload[231:224];
+  assign \i__payload$57[29]  = i__payload[239:232];
+  assign \i__payload$57[30]  = i__payload[247:240];
+  assign \i__payload$57[31]  = i__payload[255:248];
+  assign \i__payload$57[32]  = i__payload[263:256];
+  assign \i__payload$57[33]  = i__payload[271:264];
+  assign \i__payload$57[34]  = i__payload[279:272];
+  assign \i__payload$57[35]  = i__payload[287:280];
+  assign \i__payload$57[36]  = i__payload[295:288];
+  assign \i__payload$57[37]  = i__payload[303:296];
+  assign \i__payload$57[38]  = i__payload[311:304];
+  assign \i__payload$57[39]  = i__payload[319:312];
+  assign \i__payload$57[40]  = i__payload[327:320];
+  assign \i__payload$57[41]  = i__payload[335:328];
+  assign \i__payload$57[42]  = i__payload[343:336];
+  assign \i__payload$57[43]  = i__payload[351:344];
+  assign \i__payload$57[44]  = i__payload[359:352];
+  assign \i__payload$57[45]  = i__payload[367:360];
+  assign \i__payload$57[46]  = i__payload[375:368];
+  assign \i__payload$57[47]  = i__payload[383:376];
+  assign \i__payload$57[48]  = i__payload[391:384];
+  assign \i__payload$57[49]  = i__payload[399:392];
+  assign \i__payload$57[50]  = i__payload[407:400];
+  assign \i__payload$57[51]  = i__payload[415:408];
+  assign \i__payload$57[52]  = i__payload[423:416];
+  assign \i__payload$57[53]  = i__payload[431:424];
+  assign \i__payload$57[54]  = i__payload[439:432];
+  assign \i__payload$57[55]  = i__payload[447:440];
+  assign \i__payload$57[56]  = i__payload[455:448];
+  assign \i__payload$57[57]  = i__payload[463:456];
+  assign \i__payload$57[58]  = i__payload[471:464];
+  assign \i__payload$57[59]  = i__payload[479:472];
+  assign \i__payload$57[60]  = i__payload[487:480];
+  assign \i__payload$57[61]  = i__payload[495:488];
+  assign \i__payload$57[62]  = i__payload[503:496];
+  assign \i__payload$57[63]  = i__payload[511:504];
+  assign \i__payload$60[0]  = \i__payload$60 [7:0];
+  assign \i__payload$60[1]  = \i__payload$60 [15:8];
+  assign \i__payload$60[2]  = \i__payload$60 [23:16];
+  assign \i__payload$60[3]  = \i__payload$60 [31:24];
+  assign \i__payload$60[4]  = \i__payload$60 [39:32];
+  assign \i__payload$60[5]  = \i__payload$60 [47:40];
+  assign \i__payload$60[6]  = \i__payload$60 [55:48];
+  assign \i__payload$60[7]  = \i__payload$60 [63:56];
+  assign \i__payload$60[8]  = \i__payload$60 [71:64];
+  assign \i__payload$60[9]  = \i__payload$60 [79:72];
+  assign \i__payload$60[10]  = \i__payload$60 [87:80];
+  assign \i__payload$60[11]  = \i__payload$60 [95:88];
+  assign \i__payload$60[12]  = \i__payload$60 [103:96];
+  assign \i__payload$60[13]  = \i__payload$60 [111:104];
+  assign \i__payload$60[14]  = \i__payload$60 [119:112];
+  assign \i__payload$60[15]  = \i__payload$60 [127:120];
+  assign \o__payload$61[0]  = \i__payload$60 [7:0];
+  assign \o__payload$61[1]  = \i__payload$60 [15:8];
+  assign \o__payload$61[2]  = \i__payload$60 [23:16];
+  assign \o__payload$61[3]  = \i__payload$60 [31:24];
+  assign \o__payload$61[4]  = \i__payload$60 [39:32];
+  assign \o__payload$61[5]  = \i__payload$60 [47:40];
+  assign \o__payload$61[6]  = \i__payload$60 [55:48];
+  assign \o__payload$61[7]  = \i__payload$60 [63:56];
+  assign \o__payload$61[8]  = \i__payload$60 [71:64];
+  assign \o__payload$61[9]  = \i__payload$60 [79:72];
+  assign \o__payload$61[10]  = \i__payload$60 [87:80];
+  assign \o__payload$61[11]  = \i__payload$60 [95:88];
+  assign \o__payload$61[12]  = \i__payload$60 [103:96];
+  assign \o__payload$61[13]  = \i__payload$60 [111:104];
+  assign \o__payload$61[14]  = \i__payload$60 [119:112];
+  assign \o__payload$61[15]  = \i__payload$60 [127:120];
+  assign \i__payload$66[0]  = \i__payload$66 [7:0];
+  assign \i__payload$66[1]  = \i__payload$66 [15:8];
+  assign \i__payload$66[2]  = \i__payload$66 [23:16];
+  assign \i__payload$66[3]  = \i__payload$66 [31:24];
+  assign \i__payload$66[4]  = \i__payload$66 [39:32];
+  assign \i__payload$66[5]  = \i__payload$66 [47:40];
+  assign \i__payload$66[6]  = \i__payload$66 [55:48];
+  assign \i__payload$66[7]  = \i__payload$66 [63:56];
+  assign \o__payload$67[0]  = \i__payload$66 [7:0];
+  assign \o__payload$67[1]  = \i__payload$66 [15:8];
+  assign \o__payload$67[2]  = \i__payload$66 [23:16];
+  assign \o__payload$67[3]  = \i__payload$66 [31:24];
+  assign \o__payload$67[4]  = \i__payload$66 [39:32];
+  assign \o__payload$67[5]  = \i__payload$66 [47:40];
+  assign \o__payload$67[6]  = \i__payload$66 [55:48];
+  assign \o__payload$67[7]  = \i__payload$66 [63:56];
+  assign \o__payload$72[0]  = o__payload;
+  assign probe[21] = o__ready;
+  assign probe[10] = o__valid;
+  assign probe[20] = \o__ready$41 ;
+  assign probe[9] = \i__valid$43 ;
+  assign probe[19] = \o__ready$53 ;
+  assign probe[8] = \i__valid$55 ;
+  assign probe[18] = \o__ready$68 ;
+  assign probe[7] = \i__valid$70 ;
+  assign probe[17] = \o__ready$35 ;
+  assign probe[6] = \i__valid$37 ;
+  assign probe[16] = \o__ready$29 ;
+  assign probe[5] = \i__valid$31 ;
+  assign probe[15] = \o__ready$23 ;
   assign probe[4] = \i__valid$25 ;
-  assign probe[13] = \o__ready$17 ;
-  assign probe[3] = \i__valid$19 ;
-  assign probe[12] = \o__ready$41 ;
-  assign probe[2] = \i__valid$43 ;
-  assign probe[11] = \o__ready$56 ;
-  assign probe[1] = \i__valid$58 ;
-  assign probe[10] = \o__ready$11 ;
+  assign probe[14] = \o__ready$47 ;
+  assign probe[3] = \i__valid$49 ;
+  assign probe[13] = \o__ready$62 ;
+  assign probe[2] = \i__valid$64 ;
+  assign probe[12] = \o__ready$17 ;
+  assign probe[1] = \i__valid$19 ;
+  assign probe[11] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
 (* generator = "Amaranth" *)
@@ -733,38 +778,209 @@ module \top_fifo_dense0_dense1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   wire [1:0] level;
   (* init = 1'h0 *)
   wire produce;
-  output [7:0] r_data;
-  wire [7:0] r_data;
+  output [127:0] r_data;
+  wire [127:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
   reg r_port__addr = 1'h0;
-  wire [7:0] r_port__data;
+  wire [127:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [7:0] w_data;
+  wire [127:0] w_data;
   input w_en;
   wire w_en;
   wire [1:0] w_level;
   reg w_port__addr = 1'h0;
-  input [7:0] w_port__data;
-  wire [7:0] w_port__data;
+  input [127:0] w_port__data;
+  wire [127:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [7:0] storage [1:0];
+  reg [127:0] storage [1:0];
   initial begin
-    storage[0] = 8'h00;
-    storage[1] = 8'h00;
+    storage[0] = 128'h00000000000000000000000000000000;
+    storage[1] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [7:0] _0_;
+  reg [127:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
+    end
+  end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 2'h2;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign \$3  = inner_level + r_rdy;
+  assign \$4  = w_rdy & w_en;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = ~ r_rdy;
+  assign \$7  = \$6  | r_en;
+  assign \$8  = inner_r_rdy & \$7 ;
+  assign \$9  = r_port__addr + 1'h1;
+  assign \$10  = w_rdy & w_en;
+  assign \$11  = ~ r_rdy;
+  assign \$12  = \$11  | r_en;
+  assign \$13  = inner_r_rdy & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = \$10  & \$14 ;
+  assign \$16  = inner_level + 1'h1;
+  assign \$17  = ~ r_rdy;
+  assign \$18  = \$17  | r_en;
+  assign \$19  = inner_r_rdy & \$18 ;
+  assign \$20  = w_rdy & w_en;
+  assign \$21  = ~ \$20 ;
+  assign \$22  = \$19  & \$21 ;
+  assign \$23  = inner_level - 1'h1;
+  assign \$24  = ~ r_rdy;
+  assign \$25  = \$24  | r_en;
+  assign \$26  = inner_r_rdy & \$25 ;
+  always @(posedge clk)
+    w_port__addr <= \$27 ;
+  always @(posedge clk)
+    r_port__addr <= \$28 ;
+  always @(posedge clk)
+    inner_level <= \$29 ;
+  always @(posedge clk)
+    r_rdy <= \$30 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$27  = w_port__addr;
+    if (\$4 ) begin
+      \$27  = \$5 [0];
+    end
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$28  = r_port__addr;
+    if (\$8 ) begin
+      \$28  = \$9 [0];
+    end
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$29  = inner_level;
+    if (\$15 ) begin
+      \$29  = \$16 [1:0];
+    end
+    if (\$22 ) begin
+      \$29  = \$23 [1:0];
+    end
+    if (rst) begin
+      \$29  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$30  = r_rdy;
+    if (\$26 ) begin
+      \$30  = 1'h1;
+    end else if (r_en) begin
+      \$30  = 1'h0;
+    end
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  assign w_level = \$3 [1:0];
+  assign level = \$3 [1:0];
+  assign r_level = \$3 [1:0];
+  assign produce = w_port__addr;
+  assign w_data = w_port__data;
+  assign consume = r_port__addr;
+  assign r_port__data = r_data;
+endmodule
+(* generator = "Amaranth" *)
+module \top_fifo_dense1_dense2_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire [2:0] \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire [2:0] \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg [1:0] \$29 ;
+  wire [2:0] \$3 ;
+  reg \$30 ;
+  wire \$4 ;
+  wire [1:0] \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire [1:0] \$9 ;
+  input clk;
+  wire clk;
+  (* init = 1'h0 *)
+  wire consume;
+  reg [1:0] inner_level = 2'h0;
+  wire inner_r_rdy;
+  wire [1:0] level;
+  (* init = 1'h0 *)
+  wire produce;
+  output [63:0] r_data;
+  wire [63:0] r_data;
+  input r_en;
+  wire r_en;
+  wire [1:0] r_level;
+  reg r_port__addr = 1'h0;
+  wire [63:0] r_port__data;
+  wire r_port__en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
+  input rst;
+  wire rst;
+  wire [63:0] w_data;
+  input w_en;
+  wire w_en;
+  wire [1:0] w_level;
+  reg w_port__addr = 1'h0;
+  input [63:0] w_port__data;
+  wire [63:0] w_port__data;
+  wire w_port__en;
+  output w_rdy;
+  wire w_rdy;
+  reg [63:0] storage [1:0];
+  initial begin
+    storage[0] = 64'h0000000000000000;
+    storage[1] = 64'h0000000000000000;
+  end
+  always @(posedge clk) begin
+    if (w_port__en)
+      storage[w_port__addr] <= w_port__data;
+  end
+  reg [63:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -866,26 +1082,56 @@ endmodule
 module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  input [7:0] i__payload;
-  wire [7:0] i__payload;
+  input [127:0] i__payload;
+  wire [127:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[10] ;
+  wire [7:0] \i__payload[11] ;
+  wire [7:0] \i__payload[12] ;
+  wire [7:0] \i__payload[13] ;
+  wire [7:0] \i__payload[14] ;
+  wire [7:0] \i__payload[15] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
+  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [7:0] o__payload;
-  wire [7:0] o__payload;
+  output [127:0] o__payload;
+  wire [127:0] o__payload;
   wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[10] ;
+  wire [7:0] \o__payload[11] ;
+  wire [7:0] \o__payload[12] ;
+  wire [7:0] \o__payload[13] ;
+  wire [7:0] \o__payload[14] ;
+  wire [7:0] \o__payload[15] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
+  wire [7:0] \o__payload[8] ;
+  wire [7:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [7:0] r_data;
+  wire [127:0] r_data;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [7:0] w_data;
+  wire [127:0] w_data;
   wire w_en;
   wire w_rdy;
   \top_fifo_dense0_dense1_0.fifo  fifo (
@@ -904,8 +1150,111 @@ module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign r_data = o__payload;
   assign r_rdy = o__valid;
   assign r_en = o__ready;
-  assign \i__payload[0]  = i__payload;
-  assign \o__payload[0]  = o__payload;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \i__payload[9]  = i__payload[79:72];
+  assign \i__payload[10]  = i__payload[87:80];
+  assign \i__payload[11]  = i__payload[95:88];
+  assign \i__payload[12]  = i__payload[103:96];
+  assign \i__payload[13]  = i__payload[111:104];
+  assign \i__payload[14]  = i__payload[119:112];
+  assign \i__payload[15]  = i__payload[127:120];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
+  assign \o__payload[8]  = o__payload[71:64];
+  assign \o__payload[9]  = o__payload[79:72];
+  assign \o__payload[10]  = o__payload[87:80];
+  assign \o__payload[11]  = o__payload[95:88];
+  assign \o__payload[12]  = o__payload[103:96];
+  assign \o__payload[13]  = o__payload[111:104];
+  assign \o__payload[14]  = o__payload[119:112];
+  assign \o__payload[15]  = o__payload[127:120];
+endmodule
+(* generator = "Amaranth" *)
+module top_fifo_dense1_dense2_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  input clk;
+  wire clk;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  output [63:0] o__payload;
+  wire [63:0] o__payload;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  wire o__valid;
+  wire [63:0] r_data;
+  wire r_en;
+  wire r_rdy;
+  input rst;
+  wire rst;
+  wire [63:0] w_data;
+  wire w_en;
+  wire w_rdy;
+  \top_fifo_dense1_dense2_0.fifo  fifo (
+    .clk(clk),
+    .r_data(o__payload),
+    .r_en(o__ready),
+    .r_rdy(o__valid),
+    .rst(rst),
+    .w_en(i__valid),
+    .w_port__data(i__payload),
+    .w_rdy(i__ready)
+  );
+  assign w_data = i__payload;
+  assign w_en = i__valid;
+  assign w_rdy = i__ready;
+  assign r_data = o__payload;
+  assign r_rdy = o__valid;
+  assign r_en = o__ready;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -8844,26 +9193,550 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$25  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 (* generator = "Amaranth" *)
+module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  reg [5:0] \$100 ;
+  reg [1:0] \$101 ;
+  reg [4:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
+  wire \$11 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [7:0] \$119 ;
+  wire [6:0] \$12 ;
+  reg \$120 ;
+  reg [127:0] \$121 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [4:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [7:0] \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [7:0] \$29 ;
+  wire [6:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [7:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [7:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [6:0] \$4 ;
+  wire \$40 ;
+  wire [7:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [7:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [7:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [7:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire [7:0] \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [2:0] \$6 ;
+  wire \$60 ;
+  wire [7:0] \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire [7:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire [7:0] \$69 ;
+  wire [2:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [7:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [7:0] \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire [7:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [7:0] \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire [4:0] \$98 ;
+  wire [4:0] \$99 ;
+  wire [5:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf10 = 8'h00;
+  reg [7:0] buf11 = 8'h00;
+  reg [7:0] buf12 = 8'h00;
+  reg [7:0] buf13 = 8'h00;
+  reg [7:0] buf14 = 8'h00;
+  reg [7:0] buf15 = 8'h00;
+  reg [7:0] buf16 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  reg [7:0] buf3 = 8'h00;
+  reg [7:0] buf4 = 8'h00;
+  reg [7:0] buf5 = 8'h00;
+  reg [7:0] buf6 = 8'h00;
+  reg [7:0] buf7 = 8'h00;
+  reg [7:0] buf8 = 8'h00;
+  reg [7:0] buf9 = 8'h00;
+  input clk;
+  wire clk;
+  reg [4:0] fill = 5'h00;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [5:0] in_beat = 6'h00;
+  wire load;
+  output [127:0] o__payload;
+  reg [127:0] o__payload = 128'h00000000000000000000000000000000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[10] ;
+  wire [7:0] \o__payload[11] ;
+  wire [7:0] \o__payload[12] ;
+  wire [7:0] \o__payload[13] ;
+  wire [7:0] \o__payload[14] ;
+  wire [7:0] \o__payload[15] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
+  wire [7:0] \o__payload[8] ;
+  wire [7:0] \o__payload[9] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [1:0] out_beat = 2'h0;
+  input rst;
+  wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 6'h2f;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = out_beat == 2'h2;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 3'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 6'h2f;
+  assign \$11  = \$8  ? 1'h1 : 1'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 2'h2;
+  assign \$20  = \$19  ? buf16 : buf0;
+  assign \$21  = \$15  ? i__payload : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = \$24  ? i__payload : buf1;
+  assign \$26  = i__valid & i__ready;
+  assign \$27  = base == 2'h2;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = \$28  ? i__payload : buf2;
+  assign \$30  = i__valid & i__ready;
+  assign \$31  = base == 2'h3;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = \$32  ? i__payload : buf3;
+  assign \$34  = i__valid & i__ready;
+  assign \$35  = base == 3'h4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = \$36  ? i__payload : buf4;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = base == 3'h5;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = \$40  ? i__payload : buf5;
+  assign \$42  = i__valid & i__ready;
+  assign \$43  = base == 3'h6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = \$44  ? i__payload : buf6;
+  assign \$46  = i__valid & i__ready;
+  assign \$47  = base == 3'h7;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$48  ? i__payload : buf7;
+  assign \$50  = i__valid & i__ready;
+  assign \$51  = base == 4'h8;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$52  ? i__payload : buf8;
+  assign \$54  = i__valid & i__ready;
+  assign \$55  = base == 4'h9;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = \$56  ? i__payload : buf9;
+  assign \$58  = i__valid & i__ready;
+  assign \$59  = base == 4'ha;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = \$60  ? i__payload : buf10;
+  assign \$62  = i__valid & i__ready;
+  assign \$63  = base == 4'hb;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = \$64  ? i__payload : buf11;
+  assign \$66  = i__valid & i__ready;
+  assign \$67  = base == 4'hc;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = \$68  ? i__payload : buf12;
+  assign \$70  = i__valid & i__ready;
+  assign \$71  = base == 4'hd;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = \$72  ? i__payload : buf13;
+  assign \$74  = i__valid & i__ready;
+  assign \$75  = base == 4'he;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = \$76  ? i__payload : buf14;
+  assign \$78  = i__valid & i__ready;
+  assign \$79  = base == 4'hf;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \$80  ? i__payload : buf15;
+  assign \$82  = i__valid & i__ready;
+  assign \$83  = base == 5'h10;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = \$84  ? i__payload : buf16;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = in_beat == 6'h2f;
+  assign \$89  = fill <= 5'h10;
+  assign \$90  = fill <= 5'h10;
+  assign i__ready = \$88  ? \$89  : \$90 ;
+  assign \$91  = ~ o__valid;
+  assign \$92  = \$91  | o__ready;
+  assign \$93  = out_beat == 2'h2;
+  assign \$94  = fill >= 5'h10;
+  assign \$95  = fill >= 5'h10;
+  assign \$96  = \$93  ? \$94  : \$95 ;
+  assign load = \$92  & \$96 ;
+  assign \$97  = out_beat == 2'h2;
+  assign \$99  = load ? 5'h10 : 5'h00;
+  assign base = fill - \$99 ;
+  always @(posedge clk)
+    in_beat <= \$100 ;
+  always @(posedge clk)
+    out_beat <= \$101 ;
+  always @(posedge clk)
+    fill <= \$102 ;
+  always @(posedge clk)
+    buf0 <= \$103 ;
+  always @(posedge clk)
+    buf1 <= \$104 ;
+  always @(posedge clk)
+    buf2 <= \$105 ;
+  always @(posedge clk)
+    buf3 <= \$106 ;
+  always @(posedge clk)
+    buf4 <= \$107 ;
+  always @(posedge clk)
+    buf5 <= \$108 ;
+  always @(posedge clk)
+    buf6 <= \$109 ;
+  always @(posedge clk)
+    buf7 <= \$110 ;
+  always @(posedge clk)
+    buf8 <= \$111 ;
+  always @(posedge clk)
+    buf9 <= \$112 ;
+  always @(posedge clk)
+    buf10 <= \$113 ;
+  always @(posedge clk)
+    buf11 <= \$114 ;
+  always @(posedge clk)
+    buf12 <= \$115 ;
+  always @(posedge clk)
+    buf13 <= \$116 ;
+  always @(posedge clk)
+    buf14 <= \$117 ;
+  always @(posedge clk)
+    buf15 <= \$118 ;
+  always @(posedge clk)
+    buf16 <= \$119 ;
+  always @(posedge clk)
+    o__valid <= \$120 ;
+  always @(posedge clk)
+    o__payload <= \$121 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$100  = in_beat;
+    if (\$1 ) begin
+      \$100  = \$4 [5:0];
+    end
+    if (rst) begin
+      \$100  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$101  = out_beat;
+    if (load) begin
+      \$101  = \$7 [1:0];
+    end
+    if (rst) begin
+      \$101  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$102  = \$12 [4:0];
+    if (rst) begin
+      \$102  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$103  = \$21 ;
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$104  = \$25 ;
+    if (rst) begin
+      \$104  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$105  = \$29 ;
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$106  = \$33 ;
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$107  = \$37 ;
+    if (rst) begin
+      \$107  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$108  = \$41 ;
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$109  = \$45 ;
+    if (rst) begin
+      \$109  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$110  = \$49 ;
+    if (rst) begin
+      \$110  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$111  = \$53 ;
+    if (rst) begin
+      \$111  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$112  = \$57 ;
+    if (rst) begin
+      \$112  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$113  = \$61 ;
+    if (rst) begin
+      \$113  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$114  = \$65 ;
+    if (rst) begin
+      \$114  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$115  = \$69 ;
+    if (rst) begin
+      \$115  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$116  = \$73 ;
+    if (rst) begin
+      \$116  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$117  = \$77 ;
+    if (rst) begin
+      \$117  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$118  = \$81 ;
+    if (rst) begin
+      \$118  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$119  = \$85 ;
+    if (rst) begin
+      \$119  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$120  = o__valid;
+    if (\$87 ) begin
+      \$120  = load;
+    end
+    if (rst) begin
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$121  = o__payload;
+    if (load) begin
+      \$121 [7:0] = buf0;
+      \$121 [15:8] = buf1;
+      \$121 [23:16] = buf2;
+      \$121 [31:24] = buf3;
+      \$121 [39:32] = buf4;
+      \$121 [47:40] = buf5;
+      \$121 [55:48] = buf6;
+      \$121 [63:56] = buf7;
+      \$121 [71:64] = buf8;
+      \$121 [79:72] = buf9;
+      \$121 [87:80] = buf10;
+      \$121 [95:88] = buf11;
+      \$121 [103:96] = buf12;
+      \$121 [111:104] = buf13;
+      \$121 [119:112] = buf14;
+      \$121 [127:120] = buf15;
+    end
+    if (rst) begin
+      \$121  = 128'h00000000000000000000000000000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
+  assign \o__payload[8]  = o__payload[71:64];
+  assign \o__payload[9]  = o__payload[79:72];
+  assign \o__payload[10]  = o__payload[87:80];
+  assign \o__payload[11]  = o__payload[95:88];
+  assign \o__payload[12]  = o__payload[103:96];
+  assign \o__payload[13]  = o__payload[111:104];
+  assign \o__payload[14]  = o__payload[119:112];
+  assign \o__payload[15]  = o__payload[127:120];
+  assign \$10  = 1'h1;
+  assign \$98  = 5'h10;
+  assign \$17  = 5'h10;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+endmodule
+(* generator = "Amaranth" *)
 module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [5:0] \$1 ;
+  reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire [4:0] \$103 ;
-  wire \$104 ;
-  wire \$105 ;
+  wire [18:0] \$100 ;
+  wire [23:0] \$101 ;
+  wire [23:0] \$102 ;
+  wire [24:0] \$103 ;
+  reg [22:0] \$104 ;
+  reg [22:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [5:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire [8:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [735:0] \$114 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
@@ -8871,121 +9744,121 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
-  wire [22:0] \$121 ;
-  wire [23:0] \$122 ;
-  wire [22:0] \$123 ;
-  wire [23:0] \$124 ;
-  wire [22:0] \$125 ;
-  wire [23:0] \$126 ;
-  wire [22:0] \$127 ;
-  wire [23:0] \$128 ;
-  wire [22:0] \$129 ;
+  wire \$121 ;
+  wire [4:0] \$122 ;
+  wire [4:0] \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [4:0] \$129 ;
   wire [8:0] \$13 ;
-  wire [23:0] \$130 ;
-  wire [22:0] \$131 ;
-  wire [23:0] \$132 ;
-  wire [22:0] \$133 ;
-  wire [23:0] \$134 ;
-  wire [22:0] \$135 ;
-  wire [23:0] \$136 ;
-  wire [22:0] \$137 ;
-  wire [23:0] \$138 ;
-  wire [22:0] \$139 ;
+  wire [4:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire [4:0] \$138 ;
+  wire \$139 ;
   wire [8:0] \$14 ;
-  wire [23:0] \$140 ;
-  wire [22:0] \$141 ;
-  wire [23:0] \$142 ;
-  wire [22:0] \$143 ;
-  wire [23:0] \$144 ;
-  wire [22:0] \$145 ;
-  wire [23:0] \$146 ;
-  wire [22:0] \$147 ;
-  wire [23:0] \$148 ;
-  wire [22:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire [5:0] \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire [45:0] \$149 ;
   wire [8:0] \$15 ;
-  wire [23:0] \$150 ;
-  wire [22:0] \$151 ;
-  wire [23:0] \$152 ;
-  wire [22:0] \$153 ;
-  wire [23:0] \$154 ;
-  wire [22:0] \$155 ;
-  wire [23:0] \$156 ;
-  wire [22:0] \$157 ;
-  wire [23:0] \$158 ;
-  wire [22:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire [22:0] \$156 ;
+  wire [23:0] \$157 ;
+  wire [22:0] \$158 ;
+  wire [23:0] \$159 ;
   wire [8:0] \$16 ;
-  wire [23:0] \$160 ;
-  wire [22:0] \$161 ;
-  wire [23:0] \$162 ;
-  wire [22:0] \$163 ;
-  wire [23:0] \$164 ;
-  wire [22:0] \$165 ;
-  wire [23:0] \$166 ;
-  wire [22:0] \$167 ;
-  wire [23:0] \$168 ;
-  wire [22:0] \$169 ;
+  wire \$160 ;
+  wire [4:0] \$161 ;
+  wire \$162 ;
+  wire [5:0] \$163 ;
+  reg [3:0] \$164 ;
+  reg [3:0] \$165 ;
+  reg [1:0] \$166 ;
+  reg [1:0] \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire [8:0] \$17 ;
-  wire [23:0] \$170 ;
-  wire [22:0] \$171 ;
-  wire [23:0] \$172 ;
-  wire [22:0] \$173 ;
-  wire [23:0] \$174 ;
-  wire [22:0] \$175 ;
-  wire [23:0] \$176 ;
-  wire [22:0] \$177 ;
-  wire [23:0] \$178 ;
-  wire [22:0] \$179 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg [5:0] \$174 ;
+  reg [127:0] \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg \$178 ;
+  reg \$179 ;
   wire [8:0] \$18 ;
-  wire [23:0] \$180 ;
-  wire [22:0] \$181 ;
-  wire [23:0] \$182 ;
-  wire [22:0] \$183 ;
-  wire [23:0] \$184 ;
-  wire \$185 ;
-  wire [4:0] \$186 ;
-  wire \$187 ;
-  wire [5:0] \$188 ;
-  reg [5:0] \$189 ;
+  reg [3:0] \$180 ;
+  reg \$181 ;
+  reg [127:0] \$182 ;
+  reg [127:0] \$183 ;
+  reg [127:0] \$184 ;
+  reg [5:0] \$185 ;
+  reg [5:0] \$186 ;
+  reg [63:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [7:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [5:0] \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
-  reg [5:0] \$195 ;
-  reg [7:0] \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
-  reg \$2 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [5:0] \$196 ;
+  reg [63:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
+  reg [1:0] \$2 ;
   wire [8:0] \$20 ;
-  reg \$200 ;
+  reg [7:0] \$200 ;
   reg [7:0] \$201 ;
   reg [7:0] \$202 ;
-  reg [5:0] \$203 ;
-  reg [5:0] \$204 ;
-  reg [63:0] \$205 ;
-  reg [7:0] \$206 ;
-  reg [5:0] \$207 ;
-  reg [63:0] \$208 ;
+  reg [7:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [5:0] \$206 ;
+  reg [63:0] \$207 ;
+  reg [7:0] \$208 ;
   reg [7:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [5:0] \$210 ;
-  reg [63:0] \$211 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
   reg [7:0] \$212 ;
-  reg [5:0] \$213 ;
-  reg [63:0] \$214 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
   reg [7:0] \$215 ;
-  reg [8:0] \$216 ;
-  reg [7:0] \$217 ;
-  reg [8:0] \$218 ;
+  reg [5:0] \$216 ;
+  reg [63:0] \$217 ;
+  reg [7:0] \$218 ;
   reg [7:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [8:0] \$220 ;
+  reg [7:0] \$220 ;
   reg [7:0] \$221 ;
-  reg [8:0] \$222 ;
+  reg [7:0] \$222 ;
   reg [7:0] \$223 ;
-  reg [8:0] \$224 ;
+  reg [7:0] \$224 ;
   reg [7:0] \$225 ;
   reg [8:0] \$226 ;
   reg [7:0] \$227 ;
@@ -9047,16 +9920,16 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [8:0] \$278 ;
   reg [7:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [16:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [16:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [16:0] \$284 ;
-  reg [16:0] \$285 ;
-  reg [16:0] \$286 ;
-  reg [16:0] \$287 ;
-  reg [16:0] \$288 ;
-  reg [16:0] \$289 ;
+  reg [8:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [7:0] \$283 ;
+  reg [8:0] \$284 ;
+  reg [7:0] \$285 ;
+  reg [8:0] \$286 ;
+  reg [7:0] \$287 ;
+  reg [8:0] \$288 ;
+  reg [7:0] \$289 ;
   wire [8:0] \$29 ;
   reg [16:0] \$290 ;
   reg [16:0] \$291 ;
@@ -9118,17 +9991,17 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$341 ;
   reg [16:0] \$342 ;
   reg [16:0] \$343 ;
-  reg [22:0] \$344 ;
-  reg [22:0] \$345 ;
-  reg [22:0] \$346 ;
-  reg [22:0] \$347 ;
-  reg [22:0] \$348 ;
-  reg [22:0] \$349 ;
+  reg [16:0] \$344 ;
+  reg [16:0] \$345 ;
+  reg [16:0] \$346 ;
+  reg [16:0] \$347 ;
+  reg [16:0] \$348 ;
+  reg [16:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [22:0] \$350 ;
-  reg [22:0] \$351 ;
-  reg [22:0] \$352 ;
-  reg [22:0] \$353 ;
+  reg [16:0] \$350 ;
+  reg [16:0] \$351 ;
+  reg [16:0] \$352 ;
+  reg [16:0] \$353 ;
   reg [22:0] \$354 ;
   reg [22:0] \$355 ;
   reg [22:0] \$356 ;
@@ -9140,106 +10013,69 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [22:0] \$361 ;
   reg [22:0] \$362 ;
   reg [22:0] \$363 ;
-  reg [22:0] \$364 ;
-  reg [22:0] \$365 ;
-  reg [22:0] \$366 ;
-  reg [22:0] \$367 ;
-  reg [22:0] \$368 ;
-  reg [22:0] \$369 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg [3:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire [8:0] \$37 ;
-  reg [22:0] \$370 ;
-  reg [22:0] \$371 ;
-  reg [22:0] \$372 ;
-  reg [22:0] \$373 ;
-  reg [22:0] \$374 ;
-  reg [22:0] \$375 ;
+  reg \$370 ;
+  reg [3:0] \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg [3:0] \$375 ;
   reg \$376 ;
   reg \$377 ;
   reg \$378 ;
-  reg \$379 ;
+  reg [3:0] \$379 ;
   wire [8:0] \$38 ;
   reg \$380 ;
   reg \$381 ;
   reg \$382 ;
-  reg \$383 ;
+  reg [3:0] \$383 ;
   reg \$384 ;
   reg \$385 ;
   reg \$386 ;
-  reg \$387 ;
+  reg [3:0] \$387 ;
   reg \$388 ;
   reg \$389 ;
-  wire [16:0] \$39 ;
+  wire [8:0] \$39 ;
   reg \$390 ;
-  reg \$391 ;
+  reg [3:0] \$391 ;
   reg \$392 ;
   reg \$393 ;
   reg \$394 ;
-  reg \$395 ;
+  reg [3:0] \$395 ;
   reg \$396 ;
   reg \$397 ;
   reg \$398 ;
-  reg \$399 ;
-  wire \$4 ;
-  wire [16:0] \$40 ;
+  reg [3:0] \$399 ;
+  reg \$4 ;
+  wire [8:0] \$40 ;
   reg [22:0] \$400 ;
   reg [22:0] \$401 ;
   reg [22:0] \$402 ;
   reg [22:0] \$403 ;
-  reg [22:0] \$404 ;
-  reg [22:0] \$405 ;
-  reg [22:0] \$406 ;
-  reg [22:0] \$407 ;
-  reg \$408 ;
-  reg \$409 ;
-  wire [16:0] \$41 ;
+  reg \$404 ;
+  reg [3:0] \$405 ;
+  reg \$406 ;
+  reg [3:0] \$407 ;
+  reg [3:0] \$408 ;
+  reg [3:0] \$409 ;
+  wire [8:0] \$41 ;
   reg \$410 ;
-  reg [22:0] \$411 ;
-  reg [22:0] \$412 ;
-  reg [22:0] \$413 ;
-  reg [22:0] \$414 ;
-  reg [22:0] \$415 ;
-  reg [22:0] \$416 ;
-  reg [22:0] \$417 ;
-  reg [22:0] \$418 ;
-  reg \$419 ;
+  reg [45:0] \$411 ;
   wire [16:0] \$42 ;
-  reg \$420 ;
-  reg \$421 ;
-  reg [22:0] \$422 ;
-  reg [22:0] \$423 ;
-  reg [22:0] \$424 ;
-  reg [22:0] \$425 ;
-  reg [22:0] \$426 ;
-  reg [22:0] \$427 ;
-  reg [22:0] \$428 ;
-  reg [22:0] \$429 ;
   wire [16:0] \$43 ;
-  reg \$430 ;
-  reg \$431 ;
-  reg \$432 ;
-  reg [22:0] \$433 ;
-  reg [22:0] \$434 ;
-  reg [22:0] \$435 ;
-  reg [22:0] \$436 ;
-  reg [22:0] \$437 ;
-  reg [22:0] \$438 ;
-  reg [22:0] \$439 ;
   wire [16:0] \$44 ;
-  reg [22:0] \$440 ;
-  reg \$441 ;
-  reg [3:0] \$442 ;
-  reg \$443 ;
-  reg [3:0] \$444 ;
-  reg [3:0] \$445 ;
-  reg [3:0] \$446 ;
-  reg \$447 ;
-  reg [735:0] \$448 ;
   wire [16:0] \$45 ;
   wire [16:0] \$46 ;
   wire [16:0] \$47 ;
   wire [16:0] \$48 ;
   wire [16:0] \$49 ;
-  wire [6:0] \$5 ;
+  reg \$5 ;
   wire [16:0] \$50 ;
   wire [16:0] \$51 ;
   wire [16:0] \$52 ;
@@ -9250,7 +10086,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
-  wire [6:0] \$6 ;
+  wire \$6 ;
   wire [16:0] \$60 ;
   wire [16:0] \$61 ;
   wire [16:0] \$62 ;
@@ -9261,108 +10097,54 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$67 ;
   wire [16:0] \$68 ;
   wire [16:0] \$69 ;
-  wire [8:0] \$7 ;
+  wire [6:0] \$7 ;
   wire [16:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire [8:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire [4:0] \$87 ;
-  wire [4:0] \$88 ;
-  wire \$89 ;
-  wire [8:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [4:0] \$94 ;
-  wire [4:0] \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [17:0] \$74 ;
+  wire [17:0] \$75 ;
+  wire [18:0] \$76 ;
+  wire [17:0] \$77 ;
+  wire [17:0] \$78 ;
+  wire [18:0] \$79 ;
+  wire [6:0] \$8 ;
+  wire [17:0] \$80 ;
+  wire [17:0] \$81 ;
+  wire [18:0] \$82 ;
+  wire [17:0] \$83 ;
+  wire [17:0] \$84 ;
+  wire [18:0] \$85 ;
+  wire [23:0] \$86 ;
+  wire [23:0] \$87 ;
+  wire [24:0] \$88 ;
+  wire [17:0] \$89 ;
+  wire [127:0] \$9 ;
+  wire [17:0] \$90 ;
+  wire [18:0] \$91 ;
+  wire [17:0] \$92 ;
+  wire [17:0] \$93 ;
+  wire [18:0] \$94 ;
+  wire [17:0] \$95 ;
+  wire [17:0] \$96 ;
+  wire [18:0] \$97 ;
+  wire [17:0] \$98 ;
+  wire [17:0] \$99 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
-  wire [735:0] \$signature__data ;
-  (* init = 1'h0 *)
+  wire [3:0] \$signature__addr$274 ;
+  wire [127:0] \$signature__data ;
+  wire [45:0] \$signature__data$275 ;
   wire \$signature__en ;
+  (* init = 1'h0 *)
+  wire \$signature__en$273 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
-  reg [22:0] acc10 = 23'h000000;
-  wire [22:0] acc10_next;
-  reg [22:0] acc11 = 23'h000000;
-  wire [22:0] acc11_next;
-  reg [22:0] acc12 = 23'h000000;
-  wire [22:0] acc12_next;
-  reg [22:0] acc13 = 23'h000000;
-  wire [22:0] acc13_next;
-  reg [22:0] acc14 = 23'h000000;
-  wire [22:0] acc14_next;
-  reg [22:0] acc15 = 23'h000000;
-  wire [22:0] acc15_next;
-  reg [22:0] acc16 = 23'h000000;
-  wire [22:0] acc16_next;
-  reg [22:0] acc17 = 23'h000000;
-  wire [22:0] acc17_next;
-  reg [22:0] acc18 = 23'h000000;
-  wire [22:0] acc18_next;
-  reg [22:0] acc19 = 23'h000000;
-  wire [22:0] acc19_next;
   wire [22:0] acc1_next;
-  reg [22:0] acc2 = 23'h000000;
-  reg [22:0] acc20 = 23'h000000;
-  wire [22:0] acc20_next;
-  reg [22:0] acc21 = 23'h000000;
-  wire [22:0] acc21_next;
-  reg [22:0] acc22 = 23'h000000;
-  wire [22:0] acc22_next;
-  reg [22:0] acc23 = 23'h000000;
-  wire [22:0] acc23_next;
-  reg [22:0] acc24 = 23'h000000;
-  wire [22:0] acc24_next;
-  reg [22:0] acc25 = 23'h000000;
-  wire [22:0] acc25_next;
-  reg [22:0] acc26 = 23'h000000;
-  wire [22:0] acc26_next;
-  reg [22:0] acc27 = 23'h000000;
-  wire [22:0] acc27_next;
-  reg [22:0] acc28 = 23'h000000;
-  wire [22:0] acc28_next;
-  reg [22:0] acc29 = 23'h000000;
-  wire [22:0] acc29_next;
-  wire [22:0] acc2_next;
-  reg [22:0] acc3 = 23'h000000;
-  reg [22:0] acc30 = 23'h000000;
-  wire [22:0] acc30_next;
-  reg [22:0] acc31 = 23'h000000;
-  wire [22:0] acc31_next;
-  wire [22:0] acc3_next;
-  reg [22:0] acc4 = 23'h000000;
-  wire [22:0] acc4_next;
-  reg [22:0] acc5 = 23'h000000;
-  wire [22:0] acc5_next;
-  reg [22:0] acc6 = 23'h000000;
-  wire [22:0] acc6_next;
-  reg [22:0] acc7 = 23'h000000;
-  wire [22:0] acc7_next;
-  reg [22:0] acc8 = 23'h000000;
-  wire [22:0] acc8_next;
-  reg [22:0] acc9 = 23'h000000;
-  wire [22:0] acc9_next;
+  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] bias1 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -9374,24 +10156,36 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first8_1 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first8_2 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first8_3 = 1'h0;
+  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
-  input [7:0] i__payload;
-  wire [7:0] i__payload;
+  reg from_input2 = 1'h0;
+  input [127:0] i__payload;
+  wire [127:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[10] ;
+  wire [7:0] \i__payload[11] ;
+  wire [7:0] \i__payload[12] ;
+  wire [7:0] \i__payload[13] ;
+  wire [7:0] \i__payload[14] ;
+  wire [7:0] \i__payload[15] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
+  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [127:0] inbuf_read = 128'h00000000000000000000000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -9401,66 +10195,28 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last8_1 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last8_2 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last8_3 = 1'h0;
+  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  wire [-1:0] nf1;
-  wire [-1:0] nf2;
-  wire [-1:0] nf3;
-  wire [-1:0] nf4;
-  wire [-1:0] nf5;
-  wire [-1:0] nf6;
-  wire [-1:0] nf7;
-  wire [-1:0] nf8;
+  reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
+  reg [3:0] nf9 = 4'h0;
   (* keep = 32'd1 *)
-  wire [-1:0] nf8_0;
-  (* keep = 32'd1 *)
-  wire [-1:0] nf8_1;
-  (* keep = 32'd1 *)
-  wire [-1:0] nf8_2;
-  (* keep = 32'd1 *)
-  wire [-1:0] nf8_3;
-  output [735:0] o__payload;
-  reg [735:0] o__payload = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [3:0] nf9_0 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
+  output [45:0] o__payload;
+  reg [45:0] o__payload = 46'h000000000000;
   wire [22:0] \o__payload[0] ;
-  wire [22:0] \o__payload[10] ;
-  wire [22:0] \o__payload[11] ;
-  wire [22:0] \o__payload[12] ;
-  wire [22:0] \o__payload[13] ;
-  wire [22:0] \o__payload[14] ;
-  wire [22:0] \o__payload[15] ;
-  wire [22:0] \o__payload[16] ;
-  wire [22:0] \o__payload[17] ;
-  wire [22:0] \o__payload[18] ;
-  wire [22:0] \o__payload[19] ;
   wire [22:0] \o__payload[1] ;
-  wire [22:0] \o__payload[20] ;
-  wire [22:0] \o__payload[21] ;
-  wire [22:0] \o__payload[22] ;
-  wire [22:0] \o__payload[23] ;
-  wire [22:0] \o__payload[24] ;
-  wire [22:0] \o__payload[25] ;
-  wire [22:0] \o__payload[26] ;
-  wire [22:0] \o__payload[27] ;
-  wire [22:0] \o__payload[28] ;
-  wire [22:0] \o__payload[29] ;
-  wire [22:0] \o__payload[2] ;
-  wire [22:0] \o__payload[30] ;
-  wire [22:0] \o__payload[31] ;
-  wire [22:0] \o__payload[3] ;
-  wire [22:0] \o__payload[4] ;
-  wire [22:0] \o__payload[5] ;
-  wire [22:0] \o__payload[6] ;
-  wire [22:0] \o__payload[7] ;
-  wire [22:0] \o__payload[8] ;
-  wire [22:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -9470,120 +10226,92 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$319 ;
+  wire [5:0] \port__addr$270 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$320 ;
+  wire [5:0] \port__addr$271 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$321 ;
+  wire [5:0] \port__addr$272 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$31 ;
-  wire [63:0] \port__data$35 ;
-  wire [63:0] \port__data$39 ;
+  wire [63:0] \port__data$45 ;
+  wire [63:0] \port__data$56 ;
+  wire [63:0] \port__data$67 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod10_0 = 17'h00000;
-  reg [16:0] prod10_0_r = 17'h00000;
-  reg [16:0] prod11_0 = 17'h00000;
-  reg [16:0] prod11_0_r = 17'h00000;
-  reg [16:0] prod12_0 = 17'h00000;
-  reg [16:0] prod12_0_r = 17'h00000;
-  reg [16:0] prod13_0 = 17'h00000;
-  reg [16:0] prod13_0_r = 17'h00000;
-  reg [16:0] prod14_0 = 17'h00000;
-  reg [16:0] prod14_0_r = 17'h00000;
-  reg [16:0] prod15_0 = 17'h00000;
-  reg [16:0] prod15_0_r = 17'h00000;
-  reg [16:0] prod16_0 = 17'h00000;
-  reg [16:0] prod16_0_r = 17'h00000;
-  reg [16:0] prod17_0 = 17'h00000;
-  reg [16:0] prod17_0_r = 17'h00000;
-  reg [16:0] prod18_0 = 17'h00000;
-  reg [16:0] prod18_0_r = 17'h00000;
-  reg [16:0] prod19_0 = 17'h00000;
-  reg [16:0] prod19_0_r = 17'h00000;
+  reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_10 = 17'h00000;
+  reg [16:0] prod0_10_r = 17'h00000;
+  reg [16:0] prod0_11 = 17'h00000;
+  reg [16:0] prod0_11_r = 17'h00000;
+  reg [16:0] prod0_12 = 17'h00000;
+  reg [16:0] prod0_12_r = 17'h00000;
+  reg [16:0] prod0_13 = 17'h00000;
+  reg [16:0] prod0_13_r = 17'h00000;
+  reg [16:0] prod0_14 = 17'h00000;
+  reg [16:0] prod0_14_r = 17'h00000;
+  reg [16:0] prod0_15 = 17'h00000;
+  reg [16:0] prod0_15_r = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
+  reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
+  reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_3_r = 17'h00000;
+  reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_4_r = 17'h00000;
+  reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_5_r = 17'h00000;
+  reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_6_r = 17'h00000;
+  reg [16:0] prod0_7 = 17'h00000;
+  reg [16:0] prod0_7_r = 17'h00000;
+  reg [16:0] prod0_8 = 17'h00000;
+  reg [16:0] prod0_8_r = 17'h00000;
+  reg [16:0] prod0_9 = 17'h00000;
+  reg [16:0] prod0_9_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod20_0 = 17'h00000;
-  reg [16:0] prod20_0_r = 17'h00000;
-  reg [16:0] prod21_0 = 17'h00000;
-  reg [16:0] prod21_0_r = 17'h00000;
-  reg [16:0] prod22_0 = 17'h00000;
-  reg [16:0] prod22_0_r = 17'h00000;
-  reg [16:0] prod23_0 = 17'h00000;
-  reg [16:0] prod23_0_r = 17'h00000;
-  reg [16:0] prod24_0 = 17'h00000;
-  reg [16:0] prod24_0_r = 17'h00000;
-  reg [16:0] prod25_0 = 17'h00000;
-  reg [16:0] prod25_0_r = 17'h00000;
-  reg [16:0] prod26_0 = 17'h00000;
-  reg [16:0] prod26_0_r = 17'h00000;
-  reg [16:0] prod27_0 = 17'h00000;
-  reg [16:0] prod27_0_r = 17'h00000;
-  reg [16:0] prod28_0 = 17'h00000;
-  reg [16:0] prod28_0_r = 17'h00000;
-  reg [16:0] prod29_0 = 17'h00000;
-  reg [16:0] prod29_0_r = 17'h00000;
-  reg [16:0] prod2_0 = 17'h00000;
-  reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod30_0 = 17'h00000;
-  reg [16:0] prod30_0_r = 17'h00000;
-  reg [16:0] prod31_0 = 17'h00000;
-  reg [16:0] prod31_0_r = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  reg [16:0] prod8_0 = 17'h00000;
-  reg [16:0] prod8_0_r = 17'h00000;
-  reg [16:0] prod9_0 = 17'h00000;
-  reg [16:0] prod9_0_r = 17'h00000;
-  wire [735:0] q_in;
+  reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_10 = 17'h00000;
+  reg [16:0] prod1_10_r = 17'h00000;
+  reg [16:0] prod1_11 = 17'h00000;
+  reg [16:0] prod1_11_r = 17'h00000;
+  reg [16:0] prod1_12 = 17'h00000;
+  reg [16:0] prod1_12_r = 17'h00000;
+  reg [16:0] prod1_13 = 17'h00000;
+  reg [16:0] prod1_13_r = 17'h00000;
+  reg [16:0] prod1_14 = 17'h00000;
+  reg [16:0] prod1_14_r = 17'h00000;
+  reg [16:0] prod1_15 = 17'h00000;
+  reg [16:0] prod1_15_r = 17'h00000;
+  reg [16:0] prod1_1_r = 17'h00000;
+  reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_2_r = 17'h00000;
+  reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_3_r = 17'h00000;
+  reg [16:0] prod1_4 = 17'h00000;
+  reg [16:0] prod1_4_r = 17'h00000;
+  reg [16:0] prod1_5 = 17'h00000;
+  reg [16:0] prod1_5_r = 17'h00000;
+  reg [16:0] prod1_6 = 17'h00000;
+  reg [16:0] prod1_6_r = 17'h00000;
+  reg [16:0] prod1_7 = 17'h00000;
+  reg [16:0] prod1_7_r = 17'h00000;
+  reg [16:0] prod1_8 = 17'h00000;
+  reg [16:0] prod1_8_r = 17'h00000;
+  reg [16:0] prod1_9 = 17'h00000;
+  reg [16:0] prod1_9_r = 17'h00000;
+  wire [45:0] q_in;
   wire [22:0] \q_in[0] ;
-  wire [22:0] \q_in[10] ;
-  wire [22:0] \q_in[11] ;
-  wire [22:0] \q_in[12] ;
-  wire [22:0] \q_in[13] ;
-  wire [22:0] \q_in[14] ;
-  wire [22:0] \q_in[15] ;
-  wire [22:0] \q_in[16] ;
-  wire [22:0] \q_in[17] ;
-  wire [22:0] \q_in[18] ;
-  wire [22:0] \q_in[19] ;
   wire [22:0] \q_in[1] ;
-  wire [22:0] \q_in[20] ;
-  wire [22:0] \q_in[21] ;
-  wire [22:0] \q_in[22] ;
-  wire [22:0] \q_in[23] ;
-  wire [22:0] \q_in[24] ;
-  wire [22:0] \q_in[25] ;
-  wire [22:0] \q_in[26] ;
-  wire [22:0] \q_in[27] ;
-  wire [22:0] \q_in[28] ;
-  wire [22:0] \q_in[29] ;
-  wire [22:0] \q_in[2] ;
-  wire [22:0] \q_in[30] ;
-  wire [22:0] \q_in[31] ;
-  wire [22:0] \q_in[3] ;
-  wire [22:0] \q_in[4] ;
-  wire [22:0] \q_in[5] ;
-  wire [22:0] \q_in[6] ;
-  wire [22:0] \q_in[7] ;
-  wire [22:0] \q_in[8] ;
-  wire [22:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
+  reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -9596,45 +10324,26 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [5:0] rom3_addr = 6'h00;
   reg [63:0] rom3_read = 64'h0000000000000000;
+  (* init = 2'h0 *)
+  wire [1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] rport__addr;
-  wire [735:0] rport__data;
+  wire [3:0] \rport__addr$276 ;
+  wire [127:0] rport__data;
+  wire [45:0] \rport__data$264 ;
   input rst;
   wire rst;
-  reg [5:0] sf_t = 6'h00;
-  reg [5:0] sf_t_ahead = 6'h01;
+  reg [1:0] sf_t = 2'h0;
+  reg [1:0] sf_t_ahead = 2'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum10_s0_0 = 23'h000000;
-  reg [22:0] sum11_s0_0 = 23'h000000;
-  reg [22:0] sum12_s0_0 = 23'h000000;
-  reg [22:0] sum13_s0_0 = 23'h000000;
-  reg [22:0] sum14_s0_0 = 23'h000000;
-  reg [22:0] sum15_s0_0 = 23'h000000;
-  reg [22:0] sum16_s0_0 = 23'h000000;
-  reg [22:0] sum17_s0_0 = 23'h000000;
-  reg [22:0] sum18_s0_0 = 23'h000000;
-  reg [22:0] sum19_s0_0 = 23'h000000;
+  reg [22:0] sum0_s0_1 = 23'h000000;
+  reg [22:0] sum0_s0_2 = 23'h000000;
+  reg [22:0] sum0_s0_3 = 23'h000000;
+  reg [22:0] sum0_s1_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
-  reg [22:0] sum20_s0_0 = 23'h000000;
-  reg [22:0] sum21_s0_0 = 23'h000000;
-  reg [22:0] sum22_s0_0 = 23'h000000;
-  reg [22:0] sum23_s0_0 = 23'h000000;
-  reg [22:0] sum24_s0_0 = 23'h000000;
-  reg [22:0] sum25_s0_0 = 23'h000000;
-  reg [22:0] sum26_s0_0 = 23'h000000;
-  reg [22:0] sum27_s0_0 = 23'h000000;
-  reg [22:0] sum28_s0_0 = 23'h000000;
-  reg [22:0] sum29_s0_0 = 23'h000000;
-  reg [22:0] sum2_s0_0 = 23'h000000;
-  reg [22:0] sum30_s0_0 = 23'h000000;
-  reg [22:0] sum31_s0_0 = 23'h000000;
-  reg [22:0] sum3_s0_0 = 23'h000000;
-  reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [22:0] sum8_s0_0 = 23'h000000;
-  reg [22:0] sum9_s0_0 = 23'h000000;
+  reg [22:0] sum1_s0_1 = 23'h000000;
+  reg [22:0] sum1_s0_2 = 23'h000000;
+  reg [22:0] sum1_s0_3 = 23'h000000;
+  reg [22:0] sum1_s1_0 = 23'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
@@ -9645,1334 +10354,1321 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v8_1 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v8_2 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v8_3 = 1'h0;
+  reg v9_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w10_0 = 8'h00;
-  reg [7:0] w11_0 = 8'h00;
-  reg [7:0] w12_0 = 8'h00;
-  reg [7:0] w13_0 = 8'h00;
-  reg [7:0] w14_0 = 8'h00;
-  reg [7:0] w15_0 = 8'h00;
-  reg [7:0] w16_0 = 8'h00;
-  reg [7:0] w17_0 = 8'h00;
-  reg [7:0] w18_0 = 8'h00;
-  reg [7:0] w19_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_10 = 8'h00;
+  reg [7:0] w0_11 = 8'h00;
+  reg [7:0] w0_12 = 8'h00;
+  reg [7:0] w0_13 = 8'h00;
+  reg [7:0] w0_14 = 8'h00;
+  reg [7:0] w0_15 = 8'h00;
+  reg [7:0] w0_2 = 8'h00;
+  reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w0_4 = 8'h00;
+  reg [7:0] w0_5 = 8'h00;
+  reg [7:0] w0_6 = 8'h00;
+  reg [7:0] w0_7 = 8'h00;
+  reg [7:0] w0_8 = 8'h00;
+  reg [7:0] w0_9 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w20_0 = 8'h00;
-  reg [7:0] w21_0 = 8'h00;
-  reg [7:0] w22_0 = 8'h00;
-  reg [7:0] w23_0 = 8'h00;
-  reg [7:0] w24_0 = 8'h00;
-  reg [7:0] w25_0 = 8'h00;
-  reg [7:0] w26_0 = 8'h00;
-  reg [7:0] w27_0 = 8'h00;
-  reg [7:0] w28_0 = 8'h00;
-  reg [7:0] w29_0 = 8'h00;
-  reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w30_0 = 8'h00;
-  reg [7:0] w31_0 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w8_0 = 8'h00;
-  reg [7:0] w9_0 = 8'h00;
+  reg [7:0] w1_1 = 8'h00;
+  reg [7:0] w1_10 = 8'h00;
+  reg [7:0] w1_11 = 8'h00;
+  reg [7:0] w1_12 = 8'h00;
+  reg [7:0] w1_13 = 8'h00;
+  reg [7:0] w1_14 = 8'h00;
+  reg [7:0] w1_15 = 8'h00;
+  reg [7:0] w1_2 = 8'h00;
+  reg [7:0] w1_3 = 8'h00;
+  reg [7:0] w1_4 = 8'h00;
+  reg [7:0] w1_5 = 8'h00;
+  reg [7:0] w1_6 = 8'h00;
+  reg [7:0] w1_7 = 8'h00;
+  reg [7:0] w1_8 = 8'h00;
+  reg [7:0] w1_9 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_0 = 8'h00;
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_10 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_11 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_12 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_13 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_14 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_15 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_8 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_9 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x2_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_0 = 8'h00;
-  reg [7:0] x_mid = 8'h00;
-  reg [7:0] x_reg = 8'h00;
-  reg [7:0] x_reg2 = 8'h00;
+  reg [7:0] x2_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_10 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_11 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_12 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_13 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_14 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_15 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_8 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x3_9 = 8'h00;
+  reg [127:0] x_mid = 128'h00000000000000000000000000000000;
+  reg [127:0] x_reg = 128'h00000000000000000000000000000000;
+  reg [127:0] x_reg2 = 128'h00000000000000000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff10_0 = 9'h000;
+  reg [8:0] xoff0_1 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff11_0 = 9'h000;
+  reg [8:0] xoff0_10 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff12_0 = 9'h000;
+  reg [8:0] xoff0_11 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff13_0 = 9'h000;
+  reg [8:0] xoff0_12 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff14_0 = 9'h000;
+  reg [8:0] xoff0_13 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff15_0 = 9'h000;
+  reg [8:0] xoff0_14 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff16_0 = 9'h000;
+  reg [8:0] xoff0_15 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff17_0 = 9'h000;
+  reg [8:0] xoff0_2 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff18_0 = 9'h000;
+  reg [8:0] xoff0_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff19_0 = 9'h000;
+  reg [8:0] xoff0_4 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_5 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_6 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_7 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_8 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_9 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff20_0 = 9'h000;
+  reg [8:0] xoff1_1 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff21_0 = 9'h000;
+  reg [8:0] xoff1_10 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff22_0 = 9'h000;
+  reg [8:0] xoff1_11 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff23_0 = 9'h000;
+  reg [8:0] xoff1_12 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff24_0 = 9'h000;
+  reg [8:0] xoff1_13 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff25_0 = 9'h000;
+  reg [8:0] xoff1_14 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff26_0 = 9'h000;
+  reg [8:0] xoff1_15 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff27_0 = 9'h000;
+  reg [8:0] xoff1_2 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff28_0 = 9'h000;
+  reg [8:0] xoff1_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff29_0 = 9'h000;
+  reg [8:0] xoff1_4 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_0 = 9'h000;
+  reg [8:0] xoff1_5 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff30_0 = 9'h000;
+  reg [8:0] xoff1_6 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff31_0 = 9'h000;
+  reg [8:0] xoff1_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_0 = 9'h000;
+  reg [8:0] xoff1_8 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_0 = 9'h000;
-  reg [735:0] queue [9:0];
+  reg [8:0] xoff1_9 = 9'h000;
+  reg [127:0] inbuf [2:0];
   initial begin
-    queue[0] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[1] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[2] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[3] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[4] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[5] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[6] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[7] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[8] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    queue[9] = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    inbuf[0] = 128'h00000000000000000000000000000000;
+    inbuf[1] = 128'h00000000000000000000000000000000;
+    inbuf[2] = 128'h00000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      inbuf[sf_t] <= i__payload;
+  end
+  reg [127:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= inbuf[sf_t];
+  end
+  assign rport__data = _0_;
+  reg [45:0] queue [10:0];
+  initial begin
+    queue[0] = 46'h000000000000;
+    queue[1] = 46'h000000000000;
+    queue[2] = 46'h000000000000;
+    queue[3] = 46'h000000000000;
+    queue[4] = 46'h000000000000;
+    queue[5] = 46'h000000000000;
+    queue[6] = 46'h000000000000;
+    queue[7] = 46'h000000000000;
+    queue[8] = 46'h000000000000;
+    queue[9] = 46'h000000000000;
+    queue[10] = 46'h000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign rport__data = queue[q_rptr];
+  assign \rport__data$264  = queue[q_rptr];
   reg [63:0] rom0 [47:0];
   initial begin
-    rom0[0] = 64'h055ff0d90037c927;
-    rom0[1] = 64'hc2b9edf4e59a3d03;
-    rom0[2] = 64'hf41a0f0837560431;
-    rom0[3] = 64'h0854dae7fd3dc6a7;
-    rom0[4] = 64'h0f81c0e9d9b17f35;
-    rom0[5] = 64'h50291e7feb2dd9cb;
-    rom0[6] = 64'h0d9509f2bfce3b27;
-    rom0[7] = 64'hc95903a327e8bdd9;
-    rom0[8] = 64'hf809682ed4d2c60d;
-    rom0[9] = 64'hf00ccccd1a1b01ff;
-    rom0[10] = 64'h0dd2254ec1180b35;
-    rom0[11] = 64'hcaf0a30824faf835;
-    rom0[12] = 64'he436c796fed2afd2;
-    rom0[13] = 64'h40432f01e33ae1ca;
-    rom0[14] = 64'he82e334cb6caa7a8;
-    rom0[15] = 64'he5c00408d5ddeefb;
-    rom0[16] = 64'h163aebeed71f0144;
-    rom0[17] = 64'hbdaecbcf2ff06273;
-    rom0[18] = 64'h7f221f7ff234d5d0;
-    rom0[19] = 64'h082f26de4d46e5f8;
-    rom0[20] = 64'ha91eee0004dcba16;
-    rom0[21] = 64'h3fdd07fc004e2b67;
-    rom0[22] = 64'h210f7f16df0cb5cb;
-    rom0[23] = 64'hf4a8182487af5476;
-    rom0[24] = 64'h9fdb22c3fa9d07eb;
-    rom0[25] = 64'hf6e02a0681810bb4;
-    rom0[26] = 64'hc6d30ddf4a1a1d7f;
-    rom0[27] = 64'hdf15ddd7480bf02a;
-    rom0[28] = 64'h5c11de04f43d1005;
-    rom0[29] = 64'h22e123e223f703eb;
-    rom0[30] = 64'h08bff728e2b346e2;
-    rom0[31] = 64'hd2b000ed272b175e;
-    rom0[32] = 64'h00e50ef20dea2f2f;
-    rom0[33] = 64'h4838f833fb451213;
-    rom0[34] = 64'h300f3339f63f2827;
-    rom0[35] = 64'h48eb1344bbe4e897;
-    rom0[36] = 64'hcd4c420d191e82d3;
-    rom0[37] = 64'h3f2c17e5cfd0f583;
-    rom0[38] = 64'h334ff06af72dcac5;
-    rom0[39] = 64'ha3f5f5d305b0d1ce;
-    rom0[40] = 64'hd61dbb1e05ed0818;
-    rom0[41] = 64'h2cffdd52d7fc0ae5;
-    rom0[42] = 64'h12f0f0ed2f35f7f3;
-    rom0[43] = 64'h0801cfe62f153067;
-    rom0[44] = 64'h460ef10a284309fb;
-    rom0[45] = 64'h07d6c03e1c090b04;
-    rom0[46] = 64'h0844fb17ccf5cae3;
-    rom0[47] = 64'hb9d90cee2fe9ed2b;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= rom0[rom0_addr];
-  end
-  assign port__data = _0_;
-  reg [63:0] rom1 [47:0];
-  initial begin
-    rom1[0] = 64'h39f4df219af4f601;
-    rom1[1] = 64'hb4f609b878cf1104;
-    rom1[2] = 64'heedee807f0e92def;
-    rom1[3] = 64'h5df33925a90fc85b;
-    rom1[4] = 64'hac1d3ae47f47e349;
-    rom1[5] = 64'h020b9ff50ae0e60e;
-    rom1[6] = 64'hd1da0e194134dcf5;
-    rom1[7] = 64'h5a2d44e1ef181dbd;
-    rom1[8] = 64'h17bfa52308cb388c;
-    rom1[9] = 64'h19796323dc1dd84a;
-    rom1[10] = 64'hddf9c74dfbdfea1f;
-    rom1[11] = 64'hf23641e005c2071b;
-    rom1[12] = 64'h5fcb65baf92723ac;
-    rom1[13] = 64'h5cd3d764bf3cf40e;
-    rom1[14] = 64'h24d6e8daefa908d9;
-    rom1[15] = 64'h26d6243a06fbe7fb;
-    rom1[16] = 64'h0104cc02cdf5f615;
-    rom1[17] = 64'hb3f12ce738000a18;
-    rom1[18] = 64'h164af3ee013a0d0c;
-    rom1[19] = 64'h2f153259b63c01f3;
-    rom1[20] = 64'h2203e817cb85dffa;
-    rom1[21] = 64'hc7f2f9daf2523ae4;
-    rom1[22] = 64'h1bc4ad16ec0b1897;
-    rom1[23] = 64'h81a79c193dc7dd0b;
-    rom1[24] = 64'hef813af63b0d4581;
-    rom1[25] = 64'h15b0d23539e9c9f7;
-    rom1[26] = 64'hc8feee0913df43ae;
-    rom1[27] = 64'h0ee22a81150362a1;
-    rom1[28] = 64'h251216cfee4efb1c;
-    rom1[29] = 64'h02163d98407f6daa;
-    rom1[30] = 64'hcae6fdae7a1dfb1b;
-    rom1[31] = 64'he4d3fd47f9e6fbe3;
-    rom1[32] = 64'hc9e0c1d6361416c6;
-    rom1[33] = 64'h1023b33ccf04bc39;
-    rom1[34] = 64'hc1dd891df6f80b08;
-    rom1[35] = 64'h1305d65902038152;
-    rom1[36] = 64'h52c0e614c8b33ea6;
-    rom1[37] = 64'h38fa0233fd3bab47;
-    rom1[38] = 64'h177ad40ee9d6cc58;
-    rom1[39] = 64'h27267ff633e70efe;
-    rom1[40] = 64'hf500eea12cb5101d;
-    rom1[41] = 64'hf638f0220adfbf6d;
-    rom1[42] = 64'h33005e21e4482cfc;
-    rom1[43] = 64'hef33fbf1eb12effc;
-    rom1[44] = 64'hef4e1114e439ec38;
-    rom1[45] = 64'hf33f151806c7c555;
-    rom1[46] = 64'h2c1719f8cdf60a2a;
-    rom1[47] = 64'h04f0083506c800d8;
+    rom0[0] = 64'hd927cb35a7310327;
+    rom0[1] = 64'h76cb6716f8d07344;
+    rom0[2] = 64'hcec583d39727132f;
+    rom0[3] = 64'he8ce2db13d569a37;
+    rom0[4] = 64'haf0c4edc4634f01f;
+    rom0[5] = 64'hb02dd01ee43f45ea;
+    rom0[6] = 64'ha3f27fe9e708f4d9;
+    rom0[7] = 64'h2416fc00de7fcfee;
+    rom0[8] = 64'hd36ae50d443933f2;
+    rom0[9] = 64'h59952981541ab95f;
+    rom0[10] = 64'ha80fdd1e2f22ae3a;
+    rom0[11] = 64'hf54f2c4ceb0f38e5;
+    rom0[12] = 64'hbdf50e495bef0401;
+    rom0[13] = 64'h0b97e4faf30c1815;
+    rom0[14] = 64'hfe5847a6520839c6;
+    rom0[15] = 64'h1834e0470fe9cff4;
+    rom0[16] = 64'hc70b52853c3a00f5;
+    rom0[17] = 64'he7d63bb303f80414;
+    rom0[18] = 64'he119f5e42507b821;
+    rom0[19] = 64'h1916da1759eee702;
+    rom0[20] = 64'hf60e3314591d3cd6;
+    rom0[21] = 64'h2dda0b1df3def6f4;
+    rom0[22] = 64'ha7c4f203154af104;
+    rom0[23] = 64'h267afac005dd23e0;
+    rom0[24] = 64'hb6ed2e082cea3a0d;
+    rom0[25] = 64'h64a50812911b2a30;
+    rom0[26] = 64'h0828edfa28fde0b6;
+    rom0[27] = 64'hf92de421c29d2b22;
+    rom0[28] = 64'h5dac040581e20255;
+    rom0[29] = 64'h18ee03a211dbe301;
+    rom0[30] = 64'hf9221d4d4903f4f6;
+    rom0[31] = 64'he322c5d824e2f1e0;
+    rom0[32] = 64'he6fb7fc544304214;
+    rom0[33] = 64'h4201fef606e42ff9;
+    rom0[34] = 64'hdb27d4eee7caede1;
+    rom0[35] = 64'h45c0392c08b2ad08;
+    rom0[36] = 64'h59e8bfd09607390a;
+    rom0[37] = 64'hf4d1063ef6ee281d;
+    rom0[38] = 64'h5712811fa2e7c718;
+    rom0[39] = 64'h11e2e7fa4f292603;
+    rom0[40] = 64'hf306904f1da615de;
+    rom0[41] = 64'h220932330a2c1bf1;
+    rom0[42] = 64'he6f226d38b6d1ead;
+    rom0[43] = 64'hfb614ec11147ffba;
+    rom0[44] = 64'hece8814f854cba3f;
+    rom0[45] = 64'h22df37c430ec28d9;
+    rom0[46] = 64'hcd33a8f4de3f9dd9;
+    rom0[47] = 64'h22324c474fefdac5;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom1[rom1_addr];
+    _1_ <= rom0[rom0_addr];
   end
-  assign \port__data$31  = _1_;
-  reg [63:0] rom2 [47:0];
+  assign port__data = _1_;
+  reg [63:0] rom1 [47:0];
   initial begin
-    rom2[0] = 64'h55f9cef6d922c70d;
-    rom2[1] = 64'he32f6cf4f72b513a;
-    rom2[2] = 64'h1fe4f8033b9db9ea;
-    rom2[3] = 64'h1d0600491bc2922c;
-    rom2[4] = 64'hd2f64c4d9b210b08;
-    rom2[5] = 64'ha7febb1d69e4332e;
-    rom2[6] = 64'hf301f422812df7ed;
-    rom2[7] = 64'h7f424ef909f91eb6;
-    rom2[8] = 64'h1f18affafeee10b8;
-    rom2[9] = 64'h4fcb4ae31cf4f0f0;
-    rom2[10] = 64'hafc9d0c80323fc55;
-    rom2[11] = 64'h08da7fad410b3430;
-    rom2[12] = 64'h057f4ef1c625f205;
-    rom2[13] = 64'h27fdb058cccd98dd;
-    rom2[14] = 64'ha2530ff77015284d;
-    rom2[15] = 64'he2330aebda1ae344;
-    rom2[16] = 64'hffe1d2e0d0550530;
-    rom2[17] = 64'h05ed6df1c002f82a;
-    rom2[18] = 64'h91caa5e26ce2431b;
-    rom2[19] = 64'h73e7e924ee818191;
-    rom2[20] = 64'h61ee49d81a05f612;
-    rom2[21] = 64'hbed4a8c5c204ec08;
-    rom2[22] = 64'h152784221aaccfa5;
-    rom2[23] = 64'ha2dbd4e39d5d0c64;
-    rom2[24] = 64'h0f6a2016a2f9ddc4;
-    rom2[25] = 64'hfd41ef4abe570f0a;
-    rom2[26] = 64'h51db2fbfdbf207df;
-    rom2[27] = 64'he33b4ae02bdd2afd;
-    rom2[28] = 64'hbc02d2ffcf17eb0d;
-    rom2[29] = 64'hca3bf4e614ed36bf;
-    rom2[30] = 64'h953b333a11064527;
-    rom2[31] = 64'h32e419f2d1e6b1fa;
-    rom2[32] = 64'h2c08e814c00114b6;
-    rom2[33] = 64'h40adcc42fce3ebe0;
-    rom2[34] = 64'hedb2af3005dbdefd;
-    rom2[35] = 64'ha708bf440611f828;
-    rom2[36] = 64'h0d2cedc578a2d3fa;
-    rom2[37] = 64'hf739dd7fd703c1ed;
-    rom2[38] = 64'hfac0fefb72ee4d28;
-    rom2[39] = 64'h314572e629181e08;
-    rom2[40] = 64'hb81354e7532c7264;
-    rom2[41] = 64'ha7da04f332221c7f;
-    rom2[42] = 64'hf61608f90fb3b2f2;
-    rom2[43] = 64'h54d90fefba1606ce;
-    rom2[44] = 64'h0ab3f8ff2bcce6e8;
-    rom2[45] = 64'hf7ce47ff45e80b41;
-    rom2[46] = 64'hadf2fcac59202168;
-    rom2[47] = 64'h53012e01f9d6d9c0;
+    rom1[0] = 64'hfba8cad23535ff0d;
+    rom1[1] = 64'h5ee2eb052a7fb4eb;
+    rom1[2] = 64'h2be304fb67f3e518;
+    rom1[3] = 64'hddca3ad2fa181bd2;
+    rom1[4] = 64'h2bb3f73d0b1a819d;
+    rom1[5] = 64'he9f509431535fced;
+    rom1[6] = 64'h084c0196084ecd2e;
+    rom1[7] = 64'hed28e204d7df06c3;
+    rom1[8] = 64'hee173e0ae6ed521e;
+    rom1[9] = 64'hc02e4336f0d20c09;
+    rom1[10] = 64'hb0bfe11115d3e0db;
+    rom1[11] = 64'hd944d60e01f0ff1d;
+    rom1[12] = 64'hfbd90eac1b1f4a8c;
+    rom1[13] = 64'he31baa1ca1aef781;
+    rom1[14] = 64'hd82a5538fcfc6d1d;
+    rom1[15] = 64'hfba93c27c2df1dcb;
+    rom1[16] = 64'he61d7f4e03dfe90d;
+    rom1[17] = 64'hc8f6c7391248dfb5;
+    rom1[18] = 64'h3ada64bae04d2323;
+    rom1[19] = 64'h47ae98cf810935f6;
+    rom1[20] = 64'h35f81814f12122a1;
+    rom1[21] = 64'hd6d6d3cb36f979bf;
+    rom1[22] = 64'hd3e61612e2feb081;
+    rom1[23] = 64'hf0173f4e33003800;
+    rom1[24] = 64'h444ddd053055f0b8;
+    rom1[25] = 64'hfa27bf0dfddf0ac4;
+    rom1[26] = 64'hc06841e8cef27f64;
+    rom1[27] = 64'h1a15cd250b23f4ee;
+    rom1[28] = 64'he606ed17ddf257f9;
+    rom1[29] = 64'hd620e8cc16b3222c;
+    rom1[30] = 64'hebf758f1adc8e3fa;
+    rom1[31] = 64'hf23ae6ffe0bf4a16;
+    rom1[32] = 64'h01acffffeff9f3e7;
+    rom1[33] = 64'h3353fd7fdac9cb18;
+    rom1[34] = 64'he43b3b023bdb416a;
+    rom1[35] = 64'h01f2ceb3d916da13;
+    rom1[36] = 64'he7f9a211580444ed;
+    rom1[37] = 64'h16c516d73978d3e7;
+    rom1[38] = 64'h2d21fc0042f9ed29;
+    rom1[39] = 64'hff5029e118f90619;
+    rom1[40] = 64'h23fd81b4f0063614;
+    rom1[41] = 64'h33ed1edde5ebf60e;
+    rom1[42] = 64'he3d7d2afb429cd55;
+    rom1[43] = 64'h2b1e69d1376c903b;
+    rom1[44] = 64'h28f5b606d844bdd9;
+    rom1[45] = 64'h147f1415deefd624;
+    rom1[46] = 64'hb73c0cd8f6a0420a;
+    rom1[47] = 64'hda31fcf49ce9171a;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom2[rom2_addr];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$35  = _2_;
-  reg [63:0] rom3 [47:0];
+  assign \port__data$45  = _2_;
+  reg [63:0] rom2 [47:0];
   initial begin
-    rom3[0] = 64'h1fd927ad4d03c00a;
-    rom3[1] = 64'heb28a51e2326e939;
-    rom3[2] = 64'he5ec6a6dd4297f07;
-    rom3[3] = 64'h1130378b964ff896;
-    rom3[4] = 64'h48c4edd3b7fa24d0;
-    rom3[5] = 64'hea37282600e72fbf;
-    rom3[6] = 64'h3adfe3f2ece209e8;
-    rom3[7] = 64'he62283e62111a059;
-    rom3[8] = 64'hc324c7554f19f8ed;
-    rom3[9] = 64'hb6d61dcded06bf44;
-    rom3[10] = 64'hd2ef4e293ef90204;
-    rom3[11] = 64'haade2db41018d958;
-    rom3[12] = 64'h751589af02e19711;
-    rom3[13] = 64'h4c143bd2c2291ca2;
-    rom3[14] = 64'hc37f9fd74050b8f9;
-    rom3[15] = 64'h3b14f3e3fcffece7;
-    rom3[16] = 64'h0ed906ba76dea41d;
-    rom3[17] = 64'h169d3effd0154128;
-    rom3[18] = 64'hd53f034712a624ee;
-    rom3[19] = 64'hf7de2911b51d3cf6;
-    rom3[20] = 64'h8bf415c12c4f943e;
-    rom3[21] = 64'h2fa8364e0d904706;
-    rom3[22] = 64'hfe33ea61110638d1;
-    rom3[23] = 64'h21cd22fb58f304f4;
-    rom3[24] = 64'h460a993bf61409e7;
-    rom3[25] = 64'h3542a19023369fd3;
-    rom3[26] = 64'hd8a0146c39063578;
-    rom3[27] = 64'h28f6c237fdf02339;
-    rom3[28] = 64'h5ad80dd1efb4dfd7;
-    rom3[29] = 64'h5b0c8169f9810c16;
-    rom3[30] = 64'h2e3cc91ebffd2dc5;
-    rom3[31] = 64'h08b7742be9236b16;
-    rom3[32] = 64'h1fc5e23ffbf13718;
-    rom3[33] = 64'hd8da6ebadb1b1bc7;
-    rom3[34] = 64'he4ef614cf42c7ce7;
-    rom3[35] = 64'h1a4f1085db0acfa2;
-    rom3[36] = 64'ha947ef4f1b33fe1f;
-    rom3[37] = 64'h4d4cdb818132cf81;
-    rom3[38] = 64'h813234e82a09c712;
-    rom3[39] = 64'hd7229aec20228c57;
-    rom3[40] = 64'hf11adcd9280ebe29;
-    rom3[41] = 64'he4172cbd13f6bfed;
-    rom3[42] = 64'h2ee91a449eeb49f9;
-    rom3[43] = 64'hee9c06d820e5f042;
-    rom3[44] = 64'hc4f42a06d4dd3700;
-    rom3[45] = 64'hb4fc52b6cc1e02fc;
-    rom3[46] = 64'hcd31f0f552ed9021;
-    rom3[47] = 64'he6da0e280833252d;
+    rom2[0] = 64'hbd3bd97fc6043dc9;
+    rom2[1] = 64'h54b52bbae5d56201;
+    rom2[2] = 64'hd1caf582e828122f;
+    rom2[3] = 64'h27bfebd9fd37e500;
+    rom2[4] = 64'h87df00044df22fd7;
+    rom2[5] = 64'h05f7cf19bbf6fb0d;
+    rom2[6] = 64'h03091ec0da0fedf0;
+    rom2[7] = 64'h187f07ee261fcbeb;
+    rom2[8] = 64'hf5f017421333f80e;
+    rom2[9] = 64'hc90d500f08f4c205;
+    rom2[10] = 64'hf4213fa9087fbd16;
+    rom2[11] = 64'ha3333fcd48304800;
+    rom2[12] = 64'h1ddce6e3c82d11f6;
+    rom2[13] = 64'hdd183adf010d0af6;
+    rom2[14] = 64'h0eccab3e810bbc16;
+    rom2[15] = 64'hef410a7fa9f0789a;
+    rom2[16] = 64'h3decf2cbb60138cd;
+    rom2[17] = 64'h33e9fdc802f6cf36;
+    rom2[18] = 64'h440e9f3a39e809df;
+    rom2[19] = 64'h9cadf9e832f32ccc;
+    rom2[20] = 64'h7fd402e6d689b3c1;
+    rom2[21] = 64'h5ad102ac5deeb439;
+    rom2[22] = 64'h811bc7222f16b301;
+    rom2[23] = 64'h2717385213c110c9;
+    rom2[24] = 64'h1ef7330b92b951c7;
+    rom2[25] = 64'h0ccfecf68143f805;
+    rom2[26] = 64'h1e4dc1d3f8deeb14;
+    rom2[27] = 64'h0981699b1b3bf7d9;
+    rom2[28] = 64'h9d1ac21aee6cc0d0;
+    rom2[29] = 64'h2972d7780605fcc0;
+    rom2[30] = 64'h4ef4bb4c00f86cce;
+    rom2[31] = 64'hd484a849e9a56dd2;
+    rom2[32] = 64'h72feddedbfafcce8;
+    rom2[33] = 64'h7ff3a7d21d1fe355;
+    rom2[34] = 64'ha215be61739105ff;
+    rom2[35] = 64'h31faf70da7ed402c;
+    rom2[36] = 64'ha0092f24f87fe9c0;
+    rom2[37] = 64'h043847943c2441a4;
+    rom2[38] = 64'h8cc7cffecf7c1b37;
+    rom2[39] = 64'h21ec00b796d4234d;
+    rom2[40] = 64'h58110d2cb512d076;
+    rom2[41] = 64'h202a811bdbf4dbfb;
+    rom2[42] = 64'h83e328ed376aa527;
+    rom2[43] = 64'h22ea361529033e06;
+    rom2[44] = 64'h9a34dbef10616ee2;
+    rom2[45] = 64'he63aea4811e5eb1f;
+    rom2[46] = 64'h21fe2f8bf7d5160e;
+    rom2[47] = 64'hd7814da91ae4d81f;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
-    _3_ <= rom3[rom3_addr];
+    _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$39  = _3_;
+  assign \port__data$56  = _3_;
+  reg [63:0] rom3 [47:0];
+  initial begin
+    rom3[0] = 64'heea7e1aff80b01c6;
+    rom3[1] = 64'h17460310f01d0b07;
+    rom3[2] = 64'hedca0b0930f70a08;
+    rom3[3] = 64'hd5b6e3fe24c11ad4;
+    rom3[4] = 64'h27e223f4484a81fa;
+    rom3[5] = 64'h2fcc1c282f2fd705;
+    rom3[6] = 64'h04332fc7a325cc68;
+    rom3[7] = 64'h00f723dedd0d2a22;
+    rom3[8] = 64'h0cfbc0f1cff0ddbb;
+    rom3[9] = 64'he5e840e4ca0df0f8;
+    rom3[10] = 64'hd208225cdfc6f69f;
+    rom3[11] = 64'hb908074608122cd6;
+    rom3[12] = 64'he708f42307ead838;
+    rom3[13] = 64'hfbfb6dfb6243c945;
+    rom3[14] = 64'h000ac5ecef2cbf10;
+    rom3[15] = 64'h06efbff905fbdc08;
+    rom3[16] = 64'hf97a40ee1513393b;
+    rom3[17] = 64'h06cd06e4ebe40a2c;
+    rom3[18] = 64'h24e8d76541c763a5;
+    rom3[19] = 64'hfdfd3d162aeed23a;
+    rom3[20] = 64'h08191511fb5ef0ee;
+    rom3[21] = 64'h26245c5ff2dd1917;
+    rom3[22] = 64'he4ca02250ec815ef;
+    rom3[23] = 64'h042cf3efef33f6f5;
+    rom3[24] = 64'he32898f234fcf010;
+    rom3[25] = 64'hb14536eb2a070fdd;
+    rom3[26] = 64'hd9210be606b21c72;
+    rom3[27] = 64'hda70ccc641031cfe;
+    rom3[28] = 64'hd11114cf2bdbbea2;
+    rom3[29] = 64'hf959452bba0f3253;
+    rom3[30] = 64'h0a0fb04e7fd04aaf;
+    rom3[31] = 64'h1933f4d24a2fef20;
+    rom3[32] = 64'h2efc47f80f080454;
+    rom3[33] = 64'he2a2270508af4f1f;
+    rom3[34] = 64'h3295cabce351fd0f;
+    rom3[35] = 64'h53adf70a54f6a7b8;
+    rom3[36] = 64'hecb81c97d902bff8;
+    rom3[37] = 64'h6b2d0cdf23359f09;
+    rom3[38] = 64'h25900237f049bfbe;
+    rom3[39] = 64'hfc40c202103eed4f;
+    rom3[40] = 64'he9bff9effd3923f6;
+    rom3[41] = 64'h0852ccd4209e1328;
+    rom3[42] = 64'hf39f3b892d4e1dc7;
+    rom3[43] = 64'h74c9810dc214a199;
+    rom3[44] = 64'h0ef0522a061a2cdc;
+    rom3[45] = 64'h3bc34c75aad2b6c3;
+    rom3[46] = 64'h082e5b5a28d83546;
+    rom3[47] = 64'he6cdb4c4ee2ee4f1;
+  end
+  reg [63:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= rom3[rom3_addr];
+  end
+  assign \port__data$67  = _4_;
   always @(posedge clk)
-    sum20_s0_0 <= \$364 ;
+    v3 <= \$368 ;
   always @(posedge clk)
-    sum21_s0_0 <= \$365 ;
+    first3 <= \$369 ;
   always @(posedge clk)
-    sum22_s0_0 <= \$366 ;
+    last3 <= \$370 ;
   always @(posedge clk)
-    sum23_s0_0 <= \$367 ;
+    nf3 <= \$371 ;
   always @(posedge clk)
-    sum24_s0_0 <= \$368 ;
+    v4 <= \$372 ;
   always @(posedge clk)
-    sum25_s0_0 <= \$369 ;
+    first4 <= \$373 ;
   always @(posedge clk)
-    sum26_s0_0 <= \$370 ;
+    last4 <= \$374 ;
   always @(posedge clk)
-    sum27_s0_0 <= \$371 ;
+    nf4 <= \$375 ;
   always @(posedge clk)
-    sum28_s0_0 <= \$372 ;
+    v5 <= \$376 ;
   always @(posedge clk)
-    sum29_s0_0 <= \$373 ;
+    first5 <= \$377 ;
   always @(posedge clk)
-    sum30_s0_0 <= \$374 ;
+    last5 <= \$378 ;
   always @(posedge clk)
-    sum31_s0_0 <= \$375 ;
+    nf5 <= \$379 ;
   always @(posedge clk)
-    v2 <= \$376 ;
+    v6 <= \$380 ;
   always @(posedge clk)
-    first2 <= \$377 ;
+    first6 <= \$381 ;
   always @(posedge clk)
-    last2 <= \$378 ;
+    last6 <= \$382 ;
   always @(posedge clk)
-    v3 <= \$379 ;
+    nf6 <= \$383 ;
   always @(posedge clk)
-    first3 <= \$380 ;
+    v7 <= \$384 ;
   always @(posedge clk)
-    last3 <= \$381 ;
+    first7 <= \$385 ;
   always @(posedge clk)
-    v4 <= \$382 ;
+    last7 <= \$386 ;
   always @(posedge clk)
-    first4 <= \$383 ;
+    nf7 <= \$387 ;
   always @(posedge clk)
-    last4 <= \$384 ;
+    v8 <= \$388 ;
   always @(posedge clk)
-    v5 <= \$385 ;
+    first8 <= \$389 ;
   always @(posedge clk)
-    first5 <= \$386 ;
+    last8 <= \$390 ;
   always @(posedge clk)
-    last5 <= \$387 ;
+    nf8 <= \$391 ;
   always @(posedge clk)
-    v6 <= \$388 ;
+    v9 <= \$392 ;
   always @(posedge clk)
-    first6 <= \$389 ;
+    first9 <= \$393 ;
   always @(posedge clk)
-    last6 <= \$390 ;
+    last9 <= \$394 ;
   always @(posedge clk)
-    v7 <= \$391 ;
+    nf9 <= \$395 ;
   always @(posedge clk)
-    first7 <= \$392 ;
+    v9_0 <= \$396 ;
   always @(posedge clk)
-    last7 <= \$393 ;
+    first9_0 <= \$397 ;
   always @(posedge clk)
-    v8 <= \$394 ;
+    last9_0 <= \$398 ;
   always @(posedge clk)
-    first8 <= \$395 ;
+    nf9_0 <= \$399 ;
   always @(posedge clk)
-    last8 <= \$396 ;
+    bias0 <= \$400 ;
   always @(posedge clk)
-    v8_0 <= \$397 ;
+    acc0 <= \$401 ;
   always @(posedge clk)
-    first8_0 <= \$398 ;
+    bias1 <= \$402 ;
   always @(posedge clk)
-    last8_0 <= \$399 ;
+    acc1 <= \$403 ;
   always @(posedge clk)
-    acc0 <= \$400 ;
+    deliver <= \$404 ;
   always @(posedge clk)
-    acc1 <= \$401 ;
+    q_owed <= \$405 ;
   always @(posedge clk)
-    acc2 <= \$402 ;
+    q_room <= \$406 ;
   always @(posedge clk)
-    acc3 <= \$403 ;
+    q_wptr <= \$407 ;
   always @(posedge clk)
-    acc4 <= \$404 ;
+    q_rptr <= \$408 ;
   always @(posedge clk)
-    acc5 <= \$405 ;
+    q_stored <= \$409 ;
   always @(posedge clk)
-    acc6 <= \$406 ;
+    o__valid <= \$410 ;
   always @(posedge clk)
-    acc7 <= \$407 ;
-  always @(posedge clk)
-    v8_1 <= \$408 ;
-  always @(posedge clk)
-    first8_1 <= \$409 ;
-  always @(posedge clk)
-    last8_1 <= \$410 ;
-  always @(posedge clk)
-    acc8 <= \$411 ;
-  always @(posedge clk)
-    acc9 <= \$412 ;
-  always @(posedge clk)
-    acc10 <= \$413 ;
-  always @(posedge clk)
-    acc11 <= \$414 ;
-  always @(posedge clk)
-    acc12 <= \$415 ;
-  always @(posedge clk)
-    acc13 <= \$416 ;
-  always @(posedge clk)
-    acc14 <= \$417 ;
-  always @(posedge clk)
-    acc15 <= \$418 ;
-  always @(posedge clk)
-    v8_2 <= \$419 ;
-  always @(posedge clk)
-    first8_2 <= \$420 ;
-  always @(posedge clk)
-    last8_2 <= \$421 ;
-  always @(posedge clk)
-    acc16 <= \$422 ;
-  always @(posedge clk)
-    acc17 <= \$423 ;
-  always @(posedge clk)
-    acc18 <= \$424 ;
-  always @(posedge clk)
-    acc19 <= \$425 ;
-  always @(posedge clk)
-    acc20 <= \$426 ;
-  always @(posedge clk)
-    acc21 <= \$427 ;
-  always @(posedge clk)
-    acc22 <= \$428 ;
-  always @(posedge clk)
-    acc23 <= \$429 ;
-  always @(posedge clk)
-    v8_3 <= \$430 ;
-  always @(posedge clk)
-    first8_3 <= \$431 ;
-  always @(posedge clk)
-    last8_3 <= \$432 ;
-  always @(posedge clk)
-    acc24 <= \$433 ;
-  always @(posedge clk)
-    acc25 <= \$434 ;
-  always @(posedge clk)
-    acc26 <= \$435 ;
-  always @(posedge clk)
-    acc27 <= \$436 ;
-  always @(posedge clk)
-    acc28 <= \$437 ;
-  always @(posedge clk)
-    acc29 <= \$438 ;
-  always @(posedge clk)
-    acc30 <= \$439 ;
-  always @(posedge clk)
-    acc31 <= \$440 ;
-  always @(posedge clk)
-    deliver <= \$441 ;
-  always @(posedge clk)
-    q_owed <= \$442 ;
-  always @(posedge clk)
-    q_room <= \$443 ;
-  always @(posedge clk)
-    q_wptr <= \$444 ;
-  always @(posedge clk)
-    q_rptr <= \$445 ;
-  always @(posedge clk)
-    q_stored <= \$446 ;
-  always @(posedge clk)
-    o__valid <= \$447 ;
-  always @(posedge clk)
-    o__payload <= \$448 ;
-  assign \$4  = t == 6'h2f;
-  assign \$5  = t + 1'h1;
-  assign \$6  = \$4  ? 7'h00 : \$5 ;
-  assign \$7  = $signed(x0_0) - $signed(8'h80);
-  assign \$8  = $signed(x0_0) - $signed(8'h80);
-  assign \$9  = $signed(x0_0) - $signed(8'h80);
+    o__payload <= \$411 ;
+  assign \$6  = t == 6'h2f;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_0) - $signed(8'h80);
-  assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(x0_0) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x1_0) - $signed(8'h80);
-  assign \$16  = $signed(x1_0) - $signed(8'h80);
-  assign \$17  = $signed(x1_0) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_0) - $signed(8'h80);
-  assign \$20  = $signed(x1_0) - $signed(8'h80);
-  assign \$21  = $signed(x1_0) - $signed(8'h80);
-  assign \$22  = $signed(x1_0) - $signed(8'h80);
-  assign \$23  = $signed(x2_0) - $signed(8'h80);
-  assign \$24  = $signed(x2_0) - $signed(8'h80);
-  assign \$25  = $signed(x2_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_4) - $signed(8'h80);
+  assign \$15  = $signed(x0_5) - $signed(8'h80);
+  assign \$16  = $signed(x0_6) - $signed(8'h80);
+  assign \$17  = $signed(x0_7) - $signed(8'h80);
+  assign \$18  = $signed(x1_8) - $signed(8'h80);
+  assign \$19  = $signed(x1_9) - $signed(8'h80);
+  assign \$20  = $signed(x1_10) - $signed(8'h80);
+  assign \$21  = $signed(x1_11) - $signed(8'h80);
+  assign \$22  = $signed(x1_12) - $signed(8'h80);
+  assign \$23  = $signed(x1_13) - $signed(8'h80);
+  assign \$24  = $signed(x1_14) - $signed(8'h80);
+  assign \$25  = $signed(x1_15) - $signed(8'h80);
   assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_0) - $signed(8'h80);
-  assign \$28  = $signed(x2_0) - $signed(8'h80);
-  assign \$29  = $signed(x2_0) - $signed(8'h80);
-  assign \$30  = $signed(x2_0) - $signed(8'h80);
-  assign \$31  = $signed(x3_0) - $signed(8'h80);
-  assign \$32  = $signed(x3_0) - $signed(8'h80);
-  assign \$33  = $signed(x3_0) - $signed(8'h80);
-  assign \$34  = $signed(x3_0) - $signed(8'h80);
-  assign \$35  = $signed(x3_0) - $signed(8'h80);
-  assign \$36  = $signed(x3_0) - $signed(8'h80);
-  assign \$37  = $signed(x3_0) - $signed(8'h80);
-  assign \$38  = $signed(x3_0) - $signed(8'h80);
-  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$40  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$41  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$42  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$43  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$44  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$45  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$46  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$47  = $signed(xoff8_0) * $signed(w8_0);
-  assign \$48  = $signed(xoff9_0) * $signed(w9_0);
-  assign \$49  = $signed(xoff10_0) * $signed(w10_0);
-  assign \$50  = $signed(xoff11_0) * $signed(w11_0);
-  assign \$51  = $signed(xoff12_0) * $signed(w12_0);
-  assign \$52  = $signed(xoff13_0) * $signed(w13_0);
-  assign \$53  = $signed(xoff14_0) * $signed(w14_0);
-  assign \$54  = $signed(xoff15_0) * $signed(w15_0);
-  assign \$55  = $signed(xoff16_0) * $signed(w16_0);
-  assign \$56  = $signed(xoff17_0) * $signed(w17_0);
-  assign \$57  = $signed(xoff18_0) * $signed(w18_0);
-  assign \$58  = $signed(xoff19_0) * $signed(w19_0);
-  assign \$59  = $signed(xoff20_0) * $signed(w20_0);
-  assign \$60  = $signed(xoff21_0) * $signed(w21_0);
-  assign \$61  = $signed(xoff22_0) * $signed(w22_0);
-  assign \$62  = $signed(xoff23_0) * $signed(w23_0);
-  assign \$63  = $signed(xoff24_0) * $signed(w24_0);
-  assign \$64  = $signed(xoff25_0) * $signed(w25_0);
-  assign \$65  = $signed(xoff26_0) * $signed(w26_0);
-  assign \$66  = $signed(xoff27_0) * $signed(w27_0);
-  assign \$67  = $signed(xoff28_0) * $signed(w28_0);
-  assign \$68  = $signed(xoff29_0) * $signed(w29_0);
-  assign \$69  = $signed(xoff30_0) * $signed(w30_0);
-  assign \$70  = $signed(xoff31_0) * $signed(w31_0);
-  assign \$71  = v8 & last8;
-  assign \$72  = issue & last_t;
-  assign \$73  = o__valid & o__ready;
-  assign \$74  = q_owed < 4'ha;
-  assign \$75  = \$73  ? q_room : \$74 ;
-  assign \$76  = o__valid & o__ready;
-  assign \$77  = \$76  | q_room;
-  assign \$78  = \$72  ? \$75  : \$77 ;
-  assign \$79  = ~ o__valid;
-  assign \$80  = \$79  | o__ready;
-  assign \$81  = | q_stored;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$80  & \$82 ;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = deliver & \$84 ;
-  assign \$86  = q_wptr == 4'h9;
-  assign \$87  = q_wptr + 1'h1;
-  assign \$88  = \$86  ? 5'h00 : \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = q_rptr == 4'h9;
-  assign \$94  = q_rptr + 1'h1;
-  assign \$95  = \$93  ? 5'h00 : \$94 ;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = | q_stored;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = ~ \$100 ;
-  assign \$102  = deliver & \$101 ;
-  assign \$103  = q_stored + \$102 ;
-  assign \$104  = ~ o__valid;
-  assign \$105  = \$104  | o__ready;
-  assign \$106  = | q_stored;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = \$103  - \$107 ;
-  assign \$109  = ~ o__valid;
-  assign \$110  = \$109  | o__ready;
-  assign \$111  = | q_stored;
-  assign \$112  = \$111  | deliver;
-  assign \$113  = | q_stored;
-  assign \$114  = \$113  ? rport__data : q_in;
-  assign \$115  = ~ last_t;
-  assign \$116  = q_room | \$115 ;
-  assign \$117  = ~ last_t;
-  assign \$118  = q_room | \$117 ;
-  assign issue = \$118  & \$120 ;
-  assign \$121  = first8_0 ? 23'h000276 : acc0;
-  assign \$122  = $signed(\$121 ) + $signed(sum0_s0_0);
-  assign \$123  = first8_0 ? 23'h7ffd1b : acc1;
-  assign \$124  = $signed(\$123 ) + $signed(sum1_s0_0);
-  assign \$125  = first8_0 ? 23'h7ff5f9 : acc2;
-  assign \$126  = $signed(\$125 ) + $signed(sum2_s0_0);
-  assign \$127  = first8_0 ? 23'h7ff47a : acc3;
-  assign \$128  = $signed(\$127 ) + $signed(sum3_s0_0);
-  assign \$129  = first8_0 ? 23'h7feeb8 : acc4;
-  assign \$130  = $signed(\$129 ) + $signed(sum4_s0_0);
-  assign \$131  = first8_0 ? 23'h7fff55 : acc5;
-  assign \$132  = $signed(\$131 ) + $signed(sum5_s0_0);
-  assign \$133  = first8_0 ? 23'h7ff3f2 : acc6;
-  assign \$134  = $signed(\$133 ) + $signed(sum6_s0_0);
-  assign \$135  = first8_0 ? 23'h7ff29e : acc7;
-  assign \$136  = $signed(\$135 ) + $signed(sum7_s0_0);
-  assign \$137  = first8_1 ? 23'h7ff682 : acc8;
-  assign \$138  = $signed(\$137 ) + $signed(sum8_s0_0);
-  assign \$139  = first8_1 ? 23'h00053e : acc9;
-  assign \$140  = $signed(\$139 ) + $signed(sum9_s0_0);
-  assign \$141  = first8_1 ? 23'h7fff38 : acc10;
-  assign \$142  = $signed(\$141 ) + $signed(sum10_s0_0);
-  assign \$143  = first8_1 ? 23'h7ffc38 : acc11;
-  assign \$144  = $signed(\$143 ) + $signed(sum11_s0_0);
-  assign \$145  = first8_1 ? 23'h7ffbd6 : acc12;
-  assign \$146  = $signed(\$145 ) + $signed(sum12_s0_0);
-  assign \$147  = first8_1 ? 23'h7ff763 : acc13;
-  assign \$148  = $signed(\$147 ) + $signed(sum13_s0_0);
-  assign \$149  = first8_1 ? 23'h7ff237 : acc14;
-  assign \$150  = $signed(\$149 ) + $signed(sum14_s0_0);
-  assign \$151  = first8_1 ? 23'h000053 : acc15;
-  assign \$152  = $signed(\$151 ) + $signed(sum15_s0_0);
-  assign \$153  = first8_2 ? 23'h7ffd60 : acc16;
-  assign \$154  = $signed(\$153 ) + $signed(sum16_s0_0);
-  assign \$155  = first8_2 ? 23'h7ff10d : acc17;
-  assign \$156  = $signed(\$155 ) + $signed(sum17_s0_0);
-  assign \$157  = first8_2 ? 23'h7ff3ef : acc18;
-  assign \$158  = $signed(\$157 ) + $signed(sum18_s0_0);
-  assign \$159  = first8_2 ? 23'h7ffe7c : acc19;
-  assign \$160  = $signed(\$159 ) + $signed(sum19_s0_0);
-  assign \$161  = first8_2 ? 23'h00062a : acc20;
-  assign \$162  = $signed(\$161 ) + $signed(sum20_s0_0);
-  assign \$163  = first8_2 ? 23'h000e9b : acc21;
-  assign \$164  = $signed(\$163 ) + $signed(sum21_s0_0);
-  assign \$165  = first8_2 ? 23'h000366 : acc22;
-  assign \$166  = $signed(\$165 ) + $signed(sum22_s0_0);
-  assign \$167  = first8_2 ? 23'h000a3f : acc23;
-  assign \$168  = $signed(\$167 ) + $signed(sum23_s0_0);
-  assign \$169  = first8_3 ? 23'h000179 : acc24;
-  assign \$170  = $signed(\$169 ) + $signed(sum24_s0_0);
-  assign \$171  = first8_3 ? 23'h7fdf88 : acc25;
-  assign \$172  = $signed(\$171 ) + $signed(sum25_s0_0);
-  assign \$173  = first8_3 ? 23'h000d7e : acc26;
-  assign \$174  = $signed(\$173 ) + $signed(sum26_s0_0);
-  assign \$175  = first8_3 ? 23'h7ff3d8 : acc27;
-  assign \$176  = $signed(\$175 ) + $signed(sum27_s0_0);
-  assign \$177  = first8_3 ? 23'h7fcb5f : acc28;
-  assign \$178  = $signed(\$177 ) + $signed(sum28_s0_0);
-  assign \$179  = first8_3 ? 23'h7ff302 : acc29;
-  assign \$180  = $signed(\$179 ) + $signed(sum29_s0_0);
-  assign \$181  = first8_3 ? 23'h7ff902 : acc30;
-  assign \$182  = $signed(\$181 ) + $signed(sum30_s0_0);
-  assign \$183  = first8_3 ? 23'h7fffb4 : acc31;
-  assign \$184  = $signed(\$183 ) + $signed(sum31_s0_0);
-  assign \$185  = issue & last_t;
-  assign \$186  = q_owed + \$185 ;
-  assign \$187  = o__valid & o__ready;
-  assign \$188  = \$186  - \$187 ;
+  assign \$27  = $signed(x2_1) - $signed(8'h80);
+  assign \$28  = $signed(x2_2) - $signed(8'h80);
+  assign \$29  = $signed(x2_3) - $signed(8'h80);
+  assign \$30  = $signed(x2_4) - $signed(8'h80);
+  assign \$31  = $signed(x2_5) - $signed(8'h80);
+  assign \$32  = $signed(x2_6) - $signed(8'h80);
+  assign \$33  = $signed(x2_7) - $signed(8'h80);
+  assign \$34  = $signed(x3_8) - $signed(8'h80);
+  assign \$35  = $signed(x3_9) - $signed(8'h80);
+  assign \$36  = $signed(x3_10) - $signed(8'h80);
+  assign \$37  = $signed(x3_11) - $signed(8'h80);
+  assign \$38  = $signed(x3_12) - $signed(8'h80);
+  assign \$39  = $signed(x3_13) - $signed(8'h80);
+  assign \$40  = $signed(x3_14) - $signed(8'h80);
+  assign \$41  = $signed(x3_15) - $signed(8'h80);
+  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$43  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$44  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$45  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$46  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$47  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$48  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$49  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$50  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$51  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$52  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$53  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$54  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$55  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$56  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$57  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$58  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$59  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$60  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$61  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$62  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$63  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$64  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$65  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$66  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$67  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$68  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$69  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$70  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$71  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$72  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$73  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$76  = $signed(\$74 ) + $signed(\$75 );
+  assign \$77  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$78  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$79  = $signed(\$77 ) + $signed(\$78 );
+  assign \$80  = $signed(prod0_8_r) + $signed(prod0_9_r);
+  assign \$81  = $signed(prod0_10_r) + $signed(prod0_11_r);
+  assign \$82  = $signed(\$80 ) + $signed(\$81 );
+  assign \$83  = $signed(prod0_12_r) + $signed(prod0_13_r);
+  assign \$84  = $signed(prod0_14_r) + $signed(prod0_15_r);
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$86  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$87  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$88  = $signed(\$86 ) + $signed(\$87 );
+  assign \$89  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$90  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$91  = $signed(\$89 ) + $signed(\$90 );
+  assign \$92  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$93  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$94  = $signed(\$92 ) + $signed(\$93 );
+  assign \$95  = $signed(prod1_8_r) + $signed(prod1_9_r);
+  assign \$96  = $signed(prod1_10_r) + $signed(prod1_11_r);
+  assign \$97  = $signed(\$95 ) + $signed(\$96 );
+  assign \$98  = $signed(prod1_12_r) + $signed(prod1_13_r);
+  assign \$99  = $signed(prod1_14_r) + $signed(prod1_15_r);
+  assign \$100  = $signed(\$98 ) + $signed(\$99 );
+  assign \$101  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$102  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$103  = $signed(\$101 ) + $signed(\$102 );
+  assign \$106  = v9 & last9;
+  assign \$107  = issue & last_t;
+  assign \$108  = o__valid & o__ready;
+  assign \$109  = q_owed < 4'hb;
+  assign \$110  = \$108  ? q_room : \$109 ;
+  assign \$111  = o__valid & o__ready;
+  assign \$112  = \$111  | q_room;
+  assign \$113  = \$107  ? \$110  : \$112 ;
+  assign \$114  = ~ o__valid;
+  assign \$115  = \$114  | o__ready;
+  assign \$116  = | q_stored;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = deliver & \$119 ;
+  assign \$121  = q_wptr == 4'ha;
+  assign \$122  = q_wptr + 1'h1;
+  assign \$123  = \$121  ? 5'h00 : \$122 ;
+  assign \$124  = ~ o__valid;
+  assign \$125  = \$124  | o__ready;
+  assign \$126  = | q_stored;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = q_rptr == 4'ha;
+  assign \$129  = q_rptr + 1'h1;
+  assign \$130  = \$128  ? 5'h00 : \$129 ;
+  assign \$131  = ~ o__valid;
+  assign \$132  = \$131  | o__ready;
+  assign \$133  = | q_stored;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = \$132  & \$134 ;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = deliver & \$136 ;
+  assign \$138  = q_stored + \$137 ;
+  assign \$139  = ~ o__valid;
+  assign \$140  = \$139  | o__ready;
+  assign \$141  = | q_stored;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = \$138  - \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = \$146  | deliver;
+  assign \$148  = | q_stored;
+  assign \$149  = \$148  ? \rport__data$264  : q_in;
+  assign \$150  = ~ last_t;
+  assign \$151  = q_room | \$150 ;
+  assign i__ready = \$151  & reads_input_t;
+  assign \$152  = ~ last_t;
+  assign \$153  = q_room | \$152 ;
+  assign \$154  = ~ reads_input_t;
+  assign \$155  = i__valid | \$154 ;
+  assign issue = \$153  & \$155 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$156  = first9_0 ? bias0 : acc0;
+  assign \$157  = $signed(\$156 ) + $signed(sum0_s1_0);
+  assign \$158  = first9_0 ? bias1 : acc1;
+  assign \$159  = $signed(\$158 ) + $signed(sum1_s1_0);
+  assign \$160  = issue & last_t;
+  assign \$161  = q_owed + \$160 ;
+  assign \$162  = o__valid & o__ready;
+  assign \$163  = \$161  - \$162 ;
   always @(posedge clk)
-    sf_t <= \$189 ;
+    nf_t <= \$164 ;
   always @(posedge clk)
-    sf_t_ahead <= \$190 ;
+    nf_t_ahead <= \$165 ;
   always @(posedge clk)
-    first_t <= \$191 ;
+    sf_t <= \$166 ;
   always @(posedge clk)
-    first_t_ahead <= \$192 ;
+    sf_t_ahead <= \$167 ;
   always @(posedge clk)
-    last_t <= \$193 ;
+    reads_input_t <= \$168 ;
   always @(posedge clk)
-    last_t_ahead <= \$194 ;
+    reads_input_t_ahead <= \$169 ;
   always @(posedge clk)
-    t <= \$195 ;
+    first_t <= \$170 ;
   always @(posedge clk)
-    x_reg <= \$196 ;
+    first_t_ahead <= \$171 ;
   always @(posedge clk)
-    from_input <= \$197 ;
+    last_t <= \$172 ;
   always @(posedge clk)
-    v1 <= \$198 ;
+    last_t_ahead <= \$173 ;
   always @(posedge clk)
-    first1 <= \$199 ;
+    t <= \$174 ;
   always @(posedge clk)
-    last1 <= \$200 ;
+    x_reg <= \$175 ;
   always @(posedge clk)
-    x_reg2 <= \$201 ;
+    from_input <= \$176 ;
   always @(posedge clk)
-    x_mid <= \$202 ;
+    v1 <= \$177 ;
   always @(posedge clk)
-    t1 <= \$203 ;
+    first1 <= \$178 ;
   always @(posedge clk)
-    rom0_addr <= \$204 ;
+    last1 <= \$179 ;
   always @(posedge clk)
-    rom0_read <= \$205 ;
+    nf1 <= \$180 ;
   always @(posedge clk)
-    x0_0 <= \$206 ;
+    from_input2 <= \$181 ;
   always @(posedge clk)
-    rom1_addr <= \$207 ;
+    x_reg2 <= \$182 ;
   always @(posedge clk)
-    rom1_read <= \$208 ;
+    inbuf_read <= \$183 ;
   always @(posedge clk)
-    x1_0 <= \$209 ;
+    x_mid <= \$184 ;
   always @(posedge clk)
-    rom2_addr <= \$210 ;
+    t1 <= \$185 ;
   always @(posedge clk)
-    rom2_read <= \$211 ;
+    rom0_addr <= \$186 ;
   always @(posedge clk)
-    x2_0 <= \$212 ;
+    rom0_read <= \$187 ;
   always @(posedge clk)
-    rom3_addr <= \$213 ;
+    x0_0 <= \$188 ;
   always @(posedge clk)
-    rom3_read <= \$214 ;
+    x0_1 <= \$189 ;
   always @(posedge clk)
-    x3_0 <= \$215 ;
+    x0_2 <= \$190 ;
   always @(posedge clk)
-    xoff0_0 <= \$216 ;
+    x0_3 <= \$191 ;
   always @(posedge clk)
-    w0_0 <= \$217 ;
+    x0_4 <= \$192 ;
   always @(posedge clk)
-    xoff1_0 <= \$218 ;
+    x0_5 <= \$193 ;
   always @(posedge clk)
-    w1_0 <= \$219 ;
+    x0_6 <= \$194 ;
   always @(posedge clk)
-    xoff2_0 <= \$220 ;
+    x0_7 <= \$195 ;
   always @(posedge clk)
-    w2_0 <= \$221 ;
+    rom1_addr <= \$196 ;
   always @(posedge clk)
-    xoff3_0 <= \$222 ;
+    rom1_read <= \$197 ;
   always @(posedge clk)
-    w3_0 <= \$223 ;
+    x1_8 <= \$198 ;
   always @(posedge clk)
-    xoff4_0 <= \$224 ;
+    x1_9 <= \$199 ;
   always @(posedge clk)
-    w4_0 <= \$225 ;
+    x1_10 <= \$200 ;
   always @(posedge clk)
-    xoff5_0 <= \$226 ;
+    x1_11 <= \$201 ;
   always @(posedge clk)
-    w5_0 <= \$227 ;
+    x1_12 <= \$202 ;
   always @(posedge clk)
-    xoff6_0 <= \$228 ;
+    x1_13 <= \$203 ;
   always @(posedge clk)
-    w6_0 <= \$229 ;
+    x1_14 <= \$204 ;
   always @(posedge clk)
-    xoff7_0 <= \$230 ;
+    x1_15 <= \$205 ;
   always @(posedge clk)
-    w7_0 <= \$231 ;
+    rom2_addr <= \$206 ;
   always @(posedge clk)
-    xoff8_0 <= \$232 ;
+    rom2_read <= \$207 ;
   always @(posedge clk)
-    w8_0 <= \$233 ;
+    x2_0 <= \$208 ;
   always @(posedge clk)
-    xoff9_0 <= \$234 ;
+    x2_1 <= \$209 ;
   always @(posedge clk)
-    w9_0 <= \$235 ;
+    x2_2 <= \$210 ;
   always @(posedge clk)
-    xoff10_0 <= \$236 ;
+    x2_3 <= \$211 ;
   always @(posedge clk)
-    w10_0 <= \$237 ;
+    x2_4 <= \$212 ;
   always @(posedge clk)
-    xoff11_0 <= \$238 ;
+    x2_5 <= \$213 ;
   always @(posedge clk)
-    w11_0 <= \$239 ;
+    x2_6 <= \$214 ;
   always @(posedge clk)
-    xoff12_0 <= \$240 ;
+    x2_7 <= \$215 ;
   always @(posedge clk)
-    w12_0 <= \$241 ;
+    rom3_addr <= \$216 ;
   always @(posedge clk)
-    xoff13_0 <= \$242 ;
+    rom3_read <= \$217 ;
   always @(posedge clk)
-    w13_0 <= \$243 ;
+    x3_8 <= \$218 ;
   always @(posedge clk)
-    xoff14_0 <= \$244 ;
+    x3_9 <= \$219 ;
   always @(posedge clk)
-    w14_0 <= \$245 ;
+    x3_10 <= \$220 ;
   always @(posedge clk)
-    xoff15_0 <= \$246 ;
+    x3_11 <= \$221 ;
   always @(posedge clk)
-    w15_0 <= \$247 ;
+    x3_12 <= \$222 ;
   always @(posedge clk)
-    xoff16_0 <= \$248 ;
+    x3_13 <= \$223 ;
   always @(posedge clk)
-    w16_0 <= \$249 ;
+    x3_14 <= \$224 ;
   always @(posedge clk)
-    xoff17_0 <= \$250 ;
+    x3_15 <= \$225 ;
   always @(posedge clk)
-    w17_0 <= \$251 ;
+    xoff0_0 <= \$226 ;
   always @(posedge clk)
-    xoff18_0 <= \$252 ;
+    w0_0 <= \$227 ;
   always @(posedge clk)
-    w18_0 <= \$253 ;
+    xoff0_1 <= \$228 ;
   always @(posedge clk)
-    xoff19_0 <= \$254 ;
+    w0_1 <= \$229 ;
   always @(posedge clk)
-    w19_0 <= \$255 ;
+    xoff0_2 <= \$230 ;
   always @(posedge clk)
-    xoff20_0 <= \$256 ;
+    w0_2 <= \$231 ;
   always @(posedge clk)
-    w20_0 <= \$257 ;
+    xoff0_3 <= \$232 ;
   always @(posedge clk)
-    xoff21_0 <= \$258 ;
+    w0_3 <= \$233 ;
   always @(posedge clk)
-    w21_0 <= \$259 ;
+    xoff0_4 <= \$234 ;
   always @(posedge clk)
-    xoff22_0 <= \$260 ;
+    w0_4 <= \$235 ;
   always @(posedge clk)
-    w22_0 <= \$261 ;
+    xoff0_5 <= \$236 ;
   always @(posedge clk)
-    xoff23_0 <= \$262 ;
+    w0_5 <= \$237 ;
   always @(posedge clk)
-    w23_0 <= \$263 ;
+    xoff0_6 <= \$238 ;
   always @(posedge clk)
-    xoff24_0 <= \$264 ;
+    w0_6 <= \$239 ;
   always @(posedge clk)
-    w24_0 <= \$265 ;
+    xoff0_7 <= \$240 ;
   always @(posedge clk)
-    xoff25_0 <= \$266 ;
+    w0_7 <= \$241 ;
   always @(posedge clk)
-    w25_0 <= \$267 ;
+    xoff0_8 <= \$242 ;
   always @(posedge clk)
-    xoff26_0 <= \$268 ;
+    w0_8 <= \$243 ;
   always @(posedge clk)
-    w26_0 <= \$269 ;
+    xoff0_9 <= \$244 ;
   always @(posedge clk)
-    xoff27_0 <= \$270 ;
+    w0_9 <= \$245 ;
   always @(posedge clk)
-    w27_0 <= \$271 ;
+    xoff0_10 <= \$246 ;
   always @(posedge clk)
-    xoff28_0 <= \$272 ;
+    w0_10 <= \$247 ;
   always @(posedge clk)
-    w28_0 <= \$273 ;
+    xoff0_11 <= \$248 ;
   always @(posedge clk)
-    xoff29_0 <= \$274 ;
+    w0_11 <= \$249 ;
   always @(posedge clk)
-    w29_0 <= \$275 ;
+    xoff0_12 <= \$250 ;
   always @(posedge clk)
-    xoff30_0 <= \$276 ;
+    w0_12 <= \$251 ;
   always @(posedge clk)
-    w30_0 <= \$277 ;
+    xoff0_13 <= \$252 ;
   always @(posedge clk)
-    xoff31_0 <= \$278 ;
+    w0_13 <= \$253 ;
   always @(posedge clk)
-    w31_0 <= \$279 ;
+    xoff0_14 <= \$254 ;
   always @(posedge clk)
-    prod0_0 <= \$280 ;
+    w0_14 <= \$255 ;
   always @(posedge clk)
-    prod1_0 <= \$281 ;
+    xoff0_15 <= \$256 ;
   always @(posedge clk)
-    prod2_0 <= \$282 ;
+    w0_15 <= \$257 ;
   always @(posedge clk)
-    prod3_0 <= \$283 ;
+    xoff1_0 <= \$258 ;
   always @(posedge clk)
-    prod4_0 <= \$284 ;
+    w1_0 <= \$259 ;
   always @(posedge clk)
-    prod5_0 <= \$285 ;
+    xoff1_1 <= \$260 ;
   always @(posedge clk)
-    prod6_0 <= \$286 ;
+    w1_1 <= \$261 ;
   always @(posedge clk)
-    prod7_0 <= \$287 ;
+    xoff1_2 <= \$262 ;
   always @(posedge clk)
-    prod8_0 <= \$288 ;
+    w1_2 <= \$263 ;
   always @(posedge clk)
-    prod9_0 <= \$289 ;
+    xoff1_3 <= \$264 ;
   always @(posedge clk)
-    prod10_0 <= \$290 ;
+    w1_3 <= \$265 ;
   always @(posedge clk)
-    prod11_0 <= \$291 ;
+    xoff1_4 <= \$266 ;
   always @(posedge clk)
-    prod12_0 <= \$292 ;
+    w1_4 <= \$267 ;
   always @(posedge clk)
-    prod13_0 <= \$293 ;
+    xoff1_5 <= \$268 ;
   always @(posedge clk)
-    prod14_0 <= \$294 ;
+    w1_5 <= \$269 ;
   always @(posedge clk)
-    prod15_0 <= \$295 ;
+    xoff1_6 <= \$270 ;
   always @(posedge clk)
-    prod16_0 <= \$296 ;
+    w1_6 <= \$271 ;
   always @(posedge clk)
-    prod17_0 <= \$297 ;
+    xoff1_7 <= \$272 ;
   always @(posedge clk)
-    prod18_0 <= \$298 ;
+    w1_7 <= \$273 ;
   always @(posedge clk)
-    prod19_0 <= \$299 ;
+    xoff1_8 <= \$274 ;
   always @(posedge clk)
-    prod20_0 <= \$300 ;
+    w1_8 <= \$275 ;
   always @(posedge clk)
-    prod21_0 <= \$301 ;
+    xoff1_9 <= \$276 ;
   always @(posedge clk)
-    prod22_0 <= \$302 ;
+    w1_9 <= \$277 ;
   always @(posedge clk)
-    prod23_0 <= \$303 ;
+    xoff1_10 <= \$278 ;
   always @(posedge clk)
-    prod24_0 <= \$304 ;
+    w1_10 <= \$279 ;
   always @(posedge clk)
-    prod25_0 <= \$305 ;
+    xoff1_11 <= \$280 ;
   always @(posedge clk)
-    prod26_0 <= \$306 ;
+    w1_11 <= \$281 ;
   always @(posedge clk)
-    prod27_0 <= \$307 ;
+    xoff1_12 <= \$282 ;
   always @(posedge clk)
-    prod28_0 <= \$308 ;
+    w1_12 <= \$283 ;
   always @(posedge clk)
-    prod29_0 <= \$309 ;
+    xoff1_13 <= \$284 ;
   always @(posedge clk)
-    prod30_0 <= \$310 ;
+    w1_13 <= \$285 ;
   always @(posedge clk)
-    prod31_0 <= \$311 ;
+    xoff1_14 <= \$286 ;
   always @(posedge clk)
-    prod0_0_r <= \$312 ;
+    w1_14 <= \$287 ;
   always @(posedge clk)
-    prod1_0_r <= \$313 ;
+    xoff1_15 <= \$288 ;
   always @(posedge clk)
-    prod2_0_r <= \$314 ;
+    w1_15 <= \$289 ;
   always @(posedge clk)
-    prod3_0_r <= \$315 ;
+    prod0_0 <= \$290 ;
   always @(posedge clk)
-    prod4_0_r <= \$316 ;
+    prod0_1 <= \$291 ;
   always @(posedge clk)
-    prod5_0_r <= \$317 ;
+    prod0_2 <= \$292 ;
   always @(posedge clk)
-    prod6_0_r <= \$318 ;
+    prod0_3 <= \$293 ;
   always @(posedge clk)
-    prod7_0_r <= \$319 ;
+    prod0_4 <= \$294 ;
   always @(posedge clk)
-    prod8_0_r <= \$320 ;
+    prod0_5 <= \$295 ;
   always @(posedge clk)
-    prod9_0_r <= \$321 ;
+    prod0_6 <= \$296 ;
   always @(posedge clk)
-    prod10_0_r <= \$322 ;
+    prod0_7 <= \$297 ;
   always @(posedge clk)
-    prod11_0_r <= \$323 ;
+    prod0_8 <= \$298 ;
   always @(posedge clk)
-    prod12_0_r <= \$324 ;
+    prod0_9 <= \$299 ;
   always @(posedge clk)
-    prod13_0_r <= \$325 ;
+    prod0_10 <= \$300 ;
   always @(posedge clk)
-    prod14_0_r <= \$326 ;
+    prod0_11 <= \$301 ;
   always @(posedge clk)
-    prod15_0_r <= \$327 ;
+    prod0_12 <= \$302 ;
   always @(posedge clk)
-    prod16_0_r <= \$328 ;
+    prod0_13 <= \$303 ;
   always @(posedge clk)
-    prod17_0_r <= \$329 ;
+    prod0_14 <= \$304 ;
   always @(posedge clk)
-    prod18_0_r <= \$330 ;
+    prod0_15 <= \$305 ;
   always @(posedge clk)
-    prod19_0_r <= \$331 ;
+    prod1_0 <= \$306 ;
   always @(posedge clk)
-    prod20_0_r <= \$332 ;
+    prod1_1 <= \$307 ;
   always @(posedge clk)
-    prod21_0_r <= \$333 ;
+    prod1_2 <= \$308 ;
   always @(posedge clk)
-    prod22_0_r <= \$334 ;
+    prod1_3 <= \$309 ;
   always @(posedge clk)
-    prod23_0_r <= \$335 ;
+    prod1_4 <= \$310 ;
   always @(posedge clk)
-    prod24_0_r <= \$336 ;
+    prod1_5 <= \$311 ;
   always @(posedge clk)
-    prod25_0_r <= \$337 ;
+    prod1_6 <= \$312 ;
   always @(posedge clk)
-    prod26_0_r <= \$338 ;
+    prod1_7 <= \$313 ;
   always @(posedge clk)
-    prod27_0_r <= \$339 ;
+    prod1_8 <= \$314 ;
   always @(posedge clk)
-    prod28_0_r <= \$340 ;
+    prod1_9 <= \$315 ;
   always @(posedge clk)
-    prod29_0_r <= \$341 ;
+    prod1_10 <= \$316 ;
   always @(posedge clk)
-    prod30_0_r <= \$342 ;
+    prod1_11 <= \$317 ;
   always @(posedge clk)
-    prod31_0_r <= \$343 ;
+    prod1_12 <= \$318 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$344 ;
+    prod1_13 <= \$319 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$345 ;
+    prod1_14 <= \$320 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$346 ;
+    prod1_15 <= \$321 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$347 ;
+    prod0_0_r <= \$322 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$348 ;
+    prod0_1_r <= \$323 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$349 ;
+    prod0_2_r <= \$324 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$350 ;
+    prod0_3_r <= \$325 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$351 ;
+    prod0_4_r <= \$326 ;
   always @(posedge clk)
-    sum8_s0_0 <= \$352 ;
+    prod0_5_r <= \$327 ;
   always @(posedge clk)
-    sum9_s0_0 <= \$353 ;
+    prod0_6_r <= \$328 ;
   always @(posedge clk)
-    sum10_s0_0 <= \$354 ;
+    prod0_7_r <= \$329 ;
   always @(posedge clk)
-    sum11_s0_0 <= \$355 ;
+    prod0_8_r <= \$330 ;
   always @(posedge clk)
-    sum12_s0_0 <= \$356 ;
+    prod0_9_r <= \$331 ;
   always @(posedge clk)
-    sum13_s0_0 <= \$357 ;
+    prod0_10_r <= \$332 ;
   always @(posedge clk)
-    sum14_s0_0 <= \$358 ;
+    prod0_11_r <= \$333 ;
   always @(posedge clk)
-    sum15_s0_0 <= \$359 ;
+    prod0_12_r <= \$334 ;
   always @(posedge clk)
-    sum16_s0_0 <= \$360 ;
+    prod0_13_r <= \$335 ;
   always @(posedge clk)
-    sum17_s0_0 <= \$361 ;
+    prod0_14_r <= \$336 ;
   always @(posedge clk)
-    sum18_s0_0 <= \$362 ;
+    prod0_15_r <= \$337 ;
   always @(posedge clk)
-    sum19_s0_0 <= \$363 ;
+    prod1_0_r <= \$338 ;
+  always @(posedge clk)
+    prod1_1_r <= \$339 ;
+  always @(posedge clk)
+    prod1_2_r <= \$340 ;
+  always @(posedge clk)
+    prod1_3_r <= \$341 ;
+  always @(posedge clk)
+    prod1_4_r <= \$342 ;
+  always @(posedge clk)
+    prod1_5_r <= \$343 ;
+  always @(posedge clk)
+    prod1_6_r <= \$344 ;
+  always @(posedge clk)
+    prod1_7_r <= \$345 ;
+  always @(posedge clk)
+    prod1_8_r <= \$346 ;
+  always @(posedge clk)
+    prod1_9_r <= \$347 ;
+  always @(posedge clk)
+    prod1_10_r <= \$348 ;
+  always @(posedge clk)
+    prod1_11_r <= \$349 ;
+  always @(posedge clk)
+    prod1_12_r <= \$350 ;
+  always @(posedge clk)
+    prod1_13_r <= \$351 ;
+  always @(posedge clk)
+    prod1_14_r <= \$352 ;
+  always @(posedge clk)
+    prod1_15_r <= \$353 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$354 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$355 ;
+  always @(posedge clk)
+    sum0_s0_2 <= \$356 ;
+  always @(posedge clk)
+    sum0_s0_3 <= \$357 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$358 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$359 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$360 ;
+  always @(posedge clk)
+    sum1_s0_2 <= \$361 ;
+  always @(posedge clk)
+    sum1_s0_3 <= \$362 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$363 ;
+  always @(posedge clk)
+    v2 <= \$364 ;
+  always @(posedge clk)
+    first2 <= \$365 ;
+  always @(posedge clk)
+    last2 <= \$366 ;
+  always @(posedge clk)
+    nf2 <= \$367 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = { prod20_0_r[16], prod20_0_r[16], prod20_0_r[16], prod20_0_r[16], prod20_0_r[16], prod20_0_r[16], prod20_0_r };
+    \$368  = v2;
     if (rst) begin
-      \$364  = 23'h000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = { prod21_0_r[16], prod21_0_r[16], prod21_0_r[16], prod21_0_r[16], prod21_0_r[16], prod21_0_r[16], prod21_0_r };
+    \$369  = first2;
     if (rst) begin
-      \$365  = 23'h000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = { prod22_0_r[16], prod22_0_r[16], prod22_0_r[16], prod22_0_r[16], prod22_0_r[16], prod22_0_r[16], prod22_0_r };
+    \$370  = last2;
     if (rst) begin
-      \$366  = 23'h000000;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = { prod23_0_r[16], prod23_0_r[16], prod23_0_r[16], prod23_0_r[16], prod23_0_r[16], prod23_0_r[16], prod23_0_r };
+    \$371  = nf2;
     if (rst) begin
-      \$367  = 23'h000000;
+      \$371  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = { prod24_0_r[16], prod24_0_r[16], prod24_0_r[16], prod24_0_r[16], prod24_0_r[16], prod24_0_r[16], prod24_0_r };
+    \$372  = v3;
     if (rst) begin
-      \$368  = 23'h000000;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = { prod25_0_r[16], prod25_0_r[16], prod25_0_r[16], prod25_0_r[16], prod25_0_r[16], prod25_0_r[16], prod25_0_r };
+    \$373  = first3;
     if (rst) begin
-      \$369  = 23'h000000;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = { prod26_0_r[16], prod26_0_r[16], prod26_0_r[16], prod26_0_r[16], prod26_0_r[16], prod26_0_r[16], prod26_0_r };
+    \$374  = last3;
     if (rst) begin
-      \$370  = 23'h000000;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = { prod27_0_r[16], prod27_0_r[16], prod27_0_r[16], prod27_0_r[16], prod27_0_r[16], prod27_0_r[16], prod27_0_r };
+    \$375  = nf3;
     if (rst) begin
-      \$371  = 23'h000000;
+      \$375  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = { prod28_0_r[16], prod28_0_r[16], prod28_0_r[16], prod28_0_r[16], prod28_0_r[16], prod28_0_r[16], prod28_0_r };
-    if (rst) begin
-      \$372  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = { prod29_0_r[16], prod29_0_r[16], prod29_0_r[16], prod29_0_r[16], prod29_0_r[16], prod29_0_r[16], prod29_0_r };
-    if (rst) begin
-      \$373  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = { prod30_0_r[16], prod30_0_r[16], prod30_0_r[16], prod30_0_r[16], prod30_0_r[16], prod30_0_r[16], prod30_0_r };
-    if (rst) begin
-      \$374  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = { prod31_0_r[16], prod31_0_r[16], prod31_0_r[16], prod31_0_r[16], prod31_0_r[16], prod31_0_r[16], prod31_0_r };
-    if (rst) begin
-      \$375  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = v1;
+    \$376  = v4;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = first1;
+    \$377  = first4;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = last1;
+    \$378  = last4;
     if (rst) begin
       \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = v2;
+    \$379  = nf4;
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = first2;
+    \$380  = v5;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = last2;
+    \$381  = first5;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = v3;
+    \$382  = last5;
     if (rst) begin
       \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = first3;
+    \$383  = nf5;
     if (rst) begin
-      \$383  = 1'h0;
+      \$383  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = last3;
+    \$384  = v6;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = v4;
+    \$385  = first6;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = first4;
+    \$386  = last6;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = last4;
+    \$387  = nf6;
     if (rst) begin
-      \$387  = 1'h0;
+      \$387  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = v5;
+    \$388  = v7;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = first5;
+    \$389  = first7;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = last5;
+    \$390  = last7;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = v6;
+    \$391  = nf7;
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = first6;
+    \$392  = v8;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = last6;
+    \$393  = first8;
     if (rst) begin
       \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = v7;
+    \$394  = last8;
     if (rst) begin
       \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = first7;
+    \$395  = nf8;
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = last7;
+    \$396  = v8;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = v7;
+    \$397  = first8;
     if (rst) begin
       \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = first7;
+    \$398  = last8;
     if (rst) begin
       \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = last7;
+    \$399  = nf8;
     if (rst) begin
-      \$399  = 1'h0;
+      \$399  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = acc0;
-    if (v8_0) begin
-      \$400  = \$122 [22:0];
-    end
+    \$400  = \$104 ;
     if (rst) begin
       \$400  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = acc1;
-    if (v8_0) begin
-      \$401  = \$124 [22:0];
+    \$401  = acc0;
+    if (v9_0) begin
+      \$401  = \$157 [22:0];
     end
     if (rst) begin
       \$401  = 23'h000000;
@@ -10980,19 +11676,16 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = acc2;
-    if (v8_0) begin
-      \$402  = \$126 [22:0];
-    end
+    \$402  = \$105 ;
     if (rst) begin
       \$402  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = acc3;
-    if (v8_0) begin
-      \$403  = \$128 [22:0];
+    \$403  = acc1;
+    if (v9_0) begin
+      \$403  = \$159 [22:0];
     end
     if (rst) begin
       \$403  = 23'h000000;
@@ -11000,617 +11693,274 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = acc4;
-    if (v8_0) begin
-      \$404  = \$130 [22:0];
-    end
+    \$404  = \$106 ;
     if (rst) begin
-      \$404  = 23'h000000;
+      \$404  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = acc5;
-    if (v8_0) begin
-      \$405  = \$132 [22:0];
-    end
+    \$405  = \$163 [3:0];
     if (rst) begin
-      \$405  = 23'h000000;
+      \$405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = acc6;
-    if (v8_0) begin
-      \$406  = \$134 [22:0];
-    end
+    \$406  = \$113 ;
     if (rst) begin
-      \$406  = 23'h000000;
+      \$406  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = acc7;
-    if (v8_0) begin
-      \$407  = \$136 [22:0];
+    \$407  = q_wptr;
+    if (\$120 ) begin
+      \$407  = \$123 [3:0];
     end
     if (rst) begin
-      \$407  = 23'h000000;
+      \$407  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = v7;
+    \$408  = q_rptr;
+    if (\$127 ) begin
+      \$408  = \$130 [3:0];
+    end
     if (rst) begin
-      \$408  = 1'h0;
+      \$408  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = first7;
+    \$409  = \$143 [3:0];
     if (rst) begin
-      \$409  = 1'h0;
+      \$409  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = last7;
+    \$410  = o__valid;
+    if (\$145 ) begin
+      \$410  = \$147 ;
+    end
     if (rst) begin
       \$410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = acc8;
-    if (v8_1) begin
-      \$411  = \$138 [22:0];
+    \$411  = o__payload;
+    if (\$145 ) begin
+      \$411  = \$149 ;
     end
     if (rst) begin
-      \$411  = 23'h000000;
+      \$411  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = acc9;
-    if (v8_1) begin
-      \$412  = \$140 [22:0];
-    end
-    if (rst) begin
-      \$412  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = acc10;
-    if (v8_1) begin
-      \$413  = \$142 [22:0];
-    end
-    if (rst) begin
-      \$413  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = acc11;
-    if (v8_1) begin
-      \$414  = \$144 [22:0];
-    end
-    if (rst) begin
-      \$414  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = acc12;
-    if (v8_1) begin
-      \$415  = \$146 [22:0];
-    end
-    if (rst) begin
-      \$415  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = acc13;
-    if (v8_1) begin
-      \$416  = \$148 [22:0];
-    end
-    if (rst) begin
-      \$416  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = acc14;
-    if (v8_1) begin
-      \$417  = \$150 [22:0];
-    end
-    if (rst) begin
-      \$417  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = acc15;
-    if (v8_1) begin
-      \$418  = \$152 [22:0];
-    end
-    if (rst) begin
-      \$418  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = v7;
-    if (rst) begin
-      \$419  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = first7;
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = last7;
-    if (rst) begin
-      \$421  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = acc16;
-    if (v8_2) begin
-      \$422  = \$154 [22:0];
-    end
-    if (rst) begin
-      \$422  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = acc17;
-    if (v8_2) begin
-      \$423  = \$156 [22:0];
-    end
-    if (rst) begin
-      \$423  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = acc18;
-    if (v8_2) begin
-      \$424  = \$158 [22:0];
-    end
-    if (rst) begin
-      \$424  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = acc19;
-    if (v8_2) begin
-      \$425  = \$160 [22:0];
-    end
-    if (rst) begin
-      \$425  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = acc20;
-    if (v8_2) begin
-      \$426  = \$162 [22:0];
-    end
-    if (rst) begin
-      \$426  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = acc21;
-    if (v8_2) begin
-      \$427  = \$164 [22:0];
-    end
-    if (rst) begin
-      \$427  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = acc22;
-    if (v8_2) begin
-      \$428  = \$166 [22:0];
-    end
-    if (rst) begin
-      \$428  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = acc23;
-    if (v8_2) begin
-      \$429  = \$168 [22:0];
-    end
-    if (rst) begin
-      \$429  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = v7;
-    if (rst) begin
-      \$430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = first7;
-    if (rst) begin
-      \$431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = last7;
-    if (rst) begin
-      \$432  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = acc24;
-    if (v8_3) begin
-      \$433  = \$170 [22:0];
-    end
-    if (rst) begin
-      \$433  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = acc25;
-    if (v8_3) begin
-      \$434  = \$172 [22:0];
-    end
-    if (rst) begin
-      \$434  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = acc26;
-    if (v8_3) begin
-      \$435  = \$174 [22:0];
-    end
-    if (rst) begin
-      \$435  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = acc27;
-    if (v8_3) begin
-      \$436  = \$176 [22:0];
-    end
-    if (rst) begin
-      \$436  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = acc28;
-    if (v8_3) begin
-      \$437  = \$178 [22:0];
-    end
-    if (rst) begin
-      \$437  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = acc29;
-    if (v8_3) begin
-      \$438  = \$180 [22:0];
-    end
-    if (rst) begin
-      \$438  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = acc30;
-    if (v8_3) begin
-      \$439  = \$182 [22:0];
-    end
-    if (rst) begin
-      \$439  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = acc31;
-    if (v8_3) begin
-      \$440  = \$184 [22:0];
-    end
-    if (rst) begin
-      \$440  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = \$71 ;
-    if (rst) begin
-      \$441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = \$188 [3:0];
-    if (rst) begin
-      \$442  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = \$78 ;
-    if (rst) begin
-      \$443  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = q_wptr;
-    if (\$85 ) begin
-      \$444  = \$88 [3:0];
-    end
-    if (rst) begin
-      \$444  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = q_rptr;
-    if (\$92 ) begin
-      \$445  = \$95 [3:0];
-    end
-    if (rst) begin
-      \$445  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = \$108 [3:0];
-    if (rst) begin
-      \$446  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = o__valid;
-    if (\$110 ) begin
-      \$447  = \$112 ;
-    end
-    if (rst) begin
-      \$447  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = o__payload;
-    if (\$110 ) begin
-      \$448  = \$114 ;
-    end
-    if (rst) begin
-      \$448  = 736'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 6'h00;
+    \$1  = 4'h0;
     casez (t)
       6'h00:
-          \$1  = 6'h02;
+          \$1  = 4'h0;
       6'h01:
-          \$1  = 6'h03;
+          \$1  = 4'h1;
       6'h02:
-          \$1  = 6'h04;
+          \$1  = 4'h1;
       6'h03:
-          \$1  = 6'h05;
+          \$1  = 4'h1;
       6'h04:
-          \$1  = 6'h06;
+          \$1  = 4'h2;
       6'h05:
-          \$1  = 6'h07;
+          \$1  = 4'h2;
       6'h06:
-          \$1  = 6'h08;
+          \$1  = 4'h2;
       6'h07:
-          \$1  = 6'h09;
+          \$1  = 4'h3;
       6'h08:
-          \$1  = 6'h0a;
+          \$1  = 4'h3;
       6'h09:
-          \$1  = 6'h0b;
+          \$1  = 4'h3;
       6'h0a:
-          \$1  = 6'h0c;
+          \$1  = 4'h4;
       6'h0b:
-          \$1  = 6'h0d;
+          \$1  = 4'h4;
       6'h0c:
-          \$1  = 6'h0e;
+          \$1  = 4'h4;
       6'h0d:
-          \$1  = 6'h0f;
+          \$1  = 4'h5;
       6'h0e:
-          \$1  = 6'h10;
+          \$1  = 4'h5;
       6'h0f:
-          \$1  = 6'h11;
+          \$1  = 4'h5;
       6'h10:
-          \$1  = 6'h12;
+          \$1  = 4'h6;
       6'h11:
-          \$1  = 6'h13;
+          \$1  = 4'h6;
       6'h12:
-          \$1  = 6'h14;
+          \$1  = 4'h6;
       6'h13:
-          \$1  = 6'h15;
+          \$1  = 4'h7;
       6'h14:
-          \$1  = 6'h16;
+          \$1  = 4'h7;
       6'h15:
-          \$1  = 6'h17;
+          \$1  = 4'h7;
       6'h16:
-          \$1  = 6'h18;
+          \$1  = 4'h8;
       6'h17:
-          \$1  = 6'h19;
+          \$1  = 4'h8;
       6'h18:
-          \$1  = 6'h1a;
+          \$1  = 4'h8;
       6'h19:
-          \$1  = 6'h1b;
+          \$1  = 4'h9;
       6'h1a:
-          \$1  = 6'h1c;
+          \$1  = 4'h9;
       6'h1b:
-          \$1  = 6'h1d;
+          \$1  = 4'h9;
       6'h1c:
-          \$1  = 6'h1e;
+          \$1  = 4'ha;
       6'h1d:
-          \$1  = 6'h1f;
+          \$1  = 4'ha;
       6'h1e:
-          \$1  = 6'h20;
+          \$1  = 4'ha;
       6'h1f:
-          \$1  = 6'h21;
+          \$1  = 4'hb;
       6'h20:
-          \$1  = 6'h22;
+          \$1  = 4'hb;
       6'h21:
-          \$1  = 6'h23;
+          \$1  = 4'hb;
       6'h22:
-          \$1  = 6'h24;
+          \$1  = 4'hc;
       6'h23:
-          \$1  = 6'h25;
+          \$1  = 4'hc;
       6'h24:
-          \$1  = 6'h26;
+          \$1  = 4'hc;
       6'h25:
-          \$1  = 6'h27;
+          \$1  = 4'hd;
       6'h26:
-          \$1  = 6'h28;
+          \$1  = 4'hd;
       6'h27:
-          \$1  = 6'h29;
+          \$1  = 4'hd;
       6'h28:
-          \$1  = 6'h2a;
+          \$1  = 4'he;
       6'h29:
-          \$1  = 6'h2b;
+          \$1  = 4'he;
       6'h2a:
-          \$1  = 6'h2c;
+          \$1  = 4'he;
       6'h2b:
-          \$1  = 6'h2d;
+          \$1  = 4'hf;
       6'h2c:
-          \$1  = 6'h2e;
+          \$1  = 4'hf;
       6'h2d:
-          \$1  = 6'h2f;
+          \$1  = 4'hf;
       6'h2e:
-          \$1  = 6'h00;
+          \$1  = 4'h0;
       6'h2f:
-          \$1  = 6'h01;
+          \$1  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 1'h0;
+    \$2  = 2'h0;
     casez (t)
       6'h00:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h01:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h02:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h03:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h04:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h05:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h06:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h07:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h08:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h09:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h0a:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h0b:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h0c:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h0d:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h0e:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h0f:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h10:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h11:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h12:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h13:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h14:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h15:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h16:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h17:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h18:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h19:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h1a:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h1b:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h1c:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h1d:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h1e:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h1f:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h20:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h21:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h22:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h23:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h24:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h25:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h26:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h27:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h28:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h29:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h2a:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h2b:
-          \$2  = 1'h0;
+          \$2  = 2'h0;
       6'h2c:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
       6'h2d:
-          \$2  = 1'h0;
+          \$2  = 2'h2;
       6'h2e:
-          \$2  = 1'h1;
+          \$2  = 2'h0;
       6'h2f:
-          \$2  = 1'h0;
+          \$2  = 2'h1;
     endcase
   end
   always @* begin
@@ -11618,7 +11968,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$3  = 1'h0;
     casez (t)
       6'h00:
-          \$3  = 1'h0;
+          \$3  = 1'h1;
       6'h01:
           \$3  = 1'h0;
       6'h02:
@@ -11708,1960 +12058,1870 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       6'h2c:
           \$3  = 1'h0;
       6'h2d:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       6'h2e:
-          \$3  = 1'h0;
+          \$3  = 1'h1;
       6'h2f:
-          \$3  = 1'h0;
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = sf_t;
+    \$4  = 1'h0;
+    casez (t)
+      6'h00:
+          \$4  = 1'h0;
+      6'h01:
+          \$4  = 1'h1;
+      6'h02:
+          \$4  = 1'h0;
+      6'h03:
+          \$4  = 1'h0;
+      6'h04:
+          \$4  = 1'h1;
+      6'h05:
+          \$4  = 1'h0;
+      6'h06:
+          \$4  = 1'h0;
+      6'h07:
+          \$4  = 1'h1;
+      6'h08:
+          \$4  = 1'h0;
+      6'h09:
+          \$4  = 1'h0;
+      6'h0a:
+          \$4  = 1'h1;
+      6'h0b:
+          \$4  = 1'h0;
+      6'h0c:
+          \$4  = 1'h0;
+      6'h0d:
+          \$4  = 1'h1;
+      6'h0e:
+          \$4  = 1'h0;
+      6'h0f:
+          \$4  = 1'h0;
+      6'h10:
+          \$4  = 1'h1;
+      6'h11:
+          \$4  = 1'h0;
+      6'h12:
+          \$4  = 1'h0;
+      6'h13:
+          \$4  = 1'h1;
+      6'h14:
+          \$4  = 1'h0;
+      6'h15:
+          \$4  = 1'h0;
+      6'h16:
+          \$4  = 1'h1;
+      6'h17:
+          \$4  = 1'h0;
+      6'h18:
+          \$4  = 1'h0;
+      6'h19:
+          \$4  = 1'h1;
+      6'h1a:
+          \$4  = 1'h0;
+      6'h1b:
+          \$4  = 1'h0;
+      6'h1c:
+          \$4  = 1'h1;
+      6'h1d:
+          \$4  = 1'h0;
+      6'h1e:
+          \$4  = 1'h0;
+      6'h1f:
+          \$4  = 1'h1;
+      6'h20:
+          \$4  = 1'h0;
+      6'h21:
+          \$4  = 1'h0;
+      6'h22:
+          \$4  = 1'h1;
+      6'h23:
+          \$4  = 1'h0;
+      6'h24:
+          \$4  = 1'h0;
+      6'h25:
+          \$4  = 1'h1;
+      6'h26:
+          \$4  = 1'h0;
+      6'h27:
+          \$4  = 1'h0;
+      6'h28:
+          \$4  = 1'h1;
+      6'h29:
+          \$4  = 1'h0;
+      6'h2a:
+          \$4  = 1'h0;
+      6'h2b:
+          \$4  = 1'h1;
+      6'h2c:
+          \$4  = 1'h0;
+      6'h2d:
+          \$4  = 1'h0;
+      6'h2e:
+          \$4  = 1'h1;
+      6'h2f:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      6'h00:
+          \$5  = 1'h1;
+      6'h01:
+          \$5  = 1'h0;
+      6'h02:
+          \$5  = 1'h0;
+      6'h03:
+          \$5  = 1'h1;
+      6'h04:
+          \$5  = 1'h0;
+      6'h05:
+          \$5  = 1'h0;
+      6'h06:
+          \$5  = 1'h1;
+      6'h07:
+          \$5  = 1'h0;
+      6'h08:
+          \$5  = 1'h0;
+      6'h09:
+          \$5  = 1'h1;
+      6'h0a:
+          \$5  = 1'h0;
+      6'h0b:
+          \$5  = 1'h0;
+      6'h0c:
+          \$5  = 1'h1;
+      6'h0d:
+          \$5  = 1'h0;
+      6'h0e:
+          \$5  = 1'h0;
+      6'h0f:
+          \$5  = 1'h1;
+      6'h10:
+          \$5  = 1'h0;
+      6'h11:
+          \$5  = 1'h0;
+      6'h12:
+          \$5  = 1'h1;
+      6'h13:
+          \$5  = 1'h0;
+      6'h14:
+          \$5  = 1'h0;
+      6'h15:
+          \$5  = 1'h1;
+      6'h16:
+          \$5  = 1'h0;
+      6'h17:
+          \$5  = 1'h0;
+      6'h18:
+          \$5  = 1'h1;
+      6'h19:
+          \$5  = 1'h0;
+      6'h1a:
+          \$5  = 1'h0;
+      6'h1b:
+          \$5  = 1'h1;
+      6'h1c:
+          \$5  = 1'h0;
+      6'h1d:
+          \$5  = 1'h0;
+      6'h1e:
+          \$5  = 1'h1;
+      6'h1f:
+          \$5  = 1'h0;
+      6'h20:
+          \$5  = 1'h0;
+      6'h21:
+          \$5  = 1'h1;
+      6'h22:
+          \$5  = 1'h0;
+      6'h23:
+          \$5  = 1'h0;
+      6'h24:
+          \$5  = 1'h1;
+      6'h25:
+          \$5  = 1'h0;
+      6'h26:
+          \$5  = 1'h0;
+      6'h27:
+          \$5  = 1'h1;
+      6'h28:
+          \$5  = 1'h0;
+      6'h29:
+          \$5  = 1'h0;
+      6'h2a:
+          \$5  = 1'h1;
+      6'h2b:
+          \$5  = 1'h0;
+      6'h2c:
+          \$5  = 1'h0;
+      6'h2d:
+          \$5  = 1'h1;
+      6'h2e:
+          \$5  = 1'h0;
+      6'h2f:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      4'h0:
+          \$104  = 23'h000276;
+      4'h1:
+          \$104  = 23'h7ff5f9;
+      4'h2:
+          \$104  = 23'h7feeb8;
+      4'h3:
+          \$104  = 23'h7ff3f2;
+      4'h4:
+          \$104  = 23'h7ff682;
+      4'h5:
+          \$104  = 23'h7fff38;
+      4'h6:
+          \$104  = 23'h7ffbd6;
+      4'h7:
+          \$104  = 23'h7ff237;
+      4'h8:
+          \$104  = 23'h7ffd60;
+      4'h9:
+          \$104  = 23'h7ff3ef;
+      4'ha:
+          \$104  = 23'h00062a;
+      4'hb:
+          \$104  = 23'h000366;
+      4'hc:
+          \$104  = 23'h000179;
+      4'hd:
+          \$104  = 23'h000d7e;
+      4'he:
+          \$104  = 23'h7fcb5f;
+      4'hf:
+          \$104  = 23'h7ff902;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      4'h0:
+          \$105  = 23'h7ffd1b;
+      4'h1:
+          \$105  = 23'h7ff47a;
+      4'h2:
+          \$105  = 23'h7fff55;
+      4'h3:
+          \$105  = 23'h7ff29e;
+      4'h4:
+          \$105  = 23'h00053e;
+      4'h5:
+          \$105  = 23'h7ffc38;
+      4'h6:
+          \$105  = 23'h7ff763;
+      4'h7:
+          \$105  = 23'h000053;
+      4'h8:
+          \$105  = 23'h7ff10d;
+      4'h9:
+          \$105  = 23'h7ffe7c;
+      4'ha:
+          \$105  = 23'h000e9b;
+      4'hb:
+          \$105  = 23'h000a3f;
+      4'hc:
+          \$105  = 23'h7fdf88;
+      4'hd:
+          \$105  = 23'h7ff3d8;
+      4'he:
+          \$105  = 23'h7ff302;
+      4'hf:
+          \$105  = 23'h7fffb4;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$164  = nf_t;
     if (issue) begin
-      \$189  = sf_t_ahead;
+      \$164  = nf_t_ahead;
     end
     if (rst) begin
-      \$189  = 6'h00;
+      \$164  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = sf_t_ahead;
+    \$165  = nf_t_ahead;
     if (issue) begin
-      \$190  = \$1 ;
+      \$165  = \$1 ;
     end
     if (rst) begin
-      \$190  = 6'h01;
+      \$165  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = first_t;
+    \$166  = sf_t;
     if (issue) begin
-      \$191  = first_t_ahead;
+      \$166  = sf_t_ahead;
     end
     if (rst) begin
-      \$191  = 1'h1;
+      \$166  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = first_t_ahead;
+    \$167  = sf_t_ahead;
     if (issue) begin
-      \$192  = \$2 ;
+      \$167  = \$2 ;
     end
     if (rst) begin
-      \$192  = 1'h0;
+      \$167  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = last_t;
+    \$168  = reads_input_t;
     if (issue) begin
-      \$193  = last_t_ahead;
+      \$168  = reads_input_t_ahead;
     end
     if (rst) begin
-      \$193  = 1'h0;
+      \$168  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = last_t_ahead;
+    \$169  = reads_input_t_ahead;
     if (issue) begin
-      \$194  = \$3 ;
+      \$169  = \$3 ;
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$169  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = t;
+    \$170  = first_t;
     if (issue) begin
-      \$195  = \$6 [5:0];
+      \$170  = first_t_ahead;
     end
     if (rst) begin
-      \$195  = 6'h00;
+      \$170  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = i__payload;
+    \$171  = first_t_ahead;
+    if (issue) begin
+      \$171  = \$4 ;
+    end
     if (rst) begin
-      \$196  = 8'h00;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = 1'h1;
+    \$172  = last_t;
+    if (issue) begin
+      \$172  = last_t_ahead;
+    end
     if (rst) begin
-      \$197  = 1'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = issue;
+    \$173  = last_t_ahead;
+    if (issue) begin
+      \$173  = \$5 ;
+    end
     if (rst) begin
-      \$198  = 1'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = first_t;
+    \$174  = t;
+    if (issue) begin
+      \$174  = \$8 [5:0];
+    end
     if (rst) begin
-      \$199  = 1'h0;
+      \$174  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = last_t;
+    \$175  = i__payload;
     if (rst) begin
-      \$200  = 1'h0;
+      \$175  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = x_reg;
+    \$176  = reads_input_t;
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$177  = issue;
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$178  = first_t;
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$179  = last_t;
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$180  = nf_t;
+    if (rst) begin
+      \$180  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$181  = from_input;
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$182  = x_reg;
+    if (rst) begin
+      \$182  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = rport__data;
+    if (rst) begin
+      \$183  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$184  = \$9 ;
+    if (rst) begin
+      \$184  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$185  = t;
+    if (rst) begin
+      \$185  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = t1;
+    if (rst) begin
+      \$186  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$187  = port__data;
+    if (rst) begin
+      \$187  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$188  = x_mid[7:0];
+    if (rst) begin
+      \$188  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$189  = x_mid[15:8];
+    if (rst) begin
+      \$189  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = x_mid[23:16];
+    if (rst) begin
+      \$190  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = x_mid[31:24];
+    if (rst) begin
+      \$191  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = x_mid[39:32];
+    if (rst) begin
+      \$192  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = x_mid[47:40];
+    if (rst) begin
+      \$193  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = x_mid[55:48];
+    if (rst) begin
+      \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$195  = x_mid[63:56];
+    if (rst) begin
+      \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$196  = t1;
+    if (rst) begin
+      \$196  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = \port__data$45 ;
+    if (rst) begin
+      \$197  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = x_mid[71:64];
+    if (rst) begin
+      \$198  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$199  = x_mid[79:72];
+    if (rst) begin
+      \$199  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = x_mid[87:80];
+    if (rst) begin
+      \$200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = x_mid[95:88];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = x_reg2;
+    \$202  = x_mid[103:96];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = t;
+    \$203  = x_mid[111:104];
     if (rst) begin
-      \$203  = 6'h00;
+      \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = t1;
+    \$204  = x_mid[119:112];
     if (rst) begin
-      \$204  = 6'h00;
+      \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = port__data;
+    \$205  = x_mid[127:120];
     if (rst) begin
-      \$205  = 64'h0000000000000000;
+      \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = x_mid;
+    \$206  = t1;
     if (rst) begin
-      \$206  = 8'h00;
+      \$206  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = t1;
+    \$207  = \port__data$56 ;
     if (rst) begin
-      \$207  = 6'h00;
+      \$207  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \port__data$31 ;
+    \$208  = x_mid[7:0];
     if (rst) begin
-      \$208  = 64'h0000000000000000;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = x_mid;
+    \$209  = x_mid[15:8];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = t1;
+    \$210  = x_mid[23:16];
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \port__data$35 ;
+    \$211  = x_mid[31:24];
     if (rst) begin
-      \$211  = 64'h0000000000000000;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = x_mid;
+    \$212  = x_mid[39:32];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = t1;
+    \$213  = x_mid[47:40];
     if (rst) begin
-      \$213  = 6'h00;
+      \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = \port__data$39 ;
+    \$214  = x_mid[55:48];
     if (rst) begin
-      \$214  = 64'h0000000000000000;
+      \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = x_mid;
+    \$215  = x_mid[63:56];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = \$7 ;
+    \$216  = t1;
     if (rst) begin
-      \$216  = 9'h000;
+      \$216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = rom0_read[7:0];
+    \$217  = \port__data$67 ;
     if (rst) begin
-      \$217  = 8'h00;
+      \$217  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = \$8 ;
+    \$218  = x_mid[71:64];
     if (rst) begin
-      \$218  = 9'h000;
+      \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = rom0_read[15:8];
+    \$219  = x_mid[79:72];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = \$9 ;
+    \$220  = x_mid[87:80];
     if (rst) begin
-      \$220  = 9'h000;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = rom0_read[23:16];
+    \$221  = x_mid[95:88];
     if (rst) begin
       \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = \$10 ;
+    \$222  = x_mid[103:96];
     if (rst) begin
-      \$222  = 9'h000;
+      \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = rom0_read[31:24];
+    \$223  = x_mid[111:104];
     if (rst) begin
       \$223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = \$11 ;
+    \$224  = x_mid[119:112];
     if (rst) begin
-      \$224  = 9'h000;
+      \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = rom0_read[39:32];
+    \$225  = x_mid[127:120];
     if (rst) begin
       \$225  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = \$12 ;
+    \$226  = \$10 ;
     if (rst) begin
       \$226  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = rom0_read[47:40];
+    \$227  = rom0_read[7:0];
     if (rst) begin
       \$227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = \$13 ;
+    \$228  = \$11 ;
     if (rst) begin
       \$228  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = rom0_read[55:48];
+    \$229  = rom0_read[15:8];
     if (rst) begin
       \$229  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = \$14 ;
+    \$230  = \$12 ;
     if (rst) begin
       \$230  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rom0_read[63:56];
+    \$231  = rom0_read[23:16];
     if (rst) begin
       \$231  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = \$15 ;
+    \$232  = \$13 ;
     if (rst) begin
       \$232  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rom1_read[7:0];
+    \$233  = rom0_read[31:24];
     if (rst) begin
       \$233  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = \$16 ;
+    \$234  = \$14 ;
     if (rst) begin
       \$234  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rom1_read[15:8];
+    \$235  = rom0_read[39:32];
     if (rst) begin
       \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = \$17 ;
+    \$236  = \$15 ;
     if (rst) begin
       \$236  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rom1_read[23:16];
+    \$237  = rom0_read[47:40];
     if (rst) begin
       \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = \$18 ;
+    \$238  = \$16 ;
     if (rst) begin
       \$238  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rom1_read[31:24];
+    \$239  = rom0_read[55:48];
     if (rst) begin
       \$239  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = \$19 ;
+    \$240  = \$17 ;
     if (rst) begin
       \$240  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rom1_read[39:32];
+    \$241  = rom0_read[63:56];
     if (rst) begin
       \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = \$20 ;
+    \$242  = \$18 ;
     if (rst) begin
       \$242  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rom1_read[47:40];
+    \$243  = rom1_read[7:0];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = \$21 ;
+    \$244  = \$19 ;
     if (rst) begin
       \$244  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rom1_read[55:48];
+    \$245  = rom1_read[15:8];
     if (rst) begin
       \$245  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = \$22 ;
+    \$246  = \$20 ;
     if (rst) begin
       \$246  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = rom1_read[63:56];
+    \$247  = rom1_read[23:16];
     if (rst) begin
       \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = \$23 ;
+    \$248  = \$21 ;
     if (rst) begin
       \$248  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rom2_read[7:0];
+    \$249  = rom1_read[31:24];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = \$24 ;
+    \$250  = \$22 ;
     if (rst) begin
       \$250  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = rom2_read[15:8];
+    \$251  = rom1_read[39:32];
     if (rst) begin
       \$251  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$25 ;
+    \$252  = \$23 ;
     if (rst) begin
       \$252  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = rom2_read[23:16];
+    \$253  = rom1_read[47:40];
     if (rst) begin
       \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$26 ;
+    \$254  = \$24 ;
     if (rst) begin
       \$254  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rom2_read[31:24];
+    \$255  = rom1_read[55:48];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$27 ;
+    \$256  = \$25 ;
     if (rst) begin
       \$256  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rom2_read[39:32];
+    \$257  = rom1_read[63:56];
     if (rst) begin
       \$257  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = \$28 ;
+    \$258  = \$26 ;
     if (rst) begin
       \$258  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rom2_read[47:40];
+    \$259  = rom2_read[7:0];
     if (rst) begin
       \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = \$29 ;
+    \$260  = \$27 ;
     if (rst) begin
       \$260  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rom2_read[55:48];
+    \$261  = rom2_read[15:8];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = \$30 ;
+    \$262  = \$28 ;
     if (rst) begin
       \$262  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rom2_read[63:56];
+    \$263  = rom2_read[23:16];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = \$31 ;
+    \$264  = \$29 ;
     if (rst) begin
       \$264  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = rom3_read[7:0];
+    \$265  = rom2_read[31:24];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = \$32 ;
+    \$266  = \$30 ;
     if (rst) begin
       \$266  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rom3_read[15:8];
+    \$267  = rom2_read[39:32];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = \$33 ;
+    \$268  = \$31 ;
     if (rst) begin
       \$268  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = rom3_read[23:16];
+    \$269  = rom2_read[47:40];
     if (rst) begin
       \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = \$34 ;
+    \$270  = \$32 ;
     if (rst) begin
       \$270  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = rom3_read[31:24];
+    \$271  = rom2_read[55:48];
     if (rst) begin
       \$271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = \$35 ;
+    \$272  = \$33 ;
     if (rst) begin
       \$272  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = rom3_read[39:32];
+    \$273  = rom2_read[63:56];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$36 ;
+    \$274  = \$34 ;
     if (rst) begin
       \$274  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = rom3_read[47:40];
+    \$275  = rom3_read[7:0];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$37 ;
+    \$276  = \$35 ;
     if (rst) begin
       \$276  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rom3_read[55:48];
+    \$277  = rom3_read[15:8];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$38 ;
+    \$278  = \$36 ;
     if (rst) begin
       \$278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = rom3_read[63:56];
+    \$279  = rom3_read[23:16];
     if (rst) begin
       \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$39 ;
+    \$280  = \$37 ;
     if (rst) begin
-      \$280  = 17'h00000;
+      \$280  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = \$40 ;
+    \$281  = rom3_read[31:24];
     if (rst) begin
-      \$281  = 17'h00000;
+      \$281  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$41 ;
+    \$282  = \$38 ;
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = \$42 ;
+    \$283  = rom3_read[39:32];
     if (rst) begin
-      \$283  = 17'h00000;
+      \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$43 ;
+    \$284  = \$39 ;
     if (rst) begin
-      \$284  = 17'h00000;
+      \$284  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = \$44 ;
+    \$285  = rom3_read[47:40];
     if (rst) begin
-      \$285  = 17'h00000;
+      \$285  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$45 ;
+    \$286  = \$40 ;
     if (rst) begin
-      \$286  = 17'h00000;
+      \$286  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = \$46 ;
+    \$287  = rom3_read[55:48];
     if (rst) begin
-      \$287  = 17'h00000;
+      \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$47 ;
+    \$288  = \$41 ;
     if (rst) begin
-      \$288  = 17'h00000;
+      \$288  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = \$48 ;
+    \$289  = rom3_read[63:56];
     if (rst) begin
-      \$289  = 17'h00000;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$49 ;
+    \$290  = \$42 ;
     if (rst) begin
       \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = \$50 ;
+    \$291  = \$43 ;
     if (rst) begin
       \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = \$51 ;
+    \$292  = \$44 ;
     if (rst) begin
       \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = \$52 ;
+    \$293  = \$45 ;
     if (rst) begin
       \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$53 ;
+    \$294  = \$46 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = \$54 ;
+    \$295  = \$47 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = \$55 ;
+    \$296  = \$48 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = \$56 ;
+    \$297  = \$49 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$57 ;
+    \$298  = \$50 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = \$58 ;
+    \$299  = \$51 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$59 ;
+    \$300  = \$52 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = \$60 ;
+    \$301  = \$53 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$61 ;
+    \$302  = \$54 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = \$62 ;
+    \$303  = \$55 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$63 ;
+    \$304  = \$56 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = \$64 ;
+    \$305  = \$57 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$65 ;
+    \$306  = \$58 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$66 ;
+    \$307  = \$59 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$67 ;
+    \$308  = \$60 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = \$68 ;
+    \$309  = \$61 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$69 ;
+    \$310  = \$62 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$70 ;
+    \$311  = \$63 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = prod0_0;
+    \$312  = \$64 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = prod1_0;
+    \$313  = \$65 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = prod2_0;
+    \$314  = \$66 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = prod3_0;
+    \$315  = \$67 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = prod4_0;
+    \$316  = \$68 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = prod5_0;
+    \$317  = \$69 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = prod6_0;
+    \$318  = \$70 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = prod7_0;
+    \$319  = \$71 ;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = prod8_0;
+    \$320  = \$72 ;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = prod9_0;
+    \$321  = \$73 ;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = prod10_0;
+    \$322  = prod0_0;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = prod11_0;
+    \$323  = prod0_1;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = prod12_0;
+    \$324  = prod0_2;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = prod13_0;
+    \$325  = prod0_3;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = prod14_0;
+    \$326  = prod0_4;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = prod15_0;
+    \$327  = prod0_5;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = prod16_0;
+    \$328  = prod0_6;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = prod17_0;
+    \$329  = prod0_7;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = prod18_0;
+    \$330  = prod0_8;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = prod19_0;
+    \$331  = prod0_9;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = prod20_0;
+    \$332  = prod0_10;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = prod21_0;
+    \$333  = prod0_11;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = prod22_0;
+    \$334  = prod0_12;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = prod23_0;
+    \$335  = prod0_13;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = prod24_0;
+    \$336  = prod0_14;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = prod25_0;
+    \$337  = prod0_15;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = prod26_0;
+    \$338  = prod1_0;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = prod27_0;
+    \$339  = prod1_1;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = prod28_0;
+    \$340  = prod1_2;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = prod29_0;
+    \$341  = prod1_3;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = prod30_0;
+    \$342  = prod1_4;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = prod31_0;
+    \$343  = prod1_5;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$344  = prod1_6;
     if (rst) begin
-      \$344  = 23'h000000;
+      \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$345  = prod1_7;
     if (rst) begin
-      \$345  = 23'h000000;
+      \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$346  = prod1_8;
     if (rst) begin
-      \$346  = 23'h000000;
+      \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$347  = prod1_9;
     if (rst) begin
-      \$347  = 23'h000000;
+      \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$348  = prod1_10;
     if (rst) begin
-      \$348  = 23'h000000;
+      \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$349  = prod1_11;
     if (rst) begin
-      \$349  = 23'h000000;
+      \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$350  = prod1_12;
     if (rst) begin
-      \$350  = 23'h000000;
+      \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$351  = prod1_13;
     if (rst) begin
-      \$351  = 23'h000000;
+      \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = { prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r };
+    \$352  = prod1_14;
     if (rst) begin
-      \$352  = 23'h000000;
+      \$352  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = { prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r };
+    \$353  = prod1_15;
     if (rst) begin
-      \$353  = 23'h000000;
+      \$353  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = { prod10_0_r[16], prod10_0_r[16], prod10_0_r[16], prod10_0_r[16], prod10_0_r[16], prod10_0_r[16], prod10_0_r };
+    \$354  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
     if (rst) begin
       \$354  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = { prod11_0_r[16], prod11_0_r[16], prod11_0_r[16], prod11_0_r[16], prod11_0_r[16], prod11_0_r[16], prod11_0_r };
+    \$355  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
     if (rst) begin
       \$355  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = { prod12_0_r[16], prod12_0_r[16], prod12_0_r[16], prod12_0_r[16], prod12_0_r[16], prod12_0_r[16], prod12_0_r };
+    \$356  = { \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82  };
     if (rst) begin
       \$356  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = { prod13_0_r[16], prod13_0_r[16], prod13_0_r[16], prod13_0_r[16], prod13_0_r[16], prod13_0_r[16], prod13_0_r };
+    \$357  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
       \$357  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = { prod14_0_r[16], prod14_0_r[16], prod14_0_r[16], prod14_0_r[16], prod14_0_r[16], prod14_0_r[16], prod14_0_r };
+    \$358  = \$88 [22:0];
     if (rst) begin
       \$358  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = { prod15_0_r[16], prod15_0_r[16], prod15_0_r[16], prod15_0_r[16], prod15_0_r[16], prod15_0_r[16], prod15_0_r };
+    \$359  = { \$91 [18], \$91 [18], \$91 [18], \$91 [18], \$91  };
     if (rst) begin
       \$359  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = { prod16_0_r[16], prod16_0_r[16], prod16_0_r[16], prod16_0_r[16], prod16_0_r[16], prod16_0_r[16], prod16_0_r };
+    \$360  = { \$94 [18], \$94 [18], \$94 [18], \$94 [18], \$94  };
     if (rst) begin
       \$360  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = { prod17_0_r[16], prod17_0_r[16], prod17_0_r[16], prod17_0_r[16], prod17_0_r[16], prod17_0_r[16], prod17_0_r };
+    \$361  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
     if (rst) begin
       \$361  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = { prod18_0_r[16], prod18_0_r[16], prod18_0_r[16], prod18_0_r[16], prod18_0_r[16], prod18_0_r[16], prod18_0_r };
+    \$362  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
     if (rst) begin
       \$362  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = { prod19_0_r[16], prod19_0_r[16], prod19_0_r[16], prod19_0_r[16], prod19_0_r[16], prod19_0_r[16], prod19_0_r };
+    \$363  = \$103 [22:0];
     if (rst) begin
       \$363  = 23'h000000;
     end
   end
-  assign acc0_next = \$122 [22:0];
-  assign acc1_next = \$124 [22:0];
-  assign acc2_next = \$126 [22:0];
-  assign acc3_next = \$128 [22:0];
-  assign acc4_next = \$130 [22:0];
-  assign acc5_next = \$132 [22:0];
-  assign acc6_next = \$134 [22:0];
-  assign acc7_next = \$136 [22:0];
-  assign acc8_next = \$138 [22:0];
-  assign acc9_next = \$140 [22:0];
-  assign acc10_next = \$142 [22:0];
-  assign acc11_next = \$144 [22:0];
-  assign acc12_next = \$146 [22:0];
-  assign acc13_next = \$148 [22:0];
-  assign acc14_next = \$150 [22:0];
-  assign acc15_next = \$152 [22:0];
-  assign acc16_next = \$154 [22:0];
-  assign acc17_next = \$156 [22:0];
-  assign acc18_next = \$158 [22:0];
-  assign acc19_next = \$160 [22:0];
-  assign acc20_next = \$162 [22:0];
-  assign acc21_next = \$164 [22:0];
-  assign acc22_next = \$166 [22:0];
-  assign acc23_next = \$168 [22:0];
-  assign acc24_next = \$170 [22:0];
-  assign acc25_next = \$172 [22:0];
-  assign acc26_next = \$174 [22:0];
-  assign acc27_next = \$176 [22:0];
-  assign acc28_next = \$178 [22:0];
-  assign acc29_next = \$180 [22:0];
-  assign acc30_next = \$182 [22:0];
-  assign acc31_next = \$184 [22:0];
-  assign q_owed_next = \$188 [3:0];
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$364  = v1;
+    if (rst) begin
+      \$364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$365  = first1;
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$366  = last1;
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$367  = nf1;
+    if (rst) begin
+      \$367  = 4'h0;
+    end
+  end
+  assign acc0_next = \$157 [22:0];
+  assign acc1_next = \$159 [22:0];
+  assign q_owed_next = \$163 [3:0];
+  assign \$signature__addr  = sf_t;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$319  = rom1_addr;
-  assign \port__addr$320  = rom2_addr;
-  assign \port__addr$321  = rom3_addr;
-  assign \$signature__en  = deliver;
-  assign \$signature__addr  = q_wptr;
-  assign \$signature__data  = q_in;
-  assign rport__addr = q_rptr;
-  assign \i__payload[0]  = i__payload;
+  assign \port__addr$270  = rom1_addr;
+  assign \port__addr$271  = rom2_addr;
+  assign \port__addr$272  = rom3_addr;
+  assign \$signature__en$273  = deliver;
+  assign \$signature__addr$274  = q_wptr;
+  assign \$signature__data$275  = q_in;
+  assign \rport__addr$276  = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \i__payload[9]  = i__payload[79:72];
+  assign \i__payload[10]  = i__payload[87:80];
+  assign \i__payload[11]  = i__payload[95:88];
+  assign \i__payload[12]  = i__payload[103:96];
+  assign \i__payload[13]  = i__payload[111:104];
+  assign \i__payload[14]  = i__payload[119:112];
+  assign \i__payload[15]  = i__payload[127:120];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
-  assign \o__payload[2]  = o__payload[68:46];
-  assign \o__payload[3]  = o__payload[91:69];
-  assign \o__payload[4]  = o__payload[114:92];
-  assign \o__payload[5]  = o__payload[137:115];
-  assign \o__payload[6]  = o__payload[160:138];
-  assign \o__payload[7]  = o__payload[183:161];
-  assign \o__payload[8]  = o__payload[206:184];
-  assign \o__payload[9]  = o__payload[229:207];
-  assign \o__payload[10]  = o__payload[252:230];
-  assign \o__payload[11]  = o__payload[275:253];
-  assign \o__payload[12]  = o__payload[298:276];
-  assign \o__payload[13]  = o__payload[321:299];
-  assign \o__payload[14]  = o__payload[344:322];
-  assign \o__payload[15]  = o__payload[367:345];
-  assign \o__payload[16]  = o__payload[390:368];
-  assign \o__payload[17]  = o__payload[413:391];
-  assign \o__payload[18]  = o__payload[436:414];
-  assign \o__payload[19]  = o__payload[459:437];
-  assign \o__payload[20]  = o__payload[482:460];
-  assign \o__payload[21]  = o__payload[505:483];
-  assign \o__payload[22]  = o__payload[528:506];
-  assign \o__payload[23]  = o__payload[551:529];
-  assign \o__payload[24]  = o__payload[574:552];
-  assign \o__payload[25]  = o__payload[597:575];
-  assign \o__payload[26]  = o__payload[620:598];
-  assign \o__payload[27]  = o__payload[643:621];
-  assign \o__payload[28]  = o__payload[666:644];
-  assign \o__payload[29]  = o__payload[689:667];
-  assign \o__payload[30]  = o__payload[712:690];
-  assign \o__payload[31]  = o__payload[735:713];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
-  assign \q_in[2]  = q_in[68:46];
-  assign \q_in[3]  = q_in[91:69];
-  assign \q_in[4]  = q_in[114:92];
-  assign \q_in[5]  = q_in[137:115];
-  assign \q_in[6]  = q_in[160:138];
-  assign \q_in[7]  = q_in[183:161];
-  assign \q_in[8]  = q_in[206:184];
-  assign \q_in[9]  = q_in[229:207];
-  assign \q_in[10]  = q_in[252:230];
-  assign \q_in[11]  = q_in[275:253];
-  assign \q_in[12]  = q_in[298:276];
-  assign \q_in[13]  = q_in[321:299];
-  assign \q_in[14]  = q_in[344:322];
-  assign \q_in[15]  = q_in[367:345];
-  assign \q_in[16]  = q_in[390:368];
-  assign \q_in[17]  = q_in[413:391];
-  assign \q_in[18]  = q_in[436:414];
-  assign \q_in[19]  = q_in[459:437];
-  assign \q_in[20]  = q_in[482:460];
-  assign \q_in[21]  = q_in[505:483];
-  assign \q_in[22]  = q_in[528:506];
-  assign \q_in[23]  = q_in[551:529];
-  assign \q_in[24]  = q_in[574:552];
-  assign \q_in[25]  = q_in[597:575];
-  assign \q_in[26]  = q_in[620:598];
-  assign \q_in[27]  = q_in[643:621];
-  assign \q_in[28]  = q_in[666:644];
-  assign \q_in[29]  = q_in[689:667];
-  assign \q_in[30]  = q_in[712:690];
-  assign \q_in[31]  = q_in[735:713];
-  assign q_in[735:713] = acc31;
-  assign q_in[712:690] = acc30;
-  assign q_in[689:667] = acc29;
-  assign q_in[666:644] = acc28;
-  assign q_in[643:621] = acc27;
-  assign q_in[620:598] = acc26;
-  assign q_in[597:575] = acc25;
-  assign q_in[574:552] = acc24;
-  assign q_in[551:529] = acc23;
-  assign q_in[528:506] = acc22;
-  assign q_in[505:483] = acc21;
-  assign q_in[482:460] = acc20;
-  assign q_in[459:437] = acc19;
-  assign q_in[436:414] = acc18;
-  assign q_in[413:391] = acc17;
-  assign q_in[390:368] = acc16;
-  assign q_in[367:345] = acc15;
-  assign q_in[344:322] = acc14;
-  assign q_in[321:299] = acc13;
-  assign q_in[298:276] = acc12;
-  assign q_in[275:253] = acc11;
-  assign q_in[252:230] = acc10;
-  assign q_in[229:207] = acc9;
-  assign q_in[206:184] = acc8;
-  assign q_in[183:161] = acc7;
-  assign q_in[160:138] = acc6;
-  assign q_in[137:115] = acc5;
-  assign q_in[114:92] = acc4;
-  assign q_in[91:69] = acc3;
-  assign q_in[68:46] = acc2;
   assign q_in[45:23] = acc1;
   assign q_in[22:0] = acc0;
-  assign \$119  = 1'h0;
-  assign \$120  = i__valid;
-  assign i__ready = \$116 ;
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire [5:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [5:0] \$11 ;
-  wire [22:0] \$110 ;
-  wire [22:0] \$111 ;
-  wire [22:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [7:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [22:0] \$123 ;
-  wire [22:0] \$124 ;
-  wire [22:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [1:0] \$10 ;
+  wire [1:0] \$11 ;
+  wire [3:0] \$12 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [22:0] \$136 ;
-  wire [22:0] \$137 ;
-  wire [22:0] \$138 ;
-  wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [22:0] \$149 ;
   wire \$15 ;
-  wire [22:0] \$150 ;
-  wire [22:0] \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire [22:0] \$162 ;
-  wire [22:0] \$163 ;
-  wire [22:0] \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [22:0] \$175 ;
-  wire [22:0] \$176 ;
-  wire [22:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [22:0] \$188 ;
-  wire [22:0] \$189 ;
   wire \$19 ;
-  wire [22:0] \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
   wire \$2 ;
   wire [22:0] \$20 ;
-  wire \$200 ;
-  wire [22:0] \$201 ;
-  wire [22:0] \$202 ;
-  wire [22:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
   wire [22:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [22:0] \$214 ;
-  wire [22:0] \$215 ;
-  wire [22:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire [22:0] \$227 ;
-  wire [22:0] \$228 ;
-  wire [22:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
   wire \$24 ;
-  wire [22:0] \$240 ;
-  wire [22:0] \$241 ;
-  wire [22:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire [22:0] \$253 ;
-  wire [22:0] \$254 ;
-  wire [22:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire [22:0] \$266 ;
-  wire [22:0] \$267 ;
-  wire [22:0] \$268 ;
-  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire [22:0] \$279 ;
   wire \$28 ;
-  wire [22:0] \$280 ;
-  wire [22:0] \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire [22:0] \$292 ;
-  wire [22:0] \$293 ;
-  wire [22:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
-  wire [1:0] \$3 ;
+  wire [4:0] \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire [22:0] \$305 ;
-  wire [22:0] \$306 ;
-  wire [22:0] \$307 ;
-  wire \$308 ;
-  wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire [22:0] \$318 ;
-  wire [22:0] \$319 ;
   wire [22:0] \$32 ;
-  wire [22:0] \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
   wire [22:0] \$33 ;
-  wire \$330 ;
-  wire [22:0] \$331 ;
-  wire [22:0] \$332 ;
-  wire [22:0] \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
   wire [22:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire [22:0] \$344 ;
-  wire [22:0] \$345 ;
-  wire [22:0] \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire [22:0] \$357 ;
-  wire [22:0] \$358 ;
-  wire [22:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
   wire \$37 ;
-  wire [22:0] \$370 ;
-  wire [22:0] \$371 ;
-  wire [22:0] \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
-  wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire [22:0] \$383 ;
-  wire [22:0] \$384 ;
-  wire [22:0] \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [22:0] \$38 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire [22:0] \$396 ;
-  wire [22:0] \$397 ;
-  wire [22:0] \$398 ;
-  wire \$399 ;
-  wire [1:0] \$4 ;
+  wire [4:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire [22:0] \$409 ;
   wire \$41 ;
-  wire [22:0] \$410 ;
-  wire [22:0] \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire [22:0] \$422 ;
-  wire [22:0] \$423 ;
-  wire [22:0] \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire [22:0] \$428 ;
-  wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  reg \$443 ;
-  reg [4:0] \$444 ;
-  reg [5:0] \$445 ;
-  reg [22:0] \$446 ;
-  reg [22:0] \$447 ;
-  reg [22:0] \$448 ;
-  reg [22:0] \$449 ;
-  wire [22:0] \$45 ;
-  reg [22:0] \$450 ;
-  reg [22:0] \$451 ;
-  reg [22:0] \$452 ;
-  reg [22:0] \$453 ;
-  reg [22:0] \$454 ;
-  reg [22:0] \$455 ;
-  reg [22:0] \$456 ;
-  reg [22:0] \$457 ;
-  reg [22:0] \$458 ;
-  reg [22:0] \$459 ;
-  wire [22:0] \$46 ;
-  reg [22:0] \$460 ;
-  reg [22:0] \$461 ;
-  reg [22:0] \$462 ;
-  reg [22:0] \$463 ;
-  reg [22:0] \$464 ;
-  reg [22:0] \$465 ;
-  reg [22:0] \$466 ;
-  reg [22:0] \$467 ;
-  reg [22:0] \$468 ;
-  reg [22:0] \$469 ;
-  wire [22:0] \$47 ;
-  reg [22:0] \$470 ;
-  reg [22:0] \$471 ;
-  reg [22:0] \$472 ;
-  reg [22:0] \$473 ;
-  reg [22:0] \$474 ;
-  reg [22:0] \$475 ;
-  reg [22:0] \$476 ;
-  reg [22:0] \$477 ;
-  reg [22:0] \$478 ;
-  reg \$479 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
   wire \$48 ;
-  reg [22:0] \$480 ;
   wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire [22:0] \$58 ;
-  wire [22:0] \$59 ;
+  reg [3:0] \$53 ;
+  reg [4:0] \$54 ;
+  reg [1:0] \$55 ;
+  reg [22:0] \$56 ;
+  reg [22:0] \$57 ;
+  reg [22:0] \$58 ;
+  reg \$59 ;
   wire [5:0] \$6 ;
-  wire [22:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg [22:0] \$60 ;
   wire [5:0] \$7 ;
-  wire \$70 ;
-  wire [22:0] \$71 ;
-  wire [22:0] \$72 ;
-  wire [22:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [22:0] \$84 ;
-  wire [22:0] \$85 ;
-  wire [22:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [22:0] \$97 ;
-  wire [22:0] \$98 ;
-  wire [22:0] \$99 ;
-  wire [6:0] base;
+  wire [2:0] base;
   reg [22:0] buf0 = 23'h000000;
   reg [22:0] buf1 = 23'h000000;
-  reg [22:0] buf10 = 23'h000000;
-  reg [22:0] buf11 = 23'h000000;
-  reg [22:0] buf12 = 23'h000000;
-  reg [22:0] buf13 = 23'h000000;
-  reg [22:0] buf14 = 23'h000000;
-  reg [22:0] buf15 = 23'h000000;
-  reg [22:0] buf16 = 23'h000000;
-  reg [22:0] buf17 = 23'h000000;
-  reg [22:0] buf18 = 23'h000000;
-  reg [22:0] buf19 = 23'h000000;
   reg [22:0] buf2 = 23'h000000;
-  reg [22:0] buf20 = 23'h000000;
-  reg [22:0] buf21 = 23'h000000;
-  reg [22:0] buf22 = 23'h000000;
-  reg [22:0] buf23 = 23'h000000;
-  reg [22:0] buf24 = 23'h000000;
-  reg [22:0] buf25 = 23'h000000;
-  reg [22:0] buf26 = 23'h000000;
-  reg [22:0] buf27 = 23'h000000;
-  reg [22:0] buf28 = 23'h000000;
-  reg [22:0] buf29 = 23'h000000;
-  reg [22:0] buf3 = 23'h000000;
-  reg [22:0] buf30 = 23'h000000;
-  reg [22:0] buf31 = 23'h000000;
-  reg [22:0] buf32 = 23'h000000;
-  reg [22:0] buf4 = 23'h000000;
-  reg [22:0] buf5 = 23'h000000;
-  reg [22:0] buf6 = 23'h000000;
-  reg [22:0] buf7 = 23'h000000;
-  reg [22:0] buf8 = 23'h000000;
-  reg [22:0] buf9 = 23'h000000;
   input clk;
   wire clk;
-  reg [5:0] fill = 6'h00;
-  input [735:0] i__payload;
-  wire [735:0] i__payload;
+  reg [1:0] fill = 2'h0;
+  input [45:0] i__payload;
+  wire [45:0] i__payload;
   wire [22:0] \i__payload[0] ;
-  wire [22:0] \i__payload[10] ;
-  wire [22:0] \i__payload[11] ;
-  wire [22:0] \i__payload[12] ;
-  wire [22:0] \i__payload[13] ;
-  wire [22:0] \i__payload[14] ;
-  wire [22:0] \i__payload[15] ;
-  wire [22:0] \i__payload[16] ;
-  wire [22:0] \i__payload[17] ;
-  wire [22:0] \i__payload[18] ;
-  wire [22:0] \i__payload[19] ;
   wire [22:0] \i__payload[1] ;
-  wire [22:0] \i__payload[20] ;
-  wire [22:0] \i__payload[21] ;
-  wire [22:0] \i__payload[22] ;
-  wire [22:0] \i__payload[23] ;
-  wire [22:0] \i__payload[24] ;
-  wire [22:0] \i__payload[25] ;
-  wire [22:0] \i__payload[26] ;
-  wire [22:0] \i__payload[27] ;
-  wire [22:0] \i__payload[28] ;
-  wire [22:0] \i__payload[29] ;
-  wire [22:0] \i__payload[2] ;
-  wire [22:0] \i__payload[30] ;
-  wire [22:0] \i__payload[31] ;
-  wire [22:0] \i__payload[3] ;
-  wire [22:0] \i__payload[4] ;
-  wire [22:0] \i__payload[5] ;
-  wire [22:0] \i__payload[6] ;
-  wire [22:0] \i__payload[7] ;
-  wire [22:0] \i__payload[8] ;
-  wire [22:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg in_beat = 1'h0;
+  reg [3:0] in_beat = 4'h0;
   wire load;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
@@ -13673,18 +13933,47 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [4:0] out_beat = 5'h00;
   input rst;
   wire rst;
+  assign \$40  = \$39  | o__ready;
+  assign \$41  = in_beat == 4'hf;
+  assign \$42  = fill <= 1'h1;
+  assign \$43  = fill <= 1'h1;
+  assign i__ready = \$41  ? \$42  : \$43 ;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = out_beat == 5'h1f;
+  assign \$47  = fill >= 1'h1;
+  assign \$48  = fill >= 1'h1;
+  assign \$49  = \$46  ? \$47  : \$48 ;
+  assign load = \$45  & \$49 ;
+  assign \$50  = out_beat == 5'h1f;
+  assign \$52  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$52 ;
   always @(posedge clk)
-    o__payload <= \$480 ;
+    in_beat <= \$53 ;
+  always @(posedge clk)
+    out_beat <= \$54 ;
+  always @(posedge clk)
+    fill <= \$55 ;
+  always @(posedge clk)
+    buf0 <= \$56 ;
+  always @(posedge clk)
+    buf1 <= \$57 ;
+  always @(posedge clk)
+    buf2 <= \$58 ;
+  always @(posedge clk)
+    o__valid <= \$59 ;
+  always @(posedge clk)
+    o__payload <= \$60 ;
   assign \$1  = i__valid & i__ready;
-  assign \$2  = ! in_beat;
+  assign \$2  = in_beat == 4'hf;
   assign \$3  = in_beat + 1'h1;
-  assign \$4  = in_beat ? \$3  : 2'h0;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
   assign \$5  = out_beat == 5'h1f;
   assign \$6  = out_beat + 1'h1;
   assign \$7  = \$5  ? 6'h00 : \$6 ;
   assign \$8  = i__valid & i__ready;
-  assign \$9  = ! in_beat;
-  assign \$11  = \$8  ? 6'h20 : 6'h00;
+  assign \$9  = in_beat == 4'hf;
+  assign \$11  = \$8  ? 2'h2 : 2'h0;
   assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
   assign \$13  = i__valid & i__ready;
   assign \$14  = ! base;
@@ -13705,806 +13994,87 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$35  = i__valid & i__ready;
   assign \$36  = base == 1'h1;
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = i__valid & i__ready;
-  assign \$39  = ! base;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = out_beat == 5'h1f;
-  assign \$45  = \$44  ? buf3 : buf2;
-  assign \$46  = \$40  ? i__payload[68:46] : \$45 ;
-  assign \$47  = \$37  ? i__payload[45:23] : \$46 ;
-  assign \$48  = i__valid & i__ready;
-  assign \$49  = base == 1'h1;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = i__valid & i__ready;
-  assign \$52  = ! base;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = out_beat == 5'h1f;
-  assign \$58  = \$57  ? buf4 : buf3;
-  assign \$59  = \$53  ? i__payload[91:69] : \$58 ;
-  assign \$60  = \$50  ? i__payload[68:46] : \$59 ;
-  assign \$61  = i__valid & i__ready;
-  assign \$62  = base == 1'h1;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = i__valid & i__ready;
-  assign \$65  = ! base;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = out_beat == 5'h1f;
-  assign \$71  = \$70  ? buf5 : buf4;
-  assign \$72  = \$66  ? i__payload[114:92] : \$71 ;
-  assign \$73  = \$63  ? i__payload[91:69] : \$72 ;
-  assign \$74  = i__valid & i__ready;
-  assign \$75  = base == 1'h1;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = ! base;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = out_beat == 5'h1f;
-  assign \$84  = \$83  ? buf6 : buf5;
-  assign \$85  = \$79  ? i__payload[137:115] : \$84 ;
-  assign \$86  = \$76  ? i__payload[114:92] : \$85 ;
-  assign \$87  = i__valid & i__ready;
-  assign \$88  = base == 1'h1;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = ! base;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = out_beat == 5'h1f;
-  assign \$97  = \$96  ? buf7 : buf6;
-  assign \$98  = \$92  ? i__payload[160:138] : \$97 ;
-  assign \$99  = \$89  ? i__payload[137:115] : \$98 ;
-  assign \$100  = i__valid & i__ready;
-  assign \$101  = base == 1'h1;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = i__valid & i__ready;
-  assign \$104  = ! base;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = out_beat == 5'h1f;
-  assign \$110  = \$109  ? buf8 : buf7;
-  assign \$111  = \$105  ? i__payload[183:161] : \$110 ;
-  assign \$112  = \$102  ? i__payload[160:138] : \$111 ;
-  assign \$113  = i__valid & i__ready;
-  assign \$114  = base == 1'h1;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = i__valid & i__ready;
-  assign \$117  = ! base;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = out_beat == 5'h1f;
-  assign \$123  = \$122  ? buf9 : buf8;
-  assign \$124  = \$118  ? i__payload[206:184] : \$123 ;
-  assign \$125  = \$115  ? i__payload[183:161] : \$124 ;
-  assign \$126  = i__valid & i__ready;
-  assign \$127  = base == 1'h1;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = i__valid & i__ready;
-  assign \$130  = ! base;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = out_beat == 5'h1f;
-  assign \$136  = \$135  ? buf10 : buf9;
-  assign \$137  = \$131  ? i__payload[229:207] : \$136 ;
-  assign \$138  = \$128  ? i__payload[206:184] : \$137 ;
-  assign \$139  = i__valid & i__ready;
-  assign \$140  = base == 1'h1;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = i__valid & i__ready;
-  assign \$143  = ! base;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = out_beat == 5'h1f;
-  assign \$149  = \$148  ? buf11 : buf10;
-  assign \$150  = \$144  ? i__payload[252:230] : \$149 ;
-  assign \$151  = \$141  ? i__payload[229:207] : \$150 ;
-  assign \$152  = i__valid & i__ready;
-  assign \$153  = base == 1'h1;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = i__valid & i__ready;
-  assign \$156  = ! base;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = out_beat == 5'h1f;
-  assign \$162  = \$161  ? buf12 : buf11;
-  assign \$163  = \$157  ? i__payload[275:253] : \$162 ;
-  assign \$164  = \$154  ? i__payload[252:230] : \$163 ;
-  assign \$165  = i__valid & i__ready;
-  assign \$166  = base == 1'h1;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = i__valid & i__ready;
-  assign \$169  = ! base;
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = out_beat == 5'h1f;
-  assign \$175  = \$174  ? buf13 : buf12;
-  assign \$176  = \$170  ? i__payload[298:276] : \$175 ;
-  assign \$177  = \$167  ? i__payload[275:253] : \$176 ;
-  assign \$178  = i__valid & i__ready;
-  assign \$179  = base == 1'h1;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = i__valid & i__ready;
-  assign \$182  = ! base;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = out_beat == 5'h1f;
-  assign \$188  = \$187  ? buf14 : buf13;
-  assign \$189  = \$183  ? i__payload[321:299] : \$188 ;
-  assign \$190  = \$180  ? i__payload[298:276] : \$189 ;
-  assign \$191  = i__valid & i__ready;
-  assign \$192  = base == 1'h1;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = i__valid & i__ready;
-  assign \$195  = ! base;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = out_beat == 5'h1f;
-  assign \$201  = \$200  ? buf15 : buf14;
-  assign \$202  = \$196  ? i__payload[344:322] : \$201 ;
-  assign \$203  = \$193  ? i__payload[321:299] : \$202 ;
-  assign \$204  = i__valid & i__ready;
-  assign \$205  = base == 1'h1;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = i__valid & i__ready;
-  assign \$208  = ! base;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = out_beat == 5'h1f;
-  assign \$214  = \$213  ? buf16 : buf15;
-  assign \$215  = \$209  ? i__payload[367:345] : \$214 ;
-  assign \$216  = \$206  ? i__payload[344:322] : \$215 ;
-  assign \$217  = i__valid & i__ready;
-  assign \$218  = base == 1'h1;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = i__valid & i__ready;
-  assign \$221  = ! base;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = out_beat == 5'h1f;
-  assign \$227  = \$226  ? buf17 : buf16;
-  assign \$228  = \$222  ? i__payload[390:368] : \$227 ;
-  assign \$229  = \$219  ? i__payload[367:345] : \$228 ;
-  assign \$230  = i__valid & i__ready;
-  assign \$231  = base == 1'h1;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = i__valid & i__ready;
-  assign \$234  = ! base;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = out_beat == 5'h1f;
-  assign \$240  = \$239  ? buf18 : buf17;
-  assign \$241  = \$235  ? i__payload[413:391] : \$240 ;
-  assign \$242  = \$232  ? i__payload[390:368] : \$241 ;
-  assign \$243  = i__valid & i__ready;
-  assign \$244  = base == 1'h1;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = i__valid & i__ready;
-  assign \$247  = ! base;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = out_beat == 5'h1f;
-  assign \$253  = \$252  ? buf19 : buf18;
-  assign \$254  = \$248  ? i__payload[436:414] : \$253 ;
-  assign \$255  = \$245  ? i__payload[413:391] : \$254 ;
-  assign \$256  = i__valid & i__ready;
-  assign \$257  = base == 1'h1;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = i__valid & i__ready;
-  assign \$260  = ! base;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = out_beat == 5'h1f;
-  assign \$266  = \$265  ? buf20 : buf19;
-  assign \$267  = \$261  ? i__payload[459:437] : \$266 ;
-  assign \$268  = \$258  ? i__payload[436:414] : \$267 ;
-  assign \$269  = i__valid & i__ready;
-  assign \$270  = base == 1'h1;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = i__valid & i__ready;
-  assign \$273  = ! base;
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = out_beat == 5'h1f;
-  assign \$279  = \$278  ? buf21 : buf20;
-  assign \$280  = \$274  ? i__payload[482:460] : \$279 ;
-  assign \$281  = \$271  ? i__payload[459:437] : \$280 ;
-  assign \$282  = i__valid & i__ready;
-  assign \$283  = base == 1'h1;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = i__valid & i__ready;
-  assign \$286  = ! base;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = out_beat == 5'h1f;
-  assign \$292  = \$291  ? buf22 : buf21;
-  assign \$293  = \$287  ? i__payload[505:483] : \$292 ;
-  assign \$294  = \$284  ? i__payload[482:460] : \$293 ;
-  assign \$295  = i__valid & i__ready;
-  assign \$296  = base == 1'h1;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = i__valid & i__ready;
-  assign \$299  = ! base;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = out_beat == 5'h1f;
-  assign \$305  = \$304  ? buf23 : buf22;
-  assign \$306  = \$300  ? i__payload[528:506] : \$305 ;
-  assign \$307  = \$297  ? i__payload[505:483] : \$306 ;
-  assign \$308  = i__valid & i__ready;
-  assign \$309  = base == 1'h1;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = i__valid & i__ready;
-  assign \$312  = ! base;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = out_beat == 5'h1f;
-  assign \$318  = \$317  ? buf24 : buf23;
-  assign \$319  = \$313  ? i__payload[551:529] : \$318 ;
-  assign \$320  = \$310  ? i__payload[528:506] : \$319 ;
-  assign \$321  = i__valid & i__ready;
-  assign \$322  = base == 1'h1;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = i__valid & i__ready;
-  assign \$325  = ! base;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = out_beat == 5'h1f;
-  assign \$331  = \$330  ? buf25 : buf24;
-  assign \$332  = \$326  ? i__payload[574:552] : \$331 ;
-  assign \$333  = \$323  ? i__payload[551:529] : \$332 ;
-  assign \$334  = i__valid & i__ready;
-  assign \$335  = base == 1'h1;
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = i__valid & i__ready;
-  assign \$338  = ! base;
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = out_beat == 5'h1f;
-  assign \$344  = \$343  ? buf26 : buf25;
-  assign \$345  = \$339  ? i__payload[597:575] : \$344 ;
-  assign \$346  = \$336  ? i__payload[574:552] : \$345 ;
-  assign \$347  = i__valid & i__ready;
-  assign \$348  = base == 1'h1;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = i__valid & i__ready;
-  assign \$351  = ! base;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = out_beat == 5'h1f;
-  assign \$357  = \$356  ? buf27 : buf26;
-  assign \$358  = \$352  ? i__payload[620:598] : \$357 ;
-  assign \$359  = \$349  ? i__payload[597:575] : \$358 ;
-  assign \$360  = i__valid & i__ready;
-  assign \$361  = base == 1'h1;
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = i__valid & i__ready;
-  assign \$364  = ! base;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = out_beat == 5'h1f;
-  assign \$370  = \$369  ? buf28 : buf27;
-  assign \$371  = \$365  ? i__payload[643:621] : \$370 ;
-  assign \$372  = \$362  ? i__payload[620:598] : \$371 ;
-  assign \$373  = i__valid & i__ready;
-  assign \$374  = base == 1'h1;
-  assign \$375  = \$373  & \$374 ;
-  assign \$376  = i__valid & i__ready;
-  assign \$377  = ! base;
-  assign \$378  = \$376  & \$377 ;
-  assign \$379  = out_beat == 5'h1f;
-  assign \$383  = \$382  ? buf29 : buf28;
-  assign \$384  = \$378  ? i__payload[666:644] : \$383 ;
-  assign \$385  = \$375  ? i__payload[643:621] : \$384 ;
-  assign \$386  = i__valid & i__ready;
-  assign \$387  = base == 1'h1;
-  assign \$388  = \$386  & \$387 ;
-  assign \$389  = i__valid & i__ready;
-  assign \$390  = ! base;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = out_beat == 5'h1f;
-  assign \$396  = \$395  ? buf30 : buf29;
-  assign \$397  = \$391  ? i__payload[689:667] : \$396 ;
-  assign \$398  = \$388  ? i__payload[666:644] : \$397 ;
-  assign \$399  = i__valid & i__ready;
-  assign \$400  = base == 1'h1;
-  assign \$401  = \$399  & \$400 ;
-  assign \$402  = i__valid & i__ready;
-  assign \$403  = ! base;
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = out_beat == 5'h1f;
-  assign \$409  = \$408  ? buf31 : buf30;
-  assign \$410  = \$404  ? i__payload[712:690] : \$409 ;
-  assign \$411  = \$401  ? i__payload[689:667] : \$410 ;
-  assign \$412  = i__valid & i__ready;
-  assign \$413  = base == 1'h1;
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = i__valid & i__ready;
-  assign \$416  = ! base;
-  assign \$417  = \$415  & \$416 ;
-  assign \$418  = out_beat == 5'h1f;
-  assign \$422  = \$421  ? buf32 : buf31;
-  assign \$423  = \$417  ? i__payload[735:713] : \$422 ;
-  assign \$424  = \$414  ? i__payload[712:690] : \$423 ;
-  assign \$425  = i__valid & i__ready;
-  assign \$426  = base == 1'h1;
-  assign \$427  = \$425  & \$426 ;
-  assign \$428  = \$427  ? i__payload[735:713] : buf32;
-  assign \$429  = ~ o__valid;
-  assign \$430  = \$429  | o__ready;
-  assign \$431  = ! in_beat;
-  assign \$432  = fill <= 1'h1;
-  assign \$433  = fill <= 1'h1;
-  assign i__ready = in_beat ? \$433  : \$432 ;
-  assign \$434  = ~ o__valid;
-  assign \$435  = \$434  | o__ready;
-  assign \$436  = out_beat == 5'h1f;
-  assign \$437  = fill >= 1'h1;
-  assign \$438  = fill >= 1'h1;
-  assign \$439  = \$436  ? \$437  : \$438 ;
-  assign load = \$435  & \$439 ;
-  assign \$440  = out_beat == 5'h1f;
-  assign \$442  = load ? 1'h1 : 1'h0;
-  assign base = fill - \$442 ;
-  always @(posedge clk)
-    in_beat <= \$443 ;
-  always @(posedge clk)
-    out_beat <= \$444 ;
-  always @(posedge clk)
-    fill <= \$445 ;
-  always @(posedge clk)
-    buf0 <= \$446 ;
-  always @(posedge clk)
-    buf1 <= \$447 ;
-  always @(posedge clk)
-    buf2 <= \$448 ;
-  always @(posedge clk)
-    buf3 <= \$449 ;
-  always @(posedge clk)
-    buf4 <= \$450 ;
-  always @(posedge clk)
-    buf5 <= \$451 ;
-  always @(posedge clk)
-    buf6 <= \$452 ;
-  always @(posedge clk)
-    buf7 <= \$453 ;
-  always @(posedge clk)
-    buf8 <= \$454 ;
-  always @(posedge clk)
-    buf9 <= \$455 ;
-  always @(posedge clk)
-    buf10 <= \$456 ;
-  always @(posedge clk)
-    buf11 <= \$457 ;
-  always @(posedge clk)
-    buf12 <= \$458 ;
-  always @(posedge clk)
-    buf13 <= \$459 ;
-  always @(posedge clk)
-    buf14 <= \$460 ;
-  always @(posedge clk)
-    buf15 <= \$461 ;
-  always @(posedge clk)
-    buf16 <= \$462 ;
-  always @(posedge clk)
-    buf17 <= \$463 ;
-  always @(posedge clk)
-    buf18 <= \$464 ;
-  always @(posedge clk)
-    buf19 <= \$465 ;
-  always @(posedge clk)
-    buf20 <= \$466 ;
-  always @(posedge clk)
-    buf21 <= \$467 ;
-  always @(posedge clk)
-    buf22 <= \$468 ;
-  always @(posedge clk)
-    buf23 <= \$469 ;
-  always @(posedge clk)
-    buf24 <= \$470 ;
-  always @(posedge clk)
-    buf25 <= \$471 ;
-  always @(posedge clk)
-    buf26 <= \$472 ;
-  always @(posedge clk)
-    buf27 <= \$473 ;
-  always @(posedge clk)
-    buf28 <= \$474 ;
-  always @(posedge clk)
-    buf29 <= \$475 ;
-  always @(posedge clk)
-    buf30 <= \$476 ;
-  always @(posedge clk)
-    buf31 <= \$477 ;
-  always @(posedge clk)
-    buf32 <= \$478 ;
-  always @(posedge clk)
-    o__valid <= \$479 ;
+  assign \$38  = \$37  ? i__payload[45:23] : buf2;
+  assign \$39  = ~ o__valid;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = o__payload;
-    if (load) begin
-      \$480  = buf0;
-    end
-    if (rst) begin
-      \$480  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = in_beat;
+    \$53  = in_beat;
     if (\$1 ) begin
-      \$443  = \$4 [0];
+      \$53  = \$4 [3:0];
     end
     if (rst) begin
-      \$443  = 1'h0;
+      \$53  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = out_beat;
+    \$54  = out_beat;
     if (load) begin
-      \$444  = \$7 [4:0];
+      \$54  = \$7 [4:0];
     end
     if (rst) begin
-      \$444  = 5'h00;
+      \$54  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = \$12 [5:0];
+    \$55  = \$12 [1:0];
     if (rst) begin
-      \$445  = 6'h00;
+      \$55  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = \$21 ;
+    \$56  = \$21 ;
     if (rst) begin
-      \$446  = 23'h000000;
+      \$56  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = \$34 ;
+    \$57  = \$34 ;
     if (rst) begin
-      \$447  = 23'h000000;
+      \$57  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = \$47 ;
+    \$58  = \$38 ;
     if (rst) begin
-      \$448  = 23'h000000;
+      \$58  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = \$60 ;
+    \$59  = o__valid;
+    if (\$40 ) begin
+      \$59  = load;
+    end
     if (rst) begin
-      \$449  = 23'h000000;
+      \$59  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = \$73 ;
-    if (rst) begin
-      \$450  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = \$86 ;
-    if (rst) begin
-      \$451  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = \$99 ;
-    if (rst) begin
-      \$452  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = \$112 ;
-    if (rst) begin
-      \$453  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = \$125 ;
-    if (rst) begin
-      \$454  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = \$138 ;
-    if (rst) begin
-      \$455  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = \$151 ;
-    if (rst) begin
-      \$456  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = \$164 ;
-    if (rst) begin
-      \$457  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = \$177 ;
-    if (rst) begin
-      \$458  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = \$190 ;
-    if (rst) begin
-      \$459  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = \$203 ;
-    if (rst) begin
-      \$460  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = \$216 ;
-    if (rst) begin
-      \$461  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = \$229 ;
-    if (rst) begin
-      \$462  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = \$242 ;
-    if (rst) begin
-      \$463  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = \$255 ;
-    if (rst) begin
-      \$464  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = \$268 ;
-    if (rst) begin
-      \$465  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = \$281 ;
-    if (rst) begin
-      \$466  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = \$294 ;
-    if (rst) begin
-      \$467  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = \$307 ;
-    if (rst) begin
-      \$468  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = \$320 ;
-    if (rst) begin
-      \$469  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = \$333 ;
-    if (rst) begin
-      \$470  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = \$346 ;
-    if (rst) begin
-      \$471  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = \$359 ;
-    if (rst) begin
-      \$472  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = \$372 ;
-    if (rst) begin
-      \$473  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = \$385 ;
-    if (rst) begin
-      \$474  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = \$398 ;
-    if (rst) begin
-      \$475  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = \$411 ;
-    if (rst) begin
-      \$476  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = \$424 ;
-    if (rst) begin
-      \$477  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = \$428 ;
-    if (rst) begin
-      \$478  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = o__valid;
-    if (\$430 ) begin
-      \$479  = load;
+    \$60  = o__payload;
+    if (load) begin
+      \$60  = buf0;
     end
     if (rst) begin
-      \$479  = 1'h0;
+      \$60  = 23'h000000;
     end
   end
   assign \i__payload[0]  = i__payload[22:0];
   assign \i__payload[1]  = i__payload[45:23];
-  assign \i__payload[2]  = i__payload[68:46];
-  assign \i__payload[3]  = i__payload[91:69];
-  assign \i__payload[4]  = i__payload[114:92];
-  assign \i__payload[5]  = i__payload[137:115];
-  assign \i__payload[6]  = i__payload[160:138];
-  assign \i__payload[7]  = i__payload[183:161];
-  assign \i__payload[8]  = i__payload[206:184];
-  assign \i__payload[9]  = i__payload[229:207];
-  assign \i__payload[10]  = i__payload[252:230];
-  assign \i__payload[11]  = i__payload[275:253];
-  assign \i__payload[12]  = i__payload[298:276];
-  assign \i__payload[13]  = i__payload[321:299];
-  assign \i__payload[14]  = i__payload[344:322];
-  assign \i__payload[15]  = i__payload[367:345];
-  assign \i__payload[16]  = i__payload[390:368];
-  assign \i__payload[17]  = i__payload[413:391];
-  assign \i__payload[18]  = i__payload[436:414];
-  assign \i__payload[19]  = i__payload[459:437];
-  assign \i__payload[20]  = i__payload[482:460];
-  assign \i__payload[21]  = i__payload[505:483];
-  assign \i__payload[22]  = i__payload[528:506];
-  assign \i__payload[23]  = i__payload[551:529];
-  assign \i__payload[24]  = i__payload[574:552];
-  assign \i__payload[25]  = i__payload[597:575];
-  assign \i__payload[26]  = i__payload[620:598];
-  assign \i__payload[27]  = i__payload[643:621];
-  assign \i__payload[28]  = i__payload[666:644];
-  assign \i__payload[29]  = i__payload[689:667];
-  assign \i__payload[30]  = i__payload[712:690];
-  assign \i__payload[31]  = i__payload[735:713];
   assign \o__payload[0]  = o__payload;
-  assign \$10  = 6'h20;
-  assign \$441  = 1'h1;
+  assign \$10  = 2'h2;
+  assign \$51  = 1'h1;
   assign \$17  = 1'h1;
   assign \$18  = \$17 ;
   assign \$19  = load;
   assign \$29  = 1'h1;
   assign \$30  = \$29 ;
   assign \$31  = load;
-  assign \$42  = 1'h1;
-  assign \$43  = \$42 ;
-  assign \$44  = load;
-  assign \$55  = 1'h1;
-  assign \$56  = \$55 ;
-  assign \$57  = load;
-  assign \$68  = 1'h1;
-  assign \$69  = \$68 ;
-  assign \$70  = load;
-  assign \$81  = 1'h1;
-  assign \$82  = \$81 ;
-  assign \$83  = load;
-  assign \$94  = 1'h1;
-  assign \$95  = \$94 ;
-  assign \$96  = load;
-  assign \$107  = 1'h1;
-  assign \$108  = \$107 ;
-  assign \$109  = load;
-  assign \$120  = 1'h1;
-  assign \$121  = \$120 ;
-  assign \$122  = load;
-  assign \$133  = 1'h1;
-  assign \$134  = \$133 ;
-  assign \$135  = load;
-  assign \$146  = 1'h1;
-  assign \$147  = \$146 ;
-  assign \$148  = load;
-  assign \$159  = 1'h1;
-  assign \$160  = \$159 ;
-  assign \$161  = load;
-  assign \$172  = 1'h1;
-  assign \$173  = \$172 ;
-  assign \$174  = load;
-  assign \$185  = 1'h1;
-  assign \$186  = \$185 ;
-  assign \$187  = load;
-  assign \$198  = 1'h1;
-  assign \$199  = \$198 ;
-  assign \$200  = load;
-  assign \$211  = 1'h1;
-  assign \$212  = \$211 ;
-  assign \$213  = load;
-  assign \$224  = 1'h1;
-  assign \$225  = \$224 ;
-  assign \$226  = load;
-  assign \$237  = 1'h1;
-  assign \$238  = \$237 ;
-  assign \$239  = load;
-  assign \$250  = 1'h1;
-  assign \$251  = \$250 ;
-  assign \$252  = load;
-  assign \$263  = 1'h1;
-  assign \$264  = \$263 ;
-  assign \$265  = load;
-  assign \$276  = 1'h1;
-  assign \$277  = \$276 ;
-  assign \$278  = load;
-  assign \$289  = 1'h1;
-  assign \$290  = \$289 ;
-  assign \$291  = load;
-  assign \$302  = 1'h1;
-  assign \$303  = \$302 ;
-  assign \$304  = load;
-  assign \$315  = 1'h1;
-  assign \$316  = \$315 ;
-  assign \$317  = load;
-  assign \$328  = 1'h1;
-  assign \$329  = \$328 ;
-  assign \$330  = load;
-  assign \$341  = 1'h1;
-  assign \$342  = \$341 ;
-  assign \$343  = load;
-  assign \$354  = 1'h1;
-  assign \$355  = \$354 ;
-  assign \$356  = load;
-  assign \$367  = 1'h1;
-  assign \$368  = \$367 ;
-  assign \$369  = load;
-  assign \$380  = 1'h1;
-  assign \$381  = \$380 ;
-  assign \$382  = load;
-  assign \$393  = 1'h1;
-  assign \$394  = \$393 ;
-  assign \$395  = load;
-  assign \$406  = 1'h1;
-  assign \$407  = \$406 ;
-  assign \$408  = load;
-  assign \$419  = 1'h1;
-  assign \$420  = \$419 ;
-  assign \$421  = load;
 endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -16243,33 +15813,381 @@ module top_s1_dense1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$25  = { rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr[13], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 (* generator = "Amaranth" *)
+module top_s1_dense1_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire [5:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [3:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [7:0] \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [7:0] \$29 ;
+  wire [5:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire [7:0] \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [7:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [5:0] \$4 ;
+  wire \$40 ;
+  wire [7:0] \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire [7:0] \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire [7:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [7:0] \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [2:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire [3:0] \$66 ;
+  wire [3:0] \$67 ;
+  reg [4:0] \$68 ;
+  reg [1:0] \$69 ;
+  wire [2:0] \$7 ;
+  reg [3:0] \$70 ;
+  reg [7:0] \$71 ;
+  reg [7:0] \$72 ;
+  reg [7:0] \$73 ;
+  reg [7:0] \$74 ;
+  reg [7:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [7:0] \$77 ;
+  reg [7:0] \$78 ;
+  reg [7:0] \$79 ;
+  wire \$8 ;
+  reg \$80 ;
+  reg [63:0] \$81 ;
+  wire \$9 ;
+  wire [4:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  reg [7:0] buf3 = 8'h00;
+  reg [7:0] buf4 = 8'h00;
+  reg [7:0] buf5 = 8'h00;
+  reg [7:0] buf6 = 8'h00;
+  reg [7:0] buf7 = 8'h00;
+  reg [7:0] buf8 = 8'h00;
+  input clk;
+  wire clk;
+  reg [3:0] fill = 4'h0;
+  input [7:0] i__payload;
+  wire [7:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [4:0] in_beat = 5'h00;
+  wire load;
+  output [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [1:0] out_beat = 2'h0;
+  input rst;
+  wire rst;
+  assign \$20  = \$19  ? buf8 : buf0;
+  assign \$21  = \$15  ? i__payload : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = base == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = \$24  ? i__payload : buf1;
+  assign \$26  = i__valid & i__ready;
+  assign \$27  = base == 2'h2;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = \$28  ? i__payload : buf2;
+  assign \$30  = i__valid & i__ready;
+  assign \$31  = base == 2'h3;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = \$32  ? i__payload : buf3;
+  assign \$34  = i__valid & i__ready;
+  assign \$35  = base == 3'h4;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = \$36  ? i__payload : buf4;
+  assign \$38  = i__valid & i__ready;
+  assign \$39  = base == 3'h5;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = \$40  ? i__payload : buf5;
+  assign \$42  = i__valid & i__ready;
+  assign \$43  = base == 3'h6;
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = \$44  ? i__payload : buf6;
+  assign \$46  = i__valid & i__ready;
+  assign \$47  = base == 3'h7;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$48  ? i__payload : buf7;
+  assign \$50  = i__valid & i__ready;
+  assign \$51  = base == 4'h8;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = \$52  ? i__payload : buf8;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = in_beat == 5'h1f;
+  assign \$57  = fill <= 4'h8;
+  assign \$58  = fill <= 4'h8;
+  assign i__ready = \$56  ? \$57  : \$58 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = out_beat == 2'h3;
+  assign \$62  = fill >= 4'h8;
+  assign \$63  = fill >= 4'h8;
+  assign \$64  = \$61  ? \$62  : \$63 ;
+  assign load = \$60  & \$64 ;
+  assign \$65  = out_beat == 2'h3;
+  assign \$67  = load ? 4'h8 : 4'h0;
+  assign base = fill - \$67 ;
+  always @(posedge clk)
+    in_beat <= \$68 ;
+  always @(posedge clk)
+    out_beat <= \$69 ;
+  always @(posedge clk)
+    fill <= \$70 ;
+  always @(posedge clk)
+    buf0 <= \$71 ;
+  always @(posedge clk)
+    buf1 <= \$72 ;
+  always @(posedge clk)
+    buf2 <= \$73 ;
+  always @(posedge clk)
+    buf3 <= \$74 ;
+  always @(posedge clk)
+    buf4 <= \$75 ;
+  always @(posedge clk)
+    buf5 <= \$76 ;
+  always @(posedge clk)
+    buf6 <= \$77 ;
+  always @(posedge clk)
+    buf7 <= \$78 ;
+  always @(posedge clk)
+    buf8 <= \$79 ;
+  always @(posedge clk)
+    o__valid <= \$80 ;
+  always @(posedge clk)
+    o__payload <= \$81 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 5'h1f;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = out_beat == 2'h3;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 3'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 5'h1f;
+  assign \$11  = \$8  ? 1'h1 : 1'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 2'h3;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$68  = in_beat;
+    if (\$1 ) begin
+      \$68  = \$4 [4:0];
+    end
+    if (rst) begin
+      \$68  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$69  = out_beat;
+    if (load) begin
+      \$69  = \$7 [1:0];
+    end
+    if (rst) begin
+      \$69  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$70  = \$12 [3:0];
+    if (rst) begin
+      \$70  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$71  = \$21 ;
+    if (rst) begin
+      \$71  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$72  = \$25 ;
+    if (rst) begin
+      \$72  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$73  = \$29 ;
+    if (rst) begin
+      \$73  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$74  = \$33 ;
+    if (rst) begin
+      \$74  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$75  = \$37 ;
+    if (rst) begin
+      \$75  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$76  = \$41 ;
+    if (rst) begin
+      \$76  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$77  = \$45 ;
+    if (rst) begin
+      \$77  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$78  = \$49 ;
+    if (rst) begin
+      \$78  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$79  = \$53 ;
+    if (rst) begin
+      \$79  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$80  = o__valid;
+    if (\$55 ) begin
+      \$80  = load;
+    end
+    if (rst) begin
+      \$80  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$81  = o__payload;
+    if (load) begin
+      \$81 [7:0] = buf0;
+      \$81 [15:8] = buf1;
+      \$81 [23:16] = buf2;
+      \$81 [31:24] = buf3;
+      \$81 [39:32] = buf4;
+      \$81 [47:40] = buf5;
+      \$81 [55:48] = buf6;
+      \$81 [63:56] = buf7;
+    end
+    if (rst) begin
+      \$81  = 64'h0000000000000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload;
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
+  assign \$10  = 1'h1;
+  assign \$66  = 4'h8;
+  assign \$17  = 4'h8;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+endmodule
+(* generator = "Amaranth" *)
 module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [4:0] \$1 ;
+  reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  wire [5:0] \$100 ;
-  reg [4:0] \$101 ;
-  reg [4:0] \$102 ;
+  reg [5:0] \$100 ;
+  reg [63:0] \$101 ;
+  reg \$102 ;
   reg \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg \$106 ;
-  reg [4:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg \$109 ;
+  reg [3:0] \$106 ;
+  reg \$107 ;
+  reg [63:0] \$108 ;
+  reg [63:0] \$109 ;
   wire [8:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg [7:0] \$113 ;
+  reg [63:0] \$110 ;
+  reg [5:0] \$111 ;
+  reg [5:0] \$112 ;
+  reg [63:0] \$113 ;
   reg [7:0] \$114 ;
-  reg [4:0] \$115 ;
-  reg [4:0] \$116 ;
-  reg [63:0] \$117 ;
+  reg [7:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
   reg [7:0] \$118 ;
-  reg [4:0] \$119 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [15:0] \$120 ;
+  reg [7:0] \$120 ;
   reg [7:0] \$121 ;
   reg [8:0] \$122 ;
   reg [7:0] \$123 ;
@@ -16288,11 +16206,11 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$135 ;
   reg [8:0] \$136 ;
   reg [7:0] \$137 ;
-  reg [8:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [8:0] \$140 ;
-  reg [7:0] \$141 ;
+  reg [16:0] \$140 ;
+  reg [16:0] \$141 ;
   reg [16:0] \$142 ;
   reg [16:0] \$143 ;
   reg [16:0] \$144 ;
@@ -16306,107 +16224,93 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$151 ;
   reg [16:0] \$152 ;
   reg [16:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [16:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [22:0] \$154 ;
+  reg [22:0] \$155 ;
+  reg [22:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire [8:0] \$16 ;
-  reg [16:0] \$160 ;
-  reg [16:0] \$161 ;
-  reg [22:0] \$162 ;
-  reg [22:0] \$163 ;
-  reg [22:0] \$164 ;
-  reg [22:0] \$165 ;
-  reg [22:0] \$166 ;
-  reg [22:0] \$167 ;
-  reg [22:0] \$168 ;
-  reg [22:0] \$169 ;
-  wire [16:0] \$17 ;
-  reg [22:0] \$170 ;
-  reg [22:0] \$171 ;
-  reg \$172 ;
+  reg [3:0] \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg [3:0] \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
+  reg \$169 ;
+  wire [8:0] \$17 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg [3:0] \$172 ;
   reg \$173 ;
   reg \$174 ;
   reg \$175 ;
-  reg \$176 ;
+  reg [3:0] \$176 ;
   reg \$177 ;
   reg \$178 ;
   reg \$179 ;
   wire [16:0] \$18 ;
-  reg \$180 ;
+  reg [3:0] \$180 ;
   reg \$181 ;
   reg \$182 ;
   reg \$183 ;
-  reg \$184 ;
+  reg [3:0] \$184 ;
   reg \$185 ;
   reg \$186 ;
   reg \$187 ;
-  reg \$188 ;
+  reg [3:0] \$188 ;
   reg \$189 ;
   wire [16:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg \$194 ;
+  reg [3:0] \$192 ;
+  reg [22:0] \$193 ;
+  reg [22:0] \$194 ;
   reg \$195 ;
-  reg [22:0] \$196 ;
-  reg [22:0] \$197 ;
-  reg [22:0] \$198 ;
-  reg [22:0] \$199 ;
-  reg \$2 ;
+  reg [3:0] \$196 ;
+  reg \$197 ;
+  reg [3:0] \$198 ;
+  reg [3:0] \$199 ;
+  reg [1:0] \$2 ;
   wire [16:0] \$20 ;
-  reg [22:0] \$200 ;
-  reg [22:0] \$201 ;
+  reg [3:0] \$200 ;
+  reg \$201 ;
   reg [22:0] \$202 ;
-  reg [22:0] \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg [22:0] \$207 ;
-  reg [22:0] \$208 ;
-  reg \$209 ;
   wire [16:0] \$21 ;
-  reg [3:0] \$210 ;
-  reg \$211 ;
-  reg [3:0] \$212 ;
-  reg [3:0] \$213 ;
-  reg [3:0] \$214 ;
-  reg \$215 ;
-  reg [229:0] \$216 ;
   wire [16:0] \$22 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
   wire [16:0] \$25 ;
-  wire [16:0] \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [17:0] \$26 ;
+  wire [17:0] \$27 ;
+  wire [18:0] \$28 ;
+  wire [17:0] \$29 ;
   reg \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
+  wire [17:0] \$30 ;
+  wire [18:0] \$31 ;
+  wire [23:0] \$32 ;
+  reg [22:0] \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire \$4 ;
+  reg \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire [4:0] \$43 ;
-  wire [4:0] \$44 ;
+  wire \$43 ;
+  wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [5:0] \$5 ;
+  reg \$5 ;
   wire [4:0] \$50 ;
   wire [4:0] \$51 ;
   wire \$52 ;
@@ -16414,78 +16318,66 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire [4:0] \$59 ;
-  wire [5:0] \$6 ;
+  wire [4:0] \$57 ;
+  wire [4:0] \$58 ;
+  wire \$59 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [5:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [4:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [8:0] \$7 ;
-  wire [229:0] \$70 ;
-  wire \$71 ;
+  wire [6:0] \$7 ;
+  wire \$70 ;
+  wire [5:0] \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire [22:0] \$77 ;
-  wire [23:0] \$78 ;
-  wire [22:0] \$79 ;
-  wire [8:0] \$8 ;
-  wire [23:0] \$80 ;
-  wire [22:0] \$81 ;
-  wire [23:0] \$82 ;
-  wire [22:0] \$83 ;
-  wire [23:0] \$84 ;
-  wire [22:0] \$85 ;
-  wire [23:0] \$86 ;
-  wire [22:0] \$87 ;
-  wire [23:0] \$88 ;
-  wire [22:0] \$89 ;
-  wire [8:0] \$9 ;
-  wire [23:0] \$90 ;
-  wire [22:0] \$91 ;
-  wire [23:0] \$92 ;
-  wire [22:0] \$93 ;
-  wire [23:0] \$94 ;
-  wire [22:0] \$95 ;
-  wire [23:0] \$96 ;
-  wire \$97 ;
-  wire [4:0] \$98 ;
-  wire \$99 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [6:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [22:0] \$84 ;
+  wire [23:0] \$85 ;
+  wire \$86 ;
+  wire [4:0] \$87 ;
+  wire \$88 ;
+  wire [5:0] \$89 ;
+  wire [63:0] \$9 ;
+  reg [3:0] \$90 ;
+  reg [3:0] \$91 ;
+  reg [1:0] \$92 ;
+  reg [1:0] \$93 ;
+  reg \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr ;
-  wire [229:0] \$signature__data ;
-  (* init = 1'h0 *)
+  wire [3:0] \$signature__addr$132 ;
+  wire [63:0] \$signature__data ;
+  (* init = 23'h000000 *)
+  wire [22:0] \$signature__data$133 ;
   wire \$signature__en ;
+  (* init = 1'h0 *)
+  wire \$signature__en$131 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
-  reg [22:0] acc1 = 23'h000000;
-  wire [22:0] acc1_next;
-  reg [22:0] acc2 = 23'h000000;
-  wire [22:0] acc2_next;
-  reg [22:0] acc3 = 23'h000000;
-  wire [22:0] acc3_next;
-  reg [22:0] acc4 = 23'h000000;
-  wire [22:0] acc4_next;
-  reg [22:0] acc5 = 23'h000000;
-  wire [22:0] acc5_next;
-  reg [22:0] acc6 = 23'h000000;
-  wire [22:0] acc6_next;
-  reg [22:0] acc7 = 23'h000000;
-  wire [22:0] acc7_next;
-  reg [22:0] acc8 = 23'h000000;
-  wire [22:0] acc8_next;
-  reg [22:0] acc9 = 23'h000000;
-  wire [22:0] acc9_next;
+  reg [22:0] bias0 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -16497,20 +16389,28 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first6 = 1'h0;
   reg first7 = 1'h0;
   reg first8 = 1'h0;
+  reg first9 = 1'h0;
   (* keep = 32'd1 *)
-  reg first8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first8_1 = 1'h0;
+  reg first9_0 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
-  input [7:0] i__payload;
-  wire [7:0] i__payload;
+  reg from_input2 = 1'h0;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [63:0] inbuf_read = 64'h0000000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -16520,110 +16420,80 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last6 = 1'h0;
   reg last7 = 1'h0;
   reg last8 = 1'h0;
+  reg last9 = 1'h0;
   (* keep = 32'd1 *)
-  reg last8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last8_1 = 1'h0;
+  reg last9_0 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  wire [-1:0] nf1;
-  wire [-1:0] nf2;
-  wire [-1:0] nf3;
-  wire [-1:0] nf4;
-  wire [-1:0] nf5;
-  wire [-1:0] nf6;
-  wire [-1:0] nf7;
-  wire [-1:0] nf8;
+  reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
+  reg [3:0] nf9 = 4'h0;
   (* keep = 32'd1 *)
-  wire [-1:0] nf8_0;
-  (* keep = 32'd1 *)
-  wire [-1:0] nf8_1;
-  output [229:0] o__payload;
-  reg [229:0] o__payload = 230'h0000000000000000000000000000000000000000000000000000000000;
+  reg [3:0] nf9_0 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
+  output [22:0] o__payload;
+  reg [22:0] o__payload = 23'h000000;
   wire [22:0] \o__payload[0] ;
-  wire [22:0] \o__payload[1] ;
-  wire [22:0] \o__payload[2] ;
-  wire [22:0] \o__payload[3] ;
-  wire [22:0] \o__payload[4] ;
-  wire [22:0] \o__payload[5] ;
-  wire [22:0] \o__payload[6] ;
-  wire [22:0] \o__payload[7] ;
-  wire [22:0] \o__payload[8] ;
-  wire [22:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 5'h00 *)
+  (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] port__addr;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$149 ;
+  wire [5:0] port__addr;
   wire [63:0] port__data;
-  wire [15:0] \port__data$31 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
-  reg [16:0] prod1_0 = 17'h00000;
-  reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod2_0 = 17'h00000;
-  reg [16:0] prod2_0_r = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  reg [16:0] prod8_0 = 17'h00000;
-  reg [16:0] prod8_0_r = 17'h00000;
-  reg [16:0] prod9_0 = 17'h00000;
-  reg [16:0] prod9_0_r = 17'h00000;
-  wire [229:0] q_in;
+  reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_1_r = 17'h00000;
+  reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
+  reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_3_r = 17'h00000;
+  reg [16:0] prod0_4 = 17'h00000;
+  reg [16:0] prod0_4_r = 17'h00000;
+  reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_5_r = 17'h00000;
+  reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_6_r = 17'h00000;
+  reg [16:0] prod0_7 = 17'h00000;
+  reg [16:0] prod0_7_r = 17'h00000;
+  (* init = 23'h000000 *)
+  wire [22:0] q_in;
   wire [22:0] \q_in[0] ;
-  wire [22:0] \q_in[1] ;
-  wire [22:0] \q_in[2] ;
-  wire [22:0] \q_in[3] ;
-  wire [22:0] \q_in[4] ;
-  wire [22:0] \q_in[5] ;
-  wire [22:0] \q_in[6] ;
-  wire [22:0] \q_in[7] ;
-  wire [22:0] \q_in[8] ;
-  wire [22:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
+  reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
-  reg [4:0] rom0_addr = 5'h00;
+  reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [4:0] rom1_addr = 5'h00;
-  reg [15:0] rom1_read = 16'h0000;
+  (* init = 2'h0 *)
+  wire [1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] rport__addr;
-  wire [229:0] rport__data;
+  wire [3:0] \rport__addr$134 ;
+  wire [63:0] rport__data;
+  wire [22:0] \rport__data$125 ;
   input rst;
   wire rst;
-  reg [4:0] sf_t = 5'h00;
-  reg [4:0] sf_t_ahead = 5'h01;
+  reg [1:0] sf_t = 2'h0;
+  reg [1:0] sf_t_ahead = 2'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
-  reg [22:0] sum1_s0_0 = 23'h000000;
-  reg [22:0] sum2_s0_0 = 23'h000000;
-  reg [22:0] sum3_s0_0 = 23'h000000;
-  reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [22:0] sum8_s0_0 = 23'h000000;
-  reg [22:0] sum9_s0_0 = 23'h000000;
-  reg [4:0] t = 5'h00;
-  reg [4:0] t1 = 5'h00;
+  reg [22:0] sum0_s0_1 = 23'h000000;
+  reg [22:0] sum0_s1_0 = 23'h000000;
+  reg [5:0] t = 6'h00;
+  reg [5:0] t1 = 6'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -16632,719 +16502,1037 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v6 = 1'h0;
   reg v7 = 1'h0;
   reg v8 = 1'h0;
+  reg v9 = 1'h0;
   (* keep = 32'd1 *)
-  reg v8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v8_1 = 1'h0;
+  reg v9_0 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
-  reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w2_0 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w8_0 = 8'h00;
-  reg [7:0] w9_0 = 8'h00;
+  reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_2 = 8'h00;
+  reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w0_4 = 8'h00;
+  reg [7:0] w0_5 = 8'h00;
+  reg [7:0] w0_6 = 8'h00;
+  reg [7:0] w0_7 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_0 = 8'h00;
-  reg [7:0] x_mid = 8'h00;
-  reg [7:0] x_reg = 8'h00;
-  reg [7:0] x_reg2 = 8'h00;
+  reg [7:0] x0_1 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_3 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_4 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_5 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_7 = 8'h00;
+  reg [63:0] x_mid = 64'h0000000000000000;
+  reg [63:0] x_reg = 64'h0000000000000000;
+  reg [63:0] x_reg2 = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_0 = 9'h000;
+  reg [8:0] xoff0_1 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_0 = 9'h000;
+  reg [8:0] xoff0_2 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_0 = 9'h000;
+  reg [8:0] xoff0_3 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
+  reg [8:0] xoff0_4 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
+  reg [8:0] xoff0_5 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
+  reg [8:0] xoff0_6 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_0 = 9'h000;
-  reg [229:0] queue [9:0];
+  reg [8:0] xoff0_7 = 9'h000;
+  reg [63:0] inbuf [3:0];
   initial begin
-    queue[0] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[1] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[2] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[3] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[4] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[5] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[6] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[7] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[8] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[9] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    inbuf[0] = 64'h0000000000000000;
+    inbuf[1] = 64'h0000000000000000;
+    inbuf[2] = 64'h0000000000000000;
+    inbuf[3] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (deliver)
-      queue[q_wptr] <= q_in;
-  end
-  assign rport__data = queue[q_rptr];
-  reg [63:0] rom0 [31:0];
-  initial begin
-    rom0[0] = 64'h8926e79015171516;
-    rom0[1] = 64'hc6969dc03924358e;
-    rom0[2] = 64'h871cad3db9bf112f;
-    rom0[3] = 64'h9822d581d254ca5f;
-    rom0[4] = 64'h170e47109f8441ed;
-    rom0[5] = 64'h9f4c7a51c40e4786;
-    rom0[6] = 64'h0d31004fc9e29e2d;
-    rom0[7] = 64'h35398e21b9ab3290;
-    rom0[8] = 64'h3990a532adb91220;
-    rom0[9] = 64'h854b49b54e33c6e3;
-    rom0[10] = 64'h401c812615461d85;
-    rom0[11] = 64'h248715a414053c81;
-    rom0[12] = 64'hdd0fcb2898dd3038;
-    rom0[13] = 64'h4b9e8b864a408627;
-    rom0[14] = 64'h421babf3afdeb638;
-    rom0[15] = 64'h3f4bf141b0e6a647;
-    rom0[16] = 64'h10a1051e4181f30f;
-    rom0[17] = 64'h41a53ba130929f9f;
-    rom0[18] = 64'hf7bdecac6e8bf1a0;
-    rom0[19] = 64'h20fd5a3f8f91be13;
-    rom0[20] = 64'h3aa69f3990214ca0;
-    rom0[21] = 64'h249b14a31035a331;
-    rom0[22] = 64'h5eae64b45638d5b9;
-    rom0[23] = 64'hb040bec18a6ac042;
-    rom0[24] = 64'hb014409839178121;
-    rom0[25] = 64'h880eeef3a0444491;
-    rom0[26] = 64'hb781452a9823c639;
-    rom0[27] = 64'h97464cde3891ac11;
-    rom0[28] = 64'h8d3d44c6f9211ec4;
-    rom0[29] = 64'h811b8b3781b73e39;
-    rom0[30] = 64'h5b965a69c2b9b0a6;
-    rom0[31] = 64'h32b58db2733050a4;
+    if (\$signature__en )
+      inbuf[sf_t] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= rom0[rom0_addr];
+    _0_ <= inbuf[sf_t];
   end
-  assign port__data = _0_;
-  reg [15:0] rom1 [31:0];
+  assign rport__data = _0_;
+  reg [22:0] queue [10:0];
   initial begin
-    rom1[0] = 16'h1614;
-    rom1[1] = 16'h5727;
-    rom1[2] = 16'h812b;
-    rom1[3] = 16'had2b;
-    rom1[4] = 16'h0727;
-    rom1[5] = 16'hc381;
-    rom1[6] = 16'hd7d2;
-    rom1[7] = 16'hd51e;
-    rom1[8] = 16'h5c19;
-    rom1[9] = 16'h9228;
-    rom1[10] = 16'h9a1e;
-    rom1[11] = 16'h2209;
-    rom1[12] = 16'hf4ae;
-    rom1[13] = 16'hc10f;
-    rom1[14] = 16'h3d48;
-    rom1[15] = 16'h8187;
-    rom1[16] = 16'h2610;
-    rom1[17] = 16'h482e;
-    rom1[18] = 16'h4c9b;
-    rom1[19] = 16'hdb18;
-    rom1[20] = 16'hfcd6;
-    rom1[21] = 16'h141c;
-    rom1[22] = 16'haf90;
-    rom1[23] = 16'h1587;
-    rom1[24] = 16'h2a1d;
-    rom1[25] = 16'hb637;
-    rom1[26] = 16'h3e9b;
-    rom1[27] = 16'h41c6;
-    rom1[28] = 16'h993f;
-    rom1[29] = 16'h120b;
-    rom1[30] = 16'he1aa;
-    rom1[31] = 16'h98bd;
+    queue[0] = 23'h000000;
+    queue[1] = 23'h000000;
+    queue[2] = 23'h000000;
+    queue[3] = 23'h000000;
+    queue[4] = 23'h000000;
+    queue[5] = 23'h000000;
+    queue[6] = 23'h000000;
+    queue[7] = 23'h000000;
+    queue[8] = 23'h000000;
+    queue[9] = 23'h000000;
+    queue[10] = 23'h000000;
   end
-  reg [15:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom1[rom1_addr];
+    if (deliver)
+      queue[q_wptr] <= acc0;
   end
-  assign \port__data$31  = _1_;
-  assign \$4  = t == 5'h1f;
-  assign \$5  = t + 1'h1;
-  assign \$6  = \$4  ? 6'h00 : \$5 ;
-  assign \$7  = $signed(x0_0) - $signed(8'h80);
-  assign \$8  = $signed(x0_0) - $signed(8'h80);
-  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \rport__data$125  = queue[q_rptr];
+  reg [63:0] rom0 [39:0];
+  initial begin
+    rom0[0] = 64'h902d86ed5f2f8e16;
+    rom0[1] = 64'h473827388185e320;
+    rom0[2] = 64'h42b931a013a09f0f;
+    rom0[3] = 64'ha4a639c411399121;
+    rom0[4] = 64'h329e4741ca113515;
+    rom0[5] = 64'ha6b686303c1dc612;
+    rom0[6] = 64'hc0d5a34cbef19ff3;
+    rom0[7] = 64'h50b03e1eacc64481;
+    rom0[8] = 64'habe20e8454bf2417;
+    rom0[9] = 64'he6de40dd054633b9;
+    rom0[10] = 64'h6a383521918b9281;
+    rom0[11] = 64'h30b9b72191234417;
+    rom0[12] = 64'hb9c9c49fd2b93915;
+    rom0[13] = 64'hb0af4a9814154ead;
+    rom0[14] = 64'h8a5610908f6e3041;
+    rom0[15] = 64'h73c281f93898a039;
+    rom0[16] = 64'h214f5110813dc090;
+    rom0[17] = 64'h41f38628a426b532;
+    rom0[18] = 64'hc1b4a3393faca11e;
+    rom0[19] = 64'hb26937c6de2af398;
+    rom0[20] = 64'h8e007a47d5ad9de7;
+    rom0[21] = 64'hf1ab8bcb158149a5;
+    rom0[22] = 64'hbe64149f5aec3b05;
+    rom0[23] = 64'h8d5a8b444c45ee40;
+    rom0[24] = 64'h39314c0e221c9626;
+    rom0[25] = 64'h4b1b9e0f871c4b90;
+    rom0[26] = 64'h40ae9ba6fdbda5a1;
+    rom0[27] = 64'hb5961b3d46810e14;
+    rom0[28] = 64'h350d9f179887c689;
+    rom0[29] = 64'h3f424bdd24408539;
+    rom0[30] = 64'hb05e243a20f74110;
+    rom0[31] = 64'h325b818d97b788b0;
+    rom0[32] = 64'h1ed281272b2b2714;
+    rom0[33] = 64'h87480fae091e2819;
+    rom0[34] = 64'h87901cd6189b2e10;
+    rom0[35] = 64'hbdaa0b3fc69b371d;
+    rom0[36] = 64'hd5d7c307ad815716;
+    rom0[37] = 64'h813dc1f4229a925c;
+    rom0[38] = 64'h15af14fcdb4c4826;
+    rom0[39] = 64'h98e11299413eb62a;
+  end
+  reg [63:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= rom0[rom0_addr];
+  end
+  assign port__data = _1_;
+  assign \$6  = t == 6'h27;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 7'h00 : \$7 ;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
   assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_0) - $signed(8'h80);
-  assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(x0_0) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x1_0) - $signed(8'h80);
-  assign \$16  = $signed(x1_0) - $signed(8'h80);
-  assign \$17  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$18  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$19  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$20  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$21  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$22  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$23  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$24  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$25  = $signed(xoff8_0) * $signed(w8_0);
-  assign \$26  = $signed(xoff9_0) * $signed(w9_0);
-  assign \$27  = v8 & last8;
-  assign \$28  = issue & last_t;
-  assign \$29  = o__valid & o__ready;
-  assign \$30  = q_owed < 4'ha;
-  assign \$31  = \$29  ? q_room : \$30 ;
-  assign \$32  = o__valid & o__ready;
-  assign \$33  = \$32  | q_room;
-  assign \$34  = \$28  ? \$31  : \$33 ;
-  assign \$35  = ~ o__valid;
-  assign \$36  = \$35  | o__ready;
-  assign \$37  = | q_stored;
-  assign \$38  = ~ \$37 ;
-  assign \$39  = \$36  & \$38 ;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = deliver & \$40 ;
-  assign \$42  = q_wptr == 4'h9;
-  assign \$43  = q_wptr + 1'h1;
-  assign \$44  = \$42  ? 5'h00 : \$43 ;
-  assign \$45  = ~ o__valid;
-  assign \$46  = \$45  | o__ready;
-  assign \$47  = | q_stored;
-  assign \$48  = \$46  & \$47 ;
-  assign \$49  = q_rptr == 4'h9;
-  assign \$50  = q_rptr + 1'h1;
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
+  assign \$13  = $signed(x0_3) - $signed(8'h80);
+  assign \$14  = $signed(x0_4) - $signed(8'h80);
+  assign \$15  = $signed(x0_5) - $signed(8'h80);
+  assign \$16  = $signed(x0_6) - $signed(8'h80);
+  assign \$17  = $signed(x0_7) - $signed(8'h80);
+  assign \$18  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$19  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$20  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$21  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$22  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$23  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$24  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$25  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$26  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$27  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$28  = $signed(\$26 ) + $signed(\$27 );
+  assign \$29  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$30  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$31  = $signed(\$29 ) + $signed(\$30 );
+  assign \$32  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$34  = v9 & last9;
+  assign \$35  = issue & last_t;
+  assign \$36  = o__valid & o__ready;
+  assign \$37  = q_owed < 4'hb;
+  assign \$38  = \$36  ? q_room : \$37 ;
+  assign \$39  = o__valid & o__ready;
+  assign \$40  = \$39  | q_room;
+  assign \$41  = \$35  ? \$38  : \$40 ;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = ~ \$44 ;
+  assign \$46  = \$43  & \$45 ;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = deliver & \$47 ;
+  assign \$49  = q_wptr == 4'ha;
+  assign \$50  = q_wptr + 1'h1;
   assign \$51  = \$49  ? 5'h00 : \$50 ;
   assign \$52  = ~ o__valid;
   assign \$53  = \$52  | o__ready;
   assign \$54  = | q_stored;
-  assign \$55  = ~ \$54 ;
-  assign \$56  = \$53  & \$55 ;
-  assign \$57  = ~ \$56 ;
-  assign \$58  = deliver & \$57 ;
-  assign \$59  = q_stored + \$58 ;
-  assign \$60  = ~ o__valid;
-  assign \$61  = \$60  | o__ready;
-  assign \$62  = | q_stored;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$59  - \$63 ;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = | q_stored;
-  assign \$68  = \$67  | deliver;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = q_rptr == 4'ha;
+  assign \$57  = q_rptr + 1'h1;
+  assign \$58  = \$56  ? 5'h00 : \$57 ;
+  assign \$59  = ~ o__valid;
+  assign \$60  = \$59  | o__ready;
+  assign \$61  = | q_stored;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$60  & \$62 ;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = deliver & \$64 ;
+  assign \$66  = q_stored + \$65 ;
+  assign \$67  = ~ o__valid;
+  assign \$68  = \$67  | o__ready;
   assign \$69  = | q_stored;
-  assign \$70  = \$69  ? rport__data : q_in;
-  assign \$71  = ~ last_t;
-  assign \$72  = q_room | \$71 ;
-  assign \$73  = ~ last_t;
-  assign \$74  = q_room | \$73 ;
-  assign issue = \$74  & \$76 ;
-  assign \$77  = first8_0 ? 23'h0005c0 : acc0;
-  assign \$78  = $signed(\$77 ) + $signed(sum0_s0_0);
-  assign \$79  = first8_0 ? 23'h0021ad : acc1;
-  assign \$80  = $signed(\$79 ) + $signed(sum1_s0_0);
-  assign \$81  = first8_0 ? 23'h7ffbd7 : acc2;
-  assign \$82  = $signed(\$81 ) + $signed(sum2_s0_0);
-  assign \$83  = first8_0 ? 23'h0013da : acc3;
-  assign \$84  = $signed(\$83 ) + $signed(sum3_s0_0);
-  assign \$85  = first8_0 ? 23'h7ff3fc : acc4;
-  assign \$86  = $signed(\$85 ) + $signed(sum4_s0_0);
-  assign \$87  = first8_0 ? 23'h7ff89f : acc5;
-  assign \$88  = $signed(\$87 ) + $signed(sum5_s0_0);
-  assign \$89  = first8_0 ? 23'h00015f : acc6;
-  assign \$90  = $signed(\$89 ) + $signed(sum6_s0_0);
-  assign \$91  = first8_0 ? 23'h7ff6ad : acc7;
-  assign \$92  = $signed(\$91 ) + $signed(sum7_s0_0);
-  assign \$93  = first8_1 ? 23'h7fe332 : acc8;
-  assign \$94  = $signed(\$93 ) + $signed(sum8_s0_0);
-  assign \$95  = first8_1 ? 23'h000f0e : acc9;
-  assign \$96  = $signed(\$95 ) + $signed(sum9_s0_0);
-  assign \$97  = issue & last_t;
-  assign \$98  = q_owed + \$97 ;
-  assign \$99  = o__valid & o__ready;
-  assign \$100  = \$98  - \$99 ;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = \$66  - \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = \$74  | deliver;
+  assign \$76  = | q_stored;
+  assign \$77  = \$76  ? \rport__data$125  : acc0;
+  assign \$78  = ~ last_t;
+  assign \$79  = q_room | \$78 ;
+  assign i__ready = \$79  & reads_input_t;
+  assign \$80  = ~ last_t;
+  assign \$81  = q_room | \$80 ;
+  assign \$82  = ~ reads_input_t;
+  assign \$83  = i__valid | \$82 ;
+  assign issue = \$81  & \$83 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$84  = first9_0 ? bias0 : acc0;
+  assign \$85  = $signed(\$84 ) + $signed(sum0_s1_0);
+  assign \$86  = issue & last_t;
+  assign \$87  = q_owed + \$86 ;
+  assign \$88  = o__valid & o__ready;
+  assign \$89  = \$87  - \$88 ;
   always @(posedge clk)
-    sf_t <= \$101 ;
+    nf_t <= \$90 ;
   always @(posedge clk)
-    sf_t_ahead <= \$102 ;
+    nf_t_ahead <= \$91 ;
   always @(posedge clk)
-    first_t <= \$103 ;
+    sf_t <= \$92 ;
   always @(posedge clk)
-    first_t_ahead <= \$104 ;
+    sf_t_ahead <= \$93 ;
   always @(posedge clk)
-    last_t <= \$105 ;
+    reads_input_t <= \$94 ;
   always @(posedge clk)
-    last_t_ahead <= \$106 ;
+    reads_input_t_ahead <= \$95 ;
   always @(posedge clk)
-    t <= \$107 ;
+    first_t <= \$96 ;
   always @(posedge clk)
-    x_reg <= \$108 ;
+    first_t_ahead <= \$97 ;
   always @(posedge clk)
-    from_input <= \$109 ;
+    last_t <= \$98 ;
   always @(posedge clk)
-    v1 <= \$110 ;
+    last_t_ahead <= \$99 ;
   always @(posedge clk)
-    first1 <= \$111 ;
+    t <= \$100 ;
   always @(posedge clk)
-    last1 <= \$112 ;
+    x_reg <= \$101 ;
   always @(posedge clk)
-    x_reg2 <= \$113 ;
+    from_input <= \$102 ;
   always @(posedge clk)
-    x_mid <= \$114 ;
+    v1 <= \$103 ;
   always @(posedge clk)
-    t1 <= \$115 ;
+    first1 <= \$104 ;
   always @(posedge clk)
-    rom0_addr <= \$116 ;
+    last1 <= \$105 ;
   always @(posedge clk)
-    rom0_read <= \$117 ;
+    nf1 <= \$106 ;
   always @(posedge clk)
-    x0_0 <= \$118 ;
+    from_input2 <= \$107 ;
   always @(posedge clk)
-    rom1_addr <= \$119 ;
+    x_reg2 <= \$108 ;
   always @(posedge clk)
-    rom1_read <= \$120 ;
+    inbuf_read <= \$109 ;
   always @(posedge clk)
-    x1_0 <= \$121 ;
+    x_mid <= \$110 ;
+  always @(posedge clk)
+    t1 <= \$111 ;
+  always @(posedge clk)
+    rom0_addr <= \$112 ;
+  always @(posedge clk)
+    rom0_read <= \$113 ;
+  always @(posedge clk)
+    x0_0 <= \$114 ;
+  always @(posedge clk)
+    x0_1 <= \$115 ;
+  always @(posedge clk)
+    x0_2 <= \$116 ;
+  always @(posedge clk)
+    x0_3 <= \$117 ;
+  always @(posedge clk)
+    x0_4 <= \$118 ;
+  always @(posedge clk)
+    x0_5 <= \$119 ;
+  always @(posedge clk)
+    x0_6 <= \$120 ;
+  always @(posedge clk)
+    x0_7 <= \$121 ;
   always @(posedge clk)
     xoff0_0 <= \$122 ;
   always @(posedge clk)
     w0_0 <= \$123 ;
   always @(posedge clk)
-    xoff1_0 <= \$124 ;
+    xoff0_1 <= \$124 ;
   always @(posedge clk)
-    w1_0 <= \$125 ;
+    w0_1 <= \$125 ;
   always @(posedge clk)
-    xoff2_0 <= \$126 ;
+    xoff0_2 <= \$126 ;
   always @(posedge clk)
-    w2_0 <= \$127 ;
+    w0_2 <= \$127 ;
   always @(posedge clk)
-    xoff3_0 <= \$128 ;
+    xoff0_3 <= \$128 ;
   always @(posedge clk)
-    w3_0 <= \$129 ;
+    w0_3 <= \$129 ;
   always @(posedge clk)
-    xoff4_0 <= \$130 ;
+    xoff0_4 <= \$130 ;
   always @(posedge clk)
-    w4_0 <= \$131 ;
+    w0_4 <= \$131 ;
   always @(posedge clk)
-    xoff5_0 <= \$132 ;
+    xoff0_5 <= \$132 ;
   always @(posedge clk)
-    w5_0 <= \$133 ;
+    w0_5 <= \$133 ;
   always @(posedge clk)
-    xoff6_0 <= \$134 ;
+    xoff0_6 <= \$134 ;
   always @(posedge clk)
-    w6_0 <= \$135 ;
+    w0_6 <= \$135 ;
   always @(posedge clk)
-    xoff7_0 <= \$136 ;
+    xoff0_7 <= \$136 ;
   always @(posedge clk)
-    w7_0 <= \$137 ;
+    w0_7 <= \$137 ;
   always @(posedge clk)
-    xoff8_0 <= \$138 ;
+    prod0_0 <= \$138 ;
   always @(posedge clk)
-    w8_0 <= \$139 ;
+    prod0_1 <= \$139 ;
   always @(posedge clk)
-    xoff9_0 <= \$140 ;
+    prod0_2 <= \$140 ;
   always @(posedge clk)
-    w9_0 <= \$141 ;
+    prod0_3 <= \$141 ;
   always @(posedge clk)
-    prod0_0 <= \$142 ;
+    prod0_4 <= \$142 ;
   always @(posedge clk)
-    prod1_0 <= \$143 ;
+    prod0_5 <= \$143 ;
   always @(posedge clk)
-    prod2_0 <= \$144 ;
+    prod0_6 <= \$144 ;
   always @(posedge clk)
-    prod3_0 <= \$145 ;
+    prod0_7 <= \$145 ;
   always @(posedge clk)
-    prod4_0 <= \$146 ;
+    prod0_0_r <= \$146 ;
   always @(posedge clk)
-    prod5_0 <= \$147 ;
+    prod0_1_r <= \$147 ;
   always @(posedge clk)
-    prod6_0 <= \$148 ;
+    prod0_2_r <= \$148 ;
   always @(posedge clk)
-    prod7_0 <= \$149 ;
+    prod0_3_r <= \$149 ;
   always @(posedge clk)
-    prod8_0 <= \$150 ;
+    prod0_4_r <= \$150 ;
   always @(posedge clk)
-    prod9_0 <= \$151 ;
+    prod0_5_r <= \$151 ;
   always @(posedge clk)
-    prod0_0_r <= \$152 ;
+    prod0_6_r <= \$152 ;
   always @(posedge clk)
-    prod1_0_r <= \$153 ;
+    prod0_7_r <= \$153 ;
   always @(posedge clk)
-    prod2_0_r <= \$154 ;
+    sum0_s0_0 <= \$154 ;
   always @(posedge clk)
-    prod3_0_r <= \$155 ;
+    sum0_s0_1 <= \$155 ;
   always @(posedge clk)
-    prod4_0_r <= \$156 ;
+    sum0_s1_0 <= \$156 ;
   always @(posedge clk)
-    prod5_0_r <= \$157 ;
+    v2 <= \$157 ;
   always @(posedge clk)
-    prod6_0_r <= \$158 ;
+    first2 <= \$158 ;
   always @(posedge clk)
-    prod7_0_r <= \$159 ;
+    last2 <= \$159 ;
   always @(posedge clk)
-    prod8_0_r <= \$160 ;
+    nf2 <= \$160 ;
   always @(posedge clk)
-    prod9_0_r <= \$161 ;
+    v3 <= \$161 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$162 ;
+    first3 <= \$162 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$163 ;
+    last3 <= \$163 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$164 ;
+    nf3 <= \$164 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$165 ;
+    v4 <= \$165 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$166 ;
+    first4 <= \$166 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$167 ;
+    last4 <= \$167 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$168 ;
+    nf4 <= \$168 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$169 ;
+    v5 <= \$169 ;
   always @(posedge clk)
-    sum8_s0_0 <= \$170 ;
+    first5 <= \$170 ;
   always @(posedge clk)
-    sum9_s0_0 <= \$171 ;
+    last5 <= \$171 ;
   always @(posedge clk)
-    v2 <= \$172 ;
+    nf5 <= \$172 ;
   always @(posedge clk)
-    first2 <= \$173 ;
+    v6 <= \$173 ;
   always @(posedge clk)
-    last2 <= \$174 ;
+    first6 <= \$174 ;
   always @(posedge clk)
-    v3 <= \$175 ;
+    last6 <= \$175 ;
   always @(posedge clk)
-    first3 <= \$176 ;
+    nf6 <= \$176 ;
   always @(posedge clk)
-    last3 <= \$177 ;
+    v7 <= \$177 ;
   always @(posedge clk)
-    v4 <= \$178 ;
+    first7 <= \$178 ;
   always @(posedge clk)
-    first4 <= \$179 ;
+    last7 <= \$179 ;
   always @(posedge clk)
-    last4 <= \$180 ;
+    nf7 <= \$180 ;
   always @(posedge clk)
-    v5 <= \$181 ;
+    v8 <= \$181 ;
   always @(posedge clk)
-    first5 <= \$182 ;
+    first8 <= \$182 ;
   always @(posedge clk)
-    last5 <= \$183 ;
+    last8 <= \$183 ;
   always @(posedge clk)
-    v6 <= \$184 ;
+    nf8 <= \$184 ;
   always @(posedge clk)
-    first6 <= \$185 ;
+    v9 <= \$185 ;
   always @(posedge clk)
-    last6 <= \$186 ;
+    first9 <= \$186 ;
   always @(posedge clk)
-    v7 <= \$187 ;
+    last9 <= \$187 ;
   always @(posedge clk)
-    first7 <= \$188 ;
+    nf9 <= \$188 ;
   always @(posedge clk)
-    last7 <= \$189 ;
+    v9_0 <= \$189 ;
   always @(posedge clk)
-    v8 <= \$190 ;
+    first9_0 <= \$190 ;
   always @(posedge clk)
-    first8 <= \$191 ;
+    last9_0 <= \$191 ;
   always @(posedge clk)
-    last8 <= \$192 ;
+    nf9_0 <= \$192 ;
   always @(posedge clk)
-    v8_0 <= \$193 ;
+    bias0 <= \$193 ;
   always @(posedge clk)
-    first8_0 <= \$194 ;
+    acc0 <= \$194 ;
   always @(posedge clk)
-    last8_0 <= \$195 ;
+    deliver <= \$195 ;
   always @(posedge clk)
-    acc0 <= \$196 ;
+    q_owed <= \$196 ;
   always @(posedge clk)
-    acc1 <= \$197 ;
+    q_room <= \$197 ;
   always @(posedge clk)
-    acc2 <= \$198 ;
+    q_wptr <= \$198 ;
   always @(posedge clk)
-    acc3 <= \$199 ;
+    q_rptr <= \$199 ;
   always @(posedge clk)
-    acc4 <= \$200 ;
+    q_stored <= \$200 ;
   always @(posedge clk)
-    acc5 <= \$201 ;
+    o__valid <= \$201 ;
   always @(posedge clk)
-    acc6 <= \$202 ;
-  always @(posedge clk)
-    acc7 <= \$203 ;
-  always @(posedge clk)
-    v8_1 <= \$204 ;
-  always @(posedge clk)
-    first8_1 <= \$205 ;
-  always @(posedge clk)
-    last8_1 <= \$206 ;
-  always @(posedge clk)
-    acc8 <= \$207 ;
-  always @(posedge clk)
-    acc9 <= \$208 ;
-  always @(posedge clk)
-    deliver <= \$209 ;
-  always @(posedge clk)
-    q_owed <= \$210 ;
-  always @(posedge clk)
-    q_room <= \$211 ;
-  always @(posedge clk)
-    q_wptr <= \$212 ;
-  always @(posedge clk)
-    q_rptr <= \$213 ;
-  always @(posedge clk)
-    q_stored <= \$214 ;
-  always @(posedge clk)
-    o__valid <= \$215 ;
-  always @(posedge clk)
-    o__payload <= \$216 ;
+    o__payload <= \$202 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$1  = 4'h0;
     casez (t)
-      5'h00:
-          \$1  = 5'h02;
-      5'h01:
-          \$1  = 5'h03;
-      5'h02:
-          \$1  = 5'h04;
-      5'h03:
-          \$1  = 5'h05;
-      5'h04:
-          \$1  = 5'h06;
-      5'h05:
-          \$1  = 5'h07;
-      5'h06:
-          \$1  = 5'h08;
-      5'h07:
-          \$1  = 5'h09;
-      5'h08:
-          \$1  = 5'h0a;
-      5'h09:
-          \$1  = 5'h0b;
-      5'h0a:
-          \$1  = 5'h0c;
-      5'h0b:
-          \$1  = 5'h0d;
-      5'h0c:
-          \$1  = 5'h0e;
-      5'h0d:
-          \$1  = 5'h0f;
-      5'h0e:
-          \$1  = 5'h10;
-      5'h0f:
-          \$1  = 5'h11;
-      5'h10:
-          \$1  = 5'h12;
-      5'h11:
-          \$1  = 5'h13;
-      5'h12:
-          \$1  = 5'h14;
-      5'h13:
-          \$1  = 5'h15;
-      5'h14:
-          \$1  = 5'h16;
-      5'h15:
-          \$1  = 5'h17;
-      5'h16:
-          \$1  = 5'h18;
-      5'h17:
-          \$1  = 5'h19;
-      5'h18:
-          \$1  = 5'h1a;
-      5'h19:
-          \$1  = 5'h1b;
-      5'h1a:
-          \$1  = 5'h1c;
-      5'h1b:
-          \$1  = 5'h1d;
-      5'h1c:
-          \$1  = 5'h1e;
-      5'h1d:
-          \$1  = 5'h1f;
-      5'h1e:
-          \$1  = 5'h00;
-      5'h1f:
-          \$1  = 5'h01;
+      6'h00:
+          \$1  = 4'h0;
+      6'h01:
+          \$1  = 4'h0;
+      6'h02:
+          \$1  = 4'h1;
+      6'h03:
+          \$1  = 4'h1;
+      6'h04:
+          \$1  = 4'h1;
+      6'h05:
+          \$1  = 4'h1;
+      6'h06:
+          \$1  = 4'h2;
+      6'h07:
+          \$1  = 4'h2;
+      6'h08:
+          \$1  = 4'h2;
+      6'h09:
+          \$1  = 4'h2;
+      6'h0a:
+          \$1  = 4'h3;
+      6'h0b:
+          \$1  = 4'h3;
+      6'h0c:
+          \$1  = 4'h3;
+      6'h0d:
+          \$1  = 4'h3;
+      6'h0e:
+          \$1  = 4'h4;
+      6'h0f:
+          \$1  = 4'h4;
+      6'h10:
+          \$1  = 4'h4;
+      6'h11:
+          \$1  = 4'h4;
+      6'h12:
+          \$1  = 4'h5;
+      6'h13:
+          \$1  = 4'h5;
+      6'h14:
+          \$1  = 4'h5;
+      6'h15:
+          \$1  = 4'h5;
+      6'h16:
+          \$1  = 4'h6;
+      6'h17:
+          \$1  = 4'h6;
+      6'h18:
+          \$1  = 4'h6;
+      6'h19:
+          \$1  = 4'h6;
+      6'h1a:
+          \$1  = 4'h7;
+      6'h1b:
+          \$1  = 4'h7;
+      6'h1c:
+          \$1  = 4'h7;
+      6'h1d:
+          \$1  = 4'h7;
+      6'h1e:
+          \$1  = 4'h8;
+      6'h1f:
+          \$1  = 4'h8;
+      6'h20:
+          \$1  = 4'h8;
+      6'h21:
+          \$1  = 4'h8;
+      6'h22:
+          \$1  = 4'h9;
+      6'h23:
+          \$1  = 4'h9;
+      6'h24:
+          \$1  = 4'h9;
+      6'h25:
+          \$1  = 4'h9;
+      6'h26:
+          \$1  = 4'h0;
+      6'h27:
+          \$1  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$2  = 2'h0;
     casez (t)
-      5'h00:
-          \$2  = 1'h0;
-      5'h01:
-          \$2  = 1'h0;
-      5'h02:
-          \$2  = 1'h0;
-      5'h03:
-          \$2  = 1'h0;
-      5'h04:
-          \$2  = 1'h0;
-      5'h05:
-          \$2  = 1'h0;
-      5'h06:
-          \$2  = 1'h0;
-      5'h07:
-          \$2  = 1'h0;
-      5'h08:
-          \$2  = 1'h0;
-      5'h09:
-          \$2  = 1'h0;
-      5'h0a:
-          \$2  = 1'h0;
-      5'h0b:
-          \$2  = 1'h0;
-      5'h0c:
-          \$2  = 1'h0;
-      5'h0d:
-          \$2  = 1'h0;
-      5'h0e:
-          \$2  = 1'h0;
-      5'h0f:
-          \$2  = 1'h0;
-      5'h10:
-          \$2  = 1'h0;
-      5'h11:
-          \$2  = 1'h0;
-      5'h12:
-          \$2  = 1'h0;
-      5'h13:
-          \$2  = 1'h0;
-      5'h14:
-          \$2  = 1'h0;
-      5'h15:
-          \$2  = 1'h0;
-      5'h16:
-          \$2  = 1'h0;
-      5'h17:
-          \$2  = 1'h0;
-      5'h18:
-          \$2  = 1'h0;
-      5'h19:
-          \$2  = 1'h0;
-      5'h1a:
-          \$2  = 1'h0;
-      5'h1b:
-          \$2  = 1'h0;
-      5'h1c:
-          \$2  = 1'h0;
-      5'h1d:
-          \$2  = 1'h0;
-      5'h1e:
-          \$2  = 1'h1;
-      5'h1f:
-          \$2  = 1'h0;
+      6'h00:
+          \$2  = 2'h2;
+      6'h01:
+          \$2  = 2'h3;
+      6'h02:
+          \$2  = 2'h0;
+      6'h03:
+          \$2  = 2'h1;
+      6'h04:
+          \$2  = 2'h2;
+      6'h05:
+          \$2  = 2'h3;
+      6'h06:
+          \$2  = 2'h0;
+      6'h07:
+          \$2  = 2'h1;
+      6'h08:
+          \$2  = 2'h2;
+      6'h09:
+          \$2  = 2'h3;
+      6'h0a:
+          \$2  = 2'h0;
+      6'h0b:
+          \$2  = 2'h1;
+      6'h0c:
+          \$2  = 2'h2;
+      6'h0d:
+          \$2  = 2'h3;
+      6'h0e:
+          \$2  = 2'h0;
+      6'h0f:
+          \$2  = 2'h1;
+      6'h10:
+          \$2  = 2'h2;
+      6'h11:
+          \$2  = 2'h3;
+      6'h12:
+          \$2  = 2'h0;
+      6'h13:
+          \$2  = 2'h1;
+      6'h14:
+          \$2  = 2'h2;
+      6'h15:
+          \$2  = 2'h3;
+      6'h16:
+          \$2  = 2'h0;
+      6'h17:
+          \$2  = 2'h1;
+      6'h18:
+          \$2  = 2'h2;
+      6'h19:
+          \$2  = 2'h3;
+      6'h1a:
+          \$2  = 2'h0;
+      6'h1b:
+          \$2  = 2'h1;
+      6'h1c:
+          \$2  = 2'h2;
+      6'h1d:
+          \$2  = 2'h3;
+      6'h1e:
+          \$2  = 2'h0;
+      6'h1f:
+          \$2  = 2'h1;
+      6'h20:
+          \$2  = 2'h2;
+      6'h21:
+          \$2  = 2'h3;
+      6'h22:
+          \$2  = 2'h0;
+      6'h23:
+          \$2  = 2'h1;
+      6'h24:
+          \$2  = 2'h2;
+      6'h25:
+          \$2  = 2'h3;
+      6'h26:
+          \$2  = 2'h0;
+      6'h27:
+          \$2  = 2'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$3  = 1'h0;
     casez (t)
-      5'h00:
-          \$3  = 1'h0;
-      5'h01:
-          \$3  = 1'h0;
-      5'h02:
-          \$3  = 1'h0;
-      5'h03:
-          \$3  = 1'h0;
-      5'h04:
-          \$3  = 1'h0;
-      5'h05:
-          \$3  = 1'h0;
-      5'h06:
-          \$3  = 1'h0;
-      5'h07:
-          \$3  = 1'h0;
-      5'h08:
-          \$3  = 1'h0;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h0;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
-          \$3  = 1'h0;
-      5'h17:
-          \$3  = 1'h0;
-      5'h18:
-          \$3  = 1'h0;
-      5'h19:
-          \$3  = 1'h0;
-      5'h1a:
-          \$3  = 1'h0;
-      5'h1b:
-          \$3  = 1'h0;
-      5'h1c:
-          \$3  = 1'h0;
-      5'h1d:
+      6'h00:
           \$3  = 1'h1;
-      5'h1e:
+      6'h01:
+          \$3  = 1'h1;
+      6'h02:
           \$3  = 1'h0;
-      5'h1f:
+      6'h03:
           \$3  = 1'h0;
+      6'h04:
+          \$3  = 1'h0;
+      6'h05:
+          \$3  = 1'h0;
+      6'h06:
+          \$3  = 1'h0;
+      6'h07:
+          \$3  = 1'h0;
+      6'h08:
+          \$3  = 1'h0;
+      6'h09:
+          \$3  = 1'h0;
+      6'h0a:
+          \$3  = 1'h0;
+      6'h0b:
+          \$3  = 1'h0;
+      6'h0c:
+          \$3  = 1'h0;
+      6'h0d:
+          \$3  = 1'h0;
+      6'h0e:
+          \$3  = 1'h0;
+      6'h0f:
+          \$3  = 1'h0;
+      6'h10:
+          \$3  = 1'h0;
+      6'h11:
+          \$3  = 1'h0;
+      6'h12:
+          \$3  = 1'h0;
+      6'h13:
+          \$3  = 1'h0;
+      6'h14:
+          \$3  = 1'h0;
+      6'h15:
+          \$3  = 1'h0;
+      6'h16:
+          \$3  = 1'h0;
+      6'h17:
+          \$3  = 1'h0;
+      6'h18:
+          \$3  = 1'h0;
+      6'h19:
+          \$3  = 1'h0;
+      6'h1a:
+          \$3  = 1'h0;
+      6'h1b:
+          \$3  = 1'h0;
+      6'h1c:
+          \$3  = 1'h0;
+      6'h1d:
+          \$3  = 1'h0;
+      6'h1e:
+          \$3  = 1'h0;
+      6'h1f:
+          \$3  = 1'h0;
+      6'h20:
+          \$3  = 1'h0;
+      6'h21:
+          \$3  = 1'h0;
+      6'h22:
+          \$3  = 1'h0;
+      6'h23:
+          \$3  = 1'h0;
+      6'h24:
+          \$3  = 1'h0;
+      6'h25:
+          \$3  = 1'h0;
+      6'h26:
+          \$3  = 1'h1;
+      6'h27:
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = sf_t;
+    \$4  = 1'h0;
+    casez (t)
+      6'h00:
+          \$4  = 1'h0;
+      6'h01:
+          \$4  = 1'h0;
+      6'h02:
+          \$4  = 1'h1;
+      6'h03:
+          \$4  = 1'h0;
+      6'h04:
+          \$4  = 1'h0;
+      6'h05:
+          \$4  = 1'h0;
+      6'h06:
+          \$4  = 1'h1;
+      6'h07:
+          \$4  = 1'h0;
+      6'h08:
+          \$4  = 1'h0;
+      6'h09:
+          \$4  = 1'h0;
+      6'h0a:
+          \$4  = 1'h1;
+      6'h0b:
+          \$4  = 1'h0;
+      6'h0c:
+          \$4  = 1'h0;
+      6'h0d:
+          \$4  = 1'h0;
+      6'h0e:
+          \$4  = 1'h1;
+      6'h0f:
+          \$4  = 1'h0;
+      6'h10:
+          \$4  = 1'h0;
+      6'h11:
+          \$4  = 1'h0;
+      6'h12:
+          \$4  = 1'h1;
+      6'h13:
+          \$4  = 1'h0;
+      6'h14:
+          \$4  = 1'h0;
+      6'h15:
+          \$4  = 1'h0;
+      6'h16:
+          \$4  = 1'h1;
+      6'h17:
+          \$4  = 1'h0;
+      6'h18:
+          \$4  = 1'h0;
+      6'h19:
+          \$4  = 1'h0;
+      6'h1a:
+          \$4  = 1'h1;
+      6'h1b:
+          \$4  = 1'h0;
+      6'h1c:
+          \$4  = 1'h0;
+      6'h1d:
+          \$4  = 1'h0;
+      6'h1e:
+          \$4  = 1'h1;
+      6'h1f:
+          \$4  = 1'h0;
+      6'h20:
+          \$4  = 1'h0;
+      6'h21:
+          \$4  = 1'h0;
+      6'h22:
+          \$4  = 1'h1;
+      6'h23:
+          \$4  = 1'h0;
+      6'h24:
+          \$4  = 1'h0;
+      6'h25:
+          \$4  = 1'h0;
+      6'h26:
+          \$4  = 1'h1;
+      6'h27:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      6'h00:
+          \$5  = 1'h0;
+      6'h01:
+          \$5  = 1'h1;
+      6'h02:
+          \$5  = 1'h0;
+      6'h03:
+          \$5  = 1'h0;
+      6'h04:
+          \$5  = 1'h0;
+      6'h05:
+          \$5  = 1'h1;
+      6'h06:
+          \$5  = 1'h0;
+      6'h07:
+          \$5  = 1'h0;
+      6'h08:
+          \$5  = 1'h0;
+      6'h09:
+          \$5  = 1'h1;
+      6'h0a:
+          \$5  = 1'h0;
+      6'h0b:
+          \$5  = 1'h0;
+      6'h0c:
+          \$5  = 1'h0;
+      6'h0d:
+          \$5  = 1'h1;
+      6'h0e:
+          \$5  = 1'h0;
+      6'h0f:
+          \$5  = 1'h0;
+      6'h10:
+          \$5  = 1'h0;
+      6'h11:
+          \$5  = 1'h1;
+      6'h12:
+          \$5  = 1'h0;
+      6'h13:
+          \$5  = 1'h0;
+      6'h14:
+          \$5  = 1'h0;
+      6'h15:
+          \$5  = 1'h1;
+      6'h16:
+          \$5  = 1'h0;
+      6'h17:
+          \$5  = 1'h0;
+      6'h18:
+          \$5  = 1'h0;
+      6'h19:
+          \$5  = 1'h1;
+      6'h1a:
+          \$5  = 1'h0;
+      6'h1b:
+          \$5  = 1'h0;
+      6'h1c:
+          \$5  = 1'h0;
+      6'h1d:
+          \$5  = 1'h1;
+      6'h1e:
+          \$5  = 1'h0;
+      6'h1f:
+          \$5  = 1'h0;
+      6'h20:
+          \$5  = 1'h0;
+      6'h21:
+          \$5  = 1'h1;
+      6'h22:
+          \$5  = 1'h0;
+      6'h23:
+          \$5  = 1'h0;
+      6'h24:
+          \$5  = 1'h0;
+      6'h25:
+          \$5  = 1'h1;
+      6'h26:
+          \$5  = 1'h0;
+      6'h27:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$33  = 23'h000000;
+    casez (nf8)
+      4'h0:
+          \$33  = 23'h0005c0;
+      4'h1:
+          \$33  = 23'h0021ad;
+      4'h2:
+          \$33  = 23'h7ffbd7;
+      4'h3:
+          \$33  = 23'h0013da;
+      4'h4:
+          \$33  = 23'h7ff3fc;
+      4'h5:
+          \$33  = 23'h7ff89f;
+      4'h6:
+          \$33  = 23'h00015f;
+      4'h7:
+          \$33  = 23'h7ff6ad;
+      4'h8:
+          \$33  = 23'h7fe332;
+      4'h9:
+          \$33  = 23'h000f0e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$90  = nf_t;
     if (issue) begin
-      \$101  = sf_t_ahead;
+      \$90  = nf_t_ahead;
     end
     if (rst) begin
-      \$101  = 5'h00;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = sf_t_ahead;
+    \$91  = nf_t_ahead;
     if (issue) begin
-      \$102  = \$1 ;
+      \$91  = \$1 ;
     end
     if (rst) begin
-      \$102  = 5'h01;
+      \$91  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = first_t;
+    \$92  = sf_t;
     if (issue) begin
-      \$103  = first_t_ahead;
+      \$92  = sf_t_ahead;
     end
     if (rst) begin
-      \$103  = 1'h1;
+      \$92  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = first_t_ahead;
+    \$93  = sf_t_ahead;
     if (issue) begin
-      \$104  = \$2 ;
+      \$93  = \$2 ;
     end
+    if (rst) begin
+      \$93  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$94  = reads_input_t;
+    if (issue) begin
+      \$94  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$94  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$95  = reads_input_t_ahead;
+    if (issue) begin
+      \$95  = \$3 ;
+    end
+    if (rst) begin
+      \$95  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$96  = first_t;
+    if (issue) begin
+      \$96  = first_t_ahead;
+    end
+    if (rst) begin
+      \$96  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$97  = first_t_ahead;
+    if (issue) begin
+      \$97  = \$4 ;
+    end
+    if (rst) begin
+      \$97  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$98  = last_t;
+    if (issue) begin
+      \$98  = last_t_ahead;
+    end
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$99  = last_t_ahead;
+    if (issue) begin
+      \$99  = \$5 ;
+    end
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$100  = t;
+    if (issue) begin
+      \$100  = \$8 [5:0];
+    end
+    if (rst) begin
+      \$100  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$101  = i__payload;
+    if (rst) begin
+      \$101  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$102  = reads_input_t;
+    if (rst) begin
+      \$102  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$103  = issue;
+    if (rst) begin
+      \$103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$104  = first_t;
     if (rst) begin
       \$104  = 1'h0;
     end
@@ -17352,134 +17540,125 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$105  = last_t;
-    if (issue) begin
-      \$105  = last_t_ahead;
-    end
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = last_t_ahead;
-    if (issue) begin
-      \$106  = \$3 ;
-    end
+    \$106  = nf_t;
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = t;
-    if (issue) begin
-      \$107  = \$6 [4:0];
-    end
+    \$107  = from_input;
     if (rst) begin
-      \$107  = 5'h00;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = i__payload;
+    \$108  = x_reg;
     if (rst) begin
-      \$108  = 8'h00;
+      \$108  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = 1'h1;
+    \$109  = rport__data;
     if (rst) begin
-      \$109  = 1'h0;
+      \$109  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = issue;
+    \$110  = \$9 ;
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = first_t;
+    \$111  = t;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = last_t;
+    \$112  = t1;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = x_reg;
+    \$113  = port__data;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = x_reg2;
+    \$114  = x_mid[7:0];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = t;
+    \$115  = x_mid[15:8];
     if (rst) begin
-      \$115  = 5'h00;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = t1;
+    \$116  = x_mid[23:16];
     if (rst) begin
-      \$116  = 5'h00;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = port__data;
+    \$117  = x_mid[31:24];
     if (rst) begin
-      \$117  = 64'h0000000000000000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = x_mid;
+    \$118  = x_mid[39:32];
     if (rst) begin
       \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = t1;
+    \$119  = x_mid[47:40];
     if (rst) begin
-      \$119  = 5'h00;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = \port__data$31 ;
+    \$120  = x_mid[55:48];
     if (rst) begin
-      \$120  = 16'h0000;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = x_mid;
+    \$121  = x_mid[63:56];
     if (rst) begin
       \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = \$7 ;
+    \$122  = \$10 ;
     if (rst) begin
       \$122  = 9'h000;
     end
@@ -17493,7 +17672,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = \$8 ;
+    \$124  = \$11 ;
     if (rst) begin
       \$124  = 9'h000;
     end
@@ -17507,7 +17686,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = \$9 ;
+    \$126  = \$12 ;
     if (rst) begin
       \$126  = 9'h000;
     end
@@ -17521,7 +17700,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = \$10 ;
+    \$128  = \$13 ;
     if (rst) begin
       \$128  = 9'h000;
     end
@@ -17535,7 +17714,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = \$11 ;
+    \$130  = \$14 ;
     if (rst) begin
       \$130  = 9'h000;
     end
@@ -17549,7 +17728,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = \$12 ;
+    \$132  = \$15 ;
     if (rst) begin
       \$132  = 9'h000;
     end
@@ -17563,7 +17742,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$13 ;
+    \$134  = \$16 ;
     if (rst) begin
       \$134  = 9'h000;
     end
@@ -17577,7 +17756,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$14 ;
+    \$136  = \$17 ;
     if (rst) begin
       \$136  = 9'h000;
     end
@@ -17591,1198 +17770,498 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$15 ;
+    \$138  = \$18 ;
     if (rst) begin
-      \$138  = 9'h000;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = rom1_read[7:0];
+    \$139  = \$19 ;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = \$16 ;
+    \$140  = \$20 ;
     if (rst) begin
-      \$140  = 9'h000;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = rom1_read[15:8];
+    \$141  = \$21 ;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$17 ;
+    \$142  = \$22 ;
     if (rst) begin
       \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = \$18 ;
+    \$143  = \$23 ;
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = \$19 ;
+    \$144  = \$24 ;
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = \$20 ;
+    \$145  = \$25 ;
     if (rst) begin
       \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = \$21 ;
+    \$146  = prod0_0;
     if (rst) begin
       \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = \$22 ;
+    \$147  = prod0_1;
     if (rst) begin
       \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = \$23 ;
+    \$148  = prod0_2;
     if (rst) begin
       \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = \$24 ;
+    \$149  = prod0_3;
     if (rst) begin
       \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = \$25 ;
+    \$150  = prod0_4;
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \$26 ;
+    \$151  = prod0_5;
     if (rst) begin
       \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = prod0_0;
+    \$152  = prod0_6;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = prod1_0;
+    \$153  = prod0_7;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = prod2_0;
+    \$154  = { \$28 [18], \$28 [18], \$28 [18], \$28 [18], \$28  };
     if (rst) begin
-      \$154  = 17'h00000;
+      \$154  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = prod3_0;
+    \$155  = { \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31  };
     if (rst) begin
-      \$155  = 17'h00000;
+      \$155  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = prod4_0;
+    \$156  = \$32 [22:0];
     if (rst) begin
-      \$156  = 17'h00000;
+      \$156  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = prod5_0;
-    if (rst) begin
-      \$157  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = prod6_0;
-    if (rst) begin
-      \$158  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = prod7_0;
-    if (rst) begin
-      \$159  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = prod8_0;
-    if (rst) begin
-      \$160  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = prod9_0;
-    if (rst) begin
-      \$161  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
-    if (rst) begin
-      \$162  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
-    if (rst) begin
-      \$163  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
-    if (rst) begin
-      \$164  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
-    if (rst) begin
-      \$165  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
-    if (rst) begin
-      \$166  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
-    if (rst) begin
-      \$167  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
-    if (rst) begin
-      \$168  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
-    if (rst) begin
-      \$169  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = { prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r[16], prod8_0_r };
-    if (rst) begin
-      \$170  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = { prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r[16], prod9_0_r };
-    if (rst) begin
-      \$171  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = v1;
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = first1;
-    if (rst) begin
-      \$173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = last1;
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = v2;
-    if (rst) begin
-      \$175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = first2;
-    if (rst) begin
-      \$176  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = last2;
-    if (rst) begin
-      \$177  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = v3;
-    if (rst) begin
-      \$178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = first3;
-    if (rst) begin
-      \$179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = last3;
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = v4;
-    if (rst) begin
-      \$181  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = first4;
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = last4;
-    if (rst) begin
-      \$183  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = v5;
-    if (rst) begin
-      \$184  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = first5;
-    if (rst) begin
-      \$185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = last5;
-    if (rst) begin
-      \$186  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = v6;
-    if (rst) begin
-      \$187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = first6;
-    if (rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = last6;
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = v7;
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = first7;
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = last7;
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = v7;
-    if (rst) begin
-      \$193  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = first7;
-    if (rst) begin
-      \$194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = last7;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = acc0;
-    if (v8_0) begin
-      \$196  = \$78 [22:0];
-    end
-    if (rst) begin
-      \$196  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = acc1;
-    if (v8_0) begin
-      \$197  = \$80 [22:0];
-    end
-    if (rst) begin
-      \$197  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = acc2;
-    if (v8_0) begin
-      \$198  = \$82 [22:0];
-    end
-    if (rst) begin
-      \$198  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = acc3;
-    if (v8_0) begin
-      \$199  = \$84 [22:0];
-    end
-    if (rst) begin
-      \$199  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = acc4;
-    if (v8_0) begin
-      \$200  = \$86 [22:0];
-    end
-    if (rst) begin
-      \$200  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = acc5;
-    if (v8_0) begin
-      \$201  = \$88 [22:0];
-    end
-    if (rst) begin
-      \$201  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = acc6;
-    if (v8_0) begin
-      \$202  = \$90 [22:0];
-    end
-    if (rst) begin
-      \$202  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = acc7;
-    if (v8_0) begin
-      \$203  = \$92 [22:0];
-    end
-    if (rst) begin
-      \$203  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = v7;
-    if (rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = first7;
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = last7;
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = acc8;
-    if (v8_1) begin
-      \$207  = \$94 [22:0];
-    end
-    if (rst) begin
-      \$207  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = acc9;
-    if (v8_1) begin
-      \$208  = \$96 [22:0];
-    end
-    if (rst) begin
-      \$208  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = \$27 ;
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = \$100 [3:0];
-    if (rst) begin
-      \$210  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \$34 ;
-    if (rst) begin
-      \$211  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = q_wptr;
-    if (\$41 ) begin
-      \$212  = \$44 [3:0];
-    end
-    if (rst) begin
-      \$212  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = q_rptr;
-    if (\$48 ) begin
-      \$213  = \$51 [3:0];
-    end
-    if (rst) begin
-      \$213  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = \$64 [3:0];
-    if (rst) begin
-      \$214  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = o__valid;
-    if (\$66 ) begin
-      \$215  = \$68 ;
-    end
-    if (rst) begin
-      \$215  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = o__payload;
-    if (\$66 ) begin
-      \$216  = \$70 ;
-    end
-    if (rst) begin
-      \$216  = 230'h0000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  assign acc0_next = \$78 [22:0];
-  assign acc1_next = \$80 [22:0];
-  assign acc2_next = \$82 [22:0];
-  assign acc3_next = \$84 [22:0];
-  assign acc4_next = \$86 [22:0];
-  assign acc5_next = \$88 [22:0];
-  assign acc6_next = \$90 [22:0];
-  assign acc7_next = \$92 [22:0];
-  assign acc8_next = \$94 [22:0];
-  assign acc9_next = \$96 [22:0];
-  assign q_owed_next = \$100 [3:0];
-  assign port__addr = rom0_addr;
-  assign \port__addr$149  = rom1_addr;
-  assign \$signature__en  = deliver;
-  assign \$signature__addr  = q_wptr;
-  assign \$signature__data  = q_in;
-  assign rport__addr = q_rptr;
-  assign \i__payload[0]  = i__payload;
-  assign \o__payload[0]  = o__payload[22:0];
-  assign \o__payload[1]  = o__payload[45:23];
-  assign \o__payload[2]  = o__payload[68:46];
-  assign \o__payload[3]  = o__payload[91:69];
-  assign \o__payload[4]  = o__payload[114:92];
-  assign \o__payload[5]  = o__payload[137:115];
-  assign \o__payload[6]  = o__payload[160:138];
-  assign \o__payload[7]  = o__payload[183:161];
-  assign \o__payload[8]  = o__payload[206:184];
-  assign \o__payload[9]  = o__payload[229:207];
-  assign \q_in[0]  = q_in[22:0];
-  assign \q_in[1]  = q_in[45:23];
-  assign \q_in[2]  = q_in[68:46];
-  assign \q_in[3]  = q_in[91:69];
-  assign \q_in[4]  = q_in[114:92];
-  assign \q_in[5]  = q_in[137:115];
-  assign \q_in[6]  = q_in[160:138];
-  assign \q_in[7]  = q_in[183:161];
-  assign \q_in[8]  = q_in[206:184];
-  assign \q_in[9]  = q_in[229:207];
-  assign q_in[229:207] = acc9;
-  assign q_in[206:184] = acc8;
-  assign q_in[183:161] = acc7;
-  assign q_in[160:138] = acc6;
-  assign q_in[137:115] = acc5;
-  assign q_in[114:92] = acc4;
-  assign q_in[91:69] = acc3;
-  assign q_in[68:46] = acc2;
-  assign q_in[45:23] = acc1;
-  assign q_in[22:0] = acc0;
-  assign \$75  = 1'h0;
-  assign \$76  = i__valid;
-  assign i__ready = \$72 ;
-endmodule
-(* generator = "Amaranth" *)
-module top_s2_dense2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire [3:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [3:0] \$11 ;
-  wire [22:0] \$110 ;
-  wire [22:0] \$111 ;
-  wire [22:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [5:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [22:0] \$123 ;
-  wire [22:0] \$124 ;
-  wire [22:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [22:0] \$136 ;
-  wire [22:0] \$137 ;
-  wire [22:0] \$138 ;
-  wire \$139 ;
-  wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire [22:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  reg \$157 ;
-  reg [3:0] \$158 ;
-  reg [3:0] \$159 ;
-  wire \$16 ;
-  reg [22:0] \$160 ;
-  reg [22:0] \$161 ;
-  reg [22:0] \$162 ;
-  reg [22:0] \$163 ;
-  reg [22:0] \$164 ;
-  reg [22:0] \$165 ;
-  reg [22:0] \$166 ;
-  reg [22:0] \$167 ;
-  reg [22:0] \$168 ;
-  reg [22:0] \$169 ;
-  wire \$17 ;
-  reg [22:0] \$170 ;
-  reg \$171 ;
-  reg [22:0] \$172 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire [22:0] \$20 ;
-  wire [22:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [1:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire [22:0] \$32 ;
-  wire [22:0] \$33 ;
-  wire [22:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire [1:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire [22:0] \$45 ;
-  wire [22:0] \$46 ;
-  wire [22:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire [22:0] \$58 ;
-  wire [22:0] \$59 ;
-  wire [4:0] \$6 ;
-  wire [22:0] \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
-  wire [4:0] \$7 ;
-  wire \$70 ;
-  wire [22:0] \$71 ;
-  wire [22:0] \$72 ;
-  wire [22:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [22:0] \$84 ;
-  wire [22:0] \$85 ;
-  wire [22:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
-  wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [22:0] \$97 ;
-  wire [22:0] \$98 ;
-  wire [22:0] \$99 ;
-  wire [4:0] base;
-  reg [22:0] buf0 = 23'h000000;
-  reg [22:0] buf1 = 23'h000000;
-  reg [22:0] buf10 = 23'h000000;
-  reg [22:0] buf2 = 23'h000000;
-  reg [22:0] buf3 = 23'h000000;
-  reg [22:0] buf4 = 23'h000000;
-  reg [22:0] buf5 = 23'h000000;
-  reg [22:0] buf6 = 23'h000000;
-  reg [22:0] buf7 = 23'h000000;
-  reg [22:0] buf8 = 23'h000000;
-  reg [22:0] buf9 = 23'h000000;
-  input clk;
-  wire clk;
-  reg [3:0] fill = 4'h0;
-  input [229:0] i__payload;
-  wire [229:0] i__payload;
-  wire [22:0] \i__payload[0] ;
-  wire [22:0] \i__payload[1] ;
-  wire [22:0] \i__payload[2] ;
-  wire [22:0] \i__payload[3] ;
-  wire [22:0] \i__payload[4] ;
-  wire [22:0] \i__payload[5] ;
-  wire [22:0] \i__payload[6] ;
-  wire [22:0] \i__payload[7] ;
-  wire [22:0] \i__payload[8] ;
-  wire [22:0] \i__payload[9] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  reg in_beat = 1'h0;
-  wire load;
-  output [22:0] o__payload;
-  reg [22:0] o__payload = 23'h000000;
-  wire [22:0] \o__payload[0] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  reg [3:0] out_beat = 4'h0;
-  input rst;
-  wire rst;
-  assign \$1  = i__valid & i__ready;
-  assign \$2  = ! in_beat;
-  assign \$3  = in_beat + 1'h1;
-  assign \$4  = in_beat ? \$3  : 2'h0;
-  assign \$5  = out_beat == 4'h9;
-  assign \$6  = out_beat + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
-  assign \$8  = i__valid & i__ready;
-  assign \$9  = ! in_beat;
-  assign \$11  = \$8  ? 4'ha : 4'h0;
-  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
-  assign \$13  = i__valid & i__ready;
-  assign \$14  = ! base;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = out_beat == 4'h9;
-  assign \$20  = \$19  ? buf1 : buf0;
-  assign \$21  = \$15  ? i__payload[22:0] : \$20 ;
-  assign \$22  = i__valid & i__ready;
-  assign \$23  = base == 1'h1;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = i__valid & i__ready;
-  assign \$26  = ! base;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = out_beat == 4'h9;
-  assign \$32  = \$31  ? buf2 : buf1;
-  assign \$33  = \$27  ? i__payload[45:23] : \$32 ;
-  assign \$34  = \$24  ? i__payload[22:0] : \$33 ;
-  assign \$35  = i__valid & i__ready;
-  assign \$36  = base == 1'h1;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = i__valid & i__ready;
-  assign \$39  = ! base;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = out_beat == 4'h9;
-  assign \$45  = \$44  ? buf3 : buf2;
-  assign \$46  = \$40  ? i__payload[68:46] : \$45 ;
-  assign \$47  = \$37  ? i__payload[45:23] : \$46 ;
-  assign \$48  = i__valid & i__ready;
-  assign \$49  = base == 1'h1;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = i__valid & i__ready;
-  assign \$52  = ! base;
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = out_beat == 4'h9;
-  assign \$58  = \$57  ? buf4 : buf3;
-  assign \$59  = \$53  ? i__payload[91:69] : \$58 ;
-  assign \$60  = \$50  ? i__payload[68:46] : \$59 ;
-  assign \$61  = i__valid & i__ready;
-  assign \$62  = base == 1'h1;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = i__valid & i__ready;
-  assign \$65  = ! base;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = out_beat == 4'h9;
-  assign \$71  = \$70  ? buf5 : buf4;
-  assign \$72  = \$66  ? i__payload[114:92] : \$71 ;
-  assign \$73  = \$63  ? i__payload[91:69] : \$72 ;
-  assign \$74  = i__valid & i__ready;
-  assign \$75  = base == 1'h1;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = ! base;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = out_beat == 4'h9;
-  assign \$84  = \$83  ? buf6 : buf5;
-  assign \$85  = \$79  ? i__payload[137:115] : \$84 ;
-  assign \$86  = \$76  ? i__payload[114:92] : \$85 ;
-  assign \$87  = i__valid & i__ready;
-  assign \$88  = base == 1'h1;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = ! base;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = out_beat == 4'h9;
-  assign \$97  = \$96  ? buf7 : buf6;
-  assign \$98  = \$92  ? i__payload[160:138] : \$97 ;
-  assign \$99  = \$89  ? i__payload[137:115] : \$98 ;
-  assign \$100  = i__valid & i__ready;
-  assign \$101  = base == 1'h1;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = i__valid & i__ready;
-  assign \$104  = ! base;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = out_beat == 4'h9;
-  assign \$110  = \$109  ? buf8 : buf7;
-  assign \$111  = \$105  ? i__payload[183:161] : \$110 ;
-  assign \$112  = \$102  ? i__payload[160:138] : \$111 ;
-  assign \$113  = i__valid & i__ready;
-  assign \$114  = base == 1'h1;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = i__valid & i__ready;
-  assign \$117  = ! base;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = out_beat == 4'h9;
-  assign \$123  = \$122  ? buf9 : buf8;
-  assign \$124  = \$118  ? i__payload[206:184] : \$123 ;
-  assign \$125  = \$115  ? i__payload[183:161] : \$124 ;
-  assign \$126  = i__valid & i__ready;
-  assign \$127  = base == 1'h1;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = i__valid & i__ready;
-  assign \$130  = ! base;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = out_beat == 4'h9;
-  assign \$136  = \$135  ? buf10 : buf9;
-  assign \$137  = \$131  ? i__payload[229:207] : \$136 ;
-  assign \$138  = \$128  ? i__payload[206:184] : \$137 ;
-  assign \$139  = i__valid & i__ready;
-  assign \$140  = base == 1'h1;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = \$141  ? i__payload[229:207] : buf10;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = ! in_beat;
-  assign \$146  = fill <= 1'h1;
-  assign \$147  = fill <= 1'h1;
-  assign i__ready = in_beat ? \$147  : \$146 ;
-  assign \$148  = ~ o__valid;
-  assign \$149  = \$148  | o__ready;
-  assign \$150  = out_beat == 4'h9;
-  assign \$151  = fill >= 1'h1;
-  assign \$152  = fill >= 1'h1;
-  assign \$153  = \$150  ? \$151  : \$152 ;
-  assign load = \$149  & \$153 ;
-  assign \$154  = out_beat == 4'h9;
-  assign \$156  = load ? 1'h1 : 1'h0;
-  assign base = fill - \$156 ;
-  always @(posedge clk)
-    in_beat <= \$157 ;
-  always @(posedge clk)
-    out_beat <= \$158 ;
-  always @(posedge clk)
-    fill <= \$159 ;
-  always @(posedge clk)
-    buf0 <= \$160 ;
-  always @(posedge clk)
-    buf1 <= \$161 ;
-  always @(posedge clk)
-    buf2 <= \$162 ;
-  always @(posedge clk)
-    buf3 <= \$163 ;
-  always @(posedge clk)
-    buf4 <= \$164 ;
-  always @(posedge clk)
-    buf5 <= \$165 ;
-  always @(posedge clk)
-    buf6 <= \$166 ;
-  always @(posedge clk)
-    buf7 <= \$167 ;
-  always @(posedge clk)
-    buf8 <= \$168 ;
-  always @(posedge clk)
-    buf9 <= \$169 ;
-  always @(posedge clk)
-    buf10 <= \$170 ;
-  always @(posedge clk)
-    o__valid <= \$171 ;
-  always @(posedge clk)
-    o__payload <= \$172 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = in_beat;
-    if (\$1 ) begin
-      \$157  = \$4 [0];
-    end
+    \$157  = v1;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = out_beat;
-    if (load) begin
-      \$158  = \$7 [3:0];
-    end
+    \$158  = first1;
     if (rst) begin
-      \$158  = 4'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = \$12 [3:0];
+    \$159  = last1;
     if (rst) begin
-      \$159  = 4'h0;
+      \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = \$21 ;
+    \$160  = nf1;
     if (rst) begin
-      \$160  = 23'h000000;
+      \$160  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = \$34 ;
+    \$161  = v2;
     if (rst) begin
-      \$161  = 23'h000000;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \$47 ;
+    \$162  = first2;
     if (rst) begin
-      \$162  = 23'h000000;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = \$60 ;
+    \$163  = last2;
     if (rst) begin
-      \$163  = 23'h000000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = \$73 ;
+    \$164  = nf2;
     if (rst) begin
-      \$164  = 23'h000000;
+      \$164  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = \$86 ;
+    \$165  = v3;
     if (rst) begin
-      \$165  = 23'h000000;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = \$99 ;
+    \$166  = first3;
     if (rst) begin
-      \$166  = 23'h000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = \$112 ;
+    \$167  = last3;
     if (rst) begin
-      \$167  = 23'h000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = \$125 ;
+    \$168  = nf3;
     if (rst) begin
-      \$168  = 23'h000000;
+      \$168  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = \$138 ;
+    \$169  = v4;
     if (rst) begin
-      \$169  = 23'h000000;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = \$142 ;
+    \$170  = first4;
     if (rst) begin
-      \$170  = 23'h000000;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = o__valid;
-    if (\$144 ) begin
-      \$171  = load;
-    end
+    \$171  = last4;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = o__payload;
-    if (load) begin
-      \$172  = buf0;
-    end
+    \$172  = nf4;
     if (rst) begin
-      \$172  = 23'h000000;
+      \$172  = 4'h0;
     end
   end
-  assign \i__payload[0]  = i__payload[22:0];
-  assign \i__payload[1]  = i__payload[45:23];
-  assign \i__payload[2]  = i__payload[68:46];
-  assign \i__payload[3]  = i__payload[91:69];
-  assign \i__payload[4]  = i__payload[114:92];
-  assign \i__payload[5]  = i__payload[137:115];
-  assign \i__payload[6]  = i__payload[160:138];
-  assign \i__payload[7]  = i__payload[183:161];
-  assign \i__payload[8]  = i__payload[206:184];
-  assign \i__payload[9]  = i__payload[229:207];
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$173  = v5;
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$174  = first5;
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$175  = last5;
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$176  = nf5;
+    if (rst) begin
+      \$176  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$177  = v6;
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$178  = first6;
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$179  = last6;
+    if (rst) begin
+      \$179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$180  = nf6;
+    if (rst) begin
+      \$180  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$181  = v7;
+    if (rst) begin
+      \$181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$182  = first7;
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = last7;
+    if (rst) begin
+      \$183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$184  = nf7;
+    if (rst) begin
+      \$184  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$185  = v8;
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = first8;
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$187  = last8;
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$188  = nf8;
+    if (rst) begin
+      \$188  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$189  = v8;
+    if (rst) begin
+      \$189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = first8;
+    if (rst) begin
+      \$190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = last8;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = nf8;
+    if (rst) begin
+      \$192  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = \$33 ;
+    if (rst) begin
+      \$193  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = acc0;
+    if (v9_0) begin
+      \$194  = \$85 [22:0];
+    end
+    if (rst) begin
+      \$194  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$195  = \$34 ;
+    if (rst) begin
+      \$195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$196  = \$89 [3:0];
+    if (rst) begin
+      \$196  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = \$41 ;
+    if (rst) begin
+      \$197  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = q_wptr;
+    if (\$48 ) begin
+      \$198  = \$51 [3:0];
+    end
+    if (rst) begin
+      \$198  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$199  = q_rptr;
+    if (\$55 ) begin
+      \$199  = \$58 [3:0];
+    end
+    if (rst) begin
+      \$199  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = \$71 [3:0];
+    if (rst) begin
+      \$200  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = o__valid;
+    if (\$73 ) begin
+      \$201  = \$75 ;
+    end
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$202  = o__payload;
+    if (\$73 ) begin
+      \$202  = \$77 ;
+    end
+    if (rst) begin
+      \$202  = 23'h000000;
+    end
+  end
+  assign acc0_next = \$85 [22:0];
+  assign q_owed_next = \$89 [3:0];
+  assign q_in = acc0;
+  assign \$signature__addr  = sf_t;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
+  assign port__addr = rom0_addr;
+  assign \$signature__en$131  = deliver;
+  assign \$signature__addr$132  = q_wptr;
+  assign \$signature__data$133  = acc0;
+  assign \rport__addr$134  = q_rptr;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload;
-  assign \$10  = 4'ha;
-  assign \$155  = 1'h1;
-  assign \$17  = 1'h1;
-  assign \$18  = \$17 ;
-  assign \$19  = load;
-  assign \$29  = 1'h1;
-  assign \$30  = \$29 ;
-  assign \$31  = load;
-  assign \$42  = 1'h1;
-  assign \$43  = \$42 ;
-  assign \$44  = load;
-  assign \$55  = 1'h1;
-  assign \$56  = \$55 ;
-  assign \$57  = load;
-  assign \$68  = 1'h1;
-  assign \$69  = \$68 ;
-  assign \$70  = load;
-  assign \$81  = 1'h1;
-  assign \$82  = \$81 ;
-  assign \$83  = load;
-  assign \$94  = 1'h1;
-  assign \$95  = \$94 ;
-  assign \$96  = load;
-  assign \$107  = 1'h1;
-  assign \$108  = \$107 ;
-  assign \$109  = load;
-  assign \$120  = 1'h1;
-  assign \$121  = \$120 ;
-  assign \$122  = load;
-  assign \$133  = 1'h1;
-  assign \$134  = \$133 ;
-  assign \$135  = load;
+  assign \q_in[0]  = acc0;
 endmodule
 (* generator = "Amaranth" *)
-module top_s2_dense2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s2_dense2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;

@@ -5,59 +5,105 @@
 module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, i__payload);
   input clk;
   wire clk;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [255:0] i__payload;
+  wire [255:0] i__payload;
   wire [47:0] \i__payload$15 ;
   wire [23:0] \i__payload$15[0] ;
   wire [23:0] \i__payload$15[1] ;
-  wire [229:0] \i__payload$21 ;
-  wire [22:0] \i__payload$21[0] ;
-  wire [22:0] \i__payload$21[1] ;
-  wire [22:0] \i__payload$21[2] ;
-  wire [22:0] \i__payload$21[3] ;
-  wire [22:0] \i__payload$21[4] ;
-  wire [22:0] \i__payload$21[5] ;
-  wire [22:0] \i__payload$21[6] ;
-  wire [22:0] \i__payload$21[7] ;
-  wire [22:0] \i__payload$21[8] ;
-  wire [22:0] \i__payload$21[9] ;
-  wire [22:0] \i__payload$27 ;
-  wire [22:0] \i__payload$27[0] ;
-  wire [15:0] \i__payload$33 ;
-  wire [7:0] \i__payload$33[0] ;
-  wire [7:0] \i__payload$33[1] ;
-  wire [63:0] \i__payload$39 ;
-  wire [7:0] \i__payload$39[0] ;
-  wire [7:0] \i__payload$39[1] ;
-  wire [7:0] \i__payload$39[2] ;
-  wire [7:0] \i__payload$39[3] ;
-  wire [7:0] \i__payload$39[4] ;
-  wire [7:0] \i__payload$39[5] ;
-  wire [7:0] \i__payload$39[6] ;
-  wire [7:0] \i__payload$39[7] ;
-  wire [15:0] \i__payload$42 ;
-  wire [7:0] \i__payload$42[0] ;
-  wire [7:0] \i__payload$42[1] ;
-  wire [263:0] \i__payload$9 ;
+  wire [15:0] \i__payload$21 ;
+  wire [7:0] \i__payload$21[0] ;
+  wire [7:0] \i__payload$21[1] ;
+  wire [23:0] \i__payload$27 ;
+  wire [7:0] \i__payload$27[0] ;
+  wire [7:0] \i__payload$27[1] ;
+  wire [7:0] \i__payload$27[2] ;
+  wire [114:0] \i__payload$33 ;
+  wire [22:0] \i__payload$33[0] ;
+  wire [22:0] \i__payload$33[1] ;
+  wire [22:0] \i__payload$33[2] ;
+  wire [22:0] \i__payload$33[3] ;
+  wire [22:0] \i__payload$33[4] ;
+  wire [22:0] \i__payload$39 ;
+  wire [22:0] \i__payload$39[0] ;
+  wire [31:0] \i__payload$45 ;
+  wire [7:0] \i__payload$45[0] ;
+  wire [7:0] \i__payload$45[1] ;
+  wire [7:0] \i__payload$45[2] ;
+  wire [7:0] \i__payload$45[3] ;
+  wire [255:0] \i__payload$51 ;
+  wire [7:0] \i__payload$51[0] ;
+  wire [7:0] \i__payload$51[10] ;
+  wire [7:0] \i__payload$51[11] ;
+  wire [7:0] \i__payload$51[12] ;
+  wire [7:0] \i__payload$51[13] ;
+  wire [7:0] \i__payload$51[14] ;
+  wire [7:0] \i__payload$51[15] ;
+  wire [7:0] \i__payload$51[16] ;
+  wire [7:0] \i__payload$51[17] ;
+  wire [7:0] \i__payload$51[18] ;
+  wire [7:0] \i__payload$51[19] ;
+  wire [7:0] \i__payload$51[1] ;
+  wire [7:0] \i__payload$51[20] ;
+  wire [7:0] \i__payload$51[21] ;
+  wire [7:0] \i__payload$51[22] ;
+  wire [7:0] \i__payload$51[23] ;
+  wire [7:0] \i__payload$51[24] ;
+  wire [7:0] \i__payload$51[25] ;
+  wire [7:0] \i__payload$51[26] ;
+  wire [7:0] \i__payload$51[27] ;
+  wire [7:0] \i__payload$51[28] ;
+  wire [7:0] \i__payload$51[29] ;
+  wire [7:0] \i__payload$51[2] ;
+  wire [7:0] \i__payload$51[30] ;
+  wire [7:0] \i__payload$51[31] ;
+  wire [7:0] \i__payload$51[3] ;
+  wire [7:0] \i__payload$51[4] ;
+  wire [7:0] \i__payload$51[5] ;
+  wire [7:0] \i__payload$51[6] ;
+  wire [7:0] \i__payload$51[7] ;
+  wire [7:0] \i__payload$51[8] ;
+  wire [7:0] \i__payload$51[9] ;
+  wire [31:0] \i__payload$54 ;
+  wire [7:0] \i__payload$54[0] ;
+  wire [7:0] \i__payload$54[1] ;
+  wire [7:0] \i__payload$54[2] ;
+  wire [7:0] \i__payload$54[3] ;
+  wire [71:0] \i__payload$9 ;
   wire [23:0] \i__payload$9[0] ;
-  wire [23:0] \i__payload$9[10] ;
   wire [23:0] \i__payload$9[1] ;
   wire [23:0] \i__payload$9[2] ;
-  wire [23:0] \i__payload$9[3] ;
-  wire [23:0] \i__payload$9[4] ;
-  wire [23:0] \i__payload$9[5] ;
-  wire [23:0] \i__payload$9[6] ;
-  wire [23:0] \i__payload$9[7] ;
-  wire [23:0] \i__payload$9[8] ;
-  wire [23:0] \i__payload$9[9] ;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[10] ;
+  wire [7:0] \i__payload[11] ;
+  wire [7:0] \i__payload[12] ;
+  wire [7:0] \i__payload[13] ;
+  wire [7:0] \i__payload[14] ;
+  wire [7:0] \i__payload[15] ;
+  wire [7:0] \i__payload[16] ;
+  wire [7:0] \i__payload[17] ;
+  wire [7:0] \i__payload[18] ;
+  wire [7:0] \i__payload[19] ;
   wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[20] ;
+  wire [7:0] \i__payload[21] ;
+  wire [7:0] \i__payload[22] ;
+  wire [7:0] \i__payload[23] ;
+  wire [7:0] \i__payload[24] ;
+  wire [7:0] \i__payload[25] ;
+  wire [7:0] \i__payload[26] ;
+  wire [7:0] \i__payload[27] ;
+  wire [7:0] \i__payload[28] ;
+  wire [7:0] \i__payload[29] ;
   wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[30] ;
+  wire [7:0] \i__payload[31] ;
   wire [7:0] \i__payload[3] ;
   wire [7:0] \i__payload[4] ;
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
+  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   wire \i__ready$12 ;
@@ -65,8 +111,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__ready$24 ;
   wire \i__ready$30 ;
   wire \i__ready$36 ;
-  wire \i__ready$40 ;
-  wire \i__ready$45 ;
+  wire \i__ready$42 ;
+  wire \i__ready$48 ;
+  wire \i__ready$52 ;
+  wire \i__ready$57 ;
   input i__valid;
   wire i__valid;
   wire \i__valid$13 ;
@@ -74,46 +122,46 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$25 ;
   wire \i__valid$31 ;
   wire \i__valid$37 ;
-  wire \i__valid$41 ;
-  wire \i__valid$46 ;
+  wire \i__valid$43 ;
+  wire \i__valid$49 ;
+  wire \i__valid$53 ;
+  wire \i__valid$58 ;
   output [7:0] o__payload;
   wire [7:0] o__payload;
-  wire [263:0] \o__payload$10 ;
+  wire [71:0] \o__payload$10 ;
   wire [23:0] \o__payload$10[0] ;
-  wire [23:0] \o__payload$10[10] ;
   wire [23:0] \o__payload$10[1] ;
   wire [23:0] \o__payload$10[2] ;
-  wire [23:0] \o__payload$10[3] ;
-  wire [23:0] \o__payload$10[4] ;
-  wire [23:0] \o__payload$10[5] ;
-  wire [23:0] \o__payload$10[6] ;
-  wire [23:0] \o__payload$10[7] ;
-  wire [23:0] \o__payload$10[8] ;
-  wire [23:0] \o__payload$10[9] ;
   wire [47:0] \o__payload$16 ;
   wire [23:0] \o__payload$16[0] ;
   wire [23:0] \o__payload$16[1] ;
-  wire [229:0] \o__payload$22 ;
-  wire [22:0] \o__payload$22[0] ;
-  wire [22:0] \o__payload$22[1] ;
-  wire [22:0] \o__payload$22[2] ;
-  wire [22:0] \o__payload$22[3] ;
-  wire [22:0] \o__payload$22[4] ;
-  wire [22:0] \o__payload$22[5] ;
-  wire [22:0] \o__payload$22[6] ;
-  wire [22:0] \o__payload$22[7] ;
-  wire [22:0] \o__payload$22[8] ;
-  wire [22:0] \o__payload$22[9] ;
-  wire [22:0] \o__payload$28 ;
-  wire [22:0] \o__payload$28[0] ;
-  wire [15:0] \o__payload$34 ;
-  wire [7:0] \o__payload$34[0] ;
-  wire [7:0] \o__payload$34[1] ;
-  wire [15:0] \o__payload$43 ;
-  wire [7:0] \o__payload$43[0] ;
-  wire [7:0] \o__payload$43[1] ;
-  wire [7:0] \o__payload$48 ;
-  wire [7:0] \o__payload$48[0] ;
+  wire [15:0] \o__payload$22 ;
+  wire [7:0] \o__payload$22[0] ;
+  wire [7:0] \o__payload$22[1] ;
+  wire [23:0] \o__payload$28 ;
+  wire [7:0] \o__payload$28[0] ;
+  wire [7:0] \o__payload$28[1] ;
+  wire [7:0] \o__payload$28[2] ;
+  wire [114:0] \o__payload$34 ;
+  wire [22:0] \o__payload$34[0] ;
+  wire [22:0] \o__payload$34[1] ;
+  wire [22:0] \o__payload$34[2] ;
+  wire [22:0] \o__payload$34[3] ;
+  wire [22:0] \o__payload$34[4] ;
+  wire [22:0] \o__payload$40 ;
+  wire [22:0] \o__payload$40[0] ;
+  wire [31:0] \o__payload$46 ;
+  wire [7:0] \o__payload$46[0] ;
+  wire [7:0] \o__payload$46[1] ;
+  wire [7:0] \o__payload$46[2] ;
+  wire [7:0] \o__payload$46[3] ;
+  wire [31:0] \o__payload$55 ;
+  wire [7:0] \o__payload$55[0] ;
+  wire [7:0] \o__payload$55[1] ;
+  wire [7:0] \o__payload$55[2] ;
+  wire [7:0] \o__payload$55[3] ;
+  wire [7:0] \o__payload$60 ;
+  wire [7:0] \o__payload$60[0] ;
   wire [7:0] \o__payload[0] ;
   input o__ready;
   wire o__ready;
@@ -122,8 +170,10 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__ready$23 ;
   wire \o__ready$29 ;
   wire \o__ready$35 ;
-  wire \o__ready$44 ;
-  wire \o__ready$49 ;
+  wire \o__ready$41 ;
+  wire \o__ready$47 ;
+  wire \o__ready$56 ;
+  wire \o__ready$61 ;
   output o__valid;
   wire o__valid;
   wire \o__valid$14 ;
@@ -131,20 +181,22 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \o__valid$26 ;
   wire \o__valid$32 ;
   wire \o__valid$38 ;
-  wire \o__valid$47 ;
+  wire \o__valid$44 ;
   wire \o__valid$50 ;
-  output [13:0] probe;
-  wire [13:0] probe;
+  wire \o__valid$59 ;
+  wire \o__valid$62 ;
+  output [17:0] probe;
+  wire [17:0] probe;
   input rst;
   wire rst;
   top_fifo_dense0_dense1_0 fifo_dense0_dense1_0 (
     .clk(clk),
-    .i__payload(\i__payload$42 ),
-    .i__ready(\o__ready$44 ),
-    .i__valid(\i__valid$46 ),
-    .o__payload(\i__payload$33 ),
-    .o__ready(\o__ready$35 ),
-    .o__valid(\i__valid$37 ),
+    .i__payload(\i__payload$54 ),
+    .i__ready(\o__ready$56 ),
+    .i__valid(\i__valid$58 ),
+    .o__payload(\i__payload$45 ),
+    .o__ready(\o__ready$47 ),
+    .o__valid(\i__valid$49 ),
     .rst(rst)
   );
   top_s0_dense0_u0 s0_dense0_u0 (
@@ -172,36 +224,56 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$15 ),
     .i__ready(\o__ready$17 ),
     .i__valid(\i__valid$19 ),
-    .o__payload(\i__payload$42 ),
-    .o__ready(\o__ready$44 ),
-    .o__valid(\i__valid$46 ),
-    .rst(rst)
-  );
-  top_s1_dense1_u0 s1_dense1_u0 (
-    .clk(clk),
-    .i__payload(\i__payload$33 ),
-    .i__ready(\o__ready$35 ),
-    .i__valid(\i__valid$37 ),
     .o__payload(\i__payload$21 ),
     .o__ready(\o__ready$23 ),
     .o__valid(\i__valid$25 ),
     .rst(rst)
   );
-  top_s1_dense1_u1 s1_dense1_u1 (
+  top_s0_dense0_u3 s0_dense0_u3 (
     .clk(clk),
     .i__payload(\i__payload$21 ),
     .i__ready(\o__ready$23 ),
     .i__valid(\i__valid$25 ),
+    .o__payload(\i__payload$54 ),
+    .o__ready(\o__ready$56 ),
+    .o__valid(\i__valid$58 ),
+    .rst(rst)
+  );
+  top_s1_dense1_u0 s1_dense1_u0 (
+    .clk(clk),
+    .i__payload(\i__payload$45 ),
+    .i__ready(\o__ready$47 ),
+    .i__valid(\i__valid$49 ),
     .o__payload(\i__payload$27 ),
     .o__ready(\o__ready$29 ),
     .o__valid(\i__valid$31 ),
     .rst(rst)
   );
-  top_s1_dense1_u2 s1_dense1_u2 (
+  top_s1_dense1_u1 s1_dense1_u1 (
     .clk(clk),
     .i__payload(\i__payload$27 ),
     .i__ready(\o__ready$29 ),
     .i__valid(\i__valid$31 ),
+    .o__payload(\i__payload$33 ),
+    .o__ready(\o__ready$35 ),
+    .o__valid(\i__valid$37 ),
+    .rst(rst)
+  );
+  top_s1_dense1_u2 s1_dense1_u2 (
+    .clk(clk),
+    .i__payload(\i__payload$33 ),
+    .i__ready(\o__ready$35 ),
+    .i__valid(\i__valid$37 ),
+    .o__payload(\i__payload$39 ),
+    .o__ready(\o__ready$41 ),
+    .o__valid(\i__valid$43 ),
+    .rst(rst)
+  );
+  top_s1_dense1_u3 s1_dense1_u3 (
+    .clk(clk),
+    .i__payload(\i__payload$39 ),
+    .i__ready(\o__ready$41 ),
+    .i__valid(\i__valid$43 ),
     .o__payload(o__payload),
     .o__ready(o__ready),
     .o__valid(o__valid),
@@ -222,15 +294,21 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \o__payload$34  = \i__payload$33 ;
   assign \i__ready$36  = \o__ready$35 ;
   assign \o__valid$38  = \i__valid$37 ;
-  assign \i__payload$39  = i__payload;
-  assign \i__ready$40  = i__ready;
-  assign \i__valid$41  = i__valid;
-  assign \o__payload$43  = \i__payload$42 ;
-  assign \i__ready$45  = \o__ready$44 ;
-  assign \o__valid$47  = \i__valid$46 ;
-  assign \o__payload$48  = o__payload;
-  assign \o__ready$49  = o__ready;
-  assign \o__valid$50  = o__valid;
+  assign \o__payload$40  = \i__payload$39 ;
+  assign \i__ready$42  = \o__ready$41 ;
+  assign \o__valid$44  = \i__valid$43 ;
+  assign \o__payload$46  = \i__payload$45 ;
+  assign \i__ready$48  = \o__ready$47 ;
+  assign \o__valid$50  = \i__valid$49 ;
+  assign \i__payload$51  = i__payload;
+  assign \i__ready$52  = i__ready;
+  assign \i__valid$53  = i__valid;
+  assign \o__payload$55  = \i__payload$54 ;
+  assign \i__ready$57  = \o__ready$56 ;
+  assign \o__valid$59  = \i__valid$58 ;
+  assign \o__payload$60  = o__payload;
+  assign \o__ready$61  = o__ready;
+  assign \o__valid$62  = o__valid;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -239,85 +317,129 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \i__payload[9]  = i__payload[79:72];
+  assign \i__payload[10]  = i__payload[87:80];
+  assign \i__payload[11]  = i__payload[95:88];
+  assign \i__payload[12]  = i__payload[103:96];
+  assign \i__payload[13]  = i__payload[111:104];
+  assign \i__payload[14]  = i__payload[119:112];
+  assign \i__payload[15]  = i__payload[127:120];
+  assign \i__payload[16]  = i__payload[135:128];
+  assign \i__payload[17]  = i__payload[143:136];
+  assign \i__payload[18]  = i__payload[151:144];
+  assign \i__payload[19]  = i__payload[159:152];
+  assign \i__payload[20]  = i__payload[167:160];
+  assign \i__payload[21]  = i__payload[175:168];
+  assign \i__payload[22]  = i__payload[183:176];
+  assign \i__payload[23]  = i__payload[191:184];
+  assign \i__payload[24]  = i__payload[199:192];
+  assign \i__payload[25]  = i__payload[207:200];
+  assign \i__payload[26]  = i__payload[215:208];
+  assign \i__payload[27]  = i__payload[223:216];
+  assign \i__payload[28]  = i__payload[231:224];
+  assign \i__payload[29]  = i__payload[239:232];
+  assign \i__payload[30]  = i__payload[247:240];
+  assign \i__payload[31]  = i__payload[255:248];
   assign \o__payload[0]  = o__payload;
   assign \i__payload$9[0]  = \i__payload$9 [23:0];
   assign \i__payload$9[1]  = \i__payload$9 [47:24];
   assign \i__payload$9[2]  = \i__payload$9 [71:48];
-  assign \i__payload$9[3]  = \i__payload$9 [95:72];
-  assign \i__payload$9[4]  = \i__payload$9 [119:96];
-  assign \i__payload$9[5]  = \i__payload$9 [143:120];
-  assign \i__payload$9[6]  = \i__payload$9 [167:144];
-  assign \i__payload$9[7]  = \i__payload$9 [191:168];
-  assign \i__payload$9[8]  = \i__payload$9 [215:192];
-  assign \i__payload$9[9]  = \i__payload$9 [239:216];
-  assign \i__payload$9[10]  = \i__payload$9 [263:240];
   assign \o__payload$10[0]  = \i__payload$9 [23:0];
   assign \o__payload$10[1]  = \i__payload$9 [47:24];
   assign \o__payload$10[2]  = \i__payload$9 [71:48];
-  assign \o__payload$10[3]  = \i__payload$9 [95:72];
-  assign \o__payload$10[4]  = \i__payload$9 [119:96];
-  assign \o__payload$10[5]  = \i__payload$9 [143:120];
-  assign \o__payload$10[6]  = \i__payload$9 [167:144];
-  assign \o__payload$10[7]  = \i__payload$9 [191:168];
-  assign \o__payload$10[8]  = \i__payload$9 [215:192];
-  assign \o__payload$10[9]  = \i__payload$9 [239:216];
-  assign \o__payload$10[10]  = \i__payload$9 [263:240];
   assign \i__payload$15[0]  = \i__payload$15 [23:0];
   assign \i__payload$15[1]  = \i__payload$15 [47:24];
   assign \o__payload$16[0]  = \i__payload$15 [23:0];
   assign \o__payload$16[1]  = \i__payload$15 [47:24];
-  assign \i__payload$21[0]  = \i__payload$21 [22:0];
-  assign \i__payload$21[1]  = \i__payload$21 [45:23];
-  assign \i__payload$21[2]  = \i__payload$21 [68:46];
-  assign \i__payload$21[3]  = \i__payload$21 [91:69];
-  assign \i__payload$21[4]  = \i__payload$21 [114:92];
-  assign \i__payload$21[5]  = \i__payload$21 [137:115];
-  assign \i__payload$21[6]  = \i__payload$21 [160:138];
-  assign \i__payload$21[7]  = \i__payload$21 [183:161];
-  assign \i__payload$21[8]  = \i__payload$21 [206:184];
-  assign \i__payload$21[9]  = \i__payload$21 [229:207];
-  assign \o__payload$22[0]  = \i__payload$21 [22:0];
-  assign \o__payload$22[1]  = \i__payload$21 [45:23];
-  assign \o__payload$22[2]  = \i__payload$21 [68:46];
-  assign \o__payload$22[3]  = \i__payload$21 [91:69];
-  assign \o__payload$22[4]  = \i__payload$21 [114:92];
-  assign \o__payload$22[5]  = \i__payload$21 [137:115];
-  assign \o__payload$22[6]  = \i__payload$21 [160:138];
-  assign \o__payload$22[7]  = \i__payload$21 [183:161];
-  assign \o__payload$22[8]  = \i__payload$21 [206:184];
-  assign \o__payload$22[9]  = \i__payload$21 [229:207];
-  assign \i__payload$27[0]  = \i__payload$27 ;
-  assign \o__payload$28[0]  = \i__payload$27 ;
-  assign \i__payload$33[0]  = \i__payload$33 [7:0];
-  assign \i__payload$33[1]  = \i__payload$33 [15:8];
-  assign \o__payload$34[0]  = \i__payload$33 [7:0];
-  assign \o__payload$34[1]  = \i__payload$33 [15:8];
-  assign \i__payload$39[0]  = i__payload[7:0];
-  assign \i__payload$39[1]  = i__payload[15:8];
-  assign \i__payload$39[2]  = i__payload[23:16];
-  assign \i__payload$39[3]  = i__payload[31:24];
-  assign \i__payload$39[4]  = i__payload[39:32];
-  assign \i__payload$39[5]  = i__payload[47:40];
-  assign \i__payload$39[6]  = i__payload[55:48];
-  assign \i__payload$39[7]  = i__payload[63:56];
-  assign \i__payload$42[0]  = \i__payload$42 [7:0];
-  assign \i__payload$42[1]  = \i__payload$42 [15:8];
-  assign \o__payload$43[0]  = \i__payload$42 [7:0];
-  assign \o__payload$43[1]  = \i__payload$42 [15:8];
-  assign \o__payload$48[0]  = o__payload;
-  assign probe[13] = o__ready;
-  assign probe[6] = o__valid;
-  assign probe[12] = \o__ready$29 ;
+  assign \i__payload$21[0]  = \i__payload$21 [7:0];
+  assign \i__payload$21[1]  = \i__payload$21 [15:8];
+  assign \o__payload$22[0]  = \i__payload$21 [7:0];
+  assign \o__payload$22[1]  = \i__payload$21 [15:8];
+  assign \i__payload$27[0]  = \i__payload$27 [7:0];
+  assign \i__payload$27[1]  = \i__payload$27 [15:8];
+  assign \i__payload$27[2]  = \i__payload$27 [23:16];
+  assign \o__payload$28[0]  = \i__payload$27 [7:0];
+  assign \o__payload$28[1]  = \i__payload$27 [15:8];
+  assign \o__payload$28[2]  = \i__payload$27 [23:16];
+  assign \i__payload$33[0]  = \i__payload$33 [22:0];
+  assign \i__payload$33[1]  = \i__payload$33 [45:23];
+  assign \i__payload$33[2]  = \i__payload$33 [68:46];
+  assign \i__payload$33[3]  = \i__payload$33 [91:69];
+  assign \i__payload$33[4]  = \i__payload$33 [114:92];
+  assign \o__payload$34[0]  = \i__payload$33 [22:0];
+  assign \o__payload$34[1]  = \i__payload$33 [45:23];
+  assign \o__payload$34[2]  = \i__payload$33 [68:46];
+  assign \o__payload$34[3]  = \i__payload$33 [91:69];
+  assign \o__payload$34[4]  = \i__payload$33 [114:92];
+  assign \i__payload$39[0]  = \i__payload$39 ;
+  assign \o__payload$40[0]  = \i__payload$39 ;
+  assign \i__payload$45[0]  = \i__payload$45 [7:0];
+  assign \i__payload$45[1]  = \i__payload$45 [15:8];
+  assign \i__payload$45[2]  = \i__payload$45 [23:16];
+  assign \i__payload$45[3]  = \i__payload$45 [31:24];
+  assign \o__payload$46[0]  = \i__payload$45 [7:0];
+  assign \o__payload$46[1]  = \i__payload$45 [15:8];
+  assign \o__payload$46[2]  = \i__payload$45 [23:16];
+  assign \o__payload$46[3]  = \i__payload$45 [31:24];
+  assign \i__payload$51[0]  = i__payload[7:0];
+  assign \i__payload$51[1]  = i__payload[15:8];
+  assign \i__payload$51[2]  = i__payload[23:16];
+  assign \i__payload$51[3]  = i__payload[31:24];
+  assign \i__payload$51[4]  = i__payload[39:32];
+  assign \i__payload$51[5]  = i__payload[47:40];
+  assign \i__payload$51[6]  = i__payload[55:48];
+  assign \i__payload$51[7]  = i__payload[63:56];
+  assign \i__payload$51[8]  = i__payload[71:64];
+  assign \i__payload$51[9]  = i__payload[79:72];
+  assign \i__payload$51[10]  = i__payload[87:80];
+  assign \i__payload$51[11]  = i__payload[95:88];
+  assign \i__payload$51[12]  = i__payload[103:96];
+  assign \i__payload$51[13]  = i__payload[111:104];
+  assign \i__payload$51[14]  = i__payload[119:112];
+  assign \i__payload$51[15]  = i__payload[127:120];
+  assign \i__payload$51[16]  = i__payload[135:128];
+  assign \i__payload$51[17]  = i__payload[143:136];
+  assign \i__payload$51[18]  = i__payload[151:144];
+  assign \i__payload$51[19]  = i__payload[159:152];
+  assign \i__payload$51[20]  = i__payload[167:160];
+  assign \i__payload$51[21]  = i__payload[175:168];
+  assign \i__payload$51[22]  = i__payload[183:176];
+  assign \i__payload$51[23]  = i__payload[191:184];
+  assign \i__payload$51[24]  = i__payload[199:192];
+  assign \i__payload$51[25]  = i__payload[207:200];
+  assign \i__payload$51[26]  = i__payload[215:208];
+  assign \i__payload$51[27]  = i__payload[223:216];
+  assign \i__payload$51[28]  = i__payload[231:224];
+  assign \i__payload$51[29]  = i__payload[239:232];
+  assign \i__payload$51[30]  = i__payload[247:240];
+  assign \i__payload$51[31]  = i__payload[255:248];
+  assign \i__payload$54[0]  = \i__payload$54 [7:0];
+  assign \i__payload$54[1]  = \i__payload$54 [15:8];
+  assign \i__payload$54[2]  = \i__payload$54 [23:16];
+  assign \i__payload$54[3]  = \i__payload$54 [31:24];
+  assign \o__payload$55[0]  = \i__payload$54 [7:0];
+  assign \o__payload$55[1]  = \i__payload$54 [15:8];
+  assign \o__payload$55[2]  = \i__payload$54 [23:16];
+  assign \o__payload$55[3]  = \i__payload$54 [31:24];
+  assign \o__payload$60[0]  = o__payload;
+  assign probe[17] = o__ready;
+  assign probe[8] = o__valid;
+  assign probe[16] = \o__ready$41 ;
+  assign probe[7] = \i__valid$43 ;
+  assign probe[15] = \o__ready$35 ;
+  assign probe[6] = \i__valid$37 ;
+  assign probe[14] = \o__ready$29 ;
   assign probe[5] = \i__valid$31 ;
+  assign probe[13] = \o__ready$47 ;
+  assign probe[4] = \i__valid$49 ;
+  assign probe[12] = \o__ready$56 ;
+  assign probe[3] = \i__valid$58 ;
   assign probe[11] = \o__ready$23 ;
-  assign probe[4] = \i__valid$25 ;
-  assign probe[10] = \o__ready$35 ;
-  assign probe[3] = \i__valid$37 ;
-  assign probe[9] = \o__ready$44 ;
-  assign probe[2] = \i__valid$46 ;
-  assign probe[8] = \o__ready$17 ;
+  assign probe[2] = \i__valid$25 ;
+  assign probe[10] = \o__ready$17 ;
   assign probe[1] = \i__valid$19 ;
-  assign probe[7] = \o__ready$11 ;
+  assign probe[9] = \o__ready$11 ;
   assign probe[0] = \i__valid$13 ;
 endmodule
 (* generator = "Amaranth" *)
@@ -362,38 +484,38 @@ module \top_fifo_dense0_dense1_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rd
   wire [1:0] level;
   (* init = 1'h0 *)
   wire produce;
-  output [15:0] r_data;
-  wire [15:0] r_data;
+  output [31:0] r_data;
+  wire [31:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
   reg r_port__addr = 1'h0;
-  wire [15:0] r_port__data;
+  wire [31:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [15:0] w_data;
+  wire [31:0] w_data;
   input w_en;
   wire w_en;
   wire [1:0] w_level;
   reg w_port__addr = 1'h0;
-  input [15:0] w_port__data;
-  wire [15:0] w_port__data;
+  input [31:0] w_port__data;
+  wire [31:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [15:0] storage [1:0];
+  reg [31:0] storage [1:0];
   initial begin
-    storage[0] = 16'h0000;
-    storage[1] = 16'h0000;
+    storage[0] = 32'd0;
+    storage[1] = 32'd0;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[w_port__addr] <= w_port__data;
   end
-  reg [15:0] _0_;
+  reg [31:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[r_port__addr];
@@ -495,28 +617,32 @@ endmodule
 module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  input [15:0] i__payload;
-  wire [15:0] i__payload;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [15:0] o__payload;
-  wire [15:0] o__payload;
+  output [31:0] o__payload;
+  wire [31:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [15:0] r_data;
+  wire [31:0] r_data;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [15:0] w_data;
+  wire [31:0] w_data;
   wire w_en;
   wire w_rdy;
   \top_fifo_dense0_dense1_0.fifo  fifo (
@@ -537,17 +663,21 @@ module top_fifo_dense0_dense1_0(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign r_en = o__ready;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [1:0] \$1 ;
+  reg [3:0] \$1 ;
   wire [8:0] \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [16:0] \$102 ;
+  wire [8:0] \$100 ;
+  wire [8:0] \$101 ;
+  wire [8:0] \$102 ;
   wire [16:0] \$103 ;
   wire [16:0] \$104 ;
   wire [16:0] \$105 ;
@@ -639,61 +769,61 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$183 ;
   wire [16:0] \$184 ;
   wire [16:0] \$185 ;
-  wire [17:0] \$186 ;
-  wire [17:0] \$187 ;
-  wire [18:0] \$188 ;
-  wire [17:0] \$189 ;
+  wire [16:0] \$186 ;
+  wire [16:0] \$187 ;
+  wire [16:0] \$188 ;
+  wire [16:0] \$189 ;
   wire [8:0] \$19 ;
-  wire [17:0] \$190 ;
-  wire [18:0] \$191 ;
-  wire [24:0] \$192 ;
-  wire [17:0] \$193 ;
-  wire [17:0] \$194 ;
-  wire [18:0] \$195 ;
+  wire [16:0] \$190 ;
+  wire [16:0] \$191 ;
+  wire [16:0] \$192 ;
+  wire [16:0] \$193 ;
+  wire [16:0] \$194 ;
+  wire [16:0] \$195 ;
   wire [17:0] \$196 ;
   wire [17:0] \$197 ;
   wire [18:0] \$198 ;
-  wire [24:0] \$199 ;
-  reg [2:0] \$2 ;
+  wire [17:0] \$199 ;
+  reg \$2 ;
   wire [8:0] \$20 ;
   wire [17:0] \$200 ;
-  wire [17:0] \$201 ;
-  wire [18:0] \$202 ;
+  wire [18:0] \$201 ;
+  wire [17:0] \$202 ;
   wire [17:0] \$203 ;
-  wire [17:0] \$204 ;
-  wire [18:0] \$205 ;
-  wire [24:0] \$206 ;
-  wire [17:0] \$207 ;
+  wire [18:0] \$204 ;
+  wire [17:0] \$205 ;
+  wire [17:0] \$206 ;
+  wire [18:0] \$207 ;
   wire [17:0] \$208 ;
-  wire [18:0] \$209 ;
+  wire [17:0] \$209 ;
   wire [8:0] \$21 ;
-  wire [17:0] \$210 ;
+  wire [18:0] \$210 ;
   wire [17:0] \$211 ;
-  wire [18:0] \$212 ;
-  wire [24:0] \$213 ;
+  wire [17:0] \$212 ;
+  wire [18:0] \$213 ;
   wire [17:0] \$214 ;
   wire [17:0] \$215 ;
   wire [18:0] \$216 ;
   wire [17:0] \$217 ;
-  wire [17:0] \$218 ;
-  wire [18:0] \$219 ;
+  wire [18:0] \$218 ;
+  wire [24:0] \$219 ;
   wire [8:0] \$22 ;
   wire [24:0] \$220 ;
-  wire [17:0] \$221 ;
-  wire [17:0] \$222 ;
-  wire [18:0] \$223 ;
-  wire [17:0] \$224 ;
-  wire [17:0] \$225 ;
-  wire [18:0] \$226 ;
-  wire [24:0] \$227 ;
-  wire [17:0] \$228 ;
+  wire [25:0] \$221 ;
+  wire [24:0] \$222 ;
+  wire [24:0] \$223 ;
+  wire [25:0] \$224 ;
+  wire [24:0] \$225 ;
+  wire [17:0] \$226 ;
+  wire [17:0] \$227 ;
+  wire [18:0] \$228 ;
   wire [17:0] \$229 ;
   wire [8:0] \$23 ;
-  wire [18:0] \$230 ;
-  wire [17:0] \$231 ;
+  wire [17:0] \$230 ;
+  wire [18:0] \$231 ;
   wire [17:0] \$232 ;
-  wire [18:0] \$233 ;
-  wire [24:0] \$234 ;
+  wire [17:0] \$233 ;
+  wire [18:0] \$234 ;
   wire [17:0] \$235 ;
   wire [17:0] \$236 ;
   wire [18:0] \$237 ;
@@ -701,21 +831,21 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [17:0] \$239 ;
   wire [8:0] \$24 ;
   wire [18:0] \$240 ;
-  wire [24:0] \$241 ;
+  wire [17:0] \$241 ;
   wire [17:0] \$242 ;
-  wire [17:0] \$243 ;
-  wire [18:0] \$244 ;
+  wire [18:0] \$243 ;
+  wire [17:0] \$244 ;
   wire [17:0] \$245 ;
-  wire [17:0] \$246 ;
-  wire [18:0] \$247 ;
-  wire [24:0] \$248 ;
-  wire [17:0] \$249 ;
+  wire [18:0] \$246 ;
+  wire [17:0] \$247 ;
+  wire [18:0] \$248 ;
+  wire [24:0] \$249 ;
   wire [8:0] \$25 ;
-  wire [17:0] \$250 ;
-  wire [18:0] \$251 ;
-  wire [17:0] \$252 ;
-  wire [17:0] \$253 ;
-  wire [18:0] \$254 ;
+  wire [24:0] \$250 ;
+  wire [25:0] \$251 ;
+  wire [24:0] \$252 ;
+  wire [24:0] \$253 ;
+  wire [25:0] \$254 ;
   wire [24:0] \$255 ;
   wire [17:0] \$256 ;
   wire [17:0] \$257 ;
@@ -724,46 +854,46 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [8:0] \$26 ;
   wire [17:0] \$260 ;
   wire [18:0] \$261 ;
-  wire [24:0] \$262 ;
-  reg [23:0] \$263 ;
-  reg [23:0] \$264 ;
-  reg [23:0] \$265 ;
-  reg [23:0] \$266 ;
-  reg [23:0] \$267 ;
-  reg [23:0] \$268 ;
-  reg [23:0] \$269 ;
+  wire [17:0] \$262 ;
+  wire [17:0] \$263 ;
+  wire [18:0] \$264 ;
+  wire [17:0] \$265 ;
+  wire [17:0] \$266 ;
+  wire [18:0] \$267 ;
+  wire [17:0] \$268 ;
+  wire [17:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [23:0] \$270 ;
-  reg [23:0] \$271 ;
-  reg [23:0] \$272 ;
-  reg [23:0] \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [18:0] \$270 ;
+  wire [17:0] \$271 ;
+  wire [17:0] \$272 ;
+  wire [18:0] \$273 ;
+  wire [17:0] \$274 ;
+  wire [17:0] \$275 ;
+  wire [18:0] \$276 ;
+  wire [17:0] \$277 ;
+  wire [18:0] \$278 ;
+  wire [24:0] \$279 ;
   wire [8:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
+  wire [24:0] \$280 ;
+  wire [25:0] \$281 ;
+  wire [24:0] \$282 ;
+  wire [24:0] \$283 ;
+  wire [25:0] \$284 ;
+  wire [24:0] \$285 ;
+  reg [23:0] \$286 ;
+  reg [23:0] \$287 ;
+  reg [23:0] \$288 ;
   wire \$289 ;
   wire [8:0] \$29 ;
-  wire [4:0] \$290 ;
-  wire [4:0] \$291 ;
+  wire \$290 ;
+  wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [4:0] \$297 ;
-  wire [4:0] \$298 ;
+  wire \$297 ;
+  wire \$298 ;
   wire \$299 ;
   reg \$3 ;
   wire [8:0] \$30 ;
@@ -772,82 +902,82 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire \$305 ;
+  wire [4:0] \$305 ;
   wire [4:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  wire [5:0] \$311 ;
-  wire \$312 ;
-  wire \$313 ;
+  wire \$311 ;
+  wire [4:0] \$312 ;
+  wire [4:0] \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire [263:0] \$317 ;
+  wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire [8:0] \$32 ;
   wire \$320 ;
-  wire \$321 ;
+  wire [4:0] \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [23:0] \$324 ;
-  wire [24:0] \$325 ;
-  wire [23:0] \$326 ;
-  wire [24:0] \$327 ;
-  wire [23:0] \$328 ;
-  wire [24:0] \$329 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [5:0] \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [8:0] \$33 ;
-  wire [23:0] \$330 ;
-  wire [24:0] \$331 ;
-  wire [23:0] \$332 ;
-  wire [24:0] \$333 ;
-  wire [23:0] \$334 ;
-  wire [24:0] \$335 ;
-  wire [23:0] \$336 ;
-  wire [24:0] \$337 ;
-  wire [23:0] \$338 ;
-  wire [24:0] \$339 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire [71:0] \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire [23:0] \$339 ;
   wire [8:0] \$34 ;
-  wire [23:0] \$340 ;
-  wire [24:0] \$341 ;
-  wire [23:0] \$342 ;
-  wire [24:0] \$343 ;
-  wire [23:0] \$344 ;
-  wire [24:0] \$345 ;
-  wire \$346 ;
-  wire [4:0] \$347 ;
-  wire \$348 ;
-  wire [5:0] \$349 ;
+  wire [24:0] \$340 ;
+  wire [23:0] \$341 ;
+  wire [24:0] \$342 ;
+  wire [23:0] \$343 ;
+  wire [24:0] \$344 ;
+  wire \$345 ;
+  wire [4:0] \$346 ;
+  wire \$347 ;
+  wire [5:0] \$348 ;
+  reg [3:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [1:0] \$350 ;
-  reg [1:0] \$351 ;
-  reg [2:0] \$352 ;
-  reg [2:0] \$353 ;
+  reg [3:0] \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg \$353 ;
   reg \$354 ;
   reg \$355 ;
   reg \$356 ;
   reg \$357 ;
   reg \$358 ;
-  reg \$359 ;
+  reg [4:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [4:0] \$360 ;
-  reg [63:0] \$361 ;
+  reg [255:0] \$360 ;
+  reg \$361 ;
   reg \$362 ;
   reg \$363 ;
   reg \$364 ;
-  reg \$365 ;
-  reg [1:0] \$366 ;
-  reg \$367 ;
-  reg [63:0] \$368 ;
-  reg [63:0] \$369 ;
+  reg [3:0] \$365 ;
+  reg \$366 ;
+  reg [255:0] \$367 ;
+  reg [255:0] \$368 ;
+  reg [255:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [63:0] \$370 ;
+  reg [4:0] \$370 ;
   reg [4:0] \$371 ;
-  reg [4:0] \$372 ;
-  reg [63:0] \$373 ;
+  reg [63:0] \$372 ;
+  reg [7:0] \$373 ;
   reg [7:0] \$374 ;
   reg [7:0] \$375 ;
   reg [7:0] \$376 ;
@@ -856,9 +986,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$379 ;
   wire [8:0] \$38 ;
   reg [7:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [4:0] \$382 ;
-  reg [63:0] \$383 ;
+  reg [4:0] \$381 ;
+  reg [63:0] \$382 ;
+  reg [7:0] \$383 ;
   reg [7:0] \$384 ;
   reg [7:0] \$385 ;
   reg [7:0] \$386 ;
@@ -867,9 +997,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$389 ;
   wire [8:0] \$39 ;
   reg [7:0] \$390 ;
-  reg [7:0] \$391 ;
-  reg [4:0] \$392 ;
-  reg [63:0] \$393 ;
+  reg [4:0] \$391 ;
+  reg [63:0] \$392 ;
+  reg [7:0] \$393 ;
   reg [7:0] \$394 ;
   reg [7:0] \$395 ;
   reg [7:0] \$396 ;
@@ -879,9 +1009,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg \$4 ;
   wire [8:0] \$40 ;
   reg [7:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [4:0] \$402 ;
-  reg [63:0] \$403 ;
+  reg [4:0] \$401 ;
+  reg [63:0] \$402 ;
+  reg [7:0] \$403 ;
   reg [7:0] \$404 ;
   reg [7:0] \$405 ;
   reg [7:0] \$406 ;
@@ -890,9 +1020,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$409 ;
   wire [8:0] \$41 ;
   reg [7:0] \$410 ;
-  reg [7:0] \$411 ;
-  reg [4:0] \$412 ;
-  reg [63:0] \$413 ;
+  reg [4:0] \$411 ;
+  reg [63:0] \$412 ;
+  reg [7:0] \$413 ;
   reg [7:0] \$414 ;
   reg [7:0] \$415 ;
   reg [7:0] \$416 ;
@@ -901,9 +1031,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$419 ;
   wire [8:0] \$42 ;
   reg [7:0] \$420 ;
-  reg [7:0] \$421 ;
-  reg [4:0] \$422 ;
-  reg [63:0] \$423 ;
+  reg [4:0] \$421 ;
+  reg [63:0] \$422 ;
+  reg [7:0] \$423 ;
   reg [7:0] \$424 ;
   reg [7:0] \$425 ;
   reg [7:0] \$426 ;
@@ -912,9 +1042,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$429 ;
   wire [8:0] \$43 ;
   reg [7:0] \$430 ;
-  reg [7:0] \$431 ;
-  reg [4:0] \$432 ;
-  reg [63:0] \$433 ;
+  reg [4:0] \$431 ;
+  reg [63:0] \$432 ;
+  reg [7:0] \$433 ;
   reg [7:0] \$434 ;
   reg [7:0] \$435 ;
   reg [7:0] \$436 ;
@@ -923,9 +1053,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$439 ;
   wire [8:0] \$44 ;
   reg [7:0] \$440 ;
-  reg [7:0] \$441 ;
-  reg [4:0] \$442 ;
-  reg [63:0] \$443 ;
+  reg [4:0] \$441 ;
+  reg [63:0] \$442 ;
+  reg [7:0] \$443 ;
   reg [7:0] \$444 ;
   reg [7:0] \$445 ;
   reg [7:0] \$446 ;
@@ -934,9 +1064,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$449 ;
   wire [8:0] \$45 ;
   reg [7:0] \$450 ;
-  reg [7:0] \$451 ;
-  reg [4:0] \$452 ;
-  reg [63:0] \$453 ;
+  reg [4:0] \$451 ;
+  reg [63:0] \$452 ;
+  reg [7:0] \$453 ;
   reg [7:0] \$454 ;
   reg [7:0] \$455 ;
   reg [7:0] \$456 ;
@@ -945,9 +1075,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$459 ;
   wire [8:0] \$46 ;
   reg [7:0] \$460 ;
-  reg [7:0] \$461 ;
-  reg [4:0] \$462 ;
-  reg [63:0] \$463 ;
+  reg [4:0] \$461 ;
+  reg [63:0] \$462 ;
+  reg [7:0] \$463 ;
   reg [7:0] \$464 ;
   reg [7:0] \$465 ;
   reg [7:0] \$466 ;
@@ -956,9 +1086,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$469 ;
   wire [8:0] \$47 ;
   reg [7:0] \$470 ;
-  reg [7:0] \$471 ;
-  reg [4:0] \$472 ;
-  reg [63:0] \$473 ;
+  reg [4:0] \$471 ;
+  reg [63:0] \$472 ;
+  reg [7:0] \$473 ;
   reg [7:0] \$474 ;
   reg [7:0] \$475 ;
   reg [7:0] \$476 ;
@@ -967,12 +1097,12 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$479 ;
   wire [8:0] \$48 ;
   reg [7:0] \$480 ;
-  reg [7:0] \$481 ;
-  reg [8:0] \$482 ;
+  reg [4:0] \$481 ;
+  reg [39:0] \$482 ;
   reg [7:0] \$483 ;
-  reg [8:0] \$484 ;
+  reg [7:0] \$484 ;
   reg [7:0] \$485 ;
-  reg [8:0] \$486 ;
+  reg [7:0] \$486 ;
   reg [7:0] \$487 ;
   reg [8:0] \$488 ;
   reg [7:0] \$489 ;
@@ -1163,24 +1293,24 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$655 ;
   reg [8:0] \$656 ;
   reg [7:0] \$657 ;
-  reg [16:0] \$658 ;
-  reg [16:0] \$659 ;
+  reg [8:0] \$658 ;
+  reg [7:0] \$659 ;
   wire [8:0] \$66 ;
-  reg [16:0] \$660 ;
-  reg [16:0] \$661 ;
-  reg [16:0] \$662 ;
-  reg [16:0] \$663 ;
-  reg [16:0] \$664 ;
-  reg [16:0] \$665 ;
-  reg [16:0] \$666 ;
-  reg [16:0] \$667 ;
-  reg [16:0] \$668 ;
-  reg [16:0] \$669 ;
+  reg [8:0] \$660 ;
+  reg [7:0] \$661 ;
+  reg [8:0] \$662 ;
+  reg [7:0] \$663 ;
+  reg [8:0] \$664 ;
+  reg [7:0] \$665 ;
+  reg [8:0] \$666 ;
+  reg [7:0] \$667 ;
+  reg [8:0] \$668 ;
+  reg [7:0] \$669 ;
   wire [8:0] \$67 ;
-  reg [16:0] \$670 ;
-  reg [16:0] \$671 ;
-  reg [16:0] \$672 ;
-  reg [16:0] \$673 ;
+  reg [8:0] \$670 ;
+  reg [7:0] \$671 ;
+  reg [8:0] \$672 ;
+  reg [7:0] \$673 ;
   reg [16:0] \$674 ;
   reg [16:0] \$675 ;
   reg [16:0] \$676 ;
@@ -1359,34 +1489,34 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$831 ;
   reg [16:0] \$832 ;
   reg [16:0] \$833 ;
-  reg [23:0] \$834 ;
-  reg [23:0] \$835 ;
-  reg [23:0] \$836 ;
-  reg [23:0] \$837 ;
-  reg [23:0] \$838 ;
-  reg [23:0] \$839 ;
+  reg [16:0] \$834 ;
+  reg [16:0] \$835 ;
+  reg [16:0] \$836 ;
+  reg [16:0] \$837 ;
+  reg [16:0] \$838 ;
+  reg [16:0] \$839 ;
   wire [8:0] \$84 ;
-  reg [23:0] \$840 ;
-  reg [23:0] \$841 ;
-  reg [23:0] \$842 ;
-  reg [23:0] \$843 ;
-  reg [23:0] \$844 ;
-  reg [23:0] \$845 ;
-  reg [23:0] \$846 ;
-  reg [23:0] \$847 ;
-  reg [23:0] \$848 ;
-  reg [23:0] \$849 ;
+  reg [16:0] \$840 ;
+  reg [16:0] \$841 ;
+  reg [16:0] \$842 ;
+  reg [16:0] \$843 ;
+  reg [16:0] \$844 ;
+  reg [16:0] \$845 ;
+  reg [16:0] \$846 ;
+  reg [16:0] \$847 ;
+  reg [16:0] \$848 ;
+  reg [16:0] \$849 ;
   wire [8:0] \$85 ;
-  reg [23:0] \$850 ;
-  reg [23:0] \$851 ;
-  reg [23:0] \$852 ;
-  reg [23:0] \$853 ;
-  reg [23:0] \$854 ;
-  reg [23:0] \$855 ;
-  reg [23:0] \$856 ;
-  reg [23:0] \$857 ;
-  reg [23:0] \$858 ;
-  reg [23:0] \$859 ;
+  reg [16:0] \$850 ;
+  reg [16:0] \$851 ;
+  reg [16:0] \$852 ;
+  reg [16:0] \$853 ;
+  reg [16:0] \$854 ;
+  reg [16:0] \$855 ;
+  reg [16:0] \$856 ;
+  reg [16:0] \$857 ;
+  reg [16:0] \$858 ;
+  reg [16:0] \$859 ;
   wire [8:0] \$86 ;
   reg [23:0] \$860 ;
   reg [23:0] \$861 ;
@@ -1395,136 +1525,125 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [23:0] \$864 ;
   reg [23:0] \$865 ;
   reg [23:0] \$866 ;
-  reg \$867 ;
-  reg \$868 ;
-  reg \$869 ;
+  reg [23:0] \$867 ;
+  reg [23:0] \$868 ;
+  reg [23:0] \$869 ;
   wire [8:0] \$87 ;
-  reg [1:0] \$870 ;
-  reg \$871 ;
-  reg \$872 ;
-  reg \$873 ;
-  reg [1:0] \$874 ;
-  reg \$875 ;
-  reg \$876 ;
-  reg \$877 ;
-  reg [1:0] \$878 ;
-  reg \$879 ;
+  reg [23:0] \$870 ;
+  reg [23:0] \$871 ;
+  reg [23:0] \$872 ;
+  reg [23:0] \$873 ;
+  reg [23:0] \$874 ;
+  reg [23:0] \$875 ;
+  reg [23:0] \$876 ;
+  reg [23:0] \$877 ;
+  reg [23:0] \$878 ;
+  reg [23:0] \$879 ;
   wire [8:0] \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg [1:0] \$882 ;
-  reg \$883 ;
-  reg \$884 ;
-  reg \$885 ;
-  reg [1:0] \$886 ;
-  reg \$887 ;
-  reg \$888 ;
-  reg \$889 ;
+  reg [23:0] \$880 ;
+  reg [23:0] \$881 ;
+  reg [23:0] \$882 ;
+  reg [23:0] \$883 ;
+  reg [23:0] \$884 ;
+  reg [23:0] \$885 ;
+  reg [23:0] \$886 ;
+  reg [23:0] \$887 ;
+  reg [23:0] \$888 ;
+  reg [23:0] \$889 ;
   wire [8:0] \$89 ;
-  reg [1:0] \$890 ;
-  reg \$891 ;
-  reg \$892 ;
+  reg [23:0] \$890 ;
+  reg [23:0] \$891 ;
+  reg [23:0] \$892 ;
   reg \$893 ;
-  reg [1:0] \$894 ;
+  reg \$894 ;
   reg \$895 ;
-  reg \$896 ;
+  reg [3:0] \$896 ;
   reg \$897 ;
-  reg [1:0] \$898 ;
+  reg \$898 ;
   reg \$899 ;
-  wire [63:0] \$9 ;
+  wire [255:0] \$9 ;
   wire [8:0] \$90 ;
-  reg \$900 ;
+  reg [3:0] \$900 ;
   reg \$901 ;
-  reg [1:0] \$902 ;
-  reg [23:0] \$903 ;
-  reg [23:0] \$904 ;
-  reg [23:0] \$905 ;
-  reg [23:0] \$906 ;
-  reg [23:0] \$907 ;
-  reg [23:0] \$908 ;
-  reg [23:0] \$909 ;
+  reg \$902 ;
+  reg \$903 ;
+  reg [3:0] \$904 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg [3:0] \$908 ;
+  reg \$909 ;
   wire [8:0] \$91 ;
-  reg [23:0] \$910 ;
-  reg [23:0] \$911 ;
-  reg [23:0] \$912 ;
-  reg [23:0] \$913 ;
-  reg [23:0] \$914 ;
-  reg [23:0] \$915 ;
-  reg [23:0] \$916 ;
-  reg [23:0] \$917 ;
-  reg [23:0] \$918 ;
+  reg \$910 ;
+  reg \$911 ;
+  reg [3:0] \$912 ;
+  reg \$913 ;
+  reg \$914 ;
+  reg \$915 ;
+  reg [3:0] \$916 ;
+  reg \$917 ;
+  reg \$918 ;
   reg \$919 ;
   wire [8:0] \$92 ;
-  reg \$920 ;
+  reg [3:0] \$920 ;
   reg \$921 ;
-  reg [1:0] \$922 ;
-  reg [23:0] \$923 ;
-  reg [23:0] \$924 ;
-  reg [23:0] \$925 ;
-  reg [23:0] \$926 ;
-  reg [23:0] \$927 ;
-  reg [23:0] \$928 ;
+  reg \$922 ;
+  reg \$923 ;
+  reg [3:0] \$924 ;
+  reg \$925 ;
+  reg \$926 ;
+  reg \$927 ;
+  reg [3:0] \$928 ;
   reg \$929 ;
   wire [8:0] \$93 ;
-  reg [3:0] \$930 ;
+  reg \$930 ;
   reg \$931 ;
   reg [3:0] \$932 ;
-  reg [3:0] \$933 ;
-  reg [3:0] \$934 ;
-  reg \$935 ;
-  reg [263:0] \$936 ;
+  reg [23:0] \$933 ;
+  reg [23:0] \$934 ;
+  reg [23:0] \$935 ;
+  reg [23:0] \$936 ;
+  reg [23:0] \$937 ;
+  reg [23:0] \$938 ;
+  reg \$939 ;
   wire [8:0] \$94 ;
+  reg [3:0] \$940 ;
+  reg \$941 ;
+  reg [3:0] \$942 ;
+  reg [3:0] \$943 ;
+  reg [3:0] \$944 ;
+  reg \$945 ;
+  reg [71:0] \$946 ;
   wire [8:0] \$95 ;
   wire [8:0] \$96 ;
   wire [8:0] \$97 ;
-  wire [16:0] \$98 ;
-  wire [16:0] \$99 ;
-  (* init = 3'h0 *)
-  wire [2:0] \$signature__addr ;
+  wire [8:0] \$98 ;
+  wire [8:0] \$99 ;
+  (* init = 1'h0 *)
+  wire \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$636 ;
-  wire [63:0] \$signature__data ;
-  wire [263:0] \$signature__data$637 ;
+  wire [3:0] \$signature__addr$641 ;
+  wire [255:0] \$signature__data ;
+  wire [71:0] \$signature__data$642 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$635 ;
+  wire \$signature__en$640 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
-  reg [23:0] acc10 = 24'h000000;
-  wire [23:0] acc10_next;
   wire [23:0] acc1_next;
   reg [23:0] acc2 = 24'h000000;
   wire [23:0] acc2_next;
-  reg [23:0] acc3 = 24'h000000;
-  wire [23:0] acc3_next;
-  reg [23:0] acc4 = 24'h000000;
-  wire [23:0] acc4_next;
-  reg [23:0] acc5 = 24'h000000;
-  wire [23:0] acc5_next;
-  reg [23:0] acc6 = 24'h000000;
-  wire [23:0] acc6_next;
-  reg [23:0] acc7 = 24'h000000;
-  wire [23:0] acc7_next;
-  reg [23:0] acc8 = 24'h000000;
-  wire [23:0] acc8_next;
-  reg [23:0] acc9 = 24'h000000;
-  wire [23:0] acc9_next;
   reg [23:0] bias0 = 24'h000000;
   reg [23:0] bias1 = 24'h000000;
-  reg [23:0] bias10 = 24'h000000;
   reg [23:0] bias2 = 24'h000000;
-  reg [23:0] bias3 = 24'h000000;
-  reg [23:0] bias4 = 24'h000000;
-  reg [23:0] bias5 = 24'h000000;
-  reg [23:0] bias6 = 24'h000000;
-  reg [23:0] bias7 = 24'h000000;
-  reg [23:0] bias8 = 24'h000000;
-  reg [23:0] bias9 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
   reg first1 = 1'h0;
+  reg first10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg first10_0 = 1'h0;
   reg first2 = 1'h0;
   reg first3 = 1'h0;
   reg first4 = 1'h0;
@@ -1533,31 +1652,54 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first9_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first9_1 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
-  input [63:0] i__payload;
-  wire [63:0] i__payload;
+  input [255:0] i__payload;
+  wire [255:0] i__payload;
   wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[10] ;
+  wire [7:0] \i__payload[11] ;
+  wire [7:0] \i__payload[12] ;
+  wire [7:0] \i__payload[13] ;
+  wire [7:0] \i__payload[14] ;
+  wire [7:0] \i__payload[15] ;
+  wire [7:0] \i__payload[16] ;
+  wire [7:0] \i__payload[17] ;
+  wire [7:0] \i__payload[18] ;
+  wire [7:0] \i__payload[19] ;
   wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[20] ;
+  wire [7:0] \i__payload[21] ;
+  wire [7:0] \i__payload[22] ;
+  wire [7:0] \i__payload[23] ;
+  wire [7:0] \i__payload[24] ;
+  wire [7:0] \i__payload[25] ;
+  wire [7:0] \i__payload[26] ;
+  wire [7:0] \i__payload[27] ;
+  wire [7:0] \i__payload[28] ;
+  wire [7:0] \i__payload[29] ;
   wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[30] ;
+  wire [7:0] \i__payload[31] ;
   wire [7:0] \i__payload[3] ;
   wire [7:0] \i__payload[4] ;
   wire [7:0] \i__payload[5] ;
   wire [7:0] \i__payload[6] ;
   wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
+  wire [7:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [63:0] inbuf_read = 64'h0000000000000000;
+  reg [255:0] inbuf_read = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire issue;
   reg last1 = 1'h0;
+  reg last10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg last10_0 = 1'h0;
   reg last2 = 1'h0;
   reg last3 = 1'h0;
   reg last4 = 1'h0;
@@ -1566,40 +1708,27 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last9_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last9_1 = 1'h0;
   reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
-  reg [1:0] nf1 = 2'h0;
-  reg [1:0] nf2 = 2'h0;
-  reg [1:0] nf3 = 2'h0;
-  reg [1:0] nf4 = 2'h0;
-  reg [1:0] nf5 = 2'h0;
-  reg [1:0] nf6 = 2'h0;
-  reg [1:0] nf7 = 2'h0;
-  reg [1:0] nf8 = 2'h0;
-  reg [1:0] nf9 = 2'h0;
+  reg last_t_ahead = 1'h1;
+  reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf10 = 4'h0;
   (* keep = 32'd1 *)
-  reg [1:0] nf9_0 = 2'h0;
-  (* keep = 32'd1 *)
-  reg [1:0] nf9_1 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  reg [1:0] nf_t_ahead = 2'h0;
-  output [263:0] o__payload;
-  reg [263:0] o__payload = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+  reg [3:0] nf10_0 = 4'h0;
+  reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
+  reg [3:0] nf9 = 4'h0;
+  reg [3:0] nf_t = 4'h0;
+  reg [3:0] nf_t_ahead = 4'h0;
+  output [71:0] o__payload;
+  reg [71:0] o__payload = 72'h000000000000000000;
   wire [23:0] \o__payload[0] ;
-  wire [23:0] \o__payload[10] ;
   wire [23:0] \o__payload[1] ;
   wire [23:0] \o__payload[2] ;
-  wire [23:0] \o__payload[3] ;
-  wire [23:0] \o__payload[4] ;
-  wire [23:0] \o__payload[5] ;
-  wire [23:0] \o__payload[6] ;
-  wire [23:0] \o__payload[7] ;
-  wire [23:0] \o__payload[8] ;
-  wire [23:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -1607,18 +1736,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] port__addr;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$625 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$626 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$627 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$628 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] \port__addr$629 ;
@@ -1637,24 +1754,82 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] \port__addr$634 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$635 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$636 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$637 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$638 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$639 ;
   wire [63:0] port__data;
   wire [63:0] \port__data$100 ;
   wire [63:0] \port__data$111 ;
   wire [63:0] \port__data$122 ;
   wire [63:0] \port__data$133 ;
   wire [63:0] \port__data$144 ;
+  wire [39:0] \port__data$155 ;
   wire [63:0] \port__data$45 ;
   wire [63:0] \port__data$56 ;
   wire [63:0] \port__data$67 ;
   wire [63:0] \port__data$78 ;
   wire [63:0] \port__data$89 ;
-  reg [16:0] prod0_0 = 17'h00000;
-  reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
+  reg [16:0] prod0_10 = 17'h00000;
+  reg [16:0] prod0_10_r = 17'h00000;
+  reg [16:0] prod0_11 = 17'h00000;
+  reg [16:0] prod0_11_r = 17'h00000;
+  reg [16:0] prod0_12 = 17'h00000;
+  reg [16:0] prod0_12_r = 17'h00000;
+  reg [16:0] prod0_13 = 17'h00000;
+  reg [16:0] prod0_13_r = 17'h00000;
+  reg [16:0] prod0_14 = 17'h00000;
+  reg [16:0] prod0_14_r = 17'h00000;
+  reg [16:0] prod0_15 = 17'h00000;
+  reg [16:0] prod0_15_r = 17'h00000;
+  reg [16:0] prod0_16 = 17'h00000;
+  reg [16:0] prod0_16_r = 17'h00000;
+  reg [16:0] prod0_17 = 17'h00000;
+  reg [16:0] prod0_17_r = 17'h00000;
+  reg [16:0] prod0_18 = 17'h00000;
+  reg [16:0] prod0_18_r = 17'h00000;
+  reg [16:0] prod0_19 = 17'h00000;
+  reg [16:0] prod0_19_r = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
   reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_20 = 17'h00000;
+  reg [16:0] prod0_20_r = 17'h00000;
+  reg [16:0] prod0_21 = 17'h00000;
+  reg [16:0] prod0_21_r = 17'h00000;
+  reg [16:0] prod0_22 = 17'h00000;
+  reg [16:0] prod0_22_r = 17'h00000;
+  reg [16:0] prod0_23 = 17'h00000;
+  reg [16:0] prod0_23_r = 17'h00000;
+  reg [16:0] prod0_24 = 17'h00000;
+  reg [16:0] prod0_24_r = 17'h00000;
+  reg [16:0] prod0_25 = 17'h00000;
+  reg [16:0] prod0_25_r = 17'h00000;
+  reg [16:0] prod0_26 = 17'h00000;
+  reg [16:0] prod0_26_r = 17'h00000;
+  reg [16:0] prod0_27 = 17'h00000;
+  reg [16:0] prod0_27_r = 17'h00000;
+  reg [16:0] prod0_28 = 17'h00000;
+  reg [16:0] prod0_28_r = 17'h00000;
+  reg [16:0] prod0_29 = 17'h00000;
+  reg [16:0] prod0_29_r = 17'h00000;
   reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod0_3 = 17'h00000;
+  reg [16:0] prod0_30 = 17'h00000;
+  reg [16:0] prod0_30_r = 17'h00000;
+  reg [16:0] prod0_31 = 17'h00000;
+  reg [16:0] prod0_31_r = 17'h00000;
   reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
   reg [16:0] prod0_4_r = 17'h00000;
@@ -1664,29 +1839,59 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod0_6_r = 17'h00000;
   reg [16:0] prod0_7 = 17'h00000;
   reg [16:0] prod0_7_r = 17'h00000;
-  reg [16:0] prod10_0 = 17'h00000;
-  reg [16:0] prod10_0_r = 17'h00000;
-  reg [16:0] prod10_1 = 17'h00000;
-  reg [16:0] prod10_1_r = 17'h00000;
-  reg [16:0] prod10_2 = 17'h00000;
-  reg [16:0] prod10_2_r = 17'h00000;
-  reg [16:0] prod10_3 = 17'h00000;
-  reg [16:0] prod10_3_r = 17'h00000;
-  reg [16:0] prod10_4 = 17'h00000;
-  reg [16:0] prod10_4_r = 17'h00000;
-  reg [16:0] prod10_5 = 17'h00000;
-  reg [16:0] prod10_5_r = 17'h00000;
-  reg [16:0] prod10_6 = 17'h00000;
-  reg [16:0] prod10_6_r = 17'h00000;
-  reg [16:0] prod10_7 = 17'h00000;
-  reg [16:0] prod10_7_r = 17'h00000;
-  reg [16:0] prod1_0 = 17'h00000;
-  reg [16:0] prod1_0_r = 17'h00000;
+  reg [16:0] prod0_8 = 17'h00000;
+  reg [16:0] prod0_8_r = 17'h00000;
+  reg [16:0] prod0_9 = 17'h00000;
+  reg [16:0] prod0_9_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
+  reg [16:0] prod1_10 = 17'h00000;
+  reg [16:0] prod1_10_r = 17'h00000;
+  reg [16:0] prod1_11 = 17'h00000;
+  reg [16:0] prod1_11_r = 17'h00000;
+  reg [16:0] prod1_12 = 17'h00000;
+  reg [16:0] prod1_12_r = 17'h00000;
+  reg [16:0] prod1_13 = 17'h00000;
+  reg [16:0] prod1_13_r = 17'h00000;
+  reg [16:0] prod1_14 = 17'h00000;
+  reg [16:0] prod1_14_r = 17'h00000;
+  reg [16:0] prod1_15 = 17'h00000;
+  reg [16:0] prod1_15_r = 17'h00000;
+  reg [16:0] prod1_16 = 17'h00000;
+  reg [16:0] prod1_16_r = 17'h00000;
+  reg [16:0] prod1_17 = 17'h00000;
+  reg [16:0] prod1_17_r = 17'h00000;
+  reg [16:0] prod1_18 = 17'h00000;
+  reg [16:0] prod1_18_r = 17'h00000;
+  reg [16:0] prod1_19 = 17'h00000;
+  reg [16:0] prod1_19_r = 17'h00000;
   reg [16:0] prod1_1_r = 17'h00000;
   reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_20 = 17'h00000;
+  reg [16:0] prod1_20_r = 17'h00000;
+  reg [16:0] prod1_21 = 17'h00000;
+  reg [16:0] prod1_21_r = 17'h00000;
+  reg [16:0] prod1_22 = 17'h00000;
+  reg [16:0] prod1_22_r = 17'h00000;
+  reg [16:0] prod1_23 = 17'h00000;
+  reg [16:0] prod1_23_r = 17'h00000;
+  reg [16:0] prod1_24 = 17'h00000;
+  reg [16:0] prod1_24_r = 17'h00000;
+  reg [16:0] prod1_25 = 17'h00000;
+  reg [16:0] prod1_25_r = 17'h00000;
+  reg [16:0] prod1_26 = 17'h00000;
+  reg [16:0] prod1_26_r = 17'h00000;
+  reg [16:0] prod1_27 = 17'h00000;
+  reg [16:0] prod1_27_r = 17'h00000;
+  reg [16:0] prod1_28 = 17'h00000;
+  reg [16:0] prod1_28_r = 17'h00000;
+  reg [16:0] prod1_29 = 17'h00000;
+  reg [16:0] prod1_29_r = 17'h00000;
   reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod1_3 = 17'h00000;
+  reg [16:0] prod1_30 = 17'h00000;
+  reg [16:0] prod1_30_r = 17'h00000;
+  reg [16:0] prod1_31 = 17'h00000;
+  reg [16:0] prod1_31_r = 17'h00000;
   reg [16:0] prod1_3_r = 17'h00000;
   reg [16:0] prod1_4 = 17'h00000;
   reg [16:0] prod1_4_r = 17'h00000;
@@ -1696,13 +1901,59 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod1_6_r = 17'h00000;
   reg [16:0] prod1_7 = 17'h00000;
   reg [16:0] prod1_7_r = 17'h00000;
-  reg [16:0] prod2_0 = 17'h00000;
-  reg [16:0] prod2_0_r = 17'h00000;
+  reg [16:0] prod1_8 = 17'h00000;
+  reg [16:0] prod1_8_r = 17'h00000;
+  reg [16:0] prod1_9 = 17'h00000;
+  reg [16:0] prod1_9_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
+  reg [16:0] prod2_10 = 17'h00000;
+  reg [16:0] prod2_10_r = 17'h00000;
+  reg [16:0] prod2_11 = 17'h00000;
+  reg [16:0] prod2_11_r = 17'h00000;
+  reg [16:0] prod2_12 = 17'h00000;
+  reg [16:0] prod2_12_r = 17'h00000;
+  reg [16:0] prod2_13 = 17'h00000;
+  reg [16:0] prod2_13_r = 17'h00000;
+  reg [16:0] prod2_14 = 17'h00000;
+  reg [16:0] prod2_14_r = 17'h00000;
+  reg [16:0] prod2_15 = 17'h00000;
+  reg [16:0] prod2_15_r = 17'h00000;
+  reg [16:0] prod2_16 = 17'h00000;
+  reg [16:0] prod2_16_r = 17'h00000;
+  reg [16:0] prod2_17 = 17'h00000;
+  reg [16:0] prod2_17_r = 17'h00000;
+  reg [16:0] prod2_18 = 17'h00000;
+  reg [16:0] prod2_18_r = 17'h00000;
+  reg [16:0] prod2_19 = 17'h00000;
+  reg [16:0] prod2_19_r = 17'h00000;
   reg [16:0] prod2_1_r = 17'h00000;
   reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_20 = 17'h00000;
+  reg [16:0] prod2_20_r = 17'h00000;
+  reg [16:0] prod2_21 = 17'h00000;
+  reg [16:0] prod2_21_r = 17'h00000;
+  reg [16:0] prod2_22 = 17'h00000;
+  reg [16:0] prod2_22_r = 17'h00000;
+  reg [16:0] prod2_23 = 17'h00000;
+  reg [16:0] prod2_23_r = 17'h00000;
+  reg [16:0] prod2_24 = 17'h00000;
+  reg [16:0] prod2_24_r = 17'h00000;
+  reg [16:0] prod2_25 = 17'h00000;
+  reg [16:0] prod2_25_r = 17'h00000;
+  reg [16:0] prod2_26 = 17'h00000;
+  reg [16:0] prod2_26_r = 17'h00000;
+  reg [16:0] prod2_27 = 17'h00000;
+  reg [16:0] prod2_27_r = 17'h00000;
+  reg [16:0] prod2_28 = 17'h00000;
+  reg [16:0] prod2_28_r = 17'h00000;
+  reg [16:0] prod2_29 = 17'h00000;
+  reg [16:0] prod2_29_r = 17'h00000;
   reg [16:0] prod2_2_r = 17'h00000;
   reg [16:0] prod2_3 = 17'h00000;
+  reg [16:0] prod2_30 = 17'h00000;
+  reg [16:0] prod2_30_r = 17'h00000;
+  reg [16:0] prod2_31 = 17'h00000;
+  reg [16:0] prod2_31_r = 17'h00000;
   reg [16:0] prod2_3_r = 17'h00000;
   reg [16:0] prod2_4 = 17'h00000;
   reg [16:0] prod2_4_r = 17'h00000;
@@ -1712,130 +1963,14 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] prod2_6_r = 17'h00000;
   reg [16:0] prod2_7 = 17'h00000;
   reg [16:0] prod2_7_r = 17'h00000;
-  reg [16:0] prod3_0 = 17'h00000;
-  reg [16:0] prod3_0_r = 17'h00000;
-  reg [16:0] prod3_1 = 17'h00000;
-  reg [16:0] prod3_1_r = 17'h00000;
-  reg [16:0] prod3_2 = 17'h00000;
-  reg [16:0] prod3_2_r = 17'h00000;
-  reg [16:0] prod3_3 = 17'h00000;
-  reg [16:0] prod3_3_r = 17'h00000;
-  reg [16:0] prod3_4 = 17'h00000;
-  reg [16:0] prod3_4_r = 17'h00000;
-  reg [16:0] prod3_5 = 17'h00000;
-  reg [16:0] prod3_5_r = 17'h00000;
-  reg [16:0] prod3_6 = 17'h00000;
-  reg [16:0] prod3_6_r = 17'h00000;
-  reg [16:0] prod3_7 = 17'h00000;
-  reg [16:0] prod3_7_r = 17'h00000;
-  reg [16:0] prod4_0 = 17'h00000;
-  reg [16:0] prod4_0_r = 17'h00000;
-  reg [16:0] prod4_1 = 17'h00000;
-  reg [16:0] prod4_1_r = 17'h00000;
-  reg [16:0] prod4_2 = 17'h00000;
-  reg [16:0] prod4_2_r = 17'h00000;
-  reg [16:0] prod4_3 = 17'h00000;
-  reg [16:0] prod4_3_r = 17'h00000;
-  reg [16:0] prod4_4 = 17'h00000;
-  reg [16:0] prod4_4_r = 17'h00000;
-  reg [16:0] prod4_5 = 17'h00000;
-  reg [16:0] prod4_5_r = 17'h00000;
-  reg [16:0] prod4_6 = 17'h00000;
-  reg [16:0] prod4_6_r = 17'h00000;
-  reg [16:0] prod4_7 = 17'h00000;
-  reg [16:0] prod4_7_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod5_1_r = 17'h00000;
-  reg [16:0] prod5_2 = 17'h00000;
-  reg [16:0] prod5_2_r = 17'h00000;
-  reg [16:0] prod5_3 = 17'h00000;
-  reg [16:0] prod5_3_r = 17'h00000;
-  reg [16:0] prod5_4 = 17'h00000;
-  reg [16:0] prod5_4_r = 17'h00000;
-  reg [16:0] prod5_5 = 17'h00000;
-  reg [16:0] prod5_5_r = 17'h00000;
-  reg [16:0] prod5_6 = 17'h00000;
-  reg [16:0] prod5_6_r = 17'h00000;
-  reg [16:0] prod5_7 = 17'h00000;
-  reg [16:0] prod5_7_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod6_1 = 17'h00000;
-  reg [16:0] prod6_1_r = 17'h00000;
-  reg [16:0] prod6_2 = 17'h00000;
-  reg [16:0] prod6_2_r = 17'h00000;
-  reg [16:0] prod6_3 = 17'h00000;
-  reg [16:0] prod6_3_r = 17'h00000;
-  reg [16:0] prod6_4 = 17'h00000;
-  reg [16:0] prod6_4_r = 17'h00000;
-  reg [16:0] prod6_5 = 17'h00000;
-  reg [16:0] prod6_5_r = 17'h00000;
-  reg [16:0] prod6_6 = 17'h00000;
-  reg [16:0] prod6_6_r = 17'h00000;
-  reg [16:0] prod6_7 = 17'h00000;
-  reg [16:0] prod6_7_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  reg [16:0] prod7_1 = 17'h00000;
-  reg [16:0] prod7_1_r = 17'h00000;
-  reg [16:0] prod7_2 = 17'h00000;
-  reg [16:0] prod7_2_r = 17'h00000;
-  reg [16:0] prod7_3 = 17'h00000;
-  reg [16:0] prod7_3_r = 17'h00000;
-  reg [16:0] prod7_4 = 17'h00000;
-  reg [16:0] prod7_4_r = 17'h00000;
-  reg [16:0] prod7_5 = 17'h00000;
-  reg [16:0] prod7_5_r = 17'h00000;
-  reg [16:0] prod7_6 = 17'h00000;
-  reg [16:0] prod7_6_r = 17'h00000;
-  reg [16:0] prod7_7 = 17'h00000;
-  reg [16:0] prod7_7_r = 17'h00000;
-  reg [16:0] prod8_0 = 17'h00000;
-  reg [16:0] prod8_0_r = 17'h00000;
-  reg [16:0] prod8_1 = 17'h00000;
-  reg [16:0] prod8_1_r = 17'h00000;
-  reg [16:0] prod8_2 = 17'h00000;
-  reg [16:0] prod8_2_r = 17'h00000;
-  reg [16:0] prod8_3 = 17'h00000;
-  reg [16:0] prod8_3_r = 17'h00000;
-  reg [16:0] prod8_4 = 17'h00000;
-  reg [16:0] prod8_4_r = 17'h00000;
-  reg [16:0] prod8_5 = 17'h00000;
-  reg [16:0] prod8_5_r = 17'h00000;
-  reg [16:0] prod8_6 = 17'h00000;
-  reg [16:0] prod8_6_r = 17'h00000;
-  reg [16:0] prod8_7 = 17'h00000;
-  reg [16:0] prod8_7_r = 17'h00000;
-  reg [16:0] prod9_0 = 17'h00000;
-  reg [16:0] prod9_0_r = 17'h00000;
-  reg [16:0] prod9_1 = 17'h00000;
-  reg [16:0] prod9_1_r = 17'h00000;
-  reg [16:0] prod9_2 = 17'h00000;
-  reg [16:0] prod9_2_r = 17'h00000;
-  reg [16:0] prod9_3 = 17'h00000;
-  reg [16:0] prod9_3_r = 17'h00000;
-  reg [16:0] prod9_4 = 17'h00000;
-  reg [16:0] prod9_4_r = 17'h00000;
-  reg [16:0] prod9_5 = 17'h00000;
-  reg [16:0] prod9_5_r = 17'h00000;
-  reg [16:0] prod9_6 = 17'h00000;
-  reg [16:0] prod9_6_r = 17'h00000;
-  reg [16:0] prod9_7 = 17'h00000;
-  reg [16:0] prod9_7_r = 17'h00000;
-  wire [263:0] q_in;
+  reg [16:0] prod2_8 = 17'h00000;
+  reg [16:0] prod2_8_r = 17'h00000;
+  reg [16:0] prod2_9 = 17'h00000;
+  reg [16:0] prod2_9_r = 17'h00000;
+  wire [71:0] q_in;
   wire [23:0] \q_in[0] ;
-  wire [23:0] \q_in[10] ;
   wire [23:0] \q_in[1] ;
   wire [23:0] \q_in[2] ;
-  wire [23:0] \q_in[3] ;
-  wire [23:0] \q_in[4] ;
-  wire [23:0] \q_in[5] ;
-  wire [23:0] \q_in[6] ;
-  wire [23:0] \q_in[7] ;
-  wire [23:0] \q_in[8] ;
-  wire [23:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
@@ -1850,6 +1985,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [4:0] rom10_addr = 5'h00;
   reg [63:0] rom10_read = 64'h0000000000000000;
+  (* keep = 32'd1 *)
+  reg [4:0] rom11_addr = 5'h00;
+  reg [39:0] rom11_read = 40'h0000000000;
   (* keep = 32'd1 *)
   reg [4:0] rom1_addr = 5'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
@@ -1877,52 +2015,55 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [4:0] rom9_addr = 5'h00;
   reg [63:0] rom9_read = 64'h0000000000000000;
-  (* init = 3'h0 *)
-  wire [2:0] rport__addr;
+  (* init = 1'h0 *)
+  wire rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$638 ;
-  wire [63:0] rport__data;
-  wire [263:0] \rport__data$619 ;
+  wire [3:0] \rport__addr$643 ;
+  wire [255:0] rport__data;
+  wire [71:0] \rport__data$623 ;
   input rst;
   wire rst;
-  reg [2:0] sf_t = 3'h0;
-  reg [2:0] sf_t_ahead = 3'h1;
+  reg sf_t = 1'h0;
+  reg sf_t_ahead = 1'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
+  reg [23:0] sum0_s0_2 = 24'h000000;
+  reg [23:0] sum0_s0_3 = 24'h000000;
+  reg [23:0] sum0_s0_4 = 24'h000000;
+  reg [23:0] sum0_s0_5 = 24'h000000;
+  reg [23:0] sum0_s0_6 = 24'h000000;
+  reg [23:0] sum0_s0_7 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
-  reg [23:0] sum10_s0_0 = 24'h000000;
-  reg [23:0] sum10_s0_1 = 24'h000000;
-  reg [23:0] sum10_s1_0 = 24'h000000;
+  reg [23:0] sum0_s1_1 = 24'h000000;
+  reg [23:0] sum0_s2_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_1 = 24'h000000;
+  reg [23:0] sum1_s0_2 = 24'h000000;
+  reg [23:0] sum1_s0_3 = 24'h000000;
+  reg [23:0] sum1_s0_4 = 24'h000000;
+  reg [23:0] sum1_s0_5 = 24'h000000;
+  reg [23:0] sum1_s0_6 = 24'h000000;
+  reg [23:0] sum1_s0_7 = 24'h000000;
   reg [23:0] sum1_s1_0 = 24'h000000;
+  reg [23:0] sum1_s1_1 = 24'h000000;
+  reg [23:0] sum1_s2_0 = 24'h000000;
   reg [23:0] sum2_s0_0 = 24'h000000;
   reg [23:0] sum2_s0_1 = 24'h000000;
+  reg [23:0] sum2_s0_2 = 24'h000000;
+  reg [23:0] sum2_s0_3 = 24'h000000;
+  reg [23:0] sum2_s0_4 = 24'h000000;
+  reg [23:0] sum2_s0_5 = 24'h000000;
+  reg [23:0] sum2_s0_6 = 24'h000000;
+  reg [23:0] sum2_s0_7 = 24'h000000;
   reg [23:0] sum2_s1_0 = 24'h000000;
-  reg [23:0] sum3_s0_0 = 24'h000000;
-  reg [23:0] sum3_s0_1 = 24'h000000;
-  reg [23:0] sum3_s1_0 = 24'h000000;
-  reg [23:0] sum4_s0_0 = 24'h000000;
-  reg [23:0] sum4_s0_1 = 24'h000000;
-  reg [23:0] sum4_s1_0 = 24'h000000;
-  reg [23:0] sum5_s0_0 = 24'h000000;
-  reg [23:0] sum5_s0_1 = 24'h000000;
-  reg [23:0] sum5_s1_0 = 24'h000000;
-  reg [23:0] sum6_s0_0 = 24'h000000;
-  reg [23:0] sum6_s0_1 = 24'h000000;
-  reg [23:0] sum6_s1_0 = 24'h000000;
-  reg [23:0] sum7_s0_0 = 24'h000000;
-  reg [23:0] sum7_s0_1 = 24'h000000;
-  reg [23:0] sum7_s1_0 = 24'h000000;
-  reg [23:0] sum8_s0_0 = 24'h000000;
-  reg [23:0] sum8_s0_1 = 24'h000000;
-  reg [23:0] sum8_s1_0 = 24'h000000;
-  reg [23:0] sum9_s0_0 = 24'h000000;
-  reg [23:0] sum9_s0_1 = 24'h000000;
-  reg [23:0] sum9_s1_0 = 24'h000000;
+  reg [23:0] sum2_s1_1 = 24'h000000;
+  reg [23:0] sum2_s2_0 = 24'h000000;
   reg [4:0] t = 5'h00;
   reg [4:0] t1 = 5'h00;
   reg v1 = 1'h0;
+  reg v10 = 1'h0;
+  (* keep = 32'd1 *)
+  reg v10_0 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
   reg v4 = 1'h0;
@@ -1931,100 +2072,99 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v7 = 1'h0;
   reg v8 = 1'h0;
   reg v9 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v9_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v9_1 = 1'h0;
-  reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_10 = 8'h00;
+  reg [7:0] w0_11 = 8'h00;
+  reg [7:0] w0_12 = 8'h00;
+  reg [7:0] w0_13 = 8'h00;
+  reg [7:0] w0_14 = 8'h00;
+  reg [7:0] w0_15 = 8'h00;
+  reg [7:0] w0_16 = 8'h00;
+  reg [7:0] w0_17 = 8'h00;
+  reg [7:0] w0_18 = 8'h00;
+  reg [7:0] w0_19 = 8'h00;
   reg [7:0] w0_2 = 8'h00;
+  reg [7:0] w0_20 = 8'h00;
+  reg [7:0] w0_21 = 8'h00;
+  reg [7:0] w0_22 = 8'h00;
+  reg [7:0] w0_23 = 8'h00;
+  reg [7:0] w0_24 = 8'h00;
+  reg [7:0] w0_25 = 8'h00;
+  reg [7:0] w0_26 = 8'h00;
+  reg [7:0] w0_27 = 8'h00;
+  reg [7:0] w0_28 = 8'h00;
+  reg [7:0] w0_29 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
+  reg [7:0] w0_30 = 8'h00;
+  reg [7:0] w0_31 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
   reg [7:0] w0_5 = 8'h00;
   reg [7:0] w0_6 = 8'h00;
   reg [7:0] w0_7 = 8'h00;
-  reg [7:0] w10_0 = 8'h00;
-  reg [7:0] w10_1 = 8'h00;
-  reg [7:0] w10_2 = 8'h00;
-  reg [7:0] w10_3 = 8'h00;
-  reg [7:0] w10_4 = 8'h00;
-  reg [7:0] w10_5 = 8'h00;
-  reg [7:0] w10_6 = 8'h00;
-  reg [7:0] w10_7 = 8'h00;
-  reg [7:0] w1_0 = 8'h00;
+  reg [7:0] w0_8 = 8'h00;
+  reg [7:0] w0_9 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
+  reg [7:0] w1_10 = 8'h00;
+  reg [7:0] w1_11 = 8'h00;
+  reg [7:0] w1_12 = 8'h00;
+  reg [7:0] w1_13 = 8'h00;
+  reg [7:0] w1_14 = 8'h00;
+  reg [7:0] w1_15 = 8'h00;
+  reg [7:0] w1_16 = 8'h00;
+  reg [7:0] w1_17 = 8'h00;
+  reg [7:0] w1_18 = 8'h00;
+  reg [7:0] w1_19 = 8'h00;
   reg [7:0] w1_2 = 8'h00;
+  reg [7:0] w1_20 = 8'h00;
+  reg [7:0] w1_21 = 8'h00;
+  reg [7:0] w1_22 = 8'h00;
+  reg [7:0] w1_23 = 8'h00;
+  reg [7:0] w1_24 = 8'h00;
+  reg [7:0] w1_25 = 8'h00;
+  reg [7:0] w1_26 = 8'h00;
+  reg [7:0] w1_27 = 8'h00;
+  reg [7:0] w1_28 = 8'h00;
+  reg [7:0] w1_29 = 8'h00;
   reg [7:0] w1_3 = 8'h00;
+  reg [7:0] w1_30 = 8'h00;
+  reg [7:0] w1_31 = 8'h00;
   reg [7:0] w1_4 = 8'h00;
   reg [7:0] w1_5 = 8'h00;
   reg [7:0] w1_6 = 8'h00;
   reg [7:0] w1_7 = 8'h00;
-  reg [7:0] w2_0 = 8'h00;
+  reg [7:0] w1_8 = 8'h00;
+  reg [7:0] w1_9 = 8'h00;
   reg [7:0] w2_1 = 8'h00;
+  reg [7:0] w2_10 = 8'h00;
+  reg [7:0] w2_11 = 8'h00;
+  reg [7:0] w2_12 = 8'h00;
+  reg [7:0] w2_13 = 8'h00;
+  reg [7:0] w2_14 = 8'h00;
+  reg [7:0] w2_15 = 8'h00;
+  reg [7:0] w2_16 = 8'h00;
+  reg [7:0] w2_17 = 8'h00;
+  reg [7:0] w2_18 = 8'h00;
+  reg [7:0] w2_19 = 8'h00;
   reg [7:0] w2_2 = 8'h00;
+  reg [7:0] w2_20 = 8'h00;
+  reg [7:0] w2_21 = 8'h00;
+  reg [7:0] w2_22 = 8'h00;
+  reg [7:0] w2_23 = 8'h00;
+  reg [7:0] w2_24 = 8'h00;
+  reg [7:0] w2_25 = 8'h00;
+  reg [7:0] w2_26 = 8'h00;
+  reg [7:0] w2_27 = 8'h00;
+  reg [7:0] w2_28 = 8'h00;
+  reg [7:0] w2_29 = 8'h00;
   reg [7:0] w2_3 = 8'h00;
+  reg [7:0] w2_30 = 8'h00;
+  reg [7:0] w2_31 = 8'h00;
   reg [7:0] w2_4 = 8'h00;
   reg [7:0] w2_5 = 8'h00;
   reg [7:0] w2_6 = 8'h00;
   reg [7:0] w2_7 = 8'h00;
-  reg [7:0] w3_0 = 8'h00;
-  reg [7:0] w3_1 = 8'h00;
-  reg [7:0] w3_2 = 8'h00;
-  reg [7:0] w3_3 = 8'h00;
-  reg [7:0] w3_4 = 8'h00;
-  reg [7:0] w3_5 = 8'h00;
-  reg [7:0] w3_6 = 8'h00;
-  reg [7:0] w3_7 = 8'h00;
-  reg [7:0] w4_0 = 8'h00;
-  reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w4_2 = 8'h00;
-  reg [7:0] w4_3 = 8'h00;
-  reg [7:0] w4_4 = 8'h00;
-  reg [7:0] w4_5 = 8'h00;
-  reg [7:0] w4_6 = 8'h00;
-  reg [7:0] w4_7 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w5_2 = 8'h00;
-  reg [7:0] w5_3 = 8'h00;
-  reg [7:0] w5_4 = 8'h00;
-  reg [7:0] w5_5 = 8'h00;
-  reg [7:0] w5_6 = 8'h00;
-  reg [7:0] w5_7 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w6_1 = 8'h00;
-  reg [7:0] w6_2 = 8'h00;
-  reg [7:0] w6_3 = 8'h00;
-  reg [7:0] w6_4 = 8'h00;
-  reg [7:0] w6_5 = 8'h00;
-  reg [7:0] w6_6 = 8'h00;
-  reg [7:0] w6_7 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w7_1 = 8'h00;
-  reg [7:0] w7_2 = 8'h00;
-  reg [7:0] w7_3 = 8'h00;
-  reg [7:0] w7_4 = 8'h00;
-  reg [7:0] w7_5 = 8'h00;
-  reg [7:0] w7_6 = 8'h00;
-  reg [7:0] w7_7 = 8'h00;
-  reg [7:0] w8_0 = 8'h00;
-  reg [7:0] w8_1 = 8'h00;
-  reg [7:0] w8_2 = 8'h00;
-  reg [7:0] w8_3 = 8'h00;
-  reg [7:0] w8_4 = 8'h00;
-  reg [7:0] w8_5 = 8'h00;
-  reg [7:0] w8_6 = 8'h00;
-  reg [7:0] w8_7 = 8'h00;
-  reg [7:0] w9_0 = 8'h00;
-  reg [7:0] w9_1 = 8'h00;
-  reg [7:0] w9_2 = 8'h00;
-  reg [7:0] w9_3 = 8'h00;
-  reg [7:0] w9_4 = 8'h00;
-  reg [7:0] w9_5 = 8'h00;
-  reg [7:0] w9_6 = 8'h00;
-  reg [7:0] w9_7 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x0_0 = 8'h00;
+  reg [7:0] w2_8 = 8'h00;
+  reg [7:0] w2_9 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_1 = 8'h00;
   (* keep = 32'd1 *)
@@ -2040,73 +2180,81 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x0_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x10_0 = 8'h00;
+  reg [7:0] x0_8 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x10_1 = 8'h00;
+  reg [7:0] x10_19 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x10_2 = 8'h00;
+  reg [7:0] x10_20 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x10_3 = 8'h00;
+  reg [7:0] x10_21 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x10_4 = 8'h00;
+  reg [7:0] x10_22 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x10_5 = 8'h00;
+  reg [7:0] x10_23 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x10_6 = 8'h00;
+  reg [7:0] x10_24 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x10_7 = 8'h00;
+  reg [7:0] x10_25 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_0 = 8'h00;
+  reg [7:0] x10_26 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_1 = 8'h00;
+  reg [7:0] x11_27 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_2 = 8'h00;
+  reg [7:0] x11_28 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_3 = 8'h00;
+  reg [7:0] x11_29 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_4 = 8'h00;
+  reg [7:0] x11_30 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_5 = 8'h00;
+  reg [7:0] x11_31 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_6 = 8'h00;
+  reg [7:0] x1_10 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_7 = 8'h00;
+  reg [7:0] x1_11 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_0 = 8'h00;
+  reg [7:0] x1_12 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_1 = 8'h00;
+  reg [7:0] x1_13 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_2 = 8'h00;
+  reg [7:0] x1_14 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_3 = 8'h00;
+  reg [7:0] x1_15 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_4 = 8'h00;
+  reg [7:0] x1_16 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_5 = 8'h00;
+  reg [7:0] x1_9 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_6 = 8'h00;
+  reg [7:0] x2_17 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_7 = 8'h00;
+  reg [7:0] x2_18 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_0 = 8'h00;
+  reg [7:0] x2_19 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_20 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_21 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_22 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_23 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x2_24 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x3_1 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_2 = 8'h00;
+  reg [7:0] x3_25 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_3 = 8'h00;
+  reg [7:0] x3_26 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_4 = 8'h00;
+  reg [7:0] x3_27 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_5 = 8'h00;
+  reg [7:0] x3_28 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_6 = 8'h00;
+  reg [7:0] x3_29 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x3_7 = 8'h00;
+  reg [7:0] x3_30 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x4_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x4_1 = 8'h00;
+  reg [7:0] x3_31 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x4_2 = 8'h00;
   (* keep = 32'd1 *)
@@ -2120,59 +2268,59 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x4_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_0 = 8'h00;
+  reg [7:0] x4_8 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_1 = 8'h00;
+  reg [7:0] x4_9 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_2 = 8'h00;
+  reg [7:0] x5_10 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_3 = 8'h00;
+  reg [7:0] x5_11 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_4 = 8'h00;
+  reg [7:0] x5_12 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_5 = 8'h00;
+  reg [7:0] x5_13 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_6 = 8'h00;
+  reg [7:0] x5_14 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x5_7 = 8'h00;
+  reg [7:0] x5_15 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_0 = 8'h00;
+  reg [7:0] x5_16 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_1 = 8'h00;
+  reg [7:0] x5_17 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_2 = 8'h00;
+  reg [7:0] x6_18 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_3 = 8'h00;
+  reg [7:0] x6_19 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_4 = 8'h00;
+  reg [7:0] x6_20 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_5 = 8'h00;
+  reg [7:0] x6_21 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_6 = 8'h00;
+  reg [7:0] x6_22 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x6_7 = 8'h00;
+  reg [7:0] x6_23 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_0 = 8'h00;
+  reg [7:0] x6_24 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x6_25 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x7_1 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x7_2 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_3 = 8'h00;
+  reg [7:0] x7_26 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_4 = 8'h00;
+  reg [7:0] x7_27 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_5 = 8'h00;
+  reg [7:0] x7_28 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_6 = 8'h00;
+  reg [7:0] x7_29 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x7_7 = 8'h00;
+  reg [7:0] x7_30 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x8_0 = 8'h00;
+  reg [7:0] x7_31 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x8_1 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x8_2 = 8'h00;
+  reg [7:0] x8_10 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x8_3 = 8'h00;
   (* keep = 32'd1 *)
@@ -2184,32 +2332,78 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [7:0] x8_7 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x9_0 = 8'h00;
+  reg [7:0] x8_8 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x9_1 = 8'h00;
+  reg [7:0] x8_9 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x9_2 = 8'h00;
+  reg [7:0] x9_11 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x9_3 = 8'h00;
+  reg [7:0] x9_12 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x9_4 = 8'h00;
+  reg [7:0] x9_13 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x9_5 = 8'h00;
+  reg [7:0] x9_14 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x9_6 = 8'h00;
+  reg [7:0] x9_15 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x9_7 = 8'h00;
-  reg [63:0] x_mid = 64'h0000000000000000;
-  reg [63:0] x_reg = 64'h0000000000000000;
-  reg [63:0] x_reg2 = 64'h0000000000000000;
+  reg [7:0] x9_16 = 8'h00;
   (* keep = 32'd1 *)
-  reg [8:0] xoff0_0 = 9'h000;
+  reg [7:0] x9_17 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x9_18 = 8'h00;
+  reg [255:0] x_mid = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] x_reg = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] x_reg2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_10 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_11 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_12 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_13 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_14 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_15 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_16 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_17 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_18 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_19 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff0_2 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_20 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_21 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_22 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_23 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_24 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_25 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_26 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_27 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_28 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_29 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff0_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_30 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff0_31 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_4 = 9'h000;
   (* keep = 32'd1 *)
@@ -2219,29 +2413,59 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff0_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff10_0 = 9'h000;
+  reg [8:0] xoff0_8 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff10_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff10_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff10_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff10_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff10_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff10_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff10_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_0 = 9'h000;
+  reg [8:0] xoff0_9 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff1_10 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_11 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_12 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_13 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_14 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_15 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_16 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_17 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_18 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_19 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff1_2 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff1_20 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_21 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_22 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_23 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_24 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_25 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_26 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_27 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_28 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_29 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff1_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_30 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_31 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_4 = 9'h000;
   (* keep = 32'd1 *)
@@ -2251,13 +2475,59 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff1_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff2_0 = 9'h000;
+  reg [8:0] xoff1_8 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_9 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_1 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff2_10 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_11 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_12 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_13 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_14 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_15 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_16 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_17 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_18 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_19 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff2_2 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff2_20 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_21 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_22 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_23 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_24 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_25 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_26 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_27 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_28 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_29 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff2_3 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_30 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff2_31 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_4 = 9'h000;
   (* keep = 32'd1 *)
@@ -2267,2195 +2537,2081 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [8:0] xoff2_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_0 = 9'h000;
+  reg [8:0] xoff2_8 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff3_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff3_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff4_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_7 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_2 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_4 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_5 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_6 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_7 = 9'h000;
-  reg [63:0] inbuf [7:0];
+  reg [8:0] xoff2_9 = 9'h000;
+  reg [255:0] inbuf [1:0];
   initial begin
-    inbuf[0] = 64'h0000000000000000;
-    inbuf[1] = 64'h0000000000000000;
-    inbuf[2] = 64'h0000000000000000;
-    inbuf[3] = 64'h0000000000000000;
-    inbuf[4] = 64'h0000000000000000;
-    inbuf[5] = 64'h0000000000000000;
-    inbuf[6] = 64'h0000000000000000;
-    inbuf[7] = 64'h0000000000000000;
+    inbuf[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    inbuf[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       inbuf[sf_t] <= i__payload;
   end
-  reg [63:0] _0_;
+  reg [255:0] _0_;
   always @(posedge clk) begin
     _0_ <= inbuf[sf_t];
   end
   assign rport__data = _0_;
-  reg [263:0] queue [10:0];
+  reg [71:0] queue [11:0];
   initial begin
-    queue[0] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[1] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[2] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[3] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[4] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[5] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[6] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[7] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[8] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[9] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
-    queue[10] = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    queue[0] = 72'h000000000000000000;
+    queue[1] = 72'h000000000000000000;
+    queue[2] = 72'h000000000000000000;
+    queue[3] = 72'h000000000000000000;
+    queue[4] = 72'h000000000000000000;
+    queue[5] = 72'h000000000000000000;
+    queue[6] = 72'h000000000000000000;
+    queue[7] = 72'h000000000000000000;
+    queue[8] = 72'h000000000000000000;
+    queue[9] = 72'h000000000000000000;
+    queue[10] = 72'h000000000000000000;
+    queue[11] = 72'h000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$619  = queue[q_rptr];
-  reg [63:0] rom0 [23:0];
+  assign \rport__data$623  = queue[q_rptr];
+  reg [63:0] rom0 [21:0];
   initial begin
-    rom0[0] = 64'hef12bb40269bf200;
-    rom0[1] = 64'hf23b14c51801d001;
-    rom0[2] = 64'hf8024df6f21ae201;
-    rom0[3] = 64'h00d00d2247191200;
-    rom0[4] = 64'h00f2ffd12f0dfa00;
-    rom0[5] = 64'h082e0caf8122c500;
-    rom0[6] = 64'hf2422be5f430f200;
-    rom0[7] = 64'hdbee1d2f1ebefa00;
-    rom0[8] = 64'hed2c173d171bf700;
-    rom0[9] = 64'hf33932e32238fc02;
-    rom0[10] = 64'hfad714d1e3160f00;
-    rom0[11] = 64'h00c5f418521f3e00;
-    rom0[12] = 64'h00ecf0d119e9ee00;
-    rom0[13] = 64'h051541e981eed600;
-    rom0[14] = 64'he2f31ee7b20e0000;
-    rom0[15] = 64'hc2cafa293212fd00;
-    rom0[16] = 64'h043b49f0cf530500;
-    rom0[17] = 64'h03fef9c2202ef500;
-    rom0[18] = 64'h008c8195d12aff00;
-    rom0[19] = 64'h008bd2130df8f600;
-    rom0[20] = 64'h00ef07ff0e011500;
-    rom0[21] = 64'h062336034f42dc00;
-    rom0[22] = 64'hd7ff36d4f827d101;
-    rom0[23] = 64'hd3ec231b2c390700;
+    rom0[0] = 64'h01ef12bb40269bf2;
+    rom0[1] = 64'h0000f2ffd12f0dfa;
+    rom0[2] = 64'h0009b79f4017b5fe;
+    rom0[3] = 64'h00007f4ecac31938;
+    rom0[4] = 64'hfd17e734e808d61f;
+    rom0[5] = 64'h0000422d7cfa261b;
+    rom0[6] = 64'h0002c7e46017fe02;
+    rom0[7] = 64'h000083c73a3ec811;
+    rom0[8] = 64'h010300af7f0c0e04;
+    rom0[9] = 64'h000030ebfcfee812;
+    rom0[10] = 64'hfffc057fb6c31a1b;
+    rom0[11] = 64'h0000f107600f2707;
+    rom0[12] = 64'h040e0322f5d91102;
+    rom0[13] = 64'h00002f27522c4343;
+    rom0[14] = 64'h0308aaf3c4dbcedb;
+    rom0[15] = 64'h000081dd0a4537ec;
+    rom0[16] = 64'h0000000000000000;
+    rom0[17] = 64'h0000000000000000;
+    rom0[18] = 64'hfbfe5d5d31104035;
+    rom0[19] = 64'h0000440618a7f853;
+    rom0[20] = 64'h0000001bde7afe00;
+    rom0[21] = 64'h0000000000000000;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
   assign port__data = _1_;
-  reg [63:0] rom1 [23:0];
+  reg [63:0] rom1 [21:0];
   initial begin
-    rom1[0] = 64'h02d6062108f0e600;
-    rom1[1] = 64'h01232be2021d0a01;
-    rom1[2] = 64'hfd04163dfa193c01;
-    rom1[3] = 64'h00dbf51653dfff00;
-    rom1[4] = 64'h0081c8164ddaca00;
-    rom1[5] = 64'hfdcbebf2dee80000;
-    rom1[6] = 64'h07273df8c61d1e00;
-    rom1[7] = 64'h01001d332ae1fc00;
-    rom1[8] = 64'h0300af7f0c0e0400;
-    rom1[9] = 64'h035422e92d685601;
-    rom1[10] = 64'h01265bceab16da00;
-    rom1[11] = 64'h003adacf0c185100;
-    rom1[12] = 64'h0030ebfcfee81200;
-    rom1[13] = 64'h07404838bbfd4a00;
-    rom1[14] = 64'heafffd20d4020f02;
-    rom1[15] = 64'hd7d8d70105260100;
-    rom1[16] = 64'h050b7d81c522ef00;
-    rom1[17] = 64'h05b53ceee1df8e04;
-    rom1[18] = 64'h02dfe92e73295b02;
-    rom1[19] = 64'h000d05424d640200;
-    rom1[20] = 64'h00b6142c31510700;
-    rom1[21] = 64'hf7a00b4340160100;
-    rom1[22] = 64'h249edcfcd4130efb;
-    rom1[23] = 64'h24dbd41606ddf6fe;
+    rom1[0] = 64'h01f23b14c51801d0;
+    rom1[1] = 64'h00082e0caf8122c5;
+    rom1[2] = 64'h000aebd3f403cfd7;
+    rom1[3] = 64'h00095c50fed75a50;
+    rom1[4] = 64'hff11e1da55e9b015;
+    rom1[5] = 64'h00fa18ed4b7ff477;
+    rom1[6] = 64'h00fd576854183d50;
+    rom1[7] = 64'h0302171329375445;
+    rom1[8] = 64'h00035422e92d6856;
+    rom1[9] = 64'h0207404838bbfd4a;
+    rom1[10] = 64'h00f6e56376f5aac7;
+    rom1[11] = 64'hfefafe0a4e7300d9;
+    rom1[12] = 64'h020af6fcd4030bdc;
+    rom1[13] = 64'hfc010b4c7f49354b;
+    rom1[14] = 64'h0208e01fbcedd1cd;
+    rom1[15] = 64'hfe00ebff1c3f4e15;
+    rom1[16] = 64'h000000000000f100;
+    rom1[17] = 64'h0000000000000000;
+    rom1[18] = 64'hfdfff6dd2d402d1a;
+    rom1[19] = 64'h02f9093a078cacf8;
+    rom1[20] = 64'h0000000100000000;
+    rom1[21] = 64'h00000000fa000000;
   end
   reg [63:0] _2_;
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
   assign \port__data$45  = _2_;
-  reg [63:0] rom10 [23:0];
+  reg [63:0] rom10 [21:0];
   initial begin
-    rom10[0] = 64'hf54e167f6643fa00;
-    rom10[1] = 64'hf540ff3c1b7b77ff;
-    rom10[2] = 64'hfafc4552a7ec0100;
-    rom10[3] = 64'h00d4404031c6ce00;
-    rom10[4] = 64'h00a3d5186fb1aa00;
-    rom10[5] = 64'hf8c9a3a2bf96ce00;
-    rom10[6] = 64'h122afcd7fc172d04;
-    rom10[7] = 64'hfe142209306b0401;
-    rom10[8] = 64'h08aaf3c4dbcedb00;
-    rom10[9] = 64'h08e01fbcedd1cd03;
-    rom10[10] = 64'h02392c1a554c4202;
-    rom10[11] = 64'h001717cb6d1b3400;
-    rom10[12] = 64'h0081dd0a4537ec00;
-    rom10[13] = 64'h00ebff1c3f4e1500;
-    rom10[14] = 64'h171823f8e0200efe;
-    rom10[15] = 64'h0f121b340f94efff;
-    rom10[16] = 64'h0000000000000000;
-    rom10[17] = 64'h0000000000000000;
-    rom10[18] = 64'h0000000000000000;
-    rom10[19] = 64'h0000000000000000;
+    rom10[0] = 64'h02da00061cd92928;
+    rom10[1] = 64'hd907000b18022540;
+    rom10[2] = 64'h461e00fcd4e3ccf7;
+    rom10[3] = 64'h3f050000d1bebd12;
+    rom10[4] = 64'h3c370007d9a9b22d;
+    rom10[5] = 64'hfaf200f4f72f0b11;
+    rom10[6] = 64'h1f3e00fad714d1e3;
+    rom10[7] = 64'h12fd00e2f31ee7b2;
+    rom10[8] = 64'h7f2f0001d645d050;
+    rom10[9] = 64'h2af5fe049fb005ec;
+    rom10[10] = 64'he900000000fff6e6;
+    rom10[11] = 64'h0000000000dbe1c9;
+    rom10[12] = 64'h8b00000000810000;
+    rom10[13] = 64'h0000000000fa1ce7;
+    rom10[14] = 64'h64020002dfe92e73;
+    rom10[15] = 64'hddf6fe249edcfcd4;
+    rom10[16] = 64'hf73b00f9c7bfd5f1;
+    rom10[17] = 64'hed0600e04e55e0df;
+    rom10[18] = 64'ha5cb0000220d720a;
+    rom10[19] = 64'hf901001338444b29;
     rom10[20] = 64'h0000000000000000;
     rom10[21] = 64'h0000000000000000;
-    rom10[22] = 64'h0000000000000000;
-    rom10[23] = 64'h0000000000000000;
   end
   reg [63:0] _3_;
   always @(posedge clk) begin
     _3_ <= rom10[rom10_addr];
   end
   assign \port__data$144  = _3_;
-  reg [63:0] rom2 [23:0];
+  reg [39:0] rom11 [21:0];
   initial begin
-    rom2[0] = 64'h10e616cceeed0b00;
-    rom2[1] = 64'h0be3f22df6def1ff;
-    rom2[2] = 64'h061cd92928ffe800;
-    rom2[3] = 64'h001f0d17d602da00;
-    rom2[4] = 64'h00141b42f62a3400;
-    rom2[5] = 64'hfffee6437f4f5300;
-    rom2[6] = 64'h0b18022540190700;
-    rom2[7] = 64'h35341cfddfd90700;
-    rom2[8] = 64'hff4a40bf230d0000;
-    rom2[9] = 64'h00c6c70aeacdae00;
-    rom2[10] = 64'h00dfde3e7a012000;
-    rom2[11] = 64'h001d4f7f1d59e000;
-    rom2[12] = 64'h006d59f8e32ada00;
-    rom2[13] = 64'hf9c7f1f2d7b2c000;
-    rom2[14] = 64'h36f0d30722da01fc;
-    rom2[15] = 64'h311010000d17f1ff;
-    rom2[16] = 64'h0000000000000000;
-    rom2[17] = 64'h0000000000f10000;
-    rom2[18] = 64'h0000008100000000;
-    rom2[19] = 64'h0000001e00000000;
-    rom2[20] = 64'h0000000000000000;
-    rom2[21] = 64'h0000000000000000;
-    rom2[22] = 64'h0000ec0099000000;
-    rom2[23] = 64'h0000000000000000;
+    rom11[0] = 40'h001f0d17d6;
+    rom11[1] = 40'h35341cfddf;
+    rom11[2] = 40'h00f7262cf3;
+    rom11[3] = 40'hfeebd2d1ea;
+    rom11[4] = 40'h0009ca0f49;
+    rom11[5] = 40'hf5fd251817;
+    rom11[6] = 40'h00c5f41852;
+    rom11[7] = 40'hc2cafa2932;
+    rom11[8] = 40'h002e280ffd;
+    rom11[9] = 40'he5c3c50120;
+    rom11[10] = 40'h0000fdead6;
+    rom11[11] = 40'h0000fbbf81;
+    rom11[12] = 40'h0000f10000;
+    rom11[13] = 40'h000000e4f2;
+    rom11[14] = 40'h000d05424d;
+    rom11[15] = 40'h24dbd41606;
+    rom11[16] = 40'h008bcc2259;
+    rom11[17] = 40'hd1fe2e1635;
+    rom11[18] = 40'h00d30d19e2;
+    rom11[19] = 40'h333f25283a;
+    rom11[20] = 40'h0000000000;
+    rom11[21] = 40'h0000000000;
   end
-  reg [63:0] _4_;
+  reg [39:0] _4_;
   always @(posedge clk) begin
-    _4_ <= rom2[rom2_addr];
+    _4_ <= rom11[rom11_addr];
   end
-  assign \port__data$56  = _4_;
-  reg [63:0] rom3 [23:0];
+  assign \port__data$155  = _4_;
+  reg [63:0] rom2 [21:0];
   initial begin
-    rom3[0] = 64'h09b79f4017b5fe00;
-    rom3[1] = 64'h0aebd3f403cfd700;
-    rom3[2] = 64'h0415deb81f0acd00;
-    rom3[3] = 64'h0043e4b0c9fa0c00;
-    rom3[4] = 64'h007f4ecac3193800;
-    rom3[5] = 64'h095c50fed75a5000;
-    rom3[6] = 64'he42b184b1a661600;
-    rom3[7] = 64'hebfe122efee1fe00;
-    rom3[8] = 64'h002a58f3044afd00;
-    rom3[9] = 64'h01bd082a1715d103;
-    rom3[10] = 64'h01d645d050496601;
-    rom3[11] = 64'h002e280ffd7f2f00;
-    rom3[12] = 64'h005333a6b2462500;
-    rom3[13] = 64'h00e72205e626ef00;
-    rom3[14] = 64'h049fb005ecf0f4fb;
-    rom3[15] = 64'he5c3c501202af5fe;
-    rom3[16] = 64'h0000faf3ed000000;
-    rom3[17] = 64'h00000000fefa0000;
-    rom3[18] = 64'h0000000000ff0000;
-    rom3[19] = 64'h00000003ff000000;
-    rom3[20] = 64'h0000040400000000;
-    rom3[21] = 64'h00ffd50000000000;
-    rom3[22] = 64'h000091ed00000000;
-    rom3[23] = 64'h0000fa81e0000000;
+    rom2[0] = 64'h00f8024df6f21ae2;
+    rom2[1] = 64'h00f2422be5f430f2;
+    rom2[2] = 64'h000415deb81f0acd;
+    rom2[3] = 64'h00e42b184b1a6616;
+    rom2[4] = 64'h000847c96634b002;
+    rom2[5] = 64'h000446015a65dc21;
+    rom2[6] = 64'h00ff6f683281d2e5;
+    rom2[7] = 64'h01e44e21dbdd5f08;
+    rom2[8] = 64'h0001265bceab16da;
+    rom2[9] = 64'h00eafffd20d4020f;
+    rom2[10] = 64'h000038c7332c842c;
+    rom2[11] = 64'h00fd0a243c240bc6;
+    rom2[12] = 64'h00051200fa1202fc;
+    rom2[13] = 64'hff03dbc5dcd1fd0f;
+    rom2[14] = 64'h0002392c1a554c42;
+    rom2[15] = 64'hff171823f8e0200e;
+    rom2[16] = 64'h0000000081000000;
+    rom2[17] = 64'h000000ec00990000;
+    rom2[18] = 64'h00009d81e0c6e404;
+    rom2[19] = 64'h01e409287c23faf6;
+    rom2[20] = 64'h0000000000000000;
+    rom2[21] = 64'h00000000ce000000;
   end
   reg [63:0] _5_;
   always @(posedge clk) begin
-    _5_ <= rom3[rom3_addr];
+    _5_ <= rom2[rom2_addr];
   end
-  assign \port__data$67  = _5_;
-  reg [63:0] rom4 [23:0];
+  assign \port__data$56  = _5_;
+  reg [63:0] rom3 [21:0];
   initial begin
-    rom4[0] = 64'h0158097b41e21400;
-    rom4[1] = 64'hfd741f3e273e3e01;
-    rom4[2] = 64'hfe2b5a3d9aa2daff;
-    rom4[3] = 64'h000626522cdfe200;
-    rom4[4] = 64'h002d284f6a09d600;
-    rom4[5] = 64'hfb313b0f819adc00;
-    rom4[6] = 64'he50bb9b3c9e2fcfe;
-    rom4[7] = 64'hcacbbecef2250800;
-    rom4[8] = 64'hfc057fb6c31a1b00;
-    rom4[9] = 64'hf6e56376f5aac7ff;
-    rom4[10] = 64'h0038c7332c842c00;
-    rom4[11] = 64'h00cbed05d6c0b400;
-    rom4[12] = 64'h00f107600f270700;
-    rom4[13] = 64'hfafe0a4e7300d900;
-    rom4[14] = 64'hfd0a243c240bc6fe;
-    rom4[15] = 64'h2b0f041bfce41500;
-    rom4[16] = 64'hea0f1d271ce40200;
-    rom4[17] = 64'hee433bf222fac102;
-    rom4[18] = 64'hf9c7bfd5f1ee1800;
-    rom4[19] = 64'h008bcc2259f73b00;
-    rom4[20] = 64'h00cb00fa5710f800;
-    rom4[21] = 64'h062e4e0aa31b8100;
-    rom4[22] = 64'he04e55e0df31b9fe;
-    rom4[23] = 64'hd1fe2e1635ed0600;
+    rom3[0] = 64'he600d00d22471912;
+    rom3[1] = 64'hcadbee1d2f1ebefa;
+    rom3[2] = 64'h140043e4b0c9fa0c;
+    rom3[3] = 64'hd6ebfe122efee1fe;
+    rom3[4] = 64'he4000a0557b8cfc8;
+    rom3[5] = 64'h424b422efbe6e20b;
+    rom3[6] = 64'hfa000a09c1fe8cce;
+    rom3[7] = 64'haaf609ef0becfc19;
+    rom3[8] = 64'h00003adacf0c1851;
+    rom3[9] = 64'hdad7d8d701052601;
+    rom3[10] = 64'heb00cbed05d6c0b4;
+    rom3[11] = 64'h9c2b0f041bfce415;
+    rom3[12] = 64'h0c0034fe2d394f2c;
+    rom3[13] = 64'h34f9cec5f6d8dffe;
+    rom3[14] = 64'h05001717cb6d1b34;
+    rom3[15] = 64'h150f121b340f94ef;
+    rom3[16] = 64'h000000001e000000;
+    rom3[17] = 64'h0000000000000000;
+    rom3[18] = 64'hda0098933aa3f7ff;
+    rom3[19] = 64'hfe1a2c1a121a5308;
+    rom3[20] = 64'h0c00000004000000;
+    rom3[21] = 64'h2e00000000d9fb00;
   end
   reg [63:0] _6_;
   always @(posedge clk) begin
-    _6_ <= rom4[rom4_addr];
+    _6_ <= rom3[rom3_addr];
   end
-  assign \port__data$78  = _6_;
-  reg [63:0] rom5 [23:0];
+  assign \port__data$67  = _6_;
+  reg [63:0] rom4 [21:0];
   initial begin
-    rom5[0] = 64'hf77f321c13211000;
-    rom5[1] = 64'hf824cf4f1f153b00;
-    rom5[2] = 64'hfcd4e3ccf7fb21ff;
-    rom5[3] = 64'h00f7262cf3461e00;
-    rom5[4] = 64'h00380ef931391000;
-    rom5[5] = 64'h00e6ebeef1dca400;
-    rom5[6] = 64'h00d1bebd12bee100;
-    rom5[7] = 64'hfeebd2d1ea3f0500;
-    rom5[8] = 64'hea1e1e0a46fceb00;
-    rom5[9] = 64'hf0ee04300df9e100;
-    rom5[10] = 64'hf8fb46486a205900;
-    rom5[11] = 64'h00eb3e212e2c1b00;
-    rom5[12] = 64'h00cb099c021d9c00;
-    rom5[13] = 64'hf6a8dead81bf8f00;
-    rom5[14] = 64'h2df30828ef05fdff;
-    rom5[15] = 64'h1a1f2033411ef400;
-    rom5[16] = 64'hfe5d5d3110403500;
-    rom5[17] = 64'hfff6dd2d402d1afb;
-    rom5[18] = 64'h009d81e0c6e404fd;
-    rom5[19] = 64'h0098933aa3f7ff00;
-    rom5[20] = 64'h00440618a7f85300;
-    rom5[21] = 64'hf9093a078cacf800;
-    rom5[22] = 64'he409287c23faf602;
-    rom5[23] = 64'h1a2c1a121a530801;
+    rom4[0] = 64'h0a0102d6062108f0;
+    rom4[1] = 64'h00000081c8164dda;
+    rom4[2] = 64'h3e010158097b41e2;
+    rom4[3] = 64'hdc00002d284f6a09;
+    rom4[4] = 64'h2c0005ddba19272d;
+    rom4[5] = 64'h3b0000fc04f122fa;
+    rom4[6] = 64'h77fff54e167f6643;
+    rom4[7] = 64'hce0000a3d5186fb1;
+    rom4[8] = 64'hae00ff4a40bf230d;
+    rom4[9] = 64'hc000006d59f8e32a;
+    rom4[10] = 64'he100ea1e1e0a46fc;
+    rom4[11] = 64'h8f0000cb099c021d;
+    rom4[12] = 64'h01fefd383ffa1242;
+    rom4[13] = 64'h810000f4f6c1e524;
+    rom4[14] = 64'hf500043b49f0cf53;
+    rom4[15] = 64'hdc0000ef07ff0e01;
+    rom4[16] = 64'h00000000faf3ed00;
+    rom4[17] = 64'h0000000004040000;
+    rom4[18] = 64'hd00007f6eee01df2;
+    rom4[19] = 64'h2f00001139d9d62b;
+    rom4[20] = 64'h3efcff55561ef46d;
+    rom4[21] = 64'hba0000d1ebcfd8f0;
   end
   reg [63:0] _7_;
   always @(posedge clk) begin
-    _7_ <= rom5[rom5_addr];
+    _7_ <= rom4[rom4_addr];
   end
-  assign \port__data$89  = _7_;
-  reg [63:0] rom6 [23:0];
+  assign \port__data$78  = _7_;
+  reg [63:0] rom5 [21:0];
   initial begin
-    rom6[0] = 64'h17e734e808d61f00;
-    rom6[1] = 64'h11e1da55e9b015fd;
-    rom6[2] = 64'h0847c96634b002ff;
-    rom6[3] = 64'h000a0557b8cfc800;
-    rom6[4] = 64'h00422d7cfa261b00;
-    rom6[5] = 64'hfa18ed4b7ff47700;
-    rom6[6] = 64'h0446015a65dc2100;
-    rom6[7] = 64'h4b422efbe6e20b00;
-    rom6[8] = 64'h000000c792000000;
-    rom6[9] = 64'h0000f4d98dbf0000;
-    rom6[10] = 64'h0000fff6e6d30000;
-    rom6[11] = 64'h0000fdead6e90000;
-    rom6[12] = 64'h0000f5cfcdf70000;
-    rom6[13] = 64'h0000e8f0fbf90000;
-    rom6[14] = 64'h0000dbe1c9f20000;
-    rom6[15] = 64'h0000fbbf81000000;
-    rom6[16] = 64'h07f6eee01df2da00;
-    rom6[17] = 64'h07ecf4e6edf3d000;
-    rom6[18] = 64'h02497f207144ee00;
-    rom6[19] = 64'h007e70ee0e4cfa00;
-    rom6[20] = 64'h001139d9d62bfe00;
-    rom6[21] = 64'hfebdd70904072f00;
-    rom6[22] = 64'h3dc4c00116c73300;
-    rom6[23] = 64'h251f0211fbdaed00;
+    rom5[0] = 64'h3c0101232be2021d;
+    rom5[1] = 64'h1e00fdcbebf2dee8;
+    rom5[2] = 64'hdafffd741f3e273e;
+    rom5[3] = 64'hfcfefb313b0f819a;
+    rom5[4] = 64'hd90103daeffa1f38;
+    rom5[5] = 64'h190306f2addb766d;
+    rom5[6] = 64'h0100f540ff3c1b7b;
+    rom5[7] = 64'h2d04f8c9a3a2bf96;
+    rom5[8] = 64'h200000c6c70aeacd;
+    rom5[9] = 64'h01fcf9c7f1f2d7b2;
+    rom5[10] = 64'h5900f0ee04300df9;
+    rom5[11] = 64'hfdfff6a8dead81bf;
+    rom5[12] = 64'h06ff00081b525302;
+    rom5[13] = 64'h9c03050302c3367c;
+    rom5[14] = 64'hff0003fef9c2202e;
+    rom5[15] = 64'hd101062336034f42;
+    rom5[16] = 64'h000000000000fefa;
+    rom5[17] = 64'h000000ffd5000000;
+    rom5[18] = 64'hee0007ecf4e6edf3;
+    rom5[19] = 64'h3300febdd7090407;
+    rom5[20] = 64'h00ff00fef6765d2b;
+    rom5[21] = 64'hc50500c2c9996372;
   end
   reg [63:0] _8_;
   always @(posedge clk) begin
-    _8_ <= rom6[rom6_addr];
+    _8_ <= rom5[rom5_addr];
   end
-  assign \port__data$100  = _8_;
-  reg [63:0] rom7 [23:0];
+  assign \port__data$89  = _8_;
+  reg [63:0] rom6 [21:0];
   initial begin
-    rom7[0] = 64'h05ddba19272de400;
-    rom7[1] = 64'h03daeffa1f382c00;
-    rom7[2] = 64'h014047e1ee75d901;
-    rom7[3] = 64'h007f739bfa410e00;
-    rom7[4] = 64'h00fc04f122fa4200;
-    rom7[5] = 64'h06f2addb766d3b00;
-    rom7[6] = 64'h14ebe5cd405e1903;
-    rom7[7] = 64'h0305f3f2fd08fc01;
-    rom7[8] = 64'h0e0322f5d9110200;
-    rom7[9] = 64'h0af6fcd4030bdc04;
-    rom7[10] = 64'h051200fa1202fc02;
-    rom7[11] = 64'h0034fe2d394f2c00;
-    rom7[12] = 64'h002f27522c434300;
-    rom7[13] = 64'h010b4c7f49354b00;
-    rom7[14] = 64'h03dbc5dcd1fd0ffc;
-    rom7[15] = 64'hf9cec5f6d8dffeff;
-    rom7[16] = 64'h01c21b1c41d5f900;
-    rom7[17] = 64'h0000223ed9de14fe;
-    rom7[18] = 64'h00220d720ad64bff;
-    rom7[19] = 64'h00d30d19e2a5cb00;
-    rom7[20] = 64'h0081d41f1cfabb00;
-    rom7[21] = 64'hf8d3c2e305c30000;
-    rom7[22] = 64'h1338444b29f81701;
-    rom7[23] = 64'h333f25283af90100;
+    rom6[0] = 64'hff00fd04163dfa19;
+    rom6[1] = 64'hfc0007273df8c61d;
+    rom6[2] = 64'he200fe2b5a3d9aa2;
+    rom6[3] = 64'h0800e50bb9b3c9e2;
+    rom6[4] = 64'h0e00014047e1ee75;
+    rom6[5] = 64'hfc0114ebe5cd405e;
+    rom6[6] = 64'hce00fafc4552a7ec;
+    rom6[7] = 64'h0401122afcd7fc17;
+    rom6[8] = 64'he00000dfde3e7a01;
+    rom6[9] = 64'hf1ff36f0d30722da;
+    rom6[10] = 64'h1b00f8fb46486a20;
+    rom6[11] = 64'hf4002df30828ef05;
+    rom6[12] = 64'hf90000f4c79be231;
+    rom6[13] = 64'h1001e90c534f7952;
+    rom6[14] = 64'hf600008c8195d12a;
+    rom6[15] = 64'h0700d7ff36d4f827;
+    rom6[16] = 64'h00000000000000ff;
+    rom6[17] = 64'h0000000091ed0000;
+    rom6[18] = 64'hfa0002497f207144;
+    rom6[19] = 64'hed003dc4c00116c7;
+    rom6[20] = 64'hd80000ecb3d4cc17;
+    rom6[21] = 64'h1402f0e6295e5c31;
   end
   reg [63:0] _9_;
   always @(posedge clk) begin
-    _9_ <= rom7[rom7_addr];
+    _9_ <= rom6[rom6_addr];
   end
-  assign \port__data$111  = _9_;
-  reg [63:0] rom8 [23:0];
+  assign \port__data$100  = _9_;
+  reg [63:0] rom7 [21:0];
   initial begin
-    rom8[0] = 64'h13c8f3c1d315f700;
-    rom8[1] = 64'h13d2df81f70be601;
-    rom8[2] = 64'h07d9a9b22d5c1101;
-    rom8[3] = 64'h0009ca0f493c3700;
-    rom8[4] = 64'h0010021f13172400;
-    rom8[5] = 64'h06292b4572324100;
-    rom8[6] = 64'hf4f72f0b11e8fdff;
-    rom8[7] = 64'hf5fd251817faf200;
-    rom8[8] = 64'hfd383ffa12420c00;
-    rom8[9] = 64'h00081b52530201fe;
-    rom8[10] = 64'h00f4c79be23106ff;
-    rom8[11] = 64'h0098ebac92f4f900;
-    rom8[12] = 64'h00f4f6c1e5243400;
-    rom8[13] = 64'h050302c3367c8100;
-    rom8[14] = 64'he90c534f79529c03;
-    rom8[15] = 64'h0b292c1644431001;
-    rom8[16] = 64'h00001bde7afe0000;
-    rom8[17] = 64'h0000010000000000;
-    rom8[18] = 64'h0000000000000000;
-    rom8[19] = 64'h0000000400000000;
-    rom8[20] = 64'h0000000000000000;
-    rom8[21] = 64'h000000fa00000000;
-    rom8[22] = 64'h000000ce00000000;
-    rom8[23] = 64'h00000000d9fb0000;
+    rom7[0] = 64'hed0b00dbf51653df;
+    rom7[1] = 64'h2a3401001d332ae1;
+    rom7[2] = 64'h2110000626522cdf;
+    rom7[3] = 64'h3910cacbbecef225;
+    rom7[4] = 64'h15f7007f739bfa41;
+    rom7[5] = 64'h17240305f3f2fd08;
+    rom7[6] = 64'h1bf700d4404031c6;
+    rom7[7] = 64'he9eefe142209306b;
+    rom7[8] = 64'h4afd001d4f7f1d59;
+    rom7[9] = 64'h4625311010000d17;
+    rom7[10] = 64'h000000eb3e212e2c;
+    rom7[11] = 64'hf7001a1f2033411e;
+    rom7[12] = 64'h00000098ebac92f4;
+    rom7[13] = 64'hee000b292c164443;
+    rom7[14] = 64'h22ef008bd2130df8;
+    rom7[15] = 64'h5107d3ec231b2c39;
+    rom7[16] = 64'he40200000003ff00;
+    rom7[17] = 64'h10f80000fa81e000;
+    rom7[18] = 64'hd5f9007e70ee0e4c;
+    rom7[19] = 64'hfabb251f0211fbda;
+    rom7[20] = 64'h000000c023cc81c5;
+    rom7[21] = 64'h00000724271c466f;
   end
   reg [63:0] _10_;
   always @(posedge clk) begin
-    _10_ <= rom8[rom8_addr];
+    _10_ <= rom7[rom7_addr];
   end
-  assign \port__data$122  = _10_;
-  reg [63:0] rom9 [23:0];
+  assign \port__data$111  = _10_;
+  reg [63:0] rom8 [21:0];
   initial begin
-    rom9[0] = 64'h02c7e46017fe0200;
-    rom9[1] = 64'hfd576854183d5000;
-    rom9[2] = 64'hff6f683281d2e500;
-    rom9[3] = 64'h000a09c1fe8cce00;
-    rom9[4] = 64'h0083c73a3ec81100;
-    rom9[5] = 64'h0217132937544500;
-    rom9[6] = 64'he44e21dbdd5f0803;
-    rom9[7] = 64'hf609ef0becfc1901;
-    rom9[8] = 64'h00000000f2000000;
-    rom9[9] = 64'h0000bcf106000000;
-    rom9[10] = 64'h00008100000b0000;
-    rom9[11] = 64'h0000f100008b0000;
-    rom9[12] = 64'h0000f90000ee0000;
-    rom9[13] = 64'h0000010000830000;
-    rom9[14] = 64'h0000fa1ce7d60000;
-    rom9[15] = 64'h000000e4f2000000;
-    rom9[16] = 64'hff55561ef46d0c00;
-    rom9[17] = 64'h00fef6765d2b3efc;
-    rom9[18] = 64'h00ecb3d4cc1700ff;
-    rom9[19] = 64'h00c023cc81c5d800;
-    rom9[20] = 64'h00d1ebcfd8f02e00;
-    rom9[21] = 64'h00c2c9996372ba00;
-    rom9[22] = 64'hf0e6295e5c31c505;
-    rom9[23] = 64'h0724271c466f1402;
+    rom8[0] = 64'hdef1ff10e616ccee;
+    rom8[1] = 64'h4f530000141b42f6;
+    rom8[2] = 64'h153b00f77f321c13;
+    rom8[3] = 64'hdca40000380ef931;
+    rom8[4] = 64'h0be60113c8f3c1d3;
+    rom8[5] = 64'h3241000010021f13;
+    rom8[6] = 64'h38fc02ed2c173d17;
+    rom8[7] = 64'heed60000ecf0d119;
+    rom8[8] = 64'h15d103002a58f304;
+    rom8[9] = 64'h26ef00005333a6b2;
+    rom8[10] = 64'hbf0000000000c792;
+    rom8[11] = 64'hf900000000f5cfcd;
+    rom8[12] = 64'h00000000000000f2;
+    rom8[13] = 64'h8300000000f90000;
+    rom8[14] = 64'hdf8e04050b7d81c5;
+    rom8[15] = 64'h16010000b6142c31;
+    rom8[16] = 64'hfac102ea0f1d271c;
+    rom8[17] = 64'h1b810000cb00fa57;
+    rom8[18] = 64'hde14fe01c21b1c41;
+    rom8[19] = 64'hc300000081d41f1c;
+    rom8[20] = 64'h0000000000000000;
+    rom8[21] = 64'h0000000000000000;
   end
   reg [63:0] _11_;
   always @(posedge clk) begin
-    _11_ <= rom9[rom9_addr];
+    _11_ <= rom8[rom8_addr];
   end
-  assign \port__data$133  = _11_;
-  assign \$64  = $signed(x6_6) - $signed(8'h80);
-  assign \$65  = $signed(x6_7) - $signed(8'h80);
-  assign \$66  = $signed(x7_0) - $signed(8'h80);
-  assign \$67  = $signed(x7_1) - $signed(8'h80);
-  assign \$68  = $signed(x7_2) - $signed(8'h80);
-  assign \$69  = $signed(x7_3) - $signed(8'h80);
-  assign \$70  = $signed(x7_4) - $signed(8'h80);
-  assign \$71  = $signed(x7_5) - $signed(8'h80);
-  assign \$72  = $signed(x7_6) - $signed(8'h80);
-  assign \$73  = $signed(x7_7) - $signed(8'h80);
-  assign \$74  = $signed(x8_0) - $signed(8'h80);
-  assign \$75  = $signed(x8_1) - $signed(8'h80);
-  assign \$76  = $signed(x8_2) - $signed(8'h80);
-  assign \$77  = $signed(x8_3) - $signed(8'h80);
-  assign \$78  = $signed(x8_4) - $signed(8'h80);
-  assign \$79  = $signed(x8_5) - $signed(8'h80);
-  assign \$80  = $signed(x8_6) - $signed(8'h80);
-  assign \$81  = $signed(x8_7) - $signed(8'h80);
-  assign \$82  = $signed(x9_0) - $signed(8'h80);
-  assign \$83  = $signed(x9_1) - $signed(8'h80);
-  assign \$84  = $signed(x9_2) - $signed(8'h80);
-  assign \$85  = $signed(x9_3) - $signed(8'h80);
-  assign \$86  = $signed(x9_4) - $signed(8'h80);
-  assign \$87  = $signed(x9_5) - $signed(8'h80);
-  assign \$88  = $signed(x9_6) - $signed(8'h80);
-  assign \$89  = $signed(x9_7) - $signed(8'h80);
-  assign \$90  = $signed(x10_0) - $signed(8'h80);
-  assign \$91  = $signed(x10_1) - $signed(8'h80);
-  assign \$92  = $signed(x10_2) - $signed(8'h80);
-  assign \$93  = $signed(x10_3) - $signed(8'h80);
-  assign \$94  = $signed(x10_4) - $signed(8'h80);
-  assign \$95  = $signed(x10_5) - $signed(8'h80);
-  assign \$96  = $signed(x10_6) - $signed(8'h80);
-  assign \$97  = $signed(x10_7) - $signed(8'h80);
-  assign \$98  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$99  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$100  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$101  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$102  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$103  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$104  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$105  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$106  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$107  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$108  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$109  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$110  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$111  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$112  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$113  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$114  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$115  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$116  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$117  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$118  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$119  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$120  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$121  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$122  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$123  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$124  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$125  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$126  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$127  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$128  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$129  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$130  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$131  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$132  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$133  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$134  = $signed(xoff4_4) * $signed(w4_4);
-  assign \$135  = $signed(xoff4_5) * $signed(w4_5);
-  assign \$136  = $signed(xoff4_6) * $signed(w4_6);
-  assign \$137  = $signed(xoff4_7) * $signed(w4_7);
-  assign \$138  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$139  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$140  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$141  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$142  = $signed(xoff5_4) * $signed(w5_4);
-  assign \$143  = $signed(xoff5_5) * $signed(w5_5);
-  assign \$144  = $signed(xoff5_6) * $signed(w5_6);
-  assign \$145  = $signed(xoff5_7) * $signed(w5_7);
-  assign \$146  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$147  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$148  = $signed(xoff6_2) * $signed(w6_2);
-  assign \$149  = $signed(xoff6_3) * $signed(w6_3);
-  assign \$150  = $signed(xoff6_4) * $signed(w6_4);
-  assign \$151  = $signed(xoff6_5) * $signed(w6_5);
-  assign \$152  = $signed(xoff6_6) * $signed(w6_6);
-  assign \$153  = $signed(xoff6_7) * $signed(w6_7);
-  assign \$154  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$155  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$156  = $signed(xoff7_2) * $signed(w7_2);
-  assign \$157  = $signed(xoff7_3) * $signed(w7_3);
-  assign \$158  = $signed(xoff7_4) * $signed(w7_4);
-  assign \$159  = $signed(xoff7_5) * $signed(w7_5);
-  assign \$160  = $signed(xoff7_6) * $signed(w7_6);
-  assign \$161  = $signed(xoff7_7) * $signed(w7_7);
-  assign \$162  = $signed(xoff8_0) * $signed(w8_0);
-  assign \$163  = $signed(xoff8_1) * $signed(w8_1);
-  assign \$164  = $signed(xoff8_2) * $signed(w8_2);
-  assign \$165  = $signed(xoff8_3) * $signed(w8_3);
-  assign \$166  = $signed(xoff8_4) * $signed(w8_4);
-  assign \$167  = $signed(xoff8_5) * $signed(w8_5);
-  assign \$168  = $signed(xoff8_6) * $signed(w8_6);
-  assign \$169  = $signed(xoff8_7) * $signed(w8_7);
-  assign \$170  = $signed(xoff9_0) * $signed(w9_0);
-  assign \$171  = $signed(xoff9_1) * $signed(w9_1);
-  assign \$172  = $signed(xoff9_2) * $signed(w9_2);
-  assign \$173  = $signed(xoff9_3) * $signed(w9_3);
-  assign \$174  = $signed(xoff9_4) * $signed(w9_4);
-  assign \$175  = $signed(xoff9_5) * $signed(w9_5);
-  assign \$176  = $signed(xoff9_6) * $signed(w9_6);
-  assign \$177  = $signed(xoff9_7) * $signed(w9_7);
-  assign \$178  = $signed(xoff10_0) * $signed(w10_0);
-  assign \$179  = $signed(xoff10_1) * $signed(w10_1);
-  assign \$180  = $signed(xoff10_2) * $signed(w10_2);
-  assign \$181  = $signed(xoff10_3) * $signed(w10_3);
-  assign \$182  = $signed(xoff10_4) * $signed(w10_4);
-  assign \$183  = $signed(xoff10_5) * $signed(w10_5);
-  assign \$184  = $signed(xoff10_6) * $signed(w10_6);
-  assign \$185  = $signed(xoff10_7) * $signed(w10_7);
-  assign \$186  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$187  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$188  = $signed(\$186 ) + $signed(\$187 );
-  assign \$189  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$190  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$191  = $signed(\$189 ) + $signed(\$190 );
-  assign \$192  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$193  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$194  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$195  = $signed(\$193 ) + $signed(\$194 );
-  assign \$196  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$197  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \port__data$122  = _11_;
+  reg [63:0] rom9 [21:0];
+  initial begin
+    rom9[0] = 64'hffe8000be3f22df6;
+    rom9[1] = 64'h190700fffee6437f;
+    rom9[2] = 64'hfb21fff824cf4f1f;
+    rom9[3] = 64'hbee10000e6ebeef1;
+    rom9[4] = 64'h5c110113d2df81f7;
+    rom9[5] = 64'he8fdff06292b4572;
+    rom9[6] = 64'h160f00f33932e322;
+    rom9[7] = 64'h0e0000051541e981;
+    rom9[8] = 64'h49660101bd082a17;
+    rom9[9] = 64'hf0f4fb00e72205e6;
+    rom9[10] = 64'hd300000000f4d98d;
+    rom9[11] = 64'hf200000000e8f0fb;
+    rom9[12] = 64'h0b00000000bcf106;
+    rom9[13] = 64'hd600000000010000;
+    rom9[14] = 64'h295b0205b53ceee1;
+    rom9[15] = 64'h130efbf7a00b4340;
+    rom9[16] = 64'hee1800ee433bf222;
+    rom9[17] = 64'h31b9fe062e4e0aa3;
+    rom9[18] = 64'hd64bff0000223ed9;
+    rom9[19] = 64'hf81701f8d3c2e305;
+    rom9[20] = 64'h0000000000000000;
+    rom9[21] = 64'h0000000000000000;
+  end
+  reg [63:0] _12_;
+  always @(posedge clk) begin
+    _12_ <= rom9[rom9_addr];
+  end
+  assign \port__data$133  = _12_;
+  assign \$54  = $signed(x5_14) - $signed(8'h80);
+  assign \$55  = $signed(x5_15) - $signed(8'h80);
+  assign \$56  = $signed(x5_16) - $signed(8'h80);
+  assign \$57  = $signed(x5_17) - $signed(8'h80);
+  assign \$58  = $signed(x6_18) - $signed(8'h80);
+  assign \$59  = $signed(x6_19) - $signed(8'h80);
+  assign \$60  = $signed(x6_20) - $signed(8'h80);
+  assign \$61  = $signed(x6_21) - $signed(8'h80);
+  assign \$62  = $signed(x6_22) - $signed(8'h80);
+  assign \$63  = $signed(x6_23) - $signed(8'h80);
+  assign \$64  = $signed(x6_24) - $signed(8'h80);
+  assign \$65  = $signed(x6_25) - $signed(8'h80);
+  assign \$66  = $signed(x7_26) - $signed(8'h80);
+  assign \$67  = $signed(x7_27) - $signed(8'h80);
+  assign \$68  = $signed(x7_28) - $signed(8'h80);
+  assign \$69  = $signed(x7_29) - $signed(8'h80);
+  assign \$70  = $signed(x7_30) - $signed(8'h80);
+  assign \$71  = $signed(x7_31) - $signed(8'h80);
+  assign \$72  = $signed(x7_1) - $signed(8'h80);
+  assign \$73  = $signed(x7_2) - $signed(8'h80);
+  assign \$74  = $signed(x8_3) - $signed(8'h80);
+  assign \$75  = $signed(x8_4) - $signed(8'h80);
+  assign \$76  = $signed(x8_5) - $signed(8'h80);
+  assign \$77  = $signed(x8_6) - $signed(8'h80);
+  assign \$78  = $signed(x8_7) - $signed(8'h80);
+  assign \$79  = $signed(x8_8) - $signed(8'h80);
+  assign \$80  = $signed(x8_9) - $signed(8'h80);
+  assign \$81  = $signed(x8_10) - $signed(8'h80);
+  assign \$82  = $signed(x9_11) - $signed(8'h80);
+  assign \$83  = $signed(x9_12) - $signed(8'h80);
+  assign \$84  = $signed(x9_13) - $signed(8'h80);
+  assign \$85  = $signed(x9_14) - $signed(8'h80);
+  assign \$86  = $signed(x9_15) - $signed(8'h80);
+  assign \$87  = $signed(x9_16) - $signed(8'h80);
+  assign \$88  = $signed(x9_17) - $signed(8'h80);
+  assign \$89  = $signed(x9_18) - $signed(8'h80);
+  assign \$90  = $signed(x10_19) - $signed(8'h80);
+  assign \$91  = $signed(x10_20) - $signed(8'h80);
+  assign \$92  = $signed(x10_21) - $signed(8'h80);
+  assign \$93  = $signed(x10_22) - $signed(8'h80);
+  assign \$94  = $signed(x10_23) - $signed(8'h80);
+  assign \$95  = $signed(x10_24) - $signed(8'h80);
+  assign \$96  = $signed(x10_25) - $signed(8'h80);
+  assign \$97  = $signed(x10_26) - $signed(8'h80);
+  assign \$98  = $signed(x11_27) - $signed(8'h80);
+  assign \$99  = $signed(x11_28) - $signed(8'h80);
+  assign \$100  = $signed(x11_29) - $signed(8'h80);
+  assign \$101  = $signed(x11_30) - $signed(8'h80);
+  assign \$102  = $signed(x11_31) - $signed(8'h80);
+  assign \$103  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$104  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$105  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$106  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$107  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$108  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$109  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$110  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$111  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$112  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$113  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$114  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$115  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$116  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$117  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$118  = $signed(xoff0_16) * $signed(w0_16);
+  assign \$119  = $signed(xoff0_17) * $signed(w0_17);
+  assign \$120  = $signed(xoff0_18) * $signed(w0_18);
+  assign \$121  = $signed(xoff0_19) * $signed(w0_19);
+  assign \$122  = $signed(xoff0_20) * $signed(w0_20);
+  assign \$123  = $signed(xoff0_21) * $signed(w0_21);
+  assign \$124  = $signed(xoff0_22) * $signed(w0_22);
+  assign \$125  = $signed(xoff0_23) * $signed(w0_23);
+  assign \$126  = $signed(xoff0_24) * $signed(w0_24);
+  assign \$127  = $signed(xoff0_25) * $signed(w0_25);
+  assign \$128  = $signed(xoff0_26) * $signed(w0_26);
+  assign \$129  = $signed(xoff0_27) * $signed(w0_27);
+  assign \$130  = $signed(xoff0_28) * $signed(w0_28);
+  assign \$131  = $signed(xoff0_29) * $signed(w0_29);
+  assign \$132  = $signed(xoff0_30) * $signed(w0_30);
+  assign \$133  = $signed(xoff0_31) * $signed(w0_31);
+  assign \$134  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$135  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$136  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$137  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$138  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$139  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$140  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$141  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$142  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$143  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$144  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$145  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$146  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$147  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$148  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$149  = $signed(xoff1_16) * $signed(w1_16);
+  assign \$150  = $signed(xoff1_17) * $signed(w1_17);
+  assign \$151  = $signed(xoff1_18) * $signed(w1_18);
+  assign \$152  = $signed(xoff1_19) * $signed(w1_19);
+  assign \$153  = $signed(xoff1_20) * $signed(w1_20);
+  assign \$154  = $signed(xoff1_21) * $signed(w1_21);
+  assign \$155  = $signed(xoff1_22) * $signed(w1_22);
+  assign \$156  = $signed(xoff1_23) * $signed(w1_23);
+  assign \$157  = $signed(xoff1_24) * $signed(w1_24);
+  assign \$158  = $signed(xoff1_25) * $signed(w1_25);
+  assign \$159  = $signed(xoff1_26) * $signed(w1_26);
+  assign \$160  = $signed(xoff1_27) * $signed(w1_27);
+  assign \$161  = $signed(xoff1_28) * $signed(w1_28);
+  assign \$162  = $signed(xoff1_29) * $signed(w1_29);
+  assign \$163  = $signed(xoff1_30) * $signed(w1_30);
+  assign \$164  = $signed(xoff1_31) * $signed(w1_31);
+  assign \$165  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$166  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$167  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$168  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$169  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$170  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$171  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$172  = $signed(xoff2_8) * $signed(w2_8);
+  assign \$173  = $signed(xoff2_9) * $signed(w2_9);
+  assign \$174  = $signed(xoff2_10) * $signed(w2_10);
+  assign \$175  = $signed(xoff2_11) * $signed(w2_11);
+  assign \$176  = $signed(xoff2_12) * $signed(w2_12);
+  assign \$177  = $signed(xoff2_13) * $signed(w2_13);
+  assign \$178  = $signed(xoff2_14) * $signed(w2_14);
+  assign \$179  = $signed(xoff2_15) * $signed(w2_15);
+  assign \$180  = $signed(xoff2_16) * $signed(w2_16);
+  assign \$181  = $signed(xoff2_17) * $signed(w2_17);
+  assign \$182  = $signed(xoff2_18) * $signed(w2_18);
+  assign \$183  = $signed(xoff2_19) * $signed(w2_19);
+  assign \$184  = $signed(xoff2_20) * $signed(w2_20);
+  assign \$185  = $signed(xoff2_21) * $signed(w2_21);
+  assign \$186  = $signed(xoff2_22) * $signed(w2_22);
+  assign \$187  = $signed(xoff2_23) * $signed(w2_23);
+  assign \$188  = $signed(xoff2_24) * $signed(w2_24);
+  assign \$189  = $signed(xoff2_25) * $signed(w2_25);
+  assign \$190  = $signed(xoff2_26) * $signed(w2_26);
+  assign \$191  = $signed(xoff2_27) * $signed(w2_27);
+  assign \$192  = $signed(xoff2_28) * $signed(w2_28);
+  assign \$193  = $signed(xoff2_29) * $signed(w2_29);
+  assign \$194  = $signed(xoff2_30) * $signed(w2_30);
+  assign \$195  = $signed(xoff2_31) * $signed(w2_31);
+  assign \$196  = $signed(prod0_1_r) + $signed(prod0_2_r);
+  assign \$197  = $signed(prod0_3_r) + $signed(prod0_4_r);
   assign \$198  = $signed(\$196 ) + $signed(\$197 );
-  assign \$199  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$200  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$201  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$202  = $signed(\$200 ) + $signed(\$201 );
-  assign \$203  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$204  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$205  = $signed(\$203 ) + $signed(\$204 );
-  assign \$206  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$207  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$208  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$209  = $signed(\$207 ) + $signed(\$208 );
-  assign \$210  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$211  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$212  = $signed(\$210 ) + $signed(\$211 );
-  assign \$213  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$214  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$215  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$199  = $signed(prod0_5_r) + $signed(prod0_6_r);
+  assign \$200  = $signed(prod0_7_r) + $signed(prod0_8_r);
+  assign \$201  = $signed(\$199 ) + $signed(\$200 );
+  assign \$202  = $signed(prod0_9_r) + $signed(prod0_10_r);
+  assign \$203  = $signed(prod0_11_r) + $signed(prod0_12_r);
+  assign \$204  = $signed(\$202 ) + $signed(\$203 );
+  assign \$205  = $signed(prod0_13_r) + $signed(prod0_14_r);
+  assign \$206  = $signed(prod0_15_r) + $signed(prod0_16_r);
+  assign \$207  = $signed(\$205 ) + $signed(\$206 );
+  assign \$208  = $signed(prod0_17_r) + $signed(prod0_18_r);
+  assign \$209  = $signed(prod0_19_r) + $signed(prod0_20_r);
+  assign \$210  = $signed(\$208 ) + $signed(\$209 );
+  assign \$211  = $signed(prod0_21_r) + $signed(prod0_22_r);
+  assign \$212  = $signed(prod0_23_r) + $signed(prod0_24_r);
+  assign \$213  = $signed(\$211 ) + $signed(\$212 );
+  assign \$214  = $signed(prod0_25_r) + $signed(prod0_26_r);
+  assign \$215  = $signed(prod0_27_r) + $signed(prod0_28_r);
   assign \$216  = $signed(\$214 ) + $signed(\$215 );
-  assign \$217  = $signed(prod4_4_r) + $signed(prod4_5_r);
-  assign \$218  = $signed(prod4_6_r) + $signed(prod4_7_r);
-  assign \$219  = $signed(\$217 ) + $signed(\$218 );
-  assign \$220  = $signed(sum4_s0_0) + $signed(sum4_s0_1);
-  assign \$221  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$222  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$223  = $signed(\$221 ) + $signed(\$222 );
-  assign \$224  = $signed(prod5_4_r) + $signed(prod5_5_r);
-  assign \$225  = $signed(prod5_6_r) + $signed(prod5_7_r);
-  assign \$226  = $signed(\$224 ) + $signed(\$225 );
-  assign \$227  = $signed(sum5_s0_0) + $signed(sum5_s0_1);
-  assign \$228  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$229  = $signed(prod6_2_r) + $signed(prod6_3_r);
-  assign \$230  = $signed(\$228 ) + $signed(\$229 );
-  assign \$231  = $signed(prod6_4_r) + $signed(prod6_5_r);
-  assign \$232  = $signed(prod6_6_r) + $signed(prod6_7_r);
-  assign \$233  = $signed(\$231 ) + $signed(\$232 );
-  assign \$234  = $signed(sum6_s0_0) + $signed(sum6_s0_1);
-  assign \$235  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$236  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$217  = $signed(prod0_29_r) + $signed(prod0_30_r);
+  assign \$218  = $signed(\$217 ) + $signed(prod0_31_r);
+  assign \$219  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$220  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$221  = $signed(\$219 ) + $signed(\$220 );
+  assign \$222  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
+  assign \$223  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$224  = $signed(\$222 ) + $signed(\$223 );
+  assign \$225  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
+  assign \$226  = $signed(prod1_1_r) + $signed(prod1_2_r);
+  assign \$227  = $signed(prod1_3_r) + $signed(prod1_4_r);
+  assign \$228  = $signed(\$226 ) + $signed(\$227 );
+  assign \$229  = $signed(prod1_5_r) + $signed(prod1_6_r);
+  assign \$230  = $signed(prod1_7_r) + $signed(prod1_8_r);
+  assign \$231  = $signed(\$229 ) + $signed(\$230 );
+  assign \$232  = $signed(prod1_9_r) + $signed(prod1_10_r);
+  assign \$233  = $signed(prod1_11_r) + $signed(prod1_12_r);
+  assign \$234  = $signed(\$232 ) + $signed(\$233 );
+  assign \$235  = $signed(prod1_13_r) + $signed(prod1_14_r);
+  assign \$236  = $signed(prod1_15_r) + $signed(prod1_16_r);
   assign \$237  = $signed(\$235 ) + $signed(\$236 );
-  assign \$238  = $signed(prod7_4_r) + $signed(prod7_5_r);
-  assign \$239  = $signed(prod7_6_r) + $signed(prod7_7_r);
+  assign \$238  = $signed(prod1_17_r) + $signed(prod1_18_r);
+  assign \$239  = $signed(prod1_19_r) + $signed(prod1_20_r);
   assign \$240  = $signed(\$238 ) + $signed(\$239 );
-  assign \$241  = $signed(sum7_s0_0) + $signed(sum7_s0_1);
-  assign \$242  = $signed(prod8_0_r) + $signed(prod8_1_r);
-  assign \$243  = $signed(prod8_2_r) + $signed(prod8_3_r);
-  assign \$244  = $signed(\$242 ) + $signed(\$243 );
-  assign \$245  = $signed(prod8_4_r) + $signed(prod8_5_r);
-  assign \$246  = $signed(prod8_6_r) + $signed(prod8_7_r);
-  assign \$247  = $signed(\$245 ) + $signed(\$246 );
-  assign \$248  = $signed(sum8_s0_0) + $signed(sum8_s0_1);
-  assign \$249  = $signed(prod9_0_r) + $signed(prod9_1_r);
-  assign \$250  = $signed(prod9_2_r) + $signed(prod9_3_r);
+  assign \$241  = $signed(prod1_21_r) + $signed(prod1_22_r);
+  assign \$242  = $signed(prod1_23_r) + $signed(prod1_24_r);
+  assign \$243  = $signed(\$241 ) + $signed(\$242 );
+  assign \$244  = $signed(prod1_25_r) + $signed(prod1_26_r);
+  assign \$245  = $signed(prod1_27_r) + $signed(prod1_28_r);
+  assign \$246  = $signed(\$244 ) + $signed(\$245 );
+  assign \$247  = $signed(prod1_29_r) + $signed(prod1_30_r);
+  assign \$248  = $signed(\$247 ) + $signed(prod1_31_r);
+  assign \$249  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$250  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
   assign \$251  = $signed(\$249 ) + $signed(\$250 );
-  assign \$252  = $signed(prod9_4_r) + $signed(prod9_5_r);
-  assign \$253  = $signed(prod9_6_r) + $signed(prod9_7_r);
+  assign \$252  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
+  assign \$253  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
   assign \$254  = $signed(\$252 ) + $signed(\$253 );
-  assign \$255  = $signed(sum9_s0_0) + $signed(sum9_s0_1);
-  assign \$256  = $signed(prod10_0_r) + $signed(prod10_1_r);
-  assign \$257  = $signed(prod10_2_r) + $signed(prod10_3_r);
+  assign \$255  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
+  assign \$256  = $signed(prod2_1_r) + $signed(prod2_2_r);
+  assign \$257  = $signed(prod2_3_r) + $signed(prod2_4_r);
   assign \$258  = $signed(\$256 ) + $signed(\$257 );
-  assign \$259  = $signed(prod10_4_r) + $signed(prod10_5_r);
-  assign \$260  = $signed(prod10_6_r) + $signed(prod10_7_r);
+  assign \$259  = $signed(prod2_5_r) + $signed(prod2_6_r);
+  assign \$260  = $signed(prod2_7_r) + $signed(prod2_8_r);
   assign \$261  = $signed(\$259 ) + $signed(\$260 );
-  assign \$262  = $signed(sum10_s0_0) + $signed(sum10_s0_1);
-  assign \$274  = v9 & last9;
-  assign \$275  = issue & last_t;
-  assign \$276  = o__valid & o__ready;
-  assign \$277  = q_owed < 4'hb;
-  assign \$278  = \$276  ? q_room : \$277 ;
-  assign \$279  = o__valid & o__ready;
-  assign \$280  = \$279  | q_room;
-  assign \$281  = \$275  ? \$278  : \$280 ;
-  assign \$282  = ~ o__valid;
-  assign \$283  = \$282  | o__ready;
-  assign \$284  = | q_stored;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = \$283  & \$285 ;
-  assign \$287  = ~ \$286 ;
-  assign \$288  = deliver & \$287 ;
-  assign \$289  = q_wptr == 4'ha;
-  assign \$290  = q_wptr + 1'h1;
-  assign \$291  = \$289  ? 5'h00 : \$290 ;
-  assign \$292  = ~ o__valid;
-  assign \$293  = \$292  | o__ready;
-  assign \$294  = | q_stored;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = q_rptr == 4'ha;
-  assign \$297  = q_rptr + 1'h1;
-  assign \$298  = \$296  ? 5'h00 : \$297 ;
-  assign \$299  = ~ o__valid;
-  assign \$300  = \$299  | o__ready;
-  assign \$301  = | q_stored;
+  assign \$262  = $signed(prod2_9_r) + $signed(prod2_10_r);
+  assign \$263  = $signed(prod2_11_r) + $signed(prod2_12_r);
+  assign \$264  = $signed(\$262 ) + $signed(\$263 );
+  assign \$265  = $signed(prod2_13_r) + $signed(prod2_14_r);
+  assign \$266  = $signed(prod2_15_r) + $signed(prod2_16_r);
+  assign \$267  = $signed(\$265 ) + $signed(\$266 );
+  assign \$268  = $signed(prod2_17_r) + $signed(prod2_18_r);
+  assign \$269  = $signed(prod2_19_r) + $signed(prod2_20_r);
+  assign \$270  = $signed(\$268 ) + $signed(\$269 );
+  assign \$271  = $signed(prod2_21_r) + $signed(prod2_22_r);
+  assign \$272  = $signed(prod2_23_r) + $signed(prod2_24_r);
+  assign \$273  = $signed(\$271 ) + $signed(\$272 );
+  assign \$274  = $signed(prod2_25_r) + $signed(prod2_26_r);
+  assign \$275  = $signed(prod2_27_r) + $signed(prod2_28_r);
+  assign \$276  = $signed(\$274 ) + $signed(\$275 );
+  assign \$277  = $signed(prod2_29_r) + $signed(prod2_30_r);
+  assign \$278  = $signed(\$277 ) + $signed(prod2_31_r);
+  assign \$279  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$280  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
+  assign \$281  = $signed(\$279 ) + $signed(\$280 );
+  assign \$282  = $signed(sum2_s0_4) + $signed(sum2_s0_5);
+  assign \$283  = $signed(sum2_s0_6) + $signed(sum2_s0_7);
+  assign \$284  = $signed(\$282 ) + $signed(\$283 );
+  assign \$285  = $signed(sum2_s1_0) + $signed(sum2_s1_1);
+  assign \$289  = v10 & last10;
+  assign \$290  = issue & last_t;
+  assign \$291  = o__valid & o__ready;
+  assign \$292  = q_owed < 4'hc;
+  assign \$293  = \$291  ? q_room : \$292 ;
+  assign \$294  = o__valid & o__ready;
+  assign \$295  = \$294  | q_room;
+  assign \$296  = \$290  ? \$293  : \$295 ;
+  assign \$297  = ~ o__valid;
+  assign \$298  = \$297  | o__ready;
+  assign \$299  = | q_stored;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = \$298  & \$300 ;
   assign \$302  = ~ \$301 ;
-  assign \$303  = \$300  & \$302 ;
-  assign \$304  = ~ \$303 ;
-  assign \$305  = deliver & \$304 ;
-  assign \$306  = q_stored + \$305 ;
+  assign \$303  = deliver & \$302 ;
+  assign \$304  = q_wptr == 4'hb;
+  assign \$305  = q_wptr + 1'h1;
+  assign \$306  = \$304  ? 5'h00 : \$305 ;
   assign \$307  = ~ o__valid;
   assign \$308  = \$307  | o__ready;
   assign \$309  = | q_stored;
   assign \$310  = \$308  & \$309 ;
-  assign \$311  = \$306  - \$310 ;
-  assign \$312  = ~ o__valid;
-  assign \$313  = \$312  | o__ready;
-  assign \$314  = | q_stored;
-  assign \$315  = \$314  | deliver;
+  assign \$311  = q_rptr == 4'hb;
+  assign \$312  = q_rptr + 1'h1;
+  assign \$313  = \$311  ? 5'h00 : \$312 ;
+  assign \$314  = ~ o__valid;
+  assign \$315  = \$314  | o__ready;
   assign \$316  = | q_stored;
-  assign \$317  = \$316  ? \rport__data$619  : q_in;
-  assign \$318  = ~ last_t;
-  assign \$319  = q_room | \$318 ;
-  assign i__ready = \$319  & reads_input_t;
-  assign \$320  = ~ last_t;
-  assign \$321  = q_room | \$320 ;
-  assign \$322  = ~ reads_input_t;
-  assign \$323  = i__valid | \$322 ;
-  assign issue = \$321  & \$323 ;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = \$315  & \$317 ;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = deliver & \$319 ;
+  assign \$321  = q_stored + \$320 ;
+  assign \$322  = ~ o__valid;
+  assign \$323  = \$322  | o__ready;
+  assign \$324  = | q_stored;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = \$321  - \$325 ;
+  assign \$327  = ~ o__valid;
+  assign \$328  = \$327  | o__ready;
+  assign \$329  = | q_stored;
+  assign \$330  = \$329  | deliver;
+  assign \$331  = | q_stored;
+  assign \$332  = \$331  ? \rport__data$623  : q_in;
+  assign \$333  = ~ last_t;
+  assign \$334  = q_room | \$333 ;
+  assign i__ready = \$334  & reads_input_t;
+  assign \$335  = ~ last_t;
+  assign \$336  = q_room | \$335 ;
+  assign \$337  = ~ reads_input_t;
+  assign \$338  = i__valid | \$337 ;
+  assign issue = \$336  & \$338 ;
   assign \$signature__en  = issue & reads_input_t;
-  assign \$324  = first9_0 ? bias0 : acc0;
-  assign \$325  = $signed(\$324 ) + $signed(sum0_s1_0);
-  assign \$326  = first9_0 ? bias1 : acc1;
-  assign \$327  = $signed(\$326 ) + $signed(sum1_s1_0);
-  assign \$328  = first9_0 ? bias2 : acc2;
-  assign \$329  = $signed(\$328 ) + $signed(sum2_s1_0);
-  assign \$330  = first9_0 ? bias3 : acc3;
-  assign \$331  = $signed(\$330 ) + $signed(sum3_s1_0);
-  assign \$332  = first9_0 ? bias4 : acc4;
-  assign \$333  = $signed(\$332 ) + $signed(sum4_s1_0);
-  assign \$334  = first9_0 ? bias5 : acc5;
-  assign \$335  = $signed(\$334 ) + $signed(sum5_s1_0);
-  assign \$336  = first9_0 ? bias6 : acc6;
-  assign \$337  = $signed(\$336 ) + $signed(sum6_s1_0);
-  assign \$338  = first9_0 ? bias7 : acc7;
-  assign \$339  = $signed(\$338 ) + $signed(sum7_s1_0);
-  assign \$340  = first9_1 ? bias8 : acc8;
-  assign \$341  = $signed(\$340 ) + $signed(sum8_s1_0);
-  assign \$342  = first9_1 ? bias9 : acc9;
-  assign \$343  = $signed(\$342 ) + $signed(sum9_s1_0);
-  assign \$344  = first9_1 ? bias10 : acc10;
-  assign \$345  = $signed(\$344 ) + $signed(sum10_s1_0);
-  assign \$346  = issue & last_t;
-  assign \$347  = q_owed + \$346 ;
-  assign \$348  = o__valid & o__ready;
-  assign \$349  = \$347  - \$348 ;
+  assign \$339  = first10_0 ? bias0 : acc0;
+  assign \$340  = $signed(\$339 ) + $signed(sum0_s2_0);
+  assign \$341  = first10_0 ? bias1 : acc1;
+  assign \$342  = $signed(\$341 ) + $signed(sum1_s2_0);
+  assign \$343  = first10_0 ? bias2 : acc2;
+  assign \$344  = $signed(\$343 ) + $signed(sum2_s2_0);
+  assign \$345  = issue & last_t;
+  assign \$346  = q_owed + \$345 ;
+  assign \$347  = o__valid & o__ready;
+  assign \$348  = \$346  - \$347 ;
   always @(posedge clk)
-    nf_t <= \$350 ;
+    nf_t <= \$349 ;
   always @(posedge clk)
-    nf_t_ahead <= \$351 ;
+    nf_t_ahead <= \$350 ;
   always @(posedge clk)
-    sf_t <= \$352 ;
+    sf_t <= \$351 ;
   always @(posedge clk)
-    sf_t_ahead <= \$353 ;
+    sf_t_ahead <= \$352 ;
   always @(posedge clk)
-    reads_input_t <= \$354 ;
+    reads_input_t <= \$353 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$355 ;
+    reads_input_t_ahead <= \$354 ;
   always @(posedge clk)
-    first_t <= \$356 ;
+    first_t <= \$355 ;
   always @(posedge clk)
-    first_t_ahead <= \$357 ;
+    first_t_ahead <= \$356 ;
   always @(posedge clk)
-    last_t <= \$358 ;
+    last_t <= \$357 ;
   always @(posedge clk)
-    last_t_ahead <= \$359 ;
+    last_t_ahead <= \$358 ;
   always @(posedge clk)
-    t <= \$360 ;
+    t <= \$359 ;
   always @(posedge clk)
-    x_reg <= \$361 ;
+    x_reg <= \$360 ;
   always @(posedge clk)
-    from_input <= \$362 ;
+    from_input <= \$361 ;
   always @(posedge clk)
-    v1 <= \$363 ;
+    v1 <= \$362 ;
   always @(posedge clk)
-    first1 <= \$364 ;
+    first1 <= \$363 ;
   always @(posedge clk)
-    last1 <= \$365 ;
+    last1 <= \$364 ;
   always @(posedge clk)
-    nf1 <= \$366 ;
+    nf1 <= \$365 ;
   always @(posedge clk)
-    from_input2 <= \$367 ;
+    from_input2 <= \$366 ;
   always @(posedge clk)
-    x_reg2 <= \$368 ;
+    x_reg2 <= \$367 ;
   always @(posedge clk)
-    inbuf_read <= \$369 ;
+    inbuf_read <= \$368 ;
   always @(posedge clk)
-    x_mid <= \$370 ;
+    x_mid <= \$369 ;
   always @(posedge clk)
-    t1 <= \$371 ;
+    t1 <= \$370 ;
   always @(posedge clk)
-    rom0_addr <= \$372 ;
+    rom0_addr <= \$371 ;
   always @(posedge clk)
-    rom0_read <= \$373 ;
+    rom0_read <= \$372 ;
   always @(posedge clk)
-    x0_0 <= \$374 ;
+    x0_1 <= \$373 ;
   always @(posedge clk)
-    x0_1 <= \$375 ;
+    x0_2 <= \$374 ;
   always @(posedge clk)
-    x0_2 <= \$376 ;
+    x0_3 <= \$375 ;
   always @(posedge clk)
-    x0_3 <= \$377 ;
+    x0_4 <= \$376 ;
   always @(posedge clk)
-    x0_4 <= \$378 ;
+    x0_5 <= \$377 ;
   always @(posedge clk)
-    x0_5 <= \$379 ;
+    x0_6 <= \$378 ;
   always @(posedge clk)
-    x0_6 <= \$380 ;
+    x0_7 <= \$379 ;
   always @(posedge clk)
-    x0_7 <= \$381 ;
+    x0_8 <= \$380 ;
   always @(posedge clk)
-    rom1_addr <= \$382 ;
+    rom1_addr <= \$381 ;
   always @(posedge clk)
-    rom1_read <= \$383 ;
+    rom1_read <= \$382 ;
   always @(posedge clk)
-    x1_0 <= \$384 ;
+    x1_9 <= \$383 ;
   always @(posedge clk)
-    x1_1 <= \$385 ;
+    x1_10 <= \$384 ;
   always @(posedge clk)
-    x1_2 <= \$386 ;
+    x1_11 <= \$385 ;
   always @(posedge clk)
-    x1_3 <= \$387 ;
+    x1_12 <= \$386 ;
   always @(posedge clk)
-    x1_4 <= \$388 ;
+    x1_13 <= \$387 ;
   always @(posedge clk)
-    x1_5 <= \$389 ;
+    x1_14 <= \$388 ;
   always @(posedge clk)
-    x1_6 <= \$390 ;
+    x1_15 <= \$389 ;
   always @(posedge clk)
-    x1_7 <= \$391 ;
+    x1_16 <= \$390 ;
   always @(posedge clk)
-    rom2_addr <= \$392 ;
+    rom2_addr <= \$391 ;
   always @(posedge clk)
-    rom2_read <= \$393 ;
+    rom2_read <= \$392 ;
   always @(posedge clk)
-    x2_0 <= \$394 ;
+    x2_17 <= \$393 ;
   always @(posedge clk)
-    x2_1 <= \$395 ;
+    x2_18 <= \$394 ;
   always @(posedge clk)
-    x2_2 <= \$396 ;
+    x2_19 <= \$395 ;
   always @(posedge clk)
-    x2_3 <= \$397 ;
+    x2_20 <= \$396 ;
   always @(posedge clk)
-    x2_4 <= \$398 ;
+    x2_21 <= \$397 ;
   always @(posedge clk)
-    x2_5 <= \$399 ;
+    x2_22 <= \$398 ;
   always @(posedge clk)
-    x2_6 <= \$400 ;
+    x2_23 <= \$399 ;
   always @(posedge clk)
-    x2_7 <= \$401 ;
+    x2_24 <= \$400 ;
   always @(posedge clk)
-    rom3_addr <= \$402 ;
+    rom3_addr <= \$401 ;
   always @(posedge clk)
-    rom3_read <= \$403 ;
+    rom3_read <= \$402 ;
   always @(posedge clk)
-    x3_0 <= \$404 ;
+    x3_1 <= \$403 ;
   always @(posedge clk)
-    x3_1 <= \$405 ;
+    x3_25 <= \$404 ;
   always @(posedge clk)
-    x3_2 <= \$406 ;
+    x3_26 <= \$405 ;
   always @(posedge clk)
-    x3_3 <= \$407 ;
+    x3_27 <= \$406 ;
   always @(posedge clk)
-    x3_4 <= \$408 ;
+    x3_28 <= \$407 ;
   always @(posedge clk)
-    x3_5 <= \$409 ;
+    x3_29 <= \$408 ;
   always @(posedge clk)
-    x3_6 <= \$410 ;
+    x3_30 <= \$409 ;
   always @(posedge clk)
-    x3_7 <= \$411 ;
+    x3_31 <= \$410 ;
   always @(posedge clk)
-    rom4_addr <= \$412 ;
+    rom4_addr <= \$411 ;
   always @(posedge clk)
-    rom4_read <= \$413 ;
+    rom4_read <= \$412 ;
   always @(posedge clk)
-    x4_0 <= \$414 ;
+    x4_2 <= \$413 ;
   always @(posedge clk)
-    x4_1 <= \$415 ;
+    x4_3 <= \$414 ;
   always @(posedge clk)
-    x4_2 <= \$416 ;
+    x4_4 <= \$415 ;
   always @(posedge clk)
-    x4_3 <= \$417 ;
+    x4_5 <= \$416 ;
   always @(posedge clk)
-    x4_4 <= \$418 ;
+    x4_6 <= \$417 ;
   always @(posedge clk)
-    x4_5 <= \$419 ;
+    x4_7 <= \$418 ;
   always @(posedge clk)
-    x4_6 <= \$420 ;
+    x4_8 <= \$419 ;
   always @(posedge clk)
-    x4_7 <= \$421 ;
+    x4_9 <= \$420 ;
   always @(posedge clk)
-    rom5_addr <= \$422 ;
+    rom5_addr <= \$421 ;
   always @(posedge clk)
-    rom5_read <= \$423 ;
+    rom5_read <= \$422 ;
   always @(posedge clk)
-    x5_0 <= \$424 ;
+    x5_10 <= \$423 ;
   always @(posedge clk)
-    x5_1 <= \$425 ;
+    x5_11 <= \$424 ;
   always @(posedge clk)
-    x5_2 <= \$426 ;
+    x5_12 <= \$425 ;
   always @(posedge clk)
-    x5_3 <= \$427 ;
+    x5_13 <= \$426 ;
   always @(posedge clk)
-    x5_4 <= \$428 ;
+    x5_14 <= \$427 ;
   always @(posedge clk)
-    x5_5 <= \$429 ;
+    x5_15 <= \$428 ;
   always @(posedge clk)
-    x5_6 <= \$430 ;
+    x5_16 <= \$429 ;
   always @(posedge clk)
-    x5_7 <= \$431 ;
+    x5_17 <= \$430 ;
   always @(posedge clk)
-    rom6_addr <= \$432 ;
+    rom6_addr <= \$431 ;
   always @(posedge clk)
-    rom6_read <= \$433 ;
+    rom6_read <= \$432 ;
   always @(posedge clk)
-    x6_0 <= \$434 ;
+    x6_18 <= \$433 ;
   always @(posedge clk)
-    x6_1 <= \$435 ;
+    x6_19 <= \$434 ;
   always @(posedge clk)
-    x6_2 <= \$436 ;
+    x6_20 <= \$435 ;
   always @(posedge clk)
-    x6_3 <= \$437 ;
+    x6_21 <= \$436 ;
   always @(posedge clk)
-    x6_4 <= \$438 ;
+    x6_22 <= \$437 ;
   always @(posedge clk)
-    x6_5 <= \$439 ;
+    x6_23 <= \$438 ;
   always @(posedge clk)
-    x6_6 <= \$440 ;
+    x6_24 <= \$439 ;
   always @(posedge clk)
-    x6_7 <= \$441 ;
+    x6_25 <= \$440 ;
   always @(posedge clk)
-    rom7_addr <= \$442 ;
+    rom7_addr <= \$441 ;
   always @(posedge clk)
-    rom7_read <= \$443 ;
+    rom7_read <= \$442 ;
   always @(posedge clk)
-    x7_0 <= \$444 ;
+    x7_1 <= \$443 ;
   always @(posedge clk)
-    x7_1 <= \$445 ;
+    x7_2 <= \$444 ;
   always @(posedge clk)
-    x7_2 <= \$446 ;
+    x7_26 <= \$445 ;
   always @(posedge clk)
-    x7_3 <= \$447 ;
+    x7_27 <= \$446 ;
   always @(posedge clk)
-    x7_4 <= \$448 ;
+    x7_28 <= \$447 ;
   always @(posedge clk)
-    x7_5 <= \$449 ;
+    x7_29 <= \$448 ;
   always @(posedge clk)
-    x7_6 <= \$450 ;
+    x7_30 <= \$449 ;
   always @(posedge clk)
-    x7_7 <= \$451 ;
+    x7_31 <= \$450 ;
   always @(posedge clk)
-    rom8_addr <= \$452 ;
+    rom8_addr <= \$451 ;
   always @(posedge clk)
-    rom8_read <= \$453 ;
+    rom8_read <= \$452 ;
   always @(posedge clk)
-    x8_0 <= \$454 ;
+    x8_3 <= \$453 ;
   always @(posedge clk)
-    x8_1 <= \$455 ;
+    x8_4 <= \$454 ;
   always @(posedge clk)
-    x8_2 <= \$456 ;
+    x8_5 <= \$455 ;
   always @(posedge clk)
-    x8_3 <= \$457 ;
+    x8_6 <= \$456 ;
   always @(posedge clk)
-    x8_4 <= \$458 ;
+    x8_7 <= \$457 ;
   always @(posedge clk)
-    x8_5 <= \$459 ;
+    x8_8 <= \$458 ;
   always @(posedge clk)
-    x8_6 <= \$460 ;
+    x8_9 <= \$459 ;
   always @(posedge clk)
-    x8_7 <= \$461 ;
+    x8_10 <= \$460 ;
   always @(posedge clk)
-    rom9_addr <= \$462 ;
+    rom9_addr <= \$461 ;
   always @(posedge clk)
-    rom9_read <= \$463 ;
+    rom9_read <= \$462 ;
   always @(posedge clk)
-    x9_0 <= \$464 ;
+    x9_11 <= \$463 ;
   always @(posedge clk)
-    x9_1 <= \$465 ;
+    x9_12 <= \$464 ;
   always @(posedge clk)
-    x9_2 <= \$466 ;
+    x9_13 <= \$465 ;
   always @(posedge clk)
-    x9_3 <= \$467 ;
+    x9_14 <= \$466 ;
   always @(posedge clk)
-    x9_4 <= \$468 ;
+    x9_15 <= \$467 ;
   always @(posedge clk)
-    x9_5 <= \$469 ;
+    x9_16 <= \$468 ;
   always @(posedge clk)
-    x9_6 <= \$470 ;
+    x9_17 <= \$469 ;
   always @(posedge clk)
-    x9_7 <= \$471 ;
+    x9_18 <= \$470 ;
   always @(posedge clk)
-    rom10_addr <= \$472 ;
+    rom10_addr <= \$471 ;
   always @(posedge clk)
-    rom10_read <= \$473 ;
+    rom10_read <= \$472 ;
   always @(posedge clk)
-    x10_0 <= \$474 ;
+    x10_19 <= \$473 ;
   always @(posedge clk)
-    x10_1 <= \$475 ;
+    x10_20 <= \$474 ;
   always @(posedge clk)
-    x10_2 <= \$476 ;
+    x10_21 <= \$475 ;
   always @(posedge clk)
-    x10_3 <= \$477 ;
+    x10_22 <= \$476 ;
   always @(posedge clk)
-    x10_4 <= \$478 ;
+    x10_23 <= \$477 ;
   always @(posedge clk)
-    x10_5 <= \$479 ;
+    x10_24 <= \$478 ;
   always @(posedge clk)
-    x10_6 <= \$480 ;
+    x10_25 <= \$479 ;
   always @(posedge clk)
-    x10_7 <= \$481 ;
+    x10_26 <= \$480 ;
   always @(posedge clk)
-    xoff0_0 <= \$482 ;
+    rom11_addr <= \$481 ;
   always @(posedge clk)
-    w0_0 <= \$483 ;
+    rom11_read <= \$482 ;
   always @(posedge clk)
-    xoff0_1 <= \$484 ;
+    x11_27 <= \$483 ;
   always @(posedge clk)
-    w0_1 <= \$485 ;
+    x11_28 <= \$484 ;
   always @(posedge clk)
-    xoff0_2 <= \$486 ;
+    x11_29 <= \$485 ;
   always @(posedge clk)
-    w0_2 <= \$487 ;
+    x11_30 <= \$486 ;
   always @(posedge clk)
-    xoff0_3 <= \$488 ;
+    x11_31 <= \$487 ;
   always @(posedge clk)
-    w0_3 <= \$489 ;
+    xoff0_1 <= \$488 ;
   always @(posedge clk)
-    xoff0_4 <= \$490 ;
+    w0_1 <= \$489 ;
   always @(posedge clk)
-    w0_4 <= \$491 ;
+    xoff0_2 <= \$490 ;
   always @(posedge clk)
-    xoff0_5 <= \$492 ;
+    w0_2 <= \$491 ;
   always @(posedge clk)
-    w0_5 <= \$493 ;
+    xoff0_3 <= \$492 ;
   always @(posedge clk)
-    xoff0_6 <= \$494 ;
+    w0_3 <= \$493 ;
   always @(posedge clk)
-    w0_6 <= \$495 ;
+    xoff0_4 <= \$494 ;
   always @(posedge clk)
-    xoff0_7 <= \$496 ;
+    w0_4 <= \$495 ;
   always @(posedge clk)
-    w0_7 <= \$497 ;
+    xoff0_5 <= \$496 ;
   always @(posedge clk)
-    xoff1_0 <= \$498 ;
+    w0_5 <= \$497 ;
   always @(posedge clk)
-    w1_0 <= \$499 ;
+    xoff0_6 <= \$498 ;
   always @(posedge clk)
-    xoff1_1 <= \$500 ;
+    w0_6 <= \$499 ;
   always @(posedge clk)
-    w1_1 <= \$501 ;
+    xoff0_7 <= \$500 ;
   always @(posedge clk)
-    xoff1_2 <= \$502 ;
+    w0_7 <= \$501 ;
   always @(posedge clk)
-    w1_2 <= \$503 ;
+    xoff0_8 <= \$502 ;
   always @(posedge clk)
-    xoff1_3 <= \$504 ;
+    w0_8 <= \$503 ;
   always @(posedge clk)
-    w1_3 <= \$505 ;
+    xoff0_9 <= \$504 ;
   always @(posedge clk)
-    xoff1_4 <= \$506 ;
+    w0_9 <= \$505 ;
   always @(posedge clk)
-    w1_4 <= \$507 ;
+    xoff0_10 <= \$506 ;
   always @(posedge clk)
-    xoff1_5 <= \$508 ;
+    w0_10 <= \$507 ;
   always @(posedge clk)
-    w1_5 <= \$509 ;
+    xoff0_11 <= \$508 ;
   always @(posedge clk)
-    xoff1_6 <= \$510 ;
+    w0_11 <= \$509 ;
   always @(posedge clk)
-    w1_6 <= \$511 ;
+    xoff0_12 <= \$510 ;
   always @(posedge clk)
-    xoff1_7 <= \$512 ;
+    w0_12 <= \$511 ;
   always @(posedge clk)
-    w1_7 <= \$513 ;
+    xoff0_13 <= \$512 ;
   always @(posedge clk)
-    xoff2_0 <= \$514 ;
+    w0_13 <= \$513 ;
   always @(posedge clk)
-    w2_0 <= \$515 ;
+    xoff0_14 <= \$514 ;
   always @(posedge clk)
-    xoff2_1 <= \$516 ;
+    w0_14 <= \$515 ;
   always @(posedge clk)
-    w2_1 <= \$517 ;
+    xoff0_15 <= \$516 ;
   always @(posedge clk)
-    xoff2_2 <= \$518 ;
+    w0_15 <= \$517 ;
   always @(posedge clk)
-    w2_2 <= \$519 ;
+    xoff0_16 <= \$518 ;
   always @(posedge clk)
-    xoff2_3 <= \$520 ;
+    w0_16 <= \$519 ;
   always @(posedge clk)
-    w2_3 <= \$521 ;
+    xoff0_17 <= \$520 ;
   always @(posedge clk)
-    xoff2_4 <= \$522 ;
+    w0_17 <= \$521 ;
   always @(posedge clk)
-    w2_4 <= \$523 ;
+    xoff0_18 <= \$522 ;
   always @(posedge clk)
-    xoff2_5 <= \$524 ;
+    w0_18 <= \$523 ;
   always @(posedge clk)
-    w2_5 <= \$525 ;
+    xoff0_19 <= \$524 ;
   always @(posedge clk)
-    xoff2_6 <= \$526 ;
+    w0_19 <= \$525 ;
   always @(posedge clk)
-    w2_6 <= \$527 ;
+    xoff0_20 <= \$526 ;
   always @(posedge clk)
-    xoff2_7 <= \$528 ;
+    w0_20 <= \$527 ;
   always @(posedge clk)
-    w2_7 <= \$529 ;
+    xoff0_21 <= \$528 ;
   always @(posedge clk)
-    xoff3_0 <= \$530 ;
+    w0_21 <= \$529 ;
   always @(posedge clk)
-    w3_0 <= \$531 ;
+    xoff0_22 <= \$530 ;
   always @(posedge clk)
-    xoff3_1 <= \$532 ;
+    w0_22 <= \$531 ;
   always @(posedge clk)
-    w3_1 <= \$533 ;
+    xoff0_23 <= \$532 ;
   always @(posedge clk)
-    xoff3_2 <= \$534 ;
+    w0_23 <= \$533 ;
   always @(posedge clk)
-    w3_2 <= \$535 ;
+    xoff0_24 <= \$534 ;
   always @(posedge clk)
-    xoff3_3 <= \$536 ;
+    w0_24 <= \$535 ;
   always @(posedge clk)
-    w3_3 <= \$537 ;
+    xoff0_25 <= \$536 ;
   always @(posedge clk)
-    xoff3_4 <= \$538 ;
+    w0_25 <= \$537 ;
   always @(posedge clk)
-    w3_4 <= \$539 ;
+    xoff0_26 <= \$538 ;
   always @(posedge clk)
-    xoff3_5 <= \$540 ;
+    w0_26 <= \$539 ;
   always @(posedge clk)
-    w3_5 <= \$541 ;
+    xoff0_27 <= \$540 ;
   always @(posedge clk)
-    xoff3_6 <= \$542 ;
+    w0_27 <= \$541 ;
   always @(posedge clk)
-    w3_6 <= \$543 ;
+    xoff0_28 <= \$542 ;
   always @(posedge clk)
-    xoff3_7 <= \$544 ;
+    w0_28 <= \$543 ;
   always @(posedge clk)
-    w3_7 <= \$545 ;
+    xoff0_29 <= \$544 ;
   always @(posedge clk)
-    xoff4_0 <= \$546 ;
+    w0_29 <= \$545 ;
   always @(posedge clk)
-    w4_0 <= \$547 ;
+    xoff0_30 <= \$546 ;
   always @(posedge clk)
-    xoff4_1 <= \$548 ;
+    w0_30 <= \$547 ;
   always @(posedge clk)
-    w4_1 <= \$549 ;
+    xoff0_31 <= \$548 ;
   always @(posedge clk)
-    xoff4_2 <= \$550 ;
+    w0_31 <= \$549 ;
   always @(posedge clk)
-    w4_2 <= \$551 ;
+    xoff1_1 <= \$550 ;
   always @(posedge clk)
-    xoff4_3 <= \$552 ;
+    w1_1 <= \$551 ;
   always @(posedge clk)
-    w4_3 <= \$553 ;
+    xoff1_2 <= \$552 ;
   always @(posedge clk)
-    xoff4_4 <= \$554 ;
+    w1_2 <= \$553 ;
   always @(posedge clk)
-    w4_4 <= \$555 ;
+    xoff1_3 <= \$554 ;
   always @(posedge clk)
-    xoff4_5 <= \$556 ;
+    w1_3 <= \$555 ;
   always @(posedge clk)
-    w4_5 <= \$557 ;
+    xoff1_4 <= \$556 ;
   always @(posedge clk)
-    xoff4_6 <= \$558 ;
+    w1_4 <= \$557 ;
   always @(posedge clk)
-    w4_6 <= \$559 ;
+    xoff1_5 <= \$558 ;
   always @(posedge clk)
-    xoff4_7 <= \$560 ;
+    w1_5 <= \$559 ;
   always @(posedge clk)
-    w4_7 <= \$561 ;
+    xoff1_6 <= \$560 ;
   always @(posedge clk)
-    xoff5_0 <= \$562 ;
+    w1_6 <= \$561 ;
   always @(posedge clk)
-    w5_0 <= \$563 ;
+    xoff1_7 <= \$562 ;
   always @(posedge clk)
-    xoff5_1 <= \$564 ;
+    w1_7 <= \$563 ;
   always @(posedge clk)
-    w5_1 <= \$565 ;
+    xoff1_8 <= \$564 ;
   always @(posedge clk)
-    xoff5_2 <= \$566 ;
+    w1_8 <= \$565 ;
   always @(posedge clk)
-    w5_2 <= \$567 ;
+    xoff1_9 <= \$566 ;
   always @(posedge clk)
-    xoff5_3 <= \$568 ;
+    w1_9 <= \$567 ;
   always @(posedge clk)
-    w5_3 <= \$569 ;
+    xoff1_10 <= \$568 ;
   always @(posedge clk)
-    xoff5_4 <= \$570 ;
+    w1_10 <= \$569 ;
   always @(posedge clk)
-    w5_4 <= \$571 ;
+    xoff1_11 <= \$570 ;
   always @(posedge clk)
-    xoff5_5 <= \$572 ;
+    w1_11 <= \$571 ;
   always @(posedge clk)
-    w5_5 <= \$573 ;
+    xoff1_12 <= \$572 ;
   always @(posedge clk)
-    xoff5_6 <= \$574 ;
+    w1_12 <= \$573 ;
   always @(posedge clk)
-    w5_6 <= \$575 ;
+    xoff1_13 <= \$574 ;
   always @(posedge clk)
-    xoff5_7 <= \$576 ;
+    w1_13 <= \$575 ;
   always @(posedge clk)
-    w5_7 <= \$577 ;
+    xoff1_14 <= \$576 ;
   always @(posedge clk)
-    xoff6_0 <= \$578 ;
+    w1_14 <= \$577 ;
   always @(posedge clk)
-    w6_0 <= \$579 ;
+    xoff1_15 <= \$578 ;
   always @(posedge clk)
-    xoff6_1 <= \$580 ;
+    w1_15 <= \$579 ;
   always @(posedge clk)
-    w6_1 <= \$581 ;
+    xoff1_16 <= \$580 ;
   always @(posedge clk)
-    xoff6_2 <= \$582 ;
+    w1_16 <= \$581 ;
   always @(posedge clk)
-    w6_2 <= \$583 ;
+    xoff1_17 <= \$582 ;
   always @(posedge clk)
-    xoff6_3 <= \$584 ;
+    w1_17 <= \$583 ;
   always @(posedge clk)
-    w6_3 <= \$585 ;
+    xoff1_18 <= \$584 ;
   always @(posedge clk)
-    xoff6_4 <= \$586 ;
+    w1_18 <= \$585 ;
   always @(posedge clk)
-    w6_4 <= \$587 ;
+    xoff1_19 <= \$586 ;
   always @(posedge clk)
-    xoff6_5 <= \$588 ;
+    w1_19 <= \$587 ;
   always @(posedge clk)
-    w6_5 <= \$589 ;
+    xoff1_20 <= \$588 ;
   always @(posedge clk)
-    xoff6_6 <= \$590 ;
+    w1_20 <= \$589 ;
   always @(posedge clk)
-    w6_6 <= \$591 ;
+    xoff1_21 <= \$590 ;
   always @(posedge clk)
-    xoff6_7 <= \$592 ;
+    w1_21 <= \$591 ;
   always @(posedge clk)
-    w6_7 <= \$593 ;
+    xoff1_22 <= \$592 ;
   always @(posedge clk)
-    xoff7_0 <= \$594 ;
+    w1_22 <= \$593 ;
   always @(posedge clk)
-    w7_0 <= \$595 ;
+    xoff1_23 <= \$594 ;
   always @(posedge clk)
-    xoff7_1 <= \$596 ;
+    w1_23 <= \$595 ;
   always @(posedge clk)
-    w7_1 <= \$597 ;
+    xoff1_24 <= \$596 ;
   always @(posedge clk)
-    xoff7_2 <= \$598 ;
+    w1_24 <= \$597 ;
   always @(posedge clk)
-    w7_2 <= \$599 ;
+    xoff1_25 <= \$598 ;
   always @(posedge clk)
-    xoff7_3 <= \$600 ;
+    w1_25 <= \$599 ;
   always @(posedge clk)
-    w7_3 <= \$601 ;
+    xoff1_26 <= \$600 ;
   always @(posedge clk)
-    xoff7_4 <= \$602 ;
+    w1_26 <= \$601 ;
   always @(posedge clk)
-    w7_4 <= \$603 ;
+    xoff1_27 <= \$602 ;
   always @(posedge clk)
-    xoff7_5 <= \$604 ;
+    w1_27 <= \$603 ;
   always @(posedge clk)
-    w7_5 <= \$605 ;
+    xoff1_28 <= \$604 ;
   always @(posedge clk)
-    xoff7_6 <= \$606 ;
+    w1_28 <= \$605 ;
   always @(posedge clk)
-    w7_6 <= \$607 ;
+    xoff1_29 <= \$606 ;
   always @(posedge clk)
-    xoff7_7 <= \$608 ;
+    w1_29 <= \$607 ;
   always @(posedge clk)
-    w7_7 <= \$609 ;
+    xoff1_30 <= \$608 ;
   always @(posedge clk)
-    xoff8_0 <= \$610 ;
+    w1_30 <= \$609 ;
   always @(posedge clk)
-    w8_0 <= \$611 ;
+    xoff1_31 <= \$610 ;
   always @(posedge clk)
-    xoff8_1 <= \$612 ;
+    w1_31 <= \$611 ;
   always @(posedge clk)
-    w8_1 <= \$613 ;
+    xoff2_1 <= \$612 ;
   always @(posedge clk)
-    xoff8_2 <= \$614 ;
+    w2_1 <= \$613 ;
   always @(posedge clk)
-    w8_2 <= \$615 ;
+    xoff2_2 <= \$614 ;
   always @(posedge clk)
-    xoff8_3 <= \$616 ;
+    w2_2 <= \$615 ;
   always @(posedge clk)
-    w8_3 <= \$617 ;
+    xoff2_3 <= \$616 ;
   always @(posedge clk)
-    xoff8_4 <= \$618 ;
+    w2_3 <= \$617 ;
   always @(posedge clk)
-    w8_4 <= \$619 ;
+    xoff2_4 <= \$618 ;
   always @(posedge clk)
-    xoff8_5 <= \$620 ;
+    w2_4 <= \$619 ;
   always @(posedge clk)
-    w8_5 <= \$621 ;
+    xoff2_5 <= \$620 ;
   always @(posedge clk)
-    xoff8_6 <= \$622 ;
+    w2_5 <= \$621 ;
   always @(posedge clk)
-    w8_6 <= \$623 ;
+    xoff2_6 <= \$622 ;
   always @(posedge clk)
-    xoff8_7 <= \$624 ;
+    w2_6 <= \$623 ;
   always @(posedge clk)
-    w8_7 <= \$625 ;
+    xoff2_7 <= \$624 ;
   always @(posedge clk)
-    xoff9_0 <= \$626 ;
+    w2_7 <= \$625 ;
   always @(posedge clk)
-    w9_0 <= \$627 ;
+    xoff2_8 <= \$626 ;
   always @(posedge clk)
-    xoff9_1 <= \$628 ;
+    w2_8 <= \$627 ;
   always @(posedge clk)
-    w9_1 <= \$629 ;
+    xoff2_9 <= \$628 ;
   always @(posedge clk)
-    xoff9_2 <= \$630 ;
+    w2_9 <= \$629 ;
   always @(posedge clk)
-    w9_2 <= \$631 ;
+    xoff2_10 <= \$630 ;
   always @(posedge clk)
-    xoff9_3 <= \$632 ;
+    w2_10 <= \$631 ;
   always @(posedge clk)
-    w9_3 <= \$633 ;
+    xoff2_11 <= \$632 ;
   always @(posedge clk)
-    xoff9_4 <= \$634 ;
+    w2_11 <= \$633 ;
   always @(posedge clk)
-    w9_4 <= \$635 ;
+    xoff2_12 <= \$634 ;
   always @(posedge clk)
-    xoff9_5 <= \$636 ;
+    w2_12 <= \$635 ;
   always @(posedge clk)
-    w9_5 <= \$637 ;
+    xoff2_13 <= \$636 ;
   always @(posedge clk)
-    xoff9_6 <= \$638 ;
+    w2_13 <= \$637 ;
   always @(posedge clk)
-    w9_6 <= \$639 ;
+    xoff2_14 <= \$638 ;
   always @(posedge clk)
-    xoff9_7 <= \$640 ;
+    w2_14 <= \$639 ;
   always @(posedge clk)
-    w9_7 <= \$641 ;
+    xoff2_15 <= \$640 ;
   always @(posedge clk)
-    xoff10_0 <= \$642 ;
+    w2_15 <= \$641 ;
   always @(posedge clk)
-    w10_0 <= \$643 ;
+    xoff2_16 <= \$642 ;
   always @(posedge clk)
-    xoff10_1 <= \$644 ;
+    w2_16 <= \$643 ;
   always @(posedge clk)
-    w10_1 <= \$645 ;
+    xoff2_17 <= \$644 ;
   always @(posedge clk)
-    xoff10_2 <= \$646 ;
+    w2_17 <= \$645 ;
   always @(posedge clk)
-    w10_2 <= \$647 ;
+    xoff2_18 <= \$646 ;
   always @(posedge clk)
-    xoff10_3 <= \$648 ;
+    w2_18 <= \$647 ;
   always @(posedge clk)
-    w10_3 <= \$649 ;
+    xoff2_19 <= \$648 ;
   always @(posedge clk)
-    xoff10_4 <= \$650 ;
+    w2_19 <= \$649 ;
   always @(posedge clk)
-    w10_4 <= \$651 ;
+    xoff2_20 <= \$650 ;
   always @(posedge clk)
-    xoff10_5 <= \$652 ;
+    w2_20 <= \$651 ;
   always @(posedge clk)
-    w10_5 <= \$653 ;
+    xoff2_21 <= \$652 ;
   always @(posedge clk)
-    xoff10_6 <= \$654 ;
+    w2_21 <= \$653 ;
   always @(posedge clk)
-    w10_6 <= \$655 ;
+    xoff2_22 <= \$654 ;
   always @(posedge clk)
-    xoff10_7 <= \$656 ;
+    w2_22 <= \$655 ;
   always @(posedge clk)
-    w10_7 <= \$657 ;
+    xoff2_23 <= \$656 ;
   always @(posedge clk)
-    prod0_0 <= \$658 ;
+    w2_23 <= \$657 ;
   always @(posedge clk)
-    prod0_1 <= \$659 ;
+    xoff2_24 <= \$658 ;
   always @(posedge clk)
-    prod0_2 <= \$660 ;
+    w2_24 <= \$659 ;
   always @(posedge clk)
-    prod0_3 <= \$661 ;
+    xoff2_25 <= \$660 ;
   always @(posedge clk)
-    prod0_4 <= \$662 ;
+    w2_25 <= \$661 ;
   always @(posedge clk)
-    prod0_5 <= \$663 ;
+    xoff2_26 <= \$662 ;
   always @(posedge clk)
-    prod0_6 <= \$664 ;
+    w2_26 <= \$663 ;
   always @(posedge clk)
-    prod0_7 <= \$665 ;
+    xoff2_27 <= \$664 ;
   always @(posedge clk)
-    prod1_0 <= \$666 ;
+    w2_27 <= \$665 ;
   always @(posedge clk)
-    prod1_1 <= \$667 ;
+    xoff2_28 <= \$666 ;
   always @(posedge clk)
-    prod1_2 <= \$668 ;
+    w2_28 <= \$667 ;
   always @(posedge clk)
-    prod1_3 <= \$669 ;
+    xoff2_29 <= \$668 ;
   always @(posedge clk)
-    prod1_4 <= \$670 ;
+    w2_29 <= \$669 ;
   always @(posedge clk)
-    prod1_5 <= \$671 ;
+    xoff2_30 <= \$670 ;
   always @(posedge clk)
-    prod1_6 <= \$672 ;
+    w2_30 <= \$671 ;
   always @(posedge clk)
-    prod1_7 <= \$673 ;
+    xoff2_31 <= \$672 ;
   always @(posedge clk)
-    prod2_0 <= \$674 ;
+    w2_31 <= \$673 ;
   always @(posedge clk)
-    prod2_1 <= \$675 ;
+    prod0_1 <= \$674 ;
   always @(posedge clk)
-    prod2_2 <= \$676 ;
+    prod0_2 <= \$675 ;
   always @(posedge clk)
-    prod2_3 <= \$677 ;
+    prod0_3 <= \$676 ;
   always @(posedge clk)
-    prod2_4 <= \$678 ;
+    prod0_4 <= \$677 ;
   always @(posedge clk)
-    prod2_5 <= \$679 ;
+    prod0_5 <= \$678 ;
   always @(posedge clk)
-    prod2_6 <= \$680 ;
+    prod0_6 <= \$679 ;
   always @(posedge clk)
-    prod2_7 <= \$681 ;
+    prod0_7 <= \$680 ;
   always @(posedge clk)
-    prod3_0 <= \$682 ;
+    prod0_8 <= \$681 ;
   always @(posedge clk)
-    prod3_1 <= \$683 ;
+    prod0_9 <= \$682 ;
   always @(posedge clk)
-    prod3_2 <= \$684 ;
+    prod0_10 <= \$683 ;
   always @(posedge clk)
-    prod3_3 <= \$685 ;
+    prod0_11 <= \$684 ;
   always @(posedge clk)
-    prod3_4 <= \$686 ;
+    prod0_12 <= \$685 ;
   always @(posedge clk)
-    prod3_5 <= \$687 ;
+    prod0_13 <= \$686 ;
   always @(posedge clk)
-    prod3_6 <= \$688 ;
+    prod0_14 <= \$687 ;
   always @(posedge clk)
-    prod3_7 <= \$689 ;
+    prod0_15 <= \$688 ;
   always @(posedge clk)
-    prod4_0 <= \$690 ;
+    prod0_16 <= \$689 ;
   always @(posedge clk)
-    prod4_1 <= \$691 ;
+    prod0_17 <= \$690 ;
   always @(posedge clk)
-    prod4_2 <= \$692 ;
+    prod0_18 <= \$691 ;
   always @(posedge clk)
-    prod4_3 <= \$693 ;
+    prod0_19 <= \$692 ;
   always @(posedge clk)
-    prod4_4 <= \$694 ;
+    prod0_20 <= \$693 ;
   always @(posedge clk)
-    prod4_5 <= \$695 ;
+    prod0_21 <= \$694 ;
   always @(posedge clk)
-    prod4_6 <= \$696 ;
+    prod0_22 <= \$695 ;
   always @(posedge clk)
-    prod4_7 <= \$697 ;
+    prod0_23 <= \$696 ;
   always @(posedge clk)
-    prod5_0 <= \$698 ;
+    prod0_24 <= \$697 ;
   always @(posedge clk)
-    prod5_1 <= \$699 ;
+    prod0_25 <= \$698 ;
   always @(posedge clk)
-    prod5_2 <= \$700 ;
+    prod0_26 <= \$699 ;
   always @(posedge clk)
-    prod5_3 <= \$701 ;
+    prod0_27 <= \$700 ;
   always @(posedge clk)
-    prod5_4 <= \$702 ;
+    prod0_28 <= \$701 ;
   always @(posedge clk)
-    prod5_5 <= \$703 ;
+    prod0_29 <= \$702 ;
   always @(posedge clk)
-    prod5_6 <= \$704 ;
+    prod0_30 <= \$703 ;
   always @(posedge clk)
-    prod5_7 <= \$705 ;
+    prod0_31 <= \$704 ;
   always @(posedge clk)
-    prod6_0 <= \$706 ;
+    prod1_1 <= \$705 ;
   always @(posedge clk)
-    prod6_1 <= \$707 ;
+    prod1_2 <= \$706 ;
   always @(posedge clk)
-    prod6_2 <= \$708 ;
+    prod1_3 <= \$707 ;
   always @(posedge clk)
-    prod6_3 <= \$709 ;
+    prod1_4 <= \$708 ;
   always @(posedge clk)
-    prod6_4 <= \$710 ;
+    prod1_5 <= \$709 ;
   always @(posedge clk)
-    prod6_5 <= \$711 ;
+    prod1_6 <= \$710 ;
   always @(posedge clk)
-    prod6_6 <= \$712 ;
+    prod1_7 <= \$711 ;
   always @(posedge clk)
-    prod6_7 <= \$713 ;
+    prod1_8 <= \$712 ;
   always @(posedge clk)
-    prod7_0 <= \$714 ;
+    prod1_9 <= \$713 ;
   always @(posedge clk)
-    prod7_1 <= \$715 ;
+    prod1_10 <= \$714 ;
   always @(posedge clk)
-    prod7_2 <= \$716 ;
+    prod1_11 <= \$715 ;
   always @(posedge clk)
-    prod7_3 <= \$717 ;
+    prod1_12 <= \$716 ;
   always @(posedge clk)
-    prod7_4 <= \$718 ;
+    prod1_13 <= \$717 ;
   always @(posedge clk)
-    prod7_5 <= \$719 ;
+    prod1_14 <= \$718 ;
   always @(posedge clk)
-    prod7_6 <= \$720 ;
+    prod1_15 <= \$719 ;
   always @(posedge clk)
-    prod7_7 <= \$721 ;
+    prod1_16 <= \$720 ;
   always @(posedge clk)
-    prod8_0 <= \$722 ;
+    prod1_17 <= \$721 ;
   always @(posedge clk)
-    prod8_1 <= \$723 ;
+    prod1_18 <= \$722 ;
   always @(posedge clk)
-    prod8_2 <= \$724 ;
+    prod1_19 <= \$723 ;
   always @(posedge clk)
-    prod8_3 <= \$725 ;
+    prod1_20 <= \$724 ;
   always @(posedge clk)
-    prod8_4 <= \$726 ;
+    prod1_21 <= \$725 ;
   always @(posedge clk)
-    prod8_5 <= \$727 ;
+    prod1_22 <= \$726 ;
   always @(posedge clk)
-    prod8_6 <= \$728 ;
+    prod1_23 <= \$727 ;
   always @(posedge clk)
-    prod8_7 <= \$729 ;
+    prod1_24 <= \$728 ;
   always @(posedge clk)
-    prod9_0 <= \$730 ;
+    prod1_25 <= \$729 ;
   always @(posedge clk)
-    prod9_1 <= \$731 ;
+    prod1_26 <= \$730 ;
   always @(posedge clk)
-    prod9_2 <= \$732 ;
+    prod1_27 <= \$731 ;
   always @(posedge clk)
-    prod9_3 <= \$733 ;
+    prod1_28 <= \$732 ;
   always @(posedge clk)
-    prod9_4 <= \$734 ;
+    prod1_29 <= \$733 ;
   always @(posedge clk)
-    prod9_5 <= \$735 ;
+    prod1_30 <= \$734 ;
   always @(posedge clk)
-    prod9_6 <= \$736 ;
+    prod1_31 <= \$735 ;
   always @(posedge clk)
-    prod9_7 <= \$737 ;
+    prod2_1 <= \$736 ;
   always @(posedge clk)
-    prod10_0 <= \$738 ;
+    prod2_2 <= \$737 ;
   always @(posedge clk)
-    prod10_1 <= \$739 ;
+    prod2_3 <= \$738 ;
   always @(posedge clk)
-    prod10_2 <= \$740 ;
+    prod2_4 <= \$739 ;
   always @(posedge clk)
-    prod10_3 <= \$741 ;
+    prod2_5 <= \$740 ;
   always @(posedge clk)
-    prod10_4 <= \$742 ;
+    prod2_6 <= \$741 ;
   always @(posedge clk)
-    prod10_5 <= \$743 ;
+    prod2_7 <= \$742 ;
   always @(posedge clk)
-    prod10_6 <= \$744 ;
+    prod2_8 <= \$743 ;
   always @(posedge clk)
-    prod10_7 <= \$745 ;
+    prod2_9 <= \$744 ;
   always @(posedge clk)
-    prod0_0_r <= \$746 ;
+    prod2_10 <= \$745 ;
   always @(posedge clk)
-    prod0_1_r <= \$747 ;
+    prod2_11 <= \$746 ;
   always @(posedge clk)
-    prod0_2_r <= \$748 ;
+    prod2_12 <= \$747 ;
   always @(posedge clk)
-    prod0_3_r <= \$749 ;
+    prod2_13 <= \$748 ;
   always @(posedge clk)
-    prod0_4_r <= \$750 ;
+    prod2_14 <= \$749 ;
   always @(posedge clk)
-    prod0_5_r <= \$751 ;
+    prod2_15 <= \$750 ;
   always @(posedge clk)
-    prod0_6_r <= \$752 ;
+    prod2_16 <= \$751 ;
   always @(posedge clk)
-    prod0_7_r <= \$753 ;
+    prod2_17 <= \$752 ;
   always @(posedge clk)
-    prod1_0_r <= \$754 ;
+    prod2_18 <= \$753 ;
   always @(posedge clk)
-    prod1_1_r <= \$755 ;
+    prod2_19 <= \$754 ;
   always @(posedge clk)
-    prod1_2_r <= \$756 ;
+    prod2_20 <= \$755 ;
   always @(posedge clk)
-    prod1_3_r <= \$757 ;
+    prod2_21 <= \$756 ;
   always @(posedge clk)
-    prod1_4_r <= \$758 ;
+    prod2_22 <= \$757 ;
   always @(posedge clk)
-    prod1_5_r <= \$759 ;
+    prod2_23 <= \$758 ;
   always @(posedge clk)
-    prod1_6_r <= \$760 ;
+    prod2_24 <= \$759 ;
   always @(posedge clk)
-    prod1_7_r <= \$761 ;
+    prod2_25 <= \$760 ;
   always @(posedge clk)
-    prod2_0_r <= \$762 ;
+    prod2_26 <= \$761 ;
   always @(posedge clk)
-    prod2_1_r <= \$763 ;
+    prod2_27 <= \$762 ;
   always @(posedge clk)
-    prod2_2_r <= \$764 ;
+    prod2_28 <= \$763 ;
   always @(posedge clk)
-    prod2_3_r <= \$765 ;
+    prod2_29 <= \$764 ;
   always @(posedge clk)
-    prod2_4_r <= \$766 ;
+    prod2_30 <= \$765 ;
   always @(posedge clk)
-    prod2_5_r <= \$767 ;
+    prod2_31 <= \$766 ;
   always @(posedge clk)
-    prod2_6_r <= \$768 ;
+    prod0_1_r <= \$767 ;
   always @(posedge clk)
-    prod2_7_r <= \$769 ;
+    prod0_2_r <= \$768 ;
   always @(posedge clk)
-    prod3_0_r <= \$770 ;
+    prod0_3_r <= \$769 ;
   always @(posedge clk)
-    prod3_1_r <= \$771 ;
+    prod0_4_r <= \$770 ;
   always @(posedge clk)
-    prod3_2_r <= \$772 ;
+    prod0_5_r <= \$771 ;
   always @(posedge clk)
-    prod3_3_r <= \$773 ;
+    prod0_6_r <= \$772 ;
   always @(posedge clk)
-    prod3_4_r <= \$774 ;
+    prod0_7_r <= \$773 ;
   always @(posedge clk)
-    prod3_5_r <= \$775 ;
+    prod0_8_r <= \$774 ;
   always @(posedge clk)
-    prod3_6_r <= \$776 ;
+    prod0_9_r <= \$775 ;
   always @(posedge clk)
-    prod3_7_r <= \$777 ;
+    prod0_10_r <= \$776 ;
   always @(posedge clk)
-    prod4_0_r <= \$778 ;
+    prod0_11_r <= \$777 ;
   always @(posedge clk)
-    prod4_1_r <= \$779 ;
+    prod0_12_r <= \$778 ;
   always @(posedge clk)
-    prod4_2_r <= \$780 ;
+    prod0_13_r <= \$779 ;
   always @(posedge clk)
-    prod4_3_r <= \$781 ;
+    prod0_14_r <= \$780 ;
   always @(posedge clk)
-    prod4_4_r <= \$782 ;
+    prod0_15_r <= \$781 ;
   always @(posedge clk)
-    prod4_5_r <= \$783 ;
+    prod0_16_r <= \$782 ;
   always @(posedge clk)
-    prod4_6_r <= \$784 ;
+    prod0_17_r <= \$783 ;
   always @(posedge clk)
-    prod4_7_r <= \$785 ;
+    prod0_18_r <= \$784 ;
   always @(posedge clk)
-    prod5_0_r <= \$786 ;
+    prod0_19_r <= \$785 ;
   always @(posedge clk)
-    prod5_1_r <= \$787 ;
+    prod0_20_r <= \$786 ;
   always @(posedge clk)
-    prod5_2_r <= \$788 ;
+    prod0_21_r <= \$787 ;
   always @(posedge clk)
-    prod5_3_r <= \$789 ;
+    prod0_22_r <= \$788 ;
   always @(posedge clk)
-    prod5_4_r <= \$790 ;
+    prod0_23_r <= \$789 ;
   always @(posedge clk)
-    prod5_5_r <= \$791 ;
+    prod0_24_r <= \$790 ;
   always @(posedge clk)
-    prod5_6_r <= \$792 ;
+    prod0_25_r <= \$791 ;
   always @(posedge clk)
-    prod5_7_r <= \$793 ;
+    prod0_26_r <= \$792 ;
   always @(posedge clk)
-    prod6_0_r <= \$794 ;
+    prod0_27_r <= \$793 ;
   always @(posedge clk)
-    prod6_1_r <= \$795 ;
+    prod0_28_r <= \$794 ;
   always @(posedge clk)
-    prod6_2_r <= \$796 ;
+    prod0_29_r <= \$795 ;
   always @(posedge clk)
-    prod6_3_r <= \$797 ;
+    prod0_30_r <= \$796 ;
   always @(posedge clk)
-    prod6_4_r <= \$798 ;
+    prod0_31_r <= \$797 ;
   always @(posedge clk)
-    prod6_5_r <= \$799 ;
+    prod1_1_r <= \$798 ;
   always @(posedge clk)
-    prod6_6_r <= \$800 ;
+    prod1_2_r <= \$799 ;
   always @(posedge clk)
-    prod6_7_r <= \$801 ;
+    prod1_3_r <= \$800 ;
   always @(posedge clk)
-    prod7_0_r <= \$802 ;
+    prod1_4_r <= \$801 ;
   always @(posedge clk)
-    prod7_1_r <= \$803 ;
+    prod1_5_r <= \$802 ;
   always @(posedge clk)
-    prod7_2_r <= \$804 ;
+    prod1_6_r <= \$803 ;
   always @(posedge clk)
-    prod7_3_r <= \$805 ;
+    prod1_7_r <= \$804 ;
   always @(posedge clk)
-    prod7_4_r <= \$806 ;
+    prod1_8_r <= \$805 ;
   always @(posedge clk)
-    prod7_5_r <= \$807 ;
+    prod1_9_r <= \$806 ;
   always @(posedge clk)
-    prod7_6_r <= \$808 ;
+    prod1_10_r <= \$807 ;
   always @(posedge clk)
-    prod7_7_r <= \$809 ;
+    prod1_11_r <= \$808 ;
   always @(posedge clk)
-    prod8_0_r <= \$810 ;
+    prod1_12_r <= \$809 ;
   always @(posedge clk)
-    prod8_1_r <= \$811 ;
+    prod1_13_r <= \$810 ;
   always @(posedge clk)
-    prod8_2_r <= \$812 ;
+    prod1_14_r <= \$811 ;
   always @(posedge clk)
-    prod8_3_r <= \$813 ;
+    prod1_15_r <= \$812 ;
   always @(posedge clk)
-    prod8_4_r <= \$814 ;
+    prod1_16_r <= \$813 ;
   always @(posedge clk)
-    prod8_5_r <= \$815 ;
+    prod1_17_r <= \$814 ;
   always @(posedge clk)
-    prod8_6_r <= \$816 ;
+    prod1_18_r <= \$815 ;
   always @(posedge clk)
-    prod8_7_r <= \$817 ;
+    prod1_19_r <= \$816 ;
   always @(posedge clk)
-    prod9_0_r <= \$818 ;
+    prod1_20_r <= \$817 ;
   always @(posedge clk)
-    prod9_1_r <= \$819 ;
+    prod1_21_r <= \$818 ;
   always @(posedge clk)
-    prod9_2_r <= \$820 ;
+    prod1_22_r <= \$819 ;
   always @(posedge clk)
-    prod9_3_r <= \$821 ;
+    prod1_23_r <= \$820 ;
   always @(posedge clk)
-    prod9_4_r <= \$822 ;
+    prod1_24_r <= \$821 ;
   always @(posedge clk)
-    prod9_5_r <= \$823 ;
+    prod1_25_r <= \$822 ;
   always @(posedge clk)
-    prod9_6_r <= \$824 ;
+    prod1_26_r <= \$823 ;
   always @(posedge clk)
-    prod9_7_r <= \$825 ;
+    prod1_27_r <= \$824 ;
   always @(posedge clk)
-    prod10_0_r <= \$826 ;
+    prod1_28_r <= \$825 ;
   always @(posedge clk)
-    prod10_1_r <= \$827 ;
+    prod1_29_r <= \$826 ;
   always @(posedge clk)
-    prod10_2_r <= \$828 ;
+    prod1_30_r <= \$827 ;
   always @(posedge clk)
-    prod10_3_r <= \$829 ;
+    prod1_31_r <= \$828 ;
   always @(posedge clk)
-    prod10_4_r <= \$830 ;
+    prod2_1_r <= \$829 ;
   always @(posedge clk)
-    prod10_5_r <= \$831 ;
+    prod2_2_r <= \$830 ;
   always @(posedge clk)
-    prod10_6_r <= \$832 ;
+    prod2_3_r <= \$831 ;
   always @(posedge clk)
-    prod10_7_r <= \$833 ;
+    prod2_4_r <= \$832 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$834 ;
+    prod2_5_r <= \$833 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$835 ;
+    prod2_6_r <= \$834 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$836 ;
+    prod2_7_r <= \$835 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$837 ;
+    prod2_8_r <= \$836 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$838 ;
+    prod2_9_r <= \$837 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$839 ;
+    prod2_10_r <= \$838 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$840 ;
+    prod2_11_r <= \$839 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$841 ;
+    prod2_12_r <= \$840 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$842 ;
+    prod2_13_r <= \$841 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$843 ;
+    prod2_14_r <= \$842 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$844 ;
+    prod2_15_r <= \$843 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$845 ;
+    prod2_16_r <= \$844 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$846 ;
+    prod2_17_r <= \$845 ;
   always @(posedge clk)
-    sum4_s0_1 <= \$847 ;
+    prod2_18_r <= \$846 ;
   always @(posedge clk)
-    sum4_s1_0 <= \$848 ;
+    prod2_19_r <= \$847 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$849 ;
+    prod2_20_r <= \$848 ;
   always @(posedge clk)
-    sum5_s0_1 <= \$850 ;
+    prod2_21_r <= \$849 ;
   always @(posedge clk)
-    sum5_s1_0 <= \$851 ;
+    prod2_22_r <= \$850 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$852 ;
+    prod2_23_r <= \$851 ;
   always @(posedge clk)
-    sum6_s0_1 <= \$853 ;
+    prod2_24_r <= \$852 ;
   always @(posedge clk)
-    sum6_s1_0 <= \$854 ;
+    prod2_25_r <= \$853 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$855 ;
+    prod2_26_r <= \$854 ;
   always @(posedge clk)
-    sum7_s0_1 <= \$856 ;
+    prod2_27_r <= \$855 ;
   always @(posedge clk)
-    sum7_s1_0 <= \$857 ;
+    prod2_28_r <= \$856 ;
   always @(posedge clk)
-    sum8_s0_0 <= \$858 ;
+    prod2_29_r <= \$857 ;
   always @(posedge clk)
-    sum8_s0_1 <= \$859 ;
+    prod2_30_r <= \$858 ;
   always @(posedge clk)
-    sum8_s1_0 <= \$860 ;
+    prod2_31_r <= \$859 ;
   always @(posedge clk)
-    sum9_s0_0 <= \$861 ;
+    sum0_s0_0 <= \$860 ;
   always @(posedge clk)
-    sum9_s0_1 <= \$862 ;
+    sum0_s0_1 <= \$861 ;
   always @(posedge clk)
-    sum9_s1_0 <= \$863 ;
+    sum0_s0_2 <= \$862 ;
   always @(posedge clk)
-    sum10_s0_0 <= \$864 ;
+    sum0_s0_3 <= \$863 ;
   always @(posedge clk)
-    sum10_s0_1 <= \$865 ;
+    sum0_s0_4 <= \$864 ;
   always @(posedge clk)
-    sum10_s1_0 <= \$866 ;
+    sum0_s0_5 <= \$865 ;
   always @(posedge clk)
-    v2 <= \$867 ;
+    sum0_s0_6 <= \$866 ;
   always @(posedge clk)
-    first2 <= \$868 ;
+    sum0_s0_7 <= \$867 ;
   always @(posedge clk)
-    last2 <= \$869 ;
+    sum0_s1_0 <= \$868 ;
   always @(posedge clk)
-    nf2 <= \$870 ;
+    sum0_s1_1 <= \$869 ;
   always @(posedge clk)
-    v3 <= \$871 ;
+    sum0_s2_0 <= \$870 ;
   always @(posedge clk)
-    first3 <= \$872 ;
+    sum1_s0_0 <= \$871 ;
   always @(posedge clk)
-    last3 <= \$873 ;
+    sum1_s0_1 <= \$872 ;
   always @(posedge clk)
-    nf3 <= \$874 ;
+    sum1_s0_2 <= \$873 ;
   always @(posedge clk)
-    v4 <= \$875 ;
+    sum1_s0_3 <= \$874 ;
   always @(posedge clk)
-    first4 <= \$876 ;
+    sum1_s0_4 <= \$875 ;
   always @(posedge clk)
-    last4 <= \$877 ;
+    sum1_s0_5 <= \$876 ;
   always @(posedge clk)
-    nf4 <= \$878 ;
+    sum1_s0_6 <= \$877 ;
   always @(posedge clk)
-    v5 <= \$879 ;
+    sum1_s0_7 <= \$878 ;
   always @(posedge clk)
-    first5 <= \$880 ;
+    sum1_s1_0 <= \$879 ;
   always @(posedge clk)
-    last5 <= \$881 ;
+    sum1_s1_1 <= \$880 ;
   always @(posedge clk)
-    nf5 <= \$882 ;
+    sum1_s2_0 <= \$881 ;
   always @(posedge clk)
-    v6 <= \$883 ;
+    sum2_s0_0 <= \$882 ;
   always @(posedge clk)
-    first6 <= \$884 ;
+    sum2_s0_1 <= \$883 ;
   always @(posedge clk)
-    last6 <= \$885 ;
+    sum2_s0_2 <= \$884 ;
   always @(posedge clk)
-    nf6 <= \$886 ;
+    sum2_s0_3 <= \$885 ;
   always @(posedge clk)
-    v7 <= \$887 ;
+    sum2_s0_4 <= \$886 ;
   always @(posedge clk)
-    first7 <= \$888 ;
+    sum2_s0_5 <= \$887 ;
   always @(posedge clk)
-    last7 <= \$889 ;
+    sum2_s0_6 <= \$888 ;
   always @(posedge clk)
-    nf7 <= \$890 ;
+    sum2_s0_7 <= \$889 ;
   always @(posedge clk)
-    v8 <= \$891 ;
+    sum2_s1_0 <= \$890 ;
   always @(posedge clk)
-    first8 <= \$892 ;
+    sum2_s1_1 <= \$891 ;
   always @(posedge clk)
-    last8 <= \$893 ;
+    sum2_s2_0 <= \$892 ;
   always @(posedge clk)
-    nf8 <= \$894 ;
+    v2 <= \$893 ;
   always @(posedge clk)
-    v9 <= \$895 ;
+    first2 <= \$894 ;
   always @(posedge clk)
-    first9 <= \$896 ;
+    last2 <= \$895 ;
   always @(posedge clk)
-    last9 <= \$897 ;
+    nf2 <= \$896 ;
   always @(posedge clk)
-    nf9 <= \$898 ;
+    v3 <= \$897 ;
   always @(posedge clk)
-    v9_0 <= \$899 ;
+    first3 <= \$898 ;
   always @(posedge clk)
-    first9_0 <= \$900 ;
+    last3 <= \$899 ;
   always @(posedge clk)
-    last9_0 <= \$901 ;
+    nf3 <= \$900 ;
   always @(posedge clk)
-    nf9_0 <= \$902 ;
+    v4 <= \$901 ;
   always @(posedge clk)
-    bias0 <= \$903 ;
+    first4 <= \$902 ;
   always @(posedge clk)
-    acc0 <= \$904 ;
+    last4 <= \$903 ;
   always @(posedge clk)
-    bias1 <= \$905 ;
+    nf4 <= \$904 ;
   always @(posedge clk)
-    acc1 <= \$906 ;
+    v5 <= \$905 ;
   always @(posedge clk)
-    bias2 <= \$907 ;
+    first5 <= \$906 ;
   always @(posedge clk)
-    acc2 <= \$908 ;
+    last5 <= \$907 ;
   always @(posedge clk)
-    bias3 <= \$909 ;
+    nf5 <= \$908 ;
   always @(posedge clk)
-    acc3 <= \$910 ;
+    v6 <= \$909 ;
   always @(posedge clk)
-    bias4 <= \$911 ;
+    first6 <= \$910 ;
   always @(posedge clk)
-    acc4 <= \$912 ;
+    last6 <= \$911 ;
   always @(posedge clk)
-    bias5 <= \$913 ;
+    nf6 <= \$912 ;
   always @(posedge clk)
-    acc5 <= \$914 ;
+    v7 <= \$913 ;
   always @(posedge clk)
-    bias6 <= \$915 ;
+    first7 <= \$914 ;
   always @(posedge clk)
-    acc6 <= \$916 ;
+    last7 <= \$915 ;
   always @(posedge clk)
-    bias7 <= \$917 ;
+    nf7 <= \$916 ;
   always @(posedge clk)
-    acc7 <= \$918 ;
+    v8 <= \$917 ;
   always @(posedge clk)
-    v9_1 <= \$919 ;
+    first8 <= \$918 ;
   always @(posedge clk)
-    first9_1 <= \$920 ;
+    last8 <= \$919 ;
   always @(posedge clk)
-    last9_1 <= \$921 ;
+    nf8 <= \$920 ;
   always @(posedge clk)
-    nf9_1 <= \$922 ;
+    v9 <= \$921 ;
   always @(posedge clk)
-    bias8 <= \$923 ;
+    first9 <= \$922 ;
   always @(posedge clk)
-    acc8 <= \$924 ;
+    last9 <= \$923 ;
   always @(posedge clk)
-    bias9 <= \$925 ;
+    nf9 <= \$924 ;
   always @(posedge clk)
-    acc9 <= \$926 ;
+    v10 <= \$925 ;
   always @(posedge clk)
-    bias10 <= \$927 ;
+    first10 <= \$926 ;
   always @(posedge clk)
-    acc10 <= \$928 ;
+    last10 <= \$927 ;
   always @(posedge clk)
-    deliver <= \$929 ;
+    nf10 <= \$928 ;
   always @(posedge clk)
-    q_owed <= \$930 ;
+    v10_0 <= \$929 ;
   always @(posedge clk)
-    q_room <= \$931 ;
+    first10_0 <= \$930 ;
   always @(posedge clk)
-    q_wptr <= \$932 ;
+    last10_0 <= \$931 ;
   always @(posedge clk)
-    q_rptr <= \$933 ;
+    nf10_0 <= \$932 ;
   always @(posedge clk)
-    q_stored <= \$934 ;
+    bias0 <= \$933 ;
   always @(posedge clk)
-    o__valid <= \$935 ;
+    acc0 <= \$934 ;
   always @(posedge clk)
-    o__payload <= \$936 ;
-  assign \$6  = t == 5'h17;
+    bias1 <= \$935 ;
+  always @(posedge clk)
+    acc1 <= \$936 ;
+  always @(posedge clk)
+    bias2 <= \$937 ;
+  always @(posedge clk)
+    acc2 <= \$938 ;
+  always @(posedge clk)
+    deliver <= \$939 ;
+  always @(posedge clk)
+    q_owed <= \$940 ;
+  always @(posedge clk)
+    q_room <= \$941 ;
+  always @(posedge clk)
+    q_wptr <= \$942 ;
+  always @(posedge clk)
+    q_rptr <= \$943 ;
+  always @(posedge clk)
+    q_stored <= \$944 ;
+  always @(posedge clk)
+    o__valid <= \$945 ;
+  always @(posedge clk)
+    o__payload <= \$946 ;
+  assign \$6  = t == 5'h15;
   assign \$7  = t + 1'h1;
   assign \$8  = \$6  ? 6'h00 : \$7 ;
   assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(x1_2) - $signed(8'h80);
-  assign \$21  = $signed(x1_3) - $signed(8'h80);
-  assign \$22  = $signed(x1_4) - $signed(8'h80);
-  assign \$23  = $signed(x1_5) - $signed(8'h80);
-  assign \$24  = $signed(x1_6) - $signed(8'h80);
-  assign \$25  = $signed(x1_7) - $signed(8'h80);
-  assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_1) - $signed(8'h80);
-  assign \$28  = $signed(x2_2) - $signed(8'h80);
-  assign \$29  = $signed(x2_3) - $signed(8'h80);
-  assign \$30  = $signed(x2_4) - $signed(8'h80);
-  assign \$31  = $signed(x2_5) - $signed(8'h80);
-  assign \$32  = $signed(x2_6) - $signed(8'h80);
-  assign \$33  = $signed(x2_7) - $signed(8'h80);
-  assign \$34  = $signed(x3_0) - $signed(8'h80);
-  assign \$35  = $signed(x3_1) - $signed(8'h80);
-  assign \$36  = $signed(x3_2) - $signed(8'h80);
-  assign \$37  = $signed(x3_3) - $signed(8'h80);
-  assign \$38  = $signed(x3_4) - $signed(8'h80);
-  assign \$39  = $signed(x3_5) - $signed(8'h80);
-  assign \$40  = $signed(x3_6) - $signed(8'h80);
-  assign \$41  = $signed(x3_7) - $signed(8'h80);
-  assign \$42  = $signed(x4_0) - $signed(8'h80);
-  assign \$43  = $signed(x4_1) - $signed(8'h80);
-  assign \$44  = $signed(x4_2) - $signed(8'h80);
-  assign \$45  = $signed(x4_3) - $signed(8'h80);
-  assign \$46  = $signed(x4_4) - $signed(8'h80);
-  assign \$47  = $signed(x4_5) - $signed(8'h80);
-  assign \$48  = $signed(x4_6) - $signed(8'h80);
-  assign \$49  = $signed(x4_7) - $signed(8'h80);
-  assign \$50  = $signed(x5_0) - $signed(8'h80);
-  assign \$51  = $signed(x5_1) - $signed(8'h80);
-  assign \$52  = $signed(x5_2) - $signed(8'h80);
-  assign \$53  = $signed(x5_3) - $signed(8'h80);
-  assign \$54  = $signed(x5_4) - $signed(8'h80);
-  assign \$55  = $signed(x5_5) - $signed(8'h80);
-  assign \$56  = $signed(x5_6) - $signed(8'h80);
-  assign \$57  = $signed(x5_7) - $signed(8'h80);
-  assign \$58  = $signed(x6_0) - $signed(8'h80);
-  assign \$59  = $signed(x6_1) - $signed(8'h80);
-  assign \$60  = $signed(x6_2) - $signed(8'h80);
-  assign \$61  = $signed(x6_3) - $signed(8'h80);
-  assign \$62  = $signed(x6_4) - $signed(8'h80);
-  assign \$63  = $signed(x6_5) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x0_8) - $signed(8'h80);
+  assign \$18  = $signed(x1_9) - $signed(8'h80);
+  assign \$19  = $signed(x1_10) - $signed(8'h80);
+  assign \$20  = $signed(x1_11) - $signed(8'h80);
+  assign \$21  = $signed(x1_12) - $signed(8'h80);
+  assign \$22  = $signed(x1_13) - $signed(8'h80);
+  assign \$23  = $signed(x1_14) - $signed(8'h80);
+  assign \$24  = $signed(x1_15) - $signed(8'h80);
+  assign \$25  = $signed(x1_16) - $signed(8'h80);
+  assign \$26  = $signed(x2_17) - $signed(8'h80);
+  assign \$27  = $signed(x2_18) - $signed(8'h80);
+  assign \$28  = $signed(x2_19) - $signed(8'h80);
+  assign \$29  = $signed(x2_20) - $signed(8'h80);
+  assign \$30  = $signed(x2_21) - $signed(8'h80);
+  assign \$31  = $signed(x2_22) - $signed(8'h80);
+  assign \$32  = $signed(x2_23) - $signed(8'h80);
+  assign \$33  = $signed(x2_24) - $signed(8'h80);
+  assign \$34  = $signed(x3_25) - $signed(8'h80);
+  assign \$35  = $signed(x3_26) - $signed(8'h80);
+  assign \$36  = $signed(x3_27) - $signed(8'h80);
+  assign \$37  = $signed(x3_28) - $signed(8'h80);
+  assign \$38  = $signed(x3_29) - $signed(8'h80);
+  assign \$39  = $signed(x3_30) - $signed(8'h80);
+  assign \$40  = $signed(x3_31) - $signed(8'h80);
+  assign \$41  = $signed(x3_1) - $signed(8'h80);
+  assign \$42  = $signed(x4_2) - $signed(8'h80);
+  assign \$43  = $signed(x4_3) - $signed(8'h80);
+  assign \$44  = $signed(x4_4) - $signed(8'h80);
+  assign \$45  = $signed(x4_5) - $signed(8'h80);
+  assign \$46  = $signed(x4_6) - $signed(8'h80);
+  assign \$47  = $signed(x4_7) - $signed(8'h80);
+  assign \$48  = $signed(x4_8) - $signed(8'h80);
+  assign \$49  = $signed(x4_9) - $signed(8'h80);
+  assign \$50  = $signed(x5_10) - $signed(8'h80);
+  assign \$51  = $signed(x5_11) - $signed(8'h80);
+  assign \$52  = $signed(x5_12) - $signed(8'h80);
+  assign \$53  = $signed(x5_13) - $signed(8'h80);
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$263  = 24'h00010c;
-      2'h1:
-          \$263  = 24'h0014f4;
-      2'h2:
-          \$263  = 24'h0013c7;
+    \$286  = 24'h000000;
+    casez (nf9)
+      4'h0:
+          \$286  = 24'h00010c;
+      4'h1:
+          \$286  = 24'h00155a;
+      4'h2:
+          \$286  = 24'h000e42;
+      4'h3:
+          \$286  = 24'h004785;
+      4'h4:
+          \$286  = 24'h004caa;
+      4'h5:
+          \$286  = 24'h00022c;
+      4'h6:
+          \$286  = 24'h001e64;
+      4'h7:
+          \$286  = 24'h0000d1;
+      4'h8:
+          \$286  = 24'hff42bf;
+      4'h9:
+          \$286  = 24'h000ec2;
+      4'ha:
+          \$286  = 24'hff01ff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$264  = 24'h0003c7;
-      2'h1:
-          \$264  = 24'h004caa;
-      2'h2:
-          \$264  = 24'hfff9c2;
+    \$287  = 24'h000000;
+    casez (nf9)
+      4'h0:
+          \$287  = 24'h0003c7;
+      4'h1:
+          \$287  = 24'h0020f3;
+      4'h2:
+          \$287  = 24'h002631;
+      4'h3:
+          \$287  = 24'h001219;
+      4'h4:
+          \$287  = 24'hffe14f;
+      4'h5:
+          \$287  = 24'hffe9d9;
+      4'h6:
+          \$287  = 24'h0006de;
+      4'h7:
+          \$287  = 24'h0013c7;
+      4'h8:
+          \$287  = 24'h001220;
+      4'h9:
+          \$287  = 24'h0006a5;
+      4'ha:
+          \$287  = 24'h000c17;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$265  = 24'h000894;
-      2'h1:
-          \$265  = 24'hffe14f;
-      2'h2:
-          \$265  = 24'hff42bf;
+    \$288  = 24'h000000;
+    casez (nf9)
+      4'h0:
+          \$288  = 24'h000894;
+      4'h1:
+          \$288  = 24'hfff7b7;
+      4'h2:
+          \$288  = 24'h00248b;
+      4'h3:
+          \$288  = 24'h0014f4;
+      4'h4:
+          \$288  = 24'hfff9b9;
+      4'h5:
+          \$288  = 24'hff2021;
+      4'h6:
+          \$288  = 24'hff72c4;
+      4'h7:
+          \$288  = 24'hfff9c2;
+      4'h8:
+          \$288  = 24'h000dfc;
+      4'h9:
+          \$288  = 24'hffec57;
+      4'ha:
+          \$288  = 24'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$266  = 24'h00155a;
-      2'h1:
-          \$266  = 24'hfff9b9;
-      2'h2:
-          \$266  = 24'h001220;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$267  = 24'h0020f3;
-      2'h1:
-          \$267  = 24'h00022c;
-      2'h2:
-          \$267  = 24'h000dfc;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$268  = 24'hfff7b7;
-      2'h1:
-          \$268  = 24'hffe9d9;
-      2'h2:
-          \$268  = 24'h000ec2;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$269  = 24'h000e42;
-      2'h1:
-          \$269  = 24'hff2021;
-      2'h2:
-          \$269  = 24'h0006a5;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$270  = 24'h002631;
-      2'h1:
-          \$270  = 24'h001e64;
-      2'h2:
-          \$270  = 24'hffec57;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$271  = 24'h00248b;
-      2'h1:
-          \$271  = 24'h0006de;
-      2'h2:
-          \$271  = 24'hff01ff;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$272  = 24'h004785;
-      2'h1:
-          \$272  = 24'hff72c4;
-      2'h2:
-          \$272  = 24'h000c17;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = 24'h000000;
-    casez (nf8)
-      2'h0:
-          \$273  = 24'h001219;
-      2'h1:
-          \$273  = 24'h0000d1;
-      2'h2:
-          \$273  = 24'h000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = nf_t;
+    \$349  = nf_t;
     if (issue) begin
-      \$350  = nf_t_ahead;
+      \$349  = nf_t_ahead;
     end
     if (rst) begin
-      \$350  = 2'h0;
+      \$349  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = nf_t_ahead;
+    \$350  = nf_t_ahead;
     if (issue) begin
-      \$351  = \$1 ;
+      \$350  = \$1 ;
     end
     if (rst) begin
-      \$351  = 2'h0;
+      \$350  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = sf_t;
+    \$351  = sf_t;
     if (issue) begin
-      \$352  = sf_t_ahead;
+      \$351  = sf_t_ahead;
     end
     if (rst) begin
-      \$352  = 3'h0;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = sf_t_ahead;
+    \$352  = sf_t_ahead;
     if (issue) begin
-      \$353  = \$2 ;
+      \$352  = \$2 ;
     end
     if (rst) begin
-      \$353  = 3'h1;
+      \$352  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = reads_input_t;
+    \$353  = reads_input_t;
     if (issue) begin
-      \$354  = reads_input_t_ahead;
+      \$353  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$353  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$354  = reads_input_t_ahead;
+    if (issue) begin
+      \$354  = \$3 ;
     end
     if (rst) begin
       \$354  = 1'h1;
@@ -4463,9 +4619,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = reads_input_t_ahead;
+    \$355  = first_t;
     if (issue) begin
-      \$355  = \$3 ;
+      \$355  = first_t_ahead;
     end
     if (rst) begin
       \$355  = 1'h1;
@@ -4473,19 +4629,19 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = first_t;
+    \$356  = first_t_ahead;
     if (issue) begin
-      \$356  = first_t_ahead;
+      \$356  = \$4 ;
     end
     if (rst) begin
-      \$356  = 1'h1;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = first_t_ahead;
+    \$357  = last_t;
     if (issue) begin
-      \$357  = \$4 ;
+      \$357  = last_t_ahead;
     end
     if (rst) begin
       \$357  = 1'h0;
@@ -4493,4217 +4649,4252 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = last_t;
+    \$358  = last_t_ahead;
     if (issue) begin
-      \$358  = last_t_ahead;
+      \$358  = \$5 ;
     end
     if (rst) begin
-      \$358  = 1'h0;
+      \$358  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = last_t_ahead;
+    \$359  = t;
     if (issue) begin
-      \$359  = \$5 ;
+      \$359  = \$8 [4:0];
     end
     if (rst) begin
-      \$359  = 1'h0;
+      \$359  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = t;
-    if (issue) begin
-      \$360  = \$8 [4:0];
-    end
+    \$360  = i__payload;
     if (rst) begin
-      \$360  = 5'h00;
+      \$360  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = i__payload;
+    \$361  = reads_input_t;
     if (rst) begin
-      \$361  = 64'h0000000000000000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = reads_input_t;
+    \$362  = issue;
     if (rst) begin
       \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = issue;
+    \$363  = first_t;
     if (rst) begin
       \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = first_t;
+    \$364  = last_t;
     if (rst) begin
       \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = last_t;
+    \$365  = nf_t;
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = nf_t;
+    \$366  = from_input;
     if (rst) begin
-      \$366  = 2'h0;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = from_input;
+    \$367  = x_reg;
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = x_reg;
+    \$368  = rport__data;
     if (rst) begin
-      \$368  = 64'h0000000000000000;
+      \$368  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = rport__data;
+    \$369  = \$9 ;
     if (rst) begin
-      \$369  = 64'h0000000000000000;
+      \$369  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = \$9 ;
+    \$370  = t;
     if (rst) begin
-      \$370  = 64'h0000000000000000;
+      \$370  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = t;
+    \$371  = t1;
     if (rst) begin
       \$371  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = t1;
+    \$372  = port__data;
     if (rst) begin
-      \$372  = 5'h00;
+      \$372  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = port__data;
+    \$373  = x_mid[15:8];
     if (rst) begin
-      \$373  = 64'h0000000000000000;
+      \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = x_mid[7:0];
+    \$374  = x_mid[23:16];
     if (rst) begin
       \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = x_mid[15:8];
+    \$375  = x_mid[31:24];
     if (rst) begin
       \$375  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = x_mid[23:16];
+    \$376  = x_mid[39:32];
     if (rst) begin
       \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = x_mid[31:24];
+    \$377  = x_mid[47:40];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = x_mid[39:32];
+    \$378  = x_mid[55:48];
     if (rst) begin
       \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = x_mid[47:40];
+    \$379  = x_mid[63:56];
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = x_mid[55:48];
+    \$380  = x_mid[71:64];
     if (rst) begin
       \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = x_mid[63:56];
+    \$381  = t1;
     if (rst) begin
-      \$381  = 8'h00;
+      \$381  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = t1;
+    \$382  = \port__data$45 ;
     if (rst) begin
-      \$382  = 5'h00;
+      \$382  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = \port__data$45 ;
+    \$383  = x_mid[79:72];
     if (rst) begin
-      \$383  = 64'h0000000000000000;
+      \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = x_mid[7:0];
+    \$384  = x_mid[87:80];
     if (rst) begin
       \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = x_mid[15:8];
+    \$385  = x_mid[95:88];
     if (rst) begin
       \$385  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = x_mid[23:16];
+    \$386  = x_mid[103:96];
     if (rst) begin
       \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = x_mid[31:24];
+    \$387  = x_mid[111:104];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = x_mid[39:32];
+    \$388  = x_mid[119:112];
     if (rst) begin
       \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = x_mid[47:40];
+    \$389  = x_mid[127:120];
     if (rst) begin
       \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = x_mid[55:48];
+    \$390  = x_mid[135:128];
     if (rst) begin
       \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = x_mid[63:56];
+    \$391  = t1;
     if (rst) begin
-      \$391  = 8'h00;
+      \$391  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = t1;
+    \$392  = \port__data$56 ;
     if (rst) begin
-      \$392  = 5'h00;
+      \$392  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \port__data$56 ;
+    \$393  = x_mid[143:136];
     if (rst) begin
-      \$393  = 64'h0000000000000000;
+      \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = x_mid[7:0];
+    \$394  = x_mid[151:144];
     if (rst) begin
       \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = x_mid[15:8];
+    \$395  = x_mid[159:152];
     if (rst) begin
       \$395  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = x_mid[23:16];
+    \$396  = x_mid[167:160];
     if (rst) begin
       \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = x_mid[31:24];
+    \$397  = x_mid[175:168];
     if (rst) begin
       \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = x_mid[39:32];
+    \$398  = x_mid[183:176];
     if (rst) begin
       \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = x_mid[47:40];
+    \$399  = x_mid[191:184];
     if (rst) begin
       \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = x_mid[55:48];
+    \$400  = x_mid[199:192];
     if (rst) begin
       \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = x_mid[63:56];
+    \$401  = t1;
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = t1;
+    \$402  = \port__data$67 ;
     if (rst) begin
-      \$402  = 5'h00;
+      \$402  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \port__data$67 ;
+    \$403  = x_mid[15:8];
     if (rst) begin
-      \$403  = 64'h0000000000000000;
+      \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = x_mid[7:0];
+    \$404  = x_mid[207:200];
     if (rst) begin
       \$404  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = x_mid[15:8];
+    \$405  = x_mid[215:208];
     if (rst) begin
       \$405  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = x_mid[23:16];
+    \$406  = x_mid[223:216];
     if (rst) begin
       \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = x_mid[31:24];
+    \$407  = x_mid[231:224];
     if (rst) begin
       \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = x_mid[39:32];
+    \$408  = x_mid[239:232];
     if (rst) begin
       \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = x_mid[47:40];
+    \$409  = x_mid[247:240];
     if (rst) begin
       \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = x_mid[55:48];
+    \$410  = x_mid[255:248];
     if (rst) begin
       \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = x_mid[63:56];
+    \$411  = t1;
     if (rst) begin
-      \$411  = 8'h00;
+      \$411  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = t1;
+    \$412  = \port__data$78 ;
     if (rst) begin
-      \$412  = 5'h00;
+      \$412  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = \port__data$78 ;
+    \$413  = x_mid[23:16];
     if (rst) begin
-      \$413  = 64'h0000000000000000;
+      \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = x_mid[7:0];
+    \$414  = x_mid[31:24];
     if (rst) begin
       \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = x_mid[15:8];
+    \$415  = x_mid[39:32];
     if (rst) begin
       \$415  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = x_mid[23:16];
+    \$416  = x_mid[47:40];
     if (rst) begin
       \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = x_mid[31:24];
+    \$417  = x_mid[55:48];
     if (rst) begin
       \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = x_mid[39:32];
+    \$418  = x_mid[63:56];
     if (rst) begin
       \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = x_mid[47:40];
+    \$419  = x_mid[71:64];
     if (rst) begin
       \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = x_mid[55:48];
+    \$420  = x_mid[79:72];
     if (rst) begin
       \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = x_mid[63:56];
+    \$421  = t1;
     if (rst) begin
-      \$421  = 8'h00;
+      \$421  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = t1;
+    \$422  = \port__data$89 ;
     if (rst) begin
-      \$422  = 5'h00;
+      \$422  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = \port__data$89 ;
+    \$423  = x_mid[87:80];
     if (rst) begin
-      \$423  = 64'h0000000000000000;
+      \$423  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = x_mid[7:0];
+    \$424  = x_mid[95:88];
     if (rst) begin
       \$424  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = x_mid[15:8];
+    \$425  = x_mid[103:96];
     if (rst) begin
       \$425  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = x_mid[23:16];
+    \$426  = x_mid[111:104];
     if (rst) begin
       \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = x_mid[31:24];
+    \$427  = x_mid[119:112];
     if (rst) begin
       \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = x_mid[39:32];
+    \$428  = x_mid[127:120];
     if (rst) begin
       \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = x_mid[47:40];
+    \$429  = x_mid[135:128];
     if (rst) begin
       \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = x_mid[55:48];
+    \$430  = x_mid[143:136];
     if (rst) begin
       \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = x_mid[63:56];
+    \$431  = t1;
     if (rst) begin
-      \$431  = 8'h00;
+      \$431  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = t1;
+    \$432  = \port__data$100 ;
     if (rst) begin
-      \$432  = 5'h00;
+      \$432  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = \port__data$100 ;
+    \$433  = x_mid[151:144];
     if (rst) begin
-      \$433  = 64'h0000000000000000;
+      \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = x_mid[7:0];
+    \$434  = x_mid[159:152];
     if (rst) begin
       \$434  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = x_mid[15:8];
+    \$435  = x_mid[167:160];
     if (rst) begin
       \$435  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = x_mid[23:16];
+    \$436  = x_mid[175:168];
     if (rst) begin
       \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = x_mid[31:24];
+    \$437  = x_mid[183:176];
     if (rst) begin
       \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = x_mid[39:32];
+    \$438  = x_mid[191:184];
     if (rst) begin
       \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = x_mid[47:40];
+    \$439  = x_mid[199:192];
     if (rst) begin
       \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = x_mid[55:48];
+    \$440  = x_mid[207:200];
     if (rst) begin
       \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = x_mid[63:56];
+    \$441  = t1;
     if (rst) begin
-      \$441  = 8'h00;
+      \$441  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = t1;
+    \$442  = \port__data$111 ;
     if (rst) begin
-      \$442  = 5'h00;
+      \$442  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = \port__data$111 ;
+    \$443  = x_mid[15:8];
     if (rst) begin
-      \$443  = 64'h0000000000000000;
+      \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = x_mid[7:0];
+    \$444  = x_mid[23:16];
     if (rst) begin
       \$444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = x_mid[15:8];
+    \$445  = x_mid[215:208];
     if (rst) begin
       \$445  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = x_mid[23:16];
+    \$446  = x_mid[223:216];
     if (rst) begin
       \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = x_mid[31:24];
+    \$447  = x_mid[231:224];
     if (rst) begin
       \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = x_mid[39:32];
+    \$448  = x_mid[239:232];
     if (rst) begin
       \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = x_mid[47:40];
+    \$449  = x_mid[247:240];
     if (rst) begin
       \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = x_mid[55:48];
+    \$450  = x_mid[255:248];
     if (rst) begin
       \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = x_mid[63:56];
+    \$451  = t1;
     if (rst) begin
-      \$451  = 8'h00;
+      \$451  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = t1;
+    \$452  = \port__data$122 ;
     if (rst) begin
-      \$452  = 5'h00;
+      \$452  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = \port__data$122 ;
+    \$453  = x_mid[31:24];
     if (rst) begin
-      \$453  = 64'h0000000000000000;
+      \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = x_mid[7:0];
+    \$454  = x_mid[39:32];
     if (rst) begin
       \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = x_mid[15:8];
+    \$455  = x_mid[47:40];
     if (rst) begin
       \$455  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = x_mid[23:16];
+    \$456  = x_mid[55:48];
     if (rst) begin
       \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = x_mid[31:24];
+    \$457  = x_mid[63:56];
     if (rst) begin
       \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = x_mid[39:32];
+    \$458  = x_mid[71:64];
     if (rst) begin
       \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = x_mid[47:40];
+    \$459  = x_mid[79:72];
     if (rst) begin
       \$459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = x_mid[55:48];
+    \$460  = x_mid[87:80];
     if (rst) begin
       \$460  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = x_mid[63:56];
+    \$461  = t1;
     if (rst) begin
-      \$461  = 8'h00;
+      \$461  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = t1;
+    \$462  = \port__data$133 ;
     if (rst) begin
-      \$462  = 5'h00;
+      \$462  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = \port__data$133 ;
+    \$463  = x_mid[95:88];
     if (rst) begin
-      \$463  = 64'h0000000000000000;
+      \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = x_mid[7:0];
+    \$464  = x_mid[103:96];
     if (rst) begin
       \$464  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = x_mid[15:8];
+    \$465  = x_mid[111:104];
     if (rst) begin
       \$465  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = x_mid[23:16];
+    \$466  = x_mid[119:112];
     if (rst) begin
       \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = x_mid[31:24];
+    \$467  = x_mid[127:120];
     if (rst) begin
       \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = x_mid[39:32];
+    \$468  = x_mid[135:128];
     if (rst) begin
       \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = x_mid[47:40];
+    \$469  = x_mid[143:136];
     if (rst) begin
       \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = x_mid[55:48];
+    \$470  = x_mid[151:144];
     if (rst) begin
       \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = x_mid[63:56];
+    \$471  = t1;
     if (rst) begin
-      \$471  = 8'h00;
+      \$471  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = t1;
+    \$472  = \port__data$144 ;
     if (rst) begin
-      \$472  = 5'h00;
+      \$472  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = \port__data$144 ;
+    \$473  = x_mid[159:152];
     if (rst) begin
-      \$473  = 64'h0000000000000000;
+      \$473  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = x_mid[7:0];
+    \$474  = x_mid[167:160];
     if (rst) begin
       \$474  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = x_mid[15:8];
+    \$475  = x_mid[175:168];
     if (rst) begin
       \$475  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = x_mid[23:16];
+    \$476  = x_mid[183:176];
     if (rst) begin
       \$476  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = x_mid[31:24];
+    \$477  = x_mid[191:184];
     if (rst) begin
       \$477  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = x_mid[39:32];
+    \$478  = x_mid[199:192];
     if (rst) begin
       \$478  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = x_mid[47:40];
+    \$479  = x_mid[207:200];
     if (rst) begin
       \$479  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = x_mid[55:48];
+    \$480  = x_mid[215:208];
     if (rst) begin
       \$480  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = x_mid[63:56];
+    \$481  = t1;
     if (rst) begin
-      \$481  = 8'h00;
+      \$481  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = \$10 ;
+    \$482  = \port__data$155 ;
     if (rst) begin
-      \$482  = 9'h000;
+      \$482  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = rom0_read[7:0];
+    \$483  = x_mid[223:216];
     if (rst) begin
       \$483  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = \$11 ;
+    \$484  = x_mid[231:224];
     if (rst) begin
-      \$484  = 9'h000;
+      \$484  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = rom0_read[15:8];
+    \$485  = x_mid[239:232];
     if (rst) begin
       \$485  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = \$12 ;
+    \$486  = x_mid[247:240];
     if (rst) begin
-      \$486  = 9'h000;
+      \$486  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = rom0_read[23:16];
+    \$487  = x_mid[255:248];
     if (rst) begin
       \$487  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = \$13 ;
+    \$488  = \$10 ;
     if (rst) begin
       \$488  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = rom0_read[31:24];
+    \$489  = rom0_read[7:0];
     if (rst) begin
       \$489  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = \$14 ;
+    \$490  = \$11 ;
     if (rst) begin
       \$490  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = rom0_read[39:32];
+    \$491  = rom0_read[15:8];
     if (rst) begin
       \$491  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = \$15 ;
+    \$492  = \$12 ;
     if (rst) begin
       \$492  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = rom0_read[47:40];
+    \$493  = rom0_read[23:16];
     if (rst) begin
       \$493  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = \$16 ;
+    \$494  = \$13 ;
     if (rst) begin
       \$494  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = rom0_read[55:48];
+    \$495  = rom0_read[31:24];
     if (rst) begin
       \$495  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = \$17 ;
+    \$496  = \$14 ;
     if (rst) begin
       \$496  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = rom0_read[63:56];
+    \$497  = rom0_read[39:32];
     if (rst) begin
       \$497  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = \$18 ;
+    \$498  = \$15 ;
     if (rst) begin
       \$498  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = rom1_read[7:0];
+    \$499  = rom0_read[47:40];
     if (rst) begin
       \$499  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = \$19 ;
+    \$500  = \$16 ;
     if (rst) begin
       \$500  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = rom1_read[15:8];
+    \$501  = rom0_read[55:48];
     if (rst) begin
       \$501  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = \$20 ;
+    \$502  = \$17 ;
     if (rst) begin
       \$502  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = rom1_read[23:16];
+    \$503  = rom0_read[63:56];
     if (rst) begin
       \$503  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = \$21 ;
+    \$504  = \$18 ;
     if (rst) begin
       \$504  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = rom1_read[31:24];
+    \$505  = rom1_read[7:0];
     if (rst) begin
       \$505  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = \$22 ;
+    \$506  = \$19 ;
     if (rst) begin
       \$506  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = rom1_read[39:32];
+    \$507  = rom1_read[15:8];
     if (rst) begin
       \$507  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = \$23 ;
+    \$508  = \$20 ;
     if (rst) begin
       \$508  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = rom1_read[47:40];
+    \$509  = rom1_read[23:16];
     if (rst) begin
       \$509  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = \$24 ;
+    \$510  = \$21 ;
     if (rst) begin
       \$510  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = rom1_read[55:48];
+    \$511  = rom1_read[31:24];
     if (rst) begin
       \$511  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = \$25 ;
+    \$512  = \$22 ;
     if (rst) begin
       \$512  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = rom1_read[63:56];
+    \$513  = rom1_read[39:32];
     if (rst) begin
       \$513  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = \$26 ;
+    \$514  = \$23 ;
     if (rst) begin
       \$514  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = rom2_read[7:0];
+    \$515  = rom1_read[47:40];
     if (rst) begin
       \$515  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = \$27 ;
+    \$516  = \$24 ;
     if (rst) begin
       \$516  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = rom2_read[15:8];
+    \$517  = rom1_read[55:48];
     if (rst) begin
       \$517  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = \$28 ;
+    \$518  = \$25 ;
     if (rst) begin
       \$518  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = rom2_read[23:16];
+    \$519  = rom1_read[63:56];
     if (rst) begin
       \$519  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = \$29 ;
+    \$520  = \$26 ;
     if (rst) begin
       \$520  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = rom2_read[31:24];
+    \$521  = rom2_read[7:0];
     if (rst) begin
       \$521  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = \$30 ;
+    \$522  = \$27 ;
     if (rst) begin
       \$522  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = rom2_read[39:32];
+    \$523  = rom2_read[15:8];
     if (rst) begin
       \$523  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = \$31 ;
+    \$524  = \$28 ;
     if (rst) begin
       \$524  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = rom2_read[47:40];
+    \$525  = rom2_read[23:16];
     if (rst) begin
       \$525  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = \$32 ;
+    \$526  = \$29 ;
     if (rst) begin
       \$526  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = rom2_read[55:48];
+    \$527  = rom2_read[31:24];
     if (rst) begin
       \$527  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = \$33 ;
+    \$528  = \$30 ;
     if (rst) begin
       \$528  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$529  = rom2_read[63:56];
+    \$529  = rom2_read[39:32];
     if (rst) begin
       \$529  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$530  = \$34 ;
+    \$530  = \$31 ;
     if (rst) begin
       \$530  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$531  = rom3_read[7:0];
+    \$531  = rom2_read[47:40];
     if (rst) begin
       \$531  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$532  = \$35 ;
+    \$532  = \$32 ;
     if (rst) begin
       \$532  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$533  = rom3_read[15:8];
+    \$533  = rom2_read[55:48];
     if (rst) begin
       \$533  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$534  = \$36 ;
+    \$534  = \$33 ;
     if (rst) begin
       \$534  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$535  = rom3_read[23:16];
+    \$535  = rom2_read[63:56];
     if (rst) begin
       \$535  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$536  = \$37 ;
+    \$536  = \$34 ;
     if (rst) begin
       \$536  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$537  = rom3_read[31:24];
+    \$537  = rom3_read[7:0];
     if (rst) begin
       \$537  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$538  = \$38 ;
+    \$538  = \$35 ;
     if (rst) begin
       \$538  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$539  = rom3_read[39:32];
+    \$539  = rom3_read[15:8];
     if (rst) begin
       \$539  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$540  = \$39 ;
+    \$540  = \$36 ;
     if (rst) begin
       \$540  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$541  = rom3_read[47:40];
+    \$541  = rom3_read[23:16];
     if (rst) begin
       \$541  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$542  = \$40 ;
+    \$542  = \$37 ;
     if (rst) begin
       \$542  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$543  = rom3_read[55:48];
+    \$543  = rom3_read[31:24];
     if (rst) begin
       \$543  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$544  = \$41 ;
+    \$544  = \$38 ;
     if (rst) begin
       \$544  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$545  = rom3_read[63:56];
+    \$545  = rom3_read[39:32];
     if (rst) begin
       \$545  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$546  = \$42 ;
+    \$546  = \$39 ;
     if (rst) begin
       \$546  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$547  = rom4_read[7:0];
+    \$547  = rom3_read[47:40];
     if (rst) begin
       \$547  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$548  = \$43 ;
+    \$548  = \$40 ;
     if (rst) begin
       \$548  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$549  = rom4_read[15:8];
+    \$549  = rom3_read[55:48];
     if (rst) begin
       \$549  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$550  = \$44 ;
+    \$550  = \$41 ;
     if (rst) begin
       \$550  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$551  = rom4_read[23:16];
+    \$551  = rom3_read[63:56];
     if (rst) begin
       \$551  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$552  = \$45 ;
+    \$552  = \$42 ;
     if (rst) begin
       \$552  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$553  = rom4_read[31:24];
+    \$553  = rom4_read[7:0];
     if (rst) begin
       \$553  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$554  = \$46 ;
+    \$554  = \$43 ;
     if (rst) begin
       \$554  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$555  = rom4_read[39:32];
+    \$555  = rom4_read[15:8];
     if (rst) begin
       \$555  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$556  = \$47 ;
+    \$556  = \$44 ;
     if (rst) begin
       \$556  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$557  = rom4_read[47:40];
+    \$557  = rom4_read[23:16];
     if (rst) begin
       \$557  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$558  = \$48 ;
+    \$558  = \$45 ;
     if (rst) begin
       \$558  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$559  = rom4_read[55:48];
+    \$559  = rom4_read[31:24];
     if (rst) begin
       \$559  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$560  = \$49 ;
+    \$560  = \$46 ;
     if (rst) begin
       \$560  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$561  = rom4_read[63:56];
+    \$561  = rom4_read[39:32];
     if (rst) begin
       \$561  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$562  = \$50 ;
+    \$562  = \$47 ;
     if (rst) begin
       \$562  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$563  = rom5_read[7:0];
+    \$563  = rom4_read[47:40];
     if (rst) begin
       \$563  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$564  = \$51 ;
+    \$564  = \$48 ;
     if (rst) begin
       \$564  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$565  = rom5_read[15:8];
+    \$565  = rom4_read[55:48];
     if (rst) begin
       \$565  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$566  = \$52 ;
+    \$566  = \$49 ;
     if (rst) begin
       \$566  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$567  = rom5_read[23:16];
+    \$567  = rom4_read[63:56];
     if (rst) begin
       \$567  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$568  = \$53 ;
+    \$568  = \$50 ;
     if (rst) begin
       \$568  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$569  = rom5_read[31:24];
+    \$569  = rom5_read[7:0];
     if (rst) begin
       \$569  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$570  = \$54 ;
+    \$570  = \$51 ;
     if (rst) begin
       \$570  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$571  = rom5_read[39:32];
+    \$571  = rom5_read[15:8];
     if (rst) begin
       \$571  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$572  = \$55 ;
+    \$572  = \$52 ;
     if (rst) begin
       \$572  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$573  = rom5_read[47:40];
+    \$573  = rom5_read[23:16];
     if (rst) begin
       \$573  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$574  = \$56 ;
+    \$574  = \$53 ;
     if (rst) begin
       \$574  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$575  = rom5_read[55:48];
+    \$575  = rom5_read[31:24];
     if (rst) begin
       \$575  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$576  = \$57 ;
+    \$576  = \$54 ;
     if (rst) begin
       \$576  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$577  = rom5_read[63:56];
+    \$577  = rom5_read[39:32];
     if (rst) begin
       \$577  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$578  = \$58 ;
+    \$578  = \$55 ;
     if (rst) begin
       \$578  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$579  = rom6_read[7:0];
+    \$579  = rom5_read[47:40];
     if (rst) begin
       \$579  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$580  = \$59 ;
+    \$580  = \$56 ;
     if (rst) begin
       \$580  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$581  = rom6_read[15:8];
+    \$581  = rom5_read[55:48];
     if (rst) begin
       \$581  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$582  = \$60 ;
+    \$582  = \$57 ;
     if (rst) begin
       \$582  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$583  = rom6_read[23:16];
+    \$583  = rom5_read[63:56];
     if (rst) begin
       \$583  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$584  = \$61 ;
+    \$584  = \$58 ;
     if (rst) begin
       \$584  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$585  = rom6_read[31:24];
+    \$585  = rom6_read[7:0];
     if (rst) begin
       \$585  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$586  = \$62 ;
+    \$586  = \$59 ;
     if (rst) begin
       \$586  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$587  = rom6_read[39:32];
+    \$587  = rom6_read[15:8];
     if (rst) begin
       \$587  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$588  = \$63 ;
+    \$588  = \$60 ;
     if (rst) begin
       \$588  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$589  = rom6_read[47:40];
+    \$589  = rom6_read[23:16];
     if (rst) begin
       \$589  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$590  = \$64 ;
+    \$590  = \$61 ;
     if (rst) begin
       \$590  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$591  = rom6_read[55:48];
+    \$591  = rom6_read[31:24];
     if (rst) begin
       \$591  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$592  = \$65 ;
+    \$592  = \$62 ;
     if (rst) begin
       \$592  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$593  = rom6_read[63:56];
+    \$593  = rom6_read[39:32];
     if (rst) begin
       \$593  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$594  = \$66 ;
+    \$594  = \$63 ;
     if (rst) begin
       \$594  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$595  = rom7_read[7:0];
+    \$595  = rom6_read[47:40];
     if (rst) begin
       \$595  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$596  = \$67 ;
+    \$596  = \$64 ;
     if (rst) begin
       \$596  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$597  = rom7_read[15:8];
+    \$597  = rom6_read[55:48];
     if (rst) begin
       \$597  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$598  = \$68 ;
+    \$598  = \$65 ;
     if (rst) begin
       \$598  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$599  = rom7_read[23:16];
+    \$599  = rom6_read[63:56];
     if (rst) begin
       \$599  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$600  = \$69 ;
+    \$600  = \$66 ;
     if (rst) begin
       \$600  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$601  = rom7_read[31:24];
+    \$601  = rom7_read[7:0];
     if (rst) begin
       \$601  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$602  = \$70 ;
+    \$602  = \$67 ;
     if (rst) begin
       \$602  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$603  = rom7_read[39:32];
+    \$603  = rom7_read[15:8];
     if (rst) begin
       \$603  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$604  = \$71 ;
+    \$604  = \$68 ;
     if (rst) begin
       \$604  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$605  = rom7_read[47:40];
+    \$605  = rom7_read[23:16];
     if (rst) begin
       \$605  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$606  = \$72 ;
+    \$606  = \$69 ;
     if (rst) begin
       \$606  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$607  = rom7_read[55:48];
+    \$607  = rom7_read[31:24];
     if (rst) begin
       \$607  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$608  = \$73 ;
+    \$608  = \$70 ;
     if (rst) begin
       \$608  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$609  = rom7_read[63:56];
+    \$609  = rom7_read[39:32];
     if (rst) begin
       \$609  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$610  = \$74 ;
+    \$610  = \$71 ;
     if (rst) begin
       \$610  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$611  = rom8_read[7:0];
+    \$611  = rom7_read[47:40];
     if (rst) begin
       \$611  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$612  = \$75 ;
+    \$612  = \$72 ;
     if (rst) begin
       \$612  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$613  = rom8_read[15:8];
+    \$613  = rom7_read[55:48];
     if (rst) begin
       \$613  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$614  = \$76 ;
+    \$614  = \$73 ;
     if (rst) begin
       \$614  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$615  = rom8_read[23:16];
+    \$615  = rom7_read[63:56];
     if (rst) begin
       \$615  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$616  = \$77 ;
+    \$616  = \$74 ;
     if (rst) begin
       \$616  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$617  = rom8_read[31:24];
+    \$617  = rom8_read[7:0];
     if (rst) begin
       \$617  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$618  = \$78 ;
+    \$618  = \$75 ;
     if (rst) begin
       \$618  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$619  = rom8_read[39:32];
+    \$619  = rom8_read[15:8];
     if (rst) begin
       \$619  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$620  = \$79 ;
+    \$620  = \$76 ;
     if (rst) begin
       \$620  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$621  = rom8_read[47:40];
+    \$621  = rom8_read[23:16];
     if (rst) begin
       \$621  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$622  = \$80 ;
+    \$622  = \$77 ;
     if (rst) begin
       \$622  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$623  = rom8_read[55:48];
+    \$623  = rom8_read[31:24];
     if (rst) begin
       \$623  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$624  = \$81 ;
+    \$624  = \$78 ;
     if (rst) begin
       \$624  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$625  = rom8_read[63:56];
+    \$625  = rom8_read[39:32];
     if (rst) begin
       \$625  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$626  = \$82 ;
+    \$626  = \$79 ;
     if (rst) begin
       \$626  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$627  = rom9_read[7:0];
+    \$627  = rom8_read[47:40];
     if (rst) begin
       \$627  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$628  = \$83 ;
+    \$628  = \$80 ;
     if (rst) begin
       \$628  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$629  = rom9_read[15:8];
+    \$629  = rom8_read[55:48];
     if (rst) begin
       \$629  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$630  = \$84 ;
+    \$630  = \$81 ;
     if (rst) begin
       \$630  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$631  = rom9_read[23:16];
+    \$631  = rom8_read[63:56];
     if (rst) begin
       \$631  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$632  = \$85 ;
+    \$632  = \$82 ;
     if (rst) begin
       \$632  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$633  = rom9_read[31:24];
+    \$633  = rom9_read[7:0];
     if (rst) begin
       \$633  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$634  = \$86 ;
+    \$634  = \$83 ;
     if (rst) begin
       \$634  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$635  = rom9_read[39:32];
+    \$635  = rom9_read[15:8];
     if (rst) begin
       \$635  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$636  = \$87 ;
+    \$636  = \$84 ;
     if (rst) begin
       \$636  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$637  = rom9_read[47:40];
+    \$637  = rom9_read[23:16];
     if (rst) begin
       \$637  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$638  = \$88 ;
+    \$638  = \$85 ;
     if (rst) begin
       \$638  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$639  = rom9_read[55:48];
+    \$639  = rom9_read[31:24];
     if (rst) begin
       \$639  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$640  = \$89 ;
+    \$640  = \$86 ;
     if (rst) begin
       \$640  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$641  = rom9_read[63:56];
+    \$641  = rom9_read[39:32];
     if (rst) begin
       \$641  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$642  = \$90 ;
+    \$642  = \$87 ;
     if (rst) begin
       \$642  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$643  = rom10_read[7:0];
+    \$643  = rom9_read[47:40];
     if (rst) begin
       \$643  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$644  = \$91 ;
+    \$644  = \$88 ;
     if (rst) begin
       \$644  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$645  = rom10_read[15:8];
+    \$645  = rom9_read[55:48];
     if (rst) begin
       \$645  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$646  = \$92 ;
+    \$646  = \$89 ;
     if (rst) begin
       \$646  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$647  = rom10_read[23:16];
+    \$647  = rom9_read[63:56];
     if (rst) begin
       \$647  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$648  = \$93 ;
+    \$648  = \$90 ;
     if (rst) begin
       \$648  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$649  = rom10_read[31:24];
+    \$649  = rom10_read[7:0];
     if (rst) begin
       \$649  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$650  = \$94 ;
+    \$650  = \$91 ;
     if (rst) begin
       \$650  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$651  = rom10_read[39:32];
+    \$651  = rom10_read[15:8];
     if (rst) begin
       \$651  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$652  = \$95 ;
+    \$652  = \$92 ;
     if (rst) begin
       \$652  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$653  = rom10_read[47:40];
+    \$653  = rom10_read[23:16];
     if (rst) begin
       \$653  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$654  = \$96 ;
+    \$654  = \$93 ;
     if (rst) begin
       \$654  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$655  = rom10_read[55:48];
+    \$655  = rom10_read[31:24];
     if (rst) begin
       \$655  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$656  = \$97 ;
+    \$656  = \$94 ;
     if (rst) begin
       \$656  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$657  = rom10_read[63:56];
+    \$657  = rom10_read[39:32];
     if (rst) begin
       \$657  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$658  = \$98 ;
+    \$658  = \$95 ;
     if (rst) begin
-      \$658  = 17'h00000;
+      \$658  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$659  = \$99 ;
+    \$659  = rom10_read[47:40];
     if (rst) begin
-      \$659  = 17'h00000;
+      \$659  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$660  = \$100 ;
+    \$660  = \$96 ;
     if (rst) begin
-      \$660  = 17'h00000;
+      \$660  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$661  = \$101 ;
+    \$661  = rom10_read[55:48];
     if (rst) begin
-      \$661  = 17'h00000;
+      \$661  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$662  = \$102 ;
+    \$662  = \$97 ;
     if (rst) begin
-      \$662  = 17'h00000;
+      \$662  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$663  = \$103 ;
+    \$663  = rom10_read[63:56];
     if (rst) begin
-      \$663  = 17'h00000;
+      \$663  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$664  = \$104 ;
+    \$664  = \$98 ;
     if (rst) begin
-      \$664  = 17'h00000;
+      \$664  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$665  = \$105 ;
+    \$665  = rom11_read[7:0];
     if (rst) begin
-      \$665  = 17'h00000;
+      \$665  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$666  = \$106 ;
+    \$666  = \$99 ;
     if (rst) begin
-      \$666  = 17'h00000;
+      \$666  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$667  = \$107 ;
+    \$667  = rom11_read[15:8];
     if (rst) begin
-      \$667  = 17'h00000;
+      \$667  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$668  = \$108 ;
+    \$668  = \$100 ;
     if (rst) begin
-      \$668  = 17'h00000;
+      \$668  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$669  = \$109 ;
+    \$669  = rom11_read[23:16];
     if (rst) begin
-      \$669  = 17'h00000;
+      \$669  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$670  = \$110 ;
+    \$670  = \$101 ;
     if (rst) begin
-      \$670  = 17'h00000;
+      \$670  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$671  = \$111 ;
+    \$671  = rom11_read[31:24];
     if (rst) begin
-      \$671  = 17'h00000;
+      \$671  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$672  = \$112 ;
+    \$672  = \$102 ;
     if (rst) begin
-      \$672  = 17'h00000;
+      \$672  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$673  = \$113 ;
+    \$673  = rom11_read[39:32];
     if (rst) begin
-      \$673  = 17'h00000;
+      \$673  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$674  = \$114 ;
+    \$674  = \$103 ;
     if (rst) begin
       \$674  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$675  = \$115 ;
+    \$675  = \$104 ;
     if (rst) begin
       \$675  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$676  = \$116 ;
+    \$676  = \$105 ;
     if (rst) begin
       \$676  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$677  = \$117 ;
+    \$677  = \$106 ;
     if (rst) begin
       \$677  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$678  = \$118 ;
+    \$678  = \$107 ;
     if (rst) begin
       \$678  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$679  = \$119 ;
+    \$679  = \$108 ;
     if (rst) begin
       \$679  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$680  = \$120 ;
+    \$680  = \$109 ;
     if (rst) begin
       \$680  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$681  = \$121 ;
+    \$681  = \$110 ;
     if (rst) begin
       \$681  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$682  = \$122 ;
+    \$682  = \$111 ;
     if (rst) begin
       \$682  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$683  = \$123 ;
+    \$683  = \$112 ;
     if (rst) begin
       \$683  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$684  = \$124 ;
+    \$684  = \$113 ;
     if (rst) begin
       \$684  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$685  = \$125 ;
+    \$685  = \$114 ;
     if (rst) begin
       \$685  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$686  = \$126 ;
+    \$686  = \$115 ;
     if (rst) begin
       \$686  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$687  = \$127 ;
+    \$687  = \$116 ;
     if (rst) begin
       \$687  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$688  = \$128 ;
+    \$688  = \$117 ;
     if (rst) begin
       \$688  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$689  = \$129 ;
+    \$689  = \$118 ;
     if (rst) begin
       \$689  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$690  = \$130 ;
+    \$690  = \$119 ;
     if (rst) begin
       \$690  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$691  = \$131 ;
+    \$691  = \$120 ;
     if (rst) begin
       \$691  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$692  = \$132 ;
+    \$692  = \$121 ;
     if (rst) begin
       \$692  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$693  = \$133 ;
+    \$693  = \$122 ;
     if (rst) begin
       \$693  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$694  = \$134 ;
+    \$694  = \$123 ;
     if (rst) begin
       \$694  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$695  = \$135 ;
+    \$695  = \$124 ;
     if (rst) begin
       \$695  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$696  = \$136 ;
+    \$696  = \$125 ;
     if (rst) begin
       \$696  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$697  = \$137 ;
+    \$697  = \$126 ;
     if (rst) begin
       \$697  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$698  = \$138 ;
+    \$698  = \$127 ;
     if (rst) begin
       \$698  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$699  = \$139 ;
+    \$699  = \$128 ;
     if (rst) begin
       \$699  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$700  = \$140 ;
+    \$700  = \$129 ;
     if (rst) begin
       \$700  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$701  = \$141 ;
+    \$701  = \$130 ;
     if (rst) begin
       \$701  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$702  = \$142 ;
+    \$702  = \$131 ;
     if (rst) begin
       \$702  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$703  = \$143 ;
+    \$703  = \$132 ;
     if (rst) begin
       \$703  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$704  = \$144 ;
+    \$704  = \$133 ;
     if (rst) begin
       \$704  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$705  = \$145 ;
+    \$705  = \$134 ;
     if (rst) begin
       \$705  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$706  = \$146 ;
+    \$706  = \$135 ;
     if (rst) begin
       \$706  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$707  = \$147 ;
+    \$707  = \$136 ;
     if (rst) begin
       \$707  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$708  = \$148 ;
+    \$708  = \$137 ;
     if (rst) begin
       \$708  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$709  = \$149 ;
+    \$709  = \$138 ;
     if (rst) begin
       \$709  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$710  = \$150 ;
+    \$710  = \$139 ;
     if (rst) begin
       \$710  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$711  = \$151 ;
+    \$711  = \$140 ;
     if (rst) begin
       \$711  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$712  = \$152 ;
+    \$712  = \$141 ;
     if (rst) begin
       \$712  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$713  = \$153 ;
+    \$713  = \$142 ;
     if (rst) begin
       \$713  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$714  = \$154 ;
+    \$714  = \$143 ;
     if (rst) begin
       \$714  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$715  = \$155 ;
+    \$715  = \$144 ;
     if (rst) begin
       \$715  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$716  = \$156 ;
+    \$716  = \$145 ;
     if (rst) begin
       \$716  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$717  = \$157 ;
+    \$717  = \$146 ;
     if (rst) begin
       \$717  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$718  = \$158 ;
+    \$718  = \$147 ;
     if (rst) begin
       \$718  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$719  = \$159 ;
+    \$719  = \$148 ;
     if (rst) begin
       \$719  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$720  = \$160 ;
+    \$720  = \$149 ;
     if (rst) begin
       \$720  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$721  = \$161 ;
+    \$721  = \$150 ;
     if (rst) begin
       \$721  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$722  = \$162 ;
+    \$722  = \$151 ;
     if (rst) begin
       \$722  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$723  = \$163 ;
+    \$723  = \$152 ;
     if (rst) begin
       \$723  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$724  = \$164 ;
+    \$724  = \$153 ;
     if (rst) begin
       \$724  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$725  = \$165 ;
+    \$725  = \$154 ;
     if (rst) begin
       \$725  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$726  = \$166 ;
+    \$726  = \$155 ;
     if (rst) begin
       \$726  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$727  = \$167 ;
+    \$727  = \$156 ;
     if (rst) begin
       \$727  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$728  = \$168 ;
+    \$728  = \$157 ;
     if (rst) begin
       \$728  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$729  = \$169 ;
+    \$729  = \$158 ;
     if (rst) begin
       \$729  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$730  = \$170 ;
+    \$730  = \$159 ;
     if (rst) begin
       \$730  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$731  = \$171 ;
+    \$731  = \$160 ;
     if (rst) begin
       \$731  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$732  = \$172 ;
+    \$732  = \$161 ;
     if (rst) begin
       \$732  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$733  = \$173 ;
+    \$733  = \$162 ;
     if (rst) begin
       \$733  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$734  = \$174 ;
+    \$734  = \$163 ;
     if (rst) begin
       \$734  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$735  = \$175 ;
+    \$735  = \$164 ;
     if (rst) begin
       \$735  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$736  = \$176 ;
+    \$736  = \$165 ;
     if (rst) begin
       \$736  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$737  = \$177 ;
+    \$737  = \$166 ;
     if (rst) begin
       \$737  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$738  = \$178 ;
+    \$738  = \$167 ;
     if (rst) begin
       \$738  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$739  = \$179 ;
+    \$739  = \$168 ;
     if (rst) begin
       \$739  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$740  = \$180 ;
+    \$740  = \$169 ;
     if (rst) begin
       \$740  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$741  = \$181 ;
+    \$741  = \$170 ;
     if (rst) begin
       \$741  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$742  = \$182 ;
+    \$742  = \$171 ;
     if (rst) begin
       \$742  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$743  = \$183 ;
+    \$743  = \$172 ;
     if (rst) begin
       \$743  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$744  = \$184 ;
+    \$744  = \$173 ;
     if (rst) begin
       \$744  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$745  = \$185 ;
+    \$745  = \$174 ;
     if (rst) begin
       \$745  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$746  = prod0_0;
+    \$746  = \$175 ;
     if (rst) begin
       \$746  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$747  = prod0_1;
+    \$747  = \$176 ;
     if (rst) begin
       \$747  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$748  = prod0_2;
+    \$748  = \$177 ;
     if (rst) begin
       \$748  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$749  = prod0_3;
+    \$749  = \$178 ;
     if (rst) begin
       \$749  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$750  = prod0_4;
+    \$750  = \$179 ;
     if (rst) begin
       \$750  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$751  = prod0_5;
+    \$751  = \$180 ;
     if (rst) begin
       \$751  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$752  = prod0_6;
+    \$752  = \$181 ;
     if (rst) begin
       \$752  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$753  = prod0_7;
+    \$753  = \$182 ;
     if (rst) begin
       \$753  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$754  = prod1_0;
+    \$754  = \$183 ;
     if (rst) begin
       \$754  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$755  = prod1_1;
+    \$755  = \$184 ;
     if (rst) begin
       \$755  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$756  = prod1_2;
+    \$756  = \$185 ;
     if (rst) begin
       \$756  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$757  = prod1_3;
+    \$757  = \$186 ;
     if (rst) begin
       \$757  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$758  = prod1_4;
+    \$758  = \$187 ;
     if (rst) begin
       \$758  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$759  = prod1_5;
+    \$759  = \$188 ;
     if (rst) begin
       \$759  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$760  = prod1_6;
+    \$760  = \$189 ;
     if (rst) begin
       \$760  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$761  = prod1_7;
+    \$761  = \$190 ;
     if (rst) begin
       \$761  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$762  = prod2_0;
+    \$762  = \$191 ;
     if (rst) begin
       \$762  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$763  = prod2_1;
+    \$763  = \$192 ;
     if (rst) begin
       \$763  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$764  = prod2_2;
+    \$764  = \$193 ;
     if (rst) begin
       \$764  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$765  = prod2_3;
+    \$765  = \$194 ;
     if (rst) begin
       \$765  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$766  = prod2_4;
+    \$766  = \$195 ;
     if (rst) begin
       \$766  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$767  = prod2_5;
+    \$767  = prod0_1;
     if (rst) begin
       \$767  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$768  = prod2_6;
+    \$768  = prod0_2;
     if (rst) begin
       \$768  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$769  = prod2_7;
+    \$769  = prod0_3;
     if (rst) begin
       \$769  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$770  = prod3_0;
+    \$770  = prod0_4;
     if (rst) begin
       \$770  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$771  = prod3_1;
+    \$771  = prod0_5;
     if (rst) begin
       \$771  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$772  = prod3_2;
+    \$772  = prod0_6;
     if (rst) begin
       \$772  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$773  = prod3_3;
+    \$773  = prod0_7;
     if (rst) begin
       \$773  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$774  = prod3_4;
+    \$774  = prod0_8;
     if (rst) begin
       \$774  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$775  = prod3_5;
+    \$775  = prod0_9;
     if (rst) begin
       \$775  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$776  = prod3_6;
+    \$776  = prod0_10;
     if (rst) begin
       \$776  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$777  = prod3_7;
+    \$777  = prod0_11;
     if (rst) begin
       \$777  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$778  = prod4_0;
+    \$778  = prod0_12;
     if (rst) begin
       \$778  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$779  = prod4_1;
+    \$779  = prod0_13;
     if (rst) begin
       \$779  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$780  = prod4_2;
+    \$780  = prod0_14;
     if (rst) begin
       \$780  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$781  = prod4_3;
+    \$781  = prod0_15;
     if (rst) begin
       \$781  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$782  = prod4_4;
+    \$782  = prod0_16;
     if (rst) begin
       \$782  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$783  = prod4_5;
+    \$783  = prod0_17;
     if (rst) begin
       \$783  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$784  = prod4_6;
+    \$784  = prod0_18;
     if (rst) begin
       \$784  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$785  = prod4_7;
+    \$785  = prod0_19;
     if (rst) begin
       \$785  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$786  = prod5_0;
+    \$786  = prod0_20;
     if (rst) begin
       \$786  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$787  = prod5_1;
+    \$787  = prod0_21;
     if (rst) begin
       \$787  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$788  = prod5_2;
+    \$788  = prod0_22;
     if (rst) begin
       \$788  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$789  = prod5_3;
+    \$789  = prod0_23;
     if (rst) begin
       \$789  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$790  = prod5_4;
+    \$790  = prod0_24;
     if (rst) begin
       \$790  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$791  = prod5_5;
+    \$791  = prod0_25;
     if (rst) begin
       \$791  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$792  = prod5_6;
+    \$792  = prod0_26;
     if (rst) begin
       \$792  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$793  = prod5_7;
+    \$793  = prod0_27;
     if (rst) begin
       \$793  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$794  = prod6_0;
+    \$794  = prod0_28;
     if (rst) begin
       \$794  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$795  = prod6_1;
+    \$795  = prod0_29;
     if (rst) begin
       \$795  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$796  = prod6_2;
+    \$796  = prod0_30;
     if (rst) begin
       \$796  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$797  = prod6_3;
+    \$797  = prod0_31;
     if (rst) begin
       \$797  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$798  = prod6_4;
+    \$798  = prod1_1;
     if (rst) begin
       \$798  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$799  = prod6_5;
+    \$799  = prod1_2;
     if (rst) begin
       \$799  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$800  = prod6_6;
+    \$800  = prod1_3;
     if (rst) begin
       \$800  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$801  = prod6_7;
+    \$801  = prod1_4;
     if (rst) begin
       \$801  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$802  = prod7_0;
+    \$802  = prod1_5;
     if (rst) begin
       \$802  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$803  = prod7_1;
+    \$803  = prod1_6;
     if (rst) begin
       \$803  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$804  = prod7_2;
+    \$804  = prod1_7;
     if (rst) begin
       \$804  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$805  = prod7_3;
+    \$805  = prod1_8;
     if (rst) begin
       \$805  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$806  = prod7_4;
+    \$806  = prod1_9;
     if (rst) begin
       \$806  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$807  = prod7_5;
+    \$807  = prod1_10;
     if (rst) begin
       \$807  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$808  = prod7_6;
+    \$808  = prod1_11;
     if (rst) begin
       \$808  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$809  = prod7_7;
+    \$809  = prod1_12;
     if (rst) begin
       \$809  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$810  = prod8_0;
+    \$810  = prod1_13;
     if (rst) begin
       \$810  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$811  = prod8_1;
+    \$811  = prod1_14;
     if (rst) begin
       \$811  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$812  = prod8_2;
+    \$812  = prod1_15;
     if (rst) begin
       \$812  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$813  = prod8_3;
+    \$813  = prod1_16;
     if (rst) begin
       \$813  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$814  = prod8_4;
+    \$814  = prod1_17;
     if (rst) begin
       \$814  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$815  = prod8_5;
+    \$815  = prod1_18;
     if (rst) begin
       \$815  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$816  = prod8_6;
+    \$816  = prod1_19;
     if (rst) begin
       \$816  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$817  = prod8_7;
+    \$817  = prod1_20;
     if (rst) begin
       \$817  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$818  = prod9_0;
+    \$818  = prod1_21;
     if (rst) begin
       \$818  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$819  = prod9_1;
+    \$819  = prod1_22;
     if (rst) begin
       \$819  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$820  = prod9_2;
+    \$820  = prod1_23;
     if (rst) begin
       \$820  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$821  = prod9_3;
+    \$821  = prod1_24;
     if (rst) begin
       \$821  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$822  = prod9_4;
+    \$822  = prod1_25;
     if (rst) begin
       \$822  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$823  = prod9_5;
+    \$823  = prod1_26;
     if (rst) begin
       \$823  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$824  = prod9_6;
+    \$824  = prod1_27;
     if (rst) begin
       \$824  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$825  = prod9_7;
+    \$825  = prod1_28;
     if (rst) begin
       \$825  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$826  = prod10_0;
+    \$826  = prod1_29;
     if (rst) begin
       \$826  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$827  = prod10_1;
+    \$827  = prod1_30;
     if (rst) begin
       \$827  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$828  = prod10_2;
+    \$828  = prod1_31;
     if (rst) begin
       \$828  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$829  = prod10_3;
+    \$829  = prod2_1;
     if (rst) begin
       \$829  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$830  = prod10_4;
+    \$830  = prod2_2;
     if (rst) begin
       \$830  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$831  = prod10_5;
+    \$831  = prod2_3;
     if (rst) begin
       \$831  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$832  = prod10_6;
+    \$832  = prod2_4;
     if (rst) begin
       \$832  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$833  = prod10_7;
+    \$833  = prod2_5;
     if (rst) begin
       \$833  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$834  = { \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188 [18], \$188  };
+    \$834  = prod2_6;
     if (rst) begin
-      \$834  = 24'h000000;
+      \$834  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$835  = { \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191 [18], \$191  };
+    \$835  = prod2_7;
     if (rst) begin
-      \$835  = 24'h000000;
+      \$835  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$836  = \$192 [23:0];
+    \$836  = prod2_8;
     if (rst) begin
-      \$836  = 24'h000000;
+      \$836  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$837  = { \$195 [18], \$195 [18], \$195 [18], \$195 [18], \$195 [18], \$195  };
+    \$837  = prod2_9;
     if (rst) begin
-      \$837  = 24'h000000;
+      \$837  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$838  = { \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198  };
+    \$838  = prod2_10;
     if (rst) begin
-      \$838  = 24'h000000;
+      \$838  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$839  = \$199 [23:0];
+    \$839  = prod2_11;
     if (rst) begin
-      \$839  = 24'h000000;
+      \$839  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$840  = { \$202 [18], \$202 [18], \$202 [18], \$202 [18], \$202 [18], \$202  };
+    \$840  = prod2_12;
     if (rst) begin
-      \$840  = 24'h000000;
+      \$840  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$841  = { \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205 [18], \$205  };
+    \$841  = prod2_13;
     if (rst) begin
-      \$841  = 24'h000000;
+      \$841  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$842  = \$206 [23:0];
+    \$842  = prod2_14;
     if (rst) begin
-      \$842  = 24'h000000;
+      \$842  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$843  = { \$209 [18], \$209 [18], \$209 [18], \$209 [18], \$209 [18], \$209  };
+    \$843  = prod2_15;
     if (rst) begin
-      \$843  = 24'h000000;
+      \$843  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$844  = { \$212 [18], \$212 [18], \$212 [18], \$212 [18], \$212 [18], \$212  };
+    \$844  = prod2_16;
     if (rst) begin
-      \$844  = 24'h000000;
+      \$844  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$845  = \$213 [23:0];
+    \$845  = prod2_17;
     if (rst) begin
-      \$845  = 24'h000000;
+      \$845  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$846  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
+    \$846  = prod2_18;
     if (rst) begin
-      \$846  = 24'h000000;
+      \$846  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$847  = { \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219 [18], \$219  };
+    \$847  = prod2_19;
     if (rst) begin
-      \$847  = 24'h000000;
+      \$847  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$848  = \$220 [23:0];
+    \$848  = prod2_20;
     if (rst) begin
-      \$848  = 24'h000000;
+      \$848  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$849  = { \$223 [18], \$223 [18], \$223 [18], \$223 [18], \$223 [18], \$223  };
+    \$849  = prod2_21;
     if (rst) begin
-      \$849  = 24'h000000;
+      \$849  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$850  = { \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226 [18], \$226  };
+    \$850  = prod2_22;
     if (rst) begin
-      \$850  = 24'h000000;
+      \$850  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$851  = \$227 [23:0];
+    \$851  = prod2_23;
     if (rst) begin
-      \$851  = 24'h000000;
+      \$851  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$852  = { \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230  };
+    \$852  = prod2_24;
     if (rst) begin
-      \$852  = 24'h000000;
+      \$852  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$853  = { \$233 [18], \$233 [18], \$233 [18], \$233 [18], \$233 [18], \$233  };
+    \$853  = prod2_25;
     if (rst) begin
-      \$853  = 24'h000000;
+      \$853  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$854  = \$234 [23:0];
+    \$854  = prod2_26;
     if (rst) begin
-      \$854  = 24'h000000;
+      \$854  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$855  = { \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237  };
+    \$855  = prod2_27;
     if (rst) begin
-      \$855  = 24'h000000;
+      \$855  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$856  = { \$240 [18], \$240 [18], \$240 [18], \$240 [18], \$240 [18], \$240  };
+    \$856  = prod2_28;
     if (rst) begin
-      \$856  = 24'h000000;
+      \$856  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$857  = \$241 [23:0];
+    \$857  = prod2_29;
     if (rst) begin
-      \$857  = 24'h000000;
+      \$857  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$858  = { \$244 [18], \$244 [18], \$244 [18], \$244 [18], \$244 [18], \$244  };
+    \$858  = prod2_30;
     if (rst) begin
-      \$858  = 24'h000000;
+      \$858  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$859  = { \$247 [18], \$247 [18], \$247 [18], \$247 [18], \$247 [18], \$247  };
+    \$859  = prod2_31;
     if (rst) begin
-      \$859  = 24'h000000;
+      \$859  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$860  = \$248 [23:0];
+    \$860  = { \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198  };
     if (rst) begin
       \$860  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$861  = { \$251 [18], \$251 [18], \$251 [18], \$251 [18], \$251 [18], \$251  };
+    \$861  = { \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201  };
     if (rst) begin
       \$861  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$862  = { \$254 [18], \$254 [18], \$254 [18], \$254 [18], \$254 [18], \$254  };
+    \$862  = { \$204 [18], \$204 [18], \$204 [18], \$204 [18], \$204 [18], \$204  };
     if (rst) begin
       \$862  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$863  = \$255 [23:0];
+    \$863  = { \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207  };
     if (rst) begin
       \$863  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$864  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
+    \$864  = { \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210  };
     if (rst) begin
       \$864  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$865  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
+    \$865  = { \$213 [18], \$213 [18], \$213 [18], \$213 [18], \$213 [18], \$213  };
     if (rst) begin
       \$865  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$866  = \$262 [23:0];
+    \$866  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
     if (rst) begin
       \$866  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$867  = v1;
+    \$867  = { \$218 [18], \$218 [18], \$218 [18], \$218 [18], \$218 [18], \$218  };
     if (rst) begin
-      \$867  = 1'h0;
+      \$867  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$868  = first1;
+    \$868  = \$221 [23:0];
     if (rst) begin
-      \$868  = 1'h0;
+      \$868  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$869  = last1;
+    \$869  = \$224 [23:0];
     if (rst) begin
-      \$869  = 1'h0;
+      \$869  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$870  = nf1;
+    \$870  = \$225 [23:0];
     if (rst) begin
-      \$870  = 2'h0;
+      \$870  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$871  = v2;
+    \$871  = { \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228  };
     if (rst) begin
-      \$871  = 1'h0;
+      \$871  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$872  = first2;
+    \$872  = { \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231  };
     if (rst) begin
-      \$872  = 1'h0;
+      \$872  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$873  = last2;
+    \$873  = { \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234  };
     if (rst) begin
-      \$873  = 1'h0;
+      \$873  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$874  = nf2;
+    \$874  = { \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237  };
     if (rst) begin
-      \$874  = 2'h0;
+      \$874  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$875  = v3;
+    \$875  = { \$240 [18], \$240 [18], \$240 [18], \$240 [18], \$240 [18], \$240  };
     if (rst) begin
-      \$875  = 1'h0;
+      \$875  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$876  = first3;
+    \$876  = { \$243 [18], \$243 [18], \$243 [18], \$243 [18], \$243 [18], \$243  };
     if (rst) begin
-      \$876  = 1'h0;
+      \$876  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$877  = last3;
+    \$877  = { \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246  };
     if (rst) begin
-      \$877  = 1'h0;
+      \$877  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$878  = nf3;
+    \$878  = { \$248 [18], \$248 [18], \$248 [18], \$248 [18], \$248 [18], \$248  };
     if (rst) begin
-      \$878  = 2'h0;
+      \$878  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$879  = v4;
+    \$879  = \$251 [23:0];
     if (rst) begin
-      \$879  = 1'h0;
+      \$879  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$880  = first4;
+    \$880  = \$254 [23:0];
     if (rst) begin
-      \$880  = 1'h0;
+      \$880  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$881  = last4;
+    \$881  = \$255 [23:0];
     if (rst) begin
-      \$881  = 1'h0;
+      \$881  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$882  = nf4;
+    \$882  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
     if (rst) begin
-      \$882  = 2'h0;
+      \$882  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$883  = v5;
+    \$883  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
     if (rst) begin
-      \$883  = 1'h0;
+      \$883  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$884  = first5;
+    \$884  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
     if (rst) begin
-      \$884  = 1'h0;
+      \$884  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$885  = last5;
+    \$885  = { \$267 [18], \$267 [18], \$267 [18], \$267 [18], \$267 [18], \$267  };
     if (rst) begin
-      \$885  = 1'h0;
+      \$885  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$886  = nf5;
+    \$886  = { \$270 [18], \$270 [18], \$270 [18], \$270 [18], \$270 [18], \$270  };
     if (rst) begin
-      \$886  = 2'h0;
+      \$886  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$887  = v6;
+    \$887  = { \$273 [18], \$273 [18], \$273 [18], \$273 [18], \$273 [18], \$273  };
     if (rst) begin
-      \$887  = 1'h0;
+      \$887  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$888  = first6;
+    \$888  = { \$276 [18], \$276 [18], \$276 [18], \$276 [18], \$276 [18], \$276  };
     if (rst) begin
-      \$888  = 1'h0;
+      \$888  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$889  = last6;
+    \$889  = { \$278 [18], \$278 [18], \$278 [18], \$278 [18], \$278 [18], \$278  };
     if (rst) begin
-      \$889  = 1'h0;
+      \$889  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$890  = nf6;
+    \$890  = \$281 [23:0];
     if (rst) begin
-      \$890  = 2'h0;
+      \$890  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$891  = v7;
+    \$891  = \$284 [23:0];
     if (rst) begin
-      \$891  = 1'h0;
+      \$891  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$892  = first7;
+    \$892  = \$285 [23:0];
     if (rst) begin
-      \$892  = 1'h0;
+      \$892  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$893  = last7;
+    \$893  = v1;
     if (rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$894  = nf7;
+    \$894  = first1;
     if (rst) begin
-      \$894  = 2'h0;
+      \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$895  = v8;
+    \$895  = last1;
     if (rst) begin
       \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$896  = first8;
+    \$896  = nf1;
     if (rst) begin
-      \$896  = 1'h0;
+      \$896  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$897  = last8;
+    \$897  = v2;
     if (rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$898  = nf8;
+    \$898  = first2;
     if (rst) begin
-      \$898  = 2'h0;
+      \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$899  = v8;
+    \$899  = last2;
     if (rst) begin
       \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$900  = first8;
+    \$900  = nf2;
     if (rst) begin
-      \$900  = 1'h0;
+      \$900  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$901  = last8;
+    \$901  = v3;
     if (rst) begin
       \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$902  = nf8;
+    \$902  = first3;
     if (rst) begin
-      \$902  = 2'h0;
+      \$902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$903  = \$263 ;
+    \$903  = last3;
     if (rst) begin
-      \$903  = 24'h000000;
+      \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$904  = acc0;
-    if (v9_0) begin
-      \$904  = \$325 [23:0];
-    end
+    \$904  = nf3;
     if (rst) begin
-      \$904  = 24'h000000;
+      \$904  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$905  = \$264 ;
+    \$905  = v4;
     if (rst) begin
-      \$905  = 24'h000000;
+      \$905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$906  = acc1;
-    if (v9_0) begin
-      \$906  = \$327 [23:0];
-    end
+    \$906  = first4;
     if (rst) begin
-      \$906  = 24'h000000;
+      \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$907  = \$265 ;
+    \$907  = last4;
     if (rst) begin
-      \$907  = 24'h000000;
+      \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$908  = acc2;
-    if (v9_0) begin
-      \$908  = \$329 [23:0];
-    end
+    \$908  = nf4;
     if (rst) begin
-      \$908  = 24'h000000;
+      \$908  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$909  = \$266 ;
+    \$909  = v5;
     if (rst) begin
-      \$909  = 24'h000000;
+      \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$910  = acc3;
-    if (v9_0) begin
-      \$910  = \$331 [23:0];
-    end
+    \$910  = first5;
     if (rst) begin
-      \$910  = 24'h000000;
+      \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$911  = \$267 ;
+    \$911  = last5;
     if (rst) begin
-      \$911  = 24'h000000;
+      \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$912  = acc4;
-    if (v9_0) begin
-      \$912  = \$333 [23:0];
-    end
+    \$912  = nf5;
     if (rst) begin
-      \$912  = 24'h000000;
+      \$912  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$913  = \$268 ;
+    \$913  = v6;
     if (rst) begin
-      \$913  = 24'h000000;
+      \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$914  = acc5;
-    if (v9_0) begin
-      \$914  = \$335 [23:0];
-    end
+    \$914  = first6;
     if (rst) begin
-      \$914  = 24'h000000;
+      \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$915  = \$269 ;
+    \$915  = last6;
     if (rst) begin
-      \$915  = 24'h000000;
+      \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$916  = acc6;
-    if (v9_0) begin
-      \$916  = \$337 [23:0];
-    end
+    \$916  = nf6;
     if (rst) begin
-      \$916  = 24'h000000;
+      \$916  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$917  = \$270 ;
+    \$917  = v7;
     if (rst) begin
-      \$917  = 24'h000000;
+      \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$918  = acc7;
-    if (v9_0) begin
-      \$918  = \$339 [23:0];
-    end
+    \$918  = first7;
     if (rst) begin
-      \$918  = 24'h000000;
+      \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$919  = v8;
+    \$919  = last7;
     if (rst) begin
       \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$920  = first8;
+    \$920  = nf7;
     if (rst) begin
-      \$920  = 1'h0;
+      \$920  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$921  = last8;
+    \$921  = v8;
     if (rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$922  = nf8;
+    \$922  = first8;
     if (rst) begin
-      \$922  = 2'h0;
+      \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$923  = \$271 ;
+    \$923  = last8;
     if (rst) begin
-      \$923  = 24'h000000;
+      \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$924  = acc8;
-    if (v9_1) begin
-      \$924  = \$341 [23:0];
-    end
+    \$924  = nf8;
     if (rst) begin
-      \$924  = 24'h000000;
+      \$924  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$925  = \$272 ;
+    \$925  = v9;
     if (rst) begin
-      \$925  = 24'h000000;
+      \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$926  = acc9;
-    if (v9_1) begin
-      \$926  = \$343 [23:0];
-    end
+    \$926  = first9;
     if (rst) begin
-      \$926  = 24'h000000;
+      \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$927  = \$273 ;
+    \$927  = last9;
     if (rst) begin
-      \$927  = 24'h000000;
+      \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$928  = acc10;
-    if (v9_1) begin
-      \$928  = \$345 [23:0];
-    end
+    \$928  = nf9;
     if (rst) begin
-      \$928  = 24'h000000;
+      \$928  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$929  = \$274 ;
+    \$929  = v9;
     if (rst) begin
       \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$930  = \$349 [3:0];
+    \$930  = first9;
     if (rst) begin
-      \$930  = 4'h0;
+      \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$931  = \$281 ;
+    \$931  = last9;
     if (rst) begin
-      \$931  = 1'h1;
+      \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$932  = q_wptr;
-    if (\$288 ) begin
-      \$932  = \$291 [3:0];
-    end
+    \$932  = nf9;
     if (rst) begin
       \$932  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$933  = q_rptr;
-    if (\$295 ) begin
-      \$933  = \$298 [3:0];
-    end
+    \$933  = \$286 ;
     if (rst) begin
-      \$933  = 4'h0;
+      \$933  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$934  = \$311 [3:0];
+    \$934  = acc0;
+    if (v10_0) begin
+      \$934  = \$340 [23:0];
+    end
     if (rst) begin
-      \$934  = 4'h0;
+      \$934  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$935  = o__valid;
-    if (\$313 ) begin
-      \$935  = \$315 ;
-    end
+    \$935  = \$287 ;
     if (rst) begin
-      \$935  = 1'h0;
+      \$935  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$936  = o__payload;
-    if (\$313 ) begin
-      \$936  = \$317 ;
+    \$936  = acc1;
+    if (v10_0) begin
+      \$936  = \$342 [23:0];
     end
     if (rst) begin
-      \$936  = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+      \$936  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 2'h0;
+    \$937  = \$288 ;
+    if (rst) begin
+      \$937  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$938  = acc2;
+    if (v10_0) begin
+      \$938  = \$344 [23:0];
+    end
+    if (rst) begin
+      \$938  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$939  = \$289 ;
+    if (rst) begin
+      \$939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$940  = \$348 [3:0];
+    if (rst) begin
+      \$940  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$941  = \$296 ;
+    if (rst) begin
+      \$941  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$942  = q_wptr;
+    if (\$303 ) begin
+      \$942  = \$306 [3:0];
+    end
+    if (rst) begin
+      \$942  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$943  = q_rptr;
+    if (\$310 ) begin
+      \$943  = \$313 [3:0];
+    end
+    if (rst) begin
+      \$943  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$944  = \$326 [3:0];
+    if (rst) begin
+      \$944  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$945  = o__valid;
+    if (\$328 ) begin
+      \$945  = \$330 ;
+    end
+    if (rst) begin
+      \$945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$946  = o__payload;
+    if (\$328 ) begin
+      \$946  = \$332 ;
+    end
+    if (rst) begin
+      \$946  = 72'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$1  = 4'h0;
     casez (t)
       5'h00:
-          \$1  = 2'h0;
+          \$1  = 4'h1;
       5'h01:
-          \$1  = 2'h0;
+          \$1  = 4'h1;
       5'h02:
-          \$1  = 2'h0;
+          \$1  = 4'h2;
       5'h03:
-          \$1  = 2'h0;
+          \$1  = 4'h2;
       5'h04:
-          \$1  = 2'h0;
+          \$1  = 4'h3;
       5'h05:
-          \$1  = 2'h0;
+          \$1  = 4'h3;
       5'h06:
-          \$1  = 2'h1;
+          \$1  = 4'h4;
       5'h07:
-          \$1  = 2'h1;
+          \$1  = 4'h4;
       5'h08:
-          \$1  = 2'h1;
+          \$1  = 4'h5;
       5'h09:
-          \$1  = 2'h1;
+          \$1  = 4'h5;
       5'h0a:
-          \$1  = 2'h1;
+          \$1  = 4'h6;
       5'h0b:
-          \$1  = 2'h1;
+          \$1  = 4'h6;
       5'h0c:
-          \$1  = 2'h1;
+          \$1  = 4'h7;
       5'h0d:
-          \$1  = 2'h1;
+          \$1  = 4'h7;
       5'h0e:
-          \$1  = 2'h2;
+          \$1  = 4'h8;
       5'h0f:
-          \$1  = 2'h2;
+          \$1  = 4'h8;
       5'h10:
-          \$1  = 2'h2;
+          \$1  = 4'h9;
       5'h11:
-          \$1  = 2'h2;
+          \$1  = 4'h9;
       5'h12:
-          \$1  = 2'h2;
+          \$1  = 4'ha;
       5'h13:
-          \$1  = 2'h2;
+          \$1  = 4'ha;
       5'h14:
-          \$1  = 2'h2;
+          \$1  = 4'h0;
       5'h15:
-          \$1  = 2'h2;
-      5'h16:
-          \$1  = 2'h0;
-      5'h17:
-          \$1  = 2'h0;
+          \$1  = 4'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 3'h0;
+    \$2  = 1'h0;
     casez (t)
       5'h00:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       5'h01:
-          \$2  = 3'h3;
+          \$2  = 1'h1;
       5'h02:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       5'h03:
-          \$2  = 3'h5;
+          \$2  = 1'h1;
       5'h04:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       5'h05:
-          \$2  = 3'h7;
+          \$2  = 1'h1;
       5'h06:
-          \$2  = 3'h0;
+          \$2  = 1'h0;
       5'h07:
-          \$2  = 3'h1;
+          \$2  = 1'h1;
       5'h08:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       5'h09:
-          \$2  = 3'h3;
+          \$2  = 1'h1;
       5'h0a:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       5'h0b:
-          \$2  = 3'h5;
+          \$2  = 1'h1;
       5'h0c:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       5'h0d:
-          \$2  = 3'h7;
+          \$2  = 1'h1;
       5'h0e:
-          \$2  = 3'h0;
+          \$2  = 1'h0;
       5'h0f:
-          \$2  = 3'h1;
+          \$2  = 1'h1;
       5'h10:
-          \$2  = 3'h2;
+          \$2  = 1'h0;
       5'h11:
-          \$2  = 3'h3;
+          \$2  = 1'h1;
       5'h12:
-          \$2  = 3'h4;
+          \$2  = 1'h0;
       5'h13:
-          \$2  = 3'h5;
+          \$2  = 1'h1;
       5'h14:
-          \$2  = 3'h6;
+          \$2  = 1'h0;
       5'h15:
-          \$2  = 3'h7;
-      5'h16:
-          \$2  = 3'h0;
-      5'h17:
-          \$2  = 3'h1;
+          \$2  = 1'h1;
     endcase
   end
   always @* begin
@@ -8711,17 +8902,17 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$3  = 1'h0;
     casez (t)
       5'h00:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       5'h01:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       5'h02:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       5'h03:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       5'h04:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       5'h05:
-          \$3  = 1'h1;
+          \$3  = 1'h0;
       5'h06:
           \$3  = 1'h0;
       5'h07:
@@ -8751,12 +8942,8 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h13:
           \$3  = 1'h0;
       5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
           \$3  = 1'h1;
-      5'h17:
+      5'h15:
           \$3  = 1'h1;
     endcase
   end
@@ -8765,15 +8952,15 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$4  = 1'h0;
     casez (t)
       5'h00:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       5'h01:
           \$4  = 1'h0;
       5'h02:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       5'h03:
           \$4  = 1'h0;
       5'h04:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       5'h05:
           \$4  = 1'h0;
       5'h06:
@@ -8781,15 +8968,15 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h07:
           \$4  = 1'h0;
       5'h08:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       5'h09:
           \$4  = 1'h0;
       5'h0a:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       5'h0b:
           \$4  = 1'h0;
       5'h0c:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       5'h0d:
           \$4  = 1'h0;
       5'h0e:
@@ -8797,20 +8984,16 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h0f:
           \$4  = 1'h0;
       5'h10:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       5'h11:
           \$4  = 1'h0;
       5'h12:
-          \$4  = 1'h0;
+          \$4  = 1'h1;
       5'h13:
           \$4  = 1'h0;
       5'h14:
-          \$4  = 1'h0;
-      5'h15:
-          \$4  = 1'h0;
-      5'h16:
           \$4  = 1'h1;
-      5'h17:
+      5'h15:
           \$4  = 1'h0;
     endcase
   end
@@ -8821,11 +9004,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h00:
           \$5  = 1'h0;
       5'h01:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       5'h02:
           \$5  = 1'h0;
       5'h03:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       5'h04:
           \$5  = 1'h0;
       5'h05:
@@ -8833,15 +9016,15 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h06:
           \$5  = 1'h0;
       5'h07:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       5'h08:
           \$5  = 1'h0;
       5'h09:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       5'h0a:
           \$5  = 1'h0;
       5'h0b:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       5'h0c:
           \$5  = 1'h0;
       5'h0d:
@@ -8849,55 +9032,44 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
       5'h0e:
           \$5  = 1'h0;
       5'h0f:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       5'h10:
           \$5  = 1'h0;
       5'h11:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       5'h12:
           \$5  = 1'h0;
       5'h13:
-          \$5  = 1'h0;
+          \$5  = 1'h1;
       5'h14:
           \$5  = 1'h0;
       5'h15:
           \$5  = 1'h1;
-      5'h16:
-          \$5  = 1'h0;
-      5'h17:
-          \$5  = 1'h0;
     endcase
   end
-  assign acc0_next = \$325 [23:0];
-  assign acc1_next = \$327 [23:0];
-  assign acc2_next = \$329 [23:0];
-  assign acc3_next = \$331 [23:0];
-  assign acc4_next = \$333 [23:0];
-  assign acc5_next = \$335 [23:0];
-  assign acc6_next = \$337 [23:0];
-  assign acc7_next = \$339 [23:0];
-  assign acc8_next = \$341 [23:0];
-  assign acc9_next = \$343 [23:0];
-  assign acc10_next = \$345 [23:0];
-  assign q_owed_next = \$349 [3:0];
+  assign acc0_next = \$340 [23:0];
+  assign acc1_next = \$342 [23:0];
+  assign acc2_next = \$344 [23:0];
+  assign q_owed_next = \$348 [3:0];
   assign \$signature__addr  = sf_t;
   assign \$signature__data  = i__payload;
   assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$625  = rom1_addr;
-  assign \port__addr$626  = rom2_addr;
-  assign \port__addr$627  = rom3_addr;
-  assign \port__addr$628  = rom4_addr;
-  assign \port__addr$629  = rom5_addr;
-  assign \port__addr$630  = rom6_addr;
-  assign \port__addr$631  = rom7_addr;
-  assign \port__addr$632  = rom8_addr;
-  assign \port__addr$633  = rom9_addr;
-  assign \port__addr$634  = rom10_addr;
-  assign \$signature__en$635  = deliver;
-  assign \$signature__addr$636  = q_wptr;
-  assign \$signature__data$637  = q_in;
-  assign \rport__addr$638  = q_rptr;
+  assign \port__addr$629  = rom1_addr;
+  assign \port__addr$630  = rom2_addr;
+  assign \port__addr$631  = rom3_addr;
+  assign \port__addr$632  = rom4_addr;
+  assign \port__addr$633  = rom5_addr;
+  assign \port__addr$634  = rom6_addr;
+  assign \port__addr$635  = rom7_addr;
+  assign \port__addr$636  = rom8_addr;
+  assign \port__addr$637  = rom9_addr;
+  assign \port__addr$638  = rom10_addr;
+  assign \port__addr$639  = rom11_addr;
+  assign \$signature__en$640  = deliver;
+  assign \$signature__addr$641  = q_wptr;
+  assign \$signature__data$642  = q_in;
+  assign \rport__addr$643  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -8906,36 +9078,36 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \i__payload[5]  = i__payload[47:40];
   assign \i__payload[6]  = i__payload[55:48];
   assign \i__payload[7]  = i__payload[63:56];
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \i__payload[9]  = i__payload[79:72];
+  assign \i__payload[10]  = i__payload[87:80];
+  assign \i__payload[11]  = i__payload[95:88];
+  assign \i__payload[12]  = i__payload[103:96];
+  assign \i__payload[13]  = i__payload[111:104];
+  assign \i__payload[14]  = i__payload[119:112];
+  assign \i__payload[15]  = i__payload[127:120];
+  assign \i__payload[16]  = i__payload[135:128];
+  assign \i__payload[17]  = i__payload[143:136];
+  assign \i__payload[18]  = i__payload[151:144];
+  assign \i__payload[19]  = i__payload[159:152];
+  assign \i__payload[20]  = i__payload[167:160];
+  assign \i__payload[21]  = i__payload[175:168];
+  assign \i__payload[22]  = i__payload[183:176];
+  assign \i__payload[23]  = i__payload[191:184];
+  assign \i__payload[24]  = i__payload[199:192];
+  assign \i__payload[25]  = i__payload[207:200];
+  assign \i__payload[26]  = i__payload[215:208];
+  assign \i__payload[27]  = i__payload[223:216];
+  assign \i__payload[28]  = i__payload[231:224];
+  assign \i__payload[29]  = i__payload[239:232];
+  assign \i__payload[30]  = i__payload[247:240];
+  assign \i__payload[31]  = i__payload[255:248];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
   assign \o__payload[2]  = o__payload[71:48];
-  assign \o__payload[3]  = o__payload[95:72];
-  assign \o__payload[4]  = o__payload[119:96];
-  assign \o__payload[5]  = o__payload[143:120];
-  assign \o__payload[6]  = o__payload[167:144];
-  assign \o__payload[7]  = o__payload[191:168];
-  assign \o__payload[8]  = o__payload[215:192];
-  assign \o__payload[9]  = o__payload[239:216];
-  assign \o__payload[10]  = o__payload[263:240];
   assign \q_in[0]  = q_in[23:0];
   assign \q_in[1]  = q_in[47:24];
   assign \q_in[2]  = q_in[71:48];
-  assign \q_in[3]  = q_in[95:72];
-  assign \q_in[4]  = q_in[119:96];
-  assign \q_in[5]  = q_in[143:120];
-  assign \q_in[6]  = q_in[167:144];
-  assign \q_in[7]  = q_in[191:168];
-  assign \q_in[8]  = q_in[215:192];
-  assign \q_in[9]  = q_in[239:216];
-  assign \q_in[10]  = q_in[263:240];
-  assign q_in[263:240] = acc10;
-  assign q_in[239:216] = acc9;
-  assign q_in[215:192] = acc8;
-  assign q_in[191:168] = acc7;
-  assign q_in[167:144] = acc6;
-  assign q_in[143:120] = acc5;
-  assign q_in[119:96] = acc4;
-  assign q_in[95:72] = acc3;
   assign q_in[71:48] = acc2;
   assign q_in[47:24] = acc1;
   assign q_in[23:0] = acc0;
@@ -8944,253 +9116,45 @@ endmodule
 module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
+  wire [1:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [3:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [1:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire [23:0] \$117 ;
-  wire [23:0] \$118 ;
-  wire [23:0] \$119 ;
-  wire [5:0] \$12 ;
-  wire [23:0] \$120 ;
-  wire [23:0] \$121 ;
-  wire [23:0] \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [1:0] \$101 ;
+  wire [1:0] \$102 ;
+  reg [3:0] \$103 ;
+  reg [3:0] \$104 ;
+  reg [2:0] \$105 ;
+  reg [23:0] \$106 ;
+  reg [23:0] \$107 ;
+  reg [23:0] \$108 ;
+  reg [23:0] \$109 ;
+  wire [1:0] \$11 ;
+  reg [23:0] \$110 ;
+  reg [23:0] \$111 ;
+  reg \$112 ;
+  reg [47:0] \$113 ;
+  wire [4:0] \$12 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire [1:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire [23:0] \$142 ;
-  wire [23:0] \$143 ;
-  wire [23:0] \$144 ;
-  wire [23:0] \$145 ;
-  wire [23:0] \$146 ;
-  wire [23:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [1:0] \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [23:0] \$167 ;
-  wire [23:0] \$168 ;
-  wire [23:0] \$169 ;
   wire [1:0] \$17 ;
-  wire [23:0] \$170 ;
-  wire [23:0] \$171 ;
-  wire [23:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [1:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire [23:0] \$192 ;
-  wire [23:0] \$193 ;
-  wire [23:0] \$194 ;
-  wire [23:0] \$195 ;
-  wire [23:0] \$196 ;
-  wire [23:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
   wire \$2 ;
   wire [23:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
   wire [23:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [1:0] \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire [23:0] \$217 ;
-  wire [23:0] \$218 ;
-  wire [23:0] \$219 ;
   wire \$22 ;
-  wire [23:0] \$220 ;
-  wire [23:0] \$221 ;
-  wire [23:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire [1:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [23:0] \$242 ;
-  wire [23:0] \$243 ;
-  wire [23:0] \$244 ;
-  wire [23:0] \$245 ;
-  wire [23:0] \$246 ;
-  wire [23:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire [1:0] \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire [23:0] \$264 ;
-  wire [23:0] \$265 ;
-  wire [23:0] \$266 ;
-  wire [23:0] \$267 ;
-  wire [23:0] \$268 ;
-  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire [23:0] \$278 ;
-  wire [23:0] \$279 ;
   wire \$28 ;
-  wire [23:0] \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire [23:0] \$287 ;
-  wire [23:0] \$288 ;
-  wire \$289 ;
   wire [1:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
-  wire [2:0] \$3 ;
+  wire [4:0] \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire [1:0] \$301 ;
-  wire [1:0] \$302 ;
-  reg [1:0] \$303 ;
-  reg [3:0] \$304 ;
-  reg [3:0] \$305 ;
-  reg [23:0] \$306 ;
-  reg [23:0] \$307 ;
-  reg [23:0] \$308 ;
-  reg [23:0] \$309 ;
   wire \$31 ;
-  reg [23:0] \$310 ;
-  reg [23:0] \$311 ;
-  reg [23:0] \$312 ;
-  reg [23:0] \$313 ;
-  reg [23:0] \$314 ;
-  reg [23:0] \$315 ;
-  reg [23:0] \$316 ;
-  reg [23:0] \$317 ;
-  reg [23:0] \$318 ;
-  reg [23:0] \$319 ;
   wire [23:0] \$32 ;
-  reg \$320 ;
-  reg [47:0] \$321 ;
   wire [23:0] \$33 ;
   wire [23:0] \$34 ;
   wire \$35 ;
@@ -9198,7 +9162,7 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [2:0] \$4 ;
+  wire [4:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -9223,83 +9187,67 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [4:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
+  wire [1:0] \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [1:0] \$65 ;
-  wire \$66 ;
-  wire \$67 ;
+  wire [23:0] \$65 ;
+  wire [23:0] \$66 ;
+  wire [23:0] \$67 ;
   wire [23:0] \$68 ;
-  wire [23:0] \$69 ;
+  wire \$69 ;
   wire [4:0] \$7 ;
-  wire [23:0] \$70 ;
-  wire [23:0] \$71 ;
-  wire [23:0] \$72 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [23:0] \$78 ;
+  wire [23:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [23:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [1:0] \$89 ;
+  wire [23:0] \$87 ;
+  wire [23:0] \$88 ;
+  wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [23:0] \$92 ;
-  wire [23:0] \$93 ;
-  wire [23:0] \$94 ;
-  wire [23:0] \$95 ;
-  wire [23:0] \$96 ;
-  wire [23:0] \$97 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  wire [4:0] base;
+  wire [3:0] base;
   reg [23:0] buf0 = 24'h000000;
   reg [23:0] buf1 = 24'h000000;
-  reg [23:0] buf10 = 24'h000000;
-  reg [23:0] buf11 = 24'h000000;
-  reg [23:0] buf12 = 24'h000000;
-  reg [23:0] buf13 = 24'h000000;
   reg [23:0] buf2 = 24'h000000;
   reg [23:0] buf3 = 24'h000000;
   reg [23:0] buf4 = 24'h000000;
   reg [23:0] buf5 = 24'h000000;
-  reg [23:0] buf6 = 24'h000000;
-  reg [23:0] buf7 = 24'h000000;
-  reg [23:0] buf8 = 24'h000000;
-  reg [23:0] buf9 = 24'h000000;
   input clk;
   wire clk;
-  reg [3:0] fill = 4'h0;
-  input [263:0] i__payload;
-  wire [263:0] i__payload;
+  reg [2:0] fill = 3'h0;
+  input [71:0] i__payload;
+  wire [71:0] i__payload;
   wire [23:0] \i__payload[0] ;
-  wire [23:0] \i__payload[10] ;
   wire [23:0] \i__payload[1] ;
   wire [23:0] \i__payload[2] ;
-  wire [23:0] \i__payload[3] ;
-  wire [23:0] \i__payload[4] ;
-  wire [23:0] \i__payload[5] ;
-  wire [23:0] \i__payload[6] ;
-  wire [23:0] \i__payload[7] ;
-  wire [23:0] \i__payload[8] ;
-  wire [23:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [1:0] in_beat = 2'h0;
+  reg [3:0] in_beat = 4'h0;
   wire load;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
@@ -9313,16 +9261,16 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   input rst;
   wire rst;
   assign \$1  = i__valid & i__ready;
-  assign \$2  = in_beat == 2'h2;
+  assign \$2  = in_beat == 4'ha;
   assign \$3  = in_beat + 1'h1;
-  assign \$4  = \$2  ? 3'h0 : \$3 ;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
   assign \$5  = out_beat == 4'hf;
   assign \$6  = out_beat + 1'h1;
   assign \$7  = \$5  ? 5'h00 : \$6 ;
   assign \$8  = i__valid & i__ready;
-  assign \$9  = in_beat == 2'h2;
-  assign \$10  = \$9  ? 4'ha : 4'hb;
-  assign \$11  = \$8  ? \$10  : 4'h0;
+  assign \$9  = in_beat == 4'ha;
+  assign \$10  = \$9  ? 2'h2 : 2'h3;
+  assign \$11  = \$8  ? \$10  : 2'h0;
   assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
   assign \$13  = i__valid & i__ready;
   assign \$14  = ! base;
@@ -9363,421 +9311,166 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$58  = i__valid & i__ready;
   assign \$59  = base == 1'h1;
   assign \$60  = \$58  & \$59 ;
-  assign \$61  = i__valid & i__ready;
-  assign \$62  = ! base;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = out_beat == 4'hf;
-  assign \$68  = \$67  ? buf5 : buf3;
-  assign \$69  = \$63  ? i__payload[95:72] : \$68 ;
-  assign \$70  = \$60  ? i__payload[71:48] : \$69 ;
-  assign \$71  = \$57  ? i__payload[47:24] : \$70 ;
-  assign \$72  = \$54  ? i__payload[23:0] : \$71 ;
-  assign \$73  = i__valid & i__ready;
-  assign \$74  = base == 3'h4;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = i__valid & i__ready;
-  assign \$77  = base == 2'h3;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = i__valid & i__ready;
-  assign \$80  = base == 2'h2;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = i__valid & i__ready;
-  assign \$83  = base == 1'h1;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = i__valid & i__ready;
-  assign \$86  = ! base;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = out_beat == 4'hf;
-  assign \$92  = \$91  ? buf6 : buf4;
-  assign \$93  = \$87  ? i__payload[119:96] : \$92 ;
-  assign \$94  = \$84  ? i__payload[95:72] : \$93 ;
-  assign \$95  = \$81  ? i__payload[71:48] : \$94 ;
-  assign \$96  = \$78  ? i__payload[47:24] : \$95 ;
-  assign \$97  = \$75  ? i__payload[23:0] : \$96 ;
-  assign \$98  = i__valid & i__ready;
-  assign \$99  = base == 3'h4;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = i__valid & i__ready;
-  assign \$102  = base == 2'h3;
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = i__valid & i__ready;
-  assign \$105  = base == 2'h2;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = i__valid & i__ready;
-  assign \$108  = base == 1'h1;
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = i__valid & i__ready;
-  assign \$111  = ! base;
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = out_beat == 4'hf;
-  assign \$117  = \$116  ? buf7 : buf5;
-  assign \$118  = \$112  ? i__payload[143:120] : \$117 ;
-  assign \$119  = \$109  ? i__payload[119:96] : \$118 ;
-  assign \$120  = \$106  ? i__payload[95:72] : \$119 ;
-  assign \$121  = \$103  ? i__payload[71:48] : \$120 ;
-  assign \$122  = \$100  ? i__payload[47:24] : \$121 ;
-  assign \$123  = i__valid & i__ready;
-  assign \$124  = base == 3'h4;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = i__valid & i__ready;
-  assign \$127  = base == 2'h3;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = i__valid & i__ready;
-  assign \$130  = base == 2'h2;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = i__valid & i__ready;
-  assign \$133  = base == 1'h1;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = i__valid & i__ready;
-  assign \$136  = ! base;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = out_beat == 4'hf;
-  assign \$142  = \$141  ? buf8 : buf6;
-  assign \$143  = \$137  ? i__payload[167:144] : \$142 ;
-  assign \$144  = \$134  ? i__payload[143:120] : \$143 ;
-  assign \$145  = \$131  ? i__payload[119:96] : \$144 ;
-  assign \$146  = \$128  ? i__payload[95:72] : \$145 ;
-  assign \$147  = \$125  ? i__payload[71:48] : \$146 ;
-  assign \$148  = i__valid & i__ready;
-  assign \$149  = base == 3'h4;
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = i__valid & i__ready;
-  assign \$152  = base == 2'h3;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = i__valid & i__ready;
-  assign \$155  = base == 2'h2;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = i__valid & i__ready;
-  assign \$158  = base == 1'h1;
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = i__valid & i__ready;
-  assign \$161  = ! base;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = out_beat == 4'hf;
-  assign \$167  = \$166  ? buf9 : buf7;
-  assign \$168  = \$162  ? i__payload[191:168] : \$167 ;
-  assign \$169  = \$159  ? i__payload[167:144] : \$168 ;
-  assign \$170  = \$156  ? i__payload[143:120] : \$169 ;
-  assign \$171  = \$153  ? i__payload[119:96] : \$170 ;
-  assign \$172  = \$150  ? i__payload[95:72] : \$171 ;
-  assign \$173  = i__valid & i__ready;
-  assign \$174  = base == 3'h4;
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = i__valid & i__ready;
-  assign \$177  = base == 2'h3;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = i__valid & i__ready;
-  assign \$180  = base == 2'h2;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = i__valid & i__ready;
-  assign \$183  = base == 1'h1;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = i__valid & i__ready;
-  assign \$186  = ! base;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = out_beat == 4'hf;
-  assign \$192  = \$191  ? buf10 : buf8;
-  assign \$193  = \$187  ? i__payload[215:192] : \$192 ;
-  assign \$194  = \$184  ? i__payload[191:168] : \$193 ;
-  assign \$195  = \$181  ? i__payload[167:144] : \$194 ;
-  assign \$196  = \$178  ? i__payload[143:120] : \$195 ;
-  assign \$197  = \$175  ? i__payload[119:96] : \$196 ;
-  assign \$198  = i__valid & i__ready;
-  assign \$199  = base == 3'h4;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = i__valid & i__ready;
-  assign \$202  = base == 2'h3;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = i__valid & i__ready;
-  assign \$205  = base == 2'h2;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = i__valid & i__ready;
-  assign \$208  = base == 1'h1;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = i__valid & i__ready;
-  assign \$211  = ! base;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = out_beat == 4'hf;
-  assign \$217  = \$216  ? buf11 : buf9;
-  assign \$218  = \$212  ? i__payload[239:216] : \$217 ;
-  assign \$219  = \$209  ? i__payload[215:192] : \$218 ;
-  assign \$220  = \$206  ? i__payload[191:168] : \$219 ;
-  assign \$221  = \$203  ? i__payload[167:144] : \$220 ;
-  assign \$222  = \$200  ? i__payload[143:120] : \$221 ;
-  assign \$223  = i__valid & i__ready;
-  assign \$224  = base == 3'h4;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = i__valid & i__ready;
-  assign \$227  = base == 2'h3;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = i__valid & i__ready;
-  assign \$230  = base == 2'h2;
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = i__valid & i__ready;
-  assign \$233  = base == 1'h1;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = i__valid & i__ready;
-  assign \$236  = ! base;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = out_beat == 4'hf;
-  assign \$242  = \$241  ? buf12 : buf10;
-  assign \$243  = \$237  ? i__payload[263:240] : \$242 ;
-  assign \$244  = \$234  ? i__payload[239:216] : \$243 ;
-  assign \$245  = \$231  ? i__payload[215:192] : \$244 ;
-  assign \$246  = \$228  ? i__payload[191:168] : \$245 ;
-  assign \$247  = \$225  ? i__payload[167:144] : \$246 ;
-  assign \$248  = i__valid & i__ready;
-  assign \$249  = base == 3'h4;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = i__valid & i__ready;
-  assign \$252  = base == 2'h3;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = i__valid & i__ready;
-  assign \$255  = base == 2'h2;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = i__valid & i__ready;
-  assign \$258  = base == 1'h1;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = out_beat == 4'hf;
-  assign \$264  = \$263  ? buf13 : buf11;
-  assign \$265  = \$259  ? i__payload[263:240] : \$264 ;
-  assign \$266  = \$256  ? i__payload[239:216] : \$265 ;
-  assign \$267  = \$253  ? i__payload[215:192] : \$266 ;
-  assign \$268  = \$250  ? i__payload[191:168] : \$267 ;
-  assign \$269  = i__valid & i__ready;
-  assign \$270  = base == 3'h4;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = i__valid & i__ready;
-  assign \$273  = base == 2'h3;
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = i__valid & i__ready;
-  assign \$276  = base == 2'h2;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = \$277  ? i__payload[263:240] : buf12;
-  assign \$279  = \$274  ? i__payload[239:216] : \$278 ;
-  assign \$280  = \$271  ? i__payload[215:192] : \$279 ;
-  assign \$281  = i__valid & i__ready;
-  assign \$282  = base == 3'h4;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = i__valid & i__ready;
-  assign \$285  = base == 2'h3;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = \$286  ? i__payload[263:240] : buf13;
-  assign \$288  = \$283  ? i__payload[239:216] : \$287 ;
-  assign \$289  = ~ o__valid;
-  assign \$290  = \$289  | o__ready;
-  assign \$291  = in_beat == 2'h2;
-  assign \$292  = fill <= 3'h4;
-  assign \$293  = fill <= 2'h3;
-  assign i__ready = \$291  ? \$292  : \$293 ;
-  assign \$294  = ~ o__valid;
-  assign \$295  = \$294  | o__ready;
-  assign \$296  = out_beat == 4'hf;
-  assign \$297  = fill >= 2'h2;
-  assign \$298  = fill >= 2'h2;
-  assign \$299  = \$296  ? \$297  : \$298 ;
-  assign load = \$295  & \$299 ;
-  assign \$300  = out_beat == 4'hf;
-  assign \$302  = load ? 2'h2 : 2'h0;
-  assign base = fill - \$302 ;
+  assign \$61  = out_beat == 4'hf;
+  assign \$65  = \$64  ? buf5 : buf3;
+  assign \$66  = \$60  ? i__payload[71:48] : \$65 ;
+  assign \$67  = \$57  ? i__payload[47:24] : \$66 ;
+  assign \$68  = \$54  ? i__payload[23:0] : \$67 ;
+  assign \$69  = i__valid & i__ready;
+  assign \$70  = base == 3'h4;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = i__valid & i__ready;
+  assign \$73  = base == 2'h3;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = i__valid & i__ready;
+  assign \$76  = base == 2'h2;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$77  ? i__payload[71:48] : buf4;
+  assign \$79  = \$74  ? i__payload[47:24] : \$78 ;
+  assign \$80  = \$71  ? i__payload[23:0] : \$79 ;
+  assign \$81  = i__valid & i__ready;
+  assign \$82  = base == 3'h4;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = i__valid & i__ready;
+  assign \$85  = base == 2'h3;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = \$86  ? i__payload[71:48] : buf5;
+  assign \$88  = \$83  ? i__payload[47:24] : \$87 ;
+  assign \$89  = ~ o__valid;
+  assign \$90  = \$89  | o__ready;
+  assign \$91  = in_beat == 4'ha;
+  assign \$92  = fill <= 3'h4;
+  assign \$93  = fill <= 2'h3;
+  assign i__ready = \$91  ? \$92  : \$93 ;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = out_beat == 4'hf;
+  assign \$97  = fill >= 2'h2;
+  assign \$98  = fill >= 2'h2;
+  assign \$99  = \$96  ? \$97  : \$98 ;
+  assign load = \$95  & \$99 ;
+  assign \$100  = out_beat == 4'hf;
+  assign \$102  = load ? 2'h2 : 2'h0;
+  assign base = fill - \$102 ;
   always @(posedge clk)
-    in_beat <= \$303 ;
+    in_beat <= \$103 ;
   always @(posedge clk)
-    out_beat <= \$304 ;
+    out_beat <= \$104 ;
   always @(posedge clk)
-    fill <= \$305 ;
+    fill <= \$105 ;
   always @(posedge clk)
-    buf0 <= \$306 ;
+    buf0 <= \$106 ;
   always @(posedge clk)
-    buf1 <= \$307 ;
+    buf1 <= \$107 ;
   always @(posedge clk)
-    buf2 <= \$308 ;
+    buf2 <= \$108 ;
   always @(posedge clk)
-    buf3 <= \$309 ;
+    buf3 <= \$109 ;
   always @(posedge clk)
-    buf4 <= \$310 ;
+    buf4 <= \$110 ;
   always @(posedge clk)
-    buf5 <= \$311 ;
+    buf5 <= \$111 ;
   always @(posedge clk)
-    buf6 <= \$312 ;
+    o__valid <= \$112 ;
   always @(posedge clk)
-    buf7 <= \$313 ;
-  always @(posedge clk)
-    buf8 <= \$314 ;
-  always @(posedge clk)
-    buf9 <= \$315 ;
-  always @(posedge clk)
-    buf10 <= \$316 ;
-  always @(posedge clk)
-    buf11 <= \$317 ;
-  always @(posedge clk)
-    buf12 <= \$318 ;
-  always @(posedge clk)
-    buf13 <= \$319 ;
-  always @(posedge clk)
-    o__valid <= \$320 ;
-  always @(posedge clk)
-    o__payload <= \$321 ;
+    o__payload <= \$113 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = in_beat;
+    \$103  = in_beat;
     if (\$1 ) begin
-      \$303  = \$4 [1:0];
+      \$103  = \$4 [3:0];
     end
     if (rst) begin
-      \$303  = 2'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = out_beat;
+    \$104  = out_beat;
     if (load) begin
-      \$304  = \$7 [3:0];
+      \$104  = \$7 [3:0];
     end
     if (rst) begin
-      \$304  = 4'h0;
+      \$104  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = \$12 [3:0];
+    \$105  = \$12 [2:0];
     if (rst) begin
-      \$305  = 4'h0;
+      \$105  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$21 ;
+    \$106  = \$21 ;
     if (rst) begin
-      \$306  = 24'h000000;
+      \$106  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$34 ;
+    \$107  = \$34 ;
     if (rst) begin
-      \$307  = 24'h000000;
+      \$107  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$51 ;
+    \$108  = \$51 ;
     if (rst) begin
-      \$308  = 24'h000000;
+      \$108  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = \$72 ;
+    \$109  = \$68 ;
     if (rst) begin
-      \$309  = 24'h000000;
+      \$109  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$97 ;
+    \$110  = \$80 ;
     if (rst) begin
-      \$310  = 24'h000000;
+      \$110  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$122 ;
+    \$111  = \$88 ;
     if (rst) begin
-      \$311  = 24'h000000;
+      \$111  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$147 ;
+    \$112  = o__valid;
+    if (\$90 ) begin
+      \$112  = load;
+    end
     if (rst) begin
-      \$312  = 24'h000000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$172 ;
-    if (rst) begin
-      \$313  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$197 ;
-    if (rst) begin
-      \$314  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$222 ;
-    if (rst) begin
-      \$315  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$247 ;
-    if (rst) begin
-      \$316  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$268 ;
-    if (rst) begin
-      \$317  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$280 ;
-    if (rst) begin
-      \$318  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$288 ;
-    if (rst) begin
-      \$319  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = o__valid;
-    if (\$290 ) begin
-      \$320  = load;
-    end
-    if (rst) begin
-      \$320  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = o__payload;
+    \$113  = o__payload;
     if (load) begin
-      \$321 [23:0] = buf0;
-      \$321 [47:24] = buf1;
+      \$113 [23:0] = buf0;
+      \$113 [47:24] = buf1;
     end
     if (rst) begin
-      \$321  = 48'h000000000000;
+      \$113  = 48'h000000000000;
     end
   end
   assign \i__payload[0]  = i__payload[23:0];
   assign \i__payload[1]  = i__payload[47:24];
   assign \i__payload[2]  = i__payload[71:48];
-  assign \i__payload[3]  = i__payload[95:72];
-  assign \i__payload[4]  = i__payload[119:96];
-  assign \i__payload[5]  = i__payload[143:120];
-  assign \i__payload[6]  = i__payload[167:144];
-  assign \i__payload[7]  = i__payload[191:168];
-  assign \i__payload[8]  = i__payload[215:192];
-  assign \i__payload[9]  = i__payload[239:216];
-  assign \i__payload[10]  = i__payload[263:240];
   assign \o__payload[0]  = o__payload[23:0];
   assign \o__payload[1]  = o__payload[47:24];
-  assign \$301  = 2'h2;
+  assign \$62  = 2'h2;
+  assign \$101  = 2'h2;
   assign \$17  = 2'h2;
   assign \$18  = 1'h1;
   assign \$19  = load;
@@ -9787,33 +9480,8 @@ module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$45  = 2'h2;
   assign \$46  = 1'h1;
   assign \$47  = load;
-  assign \$65  = 2'h2;
-  assign \$66  = 1'h1;
-  assign \$67  = load;
-  assign \$89  = 2'h2;
-  assign \$90  = 1'h1;
-  assign \$91  = load;
-  assign \$114  = 2'h2;
-  assign \$115  = 1'h1;
-  assign \$116  = load;
-  assign \$139  = 2'h2;
-  assign \$140  = 1'h1;
-  assign \$141  = load;
-  assign \$164  = 2'h2;
-  assign \$165  = 1'h1;
-  assign \$166  = load;
-  assign \$189  = 2'h2;
-  assign \$190  = 1'h1;
-  assign \$191  = load;
-  assign \$214  = 2'h2;
-  assign \$215  = 1'h1;
-  assign \$216  = load;
-  assign \$239  = 2'h2;
-  assign \$240  = 1'h1;
-  assign \$241  = load;
-  assign \$261  = 2'h2;
-  assign \$262  = 1'h1;
-  assign \$263  = load;
+  assign \$63  = 1'h1;
+  assign \$64  = load;
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -12108,17 +11776,891 @@ module top_s0_dense0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$65  = { rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr[14], rq1_part1_1_rr, 34'h000000000 };
 endmodule
 (* generator = "Amaranth" *)
+module top_s0_dense0_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [1:0] \$10 ;
+  wire [1:0] \$11 ;
+  wire [4:0] \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire [2:0] \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [2:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire [7:0] \$29 ;
+  wire [4:0] \$3 ;
+  wire [7:0] \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [7:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [7:0] \$38 ;
+  wire \$39 ;
+  wire [4:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire [7:0] \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire [7:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [2:0] \$59 ;
+  wire [3:0] \$6 ;
+  wire [2:0] \$60 ;
+  reg [3:0] \$61 ;
+  reg [2:0] \$62 ;
+  reg [2:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [7:0] \$65 ;
+  reg [7:0] \$66 ;
+  reg [7:0] \$67 ;
+  reg [7:0] \$68 ;
+  reg [7:0] \$69 ;
+  wire [3:0] \$7 ;
+  reg \$70 ;
+  reg [31:0] \$71 ;
+  wire \$8 ;
+  wire \$9 ;
+  wire [3:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  reg [7:0] buf3 = 8'h00;
+  reg [7:0] buf4 = 8'h00;
+  reg [7:0] buf5 = 8'h00;
+  input clk;
+  wire clk;
+  reg [2:0] fill = 3'h0;
+  input [15:0] i__payload;
+  wire [15:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [3:0] in_beat = 4'h0;
+  wire load;
+  output [31:0] o__payload;
+  reg [31:0] o__payload = 32'd0;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [2:0] out_beat = 3'h0;
+  input rst;
+  wire rst;
+  assign \$29  = \$28  ? buf5 : buf1;
+  assign \$30  = \$24  ? i__payload[15:8] : \$29 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$32  = base == 2'h2;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = \$33  ? i__payload[7:0] : buf2;
+  assign \$35  = i__valid & i__ready;
+  assign \$36  = base == 2'h2;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = \$37  ? i__payload[15:8] : buf3;
+  assign \$39  = i__valid & i__ready;
+  assign \$40  = base == 3'h4;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = \$41  ? i__payload[7:0] : buf4;
+  assign \$43  = i__valid & i__ready;
+  assign \$44  = base == 3'h4;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = \$45  ? i__payload[15:8] : buf5;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = in_beat == 4'hf;
+  assign \$50  = fill <= 3'h4;
+  assign \$51  = fill <= 3'h4;
+  assign i__ready = \$49  ? \$50  : \$51 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = out_beat == 3'h7;
+  assign \$55  = fill >= 3'h4;
+  assign \$56  = fill >= 3'h4;
+  assign \$57  = \$54  ? \$55  : \$56 ;
+  assign load = \$53  & \$57 ;
+  assign \$58  = out_beat == 3'h7;
+  assign \$60  = load ? 3'h4 : 3'h0;
+  assign base = fill - \$60 ;
+  always @(posedge clk)
+    in_beat <= \$61 ;
+  always @(posedge clk)
+    out_beat <= \$62 ;
+  always @(posedge clk)
+    fill <= \$63 ;
+  always @(posedge clk)
+    buf0 <= \$64 ;
+  always @(posedge clk)
+    buf1 <= \$65 ;
+  always @(posedge clk)
+    buf2 <= \$66 ;
+  always @(posedge clk)
+    buf3 <= \$67 ;
+  always @(posedge clk)
+    buf4 <= \$68 ;
+  always @(posedge clk)
+    buf5 <= \$69 ;
+  always @(posedge clk)
+    o__valid <= \$70 ;
+  always @(posedge clk)
+    o__payload <= \$71 ;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 4'hf;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
+  assign \$5  = out_beat == 3'h7;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 4'hf;
+  assign \$11  = \$8  ? 2'h2 : 2'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 3'h7;
+  assign \$20  = \$19  ? buf4 : buf0;
+  assign \$21  = \$15  ? i__payload[7:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = ! base;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = out_beat == 3'h7;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$61  = in_beat;
+    if (\$1 ) begin
+      \$61  = \$4 [3:0];
+    end
+    if (rst) begin
+      \$61  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$62  = out_beat;
+    if (load) begin
+      \$62  = \$7 [2:0];
+    end
+    if (rst) begin
+      \$62  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$63  = \$12 [2:0];
+    if (rst) begin
+      \$63  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$64  = \$21 ;
+    if (rst) begin
+      \$64  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$65  = \$30 ;
+    if (rst) begin
+      \$65  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$66  = \$34 ;
+    if (rst) begin
+      \$66  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$67  = \$38 ;
+    if (rst) begin
+      \$67  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$68  = \$42 ;
+    if (rst) begin
+      \$68  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$69  = \$46 ;
+    if (rst) begin
+      \$69  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$70  = o__valid;
+    if (\$48 ) begin
+      \$70  = load;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$71  = o__payload;
+    if (load) begin
+      \$71 [7:0] = buf0;
+      \$71 [15:8] = buf1;
+      \$71 [23:16] = buf2;
+      \$71 [31:24] = buf3;
+    end
+    if (rst) begin
+      \$71  = 32'd0;
+    end
+  end
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \$10  = 2'h2;
+  assign \$59  = 3'h4;
+  assign \$17  = 3'h4;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+  assign \$26  = 3'h4;
+  assign \$27  = 1'h1;
+  assign \$28  = load;
+endmodule
+(* generator = "Amaranth" *)
 module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
-  wire [8:0] \$10 ;
-  wire [229:0] \$100 ;
+  wire \$1 ;
+  wire [2:0] \$10 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [1:0] \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [2:0] \$11 ;
+  wire [1:0] \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire [7:0] \$113 ;
+  wire [7:0] \$114 ;
+  wire [7:0] \$115 ;
+  wire [7:0] \$116 ;
+  wire [7:0] \$117 ;
+  wire [7:0] \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [1:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [1:0] \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire [7:0] \$139 ;
+  wire \$14 ;
+  wire [7:0] \$140 ;
+  wire [7:0] \$141 ;
+  wire [7:0] \$142 ;
+  wire [7:0] \$143 ;
+  wire [7:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire [1:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [7:0] \$158 ;
+  wire [7:0] \$159 ;
+  wire \$16 ;
+  wire [7:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [7:0] \$168 ;
+  wire [7:0] \$169 ;
+  wire [1:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [7:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [7:0] \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire [1:0] \$188 ;
+  wire [1:0] \$189 ;
+  wire \$19 ;
+  reg [2:0] \$190 ;
+  reg [3:0] \$191 ;
+  reg [3:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg \$202 ;
+  reg [23:0] \$203 ;
+  wire [1:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire [7:0] \$24 ;
+  wire [7:0] \$25 ;
+  wire [7:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [3:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [1:0] \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire [1:0] \$38 ;
+  wire \$39 ;
+  wire [3:0] \$4 ;
+  wire \$40 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [7:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire [1:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [1:0] \$59 ;
+  wire [4:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire [7:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [4:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire [1:0] \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [1:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [7:0] \$87 ;
+  wire [7:0] \$88 ;
+  wire [7:0] \$89 ;
+  wire \$9 ;
+  wire [7:0] \$90 ;
+  wire [7:0] \$91 ;
+  wire [7:0] \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  wire [4:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  reg [7:0] buf3 = 8'h00;
+  reg [7:0] buf4 = 8'h00;
+  reg [7:0] buf5 = 8'h00;
+  reg [7:0] buf6 = 8'h00;
+  reg [7:0] buf7 = 8'h00;
+  reg [7:0] buf8 = 8'h00;
+  input clk;
+  wire clk;
+  reg [3:0] fill = 4'h0;
+  input [31:0] i__payload;
+  wire [31:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [2:0] in_beat = 3'h0;
+  wire load;
+  output [23:0] o__payload;
+  reg [23:0] o__payload = 24'h000000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [3:0] out_beat = 4'h0;
+  input rst;
+  wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = in_beat == 3'h7;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 4'h0 : \$3 ;
+  assign \$5  = out_beat == 4'ha;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = in_beat == 3'h7;
+  assign \$11  = \$8  ? 3'h4 : 3'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = out_beat == 4'ha;
+  assign \$17  = \$16  ? 2'h2 : 2'h3;
+  assign \$18  = \$17  == 2'h3;
+  assign \$19  = load & \$18 ;
+  assign \$20  = out_beat == 4'ha;
+  assign \$21  = \$20  ? 2'h2 : 2'h3;
+  assign \$22  = \$21  == 2'h2;
+  assign \$23  = load & \$22 ;
+  assign \$24  = \$23  ? buf2 : buf0;
+  assign \$25  = \$19  ? buf3 : \$24 ;
+  assign \$26  = \$15  ? i__payload[7:0] : \$25 ;
+  assign \$27  = i__valid & i__ready;
+  assign \$28  = base == 1'h1;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = i__valid & i__ready;
+  assign \$31  = ! base;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = out_beat == 4'ha;
+  assign \$34  = \$33  ? 2'h2 : 2'h3;
+  assign \$35  = \$34  == 2'h3;
+  assign \$36  = load & \$35 ;
+  assign \$37  = out_beat == 4'ha;
+  assign \$38  = \$37  ? 2'h2 : 2'h3;
+  assign \$39  = \$38  == 2'h2;
+  assign \$40  = load & \$39 ;
+  assign \$41  = \$40  ? buf3 : buf1;
+  assign \$42  = \$36  ? buf4 : \$41 ;
+  assign \$43  = \$32  ? i__payload[15:8] : \$42 ;
+  assign \$44  = \$29  ? i__payload[7:0] : \$43 ;
+  assign \$45  = i__valid & i__ready;
+  assign \$46  = base == 2'h2;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = i__valid & i__ready;
+  assign \$49  = base == 1'h1;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = i__valid & i__ready;
+  assign \$52  = ! base;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = out_beat == 4'ha;
+  assign \$55  = \$54  ? 2'h2 : 2'h3;
+  assign \$56  = \$55  == 2'h3;
+  assign \$57  = load & \$56 ;
+  assign \$58  = out_beat == 4'ha;
+  assign \$59  = \$58  ? 2'h2 : 2'h3;
+  assign \$60  = \$59  == 2'h2;
+  assign \$61  = load & \$60 ;
+  assign \$62  = \$61  ? buf4 : buf2;
+  assign \$63  = \$57  ? buf5 : \$62 ;
+  assign \$64  = \$53  ? i__payload[23:16] : \$63 ;
+  assign \$65  = \$50  ? i__payload[15:8] : \$64 ;
+  assign \$66  = \$47  ? i__payload[7:0] : \$65 ;
+  assign \$67  = i__valid & i__ready;
+  assign \$68  = base == 2'h3;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = i__valid & i__ready;
+  assign \$71  = base == 2'h2;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = i__valid & i__ready;
+  assign \$74  = base == 1'h1;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = i__valid & i__ready;
+  assign \$77  = ! base;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = out_beat == 4'ha;
+  assign \$80  = \$79  ? 2'h2 : 2'h3;
+  assign \$81  = \$80  == 2'h3;
+  assign \$82  = load & \$81 ;
+  assign \$83  = out_beat == 4'ha;
+  assign \$84  = \$83  ? 2'h2 : 2'h3;
+  assign \$85  = \$84  == 2'h2;
+  assign \$86  = load & \$85 ;
+  assign \$87  = \$86  ? buf5 : buf3;
+  assign \$88  = \$82  ? buf6 : \$87 ;
+  assign \$89  = \$78  ? i__payload[31:24] : \$88 ;
+  assign \$90  = \$75  ? i__payload[23:16] : \$89 ;
+  assign \$91  = \$72  ? i__payload[15:8] : \$90 ;
+  assign \$92  = \$69  ? i__payload[7:0] : \$91 ;
+  assign \$93  = i__valid & i__ready;
+  assign \$94  = base == 3'h4;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = i__valid & i__ready;
+  assign \$97  = base == 2'h3;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = i__valid & i__ready;
+  assign \$100  = base == 2'h2;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = i__valid & i__ready;
+  assign \$103  = base == 1'h1;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = out_beat == 4'ha;
+  assign \$106  = \$105  ? 2'h2 : 2'h3;
+  assign \$107  = \$106  == 2'h3;
+  assign \$108  = load & \$107 ;
+  assign \$109  = out_beat == 4'ha;
+  assign \$110  = \$109  ? 2'h2 : 2'h3;
+  assign \$111  = \$110  == 2'h2;
+  assign \$112  = load & \$111 ;
+  assign \$113  = \$112  ? buf6 : buf4;
+  assign \$114  = \$108  ? buf7 : \$113 ;
+  assign \$115  = \$104  ? i__payload[31:24] : \$114 ;
+  assign \$116  = \$101  ? i__payload[23:16] : \$115 ;
+  assign \$117  = \$98  ? i__payload[15:8] : \$116 ;
+  assign \$118  = \$95  ? i__payload[7:0] : \$117 ;
+  assign \$119  = i__valid & i__ready;
+  assign \$120  = base == 3'h5;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = i__valid & i__ready;
+  assign \$123  = base == 3'h4;
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = i__valid & i__ready;
+  assign \$126  = base == 2'h3;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = i__valid & i__ready;
+  assign \$129  = base == 2'h2;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = out_beat == 4'ha;
+  assign \$132  = \$131  ? 2'h2 : 2'h3;
+  assign \$133  = \$132  == 2'h3;
+  assign \$134  = load & \$133 ;
+  assign \$135  = out_beat == 4'ha;
+  assign \$136  = \$135  ? 2'h2 : 2'h3;
+  assign \$137  = \$136  == 2'h2;
+  assign \$138  = load & \$137 ;
+  assign \$139  = \$138  ? buf7 : buf5;
+  assign \$140  = \$134  ? buf8 : \$139 ;
+  assign \$141  = \$130  ? i__payload[31:24] : \$140 ;
+  assign \$142  = \$127  ? i__payload[23:16] : \$141 ;
+  assign \$143  = \$124  ? i__payload[15:8] : \$142 ;
+  assign \$144  = \$121  ? i__payload[7:0] : \$143 ;
+  assign \$145  = i__valid & i__ready;
+  assign \$146  = base == 3'h5;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = i__valid & i__ready;
+  assign \$149  = base == 3'h4;
+  assign \$150  = \$148  & \$149 ;
+  assign \$151  = i__valid & i__ready;
+  assign \$152  = base == 2'h3;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = out_beat == 4'ha;
+  assign \$155  = \$154  ? 2'h2 : 2'h3;
+  assign \$156  = \$155  == 2'h2;
+  assign \$157  = load & \$156 ;
+  assign \$158  = \$157  ? buf8 : buf6;
+  assign \$159  = \$153  ? i__payload[31:24] : \$158 ;
+  assign \$160  = \$150  ? i__payload[23:16] : \$159 ;
+  assign \$161  = \$147  ? i__payload[15:8] : \$160 ;
+  assign \$162  = i__valid & i__ready;
+  assign \$163  = base == 3'h5;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = i__valid & i__ready;
+  assign \$166  = base == 3'h4;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$167  ? i__payload[31:24] : buf7;
+  assign \$169  = \$164  ? i__payload[23:16] : \$168 ;
+  assign \$170  = i__valid & i__ready;
+  assign \$171  = base == 3'h5;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$172  ? i__payload[31:24] : buf8;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = out_beat == 4'ha;
+  assign \$177  = \$176  ? 8'h00 : buf2;
+  assign \$178  = in_beat == 3'h7;
+  assign \$179  = fill <= 3'h5;
+  assign \$180  = fill <= 3'h5;
+  assign i__ready = \$178  ? \$179  : \$180 ;
+  assign \$181  = ~ o__valid;
+  assign \$182  = \$181  | o__ready;
+  assign \$183  = out_beat == 4'ha;
+  assign \$184  = fill >= 2'h2;
+  assign \$185  = fill >= 2'h3;
+  assign \$186  = \$183  ? \$184  : \$185 ;
+  assign load = \$182  & \$186 ;
+  assign \$187  = out_beat == 4'ha;
+  assign \$188  = \$187  ? 2'h2 : 2'h3;
+  assign \$189  = load ? \$188  : 2'h0;
+  assign base = fill - \$189 ;
+  always @(posedge clk)
+    in_beat <= \$190 ;
+  always @(posedge clk)
+    out_beat <= \$191 ;
+  always @(posedge clk)
+    fill <= \$192 ;
+  always @(posedge clk)
+    buf0 <= \$193 ;
+  always @(posedge clk)
+    buf1 <= \$194 ;
+  always @(posedge clk)
+    buf2 <= \$195 ;
+  always @(posedge clk)
+    buf3 <= \$196 ;
+  always @(posedge clk)
+    buf4 <= \$197 ;
+  always @(posedge clk)
+    buf5 <= \$198 ;
+  always @(posedge clk)
+    buf6 <= \$199 ;
+  always @(posedge clk)
+    buf7 <= \$200 ;
+  always @(posedge clk)
+    buf8 <= \$201 ;
+  always @(posedge clk)
+    o__valid <= \$202 ;
+  always @(posedge clk)
+    o__payload <= \$203 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = in_beat;
+    if (\$1 ) begin
+      \$190  = \$4 [2:0];
+    end
+    if (rst) begin
+      \$190  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = out_beat;
+    if (load) begin
+      \$191  = \$7 [3:0];
+    end
+    if (rst) begin
+      \$191  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = \$12 [3:0];
+    if (rst) begin
+      \$192  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = \$26 ;
+    if (rst) begin
+      \$193  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = \$44 ;
+    if (rst) begin
+      \$194  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$195  = \$66 ;
+    if (rst) begin
+      \$195  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$196  = \$92 ;
+    if (rst) begin
+      \$196  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = \$118 ;
+    if (rst) begin
+      \$197  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = \$144 ;
+    if (rst) begin
+      \$198  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$199  = \$161 ;
+    if (rst) begin
+      \$199  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = \$169 ;
+    if (rst) begin
+      \$200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = \$173 ;
+    if (rst) begin
+      \$201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$202  = o__valid;
+    if (\$175 ) begin
+      \$202  = load;
+    end
+    if (rst) begin
+      \$202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$203  = o__payload;
+    if (load) begin
+      \$203 [7:0] = buf0;
+      \$203 [15:8] = buf1;
+      \$203 [23:16] = \$177 ;
+    end
+    if (rst) begin
+      \$203  = 24'h000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \$10  = 3'h4;
+endmodule
+(* generator = "Amaranth" *)
+module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  reg \$1 ;
+  wire [8:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire [22:0] \$105 ;
+  wire [23:0] \$106 ;
   wire [22:0] \$107 ;
   wire [23:0] \$108 ;
   wire [22:0] \$109 ;
@@ -12128,100 +12670,100 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [23:0] \$112 ;
   wire [22:0] \$113 ;
   wire [23:0] \$114 ;
-  wire [22:0] \$115 ;
-  wire [23:0] \$116 ;
-  wire [22:0] \$117 ;
-  wire [23:0] \$118 ;
-  wire [22:0] \$119 ;
+  wire \$115 ;
+  wire [4:0] \$116 ;
+  wire \$117 ;
+  wire [5:0] \$118 ;
+  reg \$119 ;
   wire [8:0] \$12 ;
-  wire [23:0] \$120 ;
-  wire [22:0] \$121 ;
-  wire [23:0] \$122 ;
-  wire [22:0] \$123 ;
-  wire [23:0] \$124 ;
-  wire [22:0] \$125 ;
-  wire [23:0] \$126 ;
-  wire \$127 ;
-  wire [4:0] \$128 ;
-  wire \$129 ;
+  reg \$120 ;
+  reg [3:0] \$121 ;
+  reg [3:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg \$127 ;
+  reg \$128 ;
+  reg [4:0] \$129 ;
   wire [8:0] \$13 ;
-  wire [5:0] \$130 ;
-  reg [3:0] \$131 ;
-  reg [3:0] \$132 ;
+  reg [23:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
   reg \$133 ;
   reg \$134 ;
   reg \$135 ;
   reg \$136 ;
-  reg [3:0] \$137 ;
-  reg [15:0] \$138 ;
-  reg \$139 ;
+  reg [23:0] \$137 ;
+  reg [23:0] \$138 ;
+  reg [23:0] \$139 ;
   wire [8:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg [15:0] \$143 ;
-  reg [15:0] \$144 ;
-  reg [3:0] \$145 ;
-  reg [3:0] \$146 ;
-  reg [63:0] \$147 ;
+  reg [4:0] \$140 ;
+  reg [4:0] \$141 ;
+  reg [63:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [4:0] \$146 ;
+  reg [55:0] \$147 ;
   reg [7:0] \$148 ;
   reg [7:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [3:0] \$150 ;
-  reg [63:0] \$151 ;
+  reg [7:0] \$150 ;
+  reg [8:0] \$151 ;
   reg [7:0] \$152 ;
-  reg [7:0] \$153 ;
-  reg [3:0] \$154 ;
-  reg [31:0] \$155 ;
+  reg [8:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [8:0] \$155 ;
   reg [7:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [8:0] \$158 ;
-  reg [7:0] \$159 ;
+  reg [8:0] \$157 ;
+  reg [7:0] \$158 ;
+  reg [8:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [8:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [8:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [7:0] \$165 ;
-  reg [8:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [8:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg [7:0] \$160 ;
+  reg [8:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [8:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [8:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [8:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [8:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [8:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [7:0] \$170 ;
+  reg [8:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [8:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [8:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [8:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [8:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [16:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [8:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [8:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [8:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [8:0] \$196 ;
-  reg [7:0] \$197 ;
+  reg [16:0] \$190 ;
+  reg [16:0] \$191 ;
+  reg [16:0] \$192 ;
+  reg [16:0] \$193 ;
+  reg [16:0] \$194 ;
+  reg [16:0] \$195 ;
+  reg [16:0] \$196 ;
+  reg [16:0] \$197 ;
   reg [16:0] \$198 ;
   reg [16:0] \$199 ;
-  reg \$2 ;
+  reg [3:0] \$2 ;
   wire [8:0] \$20 ;
   reg [16:0] \$200 ;
   reg [16:0] \$201 ;
@@ -12235,96 +12777,69 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$209 ;
   wire [8:0] \$21 ;
   reg [16:0] \$210 ;
-  reg [16:0] \$211 ;
-  reg [16:0] \$212 ;
-  reg [16:0] \$213 ;
-  reg [16:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [22:0] \$211 ;
+  reg [22:0] \$212 ;
+  reg [22:0] \$213 ;
+  reg [22:0] \$214 ;
+  reg [22:0] \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire [8:0] \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [16:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [16:0] \$228 ;
-  reg [16:0] \$229 ;
+  reg \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire [8:0] \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [22:0] \$238 ;
-  reg [22:0] \$239 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire [8:0] \$24 ;
-  reg [22:0] \$240 ;
-  reg [22:0] \$241 ;
-  reg [22:0] \$242 ;
-  reg [22:0] \$243 ;
-  reg [22:0] \$244 ;
-  reg [22:0] \$245 ;
-  reg [22:0] \$246 ;
-  reg [22:0] \$247 ;
-  reg \$248 ;
-  reg \$249 ;
-  wire [8:0] \$25 ;
-  reg \$250 ;
-  reg \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg \$254 ;
-  reg \$255 ;
-  reg \$256 ;
-  reg \$257 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [22:0] \$248 ;
+  reg [22:0] \$249 ;
+  wire [16:0] \$25 ;
+  reg [22:0] \$250 ;
+  reg [22:0] \$251 ;
+  reg [22:0] \$252 ;
+  reg [22:0] \$253 ;
+  reg [22:0] \$254 ;
+  reg [22:0] \$255 ;
+  reg [22:0] \$256 ;
+  reg [22:0] \$257 ;
   reg \$258 ;
-  reg \$259 ;
-  wire [8:0] \$26 ;
+  reg [3:0] \$259 ;
+  wire [16:0] \$26 ;
   reg \$260 ;
-  reg \$261 ;
-  reg \$262 ;
-  reg \$263 ;
+  reg [3:0] \$261 ;
+  reg [3:0] \$262 ;
+  reg [3:0] \$263 ;
   reg \$264 ;
-  reg \$265 ;
-  reg \$266 ;
-  reg \$267 ;
-  reg \$268 ;
-  reg \$269 ;
+  reg [114:0] \$265 ;
   wire [16:0] \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg [22:0] \$272 ;
-  reg [22:0] \$273 ;
-  reg [22:0] \$274 ;
-  reg [22:0] \$275 ;
-  reg [22:0] \$276 ;
-  reg [22:0] \$277 ;
-  reg [22:0] \$278 ;
-  reg [22:0] \$279 ;
   wire [16:0] \$28 ;
-  reg \$280 ;
-  reg \$281 ;
-  reg \$282 ;
-  reg [22:0] \$283 ;
-  reg [22:0] \$284 ;
-  reg \$285 ;
-  reg [3:0] \$286 ;
-  reg \$287 ;
-  reg [3:0] \$288 ;
-  reg [3:0] \$289 ;
   wire [16:0] \$29 ;
-  reg [3:0] \$290 ;
-  reg \$291 ;
-  reg [229:0] \$292 ;
   reg \$3 ;
   wire [16:0] \$30 ;
   wire [16:0] \$31 ;
@@ -12336,29 +12851,29 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$37 ;
   wire [16:0] \$38 ;
   wire [16:0] \$39 ;
-  wire \$4 ;
-  wire [16:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire [16:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [16:0] \$46 ;
-  wire [17:0] \$47 ;
+  reg \$4 ;
+  wire [17:0] \$40 ;
+  wire [18:0] \$41 ;
+  wire [17:0] \$42 ;
+  wire [18:0] \$43 ;
+  wire [17:0] \$44 ;
+  wire [18:0] \$45 ;
+  wire [17:0] \$46 ;
+  wire [18:0] \$47 ;
   wire [17:0] \$48 ;
-  wire [17:0] \$49 ;
-  wire [4:0] \$5 ;
-  wire [17:0] \$50 ;
-  wire [17:0] \$51 ;
-  wire [17:0] \$52 ;
-  wire [17:0] \$53 ;
-  wire [17:0] \$54 ;
-  wire [17:0] \$55 ;
-  wire [17:0] \$56 ;
+  wire [18:0] \$49 ;
+  reg \$5 ;
+  reg [22:0] \$50 ;
+  reg [22:0] \$51 ;
+  reg [22:0] \$52 ;
+  reg [22:0] \$53 ;
+  reg [22:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [4:0] \$6 ;
+  wire \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -12369,44 +12884,48 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [8:0] \$7 ;
+  wire [5:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [4:0] \$73 ;
-  wire [4:0] \$74 ;
+  wire [4:0] \$71 ;
+  wire [4:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
-  wire [8:0] \$8 ;
-  wire [4:0] \$80 ;
-  wire [4:0] \$81 ;
+  wire [4:0] \$78 ;
+  wire [4:0] \$79 ;
+  wire [5:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire \$87 ;
+  wire [4:0] \$87 ;
   wire \$88 ;
-  wire [4:0] \$89 ;
-  wire [8:0] \$9 ;
+  wire \$89 ;
+  wire [23:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [5:0] \$92 ;
   wire \$93 ;
-  wire [5:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire \$98 ;
+  wire [114:0] \$98 ;
   wire \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
-  wire [229:0] \$signature__data ;
-  (* init = 1'h0 *)
+  (* init = 4'h0 *)
+  wire [3:0] \$signature__addr$172 ;
+  wire [23:0] \$signature__data ;
+  wire [114:0] \$signature__data$173 ;
   wire \$signature__en ;
+  (* init = 1'h0 *)
+  wire \$signature__en$171 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -12417,16 +12936,11 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [22:0] acc3_next;
   reg [22:0] acc4 = 23'h000000;
   wire [22:0] acc4_next;
-  reg [22:0] acc5 = 23'h000000;
-  wire [22:0] acc5_next;
-  reg [22:0] acc6 = 23'h000000;
-  wire [22:0] acc6_next;
-  reg [22:0] acc7 = 23'h000000;
-  wire [22:0] acc7_next;
-  reg [22:0] acc8 = 23'h000000;
-  wire [22:0] acc8_next;
-  reg [22:0] acc9 = 23'h000000;
-  wire [22:0] acc9_next;
+  reg [22:0] bias0 = 23'h000000;
+  reg [22:0] bias1 = 23'h000000;
+  reg [22:0] bias2 = 23'h000000;
+  reg [22:0] bias3 = 23'h000000;
+  reg [22:0] bias4 = 23'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -12440,19 +12954,20 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg first8_1 = 1'h0;
   reg first_t = 1'h1;
   reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
-  input [15:0] i__payload;
-  wire [15:0] i__payload;
+  reg from_input2 = 1'h0;
+  input [23:0] i__payload;
+  wire [23:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
+  reg [23:0] inbuf_read = 24'h000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -12464,119 +12979,95 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg last8_1 = 1'h0;
   reg last_t = 1'h0;
   reg last_t_ahead = 1'h0;
-  wire [-1:0] nf1;
-  wire [-1:0] nf2;
-  wire [-1:0] nf3;
-  wire [-1:0] nf4;
-  wire [-1:0] nf5;
-  wire [-1:0] nf6;
-  wire [-1:0] nf7;
-  wire [-1:0] nf8;
+  reg nf1 = 1'h0;
+  reg nf2 = 1'h0;
+  reg nf3 = 1'h0;
+  reg nf4 = 1'h0;
+  reg nf5 = 1'h0;
+  reg nf6 = 1'h0;
+  reg nf7 = 1'h0;
+  reg nf8 = 1'h0;
   (* keep = 32'd1 *)
-  wire [-1:0] nf8_0;
-  (* keep = 32'd1 *)
-  wire [-1:0] nf8_1;
-  output [229:0] o__payload;
-  reg [229:0] o__payload = 230'h0000000000000000000000000000000000000000000000000000000000;
+  reg nf8_0 = 1'h0;
+  reg nf_t = 1'h0;
+  reg nf_t_ahead = 1'h0;
+  output [114:0] o__payload;
+  reg [114:0] o__payload = 115'h00000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
   wire [22:0] \o__payload[1] ;
   wire [22:0] \o__payload[2] ;
   wire [22:0] \o__payload[3] ;
   wire [22:0] \o__payload[4] ;
-  wire [22:0] \o__payload[5] ;
-  wire [22:0] \o__payload[6] ;
-  wire [22:0] \o__payload[7] ;
-  wire [22:0] \o__payload[8] ;
-  wire [22:0] \o__payload[9] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 4'h0 *)
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [3:0] port__addr;
-  (* init = 4'h0 *)
+  wire [4:0] port__addr;
+  (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [3:0] \port__addr$196 ;
-  (* init = 4'h0 *)
-  (* keep = 32'd1 *)
-  wire [3:0] \port__addr$197 ;
+  wire [4:0] \port__addr$170 ;
   wire [63:0] port__data;
-  wire [63:0] \port__data$32 ;
-  wire [31:0] \port__data$37 ;
+  wire [55:0] \port__data$40 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_1_r = 17'h00000;
+  reg [16:0] prod0_2 = 17'h00000;
+  reg [16:0] prod0_2_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
   reg [16:0] prod1_0_r = 17'h00000;
   reg [16:0] prod1_1 = 17'h00000;
   reg [16:0] prod1_1_r = 17'h00000;
+  reg [16:0] prod1_2 = 17'h00000;
+  reg [16:0] prod1_2_r = 17'h00000;
   reg [16:0] prod2_0 = 17'h00000;
   reg [16:0] prod2_0_r = 17'h00000;
   reg [16:0] prod2_1 = 17'h00000;
   reg [16:0] prod2_1_r = 17'h00000;
+  reg [16:0] prod2_2 = 17'h00000;
+  reg [16:0] prod2_2_r = 17'h00000;
   reg [16:0] prod3_0 = 17'h00000;
   reg [16:0] prod3_0_r = 17'h00000;
   reg [16:0] prod3_1 = 17'h00000;
   reg [16:0] prod3_1_r = 17'h00000;
+  reg [16:0] prod3_2 = 17'h00000;
+  reg [16:0] prod3_2_r = 17'h00000;
   reg [16:0] prod4_0 = 17'h00000;
   reg [16:0] prod4_0_r = 17'h00000;
   reg [16:0] prod4_1 = 17'h00000;
   reg [16:0] prod4_1_r = 17'h00000;
-  reg [16:0] prod5_0 = 17'h00000;
-  reg [16:0] prod5_0_r = 17'h00000;
-  reg [16:0] prod5_1 = 17'h00000;
-  reg [16:0] prod5_1_r = 17'h00000;
-  reg [16:0] prod6_0 = 17'h00000;
-  reg [16:0] prod6_0_r = 17'h00000;
-  reg [16:0] prod6_1 = 17'h00000;
-  reg [16:0] prod6_1_r = 17'h00000;
-  reg [16:0] prod7_0 = 17'h00000;
-  reg [16:0] prod7_0_r = 17'h00000;
-  reg [16:0] prod7_1 = 17'h00000;
-  reg [16:0] prod7_1_r = 17'h00000;
-  reg [16:0] prod8_0 = 17'h00000;
-  reg [16:0] prod8_0_r = 17'h00000;
-  reg [16:0] prod8_1 = 17'h00000;
-  reg [16:0] prod8_1_r = 17'h00000;
-  reg [16:0] prod9_0 = 17'h00000;
-  reg [16:0] prod9_0_r = 17'h00000;
-  reg [16:0] prod9_1 = 17'h00000;
-  reg [16:0] prod9_1_r = 17'h00000;
-  wire [229:0] q_in;
+  reg [16:0] prod4_2 = 17'h00000;
+  reg [16:0] prod4_2_r = 17'h00000;
+  wire [114:0] q_in;
   wire [22:0] \q_in[0] ;
   wire [22:0] \q_in[1] ;
   wire [22:0] \q_in[2] ;
   wire [22:0] \q_in[3] ;
   wire [22:0] \q_in[4] ;
-  wire [22:0] \q_in[5] ;
-  wire [22:0] \q_in[6] ;
-  wire [22:0] \q_in[7] ;
-  wire [22:0] \q_in[8] ;
-  wire [22:0] \q_in[9] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
+  reg reads_input_t = 1'h1;
+  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
-  reg [3:0] rom0_addr = 4'h0;
+  reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
   (* keep = 32'd1 *)
-  reg [3:0] rom1_addr = 4'h0;
-  reg [63:0] rom1_read = 64'h0000000000000000;
-  (* keep = 32'd1 *)
-  reg [3:0] rom2_addr = 4'h0;
-  reg [31:0] rom2_read = 32'd0;
+  reg [4:0] rom1_addr = 5'h00;
+  reg [55:0] rom1_read = 56'h00000000000000;
   (* init = 4'h0 *)
   wire [3:0] rport__addr;
-  wire [229:0] rport__data;
+  (* init = 4'h0 *)
+  wire [3:0] \rport__addr$174 ;
+  wire [23:0] rport__data;
+  wire [114:0] \rport__data$164 ;
   input rst;
   wire rst;
   reg [3:0] sf_t = 4'h0;
@@ -12586,13 +13077,8 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [22:0] sum3_s0_0 = 23'h000000;
   reg [22:0] sum4_s0_0 = 23'h000000;
-  reg [22:0] sum5_s0_0 = 23'h000000;
-  reg [22:0] sum6_s0_0 = 23'h000000;
-  reg [22:0] sum7_s0_0 = 23'h000000;
-  reg [22:0] sum8_s0_0 = 23'h000000;
-  reg [22:0] sum9_s0_0 = 23'h000000;
-  reg [3:0] t = 4'h0;
-  reg [3:0] t1 = 4'h0;
+  reg [4:0] t = 5'h00;
+  reg [4:0] t1 = 5'h00;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -12603,875 +13089,1106 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg v8 = 1'h0;
   (* keep = 32'd1 *)
   reg v8_0 = 1'h0;
-  (* keep = 32'd1 *)
-  reg v8_1 = 1'h0;
   reg [7:0] w0_0 = 8'h00;
   reg [7:0] w0_1 = 8'h00;
+  reg [7:0] w0_2 = 8'h00;
   reg [7:0] w1_0 = 8'h00;
   reg [7:0] w1_1 = 8'h00;
+  reg [7:0] w1_2 = 8'h00;
   reg [7:0] w2_0 = 8'h00;
   reg [7:0] w2_1 = 8'h00;
+  reg [7:0] w2_2 = 8'h00;
   reg [7:0] w3_0 = 8'h00;
   reg [7:0] w3_1 = 8'h00;
+  reg [7:0] w3_2 = 8'h00;
   reg [7:0] w4_0 = 8'h00;
   reg [7:0] w4_1 = 8'h00;
-  reg [7:0] w5_0 = 8'h00;
-  reg [7:0] w5_1 = 8'h00;
-  reg [7:0] w6_0 = 8'h00;
-  reg [7:0] w6_1 = 8'h00;
-  reg [7:0] w7_0 = 8'h00;
-  reg [7:0] w7_1 = 8'h00;
-  reg [7:0] w8_0 = 8'h00;
-  reg [7:0] w8_1 = 8'h00;
-  reg [7:0] w9_0 = 8'h00;
-  reg [7:0] w9_1 = 8'h00;
+  reg [7:0] w4_2 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_1 = 8'h00;
   (* keep = 32'd1 *)
+  reg [7:0] x0_2 = 8'h00;
+  (* keep = 32'd1 *)
   reg [7:0] x1_0 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x1_1 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x2_0 = 8'h00;
-  (* keep = 32'd1 *)
-  reg [7:0] x2_1 = 8'h00;
-  reg [15:0] x_mid = 16'h0000;
-  reg [15:0] x_reg = 16'h0000;
-  reg [15:0] x_reg2 = 16'h0000;
+  reg [7:0] x1_2 = 8'h00;
+  reg [23:0] x_mid = 24'h000000;
+  reg [23:0] x_reg = 24'h000000;
+  reg [23:0] x_reg2 = 24'h000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_1 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff0_2 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff1_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff1_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff1_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff2_1 = 9'h000;
   (* keep = 32'd1 *)
+  reg [8:0] xoff2_2 = 9'h000;
+  (* keep = 32'd1 *)
   reg [8:0] xoff3_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff3_1 = 9'h000;
+  (* keep = 32'd1 *)
+  reg [8:0] xoff3_2 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff4_0 = 9'h000;
   (* keep = 32'd1 *)
   reg [8:0] xoff4_1 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff5_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff5_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff6_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff7_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff8_1 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_0 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff9_1 = 9'h000;
-  reg [229:0] queue [9:0];
+  reg [8:0] xoff4_2 = 9'h000;
+  reg [23:0] inbuf [10:0];
   initial begin
-    queue[0] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[1] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[2] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[3] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[4] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[5] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[6] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[7] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[8] = 230'h0000000000000000000000000000000000000000000000000000000000;
-    queue[9] = 230'h0000000000000000000000000000000000000000000000000000000000;
+    inbuf[0] = 24'h000000;
+    inbuf[1] = 24'h000000;
+    inbuf[2] = 24'h000000;
+    inbuf[3] = 24'h000000;
+    inbuf[4] = 24'h000000;
+    inbuf[5] = 24'h000000;
+    inbuf[6] = 24'h000000;
+    inbuf[7] = 24'h000000;
+    inbuf[8] = 24'h000000;
+    inbuf[9] = 24'h000000;
+    inbuf[10] = 24'h000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      inbuf[sf_t] <= i__payload;
+  end
+  reg [23:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= inbuf[sf_t];
+  end
+  assign rport__data = _0_;
+  reg [114:0] queue [9:0];
+  initial begin
+    queue[0] = 115'h00000000000000000000000000000;
+    queue[1] = 115'h00000000000000000000000000000;
+    queue[2] = 115'h00000000000000000000000000000;
+    queue[3] = 115'h00000000000000000000000000000;
+    queue[4] = 115'h00000000000000000000000000000;
+    queue[5] = 115'h00000000000000000000000000000;
+    queue[6] = 115'h00000000000000000000000000000;
+    queue[7] = 115'h00000000000000000000000000000;
+    queue[8] = 115'h00000000000000000000000000000;
+    queue[9] = 115'h00000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign rport__data = queue[q_rptr];
-  reg [63:0] rom0 [15:0];
+  assign \rport__data$164  = queue[q_rptr];
+  reg [63:0] rom0 [21:0];
   initial begin
-    rom0[0] = 64'h0a100ddf02b9810c;
-    rom0[1] = 64'h14e3c921913558c7;
-    rom0[2] = 64'hf631b5b5cdc9ddad;
-    rom0[3] = 64'hae152c29d7463db3;
-    rom0[4] = 64'h1dda2ce3c6f404ce;
-    rom0[5] = 64'h140eb12c8fbeff81;
-    rom0[6] = 64'he316b8e76b81a547;
-    rom0[7] = 64'h11c80c8a540ccb49;
-    rom0[8] = 64'hfcf403eff629fc27;
-    rom0[9] = 64'hf8e33181f4fe5bc6;
-    rom0[10] = 64'hbe00d7003f000f00;
-    rom0[11] = 64'hd0f1aa0c58e3c1ba;
-    rom0[12] = 64'h0000000000000000;
-    rom0[13] = 64'h442820ce01fce3e1;
-    rom0[14] = 64'h1a813b0938129e40;
-    rom0[15] = 64'hf3005c00e8003b00;
-  end
-  reg [63:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= rom0[rom0_addr];
-  end
-  assign port__data = _0_;
-  reg [63:0] rom1 [15:0];
-  initial begin
-    rom1[0] = 64'h8bb2d129ebf5d3a5;
-    rom1[1] = 64'hd92d2517cab43d2f;
-    rom1[2] = 64'h494acab64ed6defa;
-    rom1[3] = 64'h3c270efedfb01138;
-    rom1[4] = 64'h3681e83b8124d64b;
-    rom1[5] = 64'hce1bfe814303b3d7;
-    rom1[6] = 64'h0413fff02402141f;
-    rom1[7] = 64'h120c08d9f032e10c;
-    rom1[8] = 64'h03bbfdb7051a00bb;
-    rom1[9] = 64'he837200c14f28a45;
-    rom1[10] = 64'h81002300af001800;
-    rom1[11] = 64'hf5bde73e1c651ad4;
-    rom1[12] = 64'h0000000000000000;
-    rom1[13] = 64'hebacb34549160082;
-    rom1[14] = 64'hb106d6e7b6d8d43c;
-    rom1[15] = 64'h0200e40021008100;
+    rom0[0] = 64'h0ddf3502b9c7810c;
+    rom0[1] = 64'hb5c9cdc991ddad58;
+    rom0[2] = 64'h2c29f4d746ce3db3;
+    rom0[3] = 64'h2c2c8fbec6ff8104;
+    rom0[4] = 64'hb8e70c6b8149a547;
+    rom0[5] = 64'hef0cf62954fc27cb;
+    rom0[6] = 64'h318100f4fe005bc6;
+    rom0[7] = 64'h0cd758e33fc1ba0f;
+    rom0[8] = 64'h0000fc0000e10000;
+    rom0[9] = 64'h09203812019e40e3;
+    rom0[10] = 64'h5c0000e800003b00;
+    rom0[11] = 64'h8bb217d129b4ebf5;
+    rom0[12] = 64'h4ad9cab6254ed6ca;
+    rom0[13] = 64'h3c273b0efe24dfb0;
+    rom0[14] = 64'h1b36fe81e8430381;
+    rom0[15] = 64'h0413d9fff0322402;
+    rom0[16] = 64'hbb12fdb708051af0;
+    rom0[17] = 64'he83700200c0014f2;
+    rom0[18] = 64'hbd81e73e231c65af;
+    rom0[19] = 64'h0000450000160000;
+    rom0[20] = 64'h06ebd6e7b3b6d849;
+    rom0[21] = 64'h020000e400002100;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rom1[rom1_addr];
+    _1_ <= rom0[rom0_addr];
   end
-  assign \port__data$32  = _1_;
-  reg [31:0] rom2 [15:0];
+  assign port__data = _1_;
+  reg [55:0] rom1 [21:0];
   initial begin
-    rom2[0] = 32'd792672009;
-    rom2[1] = 32'd4053055213;
-    rom2[2] = 32'd1043248108;
-    rom2[3] = 32'd29035489;
-    rom2[4] = 32'd3904188421;
-    rom2[5] = 32'd977933568;
-    rom2[6] = 32'd655602953;
-    rom2[7] = 32'd2600272364;
-    rom2[8] = 32'd122487795;
-    rom2[9] = 32'd3185567758;
-    rom2[10] = 32'd4009769472;
-    rom2[11] = 32'd3951106318;
-    rom2[12] = 32'd0;
-    rom2[13] = 32'd2718073109;
-    rom2[14] = 32'd236389094;
-    rom2[15] = 32'd3389057024;
+    rom1[0] = 56'h2fd3a5e30a1021;
+    rom1[1] = 56'hdefa3df63114b5;
+    rom1[2] = 56'h4b1138daae15e3;
+    rom1[3] = 56'hb3d7d6140e1db1;
+    rom1[4] = 56'h0c141fc8e3168a;
+    rom1[5] = 56'h00bbe1fcf41103;
+    rom1[6] = 56'h008a4500f8e300;
+    rom1[7] = 56'h1ad418d0f1beaa;
+    rom1[8] = 56'h820000280000ce;
+    rom1[9] = 56'hd43c001a81443b;
+    rom1[10] = 56'h00810000f30000;
+    rom1[11] = 56'h942f3fed37092d;
+    rom1[12] = 56'h3e2ef1b3ecb649;
+    rom1[13] = 56'hb501bb050be181;
+    rom1[14] = 56'h3a4ae8150030ce;
+    rom1[15] = 56'hfd2713ecb5090c;
+    rom1[16] = 56'h074d9a03f30103;
+    rom1[17] = 56'h00bddf00e80e00;
+    rom1[18] = 56'heb81ef190e3af5;
+    rom1[19] = 56'h020000150000ac;
+    rom1[20] = 56'h0e17a202e681b1;
+    rom1[21] = 56'h00ca0000e80000;
   end
-  reg [31:0] _2_;
+  reg [55:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rom2[rom2_addr];
+    _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$37  = _2_;
-  assign \$4  = t == 4'hf;
-  assign \$5  = t + 1'h1;
-  assign \$6  = \$4  ? 5'h00 : \$5 ;
-  assign \$7  = $signed(x0_0) - $signed(8'h80);
-  assign \$8  = $signed(x0_1) - $signed(8'h80);
-  assign \$9  = $signed(x0_0) - $signed(8'h80);
-  assign \$10  = $signed(x0_1) - $signed(8'h80);
-  assign \$11  = $signed(x0_0) - $signed(8'h80);
-  assign \$12  = $signed(x0_1) - $signed(8'h80);
+  assign \port__data$40  = _2_;
+  assign \$6  = t == 5'h15;
+  assign \$7  = t + 1'h1;
+  assign \$8  = \$6  ? 6'h00 : \$7 ;
+  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$10  = $signed(x0_0) - $signed(8'h80);
+  assign \$11  = $signed(x0_1) - $signed(8'h80);
+  assign \$12  = $signed(x0_2) - $signed(8'h80);
   assign \$13  = $signed(x0_0) - $signed(8'h80);
   assign \$14  = $signed(x0_1) - $signed(8'h80);
-  assign \$15  = $signed(x1_0) - $signed(8'h80);
-  assign \$16  = $signed(x1_1) - $signed(8'h80);
-  assign \$17  = $signed(x1_0) - $signed(8'h80);
-  assign \$18  = $signed(x1_1) - $signed(8'h80);
+  assign \$15  = $signed(x0_2) - $signed(8'h80);
+  assign \$16  = $signed(x0_0) - $signed(8'h80);
+  assign \$17  = $signed(x0_1) - $signed(8'h80);
+  assign \$18  = $signed(x1_2) - $signed(8'h80);
   assign \$19  = $signed(x1_0) - $signed(8'h80);
   assign \$20  = $signed(x1_1) - $signed(8'h80);
-  assign \$21  = $signed(x1_0) - $signed(8'h80);
-  assign \$22  = $signed(x1_1) - $signed(8'h80);
-  assign \$23  = $signed(x2_0) - $signed(8'h80);
-  assign \$24  = $signed(x2_1) - $signed(8'h80);
-  assign \$25  = $signed(x2_0) - $signed(8'h80);
-  assign \$26  = $signed(x2_1) - $signed(8'h80);
-  assign \$27  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$28  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$29  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$30  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$21  = $signed(x1_2) - $signed(8'h80);
+  assign \$22  = $signed(x1_0) - $signed(8'h80);
+  assign \$23  = $signed(x1_1) - $signed(8'h80);
+  assign \$24  = $signed(x1_2) - $signed(8'h80);
+  assign \$25  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$26  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$27  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$28  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$29  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$30  = $signed(xoff1_2) * $signed(w1_2);
   assign \$31  = $signed(xoff2_0) * $signed(w2_0);
   assign \$32  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$33  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$34  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$35  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$36  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$37  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$38  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$39  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$40  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$41  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$42  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$43  = $signed(xoff8_0) * $signed(w8_0);
-  assign \$44  = $signed(xoff8_1) * $signed(w8_1);
-  assign \$45  = $signed(xoff9_0) * $signed(w9_0);
-  assign \$46  = $signed(xoff9_1) * $signed(w9_1);
-  assign \$47  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$48  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$49  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$50  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$51  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$52  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$53  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$54  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$55  = $signed(prod8_0_r) + $signed(prod8_1_r);
-  assign \$56  = $signed(prod9_0_r) + $signed(prod9_1_r);
-  assign \$57  = v8 & last8;
-  assign \$58  = issue & last_t;
-  assign \$59  = o__valid & o__ready;
-  assign \$60  = q_owed < 4'ha;
-  assign \$61  = \$59  ? q_room : \$60 ;
-  assign \$62  = o__valid & o__ready;
-  assign \$63  = \$62  | q_room;
-  assign \$64  = \$58  ? \$61  : \$63 ;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = | q_stored;
+  assign \$33  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$34  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$35  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$36  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$37  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$38  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$39  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$40  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$41  = $signed(\$40 ) + $signed(prod0_2_r);
+  assign \$42  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$43  = $signed(\$42 ) + $signed(prod1_2_r);
+  assign \$44  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$45  = $signed(\$44 ) + $signed(prod2_2_r);
+  assign \$46  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$47  = $signed(\$46 ) + $signed(prod3_2_r);
+  assign \$48  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$49  = $signed(\$48 ) + $signed(prod4_2_r);
+  assign \$55  = v8 & last8;
+  assign \$56  = issue & last_t;
+  assign \$57  = o__valid & o__ready;
+  assign \$58  = q_owed < 4'ha;
+  assign \$59  = \$57  ? q_room : \$58 ;
+  assign \$60  = o__valid & o__ready;
+  assign \$61  = \$60  | q_room;
+  assign \$62  = \$56  ? \$59  : \$61 ;
+  assign \$63  = ~ o__valid;
+  assign \$64  = \$63  | o__ready;
+  assign \$65  = | q_stored;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = \$64  & \$66 ;
   assign \$68  = ~ \$67 ;
-  assign \$69  = \$66  & \$68 ;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = deliver & \$70 ;
-  assign \$72  = q_wptr == 4'h9;
-  assign \$73  = q_wptr + 1'h1;
-  assign \$74  = \$72  ? 5'h00 : \$73 ;
-  assign \$75  = ~ o__valid;
-  assign \$76  = \$75  | o__ready;
-  assign \$77  = | q_stored;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = q_rptr == 4'h9;
-  assign \$80  = q_rptr + 1'h1;
-  assign \$81  = \$79  ? 5'h00 : \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = | q_stored;
+  assign \$69  = deliver & \$68 ;
+  assign \$70  = q_wptr == 4'h9;
+  assign \$71  = q_wptr + 1'h1;
+  assign \$72  = \$70  ? 5'h00 : \$71 ;
+  assign \$73  = ~ o__valid;
+  assign \$74  = \$73  | o__ready;
+  assign \$75  = | q_stored;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = q_rptr == 4'h9;
+  assign \$78  = q_rptr + 1'h1;
+  assign \$79  = \$77  ? 5'h00 : \$78 ;
+  assign \$80  = ~ o__valid;
+  assign \$81  = \$80  | o__ready;
+  assign \$82  = | q_stored;
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$81  & \$83 ;
   assign \$85  = ~ \$84 ;
-  assign \$86  = \$83  & \$85 ;
-  assign \$87  = ~ \$86 ;
-  assign \$88  = deliver & \$87 ;
-  assign \$89  = q_stored + \$88 ;
-  assign \$90  = ~ o__valid;
-  assign \$91  = \$90  | o__ready;
-  assign \$92  = | q_stored;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = \$89  - \$93 ;
-  assign \$95  = ~ o__valid;
-  assign \$96  = \$95  | o__ready;
+  assign \$86  = deliver & \$85 ;
+  assign \$87  = q_stored + \$86 ;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = | q_stored;
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = \$87  - \$91 ;
+  assign \$93  = ~ o__valid;
+  assign \$94  = \$93  | o__ready;
+  assign \$95  = | q_stored;
+  assign \$96  = \$95  | deliver;
   assign \$97  = | q_stored;
-  assign \$98  = \$97  | deliver;
-  assign \$99  = | q_stored;
-  assign \$100  = \$99  ? rport__data : q_in;
+  assign \$98  = \$97  ? \rport__data$164  : q_in;
+  assign \$99  = ~ last_t;
+  assign \$100  = q_room | \$99 ;
+  assign i__ready = \$100  & reads_input_t;
   assign \$101  = ~ last_t;
   assign \$102  = q_room | \$101 ;
-  assign \$103  = ~ last_t;
-  assign \$104  = q_room | \$103 ;
-  assign issue = \$104  & \$106 ;
-  assign \$107  = first8_0 ? 23'h000215 : acc0;
-  assign \$108  = $signed(\$107 ) + $signed(sum0_s0_0);
-  assign \$109  = first8_0 ? 23'h7ffa43 : acc1;
-  assign \$110  = $signed(\$109 ) + $signed(sum1_s0_0);
-  assign \$111  = first8_0 ? 23'h7fff5c : acc2;
-  assign \$112  = $signed(\$111 ) + $signed(sum2_s0_0);
-  assign \$113  = first8_0 ? 23'h0000d6 : acc3;
-  assign \$114  = $signed(\$113 ) + $signed(sum3_s0_0);
-  assign \$115  = first8_0 ? 23'h000291 : acc4;
-  assign \$116  = $signed(\$115 ) + $signed(sum4_s0_0);
-  assign \$117  = first8_0 ? 23'h7ffd2e : acc5;
-  assign \$118  = $signed(\$117 ) + $signed(sum5_s0_0);
-  assign \$119  = first8_0 ? 23'h7fffa8 : acc6;
-  assign \$120  = $signed(\$119 ) + $signed(sum6_s0_0);
-  assign \$121  = first8_0 ? 23'h000036 : acc7;
-  assign \$122  = $signed(\$121 ) + $signed(sum7_s0_0);
-  assign \$123  = first8_1 ? 23'h000047 : acc8;
-  assign \$124  = $signed(\$123 ) + $signed(sum8_s0_0);
-  assign \$125  = first8_1 ? 23'h7ffe52 : acc9;
-  assign \$126  = $signed(\$125 ) + $signed(sum9_s0_0);
-  assign \$127  = issue & last_t;
-  assign \$128  = q_owed + \$127 ;
-  assign \$129  = o__valid & o__ready;
-  assign \$130  = \$128  - \$129 ;
+  assign \$103  = ~ reads_input_t;
+  assign \$104  = i__valid | \$103 ;
+  assign issue = \$102  & \$104 ;
+  assign \$signature__en  = issue & reads_input_t;
+  assign \$105  = first8_0 ? bias0 : acc0;
+  assign \$106  = $signed(\$105 ) + $signed(sum0_s0_0);
+  assign \$107  = first8_0 ? bias1 : acc1;
+  assign \$108  = $signed(\$107 ) + $signed(sum1_s0_0);
+  assign \$109  = first8_0 ? bias2 : acc2;
+  assign \$110  = $signed(\$109 ) + $signed(sum2_s0_0);
+  assign \$111  = first8_0 ? bias3 : acc3;
+  assign \$112  = $signed(\$111 ) + $signed(sum3_s0_0);
+  assign \$113  = first8_0 ? bias4 : acc4;
+  assign \$114  = $signed(\$113 ) + $signed(sum4_s0_0);
+  assign \$115  = issue & last_t;
+  assign \$116  = q_owed + \$115 ;
+  assign \$117  = o__valid & o__ready;
+  assign \$118  = \$116  - \$117 ;
   always @(posedge clk)
-    sf_t <= \$131 ;
+    nf_t <= \$119 ;
   always @(posedge clk)
-    sf_t_ahead <= \$132 ;
+    nf_t_ahead <= \$120 ;
   always @(posedge clk)
-    first_t <= \$133 ;
+    sf_t <= \$121 ;
   always @(posedge clk)
-    first_t_ahead <= \$134 ;
+    sf_t_ahead <= \$122 ;
   always @(posedge clk)
-    last_t <= \$135 ;
+    reads_input_t <= \$123 ;
   always @(posedge clk)
-    last_t_ahead <= \$136 ;
+    reads_input_t_ahead <= \$124 ;
   always @(posedge clk)
-    t <= \$137 ;
+    first_t <= \$125 ;
   always @(posedge clk)
-    x_reg <= \$138 ;
+    first_t_ahead <= \$126 ;
   always @(posedge clk)
-    from_input <= \$139 ;
+    last_t <= \$127 ;
   always @(posedge clk)
-    v1 <= \$140 ;
+    last_t_ahead <= \$128 ;
   always @(posedge clk)
-    first1 <= \$141 ;
+    t <= \$129 ;
   always @(posedge clk)
-    last1 <= \$142 ;
+    x_reg <= \$130 ;
   always @(posedge clk)
-    x_reg2 <= \$143 ;
+    from_input <= \$131 ;
   always @(posedge clk)
-    x_mid <= \$144 ;
+    v1 <= \$132 ;
   always @(posedge clk)
-    t1 <= \$145 ;
+    first1 <= \$133 ;
   always @(posedge clk)
-    rom0_addr <= \$146 ;
+    last1 <= \$134 ;
   always @(posedge clk)
-    rom0_read <= \$147 ;
+    nf1 <= \$135 ;
   always @(posedge clk)
-    x0_0 <= \$148 ;
+    from_input2 <= \$136 ;
   always @(posedge clk)
-    x0_1 <= \$149 ;
+    x_reg2 <= \$137 ;
   always @(posedge clk)
-    rom1_addr <= \$150 ;
+    inbuf_read <= \$138 ;
   always @(posedge clk)
-    rom1_read <= \$151 ;
+    x_mid <= \$139 ;
   always @(posedge clk)
-    x1_0 <= \$152 ;
+    t1 <= \$140 ;
   always @(posedge clk)
-    x1_1 <= \$153 ;
+    rom0_addr <= \$141 ;
   always @(posedge clk)
-    rom2_addr <= \$154 ;
+    rom0_read <= \$142 ;
   always @(posedge clk)
-    rom2_read <= \$155 ;
+    x0_0 <= \$143 ;
   always @(posedge clk)
-    x2_0 <= \$156 ;
+    x0_1 <= \$144 ;
   always @(posedge clk)
-    x2_1 <= \$157 ;
+    x0_2 <= \$145 ;
   always @(posedge clk)
-    xoff0_0 <= \$158 ;
+    rom1_addr <= \$146 ;
   always @(posedge clk)
-    w0_0 <= \$159 ;
+    rom1_read <= \$147 ;
   always @(posedge clk)
-    xoff0_1 <= \$160 ;
+    x1_0 <= \$148 ;
   always @(posedge clk)
-    w0_1 <= \$161 ;
+    x1_1 <= \$149 ;
   always @(posedge clk)
-    xoff1_0 <= \$162 ;
+    x1_2 <= \$150 ;
   always @(posedge clk)
-    w1_0 <= \$163 ;
+    xoff0_0 <= \$151 ;
   always @(posedge clk)
-    xoff1_1 <= \$164 ;
+    w0_0 <= \$152 ;
   always @(posedge clk)
-    w1_1 <= \$165 ;
+    xoff0_1 <= \$153 ;
   always @(posedge clk)
-    xoff2_0 <= \$166 ;
+    w0_1 <= \$154 ;
   always @(posedge clk)
-    w2_0 <= \$167 ;
+    xoff0_2 <= \$155 ;
   always @(posedge clk)
-    xoff2_1 <= \$168 ;
+    w0_2 <= \$156 ;
   always @(posedge clk)
-    w2_1 <= \$169 ;
+    xoff1_0 <= \$157 ;
   always @(posedge clk)
-    xoff3_0 <= \$170 ;
+    w1_0 <= \$158 ;
   always @(posedge clk)
-    w3_0 <= \$171 ;
+    xoff1_1 <= \$159 ;
   always @(posedge clk)
-    xoff3_1 <= \$172 ;
+    w1_1 <= \$160 ;
   always @(posedge clk)
-    w3_1 <= \$173 ;
+    xoff1_2 <= \$161 ;
   always @(posedge clk)
-    xoff4_0 <= \$174 ;
+    w1_2 <= \$162 ;
   always @(posedge clk)
-    w4_0 <= \$175 ;
+    xoff2_0 <= \$163 ;
   always @(posedge clk)
-    xoff4_1 <= \$176 ;
+    w2_0 <= \$164 ;
   always @(posedge clk)
-    w4_1 <= \$177 ;
+    xoff2_1 <= \$165 ;
   always @(posedge clk)
-    xoff5_0 <= \$178 ;
+    w2_1 <= \$166 ;
   always @(posedge clk)
-    w5_0 <= \$179 ;
+    xoff2_2 <= \$167 ;
   always @(posedge clk)
-    xoff5_1 <= \$180 ;
+    w2_2 <= \$168 ;
   always @(posedge clk)
-    w5_1 <= \$181 ;
+    xoff3_0 <= \$169 ;
   always @(posedge clk)
-    xoff6_0 <= \$182 ;
+    w3_0 <= \$170 ;
   always @(posedge clk)
-    w6_0 <= \$183 ;
+    xoff3_1 <= \$171 ;
   always @(posedge clk)
-    xoff6_1 <= \$184 ;
+    w3_1 <= \$172 ;
   always @(posedge clk)
-    w6_1 <= \$185 ;
+    xoff3_2 <= \$173 ;
   always @(posedge clk)
-    xoff7_0 <= \$186 ;
+    w3_2 <= \$174 ;
   always @(posedge clk)
-    w7_0 <= \$187 ;
+    xoff4_0 <= \$175 ;
   always @(posedge clk)
-    xoff7_1 <= \$188 ;
+    w4_0 <= \$176 ;
   always @(posedge clk)
-    w7_1 <= \$189 ;
+    xoff4_1 <= \$177 ;
   always @(posedge clk)
-    xoff8_0 <= \$190 ;
+    w4_1 <= \$178 ;
   always @(posedge clk)
-    w8_0 <= \$191 ;
+    xoff4_2 <= \$179 ;
   always @(posedge clk)
-    xoff8_1 <= \$192 ;
+    w4_2 <= \$180 ;
   always @(posedge clk)
-    w8_1 <= \$193 ;
+    prod0_0 <= \$181 ;
   always @(posedge clk)
-    xoff9_0 <= \$194 ;
+    prod0_1 <= \$182 ;
   always @(posedge clk)
-    w9_0 <= \$195 ;
+    prod0_2 <= \$183 ;
   always @(posedge clk)
-    xoff9_1 <= \$196 ;
+    prod1_0 <= \$184 ;
   always @(posedge clk)
-    w9_1 <= \$197 ;
+    prod1_1 <= \$185 ;
   always @(posedge clk)
-    prod0_0 <= \$198 ;
+    prod1_2 <= \$186 ;
   always @(posedge clk)
-    prod0_1 <= \$199 ;
+    prod2_0 <= \$187 ;
   always @(posedge clk)
-    prod1_0 <= \$200 ;
+    prod2_1 <= \$188 ;
   always @(posedge clk)
-    prod1_1 <= \$201 ;
+    prod2_2 <= \$189 ;
   always @(posedge clk)
-    prod2_0 <= \$202 ;
+    prod3_0 <= \$190 ;
   always @(posedge clk)
-    prod2_1 <= \$203 ;
+    prod3_1 <= \$191 ;
   always @(posedge clk)
-    prod3_0 <= \$204 ;
+    prod3_2 <= \$192 ;
   always @(posedge clk)
-    prod3_1 <= \$205 ;
+    prod4_0 <= \$193 ;
   always @(posedge clk)
-    prod4_0 <= \$206 ;
+    prod4_1 <= \$194 ;
   always @(posedge clk)
-    prod4_1 <= \$207 ;
+    prod4_2 <= \$195 ;
   always @(posedge clk)
-    prod5_0 <= \$208 ;
+    prod0_0_r <= \$196 ;
   always @(posedge clk)
-    prod5_1 <= \$209 ;
+    prod0_1_r <= \$197 ;
   always @(posedge clk)
-    prod6_0 <= \$210 ;
+    prod0_2_r <= \$198 ;
   always @(posedge clk)
-    prod6_1 <= \$211 ;
+    prod1_0_r <= \$199 ;
   always @(posedge clk)
-    prod7_0 <= \$212 ;
+    prod1_1_r <= \$200 ;
   always @(posedge clk)
-    prod7_1 <= \$213 ;
+    prod1_2_r <= \$201 ;
   always @(posedge clk)
-    prod8_0 <= \$214 ;
+    prod2_0_r <= \$202 ;
   always @(posedge clk)
-    prod8_1 <= \$215 ;
+    prod2_1_r <= \$203 ;
   always @(posedge clk)
-    prod9_0 <= \$216 ;
+    prod2_2_r <= \$204 ;
   always @(posedge clk)
-    prod9_1 <= \$217 ;
+    prod3_0_r <= \$205 ;
   always @(posedge clk)
-    prod0_0_r <= \$218 ;
+    prod3_1_r <= \$206 ;
   always @(posedge clk)
-    prod0_1_r <= \$219 ;
+    prod3_2_r <= \$207 ;
   always @(posedge clk)
-    prod1_0_r <= \$220 ;
+    prod4_0_r <= \$208 ;
   always @(posedge clk)
-    prod1_1_r <= \$221 ;
+    prod4_1_r <= \$209 ;
   always @(posedge clk)
-    prod2_0_r <= \$222 ;
+    prod4_2_r <= \$210 ;
   always @(posedge clk)
-    prod2_1_r <= \$223 ;
+    sum0_s0_0 <= \$211 ;
   always @(posedge clk)
-    prod3_0_r <= \$224 ;
+    sum1_s0_0 <= \$212 ;
   always @(posedge clk)
-    prod3_1_r <= \$225 ;
+    sum2_s0_0 <= \$213 ;
   always @(posedge clk)
-    prod4_0_r <= \$226 ;
+    sum3_s0_0 <= \$214 ;
   always @(posedge clk)
-    prod4_1_r <= \$227 ;
+    sum4_s0_0 <= \$215 ;
   always @(posedge clk)
-    prod5_0_r <= \$228 ;
+    v2 <= \$216 ;
   always @(posedge clk)
-    prod5_1_r <= \$229 ;
+    first2 <= \$217 ;
   always @(posedge clk)
-    prod6_0_r <= \$230 ;
+    last2 <= \$218 ;
   always @(posedge clk)
-    prod6_1_r <= \$231 ;
+    nf2 <= \$219 ;
   always @(posedge clk)
-    prod7_0_r <= \$232 ;
+    v3 <= \$220 ;
   always @(posedge clk)
-    prod7_1_r <= \$233 ;
+    first3 <= \$221 ;
   always @(posedge clk)
-    prod8_0_r <= \$234 ;
+    last3 <= \$222 ;
   always @(posedge clk)
-    prod8_1_r <= \$235 ;
+    nf3 <= \$223 ;
   always @(posedge clk)
-    prod9_0_r <= \$236 ;
+    v4 <= \$224 ;
   always @(posedge clk)
-    prod9_1_r <= \$237 ;
+    first4 <= \$225 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$238 ;
+    last4 <= \$226 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$239 ;
+    nf4 <= \$227 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$240 ;
+    v5 <= \$228 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$241 ;
+    first5 <= \$229 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$242 ;
+    last5 <= \$230 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$243 ;
+    nf5 <= \$231 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$244 ;
+    v6 <= \$232 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$245 ;
+    first6 <= \$233 ;
   always @(posedge clk)
-    sum8_s0_0 <= \$246 ;
+    last6 <= \$234 ;
   always @(posedge clk)
-    sum9_s0_0 <= \$247 ;
+    nf6 <= \$235 ;
   always @(posedge clk)
-    v2 <= \$248 ;
+    v7 <= \$236 ;
   always @(posedge clk)
-    first2 <= \$249 ;
+    first7 <= \$237 ;
   always @(posedge clk)
-    last2 <= \$250 ;
+    last7 <= \$238 ;
   always @(posedge clk)
-    v3 <= \$251 ;
+    nf7 <= \$239 ;
   always @(posedge clk)
-    first3 <= \$252 ;
+    v8 <= \$240 ;
   always @(posedge clk)
-    last3 <= \$253 ;
+    first8 <= \$241 ;
   always @(posedge clk)
-    v4 <= \$254 ;
+    last8 <= \$242 ;
   always @(posedge clk)
-    first4 <= \$255 ;
+    nf8 <= \$243 ;
   always @(posedge clk)
-    last4 <= \$256 ;
+    v8_0 <= \$244 ;
   always @(posedge clk)
-    v5 <= \$257 ;
+    first8_0 <= \$245 ;
   always @(posedge clk)
-    first5 <= \$258 ;
+    last8_0 <= \$246 ;
   always @(posedge clk)
-    last5 <= \$259 ;
+    nf8_0 <= \$247 ;
   always @(posedge clk)
-    v6 <= \$260 ;
+    bias0 <= \$248 ;
   always @(posedge clk)
-    first6 <= \$261 ;
+    acc0 <= \$249 ;
   always @(posedge clk)
-    last6 <= \$262 ;
+    bias1 <= \$250 ;
   always @(posedge clk)
-    v7 <= \$263 ;
+    acc1 <= \$251 ;
   always @(posedge clk)
-    first7 <= \$264 ;
+    bias2 <= \$252 ;
   always @(posedge clk)
-    last7 <= \$265 ;
+    acc2 <= \$253 ;
   always @(posedge clk)
-    v8 <= \$266 ;
+    bias3 <= \$254 ;
   always @(posedge clk)
-    first8 <= \$267 ;
+    acc3 <= \$255 ;
   always @(posedge clk)
-    last8 <= \$268 ;
+    bias4 <= \$256 ;
   always @(posedge clk)
-    v8_0 <= \$269 ;
+    acc4 <= \$257 ;
   always @(posedge clk)
-    first8_0 <= \$270 ;
+    deliver <= \$258 ;
   always @(posedge clk)
-    last8_0 <= \$271 ;
+    q_owed <= \$259 ;
   always @(posedge clk)
-    acc0 <= \$272 ;
+    q_room <= \$260 ;
   always @(posedge clk)
-    acc1 <= \$273 ;
+    q_wptr <= \$261 ;
   always @(posedge clk)
-    acc2 <= \$274 ;
+    q_rptr <= \$262 ;
   always @(posedge clk)
-    acc3 <= \$275 ;
+    q_stored <= \$263 ;
   always @(posedge clk)
-    acc4 <= \$276 ;
+    o__valid <= \$264 ;
   always @(posedge clk)
-    acc5 <= \$277 ;
-  always @(posedge clk)
-    acc6 <= \$278 ;
-  always @(posedge clk)
-    acc7 <= \$279 ;
-  always @(posedge clk)
-    v8_1 <= \$280 ;
-  always @(posedge clk)
-    first8_1 <= \$281 ;
-  always @(posedge clk)
-    last8_1 <= \$282 ;
-  always @(posedge clk)
-    acc8 <= \$283 ;
-  always @(posedge clk)
-    acc9 <= \$284 ;
-  always @(posedge clk)
-    deliver <= \$285 ;
-  always @(posedge clk)
-    q_owed <= \$286 ;
-  always @(posedge clk)
-    q_room <= \$287 ;
-  always @(posedge clk)
-    q_wptr <= \$288 ;
-  always @(posedge clk)
-    q_rptr <= \$289 ;
-  always @(posedge clk)
-    q_stored <= \$290 ;
-  always @(posedge clk)
-    o__valid <= \$291 ;
-  always @(posedge clk)
-    o__payload <= \$292 ;
+    o__payload <= \$265 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$1  = 1'h0;
     casez (t)
-      4'h0:
-          \$1  = 4'h2;
-      4'h1:
-          \$1  = 4'h3;
-      4'h2:
-          \$1  = 4'h4;
-      4'h3:
-          \$1  = 4'h5;
-      4'h4:
-          \$1  = 4'h6;
-      4'h5:
-          \$1  = 4'h7;
-      4'h6:
-          \$1  = 4'h8;
-      4'h7:
-          \$1  = 4'h9;
-      4'h8:
-          \$1  = 4'ha;
-      4'h9:
-          \$1  = 4'hb;
-      4'ha:
-          \$1  = 4'hc;
-      4'hb:
-          \$1  = 4'hd;
-      4'hc:
-          \$1  = 4'he;
-      4'hd:
-          \$1  = 4'hf;
-      4'he:
-          \$1  = 4'h0;
-      4'hf:
-          \$1  = 4'h1;
+      5'h00:
+          \$1  = 1'h0;
+      5'h01:
+          \$1  = 1'h0;
+      5'h02:
+          \$1  = 1'h0;
+      5'h03:
+          \$1  = 1'h0;
+      5'h04:
+          \$1  = 1'h0;
+      5'h05:
+          \$1  = 1'h0;
+      5'h06:
+          \$1  = 1'h0;
+      5'h07:
+          \$1  = 1'h0;
+      5'h08:
+          \$1  = 1'h0;
+      5'h09:
+          \$1  = 1'h1;
+      5'h0a:
+          \$1  = 1'h1;
+      5'h0b:
+          \$1  = 1'h1;
+      5'h0c:
+          \$1  = 1'h1;
+      5'h0d:
+          \$1  = 1'h1;
+      5'h0e:
+          \$1  = 1'h1;
+      5'h0f:
+          \$1  = 1'h1;
+      5'h10:
+          \$1  = 1'h1;
+      5'h11:
+          \$1  = 1'h1;
+      5'h12:
+          \$1  = 1'h1;
+      5'h13:
+          \$1  = 1'h1;
+      5'h14:
+          \$1  = 1'h0;
+      5'h15:
+          \$1  = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$2  = 4'h0;
     casez (t)
-      4'h0:
-          \$2  = 1'h0;
-      4'h1:
-          \$2  = 1'h0;
-      4'h2:
-          \$2  = 1'h0;
-      4'h3:
-          \$2  = 1'h0;
-      4'h4:
-          \$2  = 1'h0;
-      4'h5:
-          \$2  = 1'h0;
-      4'h6:
-          \$2  = 1'h0;
-      4'h7:
-          \$2  = 1'h0;
-      4'h8:
-          \$2  = 1'h0;
-      4'h9:
-          \$2  = 1'h0;
-      4'ha:
-          \$2  = 1'h0;
-      4'hb:
-          \$2  = 1'h0;
-      4'hc:
-          \$2  = 1'h0;
-      4'hd:
-          \$2  = 1'h0;
-      4'he:
-          \$2  = 1'h1;
-      4'hf:
-          \$2  = 1'h0;
+      5'h00:
+          \$2  = 4'h2;
+      5'h01:
+          \$2  = 4'h3;
+      5'h02:
+          \$2  = 4'h4;
+      5'h03:
+          \$2  = 4'h5;
+      5'h04:
+          \$2  = 4'h6;
+      5'h05:
+          \$2  = 4'h7;
+      5'h06:
+          \$2  = 4'h8;
+      5'h07:
+          \$2  = 4'h9;
+      5'h08:
+          \$2  = 4'ha;
+      5'h09:
+          \$2  = 4'h0;
+      5'h0a:
+          \$2  = 4'h1;
+      5'h0b:
+          \$2  = 4'h2;
+      5'h0c:
+          \$2  = 4'h3;
+      5'h0d:
+          \$2  = 4'h4;
+      5'h0e:
+          \$2  = 4'h5;
+      5'h0f:
+          \$2  = 4'h6;
+      5'h10:
+          \$2  = 4'h7;
+      5'h11:
+          \$2  = 4'h8;
+      5'h12:
+          \$2  = 4'h9;
+      5'h13:
+          \$2  = 4'ha;
+      5'h14:
+          \$2  = 4'h0;
+      5'h15:
+          \$2  = 4'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
+    \$3  = 1'h0;
     casez (t)
-      4'h0:
-          \$3  = 1'h0;
-      4'h1:
-          \$3  = 1'h0;
-      4'h2:
-          \$3  = 1'h0;
-      4'h3:
-          \$3  = 1'h0;
-      4'h4:
-          \$3  = 1'h0;
-      4'h5:
-          \$3  = 1'h0;
-      4'h6:
-          \$3  = 1'h0;
-      4'h7:
-          \$3  = 1'h0;
-      4'h8:
-          \$3  = 1'h0;
-      4'h9:
-          \$3  = 1'h0;
-      4'ha:
-          \$3  = 1'h0;
-      4'hb:
-          \$3  = 1'h0;
-      4'hc:
-          \$3  = 1'h0;
-      4'hd:
+      5'h00:
           \$3  = 1'h1;
-      4'he:
+      5'h01:
+          \$3  = 1'h1;
+      5'h02:
+          \$3  = 1'h1;
+      5'h03:
+          \$3  = 1'h1;
+      5'h04:
+          \$3  = 1'h1;
+      5'h05:
+          \$3  = 1'h1;
+      5'h06:
+          \$3  = 1'h1;
+      5'h07:
+          \$3  = 1'h1;
+      5'h08:
+          \$3  = 1'h1;
+      5'h09:
           \$3  = 1'h0;
-      4'hf:
+      5'h0a:
           \$3  = 1'h0;
+      5'h0b:
+          \$3  = 1'h0;
+      5'h0c:
+          \$3  = 1'h0;
+      5'h0d:
+          \$3  = 1'h0;
+      5'h0e:
+          \$3  = 1'h0;
+      5'h0f:
+          \$3  = 1'h0;
+      5'h10:
+          \$3  = 1'h0;
+      5'h11:
+          \$3  = 1'h0;
+      5'h12:
+          \$3  = 1'h0;
+      5'h13:
+          \$3  = 1'h0;
+      5'h14:
+          \$3  = 1'h1;
+      5'h15:
+          \$3  = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = sf_t;
+    \$4  = 1'h0;
+    casez (t)
+      5'h00:
+          \$4  = 1'h0;
+      5'h01:
+          \$4  = 1'h0;
+      5'h02:
+          \$4  = 1'h0;
+      5'h03:
+          \$4  = 1'h0;
+      5'h04:
+          \$4  = 1'h0;
+      5'h05:
+          \$4  = 1'h0;
+      5'h06:
+          \$4  = 1'h0;
+      5'h07:
+          \$4  = 1'h0;
+      5'h08:
+          \$4  = 1'h0;
+      5'h09:
+          \$4  = 1'h1;
+      5'h0a:
+          \$4  = 1'h0;
+      5'h0b:
+          \$4  = 1'h0;
+      5'h0c:
+          \$4  = 1'h0;
+      5'h0d:
+          \$4  = 1'h0;
+      5'h0e:
+          \$4  = 1'h0;
+      5'h0f:
+          \$4  = 1'h0;
+      5'h10:
+          \$4  = 1'h0;
+      5'h11:
+          \$4  = 1'h0;
+      5'h12:
+          \$4  = 1'h0;
+      5'h13:
+          \$4  = 1'h0;
+      5'h14:
+          \$4  = 1'h1;
+      5'h15:
+          \$4  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$5  = 1'h0;
+    casez (t)
+      5'h00:
+          \$5  = 1'h0;
+      5'h01:
+          \$5  = 1'h0;
+      5'h02:
+          \$5  = 1'h0;
+      5'h03:
+          \$5  = 1'h0;
+      5'h04:
+          \$5  = 1'h0;
+      5'h05:
+          \$5  = 1'h0;
+      5'h06:
+          \$5  = 1'h0;
+      5'h07:
+          \$5  = 1'h0;
+      5'h08:
+          \$5  = 1'h1;
+      5'h09:
+          \$5  = 1'h0;
+      5'h0a:
+          \$5  = 1'h0;
+      5'h0b:
+          \$5  = 1'h0;
+      5'h0c:
+          \$5  = 1'h0;
+      5'h0d:
+          \$5  = 1'h0;
+      5'h0e:
+          \$5  = 1'h0;
+      5'h0f:
+          \$5  = 1'h0;
+      5'h10:
+          \$5  = 1'h0;
+      5'h11:
+          \$5  = 1'h0;
+      5'h12:
+          \$5  = 1'h0;
+      5'h13:
+          \$5  = 1'h1;
+      5'h14:
+          \$5  = 1'h0;
+      5'h15:
+          \$5  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$50  = 23'h000215;
+      1'h1:
+          \$50  = 23'h7ffd2e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$51  = 23'h7ffa43;
+      1'h1:
+          \$51  = 23'h7fffa8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$52  = 23'h7fff5c;
+      1'h1:
+          \$52  = 23'h000036;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$53  = 23'h0000d6;
+      1'h1:
+          \$53  = 23'h000047;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$54  = 23'h000291;
+      1'h1:
+          \$54  = 23'h7ffe52;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$119  = nf_t;
     if (issue) begin
-      \$131  = sf_t_ahead;
+      \$119  = nf_t_ahead;
     end
     if (rst) begin
-      \$131  = 4'h0;
+      \$119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = sf_t_ahead;
+    \$120  = nf_t_ahead;
     if (issue) begin
-      \$132  = \$1 ;
+      \$120  = \$1 ;
     end
     if (rst) begin
-      \$132  = 4'h1;
+      \$120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$121  = sf_t;
+    if (issue) begin
+      \$121  = sf_t_ahead;
+    end
+    if (rst) begin
+      \$121  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$122  = sf_t_ahead;
+    if (issue) begin
+      \$122  = \$2 ;
+    end
+    if (rst) begin
+      \$122  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$123  = reads_input_t;
+    if (issue) begin
+      \$123  = reads_input_t_ahead;
+    end
+    if (rst) begin
+      \$123  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$124  = reads_input_t_ahead;
+    if (issue) begin
+      \$124  = \$3 ;
+    end
+    if (rst) begin
+      \$124  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$125  = first_t;
+    if (issue) begin
+      \$125  = first_t_ahead;
+    end
+    if (rst) begin
+      \$125  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$126  = first_t_ahead;
+    if (issue) begin
+      \$126  = \$4 ;
+    end
+    if (rst) begin
+      \$126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$127  = last_t;
+    if (issue) begin
+      \$127  = last_t_ahead;
+    end
+    if (rst) begin
+      \$127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$128  = last_t_ahead;
+    if (issue) begin
+      \$128  = \$5 ;
+    end
+    if (rst) begin
+      \$128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$129  = t;
+    if (issue) begin
+      \$129  = \$8 [4:0];
+    end
+    if (rst) begin
+      \$129  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$130  = i__payload;
+    if (rst) begin
+      \$130  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$131  = reads_input_t;
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$132  = issue;
+    if (rst) begin
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$133  = first_t;
-    if (issue) begin
-      \$133  = first_t_ahead;
-    end
     if (rst) begin
-      \$133  = 1'h1;
+      \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = first_t_ahead;
-    if (issue) begin
-      \$134  = \$2 ;
-    end
+    \$134  = last_t;
     if (rst) begin
       \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = last_t;
-    if (issue) begin
-      \$135  = last_t_ahead;
-    end
+    \$135  = nf_t;
     if (rst) begin
       \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = last_t_ahead;
-    if (issue) begin
-      \$136  = \$3 ;
-    end
+    \$136  = from_input;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = t;
-    if (issue) begin
-      \$137  = \$6 [3:0];
-    end
+    \$137  = x_reg;
     if (rst) begin
-      \$137  = 4'h0;
+      \$137  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = i__payload;
+    \$138  = rport__data;
     if (rst) begin
-      \$138  = 16'h0000;
+      \$138  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = 1'h1;
+    \$139  = \$9 ;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = issue;
+    \$140  = t;
     if (rst) begin
-      \$140  = 1'h0;
+      \$140  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = first_t;
+    \$141  = t1;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = last_t;
+    \$142  = port__data;
     if (rst) begin
-      \$142  = 1'h0;
+      \$142  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = x_reg;
+    \$143  = x_mid[7:0];
     if (rst) begin
-      \$143  = 16'h0000;
+      \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = x_reg2;
+    \$144  = x_mid[15:8];
     if (rst) begin
-      \$144  = 16'h0000;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = t;
+    \$145  = x_mid[23:16];
     if (rst) begin
-      \$145  = 4'h0;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$146  = t1;
     if (rst) begin
-      \$146  = 4'h0;
+      \$146  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = port__data;
+    \$147  = \port__data$40 ;
     if (rst) begin
-      \$147  = 64'h0000000000000000;
+      \$147  = 56'h00000000000000;
     end
   end
   always @* begin
@@ -13490,1186 +14207,892 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = t1;
+    \$150  = x_mid[23:16];
     if (rst) begin
-      \$150  = 4'h0;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \port__data$32 ;
+    \$151  = \$10 ;
     if (rst) begin
-      \$151  = 64'h0000000000000000;
+      \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = x_mid[7:0];
+    \$152  = rom0_read[7:0];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = x_mid[15:8];
+    \$153  = \$11 ;
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = t1;
+    \$154  = rom0_read[15:8];
     if (rst) begin
-      \$154  = 4'h0;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \port__data$37 ;
+    \$155  = \$12 ;
     if (rst) begin
-      \$155  = 32'd0;
+      \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = x_mid[7:0];
+    \$156  = rom0_read[23:16];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = x_mid[15:8];
+    \$157  = \$13 ;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = \$7 ;
+    \$158  = rom0_read[31:24];
     if (rst) begin
-      \$158  = 9'h000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = rom0_read[7:0];
+    \$159  = \$14 ;
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = \$8 ;
+    \$160  = rom0_read[39:32];
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = rom0_read[15:8];
+    \$161  = \$15 ;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \$9 ;
+    \$162  = rom0_read[47:40];
     if (rst) begin
-      \$162  = 9'h000;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = rom0_read[23:16];
+    \$163  = \$16 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = \$10 ;
+    \$164  = rom0_read[55:48];
     if (rst) begin
-      \$164  = 9'h000;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = rom0_read[31:24];
+    \$165  = \$17 ;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = \$11 ;
+    \$166  = rom0_read[63:56];
     if (rst) begin
-      \$166  = 9'h000;
+      \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = rom0_read[39:32];
+    \$167  = \$18 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = \$12 ;
+    \$168  = rom1_read[7:0];
     if (rst) begin
-      \$168  = 9'h000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = rom0_read[47:40];
+    \$169  = \$19 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = \$13 ;
+    \$170  = rom1_read[15:8];
     if (rst) begin
-      \$170  = 9'h000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = rom0_read[55:48];
+    \$171  = \$20 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = \$14 ;
+    \$172  = rom1_read[23:16];
     if (rst) begin
-      \$172  = 9'h000;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = rom0_read[63:56];
+    \$173  = \$21 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = \$15 ;
+    \$174  = rom1_read[31:24];
     if (rst) begin
-      \$174  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = rom1_read[7:0];
+    \$175  = \$22 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$16 ;
+    \$176  = rom1_read[39:32];
     if (rst) begin
-      \$176  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = rom1_read[15:8];
+    \$177  = \$23 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = \$17 ;
+    \$178  = rom1_read[47:40];
     if (rst) begin
-      \$178  = 9'h000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = rom1_read[23:16];
+    \$179  = \$24 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$18 ;
+    \$180  = rom1_read[55:48];
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = rom1_read[31:24];
+    \$181  = \$25 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = \$19 ;
+    \$182  = \$26 ;
     if (rst) begin
-      \$182  = 9'h000;
+      \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = rom1_read[39:32];
+    \$183  = \$27 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$20 ;
+    \$184  = \$28 ;
     if (rst) begin
-      \$184  = 9'h000;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = rom1_read[47:40];
+    \$185  = \$29 ;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = \$21 ;
+    \$186  = \$30 ;
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = rom1_read[55:48];
+    \$187  = \$31 ;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$22 ;
+    \$188  = \$32 ;
     if (rst) begin
-      \$188  = 9'h000;
+      \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = rom1_read[63:56];
+    \$189  = \$33 ;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$23 ;
+    \$190  = \$34 ;
     if (rst) begin
-      \$190  = 9'h000;
+      \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = rom2_read[7:0];
+    \$191  = \$35 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$24 ;
+    \$192  = \$36 ;
     if (rst) begin
-      \$192  = 9'h000;
+      \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = rom2_read[15:8];
+    \$193  = \$37 ;
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$25 ;
+    \$194  = \$38 ;
     if (rst) begin
-      \$194  = 9'h000;
+      \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = rom2_read[23:16];
+    \$195  = \$39 ;
     if (rst) begin
-      \$195  = 8'h00;
+      \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$26 ;
+    \$196  = prod0_0;
     if (rst) begin
-      \$196  = 9'h000;
+      \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = rom2_read[31:24];
+    \$197  = prod0_1;
     if (rst) begin
-      \$197  = 8'h00;
+      \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$27 ;
+    \$198  = prod0_2;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = \$28 ;
+    \$199  = prod1_0;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$29 ;
+    \$200  = prod1_1;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = \$30 ;
+    \$201  = prod1_2;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$31 ;
+    \$202  = prod2_0;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = \$32 ;
+    \$203  = prod2_1;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = \$33 ;
+    \$204  = prod2_2;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = \$34 ;
+    \$205  = prod3_0;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = \$35 ;
+    \$206  = prod3_1;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = \$36 ;
+    \$207  = prod3_2;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \$37 ;
+    \$208  = prod4_0;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = \$38 ;
+    \$209  = prod4_1;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = \$39 ;
+    \$210  = prod4_2;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \$40 ;
+    \$211  = { \$41 [18], \$41 [18], \$41 [18], \$41 [18], \$41  };
     if (rst) begin
-      \$211  = 17'h00000;
+      \$211  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = \$41 ;
+    \$212  = { \$43 [18], \$43 [18], \$43 [18], \$43 [18], \$43  };
     if (rst) begin
-      \$212  = 17'h00000;
+      \$212  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = \$42 ;
+    \$213  = { \$45 [18], \$45 [18], \$45 [18], \$45 [18], \$45  };
     if (rst) begin
-      \$213  = 17'h00000;
+      \$213  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = \$43 ;
+    \$214  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$214  = 17'h00000;
+      \$214  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$44 ;
+    \$215  = { \$49 [18], \$49 [18], \$49 [18], \$49 [18], \$49  };
     if (rst) begin
-      \$215  = 17'h00000;
+      \$215  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = \$45 ;
+    \$216  = v1;
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$46 ;
+    \$217  = first1;
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = prod0_0;
+    \$218  = last1;
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = prod0_1;
+    \$219  = nf1;
     if (rst) begin
-      \$219  = 17'h00000;
+      \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = prod1_0;
+    \$220  = v2;
     if (rst) begin
-      \$220  = 17'h00000;
+      \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = prod1_1;
+    \$221  = first2;
     if (rst) begin
-      \$221  = 17'h00000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = prod2_0;
+    \$222  = last2;
     if (rst) begin
-      \$222  = 17'h00000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = prod2_1;
+    \$223  = nf2;
     if (rst) begin
-      \$223  = 17'h00000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = prod3_0;
+    \$224  = v3;
     if (rst) begin
-      \$224  = 17'h00000;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = prod3_1;
+    \$225  = first3;
     if (rst) begin
-      \$225  = 17'h00000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = prod4_0;
+    \$226  = last3;
     if (rst) begin
-      \$226  = 17'h00000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = prod4_1;
+    \$227  = nf3;
     if (rst) begin
-      \$227  = 17'h00000;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = prod5_0;
+    \$228  = v4;
     if (rst) begin
-      \$228  = 17'h00000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = prod5_1;
+    \$229  = first4;
     if (rst) begin
-      \$229  = 17'h00000;
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = prod6_0;
+    \$230  = last4;
     if (rst) begin
-      \$230  = 17'h00000;
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = prod6_1;
+    \$231  = nf4;
     if (rst) begin
-      \$231  = 17'h00000;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = prod7_0;
+    \$232  = v5;
     if (rst) begin
-      \$232  = 17'h00000;
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = prod7_1;
+    \$233  = first5;
     if (rst) begin
-      \$233  = 17'h00000;
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = prod8_0;
+    \$234  = last5;
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = prod8_1;
+    \$235  = nf5;
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = prod9_0;
+    \$236  = v6;
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = prod9_1;
+    \$237  = first6;
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = { \$47 [17], \$47 [17], \$47 [17], \$47 [17], \$47 [17], \$47  };
+    \$238  = last6;
     if (rst) begin
-      \$238  = 23'h000000;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = { \$48 [17], \$48 [17], \$48 [17], \$48 [17], \$48 [17], \$48  };
+    \$239  = nf6;
     if (rst) begin
-      \$239  = 23'h000000;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = { \$49 [17], \$49 [17], \$49 [17], \$49 [17], \$49 [17], \$49  };
+    \$240  = v7;
     if (rst) begin
-      \$240  = 23'h000000;
+      \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = { \$50 [17], \$50 [17], \$50 [17], \$50 [17], \$50 [17], \$50  };
+    \$241  = first7;
     if (rst) begin
-      \$241  = 23'h000000;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = { \$51 [17], \$51 [17], \$51 [17], \$51 [17], \$51 [17], \$51  };
+    \$242  = last7;
     if (rst) begin
-      \$242  = 23'h000000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = { \$52 [17], \$52 [17], \$52 [17], \$52 [17], \$52 [17], \$52  };
+    \$243  = nf7;
     if (rst) begin
-      \$243  = 23'h000000;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = { \$53 [17], \$53 [17], \$53 [17], \$53 [17], \$53 [17], \$53  };
+    \$244  = v7;
     if (rst) begin
-      \$244  = 23'h000000;
+      \$244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = { \$54 [17], \$54 [17], \$54 [17], \$54 [17], \$54 [17], \$54  };
+    \$245  = first7;
     if (rst) begin
-      \$245  = 23'h000000;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = { \$55 [17], \$55 [17], \$55 [17], \$55 [17], \$55 [17], \$55  };
+    \$246  = last7;
     if (rst) begin
-      \$246  = 23'h000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = { \$56 [17], \$56 [17], \$56 [17], \$56 [17], \$56 [17], \$56  };
+    \$247  = nf7;
     if (rst) begin
-      \$247  = 23'h000000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = v1;
+    \$248  = \$50 ;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = first1;
+    \$249  = acc0;
+    if (v8_0) begin
+      \$249  = \$106 [22:0];
+    end
     if (rst) begin
-      \$249  = 1'h0;
+      \$249  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = last1;
+    \$250  = \$51 ;
     if (rst) begin
-      \$250  = 1'h0;
+      \$250  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = v2;
+    \$251  = acc1;
+    if (v8_0) begin
+      \$251  = \$108 [22:0];
+    end
     if (rst) begin
-      \$251  = 1'h0;
+      \$251  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = first2;
+    \$252  = \$52 ;
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = last2;
+    \$253  = acc2;
+    if (v8_0) begin
+      \$253  = \$110 [22:0];
+    end
     if (rst) begin
-      \$253  = 1'h0;
+      \$253  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = v3;
+    \$254  = \$53 ;
     if (rst) begin
-      \$254  = 1'h0;
+      \$254  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = first3;
+    \$255  = acc3;
+    if (v8_0) begin
+      \$255  = \$112 [22:0];
+    end
     if (rst) begin
-      \$255  = 1'h0;
+      \$255  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = last3;
+    \$256  = \$54 ;
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = v4;
+    \$257  = acc4;
+    if (v8_0) begin
+      \$257  = \$114 [22:0];
+    end
     if (rst) begin
-      \$257  = 1'h0;
+      \$257  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = first4;
+    \$258  = \$55 ;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = last4;
+    \$259  = \$118 [3:0];
     if (rst) begin
-      \$259  = 1'h0;
+      \$259  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = v5;
+    \$260  = \$62 ;
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = first5;
+    \$261  = q_wptr;
+    if (\$69 ) begin
+      \$261  = \$72 [3:0];
+    end
     if (rst) begin
-      \$261  = 1'h0;
+      \$261  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = last5;
+    \$262  = q_rptr;
+    if (\$76 ) begin
+      \$262  = \$79 [3:0];
+    end
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = v6;
+    \$263  = \$92 [3:0];
     if (rst) begin
-      \$263  = 1'h0;
+      \$263  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = first6;
+    \$264  = o__valid;
+    if (\$94 ) begin
+      \$264  = \$96 ;
+    end
     if (rst) begin
       \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = last6;
-    if (rst) begin
-      \$265  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = v7;
-    if (rst) begin
-      \$266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = first7;
-    if (rst) begin
-      \$267  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = last7;
-    if (rst) begin
-      \$268  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = v7;
-    if (rst) begin
-      \$269  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = first7;
-    if (rst) begin
-      \$270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = last7;
-    if (rst) begin
-      \$271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = acc0;
-    if (v8_0) begin
-      \$272  = \$108 [22:0];
+    \$265  = o__payload;
+    if (\$94 ) begin
+      \$265  = \$98 ;
     end
     if (rst) begin
-      \$272  = 23'h000000;
+      \$265  = 115'h00000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = acc1;
-    if (v8_0) begin
-      \$273  = \$110 [22:0];
-    end
-    if (rst) begin
-      \$273  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = acc2;
-    if (v8_0) begin
-      \$274  = \$112 [22:0];
-    end
-    if (rst) begin
-      \$274  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = acc3;
-    if (v8_0) begin
-      \$275  = \$114 [22:0];
-    end
-    if (rst) begin
-      \$275  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = acc4;
-    if (v8_0) begin
-      \$276  = \$116 [22:0];
-    end
-    if (rst) begin
-      \$276  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = acc5;
-    if (v8_0) begin
-      \$277  = \$118 [22:0];
-    end
-    if (rst) begin
-      \$277  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = acc6;
-    if (v8_0) begin
-      \$278  = \$120 [22:0];
-    end
-    if (rst) begin
-      \$278  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = acc7;
-    if (v8_0) begin
-      \$279  = \$122 [22:0];
-    end
-    if (rst) begin
-      \$279  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = v7;
-    if (rst) begin
-      \$280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = first7;
-    if (rst) begin
-      \$281  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = last7;
-    if (rst) begin
-      \$282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = acc8;
-    if (v8_1) begin
-      \$283  = \$124 [22:0];
-    end
-    if (rst) begin
-      \$283  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = acc9;
-    if (v8_1) begin
-      \$284  = \$126 [22:0];
-    end
-    if (rst) begin
-      \$284  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = \$57 ;
-    if (rst) begin
-      \$285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$130 [3:0];
-    if (rst) begin
-      \$286  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = \$64 ;
-    if (rst) begin
-      \$287  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = q_wptr;
-    if (\$71 ) begin
-      \$288  = \$74 [3:0];
-    end
-    if (rst) begin
-      \$288  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = q_rptr;
-    if (\$78 ) begin
-      \$289  = \$81 [3:0];
-    end
-    if (rst) begin
-      \$289  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$94 [3:0];
-    if (rst) begin
-      \$290  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = o__valid;
-    if (\$96 ) begin
-      \$291  = \$98 ;
-    end
-    if (rst) begin
-      \$291  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = o__payload;
-    if (\$96 ) begin
-      \$292  = \$100 ;
-    end
-    if (rst) begin
-      \$292  = 230'h0000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  assign acc0_next = \$108 [22:0];
-  assign acc1_next = \$110 [22:0];
-  assign acc2_next = \$112 [22:0];
-  assign acc3_next = \$114 [22:0];
-  assign acc4_next = \$116 [22:0];
-  assign acc5_next = \$118 [22:0];
-  assign acc6_next = \$120 [22:0];
-  assign acc7_next = \$122 [22:0];
-  assign acc8_next = \$124 [22:0];
-  assign acc9_next = \$126 [22:0];
-  assign q_owed_next = \$130 [3:0];
+  assign acc0_next = \$106 [22:0];
+  assign acc1_next = \$108 [22:0];
+  assign acc2_next = \$110 [22:0];
+  assign acc3_next = \$112 [22:0];
+  assign acc4_next = \$114 [22:0];
+  assign q_owed_next = \$118 [3:0];
+  assign \$signature__addr  = sf_t;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = sf_t;
   assign port__addr = rom0_addr;
-  assign \port__addr$196  = rom1_addr;
-  assign \port__addr$197  = rom2_addr;
-  assign \$signature__en  = deliver;
-  assign \$signature__addr  = q_wptr;
-  assign \$signature__data  = q_in;
-  assign rport__addr = q_rptr;
+  assign \port__addr$170  = rom1_addr;
+  assign \$signature__en$171  = deliver;
+  assign \$signature__addr$172  = q_wptr;
+  assign \$signature__data$173  = q_in;
+  assign \rport__addr$174  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
   assign \o__payload[0]  = o__payload[22:0];
   assign \o__payload[1]  = o__payload[45:23];
   assign \o__payload[2]  = o__payload[68:46];
   assign \o__payload[3]  = o__payload[91:69];
   assign \o__payload[4]  = o__payload[114:92];
-  assign \o__payload[5]  = o__payload[137:115];
-  assign \o__payload[6]  = o__payload[160:138];
-  assign \o__payload[7]  = o__payload[183:161];
-  assign \o__payload[8]  = o__payload[206:184];
-  assign \o__payload[9]  = o__payload[229:207];
   assign \q_in[0]  = q_in[22:0];
   assign \q_in[1]  = q_in[45:23];
   assign \q_in[2]  = q_in[68:46];
   assign \q_in[3]  = q_in[91:69];
   assign \q_in[4]  = q_in[114:92];
-  assign \q_in[5]  = q_in[137:115];
-  assign \q_in[6]  = q_in[160:138];
-  assign \q_in[7]  = q_in[183:161];
-  assign \q_in[8]  = q_in[206:184];
-  assign \q_in[9]  = q_in[229:207];
-  assign q_in[229:207] = acc9;
-  assign q_in[206:184] = acc8;
-  assign q_in[183:161] = acc7;
-  assign q_in[160:138] = acc6;
-  assign q_in[137:115] = acc5;
   assign q_in[114:92] = acc4;
   assign q_in[91:69] = acc3;
   assign q_in[68:46] = acc2;
   assign q_in[45:23] = acc1;
   assign q_in[22:0] = acc0;
-  assign \$105  = 1'h0;
-  assign \$106  = i__valid;
-  assign i__ready = \$102 ;
 endmodule
 (* generator = "Amaranth" *)
-module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s1_dense1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire [3:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [3:0] \$11 ;
-  wire [22:0] \$110 ;
-  wire [22:0] \$111 ;
-  wire [22:0] \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [5:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire [22:0] \$123 ;
-  wire [22:0] \$124 ;
-  wire [22:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [2:0] \$10 ;
+  reg [22:0] \$100 ;
+  reg \$101 ;
+  reg [22:0] \$102 ;
+  wire [2:0] \$11 ;
+  wire [4:0] \$12 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [22:0] \$136 ;
-  wire [22:0] \$137 ;
-  wire [22:0] \$138 ;
-  wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire [22:0] \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  reg \$157 ;
-  reg [3:0] \$158 ;
-  reg [3:0] \$159 ;
   wire \$16 ;
-  reg [22:0] \$160 ;
-  reg [22:0] \$161 ;
-  reg [22:0] \$162 ;
-  reg [22:0] \$163 ;
-  reg [22:0] \$164 ;
-  reg [22:0] \$165 ;
-  reg [22:0] \$166 ;
-  reg [22:0] \$167 ;
-  reg [22:0] \$168 ;
-  reg [22:0] \$169 ;
   wire \$17 ;
-  reg [22:0] \$170 ;
-  reg \$171 ;
-  reg [22:0] \$172 ;
   wire \$18 ;
   wire \$19 ;
   wire \$2 ;
@@ -14735,7 +15158,7 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [22:0] \$77 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
@@ -14743,50 +15166,40 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire [22:0] \$84 ;
-  wire [22:0] \$85 ;
-  wire [22:0] \$86 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire [22:0] \$97 ;
-  wire [22:0] \$98 ;
-  wire [22:0] \$99 ;
-  wire [4:0] base;
+  reg \$92 ;
+  reg [3:0] \$93 ;
+  reg [2:0] \$94 ;
+  reg [22:0] \$95 ;
+  reg [22:0] \$96 ;
+  reg [22:0] \$97 ;
+  reg [22:0] \$98 ;
+  reg [22:0] \$99 ;
+  wire [3:0] base;
   reg [22:0] buf0 = 23'h000000;
   reg [22:0] buf1 = 23'h000000;
-  reg [22:0] buf10 = 23'h000000;
   reg [22:0] buf2 = 23'h000000;
   reg [22:0] buf3 = 23'h000000;
   reg [22:0] buf4 = 23'h000000;
   reg [22:0] buf5 = 23'h000000;
-  reg [22:0] buf6 = 23'h000000;
-  reg [22:0] buf7 = 23'h000000;
-  reg [22:0] buf8 = 23'h000000;
-  reg [22:0] buf9 = 23'h000000;
   input clk;
   wire clk;
-  reg [3:0] fill = 4'h0;
-  input [229:0] i__payload;
-  wire [229:0] i__payload;
+  reg [2:0] fill = 3'h0;
+  input [114:0] i__payload;
+  wire [114:0] i__payload;
   wire [22:0] \i__payload[0] ;
   wire [22:0] \i__payload[1] ;
   wire [22:0] \i__payload[2] ;
   wire [22:0] \i__payload[3] ;
   wire [22:0] \i__payload[4] ;
-  wire [22:0] \i__payload[5] ;
-  wire [22:0] \i__payload[6] ;
-  wire [22:0] \i__payload[7] ;
-  wire [22:0] \i__payload[8] ;
-  wire [22:0] \i__payload[9] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -14804,15 +15217,13 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   input rst;
   wire rst;
   assign \$1  = i__valid & i__ready;
-  assign \$2  = ! in_beat;
   assign \$3  = in_beat + 1'h1;
-  assign \$4  = in_beat ? \$3  : 2'h0;
+  assign \$4  = \$2  ? 2'h0 : \$3 ;
   assign \$5  = out_beat == 4'h9;
   assign \$6  = out_beat + 1'h1;
   assign \$7  = \$5  ? 5'h00 : \$6 ;
   assign \$8  = i__valid & i__ready;
-  assign \$9  = ! in_beat;
-  assign \$11  = \$8  ? 4'ha : 4'h0;
+  assign \$11  = \$8  ? 3'h5 : 3'h0;
   assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
   assign \$13  = i__valid & i__ready;
   assign \$14  = ! base;
@@ -14863,227 +15274,131 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$74  = i__valid & i__ready;
   assign \$75  = base == 1'h1;
   assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__valid & i__ready;
-  assign \$78  = ! base;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = out_beat == 4'h9;
-  assign \$84  = \$83  ? buf6 : buf5;
-  assign \$85  = \$79  ? i__payload[137:115] : \$84 ;
-  assign \$86  = \$76  ? i__payload[114:92] : \$85 ;
-  assign \$87  = i__valid & i__ready;
-  assign \$88  = base == 1'h1;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = i__valid & i__ready;
-  assign \$91  = ! base;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = out_beat == 4'h9;
-  assign \$97  = \$96  ? buf7 : buf6;
-  assign \$98  = \$92  ? i__payload[160:138] : \$97 ;
-  assign \$99  = \$89  ? i__payload[137:115] : \$98 ;
-  assign \$100  = i__valid & i__ready;
-  assign \$101  = base == 1'h1;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = i__valid & i__ready;
-  assign \$104  = ! base;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = out_beat == 4'h9;
-  assign \$110  = \$109  ? buf8 : buf7;
-  assign \$111  = \$105  ? i__payload[183:161] : \$110 ;
-  assign \$112  = \$102  ? i__payload[160:138] : \$111 ;
-  assign \$113  = i__valid & i__ready;
-  assign \$114  = base == 1'h1;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = i__valid & i__ready;
-  assign \$117  = ! base;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = out_beat == 4'h9;
-  assign \$123  = \$122  ? buf9 : buf8;
-  assign \$124  = \$118  ? i__payload[206:184] : \$123 ;
-  assign \$125  = \$115  ? i__payload[183:161] : \$124 ;
-  assign \$126  = i__valid & i__ready;
-  assign \$127  = base == 1'h1;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = i__valid & i__ready;
-  assign \$130  = ! base;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = out_beat == 4'h9;
-  assign \$136  = \$135  ? buf10 : buf9;
-  assign \$137  = \$131  ? i__payload[229:207] : \$136 ;
-  assign \$138  = \$128  ? i__payload[206:184] : \$137 ;
-  assign \$139  = i__valid & i__ready;
-  assign \$140  = base == 1'h1;
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = \$141  ? i__payload[229:207] : buf10;
-  assign \$143  = ~ o__valid;
-  assign \$144  = \$143  | o__ready;
-  assign \$145  = ! in_beat;
-  assign \$146  = fill <= 1'h1;
-  assign \$147  = fill <= 1'h1;
-  assign i__ready = in_beat ? \$147  : \$146 ;
-  assign \$148  = ~ o__valid;
-  assign \$149  = \$148  | o__ready;
-  assign \$150  = out_beat == 4'h9;
-  assign \$151  = fill >= 1'h1;
-  assign \$152  = fill >= 1'h1;
-  assign \$153  = \$150  ? \$151  : \$152 ;
-  assign load = \$149  & \$153 ;
-  assign \$154  = out_beat == 4'h9;
-  assign \$156  = load ? 1'h1 : 1'h0;
-  assign base = fill - \$156 ;
+  assign \$77  = \$76  ? i__payload[114:92] : buf5;
+  assign \$78  = ~ o__valid;
+  assign \$79  = \$78  | o__ready;
+  assign \$81  = fill <= 1'h1;
+  assign \$82  = fill <= 1'h1;
+  assign i__ready = \$80  ? \$81  : \$82 ;
+  assign \$83  = ~ o__valid;
+  assign \$84  = \$83  | o__ready;
+  assign \$85  = out_beat == 4'h9;
+  assign \$86  = fill >= 1'h1;
+  assign \$87  = fill >= 1'h1;
+  assign \$88  = \$85  ? \$86  : \$87 ;
+  assign load = \$84  & \$88 ;
+  assign \$89  = out_beat == 4'h9;
+  assign \$91  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$91 ;
   always @(posedge clk)
-    in_beat <= \$157 ;
+    in_beat <= \$92 ;
   always @(posedge clk)
-    out_beat <= \$158 ;
+    out_beat <= \$93 ;
   always @(posedge clk)
-    fill <= \$159 ;
+    fill <= \$94 ;
   always @(posedge clk)
-    buf0 <= \$160 ;
+    buf0 <= \$95 ;
   always @(posedge clk)
-    buf1 <= \$161 ;
+    buf1 <= \$96 ;
   always @(posedge clk)
-    buf2 <= \$162 ;
+    buf2 <= \$97 ;
   always @(posedge clk)
-    buf3 <= \$163 ;
+    buf3 <= \$98 ;
   always @(posedge clk)
-    buf4 <= \$164 ;
+    buf4 <= \$99 ;
   always @(posedge clk)
-    buf5 <= \$165 ;
+    buf5 <= \$100 ;
   always @(posedge clk)
-    buf6 <= \$166 ;
+    o__valid <= \$101 ;
   always @(posedge clk)
-    buf7 <= \$167 ;
-  always @(posedge clk)
-    buf8 <= \$168 ;
-  always @(posedge clk)
-    buf9 <= \$169 ;
-  always @(posedge clk)
-    buf10 <= \$170 ;
-  always @(posedge clk)
-    o__valid <= \$171 ;
-  always @(posedge clk)
-    o__payload <= \$172 ;
+    o__payload <= \$102 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = in_beat;
+    \$92  = in_beat;
     if (\$1 ) begin
-      \$157  = \$4 [0];
+      \$92  = \$4 [0];
     end
     if (rst) begin
-      \$157  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = out_beat;
+    \$93  = out_beat;
     if (load) begin
-      \$158  = \$7 [3:0];
+      \$93  = \$7 [3:0];
     end
     if (rst) begin
-      \$158  = 4'h0;
+      \$93  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = \$12 [3:0];
+    \$94  = \$12 [2:0];
     if (rst) begin
-      \$159  = 4'h0;
+      \$94  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = \$21 ;
+    \$95  = \$21 ;
     if (rst) begin
-      \$160  = 23'h000000;
+      \$95  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = \$34 ;
+    \$96  = \$34 ;
     if (rst) begin
-      \$161  = 23'h000000;
+      \$96  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \$47 ;
+    \$97  = \$47 ;
     if (rst) begin
-      \$162  = 23'h000000;
+      \$97  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = \$60 ;
+    \$98  = \$60 ;
     if (rst) begin
-      \$163  = 23'h000000;
+      \$98  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = \$73 ;
+    \$99  = \$73 ;
     if (rst) begin
-      \$164  = 23'h000000;
+      \$99  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = \$86 ;
+    \$100  = \$77 ;
     if (rst) begin
-      \$165  = 23'h000000;
+      \$100  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = \$99 ;
+    \$101  = o__valid;
+    if (\$79 ) begin
+      \$101  = load;
+    end
     if (rst) begin
-      \$166  = 23'h000000;
+      \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = \$112 ;
-    if (rst) begin
-      \$167  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = \$125 ;
-    if (rst) begin
-      \$168  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = \$138 ;
-    if (rst) begin
-      \$169  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = \$142 ;
-    if (rst) begin
-      \$170  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = o__valid;
-    if (\$144 ) begin
-      \$171  = load;
-    end
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = o__payload;
+    \$102  = o__payload;
     if (load) begin
-      \$172  = buf0;
+      \$102  = buf0;
     end
     if (rst) begin
-      \$172  = 23'h000000;
+      \$102  = 23'h000000;
     end
   end
   assign \i__payload[0]  = i__payload[22:0];
@@ -15091,17 +15406,12 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \i__payload[2]  = i__payload[68:46];
   assign \i__payload[3]  = i__payload[91:69];
   assign \i__payload[4]  = i__payload[114:92];
-  assign \i__payload[5]  = i__payload[137:115];
-  assign \i__payload[6]  = i__payload[160:138];
-  assign \i__payload[7]  = i__payload[183:161];
-  assign \i__payload[8]  = i__payload[206:184];
-  assign \i__payload[9]  = i__payload[229:207];
   assign \o__payload[0]  = o__payload;
-  assign \$107  = 1'h1;
-  assign \$108  = \$107 ;
-  assign \$109  = load;
-  assign \$10  = 4'ha;
-  assign \$155  = 1'h1;
+  assign \$80  = in_beat;
+  assign \$2  = in_beat;
+  assign \$9  = in_beat;
+  assign \$10  = 3'h5;
+  assign \$90  = 1'h1;
   assign \$17  = 1'h1;
   assign \$18  = \$17 ;
   assign \$19  = load;
@@ -15117,21 +15427,9 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \$68  = 1'h1;
   assign \$69  = \$68 ;
   assign \$70  = load;
-  assign \$81  = 1'h1;
-  assign \$82  = \$81 ;
-  assign \$83  = load;
-  assign \$94  = 1'h1;
-  assign \$95  = \$94 ;
-  assign \$96  = load;
-  assign \$120  = 1'h1;
-  assign \$121  = \$120 ;
-  assign \$122  = load;
-  assign \$133  = 1'h1;
-  assign \$134  = \$133 ;
-  assign \$135  = load;
 endmodule
 (* generator = "Amaranth" *)
-module top_s1_dense1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s1_dense1_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
