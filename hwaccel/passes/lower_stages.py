@@ -185,7 +185,9 @@ def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int,
     if simd != lanes_in:
         units.append(_regroup(mv.in_features, lanes_in, simd, mv.bits_x, mv.signed_x))
     units.append(mv)
-    return tuple(units + _requant_units(spec, mv.out_features, mv.acc_bits, pe, lanes_out, mv.input_cycles()))
+    if ("cycles", simd, pe) not in cache:
+        cache["cycles", simd, pe] = mv.input_cycles()
+    return tuple(units + _requant_units(spec, mv.out_features, mv.acc_bits, pe, lanes_out, cache["cycles", simd, pe]))
 
 
 def requant_lanes(channels: int, cycles: int, lanes_out: int) -> int:
