@@ -4,8 +4,10 @@ For each cell of tests/torch_cells.py (GRU hidden 16 with both ``linear_before_r
 20, bidirectional LSTM hidden 16, LSTM hidden 24; random weights, 12 steps, 8/8 bits) and seeds
 0..9: the golden output error as a fraction of the float output range, with the hidden state's
 range joined with its bound (-1, 1) ("after", what ``hwaccel quantize`` does) and calibrated only
-("before", the quantizer until issue 22). Also the zoo LSTM's digits accuracy, float and golden.
-Writes benchmarks/results/recurrent_accuracy.json. Usage: python benchmarks/recurrent_accuracy.py
+("before", the quantizer until issue 22). Also the zoo LSTM's digits accuracy, float and golden, and
+for narrower cell formats than the lowering's default (12-bit h, 12-bit table indices, as the
+Recurrent unit may want): the worst cell error, the zoo accuracy and how often golden's zoo output
+codes equal onnxruntime's (which runs the cell in float). Writes benchmarks/results/recurrent_accuracy.json. Usage: python benchmarks/recurrent_accuracy.py
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ from hwaccel.frontend.qdq import lower_model
 from hwaccel.frontend.quantize import QuantConfig, quantize_graph
 from hwaccel.golden.fixed import run_golden
 from hwaccel.golden.float_executor import run_float
+from hwaccel.passes.lower import recurrent as lower_recurrent
+from test_frontend_quantize import compare_codes
 from torch_cells import CELLS, quantized_error
 
 SEEDS = range(10)
+# (h fraction bits, table index bits, cell state fraction bits); sigmoid indices span ±8, tanh ±4
+FORMATS = [(12, 12, 16), (10, 12, 14), (10, 10, 14)]
 
 
 @contextlib.contextmanager
@@ -66,15 +72,44 @@ def zoo_lstm() -> dict:
     return accuracy
 
 
+@contextlib.contextmanager
+def cell_format(fmt: lower_recurrent.CellFormat) -> Iterator[None]:
+    default = lower_recurrent.CELL_FORMAT
+    lower_recurrent.CELL_FORMAT = fmt
+    try:
+        yield
+    finally:
+        lower_recurrent.CELL_FORMAT = default
+
+
+def narrow_formats(work: Path) -> list[dict]:
+    graph = load_model(MODELS / "lstm.onnx")
+    _, _, x, y = split("lstm")
+    qdq, _ = quantize_graph(graph, {"input": calibration("lstm")}, QuantConfig())
+    rows = []
+    for frac, bits, cell_frac in [(None, None, None), *FORMATS]:
+        fmt = lower_recurrent.CellFormat() if frac is None else lower_recurrent.CellFormat(
+            frac_bits=frac, sigmoid_bits=bits, sigmoid_frac=bits - 4, tanh_bits=bits, tanh_frac=bits - 3, cell_frac=cell_frac)
+        with cell_format(fmt):
+            worst = {name: max(quantized_error(name, seed, work) for seed in SEEDS) for name in CELLS}
+            same, diff = compare_codes(qdq, {"input": x})
+            accuracy = float(np.mean(run_golden(lower_model(qdq), {"input": x})["output"].argmax(1) == y))
+        rows.append({"format": vars(fmt), "worst_error": worst, "zoo_lstm_accuracy": accuracy,
+                     "zoo_same_codes_as_onnxruntime": same, "zoo_largest_code_difference": diff})
+        print(vars(fmt), {k: round(v, 4) for k, v in worst.items()}, accuracy, round(same, 4), diff)
+    return rows
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         cells = cell_errors(Path(work))
+        formats = narrow_formats(Path(work))
     write_json("recurrent_accuracy", {
         "metric": "largest |golden - float| / largest |float| on 64 random sequences (uniform [-1, 1), 12 steps), "
                   "8-bit weights and activations, calibrated on another 64; zoo lstm: digits top-1 accuracy",
         "seeds": list(SEEDS), "cells": {name: {"module": m, "hidden": h, "bidirectional": b, "linear_before_reset": lbr}
                                         for name, (m, h, b, lbr) in CELLS.items()},
-        "results": cells, "zoo_lstm_accuracy": zoo_lstm(),
+        "results": cells, "zoo_lstm_accuracy": zoo_lstm(), "cell_formats": formats,
     })
 
 
