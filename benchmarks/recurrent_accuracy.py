@@ -7,7 +7,8 @@ range joined with its bound (-1, 1) ("after", what ``hwaccel quantize`` does) an
 ("before", the quantizer until issue 22). Also the zoo LSTM's digits accuracy, float and golden, and
 for narrower cell formats than the lowering's default (12-bit h, 12-bit table indices, as the
 Recurrent unit may want): the worst cell error, the zoo accuracy and how often golden's zoo output
-codes equal onnxruntime's (which runs the cell in float). Writes benchmarks/results/recurrent_accuracy.json. Usage: python benchmarks/recurrent_accuracy.py
+codes equal onnxruntime's (which runs the cell in float). Writes
+benchmarks/results/recurrent_accuracy.json. Usage: python benchmarks/recurrent_accuracy.py
 """
 
 from __future__ import annotations
