@@ -4,14 +4,14 @@ codebook weights and on every zoo layer."""
 
 from __future__ import annotations
 
-import gc
+import pickle
 import random
 
 import numpy as np
 import pytest
 
 from hwaccel.passes.to_dataflow import to_dataflow
-from hwaccel.units.matvec import _TILE_MAPS, MatVecParams, fold_lengths, live_lane_count, tile_map
+from hwaccel.units.matvec import MatVecParams, fold_lengths, live_lane_count, tile_map
 
 from dataflow_cases import ZOO_COMPILED, zoo_fixed
 
@@ -60,11 +60,11 @@ def test_zoo_matvecs_match_the_params_definitions(name):
                 assert u.image_cycles(s.shape) == (u.total_cycles(2) - u.total_cycles(1)) * h * w
 
 
-def test_the_tile_map_is_kept_while_its_params_live():
+def test_the_tile_map_is_kept_on_the_params_shared_by_refolds_and_not_pickled():
     p = random_matvecs(random.Random(1), 1)[0]
-    assert tile_map(p) is tile_map(p)
-    key = id(p)
-    assert key in _TILE_MAPS
-    del p
-    gc.collect()
-    assert key not in _TILE_MAPS
+    assert tile_map(p) is tile_map(p) and fold_lengths(p) is fold_lengths(p)
+    q = p.refold(1, 1)
+    assert q.__dict__["_tile_maps"] is p.__dict__["_tile_maps"]  # one cache for every folding of the weights
+    assert tile_map(q) is not tile_map(p) or (q.pe, q.simd) == (p.pe, p.simd)
+    copy = pickle.loads(pickle.dumps(q))
+    assert copy == q and "_tile_maps" not in copy.__dict__ and fold_lengths(copy) == fold_lengths(q)

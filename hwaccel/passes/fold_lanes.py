@@ -133,6 +133,7 @@ class _Tables:
         self.metrics: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
         self.folds: list[list[list]] = []  # per stage, per input-lane option: the folds along axis -1
         self._unit_cache: dict[tuple, tuple[int, ...]] = {}
+        self._by_unit: dict[tuple[int, int], tuple[Any, tuple[int, ...]]] = {}
         for i, (a, b) in enumerate(self.ports):
             opts_a, opts_b = classes.options[a], classes.options[b]
             outs = [None] if a == b else opts_b
@@ -166,10 +167,13 @@ class _Tables:
         return (ii,) + tuple(sum(p[k] for p in parts) for k in range(1, 1 + len(METRICS)))
 
     def _unit_figures(self, i: int, u: Any) -> tuple[int, ...]:
-        key = (i, u.unit_kind, u.in_lanes, u.out_lanes, getattr(u, "length", None), getattr(u, "vectors", None), u.out_codes)
-        if key not in self._unit_cache:
-            self._unit_cache[key] = (u.image_cycles(self.specs[i].shape), u.dsp_blocks(), u.lut_estimate(), u.mac_multipliers())
-        return self._unit_cache[key]
+        """The unit's figures in stage ``i``, by object: the stage builders hand out each distinct
+        unit once (the entry holds it, so its ``id`` is not reused)."""
+        hit = self._by_unit.get((i, id(u)))
+        if hit is None:
+            hit = self._by_unit[i, id(u)] = (u, (u.image_cycles(self.specs[i].shape), u.dsp_blocks(), u.lut_estimate(),
+                                                 u.mac_multipliers()))
+        return hit[1]
 
     def scope(self, i: int) -> tuple[int, ...]:
         a, b = self.ports[i]

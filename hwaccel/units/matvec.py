@@ -9,7 +9,6 @@ per-lane Python loops.
 from __future__ import annotations
 
 import copy
-import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from fractions import Fraction
@@ -98,6 +97,10 @@ class MatVecParams(Unit):
                 for w in row:
                     check_code(w, "weight", self.bits_w, True)
 
+    def __getstate__(self) -> dict:
+        """Pickled without the folding caches (a search fills them for hundreds of foldings)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_tile_maps"}
+
     def refold(self, pe: int, simd: int) -> "MatVecParams":
         """This MatVec with other lanes: the weights, validated once, are shared (folding searches
         try many foldings of one layer)."""
@@ -105,8 +108,8 @@ class MatVecParams(Unit):
         check_int(simd, "simd", 1, self.in_features)
         _nonzero(self)  # computed once here and shared by every copy, as are acc_bits and the tile maps
         _ = self.acc_bits
-        self.__dict__.setdefault("_tile_maps", {})
         other = copy.copy(self)
+        other.__dict__["_tile_maps"] = _cache(self)  # (copy drops it with __getstate__)
         object.__setattr__(other, "pe", pe)
         object.__setattr__(other, "simd", simd)
         return other
@@ -306,31 +309,22 @@ class TileMap:
     lanes: np.ndarray  # (pe, simd) bool
 
 
-_TILE_MAPS: dict[int, tuple[weakref.ref, TileMap]] = {}
+def _cache(params: MatVecParams) -> dict:
+    """The folding-keyed cache of ``params``: one dict on the object, shared by its
+    :meth:`~MatVecParams.refold` copies (same weights); not pickled (see ``__getstate__``)."""
+    return params.__dict__.setdefault("_tile_maps", {})  # type: ignore[no-any-return]
 
 
 def tile_map(params: MatVecParams) -> TileMap:
-    """The :class:`TileMap` of ``params`` (computed once per params object)."""
-    shared = params.__dict__.get("_tile_maps")  # a refolded MatVec's: keyed by the folding
-    if shared is not None and (params.pe, params.simd) in shared:
-        return shared[(params.pe, params.simd)]
-    key = id(params)
-    hit = _TILE_MAPS.get(key)
-    if hit is not None and hit[0]() is params:
-        return hit[1]
-    nz = np.zeros((params.output_folds * params.pe, params.input_folds * params.simd), dtype=bool)
-    nz[:params.out_features, :params.in_features] = _nonzero(params)
-    t = nz.reshape(params.output_folds, params.pe, params.input_folds, params.simd)
-    result = TileMap(np.asarray(t.any(axis=(1, 3))), np.asarray(t.any(axis=(0, 2))))
-
-    def forget(_: object) -> None:
-        _TILE_MAPS.pop(key, None)
-
-    if shared is not None:
-        shared[(params.pe, params.simd)] = result
-    else:
-        _TILE_MAPS[key] = (weakref.ref(params, forget), result)
-    return result
+    """The :class:`TileMap` of ``params`` (computed once per weights and folding)."""
+    cache = _cache(params)
+    key = (params.pe, params.simd)
+    if key not in cache:
+        nz = np.zeros((params.output_folds * params.pe, params.input_folds * params.simd), dtype=bool)
+        nz[:params.out_features, :params.in_features] = _nonzero(params)
+        t = nz.reshape(params.output_folds, params.pe, params.input_folds, params.simd)
+        cache[key] = TileMap(np.asarray(t.any(axis=(1, 3))), np.asarray(t.any(axis=(0, 2))))
+    return cache[key]  # type: ignore[no-any-return]
 
 
 def _nonzero(params: MatVecParams) -> np.ndarray:
@@ -350,8 +344,12 @@ def _nonzero(params: MatVecParams) -> np.ndarray:
 def fold_lengths(params: MatVecParams) -> tuple[int, ...]:
     """Tiles of each output fold in the schedule: every input fold for fold 0, the non-zero tiles
     (at least one) for the others; ``sum`` is the cycles per vector."""
-    live = tile_map(params).tiles[1:].sum(axis=1)
-    return (params.input_folds,) + tuple(int(n) or 1 for n in live)
+    cache = _cache(params)
+    key = ("lengths", params.pe, params.simd)
+    if key not in cache:
+        live = tile_map(params).tiles[1:].sum(axis=1)
+        cache[key] = (params.input_folds,) + tuple(int(n) or 1 for n in live)
+    return cache[key]  # type: ignore[no-any-return]
 
 
 def live_lane_count(params: MatVecParams) -> int:
