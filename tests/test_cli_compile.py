@@ -92,7 +92,6 @@ def test_force_is_needed_to_replace_a_build(tmp_path, capsys):
 
 @pytest.mark.parametrize("name, op, why", [
     ("lstm", "QLSTM", "recurrent cells have no hardware unit yet"),
-    ("generator", "QConvTranspose", "transposed convolution has no hardware unit yet"),
 ])
 def test_models_without_units_fail_with_the_op_and_why(tmp_path, capsys, name, op, why):
     assert _compile(tmp_path, name, tmp_path / name) == 2

@@ -15,7 +15,7 @@ from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.partition import partition
 from hwaccel.passes.to_dataflow import to_dataflow
 
-from dataflow_cases import (SMALL, TORCH, ZOO_COMPILED, generator_fixed, requant_fixed, small_fixed, torch_fixed,
+from dataflow_cases import (SMALL, TORCH, ZOO_COMPILED, requant_fixed, small_fixed, torch_fixed,
                             zoo_fixed, zoo_inputs)
 
 
@@ -128,8 +128,6 @@ def test_batchnorm_left_between_qdq_pairs_runs_on_a_depthwise_stage(tmp_path):
 def test_lstm_and_generator_name_the_op_and_why():
     with pytest.raises(CompileError, match=r"\(QLSTM\) cannot be compiled: recurrent cells have no hardware unit"):
         partition(zoo_fixed("lstm"))
-    with pytest.raises(CompileError, match=r"\(QConvTranspose\) cannot be compiled: transposed convolution has no hardware unit"):
-        partition(generator_fixed())
 
 
 def test_uneven_average_pool_is_a_clear_error():

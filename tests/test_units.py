@@ -70,7 +70,8 @@ def _examples() -> list:
 
 
 def test_the_registry_names_every_unit_and_round_trips_it():
-    assert sorted(UNITS) == ["add", "concat", "depthwise", "fifo", "matvec", "pool", "regroup", "requant", "window"]
+    assert sorted(UNITS) == ["add", "concat", "depth_to_space", "depthwise", "fifo", "matvec", "pool", "regroup", "requant",
+                             "upsample", "window"]
     assert unit_class("matvec") is unit_class("MatVecParams") is MatVecParams
     with pytest.raises(CompileError, match="unit type must be one of .*, not 'lstm'"):
         unit_class("lstm")

@@ -201,7 +201,6 @@ def _fixed(op: str, family: str, placement: Placement, macs: MacCounter | None =
 
 
 RECURRENT_HOST = host("recurrent cells have no hardware unit yet (the Recurrent unit, issue 22)")
-UPSAMPLE_HOST = host("upsampling has no hardware unit yet (the Upsample unit, issue 22)")
 RAW_ACCUMULATORS = host("raw int32 accumulators (no requant) have no hardware stage")
 SHAPE_HOST = host("shape arithmetic: folded at import when static, else computed on the host")
 
@@ -212,7 +211,7 @@ FIXED_OPS: dict[str, OpRow] = {
     for r in [
         _fixed("QConv", "conv", hardware("conv: SlidingWindow + MatVec + Requant; dwconv (depthwise): SlidingWindow + Depthwise + Requant"),
                _conv_macs),
-        _fixed("QConvTranspose", "conv", host("transposed convolution has no hardware unit yet (polyphase convolution, issue 22)"),
+        _fixed("QConvTranspose", "conv", hardware("conv (polyphase: SlidingWindow + MatVec + Requant) + depth_to_space: DepthToSpace"),
                _conv_transpose_macs),
         _fixed("QMatMul", "conv", hardware("dense: MatVec + Requant"), _matmul_macs),
         _fixed("QMaxPool", "pool", hardware("maxpool: SlidingWindow + Pool")),
@@ -267,8 +266,8 @@ OPS: dict[str, OpRow] = {
           for op in ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")],
         _row("Dropout", "movers", STREAM),
         _row("Pad", "movers", None, ("QPad",)),
-        _row("Resize", "movers", UPSAMPLE_HOST, moves_codes=True),
-        _row("Upsample", "movers", UPSAMPLE_HOST, moves_codes=True),
+        *[_row(op, "movers", hardware("upsample (nearest, integer factors): Upsample; other modes stop compile"), moves_codes=True)
+          for op in ("Resize", "Upsample")],
         _row("Gather", "movers", host("Gather (choosing elements, e.g. the last time step) has no hardware unit"),
              moves_codes=True),
         # shape arithmetic

@@ -12,6 +12,8 @@ Pipeline (plain function calls, one concern per module):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import CompileError
@@ -19,7 +21,8 @@ from ..golden.fixed import CODE_MOVERS
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge, Port, Stage
 from ..ir.graph import Graph
 from .fold_lanes import FoldTarget, choose_lanes
-from .lower_stages import LOWER, StageSpec, Stream, encoding_of, quant_of
+from .lower_generators import HWC_INPUTS, LOWER, channels_last_from_dense
+from .lower_stages import StageSpec, Stream, encoding_of, quant_of
 from .partition import Partition, partition
 from .size_fifos import initial_fifos, size_fifos
 from .stream_layout import channels_last, identity, transposed
@@ -46,7 +49,8 @@ def _input_layout(graph: Graph, part: Partition, logical: tuple[int, ...]) -> tu
             if node.op in CODE_MOVERS or node.op == "QPad":
                 values.update(node.outputs)
                 continue
-            return channels_last(logical) if node.op in WINDOWED + ("QGlobalAveragePool", "QGlobalMaxPool") else identity(logical)
+            hwc = WINDOWED + HWC_INPUTS + ("QGlobalAveragePool", "QGlobalMaxPool")
+            return channels_last(logical) if node.op in hwc else identity(logical)
     return identity(logical)
 
 
@@ -84,7 +88,7 @@ def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpe
     specs: list[StageSpec] = []
     by_name: dict[str, StageSpec] = {}
     for node in part.hardware:
-        if node.op in CODE_MOVERS:
+        if node.op in CODE_MOVERS and node.op not in LOWER:
             streams[node.outputs[0]] = _move(graph, node, streams[node.inputs[0]])
             continue
         if node.op == "QPad":
@@ -94,6 +98,8 @@ def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpe
             raise CompileError(f"{graph.name}: node {node.name!r} ({node.op}) has no hardware unit")
         arity = {"QAdd": 2, "QConcat": len(node.inputs)}.get(node.op, 1)
         xs = [streams[v] for v in node.inputs[:arity]]
+        if node.op in HWC_INPUTS:
+            xs[0] = channels_last_from_dense(graph, node, by_name.get(xs[0].stage), xs[0])
         if node.op not in WINDOWED and any(any(x.pads) for x in xs):
             raise CompileError(f"{node.name}: a Pad must feed a convolution or pooling, not {node.op}")
         out = node.outputs[0]
@@ -104,14 +110,18 @@ def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpe
             prev.sources.append(node.name)
             streams[out] = Stream(prev.name, xs[0].logical, xs[0].layout, prev.out_quant)
             continue
-        spec = LOWER[node.op](graph, node, xs)
-        spec.name, spec.sources = f"{spec.kind}{len(specs)}", [node.name]
+        made = LOWER[node.op](graph, node, xs)
+        chain = made if isinstance(made, tuple) else (made,)  # a node may become stages in a row
+        for k, spec in enumerate(chain):
+            if k:
+                spec.inputs = (replace(spec.inputs[0], stage=chain[k - 1].name),)
+            spec.name, spec.sources = f"{spec.kind}{len(specs)}", [node.name]
+            specs.append(spec)
+            by_name[spec.name] = spec
         out_logical = _logical(graph, out)
         layout = xs[0].layout if spec.kind in ("add", "lut", "requant") else (
             identity(out_logical) if spec.kind == "dense" else channels_last(out_logical))
         streams[out] = Stream(spec.name, out_logical, layout, spec.out_quant)
-        specs.append(spec)
-        by_name[spec.name] = spec
     result = streams[part.output_value]
     if result.stage == INPUT:
         raise CompileError(f"{graph.name}: the hardware partition computes nothing")

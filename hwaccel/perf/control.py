@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams,
-                     RegroupParams, RequantParams, WindowParams, fold_lengths, queue_credits)
+from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams,
+                     RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths, queue_credits)
 
 __all__ = ["Control", "Queued", "Window", "MatVec", "Depthwise", "Pipe", "Pool", "Add", "Concat", "Fifo", "Regroup", "CONTROLS", "control_for"]
 
@@ -99,7 +99,8 @@ class Queued(Control):
 
 
 class Window(Queued):
-    """SlidingWindow: a step ends when its reads and emission issues are done; an emission issues
+    """SlidingWindow and PixelMap (the same steps and pipeline): a step ends when its reads and
+    emission issues are done; an emission issues
     while the output queue has room, passes the read port register and enters the queue."""
 
     __slots__ = ("step", "wl", "el", "issue", "reads", "emit", "last_step")
@@ -340,6 +341,7 @@ class Regroup(Control):
 CONTROLS: dict[type, Callable[[Any], Control]] = {
     WindowParams: Window, MatVecParams: MatVec, DepthwiseParams: Depthwise, RequantParams: Pipe, PoolParams: Pool,
     EltwiseAddParams: Add, EltwiseConcatParams: Concat, FifoParams: Fifo, RegroupParams: Regroup,
+    DepthToSpaceParams: Window, UpsampleParams: Window,
 }
 
 

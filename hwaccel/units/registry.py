@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import CompileError
 from .base import Unit
+from .depth_to_space import DepthToSpaceParams
 from .depthwise import DepthwiseParams
 from .eltwise import EltwiseAddParams, EltwiseConcatParams
 from .fifo import FifoParams
@@ -20,13 +21,14 @@ from .matvec import MatVecParams
 from .pool import PoolParams
 from .regroup import RegroupParams
 from .requant import RequantParams
+from .upsample import UpsampleParams
 from .window import WindowParams
 
 __all__ = ["UNITS", "UNIT_TYPES", "unit_class", "jsonable", "params_to_dict", "params_from_dict"]
 
 UNITS: dict[str, type[Unit]] = {cls.unit_kind: cls for cls in (
     WindowParams, MatVecParams, DepthwiseParams, RequantParams, PoolParams, EltwiseAddParams, EltwiseConcatParams,
-    FifoParams, RegroupParams)}
+    FifoParams, RegroupParams, DepthToSpaceParams, UpsampleParams)}
 UNIT_TYPES: dict[str, type[Unit]] = {cls.__name__: cls for cls in UNITS.values()}  # the manifest's names
 
 

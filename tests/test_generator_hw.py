@@ -1,0 +1,191 @@
+"""Generators in hardware: the polyphase form of a transposed convolution against the golden one,
+the zoo generator and a DCGAN-style generator (Linear, 3 ConvTranspose + BatchNorm/ReLU, nearest
+Upsample + Conv, Tanh) compiled, run by the golden dataflow and the cycle model, and verified
+bit-exact with RTL cycles equal to the model (amaranth.sim; Verilator and Icarus marked rtl)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwaccel.cli import main
+from hwaccel.golden.dataflow import run_dataflow
+from hwaccel.golden.fixed import run_golden
+from hwaccel.golden.fixed_ops.conv import conv_transpose_accumulate
+from hwaccel.golden.pixel_map import pixel_map
+from hwaccel.golden.window import sliding_windows
+from hwaccel.ir.graph import Node
+from hwaccel.passes.lower_generators import phase_axis, polyphase_weights, transpose_macs
+from hwaccel.passes.to_dataflow import to_dataflow
+from hwaccel.perf.model import cycle_model
+from hwaccel.perf.network import simulate
+from hwaccel.perf.schedule import first_image, steady_interval
+from hwaccel.sim.runner import simulator_missing
+from hwaccel.units import DepthToSpaceParams, MatVecParams
+
+from dataflow_cases import generator_fixed
+from zoo_data import MODELS
+
+LATENTS = MODELS / "generator_latents.npz"
+
+
+def _polyphase(x: np.ndarray, w: np.ndarray, strides: tuple[int, int], pads: list[int], out: tuple[int, int]) -> np.ndarray:
+    """``(N, C, H, W)`` through the stride-1 conv of the polyphase form and the DepthToSpace: NHWC."""
+    (_, _, h, wd), (kh, kw) = x.shape, w.shape[2:]
+    ah, aw = phase_axis(h, kh, strides[0], pads[0], out[0]), phase_axis(wd, kw, strides[1], pads[1], out[1])
+    wins = np.stack([sliding_windows(np.moveaxis(xi, 0, -1), (ah[0], aw[0]), (1, 1), (1, 1), (ah[1], aw[1], ah[2], aw[2]), 0)
+                     for xi in x])
+    full = polyphase_weights(w, strides, (ah[0], aw[0]))
+    acc = wins.reshape(len(x), ah[3], aw[3], -1) @ full.reshape(full.shape[0], -1).T
+    return pixel_map(acc, DepthToSpaceParams(w.shape[1], ah[3], aw[3], *strides, *out, ah[4], aw[4]))
+
+
+def test_polyphase_equals_the_golden_conv_transpose() -> None:
+    """Random kernels, strides, pads and output paddings: the same accumulators, and every kernel
+    weight in exactly one place of the polyphase weights (no multiply of an inserted zero)."""
+    rng = np.random.default_rng(0)
+    done = 0
+    while done < 150:
+        c, m, h, w, kh, kw, sh, sw = (int(v) for v in np.concatenate([rng.integers(1, 4, 2), rng.integers(1, 6, 4),
+                                                                      rng.integers(1, 4, 2)]))
+        pads = [int(rng.integers(0, kh)), int(rng.integers(0, kw)), int(rng.integers(0, kh)), int(rng.integers(0, kw))]
+        out = ((h - 1) * sh + kh - pads[0] - pads[2] + int(rng.integers(0, sh)),
+               (w - 1) * sw + kw - pads[1] - pads[3] + int(rng.integers(0, sw)))
+        if min(out) < 1:
+            continue
+        x, wt = rng.integers(-5, 6, (2, c, h, w)), rng.integers(1, 6, (c, m, kh, kw))
+        node = Node("t", "QConvTranspose", ("x", "w"), ("y",), {"strides": [sh, sw], "pads": pads})
+        want = np.moveaxis(conv_transpose_accumulate(node, [x, wt], (0, 0) + out), 1, -1)
+        assert np.array_equal(_polyphase(x, wt, (sh, sw), pads, out), want), (c, m, h, w, kh, kw, sh, sw, pads, out)
+        full = polyphase_weights(wt, (sh, sw), (-(-kh // sh), -(-kw // sw)))
+        assert np.count_nonzero(full) == wt.size and sorted(full[full != 0]) == sorted(wt.reshape(-1))
+        done += 1
+
+
+def test_transpose_macs_by_hand() -> None:
+    # k4 s2 p1 on 2 inputs -> 4 outputs: of the 8 (input, tap) pairs, input 0 tap 0 and input 1 tap 3 are cropped
+    assert transpose_macs(2, 4, 2, 1, 4) == 6 and transpose_macs(3, 3, 2, 1, 6) == 8
+    assert phase_axis(2, 4, 2, 1, 4) == (2, 1, 1, 3, 1)  # 2 taps, pad 1 each side, 3 conv outputs, crop 1
+
+
+def test_zoo_generator_compiles_runs_and_schedules() -> None:
+    """Two stages per ConvTranspose; the golden dataflow equals the golden model; compile's analytic
+    first image and the steady interval equal the cycle model; MACs count the non-zero ones only."""
+    graph = generator_fixed()
+    df = to_dataflow(graph)
+    assert [s.kind for s in df.stages] == ["dense", "conv", "depth_to_space", "conv", "depth_to_space", "lut"]
+    latents = np.load(LATENTS)["input"][:6]
+    got = run_dataflow(df, {df.graph_input: latents})
+    want = run_golden(graph, {df.graph_input: latents})
+    for name in df.graph_outputs:
+        assert np.array_equal(got[name], want[name])
+    first, run = first_image(df), simulate(df, 1)
+    assert (first.first_output, first.cycles) == (run.first_output, run.cycles)
+    endless = simulate(df, None, stop_periodic=True)
+    assert endless.period is not None and endless.period[2] / endless.period[1] == steady_interval(df)
+    # (16 -> 8, 2x2 -> 4x4) and (8 -> 1, 4x4 -> 8x8), k4 s2 p1: 6 and 14 (input, tap) pairs per axis kept
+    convs = [s for s in df.stages if s.kind == "conv"]
+    assert [s.macs for s in convs] == [6 * 6 * 16 * 8, 14 * 14 * 8 * 1]
+    nodes = {n.name: n for n in graph.nodes}
+    for s in convs:  # every weight of the transposed kernel in the MatVec once, no other non-zero
+        kernel = np.asarray(graph.initializers[nodes[s.source[0]].inputs[1]])
+        weights = np.array(s.unit(MatVecParams).weights)
+        assert weights.size == kernel.size and np.count_nonzero(weights) == np.count_nonzero(kernel)
+    report = cycle_model(df, analytic=True)
+    layer = next(l for l in report.layers if l.name == convs[0].name)
+    assert layer.macs == convs[0].macs and 0 < layer.mac_utilization <= 1
+
+
+def _verify(build: Path, inputs: Path, simulator: str, count: int, capsys) -> dict:
+    code = main(["verify", str(build), "-i", str(inputs), "--count", str(count), "--simulator", simulator, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["bit_exact"] and report["cycles_match"], report
+    return report
+
+
+@pytest.fixture(scope="module")
+def generator_build(tmp_path_factory) -> Path:
+    """The zoo generator quantized on its latents and compiled."""
+    out = tmp_path_factory.mktemp("generator")
+    assert main(["compile", str(MODELS / "generator.onnx"), "--calib", str(LATENTS), "-o", str(out / "build")]) == 0
+    return out / "build"
+
+
+@pytest.mark.slow
+def test_zoo_generator_verifies_in_amaranth(generator_build: Path, capsys) -> None:
+    capsys.readouterr()
+    _verify(generator_build, LATENTS, "amaranth", 4, capsys)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+def test_zoo_generator_verifies_in_rtl(generator_build: Path, simulator: str, capsys) -> None:
+    if reason := simulator_missing(simulator):
+        pytest.skip(reason)
+    capsys.readouterr()
+    _verify(generator_build, LATENTS, simulator, 16, capsys)
+
+
+def dcgan(path: Path) -> Path:
+    """A DCGAN-style generator with random weights and BatchNorm statistics, exported to ``path``."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class Unflatten(nn.Module):  # one Reshape by a constant (nn.Unflatten exports shape arithmetic)
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return x.reshape(-1, 16, 1, 1)
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), Unflatten(),
+                        nn.ConvTranspose2d(16, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.ConvTranspose2d(8, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.ConvTranspose2d(8, 4, 4, 2, 1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(4, 1, 3, padding=1), nn.Tanh())
+    for mod in net.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.2, 0.2)
+            mod.running_var.uniform_(0.5, 1.5)
+            mod.weight.data.uniform_(0.5, 1.5)
+    net.eval()
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, torch.randn(1, 8), path, input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, opset_version=17, dynamo=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dcgan_build(tmp_path_factory) -> tuple[Path, Path]:
+    """The DCGAN-style generator quantized by ``hwaccel quantize`` and compiled; its test latents."""
+    out = tmp_path_factory.mktemp("dcgan")
+    model = dcgan(out / "dcgan.onnx")
+    rng = np.random.default_rng(0)
+    np.savez(out / "calib.npz", input=rng.standard_normal((64, 8)).astype(np.float32))
+    np.savez(out / "test.npz", input=rng.standard_normal((16, 8)).astype(np.float32))
+    assert main(["quantize", str(model), "--calib", str(out / "calib.npz"), "-o", str(out / "q.onnx")]) == 0
+    assert main(["compile", str(out / "q.onnx"), "-o", str(out / "build")]) == 0
+    return out / "build", out / "test.npz"
+
+
+@pytest.mark.slow
+def test_dcgan_verifies_in_amaranth(dcgan_build: tuple[Path, Path], capsys) -> None:
+    capsys.readouterr()
+    build, inputs = dcgan_build
+    manifest = json.loads((build / "manifest.json").read_text())
+    kinds = [s["kind"] for s in manifest["dataflow"]["stages"]]
+    assert kinds.count("depth_to_space") == 3 and kinds.count("upsample") == 1
+    _verify(build, inputs, "amaranth", 2, capsys)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_dcgan_verifies_in_verilator(dcgan_build: tuple[Path, Path], capsys) -> None:
+    if reason := simulator_missing("verilator"):
+        pytest.skip(reason)
+    capsys.readouterr()
+    _verify(*dcgan_build, "verilator", 16, capsys)
