@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hwaccel.cli import main
+from hwaccel.frontend.qdq import load_quantized
 from hwaccel.golden.dataflow import run_dataflow
 from hwaccel.golden.fixed import run_golden
 from hwaccel.golden.fixed_ops.conv import conv_transpose_accumulate
@@ -100,6 +101,43 @@ def test_zoo_generator_compiles_runs_and_schedules() -> None:
     assert layer.macs == convs[0].macs and 0 < layer.mac_utilization <= 1
 
 
+@pytest.mark.parametrize("shape, kernel, strides, pads, output_padding", [
+    ((3, 7), [3], [2], [1, 0], [1]),  # 1-D: zero taps, an output padding past the natural end
+    ((3, 5, 4), [3, 2], [3, 2], [2, 0, 1, 1], [1, 1]),  # strides 3 and 2, unequal pads, a crop into the second phase
+])
+def test_odd_transposed_convolutions_compile_and_run(shape, kernel, strides, pads, output_padding) -> None:
+    """A 1x1 conv then a ConvTranspose, quantized by hwaccel: the dataflow's golden equals the graph's,
+    and the schedule's first image the cycle model's."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwaccel.frontend.onnx_import import import_model
+    from hwaccel.frontend.qdq import lower_model
+    from hwaccel.frontend.quantize import QuantConfig, quantize_graph
+
+    rng = np.random.default_rng(len(shape))
+    rank, cin = len(kernel), shape[0]
+    outs = [(n - 1) * s + k - pads[i] - pads[i + rank] + o
+            for i, (n, s, k, o) in enumerate(zip(shape[1:], strides, kernel, output_padding))]
+    inits = [numpy_helper.from_array(rng.standard_normal(dims).astype(np.float32), name)
+             for name, dims in (("w", (cin, 2, *kernel)), ("b", (2,)), ("cw", (cin, cin, *[1] * rank)))]
+    nodes = [helper.make_node("Conv", ["input", "cw"], ["c"], kernel_shape=[1] * rank),
+             helper.make_node("ConvTranspose", ["c", "w", "b"], ["output"], kernel_shape=kernel, strides=strides, pads=pads,
+                              output_padding=output_padding)]
+    graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *shape])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 2, *outs])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    calib = rng.uniform(-1, 1, (32, *shape)).astype(np.float32)
+    qdq, _ = quantize_graph(import_model(model, "t"), {"input": calib}, QuantConfig())
+    fixed = lower_model(qdq)
+    df = to_dataflow(fixed)
+    assert [s.kind for s in df.stages] == ["conv", "conv", "depth_to_space"]
+    got, want = run_dataflow(df, {"input": calib[:4]}), run_golden(fixed, {"input": calib[:4]})
+    assert all(np.array_equal(got[k], want[k]) for k in df.graph_outputs)
+    first, run = first_image(df), simulate(df, 1)
+    assert (first.first_output, first.cycles) == (run.first_output, run.cycles)
+
+
 def _verify(build: Path, inputs: Path, simulator: str, count: int, capsys) -> dict:
     code = main(["verify", str(build), "-i", str(inputs), "--count", str(count), "--simulator", simulator, "--json"])
     report = json.loads(capsys.readouterr().out)
@@ -179,6 +217,9 @@ def test_dcgan_verifies_in_amaranth(dcgan_build: tuple[Path, Path], capsys) -> N
     manifest = json.loads((build / "manifest.json").read_text())
     kinds = [s["kind"] for s in manifest["dataflow"]["stages"]]
     assert kinds.count("depth_to_space") == 3 and kinds.count("upsample") == 1
+    df = to_dataflow(load_quantized(build.parent / "q.onnx"))
+    first, run = first_image(df), simulate(df, 1)
+    assert (first.first_output, first.cycles, first.stage_first_out) == (run.first_output, run.cycles, run.stage_first_out)
     _verify(build, inputs, "amaranth", 2, capsys)
 
 

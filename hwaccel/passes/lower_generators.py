@@ -95,7 +95,8 @@ def _conv_transpose(graph: Graph, node: Node, xs: list[Stream]) -> tuple[StageSp
     c, h, wd = _spatial(x, node)
     m = w.shape[1]
     strides = one(node.attr("strides") or [1] * rank)
-    begins = one((node.attr("pads") or [0] * 2 * rank)[:rank])
+    pads = [int(v) for v in node.attr("pads") or [0] * 2 * rank]
+    begins = (0, pads[0]) if rank == 1 else (pads[0], pads[1])
     outs = one(node.attr("output_spatial"))
     axes = [phase_axis(n, k, s, b, o) for n, k, s, b, o in zip((h, wd), w.shape[2:], strides, begins, outs)]
     (th, pt, pb, rows, crop_top), (tw, pl, pr, cols, crop_left) = axes

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams,
-                     RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths, queue_credits)
+from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams,
+                     PoolParams, RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths, queue_credits)
 
 __all__ = ["Control", "Queued", "Window", "MatVec", "Depthwise", "Pipe", "Pool", "Add", "Concat", "Fifo", "Regroup", "CONTROLS", "control_for"]
 

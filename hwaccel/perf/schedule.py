@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RegroupParams, RequantParams,
-                     UpsampleParams, WindowParams, fold_lengths, queue_credits)
+from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams,
+                     RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths, queue_credits)
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 
 __all__ = ["EdgeTimes", "FirstImage", "bottleneck", "steady_interval", "expected_cycles", "first_image", "schedule", "fifo_occupancy",
@@ -104,8 +104,8 @@ def _bound(lb: Times | None, n: int) -> Times:
 
 
 def _window(p: Any, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
-    """A SlidingWindow or PixelMap: step ``s`` of the walk starts the cycle after step ``s - 1``'s last read or emit
-    (``start[s + 1] = max(start[s] + max(1, reads, emits), C[s])``, ``C`` from the step's inputs
+    """A SlidingWindow or PixelMap: step ``s`` of the walk starts the cycle after step ``s - 1``'s
+    last read or emit (``start[s + 1] = max(start[s] + max(1, reads, emits), C[s])``, ``C`` from the step's inputs
     and bounds: a max-plus recurrence solved by one running maximum); within a step the reads
     and emits are paced from its start."""
     reads, emits = np.tile(np.asarray(p.step_reads, np.int64), images), np.tile(np.asarray(p.step_emits, np.int64), images)
@@ -207,7 +207,8 @@ def _concat(p: EltwiseConcatParams, a: Times, b: Times, lb: Times | None) -> tup
 
 
 _ONE_PORT: dict[type, Callable[..., tuple[list[Times], Times]]] = {WindowParams: _window, MatVecParams: _matvec, DepthwiseParams: _depthwise, PoolParams: _pool,
-             RequantParams: _pipe, RegroupParams: _regroup, DepthToSpaceParams: _window, UpsampleParams: _window}
+             RequantParams: _pipe, RegroupParams: _regroup,
+             DepthToSpaceParams: _window, UpsampleParams: _window}
 
 
 def _unit(u: Any, arrivals: list[Times], lb: Times | None, images: int) -> tuple[list[Times], Times]:
