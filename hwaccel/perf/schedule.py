@@ -87,7 +87,7 @@ def first_image(df: Dataflow) -> FirstImage:
     the depths of :func:`fifo_depths` (they delay no read, and a stage's first and last output beats
     are never held: the first finds its FIFOs empty, the last stage's output is direct), which
     ``tests/test_passes_size_fifos.py`` checks against the cycle model. ``compile`` reports it."""
-    fw = _forward(df, 1, steady_interval(df))
+    fw = _forward(df, 1, 0)  # (one image: the period between images plays no part)
     out = fw.produced[next(e.src for e in df.edges if e.dst == OUTPUT)]
     first_in = {s.name: min(int(fw.reads[e.src, e.dst, e.port][0]) for e in df.edges_into(s.name)) for s in df.stages}
     return FirstImage(int(out[0]), int(out[-1]) + 1, first_in, {s.name: int(fw.produced[s.name][0]) for s in df.stages})
