@@ -78,9 +78,9 @@ def test_errors() -> None:
     assert "module ok(" in verilog(unit, "ok")
     with pytest.raises(CompileError) as err:
         unit_for(3)
-    assert str(err.value) == ("params must be one of ['DepthwiseParams', 'EltwiseAddParams', 'EltwiseConcatParams', "
-                              "'FifoParams', 'MatVecParams', 'PoolParams', 'RegroupParams', 'RequantParams', "
-                              "'WindowParams'], not 'int'")
+    assert str(err.value) == ("params must be one of ['DepthToSpaceParams', 'DepthwiseParams', 'EltwiseAddParams', "
+                              "'EltwiseConcatParams', 'FifoParams', 'MatVecParams', 'PoolParams', 'RegroupParams', "
+                              "'RequantParams', 'UpsampleParams', 'WindowParams'], not 'int'")
 
 
 def test_fast_conversion_gives_the_same_rtlil() -> None:

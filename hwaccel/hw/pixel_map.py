@@ -10,14 +10,13 @@ SlidingWindow's three registers (read port, copy, output queue).
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..units.pixel_map import PixelMapParams
-from .queue import OutputQueue
 from .stream import code_shape, lanes_stream, register, valid_chain
+from .window import row_buffer
 
 __all__ = ["PixelMap"]
 
@@ -33,35 +32,8 @@ class PixelMap(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         p = self.params
         m = Module()
-        row_words = p.width * p.in_groups
+        rport, queue, e_fire, image_end, row_words = row_buffer(m, self, p, p.in_groups)
         depth = p.buffer_rows * row_words
-        m.submodules.buffer = buf = Memory(shape=p.simd * p.bits, depth=depth, init=[])
-        wport, rport = buf.write_port(), buf.read_port(domain="sync")
-
-        # Step control (the SlidingWindow's): beats left to read and to emit in the current step.
-        reads, emits = p.step_reads, p.step_emits
-        step = Signal(range(p.out_height + 1))
-        w_left = Signal(range(max(reads) + 1), init=reads[0])
-        e_left = Signal(range(max(emits) + 1), init=emits[0])
-        queue = OutputQueue(m, self.o, p.latency)
-        w_fire = self.i.valid & (w_left != 0)
-        e_fire = queue.room & (e_left != 0)
-        m.d.comb += self.i.ready.eq(w_left != 0)
-        m.d.sync += [w_left.eq(w_left - w_fire), e_left.eq(e_left - e_fire)]
-        w_done = (w_left == 0) | ((w_left == 1) & w_fire)
-        e_done = (e_left == 0) | ((e_left == 1) & e_fire)
-        image_end = w_done & e_done & (step == p.out_height)
-        with m.If(w_done & e_done):
-            nxt = Mux(step == p.out_height, 0, step + 1)
-            m.d.sync += [step.eq(nxt), w_left.eq(Array(Const(r) for r in reads)[nxt]), e_left.eq(Mux(nxt == 0, 0, emits[-1]))]
-
-        # Writer: consecutive words, wrapping over the buffer; every image starts at slot 0.
-        waddr = Signal(range(depth))
-        m.d.comb += [wport.en.eq(w_fire), wport.addr.eq(waddr), wport.data.eq(self.i.payload.as_value())]
-        with m.If(w_fire):
-            m.d.sync += waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1))
-        with m.If(image_end):
-            m.d.sync += waddr.eq(0)
 
         # Reader: output column (its phase px and input column), group; the row's phase py and slot.
         phase_words = p.groups if p.phased else 0  # input words between consecutive phases

@@ -16,6 +16,8 @@ reader register and the read port).
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -25,7 +27,7 @@ from ..units.window import WindowParams
 from .queue import OutputQueue
 from .stream import code_shape, lanes_stream, pack_lanes, register, valid_chain
 
-__all__ = ["SlidingWindow"]
+__all__ = ["SlidingWindow", "RowBuffer", "row_buffer"]
 
 
 def _wrap_add(value: Value, step: int, size: int) -> Value:
@@ -33,6 +35,53 @@ def _wrap_add(value: Value, step: int, size: int) -> Value:
     step %= size
     total = value + step
     return Mux(total >= size, total - size, total)
+
+
+class RowBuffer(NamedTuple):
+    """What :func:`row_buffer` built: the read port, the output queue, the reader's issue, the
+    cycle an image ends, and the buffer's words per row."""
+
+    rport: Any
+    queue: OutputQueue
+    e_fire: Value
+    image_end: Value
+    row_words: int
+
+
+def row_buffer(m: Module, unit: wiring.Component, p: Any, groups: int) -> RowBuffer:
+    """The circular row buffer, its step control and writer (a SlidingWindow's, a PixelMap's):
+    ``p`` has ``width``, ``buffer_rows``, ``simd``, ``bits``, ``out_height``, ``latency`` and the
+    steps (``step_reads``, ``step_emits``); an input row is ``width * groups`` words."""
+    row_words = p.width * groups
+    depth = p.buffer_rows * row_words
+    m.submodules.buffer = buf = Memory(shape=p.simd * p.bits, depth=depth, init=[])
+    wport, rport = buf.write_port(), buf.read_port(domain="sync")
+
+    # Step control: beats left to read and to emit in the current step.
+    reads, emits = p.step_reads, p.step_emits
+    step = Signal(range(p.out_height + 1))
+    w_left = Signal(range(max(reads) + 1), init=reads[0])
+    e_left = Signal(range(max(emits) + 1), init=emits[0])
+    queue = OutputQueue(m, unit.o, p.latency)
+    w_fire = unit.i.valid & (w_left != 0)
+    e_fire = queue.room & (e_left != 0)
+    m.d.comb += unit.i.ready.eq(w_left != 0)
+    m.d.sync += [w_left.eq(w_left - w_fire), e_left.eq(e_left - e_fire)]
+    w_done = (w_left == 0) | ((w_left == 1) & w_fire)
+    e_done = (e_left == 0) | ((e_left == 1) & e_fire)
+    image_end = w_done & e_done & (step == p.out_height)
+    with m.If(w_done & e_done):
+        nxt = Mux(step == p.out_height, 0, step + 1)
+        m.d.sync += [step.eq(nxt), w_left.eq(Array(Const(r) for r in reads)[nxt]), e_left.eq(Mux(nxt == 0, 0, emits[-1]))]
+
+    # Writer: consecutive words, wrapping over the buffer; every image starts at slot 0.
+    waddr = Signal(range(depth))
+    m.d.comb += [wport.en.eq(w_fire), wport.addr.eq(waddr), wport.data.eq(unit.i.payload.as_value())]
+    with m.If(w_fire):
+        m.d.sync += waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1))
+    with m.If(image_end):
+        m.d.sync += waddr.eq(0)
+    return RowBuffer(rport, queue, e_fire, image_end, row_words)
 
 
 class SlidingWindow(wiring.Component):
@@ -46,35 +95,7 @@ class SlidingWindow(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         p = self.params
         m = Module()
-        row_words = p.width * p.groups
-        depth = p.buffer_rows * row_words
-        m.submodules.buffer = buf = Memory(shape=p.simd * p.bits, depth=depth, init=[])
-        wport, rport = buf.write_port(), buf.read_port(domain="sync")
-
-        # Step control: beats left to read and to emit in the current step.
-        reads, emits = p.step_reads, p.step_emits
-        step = Signal(range(p.out_height + 1))
-        w_left = Signal(range(max(reads) + 1), init=reads[0])
-        e_left = Signal(range(max(emits) + 1), init=emits[0])
-        queue = OutputQueue(m, self.o, p.latency)
-        w_fire = self.i.valid & (w_left != 0)
-        e_fire = queue.room & (e_left != 0)
-        m.d.comb += self.i.ready.eq(w_left != 0)
-        m.d.sync += [w_left.eq(w_left - w_fire), e_left.eq(e_left - e_fire)]
-        w_done = (w_left == 0) | ((w_left == 1) & w_fire)
-        e_done = (e_left == 0) | ((e_left == 1) & e_fire)
-        image_end = w_done & e_done & (step == p.out_height)
-        with m.If(w_done & e_done):
-            nxt = Mux(step == p.out_height, 0, step + 1)
-            m.d.sync += [step.eq(nxt), w_left.eq(Array(Const(r) for r in reads)[nxt]), e_left.eq(Mux(nxt == 0, 0, emits[-1]))]
-
-        # Writer: consecutive words, wrapping over the buffer; every image starts at slot 0.
-        waddr = Signal(range(depth))
-        m.d.comb += [wport.en.eq(w_fire), wport.addr.eq(waddr), wport.data.eq(self.i.payload.as_value())]
-        with m.If(w_fire):
-            m.d.sync += waddr.eq(Mux(waddr == depth - 1, 0, waddr + 1))
-        with m.If(image_end):
-            m.d.sync += waddr.eq(0)
+        rport, queue, e_fire, image_end, row_words = row_buffer(m, self, p, p.groups)
 
         # Reader: loop counters and the image coordinates of the current tap.
         g = Signal(range(p.groups))
