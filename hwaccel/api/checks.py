@@ -100,11 +100,11 @@ def estimate(build: str | os.PathLike[str], fpga: str | None = None, asic: str |
 
     if not fpga and not asic:
         raise EstimateError("estimate needs --fpga DEVICE and/or --asic NODE, not neither")
+    if fpga:
+        device(fpga)  # an unknown device fails first (a usage error), before the build is read
     if not Path(build).is_dir():
         raise EstimateError(f"build directory must exist, not {str(build)!r} (run `hwaccel compile MODEL -o {build}`)")
     check_build(build)  # a complete one
-    if fpga:
-        device(fpga)  # an unknown device fails before the ASIC estimate runs
     # the ASIC estimate is fast: first, so that its errors come before the long FPGA run
     asic_result = estimate_asic(build, asic, clock_mhz=clock_mhz) if asic else None
     fpga_result = None

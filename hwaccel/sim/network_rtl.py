@@ -24,6 +24,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -99,10 +100,11 @@ def run_rtl(verilog: str, case: NetworkCase, simulator: str = "verilator", name:
         source.write_text(verilog)
     with run_folder(build_dir) as run_dir:
         files = {k: run_dir / f for k, f in ((CASE_ENV, "case.json"), (RESULT_ENV, "result.json"), (PROGRESS_ENV, "progress"))}
-        case.save(files[CASE_ENV])
         log, xml = run_dir / "sim.log", run_dir / "results.xml"
         with _output_to(log) as stderr_fd:
             runner = _build(simulator, source, build_dir, waves is not None)
+            # the limit counts from here: the simulator's start-up is part of the run, its build is not
+            replace(case, launched_at=time.time()).save(files[CASE_ENV])
 
             def test() -> None:
                 try:  # under pytest the runner exits on a failed test; elsewhere it returns: the results are checked below
