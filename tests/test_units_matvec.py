@@ -1,6 +1,6 @@
-"""The NumPy figures of a MatVec (fold lengths, live lanes) against the params' own definitions
-(``schedule``, ``vector_cycles``, ``live_lanes``, per-lane Python loops), on random sparse and
-codebook weights and on every zoo layer."""
+"""The NumPy figures of a MatVec (schedule, fold lengths, live lanes) against their definitions
+written as per-lane Python loops over ``tile_weight``, on random sparse and codebook weights and on
+every zoo layer."""
 
 from __future__ import annotations
 
@@ -34,7 +34,26 @@ def random_matvecs(rng: random.Random, count: int) -> list[MatVecParams]:
     return out
 
 
+def _tile_nonzero(p: MatVecParams, nf: int, sf: int) -> bool:
+    return any(p.tile_weight(nf, sf, pe, s) for pe in range(p.pe) for s in range(p.simd))
+
+
+def brute_schedule(p: MatVecParams) -> tuple[tuple[int, int], ...]:
+    """Every input fold of output fold 0, then each later fold's non-zero tiles (at least one)."""
+    steps = [(0, sf) for sf in range(p.input_folds)]
+    for nf in range(1, p.output_folds):
+        steps += [(nf, sf) for sf in range(p.input_folds) if _tile_nonzero(p, nf, sf)] or [(nf, 0)]
+    return tuple(steps)
+
+
+def brute_live_lanes(p: MatVecParams) -> tuple[tuple[int, int], ...]:
+    return tuple((pe, s) for pe in range(p.pe) for s in range(p.simd)
+                 if any(p.tile_weight(nf, sf, pe, s) for nf, sf in brute_schedule(p)))
+
+
 def _check(p: MatVecParams) -> None:
+    assert p.schedule == brute_schedule(p) and p.live_lanes == brute_live_lanes(p), p
+    assert p.stored_tiles().tolist() == [[p.tile_stored(nf, sf, pe, s) for pe, s in p.live_lanes] for nf, sf in p.schedule]
     folds = fold_lengths(p)
     per_fold = [sum(nf == f for nf, _ in p.schedule) for f in range(p.output_folds)]
     assert list(folds) == per_fold and sum(folds) == p.vector_cycles, p

@@ -41,7 +41,7 @@ from amaranth.lib.wiring import In, Out
 from ..units.common import COPY_GROUP_LANES
 from ..units.matvec import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages
 from .queue import OutputQueue
-from .stream import code_shape, lanes_stream, pack_lanes, register
+from .stream import code_shape, lanes_stream, pack_fields, pack_lanes, register
 
 __all__ = ["MatVec"]
 
@@ -68,20 +68,37 @@ def adder_tree(m: Module, values: list[Value], stages: int, width: int, name: st
     return values[0]
 
 
-def _tile_register(m: Module, values: list[int], t: Value, issue: Value, name: str) -> Value:
-    """``values[t]`` for the tile counter ``t``: a constant when all agree, else a register that
-    loads, whenever ``issue`` advances ``t``, from a second one that holds the next tile's value
-    (itself loading the value two tiles on). The table lookup on ``t`` (a block RAM ROM, whose
-    output is slow, or a deep LUT tree in a long schedule) has a cycle to itself and the value
-    used in stage 0 starts at a flip-flop."""
-    if len(set(values)) == 1:
-        return Const(values[0])
-    n = len(values)
-    now = Signal(range(max(values) + 1), init=values[0], name=name)
-    ahead = Signal(range(max(values) + 1), init=values[1 % n], name=f"{name}_ahead")
+def _tile_registers(m: Module, tables: dict[str, list[int]], t: Value, issue: Value) -> dict[str, Value]:
+    """``tables[name][t]`` for the tile counter ``t``, per name: a constant where all tiles agree,
+    else a field of a register that loads, whenever ``issue`` advances ``t``, the next tile's word
+    from a ROM of the schedule (one word a tile, the varying fields packed). The ROM's read port
+    holds the word of tile ``t + 1`` from the second cycle after power-up or reset on: its address
+    is that of the tile after next if ``t`` advances this cycle (``t + 2``), else ``t + 1``, each
+    from a counter of its own; in the first cycle (``primed`` low, the port's output unknown) the
+    register loads tile 1's word, a constant. The ROM's output (a block RAM's, slow) drives only
+    that register, so what stage 0 uses starts at a flip-flop."""
+    out: dict[str, Value] = {name: Const(values[0]) for name, values in tables.items() if len(set(values)) == 1}
+    fields = [(name, values, max(1, max(values).bit_length())) for name, values in tables.items() if name not in out]
+    if not fields:
+        return out
+    n = len(next(iter(tables.values())))
+    words = [pack_fields([(values[k], bits) for _, values, bits in fields]) for k in range(n)]
+    width = sum(bits for _, _, bits in fields)
+    m.submodules.schedule = rom = Memory(shape=width, depth=n, init=words)
+    port = rom.read_port(domain="sync")
+    now = Signal(width, init=words[0], name="tile")
+    after, after_next = (Signal(range(n), init=k % n, name=f"tile_plus{k}") for k in (1, 2))
+    primed = Signal(name="tile_primed")
+    m.d.sync += primed.eq(1)
     with m.If(issue):
-        m.d.sync += [now.eq(ahead), ahead.eq(_table([values[(k + 2) % n] for k in range(n)], t))]
-    return now
+        m.d.sync += [now.eq(Mux(primed, port.data, words[1 % n])), after.eq(after_next),
+                     after_next.eq(Mux(after_next == n - 1, 0, after_next + 1))]
+    m.d.comb += port.addr.eq(Mux(issue, after_next, after))
+    start = 0
+    for name, _, bits in fields:
+        out[name] = now[start:start + bits]
+        start += bits
+    return out
 
 
 class MatVec(wiring.Component):
@@ -94,11 +111,6 @@ class MatVec(wiring.Component):
             "o": Out(lanes_stream(signed(params.acc_bits), params.pe)),
         })
 
-    def _rom_words(self, lanes: tuple[tuple[int, int], ...]) -> list[int]:
-        """One word per tile: the weights (or codebook indices) of ``lanes``, the first lowest."""
-        p = self.params
-        return [pack_lanes([p.tile_stored(nf, sf, pe, s) for pe, s in lanes], p.index_bits) for nf, sf in p.schedule]
-
     def _lane_groups(self, m: Module, t: Value, x_bits: Value) -> list[tuple[Value, Value]]:
         """Stages 1-3 per group of ``COPY_GROUP_LANES`` live lanes: a registered copy of the tile
         counter ``t`` addresses the group's slice of the weight ROM, whose read is registered again;
@@ -108,11 +120,13 @@ class MatVec(wiring.Component):
         codebook index) of the tile issued three cycles before."""
         p = self.params
         lanes = p.live_lanes
+        stored = p.stored_tiles().tolist()
         out: list[tuple[Value, Value]] = []
         for g, start in enumerate(range(0, len(lanes), COPY_GROUP_LANES)):
             group = lanes[start:start + COPY_GROUP_LANES]
             addr = register(m, t, f"rom{g}_addr", keep=True)
-            rom = Memory(shape=len(group) * p.index_bits, depth=len(p.schedule), init=self._rom_words(group))
+            words = [pack_lanes(row[start:start + len(group)], p.index_bits) for row in stored]
+            rom = Memory(shape=len(group) * p.index_bits, depth=len(p.schedule), init=words)
             m.submodules[f"rom{g}"] = rom
             port = rom.read_port(domain="sync")
             m.d.comb += port.addr.eq(addr)
@@ -144,7 +158,7 @@ class MatVec(wiring.Component):
                   "reads_input": [int(nf == 0) for nf, _ in sched],
                   "first": [int(i == 0 or sched[i - 1][0] != nf) for i, (nf, _) in enumerate(sched)],
                   "last": [int(i == len(sched) - 1 or sched[i + 1][0] != nf) for i, (nf, _) in enumerate(sched)]}
-        now = {name: _tile_register(m, values, t, issue, f"{name}_t") for name, values in tables.items()}
+        now = _tile_registers(m, tables, t, issue)
         nf_t, sf_t, reads_input, first_t, last_t = (now[k] for k in ("nf", "sf", "reads_input", "first", "last"))
         may_issue = queue.room | ~last_t  # only a fold's last tile delivers an output
         m.d.comb += self.i.ready.eq(may_issue & reads_input)

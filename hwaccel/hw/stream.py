@@ -13,7 +13,7 @@ from typing import Iterable
 from amaranth.hdl import Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream
 
-__all__ = ["code_shape", "lanes_stream", "counter", "register", "valid_chain", "pack_lanes", "unpack_lanes"]
+__all__ = ["code_shape", "lanes_stream", "counter", "register", "valid_chain", "pack_lanes", "pack_fields", "unpack_lanes"]
 
 
 def code_shape(bits: int, is_signed: bool) -> Shape:
@@ -56,6 +56,15 @@ def pack_lanes(values: Iterable[int], bits: int) -> int:
     word, mask = 0, (1 << bits) - 1
     for i, v in enumerate(values):
         word |= (int(v) & mask) << (i * bits)
+    return word
+
+
+def pack_fields(fields: Iterable[tuple[int, int]]) -> int:
+    """Pack ``(value, bits)`` fields (non-negative values) into one word, the first in the low bits."""
+    word, start = 0, 0
+    for value, bits in fields:
+        word |= (int(value) & ((1 << bits) - 1)) << start
+        start += bits
     return word
 
 

@@ -32,7 +32,7 @@ from ..errors import CompileError
 from ..units.base import Unit
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 from . import UNITS, unit_for
-from .emit import module_ports, split_modules, unit_modules, verilog, write_text
+from .emit import fast_conversion, module_ports, split_modules, unit_modules, verilog, write_text
 
 __all__ = ["StreamFork", "NetworkTop", "unit_out_beats", "stream_beats", "emit_verilog"]
 
@@ -329,7 +329,8 @@ def emit_verilog(df: Dataflow, out_dir: str | Path, workers: int | None = None) 
             modules.update(_convert_batch(batch))
     for part, module in named:
         part.module, part.module_ports = module, module_ports(modules[module])
-    header, top_modules = split_modules(verilog(top, "top"))
+    with fast_conversion():
+        header, top_modules = split_modules(verilog(top, "top"))
     text = header + "".join(top_modules.values()) + "".join(modules[k] for k in sorted(modules))
     path = Path(out_dir) / "top.v"
     write_text(text, path)

@@ -143,6 +143,15 @@ class MatVecParams(Unit):
             return self.weights[o][k]
         return 0 if self.stored_codebook is None else self.stored_codebook.index(0)
 
+    def stored_tiles(self) -> np.ndarray:
+        """What the weight ROM holds, a row per tile of the :attr:`schedule` and a column per live
+        lane (:attr:`live_lanes`): :meth:`tile_stored` of them all."""
+        pad = 0 if self.stored_codebook is None else self.stored_codebook.index(0)
+        full = np.full((self.output_folds * self.pe, self.input_folds * self.simd), pad, dtype=np.int64)
+        full[:self.out_features, :self.in_features] = np.asarray(self.weights, dtype=np.int64)
+        tiles, lanes = (np.array(v, dtype=np.int64).reshape(-1, 2) for v in (self.schedule, self.live_lanes))
+        return full[tiles[:, :1] * self.pe + lanes[:, 0], tiles[:, 1:] * self.simd + lanes[:, 1]]
+
     @cached_property
     def acc_bits(self) -> int:
         """The contract width for ``in_features`` products plus the bias (``fixedpoint.accumulator_bits``)."""
@@ -162,9 +171,6 @@ class MatVecParams(Unit):
         o, k = nf * self.pe + p, sf * self.simd + s
         return self.weight_values[o][k] if o < self.out_features and k < self.in_features else 0
 
-    def _tile_nonzero(self, nf: int, sf: int) -> bool:
-        return any(self.tile_weight(nf, sf, p, s) for p in range(self.pe) for s in range(self.simd))
-
     @property
     def schedule(self) -> tuple[tuple[int, int], ...]:
         """The ``(nf, sf)`` tiles computed per vector, one a cycle.
@@ -172,17 +178,20 @@ class MatVecParams(Unit):
         Output fold 0 takes every input fold (it reads the input beats); a later fold takes its
         non-zero tiles only, at least one (a fold of zeros still emits its bias).
         """
-        steps = [(0, sf) for sf in range(self.input_folds)]
-        for nf in range(1, self.output_folds):
-            live = [(nf, sf) for sf in range(self.input_folds) if self._tile_nonzero(nf, sf)]
-            steps += live or [(nf, 0)]
-        return tuple(steps)
+        cache = _cache(self)
+        key = ("schedule", self.pe, self.simd)
+        if key not in cache:
+            tiles = tile_map(self).tiles
+            steps = [(0, sf) for sf in range(self.input_folds)]
+            for nf in range(1, self.output_folds):
+                steps += [(nf, int(sf)) for sf in np.flatnonzero(tiles[nf])] or [(nf, 0)]
+            cache[key] = tuple(steps)
+        return cache[key]  # type: ignore[no-any-return]
 
     @property
     def live_lanes(self) -> tuple[tuple[int, int], ...]:
         """Lane positions ``(p, s)`` with a non-zero weight in some tile: the multipliers built."""
-        return tuple((p, s) for p in range(self.pe) for s in range(self.simd)
-                     if any(self.tile_weight(nf, sf, p, s) for nf, sf in self.schedule))
+        return tuple((int(p), int(s)) for p, s in zip(*np.nonzero(tile_map(self).lanes)))
 
     @property
     def vector_cycles(self) -> int:
@@ -320,11 +329,33 @@ def tile_map(params: MatVecParams) -> TileMap:
     cache = _cache(params)
     key = (params.pe, params.simd)
     if key not in cache:
-        nz = np.zeros((params.output_folds * params.pe, params.input_folds * params.simd), dtype=bool)
-        nz[:params.out_features, :params.in_features] = _nonzero(params)
-        t = nz.reshape(params.output_folds, params.pe, params.input_folds, params.simd)
-        cache[key] = TileMap(np.asarray(t.any(axis=(1, 3))), np.asarray(t.any(axis=(0, 2))))
+        cache[key] = _fold_tile_map(params)
     return cache[key]  # type: ignore[no-any-return]
+
+
+def _fold_tile_map(params: MatVecParams) -> TileMap:
+    """Tiles from a summed-area table of the non-zero weights (a tile's count is four lookups, so a
+    folding costs its tile count, not the matrix size); lanes by reducing the folds away."""
+    pe, simd, out, k = params.pe, params.simd, params.out_features, params.in_features
+    area = _nonzero_area(params)
+    rows = np.minimum(np.arange(params.output_folds + 1) * pe, out)
+    cols = np.minimum(np.arange(params.input_folds + 1) * simd, k)
+    corner = area[rows][:, cols]
+    tiles = (corner[1:, 1:] - corner[:-1, 1:] - corner[1:, :-1] + corner[:-1, :-1]) > 0
+    nz = np.zeros((params.output_folds * pe, params.input_folds * simd), dtype=bool)
+    nz[:out, :k] = _nonzero(params)
+    lanes = nz.reshape(params.output_folds, pe, params.input_folds * simd).any(axis=0)
+    return TileMap(tiles, np.asarray(lanes.reshape(pe, params.input_folds, simd).any(axis=1)))
+
+
+def _nonzero_area(params: MatVecParams) -> np.ndarray:
+    """``area[r, c]``: non-zero weights in rows ``< r`` and columns ``< c`` (shared like :func:`_nonzero`)."""
+    cache = _cache(params)
+    if "area" not in cache:
+        area = np.zeros((params.out_features + 1, params.in_features + 1), dtype=np.int64)
+        area[1:, 1:] = _nonzero(params).cumsum(axis=0).cumsum(axis=1)
+        cache["area"] = area
+    return cache["area"]  # type: ignore[no-any-return]
 
 
 def _nonzero(params: MatVecParams) -> np.ndarray:

@@ -1334,42 +1334,42 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [1:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  wire [18:0] \$100 ;
+  wire [17:0] \$100 ;
   wire [17:0] \$101 ;
-  wire [17:0] \$102 ;
-  wire [18:0] \$103 ;
+  wire [18:0] \$102 ;
+  wire [17:0] \$103 ;
   wire [17:0] \$104 ;
-  wire [17:0] \$105 ;
-  wire [18:0] \$106 ;
+  wire [18:0] \$105 ;
+  wire [17:0] \$106 ;
   wire [17:0] \$107 ;
-  wire [17:0] \$108 ;
-  wire [18:0] \$109 ;
+  wire [18:0] \$108 ;
+  wire [17:0] \$109 ;
   wire [8:0] \$11 ;
   wire [17:0] \$110 ;
-  wire [17:0] \$111 ;
-  wire [18:0] \$112 ;
+  wire [18:0] \$111 ;
+  wire [17:0] \$112 ;
   wire [17:0] \$113 ;
-  wire [17:0] \$114 ;
-  wire [18:0] \$115 ;
+  wire [18:0] \$114 ;
+  wire [17:0] \$115 ;
   wire [17:0] \$116 ;
-  wire [17:0] \$117 ;
-  wire [18:0] \$118 ;
+  wire [18:0] \$117 ;
+  wire [17:0] \$118 ;
   wire [17:0] \$119 ;
   wire [8:0] \$12 ;
-  wire [17:0] \$120 ;
-  wire [18:0] \$121 ;
+  wire [18:0] \$120 ;
+  wire [17:0] \$121 ;
   wire [17:0] \$122 ;
-  wire [17:0] \$123 ;
-  wire [18:0] \$124 ;
+  wire [18:0] \$123 ;
+  wire [17:0] \$124 ;
   wire [17:0] \$125 ;
-  wire [17:0] \$126 ;
-  wire [18:0] \$127 ;
+  wire [18:0] \$126 ;
+  wire [17:0] \$127 ;
   wire [17:0] \$128 ;
-  wire [17:0] \$129 ;
+  wire [18:0] \$129 ;
   wire [8:0] \$13 ;
-  wire [18:0] \$130 ;
+  reg [23:0] \$130 ;
   reg [23:0] \$131 ;
   reg [23:0] \$132 ;
   reg [23:0] \$133 ;
@@ -1381,7 +1381,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [23:0] \$139 ;
   wire [8:0] \$14 ;
   reg [23:0] \$140 ;
-  reg [23:0] \$141 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
@@ -1398,17 +1398,17 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
+  wire [4:0] \$157 ;
   wire [4:0] \$158 ;
-  wire [4:0] \$159 ;
+  wire \$159 ;
   wire [8:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  wire [4:0] \$164 ;
   wire [4:0] \$165 ;
-  wire [4:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
@@ -1416,218 +1416,218 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire [4:0] \$174 ;
+  wire [4:0] \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire [5:0] \$179 ;
+  wire [5:0] \$178 ;
+  wire \$179 ;
   wire [8:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire [263:0] \$185 ;
+  wire [263:0] \$184 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire [23:0] \$192 ;
-  wire [24:0] \$193 ;
-  wire [23:0] \$194 ;
-  wire [24:0] \$195 ;
-  wire [23:0] \$196 ;
-  wire [24:0] \$197 ;
-  wire [23:0] \$198 ;
-  wire [24:0] \$199 ;
-  reg [3:0] \$2 ;
+  wire [23:0] \$191 ;
+  wire [24:0] \$192 ;
+  wire [23:0] \$193 ;
+  wire [24:0] \$194 ;
+  wire [23:0] \$195 ;
+  wire [24:0] \$196 ;
+  wire [23:0] \$197 ;
+  wire [24:0] \$198 ;
+  wire [23:0] \$199 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  wire [23:0] \$200 ;
-  wire [24:0] \$201 ;
-  wire [23:0] \$202 ;
-  wire [24:0] \$203 ;
-  wire [23:0] \$204 ;
-  wire [24:0] \$205 ;
-  wire [23:0] \$206 ;
-  wire [24:0] \$207 ;
-  wire [23:0] \$208 ;
-  wire [24:0] \$209 ;
+  wire [24:0] \$200 ;
+  wire [23:0] \$201 ;
+  wire [24:0] \$202 ;
+  wire [23:0] \$203 ;
+  wire [24:0] \$204 ;
+  wire [23:0] \$205 ;
+  wire [24:0] \$206 ;
+  wire [23:0] \$207 ;
+  wire [24:0] \$208 ;
+  wire [23:0] \$209 ;
   wire [8:0] \$21 ;
-  wire [23:0] \$210 ;
-  wire [24:0] \$211 ;
-  wire [23:0] \$212 ;
-  wire [24:0] \$213 ;
-  wire \$214 ;
-  wire [4:0] \$215 ;
-  wire \$216 ;
-  wire [5:0] \$217 ;
-  reg [1:0] \$218 ;
-  reg [1:0] \$219 ;
+  wire [24:0] \$210 ;
+  wire [23:0] \$211 ;
+  wire [24:0] \$212 ;
+  wire \$213 ;
+  wire [4:0] \$214 ;
+  wire \$215 ;
+  wire [5:0] \$216 ;
+  reg \$217 ;
+  reg [8:0] \$218 ;
+  reg [5:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [3:0] \$220 ;
-  reg [3:0] \$221 ;
-  reg \$222 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [31:0] \$222 ;
   reg \$223 ;
   reg \$224 ;
   reg \$225 ;
   reg \$226 ;
-  reg \$227 ;
-  reg [5:0] \$228 ;
+  reg [1:0] \$227 ;
+  reg \$228 ;
   reg [31:0] \$229 ;
   wire [8:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg [1:0] \$234 ;
-  reg \$235 ;
-  reg [31:0] \$236 ;
-  reg [31:0] \$237 ;
-  reg [31:0] \$238 ;
+  reg [31:0] \$230 ;
+  reg [31:0] \$231 ;
+  reg [5:0] \$232 ;
+  reg [5:0] \$233 ;
+  reg [63:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [7:0] \$238 ;
   reg [5:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [5:0] \$240 ;
-  reg [63:0] \$241 ;
+  reg [63:0] \$240 ;
+  reg [7:0] \$241 ;
   reg [7:0] \$242 ;
   reg [7:0] \$243 ;
   reg [7:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [63:0] \$247 ;
+  reg [5:0] \$245 ;
+  reg [63:0] \$246 ;
+  reg [7:0] \$247 ;
   reg [7:0] \$248 ;
   reg [7:0] \$249 ;
   wire [8:0] \$25 ;
   reg [7:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [5:0] \$252 ;
-  reg [63:0] \$253 ;
+  reg [5:0] \$251 ;
+  reg [63:0] \$252 ;
+  reg [7:0] \$253 ;
   reg [7:0] \$254 ;
   reg [7:0] \$255 ;
   reg [7:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [63:0] \$259 ;
+  reg [5:0] \$257 ;
+  reg [63:0] \$258 ;
+  reg [7:0] \$259 ;
   wire [8:0] \$26 ;
   reg [7:0] \$260 ;
   reg [7:0] \$261 ;
   reg [7:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [63:0] \$265 ;
+  reg [5:0] \$263 ;
+  reg [31:0] \$264 ;
+  reg [7:0] \$265 ;
   reg [7:0] \$266 ;
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [8:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [5:0] \$270 ;
-  reg [31:0] \$271 ;
+  reg [7:0] \$270 ;
+  reg [8:0] \$271 ;
   reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
+  reg [8:0] \$273 ;
   reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg [8:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [8:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [8:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [8:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [8:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [8:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [8:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [7:0] \$280 ;
+  reg [8:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [8:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [8:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [8:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [8:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [8:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [8:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [8:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [8:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [8:0] \$298 ;
-  reg [7:0] \$299 ;
-  reg \$3 ;
+  reg [7:0] \$290 ;
+  reg [8:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [8:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [8:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [8:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [8:0] \$299 ;
+  wire [6:0] \$3 ;
   wire [8:0] \$30 ;
-  reg [8:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [8:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [8:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [8:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [8:0] \$308 ;
-  reg [7:0] \$309 ;
+  reg [7:0] \$300 ;
+  reg [8:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [8:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [8:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [8:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [8:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [8:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [8:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [8:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [8:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [8:0] \$318 ;
-  reg [7:0] \$319 ;
+  reg [7:0] \$310 ;
+  reg [8:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [8:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [8:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [8:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [8:0] \$319 ;
   wire [8:0] \$32 ;
-  reg [8:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [8:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [8:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [8:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [8:0] \$328 ;
-  reg [7:0] \$329 ;
+  reg [7:0] \$320 ;
+  reg [8:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [8:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [8:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [8:0] \$327 ;
+  reg [7:0] \$328 ;
+  reg [8:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [8:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [8:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [8:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [8:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [8:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg [7:0] \$330 ;
+  reg [8:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [8:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [8:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [8:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [8:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [8:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [8:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [7:0] \$340 ;
+  reg [8:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [8:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [8:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [8:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [8:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [8:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$350 ;
+  reg [8:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [8:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [8:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [16:0] \$362 ;
+  reg [16:0] \$363 ;
   reg [16:0] \$364 ;
   reg [16:0] \$365 ;
   reg [16:0] \$366 ;
@@ -1667,7 +1667,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$397 ;
   reg [16:0] \$398 ;
   reg [16:0] \$399 ;
-  reg \$4 ;
+  wire [6:0] \$4 ;
   wire [8:0] \$40 ;
   reg [16:0] \$400 ;
   reg [16:0] \$401 ;
@@ -1718,107 +1718,100 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$442 ;
   reg [16:0] \$443 ;
   reg [16:0] \$444 ;
-  reg [16:0] \$445 ;
-  reg [16:0] \$446 ;
-  reg [16:0] \$447 ;
-  reg [16:0] \$448 ;
-  reg [16:0] \$449 ;
+  reg [23:0] \$445 ;
+  reg [23:0] \$446 ;
+  reg [23:0] \$447 ;
+  reg [23:0] \$448 ;
+  reg [23:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [16:0] \$450 ;
-  reg [16:0] \$451 ;
+  reg [23:0] \$450 ;
+  reg [23:0] \$451 ;
   reg [23:0] \$452 ;
   reg [23:0] \$453 ;
   reg [23:0] \$454 ;
   reg [23:0] \$455 ;
-  reg [23:0] \$456 ;
-  reg [23:0] \$457 ;
-  reg [23:0] \$458 ;
-  reg [23:0] \$459 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg [1:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [23:0] \$460 ;
-  reg [23:0] \$461 ;
-  reg [23:0] \$462 ;
-  reg \$463 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg [1:0] \$463 ;
   reg \$464 ;
   reg \$465 ;
-  reg [1:0] \$466 ;
-  reg \$467 ;
+  reg \$466 ;
+  reg [1:0] \$467 ;
   reg \$468 ;
   reg \$469 ;
   wire [8:0] \$47 ;
-  reg [1:0] \$470 ;
-  reg \$471 ;
+  reg \$470 ;
+  reg [1:0] \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg [1:0] \$474 ;
-  reg \$475 ;
+  reg \$474 ;
+  reg [1:0] \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg [1:0] \$478 ;
-  reg \$479 ;
+  reg \$478 ;
+  reg [1:0] \$479 ;
   wire [8:0] \$48 ;
   reg \$480 ;
   reg \$481 ;
-  reg [1:0] \$482 ;
-  reg \$483 ;
+  reg \$482 ;
+  reg [1:0] \$483 ;
   reg \$484 ;
   reg \$485 ;
-  reg [1:0] \$486 ;
-  reg \$487 ;
-  reg \$488 ;
-  reg \$489 ;
+  reg \$486 ;
+  reg [1:0] \$487 ;
+  reg [23:0] \$488 ;
+  reg [23:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [1:0] \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg [1:0] \$494 ;
+  reg [23:0] \$490 ;
+  reg [23:0] \$491 ;
+  reg [23:0] \$492 ;
+  reg [23:0] \$493 ;
+  reg [23:0] \$494 ;
   reg [23:0] \$495 ;
   reg [23:0] \$496 ;
   reg [23:0] \$497 ;
   reg [23:0] \$498 ;
   reg [23:0] \$499 ;
-  reg \$5 ;
+  wire \$5 ;
   wire [8:0] \$50 ;
   reg [23:0] \$500 ;
   reg [23:0] \$501 ;
   reg [23:0] \$502 ;
   reg [23:0] \$503 ;
-  reg [23:0] \$504 ;
-  reg [23:0] \$505 ;
-  reg [23:0] \$506 ;
-  reg [23:0] \$507 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg [1:0] \$507 ;
   reg [23:0] \$508 ;
   reg [23:0] \$509 ;
   wire [8:0] \$51 ;
   reg [23:0] \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg [1:0] \$514 ;
-  reg [23:0] \$515 ;
-  reg [23:0] \$516 ;
-  reg [23:0] \$517 ;
-  reg [23:0] \$518 ;
-  reg [23:0] \$519 ;
+  reg [23:0] \$511 ;
+  reg [23:0] \$512 ;
+  reg [23:0] \$513 ;
+  reg \$514 ;
+  reg [3:0] \$515 ;
+  reg \$516 ;
+  reg [3:0] \$517 ;
+  reg [3:0] \$518 ;
+  reg [3:0] \$519 ;
   wire [8:0] \$52 ;
-  reg [23:0] \$520 ;
-  reg \$521 ;
-  reg [3:0] \$522 ;
-  reg \$523 ;
-  reg [3:0] \$524 ;
-  reg [3:0] \$525 ;
-  reg [3:0] \$526 ;
-  reg \$527 ;
-  reg [263:0] \$528 ;
-  wire [8:0] \$53 ;
+  reg \$520 ;
+  reg [263:0] \$521 ;
+  wire [16:0] \$53 ;
   wire [16:0] \$54 ;
   wire [16:0] \$55 ;
   wire [16:0] \$56 ;
   wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
-  wire \$6 ;
+  wire [6:0] \$6 ;
   wire [16:0] \$60 ;
   wire [16:0] \$61 ;
   wire [16:0] \$62 ;
@@ -1840,7 +1833,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$77 ;
   wire [16:0] \$78 ;
   wire [16:0] \$79 ;
-  wire [6:0] \$8 ;
+  wire [31:0] \$8 ;
   wire [16:0] \$80 ;
   wire [16:0] \$81 ;
   wire [16:0] \$82 ;
@@ -1851,7 +1844,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$87 ;
   wire [16:0] \$88 ;
   wire [16:0] \$89 ;
-  wire [31:0] \$9 ;
+  wire [8:0] \$9 ;
   wire [16:0] \$90 ;
   wire [16:0] \$91 ;
   wire [16:0] \$92 ;
@@ -1859,18 +1852,17 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$94 ;
   wire [16:0] \$95 ;
   wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
+  wire [17:0] \$97 ;
   wire [17:0] \$98 ;
-  wire [17:0] \$99 ;
-  (* init = 4'h0 *)
+  wire [18:0] \$99 ;
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$350 ;
+  wire [3:0] \$signature__addr$346 ;
   wire [31:0] \$signature__data ;
-  wire [263:0] \$signature__data$351 ;
+  wire [263:0] \$signature__data$347 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$349 ;
+  wire \$signature__en$345 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1919,8 +1911,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8_0 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_1 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [31:0] i__payload;
@@ -1947,8 +1937,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8_0 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_1 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -1961,8 +1949,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [1:0] nf8_0 = 2'h0;
   (* keep = 32'd1 *)
   reg [1:0] nf8_1 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  reg [1:0] nf_t_ahead = 2'h0;
   output [263:0] o__payload;
   reg [263:0] o__payload = 264'h000000000000000000000000000000000000000000000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -1980,30 +1966,32 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
+  wire [5:0] \port__addr$339 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$340 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$341 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$342 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$343 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
   wire [5:0] \port__addr$344 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$345 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$346 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$347 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$348 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$41 ;
-  wire [63:0] \port__data$48 ;
-  wire [63:0] \port__data$55 ;
-  wire [63:0] \port__data$62 ;
-  wire [31:0] \port__data$69 ;
+  wire [8:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$36 ;
+  wire [63:0] \port__data$43 ;
+  wire [63:0] \port__data$50 ;
+  wire [63:0] \port__data$57 ;
+  wire [31:0] \port__data$64 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -2110,8 +2098,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -2130,16 +2116,13 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [5:0] rom5_addr = 6'h00;
   reg [31:0] rom5_read = 32'd0;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$352 ;
+  wire [3:0] \rport__addr$348 ;
   wire [31:0] rport__data;
-  wire [263:0] \rport__data$338 ;
+  wire [263:0] \rport__data$333 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum10_s0_0 = 24'h000000;
   reg [23:0] sum1_s0_0 = 24'h000000;
@@ -2153,6 +2136,10 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [23:0] sum9_s0_0 = 24'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -2369,11 +2356,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:2]] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:2]];
   end
   assign rport__data = _0_;
   reg [263:0] queue [9:0];
@@ -2393,7 +2380,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$338  = queue[q_rptr];
+  assign \rport__data$333  = queue[q_rptr];
   reg [63:0] rom0 [47:0];
   initial begin
     rom0[0] = 64'hd4c9c12893b332ff;
@@ -2449,7 +2436,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [47:0];
   initial begin
     rom1[0] = 64'ha598e2c2e9c399e1;
@@ -2505,7 +2492,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$41  = _2_;
+  assign \port__data$36  = _2_;
   reg [63:0] rom2 [47:0];
   initial begin
     rom2[0] = 64'h141542018e9beea6;
@@ -2561,7 +2548,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$48  = _3_;
+  assign \port__data$43  = _3_;
   reg [63:0] rom3 [47:0];
   initial begin
     rom3[0] = 64'hfcff27001a0b2d1c;
@@ -2617,7 +2604,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$55  = _4_;
+  assign \port__data$50  = _4_;
   reg [63:0] rom4 [47:0];
   initial begin
     rom4[0] = 64'h12e586e61b1723fe;
@@ -2673,7 +2660,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$62  = _5_;
+  assign \port__data$57  = _5_;
   reg [31:0] rom5 [47:0];
   initial begin
     rom5[0] = 32'd117699836;
@@ -2729,2744 +2716,2239 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$69  = _6_;
+  assign \port__data$64  = _6_;
+  reg [8:0] schedule [47:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h044;
+    schedule[2] = 9'h048;
+    schedule[3] = 9'h04c;
+    schedule[4] = 9'h050;
+    schedule[5] = 9'h054;
+    schedule[6] = 9'h058;
+    schedule[7] = 9'h05c;
+    schedule[8] = 9'h060;
+    schedule[9] = 9'h064;
+    schedule[10] = 9'h068;
+    schedule[11] = 9'h06c;
+    schedule[12] = 9'h070;
+    schedule[13] = 9'h074;
+    schedule[14] = 9'h078;
+    schedule[15] = 9'h17c;
+    schedule[16] = 9'h081;
+    schedule[17] = 9'h005;
+    schedule[18] = 9'h009;
+    schedule[19] = 9'h00d;
+    schedule[20] = 9'h011;
+    schedule[21] = 9'h015;
+    schedule[22] = 9'h019;
+    schedule[23] = 9'h01d;
+    schedule[24] = 9'h021;
+    schedule[25] = 9'h025;
+    schedule[26] = 9'h029;
+    schedule[27] = 9'h02d;
+    schedule[28] = 9'h031;
+    schedule[29] = 9'h035;
+    schedule[30] = 9'h039;
+    schedule[31] = 9'h13d;
+    schedule[32] = 9'h082;
+    schedule[33] = 9'h006;
+    schedule[34] = 9'h00a;
+    schedule[35] = 9'h00e;
+    schedule[36] = 9'h012;
+    schedule[37] = 9'h016;
+    schedule[38] = 9'h01a;
+    schedule[39] = 9'h01e;
+    schedule[40] = 9'h022;
+    schedule[41] = 9'h026;
+    schedule[42] = 9'h02a;
+    schedule[43] = 9'h02e;
+    schedule[44] = 9'h032;
+    schedule[45] = 9'h036;
+    schedule[46] = 9'h03a;
+    schedule[47] = 9'h13e;
+  end
+  reg [8:0] _7_;
+  always @(posedge clk) begin
+    _7_ <= schedule[port__addr];
+  end
+  assign port__data = _7_;
   always @(posedge clk)
-    xoff7_1 <= \$334 ;
+    w8_1 <= \$336 ;
   always @(posedge clk)
-    w7_1 <= \$335 ;
+    xoff8_2 <= \$337 ;
   always @(posedge clk)
-    xoff7_2 <= \$336 ;
+    w8_2 <= \$338 ;
   always @(posedge clk)
-    w7_2 <= \$337 ;
+    xoff8_3 <= \$339 ;
   always @(posedge clk)
-    xoff7_3 <= \$338 ;
+    w8_3 <= \$340 ;
   always @(posedge clk)
-    w7_3 <= \$339 ;
+    xoff9_0 <= \$341 ;
   always @(posedge clk)
-    xoff8_0 <= \$340 ;
+    w9_0 <= \$342 ;
   always @(posedge clk)
-    w8_0 <= \$341 ;
+    xoff9_1 <= \$343 ;
   always @(posedge clk)
-    xoff8_1 <= \$342 ;
+    w9_1 <= \$344 ;
   always @(posedge clk)
-    w8_1 <= \$343 ;
+    xoff9_2 <= \$345 ;
   always @(posedge clk)
-    xoff8_2 <= \$344 ;
+    w9_2 <= \$346 ;
   always @(posedge clk)
-    w8_2 <= \$345 ;
+    xoff9_3 <= \$347 ;
   always @(posedge clk)
-    xoff8_3 <= \$346 ;
+    w9_3 <= \$348 ;
   always @(posedge clk)
-    w8_3 <= \$347 ;
+    xoff10_0 <= \$349 ;
   always @(posedge clk)
-    xoff9_0 <= \$348 ;
+    w10_0 <= \$350 ;
   always @(posedge clk)
-    w9_0 <= \$349 ;
+    xoff10_1 <= \$351 ;
   always @(posedge clk)
-    xoff9_1 <= \$350 ;
+    w10_1 <= \$352 ;
   always @(posedge clk)
-    w9_1 <= \$351 ;
+    xoff10_2 <= \$353 ;
   always @(posedge clk)
-    xoff9_2 <= \$352 ;
+    w10_2 <= \$354 ;
   always @(posedge clk)
-    w9_2 <= \$353 ;
+    xoff10_3 <= \$355 ;
   always @(posedge clk)
-    xoff9_3 <= \$354 ;
+    w10_3 <= \$356 ;
   always @(posedge clk)
-    w9_3 <= \$355 ;
+    prod0_0 <= \$357 ;
   always @(posedge clk)
-    xoff10_0 <= \$356 ;
+    prod0_1 <= \$358 ;
   always @(posedge clk)
-    w10_0 <= \$357 ;
+    prod0_2 <= \$359 ;
   always @(posedge clk)
-    xoff10_1 <= \$358 ;
+    prod0_3 <= \$360 ;
   always @(posedge clk)
-    w10_1 <= \$359 ;
+    prod1_0 <= \$361 ;
   always @(posedge clk)
-    xoff10_2 <= \$360 ;
+    prod1_1 <= \$362 ;
   always @(posedge clk)
-    w10_2 <= \$361 ;
+    prod1_2 <= \$363 ;
   always @(posedge clk)
-    xoff10_3 <= \$362 ;
+    prod1_3 <= \$364 ;
   always @(posedge clk)
-    w10_3 <= \$363 ;
+    prod2_0 <= \$365 ;
   always @(posedge clk)
-    prod0_0 <= \$364 ;
+    prod2_1 <= \$366 ;
   always @(posedge clk)
-    prod0_1 <= \$365 ;
+    prod2_2 <= \$367 ;
   always @(posedge clk)
-    prod0_2 <= \$366 ;
+    prod2_3 <= \$368 ;
   always @(posedge clk)
-    prod0_3 <= \$367 ;
+    prod3_0 <= \$369 ;
   always @(posedge clk)
-    prod1_0 <= \$368 ;
+    prod3_1 <= \$370 ;
   always @(posedge clk)
-    prod1_1 <= \$369 ;
+    prod3_2 <= \$371 ;
   always @(posedge clk)
-    prod1_2 <= \$370 ;
+    prod3_3 <= \$372 ;
   always @(posedge clk)
-    prod1_3 <= \$371 ;
+    prod4_0 <= \$373 ;
   always @(posedge clk)
-    prod2_0 <= \$372 ;
+    prod4_1 <= \$374 ;
   always @(posedge clk)
-    prod2_1 <= \$373 ;
+    prod4_2 <= \$375 ;
   always @(posedge clk)
-    prod2_2 <= \$374 ;
+    prod4_3 <= \$376 ;
   always @(posedge clk)
-    prod2_3 <= \$375 ;
+    prod5_0 <= \$377 ;
   always @(posedge clk)
-    prod3_0 <= \$376 ;
+    prod5_1 <= \$378 ;
   always @(posedge clk)
-    prod3_1 <= \$377 ;
+    prod5_2 <= \$379 ;
   always @(posedge clk)
-    prod3_2 <= \$378 ;
+    prod5_3 <= \$380 ;
   always @(posedge clk)
-    prod3_3 <= \$379 ;
+    prod6_0 <= \$381 ;
   always @(posedge clk)
-    prod4_0 <= \$380 ;
+    prod6_1 <= \$382 ;
   always @(posedge clk)
-    prod4_1 <= \$381 ;
+    prod6_2 <= \$383 ;
   always @(posedge clk)
-    prod4_2 <= \$382 ;
+    prod6_3 <= \$384 ;
   always @(posedge clk)
-    prod4_3 <= \$383 ;
+    prod7_0 <= \$385 ;
   always @(posedge clk)
-    prod5_0 <= \$384 ;
+    prod7_1 <= \$386 ;
   always @(posedge clk)
-    prod5_1 <= \$385 ;
+    prod7_2 <= \$387 ;
   always @(posedge clk)
-    prod5_2 <= \$386 ;
+    prod7_3 <= \$388 ;
   always @(posedge clk)
-    prod5_3 <= \$387 ;
+    prod8_0 <= \$389 ;
   always @(posedge clk)
-    prod6_0 <= \$388 ;
+    prod8_1 <= \$390 ;
   always @(posedge clk)
-    prod6_1 <= \$389 ;
+    prod8_2 <= \$391 ;
   always @(posedge clk)
-    prod6_2 <= \$390 ;
+    prod8_3 <= \$392 ;
   always @(posedge clk)
-    prod6_3 <= \$391 ;
+    prod9_0 <= \$393 ;
   always @(posedge clk)
-    prod7_0 <= \$392 ;
+    prod9_1 <= \$394 ;
   always @(posedge clk)
-    prod7_1 <= \$393 ;
+    prod9_2 <= \$395 ;
   always @(posedge clk)
-    prod7_2 <= \$394 ;
+    prod9_3 <= \$396 ;
   always @(posedge clk)
-    prod7_3 <= \$395 ;
+    prod10_0 <= \$397 ;
   always @(posedge clk)
-    prod8_0 <= \$396 ;
+    prod10_1 <= \$398 ;
   always @(posedge clk)
-    prod8_1 <= \$397 ;
+    prod10_2 <= \$399 ;
   always @(posedge clk)
-    prod8_2 <= \$398 ;
+    prod10_3 <= \$400 ;
   always @(posedge clk)
-    prod8_3 <= \$399 ;
+    prod0_0_r <= \$401 ;
   always @(posedge clk)
-    prod9_0 <= \$400 ;
+    prod0_1_r <= \$402 ;
   always @(posedge clk)
-    prod9_1 <= \$401 ;
+    prod0_2_r <= \$403 ;
   always @(posedge clk)
-    prod9_2 <= \$402 ;
+    prod0_3_r <= \$404 ;
   always @(posedge clk)
-    prod9_3 <= \$403 ;
+    prod1_0_r <= \$405 ;
   always @(posedge clk)
-    prod10_0 <= \$404 ;
+    prod1_1_r <= \$406 ;
   always @(posedge clk)
-    prod10_1 <= \$405 ;
+    prod1_2_r <= \$407 ;
   always @(posedge clk)
-    prod10_2 <= \$406 ;
+    prod1_3_r <= \$408 ;
   always @(posedge clk)
-    prod10_3 <= \$407 ;
+    prod2_0_r <= \$409 ;
   always @(posedge clk)
-    prod0_0_r <= \$408 ;
+    prod2_1_r <= \$410 ;
   always @(posedge clk)
-    prod0_1_r <= \$409 ;
+    prod2_2_r <= \$411 ;
   always @(posedge clk)
-    prod0_2_r <= \$410 ;
+    prod2_3_r <= \$412 ;
   always @(posedge clk)
-    prod0_3_r <= \$411 ;
+    prod3_0_r <= \$413 ;
   always @(posedge clk)
-    prod1_0_r <= \$412 ;
+    prod3_1_r <= \$414 ;
   always @(posedge clk)
-    prod1_1_r <= \$413 ;
+    prod3_2_r <= \$415 ;
   always @(posedge clk)
-    prod1_2_r <= \$414 ;
+    prod3_3_r <= \$416 ;
   always @(posedge clk)
-    prod1_3_r <= \$415 ;
+    prod4_0_r <= \$417 ;
   always @(posedge clk)
-    prod2_0_r <= \$416 ;
+    prod4_1_r <= \$418 ;
   always @(posedge clk)
-    prod2_1_r <= \$417 ;
+    prod4_2_r <= \$419 ;
   always @(posedge clk)
-    prod2_2_r <= \$418 ;
+    prod4_3_r <= \$420 ;
   always @(posedge clk)
-    prod2_3_r <= \$419 ;
+    prod5_0_r <= \$421 ;
   always @(posedge clk)
-    prod3_0_r <= \$420 ;
+    prod5_1_r <= \$422 ;
   always @(posedge clk)
-    prod3_1_r <= \$421 ;
+    prod5_2_r <= \$423 ;
   always @(posedge clk)
-    prod3_2_r <= \$422 ;
+    prod5_3_r <= \$424 ;
   always @(posedge clk)
-    prod3_3_r <= \$423 ;
+    prod6_0_r <= \$425 ;
   always @(posedge clk)
-    prod4_0_r <= \$424 ;
+    prod6_1_r <= \$426 ;
   always @(posedge clk)
-    prod4_1_r <= \$425 ;
+    prod6_2_r <= \$427 ;
   always @(posedge clk)
-    prod4_2_r <= \$426 ;
+    prod6_3_r <= \$428 ;
   always @(posedge clk)
-    prod4_3_r <= \$427 ;
+    prod7_0_r <= \$429 ;
   always @(posedge clk)
-    prod5_0_r <= \$428 ;
+    prod7_1_r <= \$430 ;
   always @(posedge clk)
-    prod5_1_r <= \$429 ;
+    prod7_2_r <= \$431 ;
   always @(posedge clk)
-    prod5_2_r <= \$430 ;
+    prod7_3_r <= \$432 ;
   always @(posedge clk)
-    prod5_3_r <= \$431 ;
+    prod8_0_r <= \$433 ;
   always @(posedge clk)
-    prod6_0_r <= \$432 ;
+    prod8_1_r <= \$434 ;
   always @(posedge clk)
-    prod6_1_r <= \$433 ;
+    prod8_2_r <= \$435 ;
   always @(posedge clk)
-    prod6_2_r <= \$434 ;
+    prod8_3_r <= \$436 ;
   always @(posedge clk)
-    prod6_3_r <= \$435 ;
+    prod9_0_r <= \$437 ;
   always @(posedge clk)
-    prod7_0_r <= \$436 ;
+    prod9_1_r <= \$438 ;
   always @(posedge clk)
-    prod7_1_r <= \$437 ;
+    prod9_2_r <= \$439 ;
   always @(posedge clk)
-    prod7_2_r <= \$438 ;
+    prod9_3_r <= \$440 ;
   always @(posedge clk)
-    prod7_3_r <= \$439 ;
+    prod10_0_r <= \$441 ;
   always @(posedge clk)
-    prod8_0_r <= \$440 ;
+    prod10_1_r <= \$442 ;
   always @(posedge clk)
-    prod8_1_r <= \$441 ;
+    prod10_2_r <= \$443 ;
   always @(posedge clk)
-    prod8_2_r <= \$442 ;
+    prod10_3_r <= \$444 ;
   always @(posedge clk)
-    prod8_3_r <= \$443 ;
+    sum0_s0_0 <= \$445 ;
   always @(posedge clk)
-    prod9_0_r <= \$444 ;
+    sum1_s0_0 <= \$446 ;
   always @(posedge clk)
-    prod9_1_r <= \$445 ;
+    sum2_s0_0 <= \$447 ;
   always @(posedge clk)
-    prod9_2_r <= \$446 ;
+    sum3_s0_0 <= \$448 ;
   always @(posedge clk)
-    prod9_3_r <= \$447 ;
+    sum4_s0_0 <= \$449 ;
   always @(posedge clk)
-    prod10_0_r <= \$448 ;
+    sum5_s0_0 <= \$450 ;
   always @(posedge clk)
-    prod10_1_r <= \$449 ;
+    sum6_s0_0 <= \$451 ;
   always @(posedge clk)
-    prod10_2_r <= \$450 ;
+    sum7_s0_0 <= \$452 ;
   always @(posedge clk)
-    prod10_3_r <= \$451 ;
+    sum8_s0_0 <= \$453 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$452 ;
+    sum9_s0_0 <= \$454 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$453 ;
+    sum10_s0_0 <= \$455 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$454 ;
+    v2 <= \$456 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$455 ;
+    first2 <= \$457 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$456 ;
+    last2 <= \$458 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$457 ;
+    nf2 <= \$459 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$458 ;
+    v3 <= \$460 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$459 ;
+    first3 <= \$461 ;
   always @(posedge clk)
-    sum8_s0_0 <= \$460 ;
+    last3 <= \$462 ;
   always @(posedge clk)
-    sum9_s0_0 <= \$461 ;
+    nf3 <= \$463 ;
   always @(posedge clk)
-    sum10_s0_0 <= \$462 ;
+    v4 <= \$464 ;
   always @(posedge clk)
-    v2 <= \$463 ;
+    first4 <= \$465 ;
   always @(posedge clk)
-    first2 <= \$464 ;
+    last4 <= \$466 ;
   always @(posedge clk)
-    last2 <= \$465 ;
+    nf4 <= \$467 ;
   always @(posedge clk)
-    nf2 <= \$466 ;
+    v5 <= \$468 ;
   always @(posedge clk)
-    v3 <= \$467 ;
+    first5 <= \$469 ;
   always @(posedge clk)
-    first3 <= \$468 ;
+    last5 <= \$470 ;
   always @(posedge clk)
-    last3 <= \$469 ;
+    nf5 <= \$471 ;
   always @(posedge clk)
-    nf3 <= \$470 ;
+    v6 <= \$472 ;
   always @(posedge clk)
-    v4 <= \$471 ;
+    first6 <= \$473 ;
   always @(posedge clk)
-    first4 <= \$472 ;
+    last6 <= \$474 ;
   always @(posedge clk)
-    last4 <= \$473 ;
+    nf6 <= \$475 ;
   always @(posedge clk)
-    nf4 <= \$474 ;
+    v7 <= \$476 ;
   always @(posedge clk)
-    v5 <= \$475 ;
+    first7 <= \$477 ;
   always @(posedge clk)
-    first5 <= \$476 ;
+    last7 <= \$478 ;
   always @(posedge clk)
-    last5 <= \$477 ;
+    nf7 <= \$479 ;
   always @(posedge clk)
-    nf5 <= \$478 ;
+    v8 <= \$480 ;
   always @(posedge clk)
-    v6 <= \$479 ;
+    first8 <= \$481 ;
   always @(posedge clk)
-    first6 <= \$480 ;
+    last8 <= \$482 ;
   always @(posedge clk)
-    last6 <= \$481 ;
+    nf8 <= \$483 ;
   always @(posedge clk)
-    nf6 <= \$482 ;
+    v8_0 <= \$484 ;
   always @(posedge clk)
-    v7 <= \$483 ;
+    first8_0 <= \$485 ;
   always @(posedge clk)
-    first7 <= \$484 ;
+    last8_0 <= \$486 ;
   always @(posedge clk)
-    last7 <= \$485 ;
+    nf8_0 <= \$487 ;
   always @(posedge clk)
-    nf7 <= \$486 ;
+    bias0 <= \$488 ;
   always @(posedge clk)
-    v8 <= \$487 ;
+    acc0 <= \$489 ;
   always @(posedge clk)
-    first8 <= \$488 ;
+    bias1 <= \$490 ;
   always @(posedge clk)
-    last8 <= \$489 ;
+    acc1 <= \$491 ;
   always @(posedge clk)
-    nf8 <= \$490 ;
+    bias2 <= \$492 ;
   always @(posedge clk)
-    v8_0 <= \$491 ;
+    acc2 <= \$493 ;
   always @(posedge clk)
-    first8_0 <= \$492 ;
+    bias3 <= \$494 ;
   always @(posedge clk)
-    last8_0 <= \$493 ;
+    acc3 <= \$495 ;
   always @(posedge clk)
-    nf8_0 <= \$494 ;
+    bias4 <= \$496 ;
   always @(posedge clk)
-    bias0 <= \$495 ;
+    acc4 <= \$497 ;
   always @(posedge clk)
-    acc0 <= \$496 ;
+    bias5 <= \$498 ;
   always @(posedge clk)
-    bias1 <= \$497 ;
+    acc5 <= \$499 ;
   always @(posedge clk)
-    acc1 <= \$498 ;
+    bias6 <= \$500 ;
   always @(posedge clk)
-    bias2 <= \$499 ;
+    acc6 <= \$501 ;
   always @(posedge clk)
-    acc2 <= \$500 ;
+    bias7 <= \$502 ;
   always @(posedge clk)
-    bias3 <= \$501 ;
+    acc7 <= \$503 ;
   always @(posedge clk)
-    acc3 <= \$502 ;
+    v8_1 <= \$504 ;
   always @(posedge clk)
-    bias4 <= \$503 ;
+    first8_1 <= \$505 ;
   always @(posedge clk)
-    acc4 <= \$504 ;
+    last8_1 <= \$506 ;
   always @(posedge clk)
-    bias5 <= \$505 ;
+    nf8_1 <= \$507 ;
   always @(posedge clk)
-    acc5 <= \$506 ;
+    bias8 <= \$508 ;
   always @(posedge clk)
-    bias6 <= \$507 ;
+    acc8 <= \$509 ;
   always @(posedge clk)
-    acc6 <= \$508 ;
+    bias9 <= \$510 ;
   always @(posedge clk)
-    bias7 <= \$509 ;
+    acc9 <= \$511 ;
   always @(posedge clk)
-    acc7 <= \$510 ;
+    bias10 <= \$512 ;
   always @(posedge clk)
-    v8_1 <= \$511 ;
+    acc10 <= \$513 ;
   always @(posedge clk)
-    first8_1 <= \$512 ;
+    deliver <= \$514 ;
   always @(posedge clk)
-    last8_1 <= \$513 ;
+    q_owed <= \$515 ;
   always @(posedge clk)
-    nf8_1 <= \$514 ;
+    q_room <= \$516 ;
   always @(posedge clk)
-    bias8 <= \$515 ;
+    q_wptr <= \$517 ;
   always @(posedge clk)
-    acc8 <= \$516 ;
+    q_rptr <= \$518 ;
   always @(posedge clk)
-    bias9 <= \$517 ;
+    q_stored <= \$519 ;
   always @(posedge clk)
-    acc9 <= \$518 ;
+    o__valid <= \$520 ;
   always @(posedge clk)
-    bias10 <= \$519 ;
+    o__payload <= \$521 ;
+  assign \$1  = tile_primed ? port__data : 9'h044;
+  assign \$2  = tile_plus2 == 6'h2f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h2f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(x0_1) - $signed(8'h80);
+  assign \$15  = $signed(x0_2) - $signed(8'h80);
+  assign \$16  = $signed(x0_3) - $signed(8'h80);
+  assign \$17  = $signed(x1_0) - $signed(8'h80);
+  assign \$18  = $signed(x1_1) - $signed(8'h80);
+  assign \$19  = $signed(x1_2) - $signed(8'h80);
+  assign \$20  = $signed(x1_3) - $signed(8'h80);
+  assign \$21  = $signed(x1_0) - $signed(8'h80);
+  assign \$22  = $signed(x1_1) - $signed(8'h80);
+  assign \$23  = $signed(x1_2) - $signed(8'h80);
+  assign \$24  = $signed(x1_3) - $signed(8'h80);
+  assign \$25  = $signed(x2_0) - $signed(8'h80);
+  assign \$26  = $signed(x2_1) - $signed(8'h80);
+  assign \$27  = $signed(x2_2) - $signed(8'h80);
+  assign \$28  = $signed(x2_3) - $signed(8'h80);
+  assign \$29  = $signed(x2_0) - $signed(8'h80);
+  assign \$30  = $signed(x2_1) - $signed(8'h80);
+  assign \$31  = $signed(x2_2) - $signed(8'h80);
+  assign \$32  = $signed(x2_3) - $signed(8'h80);
+  assign \$33  = $signed(x3_0) - $signed(8'h80);
+  assign \$34  = $signed(x3_1) - $signed(8'h80);
+  assign \$35  = $signed(x3_2) - $signed(8'h80);
+  assign \$36  = $signed(x3_3) - $signed(8'h80);
+  assign \$37  = $signed(x3_0) - $signed(8'h80);
+  assign \$38  = $signed(x3_1) - $signed(8'h80);
+  assign \$39  = $signed(x3_2) - $signed(8'h80);
+  assign \$40  = $signed(x3_3) - $signed(8'h80);
+  assign \$41  = $signed(x4_0) - $signed(8'h80);
+  assign \$42  = $signed(x4_1) - $signed(8'h80);
+  assign \$43  = $signed(x4_2) - $signed(8'h80);
+  assign \$44  = $signed(x4_3) - $signed(8'h80);
+  assign \$45  = $signed(x4_0) - $signed(8'h80);
+  assign \$46  = $signed(x4_1) - $signed(8'h80);
+  assign \$47  = $signed(x4_2) - $signed(8'h80);
+  assign \$48  = $signed(x4_3) - $signed(8'h80);
+  assign \$49  = $signed(x5_0) - $signed(8'h80);
+  assign \$50  = $signed(x5_1) - $signed(8'h80);
+  assign \$51  = $signed(x5_2) - $signed(8'h80);
+  assign \$52  = $signed(x5_3) - $signed(8'h80);
+  assign \$53  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$54  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$55  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$56  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$57  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$58  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$59  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$60  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$61  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$62  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$63  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$64  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$65  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$66  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$67  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$68  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$69  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$70  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$71  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$72  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$73  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$74  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$75  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$76  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$77  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$78  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$79  = $signed(xoff6_2) * $signed(w6_2);
+  assign \$80  = $signed(xoff6_3) * $signed(w6_3);
+  assign \$81  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$82  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$83  = $signed(xoff7_2) * $signed(w7_2);
+  assign \$84  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$85  = $signed(xoff8_0) * $signed(w8_0);
+  assign \$86  = $signed(xoff8_1) * $signed(w8_1);
+  assign \$87  = $signed(xoff8_2) * $signed(w8_2);
+  assign \$88  = $signed(xoff8_3) * $signed(w8_3);
+  assign \$89  = $signed(xoff9_0) * $signed(w9_0);
+  assign \$90  = $signed(xoff9_1) * $signed(w9_1);
+  assign \$91  = $signed(xoff9_2) * $signed(w9_2);
+  assign \$92  = $signed(xoff9_3) * $signed(w9_3);
+  assign \$93  = $signed(xoff10_0) * $signed(w10_0);
+  assign \$94  = $signed(xoff10_1) * $signed(w10_1);
+  assign \$95  = $signed(xoff10_2) * $signed(w10_2);
+  assign \$96  = $signed(xoff10_3) * $signed(w10_3);
+  assign \$97  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$98  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$100  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$101  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$102  = $signed(\$100 ) + $signed(\$101 );
+  assign \$103  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$104  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$105  = $signed(\$103 ) + $signed(\$104 );
+  assign \$106  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$107  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$108  = $signed(\$106 ) + $signed(\$107 );
+  assign \$109  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$110  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$111  = $signed(\$109 ) + $signed(\$110 );
+  assign \$112  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$113  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$114  = $signed(\$112 ) + $signed(\$113 );
+  assign \$115  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$116  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$117  = $signed(\$115 ) + $signed(\$116 );
+  assign \$118  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$119  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$120  = $signed(\$118 ) + $signed(\$119 );
+  assign \$121  = $signed(prod8_0_r) + $signed(prod8_1_r);
+  assign \$122  = $signed(prod8_2_r) + $signed(prod8_3_r);
+  assign \$123  = $signed(\$121 ) + $signed(\$122 );
+  assign \$124  = $signed(prod9_0_r) + $signed(prod9_1_r);
+  assign \$125  = $signed(prod9_2_r) + $signed(prod9_3_r);
+  assign \$126  = $signed(\$124 ) + $signed(\$125 );
+  assign \$127  = $signed(prod10_0_r) + $signed(prod10_1_r);
+  assign \$128  = $signed(prod10_2_r) + $signed(prod10_3_r);
+  assign \$129  = $signed(\$127 ) + $signed(\$128 );
+  assign \$141  = v8 & last8;
+  assign \$142  = issue & tile[8];
+  assign \$143  = o__valid & o__ready;
+  assign \$144  = q_owed < 4'ha;
+  assign \$145  = \$143  ? q_room : \$144 ;
+  assign \$146  = o__valid & o__ready;
+  assign \$147  = \$146  | q_room;
+  assign \$148  = \$142  ? \$145  : \$147 ;
+  assign \$149  = ~ o__valid;
+  assign \$150  = \$149  | o__ready;
+  assign \$151  = | q_stored;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = \$150  & \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = deliver & \$154 ;
+  assign \$156  = q_wptr == 4'h9;
+  assign \$157  = q_wptr + 1'h1;
+  assign \$158  = \$156  ? 5'h00 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = q_rptr == 4'h9;
+  assign \$164  = q_rptr + 1'h1;
+  assign \$165  = \$163  ? 5'h00 : \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$167  & \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = deliver & \$171 ;
+  assign \$173  = q_stored + \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = \$173  - \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = \$181  | deliver;
+  assign \$183  = | q_stored;
+  assign \$184  = \$183  ? \rport__data$333  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$185  = ~ tile[8];
+  assign \$186  = q_room | \$185 ;
+  assign i__ready = \$186  & tile[6];
+  assign \$187  = ~ tile[8];
+  assign \$188  = q_room | \$187 ;
+  assign \$189  = ~ tile[6];
+  assign \$190  = i__valid | \$189 ;
+  assign issue = \$188  & \$190 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$191  = first8_0 ? bias0 : acc0;
+  assign \$192  = $signed(\$191 ) + $signed(sum0_s0_0);
+  assign \$193  = first8_0 ? bias1 : acc1;
+  assign \$194  = $signed(\$193 ) + $signed(sum1_s0_0);
+  assign \$195  = first8_0 ? bias2 : acc2;
+  assign \$196  = $signed(\$195 ) + $signed(sum2_s0_0);
+  assign \$197  = first8_0 ? bias3 : acc3;
+  assign \$198  = $signed(\$197 ) + $signed(sum3_s0_0);
+  assign \$199  = first8_0 ? bias4 : acc4;
+  assign \$200  = $signed(\$199 ) + $signed(sum4_s0_0);
+  assign \$201  = first8_0 ? bias5 : acc5;
+  assign \$202  = $signed(\$201 ) + $signed(sum5_s0_0);
+  assign \$203  = first8_0 ? bias6 : acc6;
+  assign \$204  = $signed(\$203 ) + $signed(sum6_s0_0);
+  assign \$205  = first8_0 ? bias7 : acc7;
+  assign \$206  = $signed(\$205 ) + $signed(sum7_s0_0);
+  assign \$207  = first8_1 ? bias8 : acc8;
+  assign \$208  = $signed(\$207 ) + $signed(sum8_s0_0);
+  assign \$209  = first8_1 ? bias9 : acc9;
+  assign \$210  = $signed(\$209 ) + $signed(sum9_s0_0);
+  assign \$211  = first8_1 ? bias10 : acc10;
+  assign \$212  = $signed(\$211 ) + $signed(sum10_s0_0);
+  assign \$213  = issue & tile[8];
+  assign \$214  = q_owed + \$213 ;
+  assign \$215  = o__valid & o__ready;
+  assign \$216  = \$214  - \$215 ;
   always @(posedge clk)
-    acc10 <= \$520 ;
+    tile_primed <= \$217 ;
   always @(posedge clk)
-    deliver <= \$521 ;
+    tile <= \$218 ;
   always @(posedge clk)
-    q_owed <= \$522 ;
+    tile_plus1 <= \$219 ;
   always @(posedge clk)
-    q_room <= \$523 ;
+    tile_plus2 <= \$220 ;
   always @(posedge clk)
-    q_wptr <= \$524 ;
+    t <= \$221 ;
   always @(posedge clk)
-    q_rptr <= \$525 ;
+    x_reg <= \$222 ;
   always @(posedge clk)
-    q_stored <= \$526 ;
+    from_input <= \$223 ;
   always @(posedge clk)
-    o__valid <= \$527 ;
+    v1 <= \$224 ;
   always @(posedge clk)
-    o__payload <= \$528 ;
-  assign \$6  = t == 6'h2f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_1) - $signed(8'h80);
-  assign \$16  = $signed(x0_2) - $signed(8'h80);
-  assign \$17  = $signed(x0_3) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(x1_2) - $signed(8'h80);
-  assign \$21  = $signed(x1_3) - $signed(8'h80);
-  assign \$22  = $signed(x1_0) - $signed(8'h80);
-  assign \$23  = $signed(x1_1) - $signed(8'h80);
-  assign \$24  = $signed(x1_2) - $signed(8'h80);
-  assign \$25  = $signed(x1_3) - $signed(8'h80);
-  assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_1) - $signed(8'h80);
-  assign \$28  = $signed(x2_2) - $signed(8'h80);
-  assign \$29  = $signed(x2_3) - $signed(8'h80);
-  assign \$30  = $signed(x2_0) - $signed(8'h80);
-  assign \$31  = $signed(x2_1) - $signed(8'h80);
-  assign \$32  = $signed(x2_2) - $signed(8'h80);
-  assign \$33  = $signed(x2_3) - $signed(8'h80);
-  assign \$34  = $signed(x3_0) - $signed(8'h80);
-  assign \$35  = $signed(x3_1) - $signed(8'h80);
-  assign \$36  = $signed(x3_2) - $signed(8'h80);
-  assign \$37  = $signed(x3_3) - $signed(8'h80);
-  assign \$38  = $signed(x3_0) - $signed(8'h80);
-  assign \$39  = $signed(x3_1) - $signed(8'h80);
-  assign \$40  = $signed(x3_2) - $signed(8'h80);
-  assign \$41  = $signed(x3_3) - $signed(8'h80);
-  assign \$42  = $signed(x4_0) - $signed(8'h80);
-  assign \$43  = $signed(x4_1) - $signed(8'h80);
-  assign \$44  = $signed(x4_2) - $signed(8'h80);
-  assign \$45  = $signed(x4_3) - $signed(8'h80);
-  assign \$46  = $signed(x4_0) - $signed(8'h80);
-  assign \$47  = $signed(x4_1) - $signed(8'h80);
-  assign \$48  = $signed(x4_2) - $signed(8'h80);
-  assign \$49  = $signed(x4_3) - $signed(8'h80);
-  assign \$50  = $signed(x5_0) - $signed(8'h80);
-  assign \$51  = $signed(x5_1) - $signed(8'h80);
-  assign \$52  = $signed(x5_2) - $signed(8'h80);
-  assign \$53  = $signed(x5_3) - $signed(8'h80);
-  assign \$54  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$55  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$56  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$57  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$58  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$59  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$60  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$61  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$62  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$63  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$64  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$65  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$66  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$67  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$68  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$69  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$70  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$71  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$72  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$73  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$74  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$75  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$76  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$77  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$78  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$79  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$80  = $signed(xoff6_2) * $signed(w6_2);
-  assign \$81  = $signed(xoff6_3) * $signed(w6_3);
-  assign \$82  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$83  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$84  = $signed(xoff7_2) * $signed(w7_2);
-  assign \$85  = $signed(xoff7_3) * $signed(w7_3);
-  assign \$86  = $signed(xoff8_0) * $signed(w8_0);
-  assign \$87  = $signed(xoff8_1) * $signed(w8_1);
-  assign \$88  = $signed(xoff8_2) * $signed(w8_2);
-  assign \$89  = $signed(xoff8_3) * $signed(w8_3);
-  assign \$90  = $signed(xoff9_0) * $signed(w9_0);
-  assign \$91  = $signed(xoff9_1) * $signed(w9_1);
-  assign \$92  = $signed(xoff9_2) * $signed(w9_2);
-  assign \$93  = $signed(xoff9_3) * $signed(w9_3);
-  assign \$94  = $signed(xoff10_0) * $signed(w10_0);
-  assign \$95  = $signed(xoff10_1) * $signed(w10_1);
-  assign \$96  = $signed(xoff10_2) * $signed(w10_2);
-  assign \$97  = $signed(xoff10_3) * $signed(w10_3);
-  assign \$98  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$99  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$102  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$105  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$108  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$111  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$112  = $signed(\$110 ) + $signed(\$111 );
-  assign \$113  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$114  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$117  = $signed(prod6_2_r) + $signed(prod6_3_r);
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$120  = $signed(prod7_2_r) + $signed(prod7_3_r);
-  assign \$121  = $signed(\$119 ) + $signed(\$120 );
-  assign \$122  = $signed(prod8_0_r) + $signed(prod8_1_r);
-  assign \$123  = $signed(prod8_2_r) + $signed(prod8_3_r);
-  assign \$124  = $signed(\$122 ) + $signed(\$123 );
-  assign \$125  = $signed(prod9_0_r) + $signed(prod9_1_r);
-  assign \$126  = $signed(prod9_2_r) + $signed(prod9_3_r);
-  assign \$127  = $signed(\$125 ) + $signed(\$126 );
-  assign \$128  = $signed(prod10_0_r) + $signed(prod10_1_r);
-  assign \$129  = $signed(prod10_2_r) + $signed(prod10_3_r);
-  assign \$130  = $signed(\$128 ) + $signed(\$129 );
-  assign \$142  = v8 & last8;
-  assign \$143  = issue & last_t;
-  assign \$144  = o__valid & o__ready;
-  assign \$145  = q_owed < 4'ha;
-  assign \$146  = \$144  ? q_room : \$145 ;
-  assign \$147  = o__valid & o__ready;
-  assign \$148  = \$147  | q_room;
-  assign \$149  = \$143  ? \$146  : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = deliver & \$155 ;
-  assign \$157  = q_wptr == 4'h9;
-  assign \$158  = q_wptr + 1'h1;
-  assign \$159  = \$157  ? 5'h00 : \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = q_rptr == 4'h9;
-  assign \$165  = q_rptr + 1'h1;
-  assign \$166  = \$164  ? 5'h00 : \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = deliver & \$172 ;
-  assign \$174  = q_stored + \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$174  - \$178 ;
-  assign \$180  = ~ o__valid;
-  assign \$181  = \$180  | o__ready;
-  assign \$182  = | q_stored;
-  assign \$183  = \$182  | deliver;
-  assign \$184  = | q_stored;
-  assign \$185  = \$184  ? \rport__data$338  : q_in;
-  assign \$186  = ~ last_t;
-  assign \$187  = q_room | \$186 ;
-  assign i__ready = \$187  & reads_input_t;
-  assign \$188  = ~ last_t;
-  assign \$189  = q_room | \$188 ;
-  assign \$190  = ~ reads_input_t;
-  assign \$191  = i__valid | \$190 ;
-  assign issue = \$189  & \$191 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$192  = first8_0 ? bias0 : acc0;
-  assign \$193  = $signed(\$192 ) + $signed(sum0_s0_0);
-  assign \$194  = first8_0 ? bias1 : acc1;
-  assign \$195  = $signed(\$194 ) + $signed(sum1_s0_0);
-  assign \$196  = first8_0 ? bias2 : acc2;
-  assign \$197  = $signed(\$196 ) + $signed(sum2_s0_0);
-  assign \$198  = first8_0 ? bias3 : acc3;
-  assign \$199  = $signed(\$198 ) + $signed(sum3_s0_0);
-  assign \$200  = first8_0 ? bias4 : acc4;
-  assign \$201  = $signed(\$200 ) + $signed(sum4_s0_0);
-  assign \$202  = first8_0 ? bias5 : acc5;
-  assign \$203  = $signed(\$202 ) + $signed(sum5_s0_0);
-  assign \$204  = first8_0 ? bias6 : acc6;
-  assign \$205  = $signed(\$204 ) + $signed(sum6_s0_0);
-  assign \$206  = first8_0 ? bias7 : acc7;
-  assign \$207  = $signed(\$206 ) + $signed(sum7_s0_0);
-  assign \$208  = first8_1 ? bias8 : acc8;
-  assign \$209  = $signed(\$208 ) + $signed(sum8_s0_0);
-  assign \$210  = first8_1 ? bias9 : acc9;
-  assign \$211  = $signed(\$210 ) + $signed(sum9_s0_0);
-  assign \$212  = first8_1 ? bias10 : acc10;
-  assign \$213  = $signed(\$212 ) + $signed(sum10_s0_0);
-  assign \$214  = issue & last_t;
-  assign \$215  = q_owed + \$214 ;
-  assign \$216  = o__valid & o__ready;
-  assign \$217  = \$215  - \$216 ;
+    first1 <= \$225 ;
   always @(posedge clk)
-    nf_t <= \$218 ;
+    last1 <= \$226 ;
   always @(posedge clk)
-    nf_t_ahead <= \$219 ;
+    nf1 <= \$227 ;
   always @(posedge clk)
-    sf_t <= \$220 ;
+    from_input2 <= \$228 ;
   always @(posedge clk)
-    sf_t_ahead <= \$221 ;
+    x_reg2 <= \$229 ;
   always @(posedge clk)
-    reads_input_t <= \$222 ;
+    inbuf_read <= \$230 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$223 ;
+    x_mid <= \$231 ;
   always @(posedge clk)
-    first_t <= \$224 ;
+    t1 <= \$232 ;
   always @(posedge clk)
-    first_t_ahead <= \$225 ;
+    rom0_addr <= \$233 ;
   always @(posedge clk)
-    last_t <= \$226 ;
+    rom0_read <= \$234 ;
   always @(posedge clk)
-    last_t_ahead <= \$227 ;
+    x0_0 <= \$235 ;
   always @(posedge clk)
-    t <= \$228 ;
+    x0_1 <= \$236 ;
   always @(posedge clk)
-    x_reg <= \$229 ;
+    x0_2 <= \$237 ;
   always @(posedge clk)
-    from_input <= \$230 ;
+    x0_3 <= \$238 ;
   always @(posedge clk)
-    v1 <= \$231 ;
+    rom1_addr <= \$239 ;
   always @(posedge clk)
-    first1 <= \$232 ;
+    rom1_read <= \$240 ;
   always @(posedge clk)
-    last1 <= \$233 ;
+    x1_0 <= \$241 ;
   always @(posedge clk)
-    nf1 <= \$234 ;
+    x1_1 <= \$242 ;
   always @(posedge clk)
-    from_input2 <= \$235 ;
+    x1_2 <= \$243 ;
   always @(posedge clk)
-    x_reg2 <= \$236 ;
+    x1_3 <= \$244 ;
   always @(posedge clk)
-    inbuf_read <= \$237 ;
+    rom2_addr <= \$245 ;
   always @(posedge clk)
-    x_mid <= \$238 ;
+    rom2_read <= \$246 ;
   always @(posedge clk)
-    t1 <= \$239 ;
+    x2_0 <= \$247 ;
   always @(posedge clk)
-    rom0_addr <= \$240 ;
+    x2_1 <= \$248 ;
   always @(posedge clk)
-    rom0_read <= \$241 ;
+    x2_2 <= \$249 ;
   always @(posedge clk)
-    x0_0 <= \$242 ;
+    x2_3 <= \$250 ;
   always @(posedge clk)
-    x0_1 <= \$243 ;
+    rom3_addr <= \$251 ;
   always @(posedge clk)
-    x0_2 <= \$244 ;
+    rom3_read <= \$252 ;
   always @(posedge clk)
-    x0_3 <= \$245 ;
+    x3_0 <= \$253 ;
   always @(posedge clk)
-    rom1_addr <= \$246 ;
+    x3_1 <= \$254 ;
   always @(posedge clk)
-    rom1_read <= \$247 ;
+    x3_2 <= \$255 ;
   always @(posedge clk)
-    x1_0 <= \$248 ;
+    x3_3 <= \$256 ;
   always @(posedge clk)
-    x1_1 <= \$249 ;
+    rom4_addr <= \$257 ;
   always @(posedge clk)
-    x1_2 <= \$250 ;
+    rom4_read <= \$258 ;
   always @(posedge clk)
-    x1_3 <= \$251 ;
+    x4_0 <= \$259 ;
   always @(posedge clk)
-    rom2_addr <= \$252 ;
+    x4_1 <= \$260 ;
   always @(posedge clk)
-    rom2_read <= \$253 ;
+    x4_2 <= \$261 ;
   always @(posedge clk)
-    x2_0 <= \$254 ;
+    x4_3 <= \$262 ;
   always @(posedge clk)
-    x2_1 <= \$255 ;
+    rom5_addr <= \$263 ;
   always @(posedge clk)
-    x2_2 <= \$256 ;
+    rom5_read <= \$264 ;
   always @(posedge clk)
-    x2_3 <= \$257 ;
+    x5_0 <= \$265 ;
   always @(posedge clk)
-    rom3_addr <= \$258 ;
+    x5_1 <= \$266 ;
   always @(posedge clk)
-    rom3_read <= \$259 ;
+    x5_2 <= \$267 ;
   always @(posedge clk)
-    x3_0 <= \$260 ;
+    x5_3 <= \$268 ;
   always @(posedge clk)
-    x3_1 <= \$261 ;
+    xoff0_0 <= \$269 ;
   always @(posedge clk)
-    x3_2 <= \$262 ;
+    w0_0 <= \$270 ;
   always @(posedge clk)
-    x3_3 <= \$263 ;
+    xoff0_1 <= \$271 ;
   always @(posedge clk)
-    rom4_addr <= \$264 ;
+    w0_1 <= \$272 ;
   always @(posedge clk)
-    rom4_read <= \$265 ;
+    xoff0_2 <= \$273 ;
   always @(posedge clk)
-    x4_0 <= \$266 ;
+    w0_2 <= \$274 ;
   always @(posedge clk)
-    x4_1 <= \$267 ;
+    xoff0_3 <= \$275 ;
   always @(posedge clk)
-    x4_2 <= \$268 ;
+    w0_3 <= \$276 ;
   always @(posedge clk)
-    x4_3 <= \$269 ;
+    xoff1_0 <= \$277 ;
   always @(posedge clk)
-    rom5_addr <= \$270 ;
+    w1_0 <= \$278 ;
   always @(posedge clk)
-    rom5_read <= \$271 ;
+    xoff1_1 <= \$279 ;
   always @(posedge clk)
-    x5_0 <= \$272 ;
+    w1_1 <= \$280 ;
   always @(posedge clk)
-    x5_1 <= \$273 ;
+    xoff1_2 <= \$281 ;
   always @(posedge clk)
-    x5_2 <= \$274 ;
+    w1_2 <= \$282 ;
   always @(posedge clk)
-    x5_3 <= \$275 ;
+    xoff1_3 <= \$283 ;
   always @(posedge clk)
-    xoff0_0 <= \$276 ;
+    w1_3 <= \$284 ;
   always @(posedge clk)
-    w0_0 <= \$277 ;
+    xoff2_0 <= \$285 ;
   always @(posedge clk)
-    xoff0_1 <= \$278 ;
+    w2_0 <= \$286 ;
   always @(posedge clk)
-    w0_1 <= \$279 ;
+    xoff2_1 <= \$287 ;
   always @(posedge clk)
-    xoff0_2 <= \$280 ;
+    w2_1 <= \$288 ;
   always @(posedge clk)
-    w0_2 <= \$281 ;
+    xoff2_2 <= \$289 ;
   always @(posedge clk)
-    xoff0_3 <= \$282 ;
+    w2_2 <= \$290 ;
   always @(posedge clk)
-    w0_3 <= \$283 ;
+    xoff2_3 <= \$291 ;
   always @(posedge clk)
-    xoff1_0 <= \$284 ;
+    w2_3 <= \$292 ;
   always @(posedge clk)
-    w1_0 <= \$285 ;
+    xoff3_0 <= \$293 ;
   always @(posedge clk)
-    xoff1_1 <= \$286 ;
+    w3_0 <= \$294 ;
   always @(posedge clk)
-    w1_1 <= \$287 ;
+    xoff3_1 <= \$295 ;
   always @(posedge clk)
-    xoff1_2 <= \$288 ;
+    w3_1 <= \$296 ;
   always @(posedge clk)
-    w1_2 <= \$289 ;
+    xoff3_2 <= \$297 ;
   always @(posedge clk)
-    xoff1_3 <= \$290 ;
+    w3_2 <= \$298 ;
   always @(posedge clk)
-    w1_3 <= \$291 ;
+    xoff3_3 <= \$299 ;
   always @(posedge clk)
-    xoff2_0 <= \$292 ;
+    w3_3 <= \$300 ;
   always @(posedge clk)
-    w2_0 <= \$293 ;
+    xoff4_0 <= \$301 ;
   always @(posedge clk)
-    xoff2_1 <= \$294 ;
+    w4_0 <= \$302 ;
   always @(posedge clk)
-    w2_1 <= \$295 ;
+    xoff4_1 <= \$303 ;
   always @(posedge clk)
-    xoff2_2 <= \$296 ;
+    w4_1 <= \$304 ;
   always @(posedge clk)
-    w2_2 <= \$297 ;
+    xoff4_2 <= \$305 ;
   always @(posedge clk)
-    xoff2_3 <= \$298 ;
+    w4_2 <= \$306 ;
   always @(posedge clk)
-    w2_3 <= \$299 ;
+    xoff4_3 <= \$307 ;
   always @(posedge clk)
-    xoff3_0 <= \$300 ;
+    w4_3 <= \$308 ;
   always @(posedge clk)
-    w3_0 <= \$301 ;
+    xoff5_0 <= \$309 ;
   always @(posedge clk)
-    xoff3_1 <= \$302 ;
+    w5_0 <= \$310 ;
   always @(posedge clk)
-    w3_1 <= \$303 ;
+    xoff5_1 <= \$311 ;
   always @(posedge clk)
-    xoff3_2 <= \$304 ;
+    w5_1 <= \$312 ;
   always @(posedge clk)
-    w3_2 <= \$305 ;
+    xoff5_2 <= \$313 ;
   always @(posedge clk)
-    xoff3_3 <= \$306 ;
+    w5_2 <= \$314 ;
   always @(posedge clk)
-    w3_3 <= \$307 ;
+    xoff5_3 <= \$315 ;
   always @(posedge clk)
-    xoff4_0 <= \$308 ;
+    w5_3 <= \$316 ;
   always @(posedge clk)
-    w4_0 <= \$309 ;
+    xoff6_0 <= \$317 ;
   always @(posedge clk)
-    xoff4_1 <= \$310 ;
+    w6_0 <= \$318 ;
   always @(posedge clk)
-    w4_1 <= \$311 ;
+    xoff6_1 <= \$319 ;
   always @(posedge clk)
-    xoff4_2 <= \$312 ;
+    w6_1 <= \$320 ;
   always @(posedge clk)
-    w4_2 <= \$313 ;
+    xoff6_2 <= \$321 ;
   always @(posedge clk)
-    xoff4_3 <= \$314 ;
+    w6_2 <= \$322 ;
   always @(posedge clk)
-    w4_3 <= \$315 ;
+    xoff6_3 <= \$323 ;
   always @(posedge clk)
-    xoff5_0 <= \$316 ;
+    w6_3 <= \$324 ;
   always @(posedge clk)
-    w5_0 <= \$317 ;
+    xoff7_0 <= \$325 ;
   always @(posedge clk)
-    xoff5_1 <= \$318 ;
+    w7_0 <= \$326 ;
   always @(posedge clk)
-    w5_1 <= \$319 ;
+    xoff7_1 <= \$327 ;
   always @(posedge clk)
-    xoff5_2 <= \$320 ;
+    w7_1 <= \$328 ;
   always @(posedge clk)
-    w5_2 <= \$321 ;
+    xoff7_2 <= \$329 ;
   always @(posedge clk)
-    xoff5_3 <= \$322 ;
+    w7_2 <= \$330 ;
   always @(posedge clk)
-    w5_3 <= \$323 ;
+    xoff7_3 <= \$331 ;
   always @(posedge clk)
-    xoff6_0 <= \$324 ;
+    w7_3 <= \$332 ;
   always @(posedge clk)
-    w6_0 <= \$325 ;
+    xoff8_0 <= \$333 ;
   always @(posedge clk)
-    xoff6_1 <= \$326 ;
+    w8_0 <= \$334 ;
   always @(posedge clk)
-    w6_1 <= \$327 ;
-  always @(posedge clk)
-    xoff6_2 <= \$328 ;
-  always @(posedge clk)
-    w6_2 <= \$329 ;
-  always @(posedge clk)
-    xoff6_3 <= \$330 ;
-  always @(posedge clk)
-    w6_3 <= \$331 ;
-  always @(posedge clk)
-    xoff7_0 <= \$332 ;
-  always @(posedge clk)
-    w7_0 <= \$333 ;
+    xoff8_1 <= \$335 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rom3_read[47:40];
+    \$336  = rom4_read[15:8];
     if (rst) begin
-      \$335  = 8'h00;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = \$40 ;
+    \$337  = \$43 ;
     if (rst) begin
-      \$336  = 9'h000;
+      \$337  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = rom3_read[55:48];
+    \$338  = rom4_read[23:16];
     if (rst) begin
-      \$337  = 8'h00;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = \$41 ;
+    \$339  = \$44 ;
     if (rst) begin
-      \$338  = 9'h000;
+      \$339  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rom3_read[63:56];
+    \$340  = rom4_read[31:24];
     if (rst) begin
-      \$339  = 8'h00;
+      \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = \$42 ;
+    \$341  = \$45 ;
     if (rst) begin
-      \$340  = 9'h000;
+      \$341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rom4_read[7:0];
+    \$342  = rom4_read[39:32];
     if (rst) begin
-      \$341  = 8'h00;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$43 ;
+    \$343  = \$46 ;
     if (rst) begin
-      \$342  = 9'h000;
+      \$343  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = rom4_read[15:8];
+    \$344  = rom4_read[47:40];
     if (rst) begin
-      \$343  = 8'h00;
+      \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = \$44 ;
+    \$345  = \$47 ;
     if (rst) begin
-      \$344  = 9'h000;
+      \$345  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rom4_read[23:16];
+    \$346  = rom4_read[55:48];
     if (rst) begin
-      \$345  = 8'h00;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = \$45 ;
+    \$347  = \$48 ;
     if (rst) begin
-      \$346  = 9'h000;
+      \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = rom4_read[31:24];
+    \$348  = rom4_read[63:56];
     if (rst) begin
-      \$347  = 8'h00;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = \$46 ;
+    \$349  = \$49 ;
     if (rst) begin
-      \$348  = 9'h000;
+      \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rom4_read[39:32];
+    \$350  = rom5_read[7:0];
     if (rst) begin
-      \$349  = 8'h00;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = \$47 ;
+    \$351  = \$50 ;
     if (rst) begin
-      \$350  = 9'h000;
+      \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rom4_read[47:40];
+    \$352  = rom5_read[15:8];
     if (rst) begin
-      \$351  = 8'h00;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = \$48 ;
+    \$353  = \$51 ;
     if (rst) begin
-      \$352  = 9'h000;
+      \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rom4_read[55:48];
+    \$354  = rom5_read[23:16];
     if (rst) begin
-      \$353  = 8'h00;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$49 ;
+    \$355  = \$52 ;
     if (rst) begin
-      \$354  = 9'h000;
+      \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = rom4_read[63:56];
+    \$356  = rom5_read[31:24];
     if (rst) begin
-      \$355  = 8'h00;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = \$50 ;
+    \$357  = \$53 ;
     if (rst) begin
-      \$356  = 9'h000;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rom5_read[7:0];
+    \$358  = \$54 ;
     if (rst) begin
-      \$357  = 8'h00;
+      \$358  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$51 ;
+    \$359  = \$55 ;
     if (rst) begin
-      \$358  = 9'h000;
+      \$359  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rom5_read[15:8];
+    \$360  = \$56 ;
     if (rst) begin
-      \$359  = 8'h00;
+      \$360  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$52 ;
+    \$361  = \$57 ;
     if (rst) begin
-      \$360  = 9'h000;
+      \$361  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = rom5_read[23:16];
+    \$362  = \$58 ;
     if (rst) begin
-      \$361  = 8'h00;
+      \$362  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = \$53 ;
+    \$363  = \$59 ;
     if (rst) begin
-      \$362  = 9'h000;
+      \$363  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = rom5_read[31:24];
-    if (rst) begin
-      \$363  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = \$54 ;
+    \$364  = \$60 ;
     if (rst) begin
       \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = \$55 ;
+    \$365  = \$61 ;
     if (rst) begin
       \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$56 ;
+    \$366  = \$62 ;
     if (rst) begin
       \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = \$57 ;
+    \$367  = \$63 ;
     if (rst) begin
       \$367  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = \$58 ;
+    \$368  = \$64 ;
     if (rst) begin
       \$368  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = \$59 ;
+    \$369  = \$65 ;
     if (rst) begin
       \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = \$60 ;
+    \$370  = \$66 ;
     if (rst) begin
       \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = \$61 ;
+    \$371  = \$67 ;
     if (rst) begin
       \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = \$62 ;
+    \$372  = \$68 ;
     if (rst) begin
       \$372  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = \$63 ;
+    \$373  = \$69 ;
     if (rst) begin
       \$373  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = \$64 ;
+    \$374  = \$70 ;
     if (rst) begin
       \$374  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = \$65 ;
+    \$375  = \$71 ;
     if (rst) begin
       \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$66 ;
+    \$376  = \$72 ;
     if (rst) begin
       \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = \$67 ;
+    \$377  = \$73 ;
     if (rst) begin
       \$377  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = \$68 ;
+    \$378  = \$74 ;
     if (rst) begin
       \$378  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = \$69 ;
+    \$379  = \$75 ;
     if (rst) begin
       \$379  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = \$70 ;
+    \$380  = \$76 ;
     if (rst) begin
       \$380  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = \$71 ;
+    \$381  = \$77 ;
     if (rst) begin
       \$381  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \$72 ;
+    \$382  = \$78 ;
     if (rst) begin
       \$382  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = \$73 ;
+    \$383  = \$79 ;
     if (rst) begin
       \$383  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = \$74 ;
+    \$384  = \$80 ;
     if (rst) begin
       \$384  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = \$75 ;
+    \$385  = \$81 ;
     if (rst) begin
       \$385  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = \$76 ;
+    \$386  = \$82 ;
     if (rst) begin
       \$386  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = \$77 ;
+    \$387  = \$83 ;
     if (rst) begin
       \$387  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = \$78 ;
+    \$388  = \$84 ;
     if (rst) begin
       \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = \$79 ;
+    \$389  = \$85 ;
     if (rst) begin
       \$389  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = \$80 ;
+    \$390  = \$86 ;
     if (rst) begin
       \$390  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$81 ;
+    \$391  = \$87 ;
     if (rst) begin
       \$391  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$82 ;
+    \$392  = \$88 ;
     if (rst) begin
       \$392  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \$83 ;
+    \$393  = \$89 ;
     if (rst) begin
       \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$84 ;
+    \$394  = \$90 ;
     if (rst) begin
       \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$85 ;
+    \$395  = \$91 ;
     if (rst) begin
       \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$86 ;
+    \$396  = \$92 ;
     if (rst) begin
       \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$87 ;
+    \$397  = \$93 ;
     if (rst) begin
       \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$88 ;
+    \$398  = \$94 ;
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = \$89 ;
+    \$399  = \$95 ;
     if (rst) begin
       \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$90 ;
+    \$400  = \$96 ;
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = \$91 ;
+    \$401  = prod0_0;
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$92 ;
+    \$402  = prod0_1;
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \$93 ;
+    \$403  = prod0_2;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$94 ;
+    \$404  = prod0_3;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = \$95 ;
+    \$405  = prod1_0;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$96 ;
+    \$406  = prod1_1;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = \$97 ;
+    \$407  = prod1_2;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = prod0_0;
+    \$408  = prod1_3;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = prod0_1;
+    \$409  = prod2_0;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = prod0_2;
+    \$410  = prod2_1;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = prod0_3;
+    \$411  = prod2_2;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = prod1_0;
+    \$412  = prod2_3;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = prod1_1;
+    \$413  = prod3_0;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = prod1_2;
+    \$414  = prod3_1;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = prod1_3;
+    \$415  = prod3_2;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = prod2_0;
+    \$416  = prod3_3;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = prod2_1;
+    \$417  = prod4_0;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = prod2_2;
+    \$418  = prod4_1;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = prod2_3;
+    \$419  = prod4_2;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = prod3_0;
+    \$420  = prod4_3;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = prod3_1;
+    \$421  = prod5_0;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = prod3_2;
+    \$422  = prod5_1;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = prod3_3;
+    \$423  = prod5_2;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = prod4_0;
+    \$424  = prod5_3;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = prod4_1;
+    \$425  = prod6_0;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = prod4_2;
+    \$426  = prod6_1;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = prod4_3;
+    \$427  = prod6_2;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = prod5_0;
+    \$428  = prod6_3;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = prod5_1;
+    \$429  = prod7_0;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = prod5_2;
+    \$430  = prod7_1;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = prod5_3;
+    \$431  = prod7_2;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = prod6_0;
+    \$432  = prod7_3;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = prod6_1;
+    \$433  = prod8_0;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = prod6_2;
+    \$434  = prod8_1;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = prod6_3;
+    \$435  = prod8_2;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = prod7_0;
+    \$436  = prod8_3;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = prod7_1;
+    \$437  = prod9_0;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = prod7_2;
+    \$438  = prod9_1;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = prod7_3;
+    \$439  = prod9_2;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = prod8_0;
+    \$440  = prod9_3;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = prod8_1;
+    \$441  = prod10_0;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = prod8_2;
+    \$442  = prod10_1;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = prod8_3;
+    \$443  = prod10_2;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = prod9_0;
+    \$444  = prod10_3;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = prod9_1;
+    \$445  = { \$99 [18], \$99 [18], \$99 [18], \$99 [18], \$99 [18], \$99  };
     if (rst) begin
-      \$445  = 17'h00000;
+      \$445  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = prod9_2;
+    \$446  = { \$102 [18], \$102 [18], \$102 [18], \$102 [18], \$102 [18], \$102  };
     if (rst) begin
-      \$446  = 17'h00000;
+      \$446  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = prod9_3;
+    \$447  = { \$105 [18], \$105 [18], \$105 [18], \$105 [18], \$105 [18], \$105  };
     if (rst) begin
-      \$447  = 17'h00000;
+      \$447  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = prod10_0;
+    \$448  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
-      \$448  = 17'h00000;
+      \$448  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = prod10_1;
+    \$449  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
-      \$449  = 17'h00000;
+      \$449  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = prod10_2;
+    \$450  = { \$114 [18], \$114 [18], \$114 [18], \$114 [18], \$114 [18], \$114  };
     if (rst) begin
-      \$450  = 17'h00000;
+      \$450  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = prod10_3;
+    \$451  = { \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117  };
     if (rst) begin
-      \$451  = 17'h00000;
+      \$451  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$452  = { \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120  };
     if (rst) begin
       \$452  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = { \$103 [18], \$103 [18], \$103 [18], \$103 [18], \$103 [18], \$103  };
+    \$453  = { \$123 [18], \$123 [18], \$123 [18], \$123 [18], \$123 [18], \$123  };
     if (rst) begin
       \$453  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = { \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106  };
+    \$454  = { \$126 [18], \$126 [18], \$126 [18], \$126 [18], \$126 [18], \$126  };
     if (rst) begin
       \$454  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = { \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109  };
+    \$455  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
     if (rst) begin
       \$455  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = { \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112  };
+    \$456  = v1;
     if (rst) begin
-      \$456  = 24'h000000;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    \$457  = first1;
     if (rst) begin
-      \$457  = 24'h000000;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$458  = last1;
     if (rst) begin
-      \$458  = 24'h000000;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = { \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121  };
+    \$459  = nf1;
     if (rst) begin
-      \$459  = 24'h000000;
+      \$459  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = { \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124  };
+    \$460  = v2;
     if (rst) begin
-      \$460  = 24'h000000;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = { \$127 [18], \$127 [18], \$127 [18], \$127 [18], \$127 [18], \$127  };
+    \$461  = first2;
     if (rst) begin
-      \$461  = 24'h000000;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = { \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130  };
+    \$462  = last2;
     if (rst) begin
-      \$462  = 24'h000000;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = v1;
+    \$463  = nf2;
     if (rst) begin
-      \$463  = 1'h0;
+      \$463  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = first1;
+    \$464  = v3;
     if (rst) begin
       \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = last1;
+    \$465  = first3;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = nf1;
+    \$466  = last3;
     if (rst) begin
-      \$466  = 2'h0;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = v2;
+    \$467  = nf3;
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = first2;
+    \$468  = v4;
     if (rst) begin
       \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = last2;
+    \$469  = first4;
     if (rst) begin
       \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = nf2;
+    \$470  = last4;
     if (rst) begin
-      \$470  = 2'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = v3;
+    \$471  = nf4;
     if (rst) begin
-      \$471  = 1'h0;
+      \$471  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = first3;
+    \$472  = v5;
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = last3;
+    \$473  = first5;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = nf3;
+    \$474  = last5;
     if (rst) begin
-      \$474  = 2'h0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = v4;
+    \$475  = nf5;
     if (rst) begin
-      \$475  = 1'h0;
+      \$475  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = first4;
+    \$476  = v6;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = last4;
+    \$477  = first6;
     if (rst) begin
       \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = nf4;
+    \$478  = last6;
     if (rst) begin
-      \$478  = 2'h0;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = v5;
+    \$479  = nf6;
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = first5;
+    \$480  = v7;
     if (rst) begin
       \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = last5;
+    \$481  = first7;
     if (rst) begin
       \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = nf5;
+    \$482  = last7;
     if (rst) begin
-      \$482  = 2'h0;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = v6;
+    \$483  = nf7;
     if (rst) begin
-      \$483  = 1'h0;
+      \$483  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = first6;
+    \$484  = v7;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = last6;
+    \$485  = first7;
     if (rst) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = nf6;
+    \$486  = last7;
     if (rst) begin
-      \$486  = 2'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = v7;
+    \$487  = nf7;
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = first7;
+    \$488  = \$130 ;
     if (rst) begin
-      \$488  = 1'h0;
+      \$488  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = last7;
+    \$489  = acc0;
+    if (v8_0) begin
+      \$489  = \$192 [23:0];
+    end
     if (rst) begin
-      \$489  = 1'h0;
+      \$489  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = nf7;
+    \$490  = \$131 ;
     if (rst) begin
-      \$490  = 2'h0;
+      \$490  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = v7;
+    \$491  = acc1;
+    if (v8_0) begin
+      \$491  = \$194 [23:0];
+    end
     if (rst) begin
-      \$491  = 1'h0;
+      \$491  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = first7;
+    \$492  = \$132 ;
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = last7;
+    \$493  = acc2;
+    if (v8_0) begin
+      \$493  = \$196 [23:0];
+    end
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = nf7;
+    \$494  = \$133 ;
     if (rst) begin
-      \$494  = 2'h0;
+      \$494  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = \$131 ;
+    \$495  = acc3;
+    if (v8_0) begin
+      \$495  = \$198 [23:0];
+    end
     if (rst) begin
       \$495  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = acc0;
-    if (v8_0) begin
-      \$496  = \$193 [23:0];
-    end
+    \$496  = \$134 ;
     if (rst) begin
       \$496  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = \$132 ;
+    \$497  = acc4;
+    if (v8_0) begin
+      \$497  = \$200 [23:0];
+    end
     if (rst) begin
       \$497  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = acc1;
-    if (v8_0) begin
-      \$498  = \$195 [23:0];
-    end
+    \$498  = \$135 ;
     if (rst) begin
       \$498  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = \$133 ;
+    \$499  = acc5;
+    if (v8_0) begin
+      \$499  = \$202 [23:0];
+    end
     if (rst) begin
       \$499  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = acc2;
-    if (v8_0) begin
-      \$500  = \$197 [23:0];
-    end
+    \$500  = \$136 ;
     if (rst) begin
       \$500  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = \$134 ;
+    \$501  = acc6;
+    if (v8_0) begin
+      \$501  = \$204 [23:0];
+    end
     if (rst) begin
       \$501  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = acc3;
-    if (v8_0) begin
-      \$502  = \$199 [23:0];
-    end
+    \$502  = \$137 ;
     if (rst) begin
       \$502  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = \$135 ;
+    \$503  = acc7;
+    if (v8_0) begin
+      \$503  = \$206 [23:0];
+    end
     if (rst) begin
       \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = acc4;
-    if (v8_0) begin
-      \$504  = \$201 [23:0];
-    end
+    \$504  = v7;
     if (rst) begin
-      \$504  = 24'h000000;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = \$136 ;
+    \$505  = first7;
     if (rst) begin
-      \$505  = 24'h000000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = acc5;
-    if (v8_0) begin
-      \$506  = \$203 [23:0];
-    end
+    \$506  = last7;
     if (rst) begin
-      \$506  = 24'h000000;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = \$137 ;
+    \$507  = nf7;
     if (rst) begin
-      \$507  = 24'h000000;
+      \$507  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = acc6;
-    if (v8_0) begin
-      \$508  = \$205 [23:0];
-    end
+    \$508  = \$138 ;
     if (rst) begin
       \$508  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = \$138 ;
+    \$509  = acc8;
+    if (v8_1) begin
+      \$509  = \$208 [23:0];
+    end
     if (rst) begin
       \$509  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = acc7;
-    if (v8_0) begin
-      \$510  = \$207 [23:0];
-    end
+    \$510  = \$139 ;
     if (rst) begin
       \$510  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = v7;
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = first7;
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = last7;
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = nf7;
-    if (rst) begin
-      \$514  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = \$139 ;
-    if (rst) begin
-      \$515  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = acc8;
+    \$511  = acc9;
     if (v8_1) begin
-      \$516  = \$209 [23:0];
+      \$511  = \$210 [23:0];
     end
     if (rst) begin
-      \$516  = 24'h000000;
+      \$511  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = \$140 ;
+    \$512  = \$140 ;
     if (rst) begin
-      \$517  = 24'h000000;
+      \$512  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = acc9;
+    \$513  = acc10;
     if (v8_1) begin
-      \$518  = \$211 [23:0];
+      \$513  = \$212 [23:0];
     end
     if (rst) begin
-      \$518  = 24'h000000;
+      \$513  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = \$141 ;
+    \$514  = \$141 ;
     if (rst) begin
-      \$519  = 24'h000000;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = acc10;
-    if (v8_1) begin
-      \$520  = \$213 [23:0];
-    end
+    \$515  = \$216 [3:0];
     if (rst) begin
-      \$520  = 24'h000000;
+      \$515  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = \$142 ;
+    \$516  = \$148 ;
     if (rst) begin
-      \$521  = 1'h0;
+      \$516  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = \$217 [3:0];
-    if (rst) begin
-      \$522  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = \$149 ;
-    if (rst) begin
-      \$523  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = q_wptr;
-    if (\$156 ) begin
-      \$524  = \$159 [3:0];
+    \$517  = q_wptr;
+    if (\$155 ) begin
+      \$517  = \$158 [3:0];
     end
     if (rst) begin
-      \$524  = 4'h0;
+      \$517  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = q_rptr;
-    if (\$163 ) begin
-      \$525  = \$166 [3:0];
-    end
-    if (rst) begin
-      \$525  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = \$179 [3:0];
-    if (rst) begin
-      \$526  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = o__valid;
-    if (\$181 ) begin
-      \$527  = \$183 ;
+    \$518  = q_rptr;
+    if (\$162 ) begin
+      \$518  = \$165 [3:0];
     end
     if (rst) begin
-      \$527  = 1'h0;
+      \$518  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = o__payload;
-    if (\$181 ) begin
-      \$528  = \$185 ;
+    \$519  = \$178 [3:0];
+    if (rst) begin
+      \$519  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$520  = o__valid;
+    if (\$180 ) begin
+      \$520  = \$182 ;
     end
     if (rst) begin
-      \$528  = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 2'h0;
-    casez (t)
-      6'h00:
-          \$1  = 2'h0;
-      6'h01:
-          \$1  = 2'h0;
-      6'h02:
-          \$1  = 2'h0;
-      6'h03:
-          \$1  = 2'h0;
-      6'h04:
-          \$1  = 2'h0;
-      6'h05:
-          \$1  = 2'h0;
-      6'h06:
-          \$1  = 2'h0;
-      6'h07:
-          \$1  = 2'h0;
-      6'h08:
-          \$1  = 2'h0;
-      6'h09:
-          \$1  = 2'h0;
-      6'h0a:
-          \$1  = 2'h0;
-      6'h0b:
-          \$1  = 2'h0;
-      6'h0c:
-          \$1  = 2'h0;
-      6'h0d:
-          \$1  = 2'h0;
-      6'h0e:
-          \$1  = 2'h1;
-      6'h0f:
-          \$1  = 2'h1;
-      6'h10:
-          \$1  = 2'h1;
-      6'h11:
-          \$1  = 2'h1;
-      6'h12:
-          \$1  = 2'h1;
-      6'h13:
-          \$1  = 2'h1;
-      6'h14:
-          \$1  = 2'h1;
-      6'h15:
-          \$1  = 2'h1;
-      6'h16:
-          \$1  = 2'h1;
-      6'h17:
-          \$1  = 2'h1;
-      6'h18:
-          \$1  = 2'h1;
-      6'h19:
-          \$1  = 2'h1;
-      6'h1a:
-          \$1  = 2'h1;
-      6'h1b:
-          \$1  = 2'h1;
-      6'h1c:
-          \$1  = 2'h1;
-      6'h1d:
-          \$1  = 2'h1;
-      6'h1e:
-          \$1  = 2'h2;
-      6'h1f:
-          \$1  = 2'h2;
-      6'h20:
-          \$1  = 2'h2;
-      6'h21:
-          \$1  = 2'h2;
-      6'h22:
-          \$1  = 2'h2;
-      6'h23:
-          \$1  = 2'h2;
-      6'h24:
-          \$1  = 2'h2;
-      6'h25:
-          \$1  = 2'h2;
-      6'h26:
-          \$1  = 2'h2;
-      6'h27:
-          \$1  = 2'h2;
-      6'h28:
-          \$1  = 2'h2;
-      6'h29:
-          \$1  = 2'h2;
-      6'h2a:
-          \$1  = 2'h2;
-      6'h2b:
-          \$1  = 2'h2;
-      6'h2c:
-          \$1  = 2'h2;
-      6'h2d:
-          \$1  = 2'h2;
-      6'h2e:
-          \$1  = 2'h0;
-      6'h2f:
-          \$1  = 2'h0;
-    endcase
+    \$521  = o__payload;
+    if (\$180 ) begin
+      \$521  = \$184 ;
+    end
+    if (rst) begin
+      \$521  = 264'h000000000000000000000000000000000000000000000000000000000000000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      6'h00:
-          \$2  = 4'h2;
-      6'h01:
-          \$2  = 4'h3;
-      6'h02:
-          \$2  = 4'h4;
-      6'h03:
-          \$2  = 4'h5;
-      6'h04:
-          \$2  = 4'h6;
-      6'h05:
-          \$2  = 4'h7;
-      6'h06:
-          \$2  = 4'h8;
-      6'h07:
-          \$2  = 4'h9;
-      6'h08:
-          \$2  = 4'ha;
-      6'h09:
-          \$2  = 4'hb;
-      6'h0a:
-          \$2  = 4'hc;
-      6'h0b:
-          \$2  = 4'hd;
-      6'h0c:
-          \$2  = 4'he;
-      6'h0d:
-          \$2  = 4'hf;
-      6'h0e:
-          \$2  = 4'h0;
-      6'h0f:
-          \$2  = 4'h1;
-      6'h10:
-          \$2  = 4'h2;
-      6'h11:
-          \$2  = 4'h3;
-      6'h12:
-          \$2  = 4'h4;
-      6'h13:
-          \$2  = 4'h5;
-      6'h14:
-          \$2  = 4'h6;
-      6'h15:
-          \$2  = 4'h7;
-      6'h16:
-          \$2  = 4'h8;
-      6'h17:
-          \$2  = 4'h9;
-      6'h18:
-          \$2  = 4'ha;
-      6'h19:
-          \$2  = 4'hb;
-      6'h1a:
-          \$2  = 4'hc;
-      6'h1b:
-          \$2  = 4'hd;
-      6'h1c:
-          \$2  = 4'he;
-      6'h1d:
-          \$2  = 4'hf;
-      6'h1e:
-          \$2  = 4'h0;
-      6'h1f:
-          \$2  = 4'h1;
-      6'h20:
-          \$2  = 4'h2;
-      6'h21:
-          \$2  = 4'h3;
-      6'h22:
-          \$2  = 4'h4;
-      6'h23:
-          \$2  = 4'h5;
-      6'h24:
-          \$2  = 4'h6;
-      6'h25:
-          \$2  = 4'h7;
-      6'h26:
-          \$2  = 4'h8;
-      6'h27:
-          \$2  = 4'h9;
-      6'h28:
-          \$2  = 4'ha;
-      6'h29:
-          \$2  = 4'hb;
-      6'h2a:
-          \$2  = 4'hc;
-      6'h2b:
-          \$2  = 4'hd;
-      6'h2c:
-          \$2  = 4'he;
-      6'h2d:
-          \$2  = 4'hf;
-      6'h2e:
-          \$2  = 4'h0;
-      6'h2f:
-          \$2  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h1;
-      6'h04:
-          \$3  = 1'h1;
-      6'h05:
-          \$3  = 1'h1;
-      6'h06:
-          \$3  = 1'h1;
-      6'h07:
-          \$3  = 1'h1;
-      6'h08:
-          \$3  = 1'h1;
-      6'h09:
-          \$3  = 1'h1;
-      6'h0a:
-          \$3  = 1'h1;
-      6'h0b:
-          \$3  = 1'h1;
-      6'h0c:
-          \$3  = 1'h1;
-      6'h0d:
-          \$3  = 1'h1;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h0;
-      6'h2b:
-          \$3  = 1'h0;
-      6'h2c:
-          \$3  = 1'h0;
-      6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h1;
-      6'h2f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h0;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h0;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h0;
-      6'h2b:
-          \$4  = 1'h0;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
-      6'h2e:
-          \$4  = 1'h1;
-      6'h2f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h0;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h0;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h0;
-      6'h2a:
-          \$5  = 1'h0;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h1;
-      6'h2e:
-          \$5  = 1'h0;
-      6'h2f:
-          \$5  = 1'h0;
+    \$130  = 24'h000000;
+    casez (nf7)
+      2'h0:
+          \$130  = 24'hffa7a9;
+      2'h1:
+          \$130  = 24'h001413;
+      2'h2:
+          \$130  = 24'h000ae3;
     endcase
   end
   always @* begin
@@ -5474,11 +4956,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$131  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$131  = 24'hffa7a9;
+          \$131  = 24'hffb046;
       2'h1:
-          \$131  = 24'h001413;
+          \$131  = 24'h00152f;
       2'h2:
-          \$131  = 24'h000ae3;
+          \$131  = 24'h000fc3;
     endcase
   end
   always @* begin
@@ -5486,11 +4968,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$132  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$132  = 24'hffb046;
+          \$132  = 24'hff9d3a;
       2'h1:
-          \$132  = 24'h00152f;
+          \$132  = 24'h00357d;
       2'h2:
-          \$132  = 24'h000fc3;
+          \$132  = 24'hff941c;
     endcase
   end
   always @* begin
@@ -5498,11 +4980,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$133  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$133  = 24'hff9d3a;
+          \$133  = 24'hfffbae;
       2'h1:
-          \$133  = 24'h00357d;
+          \$133  = 24'hffc6b0;
       2'h2:
-          \$133  = 24'hff941c;
+          \$133  = 24'h000a77;
     endcase
   end
   always @* begin
@@ -5510,11 +4992,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$134  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$134  = 24'hfffbae;
+          \$134  = 24'hffd4b4;
       2'h1:
-          \$134  = 24'hffc6b0;
+          \$134  = 24'hffeeb7;
       2'h2:
-          \$134  = 24'h000a77;
+          \$134  = 24'h00034b;
     endcase
   end
   always @* begin
@@ -5522,11 +5004,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$135  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$135  = 24'hffd4b4;
+          \$135  = 24'h002b9d;
       2'h1:
-          \$135  = 24'hffeeb7;
+          \$135  = 24'h003221;
       2'h2:
-          \$135  = 24'h00034b;
+          \$135  = 24'h001aed;
     endcase
   end
   always @* begin
@@ -5534,11 +5016,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$136  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$136  = 24'h002b9d;
+          \$136  = 24'hffd918;
       2'h1:
-          \$136  = 24'h003221;
+          \$136  = 24'h002a52;
       2'h2:
-          \$136  = 24'h001aed;
+          \$136  = 24'h004677;
     endcase
   end
   always @* begin
@@ -5546,11 +5028,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$137  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$137  = 24'hffd918;
+          \$137  = 24'h001994;
       2'h1:
-          \$137  = 24'h002a52;
+          \$137  = 24'hff7a84;
       2'h2:
-          \$137  = 24'h004677;
+          \$137  = 24'h000162;
     endcase
   end
   always @* begin
@@ -5558,11 +5040,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$138  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$138  = 24'h001994;
+          \$138  = 24'h0047e9;
       2'h1:
-          \$138  = 24'hff7a84;
+          \$138  = 24'h0043da;
       2'h2:
-          \$138  = 24'h000162;
+          \$138  = 24'h000f55;
     endcase
   end
   always @* begin
@@ -5570,11 +5052,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$139  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$139  = 24'h0047e9;
+          \$139  = 24'h000bcb;
       2'h1:
-          \$139  = 24'h0043da;
+          \$139  = 24'h0002d2;
       2'h2:
-          \$139  = 24'h000f55;
+          \$139  = 24'h002d8d;
     endcase
   end
   always @* begin
@@ -5582,902 +5064,883 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$140  = 24'h000000;
     casez (nf7)
       2'h0:
-          \$140  = 24'h000bcb;
+          \$140  = 24'h00082e;
       2'h1:
-          \$140  = 24'h0002d2;
+          \$140  = 24'hffa5de;
       2'h2:
-          \$140  = 24'h002d8d;
+          \$140  = 24'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = 24'h000000;
-    casez (nf7)
-      2'h0:
-          \$141  = 24'h00082e;
-      2'h1:
-          \$141  = 24'hffa5de;
-      2'h2:
-          \$141  = 24'h000000;
-    endcase
+    \$217  = 1'h1;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = nf_t;
+    \$218  = tile;
     if (issue) begin
-      \$218  = nf_t_ahead;
+      \$218  = \$1 ;
     end
     if (rst) begin
-      \$218  = 2'h0;
+      \$218  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = nf_t_ahead;
+    \$219  = tile_plus1;
     if (issue) begin
-      \$219  = \$1 ;
+      \$219  = tile_plus2;
     end
     if (rst) begin
-      \$219  = 2'h0;
+      \$219  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = sf_t;
+    \$220  = tile_plus2;
     if (issue) begin
-      \$220  = sf_t_ahead;
+      \$220  = \$4 [5:0];
     end
     if (rst) begin
-      \$220  = 4'h0;
+      \$220  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = sf_t_ahead;
+    \$221  = t;
     if (issue) begin
-      \$221  = \$2 ;
+      \$221  = \$7 [5:0];
     end
     if (rst) begin
-      \$221  = 4'h1;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = reads_input_t;
-    if (issue) begin
-      \$222  = reads_input_t_ahead;
-    end
+    \$222  = i__payload;
     if (rst) begin
-      \$222  = 1'h1;
+      \$222  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = reads_input_t_ahead;
-    if (issue) begin
-      \$223  = \$3 ;
-    end
+    \$223  = tile[6];
     if (rst) begin
-      \$223  = 1'h1;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = first_t;
-    if (issue) begin
-      \$224  = first_t_ahead;
-    end
+    \$224  = issue;
     if (rst) begin
-      \$224  = 1'h1;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = first_t_ahead;
-    if (issue) begin
-      \$225  = \$4 ;
-    end
+    \$225  = tile[7];
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = last_t;
-    if (issue) begin
-      \$226  = last_t_ahead;
-    end
+    \$226  = tile[8];
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = last_t_ahead;
-    if (issue) begin
-      \$227  = \$5 ;
-    end
+    \$227  = tile[1:0];
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = t;
-    if (issue) begin
-      \$228  = \$8 [5:0];
-    end
+    \$228  = from_input;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = i__payload;
+    \$229  = x_reg;
     if (rst) begin
       \$229  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = reads_input_t;
+    \$230  = rport__data;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = issue;
+    \$231  = \$8 ;
     if (rst) begin
-      \$231  = 1'h0;
+      \$231  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = first_t;
+    \$232  = t;
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = last_t;
+    \$233  = t1;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = nf_t;
+    \$234  = \port__data$29 ;
     if (rst) begin
-      \$234  = 2'h0;
+      \$234  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = from_input;
+    \$235  = x_mid[7:0];
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = x_reg;
+    \$236  = x_mid[15:8];
     if (rst) begin
-      \$236  = 32'd0;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rport__data;
+    \$237  = x_mid[23:16];
     if (rst) begin
-      \$237  = 32'd0;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = \$9 ;
+    \$238  = x_mid[31:24];
     if (rst) begin
-      \$238  = 32'd0;
+      \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = t;
+    \$239  = t1;
     if (rst) begin
       \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = t1;
+    \$240  = \port__data$36 ;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = port__data;
+    \$241  = x_mid[7:0];
     if (rst) begin
-      \$241  = 64'h0000000000000000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = x_mid[7:0];
+    \$242  = x_mid[15:8];
     if (rst) begin
       \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = x_mid[15:8];
+    \$243  = x_mid[23:16];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = x_mid[23:16];
+    \$244  = x_mid[31:24];
     if (rst) begin
       \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = x_mid[31:24];
+    \$245  = t1;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = t1;
+    \$246  = \port__data$43 ;
     if (rst) begin
-      \$246  = 6'h00;
+      \$246  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \port__data$41 ;
+    \$247  = x_mid[7:0];
     if (rst) begin
-      \$247  = 64'h0000000000000000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = x_mid[7:0];
+    \$248  = x_mid[15:8];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = x_mid[15:8];
+    \$249  = x_mid[23:16];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = x_mid[23:16];
+    \$250  = x_mid[31:24];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = x_mid[31:24];
+    \$251  = t1;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = t1;
+    \$252  = \port__data$50 ;
     if (rst) begin
-      \$252  = 6'h00;
+      \$252  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = \port__data$48 ;
+    \$253  = x_mid[7:0];
     if (rst) begin
-      \$253  = 64'h0000000000000000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = x_mid[7:0];
+    \$254  = x_mid[15:8];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = x_mid[15:8];
+    \$255  = x_mid[23:16];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = x_mid[23:16];
+    \$256  = x_mid[31:24];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = x_mid[31:24];
+    \$257  = t1;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = t1;
+    \$258  = \port__data$57 ;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \port__data$55 ;
+    \$259  = x_mid[7:0];
     if (rst) begin
-      \$259  = 64'h0000000000000000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = x_mid[7:0];
+    \$260  = x_mid[15:8];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = x_mid[15:8];
+    \$261  = x_mid[23:16];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = x_mid[23:16];
+    \$262  = x_mid[31:24];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = x_mid[31:24];
+    \$263  = t1;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = t1;
+    \$264  = \port__data$64 ;
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = \port__data$62 ;
+    \$265  = x_mid[7:0];
     if (rst) begin
-      \$265  = 64'h0000000000000000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = x_mid[7:0];
+    \$266  = x_mid[15:8];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = x_mid[15:8];
+    \$267  = x_mid[23:16];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = x_mid[23:16];
+    \$268  = x_mid[31:24];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = x_mid[31:24];
+    \$269  = \$9 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = t1;
+    \$270  = rom0_read[7:0];
     if (rst) begin
-      \$270  = 6'h00;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = \port__data$69 ;
+    \$271  = \$10 ;
     if (rst) begin
-      \$271  = 32'd0;
+      \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = x_mid[7:0];
+    \$272  = rom0_read[15:8];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = x_mid[15:8];
+    \$273  = \$11 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = x_mid[23:16];
+    \$274  = rom0_read[23:16];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = x_mid[31:24];
+    \$275  = \$12 ;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$10 ;
+    \$276  = rom0_read[31:24];
     if (rst) begin
-      \$276  = 9'h000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rom0_read[7:0];
+    \$277  = \$13 ;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$11 ;
+    \$278  = rom0_read[39:32];
     if (rst) begin
-      \$278  = 9'h000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = rom0_read[15:8];
+    \$279  = \$14 ;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$12 ;
+    \$280  = rom0_read[47:40];
     if (rst) begin
-      \$280  = 9'h000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = rom0_read[23:16];
+    \$281  = \$15 ;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$13 ;
+    \$282  = rom0_read[55:48];
     if (rst) begin
-      \$282  = 9'h000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = rom0_read[31:24];
+    \$283  = \$16 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$14 ;
+    \$284  = rom0_read[63:56];
     if (rst) begin
-      \$284  = 9'h000;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rom0_read[39:32];
+    \$285  = \$17 ;
     if (rst) begin
-      \$285  = 8'h00;
+      \$285  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$15 ;
+    \$286  = rom1_read[7:0];
     if (rst) begin
-      \$286  = 9'h000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rom0_read[47:40];
+    \$287  = \$18 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$16 ;
+    \$288  = rom1_read[15:8];
     if (rst) begin
-      \$288  = 9'h000;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rom0_read[55:48];
+    \$289  = \$19 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$17 ;
+    \$290  = rom1_read[23:16];
     if (rst) begin
-      \$290  = 9'h000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rom0_read[63:56];
+    \$291  = \$20 ;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = \$18 ;
+    \$292  = rom1_read[31:24];
     if (rst) begin
-      \$292  = 9'h000;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rom1_read[7:0];
+    \$293  = \$21 ;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$19 ;
+    \$294  = rom1_read[39:32];
     if (rst) begin
-      \$294  = 9'h000;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = rom1_read[15:8];
+    \$295  = \$22 ;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = \$20 ;
+    \$296  = rom1_read[47:40];
     if (rst) begin
-      \$296  = 9'h000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = rom1_read[23:16];
+    \$297  = \$23 ;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$21 ;
+    \$298  = rom1_read[55:48];
     if (rst) begin
-      \$298  = 9'h000;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = rom1_read[31:24];
+    \$299  = \$24 ;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$22 ;
+    \$300  = rom1_read[63:56];
     if (rst) begin
-      \$300  = 9'h000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = rom1_read[39:32];
+    \$301  = \$25 ;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$23 ;
+    \$302  = rom2_read[7:0];
     if (rst) begin
-      \$302  = 9'h000;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = rom1_read[47:40];
+    \$303  = \$26 ;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$24 ;
+    \$304  = rom2_read[15:8];
     if (rst) begin
-      \$304  = 9'h000;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = rom1_read[55:48];
+    \$305  = \$27 ;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$25 ;
+    \$306  = rom2_read[23:16];
     if (rst) begin
-      \$306  = 9'h000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = rom1_read[63:56];
+    \$307  = \$28 ;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$26 ;
+    \$308  = rom2_read[31:24];
     if (rst) begin
-      \$308  = 9'h000;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rom2_read[7:0];
+    \$309  = \$29 ;
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$27 ;
+    \$310  = rom2_read[39:32];
     if (rst) begin
-      \$310  = 9'h000;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = rom2_read[15:8];
+    \$311  = \$30 ;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$28 ;
+    \$312  = rom2_read[47:40];
     if (rst) begin
-      \$312  = 9'h000;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = rom2_read[23:16];
+    \$313  = \$31 ;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$29 ;
+    \$314  = rom2_read[55:48];
     if (rst) begin
-      \$314  = 9'h000;
+      \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = rom2_read[31:24];
+    \$315  = \$32 ;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$30 ;
+    \$316  = rom2_read[63:56];
     if (rst) begin
-      \$316  = 9'h000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = rom2_read[39:32];
+    \$317  = \$33 ;
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$31 ;
+    \$318  = rom3_read[7:0];
     if (rst) begin
-      \$318  = 9'h000;
+      \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = rom2_read[47:40];
+    \$319  = \$34 ;
     if (rst) begin
-      \$319  = 8'h00;
+      \$319  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$32 ;
+    \$320  = rom3_read[15:8];
     if (rst) begin
-      \$320  = 9'h000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = rom2_read[55:48];
+    \$321  = \$35 ;
     if (rst) begin
-      \$321  = 8'h00;
+      \$321  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$33 ;
+    \$322  = rom3_read[23:16];
     if (rst) begin
-      \$322  = 9'h000;
+      \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = rom2_read[63:56];
+    \$323  = \$36 ;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = \$34 ;
+    \$324  = rom3_read[31:24];
     if (rst) begin
-      \$324  = 9'h000;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = rom3_read[7:0];
+    \$325  = \$37 ;
     if (rst) begin
-      \$325  = 8'h00;
+      \$325  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = \$35 ;
+    \$326  = rom3_read[39:32];
     if (rst) begin
-      \$326  = 9'h000;
+      \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = rom3_read[15:8];
+    \$327  = \$38 ;
     if (rst) begin
-      \$327  = 8'h00;
+      \$327  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = \$36 ;
+    \$328  = rom3_read[47:40];
     if (rst) begin
-      \$328  = 9'h000;
+      \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = rom3_read[23:16];
+    \$329  = \$39 ;
     if (rst) begin
-      \$329  = 8'h00;
+      \$329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = \$37 ;
+    \$330  = rom3_read[55:48];
     if (rst) begin
-      \$330  = 9'h000;
+      \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = rom3_read[31:24];
+    \$331  = \$40 ;
     if (rst) begin
-      \$331  = 8'h00;
+      \$331  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = \$38 ;
+    \$332  = rom3_read[63:56];
     if (rst) begin
-      \$332  = 9'h000;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = rom3_read[39:32];
+    \$333  = \$41 ;
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = \$39 ;
+    \$334  = rom4_read[7:0];
     if (rst) begin
-      \$334  = 9'h000;
+      \$334  = 8'h00;
     end
   end
-  assign acc0_next = \$193 [23:0];
-  assign acc1_next = \$195 [23:0];
-  assign acc2_next = \$197 [23:0];
-  assign acc3_next = \$199 [23:0];
-  assign acc4_next = \$201 [23:0];
-  assign acc5_next = \$203 [23:0];
-  assign acc6_next = \$205 [23:0];
-  assign acc7_next = \$207 [23:0];
-  assign acc8_next = \$209 [23:0];
-  assign acc9_next = \$211 [23:0];
-  assign acc10_next = \$213 [23:0];
-  assign q_owed_next = \$217 [3:0];
-  assign \$signature__addr  = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$335  = \$42 ;
+    if (rst) begin
+      \$335  = 9'h000;
+    end
+  end
+  assign acc0_next = \$192 [23:0];
+  assign acc1_next = \$194 [23:0];
+  assign acc2_next = \$196 [23:0];
+  assign acc3_next = \$198 [23:0];
+  assign acc4_next = \$200 [23:0];
+  assign acc5_next = \$202 [23:0];
+  assign acc6_next = \$204 [23:0];
+  assign acc7_next = \$206 [23:0];
+  assign acc8_next = \$208 [23:0];
+  assign acc9_next = \$210 [23:0];
+  assign acc10_next = \$212 [23:0];
+  assign q_owed_next = \$216 [3:0];
+  assign \$signature__addr  = tile[5:2];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$344  = rom1_addr;
-  assign \port__addr$345  = rom2_addr;
-  assign \port__addr$346  = rom3_addr;
-  assign \port__addr$347  = rom4_addr;
-  assign \port__addr$348  = rom5_addr;
-  assign \$signature__en$349  = deliver;
-  assign \$signature__addr$350  = q_wptr;
-  assign \$signature__data$351  = q_in;
-  assign \rport__addr$352  = q_rptr;
+  assign rport__addr = tile[5:2];
+  assign \port__addr$339  = rom0_addr;
+  assign \port__addr$340  = rom1_addr;
+  assign \port__addr$341  = rom2_addr;
+  assign \port__addr$342  = rom3_addr;
+  assign \port__addr$343  = rom4_addr;
+  assign \port__addr$344  = rom5_addr;
+  assign \$signature__en$345  = deliver;
+  assign \$signature__addr$346  = q_wptr;
+  assign \$signature__data$347  = q_in;
+  assign \rport__addr$348  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -8856,116 +8319,109 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [1:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg [1:0] \$104 ;
-  reg \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [15:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
+  reg [47:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [5:0] \$110 ;
-  reg [47:0] \$111 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [8:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [8:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [8:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [7:0] \$125 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
   reg [16:0] \$126 ;
   reg [16:0] \$127 ;
   reg [16:0] \$128 ;
   reg [16:0] \$129 ;
   wire [8:0] \$13 ;
   reg [16:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [22:0] \$138 ;
-  reg [22:0] \$139 ;
+  reg [22:0] \$131 ;
+  reg [22:0] \$132 ;
+  reg [22:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [1:0] \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire [8:0] \$14 ;
-  reg [22:0] \$140 ;
-  reg \$141 ;
+  reg \$140 ;
+  reg [1:0] \$141 ;
   reg \$142 ;
   reg \$143 ;
-  reg [1:0] \$144 ;
-  reg \$145 ;
+  reg \$144 ;
+  reg [1:0] \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg [1:0] \$148 ;
-  reg \$149 ;
-  wire [8:0] \$15 ;
+  reg \$148 ;
+  reg [1:0] \$149 ;
+  wire [16:0] \$15 ;
   reg \$150 ;
   reg \$151 ;
-  reg [1:0] \$152 ;
-  reg \$153 ;
+  reg \$152 ;
+  reg [1:0] \$153 ;
   reg \$154 ;
   reg \$155 ;
-  reg [1:0] \$156 ;
-  reg \$157 ;
+  reg \$156 ;
+  reg [1:0] \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg [1:0] \$160 ;
-  reg \$161 ;
+  reg \$160 ;
+  reg [1:0] \$161 ;
   reg \$162 ;
   reg \$163 ;
-  reg [1:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [1:0] \$168 ;
-  reg \$169 ;
+  reg \$164 ;
+  reg [1:0] \$165 ;
+  reg [22:0] \$166 ;
+  reg [22:0] \$167 ;
+  reg [22:0] \$168 ;
+  reg [22:0] \$169 ;
   wire [16:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg [1:0] \$172 ;
-  reg [22:0] \$173 ;
-  reg [22:0] \$174 ;
-  reg [22:0] \$175 ;
-  reg [22:0] \$176 ;
-  reg [22:0] \$177 ;
-  reg [22:0] \$178 ;
-  reg \$179 ;
+  reg [22:0] \$170 ;
+  reg [22:0] \$171 ;
+  reg \$172 ;
+  reg [3:0] \$173 ;
+  reg \$174 ;
+  reg [3:0] \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg \$178 ;
+  reg [68:0] \$179 ;
   wire [16:0] \$18 ;
-  reg [3:0] \$180 ;
-  reg \$181 ;
-  reg [3:0] \$182 ;
-  reg [3:0] \$183 ;
-  reg [3:0] \$184 ;
-  reg \$185 ;
-  reg [68:0] \$186 ;
   wire [16:0] \$19 ;
-  reg [3:0] \$2 ;
+  wire \$2 ;
   wire [16:0] \$20 ;
-  wire [16:0] \$21 ;
+  wire [17:0] \$21 ;
   wire [17:0] \$22 ;
   wire [17:0] \$23 ;
-  wire [17:0] \$24 ;
+  reg [22:0] \$24 ;
   reg [22:0] \$25 ;
   reg [22:0] \$26 ;
-  reg [22:0] \$27 ;
+  wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  reg \$3 ;
+  wire [6:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -8976,81 +8432,80 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [6:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [4:0] \$43 ;
   wire [4:0] \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  reg \$5 ;
-  wire \$50 ;
+  wire \$5 ;
+  wire [4:0] \$50 ;
   wire [4:0] \$51 ;
-  wire [4:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
-  wire \$6 ;
-  wire [4:0] \$60 ;
+  wire [4:0] \$59 ;
+  wire [6:0] \$6 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire [5:0] \$65 ;
+  wire [5:0] \$64 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [6:0] \$7 ;
-  wire \$70 ;
-  wire [68:0] \$71 ;
+  wire [68:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [22:0] \$78 ;
-  wire [23:0] \$79 ;
-  wire [6:0] \$8 ;
-  wire [22:0] \$80 ;
-  wire [23:0] \$81 ;
-  wire [22:0] \$82 ;
-  wire [23:0] \$83 ;
-  wire \$84 ;
-  wire [4:0] \$85 ;
-  wire \$86 ;
-  wire [5:0] \$87 ;
-  reg [1:0] \$88 ;
-  reg [1:0] \$89 ;
-  wire [15:0] \$9 ;
-  reg [3:0] \$90 ;
-  reg [3:0] \$91 ;
-  reg \$92 ;
+  wire [22:0] \$77 ;
+  wire [23:0] \$78 ;
+  wire [22:0] \$79 ;
+  wire [15:0] \$8 ;
+  wire [23:0] \$80 ;
+  wire [22:0] \$81 ;
+  wire [23:0] \$82 ;
+  wire \$83 ;
+  wire [4:0] \$84 ;
+  wire \$85 ;
+  wire [5:0] \$86 ;
+  reg \$87 ;
+  reg [8:0] \$88 ;
+  reg [5:0] \$89 ;
+  wire [8:0] \$9 ;
+  reg [5:0] \$90 ;
+  reg [5:0] \$91 ;
+  reg [15:0] \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
-  reg [5:0] \$98 ;
+  reg [1:0] \$97 ;
+  reg \$98 ;
   reg [15:0] \$99 ;
-  (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$120 ;
+  wire [3:0] \$signature__addr$116 ;
   wire [15:0] \$signature__data ;
-  wire [68:0] \$signature__data$121 ;
+  wire [68:0] \$signature__data$117 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$119 ;
+  wire \$signature__en$115 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -9073,8 +8528,6 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [15:0] i__payload;
@@ -9097,8 +8550,6 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -9109,8 +8560,6 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [1:0] nf8 = 2'h0;
   (* keep = 32'd1 *)
   reg [1:0] nf8_0 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  reg [1:0] nf_t_ahead = 2'h0;
   output [68:0] o__payload;
   reg [68:0] o__payload = 69'h000000000000000000;
   wire [22:0] \o__payload[0] ;
@@ -9120,10 +8569,12 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] port__addr;
-  wire [47:0] port__data;
+  wire [5:0] \port__addr$114 ;
+  wire [8:0] port__data;
+  wire [47:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -9146,26 +8597,25 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [47:0] rom0_read = 48'h000000000000;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$122 ;
+  wire [3:0] \rport__addr$118 ;
   wire [15:0] rport__data;
-  wire [68:0] \rport__data$113 ;
+  wire [68:0] \rport__data$108 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9222,11 +8672,11 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:2]] <= i__payload;
   end
   reg [15:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:2]];
   end
   assign rport__data = _0_;
   reg [68:0] queue [9:0];
@@ -9246,7 +8696,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$113  = queue[q_rptr];
+  assign \rport__data$108  = queue[q_rptr];
   reg [47:0] rom0 [47:0];
   initial begin
     rom0[0] = 48'h0cfb1001c9f7;
@@ -9302,795 +8752,346 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 6'h2f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(x0_1) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_1) - $signed(8'h80);
-  assign \$16  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$17  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$18  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$19  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$20  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$21  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$22  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$23  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$24  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$28  = v8 & last8;
-  assign \$29  = issue & last_t;
-  assign \$30  = o__valid & o__ready;
-  assign \$31  = q_owed < 4'ha;
-  assign \$32  = \$30  ? q_room : \$31 ;
-  assign \$33  = o__valid & o__ready;
-  assign \$34  = \$33  | q_room;
-  assign \$35  = \$29  ? \$32  : \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = deliver & \$41 ;
-  assign \$43  = q_wptr == 4'h9;
-  assign \$44  = q_wptr + 1'h1;
-  assign \$45  = \$43  ? 5'h00 : \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = q_rptr == 4'h9;
-  assign \$51  = q_rptr + 1'h1;
-  assign \$52  = \$50  ? 5'h00 : \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = deliver & \$58 ;
-  assign \$60  = q_stored + \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$60  - \$64 ;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = \$68  | deliver;
-  assign \$70  = | q_stored;
-  assign \$71  = \$70  ? \rport__data$113  : q_in;
-  assign \$72  = ~ last_t;
-  assign \$73  = q_room | \$72 ;
-  assign i__ready = \$73  & reads_input_t;
-  assign \$74  = ~ last_t;
-  assign \$75  = q_room | \$74 ;
-  assign \$76  = ~ reads_input_t;
-  assign \$77  = i__valid | \$76 ;
-  assign issue = \$75  & \$77 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$78  = first8_0 ? bias0 : acc0;
-  assign \$79  = $signed(\$78 ) + $signed(sum0_s0_0);
-  assign \$80  = first8_0 ? bias1 : acc1;
-  assign \$81  = $signed(\$80 ) + $signed(sum1_s0_0);
-  assign \$82  = first8_0 ? bias2 : acc2;
-  assign \$83  = $signed(\$82 ) + $signed(sum2_s0_0);
-  assign \$84  = issue & last_t;
-  assign \$85  = q_owed + \$84 ;
-  assign \$86  = o__valid & o__ready;
-  assign \$87  = \$85  - \$86 ;
-  always @(posedge clk)
-    nf_t <= \$88 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$89 ;
-  always @(posedge clk)
-    sf_t <= \$90 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$91 ;
-  always @(posedge clk)
-    reads_input_t <= \$92 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$93 ;
-  always @(posedge clk)
-    first_t <= \$94 ;
-  always @(posedge clk)
-    first_t_ahead <= \$95 ;
-  always @(posedge clk)
-    last_t <= \$96 ;
-  always @(posedge clk)
-    last_t_ahead <= \$97 ;
-  always @(posedge clk)
-    t <= \$98 ;
-  always @(posedge clk)
-    x_reg <= \$99 ;
-  always @(posedge clk)
-    from_input <= \$100 ;
-  always @(posedge clk)
-    v1 <= \$101 ;
-  always @(posedge clk)
-    first1 <= \$102 ;
-  always @(posedge clk)
-    last1 <= \$103 ;
-  always @(posedge clk)
-    nf1 <= \$104 ;
-  always @(posedge clk)
-    from_input2 <= \$105 ;
-  always @(posedge clk)
-    x_reg2 <= \$106 ;
-  always @(posedge clk)
-    inbuf_read <= \$107 ;
-  always @(posedge clk)
-    x_mid <= \$108 ;
-  always @(posedge clk)
-    t1 <= \$109 ;
-  always @(posedge clk)
-    rom0_addr <= \$110 ;
-  always @(posedge clk)
-    rom0_read <= \$111 ;
-  always @(posedge clk)
-    x0_0 <= \$112 ;
-  always @(posedge clk)
-    x0_1 <= \$113 ;
-  always @(posedge clk)
-    xoff0_0 <= \$114 ;
-  always @(posedge clk)
-    w0_0 <= \$115 ;
-  always @(posedge clk)
-    xoff0_1 <= \$116 ;
-  always @(posedge clk)
-    w0_1 <= \$117 ;
-  always @(posedge clk)
-    xoff1_0 <= \$118 ;
-  always @(posedge clk)
-    w1_0 <= \$119 ;
-  always @(posedge clk)
-    xoff1_1 <= \$120 ;
-  always @(posedge clk)
-    w1_1 <= \$121 ;
-  always @(posedge clk)
-    xoff2_0 <= \$122 ;
-  always @(posedge clk)
-    w2_0 <= \$123 ;
-  always @(posedge clk)
-    xoff2_1 <= \$124 ;
-  always @(posedge clk)
-    w2_1 <= \$125 ;
-  always @(posedge clk)
-    prod0_0 <= \$126 ;
-  always @(posedge clk)
-    prod0_1 <= \$127 ;
-  always @(posedge clk)
-    prod1_0 <= \$128 ;
-  always @(posedge clk)
-    prod1_1 <= \$129 ;
-  always @(posedge clk)
-    prod2_0 <= \$130 ;
-  always @(posedge clk)
-    prod2_1 <= \$131 ;
-  always @(posedge clk)
-    prod0_0_r <= \$132 ;
-  always @(posedge clk)
-    prod0_1_r <= \$133 ;
-  always @(posedge clk)
-    prod1_0_r <= \$134 ;
-  always @(posedge clk)
-    prod1_1_r <= \$135 ;
-  always @(posedge clk)
-    prod2_0_r <= \$136 ;
-  always @(posedge clk)
-    prod2_1_r <= \$137 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$138 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$139 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$140 ;
-  always @(posedge clk)
-    v2 <= \$141 ;
-  always @(posedge clk)
-    first2 <= \$142 ;
-  always @(posedge clk)
-    last2 <= \$143 ;
-  always @(posedge clk)
-    nf2 <= \$144 ;
-  always @(posedge clk)
-    v3 <= \$145 ;
-  always @(posedge clk)
-    first3 <= \$146 ;
-  always @(posedge clk)
-    last3 <= \$147 ;
-  always @(posedge clk)
-    nf3 <= \$148 ;
-  always @(posedge clk)
-    v4 <= \$149 ;
-  always @(posedge clk)
-    first4 <= \$150 ;
-  always @(posedge clk)
-    last4 <= \$151 ;
-  always @(posedge clk)
-    nf4 <= \$152 ;
-  always @(posedge clk)
-    v5 <= \$153 ;
-  always @(posedge clk)
-    first5 <= \$154 ;
-  always @(posedge clk)
-    last5 <= \$155 ;
-  always @(posedge clk)
-    nf5 <= \$156 ;
-  always @(posedge clk)
-    v6 <= \$157 ;
-  always @(posedge clk)
-    first6 <= \$158 ;
-  always @(posedge clk)
-    last6 <= \$159 ;
-  always @(posedge clk)
-    nf6 <= \$160 ;
-  always @(posedge clk)
-    v7 <= \$161 ;
-  always @(posedge clk)
-    first7 <= \$162 ;
-  always @(posedge clk)
-    last7 <= \$163 ;
-  always @(posedge clk)
-    nf7 <= \$164 ;
-  always @(posedge clk)
-    v8 <= \$165 ;
-  always @(posedge clk)
-    first8 <= \$166 ;
-  always @(posedge clk)
-    last8 <= \$167 ;
-  always @(posedge clk)
-    nf8 <= \$168 ;
-  always @(posedge clk)
-    v8_0 <= \$169 ;
-  always @(posedge clk)
-    first8_0 <= \$170 ;
-  always @(posedge clk)
-    last8_0 <= \$171 ;
-  always @(posedge clk)
-    nf8_0 <= \$172 ;
-  always @(posedge clk)
-    bias0 <= \$173 ;
-  always @(posedge clk)
-    acc0 <= \$174 ;
-  always @(posedge clk)
-    bias1 <= \$175 ;
-  always @(posedge clk)
-    acc1 <= \$176 ;
-  always @(posedge clk)
-    bias2 <= \$177 ;
-  always @(posedge clk)
-    acc2 <= \$178 ;
-  always @(posedge clk)
-    deliver <= \$179 ;
-  always @(posedge clk)
-    q_owed <= \$180 ;
-  always @(posedge clk)
-    q_room <= \$181 ;
-  always @(posedge clk)
-    q_wptr <= \$182 ;
-  always @(posedge clk)
-    q_rptr <= \$183 ;
-  always @(posedge clk)
-    q_stored <= \$184 ;
-  always @(posedge clk)
-    o__valid <= \$185 ;
-  always @(posedge clk)
-    o__payload <= \$186 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 2'h0;
-    casez (t)
-      6'h00:
-          \$1  = 2'h0;
-      6'h01:
-          \$1  = 2'h0;
-      6'h02:
-          \$1  = 2'h0;
-      6'h03:
-          \$1  = 2'h0;
-      6'h04:
-          \$1  = 2'h0;
-      6'h05:
-          \$1  = 2'h0;
-      6'h06:
-          \$1  = 2'h0;
-      6'h07:
-          \$1  = 2'h0;
-      6'h08:
-          \$1  = 2'h0;
-      6'h09:
-          \$1  = 2'h0;
-      6'h0a:
-          \$1  = 2'h0;
-      6'h0b:
-          \$1  = 2'h0;
-      6'h0c:
-          \$1  = 2'h0;
-      6'h0d:
-          \$1  = 2'h0;
-      6'h0e:
-          \$1  = 2'h1;
-      6'h0f:
-          \$1  = 2'h1;
-      6'h10:
-          \$1  = 2'h1;
-      6'h11:
-          \$1  = 2'h1;
-      6'h12:
-          \$1  = 2'h1;
-      6'h13:
-          \$1  = 2'h1;
-      6'h14:
-          \$1  = 2'h1;
-      6'h15:
-          \$1  = 2'h1;
-      6'h16:
-          \$1  = 2'h1;
-      6'h17:
-          \$1  = 2'h1;
-      6'h18:
-          \$1  = 2'h1;
-      6'h19:
-          \$1  = 2'h1;
-      6'h1a:
-          \$1  = 2'h1;
-      6'h1b:
-          \$1  = 2'h1;
-      6'h1c:
-          \$1  = 2'h1;
-      6'h1d:
-          \$1  = 2'h1;
-      6'h1e:
-          \$1  = 2'h2;
-      6'h1f:
-          \$1  = 2'h2;
-      6'h20:
-          \$1  = 2'h2;
-      6'h21:
-          \$1  = 2'h2;
-      6'h22:
-          \$1  = 2'h2;
-      6'h23:
-          \$1  = 2'h2;
-      6'h24:
-          \$1  = 2'h2;
-      6'h25:
-          \$1  = 2'h2;
-      6'h26:
-          \$1  = 2'h2;
-      6'h27:
-          \$1  = 2'h2;
-      6'h28:
-          \$1  = 2'h2;
-      6'h29:
-          \$1  = 2'h2;
-      6'h2a:
-          \$1  = 2'h2;
-      6'h2b:
-          \$1  = 2'h2;
-      6'h2c:
-          \$1  = 2'h2;
-      6'h2d:
-          \$1  = 2'h2;
-      6'h2e:
-          \$1  = 2'h0;
-      6'h2f:
-          \$1  = 2'h0;
-    endcase
+  assign \port__data$29  = _1_;
+  reg [8:0] schedule [47:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h044;
+    schedule[2] = 9'h048;
+    schedule[3] = 9'h04c;
+    schedule[4] = 9'h050;
+    schedule[5] = 9'h054;
+    schedule[6] = 9'h058;
+    schedule[7] = 9'h05c;
+    schedule[8] = 9'h060;
+    schedule[9] = 9'h064;
+    schedule[10] = 9'h068;
+    schedule[11] = 9'h06c;
+    schedule[12] = 9'h070;
+    schedule[13] = 9'h074;
+    schedule[14] = 9'h078;
+    schedule[15] = 9'h17c;
+    schedule[16] = 9'h081;
+    schedule[17] = 9'h005;
+    schedule[18] = 9'h009;
+    schedule[19] = 9'h00d;
+    schedule[20] = 9'h011;
+    schedule[21] = 9'h015;
+    schedule[22] = 9'h019;
+    schedule[23] = 9'h01d;
+    schedule[24] = 9'h021;
+    schedule[25] = 9'h025;
+    schedule[26] = 9'h029;
+    schedule[27] = 9'h02d;
+    schedule[28] = 9'h031;
+    schedule[29] = 9'h035;
+    schedule[30] = 9'h039;
+    schedule[31] = 9'h13d;
+    schedule[32] = 9'h082;
+    schedule[33] = 9'h006;
+    schedule[34] = 9'h00a;
+    schedule[35] = 9'h00e;
+    schedule[36] = 9'h012;
+    schedule[37] = 9'h016;
+    schedule[38] = 9'h01a;
+    schedule[39] = 9'h01e;
+    schedule[40] = 9'h022;
+    schedule[41] = 9'h026;
+    schedule[42] = 9'h02a;
+    schedule[43] = 9'h02e;
+    schedule[44] = 9'h032;
+    schedule[45] = 9'h036;
+    schedule[46] = 9'h03a;
+    schedule[47] = 9'h13e;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      6'h00:
-          \$2  = 4'h2;
-      6'h01:
-          \$2  = 4'h3;
-      6'h02:
-          \$2  = 4'h4;
-      6'h03:
-          \$2  = 4'h5;
-      6'h04:
-          \$2  = 4'h6;
-      6'h05:
-          \$2  = 4'h7;
-      6'h06:
-          \$2  = 4'h8;
-      6'h07:
-          \$2  = 4'h9;
-      6'h08:
-          \$2  = 4'ha;
-      6'h09:
-          \$2  = 4'hb;
-      6'h0a:
-          \$2  = 4'hc;
-      6'h0b:
-          \$2  = 4'hd;
-      6'h0c:
-          \$2  = 4'he;
-      6'h0d:
-          \$2  = 4'hf;
-      6'h0e:
-          \$2  = 4'h0;
-      6'h0f:
-          \$2  = 4'h1;
-      6'h10:
-          \$2  = 4'h2;
-      6'h11:
-          \$2  = 4'h3;
-      6'h12:
-          \$2  = 4'h4;
-      6'h13:
-          \$2  = 4'h5;
-      6'h14:
-          \$2  = 4'h6;
-      6'h15:
-          \$2  = 4'h7;
-      6'h16:
-          \$2  = 4'h8;
-      6'h17:
-          \$2  = 4'h9;
-      6'h18:
-          \$2  = 4'ha;
-      6'h19:
-          \$2  = 4'hb;
-      6'h1a:
-          \$2  = 4'hc;
-      6'h1b:
-          \$2  = 4'hd;
-      6'h1c:
-          \$2  = 4'he;
-      6'h1d:
-          \$2  = 4'hf;
-      6'h1e:
-          \$2  = 4'h0;
-      6'h1f:
-          \$2  = 4'h1;
-      6'h20:
-          \$2  = 4'h2;
-      6'h21:
-          \$2  = 4'h3;
-      6'h22:
-          \$2  = 4'h4;
-      6'h23:
-          \$2  = 4'h5;
-      6'h24:
-          \$2  = 4'h6;
-      6'h25:
-          \$2  = 4'h7;
-      6'h26:
-          \$2  = 4'h8;
-      6'h27:
-          \$2  = 4'h9;
-      6'h28:
-          \$2  = 4'ha;
-      6'h29:
-          \$2  = 4'hb;
-      6'h2a:
-          \$2  = 4'hc;
-      6'h2b:
-          \$2  = 4'hd;
-      6'h2c:
-          \$2  = 4'he;
-      6'h2d:
-          \$2  = 4'hf;
-      6'h2e:
-          \$2  = 4'h0;
-      6'h2f:
-          \$2  = 4'h1;
-    endcase
+  reg [8:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
   end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 9'h044;
+  assign \$2  = tile_plus2 == 6'h2f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h2f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$12  = $signed(x0_1) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(x0_1) - $signed(8'h80);
+  assign \$15  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$16  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$17  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$18  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$19  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$20  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$21  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$22  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$23  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$27  = v8 & last8;
+  assign \$28  = issue & tile[8];
+  assign \$29  = o__valid & o__ready;
+  assign \$30  = q_owed < 4'ha;
+  assign \$31  = \$29  ? q_room : \$30 ;
+  assign \$32  = o__valid & o__ready;
+  assign \$33  = \$32  | q_room;
+  assign \$34  = \$28  ? \$31  : \$33 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = | q_stored;
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = deliver & \$40 ;
+  assign \$42  = q_wptr == 4'h9;
+  assign \$43  = q_wptr + 1'h1;
+  assign \$44  = \$42  ? 5'h00 : \$43 ;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = q_rptr == 4'h9;
+  assign \$50  = q_rptr + 1'h1;
+  assign \$51  = \$49  ? 5'h00 : \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = ~ \$54 ;
+  assign \$56  = \$53  & \$55 ;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = deliver & \$57 ;
+  assign \$59  = q_stored + \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$59  - \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$67  | deliver;
+  assign \$69  = | q_stored;
+  assign \$70  = \$69  ? \rport__data$108  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$71  = ~ tile[8];
+  assign \$72  = q_room | \$71 ;
+  assign i__ready = \$72  & tile[6];
+  assign \$73  = ~ tile[8];
+  assign \$74  = q_room | \$73 ;
+  assign \$75  = ~ tile[6];
+  assign \$76  = i__valid | \$75 ;
+  assign issue = \$74  & \$76 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$77  = first8_0 ? bias0 : acc0;
+  assign \$78  = $signed(\$77 ) + $signed(sum0_s0_0);
+  assign \$79  = first8_0 ? bias1 : acc1;
+  assign \$80  = $signed(\$79 ) + $signed(sum1_s0_0);
+  assign \$81  = first8_0 ? bias2 : acc2;
+  assign \$82  = $signed(\$81 ) + $signed(sum2_s0_0);
+  assign \$83  = issue & tile[8];
+  assign \$84  = q_owed + \$83 ;
+  assign \$85  = o__valid & o__ready;
+  assign \$86  = \$84  - \$85 ;
+  always @(posedge clk)
+    tile_primed <= \$87 ;
+  always @(posedge clk)
+    tile <= \$88 ;
+  always @(posedge clk)
+    tile_plus1 <= \$89 ;
+  always @(posedge clk)
+    tile_plus2 <= \$90 ;
+  always @(posedge clk)
+    t <= \$91 ;
+  always @(posedge clk)
+    x_reg <= \$92 ;
+  always @(posedge clk)
+    from_input <= \$93 ;
+  always @(posedge clk)
+    v1 <= \$94 ;
+  always @(posedge clk)
+    first1 <= \$95 ;
+  always @(posedge clk)
+    last1 <= \$96 ;
+  always @(posedge clk)
+    nf1 <= \$97 ;
+  always @(posedge clk)
+    from_input2 <= \$98 ;
+  always @(posedge clk)
+    x_reg2 <= \$99 ;
+  always @(posedge clk)
+    inbuf_read <= \$100 ;
+  always @(posedge clk)
+    x_mid <= \$101 ;
+  always @(posedge clk)
+    t1 <= \$102 ;
+  always @(posedge clk)
+    rom0_addr <= \$103 ;
+  always @(posedge clk)
+    rom0_read <= \$104 ;
+  always @(posedge clk)
+    x0_0 <= \$105 ;
+  always @(posedge clk)
+    x0_1 <= \$106 ;
+  always @(posedge clk)
+    xoff0_0 <= \$107 ;
+  always @(posedge clk)
+    w0_0 <= \$108 ;
+  always @(posedge clk)
+    xoff0_1 <= \$109 ;
+  always @(posedge clk)
+    w0_1 <= \$110 ;
+  always @(posedge clk)
+    xoff1_0 <= \$111 ;
+  always @(posedge clk)
+    w1_0 <= \$112 ;
+  always @(posedge clk)
+    xoff1_1 <= \$113 ;
+  always @(posedge clk)
+    w1_1 <= \$114 ;
+  always @(posedge clk)
+    xoff2_0 <= \$115 ;
+  always @(posedge clk)
+    w2_0 <= \$116 ;
+  always @(posedge clk)
+    xoff2_1 <= \$117 ;
+  always @(posedge clk)
+    w2_1 <= \$118 ;
+  always @(posedge clk)
+    prod0_0 <= \$119 ;
+  always @(posedge clk)
+    prod0_1 <= \$120 ;
+  always @(posedge clk)
+    prod1_0 <= \$121 ;
+  always @(posedge clk)
+    prod1_1 <= \$122 ;
+  always @(posedge clk)
+    prod2_0 <= \$123 ;
+  always @(posedge clk)
+    prod2_1 <= \$124 ;
+  always @(posedge clk)
+    prod0_0_r <= \$125 ;
+  always @(posedge clk)
+    prod0_1_r <= \$126 ;
+  always @(posedge clk)
+    prod1_0_r <= \$127 ;
+  always @(posedge clk)
+    prod1_1_r <= \$128 ;
+  always @(posedge clk)
+    prod2_0_r <= \$129 ;
+  always @(posedge clk)
+    prod2_1_r <= \$130 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$131 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$132 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$133 ;
+  always @(posedge clk)
+    v2 <= \$134 ;
+  always @(posedge clk)
+    first2 <= \$135 ;
+  always @(posedge clk)
+    last2 <= \$136 ;
+  always @(posedge clk)
+    nf2 <= \$137 ;
+  always @(posedge clk)
+    v3 <= \$138 ;
+  always @(posedge clk)
+    first3 <= \$139 ;
+  always @(posedge clk)
+    last3 <= \$140 ;
+  always @(posedge clk)
+    nf3 <= \$141 ;
+  always @(posedge clk)
+    v4 <= \$142 ;
+  always @(posedge clk)
+    first4 <= \$143 ;
+  always @(posedge clk)
+    last4 <= \$144 ;
+  always @(posedge clk)
+    nf4 <= \$145 ;
+  always @(posedge clk)
+    v5 <= \$146 ;
+  always @(posedge clk)
+    first5 <= \$147 ;
+  always @(posedge clk)
+    last5 <= \$148 ;
+  always @(posedge clk)
+    nf5 <= \$149 ;
+  always @(posedge clk)
+    v6 <= \$150 ;
+  always @(posedge clk)
+    first6 <= \$151 ;
+  always @(posedge clk)
+    last6 <= \$152 ;
+  always @(posedge clk)
+    nf6 <= \$153 ;
+  always @(posedge clk)
+    v7 <= \$154 ;
+  always @(posedge clk)
+    first7 <= \$155 ;
+  always @(posedge clk)
+    last7 <= \$156 ;
+  always @(posedge clk)
+    nf7 <= \$157 ;
+  always @(posedge clk)
+    v8 <= \$158 ;
+  always @(posedge clk)
+    first8 <= \$159 ;
+  always @(posedge clk)
+    last8 <= \$160 ;
+  always @(posedge clk)
+    nf8 <= \$161 ;
+  always @(posedge clk)
+    v8_0 <= \$162 ;
+  always @(posedge clk)
+    first8_0 <= \$163 ;
+  always @(posedge clk)
+    last8_0 <= \$164 ;
+  always @(posedge clk)
+    nf8_0 <= \$165 ;
+  always @(posedge clk)
+    bias0 <= \$166 ;
+  always @(posedge clk)
+    acc0 <= \$167 ;
+  always @(posedge clk)
+    bias1 <= \$168 ;
+  always @(posedge clk)
+    acc1 <= \$169 ;
+  always @(posedge clk)
+    bias2 <= \$170 ;
+  always @(posedge clk)
+    acc2 <= \$171 ;
+  always @(posedge clk)
+    deliver <= \$172 ;
+  always @(posedge clk)
+    q_owed <= \$173 ;
+  always @(posedge clk)
+    q_room <= \$174 ;
+  always @(posedge clk)
+    q_wptr <= \$175 ;
+  always @(posedge clk)
+    q_rptr <= \$176 ;
+  always @(posedge clk)
+    q_stored <= \$177 ;
+  always @(posedge clk)
+    o__valid <= \$178 ;
+  always @(posedge clk)
+    o__payload <= \$179 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h1;
-      6'h04:
-          \$3  = 1'h1;
-      6'h05:
-          \$3  = 1'h1;
-      6'h06:
-          \$3  = 1'h1;
-      6'h07:
-          \$3  = 1'h1;
-      6'h08:
-          \$3  = 1'h1;
-      6'h09:
-          \$3  = 1'h1;
-      6'h0a:
-          \$3  = 1'h1;
-      6'h0b:
-          \$3  = 1'h1;
-      6'h0c:
-          \$3  = 1'h1;
-      6'h0d:
-          \$3  = 1'h1;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h0;
-      6'h2b:
-          \$3  = 1'h0;
-      6'h2c:
-          \$3  = 1'h0;
-      6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h1;
-      6'h2f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h0;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h0;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h0;
-      6'h2b:
-          \$4  = 1'h0;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
-      6'h2e:
-          \$4  = 1'h1;
-      6'h2f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h0;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h0;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h0;
-      6'h2a:
-          \$5  = 1'h0;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h1;
-      6'h2e:
-          \$5  = 1'h0;
-      6'h2f:
-          \$5  = 1'h0;
+    \$24  = 23'h000000;
+    casez (nf7)
+      2'h0:
+          \$24  = 23'h7ffc76;
+      2'h1:
+          \$24  = 23'h7fee76;
+      2'h2:
+          \$24  = 23'h7ff8ae;
     endcase
   end
   always @* begin
@@ -10098,11 +9099,11 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$25  = 23'h000000;
     casez (nf7)
       2'h0:
-          \$25  = 23'h7ffc76;
+          \$25  = 23'h001657;
       2'h1:
-          \$25  = 23'h7fee76;
+          \$25  = 23'h00009b;
       2'h2:
-          \$25  = 23'h7ff8ae;
+          \$25  = 23'h000722;
     endcase
   end
   always @* begin
@@ -10110,784 +9111,709 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$26  = 23'h000000;
     casez (nf7)
       2'h0:
-          \$26  = 23'h001657;
+          \$26  = 23'h000d2e;
       2'h1:
-          \$26  = 23'h00009b;
+          \$26  = 23'h000266;
       2'h2:
-          \$26  = 23'h000722;
+          \$26  = 23'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$27  = 23'h000000;
-    casez (nf7)
-      2'h0:
-          \$27  = 23'h000d2e;
-      2'h1:
-          \$27  = 23'h000266;
-      2'h2:
-          \$27  = 23'h000000;
-    endcase
+    \$87  = 1'h1;
+    if (rst) begin
+      \$87  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = nf_t;
+    \$88  = tile;
     if (issue) begin
-      \$88  = nf_t_ahead;
+      \$88  = \$1 ;
     end
     if (rst) begin
-      \$88  = 2'h0;
+      \$88  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = nf_t_ahead;
+    \$89  = tile_plus1;
     if (issue) begin
-      \$89  = \$1 ;
+      \$89  = tile_plus2;
     end
     if (rst) begin
-      \$89  = 2'h0;
+      \$89  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = sf_t;
+    \$90  = tile_plus2;
     if (issue) begin
-      \$90  = sf_t_ahead;
+      \$90  = \$4 [5:0];
     end
     if (rst) begin
-      \$90  = 4'h0;
+      \$90  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = sf_t_ahead;
+    \$91  = t;
     if (issue) begin
-      \$91  = \$2 ;
+      \$91  = \$7 [5:0];
     end
     if (rst) begin
-      \$91  = 4'h1;
+      \$91  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = reads_input_t;
-    if (issue) begin
-      \$92  = reads_input_t_ahead;
-    end
+    \$92  = i__payload;
     if (rst) begin
-      \$92  = 1'h1;
+      \$92  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = reads_input_t_ahead;
-    if (issue) begin
-      \$93  = \$3 ;
-    end
+    \$93  = tile[6];
     if (rst) begin
-      \$93  = 1'h1;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = first_t;
-    if (issue) begin
-      \$94  = first_t_ahead;
-    end
+    \$94  = issue;
     if (rst) begin
-      \$94  = 1'h1;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = first_t_ahead;
-    if (issue) begin
-      \$95  = \$4 ;
-    end
+    \$95  = tile[7];
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = last_t;
-    if (issue) begin
-      \$96  = last_t_ahead;
-    end
+    \$96  = tile[8];
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = last_t_ahead;
-    if (issue) begin
-      \$97  = \$5 ;
-    end
+    \$97  = tile[1:0];
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = t;
-    if (issue) begin
-      \$98  = \$8 [5:0];
-    end
+    \$98  = from_input;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = i__payload;
+    \$99  = x_reg;
     if (rst) begin
       \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = reads_input_t;
+    \$100  = rport__data;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = issue;
+    \$101  = \$8 ;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = first_t;
+    \$102  = t;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = last_t;
+    \$103  = t1;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = nf_t;
+    \$104  = \port__data$29 ;
     if (rst) begin
-      \$104  = 2'h0;
+      \$104  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = from_input;
+    \$105  = x_mid[7:0];
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = x_reg;
+    \$106  = x_mid[15:8];
     if (rst) begin
-      \$106  = 16'h0000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = rport__data;
+    \$107  = \$9 ;
     if (rst) begin
-      \$107  = 16'h0000;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = \$9 ;
+    \$108  = rom0_read[7:0];
     if (rst) begin
-      \$108  = 16'h0000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = t;
+    \$109  = \$10 ;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = t1;
+    \$110  = rom0_read[15:8];
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = port__data;
+    \$111  = \$11 ;
     if (rst) begin
-      \$111  = 48'h000000000000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = x_mid[7:0];
+    \$112  = rom0_read[23:16];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = x_mid[15:8];
+    \$113  = \$12 ;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = \$10 ;
+    \$114  = rom0_read[31:24];
     if (rst) begin
-      \$114  = 9'h000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = rom0_read[7:0];
+    \$115  = \$13 ;
     if (rst) begin
-      \$115  = 8'h00;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = \$11 ;
+    \$116  = rom0_read[39:32];
     if (rst) begin
-      \$116  = 9'h000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = rom0_read[15:8];
+    \$117  = \$14 ;
     if (rst) begin
-      \$117  = 8'h00;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = \$12 ;
+    \$118  = rom0_read[47:40];
     if (rst) begin
-      \$118  = 9'h000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = rom0_read[23:16];
+    \$119  = \$15 ;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = \$13 ;
+    \$120  = \$16 ;
     if (rst) begin
-      \$120  = 9'h000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = rom0_read[31:24];
+    \$121  = \$17 ;
     if (rst) begin
-      \$121  = 8'h00;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = \$14 ;
+    \$122  = \$18 ;
     if (rst) begin
-      \$122  = 9'h000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = rom0_read[39:32];
+    \$123  = \$19 ;
     if (rst) begin
-      \$123  = 8'h00;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = \$15 ;
+    \$124  = \$20 ;
     if (rst) begin
-      \$124  = 9'h000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = rom0_read[47:40];
+    \$125  = prod0_0;
     if (rst) begin
-      \$125  = 8'h00;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = \$16 ;
+    \$126  = prod0_1;
     if (rst) begin
       \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = \$17 ;
+    \$127  = prod1_0;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = \$18 ;
+    \$128  = prod1_1;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = \$19 ;
+    \$129  = prod2_0;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = \$20 ;
+    \$130  = prod2_1;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$21 ;
+    \$131  = { \$21 [17], \$21 [17], \$21 [17], \$21 [17], \$21 [17], \$21  };
     if (rst) begin
-      \$131  = 17'h00000;
+      \$131  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = prod0_0;
+    \$132  = { \$22 [17], \$22 [17], \$22 [17], \$22 [17], \$22 [17], \$22  };
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = prod0_1;
+    \$133  = { \$23 [17], \$23 [17], \$23 [17], \$23 [17], \$23 [17], \$23  };
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = prod1_0;
+    \$134  = v1;
     if (rst) begin
-      \$134  = 17'h00000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = prod1_1;
+    \$135  = first1;
     if (rst) begin
-      \$135  = 17'h00000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = prod2_0;
+    \$136  = last1;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = prod2_1;
+    \$137  = nf1;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = { \$22 [17], \$22 [17], \$22 [17], \$22 [17], \$22 [17], \$22  };
+    \$138  = v2;
     if (rst) begin
-      \$138  = 23'h000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = { \$23 [17], \$23 [17], \$23 [17], \$23 [17], \$23 [17], \$23  };
+    \$139  = first2;
     if (rst) begin
-      \$139  = 23'h000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = { \$24 [17], \$24 [17], \$24 [17], \$24 [17], \$24 [17], \$24  };
+    \$140  = last2;
     if (rst) begin
-      \$140  = 23'h000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = v1;
+    \$141  = nf2;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = first1;
+    \$142  = v3;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = last1;
+    \$143  = first3;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = nf1;
+    \$144  = last3;
     if (rst) begin
-      \$144  = 2'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = v2;
+    \$145  = nf3;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = first2;
+    \$146  = v4;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = last2;
+    \$147  = first4;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = nf2;
+    \$148  = last4;
     if (rst) begin
-      \$148  = 2'h0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = v3;
+    \$149  = nf4;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = first3;
+    \$150  = v5;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = last3;
+    \$151  = first5;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = nf3;
+    \$152  = last5;
     if (rst) begin
-      \$152  = 2'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = v4;
+    \$153  = nf5;
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = first4;
+    \$154  = v6;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = last4;
+    \$155  = first6;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = nf4;
+    \$156  = last6;
     if (rst) begin
-      \$156  = 2'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = v5;
+    \$157  = nf6;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = first5;
+    \$158  = v7;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = last5;
+    \$159  = first7;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = nf5;
+    \$160  = last7;
     if (rst) begin
-      \$160  = 2'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = v6;
+    \$161  = nf7;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = first6;
+    \$162  = v7;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = last6;
+    \$163  = first7;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = nf6;
+    \$164  = last7;
     if (rst) begin
-      \$164  = 2'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = v7;
+    \$165  = nf7;
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = first7;
+    \$166  = \$24 ;
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = last7;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = nf7;
-    if (rst) begin
-      \$168  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = v7;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = first7;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = last7;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = nf7;
-    if (rst) begin
-      \$172  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = \$25 ;
-    if (rst) begin
-      \$173  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = acc0;
+    \$167  = acc0;
     if (v8_0) begin
-      \$174  = \$79 [22:0];
+      \$167  = \$78 [22:0];
     end
     if (rst) begin
-      \$174  = 23'h000000;
+      \$167  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = \$26 ;
+    \$168  = \$25 ;
     if (rst) begin
-      \$175  = 23'h000000;
+      \$168  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = acc1;
+    \$169  = acc1;
     if (v8_0) begin
-      \$176  = \$81 [22:0];
+      \$169  = \$80 [22:0];
     end
     if (rst) begin
-      \$176  = 23'h000000;
+      \$169  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = \$27 ;
+    \$170  = \$26 ;
     if (rst) begin
-      \$177  = 23'h000000;
+      \$170  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = acc2;
+    \$171  = acc2;
     if (v8_0) begin
-      \$178  = \$83 [22:0];
+      \$171  = \$82 [22:0];
     end
     if (rst) begin
-      \$178  = 23'h000000;
+      \$171  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = \$28 ;
+    \$172  = \$27 ;
     if (rst) begin
-      \$179  = 1'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$87 [3:0];
+    \$173  = \$86 [3:0];
     if (rst) begin
-      \$180  = 4'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = \$35 ;
+    \$174  = \$34 ;
     if (rst) begin
-      \$181  = 1'h1;
+      \$174  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = q_wptr;
-    if (\$42 ) begin
-      \$182  = \$45 [3:0];
+    \$175  = q_wptr;
+    if (\$41 ) begin
+      \$175  = \$44 [3:0];
     end
     if (rst) begin
-      \$182  = 4'h0;
+      \$175  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = q_rptr;
-    if (\$49 ) begin
-      \$183  = \$52 [3:0];
+    \$176  = q_rptr;
+    if (\$48 ) begin
+      \$176  = \$51 [3:0];
     end
     if (rst) begin
-      \$183  = 4'h0;
+      \$176  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$65 [3:0];
+    \$177  = \$64 [3:0];
     if (rst) begin
-      \$184  = 4'h0;
+      \$177  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = o__valid;
-    if (\$67 ) begin
-      \$185  = \$69 ;
+    \$178  = o__valid;
+    if (\$66 ) begin
+      \$178  = \$68 ;
     end
     if (rst) begin
-      \$185  = 1'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = o__payload;
-    if (\$67 ) begin
-      \$186  = \$71 ;
+    \$179  = o__payload;
+    if (\$66 ) begin
+      \$179  = \$70 ;
     end
     if (rst) begin
-      \$186  = 69'h000000000000000000;
+      \$179  = 69'h000000000000000000;
     end
   end
-  assign acc0_next = \$79 [22:0];
-  assign acc1_next = \$81 [22:0];
-  assign acc2_next = \$83 [22:0];
-  assign q_owed_next = \$87 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$78 [22:0];
+  assign acc1_next = \$80 [22:0];
+  assign acc2_next = \$82 [22:0];
+  assign q_owed_next = \$86 [3:0];
+  assign \$signature__addr  = tile[5:2];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$119  = deliver;
-  assign \$signature__addr$120  = q_wptr;
-  assign \$signature__data$121  = q_in;
-  assign \rport__addr$122  = q_rptr;
+  assign rport__addr = tile[5:2];
+  assign \port__addr$114  = rom0_addr;
+  assign \$signature__en$115  = deliver;
+  assign \$signature__addr$116  = q_wptr;
+  assign \$signature__data$117  = q_in;
+  assign \rport__addr$118  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[22:0];
@@ -12672,116 +11598,109 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg [3:0] \$104 ;
-  reg \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [5:0] \$109 ;
+  reg [15:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [5:0] \$102 ;
+  reg [5:0] \$103 ;
+  reg [47:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [8:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [8:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [5:0] \$110 ;
-  reg [47:0] \$111 ;
+  reg [7:0] \$110 ;
+  reg [8:0] \$111 ;
   reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [8:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [8:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [8:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [8:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [8:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [8:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [16:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [8:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [8:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [7:0] \$125 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg [16:0] \$125 ;
   reg [16:0] \$126 ;
   reg [16:0] \$127 ;
   reg [16:0] \$128 ;
   reg [16:0] \$129 ;
   wire [8:0] \$13 ;
   reg [16:0] \$130 ;
-  reg [16:0] \$131 ;
-  reg [16:0] \$132 ;
-  reg [16:0] \$133 ;
-  reg [16:0] \$134 ;
-  reg [16:0] \$135 ;
-  reg [16:0] \$136 ;
-  reg [16:0] \$137 ;
-  reg [20:0] \$138 ;
-  reg [20:0] \$139 ;
+  reg [20:0] \$131 ;
+  reg [20:0] \$132 ;
+  reg [20:0] \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg [3:0] \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire [8:0] \$14 ;
-  reg [20:0] \$140 ;
-  reg \$141 ;
+  reg \$140 ;
+  reg [3:0] \$141 ;
   reg \$142 ;
   reg \$143 ;
-  reg [3:0] \$144 ;
-  reg \$145 ;
+  reg \$144 ;
+  reg [3:0] \$145 ;
   reg \$146 ;
   reg \$147 ;
-  reg [3:0] \$148 ;
-  reg \$149 ;
-  wire [8:0] \$15 ;
+  reg \$148 ;
+  reg [3:0] \$149 ;
+  wire [16:0] \$15 ;
   reg \$150 ;
   reg \$151 ;
-  reg [3:0] \$152 ;
-  reg \$153 ;
+  reg \$152 ;
+  reg [3:0] \$153 ;
   reg \$154 ;
   reg \$155 ;
-  reg [3:0] \$156 ;
-  reg \$157 ;
+  reg \$156 ;
+  reg [3:0] \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [16:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg \$161 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
   reg \$162 ;
   reg \$163 ;
-  reg [3:0] \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg [3:0] \$168 ;
-  reg \$169 ;
+  reg \$164 ;
+  reg [3:0] \$165 ;
+  reg [20:0] \$166 ;
+  reg [20:0] \$167 ;
+  reg [20:0] \$168 ;
+  reg [20:0] \$169 ;
   wire [16:0] \$17 ;
-  reg \$170 ;
-  reg \$171 ;
-  reg [3:0] \$172 ;
-  reg [20:0] \$173 ;
-  reg [20:0] \$174 ;
-  reg [20:0] \$175 ;
-  reg [20:0] \$176 ;
-  reg [20:0] \$177 ;
-  reg [20:0] \$178 ;
-  reg \$179 ;
+  reg [20:0] \$170 ;
+  reg [20:0] \$171 ;
+  reg \$172 ;
+  reg [3:0] \$173 ;
+  reg \$174 ;
+  reg [3:0] \$175 ;
+  reg [3:0] \$176 ;
+  reg [3:0] \$177 ;
+  reg \$178 ;
+  reg [62:0] \$179 ;
   wire [16:0] \$18 ;
-  reg [3:0] \$180 ;
-  reg \$181 ;
-  reg [3:0] \$182 ;
-  reg [3:0] \$183 ;
-  reg [3:0] \$184 ;
-  reg \$185 ;
-  reg [62:0] \$186 ;
   wire [16:0] \$19 ;
-  reg [1:0] \$2 ;
+  wire \$2 ;
   wire [16:0] \$20 ;
-  wire [16:0] \$21 ;
+  wire [17:0] \$21 ;
   wire [17:0] \$22 ;
   wire [17:0] \$23 ;
-  wire [17:0] \$24 ;
+  reg [20:0] \$24 ;
   reg [20:0] \$25 ;
   reg [20:0] \$26 ;
-  reg [20:0] \$27 ;
+  wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  reg \$3 ;
+  wire [6:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -12792,81 +11711,80 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [6:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [4:0] \$43 ;
   wire [4:0] \$44 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  reg \$5 ;
-  wire \$50 ;
+  wire \$5 ;
+  wire [4:0] \$50 ;
   wire [4:0] \$51 ;
-  wire [4:0] \$52 ;
+  wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
-  wire \$6 ;
-  wire [4:0] \$60 ;
+  wire [4:0] \$59 ;
+  wire [6:0] \$6 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
-  wire [5:0] \$65 ;
+  wire [5:0] \$64 ;
+  wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [6:0] \$7 ;
-  wire \$70 ;
-  wire [62:0] \$71 ;
+  wire [62:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
-  wire [20:0] \$78 ;
-  wire [21:0] \$79 ;
-  wire [6:0] \$8 ;
-  wire [20:0] \$80 ;
-  wire [21:0] \$81 ;
-  wire [20:0] \$82 ;
-  wire [21:0] \$83 ;
-  wire \$84 ;
-  wire [4:0] \$85 ;
-  wire \$86 ;
-  wire [5:0] \$87 ;
-  reg [3:0] \$88 ;
-  reg [3:0] \$89 ;
-  wire [15:0] \$9 ;
-  reg [1:0] \$90 ;
-  reg [1:0] \$91 ;
-  reg \$92 ;
+  wire [20:0] \$77 ;
+  wire [21:0] \$78 ;
+  wire [20:0] \$79 ;
+  wire [15:0] \$8 ;
+  wire [21:0] \$80 ;
+  wire [20:0] \$81 ;
+  wire [21:0] \$82 ;
+  wire \$83 ;
+  wire [4:0] \$84 ;
+  wire \$85 ;
+  wire [5:0] \$86 ;
+  reg \$87 ;
+  reg [8:0] \$88 ;
+  reg [5:0] \$89 ;
+  wire [8:0] \$9 ;
+  reg [5:0] \$90 ;
+  reg [5:0] \$91 ;
+  reg [15:0] \$92 ;
   reg \$93 ;
   reg \$94 ;
   reg \$95 ;
   reg \$96 ;
-  reg \$97 ;
-  reg [5:0] \$98 ;
+  reg [3:0] \$97 ;
+  reg \$98 ;
   reg [15:0] \$99 ;
-  (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$120 ;
+  wire [3:0] \$signature__addr$116 ;
   wire [15:0] \$signature__data ;
-  wire [62:0] \$signature__data$121 ;
+  wire [62:0] \$signature__data$117 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$119 ;
+  wire \$signature__en$115 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -12889,8 +11807,6 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [15:0] i__payload;
@@ -12913,8 +11829,6 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -12925,8 +11839,6 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf8_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [62:0] o__payload;
   reg [62:0] o__payload = 63'h0000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -12936,10 +11848,12 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] port__addr;
-  wire [47:0] port__data;
+  wire [5:0] \port__addr$114 ;
+  wire [8:0] port__data;
+  wire [47:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -12962,26 +11876,25 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [47:0] rom0_read = 48'h000000000000;
-  (* init = 2'h0 *)
   wire [1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$122 ;
+  wire [3:0] \rport__addr$118 ;
   wire [15:0] rport__data;
-  wire [62:0] \rport__data$113 ;
+  wire [62:0] \rport__data$108 ;
   input rst;
   wire rst;
-  reg [1:0] sf_t = 2'h0;
-  reg [1:0] sf_t_ahead = 2'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -13026,11 +11939,11 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:4]] <= i__payload;
   end
   reg [15:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:4]];
   end
   assign rport__data = _0_;
   reg [62:0] queue [9:0];
@@ -13050,7 +11963,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$113  = queue[q_rptr];
+  assign \rport__data$108  = queue[q_rptr];
   reg [47:0] rom0 [43:0];
   initial begin
     rom0[0] = 48'h00feac3562f3;
@@ -13102,755 +12015,358 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 6'h2b;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(x0_1) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_1) - $signed(8'h80);
-  assign \$16  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$17  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$18  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$19  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$20  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$21  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$22  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$23  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$24  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$28  = v8 & last8;
-  assign \$29  = issue & last_t;
-  assign \$30  = o__valid & o__ready;
-  assign \$31  = q_owed < 4'ha;
-  assign \$32  = \$30  ? q_room : \$31 ;
-  assign \$33  = o__valid & o__ready;
-  assign \$34  = \$33  | q_room;
-  assign \$35  = \$29  ? \$32  : \$34 ;
-  assign \$36  = ~ o__valid;
-  assign \$37  = \$36  | o__ready;
-  assign \$38  = | q_stored;
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$37  & \$39 ;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = deliver & \$41 ;
-  assign \$43  = q_wptr == 4'h9;
-  assign \$44  = q_wptr + 1'h1;
-  assign \$45  = \$43  ? 5'h00 : \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = q_rptr == 4'h9;
-  assign \$51  = q_rptr + 1'h1;
-  assign \$52  = \$50  ? 5'h00 : \$51 ;
-  assign \$53  = ~ o__valid;
-  assign \$54  = \$53  | o__ready;
-  assign \$55  = | q_stored;
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$54  & \$56 ;
-  assign \$58  = ~ \$57 ;
-  assign \$59  = deliver & \$58 ;
-  assign \$60  = q_stored + \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = \$60  - \$64 ;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = \$68  | deliver;
-  assign \$70  = | q_stored;
-  assign \$71  = \$70  ? \rport__data$113  : q_in;
-  assign \$72  = ~ last_t;
-  assign \$73  = q_room | \$72 ;
-  assign i__ready = \$73  & reads_input_t;
-  assign \$74  = ~ last_t;
-  assign \$75  = q_room | \$74 ;
-  assign \$76  = ~ reads_input_t;
-  assign \$77  = i__valid | \$76 ;
-  assign issue = \$75  & \$77 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$78  = first8_0 ? bias0 : acc0;
-  assign \$79  = $signed(\$78 ) + $signed(sum0_s0_0);
-  assign \$80  = first8_0 ? bias1 : acc1;
-  assign \$81  = $signed(\$80 ) + $signed(sum1_s0_0);
-  assign \$82  = first8_0 ? bias2 : acc2;
-  assign \$83  = $signed(\$82 ) + $signed(sum2_s0_0);
-  assign \$84  = issue & last_t;
-  assign \$85  = q_owed + \$84 ;
-  assign \$86  = o__valid & o__ready;
-  assign \$87  = \$85  - \$86 ;
-  always @(posedge clk)
-    nf_t <= \$88 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$89 ;
-  always @(posedge clk)
-    sf_t <= \$90 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$91 ;
-  always @(posedge clk)
-    reads_input_t <= \$92 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$93 ;
-  always @(posedge clk)
-    first_t <= \$94 ;
-  always @(posedge clk)
-    first_t_ahead <= \$95 ;
-  always @(posedge clk)
-    last_t <= \$96 ;
-  always @(posedge clk)
-    last_t_ahead <= \$97 ;
-  always @(posedge clk)
-    t <= \$98 ;
-  always @(posedge clk)
-    x_reg <= \$99 ;
-  always @(posedge clk)
-    from_input <= \$100 ;
-  always @(posedge clk)
-    v1 <= \$101 ;
-  always @(posedge clk)
-    first1 <= \$102 ;
-  always @(posedge clk)
-    last1 <= \$103 ;
-  always @(posedge clk)
-    nf1 <= \$104 ;
-  always @(posedge clk)
-    from_input2 <= \$105 ;
-  always @(posedge clk)
-    x_reg2 <= \$106 ;
-  always @(posedge clk)
-    inbuf_read <= \$107 ;
-  always @(posedge clk)
-    x_mid <= \$108 ;
-  always @(posedge clk)
-    t1 <= \$109 ;
-  always @(posedge clk)
-    rom0_addr <= \$110 ;
-  always @(posedge clk)
-    rom0_read <= \$111 ;
-  always @(posedge clk)
-    x0_0 <= \$112 ;
-  always @(posedge clk)
-    x0_1 <= \$113 ;
-  always @(posedge clk)
-    xoff0_0 <= \$114 ;
-  always @(posedge clk)
-    w0_0 <= \$115 ;
-  always @(posedge clk)
-    xoff0_1 <= \$116 ;
-  always @(posedge clk)
-    w0_1 <= \$117 ;
-  always @(posedge clk)
-    xoff1_0 <= \$118 ;
-  always @(posedge clk)
-    w1_0 <= \$119 ;
-  always @(posedge clk)
-    xoff1_1 <= \$120 ;
-  always @(posedge clk)
-    w1_1 <= \$121 ;
-  always @(posedge clk)
-    xoff2_0 <= \$122 ;
-  always @(posedge clk)
-    w2_0 <= \$123 ;
-  always @(posedge clk)
-    xoff2_1 <= \$124 ;
-  always @(posedge clk)
-    w2_1 <= \$125 ;
-  always @(posedge clk)
-    prod0_0 <= \$126 ;
-  always @(posedge clk)
-    prod0_1 <= \$127 ;
-  always @(posedge clk)
-    prod1_0 <= \$128 ;
-  always @(posedge clk)
-    prod1_1 <= \$129 ;
-  always @(posedge clk)
-    prod2_0 <= \$130 ;
-  always @(posedge clk)
-    prod2_1 <= \$131 ;
-  always @(posedge clk)
-    prod0_0_r <= \$132 ;
-  always @(posedge clk)
-    prod0_1_r <= \$133 ;
-  always @(posedge clk)
-    prod1_0_r <= \$134 ;
-  always @(posedge clk)
-    prod1_1_r <= \$135 ;
-  always @(posedge clk)
-    prod2_0_r <= \$136 ;
-  always @(posedge clk)
-    prod2_1_r <= \$137 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$138 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$139 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$140 ;
-  always @(posedge clk)
-    v2 <= \$141 ;
-  always @(posedge clk)
-    first2 <= \$142 ;
-  always @(posedge clk)
-    last2 <= \$143 ;
-  always @(posedge clk)
-    nf2 <= \$144 ;
-  always @(posedge clk)
-    v3 <= \$145 ;
-  always @(posedge clk)
-    first3 <= \$146 ;
-  always @(posedge clk)
-    last3 <= \$147 ;
-  always @(posedge clk)
-    nf3 <= \$148 ;
-  always @(posedge clk)
-    v4 <= \$149 ;
-  always @(posedge clk)
-    first4 <= \$150 ;
-  always @(posedge clk)
-    last4 <= \$151 ;
-  always @(posedge clk)
-    nf4 <= \$152 ;
-  always @(posedge clk)
-    v5 <= \$153 ;
-  always @(posedge clk)
-    first5 <= \$154 ;
-  always @(posedge clk)
-    last5 <= \$155 ;
-  always @(posedge clk)
-    nf5 <= \$156 ;
-  always @(posedge clk)
-    v6 <= \$157 ;
-  always @(posedge clk)
-    first6 <= \$158 ;
-  always @(posedge clk)
-    last6 <= \$159 ;
-  always @(posedge clk)
-    nf6 <= \$160 ;
-  always @(posedge clk)
-    v7 <= \$161 ;
-  always @(posedge clk)
-    first7 <= \$162 ;
-  always @(posedge clk)
-    last7 <= \$163 ;
-  always @(posedge clk)
-    nf7 <= \$164 ;
-  always @(posedge clk)
-    v8 <= \$165 ;
-  always @(posedge clk)
-    first8 <= \$166 ;
-  always @(posedge clk)
-    last8 <= \$167 ;
-  always @(posedge clk)
-    nf8 <= \$168 ;
-  always @(posedge clk)
-    v8_0 <= \$169 ;
-  always @(posedge clk)
-    first8_0 <= \$170 ;
-  always @(posedge clk)
-    last8_0 <= \$171 ;
-  always @(posedge clk)
-    nf8_0 <= \$172 ;
-  always @(posedge clk)
-    bias0 <= \$173 ;
-  always @(posedge clk)
-    acc0 <= \$174 ;
-  always @(posedge clk)
-    bias1 <= \$175 ;
-  always @(posedge clk)
-    acc1 <= \$176 ;
-  always @(posedge clk)
-    bias2 <= \$177 ;
-  always @(posedge clk)
-    acc2 <= \$178 ;
-  always @(posedge clk)
-    deliver <= \$179 ;
-  always @(posedge clk)
-    q_owed <= \$180 ;
-  always @(posedge clk)
-    q_room <= \$181 ;
-  always @(posedge clk)
-    q_wptr <= \$182 ;
-  always @(posedge clk)
-    q_rptr <= \$183 ;
-  always @(posedge clk)
-    q_stored <= \$184 ;
-  always @(posedge clk)
-    o__valid <= \$185 ;
-  always @(posedge clk)
-    o__payload <= \$186 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      6'h00:
-          \$1  = 4'h0;
-      6'h01:
-          \$1  = 4'h0;
-      6'h02:
-          \$1  = 4'h1;
-      6'h03:
-          \$1  = 4'h1;
-      6'h04:
-          \$1  = 4'h1;
-      6'h05:
-          \$1  = 4'h1;
-      6'h06:
-          \$1  = 4'h2;
-      6'h07:
-          \$1  = 4'h2;
-      6'h08:
-          \$1  = 4'h2;
-      6'h09:
-          \$1  = 4'h2;
-      6'h0a:
-          \$1  = 4'h3;
-      6'h0b:
-          \$1  = 4'h3;
-      6'h0c:
-          \$1  = 4'h3;
-      6'h0d:
-          \$1  = 4'h3;
-      6'h0e:
-          \$1  = 4'h4;
-      6'h0f:
-          \$1  = 4'h4;
-      6'h10:
-          \$1  = 4'h4;
-      6'h11:
-          \$1  = 4'h4;
-      6'h12:
-          \$1  = 4'h5;
-      6'h13:
-          \$1  = 4'h5;
-      6'h14:
-          \$1  = 4'h5;
-      6'h15:
-          \$1  = 4'h5;
-      6'h16:
-          \$1  = 4'h6;
-      6'h17:
-          \$1  = 4'h6;
-      6'h18:
-          \$1  = 4'h6;
-      6'h19:
-          \$1  = 4'h6;
-      6'h1a:
-          \$1  = 4'h7;
-      6'h1b:
-          \$1  = 4'h7;
-      6'h1c:
-          \$1  = 4'h7;
-      6'h1d:
-          \$1  = 4'h7;
-      6'h1e:
-          \$1  = 4'h8;
-      6'h1f:
-          \$1  = 4'h8;
-      6'h20:
-          \$1  = 4'h8;
-      6'h21:
-          \$1  = 4'h8;
-      6'h22:
-          \$1  = 4'h9;
-      6'h23:
-          \$1  = 4'h9;
-      6'h24:
-          \$1  = 4'h9;
-      6'h25:
-          \$1  = 4'h9;
-      6'h26:
-          \$1  = 4'ha;
-      6'h27:
-          \$1  = 4'ha;
-      6'h28:
-          \$1  = 4'ha;
-      6'h29:
-          \$1  = 4'ha;
-      6'h2a:
-          \$1  = 4'h0;
-      6'h2b:
-          \$1  = 4'h0;
-    endcase
+  assign \port__data$29  = _1_;
+  reg [8:0] schedule [43:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h050;
+    schedule[2] = 9'h060;
+    schedule[3] = 9'h170;
+    schedule[4] = 9'h081;
+    schedule[5] = 9'h011;
+    schedule[6] = 9'h021;
+    schedule[7] = 9'h131;
+    schedule[8] = 9'h082;
+    schedule[9] = 9'h012;
+    schedule[10] = 9'h022;
+    schedule[11] = 9'h132;
+    schedule[12] = 9'h083;
+    schedule[13] = 9'h013;
+    schedule[14] = 9'h023;
+    schedule[15] = 9'h133;
+    schedule[16] = 9'h084;
+    schedule[17] = 9'h014;
+    schedule[18] = 9'h024;
+    schedule[19] = 9'h134;
+    schedule[20] = 9'h085;
+    schedule[21] = 9'h015;
+    schedule[22] = 9'h025;
+    schedule[23] = 9'h135;
+    schedule[24] = 9'h086;
+    schedule[25] = 9'h016;
+    schedule[26] = 9'h026;
+    schedule[27] = 9'h136;
+    schedule[28] = 9'h087;
+    schedule[29] = 9'h017;
+    schedule[30] = 9'h027;
+    schedule[31] = 9'h137;
+    schedule[32] = 9'h088;
+    schedule[33] = 9'h018;
+    schedule[34] = 9'h028;
+    schedule[35] = 9'h138;
+    schedule[36] = 9'h089;
+    schedule[37] = 9'h019;
+    schedule[38] = 9'h029;
+    schedule[39] = 9'h139;
+    schedule[40] = 9'h08a;
+    schedule[41] = 9'h01a;
+    schedule[42] = 9'h02a;
+    schedule[43] = 9'h13a;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 2'h0;
-    casez (t)
-      6'h00:
-          \$2  = 2'h2;
-      6'h01:
-          \$2  = 2'h3;
-      6'h02:
-          \$2  = 2'h0;
-      6'h03:
-          \$2  = 2'h1;
-      6'h04:
-          \$2  = 2'h2;
-      6'h05:
-          \$2  = 2'h3;
-      6'h06:
-          \$2  = 2'h0;
-      6'h07:
-          \$2  = 2'h1;
-      6'h08:
-          \$2  = 2'h2;
-      6'h09:
-          \$2  = 2'h3;
-      6'h0a:
-          \$2  = 2'h0;
-      6'h0b:
-          \$2  = 2'h1;
-      6'h0c:
-          \$2  = 2'h2;
-      6'h0d:
-          \$2  = 2'h3;
-      6'h0e:
-          \$2  = 2'h0;
-      6'h0f:
-          \$2  = 2'h1;
-      6'h10:
-          \$2  = 2'h2;
-      6'h11:
-          \$2  = 2'h3;
-      6'h12:
-          \$2  = 2'h0;
-      6'h13:
-          \$2  = 2'h1;
-      6'h14:
-          \$2  = 2'h2;
-      6'h15:
-          \$2  = 2'h3;
-      6'h16:
-          \$2  = 2'h0;
-      6'h17:
-          \$2  = 2'h1;
-      6'h18:
-          \$2  = 2'h2;
-      6'h19:
-          \$2  = 2'h3;
-      6'h1a:
-          \$2  = 2'h0;
-      6'h1b:
-          \$2  = 2'h1;
-      6'h1c:
-          \$2  = 2'h2;
-      6'h1d:
-          \$2  = 2'h3;
-      6'h1e:
-          \$2  = 2'h0;
-      6'h1f:
-          \$2  = 2'h1;
-      6'h20:
-          \$2  = 2'h2;
-      6'h21:
-          \$2  = 2'h3;
-      6'h22:
-          \$2  = 2'h0;
-      6'h23:
-          \$2  = 2'h1;
-      6'h24:
-          \$2  = 2'h2;
-      6'h25:
-          \$2  = 2'h3;
-      6'h26:
-          \$2  = 2'h0;
-      6'h27:
-          \$2  = 2'h1;
-      6'h28:
-          \$2  = 2'h2;
-      6'h29:
-          \$2  = 2'h3;
-      6'h2a:
-          \$2  = 2'h0;
-      6'h2b:
-          \$2  = 2'h1;
-    endcase
+  reg [8:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
   end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 9'h050;
+  assign \$2  = tile_plus2 == 6'h2b;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h2b;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_0) - $signed(8'h80);
+  assign \$12  = $signed(x0_1) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(x0_1) - $signed(8'h80);
+  assign \$15  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$16  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$17  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$18  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$19  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$20  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$21  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$22  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$23  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$27  = v8 & last8;
+  assign \$28  = issue & tile[8];
+  assign \$29  = o__valid & o__ready;
+  assign \$30  = q_owed < 4'ha;
+  assign \$31  = \$29  ? q_room : \$30 ;
+  assign \$32  = o__valid & o__ready;
+  assign \$33  = \$32  | q_room;
+  assign \$34  = \$28  ? \$31  : \$33 ;
+  assign \$35  = ~ o__valid;
+  assign \$36  = \$35  | o__ready;
+  assign \$37  = | q_stored;
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = deliver & \$40 ;
+  assign \$42  = q_wptr == 4'h9;
+  assign \$43  = q_wptr + 1'h1;
+  assign \$44  = \$42  ? 5'h00 : \$43 ;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = q_rptr == 4'h9;
+  assign \$50  = q_rptr + 1'h1;
+  assign \$51  = \$49  ? 5'h00 : \$50 ;
+  assign \$52  = ~ o__valid;
+  assign \$53  = \$52  | o__ready;
+  assign \$54  = | q_stored;
+  assign \$55  = ~ \$54 ;
+  assign \$56  = \$53  & \$55 ;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = deliver & \$57 ;
+  assign \$59  = q_stored + \$58 ;
+  assign \$60  = ~ o__valid;
+  assign \$61  = \$60  | o__ready;
+  assign \$62  = | q_stored;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$59  - \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = \$67  | deliver;
+  assign \$69  = | q_stored;
+  assign \$70  = \$69  ? \rport__data$108  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$71  = ~ tile[8];
+  assign \$72  = q_room | \$71 ;
+  assign i__ready = \$72  & tile[6];
+  assign \$73  = ~ tile[8];
+  assign \$74  = q_room | \$73 ;
+  assign \$75  = ~ tile[6];
+  assign \$76  = i__valid | \$75 ;
+  assign issue = \$74  & \$76 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$77  = first8_0 ? bias0 : acc0;
+  assign \$78  = $signed(\$77 ) + $signed(sum0_s0_0);
+  assign \$79  = first8_0 ? bias1 : acc1;
+  assign \$80  = $signed(\$79 ) + $signed(sum1_s0_0);
+  assign \$81  = first8_0 ? bias2 : acc2;
+  assign \$82  = $signed(\$81 ) + $signed(sum2_s0_0);
+  assign \$83  = issue & tile[8];
+  assign \$84  = q_owed + \$83 ;
+  assign \$85  = o__valid & o__ready;
+  assign \$86  = \$84  - \$85 ;
+  always @(posedge clk)
+    tile_primed <= \$87 ;
+  always @(posedge clk)
+    tile <= \$88 ;
+  always @(posedge clk)
+    tile_plus1 <= \$89 ;
+  always @(posedge clk)
+    tile_plus2 <= \$90 ;
+  always @(posedge clk)
+    t <= \$91 ;
+  always @(posedge clk)
+    x_reg <= \$92 ;
+  always @(posedge clk)
+    from_input <= \$93 ;
+  always @(posedge clk)
+    v1 <= \$94 ;
+  always @(posedge clk)
+    first1 <= \$95 ;
+  always @(posedge clk)
+    last1 <= \$96 ;
+  always @(posedge clk)
+    nf1 <= \$97 ;
+  always @(posedge clk)
+    from_input2 <= \$98 ;
+  always @(posedge clk)
+    x_reg2 <= \$99 ;
+  always @(posedge clk)
+    inbuf_read <= \$100 ;
+  always @(posedge clk)
+    x_mid <= \$101 ;
+  always @(posedge clk)
+    t1 <= \$102 ;
+  always @(posedge clk)
+    rom0_addr <= \$103 ;
+  always @(posedge clk)
+    rom0_read <= \$104 ;
+  always @(posedge clk)
+    x0_0 <= \$105 ;
+  always @(posedge clk)
+    x0_1 <= \$106 ;
+  always @(posedge clk)
+    xoff0_0 <= \$107 ;
+  always @(posedge clk)
+    w0_0 <= \$108 ;
+  always @(posedge clk)
+    xoff0_1 <= \$109 ;
+  always @(posedge clk)
+    w0_1 <= \$110 ;
+  always @(posedge clk)
+    xoff1_0 <= \$111 ;
+  always @(posedge clk)
+    w1_0 <= \$112 ;
+  always @(posedge clk)
+    xoff1_1 <= \$113 ;
+  always @(posedge clk)
+    w1_1 <= \$114 ;
+  always @(posedge clk)
+    xoff2_0 <= \$115 ;
+  always @(posedge clk)
+    w2_0 <= \$116 ;
+  always @(posedge clk)
+    xoff2_1 <= \$117 ;
+  always @(posedge clk)
+    w2_1 <= \$118 ;
+  always @(posedge clk)
+    prod0_0 <= \$119 ;
+  always @(posedge clk)
+    prod0_1 <= \$120 ;
+  always @(posedge clk)
+    prod1_0 <= \$121 ;
+  always @(posedge clk)
+    prod1_1 <= \$122 ;
+  always @(posedge clk)
+    prod2_0 <= \$123 ;
+  always @(posedge clk)
+    prod2_1 <= \$124 ;
+  always @(posedge clk)
+    prod0_0_r <= \$125 ;
+  always @(posedge clk)
+    prod0_1_r <= \$126 ;
+  always @(posedge clk)
+    prod1_0_r <= \$127 ;
+  always @(posedge clk)
+    prod1_1_r <= \$128 ;
+  always @(posedge clk)
+    prod2_0_r <= \$129 ;
+  always @(posedge clk)
+    prod2_1_r <= \$130 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$131 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$132 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$133 ;
+  always @(posedge clk)
+    v2 <= \$134 ;
+  always @(posedge clk)
+    first2 <= \$135 ;
+  always @(posedge clk)
+    last2 <= \$136 ;
+  always @(posedge clk)
+    nf2 <= \$137 ;
+  always @(posedge clk)
+    v3 <= \$138 ;
+  always @(posedge clk)
+    first3 <= \$139 ;
+  always @(posedge clk)
+    last3 <= \$140 ;
+  always @(posedge clk)
+    nf3 <= \$141 ;
+  always @(posedge clk)
+    v4 <= \$142 ;
+  always @(posedge clk)
+    first4 <= \$143 ;
+  always @(posedge clk)
+    last4 <= \$144 ;
+  always @(posedge clk)
+    nf4 <= \$145 ;
+  always @(posedge clk)
+    v5 <= \$146 ;
+  always @(posedge clk)
+    first5 <= \$147 ;
+  always @(posedge clk)
+    last5 <= \$148 ;
+  always @(posedge clk)
+    nf5 <= \$149 ;
+  always @(posedge clk)
+    v6 <= \$150 ;
+  always @(posedge clk)
+    first6 <= \$151 ;
+  always @(posedge clk)
+    last6 <= \$152 ;
+  always @(posedge clk)
+    nf6 <= \$153 ;
+  always @(posedge clk)
+    v7 <= \$154 ;
+  always @(posedge clk)
+    first7 <= \$155 ;
+  always @(posedge clk)
+    last7 <= \$156 ;
+  always @(posedge clk)
+    nf7 <= \$157 ;
+  always @(posedge clk)
+    v8 <= \$158 ;
+  always @(posedge clk)
+    first8 <= \$159 ;
+  always @(posedge clk)
+    last8 <= \$160 ;
+  always @(posedge clk)
+    nf8 <= \$161 ;
+  always @(posedge clk)
+    v8_0 <= \$162 ;
+  always @(posedge clk)
+    first8_0 <= \$163 ;
+  always @(posedge clk)
+    last8_0 <= \$164 ;
+  always @(posedge clk)
+    nf8_0 <= \$165 ;
+  always @(posedge clk)
+    bias0 <= \$166 ;
+  always @(posedge clk)
+    acc0 <= \$167 ;
+  always @(posedge clk)
+    bias1 <= \$168 ;
+  always @(posedge clk)
+    acc1 <= \$169 ;
+  always @(posedge clk)
+    bias2 <= \$170 ;
+  always @(posedge clk)
+    acc2 <= \$171 ;
+  always @(posedge clk)
+    deliver <= \$172 ;
+  always @(posedge clk)
+    q_owed <= \$173 ;
+  always @(posedge clk)
+    q_room <= \$174 ;
+  always @(posedge clk)
+    q_wptr <= \$175 ;
+  always @(posedge clk)
+    q_rptr <= \$176 ;
+  always @(posedge clk)
+    q_stored <= \$177 ;
+  always @(posedge clk)
+    o__valid <= \$178 ;
+  always @(posedge clk)
+    o__payload <= \$179 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h0;
-      6'h03:
-          \$3  = 1'h0;
-      6'h04:
-          \$3  = 1'h0;
-      6'h05:
-          \$3  = 1'h0;
-      6'h06:
-          \$3  = 1'h0;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h1;
-      6'h2b:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h1;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h1;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h1;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h1;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h1;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h1;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h1;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h1;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h1;
-      6'h2b:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h1;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h1;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h1;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h1;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h1;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h1;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h1;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h1;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h1;
-      6'h2a:
-          \$5  = 1'h0;
-      6'h2b:
-          \$5  = 1'h0;
+    \$24  = 21'h000000;
+    casez (nf7)
+      4'h0:
+          \$24  = 21'h000fff;
+      4'h1:
+          \$24  = 21'h1ff7c9;
+      4'h2:
+          \$24  = 21'h000a0f;
+      4'h3:
+          \$24  = 21'h1ff8ce;
+      4'h4:
+          \$24  = 21'h000317;
+      4'h5:
+          \$24  = 21'h1feca9;
+      4'h6:
+          \$24  = 21'h004074;
+      4'h7:
+          \$24  = 21'h00006e;
+      4'h8:
+          \$24  = 21'h1ffeb1;
+      4'h9:
+          \$24  = 21'h1fe69e;
+      4'ha:
+          \$24  = 21'h000040;
     endcase
   end
   always @* begin
@@ -13858,27 +12374,27 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$25  = 21'h000000;
     casez (nf7)
       4'h0:
-          \$25  = 21'h000fff;
+          \$25  = 21'h1fe8cd;
       4'h1:
-          \$25  = 21'h1ff7c9;
+          \$25  = 21'h1ff6c9;
       4'h2:
-          \$25  = 21'h000a0f;
+          \$25  = 21'h1ff9c3;
       4'h3:
-          \$25  = 21'h1ff8ce;
+          \$25  = 21'h1ff825;
       4'h4:
-          \$25  = 21'h000317;
+          \$25  = 21'h000049;
       4'h5:
-          \$25  = 21'h1feca9;
+          \$25  = 21'h1fffeb;
       4'h6:
-          \$25  = 21'h004074;
+          \$25  = 21'h001558;
       4'h7:
-          \$25  = 21'h00006e;
+          \$25  = 21'h00332d;
       4'h8:
-          \$25  = 21'h1ffeb1;
+          \$25  = 21'h1ff042;
       4'h9:
-          \$25  = 21'h1fe69e;
+          \$25  = 21'h000018;
       4'ha:
-          \$25  = 21'h000040;
+          \$25  = 21'h1ffd84;
     endcase
   end
   always @* begin
@@ -13886,816 +12402,725 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$26  = 21'h000000;
     casez (nf7)
       4'h0:
-          \$26  = 21'h1fe8cd;
+          \$26  = 21'h000094;
       4'h1:
-          \$26  = 21'h1ff6c9;
+          \$26  = 21'h001d50;
       4'h2:
-          \$26  = 21'h1ff9c3;
+          \$26  = 21'h1ffefc;
       4'h3:
-          \$26  = 21'h1ff825;
+          \$26  = 21'h0006d6;
       4'h4:
-          \$26  = 21'h000049;
+          \$26  = 21'h1fca7a;
       4'h5:
-          \$26  = 21'h1fffeb;
+          \$26  = 21'h1ff6fc;
       4'h6:
-          \$26  = 21'h001558;
+          \$26  = 21'h00021e;
       4'h7:
-          \$26  = 21'h00332d;
+          \$26  = 21'h000119;
       4'h8:
-          \$26  = 21'h1ff042;
+          \$26  = 21'h000df0;
       4'h9:
-          \$26  = 21'h000018;
+          \$26  = 21'h0028ab;
       4'ha:
-          \$26  = 21'h1ffd84;
+          \$26  = 21'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$27  = 21'h000000;
-    casez (nf7)
-      4'h0:
-          \$27  = 21'h000094;
-      4'h1:
-          \$27  = 21'h001d50;
-      4'h2:
-          \$27  = 21'h1ffefc;
-      4'h3:
-          \$27  = 21'h0006d6;
-      4'h4:
-          \$27  = 21'h1fca7a;
-      4'h5:
-          \$27  = 21'h1ff6fc;
-      4'h6:
-          \$27  = 21'h00021e;
-      4'h7:
-          \$27  = 21'h000119;
-      4'h8:
-          \$27  = 21'h000df0;
-      4'h9:
-          \$27  = 21'h0028ab;
-      4'ha:
-          \$27  = 21'h000000;
-    endcase
+    \$87  = 1'h1;
+    if (rst) begin
+      \$87  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = nf_t;
+    \$88  = tile;
     if (issue) begin
-      \$88  = nf_t_ahead;
+      \$88  = \$1 ;
     end
     if (rst) begin
-      \$88  = 4'h0;
+      \$88  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = nf_t_ahead;
+    \$89  = tile_plus1;
     if (issue) begin
-      \$89  = \$1 ;
+      \$89  = tile_plus2;
     end
     if (rst) begin
-      \$89  = 4'h0;
+      \$89  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = sf_t;
+    \$90  = tile_plus2;
     if (issue) begin
-      \$90  = sf_t_ahead;
+      \$90  = \$4 [5:0];
     end
     if (rst) begin
-      \$90  = 2'h0;
+      \$90  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = sf_t_ahead;
+    \$91  = t;
     if (issue) begin
-      \$91  = \$2 ;
+      \$91  = \$7 [5:0];
     end
     if (rst) begin
-      \$91  = 2'h1;
+      \$91  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = reads_input_t;
-    if (issue) begin
-      \$92  = reads_input_t_ahead;
-    end
+    \$92  = i__payload;
     if (rst) begin
-      \$92  = 1'h1;
+      \$92  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = reads_input_t_ahead;
-    if (issue) begin
-      \$93  = \$3 ;
-    end
+    \$93  = tile[6];
     if (rst) begin
-      \$93  = 1'h1;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = first_t;
-    if (issue) begin
-      \$94  = first_t_ahead;
-    end
+    \$94  = issue;
     if (rst) begin
-      \$94  = 1'h1;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = first_t_ahead;
-    if (issue) begin
-      \$95  = \$4 ;
-    end
+    \$95  = tile[7];
     if (rst) begin
       \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = last_t;
-    if (issue) begin
-      \$96  = last_t_ahead;
-    end
+    \$96  = tile[8];
     if (rst) begin
       \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = last_t_ahead;
-    if (issue) begin
-      \$97  = \$5 ;
-    end
+    \$97  = tile[3:0];
     if (rst) begin
-      \$97  = 1'h0;
+      \$97  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = t;
-    if (issue) begin
-      \$98  = \$8 [5:0];
-    end
+    \$98  = from_input;
     if (rst) begin
-      \$98  = 6'h00;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = i__payload;
+    \$99  = x_reg;
     if (rst) begin
       \$99  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = reads_input_t;
+    \$100  = rport__data;
     if (rst) begin
-      \$100  = 1'h0;
+      \$100  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = issue;
+    \$101  = \$8 ;
     if (rst) begin
-      \$101  = 1'h0;
+      \$101  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = first_t;
+    \$102  = t;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = last_t;
+    \$103  = t1;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = nf_t;
+    \$104  = \port__data$29 ;
     if (rst) begin
-      \$104  = 4'h0;
+      \$104  = 48'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = from_input;
+    \$105  = x_mid[7:0];
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = x_reg;
+    \$106  = x_mid[15:8];
     if (rst) begin
-      \$106  = 16'h0000;
+      \$106  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = rport__data;
+    \$107  = \$9 ;
     if (rst) begin
-      \$107  = 16'h0000;
+      \$107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = \$9 ;
+    \$108  = rom0_read[7:0];
     if (rst) begin
-      \$108  = 16'h0000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = t;
+    \$109  = \$10 ;
     if (rst) begin
-      \$109  = 6'h00;
+      \$109  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = t1;
+    \$110  = rom0_read[15:8];
     if (rst) begin
-      \$110  = 6'h00;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = port__data;
+    \$111  = \$11 ;
     if (rst) begin
-      \$111  = 48'h000000000000;
+      \$111  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = x_mid[7:0];
+    \$112  = rom0_read[23:16];
     if (rst) begin
       \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = x_mid[15:8];
+    \$113  = \$12 ;
     if (rst) begin
-      \$113  = 8'h00;
+      \$113  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = \$10 ;
+    \$114  = rom0_read[31:24];
     if (rst) begin
-      \$114  = 9'h000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = rom0_read[7:0];
+    \$115  = \$13 ;
     if (rst) begin
-      \$115  = 8'h00;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = \$11 ;
+    \$116  = rom0_read[39:32];
     if (rst) begin
-      \$116  = 9'h000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = rom0_read[15:8];
+    \$117  = \$14 ;
     if (rst) begin
-      \$117  = 8'h00;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = \$12 ;
+    \$118  = rom0_read[47:40];
     if (rst) begin
-      \$118  = 9'h000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = rom0_read[23:16];
+    \$119  = \$15 ;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = \$13 ;
+    \$120  = \$16 ;
     if (rst) begin
-      \$120  = 9'h000;
+      \$120  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = rom0_read[31:24];
+    \$121  = \$17 ;
     if (rst) begin
-      \$121  = 8'h00;
+      \$121  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = \$14 ;
+    \$122  = \$18 ;
     if (rst) begin
-      \$122  = 9'h000;
+      \$122  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = rom0_read[39:32];
+    \$123  = \$19 ;
     if (rst) begin
-      \$123  = 8'h00;
+      \$123  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = \$15 ;
+    \$124  = \$20 ;
     if (rst) begin
-      \$124  = 9'h000;
+      \$124  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = rom0_read[47:40];
+    \$125  = prod0_0;
     if (rst) begin
-      \$125  = 8'h00;
+      \$125  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = \$16 ;
+    \$126  = prod0_1;
     if (rst) begin
       \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = \$17 ;
+    \$127  = prod1_0;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = \$18 ;
+    \$128  = prod1_1;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = \$19 ;
+    \$129  = prod2_0;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = \$20 ;
+    \$130  = prod2_1;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$21 ;
+    \$131  = { \$21 [17], \$21 [17], \$21 [17], \$21  };
     if (rst) begin
-      \$131  = 17'h00000;
+      \$131  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = prod0_0;
+    \$132  = { \$22 [17], \$22 [17], \$22 [17], \$22  };
     if (rst) begin
-      \$132  = 17'h00000;
+      \$132  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = prod0_1;
+    \$133  = { \$23 [17], \$23 [17], \$23 [17], \$23  };
     if (rst) begin
-      \$133  = 17'h00000;
+      \$133  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = prod1_0;
+    \$134  = v1;
     if (rst) begin
-      \$134  = 17'h00000;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = prod1_1;
+    \$135  = first1;
     if (rst) begin
-      \$135  = 17'h00000;
+      \$135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = prod2_0;
+    \$136  = last1;
     if (rst) begin
-      \$136  = 17'h00000;
+      \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = prod2_1;
+    \$137  = nf1;
     if (rst) begin
-      \$137  = 17'h00000;
+      \$137  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = { \$22 [17], \$22 [17], \$22 [17], \$22  };
+    \$138  = v2;
     if (rst) begin
-      \$138  = 21'h000000;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = { \$23 [17], \$23 [17], \$23 [17], \$23  };
+    \$139  = first2;
     if (rst) begin
-      \$139  = 21'h000000;
+      \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = { \$24 [17], \$24 [17], \$24 [17], \$24  };
+    \$140  = last2;
     if (rst) begin
-      \$140  = 21'h000000;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = v1;
+    \$141  = nf2;
     if (rst) begin
-      \$141  = 1'h0;
+      \$141  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = first1;
+    \$142  = v3;
     if (rst) begin
       \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = last1;
+    \$143  = first3;
     if (rst) begin
       \$143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = nf1;
+    \$144  = last3;
     if (rst) begin
-      \$144  = 4'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = v2;
+    \$145  = nf3;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = first2;
+    \$146  = v4;
     if (rst) begin
       \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = last2;
+    \$147  = first4;
     if (rst) begin
       \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = nf2;
+    \$148  = last4;
     if (rst) begin
-      \$148  = 4'h0;
+      \$148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = v3;
+    \$149  = nf4;
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = first3;
+    \$150  = v5;
     if (rst) begin
       \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = last3;
+    \$151  = first5;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = nf3;
+    \$152  = last5;
     if (rst) begin
-      \$152  = 4'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = v4;
+    \$153  = nf5;
     if (rst) begin
-      \$153  = 1'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = first4;
+    \$154  = v6;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = last4;
+    \$155  = first6;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = nf4;
+    \$156  = last6;
     if (rst) begin
-      \$156  = 4'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = v5;
+    \$157  = nf6;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = first5;
+    \$158  = v7;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = last5;
+    \$159  = first7;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = nf5;
+    \$160  = last7;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = v6;
+    \$161  = nf7;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = first6;
+    \$162  = v7;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = last6;
+    \$163  = first7;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = nf6;
+    \$164  = last7;
     if (rst) begin
-      \$164  = 4'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = v7;
+    \$165  = nf7;
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = first7;
+    \$166  = \$24 ;
     if (rst) begin
-      \$166  = 1'h0;
+      \$166  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = last7;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = nf7;
-    if (rst) begin
-      \$168  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = v7;
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = first7;
-    if (rst) begin
-      \$170  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = last7;
-    if (rst) begin
-      \$171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = nf7;
-    if (rst) begin
-      \$172  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = \$25 ;
-    if (rst) begin
-      \$173  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = acc0;
+    \$167  = acc0;
     if (v8_0) begin
-      \$174  = \$79 [20:0];
+      \$167  = \$78 [20:0];
     end
     if (rst) begin
-      \$174  = 21'h000000;
+      \$167  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = \$26 ;
+    \$168  = \$25 ;
     if (rst) begin
-      \$175  = 21'h000000;
+      \$168  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = acc1;
+    \$169  = acc1;
     if (v8_0) begin
-      \$176  = \$81 [20:0];
+      \$169  = \$80 [20:0];
     end
     if (rst) begin
-      \$176  = 21'h000000;
+      \$169  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = \$27 ;
+    \$170  = \$26 ;
     if (rst) begin
-      \$177  = 21'h000000;
+      \$170  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = acc2;
+    \$171  = acc2;
     if (v8_0) begin
-      \$178  = \$83 [20:0];
+      \$171  = \$82 [20:0];
     end
     if (rst) begin
-      \$178  = 21'h000000;
+      \$171  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = \$28 ;
+    \$172  = \$27 ;
     if (rst) begin
-      \$179  = 1'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$87 [3:0];
+    \$173  = \$86 [3:0];
     if (rst) begin
-      \$180  = 4'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = \$35 ;
+    \$174  = \$34 ;
     if (rst) begin
-      \$181  = 1'h1;
+      \$174  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = q_wptr;
-    if (\$42 ) begin
-      \$182  = \$45 [3:0];
+    \$175  = q_wptr;
+    if (\$41 ) begin
+      \$175  = \$44 [3:0];
     end
     if (rst) begin
-      \$182  = 4'h0;
+      \$175  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = q_rptr;
-    if (\$49 ) begin
-      \$183  = \$52 [3:0];
+    \$176  = q_rptr;
+    if (\$48 ) begin
+      \$176  = \$51 [3:0];
     end
     if (rst) begin
-      \$183  = 4'h0;
+      \$176  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$65 [3:0];
+    \$177  = \$64 [3:0];
     if (rst) begin
-      \$184  = 4'h0;
+      \$177  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = o__valid;
-    if (\$67 ) begin
-      \$185  = \$69 ;
+    \$178  = o__valid;
+    if (\$66 ) begin
+      \$178  = \$68 ;
     end
     if (rst) begin
-      \$185  = 1'h0;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = o__payload;
-    if (\$67 ) begin
-      \$186  = \$71 ;
+    \$179  = o__payload;
+    if (\$66 ) begin
+      \$179  = \$70 ;
     end
     if (rst) begin
-      \$186  = 63'h0000000000000000;
+      \$179  = 63'h0000000000000000;
     end
   end
-  assign acc0_next = \$79 [20:0];
-  assign acc1_next = \$81 [20:0];
-  assign acc2_next = \$83 [20:0];
-  assign q_owed_next = \$87 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$78 [20:0];
+  assign acc1_next = \$80 [20:0];
+  assign acc2_next = \$82 [20:0];
+  assign q_owed_next = \$86 [3:0];
+  assign \$signature__addr  = tile[5:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$119  = deliver;
-  assign \$signature__addr$120  = q_wptr;
-  assign \$signature__data$121  = q_in;
-  assign \rport__addr$122  = q_rptr;
+  assign rport__addr = tile[5:4];
+  assign \port__addr$114  = rom0_addr;
+  assign \$signature__en$115  = deliver;
+  assign \$signature__addr$116  = q_wptr;
+  assign \$signature__data$117  = q_in;
+  assign \rport__addr$118  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \o__payload[0]  = o__payload[20:0];
@@ -16716,42 +15141,42 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [2:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  wire [18:0] \$100 ;
+  wire [17:0] \$100 ;
   wire [17:0] \$101 ;
-  wire [17:0] \$102 ;
-  wire [18:0] \$103 ;
+  wire [18:0] \$102 ;
+  wire [17:0] \$103 ;
   wire [17:0] \$104 ;
-  wire [17:0] \$105 ;
-  wire [18:0] \$106 ;
+  wire [18:0] \$105 ;
+  wire [17:0] \$106 ;
   wire [17:0] \$107 ;
-  wire [17:0] \$108 ;
-  wire [18:0] \$109 ;
+  wire [18:0] \$108 ;
+  wire [17:0] \$109 ;
   wire [8:0] \$11 ;
   wire [17:0] \$110 ;
-  wire [17:0] \$111 ;
-  wire [18:0] \$112 ;
+  wire [18:0] \$111 ;
+  wire [17:0] \$112 ;
   wire [17:0] \$113 ;
-  wire [17:0] \$114 ;
-  wire [18:0] \$115 ;
+  wire [18:0] \$114 ;
+  wire [17:0] \$115 ;
   wire [17:0] \$116 ;
-  wire [17:0] \$117 ;
-  wire [18:0] \$118 ;
+  wire [18:0] \$117 ;
+  wire [17:0] \$118 ;
   wire [17:0] \$119 ;
   wire [8:0] \$12 ;
-  wire [17:0] \$120 ;
-  wire [18:0] \$121 ;
+  wire [18:0] \$120 ;
+  wire [17:0] \$121 ;
   wire [17:0] \$122 ;
-  wire [17:0] \$123 ;
-  wire [18:0] \$124 ;
+  wire [18:0] \$123 ;
+  wire [17:0] \$124 ;
   wire [17:0] \$125 ;
-  wire [17:0] \$126 ;
-  wire [18:0] \$127 ;
+  wire [18:0] \$126 ;
+  wire [17:0] \$127 ;
   wire [17:0] \$128 ;
-  wire [17:0] \$129 ;
+  wire [18:0] \$129 ;
   wire [8:0] \$13 ;
-  wire [18:0] \$130 ;
+  reg [22:0] \$130 ;
   reg [22:0] \$131 ;
   reg [22:0] \$132 ;
   reg [22:0] \$133 ;
@@ -16763,7 +15188,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [22:0] \$139 ;
   wire [8:0] \$14 ;
   reg [22:0] \$140 ;
-  reg [22:0] \$141 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
@@ -16780,17 +15205,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire \$157 ;
+  wire [4:0] \$157 ;
   wire [4:0] \$158 ;
-  wire [4:0] \$159 ;
+  wire \$159 ;
   wire [8:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  wire [4:0] \$164 ;
   wire [4:0] \$165 ;
-  wire [4:0] \$166 ;
+  wire \$166 ;
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
@@ -16798,218 +15223,218 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire [4:0] \$174 ;
+  wire [4:0] \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire [5:0] \$179 ;
+  wire [5:0] \$178 ;
+  wire \$179 ;
   wire [8:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire [252:0] \$185 ;
+  wire [252:0] \$184 ;
+  wire \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire [22:0] \$192 ;
-  wire [23:0] \$193 ;
-  wire [22:0] \$194 ;
-  wire [23:0] \$195 ;
-  wire [22:0] \$196 ;
-  wire [23:0] \$197 ;
-  wire [22:0] \$198 ;
-  wire [23:0] \$199 ;
-  reg [2:0] \$2 ;
+  wire [22:0] \$191 ;
+  wire [23:0] \$192 ;
+  wire [22:0] \$193 ;
+  wire [23:0] \$194 ;
+  wire [22:0] \$195 ;
+  wire [23:0] \$196 ;
+  wire [22:0] \$197 ;
+  wire [23:0] \$198 ;
+  wire [22:0] \$199 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  wire [22:0] \$200 ;
-  wire [23:0] \$201 ;
-  wire [22:0] \$202 ;
-  wire [23:0] \$203 ;
-  wire [22:0] \$204 ;
-  wire [23:0] \$205 ;
-  wire [22:0] \$206 ;
-  wire [23:0] \$207 ;
-  wire [22:0] \$208 ;
-  wire [23:0] \$209 ;
+  wire [23:0] \$200 ;
+  wire [22:0] \$201 ;
+  wire [23:0] \$202 ;
+  wire [22:0] \$203 ;
+  wire [23:0] \$204 ;
+  wire [22:0] \$205 ;
+  wire [23:0] \$206 ;
+  wire [22:0] \$207 ;
+  wire [23:0] \$208 ;
+  wire [22:0] \$209 ;
   wire [8:0] \$21 ;
-  wire [22:0] \$210 ;
-  wire [23:0] \$211 ;
-  wire [22:0] \$212 ;
-  wire [23:0] \$213 ;
-  wire \$214 ;
-  wire [4:0] \$215 ;
-  wire \$216 ;
-  wire [5:0] \$217 ;
-  reg [2:0] \$218 ;
-  reg [2:0] \$219 ;
+  wire [23:0] \$210 ;
+  wire [22:0] \$211 ;
+  wire [23:0] \$212 ;
+  wire \$213 ;
+  wire [4:0] \$214 ;
+  wire \$215 ;
+  wire [5:0] \$216 ;
+  reg \$217 ;
+  reg [8:0] \$218 ;
+  reg [5:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [2:0] \$220 ;
-  reg [2:0] \$221 ;
-  reg \$222 ;
+  reg [5:0] \$220 ;
+  reg [5:0] \$221 ;
+  reg [31:0] \$222 ;
   reg \$223 ;
   reg \$224 ;
   reg \$225 ;
   reg \$226 ;
-  reg \$227 ;
-  reg [5:0] \$228 ;
+  reg [2:0] \$227 ;
+  reg \$228 ;
   reg [31:0] \$229 ;
   wire [8:0] \$23 ;
-  reg \$230 ;
-  reg \$231 ;
-  reg \$232 ;
-  reg \$233 ;
-  reg [2:0] \$234 ;
-  reg \$235 ;
-  reg [31:0] \$236 ;
-  reg [31:0] \$237 ;
-  reg [31:0] \$238 ;
+  reg [31:0] \$230 ;
+  reg [31:0] \$231 ;
+  reg [5:0] \$232 ;
+  reg [5:0] \$233 ;
+  reg [63:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [7:0] \$238 ;
   reg [5:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [5:0] \$240 ;
-  reg [63:0] \$241 ;
+  reg [63:0] \$240 ;
+  reg [7:0] \$241 ;
   reg [7:0] \$242 ;
   reg [7:0] \$243 ;
   reg [7:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [5:0] \$246 ;
-  reg [63:0] \$247 ;
+  reg [5:0] \$245 ;
+  reg [63:0] \$246 ;
+  reg [7:0] \$247 ;
   reg [7:0] \$248 ;
   reg [7:0] \$249 ;
   wire [8:0] \$25 ;
   reg [7:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [5:0] \$252 ;
-  reg [63:0] \$253 ;
+  reg [5:0] \$251 ;
+  reg [63:0] \$252 ;
+  reg [7:0] \$253 ;
   reg [7:0] \$254 ;
   reg [7:0] \$255 ;
   reg [7:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [63:0] \$259 ;
+  reg [5:0] \$257 ;
+  reg [63:0] \$258 ;
+  reg [7:0] \$259 ;
   wire [8:0] \$26 ;
   reg [7:0] \$260 ;
   reg [7:0] \$261 ;
   reg [7:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [5:0] \$264 ;
-  reg [63:0] \$265 ;
+  reg [5:0] \$263 ;
+  reg [31:0] \$264 ;
+  reg [7:0] \$265 ;
   reg [7:0] \$266 ;
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [8:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [5:0] \$270 ;
-  reg [31:0] \$271 ;
+  reg [7:0] \$270 ;
+  reg [8:0] \$271 ;
   reg [7:0] \$272 ;
-  reg [7:0] \$273 ;
+  reg [8:0] \$273 ;
   reg [7:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg [8:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [8:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [8:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [8:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [8:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [8:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [8:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [7:0] \$280 ;
+  reg [8:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [8:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [8:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [8:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [8:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [8:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [8:0] \$292 ;
-  reg [7:0] \$293 ;
-  reg [8:0] \$294 ;
-  reg [7:0] \$295 ;
-  reg [8:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg [8:0] \$298 ;
-  reg [7:0] \$299 ;
-  reg \$3 ;
+  reg [7:0] \$290 ;
+  reg [8:0] \$291 ;
+  reg [7:0] \$292 ;
+  reg [8:0] \$293 ;
+  reg [7:0] \$294 ;
+  reg [8:0] \$295 ;
+  reg [7:0] \$296 ;
+  reg [8:0] \$297 ;
+  reg [7:0] \$298 ;
+  reg [8:0] \$299 ;
+  wire [6:0] \$3 ;
   wire [8:0] \$30 ;
-  reg [8:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [8:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg [8:0] \$304 ;
-  reg [7:0] \$305 ;
-  reg [8:0] \$306 ;
-  reg [7:0] \$307 ;
-  reg [8:0] \$308 ;
-  reg [7:0] \$309 ;
+  reg [7:0] \$300 ;
+  reg [8:0] \$301 ;
+  reg [7:0] \$302 ;
+  reg [8:0] \$303 ;
+  reg [7:0] \$304 ;
+  reg [8:0] \$305 ;
+  reg [7:0] \$306 ;
+  reg [8:0] \$307 ;
+  reg [7:0] \$308 ;
+  reg [8:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [8:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [8:0] \$312 ;
-  reg [7:0] \$313 ;
-  reg [8:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg [8:0] \$316 ;
-  reg [7:0] \$317 ;
-  reg [8:0] \$318 ;
-  reg [7:0] \$319 ;
+  reg [7:0] \$310 ;
+  reg [8:0] \$311 ;
+  reg [7:0] \$312 ;
+  reg [8:0] \$313 ;
+  reg [7:0] \$314 ;
+  reg [8:0] \$315 ;
+  reg [7:0] \$316 ;
+  reg [8:0] \$317 ;
+  reg [7:0] \$318 ;
+  reg [8:0] \$319 ;
   wire [8:0] \$32 ;
-  reg [8:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [8:0] \$322 ;
-  reg [7:0] \$323 ;
-  reg [8:0] \$324 ;
-  reg [7:0] \$325 ;
-  reg [8:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg [8:0] \$328 ;
-  reg [7:0] \$329 ;
+  reg [7:0] \$320 ;
+  reg [8:0] \$321 ;
+  reg [7:0] \$322 ;
+  reg [8:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [8:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [8:0] \$327 ;
+  reg [7:0] \$328 ;
+  reg [8:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [8:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [8:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [8:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg [8:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [8:0] \$338 ;
-  reg [7:0] \$339 ;
+  reg [7:0] \$330 ;
+  reg [8:0] \$331 ;
+  reg [7:0] \$332 ;
+  reg [8:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [8:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [8:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [8:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [8:0] \$340 ;
-  reg [7:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg [8:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg [8:0] \$346 ;
-  reg [7:0] \$347 ;
-  reg [8:0] \$348 ;
-  reg [7:0] \$349 ;
+  reg [7:0] \$340 ;
+  reg [8:0] \$341 ;
+  reg [7:0] \$342 ;
+  reg [8:0] \$343 ;
+  reg [7:0] \$344 ;
+  reg [8:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg [8:0] \$347 ;
+  reg [7:0] \$348 ;
+  reg [8:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [8:0] \$350 ;
-  reg [7:0] \$351 ;
-  reg [8:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [8:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [8:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [8:0] \$358 ;
-  reg [7:0] \$359 ;
+  reg [7:0] \$350 ;
+  reg [8:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg [8:0] \$353 ;
+  reg [7:0] \$354 ;
+  reg [8:0] \$355 ;
+  reg [7:0] \$356 ;
+  reg [16:0] \$357 ;
+  reg [16:0] \$358 ;
+  reg [16:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [8:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg [8:0] \$362 ;
-  reg [7:0] \$363 ;
+  reg [16:0] \$360 ;
+  reg [16:0] \$361 ;
+  reg [16:0] \$362 ;
+  reg [16:0] \$363 ;
   reg [16:0] \$364 ;
   reg [16:0] \$365 ;
   reg [16:0] \$366 ;
@@ -17049,7 +15474,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$397 ;
   reg [16:0] \$398 ;
   reg [16:0] \$399 ;
-  reg \$4 ;
+  wire [6:0] \$4 ;
   wire [8:0] \$40 ;
   reg [16:0] \$400 ;
   reg [16:0] \$401 ;
@@ -17100,107 +15525,100 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$442 ;
   reg [16:0] \$443 ;
   reg [16:0] \$444 ;
-  reg [16:0] \$445 ;
-  reg [16:0] \$446 ;
-  reg [16:0] \$447 ;
-  reg [16:0] \$448 ;
-  reg [16:0] \$449 ;
+  reg [22:0] \$445 ;
+  reg [22:0] \$446 ;
+  reg [22:0] \$447 ;
+  reg [22:0] \$448 ;
+  reg [22:0] \$449 ;
   wire [8:0] \$45 ;
-  reg [16:0] \$450 ;
-  reg [16:0] \$451 ;
+  reg [22:0] \$450 ;
+  reg [22:0] \$451 ;
   reg [22:0] \$452 ;
   reg [22:0] \$453 ;
   reg [22:0] \$454 ;
   reg [22:0] \$455 ;
-  reg [22:0] \$456 ;
-  reg [22:0] \$457 ;
-  reg [22:0] \$458 ;
-  reg [22:0] \$459 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg \$458 ;
+  reg [2:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [22:0] \$460 ;
-  reg [22:0] \$461 ;
-  reg [22:0] \$462 ;
-  reg \$463 ;
+  reg \$460 ;
+  reg \$461 ;
+  reg \$462 ;
+  reg [2:0] \$463 ;
   reg \$464 ;
   reg \$465 ;
-  reg [2:0] \$466 ;
-  reg \$467 ;
+  reg \$466 ;
+  reg [2:0] \$467 ;
   reg \$468 ;
   reg \$469 ;
   wire [8:0] \$47 ;
-  reg [2:0] \$470 ;
-  reg \$471 ;
+  reg \$470 ;
+  reg [2:0] \$471 ;
   reg \$472 ;
   reg \$473 ;
-  reg [2:0] \$474 ;
-  reg \$475 ;
+  reg \$474 ;
+  reg [2:0] \$475 ;
   reg \$476 ;
   reg \$477 ;
-  reg [2:0] \$478 ;
-  reg \$479 ;
+  reg \$478 ;
+  reg [2:0] \$479 ;
   wire [8:0] \$48 ;
   reg \$480 ;
   reg \$481 ;
-  reg [2:0] \$482 ;
-  reg \$483 ;
+  reg \$482 ;
+  reg [2:0] \$483 ;
   reg \$484 ;
   reg \$485 ;
-  reg [2:0] \$486 ;
-  reg \$487 ;
-  reg \$488 ;
-  reg \$489 ;
+  reg \$486 ;
+  reg [2:0] \$487 ;
+  reg [22:0] \$488 ;
+  reg [22:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [2:0] \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg [2:0] \$494 ;
+  reg [22:0] \$490 ;
+  reg [22:0] \$491 ;
+  reg [22:0] \$492 ;
+  reg [22:0] \$493 ;
+  reg [22:0] \$494 ;
   reg [22:0] \$495 ;
   reg [22:0] \$496 ;
   reg [22:0] \$497 ;
   reg [22:0] \$498 ;
   reg [22:0] \$499 ;
-  reg \$5 ;
+  wire \$5 ;
   wire [8:0] \$50 ;
   reg [22:0] \$500 ;
   reg [22:0] \$501 ;
   reg [22:0] \$502 ;
   reg [22:0] \$503 ;
-  reg [22:0] \$504 ;
-  reg [22:0] \$505 ;
-  reg [22:0] \$506 ;
-  reg [22:0] \$507 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg [2:0] \$507 ;
   reg [22:0] \$508 ;
   reg [22:0] \$509 ;
   wire [8:0] \$51 ;
   reg [22:0] \$510 ;
-  reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
-  reg [2:0] \$514 ;
-  reg [22:0] \$515 ;
-  reg [22:0] \$516 ;
-  reg [22:0] \$517 ;
-  reg [22:0] \$518 ;
-  reg [22:0] \$519 ;
+  reg [22:0] \$511 ;
+  reg [22:0] \$512 ;
+  reg [22:0] \$513 ;
+  reg \$514 ;
+  reg [3:0] \$515 ;
+  reg \$516 ;
+  reg [3:0] \$517 ;
+  reg [3:0] \$518 ;
+  reg [3:0] \$519 ;
   wire [8:0] \$52 ;
-  reg [22:0] \$520 ;
-  reg \$521 ;
-  reg [3:0] \$522 ;
-  reg \$523 ;
-  reg [3:0] \$524 ;
-  reg [3:0] \$525 ;
-  reg [3:0] \$526 ;
-  reg \$527 ;
-  reg [252:0] \$528 ;
-  wire [8:0] \$53 ;
+  reg \$520 ;
+  reg [252:0] \$521 ;
+  wire [16:0] \$53 ;
   wire [16:0] \$54 ;
   wire [16:0] \$55 ;
   wire [16:0] \$56 ;
   wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
-  wire \$6 ;
+  wire [6:0] \$6 ;
   wire [16:0] \$60 ;
   wire [16:0] \$61 ;
   wire [16:0] \$62 ;
@@ -17222,7 +15640,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$77 ;
   wire [16:0] \$78 ;
   wire [16:0] \$79 ;
-  wire [6:0] \$8 ;
+  wire [31:0] \$8 ;
   wire [16:0] \$80 ;
   wire [16:0] \$81 ;
   wire [16:0] \$82 ;
@@ -17233,7 +15651,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$87 ;
   wire [16:0] \$88 ;
   wire [16:0] \$89 ;
-  wire [31:0] \$9 ;
+  wire [8:0] \$9 ;
   wire [16:0] \$90 ;
   wire [16:0] \$91 ;
   wire [16:0] \$92 ;
@@ -17241,18 +15659,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$94 ;
   wire [16:0] \$95 ;
   wire [16:0] \$96 ;
-  wire [16:0] \$97 ;
+  wire [17:0] \$97 ;
   wire [17:0] \$98 ;
-  wire [17:0] \$99 ;
-  (* init = 3'h0 *)
+  wire [18:0] \$99 ;
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$350 ;
+  wire [3:0] \$signature__addr$346 ;
   wire [31:0] \$signature__data ;
-  wire [252:0] \$signature__data$351 ;
+  wire [252:0] \$signature__data$347 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$349 ;
+  wire \$signature__en$345 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -17301,8 +15718,6 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8_0 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_1 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [31:0] i__payload;
@@ -17329,8 +15744,6 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8_0 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_1 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -17343,8 +15756,6 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [2:0] nf8_0 = 3'h0;
   (* keep = 32'd1 *)
   reg [2:0] nf8_1 = 3'h0;
-  reg [2:0] nf_t = 3'h0;
-  reg [2:0] nf_t_ahead = 3'h0;
   output [252:0] o__payload;
   reg [252:0] o__payload = 253'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
@@ -17362,30 +15773,32 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
+  wire [5:0] \port__addr$339 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$340 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$341 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$342 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$343 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
   wire [5:0] \port__addr$344 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$345 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$346 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$347 ;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$348 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$41 ;
-  wire [63:0] \port__data$48 ;
-  wire [63:0] \port__data$55 ;
-  wire [63:0] \port__data$62 ;
-  wire [31:0] \port__data$69 ;
+  wire [8:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$36 ;
+  wire [63:0] \port__data$43 ;
+  wire [63:0] \port__data$50 ;
+  wire [63:0] \port__data$57 ;
+  wire [31:0] \port__data$64 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -17492,8 +15905,6 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -17512,16 +15923,13 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [5:0] rom5_addr = 6'h00;
   reg [31:0] rom5_read = 32'd0;
-  (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$352 ;
+  wire [3:0] \rport__addr$348 ;
   wire [31:0] rport__data;
-  wire [252:0] \rport__data$338 ;
+  wire [252:0] \rport__data$333 ;
   input rst;
   wire rst;
-  reg [2:0] sf_t = 3'h0;
-  reg [2:0] sf_t_ahead = 3'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum10_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
@@ -17535,6 +15943,10 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [22:0] sum9_s0_0 = 23'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -17743,11 +16155,11 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:3]] <= i__payload;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:3]];
   end
   assign rport__data = _0_;
   reg [252:0] queue [9:0];
@@ -17767,7 +16179,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$338  = queue[q_rptr];
+  assign \rport__data$333  = queue[q_rptr];
   reg [63:0] rom0 [47:0];
   initial begin
     rom0[0] = 64'h0dd40bf48b81f6e1;
@@ -17823,7 +16235,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [47:0];
   initial begin
     rom1[0] = 64'h2bf61e2d27aa7f11;
@@ -17879,7 +16291,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$41  = _2_;
+  assign \port__data$36  = _2_;
   reg [63:0] rom2 [47:0];
   initial begin
     rom2[0] = 64'hf1d308cac1f8d6d2;
@@ -17935,7 +16347,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$48  = _3_;
+  assign \port__data$43  = _3_;
   reg [63:0] rom3 [47:0];
   initial begin
     rom3[0] = 64'h0281fc08f9a509ed;
@@ -17991,7 +16403,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$55  = _4_;
+  assign \port__data$50  = _4_;
   reg [63:0] rom4 [47:0];
   initial begin
     rom4[0] = 64'h09f00603a481f2fa;
@@ -18047,7 +16459,7 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$62  = _5_;
+  assign \port__data$57  = _5_;
   reg [31:0] rom5 [47:0];
   initial begin
     rom5[0] = 32'd267535090;
@@ -18103,2744 +16515,2245 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$69  = _6_;
+  assign \port__data$64  = _6_;
+  reg [8:0] schedule [47:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h048;
+    schedule[2] = 9'h050;
+    schedule[3] = 9'h058;
+    schedule[4] = 9'h060;
+    schedule[5] = 9'h068;
+    schedule[6] = 9'h070;
+    schedule[7] = 9'h178;
+    schedule[8] = 9'h081;
+    schedule[9] = 9'h009;
+    schedule[10] = 9'h011;
+    schedule[11] = 9'h019;
+    schedule[12] = 9'h021;
+    schedule[13] = 9'h029;
+    schedule[14] = 9'h031;
+    schedule[15] = 9'h139;
+    schedule[16] = 9'h082;
+    schedule[17] = 9'h00a;
+    schedule[18] = 9'h012;
+    schedule[19] = 9'h01a;
+    schedule[20] = 9'h022;
+    schedule[21] = 9'h02a;
+    schedule[22] = 9'h032;
+    schedule[23] = 9'h13a;
+    schedule[24] = 9'h083;
+    schedule[25] = 9'h00b;
+    schedule[26] = 9'h013;
+    schedule[27] = 9'h01b;
+    schedule[28] = 9'h023;
+    schedule[29] = 9'h02b;
+    schedule[30] = 9'h033;
+    schedule[31] = 9'h13b;
+    schedule[32] = 9'h084;
+    schedule[33] = 9'h00c;
+    schedule[34] = 9'h014;
+    schedule[35] = 9'h01c;
+    schedule[36] = 9'h024;
+    schedule[37] = 9'h02c;
+    schedule[38] = 9'h034;
+    schedule[39] = 9'h13c;
+    schedule[40] = 9'h085;
+    schedule[41] = 9'h00d;
+    schedule[42] = 9'h015;
+    schedule[43] = 9'h01d;
+    schedule[44] = 9'h025;
+    schedule[45] = 9'h02d;
+    schedule[46] = 9'h035;
+    schedule[47] = 9'h13d;
+  end
+  reg [8:0] _7_;
+  always @(posedge clk) begin
+    _7_ <= schedule[port__addr];
+  end
+  assign port__data = _7_;
   always @(posedge clk)
-    xoff7_1 <= \$334 ;
+    w8_1 <= \$336 ;
   always @(posedge clk)
-    w7_1 <= \$335 ;
+    xoff8_2 <= \$337 ;
   always @(posedge clk)
-    xoff7_2 <= \$336 ;
+    w8_2 <= \$338 ;
   always @(posedge clk)
-    w7_2 <= \$337 ;
+    xoff8_3 <= \$339 ;
   always @(posedge clk)
-    xoff7_3 <= \$338 ;
+    w8_3 <= \$340 ;
   always @(posedge clk)
-    w7_3 <= \$339 ;
+    xoff9_0 <= \$341 ;
   always @(posedge clk)
-    xoff8_0 <= \$340 ;
+    w9_0 <= \$342 ;
   always @(posedge clk)
-    w8_0 <= \$341 ;
+    xoff9_1 <= \$343 ;
   always @(posedge clk)
-    xoff8_1 <= \$342 ;
+    w9_1 <= \$344 ;
   always @(posedge clk)
-    w8_1 <= \$343 ;
+    xoff9_2 <= \$345 ;
   always @(posedge clk)
-    xoff8_2 <= \$344 ;
+    w9_2 <= \$346 ;
   always @(posedge clk)
-    w8_2 <= \$345 ;
+    xoff9_3 <= \$347 ;
   always @(posedge clk)
-    xoff8_3 <= \$346 ;
+    w9_3 <= \$348 ;
   always @(posedge clk)
-    w8_3 <= \$347 ;
+    xoff10_0 <= \$349 ;
   always @(posedge clk)
-    xoff9_0 <= \$348 ;
+    w10_0 <= \$350 ;
   always @(posedge clk)
-    w9_0 <= \$349 ;
+    xoff10_1 <= \$351 ;
   always @(posedge clk)
-    xoff9_1 <= \$350 ;
+    w10_1 <= \$352 ;
   always @(posedge clk)
-    w9_1 <= \$351 ;
+    xoff10_2 <= \$353 ;
   always @(posedge clk)
-    xoff9_2 <= \$352 ;
+    w10_2 <= \$354 ;
   always @(posedge clk)
-    w9_2 <= \$353 ;
+    xoff10_3 <= \$355 ;
   always @(posedge clk)
-    xoff9_3 <= \$354 ;
+    w10_3 <= \$356 ;
   always @(posedge clk)
-    w9_3 <= \$355 ;
+    prod0_0 <= \$357 ;
   always @(posedge clk)
-    xoff10_0 <= \$356 ;
+    prod0_1 <= \$358 ;
   always @(posedge clk)
-    w10_0 <= \$357 ;
+    prod0_2 <= \$359 ;
   always @(posedge clk)
-    xoff10_1 <= \$358 ;
+    prod0_3 <= \$360 ;
   always @(posedge clk)
-    w10_1 <= \$359 ;
+    prod1_0 <= \$361 ;
   always @(posedge clk)
-    xoff10_2 <= \$360 ;
+    prod1_1 <= \$362 ;
   always @(posedge clk)
-    w10_2 <= \$361 ;
+    prod1_2 <= \$363 ;
   always @(posedge clk)
-    xoff10_3 <= \$362 ;
+    prod1_3 <= \$364 ;
   always @(posedge clk)
-    w10_3 <= \$363 ;
+    prod2_0 <= \$365 ;
   always @(posedge clk)
-    prod0_0 <= \$364 ;
+    prod2_1 <= \$366 ;
   always @(posedge clk)
-    prod0_1 <= \$365 ;
+    prod2_2 <= \$367 ;
   always @(posedge clk)
-    prod0_2 <= \$366 ;
+    prod2_3 <= \$368 ;
   always @(posedge clk)
-    prod0_3 <= \$367 ;
+    prod3_0 <= \$369 ;
   always @(posedge clk)
-    prod1_0 <= \$368 ;
+    prod3_1 <= \$370 ;
   always @(posedge clk)
-    prod1_1 <= \$369 ;
+    prod3_2 <= \$371 ;
   always @(posedge clk)
-    prod1_2 <= \$370 ;
+    prod3_3 <= \$372 ;
   always @(posedge clk)
-    prod1_3 <= \$371 ;
+    prod4_0 <= \$373 ;
   always @(posedge clk)
-    prod2_0 <= \$372 ;
+    prod4_1 <= \$374 ;
   always @(posedge clk)
-    prod2_1 <= \$373 ;
+    prod4_2 <= \$375 ;
   always @(posedge clk)
-    prod2_2 <= \$374 ;
+    prod4_3 <= \$376 ;
   always @(posedge clk)
-    prod2_3 <= \$375 ;
+    prod5_0 <= \$377 ;
   always @(posedge clk)
-    prod3_0 <= \$376 ;
+    prod5_1 <= \$378 ;
   always @(posedge clk)
-    prod3_1 <= \$377 ;
+    prod5_2 <= \$379 ;
   always @(posedge clk)
-    prod3_2 <= \$378 ;
+    prod5_3 <= \$380 ;
   always @(posedge clk)
-    prod3_3 <= \$379 ;
+    prod6_0 <= \$381 ;
   always @(posedge clk)
-    prod4_0 <= \$380 ;
+    prod6_1 <= \$382 ;
   always @(posedge clk)
-    prod4_1 <= \$381 ;
+    prod6_2 <= \$383 ;
   always @(posedge clk)
-    prod4_2 <= \$382 ;
+    prod6_3 <= \$384 ;
   always @(posedge clk)
-    prod4_3 <= \$383 ;
+    prod7_0 <= \$385 ;
   always @(posedge clk)
-    prod5_0 <= \$384 ;
+    prod7_1 <= \$386 ;
   always @(posedge clk)
-    prod5_1 <= \$385 ;
+    prod7_2 <= \$387 ;
   always @(posedge clk)
-    prod5_2 <= \$386 ;
+    prod7_3 <= \$388 ;
   always @(posedge clk)
-    prod5_3 <= \$387 ;
+    prod8_0 <= \$389 ;
   always @(posedge clk)
-    prod6_0 <= \$388 ;
+    prod8_1 <= \$390 ;
   always @(posedge clk)
-    prod6_1 <= \$389 ;
+    prod8_2 <= \$391 ;
   always @(posedge clk)
-    prod6_2 <= \$390 ;
+    prod8_3 <= \$392 ;
   always @(posedge clk)
-    prod6_3 <= \$391 ;
+    prod9_0 <= \$393 ;
   always @(posedge clk)
-    prod7_0 <= \$392 ;
+    prod9_1 <= \$394 ;
   always @(posedge clk)
-    prod7_1 <= \$393 ;
+    prod9_2 <= \$395 ;
   always @(posedge clk)
-    prod7_2 <= \$394 ;
+    prod9_3 <= \$396 ;
   always @(posedge clk)
-    prod7_3 <= \$395 ;
+    prod10_0 <= \$397 ;
   always @(posedge clk)
-    prod8_0 <= \$396 ;
+    prod10_1 <= \$398 ;
   always @(posedge clk)
-    prod8_1 <= \$397 ;
+    prod10_2 <= \$399 ;
   always @(posedge clk)
-    prod8_2 <= \$398 ;
+    prod10_3 <= \$400 ;
   always @(posedge clk)
-    prod8_3 <= \$399 ;
+    prod0_0_r <= \$401 ;
   always @(posedge clk)
-    prod9_0 <= \$400 ;
+    prod0_1_r <= \$402 ;
   always @(posedge clk)
-    prod9_1 <= \$401 ;
+    prod0_2_r <= \$403 ;
   always @(posedge clk)
-    prod9_2 <= \$402 ;
+    prod0_3_r <= \$404 ;
   always @(posedge clk)
-    prod9_3 <= \$403 ;
+    prod1_0_r <= \$405 ;
   always @(posedge clk)
-    prod10_0 <= \$404 ;
+    prod1_1_r <= \$406 ;
   always @(posedge clk)
-    prod10_1 <= \$405 ;
+    prod1_2_r <= \$407 ;
   always @(posedge clk)
-    prod10_2 <= \$406 ;
+    prod1_3_r <= \$408 ;
   always @(posedge clk)
-    prod10_3 <= \$407 ;
+    prod2_0_r <= \$409 ;
   always @(posedge clk)
-    prod0_0_r <= \$408 ;
+    prod2_1_r <= \$410 ;
   always @(posedge clk)
-    prod0_1_r <= \$409 ;
+    prod2_2_r <= \$411 ;
   always @(posedge clk)
-    prod0_2_r <= \$410 ;
+    prod2_3_r <= \$412 ;
   always @(posedge clk)
-    prod0_3_r <= \$411 ;
+    prod3_0_r <= \$413 ;
   always @(posedge clk)
-    prod1_0_r <= \$412 ;
+    prod3_1_r <= \$414 ;
   always @(posedge clk)
-    prod1_1_r <= \$413 ;
+    prod3_2_r <= \$415 ;
   always @(posedge clk)
-    prod1_2_r <= \$414 ;
+    prod3_3_r <= \$416 ;
   always @(posedge clk)
-    prod1_3_r <= \$415 ;
+    prod4_0_r <= \$417 ;
   always @(posedge clk)
-    prod2_0_r <= \$416 ;
+    prod4_1_r <= \$418 ;
   always @(posedge clk)
-    prod2_1_r <= \$417 ;
+    prod4_2_r <= \$419 ;
   always @(posedge clk)
-    prod2_2_r <= \$418 ;
+    prod4_3_r <= \$420 ;
   always @(posedge clk)
-    prod2_3_r <= \$419 ;
+    prod5_0_r <= \$421 ;
   always @(posedge clk)
-    prod3_0_r <= \$420 ;
+    prod5_1_r <= \$422 ;
   always @(posedge clk)
-    prod3_1_r <= \$421 ;
+    prod5_2_r <= \$423 ;
   always @(posedge clk)
-    prod3_2_r <= \$422 ;
+    prod5_3_r <= \$424 ;
   always @(posedge clk)
-    prod3_3_r <= \$423 ;
+    prod6_0_r <= \$425 ;
   always @(posedge clk)
-    prod4_0_r <= \$424 ;
+    prod6_1_r <= \$426 ;
   always @(posedge clk)
-    prod4_1_r <= \$425 ;
+    prod6_2_r <= \$427 ;
   always @(posedge clk)
-    prod4_2_r <= \$426 ;
+    prod6_3_r <= \$428 ;
   always @(posedge clk)
-    prod4_3_r <= \$427 ;
+    prod7_0_r <= \$429 ;
   always @(posedge clk)
-    prod5_0_r <= \$428 ;
+    prod7_1_r <= \$430 ;
   always @(posedge clk)
-    prod5_1_r <= \$429 ;
+    prod7_2_r <= \$431 ;
   always @(posedge clk)
-    prod5_2_r <= \$430 ;
+    prod7_3_r <= \$432 ;
   always @(posedge clk)
-    prod5_3_r <= \$431 ;
+    prod8_0_r <= \$433 ;
   always @(posedge clk)
-    prod6_0_r <= \$432 ;
+    prod8_1_r <= \$434 ;
   always @(posedge clk)
-    prod6_1_r <= \$433 ;
+    prod8_2_r <= \$435 ;
   always @(posedge clk)
-    prod6_2_r <= \$434 ;
+    prod8_3_r <= \$436 ;
   always @(posedge clk)
-    prod6_3_r <= \$435 ;
+    prod9_0_r <= \$437 ;
   always @(posedge clk)
-    prod7_0_r <= \$436 ;
+    prod9_1_r <= \$438 ;
   always @(posedge clk)
-    prod7_1_r <= \$437 ;
+    prod9_2_r <= \$439 ;
   always @(posedge clk)
-    prod7_2_r <= \$438 ;
+    prod9_3_r <= \$440 ;
   always @(posedge clk)
-    prod7_3_r <= \$439 ;
+    prod10_0_r <= \$441 ;
   always @(posedge clk)
-    prod8_0_r <= \$440 ;
+    prod10_1_r <= \$442 ;
   always @(posedge clk)
-    prod8_1_r <= \$441 ;
+    prod10_2_r <= \$443 ;
   always @(posedge clk)
-    prod8_2_r <= \$442 ;
+    prod10_3_r <= \$444 ;
   always @(posedge clk)
-    prod8_3_r <= \$443 ;
+    sum0_s0_0 <= \$445 ;
   always @(posedge clk)
-    prod9_0_r <= \$444 ;
+    sum1_s0_0 <= \$446 ;
   always @(posedge clk)
-    prod9_1_r <= \$445 ;
+    sum2_s0_0 <= \$447 ;
   always @(posedge clk)
-    prod9_2_r <= \$446 ;
+    sum3_s0_0 <= \$448 ;
   always @(posedge clk)
-    prod9_3_r <= \$447 ;
+    sum4_s0_0 <= \$449 ;
   always @(posedge clk)
-    prod10_0_r <= \$448 ;
+    sum5_s0_0 <= \$450 ;
   always @(posedge clk)
-    prod10_1_r <= \$449 ;
+    sum6_s0_0 <= \$451 ;
   always @(posedge clk)
-    prod10_2_r <= \$450 ;
+    sum7_s0_0 <= \$452 ;
   always @(posedge clk)
-    prod10_3_r <= \$451 ;
+    sum8_s0_0 <= \$453 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$452 ;
+    sum9_s0_0 <= \$454 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$453 ;
+    sum10_s0_0 <= \$455 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$454 ;
+    v2 <= \$456 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$455 ;
+    first2 <= \$457 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$456 ;
+    last2 <= \$458 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$457 ;
+    nf2 <= \$459 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$458 ;
+    v3 <= \$460 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$459 ;
+    first3 <= \$461 ;
   always @(posedge clk)
-    sum8_s0_0 <= \$460 ;
+    last3 <= \$462 ;
   always @(posedge clk)
-    sum9_s0_0 <= \$461 ;
+    nf3 <= \$463 ;
   always @(posedge clk)
-    sum10_s0_0 <= \$462 ;
+    v4 <= \$464 ;
   always @(posedge clk)
-    v2 <= \$463 ;
+    first4 <= \$465 ;
   always @(posedge clk)
-    first2 <= \$464 ;
+    last4 <= \$466 ;
   always @(posedge clk)
-    last2 <= \$465 ;
+    nf4 <= \$467 ;
   always @(posedge clk)
-    nf2 <= \$466 ;
+    v5 <= \$468 ;
   always @(posedge clk)
-    v3 <= \$467 ;
+    first5 <= \$469 ;
   always @(posedge clk)
-    first3 <= \$468 ;
+    last5 <= \$470 ;
   always @(posedge clk)
-    last3 <= \$469 ;
+    nf5 <= \$471 ;
   always @(posedge clk)
-    nf3 <= \$470 ;
+    v6 <= \$472 ;
   always @(posedge clk)
-    v4 <= \$471 ;
+    first6 <= \$473 ;
   always @(posedge clk)
-    first4 <= \$472 ;
+    last6 <= \$474 ;
   always @(posedge clk)
-    last4 <= \$473 ;
+    nf6 <= \$475 ;
   always @(posedge clk)
-    nf4 <= \$474 ;
+    v7 <= \$476 ;
   always @(posedge clk)
-    v5 <= \$475 ;
+    first7 <= \$477 ;
   always @(posedge clk)
-    first5 <= \$476 ;
+    last7 <= \$478 ;
   always @(posedge clk)
-    last5 <= \$477 ;
+    nf7 <= \$479 ;
   always @(posedge clk)
-    nf5 <= \$478 ;
+    v8 <= \$480 ;
   always @(posedge clk)
-    v6 <= \$479 ;
+    first8 <= \$481 ;
   always @(posedge clk)
-    first6 <= \$480 ;
+    last8 <= \$482 ;
   always @(posedge clk)
-    last6 <= \$481 ;
+    nf8 <= \$483 ;
   always @(posedge clk)
-    nf6 <= \$482 ;
+    v8_0 <= \$484 ;
   always @(posedge clk)
-    v7 <= \$483 ;
+    first8_0 <= \$485 ;
   always @(posedge clk)
-    first7 <= \$484 ;
+    last8_0 <= \$486 ;
   always @(posedge clk)
-    last7 <= \$485 ;
+    nf8_0 <= \$487 ;
   always @(posedge clk)
-    nf7 <= \$486 ;
+    bias0 <= \$488 ;
   always @(posedge clk)
-    v8 <= \$487 ;
+    acc0 <= \$489 ;
   always @(posedge clk)
-    first8 <= \$488 ;
+    bias1 <= \$490 ;
   always @(posedge clk)
-    last8 <= \$489 ;
+    acc1 <= \$491 ;
   always @(posedge clk)
-    nf8 <= \$490 ;
+    bias2 <= \$492 ;
   always @(posedge clk)
-    v8_0 <= \$491 ;
+    acc2 <= \$493 ;
   always @(posedge clk)
-    first8_0 <= \$492 ;
+    bias3 <= \$494 ;
   always @(posedge clk)
-    last8_0 <= \$493 ;
+    acc3 <= \$495 ;
   always @(posedge clk)
-    nf8_0 <= \$494 ;
+    bias4 <= \$496 ;
   always @(posedge clk)
-    bias0 <= \$495 ;
+    acc4 <= \$497 ;
   always @(posedge clk)
-    acc0 <= \$496 ;
+    bias5 <= \$498 ;
   always @(posedge clk)
-    bias1 <= \$497 ;
+    acc5 <= \$499 ;
   always @(posedge clk)
-    acc1 <= \$498 ;
+    bias6 <= \$500 ;
   always @(posedge clk)
-    bias2 <= \$499 ;
+    acc6 <= \$501 ;
   always @(posedge clk)
-    acc2 <= \$500 ;
+    bias7 <= \$502 ;
   always @(posedge clk)
-    bias3 <= \$501 ;
+    acc7 <= \$503 ;
   always @(posedge clk)
-    acc3 <= \$502 ;
+    v8_1 <= \$504 ;
   always @(posedge clk)
-    bias4 <= \$503 ;
+    first8_1 <= \$505 ;
   always @(posedge clk)
-    acc4 <= \$504 ;
+    last8_1 <= \$506 ;
   always @(posedge clk)
-    bias5 <= \$505 ;
+    nf8_1 <= \$507 ;
   always @(posedge clk)
-    acc5 <= \$506 ;
+    bias8 <= \$508 ;
   always @(posedge clk)
-    bias6 <= \$507 ;
+    acc8 <= \$509 ;
   always @(posedge clk)
-    acc6 <= \$508 ;
+    bias9 <= \$510 ;
   always @(posedge clk)
-    bias7 <= \$509 ;
+    acc9 <= \$511 ;
   always @(posedge clk)
-    acc7 <= \$510 ;
+    bias10 <= \$512 ;
   always @(posedge clk)
-    v8_1 <= \$511 ;
+    acc10 <= \$513 ;
   always @(posedge clk)
-    first8_1 <= \$512 ;
+    deliver <= \$514 ;
   always @(posedge clk)
-    last8_1 <= \$513 ;
+    q_owed <= \$515 ;
   always @(posedge clk)
-    nf8_1 <= \$514 ;
+    q_room <= \$516 ;
   always @(posedge clk)
-    bias8 <= \$515 ;
+    q_wptr <= \$517 ;
   always @(posedge clk)
-    acc8 <= \$516 ;
+    q_rptr <= \$518 ;
   always @(posedge clk)
-    bias9 <= \$517 ;
+    q_stored <= \$519 ;
   always @(posedge clk)
-    acc9 <= \$518 ;
+    o__valid <= \$520 ;
   always @(posedge clk)
-    bias10 <= \$519 ;
+    o__payload <= \$521 ;
+  assign \$1  = tile_primed ? port__data : 9'h048;
+  assign \$2  = tile_plus2 == 6'h2f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h2f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_0) - $signed(8'h80);
+  assign \$14  = $signed(x0_1) - $signed(8'h80);
+  assign \$15  = $signed(x0_2) - $signed(8'h80);
+  assign \$16  = $signed(x0_3) - $signed(8'h80);
+  assign \$17  = $signed(x1_0) - $signed(8'h80);
+  assign \$18  = $signed(x1_1) - $signed(8'h80);
+  assign \$19  = $signed(x1_2) - $signed(8'h80);
+  assign \$20  = $signed(x1_3) - $signed(8'h80);
+  assign \$21  = $signed(x1_0) - $signed(8'h80);
+  assign \$22  = $signed(x1_1) - $signed(8'h80);
+  assign \$23  = $signed(x1_2) - $signed(8'h80);
+  assign \$24  = $signed(x1_3) - $signed(8'h80);
+  assign \$25  = $signed(x2_0) - $signed(8'h80);
+  assign \$26  = $signed(x2_1) - $signed(8'h80);
+  assign \$27  = $signed(x2_2) - $signed(8'h80);
+  assign \$28  = $signed(x2_3) - $signed(8'h80);
+  assign \$29  = $signed(x2_0) - $signed(8'h80);
+  assign \$30  = $signed(x2_1) - $signed(8'h80);
+  assign \$31  = $signed(x2_2) - $signed(8'h80);
+  assign \$32  = $signed(x2_3) - $signed(8'h80);
+  assign \$33  = $signed(x3_0) - $signed(8'h80);
+  assign \$34  = $signed(x3_1) - $signed(8'h80);
+  assign \$35  = $signed(x3_2) - $signed(8'h80);
+  assign \$36  = $signed(x3_3) - $signed(8'h80);
+  assign \$37  = $signed(x3_0) - $signed(8'h80);
+  assign \$38  = $signed(x3_1) - $signed(8'h80);
+  assign \$39  = $signed(x3_2) - $signed(8'h80);
+  assign \$40  = $signed(x3_3) - $signed(8'h80);
+  assign \$41  = $signed(x4_0) - $signed(8'h80);
+  assign \$42  = $signed(x4_1) - $signed(8'h80);
+  assign \$43  = $signed(x4_2) - $signed(8'h80);
+  assign \$44  = $signed(x4_3) - $signed(8'h80);
+  assign \$45  = $signed(x4_0) - $signed(8'h80);
+  assign \$46  = $signed(x4_1) - $signed(8'h80);
+  assign \$47  = $signed(x4_2) - $signed(8'h80);
+  assign \$48  = $signed(x4_3) - $signed(8'h80);
+  assign \$49  = $signed(x5_0) - $signed(8'h80);
+  assign \$50  = $signed(x5_1) - $signed(8'h80);
+  assign \$51  = $signed(x5_2) - $signed(8'h80);
+  assign \$52  = $signed(x5_3) - $signed(8'h80);
+  assign \$53  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$54  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$55  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$56  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$57  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$58  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$59  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$60  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$61  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$62  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$63  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$64  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$65  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$66  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$67  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$68  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$69  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$70  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$71  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$72  = $signed(xoff4_3) * $signed(w4_3);
+  assign \$73  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$74  = $signed(xoff5_1) * $signed(w5_1);
+  assign \$75  = $signed(xoff5_2) * $signed(w5_2);
+  assign \$76  = $signed(xoff5_3) * $signed(w5_3);
+  assign \$77  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$78  = $signed(xoff6_1) * $signed(w6_1);
+  assign \$79  = $signed(xoff6_2) * $signed(w6_2);
+  assign \$80  = $signed(xoff6_3) * $signed(w6_3);
+  assign \$81  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$82  = $signed(xoff7_1) * $signed(w7_1);
+  assign \$83  = $signed(xoff7_2) * $signed(w7_2);
+  assign \$84  = $signed(xoff7_3) * $signed(w7_3);
+  assign \$85  = $signed(xoff8_0) * $signed(w8_0);
+  assign \$86  = $signed(xoff8_1) * $signed(w8_1);
+  assign \$87  = $signed(xoff8_2) * $signed(w8_2);
+  assign \$88  = $signed(xoff8_3) * $signed(w8_3);
+  assign \$89  = $signed(xoff9_0) * $signed(w9_0);
+  assign \$90  = $signed(xoff9_1) * $signed(w9_1);
+  assign \$91  = $signed(xoff9_2) * $signed(w9_2);
+  assign \$92  = $signed(xoff9_3) * $signed(w9_3);
+  assign \$93  = $signed(xoff10_0) * $signed(w10_0);
+  assign \$94  = $signed(xoff10_1) * $signed(w10_1);
+  assign \$95  = $signed(xoff10_2) * $signed(w10_2);
+  assign \$96  = $signed(xoff10_3) * $signed(w10_3);
+  assign \$97  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$98  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$100  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$101  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$102  = $signed(\$100 ) + $signed(\$101 );
+  assign \$103  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$104  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$105  = $signed(\$103 ) + $signed(\$104 );
+  assign \$106  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$107  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$108  = $signed(\$106 ) + $signed(\$107 );
+  assign \$109  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$110  = $signed(prod4_2_r) + $signed(prod4_3_r);
+  assign \$111  = $signed(\$109 ) + $signed(\$110 );
+  assign \$112  = $signed(prod5_0_r) + $signed(prod5_1_r);
+  assign \$113  = $signed(prod5_2_r) + $signed(prod5_3_r);
+  assign \$114  = $signed(\$112 ) + $signed(\$113 );
+  assign \$115  = $signed(prod6_0_r) + $signed(prod6_1_r);
+  assign \$116  = $signed(prod6_2_r) + $signed(prod6_3_r);
+  assign \$117  = $signed(\$115 ) + $signed(\$116 );
+  assign \$118  = $signed(prod7_0_r) + $signed(prod7_1_r);
+  assign \$119  = $signed(prod7_2_r) + $signed(prod7_3_r);
+  assign \$120  = $signed(\$118 ) + $signed(\$119 );
+  assign \$121  = $signed(prod8_0_r) + $signed(prod8_1_r);
+  assign \$122  = $signed(prod8_2_r) + $signed(prod8_3_r);
+  assign \$123  = $signed(\$121 ) + $signed(\$122 );
+  assign \$124  = $signed(prod9_0_r) + $signed(prod9_1_r);
+  assign \$125  = $signed(prod9_2_r) + $signed(prod9_3_r);
+  assign \$126  = $signed(\$124 ) + $signed(\$125 );
+  assign \$127  = $signed(prod10_0_r) + $signed(prod10_1_r);
+  assign \$128  = $signed(prod10_2_r) + $signed(prod10_3_r);
+  assign \$129  = $signed(\$127 ) + $signed(\$128 );
+  assign \$141  = v8 & last8;
+  assign \$142  = issue & tile[8];
+  assign \$143  = o__valid & o__ready;
+  assign \$144  = q_owed < 4'ha;
+  assign \$145  = \$143  ? q_room : \$144 ;
+  assign \$146  = o__valid & o__ready;
+  assign \$147  = \$146  | q_room;
+  assign \$148  = \$142  ? \$145  : \$147 ;
+  assign \$149  = ~ o__valid;
+  assign \$150  = \$149  | o__ready;
+  assign \$151  = | q_stored;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = \$150  & \$152 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = deliver & \$154 ;
+  assign \$156  = q_wptr == 4'h9;
+  assign \$157  = q_wptr + 1'h1;
+  assign \$158  = \$156  ? 5'h00 : \$157 ;
+  assign \$159  = ~ o__valid;
+  assign \$160  = \$159  | o__ready;
+  assign \$161  = | q_stored;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = q_rptr == 4'h9;
+  assign \$164  = q_rptr + 1'h1;
+  assign \$165  = \$163  ? 5'h00 : \$164 ;
+  assign \$166  = ~ o__valid;
+  assign \$167  = \$166  | o__ready;
+  assign \$168  = | q_stored;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$167  & \$169 ;
+  assign \$171  = ~ \$170 ;
+  assign \$172  = deliver & \$171 ;
+  assign \$173  = q_stored + \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = \$173  - \$177 ;
+  assign \$179  = ~ o__valid;
+  assign \$180  = \$179  | o__ready;
+  assign \$181  = | q_stored;
+  assign \$182  = \$181  | deliver;
+  assign \$183  = | q_stored;
+  assign \$184  = \$183  ? \rport__data$333  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$185  = ~ tile[8];
+  assign \$186  = q_room | \$185 ;
+  assign i__ready = \$186  & tile[6];
+  assign \$187  = ~ tile[8];
+  assign \$188  = q_room | \$187 ;
+  assign \$189  = ~ tile[6];
+  assign \$190  = i__valid | \$189 ;
+  assign issue = \$188  & \$190 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$191  = first8_0 ? bias0 : acc0;
+  assign \$192  = $signed(\$191 ) + $signed(sum0_s0_0);
+  assign \$193  = first8_0 ? bias1 : acc1;
+  assign \$194  = $signed(\$193 ) + $signed(sum1_s0_0);
+  assign \$195  = first8_0 ? bias2 : acc2;
+  assign \$196  = $signed(\$195 ) + $signed(sum2_s0_0);
+  assign \$197  = first8_0 ? bias3 : acc3;
+  assign \$198  = $signed(\$197 ) + $signed(sum3_s0_0);
+  assign \$199  = first8_0 ? bias4 : acc4;
+  assign \$200  = $signed(\$199 ) + $signed(sum4_s0_0);
+  assign \$201  = first8_0 ? bias5 : acc5;
+  assign \$202  = $signed(\$201 ) + $signed(sum5_s0_0);
+  assign \$203  = first8_0 ? bias6 : acc6;
+  assign \$204  = $signed(\$203 ) + $signed(sum6_s0_0);
+  assign \$205  = first8_0 ? bias7 : acc7;
+  assign \$206  = $signed(\$205 ) + $signed(sum7_s0_0);
+  assign \$207  = first8_1 ? bias8 : acc8;
+  assign \$208  = $signed(\$207 ) + $signed(sum8_s0_0);
+  assign \$209  = first8_1 ? bias9 : acc9;
+  assign \$210  = $signed(\$209 ) + $signed(sum9_s0_0);
+  assign \$211  = first8_1 ? bias10 : acc10;
+  assign \$212  = $signed(\$211 ) + $signed(sum10_s0_0);
+  assign \$213  = issue & tile[8];
+  assign \$214  = q_owed + \$213 ;
+  assign \$215  = o__valid & o__ready;
+  assign \$216  = \$214  - \$215 ;
   always @(posedge clk)
-    acc10 <= \$520 ;
+    tile_primed <= \$217 ;
   always @(posedge clk)
-    deliver <= \$521 ;
+    tile <= \$218 ;
   always @(posedge clk)
-    q_owed <= \$522 ;
+    tile_plus1 <= \$219 ;
   always @(posedge clk)
-    q_room <= \$523 ;
+    tile_plus2 <= \$220 ;
   always @(posedge clk)
-    q_wptr <= \$524 ;
+    t <= \$221 ;
   always @(posedge clk)
-    q_rptr <= \$525 ;
+    x_reg <= \$222 ;
   always @(posedge clk)
-    q_stored <= \$526 ;
+    from_input <= \$223 ;
   always @(posedge clk)
-    o__valid <= \$527 ;
+    v1 <= \$224 ;
   always @(posedge clk)
-    o__payload <= \$528 ;
-  assign \$6  = t == 6'h2f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_1) - $signed(8'h80);
-  assign \$16  = $signed(x0_2) - $signed(8'h80);
-  assign \$17  = $signed(x0_3) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(x1_2) - $signed(8'h80);
-  assign \$21  = $signed(x1_3) - $signed(8'h80);
-  assign \$22  = $signed(x1_0) - $signed(8'h80);
-  assign \$23  = $signed(x1_1) - $signed(8'h80);
-  assign \$24  = $signed(x1_2) - $signed(8'h80);
-  assign \$25  = $signed(x1_3) - $signed(8'h80);
-  assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_1) - $signed(8'h80);
-  assign \$28  = $signed(x2_2) - $signed(8'h80);
-  assign \$29  = $signed(x2_3) - $signed(8'h80);
-  assign \$30  = $signed(x2_0) - $signed(8'h80);
-  assign \$31  = $signed(x2_1) - $signed(8'h80);
-  assign \$32  = $signed(x2_2) - $signed(8'h80);
-  assign \$33  = $signed(x2_3) - $signed(8'h80);
-  assign \$34  = $signed(x3_0) - $signed(8'h80);
-  assign \$35  = $signed(x3_1) - $signed(8'h80);
-  assign \$36  = $signed(x3_2) - $signed(8'h80);
-  assign \$37  = $signed(x3_3) - $signed(8'h80);
-  assign \$38  = $signed(x3_0) - $signed(8'h80);
-  assign \$39  = $signed(x3_1) - $signed(8'h80);
-  assign \$40  = $signed(x3_2) - $signed(8'h80);
-  assign \$41  = $signed(x3_3) - $signed(8'h80);
-  assign \$42  = $signed(x4_0) - $signed(8'h80);
-  assign \$43  = $signed(x4_1) - $signed(8'h80);
-  assign \$44  = $signed(x4_2) - $signed(8'h80);
-  assign \$45  = $signed(x4_3) - $signed(8'h80);
-  assign \$46  = $signed(x4_0) - $signed(8'h80);
-  assign \$47  = $signed(x4_1) - $signed(8'h80);
-  assign \$48  = $signed(x4_2) - $signed(8'h80);
-  assign \$49  = $signed(x4_3) - $signed(8'h80);
-  assign \$50  = $signed(x5_0) - $signed(8'h80);
-  assign \$51  = $signed(x5_1) - $signed(8'h80);
-  assign \$52  = $signed(x5_2) - $signed(8'h80);
-  assign \$53  = $signed(x5_3) - $signed(8'h80);
-  assign \$54  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$55  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$56  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$57  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$58  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$59  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$60  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$61  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$62  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$63  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$64  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$65  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$66  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$67  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$68  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$69  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$70  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$71  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$72  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$73  = $signed(xoff4_3) * $signed(w4_3);
-  assign \$74  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$75  = $signed(xoff5_1) * $signed(w5_1);
-  assign \$76  = $signed(xoff5_2) * $signed(w5_2);
-  assign \$77  = $signed(xoff5_3) * $signed(w5_3);
-  assign \$78  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$79  = $signed(xoff6_1) * $signed(w6_1);
-  assign \$80  = $signed(xoff6_2) * $signed(w6_2);
-  assign \$81  = $signed(xoff6_3) * $signed(w6_3);
-  assign \$82  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$83  = $signed(xoff7_1) * $signed(w7_1);
-  assign \$84  = $signed(xoff7_2) * $signed(w7_2);
-  assign \$85  = $signed(xoff7_3) * $signed(w7_3);
-  assign \$86  = $signed(xoff8_0) * $signed(w8_0);
-  assign \$87  = $signed(xoff8_1) * $signed(w8_1);
-  assign \$88  = $signed(xoff8_2) * $signed(w8_2);
-  assign \$89  = $signed(xoff8_3) * $signed(w8_3);
-  assign \$90  = $signed(xoff9_0) * $signed(w9_0);
-  assign \$91  = $signed(xoff9_1) * $signed(w9_1);
-  assign \$92  = $signed(xoff9_2) * $signed(w9_2);
-  assign \$93  = $signed(xoff9_3) * $signed(w9_3);
-  assign \$94  = $signed(xoff10_0) * $signed(w10_0);
-  assign \$95  = $signed(xoff10_1) * $signed(w10_1);
-  assign \$96  = $signed(xoff10_2) * $signed(w10_2);
-  assign \$97  = $signed(xoff10_3) * $signed(w10_3);
-  assign \$98  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$99  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$102  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$105  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$106  = $signed(\$104 ) + $signed(\$105 );
-  assign \$107  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$108  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$109  = $signed(\$107 ) + $signed(\$108 );
-  assign \$110  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$111  = $signed(prod4_2_r) + $signed(prod4_3_r);
-  assign \$112  = $signed(\$110 ) + $signed(\$111 );
-  assign \$113  = $signed(prod5_0_r) + $signed(prod5_1_r);
-  assign \$114  = $signed(prod5_2_r) + $signed(prod5_3_r);
-  assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(prod6_0_r) + $signed(prod6_1_r);
-  assign \$117  = $signed(prod6_2_r) + $signed(prod6_3_r);
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(prod7_0_r) + $signed(prod7_1_r);
-  assign \$120  = $signed(prod7_2_r) + $signed(prod7_3_r);
-  assign \$121  = $signed(\$119 ) + $signed(\$120 );
-  assign \$122  = $signed(prod8_0_r) + $signed(prod8_1_r);
-  assign \$123  = $signed(prod8_2_r) + $signed(prod8_3_r);
-  assign \$124  = $signed(\$122 ) + $signed(\$123 );
-  assign \$125  = $signed(prod9_0_r) + $signed(prod9_1_r);
-  assign \$126  = $signed(prod9_2_r) + $signed(prod9_3_r);
-  assign \$127  = $signed(\$125 ) + $signed(\$126 );
-  assign \$128  = $signed(prod10_0_r) + $signed(prod10_1_r);
-  assign \$129  = $signed(prod10_2_r) + $signed(prod10_3_r);
-  assign \$130  = $signed(\$128 ) + $signed(\$129 );
-  assign \$142  = v8 & last8;
-  assign \$143  = issue & last_t;
-  assign \$144  = o__valid & o__ready;
-  assign \$145  = q_owed < 4'ha;
-  assign \$146  = \$144  ? q_room : \$145 ;
-  assign \$147  = o__valid & o__ready;
-  assign \$148  = \$147  | q_room;
-  assign \$149  = \$143  ? \$146  : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = deliver & \$155 ;
-  assign \$157  = q_wptr == 4'h9;
-  assign \$158  = q_wptr + 1'h1;
-  assign \$159  = \$157  ? 5'h00 : \$158 ;
-  assign \$160  = ~ o__valid;
-  assign \$161  = \$160  | o__ready;
-  assign \$162  = | q_stored;
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = q_rptr == 4'h9;
-  assign \$165  = q_rptr + 1'h1;
-  assign \$166  = \$164  ? 5'h00 : \$165 ;
-  assign \$167  = ~ o__valid;
-  assign \$168  = \$167  | o__ready;
-  assign \$169  = | q_stored;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$168  & \$170 ;
-  assign \$172  = ~ \$171 ;
-  assign \$173  = deliver & \$172 ;
-  assign \$174  = q_stored + \$173 ;
-  assign \$175  = ~ o__valid;
-  assign \$176  = \$175  | o__ready;
-  assign \$177  = | q_stored;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$174  - \$178 ;
-  assign \$180  = ~ o__valid;
-  assign \$181  = \$180  | o__ready;
-  assign \$182  = | q_stored;
-  assign \$183  = \$182  | deliver;
-  assign \$184  = | q_stored;
-  assign \$185  = \$184  ? \rport__data$338  : q_in;
-  assign \$186  = ~ last_t;
-  assign \$187  = q_room | \$186 ;
-  assign i__ready = \$187  & reads_input_t;
-  assign \$188  = ~ last_t;
-  assign \$189  = q_room | \$188 ;
-  assign \$190  = ~ reads_input_t;
-  assign \$191  = i__valid | \$190 ;
-  assign issue = \$189  & \$191 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$192  = first8_0 ? bias0 : acc0;
-  assign \$193  = $signed(\$192 ) + $signed(sum0_s0_0);
-  assign \$194  = first8_0 ? bias1 : acc1;
-  assign \$195  = $signed(\$194 ) + $signed(sum1_s0_0);
-  assign \$196  = first8_0 ? bias2 : acc2;
-  assign \$197  = $signed(\$196 ) + $signed(sum2_s0_0);
-  assign \$198  = first8_0 ? bias3 : acc3;
-  assign \$199  = $signed(\$198 ) + $signed(sum3_s0_0);
-  assign \$200  = first8_0 ? bias4 : acc4;
-  assign \$201  = $signed(\$200 ) + $signed(sum4_s0_0);
-  assign \$202  = first8_0 ? bias5 : acc5;
-  assign \$203  = $signed(\$202 ) + $signed(sum5_s0_0);
-  assign \$204  = first8_0 ? bias6 : acc6;
-  assign \$205  = $signed(\$204 ) + $signed(sum6_s0_0);
-  assign \$206  = first8_0 ? bias7 : acc7;
-  assign \$207  = $signed(\$206 ) + $signed(sum7_s0_0);
-  assign \$208  = first8_1 ? bias8 : acc8;
-  assign \$209  = $signed(\$208 ) + $signed(sum8_s0_0);
-  assign \$210  = first8_1 ? bias9 : acc9;
-  assign \$211  = $signed(\$210 ) + $signed(sum9_s0_0);
-  assign \$212  = first8_1 ? bias10 : acc10;
-  assign \$213  = $signed(\$212 ) + $signed(sum10_s0_0);
-  assign \$214  = issue & last_t;
-  assign \$215  = q_owed + \$214 ;
-  assign \$216  = o__valid & o__ready;
-  assign \$217  = \$215  - \$216 ;
+    first1 <= \$225 ;
   always @(posedge clk)
-    nf_t <= \$218 ;
+    last1 <= \$226 ;
   always @(posedge clk)
-    nf_t_ahead <= \$219 ;
+    nf1 <= \$227 ;
   always @(posedge clk)
-    sf_t <= \$220 ;
+    from_input2 <= \$228 ;
   always @(posedge clk)
-    sf_t_ahead <= \$221 ;
+    x_reg2 <= \$229 ;
   always @(posedge clk)
-    reads_input_t <= \$222 ;
+    inbuf_read <= \$230 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$223 ;
+    x_mid <= \$231 ;
   always @(posedge clk)
-    first_t <= \$224 ;
+    t1 <= \$232 ;
   always @(posedge clk)
-    first_t_ahead <= \$225 ;
+    rom0_addr <= \$233 ;
   always @(posedge clk)
-    last_t <= \$226 ;
+    rom0_read <= \$234 ;
   always @(posedge clk)
-    last_t_ahead <= \$227 ;
+    x0_0 <= \$235 ;
   always @(posedge clk)
-    t <= \$228 ;
+    x0_1 <= \$236 ;
   always @(posedge clk)
-    x_reg <= \$229 ;
+    x0_2 <= \$237 ;
   always @(posedge clk)
-    from_input <= \$230 ;
+    x0_3 <= \$238 ;
   always @(posedge clk)
-    v1 <= \$231 ;
+    rom1_addr <= \$239 ;
   always @(posedge clk)
-    first1 <= \$232 ;
+    rom1_read <= \$240 ;
   always @(posedge clk)
-    last1 <= \$233 ;
+    x1_0 <= \$241 ;
   always @(posedge clk)
-    nf1 <= \$234 ;
+    x1_1 <= \$242 ;
   always @(posedge clk)
-    from_input2 <= \$235 ;
+    x1_2 <= \$243 ;
   always @(posedge clk)
-    x_reg2 <= \$236 ;
+    x1_3 <= \$244 ;
   always @(posedge clk)
-    inbuf_read <= \$237 ;
+    rom2_addr <= \$245 ;
   always @(posedge clk)
-    x_mid <= \$238 ;
+    rom2_read <= \$246 ;
   always @(posedge clk)
-    t1 <= \$239 ;
+    x2_0 <= \$247 ;
   always @(posedge clk)
-    rom0_addr <= \$240 ;
+    x2_1 <= \$248 ;
   always @(posedge clk)
-    rom0_read <= \$241 ;
+    x2_2 <= \$249 ;
   always @(posedge clk)
-    x0_0 <= \$242 ;
+    x2_3 <= \$250 ;
   always @(posedge clk)
-    x0_1 <= \$243 ;
+    rom3_addr <= \$251 ;
   always @(posedge clk)
-    x0_2 <= \$244 ;
+    rom3_read <= \$252 ;
   always @(posedge clk)
-    x0_3 <= \$245 ;
+    x3_0 <= \$253 ;
   always @(posedge clk)
-    rom1_addr <= \$246 ;
+    x3_1 <= \$254 ;
   always @(posedge clk)
-    rom1_read <= \$247 ;
+    x3_2 <= \$255 ;
   always @(posedge clk)
-    x1_0 <= \$248 ;
+    x3_3 <= \$256 ;
   always @(posedge clk)
-    x1_1 <= \$249 ;
+    rom4_addr <= \$257 ;
   always @(posedge clk)
-    x1_2 <= \$250 ;
+    rom4_read <= \$258 ;
   always @(posedge clk)
-    x1_3 <= \$251 ;
+    x4_0 <= \$259 ;
   always @(posedge clk)
-    rom2_addr <= \$252 ;
+    x4_1 <= \$260 ;
   always @(posedge clk)
-    rom2_read <= \$253 ;
+    x4_2 <= \$261 ;
   always @(posedge clk)
-    x2_0 <= \$254 ;
+    x4_3 <= \$262 ;
   always @(posedge clk)
-    x2_1 <= \$255 ;
+    rom5_addr <= \$263 ;
   always @(posedge clk)
-    x2_2 <= \$256 ;
+    rom5_read <= \$264 ;
   always @(posedge clk)
-    x2_3 <= \$257 ;
+    x5_0 <= \$265 ;
   always @(posedge clk)
-    rom3_addr <= \$258 ;
+    x5_1 <= \$266 ;
   always @(posedge clk)
-    rom3_read <= \$259 ;
+    x5_2 <= \$267 ;
   always @(posedge clk)
-    x3_0 <= \$260 ;
+    x5_3 <= \$268 ;
   always @(posedge clk)
-    x3_1 <= \$261 ;
+    xoff0_0 <= \$269 ;
   always @(posedge clk)
-    x3_2 <= \$262 ;
+    w0_0 <= \$270 ;
   always @(posedge clk)
-    x3_3 <= \$263 ;
+    xoff0_1 <= \$271 ;
   always @(posedge clk)
-    rom4_addr <= \$264 ;
+    w0_1 <= \$272 ;
   always @(posedge clk)
-    rom4_read <= \$265 ;
+    xoff0_2 <= \$273 ;
   always @(posedge clk)
-    x4_0 <= \$266 ;
+    w0_2 <= \$274 ;
   always @(posedge clk)
-    x4_1 <= \$267 ;
+    xoff0_3 <= \$275 ;
   always @(posedge clk)
-    x4_2 <= \$268 ;
+    w0_3 <= \$276 ;
   always @(posedge clk)
-    x4_3 <= \$269 ;
+    xoff1_0 <= \$277 ;
   always @(posedge clk)
-    rom5_addr <= \$270 ;
+    w1_0 <= \$278 ;
   always @(posedge clk)
-    rom5_read <= \$271 ;
+    xoff1_1 <= \$279 ;
   always @(posedge clk)
-    x5_0 <= \$272 ;
+    w1_1 <= \$280 ;
   always @(posedge clk)
-    x5_1 <= \$273 ;
+    xoff1_2 <= \$281 ;
   always @(posedge clk)
-    x5_2 <= \$274 ;
+    w1_2 <= \$282 ;
   always @(posedge clk)
-    x5_3 <= \$275 ;
+    xoff1_3 <= \$283 ;
   always @(posedge clk)
-    xoff0_0 <= \$276 ;
+    w1_3 <= \$284 ;
   always @(posedge clk)
-    w0_0 <= \$277 ;
+    xoff2_0 <= \$285 ;
   always @(posedge clk)
-    xoff0_1 <= \$278 ;
+    w2_0 <= \$286 ;
   always @(posedge clk)
-    w0_1 <= \$279 ;
+    xoff2_1 <= \$287 ;
   always @(posedge clk)
-    xoff0_2 <= \$280 ;
+    w2_1 <= \$288 ;
   always @(posedge clk)
-    w0_2 <= \$281 ;
+    xoff2_2 <= \$289 ;
   always @(posedge clk)
-    xoff0_3 <= \$282 ;
+    w2_2 <= \$290 ;
   always @(posedge clk)
-    w0_3 <= \$283 ;
+    xoff2_3 <= \$291 ;
   always @(posedge clk)
-    xoff1_0 <= \$284 ;
+    w2_3 <= \$292 ;
   always @(posedge clk)
-    w1_0 <= \$285 ;
+    xoff3_0 <= \$293 ;
   always @(posedge clk)
-    xoff1_1 <= \$286 ;
+    w3_0 <= \$294 ;
   always @(posedge clk)
-    w1_1 <= \$287 ;
+    xoff3_1 <= \$295 ;
   always @(posedge clk)
-    xoff1_2 <= \$288 ;
+    w3_1 <= \$296 ;
   always @(posedge clk)
-    w1_2 <= \$289 ;
+    xoff3_2 <= \$297 ;
   always @(posedge clk)
-    xoff1_3 <= \$290 ;
+    w3_2 <= \$298 ;
   always @(posedge clk)
-    w1_3 <= \$291 ;
+    xoff3_3 <= \$299 ;
   always @(posedge clk)
-    xoff2_0 <= \$292 ;
+    w3_3 <= \$300 ;
   always @(posedge clk)
-    w2_0 <= \$293 ;
+    xoff4_0 <= \$301 ;
   always @(posedge clk)
-    xoff2_1 <= \$294 ;
+    w4_0 <= \$302 ;
   always @(posedge clk)
-    w2_1 <= \$295 ;
+    xoff4_1 <= \$303 ;
   always @(posedge clk)
-    xoff2_2 <= \$296 ;
+    w4_1 <= \$304 ;
   always @(posedge clk)
-    w2_2 <= \$297 ;
+    xoff4_2 <= \$305 ;
   always @(posedge clk)
-    xoff2_3 <= \$298 ;
+    w4_2 <= \$306 ;
   always @(posedge clk)
-    w2_3 <= \$299 ;
+    xoff4_3 <= \$307 ;
   always @(posedge clk)
-    xoff3_0 <= \$300 ;
+    w4_3 <= \$308 ;
   always @(posedge clk)
-    w3_0 <= \$301 ;
+    xoff5_0 <= \$309 ;
   always @(posedge clk)
-    xoff3_1 <= \$302 ;
+    w5_0 <= \$310 ;
   always @(posedge clk)
-    w3_1 <= \$303 ;
+    xoff5_1 <= \$311 ;
   always @(posedge clk)
-    xoff3_2 <= \$304 ;
+    w5_1 <= \$312 ;
   always @(posedge clk)
-    w3_2 <= \$305 ;
+    xoff5_2 <= \$313 ;
   always @(posedge clk)
-    xoff3_3 <= \$306 ;
+    w5_2 <= \$314 ;
   always @(posedge clk)
-    w3_3 <= \$307 ;
+    xoff5_3 <= \$315 ;
   always @(posedge clk)
-    xoff4_0 <= \$308 ;
+    w5_3 <= \$316 ;
   always @(posedge clk)
-    w4_0 <= \$309 ;
+    xoff6_0 <= \$317 ;
   always @(posedge clk)
-    xoff4_1 <= \$310 ;
+    w6_0 <= \$318 ;
   always @(posedge clk)
-    w4_1 <= \$311 ;
+    xoff6_1 <= \$319 ;
   always @(posedge clk)
-    xoff4_2 <= \$312 ;
+    w6_1 <= \$320 ;
   always @(posedge clk)
-    w4_2 <= \$313 ;
+    xoff6_2 <= \$321 ;
   always @(posedge clk)
-    xoff4_3 <= \$314 ;
+    w6_2 <= \$322 ;
   always @(posedge clk)
-    w4_3 <= \$315 ;
+    xoff6_3 <= \$323 ;
   always @(posedge clk)
-    xoff5_0 <= \$316 ;
+    w6_3 <= \$324 ;
   always @(posedge clk)
-    w5_0 <= \$317 ;
+    xoff7_0 <= \$325 ;
   always @(posedge clk)
-    xoff5_1 <= \$318 ;
+    w7_0 <= \$326 ;
   always @(posedge clk)
-    w5_1 <= \$319 ;
+    xoff7_1 <= \$327 ;
   always @(posedge clk)
-    xoff5_2 <= \$320 ;
+    w7_1 <= \$328 ;
   always @(posedge clk)
-    w5_2 <= \$321 ;
+    xoff7_2 <= \$329 ;
   always @(posedge clk)
-    xoff5_3 <= \$322 ;
+    w7_2 <= \$330 ;
   always @(posedge clk)
-    w5_3 <= \$323 ;
+    xoff7_3 <= \$331 ;
   always @(posedge clk)
-    xoff6_0 <= \$324 ;
+    w7_3 <= \$332 ;
   always @(posedge clk)
-    w6_0 <= \$325 ;
+    xoff8_0 <= \$333 ;
   always @(posedge clk)
-    xoff6_1 <= \$326 ;
+    w8_0 <= \$334 ;
   always @(posedge clk)
-    w6_1 <= \$327 ;
-  always @(posedge clk)
-    xoff6_2 <= \$328 ;
-  always @(posedge clk)
-    w6_2 <= \$329 ;
-  always @(posedge clk)
-    xoff6_3 <= \$330 ;
-  always @(posedge clk)
-    w6_3 <= \$331 ;
-  always @(posedge clk)
-    xoff7_0 <= \$332 ;
-  always @(posedge clk)
-    w7_0 <= \$333 ;
+    xoff8_1 <= \$335 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = rom3_read[47:40];
+    \$336  = rom4_read[15:8];
     if (rst) begin
-      \$335  = 8'h00;
+      \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = \$40 ;
+    \$337  = \$43 ;
     if (rst) begin
-      \$336  = 9'h000;
+      \$337  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = rom3_read[55:48];
+    \$338  = rom4_read[23:16];
     if (rst) begin
-      \$337  = 8'h00;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = \$41 ;
+    \$339  = \$44 ;
     if (rst) begin
-      \$338  = 9'h000;
+      \$339  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = rom3_read[63:56];
+    \$340  = rom4_read[31:24];
     if (rst) begin
-      \$339  = 8'h00;
+      \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = \$42 ;
+    \$341  = \$45 ;
     if (rst) begin
-      \$340  = 9'h000;
+      \$341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = rom4_read[7:0];
+    \$342  = rom4_read[39:32];
     if (rst) begin
-      \$341  = 8'h00;
+      \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = \$43 ;
+    \$343  = \$46 ;
     if (rst) begin
-      \$342  = 9'h000;
+      \$343  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = rom4_read[15:8];
+    \$344  = rom4_read[47:40];
     if (rst) begin
-      \$343  = 8'h00;
+      \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = \$44 ;
+    \$345  = \$47 ;
     if (rst) begin
-      \$344  = 9'h000;
+      \$345  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = rom4_read[23:16];
+    \$346  = rom4_read[55:48];
     if (rst) begin
-      \$345  = 8'h00;
+      \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = \$45 ;
+    \$347  = \$48 ;
     if (rst) begin
-      \$346  = 9'h000;
+      \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = rom4_read[31:24];
+    \$348  = rom4_read[63:56];
     if (rst) begin
-      \$347  = 8'h00;
+      \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = \$46 ;
+    \$349  = \$49 ;
     if (rst) begin
-      \$348  = 9'h000;
+      \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = rom4_read[39:32];
+    \$350  = rom5_read[7:0];
     if (rst) begin
-      \$349  = 8'h00;
+      \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = \$47 ;
+    \$351  = \$50 ;
     if (rst) begin
-      \$350  = 9'h000;
+      \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = rom4_read[47:40];
+    \$352  = rom5_read[15:8];
     if (rst) begin
-      \$351  = 8'h00;
+      \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = \$48 ;
+    \$353  = \$51 ;
     if (rst) begin
-      \$352  = 9'h000;
+      \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = rom4_read[55:48];
+    \$354  = rom5_read[23:16];
     if (rst) begin
-      \$353  = 8'h00;
+      \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$49 ;
+    \$355  = \$52 ;
     if (rst) begin
-      \$354  = 9'h000;
+      \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = rom4_read[63:56];
+    \$356  = rom5_read[31:24];
     if (rst) begin
-      \$355  = 8'h00;
+      \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = \$50 ;
+    \$357  = \$53 ;
     if (rst) begin
-      \$356  = 9'h000;
+      \$357  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = rom5_read[7:0];
+    \$358  = \$54 ;
     if (rst) begin
-      \$357  = 8'h00;
+      \$358  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$51 ;
+    \$359  = \$55 ;
     if (rst) begin
-      \$358  = 9'h000;
+      \$359  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = rom5_read[15:8];
+    \$360  = \$56 ;
     if (rst) begin
-      \$359  = 8'h00;
+      \$360  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$52 ;
+    \$361  = \$57 ;
     if (rst) begin
-      \$360  = 9'h000;
+      \$361  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = rom5_read[23:16];
+    \$362  = \$58 ;
     if (rst) begin
-      \$361  = 8'h00;
+      \$362  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = \$53 ;
+    \$363  = \$59 ;
     if (rst) begin
-      \$362  = 9'h000;
+      \$363  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = rom5_read[31:24];
-    if (rst) begin
-      \$363  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = \$54 ;
+    \$364  = \$60 ;
     if (rst) begin
       \$364  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = \$55 ;
+    \$365  = \$61 ;
     if (rst) begin
       \$365  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$56 ;
+    \$366  = \$62 ;
     if (rst) begin
       \$366  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = \$57 ;
+    \$367  = \$63 ;
     if (rst) begin
       \$367  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = \$58 ;
+    \$368  = \$64 ;
     if (rst) begin
       \$368  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = \$59 ;
+    \$369  = \$65 ;
     if (rst) begin
       \$369  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = \$60 ;
+    \$370  = \$66 ;
     if (rst) begin
       \$370  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = \$61 ;
+    \$371  = \$67 ;
     if (rst) begin
       \$371  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = \$62 ;
+    \$372  = \$68 ;
     if (rst) begin
       \$372  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = \$63 ;
+    \$373  = \$69 ;
     if (rst) begin
       \$373  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = \$64 ;
+    \$374  = \$70 ;
     if (rst) begin
       \$374  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = \$65 ;
+    \$375  = \$71 ;
     if (rst) begin
       \$375  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = \$66 ;
+    \$376  = \$72 ;
     if (rst) begin
       \$376  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = \$67 ;
+    \$377  = \$73 ;
     if (rst) begin
       \$377  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = \$68 ;
+    \$378  = \$74 ;
     if (rst) begin
       \$378  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = \$69 ;
+    \$379  = \$75 ;
     if (rst) begin
       \$379  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = \$70 ;
+    \$380  = \$76 ;
     if (rst) begin
       \$380  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = \$71 ;
+    \$381  = \$77 ;
     if (rst) begin
       \$381  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \$72 ;
+    \$382  = \$78 ;
     if (rst) begin
       \$382  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = \$73 ;
+    \$383  = \$79 ;
     if (rst) begin
       \$383  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = \$74 ;
+    \$384  = \$80 ;
     if (rst) begin
       \$384  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = \$75 ;
+    \$385  = \$81 ;
     if (rst) begin
       \$385  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = \$76 ;
+    \$386  = \$82 ;
     if (rst) begin
       \$386  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = \$77 ;
+    \$387  = \$83 ;
     if (rst) begin
       \$387  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = \$78 ;
+    \$388  = \$84 ;
     if (rst) begin
       \$388  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = \$79 ;
+    \$389  = \$85 ;
     if (rst) begin
       \$389  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = \$80 ;
+    \$390  = \$86 ;
     if (rst) begin
       \$390  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$81 ;
+    \$391  = \$87 ;
     if (rst) begin
       \$391  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \$82 ;
+    \$392  = \$88 ;
     if (rst) begin
       \$392  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \$83 ;
+    \$393  = \$89 ;
     if (rst) begin
       \$393  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = \$84 ;
+    \$394  = \$90 ;
     if (rst) begin
       \$394  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$85 ;
+    \$395  = \$91 ;
     if (rst) begin
       \$395  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$86 ;
+    \$396  = \$92 ;
     if (rst) begin
       \$396  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$87 ;
+    \$397  = \$93 ;
     if (rst) begin
       \$397  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = \$88 ;
+    \$398  = \$94 ;
     if (rst) begin
       \$398  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = \$89 ;
+    \$399  = \$95 ;
     if (rst) begin
       \$399  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$90 ;
+    \$400  = \$96 ;
     if (rst) begin
       \$400  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = \$91 ;
+    \$401  = prod0_0;
     if (rst) begin
       \$401  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$92 ;
+    \$402  = prod0_1;
     if (rst) begin
       \$402  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \$93 ;
+    \$403  = prod0_2;
     if (rst) begin
       \$403  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$94 ;
+    \$404  = prod0_3;
     if (rst) begin
       \$404  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = \$95 ;
+    \$405  = prod1_0;
     if (rst) begin
       \$405  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$96 ;
+    \$406  = prod1_1;
     if (rst) begin
       \$406  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = \$97 ;
+    \$407  = prod1_2;
     if (rst) begin
       \$407  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = prod0_0;
+    \$408  = prod1_3;
     if (rst) begin
       \$408  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = prod0_1;
+    \$409  = prod2_0;
     if (rst) begin
       \$409  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = prod0_2;
+    \$410  = prod2_1;
     if (rst) begin
       \$410  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = prod0_3;
+    \$411  = prod2_2;
     if (rst) begin
       \$411  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = prod1_0;
+    \$412  = prod2_3;
     if (rst) begin
       \$412  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = prod1_1;
+    \$413  = prod3_0;
     if (rst) begin
       \$413  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = prod1_2;
+    \$414  = prod3_1;
     if (rst) begin
       \$414  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = prod1_3;
+    \$415  = prod3_2;
     if (rst) begin
       \$415  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = prod2_0;
+    \$416  = prod3_3;
     if (rst) begin
       \$416  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = prod2_1;
+    \$417  = prod4_0;
     if (rst) begin
       \$417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = prod2_2;
+    \$418  = prod4_1;
     if (rst) begin
       \$418  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = prod2_3;
+    \$419  = prod4_2;
     if (rst) begin
       \$419  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = prod3_0;
+    \$420  = prod4_3;
     if (rst) begin
       \$420  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = prod3_1;
+    \$421  = prod5_0;
     if (rst) begin
       \$421  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = prod3_2;
+    \$422  = prod5_1;
     if (rst) begin
       \$422  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = prod3_3;
+    \$423  = prod5_2;
     if (rst) begin
       \$423  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = prod4_0;
+    \$424  = prod5_3;
     if (rst) begin
       \$424  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = prod4_1;
+    \$425  = prod6_0;
     if (rst) begin
       \$425  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = prod4_2;
+    \$426  = prod6_1;
     if (rst) begin
       \$426  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = prod4_3;
+    \$427  = prod6_2;
     if (rst) begin
       \$427  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = prod5_0;
+    \$428  = prod6_3;
     if (rst) begin
       \$428  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = prod5_1;
+    \$429  = prod7_0;
     if (rst) begin
       \$429  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = prod5_2;
+    \$430  = prod7_1;
     if (rst) begin
       \$430  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = prod5_3;
+    \$431  = prod7_2;
     if (rst) begin
       \$431  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = prod6_0;
+    \$432  = prod7_3;
     if (rst) begin
       \$432  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = prod6_1;
+    \$433  = prod8_0;
     if (rst) begin
       \$433  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = prod6_2;
+    \$434  = prod8_1;
     if (rst) begin
       \$434  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = prod6_3;
+    \$435  = prod8_2;
     if (rst) begin
       \$435  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = prod7_0;
+    \$436  = prod8_3;
     if (rst) begin
       \$436  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = prod7_1;
+    \$437  = prod9_0;
     if (rst) begin
       \$437  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = prod7_2;
+    \$438  = prod9_1;
     if (rst) begin
       \$438  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = prod7_3;
+    \$439  = prod9_2;
     if (rst) begin
       \$439  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = prod8_0;
+    \$440  = prod9_3;
     if (rst) begin
       \$440  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = prod8_1;
+    \$441  = prod10_0;
     if (rst) begin
       \$441  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = prod8_2;
+    \$442  = prod10_1;
     if (rst) begin
       \$442  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = prod8_3;
+    \$443  = prod10_2;
     if (rst) begin
       \$443  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = prod9_0;
+    \$444  = prod10_3;
     if (rst) begin
       \$444  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = prod9_1;
+    \$445  = { \$99 [18], \$99 [18], \$99 [18], \$99 [18], \$99  };
     if (rst) begin
-      \$445  = 17'h00000;
+      \$445  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = prod9_2;
+    \$446  = { \$102 [18], \$102 [18], \$102 [18], \$102 [18], \$102  };
     if (rst) begin
-      \$446  = 17'h00000;
+      \$446  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = prod9_3;
+    \$447  = { \$105 [18], \$105 [18], \$105 [18], \$105 [18], \$105  };
     if (rst) begin
-      \$447  = 17'h00000;
+      \$447  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = prod10_0;
+    \$448  = { \$108 [18], \$108 [18], \$108 [18], \$108 [18], \$108  };
     if (rst) begin
-      \$448  = 17'h00000;
+      \$448  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = prod10_1;
+    \$449  = { \$111 [18], \$111 [18], \$111 [18], \$111 [18], \$111  };
     if (rst) begin
-      \$449  = 17'h00000;
+      \$449  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = prod10_2;
+    \$450  = { \$114 [18], \$114 [18], \$114 [18], \$114 [18], \$114  };
     if (rst) begin
-      \$450  = 17'h00000;
+      \$450  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = prod10_3;
+    \$451  = { \$117 [18], \$117 [18], \$117 [18], \$117 [18], \$117  };
     if (rst) begin
-      \$451  = 17'h00000;
+      \$451  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$452  = { \$120 [18], \$120 [18], \$120 [18], \$120 [18], \$120  };
     if (rst) begin
       \$452  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = { \$103 [18], \$103 [18], \$103 [18], \$103 [18], \$103  };
+    \$453  = { \$123 [18], \$123 [18], \$123 [18], \$123 [18], \$123  };
     if (rst) begin
       \$453  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = { \$106 [18], \$106 [18], \$106 [18], \$106 [18], \$106  };
+    \$454  = { \$126 [18], \$126 [18], \$126 [18], \$126 [18], \$126  };
     if (rst) begin
       \$454  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = { \$109 [18], \$109 [18], \$109 [18], \$109 [18], \$109  };
+    \$455  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
     if (rst) begin
       \$455  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = { \$112 [18], \$112 [18], \$112 [18], \$112 [18], \$112  };
+    \$456  = v1;
     if (rst) begin
-      \$456  = 23'h000000;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = { \$115 [18], \$115 [18], \$115 [18], \$115 [18], \$115  };
+    \$457  = first1;
     if (rst) begin
-      \$457  = 23'h000000;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = { \$118 [18], \$118 [18], \$118 [18], \$118 [18], \$118  };
+    \$458  = last1;
     if (rst) begin
-      \$458  = 23'h000000;
+      \$458  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = { \$121 [18], \$121 [18], \$121 [18], \$121 [18], \$121  };
+    \$459  = nf1;
     if (rst) begin
-      \$459  = 23'h000000;
+      \$459  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = { \$124 [18], \$124 [18], \$124 [18], \$124 [18], \$124  };
+    \$460  = v2;
     if (rst) begin
-      \$460  = 23'h000000;
+      \$460  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = { \$127 [18], \$127 [18], \$127 [18], \$127 [18], \$127  };
+    \$461  = first2;
     if (rst) begin
-      \$461  = 23'h000000;
+      \$461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = { \$130 [18], \$130 [18], \$130 [18], \$130 [18], \$130  };
+    \$462  = last2;
     if (rst) begin
-      \$462  = 23'h000000;
+      \$462  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = v1;
+    \$463  = nf2;
     if (rst) begin
-      \$463  = 1'h0;
+      \$463  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = first1;
+    \$464  = v3;
     if (rst) begin
       \$464  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = last1;
+    \$465  = first3;
     if (rst) begin
       \$465  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = nf1;
+    \$466  = last3;
     if (rst) begin
-      \$466  = 3'h0;
+      \$466  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = v2;
+    \$467  = nf3;
     if (rst) begin
-      \$467  = 1'h0;
+      \$467  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = first2;
+    \$468  = v4;
     if (rst) begin
       \$468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = last2;
+    \$469  = first4;
     if (rst) begin
       \$469  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = nf2;
+    \$470  = last4;
     if (rst) begin
-      \$470  = 3'h0;
+      \$470  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = v3;
+    \$471  = nf4;
     if (rst) begin
-      \$471  = 1'h0;
+      \$471  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = first3;
+    \$472  = v5;
     if (rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = last3;
+    \$473  = first5;
     if (rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = nf3;
+    \$474  = last5;
     if (rst) begin
-      \$474  = 3'h0;
+      \$474  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = v4;
+    \$475  = nf5;
     if (rst) begin
-      \$475  = 1'h0;
+      \$475  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = first4;
+    \$476  = v6;
     if (rst) begin
       \$476  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = last4;
+    \$477  = first6;
     if (rst) begin
       \$477  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = nf4;
+    \$478  = last6;
     if (rst) begin
-      \$478  = 3'h0;
+      \$478  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = v5;
+    \$479  = nf6;
     if (rst) begin
-      \$479  = 1'h0;
+      \$479  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = first5;
+    \$480  = v7;
     if (rst) begin
       \$480  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = last5;
+    \$481  = first7;
     if (rst) begin
       \$481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = nf5;
+    \$482  = last7;
     if (rst) begin
-      \$482  = 3'h0;
+      \$482  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = v6;
+    \$483  = nf7;
     if (rst) begin
-      \$483  = 1'h0;
+      \$483  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = first6;
+    \$484  = v7;
     if (rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = last6;
+    \$485  = first7;
     if (rst) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = nf6;
+    \$486  = last7;
     if (rst) begin
-      \$486  = 3'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = v7;
+    \$487  = nf7;
     if (rst) begin
-      \$487  = 1'h0;
+      \$487  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = first7;
+    \$488  = \$130 ;
     if (rst) begin
-      \$488  = 1'h0;
+      \$488  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = last7;
+    \$489  = acc0;
+    if (v8_0) begin
+      \$489  = \$192 [22:0];
+    end
     if (rst) begin
-      \$489  = 1'h0;
+      \$489  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = nf7;
+    \$490  = \$131 ;
     if (rst) begin
-      \$490  = 3'h0;
+      \$490  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = v7;
+    \$491  = acc1;
+    if (v8_0) begin
+      \$491  = \$194 [22:0];
+    end
     if (rst) begin
-      \$491  = 1'h0;
+      \$491  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = first7;
+    \$492  = \$132 ;
     if (rst) begin
-      \$492  = 1'h0;
+      \$492  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = last7;
+    \$493  = acc2;
+    if (v8_0) begin
+      \$493  = \$196 [22:0];
+    end
     if (rst) begin
-      \$493  = 1'h0;
+      \$493  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = nf7;
+    \$494  = \$133 ;
     if (rst) begin
-      \$494  = 3'h0;
+      \$494  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = \$131 ;
+    \$495  = acc3;
+    if (v8_0) begin
+      \$495  = \$198 [22:0];
+    end
     if (rst) begin
       \$495  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = acc0;
-    if (v8_0) begin
-      \$496  = \$193 [22:0];
-    end
+    \$496  = \$134 ;
     if (rst) begin
       \$496  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = \$132 ;
+    \$497  = acc4;
+    if (v8_0) begin
+      \$497  = \$200 [22:0];
+    end
     if (rst) begin
       \$497  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = acc1;
-    if (v8_0) begin
-      \$498  = \$195 [22:0];
-    end
+    \$498  = \$135 ;
     if (rst) begin
       \$498  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = \$133 ;
+    \$499  = acc5;
+    if (v8_0) begin
+      \$499  = \$202 [22:0];
+    end
     if (rst) begin
       \$499  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = acc2;
-    if (v8_0) begin
-      \$500  = \$197 [22:0];
-    end
+    \$500  = \$136 ;
     if (rst) begin
       \$500  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = \$134 ;
+    \$501  = acc6;
+    if (v8_0) begin
+      \$501  = \$204 [22:0];
+    end
     if (rst) begin
       \$501  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = acc3;
-    if (v8_0) begin
-      \$502  = \$199 [22:0];
-    end
+    \$502  = \$137 ;
     if (rst) begin
       \$502  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = \$135 ;
+    \$503  = acc7;
+    if (v8_0) begin
+      \$503  = \$206 [22:0];
+    end
     if (rst) begin
       \$503  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = acc4;
-    if (v8_0) begin
-      \$504  = \$201 [22:0];
-    end
+    \$504  = v7;
     if (rst) begin
-      \$504  = 23'h000000;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = \$136 ;
+    \$505  = first7;
     if (rst) begin
-      \$505  = 23'h000000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = acc5;
-    if (v8_0) begin
-      \$506  = \$203 [22:0];
-    end
+    \$506  = last7;
     if (rst) begin
-      \$506  = 23'h000000;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = \$137 ;
+    \$507  = nf7;
     if (rst) begin
-      \$507  = 23'h000000;
+      \$507  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = acc6;
-    if (v8_0) begin
-      \$508  = \$205 [22:0];
-    end
+    \$508  = \$138 ;
     if (rst) begin
       \$508  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = \$138 ;
+    \$509  = acc8;
+    if (v8_1) begin
+      \$509  = \$208 [22:0];
+    end
     if (rst) begin
       \$509  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = acc7;
-    if (v8_0) begin
-      \$510  = \$207 [22:0];
-    end
+    \$510  = \$139 ;
     if (rst) begin
       \$510  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = v7;
-    if (rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = first7;
-    if (rst) begin
-      \$512  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = last7;
-    if (rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = nf7;
-    if (rst) begin
-      \$514  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = \$139 ;
-    if (rst) begin
-      \$515  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = acc8;
+    \$511  = acc9;
     if (v8_1) begin
-      \$516  = \$209 [22:0];
+      \$511  = \$210 [22:0];
     end
     if (rst) begin
-      \$516  = 23'h000000;
+      \$511  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = \$140 ;
+    \$512  = \$140 ;
     if (rst) begin
-      \$517  = 23'h000000;
+      \$512  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = acc9;
+    \$513  = acc10;
     if (v8_1) begin
-      \$518  = \$211 [22:0];
+      \$513  = \$212 [22:0];
     end
     if (rst) begin
-      \$518  = 23'h000000;
+      \$513  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = \$141 ;
+    \$514  = \$141 ;
     if (rst) begin
-      \$519  = 23'h000000;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = acc10;
-    if (v8_1) begin
-      \$520  = \$213 [22:0];
-    end
+    \$515  = \$216 [3:0];
     if (rst) begin
-      \$520  = 23'h000000;
+      \$515  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = \$142 ;
+    \$516  = \$148 ;
     if (rst) begin
-      \$521  = 1'h0;
+      \$516  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = \$217 [3:0];
-    if (rst) begin
-      \$522  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = \$149 ;
-    if (rst) begin
-      \$523  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = q_wptr;
-    if (\$156 ) begin
-      \$524  = \$159 [3:0];
+    \$517  = q_wptr;
+    if (\$155 ) begin
+      \$517  = \$158 [3:0];
     end
     if (rst) begin
-      \$524  = 4'h0;
+      \$517  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = q_rptr;
-    if (\$163 ) begin
-      \$525  = \$166 [3:0];
-    end
-    if (rst) begin
-      \$525  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = \$179 [3:0];
-    if (rst) begin
-      \$526  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = o__valid;
-    if (\$181 ) begin
-      \$527  = \$183 ;
+    \$518  = q_rptr;
+    if (\$162 ) begin
+      \$518  = \$165 [3:0];
     end
     if (rst) begin
-      \$527  = 1'h0;
+      \$518  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = o__payload;
-    if (\$181 ) begin
-      \$528  = \$185 ;
+    \$519  = \$178 [3:0];
+    if (rst) begin
+      \$519  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$520  = o__valid;
+    if (\$180 ) begin
+      \$520  = \$182 ;
     end
     if (rst) begin
-      \$528  = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 3'h0;
-    casez (t)
-      6'h00:
-          \$1  = 3'h0;
-      6'h01:
-          \$1  = 3'h0;
-      6'h02:
-          \$1  = 3'h0;
-      6'h03:
-          \$1  = 3'h0;
-      6'h04:
-          \$1  = 3'h0;
-      6'h05:
-          \$1  = 3'h0;
-      6'h06:
-          \$1  = 3'h1;
-      6'h07:
-          \$1  = 3'h1;
-      6'h08:
-          \$1  = 3'h1;
-      6'h09:
-          \$1  = 3'h1;
-      6'h0a:
-          \$1  = 3'h1;
-      6'h0b:
-          \$1  = 3'h1;
-      6'h0c:
-          \$1  = 3'h1;
-      6'h0d:
-          \$1  = 3'h1;
-      6'h0e:
-          \$1  = 3'h2;
-      6'h0f:
-          \$1  = 3'h2;
-      6'h10:
-          \$1  = 3'h2;
-      6'h11:
-          \$1  = 3'h2;
-      6'h12:
-          \$1  = 3'h2;
-      6'h13:
-          \$1  = 3'h2;
-      6'h14:
-          \$1  = 3'h2;
-      6'h15:
-          \$1  = 3'h2;
-      6'h16:
-          \$1  = 3'h3;
-      6'h17:
-          \$1  = 3'h3;
-      6'h18:
-          \$1  = 3'h3;
-      6'h19:
-          \$1  = 3'h3;
-      6'h1a:
-          \$1  = 3'h3;
-      6'h1b:
-          \$1  = 3'h3;
-      6'h1c:
-          \$1  = 3'h3;
-      6'h1d:
-          \$1  = 3'h3;
-      6'h1e:
-          \$1  = 3'h4;
-      6'h1f:
-          \$1  = 3'h4;
-      6'h20:
-          \$1  = 3'h4;
-      6'h21:
-          \$1  = 3'h4;
-      6'h22:
-          \$1  = 3'h4;
-      6'h23:
-          \$1  = 3'h4;
-      6'h24:
-          \$1  = 3'h4;
-      6'h25:
-          \$1  = 3'h4;
-      6'h26:
-          \$1  = 3'h5;
-      6'h27:
-          \$1  = 3'h5;
-      6'h28:
-          \$1  = 3'h5;
-      6'h29:
-          \$1  = 3'h5;
-      6'h2a:
-          \$1  = 3'h5;
-      6'h2b:
-          \$1  = 3'h5;
-      6'h2c:
-          \$1  = 3'h5;
-      6'h2d:
-          \$1  = 3'h5;
-      6'h2e:
-          \$1  = 3'h0;
-      6'h2f:
-          \$1  = 3'h0;
-    endcase
+    \$521  = o__payload;
+    if (\$180 ) begin
+      \$521  = \$184 ;
+    end
+    if (rst) begin
+      \$521  = 253'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 3'h0;
-    casez (t)
-      6'h00:
-          \$2  = 3'h2;
-      6'h01:
-          \$2  = 3'h3;
-      6'h02:
-          \$2  = 3'h4;
-      6'h03:
-          \$2  = 3'h5;
-      6'h04:
-          \$2  = 3'h6;
-      6'h05:
-          \$2  = 3'h7;
-      6'h06:
-          \$2  = 3'h0;
-      6'h07:
-          \$2  = 3'h1;
-      6'h08:
-          \$2  = 3'h2;
-      6'h09:
-          \$2  = 3'h3;
-      6'h0a:
-          \$2  = 3'h4;
-      6'h0b:
-          \$2  = 3'h5;
-      6'h0c:
-          \$2  = 3'h6;
-      6'h0d:
-          \$2  = 3'h7;
-      6'h0e:
-          \$2  = 3'h0;
-      6'h0f:
-          \$2  = 3'h1;
-      6'h10:
-          \$2  = 3'h2;
-      6'h11:
-          \$2  = 3'h3;
-      6'h12:
-          \$2  = 3'h4;
-      6'h13:
-          \$2  = 3'h5;
-      6'h14:
-          \$2  = 3'h6;
-      6'h15:
-          \$2  = 3'h7;
-      6'h16:
-          \$2  = 3'h0;
-      6'h17:
-          \$2  = 3'h1;
-      6'h18:
-          \$2  = 3'h2;
-      6'h19:
-          \$2  = 3'h3;
-      6'h1a:
-          \$2  = 3'h4;
-      6'h1b:
-          \$2  = 3'h5;
-      6'h1c:
-          \$2  = 3'h6;
-      6'h1d:
-          \$2  = 3'h7;
-      6'h1e:
-          \$2  = 3'h0;
-      6'h1f:
-          \$2  = 3'h1;
-      6'h20:
-          \$2  = 3'h2;
-      6'h21:
-          \$2  = 3'h3;
-      6'h22:
-          \$2  = 3'h4;
-      6'h23:
-          \$2  = 3'h5;
-      6'h24:
-          \$2  = 3'h6;
-      6'h25:
-          \$2  = 3'h7;
-      6'h26:
-          \$2  = 3'h0;
-      6'h27:
-          \$2  = 3'h1;
-      6'h28:
-          \$2  = 3'h2;
-      6'h29:
-          \$2  = 3'h3;
-      6'h2a:
-          \$2  = 3'h4;
-      6'h2b:
-          \$2  = 3'h5;
-      6'h2c:
-          \$2  = 3'h6;
-      6'h2d:
-          \$2  = 3'h7;
-      6'h2e:
-          \$2  = 3'h0;
-      6'h2f:
-          \$2  = 3'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h1;
-      6'h04:
-          \$3  = 1'h1;
-      6'h05:
-          \$3  = 1'h1;
-      6'h06:
-          \$3  = 1'h0;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h0;
-      6'h2b:
-          \$3  = 1'h0;
-      6'h2c:
-          \$3  = 1'h0;
-      6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h1;
-      6'h2f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h1;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h1;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h0;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h1;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h0;
-      6'h2b:
-          \$4  = 1'h0;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
-      6'h2e:
-          \$4  = 1'h1;
-      6'h2f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h1;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h1;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h0;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h1;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h0;
-      6'h2a:
-          \$5  = 1'h0;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h1;
-      6'h2e:
-          \$5  = 1'h0;
-      6'h2f:
-          \$5  = 1'h0;
+    \$130  = 23'h000000;
+    casez (nf7)
+      3'h0:
+          \$130  = 23'h7ffe71;
+      3'h1:
+          \$130  = 23'h0005ea;
+      3'h2:
+          \$130  = 23'h7ffd29;
+      3'h3:
+          \$130  = 23'h7ffb0b;
+      3'h4:
+          \$130  = 23'h7ffc0a;
+      3'h5:
+          \$130  = 23'h7fff2d;
     endcase
   end
   always @* begin
@@ -20848,17 +18761,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$131  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$131  = 23'h7ffe71;
+          \$131  = 23'h7ffd0b;
       3'h1:
-          \$131  = 23'h0005ea;
+          \$131  = 23'h7ffb24;
       3'h2:
-          \$131  = 23'h7ffd29;
+          \$131  = 23'h7fff26;
       3'h3:
-          \$131  = 23'h7ffb0b;
+          \$131  = 23'h000439;
       3'h4:
-          \$131  = 23'h7ffc0a;
+          \$131  = 23'h0001fc;
       3'h5:
-          \$131  = 23'h7fff2d;
+          \$131  = 23'h7ffe28;
     endcase
   end
   always @* begin
@@ -20866,17 +18779,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$132  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$132  = 23'h7ffd0b;
+          \$132  = 23'h7ff881;
       3'h1:
-          \$132  = 23'h7ffb24;
+          \$132  = 23'h000332;
       3'h2:
-          \$132  = 23'h7fff26;
+          \$132  = 23'h7ffde0;
       3'h3:
-          \$132  = 23'h000439;
+          \$132  = 23'h7ffe68;
       3'h4:
-          \$132  = 23'h0001fc;
+          \$132  = 23'h7ff854;
       3'h5:
-          \$132  = 23'h7ffe28;
+          \$132  = 23'h7ffd37;
     endcase
   end
   always @* begin
@@ -20884,17 +18797,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$133  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$133  = 23'h7ff881;
+          \$133  = 23'h7ffe34;
       3'h1:
-          \$133  = 23'h000332;
+          \$133  = 23'h7fffc1;
       3'h2:
-          \$133  = 23'h7ffde0;
+          \$133  = 23'h7fffae;
       3'h3:
-          \$133  = 23'h7ffe68;
+          \$133  = 23'h7ffd05;
       3'h4:
-          \$133  = 23'h7ff854;
+          \$133  = 23'h7ffcc7;
       3'h5:
-          \$133  = 23'h7ffd37;
+          \$133  = 23'h7ff7d8;
     endcase
   end
   always @* begin
@@ -20902,17 +18815,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$134  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$134  = 23'h7ffe34;
+          \$134  = 23'h7ffeb7;
       3'h1:
-          \$134  = 23'h7fffc1;
+          \$134  = 23'h7ffe82;
       3'h2:
-          \$134  = 23'h7fffae;
+          \$134  = 23'h001221;
       3'h3:
-          \$134  = 23'h7ffd05;
+          \$134  = 23'h00035d;
       3'h4:
-          \$134  = 23'h7ffcc7;
+          \$134  = 23'h7ffe84;
       3'h5:
-          \$134  = 23'h7ff7d8;
+          \$134  = 23'h00000b;
     endcase
   end
   always @* begin
@@ -20920,17 +18833,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$135  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$135  = 23'h7ffeb7;
+          \$135  = 23'h7fff3e;
       3'h1:
-          \$135  = 23'h7ffe82;
+          \$135  = 23'h7ffef1;
       3'h2:
-          \$135  = 23'h001221;
+          \$135  = 23'h000129;
       3'h3:
-          \$135  = 23'h00035d;
+          \$135  = 23'h7ff49a;
       3'h4:
-          \$135  = 23'h7ffe84;
+          \$135  = 23'h7ffe4c;
       3'h5:
-          \$135  = 23'h00000b;
+          \$135  = 23'h7ffe8a;
     endcase
   end
   always @* begin
@@ -20938,17 +18851,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$136  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$136  = 23'h7fff3e;
+          \$136  = 23'h7fffb1;
       3'h1:
-          \$136  = 23'h7ffef1;
+          \$136  = 23'h7ffb54;
       3'h2:
-          \$136  = 23'h000129;
+          \$136  = 23'h0000a0;
       3'h3:
-          \$136  = 23'h7ff49a;
+          \$136  = 23'h7ffe90;
       3'h4:
-          \$136  = 23'h7ffe4c;
+          \$136  = 23'h000583;
       3'h5:
-          \$136  = 23'h7ffe8a;
+          \$136  = 23'h7ff676;
     endcase
   end
   always @* begin
@@ -20956,17 +18869,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$137  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$137  = 23'h7fffb1;
+          \$137  = 23'h7fffc9;
       3'h1:
-          \$137  = 23'h7ffb54;
+          \$137  = 23'h000b9e;
       3'h2:
-          \$137  = 23'h0000a0;
+          \$137  = 23'h000785;
       3'h3:
-          \$137  = 23'h7ffe90;
+          \$137  = 23'h7fff6e;
       3'h4:
-          \$137  = 23'h000583;
+          \$137  = 23'h7ffca0;
       3'h5:
-          \$137  = 23'h7ff676;
+          \$137  = 23'h7ff7a6;
     endcase
   end
   always @* begin
@@ -20974,17 +18887,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$138  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$138  = 23'h7fffc9;
+          \$138  = 23'h7fff07;
       3'h1:
-          \$138  = 23'h000b9e;
+          \$138  = 23'h7ffc55;
       3'h2:
-          \$138  = 23'h000785;
+          \$138  = 23'h7ffccf;
       3'h3:
-          \$138  = 23'h7fff6e;
+          \$138  = 23'h7ff88d;
       3'h4:
-          \$138  = 23'h7ffca0;
+          \$138  = 23'h7ffbda;
       3'h5:
-          \$138  = 23'h7ff7a6;
+          \$138  = 23'h7ffa73;
     endcase
   end
   always @* begin
@@ -20992,17 +18905,17 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$139  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$139  = 23'h7fff07;
+          \$139  = 23'h7ffc5e;
       3'h1:
-          \$139  = 23'h7ffc55;
+          \$139  = 23'h7ffafa;
       3'h2:
-          \$139  = 23'h7ffccf;
+          \$139  = 23'h7ffef0;
       3'h3:
-          \$139  = 23'h7ff88d;
+          \$139  = 23'h00023c;
       3'h4:
-          \$139  = 23'h7ffbda;
+          \$139  = 23'h0000b7;
       3'h5:
-          \$139  = 23'h7ffa73;
+          \$139  = 23'h000000;
     endcase
   end
   always @* begin
@@ -21010,914 +18923,889 @@ module top_s3_dense3_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$140  = 23'h000000;
     casez (nf7)
       3'h0:
-          \$140  = 23'h7ffc5e;
+          \$140  = 23'h00110a;
       3'h1:
-          \$140  = 23'h7ffafa;
+          \$140  = 23'h0006d4;
       3'h2:
-          \$140  = 23'h7ffef0;
+          \$140  = 23'h7ffedb;
       3'h3:
-          \$140  = 23'h00023c;
+          \$140  = 23'h7ffade;
       3'h4:
-          \$140  = 23'h0000b7;
+          \$140  = 23'h7ffad7;
       3'h5:
           \$140  = 23'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = 23'h000000;
-    casez (nf7)
-      3'h0:
-          \$141  = 23'h00110a;
-      3'h1:
-          \$141  = 23'h0006d4;
-      3'h2:
-          \$141  = 23'h7ffedb;
-      3'h3:
-          \$141  = 23'h7ffade;
-      3'h4:
-          \$141  = 23'h7ffad7;
-      3'h5:
-          \$141  = 23'h000000;
-    endcase
+    \$217  = 1'h1;
+    if (rst) begin
+      \$217  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = nf_t;
+    \$218  = tile;
     if (issue) begin
-      \$218  = nf_t_ahead;
+      \$218  = \$1 ;
     end
     if (rst) begin
-      \$218  = 3'h0;
+      \$218  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = nf_t_ahead;
+    \$219  = tile_plus1;
     if (issue) begin
-      \$219  = \$1 ;
+      \$219  = tile_plus2;
     end
     if (rst) begin
-      \$219  = 3'h0;
+      \$219  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = sf_t;
+    \$220  = tile_plus2;
     if (issue) begin
-      \$220  = sf_t_ahead;
+      \$220  = \$4 [5:0];
     end
     if (rst) begin
-      \$220  = 3'h0;
+      \$220  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = sf_t_ahead;
+    \$221  = t;
     if (issue) begin
-      \$221  = \$2 ;
+      \$221  = \$7 [5:0];
     end
     if (rst) begin
-      \$221  = 3'h1;
+      \$221  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = reads_input_t;
-    if (issue) begin
-      \$222  = reads_input_t_ahead;
-    end
+    \$222  = i__payload;
     if (rst) begin
-      \$222  = 1'h1;
+      \$222  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = reads_input_t_ahead;
-    if (issue) begin
-      \$223  = \$3 ;
-    end
+    \$223  = tile[6];
     if (rst) begin
-      \$223  = 1'h1;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = first_t;
-    if (issue) begin
-      \$224  = first_t_ahead;
-    end
+    \$224  = issue;
     if (rst) begin
-      \$224  = 1'h1;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = first_t_ahead;
-    if (issue) begin
-      \$225  = \$4 ;
-    end
+    \$225  = tile[7];
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = last_t;
-    if (issue) begin
-      \$226  = last_t_ahead;
-    end
+    \$226  = tile[8];
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = last_t_ahead;
-    if (issue) begin
-      \$227  = \$5 ;
-    end
+    \$227  = tile[2:0];
     if (rst) begin
-      \$227  = 1'h0;
+      \$227  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = t;
-    if (issue) begin
-      \$228  = \$8 [5:0];
-    end
+    \$228  = from_input;
     if (rst) begin
-      \$228  = 6'h00;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = i__payload;
+    \$229  = x_reg;
     if (rst) begin
       \$229  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = reads_input_t;
+    \$230  = rport__data;
     if (rst) begin
-      \$230  = 1'h0;
+      \$230  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = issue;
+    \$231  = \$8 ;
     if (rst) begin
-      \$231  = 1'h0;
+      \$231  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = first_t;
+    \$232  = t;
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = last_t;
+    \$233  = t1;
     if (rst) begin
-      \$233  = 1'h0;
+      \$233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = nf_t;
+    \$234  = \port__data$29 ;
     if (rst) begin
-      \$234  = 3'h0;
+      \$234  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = from_input;
+    \$235  = x_mid[7:0];
     if (rst) begin
-      \$235  = 1'h0;
+      \$235  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = x_reg;
+    \$236  = x_mid[15:8];
     if (rst) begin
-      \$236  = 32'd0;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rport__data;
+    \$237  = x_mid[23:16];
     if (rst) begin
-      \$237  = 32'd0;
+      \$237  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = \$9 ;
+    \$238  = x_mid[31:24];
     if (rst) begin
-      \$238  = 32'd0;
+      \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = t;
+    \$239  = t1;
     if (rst) begin
       \$239  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = t1;
+    \$240  = \port__data$36 ;
     if (rst) begin
-      \$240  = 6'h00;
+      \$240  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = port__data;
+    \$241  = x_mid[7:0];
     if (rst) begin
-      \$241  = 64'h0000000000000000;
+      \$241  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = x_mid[7:0];
+    \$242  = x_mid[15:8];
     if (rst) begin
       \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = x_mid[15:8];
+    \$243  = x_mid[23:16];
     if (rst) begin
       \$243  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = x_mid[23:16];
+    \$244  = x_mid[31:24];
     if (rst) begin
       \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = x_mid[31:24];
+    \$245  = t1;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = t1;
+    \$246  = \port__data$43 ;
     if (rst) begin
-      \$246  = 6'h00;
+      \$246  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \port__data$41 ;
+    \$247  = x_mid[7:0];
     if (rst) begin
-      \$247  = 64'h0000000000000000;
+      \$247  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = x_mid[7:0];
+    \$248  = x_mid[15:8];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = x_mid[15:8];
+    \$249  = x_mid[23:16];
     if (rst) begin
       \$249  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = x_mid[23:16];
+    \$250  = x_mid[31:24];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = x_mid[31:24];
+    \$251  = t1;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = t1;
+    \$252  = \port__data$50 ;
     if (rst) begin
-      \$252  = 6'h00;
+      \$252  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = \port__data$48 ;
+    \$253  = x_mid[7:0];
     if (rst) begin
-      \$253  = 64'h0000000000000000;
+      \$253  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = x_mid[7:0];
+    \$254  = x_mid[15:8];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = x_mid[15:8];
+    \$255  = x_mid[23:16];
     if (rst) begin
       \$255  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = x_mid[23:16];
+    \$256  = x_mid[31:24];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = x_mid[31:24];
+    \$257  = t1;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = t1;
+    \$258  = \port__data$57 ;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \port__data$55 ;
+    \$259  = x_mid[7:0];
     if (rst) begin
-      \$259  = 64'h0000000000000000;
+      \$259  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = x_mid[7:0];
+    \$260  = x_mid[15:8];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = x_mid[15:8];
+    \$261  = x_mid[23:16];
     if (rst) begin
       \$261  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = x_mid[23:16];
+    \$262  = x_mid[31:24];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = x_mid[31:24];
+    \$263  = t1;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = t1;
+    \$264  = \port__data$64 ;
     if (rst) begin
-      \$264  = 6'h00;
+      \$264  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = \port__data$62 ;
+    \$265  = x_mid[7:0];
     if (rst) begin
-      \$265  = 64'h0000000000000000;
+      \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = x_mid[7:0];
+    \$266  = x_mid[15:8];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = x_mid[15:8];
+    \$267  = x_mid[23:16];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = x_mid[23:16];
+    \$268  = x_mid[31:24];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = x_mid[31:24];
+    \$269  = \$9 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = t1;
+    \$270  = rom0_read[7:0];
     if (rst) begin
-      \$270  = 6'h00;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = \port__data$69 ;
+    \$271  = \$10 ;
     if (rst) begin
-      \$271  = 32'd0;
+      \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = x_mid[7:0];
+    \$272  = rom0_read[15:8];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = x_mid[15:8];
+    \$273  = \$11 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = x_mid[23:16];
+    \$274  = rom0_read[23:16];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = x_mid[31:24];
+    \$275  = \$12 ;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$10 ;
+    \$276  = rom0_read[31:24];
     if (rst) begin
-      \$276  = 9'h000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rom0_read[7:0];
+    \$277  = \$13 ;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$11 ;
+    \$278  = rom0_read[39:32];
     if (rst) begin
-      \$278  = 9'h000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = rom0_read[15:8];
+    \$279  = \$14 ;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$12 ;
+    \$280  = rom0_read[47:40];
     if (rst) begin
-      \$280  = 9'h000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = rom0_read[23:16];
+    \$281  = \$15 ;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$13 ;
+    \$282  = rom0_read[55:48];
     if (rst) begin
-      \$282  = 9'h000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = rom0_read[31:24];
+    \$283  = \$16 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$14 ;
+    \$284  = rom0_read[63:56];
     if (rst) begin
-      \$284  = 9'h000;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rom0_read[39:32];
+    \$285  = \$17 ;
     if (rst) begin
-      \$285  = 8'h00;
+      \$285  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$15 ;
+    \$286  = rom1_read[7:0];
     if (rst) begin
-      \$286  = 9'h000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rom0_read[47:40];
+    \$287  = \$18 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$16 ;
+    \$288  = rom1_read[15:8];
     if (rst) begin
-      \$288  = 9'h000;
+      \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rom0_read[55:48];
+    \$289  = \$19 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$17 ;
+    \$290  = rom1_read[23:16];
     if (rst) begin
-      \$290  = 9'h000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rom0_read[63:56];
+    \$291  = \$20 ;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = \$18 ;
+    \$292  = rom1_read[31:24];
     if (rst) begin
-      \$292  = 9'h000;
+      \$292  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rom1_read[7:0];
+    \$293  = \$21 ;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$19 ;
+    \$294  = rom1_read[39:32];
     if (rst) begin
-      \$294  = 9'h000;
+      \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = rom1_read[15:8];
+    \$295  = \$22 ;
     if (rst) begin
-      \$295  = 8'h00;
+      \$295  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = \$20 ;
+    \$296  = rom1_read[47:40];
     if (rst) begin
-      \$296  = 9'h000;
+      \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = rom1_read[23:16];
+    \$297  = \$23 ;
     if (rst) begin
-      \$297  = 8'h00;
+      \$297  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$21 ;
+    \$298  = rom1_read[55:48];
     if (rst) begin
-      \$298  = 9'h000;
+      \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = rom1_read[31:24];
+    \$299  = \$24 ;
     if (rst) begin
-      \$299  = 8'h00;
+      \$299  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$22 ;
+    \$300  = rom1_read[63:56];
     if (rst) begin
-      \$300  = 9'h000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = rom1_read[39:32];
+    \$301  = \$25 ;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$23 ;
+    \$302  = rom2_read[7:0];
     if (rst) begin
-      \$302  = 9'h000;
+      \$302  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = rom1_read[47:40];
+    \$303  = \$26 ;
     if (rst) begin
-      \$303  = 8'h00;
+      \$303  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$24 ;
+    \$304  = rom2_read[15:8];
     if (rst) begin
-      \$304  = 9'h000;
+      \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = rom1_read[55:48];
+    \$305  = \$27 ;
     if (rst) begin
-      \$305  = 8'h00;
+      \$305  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$25 ;
+    \$306  = rom2_read[23:16];
     if (rst) begin
-      \$306  = 9'h000;
+      \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = rom1_read[63:56];
+    \$307  = \$28 ;
     if (rst) begin
-      \$307  = 8'h00;
+      \$307  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$26 ;
+    \$308  = rom2_read[31:24];
     if (rst) begin
-      \$308  = 9'h000;
+      \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = rom2_read[7:0];
+    \$309  = \$29 ;
     if (rst) begin
-      \$309  = 8'h00;
+      \$309  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$27 ;
+    \$310  = rom2_read[39:32];
     if (rst) begin
-      \$310  = 9'h000;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = rom2_read[15:8];
+    \$311  = \$30 ;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$28 ;
+    \$312  = rom2_read[47:40];
     if (rst) begin
-      \$312  = 9'h000;
+      \$312  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = rom2_read[23:16];
+    \$313  = \$31 ;
     if (rst) begin
-      \$313  = 8'h00;
+      \$313  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$29 ;
+    \$314  = rom2_read[55:48];
     if (rst) begin
-      \$314  = 9'h000;
+      \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = rom2_read[31:24];
+    \$315  = \$32 ;
     if (rst) begin
-      \$315  = 8'h00;
+      \$315  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$30 ;
+    \$316  = rom2_read[63:56];
     if (rst) begin
-      \$316  = 9'h000;
+      \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = rom2_read[39:32];
+    \$317  = \$33 ;
     if (rst) begin
-      \$317  = 8'h00;
+      \$317  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$31 ;
+    \$318  = rom3_read[7:0];
     if (rst) begin
-      \$318  = 9'h000;
+      \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = rom2_read[47:40];
+    \$319  = \$34 ;
     if (rst) begin
-      \$319  = 8'h00;
+      \$319  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$32 ;
+    \$320  = rom3_read[15:8];
     if (rst) begin
-      \$320  = 9'h000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = rom2_read[55:48];
+    \$321  = \$35 ;
     if (rst) begin
-      \$321  = 8'h00;
+      \$321  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$33 ;
+    \$322  = rom3_read[23:16];
     if (rst) begin
-      \$322  = 9'h000;
+      \$322  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = rom2_read[63:56];
+    \$323  = \$36 ;
     if (rst) begin
-      \$323  = 8'h00;
+      \$323  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = \$34 ;
+    \$324  = rom3_read[31:24];
     if (rst) begin
-      \$324  = 9'h000;
+      \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = rom3_read[7:0];
+    \$325  = \$37 ;
     if (rst) begin
-      \$325  = 8'h00;
+      \$325  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = \$35 ;
+    \$326  = rom3_read[39:32];
     if (rst) begin
-      \$326  = 9'h000;
+      \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = rom3_read[15:8];
+    \$327  = \$38 ;
     if (rst) begin
-      \$327  = 8'h00;
+      \$327  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = \$36 ;
+    \$328  = rom3_read[47:40];
     if (rst) begin
-      \$328  = 9'h000;
+      \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = rom3_read[23:16];
+    \$329  = \$39 ;
     if (rst) begin
-      \$329  = 8'h00;
+      \$329  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = \$37 ;
+    \$330  = rom3_read[55:48];
     if (rst) begin
-      \$330  = 9'h000;
+      \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = rom3_read[31:24];
+    \$331  = \$40 ;
     if (rst) begin
-      \$331  = 8'h00;
+      \$331  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = \$38 ;
+    \$332  = rom3_read[63:56];
     if (rst) begin
-      \$332  = 9'h000;
+      \$332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = rom3_read[39:32];
+    \$333  = \$41 ;
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = \$39 ;
+    \$334  = rom4_read[7:0];
     if (rst) begin
-      \$334  = 9'h000;
+      \$334  = 8'h00;
     end
   end
-  assign acc0_next = \$193 [22:0];
-  assign acc1_next = \$195 [22:0];
-  assign acc2_next = \$197 [22:0];
-  assign acc3_next = \$199 [22:0];
-  assign acc4_next = \$201 [22:0];
-  assign acc5_next = \$203 [22:0];
-  assign acc6_next = \$205 [22:0];
-  assign acc7_next = \$207 [22:0];
-  assign acc8_next = \$209 [22:0];
-  assign acc9_next = \$211 [22:0];
-  assign acc10_next = \$213 [22:0];
-  assign q_owed_next = \$217 [3:0];
-  assign \$signature__addr  = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$335  = \$42 ;
+    if (rst) begin
+      \$335  = 9'h000;
+    end
+  end
+  assign acc0_next = \$192 [22:0];
+  assign acc1_next = \$194 [22:0];
+  assign acc2_next = \$196 [22:0];
+  assign acc3_next = \$198 [22:0];
+  assign acc4_next = \$200 [22:0];
+  assign acc5_next = \$202 [22:0];
+  assign acc6_next = \$204 [22:0];
+  assign acc7_next = \$206 [22:0];
+  assign acc8_next = \$208 [22:0];
+  assign acc9_next = \$210 [22:0];
+  assign acc10_next = \$212 [22:0];
+  assign q_owed_next = \$216 [3:0];
+  assign \$signature__addr  = tile[5:3];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$344  = rom1_addr;
-  assign \port__addr$345  = rom2_addr;
-  assign \port__addr$346  = rom3_addr;
-  assign \port__addr$347  = rom4_addr;
-  assign \port__addr$348  = rom5_addr;
-  assign \$signature__en$349  = deliver;
-  assign \$signature__addr$350  = q_wptr;
-  assign \$signature__data$351  = q_in;
-  assign \rport__addr$352  = q_rptr;
+  assign rport__addr = tile[5:3];
+  assign \port__addr$339  = rom0_addr;
+  assign \port__addr$340  = rom1_addr;
+  assign \port__addr$341  = rom2_addr;
+  assign \port__addr$342  = rom3_addr;
+  assign \port__addr$343  = rom4_addr;
+  assign \port__addr$344  = rom5_addr;
+  assign \$signature__en$345  = deliver;
+  assign \$signature__addr$346  = q_wptr;
+  assign \$signature__data$347  = q_in;
+  assign \rport__addr$348  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

@@ -2523,37 +2523,37 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  wire [5:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [7:0] \$100 ;
+  reg \$100 ;
   reg \$101 ;
   reg \$102 ;
   reg \$103 ;
-  reg \$104 ;
+  reg [7:0] \$104 ;
   reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
+  reg [3:0] \$106 ;
   reg [3:0] \$107 ;
-  reg [3:0] \$108 ;
-  reg [63:0] \$109 ;
+  reg [63:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [8:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [8:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [8:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [8:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [8:0] \$119 ;
+  reg [8:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [8:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [8:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [8:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [8:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [7:0] \$120 ;
-  reg [8:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [8:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [8:0] \$125 ;
-  reg [7:0] \$126 ;
+  reg [8:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [8:0] \$122 ;
+  reg [7:0] \$123 ;
+  reg [8:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [16:0] \$126 ;
   reg [16:0] \$127 ;
   reg [16:0] \$128 ;
   reg [16:0] \$129 ;
@@ -2571,7 +2571,7 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [8:0] \$14 ;
   reg [16:0] \$140 ;
   reg [16:0] \$141 ;
-  reg [16:0] \$142 ;
+  reg [20:0] \$142 ;
   reg [20:0] \$143 ;
   reg [20:0] \$144 ;
   reg [20:0] \$145 ;
@@ -2579,8 +2579,8 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [20:0] \$147 ;
   reg [20:0] \$148 ;
   reg [20:0] \$149 ;
-  wire [16:0] \$15 ;
-  reg [20:0] \$150 ;
+  wire [8:0] \$15 ;
+  reg \$150 ;
   reg \$151 ;
   reg \$152 ;
   reg \$153 ;
@@ -2606,7 +2606,7 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg \$171 ;
   reg \$172 ;
   reg \$173 ;
-  reg \$174 ;
+  reg [20:0] \$174 ;
   reg [20:0] \$175 ;
   reg [20:0] \$176 ;
   reg [20:0] \$177 ;
@@ -2615,28 +2615,27 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$18 ;
   reg [20:0] \$180 ;
   reg [20:0] \$181 ;
-  reg [20:0] \$182 ;
-  reg \$183 ;
-  reg [3:0] \$184 ;
-  reg \$185 ;
+  reg \$182 ;
+  reg [3:0] \$183 ;
+  reg \$184 ;
+  reg [3:0] \$185 ;
   reg [3:0] \$186 ;
   reg [3:0] \$187 ;
-  reg [3:0] \$188 ;
-  reg \$189 ;
+  reg \$188 ;
+  reg [167:0] \$189 ;
   wire [16:0] \$19 ;
-  reg [167:0] \$190 ;
-  reg \$2 ;
+  wire \$2 ;
   wire [16:0] \$20 ;
   wire [16:0] \$21 ;
   wire [16:0] \$22 ;
-  wire \$23 ;
+  wire [16:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  reg \$3 ;
+  wire [4:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -2646,73 +2645,73 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [4:0] \$39 ;
-  wire \$4 ;
+  wire \$39 ;
+  wire [4:0] \$4 ;
   wire [4:0] \$40 ;
-  wire \$41 ;
+  wire [4:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
-  wire [4:0] \$46 ;
+  wire \$46 ;
   wire [4:0] \$47 ;
-  wire \$48 ;
+  wire [4:0] \$48 ;
   wire \$49 ;
-  wire [4:0] \$5 ;
+  wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
-  wire \$56 ;
+  wire \$55 ;
+  wire [4:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire [4:0] \$6 ;
-  wire [5:0] \$60 ;
-  wire \$61 ;
+  wire \$60 ;
+  wire [5:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [167:0] \$66 ;
-  wire \$67 ;
+  wire \$66 ;
+  wire [167:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [8:0] \$7 ;
+  wire [4:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [20:0] \$73 ;
-  wire [21:0] \$74 ;
-  wire [20:0] \$75 ;
-  wire [21:0] \$76 ;
-  wire [20:0] \$77 ;
-  wire [21:0] \$78 ;
-  wire [20:0] \$79 ;
+  wire \$73 ;
+  wire [20:0] \$74 ;
+  wire [21:0] \$75 ;
+  wire [20:0] \$76 ;
+  wire [21:0] \$77 ;
+  wire [20:0] \$78 ;
+  wire [21:0] \$79 ;
   wire [8:0] \$8 ;
-  wire [21:0] \$80 ;
-  wire [20:0] \$81 ;
-  wire [21:0] \$82 ;
-  wire [20:0] \$83 ;
-  wire [21:0] \$84 ;
-  wire [20:0] \$85 ;
-  wire [21:0] \$86 ;
-  wire [20:0] \$87 ;
-  wire [21:0] \$88 ;
-  wire \$89 ;
+  wire [20:0] \$80 ;
+  wire [21:0] \$81 ;
+  wire [20:0] \$82 ;
+  wire [21:0] \$83 ;
+  wire [20:0] \$84 ;
+  wire [21:0] \$85 ;
+  wire [20:0] \$86 ;
+  wire [21:0] \$87 ;
+  wire [20:0] \$88 ;
+  wire [21:0] \$89 ;
   wire [8:0] \$9 ;
-  wire [4:0] \$90 ;
-  wire \$91 ;
-  wire [5:0] \$92 ;
-  reg [3:0] \$93 ;
-  reg [3:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg \$97 ;
-  reg \$98 ;
-  reg [3:0] \$99 ;
+  wire \$90 ;
+  wire [4:0] \$91 ;
+  wire \$92 ;
+  wire [5:0] \$93 ;
+  reg \$94 ;
+  reg [5:0] \$95 ;
+  reg [3:0] \$96 ;
+  reg [3:0] \$97 ;
+  reg [3:0] \$98 ;
+  reg [7:0] \$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   wire [167:0] \$signature__data ;
@@ -2747,8 +2746,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   input [7:0] i__payload;
   wire [7:0] i__payload;
@@ -2768,8 +2765,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   wire [-1:0] nf1;
   wire [-1:0] nf2;
   wire [-1:0] nf3;
@@ -2794,10 +2789,12 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [3:0] port__addr;
   (* init = 4'h0 *)
   (* keep = 32'd1 *)
-  wire [3:0] port__addr;
-  wire [63:0] port__data;
+  wire [3:0] \port__addr$126 ;
+  wire [5:0] port__data;
+  wire [63:0] \port__data$26 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
@@ -2837,8 +2834,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [167:0] rport__data;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
@@ -2849,6 +2844,10 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [20:0] sum7_s0_0 = 21'h000000;
   reg [3:0] t = 4'h0;
   reg [3:0] t1 = 4'h0;
+  reg [5:0] tile = 6'h10;
+  reg [3:0] tile_plus1 = 4'h1;
+  reg [3:0] tile_plus2 = 4'h2;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -2922,11 +2921,31 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _0_ <= rom0[rom0_addr];
   end
-  assign port__data = _0_;
-  assign \$4  = t == 4'h8;
-  assign \$5  = t + 1'h1;
-  assign \$6  = \$4  ? 5'h00 : \$5 ;
-  assign \$7  = $signed(x0_0) - $signed(8'h80);
+  assign \port__data$26  = _0_;
+  reg [5:0] schedule [8:0];
+  initial begin
+    schedule[0] = 6'h10;
+    schedule[1] = 6'h01;
+    schedule[2] = 6'h02;
+    schedule[3] = 6'h03;
+    schedule[4] = 6'h04;
+    schedule[5] = 6'h05;
+    schedule[6] = 6'h06;
+    schedule[7] = 6'h07;
+    schedule[8] = 6'h28;
+  end
+  reg [5:0] _1_;
+  always @(posedge clk) begin
+    _1_ <= schedule[port__addr];
+  end
+  assign port__data = _1_;
+  assign \$1  = tile_primed ? port__data : 6'h01;
+  assign \$2  = tile_plus2 == 4'h8;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
+  assign \$5  = t == 4'h8;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
   assign \$8  = $signed(x0_0) - $signed(8'h80);
   assign \$9  = $signed(x0_0) - $signed(8'h80);
   assign \$10  = $signed(x0_0) - $signed(8'h80);
@@ -2934,951 +2953,864 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$12  = $signed(x0_0) - $signed(8'h80);
   assign \$13  = $signed(x0_0) - $signed(8'h80);
   assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$16  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$17  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$18  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$19  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$20  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$21  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$22  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$23  = v8 & last8;
-  assign \$24  = issue & last_t;
-  assign \$25  = o__valid & o__ready;
-  assign \$26  = q_owed < 4'ha;
-  assign \$27  = \$25  ? q_room : \$26 ;
-  assign \$28  = o__valid & o__ready;
-  assign \$29  = \$28  | q_room;
-  assign \$30  = \$24  ? \$27  : \$29 ;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = | q_stored;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = \$32  & \$34 ;
-  assign \$36  = ~ \$35 ;
-  assign \$37  = deliver & \$36 ;
-  assign \$38  = q_wptr == 4'h9;
-  assign \$39  = q_wptr + 1'h1;
-  assign \$40  = \$38  ? 5'h00 : \$39 ;
-  assign \$41  = ~ o__valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = | q_stored;
-  assign \$44  = \$42  & \$43 ;
-  assign \$45  = q_rptr == 4'h9;
-  assign \$46  = q_rptr + 1'h1;
-  assign \$47  = \$45  ? 5'h00 : \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$49  & \$51 ;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = deliver & \$53 ;
-  assign \$55  = q_stored + \$54 ;
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | q_stored;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = \$55  - \$59 ;
-  assign \$61  = ~ o__valid;
-  assign \$62  = \$61  | o__ready;
-  assign \$63  = | q_stored;
-  assign \$64  = \$63  | deliver;
-  assign \$65  = | q_stored;
-  assign \$66  = \$65  ? rport__data : q_in;
-  assign \$67  = ~ last_t;
-  assign \$68  = q_room | \$67 ;
-  assign \$69  = ~ last_t;
-  assign \$70  = q_room | \$69 ;
-  assign issue = \$70  & \$72 ;
-  assign \$73  = first8_0 ? 21'h002b35 : acc0;
-  assign \$74  = $signed(\$73 ) + $signed(sum0_s0_0);
-  assign \$75  = first8_0 ? 21'h005a90 : acc1;
-  assign \$76  = $signed(\$75 ) + $signed(sum1_s0_0);
-  assign \$77  = first8_0 ? 21'h00134d : acc2;
-  assign \$78  = $signed(\$77 ) + $signed(sum2_s0_0);
-  assign \$79  = first8_0 ? 21'h005551 : acc3;
-  assign \$80  = $signed(\$79 ) + $signed(sum3_s0_0);
-  assign \$81  = first8_0 ? 21'h00042b : acc4;
-  assign \$82  = $signed(\$81 ) + $signed(sum4_s0_0);
-  assign \$83  = first8_0 ? 21'h1ff01d : acc5;
-  assign \$84  = $signed(\$83 ) + $signed(sum5_s0_0);
-  assign \$85  = first8_0 ? 21'h003653 : acc6;
-  assign \$86  = $signed(\$85 ) + $signed(sum6_s0_0);
-  assign \$87  = first8_0 ? 21'h1fe66a : acc7;
-  assign \$88  = $signed(\$87 ) + $signed(sum7_s0_0);
-  assign \$89  = issue & last_t;
-  assign \$90  = q_owed + \$89 ;
-  assign \$91  = o__valid & o__ready;
-  assign \$92  = \$90  - \$91 ;
+  assign \$15  = $signed(x0_0) - $signed(8'h80);
+  assign \$16  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$17  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$18  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$19  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$20  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$21  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$22  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$23  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$24  = v8 & last8;
+  assign \$25  = issue & tile[5];
+  assign \$26  = o__valid & o__ready;
+  assign \$27  = q_owed < 4'ha;
+  assign \$28  = \$26  ? q_room : \$27 ;
+  assign \$29  = o__valid & o__ready;
+  assign \$30  = \$29  | q_room;
+  assign \$31  = \$25  ? \$28  : \$30 ;
+  assign \$32  = ~ o__valid;
+  assign \$33  = \$32  | o__ready;
+  assign \$34  = | q_stored;
+  assign \$35  = ~ \$34 ;
+  assign \$36  = \$33  & \$35 ;
+  assign \$37  = ~ \$36 ;
+  assign \$38  = deliver & \$37 ;
+  assign \$39  = q_wptr == 4'h9;
+  assign \$40  = q_wptr + 1'h1;
+  assign \$41  = \$39  ? 5'h00 : \$40 ;
+  assign \$42  = ~ o__valid;
+  assign \$43  = \$42  | o__ready;
+  assign \$44  = | q_stored;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = q_rptr == 4'h9;
+  assign \$47  = q_rptr + 1'h1;
+  assign \$48  = \$46  ? 5'h00 : \$47 ;
+  assign \$49  = ~ o__valid;
+  assign \$50  = \$49  | o__ready;
+  assign \$51  = | q_stored;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$50  & \$52 ;
+  assign \$54  = ~ \$53 ;
+  assign \$55  = deliver & \$54 ;
+  assign \$56  = q_stored + \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = \$56  - \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = \$64  | deliver;
+  assign \$66  = | q_stored;
+  assign \$67  = \$66  ? rport__data : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$68  = ~ tile[5];
+  assign \$69  = q_room | \$68 ;
+  assign \$70  = ~ tile[5];
+  assign \$71  = q_room | \$70 ;
+  assign issue = \$71  & \$73 ;
+  assign \$74  = first8_0 ? 21'h002b35 : acc0;
+  assign \$75  = $signed(\$74 ) + $signed(sum0_s0_0);
+  assign \$76  = first8_0 ? 21'h005a90 : acc1;
+  assign \$77  = $signed(\$76 ) + $signed(sum1_s0_0);
+  assign \$78  = first8_0 ? 21'h00134d : acc2;
+  assign \$79  = $signed(\$78 ) + $signed(sum2_s0_0);
+  assign \$80  = first8_0 ? 21'h005551 : acc3;
+  assign \$81  = $signed(\$80 ) + $signed(sum3_s0_0);
+  assign \$82  = first8_0 ? 21'h00042b : acc4;
+  assign \$83  = $signed(\$82 ) + $signed(sum4_s0_0);
+  assign \$84  = first8_0 ? 21'h1ff01d : acc5;
+  assign \$85  = $signed(\$84 ) + $signed(sum5_s0_0);
+  assign \$86  = first8_0 ? 21'h003653 : acc6;
+  assign \$87  = $signed(\$86 ) + $signed(sum6_s0_0);
+  assign \$88  = first8_0 ? 21'h1fe66a : acc7;
+  assign \$89  = $signed(\$88 ) + $signed(sum7_s0_0);
+  assign \$90  = issue & tile[5];
+  assign \$91  = q_owed + \$90 ;
+  assign \$92  = o__valid & o__ready;
+  assign \$93  = \$91  - \$92 ;
   always @(posedge clk)
-    sf_t <= \$93 ;
+    tile_primed <= \$94 ;
   always @(posedge clk)
-    sf_t_ahead <= \$94 ;
+    tile <= \$95 ;
   always @(posedge clk)
-    first_t <= \$95 ;
+    tile_plus1 <= \$96 ;
   always @(posedge clk)
-    first_t_ahead <= \$96 ;
+    tile_plus2 <= \$97 ;
   always @(posedge clk)
-    last_t <= \$97 ;
+    t <= \$98 ;
   always @(posedge clk)
-    last_t_ahead <= \$98 ;
+    x_reg <= \$99 ;
   always @(posedge clk)
-    t <= \$99 ;
+    from_input <= \$100 ;
   always @(posedge clk)
-    x_reg <= \$100 ;
+    v1 <= \$101 ;
   always @(posedge clk)
-    from_input <= \$101 ;
+    first1 <= \$102 ;
   always @(posedge clk)
-    v1 <= \$102 ;
+    last1 <= \$103 ;
   always @(posedge clk)
-    first1 <= \$103 ;
+    x_reg2 <= \$104 ;
   always @(posedge clk)
-    last1 <= \$104 ;
+    x_mid <= \$105 ;
   always @(posedge clk)
-    x_reg2 <= \$105 ;
+    t1 <= \$106 ;
   always @(posedge clk)
-    x_mid <= \$106 ;
+    rom0_addr <= \$107 ;
   always @(posedge clk)
-    t1 <= \$107 ;
+    rom0_read <= \$108 ;
   always @(posedge clk)
-    rom0_addr <= \$108 ;
+    x0_0 <= \$109 ;
   always @(posedge clk)
-    rom0_read <= \$109 ;
+    xoff0_0 <= \$110 ;
   always @(posedge clk)
-    x0_0 <= \$110 ;
+    w0_0 <= \$111 ;
   always @(posedge clk)
-    xoff0_0 <= \$111 ;
+    xoff1_0 <= \$112 ;
   always @(posedge clk)
-    w0_0 <= \$112 ;
+    w1_0 <= \$113 ;
   always @(posedge clk)
-    xoff1_0 <= \$113 ;
+    xoff2_0 <= \$114 ;
   always @(posedge clk)
-    w1_0 <= \$114 ;
+    w2_0 <= \$115 ;
   always @(posedge clk)
-    xoff2_0 <= \$115 ;
+    xoff3_0 <= \$116 ;
   always @(posedge clk)
-    w2_0 <= \$116 ;
+    w3_0 <= \$117 ;
   always @(posedge clk)
-    xoff3_0 <= \$117 ;
+    xoff4_0 <= \$118 ;
   always @(posedge clk)
-    w3_0 <= \$118 ;
+    w4_0 <= \$119 ;
   always @(posedge clk)
-    xoff4_0 <= \$119 ;
+    xoff5_0 <= \$120 ;
   always @(posedge clk)
-    w4_0 <= \$120 ;
+    w5_0 <= \$121 ;
   always @(posedge clk)
-    xoff5_0 <= \$121 ;
+    xoff6_0 <= \$122 ;
   always @(posedge clk)
-    w5_0 <= \$122 ;
+    w6_0 <= \$123 ;
   always @(posedge clk)
-    xoff6_0 <= \$123 ;
+    xoff7_0 <= \$124 ;
   always @(posedge clk)
-    w6_0 <= \$124 ;
+    w7_0 <= \$125 ;
   always @(posedge clk)
-    xoff7_0 <= \$125 ;
+    prod0_0 <= \$126 ;
   always @(posedge clk)
-    w7_0 <= \$126 ;
+    prod1_0 <= \$127 ;
   always @(posedge clk)
-    prod0_0 <= \$127 ;
+    prod2_0 <= \$128 ;
   always @(posedge clk)
-    prod1_0 <= \$128 ;
+    prod3_0 <= \$129 ;
   always @(posedge clk)
-    prod2_0 <= \$129 ;
+    prod4_0 <= \$130 ;
   always @(posedge clk)
-    prod3_0 <= \$130 ;
+    prod5_0 <= \$131 ;
   always @(posedge clk)
-    prod4_0 <= \$131 ;
+    prod6_0 <= \$132 ;
   always @(posedge clk)
-    prod5_0 <= \$132 ;
+    prod7_0 <= \$133 ;
   always @(posedge clk)
-    prod6_0 <= \$133 ;
+    prod0_0_r <= \$134 ;
   always @(posedge clk)
-    prod7_0 <= \$134 ;
+    prod1_0_r <= \$135 ;
   always @(posedge clk)
-    prod0_0_r <= \$135 ;
+    prod2_0_r <= \$136 ;
   always @(posedge clk)
-    prod1_0_r <= \$136 ;
+    prod3_0_r <= \$137 ;
   always @(posedge clk)
-    prod2_0_r <= \$137 ;
+    prod4_0_r <= \$138 ;
   always @(posedge clk)
-    prod3_0_r <= \$138 ;
+    prod5_0_r <= \$139 ;
   always @(posedge clk)
-    prod4_0_r <= \$139 ;
+    prod6_0_r <= \$140 ;
   always @(posedge clk)
-    prod5_0_r <= \$140 ;
+    prod7_0_r <= \$141 ;
   always @(posedge clk)
-    prod6_0_r <= \$141 ;
+    sum0_s0_0 <= \$142 ;
   always @(posedge clk)
-    prod7_0_r <= \$142 ;
+    sum1_s0_0 <= \$143 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$143 ;
+    sum2_s0_0 <= \$144 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$144 ;
+    sum3_s0_0 <= \$145 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$145 ;
+    sum4_s0_0 <= \$146 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$146 ;
+    sum5_s0_0 <= \$147 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$147 ;
+    sum6_s0_0 <= \$148 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$148 ;
+    sum7_s0_0 <= \$149 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$149 ;
+    v2 <= \$150 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$150 ;
+    first2 <= \$151 ;
   always @(posedge clk)
-    v2 <= \$151 ;
+    last2 <= \$152 ;
   always @(posedge clk)
-    first2 <= \$152 ;
+    v3 <= \$153 ;
   always @(posedge clk)
-    last2 <= \$153 ;
+    first3 <= \$154 ;
   always @(posedge clk)
-    v3 <= \$154 ;
+    last3 <= \$155 ;
   always @(posedge clk)
-    first3 <= \$155 ;
+    v4 <= \$156 ;
   always @(posedge clk)
-    last3 <= \$156 ;
+    first4 <= \$157 ;
   always @(posedge clk)
-    v4 <= \$157 ;
+    last4 <= \$158 ;
   always @(posedge clk)
-    first4 <= \$158 ;
+    v5 <= \$159 ;
   always @(posedge clk)
-    last4 <= \$159 ;
+    first5 <= \$160 ;
   always @(posedge clk)
-    v5 <= \$160 ;
+    last5 <= \$161 ;
   always @(posedge clk)
-    first5 <= \$161 ;
+    v6 <= \$162 ;
   always @(posedge clk)
-    last5 <= \$162 ;
+    first6 <= \$163 ;
   always @(posedge clk)
-    v6 <= \$163 ;
+    last6 <= \$164 ;
   always @(posedge clk)
-    first6 <= \$164 ;
+    v7 <= \$165 ;
   always @(posedge clk)
-    last6 <= \$165 ;
+    first7 <= \$166 ;
   always @(posedge clk)
-    v7 <= \$166 ;
+    last7 <= \$167 ;
   always @(posedge clk)
-    first7 <= \$167 ;
+    v8 <= \$168 ;
   always @(posedge clk)
-    last7 <= \$168 ;
+    first8 <= \$169 ;
   always @(posedge clk)
-    v8 <= \$169 ;
+    last8 <= \$170 ;
   always @(posedge clk)
-    first8 <= \$170 ;
+    v8_0 <= \$171 ;
   always @(posedge clk)
-    last8 <= \$171 ;
+    first8_0 <= \$172 ;
   always @(posedge clk)
-    v8_0 <= \$172 ;
+    last8_0 <= \$173 ;
   always @(posedge clk)
-    first8_0 <= \$173 ;
+    acc0 <= \$174 ;
   always @(posedge clk)
-    last8_0 <= \$174 ;
+    acc1 <= \$175 ;
   always @(posedge clk)
-    acc0 <= \$175 ;
+    acc2 <= \$176 ;
   always @(posedge clk)
-    acc1 <= \$176 ;
+    acc3 <= \$177 ;
   always @(posedge clk)
-    acc2 <= \$177 ;
+    acc4 <= \$178 ;
   always @(posedge clk)
-    acc3 <= \$178 ;
+    acc5 <= \$179 ;
   always @(posedge clk)
-    acc4 <= \$179 ;
+    acc6 <= \$180 ;
   always @(posedge clk)
-    acc5 <= \$180 ;
+    acc7 <= \$181 ;
   always @(posedge clk)
-    acc6 <= \$181 ;
+    deliver <= \$182 ;
   always @(posedge clk)
-    acc7 <= \$182 ;
+    q_owed <= \$183 ;
   always @(posedge clk)
-    deliver <= \$183 ;
+    q_room <= \$184 ;
   always @(posedge clk)
-    q_owed <= \$184 ;
+    q_wptr <= \$185 ;
   always @(posedge clk)
-    q_room <= \$185 ;
+    q_rptr <= \$186 ;
   always @(posedge clk)
-    q_wptr <= \$186 ;
+    q_stored <= \$187 ;
   always @(posedge clk)
-    q_rptr <= \$187 ;
+    o__valid <= \$188 ;
   always @(posedge clk)
-    q_stored <= \$188 ;
-  always @(posedge clk)
-    o__valid <= \$189 ;
-  always @(posedge clk)
-    o__payload <= \$190 ;
+    o__payload <= \$189 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      4'h0:
-          \$1  = 4'h2;
-      4'h1:
-          \$1  = 4'h3;
-      4'h2:
-          \$1  = 4'h4;
-      4'h3:
-          \$1  = 4'h5;
-      4'h4:
-          \$1  = 4'h6;
-      4'h5:
-          \$1  = 4'h7;
-      4'h6:
-          \$1  = 4'h8;
-      4'h7:
-          \$1  = 4'h0;
-      4'h8:
-          \$1  = 4'h1;
-    endcase
+    \$94  = 1'h1;
+    if (rst) begin
+      \$94  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 1'h0;
-    casez (t)
-      4'h0:
-          \$2  = 1'h0;
-      4'h1:
-          \$2  = 1'h0;
-      4'h2:
-          \$2  = 1'h0;
-      4'h3:
-          \$2  = 1'h0;
-      4'h4:
-          \$2  = 1'h0;
-      4'h5:
-          \$2  = 1'h0;
-      4'h6:
-          \$2  = 1'h0;
-      4'h7:
-          \$2  = 1'h1;
-      4'h8:
-          \$2  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      4'h0:
-          \$3  = 1'h0;
-      4'h1:
-          \$3  = 1'h0;
-      4'h2:
-          \$3  = 1'h0;
-      4'h3:
-          \$3  = 1'h0;
-      4'h4:
-          \$3  = 1'h0;
-      4'h5:
-          \$3  = 1'h0;
-      4'h6:
-          \$3  = 1'h1;
-      4'h7:
-          \$3  = 1'h0;
-      4'h8:
-          \$3  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = sf_t;
+    \$95  = tile;
     if (issue) begin
-      \$93  = sf_t_ahead;
+      \$95  = \$1 ;
     end
     if (rst) begin
-      \$93  = 4'h0;
+      \$95  = 6'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = sf_t_ahead;
+    \$96  = tile_plus1;
     if (issue) begin
-      \$94  = \$1 ;
+      \$96  = tile_plus2;
     end
     if (rst) begin
-      \$94  = 4'h1;
+      \$96  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = first_t;
+    \$97  = tile_plus2;
     if (issue) begin
-      \$95  = first_t_ahead;
+      \$97  = \$4 [3:0];
     end
     if (rst) begin
-      \$95  = 1'h1;
+      \$97  = 4'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = first_t_ahead;
+    \$98  = t;
     if (issue) begin
-      \$96  = \$2 ;
+      \$98  = \$7 [3:0];
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$98  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = last_t;
-    if (issue) begin
-      \$97  = last_t_ahead;
-    end
+    \$99  = i__payload;
     if (rst) begin
-      \$97  = 1'h0;
+      \$99  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = last_t_ahead;
-    if (issue) begin
-      \$98  = \$3 ;
-    end
+    \$100  = 1'h1;
     if (rst) begin
-      \$98  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = t;
-    if (issue) begin
-      \$99  = \$6 [3:0];
-    end
-    if (rst) begin
-      \$99  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = i__payload;
-    if (rst) begin
-      \$100  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = 1'h1;
+    \$101  = issue;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = issue;
+    \$102  = tile[4];
     if (rst) begin
       \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = first_t;
+    \$103  = tile[5];
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = last_t;
+    \$104  = x_reg;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = x_reg;
+    \$105  = x_reg2;
     if (rst) begin
       \$105  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = x_reg2;
+    \$106  = t;
     if (rst) begin
-      \$106  = 8'h00;
+      \$106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = t;
+    \$107  = t1;
     if (rst) begin
       \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = t1;
+    \$108  = \port__data$26 ;
     if (rst) begin
-      \$108  = 4'h0;
+      \$108  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = port__data;
+    \$109  = x_mid;
     if (rst) begin
-      \$109  = 64'h0000000000000000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = x_mid;
+    \$110  = \$8 ;
     if (rst) begin
-      \$110  = 8'h00;
+      \$110  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = \$7 ;
+    \$111  = rom0_read[7:0];
     if (rst) begin
-      \$111  = 9'h000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = rom0_read[7:0];
+    \$112  = \$9 ;
     if (rst) begin
-      \$112  = 8'h00;
+      \$112  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = \$8 ;
+    \$113  = rom0_read[15:8];
     if (rst) begin
-      \$113  = 9'h000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = rom0_read[15:8];
+    \$114  = \$10 ;
     if (rst) begin
-      \$114  = 8'h00;
+      \$114  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = \$9 ;
+    \$115  = rom0_read[23:16];
     if (rst) begin
-      \$115  = 9'h000;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = rom0_read[23:16];
+    \$116  = \$11 ;
     if (rst) begin
-      \$116  = 8'h00;
+      \$116  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = \$10 ;
+    \$117  = rom0_read[31:24];
     if (rst) begin
-      \$117  = 9'h000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = rom0_read[31:24];
+    \$118  = \$12 ;
     if (rst) begin
-      \$118  = 8'h00;
+      \$118  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = \$11 ;
+    \$119  = rom0_read[39:32];
     if (rst) begin
-      \$119  = 9'h000;
+      \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = rom0_read[39:32];
+    \$120  = \$13 ;
     if (rst) begin
-      \$120  = 8'h00;
+      \$120  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = \$12 ;
+    \$121  = rom0_read[47:40];
     if (rst) begin
-      \$121  = 9'h000;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = rom0_read[47:40];
+    \$122  = \$14 ;
     if (rst) begin
-      \$122  = 8'h00;
+      \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = \$13 ;
+    \$123  = rom0_read[55:48];
     if (rst) begin
-      \$123  = 9'h000;
+      \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = rom0_read[55:48];
+    \$124  = \$15 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = \$14 ;
+    \$125  = rom0_read[63:56];
     if (rst) begin
-      \$125  = 9'h000;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = rom0_read[63:56];
+    \$126  = \$16 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = \$15 ;
+    \$127  = \$17 ;
     if (rst) begin
       \$127  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = \$16 ;
+    \$128  = \$18 ;
     if (rst) begin
       \$128  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = \$17 ;
+    \$129  = \$19 ;
     if (rst) begin
       \$129  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = \$18 ;
+    \$130  = \$20 ;
     if (rst) begin
       \$130  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$19 ;
+    \$131  = \$21 ;
     if (rst) begin
       \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = \$20 ;
+    \$132  = \$22 ;
     if (rst) begin
       \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$21 ;
+    \$133  = \$23 ;
     if (rst) begin
       \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$22 ;
+    \$134  = prod0_0;
     if (rst) begin
       \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = prod0_0;
+    \$135  = prod1_0;
     if (rst) begin
       \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = prod1_0;
+    \$136  = prod2_0;
     if (rst) begin
       \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = prod2_0;
+    \$137  = prod3_0;
     if (rst) begin
       \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = prod3_0;
+    \$138  = prod4_0;
     if (rst) begin
       \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = prod4_0;
+    \$139  = prod5_0;
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = prod5_0;
+    \$140  = prod6_0;
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = prod6_0;
+    \$141  = prod7_0;
     if (rst) begin
       \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = prod7_0;
+    \$142  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$142  = 17'h00000;
+      \$142  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$143  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
       \$143  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$144  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
       \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$145  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
       \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$146  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
       \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$147  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
       \$147  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$148  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
       \$148  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$149  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
       \$149  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$150  = v1;
     if (rst) begin
-      \$150  = 21'h000000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = v1;
+    \$151  = first1;
     if (rst) begin
       \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = first1;
+    \$152  = last1;
     if (rst) begin
       \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = last1;
+    \$153  = v2;
     if (rst) begin
       \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = v2;
+    \$154  = first2;
     if (rst) begin
       \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = first2;
+    \$155  = last2;
     if (rst) begin
       \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = last2;
+    \$156  = v3;
     if (rst) begin
       \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = v3;
+    \$157  = first3;
     if (rst) begin
       \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = first3;
+    \$158  = last3;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = last3;
+    \$159  = v4;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = v4;
+    \$160  = first4;
     if (rst) begin
       \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = first4;
+    \$161  = last4;
     if (rst) begin
       \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = last4;
+    \$162  = v5;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = v5;
+    \$163  = first5;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = first5;
+    \$164  = last5;
     if (rst) begin
       \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = last5;
+    \$165  = v6;
     if (rst) begin
       \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = v6;
+    \$166  = first6;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = first6;
+    \$167  = last6;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = last6;
+    \$168  = v7;
     if (rst) begin
       \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = v7;
+    \$169  = first7;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = first7;
+    \$170  = last7;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = last7;
+    \$171  = v7;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = v7;
+    \$172  = first7;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = first7;
+    \$173  = last7;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = last7;
+    \$174  = acc0;
+    if (v8_0) begin
+      \$174  = \$75 [20:0];
+    end
     if (rst) begin
-      \$174  = 1'h0;
+      \$174  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = acc0;
+    \$175  = acc1;
     if (v8_0) begin
-      \$175  = \$74 [20:0];
+      \$175  = \$77 [20:0];
     end
     if (rst) begin
       \$175  = 21'h000000;
@@ -3886,9 +3818,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = acc1;
+    \$176  = acc2;
     if (v8_0) begin
-      \$176  = \$76 [20:0];
+      \$176  = \$79 [20:0];
     end
     if (rst) begin
       \$176  = 21'h000000;
@@ -3896,9 +3828,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = acc2;
+    \$177  = acc3;
     if (v8_0) begin
-      \$177  = \$78 [20:0];
+      \$177  = \$81 [20:0];
     end
     if (rst) begin
       \$177  = 21'h000000;
@@ -3906,9 +3838,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = acc3;
+    \$178  = acc4;
     if (v8_0) begin
-      \$178  = \$80 [20:0];
+      \$178  = \$83 [20:0];
     end
     if (rst) begin
       \$178  = 21'h000000;
@@ -3916,9 +3848,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = acc4;
+    \$179  = acc5;
     if (v8_0) begin
-      \$179  = \$82 [20:0];
+      \$179  = \$85 [20:0];
     end
     if (rst) begin
       \$179  = 21'h000000;
@@ -3926,9 +3858,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = acc5;
+    \$180  = acc6;
     if (v8_0) begin
-      \$180  = \$84 [20:0];
+      \$180  = \$87 [20:0];
     end
     if (rst) begin
       \$180  = 21'h000000;
@@ -3936,9 +3868,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = acc6;
+    \$181  = acc7;
     if (v8_0) begin
-      \$181  = \$86 [20:0];
+      \$181  = \$89 [20:0];
     end
     if (rst) begin
       \$181  = 21'h000000;
@@ -3946,40 +3878,40 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = acc7;
-    if (v8_0) begin
-      \$182  = \$88 [20:0];
-    end
+    \$182  = \$24 ;
     if (rst) begin
-      \$182  = 21'h000000;
+      \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = \$23 ;
+    \$183  = \$93 [3:0];
     if (rst) begin
-      \$183  = 1'h0;
+      \$183  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$92 [3:0];
+    \$184  = \$31 ;
     if (rst) begin
-      \$184  = 4'h0;
+      \$184  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = \$30 ;
+    \$185  = q_wptr;
+    if (\$38 ) begin
+      \$185  = \$41 [3:0];
+    end
     if (rst) begin
-      \$185  = 1'h1;
+      \$185  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = q_wptr;
-    if (\$37 ) begin
-      \$186  = \$40 [3:0];
+    \$186  = q_rptr;
+    if (\$45 ) begin
+      \$186  = \$48 [3:0];
     end
     if (rst) begin
       \$186  = 4'h0;
@@ -3987,51 +3919,41 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = q_rptr;
-    if (\$44 ) begin
-      \$187  = \$47 [3:0];
-    end
+    \$187  = \$61 [3:0];
     if (rst) begin
       \$187  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$60 [3:0];
+    \$188  = o__valid;
+    if (\$63 ) begin
+      \$188  = \$65 ;
+    end
     if (rst) begin
-      \$188  = 4'h0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = o__valid;
-    if (\$62 ) begin
-      \$189  = \$64 ;
+    \$189  = o__payload;
+    if (\$63 ) begin
+      \$189  = \$67 ;
     end
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 168'h000000000000000000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = o__payload;
-    if (\$62 ) begin
-      \$190  = \$66 ;
-    end
-    if (rst) begin
-      \$190  = 168'h000000000000000000000000000000000000000000;
-    end
-  end
-  assign acc0_next = \$74 [20:0];
-  assign acc1_next = \$76 [20:0];
-  assign acc2_next = \$78 [20:0];
-  assign acc3_next = \$80 [20:0];
-  assign acc4_next = \$82 [20:0];
-  assign acc5_next = \$84 [20:0];
-  assign acc6_next = \$86 [20:0];
-  assign acc7_next = \$88 [20:0];
-  assign q_owed_next = \$92 [3:0];
-  assign port__addr = rom0_addr;
+  assign acc0_next = \$75 [20:0];
+  assign acc1_next = \$77 [20:0];
+  assign acc2_next = \$79 [20:0];
+  assign acc3_next = \$81 [20:0];
+  assign acc4_next = \$83 [20:0];
+  assign acc5_next = \$85 [20:0];
+  assign acc6_next = \$87 [20:0];
+  assign acc7_next = \$89 [20:0];
+  assign q_owed_next = \$93 [3:0];
+  assign \port__addr$126  = rom0_addr;
   assign \$signature__en  = deliver;
   assign \$signature__addr  = q_wptr;
   assign \$signature__data  = q_in;
@@ -4061,9 +3983,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign q_in[62:42] = acc2;
   assign q_in[41:21] = acc1;
   assign q_in[20:0] = acc0;
-  assign \$71  = 1'h0;
-  assign \$72  = i__valid;
-  assign i__ready = \$68 ;
+  assign \$72  = 1'h0;
+  assign \$73  = i__valid;
+  assign i__ready = \$69 ;
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -6139,8 +6061,8 @@ module top_s0_conv0_u4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \o__payload[5]  = o__payload[47:40];
   assign \o__payload[6]  = o__payload[55:48];
   assign \o__payload[7]  = o__payload[63:56];
-  assign \$10  = 1'h1;
   assign \$66  = 4'h8;
+  assign \$10  = 1'h1;
   assign \$17  = 4'h8;
   assign \$18  = 1'h1;
   assign \$19  = load;
@@ -8755,14 +8677,14 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [1:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  wire [18:0] \$100 ;
-  wire [24:0] \$101 ;
+  wire [24:0] \$100 ;
+  reg [23:0] \$101 ;
   reg [23:0] \$102 ;
   reg [23:0] \$103 ;
   reg [23:0] \$104 ;
-  reg [23:0] \$105 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -8780,204 +8702,204 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [4:0] \$121 ;
   wire [4:0] \$122 ;
-  wire [4:0] \$123 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [4:0] \$128 ;
   wire [4:0] \$129 ;
   wire [8:0] \$13 ;
-  wire [4:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire [4:0] \$138 ;
+  wire [4:0] \$137 ;
+  wire \$138 ;
   wire \$139 ;
   wire [8:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
-  wire [5:0] \$143 ;
+  wire [5:0] \$142 ;
+  wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire [95:0] \$149 ;
+  wire [95:0] \$148 ;
+  wire \$149 ;
   wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire [23:0] \$156 ;
-  wire [24:0] \$157 ;
-  wire [23:0] \$158 ;
-  wire [24:0] \$159 ;
+  wire [23:0] \$155 ;
+  wire [24:0] \$156 ;
+  wire [23:0] \$157 ;
+  wire [24:0] \$158 ;
+  wire [23:0] \$159 ;
   wire [8:0] \$16 ;
-  wire [23:0] \$160 ;
-  wire [24:0] \$161 ;
-  wire [23:0] \$162 ;
-  wire [24:0] \$163 ;
-  wire \$164 ;
-  wire [4:0] \$165 ;
-  wire \$166 ;
-  wire [5:0] \$167 ;
-  reg [1:0] \$168 ;
-  reg [1:0] \$169 ;
+  wire [24:0] \$160 ;
+  wire [23:0] \$161 ;
+  wire [24:0] \$162 ;
+  wire \$163 ;
+  wire [4:0] \$164 ;
+  wire \$165 ;
+  wire [5:0] \$166 ;
+  reg \$167 ;
+  reg [8:0] \$168 ;
+  reg [5:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [3:0] \$170 ;
-  reg [3:0] \$171 ;
-  reg \$172 ;
+  reg [5:0] \$170 ;
+  reg [5:0] \$171 ;
+  reg [63:0] \$172 ;
   reg \$173 ;
   reg \$174 ;
   reg \$175 ;
   reg \$176 ;
-  reg \$177 ;
-  reg [5:0] \$178 ;
+  reg [1:0] \$177 ;
+  reg \$178 ;
   reg [63:0] \$179 ;
   wire [8:0] \$18 ;
-  reg \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  reg [1:0] \$184 ;
-  reg \$185 ;
-  reg [63:0] \$186 ;
-  reg [63:0] \$187 ;
-  reg [63:0] \$188 ;
-  reg [5:0] \$189 ;
+  reg [63:0] \$180 ;
+  reg [63:0] \$181 ;
+  reg [5:0] \$182 ;
+  reg [5:0] \$183 ;
+  reg [63:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [7:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [5:0] \$190 ;
-  reg [63:0] \$191 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
   reg [7:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [7:0] \$194 ;
+  reg [5:0] \$193 ;
+  reg [63:0] \$194 ;
   reg [7:0] \$195 ;
   reg [7:0] \$196 ;
   reg [7:0] \$197 ;
   reg [7:0] \$198 ;
   reg [7:0] \$199 ;
-  reg [3:0] \$2 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  reg [5:0] \$200 ;
-  reg [63:0] \$201 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
   reg [7:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [7:0] \$204 ;
+  reg [5:0] \$203 ;
+  reg [63:0] \$204 ;
   reg [7:0] \$205 ;
   reg [7:0] \$206 ;
   reg [7:0] \$207 ;
   reg [7:0] \$208 ;
   reg [7:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [5:0] \$210 ;
-  reg [63:0] \$211 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
   reg [7:0] \$212 ;
-  reg [7:0] \$213 ;
-  reg [7:0] \$214 ;
+  reg [5:0] \$213 ;
+  reg [63:0] \$214 ;
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
   reg [7:0] \$217 ;
   reg [7:0] \$218 ;
   reg [7:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [5:0] \$220 ;
-  reg [63:0] \$221 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
   reg [7:0] \$222 ;
-  reg [7:0] \$223 ;
+  reg [8:0] \$223 ;
   reg [7:0] \$224 ;
-  reg [7:0] \$225 ;
+  reg [8:0] \$225 ;
   reg [7:0] \$226 ;
-  reg [7:0] \$227 ;
+  reg [8:0] \$227 ;
   reg [7:0] \$228 ;
-  reg [7:0] \$229 ;
+  reg [8:0] \$229 ;
   wire [8:0] \$23 ;
-  reg [8:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg [7:0] \$230 ;
+  reg [8:0] \$231 ;
+  reg [7:0] \$232 ;
+  reg [8:0] \$233 ;
+  reg [7:0] \$234 ;
+  reg [8:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [8:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [8:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [8:0] \$240 ;
-  reg [7:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [8:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [8:0] \$248 ;
-  reg [7:0] \$249 ;
+  reg [7:0] \$240 ;
+  reg [8:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [8:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [8:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [8:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [8:0] \$249 ;
   wire [8:0] \$25 ;
-  reg [8:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [8:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [8:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [8:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [8:0] \$258 ;
-  reg [7:0] \$259 ;
+  reg [7:0] \$250 ;
+  reg [8:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [8:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [8:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [8:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [8:0] \$259 ;
   wire [8:0] \$26 ;
-  reg [8:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [8:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [8:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [8:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [8:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [7:0] \$260 ;
+  reg [8:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [8:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [8:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [8:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [8:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [8:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [8:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [8:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg [7:0] \$270 ;
+  reg [8:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [8:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [8:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [8:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [8:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [8:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [8:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [8:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [8:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [7:0] \$280 ;
+  reg [8:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [8:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [8:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [8:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [8:0] \$292 ;
-  reg [7:0] \$293 ;
+  reg [16:0] \$290 ;
+  reg [16:0] \$291 ;
+  reg [16:0] \$292 ;
+  reg [16:0] \$293 ;
   reg [16:0] \$294 ;
   reg [16:0] \$295 ;
   reg [16:0] \$296 ;
   reg [16:0] \$297 ;
   reg [16:0] \$298 ;
   reg [16:0] \$299 ;
-  reg \$3 ;
+  wire [6:0] \$3 ;
   wire [8:0] \$30 ;
   reg [16:0] \$300 ;
   reg [16:0] \$301 ;
@@ -9035,85 +8957,78 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$349 ;
   wire [8:0] \$35 ;
   reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
-  reg [16:0] \$354 ;
-  reg [16:0] \$355 ;
-  reg [16:0] \$356 ;
-  reg [16:0] \$357 ;
+  reg [23:0] \$351 ;
+  reg [23:0] \$352 ;
+  reg [23:0] \$353 ;
+  reg [23:0] \$354 ;
+  reg [23:0] \$355 ;
+  reg [23:0] \$356 ;
+  reg [23:0] \$357 ;
   reg [23:0] \$358 ;
   reg [23:0] \$359 ;
   wire [8:0] \$36 ;
   reg [23:0] \$360 ;
   reg [23:0] \$361 ;
   reg [23:0] \$362 ;
-  reg [23:0] \$363 ;
-  reg [23:0] \$364 ;
-  reg [23:0] \$365 ;
-  reg [23:0] \$366 ;
-  reg [23:0] \$367 ;
-  reg [23:0] \$368 ;
-  reg [23:0] \$369 ;
+  reg \$363 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg [1:0] \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire [8:0] \$37 ;
-  reg \$370 ;
+  reg [1:0] \$370 ;
   reg \$371 ;
   reg \$372 ;
-  reg [1:0] \$373 ;
-  reg \$374 ;
+  reg \$373 ;
+  reg [1:0] \$374 ;
   reg \$375 ;
   reg \$376 ;
-  reg [1:0] \$377 ;
-  reg \$378 ;
+  reg \$377 ;
+  reg [1:0] \$378 ;
   reg \$379 ;
   wire [8:0] \$38 ;
   reg \$380 ;
-  reg [1:0] \$381 ;
-  reg \$382 ;
+  reg \$381 ;
+  reg [1:0] \$382 ;
   reg \$383 ;
   reg \$384 ;
-  reg [1:0] \$385 ;
-  reg \$386 ;
+  reg \$385 ;
+  reg [1:0] \$386 ;
   reg \$387 ;
   reg \$388 ;
-  reg [1:0] \$389 ;
+  reg \$389 ;
   wire [8:0] \$39 ;
-  reg \$390 ;
+  reg [1:0] \$390 ;
   reg \$391 ;
   reg \$392 ;
-  reg [1:0] \$393 ;
-  reg \$394 ;
+  reg \$393 ;
+  reg [1:0] \$394 ;
   reg \$395 ;
   reg \$396 ;
-  reg [1:0] \$397 ;
-  reg \$398 ;
-  reg \$399 ;
-  reg \$4 ;
+  reg \$397 ;
+  reg [1:0] \$398 ;
+  reg [23:0] \$399 ;
+  wire [6:0] \$4 ;
   wire [8:0] \$40 ;
-  reg \$400 ;
-  reg [1:0] \$401 ;
-  reg \$402 ;
-  reg \$403 ;
-  reg \$404 ;
-  reg [1:0] \$405 ;
+  reg [23:0] \$400 ;
+  reg [23:0] \$401 ;
+  reg [23:0] \$402 ;
+  reg [23:0] \$403 ;
+  reg [23:0] \$404 ;
+  reg [23:0] \$405 ;
   reg [23:0] \$406 ;
-  reg [23:0] \$407 ;
-  reg [23:0] \$408 ;
-  reg [23:0] \$409 ;
-  wire [8:0] \$41 ;
-  reg [23:0] \$410 ;
-  reg [23:0] \$411 ;
-  reg [23:0] \$412 ;
-  reg [23:0] \$413 ;
-  reg \$414 ;
-  reg [3:0] \$415 ;
-  reg \$416 ;
-  reg [3:0] \$417 ;
-  reg [3:0] \$418 ;
-  reg [3:0] \$419 ;
+  reg \$407 ;
+  reg [3:0] \$408 ;
+  reg \$409 ;
+  wire [16:0] \$41 ;
+  reg [3:0] \$410 ;
+  reg [3:0] \$411 ;
+  reg [3:0] \$412 ;
+  reg \$413 ;
+  reg [95:0] \$414 ;
   wire [16:0] \$42 ;
-  reg \$420 ;
-  reg [95:0] \$421 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
   wire [16:0] \$45 ;
@@ -9121,7 +9036,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$47 ;
   wire [16:0] \$48 ;
   wire [16:0] \$49 ;
-  reg \$5 ;
+  wire \$5 ;
   wire [16:0] \$50 ;
   wire [16:0] \$51 ;
   wire [16:0] \$52 ;
@@ -9132,7 +9047,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
-  wire \$6 ;
+  wire [6:0] \$6 ;
   wire [16:0] \$60 ;
   wire [16:0] \$61 ;
   wire [16:0] \$62 ;
@@ -9147,44 +9062,43 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$70 ;
   wire [16:0] \$71 ;
   wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
+  wire [17:0] \$73 ;
   wire [17:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [18:0] \$76 ;
+  wire [18:0] \$75 ;
+  wire [17:0] \$76 ;
   wire [17:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [18:0] \$79 ;
-  wire [6:0] \$8 ;
-  wire [24:0] \$80 ;
+  wire [18:0] \$78 ;
+  wire [24:0] \$79 ;
+  wire [63:0] \$8 ;
+  wire [17:0] \$80 ;
   wire [17:0] \$81 ;
-  wire [17:0] \$82 ;
-  wire [18:0] \$83 ;
+  wire [18:0] \$82 ;
+  wire [17:0] \$83 ;
   wire [17:0] \$84 ;
-  wire [17:0] \$85 ;
-  wire [18:0] \$86 ;
-  wire [24:0] \$87 ;
+  wire [18:0] \$85 ;
+  wire [24:0] \$86 ;
+  wire [17:0] \$87 ;
   wire [17:0] \$88 ;
-  wire [17:0] \$89 ;
-  wire [63:0] \$9 ;
-  wire [18:0] \$90 ;
+  wire [18:0] \$89 ;
+  wire [8:0] \$9 ;
+  wire [17:0] \$90 ;
   wire [17:0] \$91 ;
-  wire [17:0] \$92 ;
-  wire [18:0] \$93 ;
-  wire [24:0] \$94 ;
+  wire [18:0] \$92 ;
+  wire [24:0] \$93 ;
+  wire [17:0] \$94 ;
   wire [17:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire [18:0] \$97 ;
+  wire [18:0] \$96 ;
+  wire [17:0] \$97 ;
   wire [17:0] \$98 ;
-  wire [17:0] \$99 ;
-  (* init = 4'h0 *)
+  wire [18:0] \$99 ;
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$282 ;
+  wire [3:0] \$signature__addr$278 ;
   wire [63:0] \$signature__data ;
-  wire [95:0] \$signature__data$283 ;
+  wire [95:0] \$signature__data$279 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$281 ;
+  wire \$signature__en$277 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -9211,8 +9125,6 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first9 = 1'h0;
   (* keep = 32'd1 *)
   reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [63:0] i__payload;
@@ -9242,8 +9154,6 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -9255,8 +9165,6 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [1:0] nf9 = 2'h0;
   (* keep = 32'd1 *)
   reg [1:0] nf9_0 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  reg [1:0] nf_t_ahead = 2'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -9267,22 +9175,24 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$278 ;
+  wire [5:0] \port__addr$273 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$279 ;
+  wire [5:0] \port__addr$274 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$280 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$45 ;
-  wire [63:0] \port__data$56 ;
-  wire [63:0] \port__data$67 ;
+  wire [5:0] \port__addr$275 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$276 ;
+  wire [8:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$51 ;
+  wire [63:0] \port__data$62 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -9358,8 +9268,6 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -9372,16 +9280,13 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [5:0] rom3_addr = 6'h00;
   reg [63:0] rom3_read = 64'h0000000000000000;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$284 ;
+  wire [3:0] \rport__addr$280 ;
   wire [63:0] rport__data;
-  wire [95:0] \rport__data$272 ;
+  wire [95:0] \rport__data$267 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
@@ -9396,6 +9301,10 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [23:0] sum3_s1_0 = 24'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -9584,11 +9493,11 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:2]] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:2]];
   end
   assign rport__data = _0_;
   reg [95:0] queue [10:0];
@@ -9609,7 +9518,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$272  = queue[q_rptr];
+  assign \rport__data$267  = queue[q_rptr];
   reg [63:0] rom0 [35:0];
   initial begin
     rom0[0] = 64'hdf1016f200055efe;
@@ -9653,7 +9562,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [35:0];
   initial begin
     rom1[0] = 64'h99103b81e2312809;
@@ -9697,7 +9606,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$45  = _2_;
+  assign \port__data$40  = _2_;
   reg [63:0] rom2 [35:0];
   initial begin
     rom2[0] = 64'he615f99df81d4bff;
@@ -9741,7 +9650,7 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$56  = _3_;
+  assign \port__data$51  = _3_;
   reg [63:0] rom3 [35:0];
   initial begin
     rom3[0] = 64'h058d1efa2f38555f;
@@ -9785,1501 +9694,1085 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$67  = _4_;
+  assign \port__data$62  = _4_;
+  reg [8:0] schedule [35:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h044;
+    schedule[2] = 9'h048;
+    schedule[3] = 9'h04c;
+    schedule[4] = 9'h050;
+    schedule[5] = 9'h054;
+    schedule[6] = 9'h058;
+    schedule[7] = 9'h05c;
+    schedule[8] = 9'h160;
+    schedule[9] = 9'h081;
+    schedule[10] = 9'h005;
+    schedule[11] = 9'h009;
+    schedule[12] = 9'h00d;
+    schedule[13] = 9'h011;
+    schedule[14] = 9'h015;
+    schedule[15] = 9'h019;
+    schedule[16] = 9'h01d;
+    schedule[17] = 9'h121;
+    schedule[18] = 9'h082;
+    schedule[19] = 9'h006;
+    schedule[20] = 9'h00a;
+    schedule[21] = 9'h00e;
+    schedule[22] = 9'h012;
+    schedule[23] = 9'h016;
+    schedule[24] = 9'h01a;
+    schedule[25] = 9'h01e;
+    schedule[26] = 9'h122;
+    schedule[27] = 9'h083;
+    schedule[28] = 9'h007;
+    schedule[29] = 9'h00b;
+    schedule[30] = 9'h00f;
+    schedule[31] = 9'h013;
+    schedule[32] = 9'h017;
+    schedule[33] = 9'h01b;
+    schedule[34] = 9'h01f;
+    schedule[35] = 9'h123;
+  end
+  reg [8:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= schedule[port__addr];
+  end
+  assign port__data = _5_;
   always @(posedge clk)
-    sum2_s0_1 <= \$365 ;
+    nf2 <= \$366 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$366 ;
+    v3 <= \$367 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$367 ;
+    first3 <= \$368 ;
   always @(posedge clk)
-    sum3_s0_1 <= \$368 ;
+    last3 <= \$369 ;
   always @(posedge clk)
-    sum3_s1_0 <= \$369 ;
+    nf3 <= \$370 ;
   always @(posedge clk)
-    v2 <= \$370 ;
+    v4 <= \$371 ;
   always @(posedge clk)
-    first2 <= \$371 ;
+    first4 <= \$372 ;
   always @(posedge clk)
-    last2 <= \$372 ;
+    last4 <= \$373 ;
   always @(posedge clk)
-    nf2 <= \$373 ;
+    nf4 <= \$374 ;
   always @(posedge clk)
-    v3 <= \$374 ;
+    v5 <= \$375 ;
   always @(posedge clk)
-    first3 <= \$375 ;
+    first5 <= \$376 ;
   always @(posedge clk)
-    last3 <= \$376 ;
+    last5 <= \$377 ;
   always @(posedge clk)
-    nf3 <= \$377 ;
+    nf5 <= \$378 ;
   always @(posedge clk)
-    v4 <= \$378 ;
+    v6 <= \$379 ;
   always @(posedge clk)
-    first4 <= \$379 ;
+    first6 <= \$380 ;
   always @(posedge clk)
-    last4 <= \$380 ;
+    last6 <= \$381 ;
   always @(posedge clk)
-    nf4 <= \$381 ;
+    nf6 <= \$382 ;
   always @(posedge clk)
-    v5 <= \$382 ;
+    v7 <= \$383 ;
   always @(posedge clk)
-    first5 <= \$383 ;
+    first7 <= \$384 ;
   always @(posedge clk)
-    last5 <= \$384 ;
+    last7 <= \$385 ;
   always @(posedge clk)
-    nf5 <= \$385 ;
+    nf7 <= \$386 ;
   always @(posedge clk)
-    v6 <= \$386 ;
+    v8 <= \$387 ;
   always @(posedge clk)
-    first6 <= \$387 ;
+    first8 <= \$388 ;
   always @(posedge clk)
-    last6 <= \$388 ;
+    last8 <= \$389 ;
   always @(posedge clk)
-    nf6 <= \$389 ;
+    nf8 <= \$390 ;
   always @(posedge clk)
-    v7 <= \$390 ;
+    v9 <= \$391 ;
+  always @(posedge clk)
+    first9 <= \$392 ;
+  always @(posedge clk)
+    last9 <= \$393 ;
+  always @(posedge clk)
+    nf9 <= \$394 ;
+  always @(posedge clk)
+    v9_0 <= \$395 ;
+  always @(posedge clk)
+    first9_0 <= \$396 ;
+  always @(posedge clk)
+    last9_0 <= \$397 ;
+  always @(posedge clk)
+    nf9_0 <= \$398 ;
+  always @(posedge clk)
+    bias0 <= \$399 ;
+  always @(posedge clk)
+    acc0 <= \$400 ;
+  always @(posedge clk)
+    bias1 <= \$401 ;
+  always @(posedge clk)
+    acc1 <= \$402 ;
+  always @(posedge clk)
+    bias2 <= \$403 ;
+  always @(posedge clk)
+    acc2 <= \$404 ;
+  always @(posedge clk)
+    bias3 <= \$405 ;
+  always @(posedge clk)
+    acc3 <= \$406 ;
+  always @(posedge clk)
+    deliver <= \$407 ;
+  always @(posedge clk)
+    q_owed <= \$408 ;
+  always @(posedge clk)
+    q_room <= \$409 ;
+  always @(posedge clk)
+    q_wptr <= \$410 ;
+  always @(posedge clk)
+    q_rptr <= \$411 ;
+  always @(posedge clk)
+    q_stored <= \$412 ;
+  always @(posedge clk)
+    o__valid <= \$413 ;
+  always @(posedge clk)
+    o__payload <= \$414 ;
+  assign \$1  = tile_primed ? port__data : 9'h044;
+  assign \$2  = tile_plus2 == 6'h23;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h23;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x1_0) - $signed(8'h80);
+  assign \$18  = $signed(x1_1) - $signed(8'h80);
+  assign \$19  = $signed(x1_2) - $signed(8'h80);
+  assign \$20  = $signed(x1_3) - $signed(8'h80);
+  assign \$21  = $signed(x1_4) - $signed(8'h80);
+  assign \$22  = $signed(x1_5) - $signed(8'h80);
+  assign \$23  = $signed(x1_6) - $signed(8'h80);
+  assign \$24  = $signed(x1_7) - $signed(8'h80);
+  assign \$25  = $signed(x2_0) - $signed(8'h80);
+  assign \$26  = $signed(x2_1) - $signed(8'h80);
+  assign \$27  = $signed(x2_2) - $signed(8'h80);
+  assign \$28  = $signed(x2_3) - $signed(8'h80);
+  assign \$29  = $signed(x2_4) - $signed(8'h80);
+  assign \$30  = $signed(x2_5) - $signed(8'h80);
+  assign \$31  = $signed(x2_6) - $signed(8'h80);
+  assign \$32  = $signed(x2_7) - $signed(8'h80);
+  assign \$33  = $signed(x3_0) - $signed(8'h80);
+  assign \$34  = $signed(x3_1) - $signed(8'h80);
+  assign \$35  = $signed(x3_2) - $signed(8'h80);
+  assign \$36  = $signed(x3_3) - $signed(8'h80);
+  assign \$37  = $signed(x3_4) - $signed(8'h80);
+  assign \$38  = $signed(x3_5) - $signed(8'h80);
+  assign \$39  = $signed(x3_6) - $signed(8'h80);
+  assign \$40  = $signed(x3_7) - $signed(8'h80);
+  assign \$41  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$42  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$43  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$44  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$45  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$46  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$47  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$48  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$49  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$50  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$51  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$52  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$53  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$54  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$55  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$56  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$57  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$58  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$59  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$60  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$61  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$62  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$63  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$64  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$65  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$66  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$67  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$68  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$69  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$70  = $signed(xoff3_5) * $signed(w3_5);
+  assign \$71  = $signed(xoff3_6) * $signed(w3_6);
+  assign \$72  = $signed(xoff3_7) * $signed(w3_7);
+  assign \$73  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$74  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$75  = $signed(\$73 ) + $signed(\$74 );
+  assign \$76  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$77  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$80  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$81  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$82  = $signed(\$80 ) + $signed(\$81 );
+  assign \$83  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$84  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$85  = $signed(\$83 ) + $signed(\$84 );
+  assign \$86  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$87  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$88  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$89  = $signed(\$87 ) + $signed(\$88 );
+  assign \$90  = $signed(prod2_4_r) + $signed(prod2_5_r);
+  assign \$91  = $signed(prod2_6_r) + $signed(prod2_7_r);
+  assign \$92  = $signed(\$90 ) + $signed(\$91 );
+  assign \$93  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$94  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$95  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$96  = $signed(\$94 ) + $signed(\$95 );
+  assign \$97  = $signed(prod3_4_r) + $signed(prod3_5_r);
+  assign \$98  = $signed(prod3_6_r) + $signed(prod3_7_r);
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$100  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$105  = v9 & last9;
+  assign \$106  = issue & tile[8];
+  assign \$107  = o__valid & o__ready;
+  assign \$108  = q_owed < 4'hb;
+  assign \$109  = \$107  ? q_room : \$108 ;
+  assign \$110  = o__valid & o__ready;
+  assign \$111  = \$110  | q_room;
+  assign \$112  = \$106  ? \$109  : \$111 ;
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = | q_stored;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = deliver & \$118 ;
+  assign \$120  = q_wptr == 4'ha;
+  assign \$121  = q_wptr + 1'h1;
+  assign \$122  = \$120  ? 5'h00 : \$121 ;
+  assign \$123  = ~ o__valid;
+  assign \$124  = \$123  | o__ready;
+  assign \$125  = | q_stored;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = q_rptr == 4'ha;
+  assign \$128  = q_rptr + 1'h1;
+  assign \$129  = \$127  ? 5'h00 : \$128 ;
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = | q_stored;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$131  & \$133 ;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = deliver & \$135 ;
+  assign \$137  = q_stored + \$136 ;
+  assign \$138  = ~ o__valid;
+  assign \$139  = \$138  | o__ready;
+  assign \$140  = | q_stored;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = \$137  - \$141 ;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = | q_stored;
+  assign \$146  = \$145  | deliver;
+  assign \$147  = | q_stored;
+  assign \$148  = \$147  ? \rport__data$267  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$149  = ~ tile[8];
+  assign \$150  = q_room | \$149 ;
+  assign i__ready = \$150  & tile[6];
+  assign \$151  = ~ tile[8];
+  assign \$152  = q_room | \$151 ;
+  assign \$153  = ~ tile[6];
+  assign \$154  = i__valid | \$153 ;
+  assign issue = \$152  & \$154 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$155  = first9_0 ? bias0 : acc0;
+  assign \$156  = $signed(\$155 ) + $signed(sum0_s1_0);
+  assign \$157  = first9_0 ? bias1 : acc1;
+  assign \$158  = $signed(\$157 ) + $signed(sum1_s1_0);
+  assign \$159  = first9_0 ? bias2 : acc2;
+  assign \$160  = $signed(\$159 ) + $signed(sum2_s1_0);
+  assign \$161  = first9_0 ? bias3 : acc3;
+  assign \$162  = $signed(\$161 ) + $signed(sum3_s1_0);
+  assign \$163  = issue & tile[8];
+  assign \$164  = q_owed + \$163 ;
+  assign \$165  = o__valid & o__ready;
+  assign \$166  = \$164  - \$165 ;
+  always @(posedge clk)
+    tile_primed <= \$167 ;
+  always @(posedge clk)
+    tile <= \$168 ;
+  always @(posedge clk)
+    tile_plus1 <= \$169 ;
+  always @(posedge clk)
+    tile_plus2 <= \$170 ;
+  always @(posedge clk)
+    t <= \$171 ;
+  always @(posedge clk)
+    x_reg <= \$172 ;
+  always @(posedge clk)
+    from_input <= \$173 ;
+  always @(posedge clk)
+    v1 <= \$174 ;
+  always @(posedge clk)
+    first1 <= \$175 ;
+  always @(posedge clk)
+    last1 <= \$176 ;
+  always @(posedge clk)
+    nf1 <= \$177 ;
+  always @(posedge clk)
+    from_input2 <= \$178 ;
+  always @(posedge clk)
+    x_reg2 <= \$179 ;
   always @(posedge clk)
-    first7 <= \$391 ;
+    inbuf_read <= \$180 ;
   always @(posedge clk)
-    last7 <= \$392 ;
+    x_mid <= \$181 ;
   always @(posedge clk)
-    nf7 <= \$393 ;
+    t1 <= \$182 ;
   always @(posedge clk)
-    v8 <= \$394 ;
+    rom0_addr <= \$183 ;
   always @(posedge clk)
-    first8 <= \$395 ;
+    rom0_read <= \$184 ;
   always @(posedge clk)
-    last8 <= \$396 ;
+    x0_0 <= \$185 ;
   always @(posedge clk)
-    nf8 <= \$397 ;
+    x0_1 <= \$186 ;
   always @(posedge clk)
-    v9 <= \$398 ;
+    x0_2 <= \$187 ;
   always @(posedge clk)
-    first9 <= \$399 ;
+    x0_3 <= \$188 ;
   always @(posedge clk)
-    last9 <= \$400 ;
+    x0_4 <= \$189 ;
   always @(posedge clk)
-    nf9 <= \$401 ;
+    x0_5 <= \$190 ;
   always @(posedge clk)
-    v9_0 <= \$402 ;
+    x0_6 <= \$191 ;
   always @(posedge clk)
-    first9_0 <= \$403 ;
+    x0_7 <= \$192 ;
   always @(posedge clk)
-    last9_0 <= \$404 ;
+    rom1_addr <= \$193 ;
   always @(posedge clk)
-    nf9_0 <= \$405 ;
+    rom1_read <= \$194 ;
   always @(posedge clk)
-    bias0 <= \$406 ;
+    x1_0 <= \$195 ;
   always @(posedge clk)
-    acc0 <= \$407 ;
+    x1_1 <= \$196 ;
   always @(posedge clk)
-    bias1 <= \$408 ;
+    x1_2 <= \$197 ;
   always @(posedge clk)
-    acc1 <= \$409 ;
+    x1_3 <= \$198 ;
   always @(posedge clk)
-    bias2 <= \$410 ;
+    x1_4 <= \$199 ;
   always @(posedge clk)
-    acc2 <= \$411 ;
+    x1_5 <= \$200 ;
   always @(posedge clk)
-    bias3 <= \$412 ;
+    x1_6 <= \$201 ;
   always @(posedge clk)
-    acc3 <= \$413 ;
+    x1_7 <= \$202 ;
   always @(posedge clk)
-    deliver <= \$414 ;
-  always @(posedge clk)
-    q_owed <= \$415 ;
-  always @(posedge clk)
-    q_room <= \$416 ;
-  always @(posedge clk)
-    q_wptr <= \$417 ;
-  always @(posedge clk)
-    q_rptr <= \$418 ;
-  always @(posedge clk)
-    q_stored <= \$419 ;
-  always @(posedge clk)
-    o__valid <= \$420 ;
-  always @(posedge clk)
-    o__payload <= \$421 ;
-  assign \$6  = t == 6'h23;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(x1_2) - $signed(8'h80);
-  assign \$21  = $signed(x1_3) - $signed(8'h80);
-  assign \$22  = $signed(x1_4) - $signed(8'h80);
-  assign \$23  = $signed(x1_5) - $signed(8'h80);
-  assign \$24  = $signed(x1_6) - $signed(8'h80);
-  assign \$25  = $signed(x1_7) - $signed(8'h80);
-  assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_1) - $signed(8'h80);
-  assign \$28  = $signed(x2_2) - $signed(8'h80);
-  assign \$29  = $signed(x2_3) - $signed(8'h80);
-  assign \$30  = $signed(x2_4) - $signed(8'h80);
-  assign \$31  = $signed(x2_5) - $signed(8'h80);
-  assign \$32  = $signed(x2_6) - $signed(8'h80);
-  assign \$33  = $signed(x2_7) - $signed(8'h80);
-  assign \$34  = $signed(x3_0) - $signed(8'h80);
-  assign \$35  = $signed(x3_1) - $signed(8'h80);
-  assign \$36  = $signed(x3_2) - $signed(8'h80);
-  assign \$37  = $signed(x3_3) - $signed(8'h80);
-  assign \$38  = $signed(x3_4) - $signed(8'h80);
-  assign \$39  = $signed(x3_5) - $signed(8'h80);
-  assign \$40  = $signed(x3_6) - $signed(8'h80);
-  assign \$41  = $signed(x3_7) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$44  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$45  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$46  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$47  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$48  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$49  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$50  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$51  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$52  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$53  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$54  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$55  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$56  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$57  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$58  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$59  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$60  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$61  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$62  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$63  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$64  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$65  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$66  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$67  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$68  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$69  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$70  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$71  = $signed(xoff3_5) * $signed(w3_5);
-  assign \$72  = $signed(xoff3_6) * $signed(w3_6);
-  assign \$73  = $signed(xoff3_7) * $signed(w3_7);
-  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$78  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$79  = $signed(\$77 ) + $signed(\$78 );
-  assign \$80  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$81  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$82  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$83  = $signed(\$81 ) + $signed(\$82 );
-  assign \$84  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$85  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$86  = $signed(\$84 ) + $signed(\$85 );
-  assign \$87  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$88  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$89  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(prod2_4_r) + $signed(prod2_5_r);
-  assign \$92  = $signed(prod2_6_r) + $signed(prod2_7_r);
-  assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$95  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$96  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = $signed(prod3_4_r) + $signed(prod3_5_r);
-  assign \$99  = $signed(prod3_6_r) + $signed(prod3_7_r);
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$106  = v9 & last9;
-  assign \$107  = issue & last_t;
-  assign \$108  = o__valid & o__ready;
-  assign \$109  = q_owed < 4'hb;
-  assign \$110  = \$108  ? q_room : \$109 ;
-  assign \$111  = o__valid & o__ready;
-  assign \$112  = \$111  | q_room;
-  assign \$113  = \$107  ? \$110  : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = | q_stored;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = deliver & \$119 ;
-  assign \$121  = q_wptr == 4'ha;
-  assign \$122  = q_wptr + 1'h1;
-  assign \$123  = \$121  ? 5'h00 : \$122 ;
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = | q_stored;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = q_rptr == 4'ha;
-  assign \$129  = q_rptr + 1'h1;
-  assign \$130  = \$128  ? 5'h00 : \$129 ;
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = | q_stored;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = \$132  & \$134 ;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = deliver & \$136 ;
-  assign \$138  = q_stored + \$137 ;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = \$138  - \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
-  assign \$146  = | q_stored;
-  assign \$147  = \$146  | deliver;
-  assign \$148  = | q_stored;
-  assign \$149  = \$148  ? \rport__data$272  : q_in;
-  assign \$150  = ~ last_t;
-  assign \$151  = q_room | \$150 ;
-  assign i__ready = \$151  & reads_input_t;
-  assign \$152  = ~ last_t;
-  assign \$153  = q_room | \$152 ;
-  assign \$154  = ~ reads_input_t;
-  assign \$155  = i__valid | \$154 ;
-  assign issue = \$153  & \$155 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$156  = first9_0 ? bias0 : acc0;
-  assign \$157  = $signed(\$156 ) + $signed(sum0_s1_0);
-  assign \$158  = first9_0 ? bias1 : acc1;
-  assign \$159  = $signed(\$158 ) + $signed(sum1_s1_0);
-  assign \$160  = first9_0 ? bias2 : acc2;
-  assign \$161  = $signed(\$160 ) + $signed(sum2_s1_0);
-  assign \$162  = first9_0 ? bias3 : acc3;
-  assign \$163  = $signed(\$162 ) + $signed(sum3_s1_0);
-  assign \$164  = issue & last_t;
-  assign \$165  = q_owed + \$164 ;
-  assign \$166  = o__valid & o__ready;
-  assign \$167  = \$165  - \$166 ;
-  always @(posedge clk)
-    nf_t <= \$168 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$169 ;
-  always @(posedge clk)
-    sf_t <= \$170 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$171 ;
-  always @(posedge clk)
-    reads_input_t <= \$172 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$173 ;
-  always @(posedge clk)
-    first_t <= \$174 ;
-  always @(posedge clk)
-    first_t_ahead <= \$175 ;
-  always @(posedge clk)
-    last_t <= \$176 ;
-  always @(posedge clk)
-    last_t_ahead <= \$177 ;
-  always @(posedge clk)
-    t <= \$178 ;
-  always @(posedge clk)
-    x_reg <= \$179 ;
-  always @(posedge clk)
-    from_input <= \$180 ;
-  always @(posedge clk)
-    v1 <= \$181 ;
-  always @(posedge clk)
-    first1 <= \$182 ;
-  always @(posedge clk)
-    last1 <= \$183 ;
-  always @(posedge clk)
-    nf1 <= \$184 ;
-  always @(posedge clk)
-    from_input2 <= \$185 ;
-  always @(posedge clk)
-    x_reg2 <= \$186 ;
-  always @(posedge clk)
-    inbuf_read <= \$187 ;
-  always @(posedge clk)
-    x_mid <= \$188 ;
-  always @(posedge clk)
-    t1 <= \$189 ;
-  always @(posedge clk)
-    rom0_addr <= \$190 ;
-  always @(posedge clk)
-    rom0_read <= \$191 ;
+    rom2_addr <= \$203 ;
   always @(posedge clk)
-    x0_0 <= \$192 ;
+    rom2_read <= \$204 ;
   always @(posedge clk)
-    x0_1 <= \$193 ;
+    x2_0 <= \$205 ;
   always @(posedge clk)
-    x0_2 <= \$194 ;
+    x2_1 <= \$206 ;
   always @(posedge clk)
-    x0_3 <= \$195 ;
+    x2_2 <= \$207 ;
   always @(posedge clk)
-    x0_4 <= \$196 ;
+    x2_3 <= \$208 ;
   always @(posedge clk)
-    x0_5 <= \$197 ;
+    x2_4 <= \$209 ;
   always @(posedge clk)
-    x0_6 <= \$198 ;
+    x2_5 <= \$210 ;
   always @(posedge clk)
-    x0_7 <= \$199 ;
+    x2_6 <= \$211 ;
   always @(posedge clk)
-    rom1_addr <= \$200 ;
+    x2_7 <= \$212 ;
   always @(posedge clk)
-    rom1_read <= \$201 ;
+    rom3_addr <= \$213 ;
   always @(posedge clk)
-    x1_0 <= \$202 ;
+    rom3_read <= \$214 ;
   always @(posedge clk)
-    x1_1 <= \$203 ;
+    x3_0 <= \$215 ;
   always @(posedge clk)
-    x1_2 <= \$204 ;
+    x3_1 <= \$216 ;
   always @(posedge clk)
-    x1_3 <= \$205 ;
+    x3_2 <= \$217 ;
   always @(posedge clk)
-    x1_4 <= \$206 ;
+    x3_3 <= \$218 ;
   always @(posedge clk)
-    x1_5 <= \$207 ;
+    x3_4 <= \$219 ;
   always @(posedge clk)
-    x1_6 <= \$208 ;
+    x3_5 <= \$220 ;
   always @(posedge clk)
-    x1_7 <= \$209 ;
+    x3_6 <= \$221 ;
   always @(posedge clk)
-    rom2_addr <= \$210 ;
+    x3_7 <= \$222 ;
   always @(posedge clk)
-    rom2_read <= \$211 ;
+    xoff0_0 <= \$223 ;
   always @(posedge clk)
-    x2_0 <= \$212 ;
+    w0_0 <= \$224 ;
   always @(posedge clk)
-    x2_1 <= \$213 ;
+    xoff0_1 <= \$225 ;
   always @(posedge clk)
-    x2_2 <= \$214 ;
+    w0_1 <= \$226 ;
   always @(posedge clk)
-    x2_3 <= \$215 ;
+    xoff0_2 <= \$227 ;
   always @(posedge clk)
-    x2_4 <= \$216 ;
+    w0_2 <= \$228 ;
   always @(posedge clk)
-    x2_5 <= \$217 ;
+    xoff0_3 <= \$229 ;
   always @(posedge clk)
-    x2_6 <= \$218 ;
+    w0_3 <= \$230 ;
   always @(posedge clk)
-    x2_7 <= \$219 ;
+    xoff0_4 <= \$231 ;
   always @(posedge clk)
-    rom3_addr <= \$220 ;
+    w0_4 <= \$232 ;
   always @(posedge clk)
-    rom3_read <= \$221 ;
+    xoff0_5 <= \$233 ;
   always @(posedge clk)
-    x3_0 <= \$222 ;
+    w0_5 <= \$234 ;
   always @(posedge clk)
-    x3_1 <= \$223 ;
+    xoff0_6 <= \$235 ;
   always @(posedge clk)
-    x3_2 <= \$224 ;
+    w0_6 <= \$236 ;
   always @(posedge clk)
-    x3_3 <= \$225 ;
+    xoff0_7 <= \$237 ;
   always @(posedge clk)
-    x3_4 <= \$226 ;
+    w0_7 <= \$238 ;
   always @(posedge clk)
-    x3_5 <= \$227 ;
+    xoff1_0 <= \$239 ;
   always @(posedge clk)
-    x3_6 <= \$228 ;
+    w1_0 <= \$240 ;
   always @(posedge clk)
-    x3_7 <= \$229 ;
+    xoff1_1 <= \$241 ;
   always @(posedge clk)
-    xoff0_0 <= \$230 ;
+    w1_1 <= \$242 ;
   always @(posedge clk)
-    w0_0 <= \$231 ;
+    xoff1_2 <= \$243 ;
   always @(posedge clk)
-    xoff0_1 <= \$232 ;
+    w1_2 <= \$244 ;
   always @(posedge clk)
-    w0_1 <= \$233 ;
+    xoff1_3 <= \$245 ;
   always @(posedge clk)
-    xoff0_2 <= \$234 ;
+    w1_3 <= \$246 ;
   always @(posedge clk)
-    w0_2 <= \$235 ;
+    xoff1_4 <= \$247 ;
   always @(posedge clk)
-    xoff0_3 <= \$236 ;
+    w1_4 <= \$248 ;
   always @(posedge clk)
-    w0_3 <= \$237 ;
+    xoff1_5 <= \$249 ;
   always @(posedge clk)
-    xoff0_4 <= \$238 ;
+    w1_5 <= \$250 ;
   always @(posedge clk)
-    w0_4 <= \$239 ;
+    xoff1_6 <= \$251 ;
   always @(posedge clk)
-    xoff0_5 <= \$240 ;
+    w1_6 <= \$252 ;
   always @(posedge clk)
-    w0_5 <= \$241 ;
+    xoff1_7 <= \$253 ;
   always @(posedge clk)
-    xoff0_6 <= \$242 ;
+    w1_7 <= \$254 ;
   always @(posedge clk)
-    w0_6 <= \$243 ;
+    xoff2_0 <= \$255 ;
   always @(posedge clk)
-    xoff0_7 <= \$244 ;
+    w2_0 <= \$256 ;
   always @(posedge clk)
-    w0_7 <= \$245 ;
+    xoff2_1 <= \$257 ;
   always @(posedge clk)
-    xoff1_0 <= \$246 ;
+    w2_1 <= \$258 ;
   always @(posedge clk)
-    w1_0 <= \$247 ;
+    xoff2_2 <= \$259 ;
   always @(posedge clk)
-    xoff1_1 <= \$248 ;
+    w2_2 <= \$260 ;
   always @(posedge clk)
-    w1_1 <= \$249 ;
+    xoff2_3 <= \$261 ;
   always @(posedge clk)
-    xoff1_2 <= \$250 ;
+    w2_3 <= \$262 ;
   always @(posedge clk)
-    w1_2 <= \$251 ;
+    xoff2_4 <= \$263 ;
   always @(posedge clk)
-    xoff1_3 <= \$252 ;
+    w2_4 <= \$264 ;
   always @(posedge clk)
-    w1_3 <= \$253 ;
+    xoff2_5 <= \$265 ;
   always @(posedge clk)
-    xoff1_4 <= \$254 ;
+    w2_5 <= \$266 ;
   always @(posedge clk)
-    w1_4 <= \$255 ;
+    xoff2_6 <= \$267 ;
   always @(posedge clk)
-    xoff1_5 <= \$256 ;
+    w2_6 <= \$268 ;
   always @(posedge clk)
-    w1_5 <= \$257 ;
+    xoff2_7 <= \$269 ;
   always @(posedge clk)
-    xoff1_6 <= \$258 ;
+    w2_7 <= \$270 ;
   always @(posedge clk)
-    w1_6 <= \$259 ;
+    xoff3_0 <= \$271 ;
   always @(posedge clk)
-    xoff1_7 <= \$260 ;
+    w3_0 <= \$272 ;
   always @(posedge clk)
-    w1_7 <= \$261 ;
+    xoff3_1 <= \$273 ;
   always @(posedge clk)
-    xoff2_0 <= \$262 ;
+    w3_1 <= \$274 ;
   always @(posedge clk)
-    w2_0 <= \$263 ;
+    xoff3_2 <= \$275 ;
   always @(posedge clk)
-    xoff2_1 <= \$264 ;
+    w3_2 <= \$276 ;
   always @(posedge clk)
-    w2_1 <= \$265 ;
+    xoff3_3 <= \$277 ;
   always @(posedge clk)
-    xoff2_2 <= \$266 ;
+    w3_3 <= \$278 ;
   always @(posedge clk)
-    w2_2 <= \$267 ;
+    xoff3_4 <= \$279 ;
   always @(posedge clk)
-    xoff2_3 <= \$268 ;
+    w3_4 <= \$280 ;
   always @(posedge clk)
-    w2_3 <= \$269 ;
+    xoff3_5 <= \$281 ;
   always @(posedge clk)
-    xoff2_4 <= \$270 ;
+    w3_5 <= \$282 ;
   always @(posedge clk)
-    w2_4 <= \$271 ;
+    xoff3_6 <= \$283 ;
   always @(posedge clk)
-    xoff2_5 <= \$272 ;
+    w3_6 <= \$284 ;
   always @(posedge clk)
-    w2_5 <= \$273 ;
+    xoff3_7 <= \$285 ;
   always @(posedge clk)
-    xoff2_6 <= \$274 ;
+    w3_7 <= \$286 ;
   always @(posedge clk)
-    w2_6 <= \$275 ;
+    prod0_0 <= \$287 ;
   always @(posedge clk)
-    xoff2_7 <= \$276 ;
+    prod0_1 <= \$288 ;
   always @(posedge clk)
-    w2_7 <= \$277 ;
+    prod0_2 <= \$289 ;
   always @(posedge clk)
-    xoff3_0 <= \$278 ;
+    prod0_3 <= \$290 ;
   always @(posedge clk)
-    w3_0 <= \$279 ;
+    prod0_4 <= \$291 ;
   always @(posedge clk)
-    xoff3_1 <= \$280 ;
+    prod0_5 <= \$292 ;
   always @(posedge clk)
-    w3_1 <= \$281 ;
+    prod0_6 <= \$293 ;
   always @(posedge clk)
-    xoff3_2 <= \$282 ;
+    prod0_7 <= \$294 ;
   always @(posedge clk)
-    w3_2 <= \$283 ;
+    prod1_0 <= \$295 ;
   always @(posedge clk)
-    xoff3_3 <= \$284 ;
+    prod1_1 <= \$296 ;
   always @(posedge clk)
-    w3_3 <= \$285 ;
+    prod1_2 <= \$297 ;
   always @(posedge clk)
-    xoff3_4 <= \$286 ;
+    prod1_3 <= \$298 ;
   always @(posedge clk)
-    w3_4 <= \$287 ;
+    prod1_4 <= \$299 ;
   always @(posedge clk)
-    xoff3_5 <= \$288 ;
+    prod1_5 <= \$300 ;
   always @(posedge clk)
-    w3_5 <= \$289 ;
+    prod1_6 <= \$301 ;
   always @(posedge clk)
-    xoff3_6 <= \$290 ;
+    prod1_7 <= \$302 ;
   always @(posedge clk)
-    w3_6 <= \$291 ;
+    prod2_0 <= \$303 ;
   always @(posedge clk)
-    xoff3_7 <= \$292 ;
+    prod2_1 <= \$304 ;
   always @(posedge clk)
-    w3_7 <= \$293 ;
+    prod2_2 <= \$305 ;
   always @(posedge clk)
-    prod0_0 <= \$294 ;
+    prod2_3 <= \$306 ;
   always @(posedge clk)
-    prod0_1 <= \$295 ;
+    prod2_4 <= \$307 ;
   always @(posedge clk)
-    prod0_2 <= \$296 ;
+    prod2_5 <= \$308 ;
   always @(posedge clk)
-    prod0_3 <= \$297 ;
+    prod2_6 <= \$309 ;
   always @(posedge clk)
-    prod0_4 <= \$298 ;
+    prod2_7 <= \$310 ;
   always @(posedge clk)
-    prod0_5 <= \$299 ;
+    prod3_0 <= \$311 ;
   always @(posedge clk)
-    prod0_6 <= \$300 ;
+    prod3_1 <= \$312 ;
   always @(posedge clk)
-    prod0_7 <= \$301 ;
+    prod3_2 <= \$313 ;
   always @(posedge clk)
-    prod1_0 <= \$302 ;
+    prod3_3 <= \$314 ;
   always @(posedge clk)
-    prod1_1 <= \$303 ;
+    prod3_4 <= \$315 ;
   always @(posedge clk)
-    prod1_2 <= \$304 ;
+    prod3_5 <= \$316 ;
   always @(posedge clk)
-    prod1_3 <= \$305 ;
+    prod3_6 <= \$317 ;
   always @(posedge clk)
-    prod1_4 <= \$306 ;
+    prod3_7 <= \$318 ;
   always @(posedge clk)
-    prod1_5 <= \$307 ;
+    prod0_0_r <= \$319 ;
   always @(posedge clk)
-    prod1_6 <= \$308 ;
+    prod0_1_r <= \$320 ;
   always @(posedge clk)
-    prod1_7 <= \$309 ;
+    prod0_2_r <= \$321 ;
   always @(posedge clk)
-    prod2_0 <= \$310 ;
+    prod0_3_r <= \$322 ;
   always @(posedge clk)
-    prod2_1 <= \$311 ;
+    prod0_4_r <= \$323 ;
   always @(posedge clk)
-    prod2_2 <= \$312 ;
+    prod0_5_r <= \$324 ;
   always @(posedge clk)
-    prod2_3 <= \$313 ;
+    prod0_6_r <= \$325 ;
   always @(posedge clk)
-    prod2_4 <= \$314 ;
+    prod0_7_r <= \$326 ;
   always @(posedge clk)
-    prod2_5 <= \$315 ;
+    prod1_0_r <= \$327 ;
   always @(posedge clk)
-    prod2_6 <= \$316 ;
+    prod1_1_r <= \$328 ;
   always @(posedge clk)
-    prod2_7 <= \$317 ;
+    prod1_2_r <= \$329 ;
   always @(posedge clk)
-    prod3_0 <= \$318 ;
+    prod1_3_r <= \$330 ;
   always @(posedge clk)
-    prod3_1 <= \$319 ;
+    prod1_4_r <= \$331 ;
   always @(posedge clk)
-    prod3_2 <= \$320 ;
+    prod1_5_r <= \$332 ;
   always @(posedge clk)
-    prod3_3 <= \$321 ;
+    prod1_6_r <= \$333 ;
   always @(posedge clk)
-    prod3_4 <= \$322 ;
+    prod1_7_r <= \$334 ;
   always @(posedge clk)
-    prod3_5 <= \$323 ;
+    prod2_0_r <= \$335 ;
   always @(posedge clk)
-    prod3_6 <= \$324 ;
+    prod2_1_r <= \$336 ;
   always @(posedge clk)
-    prod3_7 <= \$325 ;
+    prod2_2_r <= \$337 ;
   always @(posedge clk)
-    prod0_0_r <= \$326 ;
+    prod2_3_r <= \$338 ;
   always @(posedge clk)
-    prod0_1_r <= \$327 ;
+    prod2_4_r <= \$339 ;
   always @(posedge clk)
-    prod0_2_r <= \$328 ;
+    prod2_5_r <= \$340 ;
   always @(posedge clk)
-    prod0_3_r <= \$329 ;
+    prod2_6_r <= \$341 ;
   always @(posedge clk)
-    prod0_4_r <= \$330 ;
+    prod2_7_r <= \$342 ;
   always @(posedge clk)
-    prod0_5_r <= \$331 ;
+    prod3_0_r <= \$343 ;
   always @(posedge clk)
-    prod0_6_r <= \$332 ;
+    prod3_1_r <= \$344 ;
   always @(posedge clk)
-    prod0_7_r <= \$333 ;
+    prod3_2_r <= \$345 ;
   always @(posedge clk)
-    prod1_0_r <= \$334 ;
+    prod3_3_r <= \$346 ;
   always @(posedge clk)
-    prod1_1_r <= \$335 ;
+    prod3_4_r <= \$347 ;
   always @(posedge clk)
-    prod1_2_r <= \$336 ;
+    prod3_5_r <= \$348 ;
   always @(posedge clk)
-    prod1_3_r <= \$337 ;
+    prod3_6_r <= \$349 ;
   always @(posedge clk)
-    prod1_4_r <= \$338 ;
+    prod3_7_r <= \$350 ;
   always @(posedge clk)
-    prod1_5_r <= \$339 ;
+    sum0_s0_0 <= \$351 ;
   always @(posedge clk)
-    prod1_6_r <= \$340 ;
+    sum0_s0_1 <= \$352 ;
   always @(posedge clk)
-    prod1_7_r <= \$341 ;
+    sum0_s1_0 <= \$353 ;
   always @(posedge clk)
-    prod2_0_r <= \$342 ;
+    sum1_s0_0 <= \$354 ;
   always @(posedge clk)
-    prod2_1_r <= \$343 ;
+    sum1_s0_1 <= \$355 ;
   always @(posedge clk)
-    prod2_2_r <= \$344 ;
+    sum1_s1_0 <= \$356 ;
   always @(posedge clk)
-    prod2_3_r <= \$345 ;
+    sum2_s0_0 <= \$357 ;
   always @(posedge clk)
-    prod2_4_r <= \$346 ;
+    sum2_s0_1 <= \$358 ;
   always @(posedge clk)
-    prod2_5_r <= \$347 ;
+    sum2_s1_0 <= \$359 ;
   always @(posedge clk)
-    prod2_6_r <= \$348 ;
+    sum3_s0_0 <= \$360 ;
   always @(posedge clk)
-    prod2_7_r <= \$349 ;
+    sum3_s0_1 <= \$361 ;
   always @(posedge clk)
-    prod3_0_r <= \$350 ;
+    sum3_s1_0 <= \$362 ;
   always @(posedge clk)
-    prod3_1_r <= \$351 ;
+    v2 <= \$363 ;
   always @(posedge clk)
-    prod3_2_r <= \$352 ;
+    first2 <= \$364 ;
   always @(posedge clk)
-    prod3_3_r <= \$353 ;
-  always @(posedge clk)
-    prod3_4_r <= \$354 ;
-  always @(posedge clk)
-    prod3_5_r <= \$355 ;
-  always @(posedge clk)
-    prod3_6_r <= \$356 ;
-  always @(posedge clk)
-    prod3_7_r <= \$357 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$358 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$359 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$360 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$361 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$362 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$363 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$364 ;
+    last2 <= \$365 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
+    \$367  = v2;
     if (rst) begin
-      \$365  = 24'h000000;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = \$94 [23:0];
+    \$368  = first2;
     if (rst) begin
-      \$366  = 24'h000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    \$369  = last2;
     if (rst) begin
-      \$367  = 24'h000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$370  = nf2;
     if (rst) begin
-      \$368  = 24'h000000;
+      \$370  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = \$101 [23:0];
-    if (rst) begin
-      \$369  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = v1;
-    if (rst) begin
-      \$370  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = first1;
+    \$371  = v3;
     if (rst) begin
       \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = last1;
+    \$372  = first3;
     if (rst) begin
       \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = nf1;
+    \$373  = last3;
     if (rst) begin
-      \$373  = 2'h0;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = v2;
+    \$374  = nf3;
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = first2;
+    \$375  = v4;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = last2;
+    \$376  = first4;
     if (rst) begin
       \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = nf2;
+    \$377  = last4;
     if (rst) begin
-      \$377  = 2'h0;
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = v3;
+    \$378  = nf4;
     if (rst) begin
-      \$378  = 1'h0;
+      \$378  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = first3;
+    \$379  = v5;
     if (rst) begin
       \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = last3;
+    \$380  = first5;
     if (rst) begin
       \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = nf3;
+    \$381  = last5;
     if (rst) begin
-      \$381  = 2'h0;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = v4;
+    \$382  = nf5;
     if (rst) begin
-      \$382  = 1'h0;
+      \$382  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = first4;
+    \$383  = v6;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = last4;
+    \$384  = first6;
     if (rst) begin
       \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = nf4;
+    \$385  = last6;
     if (rst) begin
-      \$385  = 2'h0;
+      \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = v5;
+    \$386  = nf6;
     if (rst) begin
-      \$386  = 1'h0;
+      \$386  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = first5;
+    \$387  = v7;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = last5;
+    \$388  = first7;
     if (rst) begin
       \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = nf5;
+    \$389  = last7;
     if (rst) begin
-      \$389  = 2'h0;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = v6;
+    \$390  = nf7;
     if (rst) begin
-      \$390  = 1'h0;
+      \$390  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = first6;
+    \$391  = v8;
     if (rst) begin
       \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = last6;
+    \$392  = first8;
     if (rst) begin
       \$392  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = nf6;
+    \$393  = last8;
     if (rst) begin
-      \$393  = 2'h0;
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = v7;
+    \$394  = nf8;
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = first7;
+    \$395  = v8;
     if (rst) begin
       \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = last7;
+    \$396  = first8;
     if (rst) begin
       \$396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = nf7;
+    \$397  = last8;
     if (rst) begin
-      \$397  = 2'h0;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = v8;
+    \$398  = nf8;
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = first8;
+    \$399  = \$101 ;
     if (rst) begin
-      \$399  = 1'h0;
+      \$399  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = last8;
+    \$400  = acc0;
+    if (v9_0) begin
+      \$400  = \$156 [23:0];
+    end
     if (rst) begin
-      \$400  = 1'h0;
+      \$400  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = nf8;
+    \$401  = \$102 ;
     if (rst) begin
-      \$401  = 2'h0;
+      \$401  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = v8;
+    \$402  = acc1;
+    if (v9_0) begin
+      \$402  = \$158 [23:0];
+    end
     if (rst) begin
-      \$402  = 1'h0;
+      \$402  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = first8;
+    \$403  = \$103 ;
     if (rst) begin
-      \$403  = 1'h0;
+      \$403  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = last8;
+    \$404  = acc2;
+    if (v9_0) begin
+      \$404  = \$160 [23:0];
+    end
     if (rst) begin
-      \$404  = 1'h0;
+      \$404  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = nf8;
+    \$405  = \$104 ;
     if (rst) begin
-      \$405  = 2'h0;
+      \$405  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$102 ;
+    \$406  = acc3;
+    if (v9_0) begin
+      \$406  = \$162 [23:0];
+    end
     if (rst) begin
       \$406  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = acc0;
-    if (v9_0) begin
-      \$407  = \$157 [23:0];
+    \$407  = \$105 ;
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$408  = \$166 [3:0];
+    if (rst) begin
+      \$408  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$409  = \$112 ;
+    if (rst) begin
+      \$409  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$410  = q_wptr;
+    if (\$119 ) begin
+      \$410  = \$122 [3:0];
     end
     if (rst) begin
-      \$407  = 24'h000000;
+      \$410  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = \$103 ;
-    if (rst) begin
-      \$408  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = acc1;
-    if (v9_0) begin
-      \$409  = \$159 [23:0];
+    \$411  = q_rptr;
+    if (\$126 ) begin
+      \$411  = \$129 [3:0];
     end
     if (rst) begin
-      \$409  = 24'h000000;
+      \$411  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = \$104 ;
+    \$412  = \$142 [3:0];
     if (rst) begin
-      \$410  = 24'h000000;
+      \$412  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = acc2;
-    if (v9_0) begin
-      \$411  = \$161 [23:0];
-    end
-    if (rst) begin
-      \$411  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \$105 ;
-    if (rst) begin
-      \$412  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = acc3;
-    if (v9_0) begin
-      \$413  = \$163 [23:0];
+    \$413  = o__valid;
+    if (\$144 ) begin
+      \$413  = \$146 ;
     end
     if (rst) begin
-      \$413  = 24'h000000;
+      \$413  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = \$106 ;
-    if (rst) begin
-      \$414  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$167 [3:0];
-    if (rst) begin
-      \$415  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = \$113 ;
-    if (rst) begin
-      \$416  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = q_wptr;
-    if (\$120 ) begin
-      \$417  = \$123 [3:0];
+    \$414  = o__payload;
+    if (\$144 ) begin
+      \$414  = \$148 ;
     end
     if (rst) begin
-      \$417  = 4'h0;
+      \$414  = 96'h000000000000000000000000;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = q_rptr;
-    if (\$127 ) begin
-      \$418  = \$130 [3:0];
-    end
-    if (rst) begin
-      \$418  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = \$143 [3:0];
-    if (rst) begin
-      \$419  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = o__valid;
-    if (\$145 ) begin
-      \$420  = \$147 ;
-    end
-    if (rst) begin
-      \$420  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = o__payload;
-    if (\$145 ) begin
-      \$421  = \$149 ;
-    end
-    if (rst) begin
-      \$421  = 96'h000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 2'h0;
-    casez (t)
-      6'h00:
-          \$1  = 2'h0;
-      6'h01:
-          \$1  = 2'h0;
-      6'h02:
-          \$1  = 2'h0;
-      6'h03:
-          \$1  = 2'h0;
-      6'h04:
-          \$1  = 2'h0;
-      6'h05:
-          \$1  = 2'h0;
-      6'h06:
-          \$1  = 2'h0;
-      6'h07:
-          \$1  = 2'h1;
-      6'h08:
-          \$1  = 2'h1;
-      6'h09:
-          \$1  = 2'h1;
-      6'h0a:
-          \$1  = 2'h1;
-      6'h0b:
-          \$1  = 2'h1;
-      6'h0c:
-          \$1  = 2'h1;
-      6'h0d:
-          \$1  = 2'h1;
-      6'h0e:
-          \$1  = 2'h1;
-      6'h0f:
-          \$1  = 2'h1;
-      6'h10:
-          \$1  = 2'h2;
-      6'h11:
-          \$1  = 2'h2;
-      6'h12:
-          \$1  = 2'h2;
-      6'h13:
-          \$1  = 2'h2;
-      6'h14:
-          \$1  = 2'h2;
-      6'h15:
-          \$1  = 2'h2;
-      6'h16:
-          \$1  = 2'h2;
-      6'h17:
-          \$1  = 2'h2;
-      6'h18:
-          \$1  = 2'h2;
-      6'h19:
-          \$1  = 2'h3;
-      6'h1a:
-          \$1  = 2'h3;
-      6'h1b:
-          \$1  = 2'h3;
-      6'h1c:
-          \$1  = 2'h3;
-      6'h1d:
-          \$1  = 2'h3;
-      6'h1e:
-          \$1  = 2'h3;
-      6'h1f:
-          \$1  = 2'h3;
-      6'h20:
-          \$1  = 2'h3;
-      6'h21:
-          \$1  = 2'h3;
-      6'h22:
-          \$1  = 2'h0;
-      6'h23:
-          \$1  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      6'h00:
-          \$2  = 4'h2;
-      6'h01:
-          \$2  = 4'h3;
-      6'h02:
-          \$2  = 4'h4;
-      6'h03:
-          \$2  = 4'h5;
-      6'h04:
-          \$2  = 4'h6;
-      6'h05:
-          \$2  = 4'h7;
-      6'h06:
-          \$2  = 4'h8;
-      6'h07:
-          \$2  = 4'h0;
-      6'h08:
-          \$2  = 4'h1;
-      6'h09:
-          \$2  = 4'h2;
-      6'h0a:
-          \$2  = 4'h3;
-      6'h0b:
-          \$2  = 4'h4;
-      6'h0c:
-          \$2  = 4'h5;
-      6'h0d:
-          \$2  = 4'h6;
-      6'h0e:
-          \$2  = 4'h7;
-      6'h0f:
-          \$2  = 4'h8;
-      6'h10:
-          \$2  = 4'h0;
-      6'h11:
-          \$2  = 4'h1;
-      6'h12:
-          \$2  = 4'h2;
-      6'h13:
-          \$2  = 4'h3;
-      6'h14:
-          \$2  = 4'h4;
-      6'h15:
-          \$2  = 4'h5;
-      6'h16:
-          \$2  = 4'h6;
-      6'h17:
-          \$2  = 4'h7;
-      6'h18:
-          \$2  = 4'h8;
-      6'h19:
-          \$2  = 4'h0;
-      6'h1a:
-          \$2  = 4'h1;
-      6'h1b:
-          \$2  = 4'h2;
-      6'h1c:
-          \$2  = 4'h3;
-      6'h1d:
-          \$2  = 4'h4;
-      6'h1e:
-          \$2  = 4'h5;
-      6'h1f:
-          \$2  = 4'h6;
-      6'h20:
-          \$2  = 4'h7;
-      6'h21:
-          \$2  = 4'h8;
-      6'h22:
-          \$2  = 4'h0;
-      6'h23:
-          \$2  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h1;
-      6'h03:
-          \$3  = 1'h1;
-      6'h04:
-          \$3  = 1'h1;
-      6'h05:
-          \$3  = 1'h1;
-      6'h06:
-          \$3  = 1'h1;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h1;
-      6'h23:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h1;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h0;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h0;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h1;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h0;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h1;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h0;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h1;
-      6'h23:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h1;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h0;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h0;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h1;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h0;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h1;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h0;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h1;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
-          \$102  = 24'hfffc6a;
+          \$101  = 24'hfffc6a;
       2'h1:
-          \$102  = 24'hfffdba;
+          \$101  = 24'hfffdba;
       2'h2:
-          \$102  = 24'hfffa34;
+          \$101  = 24'hfffa34;
       2'h3:
-          \$102  = 24'hfffb2f;
+          \$101  = 24'hfffb2f;
     endcase
   end
   always @* begin
@@ -11287,13 +10780,13 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
-          \$103  = 24'hfffe48;
+          \$102  = 24'hfffe48;
       2'h1:
-          \$103  = 24'h0000bf;
+          \$102  = 24'h0000bf;
       2'h2:
-          \$103  = 24'h000052;
+          \$102  = 24'h000052;
       2'h3:
-          \$103  = 24'hff01ff;
+          \$102  = 24'hff01ff;
     endcase
   end
   always @* begin
@@ -11301,1457 +10794,1457 @@ module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
-          \$104  = 24'hfffcdd;
+          \$103  = 24'hfffcdd;
       2'h1:
-          \$104  = 24'h0003ac;
+          \$103  = 24'h0003ac;
       2'h2:
-          \$104  = 24'hfffe21;
+          \$103  = 24'hfffe21;
+      2'h3:
+          \$103  = 24'h000000;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      2'h0:
+          \$104  = 24'hfff71c;
+      2'h1:
+          \$104  = 24'h000195;
+      2'h2:
+          \$104  = 24'hfffaad;
       2'h3:
           \$104  = 24'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      2'h0:
-          \$105  = 24'hfff71c;
-      2'h1:
-          \$105  = 24'h000195;
-      2'h2:
-          \$105  = 24'hfffaad;
-      2'h3:
-          \$105  = 24'h000000;
-    endcase
+    \$167  = 1'h1;
+    if (rst) begin
+      \$167  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = nf_t;
+    \$168  = tile;
     if (issue) begin
-      \$168  = nf_t_ahead;
+      \$168  = \$1 ;
     end
     if (rst) begin
-      \$168  = 2'h0;
+      \$168  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = nf_t_ahead;
+    \$169  = tile_plus1;
     if (issue) begin
-      \$169  = \$1 ;
+      \$169  = tile_plus2;
     end
     if (rst) begin
-      \$169  = 2'h0;
+      \$169  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = sf_t;
+    \$170  = tile_plus2;
     if (issue) begin
-      \$170  = sf_t_ahead;
+      \$170  = \$4 [5:0];
     end
     if (rst) begin
-      \$170  = 4'h0;
+      \$170  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = sf_t_ahead;
+    \$171  = t;
     if (issue) begin
-      \$171  = \$2 ;
+      \$171  = \$7 [5:0];
     end
     if (rst) begin
-      \$171  = 4'h1;
+      \$171  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = reads_input_t;
-    if (issue) begin
-      \$172  = reads_input_t_ahead;
-    end
+    \$172  = i__payload;
     if (rst) begin
-      \$172  = 1'h1;
+      \$172  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = reads_input_t_ahead;
-    if (issue) begin
-      \$173  = \$3 ;
-    end
+    \$173  = tile[6];
     if (rst) begin
-      \$173  = 1'h1;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = first_t;
-    if (issue) begin
-      \$174  = first_t_ahead;
-    end
+    \$174  = issue;
     if (rst) begin
-      \$174  = 1'h1;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = first_t_ahead;
-    if (issue) begin
-      \$175  = \$4 ;
-    end
+    \$175  = tile[7];
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = last_t;
-    if (issue) begin
-      \$176  = last_t_ahead;
-    end
+    \$176  = tile[8];
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = last_t_ahead;
-    if (issue) begin
-      \$177  = \$5 ;
-    end
+    \$177  = tile[1:0];
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = t;
-    if (issue) begin
-      \$178  = \$8 [5:0];
-    end
+    \$178  = from_input;
     if (rst) begin
-      \$178  = 6'h00;
+      \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = i__payload;
+    \$179  = x_reg;
     if (rst) begin
       \$179  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = reads_input_t;
+    \$180  = rport__data;
     if (rst) begin
-      \$180  = 1'h0;
+      \$180  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = issue;
+    \$181  = \$8 ;
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = first_t;
+    \$182  = t;
     if (rst) begin
-      \$182  = 1'h0;
+      \$182  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = last_t;
+    \$183  = t1;
     if (rst) begin
-      \$183  = 1'h0;
+      \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = nf_t;
+    \$184  = \port__data$29 ;
     if (rst) begin
-      \$184  = 2'h0;
+      \$184  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = from_input;
+    \$185  = x_mid[7:0];
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = x_reg;
+    \$186  = x_mid[15:8];
     if (rst) begin
-      \$186  = 64'h0000000000000000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = rport__data;
+    \$187  = x_mid[23:16];
     if (rst) begin
-      \$187  = 64'h0000000000000000;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$9 ;
+    \$188  = x_mid[31:24];
     if (rst) begin
-      \$188  = 64'h0000000000000000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = t;
+    \$189  = x_mid[39:32];
     if (rst) begin
-      \$189  = 6'h00;
+      \$189  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = t1;
+    \$190  = x_mid[47:40];
     if (rst) begin
-      \$190  = 6'h00;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = port__data;
+    \$191  = x_mid[55:48];
     if (rst) begin
-      \$191  = 64'h0000000000000000;
+      \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = x_mid[7:0];
+    \$192  = x_mid[63:56];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = x_mid[15:8];
+    \$193  = t1;
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = x_mid[23:16];
+    \$194  = \port__data$40 ;
     if (rst) begin
-      \$194  = 8'h00;
+      \$194  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = x_mid[31:24];
+    \$195  = x_mid[7:0];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = x_mid[39:32];
+    \$196  = x_mid[15:8];
     if (rst) begin
       \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = x_mid[47:40];
+    \$197  = x_mid[23:16];
     if (rst) begin
       \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = x_mid[55:48];
+    \$198  = x_mid[31:24];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = x_mid[63:56];
+    \$199  = x_mid[39:32];
     if (rst) begin
       \$199  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = t1;
+    \$200  = x_mid[47:40];
     if (rst) begin
-      \$200  = 6'h00;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = \port__data$45 ;
+    \$201  = x_mid[55:48];
     if (rst) begin
-      \$201  = 64'h0000000000000000;
+      \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = x_mid[7:0];
+    \$202  = x_mid[63:56];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = x_mid[15:8];
+    \$203  = t1;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = x_mid[23:16];
+    \$204  = \port__data$51 ;
     if (rst) begin
-      \$204  = 8'h00;
+      \$204  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = x_mid[31:24];
+    \$205  = x_mid[7:0];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = x_mid[39:32];
+    \$206  = x_mid[15:8];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = x_mid[47:40];
+    \$207  = x_mid[23:16];
     if (rst) begin
       \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = x_mid[55:48];
+    \$208  = x_mid[31:24];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = x_mid[63:56];
+    \$209  = x_mid[39:32];
     if (rst) begin
       \$209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = t1;
+    \$210  = x_mid[47:40];
     if (rst) begin
-      \$210  = 6'h00;
+      \$210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \port__data$56 ;
+    \$211  = x_mid[55:48];
     if (rst) begin
-      \$211  = 64'h0000000000000000;
+      \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = x_mid[7:0];
+    \$212  = x_mid[63:56];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = x_mid[15:8];
+    \$213  = t1;
     if (rst) begin
-      \$213  = 8'h00;
+      \$213  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = x_mid[23:16];
+    \$214  = \port__data$62 ;
     if (rst) begin
-      \$214  = 8'h00;
+      \$214  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = x_mid[31:24];
+    \$215  = x_mid[7:0];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = x_mid[39:32];
+    \$216  = x_mid[15:8];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = x_mid[47:40];
+    \$217  = x_mid[23:16];
     if (rst) begin
       \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = x_mid[55:48];
+    \$218  = x_mid[31:24];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = x_mid[63:56];
+    \$219  = x_mid[39:32];
     if (rst) begin
       \$219  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = t1;
+    \$220  = x_mid[47:40];
     if (rst) begin
-      \$220  = 6'h00;
+      \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = \port__data$67 ;
+    \$221  = x_mid[55:48];
     if (rst) begin
-      \$221  = 64'h0000000000000000;
+      \$221  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = x_mid[7:0];
+    \$222  = x_mid[63:56];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = x_mid[15:8];
+    \$223  = \$9 ;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = x_mid[23:16];
+    \$224  = rom0_read[7:0];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = x_mid[31:24];
+    \$225  = \$10 ;
     if (rst) begin
-      \$225  = 8'h00;
+      \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = x_mid[39:32];
+    \$226  = rom0_read[15:8];
     if (rst) begin
       \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = x_mid[47:40];
+    \$227  = \$11 ;
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = x_mid[55:48];
+    \$228  = rom0_read[23:16];
     if (rst) begin
       \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = x_mid[63:56];
+    \$229  = \$12 ;
     if (rst) begin
-      \$229  = 8'h00;
+      \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = \$10 ;
+    \$230  = rom0_read[31:24];
     if (rst) begin
-      \$230  = 9'h000;
+      \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rom0_read[7:0];
+    \$231  = \$13 ;
     if (rst) begin
-      \$231  = 8'h00;
+      \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = \$11 ;
+    \$232  = rom0_read[39:32];
     if (rst) begin
-      \$232  = 9'h000;
+      \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rom0_read[15:8];
+    \$233  = \$14 ;
     if (rst) begin
-      \$233  = 8'h00;
+      \$233  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = \$12 ;
+    \$234  = rom0_read[47:40];
     if (rst) begin
-      \$234  = 9'h000;
+      \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rom0_read[23:16];
+    \$235  = \$15 ;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = \$13 ;
+    \$236  = rom0_read[55:48];
     if (rst) begin
-      \$236  = 9'h000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rom0_read[31:24];
+    \$237  = \$16 ;
     if (rst) begin
-      \$237  = 8'h00;
+      \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = \$14 ;
+    \$238  = rom0_read[63:56];
     if (rst) begin
-      \$238  = 9'h000;
+      \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rom0_read[39:32];
+    \$239  = \$17 ;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = \$15 ;
+    \$240  = rom1_read[7:0];
     if (rst) begin
-      \$240  = 9'h000;
+      \$240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rom0_read[47:40];
+    \$241  = \$18 ;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = \$16 ;
+    \$242  = rom1_read[15:8];
     if (rst) begin
-      \$242  = 9'h000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rom0_read[55:48];
+    \$243  = \$19 ;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = \$17 ;
+    \$244  = rom1_read[23:16];
     if (rst) begin
-      \$244  = 9'h000;
+      \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rom0_read[63:56];
+    \$245  = \$20 ;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = \$18 ;
+    \$246  = rom1_read[31:24];
     if (rst) begin
-      \$246  = 9'h000;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = rom1_read[7:0];
+    \$247  = \$21 ;
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = \$19 ;
+    \$248  = rom1_read[39:32];
     if (rst) begin
-      \$248  = 9'h000;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rom1_read[15:8];
+    \$249  = \$22 ;
     if (rst) begin
-      \$249  = 8'h00;
+      \$249  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = \$20 ;
+    \$250  = rom1_read[47:40];
     if (rst) begin
-      \$250  = 9'h000;
+      \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = rom1_read[23:16];
+    \$251  = \$23 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$21 ;
+    \$252  = rom1_read[55:48];
     if (rst) begin
-      \$252  = 9'h000;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = rom1_read[31:24];
+    \$253  = \$24 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$22 ;
+    \$254  = rom1_read[63:56];
     if (rst) begin
-      \$254  = 9'h000;
+      \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rom1_read[39:32];
+    \$255  = \$25 ;
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$23 ;
+    \$256  = rom2_read[7:0];
     if (rst) begin
-      \$256  = 9'h000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rom1_read[47:40];
+    \$257  = \$26 ;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = \$24 ;
+    \$258  = rom2_read[15:8];
     if (rst) begin
-      \$258  = 9'h000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rom1_read[55:48];
+    \$259  = \$27 ;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = \$25 ;
+    \$260  = rom2_read[23:16];
     if (rst) begin
-      \$260  = 9'h000;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rom1_read[63:56];
+    \$261  = \$28 ;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = \$26 ;
+    \$262  = rom2_read[31:24];
     if (rst) begin
-      \$262  = 9'h000;
+      \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rom2_read[7:0];
+    \$263  = \$29 ;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = \$27 ;
+    \$264  = rom2_read[39:32];
     if (rst) begin
-      \$264  = 9'h000;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = rom2_read[15:8];
+    \$265  = \$30 ;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = \$28 ;
+    \$266  = rom2_read[47:40];
     if (rst) begin
-      \$266  = 9'h000;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rom2_read[23:16];
+    \$267  = \$31 ;
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = \$29 ;
+    \$268  = rom2_read[55:48];
     if (rst) begin
-      \$268  = 9'h000;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = rom2_read[31:24];
+    \$269  = \$32 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = \$30 ;
+    \$270  = rom2_read[63:56];
     if (rst) begin
-      \$270  = 9'h000;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = rom2_read[39:32];
+    \$271  = \$33 ;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = \$31 ;
+    \$272  = rom3_read[7:0];
     if (rst) begin
-      \$272  = 9'h000;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = rom2_read[47:40];
+    \$273  = \$34 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$32 ;
+    \$274  = rom3_read[15:8];
     if (rst) begin
-      \$274  = 9'h000;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = rom2_read[55:48];
+    \$275  = \$35 ;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$33 ;
+    \$276  = rom3_read[23:16];
     if (rst) begin
-      \$276  = 9'h000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rom2_read[63:56];
+    \$277  = \$36 ;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$34 ;
+    \$278  = rom3_read[31:24];
     if (rst) begin
-      \$278  = 9'h000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = rom3_read[7:0];
+    \$279  = \$37 ;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$35 ;
+    \$280  = rom3_read[39:32];
     if (rst) begin
-      \$280  = 9'h000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = rom3_read[15:8];
+    \$281  = \$38 ;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$36 ;
+    \$282  = rom3_read[47:40];
     if (rst) begin
-      \$282  = 9'h000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = rom3_read[23:16];
+    \$283  = \$39 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$37 ;
+    \$284  = rom3_read[55:48];
     if (rst) begin
-      \$284  = 9'h000;
+      \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rom3_read[31:24];
+    \$285  = \$40 ;
     if (rst) begin
-      \$285  = 8'h00;
+      \$285  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$38 ;
+    \$286  = rom3_read[63:56];
     if (rst) begin
-      \$286  = 9'h000;
+      \$286  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rom3_read[39:32];
+    \$287  = \$41 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$39 ;
+    \$288  = \$42 ;
     if (rst) begin
-      \$288  = 9'h000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rom3_read[47:40];
+    \$289  = \$43 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$40 ;
+    \$290  = \$44 ;
     if (rst) begin
-      \$290  = 9'h000;
+      \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = rom3_read[55:48];
+    \$291  = \$45 ;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = \$41 ;
+    \$292  = \$46 ;
     if (rst) begin
-      \$292  = 9'h000;
+      \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = rom3_read[63:56];
+    \$293  = \$47 ;
     if (rst) begin
-      \$293  = 8'h00;
+      \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$42 ;
+    \$294  = \$48 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = \$43 ;
+    \$295  = \$49 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = \$44 ;
+    \$296  = \$50 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = \$45 ;
+    \$297  = \$51 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$46 ;
+    \$298  = \$52 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = \$47 ;
+    \$299  = \$53 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$48 ;
+    \$300  = \$54 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = \$49 ;
+    \$301  = \$55 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$50 ;
+    \$302  = \$56 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = \$51 ;
+    \$303  = \$57 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$52 ;
+    \$304  = \$58 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = \$53 ;
+    \$305  = \$59 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$54 ;
+    \$306  = \$60 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$55 ;
+    \$307  = \$61 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$56 ;
+    \$308  = \$62 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = \$57 ;
+    \$309  = \$63 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$58 ;
+    \$310  = \$64 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$59 ;
+    \$311  = \$65 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$60 ;
+    \$312  = \$66 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$61 ;
+    \$313  = \$67 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$62 ;
+    \$314  = \$68 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$63 ;
+    \$315  = \$69 ;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$64 ;
+    \$316  = \$70 ;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$65 ;
+    \$317  = \$71 ;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$66 ;
+    \$318  = \$72 ;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$67 ;
+    \$319  = prod0_0;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$68 ;
+    \$320  = prod0_1;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = \$69 ;
+    \$321  = prod0_2;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = \$70 ;
+    \$322  = prod0_3;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = \$71 ;
+    \$323  = prod0_4;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = \$72 ;
+    \$324  = prod0_5;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = \$73 ;
+    \$325  = prod0_6;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = prod0_0;
+    \$326  = prod0_7;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = prod0_1;
+    \$327  = prod1_0;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = prod0_2;
+    \$328  = prod1_1;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = prod0_3;
+    \$329  = prod1_2;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = prod0_4;
+    \$330  = prod1_3;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = prod0_5;
+    \$331  = prod1_4;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = prod0_6;
+    \$332  = prod1_5;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = prod0_7;
+    \$333  = prod1_6;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = prod1_0;
+    \$334  = prod1_7;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = prod1_1;
+    \$335  = prod2_0;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = prod1_2;
+    \$336  = prod2_1;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = prod1_3;
+    \$337  = prod2_2;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = prod1_4;
+    \$338  = prod2_3;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = prod1_5;
+    \$339  = prod2_4;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = prod1_6;
+    \$340  = prod2_5;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = prod1_7;
+    \$341  = prod2_6;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = prod2_0;
+    \$342  = prod2_7;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = prod2_1;
+    \$343  = prod3_0;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = prod2_2;
+    \$344  = prod3_1;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = prod2_3;
+    \$345  = prod3_2;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = prod2_4;
+    \$346  = prod3_3;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = prod2_5;
+    \$347  = prod3_4;
     if (rst) begin
       \$347  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = prod2_6;
+    \$348  = prod3_5;
     if (rst) begin
       \$348  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = prod2_7;
+    \$349  = prod3_6;
     if (rst) begin
       \$349  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = prod3_0;
+    \$350  = prod3_7;
     if (rst) begin
       \$350  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = prod3_1;
+    \$351  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
-      \$351  = 17'h00000;
+      \$351  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = prod3_2;
+    \$352  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = prod3_3;
+    \$353  = \$79 [23:0];
     if (rst) begin
-      \$353  = 17'h00000;
+      \$353  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = prod3_4;
+    \$354  = { \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82  };
     if (rst) begin
-      \$354  = 17'h00000;
+      \$354  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = prod3_5;
+    \$355  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
     if (rst) begin
-      \$355  = 17'h00000;
+      \$355  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = prod3_6;
+    \$356  = \$86 [23:0];
     if (rst) begin
-      \$356  = 17'h00000;
+      \$356  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = prod3_7;
+    \$357  = { \$89 [18], \$89 [18], \$89 [18], \$89 [18], \$89 [18], \$89  };
     if (rst) begin
-      \$357  = 17'h00000;
+      \$357  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$358  = { \$92 [18], \$92 [18], \$92 [18], \$92 [18], \$92 [18], \$92  };
     if (rst) begin
       \$358  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$359  = \$93 [23:0];
     if (rst) begin
       \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = \$80 [23:0];
+    \$360  = { \$96 [18], \$96 [18], \$96 [18], \$96 [18], \$96 [18], \$96  };
     if (rst) begin
       \$360  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = { \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83 [18], \$83  };
+    \$361  = { \$99 [18], \$99 [18], \$99 [18], \$99 [18], \$99 [18], \$99  };
     if (rst) begin
       \$361  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = { \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86 [18], \$86  };
+    \$362  = \$100 [23:0];
     if (rst) begin
       \$362  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = \$87 [23:0];
+    \$363  = v1;
     if (rst) begin
-      \$363  = 24'h000000;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
+    \$364  = first1;
     if (rst) begin
-      \$364  = 24'h000000;
+      \$364  = 1'h0;
     end
   end
-  assign acc0_next = \$157 [23:0];
-  assign acc1_next = \$159 [23:0];
-  assign acc2_next = \$161 [23:0];
-  assign acc3_next = \$163 [23:0];
-  assign q_owed_next = \$167 [3:0];
-  assign \$signature__addr  = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$365  = last1;
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$366  = nf1;
+    if (rst) begin
+      \$366  = 2'h0;
+    end
+  end
+  assign acc0_next = \$156 [23:0];
+  assign acc1_next = \$158 [23:0];
+  assign acc2_next = \$160 [23:0];
+  assign acc3_next = \$162 [23:0];
+  assign q_owed_next = \$166 [3:0];
+  assign \$signature__addr  = tile[5:2];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$278  = rom1_addr;
-  assign \port__addr$279  = rom2_addr;
-  assign \port__addr$280  = rom3_addr;
-  assign \$signature__en$281  = deliver;
-  assign \$signature__addr$282  = q_wptr;
-  assign \$signature__data$283  = q_in;
-  assign \rport__addr$284  = q_rptr;
+  assign rport__addr = tile[5:2];
+  assign \port__addr$273  = rom0_addr;
+  assign \port__addr$274  = rom1_addr;
+  assign \port__addr$275  = rom2_addr;
+  assign \port__addr$276  = rom3_addr;
+  assign \$signature__en$277  = deliver;
+  assign \$signature__addr$278  = q_wptr;
+  assign \$signature__data$279  = q_in;
+  assign \rport__addr$280  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -16138,59 +15631,52 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
-  wire [8:0] \$10 ;
+  wire [12:0] \$1 ;
+  wire [16:0] \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg [3:0] \$102 ;
-  reg \$103 ;
+  reg \$102 ;
+  reg [3:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg [3:0] \$106 ;
-  reg \$107 ;
+  reg \$106 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
   reg \$109 ;
-  wire [16:0] \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
+  reg [23:0] \$11 ;
+  reg \$110 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [3:0] \$114 ;
-  reg \$115 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [3:0] \$118 ;
-  reg \$119 ;
-  reg [23:0] \$12 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
+  wire \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [3:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
+  reg [23:0] \$124 ;
+  reg [23:0] \$125 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
-  reg \$129 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
   reg [3:0] \$130 ;
-  reg [23:0] \$131 ;
-  reg [23:0] \$132 ;
-  reg \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg [23:0] \$133 ;
   wire \$14 ;
-  reg [23:0] \$140 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  reg [5:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -16199,95 +15685,94 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
+  wire [4:0] \$28 ;
   wire [4:0] \$29 ;
-  reg \$3 ;
-  wire [4:0] \$30 ;
+  wire [10:0] \$3 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
+  wire [4:0] \$35 ;
   wire [4:0] \$36 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [10:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [4:0] \$45 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
-  wire [5:0] \$50 ;
+  wire [5:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire [23:0] \$56 ;
+  wire [23:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [10:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [23:0] \$63 ;
-  wire [24:0] \$64 ;
-  wire \$65 ;
-  wire [4:0] \$66 ;
-  wire \$67 ;
-  wire [5:0] \$68 ;
-  reg [3:0] \$69 ;
+  wire [23:0] \$62 ;
+  wire [24:0] \$63 ;
+  wire \$64 ;
+  wire [4:0] \$65 ;
+  wire \$66 ;
+  wire [5:0] \$67 ;
+  reg \$68 ;
+  reg [12:0] \$69 ;
   wire [10:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [5:0] \$71 ;
-  reg [5:0] \$72 ;
-  reg \$73 ;
+  reg [9:0] \$70 ;
+  reg [9:0] \$71 ;
+  reg [9:0] \$72 ;
+  reg [7:0] \$73 ;
   reg \$74 ;
   reg \$75 ;
   reg \$76 ;
   reg \$77 ;
-  reg \$78 ;
-  reg [9:0] \$79 ;
-  wire [10:0] \$8 ;
+  reg [3:0] \$78 ;
+  reg \$79 ;
+  wire [7:0] \$8 ;
   reg [7:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg [3:0] \$85 ;
-  reg \$86 ;
-  reg [7:0] \$87 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [9:0] \$83 ;
+  reg [9:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [8:0] \$87 ;
   reg [7:0] \$88 ;
-  reg [7:0] \$89 ;
-  wire [7:0] \$9 ;
-  reg [9:0] \$90 ;
-  reg [9:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [23:0] \$98 ;
-  reg \$99 ;
-  (* init = 6'h00 *)
+  reg [16:0] \$89 ;
+  wire [8:0] \$9 ;
+  reg [16:0] \$90 ;
+  reg [23:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg [3:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [3:0] \$99 ;
   wire [5:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$91 ;
+  wire [3:0] \$signature__addr$87 ;
   wire [7:0] \$signature__data ;
   (* init = 24'h000000 *)
-  wire [23:0] \$signature__data$92 ;
+  wire [23:0] \$signature__data$88 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$90 ;
+  wire \$signature__en$86 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] bias0 = 24'h000000;
@@ -16304,8 +15789,6 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [7:0] i__payload;
@@ -16327,8 +15810,6 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -16339,8 +15820,6 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf8_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
   wire [23:0] \o__payload[0] ;
@@ -16348,10 +15827,12 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [9:0] port__addr;
   (* init = 10'h000 *)
   (* keep = 32'd1 *)
-  wire [9:0] port__addr;
-  wire [7:0] port__data;
+  wire [9:0] \port__addr$85 ;
+  wire [12:0] port__data;
+  wire [7:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   (* init = 24'h000000 *)
@@ -16363,24 +15844,23 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [9:0] rom0_addr = 10'h000;
   reg [7:0] rom0_read = 8'h00;
-  (* init = 6'h00 *)
   wire [5:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$93 ;
+  wire [3:0] \rport__addr$89 ;
   wire [7:0] rport__data;
-  wire [23:0] \rport__data$84 ;
+  wire [23:0] \rport__data$79 ;
   input rst;
   wire rst;
-  reg [5:0] sf_t = 6'h00;
-  reg [5:0] sf_t_ahead = 6'h01;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [9:0] t = 10'h000;
   reg [9:0] t1 = 10'h000;
+  reg [12:0] tile = 13'h0c00;
+  reg [9:0] tile_plus1 = 10'h001;
+  reg [9:0] tile_plus2 = 10'h002;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -16468,11 +15948,11 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[9:4]] <= i__payload;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[9:4]];
   end
   assign rport__data = _0_;
   reg [23:0] queue [9:0];
@@ -16492,7 +15972,7 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$84  = queue[q_rptr];
+  assign \rport__data$79  = queue[q_rptr];
   reg [7:0] rom0 [528:0];
   initial begin
     rom0[0] = 8'hb8;
@@ -17029,6125 +16509,1272 @@ module top_s4_dense4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 10'h210;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 11'h000 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$13  = v8 & last8;
-  assign \$14  = issue & last_t;
-  assign \$15  = o__valid & o__ready;
-  assign \$16  = q_owed < 4'ha;
-  assign \$17  = \$15  ? q_room : \$16 ;
-  assign \$18  = o__valid & o__ready;
-  assign \$19  = \$18  | q_room;
-  assign \$20  = \$14  ? \$17  : \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = deliver & \$26 ;
-  assign \$28  = q_wptr == 4'h9;
-  assign \$29  = q_wptr + 1'h1;
-  assign \$30  = \$28  ? 5'h00 : \$29 ;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = | q_stored;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = q_rptr == 4'h9;
-  assign \$36  = q_rptr + 1'h1;
-  assign \$37  = \$35  ? 5'h00 : \$36 ;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = deliver & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$53  | deliver;
-  assign \$55  = | q_stored;
-  assign \$56  = \$55  ? \rport__data$84  : acc0;
-  assign \$57  = ~ last_t;
-  assign \$58  = q_room | \$57 ;
-  assign i__ready = \$58  & reads_input_t;
-  assign \$59  = ~ last_t;
-  assign \$60  = q_room | \$59 ;
-  assign \$61  = ~ reads_input_t;
-  assign \$62  = i__valid | \$61 ;
-  assign issue = \$60  & \$62 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$63  = first8_0 ? bias0 : acc0;
-  assign \$64  = $signed(\$63 ) + $signed(sum0_s0_0);
-  assign \$65  = issue & last_t;
-  assign \$66  = q_owed + \$65 ;
-  assign \$67  = o__valid & o__ready;
-  assign \$68  = \$66  - \$67 ;
-  always @(posedge clk)
-    nf_t <= \$69 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$70 ;
-  always @(posedge clk)
-    sf_t <= \$71 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$72 ;
-  always @(posedge clk)
-    reads_input_t <= \$73 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$74 ;
-  always @(posedge clk)
-    first_t <= \$75 ;
-  always @(posedge clk)
-    first_t_ahead <= \$76 ;
-  always @(posedge clk)
-    last_t <= \$77 ;
-  always @(posedge clk)
-    last_t_ahead <= \$78 ;
-  always @(posedge clk)
-    t <= \$79 ;
-  always @(posedge clk)
-    x_reg <= \$80 ;
-  always @(posedge clk)
-    from_input <= \$81 ;
-  always @(posedge clk)
-    v1 <= \$82 ;
-  always @(posedge clk)
-    first1 <= \$83 ;
-  always @(posedge clk)
-    last1 <= \$84 ;
-  always @(posedge clk)
-    nf1 <= \$85 ;
-  always @(posedge clk)
-    from_input2 <= \$86 ;
-  always @(posedge clk)
-    x_reg2 <= \$87 ;
-  always @(posedge clk)
-    inbuf_read <= \$88 ;
-  always @(posedge clk)
-    x_mid <= \$89 ;
-  always @(posedge clk)
-    t1 <= \$90 ;
-  always @(posedge clk)
-    rom0_addr <= \$91 ;
-  always @(posedge clk)
-    rom0_read <= \$92 ;
-  always @(posedge clk)
-    x0_0 <= \$93 ;
-  always @(posedge clk)
-    xoff0_0 <= \$94 ;
-  always @(posedge clk)
-    w0_0 <= \$95 ;
-  always @(posedge clk)
-    prod0_0 <= \$96 ;
-  always @(posedge clk)
-    prod0_0_r <= \$97 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$98 ;
-  always @(posedge clk)
-    v2 <= \$99 ;
-  always @(posedge clk)
-    first2 <= \$100 ;
-  always @(posedge clk)
-    last2 <= \$101 ;
-  always @(posedge clk)
-    nf2 <= \$102 ;
-  always @(posedge clk)
-    v3 <= \$103 ;
-  always @(posedge clk)
-    first3 <= \$104 ;
-  always @(posedge clk)
-    last3 <= \$105 ;
-  always @(posedge clk)
-    nf3 <= \$106 ;
-  always @(posedge clk)
-    v4 <= \$107 ;
-  always @(posedge clk)
-    first4 <= \$108 ;
-  always @(posedge clk)
-    last4 <= \$109 ;
-  always @(posedge clk)
-    nf4 <= \$110 ;
-  always @(posedge clk)
-    v5 <= \$111 ;
-  always @(posedge clk)
-    first5 <= \$112 ;
-  always @(posedge clk)
-    last5 <= \$113 ;
-  always @(posedge clk)
-    nf5 <= \$114 ;
-  always @(posedge clk)
-    v6 <= \$115 ;
-  always @(posedge clk)
-    first6 <= \$116 ;
-  always @(posedge clk)
-    last6 <= \$117 ;
-  always @(posedge clk)
-    nf6 <= \$118 ;
-  always @(posedge clk)
-    v7 <= \$119 ;
-  always @(posedge clk)
-    first7 <= \$120 ;
-  always @(posedge clk)
-    last7 <= \$121 ;
-  always @(posedge clk)
-    nf7 <= \$122 ;
-  always @(posedge clk)
-    v8 <= \$123 ;
-  always @(posedge clk)
-    first8 <= \$124 ;
-  always @(posedge clk)
-    last8 <= \$125 ;
-  always @(posedge clk)
-    nf8 <= \$126 ;
-  always @(posedge clk)
-    v8_0 <= \$127 ;
-  always @(posedge clk)
-    first8_0 <= \$128 ;
-  always @(posedge clk)
-    last8_0 <= \$129 ;
-  always @(posedge clk)
-    nf8_0 <= \$130 ;
-  always @(posedge clk)
-    bias0 <= \$131 ;
-  always @(posedge clk)
-    acc0 <= \$132 ;
-  always @(posedge clk)
-    deliver <= \$133 ;
-  always @(posedge clk)
-    q_owed <= \$134 ;
-  always @(posedge clk)
-    q_room <= \$135 ;
-  always @(posedge clk)
-    q_wptr <= \$136 ;
-  always @(posedge clk)
-    q_rptr <= \$137 ;
-  always @(posedge clk)
-    q_stored <= \$138 ;
-  always @(posedge clk)
-    o__valid <= \$139 ;
-  always @(posedge clk)
-    o__payload <= \$140 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      10'h000:
-          \$1  = 4'h0;
-      10'h001:
-          \$1  = 4'h0;
-      10'h002:
-          \$1  = 4'h0;
-      10'h003:
-          \$1  = 4'h0;
-      10'h004:
-          \$1  = 4'h0;
-      10'h005:
-          \$1  = 4'h0;
-      10'h006:
-          \$1  = 4'h0;
-      10'h007:
-          \$1  = 4'h0;
-      10'h008:
-          \$1  = 4'h0;
-      10'h009:
-          \$1  = 4'h0;
-      10'h00a:
-          \$1  = 4'h0;
-      10'h00b:
-          \$1  = 4'h0;
-      10'h00c:
-          \$1  = 4'h0;
-      10'h00d:
-          \$1  = 4'h0;
-      10'h00e:
-          \$1  = 4'h0;
-      10'h00f:
-          \$1  = 4'h0;
-      10'h010:
-          \$1  = 4'h0;
-      10'h011:
-          \$1  = 4'h0;
-      10'h012:
-          \$1  = 4'h0;
-      10'h013:
-          \$1  = 4'h0;
-      10'h014:
-          \$1  = 4'h0;
-      10'h015:
-          \$1  = 4'h0;
-      10'h016:
-          \$1  = 4'h0;
-      10'h017:
-          \$1  = 4'h0;
-      10'h018:
-          \$1  = 4'h0;
-      10'h019:
-          \$1  = 4'h0;
-      10'h01a:
-          \$1  = 4'h0;
-      10'h01b:
-          \$1  = 4'h0;
-      10'h01c:
-          \$1  = 4'h0;
-      10'h01d:
-          \$1  = 4'h0;
-      10'h01e:
-          \$1  = 4'h0;
-      10'h01f:
-          \$1  = 4'h0;
-      10'h020:
-          \$1  = 4'h0;
-      10'h021:
-          \$1  = 4'h0;
-      10'h022:
-          \$1  = 4'h0;
-      10'h023:
-          \$1  = 4'h0;
-      10'h024:
-          \$1  = 4'h0;
-      10'h025:
-          \$1  = 4'h0;
-      10'h026:
-          \$1  = 4'h0;
-      10'h027:
-          \$1  = 4'h0;
-      10'h028:
-          \$1  = 4'h0;
-      10'h029:
-          \$1  = 4'h0;
-      10'h02a:
-          \$1  = 4'h0;
-      10'h02b:
-          \$1  = 4'h0;
-      10'h02c:
-          \$1  = 4'h0;
-      10'h02d:
-          \$1  = 4'h0;
-      10'h02e:
-          \$1  = 4'h0;
-      10'h02f:
-          \$1  = 4'h0;
-      10'h030:
-          \$1  = 4'h0;
-      10'h031:
-          \$1  = 4'h0;
-      10'h032:
-          \$1  = 4'h0;
-      10'h033:
-          \$1  = 4'h0;
-      10'h034:
-          \$1  = 4'h0;
-      10'h035:
-          \$1  = 4'h0;
-      10'h036:
-          \$1  = 4'h0;
-      10'h037:
-          \$1  = 4'h0;
-      10'h038:
-          \$1  = 4'h0;
-      10'h039:
-          \$1  = 4'h0;
-      10'h03a:
-          \$1  = 4'h0;
-      10'h03b:
-          \$1  = 4'h0;
-      10'h03c:
-          \$1  = 4'h0;
-      10'h03d:
-          \$1  = 4'h0;
-      10'h03e:
-          \$1  = 4'h1;
-      10'h03f:
-          \$1  = 4'h1;
-      10'h040:
-          \$1  = 4'h1;
-      10'h041:
-          \$1  = 4'h1;
-      10'h042:
-          \$1  = 4'h1;
-      10'h043:
-          \$1  = 4'h1;
-      10'h044:
-          \$1  = 4'h1;
-      10'h045:
-          \$1  = 4'h1;
-      10'h046:
-          \$1  = 4'h1;
-      10'h047:
-          \$1  = 4'h1;
-      10'h048:
-          \$1  = 4'h1;
-      10'h049:
-          \$1  = 4'h1;
-      10'h04a:
-          \$1  = 4'h1;
-      10'h04b:
-          \$1  = 4'h1;
-      10'h04c:
-          \$1  = 4'h1;
-      10'h04d:
-          \$1  = 4'h1;
-      10'h04e:
-          \$1  = 4'h1;
-      10'h04f:
-          \$1  = 4'h1;
-      10'h050:
-          \$1  = 4'h1;
-      10'h051:
-          \$1  = 4'h1;
-      10'h052:
-          \$1  = 4'h1;
-      10'h053:
-          \$1  = 4'h1;
-      10'h054:
-          \$1  = 4'h1;
-      10'h055:
-          \$1  = 4'h1;
-      10'h056:
-          \$1  = 4'h1;
-      10'h057:
-          \$1  = 4'h1;
-      10'h058:
-          \$1  = 4'h1;
-      10'h059:
-          \$1  = 4'h1;
-      10'h05a:
-          \$1  = 4'h1;
-      10'h05b:
-          \$1  = 4'h1;
-      10'h05c:
-          \$1  = 4'h1;
-      10'h05d:
-          \$1  = 4'h1;
-      10'h05e:
-          \$1  = 4'h1;
-      10'h05f:
-          \$1  = 4'h1;
-      10'h060:
-          \$1  = 4'h1;
-      10'h061:
-          \$1  = 4'h1;
-      10'h062:
-          \$1  = 4'h1;
-      10'h063:
-          \$1  = 4'h1;
-      10'h064:
-          \$1  = 4'h1;
-      10'h065:
-          \$1  = 4'h1;
-      10'h066:
-          \$1  = 4'h1;
-      10'h067:
-          \$1  = 4'h1;
-      10'h068:
-          \$1  = 4'h1;
-      10'h069:
-          \$1  = 4'h1;
-      10'h06a:
-          \$1  = 4'h1;
-      10'h06b:
-          \$1  = 4'h1;
-      10'h06c:
-          \$1  = 4'h1;
-      10'h06d:
-          \$1  = 4'h1;
-      10'h06e:
-          \$1  = 4'h1;
-      10'h06f:
-          \$1  = 4'h1;
-      10'h070:
-          \$1  = 4'h1;
-      10'h071:
-          \$1  = 4'h1;
-      10'h072:
-          \$1  = 4'h2;
-      10'h073:
-          \$1  = 4'h2;
-      10'h074:
-          \$1  = 4'h2;
-      10'h075:
-          \$1  = 4'h2;
-      10'h076:
-          \$1  = 4'h2;
-      10'h077:
-          \$1  = 4'h2;
-      10'h078:
-          \$1  = 4'h2;
-      10'h079:
-          \$1  = 4'h2;
-      10'h07a:
-          \$1  = 4'h2;
-      10'h07b:
-          \$1  = 4'h2;
-      10'h07c:
-          \$1  = 4'h2;
-      10'h07d:
-          \$1  = 4'h2;
-      10'h07e:
-          \$1  = 4'h2;
-      10'h07f:
-          \$1  = 4'h2;
-      10'h080:
-          \$1  = 4'h2;
-      10'h081:
-          \$1  = 4'h2;
-      10'h082:
-          \$1  = 4'h2;
-      10'h083:
-          \$1  = 4'h2;
-      10'h084:
-          \$1  = 4'h2;
-      10'h085:
-          \$1  = 4'h2;
-      10'h086:
-          \$1  = 4'h2;
-      10'h087:
-          \$1  = 4'h2;
-      10'h088:
-          \$1  = 4'h2;
-      10'h089:
-          \$1  = 4'h2;
-      10'h08a:
-          \$1  = 4'h2;
-      10'h08b:
-          \$1  = 4'h2;
-      10'h08c:
-          \$1  = 4'h2;
-      10'h08d:
-          \$1  = 4'h2;
-      10'h08e:
-          \$1  = 4'h2;
-      10'h08f:
-          \$1  = 4'h2;
-      10'h090:
-          \$1  = 4'h2;
-      10'h091:
-          \$1  = 4'h2;
-      10'h092:
-          \$1  = 4'h2;
-      10'h093:
-          \$1  = 4'h2;
-      10'h094:
-          \$1  = 4'h2;
-      10'h095:
-          \$1  = 4'h2;
-      10'h096:
-          \$1  = 4'h2;
-      10'h097:
-          \$1  = 4'h2;
-      10'h098:
-          \$1  = 4'h2;
-      10'h099:
-          \$1  = 4'h2;
-      10'h09a:
-          \$1  = 4'h2;
-      10'h09b:
-          \$1  = 4'h2;
-      10'h09c:
-          \$1  = 4'h2;
-      10'h09d:
-          \$1  = 4'h2;
-      10'h09e:
-          \$1  = 4'h2;
-      10'h09f:
-          \$1  = 4'h2;
-      10'h0a0:
-          \$1  = 4'h2;
-      10'h0a1:
-          \$1  = 4'h2;
-      10'h0a2:
-          \$1  = 4'h2;
-      10'h0a3:
-          \$1  = 4'h2;
-      10'h0a4:
-          \$1  = 4'h2;
-      10'h0a5:
-          \$1  = 4'h3;
-      10'h0a6:
-          \$1  = 4'h3;
-      10'h0a7:
-          \$1  = 4'h3;
-      10'h0a8:
-          \$1  = 4'h3;
-      10'h0a9:
-          \$1  = 4'h3;
-      10'h0aa:
-          \$1  = 4'h3;
-      10'h0ab:
-          \$1  = 4'h3;
-      10'h0ac:
-          \$1  = 4'h3;
-      10'h0ad:
-          \$1  = 4'h3;
-      10'h0ae:
-          \$1  = 4'h3;
-      10'h0af:
-          \$1  = 4'h3;
-      10'h0b0:
-          \$1  = 4'h3;
-      10'h0b1:
-          \$1  = 4'h3;
-      10'h0b2:
-          \$1  = 4'h3;
-      10'h0b3:
-          \$1  = 4'h3;
-      10'h0b4:
-          \$1  = 4'h3;
-      10'h0b5:
-          \$1  = 4'h3;
-      10'h0b6:
-          \$1  = 4'h3;
-      10'h0b7:
-          \$1  = 4'h3;
-      10'h0b8:
-          \$1  = 4'h3;
-      10'h0b9:
-          \$1  = 4'h3;
-      10'h0ba:
-          \$1  = 4'h3;
-      10'h0bb:
-          \$1  = 4'h3;
-      10'h0bc:
-          \$1  = 4'h3;
-      10'h0bd:
-          \$1  = 4'h3;
-      10'h0be:
-          \$1  = 4'h3;
-      10'h0bf:
-          \$1  = 4'h3;
-      10'h0c0:
-          \$1  = 4'h3;
-      10'h0c1:
-          \$1  = 4'h3;
-      10'h0c2:
-          \$1  = 4'h3;
-      10'h0c3:
-          \$1  = 4'h3;
-      10'h0c4:
-          \$1  = 4'h3;
-      10'h0c5:
-          \$1  = 4'h3;
-      10'h0c6:
-          \$1  = 4'h3;
-      10'h0c7:
-          \$1  = 4'h3;
-      10'h0c8:
-          \$1  = 4'h3;
-      10'h0c9:
-          \$1  = 4'h3;
-      10'h0ca:
-          \$1  = 4'h3;
-      10'h0cb:
-          \$1  = 4'h3;
-      10'h0cc:
-          \$1  = 4'h3;
-      10'h0cd:
-          \$1  = 4'h3;
-      10'h0ce:
-          \$1  = 4'h3;
-      10'h0cf:
-          \$1  = 4'h3;
-      10'h0d0:
-          \$1  = 4'h3;
-      10'h0d1:
-          \$1  = 4'h3;
-      10'h0d2:
-          \$1  = 4'h3;
-      10'h0d3:
-          \$1  = 4'h3;
-      10'h0d4:
-          \$1  = 4'h3;
-      10'h0d5:
-          \$1  = 4'h3;
-      10'h0d6:
-          \$1  = 4'h3;
-      10'h0d7:
-          \$1  = 4'h3;
-      10'h0d8:
-          \$1  = 4'h3;
-      10'h0d9:
-          \$1  = 4'h4;
-      10'h0da:
-          \$1  = 4'h4;
-      10'h0db:
-          \$1  = 4'h4;
-      10'h0dc:
-          \$1  = 4'h4;
-      10'h0dd:
-          \$1  = 4'h4;
-      10'h0de:
-          \$1  = 4'h4;
-      10'h0df:
-          \$1  = 4'h4;
-      10'h0e0:
-          \$1  = 4'h4;
-      10'h0e1:
-          \$1  = 4'h4;
-      10'h0e2:
-          \$1  = 4'h4;
-      10'h0e3:
-          \$1  = 4'h4;
-      10'h0e4:
-          \$1  = 4'h4;
-      10'h0e5:
-          \$1  = 4'h4;
-      10'h0e6:
-          \$1  = 4'h4;
-      10'h0e7:
-          \$1  = 4'h4;
-      10'h0e8:
-          \$1  = 4'h4;
-      10'h0e9:
-          \$1  = 4'h4;
-      10'h0ea:
-          \$1  = 4'h4;
-      10'h0eb:
-          \$1  = 4'h4;
-      10'h0ec:
-          \$1  = 4'h4;
-      10'h0ed:
-          \$1  = 4'h4;
-      10'h0ee:
-          \$1  = 4'h4;
-      10'h0ef:
-          \$1  = 4'h4;
-      10'h0f0:
-          \$1  = 4'h4;
-      10'h0f1:
-          \$1  = 4'h4;
-      10'h0f2:
-          \$1  = 4'h4;
-      10'h0f3:
-          \$1  = 4'h4;
-      10'h0f4:
-          \$1  = 4'h4;
-      10'h0f5:
-          \$1  = 4'h4;
-      10'h0f6:
-          \$1  = 4'h4;
-      10'h0f7:
-          \$1  = 4'h4;
-      10'h0f8:
-          \$1  = 4'h4;
-      10'h0f9:
-          \$1  = 4'h4;
-      10'h0fa:
-          \$1  = 4'h4;
-      10'h0fb:
-          \$1  = 4'h4;
-      10'h0fc:
-          \$1  = 4'h4;
-      10'h0fd:
-          \$1  = 4'h4;
-      10'h0fe:
-          \$1  = 4'h4;
-      10'h0ff:
-          \$1  = 4'h4;
-      10'h100:
-          \$1  = 4'h4;
-      10'h101:
-          \$1  = 4'h4;
-      10'h102:
-          \$1  = 4'h4;
-      10'h103:
-          \$1  = 4'h4;
-      10'h104:
-          \$1  = 4'h4;
-      10'h105:
-          \$1  = 4'h4;
-      10'h106:
-          \$1  = 4'h4;
-      10'h107:
-          \$1  = 4'h4;
-      10'h108:
-          \$1  = 4'h4;
-      10'h109:
-          \$1  = 4'h4;
-      10'h10a:
-          \$1  = 4'h4;
-      10'h10b:
-          \$1  = 4'h4;
-      10'h10c:
-          \$1  = 4'h4;
-      10'h10d:
-          \$1  = 4'h5;
-      10'h10e:
-          \$1  = 4'h5;
-      10'h10f:
-          \$1  = 4'h5;
-      10'h110:
-          \$1  = 4'h5;
-      10'h111:
-          \$1  = 4'h5;
-      10'h112:
-          \$1  = 4'h5;
-      10'h113:
-          \$1  = 4'h5;
-      10'h114:
-          \$1  = 4'h5;
-      10'h115:
-          \$1  = 4'h5;
-      10'h116:
-          \$1  = 4'h5;
-      10'h117:
-          \$1  = 4'h5;
-      10'h118:
-          \$1  = 4'h5;
-      10'h119:
-          \$1  = 4'h5;
-      10'h11a:
-          \$1  = 4'h5;
-      10'h11b:
-          \$1  = 4'h5;
-      10'h11c:
-          \$1  = 4'h5;
-      10'h11d:
-          \$1  = 4'h5;
-      10'h11e:
-          \$1  = 4'h5;
-      10'h11f:
-          \$1  = 4'h5;
-      10'h120:
-          \$1  = 4'h5;
-      10'h121:
-          \$1  = 4'h5;
-      10'h122:
-          \$1  = 4'h5;
-      10'h123:
-          \$1  = 4'h5;
-      10'h124:
-          \$1  = 4'h5;
-      10'h125:
-          \$1  = 4'h5;
-      10'h126:
-          \$1  = 4'h5;
-      10'h127:
-          \$1  = 4'h5;
-      10'h128:
-          \$1  = 4'h5;
-      10'h129:
-          \$1  = 4'h5;
-      10'h12a:
-          \$1  = 4'h5;
-      10'h12b:
-          \$1  = 4'h5;
-      10'h12c:
-          \$1  = 4'h5;
-      10'h12d:
-          \$1  = 4'h5;
-      10'h12e:
-          \$1  = 4'h5;
-      10'h12f:
-          \$1  = 4'h5;
-      10'h130:
-          \$1  = 4'h5;
-      10'h131:
-          \$1  = 4'h5;
-      10'h132:
-          \$1  = 4'h5;
-      10'h133:
-          \$1  = 4'h5;
-      10'h134:
-          \$1  = 4'h5;
-      10'h135:
-          \$1  = 4'h5;
-      10'h136:
-          \$1  = 4'h5;
-      10'h137:
-          \$1  = 4'h5;
-      10'h138:
-          \$1  = 4'h5;
-      10'h139:
-          \$1  = 4'h5;
-      10'h13a:
-          \$1  = 4'h5;
-      10'h13b:
-          \$1  = 4'h5;
-      10'h13c:
-          \$1  = 4'h5;
-      10'h13d:
-          \$1  = 4'h5;
-      10'h13e:
-          \$1  = 4'h5;
-      10'h13f:
-          \$1  = 4'h5;
-      10'h140:
-          \$1  = 4'h6;
-      10'h141:
-          \$1  = 4'h6;
-      10'h142:
-          \$1  = 4'h6;
-      10'h143:
-          \$1  = 4'h6;
-      10'h144:
-          \$1  = 4'h6;
-      10'h145:
-          \$1  = 4'h6;
-      10'h146:
-          \$1  = 4'h6;
-      10'h147:
-          \$1  = 4'h6;
-      10'h148:
-          \$1  = 4'h6;
-      10'h149:
-          \$1  = 4'h6;
-      10'h14a:
-          \$1  = 4'h6;
-      10'h14b:
-          \$1  = 4'h6;
-      10'h14c:
-          \$1  = 4'h6;
-      10'h14d:
-          \$1  = 4'h6;
-      10'h14e:
-          \$1  = 4'h6;
-      10'h14f:
-          \$1  = 4'h6;
-      10'h150:
-          \$1  = 4'h6;
-      10'h151:
-          \$1  = 4'h6;
-      10'h152:
-          \$1  = 4'h6;
-      10'h153:
-          \$1  = 4'h6;
-      10'h154:
-          \$1  = 4'h6;
-      10'h155:
-          \$1  = 4'h6;
-      10'h156:
-          \$1  = 4'h6;
-      10'h157:
-          \$1  = 4'h6;
-      10'h158:
-          \$1  = 4'h6;
-      10'h159:
-          \$1  = 4'h6;
-      10'h15a:
-          \$1  = 4'h6;
-      10'h15b:
-          \$1  = 4'h6;
-      10'h15c:
-          \$1  = 4'h6;
-      10'h15d:
-          \$1  = 4'h6;
-      10'h15e:
-          \$1  = 4'h6;
-      10'h15f:
-          \$1  = 4'h6;
-      10'h160:
-          \$1  = 4'h6;
-      10'h161:
-          \$1  = 4'h6;
-      10'h162:
-          \$1  = 4'h6;
-      10'h163:
-          \$1  = 4'h6;
-      10'h164:
-          \$1  = 4'h6;
-      10'h165:
-          \$1  = 4'h6;
-      10'h166:
-          \$1  = 4'h6;
-      10'h167:
-          \$1  = 4'h6;
-      10'h168:
-          \$1  = 4'h6;
-      10'h169:
-          \$1  = 4'h6;
-      10'h16a:
-          \$1  = 4'h6;
-      10'h16b:
-          \$1  = 4'h6;
-      10'h16c:
-          \$1  = 4'h6;
-      10'h16d:
-          \$1  = 4'h6;
-      10'h16e:
-          \$1  = 4'h6;
-      10'h16f:
-          \$1  = 4'h6;
-      10'h170:
-          \$1  = 4'h6;
-      10'h171:
-          \$1  = 4'h6;
-      10'h172:
-          \$1  = 4'h6;
-      10'h173:
-          \$1  = 4'h6;
-      10'h174:
-          \$1  = 4'h7;
-      10'h175:
-          \$1  = 4'h7;
-      10'h176:
-          \$1  = 4'h7;
-      10'h177:
-          \$1  = 4'h7;
-      10'h178:
-          \$1  = 4'h7;
-      10'h179:
-          \$1  = 4'h7;
-      10'h17a:
-          \$1  = 4'h7;
-      10'h17b:
-          \$1  = 4'h7;
-      10'h17c:
-          \$1  = 4'h7;
-      10'h17d:
-          \$1  = 4'h7;
-      10'h17e:
-          \$1  = 4'h7;
-      10'h17f:
-          \$1  = 4'h7;
-      10'h180:
-          \$1  = 4'h7;
-      10'h181:
-          \$1  = 4'h7;
-      10'h182:
-          \$1  = 4'h7;
-      10'h183:
-          \$1  = 4'h7;
-      10'h184:
-          \$1  = 4'h7;
-      10'h185:
-          \$1  = 4'h7;
-      10'h186:
-          \$1  = 4'h7;
-      10'h187:
-          \$1  = 4'h7;
-      10'h188:
-          \$1  = 4'h7;
-      10'h189:
-          \$1  = 4'h7;
-      10'h18a:
-          \$1  = 4'h7;
-      10'h18b:
-          \$1  = 4'h7;
-      10'h18c:
-          \$1  = 4'h7;
-      10'h18d:
-          \$1  = 4'h7;
-      10'h18e:
-          \$1  = 4'h7;
-      10'h18f:
-          \$1  = 4'h7;
-      10'h190:
-          \$1  = 4'h7;
-      10'h191:
-          \$1  = 4'h7;
-      10'h192:
-          \$1  = 4'h7;
-      10'h193:
-          \$1  = 4'h7;
-      10'h194:
-          \$1  = 4'h7;
-      10'h195:
-          \$1  = 4'h7;
-      10'h196:
-          \$1  = 4'h7;
-      10'h197:
-          \$1  = 4'h7;
-      10'h198:
-          \$1  = 4'h7;
-      10'h199:
-          \$1  = 4'h7;
-      10'h19a:
-          \$1  = 4'h7;
-      10'h19b:
-          \$1  = 4'h7;
-      10'h19c:
-          \$1  = 4'h7;
-      10'h19d:
-          \$1  = 4'h7;
-      10'h19e:
-          \$1  = 4'h7;
-      10'h19f:
-          \$1  = 4'h7;
-      10'h1a0:
-          \$1  = 4'h7;
-      10'h1a1:
-          \$1  = 4'h7;
-      10'h1a2:
-          \$1  = 4'h7;
-      10'h1a3:
-          \$1  = 4'h7;
-      10'h1a4:
-          \$1  = 4'h7;
-      10'h1a5:
-          \$1  = 4'h7;
-      10'h1a6:
-          \$1  = 4'h7;
-      10'h1a7:
-          \$1  = 4'h8;
-      10'h1a8:
-          \$1  = 4'h8;
-      10'h1a9:
-          \$1  = 4'h8;
-      10'h1aa:
-          \$1  = 4'h8;
-      10'h1ab:
-          \$1  = 4'h8;
-      10'h1ac:
-          \$1  = 4'h8;
-      10'h1ad:
-          \$1  = 4'h8;
-      10'h1ae:
-          \$1  = 4'h8;
-      10'h1af:
-          \$1  = 4'h8;
-      10'h1b0:
-          \$1  = 4'h8;
-      10'h1b1:
-          \$1  = 4'h8;
-      10'h1b2:
-          \$1  = 4'h8;
-      10'h1b3:
-          \$1  = 4'h8;
-      10'h1b4:
-          \$1  = 4'h8;
-      10'h1b5:
-          \$1  = 4'h8;
-      10'h1b6:
-          \$1  = 4'h8;
-      10'h1b7:
-          \$1  = 4'h8;
-      10'h1b8:
-          \$1  = 4'h8;
-      10'h1b9:
-          \$1  = 4'h8;
-      10'h1ba:
-          \$1  = 4'h8;
-      10'h1bb:
-          \$1  = 4'h8;
-      10'h1bc:
-          \$1  = 4'h8;
-      10'h1bd:
-          \$1  = 4'h8;
-      10'h1be:
-          \$1  = 4'h8;
-      10'h1bf:
-          \$1  = 4'h8;
-      10'h1c0:
-          \$1  = 4'h8;
-      10'h1c1:
-          \$1  = 4'h8;
-      10'h1c2:
-          \$1  = 4'h8;
-      10'h1c3:
-          \$1  = 4'h8;
-      10'h1c4:
-          \$1  = 4'h8;
-      10'h1c5:
-          \$1  = 4'h8;
-      10'h1c6:
-          \$1  = 4'h8;
-      10'h1c7:
-          \$1  = 4'h8;
-      10'h1c8:
-          \$1  = 4'h8;
-      10'h1c9:
-          \$1  = 4'h8;
-      10'h1ca:
-          \$1  = 4'h8;
-      10'h1cb:
-          \$1  = 4'h8;
-      10'h1cc:
-          \$1  = 4'h8;
-      10'h1cd:
-          \$1  = 4'h8;
-      10'h1ce:
-          \$1  = 4'h8;
-      10'h1cf:
-          \$1  = 4'h8;
-      10'h1d0:
-          \$1  = 4'h8;
-      10'h1d1:
-          \$1  = 4'h8;
-      10'h1d2:
-          \$1  = 4'h8;
-      10'h1d3:
-          \$1  = 4'h8;
-      10'h1d4:
-          \$1  = 4'h8;
-      10'h1d5:
-          \$1  = 4'h8;
-      10'h1d6:
-          \$1  = 4'h8;
-      10'h1d7:
-          \$1  = 4'h8;
-      10'h1d8:
-          \$1  = 4'h8;
-      10'h1d9:
-          \$1  = 4'h8;
-      10'h1da:
-          \$1  = 4'h8;
-      10'h1db:
-          \$1  = 4'h9;
-      10'h1dc:
-          \$1  = 4'h9;
-      10'h1dd:
-          \$1  = 4'h9;
-      10'h1de:
-          \$1  = 4'h9;
-      10'h1df:
-          \$1  = 4'h9;
-      10'h1e0:
-          \$1  = 4'h9;
-      10'h1e1:
-          \$1  = 4'h9;
-      10'h1e2:
-          \$1  = 4'h9;
-      10'h1e3:
-          \$1  = 4'h9;
-      10'h1e4:
-          \$1  = 4'h9;
-      10'h1e5:
-          \$1  = 4'h9;
-      10'h1e6:
-          \$1  = 4'h9;
-      10'h1e7:
-          \$1  = 4'h9;
-      10'h1e8:
-          \$1  = 4'h9;
-      10'h1e9:
-          \$1  = 4'h9;
-      10'h1ea:
-          \$1  = 4'h9;
-      10'h1eb:
-          \$1  = 4'h9;
-      10'h1ec:
-          \$1  = 4'h9;
-      10'h1ed:
-          \$1  = 4'h9;
-      10'h1ee:
-          \$1  = 4'h9;
-      10'h1ef:
-          \$1  = 4'h9;
-      10'h1f0:
-          \$1  = 4'h9;
-      10'h1f1:
-          \$1  = 4'h9;
-      10'h1f2:
-          \$1  = 4'h9;
-      10'h1f3:
-          \$1  = 4'h9;
-      10'h1f4:
-          \$1  = 4'h9;
-      10'h1f5:
-          \$1  = 4'h9;
-      10'h1f6:
-          \$1  = 4'h9;
-      10'h1f7:
-          \$1  = 4'h9;
-      10'h1f8:
-          \$1  = 4'h9;
-      10'h1f9:
-          \$1  = 4'h9;
-      10'h1fa:
-          \$1  = 4'h9;
-      10'h1fb:
-          \$1  = 4'h9;
-      10'h1fc:
-          \$1  = 4'h9;
-      10'h1fd:
-          \$1  = 4'h9;
-      10'h1fe:
-          \$1  = 4'h9;
-      10'h1ff:
-          \$1  = 4'h9;
-      10'h200:
-          \$1  = 4'h9;
-      10'h201:
-          \$1  = 4'h9;
-      10'h202:
-          \$1  = 4'h9;
-      10'h203:
-          \$1  = 4'h9;
-      10'h204:
-          \$1  = 4'h9;
-      10'h205:
-          \$1  = 4'h9;
-      10'h206:
-          \$1  = 4'h9;
-      10'h207:
-          \$1  = 4'h9;
-      10'h208:
-          \$1  = 4'h9;
-      10'h209:
-          \$1  = 4'h9;
-      10'h20a:
-          \$1  = 4'h9;
-      10'h20b:
-          \$1  = 4'h9;
-      10'h20c:
-          \$1  = 4'h9;
-      10'h20d:
-          \$1  = 4'h9;
-      10'h20e:
-          \$1  = 4'h9;
-      10'h20f:
-          \$1  = 4'h0;
-      10'h210:
-          \$1  = 4'h0;
-    endcase
+  assign \port__data$29  = _1_;
+  reg [12:0] schedule [528:0];
+  initial begin
+    schedule[0] = 13'h0c00;
+    schedule[1] = 13'h0410;
+    schedule[2] = 13'h0420;
+    schedule[3] = 13'h0430;
+    schedule[4] = 13'h0440;
+    schedule[5] = 13'h0450;
+    schedule[6] = 13'h0460;
+    schedule[7] = 13'h0470;
+    schedule[8] = 13'h0480;
+    schedule[9] = 13'h0490;
+    schedule[10] = 13'h04a0;
+    schedule[11] = 13'h04b0;
+    schedule[12] = 13'h04c0;
+    schedule[13] = 13'h04d0;
+    schedule[14] = 13'h04e0;
+    schedule[15] = 13'h04f0;
+    schedule[16] = 13'h0500;
+    schedule[17] = 13'h0510;
+    schedule[18] = 13'h0520;
+    schedule[19] = 13'h0530;
+    schedule[20] = 13'h0540;
+    schedule[21] = 13'h0550;
+    schedule[22] = 13'h0560;
+    schedule[23] = 13'h0570;
+    schedule[24] = 13'h0580;
+    schedule[25] = 13'h0590;
+    schedule[26] = 13'h05a0;
+    schedule[27] = 13'h05b0;
+    schedule[28] = 13'h05c0;
+    schedule[29] = 13'h05d0;
+    schedule[30] = 13'h05e0;
+    schedule[31] = 13'h05f0;
+    schedule[32] = 13'h0600;
+    schedule[33] = 13'h0610;
+    schedule[34] = 13'h0620;
+    schedule[35] = 13'h0630;
+    schedule[36] = 13'h0640;
+    schedule[37] = 13'h0650;
+    schedule[38] = 13'h0660;
+    schedule[39] = 13'h0670;
+    schedule[40] = 13'h0680;
+    schedule[41] = 13'h0690;
+    schedule[42] = 13'h06a0;
+    schedule[43] = 13'h06b0;
+    schedule[44] = 13'h06c0;
+    schedule[45] = 13'h06d0;
+    schedule[46] = 13'h06e0;
+    schedule[47] = 13'h06f0;
+    schedule[48] = 13'h0700;
+    schedule[49] = 13'h0710;
+    schedule[50] = 13'h0720;
+    schedule[51] = 13'h0730;
+    schedule[52] = 13'h0740;
+    schedule[53] = 13'h0750;
+    schedule[54] = 13'h0760;
+    schedule[55] = 13'h0770;
+    schedule[56] = 13'h0780;
+    schedule[57] = 13'h0790;
+    schedule[58] = 13'h07a0;
+    schedule[59] = 13'h07b0;
+    schedule[60] = 13'h07c0;
+    schedule[61] = 13'h07d0;
+    schedule[62] = 13'h07e0;
+    schedule[63] = 13'h17f0;
+    schedule[64] = 13'h0801;
+    schedule[65] = 13'h0011;
+    schedule[66] = 13'h0021;
+    schedule[67] = 13'h0031;
+    schedule[68] = 13'h0041;
+    schedule[69] = 13'h0051;
+    schedule[70] = 13'h0061;
+    schedule[71] = 13'h0071;
+    schedule[72] = 13'h0081;
+    schedule[73] = 13'h0091;
+    schedule[74] = 13'h00a1;
+    schedule[75] = 13'h00b1;
+    schedule[76] = 13'h00c1;
+    schedule[77] = 13'h0101;
+    schedule[78] = 13'h0111;
+    schedule[79] = 13'h0121;
+    schedule[80] = 13'h0131;
+    schedule[81] = 13'h0141;
+    schedule[82] = 13'h0151;
+    schedule[83] = 13'h0161;
+    schedule[84] = 13'h0171;
+    schedule[85] = 13'h0181;
+    schedule[86] = 13'h0191;
+    schedule[87] = 13'h01a1;
+    schedule[88] = 13'h01b1;
+    schedule[89] = 13'h01c1;
+    schedule[90] = 13'h0201;
+    schedule[91] = 13'h0211;
+    schedule[92] = 13'h0221;
+    schedule[93] = 13'h0231;
+    schedule[94] = 13'h0241;
+    schedule[95] = 13'h0251;
+    schedule[96] = 13'h0261;
+    schedule[97] = 13'h0271;
+    schedule[98] = 13'h0281;
+    schedule[99] = 13'h0291;
+    schedule[100] = 13'h02a1;
+    schedule[101] = 13'h02b1;
+    schedule[102] = 13'h02c1;
+    schedule[103] = 13'h0301;
+    schedule[104] = 13'h0311;
+    schedule[105] = 13'h0321;
+    schedule[106] = 13'h0331;
+    schedule[107] = 13'h0341;
+    schedule[108] = 13'h0351;
+    schedule[109] = 13'h0361;
+    schedule[110] = 13'h0371;
+    schedule[111] = 13'h0381;
+    schedule[112] = 13'h0391;
+    schedule[113] = 13'h03a1;
+    schedule[114] = 13'h03b1;
+    schedule[115] = 13'h13c1;
+    schedule[116] = 13'h0802;
+    schedule[117] = 13'h0012;
+    schedule[118] = 13'h0022;
+    schedule[119] = 13'h0032;
+    schedule[120] = 13'h0042;
+    schedule[121] = 13'h0052;
+    schedule[122] = 13'h0062;
+    schedule[123] = 13'h0072;
+    schedule[124] = 13'h0082;
+    schedule[125] = 13'h0092;
+    schedule[126] = 13'h00a2;
+    schedule[127] = 13'h00b2;
+    schedule[128] = 13'h00c2;
+    schedule[129] = 13'h0112;
+    schedule[130] = 13'h0122;
+    schedule[131] = 13'h0132;
+    schedule[132] = 13'h0142;
+    schedule[133] = 13'h0152;
+    schedule[134] = 13'h0162;
+    schedule[135] = 13'h0172;
+    schedule[136] = 13'h0182;
+    schedule[137] = 13'h0192;
+    schedule[138] = 13'h01a2;
+    schedule[139] = 13'h01b2;
+    schedule[140] = 13'h01c2;
+    schedule[141] = 13'h0202;
+    schedule[142] = 13'h0212;
+    schedule[143] = 13'h0222;
+    schedule[144] = 13'h0232;
+    schedule[145] = 13'h0242;
+    schedule[146] = 13'h0252;
+    schedule[147] = 13'h0262;
+    schedule[148] = 13'h0272;
+    schedule[149] = 13'h0282;
+    schedule[150] = 13'h0292;
+    schedule[151] = 13'h02a2;
+    schedule[152] = 13'h02b2;
+    schedule[153] = 13'h02c2;
+    schedule[154] = 13'h0302;
+    schedule[155] = 13'h0312;
+    schedule[156] = 13'h0322;
+    schedule[157] = 13'h0332;
+    schedule[158] = 13'h0342;
+    schedule[159] = 13'h0352;
+    schedule[160] = 13'h0362;
+    schedule[161] = 13'h0372;
+    schedule[162] = 13'h0382;
+    schedule[163] = 13'h0392;
+    schedule[164] = 13'h03a2;
+    schedule[165] = 13'h03b2;
+    schedule[166] = 13'h13c2;
+    schedule[167] = 13'h0803;
+    schedule[168] = 13'h0013;
+    schedule[169] = 13'h0023;
+    schedule[170] = 13'h0033;
+    schedule[171] = 13'h0043;
+    schedule[172] = 13'h0053;
+    schedule[173] = 13'h0063;
+    schedule[174] = 13'h0073;
+    schedule[175] = 13'h0083;
+    schedule[176] = 13'h0093;
+    schedule[177] = 13'h00a3;
+    schedule[178] = 13'h00b3;
+    schedule[179] = 13'h00c3;
+    schedule[180] = 13'h0103;
+    schedule[181] = 13'h0113;
+    schedule[182] = 13'h0123;
+    schedule[183] = 13'h0133;
+    schedule[184] = 13'h0143;
+    schedule[185] = 13'h0153;
+    schedule[186] = 13'h0163;
+    schedule[187] = 13'h0173;
+    schedule[188] = 13'h0183;
+    schedule[189] = 13'h0193;
+    schedule[190] = 13'h01a3;
+    schedule[191] = 13'h01b3;
+    schedule[192] = 13'h01c3;
+    schedule[193] = 13'h0203;
+    schedule[194] = 13'h0213;
+    schedule[195] = 13'h0223;
+    schedule[196] = 13'h0233;
+    schedule[197] = 13'h0243;
+    schedule[198] = 13'h0253;
+    schedule[199] = 13'h0263;
+    schedule[200] = 13'h0273;
+    schedule[201] = 13'h0283;
+    schedule[202] = 13'h0293;
+    schedule[203] = 13'h02a3;
+    schedule[204] = 13'h02b3;
+    schedule[205] = 13'h02c3;
+    schedule[206] = 13'h0303;
+    schedule[207] = 13'h0313;
+    schedule[208] = 13'h0323;
+    schedule[209] = 13'h0333;
+    schedule[210] = 13'h0343;
+    schedule[211] = 13'h0353;
+    schedule[212] = 13'h0363;
+    schedule[213] = 13'h0373;
+    schedule[214] = 13'h0383;
+    schedule[215] = 13'h0393;
+    schedule[216] = 13'h03a3;
+    schedule[217] = 13'h03b3;
+    schedule[218] = 13'h13c3;
+    schedule[219] = 13'h0804;
+    schedule[220] = 13'h0014;
+    schedule[221] = 13'h0024;
+    schedule[222] = 13'h0034;
+    schedule[223] = 13'h0044;
+    schedule[224] = 13'h0054;
+    schedule[225] = 13'h0064;
+    schedule[226] = 13'h0074;
+    schedule[227] = 13'h0084;
+    schedule[228] = 13'h0094;
+    schedule[229] = 13'h00a4;
+    schedule[230] = 13'h00b4;
+    schedule[231] = 13'h00c4;
+    schedule[232] = 13'h0104;
+    schedule[233] = 13'h0114;
+    schedule[234] = 13'h0124;
+    schedule[235] = 13'h0134;
+    schedule[236] = 13'h0144;
+    schedule[237] = 13'h0154;
+    schedule[238] = 13'h0164;
+    schedule[239] = 13'h0174;
+    schedule[240] = 13'h0184;
+    schedule[241] = 13'h0194;
+    schedule[242] = 13'h01a4;
+    schedule[243] = 13'h01b4;
+    schedule[244] = 13'h01c4;
+    schedule[245] = 13'h0204;
+    schedule[246] = 13'h0214;
+    schedule[247] = 13'h0224;
+    schedule[248] = 13'h0234;
+    schedule[249] = 13'h0244;
+    schedule[250] = 13'h0254;
+    schedule[251] = 13'h0264;
+    schedule[252] = 13'h0274;
+    schedule[253] = 13'h0284;
+    schedule[254] = 13'h0294;
+    schedule[255] = 13'h02a4;
+    schedule[256] = 13'h02b4;
+    schedule[257] = 13'h02c4;
+    schedule[258] = 13'h0304;
+    schedule[259] = 13'h0314;
+    schedule[260] = 13'h0324;
+    schedule[261] = 13'h0334;
+    schedule[262] = 13'h0344;
+    schedule[263] = 13'h0354;
+    schedule[264] = 13'h0364;
+    schedule[265] = 13'h0374;
+    schedule[266] = 13'h0384;
+    schedule[267] = 13'h0394;
+    schedule[268] = 13'h03a4;
+    schedule[269] = 13'h03b4;
+    schedule[270] = 13'h13c4;
+    schedule[271] = 13'h0805;
+    schedule[272] = 13'h0015;
+    schedule[273] = 13'h0025;
+    schedule[274] = 13'h0035;
+    schedule[275] = 13'h0045;
+    schedule[276] = 13'h0055;
+    schedule[277] = 13'h0065;
+    schedule[278] = 13'h0075;
+    schedule[279] = 13'h0085;
+    schedule[280] = 13'h0095;
+    schedule[281] = 13'h00a5;
+    schedule[282] = 13'h00b5;
+    schedule[283] = 13'h00c5;
+    schedule[284] = 13'h0105;
+    schedule[285] = 13'h0115;
+    schedule[286] = 13'h0125;
+    schedule[287] = 13'h0135;
+    schedule[288] = 13'h0145;
+    schedule[289] = 13'h0155;
+    schedule[290] = 13'h0165;
+    schedule[291] = 13'h0175;
+    schedule[292] = 13'h0185;
+    schedule[293] = 13'h01a5;
+    schedule[294] = 13'h01b5;
+    schedule[295] = 13'h01c5;
+    schedule[296] = 13'h0205;
+    schedule[297] = 13'h0215;
+    schedule[298] = 13'h0225;
+    schedule[299] = 13'h0235;
+    schedule[300] = 13'h0245;
+    schedule[301] = 13'h0255;
+    schedule[302] = 13'h0265;
+    schedule[303] = 13'h0275;
+    schedule[304] = 13'h0285;
+    schedule[305] = 13'h0295;
+    schedule[306] = 13'h02a5;
+    schedule[307] = 13'h02b5;
+    schedule[308] = 13'h02c5;
+    schedule[309] = 13'h0305;
+    schedule[310] = 13'h0315;
+    schedule[311] = 13'h0325;
+    schedule[312] = 13'h0335;
+    schedule[313] = 13'h0345;
+    schedule[314] = 13'h0355;
+    schedule[315] = 13'h0365;
+    schedule[316] = 13'h0375;
+    schedule[317] = 13'h0385;
+    schedule[318] = 13'h0395;
+    schedule[319] = 13'h03a5;
+    schedule[320] = 13'h03b5;
+    schedule[321] = 13'h13c5;
+    schedule[322] = 13'h0806;
+    schedule[323] = 13'h0016;
+    schedule[324] = 13'h0026;
+    schedule[325] = 13'h0036;
+    schedule[326] = 13'h0046;
+    schedule[327] = 13'h0056;
+    schedule[328] = 13'h0066;
+    schedule[329] = 13'h0076;
+    schedule[330] = 13'h0086;
+    schedule[331] = 13'h0096;
+    schedule[332] = 13'h00a6;
+    schedule[333] = 13'h00b6;
+    schedule[334] = 13'h00c6;
+    schedule[335] = 13'h0106;
+    schedule[336] = 13'h0116;
+    schedule[337] = 13'h0126;
+    schedule[338] = 13'h0136;
+    schedule[339] = 13'h0146;
+    schedule[340] = 13'h0156;
+    schedule[341] = 13'h0166;
+    schedule[342] = 13'h0176;
+    schedule[343] = 13'h0186;
+    schedule[344] = 13'h0196;
+    schedule[345] = 13'h01a6;
+    schedule[346] = 13'h01b6;
+    schedule[347] = 13'h01c6;
+    schedule[348] = 13'h0206;
+    schedule[349] = 13'h0216;
+    schedule[350] = 13'h0226;
+    schedule[351] = 13'h0236;
+    schedule[352] = 13'h0246;
+    schedule[353] = 13'h0256;
+    schedule[354] = 13'h0266;
+    schedule[355] = 13'h0276;
+    schedule[356] = 13'h0286;
+    schedule[357] = 13'h0296;
+    schedule[358] = 13'h02a6;
+    schedule[359] = 13'h02b6;
+    schedule[360] = 13'h02c6;
+    schedule[361] = 13'h0306;
+    schedule[362] = 13'h0316;
+    schedule[363] = 13'h0326;
+    schedule[364] = 13'h0336;
+    schedule[365] = 13'h0346;
+    schedule[366] = 13'h0356;
+    schedule[367] = 13'h0366;
+    schedule[368] = 13'h0376;
+    schedule[369] = 13'h0386;
+    schedule[370] = 13'h0396;
+    schedule[371] = 13'h03a6;
+    schedule[372] = 13'h03b6;
+    schedule[373] = 13'h13c6;
+    schedule[374] = 13'h0807;
+    schedule[375] = 13'h0017;
+    schedule[376] = 13'h0027;
+    schedule[377] = 13'h0037;
+    schedule[378] = 13'h0047;
+    schedule[379] = 13'h0057;
+    schedule[380] = 13'h0067;
+    schedule[381] = 13'h0077;
+    schedule[382] = 13'h0087;
+    schedule[383] = 13'h0097;
+    schedule[384] = 13'h00a7;
+    schedule[385] = 13'h00b7;
+    schedule[386] = 13'h00c7;
+    schedule[387] = 13'h0107;
+    schedule[388] = 13'h0117;
+    schedule[389] = 13'h0127;
+    schedule[390] = 13'h0137;
+    schedule[391] = 13'h0147;
+    schedule[392] = 13'h0157;
+    schedule[393] = 13'h0167;
+    schedule[394] = 13'h0177;
+    schedule[395] = 13'h0187;
+    schedule[396] = 13'h0197;
+    schedule[397] = 13'h01a7;
+    schedule[398] = 13'h01b7;
+    schedule[399] = 13'h01c7;
+    schedule[400] = 13'h0207;
+    schedule[401] = 13'h0217;
+    schedule[402] = 13'h0227;
+    schedule[403] = 13'h0237;
+    schedule[404] = 13'h0247;
+    schedule[405] = 13'h0257;
+    schedule[406] = 13'h0267;
+    schedule[407] = 13'h0277;
+    schedule[408] = 13'h0287;
+    schedule[409] = 13'h0297;
+    schedule[410] = 13'h02a7;
+    schedule[411] = 13'h02b7;
+    schedule[412] = 13'h0307;
+    schedule[413] = 13'h0317;
+    schedule[414] = 13'h0327;
+    schedule[415] = 13'h0337;
+    schedule[416] = 13'h0347;
+    schedule[417] = 13'h0357;
+    schedule[418] = 13'h0367;
+    schedule[419] = 13'h0377;
+    schedule[420] = 13'h0387;
+    schedule[421] = 13'h0397;
+    schedule[422] = 13'h03a7;
+    schedule[423] = 13'h03b7;
+    schedule[424] = 13'h13c7;
+    schedule[425] = 13'h0808;
+    schedule[426] = 13'h0018;
+    schedule[427] = 13'h0028;
+    schedule[428] = 13'h0038;
+    schedule[429] = 13'h0048;
+    schedule[430] = 13'h0058;
+    schedule[431] = 13'h0068;
+    schedule[432] = 13'h0078;
+    schedule[433] = 13'h0088;
+    schedule[434] = 13'h0098;
+    schedule[435] = 13'h00a8;
+    schedule[436] = 13'h00b8;
+    schedule[437] = 13'h00c8;
+    schedule[438] = 13'h0108;
+    schedule[439] = 13'h0118;
+    schedule[440] = 13'h0128;
+    schedule[441] = 13'h0138;
+    schedule[442] = 13'h0148;
+    schedule[443] = 13'h0158;
+    schedule[444] = 13'h0168;
+    schedule[445] = 13'h0178;
+    schedule[446] = 13'h0188;
+    schedule[447] = 13'h0198;
+    schedule[448] = 13'h01a8;
+    schedule[449] = 13'h01b8;
+    schedule[450] = 13'h01c8;
+    schedule[451] = 13'h0208;
+    schedule[452] = 13'h0218;
+    schedule[453] = 13'h0228;
+    schedule[454] = 13'h0238;
+    schedule[455] = 13'h0248;
+    schedule[456] = 13'h0258;
+    schedule[457] = 13'h0268;
+    schedule[458] = 13'h0278;
+    schedule[459] = 13'h0288;
+    schedule[460] = 13'h0298;
+    schedule[461] = 13'h02a8;
+    schedule[462] = 13'h02b8;
+    schedule[463] = 13'h02c8;
+    schedule[464] = 13'h0308;
+    schedule[465] = 13'h0318;
+    schedule[466] = 13'h0328;
+    schedule[467] = 13'h0338;
+    schedule[468] = 13'h0348;
+    schedule[469] = 13'h0358;
+    schedule[470] = 13'h0368;
+    schedule[471] = 13'h0378;
+    schedule[472] = 13'h0388;
+    schedule[473] = 13'h0398;
+    schedule[474] = 13'h03a8;
+    schedule[475] = 13'h03b8;
+    schedule[476] = 13'h13c8;
+    schedule[477] = 13'h0809;
+    schedule[478] = 13'h0019;
+    schedule[479] = 13'h0029;
+    schedule[480] = 13'h0039;
+    schedule[481] = 13'h0049;
+    schedule[482] = 13'h0059;
+    schedule[483] = 13'h0069;
+    schedule[484] = 13'h0079;
+    schedule[485] = 13'h0089;
+    schedule[486] = 13'h0099;
+    schedule[487] = 13'h00a9;
+    schedule[488] = 13'h00b9;
+    schedule[489] = 13'h00c9;
+    schedule[490] = 13'h0109;
+    schedule[491] = 13'h0119;
+    schedule[492] = 13'h0129;
+    schedule[493] = 13'h0139;
+    schedule[494] = 13'h0149;
+    schedule[495] = 13'h0159;
+    schedule[496] = 13'h0169;
+    schedule[497] = 13'h0179;
+    schedule[498] = 13'h0189;
+    schedule[499] = 13'h0199;
+    schedule[500] = 13'h01a9;
+    schedule[501] = 13'h01b9;
+    schedule[502] = 13'h01c9;
+    schedule[503] = 13'h0209;
+    schedule[504] = 13'h0219;
+    schedule[505] = 13'h0229;
+    schedule[506] = 13'h0239;
+    schedule[507] = 13'h0249;
+    schedule[508] = 13'h0259;
+    schedule[509] = 13'h0269;
+    schedule[510] = 13'h0279;
+    schedule[511] = 13'h0289;
+    schedule[512] = 13'h0299;
+    schedule[513] = 13'h02a9;
+    schedule[514] = 13'h02b9;
+    schedule[515] = 13'h02c9;
+    schedule[516] = 13'h0309;
+    schedule[517] = 13'h0319;
+    schedule[518] = 13'h0329;
+    schedule[519] = 13'h0339;
+    schedule[520] = 13'h0349;
+    schedule[521] = 13'h0359;
+    schedule[522] = 13'h0369;
+    schedule[523] = 13'h0379;
+    schedule[524] = 13'h0389;
+    schedule[525] = 13'h0399;
+    schedule[526] = 13'h03a9;
+    schedule[527] = 13'h03b9;
+    schedule[528] = 13'h13c9;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 6'h00;
-    casez (t)
-      10'h000:
-          \$2  = 6'h02;
-      10'h001:
-          \$2  = 6'h03;
-      10'h002:
-          \$2  = 6'h04;
-      10'h003:
-          \$2  = 6'h05;
-      10'h004:
-          \$2  = 6'h06;
-      10'h005:
-          \$2  = 6'h07;
-      10'h006:
-          \$2  = 6'h08;
-      10'h007:
-          \$2  = 6'h09;
-      10'h008:
-          \$2  = 6'h0a;
-      10'h009:
-          \$2  = 6'h0b;
-      10'h00a:
-          \$2  = 6'h0c;
-      10'h00b:
-          \$2  = 6'h0d;
-      10'h00c:
-          \$2  = 6'h0e;
-      10'h00d:
-          \$2  = 6'h0f;
-      10'h00e:
-          \$2  = 6'h10;
-      10'h00f:
-          \$2  = 6'h11;
-      10'h010:
-          \$2  = 6'h12;
-      10'h011:
-          \$2  = 6'h13;
-      10'h012:
-          \$2  = 6'h14;
-      10'h013:
-          \$2  = 6'h15;
-      10'h014:
-          \$2  = 6'h16;
-      10'h015:
-          \$2  = 6'h17;
-      10'h016:
-          \$2  = 6'h18;
-      10'h017:
-          \$2  = 6'h19;
-      10'h018:
-          \$2  = 6'h1a;
-      10'h019:
-          \$2  = 6'h1b;
-      10'h01a:
-          \$2  = 6'h1c;
-      10'h01b:
-          \$2  = 6'h1d;
-      10'h01c:
-          \$2  = 6'h1e;
-      10'h01d:
-          \$2  = 6'h1f;
-      10'h01e:
-          \$2  = 6'h20;
-      10'h01f:
-          \$2  = 6'h21;
-      10'h020:
-          \$2  = 6'h22;
-      10'h021:
-          \$2  = 6'h23;
-      10'h022:
-          \$2  = 6'h24;
-      10'h023:
-          \$2  = 6'h25;
-      10'h024:
-          \$2  = 6'h26;
-      10'h025:
-          \$2  = 6'h27;
-      10'h026:
-          \$2  = 6'h28;
-      10'h027:
-          \$2  = 6'h29;
-      10'h028:
-          \$2  = 6'h2a;
-      10'h029:
-          \$2  = 6'h2b;
-      10'h02a:
-          \$2  = 6'h2c;
-      10'h02b:
-          \$2  = 6'h2d;
-      10'h02c:
-          \$2  = 6'h2e;
-      10'h02d:
-          \$2  = 6'h2f;
-      10'h02e:
-          \$2  = 6'h30;
-      10'h02f:
-          \$2  = 6'h31;
-      10'h030:
-          \$2  = 6'h32;
-      10'h031:
-          \$2  = 6'h33;
-      10'h032:
-          \$2  = 6'h34;
-      10'h033:
-          \$2  = 6'h35;
-      10'h034:
-          \$2  = 6'h36;
-      10'h035:
-          \$2  = 6'h37;
-      10'h036:
-          \$2  = 6'h38;
-      10'h037:
-          \$2  = 6'h39;
-      10'h038:
-          \$2  = 6'h3a;
-      10'h039:
-          \$2  = 6'h3b;
-      10'h03a:
-          \$2  = 6'h3c;
-      10'h03b:
-          \$2  = 6'h3d;
-      10'h03c:
-          \$2  = 6'h3e;
-      10'h03d:
-          \$2  = 6'h3f;
-      10'h03e:
-          \$2  = 6'h00;
-      10'h03f:
-          \$2  = 6'h01;
-      10'h040:
-          \$2  = 6'h02;
-      10'h041:
-          \$2  = 6'h03;
-      10'h042:
-          \$2  = 6'h04;
-      10'h043:
-          \$2  = 6'h05;
-      10'h044:
-          \$2  = 6'h06;
-      10'h045:
-          \$2  = 6'h07;
-      10'h046:
-          \$2  = 6'h08;
-      10'h047:
-          \$2  = 6'h09;
-      10'h048:
-          \$2  = 6'h0a;
-      10'h049:
-          \$2  = 6'h0b;
-      10'h04a:
-          \$2  = 6'h0c;
-      10'h04b:
-          \$2  = 6'h10;
-      10'h04c:
-          \$2  = 6'h11;
-      10'h04d:
-          \$2  = 6'h12;
-      10'h04e:
-          \$2  = 6'h13;
-      10'h04f:
-          \$2  = 6'h14;
-      10'h050:
-          \$2  = 6'h15;
-      10'h051:
-          \$2  = 6'h16;
-      10'h052:
-          \$2  = 6'h17;
-      10'h053:
-          \$2  = 6'h18;
-      10'h054:
-          \$2  = 6'h19;
-      10'h055:
-          \$2  = 6'h1a;
-      10'h056:
-          \$2  = 6'h1b;
-      10'h057:
-          \$2  = 6'h1c;
-      10'h058:
-          \$2  = 6'h20;
-      10'h059:
-          \$2  = 6'h21;
-      10'h05a:
-          \$2  = 6'h22;
-      10'h05b:
-          \$2  = 6'h23;
-      10'h05c:
-          \$2  = 6'h24;
-      10'h05d:
-          \$2  = 6'h25;
-      10'h05e:
-          \$2  = 6'h26;
-      10'h05f:
-          \$2  = 6'h27;
-      10'h060:
-          \$2  = 6'h28;
-      10'h061:
-          \$2  = 6'h29;
-      10'h062:
-          \$2  = 6'h2a;
-      10'h063:
-          \$2  = 6'h2b;
-      10'h064:
-          \$2  = 6'h2c;
-      10'h065:
-          \$2  = 6'h30;
-      10'h066:
-          \$2  = 6'h31;
-      10'h067:
-          \$2  = 6'h32;
-      10'h068:
-          \$2  = 6'h33;
-      10'h069:
-          \$2  = 6'h34;
-      10'h06a:
-          \$2  = 6'h35;
-      10'h06b:
-          \$2  = 6'h36;
-      10'h06c:
-          \$2  = 6'h37;
-      10'h06d:
-          \$2  = 6'h38;
-      10'h06e:
-          \$2  = 6'h39;
-      10'h06f:
-          \$2  = 6'h3a;
-      10'h070:
-          \$2  = 6'h3b;
-      10'h071:
-          \$2  = 6'h3c;
-      10'h072:
-          \$2  = 6'h00;
-      10'h073:
-          \$2  = 6'h01;
-      10'h074:
-          \$2  = 6'h02;
-      10'h075:
-          \$2  = 6'h03;
-      10'h076:
-          \$2  = 6'h04;
-      10'h077:
-          \$2  = 6'h05;
-      10'h078:
-          \$2  = 6'h06;
-      10'h079:
-          \$2  = 6'h07;
-      10'h07a:
-          \$2  = 6'h08;
-      10'h07b:
-          \$2  = 6'h09;
-      10'h07c:
-          \$2  = 6'h0a;
-      10'h07d:
-          \$2  = 6'h0b;
-      10'h07e:
-          \$2  = 6'h0c;
-      10'h07f:
-          \$2  = 6'h11;
-      10'h080:
-          \$2  = 6'h12;
-      10'h081:
-          \$2  = 6'h13;
-      10'h082:
-          \$2  = 6'h14;
-      10'h083:
-          \$2  = 6'h15;
-      10'h084:
-          \$2  = 6'h16;
-      10'h085:
-          \$2  = 6'h17;
-      10'h086:
-          \$2  = 6'h18;
-      10'h087:
-          \$2  = 6'h19;
-      10'h088:
-          \$2  = 6'h1a;
-      10'h089:
-          \$2  = 6'h1b;
-      10'h08a:
-          \$2  = 6'h1c;
-      10'h08b:
-          \$2  = 6'h20;
-      10'h08c:
-          \$2  = 6'h21;
-      10'h08d:
-          \$2  = 6'h22;
-      10'h08e:
-          \$2  = 6'h23;
-      10'h08f:
-          \$2  = 6'h24;
-      10'h090:
-          \$2  = 6'h25;
-      10'h091:
-          \$2  = 6'h26;
-      10'h092:
-          \$2  = 6'h27;
-      10'h093:
-          \$2  = 6'h28;
-      10'h094:
-          \$2  = 6'h29;
-      10'h095:
-          \$2  = 6'h2a;
-      10'h096:
-          \$2  = 6'h2b;
-      10'h097:
-          \$2  = 6'h2c;
-      10'h098:
-          \$2  = 6'h30;
-      10'h099:
-          \$2  = 6'h31;
-      10'h09a:
-          \$2  = 6'h32;
-      10'h09b:
-          \$2  = 6'h33;
-      10'h09c:
-          \$2  = 6'h34;
-      10'h09d:
-          \$2  = 6'h35;
-      10'h09e:
-          \$2  = 6'h36;
-      10'h09f:
-          \$2  = 6'h37;
-      10'h0a0:
-          \$2  = 6'h38;
-      10'h0a1:
-          \$2  = 6'h39;
-      10'h0a2:
-          \$2  = 6'h3a;
-      10'h0a3:
-          \$2  = 6'h3b;
-      10'h0a4:
-          \$2  = 6'h3c;
-      10'h0a5:
-          \$2  = 6'h00;
-      10'h0a6:
-          \$2  = 6'h01;
-      10'h0a7:
-          \$2  = 6'h02;
-      10'h0a8:
-          \$2  = 6'h03;
-      10'h0a9:
-          \$2  = 6'h04;
-      10'h0aa:
-          \$2  = 6'h05;
-      10'h0ab:
-          \$2  = 6'h06;
-      10'h0ac:
-          \$2  = 6'h07;
-      10'h0ad:
-          \$2  = 6'h08;
-      10'h0ae:
-          \$2  = 6'h09;
-      10'h0af:
-          \$2  = 6'h0a;
-      10'h0b0:
-          \$2  = 6'h0b;
-      10'h0b1:
-          \$2  = 6'h0c;
-      10'h0b2:
-          \$2  = 6'h10;
-      10'h0b3:
-          \$2  = 6'h11;
-      10'h0b4:
-          \$2  = 6'h12;
-      10'h0b5:
-          \$2  = 6'h13;
-      10'h0b6:
-          \$2  = 6'h14;
-      10'h0b7:
-          \$2  = 6'h15;
-      10'h0b8:
-          \$2  = 6'h16;
-      10'h0b9:
-          \$2  = 6'h17;
-      10'h0ba:
-          \$2  = 6'h18;
-      10'h0bb:
-          \$2  = 6'h19;
-      10'h0bc:
-          \$2  = 6'h1a;
-      10'h0bd:
-          \$2  = 6'h1b;
-      10'h0be:
-          \$2  = 6'h1c;
-      10'h0bf:
-          \$2  = 6'h20;
-      10'h0c0:
-          \$2  = 6'h21;
-      10'h0c1:
-          \$2  = 6'h22;
-      10'h0c2:
-          \$2  = 6'h23;
-      10'h0c3:
-          \$2  = 6'h24;
-      10'h0c4:
-          \$2  = 6'h25;
-      10'h0c5:
-          \$2  = 6'h26;
-      10'h0c6:
-          \$2  = 6'h27;
-      10'h0c7:
-          \$2  = 6'h28;
-      10'h0c8:
-          \$2  = 6'h29;
-      10'h0c9:
-          \$2  = 6'h2a;
-      10'h0ca:
-          \$2  = 6'h2b;
-      10'h0cb:
-          \$2  = 6'h2c;
-      10'h0cc:
-          \$2  = 6'h30;
-      10'h0cd:
-          \$2  = 6'h31;
-      10'h0ce:
-          \$2  = 6'h32;
-      10'h0cf:
-          \$2  = 6'h33;
-      10'h0d0:
-          \$2  = 6'h34;
-      10'h0d1:
-          \$2  = 6'h35;
-      10'h0d2:
-          \$2  = 6'h36;
-      10'h0d3:
-          \$2  = 6'h37;
-      10'h0d4:
-          \$2  = 6'h38;
-      10'h0d5:
-          \$2  = 6'h39;
-      10'h0d6:
-          \$2  = 6'h3a;
-      10'h0d7:
-          \$2  = 6'h3b;
-      10'h0d8:
-          \$2  = 6'h3c;
-      10'h0d9:
-          \$2  = 6'h00;
-      10'h0da:
-          \$2  = 6'h01;
-      10'h0db:
-          \$2  = 6'h02;
-      10'h0dc:
-          \$2  = 6'h03;
-      10'h0dd:
-          \$2  = 6'h04;
-      10'h0de:
-          \$2  = 6'h05;
-      10'h0df:
-          \$2  = 6'h06;
-      10'h0e0:
-          \$2  = 6'h07;
-      10'h0e1:
-          \$2  = 6'h08;
-      10'h0e2:
-          \$2  = 6'h09;
-      10'h0e3:
-          \$2  = 6'h0a;
-      10'h0e4:
-          \$2  = 6'h0b;
-      10'h0e5:
-          \$2  = 6'h0c;
-      10'h0e6:
-          \$2  = 6'h10;
-      10'h0e7:
-          \$2  = 6'h11;
-      10'h0e8:
-          \$2  = 6'h12;
-      10'h0e9:
-          \$2  = 6'h13;
-      10'h0ea:
-          \$2  = 6'h14;
-      10'h0eb:
-          \$2  = 6'h15;
-      10'h0ec:
-          \$2  = 6'h16;
-      10'h0ed:
-          \$2  = 6'h17;
-      10'h0ee:
-          \$2  = 6'h18;
-      10'h0ef:
-          \$2  = 6'h19;
-      10'h0f0:
-          \$2  = 6'h1a;
-      10'h0f1:
-          \$2  = 6'h1b;
-      10'h0f2:
-          \$2  = 6'h1c;
-      10'h0f3:
-          \$2  = 6'h20;
-      10'h0f4:
-          \$2  = 6'h21;
-      10'h0f5:
-          \$2  = 6'h22;
-      10'h0f6:
-          \$2  = 6'h23;
-      10'h0f7:
-          \$2  = 6'h24;
-      10'h0f8:
-          \$2  = 6'h25;
-      10'h0f9:
-          \$2  = 6'h26;
-      10'h0fa:
-          \$2  = 6'h27;
-      10'h0fb:
-          \$2  = 6'h28;
-      10'h0fc:
-          \$2  = 6'h29;
-      10'h0fd:
-          \$2  = 6'h2a;
-      10'h0fe:
-          \$2  = 6'h2b;
-      10'h0ff:
-          \$2  = 6'h2c;
-      10'h100:
-          \$2  = 6'h30;
-      10'h101:
-          \$2  = 6'h31;
-      10'h102:
-          \$2  = 6'h32;
-      10'h103:
-          \$2  = 6'h33;
-      10'h104:
-          \$2  = 6'h34;
-      10'h105:
-          \$2  = 6'h35;
-      10'h106:
-          \$2  = 6'h36;
-      10'h107:
-          \$2  = 6'h37;
-      10'h108:
-          \$2  = 6'h38;
-      10'h109:
-          \$2  = 6'h39;
-      10'h10a:
-          \$2  = 6'h3a;
-      10'h10b:
-          \$2  = 6'h3b;
-      10'h10c:
-          \$2  = 6'h3c;
-      10'h10d:
-          \$2  = 6'h00;
-      10'h10e:
-          \$2  = 6'h01;
-      10'h10f:
-          \$2  = 6'h02;
-      10'h110:
-          \$2  = 6'h03;
-      10'h111:
-          \$2  = 6'h04;
-      10'h112:
-          \$2  = 6'h05;
-      10'h113:
-          \$2  = 6'h06;
-      10'h114:
-          \$2  = 6'h07;
-      10'h115:
-          \$2  = 6'h08;
-      10'h116:
-          \$2  = 6'h09;
-      10'h117:
-          \$2  = 6'h0a;
-      10'h118:
-          \$2  = 6'h0b;
-      10'h119:
-          \$2  = 6'h0c;
-      10'h11a:
-          \$2  = 6'h10;
-      10'h11b:
-          \$2  = 6'h11;
-      10'h11c:
-          \$2  = 6'h12;
-      10'h11d:
-          \$2  = 6'h13;
-      10'h11e:
-          \$2  = 6'h14;
-      10'h11f:
-          \$2  = 6'h15;
-      10'h120:
-          \$2  = 6'h16;
-      10'h121:
-          \$2  = 6'h17;
-      10'h122:
-          \$2  = 6'h18;
-      10'h123:
-          \$2  = 6'h1a;
-      10'h124:
-          \$2  = 6'h1b;
-      10'h125:
-          \$2  = 6'h1c;
-      10'h126:
-          \$2  = 6'h20;
-      10'h127:
-          \$2  = 6'h21;
-      10'h128:
-          \$2  = 6'h22;
-      10'h129:
-          \$2  = 6'h23;
-      10'h12a:
-          \$2  = 6'h24;
-      10'h12b:
-          \$2  = 6'h25;
-      10'h12c:
-          \$2  = 6'h26;
-      10'h12d:
-          \$2  = 6'h27;
-      10'h12e:
-          \$2  = 6'h28;
-      10'h12f:
-          \$2  = 6'h29;
-      10'h130:
-          \$2  = 6'h2a;
-      10'h131:
-          \$2  = 6'h2b;
-      10'h132:
-          \$2  = 6'h2c;
-      10'h133:
-          \$2  = 6'h30;
-      10'h134:
-          \$2  = 6'h31;
-      10'h135:
-          \$2  = 6'h32;
-      10'h136:
-          \$2  = 6'h33;
-      10'h137:
-          \$2  = 6'h34;
-      10'h138:
-          \$2  = 6'h35;
-      10'h139:
-          \$2  = 6'h36;
-      10'h13a:
-          \$2  = 6'h37;
-      10'h13b:
-          \$2  = 6'h38;
-      10'h13c:
-          \$2  = 6'h39;
-      10'h13d:
-          \$2  = 6'h3a;
-      10'h13e:
-          \$2  = 6'h3b;
-      10'h13f:
-          \$2  = 6'h3c;
-      10'h140:
-          \$2  = 6'h00;
-      10'h141:
-          \$2  = 6'h01;
-      10'h142:
-          \$2  = 6'h02;
-      10'h143:
-          \$2  = 6'h03;
-      10'h144:
-          \$2  = 6'h04;
-      10'h145:
-          \$2  = 6'h05;
-      10'h146:
-          \$2  = 6'h06;
-      10'h147:
-          \$2  = 6'h07;
-      10'h148:
-          \$2  = 6'h08;
-      10'h149:
-          \$2  = 6'h09;
-      10'h14a:
-          \$2  = 6'h0a;
-      10'h14b:
-          \$2  = 6'h0b;
-      10'h14c:
-          \$2  = 6'h0c;
-      10'h14d:
-          \$2  = 6'h10;
-      10'h14e:
-          \$2  = 6'h11;
-      10'h14f:
-          \$2  = 6'h12;
-      10'h150:
-          \$2  = 6'h13;
-      10'h151:
-          \$2  = 6'h14;
-      10'h152:
-          \$2  = 6'h15;
-      10'h153:
-          \$2  = 6'h16;
-      10'h154:
-          \$2  = 6'h17;
-      10'h155:
-          \$2  = 6'h18;
-      10'h156:
-          \$2  = 6'h19;
-      10'h157:
-          \$2  = 6'h1a;
-      10'h158:
-          \$2  = 6'h1b;
-      10'h159:
-          \$2  = 6'h1c;
-      10'h15a:
-          \$2  = 6'h20;
-      10'h15b:
-          \$2  = 6'h21;
-      10'h15c:
-          \$2  = 6'h22;
-      10'h15d:
-          \$2  = 6'h23;
-      10'h15e:
-          \$2  = 6'h24;
-      10'h15f:
-          \$2  = 6'h25;
-      10'h160:
-          \$2  = 6'h26;
-      10'h161:
-          \$2  = 6'h27;
-      10'h162:
-          \$2  = 6'h28;
-      10'h163:
-          \$2  = 6'h29;
-      10'h164:
-          \$2  = 6'h2a;
-      10'h165:
-          \$2  = 6'h2b;
-      10'h166:
-          \$2  = 6'h2c;
-      10'h167:
-          \$2  = 6'h30;
-      10'h168:
-          \$2  = 6'h31;
-      10'h169:
-          \$2  = 6'h32;
-      10'h16a:
-          \$2  = 6'h33;
-      10'h16b:
-          \$2  = 6'h34;
-      10'h16c:
-          \$2  = 6'h35;
-      10'h16d:
-          \$2  = 6'h36;
-      10'h16e:
-          \$2  = 6'h37;
-      10'h16f:
-          \$2  = 6'h38;
-      10'h170:
-          \$2  = 6'h39;
-      10'h171:
-          \$2  = 6'h3a;
-      10'h172:
-          \$2  = 6'h3b;
-      10'h173:
-          \$2  = 6'h3c;
-      10'h174:
-          \$2  = 6'h00;
-      10'h175:
-          \$2  = 6'h01;
-      10'h176:
-          \$2  = 6'h02;
-      10'h177:
-          \$2  = 6'h03;
-      10'h178:
-          \$2  = 6'h04;
-      10'h179:
-          \$2  = 6'h05;
-      10'h17a:
-          \$2  = 6'h06;
-      10'h17b:
-          \$2  = 6'h07;
-      10'h17c:
-          \$2  = 6'h08;
-      10'h17d:
-          \$2  = 6'h09;
-      10'h17e:
-          \$2  = 6'h0a;
-      10'h17f:
-          \$2  = 6'h0b;
-      10'h180:
-          \$2  = 6'h0c;
-      10'h181:
-          \$2  = 6'h10;
-      10'h182:
-          \$2  = 6'h11;
-      10'h183:
-          \$2  = 6'h12;
-      10'h184:
-          \$2  = 6'h13;
-      10'h185:
-          \$2  = 6'h14;
-      10'h186:
-          \$2  = 6'h15;
-      10'h187:
-          \$2  = 6'h16;
-      10'h188:
-          \$2  = 6'h17;
-      10'h189:
-          \$2  = 6'h18;
-      10'h18a:
-          \$2  = 6'h19;
-      10'h18b:
-          \$2  = 6'h1a;
-      10'h18c:
-          \$2  = 6'h1b;
-      10'h18d:
-          \$2  = 6'h1c;
-      10'h18e:
-          \$2  = 6'h20;
-      10'h18f:
-          \$2  = 6'h21;
-      10'h190:
-          \$2  = 6'h22;
-      10'h191:
-          \$2  = 6'h23;
-      10'h192:
-          \$2  = 6'h24;
-      10'h193:
-          \$2  = 6'h25;
-      10'h194:
-          \$2  = 6'h26;
-      10'h195:
-          \$2  = 6'h27;
-      10'h196:
-          \$2  = 6'h28;
-      10'h197:
-          \$2  = 6'h29;
-      10'h198:
-          \$2  = 6'h2a;
-      10'h199:
-          \$2  = 6'h2b;
-      10'h19a:
-          \$2  = 6'h30;
-      10'h19b:
-          \$2  = 6'h31;
-      10'h19c:
-          \$2  = 6'h32;
-      10'h19d:
-          \$2  = 6'h33;
-      10'h19e:
-          \$2  = 6'h34;
-      10'h19f:
-          \$2  = 6'h35;
-      10'h1a0:
-          \$2  = 6'h36;
-      10'h1a1:
-          \$2  = 6'h37;
-      10'h1a2:
-          \$2  = 6'h38;
-      10'h1a3:
-          \$2  = 6'h39;
-      10'h1a4:
-          \$2  = 6'h3a;
-      10'h1a5:
-          \$2  = 6'h3b;
-      10'h1a6:
-          \$2  = 6'h3c;
-      10'h1a7:
-          \$2  = 6'h00;
-      10'h1a8:
-          \$2  = 6'h01;
-      10'h1a9:
-          \$2  = 6'h02;
-      10'h1aa:
-          \$2  = 6'h03;
-      10'h1ab:
-          \$2  = 6'h04;
-      10'h1ac:
-          \$2  = 6'h05;
-      10'h1ad:
-          \$2  = 6'h06;
-      10'h1ae:
-          \$2  = 6'h07;
-      10'h1af:
-          \$2  = 6'h08;
-      10'h1b0:
-          \$2  = 6'h09;
-      10'h1b1:
-          \$2  = 6'h0a;
-      10'h1b2:
-          \$2  = 6'h0b;
-      10'h1b3:
-          \$2  = 6'h0c;
-      10'h1b4:
-          \$2  = 6'h10;
-      10'h1b5:
-          \$2  = 6'h11;
-      10'h1b6:
-          \$2  = 6'h12;
-      10'h1b7:
-          \$2  = 6'h13;
-      10'h1b8:
-          \$2  = 6'h14;
-      10'h1b9:
-          \$2  = 6'h15;
-      10'h1ba:
-          \$2  = 6'h16;
-      10'h1bb:
-          \$2  = 6'h17;
-      10'h1bc:
-          \$2  = 6'h18;
-      10'h1bd:
-          \$2  = 6'h19;
-      10'h1be:
-          \$2  = 6'h1a;
-      10'h1bf:
-          \$2  = 6'h1b;
-      10'h1c0:
-          \$2  = 6'h1c;
-      10'h1c1:
-          \$2  = 6'h20;
-      10'h1c2:
-          \$2  = 6'h21;
-      10'h1c3:
-          \$2  = 6'h22;
-      10'h1c4:
-          \$2  = 6'h23;
-      10'h1c5:
-          \$2  = 6'h24;
-      10'h1c6:
-          \$2  = 6'h25;
-      10'h1c7:
-          \$2  = 6'h26;
-      10'h1c8:
-          \$2  = 6'h27;
-      10'h1c9:
-          \$2  = 6'h28;
-      10'h1ca:
-          \$2  = 6'h29;
-      10'h1cb:
-          \$2  = 6'h2a;
-      10'h1cc:
-          \$2  = 6'h2b;
-      10'h1cd:
-          \$2  = 6'h2c;
-      10'h1ce:
-          \$2  = 6'h30;
-      10'h1cf:
-          \$2  = 6'h31;
-      10'h1d0:
-          \$2  = 6'h32;
-      10'h1d1:
-          \$2  = 6'h33;
-      10'h1d2:
-          \$2  = 6'h34;
-      10'h1d3:
-          \$2  = 6'h35;
-      10'h1d4:
-          \$2  = 6'h36;
-      10'h1d5:
-          \$2  = 6'h37;
-      10'h1d6:
-          \$2  = 6'h38;
-      10'h1d7:
-          \$2  = 6'h39;
-      10'h1d8:
-          \$2  = 6'h3a;
-      10'h1d9:
-          \$2  = 6'h3b;
-      10'h1da:
-          \$2  = 6'h3c;
-      10'h1db:
-          \$2  = 6'h00;
-      10'h1dc:
-          \$2  = 6'h01;
-      10'h1dd:
-          \$2  = 6'h02;
-      10'h1de:
-          \$2  = 6'h03;
-      10'h1df:
-          \$2  = 6'h04;
-      10'h1e0:
-          \$2  = 6'h05;
-      10'h1e1:
-          \$2  = 6'h06;
-      10'h1e2:
-          \$2  = 6'h07;
-      10'h1e3:
-          \$2  = 6'h08;
-      10'h1e4:
-          \$2  = 6'h09;
-      10'h1e5:
-          \$2  = 6'h0a;
-      10'h1e6:
-          \$2  = 6'h0b;
-      10'h1e7:
-          \$2  = 6'h0c;
-      10'h1e8:
-          \$2  = 6'h10;
-      10'h1e9:
-          \$2  = 6'h11;
-      10'h1ea:
-          \$2  = 6'h12;
-      10'h1eb:
-          \$2  = 6'h13;
-      10'h1ec:
-          \$2  = 6'h14;
-      10'h1ed:
-          \$2  = 6'h15;
-      10'h1ee:
-          \$2  = 6'h16;
-      10'h1ef:
-          \$2  = 6'h17;
-      10'h1f0:
-          \$2  = 6'h18;
-      10'h1f1:
-          \$2  = 6'h19;
-      10'h1f2:
-          \$2  = 6'h1a;
-      10'h1f3:
-          \$2  = 6'h1b;
-      10'h1f4:
-          \$2  = 6'h1c;
-      10'h1f5:
-          \$2  = 6'h20;
-      10'h1f6:
-          \$2  = 6'h21;
-      10'h1f7:
-          \$2  = 6'h22;
-      10'h1f8:
-          \$2  = 6'h23;
-      10'h1f9:
-          \$2  = 6'h24;
-      10'h1fa:
-          \$2  = 6'h25;
-      10'h1fb:
-          \$2  = 6'h26;
-      10'h1fc:
-          \$2  = 6'h27;
-      10'h1fd:
-          \$2  = 6'h28;
-      10'h1fe:
-          \$2  = 6'h29;
-      10'h1ff:
-          \$2  = 6'h2a;
-      10'h200:
-          \$2  = 6'h2b;
-      10'h201:
-          \$2  = 6'h2c;
-      10'h202:
-          \$2  = 6'h30;
-      10'h203:
-          \$2  = 6'h31;
-      10'h204:
-          \$2  = 6'h32;
-      10'h205:
-          \$2  = 6'h33;
-      10'h206:
-          \$2  = 6'h34;
-      10'h207:
-          \$2  = 6'h35;
-      10'h208:
-          \$2  = 6'h36;
-      10'h209:
-          \$2  = 6'h37;
-      10'h20a:
-          \$2  = 6'h38;
-      10'h20b:
-          \$2  = 6'h39;
-      10'h20c:
-          \$2  = 6'h3a;
-      10'h20d:
-          \$2  = 6'h3b;
-      10'h20e:
-          \$2  = 6'h3c;
-      10'h20f:
-          \$2  = 6'h00;
-      10'h210:
-          \$2  = 6'h01;
-    endcase
+  reg [12:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
   end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 13'h0410;
+  assign \$2  = tile_plus2 == 10'h210;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 11'h000 : \$3 ;
+  assign \$5  = t == 10'h210;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 11'h000 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$12  = v8 & last8;
+  assign \$13  = issue & tile[12];
+  assign \$14  = o__valid & o__ready;
+  assign \$15  = q_owed < 4'ha;
+  assign \$16  = \$14  ? q_room : \$15 ;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = \$17  | q_room;
+  assign \$19  = \$13  ? \$16  : \$18 ;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = deliver & \$25 ;
+  assign \$27  = q_wptr == 4'h9;
+  assign \$28  = q_wptr + 1'h1;
+  assign \$29  = \$27  ? 5'h00 : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = q_rptr == 4'h9;
+  assign \$35  = q_rptr + 1'h1;
+  assign \$36  = \$34  ? 5'h00 : \$35 ;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = | q_stored;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = deliver & \$42 ;
+  assign \$44  = q_stored + \$43 ;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$44  - \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = | q_stored;
+  assign \$53  = \$52  | deliver;
+  assign \$54  = | q_stored;
+  assign \$55  = \$54  ? \rport__data$79  : acc0;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$56  = ~ tile[12];
+  assign \$57  = q_room | \$56 ;
+  assign i__ready = \$57  & tile[10];
+  assign \$58  = ~ tile[12];
+  assign \$59  = q_room | \$58 ;
+  assign \$60  = ~ tile[10];
+  assign \$61  = i__valid | \$60 ;
+  assign issue = \$59  & \$61 ;
+  assign \$signature__en  = issue & tile[10];
+  assign \$62  = first8_0 ? bias0 : acc0;
+  assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
+  assign \$64  = issue & tile[12];
+  assign \$65  = q_owed + \$64 ;
+  assign \$66  = o__valid & o__ready;
+  assign \$67  = \$65  - \$66 ;
+  always @(posedge clk)
+    tile_primed <= \$68 ;
+  always @(posedge clk)
+    tile <= \$69 ;
+  always @(posedge clk)
+    tile_plus1 <= \$70 ;
+  always @(posedge clk)
+    tile_plus2 <= \$71 ;
+  always @(posedge clk)
+    t <= \$72 ;
+  always @(posedge clk)
+    x_reg <= \$73 ;
+  always @(posedge clk)
+    from_input <= \$74 ;
+  always @(posedge clk)
+    v1 <= \$75 ;
+  always @(posedge clk)
+    first1 <= \$76 ;
+  always @(posedge clk)
+    last1 <= \$77 ;
+  always @(posedge clk)
+    nf1 <= \$78 ;
+  always @(posedge clk)
+    from_input2 <= \$79 ;
+  always @(posedge clk)
+    x_reg2 <= \$80 ;
+  always @(posedge clk)
+    inbuf_read <= \$81 ;
+  always @(posedge clk)
+    x_mid <= \$82 ;
+  always @(posedge clk)
+    t1 <= \$83 ;
+  always @(posedge clk)
+    rom0_addr <= \$84 ;
+  always @(posedge clk)
+    rom0_read <= \$85 ;
+  always @(posedge clk)
+    x0_0 <= \$86 ;
+  always @(posedge clk)
+    xoff0_0 <= \$87 ;
+  always @(posedge clk)
+    w0_0 <= \$88 ;
+  always @(posedge clk)
+    prod0_0 <= \$89 ;
+  always @(posedge clk)
+    prod0_0_r <= \$90 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$91 ;
+  always @(posedge clk)
+    v2 <= \$92 ;
+  always @(posedge clk)
+    first2 <= \$93 ;
+  always @(posedge clk)
+    last2 <= \$94 ;
+  always @(posedge clk)
+    nf2 <= \$95 ;
+  always @(posedge clk)
+    v3 <= \$96 ;
+  always @(posedge clk)
+    first3 <= \$97 ;
+  always @(posedge clk)
+    last3 <= \$98 ;
+  always @(posedge clk)
+    nf3 <= \$99 ;
+  always @(posedge clk)
+    v4 <= \$100 ;
+  always @(posedge clk)
+    first4 <= \$101 ;
+  always @(posedge clk)
+    last4 <= \$102 ;
+  always @(posedge clk)
+    nf4 <= \$103 ;
+  always @(posedge clk)
+    v5 <= \$104 ;
+  always @(posedge clk)
+    first5 <= \$105 ;
+  always @(posedge clk)
+    last5 <= \$106 ;
+  always @(posedge clk)
+    nf5 <= \$107 ;
+  always @(posedge clk)
+    v6 <= \$108 ;
+  always @(posedge clk)
+    first6 <= \$109 ;
+  always @(posedge clk)
+    last6 <= \$110 ;
+  always @(posedge clk)
+    nf6 <= \$111 ;
+  always @(posedge clk)
+    v7 <= \$112 ;
+  always @(posedge clk)
+    first7 <= \$113 ;
+  always @(posedge clk)
+    last7 <= \$114 ;
+  always @(posedge clk)
+    nf7 <= \$115 ;
+  always @(posedge clk)
+    v8 <= \$116 ;
+  always @(posedge clk)
+    first8 <= \$117 ;
+  always @(posedge clk)
+    last8 <= \$118 ;
+  always @(posedge clk)
+    nf8 <= \$119 ;
+  always @(posedge clk)
+    v8_0 <= \$120 ;
+  always @(posedge clk)
+    first8_0 <= \$121 ;
+  always @(posedge clk)
+    last8_0 <= \$122 ;
+  always @(posedge clk)
+    nf8_0 <= \$123 ;
+  always @(posedge clk)
+    bias0 <= \$124 ;
+  always @(posedge clk)
+    acc0 <= \$125 ;
+  always @(posedge clk)
+    deliver <= \$126 ;
+  always @(posedge clk)
+    q_owed <= \$127 ;
+  always @(posedge clk)
+    q_room <= \$128 ;
+  always @(posedge clk)
+    q_wptr <= \$129 ;
+  always @(posedge clk)
+    q_rptr <= \$130 ;
+  always @(posedge clk)
+    q_stored <= \$131 ;
+  always @(posedge clk)
+    o__valid <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      10'h000:
-          \$3  = 1'h1;
-      10'h001:
-          \$3  = 1'h1;
-      10'h002:
-          \$3  = 1'h1;
-      10'h003:
-          \$3  = 1'h1;
-      10'h004:
-          \$3  = 1'h1;
-      10'h005:
-          \$3  = 1'h1;
-      10'h006:
-          \$3  = 1'h1;
-      10'h007:
-          \$3  = 1'h1;
-      10'h008:
-          \$3  = 1'h1;
-      10'h009:
-          \$3  = 1'h1;
-      10'h00a:
-          \$3  = 1'h1;
-      10'h00b:
-          \$3  = 1'h1;
-      10'h00c:
-          \$3  = 1'h1;
-      10'h00d:
-          \$3  = 1'h1;
-      10'h00e:
-          \$3  = 1'h1;
-      10'h00f:
-          \$3  = 1'h1;
-      10'h010:
-          \$3  = 1'h1;
-      10'h011:
-          \$3  = 1'h1;
-      10'h012:
-          \$3  = 1'h1;
-      10'h013:
-          \$3  = 1'h1;
-      10'h014:
-          \$3  = 1'h1;
-      10'h015:
-          \$3  = 1'h1;
-      10'h016:
-          \$3  = 1'h1;
-      10'h017:
-          \$3  = 1'h1;
-      10'h018:
-          \$3  = 1'h1;
-      10'h019:
-          \$3  = 1'h1;
-      10'h01a:
-          \$3  = 1'h1;
-      10'h01b:
-          \$3  = 1'h1;
-      10'h01c:
-          \$3  = 1'h1;
-      10'h01d:
-          \$3  = 1'h1;
-      10'h01e:
-          \$3  = 1'h1;
-      10'h01f:
-          \$3  = 1'h1;
-      10'h020:
-          \$3  = 1'h1;
-      10'h021:
-          \$3  = 1'h1;
-      10'h022:
-          \$3  = 1'h1;
-      10'h023:
-          \$3  = 1'h1;
-      10'h024:
-          \$3  = 1'h1;
-      10'h025:
-          \$3  = 1'h1;
-      10'h026:
-          \$3  = 1'h1;
-      10'h027:
-          \$3  = 1'h1;
-      10'h028:
-          \$3  = 1'h1;
-      10'h029:
-          \$3  = 1'h1;
-      10'h02a:
-          \$3  = 1'h1;
-      10'h02b:
-          \$3  = 1'h1;
-      10'h02c:
-          \$3  = 1'h1;
-      10'h02d:
-          \$3  = 1'h1;
-      10'h02e:
-          \$3  = 1'h1;
-      10'h02f:
-          \$3  = 1'h1;
-      10'h030:
-          \$3  = 1'h1;
-      10'h031:
-          \$3  = 1'h1;
-      10'h032:
-          \$3  = 1'h1;
-      10'h033:
-          \$3  = 1'h1;
-      10'h034:
-          \$3  = 1'h1;
-      10'h035:
-          \$3  = 1'h1;
-      10'h036:
-          \$3  = 1'h1;
-      10'h037:
-          \$3  = 1'h1;
-      10'h038:
-          \$3  = 1'h1;
-      10'h039:
-          \$3  = 1'h1;
-      10'h03a:
-          \$3  = 1'h1;
-      10'h03b:
-          \$3  = 1'h1;
-      10'h03c:
-          \$3  = 1'h1;
-      10'h03d:
-          \$3  = 1'h1;
-      10'h03e:
-          \$3  = 1'h0;
-      10'h03f:
-          \$3  = 1'h0;
-      10'h040:
-          \$3  = 1'h0;
-      10'h041:
-          \$3  = 1'h0;
-      10'h042:
-          \$3  = 1'h0;
-      10'h043:
-          \$3  = 1'h0;
-      10'h044:
-          \$3  = 1'h0;
-      10'h045:
-          \$3  = 1'h0;
-      10'h046:
-          \$3  = 1'h0;
-      10'h047:
-          \$3  = 1'h0;
-      10'h048:
-          \$3  = 1'h0;
-      10'h049:
-          \$3  = 1'h0;
-      10'h04a:
-          \$3  = 1'h0;
-      10'h04b:
-          \$3  = 1'h0;
-      10'h04c:
-          \$3  = 1'h0;
-      10'h04d:
-          \$3  = 1'h0;
-      10'h04e:
-          \$3  = 1'h0;
-      10'h04f:
-          \$3  = 1'h0;
-      10'h050:
-          \$3  = 1'h0;
-      10'h051:
-          \$3  = 1'h0;
-      10'h052:
-          \$3  = 1'h0;
-      10'h053:
-          \$3  = 1'h0;
-      10'h054:
-          \$3  = 1'h0;
-      10'h055:
-          \$3  = 1'h0;
-      10'h056:
-          \$3  = 1'h0;
-      10'h057:
-          \$3  = 1'h0;
-      10'h058:
-          \$3  = 1'h0;
-      10'h059:
-          \$3  = 1'h0;
-      10'h05a:
-          \$3  = 1'h0;
-      10'h05b:
-          \$3  = 1'h0;
-      10'h05c:
-          \$3  = 1'h0;
-      10'h05d:
-          \$3  = 1'h0;
-      10'h05e:
-          \$3  = 1'h0;
-      10'h05f:
-          \$3  = 1'h0;
-      10'h060:
-          \$3  = 1'h0;
-      10'h061:
-          \$3  = 1'h0;
-      10'h062:
-          \$3  = 1'h0;
-      10'h063:
-          \$3  = 1'h0;
-      10'h064:
-          \$3  = 1'h0;
-      10'h065:
-          \$3  = 1'h0;
-      10'h066:
-          \$3  = 1'h0;
-      10'h067:
-          \$3  = 1'h0;
-      10'h068:
-          \$3  = 1'h0;
-      10'h069:
-          \$3  = 1'h0;
-      10'h06a:
-          \$3  = 1'h0;
-      10'h06b:
-          \$3  = 1'h0;
-      10'h06c:
-          \$3  = 1'h0;
-      10'h06d:
-          \$3  = 1'h0;
-      10'h06e:
-          \$3  = 1'h0;
-      10'h06f:
-          \$3  = 1'h0;
-      10'h070:
-          \$3  = 1'h0;
-      10'h071:
-          \$3  = 1'h0;
-      10'h072:
-          \$3  = 1'h0;
-      10'h073:
-          \$3  = 1'h0;
-      10'h074:
-          \$3  = 1'h0;
-      10'h075:
-          \$3  = 1'h0;
-      10'h076:
-          \$3  = 1'h0;
-      10'h077:
-          \$3  = 1'h0;
-      10'h078:
-          \$3  = 1'h0;
-      10'h079:
-          \$3  = 1'h0;
-      10'h07a:
-          \$3  = 1'h0;
-      10'h07b:
-          \$3  = 1'h0;
-      10'h07c:
-          \$3  = 1'h0;
-      10'h07d:
-          \$3  = 1'h0;
-      10'h07e:
-          \$3  = 1'h0;
-      10'h07f:
-          \$3  = 1'h0;
-      10'h080:
-          \$3  = 1'h0;
-      10'h081:
-          \$3  = 1'h0;
-      10'h082:
-          \$3  = 1'h0;
-      10'h083:
-          \$3  = 1'h0;
-      10'h084:
-          \$3  = 1'h0;
-      10'h085:
-          \$3  = 1'h0;
-      10'h086:
-          \$3  = 1'h0;
-      10'h087:
-          \$3  = 1'h0;
-      10'h088:
-          \$3  = 1'h0;
-      10'h089:
-          \$3  = 1'h0;
-      10'h08a:
-          \$3  = 1'h0;
-      10'h08b:
-          \$3  = 1'h0;
-      10'h08c:
-          \$3  = 1'h0;
-      10'h08d:
-          \$3  = 1'h0;
-      10'h08e:
-          \$3  = 1'h0;
-      10'h08f:
-          \$3  = 1'h0;
-      10'h090:
-          \$3  = 1'h0;
-      10'h091:
-          \$3  = 1'h0;
-      10'h092:
-          \$3  = 1'h0;
-      10'h093:
-          \$3  = 1'h0;
-      10'h094:
-          \$3  = 1'h0;
-      10'h095:
-          \$3  = 1'h0;
-      10'h096:
-          \$3  = 1'h0;
-      10'h097:
-          \$3  = 1'h0;
-      10'h098:
-          \$3  = 1'h0;
-      10'h099:
-          \$3  = 1'h0;
-      10'h09a:
-          \$3  = 1'h0;
-      10'h09b:
-          \$3  = 1'h0;
-      10'h09c:
-          \$3  = 1'h0;
-      10'h09d:
-          \$3  = 1'h0;
-      10'h09e:
-          \$3  = 1'h0;
-      10'h09f:
-          \$3  = 1'h0;
-      10'h0a0:
-          \$3  = 1'h0;
-      10'h0a1:
-          \$3  = 1'h0;
-      10'h0a2:
-          \$3  = 1'h0;
-      10'h0a3:
-          \$3  = 1'h0;
-      10'h0a4:
-          \$3  = 1'h0;
-      10'h0a5:
-          \$3  = 1'h0;
-      10'h0a6:
-          \$3  = 1'h0;
-      10'h0a7:
-          \$3  = 1'h0;
-      10'h0a8:
-          \$3  = 1'h0;
-      10'h0a9:
-          \$3  = 1'h0;
-      10'h0aa:
-          \$3  = 1'h0;
-      10'h0ab:
-          \$3  = 1'h0;
-      10'h0ac:
-          \$3  = 1'h0;
-      10'h0ad:
-          \$3  = 1'h0;
-      10'h0ae:
-          \$3  = 1'h0;
-      10'h0af:
-          \$3  = 1'h0;
-      10'h0b0:
-          \$3  = 1'h0;
-      10'h0b1:
-          \$3  = 1'h0;
-      10'h0b2:
-          \$3  = 1'h0;
-      10'h0b3:
-          \$3  = 1'h0;
-      10'h0b4:
-          \$3  = 1'h0;
-      10'h0b5:
-          \$3  = 1'h0;
-      10'h0b6:
-          \$3  = 1'h0;
-      10'h0b7:
-          \$3  = 1'h0;
-      10'h0b8:
-          \$3  = 1'h0;
-      10'h0b9:
-          \$3  = 1'h0;
-      10'h0ba:
-          \$3  = 1'h0;
-      10'h0bb:
-          \$3  = 1'h0;
-      10'h0bc:
-          \$3  = 1'h0;
-      10'h0bd:
-          \$3  = 1'h0;
-      10'h0be:
-          \$3  = 1'h0;
-      10'h0bf:
-          \$3  = 1'h0;
-      10'h0c0:
-          \$3  = 1'h0;
-      10'h0c1:
-          \$3  = 1'h0;
-      10'h0c2:
-          \$3  = 1'h0;
-      10'h0c3:
-          \$3  = 1'h0;
-      10'h0c4:
-          \$3  = 1'h0;
-      10'h0c5:
-          \$3  = 1'h0;
-      10'h0c6:
-          \$3  = 1'h0;
-      10'h0c7:
-          \$3  = 1'h0;
-      10'h0c8:
-          \$3  = 1'h0;
-      10'h0c9:
-          \$3  = 1'h0;
-      10'h0ca:
-          \$3  = 1'h0;
-      10'h0cb:
-          \$3  = 1'h0;
-      10'h0cc:
-          \$3  = 1'h0;
-      10'h0cd:
-          \$3  = 1'h0;
-      10'h0ce:
-          \$3  = 1'h0;
-      10'h0cf:
-          \$3  = 1'h0;
-      10'h0d0:
-          \$3  = 1'h0;
-      10'h0d1:
-          \$3  = 1'h0;
-      10'h0d2:
-          \$3  = 1'h0;
-      10'h0d3:
-          \$3  = 1'h0;
-      10'h0d4:
-          \$3  = 1'h0;
-      10'h0d5:
-          \$3  = 1'h0;
-      10'h0d6:
-          \$3  = 1'h0;
-      10'h0d7:
-          \$3  = 1'h0;
-      10'h0d8:
-          \$3  = 1'h0;
-      10'h0d9:
-          \$3  = 1'h0;
-      10'h0da:
-          \$3  = 1'h0;
-      10'h0db:
-          \$3  = 1'h0;
-      10'h0dc:
-          \$3  = 1'h0;
-      10'h0dd:
-          \$3  = 1'h0;
-      10'h0de:
-          \$3  = 1'h0;
-      10'h0df:
-          \$3  = 1'h0;
-      10'h0e0:
-          \$3  = 1'h0;
-      10'h0e1:
-          \$3  = 1'h0;
-      10'h0e2:
-          \$3  = 1'h0;
-      10'h0e3:
-          \$3  = 1'h0;
-      10'h0e4:
-          \$3  = 1'h0;
-      10'h0e5:
-          \$3  = 1'h0;
-      10'h0e6:
-          \$3  = 1'h0;
-      10'h0e7:
-          \$3  = 1'h0;
-      10'h0e8:
-          \$3  = 1'h0;
-      10'h0e9:
-          \$3  = 1'h0;
-      10'h0ea:
-          \$3  = 1'h0;
-      10'h0eb:
-          \$3  = 1'h0;
-      10'h0ec:
-          \$3  = 1'h0;
-      10'h0ed:
-          \$3  = 1'h0;
-      10'h0ee:
-          \$3  = 1'h0;
-      10'h0ef:
-          \$3  = 1'h0;
-      10'h0f0:
-          \$3  = 1'h0;
-      10'h0f1:
-          \$3  = 1'h0;
-      10'h0f2:
-          \$3  = 1'h0;
-      10'h0f3:
-          \$3  = 1'h0;
-      10'h0f4:
-          \$3  = 1'h0;
-      10'h0f5:
-          \$3  = 1'h0;
-      10'h0f6:
-          \$3  = 1'h0;
-      10'h0f7:
-          \$3  = 1'h0;
-      10'h0f8:
-          \$3  = 1'h0;
-      10'h0f9:
-          \$3  = 1'h0;
-      10'h0fa:
-          \$3  = 1'h0;
-      10'h0fb:
-          \$3  = 1'h0;
-      10'h0fc:
-          \$3  = 1'h0;
-      10'h0fd:
-          \$3  = 1'h0;
-      10'h0fe:
-          \$3  = 1'h0;
-      10'h0ff:
-          \$3  = 1'h0;
-      10'h100:
-          \$3  = 1'h0;
-      10'h101:
-          \$3  = 1'h0;
-      10'h102:
-          \$3  = 1'h0;
-      10'h103:
-          \$3  = 1'h0;
-      10'h104:
-          \$3  = 1'h0;
-      10'h105:
-          \$3  = 1'h0;
-      10'h106:
-          \$3  = 1'h0;
-      10'h107:
-          \$3  = 1'h0;
-      10'h108:
-          \$3  = 1'h0;
-      10'h109:
-          \$3  = 1'h0;
-      10'h10a:
-          \$3  = 1'h0;
-      10'h10b:
-          \$3  = 1'h0;
-      10'h10c:
-          \$3  = 1'h0;
-      10'h10d:
-          \$3  = 1'h0;
-      10'h10e:
-          \$3  = 1'h0;
-      10'h10f:
-          \$3  = 1'h0;
-      10'h110:
-          \$3  = 1'h0;
-      10'h111:
-          \$3  = 1'h0;
-      10'h112:
-          \$3  = 1'h0;
-      10'h113:
-          \$3  = 1'h0;
-      10'h114:
-          \$3  = 1'h0;
-      10'h115:
-          \$3  = 1'h0;
-      10'h116:
-          \$3  = 1'h0;
-      10'h117:
-          \$3  = 1'h0;
-      10'h118:
-          \$3  = 1'h0;
-      10'h119:
-          \$3  = 1'h0;
-      10'h11a:
-          \$3  = 1'h0;
-      10'h11b:
-          \$3  = 1'h0;
-      10'h11c:
-          \$3  = 1'h0;
-      10'h11d:
-          \$3  = 1'h0;
-      10'h11e:
-          \$3  = 1'h0;
-      10'h11f:
-          \$3  = 1'h0;
-      10'h120:
-          \$3  = 1'h0;
-      10'h121:
-          \$3  = 1'h0;
-      10'h122:
-          \$3  = 1'h0;
-      10'h123:
-          \$3  = 1'h0;
-      10'h124:
-          \$3  = 1'h0;
-      10'h125:
-          \$3  = 1'h0;
-      10'h126:
-          \$3  = 1'h0;
-      10'h127:
-          \$3  = 1'h0;
-      10'h128:
-          \$3  = 1'h0;
-      10'h129:
-          \$3  = 1'h0;
-      10'h12a:
-          \$3  = 1'h0;
-      10'h12b:
-          \$3  = 1'h0;
-      10'h12c:
-          \$3  = 1'h0;
-      10'h12d:
-          \$3  = 1'h0;
-      10'h12e:
-          \$3  = 1'h0;
-      10'h12f:
-          \$3  = 1'h0;
-      10'h130:
-          \$3  = 1'h0;
-      10'h131:
-          \$3  = 1'h0;
-      10'h132:
-          \$3  = 1'h0;
-      10'h133:
-          \$3  = 1'h0;
-      10'h134:
-          \$3  = 1'h0;
-      10'h135:
-          \$3  = 1'h0;
-      10'h136:
-          \$3  = 1'h0;
-      10'h137:
-          \$3  = 1'h0;
-      10'h138:
-          \$3  = 1'h0;
-      10'h139:
-          \$3  = 1'h0;
-      10'h13a:
-          \$3  = 1'h0;
-      10'h13b:
-          \$3  = 1'h0;
-      10'h13c:
-          \$3  = 1'h0;
-      10'h13d:
-          \$3  = 1'h0;
-      10'h13e:
-          \$3  = 1'h0;
-      10'h13f:
-          \$3  = 1'h0;
-      10'h140:
-          \$3  = 1'h0;
-      10'h141:
-          \$3  = 1'h0;
-      10'h142:
-          \$3  = 1'h0;
-      10'h143:
-          \$3  = 1'h0;
-      10'h144:
-          \$3  = 1'h0;
-      10'h145:
-          \$3  = 1'h0;
-      10'h146:
-          \$3  = 1'h0;
-      10'h147:
-          \$3  = 1'h0;
-      10'h148:
-          \$3  = 1'h0;
-      10'h149:
-          \$3  = 1'h0;
-      10'h14a:
-          \$3  = 1'h0;
-      10'h14b:
-          \$3  = 1'h0;
-      10'h14c:
-          \$3  = 1'h0;
-      10'h14d:
-          \$3  = 1'h0;
-      10'h14e:
-          \$3  = 1'h0;
-      10'h14f:
-          \$3  = 1'h0;
-      10'h150:
-          \$3  = 1'h0;
-      10'h151:
-          \$3  = 1'h0;
-      10'h152:
-          \$3  = 1'h0;
-      10'h153:
-          \$3  = 1'h0;
-      10'h154:
-          \$3  = 1'h0;
-      10'h155:
-          \$3  = 1'h0;
-      10'h156:
-          \$3  = 1'h0;
-      10'h157:
-          \$3  = 1'h0;
-      10'h158:
-          \$3  = 1'h0;
-      10'h159:
-          \$3  = 1'h0;
-      10'h15a:
-          \$3  = 1'h0;
-      10'h15b:
-          \$3  = 1'h0;
-      10'h15c:
-          \$3  = 1'h0;
-      10'h15d:
-          \$3  = 1'h0;
-      10'h15e:
-          \$3  = 1'h0;
-      10'h15f:
-          \$3  = 1'h0;
-      10'h160:
-          \$3  = 1'h0;
-      10'h161:
-          \$3  = 1'h0;
-      10'h162:
-          \$3  = 1'h0;
-      10'h163:
-          \$3  = 1'h0;
-      10'h164:
-          \$3  = 1'h0;
-      10'h165:
-          \$3  = 1'h0;
-      10'h166:
-          \$3  = 1'h0;
-      10'h167:
-          \$3  = 1'h0;
-      10'h168:
-          \$3  = 1'h0;
-      10'h169:
-          \$3  = 1'h0;
-      10'h16a:
-          \$3  = 1'h0;
-      10'h16b:
-          \$3  = 1'h0;
-      10'h16c:
-          \$3  = 1'h0;
-      10'h16d:
-          \$3  = 1'h0;
-      10'h16e:
-          \$3  = 1'h0;
-      10'h16f:
-          \$3  = 1'h0;
-      10'h170:
-          \$3  = 1'h0;
-      10'h171:
-          \$3  = 1'h0;
-      10'h172:
-          \$3  = 1'h0;
-      10'h173:
-          \$3  = 1'h0;
-      10'h174:
-          \$3  = 1'h0;
-      10'h175:
-          \$3  = 1'h0;
-      10'h176:
-          \$3  = 1'h0;
-      10'h177:
-          \$3  = 1'h0;
-      10'h178:
-          \$3  = 1'h0;
-      10'h179:
-          \$3  = 1'h0;
-      10'h17a:
-          \$3  = 1'h0;
-      10'h17b:
-          \$3  = 1'h0;
-      10'h17c:
-          \$3  = 1'h0;
-      10'h17d:
-          \$3  = 1'h0;
-      10'h17e:
-          \$3  = 1'h0;
-      10'h17f:
-          \$3  = 1'h0;
-      10'h180:
-          \$3  = 1'h0;
-      10'h181:
-          \$3  = 1'h0;
-      10'h182:
-          \$3  = 1'h0;
-      10'h183:
-          \$3  = 1'h0;
-      10'h184:
-          \$3  = 1'h0;
-      10'h185:
-          \$3  = 1'h0;
-      10'h186:
-          \$3  = 1'h0;
-      10'h187:
-          \$3  = 1'h0;
-      10'h188:
-          \$3  = 1'h0;
-      10'h189:
-          \$3  = 1'h0;
-      10'h18a:
-          \$3  = 1'h0;
-      10'h18b:
-          \$3  = 1'h0;
-      10'h18c:
-          \$3  = 1'h0;
-      10'h18d:
-          \$3  = 1'h0;
-      10'h18e:
-          \$3  = 1'h0;
-      10'h18f:
-          \$3  = 1'h0;
-      10'h190:
-          \$3  = 1'h0;
-      10'h191:
-          \$3  = 1'h0;
-      10'h192:
-          \$3  = 1'h0;
-      10'h193:
-          \$3  = 1'h0;
-      10'h194:
-          \$3  = 1'h0;
-      10'h195:
-          \$3  = 1'h0;
-      10'h196:
-          \$3  = 1'h0;
-      10'h197:
-          \$3  = 1'h0;
-      10'h198:
-          \$3  = 1'h0;
-      10'h199:
-          \$3  = 1'h0;
-      10'h19a:
-          \$3  = 1'h0;
-      10'h19b:
-          \$3  = 1'h0;
-      10'h19c:
-          \$3  = 1'h0;
-      10'h19d:
-          \$3  = 1'h0;
-      10'h19e:
-          \$3  = 1'h0;
-      10'h19f:
-          \$3  = 1'h0;
-      10'h1a0:
-          \$3  = 1'h0;
-      10'h1a1:
-          \$3  = 1'h0;
-      10'h1a2:
-          \$3  = 1'h0;
-      10'h1a3:
-          \$3  = 1'h0;
-      10'h1a4:
-          \$3  = 1'h0;
-      10'h1a5:
-          \$3  = 1'h0;
-      10'h1a6:
-          \$3  = 1'h0;
-      10'h1a7:
-          \$3  = 1'h0;
-      10'h1a8:
-          \$3  = 1'h0;
-      10'h1a9:
-          \$3  = 1'h0;
-      10'h1aa:
-          \$3  = 1'h0;
-      10'h1ab:
-          \$3  = 1'h0;
-      10'h1ac:
-          \$3  = 1'h0;
-      10'h1ad:
-          \$3  = 1'h0;
-      10'h1ae:
-          \$3  = 1'h0;
-      10'h1af:
-          \$3  = 1'h0;
-      10'h1b0:
-          \$3  = 1'h0;
-      10'h1b1:
-          \$3  = 1'h0;
-      10'h1b2:
-          \$3  = 1'h0;
-      10'h1b3:
-          \$3  = 1'h0;
-      10'h1b4:
-          \$3  = 1'h0;
-      10'h1b5:
-          \$3  = 1'h0;
-      10'h1b6:
-          \$3  = 1'h0;
-      10'h1b7:
-          \$3  = 1'h0;
-      10'h1b8:
-          \$3  = 1'h0;
-      10'h1b9:
-          \$3  = 1'h0;
-      10'h1ba:
-          \$3  = 1'h0;
-      10'h1bb:
-          \$3  = 1'h0;
-      10'h1bc:
-          \$3  = 1'h0;
-      10'h1bd:
-          \$3  = 1'h0;
-      10'h1be:
-          \$3  = 1'h0;
-      10'h1bf:
-          \$3  = 1'h0;
-      10'h1c0:
-          \$3  = 1'h0;
-      10'h1c1:
-          \$3  = 1'h0;
-      10'h1c2:
-          \$3  = 1'h0;
-      10'h1c3:
-          \$3  = 1'h0;
-      10'h1c4:
-          \$3  = 1'h0;
-      10'h1c5:
-          \$3  = 1'h0;
-      10'h1c6:
-          \$3  = 1'h0;
-      10'h1c7:
-          \$3  = 1'h0;
-      10'h1c8:
-          \$3  = 1'h0;
-      10'h1c9:
-          \$3  = 1'h0;
-      10'h1ca:
-          \$3  = 1'h0;
-      10'h1cb:
-          \$3  = 1'h0;
-      10'h1cc:
-          \$3  = 1'h0;
-      10'h1cd:
-          \$3  = 1'h0;
-      10'h1ce:
-          \$3  = 1'h0;
-      10'h1cf:
-          \$3  = 1'h0;
-      10'h1d0:
-          \$3  = 1'h0;
-      10'h1d1:
-          \$3  = 1'h0;
-      10'h1d2:
-          \$3  = 1'h0;
-      10'h1d3:
-          \$3  = 1'h0;
-      10'h1d4:
-          \$3  = 1'h0;
-      10'h1d5:
-          \$3  = 1'h0;
-      10'h1d6:
-          \$3  = 1'h0;
-      10'h1d7:
-          \$3  = 1'h0;
-      10'h1d8:
-          \$3  = 1'h0;
-      10'h1d9:
-          \$3  = 1'h0;
-      10'h1da:
-          \$3  = 1'h0;
-      10'h1db:
-          \$3  = 1'h0;
-      10'h1dc:
-          \$3  = 1'h0;
-      10'h1dd:
-          \$3  = 1'h0;
-      10'h1de:
-          \$3  = 1'h0;
-      10'h1df:
-          \$3  = 1'h0;
-      10'h1e0:
-          \$3  = 1'h0;
-      10'h1e1:
-          \$3  = 1'h0;
-      10'h1e2:
-          \$3  = 1'h0;
-      10'h1e3:
-          \$3  = 1'h0;
-      10'h1e4:
-          \$3  = 1'h0;
-      10'h1e5:
-          \$3  = 1'h0;
-      10'h1e6:
-          \$3  = 1'h0;
-      10'h1e7:
-          \$3  = 1'h0;
-      10'h1e8:
-          \$3  = 1'h0;
-      10'h1e9:
-          \$3  = 1'h0;
-      10'h1ea:
-          \$3  = 1'h0;
-      10'h1eb:
-          \$3  = 1'h0;
-      10'h1ec:
-          \$3  = 1'h0;
-      10'h1ed:
-          \$3  = 1'h0;
-      10'h1ee:
-          \$3  = 1'h0;
-      10'h1ef:
-          \$3  = 1'h0;
-      10'h1f0:
-          \$3  = 1'h0;
-      10'h1f1:
-          \$3  = 1'h0;
-      10'h1f2:
-          \$3  = 1'h0;
-      10'h1f3:
-          \$3  = 1'h0;
-      10'h1f4:
-          \$3  = 1'h0;
-      10'h1f5:
-          \$3  = 1'h0;
-      10'h1f6:
-          \$3  = 1'h0;
-      10'h1f7:
-          \$3  = 1'h0;
-      10'h1f8:
-          \$3  = 1'h0;
-      10'h1f9:
-          \$3  = 1'h0;
-      10'h1fa:
-          \$3  = 1'h0;
-      10'h1fb:
-          \$3  = 1'h0;
-      10'h1fc:
-          \$3  = 1'h0;
-      10'h1fd:
-          \$3  = 1'h0;
-      10'h1fe:
-          \$3  = 1'h0;
-      10'h1ff:
-          \$3  = 1'h0;
-      10'h200:
-          \$3  = 1'h0;
-      10'h201:
-          \$3  = 1'h0;
-      10'h202:
-          \$3  = 1'h0;
-      10'h203:
-          \$3  = 1'h0;
-      10'h204:
-          \$3  = 1'h0;
-      10'h205:
-          \$3  = 1'h0;
-      10'h206:
-          \$3  = 1'h0;
-      10'h207:
-          \$3  = 1'h0;
-      10'h208:
-          \$3  = 1'h0;
-      10'h209:
-          \$3  = 1'h0;
-      10'h20a:
-          \$3  = 1'h0;
-      10'h20b:
-          \$3  = 1'h0;
-      10'h20c:
-          \$3  = 1'h0;
-      10'h20d:
-          \$3  = 1'h0;
-      10'h20e:
-          \$3  = 1'h0;
-      10'h20f:
-          \$3  = 1'h1;
-      10'h210:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      10'h000:
-          \$4  = 1'h0;
-      10'h001:
-          \$4  = 1'h0;
-      10'h002:
-          \$4  = 1'h0;
-      10'h003:
-          \$4  = 1'h0;
-      10'h004:
-          \$4  = 1'h0;
-      10'h005:
-          \$4  = 1'h0;
-      10'h006:
-          \$4  = 1'h0;
-      10'h007:
-          \$4  = 1'h0;
-      10'h008:
-          \$4  = 1'h0;
-      10'h009:
-          \$4  = 1'h0;
-      10'h00a:
-          \$4  = 1'h0;
-      10'h00b:
-          \$4  = 1'h0;
-      10'h00c:
-          \$4  = 1'h0;
-      10'h00d:
-          \$4  = 1'h0;
-      10'h00e:
-          \$4  = 1'h0;
-      10'h00f:
-          \$4  = 1'h0;
-      10'h010:
-          \$4  = 1'h0;
-      10'h011:
-          \$4  = 1'h0;
-      10'h012:
-          \$4  = 1'h0;
-      10'h013:
-          \$4  = 1'h0;
-      10'h014:
-          \$4  = 1'h0;
-      10'h015:
-          \$4  = 1'h0;
-      10'h016:
-          \$4  = 1'h0;
-      10'h017:
-          \$4  = 1'h0;
-      10'h018:
-          \$4  = 1'h0;
-      10'h019:
-          \$4  = 1'h0;
-      10'h01a:
-          \$4  = 1'h0;
-      10'h01b:
-          \$4  = 1'h0;
-      10'h01c:
-          \$4  = 1'h0;
-      10'h01d:
-          \$4  = 1'h0;
-      10'h01e:
-          \$4  = 1'h0;
-      10'h01f:
-          \$4  = 1'h0;
-      10'h020:
-          \$4  = 1'h0;
-      10'h021:
-          \$4  = 1'h0;
-      10'h022:
-          \$4  = 1'h0;
-      10'h023:
-          \$4  = 1'h0;
-      10'h024:
-          \$4  = 1'h0;
-      10'h025:
-          \$4  = 1'h0;
-      10'h026:
-          \$4  = 1'h0;
-      10'h027:
-          \$4  = 1'h0;
-      10'h028:
-          \$4  = 1'h0;
-      10'h029:
-          \$4  = 1'h0;
-      10'h02a:
-          \$4  = 1'h0;
-      10'h02b:
-          \$4  = 1'h0;
-      10'h02c:
-          \$4  = 1'h0;
-      10'h02d:
-          \$4  = 1'h0;
-      10'h02e:
-          \$4  = 1'h0;
-      10'h02f:
-          \$4  = 1'h0;
-      10'h030:
-          \$4  = 1'h0;
-      10'h031:
-          \$4  = 1'h0;
-      10'h032:
-          \$4  = 1'h0;
-      10'h033:
-          \$4  = 1'h0;
-      10'h034:
-          \$4  = 1'h0;
-      10'h035:
-          \$4  = 1'h0;
-      10'h036:
-          \$4  = 1'h0;
-      10'h037:
-          \$4  = 1'h0;
-      10'h038:
-          \$4  = 1'h0;
-      10'h039:
-          \$4  = 1'h0;
-      10'h03a:
-          \$4  = 1'h0;
-      10'h03b:
-          \$4  = 1'h0;
-      10'h03c:
-          \$4  = 1'h0;
-      10'h03d:
-          \$4  = 1'h0;
-      10'h03e:
-          \$4  = 1'h1;
-      10'h03f:
-          \$4  = 1'h0;
-      10'h040:
-          \$4  = 1'h0;
-      10'h041:
-          \$4  = 1'h0;
-      10'h042:
-          \$4  = 1'h0;
-      10'h043:
-          \$4  = 1'h0;
-      10'h044:
-          \$4  = 1'h0;
-      10'h045:
-          \$4  = 1'h0;
-      10'h046:
-          \$4  = 1'h0;
-      10'h047:
-          \$4  = 1'h0;
-      10'h048:
-          \$4  = 1'h0;
-      10'h049:
-          \$4  = 1'h0;
-      10'h04a:
-          \$4  = 1'h0;
-      10'h04b:
-          \$4  = 1'h0;
-      10'h04c:
-          \$4  = 1'h0;
-      10'h04d:
-          \$4  = 1'h0;
-      10'h04e:
-          \$4  = 1'h0;
-      10'h04f:
-          \$4  = 1'h0;
-      10'h050:
-          \$4  = 1'h0;
-      10'h051:
-          \$4  = 1'h0;
-      10'h052:
-          \$4  = 1'h0;
-      10'h053:
-          \$4  = 1'h0;
-      10'h054:
-          \$4  = 1'h0;
-      10'h055:
-          \$4  = 1'h0;
-      10'h056:
-          \$4  = 1'h0;
-      10'h057:
-          \$4  = 1'h0;
-      10'h058:
-          \$4  = 1'h0;
-      10'h059:
-          \$4  = 1'h0;
-      10'h05a:
-          \$4  = 1'h0;
-      10'h05b:
-          \$4  = 1'h0;
-      10'h05c:
-          \$4  = 1'h0;
-      10'h05d:
-          \$4  = 1'h0;
-      10'h05e:
-          \$4  = 1'h0;
-      10'h05f:
-          \$4  = 1'h0;
-      10'h060:
-          \$4  = 1'h0;
-      10'h061:
-          \$4  = 1'h0;
-      10'h062:
-          \$4  = 1'h0;
-      10'h063:
-          \$4  = 1'h0;
-      10'h064:
-          \$4  = 1'h0;
-      10'h065:
-          \$4  = 1'h0;
-      10'h066:
-          \$4  = 1'h0;
-      10'h067:
-          \$4  = 1'h0;
-      10'h068:
-          \$4  = 1'h0;
-      10'h069:
-          \$4  = 1'h0;
-      10'h06a:
-          \$4  = 1'h0;
-      10'h06b:
-          \$4  = 1'h0;
-      10'h06c:
-          \$4  = 1'h0;
-      10'h06d:
-          \$4  = 1'h0;
-      10'h06e:
-          \$4  = 1'h0;
-      10'h06f:
-          \$4  = 1'h0;
-      10'h070:
-          \$4  = 1'h0;
-      10'h071:
-          \$4  = 1'h0;
-      10'h072:
-          \$4  = 1'h1;
-      10'h073:
-          \$4  = 1'h0;
-      10'h074:
-          \$4  = 1'h0;
-      10'h075:
-          \$4  = 1'h0;
-      10'h076:
-          \$4  = 1'h0;
-      10'h077:
-          \$4  = 1'h0;
-      10'h078:
-          \$4  = 1'h0;
-      10'h079:
-          \$4  = 1'h0;
-      10'h07a:
-          \$4  = 1'h0;
-      10'h07b:
-          \$4  = 1'h0;
-      10'h07c:
-          \$4  = 1'h0;
-      10'h07d:
-          \$4  = 1'h0;
-      10'h07e:
-          \$4  = 1'h0;
-      10'h07f:
-          \$4  = 1'h0;
-      10'h080:
-          \$4  = 1'h0;
-      10'h081:
-          \$4  = 1'h0;
-      10'h082:
-          \$4  = 1'h0;
-      10'h083:
-          \$4  = 1'h0;
-      10'h084:
-          \$4  = 1'h0;
-      10'h085:
-          \$4  = 1'h0;
-      10'h086:
-          \$4  = 1'h0;
-      10'h087:
-          \$4  = 1'h0;
-      10'h088:
-          \$4  = 1'h0;
-      10'h089:
-          \$4  = 1'h0;
-      10'h08a:
-          \$4  = 1'h0;
-      10'h08b:
-          \$4  = 1'h0;
-      10'h08c:
-          \$4  = 1'h0;
-      10'h08d:
-          \$4  = 1'h0;
-      10'h08e:
-          \$4  = 1'h0;
-      10'h08f:
-          \$4  = 1'h0;
-      10'h090:
-          \$4  = 1'h0;
-      10'h091:
-          \$4  = 1'h0;
-      10'h092:
-          \$4  = 1'h0;
-      10'h093:
-          \$4  = 1'h0;
-      10'h094:
-          \$4  = 1'h0;
-      10'h095:
-          \$4  = 1'h0;
-      10'h096:
-          \$4  = 1'h0;
-      10'h097:
-          \$4  = 1'h0;
-      10'h098:
-          \$4  = 1'h0;
-      10'h099:
-          \$4  = 1'h0;
-      10'h09a:
-          \$4  = 1'h0;
-      10'h09b:
-          \$4  = 1'h0;
-      10'h09c:
-          \$4  = 1'h0;
-      10'h09d:
-          \$4  = 1'h0;
-      10'h09e:
-          \$4  = 1'h0;
-      10'h09f:
-          \$4  = 1'h0;
-      10'h0a0:
-          \$4  = 1'h0;
-      10'h0a1:
-          \$4  = 1'h0;
-      10'h0a2:
-          \$4  = 1'h0;
-      10'h0a3:
-          \$4  = 1'h0;
-      10'h0a4:
-          \$4  = 1'h0;
-      10'h0a5:
-          \$4  = 1'h1;
-      10'h0a6:
-          \$4  = 1'h0;
-      10'h0a7:
-          \$4  = 1'h0;
-      10'h0a8:
-          \$4  = 1'h0;
-      10'h0a9:
-          \$4  = 1'h0;
-      10'h0aa:
-          \$4  = 1'h0;
-      10'h0ab:
-          \$4  = 1'h0;
-      10'h0ac:
-          \$4  = 1'h0;
-      10'h0ad:
-          \$4  = 1'h0;
-      10'h0ae:
-          \$4  = 1'h0;
-      10'h0af:
-          \$4  = 1'h0;
-      10'h0b0:
-          \$4  = 1'h0;
-      10'h0b1:
-          \$4  = 1'h0;
-      10'h0b2:
-          \$4  = 1'h0;
-      10'h0b3:
-          \$4  = 1'h0;
-      10'h0b4:
-          \$4  = 1'h0;
-      10'h0b5:
-          \$4  = 1'h0;
-      10'h0b6:
-          \$4  = 1'h0;
-      10'h0b7:
-          \$4  = 1'h0;
-      10'h0b8:
-          \$4  = 1'h0;
-      10'h0b9:
-          \$4  = 1'h0;
-      10'h0ba:
-          \$4  = 1'h0;
-      10'h0bb:
-          \$4  = 1'h0;
-      10'h0bc:
-          \$4  = 1'h0;
-      10'h0bd:
-          \$4  = 1'h0;
-      10'h0be:
-          \$4  = 1'h0;
-      10'h0bf:
-          \$4  = 1'h0;
-      10'h0c0:
-          \$4  = 1'h0;
-      10'h0c1:
-          \$4  = 1'h0;
-      10'h0c2:
-          \$4  = 1'h0;
-      10'h0c3:
-          \$4  = 1'h0;
-      10'h0c4:
-          \$4  = 1'h0;
-      10'h0c5:
-          \$4  = 1'h0;
-      10'h0c6:
-          \$4  = 1'h0;
-      10'h0c7:
-          \$4  = 1'h0;
-      10'h0c8:
-          \$4  = 1'h0;
-      10'h0c9:
-          \$4  = 1'h0;
-      10'h0ca:
-          \$4  = 1'h0;
-      10'h0cb:
-          \$4  = 1'h0;
-      10'h0cc:
-          \$4  = 1'h0;
-      10'h0cd:
-          \$4  = 1'h0;
-      10'h0ce:
-          \$4  = 1'h0;
-      10'h0cf:
-          \$4  = 1'h0;
-      10'h0d0:
-          \$4  = 1'h0;
-      10'h0d1:
-          \$4  = 1'h0;
-      10'h0d2:
-          \$4  = 1'h0;
-      10'h0d3:
-          \$4  = 1'h0;
-      10'h0d4:
-          \$4  = 1'h0;
-      10'h0d5:
-          \$4  = 1'h0;
-      10'h0d6:
-          \$4  = 1'h0;
-      10'h0d7:
-          \$4  = 1'h0;
-      10'h0d8:
-          \$4  = 1'h0;
-      10'h0d9:
-          \$4  = 1'h1;
-      10'h0da:
-          \$4  = 1'h0;
-      10'h0db:
-          \$4  = 1'h0;
-      10'h0dc:
-          \$4  = 1'h0;
-      10'h0dd:
-          \$4  = 1'h0;
-      10'h0de:
-          \$4  = 1'h0;
-      10'h0df:
-          \$4  = 1'h0;
-      10'h0e0:
-          \$4  = 1'h0;
-      10'h0e1:
-          \$4  = 1'h0;
-      10'h0e2:
-          \$4  = 1'h0;
-      10'h0e3:
-          \$4  = 1'h0;
-      10'h0e4:
-          \$4  = 1'h0;
-      10'h0e5:
-          \$4  = 1'h0;
-      10'h0e6:
-          \$4  = 1'h0;
-      10'h0e7:
-          \$4  = 1'h0;
-      10'h0e8:
-          \$4  = 1'h0;
-      10'h0e9:
-          \$4  = 1'h0;
-      10'h0ea:
-          \$4  = 1'h0;
-      10'h0eb:
-          \$4  = 1'h0;
-      10'h0ec:
-          \$4  = 1'h0;
-      10'h0ed:
-          \$4  = 1'h0;
-      10'h0ee:
-          \$4  = 1'h0;
-      10'h0ef:
-          \$4  = 1'h0;
-      10'h0f0:
-          \$4  = 1'h0;
-      10'h0f1:
-          \$4  = 1'h0;
-      10'h0f2:
-          \$4  = 1'h0;
-      10'h0f3:
-          \$4  = 1'h0;
-      10'h0f4:
-          \$4  = 1'h0;
-      10'h0f5:
-          \$4  = 1'h0;
-      10'h0f6:
-          \$4  = 1'h0;
-      10'h0f7:
-          \$4  = 1'h0;
-      10'h0f8:
-          \$4  = 1'h0;
-      10'h0f9:
-          \$4  = 1'h0;
-      10'h0fa:
-          \$4  = 1'h0;
-      10'h0fb:
-          \$4  = 1'h0;
-      10'h0fc:
-          \$4  = 1'h0;
-      10'h0fd:
-          \$4  = 1'h0;
-      10'h0fe:
-          \$4  = 1'h0;
-      10'h0ff:
-          \$4  = 1'h0;
-      10'h100:
-          \$4  = 1'h0;
-      10'h101:
-          \$4  = 1'h0;
-      10'h102:
-          \$4  = 1'h0;
-      10'h103:
-          \$4  = 1'h0;
-      10'h104:
-          \$4  = 1'h0;
-      10'h105:
-          \$4  = 1'h0;
-      10'h106:
-          \$4  = 1'h0;
-      10'h107:
-          \$4  = 1'h0;
-      10'h108:
-          \$4  = 1'h0;
-      10'h109:
-          \$4  = 1'h0;
-      10'h10a:
-          \$4  = 1'h0;
-      10'h10b:
-          \$4  = 1'h0;
-      10'h10c:
-          \$4  = 1'h0;
-      10'h10d:
-          \$4  = 1'h1;
-      10'h10e:
-          \$4  = 1'h0;
-      10'h10f:
-          \$4  = 1'h0;
-      10'h110:
-          \$4  = 1'h0;
-      10'h111:
-          \$4  = 1'h0;
-      10'h112:
-          \$4  = 1'h0;
-      10'h113:
-          \$4  = 1'h0;
-      10'h114:
-          \$4  = 1'h0;
-      10'h115:
-          \$4  = 1'h0;
-      10'h116:
-          \$4  = 1'h0;
-      10'h117:
-          \$4  = 1'h0;
-      10'h118:
-          \$4  = 1'h0;
-      10'h119:
-          \$4  = 1'h0;
-      10'h11a:
-          \$4  = 1'h0;
-      10'h11b:
-          \$4  = 1'h0;
-      10'h11c:
-          \$4  = 1'h0;
-      10'h11d:
-          \$4  = 1'h0;
-      10'h11e:
-          \$4  = 1'h0;
-      10'h11f:
-          \$4  = 1'h0;
-      10'h120:
-          \$4  = 1'h0;
-      10'h121:
-          \$4  = 1'h0;
-      10'h122:
-          \$4  = 1'h0;
-      10'h123:
-          \$4  = 1'h0;
-      10'h124:
-          \$4  = 1'h0;
-      10'h125:
-          \$4  = 1'h0;
-      10'h126:
-          \$4  = 1'h0;
-      10'h127:
-          \$4  = 1'h0;
-      10'h128:
-          \$4  = 1'h0;
-      10'h129:
-          \$4  = 1'h0;
-      10'h12a:
-          \$4  = 1'h0;
-      10'h12b:
-          \$4  = 1'h0;
-      10'h12c:
-          \$4  = 1'h0;
-      10'h12d:
-          \$4  = 1'h0;
-      10'h12e:
-          \$4  = 1'h0;
-      10'h12f:
-          \$4  = 1'h0;
-      10'h130:
-          \$4  = 1'h0;
-      10'h131:
-          \$4  = 1'h0;
-      10'h132:
-          \$4  = 1'h0;
-      10'h133:
-          \$4  = 1'h0;
-      10'h134:
-          \$4  = 1'h0;
-      10'h135:
-          \$4  = 1'h0;
-      10'h136:
-          \$4  = 1'h0;
-      10'h137:
-          \$4  = 1'h0;
-      10'h138:
-          \$4  = 1'h0;
-      10'h139:
-          \$4  = 1'h0;
-      10'h13a:
-          \$4  = 1'h0;
-      10'h13b:
-          \$4  = 1'h0;
-      10'h13c:
-          \$4  = 1'h0;
-      10'h13d:
-          \$4  = 1'h0;
-      10'h13e:
-          \$4  = 1'h0;
-      10'h13f:
-          \$4  = 1'h0;
-      10'h140:
-          \$4  = 1'h1;
-      10'h141:
-          \$4  = 1'h0;
-      10'h142:
-          \$4  = 1'h0;
-      10'h143:
-          \$4  = 1'h0;
-      10'h144:
-          \$4  = 1'h0;
-      10'h145:
-          \$4  = 1'h0;
-      10'h146:
-          \$4  = 1'h0;
-      10'h147:
-          \$4  = 1'h0;
-      10'h148:
-          \$4  = 1'h0;
-      10'h149:
-          \$4  = 1'h0;
-      10'h14a:
-          \$4  = 1'h0;
-      10'h14b:
-          \$4  = 1'h0;
-      10'h14c:
-          \$4  = 1'h0;
-      10'h14d:
-          \$4  = 1'h0;
-      10'h14e:
-          \$4  = 1'h0;
-      10'h14f:
-          \$4  = 1'h0;
-      10'h150:
-          \$4  = 1'h0;
-      10'h151:
-          \$4  = 1'h0;
-      10'h152:
-          \$4  = 1'h0;
-      10'h153:
-          \$4  = 1'h0;
-      10'h154:
-          \$4  = 1'h0;
-      10'h155:
-          \$4  = 1'h0;
-      10'h156:
-          \$4  = 1'h0;
-      10'h157:
-          \$4  = 1'h0;
-      10'h158:
-          \$4  = 1'h0;
-      10'h159:
-          \$4  = 1'h0;
-      10'h15a:
-          \$4  = 1'h0;
-      10'h15b:
-          \$4  = 1'h0;
-      10'h15c:
-          \$4  = 1'h0;
-      10'h15d:
-          \$4  = 1'h0;
-      10'h15e:
-          \$4  = 1'h0;
-      10'h15f:
-          \$4  = 1'h0;
-      10'h160:
-          \$4  = 1'h0;
-      10'h161:
-          \$4  = 1'h0;
-      10'h162:
-          \$4  = 1'h0;
-      10'h163:
-          \$4  = 1'h0;
-      10'h164:
-          \$4  = 1'h0;
-      10'h165:
-          \$4  = 1'h0;
-      10'h166:
-          \$4  = 1'h0;
-      10'h167:
-          \$4  = 1'h0;
-      10'h168:
-          \$4  = 1'h0;
-      10'h169:
-          \$4  = 1'h0;
-      10'h16a:
-          \$4  = 1'h0;
-      10'h16b:
-          \$4  = 1'h0;
-      10'h16c:
-          \$4  = 1'h0;
-      10'h16d:
-          \$4  = 1'h0;
-      10'h16e:
-          \$4  = 1'h0;
-      10'h16f:
-          \$4  = 1'h0;
-      10'h170:
-          \$4  = 1'h0;
-      10'h171:
-          \$4  = 1'h0;
-      10'h172:
-          \$4  = 1'h0;
-      10'h173:
-          \$4  = 1'h0;
-      10'h174:
-          \$4  = 1'h1;
-      10'h175:
-          \$4  = 1'h0;
-      10'h176:
-          \$4  = 1'h0;
-      10'h177:
-          \$4  = 1'h0;
-      10'h178:
-          \$4  = 1'h0;
-      10'h179:
-          \$4  = 1'h0;
-      10'h17a:
-          \$4  = 1'h0;
-      10'h17b:
-          \$4  = 1'h0;
-      10'h17c:
-          \$4  = 1'h0;
-      10'h17d:
-          \$4  = 1'h0;
-      10'h17e:
-          \$4  = 1'h0;
-      10'h17f:
-          \$4  = 1'h0;
-      10'h180:
-          \$4  = 1'h0;
-      10'h181:
-          \$4  = 1'h0;
-      10'h182:
-          \$4  = 1'h0;
-      10'h183:
-          \$4  = 1'h0;
-      10'h184:
-          \$4  = 1'h0;
-      10'h185:
-          \$4  = 1'h0;
-      10'h186:
-          \$4  = 1'h0;
-      10'h187:
-          \$4  = 1'h0;
-      10'h188:
-          \$4  = 1'h0;
-      10'h189:
-          \$4  = 1'h0;
-      10'h18a:
-          \$4  = 1'h0;
-      10'h18b:
-          \$4  = 1'h0;
-      10'h18c:
-          \$4  = 1'h0;
-      10'h18d:
-          \$4  = 1'h0;
-      10'h18e:
-          \$4  = 1'h0;
-      10'h18f:
-          \$4  = 1'h0;
-      10'h190:
-          \$4  = 1'h0;
-      10'h191:
-          \$4  = 1'h0;
-      10'h192:
-          \$4  = 1'h0;
-      10'h193:
-          \$4  = 1'h0;
-      10'h194:
-          \$4  = 1'h0;
-      10'h195:
-          \$4  = 1'h0;
-      10'h196:
-          \$4  = 1'h0;
-      10'h197:
-          \$4  = 1'h0;
-      10'h198:
-          \$4  = 1'h0;
-      10'h199:
-          \$4  = 1'h0;
-      10'h19a:
-          \$4  = 1'h0;
-      10'h19b:
-          \$4  = 1'h0;
-      10'h19c:
-          \$4  = 1'h0;
-      10'h19d:
-          \$4  = 1'h0;
-      10'h19e:
-          \$4  = 1'h0;
-      10'h19f:
-          \$4  = 1'h0;
-      10'h1a0:
-          \$4  = 1'h0;
-      10'h1a1:
-          \$4  = 1'h0;
-      10'h1a2:
-          \$4  = 1'h0;
-      10'h1a3:
-          \$4  = 1'h0;
-      10'h1a4:
-          \$4  = 1'h0;
-      10'h1a5:
-          \$4  = 1'h0;
-      10'h1a6:
-          \$4  = 1'h0;
-      10'h1a7:
-          \$4  = 1'h1;
-      10'h1a8:
-          \$4  = 1'h0;
-      10'h1a9:
-          \$4  = 1'h0;
-      10'h1aa:
-          \$4  = 1'h0;
-      10'h1ab:
-          \$4  = 1'h0;
-      10'h1ac:
-          \$4  = 1'h0;
-      10'h1ad:
-          \$4  = 1'h0;
-      10'h1ae:
-          \$4  = 1'h0;
-      10'h1af:
-          \$4  = 1'h0;
-      10'h1b0:
-          \$4  = 1'h0;
-      10'h1b1:
-          \$4  = 1'h0;
-      10'h1b2:
-          \$4  = 1'h0;
-      10'h1b3:
-          \$4  = 1'h0;
-      10'h1b4:
-          \$4  = 1'h0;
-      10'h1b5:
-          \$4  = 1'h0;
-      10'h1b6:
-          \$4  = 1'h0;
-      10'h1b7:
-          \$4  = 1'h0;
-      10'h1b8:
-          \$4  = 1'h0;
-      10'h1b9:
-          \$4  = 1'h0;
-      10'h1ba:
-          \$4  = 1'h0;
-      10'h1bb:
-          \$4  = 1'h0;
-      10'h1bc:
-          \$4  = 1'h0;
-      10'h1bd:
-          \$4  = 1'h0;
-      10'h1be:
-          \$4  = 1'h0;
-      10'h1bf:
-          \$4  = 1'h0;
-      10'h1c0:
-          \$4  = 1'h0;
-      10'h1c1:
-          \$4  = 1'h0;
-      10'h1c2:
-          \$4  = 1'h0;
-      10'h1c3:
-          \$4  = 1'h0;
-      10'h1c4:
-          \$4  = 1'h0;
-      10'h1c5:
-          \$4  = 1'h0;
-      10'h1c6:
-          \$4  = 1'h0;
-      10'h1c7:
-          \$4  = 1'h0;
-      10'h1c8:
-          \$4  = 1'h0;
-      10'h1c9:
-          \$4  = 1'h0;
-      10'h1ca:
-          \$4  = 1'h0;
-      10'h1cb:
-          \$4  = 1'h0;
-      10'h1cc:
-          \$4  = 1'h0;
-      10'h1cd:
-          \$4  = 1'h0;
-      10'h1ce:
-          \$4  = 1'h0;
-      10'h1cf:
-          \$4  = 1'h0;
-      10'h1d0:
-          \$4  = 1'h0;
-      10'h1d1:
-          \$4  = 1'h0;
-      10'h1d2:
-          \$4  = 1'h0;
-      10'h1d3:
-          \$4  = 1'h0;
-      10'h1d4:
-          \$4  = 1'h0;
-      10'h1d5:
-          \$4  = 1'h0;
-      10'h1d6:
-          \$4  = 1'h0;
-      10'h1d7:
-          \$4  = 1'h0;
-      10'h1d8:
-          \$4  = 1'h0;
-      10'h1d9:
-          \$4  = 1'h0;
-      10'h1da:
-          \$4  = 1'h0;
-      10'h1db:
-          \$4  = 1'h1;
-      10'h1dc:
-          \$4  = 1'h0;
-      10'h1dd:
-          \$4  = 1'h0;
-      10'h1de:
-          \$4  = 1'h0;
-      10'h1df:
-          \$4  = 1'h0;
-      10'h1e0:
-          \$4  = 1'h0;
-      10'h1e1:
-          \$4  = 1'h0;
-      10'h1e2:
-          \$4  = 1'h0;
-      10'h1e3:
-          \$4  = 1'h0;
-      10'h1e4:
-          \$4  = 1'h0;
-      10'h1e5:
-          \$4  = 1'h0;
-      10'h1e6:
-          \$4  = 1'h0;
-      10'h1e7:
-          \$4  = 1'h0;
-      10'h1e8:
-          \$4  = 1'h0;
-      10'h1e9:
-          \$4  = 1'h0;
-      10'h1ea:
-          \$4  = 1'h0;
-      10'h1eb:
-          \$4  = 1'h0;
-      10'h1ec:
-          \$4  = 1'h0;
-      10'h1ed:
-          \$4  = 1'h0;
-      10'h1ee:
-          \$4  = 1'h0;
-      10'h1ef:
-          \$4  = 1'h0;
-      10'h1f0:
-          \$4  = 1'h0;
-      10'h1f1:
-          \$4  = 1'h0;
-      10'h1f2:
-          \$4  = 1'h0;
-      10'h1f3:
-          \$4  = 1'h0;
-      10'h1f4:
-          \$4  = 1'h0;
-      10'h1f5:
-          \$4  = 1'h0;
-      10'h1f6:
-          \$4  = 1'h0;
-      10'h1f7:
-          \$4  = 1'h0;
-      10'h1f8:
-          \$4  = 1'h0;
-      10'h1f9:
-          \$4  = 1'h0;
-      10'h1fa:
-          \$4  = 1'h0;
-      10'h1fb:
-          \$4  = 1'h0;
-      10'h1fc:
-          \$4  = 1'h0;
-      10'h1fd:
-          \$4  = 1'h0;
-      10'h1fe:
-          \$4  = 1'h0;
-      10'h1ff:
-          \$4  = 1'h0;
-      10'h200:
-          \$4  = 1'h0;
-      10'h201:
-          \$4  = 1'h0;
-      10'h202:
-          \$4  = 1'h0;
-      10'h203:
-          \$4  = 1'h0;
-      10'h204:
-          \$4  = 1'h0;
-      10'h205:
-          \$4  = 1'h0;
-      10'h206:
-          \$4  = 1'h0;
-      10'h207:
-          \$4  = 1'h0;
-      10'h208:
-          \$4  = 1'h0;
-      10'h209:
-          \$4  = 1'h0;
-      10'h20a:
-          \$4  = 1'h0;
-      10'h20b:
-          \$4  = 1'h0;
-      10'h20c:
-          \$4  = 1'h0;
-      10'h20d:
-          \$4  = 1'h0;
-      10'h20e:
-          \$4  = 1'h0;
-      10'h20f:
-          \$4  = 1'h1;
-      10'h210:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      10'h000:
-          \$5  = 1'h0;
-      10'h001:
-          \$5  = 1'h0;
-      10'h002:
-          \$5  = 1'h0;
-      10'h003:
-          \$5  = 1'h0;
-      10'h004:
-          \$5  = 1'h0;
-      10'h005:
-          \$5  = 1'h0;
-      10'h006:
-          \$5  = 1'h0;
-      10'h007:
-          \$5  = 1'h0;
-      10'h008:
-          \$5  = 1'h0;
-      10'h009:
-          \$5  = 1'h0;
-      10'h00a:
-          \$5  = 1'h0;
-      10'h00b:
-          \$5  = 1'h0;
-      10'h00c:
-          \$5  = 1'h0;
-      10'h00d:
-          \$5  = 1'h0;
-      10'h00e:
-          \$5  = 1'h0;
-      10'h00f:
-          \$5  = 1'h0;
-      10'h010:
-          \$5  = 1'h0;
-      10'h011:
-          \$5  = 1'h0;
-      10'h012:
-          \$5  = 1'h0;
-      10'h013:
-          \$5  = 1'h0;
-      10'h014:
-          \$5  = 1'h0;
-      10'h015:
-          \$5  = 1'h0;
-      10'h016:
-          \$5  = 1'h0;
-      10'h017:
-          \$5  = 1'h0;
-      10'h018:
-          \$5  = 1'h0;
-      10'h019:
-          \$5  = 1'h0;
-      10'h01a:
-          \$5  = 1'h0;
-      10'h01b:
-          \$5  = 1'h0;
-      10'h01c:
-          \$5  = 1'h0;
-      10'h01d:
-          \$5  = 1'h0;
-      10'h01e:
-          \$5  = 1'h0;
-      10'h01f:
-          \$5  = 1'h0;
-      10'h020:
-          \$5  = 1'h0;
-      10'h021:
-          \$5  = 1'h0;
-      10'h022:
-          \$5  = 1'h0;
-      10'h023:
-          \$5  = 1'h0;
-      10'h024:
-          \$5  = 1'h0;
-      10'h025:
-          \$5  = 1'h0;
-      10'h026:
-          \$5  = 1'h0;
-      10'h027:
-          \$5  = 1'h0;
-      10'h028:
-          \$5  = 1'h0;
-      10'h029:
-          \$5  = 1'h0;
-      10'h02a:
-          \$5  = 1'h0;
-      10'h02b:
-          \$5  = 1'h0;
-      10'h02c:
-          \$5  = 1'h0;
-      10'h02d:
-          \$5  = 1'h0;
-      10'h02e:
-          \$5  = 1'h0;
-      10'h02f:
-          \$5  = 1'h0;
-      10'h030:
-          \$5  = 1'h0;
-      10'h031:
-          \$5  = 1'h0;
-      10'h032:
-          \$5  = 1'h0;
-      10'h033:
-          \$5  = 1'h0;
-      10'h034:
-          \$5  = 1'h0;
-      10'h035:
-          \$5  = 1'h0;
-      10'h036:
-          \$5  = 1'h0;
-      10'h037:
-          \$5  = 1'h0;
-      10'h038:
-          \$5  = 1'h0;
-      10'h039:
-          \$5  = 1'h0;
-      10'h03a:
-          \$5  = 1'h0;
-      10'h03b:
-          \$5  = 1'h0;
-      10'h03c:
-          \$5  = 1'h0;
-      10'h03d:
-          \$5  = 1'h1;
-      10'h03e:
-          \$5  = 1'h0;
-      10'h03f:
-          \$5  = 1'h0;
-      10'h040:
-          \$5  = 1'h0;
-      10'h041:
-          \$5  = 1'h0;
-      10'h042:
-          \$5  = 1'h0;
-      10'h043:
-          \$5  = 1'h0;
-      10'h044:
-          \$5  = 1'h0;
-      10'h045:
-          \$5  = 1'h0;
-      10'h046:
-          \$5  = 1'h0;
-      10'h047:
-          \$5  = 1'h0;
-      10'h048:
-          \$5  = 1'h0;
-      10'h049:
-          \$5  = 1'h0;
-      10'h04a:
-          \$5  = 1'h0;
-      10'h04b:
-          \$5  = 1'h0;
-      10'h04c:
-          \$5  = 1'h0;
-      10'h04d:
-          \$5  = 1'h0;
-      10'h04e:
-          \$5  = 1'h0;
-      10'h04f:
-          \$5  = 1'h0;
-      10'h050:
-          \$5  = 1'h0;
-      10'h051:
-          \$5  = 1'h0;
-      10'h052:
-          \$5  = 1'h0;
-      10'h053:
-          \$5  = 1'h0;
-      10'h054:
-          \$5  = 1'h0;
-      10'h055:
-          \$5  = 1'h0;
-      10'h056:
-          \$5  = 1'h0;
-      10'h057:
-          \$5  = 1'h0;
-      10'h058:
-          \$5  = 1'h0;
-      10'h059:
-          \$5  = 1'h0;
-      10'h05a:
-          \$5  = 1'h0;
-      10'h05b:
-          \$5  = 1'h0;
-      10'h05c:
-          \$5  = 1'h0;
-      10'h05d:
-          \$5  = 1'h0;
-      10'h05e:
-          \$5  = 1'h0;
-      10'h05f:
-          \$5  = 1'h0;
-      10'h060:
-          \$5  = 1'h0;
-      10'h061:
-          \$5  = 1'h0;
-      10'h062:
-          \$5  = 1'h0;
-      10'h063:
-          \$5  = 1'h0;
-      10'h064:
-          \$5  = 1'h0;
-      10'h065:
-          \$5  = 1'h0;
-      10'h066:
-          \$5  = 1'h0;
-      10'h067:
-          \$5  = 1'h0;
-      10'h068:
-          \$5  = 1'h0;
-      10'h069:
-          \$5  = 1'h0;
-      10'h06a:
-          \$5  = 1'h0;
-      10'h06b:
-          \$5  = 1'h0;
-      10'h06c:
-          \$5  = 1'h0;
-      10'h06d:
-          \$5  = 1'h0;
-      10'h06e:
-          \$5  = 1'h0;
-      10'h06f:
-          \$5  = 1'h0;
-      10'h070:
-          \$5  = 1'h0;
-      10'h071:
-          \$5  = 1'h1;
-      10'h072:
-          \$5  = 1'h0;
-      10'h073:
-          \$5  = 1'h0;
-      10'h074:
-          \$5  = 1'h0;
-      10'h075:
-          \$5  = 1'h0;
-      10'h076:
-          \$5  = 1'h0;
-      10'h077:
-          \$5  = 1'h0;
-      10'h078:
-          \$5  = 1'h0;
-      10'h079:
-          \$5  = 1'h0;
-      10'h07a:
-          \$5  = 1'h0;
-      10'h07b:
-          \$5  = 1'h0;
-      10'h07c:
-          \$5  = 1'h0;
-      10'h07d:
-          \$5  = 1'h0;
-      10'h07e:
-          \$5  = 1'h0;
-      10'h07f:
-          \$5  = 1'h0;
-      10'h080:
-          \$5  = 1'h0;
-      10'h081:
-          \$5  = 1'h0;
-      10'h082:
-          \$5  = 1'h0;
-      10'h083:
-          \$5  = 1'h0;
-      10'h084:
-          \$5  = 1'h0;
-      10'h085:
-          \$5  = 1'h0;
-      10'h086:
-          \$5  = 1'h0;
-      10'h087:
-          \$5  = 1'h0;
-      10'h088:
-          \$5  = 1'h0;
-      10'h089:
-          \$5  = 1'h0;
-      10'h08a:
-          \$5  = 1'h0;
-      10'h08b:
-          \$5  = 1'h0;
-      10'h08c:
-          \$5  = 1'h0;
-      10'h08d:
-          \$5  = 1'h0;
-      10'h08e:
-          \$5  = 1'h0;
-      10'h08f:
-          \$5  = 1'h0;
-      10'h090:
-          \$5  = 1'h0;
-      10'h091:
-          \$5  = 1'h0;
-      10'h092:
-          \$5  = 1'h0;
-      10'h093:
-          \$5  = 1'h0;
-      10'h094:
-          \$5  = 1'h0;
-      10'h095:
-          \$5  = 1'h0;
-      10'h096:
-          \$5  = 1'h0;
-      10'h097:
-          \$5  = 1'h0;
-      10'h098:
-          \$5  = 1'h0;
-      10'h099:
-          \$5  = 1'h0;
-      10'h09a:
-          \$5  = 1'h0;
-      10'h09b:
-          \$5  = 1'h0;
-      10'h09c:
-          \$5  = 1'h0;
-      10'h09d:
-          \$5  = 1'h0;
-      10'h09e:
-          \$5  = 1'h0;
-      10'h09f:
-          \$5  = 1'h0;
-      10'h0a0:
-          \$5  = 1'h0;
-      10'h0a1:
-          \$5  = 1'h0;
-      10'h0a2:
-          \$5  = 1'h0;
-      10'h0a3:
-          \$5  = 1'h0;
-      10'h0a4:
-          \$5  = 1'h1;
-      10'h0a5:
-          \$5  = 1'h0;
-      10'h0a6:
-          \$5  = 1'h0;
-      10'h0a7:
-          \$5  = 1'h0;
-      10'h0a8:
-          \$5  = 1'h0;
-      10'h0a9:
-          \$5  = 1'h0;
-      10'h0aa:
-          \$5  = 1'h0;
-      10'h0ab:
-          \$5  = 1'h0;
-      10'h0ac:
-          \$5  = 1'h0;
-      10'h0ad:
-          \$5  = 1'h0;
-      10'h0ae:
-          \$5  = 1'h0;
-      10'h0af:
-          \$5  = 1'h0;
-      10'h0b0:
-          \$5  = 1'h0;
-      10'h0b1:
-          \$5  = 1'h0;
-      10'h0b2:
-          \$5  = 1'h0;
-      10'h0b3:
-          \$5  = 1'h0;
-      10'h0b4:
-          \$5  = 1'h0;
-      10'h0b5:
-          \$5  = 1'h0;
-      10'h0b6:
-          \$5  = 1'h0;
-      10'h0b7:
-          \$5  = 1'h0;
-      10'h0b8:
-          \$5  = 1'h0;
-      10'h0b9:
-          \$5  = 1'h0;
-      10'h0ba:
-          \$5  = 1'h0;
-      10'h0bb:
-          \$5  = 1'h0;
-      10'h0bc:
-          \$5  = 1'h0;
-      10'h0bd:
-          \$5  = 1'h0;
-      10'h0be:
-          \$5  = 1'h0;
-      10'h0bf:
-          \$5  = 1'h0;
-      10'h0c0:
-          \$5  = 1'h0;
-      10'h0c1:
-          \$5  = 1'h0;
-      10'h0c2:
-          \$5  = 1'h0;
-      10'h0c3:
-          \$5  = 1'h0;
-      10'h0c4:
-          \$5  = 1'h0;
-      10'h0c5:
-          \$5  = 1'h0;
-      10'h0c6:
-          \$5  = 1'h0;
-      10'h0c7:
-          \$5  = 1'h0;
-      10'h0c8:
-          \$5  = 1'h0;
-      10'h0c9:
-          \$5  = 1'h0;
-      10'h0ca:
-          \$5  = 1'h0;
-      10'h0cb:
-          \$5  = 1'h0;
-      10'h0cc:
-          \$5  = 1'h0;
-      10'h0cd:
-          \$5  = 1'h0;
-      10'h0ce:
-          \$5  = 1'h0;
-      10'h0cf:
-          \$5  = 1'h0;
-      10'h0d0:
-          \$5  = 1'h0;
-      10'h0d1:
-          \$5  = 1'h0;
-      10'h0d2:
-          \$5  = 1'h0;
-      10'h0d3:
-          \$5  = 1'h0;
-      10'h0d4:
-          \$5  = 1'h0;
-      10'h0d5:
-          \$5  = 1'h0;
-      10'h0d6:
-          \$5  = 1'h0;
-      10'h0d7:
-          \$5  = 1'h0;
-      10'h0d8:
-          \$5  = 1'h1;
-      10'h0d9:
-          \$5  = 1'h0;
-      10'h0da:
-          \$5  = 1'h0;
-      10'h0db:
-          \$5  = 1'h0;
-      10'h0dc:
-          \$5  = 1'h0;
-      10'h0dd:
-          \$5  = 1'h0;
-      10'h0de:
-          \$5  = 1'h0;
-      10'h0df:
-          \$5  = 1'h0;
-      10'h0e0:
-          \$5  = 1'h0;
-      10'h0e1:
-          \$5  = 1'h0;
-      10'h0e2:
-          \$5  = 1'h0;
-      10'h0e3:
-          \$5  = 1'h0;
-      10'h0e4:
-          \$5  = 1'h0;
-      10'h0e5:
-          \$5  = 1'h0;
-      10'h0e6:
-          \$5  = 1'h0;
-      10'h0e7:
-          \$5  = 1'h0;
-      10'h0e8:
-          \$5  = 1'h0;
-      10'h0e9:
-          \$5  = 1'h0;
-      10'h0ea:
-          \$5  = 1'h0;
-      10'h0eb:
-          \$5  = 1'h0;
-      10'h0ec:
-          \$5  = 1'h0;
-      10'h0ed:
-          \$5  = 1'h0;
-      10'h0ee:
-          \$5  = 1'h0;
-      10'h0ef:
-          \$5  = 1'h0;
-      10'h0f0:
-          \$5  = 1'h0;
-      10'h0f1:
-          \$5  = 1'h0;
-      10'h0f2:
-          \$5  = 1'h0;
-      10'h0f3:
-          \$5  = 1'h0;
-      10'h0f4:
-          \$5  = 1'h0;
-      10'h0f5:
-          \$5  = 1'h0;
-      10'h0f6:
-          \$5  = 1'h0;
-      10'h0f7:
-          \$5  = 1'h0;
-      10'h0f8:
-          \$5  = 1'h0;
-      10'h0f9:
-          \$5  = 1'h0;
-      10'h0fa:
-          \$5  = 1'h0;
-      10'h0fb:
-          \$5  = 1'h0;
-      10'h0fc:
-          \$5  = 1'h0;
-      10'h0fd:
-          \$5  = 1'h0;
-      10'h0fe:
-          \$5  = 1'h0;
-      10'h0ff:
-          \$5  = 1'h0;
-      10'h100:
-          \$5  = 1'h0;
-      10'h101:
-          \$5  = 1'h0;
-      10'h102:
-          \$5  = 1'h0;
-      10'h103:
-          \$5  = 1'h0;
-      10'h104:
-          \$5  = 1'h0;
-      10'h105:
-          \$5  = 1'h0;
-      10'h106:
-          \$5  = 1'h0;
-      10'h107:
-          \$5  = 1'h0;
-      10'h108:
-          \$5  = 1'h0;
-      10'h109:
-          \$5  = 1'h0;
-      10'h10a:
-          \$5  = 1'h0;
-      10'h10b:
-          \$5  = 1'h0;
-      10'h10c:
-          \$5  = 1'h1;
-      10'h10d:
-          \$5  = 1'h0;
-      10'h10e:
-          \$5  = 1'h0;
-      10'h10f:
-          \$5  = 1'h0;
-      10'h110:
-          \$5  = 1'h0;
-      10'h111:
-          \$5  = 1'h0;
-      10'h112:
-          \$5  = 1'h0;
-      10'h113:
-          \$5  = 1'h0;
-      10'h114:
-          \$5  = 1'h0;
-      10'h115:
-          \$5  = 1'h0;
-      10'h116:
-          \$5  = 1'h0;
-      10'h117:
-          \$5  = 1'h0;
-      10'h118:
-          \$5  = 1'h0;
-      10'h119:
-          \$5  = 1'h0;
-      10'h11a:
-          \$5  = 1'h0;
-      10'h11b:
-          \$5  = 1'h0;
-      10'h11c:
-          \$5  = 1'h0;
-      10'h11d:
-          \$5  = 1'h0;
-      10'h11e:
-          \$5  = 1'h0;
-      10'h11f:
-          \$5  = 1'h0;
-      10'h120:
-          \$5  = 1'h0;
-      10'h121:
-          \$5  = 1'h0;
-      10'h122:
-          \$5  = 1'h0;
-      10'h123:
-          \$5  = 1'h0;
-      10'h124:
-          \$5  = 1'h0;
-      10'h125:
-          \$5  = 1'h0;
-      10'h126:
-          \$5  = 1'h0;
-      10'h127:
-          \$5  = 1'h0;
-      10'h128:
-          \$5  = 1'h0;
-      10'h129:
-          \$5  = 1'h0;
-      10'h12a:
-          \$5  = 1'h0;
-      10'h12b:
-          \$5  = 1'h0;
-      10'h12c:
-          \$5  = 1'h0;
-      10'h12d:
-          \$5  = 1'h0;
-      10'h12e:
-          \$5  = 1'h0;
-      10'h12f:
-          \$5  = 1'h0;
-      10'h130:
-          \$5  = 1'h0;
-      10'h131:
-          \$5  = 1'h0;
-      10'h132:
-          \$5  = 1'h0;
-      10'h133:
-          \$5  = 1'h0;
-      10'h134:
-          \$5  = 1'h0;
-      10'h135:
-          \$5  = 1'h0;
-      10'h136:
-          \$5  = 1'h0;
-      10'h137:
-          \$5  = 1'h0;
-      10'h138:
-          \$5  = 1'h0;
-      10'h139:
-          \$5  = 1'h0;
-      10'h13a:
-          \$5  = 1'h0;
-      10'h13b:
-          \$5  = 1'h0;
-      10'h13c:
-          \$5  = 1'h0;
-      10'h13d:
-          \$5  = 1'h0;
-      10'h13e:
-          \$5  = 1'h0;
-      10'h13f:
-          \$5  = 1'h1;
-      10'h140:
-          \$5  = 1'h0;
-      10'h141:
-          \$5  = 1'h0;
-      10'h142:
-          \$5  = 1'h0;
-      10'h143:
-          \$5  = 1'h0;
-      10'h144:
-          \$5  = 1'h0;
-      10'h145:
-          \$5  = 1'h0;
-      10'h146:
-          \$5  = 1'h0;
-      10'h147:
-          \$5  = 1'h0;
-      10'h148:
-          \$5  = 1'h0;
-      10'h149:
-          \$5  = 1'h0;
-      10'h14a:
-          \$5  = 1'h0;
-      10'h14b:
-          \$5  = 1'h0;
-      10'h14c:
-          \$5  = 1'h0;
-      10'h14d:
-          \$5  = 1'h0;
-      10'h14e:
-          \$5  = 1'h0;
-      10'h14f:
-          \$5  = 1'h0;
-      10'h150:
-          \$5  = 1'h0;
-      10'h151:
-          \$5  = 1'h0;
-      10'h152:
-          \$5  = 1'h0;
-      10'h153:
-          \$5  = 1'h0;
-      10'h154:
-          \$5  = 1'h0;
-      10'h155:
-          \$5  = 1'h0;
-      10'h156:
-          \$5  = 1'h0;
-      10'h157:
-          \$5  = 1'h0;
-      10'h158:
-          \$5  = 1'h0;
-      10'h159:
-          \$5  = 1'h0;
-      10'h15a:
-          \$5  = 1'h0;
-      10'h15b:
-          \$5  = 1'h0;
-      10'h15c:
-          \$5  = 1'h0;
-      10'h15d:
-          \$5  = 1'h0;
-      10'h15e:
-          \$5  = 1'h0;
-      10'h15f:
-          \$5  = 1'h0;
-      10'h160:
-          \$5  = 1'h0;
-      10'h161:
-          \$5  = 1'h0;
-      10'h162:
-          \$5  = 1'h0;
-      10'h163:
-          \$5  = 1'h0;
-      10'h164:
-          \$5  = 1'h0;
-      10'h165:
-          \$5  = 1'h0;
-      10'h166:
-          \$5  = 1'h0;
-      10'h167:
-          \$5  = 1'h0;
-      10'h168:
-          \$5  = 1'h0;
-      10'h169:
-          \$5  = 1'h0;
-      10'h16a:
-          \$5  = 1'h0;
-      10'h16b:
-          \$5  = 1'h0;
-      10'h16c:
-          \$5  = 1'h0;
-      10'h16d:
-          \$5  = 1'h0;
-      10'h16e:
-          \$5  = 1'h0;
-      10'h16f:
-          \$5  = 1'h0;
-      10'h170:
-          \$5  = 1'h0;
-      10'h171:
-          \$5  = 1'h0;
-      10'h172:
-          \$5  = 1'h0;
-      10'h173:
-          \$5  = 1'h1;
-      10'h174:
-          \$5  = 1'h0;
-      10'h175:
-          \$5  = 1'h0;
-      10'h176:
-          \$5  = 1'h0;
-      10'h177:
-          \$5  = 1'h0;
-      10'h178:
-          \$5  = 1'h0;
-      10'h179:
-          \$5  = 1'h0;
-      10'h17a:
-          \$5  = 1'h0;
-      10'h17b:
-          \$5  = 1'h0;
-      10'h17c:
-          \$5  = 1'h0;
-      10'h17d:
-          \$5  = 1'h0;
-      10'h17e:
-          \$5  = 1'h0;
-      10'h17f:
-          \$5  = 1'h0;
-      10'h180:
-          \$5  = 1'h0;
-      10'h181:
-          \$5  = 1'h0;
-      10'h182:
-          \$5  = 1'h0;
-      10'h183:
-          \$5  = 1'h0;
-      10'h184:
-          \$5  = 1'h0;
-      10'h185:
-          \$5  = 1'h0;
-      10'h186:
-          \$5  = 1'h0;
-      10'h187:
-          \$5  = 1'h0;
-      10'h188:
-          \$5  = 1'h0;
-      10'h189:
-          \$5  = 1'h0;
-      10'h18a:
-          \$5  = 1'h0;
-      10'h18b:
-          \$5  = 1'h0;
-      10'h18c:
-          \$5  = 1'h0;
-      10'h18d:
-          \$5  = 1'h0;
-      10'h18e:
-          \$5  = 1'h0;
-      10'h18f:
-          \$5  = 1'h0;
-      10'h190:
-          \$5  = 1'h0;
-      10'h191:
-          \$5  = 1'h0;
-      10'h192:
-          \$5  = 1'h0;
-      10'h193:
-          \$5  = 1'h0;
-      10'h194:
-          \$5  = 1'h0;
-      10'h195:
-          \$5  = 1'h0;
-      10'h196:
-          \$5  = 1'h0;
-      10'h197:
-          \$5  = 1'h0;
-      10'h198:
-          \$5  = 1'h0;
-      10'h199:
-          \$5  = 1'h0;
-      10'h19a:
-          \$5  = 1'h0;
-      10'h19b:
-          \$5  = 1'h0;
-      10'h19c:
-          \$5  = 1'h0;
-      10'h19d:
-          \$5  = 1'h0;
-      10'h19e:
-          \$5  = 1'h0;
-      10'h19f:
-          \$5  = 1'h0;
-      10'h1a0:
-          \$5  = 1'h0;
-      10'h1a1:
-          \$5  = 1'h0;
-      10'h1a2:
-          \$5  = 1'h0;
-      10'h1a3:
-          \$5  = 1'h0;
-      10'h1a4:
-          \$5  = 1'h0;
-      10'h1a5:
-          \$5  = 1'h0;
-      10'h1a6:
-          \$5  = 1'h1;
-      10'h1a7:
-          \$5  = 1'h0;
-      10'h1a8:
-          \$5  = 1'h0;
-      10'h1a9:
-          \$5  = 1'h0;
-      10'h1aa:
-          \$5  = 1'h0;
-      10'h1ab:
-          \$5  = 1'h0;
-      10'h1ac:
-          \$5  = 1'h0;
-      10'h1ad:
-          \$5  = 1'h0;
-      10'h1ae:
-          \$5  = 1'h0;
-      10'h1af:
-          \$5  = 1'h0;
-      10'h1b0:
-          \$5  = 1'h0;
-      10'h1b1:
-          \$5  = 1'h0;
-      10'h1b2:
-          \$5  = 1'h0;
-      10'h1b3:
-          \$5  = 1'h0;
-      10'h1b4:
-          \$5  = 1'h0;
-      10'h1b5:
-          \$5  = 1'h0;
-      10'h1b6:
-          \$5  = 1'h0;
-      10'h1b7:
-          \$5  = 1'h0;
-      10'h1b8:
-          \$5  = 1'h0;
-      10'h1b9:
-          \$5  = 1'h0;
-      10'h1ba:
-          \$5  = 1'h0;
-      10'h1bb:
-          \$5  = 1'h0;
-      10'h1bc:
-          \$5  = 1'h0;
-      10'h1bd:
-          \$5  = 1'h0;
-      10'h1be:
-          \$5  = 1'h0;
-      10'h1bf:
-          \$5  = 1'h0;
-      10'h1c0:
-          \$5  = 1'h0;
-      10'h1c1:
-          \$5  = 1'h0;
-      10'h1c2:
-          \$5  = 1'h0;
-      10'h1c3:
-          \$5  = 1'h0;
-      10'h1c4:
-          \$5  = 1'h0;
-      10'h1c5:
-          \$5  = 1'h0;
-      10'h1c6:
-          \$5  = 1'h0;
-      10'h1c7:
-          \$5  = 1'h0;
-      10'h1c8:
-          \$5  = 1'h0;
-      10'h1c9:
-          \$5  = 1'h0;
-      10'h1ca:
-          \$5  = 1'h0;
-      10'h1cb:
-          \$5  = 1'h0;
-      10'h1cc:
-          \$5  = 1'h0;
-      10'h1cd:
-          \$5  = 1'h0;
-      10'h1ce:
-          \$5  = 1'h0;
-      10'h1cf:
-          \$5  = 1'h0;
-      10'h1d0:
-          \$5  = 1'h0;
-      10'h1d1:
-          \$5  = 1'h0;
-      10'h1d2:
-          \$5  = 1'h0;
-      10'h1d3:
-          \$5  = 1'h0;
-      10'h1d4:
-          \$5  = 1'h0;
-      10'h1d5:
-          \$5  = 1'h0;
-      10'h1d6:
-          \$5  = 1'h0;
-      10'h1d7:
-          \$5  = 1'h0;
-      10'h1d8:
-          \$5  = 1'h0;
-      10'h1d9:
-          \$5  = 1'h0;
-      10'h1da:
-          \$5  = 1'h1;
-      10'h1db:
-          \$5  = 1'h0;
-      10'h1dc:
-          \$5  = 1'h0;
-      10'h1dd:
-          \$5  = 1'h0;
-      10'h1de:
-          \$5  = 1'h0;
-      10'h1df:
-          \$5  = 1'h0;
-      10'h1e0:
-          \$5  = 1'h0;
-      10'h1e1:
-          \$5  = 1'h0;
-      10'h1e2:
-          \$5  = 1'h0;
-      10'h1e3:
-          \$5  = 1'h0;
-      10'h1e4:
-          \$5  = 1'h0;
-      10'h1e5:
-          \$5  = 1'h0;
-      10'h1e6:
-          \$5  = 1'h0;
-      10'h1e7:
-          \$5  = 1'h0;
-      10'h1e8:
-          \$5  = 1'h0;
-      10'h1e9:
-          \$5  = 1'h0;
-      10'h1ea:
-          \$5  = 1'h0;
-      10'h1eb:
-          \$5  = 1'h0;
-      10'h1ec:
-          \$5  = 1'h0;
-      10'h1ed:
-          \$5  = 1'h0;
-      10'h1ee:
-          \$5  = 1'h0;
-      10'h1ef:
-          \$5  = 1'h0;
-      10'h1f0:
-          \$5  = 1'h0;
-      10'h1f1:
-          \$5  = 1'h0;
-      10'h1f2:
-          \$5  = 1'h0;
-      10'h1f3:
-          \$5  = 1'h0;
-      10'h1f4:
-          \$5  = 1'h0;
-      10'h1f5:
-          \$5  = 1'h0;
-      10'h1f6:
-          \$5  = 1'h0;
-      10'h1f7:
-          \$5  = 1'h0;
-      10'h1f8:
-          \$5  = 1'h0;
-      10'h1f9:
-          \$5  = 1'h0;
-      10'h1fa:
-          \$5  = 1'h0;
-      10'h1fb:
-          \$5  = 1'h0;
-      10'h1fc:
-          \$5  = 1'h0;
-      10'h1fd:
-          \$5  = 1'h0;
-      10'h1fe:
-          \$5  = 1'h0;
-      10'h1ff:
-          \$5  = 1'h0;
-      10'h200:
-          \$5  = 1'h0;
-      10'h201:
-          \$5  = 1'h0;
-      10'h202:
-          \$5  = 1'h0;
-      10'h203:
-          \$5  = 1'h0;
-      10'h204:
-          \$5  = 1'h0;
-      10'h205:
-          \$5  = 1'h0;
-      10'h206:
-          \$5  = 1'h0;
-      10'h207:
-          \$5  = 1'h0;
-      10'h208:
-          \$5  = 1'h0;
-      10'h209:
-          \$5  = 1'h0;
-      10'h20a:
-          \$5  = 1'h0;
-      10'h20b:
-          \$5  = 1'h0;
-      10'h20c:
-          \$5  = 1'h0;
-      10'h20d:
-          \$5  = 1'h0;
-      10'h20e:
-          \$5  = 1'h1;
-      10'h20f:
-          \$5  = 1'h0;
-      10'h210:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$12  = 24'h000000;
+    \$11  = 24'h000000;
     casez (nf7)
       4'h0:
-          \$12  = 24'hffff0f;
+          \$11  = 24'hffff0f;
       4'h1:
-          \$12  = 24'hfffe64;
+          \$11  = 24'hfffe64;
       4'h2:
-          \$12  = 24'hfffff0;
+          \$11  = 24'hfffff0;
       4'h3:
-          \$12  = 24'h0000f3;
+          \$11  = 24'h0000f3;
       4'h4:
-          \$12  = 24'h00007c;
+          \$11  = 24'h00007c;
       4'h5:
-          \$12  = 24'hffff7a;
+          \$11  = 24'hffff7a;
       4'h6:
-          \$12  = 24'hfffecb;
+          \$11  = 24'hfffecb;
       4'h7:
-          \$12  = 24'hfffea9;
+          \$11  = 24'hfffea9;
       4'h8:
-          \$12  = 24'h000151;
+          \$11  = 24'h000151;
       4'h9:
-          \$12  = 24'hfffff0;
+          \$11  = 24'hfffff0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$69  = nf_t;
-    if (issue) begin
-      \$69  = nf_t_ahead;
-    end
+    \$68  = 1'h1;
     if (rst) begin
-      \$69  = 4'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$70  = nf_t_ahead;
+    \$69  = tile;
     if (issue) begin
-      \$70  = \$1 ;
+      \$69  = \$1 ;
     end
     if (rst) begin
-      \$70  = 4'h0;
+      \$69  = 13'h0c00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$71  = sf_t;
+    \$70  = tile_plus1;
     if (issue) begin
-      \$71  = sf_t_ahead;
+      \$70  = tile_plus2;
     end
     if (rst) begin
-      \$71  = 6'h00;
+      \$70  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$72  = sf_t_ahead;
+    \$71  = tile_plus2;
     if (issue) begin
-      \$72  = \$2 ;
+      \$71  = \$4 [9:0];
     end
     if (rst) begin
-      \$72  = 6'h01;
+      \$71  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$73  = reads_input_t;
+    \$72  = t;
     if (issue) begin
-      \$73  = reads_input_t_ahead;
+      \$72  = \$7 [9:0];
     end
     if (rst) begin
-      \$73  = 1'h1;
+      \$72  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$74  = reads_input_t_ahead;
-    if (issue) begin
-      \$74  = \$3 ;
-    end
+    \$73  = i__payload;
     if (rst) begin
-      \$74  = 1'h1;
+      \$73  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$75  = first_t;
-    if (issue) begin
-      \$75  = first_t_ahead;
-    end
+    \$74  = tile[10];
     if (rst) begin
-      \$75  = 1'h1;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$76  = first_t_ahead;
-    if (issue) begin
-      \$76  = \$4 ;
+    \$75  = issue;
+    if (rst) begin
+      \$75  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$76  = tile[11];
     if (rst) begin
       \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$77  = last_t;
-    if (issue) begin
-      \$77  = last_t_ahead;
-    end
+    \$77  = tile[12];
     if (rst) begin
       \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$78  = last_t_ahead;
-    if (issue) begin
-      \$78  = \$5 ;
-    end
+    \$78  = tile[3:0];
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = t;
-    if (issue) begin
-      \$79  = \$8 [9:0];
-    end
+    \$79  = from_input;
     if (rst) begin
-      \$79  = 10'h000;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = i__payload;
+    \$80  = x_reg;
     if (rst) begin
       \$80  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = reads_input_t;
+    \$81  = rport__data;
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = issue;
+    \$82  = \$8 ;
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = first_t;
+    \$83  = t;
     if (rst) begin
-      \$83  = 1'h0;
+      \$83  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = last_t;
+    \$84  = t1;
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = nf_t;
+    \$85  = \port__data$29 ;
     if (rst) begin
-      \$85  = 4'h0;
+      \$85  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = from_input;
+    \$86  = x_mid;
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = x_reg;
+    \$87  = \$9 ;
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = rport__data;
+    \$88  = rom0_read;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = \$9 ;
+    \$89  = \$10 ;
     if (rst) begin
-      \$89  = 8'h00;
+      \$89  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = t;
+    \$90  = prod0_0;
     if (rst) begin
-      \$90  = 10'h000;
+      \$90  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = t1;
+    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$91  = 10'h000;
+      \$91  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = port__data;
+    \$92  = v1;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = x_mid;
+    \$93  = first1;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = \$10 ;
+    \$94  = last1;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = rom0_read;
+    \$95  = nf1;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = \$11 ;
+    \$96  = v2;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = prod0_0;
+    \$97  = first2;
     if (rst) begin
-      \$97  = 17'h00000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$98  = last2;
     if (rst) begin
-      \$98  = 24'h000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = v1;
+    \$99  = nf2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = first1;
+    \$100  = v3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = last1;
+    \$101  = first3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = nf1;
+    \$102  = last3;
     if (rst) begin
-      \$102  = 4'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = v2;
+    \$103  = nf3;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = first2;
+    \$104  = v4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = last2;
+    \$105  = first4;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = nf2;
+    \$106  = last4;
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = v3;
+    \$107  = nf4;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = first3;
+    \$108  = v5;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = last3;
+    \$109  = first5;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = nf3;
+    \$110  = last5;
     if (rst) begin
-      \$110  = 4'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = v4;
+    \$111  = nf5;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = first4;
+    \$112  = v6;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = last4;
+    \$113  = first6;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = nf4;
+    \$114  = last6;
     if (rst) begin
-      \$114  = 4'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = v5;
+    \$115  = nf6;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = first5;
+    \$116  = v7;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = last5;
+    \$117  = first7;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = nf5;
+    \$118  = last7;
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = v6;
+    \$119  = nf7;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = first6;
+    \$120  = v7;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = last6;
+    \$121  = first7;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = nf6;
+    \$122  = last7;
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = v7;
+    \$123  = nf7;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = first7;
+    \$124  = \$11 ;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = last7;
+    \$125  = acc0;
+    if (v8_0) begin
+      \$125  = \$63 [23:0];
+    end
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = nf7;
+    \$126  = \$12 ;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = v7;
+    \$127  = \$67 [3:0];
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first7;
+    \$128  = \$19 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = last7;
+    \$129  = q_wptr;
+    if (\$26 ) begin
+      \$129  = \$29 [3:0];
+    end
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = nf7;
+    \$130  = q_rptr;
+    if (\$33 ) begin
+      \$130  = \$36 [3:0];
+    end
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$12 ;
+    \$131  = \$49 [3:0];
     if (rst) begin
-      \$131  = 24'h000000;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = acc0;
-    if (v8_0) begin
-      \$132  = \$64 [23:0];
+    \$132  = o__valid;
+    if (\$51 ) begin
+      \$132  = \$53 ;
     end
     if (rst) begin
-      \$132  = 24'h000000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$13 ;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$68 [3:0];
-    if (rst) begin
-      \$134  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$20 ;
-    if (rst) begin
-      \$135  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = q_wptr;
-    if (\$27 ) begin
-      \$136  = \$30 [3:0];
+    \$133  = o__payload;
+    if (\$51 ) begin
+      \$133  = \$55 ;
     end
     if (rst) begin
-      \$136  = 4'h0;
+      \$133  = 24'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = q_rptr;
-    if (\$34 ) begin
-      \$137  = \$37 [3:0];
-    end
-    if (rst) begin
-      \$137  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$50 [3:0];
-    if (rst) begin
-      \$138  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = o__valid;
-    if (\$52 ) begin
-      \$139  = \$54 ;
-    end
-    if (rst) begin
-      \$139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = o__payload;
-    if (\$52 ) begin
-      \$140  = \$56 ;
-    end
-    if (rst) begin
-      \$140  = 24'h000000;
-    end
-  end
-  assign acc0_next = \$64 [23:0];
-  assign q_owed_next = \$68 [3:0];
+  assign acc0_next = \$63 [23:0];
+  assign q_owed_next = \$67 [3:0];
   assign q_in = acc0;
-  assign \$signature__addr  = sf_t;
+  assign \$signature__addr  = tile[9:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$90  = deliver;
-  assign \$signature__addr$91  = q_wptr;
-  assign \$signature__data$92  = acc0;
-  assign \rport__addr$93  = q_rptr;
+  assign rport__addr = tile[9:4];
+  assign \port__addr$85  = rom0_addr;
+  assign \$signature__en$86  = deliver;
+  assign \$signature__addr$87  = q_wptr;
+  assign \$signature__data$88  = acc0;
+  assign \rport__addr$89  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;

@@ -1259,7 +1259,7 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [5:0] \$1 ;
+  wire [6:0] \$1 ;
   wire [8:0] \$10 ;
   wire [16:0] \$100 ;
   wire [16:0] \$101 ;
@@ -1290,74 +1290,74 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$124 ;
   wire [16:0] \$125 ;
   wire [16:0] \$126 ;
-  wire [17:0] \$127 ;
-  wire [17:0] \$128 ;
-  wire [18:0] \$129 ;
+  wire [16:0] \$127 ;
+  wire [16:0] \$128 ;
+  wire [17:0] \$129 ;
   wire [8:0] \$13 ;
   wire [17:0] \$130 ;
-  wire [17:0] \$131 ;
-  wire [18:0] \$132 ;
+  wire [18:0] \$131 ;
+  wire [17:0] \$132 ;
   wire [17:0] \$133 ;
-  wire [17:0] \$134 ;
-  wire [18:0] \$135 ;
+  wire [18:0] \$134 ;
+  wire [17:0] \$135 ;
   wire [17:0] \$136 ;
-  wire [17:0] \$137 ;
-  wire [18:0] \$138 ;
+  wire [18:0] \$137 ;
+  wire [17:0] \$138 ;
   wire [17:0] \$139 ;
   wire [8:0] \$14 ;
-  wire [17:0] \$140 ;
-  wire [18:0] \$141 ;
+  wire [18:0] \$140 ;
+  wire [17:0] \$141 ;
   wire [17:0] \$142 ;
-  wire [17:0] \$143 ;
-  wire [18:0] \$144 ;
+  wire [18:0] \$143 ;
+  wire [17:0] \$144 ;
   wire [17:0] \$145 ;
-  wire [17:0] \$146 ;
-  wire [18:0] \$147 ;
+  wire [18:0] \$146 ;
+  wire [17:0] \$147 ;
   wire [17:0] \$148 ;
-  wire [17:0] \$149 ;
+  wire [18:0] \$149 ;
   wire [8:0] \$15 ;
-  wire [18:0] \$150 ;
+  wire [17:0] \$150 ;
   wire [17:0] \$151 ;
-  wire [17:0] \$152 ;
-  wire [18:0] \$153 ;
+  wire [18:0] \$152 ;
+  wire [17:0] \$153 ;
   wire [17:0] \$154 ;
-  wire [17:0] \$155 ;
-  wire [18:0] \$156 ;
+  wire [18:0] \$155 ;
+  wire [17:0] \$156 ;
   wire [17:0] \$157 ;
-  wire [17:0] \$158 ;
-  wire [18:0] \$159 ;
+  wire [18:0] \$158 ;
+  wire [17:0] \$159 ;
   wire [8:0] \$16 ;
   wire [17:0] \$160 ;
-  wire [17:0] \$161 ;
-  wire [18:0] \$162 ;
+  wire [18:0] \$161 ;
+  wire [17:0] \$162 ;
   wire [17:0] \$163 ;
-  wire [17:0] \$164 ;
-  wire [18:0] \$165 ;
+  wire [18:0] \$164 ;
+  wire [17:0] \$165 ;
   wire [17:0] \$166 ;
-  wire [17:0] \$167 ;
-  wire [18:0] \$168 ;
+  wire [18:0] \$167 ;
+  wire [17:0] \$168 ;
   wire [17:0] \$169 ;
   wire [8:0] \$17 ;
-  wire [17:0] \$170 ;
-  wire [18:0] \$171 ;
-  wire [24:0] \$172 ;
-  wire [24:0] \$173 ;
-  wire [25:0] \$174 ;
+  wire [18:0] \$170 ;
+  wire [17:0] \$171 ;
+  wire [17:0] \$172 ;
+  wire [18:0] \$173 ;
+  wire [24:0] \$174 ;
   wire [24:0] \$175 ;
-  wire [24:0] \$176 ;
-  wire [25:0] \$177 ;
+  wire [25:0] \$176 ;
+  wire [24:0] \$177 ;
   wire [24:0] \$178 ;
-  wire [24:0] \$179 ;
+  wire [25:0] \$179 ;
   wire [8:0] \$18 ;
-  wire [25:0] \$180 ;
+  wire [24:0] \$180 ;
   wire [24:0] \$181 ;
   wire [25:0] \$182 ;
   wire [24:0] \$183 ;
-  wire [24:0] \$184 ;
-  wire [25:0] \$185 ;
-  reg [23:0] \$186 ;
-  wire \$187 ;
-  wire \$188 ;
+  wire [25:0] \$184 ;
+  wire [24:0] \$185 ;
+  wire [24:0] \$186 ;
+  wire [25:0] \$187 ;
+  reg [23:0] \$188 ;
   wire \$189 ;
   wire [8:0] \$19 ;
   wire \$190 ;
@@ -1370,158 +1370,158 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  reg \$2 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [4:0] \$203 ;
-  wire [4:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [4:0] \$205 ;
+  wire [4:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [8:0] \$21 ;
-  wire [4:0] \$210 ;
-  wire [4:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire [4:0] \$212 ;
+  wire [4:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [4:0] \$219 ;
+  wire \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [4:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [5:0] \$224 ;
+  wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
+  wire [5:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
-  wire [23:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  wire [23:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
-  wire [23:0] \$237 ;
-  wire [24:0] \$238 ;
-  wire \$239 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire [23:0] \$239 ;
   wire [8:0] \$24 ;
-  wire [4:0] \$240 ;
+  wire [24:0] \$240 ;
   wire \$241 ;
-  wire [5:0] \$242 ;
-  reg [5:0] \$243 ;
-  reg [5:0] \$244 ;
+  wire [4:0] \$242 ;
+  wire \$243 ;
+  wire [5:0] \$244 ;
   reg \$245 ;
-  reg \$246 ;
+  reg [6:0] \$246 ;
   reg [5:0] \$247 ;
-  reg [511:0] \$248 ;
-  reg \$249 ;
+  reg [5:0] \$248 ;
+  reg [5:0] \$249 ;
   wire [8:0] \$25 ;
-  reg \$250 ;
+  reg [511:0] \$250 ;
   reg \$251 ;
   reg \$252 ;
-  reg [5:0] \$253 ;
+  reg \$253 ;
   reg \$254 ;
-  reg [511:0] \$255 ;
-  reg [511:0] \$256 ;
+  reg [5:0] \$255 ;
+  reg \$256 ;
   reg [511:0] \$257 ;
-  reg [5:0] \$258 ;
-  reg [5:0] \$259 ;
+  reg [511:0] \$258 ;
+  reg [511:0] \$259 ;
   wire [8:0] \$26 ;
-  reg [63:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [7:0] \$262 ;
+  reg [5:0] \$260 ;
+  reg [5:0] \$261 ;
+  reg [63:0] \$262 ;
   reg [7:0] \$263 ;
   reg [7:0] \$264 ;
   reg [7:0] \$265 ;
   reg [7:0] \$266 ;
   reg [7:0] \$267 ;
   reg [7:0] \$268 ;
-  reg [5:0] \$269 ;
+  reg [7:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [63:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [7:0] \$272 ;
+  reg [7:0] \$270 ;
+  reg [5:0] \$271 ;
+  reg [63:0] \$272 ;
   reg [7:0] \$273 ;
   reg [7:0] \$274 ;
   reg [7:0] \$275 ;
   reg [7:0] \$276 ;
   reg [7:0] \$277 ;
   reg [7:0] \$278 ;
-  reg [5:0] \$279 ;
+  reg [7:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [63:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [7:0] \$282 ;
+  reg [7:0] \$280 ;
+  reg [5:0] \$281 ;
+  reg [63:0] \$282 ;
   reg [7:0] \$283 ;
   reg [7:0] \$284 ;
   reg [7:0] \$285 ;
   reg [7:0] \$286 ;
   reg [7:0] \$287 ;
   reg [7:0] \$288 ;
-  reg [5:0] \$289 ;
+  reg [7:0] \$289 ;
   wire [8:0] \$29 ;
-  reg [63:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg [7:0] \$292 ;
+  reg [7:0] \$290 ;
+  reg [5:0] \$291 ;
+  reg [63:0] \$292 ;
   reg [7:0] \$293 ;
   reg [7:0] \$294 ;
   reg [7:0] \$295 ;
   reg [7:0] \$296 ;
   reg [7:0] \$297 ;
   reg [7:0] \$298 ;
-  reg [5:0] \$299 ;
-  wire \$3 ;
+  reg [7:0] \$299 ;
+  wire [6:0] \$3 ;
   wire [8:0] \$30 ;
-  reg [63:0] \$300 ;
-  reg [7:0] \$301 ;
-  reg [7:0] \$302 ;
+  reg [7:0] \$300 ;
+  reg [5:0] \$301 ;
+  reg [63:0] \$302 ;
   reg [7:0] \$303 ;
   reg [7:0] \$304 ;
   reg [7:0] \$305 ;
   reg [7:0] \$306 ;
   reg [7:0] \$307 ;
   reg [7:0] \$308 ;
-  reg [5:0] \$309 ;
+  reg [7:0] \$309 ;
   wire [8:0] \$31 ;
-  reg [63:0] \$310 ;
-  reg [7:0] \$311 ;
-  reg [7:0] \$312 ;
+  reg [7:0] \$310 ;
+  reg [5:0] \$311 ;
+  reg [63:0] \$312 ;
   reg [7:0] \$313 ;
   reg [7:0] \$314 ;
   reg [7:0] \$315 ;
   reg [7:0] \$316 ;
   reg [7:0] \$317 ;
   reg [7:0] \$318 ;
-  reg [5:0] \$319 ;
+  reg [7:0] \$319 ;
   wire [8:0] \$32 ;
-  reg [63:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg [7:0] \$322 ;
+  reg [7:0] \$320 ;
+  reg [5:0] \$321 ;
+  reg [63:0] \$322 ;
   reg [7:0] \$323 ;
   reg [7:0] \$324 ;
   reg [7:0] \$325 ;
   reg [7:0] \$326 ;
   reg [7:0] \$327 ;
   reg [7:0] \$328 ;
-  reg [5:0] \$329 ;
+  reg [7:0] \$329 ;
   wire [8:0] \$33 ;
-  reg [31:0] \$330 ;
-  reg [7:0] \$331 ;
-  reg [7:0] \$332 ;
+  reg [7:0] \$330 ;
+  reg [5:0] \$331 ;
+  reg [31:0] \$332 ;
   reg [7:0] \$333 ;
   reg [7:0] \$334 ;
-  reg [8:0] \$335 ;
+  reg [7:0] \$335 ;
   reg [7:0] \$336 ;
   reg [8:0] \$337 ;
   reg [7:0] \$338 ;
@@ -1654,8 +1654,8 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [7:0] \$452 ;
   reg [8:0] \$453 ;
   reg [7:0] \$454 ;
-  reg [16:0] \$455 ;
-  reg [16:0] \$456 ;
+  reg [8:0] \$455 ;
+  reg [7:0] \$456 ;
   reg [16:0] \$457 ;
   reg [16:0] \$458 ;
   reg [16:0] \$459 ;
@@ -1703,7 +1703,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$497 ;
   reg [16:0] \$498 ;
   reg [16:0] \$499 ;
-  wire [6:0] \$5 ;
+  wire \$5 ;
   wire [8:0] \$50 ;
   reg [16:0] \$500 ;
   reg [16:0] \$501 ;
@@ -1787,8 +1787,8 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$572 ;
   reg [16:0] \$573 ;
   reg [16:0] \$574 ;
-  reg [23:0] \$575 ;
-  reg [23:0] \$576 ;
+  reg [16:0] \$575 ;
+  reg [16:0] \$576 ;
   reg [23:0] \$577 ;
   reg [23:0] \$578 ;
   reg [23:0] \$579 ;
@@ -1809,68 +1809,70 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [23:0] \$592 ;
   reg [23:0] \$593 ;
   reg [23:0] \$594 ;
-  reg \$595 ;
-  reg \$596 ;
+  reg [23:0] \$595 ;
+  reg [23:0] \$596 ;
   reg \$597 ;
-  reg [5:0] \$598 ;
+  reg \$598 ;
   reg \$599 ;
-  wire [511:0] \$6 ;
+  wire [6:0] \$6 ;
   wire [8:0] \$60 ;
-  reg \$600 ;
+  reg [5:0] \$600 ;
   reg \$601 ;
-  reg [5:0] \$602 ;
+  reg \$602 ;
   reg \$603 ;
-  reg \$604 ;
+  reg [5:0] \$604 ;
   reg \$605 ;
-  reg [5:0] \$606 ;
+  reg \$606 ;
   reg \$607 ;
-  reg \$608 ;
+  reg [5:0] \$608 ;
   reg \$609 ;
   wire [8:0] \$61 ;
-  reg [5:0] \$610 ;
+  reg \$610 ;
   reg \$611 ;
-  reg \$612 ;
+  reg [5:0] \$612 ;
   reg \$613 ;
-  reg [5:0] \$614 ;
+  reg \$614 ;
   reg \$615 ;
-  reg \$616 ;
+  reg [5:0] \$616 ;
   reg \$617 ;
-  reg [5:0] \$618 ;
+  reg \$618 ;
   reg \$619 ;
   wire [8:0] \$62 ;
-  reg \$620 ;
+  reg [5:0] \$620 ;
   reg \$621 ;
-  reg [5:0] \$622 ;
+  reg \$622 ;
   reg \$623 ;
-  reg \$624 ;
+  reg [5:0] \$624 ;
   reg \$625 ;
-  reg [5:0] \$626 ;
+  reg \$626 ;
   reg \$627 ;
-  reg \$628 ;
+  reg [5:0] \$628 ;
   reg \$629 ;
   wire [8:0] \$63 ;
-  reg [5:0] \$630 ;
+  reg \$630 ;
   reg \$631 ;
-  reg \$632 ;
+  reg [5:0] \$632 ;
   reg \$633 ;
-  reg [5:0] \$634 ;
-  reg [23:0] \$635 ;
-  reg [23:0] \$636 ;
-  reg \$637 ;
-  reg [3:0] \$638 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg [5:0] \$636 ;
+  reg [23:0] \$637 ;
+  reg [23:0] \$638 ;
   reg \$639 ;
   wire [8:0] \$64 ;
   reg [3:0] \$640 ;
-  reg [3:0] \$641 ;
+  reg \$641 ;
   reg [3:0] \$642 ;
-  reg \$643 ;
-  reg [23:0] \$644 ;
+  reg [3:0] \$643 ;
+  reg [3:0] \$644 ;
+  reg \$645 ;
+  reg [23:0] \$646 ;
   wire [8:0] \$65 ;
   wire [8:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [16:0] \$68 ;
+  wire [8:0] \$67 ;
+  wire [8:0] \$68 ;
   wire [16:0] \$69 ;
-  wire [8:0] \$7 ;
+  wire [6:0] \$7 ;
   wire [16:0] \$70 ;
   wire [16:0] \$71 ;
   wire [16:0] \$72 ;
@@ -1881,7 +1883,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$77 ;
   wire [16:0] \$78 ;
   wire [16:0] \$79 ;
-  wire [8:0] \$8 ;
+  wire [511:0] \$8 ;
   wire [16:0] \$80 ;
   wire [16:0] \$81 ;
   wire [16:0] \$82 ;
@@ -1905,13 +1907,13 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$99 ;
   wire [-1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$435 ;
+  wire [3:0] \$signature__addr$437 ;
   wire [511:0] \$signature__data ;
   (* init = 24'h000000 *)
-  wire [23:0] \$signature__data$436 ;
+  wire [23:0] \$signature__data$438 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$434 ;
+  wire \$signature__en$436 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] bias0 = 24'h000000;
@@ -2028,8 +2030,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [5:0] nf7 = 6'h00;
   reg [5:0] nf8 = 6'h00;
   reg [5:0] nf9 = 6'h00;
-  reg [5:0] nf_t = 6'h00;
-  reg [5:0] nf_t_ahead = 6'h01;
   output [23:0] o__payload;
   reg [23:0] o__payload = 24'h000000;
   wire [23:0] \o__payload[0] ;
@@ -2037,12 +2037,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] port__addr;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
-  wire [5:0] \port__addr$427 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] \port__addr$428 ;
@@ -2061,14 +2056,21 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
   wire [5:0] \port__addr$433 ;
-  wire [63:0] port__data;
-  wire [31:0] \port__data$105 ;
-  wire [63:0] \port__data$39 ;
-  wire [63:0] \port__data$50 ;
-  wire [63:0] \port__data$61 ;
-  wire [63:0] \port__data$72 ;
-  wire [63:0] \port__data$83 ;
-  wire [63:0] \port__data$94 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$434 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$435 ;
+  wire [6:0] port__data;
+  wire [31:0] \port__data$106 ;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$51 ;
+  wire [63:0] \port__data$62 ;
+  wire [63:0] \port__data$73 ;
+  wire [63:0] \port__data$84 ;
+  wire [63:0] \port__data$95 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -2198,8 +2200,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h0;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -2226,9 +2226,9 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [31:0] rom7_read = 32'd0;
   wire [-1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$437 ;
+  wire [3:0] \rport__addr$439 ;
   wire [511:0] rport__data;
-  wire [23:0] \rport__data$421 ;
+  wire [23:0] \rport__data$422 ;
   input rst;
   wire rst;
   reg [23:0] sum0_s0_0 = 24'h000000;
@@ -2253,6 +2253,10 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [23:0] sum0_s2_0 = 24'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [6:0] tile = 7'h40;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v10 = 1'h0;
   (* keep = 32'd1 *)
@@ -2600,7 +2604,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$421  = queue[q_rptr];
+  assign \rport__data$422  = queue[q_rptr];
   reg [63:0] rom0 [47:0];
   initial begin
     rom0[0] = 64'h00f8839c1edca2fc;
@@ -2656,7 +2660,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [47:0];
   initial begin
     rom1[0] = 64'h00f9bdc700feafd8;
@@ -2712,7 +2716,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$39  = _2_;
+  assign \port__data$40  = _2_;
   reg [63:0] rom2 [47:0];
   initial begin
     rom2[0] = 64'h0f01eff4eb12f9d0;
@@ -2768,7 +2772,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$50  = _3_;
+  assign \port__data$51  = _3_;
   reg [63:0] rom3 [47:0];
   initial begin
     rom3[0] = 64'h1d320042eaa1980a;
@@ -2824,7 +2828,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$61  = _4_;
+  assign \port__data$62  = _4_;
   reg [63:0] rom4 [47:0];
   initial begin
     rom4[0] = 64'hc54b37005377a581;
@@ -2880,7 +2884,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _5_ <= rom4[rom4_addr];
   end
-  assign \port__data$72  = _5_;
+  assign \port__data$73  = _5_;
   reg [63:0] rom5 [47:0];
   initial begin
     rom5[0] = 64'h2c4d14010a6335c0;
@@ -2936,7 +2940,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _6_ <= rom5[rom5_addr];
   end
-  assign \port__data$83  = _6_;
+  assign \port__data$84  = _6_;
   reg [63:0] rom6 [47:0];
   initial begin
     rom6[0] = 64'hc9c0fe00ee591918;
@@ -2992,7 +2996,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _7_ <= rom6[rom6_addr];
   end
-  assign \port__data$94  = _7_;
+  assign \port__data$95  = _7_;
   reg [31:0] rom7 [47:0];
   initial begin
     rom7[0] = 32'd3759948840;
@@ -3048,2235 +3052,2303 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _8_ <= rom7[rom7_addr];
   end
-  assign \port__data$105  = _8_;
+  assign \port__data$106  = _8_;
+  reg [6:0] schedule [47:0];
+  initial begin
+    schedule[0] = 7'h40;
+    schedule[1] = 7'h01;
+    schedule[2] = 7'h02;
+    schedule[3] = 7'h03;
+    schedule[4] = 7'h04;
+    schedule[5] = 7'h05;
+    schedule[6] = 7'h06;
+    schedule[7] = 7'h07;
+    schedule[8] = 7'h08;
+    schedule[9] = 7'h09;
+    schedule[10] = 7'h0a;
+    schedule[11] = 7'h0b;
+    schedule[12] = 7'h0c;
+    schedule[13] = 7'h0d;
+    schedule[14] = 7'h0e;
+    schedule[15] = 7'h0f;
+    schedule[16] = 7'h10;
+    schedule[17] = 7'h11;
+    schedule[18] = 7'h12;
+    schedule[19] = 7'h13;
+    schedule[20] = 7'h14;
+    schedule[21] = 7'h15;
+    schedule[22] = 7'h16;
+    schedule[23] = 7'h17;
+    schedule[24] = 7'h18;
+    schedule[25] = 7'h19;
+    schedule[26] = 7'h1a;
+    schedule[27] = 7'h1b;
+    schedule[28] = 7'h1c;
+    schedule[29] = 7'h1d;
+    schedule[30] = 7'h1e;
+    schedule[31] = 7'h1f;
+    schedule[32] = 7'h20;
+    schedule[33] = 7'h21;
+    schedule[34] = 7'h22;
+    schedule[35] = 7'h23;
+    schedule[36] = 7'h24;
+    schedule[37] = 7'h25;
+    schedule[38] = 7'h26;
+    schedule[39] = 7'h27;
+    schedule[40] = 7'h28;
+    schedule[41] = 7'h29;
+    schedule[42] = 7'h2a;
+    schedule[43] = 7'h2b;
+    schedule[44] = 7'h2c;
+    schedule[45] = 7'h2d;
+    schedule[46] = 7'h2e;
+    schedule[47] = 7'h2f;
+  end
+  reg [6:0] _9_;
+  always @(posedge clk) begin
+    _9_ <= schedule[port__addr];
+  end
+  assign port__data = _9_;
   always @(posedge clk)
-    x2_23 <= \$287 ;
+    x2_19 <= \$285 ;
   always @(posedge clk)
-    x2_25 <= \$288 ;
+    x2_20 <= \$286 ;
   always @(posedge clk)
-    rom3_addr <= \$289 ;
+    x2_21 <= \$287 ;
   always @(posedge clk)
-    rom3_read <= \$290 ;
+    x2_22 <= \$288 ;
   always @(posedge clk)
-    x3_26 <= \$291 ;
+    x2_23 <= \$289 ;
   always @(posedge clk)
-    x3_27 <= \$292 ;
+    x2_25 <= \$290 ;
   always @(posedge clk)
-    x3_28 <= \$293 ;
+    rom3_addr <= \$291 ;
   always @(posedge clk)
-    x3_29 <= \$294 ;
+    rom3_read <= \$292 ;
   always @(posedge clk)
-    x3_30 <= \$295 ;
+    x3_26 <= \$293 ;
   always @(posedge clk)
-    x3_31 <= \$296 ;
+    x3_27 <= \$294 ;
   always @(posedge clk)
-    x3_33 <= \$297 ;
+    x3_28 <= \$295 ;
   always @(posedge clk)
-    x3_34 <= \$298 ;
+    x3_29 <= \$296 ;
   always @(posedge clk)
-    rom4_addr <= \$299 ;
+    x3_30 <= \$297 ;
   always @(posedge clk)
-    rom4_read <= \$300 ;
+    x3_31 <= \$298 ;
   always @(posedge clk)
-    x4_35 <= \$301 ;
+    x3_33 <= \$299 ;
   always @(posedge clk)
-    x4_36 <= \$302 ;
+    x3_34 <= \$300 ;
   always @(posedge clk)
-    x4_37 <= \$303 ;
+    rom4_addr <= \$301 ;
   always @(posedge clk)
-    x4_38 <= \$304 ;
+    rom4_read <= \$302 ;
   always @(posedge clk)
-    x4_40 <= \$305 ;
+    x4_35 <= \$303 ;
   always @(posedge clk)
-    x4_41 <= \$306 ;
+    x4_36 <= \$304 ;
   always @(posedge clk)
-    x4_42 <= \$307 ;
+    x4_37 <= \$305 ;
   always @(posedge clk)
-    x4_43 <= \$308 ;
+    x4_38 <= \$306 ;
   always @(posedge clk)
-    rom5_addr <= \$309 ;
+    x4_40 <= \$307 ;
   always @(posedge clk)
-    rom5_read <= \$310 ;
+    x4_41 <= \$308 ;
   always @(posedge clk)
-    x5_44 <= \$311 ;
+    x4_42 <= \$309 ;
   always @(posedge clk)
-    x5_45 <= \$312 ;
+    x4_43 <= \$310 ;
   always @(posedge clk)
-    x5_46 <= \$313 ;
+    rom5_addr <= \$311 ;
   always @(posedge clk)
-    x5_47 <= \$314 ;
+    rom5_read <= \$312 ;
   always @(posedge clk)
-    x5_48 <= \$315 ;
+    x5_44 <= \$313 ;
   always @(posedge clk)
-    x5_49 <= \$316 ;
+    x5_45 <= \$314 ;
   always @(posedge clk)
-    x5_50 <= \$317 ;
+    x5_46 <= \$315 ;
   always @(posedge clk)
-    x5_51 <= \$318 ;
+    x5_47 <= \$316 ;
   always @(posedge clk)
-    rom6_addr <= \$319 ;
+    x5_48 <= \$317 ;
   always @(posedge clk)
-    rom6_read <= \$320 ;
+    x5_49 <= \$318 ;
   always @(posedge clk)
-    x6_52 <= \$321 ;
+    x5_50 <= \$319 ;
   always @(posedge clk)
-    x6_53 <= \$322 ;
+    x5_51 <= \$320 ;
   always @(posedge clk)
-    x6_54 <= \$323 ;
+    rom6_addr <= \$321 ;
   always @(posedge clk)
-    x6_55 <= \$324 ;
+    rom6_read <= \$322 ;
   always @(posedge clk)
-    x6_56 <= \$325 ;
+    x6_52 <= \$323 ;
   always @(posedge clk)
-    x6_57 <= \$326 ;
+    x6_53 <= \$324 ;
   always @(posedge clk)
-    x6_58 <= \$327 ;
+    x6_54 <= \$325 ;
   always @(posedge clk)
-    x6_59 <= \$328 ;
+    x6_55 <= \$326 ;
   always @(posedge clk)
-    rom7_addr <= \$329 ;
+    x6_56 <= \$327 ;
   always @(posedge clk)
-    rom7_read <= \$330 ;
+    x6_57 <= \$328 ;
   always @(posedge clk)
-    x7_60 <= \$331 ;
+    x6_58 <= \$329 ;
   always @(posedge clk)
-    x7_61 <= \$332 ;
+    x6_59 <= \$330 ;
   always @(posedge clk)
-    x7_62 <= \$333 ;
+    rom7_addr <= \$331 ;
   always @(posedge clk)
-    x7_63 <= \$334 ;
+    rom7_read <= \$332 ;
   always @(posedge clk)
-    xoff0_1 <= \$335 ;
+    x7_60 <= \$333 ;
   always @(posedge clk)
-    w0_1 <= \$336 ;
+    x7_61 <= \$334 ;
   always @(posedge clk)
-    xoff0_2 <= \$337 ;
+    x7_62 <= \$335 ;
   always @(posedge clk)
-    w0_2 <= \$338 ;
+    x7_63 <= \$336 ;
   always @(posedge clk)
-    xoff0_3 <= \$339 ;
+    xoff0_1 <= \$337 ;
   always @(posedge clk)
-    w0_3 <= \$340 ;
+    w0_1 <= \$338 ;
   always @(posedge clk)
-    xoff0_4 <= \$341 ;
+    xoff0_2 <= \$339 ;
   always @(posedge clk)
-    w0_4 <= \$342 ;
+    w0_2 <= \$340 ;
   always @(posedge clk)
-    xoff0_5 <= \$343 ;
+    xoff0_3 <= \$341 ;
   always @(posedge clk)
-    w0_5 <= \$344 ;
+    w0_3 <= \$342 ;
   always @(posedge clk)
-    xoff0_6 <= \$345 ;
+    xoff0_4 <= \$343 ;
   always @(posedge clk)
-    w0_6 <= \$346 ;
+    w0_4 <= \$344 ;
   always @(posedge clk)
-    xoff0_7 <= \$347 ;
+    xoff0_5 <= \$345 ;
   always @(posedge clk)
-    w0_7 <= \$348 ;
+    w0_5 <= \$346 ;
   always @(posedge clk)
-    xoff0_8 <= \$349 ;
+    xoff0_6 <= \$347 ;
   always @(posedge clk)
-    w0_8 <= \$350 ;
+    w0_6 <= \$348 ;
   always @(posedge clk)
-    xoff0_9 <= \$351 ;
+    xoff0_7 <= \$349 ;
   always @(posedge clk)
-    w0_9 <= \$352 ;
+    w0_7 <= \$350 ;
   always @(posedge clk)
-    xoff0_10 <= \$353 ;
+    xoff0_8 <= \$351 ;
   always @(posedge clk)
-    w0_10 <= \$354 ;
+    w0_8 <= \$352 ;
   always @(posedge clk)
-    xoff0_11 <= \$355 ;
+    xoff0_9 <= \$353 ;
   always @(posedge clk)
-    w0_11 <= \$356 ;
+    w0_9 <= \$354 ;
   always @(posedge clk)
-    xoff0_12 <= \$357 ;
+    xoff0_10 <= \$355 ;
   always @(posedge clk)
-    w0_12 <= \$358 ;
+    w0_10 <= \$356 ;
   always @(posedge clk)
-    xoff0_13 <= \$359 ;
+    xoff0_11 <= \$357 ;
   always @(posedge clk)
-    w0_13 <= \$360 ;
+    w0_11 <= \$358 ;
   always @(posedge clk)
-    xoff0_14 <= \$361 ;
+    xoff0_12 <= \$359 ;
   always @(posedge clk)
-    w0_14 <= \$362 ;
+    w0_12 <= \$360 ;
   always @(posedge clk)
-    xoff0_15 <= \$363 ;
+    xoff0_13 <= \$361 ;
   always @(posedge clk)
-    w0_15 <= \$364 ;
+    w0_13 <= \$362 ;
   always @(posedge clk)
-    xoff0_16 <= \$365 ;
+    xoff0_14 <= \$363 ;
   always @(posedge clk)
-    w0_16 <= \$366 ;
+    w0_14 <= \$364 ;
   always @(posedge clk)
-    xoff0_17 <= \$367 ;
+    xoff0_15 <= \$365 ;
   always @(posedge clk)
-    w0_17 <= \$368 ;
+    w0_15 <= \$366 ;
   always @(posedge clk)
-    xoff0_18 <= \$369 ;
+    xoff0_16 <= \$367 ;
   always @(posedge clk)
-    w0_18 <= \$370 ;
+    w0_16 <= \$368 ;
   always @(posedge clk)
-    xoff0_19 <= \$371 ;
+    xoff0_17 <= \$369 ;
   always @(posedge clk)
-    w0_19 <= \$372 ;
+    w0_17 <= \$370 ;
   always @(posedge clk)
-    xoff0_20 <= \$373 ;
+    xoff0_18 <= \$371 ;
   always @(posedge clk)
-    w0_20 <= \$374 ;
+    w0_18 <= \$372 ;
   always @(posedge clk)
-    xoff0_21 <= \$375 ;
+    xoff0_19 <= \$373 ;
   always @(posedge clk)
-    w0_21 <= \$376 ;
+    w0_19 <= \$374 ;
   always @(posedge clk)
-    xoff0_22 <= \$377 ;
+    xoff0_20 <= \$375 ;
   always @(posedge clk)
-    w0_22 <= \$378 ;
+    w0_20 <= \$376 ;
   always @(posedge clk)
-    xoff0_23 <= \$379 ;
+    xoff0_21 <= \$377 ;
   always @(posedge clk)
-    w0_23 <= \$380 ;
+    w0_21 <= \$378 ;
   always @(posedge clk)
-    xoff0_25 <= \$381 ;
+    xoff0_22 <= \$379 ;
   always @(posedge clk)
-    w0_25 <= \$382 ;
+    w0_22 <= \$380 ;
   always @(posedge clk)
-    xoff0_26 <= \$383 ;
+    xoff0_23 <= \$381 ;
   always @(posedge clk)
-    w0_26 <= \$384 ;
+    w0_23 <= \$382 ;
   always @(posedge clk)
-    xoff0_27 <= \$385 ;
+    xoff0_25 <= \$383 ;
   always @(posedge clk)
-    w0_27 <= \$386 ;
+    w0_25 <= \$384 ;
   always @(posedge clk)
-    xoff0_28 <= \$387 ;
+    xoff0_26 <= \$385 ;
   always @(posedge clk)
-    w0_28 <= \$388 ;
+    w0_26 <= \$386 ;
   always @(posedge clk)
-    xoff0_29 <= \$389 ;
+    xoff0_27 <= \$387 ;
   always @(posedge clk)
-    w0_29 <= \$390 ;
+    w0_27 <= \$388 ;
   always @(posedge clk)
-    xoff0_30 <= \$391 ;
+    xoff0_28 <= \$389 ;
   always @(posedge clk)
-    w0_30 <= \$392 ;
+    w0_28 <= \$390 ;
   always @(posedge clk)
-    xoff0_31 <= \$393 ;
+    xoff0_29 <= \$391 ;
   always @(posedge clk)
-    w0_31 <= \$394 ;
+    w0_29 <= \$392 ;
   always @(posedge clk)
-    xoff0_33 <= \$395 ;
+    xoff0_30 <= \$393 ;
   always @(posedge clk)
-    w0_33 <= \$396 ;
+    w0_30 <= \$394 ;
   always @(posedge clk)
-    xoff0_34 <= \$397 ;
+    xoff0_31 <= \$395 ;
   always @(posedge clk)
-    w0_34 <= \$398 ;
+    w0_31 <= \$396 ;
   always @(posedge clk)
-    xoff0_35 <= \$399 ;
+    xoff0_33 <= \$397 ;
   always @(posedge clk)
-    w0_35 <= \$400 ;
+    w0_33 <= \$398 ;
   always @(posedge clk)
-    xoff0_36 <= \$401 ;
+    xoff0_34 <= \$399 ;
   always @(posedge clk)
-    w0_36 <= \$402 ;
+    w0_34 <= \$400 ;
   always @(posedge clk)
-    xoff0_37 <= \$403 ;
+    xoff0_35 <= \$401 ;
   always @(posedge clk)
-    w0_37 <= \$404 ;
+    w0_35 <= \$402 ;
   always @(posedge clk)
-    xoff0_38 <= \$405 ;
+    xoff0_36 <= \$403 ;
   always @(posedge clk)
-    w0_38 <= \$406 ;
+    w0_36 <= \$404 ;
   always @(posedge clk)
-    xoff0_40 <= \$407 ;
+    xoff0_37 <= \$405 ;
   always @(posedge clk)
-    w0_40 <= \$408 ;
+    w0_37 <= \$406 ;
   always @(posedge clk)
-    xoff0_41 <= \$409 ;
+    xoff0_38 <= \$407 ;
   always @(posedge clk)
-    w0_41 <= \$410 ;
+    w0_38 <= \$408 ;
   always @(posedge clk)
-    xoff0_42 <= \$411 ;
+    xoff0_40 <= \$409 ;
   always @(posedge clk)
-    w0_42 <= \$412 ;
+    w0_40 <= \$410 ;
   always @(posedge clk)
-    xoff0_43 <= \$413 ;
+    xoff0_41 <= \$411 ;
   always @(posedge clk)
-    w0_43 <= \$414 ;
+    w0_41 <= \$412 ;
   always @(posedge clk)
-    xoff0_44 <= \$415 ;
+    xoff0_42 <= \$413 ;
   always @(posedge clk)
-    w0_44 <= \$416 ;
+    w0_42 <= \$414 ;
   always @(posedge clk)
-    xoff0_45 <= \$417 ;
+    xoff0_43 <= \$415 ;
   always @(posedge clk)
-    w0_45 <= \$418 ;
+    w0_43 <= \$416 ;
   always @(posedge clk)
-    xoff0_46 <= \$419 ;
+    xoff0_44 <= \$417 ;
   always @(posedge clk)
-    w0_46 <= \$420 ;
+    w0_44 <= \$418 ;
   always @(posedge clk)
-    xoff0_47 <= \$421 ;
+    xoff0_45 <= \$419 ;
   always @(posedge clk)
-    w0_47 <= \$422 ;
+    w0_45 <= \$420 ;
   always @(posedge clk)
-    xoff0_48 <= \$423 ;
+    xoff0_46 <= \$421 ;
   always @(posedge clk)
-    w0_48 <= \$424 ;
+    w0_46 <= \$422 ;
   always @(posedge clk)
-    xoff0_49 <= \$425 ;
+    xoff0_47 <= \$423 ;
   always @(posedge clk)
-    w0_49 <= \$426 ;
+    w0_47 <= \$424 ;
   always @(posedge clk)
-    xoff0_50 <= \$427 ;
+    xoff0_48 <= \$425 ;
   always @(posedge clk)
-    w0_50 <= \$428 ;
+    w0_48 <= \$426 ;
   always @(posedge clk)
-    xoff0_51 <= \$429 ;
+    xoff0_49 <= \$427 ;
   always @(posedge clk)
-    w0_51 <= \$430 ;
+    w0_49 <= \$428 ;
   always @(posedge clk)
-    xoff0_52 <= \$431 ;
+    xoff0_50 <= \$429 ;
   always @(posedge clk)
-    w0_52 <= \$432 ;
+    w0_50 <= \$430 ;
   always @(posedge clk)
-    xoff0_53 <= \$433 ;
+    xoff0_51 <= \$431 ;
   always @(posedge clk)
-    w0_53 <= \$434 ;
+    w0_51 <= \$432 ;
   always @(posedge clk)
-    xoff0_54 <= \$435 ;
+    xoff0_52 <= \$433 ;
   always @(posedge clk)
-    w0_54 <= \$436 ;
+    w0_52 <= \$434 ;
   always @(posedge clk)
-    xoff0_55 <= \$437 ;
+    xoff0_53 <= \$435 ;
   always @(posedge clk)
-    w0_55 <= \$438 ;
+    w0_53 <= \$436 ;
   always @(posedge clk)
-    xoff0_56 <= \$439 ;
+    xoff0_54 <= \$437 ;
   always @(posedge clk)
-    w0_56 <= \$440 ;
+    w0_54 <= \$438 ;
   always @(posedge clk)
-    xoff0_57 <= \$441 ;
+    xoff0_55 <= \$439 ;
   always @(posedge clk)
-    w0_57 <= \$442 ;
+    w0_55 <= \$440 ;
   always @(posedge clk)
-    xoff0_58 <= \$443 ;
+    xoff0_56 <= \$441 ;
   always @(posedge clk)
-    w0_58 <= \$444 ;
+    w0_56 <= \$442 ;
   always @(posedge clk)
-    xoff0_59 <= \$445 ;
+    xoff0_57 <= \$443 ;
   always @(posedge clk)
-    w0_59 <= \$446 ;
+    w0_57 <= \$444 ;
   always @(posedge clk)
-    xoff0_60 <= \$447 ;
+    xoff0_58 <= \$445 ;
   always @(posedge clk)
-    w0_60 <= \$448 ;
+    w0_58 <= \$446 ;
   always @(posedge clk)
-    xoff0_61 <= \$449 ;
+    xoff0_59 <= \$447 ;
   always @(posedge clk)
-    w0_61 <= \$450 ;
+    w0_59 <= \$448 ;
   always @(posedge clk)
-    xoff0_62 <= \$451 ;
+    xoff0_60 <= \$449 ;
   always @(posedge clk)
-    w0_62 <= \$452 ;
+    w0_60 <= \$450 ;
   always @(posedge clk)
-    xoff0_63 <= \$453 ;
+    xoff0_61 <= \$451 ;
   always @(posedge clk)
-    w0_63 <= \$454 ;
+    w0_61 <= \$452 ;
   always @(posedge clk)
-    prod0_1 <= \$455 ;
+    xoff0_62 <= \$453 ;
   always @(posedge clk)
-    prod0_2 <= \$456 ;
+    w0_62 <= \$454 ;
   always @(posedge clk)
-    prod0_3 <= \$457 ;
+    xoff0_63 <= \$455 ;
   always @(posedge clk)
-    prod0_4 <= \$458 ;
+    w0_63 <= \$456 ;
   always @(posedge clk)
-    prod0_5 <= \$459 ;
+    prod0_1 <= \$457 ;
   always @(posedge clk)
-    prod0_6 <= \$460 ;
+    prod0_2 <= \$458 ;
   always @(posedge clk)
-    prod0_7 <= \$461 ;
+    prod0_3 <= \$459 ;
   always @(posedge clk)
-    prod0_8 <= \$462 ;
+    prod0_4 <= \$460 ;
   always @(posedge clk)
-    prod0_9 <= \$463 ;
+    prod0_5 <= \$461 ;
   always @(posedge clk)
-    prod0_10 <= \$464 ;
+    prod0_6 <= \$462 ;
   always @(posedge clk)
-    prod0_11 <= \$465 ;
+    prod0_7 <= \$463 ;
   always @(posedge clk)
-    prod0_12 <= \$466 ;
+    prod0_8 <= \$464 ;
   always @(posedge clk)
-    prod0_13 <= \$467 ;
+    prod0_9 <= \$465 ;
   always @(posedge clk)
-    prod0_14 <= \$468 ;
+    prod0_10 <= \$466 ;
   always @(posedge clk)
-    prod0_15 <= \$469 ;
+    prod0_11 <= \$467 ;
   always @(posedge clk)
-    prod0_16 <= \$470 ;
+    prod0_12 <= \$468 ;
   always @(posedge clk)
-    prod0_17 <= \$471 ;
+    prod0_13 <= \$469 ;
   always @(posedge clk)
-    prod0_18 <= \$472 ;
+    prod0_14 <= \$470 ;
   always @(posedge clk)
-    prod0_19 <= \$473 ;
+    prod0_15 <= \$471 ;
   always @(posedge clk)
-    prod0_20 <= \$474 ;
+    prod0_16 <= \$472 ;
   always @(posedge clk)
-    prod0_21 <= \$475 ;
+    prod0_17 <= \$473 ;
   always @(posedge clk)
-    prod0_22 <= \$476 ;
+    prod0_18 <= \$474 ;
   always @(posedge clk)
-    prod0_23 <= \$477 ;
+    prod0_19 <= \$475 ;
   always @(posedge clk)
-    prod0_25 <= \$478 ;
+    prod0_20 <= \$476 ;
   always @(posedge clk)
-    prod0_26 <= \$479 ;
+    prod0_21 <= \$477 ;
   always @(posedge clk)
-    prod0_27 <= \$480 ;
+    prod0_22 <= \$478 ;
   always @(posedge clk)
-    prod0_28 <= \$481 ;
+    prod0_23 <= \$479 ;
   always @(posedge clk)
-    prod0_29 <= \$482 ;
+    prod0_25 <= \$480 ;
   always @(posedge clk)
-    prod0_30 <= \$483 ;
+    prod0_26 <= \$481 ;
   always @(posedge clk)
-    prod0_31 <= \$484 ;
+    prod0_27 <= \$482 ;
   always @(posedge clk)
-    prod0_33 <= \$485 ;
+    prod0_28 <= \$483 ;
   always @(posedge clk)
-    prod0_34 <= \$486 ;
+    prod0_29 <= \$484 ;
   always @(posedge clk)
-    prod0_35 <= \$487 ;
+    prod0_30 <= \$485 ;
   always @(posedge clk)
-    prod0_36 <= \$488 ;
+    prod0_31 <= \$486 ;
   always @(posedge clk)
-    prod0_37 <= \$489 ;
+    prod0_33 <= \$487 ;
   always @(posedge clk)
-    prod0_38 <= \$490 ;
+    prod0_34 <= \$488 ;
   always @(posedge clk)
-    prod0_40 <= \$491 ;
+    prod0_35 <= \$489 ;
   always @(posedge clk)
-    prod0_41 <= \$492 ;
+    prod0_36 <= \$490 ;
   always @(posedge clk)
-    prod0_42 <= \$493 ;
+    prod0_37 <= \$491 ;
   always @(posedge clk)
-    prod0_43 <= \$494 ;
+    prod0_38 <= \$492 ;
   always @(posedge clk)
-    prod0_44 <= \$495 ;
+    prod0_40 <= \$493 ;
   always @(posedge clk)
-    prod0_45 <= \$496 ;
+    prod0_41 <= \$494 ;
   always @(posedge clk)
-    prod0_46 <= \$497 ;
+    prod0_42 <= \$495 ;
   always @(posedge clk)
-    prod0_47 <= \$498 ;
+    prod0_43 <= \$496 ;
   always @(posedge clk)
-    prod0_48 <= \$499 ;
+    prod0_44 <= \$497 ;
   always @(posedge clk)
-    prod0_49 <= \$500 ;
+    prod0_45 <= \$498 ;
   always @(posedge clk)
-    prod0_50 <= \$501 ;
+    prod0_46 <= \$499 ;
   always @(posedge clk)
-    prod0_51 <= \$502 ;
+    prod0_47 <= \$500 ;
   always @(posedge clk)
-    prod0_52 <= \$503 ;
+    prod0_48 <= \$501 ;
   always @(posedge clk)
-    prod0_53 <= \$504 ;
+    prod0_49 <= \$502 ;
   always @(posedge clk)
-    prod0_54 <= \$505 ;
+    prod0_50 <= \$503 ;
   always @(posedge clk)
-    prod0_55 <= \$506 ;
+    prod0_51 <= \$504 ;
   always @(posedge clk)
-    prod0_56 <= \$507 ;
+    prod0_52 <= \$505 ;
   always @(posedge clk)
-    prod0_57 <= \$508 ;
+    prod0_53 <= \$506 ;
   always @(posedge clk)
-    prod0_58 <= \$509 ;
+    prod0_54 <= \$507 ;
   always @(posedge clk)
-    prod0_59 <= \$510 ;
+    prod0_55 <= \$508 ;
   always @(posedge clk)
-    prod0_60 <= \$511 ;
+    prod0_56 <= \$509 ;
   always @(posedge clk)
-    prod0_61 <= \$512 ;
+    prod0_57 <= \$510 ;
   always @(posedge clk)
-    prod0_62 <= \$513 ;
+    prod0_58 <= \$511 ;
   always @(posedge clk)
-    prod0_63 <= \$514 ;
+    prod0_59 <= \$512 ;
   always @(posedge clk)
-    prod0_1_r <= \$515 ;
+    prod0_60 <= \$513 ;
   always @(posedge clk)
-    prod0_2_r <= \$516 ;
+    prod0_61 <= \$514 ;
   always @(posedge clk)
-    prod0_3_r <= \$517 ;
+    prod0_62 <= \$515 ;
   always @(posedge clk)
-    prod0_4_r <= \$518 ;
+    prod0_63 <= \$516 ;
   always @(posedge clk)
-    prod0_5_r <= \$519 ;
+    prod0_1_r <= \$517 ;
   always @(posedge clk)
-    prod0_6_r <= \$520 ;
+    prod0_2_r <= \$518 ;
   always @(posedge clk)
-    prod0_7_r <= \$521 ;
+    prod0_3_r <= \$519 ;
   always @(posedge clk)
-    prod0_8_r <= \$522 ;
+    prod0_4_r <= \$520 ;
   always @(posedge clk)
-    prod0_9_r <= \$523 ;
+    prod0_5_r <= \$521 ;
   always @(posedge clk)
-    prod0_10_r <= \$524 ;
+    prod0_6_r <= \$522 ;
   always @(posedge clk)
-    prod0_11_r <= \$525 ;
+    prod0_7_r <= \$523 ;
   always @(posedge clk)
-    prod0_12_r <= \$526 ;
+    prod0_8_r <= \$524 ;
   always @(posedge clk)
-    prod0_13_r <= \$527 ;
+    prod0_9_r <= \$525 ;
   always @(posedge clk)
-    prod0_14_r <= \$528 ;
+    prod0_10_r <= \$526 ;
   always @(posedge clk)
-    prod0_15_r <= \$529 ;
+    prod0_11_r <= \$527 ;
   always @(posedge clk)
-    prod0_16_r <= \$530 ;
+    prod0_12_r <= \$528 ;
   always @(posedge clk)
-    prod0_17_r <= \$531 ;
+    prod0_13_r <= \$529 ;
   always @(posedge clk)
-    prod0_18_r <= \$532 ;
+    prod0_14_r <= \$530 ;
   always @(posedge clk)
-    prod0_19_r <= \$533 ;
+    prod0_15_r <= \$531 ;
   always @(posedge clk)
-    prod0_20_r <= \$534 ;
+    prod0_16_r <= \$532 ;
   always @(posedge clk)
-    prod0_21_r <= \$535 ;
+    prod0_17_r <= \$533 ;
   always @(posedge clk)
-    prod0_22_r <= \$536 ;
+    prod0_18_r <= \$534 ;
   always @(posedge clk)
-    prod0_23_r <= \$537 ;
+    prod0_19_r <= \$535 ;
   always @(posedge clk)
-    prod0_25_r <= \$538 ;
+    prod0_20_r <= \$536 ;
   always @(posedge clk)
-    prod0_26_r <= \$539 ;
+    prod0_21_r <= \$537 ;
   always @(posedge clk)
-    prod0_27_r <= \$540 ;
+    prod0_22_r <= \$538 ;
   always @(posedge clk)
-    prod0_28_r <= \$541 ;
+    prod0_23_r <= \$539 ;
   always @(posedge clk)
-    prod0_29_r <= \$542 ;
+    prod0_25_r <= \$540 ;
   always @(posedge clk)
-    prod0_30_r <= \$543 ;
+    prod0_26_r <= \$541 ;
   always @(posedge clk)
-    prod0_31_r <= \$544 ;
+    prod0_27_r <= \$542 ;
   always @(posedge clk)
-    prod0_33_r <= \$545 ;
+    prod0_28_r <= \$543 ;
   always @(posedge clk)
-    prod0_34_r <= \$546 ;
+    prod0_29_r <= \$544 ;
   always @(posedge clk)
-    prod0_35_r <= \$547 ;
+    prod0_30_r <= \$545 ;
   always @(posedge clk)
-    prod0_36_r <= \$548 ;
+    prod0_31_r <= \$546 ;
   always @(posedge clk)
-    prod0_37_r <= \$549 ;
+    prod0_33_r <= \$547 ;
   always @(posedge clk)
-    prod0_38_r <= \$550 ;
+    prod0_34_r <= \$548 ;
   always @(posedge clk)
-    prod0_40_r <= \$551 ;
+    prod0_35_r <= \$549 ;
   always @(posedge clk)
-    prod0_41_r <= \$552 ;
+    prod0_36_r <= \$550 ;
   always @(posedge clk)
-    prod0_42_r <= \$553 ;
+    prod0_37_r <= \$551 ;
   always @(posedge clk)
-    prod0_43_r <= \$554 ;
+    prod0_38_r <= \$552 ;
   always @(posedge clk)
-    prod0_44_r <= \$555 ;
+    prod0_40_r <= \$553 ;
   always @(posedge clk)
-    prod0_45_r <= \$556 ;
+    prod0_41_r <= \$554 ;
   always @(posedge clk)
-    prod0_46_r <= \$557 ;
+    prod0_42_r <= \$555 ;
   always @(posedge clk)
-    prod0_47_r <= \$558 ;
+    prod0_43_r <= \$556 ;
   always @(posedge clk)
-    prod0_48_r <= \$559 ;
+    prod0_44_r <= \$557 ;
   always @(posedge clk)
-    prod0_49_r <= \$560 ;
+    prod0_45_r <= \$558 ;
   always @(posedge clk)
-    prod0_50_r <= \$561 ;
+    prod0_46_r <= \$559 ;
   always @(posedge clk)
-    prod0_51_r <= \$562 ;
+    prod0_47_r <= \$560 ;
   always @(posedge clk)
-    prod0_52_r <= \$563 ;
+    prod0_48_r <= \$561 ;
   always @(posedge clk)
-    prod0_53_r <= \$564 ;
+    prod0_49_r <= \$562 ;
   always @(posedge clk)
-    prod0_54_r <= \$565 ;
+    prod0_50_r <= \$563 ;
   always @(posedge clk)
-    prod0_55_r <= \$566 ;
+    prod0_51_r <= \$564 ;
   always @(posedge clk)
-    prod0_56_r <= \$567 ;
+    prod0_52_r <= \$565 ;
   always @(posedge clk)
-    prod0_57_r <= \$568 ;
+    prod0_53_r <= \$566 ;
   always @(posedge clk)
-    prod0_58_r <= \$569 ;
+    prod0_54_r <= \$567 ;
   always @(posedge clk)
-    prod0_59_r <= \$570 ;
+    prod0_55_r <= \$568 ;
   always @(posedge clk)
-    prod0_60_r <= \$571 ;
+    prod0_56_r <= \$569 ;
   always @(posedge clk)
-    prod0_61_r <= \$572 ;
+    prod0_57_r <= \$570 ;
   always @(posedge clk)
-    prod0_62_r <= \$573 ;
+    prod0_58_r <= \$571 ;
   always @(posedge clk)
-    prod0_63_r <= \$574 ;
+    prod0_59_r <= \$572 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$575 ;
+    prod0_60_r <= \$573 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$576 ;
+    prod0_61_r <= \$574 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$577 ;
+    prod0_62_r <= \$575 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$578 ;
+    prod0_63_r <= \$576 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$579 ;
+    sum0_s0_0 <= \$577 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$580 ;
+    sum0_s0_1 <= \$578 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$581 ;
+    sum0_s0_2 <= \$579 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$582 ;
+    sum0_s0_3 <= \$580 ;
   always @(posedge clk)
-    sum0_s0_8 <= \$583 ;
+    sum0_s0_4 <= \$581 ;
   always @(posedge clk)
-    sum0_s0_9 <= \$584 ;
+    sum0_s0_5 <= \$582 ;
   always @(posedge clk)
-    sum0_s0_10 <= \$585 ;
+    sum0_s0_6 <= \$583 ;
   always @(posedge clk)
-    sum0_s0_11 <= \$586 ;
+    sum0_s0_7 <= \$584 ;
   always @(posedge clk)
-    sum0_s0_12 <= \$587 ;
+    sum0_s0_8 <= \$585 ;
   always @(posedge clk)
-    sum0_s0_13 <= \$588 ;
+    sum0_s0_9 <= \$586 ;
   always @(posedge clk)
-    sum0_s0_14 <= \$589 ;
+    sum0_s0_10 <= \$587 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$590 ;
+    sum0_s0_11 <= \$588 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$591 ;
+    sum0_s0_12 <= \$589 ;
   always @(posedge clk)
-    sum0_s1_2 <= \$592 ;
+    sum0_s0_13 <= \$590 ;
   always @(posedge clk)
-    sum0_s1_3 <= \$593 ;
+    sum0_s0_14 <= \$591 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$594 ;
+    sum0_s1_0 <= \$592 ;
   always @(posedge clk)
-    v2 <= \$595 ;
+    sum0_s1_1 <= \$593 ;
   always @(posedge clk)
-    first2 <= \$596 ;
+    sum0_s1_2 <= \$594 ;
   always @(posedge clk)
-    last2 <= \$597 ;
+    sum0_s1_3 <= \$595 ;
   always @(posedge clk)
-    nf2 <= \$598 ;
+    sum0_s2_0 <= \$596 ;
   always @(posedge clk)
-    v3 <= \$599 ;
+    v2 <= \$597 ;
   always @(posedge clk)
-    first3 <= \$600 ;
+    first2 <= \$598 ;
   always @(posedge clk)
-    last3 <= \$601 ;
+    last2 <= \$599 ;
   always @(posedge clk)
-    nf3 <= \$602 ;
+    nf2 <= \$600 ;
   always @(posedge clk)
-    v4 <= \$603 ;
+    v3 <= \$601 ;
   always @(posedge clk)
-    first4 <= \$604 ;
+    first3 <= \$602 ;
   always @(posedge clk)
-    last4 <= \$605 ;
+    last3 <= \$603 ;
   always @(posedge clk)
-    nf4 <= \$606 ;
+    nf3 <= \$604 ;
   always @(posedge clk)
-    v5 <= \$607 ;
+    v4 <= \$605 ;
   always @(posedge clk)
-    first5 <= \$608 ;
+    first4 <= \$606 ;
   always @(posedge clk)
-    last5 <= \$609 ;
+    last4 <= \$607 ;
   always @(posedge clk)
-    nf5 <= \$610 ;
+    nf4 <= \$608 ;
   always @(posedge clk)
-    v6 <= \$611 ;
+    v5 <= \$609 ;
   always @(posedge clk)
-    first6 <= \$612 ;
+    first5 <= \$610 ;
   always @(posedge clk)
-    last6 <= \$613 ;
+    last5 <= \$611 ;
   always @(posedge clk)
-    nf6 <= \$614 ;
+    nf5 <= \$612 ;
   always @(posedge clk)
-    v7 <= \$615 ;
+    v6 <= \$613 ;
   always @(posedge clk)
-    first7 <= \$616 ;
+    first6 <= \$614 ;
   always @(posedge clk)
-    last7 <= \$617 ;
+    last6 <= \$615 ;
   always @(posedge clk)
-    nf7 <= \$618 ;
+    nf6 <= \$616 ;
   always @(posedge clk)
-    v8 <= \$619 ;
+    v7 <= \$617 ;
   always @(posedge clk)
-    first8 <= \$620 ;
+    first7 <= \$618 ;
   always @(posedge clk)
-    last8 <= \$621 ;
+    last7 <= \$619 ;
   always @(posedge clk)
-    nf8 <= \$622 ;
+    nf7 <= \$620 ;
   always @(posedge clk)
-    v9 <= \$623 ;
+    v8 <= \$621 ;
   always @(posedge clk)
-    first9 <= \$624 ;
+    first8 <= \$622 ;
   always @(posedge clk)
-    last9 <= \$625 ;
+    last8 <= \$623 ;
   always @(posedge clk)
-    nf9 <= \$626 ;
+    nf8 <= \$624 ;
   always @(posedge clk)
-    v10 <= \$627 ;
+    v9 <= \$625 ;
   always @(posedge clk)
-    first10 <= \$628 ;
+    first9 <= \$626 ;
   always @(posedge clk)
-    last10 <= \$629 ;
+    last9 <= \$627 ;
   always @(posedge clk)
-    nf10 <= \$630 ;
+    nf9 <= \$628 ;
   always @(posedge clk)
-    v10_0 <= \$631 ;
+    v10 <= \$629 ;
   always @(posedge clk)
-    first10_0 <= \$632 ;
+    first10 <= \$630 ;
   always @(posedge clk)
-    last10_0 <= \$633 ;
+    last10 <= \$631 ;
   always @(posedge clk)
-    nf10_0 <= \$634 ;
+    nf10 <= \$632 ;
   always @(posedge clk)
-    bias0 <= \$635 ;
+    v10_0 <= \$633 ;
   always @(posedge clk)
-    acc0 <= \$636 ;
+    first10_0 <= \$634 ;
   always @(posedge clk)
-    deliver <= \$637 ;
+    last10_0 <= \$635 ;
   always @(posedge clk)
-    q_owed <= \$638 ;
+    nf10_0 <= \$636 ;
   always @(posedge clk)
-    q_room <= \$639 ;
+    bias0 <= \$637 ;
   always @(posedge clk)
-    q_wptr <= \$640 ;
+    acc0 <= \$638 ;
   always @(posedge clk)
-    q_rptr <= \$641 ;
+    deliver <= \$639 ;
   always @(posedge clk)
-    q_stored <= \$642 ;
+    q_owed <= \$640 ;
   always @(posedge clk)
-    o__valid <= \$643 ;
+    q_room <= \$641 ;
   always @(posedge clk)
-    o__payload <= \$644 ;
-  assign \$3  = t == 6'h2f;
-  assign \$4  = t + 1'h1;
-  assign \$5  = \$3  ? 7'h00 : \$4 ;
-  assign \$6  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$7  = $signed(x0_1) - $signed(8'h80);
-  assign \$8  = $signed(x0_2) - $signed(8'h80);
-  assign \$9  = $signed(x0_3) - $signed(8'h80);
-  assign \$10  = $signed(x0_4) - $signed(8'h80);
-  assign \$11  = $signed(x0_5) - $signed(8'h80);
-  assign \$12  = $signed(x0_6) - $signed(8'h80);
-  assign \$13  = $signed(x0_7) - $signed(8'h80);
-  assign \$14  = $signed(x0_8) - $signed(8'h80);
-  assign \$15  = $signed(x1_9) - $signed(8'h80);
-  assign \$16  = $signed(x1_10) - $signed(8'h80);
-  assign \$17  = $signed(x1_11) - $signed(8'h80);
-  assign \$18  = $signed(x1_12) - $signed(8'h80);
-  assign \$19  = $signed(x1_13) - $signed(8'h80);
-  assign \$20  = $signed(x1_14) - $signed(8'h80);
-  assign \$21  = $signed(x1_15) - $signed(8'h80);
-  assign \$22  = $signed(x1_16) - $signed(8'h80);
-  assign \$23  = $signed(x2_17) - $signed(8'h80);
-  assign \$24  = $signed(x2_18) - $signed(8'h80);
-  assign \$25  = $signed(x2_19) - $signed(8'h80);
-  assign \$26  = $signed(x2_20) - $signed(8'h80);
-  assign \$27  = $signed(x2_21) - $signed(8'h80);
-  assign \$28  = $signed(x2_22) - $signed(8'h80);
-  assign \$29  = $signed(x2_23) - $signed(8'h80);
-  assign \$30  = $signed(x2_25) - $signed(8'h80);
-  assign \$31  = $signed(x3_26) - $signed(8'h80);
-  assign \$32  = $signed(x3_27) - $signed(8'h80);
-  assign \$33  = $signed(x3_28) - $signed(8'h80);
-  assign \$34  = $signed(x3_29) - $signed(8'h80);
-  assign \$35  = $signed(x3_30) - $signed(8'h80);
-  assign \$36  = $signed(x3_31) - $signed(8'h80);
-  assign \$37  = $signed(x3_33) - $signed(8'h80);
-  assign \$38  = $signed(x3_34) - $signed(8'h80);
-  assign \$39  = $signed(x4_35) - $signed(8'h80);
-  assign \$40  = $signed(x4_36) - $signed(8'h80);
-  assign \$41  = $signed(x4_37) - $signed(8'h80);
-  assign \$42  = $signed(x4_38) - $signed(8'h80);
-  assign \$43  = $signed(x4_40) - $signed(8'h80);
-  assign \$44  = $signed(x4_41) - $signed(8'h80);
-  assign \$45  = $signed(x4_42) - $signed(8'h80);
-  assign \$46  = $signed(x4_43) - $signed(8'h80);
-  assign \$47  = $signed(x5_44) - $signed(8'h80);
-  assign \$48  = $signed(x5_45) - $signed(8'h80);
-  assign \$49  = $signed(x5_46) - $signed(8'h80);
-  assign \$50  = $signed(x5_47) - $signed(8'h80);
-  assign \$51  = $signed(x5_48) - $signed(8'h80);
-  assign \$52  = $signed(x5_49) - $signed(8'h80);
-  assign \$53  = $signed(x5_50) - $signed(8'h80);
-  assign \$54  = $signed(x5_51) - $signed(8'h80);
-  assign \$55  = $signed(x6_52) - $signed(8'h80);
-  assign \$56  = $signed(x6_53) - $signed(8'h80);
-  assign \$57  = $signed(x6_54) - $signed(8'h80);
-  assign \$58  = $signed(x6_55) - $signed(8'h80);
-  assign \$59  = $signed(x6_56) - $signed(8'h80);
-  assign \$60  = $signed(x6_57) - $signed(8'h80);
-  assign \$61  = $signed(x6_58) - $signed(8'h80);
-  assign \$62  = $signed(x6_59) - $signed(8'h80);
-  assign \$63  = $signed(x7_60) - $signed(8'h80);
-  assign \$64  = $signed(x7_61) - $signed(8'h80);
-  assign \$65  = $signed(x7_62) - $signed(8'h80);
-  assign \$66  = $signed(x7_63) - $signed(8'h80);
-  assign \$67  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$68  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$69  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$70  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$71  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$72  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$73  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$74  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$75  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$76  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$77  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$78  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$79  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$80  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$81  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$82  = $signed(xoff0_16) * $signed(w0_16);
-  assign \$83  = $signed(xoff0_17) * $signed(w0_17);
-  assign \$84  = $signed(xoff0_18) * $signed(w0_18);
-  assign \$85  = $signed(xoff0_19) * $signed(w0_19);
-  assign \$86  = $signed(xoff0_20) * $signed(w0_20);
-  assign \$87  = $signed(xoff0_21) * $signed(w0_21);
-  assign \$88  = $signed(xoff0_22) * $signed(w0_22);
-  assign \$89  = $signed(xoff0_23) * $signed(w0_23);
-  assign \$90  = $signed(xoff0_25) * $signed(w0_25);
-  assign \$91  = $signed(xoff0_26) * $signed(w0_26);
-  assign \$92  = $signed(xoff0_27) * $signed(w0_27);
-  assign \$93  = $signed(xoff0_28) * $signed(w0_28);
-  assign \$94  = $signed(xoff0_29) * $signed(w0_29);
-  assign \$95  = $signed(xoff0_30) * $signed(w0_30);
-  assign \$96  = $signed(xoff0_31) * $signed(w0_31);
-  assign \$97  = $signed(xoff0_33) * $signed(w0_33);
-  assign \$98  = $signed(xoff0_34) * $signed(w0_34);
-  assign \$99  = $signed(xoff0_35) * $signed(w0_35);
-  assign \$100  = $signed(xoff0_36) * $signed(w0_36);
-  assign \$101  = $signed(xoff0_37) * $signed(w0_37);
-  assign \$102  = $signed(xoff0_38) * $signed(w0_38);
-  assign \$103  = $signed(xoff0_40) * $signed(w0_40);
-  assign \$104  = $signed(xoff0_41) * $signed(w0_41);
-  assign \$105  = $signed(xoff0_42) * $signed(w0_42);
-  assign \$106  = $signed(xoff0_43) * $signed(w0_43);
-  assign \$107  = $signed(xoff0_44) * $signed(w0_44);
-  assign \$108  = $signed(xoff0_45) * $signed(w0_45);
-  assign \$109  = $signed(xoff0_46) * $signed(w0_46);
-  assign \$110  = $signed(xoff0_47) * $signed(w0_47);
-  assign \$111  = $signed(xoff0_48) * $signed(w0_48);
-  assign \$112  = $signed(xoff0_49) * $signed(w0_49);
-  assign \$113  = $signed(xoff0_50) * $signed(w0_50);
-  assign \$114  = $signed(xoff0_51) * $signed(w0_51);
-  assign \$115  = $signed(xoff0_52) * $signed(w0_52);
-  assign \$116  = $signed(xoff0_53) * $signed(w0_53);
-  assign \$117  = $signed(xoff0_54) * $signed(w0_54);
-  assign \$118  = $signed(xoff0_55) * $signed(w0_55);
-  assign \$119  = $signed(xoff0_56) * $signed(w0_56);
-  assign \$120  = $signed(xoff0_57) * $signed(w0_57);
-  assign \$121  = $signed(xoff0_58) * $signed(w0_58);
-  assign \$122  = $signed(xoff0_59) * $signed(w0_59);
-  assign \$123  = $signed(xoff0_60) * $signed(w0_60);
-  assign \$124  = $signed(xoff0_61) * $signed(w0_61);
-  assign \$125  = $signed(xoff0_62) * $signed(w0_62);
-  assign \$126  = $signed(xoff0_63) * $signed(w0_63);
-  assign \$127  = $signed(prod0_1_r) + $signed(prod0_2_r);
-  assign \$128  = $signed(prod0_3_r) + $signed(prod0_4_r);
-  assign \$129  = $signed(\$127 ) + $signed(\$128 );
-  assign \$130  = $signed(prod0_5_r) + $signed(prod0_6_r);
-  assign \$131  = $signed(prod0_7_r) + $signed(prod0_8_r);
-  assign \$132  = $signed(\$130 ) + $signed(\$131 );
-  assign \$133  = $signed(prod0_9_r) + $signed(prod0_10_r);
-  assign \$134  = $signed(prod0_11_r) + $signed(prod0_12_r);
-  assign \$135  = $signed(\$133 ) + $signed(\$134 );
-  assign \$136  = $signed(prod0_13_r) + $signed(prod0_14_r);
-  assign \$137  = $signed(prod0_15_r) + $signed(prod0_16_r);
-  assign \$138  = $signed(\$136 ) + $signed(\$137 );
-  assign \$139  = $signed(prod0_17_r) + $signed(prod0_18_r);
-  assign \$140  = $signed(prod0_19_r) + $signed(prod0_20_r);
-  assign \$141  = $signed(\$139 ) + $signed(\$140 );
-  assign \$142  = $signed(prod0_21_r) + $signed(prod0_22_r);
-  assign \$143  = $signed(prod0_23_r) + $signed(prod0_25_r);
-  assign \$144  = $signed(\$142 ) + $signed(\$143 );
-  assign \$145  = $signed(prod0_26_r) + $signed(prod0_27_r);
-  assign \$146  = $signed(prod0_28_r) + $signed(prod0_29_r);
-  assign \$147  = $signed(\$145 ) + $signed(\$146 );
-  assign \$148  = $signed(prod0_30_r) + $signed(prod0_31_r);
-  assign \$149  = $signed(prod0_33_r) + $signed(prod0_34_r);
-  assign \$150  = $signed(\$148 ) + $signed(\$149 );
-  assign \$151  = $signed(prod0_35_r) + $signed(prod0_36_r);
-  assign \$152  = $signed(prod0_37_r) + $signed(prod0_38_r);
-  assign \$153  = $signed(\$151 ) + $signed(\$152 );
-  assign \$154  = $signed(prod0_40_r) + $signed(prod0_41_r);
-  assign \$155  = $signed(prod0_42_r) + $signed(prod0_43_r);
-  assign \$156  = $signed(\$154 ) + $signed(\$155 );
-  assign \$157  = $signed(prod0_44_r) + $signed(prod0_45_r);
-  assign \$158  = $signed(prod0_46_r) + $signed(prod0_47_r);
-  assign \$159  = $signed(\$157 ) + $signed(\$158 );
-  assign \$160  = $signed(prod0_48_r) + $signed(prod0_49_r);
-  assign \$161  = $signed(prod0_50_r) + $signed(prod0_51_r);
-  assign \$162  = $signed(\$160 ) + $signed(\$161 );
-  assign \$163  = $signed(prod0_52_r) + $signed(prod0_53_r);
-  assign \$164  = $signed(prod0_54_r) + $signed(prod0_55_r);
-  assign \$165  = $signed(\$163 ) + $signed(\$164 );
-  assign \$166  = $signed(prod0_56_r) + $signed(prod0_57_r);
-  assign \$167  = $signed(prod0_58_r) + $signed(prod0_59_r);
-  assign \$168  = $signed(\$166 ) + $signed(\$167 );
-  assign \$169  = $signed(prod0_60_r) + $signed(prod0_61_r);
-  assign \$170  = $signed(prod0_62_r) + $signed(prod0_63_r);
-  assign \$171  = $signed(\$169 ) + $signed(\$170 );
-  assign \$172  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$173  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$174  = $signed(\$172 ) + $signed(\$173 );
-  assign \$175  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
-  assign \$176  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
-  assign \$177  = $signed(\$175 ) + $signed(\$176 );
-  assign \$178  = $signed(sum0_s0_8) + $signed(sum0_s0_9);
-  assign \$179  = $signed(sum0_s0_10) + $signed(sum0_s0_11);
-  assign \$180  = $signed(\$178 ) + $signed(\$179 );
-  assign \$181  = $signed(sum0_s0_12) + $signed(sum0_s0_13);
-  assign \$182  = $signed(\$181 ) + $signed(sum0_s0_14);
-  assign \$183  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
-  assign \$184  = $signed(sum0_s1_2) + $signed(sum0_s1_3);
-  assign \$185  = $signed(\$183 ) + $signed(\$184 );
-  assign \$187  = v10 & last10;
-  assign \$189  = o__valid & o__ready;
-  assign \$190  = q_owed < 4'hc;
-  assign \$191  = \$189  ? q_room : \$190 ;
-  assign \$192  = o__valid & o__ready;
-  assign \$193  = \$192  | q_room;
-  assign \$194  = \$188  ? \$191  : \$193 ;
-  assign \$195  = ~ o__valid;
-  assign \$196  = \$195  | o__ready;
-  assign \$197  = | q_stored;
-  assign \$198  = ~ \$197 ;
-  assign \$199  = \$196  & \$198 ;
+    q_wptr <= \$642 ;
+  always @(posedge clk)
+    q_rptr <= \$643 ;
+  always @(posedge clk)
+    q_stored <= \$644 ;
+  always @(posedge clk)
+    o__valid <= \$645 ;
+  always @(posedge clk)
+    o__payload <= \$646 ;
+  assign \$1  = tile_primed ? port__data : 7'h01;
+  assign \$2  = tile_plus2 == 6'h2f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h2f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_1) - $signed(8'h80);
+  assign \$10  = $signed(x0_2) - $signed(8'h80);
+  assign \$11  = $signed(x0_3) - $signed(8'h80);
+  assign \$12  = $signed(x0_4) - $signed(8'h80);
+  assign \$13  = $signed(x0_5) - $signed(8'h80);
+  assign \$14  = $signed(x0_6) - $signed(8'h80);
+  assign \$15  = $signed(x0_7) - $signed(8'h80);
+  assign \$16  = $signed(x0_8) - $signed(8'h80);
+  assign \$17  = $signed(x1_9) - $signed(8'h80);
+  assign \$18  = $signed(x1_10) - $signed(8'h80);
+  assign \$19  = $signed(x1_11) - $signed(8'h80);
+  assign \$20  = $signed(x1_12) - $signed(8'h80);
+  assign \$21  = $signed(x1_13) - $signed(8'h80);
+  assign \$22  = $signed(x1_14) - $signed(8'h80);
+  assign \$23  = $signed(x1_15) - $signed(8'h80);
+  assign \$24  = $signed(x1_16) - $signed(8'h80);
+  assign \$25  = $signed(x2_17) - $signed(8'h80);
+  assign \$26  = $signed(x2_18) - $signed(8'h80);
+  assign \$27  = $signed(x2_19) - $signed(8'h80);
+  assign \$28  = $signed(x2_20) - $signed(8'h80);
+  assign \$29  = $signed(x2_21) - $signed(8'h80);
+  assign \$30  = $signed(x2_22) - $signed(8'h80);
+  assign \$31  = $signed(x2_23) - $signed(8'h80);
+  assign \$32  = $signed(x2_25) - $signed(8'h80);
+  assign \$33  = $signed(x3_26) - $signed(8'h80);
+  assign \$34  = $signed(x3_27) - $signed(8'h80);
+  assign \$35  = $signed(x3_28) - $signed(8'h80);
+  assign \$36  = $signed(x3_29) - $signed(8'h80);
+  assign \$37  = $signed(x3_30) - $signed(8'h80);
+  assign \$38  = $signed(x3_31) - $signed(8'h80);
+  assign \$39  = $signed(x3_33) - $signed(8'h80);
+  assign \$40  = $signed(x3_34) - $signed(8'h80);
+  assign \$41  = $signed(x4_35) - $signed(8'h80);
+  assign \$42  = $signed(x4_36) - $signed(8'h80);
+  assign \$43  = $signed(x4_37) - $signed(8'h80);
+  assign \$44  = $signed(x4_38) - $signed(8'h80);
+  assign \$45  = $signed(x4_40) - $signed(8'h80);
+  assign \$46  = $signed(x4_41) - $signed(8'h80);
+  assign \$47  = $signed(x4_42) - $signed(8'h80);
+  assign \$48  = $signed(x4_43) - $signed(8'h80);
+  assign \$49  = $signed(x5_44) - $signed(8'h80);
+  assign \$50  = $signed(x5_45) - $signed(8'h80);
+  assign \$51  = $signed(x5_46) - $signed(8'h80);
+  assign \$52  = $signed(x5_47) - $signed(8'h80);
+  assign \$53  = $signed(x5_48) - $signed(8'h80);
+  assign \$54  = $signed(x5_49) - $signed(8'h80);
+  assign \$55  = $signed(x5_50) - $signed(8'h80);
+  assign \$56  = $signed(x5_51) - $signed(8'h80);
+  assign \$57  = $signed(x6_52) - $signed(8'h80);
+  assign \$58  = $signed(x6_53) - $signed(8'h80);
+  assign \$59  = $signed(x6_54) - $signed(8'h80);
+  assign \$60  = $signed(x6_55) - $signed(8'h80);
+  assign \$61  = $signed(x6_56) - $signed(8'h80);
+  assign \$62  = $signed(x6_57) - $signed(8'h80);
+  assign \$63  = $signed(x6_58) - $signed(8'h80);
+  assign \$64  = $signed(x6_59) - $signed(8'h80);
+  assign \$65  = $signed(x7_60) - $signed(8'h80);
+  assign \$66  = $signed(x7_61) - $signed(8'h80);
+  assign \$67  = $signed(x7_62) - $signed(8'h80);
+  assign \$68  = $signed(x7_63) - $signed(8'h80);
+  assign \$69  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$70  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$71  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$72  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$73  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$74  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$75  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$76  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$77  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$78  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$79  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$80  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$81  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$82  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$83  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$84  = $signed(xoff0_16) * $signed(w0_16);
+  assign \$85  = $signed(xoff0_17) * $signed(w0_17);
+  assign \$86  = $signed(xoff0_18) * $signed(w0_18);
+  assign \$87  = $signed(xoff0_19) * $signed(w0_19);
+  assign \$88  = $signed(xoff0_20) * $signed(w0_20);
+  assign \$89  = $signed(xoff0_21) * $signed(w0_21);
+  assign \$90  = $signed(xoff0_22) * $signed(w0_22);
+  assign \$91  = $signed(xoff0_23) * $signed(w0_23);
+  assign \$92  = $signed(xoff0_25) * $signed(w0_25);
+  assign \$93  = $signed(xoff0_26) * $signed(w0_26);
+  assign \$94  = $signed(xoff0_27) * $signed(w0_27);
+  assign \$95  = $signed(xoff0_28) * $signed(w0_28);
+  assign \$96  = $signed(xoff0_29) * $signed(w0_29);
+  assign \$97  = $signed(xoff0_30) * $signed(w0_30);
+  assign \$98  = $signed(xoff0_31) * $signed(w0_31);
+  assign \$99  = $signed(xoff0_33) * $signed(w0_33);
+  assign \$100  = $signed(xoff0_34) * $signed(w0_34);
+  assign \$101  = $signed(xoff0_35) * $signed(w0_35);
+  assign \$102  = $signed(xoff0_36) * $signed(w0_36);
+  assign \$103  = $signed(xoff0_37) * $signed(w0_37);
+  assign \$104  = $signed(xoff0_38) * $signed(w0_38);
+  assign \$105  = $signed(xoff0_40) * $signed(w0_40);
+  assign \$106  = $signed(xoff0_41) * $signed(w0_41);
+  assign \$107  = $signed(xoff0_42) * $signed(w0_42);
+  assign \$108  = $signed(xoff0_43) * $signed(w0_43);
+  assign \$109  = $signed(xoff0_44) * $signed(w0_44);
+  assign \$110  = $signed(xoff0_45) * $signed(w0_45);
+  assign \$111  = $signed(xoff0_46) * $signed(w0_46);
+  assign \$112  = $signed(xoff0_47) * $signed(w0_47);
+  assign \$113  = $signed(xoff0_48) * $signed(w0_48);
+  assign \$114  = $signed(xoff0_49) * $signed(w0_49);
+  assign \$115  = $signed(xoff0_50) * $signed(w0_50);
+  assign \$116  = $signed(xoff0_51) * $signed(w0_51);
+  assign \$117  = $signed(xoff0_52) * $signed(w0_52);
+  assign \$118  = $signed(xoff0_53) * $signed(w0_53);
+  assign \$119  = $signed(xoff0_54) * $signed(w0_54);
+  assign \$120  = $signed(xoff0_55) * $signed(w0_55);
+  assign \$121  = $signed(xoff0_56) * $signed(w0_56);
+  assign \$122  = $signed(xoff0_57) * $signed(w0_57);
+  assign \$123  = $signed(xoff0_58) * $signed(w0_58);
+  assign \$124  = $signed(xoff0_59) * $signed(w0_59);
+  assign \$125  = $signed(xoff0_60) * $signed(w0_60);
+  assign \$126  = $signed(xoff0_61) * $signed(w0_61);
+  assign \$127  = $signed(xoff0_62) * $signed(w0_62);
+  assign \$128  = $signed(xoff0_63) * $signed(w0_63);
+  assign \$129  = $signed(prod0_1_r) + $signed(prod0_2_r);
+  assign \$130  = $signed(prod0_3_r) + $signed(prod0_4_r);
+  assign \$131  = $signed(\$129 ) + $signed(\$130 );
+  assign \$132  = $signed(prod0_5_r) + $signed(prod0_6_r);
+  assign \$133  = $signed(prod0_7_r) + $signed(prod0_8_r);
+  assign \$134  = $signed(\$132 ) + $signed(\$133 );
+  assign \$135  = $signed(prod0_9_r) + $signed(prod0_10_r);
+  assign \$136  = $signed(prod0_11_r) + $signed(prod0_12_r);
+  assign \$137  = $signed(\$135 ) + $signed(\$136 );
+  assign \$138  = $signed(prod0_13_r) + $signed(prod0_14_r);
+  assign \$139  = $signed(prod0_15_r) + $signed(prod0_16_r);
+  assign \$140  = $signed(\$138 ) + $signed(\$139 );
+  assign \$141  = $signed(prod0_17_r) + $signed(prod0_18_r);
+  assign \$142  = $signed(prod0_19_r) + $signed(prod0_20_r);
+  assign \$143  = $signed(\$141 ) + $signed(\$142 );
+  assign \$144  = $signed(prod0_21_r) + $signed(prod0_22_r);
+  assign \$145  = $signed(prod0_23_r) + $signed(prod0_25_r);
+  assign \$146  = $signed(\$144 ) + $signed(\$145 );
+  assign \$147  = $signed(prod0_26_r) + $signed(prod0_27_r);
+  assign \$148  = $signed(prod0_28_r) + $signed(prod0_29_r);
+  assign \$149  = $signed(\$147 ) + $signed(\$148 );
+  assign \$150  = $signed(prod0_30_r) + $signed(prod0_31_r);
+  assign \$151  = $signed(prod0_33_r) + $signed(prod0_34_r);
+  assign \$152  = $signed(\$150 ) + $signed(\$151 );
+  assign \$153  = $signed(prod0_35_r) + $signed(prod0_36_r);
+  assign \$154  = $signed(prod0_37_r) + $signed(prod0_38_r);
+  assign \$155  = $signed(\$153 ) + $signed(\$154 );
+  assign \$156  = $signed(prod0_40_r) + $signed(prod0_41_r);
+  assign \$157  = $signed(prod0_42_r) + $signed(prod0_43_r);
+  assign \$158  = $signed(\$156 ) + $signed(\$157 );
+  assign \$159  = $signed(prod0_44_r) + $signed(prod0_45_r);
+  assign \$160  = $signed(prod0_46_r) + $signed(prod0_47_r);
+  assign \$161  = $signed(\$159 ) + $signed(\$160 );
+  assign \$162  = $signed(prod0_48_r) + $signed(prod0_49_r);
+  assign \$163  = $signed(prod0_50_r) + $signed(prod0_51_r);
+  assign \$164  = $signed(\$162 ) + $signed(\$163 );
+  assign \$165  = $signed(prod0_52_r) + $signed(prod0_53_r);
+  assign \$166  = $signed(prod0_54_r) + $signed(prod0_55_r);
+  assign \$167  = $signed(\$165 ) + $signed(\$166 );
+  assign \$168  = $signed(prod0_56_r) + $signed(prod0_57_r);
+  assign \$169  = $signed(prod0_58_r) + $signed(prod0_59_r);
+  assign \$170  = $signed(\$168 ) + $signed(\$169 );
+  assign \$171  = $signed(prod0_60_r) + $signed(prod0_61_r);
+  assign \$172  = $signed(prod0_62_r) + $signed(prod0_63_r);
+  assign \$173  = $signed(\$171 ) + $signed(\$172 );
+  assign \$174  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$175  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$176  = $signed(\$174 ) + $signed(\$175 );
+  assign \$177  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
+  assign \$178  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$179  = $signed(\$177 ) + $signed(\$178 );
+  assign \$180  = $signed(sum0_s0_8) + $signed(sum0_s0_9);
+  assign \$181  = $signed(sum0_s0_10) + $signed(sum0_s0_11);
+  assign \$182  = $signed(\$180 ) + $signed(\$181 );
+  assign \$183  = $signed(sum0_s0_12) + $signed(sum0_s0_13);
+  assign \$184  = $signed(\$183 ) + $signed(sum0_s0_14);
+  assign \$185  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
+  assign \$186  = $signed(sum0_s1_2) + $signed(sum0_s1_3);
+  assign \$187  = $signed(\$185 ) + $signed(\$186 );
+  assign \$189  = v10 & last10;
+  assign \$191  = o__valid & o__ready;
+  assign \$192  = q_owed < 4'hc;
+  assign \$193  = \$191  ? q_room : \$192 ;
+  assign \$194  = o__valid & o__ready;
+  assign \$195  = \$194  | q_room;
+  assign \$196  = \$190  ? \$193  : \$195 ;
+  assign \$197  = ~ o__valid;
+  assign \$198  = \$197  | o__ready;
+  assign \$199  = | q_stored;
   assign \$200  = ~ \$199 ;
-  assign \$201  = deliver & \$200 ;
-  assign \$202  = q_wptr == 4'hb;
-  assign \$203  = q_wptr + 1'h1;
-  assign \$204  = \$202  ? 5'h00 : \$203 ;
-  assign \$205  = ~ o__valid;
-  assign \$206  = \$205  | o__ready;
-  assign \$207  = | q_stored;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = q_rptr == 4'hb;
-  assign \$210  = q_rptr + 1'h1;
-  assign \$211  = \$209  ? 5'h00 : \$210 ;
-  assign \$212  = ~ o__valid;
-  assign \$213  = \$212  | o__ready;
-  assign \$214  = | q_stored;
-  assign \$215  = ~ \$214 ;
-  assign \$216  = \$213  & \$215 ;
+  assign \$201  = \$198  & \$200 ;
+  assign \$202  = ~ \$201 ;
+  assign \$203  = deliver & \$202 ;
+  assign \$204  = q_wptr == 4'hb;
+  assign \$205  = q_wptr + 1'h1;
+  assign \$206  = \$204  ? 5'h00 : \$205 ;
+  assign \$207  = ~ o__valid;
+  assign \$208  = \$207  | o__ready;
+  assign \$209  = | q_stored;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = q_rptr == 4'hb;
+  assign \$212  = q_rptr + 1'h1;
+  assign \$213  = \$211  ? 5'h00 : \$212 ;
+  assign \$214  = ~ o__valid;
+  assign \$215  = \$214  | o__ready;
+  assign \$216  = | q_stored;
   assign \$217  = ~ \$216 ;
-  assign \$218  = deliver & \$217 ;
-  assign \$219  = q_stored + \$218 ;
-  assign \$220  = ~ o__valid;
-  assign \$221  = \$220  | o__ready;
-  assign \$222  = | q_stored;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = \$219  - \$223 ;
-  assign \$225  = ~ o__valid;
-  assign \$226  = \$225  | o__ready;
-  assign \$227  = | q_stored;
-  assign \$228  = \$227  | deliver;
+  assign \$218  = \$215  & \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = deliver & \$219 ;
+  assign \$221  = q_stored + \$220 ;
+  assign \$222  = ~ o__valid;
+  assign \$223  = \$222  | o__ready;
+  assign \$224  = | q_stored;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = \$221  - \$225 ;
+  assign \$227  = ~ o__valid;
+  assign \$228  = \$227  | o__ready;
   assign \$229  = | q_stored;
-  assign \$230  = \$229  ? \rport__data$421  : acc0;
-  assign i__ready = \$232  & reads_input_t;
-  assign \$235  = ~ reads_input_t;
-  assign \$236  = i__valid | \$235 ;
-  assign issue = \$234  & \$236 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$237  = first10_0 ? bias0 : acc0;
-  assign \$238  = $signed(\$237 ) + $signed(sum0_s2_0);
-  assign \$240  = q_owed + \$239 ;
-  assign \$241  = o__valid & o__ready;
-  assign \$242  = \$240  - \$241 ;
+  assign \$230  = \$229  | deliver;
+  assign \$231  = | q_stored;
+  assign \$232  = \$231  ? \rport__data$422  : acc0;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign i__ready = \$234  & tile[6];
+  assign \$237  = ~ tile[6];
+  assign \$238  = i__valid | \$237 ;
+  assign issue = \$236  & \$238 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$239  = first10_0 ? bias0 : acc0;
+  assign \$240  = $signed(\$239 ) + $signed(sum0_s2_0);
+  assign \$242  = q_owed + \$241 ;
+  assign \$243  = o__valid & o__ready;
+  assign \$244  = \$242  - \$243 ;
   always @(posedge clk)
-    nf_t <= \$243 ;
+    tile_primed <= \$245 ;
   always @(posedge clk)
-    nf_t_ahead <= \$244 ;
+    tile <= \$246 ;
   always @(posedge clk)
-    reads_input_t <= \$245 ;
+    tile_plus1 <= \$247 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$246 ;
+    tile_plus2 <= \$248 ;
   always @(posedge clk)
-    t <= \$247 ;
+    t <= \$249 ;
   always @(posedge clk)
-    x_reg <= \$248 ;
+    x_reg <= \$250 ;
   always @(posedge clk)
-    from_input <= \$249 ;
+    from_input <= \$251 ;
   always @(posedge clk)
-    v1 <= \$250 ;
+    v1 <= \$252 ;
   always @(posedge clk)
-    first1 <= \$251 ;
+    first1 <= \$253 ;
   always @(posedge clk)
-    last1 <= \$252 ;
+    last1 <= \$254 ;
   always @(posedge clk)
-    nf1 <= \$253 ;
+    nf1 <= \$255 ;
   always @(posedge clk)
-    from_input2 <= \$254 ;
+    from_input2 <= \$256 ;
   always @(posedge clk)
-    x_reg2 <= \$255 ;
+    x_reg2 <= \$257 ;
   always @(posedge clk)
-    inbuf_read <= \$256 ;
+    inbuf_read <= \$258 ;
   always @(posedge clk)
-    x_mid <= \$257 ;
+    x_mid <= \$259 ;
   always @(posedge clk)
-    t1 <= \$258 ;
+    t1 <= \$260 ;
   always @(posedge clk)
-    rom0_addr <= \$259 ;
+    rom0_addr <= \$261 ;
   always @(posedge clk)
-    rom0_read <= \$260 ;
+    rom0_read <= \$262 ;
   always @(posedge clk)
-    x0_1 <= \$261 ;
+    x0_1 <= \$263 ;
   always @(posedge clk)
-    x0_2 <= \$262 ;
+    x0_2 <= \$264 ;
   always @(posedge clk)
-    x0_3 <= \$263 ;
+    x0_3 <= \$265 ;
   always @(posedge clk)
-    x0_4 <= \$264 ;
+    x0_4 <= \$266 ;
   always @(posedge clk)
-    x0_5 <= \$265 ;
+    x0_5 <= \$267 ;
   always @(posedge clk)
-    x0_6 <= \$266 ;
+    x0_6 <= \$268 ;
   always @(posedge clk)
-    x0_7 <= \$267 ;
+    x0_7 <= \$269 ;
   always @(posedge clk)
-    x0_8 <= \$268 ;
+    x0_8 <= \$270 ;
   always @(posedge clk)
-    rom1_addr <= \$269 ;
+    rom1_addr <= \$271 ;
   always @(posedge clk)
-    rom1_read <= \$270 ;
+    rom1_read <= \$272 ;
   always @(posedge clk)
-    x1_9 <= \$271 ;
+    x1_9 <= \$273 ;
   always @(posedge clk)
-    x1_10 <= \$272 ;
+    x1_10 <= \$274 ;
   always @(posedge clk)
-    x1_11 <= \$273 ;
+    x1_11 <= \$275 ;
   always @(posedge clk)
-    x1_12 <= \$274 ;
+    x1_12 <= \$276 ;
   always @(posedge clk)
-    x1_13 <= \$275 ;
+    x1_13 <= \$277 ;
   always @(posedge clk)
-    x1_14 <= \$276 ;
+    x1_14 <= \$278 ;
   always @(posedge clk)
-    x1_15 <= \$277 ;
+    x1_15 <= \$279 ;
   always @(posedge clk)
-    x1_16 <= \$278 ;
+    x1_16 <= \$280 ;
   always @(posedge clk)
-    rom2_addr <= \$279 ;
+    rom2_addr <= \$281 ;
   always @(posedge clk)
-    rom2_read <= \$280 ;
+    rom2_read <= \$282 ;
   always @(posedge clk)
-    x2_17 <= \$281 ;
+    x2_17 <= \$283 ;
   always @(posedge clk)
-    x2_18 <= \$282 ;
-  always @(posedge clk)
-    x2_19 <= \$283 ;
-  always @(posedge clk)
-    x2_20 <= \$284 ;
-  always @(posedge clk)
-    x2_21 <= \$285 ;
-  always @(posedge clk)
-    x2_22 <= \$286 ;
+    x2_18 <= \$284 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = x_mid[191:184];
+    \$286  = x_mid[167:160];
+    if (rst) begin
+      \$286  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$287  = x_mid[175:168];
     if (rst) begin
       \$287  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = x_mid[207:200];
+    \$288  = x_mid[183:176];
     if (rst) begin
       \$288  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = t1;
+    \$289  = x_mid[191:184];
     if (rst) begin
-      \$289  = 6'h00;
+      \$289  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \port__data$61 ;
+    \$290  = x_mid[207:200];
     if (rst) begin
-      \$290  = 64'h0000000000000000;
+      \$290  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = x_mid[215:208];
+    \$291  = t1;
     if (rst) begin
-      \$291  = 8'h00;
+      \$291  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = x_mid[223:216];
+    \$292  = \port__data$62 ;
     if (rst) begin
-      \$292  = 8'h00;
+      \$292  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = x_mid[231:224];
+    \$293  = x_mid[215:208];
     if (rst) begin
       \$293  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = x_mid[239:232];
+    \$294  = x_mid[223:216];
     if (rst) begin
       \$294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = x_mid[247:240];
+    \$295  = x_mid[231:224];
     if (rst) begin
       \$295  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = x_mid[255:248];
+    \$296  = x_mid[239:232];
     if (rst) begin
       \$296  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = x_mid[271:264];
+    \$297  = x_mid[247:240];
     if (rst) begin
       \$297  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = x_mid[279:272];
+    \$298  = x_mid[255:248];
     if (rst) begin
       \$298  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = t1;
+    \$299  = x_mid[271:264];
     if (rst) begin
-      \$299  = 6'h00;
+      \$299  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \port__data$72 ;
+    \$300  = x_mid[279:272];
     if (rst) begin
-      \$300  = 64'h0000000000000000;
+      \$300  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = x_mid[287:280];
+    \$301  = t1;
     if (rst) begin
-      \$301  = 8'h00;
+      \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = x_mid[295:288];
+    \$302  = \port__data$73 ;
     if (rst) begin
-      \$302  = 8'h00;
+      \$302  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = x_mid[303:296];
+    \$303  = x_mid[287:280];
     if (rst) begin
       \$303  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = x_mid[311:304];
+    \$304  = x_mid[295:288];
     if (rst) begin
       \$304  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = x_mid[327:320];
+    \$305  = x_mid[303:296];
     if (rst) begin
       \$305  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = x_mid[335:328];
+    \$306  = x_mid[311:304];
     if (rst) begin
       \$306  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = x_mid[343:336];
+    \$307  = x_mid[327:320];
     if (rst) begin
       \$307  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = x_mid[351:344];
+    \$308  = x_mid[335:328];
     if (rst) begin
       \$308  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = t1;
+    \$309  = x_mid[343:336];
     if (rst) begin
-      \$309  = 6'h00;
+      \$309  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \port__data$83 ;
+    \$310  = x_mid[351:344];
     if (rst) begin
-      \$310  = 64'h0000000000000000;
+      \$310  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = x_mid[359:352];
+    \$311  = t1;
     if (rst) begin
-      \$311  = 8'h00;
+      \$311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = x_mid[367:360];
+    \$312  = \port__data$84 ;
     if (rst) begin
-      \$312  = 8'h00;
+      \$312  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = x_mid[375:368];
+    \$313  = x_mid[359:352];
     if (rst) begin
       \$313  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = x_mid[383:376];
+    \$314  = x_mid[367:360];
     if (rst) begin
       \$314  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = x_mid[391:384];
+    \$315  = x_mid[375:368];
     if (rst) begin
       \$315  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = x_mid[399:392];
+    \$316  = x_mid[383:376];
     if (rst) begin
       \$316  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = x_mid[407:400];
+    \$317  = x_mid[391:384];
     if (rst) begin
       \$317  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = x_mid[415:408];
+    \$318  = x_mid[399:392];
     if (rst) begin
       \$318  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = t1;
+    \$319  = x_mid[407:400];
     if (rst) begin
-      \$319  = 6'h00;
+      \$319  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \port__data$94 ;
+    \$320  = x_mid[415:408];
     if (rst) begin
-      \$320  = 64'h0000000000000000;
+      \$320  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = x_mid[423:416];
+    \$321  = t1;
     if (rst) begin
-      \$321  = 8'h00;
+      \$321  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = x_mid[431:424];
+    \$322  = \port__data$95 ;
     if (rst) begin
-      \$322  = 8'h00;
+      \$322  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = x_mid[439:432];
+    \$323  = x_mid[423:416];
     if (rst) begin
       \$323  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = x_mid[447:440];
+    \$324  = x_mid[431:424];
     if (rst) begin
       \$324  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = x_mid[455:448];
+    \$325  = x_mid[439:432];
     if (rst) begin
       \$325  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = x_mid[463:456];
+    \$326  = x_mid[447:440];
     if (rst) begin
       \$326  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = x_mid[471:464];
+    \$327  = x_mid[455:448];
     if (rst) begin
       \$327  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = x_mid[479:472];
+    \$328  = x_mid[463:456];
     if (rst) begin
       \$328  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = t1;
+    \$329  = x_mid[471:464];
     if (rst) begin
-      \$329  = 6'h00;
+      \$329  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = \port__data$105 ;
+    \$330  = x_mid[479:472];
     if (rst) begin
-      \$330  = 32'd0;
+      \$330  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = x_mid[487:480];
+    \$331  = t1;
     if (rst) begin
-      \$331  = 8'h00;
+      \$331  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = x_mid[495:488];
+    \$332  = \port__data$106 ;
     if (rst) begin
-      \$332  = 8'h00;
+      \$332  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = x_mid[503:496];
+    \$333  = x_mid[487:480];
     if (rst) begin
       \$333  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = x_mid[511:504];
+    \$334  = x_mid[495:488];
     if (rst) begin
       \$334  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = \$7 ;
+    \$335  = x_mid[503:496];
     if (rst) begin
-      \$335  = 9'h000;
+      \$335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = rom0_read[7:0];
+    \$336  = x_mid[511:504];
     if (rst) begin
       \$336  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = \$8 ;
+    \$337  = \$9 ;
     if (rst) begin
       \$337  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = rom0_read[15:8];
+    \$338  = rom0_read[7:0];
     if (rst) begin
       \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = \$9 ;
+    \$339  = \$10 ;
     if (rst) begin
       \$339  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = rom0_read[23:16];
+    \$340  = rom0_read[15:8];
     if (rst) begin
       \$340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = \$10 ;
+    \$341  = \$11 ;
     if (rst) begin
       \$341  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = rom0_read[31:24];
+    \$342  = rom0_read[23:16];
     if (rst) begin
       \$342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = \$11 ;
+    \$343  = \$12 ;
     if (rst) begin
       \$343  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = rom0_read[39:32];
+    \$344  = rom0_read[31:24];
     if (rst) begin
       \$344  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = \$12 ;
+    \$345  = \$13 ;
     if (rst) begin
       \$345  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = rom0_read[47:40];
+    \$346  = rom0_read[39:32];
     if (rst) begin
       \$346  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = \$13 ;
+    \$347  = \$14 ;
     if (rst) begin
       \$347  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = rom0_read[55:48];
+    \$348  = rom0_read[47:40];
     if (rst) begin
       \$348  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = \$14 ;
+    \$349  = \$15 ;
     if (rst) begin
       \$349  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = rom0_read[63:56];
+    \$350  = rom0_read[55:48];
     if (rst) begin
       \$350  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = \$15 ;
+    \$351  = \$16 ;
     if (rst) begin
       \$351  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = rom1_read[7:0];
+    \$352  = rom0_read[63:56];
     if (rst) begin
       \$352  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = \$16 ;
+    \$353  = \$17 ;
     if (rst) begin
       \$353  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = rom1_read[15:8];
+    \$354  = rom1_read[7:0];
     if (rst) begin
       \$354  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = \$17 ;
+    \$355  = \$18 ;
     if (rst) begin
       \$355  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = rom1_read[23:16];
+    \$356  = rom1_read[15:8];
     if (rst) begin
       \$356  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = \$18 ;
+    \$357  = \$19 ;
     if (rst) begin
       \$357  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = rom1_read[31:24];
+    \$358  = rom1_read[23:16];
     if (rst) begin
       \$358  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = \$19 ;
+    \$359  = \$20 ;
     if (rst) begin
       \$359  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = rom1_read[39:32];
+    \$360  = rom1_read[31:24];
     if (rst) begin
       \$360  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = \$20 ;
+    \$361  = \$21 ;
     if (rst) begin
       \$361  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = rom1_read[47:40];
+    \$362  = rom1_read[39:32];
     if (rst) begin
       \$362  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = \$21 ;
+    \$363  = \$22 ;
     if (rst) begin
       \$363  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = rom1_read[55:48];
+    \$364  = rom1_read[47:40];
     if (rst) begin
       \$364  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = \$22 ;
+    \$365  = \$23 ;
     if (rst) begin
       \$365  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = rom1_read[63:56];
+    \$366  = rom1_read[55:48];
     if (rst) begin
       \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = \$23 ;
+    \$367  = \$24 ;
     if (rst) begin
       \$367  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = rom2_read[7:0];
+    \$368  = rom1_read[63:56];
     if (rst) begin
       \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = \$24 ;
+    \$369  = \$25 ;
     if (rst) begin
       \$369  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = rom2_read[15:8];
+    \$370  = rom2_read[7:0];
     if (rst) begin
       \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = \$25 ;
+    \$371  = \$26 ;
     if (rst) begin
       \$371  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = rom2_read[23:16];
+    \$372  = rom2_read[15:8];
     if (rst) begin
       \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = \$26 ;
+    \$373  = \$27 ;
     if (rst) begin
       \$373  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = rom2_read[31:24];
+    \$374  = rom2_read[23:16];
     if (rst) begin
       \$374  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = \$27 ;
+    \$375  = \$28 ;
     if (rst) begin
       \$375  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = rom2_read[39:32];
+    \$376  = rom2_read[31:24];
     if (rst) begin
       \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = \$28 ;
+    \$377  = \$29 ;
     if (rst) begin
       \$377  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = rom2_read[47:40];
+    \$378  = rom2_read[39:32];
     if (rst) begin
       \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = \$29 ;
+    \$379  = \$30 ;
     if (rst) begin
       \$379  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = rom2_read[55:48];
+    \$380  = rom2_read[47:40];
     if (rst) begin
       \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = \$30 ;
+    \$381  = \$31 ;
     if (rst) begin
       \$381  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = rom2_read[63:56];
+    \$382  = rom2_read[55:48];
     if (rst) begin
       \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = \$31 ;
+    \$383  = \$32 ;
     if (rst) begin
       \$383  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = rom3_read[7:0];
+    \$384  = rom2_read[63:56];
     if (rst) begin
       \$384  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = \$32 ;
+    \$385  = \$33 ;
     if (rst) begin
       \$385  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = rom3_read[15:8];
+    \$386  = rom3_read[7:0];
     if (rst) begin
       \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = \$33 ;
+    \$387  = \$34 ;
     if (rst) begin
       \$387  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = rom3_read[23:16];
+    \$388  = rom3_read[15:8];
     if (rst) begin
       \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = \$34 ;
+    \$389  = \$35 ;
     if (rst) begin
       \$389  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = rom3_read[31:24];
+    \$390  = rom3_read[23:16];
     if (rst) begin
       \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$35 ;
+    \$391  = \$36 ;
     if (rst) begin
       \$391  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = rom3_read[39:32];
+    \$392  = rom3_read[31:24];
     if (rst) begin
       \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \$36 ;
+    \$393  = \$37 ;
     if (rst) begin
       \$393  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = rom3_read[47:40];
+    \$394  = rom3_read[39:32];
     if (rst) begin
       \$394  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$37 ;
+    \$395  = \$38 ;
     if (rst) begin
       \$395  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = rom3_read[55:48];
+    \$396  = rom3_read[47:40];
     if (rst) begin
       \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$38 ;
+    \$397  = \$39 ;
     if (rst) begin
       \$397  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = rom3_read[63:56];
+    \$398  = rom3_read[55:48];
     if (rst) begin
       \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = \$39 ;
+    \$399  = \$40 ;
     if (rst) begin
       \$399  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = rom4_read[7:0];
+    \$400  = rom3_read[63:56];
     if (rst) begin
       \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = \$40 ;
+    \$401  = \$41 ;
     if (rst) begin
       \$401  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = rom4_read[15:8];
+    \$402  = rom4_read[7:0];
     if (rst) begin
       \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = \$41 ;
+    \$403  = \$42 ;
     if (rst) begin
       \$403  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = rom4_read[23:16];
+    \$404  = rom4_read[15:8];
     if (rst) begin
       \$404  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = \$42 ;
+    \$405  = \$43 ;
     if (rst) begin
       \$405  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = rom4_read[31:24];
+    \$406  = rom4_read[23:16];
     if (rst) begin
       \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = \$43 ;
+    \$407  = \$44 ;
     if (rst) begin
       \$407  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = rom4_read[39:32];
+    \$408  = rom4_read[31:24];
     if (rst) begin
       \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = \$44 ;
+    \$409  = \$45 ;
     if (rst) begin
       \$409  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = rom4_read[47:40];
+    \$410  = rom4_read[39:32];
     if (rst) begin
       \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = \$45 ;
+    \$411  = \$46 ;
     if (rst) begin
       \$411  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = rom4_read[55:48];
+    \$412  = rom4_read[47:40];
     if (rst) begin
       \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = \$46 ;
+    \$413  = \$47 ;
     if (rst) begin
       \$413  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = rom4_read[63:56];
+    \$414  = rom4_read[55:48];
     if (rst) begin
       \$414  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = \$47 ;
+    \$415  = \$48 ;
     if (rst) begin
       \$415  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = rom5_read[7:0];
+    \$416  = rom4_read[63:56];
     if (rst) begin
       \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = \$48 ;
+    \$417  = \$49 ;
     if (rst) begin
       \$417  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = rom5_read[15:8];
+    \$418  = rom5_read[7:0];
     if (rst) begin
       \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = \$49 ;
+    \$419  = \$50 ;
     if (rst) begin
       \$419  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = rom5_read[23:16];
+    \$420  = rom5_read[15:8];
     if (rst) begin
       \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = \$50 ;
+    \$421  = \$51 ;
     if (rst) begin
       \$421  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = rom5_read[31:24];
+    \$422  = rom5_read[23:16];
     if (rst) begin
       \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = \$51 ;
+    \$423  = \$52 ;
     if (rst) begin
       \$423  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = rom5_read[39:32];
+    \$424  = rom5_read[31:24];
     if (rst) begin
       \$424  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = \$52 ;
+    \$425  = \$53 ;
     if (rst) begin
       \$425  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = rom5_read[47:40];
+    \$426  = rom5_read[39:32];
     if (rst) begin
       \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = \$53 ;
+    \$427  = \$54 ;
     if (rst) begin
       \$427  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = rom5_read[55:48];
+    \$428  = rom5_read[47:40];
     if (rst) begin
       \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = \$54 ;
+    \$429  = \$55 ;
     if (rst) begin
       \$429  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = rom5_read[63:56];
+    \$430  = rom5_read[55:48];
     if (rst) begin
       \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = \$55 ;
+    \$431  = \$56 ;
     if (rst) begin
       \$431  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = rom6_read[7:0];
+    \$432  = rom5_read[63:56];
     if (rst) begin
       \$432  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = \$56 ;
+    \$433  = \$57 ;
     if (rst) begin
       \$433  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = rom6_read[15:8];
+    \$434  = rom6_read[7:0];
     if (rst) begin
       \$434  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = \$57 ;
+    \$435  = \$58 ;
     if (rst) begin
       \$435  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = rom6_read[23:16];
+    \$436  = rom6_read[15:8];
     if (rst) begin
       \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = \$58 ;
+    \$437  = \$59 ;
     if (rst) begin
       \$437  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = rom6_read[31:24];
+    \$438  = rom6_read[23:16];
     if (rst) begin
       \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = \$59 ;
+    \$439  = \$60 ;
     if (rst) begin
       \$439  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = rom6_read[39:32];
+    \$440  = rom6_read[31:24];
     if (rst) begin
       \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = \$60 ;
+    \$441  = \$61 ;
     if (rst) begin
       \$441  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = rom6_read[47:40];
+    \$442  = rom6_read[39:32];
     if (rst) begin
       \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = \$61 ;
+    \$443  = \$62 ;
     if (rst) begin
       \$443  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = rom6_read[55:48];
+    \$444  = rom6_read[47:40];
     if (rst) begin
       \$444  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = \$62 ;
+    \$445  = \$63 ;
     if (rst) begin
       \$445  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = rom6_read[63:56];
+    \$446  = rom6_read[55:48];
     if (rst) begin
       \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = \$63 ;
+    \$447  = \$64 ;
     if (rst) begin
       \$447  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = rom7_read[7:0];
+    \$448  = rom6_read[63:56];
     if (rst) begin
       \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = \$64 ;
+    \$449  = \$65 ;
     if (rst) begin
       \$449  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = rom7_read[15:8];
+    \$450  = rom7_read[7:0];
     if (rst) begin
       \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = \$65 ;
+    \$451  = \$66 ;
     if (rst) begin
       \$451  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = rom7_read[23:16];
+    \$452  = rom7_read[15:8];
     if (rst) begin
       \$452  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = \$66 ;
+    \$453  = \$67 ;
     if (rst) begin
       \$453  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = rom7_read[31:24];
+    \$454  = rom7_read[23:16];
     if (rst) begin
       \$454  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = \$67 ;
+    \$455  = \$68 ;
     if (rst) begin
-      \$455  = 17'h00000;
+      \$455  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = \$68 ;
+    \$456  = rom7_read[31:24];
     if (rst) begin
-      \$456  = 17'h00000;
+      \$456  = 8'h00;
     end
   end
   always @* begin
@@ -5687,1574 +5759,1360 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = prod0_1;
+    \$515  = \$127 ;
     if (rst) begin
       \$515  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = prod0_2;
+    \$516  = \$128 ;
     if (rst) begin
       \$516  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = prod0_3;
+    \$517  = prod0_1;
     if (rst) begin
       \$517  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = prod0_4;
+    \$518  = prod0_2;
     if (rst) begin
       \$518  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = prod0_5;
+    \$519  = prod0_3;
     if (rst) begin
       \$519  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = prod0_6;
+    \$520  = prod0_4;
     if (rst) begin
       \$520  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = prod0_7;
+    \$521  = prod0_5;
     if (rst) begin
       \$521  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = prod0_8;
+    \$522  = prod0_6;
     if (rst) begin
       \$522  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = prod0_9;
+    \$523  = prod0_7;
     if (rst) begin
       \$523  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = prod0_10;
+    \$524  = prod0_8;
     if (rst) begin
       \$524  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = prod0_11;
+    \$525  = prod0_9;
     if (rst) begin
       \$525  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = prod0_12;
+    \$526  = prod0_10;
     if (rst) begin
       \$526  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = prod0_13;
+    \$527  = prod0_11;
     if (rst) begin
       \$527  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = prod0_14;
+    \$528  = prod0_12;
     if (rst) begin
       \$528  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$529  = prod0_15;
+    \$529  = prod0_13;
     if (rst) begin
       \$529  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$530  = prod0_16;
+    \$530  = prod0_14;
     if (rst) begin
       \$530  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$531  = prod0_17;
+    \$531  = prod0_15;
     if (rst) begin
       \$531  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$532  = prod0_18;
+    \$532  = prod0_16;
     if (rst) begin
       \$532  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$533  = prod0_19;
+    \$533  = prod0_17;
     if (rst) begin
       \$533  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$534  = prod0_20;
+    \$534  = prod0_18;
     if (rst) begin
       \$534  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$535  = prod0_21;
+    \$535  = prod0_19;
     if (rst) begin
       \$535  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$536  = prod0_22;
+    \$536  = prod0_20;
     if (rst) begin
       \$536  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$537  = prod0_23;
+    \$537  = prod0_21;
     if (rst) begin
       \$537  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$538  = prod0_25;
+    \$538  = prod0_22;
     if (rst) begin
       \$538  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$539  = prod0_26;
+    \$539  = prod0_23;
     if (rst) begin
       \$539  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$540  = prod0_27;
+    \$540  = prod0_25;
     if (rst) begin
       \$540  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$541  = prod0_28;
+    \$541  = prod0_26;
     if (rst) begin
       \$541  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$542  = prod0_29;
+    \$542  = prod0_27;
     if (rst) begin
       \$542  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$543  = prod0_30;
+    \$543  = prod0_28;
     if (rst) begin
       \$543  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$544  = prod0_31;
+    \$544  = prod0_29;
     if (rst) begin
       \$544  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$545  = prod0_33;
+    \$545  = prod0_30;
     if (rst) begin
       \$545  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$546  = prod0_34;
+    \$546  = prod0_31;
     if (rst) begin
       \$546  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$547  = prod0_35;
+    \$547  = prod0_33;
     if (rst) begin
       \$547  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$548  = prod0_36;
+    \$548  = prod0_34;
     if (rst) begin
       \$548  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$549  = prod0_37;
+    \$549  = prod0_35;
     if (rst) begin
       \$549  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$550  = prod0_38;
+    \$550  = prod0_36;
     if (rst) begin
       \$550  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$551  = prod0_40;
+    \$551  = prod0_37;
     if (rst) begin
       \$551  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$552  = prod0_41;
+    \$552  = prod0_38;
     if (rst) begin
       \$552  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$553  = prod0_42;
+    \$553  = prod0_40;
     if (rst) begin
       \$553  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$554  = prod0_43;
+    \$554  = prod0_41;
     if (rst) begin
       \$554  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$555  = prod0_44;
+    \$555  = prod0_42;
     if (rst) begin
       \$555  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$556  = prod0_45;
+    \$556  = prod0_43;
     if (rst) begin
       \$556  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$557  = prod0_46;
+    \$557  = prod0_44;
     if (rst) begin
       \$557  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$558  = prod0_47;
+    \$558  = prod0_45;
     if (rst) begin
       \$558  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$559  = prod0_48;
+    \$559  = prod0_46;
     if (rst) begin
       \$559  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$560  = prod0_49;
+    \$560  = prod0_47;
     if (rst) begin
       \$560  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$561  = prod0_50;
+    \$561  = prod0_48;
     if (rst) begin
       \$561  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$562  = prod0_51;
+    \$562  = prod0_49;
     if (rst) begin
       \$562  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$563  = prod0_52;
+    \$563  = prod0_50;
     if (rst) begin
       \$563  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$564  = prod0_53;
+    \$564  = prod0_51;
     if (rst) begin
       \$564  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$565  = prod0_54;
+    \$565  = prod0_52;
     if (rst) begin
       \$565  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$566  = prod0_55;
+    \$566  = prod0_53;
     if (rst) begin
       \$566  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$567  = prod0_56;
+    \$567  = prod0_54;
     if (rst) begin
       \$567  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$568  = prod0_57;
+    \$568  = prod0_55;
     if (rst) begin
       \$568  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$569  = prod0_58;
+    \$569  = prod0_56;
     if (rst) begin
       \$569  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$570  = prod0_59;
+    \$570  = prod0_57;
     if (rst) begin
       \$570  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$571  = prod0_60;
+    \$571  = prod0_58;
     if (rst) begin
       \$571  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$572  = prod0_61;
+    \$572  = prod0_59;
     if (rst) begin
       \$572  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$573  = prod0_62;
+    \$573  = prod0_60;
     if (rst) begin
       \$573  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$574  = prod0_63;
+    \$574  = prod0_61;
     if (rst) begin
       \$574  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$575  = { \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129 [18], \$129  };
+    \$575  = prod0_62;
     if (rst) begin
-      \$575  = 24'h000000;
+      \$575  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$576  = { \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132 [18], \$132  };
+    \$576  = prod0_63;
     if (rst) begin
-      \$576  = 24'h000000;
+      \$576  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$577  = { \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135 [18], \$135  };
+    \$577  = { \$131 [18], \$131 [18], \$131 [18], \$131 [18], \$131 [18], \$131  };
     if (rst) begin
       \$577  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$578  = { \$138 [18], \$138 [18], \$138 [18], \$138 [18], \$138 [18], \$138  };
+    \$578  = { \$134 [18], \$134 [18], \$134 [18], \$134 [18], \$134 [18], \$134  };
     if (rst) begin
       \$578  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$579  = { \$141 [18], \$141 [18], \$141 [18], \$141 [18], \$141 [18], \$141  };
+    \$579  = { \$137 [18], \$137 [18], \$137 [18], \$137 [18], \$137 [18], \$137  };
     if (rst) begin
       \$579  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$580  = { \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144 [18], \$144  };
+    \$580  = { \$140 [18], \$140 [18], \$140 [18], \$140 [18], \$140 [18], \$140  };
     if (rst) begin
       \$580  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$581  = { \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147 [18], \$147  };
+    \$581  = { \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143 [18], \$143  };
     if (rst) begin
       \$581  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$582  = { \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150 [18], \$150  };
+    \$582  = { \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146 [18], \$146  };
     if (rst) begin
       \$582  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$583  = { \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153 [18], \$153  };
+    \$583  = { \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149 [18], \$149  };
     if (rst) begin
       \$583  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$584  = { \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156 [18], \$156  };
+    \$584  = { \$152 [18], \$152 [18], \$152 [18], \$152 [18], \$152 [18], \$152  };
     if (rst) begin
       \$584  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$585  = { \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159 [18], \$159  };
+    \$585  = { \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155 [18], \$155  };
     if (rst) begin
       \$585  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$586  = { \$162 [18], \$162 [18], \$162 [18], \$162 [18], \$162 [18], \$162  };
+    \$586  = { \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158 [18], \$158  };
     if (rst) begin
       \$586  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$587  = { \$165 [18], \$165 [18], \$165 [18], \$165 [18], \$165 [18], \$165  };
+    \$587  = { \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161 [18], \$161  };
     if (rst) begin
       \$587  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$588  = { \$168 [18], \$168 [18], \$168 [18], \$168 [18], \$168 [18], \$168  };
+    \$588  = { \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164 [18], \$164  };
     if (rst) begin
       \$588  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$589  = { \$171 [18], \$171 [18], \$171 [18], \$171 [18], \$171 [18], \$171  };
+    \$589  = { \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167 [18], \$167  };
     if (rst) begin
       \$589  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$590  = \$174 [23:0];
+    \$590  = { \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170 [18], \$170  };
     if (rst) begin
       \$590  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$591  = \$177 [23:0];
+    \$591  = { \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173 [18], \$173  };
     if (rst) begin
       \$591  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$592  = \$180 [23:0];
+    \$592  = \$176 [23:0];
     if (rst) begin
       \$592  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$593  = \$182 [23:0];
+    \$593  = \$179 [23:0];
     if (rst) begin
       \$593  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$594  = \$185 [23:0];
+    \$594  = \$182 [23:0];
     if (rst) begin
       \$594  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$595  = v1;
+    \$595  = \$184 [23:0];
     if (rst) begin
-      \$595  = 1'h0;
+      \$595  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$596  = first1;
+    \$596  = \$187 [23:0];
     if (rst) begin
-      \$596  = 1'h0;
+      \$596  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$597  = last1;
+    \$597  = v1;
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$598  = nf1;
+    \$598  = first1;
     if (rst) begin
-      \$598  = 6'h00;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$599  = v2;
+    \$599  = last1;
     if (rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$600  = first2;
+    \$600  = nf1;
     if (rst) begin
-      \$600  = 1'h0;
+      \$600  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$601  = last2;
+    \$601  = v2;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$602  = nf2;
+    \$602  = first2;
     if (rst) begin
-      \$602  = 6'h00;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$603  = v3;
+    \$603  = last2;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$604  = first3;
+    \$604  = nf2;
     if (rst) begin
-      \$604  = 1'h0;
+      \$604  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$605  = last3;
+    \$605  = v3;
     if (rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$606  = nf3;
+    \$606  = first3;
     if (rst) begin
-      \$606  = 6'h00;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$607  = v4;
+    \$607  = last3;
     if (rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$608  = first4;
+    \$608  = nf3;
     if (rst) begin
-      \$608  = 1'h0;
+      \$608  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$609  = last4;
+    \$609  = v4;
     if (rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$610  = nf4;
+    \$610  = first4;
     if (rst) begin
-      \$610  = 6'h00;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$611  = v5;
+    \$611  = last4;
     if (rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$612  = first5;
+    \$612  = nf4;
     if (rst) begin
-      \$612  = 1'h0;
+      \$612  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$613  = last5;
+    \$613  = v5;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$614  = nf5;
+    \$614  = first5;
     if (rst) begin
-      \$614  = 6'h00;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$615  = v6;
+    \$615  = last5;
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$616  = first6;
+    \$616  = nf5;
     if (rst) begin
-      \$616  = 1'h0;
+      \$616  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$617  = last6;
+    \$617  = v6;
     if (rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$618  = nf6;
+    \$618  = first6;
     if (rst) begin
-      \$618  = 6'h00;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$619  = v7;
+    \$619  = last6;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$620  = first7;
+    \$620  = nf6;
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$621  = last7;
+    \$621  = v7;
     if (rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$622  = nf7;
+    \$622  = first7;
     if (rst) begin
-      \$622  = 6'h00;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$623  = v8;
+    \$623  = last7;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$624  = first8;
+    \$624  = nf7;
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$625  = last8;
+    \$625  = v8;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$626  = nf8;
+    \$626  = first8;
     if (rst) begin
-      \$626  = 6'h00;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$627  = v9;
+    \$627  = last8;
     if (rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$628  = first9;
+    \$628  = nf8;
     if (rst) begin
-      \$628  = 1'h0;
+      \$628  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$629  = last9;
+    \$629  = v9;
     if (rst) begin
       \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$630  = nf9;
+    \$630  = first9;
     if (rst) begin
-      \$630  = 6'h00;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$631  = v9;
+    \$631  = last9;
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$632  = first9;
+    \$632  = nf9;
     if (rst) begin
-      \$632  = 1'h0;
+      \$632  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$633  = last9;
+    \$633  = v9;
     if (rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$634  = nf9;
+    \$634  = first9;
     if (rst) begin
-      \$634  = 6'h00;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$635  = \$186 ;
+    \$635  = last9;
     if (rst) begin
-      \$635  = 24'h000000;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$636  = acc0;
+    \$636  = nf9;
+    if (rst) begin
+      \$636  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$637  = \$188 ;
+    if (rst) begin
+      \$637  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$638  = acc0;
     if (v10_0) begin
-      \$636  = \$238 [23:0];
+      \$638  = \$240 [23:0];
     end
     if (rst) begin
-      \$636  = 24'h000000;
+      \$638  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$637  = \$187 ;
+    \$639  = \$189 ;
     if (rst) begin
-      \$637  = 1'h0;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$638  = \$242 [3:0];
-    if (rst) begin
-      \$638  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$639  = \$194 ;
-    if (rst) begin
-      \$639  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$640  = q_wptr;
-    if (\$201 ) begin
-      \$640  = \$204 [3:0];
-    end
+    \$640  = \$244 [3:0];
     if (rst) begin
       \$640  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$641  = q_rptr;
-    if (\$208 ) begin
-      \$641  = \$211 [3:0];
-    end
+    \$641  = \$196 ;
     if (rst) begin
-      \$641  = 4'h0;
+      \$641  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$642  = \$224 [3:0];
+    \$642  = q_wptr;
+    if (\$203 ) begin
+      \$642  = \$206 [3:0];
+    end
     if (rst) begin
       \$642  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$643  = o__valid;
-    if (\$226 ) begin
-      \$643  = \$228 ;
+    \$643  = q_rptr;
+    if (\$210 ) begin
+      \$643  = \$213 [3:0];
     end
     if (rst) begin
-      \$643  = 1'h0;
+      \$643  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$644  = o__payload;
-    if (\$226 ) begin
-      \$644  = \$230 ;
+    \$644  = \$226 [3:0];
+    if (rst) begin
+      \$644  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$645  = o__valid;
+    if (\$228 ) begin
+      \$645  = \$230 ;
     end
     if (rst) begin
-      \$644  = 24'h000000;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 6'h00;
-    casez (t)
-      6'h00:
-          \$1  = 6'h02;
-      6'h01:
-          \$1  = 6'h03;
-      6'h02:
-          \$1  = 6'h04;
-      6'h03:
-          \$1  = 6'h05;
-      6'h04:
-          \$1  = 6'h06;
-      6'h05:
-          \$1  = 6'h07;
-      6'h06:
-          \$1  = 6'h08;
-      6'h07:
-          \$1  = 6'h09;
-      6'h08:
-          \$1  = 6'h0a;
-      6'h09:
-          \$1  = 6'h0b;
-      6'h0a:
-          \$1  = 6'h0c;
-      6'h0b:
-          \$1  = 6'h0d;
-      6'h0c:
-          \$1  = 6'h0e;
-      6'h0d:
-          \$1  = 6'h0f;
-      6'h0e:
-          \$1  = 6'h10;
-      6'h0f:
-          \$1  = 6'h11;
-      6'h10:
-          \$1  = 6'h12;
-      6'h11:
-          \$1  = 6'h13;
-      6'h12:
-          \$1  = 6'h14;
-      6'h13:
-          \$1  = 6'h15;
-      6'h14:
-          \$1  = 6'h16;
-      6'h15:
-          \$1  = 6'h17;
-      6'h16:
-          \$1  = 6'h18;
-      6'h17:
-          \$1  = 6'h19;
-      6'h18:
-          \$1  = 6'h1a;
-      6'h19:
-          \$1  = 6'h1b;
-      6'h1a:
-          \$1  = 6'h1c;
-      6'h1b:
-          \$1  = 6'h1d;
-      6'h1c:
-          \$1  = 6'h1e;
-      6'h1d:
-          \$1  = 6'h1f;
-      6'h1e:
-          \$1  = 6'h20;
-      6'h1f:
-          \$1  = 6'h21;
-      6'h20:
-          \$1  = 6'h22;
-      6'h21:
-          \$1  = 6'h23;
-      6'h22:
-          \$1  = 6'h24;
-      6'h23:
-          \$1  = 6'h25;
-      6'h24:
-          \$1  = 6'h26;
-      6'h25:
-          \$1  = 6'h27;
-      6'h26:
-          \$1  = 6'h28;
-      6'h27:
-          \$1  = 6'h29;
-      6'h28:
-          \$1  = 6'h2a;
-      6'h29:
-          \$1  = 6'h2b;
-      6'h2a:
-          \$1  = 6'h2c;
-      6'h2b:
-          \$1  = 6'h2d;
-      6'h2c:
-          \$1  = 6'h2e;
-      6'h2d:
-          \$1  = 6'h2f;
-      6'h2e:
-          \$1  = 6'h00;
-      6'h2f:
-          \$1  = 6'h01;
-    endcase
+    \$646  = o__payload;
+    if (\$228 ) begin
+      \$646  = \$232 ;
+    end
+    if (rst) begin
+      \$646  = 24'h000000;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 1'h0;
-    casez (t)
-      6'h00:
-          \$2  = 1'h0;
-      6'h01:
-          \$2  = 1'h0;
-      6'h02:
-          \$2  = 1'h0;
-      6'h03:
-          \$2  = 1'h0;
-      6'h04:
-          \$2  = 1'h0;
-      6'h05:
-          \$2  = 1'h0;
-      6'h06:
-          \$2  = 1'h0;
-      6'h07:
-          \$2  = 1'h0;
-      6'h08:
-          \$2  = 1'h0;
-      6'h09:
-          \$2  = 1'h0;
-      6'h0a:
-          \$2  = 1'h0;
-      6'h0b:
-          \$2  = 1'h0;
-      6'h0c:
-          \$2  = 1'h0;
-      6'h0d:
-          \$2  = 1'h0;
-      6'h0e:
-          \$2  = 1'h0;
-      6'h0f:
-          \$2  = 1'h0;
-      6'h10:
-          \$2  = 1'h0;
-      6'h11:
-          \$2  = 1'h0;
-      6'h12:
-          \$2  = 1'h0;
-      6'h13:
-          \$2  = 1'h0;
-      6'h14:
-          \$2  = 1'h0;
-      6'h15:
-          \$2  = 1'h0;
-      6'h16:
-          \$2  = 1'h0;
-      6'h17:
-          \$2  = 1'h0;
-      6'h18:
-          \$2  = 1'h0;
-      6'h19:
-          \$2  = 1'h0;
-      6'h1a:
-          \$2  = 1'h0;
-      6'h1b:
-          \$2  = 1'h0;
-      6'h1c:
-          \$2  = 1'h0;
-      6'h1d:
-          \$2  = 1'h0;
-      6'h1e:
-          \$2  = 1'h0;
-      6'h1f:
-          \$2  = 1'h0;
-      6'h20:
-          \$2  = 1'h0;
-      6'h21:
-          \$2  = 1'h0;
-      6'h22:
-          \$2  = 1'h0;
-      6'h23:
-          \$2  = 1'h0;
-      6'h24:
-          \$2  = 1'h0;
-      6'h25:
-          \$2  = 1'h0;
-      6'h26:
-          \$2  = 1'h0;
-      6'h27:
-          \$2  = 1'h0;
-      6'h28:
-          \$2  = 1'h0;
-      6'h29:
-          \$2  = 1'h0;
-      6'h2a:
-          \$2  = 1'h0;
-      6'h2b:
-          \$2  = 1'h0;
-      6'h2c:
-          \$2  = 1'h0;
-      6'h2d:
-          \$2  = 1'h0;
-      6'h2e:
-          \$2  = 1'h1;
-      6'h2f:
-          \$2  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = 24'h000000;
+    \$188  = 24'h000000;
     casez (nf9)
       6'h00:
-          \$186  = 24'h00386c;
+          \$188  = 24'h00386c;
       6'h01:
-          \$186  = 24'h001e1e;
+          \$188  = 24'h001e1e;
       6'h02:
-          \$186  = 24'hffea46;
+          \$188  = 24'hffea46;
       6'h03:
-          \$186  = 24'h000d00;
+          \$188  = 24'h000d00;
       6'h04:
-          \$186  = 24'h000b71;
+          \$188  = 24'h000b71;
       6'h05:
-          \$186  = 24'hfff26c;
+          \$188  = 24'hfff26c;
       6'h06:
-          \$186  = 24'h0001a0;
+          \$188  = 24'h0001a0;
       6'h07:
-          \$186  = 24'h002726;
+          \$188  = 24'h002726;
       6'h08:
-          \$186  = 24'h0008a8;
+          \$188  = 24'h0008a8;
       6'h09:
-          \$186  = 24'h000de3;
+          \$188  = 24'h000de3;
       6'h0a:
-          \$186  = 24'hfff40b;
+          \$188  = 24'hfff40b;
       6'h0b:
-          \$186  = 24'h002064;
+          \$188  = 24'h002064;
       6'h0c:
-          \$186  = 24'h002583;
+          \$188  = 24'h002583;
       6'h0d:
-          \$186  = 24'hfffd5a;
+          \$188  = 24'hfffd5a;
       6'h0e:
-          \$186  = 24'h0014f4;
+          \$188  = 24'h0014f4;
       6'h0f:
-          \$186  = 24'hfff49c;
+          \$188  = 24'hfff49c;
       6'h10:
-          \$186  = 24'h0014db;
+          \$188  = 24'h0014db;
       6'h11:
-          \$186  = 24'h001265;
+          \$188  = 24'h001265;
       6'h12:
-          \$186  = 24'hfffb64;
+          \$188  = 24'hfffb64;
       6'h13:
-          \$186  = 24'h0002ea;
+          \$188  = 24'h0002ea;
       6'h14:
-          \$186  = 24'h001887;
+          \$188  = 24'h001887;
       6'h15:
-          \$186  = 24'hfff879;
+          \$188  = 24'hfff879;
       6'h16:
-          \$186  = 24'hfff86e;
+          \$188  = 24'hfff86e;
       6'h17:
-          \$186  = 24'hfffb81;
+          \$188  = 24'hfffb81;
       6'h18:
-          \$186  = 24'h000744;
+          \$188  = 24'h000744;
       6'h19:
-          \$186  = 24'h001894;
+          \$188  = 24'h001894;
       6'h1a:
-          \$186  = 24'h00049d;
+          \$188  = 24'h00049d;
       6'h1b:
-          \$186  = 24'h001c66;
+          \$188  = 24'h001c66;
       6'h1c:
-          \$186  = 24'h000f38;
+          \$188  = 24'h000f38;
       6'h1d:
-          \$186  = 24'hfffbe2;
+          \$188  = 24'hfffbe2;
       6'h1e:
-          \$186  = 24'h000859;
+          \$188  = 24'h000859;
       6'h1f:
-          \$186  = 24'hfffcd5;
+          \$188  = 24'hfffcd5;
       6'h20:
-          \$186  = 24'h0018af;
+          \$188  = 24'h0018af;
       6'h21:
-          \$186  = 24'h0018c9;
+          \$188  = 24'h0018c9;
       6'h22:
-          \$186  = 24'hffdf1b;
+          \$188  = 24'hffdf1b;
       6'h23:
-          \$186  = 24'hfff5f7;
+          \$188  = 24'hfff5f7;
       6'h24:
-          \$186  = 24'h000cba;
+          \$188  = 24'h000cba;
       6'h25:
-          \$186  = 24'h000645;
+          \$188  = 24'h000645;
       6'h26:
-          \$186  = 24'h000330;
+          \$188  = 24'h000330;
       6'h27:
-          \$186  = 24'h001e83;
+          \$188  = 24'h001e83;
       6'h28:
-          \$186  = 24'h001cbd;
+          \$188  = 24'h001cbd;
       6'h29:
-          \$186  = 24'hfff68a;
+          \$188  = 24'hfff68a;
       6'h2a:
-          \$186  = 24'h00067a;
+          \$188  = 24'h00067a;
       6'h2b:
-          \$186  = 24'h001b22;
+          \$188  = 24'h001b22;
       6'h2c:
-          \$186  = 24'h000110;
+          \$188  = 24'h000110;
       6'h2d:
-          \$186  = 24'hfff898;
+          \$188  = 24'hfff898;
       6'h2e:
-          \$186  = 24'h00174e;
+          \$188  = 24'h00174e;
       6'h2f:
-          \$186  = 24'hffefd8;
+          \$188  = 24'hffefd8;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = nf_t;
+    \$245  = 1'h1;
+    if (rst) begin
+      \$245  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$246  = tile;
     if (issue) begin
-      \$243  = nf_t_ahead;
+      \$246  = \$1 ;
     end
     if (rst) begin
-      \$243  = 6'h00;
+      \$246  = 7'h40;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = nf_t_ahead;
+    \$247  = tile_plus1;
     if (issue) begin
-      \$244  = \$1 ;
+      \$247  = tile_plus2;
     end
     if (rst) begin
-      \$244  = 6'h01;
+      \$247  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = reads_input_t;
+    \$248  = tile_plus2;
     if (issue) begin
-      \$245  = reads_input_t_ahead;
+      \$248  = \$4 [5:0];
     end
     if (rst) begin
-      \$245  = 1'h1;
+      \$248  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = reads_input_t_ahead;
+    \$249  = t;
     if (issue) begin
-      \$246  = \$2 ;
+      \$249  = \$7 [5:0];
     end
     if (rst) begin
-      \$246  = 1'h0;
+      \$249  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = t;
-    if (issue) begin
-      \$247  = \$5 [5:0];
-    end
+    \$250  = i__payload;
     if (rst) begin
-      \$247  = 6'h00;
+      \$250  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = i__payload;
-    if (rst) begin
-      \$248  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = reads_input_t;
-    if (rst) begin
-      \$249  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = issue;
-    if (rst) begin
-      \$250  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = 1'h1;
+    \$251  = tile[6];
     if (rst) begin
       \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = 1'h1;
+    \$252  = issue;
     if (rst) begin
       \$252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = nf_t;
+    \$253  = 1'h1;
     if (rst) begin
-      \$253  = 6'h00;
+      \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = from_input;
+    \$254  = 1'h1;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = x_reg;
+    \$255  = tile[5:0];
     if (rst) begin
-      \$255  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$255  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = rport__data;
+    \$256  = from_input;
     if (rst) begin
-      \$256  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$256  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = \$6 ;
+    \$257  = x_reg;
     if (rst) begin
       \$257  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = t;
+    \$258  = rport__data;
     if (rst) begin
-      \$258  = 6'h00;
+      \$258  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = t1;
+    \$259  = \$8 ;
     if (rst) begin
-      \$259  = 6'h00;
+      \$259  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = port__data;
+    \$260  = t;
     if (rst) begin
-      \$260  = 64'h0000000000000000;
+      \$260  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = x_mid[15:8];
+    \$261  = t1;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = x_mid[23:16];
+    \$262  = \port__data$29 ;
     if (rst) begin
-      \$262  = 8'h00;
+      \$262  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = x_mid[31:24];
+    \$263  = x_mid[15:8];
     if (rst) begin
       \$263  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = x_mid[39:32];
+    \$264  = x_mid[23:16];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = x_mid[47:40];
+    \$265  = x_mid[31:24];
     if (rst) begin
       \$265  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = x_mid[55:48];
+    \$266  = x_mid[39:32];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = x_mid[63:56];
+    \$267  = x_mid[47:40];
     if (rst) begin
       \$267  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = x_mid[71:64];
+    \$268  = x_mid[55:48];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = t1;
+    \$269  = x_mid[63:56];
     if (rst) begin
-      \$269  = 6'h00;
+      \$269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = \port__data$39 ;
+    \$270  = x_mid[71:64];
     if (rst) begin
-      \$270  = 64'h0000000000000000;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = x_mid[79:72];
+    \$271  = t1;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = x_mid[87:80];
+    \$272  = \port__data$40 ;
     if (rst) begin
-      \$272  = 8'h00;
+      \$272  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = x_mid[95:88];
+    \$273  = x_mid[79:72];
     if (rst) begin
       \$273  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = x_mid[103:96];
+    \$274  = x_mid[87:80];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = x_mid[111:104];
+    \$275  = x_mid[95:88];
     if (rst) begin
       \$275  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = x_mid[119:112];
+    \$276  = x_mid[103:96];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = x_mid[127:120];
+    \$277  = x_mid[111:104];
     if (rst) begin
       \$277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = x_mid[135:128];
+    \$278  = x_mid[119:112];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = t1;
+    \$279  = x_mid[127:120];
     if (rst) begin
-      \$279  = 6'h00;
+      \$279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \port__data$50 ;
+    \$280  = x_mid[135:128];
     if (rst) begin
-      \$280  = 64'h0000000000000000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = x_mid[143:136];
+    \$281  = t1;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = x_mid[151:144];
+    \$282  = \port__data$51 ;
     if (rst) begin
-      \$282  = 8'h00;
+      \$282  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = x_mid[159:152];
+    \$283  = x_mid[143:136];
     if (rst) begin
       \$283  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = x_mid[167:160];
+    \$284  = x_mid[151:144];
     if (rst) begin
       \$284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = x_mid[175:168];
+    \$285  = x_mid[159:152];
     if (rst) begin
       \$285  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = x_mid[183:176];
-    if (rst) begin
-      \$286  = 8'h00;
-    end
-  end
-  assign acc0_next = \$238 [23:0];
-  assign q_owed_next = \$242 [3:0];
+  assign acc0_next = \$240 [23:0];
+  assign q_owed_next = \$244 [3:0];
   assign q_in = acc0;
   assign \$signature__data  = i__payload;
-  assign port__addr = rom0_addr;
-  assign \port__addr$427  = rom1_addr;
-  assign \port__addr$428  = rom2_addr;
-  assign \port__addr$429  = rom3_addr;
-  assign \port__addr$430  = rom4_addr;
-  assign \port__addr$431  = rom5_addr;
-  assign \port__addr$432  = rom6_addr;
-  assign \port__addr$433  = rom7_addr;
-  assign \$signature__en$434  = deliver;
-  assign \$signature__addr$435  = q_wptr;
-  assign \$signature__data$436  = acc0;
-  assign \rport__addr$437  = q_rptr;
+  assign \port__addr$428  = rom0_addr;
+  assign \port__addr$429  = rom1_addr;
+  assign \port__addr$430  = rom2_addr;
+  assign \port__addr$431  = rom3_addr;
+  assign \port__addr$432  = rom4_addr;
+  assign \port__addr$433  = rom5_addr;
+  assign \port__addr$434  = rom6_addr;
+  assign \port__addr$435  = rom7_addr;
+  assign \$signature__en$436  = deliver;
+  assign \$signature__addr$437  = q_wptr;
+  assign \$signature__data$438  = acc0;
+  assign \rport__addr$439  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -7321,12 +7179,12 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   assign \i__payload[63]  = i__payload[511:504];
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
+  assign \$235  = 1'h0;
+  assign \$236  = q_room;
+  assign \$190  = issue;
   assign \$233  = 1'h0;
   assign \$234  = q_room;
-  assign \$188  = issue;
-  assign \$231  = 1'h0;
-  assign \$232  = q_room;
-  assign \$239  = issue;
+  assign \$241  = issue;
 endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -9719,14 +9577,14 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  wire [18:0] \$100 ;
+  wire [23:0] \$100 ;
   wire [23:0] \$101 ;
-  wire [23:0] \$102 ;
-  wire [24:0] \$103 ;
+  wire [24:0] \$102 ;
+  reg [22:0] \$103 ;
   reg [22:0] \$104 ;
-  reg [22:0] \$105 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -9744,192 +9602,192 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$119 ;
   wire [8:0] \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [4:0] \$121 ;
   wire [4:0] \$122 ;
-  wire [4:0] \$123 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [4:0] \$128 ;
   wire [4:0] \$129 ;
   wire [8:0] \$13 ;
-  wire [4:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire [4:0] \$138 ;
+  wire [4:0] \$137 ;
+  wire \$138 ;
   wire \$139 ;
   wire [8:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
-  wire [5:0] \$143 ;
+  wire [5:0] \$142 ;
+  wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire [45:0] \$149 ;
+  wire [45:0] \$148 ;
+  wire \$149 ;
   wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire [22:0] \$156 ;
-  wire [23:0] \$157 ;
-  wire [22:0] \$158 ;
-  wire [23:0] \$159 ;
+  wire [22:0] \$155 ;
+  wire [23:0] \$156 ;
+  wire [22:0] \$157 ;
+  wire [23:0] \$158 ;
+  wire \$159 ;
   wire [8:0] \$16 ;
-  wire \$160 ;
-  wire [4:0] \$161 ;
-  wire \$162 ;
-  wire [5:0] \$163 ;
-  reg [3:0] \$164 ;
-  reg [3:0] \$165 ;
-  reg [1:0] \$166 ;
-  reg [1:0] \$167 ;
-  reg \$168 ;
+  wire [4:0] \$160 ;
+  wire \$161 ;
+  wire [5:0] \$162 ;
+  reg \$163 ;
+  reg [8:0] \$164 ;
+  reg [5:0] \$165 ;
+  reg [5:0] \$166 ;
+  reg [5:0] \$167 ;
+  reg [127:0] \$168 ;
   reg \$169 ;
   wire [8:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
   reg \$172 ;
-  reg \$173 ;
-  reg [5:0] \$174 ;
+  reg [3:0] \$173 ;
+  reg \$174 ;
   reg [127:0] \$175 ;
-  reg \$176 ;
-  reg \$177 ;
-  reg \$178 ;
-  reg \$179 ;
+  reg [127:0] \$176 ;
+  reg [127:0] \$177 ;
+  reg [5:0] \$178 ;
+  reg [5:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [3:0] \$180 ;
-  reg \$181 ;
-  reg [127:0] \$182 ;
-  reg [127:0] \$183 ;
-  reg [127:0] \$184 ;
-  reg [5:0] \$185 ;
-  reg [5:0] \$186 ;
-  reg [63:0] \$187 ;
+  reg [63:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [7:0] \$187 ;
   reg [7:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [5:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [7:0] \$190 ;
+  reg [63:0] \$190 ;
   reg [7:0] \$191 ;
   reg [7:0] \$192 ;
   reg [7:0] \$193 ;
   reg [7:0] \$194 ;
   reg [7:0] \$195 ;
-  reg [5:0] \$196 ;
-  reg [63:0] \$197 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
   reg [7:0] \$198 ;
-  reg [7:0] \$199 ;
-  reg [1:0] \$2 ;
+  reg [5:0] \$199 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  reg [7:0] \$200 ;
+  reg [63:0] \$200 ;
   reg [7:0] \$201 ;
   reg [7:0] \$202 ;
   reg [7:0] \$203 ;
   reg [7:0] \$204 ;
   reg [7:0] \$205 ;
-  reg [5:0] \$206 ;
-  reg [63:0] \$207 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
   reg [7:0] \$208 ;
-  reg [7:0] \$209 ;
+  reg [5:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [7:0] \$210 ;
+  reg [63:0] \$210 ;
   reg [7:0] \$211 ;
   reg [7:0] \$212 ;
   reg [7:0] \$213 ;
   reg [7:0] \$214 ;
   reg [7:0] \$215 ;
-  reg [5:0] \$216 ;
-  reg [63:0] \$217 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
   reg [7:0] \$218 ;
-  reg [7:0] \$219 ;
+  reg [8:0] \$219 ;
   wire [8:0] \$22 ;
   reg [7:0] \$220 ;
-  reg [7:0] \$221 ;
+  reg [8:0] \$221 ;
   reg [7:0] \$222 ;
-  reg [7:0] \$223 ;
+  reg [8:0] \$223 ;
   reg [7:0] \$224 ;
-  reg [7:0] \$225 ;
-  reg [8:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [8:0] \$228 ;
-  reg [7:0] \$229 ;
+  reg [8:0] \$225 ;
+  reg [7:0] \$226 ;
+  reg [8:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [8:0] \$229 ;
   wire [8:0] \$23 ;
-  reg [8:0] \$230 ;
-  reg [7:0] \$231 ;
-  reg [8:0] \$232 ;
-  reg [7:0] \$233 ;
-  reg [8:0] \$234 ;
-  reg [7:0] \$235 ;
-  reg [8:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [8:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg [7:0] \$230 ;
+  reg [8:0] \$231 ;
+  reg [7:0] \$232 ;
+  reg [8:0] \$233 ;
+  reg [7:0] \$234 ;
+  reg [8:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [8:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [8:0] \$239 ;
   wire [8:0] \$24 ;
-  reg [8:0] \$240 ;
-  reg [7:0] \$241 ;
-  reg [8:0] \$242 ;
-  reg [7:0] \$243 ;
-  reg [8:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [8:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [8:0] \$248 ;
-  reg [7:0] \$249 ;
+  reg [7:0] \$240 ;
+  reg [8:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [8:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [8:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [8:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [8:0] \$249 ;
   wire [8:0] \$25 ;
-  reg [8:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [8:0] \$252 ;
-  reg [7:0] \$253 ;
-  reg [8:0] \$254 ;
-  reg [7:0] \$255 ;
-  reg [8:0] \$256 ;
-  reg [7:0] \$257 ;
-  reg [8:0] \$258 ;
-  reg [7:0] \$259 ;
+  reg [7:0] \$250 ;
+  reg [8:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [8:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [8:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [8:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [8:0] \$259 ;
   wire [8:0] \$26 ;
-  reg [8:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [8:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [8:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [8:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [8:0] \$268 ;
-  reg [7:0] \$269 ;
+  reg [7:0] \$260 ;
+  reg [8:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [8:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [8:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [8:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [8:0] \$269 ;
   wire [8:0] \$27 ;
-  reg [8:0] \$270 ;
-  reg [7:0] \$271 ;
-  reg [8:0] \$272 ;
-  reg [7:0] \$273 ;
-  reg [8:0] \$274 ;
-  reg [7:0] \$275 ;
-  reg [8:0] \$276 ;
-  reg [7:0] \$277 ;
-  reg [8:0] \$278 ;
-  reg [7:0] \$279 ;
+  reg [7:0] \$270 ;
+  reg [8:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [8:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [8:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [8:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [8:0] \$279 ;
   wire [8:0] \$28 ;
-  reg [8:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [7:0] \$283 ;
-  reg [8:0] \$284 ;
-  reg [7:0] \$285 ;
-  reg [8:0] \$286 ;
-  reg [7:0] \$287 ;
-  reg [8:0] \$288 ;
-  reg [7:0] \$289 ;
+  reg [7:0] \$280 ;
+  reg [8:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [16:0] \$284 ;
+  reg [16:0] \$285 ;
+  reg [16:0] \$286 ;
+  reg [16:0] \$287 ;
+  reg [16:0] \$288 ;
+  reg [16:0] \$289 ;
   wire [8:0] \$29 ;
   reg [16:0] \$290 ;
   reg [16:0] \$291 ;
@@ -9941,7 +9799,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$297 ;
   reg [16:0] \$298 ;
   reg [16:0] \$299 ;
-  reg \$3 ;
+  wire [6:0] \$3 ;
   wire [8:0] \$30 ;
   reg [16:0] \$300 ;
   reg [16:0] \$301 ;
@@ -9994,79 +9852,72 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$344 ;
   reg [16:0] \$345 ;
   reg [16:0] \$346 ;
-  reg [16:0] \$347 ;
-  reg [16:0] \$348 ;
-  reg [16:0] \$349 ;
+  reg [22:0] \$347 ;
+  reg [22:0] \$348 ;
+  reg [22:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [16:0] \$350 ;
-  reg [16:0] \$351 ;
-  reg [16:0] \$352 ;
-  reg [16:0] \$353 ;
+  reg [22:0] \$350 ;
+  reg [22:0] \$351 ;
+  reg [22:0] \$352 ;
+  reg [22:0] \$353 ;
   reg [22:0] \$354 ;
   reg [22:0] \$355 ;
   reg [22:0] \$356 ;
-  reg [22:0] \$357 ;
-  reg [22:0] \$358 ;
-  reg [22:0] \$359 ;
+  reg \$357 ;
+  reg \$358 ;
+  reg \$359 ;
   wire [8:0] \$36 ;
-  reg [22:0] \$360 ;
-  reg [22:0] \$361 ;
-  reg [22:0] \$362 ;
-  reg [22:0] \$363 ;
-  reg \$364 ;
+  reg [3:0] \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg [3:0] \$364 ;
   reg \$365 ;
   reg \$366 ;
-  reg [3:0] \$367 ;
-  reg \$368 ;
+  reg \$367 ;
+  reg [3:0] \$368 ;
   reg \$369 ;
   wire [8:0] \$37 ;
   reg \$370 ;
-  reg [3:0] \$371 ;
-  reg \$372 ;
+  reg \$371 ;
+  reg [3:0] \$372 ;
   reg \$373 ;
   reg \$374 ;
-  reg [3:0] \$375 ;
-  reg \$376 ;
+  reg \$375 ;
+  reg [3:0] \$376 ;
   reg \$377 ;
   reg \$378 ;
-  reg [3:0] \$379 ;
+  reg \$379 ;
   wire [8:0] \$38 ;
-  reg \$380 ;
+  reg [3:0] \$380 ;
   reg \$381 ;
   reg \$382 ;
-  reg [3:0] \$383 ;
-  reg \$384 ;
+  reg \$383 ;
+  reg [3:0] \$384 ;
   reg \$385 ;
   reg \$386 ;
-  reg [3:0] \$387 ;
-  reg \$388 ;
+  reg \$387 ;
+  reg [3:0] \$388 ;
   reg \$389 ;
   wire [8:0] \$39 ;
   reg \$390 ;
-  reg [3:0] \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg \$394 ;
-  reg [3:0] \$395 ;
-  reg \$396 ;
+  reg \$391 ;
+  reg [3:0] \$392 ;
+  reg [22:0] \$393 ;
+  reg [22:0] \$394 ;
+  reg [22:0] \$395 ;
+  reg [22:0] \$396 ;
   reg \$397 ;
-  reg \$398 ;
-  reg [3:0] \$399 ;
-  reg \$4 ;
+  reg [3:0] \$398 ;
+  reg \$399 ;
+  wire [6:0] \$4 ;
   wire [8:0] \$40 ;
-  reg [22:0] \$400 ;
-  reg [22:0] \$401 ;
-  reg [22:0] \$402 ;
-  reg [22:0] \$403 ;
-  reg \$404 ;
-  reg [3:0] \$405 ;
-  reg \$406 ;
-  reg [3:0] \$407 ;
-  reg [3:0] \$408 ;
-  reg [3:0] \$409 ;
-  wire [8:0] \$41 ;
-  reg \$410 ;
-  reg [45:0] \$411 ;
+  reg [3:0] \$400 ;
+  reg [3:0] \$401 ;
+  reg [3:0] \$402 ;
+  reg \$403 ;
+  reg [45:0] \$404 ;
+  wire [16:0] \$41 ;
   wire [16:0] \$42 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
@@ -10075,7 +9926,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$47 ;
   wire [16:0] \$48 ;
   wire [16:0] \$49 ;
-  reg \$5 ;
+  wire \$5 ;
   wire [16:0] \$50 ;
   wire [16:0] \$51 ;
   wire [16:0] \$52 ;
@@ -10086,7 +9937,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
-  wire \$6 ;
+  wire [6:0] \$6 ;
   wire [16:0] \$60 ;
   wire [16:0] \$61 ;
   wire [16:0] \$62 ;
@@ -10101,44 +9952,43 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$70 ;
   wire [16:0] \$71 ;
   wire [16:0] \$72 ;
-  wire [16:0] \$73 ;
+  wire [17:0] \$73 ;
   wire [17:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [18:0] \$76 ;
+  wire [18:0] \$75 ;
+  wire [17:0] \$76 ;
   wire [17:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [18:0] \$79 ;
-  wire [6:0] \$8 ;
+  wire [18:0] \$78 ;
+  wire [17:0] \$79 ;
+  wire [127:0] \$8 ;
   wire [17:0] \$80 ;
-  wire [17:0] \$81 ;
-  wire [18:0] \$82 ;
+  wire [18:0] \$81 ;
+  wire [17:0] \$82 ;
   wire [17:0] \$83 ;
-  wire [17:0] \$84 ;
-  wire [18:0] \$85 ;
+  wire [18:0] \$84 ;
+  wire [23:0] \$85 ;
   wire [23:0] \$86 ;
-  wire [23:0] \$87 ;
-  wire [24:0] \$88 ;
+  wire [24:0] \$87 ;
+  wire [17:0] \$88 ;
   wire [17:0] \$89 ;
-  wire [127:0] \$9 ;
-  wire [17:0] \$90 ;
-  wire [18:0] \$91 ;
+  wire [8:0] \$9 ;
+  wire [18:0] \$90 ;
+  wire [17:0] \$91 ;
   wire [17:0] \$92 ;
-  wire [17:0] \$93 ;
-  wire [18:0] \$94 ;
+  wire [18:0] \$93 ;
+  wire [17:0] \$94 ;
   wire [17:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire [18:0] \$97 ;
+  wire [18:0] \$96 ;
+  wire [17:0] \$97 ;
   wire [17:0] \$98 ;
-  wire [17:0] \$99 ;
-  (* init = 2'h0 *)
+  wire [18:0] \$99 ;
   wire [1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$274 ;
+  wire [3:0] \$signature__addr$270 ;
   wire [127:0] \$signature__data ;
-  wire [45:0] \$signature__data$275 ;
+  wire [45:0] \$signature__data$271 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$273 ;
+  wire \$signature__en$269 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -10159,8 +10009,6 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first9 = 1'h0;
   (* keep = 32'd1 *)
   reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [127:0] i__payload;
@@ -10198,8 +10046,6 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -10211,8 +10057,6 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] nf9 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf9_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [45:0] o__payload;
   reg [45:0] o__payload = 46'h000000000000;
   wire [22:0] \o__payload[0] ;
@@ -10221,22 +10065,24 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$270 ;
+  wire [5:0] \port__addr$265 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$271 ;
+  wire [5:0] \port__addr$266 ;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$272 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$45 ;
-  wire [63:0] \port__data$56 ;
-  wire [63:0] \port__data$67 ;
+  wire [5:0] \port__addr$267 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$268 ;
+  wire [8:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$51 ;
+  wire [63:0] \port__data$62 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -10310,8 +10156,6 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -10324,16 +10168,13 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [5:0] rom3_addr = 6'h00;
   reg [63:0] rom3_read = 64'h0000000000000000;
-  (* init = 2'h0 *)
   wire [1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$276 ;
+  wire [3:0] \rport__addr$272 ;
   wire [127:0] rport__data;
-  wire [45:0] \rport__data$264 ;
+  wire [45:0] \rport__data$259 ;
   input rst;
   wire rst;
-  reg [1:0] sf_t = 2'h0;
-  reg [1:0] sf_t_ahead = 2'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum0_s0_1 = 23'h000000;
   reg [22:0] sum0_s0_2 = 23'h000000;
@@ -10346,6 +10187,10 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [22:0] sum1_s1_0 = 23'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -10528,11 +10373,11 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:4]] <= i__payload;
   end
   reg [127:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:4]];
   end
   assign rport__data = _0_;
   reg [45:0] queue [10:0];
@@ -10553,7 +10398,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$264  = queue[q_rptr];
+  assign \rport__data$259  = queue[q_rptr];
   reg [63:0] rom0 [47:0];
   initial begin
     rom0[0] = 64'hd927cb35a7310327;
@@ -10609,7 +10454,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [47:0];
   initial begin
     rom1[0] = 64'hfba8cad23535ff0d;
@@ -10665,7 +10510,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$45  = _2_;
+  assign \port__data$40  = _2_;
   reg [63:0] rom2 [47:0];
   initial begin
     rom2[0] = 64'hbd3bd97fc6043dc9;
@@ -10721,7 +10566,7 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$56  = _3_;
+  assign \port__data$51  = _3_;
   reg [63:0] rom3 [47:0];
   initial begin
     rom3[0] = 64'heea7e1aff80b01c6;
@@ -10777,1496 +10622,1010 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$67  = _4_;
-  always @(posedge clk)
-    v3 <= \$368 ;
-  always @(posedge clk)
-    first3 <= \$369 ;
-  always @(posedge clk)
-    last3 <= \$370 ;
-  always @(posedge clk)
-    nf3 <= \$371 ;
-  always @(posedge clk)
-    v4 <= \$372 ;
-  always @(posedge clk)
-    first4 <= \$373 ;
-  always @(posedge clk)
-    last4 <= \$374 ;
-  always @(posedge clk)
-    nf4 <= \$375 ;
-  always @(posedge clk)
-    v5 <= \$376 ;
-  always @(posedge clk)
-    first5 <= \$377 ;
-  always @(posedge clk)
-    last5 <= \$378 ;
-  always @(posedge clk)
-    nf5 <= \$379 ;
-  always @(posedge clk)
-    v6 <= \$380 ;
-  always @(posedge clk)
-    first6 <= \$381 ;
-  always @(posedge clk)
-    last6 <= \$382 ;
-  always @(posedge clk)
-    nf6 <= \$383 ;
-  always @(posedge clk)
-    v7 <= \$384 ;
-  always @(posedge clk)
-    first7 <= \$385 ;
-  always @(posedge clk)
-    last7 <= \$386 ;
-  always @(posedge clk)
-    nf7 <= \$387 ;
-  always @(posedge clk)
-    v8 <= \$388 ;
-  always @(posedge clk)
-    first8 <= \$389 ;
-  always @(posedge clk)
-    last8 <= \$390 ;
-  always @(posedge clk)
-    nf8 <= \$391 ;
-  always @(posedge clk)
-    v9 <= \$392 ;
-  always @(posedge clk)
-    first9 <= \$393 ;
-  always @(posedge clk)
-    last9 <= \$394 ;
-  always @(posedge clk)
-    nf9 <= \$395 ;
-  always @(posedge clk)
-    v9_0 <= \$396 ;
-  always @(posedge clk)
-    first9_0 <= \$397 ;
-  always @(posedge clk)
-    last9_0 <= \$398 ;
-  always @(posedge clk)
-    nf9_0 <= \$399 ;
-  always @(posedge clk)
-    bias0 <= \$400 ;
-  always @(posedge clk)
-    acc0 <= \$401 ;
-  always @(posedge clk)
-    bias1 <= \$402 ;
-  always @(posedge clk)
-    acc1 <= \$403 ;
-  always @(posedge clk)
-    deliver <= \$404 ;
-  always @(posedge clk)
-    q_owed <= \$405 ;
-  always @(posedge clk)
-    q_room <= \$406 ;
-  always @(posedge clk)
-    q_wptr <= \$407 ;
-  always @(posedge clk)
-    q_rptr <= \$408 ;
-  always @(posedge clk)
-    q_stored <= \$409 ;
-  always @(posedge clk)
-    o__valid <= \$410 ;
-  always @(posedge clk)
-    o__payload <= \$411 ;
-  assign \$6  = t == 6'h2f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(x1_8) - $signed(8'h80);
-  assign \$19  = $signed(x1_9) - $signed(8'h80);
-  assign \$20  = $signed(x1_10) - $signed(8'h80);
-  assign \$21  = $signed(x1_11) - $signed(8'h80);
-  assign \$22  = $signed(x1_12) - $signed(8'h80);
-  assign \$23  = $signed(x1_13) - $signed(8'h80);
-  assign \$24  = $signed(x1_14) - $signed(8'h80);
-  assign \$25  = $signed(x1_15) - $signed(8'h80);
-  assign \$26  = $signed(x2_0) - $signed(8'h80);
-  assign \$27  = $signed(x2_1) - $signed(8'h80);
-  assign \$28  = $signed(x2_2) - $signed(8'h80);
-  assign \$29  = $signed(x2_3) - $signed(8'h80);
-  assign \$30  = $signed(x2_4) - $signed(8'h80);
-  assign \$31  = $signed(x2_5) - $signed(8'h80);
-  assign \$32  = $signed(x2_6) - $signed(8'h80);
-  assign \$33  = $signed(x2_7) - $signed(8'h80);
-  assign \$34  = $signed(x3_8) - $signed(8'h80);
-  assign \$35  = $signed(x3_9) - $signed(8'h80);
-  assign \$36  = $signed(x3_10) - $signed(8'h80);
-  assign \$37  = $signed(x3_11) - $signed(8'h80);
-  assign \$38  = $signed(x3_12) - $signed(8'h80);
-  assign \$39  = $signed(x3_13) - $signed(8'h80);
-  assign \$40  = $signed(x3_14) - $signed(8'h80);
-  assign \$41  = $signed(x3_15) - $signed(8'h80);
-  assign \$42  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$43  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$44  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$45  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$46  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$47  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$48  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$49  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$50  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$51  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$52  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$53  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$54  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$55  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$56  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$57  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$58  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$59  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$60  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$61  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$62  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$63  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$64  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$65  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$66  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$67  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$68  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$69  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$70  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$71  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$72  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$73  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$74  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$75  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$78  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$79  = $signed(\$77 ) + $signed(\$78 );
-  assign \$80  = $signed(prod0_8_r) + $signed(prod0_9_r);
-  assign \$81  = $signed(prod0_10_r) + $signed(prod0_11_r);
-  assign \$82  = $signed(\$80 ) + $signed(\$81 );
-  assign \$83  = $signed(prod0_12_r) + $signed(prod0_13_r);
-  assign \$84  = $signed(prod0_14_r) + $signed(prod0_15_r);
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$87  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$88  = $signed(\$86 ) + $signed(\$87 );
-  assign \$89  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$90  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$91  = $signed(\$89 ) + $signed(\$90 );
-  assign \$92  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$93  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$94  = $signed(\$92 ) + $signed(\$93 );
-  assign \$95  = $signed(prod1_8_r) + $signed(prod1_9_r);
-  assign \$96  = $signed(prod1_10_r) + $signed(prod1_11_r);
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = $signed(prod1_12_r) + $signed(prod1_13_r);
-  assign \$99  = $signed(prod1_14_r) + $signed(prod1_15_r);
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$102  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$106  = v9 & last9;
-  assign \$107  = issue & last_t;
-  assign \$108  = o__valid & o__ready;
-  assign \$109  = q_owed < 4'hb;
-  assign \$110  = \$108  ? q_room : \$109 ;
-  assign \$111  = o__valid & o__ready;
-  assign \$112  = \$111  | q_room;
-  assign \$113  = \$107  ? \$110  : \$112 ;
-  assign \$114  = ~ o__valid;
-  assign \$115  = \$114  | o__ready;
-  assign \$116  = | q_stored;
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = deliver & \$119 ;
-  assign \$121  = q_wptr == 4'ha;
-  assign \$122  = q_wptr + 1'h1;
-  assign \$123  = \$121  ? 5'h00 : \$122 ;
-  assign \$124  = ~ o__valid;
-  assign \$125  = \$124  | o__ready;
-  assign \$126  = | q_stored;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = q_rptr == 4'ha;
-  assign \$129  = q_rptr + 1'h1;
-  assign \$130  = \$128  ? 5'h00 : \$129 ;
-  assign \$131  = ~ o__valid;
-  assign \$132  = \$131  | o__ready;
-  assign \$133  = | q_stored;
-  assign \$134  = ~ \$133 ;
-  assign \$135  = \$132  & \$134 ;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = deliver & \$136 ;
-  assign \$138  = q_stored + \$137 ;
-  assign \$139  = ~ o__valid;
-  assign \$140  = \$139  | o__ready;
-  assign \$141  = | q_stored;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = \$138  - \$142 ;
-  assign \$144  = ~ o__valid;
-  assign \$145  = \$144  | o__ready;
-  assign \$146  = | q_stored;
-  assign \$147  = \$146  | deliver;
-  assign \$148  = | q_stored;
-  assign \$149  = \$148  ? \rport__data$264  : q_in;
-  assign \$150  = ~ last_t;
-  assign \$151  = q_room | \$150 ;
-  assign i__ready = \$151  & reads_input_t;
-  assign \$152  = ~ last_t;
-  assign \$153  = q_room | \$152 ;
-  assign \$154  = ~ reads_input_t;
-  assign \$155  = i__valid | \$154 ;
-  assign issue = \$153  & \$155 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$156  = first9_0 ? bias0 : acc0;
-  assign \$157  = $signed(\$156 ) + $signed(sum0_s1_0);
-  assign \$158  = first9_0 ? bias1 : acc1;
-  assign \$159  = $signed(\$158 ) + $signed(sum1_s1_0);
-  assign \$160  = issue & last_t;
-  assign \$161  = q_owed + \$160 ;
-  assign \$162  = o__valid & o__ready;
-  assign \$163  = \$161  - \$162 ;
-  always @(posedge clk)
-    nf_t <= \$164 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$165 ;
-  always @(posedge clk)
-    sf_t <= \$166 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$167 ;
-  always @(posedge clk)
-    reads_input_t <= \$168 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$169 ;
-  always @(posedge clk)
-    first_t <= \$170 ;
-  always @(posedge clk)
-    first_t_ahead <= \$171 ;
-  always @(posedge clk)
-    last_t <= \$172 ;
-  always @(posedge clk)
-    last_t_ahead <= \$173 ;
-  always @(posedge clk)
-    t <= \$174 ;
-  always @(posedge clk)
-    x_reg <= \$175 ;
-  always @(posedge clk)
-    from_input <= \$176 ;
-  always @(posedge clk)
-    v1 <= \$177 ;
-  always @(posedge clk)
-    first1 <= \$178 ;
-  always @(posedge clk)
-    last1 <= \$179 ;
-  always @(posedge clk)
-    nf1 <= \$180 ;
-  always @(posedge clk)
-    from_input2 <= \$181 ;
-  always @(posedge clk)
-    x_reg2 <= \$182 ;
-  always @(posedge clk)
-    inbuf_read <= \$183 ;
-  always @(posedge clk)
-    x_mid <= \$184 ;
-  always @(posedge clk)
-    t1 <= \$185 ;
-  always @(posedge clk)
-    rom0_addr <= \$186 ;
-  always @(posedge clk)
-    rom0_read <= \$187 ;
-  always @(posedge clk)
-    x0_0 <= \$188 ;
-  always @(posedge clk)
-    x0_1 <= \$189 ;
-  always @(posedge clk)
-    x0_2 <= \$190 ;
-  always @(posedge clk)
-    x0_3 <= \$191 ;
-  always @(posedge clk)
-    x0_4 <= \$192 ;
-  always @(posedge clk)
-    x0_5 <= \$193 ;
-  always @(posedge clk)
-    x0_6 <= \$194 ;
-  always @(posedge clk)
-    x0_7 <= \$195 ;
-  always @(posedge clk)
-    rom1_addr <= \$196 ;
-  always @(posedge clk)
-    rom1_read <= \$197 ;
-  always @(posedge clk)
-    x1_8 <= \$198 ;
-  always @(posedge clk)
-    x1_9 <= \$199 ;
-  always @(posedge clk)
-    x1_10 <= \$200 ;
-  always @(posedge clk)
-    x1_11 <= \$201 ;
-  always @(posedge clk)
-    x1_12 <= \$202 ;
-  always @(posedge clk)
-    x1_13 <= \$203 ;
-  always @(posedge clk)
-    x1_14 <= \$204 ;
-  always @(posedge clk)
-    x1_15 <= \$205 ;
-  always @(posedge clk)
-    rom2_addr <= \$206 ;
-  always @(posedge clk)
-    rom2_read <= \$207 ;
-  always @(posedge clk)
-    x2_0 <= \$208 ;
-  always @(posedge clk)
-    x2_1 <= \$209 ;
-  always @(posedge clk)
-    x2_2 <= \$210 ;
-  always @(posedge clk)
-    x2_3 <= \$211 ;
-  always @(posedge clk)
-    x2_4 <= \$212 ;
-  always @(posedge clk)
-    x2_5 <= \$213 ;
-  always @(posedge clk)
-    x2_6 <= \$214 ;
-  always @(posedge clk)
-    x2_7 <= \$215 ;
-  always @(posedge clk)
-    rom3_addr <= \$216 ;
-  always @(posedge clk)
-    rom3_read <= \$217 ;
-  always @(posedge clk)
-    x3_8 <= \$218 ;
-  always @(posedge clk)
-    x3_9 <= \$219 ;
-  always @(posedge clk)
-    x3_10 <= \$220 ;
-  always @(posedge clk)
-    x3_11 <= \$221 ;
-  always @(posedge clk)
-    x3_12 <= \$222 ;
-  always @(posedge clk)
-    x3_13 <= \$223 ;
-  always @(posedge clk)
-    x3_14 <= \$224 ;
-  always @(posedge clk)
-    x3_15 <= \$225 ;
-  always @(posedge clk)
-    xoff0_0 <= \$226 ;
-  always @(posedge clk)
-    w0_0 <= \$227 ;
-  always @(posedge clk)
-    xoff0_1 <= \$228 ;
-  always @(posedge clk)
-    w0_1 <= \$229 ;
-  always @(posedge clk)
-    xoff0_2 <= \$230 ;
-  always @(posedge clk)
-    w0_2 <= \$231 ;
-  always @(posedge clk)
-    xoff0_3 <= \$232 ;
-  always @(posedge clk)
-    w0_3 <= \$233 ;
-  always @(posedge clk)
-    xoff0_4 <= \$234 ;
-  always @(posedge clk)
-    w0_4 <= \$235 ;
-  always @(posedge clk)
-    xoff0_5 <= \$236 ;
-  always @(posedge clk)
-    w0_5 <= \$237 ;
-  always @(posedge clk)
-    xoff0_6 <= \$238 ;
-  always @(posedge clk)
-    w0_6 <= \$239 ;
-  always @(posedge clk)
-    xoff0_7 <= \$240 ;
-  always @(posedge clk)
-    w0_7 <= \$241 ;
-  always @(posedge clk)
-    xoff0_8 <= \$242 ;
-  always @(posedge clk)
-    w0_8 <= \$243 ;
-  always @(posedge clk)
-    xoff0_9 <= \$244 ;
-  always @(posedge clk)
-    w0_9 <= \$245 ;
-  always @(posedge clk)
-    xoff0_10 <= \$246 ;
-  always @(posedge clk)
-    w0_10 <= \$247 ;
-  always @(posedge clk)
-    xoff0_11 <= \$248 ;
-  always @(posedge clk)
-    w0_11 <= \$249 ;
-  always @(posedge clk)
-    xoff0_12 <= \$250 ;
-  always @(posedge clk)
-    w0_12 <= \$251 ;
-  always @(posedge clk)
-    xoff0_13 <= \$252 ;
-  always @(posedge clk)
-    w0_13 <= \$253 ;
-  always @(posedge clk)
-    xoff0_14 <= \$254 ;
-  always @(posedge clk)
-    w0_14 <= \$255 ;
-  always @(posedge clk)
-    xoff0_15 <= \$256 ;
-  always @(posedge clk)
-    w0_15 <= \$257 ;
-  always @(posedge clk)
-    xoff1_0 <= \$258 ;
-  always @(posedge clk)
-    w1_0 <= \$259 ;
-  always @(posedge clk)
-    xoff1_1 <= \$260 ;
-  always @(posedge clk)
-    w1_1 <= \$261 ;
-  always @(posedge clk)
-    xoff1_2 <= \$262 ;
-  always @(posedge clk)
-    w1_2 <= \$263 ;
-  always @(posedge clk)
-    xoff1_3 <= \$264 ;
-  always @(posedge clk)
-    w1_3 <= \$265 ;
-  always @(posedge clk)
-    xoff1_4 <= \$266 ;
-  always @(posedge clk)
-    w1_4 <= \$267 ;
-  always @(posedge clk)
-    xoff1_5 <= \$268 ;
-  always @(posedge clk)
-    w1_5 <= \$269 ;
-  always @(posedge clk)
-    xoff1_6 <= \$270 ;
-  always @(posedge clk)
-    w1_6 <= \$271 ;
-  always @(posedge clk)
-    xoff1_7 <= \$272 ;
-  always @(posedge clk)
-    w1_7 <= \$273 ;
-  always @(posedge clk)
-    xoff1_8 <= \$274 ;
-  always @(posedge clk)
-    w1_8 <= \$275 ;
-  always @(posedge clk)
-    xoff1_9 <= \$276 ;
-  always @(posedge clk)
-    w1_9 <= \$277 ;
-  always @(posedge clk)
-    xoff1_10 <= \$278 ;
-  always @(posedge clk)
-    w1_10 <= \$279 ;
-  always @(posedge clk)
-    xoff1_11 <= \$280 ;
-  always @(posedge clk)
-    w1_11 <= \$281 ;
-  always @(posedge clk)
-    xoff1_12 <= \$282 ;
-  always @(posedge clk)
-    w1_12 <= \$283 ;
-  always @(posedge clk)
-    xoff1_13 <= \$284 ;
-  always @(posedge clk)
-    w1_13 <= \$285 ;
-  always @(posedge clk)
-    xoff1_14 <= \$286 ;
-  always @(posedge clk)
-    w1_14 <= \$287 ;
-  always @(posedge clk)
-    xoff1_15 <= \$288 ;
-  always @(posedge clk)
-    w1_15 <= \$289 ;
-  always @(posedge clk)
-    prod0_0 <= \$290 ;
-  always @(posedge clk)
-    prod0_1 <= \$291 ;
-  always @(posedge clk)
-    prod0_2 <= \$292 ;
-  always @(posedge clk)
-    prod0_3 <= \$293 ;
-  always @(posedge clk)
-    prod0_4 <= \$294 ;
-  always @(posedge clk)
-    prod0_5 <= \$295 ;
-  always @(posedge clk)
-    prod0_6 <= \$296 ;
-  always @(posedge clk)
-    prod0_7 <= \$297 ;
-  always @(posedge clk)
-    prod0_8 <= \$298 ;
-  always @(posedge clk)
-    prod0_9 <= \$299 ;
-  always @(posedge clk)
-    prod0_10 <= \$300 ;
-  always @(posedge clk)
-    prod0_11 <= \$301 ;
-  always @(posedge clk)
-    prod0_12 <= \$302 ;
-  always @(posedge clk)
-    prod0_13 <= \$303 ;
-  always @(posedge clk)
-    prod0_14 <= \$304 ;
-  always @(posedge clk)
-    prod0_15 <= \$305 ;
-  always @(posedge clk)
-    prod1_0 <= \$306 ;
-  always @(posedge clk)
-    prod1_1 <= \$307 ;
-  always @(posedge clk)
-    prod1_2 <= \$308 ;
-  always @(posedge clk)
-    prod1_3 <= \$309 ;
-  always @(posedge clk)
-    prod1_4 <= \$310 ;
-  always @(posedge clk)
-    prod1_5 <= \$311 ;
-  always @(posedge clk)
-    prod1_6 <= \$312 ;
-  always @(posedge clk)
-    prod1_7 <= \$313 ;
-  always @(posedge clk)
-    prod1_8 <= \$314 ;
-  always @(posedge clk)
-    prod1_9 <= \$315 ;
-  always @(posedge clk)
-    prod1_10 <= \$316 ;
-  always @(posedge clk)
-    prod1_11 <= \$317 ;
-  always @(posedge clk)
-    prod1_12 <= \$318 ;
-  always @(posedge clk)
-    prod1_13 <= \$319 ;
-  always @(posedge clk)
-    prod1_14 <= \$320 ;
-  always @(posedge clk)
-    prod1_15 <= \$321 ;
-  always @(posedge clk)
-    prod0_0_r <= \$322 ;
-  always @(posedge clk)
-    prod0_1_r <= \$323 ;
-  always @(posedge clk)
-    prod0_2_r <= \$324 ;
-  always @(posedge clk)
-    prod0_3_r <= \$325 ;
-  always @(posedge clk)
-    prod0_4_r <= \$326 ;
-  always @(posedge clk)
-    prod0_5_r <= \$327 ;
-  always @(posedge clk)
-    prod0_6_r <= \$328 ;
-  always @(posedge clk)
-    prod0_7_r <= \$329 ;
-  always @(posedge clk)
-    prod0_8_r <= \$330 ;
-  always @(posedge clk)
-    prod0_9_r <= \$331 ;
-  always @(posedge clk)
-    prod0_10_r <= \$332 ;
-  always @(posedge clk)
-    prod0_11_r <= \$333 ;
-  always @(posedge clk)
-    prod0_12_r <= \$334 ;
-  always @(posedge clk)
-    prod0_13_r <= \$335 ;
-  always @(posedge clk)
-    prod0_14_r <= \$336 ;
-  always @(posedge clk)
-    prod0_15_r <= \$337 ;
-  always @(posedge clk)
-    prod1_0_r <= \$338 ;
-  always @(posedge clk)
-    prod1_1_r <= \$339 ;
-  always @(posedge clk)
-    prod1_2_r <= \$340 ;
-  always @(posedge clk)
-    prod1_3_r <= \$341 ;
-  always @(posedge clk)
-    prod1_4_r <= \$342 ;
-  always @(posedge clk)
-    prod1_5_r <= \$343 ;
-  always @(posedge clk)
-    prod1_6_r <= \$344 ;
-  always @(posedge clk)
-    prod1_7_r <= \$345 ;
-  always @(posedge clk)
-    prod1_8_r <= \$346 ;
-  always @(posedge clk)
-    prod1_9_r <= \$347 ;
-  always @(posedge clk)
-    prod1_10_r <= \$348 ;
-  always @(posedge clk)
-    prod1_11_r <= \$349 ;
-  always @(posedge clk)
-    prod1_12_r <= \$350 ;
-  always @(posedge clk)
-    prod1_13_r <= \$351 ;
-  always @(posedge clk)
-    prod1_14_r <= \$352 ;
-  always @(posedge clk)
-    prod1_15_r <= \$353 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$354 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$355 ;
-  always @(posedge clk)
-    sum0_s0_2 <= \$356 ;
-  always @(posedge clk)
-    sum0_s0_3 <= \$357 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$358 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$359 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$360 ;
-  always @(posedge clk)
-    sum1_s0_2 <= \$361 ;
-  always @(posedge clk)
-    sum1_s0_3 <= \$362 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$363 ;
-  always @(posedge clk)
-    v2 <= \$364 ;
-  always @(posedge clk)
-    first2 <= \$365 ;
-  always @(posedge clk)
-    last2 <= \$366 ;
-  always @(posedge clk)
-    nf2 <= \$367 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = v2;
-    if (rst) begin
-      \$368  = 1'h0;
-    end
+  assign \port__data$62  = _4_;
+  reg [8:0] schedule [47:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h050;
+    schedule[2] = 9'h160;
+    schedule[3] = 9'h081;
+    schedule[4] = 9'h011;
+    schedule[5] = 9'h121;
+    schedule[6] = 9'h082;
+    schedule[7] = 9'h012;
+    schedule[8] = 9'h122;
+    schedule[9] = 9'h083;
+    schedule[10] = 9'h013;
+    schedule[11] = 9'h123;
+    schedule[12] = 9'h084;
+    schedule[13] = 9'h014;
+    schedule[14] = 9'h124;
+    schedule[15] = 9'h085;
+    schedule[16] = 9'h015;
+    schedule[17] = 9'h125;
+    schedule[18] = 9'h086;
+    schedule[19] = 9'h016;
+    schedule[20] = 9'h126;
+    schedule[21] = 9'h087;
+    schedule[22] = 9'h017;
+    schedule[23] = 9'h127;
+    schedule[24] = 9'h088;
+    schedule[25] = 9'h018;
+    schedule[26] = 9'h128;
+    schedule[27] = 9'h089;
+    schedule[28] = 9'h019;
+    schedule[29] = 9'h129;
+    schedule[30] = 9'h08a;
+    schedule[31] = 9'h01a;
+    schedule[32] = 9'h12a;
+    schedule[33] = 9'h08b;
+    schedule[34] = 9'h01b;
+    schedule[35] = 9'h12b;
+    schedule[36] = 9'h08c;
+    schedule[37] = 9'h01c;
+    schedule[38] = 9'h12c;
+    schedule[39] = 9'h08d;
+    schedule[40] = 9'h01d;
+    schedule[41] = 9'h12d;
+    schedule[42] = 9'h08e;
+    schedule[43] = 9'h01e;
+    schedule[44] = 9'h12e;
+    schedule[45] = 9'h08f;
+    schedule[46] = 9'h01f;
+    schedule[47] = 9'h12f;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = first2;
-    if (rst) begin
-      \$369  = 1'h0;
-    end
+  reg [8:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= schedule[port__addr];
   end
+  assign port__data = _5_;
+  always @(posedge clk)
+    v5 <= \$369 ;
+  always @(posedge clk)
+    first5 <= \$370 ;
+  always @(posedge clk)
+    last5 <= \$371 ;
+  always @(posedge clk)
+    nf5 <= \$372 ;
+  always @(posedge clk)
+    v6 <= \$373 ;
+  always @(posedge clk)
+    first6 <= \$374 ;
+  always @(posedge clk)
+    last6 <= \$375 ;
+  always @(posedge clk)
+    nf6 <= \$376 ;
+  always @(posedge clk)
+    v7 <= \$377 ;
+  always @(posedge clk)
+    first7 <= \$378 ;
+  always @(posedge clk)
+    last7 <= \$379 ;
+  always @(posedge clk)
+    nf7 <= \$380 ;
+  always @(posedge clk)
+    v8 <= \$381 ;
+  always @(posedge clk)
+    first8 <= \$382 ;
+  always @(posedge clk)
+    last8 <= \$383 ;
+  always @(posedge clk)
+    nf8 <= \$384 ;
+  always @(posedge clk)
+    v9 <= \$385 ;
+  always @(posedge clk)
+    first9 <= \$386 ;
+  always @(posedge clk)
+    last9 <= \$387 ;
+  always @(posedge clk)
+    nf9 <= \$388 ;
+  always @(posedge clk)
+    v9_0 <= \$389 ;
+  always @(posedge clk)
+    first9_0 <= \$390 ;
+  always @(posedge clk)
+    last9_0 <= \$391 ;
+  always @(posedge clk)
+    nf9_0 <= \$392 ;
+  always @(posedge clk)
+    bias0 <= \$393 ;
+  always @(posedge clk)
+    acc0 <= \$394 ;
+  always @(posedge clk)
+    bias1 <= \$395 ;
+  always @(posedge clk)
+    acc1 <= \$396 ;
+  always @(posedge clk)
+    deliver <= \$397 ;
+  always @(posedge clk)
+    q_owed <= \$398 ;
+  always @(posedge clk)
+    q_room <= \$399 ;
+  always @(posedge clk)
+    q_wptr <= \$400 ;
+  always @(posedge clk)
+    q_rptr <= \$401 ;
+  always @(posedge clk)
+    q_stored <= \$402 ;
+  always @(posedge clk)
+    o__valid <= \$403 ;
+  always @(posedge clk)
+    o__payload <= \$404 ;
+  assign \$1  = tile_primed ? port__data : 9'h050;
+  assign \$2  = tile_plus2 == 6'h2f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h2f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x1_8) - $signed(8'h80);
+  assign \$18  = $signed(x1_9) - $signed(8'h80);
+  assign \$19  = $signed(x1_10) - $signed(8'h80);
+  assign \$20  = $signed(x1_11) - $signed(8'h80);
+  assign \$21  = $signed(x1_12) - $signed(8'h80);
+  assign \$22  = $signed(x1_13) - $signed(8'h80);
+  assign \$23  = $signed(x1_14) - $signed(8'h80);
+  assign \$24  = $signed(x1_15) - $signed(8'h80);
+  assign \$25  = $signed(x2_0) - $signed(8'h80);
+  assign \$26  = $signed(x2_1) - $signed(8'h80);
+  assign \$27  = $signed(x2_2) - $signed(8'h80);
+  assign \$28  = $signed(x2_3) - $signed(8'h80);
+  assign \$29  = $signed(x2_4) - $signed(8'h80);
+  assign \$30  = $signed(x2_5) - $signed(8'h80);
+  assign \$31  = $signed(x2_6) - $signed(8'h80);
+  assign \$32  = $signed(x2_7) - $signed(8'h80);
+  assign \$33  = $signed(x3_8) - $signed(8'h80);
+  assign \$34  = $signed(x3_9) - $signed(8'h80);
+  assign \$35  = $signed(x3_10) - $signed(8'h80);
+  assign \$36  = $signed(x3_11) - $signed(8'h80);
+  assign \$37  = $signed(x3_12) - $signed(8'h80);
+  assign \$38  = $signed(x3_13) - $signed(8'h80);
+  assign \$39  = $signed(x3_14) - $signed(8'h80);
+  assign \$40  = $signed(x3_15) - $signed(8'h80);
+  assign \$41  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$42  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$43  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$44  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$45  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$46  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$47  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$48  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$49  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$50  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$51  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$52  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$53  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$54  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$55  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$56  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$57  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$58  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$59  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$60  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$61  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$62  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$63  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$64  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$65  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$66  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$67  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$68  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$69  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$70  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$71  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$72  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$73  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$74  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$75  = $signed(\$73 ) + $signed(\$74 );
+  assign \$76  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$77  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = $signed(prod0_8_r) + $signed(prod0_9_r);
+  assign \$80  = $signed(prod0_10_r) + $signed(prod0_11_r);
+  assign \$81  = $signed(\$79 ) + $signed(\$80 );
+  assign \$82  = $signed(prod0_12_r) + $signed(prod0_13_r);
+  assign \$83  = $signed(prod0_14_r) + $signed(prod0_15_r);
+  assign \$84  = $signed(\$82 ) + $signed(\$83 );
+  assign \$85  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$86  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$87  = $signed(\$85 ) + $signed(\$86 );
+  assign \$88  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$89  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$91  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$92  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$93  = $signed(\$91 ) + $signed(\$92 );
+  assign \$94  = $signed(prod1_8_r) + $signed(prod1_9_r);
+  assign \$95  = $signed(prod1_10_r) + $signed(prod1_11_r);
+  assign \$96  = $signed(\$94 ) + $signed(\$95 );
+  assign \$97  = $signed(prod1_12_r) + $signed(prod1_13_r);
+  assign \$98  = $signed(prod1_14_r) + $signed(prod1_15_r);
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$100  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$101  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$102  = $signed(\$100 ) + $signed(\$101 );
+  assign \$105  = v9 & last9;
+  assign \$106  = issue & tile[8];
+  assign \$107  = o__valid & o__ready;
+  assign \$108  = q_owed < 4'hb;
+  assign \$109  = \$107  ? q_room : \$108 ;
+  assign \$110  = o__valid & o__ready;
+  assign \$111  = \$110  | q_room;
+  assign \$112  = \$106  ? \$109  : \$111 ;
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = | q_stored;
+  assign \$116  = ~ \$115 ;
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = deliver & \$118 ;
+  assign \$120  = q_wptr == 4'ha;
+  assign \$121  = q_wptr + 1'h1;
+  assign \$122  = \$120  ? 5'h00 : \$121 ;
+  assign \$123  = ~ o__valid;
+  assign \$124  = \$123  | o__ready;
+  assign \$125  = | q_stored;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = q_rptr == 4'ha;
+  assign \$128  = q_rptr + 1'h1;
+  assign \$129  = \$127  ? 5'h00 : \$128 ;
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = | q_stored;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$131  & \$133 ;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = deliver & \$135 ;
+  assign \$137  = q_stored + \$136 ;
+  assign \$138  = ~ o__valid;
+  assign \$139  = \$138  | o__ready;
+  assign \$140  = | q_stored;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = \$137  - \$141 ;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
+  assign \$145  = | q_stored;
+  assign \$146  = \$145  | deliver;
+  assign \$147  = | q_stored;
+  assign \$148  = \$147  ? \rport__data$259  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$149  = ~ tile[8];
+  assign \$150  = q_room | \$149 ;
+  assign i__ready = \$150  & tile[6];
+  assign \$151  = ~ tile[8];
+  assign \$152  = q_room | \$151 ;
+  assign \$153  = ~ tile[6];
+  assign \$154  = i__valid | \$153 ;
+  assign issue = \$152  & \$154 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$155  = first9_0 ? bias0 : acc0;
+  assign \$156  = $signed(\$155 ) + $signed(sum0_s1_0);
+  assign \$157  = first9_0 ? bias1 : acc1;
+  assign \$158  = $signed(\$157 ) + $signed(sum1_s1_0);
+  assign \$159  = issue & tile[8];
+  assign \$160  = q_owed + \$159 ;
+  assign \$161  = o__valid & o__ready;
+  assign \$162  = \$160  - \$161 ;
+  always @(posedge clk)
+    tile_primed <= \$163 ;
+  always @(posedge clk)
+    tile <= \$164 ;
+  always @(posedge clk)
+    tile_plus1 <= \$165 ;
+  always @(posedge clk)
+    tile_plus2 <= \$166 ;
+  always @(posedge clk)
+    t <= \$167 ;
+  always @(posedge clk)
+    x_reg <= \$168 ;
+  always @(posedge clk)
+    from_input <= \$169 ;
+  always @(posedge clk)
+    v1 <= \$170 ;
+  always @(posedge clk)
+    first1 <= \$171 ;
+  always @(posedge clk)
+    last1 <= \$172 ;
+  always @(posedge clk)
+    nf1 <= \$173 ;
+  always @(posedge clk)
+    from_input2 <= \$174 ;
+  always @(posedge clk)
+    x_reg2 <= \$175 ;
+  always @(posedge clk)
+    inbuf_read <= \$176 ;
+  always @(posedge clk)
+    x_mid <= \$177 ;
+  always @(posedge clk)
+    t1 <= \$178 ;
+  always @(posedge clk)
+    rom0_addr <= \$179 ;
+  always @(posedge clk)
+    rom0_read <= \$180 ;
+  always @(posedge clk)
+    x0_0 <= \$181 ;
+  always @(posedge clk)
+    x0_1 <= \$182 ;
+  always @(posedge clk)
+    x0_2 <= \$183 ;
+  always @(posedge clk)
+    x0_3 <= \$184 ;
+  always @(posedge clk)
+    x0_4 <= \$185 ;
+  always @(posedge clk)
+    x0_5 <= \$186 ;
+  always @(posedge clk)
+    x0_6 <= \$187 ;
+  always @(posedge clk)
+    x0_7 <= \$188 ;
+  always @(posedge clk)
+    rom1_addr <= \$189 ;
+  always @(posedge clk)
+    rom1_read <= \$190 ;
+  always @(posedge clk)
+    x1_8 <= \$191 ;
+  always @(posedge clk)
+    x1_9 <= \$192 ;
+  always @(posedge clk)
+    x1_10 <= \$193 ;
+  always @(posedge clk)
+    x1_11 <= \$194 ;
+  always @(posedge clk)
+    x1_12 <= \$195 ;
+  always @(posedge clk)
+    x1_13 <= \$196 ;
+  always @(posedge clk)
+    x1_14 <= \$197 ;
+  always @(posedge clk)
+    x1_15 <= \$198 ;
+  always @(posedge clk)
+    rom2_addr <= \$199 ;
+  always @(posedge clk)
+    rom2_read <= \$200 ;
+  always @(posedge clk)
+    x2_0 <= \$201 ;
+  always @(posedge clk)
+    x2_1 <= \$202 ;
+  always @(posedge clk)
+    x2_2 <= \$203 ;
+  always @(posedge clk)
+    x2_3 <= \$204 ;
+  always @(posedge clk)
+    x2_4 <= \$205 ;
+  always @(posedge clk)
+    x2_5 <= \$206 ;
+  always @(posedge clk)
+    x2_6 <= \$207 ;
+  always @(posedge clk)
+    x2_7 <= \$208 ;
+  always @(posedge clk)
+    rom3_addr <= \$209 ;
+  always @(posedge clk)
+    rom3_read <= \$210 ;
+  always @(posedge clk)
+    x3_8 <= \$211 ;
+  always @(posedge clk)
+    x3_9 <= \$212 ;
+  always @(posedge clk)
+    x3_10 <= \$213 ;
+  always @(posedge clk)
+    x3_11 <= \$214 ;
+  always @(posedge clk)
+    x3_12 <= \$215 ;
+  always @(posedge clk)
+    x3_13 <= \$216 ;
+  always @(posedge clk)
+    x3_14 <= \$217 ;
+  always @(posedge clk)
+    x3_15 <= \$218 ;
+  always @(posedge clk)
+    xoff0_0 <= \$219 ;
+  always @(posedge clk)
+    w0_0 <= \$220 ;
+  always @(posedge clk)
+    xoff0_1 <= \$221 ;
+  always @(posedge clk)
+    w0_1 <= \$222 ;
+  always @(posedge clk)
+    xoff0_2 <= \$223 ;
+  always @(posedge clk)
+    w0_2 <= \$224 ;
+  always @(posedge clk)
+    xoff0_3 <= \$225 ;
+  always @(posedge clk)
+    w0_3 <= \$226 ;
+  always @(posedge clk)
+    xoff0_4 <= \$227 ;
+  always @(posedge clk)
+    w0_4 <= \$228 ;
+  always @(posedge clk)
+    xoff0_5 <= \$229 ;
+  always @(posedge clk)
+    w0_5 <= \$230 ;
+  always @(posedge clk)
+    xoff0_6 <= \$231 ;
+  always @(posedge clk)
+    w0_6 <= \$232 ;
+  always @(posedge clk)
+    xoff0_7 <= \$233 ;
+  always @(posedge clk)
+    w0_7 <= \$234 ;
+  always @(posedge clk)
+    xoff0_8 <= \$235 ;
+  always @(posedge clk)
+    w0_8 <= \$236 ;
+  always @(posedge clk)
+    xoff0_9 <= \$237 ;
+  always @(posedge clk)
+    w0_9 <= \$238 ;
+  always @(posedge clk)
+    xoff0_10 <= \$239 ;
+  always @(posedge clk)
+    w0_10 <= \$240 ;
+  always @(posedge clk)
+    xoff0_11 <= \$241 ;
+  always @(posedge clk)
+    w0_11 <= \$242 ;
+  always @(posedge clk)
+    xoff0_12 <= \$243 ;
+  always @(posedge clk)
+    w0_12 <= \$244 ;
+  always @(posedge clk)
+    xoff0_13 <= \$245 ;
+  always @(posedge clk)
+    w0_13 <= \$246 ;
+  always @(posedge clk)
+    xoff0_14 <= \$247 ;
+  always @(posedge clk)
+    w0_14 <= \$248 ;
+  always @(posedge clk)
+    xoff0_15 <= \$249 ;
+  always @(posedge clk)
+    w0_15 <= \$250 ;
+  always @(posedge clk)
+    xoff1_0 <= \$251 ;
+  always @(posedge clk)
+    w1_0 <= \$252 ;
+  always @(posedge clk)
+    xoff1_1 <= \$253 ;
+  always @(posedge clk)
+    w1_1 <= \$254 ;
+  always @(posedge clk)
+    xoff1_2 <= \$255 ;
+  always @(posedge clk)
+    w1_2 <= \$256 ;
+  always @(posedge clk)
+    xoff1_3 <= \$257 ;
+  always @(posedge clk)
+    w1_3 <= \$258 ;
+  always @(posedge clk)
+    xoff1_4 <= \$259 ;
+  always @(posedge clk)
+    w1_4 <= \$260 ;
+  always @(posedge clk)
+    xoff1_5 <= \$261 ;
+  always @(posedge clk)
+    w1_5 <= \$262 ;
+  always @(posedge clk)
+    xoff1_6 <= \$263 ;
+  always @(posedge clk)
+    w1_6 <= \$264 ;
+  always @(posedge clk)
+    xoff1_7 <= \$265 ;
+  always @(posedge clk)
+    w1_7 <= \$266 ;
+  always @(posedge clk)
+    xoff1_8 <= \$267 ;
+  always @(posedge clk)
+    w1_8 <= \$268 ;
+  always @(posedge clk)
+    xoff1_9 <= \$269 ;
+  always @(posedge clk)
+    w1_9 <= \$270 ;
+  always @(posedge clk)
+    xoff1_10 <= \$271 ;
+  always @(posedge clk)
+    w1_10 <= \$272 ;
+  always @(posedge clk)
+    xoff1_11 <= \$273 ;
+  always @(posedge clk)
+    w1_11 <= \$274 ;
+  always @(posedge clk)
+    xoff1_12 <= \$275 ;
+  always @(posedge clk)
+    w1_12 <= \$276 ;
+  always @(posedge clk)
+    xoff1_13 <= \$277 ;
+  always @(posedge clk)
+    w1_13 <= \$278 ;
+  always @(posedge clk)
+    xoff1_14 <= \$279 ;
+  always @(posedge clk)
+    w1_14 <= \$280 ;
+  always @(posedge clk)
+    xoff1_15 <= \$281 ;
+  always @(posedge clk)
+    w1_15 <= \$282 ;
+  always @(posedge clk)
+    prod0_0 <= \$283 ;
+  always @(posedge clk)
+    prod0_1 <= \$284 ;
+  always @(posedge clk)
+    prod0_2 <= \$285 ;
+  always @(posedge clk)
+    prod0_3 <= \$286 ;
+  always @(posedge clk)
+    prod0_4 <= \$287 ;
+  always @(posedge clk)
+    prod0_5 <= \$288 ;
+  always @(posedge clk)
+    prod0_6 <= \$289 ;
+  always @(posedge clk)
+    prod0_7 <= \$290 ;
+  always @(posedge clk)
+    prod0_8 <= \$291 ;
+  always @(posedge clk)
+    prod0_9 <= \$292 ;
+  always @(posedge clk)
+    prod0_10 <= \$293 ;
+  always @(posedge clk)
+    prod0_11 <= \$294 ;
+  always @(posedge clk)
+    prod0_12 <= \$295 ;
+  always @(posedge clk)
+    prod0_13 <= \$296 ;
+  always @(posedge clk)
+    prod0_14 <= \$297 ;
+  always @(posedge clk)
+    prod0_15 <= \$298 ;
+  always @(posedge clk)
+    prod1_0 <= \$299 ;
+  always @(posedge clk)
+    prod1_1 <= \$300 ;
+  always @(posedge clk)
+    prod1_2 <= \$301 ;
+  always @(posedge clk)
+    prod1_3 <= \$302 ;
+  always @(posedge clk)
+    prod1_4 <= \$303 ;
+  always @(posedge clk)
+    prod1_5 <= \$304 ;
+  always @(posedge clk)
+    prod1_6 <= \$305 ;
+  always @(posedge clk)
+    prod1_7 <= \$306 ;
+  always @(posedge clk)
+    prod1_8 <= \$307 ;
+  always @(posedge clk)
+    prod1_9 <= \$308 ;
+  always @(posedge clk)
+    prod1_10 <= \$309 ;
+  always @(posedge clk)
+    prod1_11 <= \$310 ;
+  always @(posedge clk)
+    prod1_12 <= \$311 ;
+  always @(posedge clk)
+    prod1_13 <= \$312 ;
+  always @(posedge clk)
+    prod1_14 <= \$313 ;
+  always @(posedge clk)
+    prod1_15 <= \$314 ;
+  always @(posedge clk)
+    prod0_0_r <= \$315 ;
+  always @(posedge clk)
+    prod0_1_r <= \$316 ;
+  always @(posedge clk)
+    prod0_2_r <= \$317 ;
+  always @(posedge clk)
+    prod0_3_r <= \$318 ;
+  always @(posedge clk)
+    prod0_4_r <= \$319 ;
+  always @(posedge clk)
+    prod0_5_r <= \$320 ;
+  always @(posedge clk)
+    prod0_6_r <= \$321 ;
+  always @(posedge clk)
+    prod0_7_r <= \$322 ;
+  always @(posedge clk)
+    prod0_8_r <= \$323 ;
+  always @(posedge clk)
+    prod0_9_r <= \$324 ;
+  always @(posedge clk)
+    prod0_10_r <= \$325 ;
+  always @(posedge clk)
+    prod0_11_r <= \$326 ;
+  always @(posedge clk)
+    prod0_12_r <= \$327 ;
+  always @(posedge clk)
+    prod0_13_r <= \$328 ;
+  always @(posedge clk)
+    prod0_14_r <= \$329 ;
+  always @(posedge clk)
+    prod0_15_r <= \$330 ;
+  always @(posedge clk)
+    prod1_0_r <= \$331 ;
+  always @(posedge clk)
+    prod1_1_r <= \$332 ;
+  always @(posedge clk)
+    prod1_2_r <= \$333 ;
+  always @(posedge clk)
+    prod1_3_r <= \$334 ;
+  always @(posedge clk)
+    prod1_4_r <= \$335 ;
+  always @(posedge clk)
+    prod1_5_r <= \$336 ;
+  always @(posedge clk)
+    prod1_6_r <= \$337 ;
+  always @(posedge clk)
+    prod1_7_r <= \$338 ;
+  always @(posedge clk)
+    prod1_8_r <= \$339 ;
+  always @(posedge clk)
+    prod1_9_r <= \$340 ;
+  always @(posedge clk)
+    prod1_10_r <= \$341 ;
+  always @(posedge clk)
+    prod1_11_r <= \$342 ;
+  always @(posedge clk)
+    prod1_12_r <= \$343 ;
+  always @(posedge clk)
+    prod1_13_r <= \$344 ;
+  always @(posedge clk)
+    prod1_14_r <= \$345 ;
+  always @(posedge clk)
+    prod1_15_r <= \$346 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$347 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$348 ;
+  always @(posedge clk)
+    sum0_s0_2 <= \$349 ;
+  always @(posedge clk)
+    sum0_s0_3 <= \$350 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$351 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$352 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$353 ;
+  always @(posedge clk)
+    sum1_s0_2 <= \$354 ;
+  always @(posedge clk)
+    sum1_s0_3 <= \$355 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$356 ;
+  always @(posedge clk)
+    v2 <= \$357 ;
+  always @(posedge clk)
+    first2 <= \$358 ;
+  always @(posedge clk)
+    last2 <= \$359 ;
+  always @(posedge clk)
+    nf2 <= \$360 ;
+  always @(posedge clk)
+    v3 <= \$361 ;
+  always @(posedge clk)
+    first3 <= \$362 ;
+  always @(posedge clk)
+    last3 <= \$363 ;
+  always @(posedge clk)
+    nf3 <= \$364 ;
+  always @(posedge clk)
+    v4 <= \$365 ;
+  always @(posedge clk)
+    first4 <= \$366 ;
+  always @(posedge clk)
+    last4 <= \$367 ;
+  always @(posedge clk)
+    nf4 <= \$368 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = last2;
+    \$370  = first4;
     if (rst) begin
       \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = nf2;
+    \$371  = last4;
     if (rst) begin
-      \$371  = 4'h0;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = v3;
+    \$372  = nf4;
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = first3;
+    \$373  = v5;
     if (rst) begin
       \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = last3;
+    \$374  = first5;
     if (rst) begin
       \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = nf3;
+    \$375  = last5;
     if (rst) begin
-      \$375  = 4'h0;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = v4;
+    \$376  = nf5;
     if (rst) begin
-      \$376  = 1'h0;
+      \$376  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = first4;
+    \$377  = v6;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = last4;
+    \$378  = first6;
     if (rst) begin
       \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = nf4;
+    \$379  = last6;
     if (rst) begin
-      \$379  = 4'h0;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = v5;
+    \$380  = nf6;
     if (rst) begin
-      \$380  = 1'h0;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = first5;
+    \$381  = v7;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = last5;
+    \$382  = first7;
     if (rst) begin
       \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = nf5;
+    \$383  = last7;
     if (rst) begin
-      \$383  = 4'h0;
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = v6;
+    \$384  = nf7;
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = first6;
+    \$385  = v8;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = last6;
+    \$386  = first8;
     if (rst) begin
       \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = nf6;
+    \$387  = last8;
     if (rst) begin
-      \$387  = 4'h0;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = v7;
+    \$388  = nf8;
     if (rst) begin
-      \$388  = 1'h0;
+      \$388  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = first7;
+    \$389  = v8;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = last7;
+    \$390  = first8;
     if (rst) begin
       \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = nf7;
+    \$391  = last8;
     if (rst) begin
-      \$391  = 4'h0;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = v8;
+    \$392  = nf8;
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = first8;
+    \$393  = \$103 ;
     if (rst) begin
-      \$393  = 1'h0;
+      \$393  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = last8;
+    \$394  = acc0;
+    if (v9_0) begin
+      \$394  = \$156 [22:0];
+    end
     if (rst) begin
-      \$394  = 1'h0;
+      \$394  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = nf8;
+    \$395  = \$104 ;
     if (rst) begin
-      \$395  = 4'h0;
+      \$395  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = v8;
+    \$396  = acc1;
+    if (v9_0) begin
+      \$396  = \$158 [22:0];
+    end
     if (rst) begin
-      \$396  = 1'h0;
+      \$396  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = first8;
+    \$397  = \$105 ;
     if (rst) begin
       \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = last8;
+    \$398  = \$162 [3:0];
     if (rst) begin
-      \$398  = 1'h0;
+      \$398  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = nf8;
+    \$399  = \$112 ;
     if (rst) begin
-      \$399  = 4'h0;
+      \$399  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$104 ;
-    if (rst) begin
-      \$400  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = acc0;
-    if (v9_0) begin
-      \$401  = \$157 [22:0];
+    \$400  = q_wptr;
+    if (\$119 ) begin
+      \$400  = \$122 [3:0];
     end
     if (rst) begin
-      \$401  = 23'h000000;
+      \$400  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \$105 ;
-    if (rst) begin
-      \$402  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = acc1;
-    if (v9_0) begin
-      \$403  = \$159 [22:0];
+    \$401  = q_rptr;
+    if (\$126 ) begin
+      \$401  = \$129 [3:0];
     end
     if (rst) begin
-      \$403  = 23'h000000;
+      \$401  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = \$106 ;
+    \$402  = \$142 [3:0];
     if (rst) begin
-      \$404  = 1'h0;
+      \$402  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = \$163 [3:0];
-    if (rst) begin
-      \$405  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = \$113 ;
-    if (rst) begin
-      \$406  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = q_wptr;
-    if (\$120 ) begin
-      \$407  = \$123 [3:0];
+    \$403  = o__valid;
+    if (\$144 ) begin
+      \$403  = \$146 ;
     end
     if (rst) begin
-      \$407  = 4'h0;
+      \$403  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = q_rptr;
-    if (\$127 ) begin
-      \$408  = \$130 [3:0];
-    end
-    if (rst) begin
-      \$408  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = \$143 [3:0];
-    if (rst) begin
-      \$409  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = o__valid;
-    if (\$145 ) begin
-      \$410  = \$147 ;
+    \$404  = o__payload;
+    if (\$144 ) begin
+      \$404  = \$148 ;
     end
     if (rst) begin
-      \$410  = 1'h0;
+      \$404  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = o__payload;
-    if (\$145 ) begin
-      \$411  = \$149 ;
-    end
-    if (rst) begin
-      \$411  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      6'h00:
-          \$1  = 4'h0;
-      6'h01:
-          \$1  = 4'h1;
-      6'h02:
-          \$1  = 4'h1;
-      6'h03:
-          \$1  = 4'h1;
-      6'h04:
-          \$1  = 4'h2;
-      6'h05:
-          \$1  = 4'h2;
-      6'h06:
-          \$1  = 4'h2;
-      6'h07:
-          \$1  = 4'h3;
-      6'h08:
-          \$1  = 4'h3;
-      6'h09:
-          \$1  = 4'h3;
-      6'h0a:
-          \$1  = 4'h4;
-      6'h0b:
-          \$1  = 4'h4;
-      6'h0c:
-          \$1  = 4'h4;
-      6'h0d:
-          \$1  = 4'h5;
-      6'h0e:
-          \$1  = 4'h5;
-      6'h0f:
-          \$1  = 4'h5;
-      6'h10:
-          \$1  = 4'h6;
-      6'h11:
-          \$1  = 4'h6;
-      6'h12:
-          \$1  = 4'h6;
-      6'h13:
-          \$1  = 4'h7;
-      6'h14:
-          \$1  = 4'h7;
-      6'h15:
-          \$1  = 4'h7;
-      6'h16:
-          \$1  = 4'h8;
-      6'h17:
-          \$1  = 4'h8;
-      6'h18:
-          \$1  = 4'h8;
-      6'h19:
-          \$1  = 4'h9;
-      6'h1a:
-          \$1  = 4'h9;
-      6'h1b:
-          \$1  = 4'h9;
-      6'h1c:
-          \$1  = 4'ha;
-      6'h1d:
-          \$1  = 4'ha;
-      6'h1e:
-          \$1  = 4'ha;
-      6'h1f:
-          \$1  = 4'hb;
-      6'h20:
-          \$1  = 4'hb;
-      6'h21:
-          \$1  = 4'hb;
-      6'h22:
-          \$1  = 4'hc;
-      6'h23:
-          \$1  = 4'hc;
-      6'h24:
-          \$1  = 4'hc;
-      6'h25:
-          \$1  = 4'hd;
-      6'h26:
-          \$1  = 4'hd;
-      6'h27:
-          \$1  = 4'hd;
-      6'h28:
-          \$1  = 4'he;
-      6'h29:
-          \$1  = 4'he;
-      6'h2a:
-          \$1  = 4'he;
-      6'h2b:
-          \$1  = 4'hf;
-      6'h2c:
-          \$1  = 4'hf;
-      6'h2d:
-          \$1  = 4'hf;
-      6'h2e:
-          \$1  = 4'h0;
-      6'h2f:
-          \$1  = 4'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 2'h0;
-    casez (t)
-      6'h00:
-          \$2  = 2'h2;
-      6'h01:
-          \$2  = 2'h0;
-      6'h02:
-          \$2  = 2'h1;
-      6'h03:
-          \$2  = 2'h2;
-      6'h04:
-          \$2  = 2'h0;
-      6'h05:
-          \$2  = 2'h1;
-      6'h06:
-          \$2  = 2'h2;
-      6'h07:
-          \$2  = 2'h0;
-      6'h08:
-          \$2  = 2'h1;
-      6'h09:
-          \$2  = 2'h2;
-      6'h0a:
-          \$2  = 2'h0;
-      6'h0b:
-          \$2  = 2'h1;
-      6'h0c:
-          \$2  = 2'h2;
-      6'h0d:
-          \$2  = 2'h0;
-      6'h0e:
-          \$2  = 2'h1;
-      6'h0f:
-          \$2  = 2'h2;
-      6'h10:
-          \$2  = 2'h0;
-      6'h11:
-          \$2  = 2'h1;
-      6'h12:
-          \$2  = 2'h2;
-      6'h13:
-          \$2  = 2'h0;
-      6'h14:
-          \$2  = 2'h1;
-      6'h15:
-          \$2  = 2'h2;
-      6'h16:
-          \$2  = 2'h0;
-      6'h17:
-          \$2  = 2'h1;
-      6'h18:
-          \$2  = 2'h2;
-      6'h19:
-          \$2  = 2'h0;
-      6'h1a:
-          \$2  = 2'h1;
-      6'h1b:
-          \$2  = 2'h2;
-      6'h1c:
-          \$2  = 2'h0;
-      6'h1d:
-          \$2  = 2'h1;
-      6'h1e:
-          \$2  = 2'h2;
-      6'h1f:
-          \$2  = 2'h0;
-      6'h20:
-          \$2  = 2'h1;
-      6'h21:
-          \$2  = 2'h2;
-      6'h22:
-          \$2  = 2'h0;
-      6'h23:
-          \$2  = 2'h1;
-      6'h24:
-          \$2  = 2'h2;
-      6'h25:
-          \$2  = 2'h0;
-      6'h26:
-          \$2  = 2'h1;
-      6'h27:
-          \$2  = 2'h2;
-      6'h28:
-          \$2  = 2'h0;
-      6'h29:
-          \$2  = 2'h1;
-      6'h2a:
-          \$2  = 2'h2;
-      6'h2b:
-          \$2  = 2'h0;
-      6'h2c:
-          \$2  = 2'h1;
-      6'h2d:
-          \$2  = 2'h2;
-      6'h2e:
-          \$2  = 2'h0;
-      6'h2f:
-          \$2  = 2'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h0;
-      6'h02:
-          \$3  = 1'h0;
-      6'h03:
-          \$3  = 1'h0;
-      6'h04:
-          \$3  = 1'h0;
-      6'h05:
-          \$3  = 1'h0;
-      6'h06:
-          \$3  = 1'h0;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h0;
-      6'h2b:
-          \$3  = 1'h0;
-      6'h2c:
-          \$3  = 1'h0;
-      6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h1;
-      6'h2f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h1;
-      6'h02:
-          \$4  = 1'h0;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h1;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h0;
-      6'h07:
-          \$4  = 1'h1;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h1;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h1;
-      6'h0e:
-          \$4  = 1'h0;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h1;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h0;
-      6'h13:
-          \$4  = 1'h1;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h1;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h1;
-      6'h1a:
-          \$4  = 1'h0;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h1;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h0;
-      6'h1f:
-          \$4  = 1'h1;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h1;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h1;
-      6'h26:
-          \$4  = 1'h0;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h1;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h0;
-      6'h2b:
-          \$4  = 1'h1;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
-      6'h2e:
-          \$4  = 1'h1;
-      6'h2f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h1;
-      6'h01:
-          \$5  = 1'h0;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h1;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h0;
-      6'h06:
-          \$5  = 1'h1;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h1;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h1;
-      6'h0d:
-          \$5  = 1'h0;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h1;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h0;
-      6'h12:
-          \$5  = 1'h1;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h1;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h1;
-      6'h19:
-          \$5  = 1'h0;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h1;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h0;
-      6'h1e:
-          \$5  = 1'h1;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h1;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h1;
-      6'h25:
-          \$5  = 1'h0;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h1;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h0;
-      6'h2a:
-          \$5  = 1'h1;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h1;
-      6'h2e:
-          \$5  = 1'h0;
-      6'h2f:
-          \$5  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      4'h0:
+          \$103  = 23'h000276;
+      4'h1:
+          \$103  = 23'h7ff5f9;
+      4'h2:
+          \$103  = 23'h7feeb8;
+      4'h3:
+          \$103  = 23'h7ff3f2;
+      4'h4:
+          \$103  = 23'h7ff682;
+      4'h5:
+          \$103  = 23'h7fff38;
+      4'h6:
+          \$103  = 23'h7ffbd6;
+      4'h7:
+          \$103  = 23'h7ff237;
+      4'h8:
+          \$103  = 23'h7ffd60;
+      4'h9:
+          \$103  = 23'h7ff3ef;
+      4'ha:
+          \$103  = 23'h00062a;
+      4'hb:
+          \$103  = 23'h000366;
+      4'hc:
+          \$103  = 23'h000179;
+      4'hd:
+          \$103  = 23'h000d7e;
+      4'he:
+          \$103  = 23'h7fcb5f;
+      4'hf:
+          \$103  = 23'h7ff902;
     endcase
   end
   always @* begin
@@ -12274,1552 +11633,1514 @@ module top_s1_dense1_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     (* full_case = 32'd1 *)
     casez (nf8)
       4'h0:
-          \$104  = 23'h000276;
+          \$104  = 23'h7ffd1b;
       4'h1:
-          \$104  = 23'h7ff5f9;
+          \$104  = 23'h7ff47a;
       4'h2:
-          \$104  = 23'h7feeb8;
+          \$104  = 23'h7fff55;
       4'h3:
-          \$104  = 23'h7ff3f2;
+          \$104  = 23'h7ff29e;
       4'h4:
-          \$104  = 23'h7ff682;
+          \$104  = 23'h00053e;
       4'h5:
-          \$104  = 23'h7fff38;
+          \$104  = 23'h7ffc38;
       4'h6:
-          \$104  = 23'h7ffbd6;
+          \$104  = 23'h7ff763;
       4'h7:
-          \$104  = 23'h7ff237;
+          \$104  = 23'h000053;
       4'h8:
-          \$104  = 23'h7ffd60;
+          \$104  = 23'h7ff10d;
       4'h9:
-          \$104  = 23'h7ff3ef;
+          \$104  = 23'h7ffe7c;
       4'ha:
-          \$104  = 23'h00062a;
+          \$104  = 23'h000e9b;
       4'hb:
-          \$104  = 23'h000366;
+          \$104  = 23'h000a3f;
       4'hc:
-          \$104  = 23'h000179;
+          \$104  = 23'h7fdf88;
       4'hd:
-          \$104  = 23'h000d7e;
+          \$104  = 23'h7ff3d8;
       4'he:
-          \$104  = 23'h7fcb5f;
+          \$104  = 23'h7ff302;
       4'hf:
-          \$104  = 23'h7ff902;
+          \$104  = 23'h7fffb4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      4'h0:
-          \$105  = 23'h7ffd1b;
-      4'h1:
-          \$105  = 23'h7ff47a;
-      4'h2:
-          \$105  = 23'h7fff55;
-      4'h3:
-          \$105  = 23'h7ff29e;
-      4'h4:
-          \$105  = 23'h00053e;
-      4'h5:
-          \$105  = 23'h7ffc38;
-      4'h6:
-          \$105  = 23'h7ff763;
-      4'h7:
-          \$105  = 23'h000053;
-      4'h8:
-          \$105  = 23'h7ff10d;
-      4'h9:
-          \$105  = 23'h7ffe7c;
-      4'ha:
-          \$105  = 23'h000e9b;
-      4'hb:
-          \$105  = 23'h000a3f;
-      4'hc:
-          \$105  = 23'h7fdf88;
-      4'hd:
-          \$105  = 23'h7ff3d8;
-      4'he:
-          \$105  = 23'h7ff302;
-      4'hf:
-          \$105  = 23'h7fffb4;
-    endcase
+    \$163  = 1'h1;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = nf_t;
+    \$164  = tile;
     if (issue) begin
-      \$164  = nf_t_ahead;
+      \$164  = \$1 ;
     end
     if (rst) begin
-      \$164  = 4'h0;
+      \$164  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = nf_t_ahead;
+    \$165  = tile_plus1;
     if (issue) begin
-      \$165  = \$1 ;
+      \$165  = tile_plus2;
     end
     if (rst) begin
-      \$165  = 4'h0;
+      \$165  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = sf_t;
+    \$166  = tile_plus2;
     if (issue) begin
-      \$166  = sf_t_ahead;
+      \$166  = \$4 [5:0];
     end
     if (rst) begin
-      \$166  = 2'h0;
+      \$166  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = sf_t_ahead;
+    \$167  = t;
     if (issue) begin
-      \$167  = \$2 ;
+      \$167  = \$7 [5:0];
     end
     if (rst) begin
-      \$167  = 2'h1;
+      \$167  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = reads_input_t;
-    if (issue) begin
-      \$168  = reads_input_t_ahead;
-    end
+    \$168  = i__payload;
     if (rst) begin
-      \$168  = 1'h1;
+      \$168  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = reads_input_t_ahead;
-    if (issue) begin
-      \$169  = \$3 ;
-    end
+    \$169  = tile[6];
     if (rst) begin
-      \$169  = 1'h1;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = first_t;
-    if (issue) begin
-      \$170  = first_t_ahead;
-    end
+    \$170  = issue;
     if (rst) begin
-      \$170  = 1'h1;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = first_t_ahead;
-    if (issue) begin
-      \$171  = \$4 ;
-    end
+    \$171  = tile[7];
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = last_t;
-    if (issue) begin
-      \$172  = last_t_ahead;
-    end
+    \$172  = tile[8];
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = last_t_ahead;
-    if (issue) begin
-      \$173  = \$5 ;
-    end
+    \$173  = tile[3:0];
     if (rst) begin
-      \$173  = 1'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = t;
-    if (issue) begin
-      \$174  = \$8 [5:0];
-    end
+    \$174  = from_input;
     if (rst) begin
-      \$174  = 6'h00;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = i__payload;
+    \$175  = x_reg;
     if (rst) begin
       \$175  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = reads_input_t;
+    \$176  = rport__data;
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = issue;
+    \$177  = \$8 ;
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = first_t;
+    \$178  = t;
     if (rst) begin
-      \$178  = 1'h0;
+      \$178  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = last_t;
+    \$179  = t1;
     if (rst) begin
-      \$179  = 1'h0;
+      \$179  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = nf_t;
+    \$180  = \port__data$29 ;
     if (rst) begin
-      \$180  = 4'h0;
+      \$180  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = from_input;
+    \$181  = x_mid[7:0];
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = x_reg;
+    \$182  = x_mid[15:8];
     if (rst) begin
-      \$182  = 128'h00000000000000000000000000000000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = rport__data;
+    \$183  = x_mid[23:16];
     if (rst) begin
-      \$183  = 128'h00000000000000000000000000000000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$9 ;
+    \$184  = x_mid[31:24];
     if (rst) begin
-      \$184  = 128'h00000000000000000000000000000000;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = t;
+    \$185  = x_mid[39:32];
     if (rst) begin
-      \$185  = 6'h00;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = t1;
+    \$186  = x_mid[47:40];
     if (rst) begin
-      \$186  = 6'h00;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = port__data;
+    \$187  = x_mid[55:48];
     if (rst) begin
-      \$187  = 64'h0000000000000000;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = x_mid[7:0];
+    \$188  = x_mid[63:56];
     if (rst) begin
       \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = x_mid[15:8];
+    \$189  = t1;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = x_mid[23:16];
+    \$190  = \port__data$40 ;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = x_mid[31:24];
+    \$191  = x_mid[71:64];
     if (rst) begin
       \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = x_mid[39:32];
+    \$192  = x_mid[79:72];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = x_mid[47:40];
+    \$193  = x_mid[87:80];
     if (rst) begin
       \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = x_mid[55:48];
+    \$194  = x_mid[95:88];
     if (rst) begin
       \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = x_mid[63:56];
+    \$195  = x_mid[103:96];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = t1;
+    \$196  = x_mid[111:104];
     if (rst) begin
-      \$196  = 6'h00;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = \port__data$45 ;
+    \$197  = x_mid[119:112];
     if (rst) begin
-      \$197  = 64'h0000000000000000;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = x_mid[71:64];
+    \$198  = x_mid[127:120];
     if (rst) begin
       \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = x_mid[79:72];
+    \$199  = t1;
     if (rst) begin
-      \$199  = 8'h00;
+      \$199  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = x_mid[87:80];
+    \$200  = \port__data$51 ;
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = x_mid[95:88];
+    \$201  = x_mid[7:0];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = x_mid[103:96];
+    \$202  = x_mid[15:8];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = x_mid[111:104];
+    \$203  = x_mid[23:16];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = x_mid[119:112];
+    \$204  = x_mid[31:24];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = x_mid[127:120];
+    \$205  = x_mid[39:32];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = t1;
+    \$206  = x_mid[47:40];
     if (rst) begin
-      \$206  = 6'h00;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = \port__data$56 ;
+    \$207  = x_mid[55:48];
     if (rst) begin
-      \$207  = 64'h0000000000000000;
+      \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = x_mid[7:0];
+    \$208  = x_mid[63:56];
     if (rst) begin
       \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = x_mid[15:8];
+    \$209  = t1;
     if (rst) begin
-      \$209  = 8'h00;
+      \$209  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = x_mid[23:16];
+    \$210  = \port__data$62 ;
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = x_mid[31:24];
+    \$211  = x_mid[71:64];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = x_mid[39:32];
+    \$212  = x_mid[79:72];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = x_mid[47:40];
+    \$213  = x_mid[87:80];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = x_mid[55:48];
+    \$214  = x_mid[95:88];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = x_mid[63:56];
+    \$215  = x_mid[103:96];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = t1;
+    \$216  = x_mid[111:104];
     if (rst) begin
-      \$216  = 6'h00;
+      \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \port__data$67 ;
+    \$217  = x_mid[119:112];
     if (rst) begin
-      \$217  = 64'h0000000000000000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = x_mid[71:64];
+    \$218  = x_mid[127:120];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = x_mid[79:72];
+    \$219  = \$9 ;
     if (rst) begin
-      \$219  = 8'h00;
+      \$219  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = x_mid[87:80];
+    \$220  = rom0_read[7:0];
     if (rst) begin
       \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = x_mid[95:88];
+    \$221  = \$10 ;
     if (rst) begin
-      \$221  = 8'h00;
+      \$221  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = x_mid[103:96];
+    \$222  = rom0_read[15:8];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = x_mid[111:104];
+    \$223  = \$11 ;
     if (rst) begin
-      \$223  = 8'h00;
+      \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = x_mid[119:112];
+    \$224  = rom0_read[23:16];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = x_mid[127:120];
+    \$225  = \$12 ;
     if (rst) begin
-      \$225  = 8'h00;
+      \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = \$10 ;
+    \$226  = rom0_read[31:24];
     if (rst) begin
-      \$226  = 9'h000;
+      \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = rom0_read[7:0];
+    \$227  = \$13 ;
     if (rst) begin
-      \$227  = 8'h00;
+      \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = \$11 ;
+    \$228  = rom0_read[39:32];
     if (rst) begin
-      \$228  = 9'h000;
+      \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = rom0_read[15:8];
+    \$229  = \$14 ;
     if (rst) begin
-      \$229  = 8'h00;
+      \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = \$12 ;
+    \$230  = rom0_read[47:40];
     if (rst) begin
-      \$230  = 9'h000;
+      \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = rom0_read[23:16];
+    \$231  = \$15 ;
     if (rst) begin
-      \$231  = 8'h00;
+      \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = \$13 ;
+    \$232  = rom0_read[55:48];
     if (rst) begin
-      \$232  = 9'h000;
+      \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = rom0_read[31:24];
+    \$233  = \$16 ;
     if (rst) begin
-      \$233  = 8'h00;
+      \$233  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = \$14 ;
+    \$234  = rom0_read[63:56];
     if (rst) begin
-      \$234  = 9'h000;
+      \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = rom0_read[39:32];
+    \$235  = \$17 ;
     if (rst) begin
-      \$235  = 8'h00;
+      \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = \$15 ;
+    \$236  = rom1_read[7:0];
     if (rst) begin
-      \$236  = 9'h000;
+      \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = rom0_read[47:40];
+    \$237  = \$18 ;
     if (rst) begin
-      \$237  = 8'h00;
+      \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = \$16 ;
+    \$238  = rom1_read[15:8];
     if (rst) begin
-      \$238  = 9'h000;
+      \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = rom0_read[55:48];
+    \$239  = \$19 ;
     if (rst) begin
-      \$239  = 8'h00;
+      \$239  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = \$17 ;
+    \$240  = rom1_read[23:16];
     if (rst) begin
-      \$240  = 9'h000;
+      \$240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = rom0_read[63:56];
+    \$241  = \$20 ;
     if (rst) begin
-      \$241  = 8'h00;
+      \$241  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = \$18 ;
+    \$242  = rom1_read[31:24];
     if (rst) begin
-      \$242  = 9'h000;
+      \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = rom1_read[7:0];
+    \$243  = \$21 ;
     if (rst) begin
-      \$243  = 8'h00;
+      \$243  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = \$19 ;
+    \$244  = rom1_read[39:32];
     if (rst) begin
-      \$244  = 9'h000;
+      \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = rom1_read[15:8];
+    \$245  = \$22 ;
     if (rst) begin
-      \$245  = 8'h00;
+      \$245  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = \$20 ;
+    \$246  = rom1_read[47:40];
     if (rst) begin
-      \$246  = 9'h000;
+      \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = rom1_read[23:16];
+    \$247  = \$23 ;
     if (rst) begin
-      \$247  = 8'h00;
+      \$247  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = \$21 ;
+    \$248  = rom1_read[55:48];
     if (rst) begin
-      \$248  = 9'h000;
+      \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = rom1_read[31:24];
+    \$249  = \$24 ;
     if (rst) begin
-      \$249  = 8'h00;
+      \$249  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = \$22 ;
+    \$250  = rom1_read[63:56];
     if (rst) begin
-      \$250  = 9'h000;
+      \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = rom1_read[39:32];
+    \$251  = \$25 ;
     if (rst) begin
-      \$251  = 8'h00;
+      \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$23 ;
+    \$252  = rom2_read[7:0];
     if (rst) begin
-      \$252  = 9'h000;
+      \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = rom1_read[47:40];
+    \$253  = \$26 ;
     if (rst) begin
-      \$253  = 8'h00;
+      \$253  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$24 ;
+    \$254  = rom2_read[15:8];
     if (rst) begin
-      \$254  = 9'h000;
+      \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = rom1_read[55:48];
+    \$255  = \$27 ;
     if (rst) begin
-      \$255  = 8'h00;
+      \$255  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$25 ;
+    \$256  = rom2_read[23:16];
     if (rst) begin
-      \$256  = 9'h000;
+      \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = rom1_read[63:56];
+    \$257  = \$28 ;
     if (rst) begin
-      \$257  = 8'h00;
+      \$257  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = \$26 ;
+    \$258  = rom2_read[31:24];
     if (rst) begin
-      \$258  = 9'h000;
+      \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = rom2_read[7:0];
+    \$259  = \$29 ;
     if (rst) begin
-      \$259  = 8'h00;
+      \$259  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = \$27 ;
+    \$260  = rom2_read[39:32];
     if (rst) begin
-      \$260  = 9'h000;
+      \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = rom2_read[15:8];
+    \$261  = \$30 ;
     if (rst) begin
-      \$261  = 8'h00;
+      \$261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = \$28 ;
+    \$262  = rom2_read[47:40];
     if (rst) begin
-      \$262  = 9'h000;
+      \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = rom2_read[23:16];
+    \$263  = \$31 ;
     if (rst) begin
-      \$263  = 8'h00;
+      \$263  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = \$29 ;
+    \$264  = rom2_read[55:48];
     if (rst) begin
-      \$264  = 9'h000;
+      \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = rom2_read[31:24];
+    \$265  = \$32 ;
     if (rst) begin
-      \$265  = 8'h00;
+      \$265  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = \$30 ;
+    \$266  = rom2_read[63:56];
     if (rst) begin
-      \$266  = 9'h000;
+      \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = rom2_read[39:32];
+    \$267  = \$33 ;
     if (rst) begin
-      \$267  = 8'h00;
+      \$267  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = \$31 ;
+    \$268  = rom3_read[7:0];
     if (rst) begin
-      \$268  = 9'h000;
+      \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = rom2_read[47:40];
+    \$269  = \$34 ;
     if (rst) begin
-      \$269  = 8'h00;
+      \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = \$32 ;
+    \$270  = rom3_read[15:8];
     if (rst) begin
-      \$270  = 9'h000;
+      \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = rom2_read[55:48];
+    \$271  = \$35 ;
     if (rst) begin
-      \$271  = 8'h00;
+      \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = \$33 ;
+    \$272  = rom3_read[23:16];
     if (rst) begin
-      \$272  = 9'h000;
+      \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = rom2_read[63:56];
+    \$273  = \$36 ;
     if (rst) begin
-      \$273  = 8'h00;
+      \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = \$34 ;
+    \$274  = rom3_read[31:24];
     if (rst) begin
-      \$274  = 9'h000;
+      \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = rom3_read[7:0];
+    \$275  = \$37 ;
     if (rst) begin
-      \$275  = 8'h00;
+      \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = \$35 ;
+    \$276  = rom3_read[39:32];
     if (rst) begin
-      \$276  = 9'h000;
+      \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = rom3_read[15:8];
+    \$277  = \$38 ;
     if (rst) begin
-      \$277  = 8'h00;
+      \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = \$36 ;
+    \$278  = rom3_read[47:40];
     if (rst) begin
-      \$278  = 9'h000;
+      \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = rom3_read[23:16];
+    \$279  = \$39 ;
     if (rst) begin
-      \$279  = 8'h00;
+      \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = \$37 ;
+    \$280  = rom3_read[55:48];
     if (rst) begin
-      \$280  = 9'h000;
+      \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = rom3_read[31:24];
+    \$281  = \$40 ;
     if (rst) begin
-      \$281  = 8'h00;
+      \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$38 ;
+    \$282  = rom3_read[63:56];
     if (rst) begin
-      \$282  = 9'h000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = rom3_read[39:32];
+    \$283  = \$41 ;
     if (rst) begin
-      \$283  = 8'h00;
+      \$283  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$39 ;
+    \$284  = \$42 ;
     if (rst) begin
-      \$284  = 9'h000;
+      \$284  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = rom3_read[47:40];
+    \$285  = \$43 ;
     if (rst) begin
-      \$285  = 8'h00;
+      \$285  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$40 ;
+    \$286  = \$44 ;
     if (rst) begin
-      \$286  = 9'h000;
+      \$286  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = rom3_read[55:48];
+    \$287  = \$45 ;
     if (rst) begin
-      \$287  = 8'h00;
+      \$287  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$41 ;
+    \$288  = \$46 ;
     if (rst) begin
-      \$288  = 9'h000;
+      \$288  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = rom3_read[63:56];
+    \$289  = \$47 ;
     if (rst) begin
-      \$289  = 8'h00;
+      \$289  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$42 ;
+    \$290  = \$48 ;
     if (rst) begin
       \$290  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = \$43 ;
+    \$291  = \$49 ;
     if (rst) begin
       \$291  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = \$44 ;
+    \$292  = \$50 ;
     if (rst) begin
       \$292  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = \$45 ;
+    \$293  = \$51 ;
     if (rst) begin
       \$293  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = \$46 ;
+    \$294  = \$52 ;
     if (rst) begin
       \$294  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = \$47 ;
+    \$295  = \$53 ;
     if (rst) begin
       \$295  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = \$48 ;
+    \$296  = \$54 ;
     if (rst) begin
       \$296  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = \$49 ;
+    \$297  = \$55 ;
     if (rst) begin
       \$297  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = \$50 ;
+    \$298  = \$56 ;
     if (rst) begin
       \$298  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = \$51 ;
+    \$299  = \$57 ;
     if (rst) begin
       \$299  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = \$52 ;
+    \$300  = \$58 ;
     if (rst) begin
       \$300  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = \$53 ;
+    \$301  = \$59 ;
     if (rst) begin
       \$301  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$54 ;
+    \$302  = \$60 ;
     if (rst) begin
       \$302  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = \$55 ;
+    \$303  = \$61 ;
     if (rst) begin
       \$303  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$56 ;
+    \$304  = \$62 ;
     if (rst) begin
       \$304  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = \$57 ;
+    \$305  = \$63 ;
     if (rst) begin
       \$305  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$58 ;
+    \$306  = \$64 ;
     if (rst) begin
       \$306  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = \$59 ;
+    \$307  = \$65 ;
     if (rst) begin
       \$307  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$60 ;
+    \$308  = \$66 ;
     if (rst) begin
       \$308  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = \$61 ;
+    \$309  = \$67 ;
     if (rst) begin
       \$309  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$62 ;
+    \$310  = \$68 ;
     if (rst) begin
       \$310  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$63 ;
+    \$311  = \$69 ;
     if (rst) begin
       \$311  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$64 ;
+    \$312  = \$70 ;
     if (rst) begin
       \$312  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = \$65 ;
+    \$313  = \$71 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = \$66 ;
+    \$314  = \$72 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$67 ;
+    \$315  = prod0_0;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = \$68 ;
+    \$316  = prod0_1;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = \$69 ;
+    \$317  = prod0_2;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = \$70 ;
+    \$318  = prod0_3;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = \$71 ;
+    \$319  = prod0_4;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = \$72 ;
+    \$320  = prod0_5;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = \$73 ;
+    \$321  = prod0_6;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = prod0_0;
+    \$322  = prod0_7;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = prod0_1;
+    \$323  = prod0_8;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = prod0_2;
+    \$324  = prod0_9;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = prod0_3;
+    \$325  = prod0_10;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = prod0_4;
+    \$326  = prod0_11;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = prod0_5;
+    \$327  = prod0_12;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = prod0_6;
+    \$328  = prod0_13;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = prod0_7;
+    \$329  = prod0_14;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = prod0_8;
+    \$330  = prod0_15;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = prod0_9;
+    \$331  = prod1_0;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = prod0_10;
+    \$332  = prod1_1;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = prod0_11;
+    \$333  = prod1_2;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = prod0_12;
+    \$334  = prod1_3;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = prod0_13;
+    \$335  = prod1_4;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = prod0_14;
+    \$336  = prod1_5;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = prod0_15;
+    \$337  = prod1_6;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = prod1_0;
+    \$338  = prod1_7;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = prod1_1;
+    \$339  = prod1_8;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = prod1_2;
+    \$340  = prod1_9;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = prod1_3;
+    \$341  = prod1_10;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = prod1_4;
+    \$342  = prod1_11;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = prod1_5;
+    \$343  = prod1_12;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = prod1_6;
+    \$344  = prod1_13;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = prod1_7;
+    \$345  = prod1_14;
     if (rst) begin
       \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = prod1_8;
+    \$346  = prod1_15;
     if (rst) begin
       \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = prod1_9;
+    \$347  = { \$75 [18], \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
-      \$347  = 17'h00000;
+      \$347  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = prod1_10;
+    \$348  = { \$78 [18], \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
-      \$348  = 17'h00000;
+      \$348  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = prod1_11;
+    \$349  = { \$81 [18], \$81 [18], \$81 [18], \$81 [18], \$81  };
     if (rst) begin
-      \$349  = 17'h00000;
+      \$349  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = prod1_12;
+    \$350  = { \$84 [18], \$84 [18], \$84 [18], \$84 [18], \$84  };
     if (rst) begin
-      \$350  = 17'h00000;
+      \$350  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = prod1_13;
+    \$351  = \$87 [22:0];
     if (rst) begin
-      \$351  = 17'h00000;
+      \$351  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = prod1_14;
+    \$352  = { \$90 [18], \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
-      \$352  = 17'h00000;
+      \$352  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = prod1_15;
+    \$353  = { \$93 [18], \$93 [18], \$93 [18], \$93 [18], \$93  };
     if (rst) begin
-      \$353  = 17'h00000;
+      \$353  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = { \$76 [18], \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$354  = { \$96 [18], \$96 [18], \$96 [18], \$96 [18], \$96  };
     if (rst) begin
       \$354  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = { \$79 [18], \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$355  = { \$99 [18], \$99 [18], \$99 [18], \$99 [18], \$99  };
     if (rst) begin
       \$355  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = { \$82 [18], \$82 [18], \$82 [18], \$82 [18], \$82  };
+    \$356  = \$102 [22:0];
     if (rst) begin
       \$356  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = { \$85 [18], \$85 [18], \$85 [18], \$85 [18], \$85  };
+    \$357  = v1;
     if (rst) begin
-      \$357  = 23'h000000;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = \$88 [22:0];
+    \$358  = first1;
     if (rst) begin
-      \$358  = 23'h000000;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = { \$91 [18], \$91 [18], \$91 [18], \$91 [18], \$91  };
+    \$359  = last1;
     if (rst) begin
-      \$359  = 23'h000000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = { \$94 [18], \$94 [18], \$94 [18], \$94 [18], \$94  };
+    \$360  = nf1;
     if (rst) begin
-      \$360  = 23'h000000;
+      \$360  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = { \$97 [18], \$97 [18], \$97 [18], \$97 [18], \$97  };
+    \$361  = v2;
     if (rst) begin
-      \$361  = 23'h000000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = { \$100 [18], \$100 [18], \$100 [18], \$100 [18], \$100  };
+    \$362  = first2;
     if (rst) begin
-      \$362  = 23'h000000;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = \$103 [22:0];
+    \$363  = last2;
     if (rst) begin
-      \$363  = 23'h000000;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = v1;
+    \$364  = nf2;
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = first1;
+    \$365  = v3;
     if (rst) begin
       \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = last1;
+    \$366  = first3;
     if (rst) begin
       \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = nf1;
+    \$367  = last3;
     if (rst) begin
-      \$367  = 4'h0;
+      \$367  = 1'h0;
     end
   end
-  assign acc0_next = \$157 [22:0];
-  assign acc1_next = \$159 [22:0];
-  assign q_owed_next = \$163 [3:0];
-  assign \$signature__addr  = sf_t;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$368  = nf3;
+    if (rst) begin
+      \$368  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$369  = v4;
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  assign acc0_next = \$156 [22:0];
+  assign acc1_next = \$158 [22:0];
+  assign q_owed_next = \$162 [3:0];
+  assign \$signature__addr  = tile[5:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$270  = rom1_addr;
-  assign \port__addr$271  = rom2_addr;
-  assign \port__addr$272  = rom3_addr;
-  assign \$signature__en$273  = deliver;
-  assign \$signature__addr$274  = q_wptr;
-  assign \$signature__data$275  = q_in;
-  assign \rport__addr$276  = q_rptr;
+  assign rport__addr = tile[5:4];
+  assign \port__addr$265  = rom0_addr;
+  assign \port__addr$266  = rom1_addr;
+  assign \port__addr$267  = rom2_addr;
+  assign \port__addr$268  = rom3_addr;
+  assign \$signature__en$269  = deliver;
+  assign \$signature__addr$270  = q_wptr;
+  assign \$signature__data$271  = q_in;
+  assign \rport__addr$272  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -16163,49 +15484,49 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [5:0] \$100 ;
+  reg \$100 ;
   reg [63:0] \$101 ;
-  reg \$102 ;
-  reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg [3:0] \$106 ;
-  reg \$107 ;
-  reg [63:0] \$108 ;
-  reg [63:0] \$109 ;
+  reg [63:0] \$102 ;
+  reg [63:0] \$103 ;
+  reg [5:0] \$104 ;
+  reg [5:0] \$105 ;
+  reg [63:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [63:0] \$110 ;
-  reg [5:0] \$111 ;
-  reg [5:0] \$112 ;
-  reg [63:0] \$113 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
   reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
+  reg [8:0] \$115 ;
   reg [7:0] \$116 ;
-  reg [7:0] \$117 ;
+  reg [8:0] \$117 ;
   reg [7:0] \$118 ;
-  reg [7:0] \$119 ;
+  reg [8:0] \$119 ;
   wire [8:0] \$12 ;
   reg [7:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [8:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [8:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [8:0] \$128 ;
-  reg [7:0] \$129 ;
+  reg [8:0] \$121 ;
+  reg [7:0] \$122 ;
+  reg [8:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [8:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [8:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [8:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [8:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [8:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [8:0] \$136 ;
-  reg [7:0] \$137 ;
+  reg [7:0] \$130 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
+  reg [16:0] \$135 ;
+  reg [16:0] \$136 ;
+  reg [16:0] \$137 ;
   reg [16:0] \$138 ;
   reg [16:0] \$139 ;
   wire [8:0] \$14 ;
@@ -16216,90 +15537,83 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$144 ;
   reg [16:0] \$145 ;
   reg [16:0] \$146 ;
-  reg [16:0] \$147 ;
-  reg [16:0] \$148 ;
-  reg [16:0] \$149 ;
+  reg [22:0] \$147 ;
+  reg [22:0] \$148 ;
+  reg [22:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [16:0] \$150 ;
-  reg [16:0] \$151 ;
-  reg [16:0] \$152 ;
-  reg [16:0] \$153 ;
-  reg [22:0] \$154 ;
-  reg [22:0] \$155 ;
-  reg [22:0] \$156 ;
-  reg \$157 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg [3:0] \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg [3:0] \$157 ;
   reg \$158 ;
   reg \$159 ;
   wire [8:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg \$161 ;
+  reg \$160 ;
+  reg [3:0] \$161 ;
   reg \$162 ;
   reg \$163 ;
-  reg [3:0] \$164 ;
-  reg \$165 ;
+  reg \$164 ;
+  reg [3:0] \$165 ;
   reg \$166 ;
   reg \$167 ;
-  reg [3:0] \$168 ;
-  reg \$169 ;
-  wire [8:0] \$17 ;
+  reg \$168 ;
+  reg [3:0] \$169 ;
+  wire [16:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
-  reg [3:0] \$172 ;
-  reg \$173 ;
+  reg \$172 ;
+  reg [3:0] \$173 ;
   reg \$174 ;
   reg \$175 ;
-  reg [3:0] \$176 ;
-  reg \$177 ;
+  reg \$176 ;
+  reg [3:0] \$177 ;
   reg \$178 ;
   reg \$179 ;
   wire [16:0] \$18 ;
-  reg [3:0] \$180 ;
-  reg \$181 ;
+  reg \$180 ;
+  reg [3:0] \$181 ;
   reg \$182 ;
   reg \$183 ;
-  reg [3:0] \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [3:0] \$188 ;
-  reg \$189 ;
+  reg \$184 ;
+  reg [3:0] \$185 ;
+  reg [22:0] \$186 ;
+  reg [22:0] \$187 ;
+  reg \$188 ;
+  reg [3:0] \$189 ;
   wire [16:0] \$19 ;
   reg \$190 ;
-  reg \$191 ;
+  reg [3:0] \$191 ;
   reg [3:0] \$192 ;
-  reg [22:0] \$193 ;
-  reg [22:0] \$194 ;
-  reg \$195 ;
-  reg [3:0] \$196 ;
-  reg \$197 ;
-  reg [3:0] \$198 ;
-  reg [3:0] \$199 ;
-  reg [1:0] \$2 ;
+  reg [3:0] \$193 ;
+  reg \$194 ;
+  reg [22:0] \$195 ;
+  wire \$2 ;
   wire [16:0] \$20 ;
-  reg [3:0] \$200 ;
-  reg \$201 ;
-  reg [22:0] \$202 ;
   wire [16:0] \$21 ;
   wire [16:0] \$22 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
-  wire [16:0] \$25 ;
+  wire [17:0] \$25 ;
   wire [17:0] \$26 ;
-  wire [17:0] \$27 ;
-  wire [18:0] \$28 ;
+  wire [18:0] \$27 ;
+  wire [17:0] \$28 ;
   wire [17:0] \$29 ;
-  reg \$3 ;
-  wire [17:0] \$30 ;
-  wire [18:0] \$31 ;
-  wire [23:0] \$32 ;
-  reg [22:0] \$33 ;
+  wire [6:0] \$3 ;
+  wire [18:0] \$30 ;
+  wire [23:0] \$31 ;
+  reg [22:0] \$32 ;
+  wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [6:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -16309,72 +15623,71 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
+  wire [4:0] \$49 ;
+  wire \$5 ;
   wire [4:0] \$50 ;
-  wire [4:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [4:0] \$56 ;
   wire [4:0] \$57 ;
-  wire [4:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [6:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire [4:0] \$66 ;
+  wire [4:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [6:0] \$7 ;
-  wire \$70 ;
-  wire [5:0] \$71 ;
+  wire [5:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire [22:0] \$77 ;
+  wire [22:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [6:0] \$8 ;
+  wire [63:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire [22:0] \$84 ;
-  wire [23:0] \$85 ;
-  wire \$86 ;
-  wire [4:0] \$87 ;
-  wire \$88 ;
-  wire [5:0] \$89 ;
-  wire [63:0] \$9 ;
-  reg [3:0] \$90 ;
-  reg [3:0] \$91 ;
-  reg [1:0] \$92 ;
-  reg [1:0] \$93 ;
-  reg \$94 ;
+  wire [22:0] \$83 ;
+  wire [23:0] \$84 ;
+  wire \$85 ;
+  wire [4:0] \$86 ;
+  wire \$87 ;
+  wire [5:0] \$88 ;
+  reg \$89 ;
+  wire [8:0] \$9 ;
+  reg [8:0] \$90 ;
+  reg [5:0] \$91 ;
+  reg [5:0] \$92 ;
+  reg [5:0] \$93 ;
+  reg [63:0] \$94 ;
   reg \$95 ;
   reg \$96 ;
   reg \$97 ;
   reg \$98 ;
-  reg \$99 ;
-  (* init = 2'h0 *)
+  reg [3:0] \$99 ;
   wire [1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$132 ;
+  wire [3:0] \$signature__addr$128 ;
   wire [63:0] \$signature__data ;
   (* init = 23'h000000 *)
-  wire [22:0] \$signature__data$133 ;
+  wire [22:0] \$signature__data$129 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$131 ;
+  wire \$signature__en$127 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] bias0 = 23'h000000;
@@ -16392,8 +15705,6 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first9 = 1'h0;
   (* keep = 32'd1 *)
   reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [63:0] i__payload;
@@ -16423,8 +15734,6 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -16436,8 +15745,6 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] nf9 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf9_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
   wire [22:0] \o__payload[0] ;
@@ -16445,10 +15752,12 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] port__addr;
-  wire [63:0] port__data;
+  wire [5:0] \port__addr$126 ;
+  wire [8:0] port__data;
+  wire [63:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -16474,26 +15783,25 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 2'h0 *)
   wire [1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$134 ;
+  wire [3:0] \rport__addr$130 ;
   wire [63:0] rport__data;
-  wire [22:0] \rport__data$125 ;
+  wire [22:0] \rport__data$120 ;
   input rst;
   wire rst;
-  reg [1:0] sf_t = 2'h0;
-  reg [1:0] sf_t_ahead = 2'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum0_s0_1 = 23'h000000;
   reg [22:0] sum0_s1_0 = 23'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -16557,11 +15865,11 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:4]] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:4]];
   end
   assign rport__data = _0_;
   reg [22:0] queue [10:0];
@@ -16582,7 +15890,7 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$125  = queue[q_rptr];
+  assign \rport__data$120  = queue[q_rptr];
   reg [63:0] rom0 [39:0];
   initial begin
     rom0[0] = 64'h902d86ed5f2f8e16;
@@ -16630,1625 +15938,1173 @@ module top_s2_dense2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 6'h27;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$19  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$20  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$21  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$22  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$23  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$24  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$25  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$26  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$27  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$28  = $signed(\$26 ) + $signed(\$27 );
-  assign \$29  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$30  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$34  = v9 & last9;
-  assign \$35  = issue & last_t;
-  assign \$36  = o__valid & o__ready;
-  assign \$37  = q_owed < 4'hb;
-  assign \$38  = \$36  ? q_room : \$37 ;
-  assign \$39  = o__valid & o__ready;
-  assign \$40  = \$39  | q_room;
-  assign \$41  = \$35  ? \$38  : \$40 ;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = | q_stored;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = deliver & \$47 ;
-  assign \$49  = q_wptr == 4'ha;
-  assign \$50  = q_wptr + 1'h1;
-  assign \$51  = \$49  ? 5'h00 : \$50 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = q_rptr == 4'ha;
-  assign \$57  = q_rptr + 1'h1;
-  assign \$58  = \$56  ? 5'h00 : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = deliver & \$64 ;
-  assign \$66  = q_stored + \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = \$66  - \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = \$74  | deliver;
-  assign \$76  = | q_stored;
-  assign \$77  = \$76  ? \rport__data$125  : acc0;
-  assign \$78  = ~ last_t;
-  assign \$79  = q_room | \$78 ;
-  assign i__ready = \$79  & reads_input_t;
-  assign \$80  = ~ last_t;
-  assign \$81  = q_room | \$80 ;
-  assign \$82  = ~ reads_input_t;
-  assign \$83  = i__valid | \$82 ;
-  assign issue = \$81  & \$83 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$84  = first9_0 ? bias0 : acc0;
-  assign \$85  = $signed(\$84 ) + $signed(sum0_s1_0);
-  assign \$86  = issue & last_t;
-  assign \$87  = q_owed + \$86 ;
-  assign \$88  = o__valid & o__ready;
-  assign \$89  = \$87  - \$88 ;
-  always @(posedge clk)
-    nf_t <= \$90 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$91 ;
-  always @(posedge clk)
-    sf_t <= \$92 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$93 ;
-  always @(posedge clk)
-    reads_input_t <= \$94 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$95 ;
-  always @(posedge clk)
-    first_t <= \$96 ;
-  always @(posedge clk)
-    first_t_ahead <= \$97 ;
-  always @(posedge clk)
-    last_t <= \$98 ;
-  always @(posedge clk)
-    last_t_ahead <= \$99 ;
-  always @(posedge clk)
-    t <= \$100 ;
-  always @(posedge clk)
-    x_reg <= \$101 ;
-  always @(posedge clk)
-    from_input <= \$102 ;
-  always @(posedge clk)
-    v1 <= \$103 ;
-  always @(posedge clk)
-    first1 <= \$104 ;
-  always @(posedge clk)
-    last1 <= \$105 ;
-  always @(posedge clk)
-    nf1 <= \$106 ;
-  always @(posedge clk)
-    from_input2 <= \$107 ;
-  always @(posedge clk)
-    x_reg2 <= \$108 ;
-  always @(posedge clk)
-    inbuf_read <= \$109 ;
-  always @(posedge clk)
-    x_mid <= \$110 ;
-  always @(posedge clk)
-    t1 <= \$111 ;
-  always @(posedge clk)
-    rom0_addr <= \$112 ;
-  always @(posedge clk)
-    rom0_read <= \$113 ;
-  always @(posedge clk)
-    x0_0 <= \$114 ;
-  always @(posedge clk)
-    x0_1 <= \$115 ;
-  always @(posedge clk)
-    x0_2 <= \$116 ;
-  always @(posedge clk)
-    x0_3 <= \$117 ;
-  always @(posedge clk)
-    x0_4 <= \$118 ;
-  always @(posedge clk)
-    x0_5 <= \$119 ;
-  always @(posedge clk)
-    x0_6 <= \$120 ;
-  always @(posedge clk)
-    x0_7 <= \$121 ;
-  always @(posedge clk)
-    xoff0_0 <= \$122 ;
-  always @(posedge clk)
-    w0_0 <= \$123 ;
-  always @(posedge clk)
-    xoff0_1 <= \$124 ;
-  always @(posedge clk)
-    w0_1 <= \$125 ;
-  always @(posedge clk)
-    xoff0_2 <= \$126 ;
-  always @(posedge clk)
-    w0_2 <= \$127 ;
-  always @(posedge clk)
-    xoff0_3 <= \$128 ;
-  always @(posedge clk)
-    w0_3 <= \$129 ;
-  always @(posedge clk)
-    xoff0_4 <= \$130 ;
-  always @(posedge clk)
-    w0_4 <= \$131 ;
-  always @(posedge clk)
-    xoff0_5 <= \$132 ;
-  always @(posedge clk)
-    w0_5 <= \$133 ;
-  always @(posedge clk)
-    xoff0_6 <= \$134 ;
-  always @(posedge clk)
-    w0_6 <= \$135 ;
-  always @(posedge clk)
-    xoff0_7 <= \$136 ;
-  always @(posedge clk)
-    w0_7 <= \$137 ;
-  always @(posedge clk)
-    prod0_0 <= \$138 ;
-  always @(posedge clk)
-    prod0_1 <= \$139 ;
-  always @(posedge clk)
-    prod0_2 <= \$140 ;
-  always @(posedge clk)
-    prod0_3 <= \$141 ;
-  always @(posedge clk)
-    prod0_4 <= \$142 ;
-  always @(posedge clk)
-    prod0_5 <= \$143 ;
-  always @(posedge clk)
-    prod0_6 <= \$144 ;
-  always @(posedge clk)
-    prod0_7 <= \$145 ;
-  always @(posedge clk)
-    prod0_0_r <= \$146 ;
-  always @(posedge clk)
-    prod0_1_r <= \$147 ;
-  always @(posedge clk)
-    prod0_2_r <= \$148 ;
-  always @(posedge clk)
-    prod0_3_r <= \$149 ;
-  always @(posedge clk)
-    prod0_4_r <= \$150 ;
-  always @(posedge clk)
-    prod0_5_r <= \$151 ;
-  always @(posedge clk)
-    prod0_6_r <= \$152 ;
-  always @(posedge clk)
-    prod0_7_r <= \$153 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$154 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$155 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$156 ;
-  always @(posedge clk)
-    v2 <= \$157 ;
-  always @(posedge clk)
-    first2 <= \$158 ;
-  always @(posedge clk)
-    last2 <= \$159 ;
-  always @(posedge clk)
-    nf2 <= \$160 ;
-  always @(posedge clk)
-    v3 <= \$161 ;
-  always @(posedge clk)
-    first3 <= \$162 ;
-  always @(posedge clk)
-    last3 <= \$163 ;
-  always @(posedge clk)
-    nf3 <= \$164 ;
-  always @(posedge clk)
-    v4 <= \$165 ;
-  always @(posedge clk)
-    first4 <= \$166 ;
-  always @(posedge clk)
-    last4 <= \$167 ;
-  always @(posedge clk)
-    nf4 <= \$168 ;
-  always @(posedge clk)
-    v5 <= \$169 ;
-  always @(posedge clk)
-    first5 <= \$170 ;
-  always @(posedge clk)
-    last5 <= \$171 ;
-  always @(posedge clk)
-    nf5 <= \$172 ;
-  always @(posedge clk)
-    v6 <= \$173 ;
-  always @(posedge clk)
-    first6 <= \$174 ;
-  always @(posedge clk)
-    last6 <= \$175 ;
-  always @(posedge clk)
-    nf6 <= \$176 ;
-  always @(posedge clk)
-    v7 <= \$177 ;
-  always @(posedge clk)
-    first7 <= \$178 ;
-  always @(posedge clk)
-    last7 <= \$179 ;
-  always @(posedge clk)
-    nf7 <= \$180 ;
-  always @(posedge clk)
-    v8 <= \$181 ;
-  always @(posedge clk)
-    first8 <= \$182 ;
-  always @(posedge clk)
-    last8 <= \$183 ;
-  always @(posedge clk)
-    nf8 <= \$184 ;
-  always @(posedge clk)
-    v9 <= \$185 ;
-  always @(posedge clk)
-    first9 <= \$186 ;
-  always @(posedge clk)
-    last9 <= \$187 ;
-  always @(posedge clk)
-    nf9 <= \$188 ;
-  always @(posedge clk)
-    v9_0 <= \$189 ;
-  always @(posedge clk)
-    first9_0 <= \$190 ;
-  always @(posedge clk)
-    last9_0 <= \$191 ;
-  always @(posedge clk)
-    nf9_0 <= \$192 ;
-  always @(posedge clk)
-    bias0 <= \$193 ;
-  always @(posedge clk)
-    acc0 <= \$194 ;
-  always @(posedge clk)
-    deliver <= \$195 ;
-  always @(posedge clk)
-    q_owed <= \$196 ;
-  always @(posedge clk)
-    q_room <= \$197 ;
-  always @(posedge clk)
-    q_wptr <= \$198 ;
-  always @(posedge clk)
-    q_rptr <= \$199 ;
-  always @(posedge clk)
-    q_stored <= \$200 ;
-  always @(posedge clk)
-    o__valid <= \$201 ;
-  always @(posedge clk)
-    o__payload <= \$202 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      6'h00:
-          \$1  = 4'h0;
-      6'h01:
-          \$1  = 4'h0;
-      6'h02:
-          \$1  = 4'h1;
-      6'h03:
-          \$1  = 4'h1;
-      6'h04:
-          \$1  = 4'h1;
-      6'h05:
-          \$1  = 4'h1;
-      6'h06:
-          \$1  = 4'h2;
-      6'h07:
-          \$1  = 4'h2;
-      6'h08:
-          \$1  = 4'h2;
-      6'h09:
-          \$1  = 4'h2;
-      6'h0a:
-          \$1  = 4'h3;
-      6'h0b:
-          \$1  = 4'h3;
-      6'h0c:
-          \$1  = 4'h3;
-      6'h0d:
-          \$1  = 4'h3;
-      6'h0e:
-          \$1  = 4'h4;
-      6'h0f:
-          \$1  = 4'h4;
-      6'h10:
-          \$1  = 4'h4;
-      6'h11:
-          \$1  = 4'h4;
-      6'h12:
-          \$1  = 4'h5;
-      6'h13:
-          \$1  = 4'h5;
-      6'h14:
-          \$1  = 4'h5;
-      6'h15:
-          \$1  = 4'h5;
-      6'h16:
-          \$1  = 4'h6;
-      6'h17:
-          \$1  = 4'h6;
-      6'h18:
-          \$1  = 4'h6;
-      6'h19:
-          \$1  = 4'h6;
-      6'h1a:
-          \$1  = 4'h7;
-      6'h1b:
-          \$1  = 4'h7;
-      6'h1c:
-          \$1  = 4'h7;
-      6'h1d:
-          \$1  = 4'h7;
-      6'h1e:
-          \$1  = 4'h8;
-      6'h1f:
-          \$1  = 4'h8;
-      6'h20:
-          \$1  = 4'h8;
-      6'h21:
-          \$1  = 4'h8;
-      6'h22:
-          \$1  = 4'h9;
-      6'h23:
-          \$1  = 4'h9;
-      6'h24:
-          \$1  = 4'h9;
-      6'h25:
-          \$1  = 4'h9;
-      6'h26:
-          \$1  = 4'h0;
-      6'h27:
-          \$1  = 4'h0;
-    endcase
+  assign \port__data$29  = _1_;
+  reg [8:0] schedule [39:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h050;
+    schedule[2] = 9'h060;
+    schedule[3] = 9'h170;
+    schedule[4] = 9'h081;
+    schedule[5] = 9'h011;
+    schedule[6] = 9'h021;
+    schedule[7] = 9'h131;
+    schedule[8] = 9'h082;
+    schedule[9] = 9'h012;
+    schedule[10] = 9'h022;
+    schedule[11] = 9'h132;
+    schedule[12] = 9'h083;
+    schedule[13] = 9'h013;
+    schedule[14] = 9'h023;
+    schedule[15] = 9'h133;
+    schedule[16] = 9'h084;
+    schedule[17] = 9'h014;
+    schedule[18] = 9'h024;
+    schedule[19] = 9'h134;
+    schedule[20] = 9'h085;
+    schedule[21] = 9'h015;
+    schedule[22] = 9'h025;
+    schedule[23] = 9'h135;
+    schedule[24] = 9'h086;
+    schedule[25] = 9'h016;
+    schedule[26] = 9'h026;
+    schedule[27] = 9'h136;
+    schedule[28] = 9'h087;
+    schedule[29] = 9'h017;
+    schedule[30] = 9'h027;
+    schedule[31] = 9'h137;
+    schedule[32] = 9'h088;
+    schedule[33] = 9'h018;
+    schedule[34] = 9'h028;
+    schedule[35] = 9'h138;
+    schedule[36] = 9'h089;
+    schedule[37] = 9'h019;
+    schedule[38] = 9'h029;
+    schedule[39] = 9'h139;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 2'h0;
-    casez (t)
-      6'h00:
-          \$2  = 2'h2;
-      6'h01:
-          \$2  = 2'h3;
-      6'h02:
-          \$2  = 2'h0;
-      6'h03:
-          \$2  = 2'h1;
-      6'h04:
-          \$2  = 2'h2;
-      6'h05:
-          \$2  = 2'h3;
-      6'h06:
-          \$2  = 2'h0;
-      6'h07:
-          \$2  = 2'h1;
-      6'h08:
-          \$2  = 2'h2;
-      6'h09:
-          \$2  = 2'h3;
-      6'h0a:
-          \$2  = 2'h0;
-      6'h0b:
-          \$2  = 2'h1;
-      6'h0c:
-          \$2  = 2'h2;
-      6'h0d:
-          \$2  = 2'h3;
-      6'h0e:
-          \$2  = 2'h0;
-      6'h0f:
-          \$2  = 2'h1;
-      6'h10:
-          \$2  = 2'h2;
-      6'h11:
-          \$2  = 2'h3;
-      6'h12:
-          \$2  = 2'h0;
-      6'h13:
-          \$2  = 2'h1;
-      6'h14:
-          \$2  = 2'h2;
-      6'h15:
-          \$2  = 2'h3;
-      6'h16:
-          \$2  = 2'h0;
-      6'h17:
-          \$2  = 2'h1;
-      6'h18:
-          \$2  = 2'h2;
-      6'h19:
-          \$2  = 2'h3;
-      6'h1a:
-          \$2  = 2'h0;
-      6'h1b:
-          \$2  = 2'h1;
-      6'h1c:
-          \$2  = 2'h2;
-      6'h1d:
-          \$2  = 2'h3;
-      6'h1e:
-          \$2  = 2'h0;
-      6'h1f:
-          \$2  = 2'h1;
-      6'h20:
-          \$2  = 2'h2;
-      6'h21:
-          \$2  = 2'h3;
-      6'h22:
-          \$2  = 2'h0;
-      6'h23:
-          \$2  = 2'h1;
-      6'h24:
-          \$2  = 2'h2;
-      6'h25:
-          \$2  = 2'h3;
-      6'h26:
-          \$2  = 2'h0;
-      6'h27:
-          \$2  = 2'h1;
-    endcase
+  reg [8:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
   end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 9'h050;
+  assign \$2  = tile_plus2 == 6'h27;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h27;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$18  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$19  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$20  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$21  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$22  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$23  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$24  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$25  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$26  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$27  = $signed(\$25 ) + $signed(\$26 );
+  assign \$28  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$29  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$30  = $signed(\$28 ) + $signed(\$29 );
+  assign \$31  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$33  = v9 & last9;
+  assign \$34  = issue & tile[8];
+  assign \$35  = o__valid & o__ready;
+  assign \$36  = q_owed < 4'hb;
+  assign \$37  = \$35  ? q_room : \$36 ;
+  assign \$38  = o__valid & o__ready;
+  assign \$39  = \$38  | q_room;
+  assign \$40  = \$34  ? \$37  : \$39 ;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = deliver & \$46 ;
+  assign \$48  = q_wptr == 4'ha;
+  assign \$49  = q_wptr + 1'h1;
+  assign \$50  = \$48  ? 5'h00 : \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = q_rptr == 4'ha;
+  assign \$56  = q_rptr + 1'h1;
+  assign \$57  = \$55  ? 5'h00 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$59  & \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = deliver & \$63 ;
+  assign \$65  = q_stored + \$64 ;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$65  - \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$73  | deliver;
+  assign \$75  = | q_stored;
+  assign \$76  = \$75  ? \rport__data$120  : acc0;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$77  = ~ tile[8];
+  assign \$78  = q_room | \$77 ;
+  assign i__ready = \$78  & tile[6];
+  assign \$79  = ~ tile[8];
+  assign \$80  = q_room | \$79 ;
+  assign \$81  = ~ tile[6];
+  assign \$82  = i__valid | \$81 ;
+  assign issue = \$80  & \$82 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$83  = first9_0 ? bias0 : acc0;
+  assign \$84  = $signed(\$83 ) + $signed(sum0_s1_0);
+  assign \$85  = issue & tile[8];
+  assign \$86  = q_owed + \$85 ;
+  assign \$87  = o__valid & o__ready;
+  assign \$88  = \$86  - \$87 ;
+  always @(posedge clk)
+    tile_primed <= \$89 ;
+  always @(posedge clk)
+    tile <= \$90 ;
+  always @(posedge clk)
+    tile_plus1 <= \$91 ;
+  always @(posedge clk)
+    tile_plus2 <= \$92 ;
+  always @(posedge clk)
+    t <= \$93 ;
+  always @(posedge clk)
+    x_reg <= \$94 ;
+  always @(posedge clk)
+    from_input <= \$95 ;
+  always @(posedge clk)
+    v1 <= \$96 ;
+  always @(posedge clk)
+    first1 <= \$97 ;
+  always @(posedge clk)
+    last1 <= \$98 ;
+  always @(posedge clk)
+    nf1 <= \$99 ;
+  always @(posedge clk)
+    from_input2 <= \$100 ;
+  always @(posedge clk)
+    x_reg2 <= \$101 ;
+  always @(posedge clk)
+    inbuf_read <= \$102 ;
+  always @(posedge clk)
+    x_mid <= \$103 ;
+  always @(posedge clk)
+    t1 <= \$104 ;
+  always @(posedge clk)
+    rom0_addr <= \$105 ;
+  always @(posedge clk)
+    rom0_read <= \$106 ;
+  always @(posedge clk)
+    x0_0 <= \$107 ;
+  always @(posedge clk)
+    x0_1 <= \$108 ;
+  always @(posedge clk)
+    x0_2 <= \$109 ;
+  always @(posedge clk)
+    x0_3 <= \$110 ;
+  always @(posedge clk)
+    x0_4 <= \$111 ;
+  always @(posedge clk)
+    x0_5 <= \$112 ;
+  always @(posedge clk)
+    x0_6 <= \$113 ;
+  always @(posedge clk)
+    x0_7 <= \$114 ;
+  always @(posedge clk)
+    xoff0_0 <= \$115 ;
+  always @(posedge clk)
+    w0_0 <= \$116 ;
+  always @(posedge clk)
+    xoff0_1 <= \$117 ;
+  always @(posedge clk)
+    w0_1 <= \$118 ;
+  always @(posedge clk)
+    xoff0_2 <= \$119 ;
+  always @(posedge clk)
+    w0_2 <= \$120 ;
+  always @(posedge clk)
+    xoff0_3 <= \$121 ;
+  always @(posedge clk)
+    w0_3 <= \$122 ;
+  always @(posedge clk)
+    xoff0_4 <= \$123 ;
+  always @(posedge clk)
+    w0_4 <= \$124 ;
+  always @(posedge clk)
+    xoff0_5 <= \$125 ;
+  always @(posedge clk)
+    w0_5 <= \$126 ;
+  always @(posedge clk)
+    xoff0_6 <= \$127 ;
+  always @(posedge clk)
+    w0_6 <= \$128 ;
+  always @(posedge clk)
+    xoff0_7 <= \$129 ;
+  always @(posedge clk)
+    w0_7 <= \$130 ;
+  always @(posedge clk)
+    prod0_0 <= \$131 ;
+  always @(posedge clk)
+    prod0_1 <= \$132 ;
+  always @(posedge clk)
+    prod0_2 <= \$133 ;
+  always @(posedge clk)
+    prod0_3 <= \$134 ;
+  always @(posedge clk)
+    prod0_4 <= \$135 ;
+  always @(posedge clk)
+    prod0_5 <= \$136 ;
+  always @(posedge clk)
+    prod0_6 <= \$137 ;
+  always @(posedge clk)
+    prod0_7 <= \$138 ;
+  always @(posedge clk)
+    prod0_0_r <= \$139 ;
+  always @(posedge clk)
+    prod0_1_r <= \$140 ;
+  always @(posedge clk)
+    prod0_2_r <= \$141 ;
+  always @(posedge clk)
+    prod0_3_r <= \$142 ;
+  always @(posedge clk)
+    prod0_4_r <= \$143 ;
+  always @(posedge clk)
+    prod0_5_r <= \$144 ;
+  always @(posedge clk)
+    prod0_6_r <= \$145 ;
+  always @(posedge clk)
+    prod0_7_r <= \$146 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$147 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$148 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$149 ;
+  always @(posedge clk)
+    v2 <= \$150 ;
+  always @(posedge clk)
+    first2 <= \$151 ;
+  always @(posedge clk)
+    last2 <= \$152 ;
+  always @(posedge clk)
+    nf2 <= \$153 ;
+  always @(posedge clk)
+    v3 <= \$154 ;
+  always @(posedge clk)
+    first3 <= \$155 ;
+  always @(posedge clk)
+    last3 <= \$156 ;
+  always @(posedge clk)
+    nf3 <= \$157 ;
+  always @(posedge clk)
+    v4 <= \$158 ;
+  always @(posedge clk)
+    first4 <= \$159 ;
+  always @(posedge clk)
+    last4 <= \$160 ;
+  always @(posedge clk)
+    nf4 <= \$161 ;
+  always @(posedge clk)
+    v5 <= \$162 ;
+  always @(posedge clk)
+    first5 <= \$163 ;
+  always @(posedge clk)
+    last5 <= \$164 ;
+  always @(posedge clk)
+    nf5 <= \$165 ;
+  always @(posedge clk)
+    v6 <= \$166 ;
+  always @(posedge clk)
+    first6 <= \$167 ;
+  always @(posedge clk)
+    last6 <= \$168 ;
+  always @(posedge clk)
+    nf6 <= \$169 ;
+  always @(posedge clk)
+    v7 <= \$170 ;
+  always @(posedge clk)
+    first7 <= \$171 ;
+  always @(posedge clk)
+    last7 <= \$172 ;
+  always @(posedge clk)
+    nf7 <= \$173 ;
+  always @(posedge clk)
+    v8 <= \$174 ;
+  always @(posedge clk)
+    first8 <= \$175 ;
+  always @(posedge clk)
+    last8 <= \$176 ;
+  always @(posedge clk)
+    nf8 <= \$177 ;
+  always @(posedge clk)
+    v9 <= \$178 ;
+  always @(posedge clk)
+    first9 <= \$179 ;
+  always @(posedge clk)
+    last9 <= \$180 ;
+  always @(posedge clk)
+    nf9 <= \$181 ;
+  always @(posedge clk)
+    v9_0 <= \$182 ;
+  always @(posedge clk)
+    first9_0 <= \$183 ;
+  always @(posedge clk)
+    last9_0 <= \$184 ;
+  always @(posedge clk)
+    nf9_0 <= \$185 ;
+  always @(posedge clk)
+    bias0 <= \$186 ;
+  always @(posedge clk)
+    acc0 <= \$187 ;
+  always @(posedge clk)
+    deliver <= \$188 ;
+  always @(posedge clk)
+    q_owed <= \$189 ;
+  always @(posedge clk)
+    q_room <= \$190 ;
+  always @(posedge clk)
+    q_wptr <= \$191 ;
+  always @(posedge clk)
+    q_rptr <= \$192 ;
+  always @(posedge clk)
+    q_stored <= \$193 ;
+  always @(posedge clk)
+    o__valid <= \$194 ;
+  always @(posedge clk)
+    o__payload <= \$195 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h0;
-      6'h03:
-          \$3  = 1'h0;
-      6'h04:
-          \$3  = 1'h0;
-      6'h05:
-          \$3  = 1'h0;
-      6'h06:
-          \$3  = 1'h0;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h1;
-      6'h27:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h1;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h1;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h1;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h1;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h1;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h1;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h1;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h1;
-      6'h27:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h1;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h1;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h1;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h1;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h1;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h1;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h1;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h1;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$33  = 23'h000000;
+    \$32  = 23'h000000;
     casez (nf8)
       4'h0:
-          \$33  = 23'h0005c0;
+          \$32  = 23'h0005c0;
       4'h1:
-          \$33  = 23'h0021ad;
+          \$32  = 23'h0021ad;
       4'h2:
-          \$33  = 23'h7ffbd7;
+          \$32  = 23'h7ffbd7;
       4'h3:
-          \$33  = 23'h0013da;
+          \$32  = 23'h0013da;
       4'h4:
-          \$33  = 23'h7ff3fc;
+          \$32  = 23'h7ff3fc;
       4'h5:
-          \$33  = 23'h7ff89f;
+          \$32  = 23'h7ff89f;
       4'h6:
-          \$33  = 23'h00015f;
+          \$32  = 23'h00015f;
       4'h7:
-          \$33  = 23'h7ff6ad;
+          \$32  = 23'h7ff6ad;
       4'h8:
-          \$33  = 23'h7fe332;
+          \$32  = 23'h7fe332;
       4'h9:
-          \$33  = 23'h000f0e;
+          \$32  = 23'h000f0e;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = nf_t;
-    if (issue) begin
-      \$90  = nf_t_ahead;
-    end
+    \$89  = 1'h1;
     if (rst) begin
-      \$90  = 4'h0;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = nf_t_ahead;
+    \$90  = tile;
     if (issue) begin
-      \$91  = \$1 ;
+      \$90  = \$1 ;
     end
     if (rst) begin
-      \$91  = 4'h0;
+      \$90  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = sf_t;
+    \$91  = tile_plus1;
     if (issue) begin
-      \$92  = sf_t_ahead;
+      \$91  = tile_plus2;
     end
     if (rst) begin
-      \$92  = 2'h0;
+      \$91  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = sf_t_ahead;
+    \$92  = tile_plus2;
     if (issue) begin
-      \$93  = \$2 ;
+      \$92  = \$4 [5:0];
     end
     if (rst) begin
-      \$93  = 2'h1;
+      \$92  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = reads_input_t;
+    \$93  = t;
     if (issue) begin
-      \$94  = reads_input_t_ahead;
+      \$93  = \$7 [5:0];
     end
     if (rst) begin
-      \$94  = 1'h1;
+      \$93  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = reads_input_t_ahead;
-    if (issue) begin
-      \$95  = \$3 ;
-    end
+    \$94  = i__payload;
     if (rst) begin
-      \$95  = 1'h1;
+      \$94  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = first_t;
-    if (issue) begin
-      \$96  = first_t_ahead;
-    end
+    \$95  = tile[6];
     if (rst) begin
-      \$96  = 1'h1;
+      \$95  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = first_t_ahead;
-    if (issue) begin
-      \$97  = \$4 ;
+    \$96  = issue;
+    if (rst) begin
+      \$96  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$97  = tile[7];
     if (rst) begin
       \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = last_t;
-    if (issue) begin
-      \$98  = last_t_ahead;
-    end
+    \$98  = tile[8];
     if (rst) begin
       \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = last_t_ahead;
-    if (issue) begin
-      \$99  = \$5 ;
-    end
+    \$99  = tile[3:0];
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = t;
-    if (issue) begin
-      \$100  = \$8 [5:0];
-    end
+    \$100  = from_input;
     if (rst) begin
-      \$100  = 6'h00;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = i__payload;
+    \$101  = x_reg;
     if (rst) begin
       \$101  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = reads_input_t;
+    \$102  = rport__data;
     if (rst) begin
-      \$102  = 1'h0;
+      \$102  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = issue;
+    \$103  = \$8 ;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = first_t;
+    \$104  = t;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = last_t;
+    \$105  = t1;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = nf_t;
+    \$106  = \port__data$29 ;
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = from_input;
+    \$107  = x_mid[7:0];
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = x_reg;
+    \$108  = x_mid[15:8];
     if (rst) begin
-      \$108  = 64'h0000000000000000;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = rport__data;
+    \$109  = x_mid[23:16];
     if (rst) begin
-      \$109  = 64'h0000000000000000;
+      \$109  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = \$9 ;
+    \$110  = x_mid[31:24];
     if (rst) begin
-      \$110  = 64'h0000000000000000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = t;
+    \$111  = x_mid[39:32];
     if (rst) begin
-      \$111  = 6'h00;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = t1;
+    \$112  = x_mid[47:40];
     if (rst) begin
-      \$112  = 6'h00;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = port__data;
+    \$113  = x_mid[55:48];
     if (rst) begin
-      \$113  = 64'h0000000000000000;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = x_mid[7:0];
+    \$114  = x_mid[63:56];
     if (rst) begin
       \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = x_mid[15:8];
+    \$115  = \$9 ;
     if (rst) begin
-      \$115  = 8'h00;
+      \$115  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = x_mid[23:16];
+    \$116  = rom0_read[7:0];
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = x_mid[31:24];
+    \$117  = \$10 ;
     if (rst) begin
-      \$117  = 8'h00;
+      \$117  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = x_mid[39:32];
+    \$118  = rom0_read[15:8];
     if (rst) begin
       \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = x_mid[47:40];
+    \$119  = \$11 ;
     if (rst) begin
-      \$119  = 8'h00;
+      \$119  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = x_mid[55:48];
+    \$120  = rom0_read[23:16];
     if (rst) begin
       \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = x_mid[63:56];
+    \$121  = \$12 ;
     if (rst) begin
-      \$121  = 8'h00;
+      \$121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = \$10 ;
+    \$122  = rom0_read[31:24];
     if (rst) begin
-      \$122  = 9'h000;
+      \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = rom0_read[7:0];
+    \$123  = \$13 ;
     if (rst) begin
-      \$123  = 8'h00;
+      \$123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = \$11 ;
+    \$124  = rom0_read[39:32];
     if (rst) begin
-      \$124  = 9'h000;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = rom0_read[15:8];
+    \$125  = \$14 ;
     if (rst) begin
-      \$125  = 8'h00;
+      \$125  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = \$12 ;
+    \$126  = rom0_read[47:40];
     if (rst) begin
-      \$126  = 9'h000;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = rom0_read[23:16];
+    \$127  = \$15 ;
     if (rst) begin
-      \$127  = 8'h00;
+      \$127  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = \$13 ;
+    \$128  = rom0_read[55:48];
     if (rst) begin
-      \$128  = 9'h000;
+      \$128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = rom0_read[31:24];
+    \$129  = \$16 ;
     if (rst) begin
-      \$129  = 8'h00;
+      \$129  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = \$14 ;
+    \$130  = rom0_read[63:56];
     if (rst) begin
-      \$130  = 9'h000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = rom0_read[39:32];
+    \$131  = \$17 ;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = \$15 ;
+    \$132  = \$18 ;
     if (rst) begin
-      \$132  = 9'h000;
+      \$132  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = rom0_read[47:40];
+    \$133  = \$19 ;
     if (rst) begin
-      \$133  = 8'h00;
+      \$133  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$16 ;
+    \$134  = \$20 ;
     if (rst) begin
-      \$134  = 9'h000;
+      \$134  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = rom0_read[55:48];
+    \$135  = \$21 ;
     if (rst) begin
-      \$135  = 8'h00;
+      \$135  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$17 ;
+    \$136  = \$22 ;
     if (rst) begin
-      \$136  = 9'h000;
+      \$136  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = rom0_read[63:56];
+    \$137  = \$23 ;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$18 ;
+    \$138  = \$24 ;
     if (rst) begin
       \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$19 ;
+    \$139  = prod0_0;
     if (rst) begin
       \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = \$20 ;
+    \$140  = prod0_1;
     if (rst) begin
       \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = \$21 ;
+    \$141  = prod0_2;
     if (rst) begin
       \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$22 ;
+    \$142  = prod0_3;
     if (rst) begin
       \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = \$23 ;
+    \$143  = prod0_4;
     if (rst) begin
       \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = \$24 ;
+    \$144  = prod0_5;
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = \$25 ;
+    \$145  = prod0_6;
     if (rst) begin
       \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = prod0_0;
+    \$146  = prod0_7;
     if (rst) begin
       \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = prod0_1;
+    \$147  = { \$27 [18], \$27 [18], \$27 [18], \$27 [18], \$27  };
     if (rst) begin
-      \$147  = 17'h00000;
+      \$147  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = prod0_2;
+    \$148  = { \$30 [18], \$30 [18], \$30 [18], \$30 [18], \$30  };
     if (rst) begin
-      \$148  = 17'h00000;
+      \$148  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = prod0_3;
+    \$149  = \$31 [22:0];
     if (rst) begin
-      \$149  = 17'h00000;
+      \$149  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = prod0_4;
+    \$150  = v1;
     if (rst) begin
-      \$150  = 17'h00000;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = prod0_5;
+    \$151  = first1;
     if (rst) begin
-      \$151  = 17'h00000;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = prod0_6;
+    \$152  = last1;
     if (rst) begin
-      \$152  = 17'h00000;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = prod0_7;
+    \$153  = nf1;
     if (rst) begin
-      \$153  = 17'h00000;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = { \$28 [18], \$28 [18], \$28 [18], \$28 [18], \$28  };
+    \$154  = v2;
     if (rst) begin
-      \$154  = 23'h000000;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = { \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31  };
+    \$155  = first2;
     if (rst) begin
-      \$155  = 23'h000000;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = \$32 [22:0];
+    \$156  = last2;
     if (rst) begin
-      \$156  = 23'h000000;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = v1;
+    \$157  = nf2;
     if (rst) begin
-      \$157  = 1'h0;
+      \$157  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = first1;
+    \$158  = v3;
     if (rst) begin
       \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = last1;
+    \$159  = first3;
     if (rst) begin
       \$159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = nf1;
+    \$160  = last3;
     if (rst) begin
-      \$160  = 4'h0;
+      \$160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = v2;
+    \$161  = nf3;
     if (rst) begin
-      \$161  = 1'h0;
+      \$161  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = first2;
+    \$162  = v4;
     if (rst) begin
       \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = last2;
+    \$163  = first4;
     if (rst) begin
       \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = nf2;
+    \$164  = last4;
     if (rst) begin
-      \$164  = 4'h0;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = v3;
+    \$165  = nf4;
     if (rst) begin
-      \$165  = 1'h0;
+      \$165  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = first3;
+    \$166  = v5;
     if (rst) begin
       \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = last3;
+    \$167  = first5;
     if (rst) begin
       \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = nf3;
+    \$168  = last5;
     if (rst) begin
-      \$168  = 4'h0;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = v4;
+    \$169  = nf5;
     if (rst) begin
-      \$169  = 1'h0;
+      \$169  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = first4;
+    \$170  = v6;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = last4;
+    \$171  = first6;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = nf4;
+    \$172  = last6;
     if (rst) begin
-      \$172  = 4'h0;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = v5;
+    \$173  = nf6;
     if (rst) begin
-      \$173  = 1'h0;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = first5;
+    \$174  = v7;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = last5;
+    \$175  = first7;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = nf5;
+    \$176  = last7;
     if (rst) begin
-      \$176  = 4'h0;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = v6;
+    \$177  = nf7;
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = first6;
+    \$178  = v8;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = last6;
+    \$179  = first8;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = nf6;
+    \$180  = last8;
     if (rst) begin
-      \$180  = 4'h0;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = v7;
+    \$181  = nf8;
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = first7;
+    \$182  = v8;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = last7;
+    \$183  = first8;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = nf7;
+    \$184  = last8;
     if (rst) begin
-      \$184  = 4'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = v8;
+    \$185  = nf8;
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = first8;
+    \$186  = \$32 ;
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = last8;
+    \$187  = acc0;
+    if (v9_0) begin
+      \$187  = \$84 [22:0];
+    end
     if (rst) begin
-      \$187  = 1'h0;
+      \$187  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = nf8;
+    \$188  = \$33 ;
     if (rst) begin
-      \$188  = 4'h0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = v8;
+    \$189  = \$88 [3:0];
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = first8;
+    \$190  = \$40 ;
     if (rst) begin
-      \$190  = 1'h0;
+      \$190  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = last8;
+    \$191  = q_wptr;
+    if (\$47 ) begin
+      \$191  = \$50 [3:0];
+    end
     if (rst) begin
-      \$191  = 1'h0;
+      \$191  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = nf8;
+    \$192  = q_rptr;
+    if (\$54 ) begin
+      \$192  = \$57 [3:0];
+    end
     if (rst) begin
       \$192  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = \$33 ;
+    \$193  = \$70 [3:0];
     if (rst) begin
-      \$193  = 23'h000000;
+      \$193  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = acc0;
-    if (v9_0) begin
-      \$194  = \$85 [22:0];
+    \$194  = o__valid;
+    if (\$72 ) begin
+      \$194  = \$74 ;
     end
     if (rst) begin
-      \$194  = 23'h000000;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$34 ;
-    if (rst) begin
-      \$195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$89 [3:0];
-    if (rst) begin
-      \$196  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = \$41 ;
-    if (rst) begin
-      \$197  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = q_wptr;
-    if (\$48 ) begin
-      \$198  = \$51 [3:0];
+    \$195  = o__payload;
+    if (\$72 ) begin
+      \$195  = \$76 ;
     end
     if (rst) begin
-      \$198  = 4'h0;
+      \$195  = 23'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = q_rptr;
-    if (\$55 ) begin
-      \$199  = \$58 [3:0];
-    end
-    if (rst) begin
-      \$199  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$71 [3:0];
-    if (rst) begin
-      \$200  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = o__valid;
-    if (\$73 ) begin
-      \$201  = \$75 ;
-    end
-    if (rst) begin
-      \$201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = o__payload;
-    if (\$73 ) begin
-      \$202  = \$77 ;
-    end
-    if (rst) begin
-      \$202  = 23'h000000;
-    end
-  end
-  assign acc0_next = \$85 [22:0];
-  assign q_owed_next = \$89 [3:0];
+  assign acc0_next = \$84 [22:0];
+  assign q_owed_next = \$88 [3:0];
   assign q_in = acc0;
-  assign \$signature__addr  = sf_t;
+  assign \$signature__addr  = tile[5:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$131  = deliver;
-  assign \$signature__addr$132  = q_wptr;
-  assign \$signature__data$133  = acc0;
-  assign \rport__addr$134  = q_rptr;
+  assign rport__addr = tile[5:4];
+  assign \port__addr$126  = rom0_addr;
+  assign \$signature__en$127  = deliver;
+  assign \$signature__addr$128  = q_wptr;
+  assign \$signature__data$129  = acc0;
+  assign \rport__addr$130  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

@@ -4368,57 +4368,57 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg \$1 ;
+  wire [7:0] \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire [4:0] \$101 ;
-  wire \$102 ;
-  wire [5:0] \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg [3:0] \$106 ;
-  reg [3:0] \$107 ;
-  reg \$108 ;
+  wire [4:0] \$100 ;
+  wire \$101 ;
+  wire [5:0] \$102 ;
+  reg \$103 ;
+  reg [7:0] \$104 ;
+  reg [4:0] \$105 ;
+  reg [4:0] \$106 ;
+  reg [4:0] \$107 ;
+  reg [7:0] \$108 ;
   reg \$109 ;
   wire [8:0] \$11 ;
   reg \$110 ;
   reg \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [4:0] \$114 ;
+  reg \$114 ;
   reg [7:0] \$115 ;
-  reg \$116 ;
-  reg \$117 ;
-  reg \$118 ;
-  reg \$119 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [4:0] \$118 ;
+  reg [4:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg [7:0] \$122 ;
+  reg [63:0] \$120 ;
+  reg [7:0] \$121 ;
+  reg [8:0] \$122 ;
   reg [7:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [4:0] \$125 ;
-  reg [4:0] \$126 ;
-  reg [63:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [8:0] \$129 ;
+  reg [8:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [8:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg [8:0] \$128 ;
+  reg [7:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [8:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [8:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [8:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [8:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [8:0] \$139 ;
+  reg [8:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [8:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [8:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [8:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [16:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [8:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [8:0] \$143 ;
-  reg [7:0] \$144 ;
+  reg [16:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [16:0] \$143 ;
+  reg [16:0] \$144 ;
   reg [16:0] \$145 ;
   reg [16:0] \$146 ;
   reg [16:0] \$147 ;
@@ -4429,24 +4429,24 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$151 ;
   reg [16:0] \$152 ;
   reg [16:0] \$153 ;
-  reg [16:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [16:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [16:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [20:0] \$154 ;
+  reg [20:0] \$155 ;
+  reg [20:0] \$156 ;
+  reg [20:0] \$157 ;
+  reg [20:0] \$158 ;
+  reg [20:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [16:0] \$160 ;
+  reg [20:0] \$160 ;
   reg [20:0] \$161 ;
-  reg [20:0] \$162 ;
-  reg [20:0] \$163 ;
-  reg [20:0] \$164 ;
-  reg [20:0] \$165 ;
-  reg [20:0] \$166 ;
-  reg [20:0] \$167 ;
-  reg [20:0] \$168 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
   reg \$169 ;
-  wire [8:0] \$17 ;
+  wire [16:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
   reg \$172 ;
@@ -4473,15 +4473,15 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg \$191 ;
   reg \$192 ;
   reg \$193 ;
-  reg \$194 ;
-  reg \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg \$199 ;
-  reg [3:0] \$2 ;
+  reg [20:0] \$194 ;
+  reg [20:0] \$195 ;
+  reg [20:0] \$196 ;
+  reg [20:0] \$197 ;
+  reg [20:0] \$198 ;
+  reg [20:0] \$199 ;
+  wire \$2 ;
   wire [16:0] \$20 ;
-  reg \$200 ;
+  reg [20:0] \$200 ;
   reg [20:0] \$201 ;
   reg [20:0] \$202 ;
   reg [20:0] \$203 ;
@@ -4492,41 +4492,34 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [20:0] \$208 ;
   reg [20:0] \$209 ;
   wire [16:0] \$21 ;
-  reg [20:0] \$210 ;
-  reg [20:0] \$211 ;
-  reg [20:0] \$212 ;
-  reg [20:0] \$213 ;
-  reg [20:0] \$214 ;
-  reg [20:0] \$215 ;
-  reg [20:0] \$216 ;
-  reg \$217 ;
-  reg [3:0] \$218 ;
-  reg \$219 ;
+  reg \$210 ;
+  reg [3:0] \$211 ;
+  reg \$212 ;
+  reg [3:0] \$213 ;
+  reg [3:0] \$214 ;
+  reg [3:0] \$215 ;
+  reg \$216 ;
+  reg [167:0] \$217 ;
   wire [16:0] \$22 ;
-  reg [3:0] \$220 ;
-  reg [3:0] \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
-  reg [167:0] \$224 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
-  wire [16:0] \$25 ;
+  reg [20:0] \$25 ;
   reg [20:0] \$26 ;
   reg [20:0] \$27 ;
   reg [20:0] \$28 ;
   reg [20:0] \$29 ;
-  reg \$3 ;
+  wire [5:0] \$3 ;
   reg [20:0] \$30 ;
   reg [20:0] \$31 ;
   reg [20:0] \$32 ;
-  reg [20:0] \$33 ;
+  wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [5:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -4536,71 +4529,70 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
+  wire [4:0] \$49 ;
+  wire \$5 ;
   wire [4:0] \$50 ;
-  wire [4:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [4:0] \$56 ;
   wire [4:0] \$57 ;
-  wire [4:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [5:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
-  wire [4:0] \$66 ;
+  wire [4:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [5:0] \$7 ;
-  wire \$70 ;
-  wire [5:0] \$71 ;
+  wire [5:0] \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire [167:0] \$77 ;
+  wire [167:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire [7:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire [20:0] \$84 ;
-  wire [21:0] \$85 ;
-  wire [20:0] \$86 ;
-  wire [21:0] \$87 ;
-  wire [20:0] \$88 ;
-  wire [21:0] \$89 ;
-  wire [7:0] \$9 ;
-  wire [20:0] \$90 ;
-  wire [21:0] \$91 ;
-  wire [20:0] \$92 ;
-  wire [21:0] \$93 ;
-  wire [20:0] \$94 ;
-  wire [21:0] \$95 ;
-  wire [20:0] \$96 ;
-  wire [21:0] \$97 ;
-  wire [20:0] \$98 ;
-  wire [21:0] \$99 ;
-  (* init = 4'h0 *)
+  wire [20:0] \$83 ;
+  wire [21:0] \$84 ;
+  wire [20:0] \$85 ;
+  wire [21:0] \$86 ;
+  wire [20:0] \$87 ;
+  wire [21:0] \$88 ;
+  wire [20:0] \$89 ;
+  wire [8:0] \$9 ;
+  wire [21:0] \$90 ;
+  wire [20:0] \$91 ;
+  wire [21:0] \$92 ;
+  wire [20:0] \$93 ;
+  wire [21:0] \$94 ;
+  wire [20:0] \$95 ;
+  wire [21:0] \$96 ;
+  wire [20:0] \$97 ;
+  wire [21:0] \$98 ;
+  wire \$99 ;
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$147 ;
+  wire [3:0] \$signature__addr$143 ;
   wire [7:0] \$signature__data ;
-  wire [167:0] \$signature__data$148 ;
+  wire [167:0] \$signature__data$144 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$146 ;
+  wire \$signature__en$142 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -4638,8 +4630,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [7:0] i__payload;
@@ -4661,8 +4651,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
   reg nf3 = 1'h0;
@@ -4673,8 +4661,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg nf8 = 1'h0;
   (* keep = 32'd1 *)
   reg nf8_0 = 1'h0;
-  reg nf_t = 1'h0;
-  reg nf_t_ahead = 1'h0;
   output [167:0] o__payload;
   reg [167:0] o__payload = 168'h000000000000000000000000000000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -4689,10 +4675,12 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] port__addr;
-  wire [63:0] port__data;
+  wire [4:0] \port__addr$141 ;
+  wire [7:0] port__data;
+  wire [63:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
@@ -4724,21 +4712,16 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$149 ;
+  wire [3:0] \rport__addr$145 ;
   wire [7:0] rport__data;
-  wire [167:0] \rport__data$140 ;
+  wire [167:0] \rport__data$135 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
@@ -4749,6 +4732,10 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [20:0] sum7_s0_0 = 21'h000000;
   reg [4:0] t = 5'h00;
   reg [4:0] t1 = 5'h00;
+  reg [7:0] tile = 8'h60;
+  reg [4:0] tile_plus1 = 5'h01;
+  reg [4:0] tile_plus2 = 5'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -4802,11 +4789,11 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[4:1]] <= i__payload;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[4:1]];
   end
   assign rport__data = _0_;
   reg [167:0] queue [9:0];
@@ -4826,7 +4813,7 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$140  = queue[q_rptr];
+  assign \rport__data$135  = queue[q_rptr];
   reg [63:0] rom0 [17:0];
   initial begin
     rom0[0] = 64'h4d48ffe09b211204;
@@ -4852,11 +4839,42 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 5'h11;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
+  assign \port__data$29  = _1_;
+  reg [7:0] schedule [17:0];
+  initial begin
+    schedule[0] = 8'h60;
+    schedule[1] = 8'h22;
+    schedule[2] = 8'h24;
+    schedule[3] = 8'h26;
+    schedule[4] = 8'h28;
+    schedule[5] = 8'h2a;
+    schedule[6] = 8'h2c;
+    schedule[7] = 8'h2e;
+    schedule[8] = 8'hb0;
+    schedule[9] = 8'h41;
+    schedule[10] = 8'h03;
+    schedule[11] = 8'h05;
+    schedule[12] = 8'h07;
+    schedule[13] = 8'h09;
+    schedule[14] = 8'h0b;
+    schedule[15] = 8'h0d;
+    schedule[16] = 8'h0f;
+    schedule[17] = 8'h91;
+  end
+  reg [7:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
+  end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 8'h22;
+  assign \$2  = tile_plus2 == 5'h11;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = t == 5'h11;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_0) - $signed(8'h80);
   assign \$12  = $signed(x0_0) - $signed(8'h80);
@@ -4864,538 +4882,326 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$14  = $signed(x0_0) - $signed(8'h80);
   assign \$15  = $signed(x0_0) - $signed(8'h80);
   assign \$16  = $signed(x0_0) - $signed(8'h80);
-  assign \$17  = $signed(x0_0) - $signed(8'h80);
-  assign \$18  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$19  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$20  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$21  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$22  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$23  = $signed(xoff5_0) * $signed(w5_0);
-  assign \$24  = $signed(xoff6_0) * $signed(w6_0);
-  assign \$25  = $signed(xoff7_0) * $signed(w7_0);
-  assign \$34  = v8 & last8;
-  assign \$35  = issue & last_t;
-  assign \$36  = o__valid & o__ready;
-  assign \$37  = q_owed < 4'ha;
-  assign \$38  = \$36  ? q_room : \$37 ;
-  assign \$39  = o__valid & o__ready;
-  assign \$40  = \$39  | q_room;
-  assign \$41  = \$35  ? \$38  : \$40 ;
-  assign \$42  = ~ o__valid;
-  assign \$43  = \$42  | o__ready;
-  assign \$44  = | q_stored;
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$43  & \$45 ;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = deliver & \$47 ;
-  assign \$49  = q_wptr == 4'h9;
-  assign \$50  = q_wptr + 1'h1;
-  assign \$51  = \$49  ? 5'h00 : \$50 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = q_rptr == 4'h9;
-  assign \$57  = q_rptr + 1'h1;
-  assign \$58  = \$56  ? 5'h00 : \$57 ;
-  assign \$59  = ~ o__valid;
-  assign \$60  = \$59  | o__ready;
-  assign \$61  = | q_stored;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = \$60  & \$62 ;
-  assign \$64  = ~ \$63 ;
-  assign \$65  = deliver & \$64 ;
-  assign \$66  = q_stored + \$65 ;
-  assign \$67  = ~ o__valid;
-  assign \$68  = \$67  | o__ready;
-  assign \$69  = | q_stored;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = \$66  - \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = \$74  | deliver;
-  assign \$76  = | q_stored;
-  assign \$77  = \$76  ? \rport__data$140  : q_in;
-  assign \$78  = ~ last_t;
-  assign \$79  = q_room | \$78 ;
-  assign i__ready = \$79  & reads_input_t;
-  assign \$80  = ~ last_t;
-  assign \$81  = q_room | \$80 ;
-  assign \$82  = ~ reads_input_t;
-  assign \$83  = i__valid | \$82 ;
-  assign issue = \$81  & \$83 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$84  = first8_0 ? bias0 : acc0;
-  assign \$85  = $signed(\$84 ) + $signed(sum0_s0_0);
-  assign \$86  = first8_0 ? bias1 : acc1;
-  assign \$87  = $signed(\$86 ) + $signed(sum1_s0_0);
-  assign \$88  = first8_0 ? bias2 : acc2;
-  assign \$89  = $signed(\$88 ) + $signed(sum2_s0_0);
-  assign \$90  = first8_0 ? bias3 : acc3;
-  assign \$91  = $signed(\$90 ) + $signed(sum3_s0_0);
-  assign \$92  = first8_0 ? bias4 : acc4;
-  assign \$93  = $signed(\$92 ) + $signed(sum4_s0_0);
-  assign \$94  = first8_0 ? bias5 : acc5;
-  assign \$95  = $signed(\$94 ) + $signed(sum5_s0_0);
-  assign \$96  = first8_0 ? bias6 : acc6;
-  assign \$97  = $signed(\$96 ) + $signed(sum6_s0_0);
-  assign \$98  = first8_0 ? bias7 : acc7;
-  assign \$99  = $signed(\$98 ) + $signed(sum7_s0_0);
-  assign \$100  = issue & last_t;
-  assign \$101  = q_owed + \$100 ;
-  assign \$102  = o__valid & o__ready;
-  assign \$103  = \$101  - \$102 ;
+  assign \$17  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$18  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$19  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$20  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$21  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$22  = $signed(xoff5_0) * $signed(w5_0);
+  assign \$23  = $signed(xoff6_0) * $signed(w6_0);
+  assign \$24  = $signed(xoff7_0) * $signed(w7_0);
+  assign \$33  = v8 & last8;
+  assign \$34  = issue & tile[7];
+  assign \$35  = o__valid & o__ready;
+  assign \$36  = q_owed < 4'ha;
+  assign \$37  = \$35  ? q_room : \$36 ;
+  assign \$38  = o__valid & o__ready;
+  assign \$39  = \$38  | q_room;
+  assign \$40  = \$34  ? \$37  : \$39 ;
+  assign \$41  = ~ o__valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = | q_stored;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = deliver & \$46 ;
+  assign \$48  = q_wptr == 4'h9;
+  assign \$49  = q_wptr + 1'h1;
+  assign \$50  = \$48  ? 5'h00 : \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = q_rptr == 4'h9;
+  assign \$56  = q_rptr + 1'h1;
+  assign \$57  = \$55  ? 5'h00 : \$56 ;
+  assign \$58  = ~ o__valid;
+  assign \$59  = \$58  | o__ready;
+  assign \$60  = | q_stored;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$59  & \$61 ;
+  assign \$63  = ~ \$62 ;
+  assign \$64  = deliver & \$63 ;
+  assign \$65  = q_stored + \$64 ;
+  assign \$66  = ~ o__valid;
+  assign \$67  = \$66  | o__ready;
+  assign \$68  = | q_stored;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = \$65  - \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = \$73  | deliver;
+  assign \$75  = | q_stored;
+  assign \$76  = \$75  ? \rport__data$135  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$77  = ~ tile[7];
+  assign \$78  = q_room | \$77 ;
+  assign i__ready = \$78  & tile[5];
+  assign \$79  = ~ tile[7];
+  assign \$80  = q_room | \$79 ;
+  assign \$81  = ~ tile[5];
+  assign \$82  = i__valid | \$81 ;
+  assign issue = \$80  & \$82 ;
+  assign \$signature__en  = issue & tile[5];
+  assign \$83  = first8_0 ? bias0 : acc0;
+  assign \$84  = $signed(\$83 ) + $signed(sum0_s0_0);
+  assign \$85  = first8_0 ? bias1 : acc1;
+  assign \$86  = $signed(\$85 ) + $signed(sum1_s0_0);
+  assign \$87  = first8_0 ? bias2 : acc2;
+  assign \$88  = $signed(\$87 ) + $signed(sum2_s0_0);
+  assign \$89  = first8_0 ? bias3 : acc3;
+  assign \$90  = $signed(\$89 ) + $signed(sum3_s0_0);
+  assign \$91  = first8_0 ? bias4 : acc4;
+  assign \$92  = $signed(\$91 ) + $signed(sum4_s0_0);
+  assign \$93  = first8_0 ? bias5 : acc5;
+  assign \$94  = $signed(\$93 ) + $signed(sum5_s0_0);
+  assign \$95  = first8_0 ? bias6 : acc6;
+  assign \$96  = $signed(\$95 ) + $signed(sum6_s0_0);
+  assign \$97  = first8_0 ? bias7 : acc7;
+  assign \$98  = $signed(\$97 ) + $signed(sum7_s0_0);
+  assign \$99  = issue & tile[7];
+  assign \$100  = q_owed + \$99 ;
+  assign \$101  = o__valid & o__ready;
+  assign \$102  = \$100  - \$101 ;
   always @(posedge clk)
-    nf_t <= \$104 ;
+    tile_primed <= \$103 ;
   always @(posedge clk)
-    nf_t_ahead <= \$105 ;
+    tile <= \$104 ;
   always @(posedge clk)
-    sf_t <= \$106 ;
+    tile_plus1 <= \$105 ;
   always @(posedge clk)
-    sf_t_ahead <= \$107 ;
+    tile_plus2 <= \$106 ;
   always @(posedge clk)
-    reads_input_t <= \$108 ;
+    t <= \$107 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$109 ;
+    x_reg <= \$108 ;
   always @(posedge clk)
-    first_t <= \$110 ;
+    from_input <= \$109 ;
   always @(posedge clk)
-    first_t_ahead <= \$111 ;
+    v1 <= \$110 ;
   always @(posedge clk)
-    last_t <= \$112 ;
+    first1 <= \$111 ;
   always @(posedge clk)
-    last_t_ahead <= \$113 ;
+    last1 <= \$112 ;
   always @(posedge clk)
-    t <= \$114 ;
+    nf1 <= \$113 ;
   always @(posedge clk)
-    x_reg <= \$115 ;
+    from_input2 <= \$114 ;
   always @(posedge clk)
-    from_input <= \$116 ;
+    x_reg2 <= \$115 ;
   always @(posedge clk)
-    v1 <= \$117 ;
+    inbuf_read <= \$116 ;
   always @(posedge clk)
-    first1 <= \$118 ;
+    x_mid <= \$117 ;
   always @(posedge clk)
-    last1 <= \$119 ;
+    t1 <= \$118 ;
   always @(posedge clk)
-    nf1 <= \$120 ;
+    rom0_addr <= \$119 ;
   always @(posedge clk)
-    from_input2 <= \$121 ;
+    rom0_read <= \$120 ;
   always @(posedge clk)
-    x_reg2 <= \$122 ;
+    x0_0 <= \$121 ;
   always @(posedge clk)
-    inbuf_read <= \$123 ;
+    xoff0_0 <= \$122 ;
   always @(posedge clk)
-    x_mid <= \$124 ;
+    w0_0 <= \$123 ;
   always @(posedge clk)
-    t1 <= \$125 ;
+    xoff1_0 <= \$124 ;
   always @(posedge clk)
-    rom0_addr <= \$126 ;
+    w1_0 <= \$125 ;
   always @(posedge clk)
-    rom0_read <= \$127 ;
+    xoff2_0 <= \$126 ;
   always @(posedge clk)
-    x0_0 <= \$128 ;
+    w2_0 <= \$127 ;
   always @(posedge clk)
-    xoff0_0 <= \$129 ;
+    xoff3_0 <= \$128 ;
   always @(posedge clk)
-    w0_0 <= \$130 ;
+    w3_0 <= \$129 ;
   always @(posedge clk)
-    xoff1_0 <= \$131 ;
+    xoff4_0 <= \$130 ;
   always @(posedge clk)
-    w1_0 <= \$132 ;
+    w4_0 <= \$131 ;
   always @(posedge clk)
-    xoff2_0 <= \$133 ;
+    xoff5_0 <= \$132 ;
   always @(posedge clk)
-    w2_0 <= \$134 ;
+    w5_0 <= \$133 ;
   always @(posedge clk)
-    xoff3_0 <= \$135 ;
+    xoff6_0 <= \$134 ;
   always @(posedge clk)
-    w3_0 <= \$136 ;
+    w6_0 <= \$135 ;
   always @(posedge clk)
-    xoff4_0 <= \$137 ;
+    xoff7_0 <= \$136 ;
   always @(posedge clk)
-    w4_0 <= \$138 ;
+    w7_0 <= \$137 ;
   always @(posedge clk)
-    xoff5_0 <= \$139 ;
+    prod0_0 <= \$138 ;
   always @(posedge clk)
-    w5_0 <= \$140 ;
+    prod1_0 <= \$139 ;
   always @(posedge clk)
-    xoff6_0 <= \$141 ;
+    prod2_0 <= \$140 ;
   always @(posedge clk)
-    w6_0 <= \$142 ;
+    prod3_0 <= \$141 ;
   always @(posedge clk)
-    xoff7_0 <= \$143 ;
+    prod4_0 <= \$142 ;
   always @(posedge clk)
-    w7_0 <= \$144 ;
+    prod5_0 <= \$143 ;
   always @(posedge clk)
-    prod0_0 <= \$145 ;
+    prod6_0 <= \$144 ;
   always @(posedge clk)
-    prod1_0 <= \$146 ;
+    prod7_0 <= \$145 ;
   always @(posedge clk)
-    prod2_0 <= \$147 ;
+    prod0_0_r <= \$146 ;
   always @(posedge clk)
-    prod3_0 <= \$148 ;
+    prod1_0_r <= \$147 ;
   always @(posedge clk)
-    prod4_0 <= \$149 ;
+    prod2_0_r <= \$148 ;
   always @(posedge clk)
-    prod5_0 <= \$150 ;
+    prod3_0_r <= \$149 ;
   always @(posedge clk)
-    prod6_0 <= \$151 ;
+    prod4_0_r <= \$150 ;
   always @(posedge clk)
-    prod7_0 <= \$152 ;
+    prod5_0_r <= \$151 ;
   always @(posedge clk)
-    prod0_0_r <= \$153 ;
+    prod6_0_r <= \$152 ;
   always @(posedge clk)
-    prod1_0_r <= \$154 ;
+    prod7_0_r <= \$153 ;
   always @(posedge clk)
-    prod2_0_r <= \$155 ;
+    sum0_s0_0 <= \$154 ;
   always @(posedge clk)
-    prod3_0_r <= \$156 ;
+    sum1_s0_0 <= \$155 ;
   always @(posedge clk)
-    prod4_0_r <= \$157 ;
+    sum2_s0_0 <= \$156 ;
   always @(posedge clk)
-    prod5_0_r <= \$158 ;
+    sum3_s0_0 <= \$157 ;
   always @(posedge clk)
-    prod6_0_r <= \$159 ;
+    sum4_s0_0 <= \$158 ;
   always @(posedge clk)
-    prod7_0_r <= \$160 ;
+    sum5_s0_0 <= \$159 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$161 ;
+    sum6_s0_0 <= \$160 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$162 ;
+    sum7_s0_0 <= \$161 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$163 ;
+    v2 <= \$162 ;
   always @(posedge clk)
-    sum3_s0_0 <= \$164 ;
+    first2 <= \$163 ;
   always @(posedge clk)
-    sum4_s0_0 <= \$165 ;
+    last2 <= \$164 ;
   always @(posedge clk)
-    sum5_s0_0 <= \$166 ;
+    nf2 <= \$165 ;
   always @(posedge clk)
-    sum6_s0_0 <= \$167 ;
+    v3 <= \$166 ;
   always @(posedge clk)
-    sum7_s0_0 <= \$168 ;
+    first3 <= \$167 ;
   always @(posedge clk)
-    v2 <= \$169 ;
+    last3 <= \$168 ;
   always @(posedge clk)
-    first2 <= \$170 ;
+    nf3 <= \$169 ;
   always @(posedge clk)
-    last2 <= \$171 ;
+    v4 <= \$170 ;
   always @(posedge clk)
-    nf2 <= \$172 ;
+    first4 <= \$171 ;
   always @(posedge clk)
-    v3 <= \$173 ;
+    last4 <= \$172 ;
   always @(posedge clk)
-    first3 <= \$174 ;
+    nf4 <= \$173 ;
   always @(posedge clk)
-    last3 <= \$175 ;
+    v5 <= \$174 ;
   always @(posedge clk)
-    nf3 <= \$176 ;
+    first5 <= \$175 ;
   always @(posedge clk)
-    v4 <= \$177 ;
+    last5 <= \$176 ;
   always @(posedge clk)
-    first4 <= \$178 ;
+    nf5 <= \$177 ;
   always @(posedge clk)
-    last4 <= \$179 ;
+    v6 <= \$178 ;
   always @(posedge clk)
-    nf4 <= \$180 ;
+    first6 <= \$179 ;
   always @(posedge clk)
-    v5 <= \$181 ;
+    last6 <= \$180 ;
   always @(posedge clk)
-    first5 <= \$182 ;
+    nf6 <= \$181 ;
   always @(posedge clk)
-    last5 <= \$183 ;
+    v7 <= \$182 ;
   always @(posedge clk)
-    nf5 <= \$184 ;
+    first7 <= \$183 ;
   always @(posedge clk)
-    v6 <= \$185 ;
+    last7 <= \$184 ;
   always @(posedge clk)
-    first6 <= \$186 ;
+    nf7 <= \$185 ;
   always @(posedge clk)
-    last6 <= \$187 ;
+    v8 <= \$186 ;
   always @(posedge clk)
-    nf6 <= \$188 ;
+    first8 <= \$187 ;
   always @(posedge clk)
-    v7 <= \$189 ;
+    last8 <= \$188 ;
   always @(posedge clk)
-    first7 <= \$190 ;
+    nf8 <= \$189 ;
   always @(posedge clk)
-    last7 <= \$191 ;
+    v8_0 <= \$190 ;
   always @(posedge clk)
-    nf7 <= \$192 ;
+    first8_0 <= \$191 ;
   always @(posedge clk)
-    v8 <= \$193 ;
+    last8_0 <= \$192 ;
   always @(posedge clk)
-    first8 <= \$194 ;
+    nf8_0 <= \$193 ;
   always @(posedge clk)
-    last8 <= \$195 ;
+    bias0 <= \$194 ;
   always @(posedge clk)
-    nf8 <= \$196 ;
+    acc0 <= \$195 ;
   always @(posedge clk)
-    v8_0 <= \$197 ;
+    bias1 <= \$196 ;
   always @(posedge clk)
-    first8_0 <= \$198 ;
+    acc1 <= \$197 ;
   always @(posedge clk)
-    last8_0 <= \$199 ;
+    bias2 <= \$198 ;
   always @(posedge clk)
-    nf8_0 <= \$200 ;
+    acc2 <= \$199 ;
   always @(posedge clk)
-    bias0 <= \$201 ;
+    bias3 <= \$200 ;
   always @(posedge clk)
-    acc0 <= \$202 ;
+    acc3 <= \$201 ;
   always @(posedge clk)
-    bias1 <= \$203 ;
+    bias4 <= \$202 ;
   always @(posedge clk)
-    acc1 <= \$204 ;
+    acc4 <= \$203 ;
   always @(posedge clk)
-    bias2 <= \$205 ;
+    bias5 <= \$204 ;
   always @(posedge clk)
-    acc2 <= \$206 ;
+    acc5 <= \$205 ;
   always @(posedge clk)
-    bias3 <= \$207 ;
+    bias6 <= \$206 ;
   always @(posedge clk)
-    acc3 <= \$208 ;
+    acc6 <= \$207 ;
   always @(posedge clk)
-    bias4 <= \$209 ;
+    bias7 <= \$208 ;
   always @(posedge clk)
-    acc4 <= \$210 ;
+    acc7 <= \$209 ;
   always @(posedge clk)
-    bias5 <= \$211 ;
+    deliver <= \$210 ;
   always @(posedge clk)
-    acc5 <= \$212 ;
+    q_owed <= \$211 ;
   always @(posedge clk)
-    bias6 <= \$213 ;
+    q_room <= \$212 ;
   always @(posedge clk)
-    acc6 <= \$214 ;
+    q_wptr <= \$213 ;
   always @(posedge clk)
-    bias7 <= \$215 ;
+    q_rptr <= \$214 ;
   always @(posedge clk)
-    acc7 <= \$216 ;
+    q_stored <= \$215 ;
   always @(posedge clk)
-    deliver <= \$217 ;
+    o__valid <= \$216 ;
   always @(posedge clk)
-    q_owed <= \$218 ;
-  always @(posedge clk)
-    q_room <= \$219 ;
-  always @(posedge clk)
-    q_wptr <= \$220 ;
-  always @(posedge clk)
-    q_rptr <= \$221 ;
-  always @(posedge clk)
-    q_stored <= \$222 ;
-  always @(posedge clk)
-    o__valid <= \$223 ;
-  always @(posedge clk)
-    o__payload <= \$224 ;
+    o__payload <= \$217 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 1'h0;
-    casez (t)
-      5'h00:
-          \$1  = 1'h0;
-      5'h01:
-          \$1  = 1'h0;
-      5'h02:
-          \$1  = 1'h0;
-      5'h03:
-          \$1  = 1'h0;
-      5'h04:
-          \$1  = 1'h0;
-      5'h05:
-          \$1  = 1'h0;
-      5'h06:
-          \$1  = 1'h0;
-      5'h07:
-          \$1  = 1'h1;
-      5'h08:
-          \$1  = 1'h1;
-      5'h09:
-          \$1  = 1'h1;
-      5'h0a:
-          \$1  = 1'h1;
-      5'h0b:
-          \$1  = 1'h1;
-      5'h0c:
-          \$1  = 1'h1;
-      5'h0d:
-          \$1  = 1'h1;
-      5'h0e:
-          \$1  = 1'h1;
-      5'h0f:
-          \$1  = 1'h1;
-      5'h10:
-          \$1  = 1'h0;
-      5'h11:
-          \$1  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      5'h00:
-          \$2  = 4'h2;
-      5'h01:
-          \$2  = 4'h3;
-      5'h02:
-          \$2  = 4'h4;
-      5'h03:
-          \$2  = 4'h5;
-      5'h04:
-          \$2  = 4'h6;
-      5'h05:
-          \$2  = 4'h7;
-      5'h06:
-          \$2  = 4'h8;
-      5'h07:
-          \$2  = 4'h0;
-      5'h08:
-          \$2  = 4'h1;
-      5'h09:
-          \$2  = 4'h2;
-      5'h0a:
-          \$2  = 4'h3;
-      5'h0b:
-          \$2  = 4'h4;
-      5'h0c:
-          \$2  = 4'h5;
-      5'h0d:
-          \$2  = 4'h6;
-      5'h0e:
-          \$2  = 4'h7;
-      5'h0f:
-          \$2  = 4'h8;
-      5'h10:
-          \$2  = 4'h0;
-      5'h11:
-          \$2  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      5'h00:
-          \$3  = 1'h1;
-      5'h01:
-          \$3  = 1'h1;
-      5'h02:
-          \$3  = 1'h1;
-      5'h03:
-          \$3  = 1'h1;
-      5'h04:
-          \$3  = 1'h1;
-      5'h05:
-          \$3  = 1'h1;
-      5'h06:
-          \$3  = 1'h1;
-      5'h07:
-          \$3  = 1'h0;
-      5'h08:
-          \$3  = 1'h0;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h0;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h1;
-      5'h11:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      5'h00:
-          \$4  = 1'h0;
-      5'h01:
-          \$4  = 1'h0;
-      5'h02:
-          \$4  = 1'h0;
-      5'h03:
-          \$4  = 1'h0;
-      5'h04:
-          \$4  = 1'h0;
-      5'h05:
-          \$4  = 1'h0;
-      5'h06:
-          \$4  = 1'h0;
-      5'h07:
-          \$4  = 1'h1;
-      5'h08:
-          \$4  = 1'h0;
-      5'h09:
-          \$4  = 1'h0;
-      5'h0a:
-          \$4  = 1'h0;
-      5'h0b:
-          \$4  = 1'h0;
-      5'h0c:
-          \$4  = 1'h0;
-      5'h0d:
-          \$4  = 1'h0;
-      5'h0e:
-          \$4  = 1'h0;
-      5'h0f:
-          \$4  = 1'h0;
-      5'h10:
-          \$4  = 1'h1;
-      5'h11:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      5'h00:
-          \$5  = 1'h0;
-      5'h01:
-          \$5  = 1'h0;
-      5'h02:
-          \$5  = 1'h0;
-      5'h03:
-          \$5  = 1'h0;
-      5'h04:
-          \$5  = 1'h0;
-      5'h05:
-          \$5  = 1'h0;
-      5'h06:
-          \$5  = 1'h1;
-      5'h07:
-          \$5  = 1'h0;
-      5'h08:
-          \$5  = 1'h0;
-      5'h09:
-          \$5  = 1'h0;
-      5'h0a:
-          \$5  = 1'h0;
-      5'h0b:
-          \$5  = 1'h0;
-      5'h0c:
-          \$5  = 1'h0;
-      5'h0d:
-          \$5  = 1'h0;
-      5'h0e:
-          \$5  = 1'h0;
-      5'h0f:
-          \$5  = 1'h1;
-      5'h10:
-          \$5  = 1'h0;
-      5'h11:
-          \$5  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$25  = 21'h1fd89c;
+      1'h1:
+          \$25  = 21'h000057;
     endcase
   end
   always @* begin
@@ -5403,9 +5209,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$26  = 21'h1fd89c;
+          \$26  = 21'h003fda;
       1'h1:
-          \$26  = 21'h000057;
+          \$26  = 21'h0030b1;
     endcase
   end
   always @* begin
@@ -5413,9 +5219,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$27  = 21'h003fda;
+          \$27  = 21'h1fc78c;
       1'h1:
-          \$27  = 21'h0030b1;
+          \$27  = 21'h0061c4;
     endcase
   end
   always @* begin
@@ -5423,9 +5229,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$28  = 21'h1fc78c;
+          \$28  = 21'h00ba76;
       1'h1:
-          \$28  = 21'h0061c4;
+          \$28  = 21'h003e22;
     endcase
   end
   always @* begin
@@ -5433,9 +5239,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$29  = 21'h00ba76;
+          \$29  = 21'h1fe40e;
       1'h1:
-          \$29  = 21'h003e22;
+          \$29  = 21'h1fe4db;
     endcase
   end
   always @* begin
@@ -5443,9 +5249,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$30  = 21'h1fe40e;
+          \$30  = 21'h1fbf55;
       1'h1:
-          \$30  = 21'h1fe4db;
+          \$30  = 21'h0013ac;
     endcase
   end
   always @* begin
@@ -5453,9 +5259,9 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$31  = 21'h1fbf55;
+          \$31  = 21'h005838;
       1'h1:
-          \$31  = 21'h0013ac;
+          \$31  = 21'h006def;
     endcase
   end
   always @* begin
@@ -5463,954 +5269,881 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$32  = 21'h005838;
+          \$32  = 21'h1fc139;
       1'h1:
-          \$32  = 21'h006def;
+          \$32  = 21'h1ff0bf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$33  = 21'h1fc139;
-      1'h1:
-          \$33  = 21'h1ff0bf;
-    endcase
+    \$103  = 1'h1;
+    if (rst) begin
+      \$103  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = nf_t;
+    \$104  = tile;
     if (issue) begin
-      \$104  = nf_t_ahead;
+      \$104  = \$1 ;
     end
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 8'h60;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = nf_t_ahead;
+    \$105  = tile_plus1;
     if (issue) begin
-      \$105  = \$1 ;
+      \$105  = tile_plus2;
     end
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = sf_t;
+    \$106  = tile_plus2;
     if (issue) begin
-      \$106  = sf_t_ahead;
+      \$106  = \$4 [4:0];
     end
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 5'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = sf_t_ahead;
+    \$107  = t;
     if (issue) begin
-      \$107  = \$2 ;
+      \$107  = \$7 [4:0];
     end
     if (rst) begin
-      \$107  = 4'h1;
+      \$107  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = reads_input_t;
-    if (issue) begin
-      \$108  = reads_input_t_ahead;
-    end
+    \$108  = i__payload;
     if (rst) begin
-      \$108  = 1'h1;
+      \$108  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = reads_input_t_ahead;
-    if (issue) begin
-      \$109  = \$3 ;
-    end
+    \$109  = tile[5];
     if (rst) begin
-      \$109  = 1'h1;
+      \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = first_t;
-    if (issue) begin
-      \$110  = first_t_ahead;
-    end
+    \$110  = issue;
     if (rst) begin
-      \$110  = 1'h1;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = first_t_ahead;
-    if (issue) begin
-      \$111  = \$4 ;
-    end
+    \$111  = tile[6];
     if (rst) begin
       \$111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = last_t;
-    if (issue) begin
-      \$112  = last_t_ahead;
-    end
+    \$112  = tile[7];
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = last_t_ahead;
-    if (issue) begin
-      \$113  = \$5 ;
-    end
+    \$113  = tile[0];
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = t;
-    if (issue) begin
-      \$114  = \$8 [4:0];
-    end
+    \$114  = from_input;
     if (rst) begin
-      \$114  = 5'h00;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = i__payload;
+    \$115  = x_reg;
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = reads_input_t;
+    \$116  = rport__data;
     if (rst) begin
-      \$116  = 1'h0;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = issue;
+    \$117  = \$8 ;
     if (rst) begin
-      \$117  = 1'h0;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = first_t;
+    \$118  = t;
     if (rst) begin
-      \$118  = 1'h0;
+      \$118  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = last_t;
+    \$119  = t1;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = nf_t;
+    \$120  = \port__data$29 ;
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = from_input;
+    \$121  = x_mid;
     if (rst) begin
-      \$121  = 1'h0;
+      \$121  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = x_reg;
+    \$122  = \$9 ;
     if (rst) begin
-      \$122  = 8'h00;
+      \$122  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = rport__data;
+    \$123  = rom0_read[7:0];
     if (rst) begin
       \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = \$9 ;
+    \$124  = \$10 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = t;
+    \$125  = rom0_read[15:8];
     if (rst) begin
-      \$125  = 5'h00;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = t1;
+    \$126  = \$11 ;
     if (rst) begin
-      \$126  = 5'h00;
+      \$126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = port__data;
+    \$127  = rom0_read[23:16];
     if (rst) begin
-      \$127  = 64'h0000000000000000;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = x_mid;
+    \$128  = \$12 ;
     if (rst) begin
-      \$128  = 8'h00;
+      \$128  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = \$10 ;
+    \$129  = rom0_read[31:24];
     if (rst) begin
-      \$129  = 9'h000;
+      \$129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = rom0_read[7:0];
+    \$130  = \$13 ;
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$11 ;
+    \$131  = rom0_read[39:32];
     if (rst) begin
-      \$131  = 9'h000;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = rom0_read[15:8];
+    \$132  = \$14 ;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$12 ;
+    \$133  = rom0_read[47:40];
     if (rst) begin
-      \$133  = 9'h000;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = rom0_read[23:16];
+    \$134  = \$15 ;
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$13 ;
+    \$135  = rom0_read[55:48];
     if (rst) begin
-      \$135  = 9'h000;
+      \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = rom0_read[31:24];
+    \$136  = \$16 ;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = \$14 ;
+    \$137  = rom0_read[63:56];
     if (rst) begin
-      \$137  = 9'h000;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = rom0_read[39:32];
+    \$138  = \$17 ;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$15 ;
+    \$139  = \$18 ;
     if (rst) begin
-      \$139  = 9'h000;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = rom0_read[47:40];
+    \$140  = \$19 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = \$16 ;
+    \$141  = \$20 ;
     if (rst) begin
-      \$141  = 9'h000;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = rom0_read[55:48];
+    \$142  = \$21 ;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = \$17 ;
+    \$143  = \$22 ;
     if (rst) begin
-      \$143  = 9'h000;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = rom0_read[63:56];
+    \$144  = \$23 ;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = \$18 ;
+    \$145  = \$24 ;
     if (rst) begin
       \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = \$19 ;
+    \$146  = prod0_0;
     if (rst) begin
       \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = \$20 ;
+    \$147  = prod1_0;
     if (rst) begin
       \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = \$21 ;
+    \$148  = prod2_0;
     if (rst) begin
       \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = \$22 ;
+    \$149  = prod3_0;
     if (rst) begin
       \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = \$23 ;
+    \$150  = prod4_0;
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \$24 ;
+    \$151  = prod5_0;
     if (rst) begin
       \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = \$25 ;
+    \$152  = prod6_0;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = prod0_0;
+    \$153  = prod7_0;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = prod1_0;
+    \$154  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$154  = 17'h00000;
+      \$154  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = prod2_0;
+    \$155  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$155  = 17'h00000;
+      \$155  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = prod3_0;
+    \$156  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$156  = 17'h00000;
+      \$156  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = prod4_0;
+    \$157  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
     if (rst) begin
-      \$157  = 17'h00000;
+      \$157  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = prod5_0;
+    \$158  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
     if (rst) begin
-      \$158  = 17'h00000;
+      \$158  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = prod6_0;
+    \$159  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
     if (rst) begin
-      \$159  = 17'h00000;
+      \$159  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = prod7_0;
+    \$160  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
     if (rst) begin
-      \$160  = 17'h00000;
+      \$160  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$161  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
     if (rst) begin
       \$161  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$162  = v1;
     if (rst) begin
-      \$162  = 21'h000000;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$163  = first1;
     if (rst) begin
-      \$163  = 21'h000000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = { prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r[16], prod3_0_r };
+    \$164  = last1;
     if (rst) begin
-      \$164  = 21'h000000;
+      \$164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = { prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r[16], prod4_0_r };
+    \$165  = nf1;
     if (rst) begin
-      \$165  = 21'h000000;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = { prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r[16], prod5_0_r };
+    \$166  = v2;
     if (rst) begin
-      \$166  = 21'h000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = { prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r[16], prod6_0_r };
+    \$167  = first2;
     if (rst) begin
-      \$167  = 21'h000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = { prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r[16], prod7_0_r };
+    \$168  = last2;
     if (rst) begin
-      \$168  = 21'h000000;
+      \$168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = v1;
+    \$169  = nf2;
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = first1;
+    \$170  = v3;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = last1;
+    \$171  = first3;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = nf1;
+    \$172  = last3;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = v2;
+    \$173  = nf3;
     if (rst) begin
       \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = first2;
+    \$174  = v4;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = last2;
+    \$175  = first4;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = nf2;
+    \$176  = last4;
     if (rst) begin
       \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = v3;
+    \$177  = nf4;
     if (rst) begin
       \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = first3;
+    \$178  = v5;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = last3;
+    \$179  = first5;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = nf3;
+    \$180  = last5;
     if (rst) begin
       \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = v4;
+    \$181  = nf5;
     if (rst) begin
       \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = first4;
+    \$182  = v6;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = last4;
+    \$183  = first6;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = nf4;
+    \$184  = last6;
     if (rst) begin
       \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = v5;
+    \$185  = nf6;
     if (rst) begin
       \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = first5;
+    \$186  = v7;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = last5;
+    \$187  = first7;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = nf5;
+    \$188  = last7;
     if (rst) begin
       \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = v6;
+    \$189  = nf7;
     if (rst) begin
       \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = first6;
+    \$190  = v7;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = last6;
+    \$191  = first7;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = nf6;
+    \$192  = last7;
     if (rst) begin
       \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = v7;
+    \$193  = nf7;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = first7;
+    \$194  = \$25 ;
     if (rst) begin
-      \$194  = 1'h0;
+      \$194  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = last7;
+    \$195  = acc0;
+    if (v8_0) begin
+      \$195  = \$84 [20:0];
+    end
     if (rst) begin
-      \$195  = 1'h0;
+      \$195  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = nf7;
+    \$196  = \$26 ;
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = v7;
+    \$197  = acc1;
+    if (v8_0) begin
+      \$197  = \$86 [20:0];
+    end
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = first7;
+    \$198  = \$27 ;
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = last7;
+    \$199  = acc2;
+    if (v8_0) begin
+      \$199  = \$88 [20:0];
+    end
     if (rst) begin
-      \$199  = 1'h0;
+      \$199  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = nf7;
+    \$200  = \$28 ;
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = \$26 ;
+    \$201  = acc3;
+    if (v8_0) begin
+      \$201  = \$90 [20:0];
+    end
     if (rst) begin
       \$201  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = acc0;
-    if (v8_0) begin
-      \$202  = \$85 [20:0];
-    end
+    \$202  = \$29 ;
     if (rst) begin
       \$202  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = \$27 ;
+    \$203  = acc4;
+    if (v8_0) begin
+      \$203  = \$92 [20:0];
+    end
     if (rst) begin
       \$203  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = acc1;
-    if (v8_0) begin
-      \$204  = \$87 [20:0];
-    end
+    \$204  = \$30 ;
     if (rst) begin
       \$204  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = \$28 ;
+    \$205  = acc5;
+    if (v8_0) begin
+      \$205  = \$94 [20:0];
+    end
     if (rst) begin
       \$205  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = acc2;
-    if (v8_0) begin
-      \$206  = \$89 [20:0];
-    end
+    \$206  = \$31 ;
     if (rst) begin
       \$206  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = \$29 ;
+    \$207  = acc6;
+    if (v8_0) begin
+      \$207  = \$96 [20:0];
+    end
     if (rst) begin
       \$207  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = acc3;
-    if (v8_0) begin
-      \$208  = \$91 [20:0];
-    end
+    \$208  = \$32 ;
     if (rst) begin
       \$208  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = \$30 ;
+    \$209  = acc7;
+    if (v8_0) begin
+      \$209  = \$98 [20:0];
+    end
     if (rst) begin
       \$209  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = acc4;
-    if (v8_0) begin
-      \$210  = \$93 [20:0];
-    end
+    \$210  = \$33 ;
     if (rst) begin
-      \$210  = 21'h000000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \$31 ;
+    \$211  = \$102 [3:0];
     if (rst) begin
-      \$211  = 21'h000000;
+      \$211  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = acc5;
-    if (v8_0) begin
-      \$212  = \$95 [20:0];
-    end
+    \$212  = \$40 ;
     if (rst) begin
-      \$212  = 21'h000000;
+      \$212  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = \$32 ;
+    \$213  = q_wptr;
+    if (\$47 ) begin
+      \$213  = \$50 [3:0];
+    end
     if (rst) begin
-      \$213  = 21'h000000;
+      \$213  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = acc6;
-    if (v8_0) begin
-      \$214  = \$97 [20:0];
+    \$214  = q_rptr;
+    if (\$54 ) begin
+      \$214  = \$57 [3:0];
     end
     if (rst) begin
-      \$214  = 21'h000000;
+      \$214  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$33 ;
+    \$215  = \$70 [3:0];
     if (rst) begin
-      \$215  = 21'h000000;
+      \$215  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = acc7;
-    if (v8_0) begin
-      \$216  = \$99 [20:0];
+    \$216  = o__valid;
+    if (\$72 ) begin
+      \$216  = \$74 ;
     end
     if (rst) begin
-      \$216  = 21'h000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$34 ;
-    if (rst) begin
-      \$217  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = \$103 [3:0];
-    if (rst) begin
-      \$218  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = \$41 ;
-    if (rst) begin
-      \$219  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = q_wptr;
-    if (\$48 ) begin
-      \$220  = \$51 [3:0];
+    \$217  = o__payload;
+    if (\$72 ) begin
+      \$217  = \$76 ;
     end
     if (rst) begin
-      \$220  = 4'h0;
+      \$217  = 168'h000000000000000000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = q_rptr;
-    if (\$55 ) begin
-      \$221  = \$58 [3:0];
-    end
-    if (rst) begin
-      \$221  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = \$71 [3:0];
-    if (rst) begin
-      \$222  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = o__valid;
-    if (\$73 ) begin
-      \$223  = \$75 ;
-    end
-    if (rst) begin
-      \$223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = o__payload;
-    if (\$73 ) begin
-      \$224  = \$77 ;
-    end
-    if (rst) begin
-      \$224  = 168'h000000000000000000000000000000000000000000;
-    end
-  end
-  assign acc0_next = \$85 [20:0];
-  assign acc1_next = \$87 [20:0];
-  assign acc2_next = \$89 [20:0];
-  assign acc3_next = \$91 [20:0];
-  assign acc4_next = \$93 [20:0];
-  assign acc5_next = \$95 [20:0];
-  assign acc6_next = \$97 [20:0];
-  assign acc7_next = \$99 [20:0];
-  assign q_owed_next = \$103 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$84 [20:0];
+  assign acc1_next = \$86 [20:0];
+  assign acc2_next = \$88 [20:0];
+  assign acc3_next = \$90 [20:0];
+  assign acc4_next = \$92 [20:0];
+  assign acc5_next = \$94 [20:0];
+  assign acc6_next = \$96 [20:0];
+  assign acc7_next = \$98 [20:0];
+  assign q_owed_next = \$102 [3:0];
+  assign \$signature__addr  = tile[4:1];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$146  = deliver;
-  assign \$signature__addr$147  = q_wptr;
-  assign \$signature__data$148  = q_in;
-  assign \rport__addr$149  = q_rptr;
+  assign rport__addr = tile[4:1];
+  assign \port__addr$141  = rom0_addr;
+  assign \$signature__en$142  = deliver;
+  assign \$signature__addr$143  = q_wptr;
+  assign \$signature__data$144  = q_in;
+  assign \rport__addr$145  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -6874,11 +6607,11 @@ module top_s0_conv0_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \i__payload[6]  = i__payload[146:126];
   assign \i__payload[7]  = i__payload[167:147];
   assign \o__payload[0]  = o__payload;
-  assign \$129  = 1'h1;
   assign \$119  = in_beat;
   assign \$2  = in_beat;
   assign \$9  = in_beat;
   assign \$10  = 4'h8;
+  assign \$129  = 1'h1;
   assign \$17  = 1'h1;
   assign \$18  = \$17 ;
   assign \$19  = load;
@@ -13694,13 +13427,13 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  wire [4:0] \$1 ;
   wire [8:0] \$10 ;
-  wire [23:0] \$100 ;
-  reg [21:0] \$101 ;
-  reg [21:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
+  wire [22:0] \$100 ;
+  wire [22:0] \$101 ;
+  wire [23:0] \$102 ;
+  reg [21:0] \$103 ;
+  reg [21:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
@@ -13716,116 +13449,116 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire [4:0] \$119 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
-  wire [4:0] \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire \$120 ;
+  wire [4:0] \$121 ;
+  wire [4:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [4:0] \$126 ;
-  wire [4:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire [4:0] \$128 ;
+  wire [4:0] \$129 ;
   wire [8:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire [4:0] \$135 ;
+  wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
+  wire [4:0] \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire [8:0] \$14 ;
-  wire [5:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [5:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [43:0] \$146 ;
+  wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
+  wire [43:0] \$148 ;
   wire \$149 ;
   wire [8:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire [21:0] \$153 ;
-  wire [22:0] \$154 ;
+  wire \$153 ;
+  wire \$154 ;
   wire [21:0] \$155 ;
   wire [22:0] \$156 ;
-  wire \$157 ;
-  wire [4:0] \$158 ;
+  wire [21:0] \$157 ;
+  wire [22:0] \$158 ;
   wire \$159 ;
   wire [8:0] \$16 ;
-  wire [5:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
+  wire [4:0] \$160 ;
+  wire \$161 ;
+  wire [5:0] \$162 ;
   reg \$163 ;
-  reg \$164 ;
+  reg [4:0] \$164 ;
   reg [3:0] \$165 ;
-  reg [127:0] \$166 ;
-  reg \$167 ;
-  reg \$168 ;
+  reg [3:0] \$166 ;
+  reg [3:0] \$167 ;
+  reg [127:0] \$168 ;
   reg \$169 ;
   wire [8:0] \$17 ;
   reg \$170 ;
-  reg [3:0] \$171 ;
+  reg \$171 ;
   reg \$172 ;
-  reg [127:0] \$173 ;
-  reg [127:0] \$174 ;
+  reg [3:0] \$173 ;
+  reg \$174 ;
   reg [127:0] \$175 ;
-  reg [3:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [63:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [127:0] \$176 ;
+  reg [127:0] \$177 ;
+  reg [3:0] \$178 ;
+  reg [3:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [7:0] \$180 ;
+  reg [63:0] \$180 ;
   reg [7:0] \$181 ;
   reg [7:0] \$182 ;
   reg [7:0] \$183 ;
   reg [7:0] \$184 ;
   reg [7:0] \$185 ;
   reg [7:0] \$186 ;
-  reg [3:0] \$187 ;
-  reg [63:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [7:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [3:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [7:0] \$190 ;
+  reg [63:0] \$190 ;
   reg [7:0] \$191 ;
   reg [7:0] \$192 ;
   reg [7:0] \$193 ;
   reg [7:0] \$194 ;
   reg [7:0] \$195 ;
   reg [7:0] \$196 ;
-  reg [3:0] \$197 ;
-  reg [63:0] \$198 ;
-  reg [7:0] \$199 ;
-  reg \$2 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [3:0] \$199 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  reg [7:0] \$200 ;
+  reg [63:0] \$200 ;
   reg [7:0] \$201 ;
   reg [7:0] \$202 ;
   reg [7:0] \$203 ;
   reg [7:0] \$204 ;
   reg [7:0] \$205 ;
   reg [7:0] \$206 ;
-  reg [3:0] \$207 ;
-  reg [63:0] \$208 ;
-  reg [7:0] \$209 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [3:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [7:0] \$210 ;
+  reg [63:0] \$210 ;
   reg [7:0] \$211 ;
   reg [7:0] \$212 ;
   reg [7:0] \$213 ;
   reg [7:0] \$214 ;
   reg [7:0] \$215 ;
   reg [7:0] \$216 ;
-  reg [8:0] \$217 ;
+  reg [7:0] \$217 ;
   reg [7:0] \$218 ;
   reg [8:0] \$219 ;
   wire [8:0] \$22 ;
@@ -13896,8 +13629,8 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [8:0] \$279 ;
   wire [8:0] \$28 ;
   reg [7:0] \$280 ;
-  reg [16:0] \$281 ;
-  reg [16:0] \$282 ;
+  reg [8:0] \$281 ;
+  reg [7:0] \$282 ;
   reg [16:0] \$283 ;
   reg [16:0] \$284 ;
   reg [16:0] \$285 ;
@@ -13916,7 +13649,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$297 ;
   reg [16:0] \$298 ;
   reg [16:0] \$299 ;
-  wire \$3 ;
+  wire [4:0] \$3 ;
   wire [8:0] \$30 ;
   reg [16:0] \$300 ;
   reg [16:0] \$301 ;
@@ -13967,8 +13700,8 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$342 ;
   reg [16:0] \$343 ;
   reg [16:0] \$344 ;
-  reg [21:0] \$345 ;
-  reg [21:0] \$346 ;
+  reg [16:0] \$345 ;
+  reg [16:0] \$346 ;
   reg [21:0] \$347 ;
   reg [21:0] \$348 ;
   reg [21:0] \$349 ;
@@ -13978,60 +13711,62 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [21:0] \$352 ;
   reg [21:0] \$353 ;
   reg [21:0] \$354 ;
-  reg \$355 ;
-  reg \$356 ;
+  reg [21:0] \$355 ;
+  reg [21:0] \$356 ;
   reg \$357 ;
-  reg [3:0] \$358 ;
+  reg \$358 ;
   reg \$359 ;
   wire [8:0] \$36 ;
-  reg \$360 ;
+  reg [3:0] \$360 ;
   reg \$361 ;
-  reg [3:0] \$362 ;
+  reg \$362 ;
   reg \$363 ;
-  reg \$364 ;
+  reg [3:0] \$364 ;
   reg \$365 ;
-  reg [3:0] \$366 ;
+  reg \$366 ;
   reg \$367 ;
-  reg \$368 ;
+  reg [3:0] \$368 ;
   reg \$369 ;
   wire [8:0] \$37 ;
-  reg [3:0] \$370 ;
+  reg \$370 ;
   reg \$371 ;
-  reg \$372 ;
+  reg [3:0] \$372 ;
   reg \$373 ;
-  reg [3:0] \$374 ;
+  reg \$374 ;
   reg \$375 ;
-  reg \$376 ;
+  reg [3:0] \$376 ;
   reg \$377 ;
-  reg [3:0] \$378 ;
+  reg \$378 ;
   reg \$379 ;
   wire [8:0] \$38 ;
-  reg \$380 ;
+  reg [3:0] \$380 ;
   reg \$381 ;
-  reg [3:0] \$382 ;
+  reg \$382 ;
   reg \$383 ;
-  reg \$384 ;
+  reg [3:0] \$384 ;
   reg \$385 ;
-  reg [3:0] \$386 ;
+  reg \$386 ;
   reg \$387 ;
-  reg \$388 ;
+  reg [3:0] \$388 ;
   reg \$389 ;
-  wire [16:0] \$39 ;
-  reg [3:0] \$390 ;
-  reg [21:0] \$391 ;
-  reg [21:0] \$392 ;
+  wire [8:0] \$39 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg [3:0] \$392 ;
   reg [21:0] \$393 ;
   reg [21:0] \$394 ;
-  reg \$395 ;
-  reg [3:0] \$396 ;
+  reg [21:0] \$395 ;
+  reg [21:0] \$396 ;
   reg \$397 ;
   reg [3:0] \$398 ;
-  reg [3:0] \$399 ;
+  reg \$399 ;
   wire [4:0] \$4 ;
-  wire [16:0] \$40 ;
+  wire [8:0] \$40 ;
   reg [3:0] \$400 ;
-  reg \$401 ;
-  reg [43:0] \$402 ;
+  reg [3:0] \$401 ;
+  reg [3:0] \$402 ;
+  reg \$403 ;
+  reg [43:0] \$404 ;
   wire [16:0] \$41 ;
   wire [16:0] \$42 ;
   wire [16:0] \$43 ;
@@ -14041,7 +13776,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$47 ;
   wire [16:0] \$48 ;
   wire [16:0] \$49 ;
-  wire [4:0] \$5 ;
+  wire \$5 ;
   wire [16:0] \$50 ;
   wire [16:0] \$51 ;
   wire [16:0] \$52 ;
@@ -14052,7 +13787,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [16:0] \$59 ;
-  wire [127:0] \$6 ;
+  wire [4:0] \$6 ;
   wire [16:0] \$60 ;
   wire [16:0] \$61 ;
   wire [16:0] \$62 ;
@@ -14063,47 +13798,47 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$67 ;
   wire [16:0] \$68 ;
   wire [16:0] \$69 ;
-  wire [8:0] \$7 ;
+  wire [4:0] \$7 ;
   wire [16:0] \$70 ;
-  wire [17:0] \$71 ;
-  wire [17:0] \$72 ;
-  wire [18:0] \$73 ;
+  wire [16:0] \$71 ;
+  wire [16:0] \$72 ;
+  wire [17:0] \$73 ;
   wire [17:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [18:0] \$76 ;
+  wire [18:0] \$75 ;
+  wire [17:0] \$76 ;
   wire [17:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [18:0] \$79 ;
-  wire [8:0] \$8 ;
+  wire [18:0] \$78 ;
+  wire [17:0] \$79 ;
+  wire [127:0] \$8 ;
   wire [17:0] \$80 ;
-  wire [17:0] \$81 ;
-  wire [18:0] \$82 ;
-  wire [22:0] \$83 ;
-  wire [22:0] \$84 ;
-  wire [23:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [17:0] \$87 ;
-  wire [18:0] \$88 ;
+  wire [18:0] \$81 ;
+  wire [17:0] \$82 ;
+  wire [17:0] \$83 ;
+  wire [18:0] \$84 ;
+  wire [22:0] \$85 ;
+  wire [22:0] \$86 ;
+  wire [23:0] \$87 ;
+  wire [17:0] \$88 ;
   wire [17:0] \$89 ;
   wire [8:0] \$9 ;
-  wire [17:0] \$90 ;
-  wire [18:0] \$91 ;
+  wire [18:0] \$90 ;
+  wire [17:0] \$91 ;
   wire [17:0] \$92 ;
-  wire [17:0] \$93 ;
-  wire [18:0] \$94 ;
+  wire [18:0] \$93 ;
+  wire [17:0] \$94 ;
   wire [17:0] \$95 ;
-  wire [17:0] \$96 ;
-  wire [18:0] \$97 ;
-  wire [22:0] \$98 ;
-  wire [22:0] \$99 ;
+  wire [18:0] \$96 ;
+  wire [17:0] \$97 ;
+  wire [17:0] \$98 ;
+  wire [18:0] \$99 ;
   wire [-1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$268 ;
+  wire [3:0] \$signature__addr$270 ;
   wire [127:0] \$signature__data ;
-  wire [43:0] \$signature__data$269 ;
+  wire [43:0] \$signature__data$271 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$267 ;
+  wire \$signature__en$269 ;
   reg [21:0] acc0 = 22'h000000;
   wire [21:0] acc0_next;
   reg [21:0] acc1 = 22'h000000;
@@ -14172,8 +13907,6 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] nf9 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf9_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h1;
   output [43:0] o__payload;
   reg [43:0] o__payload = 44'h00000000000;
   wire [21:0] \o__payload[0] ;
@@ -14182,22 +13915,24 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 4'h0 *)
-  (* keep = 32'd1 *)
   wire [3:0] port__addr;
-  (* init = 4'h0 *)
-  (* keep = 32'd1 *)
-  wire [3:0] \port__addr$264 ;
   (* init = 4'h0 *)
   (* keep = 32'd1 *)
   wire [3:0] \port__addr$265 ;
   (* init = 4'h0 *)
   (* keep = 32'd1 *)
   wire [3:0] \port__addr$266 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$39 ;
-  wire [63:0] \port__data$50 ;
-  wire [63:0] \port__data$61 ;
+  (* init = 4'h0 *)
+  (* keep = 32'd1 *)
+  wire [3:0] \port__addr$267 ;
+  (* init = 4'h0 *)
+  (* keep = 32'd1 *)
+  wire [3:0] \port__addr$268 ;
+  wire [4:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$51 ;
+  wire [63:0] \port__data$62 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -14271,8 +14006,6 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h0;
   (* keep = 32'd1 *)
   reg [3:0] rom0_addr = 4'h0;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -14287,9 +14020,9 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [63:0] rom3_read = 64'h0000000000000000;
   wire [-1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$270 ;
+  wire [3:0] \rport__addr$272 ;
   wire [127:0] rport__data;
-  wire [43:0] \rport__data$258 ;
+  wire [43:0] \rport__data$259 ;
   input rst;
   wire rst;
   reg [21:0] sum0_s0_0 = 22'h000000;
@@ -14304,6 +14037,10 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [21:0] sum1_s1_0 = 22'h000000;
   reg [3:0] t = 4'h0;
   reg [3:0] t1 = 4'h0;
+  reg [4:0] tile = 5'h10;
+  reg [3:0] tile_plus1 = 4'h1;
+  reg [3:0] tile_plus2 = 4'h2;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -14509,7 +14246,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$258  = queue[q_rptr];
+  assign \rport__data$259  = queue[q_rptr];
   reg [63:0] rom0 [15:0];
   initial begin
     rom0[0] = 64'h1dede2cff48172b6;
@@ -14533,7 +14270,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [15:0];
   initial begin
     rom1[0] = 64'h2cb458eca59e9032;
@@ -14557,7 +14294,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$39  = _2_;
+  assign \port__data$40  = _2_;
   reg [63:0] rom2 [15:0];
   initial begin
     rom2[0] = 64'h9400d87f0f07cd16;
@@ -14581,7 +14318,7 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$50  = _3_;
+  assign \port__data$51  = _3_;
   reg [63:0] rom3 [15:0];
   initial begin
     rom3[0] = 64'h2abed99848128e31;
@@ -14605,811 +14342,844 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _4_ <= rom3[rom3_addr];
   end
-  assign \port__data$61  = _4_;
+  assign \port__data$62  = _4_;
+  reg [4:0] schedule [15:0];
+  initial begin
+    schedule[0] = 5'h10;
+    schedule[1] = 5'h01;
+    schedule[2] = 5'h02;
+    schedule[3] = 5'h03;
+    schedule[4] = 5'h04;
+    schedule[5] = 5'h05;
+    schedule[6] = 5'h06;
+    schedule[7] = 5'h07;
+    schedule[8] = 5'h08;
+    schedule[9] = 5'h09;
+    schedule[10] = 5'h0a;
+    schedule[11] = 5'h0b;
+    schedule[12] = 5'h0c;
+    schedule[13] = 5'h0d;
+    schedule[14] = 5'h0e;
+    schedule[15] = 5'h0f;
+  end
+  reg [4:0] _5_;
+  always @(posedge clk) begin
+    _5_ <= schedule[port__addr];
+  end
+  assign port__data = _5_;
   always @(posedge clk)
-    v6 <= \$371 ;
+    v5 <= \$369 ;
   always @(posedge clk)
-    first6 <= \$372 ;
+    first5 <= \$370 ;
   always @(posedge clk)
-    last6 <= \$373 ;
+    last5 <= \$371 ;
   always @(posedge clk)
-    nf6 <= \$374 ;
+    nf5 <= \$372 ;
   always @(posedge clk)
-    v7 <= \$375 ;
+    v6 <= \$373 ;
   always @(posedge clk)
-    first7 <= \$376 ;
+    first6 <= \$374 ;
   always @(posedge clk)
-    last7 <= \$377 ;
+    last6 <= \$375 ;
   always @(posedge clk)
-    nf7 <= \$378 ;
+    nf6 <= \$376 ;
   always @(posedge clk)
-    v8 <= \$379 ;
+    v7 <= \$377 ;
   always @(posedge clk)
-    first8 <= \$380 ;
+    first7 <= \$378 ;
   always @(posedge clk)
-    last8 <= \$381 ;
+    last7 <= \$379 ;
   always @(posedge clk)
-    nf8 <= \$382 ;
+    nf7 <= \$380 ;
   always @(posedge clk)
-    v9 <= \$383 ;
+    v8 <= \$381 ;
   always @(posedge clk)
-    first9 <= \$384 ;
+    first8 <= \$382 ;
   always @(posedge clk)
-    last9 <= \$385 ;
+    last8 <= \$383 ;
   always @(posedge clk)
-    nf9 <= \$386 ;
+    nf8 <= \$384 ;
   always @(posedge clk)
-    v9_0 <= \$387 ;
+    v9 <= \$385 ;
   always @(posedge clk)
-    first9_0 <= \$388 ;
+    first9 <= \$386 ;
   always @(posedge clk)
-    last9_0 <= \$389 ;
+    last9 <= \$387 ;
   always @(posedge clk)
-    nf9_0 <= \$390 ;
+    nf9 <= \$388 ;
   always @(posedge clk)
-    bias0 <= \$391 ;
+    v9_0 <= \$389 ;
   always @(posedge clk)
-    acc0 <= \$392 ;
+    first9_0 <= \$390 ;
   always @(posedge clk)
-    bias1 <= \$393 ;
+    last9_0 <= \$391 ;
   always @(posedge clk)
-    acc1 <= \$394 ;
+    nf9_0 <= \$392 ;
   always @(posedge clk)
-    deliver <= \$395 ;
+    bias0 <= \$393 ;
   always @(posedge clk)
-    q_owed <= \$396 ;
+    acc0 <= \$394 ;
   always @(posedge clk)
-    q_room <= \$397 ;
+    bias1 <= \$395 ;
   always @(posedge clk)
-    q_wptr <= \$398 ;
+    acc1 <= \$396 ;
   always @(posedge clk)
-    q_rptr <= \$399 ;
+    deliver <= \$397 ;
   always @(posedge clk)
-    q_stored <= \$400 ;
+    q_owed <= \$398 ;
   always @(posedge clk)
-    o__valid <= \$401 ;
+    q_room <= \$399 ;
   always @(posedge clk)
-    o__payload <= \$402 ;
-  assign \$3  = t == 4'hf;
-  assign \$4  = t + 1'h1;
-  assign \$5  = \$3  ? 5'h00 : \$4 ;
-  assign \$6  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$7  = $signed(x0_0) - $signed(8'h80);
-  assign \$8  = $signed(x0_1) - $signed(8'h80);
-  assign \$9  = $signed(x0_2) - $signed(8'h80);
-  assign \$10  = $signed(x0_3) - $signed(8'h80);
-  assign \$11  = $signed(x0_4) - $signed(8'h80);
-  assign \$12  = $signed(x0_5) - $signed(8'h80);
-  assign \$13  = $signed(x0_6) - $signed(8'h80);
-  assign \$14  = $signed(x0_7) - $signed(8'h80);
-  assign \$15  = $signed(x1_8) - $signed(8'h80);
-  assign \$16  = $signed(x1_9) - $signed(8'h80);
-  assign \$17  = $signed(x1_10) - $signed(8'h80);
-  assign \$18  = $signed(x1_11) - $signed(8'h80);
-  assign \$19  = $signed(x1_12) - $signed(8'h80);
-  assign \$20  = $signed(x1_13) - $signed(8'h80);
-  assign \$21  = $signed(x1_14) - $signed(8'h80);
-  assign \$22  = $signed(x1_15) - $signed(8'h80);
-  assign \$23  = $signed(x2_0) - $signed(8'h80);
-  assign \$24  = $signed(x2_1) - $signed(8'h80);
-  assign \$25  = $signed(x2_2) - $signed(8'h80);
-  assign \$26  = $signed(x2_3) - $signed(8'h80);
-  assign \$27  = $signed(x2_4) - $signed(8'h80);
-  assign \$28  = $signed(x2_5) - $signed(8'h80);
-  assign \$29  = $signed(x2_6) - $signed(8'h80);
-  assign \$30  = $signed(x2_7) - $signed(8'h80);
-  assign \$31  = $signed(x3_8) - $signed(8'h80);
-  assign \$32  = $signed(x3_9) - $signed(8'h80);
-  assign \$33  = $signed(x3_10) - $signed(8'h80);
-  assign \$34  = $signed(x3_11) - $signed(8'h80);
-  assign \$35  = $signed(x3_12) - $signed(8'h80);
-  assign \$36  = $signed(x3_13) - $signed(8'h80);
-  assign \$37  = $signed(x3_14) - $signed(8'h80);
-  assign \$38  = $signed(x3_15) - $signed(8'h80);
-  assign \$39  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$40  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$41  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$42  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$43  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$44  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$45  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$46  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$47  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$48  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$49  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$50  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$51  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$52  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$53  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$54  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$55  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$56  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$57  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$58  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$59  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$60  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$61  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$62  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$63  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$64  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$65  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$66  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$67  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$68  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$69  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$70  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$71  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$72  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$73  = $signed(\$71 ) + $signed(\$72 );
-  assign \$74  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$75  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$76  = $signed(\$74 ) + $signed(\$75 );
-  assign \$77  = $signed(prod0_8_r) + $signed(prod0_9_r);
-  assign \$78  = $signed(prod0_10_r) + $signed(prod0_11_r);
-  assign \$79  = $signed(\$77 ) + $signed(\$78 );
-  assign \$80  = $signed(prod0_12_r) + $signed(prod0_13_r);
-  assign \$81  = $signed(prod0_14_r) + $signed(prod0_15_r);
-  assign \$82  = $signed(\$80 ) + $signed(\$81 );
-  assign \$83  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$84  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$85  = $signed(\$83 ) + $signed(\$84 );
-  assign \$86  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$87  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$88  = $signed(\$86 ) + $signed(\$87 );
-  assign \$89  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$90  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$91  = $signed(\$89 ) + $signed(\$90 );
-  assign \$92  = $signed(prod1_8_r) + $signed(prod1_9_r);
-  assign \$93  = $signed(prod1_10_r) + $signed(prod1_11_r);
-  assign \$94  = $signed(\$92 ) + $signed(\$93 );
-  assign \$95  = $signed(prod1_12_r) + $signed(prod1_13_r);
-  assign \$96  = $signed(prod1_14_r) + $signed(prod1_15_r);
-  assign \$97  = $signed(\$95 ) + $signed(\$96 );
-  assign \$98  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$99  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$103  = v9 & last9;
-  assign \$105  = o__valid & o__ready;
-  assign \$106  = q_owed < 4'hb;
-  assign \$107  = \$105  ? q_room : \$106 ;
-  assign \$108  = o__valid & o__ready;
-  assign \$109  = \$108  | q_room;
-  assign \$110  = \$104  ? \$107  : \$109 ;
-  assign \$111  = ~ o__valid;
-  assign \$112  = \$111  | o__ready;
-  assign \$113  = | q_stored;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = \$112  & \$114 ;
+    q_wptr <= \$400 ;
+  always @(posedge clk)
+    q_rptr <= \$401 ;
+  always @(posedge clk)
+    q_stored <= \$402 ;
+  always @(posedge clk)
+    o__valid <= \$403 ;
+  always @(posedge clk)
+    o__payload <= \$404 ;
+  assign \$1  = tile_primed ? port__data : 5'h01;
+  assign \$2  = tile_plus2 == 4'hf;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 5'h00 : \$3 ;
+  assign \$5  = t == 4'hf;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 5'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x1_8) - $signed(8'h80);
+  assign \$18  = $signed(x1_9) - $signed(8'h80);
+  assign \$19  = $signed(x1_10) - $signed(8'h80);
+  assign \$20  = $signed(x1_11) - $signed(8'h80);
+  assign \$21  = $signed(x1_12) - $signed(8'h80);
+  assign \$22  = $signed(x1_13) - $signed(8'h80);
+  assign \$23  = $signed(x1_14) - $signed(8'h80);
+  assign \$24  = $signed(x1_15) - $signed(8'h80);
+  assign \$25  = $signed(x2_0) - $signed(8'h80);
+  assign \$26  = $signed(x2_1) - $signed(8'h80);
+  assign \$27  = $signed(x2_2) - $signed(8'h80);
+  assign \$28  = $signed(x2_3) - $signed(8'h80);
+  assign \$29  = $signed(x2_4) - $signed(8'h80);
+  assign \$30  = $signed(x2_5) - $signed(8'h80);
+  assign \$31  = $signed(x2_6) - $signed(8'h80);
+  assign \$32  = $signed(x2_7) - $signed(8'h80);
+  assign \$33  = $signed(x3_8) - $signed(8'h80);
+  assign \$34  = $signed(x3_9) - $signed(8'h80);
+  assign \$35  = $signed(x3_10) - $signed(8'h80);
+  assign \$36  = $signed(x3_11) - $signed(8'h80);
+  assign \$37  = $signed(x3_12) - $signed(8'h80);
+  assign \$38  = $signed(x3_13) - $signed(8'h80);
+  assign \$39  = $signed(x3_14) - $signed(8'h80);
+  assign \$40  = $signed(x3_15) - $signed(8'h80);
+  assign \$41  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$42  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$43  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$44  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$45  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$46  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$47  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$48  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$49  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$50  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$51  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$52  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$53  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$54  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$55  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$56  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$57  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$58  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$59  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$60  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$61  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$62  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$63  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$64  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$65  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$66  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$67  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$68  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$69  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$70  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$71  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$72  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$73  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$74  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$75  = $signed(\$73 ) + $signed(\$74 );
+  assign \$76  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$77  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = $signed(prod0_8_r) + $signed(prod0_9_r);
+  assign \$80  = $signed(prod0_10_r) + $signed(prod0_11_r);
+  assign \$81  = $signed(\$79 ) + $signed(\$80 );
+  assign \$82  = $signed(prod0_12_r) + $signed(prod0_13_r);
+  assign \$83  = $signed(prod0_14_r) + $signed(prod0_15_r);
+  assign \$84  = $signed(\$82 ) + $signed(\$83 );
+  assign \$85  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$86  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$87  = $signed(\$85 ) + $signed(\$86 );
+  assign \$88  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$89  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$90  = $signed(\$88 ) + $signed(\$89 );
+  assign \$91  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$92  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$93  = $signed(\$91 ) + $signed(\$92 );
+  assign \$94  = $signed(prod1_8_r) + $signed(prod1_9_r);
+  assign \$95  = $signed(prod1_10_r) + $signed(prod1_11_r);
+  assign \$96  = $signed(\$94 ) + $signed(\$95 );
+  assign \$97  = $signed(prod1_12_r) + $signed(prod1_13_r);
+  assign \$98  = $signed(prod1_14_r) + $signed(prod1_15_r);
+  assign \$99  = $signed(\$97 ) + $signed(\$98 );
+  assign \$100  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$101  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$102  = $signed(\$100 ) + $signed(\$101 );
+  assign \$105  = v9 & last9;
+  assign \$107  = o__valid & o__ready;
+  assign \$108  = q_owed < 4'hb;
+  assign \$109  = \$107  ? q_room : \$108 ;
+  assign \$110  = o__valid & o__ready;
+  assign \$111  = \$110  | q_room;
+  assign \$112  = \$106  ? \$109  : \$111 ;
+  assign \$113  = ~ o__valid;
+  assign \$114  = \$113  | o__ready;
+  assign \$115  = | q_stored;
   assign \$116  = ~ \$115 ;
-  assign \$117  = deliver & \$116 ;
-  assign \$118  = q_wptr == 4'ha;
-  assign \$119  = q_wptr + 1'h1;
-  assign \$120  = \$118  ? 5'h00 : \$119 ;
-  assign \$121  = ~ o__valid;
-  assign \$122  = \$121  | o__ready;
-  assign \$123  = | q_stored;
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = q_rptr == 4'ha;
-  assign \$126  = q_rptr + 1'h1;
-  assign \$127  = \$125  ? 5'h00 : \$126 ;
-  assign \$128  = ~ o__valid;
-  assign \$129  = \$128  | o__ready;
-  assign \$130  = | q_stored;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$129  & \$131 ;
+  assign \$117  = \$114  & \$116 ;
+  assign \$118  = ~ \$117 ;
+  assign \$119  = deliver & \$118 ;
+  assign \$120  = q_wptr == 4'ha;
+  assign \$121  = q_wptr + 1'h1;
+  assign \$122  = \$120  ? 5'h00 : \$121 ;
+  assign \$123  = ~ o__valid;
+  assign \$124  = \$123  | o__ready;
+  assign \$125  = | q_stored;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = q_rptr == 4'ha;
+  assign \$128  = q_rptr + 1'h1;
+  assign \$129  = \$127  ? 5'h00 : \$128 ;
+  assign \$130  = ~ o__valid;
+  assign \$131  = \$130  | o__ready;
+  assign \$132  = | q_stored;
   assign \$133  = ~ \$132 ;
-  assign \$134  = deliver & \$133 ;
-  assign \$135  = q_stored + \$134 ;
-  assign \$136  = ~ o__valid;
-  assign \$137  = \$136  | o__ready;
-  assign \$138  = | q_stored;
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = \$135  - \$139 ;
-  assign \$141  = ~ o__valid;
-  assign \$142  = \$141  | o__ready;
-  assign \$143  = | q_stored;
-  assign \$144  = \$143  | deliver;
+  assign \$134  = \$131  & \$133 ;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = deliver & \$135 ;
+  assign \$137  = q_stored + \$136 ;
+  assign \$138  = ~ o__valid;
+  assign \$139  = \$138  | o__ready;
+  assign \$140  = | q_stored;
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = \$137  - \$141 ;
+  assign \$143  = ~ o__valid;
+  assign \$144  = \$143  | o__ready;
   assign \$145  = | q_stored;
-  assign \$146  = \$145  ? \rport__data$258  : q_in;
-  assign i__ready = \$148  & reads_input_t;
-  assign \$151  = ~ reads_input_t;
-  assign \$152  = i__valid | \$151 ;
-  assign issue = \$150  & \$152 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$153  = first9_0 ? bias0 : acc0;
-  assign \$154  = $signed(\$153 ) + $signed(sum0_s1_0);
-  assign \$155  = first9_0 ? bias1 : acc1;
-  assign \$156  = $signed(\$155 ) + $signed(sum1_s1_0);
-  assign \$158  = q_owed + \$157 ;
-  assign \$159  = o__valid & o__ready;
-  assign \$160  = \$158  - \$159 ;
+  assign \$146  = \$145  | deliver;
+  assign \$147  = | q_stored;
+  assign \$148  = \$147  ? \rport__data$259  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign i__ready = \$150  & tile[4];
+  assign \$153  = ~ tile[4];
+  assign \$154  = i__valid | \$153 ;
+  assign issue = \$152  & \$154 ;
+  assign \$signature__en  = issue & tile[4];
+  assign \$155  = first9_0 ? bias0 : acc0;
+  assign \$156  = $signed(\$155 ) + $signed(sum0_s1_0);
+  assign \$157  = first9_0 ? bias1 : acc1;
+  assign \$158  = $signed(\$157 ) + $signed(sum1_s1_0);
+  assign \$160  = q_owed + \$159 ;
+  assign \$161  = o__valid & o__ready;
+  assign \$162  = \$160  - \$161 ;
   always @(posedge clk)
-    nf_t <= \$161 ;
+    tile_primed <= \$163 ;
   always @(posedge clk)
-    nf_t_ahead <= \$162 ;
+    tile <= \$164 ;
   always @(posedge clk)
-    reads_input_t <= \$163 ;
+    tile_plus1 <= \$165 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$164 ;
+    tile_plus2 <= \$166 ;
   always @(posedge clk)
-    t <= \$165 ;
+    t <= \$167 ;
   always @(posedge clk)
-    x_reg <= \$166 ;
+    x_reg <= \$168 ;
   always @(posedge clk)
-    from_input <= \$167 ;
+    from_input <= \$169 ;
   always @(posedge clk)
-    v1 <= \$168 ;
+    v1 <= \$170 ;
   always @(posedge clk)
-    first1 <= \$169 ;
+    first1 <= \$171 ;
   always @(posedge clk)
-    last1 <= \$170 ;
+    last1 <= \$172 ;
   always @(posedge clk)
-    nf1 <= \$171 ;
+    nf1 <= \$173 ;
   always @(posedge clk)
-    from_input2 <= \$172 ;
+    from_input2 <= \$174 ;
   always @(posedge clk)
-    x_reg2 <= \$173 ;
+    x_reg2 <= \$175 ;
   always @(posedge clk)
-    inbuf_read <= \$174 ;
+    inbuf_read <= \$176 ;
   always @(posedge clk)
-    x_mid <= \$175 ;
+    x_mid <= \$177 ;
   always @(posedge clk)
-    t1 <= \$176 ;
+    t1 <= \$178 ;
   always @(posedge clk)
-    rom0_addr <= \$177 ;
+    rom0_addr <= \$179 ;
   always @(posedge clk)
-    rom0_read <= \$178 ;
+    rom0_read <= \$180 ;
   always @(posedge clk)
-    x0_0 <= \$179 ;
+    x0_0 <= \$181 ;
   always @(posedge clk)
-    x0_1 <= \$180 ;
+    x0_1 <= \$182 ;
   always @(posedge clk)
-    x0_2 <= \$181 ;
+    x0_2 <= \$183 ;
   always @(posedge clk)
-    x0_3 <= \$182 ;
+    x0_3 <= \$184 ;
   always @(posedge clk)
-    x0_4 <= \$183 ;
+    x0_4 <= \$185 ;
   always @(posedge clk)
-    x0_5 <= \$184 ;
+    x0_5 <= \$186 ;
   always @(posedge clk)
-    x0_6 <= \$185 ;
+    x0_6 <= \$187 ;
   always @(posedge clk)
-    x0_7 <= \$186 ;
+    x0_7 <= \$188 ;
   always @(posedge clk)
-    rom1_addr <= \$187 ;
+    rom1_addr <= \$189 ;
   always @(posedge clk)
-    rom1_read <= \$188 ;
+    rom1_read <= \$190 ;
   always @(posedge clk)
-    x1_8 <= \$189 ;
+    x1_8 <= \$191 ;
   always @(posedge clk)
-    x1_9 <= \$190 ;
+    x1_9 <= \$192 ;
   always @(posedge clk)
-    x1_10 <= \$191 ;
+    x1_10 <= \$193 ;
   always @(posedge clk)
-    x1_11 <= \$192 ;
+    x1_11 <= \$194 ;
   always @(posedge clk)
-    x1_12 <= \$193 ;
+    x1_12 <= \$195 ;
   always @(posedge clk)
-    x1_13 <= \$194 ;
+    x1_13 <= \$196 ;
   always @(posedge clk)
-    x1_14 <= \$195 ;
+    x1_14 <= \$197 ;
   always @(posedge clk)
-    x1_15 <= \$196 ;
+    x1_15 <= \$198 ;
   always @(posedge clk)
-    rom2_addr <= \$197 ;
+    rom2_addr <= \$199 ;
   always @(posedge clk)
-    rom2_read <= \$198 ;
+    rom2_read <= \$200 ;
   always @(posedge clk)
-    x2_0 <= \$199 ;
+    x2_0 <= \$201 ;
   always @(posedge clk)
-    x2_1 <= \$200 ;
+    x2_1 <= \$202 ;
   always @(posedge clk)
-    x2_2 <= \$201 ;
+    x2_2 <= \$203 ;
   always @(posedge clk)
-    x2_3 <= \$202 ;
+    x2_3 <= \$204 ;
   always @(posedge clk)
-    x2_4 <= \$203 ;
+    x2_4 <= \$205 ;
   always @(posedge clk)
-    x2_5 <= \$204 ;
+    x2_5 <= \$206 ;
   always @(posedge clk)
-    x2_6 <= \$205 ;
+    x2_6 <= \$207 ;
   always @(posedge clk)
-    x2_7 <= \$206 ;
+    x2_7 <= \$208 ;
   always @(posedge clk)
-    rom3_addr <= \$207 ;
+    rom3_addr <= \$209 ;
   always @(posedge clk)
-    rom3_read <= \$208 ;
+    rom3_read <= \$210 ;
   always @(posedge clk)
-    x3_8 <= \$209 ;
+    x3_8 <= \$211 ;
   always @(posedge clk)
-    x3_9 <= \$210 ;
+    x3_9 <= \$212 ;
   always @(posedge clk)
-    x3_10 <= \$211 ;
+    x3_10 <= \$213 ;
   always @(posedge clk)
-    x3_11 <= \$212 ;
+    x3_11 <= \$214 ;
   always @(posedge clk)
-    x3_12 <= \$213 ;
+    x3_12 <= \$215 ;
   always @(posedge clk)
-    x3_13 <= \$214 ;
+    x3_13 <= \$216 ;
   always @(posedge clk)
-    x3_14 <= \$215 ;
+    x3_14 <= \$217 ;
   always @(posedge clk)
-    x3_15 <= \$216 ;
+    x3_15 <= \$218 ;
   always @(posedge clk)
-    xoff0_0 <= \$217 ;
+    xoff0_0 <= \$219 ;
   always @(posedge clk)
-    w0_0 <= \$218 ;
+    w0_0 <= \$220 ;
   always @(posedge clk)
-    xoff0_1 <= \$219 ;
+    xoff0_1 <= \$221 ;
   always @(posedge clk)
-    w0_1 <= \$220 ;
+    w0_1 <= \$222 ;
   always @(posedge clk)
-    xoff0_2 <= \$221 ;
+    xoff0_2 <= \$223 ;
   always @(posedge clk)
-    w0_2 <= \$222 ;
+    w0_2 <= \$224 ;
   always @(posedge clk)
-    xoff0_3 <= \$223 ;
+    xoff0_3 <= \$225 ;
   always @(posedge clk)
-    w0_3 <= \$224 ;
+    w0_3 <= \$226 ;
   always @(posedge clk)
-    xoff0_4 <= \$225 ;
+    xoff0_4 <= \$227 ;
   always @(posedge clk)
-    w0_4 <= \$226 ;
+    w0_4 <= \$228 ;
   always @(posedge clk)
-    xoff0_5 <= \$227 ;
+    xoff0_5 <= \$229 ;
   always @(posedge clk)
-    w0_5 <= \$228 ;
+    w0_5 <= \$230 ;
   always @(posedge clk)
-    xoff0_6 <= \$229 ;
+    xoff0_6 <= \$231 ;
   always @(posedge clk)
-    w0_6 <= \$230 ;
+    w0_6 <= \$232 ;
   always @(posedge clk)
-    xoff0_7 <= \$231 ;
+    xoff0_7 <= \$233 ;
   always @(posedge clk)
-    w0_7 <= \$232 ;
+    w0_7 <= \$234 ;
   always @(posedge clk)
-    xoff0_8 <= \$233 ;
+    xoff0_8 <= \$235 ;
   always @(posedge clk)
-    w0_8 <= \$234 ;
+    w0_8 <= \$236 ;
   always @(posedge clk)
-    xoff0_9 <= \$235 ;
+    xoff0_9 <= \$237 ;
   always @(posedge clk)
-    w0_9 <= \$236 ;
+    w0_9 <= \$238 ;
   always @(posedge clk)
-    xoff0_10 <= \$237 ;
+    xoff0_10 <= \$239 ;
   always @(posedge clk)
-    w0_10 <= \$238 ;
+    w0_10 <= \$240 ;
   always @(posedge clk)
-    xoff0_11 <= \$239 ;
+    xoff0_11 <= \$241 ;
   always @(posedge clk)
-    w0_11 <= \$240 ;
+    w0_11 <= \$242 ;
   always @(posedge clk)
-    xoff0_12 <= \$241 ;
+    xoff0_12 <= \$243 ;
   always @(posedge clk)
-    w0_12 <= \$242 ;
+    w0_12 <= \$244 ;
   always @(posedge clk)
-    xoff0_13 <= \$243 ;
+    xoff0_13 <= \$245 ;
   always @(posedge clk)
-    w0_13 <= \$244 ;
+    w0_13 <= \$246 ;
   always @(posedge clk)
-    xoff0_14 <= \$245 ;
+    xoff0_14 <= \$247 ;
   always @(posedge clk)
-    w0_14 <= \$246 ;
+    w0_14 <= \$248 ;
   always @(posedge clk)
-    xoff0_15 <= \$247 ;
+    xoff0_15 <= \$249 ;
   always @(posedge clk)
-    w0_15 <= \$248 ;
+    w0_15 <= \$250 ;
   always @(posedge clk)
-    xoff1_0 <= \$249 ;
+    xoff1_0 <= \$251 ;
   always @(posedge clk)
-    w1_0 <= \$250 ;
+    w1_0 <= \$252 ;
   always @(posedge clk)
-    xoff1_1 <= \$251 ;
+    xoff1_1 <= \$253 ;
   always @(posedge clk)
-    w1_1 <= \$252 ;
+    w1_1 <= \$254 ;
   always @(posedge clk)
-    xoff1_2 <= \$253 ;
+    xoff1_2 <= \$255 ;
   always @(posedge clk)
-    w1_2 <= \$254 ;
+    w1_2 <= \$256 ;
   always @(posedge clk)
-    xoff1_3 <= \$255 ;
+    xoff1_3 <= \$257 ;
   always @(posedge clk)
-    w1_3 <= \$256 ;
+    w1_3 <= \$258 ;
   always @(posedge clk)
-    xoff1_4 <= \$257 ;
+    xoff1_4 <= \$259 ;
   always @(posedge clk)
-    w1_4 <= \$258 ;
+    w1_4 <= \$260 ;
   always @(posedge clk)
-    xoff1_5 <= \$259 ;
+    xoff1_5 <= \$261 ;
   always @(posedge clk)
-    w1_5 <= \$260 ;
+    w1_5 <= \$262 ;
   always @(posedge clk)
-    xoff1_6 <= \$261 ;
+    xoff1_6 <= \$263 ;
   always @(posedge clk)
-    w1_6 <= \$262 ;
+    w1_6 <= \$264 ;
   always @(posedge clk)
-    xoff1_7 <= \$263 ;
+    xoff1_7 <= \$265 ;
   always @(posedge clk)
-    w1_7 <= \$264 ;
+    w1_7 <= \$266 ;
   always @(posedge clk)
-    xoff1_8 <= \$265 ;
+    xoff1_8 <= \$267 ;
   always @(posedge clk)
-    w1_8 <= \$266 ;
+    w1_8 <= \$268 ;
   always @(posedge clk)
-    xoff1_9 <= \$267 ;
+    xoff1_9 <= \$269 ;
   always @(posedge clk)
-    w1_9 <= \$268 ;
+    w1_9 <= \$270 ;
   always @(posedge clk)
-    xoff1_10 <= \$269 ;
+    xoff1_10 <= \$271 ;
   always @(posedge clk)
-    w1_10 <= \$270 ;
+    w1_10 <= \$272 ;
   always @(posedge clk)
-    xoff1_11 <= \$271 ;
+    xoff1_11 <= \$273 ;
   always @(posedge clk)
-    w1_11 <= \$272 ;
+    w1_11 <= \$274 ;
   always @(posedge clk)
-    xoff1_12 <= \$273 ;
+    xoff1_12 <= \$275 ;
   always @(posedge clk)
-    w1_12 <= \$274 ;
+    w1_12 <= \$276 ;
   always @(posedge clk)
-    xoff1_13 <= \$275 ;
+    xoff1_13 <= \$277 ;
   always @(posedge clk)
-    w1_13 <= \$276 ;
+    w1_13 <= \$278 ;
   always @(posedge clk)
-    xoff1_14 <= \$277 ;
+    xoff1_14 <= \$279 ;
   always @(posedge clk)
-    w1_14 <= \$278 ;
+    w1_14 <= \$280 ;
   always @(posedge clk)
-    xoff1_15 <= \$279 ;
+    xoff1_15 <= \$281 ;
   always @(posedge clk)
-    w1_15 <= \$280 ;
+    w1_15 <= \$282 ;
   always @(posedge clk)
-    prod0_0 <= \$281 ;
+    prod0_0 <= \$283 ;
   always @(posedge clk)
-    prod0_1 <= \$282 ;
+    prod0_1 <= \$284 ;
   always @(posedge clk)
-    prod0_2 <= \$283 ;
+    prod0_2 <= \$285 ;
   always @(posedge clk)
-    prod0_3 <= \$284 ;
+    prod0_3 <= \$286 ;
   always @(posedge clk)
-    prod0_4 <= \$285 ;
+    prod0_4 <= \$287 ;
   always @(posedge clk)
-    prod0_5 <= \$286 ;
+    prod0_5 <= \$288 ;
   always @(posedge clk)
-    prod0_6 <= \$287 ;
+    prod0_6 <= \$289 ;
   always @(posedge clk)
-    prod0_7 <= \$288 ;
+    prod0_7 <= \$290 ;
   always @(posedge clk)
-    prod0_8 <= \$289 ;
+    prod0_8 <= \$291 ;
   always @(posedge clk)
-    prod0_9 <= \$290 ;
+    prod0_9 <= \$292 ;
   always @(posedge clk)
-    prod0_10 <= \$291 ;
+    prod0_10 <= \$293 ;
   always @(posedge clk)
-    prod0_11 <= \$292 ;
+    prod0_11 <= \$294 ;
   always @(posedge clk)
-    prod0_12 <= \$293 ;
+    prod0_12 <= \$295 ;
   always @(posedge clk)
-    prod0_13 <= \$294 ;
+    prod0_13 <= \$296 ;
   always @(posedge clk)
-    prod0_14 <= \$295 ;
+    prod0_14 <= \$297 ;
   always @(posedge clk)
-    prod0_15 <= \$296 ;
+    prod0_15 <= \$298 ;
   always @(posedge clk)
-    prod1_0 <= \$297 ;
+    prod1_0 <= \$299 ;
   always @(posedge clk)
-    prod1_1 <= \$298 ;
+    prod1_1 <= \$300 ;
   always @(posedge clk)
-    prod1_2 <= \$299 ;
+    prod1_2 <= \$301 ;
   always @(posedge clk)
-    prod1_3 <= \$300 ;
+    prod1_3 <= \$302 ;
   always @(posedge clk)
-    prod1_4 <= \$301 ;
+    prod1_4 <= \$303 ;
   always @(posedge clk)
-    prod1_5 <= \$302 ;
+    prod1_5 <= \$304 ;
   always @(posedge clk)
-    prod1_6 <= \$303 ;
+    prod1_6 <= \$305 ;
   always @(posedge clk)
-    prod1_7 <= \$304 ;
+    prod1_7 <= \$306 ;
   always @(posedge clk)
-    prod1_8 <= \$305 ;
+    prod1_8 <= \$307 ;
   always @(posedge clk)
-    prod1_9 <= \$306 ;
+    prod1_9 <= \$308 ;
   always @(posedge clk)
-    prod1_10 <= \$307 ;
+    prod1_10 <= \$309 ;
   always @(posedge clk)
-    prod1_11 <= \$308 ;
+    prod1_11 <= \$310 ;
   always @(posedge clk)
-    prod1_12 <= \$309 ;
+    prod1_12 <= \$311 ;
   always @(posedge clk)
-    prod1_13 <= \$310 ;
+    prod1_13 <= \$312 ;
   always @(posedge clk)
-    prod1_14 <= \$311 ;
+    prod1_14 <= \$313 ;
   always @(posedge clk)
-    prod1_15 <= \$312 ;
+    prod1_15 <= \$314 ;
   always @(posedge clk)
-    prod0_0_r <= \$313 ;
+    prod0_0_r <= \$315 ;
   always @(posedge clk)
-    prod0_1_r <= \$314 ;
+    prod0_1_r <= \$316 ;
   always @(posedge clk)
-    prod0_2_r <= \$315 ;
+    prod0_2_r <= \$317 ;
   always @(posedge clk)
-    prod0_3_r <= \$316 ;
+    prod0_3_r <= \$318 ;
   always @(posedge clk)
-    prod0_4_r <= \$317 ;
+    prod0_4_r <= \$319 ;
   always @(posedge clk)
-    prod0_5_r <= \$318 ;
+    prod0_5_r <= \$320 ;
   always @(posedge clk)
-    prod0_6_r <= \$319 ;
+    prod0_6_r <= \$321 ;
   always @(posedge clk)
-    prod0_7_r <= \$320 ;
+    prod0_7_r <= \$322 ;
   always @(posedge clk)
-    prod0_8_r <= \$321 ;
+    prod0_8_r <= \$323 ;
   always @(posedge clk)
-    prod0_9_r <= \$322 ;
+    prod0_9_r <= \$324 ;
   always @(posedge clk)
-    prod0_10_r <= \$323 ;
+    prod0_10_r <= \$325 ;
   always @(posedge clk)
-    prod0_11_r <= \$324 ;
+    prod0_11_r <= \$326 ;
   always @(posedge clk)
-    prod0_12_r <= \$325 ;
+    prod0_12_r <= \$327 ;
   always @(posedge clk)
-    prod0_13_r <= \$326 ;
+    prod0_13_r <= \$328 ;
   always @(posedge clk)
-    prod0_14_r <= \$327 ;
+    prod0_14_r <= \$329 ;
   always @(posedge clk)
-    prod0_15_r <= \$328 ;
+    prod0_15_r <= \$330 ;
   always @(posedge clk)
-    prod1_0_r <= \$329 ;
+    prod1_0_r <= \$331 ;
   always @(posedge clk)
-    prod1_1_r <= \$330 ;
+    prod1_1_r <= \$332 ;
   always @(posedge clk)
-    prod1_2_r <= \$331 ;
+    prod1_2_r <= \$333 ;
   always @(posedge clk)
-    prod1_3_r <= \$332 ;
+    prod1_3_r <= \$334 ;
   always @(posedge clk)
-    prod1_4_r <= \$333 ;
+    prod1_4_r <= \$335 ;
   always @(posedge clk)
-    prod1_5_r <= \$334 ;
+    prod1_5_r <= \$336 ;
   always @(posedge clk)
-    prod1_6_r <= \$335 ;
+    prod1_6_r <= \$337 ;
   always @(posedge clk)
-    prod1_7_r <= \$336 ;
+    prod1_7_r <= \$338 ;
   always @(posedge clk)
-    prod1_8_r <= \$337 ;
+    prod1_8_r <= \$339 ;
   always @(posedge clk)
-    prod1_9_r <= \$338 ;
+    prod1_9_r <= \$340 ;
   always @(posedge clk)
-    prod1_10_r <= \$339 ;
+    prod1_10_r <= \$341 ;
   always @(posedge clk)
-    prod1_11_r <= \$340 ;
+    prod1_11_r <= \$342 ;
   always @(posedge clk)
-    prod1_12_r <= \$341 ;
+    prod1_12_r <= \$343 ;
   always @(posedge clk)
-    prod1_13_r <= \$342 ;
+    prod1_13_r <= \$344 ;
   always @(posedge clk)
-    prod1_14_r <= \$343 ;
+    prod1_14_r <= \$345 ;
   always @(posedge clk)
-    prod1_15_r <= \$344 ;
+    prod1_15_r <= \$346 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$345 ;
+    sum0_s0_0 <= \$347 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$346 ;
+    sum0_s0_1 <= \$348 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$347 ;
+    sum0_s0_2 <= \$349 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$348 ;
+    sum0_s0_3 <= \$350 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$349 ;
+    sum0_s1_0 <= \$351 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$350 ;
+    sum1_s0_0 <= \$352 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$351 ;
+    sum1_s0_1 <= \$353 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$352 ;
+    sum1_s0_2 <= \$354 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$353 ;
+    sum1_s0_3 <= \$355 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$354 ;
+    sum1_s1_0 <= \$356 ;
   always @(posedge clk)
-    v2 <= \$355 ;
+    v2 <= \$357 ;
   always @(posedge clk)
-    first2 <= \$356 ;
+    first2 <= \$358 ;
   always @(posedge clk)
-    last2 <= \$357 ;
+    last2 <= \$359 ;
   always @(posedge clk)
-    nf2 <= \$358 ;
+    nf2 <= \$360 ;
   always @(posedge clk)
-    v3 <= \$359 ;
+    v3 <= \$361 ;
   always @(posedge clk)
-    first3 <= \$360 ;
+    first3 <= \$362 ;
   always @(posedge clk)
-    last3 <= \$361 ;
+    last3 <= \$363 ;
   always @(posedge clk)
-    nf3 <= \$362 ;
+    nf3 <= \$364 ;
   always @(posedge clk)
-    v4 <= \$363 ;
+    v4 <= \$365 ;
   always @(posedge clk)
-    first4 <= \$364 ;
+    first4 <= \$366 ;
   always @(posedge clk)
-    last4 <= \$365 ;
+    last4 <= \$367 ;
   always @(posedge clk)
-    nf4 <= \$366 ;
-  always @(posedge clk)
-    v5 <= \$367 ;
-  always @(posedge clk)
-    first5 <= \$368 ;
-  always @(posedge clk)
-    last5 <= \$369 ;
-  always @(posedge clk)
-    nf5 <= \$370 ;
+    nf4 <= \$368 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = v5;
+    \$370  = first4;
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$371  = last4;
     if (rst) begin
       \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = first5;
+    \$372  = nf4;
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = last5;
+    \$373  = v5;
     if (rst) begin
       \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = nf5;
+    \$374  = first5;
     if (rst) begin
-      \$374  = 4'h0;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = v6;
+    \$375  = last5;
     if (rst) begin
       \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = first6;
+    \$376  = nf5;
     if (rst) begin
-      \$376  = 1'h0;
+      \$376  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = last6;
+    \$377  = v6;
     if (rst) begin
       \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = nf6;
+    \$378  = first6;
     if (rst) begin
-      \$378  = 4'h0;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = v7;
+    \$379  = last6;
     if (rst) begin
       \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = first7;
+    \$380  = nf6;
     if (rst) begin
-      \$380  = 1'h0;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = last7;
+    \$381  = v7;
     if (rst) begin
       \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = nf7;
+    \$382  = first7;
     if (rst) begin
-      \$382  = 4'h0;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = v8;
+    \$383  = last7;
     if (rst) begin
       \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = first8;
+    \$384  = nf7;
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = last8;
+    \$385  = v8;
     if (rst) begin
       \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = nf8;
+    \$386  = first8;
     if (rst) begin
-      \$386  = 4'h0;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = v8;
+    \$387  = last8;
     if (rst) begin
       \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = first8;
+    \$388  = nf8;
     if (rst) begin
-      \$388  = 1'h0;
+      \$388  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = last8;
+    \$389  = v8;
     if (rst) begin
       \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = nf8;
+    \$390  = first8;
     if (rst) begin
-      \$390  = 4'h0;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = \$101 ;
+    \$391  = last8;
     if (rst) begin
-      \$391  = 22'h000000;
+      \$391  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = acc0;
-    if (v9_0) begin
-      \$392  = \$154 [21:0];
-    end
+    \$392  = nf8;
     if (rst) begin
-      \$392  = 22'h000000;
+      \$392  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = \$102 ;
+    \$393  = \$103 ;
     if (rst) begin
       \$393  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = acc1;
+    \$394  = acc0;
     if (v9_0) begin
       \$394  = \$156 [21:0];
     end
@@ -15419,146 +15189,125 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = \$103 ;
+    \$395  = \$104 ;
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = \$160 [3:0];
+    \$396  = acc1;
+    if (v9_0) begin
+      \$396  = \$158 [21:0];
+    end
     if (rst) begin
-      \$396  = 4'h0;
+      \$396  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = \$110 ;
+    \$397  = \$105 ;
     if (rst) begin
-      \$397  = 1'h1;
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = q_wptr;
-    if (\$117 ) begin
-      \$398  = \$120 [3:0];
-    end
+    \$398  = \$162 [3:0];
     if (rst) begin
       \$398  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = q_rptr;
-    if (\$124 ) begin
-      \$399  = \$127 [3:0];
-    end
+    \$399  = \$112 ;
     if (rst) begin
-      \$399  = 4'h0;
+      \$399  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = \$140 [3:0];
+    \$400  = q_wptr;
+    if (\$119 ) begin
+      \$400  = \$122 [3:0];
+    end
     if (rst) begin
       \$400  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = o__valid;
-    if (\$142 ) begin
-      \$401  = \$144 ;
+    \$401  = q_rptr;
+    if (\$126 ) begin
+      \$401  = \$129 [3:0];
     end
     if (rst) begin
-      \$401  = 1'h0;
+      \$401  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = o__payload;
-    if (\$142 ) begin
-      \$402  = \$146 ;
+    \$402  = \$142 [3:0];
+    if (rst) begin
+      \$402  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$403  = o__valid;
+    if (\$144 ) begin
+      \$403  = \$146 ;
     end
     if (rst) begin
-      \$402  = 44'h00000000000;
+      \$403  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$404  = o__payload;
+    if (\$144 ) begin
+      \$404  = \$148 ;
+    end
+    if (rst) begin
+      \$404  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (t)
+    casez (nf8)
       4'h0:
-          \$1  = 4'h2;
+          \$103  = 22'h001205;
       4'h1:
-          \$1  = 4'h3;
+          \$103  = 22'h004126;
       4'h2:
-          \$1  = 4'h4;
+          \$103  = 22'h0000ff;
       4'h3:
-          \$1  = 4'h5;
+          \$103  = 22'h001a1e;
       4'h4:
-          \$1  = 4'h6;
+          \$103  = 22'h000e08;
       4'h5:
-          \$1  = 4'h7;
+          \$103  = 22'h3ffdf5;
       4'h6:
-          \$1  = 4'h8;
+          \$103  = 22'h3ff105;
       4'h7:
-          \$1  = 4'h9;
+          \$103  = 22'h000a1f;
       4'h8:
-          \$1  = 4'ha;
+          \$103  = 22'h3ffd54;
       4'h9:
-          \$1  = 4'hb;
+          \$103  = 22'h000811;
       4'ha:
-          \$1  = 4'hc;
+          \$103  = 22'h3ff247;
       4'hb:
-          \$1  = 4'hd;
+          \$103  = 22'h3feeae;
       4'hc:
-          \$1  = 4'he;
+          \$103  = 22'h3fe3bf;
       4'hd:
-          \$1  = 4'hf;
+          \$103  = 22'h3ff2fa;
       4'he:
-          \$1  = 4'h0;
+          \$103  = 22'h3ffd00;
       4'hf:
-          \$1  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      4'h0:
-          \$2  = 1'h0;
-      4'h1:
-          \$2  = 1'h0;
-      4'h2:
-          \$2  = 1'h0;
-      4'h3:
-          \$2  = 1'h0;
-      4'h4:
-          \$2  = 1'h0;
-      4'h5:
-          \$2  = 1'h0;
-      4'h6:
-          \$2  = 1'h0;
-      4'h7:
-          \$2  = 1'h0;
-      4'h8:
-          \$2  = 1'h0;
-      4'h9:
-          \$2  = 1'h0;
-      4'ha:
-          \$2  = 1'h0;
-      4'hb:
-          \$2  = 1'h0;
-      4'hc:
-          \$2  = 1'h0;
-      4'hd:
-          \$2  = 1'h0;
-      4'he:
-          \$2  = 1'h1;
-      4'hf:
-          \$2  = 1'h0;
+          \$103  = 22'h000137;
     endcase
   end
   always @* begin
@@ -15566,944 +15315,889 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       4'h0:
-          \$101  = 22'h001205;
+          \$104  = 22'h000936;
       4'h1:
-          \$101  = 22'h004126;
+          \$104  = 22'h0005ae;
       4'h2:
-          \$101  = 22'h0000ff;
+          \$104  = 22'h0004d4;
       4'h3:
-          \$101  = 22'h001a1e;
+          \$104  = 22'h3ff716;
       4'h4:
-          \$101  = 22'h000e08;
+          \$104  = 22'h002db8;
       4'h5:
-          \$101  = 22'h3ffdf5;
+          \$104  = 22'h3fb4f7;
       4'h6:
-          \$101  = 22'h3ff105;
+          \$104  = 22'h3ffc7f;
       4'h7:
-          \$101  = 22'h000a1f;
+          \$104  = 22'h0026da;
       4'h8:
-          \$101  = 22'h3ffd54;
+          \$104  = 22'h3fdf21;
       4'h9:
-          \$101  = 22'h000811;
+          \$104  = 22'h00085b;
       4'ha:
-          \$101  = 22'h3ff247;
+          \$104  = 22'h001cea;
       4'hb:
-          \$101  = 22'h3feeae;
+          \$104  = 22'h3fed06;
       4'hc:
-          \$101  = 22'h3fe3bf;
+          \$104  = 22'h3fe469;
       4'hd:
-          \$101  = 22'h3ff2fa;
+          \$104  = 22'h001232;
       4'he:
-          \$101  = 22'h3ffd00;
+          \$104  = 22'h3fd260;
       4'hf:
-          \$101  = 22'h000137;
+          \$104  = 22'h001986;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      4'h0:
-          \$102  = 22'h000936;
-      4'h1:
-          \$102  = 22'h0005ae;
-      4'h2:
-          \$102  = 22'h0004d4;
-      4'h3:
-          \$102  = 22'h3ff716;
-      4'h4:
-          \$102  = 22'h002db8;
-      4'h5:
-          \$102  = 22'h3fb4f7;
-      4'h6:
-          \$102  = 22'h3ffc7f;
-      4'h7:
-          \$102  = 22'h0026da;
-      4'h8:
-          \$102  = 22'h3fdf21;
-      4'h9:
-          \$102  = 22'h00085b;
-      4'ha:
-          \$102  = 22'h001cea;
-      4'hb:
-          \$102  = 22'h3fed06;
-      4'hc:
-          \$102  = 22'h3fe469;
-      4'hd:
-          \$102  = 22'h001232;
-      4'he:
-          \$102  = 22'h3fd260;
-      4'hf:
-          \$102  = 22'h001986;
-    endcase
+    \$163  = 1'h1;
+    if (rst) begin
+      \$163  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = nf_t;
+    \$164  = tile;
     if (issue) begin
-      \$161  = nf_t_ahead;
+      \$164  = \$1 ;
     end
     if (rst) begin
-      \$161  = 4'h0;
+      \$164  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = nf_t_ahead;
+    \$165  = tile_plus1;
     if (issue) begin
-      \$162  = \$1 ;
+      \$165  = tile_plus2;
     end
     if (rst) begin
-      \$162  = 4'h1;
+      \$165  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = reads_input_t;
+    \$166  = tile_plus2;
     if (issue) begin
-      \$163  = reads_input_t_ahead;
+      \$166  = \$4 [3:0];
     end
     if (rst) begin
-      \$163  = 1'h1;
+      \$166  = 4'h2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = reads_input_t_ahead;
+    \$167  = t;
     if (issue) begin
-      \$164  = \$2 ;
+      \$167  = \$7 [3:0];
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$167  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = t;
-    if (issue) begin
-      \$165  = \$5 [3:0];
-    end
+    \$168  = i__payload;
     if (rst) begin
-      \$165  = 4'h0;
+      \$168  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = i__payload;
-    if (rst) begin
-      \$166  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = reads_input_t;
-    if (rst) begin
-      \$167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = issue;
-    if (rst) begin
-      \$168  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = 1'h1;
+    \$169  = tile[4];
     if (rst) begin
       \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = 1'h1;
+    \$170  = issue;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = nf_t;
+    \$171  = 1'h1;
     if (rst) begin
-      \$171  = 4'h0;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = from_input;
+    \$172  = 1'h1;
     if (rst) begin
       \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = x_reg;
+    \$173  = tile[3:0];
     if (rst) begin
-      \$173  = 128'h00000000000000000000000000000000;
+      \$173  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = rport__data;
+    \$174  = from_input;
     if (rst) begin
-      \$174  = 128'h00000000000000000000000000000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = \$6 ;
+    \$175  = x_reg;
     if (rst) begin
       \$175  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = t;
+    \$176  = rport__data;
     if (rst) begin
-      \$176  = 4'h0;
+      \$176  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = t1;
+    \$177  = \$8 ;
     if (rst) begin
-      \$177  = 4'h0;
+      \$177  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = port__data;
+    \$178  = t;
     if (rst) begin
-      \$178  = 64'h0000000000000000;
+      \$178  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = x_mid[7:0];
+    \$179  = t1;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = x_mid[15:8];
+    \$180  = \port__data$29 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = x_mid[23:16];
+    \$181  = x_mid[7:0];
     if (rst) begin
       \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = x_mid[31:24];
+    \$182  = x_mid[15:8];
     if (rst) begin
       \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = x_mid[39:32];
+    \$183  = x_mid[23:16];
     if (rst) begin
       \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = x_mid[47:40];
+    \$184  = x_mid[31:24];
     if (rst) begin
       \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = x_mid[55:48];
+    \$185  = x_mid[39:32];
     if (rst) begin
       \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = x_mid[63:56];
+    \$186  = x_mid[47:40];
     if (rst) begin
       \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = t1;
+    \$187  = x_mid[55:48];
     if (rst) begin
-      \$187  = 4'h0;
+      \$187  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \port__data$39 ;
+    \$188  = x_mid[63:56];
     if (rst) begin
-      \$188  = 64'h0000000000000000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = x_mid[71:64];
+    \$189  = t1;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = x_mid[79:72];
+    \$190  = \port__data$40 ;
     if (rst) begin
-      \$190  = 8'h00;
+      \$190  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = x_mid[87:80];
+    \$191  = x_mid[71:64];
     if (rst) begin
       \$191  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = x_mid[95:88];
+    \$192  = x_mid[79:72];
     if (rst) begin
       \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = x_mid[103:96];
+    \$193  = x_mid[87:80];
     if (rst) begin
       \$193  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = x_mid[111:104];
+    \$194  = x_mid[95:88];
     if (rst) begin
       \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = x_mid[119:112];
+    \$195  = x_mid[103:96];
     if (rst) begin
       \$195  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = x_mid[127:120];
+    \$196  = x_mid[111:104];
     if (rst) begin
       \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = t1;
+    \$197  = x_mid[119:112];
     if (rst) begin
-      \$197  = 4'h0;
+      \$197  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \port__data$50 ;
+    \$198  = x_mid[127:120];
     if (rst) begin
-      \$198  = 64'h0000000000000000;
+      \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = x_mid[7:0];
+    \$199  = t1;
     if (rst) begin
-      \$199  = 8'h00;
+      \$199  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = x_mid[15:8];
+    \$200  = \port__data$51 ;
     if (rst) begin
-      \$200  = 8'h00;
+      \$200  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = x_mid[23:16];
+    \$201  = x_mid[7:0];
     if (rst) begin
       \$201  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = x_mid[31:24];
+    \$202  = x_mid[15:8];
     if (rst) begin
       \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = x_mid[39:32];
+    \$203  = x_mid[23:16];
     if (rst) begin
       \$203  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = x_mid[47:40];
+    \$204  = x_mid[31:24];
     if (rst) begin
       \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = x_mid[55:48];
+    \$205  = x_mid[39:32];
     if (rst) begin
       \$205  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = x_mid[63:56];
+    \$206  = x_mid[47:40];
     if (rst) begin
       \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = t1;
+    \$207  = x_mid[55:48];
     if (rst) begin
-      \$207  = 4'h0;
+      \$207  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \port__data$61 ;
+    \$208  = x_mid[63:56];
     if (rst) begin
-      \$208  = 64'h0000000000000000;
+      \$208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = x_mid[71:64];
+    \$209  = t1;
     if (rst) begin
-      \$209  = 8'h00;
+      \$209  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = x_mid[79:72];
+    \$210  = \port__data$62 ;
     if (rst) begin
-      \$210  = 8'h00;
+      \$210  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = x_mid[87:80];
+    \$211  = x_mid[71:64];
     if (rst) begin
       \$211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = x_mid[95:88];
+    \$212  = x_mid[79:72];
     if (rst) begin
       \$212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = x_mid[103:96];
+    \$213  = x_mid[87:80];
     if (rst) begin
       \$213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = x_mid[111:104];
+    \$214  = x_mid[95:88];
     if (rst) begin
       \$214  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = x_mid[119:112];
+    \$215  = x_mid[103:96];
     if (rst) begin
       \$215  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = x_mid[127:120];
+    \$216  = x_mid[111:104];
     if (rst) begin
       \$216  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$7 ;
+    \$217  = x_mid[119:112];
     if (rst) begin
-      \$217  = 9'h000;
+      \$217  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = rom0_read[7:0];
+    \$218  = x_mid[127:120];
     if (rst) begin
       \$218  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = \$8 ;
+    \$219  = \$9 ;
     if (rst) begin
       \$219  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = rom0_read[15:8];
+    \$220  = rom0_read[7:0];
     if (rst) begin
       \$220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = \$9 ;
+    \$221  = \$10 ;
     if (rst) begin
       \$221  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = rom0_read[23:16];
+    \$222  = rom0_read[15:8];
     if (rst) begin
       \$222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = \$10 ;
+    \$223  = \$11 ;
     if (rst) begin
       \$223  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = rom0_read[31:24];
+    \$224  = rom0_read[23:16];
     if (rst) begin
       \$224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = \$11 ;
+    \$225  = \$12 ;
     if (rst) begin
       \$225  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = rom0_read[39:32];
+    \$226  = rom0_read[31:24];
     if (rst) begin
       \$226  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = \$12 ;
+    \$227  = \$13 ;
     if (rst) begin
       \$227  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = rom0_read[47:40];
+    \$228  = rom0_read[39:32];
     if (rst) begin
       \$228  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = \$13 ;
+    \$229  = \$14 ;
     if (rst) begin
       \$229  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = rom0_read[55:48];
+    \$230  = rom0_read[47:40];
     if (rst) begin
       \$230  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = \$14 ;
+    \$231  = \$15 ;
     if (rst) begin
       \$231  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = rom0_read[63:56];
+    \$232  = rom0_read[55:48];
     if (rst) begin
       \$232  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = \$15 ;
+    \$233  = \$16 ;
     if (rst) begin
       \$233  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = rom1_read[7:0];
+    \$234  = rom0_read[63:56];
     if (rst) begin
       \$234  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = \$16 ;
+    \$235  = \$17 ;
     if (rst) begin
       \$235  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = rom1_read[15:8];
+    \$236  = rom1_read[7:0];
     if (rst) begin
       \$236  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = \$17 ;
+    \$237  = \$18 ;
     if (rst) begin
       \$237  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = rom1_read[23:16];
+    \$238  = rom1_read[15:8];
     if (rst) begin
       \$238  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = \$18 ;
+    \$239  = \$19 ;
     if (rst) begin
       \$239  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = rom1_read[31:24];
+    \$240  = rom1_read[23:16];
     if (rst) begin
       \$240  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = \$19 ;
+    \$241  = \$20 ;
     if (rst) begin
       \$241  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = rom1_read[39:32];
+    \$242  = rom1_read[31:24];
     if (rst) begin
       \$242  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = \$20 ;
+    \$243  = \$21 ;
     if (rst) begin
       \$243  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = rom1_read[47:40];
+    \$244  = rom1_read[39:32];
     if (rst) begin
       \$244  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = \$21 ;
+    \$245  = \$22 ;
     if (rst) begin
       \$245  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = rom1_read[55:48];
+    \$246  = rom1_read[47:40];
     if (rst) begin
       \$246  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \$22 ;
+    \$247  = \$23 ;
     if (rst) begin
       \$247  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = rom1_read[63:56];
+    \$248  = rom1_read[55:48];
     if (rst) begin
       \$248  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = \$23 ;
+    \$249  = \$24 ;
     if (rst) begin
       \$249  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = rom2_read[7:0];
+    \$250  = rom1_read[63:56];
     if (rst) begin
       \$250  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = \$24 ;
+    \$251  = \$25 ;
     if (rst) begin
       \$251  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = rom2_read[15:8];
+    \$252  = rom2_read[7:0];
     if (rst) begin
       \$252  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = \$25 ;
+    \$253  = \$26 ;
     if (rst) begin
       \$253  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = rom2_read[23:16];
+    \$254  = rom2_read[15:8];
     if (rst) begin
       \$254  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = \$26 ;
+    \$255  = \$27 ;
     if (rst) begin
       \$255  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = rom2_read[31:24];
+    \$256  = rom2_read[23:16];
     if (rst) begin
       \$256  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = \$27 ;
+    \$257  = \$28 ;
     if (rst) begin
       \$257  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = rom2_read[39:32];
+    \$258  = rom2_read[31:24];
     if (rst) begin
       \$258  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \$28 ;
+    \$259  = \$29 ;
     if (rst) begin
       \$259  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = rom2_read[47:40];
+    \$260  = rom2_read[39:32];
     if (rst) begin
       \$260  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = \$29 ;
+    \$261  = \$30 ;
     if (rst) begin
       \$261  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = rom2_read[55:48];
+    \$262  = rom2_read[47:40];
     if (rst) begin
       \$262  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = \$30 ;
+    \$263  = \$31 ;
     if (rst) begin
       \$263  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = rom2_read[63:56];
+    \$264  = rom2_read[55:48];
     if (rst) begin
       \$264  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = \$31 ;
+    \$265  = \$32 ;
     if (rst) begin
       \$265  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = rom3_read[7:0];
+    \$266  = rom2_read[63:56];
     if (rst) begin
       \$266  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = \$32 ;
+    \$267  = \$33 ;
     if (rst) begin
       \$267  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = rom3_read[15:8];
+    \$268  = rom3_read[7:0];
     if (rst) begin
       \$268  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = \$33 ;
+    \$269  = \$34 ;
     if (rst) begin
       \$269  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = rom3_read[23:16];
+    \$270  = rom3_read[15:8];
     if (rst) begin
       \$270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = \$34 ;
+    \$271  = \$35 ;
     if (rst) begin
       \$271  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = rom3_read[31:24];
+    \$272  = rom3_read[23:16];
     if (rst) begin
       \$272  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = \$35 ;
+    \$273  = \$36 ;
     if (rst) begin
       \$273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = rom3_read[39:32];
+    \$274  = rom3_read[31:24];
     if (rst) begin
       \$274  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = \$36 ;
+    \$275  = \$37 ;
     if (rst) begin
       \$275  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = rom3_read[47:40];
+    \$276  = rom3_read[39:32];
     if (rst) begin
       \$276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = \$37 ;
+    \$277  = \$38 ;
     if (rst) begin
       \$277  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = rom3_read[55:48];
+    \$278  = rom3_read[47:40];
     if (rst) begin
       \$278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = \$38 ;
+    \$279  = \$39 ;
     if (rst) begin
       \$279  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = rom3_read[63:56];
+    \$280  = rom3_read[55:48];
     if (rst) begin
       \$280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = \$39 ;
+    \$281  = \$40 ;
     if (rst) begin
-      \$281  = 17'h00000;
+      \$281  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = \$40 ;
+    \$282  = rom3_read[63:56];
     if (rst) begin
-      \$282  = 17'h00000;
+      \$282  = 8'h00;
     end
   end
   always @* begin
@@ -16718,422 +16412,415 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = prod0_0;
+    \$313  = \$71 ;
     if (rst) begin
       \$313  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = prod0_1;
+    \$314  = \$72 ;
     if (rst) begin
       \$314  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = prod0_2;
+    \$315  = prod0_0;
     if (rst) begin
       \$315  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = prod0_3;
+    \$316  = prod0_1;
     if (rst) begin
       \$316  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = prod0_4;
+    \$317  = prod0_2;
     if (rst) begin
       \$317  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$318  = prod0_5;
+    \$318  = prod0_3;
     if (rst) begin
       \$318  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$319  = prod0_6;
+    \$319  = prod0_4;
     if (rst) begin
       \$319  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$320  = prod0_7;
+    \$320  = prod0_5;
     if (rst) begin
       \$320  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$321  = prod0_8;
+    \$321  = prod0_6;
     if (rst) begin
       \$321  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$322  = prod0_9;
+    \$322  = prod0_7;
     if (rst) begin
       \$322  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$323  = prod0_10;
+    \$323  = prod0_8;
     if (rst) begin
       \$323  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$324  = prod0_11;
+    \$324  = prod0_9;
     if (rst) begin
       \$324  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$325  = prod0_12;
+    \$325  = prod0_10;
     if (rst) begin
       \$325  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$326  = prod0_13;
+    \$326  = prod0_11;
     if (rst) begin
       \$326  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$327  = prod0_14;
+    \$327  = prod0_12;
     if (rst) begin
       \$327  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$328  = prod0_15;
+    \$328  = prod0_13;
     if (rst) begin
       \$328  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$329  = prod1_0;
+    \$329  = prod0_14;
     if (rst) begin
       \$329  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$330  = prod1_1;
+    \$330  = prod0_15;
     if (rst) begin
       \$330  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$331  = prod1_2;
+    \$331  = prod1_0;
     if (rst) begin
       \$331  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$332  = prod1_3;
+    \$332  = prod1_1;
     if (rst) begin
       \$332  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$333  = prod1_4;
+    \$333  = prod1_2;
     if (rst) begin
       \$333  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$334  = prod1_5;
+    \$334  = prod1_3;
     if (rst) begin
       \$334  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$335  = prod1_6;
+    \$335  = prod1_4;
     if (rst) begin
       \$335  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$336  = prod1_7;
+    \$336  = prod1_5;
     if (rst) begin
       \$336  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$337  = prod1_8;
+    \$337  = prod1_6;
     if (rst) begin
       \$337  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$338  = prod1_9;
+    \$338  = prod1_7;
     if (rst) begin
       \$338  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$339  = prod1_10;
+    \$339  = prod1_8;
     if (rst) begin
       \$339  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$340  = prod1_11;
+    \$340  = prod1_9;
     if (rst) begin
       \$340  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$341  = prod1_12;
+    \$341  = prod1_10;
     if (rst) begin
       \$341  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$342  = prod1_13;
+    \$342  = prod1_11;
     if (rst) begin
       \$342  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$343  = prod1_14;
+    \$343  = prod1_12;
     if (rst) begin
       \$343  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$344  = prod1_15;
+    \$344  = prod1_13;
     if (rst) begin
       \$344  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$345  = { \$73 [18], \$73 [18], \$73 [18], \$73  };
+    \$345  = prod1_14;
     if (rst) begin
-      \$345  = 22'h000000;
+      \$345  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$346  = { \$76 [18], \$76 [18], \$76 [18], \$76  };
+    \$346  = prod1_15;
     if (rst) begin
-      \$346  = 22'h000000;
+      \$346  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$347  = { \$79 [18], \$79 [18], \$79 [18], \$79  };
+    \$347  = { \$75 [18], \$75 [18], \$75 [18], \$75  };
     if (rst) begin
       \$347  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$348  = { \$82 [18], \$82 [18], \$82 [18], \$82  };
+    \$348  = { \$78 [18], \$78 [18], \$78 [18], \$78  };
     if (rst) begin
       \$348  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = \$85 [21:0];
+    \$349  = { \$81 [18], \$81 [18], \$81 [18], \$81  };
     if (rst) begin
       \$349  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = { \$88 [18], \$88 [18], \$88 [18], \$88  };
+    \$350  = { \$84 [18], \$84 [18], \$84 [18], \$84  };
     if (rst) begin
       \$350  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = { \$91 [18], \$91 [18], \$91 [18], \$91  };
+    \$351  = \$87 [21:0];
     if (rst) begin
       \$351  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = { \$94 [18], \$94 [18], \$94 [18], \$94  };
+    \$352  = { \$90 [18], \$90 [18], \$90 [18], \$90  };
     if (rst) begin
       \$352  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = { \$97 [18], \$97 [18], \$97 [18], \$97  };
+    \$353  = { \$93 [18], \$93 [18], \$93 [18], \$93  };
     if (rst) begin
       \$353  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = \$100 [21:0];
+    \$354  = { \$96 [18], \$96 [18], \$96 [18], \$96  };
     if (rst) begin
       \$354  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = v1;
+    \$355  = { \$99 [18], \$99 [18], \$99 [18], \$99  };
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = first1;
+    \$356  = \$102 [21:0];
     if (rst) begin
-      \$356  = 1'h0;
+      \$356  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = last1;
+    \$357  = v1;
     if (rst) begin
       \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = nf1;
+    \$358  = first1;
     if (rst) begin
-      \$358  = 4'h0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = v2;
+    \$359  = last1;
     if (rst) begin
       \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = first2;
+    \$360  = nf1;
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = last2;
+    \$361  = v2;
     if (rst) begin
       \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = nf2;
+    \$362  = first2;
     if (rst) begin
-      \$362  = 4'h0;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = v3;
+    \$363  = last2;
     if (rst) begin
       \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = first3;
+    \$364  = nf2;
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = last3;
+    \$365  = v3;
     if (rst) begin
       \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = nf3;
+    \$366  = first3;
     if (rst) begin
-      \$366  = 4'h0;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = v4;
+    \$367  = last3;
     if (rst) begin
       \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = first4;
+    \$368  = nf3;
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = last4;
+    \$369  = v4;
     if (rst) begin
       \$369  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = nf4;
-    if (rst) begin
-      \$370  = 4'h0;
-    end
-  end
-  assign acc0_next = \$154 [21:0];
-  assign acc1_next = \$156 [21:0];
-  assign q_owed_next = \$160 [3:0];
+  assign acc0_next = \$156 [21:0];
+  assign acc1_next = \$158 [21:0];
+  assign q_owed_next = \$162 [3:0];
   assign \$signature__data  = i__payload;
-  assign port__addr = rom0_addr;
-  assign \port__addr$264  = rom1_addr;
-  assign \port__addr$265  = rom2_addr;
-  assign \port__addr$266  = rom3_addr;
-  assign \$signature__en$267  = deliver;
-  assign \$signature__addr$268  = q_wptr;
-  assign \$signature__data$269  = q_in;
-  assign \rport__addr$270  = q_rptr;
+  assign \port__addr$265  = rom0_addr;
+  assign \port__addr$266  = rom1_addr;
+  assign \port__addr$267  = rom2_addr;
+  assign \port__addr$268  = rom3_addr;
+  assign \$signature__en$269  = deliver;
+  assign \$signature__addr$270  = q_wptr;
+  assign \$signature__data$271  = q_in;
+  assign \rport__addr$272  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -17156,12 +16843,12 @@ module top_s2_conv2_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \q_in[1]  = q_in[43:22];
   assign q_in[43:22] = acc1;
   assign q_in[21:0] = acc0;
+  assign \$151  = 1'h0;
+  assign \$152  = q_room;
+  assign \$106  = issue;
   assign \$149  = 1'h0;
   assign \$150  = q_room;
-  assign \$104  = issue;
-  assign \$147  = 1'h0;
-  assign \$148  = q_room;
-  assign \$157  = issue;
+  assign \$159  = issue;
 endmodule
 (* generator = "Amaranth" *)
 module top_s2_conv2_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -29234,106 +28921,106 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire [45:0] \$101 ;
+  wire [45:0] \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  wire [22:0] \$108 ;
-  wire [23:0] \$109 ;
+  wire [22:0] \$107 ;
+  wire [23:0] \$108 ;
+  wire [22:0] \$109 ;
   wire [8:0] \$11 ;
-  wire [22:0] \$110 ;
-  wire [23:0] \$111 ;
-  wire \$112 ;
-  wire [4:0] \$113 ;
-  wire \$114 ;
-  wire [5:0] \$115 ;
-  reg [3:0] \$116 ;
-  reg [3:0] \$117 ;
-  reg [1:0] \$118 ;
-  reg [1:0] \$119 ;
+  wire [23:0] \$110 ;
+  wire \$111 ;
+  wire [4:0] \$112 ;
+  wire \$113 ;
+  wire [5:0] \$114 ;
+  reg \$115 ;
+  reg [8:0] \$116 ;
+  reg [5:0] \$117 ;
+  reg [5:0] \$118 ;
+  reg [5:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
+  reg [63:0] \$120 ;
   reg \$121 ;
   reg \$122 ;
   reg \$123 ;
   reg \$124 ;
-  reg \$125 ;
-  reg [5:0] \$126 ;
+  reg [3:0] \$125 ;
+  reg \$126 ;
   reg [63:0] \$127 ;
-  reg \$128 ;
-  reg \$129 ;
+  reg [63:0] \$128 ;
+  reg [63:0] \$129 ;
   wire [8:0] \$13 ;
-  reg \$130 ;
-  reg \$131 ;
-  reg [3:0] \$132 ;
-  reg \$133 ;
-  reg [63:0] \$134 ;
-  reg [63:0] \$135 ;
-  reg [63:0] \$136 ;
-  reg [5:0] \$137 ;
-  reg [5:0] \$138 ;
-  reg [63:0] \$139 ;
+  reg [5:0] \$130 ;
+  reg [5:0] \$131 ;
+  reg [63:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [8:0] \$14 ;
   reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [7:0] \$142 ;
+  reg [5:0] \$141 ;
+  reg [63:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
   reg [7:0] \$145 ;
   reg [7:0] \$146 ;
   reg [7:0] \$147 ;
-  reg [5:0] \$148 ;
-  reg [63:0] \$149 ;
+  reg [7:0] \$148 ;
+  reg [7:0] \$149 ;
   wire [8:0] \$15 ;
   reg [7:0] \$150 ;
-  reg [7:0] \$151 ;
+  reg [8:0] \$151 ;
   reg [7:0] \$152 ;
-  reg [7:0] \$153 ;
+  reg [8:0] \$153 ;
   reg [7:0] \$154 ;
-  reg [7:0] \$155 ;
+  reg [8:0] \$155 ;
   reg [7:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [8:0] \$158 ;
-  reg [7:0] \$159 ;
+  reg [8:0] \$157 ;
+  reg [7:0] \$158 ;
+  reg [8:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [8:0] \$160 ;
-  reg [7:0] \$161 ;
-  reg [8:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [8:0] \$164 ;
-  reg [7:0] \$165 ;
-  reg [8:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [8:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg [7:0] \$160 ;
+  reg [8:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [8:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [8:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [8:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [8:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [8:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [7:0] \$170 ;
+  reg [8:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [8:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [8:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [8:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [8:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
   wire [8:0] \$19 ;
   reg [16:0] \$190 ;
   reg [16:0] \$191 ;
@@ -29345,7 +29032,7 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$197 ;
   reg [16:0] \$198 ;
   reg [16:0] \$199 ;
-  reg [1:0] \$2 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
   reg [16:0] \$200 ;
   reg [16:0] \$201 ;
@@ -29363,76 +29050,69 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$212 ;
   reg [16:0] \$213 ;
   reg [16:0] \$214 ;
-  reg [16:0] \$215 ;
-  reg [16:0] \$216 ;
-  reg [16:0] \$217 ;
-  reg [16:0] \$218 ;
-  reg [16:0] \$219 ;
+  reg [22:0] \$215 ;
+  reg [22:0] \$216 ;
+  reg [22:0] \$217 ;
+  reg [22:0] \$218 ;
+  reg [22:0] \$219 ;
   wire [8:0] \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [22:0] \$222 ;
-  reg [22:0] \$223 ;
-  reg [22:0] \$224 ;
-  reg [22:0] \$225 ;
-  reg [22:0] \$226 ;
-  reg [22:0] \$227 ;
-  reg \$228 ;
+  reg [22:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg \$223 ;
+  reg [3:0] \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [3:0] \$228 ;
   reg \$229 ;
   wire [8:0] \$23 ;
   reg \$230 ;
-  reg [3:0] \$231 ;
-  reg \$232 ;
+  reg \$231 ;
+  reg [3:0] \$232 ;
   reg \$233 ;
   reg \$234 ;
-  reg [3:0] \$235 ;
-  reg \$236 ;
+  reg \$235 ;
+  reg [3:0] \$236 ;
   reg \$237 ;
   reg \$238 ;
-  reg [3:0] \$239 ;
+  reg \$239 ;
   wire [8:0] \$24 ;
-  reg \$240 ;
+  reg [3:0] \$240 ;
   reg \$241 ;
   reg \$242 ;
-  reg [3:0] \$243 ;
-  reg \$244 ;
+  reg \$243 ;
+  reg [3:0] \$244 ;
   reg \$245 ;
   reg \$246 ;
-  reg [3:0] \$247 ;
-  reg \$248 ;
+  reg \$247 ;
+  reg [3:0] \$248 ;
   reg \$249 ;
-  wire [8:0] \$25 ;
+  wire [16:0] \$25 ;
   reg \$250 ;
-  reg [3:0] \$251 ;
-  reg \$252 ;
+  reg \$251 ;
+  reg [3:0] \$252 ;
   reg \$253 ;
   reg \$254 ;
-  reg [3:0] \$255 ;
-  reg \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg [3:0] \$259 ;
+  reg \$255 ;
+  reg [3:0] \$256 ;
+  reg [22:0] \$257 ;
+  reg [22:0] \$258 ;
+  reg [22:0] \$259 ;
   wire [16:0] \$26 ;
-  reg \$260 ;
+  reg [22:0] \$260 ;
   reg \$261 ;
-  reg \$262 ;
-  reg [3:0] \$263 ;
-  reg [22:0] \$264 ;
-  reg [22:0] \$265 ;
-  reg [22:0] \$266 ;
-  reg [22:0] \$267 ;
-  reg \$268 ;
-  reg [3:0] \$269 ;
+  reg [3:0] \$262 ;
+  reg \$263 ;
+  reg [3:0] \$264 ;
+  reg [3:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg \$267 ;
+  reg [45:0] \$268 ;
   wire [16:0] \$27 ;
-  reg \$270 ;
-  reg [3:0] \$271 ;
-  reg [3:0] \$272 ;
-  reg [3:0] \$273 ;
-  reg \$274 ;
-  reg [45:0] \$275 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
-  reg \$3 ;
+  wire [6:0] \$3 ;
   wire [16:0] \$30 ;
   wire [16:0] \$31 ;
   wire [16:0] \$32 ;
@@ -29443,29 +29123,29 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$37 ;
   wire [16:0] \$38 ;
   wire [16:0] \$39 ;
-  reg \$4 ;
+  wire [6:0] \$4 ;
   wire [16:0] \$40 ;
-  wire [16:0] \$41 ;
+  wire [17:0] \$41 ;
   wire [17:0] \$42 ;
-  wire [17:0] \$43 ;
-  wire [18:0] \$44 ;
+  wire [18:0] \$43 ;
+  wire [17:0] \$44 ;
   wire [17:0] \$45 ;
-  wire [17:0] \$46 ;
-  wire [18:0] \$47 ;
-  wire [23:0] \$48 ;
+  wire [18:0] \$46 ;
+  wire [23:0] \$47 ;
+  wire [17:0] \$48 ;
   wire [17:0] \$49 ;
-  reg \$5 ;
-  wire [17:0] \$50 ;
-  wire [18:0] \$51 ;
+  wire \$5 ;
+  wire [18:0] \$50 ;
+  wire [17:0] \$51 ;
   wire [17:0] \$52 ;
-  wire [17:0] \$53 ;
-  wire [18:0] \$54 ;
-  wire [23:0] \$55 ;
+  wire [18:0] \$53 ;
+  wire [23:0] \$54 ;
+  reg [22:0] \$55 ;
   reg [22:0] \$56 ;
-  reg [22:0] \$57 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [6:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -29480,44 +29160,43 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [4:0] \$73 ;
   wire [4:0] \$74 ;
-  wire [4:0] \$75 ;
+  wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [6:0] \$8 ;
-  wire \$80 ;
+  wire [63:0] \$8 ;
+  wire [4:0] \$80 ;
   wire [4:0] \$81 ;
-  wire [4:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
-  wire [63:0] \$9 ;
-  wire [4:0] \$90 ;
+  wire [4:0] \$89 ;
+  wire [8:0] \$9 ;
+  wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire [5:0] \$95 ;
+  wire [5:0] \$94 ;
+  wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$182 ;
+  wire [3:0] \$signature__addr$178 ;
   wire [63:0] \$signature__data ;
-  wire [45:0] \$signature__data$183 ;
+  wire [45:0] \$signature__data$179 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$181 ;
+  wire \$signature__en$177 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -29538,8 +29217,6 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first9 = 1'h0;
   (* keep = 32'd1 *)
   reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [63:0] i__payload;
@@ -29569,8 +29246,6 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -29582,8 +29257,6 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] nf9 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf9_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [45:0] o__payload;
   reg [45:0] o__payload = 46'h000000000000;
   wire [22:0] \o__payload[0] ;
@@ -29592,14 +29265,16 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 6'h00 *)
-  (* keep = 32'd1 *)
   wire [5:0] port__addr;
   (* init = 6'h00 *)
   (* keep = 32'd1 *)
-  wire [5:0] \port__addr$180 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$45 ;
+  wire [5:0] \port__addr$175 ;
+  (* init = 6'h00 *)
+  (* keep = 32'd1 *)
+  wire [5:0] \port__addr$176 ;
+  wire [8:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$40 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -29641,24 +29316,19 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [5:0] rom0_addr = 6'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [5:0] rom1_addr = 6'h00;
   reg [63:0] rom1_read = 64'h0000000000000000;
-  (* init = 2'h0 *)
   wire [1:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$184 ;
+  wire [3:0] \rport__addr$180 ;
   wire [63:0] rport__data;
-  wire [45:0] \rport__data$174 ;
+  wire [45:0] \rport__data$169 ;
   input rst;
   wire rst;
-  reg [1:0] sf_t = 2'h0;
-  reg [1:0] sf_t_ahead = 2'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum0_s0_1 = 23'h000000;
   reg [22:0] sum0_s1_0 = 23'h000000;
@@ -29667,6 +29337,10 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [22:0] sum1_s1_0 = 23'h000000;
   reg [5:0] t = 6'h00;
   reg [5:0] t1 = 6'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [5:0] tile_plus1 = 6'h01;
+  reg [5:0] tile_plus2 = 6'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -29770,11 +29444,11 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:4]] <= i__payload;
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:4]];
   end
   assign rport__data = _0_;
   reg [45:0] queue [10:0];
@@ -29795,7 +29469,7 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$174  = queue[q_rptr];
+  assign \rport__data$169  = queue[q_rptr];
   reg [63:0] rom0 [63:0];
   initial begin
     rom0[0] = 64'hcbc8f2e4b7d7ebda;
@@ -29867,7 +29541,7 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [63:0];
   initial begin
     rom1[0] = 64'hf5d232597fd3f3df;
@@ -29939,1106 +29613,539 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$45  = _2_;
-  assign \$6  = t == 6'h3f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 7'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(x1_0) - $signed(8'h80);
-  assign \$19  = $signed(x1_1) - $signed(8'h80);
-  assign \$20  = $signed(x1_2) - $signed(8'h80);
-  assign \$21  = $signed(x1_3) - $signed(8'h80);
-  assign \$22  = $signed(x1_4) - $signed(8'h80);
-  assign \$23  = $signed(x1_5) - $signed(8'h80);
-  assign \$24  = $signed(x1_6) - $signed(8'h80);
-  assign \$25  = $signed(x1_7) - $signed(8'h80);
-  assign \$26  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$27  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$28  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$29  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$30  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$31  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$32  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$33  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$34  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$35  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$36  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$37  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$38  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$39  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$40  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$41  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$42  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$43  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$44  = $signed(\$42 ) + $signed(\$43 );
-  assign \$45  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$46  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$47  = $signed(\$45 ) + $signed(\$46 );
-  assign \$48  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$49  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$50  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$51  = $signed(\$49 ) + $signed(\$50 );
-  assign \$52  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$53  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$54  = $signed(\$52 ) + $signed(\$53 );
-  assign \$55  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$58  = v9 & last9;
-  assign \$59  = issue & last_t;
-  assign \$60  = o__valid & o__ready;
-  assign \$61  = q_owed < 4'hb;
-  assign \$62  = \$60  ? q_room : \$61 ;
-  assign \$63  = o__valid & o__ready;
-  assign \$64  = \$63  | q_room;
-  assign \$65  = \$59  ? \$62  : \$64 ;
-  assign \$66  = ~ o__valid;
-  assign \$67  = \$66  | o__ready;
-  assign \$68  = | q_stored;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$67  & \$69 ;
-  assign \$71  = ~ \$70 ;
-  assign \$72  = deliver & \$71 ;
-  assign \$73  = q_wptr == 4'ha;
-  assign \$74  = q_wptr + 1'h1;
-  assign \$75  = \$73  ? 5'h00 : \$74 ;
-  assign \$76  = ~ o__valid;
-  assign \$77  = \$76  | o__ready;
-  assign \$78  = | q_stored;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = q_rptr == 4'ha;
-  assign \$81  = q_rptr + 1'h1;
-  assign \$82  = \$80  ? 5'h00 : \$81 ;
-  assign \$83  = ~ o__valid;
-  assign \$84  = \$83  | o__ready;
-  assign \$85  = | q_stored;
-  assign \$86  = ~ \$85 ;
-  assign \$87  = \$84  & \$86 ;
-  assign \$88  = ~ \$87 ;
-  assign \$89  = deliver & \$88 ;
-  assign \$90  = q_stored + \$89 ;
-  assign \$91  = ~ o__valid;
-  assign \$92  = \$91  | o__ready;
-  assign \$93  = | q_stored;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = \$90  - \$94 ;
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = | q_stored;
-  assign \$99  = \$98  | deliver;
-  assign \$100  = | q_stored;
-  assign \$101  = \$100  ? \rport__data$174  : q_in;
-  assign \$102  = ~ last_t;
-  assign \$103  = q_room | \$102 ;
-  assign i__ready = \$103  & reads_input_t;
-  assign \$104  = ~ last_t;
-  assign \$105  = q_room | \$104 ;
-  assign \$106  = ~ reads_input_t;
-  assign \$107  = i__valid | \$106 ;
-  assign issue = \$105  & \$107 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$108  = first9_0 ? bias0 : acc0;
-  assign \$109  = $signed(\$108 ) + $signed(sum0_s1_0);
-  assign \$110  = first9_0 ? bias1 : acc1;
-  assign \$111  = $signed(\$110 ) + $signed(sum1_s1_0);
-  assign \$112  = issue & last_t;
-  assign \$113  = q_owed + \$112 ;
-  assign \$114  = o__valid & o__ready;
-  assign \$115  = \$113  - \$114 ;
-  always @(posedge clk)
-    nf_t <= \$116 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$117 ;
-  always @(posedge clk)
-    sf_t <= \$118 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$119 ;
-  always @(posedge clk)
-    reads_input_t <= \$120 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$121 ;
-  always @(posedge clk)
-    first_t <= \$122 ;
-  always @(posedge clk)
-    first_t_ahead <= \$123 ;
-  always @(posedge clk)
-    last_t <= \$124 ;
-  always @(posedge clk)
-    last_t_ahead <= \$125 ;
-  always @(posedge clk)
-    t <= \$126 ;
-  always @(posedge clk)
-    x_reg <= \$127 ;
-  always @(posedge clk)
-    from_input <= \$128 ;
-  always @(posedge clk)
-    v1 <= \$129 ;
-  always @(posedge clk)
-    first1 <= \$130 ;
-  always @(posedge clk)
-    last1 <= \$131 ;
-  always @(posedge clk)
-    nf1 <= \$132 ;
-  always @(posedge clk)
-    from_input2 <= \$133 ;
-  always @(posedge clk)
-    x_reg2 <= \$134 ;
-  always @(posedge clk)
-    inbuf_read <= \$135 ;
-  always @(posedge clk)
-    x_mid <= \$136 ;
-  always @(posedge clk)
-    t1 <= \$137 ;
-  always @(posedge clk)
-    rom0_addr <= \$138 ;
-  always @(posedge clk)
-    rom0_read <= \$139 ;
-  always @(posedge clk)
-    x0_0 <= \$140 ;
-  always @(posedge clk)
-    x0_1 <= \$141 ;
-  always @(posedge clk)
-    x0_2 <= \$142 ;
-  always @(posedge clk)
-    x0_3 <= \$143 ;
-  always @(posedge clk)
-    x0_4 <= \$144 ;
-  always @(posedge clk)
-    x0_5 <= \$145 ;
-  always @(posedge clk)
-    x0_6 <= \$146 ;
-  always @(posedge clk)
-    x0_7 <= \$147 ;
-  always @(posedge clk)
-    rom1_addr <= \$148 ;
-  always @(posedge clk)
-    rom1_read <= \$149 ;
-  always @(posedge clk)
-    x1_0 <= \$150 ;
-  always @(posedge clk)
-    x1_1 <= \$151 ;
-  always @(posedge clk)
-    x1_2 <= \$152 ;
-  always @(posedge clk)
-    x1_3 <= \$153 ;
-  always @(posedge clk)
-    x1_4 <= \$154 ;
-  always @(posedge clk)
-    x1_5 <= \$155 ;
-  always @(posedge clk)
-    x1_6 <= \$156 ;
-  always @(posedge clk)
-    x1_7 <= \$157 ;
-  always @(posedge clk)
-    xoff0_0 <= \$158 ;
-  always @(posedge clk)
-    w0_0 <= \$159 ;
-  always @(posedge clk)
-    xoff0_1 <= \$160 ;
-  always @(posedge clk)
-    w0_1 <= \$161 ;
-  always @(posedge clk)
-    xoff0_2 <= \$162 ;
-  always @(posedge clk)
-    w0_2 <= \$163 ;
-  always @(posedge clk)
-    xoff0_3 <= \$164 ;
-  always @(posedge clk)
-    w0_3 <= \$165 ;
-  always @(posedge clk)
-    xoff0_4 <= \$166 ;
-  always @(posedge clk)
-    w0_4 <= \$167 ;
-  always @(posedge clk)
-    xoff0_5 <= \$168 ;
-  always @(posedge clk)
-    w0_5 <= \$169 ;
-  always @(posedge clk)
-    xoff0_6 <= \$170 ;
-  always @(posedge clk)
-    w0_6 <= \$171 ;
-  always @(posedge clk)
-    xoff0_7 <= \$172 ;
-  always @(posedge clk)
-    w0_7 <= \$173 ;
-  always @(posedge clk)
-    xoff1_0 <= \$174 ;
-  always @(posedge clk)
-    w1_0 <= \$175 ;
-  always @(posedge clk)
-    xoff1_1 <= \$176 ;
-  always @(posedge clk)
-    w1_1 <= \$177 ;
-  always @(posedge clk)
-    xoff1_2 <= \$178 ;
-  always @(posedge clk)
-    w1_2 <= \$179 ;
-  always @(posedge clk)
-    xoff1_3 <= \$180 ;
-  always @(posedge clk)
-    w1_3 <= \$181 ;
-  always @(posedge clk)
-    xoff1_4 <= \$182 ;
-  always @(posedge clk)
-    w1_4 <= \$183 ;
-  always @(posedge clk)
-    xoff1_5 <= \$184 ;
-  always @(posedge clk)
-    w1_5 <= \$185 ;
-  always @(posedge clk)
-    xoff1_6 <= \$186 ;
-  always @(posedge clk)
-    w1_6 <= \$187 ;
-  always @(posedge clk)
-    xoff1_7 <= \$188 ;
-  always @(posedge clk)
-    w1_7 <= \$189 ;
-  always @(posedge clk)
-    prod0_0 <= \$190 ;
-  always @(posedge clk)
-    prod0_1 <= \$191 ;
-  always @(posedge clk)
-    prod0_2 <= \$192 ;
-  always @(posedge clk)
-    prod0_3 <= \$193 ;
-  always @(posedge clk)
-    prod0_4 <= \$194 ;
-  always @(posedge clk)
-    prod0_5 <= \$195 ;
-  always @(posedge clk)
-    prod0_6 <= \$196 ;
-  always @(posedge clk)
-    prod0_7 <= \$197 ;
-  always @(posedge clk)
-    prod1_0 <= \$198 ;
-  always @(posedge clk)
-    prod1_1 <= \$199 ;
-  always @(posedge clk)
-    prod1_2 <= \$200 ;
-  always @(posedge clk)
-    prod1_3 <= \$201 ;
-  always @(posedge clk)
-    prod1_4 <= \$202 ;
-  always @(posedge clk)
-    prod1_5 <= \$203 ;
-  always @(posedge clk)
-    prod1_6 <= \$204 ;
-  always @(posedge clk)
-    prod1_7 <= \$205 ;
-  always @(posedge clk)
-    prod0_0_r <= \$206 ;
-  always @(posedge clk)
-    prod0_1_r <= \$207 ;
-  always @(posedge clk)
-    prod0_2_r <= \$208 ;
-  always @(posedge clk)
-    prod0_3_r <= \$209 ;
-  always @(posedge clk)
-    prod0_4_r <= \$210 ;
-  always @(posedge clk)
-    prod0_5_r <= \$211 ;
-  always @(posedge clk)
-    prod0_6_r <= \$212 ;
-  always @(posedge clk)
-    prod0_7_r <= \$213 ;
-  always @(posedge clk)
-    prod1_0_r <= \$214 ;
-  always @(posedge clk)
-    prod1_1_r <= \$215 ;
-  always @(posedge clk)
-    prod1_2_r <= \$216 ;
-  always @(posedge clk)
-    prod1_3_r <= \$217 ;
-  always @(posedge clk)
-    prod1_4_r <= \$218 ;
-  always @(posedge clk)
-    prod1_5_r <= \$219 ;
-  always @(posedge clk)
-    prod1_6_r <= \$220 ;
-  always @(posedge clk)
-    prod1_7_r <= \$221 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$222 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$223 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$224 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$225 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$226 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$227 ;
-  always @(posedge clk)
-    v2 <= \$228 ;
-  always @(posedge clk)
-    first2 <= \$229 ;
-  always @(posedge clk)
-    last2 <= \$230 ;
-  always @(posedge clk)
-    nf2 <= \$231 ;
-  always @(posedge clk)
-    v3 <= \$232 ;
-  always @(posedge clk)
-    first3 <= \$233 ;
-  always @(posedge clk)
-    last3 <= \$234 ;
-  always @(posedge clk)
-    nf3 <= \$235 ;
-  always @(posedge clk)
-    v4 <= \$236 ;
-  always @(posedge clk)
-    first4 <= \$237 ;
-  always @(posedge clk)
-    last4 <= \$238 ;
-  always @(posedge clk)
-    nf4 <= \$239 ;
-  always @(posedge clk)
-    v5 <= \$240 ;
-  always @(posedge clk)
-    first5 <= \$241 ;
-  always @(posedge clk)
-    last5 <= \$242 ;
-  always @(posedge clk)
-    nf5 <= \$243 ;
-  always @(posedge clk)
-    v6 <= \$244 ;
-  always @(posedge clk)
-    first6 <= \$245 ;
-  always @(posedge clk)
-    last6 <= \$246 ;
-  always @(posedge clk)
-    nf6 <= \$247 ;
-  always @(posedge clk)
-    v7 <= \$248 ;
-  always @(posedge clk)
-    first7 <= \$249 ;
-  always @(posedge clk)
-    last7 <= \$250 ;
-  always @(posedge clk)
-    nf7 <= \$251 ;
-  always @(posedge clk)
-    v8 <= \$252 ;
-  always @(posedge clk)
-    first8 <= \$253 ;
-  always @(posedge clk)
-    last8 <= \$254 ;
-  always @(posedge clk)
-    nf8 <= \$255 ;
-  always @(posedge clk)
-    v9 <= \$256 ;
-  always @(posedge clk)
-    first9 <= \$257 ;
-  always @(posedge clk)
-    last9 <= \$258 ;
-  always @(posedge clk)
-    nf9 <= \$259 ;
-  always @(posedge clk)
-    v9_0 <= \$260 ;
-  always @(posedge clk)
-    first9_0 <= \$261 ;
-  always @(posedge clk)
-    last9_0 <= \$262 ;
-  always @(posedge clk)
-    nf9_0 <= \$263 ;
-  always @(posedge clk)
-    bias0 <= \$264 ;
-  always @(posedge clk)
-    acc0 <= \$265 ;
-  always @(posedge clk)
-    bias1 <= \$266 ;
-  always @(posedge clk)
-    acc1 <= \$267 ;
-  always @(posedge clk)
-    deliver <= \$268 ;
-  always @(posedge clk)
-    q_owed <= \$269 ;
-  always @(posedge clk)
-    q_room <= \$270 ;
-  always @(posedge clk)
-    q_wptr <= \$271 ;
-  always @(posedge clk)
-    q_rptr <= \$272 ;
-  always @(posedge clk)
-    q_stored <= \$273 ;
-  always @(posedge clk)
-    o__valid <= \$274 ;
-  always @(posedge clk)
-    o__payload <= \$275 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$1  = 4'h0;
-      6'h01:
-          \$1  = 4'h0;
-      6'h02:
-          \$1  = 4'h1;
-      6'h03:
-          \$1  = 4'h1;
-      6'h04:
-          \$1  = 4'h1;
-      6'h05:
-          \$1  = 4'h1;
-      6'h06:
-          \$1  = 4'h2;
-      6'h07:
-          \$1  = 4'h2;
-      6'h08:
-          \$1  = 4'h2;
-      6'h09:
-          \$1  = 4'h2;
-      6'h0a:
-          \$1  = 4'h3;
-      6'h0b:
-          \$1  = 4'h3;
-      6'h0c:
-          \$1  = 4'h3;
-      6'h0d:
-          \$1  = 4'h3;
-      6'h0e:
-          \$1  = 4'h4;
-      6'h0f:
-          \$1  = 4'h4;
-      6'h10:
-          \$1  = 4'h4;
-      6'h11:
-          \$1  = 4'h4;
-      6'h12:
-          \$1  = 4'h5;
-      6'h13:
-          \$1  = 4'h5;
-      6'h14:
-          \$1  = 4'h5;
-      6'h15:
-          \$1  = 4'h5;
-      6'h16:
-          \$1  = 4'h6;
-      6'h17:
-          \$1  = 4'h6;
-      6'h18:
-          \$1  = 4'h6;
-      6'h19:
-          \$1  = 4'h6;
-      6'h1a:
-          \$1  = 4'h7;
-      6'h1b:
-          \$1  = 4'h7;
-      6'h1c:
-          \$1  = 4'h7;
-      6'h1d:
-          \$1  = 4'h7;
-      6'h1e:
-          \$1  = 4'h8;
-      6'h1f:
-          \$1  = 4'h8;
-      6'h20:
-          \$1  = 4'h8;
-      6'h21:
-          \$1  = 4'h8;
-      6'h22:
-          \$1  = 4'h9;
-      6'h23:
-          \$1  = 4'h9;
-      6'h24:
-          \$1  = 4'h9;
-      6'h25:
-          \$1  = 4'h9;
-      6'h26:
-          \$1  = 4'ha;
-      6'h27:
-          \$1  = 4'ha;
-      6'h28:
-          \$1  = 4'ha;
-      6'h29:
-          \$1  = 4'ha;
-      6'h2a:
-          \$1  = 4'hb;
-      6'h2b:
-          \$1  = 4'hb;
-      6'h2c:
-          \$1  = 4'hb;
-      6'h2d:
-          \$1  = 4'hb;
-      6'h2e:
-          \$1  = 4'hc;
-      6'h2f:
-          \$1  = 4'hc;
-      6'h30:
-          \$1  = 4'hc;
-      6'h31:
-          \$1  = 4'hc;
-      6'h32:
-          \$1  = 4'hd;
-      6'h33:
-          \$1  = 4'hd;
-      6'h34:
-          \$1  = 4'hd;
-      6'h35:
-          \$1  = 4'hd;
-      6'h36:
-          \$1  = 4'he;
-      6'h37:
-          \$1  = 4'he;
-      6'h38:
-          \$1  = 4'he;
-      6'h39:
-          \$1  = 4'he;
-      6'h3a:
-          \$1  = 4'hf;
-      6'h3b:
-          \$1  = 4'hf;
-      6'h3c:
-          \$1  = 4'hf;
-      6'h3d:
-          \$1  = 4'hf;
-      6'h3e:
-          \$1  = 4'h0;
-      6'h3f:
-          \$1  = 4'h0;
-    endcase
+  assign \port__data$40  = _2_;
+  reg [8:0] schedule [63:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h050;
+    schedule[2] = 9'h060;
+    schedule[3] = 9'h170;
+    schedule[4] = 9'h081;
+    schedule[5] = 9'h011;
+    schedule[6] = 9'h021;
+    schedule[7] = 9'h131;
+    schedule[8] = 9'h082;
+    schedule[9] = 9'h012;
+    schedule[10] = 9'h022;
+    schedule[11] = 9'h132;
+    schedule[12] = 9'h083;
+    schedule[13] = 9'h013;
+    schedule[14] = 9'h023;
+    schedule[15] = 9'h133;
+    schedule[16] = 9'h084;
+    schedule[17] = 9'h014;
+    schedule[18] = 9'h024;
+    schedule[19] = 9'h134;
+    schedule[20] = 9'h085;
+    schedule[21] = 9'h015;
+    schedule[22] = 9'h025;
+    schedule[23] = 9'h135;
+    schedule[24] = 9'h086;
+    schedule[25] = 9'h016;
+    schedule[26] = 9'h026;
+    schedule[27] = 9'h136;
+    schedule[28] = 9'h087;
+    schedule[29] = 9'h017;
+    schedule[30] = 9'h027;
+    schedule[31] = 9'h137;
+    schedule[32] = 9'h088;
+    schedule[33] = 9'h018;
+    schedule[34] = 9'h028;
+    schedule[35] = 9'h138;
+    schedule[36] = 9'h089;
+    schedule[37] = 9'h019;
+    schedule[38] = 9'h029;
+    schedule[39] = 9'h139;
+    schedule[40] = 9'h08a;
+    schedule[41] = 9'h01a;
+    schedule[42] = 9'h02a;
+    schedule[43] = 9'h13a;
+    schedule[44] = 9'h08b;
+    schedule[45] = 9'h01b;
+    schedule[46] = 9'h02b;
+    schedule[47] = 9'h13b;
+    schedule[48] = 9'h08c;
+    schedule[49] = 9'h01c;
+    schedule[50] = 9'h02c;
+    schedule[51] = 9'h13c;
+    schedule[52] = 9'h08d;
+    schedule[53] = 9'h01d;
+    schedule[54] = 9'h02d;
+    schedule[55] = 9'h13d;
+    schedule[56] = 9'h08e;
+    schedule[57] = 9'h01e;
+    schedule[58] = 9'h02e;
+    schedule[59] = 9'h13e;
+    schedule[60] = 9'h08f;
+    schedule[61] = 9'h01f;
+    schedule[62] = 9'h02f;
+    schedule[63] = 9'h13f;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$2  = 2'h2;
-      6'h01:
-          \$2  = 2'h3;
-      6'h02:
-          \$2  = 2'h0;
-      6'h03:
-          \$2  = 2'h1;
-      6'h04:
-          \$2  = 2'h2;
-      6'h05:
-          \$2  = 2'h3;
-      6'h06:
-          \$2  = 2'h0;
-      6'h07:
-          \$2  = 2'h1;
-      6'h08:
-          \$2  = 2'h2;
-      6'h09:
-          \$2  = 2'h3;
-      6'h0a:
-          \$2  = 2'h0;
-      6'h0b:
-          \$2  = 2'h1;
-      6'h0c:
-          \$2  = 2'h2;
-      6'h0d:
-          \$2  = 2'h3;
-      6'h0e:
-          \$2  = 2'h0;
-      6'h0f:
-          \$2  = 2'h1;
-      6'h10:
-          \$2  = 2'h2;
-      6'h11:
-          \$2  = 2'h3;
-      6'h12:
-          \$2  = 2'h0;
-      6'h13:
-          \$2  = 2'h1;
-      6'h14:
-          \$2  = 2'h2;
-      6'h15:
-          \$2  = 2'h3;
-      6'h16:
-          \$2  = 2'h0;
-      6'h17:
-          \$2  = 2'h1;
-      6'h18:
-          \$2  = 2'h2;
-      6'h19:
-          \$2  = 2'h3;
-      6'h1a:
-          \$2  = 2'h0;
-      6'h1b:
-          \$2  = 2'h1;
-      6'h1c:
-          \$2  = 2'h2;
-      6'h1d:
-          \$2  = 2'h3;
-      6'h1e:
-          \$2  = 2'h0;
-      6'h1f:
-          \$2  = 2'h1;
-      6'h20:
-          \$2  = 2'h2;
-      6'h21:
-          \$2  = 2'h3;
-      6'h22:
-          \$2  = 2'h0;
-      6'h23:
-          \$2  = 2'h1;
-      6'h24:
-          \$2  = 2'h2;
-      6'h25:
-          \$2  = 2'h3;
-      6'h26:
-          \$2  = 2'h0;
-      6'h27:
-          \$2  = 2'h1;
-      6'h28:
-          \$2  = 2'h2;
-      6'h29:
-          \$2  = 2'h3;
-      6'h2a:
-          \$2  = 2'h0;
-      6'h2b:
-          \$2  = 2'h1;
-      6'h2c:
-          \$2  = 2'h2;
-      6'h2d:
-          \$2  = 2'h3;
-      6'h2e:
-          \$2  = 2'h0;
-      6'h2f:
-          \$2  = 2'h1;
-      6'h30:
-          \$2  = 2'h2;
-      6'h31:
-          \$2  = 2'h3;
-      6'h32:
-          \$2  = 2'h0;
-      6'h33:
-          \$2  = 2'h1;
-      6'h34:
-          \$2  = 2'h2;
-      6'h35:
-          \$2  = 2'h3;
-      6'h36:
-          \$2  = 2'h0;
-      6'h37:
-          \$2  = 2'h1;
-      6'h38:
-          \$2  = 2'h2;
-      6'h39:
-          \$2  = 2'h3;
-      6'h3a:
-          \$2  = 2'h0;
-      6'h3b:
-          \$2  = 2'h1;
-      6'h3c:
-          \$2  = 2'h2;
-      6'h3d:
-          \$2  = 2'h3;
-      6'h3e:
-          \$2  = 2'h0;
-      6'h3f:
-          \$2  = 2'h1;
-    endcase
+  reg [8:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= schedule[port__addr];
   end
+  assign port__data = _3_;
+  assign \$1  = tile_primed ? port__data : 9'h050;
+  assign \$2  = tile_plus2 == 6'h3f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 7'h00 : \$3 ;
+  assign \$5  = t == 6'h3f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 7'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x1_0) - $signed(8'h80);
+  assign \$18  = $signed(x1_1) - $signed(8'h80);
+  assign \$19  = $signed(x1_2) - $signed(8'h80);
+  assign \$20  = $signed(x1_3) - $signed(8'h80);
+  assign \$21  = $signed(x1_4) - $signed(8'h80);
+  assign \$22  = $signed(x1_5) - $signed(8'h80);
+  assign \$23  = $signed(x1_6) - $signed(8'h80);
+  assign \$24  = $signed(x1_7) - $signed(8'h80);
+  assign \$25  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$26  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$27  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$28  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$29  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$30  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$31  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$32  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$33  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$34  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$35  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$36  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$37  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$38  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$39  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$40  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$41  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$42  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$43  = $signed(\$41 ) + $signed(\$42 );
+  assign \$44  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$45  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$46  = $signed(\$44 ) + $signed(\$45 );
+  assign \$47  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$48  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$49  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$50  = $signed(\$48 ) + $signed(\$49 );
+  assign \$51  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$52  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$53  = $signed(\$51 ) + $signed(\$52 );
+  assign \$54  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$57  = v9 & last9;
+  assign \$58  = issue & tile[8];
+  assign \$59  = o__valid & o__ready;
+  assign \$60  = q_owed < 4'hb;
+  assign \$61  = \$59  ? q_room : \$60 ;
+  assign \$62  = o__valid & o__ready;
+  assign \$63  = \$62  | q_room;
+  assign \$64  = \$58  ? \$61  : \$63 ;
+  assign \$65  = ~ o__valid;
+  assign \$66  = \$65  | o__ready;
+  assign \$67  = | q_stored;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$66  & \$68 ;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = deliver & \$70 ;
+  assign \$72  = q_wptr == 4'ha;
+  assign \$73  = q_wptr + 1'h1;
+  assign \$74  = \$72  ? 5'h00 : \$73 ;
+  assign \$75  = ~ o__valid;
+  assign \$76  = \$75  | o__ready;
+  assign \$77  = | q_stored;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = q_rptr == 4'ha;
+  assign \$80  = q_rptr + 1'h1;
+  assign \$81  = \$79  ? 5'h00 : \$80 ;
+  assign \$82  = ~ o__valid;
+  assign \$83  = \$82  | o__ready;
+  assign \$84  = | q_stored;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$83  & \$85 ;
+  assign \$87  = ~ \$86 ;
+  assign \$88  = deliver & \$87 ;
+  assign \$89  = q_stored + \$88 ;
+  assign \$90  = ~ o__valid;
+  assign \$91  = \$90  | o__ready;
+  assign \$92  = | q_stored;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = \$89  - \$93 ;
+  assign \$95  = ~ o__valid;
+  assign \$96  = \$95  | o__ready;
+  assign \$97  = | q_stored;
+  assign \$98  = \$97  | deliver;
+  assign \$99  = | q_stored;
+  assign \$100  = \$99  ? \rport__data$169  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$101  = ~ tile[8];
+  assign \$102  = q_room | \$101 ;
+  assign i__ready = \$102  & tile[6];
+  assign \$103  = ~ tile[8];
+  assign \$104  = q_room | \$103 ;
+  assign \$105  = ~ tile[6];
+  assign \$106  = i__valid | \$105 ;
+  assign issue = \$104  & \$106 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$107  = first9_0 ? bias0 : acc0;
+  assign \$108  = $signed(\$107 ) + $signed(sum0_s1_0);
+  assign \$109  = first9_0 ? bias1 : acc1;
+  assign \$110  = $signed(\$109 ) + $signed(sum1_s1_0);
+  assign \$111  = issue & tile[8];
+  assign \$112  = q_owed + \$111 ;
+  assign \$113  = o__valid & o__ready;
+  assign \$114  = \$112  - \$113 ;
+  always @(posedge clk)
+    tile_primed <= \$115 ;
+  always @(posedge clk)
+    tile <= \$116 ;
+  always @(posedge clk)
+    tile_plus1 <= \$117 ;
+  always @(posedge clk)
+    tile_plus2 <= \$118 ;
+  always @(posedge clk)
+    t <= \$119 ;
+  always @(posedge clk)
+    x_reg <= \$120 ;
+  always @(posedge clk)
+    from_input <= \$121 ;
+  always @(posedge clk)
+    v1 <= \$122 ;
+  always @(posedge clk)
+    first1 <= \$123 ;
+  always @(posedge clk)
+    last1 <= \$124 ;
+  always @(posedge clk)
+    nf1 <= \$125 ;
+  always @(posedge clk)
+    from_input2 <= \$126 ;
+  always @(posedge clk)
+    x_reg2 <= \$127 ;
+  always @(posedge clk)
+    inbuf_read <= \$128 ;
+  always @(posedge clk)
+    x_mid <= \$129 ;
+  always @(posedge clk)
+    t1 <= \$130 ;
+  always @(posedge clk)
+    rom0_addr <= \$131 ;
+  always @(posedge clk)
+    rom0_read <= \$132 ;
+  always @(posedge clk)
+    x0_0 <= \$133 ;
+  always @(posedge clk)
+    x0_1 <= \$134 ;
+  always @(posedge clk)
+    x0_2 <= \$135 ;
+  always @(posedge clk)
+    x0_3 <= \$136 ;
+  always @(posedge clk)
+    x0_4 <= \$137 ;
+  always @(posedge clk)
+    x0_5 <= \$138 ;
+  always @(posedge clk)
+    x0_6 <= \$139 ;
+  always @(posedge clk)
+    x0_7 <= \$140 ;
+  always @(posedge clk)
+    rom1_addr <= \$141 ;
+  always @(posedge clk)
+    rom1_read <= \$142 ;
+  always @(posedge clk)
+    x1_0 <= \$143 ;
+  always @(posedge clk)
+    x1_1 <= \$144 ;
+  always @(posedge clk)
+    x1_2 <= \$145 ;
+  always @(posedge clk)
+    x1_3 <= \$146 ;
+  always @(posedge clk)
+    x1_4 <= \$147 ;
+  always @(posedge clk)
+    x1_5 <= \$148 ;
+  always @(posedge clk)
+    x1_6 <= \$149 ;
+  always @(posedge clk)
+    x1_7 <= \$150 ;
+  always @(posedge clk)
+    xoff0_0 <= \$151 ;
+  always @(posedge clk)
+    w0_0 <= \$152 ;
+  always @(posedge clk)
+    xoff0_1 <= \$153 ;
+  always @(posedge clk)
+    w0_1 <= \$154 ;
+  always @(posedge clk)
+    xoff0_2 <= \$155 ;
+  always @(posedge clk)
+    w0_2 <= \$156 ;
+  always @(posedge clk)
+    xoff0_3 <= \$157 ;
+  always @(posedge clk)
+    w0_3 <= \$158 ;
+  always @(posedge clk)
+    xoff0_4 <= \$159 ;
+  always @(posedge clk)
+    w0_4 <= \$160 ;
+  always @(posedge clk)
+    xoff0_5 <= \$161 ;
+  always @(posedge clk)
+    w0_5 <= \$162 ;
+  always @(posedge clk)
+    xoff0_6 <= \$163 ;
+  always @(posedge clk)
+    w0_6 <= \$164 ;
+  always @(posedge clk)
+    xoff0_7 <= \$165 ;
+  always @(posedge clk)
+    w0_7 <= \$166 ;
+  always @(posedge clk)
+    xoff1_0 <= \$167 ;
+  always @(posedge clk)
+    w1_0 <= \$168 ;
+  always @(posedge clk)
+    xoff1_1 <= \$169 ;
+  always @(posedge clk)
+    w1_1 <= \$170 ;
+  always @(posedge clk)
+    xoff1_2 <= \$171 ;
+  always @(posedge clk)
+    w1_2 <= \$172 ;
+  always @(posedge clk)
+    xoff1_3 <= \$173 ;
+  always @(posedge clk)
+    w1_3 <= \$174 ;
+  always @(posedge clk)
+    xoff1_4 <= \$175 ;
+  always @(posedge clk)
+    w1_4 <= \$176 ;
+  always @(posedge clk)
+    xoff1_5 <= \$177 ;
+  always @(posedge clk)
+    w1_5 <= \$178 ;
+  always @(posedge clk)
+    xoff1_6 <= \$179 ;
+  always @(posedge clk)
+    w1_6 <= \$180 ;
+  always @(posedge clk)
+    xoff1_7 <= \$181 ;
+  always @(posedge clk)
+    w1_7 <= \$182 ;
+  always @(posedge clk)
+    prod0_0 <= \$183 ;
+  always @(posedge clk)
+    prod0_1 <= \$184 ;
+  always @(posedge clk)
+    prod0_2 <= \$185 ;
+  always @(posedge clk)
+    prod0_3 <= \$186 ;
+  always @(posedge clk)
+    prod0_4 <= \$187 ;
+  always @(posedge clk)
+    prod0_5 <= \$188 ;
+  always @(posedge clk)
+    prod0_6 <= \$189 ;
+  always @(posedge clk)
+    prod0_7 <= \$190 ;
+  always @(posedge clk)
+    prod1_0 <= \$191 ;
+  always @(posedge clk)
+    prod1_1 <= \$192 ;
+  always @(posedge clk)
+    prod1_2 <= \$193 ;
+  always @(posedge clk)
+    prod1_3 <= \$194 ;
+  always @(posedge clk)
+    prod1_4 <= \$195 ;
+  always @(posedge clk)
+    prod1_5 <= \$196 ;
+  always @(posedge clk)
+    prod1_6 <= \$197 ;
+  always @(posedge clk)
+    prod1_7 <= \$198 ;
+  always @(posedge clk)
+    prod0_0_r <= \$199 ;
+  always @(posedge clk)
+    prod0_1_r <= \$200 ;
+  always @(posedge clk)
+    prod0_2_r <= \$201 ;
+  always @(posedge clk)
+    prod0_3_r <= \$202 ;
+  always @(posedge clk)
+    prod0_4_r <= \$203 ;
+  always @(posedge clk)
+    prod0_5_r <= \$204 ;
+  always @(posedge clk)
+    prod0_6_r <= \$205 ;
+  always @(posedge clk)
+    prod0_7_r <= \$206 ;
+  always @(posedge clk)
+    prod1_0_r <= \$207 ;
+  always @(posedge clk)
+    prod1_1_r <= \$208 ;
+  always @(posedge clk)
+    prod1_2_r <= \$209 ;
+  always @(posedge clk)
+    prod1_3_r <= \$210 ;
+  always @(posedge clk)
+    prod1_4_r <= \$211 ;
+  always @(posedge clk)
+    prod1_5_r <= \$212 ;
+  always @(posedge clk)
+    prod1_6_r <= \$213 ;
+  always @(posedge clk)
+    prod1_7_r <= \$214 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$215 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$216 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$217 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$218 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$219 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$220 ;
+  always @(posedge clk)
+    v2 <= \$221 ;
+  always @(posedge clk)
+    first2 <= \$222 ;
+  always @(posedge clk)
+    last2 <= \$223 ;
+  always @(posedge clk)
+    nf2 <= \$224 ;
+  always @(posedge clk)
+    v3 <= \$225 ;
+  always @(posedge clk)
+    first3 <= \$226 ;
+  always @(posedge clk)
+    last3 <= \$227 ;
+  always @(posedge clk)
+    nf3 <= \$228 ;
+  always @(posedge clk)
+    v4 <= \$229 ;
+  always @(posedge clk)
+    first4 <= \$230 ;
+  always @(posedge clk)
+    last4 <= \$231 ;
+  always @(posedge clk)
+    nf4 <= \$232 ;
+  always @(posedge clk)
+    v5 <= \$233 ;
+  always @(posedge clk)
+    first5 <= \$234 ;
+  always @(posedge clk)
+    last5 <= \$235 ;
+  always @(posedge clk)
+    nf5 <= \$236 ;
+  always @(posedge clk)
+    v6 <= \$237 ;
+  always @(posedge clk)
+    first6 <= \$238 ;
+  always @(posedge clk)
+    last6 <= \$239 ;
+  always @(posedge clk)
+    nf6 <= \$240 ;
+  always @(posedge clk)
+    v7 <= \$241 ;
+  always @(posedge clk)
+    first7 <= \$242 ;
+  always @(posedge clk)
+    last7 <= \$243 ;
+  always @(posedge clk)
+    nf7 <= \$244 ;
+  always @(posedge clk)
+    v8 <= \$245 ;
+  always @(posedge clk)
+    first8 <= \$246 ;
+  always @(posedge clk)
+    last8 <= \$247 ;
+  always @(posedge clk)
+    nf8 <= \$248 ;
+  always @(posedge clk)
+    v9 <= \$249 ;
+  always @(posedge clk)
+    first9 <= \$250 ;
+  always @(posedge clk)
+    last9 <= \$251 ;
+  always @(posedge clk)
+    nf9 <= \$252 ;
+  always @(posedge clk)
+    v9_0 <= \$253 ;
+  always @(posedge clk)
+    first9_0 <= \$254 ;
+  always @(posedge clk)
+    last9_0 <= \$255 ;
+  always @(posedge clk)
+    nf9_0 <= \$256 ;
+  always @(posedge clk)
+    bias0 <= \$257 ;
+  always @(posedge clk)
+    acc0 <= \$258 ;
+  always @(posedge clk)
+    bias1 <= \$259 ;
+  always @(posedge clk)
+    acc1 <= \$260 ;
+  always @(posedge clk)
+    deliver <= \$261 ;
+  always @(posedge clk)
+    q_owed <= \$262 ;
+  always @(posedge clk)
+    q_room <= \$263 ;
+  always @(posedge clk)
+    q_wptr <= \$264 ;
+  always @(posedge clk)
+    q_rptr <= \$265 ;
+  always @(posedge clk)
+    q_stored <= \$266 ;
+  always @(posedge clk)
+    o__valid <= \$267 ;
+  always @(posedge clk)
+    o__payload <= \$268 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$3  = 1'h1;
-      6'h01:
-          \$3  = 1'h1;
-      6'h02:
-          \$3  = 1'h0;
-      6'h03:
-          \$3  = 1'h0;
-      6'h04:
-          \$3  = 1'h0;
-      6'h05:
-          \$3  = 1'h0;
-      6'h06:
-          \$3  = 1'h0;
-      6'h07:
-          \$3  = 1'h0;
-      6'h08:
-          \$3  = 1'h0;
-      6'h09:
-          \$3  = 1'h0;
-      6'h0a:
-          \$3  = 1'h0;
-      6'h0b:
-          \$3  = 1'h0;
-      6'h0c:
-          \$3  = 1'h0;
-      6'h0d:
-          \$3  = 1'h0;
-      6'h0e:
-          \$3  = 1'h0;
-      6'h0f:
-          \$3  = 1'h0;
-      6'h10:
-          \$3  = 1'h0;
-      6'h11:
-          \$3  = 1'h0;
-      6'h12:
-          \$3  = 1'h0;
-      6'h13:
-          \$3  = 1'h0;
-      6'h14:
-          \$3  = 1'h0;
-      6'h15:
-          \$3  = 1'h0;
-      6'h16:
-          \$3  = 1'h0;
-      6'h17:
-          \$3  = 1'h0;
-      6'h18:
-          \$3  = 1'h0;
-      6'h19:
-          \$3  = 1'h0;
-      6'h1a:
-          \$3  = 1'h0;
-      6'h1b:
-          \$3  = 1'h0;
-      6'h1c:
-          \$3  = 1'h0;
-      6'h1d:
-          \$3  = 1'h0;
-      6'h1e:
-          \$3  = 1'h0;
-      6'h1f:
-          \$3  = 1'h0;
-      6'h20:
-          \$3  = 1'h0;
-      6'h21:
-          \$3  = 1'h0;
-      6'h22:
-          \$3  = 1'h0;
-      6'h23:
-          \$3  = 1'h0;
-      6'h24:
-          \$3  = 1'h0;
-      6'h25:
-          \$3  = 1'h0;
-      6'h26:
-          \$3  = 1'h0;
-      6'h27:
-          \$3  = 1'h0;
-      6'h28:
-          \$3  = 1'h0;
-      6'h29:
-          \$3  = 1'h0;
-      6'h2a:
-          \$3  = 1'h0;
-      6'h2b:
-          \$3  = 1'h0;
-      6'h2c:
-          \$3  = 1'h0;
-      6'h2d:
-          \$3  = 1'h0;
-      6'h2e:
-          \$3  = 1'h0;
-      6'h2f:
-          \$3  = 1'h0;
-      6'h30:
-          \$3  = 1'h0;
-      6'h31:
-          \$3  = 1'h0;
-      6'h32:
-          \$3  = 1'h0;
-      6'h33:
-          \$3  = 1'h0;
-      6'h34:
-          \$3  = 1'h0;
-      6'h35:
-          \$3  = 1'h0;
-      6'h36:
-          \$3  = 1'h0;
-      6'h37:
-          \$3  = 1'h0;
-      6'h38:
-          \$3  = 1'h0;
-      6'h39:
-          \$3  = 1'h0;
-      6'h3a:
-          \$3  = 1'h0;
-      6'h3b:
-          \$3  = 1'h0;
-      6'h3c:
-          \$3  = 1'h0;
-      6'h3d:
-          \$3  = 1'h0;
-      6'h3e:
-          \$3  = 1'h1;
-      6'h3f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$4  = 1'h0;
-      6'h01:
-          \$4  = 1'h0;
-      6'h02:
-          \$4  = 1'h1;
-      6'h03:
-          \$4  = 1'h0;
-      6'h04:
-          \$4  = 1'h0;
-      6'h05:
-          \$4  = 1'h0;
-      6'h06:
-          \$4  = 1'h1;
-      6'h07:
-          \$4  = 1'h0;
-      6'h08:
-          \$4  = 1'h0;
-      6'h09:
-          \$4  = 1'h0;
-      6'h0a:
-          \$4  = 1'h1;
-      6'h0b:
-          \$4  = 1'h0;
-      6'h0c:
-          \$4  = 1'h0;
-      6'h0d:
-          \$4  = 1'h0;
-      6'h0e:
-          \$4  = 1'h1;
-      6'h0f:
-          \$4  = 1'h0;
-      6'h10:
-          \$4  = 1'h0;
-      6'h11:
-          \$4  = 1'h0;
-      6'h12:
-          \$4  = 1'h1;
-      6'h13:
-          \$4  = 1'h0;
-      6'h14:
-          \$4  = 1'h0;
-      6'h15:
-          \$4  = 1'h0;
-      6'h16:
-          \$4  = 1'h1;
-      6'h17:
-          \$4  = 1'h0;
-      6'h18:
-          \$4  = 1'h0;
-      6'h19:
-          \$4  = 1'h0;
-      6'h1a:
-          \$4  = 1'h1;
-      6'h1b:
-          \$4  = 1'h0;
-      6'h1c:
-          \$4  = 1'h0;
-      6'h1d:
-          \$4  = 1'h0;
-      6'h1e:
-          \$4  = 1'h1;
-      6'h1f:
-          \$4  = 1'h0;
-      6'h20:
-          \$4  = 1'h0;
-      6'h21:
-          \$4  = 1'h0;
-      6'h22:
-          \$4  = 1'h1;
-      6'h23:
-          \$4  = 1'h0;
-      6'h24:
-          \$4  = 1'h0;
-      6'h25:
-          \$4  = 1'h0;
-      6'h26:
-          \$4  = 1'h1;
-      6'h27:
-          \$4  = 1'h0;
-      6'h28:
-          \$4  = 1'h0;
-      6'h29:
-          \$4  = 1'h0;
-      6'h2a:
-          \$4  = 1'h1;
-      6'h2b:
-          \$4  = 1'h0;
-      6'h2c:
-          \$4  = 1'h0;
-      6'h2d:
-          \$4  = 1'h0;
-      6'h2e:
-          \$4  = 1'h1;
-      6'h2f:
-          \$4  = 1'h0;
-      6'h30:
-          \$4  = 1'h0;
-      6'h31:
-          \$4  = 1'h0;
-      6'h32:
-          \$4  = 1'h1;
-      6'h33:
-          \$4  = 1'h0;
-      6'h34:
-          \$4  = 1'h0;
-      6'h35:
-          \$4  = 1'h0;
-      6'h36:
-          \$4  = 1'h1;
-      6'h37:
-          \$4  = 1'h0;
-      6'h38:
-          \$4  = 1'h0;
-      6'h39:
-          \$4  = 1'h0;
-      6'h3a:
-          \$4  = 1'h1;
-      6'h3b:
-          \$4  = 1'h0;
-      6'h3c:
-          \$4  = 1'h0;
-      6'h3d:
-          \$4  = 1'h0;
-      6'h3e:
-          \$4  = 1'h1;
-      6'h3f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      6'h00:
-          \$5  = 1'h0;
-      6'h01:
-          \$5  = 1'h1;
-      6'h02:
-          \$5  = 1'h0;
-      6'h03:
-          \$5  = 1'h0;
-      6'h04:
-          \$5  = 1'h0;
-      6'h05:
-          \$5  = 1'h1;
-      6'h06:
-          \$5  = 1'h0;
-      6'h07:
-          \$5  = 1'h0;
-      6'h08:
-          \$5  = 1'h0;
-      6'h09:
-          \$5  = 1'h1;
-      6'h0a:
-          \$5  = 1'h0;
-      6'h0b:
-          \$5  = 1'h0;
-      6'h0c:
-          \$5  = 1'h0;
-      6'h0d:
-          \$5  = 1'h1;
-      6'h0e:
-          \$5  = 1'h0;
-      6'h0f:
-          \$5  = 1'h0;
-      6'h10:
-          \$5  = 1'h0;
-      6'h11:
-          \$5  = 1'h1;
-      6'h12:
-          \$5  = 1'h0;
-      6'h13:
-          \$5  = 1'h0;
-      6'h14:
-          \$5  = 1'h0;
-      6'h15:
-          \$5  = 1'h1;
-      6'h16:
-          \$5  = 1'h0;
-      6'h17:
-          \$5  = 1'h0;
-      6'h18:
-          \$5  = 1'h0;
-      6'h19:
-          \$5  = 1'h1;
-      6'h1a:
-          \$5  = 1'h0;
-      6'h1b:
-          \$5  = 1'h0;
-      6'h1c:
-          \$5  = 1'h0;
-      6'h1d:
-          \$5  = 1'h1;
-      6'h1e:
-          \$5  = 1'h0;
-      6'h1f:
-          \$5  = 1'h0;
-      6'h20:
-          \$5  = 1'h0;
-      6'h21:
-          \$5  = 1'h1;
-      6'h22:
-          \$5  = 1'h0;
-      6'h23:
-          \$5  = 1'h0;
-      6'h24:
-          \$5  = 1'h0;
-      6'h25:
-          \$5  = 1'h1;
-      6'h26:
-          \$5  = 1'h0;
-      6'h27:
-          \$5  = 1'h0;
-      6'h28:
-          \$5  = 1'h0;
-      6'h29:
-          \$5  = 1'h1;
-      6'h2a:
-          \$5  = 1'h0;
-      6'h2b:
-          \$5  = 1'h0;
-      6'h2c:
-          \$5  = 1'h0;
-      6'h2d:
-          \$5  = 1'h1;
-      6'h2e:
-          \$5  = 1'h0;
-      6'h2f:
-          \$5  = 1'h0;
-      6'h30:
-          \$5  = 1'h0;
-      6'h31:
-          \$5  = 1'h1;
-      6'h32:
-          \$5  = 1'h0;
-      6'h33:
-          \$5  = 1'h0;
-      6'h34:
-          \$5  = 1'h0;
-      6'h35:
-          \$5  = 1'h1;
-      6'h36:
-          \$5  = 1'h0;
-      6'h37:
-          \$5  = 1'h0;
-      6'h38:
-          \$5  = 1'h0;
-      6'h39:
-          \$5  = 1'h1;
-      6'h3a:
-          \$5  = 1'h0;
-      6'h3b:
-          \$5  = 1'h0;
-      6'h3c:
-          \$5  = 1'h0;
-      6'h3d:
-          \$5  = 1'h1;
-      6'h3e:
-          \$5  = 1'h0;
-      6'h3f:
-          \$5  = 1'h0;
+    casez (nf8)
+      4'h0:
+          \$55  = 23'h00164f;
+      4'h1:
+          \$55  = 23'h0013f9;
+      4'h2:
+          \$55  = 23'h0021ef;
+      4'h3:
+          \$55  = 23'h7fe8a5;
+      4'h4:
+          \$55  = 23'h7fffee;
+      4'h5:
+          \$55  = 23'h001696;
+      4'h6:
+          \$55  = 23'h7ff3cc;
+      4'h7:
+          \$55  = 23'h003fb6;
+      4'h8:
+          \$55  = 23'h7ff4c8;
+      4'h9:
+          \$55  = 23'h000976;
+      4'ha:
+          \$55  = 23'h0006a7;
+      4'hb:
+          \$55  = 23'h7fea73;
+      4'hc:
+          \$55  = 23'h7fedab;
+      4'hd:
+          \$55  = 23'h7ffc5d;
+      4'he:
+          \$55  = 23'h0009fe;
+      4'hf:
+          \$55  = 23'h0016a3;
     endcase
   end
   always @* begin
@@ -31046,1260 +30153,1159 @@ module top_s5_conv5_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       4'h0:
-          \$56  = 23'h00164f;
+          \$56  = 23'h000dec;
       4'h1:
-          \$56  = 23'h0013f9;
+          \$56  = 23'h0000b2;
       4'h2:
-          \$56  = 23'h0021ef;
+          \$56  = 23'h7feff7;
       4'h3:
-          \$56  = 23'h7fe8a5;
+          \$56  = 23'h7fe5c2;
       4'h4:
-          \$56  = 23'h7fffee;
+          \$56  = 23'h7ff3f1;
       4'h5:
-          \$56  = 23'h001696;
+          \$56  = 23'h00021a;
       4'h6:
-          \$56  = 23'h7ff3cc;
+          \$56  = 23'h000cae;
       4'h7:
-          \$56  = 23'h003fb6;
+          \$56  = 23'h0007ef;
       4'h8:
-          \$56  = 23'h7ff4c8;
+          \$56  = 23'h000117;
       4'h9:
-          \$56  = 23'h000976;
+          \$56  = 23'h7ff881;
       4'ha:
-          \$56  = 23'h0006a7;
+          \$56  = 23'h001008;
       4'hb:
-          \$56  = 23'h7fea73;
+          \$56  = 23'h0018d3;
       4'hc:
-          \$56  = 23'h7fedab;
+          \$56  = 23'h000428;
       4'hd:
-          \$56  = 23'h7ffc5d;
+          \$56  = 23'h000ae3;
       4'he:
-          \$56  = 23'h0009fe;
+          \$56  = 23'h001dc3;
       4'hf:
-          \$56  = 23'h0016a3;
+          \$56  = 23'h7feabf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      4'h0:
-          \$57  = 23'h000dec;
-      4'h1:
-          \$57  = 23'h0000b2;
-      4'h2:
-          \$57  = 23'h7feff7;
-      4'h3:
-          \$57  = 23'h7fe5c2;
-      4'h4:
-          \$57  = 23'h7ff3f1;
-      4'h5:
-          \$57  = 23'h00021a;
-      4'h6:
-          \$57  = 23'h000cae;
-      4'h7:
-          \$57  = 23'h0007ef;
-      4'h8:
-          \$57  = 23'h000117;
-      4'h9:
-          \$57  = 23'h7ff881;
-      4'ha:
-          \$57  = 23'h001008;
-      4'hb:
-          \$57  = 23'h0018d3;
-      4'hc:
-          \$57  = 23'h000428;
-      4'hd:
-          \$57  = 23'h000ae3;
-      4'he:
-          \$57  = 23'h001dc3;
-      4'hf:
-          \$57  = 23'h7feabf;
-    endcase
+    \$115  = 1'h1;
+    if (rst) begin
+      \$115  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = nf_t;
+    \$116  = tile;
     if (issue) begin
-      \$116  = nf_t_ahead;
+      \$116  = \$1 ;
     end
     if (rst) begin
-      \$116  = 4'h0;
+      \$116  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = nf_t_ahead;
+    \$117  = tile_plus1;
     if (issue) begin
-      \$117  = \$1 ;
+      \$117  = tile_plus2;
     end
     if (rst) begin
-      \$117  = 4'h0;
+      \$117  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = sf_t;
+    \$118  = tile_plus2;
     if (issue) begin
-      \$118  = sf_t_ahead;
+      \$118  = \$4 [5:0];
     end
     if (rst) begin
-      \$118  = 2'h0;
+      \$118  = 6'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = sf_t_ahead;
+    \$119  = t;
     if (issue) begin
-      \$119  = \$2 ;
+      \$119  = \$7 [5:0];
     end
     if (rst) begin
-      \$119  = 2'h1;
+      \$119  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = reads_input_t;
-    if (issue) begin
-      \$120  = reads_input_t_ahead;
-    end
+    \$120  = i__payload;
     if (rst) begin
-      \$120  = 1'h1;
+      \$120  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = reads_input_t_ahead;
-    if (issue) begin
-      \$121  = \$3 ;
-    end
+    \$121  = tile[6];
     if (rst) begin
-      \$121  = 1'h1;
+      \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = first_t;
-    if (issue) begin
-      \$122  = first_t_ahead;
-    end
+    \$122  = issue;
     if (rst) begin
-      \$122  = 1'h1;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = first_t_ahead;
-    if (issue) begin
-      \$123  = \$4 ;
-    end
+    \$123  = tile[7];
     if (rst) begin
       \$123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = last_t;
-    if (issue) begin
-      \$124  = last_t_ahead;
-    end
+    \$124  = tile[8];
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = last_t_ahead;
-    if (issue) begin
-      \$125  = \$5 ;
-    end
+    \$125  = tile[3:0];
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = t;
-    if (issue) begin
-      \$126  = \$8 [5:0];
-    end
+    \$126  = from_input;
     if (rst) begin
-      \$126  = 6'h00;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = i__payload;
+    \$127  = x_reg;
     if (rst) begin
       \$127  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = reads_input_t;
+    \$128  = rport__data;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = issue;
+    \$129  = \$8 ;
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = first_t;
+    \$130  = t;
     if (rst) begin
-      \$130  = 1'h0;
+      \$130  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = last_t;
+    \$131  = t1;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = nf_t;
+    \$132  = \port__data$29 ;
     if (rst) begin
-      \$132  = 4'h0;
+      \$132  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = from_input;
+    \$133  = x_mid[7:0];
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = x_reg;
+    \$134  = x_mid[15:8];
     if (rst) begin
-      \$134  = 64'h0000000000000000;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = rport__data;
+    \$135  = x_mid[23:16];
     if (rst) begin
-      \$135  = 64'h0000000000000000;
+      \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$9 ;
+    \$136  = x_mid[31:24];
     if (rst) begin
-      \$136  = 64'h0000000000000000;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = t;
+    \$137  = x_mid[39:32];
     if (rst) begin
-      \$137  = 6'h00;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = t1;
+    \$138  = x_mid[47:40];
     if (rst) begin
-      \$138  = 6'h00;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = port__data;
+    \$139  = x_mid[55:48];
     if (rst) begin
-      \$139  = 64'h0000000000000000;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = x_mid[7:0];
+    \$140  = x_mid[63:56];
     if (rst) begin
       \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = x_mid[15:8];
+    \$141  = t1;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = x_mid[23:16];
+    \$142  = \port__data$40 ;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = x_mid[31:24];
+    \$143  = x_mid[7:0];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = x_mid[39:32];
+    \$144  = x_mid[15:8];
     if (rst) begin
       \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = x_mid[47:40];
+    \$145  = x_mid[23:16];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = x_mid[55:48];
+    \$146  = x_mid[31:24];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = x_mid[63:56];
+    \$147  = x_mid[39:32];
     if (rst) begin
       \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = t1;
+    \$148  = x_mid[47:40];
     if (rst) begin
-      \$148  = 6'h00;
+      \$148  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = \port__data$45 ;
+    \$149  = x_mid[55:48];
     if (rst) begin
-      \$149  = 64'h0000000000000000;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = x_mid[7:0];
+    \$150  = x_mid[63:56];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = x_mid[15:8];
+    \$151  = \$9 ;
     if (rst) begin
-      \$151  = 8'h00;
+      \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = x_mid[23:16];
+    \$152  = rom0_read[7:0];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = x_mid[31:24];
+    \$153  = \$10 ;
     if (rst) begin
-      \$153  = 8'h00;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = x_mid[39:32];
+    \$154  = rom0_read[15:8];
     if (rst) begin
       \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = x_mid[47:40];
+    \$155  = \$11 ;
     if (rst) begin
-      \$155  = 8'h00;
+      \$155  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = x_mid[55:48];
+    \$156  = rom0_read[23:16];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = x_mid[63:56];
+    \$157  = \$12 ;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = \$10 ;
+    \$158  = rom0_read[31:24];
     if (rst) begin
-      \$158  = 9'h000;
+      \$158  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = rom0_read[7:0];
+    \$159  = \$13 ;
     if (rst) begin
-      \$159  = 8'h00;
+      \$159  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = \$11 ;
+    \$160  = rom0_read[39:32];
     if (rst) begin
-      \$160  = 9'h000;
+      \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = rom0_read[15:8];
+    \$161  = \$14 ;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \$12 ;
+    \$162  = rom0_read[47:40];
     if (rst) begin
-      \$162  = 9'h000;
+      \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = rom0_read[23:16];
+    \$163  = \$15 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = \$13 ;
+    \$164  = rom0_read[55:48];
     if (rst) begin
-      \$164  = 9'h000;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = rom0_read[31:24];
+    \$165  = \$16 ;
     if (rst) begin
-      \$165  = 8'h00;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = \$14 ;
+    \$166  = rom0_read[63:56];
     if (rst) begin
-      \$166  = 9'h000;
+      \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = rom0_read[39:32];
+    \$167  = \$17 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = \$15 ;
+    \$168  = rom1_read[7:0];
     if (rst) begin
-      \$168  = 9'h000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = rom0_read[47:40];
+    \$169  = \$18 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = \$16 ;
+    \$170  = rom1_read[15:8];
     if (rst) begin
-      \$170  = 9'h000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = rom0_read[55:48];
+    \$171  = \$19 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = \$17 ;
+    \$172  = rom1_read[23:16];
     if (rst) begin
-      \$172  = 9'h000;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = rom0_read[63:56];
+    \$173  = \$20 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = \$18 ;
+    \$174  = rom1_read[31:24];
     if (rst) begin
-      \$174  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = rom1_read[7:0];
+    \$175  = \$21 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$19 ;
+    \$176  = rom1_read[39:32];
     if (rst) begin
-      \$176  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = rom1_read[15:8];
+    \$177  = \$22 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = \$20 ;
+    \$178  = rom1_read[47:40];
     if (rst) begin
-      \$178  = 9'h000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = rom1_read[23:16];
+    \$179  = \$23 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$21 ;
+    \$180  = rom1_read[55:48];
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = rom1_read[31:24];
+    \$181  = \$24 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = \$22 ;
+    \$182  = rom1_read[63:56];
     if (rst) begin
-      \$182  = 9'h000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = rom1_read[39:32];
+    \$183  = \$25 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$23 ;
+    \$184  = \$26 ;
     if (rst) begin
-      \$184  = 9'h000;
+      \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = rom1_read[47:40];
+    \$185  = \$27 ;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = \$24 ;
+    \$186  = \$28 ;
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = rom1_read[55:48];
+    \$187  = \$29 ;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$25 ;
+    \$188  = \$30 ;
     if (rst) begin
-      \$188  = 9'h000;
+      \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = rom1_read[63:56];
+    \$189  = \$31 ;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$26 ;
+    \$190  = \$32 ;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = \$27 ;
+    \$191  = \$33 ;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$28 ;
+    \$192  = \$34 ;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = \$29 ;
+    \$193  = \$35 ;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$30 ;
+    \$194  = \$36 ;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$31 ;
+    \$195  = \$37 ;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$32 ;
+    \$196  = \$38 ;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = \$33 ;
+    \$197  = \$39 ;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$34 ;
+    \$198  = \$40 ;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = \$35 ;
+    \$199  = prod0_0;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$36 ;
+    \$200  = prod0_1;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = \$37 ;
+    \$201  = prod0_2;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$38 ;
+    \$202  = prod0_3;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = \$39 ;
+    \$203  = prod0_4;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = \$40 ;
+    \$204  = prod0_5;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = \$41 ;
+    \$205  = prod0_6;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = prod0_0;
+    \$206  = prod0_7;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = prod0_1;
+    \$207  = prod1_0;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = prod0_2;
+    \$208  = prod1_1;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = prod0_3;
+    \$209  = prod1_2;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = prod0_4;
+    \$210  = prod1_3;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = prod0_5;
+    \$211  = prod1_4;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = prod0_6;
+    \$212  = prod1_5;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = prod0_7;
+    \$213  = prod1_6;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = prod1_0;
+    \$214  = prod1_7;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = prod1_1;
+    \$215  = { \$43 [18], \$43 [18], \$43 [18], \$43 [18], \$43  };
     if (rst) begin
-      \$215  = 17'h00000;
+      \$215  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = prod1_2;
+    \$216  = { \$46 [18], \$46 [18], \$46 [18], \$46 [18], \$46  };
     if (rst) begin
-      \$216  = 17'h00000;
+      \$216  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = prod1_3;
+    \$217  = \$47 [22:0];
     if (rst) begin
-      \$217  = 17'h00000;
+      \$217  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = prod1_4;
+    \$218  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
-      \$218  = 17'h00000;
+      \$218  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = prod1_5;
+    \$219  = { \$53 [18], \$53 [18], \$53 [18], \$53 [18], \$53  };
     if (rst) begin
-      \$219  = 17'h00000;
+      \$219  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = prod1_6;
+    \$220  = \$54 [22:0];
     if (rst) begin
-      \$220  = 17'h00000;
+      \$220  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = prod1_7;
+    \$221  = v1;
     if (rst) begin
-      \$221  = 17'h00000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
+    \$222  = first1;
     if (rst) begin
-      \$222  = 23'h000000;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$223  = last1;
     if (rst) begin
-      \$223  = 23'h000000;
+      \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = \$48 [22:0];
+    \$224  = nf1;
     if (rst) begin
-      \$224  = 23'h000000;
+      \$224  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
+    \$225  = v2;
     if (rst) begin
-      \$225  = 23'h000000;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = { \$54 [18], \$54 [18], \$54 [18], \$54 [18], \$54  };
+    \$226  = first2;
     if (rst) begin
-      \$226  = 23'h000000;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = \$55 [22:0];
+    \$227  = last2;
     if (rst) begin
-      \$227  = 23'h000000;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = v1;
+    \$228  = nf2;
     if (rst) begin
-      \$228  = 1'h0;
+      \$228  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = first1;
+    \$229  = v3;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = last1;
+    \$230  = first3;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = nf1;
+    \$231  = last3;
     if (rst) begin
-      \$231  = 4'h0;
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = v2;
+    \$232  = nf3;
     if (rst) begin
-      \$232  = 1'h0;
+      \$232  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = first2;
+    \$233  = v4;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = last2;
+    \$234  = first4;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = nf2;
+    \$235  = last4;
     if (rst) begin
-      \$235  = 4'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = v3;
+    \$236  = nf4;
     if (rst) begin
-      \$236  = 1'h0;
+      \$236  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = first3;
+    \$237  = v5;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = last3;
+    \$238  = first5;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = nf3;
+    \$239  = last5;
     if (rst) begin
-      \$239  = 4'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = v4;
+    \$240  = nf5;
     if (rst) begin
-      \$240  = 1'h0;
+      \$240  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = first4;
+    \$241  = v6;
     if (rst) begin
       \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = last4;
+    \$242  = first6;
     if (rst) begin
       \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = nf4;
+    \$243  = last6;
     if (rst) begin
-      \$243  = 4'h0;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = v5;
+    \$244  = nf6;
     if (rst) begin
-      \$244  = 1'h0;
+      \$244  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = first5;
+    \$245  = v7;
     if (rst) begin
       \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = last5;
+    \$246  = first7;
     if (rst) begin
       \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = nf5;
+    \$247  = last7;
     if (rst) begin
-      \$247  = 4'h0;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = v6;
+    \$248  = nf7;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = first6;
+    \$249  = v8;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = last6;
+    \$250  = first8;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = nf6;
+    \$251  = last8;
     if (rst) begin
-      \$251  = 4'h0;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = v7;
+    \$252  = nf8;
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = first7;
+    \$253  = v8;
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = last7;
+    \$254  = first8;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = nf7;
+    \$255  = last8;
     if (rst) begin
-      \$255  = 4'h0;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = v8;
+    \$256  = nf8;
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = first8;
+    \$257  = \$55 ;
     if (rst) begin
-      \$257  = 1'h0;
+      \$257  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = last8;
+    \$258  = acc0;
+    if (v9_0) begin
+      \$258  = \$108 [22:0];
+    end
     if (rst) begin
-      \$258  = 1'h0;
+      \$258  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = nf8;
+    \$259  = \$56 ;
     if (rst) begin
-      \$259  = 4'h0;
+      \$259  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = v8;
+    \$260  = acc1;
+    if (v9_0) begin
+      \$260  = \$110 [22:0];
+    end
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = first8;
+    \$261  = \$57 ;
     if (rst) begin
       \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = last8;
+    \$262  = \$114 [3:0];
     if (rst) begin
-      \$262  = 1'h0;
+      \$262  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = nf8;
+    \$263  = \$64 ;
     if (rst) begin
-      \$263  = 4'h0;
+      \$263  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = \$56 ;
+    \$264  = q_wptr;
+    if (\$71 ) begin
+      \$264  = \$74 [3:0];
+    end
     if (rst) begin
-      \$264  = 23'h000000;
+      \$264  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = acc0;
-    if (v9_0) begin
-      \$265  = \$109 [22:0];
+    \$265  = q_rptr;
+    if (\$78 ) begin
+      \$265  = \$81 [3:0];
     end
     if (rst) begin
-      \$265  = 23'h000000;
+      \$265  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = \$57 ;
+    \$266  = \$94 [3:0];
     if (rst) begin
-      \$266  = 23'h000000;
+      \$266  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = acc1;
-    if (v9_0) begin
-      \$267  = \$111 [22:0];
+    \$267  = o__valid;
+    if (\$96 ) begin
+      \$267  = \$98 ;
     end
     if (rst) begin
-      \$267  = 23'h000000;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = \$58 ;
-    if (rst) begin
-      \$268  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = \$115 [3:0];
-    if (rst) begin
-      \$269  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = \$65 ;
-    if (rst) begin
-      \$270  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = q_wptr;
-    if (\$72 ) begin
-      \$271  = \$75 [3:0];
+    \$268  = o__payload;
+    if (\$96 ) begin
+      \$268  = \$100 ;
     end
     if (rst) begin
-      \$271  = 4'h0;
+      \$268  = 46'h000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = q_rptr;
-    if (\$79 ) begin
-      \$272  = \$82 [3:0];
-    end
-    if (rst) begin
-      \$272  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = \$95 [3:0];
-    if (rst) begin
-      \$273  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = o__valid;
-    if (\$97 ) begin
-      \$274  = \$99 ;
-    end
-    if (rst) begin
-      \$274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = o__payload;
-    if (\$97 ) begin
-      \$275  = \$101 ;
-    end
-    if (rst) begin
-      \$275  = 46'h000000000000;
-    end
-  end
-  assign acc0_next = \$109 [22:0];
-  assign acc1_next = \$111 [22:0];
-  assign q_owed_next = \$115 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$108 [22:0];
+  assign acc1_next = \$110 [22:0];
+  assign q_owed_next = \$114 [3:0];
+  assign \$signature__addr  = tile[5:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$180  = rom1_addr;
-  assign \$signature__en$181  = deliver;
-  assign \$signature__addr$182  = q_wptr;
-  assign \$signature__data$183  = q_in;
-  assign \rport__addr$184  = q_rptr;
+  assign rport__addr = tile[5:4];
+  assign \port__addr$175  = rom0_addr;
+  assign \port__addr$176  = rom1_addr;
+  assign \$signature__en$177  = deliver;
+  assign \$signature__addr$178  = q_wptr;
+  assign \$signature__data$179  = q_in;
+  assign \rport__addr$180  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -36529,59 +35535,52 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
-  wire [8:0] \$10 ;
+  wire [11:0] \$1 ;
+  wire [16:0] \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg [3:0] \$102 ;
-  reg \$103 ;
+  reg \$102 ;
+  reg [3:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg [3:0] \$106 ;
-  reg \$107 ;
+  reg \$106 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
   reg \$109 ;
-  wire [16:0] \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
+  reg [22:0] \$11 ;
+  reg \$110 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [3:0] \$114 ;
-  reg \$115 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [3:0] \$118 ;
-  reg \$119 ;
-  reg [22:0] \$12 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
+  wire \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [3:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
+  reg [22:0] \$124 ;
+  reg [22:0] \$125 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
-  reg \$129 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
   reg [3:0] \$130 ;
-  reg [22:0] \$131 ;
-  reg [22:0] \$132 ;
-  reg \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg [22:0] \$133 ;
   wire \$14 ;
-  reg [22:0] \$140 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  reg [4:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -36590,95 +35589,94 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
+  wire [4:0] \$28 ;
   wire [4:0] \$29 ;
-  reg \$3 ;
-  wire [4:0] \$30 ;
+  wire [9:0] \$3 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
+  wire [4:0] \$35 ;
   wire [4:0] \$36 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [9:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [4:0] \$45 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
-  wire [5:0] \$50 ;
+  wire [5:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire [22:0] \$56 ;
+  wire [22:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [9:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [22:0] \$63 ;
-  wire [23:0] \$64 ;
-  wire \$65 ;
-  wire [4:0] \$66 ;
-  wire \$67 ;
-  wire [5:0] \$68 ;
-  reg [3:0] \$69 ;
+  wire [22:0] \$62 ;
+  wire [23:0] \$63 ;
+  wire \$64 ;
+  wire [4:0] \$65 ;
+  wire \$66 ;
+  wire [5:0] \$67 ;
+  reg \$68 ;
+  reg [11:0] \$69 ;
   wire [9:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [4:0] \$71 ;
-  reg [4:0] \$72 ;
-  reg \$73 ;
+  reg [8:0] \$70 ;
+  reg [8:0] \$71 ;
+  reg [8:0] \$72 ;
+  reg [7:0] \$73 ;
   reg \$74 ;
   reg \$75 ;
   reg \$76 ;
   reg \$77 ;
-  reg \$78 ;
-  reg [8:0] \$79 ;
-  wire [9:0] \$8 ;
+  reg [3:0] \$78 ;
+  reg \$79 ;
+  wire [7:0] \$8 ;
   reg [7:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg [3:0] \$85 ;
-  reg \$86 ;
-  reg [7:0] \$87 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [8:0] \$83 ;
+  reg [8:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [8:0] \$87 ;
   reg [7:0] \$88 ;
-  reg [7:0] \$89 ;
-  wire [7:0] \$9 ;
-  reg [8:0] \$90 ;
-  reg [8:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [22:0] \$98 ;
-  reg \$99 ;
-  (* init = 5'h00 *)
+  reg [16:0] \$89 ;
+  wire [8:0] \$9 ;
+  reg [16:0] \$90 ;
+  reg [22:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg [3:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [3:0] \$99 ;
   wire [4:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$91 ;
+  wire [3:0] \$signature__addr$87 ;
   wire [7:0] \$signature__data ;
   (* init = 23'h000000 *)
-  wire [22:0] \$signature__data$92 ;
+  wire [22:0] \$signature__data$88 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$90 ;
+  wire \$signature__en$86 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] bias0 = 23'h000000;
@@ -36695,8 +35693,6 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [7:0] i__payload;
@@ -36718,8 +35714,6 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -36730,8 +35724,6 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf8_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [22:0] o__payload;
   reg [22:0] o__payload = 23'h000000;
   wire [22:0] \o__payload[0] ;
@@ -36739,10 +35731,12 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [8:0] port__addr;
   (* init = 9'h000 *)
   (* keep = 32'd1 *)
-  wire [8:0] port__addr;
-  wire [7:0] port__data;
+  wire [8:0] \port__addr$85 ;
+  wire [11:0] port__data;
+  wire [7:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   (* init = 23'h000000 *)
@@ -36754,24 +35748,23 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [8:0] rom0_addr = 9'h000;
   reg [7:0] rom0_read = 8'h00;
-  (* init = 5'h00 *)
   wire [4:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$93 ;
+  wire [3:0] \rport__addr$89 ;
   wire [7:0] rport__data;
-  wire [22:0] \rport__data$84 ;
+  wire [22:0] \rport__data$79 ;
   input rst;
   wire rst;
-  reg [4:0] sf_t = 5'h00;
-  reg [4:0] sf_t_ahead = 5'h01;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [8:0] t = 9'h000;
   reg [8:0] t1 = 9'h000;
+  reg [11:0] tile = 12'h600;
+  reg [8:0] tile_plus1 = 9'h001;
+  reg [8:0] tile_plus2 = 9'h002;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -36827,11 +35820,11 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[8:4]] <= i__payload;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[8:4]];
   end
   assign rport__data = _0_;
   reg [22:0] queue [9:0];
@@ -36851,7 +35844,7 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$84  = queue[q_rptr];
+  assign \rport__data$79  = queue[q_rptr];
   reg [7:0] rom0 [319:0];
   initial begin
     rom0[0] = 8'h08;
@@ -37179,4035 +36172,1063 @@ module top_s7_dense7_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 9'h13f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 10'h000 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$13  = v8 & last8;
-  assign \$14  = issue & last_t;
-  assign \$15  = o__valid & o__ready;
-  assign \$16  = q_owed < 4'ha;
-  assign \$17  = \$15  ? q_room : \$16 ;
-  assign \$18  = o__valid & o__ready;
-  assign \$19  = \$18  | q_room;
-  assign \$20  = \$14  ? \$17  : \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = deliver & \$26 ;
-  assign \$28  = q_wptr == 4'h9;
-  assign \$29  = q_wptr + 1'h1;
-  assign \$30  = \$28  ? 5'h00 : \$29 ;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = | q_stored;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = q_rptr == 4'h9;
-  assign \$36  = q_rptr + 1'h1;
-  assign \$37  = \$35  ? 5'h00 : \$36 ;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = deliver & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$53  | deliver;
-  assign \$55  = | q_stored;
-  assign \$56  = \$55  ? \rport__data$84  : acc0;
-  assign \$57  = ~ last_t;
-  assign \$58  = q_room | \$57 ;
-  assign i__ready = \$58  & reads_input_t;
-  assign \$59  = ~ last_t;
-  assign \$60  = q_room | \$59 ;
-  assign \$61  = ~ reads_input_t;
-  assign \$62  = i__valid | \$61 ;
-  assign issue = \$60  & \$62 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$63  = first8_0 ? bias0 : acc0;
-  assign \$64  = $signed(\$63 ) + $signed(sum0_s0_0);
-  assign \$65  = issue & last_t;
-  assign \$66  = q_owed + \$65 ;
-  assign \$67  = o__valid & o__ready;
-  assign \$68  = \$66  - \$67 ;
-  always @(posedge clk)
-    nf_t <= \$69 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$70 ;
-  always @(posedge clk)
-    sf_t <= \$71 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$72 ;
-  always @(posedge clk)
-    reads_input_t <= \$73 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$74 ;
-  always @(posedge clk)
-    first_t <= \$75 ;
-  always @(posedge clk)
-    first_t_ahead <= \$76 ;
-  always @(posedge clk)
-    last_t <= \$77 ;
-  always @(posedge clk)
-    last_t_ahead <= \$78 ;
-  always @(posedge clk)
-    t <= \$79 ;
-  always @(posedge clk)
-    x_reg <= \$80 ;
-  always @(posedge clk)
-    from_input <= \$81 ;
-  always @(posedge clk)
-    v1 <= \$82 ;
-  always @(posedge clk)
-    first1 <= \$83 ;
-  always @(posedge clk)
-    last1 <= \$84 ;
-  always @(posedge clk)
-    nf1 <= \$85 ;
-  always @(posedge clk)
-    from_input2 <= \$86 ;
-  always @(posedge clk)
-    x_reg2 <= \$87 ;
-  always @(posedge clk)
-    inbuf_read <= \$88 ;
-  always @(posedge clk)
-    x_mid <= \$89 ;
-  always @(posedge clk)
-    t1 <= \$90 ;
-  always @(posedge clk)
-    rom0_addr <= \$91 ;
-  always @(posedge clk)
-    rom0_read <= \$92 ;
-  always @(posedge clk)
-    x0_0 <= \$93 ;
-  always @(posedge clk)
-    xoff0_0 <= \$94 ;
-  always @(posedge clk)
-    w0_0 <= \$95 ;
-  always @(posedge clk)
-    prod0_0 <= \$96 ;
-  always @(posedge clk)
-    prod0_0_r <= \$97 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$98 ;
-  always @(posedge clk)
-    v2 <= \$99 ;
-  always @(posedge clk)
-    first2 <= \$100 ;
-  always @(posedge clk)
-    last2 <= \$101 ;
-  always @(posedge clk)
-    nf2 <= \$102 ;
-  always @(posedge clk)
-    v3 <= \$103 ;
-  always @(posedge clk)
-    first3 <= \$104 ;
-  always @(posedge clk)
-    last3 <= \$105 ;
-  always @(posedge clk)
-    nf3 <= \$106 ;
-  always @(posedge clk)
-    v4 <= \$107 ;
-  always @(posedge clk)
-    first4 <= \$108 ;
-  always @(posedge clk)
-    last4 <= \$109 ;
-  always @(posedge clk)
-    nf4 <= \$110 ;
-  always @(posedge clk)
-    v5 <= \$111 ;
-  always @(posedge clk)
-    first5 <= \$112 ;
-  always @(posedge clk)
-    last5 <= \$113 ;
-  always @(posedge clk)
-    nf5 <= \$114 ;
-  always @(posedge clk)
-    v6 <= \$115 ;
-  always @(posedge clk)
-    first6 <= \$116 ;
-  always @(posedge clk)
-    last6 <= \$117 ;
-  always @(posedge clk)
-    nf6 <= \$118 ;
-  always @(posedge clk)
-    v7 <= \$119 ;
-  always @(posedge clk)
-    first7 <= \$120 ;
-  always @(posedge clk)
-    last7 <= \$121 ;
-  always @(posedge clk)
-    nf7 <= \$122 ;
-  always @(posedge clk)
-    v8 <= \$123 ;
-  always @(posedge clk)
-    first8 <= \$124 ;
-  always @(posedge clk)
-    last8 <= \$125 ;
-  always @(posedge clk)
-    nf8 <= \$126 ;
-  always @(posedge clk)
-    v8_0 <= \$127 ;
-  always @(posedge clk)
-    first8_0 <= \$128 ;
-  always @(posedge clk)
-    last8_0 <= \$129 ;
-  always @(posedge clk)
-    nf8_0 <= \$130 ;
-  always @(posedge clk)
-    bias0 <= \$131 ;
-  always @(posedge clk)
-    acc0 <= \$132 ;
-  always @(posedge clk)
-    deliver <= \$133 ;
-  always @(posedge clk)
-    q_owed <= \$134 ;
-  always @(posedge clk)
-    q_room <= \$135 ;
-  always @(posedge clk)
-    q_wptr <= \$136 ;
-  always @(posedge clk)
-    q_rptr <= \$137 ;
-  always @(posedge clk)
-    q_stored <= \$138 ;
-  always @(posedge clk)
-    o__valid <= \$139 ;
-  always @(posedge clk)
-    o__payload <= \$140 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      9'h000:
-          \$1  = 4'h0;
-      9'h001:
-          \$1  = 4'h0;
-      9'h002:
-          \$1  = 4'h0;
-      9'h003:
-          \$1  = 4'h0;
-      9'h004:
-          \$1  = 4'h0;
-      9'h005:
-          \$1  = 4'h0;
-      9'h006:
-          \$1  = 4'h0;
-      9'h007:
-          \$1  = 4'h0;
-      9'h008:
-          \$1  = 4'h0;
-      9'h009:
-          \$1  = 4'h0;
-      9'h00a:
-          \$1  = 4'h0;
-      9'h00b:
-          \$1  = 4'h0;
-      9'h00c:
-          \$1  = 4'h0;
-      9'h00d:
-          \$1  = 4'h0;
-      9'h00e:
-          \$1  = 4'h0;
-      9'h00f:
-          \$1  = 4'h0;
-      9'h010:
-          \$1  = 4'h0;
-      9'h011:
-          \$1  = 4'h0;
-      9'h012:
-          \$1  = 4'h0;
-      9'h013:
-          \$1  = 4'h0;
-      9'h014:
-          \$1  = 4'h0;
-      9'h015:
-          \$1  = 4'h0;
-      9'h016:
-          \$1  = 4'h0;
-      9'h017:
-          \$1  = 4'h0;
-      9'h018:
-          \$1  = 4'h0;
-      9'h019:
-          \$1  = 4'h0;
-      9'h01a:
-          \$1  = 4'h0;
-      9'h01b:
-          \$1  = 4'h0;
-      9'h01c:
-          \$1  = 4'h0;
-      9'h01d:
-          \$1  = 4'h0;
-      9'h01e:
-          \$1  = 4'h1;
-      9'h01f:
-          \$1  = 4'h1;
-      9'h020:
-          \$1  = 4'h1;
-      9'h021:
-          \$1  = 4'h1;
-      9'h022:
-          \$1  = 4'h1;
-      9'h023:
-          \$1  = 4'h1;
-      9'h024:
-          \$1  = 4'h1;
-      9'h025:
-          \$1  = 4'h1;
-      9'h026:
-          \$1  = 4'h1;
-      9'h027:
-          \$1  = 4'h1;
-      9'h028:
-          \$1  = 4'h1;
-      9'h029:
-          \$1  = 4'h1;
-      9'h02a:
-          \$1  = 4'h1;
-      9'h02b:
-          \$1  = 4'h1;
-      9'h02c:
-          \$1  = 4'h1;
-      9'h02d:
-          \$1  = 4'h1;
-      9'h02e:
-          \$1  = 4'h1;
-      9'h02f:
-          \$1  = 4'h1;
-      9'h030:
-          \$1  = 4'h1;
-      9'h031:
-          \$1  = 4'h1;
-      9'h032:
-          \$1  = 4'h1;
-      9'h033:
-          \$1  = 4'h1;
-      9'h034:
-          \$1  = 4'h1;
-      9'h035:
-          \$1  = 4'h1;
-      9'h036:
-          \$1  = 4'h1;
-      9'h037:
-          \$1  = 4'h1;
-      9'h038:
-          \$1  = 4'h1;
-      9'h039:
-          \$1  = 4'h1;
-      9'h03a:
-          \$1  = 4'h1;
-      9'h03b:
-          \$1  = 4'h1;
-      9'h03c:
-          \$1  = 4'h1;
-      9'h03d:
-          \$1  = 4'h1;
-      9'h03e:
-          \$1  = 4'h2;
-      9'h03f:
-          \$1  = 4'h2;
-      9'h040:
-          \$1  = 4'h2;
-      9'h041:
-          \$1  = 4'h2;
-      9'h042:
-          \$1  = 4'h2;
-      9'h043:
-          \$1  = 4'h2;
-      9'h044:
-          \$1  = 4'h2;
-      9'h045:
-          \$1  = 4'h2;
-      9'h046:
-          \$1  = 4'h2;
-      9'h047:
-          \$1  = 4'h2;
-      9'h048:
-          \$1  = 4'h2;
-      9'h049:
-          \$1  = 4'h2;
-      9'h04a:
-          \$1  = 4'h2;
-      9'h04b:
-          \$1  = 4'h2;
-      9'h04c:
-          \$1  = 4'h2;
-      9'h04d:
-          \$1  = 4'h2;
-      9'h04e:
-          \$1  = 4'h2;
-      9'h04f:
-          \$1  = 4'h2;
-      9'h050:
-          \$1  = 4'h2;
-      9'h051:
-          \$1  = 4'h2;
-      9'h052:
-          \$1  = 4'h2;
-      9'h053:
-          \$1  = 4'h2;
-      9'h054:
-          \$1  = 4'h2;
-      9'h055:
-          \$1  = 4'h2;
-      9'h056:
-          \$1  = 4'h2;
-      9'h057:
-          \$1  = 4'h2;
-      9'h058:
-          \$1  = 4'h2;
-      9'h059:
-          \$1  = 4'h2;
-      9'h05a:
-          \$1  = 4'h2;
-      9'h05b:
-          \$1  = 4'h2;
-      9'h05c:
-          \$1  = 4'h2;
-      9'h05d:
-          \$1  = 4'h2;
-      9'h05e:
-          \$1  = 4'h3;
-      9'h05f:
-          \$1  = 4'h3;
-      9'h060:
-          \$1  = 4'h3;
-      9'h061:
-          \$1  = 4'h3;
-      9'h062:
-          \$1  = 4'h3;
-      9'h063:
-          \$1  = 4'h3;
-      9'h064:
-          \$1  = 4'h3;
-      9'h065:
-          \$1  = 4'h3;
-      9'h066:
-          \$1  = 4'h3;
-      9'h067:
-          \$1  = 4'h3;
-      9'h068:
-          \$1  = 4'h3;
-      9'h069:
-          \$1  = 4'h3;
-      9'h06a:
-          \$1  = 4'h3;
-      9'h06b:
-          \$1  = 4'h3;
-      9'h06c:
-          \$1  = 4'h3;
-      9'h06d:
-          \$1  = 4'h3;
-      9'h06e:
-          \$1  = 4'h3;
-      9'h06f:
-          \$1  = 4'h3;
-      9'h070:
-          \$1  = 4'h3;
-      9'h071:
-          \$1  = 4'h3;
-      9'h072:
-          \$1  = 4'h3;
-      9'h073:
-          \$1  = 4'h3;
-      9'h074:
-          \$1  = 4'h3;
-      9'h075:
-          \$1  = 4'h3;
-      9'h076:
-          \$1  = 4'h3;
-      9'h077:
-          \$1  = 4'h3;
-      9'h078:
-          \$1  = 4'h3;
-      9'h079:
-          \$1  = 4'h3;
-      9'h07a:
-          \$1  = 4'h3;
-      9'h07b:
-          \$1  = 4'h3;
-      9'h07c:
-          \$1  = 4'h3;
-      9'h07d:
-          \$1  = 4'h3;
-      9'h07e:
-          \$1  = 4'h4;
-      9'h07f:
-          \$1  = 4'h4;
-      9'h080:
-          \$1  = 4'h4;
-      9'h081:
-          \$1  = 4'h4;
-      9'h082:
-          \$1  = 4'h4;
-      9'h083:
-          \$1  = 4'h4;
-      9'h084:
-          \$1  = 4'h4;
-      9'h085:
-          \$1  = 4'h4;
-      9'h086:
-          \$1  = 4'h4;
-      9'h087:
-          \$1  = 4'h4;
-      9'h088:
-          \$1  = 4'h4;
-      9'h089:
-          \$1  = 4'h4;
-      9'h08a:
-          \$1  = 4'h4;
-      9'h08b:
-          \$1  = 4'h4;
-      9'h08c:
-          \$1  = 4'h4;
-      9'h08d:
-          \$1  = 4'h4;
-      9'h08e:
-          \$1  = 4'h4;
-      9'h08f:
-          \$1  = 4'h4;
-      9'h090:
-          \$1  = 4'h4;
-      9'h091:
-          \$1  = 4'h4;
-      9'h092:
-          \$1  = 4'h4;
-      9'h093:
-          \$1  = 4'h4;
-      9'h094:
-          \$1  = 4'h4;
-      9'h095:
-          \$1  = 4'h4;
-      9'h096:
-          \$1  = 4'h4;
-      9'h097:
-          \$1  = 4'h4;
-      9'h098:
-          \$1  = 4'h4;
-      9'h099:
-          \$1  = 4'h4;
-      9'h09a:
-          \$1  = 4'h4;
-      9'h09b:
-          \$1  = 4'h4;
-      9'h09c:
-          \$1  = 4'h4;
-      9'h09d:
-          \$1  = 4'h4;
-      9'h09e:
-          \$1  = 4'h5;
-      9'h09f:
-          \$1  = 4'h5;
-      9'h0a0:
-          \$1  = 4'h5;
-      9'h0a1:
-          \$1  = 4'h5;
-      9'h0a2:
-          \$1  = 4'h5;
-      9'h0a3:
-          \$1  = 4'h5;
-      9'h0a4:
-          \$1  = 4'h5;
-      9'h0a5:
-          \$1  = 4'h5;
-      9'h0a6:
-          \$1  = 4'h5;
-      9'h0a7:
-          \$1  = 4'h5;
-      9'h0a8:
-          \$1  = 4'h5;
-      9'h0a9:
-          \$1  = 4'h5;
-      9'h0aa:
-          \$1  = 4'h5;
-      9'h0ab:
-          \$1  = 4'h5;
-      9'h0ac:
-          \$1  = 4'h5;
-      9'h0ad:
-          \$1  = 4'h5;
-      9'h0ae:
-          \$1  = 4'h5;
-      9'h0af:
-          \$1  = 4'h5;
-      9'h0b0:
-          \$1  = 4'h5;
-      9'h0b1:
-          \$1  = 4'h5;
-      9'h0b2:
-          \$1  = 4'h5;
-      9'h0b3:
-          \$1  = 4'h5;
-      9'h0b4:
-          \$1  = 4'h5;
-      9'h0b5:
-          \$1  = 4'h5;
-      9'h0b6:
-          \$1  = 4'h5;
-      9'h0b7:
-          \$1  = 4'h5;
-      9'h0b8:
-          \$1  = 4'h5;
-      9'h0b9:
-          \$1  = 4'h5;
-      9'h0ba:
-          \$1  = 4'h5;
-      9'h0bb:
-          \$1  = 4'h5;
-      9'h0bc:
-          \$1  = 4'h5;
-      9'h0bd:
-          \$1  = 4'h5;
-      9'h0be:
-          \$1  = 4'h6;
-      9'h0bf:
-          \$1  = 4'h6;
-      9'h0c0:
-          \$1  = 4'h6;
-      9'h0c1:
-          \$1  = 4'h6;
-      9'h0c2:
-          \$1  = 4'h6;
-      9'h0c3:
-          \$1  = 4'h6;
-      9'h0c4:
-          \$1  = 4'h6;
-      9'h0c5:
-          \$1  = 4'h6;
-      9'h0c6:
-          \$1  = 4'h6;
-      9'h0c7:
-          \$1  = 4'h6;
-      9'h0c8:
-          \$1  = 4'h6;
-      9'h0c9:
-          \$1  = 4'h6;
-      9'h0ca:
-          \$1  = 4'h6;
-      9'h0cb:
-          \$1  = 4'h6;
-      9'h0cc:
-          \$1  = 4'h6;
-      9'h0cd:
-          \$1  = 4'h6;
-      9'h0ce:
-          \$1  = 4'h6;
-      9'h0cf:
-          \$1  = 4'h6;
-      9'h0d0:
-          \$1  = 4'h6;
-      9'h0d1:
-          \$1  = 4'h6;
-      9'h0d2:
-          \$1  = 4'h6;
-      9'h0d3:
-          \$1  = 4'h6;
-      9'h0d4:
-          \$1  = 4'h6;
-      9'h0d5:
-          \$1  = 4'h6;
-      9'h0d6:
-          \$1  = 4'h6;
-      9'h0d7:
-          \$1  = 4'h6;
-      9'h0d8:
-          \$1  = 4'h6;
-      9'h0d9:
-          \$1  = 4'h6;
-      9'h0da:
-          \$1  = 4'h6;
-      9'h0db:
-          \$1  = 4'h6;
-      9'h0dc:
-          \$1  = 4'h6;
-      9'h0dd:
-          \$1  = 4'h6;
-      9'h0de:
-          \$1  = 4'h7;
-      9'h0df:
-          \$1  = 4'h7;
-      9'h0e0:
-          \$1  = 4'h7;
-      9'h0e1:
-          \$1  = 4'h7;
-      9'h0e2:
-          \$1  = 4'h7;
-      9'h0e3:
-          \$1  = 4'h7;
-      9'h0e4:
-          \$1  = 4'h7;
-      9'h0e5:
-          \$1  = 4'h7;
-      9'h0e6:
-          \$1  = 4'h7;
-      9'h0e7:
-          \$1  = 4'h7;
-      9'h0e8:
-          \$1  = 4'h7;
-      9'h0e9:
-          \$1  = 4'h7;
-      9'h0ea:
-          \$1  = 4'h7;
-      9'h0eb:
-          \$1  = 4'h7;
-      9'h0ec:
-          \$1  = 4'h7;
-      9'h0ed:
-          \$1  = 4'h7;
-      9'h0ee:
-          \$1  = 4'h7;
-      9'h0ef:
-          \$1  = 4'h7;
-      9'h0f0:
-          \$1  = 4'h7;
-      9'h0f1:
-          \$1  = 4'h7;
-      9'h0f2:
-          \$1  = 4'h7;
-      9'h0f3:
-          \$1  = 4'h7;
-      9'h0f4:
-          \$1  = 4'h7;
-      9'h0f5:
-          \$1  = 4'h7;
-      9'h0f6:
-          \$1  = 4'h7;
-      9'h0f7:
-          \$1  = 4'h7;
-      9'h0f8:
-          \$1  = 4'h7;
-      9'h0f9:
-          \$1  = 4'h7;
-      9'h0fa:
-          \$1  = 4'h7;
-      9'h0fb:
-          \$1  = 4'h7;
-      9'h0fc:
-          \$1  = 4'h7;
-      9'h0fd:
-          \$1  = 4'h7;
-      9'h0fe:
-          \$1  = 4'h8;
-      9'h0ff:
-          \$1  = 4'h8;
-      9'h100:
-          \$1  = 4'h8;
-      9'h101:
-          \$1  = 4'h8;
-      9'h102:
-          \$1  = 4'h8;
-      9'h103:
-          \$1  = 4'h8;
-      9'h104:
-          \$1  = 4'h8;
-      9'h105:
-          \$1  = 4'h8;
-      9'h106:
-          \$1  = 4'h8;
-      9'h107:
-          \$1  = 4'h8;
-      9'h108:
-          \$1  = 4'h8;
-      9'h109:
-          \$1  = 4'h8;
-      9'h10a:
-          \$1  = 4'h8;
-      9'h10b:
-          \$1  = 4'h8;
-      9'h10c:
-          \$1  = 4'h8;
-      9'h10d:
-          \$1  = 4'h8;
-      9'h10e:
-          \$1  = 4'h8;
-      9'h10f:
-          \$1  = 4'h8;
-      9'h110:
-          \$1  = 4'h8;
-      9'h111:
-          \$1  = 4'h8;
-      9'h112:
-          \$1  = 4'h8;
-      9'h113:
-          \$1  = 4'h8;
-      9'h114:
-          \$1  = 4'h8;
-      9'h115:
-          \$1  = 4'h8;
-      9'h116:
-          \$1  = 4'h8;
-      9'h117:
-          \$1  = 4'h8;
-      9'h118:
-          \$1  = 4'h8;
-      9'h119:
-          \$1  = 4'h8;
-      9'h11a:
-          \$1  = 4'h8;
-      9'h11b:
-          \$1  = 4'h8;
-      9'h11c:
-          \$1  = 4'h8;
-      9'h11d:
-          \$1  = 4'h8;
-      9'h11e:
-          \$1  = 4'h9;
-      9'h11f:
-          \$1  = 4'h9;
-      9'h120:
-          \$1  = 4'h9;
-      9'h121:
-          \$1  = 4'h9;
-      9'h122:
-          \$1  = 4'h9;
-      9'h123:
-          \$1  = 4'h9;
-      9'h124:
-          \$1  = 4'h9;
-      9'h125:
-          \$1  = 4'h9;
-      9'h126:
-          \$1  = 4'h9;
-      9'h127:
-          \$1  = 4'h9;
-      9'h128:
-          \$1  = 4'h9;
-      9'h129:
-          \$1  = 4'h9;
-      9'h12a:
-          \$1  = 4'h9;
-      9'h12b:
-          \$1  = 4'h9;
-      9'h12c:
-          \$1  = 4'h9;
-      9'h12d:
-          \$1  = 4'h9;
-      9'h12e:
-          \$1  = 4'h9;
-      9'h12f:
-          \$1  = 4'h9;
-      9'h130:
-          \$1  = 4'h9;
-      9'h131:
-          \$1  = 4'h9;
-      9'h132:
-          \$1  = 4'h9;
-      9'h133:
-          \$1  = 4'h9;
-      9'h134:
-          \$1  = 4'h9;
-      9'h135:
-          \$1  = 4'h9;
-      9'h136:
-          \$1  = 4'h9;
-      9'h137:
-          \$1  = 4'h9;
-      9'h138:
-          \$1  = 4'h9;
-      9'h139:
-          \$1  = 4'h9;
-      9'h13a:
-          \$1  = 4'h9;
-      9'h13b:
-          \$1  = 4'h9;
-      9'h13c:
-          \$1  = 4'h9;
-      9'h13d:
-          \$1  = 4'h9;
-      9'h13e:
-          \$1  = 4'h0;
-      9'h13f:
-          \$1  = 4'h0;
-    endcase
+  assign \port__data$29  = _1_;
+  reg [11:0] schedule [319:0];
+  initial begin
+    schedule[0] = 12'h600;
+    schedule[1] = 12'h210;
+    schedule[2] = 12'h220;
+    schedule[3] = 12'h230;
+    schedule[4] = 12'h240;
+    schedule[5] = 12'h250;
+    schedule[6] = 12'h260;
+    schedule[7] = 12'h270;
+    schedule[8] = 12'h280;
+    schedule[9] = 12'h290;
+    schedule[10] = 12'h2a0;
+    schedule[11] = 12'h2b0;
+    schedule[12] = 12'h2c0;
+    schedule[13] = 12'h2d0;
+    schedule[14] = 12'h2e0;
+    schedule[15] = 12'h2f0;
+    schedule[16] = 12'h300;
+    schedule[17] = 12'h310;
+    schedule[18] = 12'h320;
+    schedule[19] = 12'h330;
+    schedule[20] = 12'h340;
+    schedule[21] = 12'h350;
+    schedule[22] = 12'h360;
+    schedule[23] = 12'h370;
+    schedule[24] = 12'h380;
+    schedule[25] = 12'h390;
+    schedule[26] = 12'h3a0;
+    schedule[27] = 12'h3b0;
+    schedule[28] = 12'h3c0;
+    schedule[29] = 12'h3d0;
+    schedule[30] = 12'h3e0;
+    schedule[31] = 12'hbf0;
+    schedule[32] = 12'h401;
+    schedule[33] = 12'h011;
+    schedule[34] = 12'h021;
+    schedule[35] = 12'h031;
+    schedule[36] = 12'h041;
+    schedule[37] = 12'h051;
+    schedule[38] = 12'h061;
+    schedule[39] = 12'h071;
+    schedule[40] = 12'h081;
+    schedule[41] = 12'h091;
+    schedule[42] = 12'h0a1;
+    schedule[43] = 12'h0b1;
+    schedule[44] = 12'h0c1;
+    schedule[45] = 12'h0d1;
+    schedule[46] = 12'h0e1;
+    schedule[47] = 12'h0f1;
+    schedule[48] = 12'h101;
+    schedule[49] = 12'h111;
+    schedule[50] = 12'h121;
+    schedule[51] = 12'h131;
+    schedule[52] = 12'h141;
+    schedule[53] = 12'h151;
+    schedule[54] = 12'h161;
+    schedule[55] = 12'h171;
+    schedule[56] = 12'h181;
+    schedule[57] = 12'h191;
+    schedule[58] = 12'h1a1;
+    schedule[59] = 12'h1b1;
+    schedule[60] = 12'h1c1;
+    schedule[61] = 12'h1d1;
+    schedule[62] = 12'h1e1;
+    schedule[63] = 12'h9f1;
+    schedule[64] = 12'h402;
+    schedule[65] = 12'h012;
+    schedule[66] = 12'h022;
+    schedule[67] = 12'h032;
+    schedule[68] = 12'h042;
+    schedule[69] = 12'h052;
+    schedule[70] = 12'h062;
+    schedule[71] = 12'h072;
+    schedule[72] = 12'h082;
+    schedule[73] = 12'h092;
+    schedule[74] = 12'h0a2;
+    schedule[75] = 12'h0b2;
+    schedule[76] = 12'h0c2;
+    schedule[77] = 12'h0d2;
+    schedule[78] = 12'h0e2;
+    schedule[79] = 12'h0f2;
+    schedule[80] = 12'h102;
+    schedule[81] = 12'h112;
+    schedule[82] = 12'h122;
+    schedule[83] = 12'h132;
+    schedule[84] = 12'h142;
+    schedule[85] = 12'h152;
+    schedule[86] = 12'h162;
+    schedule[87] = 12'h172;
+    schedule[88] = 12'h182;
+    schedule[89] = 12'h192;
+    schedule[90] = 12'h1a2;
+    schedule[91] = 12'h1b2;
+    schedule[92] = 12'h1c2;
+    schedule[93] = 12'h1d2;
+    schedule[94] = 12'h1e2;
+    schedule[95] = 12'h9f2;
+    schedule[96] = 12'h403;
+    schedule[97] = 12'h013;
+    schedule[98] = 12'h023;
+    schedule[99] = 12'h033;
+    schedule[100] = 12'h043;
+    schedule[101] = 12'h053;
+    schedule[102] = 12'h063;
+    schedule[103] = 12'h073;
+    schedule[104] = 12'h083;
+    schedule[105] = 12'h093;
+    schedule[106] = 12'h0a3;
+    schedule[107] = 12'h0b3;
+    schedule[108] = 12'h0c3;
+    schedule[109] = 12'h0d3;
+    schedule[110] = 12'h0e3;
+    schedule[111] = 12'h0f3;
+    schedule[112] = 12'h103;
+    schedule[113] = 12'h113;
+    schedule[114] = 12'h123;
+    schedule[115] = 12'h133;
+    schedule[116] = 12'h143;
+    schedule[117] = 12'h153;
+    schedule[118] = 12'h163;
+    schedule[119] = 12'h173;
+    schedule[120] = 12'h183;
+    schedule[121] = 12'h193;
+    schedule[122] = 12'h1a3;
+    schedule[123] = 12'h1b3;
+    schedule[124] = 12'h1c3;
+    schedule[125] = 12'h1d3;
+    schedule[126] = 12'h1e3;
+    schedule[127] = 12'h9f3;
+    schedule[128] = 12'h404;
+    schedule[129] = 12'h014;
+    schedule[130] = 12'h024;
+    schedule[131] = 12'h034;
+    schedule[132] = 12'h044;
+    schedule[133] = 12'h054;
+    schedule[134] = 12'h064;
+    schedule[135] = 12'h074;
+    schedule[136] = 12'h084;
+    schedule[137] = 12'h094;
+    schedule[138] = 12'h0a4;
+    schedule[139] = 12'h0b4;
+    schedule[140] = 12'h0c4;
+    schedule[141] = 12'h0d4;
+    schedule[142] = 12'h0e4;
+    schedule[143] = 12'h0f4;
+    schedule[144] = 12'h104;
+    schedule[145] = 12'h114;
+    schedule[146] = 12'h124;
+    schedule[147] = 12'h134;
+    schedule[148] = 12'h144;
+    schedule[149] = 12'h154;
+    schedule[150] = 12'h164;
+    schedule[151] = 12'h174;
+    schedule[152] = 12'h184;
+    schedule[153] = 12'h194;
+    schedule[154] = 12'h1a4;
+    schedule[155] = 12'h1b4;
+    schedule[156] = 12'h1c4;
+    schedule[157] = 12'h1d4;
+    schedule[158] = 12'h1e4;
+    schedule[159] = 12'h9f4;
+    schedule[160] = 12'h405;
+    schedule[161] = 12'h015;
+    schedule[162] = 12'h025;
+    schedule[163] = 12'h035;
+    schedule[164] = 12'h045;
+    schedule[165] = 12'h055;
+    schedule[166] = 12'h065;
+    schedule[167] = 12'h075;
+    schedule[168] = 12'h085;
+    schedule[169] = 12'h095;
+    schedule[170] = 12'h0a5;
+    schedule[171] = 12'h0b5;
+    schedule[172] = 12'h0c5;
+    schedule[173] = 12'h0d5;
+    schedule[174] = 12'h0e5;
+    schedule[175] = 12'h0f5;
+    schedule[176] = 12'h105;
+    schedule[177] = 12'h115;
+    schedule[178] = 12'h125;
+    schedule[179] = 12'h135;
+    schedule[180] = 12'h145;
+    schedule[181] = 12'h155;
+    schedule[182] = 12'h165;
+    schedule[183] = 12'h175;
+    schedule[184] = 12'h185;
+    schedule[185] = 12'h195;
+    schedule[186] = 12'h1a5;
+    schedule[187] = 12'h1b5;
+    schedule[188] = 12'h1c5;
+    schedule[189] = 12'h1d5;
+    schedule[190] = 12'h1e5;
+    schedule[191] = 12'h9f5;
+    schedule[192] = 12'h406;
+    schedule[193] = 12'h016;
+    schedule[194] = 12'h026;
+    schedule[195] = 12'h036;
+    schedule[196] = 12'h046;
+    schedule[197] = 12'h056;
+    schedule[198] = 12'h066;
+    schedule[199] = 12'h076;
+    schedule[200] = 12'h086;
+    schedule[201] = 12'h096;
+    schedule[202] = 12'h0a6;
+    schedule[203] = 12'h0b6;
+    schedule[204] = 12'h0c6;
+    schedule[205] = 12'h0d6;
+    schedule[206] = 12'h0e6;
+    schedule[207] = 12'h0f6;
+    schedule[208] = 12'h106;
+    schedule[209] = 12'h116;
+    schedule[210] = 12'h126;
+    schedule[211] = 12'h136;
+    schedule[212] = 12'h146;
+    schedule[213] = 12'h156;
+    schedule[214] = 12'h166;
+    schedule[215] = 12'h176;
+    schedule[216] = 12'h186;
+    schedule[217] = 12'h196;
+    schedule[218] = 12'h1a6;
+    schedule[219] = 12'h1b6;
+    schedule[220] = 12'h1c6;
+    schedule[221] = 12'h1d6;
+    schedule[222] = 12'h1e6;
+    schedule[223] = 12'h9f6;
+    schedule[224] = 12'h407;
+    schedule[225] = 12'h017;
+    schedule[226] = 12'h027;
+    schedule[227] = 12'h037;
+    schedule[228] = 12'h047;
+    schedule[229] = 12'h057;
+    schedule[230] = 12'h067;
+    schedule[231] = 12'h077;
+    schedule[232] = 12'h087;
+    schedule[233] = 12'h097;
+    schedule[234] = 12'h0a7;
+    schedule[235] = 12'h0b7;
+    schedule[236] = 12'h0c7;
+    schedule[237] = 12'h0d7;
+    schedule[238] = 12'h0e7;
+    schedule[239] = 12'h0f7;
+    schedule[240] = 12'h107;
+    schedule[241] = 12'h117;
+    schedule[242] = 12'h127;
+    schedule[243] = 12'h137;
+    schedule[244] = 12'h147;
+    schedule[245] = 12'h157;
+    schedule[246] = 12'h167;
+    schedule[247] = 12'h177;
+    schedule[248] = 12'h187;
+    schedule[249] = 12'h197;
+    schedule[250] = 12'h1a7;
+    schedule[251] = 12'h1b7;
+    schedule[252] = 12'h1c7;
+    schedule[253] = 12'h1d7;
+    schedule[254] = 12'h1e7;
+    schedule[255] = 12'h9f7;
+    schedule[256] = 12'h408;
+    schedule[257] = 12'h018;
+    schedule[258] = 12'h028;
+    schedule[259] = 12'h038;
+    schedule[260] = 12'h048;
+    schedule[261] = 12'h058;
+    schedule[262] = 12'h068;
+    schedule[263] = 12'h078;
+    schedule[264] = 12'h088;
+    schedule[265] = 12'h098;
+    schedule[266] = 12'h0a8;
+    schedule[267] = 12'h0b8;
+    schedule[268] = 12'h0c8;
+    schedule[269] = 12'h0d8;
+    schedule[270] = 12'h0e8;
+    schedule[271] = 12'h0f8;
+    schedule[272] = 12'h108;
+    schedule[273] = 12'h118;
+    schedule[274] = 12'h128;
+    schedule[275] = 12'h138;
+    schedule[276] = 12'h148;
+    schedule[277] = 12'h158;
+    schedule[278] = 12'h168;
+    schedule[279] = 12'h178;
+    schedule[280] = 12'h188;
+    schedule[281] = 12'h198;
+    schedule[282] = 12'h1a8;
+    schedule[283] = 12'h1b8;
+    schedule[284] = 12'h1c8;
+    schedule[285] = 12'h1d8;
+    schedule[286] = 12'h1e8;
+    schedule[287] = 12'h9f8;
+    schedule[288] = 12'h409;
+    schedule[289] = 12'h019;
+    schedule[290] = 12'h029;
+    schedule[291] = 12'h039;
+    schedule[292] = 12'h049;
+    schedule[293] = 12'h059;
+    schedule[294] = 12'h069;
+    schedule[295] = 12'h079;
+    schedule[296] = 12'h089;
+    schedule[297] = 12'h099;
+    schedule[298] = 12'h0a9;
+    schedule[299] = 12'h0b9;
+    schedule[300] = 12'h0c9;
+    schedule[301] = 12'h0d9;
+    schedule[302] = 12'h0e9;
+    schedule[303] = 12'h0f9;
+    schedule[304] = 12'h109;
+    schedule[305] = 12'h119;
+    schedule[306] = 12'h129;
+    schedule[307] = 12'h139;
+    schedule[308] = 12'h149;
+    schedule[309] = 12'h159;
+    schedule[310] = 12'h169;
+    schedule[311] = 12'h179;
+    schedule[312] = 12'h189;
+    schedule[313] = 12'h199;
+    schedule[314] = 12'h1a9;
+    schedule[315] = 12'h1b9;
+    schedule[316] = 12'h1c9;
+    schedule[317] = 12'h1d9;
+    schedule[318] = 12'h1e9;
+    schedule[319] = 12'h9f9;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 5'h00;
-    casez (t)
-      9'h000:
-          \$2  = 5'h02;
-      9'h001:
-          \$2  = 5'h03;
-      9'h002:
-          \$2  = 5'h04;
-      9'h003:
-          \$2  = 5'h05;
-      9'h004:
-          \$2  = 5'h06;
-      9'h005:
-          \$2  = 5'h07;
-      9'h006:
-          \$2  = 5'h08;
-      9'h007:
-          \$2  = 5'h09;
-      9'h008:
-          \$2  = 5'h0a;
-      9'h009:
-          \$2  = 5'h0b;
-      9'h00a:
-          \$2  = 5'h0c;
-      9'h00b:
-          \$2  = 5'h0d;
-      9'h00c:
-          \$2  = 5'h0e;
-      9'h00d:
-          \$2  = 5'h0f;
-      9'h00e:
-          \$2  = 5'h10;
-      9'h00f:
-          \$2  = 5'h11;
-      9'h010:
-          \$2  = 5'h12;
-      9'h011:
-          \$2  = 5'h13;
-      9'h012:
-          \$2  = 5'h14;
-      9'h013:
-          \$2  = 5'h15;
-      9'h014:
-          \$2  = 5'h16;
-      9'h015:
-          \$2  = 5'h17;
-      9'h016:
-          \$2  = 5'h18;
-      9'h017:
-          \$2  = 5'h19;
-      9'h018:
-          \$2  = 5'h1a;
-      9'h019:
-          \$2  = 5'h1b;
-      9'h01a:
-          \$2  = 5'h1c;
-      9'h01b:
-          \$2  = 5'h1d;
-      9'h01c:
-          \$2  = 5'h1e;
-      9'h01d:
-          \$2  = 5'h1f;
-      9'h01e:
-          \$2  = 5'h00;
-      9'h01f:
-          \$2  = 5'h01;
-      9'h020:
-          \$2  = 5'h02;
-      9'h021:
-          \$2  = 5'h03;
-      9'h022:
-          \$2  = 5'h04;
-      9'h023:
-          \$2  = 5'h05;
-      9'h024:
-          \$2  = 5'h06;
-      9'h025:
-          \$2  = 5'h07;
-      9'h026:
-          \$2  = 5'h08;
-      9'h027:
-          \$2  = 5'h09;
-      9'h028:
-          \$2  = 5'h0a;
-      9'h029:
-          \$2  = 5'h0b;
-      9'h02a:
-          \$2  = 5'h0c;
-      9'h02b:
-          \$2  = 5'h0d;
-      9'h02c:
-          \$2  = 5'h0e;
-      9'h02d:
-          \$2  = 5'h0f;
-      9'h02e:
-          \$2  = 5'h10;
-      9'h02f:
-          \$2  = 5'h11;
-      9'h030:
-          \$2  = 5'h12;
-      9'h031:
-          \$2  = 5'h13;
-      9'h032:
-          \$2  = 5'h14;
-      9'h033:
-          \$2  = 5'h15;
-      9'h034:
-          \$2  = 5'h16;
-      9'h035:
-          \$2  = 5'h17;
-      9'h036:
-          \$2  = 5'h18;
-      9'h037:
-          \$2  = 5'h19;
-      9'h038:
-          \$2  = 5'h1a;
-      9'h039:
-          \$2  = 5'h1b;
-      9'h03a:
-          \$2  = 5'h1c;
-      9'h03b:
-          \$2  = 5'h1d;
-      9'h03c:
-          \$2  = 5'h1e;
-      9'h03d:
-          \$2  = 5'h1f;
-      9'h03e:
-          \$2  = 5'h00;
-      9'h03f:
-          \$2  = 5'h01;
-      9'h040:
-          \$2  = 5'h02;
-      9'h041:
-          \$2  = 5'h03;
-      9'h042:
-          \$2  = 5'h04;
-      9'h043:
-          \$2  = 5'h05;
-      9'h044:
-          \$2  = 5'h06;
-      9'h045:
-          \$2  = 5'h07;
-      9'h046:
-          \$2  = 5'h08;
-      9'h047:
-          \$2  = 5'h09;
-      9'h048:
-          \$2  = 5'h0a;
-      9'h049:
-          \$2  = 5'h0b;
-      9'h04a:
-          \$2  = 5'h0c;
-      9'h04b:
-          \$2  = 5'h0d;
-      9'h04c:
-          \$2  = 5'h0e;
-      9'h04d:
-          \$2  = 5'h0f;
-      9'h04e:
-          \$2  = 5'h10;
-      9'h04f:
-          \$2  = 5'h11;
-      9'h050:
-          \$2  = 5'h12;
-      9'h051:
-          \$2  = 5'h13;
-      9'h052:
-          \$2  = 5'h14;
-      9'h053:
-          \$2  = 5'h15;
-      9'h054:
-          \$2  = 5'h16;
-      9'h055:
-          \$2  = 5'h17;
-      9'h056:
-          \$2  = 5'h18;
-      9'h057:
-          \$2  = 5'h19;
-      9'h058:
-          \$2  = 5'h1a;
-      9'h059:
-          \$2  = 5'h1b;
-      9'h05a:
-          \$2  = 5'h1c;
-      9'h05b:
-          \$2  = 5'h1d;
-      9'h05c:
-          \$2  = 5'h1e;
-      9'h05d:
-          \$2  = 5'h1f;
-      9'h05e:
-          \$2  = 5'h00;
-      9'h05f:
-          \$2  = 5'h01;
-      9'h060:
-          \$2  = 5'h02;
-      9'h061:
-          \$2  = 5'h03;
-      9'h062:
-          \$2  = 5'h04;
-      9'h063:
-          \$2  = 5'h05;
-      9'h064:
-          \$2  = 5'h06;
-      9'h065:
-          \$2  = 5'h07;
-      9'h066:
-          \$2  = 5'h08;
-      9'h067:
-          \$2  = 5'h09;
-      9'h068:
-          \$2  = 5'h0a;
-      9'h069:
-          \$2  = 5'h0b;
-      9'h06a:
-          \$2  = 5'h0c;
-      9'h06b:
-          \$2  = 5'h0d;
-      9'h06c:
-          \$2  = 5'h0e;
-      9'h06d:
-          \$2  = 5'h0f;
-      9'h06e:
-          \$2  = 5'h10;
-      9'h06f:
-          \$2  = 5'h11;
-      9'h070:
-          \$2  = 5'h12;
-      9'h071:
-          \$2  = 5'h13;
-      9'h072:
-          \$2  = 5'h14;
-      9'h073:
-          \$2  = 5'h15;
-      9'h074:
-          \$2  = 5'h16;
-      9'h075:
-          \$2  = 5'h17;
-      9'h076:
-          \$2  = 5'h18;
-      9'h077:
-          \$2  = 5'h19;
-      9'h078:
-          \$2  = 5'h1a;
-      9'h079:
-          \$2  = 5'h1b;
-      9'h07a:
-          \$2  = 5'h1c;
-      9'h07b:
-          \$2  = 5'h1d;
-      9'h07c:
-          \$2  = 5'h1e;
-      9'h07d:
-          \$2  = 5'h1f;
-      9'h07e:
-          \$2  = 5'h00;
-      9'h07f:
-          \$2  = 5'h01;
-      9'h080:
-          \$2  = 5'h02;
-      9'h081:
-          \$2  = 5'h03;
-      9'h082:
-          \$2  = 5'h04;
-      9'h083:
-          \$2  = 5'h05;
-      9'h084:
-          \$2  = 5'h06;
-      9'h085:
-          \$2  = 5'h07;
-      9'h086:
-          \$2  = 5'h08;
-      9'h087:
-          \$2  = 5'h09;
-      9'h088:
-          \$2  = 5'h0a;
-      9'h089:
-          \$2  = 5'h0b;
-      9'h08a:
-          \$2  = 5'h0c;
-      9'h08b:
-          \$2  = 5'h0d;
-      9'h08c:
-          \$2  = 5'h0e;
-      9'h08d:
-          \$2  = 5'h0f;
-      9'h08e:
-          \$2  = 5'h10;
-      9'h08f:
-          \$2  = 5'h11;
-      9'h090:
-          \$2  = 5'h12;
-      9'h091:
-          \$2  = 5'h13;
-      9'h092:
-          \$2  = 5'h14;
-      9'h093:
-          \$2  = 5'h15;
-      9'h094:
-          \$2  = 5'h16;
-      9'h095:
-          \$2  = 5'h17;
-      9'h096:
-          \$2  = 5'h18;
-      9'h097:
-          \$2  = 5'h19;
-      9'h098:
-          \$2  = 5'h1a;
-      9'h099:
-          \$2  = 5'h1b;
-      9'h09a:
-          \$2  = 5'h1c;
-      9'h09b:
-          \$2  = 5'h1d;
-      9'h09c:
-          \$2  = 5'h1e;
-      9'h09d:
-          \$2  = 5'h1f;
-      9'h09e:
-          \$2  = 5'h00;
-      9'h09f:
-          \$2  = 5'h01;
-      9'h0a0:
-          \$2  = 5'h02;
-      9'h0a1:
-          \$2  = 5'h03;
-      9'h0a2:
-          \$2  = 5'h04;
-      9'h0a3:
-          \$2  = 5'h05;
-      9'h0a4:
-          \$2  = 5'h06;
-      9'h0a5:
-          \$2  = 5'h07;
-      9'h0a6:
-          \$2  = 5'h08;
-      9'h0a7:
-          \$2  = 5'h09;
-      9'h0a8:
-          \$2  = 5'h0a;
-      9'h0a9:
-          \$2  = 5'h0b;
-      9'h0aa:
-          \$2  = 5'h0c;
-      9'h0ab:
-          \$2  = 5'h0d;
-      9'h0ac:
-          \$2  = 5'h0e;
-      9'h0ad:
-          \$2  = 5'h0f;
-      9'h0ae:
-          \$2  = 5'h10;
-      9'h0af:
-          \$2  = 5'h11;
-      9'h0b0:
-          \$2  = 5'h12;
-      9'h0b1:
-          \$2  = 5'h13;
-      9'h0b2:
-          \$2  = 5'h14;
-      9'h0b3:
-          \$2  = 5'h15;
-      9'h0b4:
-          \$2  = 5'h16;
-      9'h0b5:
-          \$2  = 5'h17;
-      9'h0b6:
-          \$2  = 5'h18;
-      9'h0b7:
-          \$2  = 5'h19;
-      9'h0b8:
-          \$2  = 5'h1a;
-      9'h0b9:
-          \$2  = 5'h1b;
-      9'h0ba:
-          \$2  = 5'h1c;
-      9'h0bb:
-          \$2  = 5'h1d;
-      9'h0bc:
-          \$2  = 5'h1e;
-      9'h0bd:
-          \$2  = 5'h1f;
-      9'h0be:
-          \$2  = 5'h00;
-      9'h0bf:
-          \$2  = 5'h01;
-      9'h0c0:
-          \$2  = 5'h02;
-      9'h0c1:
-          \$2  = 5'h03;
-      9'h0c2:
-          \$2  = 5'h04;
-      9'h0c3:
-          \$2  = 5'h05;
-      9'h0c4:
-          \$2  = 5'h06;
-      9'h0c5:
-          \$2  = 5'h07;
-      9'h0c6:
-          \$2  = 5'h08;
-      9'h0c7:
-          \$2  = 5'h09;
-      9'h0c8:
-          \$2  = 5'h0a;
-      9'h0c9:
-          \$2  = 5'h0b;
-      9'h0ca:
-          \$2  = 5'h0c;
-      9'h0cb:
-          \$2  = 5'h0d;
-      9'h0cc:
-          \$2  = 5'h0e;
-      9'h0cd:
-          \$2  = 5'h0f;
-      9'h0ce:
-          \$2  = 5'h10;
-      9'h0cf:
-          \$2  = 5'h11;
-      9'h0d0:
-          \$2  = 5'h12;
-      9'h0d1:
-          \$2  = 5'h13;
-      9'h0d2:
-          \$2  = 5'h14;
-      9'h0d3:
-          \$2  = 5'h15;
-      9'h0d4:
-          \$2  = 5'h16;
-      9'h0d5:
-          \$2  = 5'h17;
-      9'h0d6:
-          \$2  = 5'h18;
-      9'h0d7:
-          \$2  = 5'h19;
-      9'h0d8:
-          \$2  = 5'h1a;
-      9'h0d9:
-          \$2  = 5'h1b;
-      9'h0da:
-          \$2  = 5'h1c;
-      9'h0db:
-          \$2  = 5'h1d;
-      9'h0dc:
-          \$2  = 5'h1e;
-      9'h0dd:
-          \$2  = 5'h1f;
-      9'h0de:
-          \$2  = 5'h00;
-      9'h0df:
-          \$2  = 5'h01;
-      9'h0e0:
-          \$2  = 5'h02;
-      9'h0e1:
-          \$2  = 5'h03;
-      9'h0e2:
-          \$2  = 5'h04;
-      9'h0e3:
-          \$2  = 5'h05;
-      9'h0e4:
-          \$2  = 5'h06;
-      9'h0e5:
-          \$2  = 5'h07;
-      9'h0e6:
-          \$2  = 5'h08;
-      9'h0e7:
-          \$2  = 5'h09;
-      9'h0e8:
-          \$2  = 5'h0a;
-      9'h0e9:
-          \$2  = 5'h0b;
-      9'h0ea:
-          \$2  = 5'h0c;
-      9'h0eb:
-          \$2  = 5'h0d;
-      9'h0ec:
-          \$2  = 5'h0e;
-      9'h0ed:
-          \$2  = 5'h0f;
-      9'h0ee:
-          \$2  = 5'h10;
-      9'h0ef:
-          \$2  = 5'h11;
-      9'h0f0:
-          \$2  = 5'h12;
-      9'h0f1:
-          \$2  = 5'h13;
-      9'h0f2:
-          \$2  = 5'h14;
-      9'h0f3:
-          \$2  = 5'h15;
-      9'h0f4:
-          \$2  = 5'h16;
-      9'h0f5:
-          \$2  = 5'h17;
-      9'h0f6:
-          \$2  = 5'h18;
-      9'h0f7:
-          \$2  = 5'h19;
-      9'h0f8:
-          \$2  = 5'h1a;
-      9'h0f9:
-          \$2  = 5'h1b;
-      9'h0fa:
-          \$2  = 5'h1c;
-      9'h0fb:
-          \$2  = 5'h1d;
-      9'h0fc:
-          \$2  = 5'h1e;
-      9'h0fd:
-          \$2  = 5'h1f;
-      9'h0fe:
-          \$2  = 5'h00;
-      9'h0ff:
-          \$2  = 5'h01;
-      9'h100:
-          \$2  = 5'h02;
-      9'h101:
-          \$2  = 5'h03;
-      9'h102:
-          \$2  = 5'h04;
-      9'h103:
-          \$2  = 5'h05;
-      9'h104:
-          \$2  = 5'h06;
-      9'h105:
-          \$2  = 5'h07;
-      9'h106:
-          \$2  = 5'h08;
-      9'h107:
-          \$2  = 5'h09;
-      9'h108:
-          \$2  = 5'h0a;
-      9'h109:
-          \$2  = 5'h0b;
-      9'h10a:
-          \$2  = 5'h0c;
-      9'h10b:
-          \$2  = 5'h0d;
-      9'h10c:
-          \$2  = 5'h0e;
-      9'h10d:
-          \$2  = 5'h0f;
-      9'h10e:
-          \$2  = 5'h10;
-      9'h10f:
-          \$2  = 5'h11;
-      9'h110:
-          \$2  = 5'h12;
-      9'h111:
-          \$2  = 5'h13;
-      9'h112:
-          \$2  = 5'h14;
-      9'h113:
-          \$2  = 5'h15;
-      9'h114:
-          \$2  = 5'h16;
-      9'h115:
-          \$2  = 5'h17;
-      9'h116:
-          \$2  = 5'h18;
-      9'h117:
-          \$2  = 5'h19;
-      9'h118:
-          \$2  = 5'h1a;
-      9'h119:
-          \$2  = 5'h1b;
-      9'h11a:
-          \$2  = 5'h1c;
-      9'h11b:
-          \$2  = 5'h1d;
-      9'h11c:
-          \$2  = 5'h1e;
-      9'h11d:
-          \$2  = 5'h1f;
-      9'h11e:
-          \$2  = 5'h00;
-      9'h11f:
-          \$2  = 5'h01;
-      9'h120:
-          \$2  = 5'h02;
-      9'h121:
-          \$2  = 5'h03;
-      9'h122:
-          \$2  = 5'h04;
-      9'h123:
-          \$2  = 5'h05;
-      9'h124:
-          \$2  = 5'h06;
-      9'h125:
-          \$2  = 5'h07;
-      9'h126:
-          \$2  = 5'h08;
-      9'h127:
-          \$2  = 5'h09;
-      9'h128:
-          \$2  = 5'h0a;
-      9'h129:
-          \$2  = 5'h0b;
-      9'h12a:
-          \$2  = 5'h0c;
-      9'h12b:
-          \$2  = 5'h0d;
-      9'h12c:
-          \$2  = 5'h0e;
-      9'h12d:
-          \$2  = 5'h0f;
-      9'h12e:
-          \$2  = 5'h10;
-      9'h12f:
-          \$2  = 5'h11;
-      9'h130:
-          \$2  = 5'h12;
-      9'h131:
-          \$2  = 5'h13;
-      9'h132:
-          \$2  = 5'h14;
-      9'h133:
-          \$2  = 5'h15;
-      9'h134:
-          \$2  = 5'h16;
-      9'h135:
-          \$2  = 5'h17;
-      9'h136:
-          \$2  = 5'h18;
-      9'h137:
-          \$2  = 5'h19;
-      9'h138:
-          \$2  = 5'h1a;
-      9'h139:
-          \$2  = 5'h1b;
-      9'h13a:
-          \$2  = 5'h1c;
-      9'h13b:
-          \$2  = 5'h1d;
-      9'h13c:
-          \$2  = 5'h1e;
-      9'h13d:
-          \$2  = 5'h1f;
-      9'h13e:
-          \$2  = 5'h00;
-      9'h13f:
-          \$2  = 5'h01;
-    endcase
+  reg [11:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
   end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 12'h210;
+  assign \$2  = tile_plus2 == 9'h13f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 10'h000 : \$3 ;
+  assign \$5  = t == 9'h13f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 10'h000 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$12  = v8 & last8;
+  assign \$13  = issue & tile[11];
+  assign \$14  = o__valid & o__ready;
+  assign \$15  = q_owed < 4'ha;
+  assign \$16  = \$14  ? q_room : \$15 ;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = \$17  | q_room;
+  assign \$19  = \$13  ? \$16  : \$18 ;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = deliver & \$25 ;
+  assign \$27  = q_wptr == 4'h9;
+  assign \$28  = q_wptr + 1'h1;
+  assign \$29  = \$27  ? 5'h00 : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = q_rptr == 4'h9;
+  assign \$35  = q_rptr + 1'h1;
+  assign \$36  = \$34  ? 5'h00 : \$35 ;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = | q_stored;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = deliver & \$42 ;
+  assign \$44  = q_stored + \$43 ;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$44  - \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = | q_stored;
+  assign \$53  = \$52  | deliver;
+  assign \$54  = | q_stored;
+  assign \$55  = \$54  ? \rport__data$79  : acc0;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$56  = ~ tile[11];
+  assign \$57  = q_room | \$56 ;
+  assign i__ready = \$57  & tile[9];
+  assign \$58  = ~ tile[11];
+  assign \$59  = q_room | \$58 ;
+  assign \$60  = ~ tile[9];
+  assign \$61  = i__valid | \$60 ;
+  assign issue = \$59  & \$61 ;
+  assign \$signature__en  = issue & tile[9];
+  assign \$62  = first8_0 ? bias0 : acc0;
+  assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
+  assign \$64  = issue & tile[11];
+  assign \$65  = q_owed + \$64 ;
+  assign \$66  = o__valid & o__ready;
+  assign \$67  = \$65  - \$66 ;
+  always @(posedge clk)
+    tile_primed <= \$68 ;
+  always @(posedge clk)
+    tile <= \$69 ;
+  always @(posedge clk)
+    tile_plus1 <= \$70 ;
+  always @(posedge clk)
+    tile_plus2 <= \$71 ;
+  always @(posedge clk)
+    t <= \$72 ;
+  always @(posedge clk)
+    x_reg <= \$73 ;
+  always @(posedge clk)
+    from_input <= \$74 ;
+  always @(posedge clk)
+    v1 <= \$75 ;
+  always @(posedge clk)
+    first1 <= \$76 ;
+  always @(posedge clk)
+    last1 <= \$77 ;
+  always @(posedge clk)
+    nf1 <= \$78 ;
+  always @(posedge clk)
+    from_input2 <= \$79 ;
+  always @(posedge clk)
+    x_reg2 <= \$80 ;
+  always @(posedge clk)
+    inbuf_read <= \$81 ;
+  always @(posedge clk)
+    x_mid <= \$82 ;
+  always @(posedge clk)
+    t1 <= \$83 ;
+  always @(posedge clk)
+    rom0_addr <= \$84 ;
+  always @(posedge clk)
+    rom0_read <= \$85 ;
+  always @(posedge clk)
+    x0_0 <= \$86 ;
+  always @(posedge clk)
+    xoff0_0 <= \$87 ;
+  always @(posedge clk)
+    w0_0 <= \$88 ;
+  always @(posedge clk)
+    prod0_0 <= \$89 ;
+  always @(posedge clk)
+    prod0_0_r <= \$90 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$91 ;
+  always @(posedge clk)
+    v2 <= \$92 ;
+  always @(posedge clk)
+    first2 <= \$93 ;
+  always @(posedge clk)
+    last2 <= \$94 ;
+  always @(posedge clk)
+    nf2 <= \$95 ;
+  always @(posedge clk)
+    v3 <= \$96 ;
+  always @(posedge clk)
+    first3 <= \$97 ;
+  always @(posedge clk)
+    last3 <= \$98 ;
+  always @(posedge clk)
+    nf3 <= \$99 ;
+  always @(posedge clk)
+    v4 <= \$100 ;
+  always @(posedge clk)
+    first4 <= \$101 ;
+  always @(posedge clk)
+    last4 <= \$102 ;
+  always @(posedge clk)
+    nf4 <= \$103 ;
+  always @(posedge clk)
+    v5 <= \$104 ;
+  always @(posedge clk)
+    first5 <= \$105 ;
+  always @(posedge clk)
+    last5 <= \$106 ;
+  always @(posedge clk)
+    nf5 <= \$107 ;
+  always @(posedge clk)
+    v6 <= \$108 ;
+  always @(posedge clk)
+    first6 <= \$109 ;
+  always @(posedge clk)
+    last6 <= \$110 ;
+  always @(posedge clk)
+    nf6 <= \$111 ;
+  always @(posedge clk)
+    v7 <= \$112 ;
+  always @(posedge clk)
+    first7 <= \$113 ;
+  always @(posedge clk)
+    last7 <= \$114 ;
+  always @(posedge clk)
+    nf7 <= \$115 ;
+  always @(posedge clk)
+    v8 <= \$116 ;
+  always @(posedge clk)
+    first8 <= \$117 ;
+  always @(posedge clk)
+    last8 <= \$118 ;
+  always @(posedge clk)
+    nf8 <= \$119 ;
+  always @(posedge clk)
+    v8_0 <= \$120 ;
+  always @(posedge clk)
+    first8_0 <= \$121 ;
+  always @(posedge clk)
+    last8_0 <= \$122 ;
+  always @(posedge clk)
+    nf8_0 <= \$123 ;
+  always @(posedge clk)
+    bias0 <= \$124 ;
+  always @(posedge clk)
+    acc0 <= \$125 ;
+  always @(posedge clk)
+    deliver <= \$126 ;
+  always @(posedge clk)
+    q_owed <= \$127 ;
+  always @(posedge clk)
+    q_room <= \$128 ;
+  always @(posedge clk)
+    q_wptr <= \$129 ;
+  always @(posedge clk)
+    q_rptr <= \$130 ;
+  always @(posedge clk)
+    q_stored <= \$131 ;
+  always @(posedge clk)
+    o__valid <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      9'h000:
-          \$3  = 1'h1;
-      9'h001:
-          \$3  = 1'h1;
-      9'h002:
-          \$3  = 1'h1;
-      9'h003:
-          \$3  = 1'h1;
-      9'h004:
-          \$3  = 1'h1;
-      9'h005:
-          \$3  = 1'h1;
-      9'h006:
-          \$3  = 1'h1;
-      9'h007:
-          \$3  = 1'h1;
-      9'h008:
-          \$3  = 1'h1;
-      9'h009:
-          \$3  = 1'h1;
-      9'h00a:
-          \$3  = 1'h1;
-      9'h00b:
-          \$3  = 1'h1;
-      9'h00c:
-          \$3  = 1'h1;
-      9'h00d:
-          \$3  = 1'h1;
-      9'h00e:
-          \$3  = 1'h1;
-      9'h00f:
-          \$3  = 1'h1;
-      9'h010:
-          \$3  = 1'h1;
-      9'h011:
-          \$3  = 1'h1;
-      9'h012:
-          \$3  = 1'h1;
-      9'h013:
-          \$3  = 1'h1;
-      9'h014:
-          \$3  = 1'h1;
-      9'h015:
-          \$3  = 1'h1;
-      9'h016:
-          \$3  = 1'h1;
-      9'h017:
-          \$3  = 1'h1;
-      9'h018:
-          \$3  = 1'h1;
-      9'h019:
-          \$3  = 1'h1;
-      9'h01a:
-          \$3  = 1'h1;
-      9'h01b:
-          \$3  = 1'h1;
-      9'h01c:
-          \$3  = 1'h1;
-      9'h01d:
-          \$3  = 1'h1;
-      9'h01e:
-          \$3  = 1'h0;
-      9'h01f:
-          \$3  = 1'h0;
-      9'h020:
-          \$3  = 1'h0;
-      9'h021:
-          \$3  = 1'h0;
-      9'h022:
-          \$3  = 1'h0;
-      9'h023:
-          \$3  = 1'h0;
-      9'h024:
-          \$3  = 1'h0;
-      9'h025:
-          \$3  = 1'h0;
-      9'h026:
-          \$3  = 1'h0;
-      9'h027:
-          \$3  = 1'h0;
-      9'h028:
-          \$3  = 1'h0;
-      9'h029:
-          \$3  = 1'h0;
-      9'h02a:
-          \$3  = 1'h0;
-      9'h02b:
-          \$3  = 1'h0;
-      9'h02c:
-          \$3  = 1'h0;
-      9'h02d:
-          \$3  = 1'h0;
-      9'h02e:
-          \$3  = 1'h0;
-      9'h02f:
-          \$3  = 1'h0;
-      9'h030:
-          \$3  = 1'h0;
-      9'h031:
-          \$3  = 1'h0;
-      9'h032:
-          \$3  = 1'h0;
-      9'h033:
-          \$3  = 1'h0;
-      9'h034:
-          \$3  = 1'h0;
-      9'h035:
-          \$3  = 1'h0;
-      9'h036:
-          \$3  = 1'h0;
-      9'h037:
-          \$3  = 1'h0;
-      9'h038:
-          \$3  = 1'h0;
-      9'h039:
-          \$3  = 1'h0;
-      9'h03a:
-          \$3  = 1'h0;
-      9'h03b:
-          \$3  = 1'h0;
-      9'h03c:
-          \$3  = 1'h0;
-      9'h03d:
-          \$3  = 1'h0;
-      9'h03e:
-          \$3  = 1'h0;
-      9'h03f:
-          \$3  = 1'h0;
-      9'h040:
-          \$3  = 1'h0;
-      9'h041:
-          \$3  = 1'h0;
-      9'h042:
-          \$3  = 1'h0;
-      9'h043:
-          \$3  = 1'h0;
-      9'h044:
-          \$3  = 1'h0;
-      9'h045:
-          \$3  = 1'h0;
-      9'h046:
-          \$3  = 1'h0;
-      9'h047:
-          \$3  = 1'h0;
-      9'h048:
-          \$3  = 1'h0;
-      9'h049:
-          \$3  = 1'h0;
-      9'h04a:
-          \$3  = 1'h0;
-      9'h04b:
-          \$3  = 1'h0;
-      9'h04c:
-          \$3  = 1'h0;
-      9'h04d:
-          \$3  = 1'h0;
-      9'h04e:
-          \$3  = 1'h0;
-      9'h04f:
-          \$3  = 1'h0;
-      9'h050:
-          \$3  = 1'h0;
-      9'h051:
-          \$3  = 1'h0;
-      9'h052:
-          \$3  = 1'h0;
-      9'h053:
-          \$3  = 1'h0;
-      9'h054:
-          \$3  = 1'h0;
-      9'h055:
-          \$3  = 1'h0;
-      9'h056:
-          \$3  = 1'h0;
-      9'h057:
-          \$3  = 1'h0;
-      9'h058:
-          \$3  = 1'h0;
-      9'h059:
-          \$3  = 1'h0;
-      9'h05a:
-          \$3  = 1'h0;
-      9'h05b:
-          \$3  = 1'h0;
-      9'h05c:
-          \$3  = 1'h0;
-      9'h05d:
-          \$3  = 1'h0;
-      9'h05e:
-          \$3  = 1'h0;
-      9'h05f:
-          \$3  = 1'h0;
-      9'h060:
-          \$3  = 1'h0;
-      9'h061:
-          \$3  = 1'h0;
-      9'h062:
-          \$3  = 1'h0;
-      9'h063:
-          \$3  = 1'h0;
-      9'h064:
-          \$3  = 1'h0;
-      9'h065:
-          \$3  = 1'h0;
-      9'h066:
-          \$3  = 1'h0;
-      9'h067:
-          \$3  = 1'h0;
-      9'h068:
-          \$3  = 1'h0;
-      9'h069:
-          \$3  = 1'h0;
-      9'h06a:
-          \$3  = 1'h0;
-      9'h06b:
-          \$3  = 1'h0;
-      9'h06c:
-          \$3  = 1'h0;
-      9'h06d:
-          \$3  = 1'h0;
-      9'h06e:
-          \$3  = 1'h0;
-      9'h06f:
-          \$3  = 1'h0;
-      9'h070:
-          \$3  = 1'h0;
-      9'h071:
-          \$3  = 1'h0;
-      9'h072:
-          \$3  = 1'h0;
-      9'h073:
-          \$3  = 1'h0;
-      9'h074:
-          \$3  = 1'h0;
-      9'h075:
-          \$3  = 1'h0;
-      9'h076:
-          \$3  = 1'h0;
-      9'h077:
-          \$3  = 1'h0;
-      9'h078:
-          \$3  = 1'h0;
-      9'h079:
-          \$3  = 1'h0;
-      9'h07a:
-          \$3  = 1'h0;
-      9'h07b:
-          \$3  = 1'h0;
-      9'h07c:
-          \$3  = 1'h0;
-      9'h07d:
-          \$3  = 1'h0;
-      9'h07e:
-          \$3  = 1'h0;
-      9'h07f:
-          \$3  = 1'h0;
-      9'h080:
-          \$3  = 1'h0;
-      9'h081:
-          \$3  = 1'h0;
-      9'h082:
-          \$3  = 1'h0;
-      9'h083:
-          \$3  = 1'h0;
-      9'h084:
-          \$3  = 1'h0;
-      9'h085:
-          \$3  = 1'h0;
-      9'h086:
-          \$3  = 1'h0;
-      9'h087:
-          \$3  = 1'h0;
-      9'h088:
-          \$3  = 1'h0;
-      9'h089:
-          \$3  = 1'h0;
-      9'h08a:
-          \$3  = 1'h0;
-      9'h08b:
-          \$3  = 1'h0;
-      9'h08c:
-          \$3  = 1'h0;
-      9'h08d:
-          \$3  = 1'h0;
-      9'h08e:
-          \$3  = 1'h0;
-      9'h08f:
-          \$3  = 1'h0;
-      9'h090:
-          \$3  = 1'h0;
-      9'h091:
-          \$3  = 1'h0;
-      9'h092:
-          \$3  = 1'h0;
-      9'h093:
-          \$3  = 1'h0;
-      9'h094:
-          \$3  = 1'h0;
-      9'h095:
-          \$3  = 1'h0;
-      9'h096:
-          \$3  = 1'h0;
-      9'h097:
-          \$3  = 1'h0;
-      9'h098:
-          \$3  = 1'h0;
-      9'h099:
-          \$3  = 1'h0;
-      9'h09a:
-          \$3  = 1'h0;
-      9'h09b:
-          \$3  = 1'h0;
-      9'h09c:
-          \$3  = 1'h0;
-      9'h09d:
-          \$3  = 1'h0;
-      9'h09e:
-          \$3  = 1'h0;
-      9'h09f:
-          \$3  = 1'h0;
-      9'h0a0:
-          \$3  = 1'h0;
-      9'h0a1:
-          \$3  = 1'h0;
-      9'h0a2:
-          \$3  = 1'h0;
-      9'h0a3:
-          \$3  = 1'h0;
-      9'h0a4:
-          \$3  = 1'h0;
-      9'h0a5:
-          \$3  = 1'h0;
-      9'h0a6:
-          \$3  = 1'h0;
-      9'h0a7:
-          \$3  = 1'h0;
-      9'h0a8:
-          \$3  = 1'h0;
-      9'h0a9:
-          \$3  = 1'h0;
-      9'h0aa:
-          \$3  = 1'h0;
-      9'h0ab:
-          \$3  = 1'h0;
-      9'h0ac:
-          \$3  = 1'h0;
-      9'h0ad:
-          \$3  = 1'h0;
-      9'h0ae:
-          \$3  = 1'h0;
-      9'h0af:
-          \$3  = 1'h0;
-      9'h0b0:
-          \$3  = 1'h0;
-      9'h0b1:
-          \$3  = 1'h0;
-      9'h0b2:
-          \$3  = 1'h0;
-      9'h0b3:
-          \$3  = 1'h0;
-      9'h0b4:
-          \$3  = 1'h0;
-      9'h0b5:
-          \$3  = 1'h0;
-      9'h0b6:
-          \$3  = 1'h0;
-      9'h0b7:
-          \$3  = 1'h0;
-      9'h0b8:
-          \$3  = 1'h0;
-      9'h0b9:
-          \$3  = 1'h0;
-      9'h0ba:
-          \$3  = 1'h0;
-      9'h0bb:
-          \$3  = 1'h0;
-      9'h0bc:
-          \$3  = 1'h0;
-      9'h0bd:
-          \$3  = 1'h0;
-      9'h0be:
-          \$3  = 1'h0;
-      9'h0bf:
-          \$3  = 1'h0;
-      9'h0c0:
-          \$3  = 1'h0;
-      9'h0c1:
-          \$3  = 1'h0;
-      9'h0c2:
-          \$3  = 1'h0;
-      9'h0c3:
-          \$3  = 1'h0;
-      9'h0c4:
-          \$3  = 1'h0;
-      9'h0c5:
-          \$3  = 1'h0;
-      9'h0c6:
-          \$3  = 1'h0;
-      9'h0c7:
-          \$3  = 1'h0;
-      9'h0c8:
-          \$3  = 1'h0;
-      9'h0c9:
-          \$3  = 1'h0;
-      9'h0ca:
-          \$3  = 1'h0;
-      9'h0cb:
-          \$3  = 1'h0;
-      9'h0cc:
-          \$3  = 1'h0;
-      9'h0cd:
-          \$3  = 1'h0;
-      9'h0ce:
-          \$3  = 1'h0;
-      9'h0cf:
-          \$3  = 1'h0;
-      9'h0d0:
-          \$3  = 1'h0;
-      9'h0d1:
-          \$3  = 1'h0;
-      9'h0d2:
-          \$3  = 1'h0;
-      9'h0d3:
-          \$3  = 1'h0;
-      9'h0d4:
-          \$3  = 1'h0;
-      9'h0d5:
-          \$3  = 1'h0;
-      9'h0d6:
-          \$3  = 1'h0;
-      9'h0d7:
-          \$3  = 1'h0;
-      9'h0d8:
-          \$3  = 1'h0;
-      9'h0d9:
-          \$3  = 1'h0;
-      9'h0da:
-          \$3  = 1'h0;
-      9'h0db:
-          \$3  = 1'h0;
-      9'h0dc:
-          \$3  = 1'h0;
-      9'h0dd:
-          \$3  = 1'h0;
-      9'h0de:
-          \$3  = 1'h0;
-      9'h0df:
-          \$3  = 1'h0;
-      9'h0e0:
-          \$3  = 1'h0;
-      9'h0e1:
-          \$3  = 1'h0;
-      9'h0e2:
-          \$3  = 1'h0;
-      9'h0e3:
-          \$3  = 1'h0;
-      9'h0e4:
-          \$3  = 1'h0;
-      9'h0e5:
-          \$3  = 1'h0;
-      9'h0e6:
-          \$3  = 1'h0;
-      9'h0e7:
-          \$3  = 1'h0;
-      9'h0e8:
-          \$3  = 1'h0;
-      9'h0e9:
-          \$3  = 1'h0;
-      9'h0ea:
-          \$3  = 1'h0;
-      9'h0eb:
-          \$3  = 1'h0;
-      9'h0ec:
-          \$3  = 1'h0;
-      9'h0ed:
-          \$3  = 1'h0;
-      9'h0ee:
-          \$3  = 1'h0;
-      9'h0ef:
-          \$3  = 1'h0;
-      9'h0f0:
-          \$3  = 1'h0;
-      9'h0f1:
-          \$3  = 1'h0;
-      9'h0f2:
-          \$3  = 1'h0;
-      9'h0f3:
-          \$3  = 1'h0;
-      9'h0f4:
-          \$3  = 1'h0;
-      9'h0f5:
-          \$3  = 1'h0;
-      9'h0f6:
-          \$3  = 1'h0;
-      9'h0f7:
-          \$3  = 1'h0;
-      9'h0f8:
-          \$3  = 1'h0;
-      9'h0f9:
-          \$3  = 1'h0;
-      9'h0fa:
-          \$3  = 1'h0;
-      9'h0fb:
-          \$3  = 1'h0;
-      9'h0fc:
-          \$3  = 1'h0;
-      9'h0fd:
-          \$3  = 1'h0;
-      9'h0fe:
-          \$3  = 1'h0;
-      9'h0ff:
-          \$3  = 1'h0;
-      9'h100:
-          \$3  = 1'h0;
-      9'h101:
-          \$3  = 1'h0;
-      9'h102:
-          \$3  = 1'h0;
-      9'h103:
-          \$3  = 1'h0;
-      9'h104:
-          \$3  = 1'h0;
-      9'h105:
-          \$3  = 1'h0;
-      9'h106:
-          \$3  = 1'h0;
-      9'h107:
-          \$3  = 1'h0;
-      9'h108:
-          \$3  = 1'h0;
-      9'h109:
-          \$3  = 1'h0;
-      9'h10a:
-          \$3  = 1'h0;
-      9'h10b:
-          \$3  = 1'h0;
-      9'h10c:
-          \$3  = 1'h0;
-      9'h10d:
-          \$3  = 1'h0;
-      9'h10e:
-          \$3  = 1'h0;
-      9'h10f:
-          \$3  = 1'h0;
-      9'h110:
-          \$3  = 1'h0;
-      9'h111:
-          \$3  = 1'h0;
-      9'h112:
-          \$3  = 1'h0;
-      9'h113:
-          \$3  = 1'h0;
-      9'h114:
-          \$3  = 1'h0;
-      9'h115:
-          \$3  = 1'h0;
-      9'h116:
-          \$3  = 1'h0;
-      9'h117:
-          \$3  = 1'h0;
-      9'h118:
-          \$3  = 1'h0;
-      9'h119:
-          \$3  = 1'h0;
-      9'h11a:
-          \$3  = 1'h0;
-      9'h11b:
-          \$3  = 1'h0;
-      9'h11c:
-          \$3  = 1'h0;
-      9'h11d:
-          \$3  = 1'h0;
-      9'h11e:
-          \$3  = 1'h0;
-      9'h11f:
-          \$3  = 1'h0;
-      9'h120:
-          \$3  = 1'h0;
-      9'h121:
-          \$3  = 1'h0;
-      9'h122:
-          \$3  = 1'h0;
-      9'h123:
-          \$3  = 1'h0;
-      9'h124:
-          \$3  = 1'h0;
-      9'h125:
-          \$3  = 1'h0;
-      9'h126:
-          \$3  = 1'h0;
-      9'h127:
-          \$3  = 1'h0;
-      9'h128:
-          \$3  = 1'h0;
-      9'h129:
-          \$3  = 1'h0;
-      9'h12a:
-          \$3  = 1'h0;
-      9'h12b:
-          \$3  = 1'h0;
-      9'h12c:
-          \$3  = 1'h0;
-      9'h12d:
-          \$3  = 1'h0;
-      9'h12e:
-          \$3  = 1'h0;
-      9'h12f:
-          \$3  = 1'h0;
-      9'h130:
-          \$3  = 1'h0;
-      9'h131:
-          \$3  = 1'h0;
-      9'h132:
-          \$3  = 1'h0;
-      9'h133:
-          \$3  = 1'h0;
-      9'h134:
-          \$3  = 1'h0;
-      9'h135:
-          \$3  = 1'h0;
-      9'h136:
-          \$3  = 1'h0;
-      9'h137:
-          \$3  = 1'h0;
-      9'h138:
-          \$3  = 1'h0;
-      9'h139:
-          \$3  = 1'h0;
-      9'h13a:
-          \$3  = 1'h0;
-      9'h13b:
-          \$3  = 1'h0;
-      9'h13c:
-          \$3  = 1'h0;
-      9'h13d:
-          \$3  = 1'h0;
-      9'h13e:
-          \$3  = 1'h1;
-      9'h13f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      9'h000:
-          \$4  = 1'h0;
-      9'h001:
-          \$4  = 1'h0;
-      9'h002:
-          \$4  = 1'h0;
-      9'h003:
-          \$4  = 1'h0;
-      9'h004:
-          \$4  = 1'h0;
-      9'h005:
-          \$4  = 1'h0;
-      9'h006:
-          \$4  = 1'h0;
-      9'h007:
-          \$4  = 1'h0;
-      9'h008:
-          \$4  = 1'h0;
-      9'h009:
-          \$4  = 1'h0;
-      9'h00a:
-          \$4  = 1'h0;
-      9'h00b:
-          \$4  = 1'h0;
-      9'h00c:
-          \$4  = 1'h0;
-      9'h00d:
-          \$4  = 1'h0;
-      9'h00e:
-          \$4  = 1'h0;
-      9'h00f:
-          \$4  = 1'h0;
-      9'h010:
-          \$4  = 1'h0;
-      9'h011:
-          \$4  = 1'h0;
-      9'h012:
-          \$4  = 1'h0;
-      9'h013:
-          \$4  = 1'h0;
-      9'h014:
-          \$4  = 1'h0;
-      9'h015:
-          \$4  = 1'h0;
-      9'h016:
-          \$4  = 1'h0;
-      9'h017:
-          \$4  = 1'h0;
-      9'h018:
-          \$4  = 1'h0;
-      9'h019:
-          \$4  = 1'h0;
-      9'h01a:
-          \$4  = 1'h0;
-      9'h01b:
-          \$4  = 1'h0;
-      9'h01c:
-          \$4  = 1'h0;
-      9'h01d:
-          \$4  = 1'h0;
-      9'h01e:
-          \$4  = 1'h1;
-      9'h01f:
-          \$4  = 1'h0;
-      9'h020:
-          \$4  = 1'h0;
-      9'h021:
-          \$4  = 1'h0;
-      9'h022:
-          \$4  = 1'h0;
-      9'h023:
-          \$4  = 1'h0;
-      9'h024:
-          \$4  = 1'h0;
-      9'h025:
-          \$4  = 1'h0;
-      9'h026:
-          \$4  = 1'h0;
-      9'h027:
-          \$4  = 1'h0;
-      9'h028:
-          \$4  = 1'h0;
-      9'h029:
-          \$4  = 1'h0;
-      9'h02a:
-          \$4  = 1'h0;
-      9'h02b:
-          \$4  = 1'h0;
-      9'h02c:
-          \$4  = 1'h0;
-      9'h02d:
-          \$4  = 1'h0;
-      9'h02e:
-          \$4  = 1'h0;
-      9'h02f:
-          \$4  = 1'h0;
-      9'h030:
-          \$4  = 1'h0;
-      9'h031:
-          \$4  = 1'h0;
-      9'h032:
-          \$4  = 1'h0;
-      9'h033:
-          \$4  = 1'h0;
-      9'h034:
-          \$4  = 1'h0;
-      9'h035:
-          \$4  = 1'h0;
-      9'h036:
-          \$4  = 1'h0;
-      9'h037:
-          \$4  = 1'h0;
-      9'h038:
-          \$4  = 1'h0;
-      9'h039:
-          \$4  = 1'h0;
-      9'h03a:
-          \$4  = 1'h0;
-      9'h03b:
-          \$4  = 1'h0;
-      9'h03c:
-          \$4  = 1'h0;
-      9'h03d:
-          \$4  = 1'h0;
-      9'h03e:
-          \$4  = 1'h1;
-      9'h03f:
-          \$4  = 1'h0;
-      9'h040:
-          \$4  = 1'h0;
-      9'h041:
-          \$4  = 1'h0;
-      9'h042:
-          \$4  = 1'h0;
-      9'h043:
-          \$4  = 1'h0;
-      9'h044:
-          \$4  = 1'h0;
-      9'h045:
-          \$4  = 1'h0;
-      9'h046:
-          \$4  = 1'h0;
-      9'h047:
-          \$4  = 1'h0;
-      9'h048:
-          \$4  = 1'h0;
-      9'h049:
-          \$4  = 1'h0;
-      9'h04a:
-          \$4  = 1'h0;
-      9'h04b:
-          \$4  = 1'h0;
-      9'h04c:
-          \$4  = 1'h0;
-      9'h04d:
-          \$4  = 1'h0;
-      9'h04e:
-          \$4  = 1'h0;
-      9'h04f:
-          \$4  = 1'h0;
-      9'h050:
-          \$4  = 1'h0;
-      9'h051:
-          \$4  = 1'h0;
-      9'h052:
-          \$4  = 1'h0;
-      9'h053:
-          \$4  = 1'h0;
-      9'h054:
-          \$4  = 1'h0;
-      9'h055:
-          \$4  = 1'h0;
-      9'h056:
-          \$4  = 1'h0;
-      9'h057:
-          \$4  = 1'h0;
-      9'h058:
-          \$4  = 1'h0;
-      9'h059:
-          \$4  = 1'h0;
-      9'h05a:
-          \$4  = 1'h0;
-      9'h05b:
-          \$4  = 1'h0;
-      9'h05c:
-          \$4  = 1'h0;
-      9'h05d:
-          \$4  = 1'h0;
-      9'h05e:
-          \$4  = 1'h1;
-      9'h05f:
-          \$4  = 1'h0;
-      9'h060:
-          \$4  = 1'h0;
-      9'h061:
-          \$4  = 1'h0;
-      9'h062:
-          \$4  = 1'h0;
-      9'h063:
-          \$4  = 1'h0;
-      9'h064:
-          \$4  = 1'h0;
-      9'h065:
-          \$4  = 1'h0;
-      9'h066:
-          \$4  = 1'h0;
-      9'h067:
-          \$4  = 1'h0;
-      9'h068:
-          \$4  = 1'h0;
-      9'h069:
-          \$4  = 1'h0;
-      9'h06a:
-          \$4  = 1'h0;
-      9'h06b:
-          \$4  = 1'h0;
-      9'h06c:
-          \$4  = 1'h0;
-      9'h06d:
-          \$4  = 1'h0;
-      9'h06e:
-          \$4  = 1'h0;
-      9'h06f:
-          \$4  = 1'h0;
-      9'h070:
-          \$4  = 1'h0;
-      9'h071:
-          \$4  = 1'h0;
-      9'h072:
-          \$4  = 1'h0;
-      9'h073:
-          \$4  = 1'h0;
-      9'h074:
-          \$4  = 1'h0;
-      9'h075:
-          \$4  = 1'h0;
-      9'h076:
-          \$4  = 1'h0;
-      9'h077:
-          \$4  = 1'h0;
-      9'h078:
-          \$4  = 1'h0;
-      9'h079:
-          \$4  = 1'h0;
-      9'h07a:
-          \$4  = 1'h0;
-      9'h07b:
-          \$4  = 1'h0;
-      9'h07c:
-          \$4  = 1'h0;
-      9'h07d:
-          \$4  = 1'h0;
-      9'h07e:
-          \$4  = 1'h1;
-      9'h07f:
-          \$4  = 1'h0;
-      9'h080:
-          \$4  = 1'h0;
-      9'h081:
-          \$4  = 1'h0;
-      9'h082:
-          \$4  = 1'h0;
-      9'h083:
-          \$4  = 1'h0;
-      9'h084:
-          \$4  = 1'h0;
-      9'h085:
-          \$4  = 1'h0;
-      9'h086:
-          \$4  = 1'h0;
-      9'h087:
-          \$4  = 1'h0;
-      9'h088:
-          \$4  = 1'h0;
-      9'h089:
-          \$4  = 1'h0;
-      9'h08a:
-          \$4  = 1'h0;
-      9'h08b:
-          \$4  = 1'h0;
-      9'h08c:
-          \$4  = 1'h0;
-      9'h08d:
-          \$4  = 1'h0;
-      9'h08e:
-          \$4  = 1'h0;
-      9'h08f:
-          \$4  = 1'h0;
-      9'h090:
-          \$4  = 1'h0;
-      9'h091:
-          \$4  = 1'h0;
-      9'h092:
-          \$4  = 1'h0;
-      9'h093:
-          \$4  = 1'h0;
-      9'h094:
-          \$4  = 1'h0;
-      9'h095:
-          \$4  = 1'h0;
-      9'h096:
-          \$4  = 1'h0;
-      9'h097:
-          \$4  = 1'h0;
-      9'h098:
-          \$4  = 1'h0;
-      9'h099:
-          \$4  = 1'h0;
-      9'h09a:
-          \$4  = 1'h0;
-      9'h09b:
-          \$4  = 1'h0;
-      9'h09c:
-          \$4  = 1'h0;
-      9'h09d:
-          \$4  = 1'h0;
-      9'h09e:
-          \$4  = 1'h1;
-      9'h09f:
-          \$4  = 1'h0;
-      9'h0a0:
-          \$4  = 1'h0;
-      9'h0a1:
-          \$4  = 1'h0;
-      9'h0a2:
-          \$4  = 1'h0;
-      9'h0a3:
-          \$4  = 1'h0;
-      9'h0a4:
-          \$4  = 1'h0;
-      9'h0a5:
-          \$4  = 1'h0;
-      9'h0a6:
-          \$4  = 1'h0;
-      9'h0a7:
-          \$4  = 1'h0;
-      9'h0a8:
-          \$4  = 1'h0;
-      9'h0a9:
-          \$4  = 1'h0;
-      9'h0aa:
-          \$4  = 1'h0;
-      9'h0ab:
-          \$4  = 1'h0;
-      9'h0ac:
-          \$4  = 1'h0;
-      9'h0ad:
-          \$4  = 1'h0;
-      9'h0ae:
-          \$4  = 1'h0;
-      9'h0af:
-          \$4  = 1'h0;
-      9'h0b0:
-          \$4  = 1'h0;
-      9'h0b1:
-          \$4  = 1'h0;
-      9'h0b2:
-          \$4  = 1'h0;
-      9'h0b3:
-          \$4  = 1'h0;
-      9'h0b4:
-          \$4  = 1'h0;
-      9'h0b5:
-          \$4  = 1'h0;
-      9'h0b6:
-          \$4  = 1'h0;
-      9'h0b7:
-          \$4  = 1'h0;
-      9'h0b8:
-          \$4  = 1'h0;
-      9'h0b9:
-          \$4  = 1'h0;
-      9'h0ba:
-          \$4  = 1'h0;
-      9'h0bb:
-          \$4  = 1'h0;
-      9'h0bc:
-          \$4  = 1'h0;
-      9'h0bd:
-          \$4  = 1'h0;
-      9'h0be:
-          \$4  = 1'h1;
-      9'h0bf:
-          \$4  = 1'h0;
-      9'h0c0:
-          \$4  = 1'h0;
-      9'h0c1:
-          \$4  = 1'h0;
-      9'h0c2:
-          \$4  = 1'h0;
-      9'h0c3:
-          \$4  = 1'h0;
-      9'h0c4:
-          \$4  = 1'h0;
-      9'h0c5:
-          \$4  = 1'h0;
-      9'h0c6:
-          \$4  = 1'h0;
-      9'h0c7:
-          \$4  = 1'h0;
-      9'h0c8:
-          \$4  = 1'h0;
-      9'h0c9:
-          \$4  = 1'h0;
-      9'h0ca:
-          \$4  = 1'h0;
-      9'h0cb:
-          \$4  = 1'h0;
-      9'h0cc:
-          \$4  = 1'h0;
-      9'h0cd:
-          \$4  = 1'h0;
-      9'h0ce:
-          \$4  = 1'h0;
-      9'h0cf:
-          \$4  = 1'h0;
-      9'h0d0:
-          \$4  = 1'h0;
-      9'h0d1:
-          \$4  = 1'h0;
-      9'h0d2:
-          \$4  = 1'h0;
-      9'h0d3:
-          \$4  = 1'h0;
-      9'h0d4:
-          \$4  = 1'h0;
-      9'h0d5:
-          \$4  = 1'h0;
-      9'h0d6:
-          \$4  = 1'h0;
-      9'h0d7:
-          \$4  = 1'h0;
-      9'h0d8:
-          \$4  = 1'h0;
-      9'h0d9:
-          \$4  = 1'h0;
-      9'h0da:
-          \$4  = 1'h0;
-      9'h0db:
-          \$4  = 1'h0;
-      9'h0dc:
-          \$4  = 1'h0;
-      9'h0dd:
-          \$4  = 1'h0;
-      9'h0de:
-          \$4  = 1'h1;
-      9'h0df:
-          \$4  = 1'h0;
-      9'h0e0:
-          \$4  = 1'h0;
-      9'h0e1:
-          \$4  = 1'h0;
-      9'h0e2:
-          \$4  = 1'h0;
-      9'h0e3:
-          \$4  = 1'h0;
-      9'h0e4:
-          \$4  = 1'h0;
-      9'h0e5:
-          \$4  = 1'h0;
-      9'h0e6:
-          \$4  = 1'h0;
-      9'h0e7:
-          \$4  = 1'h0;
-      9'h0e8:
-          \$4  = 1'h0;
-      9'h0e9:
-          \$4  = 1'h0;
-      9'h0ea:
-          \$4  = 1'h0;
-      9'h0eb:
-          \$4  = 1'h0;
-      9'h0ec:
-          \$4  = 1'h0;
-      9'h0ed:
-          \$4  = 1'h0;
-      9'h0ee:
-          \$4  = 1'h0;
-      9'h0ef:
-          \$4  = 1'h0;
-      9'h0f0:
-          \$4  = 1'h0;
-      9'h0f1:
-          \$4  = 1'h0;
-      9'h0f2:
-          \$4  = 1'h0;
-      9'h0f3:
-          \$4  = 1'h0;
-      9'h0f4:
-          \$4  = 1'h0;
-      9'h0f5:
-          \$4  = 1'h0;
-      9'h0f6:
-          \$4  = 1'h0;
-      9'h0f7:
-          \$4  = 1'h0;
-      9'h0f8:
-          \$4  = 1'h0;
-      9'h0f9:
-          \$4  = 1'h0;
-      9'h0fa:
-          \$4  = 1'h0;
-      9'h0fb:
-          \$4  = 1'h0;
-      9'h0fc:
-          \$4  = 1'h0;
-      9'h0fd:
-          \$4  = 1'h0;
-      9'h0fe:
-          \$4  = 1'h1;
-      9'h0ff:
-          \$4  = 1'h0;
-      9'h100:
-          \$4  = 1'h0;
-      9'h101:
-          \$4  = 1'h0;
-      9'h102:
-          \$4  = 1'h0;
-      9'h103:
-          \$4  = 1'h0;
-      9'h104:
-          \$4  = 1'h0;
-      9'h105:
-          \$4  = 1'h0;
-      9'h106:
-          \$4  = 1'h0;
-      9'h107:
-          \$4  = 1'h0;
-      9'h108:
-          \$4  = 1'h0;
-      9'h109:
-          \$4  = 1'h0;
-      9'h10a:
-          \$4  = 1'h0;
-      9'h10b:
-          \$4  = 1'h0;
-      9'h10c:
-          \$4  = 1'h0;
-      9'h10d:
-          \$4  = 1'h0;
-      9'h10e:
-          \$4  = 1'h0;
-      9'h10f:
-          \$4  = 1'h0;
-      9'h110:
-          \$4  = 1'h0;
-      9'h111:
-          \$4  = 1'h0;
-      9'h112:
-          \$4  = 1'h0;
-      9'h113:
-          \$4  = 1'h0;
-      9'h114:
-          \$4  = 1'h0;
-      9'h115:
-          \$4  = 1'h0;
-      9'h116:
-          \$4  = 1'h0;
-      9'h117:
-          \$4  = 1'h0;
-      9'h118:
-          \$4  = 1'h0;
-      9'h119:
-          \$4  = 1'h0;
-      9'h11a:
-          \$4  = 1'h0;
-      9'h11b:
-          \$4  = 1'h0;
-      9'h11c:
-          \$4  = 1'h0;
-      9'h11d:
-          \$4  = 1'h0;
-      9'h11e:
-          \$4  = 1'h1;
-      9'h11f:
-          \$4  = 1'h0;
-      9'h120:
-          \$4  = 1'h0;
-      9'h121:
-          \$4  = 1'h0;
-      9'h122:
-          \$4  = 1'h0;
-      9'h123:
-          \$4  = 1'h0;
-      9'h124:
-          \$4  = 1'h0;
-      9'h125:
-          \$4  = 1'h0;
-      9'h126:
-          \$4  = 1'h0;
-      9'h127:
-          \$4  = 1'h0;
-      9'h128:
-          \$4  = 1'h0;
-      9'h129:
-          \$4  = 1'h0;
-      9'h12a:
-          \$4  = 1'h0;
-      9'h12b:
-          \$4  = 1'h0;
-      9'h12c:
-          \$4  = 1'h0;
-      9'h12d:
-          \$4  = 1'h0;
-      9'h12e:
-          \$4  = 1'h0;
-      9'h12f:
-          \$4  = 1'h0;
-      9'h130:
-          \$4  = 1'h0;
-      9'h131:
-          \$4  = 1'h0;
-      9'h132:
-          \$4  = 1'h0;
-      9'h133:
-          \$4  = 1'h0;
-      9'h134:
-          \$4  = 1'h0;
-      9'h135:
-          \$4  = 1'h0;
-      9'h136:
-          \$4  = 1'h0;
-      9'h137:
-          \$4  = 1'h0;
-      9'h138:
-          \$4  = 1'h0;
-      9'h139:
-          \$4  = 1'h0;
-      9'h13a:
-          \$4  = 1'h0;
-      9'h13b:
-          \$4  = 1'h0;
-      9'h13c:
-          \$4  = 1'h0;
-      9'h13d:
-          \$4  = 1'h0;
-      9'h13e:
-          \$4  = 1'h1;
-      9'h13f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      9'h000:
-          \$5  = 1'h0;
-      9'h001:
-          \$5  = 1'h0;
-      9'h002:
-          \$5  = 1'h0;
-      9'h003:
-          \$5  = 1'h0;
-      9'h004:
-          \$5  = 1'h0;
-      9'h005:
-          \$5  = 1'h0;
-      9'h006:
-          \$5  = 1'h0;
-      9'h007:
-          \$5  = 1'h0;
-      9'h008:
-          \$5  = 1'h0;
-      9'h009:
-          \$5  = 1'h0;
-      9'h00a:
-          \$5  = 1'h0;
-      9'h00b:
-          \$5  = 1'h0;
-      9'h00c:
-          \$5  = 1'h0;
-      9'h00d:
-          \$5  = 1'h0;
-      9'h00e:
-          \$5  = 1'h0;
-      9'h00f:
-          \$5  = 1'h0;
-      9'h010:
-          \$5  = 1'h0;
-      9'h011:
-          \$5  = 1'h0;
-      9'h012:
-          \$5  = 1'h0;
-      9'h013:
-          \$5  = 1'h0;
-      9'h014:
-          \$5  = 1'h0;
-      9'h015:
-          \$5  = 1'h0;
-      9'h016:
-          \$5  = 1'h0;
-      9'h017:
-          \$5  = 1'h0;
-      9'h018:
-          \$5  = 1'h0;
-      9'h019:
-          \$5  = 1'h0;
-      9'h01a:
-          \$5  = 1'h0;
-      9'h01b:
-          \$5  = 1'h0;
-      9'h01c:
-          \$5  = 1'h0;
-      9'h01d:
-          \$5  = 1'h1;
-      9'h01e:
-          \$5  = 1'h0;
-      9'h01f:
-          \$5  = 1'h0;
-      9'h020:
-          \$5  = 1'h0;
-      9'h021:
-          \$5  = 1'h0;
-      9'h022:
-          \$5  = 1'h0;
-      9'h023:
-          \$5  = 1'h0;
-      9'h024:
-          \$5  = 1'h0;
-      9'h025:
-          \$5  = 1'h0;
-      9'h026:
-          \$5  = 1'h0;
-      9'h027:
-          \$5  = 1'h0;
-      9'h028:
-          \$5  = 1'h0;
-      9'h029:
-          \$5  = 1'h0;
-      9'h02a:
-          \$5  = 1'h0;
-      9'h02b:
-          \$5  = 1'h0;
-      9'h02c:
-          \$5  = 1'h0;
-      9'h02d:
-          \$5  = 1'h0;
-      9'h02e:
-          \$5  = 1'h0;
-      9'h02f:
-          \$5  = 1'h0;
-      9'h030:
-          \$5  = 1'h0;
-      9'h031:
-          \$5  = 1'h0;
-      9'h032:
-          \$5  = 1'h0;
-      9'h033:
-          \$5  = 1'h0;
-      9'h034:
-          \$5  = 1'h0;
-      9'h035:
-          \$5  = 1'h0;
-      9'h036:
-          \$5  = 1'h0;
-      9'h037:
-          \$5  = 1'h0;
-      9'h038:
-          \$5  = 1'h0;
-      9'h039:
-          \$5  = 1'h0;
-      9'h03a:
-          \$5  = 1'h0;
-      9'h03b:
-          \$5  = 1'h0;
-      9'h03c:
-          \$5  = 1'h0;
-      9'h03d:
-          \$5  = 1'h1;
-      9'h03e:
-          \$5  = 1'h0;
-      9'h03f:
-          \$5  = 1'h0;
-      9'h040:
-          \$5  = 1'h0;
-      9'h041:
-          \$5  = 1'h0;
-      9'h042:
-          \$5  = 1'h0;
-      9'h043:
-          \$5  = 1'h0;
-      9'h044:
-          \$5  = 1'h0;
-      9'h045:
-          \$5  = 1'h0;
-      9'h046:
-          \$5  = 1'h0;
-      9'h047:
-          \$5  = 1'h0;
-      9'h048:
-          \$5  = 1'h0;
-      9'h049:
-          \$5  = 1'h0;
-      9'h04a:
-          \$5  = 1'h0;
-      9'h04b:
-          \$5  = 1'h0;
-      9'h04c:
-          \$5  = 1'h0;
-      9'h04d:
-          \$5  = 1'h0;
-      9'h04e:
-          \$5  = 1'h0;
-      9'h04f:
-          \$5  = 1'h0;
-      9'h050:
-          \$5  = 1'h0;
-      9'h051:
-          \$5  = 1'h0;
-      9'h052:
-          \$5  = 1'h0;
-      9'h053:
-          \$5  = 1'h0;
-      9'h054:
-          \$5  = 1'h0;
-      9'h055:
-          \$5  = 1'h0;
-      9'h056:
-          \$5  = 1'h0;
-      9'h057:
-          \$5  = 1'h0;
-      9'h058:
-          \$5  = 1'h0;
-      9'h059:
-          \$5  = 1'h0;
-      9'h05a:
-          \$5  = 1'h0;
-      9'h05b:
-          \$5  = 1'h0;
-      9'h05c:
-          \$5  = 1'h0;
-      9'h05d:
-          \$5  = 1'h1;
-      9'h05e:
-          \$5  = 1'h0;
-      9'h05f:
-          \$5  = 1'h0;
-      9'h060:
-          \$5  = 1'h0;
-      9'h061:
-          \$5  = 1'h0;
-      9'h062:
-          \$5  = 1'h0;
-      9'h063:
-          \$5  = 1'h0;
-      9'h064:
-          \$5  = 1'h0;
-      9'h065:
-          \$5  = 1'h0;
-      9'h066:
-          \$5  = 1'h0;
-      9'h067:
-          \$5  = 1'h0;
-      9'h068:
-          \$5  = 1'h0;
-      9'h069:
-          \$5  = 1'h0;
-      9'h06a:
-          \$5  = 1'h0;
-      9'h06b:
-          \$5  = 1'h0;
-      9'h06c:
-          \$5  = 1'h0;
-      9'h06d:
-          \$5  = 1'h0;
-      9'h06e:
-          \$5  = 1'h0;
-      9'h06f:
-          \$5  = 1'h0;
-      9'h070:
-          \$5  = 1'h0;
-      9'h071:
-          \$5  = 1'h0;
-      9'h072:
-          \$5  = 1'h0;
-      9'h073:
-          \$5  = 1'h0;
-      9'h074:
-          \$5  = 1'h0;
-      9'h075:
-          \$5  = 1'h0;
-      9'h076:
-          \$5  = 1'h0;
-      9'h077:
-          \$5  = 1'h0;
-      9'h078:
-          \$5  = 1'h0;
-      9'h079:
-          \$5  = 1'h0;
-      9'h07a:
-          \$5  = 1'h0;
-      9'h07b:
-          \$5  = 1'h0;
-      9'h07c:
-          \$5  = 1'h0;
-      9'h07d:
-          \$5  = 1'h1;
-      9'h07e:
-          \$5  = 1'h0;
-      9'h07f:
-          \$5  = 1'h0;
-      9'h080:
-          \$5  = 1'h0;
-      9'h081:
-          \$5  = 1'h0;
-      9'h082:
-          \$5  = 1'h0;
-      9'h083:
-          \$5  = 1'h0;
-      9'h084:
-          \$5  = 1'h0;
-      9'h085:
-          \$5  = 1'h0;
-      9'h086:
-          \$5  = 1'h0;
-      9'h087:
-          \$5  = 1'h0;
-      9'h088:
-          \$5  = 1'h0;
-      9'h089:
-          \$5  = 1'h0;
-      9'h08a:
-          \$5  = 1'h0;
-      9'h08b:
-          \$5  = 1'h0;
-      9'h08c:
-          \$5  = 1'h0;
-      9'h08d:
-          \$5  = 1'h0;
-      9'h08e:
-          \$5  = 1'h0;
-      9'h08f:
-          \$5  = 1'h0;
-      9'h090:
-          \$5  = 1'h0;
-      9'h091:
-          \$5  = 1'h0;
-      9'h092:
-          \$5  = 1'h0;
-      9'h093:
-          \$5  = 1'h0;
-      9'h094:
-          \$5  = 1'h0;
-      9'h095:
-          \$5  = 1'h0;
-      9'h096:
-          \$5  = 1'h0;
-      9'h097:
-          \$5  = 1'h0;
-      9'h098:
-          \$5  = 1'h0;
-      9'h099:
-          \$5  = 1'h0;
-      9'h09a:
-          \$5  = 1'h0;
-      9'h09b:
-          \$5  = 1'h0;
-      9'h09c:
-          \$5  = 1'h0;
-      9'h09d:
-          \$5  = 1'h1;
-      9'h09e:
-          \$5  = 1'h0;
-      9'h09f:
-          \$5  = 1'h0;
-      9'h0a0:
-          \$5  = 1'h0;
-      9'h0a1:
-          \$5  = 1'h0;
-      9'h0a2:
-          \$5  = 1'h0;
-      9'h0a3:
-          \$5  = 1'h0;
-      9'h0a4:
-          \$5  = 1'h0;
-      9'h0a5:
-          \$5  = 1'h0;
-      9'h0a6:
-          \$5  = 1'h0;
-      9'h0a7:
-          \$5  = 1'h0;
-      9'h0a8:
-          \$5  = 1'h0;
-      9'h0a9:
-          \$5  = 1'h0;
-      9'h0aa:
-          \$5  = 1'h0;
-      9'h0ab:
-          \$5  = 1'h0;
-      9'h0ac:
-          \$5  = 1'h0;
-      9'h0ad:
-          \$5  = 1'h0;
-      9'h0ae:
-          \$5  = 1'h0;
-      9'h0af:
-          \$5  = 1'h0;
-      9'h0b0:
-          \$5  = 1'h0;
-      9'h0b1:
-          \$5  = 1'h0;
-      9'h0b2:
-          \$5  = 1'h0;
-      9'h0b3:
-          \$5  = 1'h0;
-      9'h0b4:
-          \$5  = 1'h0;
-      9'h0b5:
-          \$5  = 1'h0;
-      9'h0b6:
-          \$5  = 1'h0;
-      9'h0b7:
-          \$5  = 1'h0;
-      9'h0b8:
-          \$5  = 1'h0;
-      9'h0b9:
-          \$5  = 1'h0;
-      9'h0ba:
-          \$5  = 1'h0;
-      9'h0bb:
-          \$5  = 1'h0;
-      9'h0bc:
-          \$5  = 1'h0;
-      9'h0bd:
-          \$5  = 1'h1;
-      9'h0be:
-          \$5  = 1'h0;
-      9'h0bf:
-          \$5  = 1'h0;
-      9'h0c0:
-          \$5  = 1'h0;
-      9'h0c1:
-          \$5  = 1'h0;
-      9'h0c2:
-          \$5  = 1'h0;
-      9'h0c3:
-          \$5  = 1'h0;
-      9'h0c4:
-          \$5  = 1'h0;
-      9'h0c5:
-          \$5  = 1'h0;
-      9'h0c6:
-          \$5  = 1'h0;
-      9'h0c7:
-          \$5  = 1'h0;
-      9'h0c8:
-          \$5  = 1'h0;
-      9'h0c9:
-          \$5  = 1'h0;
-      9'h0ca:
-          \$5  = 1'h0;
-      9'h0cb:
-          \$5  = 1'h0;
-      9'h0cc:
-          \$5  = 1'h0;
-      9'h0cd:
-          \$5  = 1'h0;
-      9'h0ce:
-          \$5  = 1'h0;
-      9'h0cf:
-          \$5  = 1'h0;
-      9'h0d0:
-          \$5  = 1'h0;
-      9'h0d1:
-          \$5  = 1'h0;
-      9'h0d2:
-          \$5  = 1'h0;
-      9'h0d3:
-          \$5  = 1'h0;
-      9'h0d4:
-          \$5  = 1'h0;
-      9'h0d5:
-          \$5  = 1'h0;
-      9'h0d6:
-          \$5  = 1'h0;
-      9'h0d7:
-          \$5  = 1'h0;
-      9'h0d8:
-          \$5  = 1'h0;
-      9'h0d9:
-          \$5  = 1'h0;
-      9'h0da:
-          \$5  = 1'h0;
-      9'h0db:
-          \$5  = 1'h0;
-      9'h0dc:
-          \$5  = 1'h0;
-      9'h0dd:
-          \$5  = 1'h1;
-      9'h0de:
-          \$5  = 1'h0;
-      9'h0df:
-          \$5  = 1'h0;
-      9'h0e0:
-          \$5  = 1'h0;
-      9'h0e1:
-          \$5  = 1'h0;
-      9'h0e2:
-          \$5  = 1'h0;
-      9'h0e3:
-          \$5  = 1'h0;
-      9'h0e4:
-          \$5  = 1'h0;
-      9'h0e5:
-          \$5  = 1'h0;
-      9'h0e6:
-          \$5  = 1'h0;
-      9'h0e7:
-          \$5  = 1'h0;
-      9'h0e8:
-          \$5  = 1'h0;
-      9'h0e9:
-          \$5  = 1'h0;
-      9'h0ea:
-          \$5  = 1'h0;
-      9'h0eb:
-          \$5  = 1'h0;
-      9'h0ec:
-          \$5  = 1'h0;
-      9'h0ed:
-          \$5  = 1'h0;
-      9'h0ee:
-          \$5  = 1'h0;
-      9'h0ef:
-          \$5  = 1'h0;
-      9'h0f0:
-          \$5  = 1'h0;
-      9'h0f1:
-          \$5  = 1'h0;
-      9'h0f2:
-          \$5  = 1'h0;
-      9'h0f3:
-          \$5  = 1'h0;
-      9'h0f4:
-          \$5  = 1'h0;
-      9'h0f5:
-          \$5  = 1'h0;
-      9'h0f6:
-          \$5  = 1'h0;
-      9'h0f7:
-          \$5  = 1'h0;
-      9'h0f8:
-          \$5  = 1'h0;
-      9'h0f9:
-          \$5  = 1'h0;
-      9'h0fa:
-          \$5  = 1'h0;
-      9'h0fb:
-          \$5  = 1'h0;
-      9'h0fc:
-          \$5  = 1'h0;
-      9'h0fd:
-          \$5  = 1'h1;
-      9'h0fe:
-          \$5  = 1'h0;
-      9'h0ff:
-          \$5  = 1'h0;
-      9'h100:
-          \$5  = 1'h0;
-      9'h101:
-          \$5  = 1'h0;
-      9'h102:
-          \$5  = 1'h0;
-      9'h103:
-          \$5  = 1'h0;
-      9'h104:
-          \$5  = 1'h0;
-      9'h105:
-          \$5  = 1'h0;
-      9'h106:
-          \$5  = 1'h0;
-      9'h107:
-          \$5  = 1'h0;
-      9'h108:
-          \$5  = 1'h0;
-      9'h109:
-          \$5  = 1'h0;
-      9'h10a:
-          \$5  = 1'h0;
-      9'h10b:
-          \$5  = 1'h0;
-      9'h10c:
-          \$5  = 1'h0;
-      9'h10d:
-          \$5  = 1'h0;
-      9'h10e:
-          \$5  = 1'h0;
-      9'h10f:
-          \$5  = 1'h0;
-      9'h110:
-          \$5  = 1'h0;
-      9'h111:
-          \$5  = 1'h0;
-      9'h112:
-          \$5  = 1'h0;
-      9'h113:
-          \$5  = 1'h0;
-      9'h114:
-          \$5  = 1'h0;
-      9'h115:
-          \$5  = 1'h0;
-      9'h116:
-          \$5  = 1'h0;
-      9'h117:
-          \$5  = 1'h0;
-      9'h118:
-          \$5  = 1'h0;
-      9'h119:
-          \$5  = 1'h0;
-      9'h11a:
-          \$5  = 1'h0;
-      9'h11b:
-          \$5  = 1'h0;
-      9'h11c:
-          \$5  = 1'h0;
-      9'h11d:
-          \$5  = 1'h1;
-      9'h11e:
-          \$5  = 1'h0;
-      9'h11f:
-          \$5  = 1'h0;
-      9'h120:
-          \$5  = 1'h0;
-      9'h121:
-          \$5  = 1'h0;
-      9'h122:
-          \$5  = 1'h0;
-      9'h123:
-          \$5  = 1'h0;
-      9'h124:
-          \$5  = 1'h0;
-      9'h125:
-          \$5  = 1'h0;
-      9'h126:
-          \$5  = 1'h0;
-      9'h127:
-          \$5  = 1'h0;
-      9'h128:
-          \$5  = 1'h0;
-      9'h129:
-          \$5  = 1'h0;
-      9'h12a:
-          \$5  = 1'h0;
-      9'h12b:
-          \$5  = 1'h0;
-      9'h12c:
-          \$5  = 1'h0;
-      9'h12d:
-          \$5  = 1'h0;
-      9'h12e:
-          \$5  = 1'h0;
-      9'h12f:
-          \$5  = 1'h0;
-      9'h130:
-          \$5  = 1'h0;
-      9'h131:
-          \$5  = 1'h0;
-      9'h132:
-          \$5  = 1'h0;
-      9'h133:
-          \$5  = 1'h0;
-      9'h134:
-          \$5  = 1'h0;
-      9'h135:
-          \$5  = 1'h0;
-      9'h136:
-          \$5  = 1'h0;
-      9'h137:
-          \$5  = 1'h0;
-      9'h138:
-          \$5  = 1'h0;
-      9'h139:
-          \$5  = 1'h0;
-      9'h13a:
-          \$5  = 1'h0;
-      9'h13b:
-          \$5  = 1'h0;
-      9'h13c:
-          \$5  = 1'h0;
-      9'h13d:
-          \$5  = 1'h1;
-      9'h13e:
-          \$5  = 1'h0;
-      9'h13f:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$12  = 23'h000000;
+    \$11  = 23'h000000;
     casez (nf7)
       4'h0:
-          \$12  = 23'h000438;
+          \$11  = 23'h000438;
       4'h1:
-          \$12  = 23'h7ffea1;
+          \$11  = 23'h7ffea1;
       4'h2:
-          \$12  = 23'h0004eb;
+          \$11  = 23'h0004eb;
       4'h3:
-          \$12  = 23'h00057b;
+          \$11  = 23'h00057b;
       4'h4:
-          \$12  = 23'h000068;
+          \$11  = 23'h000068;
       4'h5:
-          \$12  = 23'h7ffcab;
+          \$11  = 23'h7ffcab;
       4'h6:
-          \$12  = 23'h7ffd2c;
+          \$11  = 23'h7ffd2c;
       4'h7:
-          \$12  = 23'h7ffd69;
+          \$11  = 23'h7ffd69;
       4'h8:
-          \$12  = 23'h000601;
+          \$11  = 23'h000601;
       4'h9:
-          \$12  = 23'h0004b5;
+          \$11  = 23'h0004b5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$69  = nf_t;
-    if (issue) begin
-      \$69  = nf_t_ahead;
-    end
+    \$68  = 1'h1;
     if (rst) begin
-      \$69  = 4'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$70  = nf_t_ahead;
+    \$69  = tile;
     if (issue) begin
-      \$70  = \$1 ;
+      \$69  = \$1 ;
     end
     if (rst) begin
-      \$70  = 4'h0;
+      \$69  = 12'h600;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$71  = sf_t;
+    \$70  = tile_plus1;
     if (issue) begin
-      \$71  = sf_t_ahead;
+      \$70  = tile_plus2;
     end
     if (rst) begin
-      \$71  = 5'h00;
+      \$70  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$72  = sf_t_ahead;
+    \$71  = tile_plus2;
     if (issue) begin
-      \$72  = \$2 ;
+      \$71  = \$4 [8:0];
     end
     if (rst) begin
-      \$72  = 5'h01;
+      \$71  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$73  = reads_input_t;
+    \$72  = t;
     if (issue) begin
-      \$73  = reads_input_t_ahead;
+      \$72  = \$7 [8:0];
     end
     if (rst) begin
-      \$73  = 1'h1;
+      \$72  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$74  = reads_input_t_ahead;
-    if (issue) begin
-      \$74  = \$3 ;
-    end
+    \$73  = i__payload;
     if (rst) begin
-      \$74  = 1'h1;
+      \$73  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$75  = first_t;
-    if (issue) begin
-      \$75  = first_t_ahead;
-    end
+    \$74  = tile[9];
     if (rst) begin
-      \$75  = 1'h1;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$76  = first_t_ahead;
-    if (issue) begin
-      \$76  = \$4 ;
+    \$75  = issue;
+    if (rst) begin
+      \$75  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$76  = tile[10];
     if (rst) begin
       \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$77  = last_t;
-    if (issue) begin
-      \$77  = last_t_ahead;
-    end
+    \$77  = tile[11];
     if (rst) begin
       \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$78  = last_t_ahead;
-    if (issue) begin
-      \$78  = \$5 ;
-    end
+    \$78  = tile[3:0];
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = t;
-    if (issue) begin
-      \$79  = \$8 [8:0];
-    end
+    \$79  = from_input;
     if (rst) begin
-      \$79  = 9'h000;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = i__payload;
+    \$80  = x_reg;
     if (rst) begin
       \$80  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = reads_input_t;
+    \$81  = rport__data;
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = issue;
+    \$82  = \$8 ;
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = first_t;
+    \$83  = t;
     if (rst) begin
-      \$83  = 1'h0;
+      \$83  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = last_t;
+    \$84  = t1;
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = nf_t;
+    \$85  = \port__data$29 ;
     if (rst) begin
-      \$85  = 4'h0;
+      \$85  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = from_input;
+    \$86  = x_mid;
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = x_reg;
+    \$87  = \$9 ;
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = rport__data;
+    \$88  = rom0_read;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = \$9 ;
+    \$89  = \$10 ;
     if (rst) begin
-      \$89  = 8'h00;
+      \$89  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = t;
+    \$90  = prod0_0;
     if (rst) begin
-      \$90  = 9'h000;
+      \$90  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = t1;
+    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$91  = 9'h000;
+      \$91  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = port__data;
+    \$92  = v1;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = x_mid;
+    \$93  = first1;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = \$10 ;
+    \$94  = last1;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = rom0_read;
+    \$95  = nf1;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = \$11 ;
+    \$96  = v2;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = prod0_0;
+    \$97  = first2;
     if (rst) begin
-      \$97  = 17'h00000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$98  = last2;
     if (rst) begin
-      \$98  = 23'h000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = v1;
+    \$99  = nf2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = first1;
+    \$100  = v3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = last1;
+    \$101  = first3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = nf1;
+    \$102  = last3;
     if (rst) begin
-      \$102  = 4'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = v2;
+    \$103  = nf3;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = first2;
+    \$104  = v4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = last2;
+    \$105  = first4;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = nf2;
+    \$106  = last4;
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = v3;
+    \$107  = nf4;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = first3;
+    \$108  = v5;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = last3;
+    \$109  = first5;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = nf3;
+    \$110  = last5;
     if (rst) begin
-      \$110  = 4'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = v4;
+    \$111  = nf5;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = first4;
+    \$112  = v6;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = last4;
+    \$113  = first6;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = nf4;
+    \$114  = last6;
     if (rst) begin
-      \$114  = 4'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = v5;
+    \$115  = nf6;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = first5;
+    \$116  = v7;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = last5;
+    \$117  = first7;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = nf5;
+    \$118  = last7;
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = v6;
+    \$119  = nf7;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = first6;
+    \$120  = v7;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = last6;
+    \$121  = first7;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = nf6;
+    \$122  = last7;
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = v7;
+    \$123  = nf7;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = first7;
+    \$124  = \$11 ;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = last7;
+    \$125  = acc0;
+    if (v8_0) begin
+      \$125  = \$63 [22:0];
+    end
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = nf7;
+    \$126  = \$12 ;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = v7;
+    \$127  = \$67 [3:0];
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first7;
+    \$128  = \$19 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = last7;
+    \$129  = q_wptr;
+    if (\$26 ) begin
+      \$129  = \$29 [3:0];
+    end
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = nf7;
+    \$130  = q_rptr;
+    if (\$33 ) begin
+      \$130  = \$36 [3:0];
+    end
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$12 ;
+    \$131  = \$49 [3:0];
     if (rst) begin
-      \$131  = 23'h000000;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = acc0;
-    if (v8_0) begin
-      \$132  = \$64 [22:0];
+    \$132  = o__valid;
+    if (\$51 ) begin
+      \$132  = \$53 ;
     end
     if (rst) begin
-      \$132  = 23'h000000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$13 ;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$68 [3:0];
-    if (rst) begin
-      \$134  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$20 ;
-    if (rst) begin
-      \$135  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = q_wptr;
-    if (\$27 ) begin
-      \$136  = \$30 [3:0];
+    \$133  = o__payload;
+    if (\$51 ) begin
+      \$133  = \$55 ;
     end
     if (rst) begin
-      \$136  = 4'h0;
+      \$133  = 23'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = q_rptr;
-    if (\$34 ) begin
-      \$137  = \$37 [3:0];
-    end
-    if (rst) begin
-      \$137  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$50 [3:0];
-    if (rst) begin
-      \$138  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = o__valid;
-    if (\$52 ) begin
-      \$139  = \$54 ;
-    end
-    if (rst) begin
-      \$139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = o__payload;
-    if (\$52 ) begin
-      \$140  = \$56 ;
-    end
-    if (rst) begin
-      \$140  = 23'h000000;
-    end
-  end
-  assign acc0_next = \$64 [22:0];
-  assign q_owed_next = \$68 [3:0];
+  assign acc0_next = \$63 [22:0];
+  assign q_owed_next = \$67 [3:0];
   assign q_in = acc0;
-  assign \$signature__addr  = sf_t;
+  assign \$signature__addr  = tile[8:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$90  = deliver;
-  assign \$signature__addr$91  = q_wptr;
-  assign \$signature__data$92  = acc0;
-  assign \rport__addr$93  = q_rptr;
+  assign rport__addr = tile[8:4];
+  assign \port__addr$85  = rom0_addr;
+  assign \$signature__en$86  = deliver;
+  assign \$signature__addr$87  = q_wptr;
+  assign \$signature__data$88  = acc0;
+  assign \rport__addr$89  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;

@@ -673,11 +673,11 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
+  wire [7:0] \$1 ;
   wire [8:0] \$10 ;
   wire [8:0] \$100 ;
   wire [8:0] \$101 ;
-  wire [8:0] \$102 ;
+  wire [16:0] \$102 ;
   wire [16:0] \$103 ;
   wire [16:0] \$104 ;
   wire [16:0] \$105 ;
@@ -779,110 +779,110 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$192 ;
   wire [16:0] \$193 ;
   wire [16:0] \$194 ;
-  wire [16:0] \$195 ;
+  wire [17:0] \$195 ;
   wire [17:0] \$196 ;
-  wire [17:0] \$197 ;
-  wire [18:0] \$198 ;
+  wire [18:0] \$197 ;
+  wire [17:0] \$198 ;
   wire [17:0] \$199 ;
-  reg \$2 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  wire [17:0] \$200 ;
-  wire [18:0] \$201 ;
+  wire [18:0] \$200 ;
+  wire [17:0] \$201 ;
   wire [17:0] \$202 ;
-  wire [17:0] \$203 ;
-  wire [18:0] \$204 ;
+  wire [18:0] \$203 ;
+  wire [17:0] \$204 ;
   wire [17:0] \$205 ;
-  wire [17:0] \$206 ;
-  wire [18:0] \$207 ;
+  wire [18:0] \$206 ;
+  wire [17:0] \$207 ;
   wire [17:0] \$208 ;
-  wire [17:0] \$209 ;
+  wire [18:0] \$209 ;
   wire [8:0] \$21 ;
-  wire [18:0] \$210 ;
+  wire [17:0] \$210 ;
   wire [17:0] \$211 ;
-  wire [17:0] \$212 ;
-  wire [18:0] \$213 ;
+  wire [18:0] \$212 ;
+  wire [17:0] \$213 ;
   wire [17:0] \$214 ;
-  wire [17:0] \$215 ;
-  wire [18:0] \$216 ;
-  wire [17:0] \$217 ;
-  wire [18:0] \$218 ;
+  wire [18:0] \$215 ;
+  wire [17:0] \$216 ;
+  wire [18:0] \$217 ;
+  wire [24:0] \$218 ;
   wire [24:0] \$219 ;
   wire [8:0] \$22 ;
-  wire [24:0] \$220 ;
-  wire [25:0] \$221 ;
+  wire [25:0] \$220 ;
+  wire [24:0] \$221 ;
   wire [24:0] \$222 ;
-  wire [24:0] \$223 ;
-  wire [25:0] \$224 ;
-  wire [24:0] \$225 ;
+  wire [25:0] \$223 ;
+  wire [24:0] \$224 ;
+  wire [17:0] \$225 ;
   wire [17:0] \$226 ;
-  wire [17:0] \$227 ;
-  wire [18:0] \$228 ;
+  wire [18:0] \$227 ;
+  wire [17:0] \$228 ;
   wire [17:0] \$229 ;
   wire [8:0] \$23 ;
-  wire [17:0] \$230 ;
-  wire [18:0] \$231 ;
+  wire [18:0] \$230 ;
+  wire [17:0] \$231 ;
   wire [17:0] \$232 ;
-  wire [17:0] \$233 ;
-  wire [18:0] \$234 ;
+  wire [18:0] \$233 ;
+  wire [17:0] \$234 ;
   wire [17:0] \$235 ;
-  wire [17:0] \$236 ;
-  wire [18:0] \$237 ;
+  wire [18:0] \$236 ;
+  wire [17:0] \$237 ;
   wire [17:0] \$238 ;
-  wire [17:0] \$239 ;
+  wire [18:0] \$239 ;
   wire [8:0] \$24 ;
-  wire [18:0] \$240 ;
+  wire [17:0] \$240 ;
   wire [17:0] \$241 ;
-  wire [17:0] \$242 ;
-  wire [18:0] \$243 ;
+  wire [18:0] \$242 ;
+  wire [17:0] \$243 ;
   wire [17:0] \$244 ;
-  wire [17:0] \$245 ;
-  wire [18:0] \$246 ;
-  wire [17:0] \$247 ;
-  wire [18:0] \$248 ;
+  wire [18:0] \$245 ;
+  wire [17:0] \$246 ;
+  wire [18:0] \$247 ;
+  wire [24:0] \$248 ;
   wire [24:0] \$249 ;
   wire [8:0] \$25 ;
-  wire [24:0] \$250 ;
-  wire [25:0] \$251 ;
+  wire [25:0] \$250 ;
+  wire [24:0] \$251 ;
   wire [24:0] \$252 ;
-  wire [24:0] \$253 ;
-  wire [25:0] \$254 ;
-  wire [24:0] \$255 ;
+  wire [25:0] \$253 ;
+  wire [24:0] \$254 ;
+  wire [17:0] \$255 ;
   wire [17:0] \$256 ;
-  wire [17:0] \$257 ;
-  wire [18:0] \$258 ;
+  wire [18:0] \$257 ;
+  wire [17:0] \$258 ;
   wire [17:0] \$259 ;
   wire [8:0] \$26 ;
-  wire [17:0] \$260 ;
-  wire [18:0] \$261 ;
+  wire [18:0] \$260 ;
+  wire [17:0] \$261 ;
   wire [17:0] \$262 ;
-  wire [17:0] \$263 ;
-  wire [18:0] \$264 ;
+  wire [18:0] \$263 ;
+  wire [17:0] \$264 ;
   wire [17:0] \$265 ;
-  wire [17:0] \$266 ;
-  wire [18:0] \$267 ;
+  wire [18:0] \$266 ;
+  wire [17:0] \$267 ;
   wire [17:0] \$268 ;
-  wire [17:0] \$269 ;
+  wire [18:0] \$269 ;
   wire [8:0] \$27 ;
-  wire [18:0] \$270 ;
+  wire [17:0] \$270 ;
   wire [17:0] \$271 ;
-  wire [17:0] \$272 ;
-  wire [18:0] \$273 ;
+  wire [18:0] \$272 ;
+  wire [17:0] \$273 ;
   wire [17:0] \$274 ;
-  wire [17:0] \$275 ;
-  wire [18:0] \$276 ;
-  wire [17:0] \$277 ;
-  wire [18:0] \$278 ;
+  wire [18:0] \$275 ;
+  wire [17:0] \$276 ;
+  wire [18:0] \$277 ;
+  wire [24:0] \$278 ;
   wire [24:0] \$279 ;
   wire [8:0] \$28 ;
-  wire [24:0] \$280 ;
-  wire [25:0] \$281 ;
+  wire [25:0] \$280 ;
+  wire [24:0] \$281 ;
   wire [24:0] \$282 ;
-  wire [24:0] \$283 ;
-  wire [25:0] \$284 ;
-  wire [24:0] \$285 ;
+  wire [25:0] \$283 ;
+  wire [24:0] \$284 ;
+  reg [23:0] \$285 ;
   reg [23:0] \$286 ;
   reg [23:0] \$287 ;
-  reg [23:0] \$288 ;
+  wire \$288 ;
   wire \$289 ;
   wire [8:0] \$29 ;
   wire \$290 ;
@@ -895,23 +895,23 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
-  reg \$3 ;
+  wire [5:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
+  wire [4:0] \$304 ;
   wire [4:0] \$305 ;
-  wire [4:0] \$306 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  wire \$311 ;
+  wire [4:0] \$311 ;
   wire [4:0] \$312 ;
-  wire [4:0] \$313 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
@@ -919,398 +919,398 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$318 ;
   wire \$319 ;
   wire [8:0] \$32 ;
-  wire \$320 ;
-  wire [4:0] \$321 ;
+  wire [4:0] \$320 ;
+  wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
-  wire \$325 ;
-  wire [5:0] \$326 ;
+  wire [5:0] \$325 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire [8:0] \$33 ;
   wire \$330 ;
-  wire \$331 ;
-  wire [71:0] \$332 ;
+  wire [71:0] \$331 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
-  wire [23:0] \$339 ;
+  wire [23:0] \$338 ;
+  wire [24:0] \$339 ;
   wire [8:0] \$34 ;
-  wire [24:0] \$340 ;
-  wire [23:0] \$341 ;
-  wire [24:0] \$342 ;
-  wire [23:0] \$343 ;
-  wire [24:0] \$344 ;
-  wire \$345 ;
-  wire [4:0] \$346 ;
-  wire \$347 ;
-  wire [5:0] \$348 ;
-  reg [3:0] \$349 ;
+  wire [23:0] \$340 ;
+  wire [24:0] \$341 ;
+  wire [23:0] \$342 ;
+  wire [24:0] \$343 ;
+  wire \$344 ;
+  wire [4:0] \$345 ;
+  wire \$346 ;
+  wire [5:0] \$347 ;
+  reg \$348 ;
+  reg [7:0] \$349 ;
   wire [8:0] \$35 ;
-  reg [3:0] \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
+  reg [4:0] \$350 ;
+  reg [4:0] \$351 ;
+  reg [4:0] \$352 ;
+  reg [255:0] \$353 ;
   reg \$354 ;
   reg \$355 ;
   reg \$356 ;
   reg \$357 ;
-  reg \$358 ;
-  reg [4:0] \$359 ;
+  reg [3:0] \$358 ;
+  reg \$359 ;
   wire [8:0] \$36 ;
   reg [255:0] \$360 ;
-  reg \$361 ;
-  reg \$362 ;
-  reg \$363 ;
-  reg \$364 ;
-  reg [3:0] \$365 ;
-  reg \$366 ;
-  reg [255:0] \$367 ;
-  reg [255:0] \$368 ;
-  reg [255:0] \$369 ;
+  reg [255:0] \$361 ;
+  reg [255:0] \$362 ;
+  reg [4:0] \$363 ;
+  reg [4:0] \$364 ;
+  reg [63:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg [7:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [4:0] \$370 ;
-  reg [4:0] \$371 ;
-  reg [63:0] \$372 ;
+  reg [7:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [7:0] \$372 ;
   reg [7:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg [7:0] \$375 ;
+  reg [4:0] \$374 ;
+  reg [63:0] \$375 ;
   reg [7:0] \$376 ;
   reg [7:0] \$377 ;
   reg [7:0] \$378 ;
   reg [7:0] \$379 ;
   wire [8:0] \$38 ;
   reg [7:0] \$380 ;
-  reg [4:0] \$381 ;
-  reg [63:0] \$382 ;
+  reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
   reg [7:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [7:0] \$385 ;
+  reg [4:0] \$384 ;
+  reg [63:0] \$385 ;
   reg [7:0] \$386 ;
   reg [7:0] \$387 ;
   reg [7:0] \$388 ;
   reg [7:0] \$389 ;
   wire [8:0] \$39 ;
   reg [7:0] \$390 ;
-  reg [4:0] \$391 ;
-  reg [63:0] \$392 ;
+  reg [7:0] \$391 ;
+  reg [7:0] \$392 ;
   reg [7:0] \$393 ;
-  reg [7:0] \$394 ;
-  reg [7:0] \$395 ;
+  reg [4:0] \$394 ;
+  reg [63:0] \$395 ;
   reg [7:0] \$396 ;
   reg [7:0] \$397 ;
   reg [7:0] \$398 ;
   reg [7:0] \$399 ;
-  reg \$4 ;
+  wire [5:0] \$4 ;
   wire [8:0] \$40 ;
   reg [7:0] \$400 ;
-  reg [4:0] \$401 ;
-  reg [63:0] \$402 ;
+  reg [7:0] \$401 ;
+  reg [7:0] \$402 ;
   reg [7:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg [7:0] \$405 ;
+  reg [4:0] \$404 ;
+  reg [63:0] \$405 ;
   reg [7:0] \$406 ;
   reg [7:0] \$407 ;
   reg [7:0] \$408 ;
   reg [7:0] \$409 ;
   wire [8:0] \$41 ;
   reg [7:0] \$410 ;
-  reg [4:0] \$411 ;
-  reg [63:0] \$412 ;
+  reg [7:0] \$411 ;
+  reg [7:0] \$412 ;
   reg [7:0] \$413 ;
-  reg [7:0] \$414 ;
-  reg [7:0] \$415 ;
+  reg [4:0] \$414 ;
+  reg [63:0] \$415 ;
   reg [7:0] \$416 ;
   reg [7:0] \$417 ;
   reg [7:0] \$418 ;
   reg [7:0] \$419 ;
   wire [8:0] \$42 ;
   reg [7:0] \$420 ;
-  reg [4:0] \$421 ;
-  reg [63:0] \$422 ;
+  reg [7:0] \$421 ;
+  reg [7:0] \$422 ;
   reg [7:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg [7:0] \$425 ;
+  reg [4:0] \$424 ;
+  reg [63:0] \$425 ;
   reg [7:0] \$426 ;
   reg [7:0] \$427 ;
   reg [7:0] \$428 ;
   reg [7:0] \$429 ;
   wire [8:0] \$43 ;
   reg [7:0] \$430 ;
-  reg [4:0] \$431 ;
-  reg [63:0] \$432 ;
+  reg [7:0] \$431 ;
+  reg [7:0] \$432 ;
   reg [7:0] \$433 ;
-  reg [7:0] \$434 ;
-  reg [7:0] \$435 ;
+  reg [4:0] \$434 ;
+  reg [63:0] \$435 ;
   reg [7:0] \$436 ;
   reg [7:0] \$437 ;
   reg [7:0] \$438 ;
   reg [7:0] \$439 ;
   wire [8:0] \$44 ;
   reg [7:0] \$440 ;
-  reg [4:0] \$441 ;
-  reg [63:0] \$442 ;
+  reg [7:0] \$441 ;
+  reg [7:0] \$442 ;
   reg [7:0] \$443 ;
-  reg [7:0] \$444 ;
-  reg [7:0] \$445 ;
+  reg [4:0] \$444 ;
+  reg [63:0] \$445 ;
   reg [7:0] \$446 ;
   reg [7:0] \$447 ;
   reg [7:0] \$448 ;
   reg [7:0] \$449 ;
   wire [8:0] \$45 ;
   reg [7:0] \$450 ;
-  reg [4:0] \$451 ;
-  reg [63:0] \$452 ;
+  reg [7:0] \$451 ;
+  reg [7:0] \$452 ;
   reg [7:0] \$453 ;
-  reg [7:0] \$454 ;
-  reg [7:0] \$455 ;
+  reg [4:0] \$454 ;
+  reg [63:0] \$455 ;
   reg [7:0] \$456 ;
   reg [7:0] \$457 ;
   reg [7:0] \$458 ;
   reg [7:0] \$459 ;
   wire [8:0] \$46 ;
   reg [7:0] \$460 ;
-  reg [4:0] \$461 ;
-  reg [63:0] \$462 ;
+  reg [7:0] \$461 ;
+  reg [7:0] \$462 ;
   reg [7:0] \$463 ;
-  reg [7:0] \$464 ;
-  reg [7:0] \$465 ;
+  reg [4:0] \$464 ;
+  reg [63:0] \$465 ;
   reg [7:0] \$466 ;
   reg [7:0] \$467 ;
   reg [7:0] \$468 ;
   reg [7:0] \$469 ;
   wire [8:0] \$47 ;
   reg [7:0] \$470 ;
-  reg [4:0] \$471 ;
-  reg [63:0] \$472 ;
+  reg [7:0] \$471 ;
+  reg [7:0] \$472 ;
   reg [7:0] \$473 ;
-  reg [7:0] \$474 ;
-  reg [7:0] \$475 ;
+  reg [4:0] \$474 ;
+  reg [39:0] \$475 ;
   reg [7:0] \$476 ;
   reg [7:0] \$477 ;
   reg [7:0] \$478 ;
   reg [7:0] \$479 ;
   wire [8:0] \$48 ;
   reg [7:0] \$480 ;
-  reg [4:0] \$481 ;
-  reg [39:0] \$482 ;
-  reg [7:0] \$483 ;
+  reg [8:0] \$481 ;
+  reg [7:0] \$482 ;
+  reg [8:0] \$483 ;
   reg [7:0] \$484 ;
-  reg [7:0] \$485 ;
+  reg [8:0] \$485 ;
   reg [7:0] \$486 ;
-  reg [7:0] \$487 ;
-  reg [8:0] \$488 ;
-  reg [7:0] \$489 ;
+  reg [8:0] \$487 ;
+  reg [7:0] \$488 ;
+  reg [8:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [8:0] \$490 ;
-  reg [7:0] \$491 ;
-  reg [8:0] \$492 ;
-  reg [7:0] \$493 ;
-  reg [8:0] \$494 ;
-  reg [7:0] \$495 ;
-  reg [8:0] \$496 ;
-  reg [7:0] \$497 ;
-  reg [8:0] \$498 ;
-  reg [7:0] \$499 ;
-  reg \$5 ;
+  reg [7:0] \$490 ;
+  reg [8:0] \$491 ;
+  reg [7:0] \$492 ;
+  reg [8:0] \$493 ;
+  reg [7:0] \$494 ;
+  reg [8:0] \$495 ;
+  reg [7:0] \$496 ;
+  reg [8:0] \$497 ;
+  reg [7:0] \$498 ;
+  reg [8:0] \$499 ;
+  wire \$5 ;
   wire [8:0] \$50 ;
-  reg [8:0] \$500 ;
-  reg [7:0] \$501 ;
-  reg [8:0] \$502 ;
-  reg [7:0] \$503 ;
-  reg [8:0] \$504 ;
-  reg [7:0] \$505 ;
-  reg [8:0] \$506 ;
-  reg [7:0] \$507 ;
-  reg [8:0] \$508 ;
-  reg [7:0] \$509 ;
+  reg [7:0] \$500 ;
+  reg [8:0] \$501 ;
+  reg [7:0] \$502 ;
+  reg [8:0] \$503 ;
+  reg [7:0] \$504 ;
+  reg [8:0] \$505 ;
+  reg [7:0] \$506 ;
+  reg [8:0] \$507 ;
+  reg [7:0] \$508 ;
+  reg [8:0] \$509 ;
   wire [8:0] \$51 ;
-  reg [8:0] \$510 ;
-  reg [7:0] \$511 ;
-  reg [8:0] \$512 ;
-  reg [7:0] \$513 ;
-  reg [8:0] \$514 ;
-  reg [7:0] \$515 ;
-  reg [8:0] \$516 ;
-  reg [7:0] \$517 ;
-  reg [8:0] \$518 ;
-  reg [7:0] \$519 ;
+  reg [7:0] \$510 ;
+  reg [8:0] \$511 ;
+  reg [7:0] \$512 ;
+  reg [8:0] \$513 ;
+  reg [7:0] \$514 ;
+  reg [8:0] \$515 ;
+  reg [7:0] \$516 ;
+  reg [8:0] \$517 ;
+  reg [7:0] \$518 ;
+  reg [8:0] \$519 ;
   wire [8:0] \$52 ;
-  reg [8:0] \$520 ;
-  reg [7:0] \$521 ;
-  reg [8:0] \$522 ;
-  reg [7:0] \$523 ;
-  reg [8:0] \$524 ;
-  reg [7:0] \$525 ;
-  reg [8:0] \$526 ;
-  reg [7:0] \$527 ;
-  reg [8:0] \$528 ;
-  reg [7:0] \$529 ;
+  reg [7:0] \$520 ;
+  reg [8:0] \$521 ;
+  reg [7:0] \$522 ;
+  reg [8:0] \$523 ;
+  reg [7:0] \$524 ;
+  reg [8:0] \$525 ;
+  reg [7:0] \$526 ;
+  reg [8:0] \$527 ;
+  reg [7:0] \$528 ;
+  reg [8:0] \$529 ;
   wire [8:0] \$53 ;
-  reg [8:0] \$530 ;
-  reg [7:0] \$531 ;
-  reg [8:0] \$532 ;
-  reg [7:0] \$533 ;
-  reg [8:0] \$534 ;
-  reg [7:0] \$535 ;
-  reg [8:0] \$536 ;
-  reg [7:0] \$537 ;
-  reg [8:0] \$538 ;
-  reg [7:0] \$539 ;
+  reg [7:0] \$530 ;
+  reg [8:0] \$531 ;
+  reg [7:0] \$532 ;
+  reg [8:0] \$533 ;
+  reg [7:0] \$534 ;
+  reg [8:0] \$535 ;
+  reg [7:0] \$536 ;
+  reg [8:0] \$537 ;
+  reg [7:0] \$538 ;
+  reg [8:0] \$539 ;
   wire [8:0] \$54 ;
-  reg [8:0] \$540 ;
-  reg [7:0] \$541 ;
-  reg [8:0] \$542 ;
-  reg [7:0] \$543 ;
-  reg [8:0] \$544 ;
-  reg [7:0] \$545 ;
-  reg [8:0] \$546 ;
-  reg [7:0] \$547 ;
-  reg [8:0] \$548 ;
-  reg [7:0] \$549 ;
+  reg [7:0] \$540 ;
+  reg [8:0] \$541 ;
+  reg [7:0] \$542 ;
+  reg [8:0] \$543 ;
+  reg [7:0] \$544 ;
+  reg [8:0] \$545 ;
+  reg [7:0] \$546 ;
+  reg [8:0] \$547 ;
+  reg [7:0] \$548 ;
+  reg [8:0] \$549 ;
   wire [8:0] \$55 ;
-  reg [8:0] \$550 ;
-  reg [7:0] \$551 ;
-  reg [8:0] \$552 ;
-  reg [7:0] \$553 ;
-  reg [8:0] \$554 ;
-  reg [7:0] \$555 ;
-  reg [8:0] \$556 ;
-  reg [7:0] \$557 ;
-  reg [8:0] \$558 ;
-  reg [7:0] \$559 ;
+  reg [7:0] \$550 ;
+  reg [8:0] \$551 ;
+  reg [7:0] \$552 ;
+  reg [8:0] \$553 ;
+  reg [7:0] \$554 ;
+  reg [8:0] \$555 ;
+  reg [7:0] \$556 ;
+  reg [8:0] \$557 ;
+  reg [7:0] \$558 ;
+  reg [8:0] \$559 ;
   wire [8:0] \$56 ;
-  reg [8:0] \$560 ;
-  reg [7:0] \$561 ;
-  reg [8:0] \$562 ;
-  reg [7:0] \$563 ;
-  reg [8:0] \$564 ;
-  reg [7:0] \$565 ;
-  reg [8:0] \$566 ;
-  reg [7:0] \$567 ;
-  reg [8:0] \$568 ;
-  reg [7:0] \$569 ;
+  reg [7:0] \$560 ;
+  reg [8:0] \$561 ;
+  reg [7:0] \$562 ;
+  reg [8:0] \$563 ;
+  reg [7:0] \$564 ;
+  reg [8:0] \$565 ;
+  reg [7:0] \$566 ;
+  reg [8:0] \$567 ;
+  reg [7:0] \$568 ;
+  reg [8:0] \$569 ;
   wire [8:0] \$57 ;
-  reg [8:0] \$570 ;
-  reg [7:0] \$571 ;
-  reg [8:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg [8:0] \$574 ;
-  reg [7:0] \$575 ;
-  reg [8:0] \$576 ;
-  reg [7:0] \$577 ;
-  reg [8:0] \$578 ;
-  reg [7:0] \$579 ;
+  reg [7:0] \$570 ;
+  reg [8:0] \$571 ;
+  reg [7:0] \$572 ;
+  reg [8:0] \$573 ;
+  reg [7:0] \$574 ;
+  reg [8:0] \$575 ;
+  reg [7:0] \$576 ;
+  reg [8:0] \$577 ;
+  reg [7:0] \$578 ;
+  reg [8:0] \$579 ;
   wire [8:0] \$58 ;
-  reg [8:0] \$580 ;
-  reg [7:0] \$581 ;
-  reg [8:0] \$582 ;
-  reg [7:0] \$583 ;
-  reg [8:0] \$584 ;
-  reg [7:0] \$585 ;
-  reg [8:0] \$586 ;
-  reg [7:0] \$587 ;
-  reg [8:0] \$588 ;
-  reg [7:0] \$589 ;
+  reg [7:0] \$580 ;
+  reg [8:0] \$581 ;
+  reg [7:0] \$582 ;
+  reg [8:0] \$583 ;
+  reg [7:0] \$584 ;
+  reg [8:0] \$585 ;
+  reg [7:0] \$586 ;
+  reg [8:0] \$587 ;
+  reg [7:0] \$588 ;
+  reg [8:0] \$589 ;
   wire [8:0] \$59 ;
-  reg [8:0] \$590 ;
-  reg [7:0] \$591 ;
-  reg [8:0] \$592 ;
-  reg [7:0] \$593 ;
-  reg [8:0] \$594 ;
-  reg [7:0] \$595 ;
-  reg [8:0] \$596 ;
-  reg [7:0] \$597 ;
-  reg [8:0] \$598 ;
-  reg [7:0] \$599 ;
-  wire \$6 ;
+  reg [7:0] \$590 ;
+  reg [8:0] \$591 ;
+  reg [7:0] \$592 ;
+  reg [8:0] \$593 ;
+  reg [7:0] \$594 ;
+  reg [8:0] \$595 ;
+  reg [7:0] \$596 ;
+  reg [8:0] \$597 ;
+  reg [7:0] \$598 ;
+  reg [8:0] \$599 ;
+  wire [5:0] \$6 ;
   wire [8:0] \$60 ;
-  reg [8:0] \$600 ;
-  reg [7:0] \$601 ;
-  reg [8:0] \$602 ;
-  reg [7:0] \$603 ;
-  reg [8:0] \$604 ;
-  reg [7:0] \$605 ;
-  reg [8:0] \$606 ;
-  reg [7:0] \$607 ;
-  reg [8:0] \$608 ;
-  reg [7:0] \$609 ;
+  reg [7:0] \$600 ;
+  reg [8:0] \$601 ;
+  reg [7:0] \$602 ;
+  reg [8:0] \$603 ;
+  reg [7:0] \$604 ;
+  reg [8:0] \$605 ;
+  reg [7:0] \$606 ;
+  reg [8:0] \$607 ;
+  reg [7:0] \$608 ;
+  reg [8:0] \$609 ;
   wire [8:0] \$61 ;
-  reg [8:0] \$610 ;
-  reg [7:0] \$611 ;
-  reg [8:0] \$612 ;
-  reg [7:0] \$613 ;
-  reg [8:0] \$614 ;
-  reg [7:0] \$615 ;
-  reg [8:0] \$616 ;
-  reg [7:0] \$617 ;
-  reg [8:0] \$618 ;
-  reg [7:0] \$619 ;
+  reg [7:0] \$610 ;
+  reg [8:0] \$611 ;
+  reg [7:0] \$612 ;
+  reg [8:0] \$613 ;
+  reg [7:0] \$614 ;
+  reg [8:0] \$615 ;
+  reg [7:0] \$616 ;
+  reg [8:0] \$617 ;
+  reg [7:0] \$618 ;
+  reg [8:0] \$619 ;
   wire [8:0] \$62 ;
-  reg [8:0] \$620 ;
-  reg [7:0] \$621 ;
-  reg [8:0] \$622 ;
-  reg [7:0] \$623 ;
-  reg [8:0] \$624 ;
-  reg [7:0] \$625 ;
-  reg [8:0] \$626 ;
-  reg [7:0] \$627 ;
-  reg [8:0] \$628 ;
-  reg [7:0] \$629 ;
+  reg [7:0] \$620 ;
+  reg [8:0] \$621 ;
+  reg [7:0] \$622 ;
+  reg [8:0] \$623 ;
+  reg [7:0] \$624 ;
+  reg [8:0] \$625 ;
+  reg [7:0] \$626 ;
+  reg [8:0] \$627 ;
+  reg [7:0] \$628 ;
+  reg [8:0] \$629 ;
   wire [8:0] \$63 ;
-  reg [8:0] \$630 ;
-  reg [7:0] \$631 ;
-  reg [8:0] \$632 ;
-  reg [7:0] \$633 ;
-  reg [8:0] \$634 ;
-  reg [7:0] \$635 ;
-  reg [8:0] \$636 ;
-  reg [7:0] \$637 ;
-  reg [8:0] \$638 ;
-  reg [7:0] \$639 ;
+  reg [7:0] \$630 ;
+  reg [8:0] \$631 ;
+  reg [7:0] \$632 ;
+  reg [8:0] \$633 ;
+  reg [7:0] \$634 ;
+  reg [8:0] \$635 ;
+  reg [7:0] \$636 ;
+  reg [8:0] \$637 ;
+  reg [7:0] \$638 ;
+  reg [8:0] \$639 ;
   wire [8:0] \$64 ;
-  reg [8:0] \$640 ;
-  reg [7:0] \$641 ;
-  reg [8:0] \$642 ;
-  reg [7:0] \$643 ;
-  reg [8:0] \$644 ;
-  reg [7:0] \$645 ;
-  reg [8:0] \$646 ;
-  reg [7:0] \$647 ;
-  reg [8:0] \$648 ;
-  reg [7:0] \$649 ;
+  reg [7:0] \$640 ;
+  reg [8:0] \$641 ;
+  reg [7:0] \$642 ;
+  reg [8:0] \$643 ;
+  reg [7:0] \$644 ;
+  reg [8:0] \$645 ;
+  reg [7:0] \$646 ;
+  reg [8:0] \$647 ;
+  reg [7:0] \$648 ;
+  reg [8:0] \$649 ;
   wire [8:0] \$65 ;
-  reg [8:0] \$650 ;
-  reg [7:0] \$651 ;
-  reg [8:0] \$652 ;
-  reg [7:0] \$653 ;
-  reg [8:0] \$654 ;
-  reg [7:0] \$655 ;
-  reg [8:0] \$656 ;
-  reg [7:0] \$657 ;
-  reg [8:0] \$658 ;
-  reg [7:0] \$659 ;
+  reg [7:0] \$650 ;
+  reg [8:0] \$651 ;
+  reg [7:0] \$652 ;
+  reg [8:0] \$653 ;
+  reg [7:0] \$654 ;
+  reg [8:0] \$655 ;
+  reg [7:0] \$656 ;
+  reg [8:0] \$657 ;
+  reg [7:0] \$658 ;
+  reg [8:0] \$659 ;
   wire [8:0] \$66 ;
-  reg [8:0] \$660 ;
-  reg [7:0] \$661 ;
-  reg [8:0] \$662 ;
-  reg [7:0] \$663 ;
-  reg [8:0] \$664 ;
-  reg [7:0] \$665 ;
-  reg [8:0] \$666 ;
-  reg [7:0] \$667 ;
-  reg [8:0] \$668 ;
-  reg [7:0] \$669 ;
+  reg [7:0] \$660 ;
+  reg [8:0] \$661 ;
+  reg [7:0] \$662 ;
+  reg [8:0] \$663 ;
+  reg [7:0] \$664 ;
+  reg [8:0] \$665 ;
+  reg [7:0] \$666 ;
+  reg [16:0] \$667 ;
+  reg [16:0] \$668 ;
+  reg [16:0] \$669 ;
   wire [8:0] \$67 ;
-  reg [8:0] \$670 ;
-  reg [7:0] \$671 ;
-  reg [8:0] \$672 ;
-  reg [7:0] \$673 ;
+  reg [16:0] \$670 ;
+  reg [16:0] \$671 ;
+  reg [16:0] \$672 ;
+  reg [16:0] \$673 ;
   reg [16:0] \$674 ;
   reg [16:0] \$675 ;
   reg [16:0] \$676 ;
@@ -1450,7 +1450,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$797 ;
   reg [16:0] \$798 ;
   reg [16:0] \$799 ;
-  wire [5:0] \$8 ;
+  wire [255:0] \$8 ;
   wire [8:0] \$80 ;
   reg [16:0] \$800 ;
   reg [16:0] \$801 ;
@@ -1510,13 +1510,13 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$850 ;
   reg [16:0] \$851 ;
   reg [16:0] \$852 ;
-  reg [16:0] \$853 ;
-  reg [16:0] \$854 ;
-  reg [16:0] \$855 ;
-  reg [16:0] \$856 ;
-  reg [16:0] \$857 ;
-  reg [16:0] \$858 ;
-  reg [16:0] \$859 ;
+  reg [23:0] \$853 ;
+  reg [23:0] \$854 ;
+  reg [23:0] \$855 ;
+  reg [23:0] \$856 ;
+  reg [23:0] \$857 ;
+  reg [23:0] \$858 ;
+  reg [23:0] \$859 ;
   wire [8:0] \$86 ;
   reg [23:0] \$860 ;
   reg [23:0] \$861 ;
@@ -1546,88 +1546,80 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [23:0] \$883 ;
   reg [23:0] \$884 ;
   reg [23:0] \$885 ;
-  reg [23:0] \$886 ;
-  reg [23:0] \$887 ;
-  reg [23:0] \$888 ;
-  reg [23:0] \$889 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg [3:0] \$889 ;
   wire [8:0] \$89 ;
-  reg [23:0] \$890 ;
-  reg [23:0] \$891 ;
-  reg [23:0] \$892 ;
-  reg \$893 ;
+  reg \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg [3:0] \$893 ;
   reg \$894 ;
   reg \$895 ;
-  reg [3:0] \$896 ;
-  reg \$897 ;
+  reg \$896 ;
+  reg [3:0] \$897 ;
   reg \$898 ;
   reg \$899 ;
-  wire [255:0] \$9 ;
+  wire [8:0] \$9 ;
   wire [8:0] \$90 ;
-  reg [3:0] \$900 ;
-  reg \$901 ;
+  reg \$900 ;
+  reg [3:0] \$901 ;
   reg \$902 ;
   reg \$903 ;
-  reg [3:0] \$904 ;
-  reg \$905 ;
+  reg \$904 ;
+  reg [3:0] \$905 ;
   reg \$906 ;
   reg \$907 ;
-  reg [3:0] \$908 ;
-  reg \$909 ;
+  reg \$908 ;
+  reg [3:0] \$909 ;
   wire [8:0] \$91 ;
   reg \$910 ;
   reg \$911 ;
-  reg [3:0] \$912 ;
-  reg \$913 ;
+  reg \$912 ;
+  reg [3:0] \$913 ;
   reg \$914 ;
   reg \$915 ;
-  reg [3:0] \$916 ;
-  reg \$917 ;
+  reg \$916 ;
+  reg [3:0] \$917 ;
   reg \$918 ;
   reg \$919 ;
   wire [8:0] \$92 ;
-  reg [3:0] \$920 ;
-  reg \$921 ;
+  reg \$920 ;
+  reg [3:0] \$921 ;
   reg \$922 ;
   reg \$923 ;
-  reg [3:0] \$924 ;
-  reg \$925 ;
-  reg \$926 ;
-  reg \$927 ;
-  reg [3:0] \$928 ;
-  reg \$929 ;
+  reg \$924 ;
+  reg [3:0] \$925 ;
+  reg [23:0] \$926 ;
+  reg [23:0] \$927 ;
+  reg [23:0] \$928 ;
+  reg [23:0] \$929 ;
   wire [8:0] \$93 ;
-  reg \$930 ;
-  reg \$931 ;
-  reg [3:0] \$932 ;
-  reg [23:0] \$933 ;
-  reg [23:0] \$934 ;
-  reg [23:0] \$935 ;
-  reg [23:0] \$936 ;
-  reg [23:0] \$937 ;
-  reg [23:0] \$938 ;
-  reg \$939 ;
+  reg [23:0] \$930 ;
+  reg [23:0] \$931 ;
+  reg \$932 ;
+  reg [3:0] \$933 ;
+  reg \$934 ;
+  reg [3:0] \$935 ;
+  reg [3:0] \$936 ;
+  reg [3:0] \$937 ;
+  reg \$938 ;
+  reg [71:0] \$939 ;
   wire [8:0] \$94 ;
-  reg [3:0] \$940 ;
-  reg \$941 ;
-  reg [3:0] \$942 ;
-  reg [3:0] \$943 ;
-  reg [3:0] \$944 ;
-  reg \$945 ;
-  reg [71:0] \$946 ;
   wire [8:0] \$95 ;
   wire [8:0] \$96 ;
   wire [8:0] \$97 ;
   wire [8:0] \$98 ;
   wire [8:0] \$99 ;
-  (* init = 1'h0 *)
   wire \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$641 ;
+  wire [3:0] \$signature__addr$637 ;
   wire [255:0] \$signature__data ;
-  wire [71:0] \$signature__data$642 ;
+  wire [71:0] \$signature__data$638 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$640 ;
+  wire \$signature__en$636 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -1652,8 +1644,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first7 = 1'h0;
   reg first8 = 1'h0;
   reg first9 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [255:0] i__payload;
@@ -1708,8 +1698,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last7 = 1'h0;
   reg last8 = 1'h0;
   reg last9 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h1;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf10 = 4'h0;
   (* keep = 32'd1 *)
@@ -1722,8 +1710,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] nf7 = 4'h0;
   reg [3:0] nf8 = 4'h0;
   reg [3:0] nf9 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [71:0] o__payload;
   reg [71:0] o__payload = 72'h000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -1733,9 +1719,22 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] port__addr;
+  wire [4:0] \port__addr$624 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$625 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$626 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$627 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$628 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] \port__addr$629 ;
@@ -1757,30 +1756,19 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
   wire [4:0] \port__addr$635 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$636 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$637 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$638 ;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
-  wire [4:0] \port__addr$639 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$100 ;
-  wire [63:0] \port__data$111 ;
-  wire [63:0] \port__data$122 ;
-  wire [63:0] \port__data$133 ;
-  wire [63:0] \port__data$144 ;
-  wire [39:0] \port__data$155 ;
-  wire [63:0] \port__data$45 ;
-  wire [63:0] \port__data$56 ;
-  wire [63:0] \port__data$67 ;
-  wire [63:0] \port__data$78 ;
-  wire [63:0] \port__data$89 ;
+  wire [7:0] port__data;
+  wire [63:0] \port__data$106 ;
+  wire [63:0] \port__data$117 ;
+  wire [63:0] \port__data$128 ;
+  wire [63:0] \port__data$139 ;
+  wire [39:0] \port__data$150 ;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$40 ;
+  wire [63:0] \port__data$51 ;
+  wire [63:0] \port__data$62 ;
+  wire [63:0] \port__data$73 ;
+  wire [63:0] \port__data$84 ;
+  wire [63:0] \port__data$95 ;
   reg [16:0] prod0_1 = 17'h00000;
   reg [16:0] prod0_10 = 17'h00000;
   reg [16:0] prod0_10_r = 17'h00000;
@@ -1977,8 +1965,6 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -2015,16 +2001,13 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   (* keep = 32'd1 *)
   reg [4:0] rom9_addr = 5'h00;
   reg [63:0] rom9_read = 64'h0000000000000000;
-  (* init = 1'h0 *)
   wire rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$643 ;
+  wire [3:0] \rport__addr$639 ;
   wire [255:0] rport__data;
-  wire [71:0] \rport__data$623 ;
+  wire [71:0] \rport__data$618 ;
   input rst;
   wire rst;
-  reg sf_t = 1'h0;
-  reg sf_t_ahead = 1'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s0_2 = 24'h000000;
@@ -2060,6 +2043,10 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [23:0] sum2_s2_0 = 24'h000000;
   reg [4:0] t = 5'h00;
   reg [4:0] t1 = 5'h00;
+  reg [7:0] tile = 8'h60;
+  reg [4:0] tile_plus1 = 5'h01;
+  reg [4:0] tile_plus2 = 5'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v10 = 1'h0;
   (* keep = 32'd1 *)
@@ -2547,11 +2534,11 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[4]] <= i__payload;
   end
   reg [255:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[4]];
   end
   assign rport__data = _0_;
   reg [71:0] queue [11:0];
@@ -2573,7 +2560,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$623  = queue[q_rptr];
+  assign \rport__data$618  = queue[q_rptr];
   reg [63:0] rom0 [21:0];
   initial begin
     rom0[0] = 64'h01ef12bb40269bf2;
@@ -2603,7 +2590,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [21:0];
   initial begin
     rom1[0] = 64'h01f23b14c51801d0;
@@ -2633,7 +2620,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$45  = _2_;
+  assign \port__data$40  = _2_;
   reg [63:0] rom10 [21:0];
   initial begin
     rom10[0] = 64'h02da00061cd92928;
@@ -2663,7 +2650,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _3_ <= rom10[rom10_addr];
   end
-  assign \port__data$144  = _3_;
+  assign \port__data$139  = _3_;
   reg [39:0] rom11 [21:0];
   initial begin
     rom11[0] = 40'h001f0d17d6;
@@ -2693,7 +2680,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _4_ <= rom11[rom11_addr];
   end
-  assign \port__data$155  = _4_;
+  assign \port__data$150  = _4_;
   reg [63:0] rom2 [21:0];
   initial begin
     rom2[0] = 64'h00f8024df6f21ae2;
@@ -2723,7 +2710,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _5_ <= rom2[rom2_addr];
   end
-  assign \port__data$56  = _5_;
+  assign \port__data$51  = _5_;
   reg [63:0] rom3 [21:0];
   initial begin
     rom3[0] = 64'he600d00d22471912;
@@ -2753,7 +2740,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _6_ <= rom3[rom3_addr];
   end
-  assign \port__data$67  = _6_;
+  assign \port__data$62  = _6_;
   reg [63:0] rom4 [21:0];
   initial begin
     rom4[0] = 64'h0a0102d6062108f0;
@@ -2783,7 +2770,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _7_ <= rom4[rom4_addr];
   end
-  assign \port__data$78  = _7_;
+  assign \port__data$73  = _7_;
   reg [63:0] rom5 [21:0];
   initial begin
     rom5[0] = 64'h3c0101232be2021d;
@@ -2813,7 +2800,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _8_ <= rom5[rom5_addr];
   end
-  assign \port__data$89  = _8_;
+  assign \port__data$84  = _8_;
   reg [63:0] rom6 [21:0];
   initial begin
     rom6[0] = 64'hff00fd04163dfa19;
@@ -2843,7 +2830,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _9_ <= rom6[rom6_addr];
   end
-  assign \port__data$100  = _9_;
+  assign \port__data$95  = _9_;
   reg [63:0] rom7 [21:0];
   initial begin
     rom7[0] = 64'hed0b00dbf51653df;
@@ -2873,7 +2860,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _10_ <= rom7[rom7_addr];
   end
-  assign \port__data$111  = _10_;
+  assign \port__data$106  = _10_;
   reg [63:0] rom8 [21:0];
   initial begin
     rom8[0] = 64'hdef1ff10e616ccee;
@@ -2903,7 +2890,7 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _11_ <= rom8[rom8_addr];
   end
-  assign \port__data$122  = _11_;
+  assign \port__data$117  = _11_;
   reg [63:0] rom9 [21:0];
   initial begin
     rom9[0] = 64'hffe8000be3f22df6;
@@ -2933,1572 +2920,1623 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _12_ <= rom9[rom9_addr];
   end
-  assign \port__data$133  = _12_;
-  assign \$54  = $signed(x5_14) - $signed(8'h80);
-  assign \$55  = $signed(x5_15) - $signed(8'h80);
-  assign \$56  = $signed(x5_16) - $signed(8'h80);
-  assign \$57  = $signed(x5_17) - $signed(8'h80);
-  assign \$58  = $signed(x6_18) - $signed(8'h80);
-  assign \$59  = $signed(x6_19) - $signed(8'h80);
-  assign \$60  = $signed(x6_20) - $signed(8'h80);
-  assign \$61  = $signed(x6_21) - $signed(8'h80);
-  assign \$62  = $signed(x6_22) - $signed(8'h80);
-  assign \$63  = $signed(x6_23) - $signed(8'h80);
-  assign \$64  = $signed(x6_24) - $signed(8'h80);
-  assign \$65  = $signed(x6_25) - $signed(8'h80);
-  assign \$66  = $signed(x7_26) - $signed(8'h80);
-  assign \$67  = $signed(x7_27) - $signed(8'h80);
-  assign \$68  = $signed(x7_28) - $signed(8'h80);
-  assign \$69  = $signed(x7_29) - $signed(8'h80);
-  assign \$70  = $signed(x7_30) - $signed(8'h80);
-  assign \$71  = $signed(x7_31) - $signed(8'h80);
-  assign \$72  = $signed(x7_1) - $signed(8'h80);
-  assign \$73  = $signed(x7_2) - $signed(8'h80);
-  assign \$74  = $signed(x8_3) - $signed(8'h80);
-  assign \$75  = $signed(x8_4) - $signed(8'h80);
-  assign \$76  = $signed(x8_5) - $signed(8'h80);
-  assign \$77  = $signed(x8_6) - $signed(8'h80);
-  assign \$78  = $signed(x8_7) - $signed(8'h80);
-  assign \$79  = $signed(x8_8) - $signed(8'h80);
-  assign \$80  = $signed(x8_9) - $signed(8'h80);
-  assign \$81  = $signed(x8_10) - $signed(8'h80);
-  assign \$82  = $signed(x9_11) - $signed(8'h80);
-  assign \$83  = $signed(x9_12) - $signed(8'h80);
-  assign \$84  = $signed(x9_13) - $signed(8'h80);
-  assign \$85  = $signed(x9_14) - $signed(8'h80);
-  assign \$86  = $signed(x9_15) - $signed(8'h80);
-  assign \$87  = $signed(x9_16) - $signed(8'h80);
-  assign \$88  = $signed(x9_17) - $signed(8'h80);
-  assign \$89  = $signed(x9_18) - $signed(8'h80);
-  assign \$90  = $signed(x10_19) - $signed(8'h80);
-  assign \$91  = $signed(x10_20) - $signed(8'h80);
-  assign \$92  = $signed(x10_21) - $signed(8'h80);
-  assign \$93  = $signed(x10_22) - $signed(8'h80);
-  assign \$94  = $signed(x10_23) - $signed(8'h80);
-  assign \$95  = $signed(x10_24) - $signed(8'h80);
-  assign \$96  = $signed(x10_25) - $signed(8'h80);
-  assign \$97  = $signed(x10_26) - $signed(8'h80);
-  assign \$98  = $signed(x11_27) - $signed(8'h80);
-  assign \$99  = $signed(x11_28) - $signed(8'h80);
-  assign \$100  = $signed(x11_29) - $signed(8'h80);
-  assign \$101  = $signed(x11_30) - $signed(8'h80);
-  assign \$102  = $signed(x11_31) - $signed(8'h80);
-  assign \$103  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$104  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$105  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$106  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$107  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$108  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$109  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$110  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$111  = $signed(xoff0_9) * $signed(w0_9);
-  assign \$112  = $signed(xoff0_10) * $signed(w0_10);
-  assign \$113  = $signed(xoff0_11) * $signed(w0_11);
-  assign \$114  = $signed(xoff0_12) * $signed(w0_12);
-  assign \$115  = $signed(xoff0_13) * $signed(w0_13);
-  assign \$116  = $signed(xoff0_14) * $signed(w0_14);
-  assign \$117  = $signed(xoff0_15) * $signed(w0_15);
-  assign \$118  = $signed(xoff0_16) * $signed(w0_16);
-  assign \$119  = $signed(xoff0_17) * $signed(w0_17);
-  assign \$120  = $signed(xoff0_18) * $signed(w0_18);
-  assign \$121  = $signed(xoff0_19) * $signed(w0_19);
-  assign \$122  = $signed(xoff0_20) * $signed(w0_20);
-  assign \$123  = $signed(xoff0_21) * $signed(w0_21);
-  assign \$124  = $signed(xoff0_22) * $signed(w0_22);
-  assign \$125  = $signed(xoff0_23) * $signed(w0_23);
-  assign \$126  = $signed(xoff0_24) * $signed(w0_24);
-  assign \$127  = $signed(xoff0_25) * $signed(w0_25);
-  assign \$128  = $signed(xoff0_26) * $signed(w0_26);
-  assign \$129  = $signed(xoff0_27) * $signed(w0_27);
-  assign \$130  = $signed(xoff0_28) * $signed(w0_28);
-  assign \$131  = $signed(xoff0_29) * $signed(w0_29);
-  assign \$132  = $signed(xoff0_30) * $signed(w0_30);
-  assign \$133  = $signed(xoff0_31) * $signed(w0_31);
-  assign \$134  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$135  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$136  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$137  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$138  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$139  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$140  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$141  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$142  = $signed(xoff1_9) * $signed(w1_9);
-  assign \$143  = $signed(xoff1_10) * $signed(w1_10);
-  assign \$144  = $signed(xoff1_11) * $signed(w1_11);
-  assign \$145  = $signed(xoff1_12) * $signed(w1_12);
-  assign \$146  = $signed(xoff1_13) * $signed(w1_13);
-  assign \$147  = $signed(xoff1_14) * $signed(w1_14);
-  assign \$148  = $signed(xoff1_15) * $signed(w1_15);
-  assign \$149  = $signed(xoff1_16) * $signed(w1_16);
-  assign \$150  = $signed(xoff1_17) * $signed(w1_17);
-  assign \$151  = $signed(xoff1_18) * $signed(w1_18);
-  assign \$152  = $signed(xoff1_19) * $signed(w1_19);
-  assign \$153  = $signed(xoff1_20) * $signed(w1_20);
-  assign \$154  = $signed(xoff1_21) * $signed(w1_21);
-  assign \$155  = $signed(xoff1_22) * $signed(w1_22);
-  assign \$156  = $signed(xoff1_23) * $signed(w1_23);
-  assign \$157  = $signed(xoff1_24) * $signed(w1_24);
-  assign \$158  = $signed(xoff1_25) * $signed(w1_25);
-  assign \$159  = $signed(xoff1_26) * $signed(w1_26);
-  assign \$160  = $signed(xoff1_27) * $signed(w1_27);
-  assign \$161  = $signed(xoff1_28) * $signed(w1_28);
-  assign \$162  = $signed(xoff1_29) * $signed(w1_29);
-  assign \$163  = $signed(xoff1_30) * $signed(w1_30);
-  assign \$164  = $signed(xoff1_31) * $signed(w1_31);
-  assign \$165  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$166  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$167  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$168  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$169  = $signed(xoff2_5) * $signed(w2_5);
-  assign \$170  = $signed(xoff2_6) * $signed(w2_6);
-  assign \$171  = $signed(xoff2_7) * $signed(w2_7);
-  assign \$172  = $signed(xoff2_8) * $signed(w2_8);
-  assign \$173  = $signed(xoff2_9) * $signed(w2_9);
-  assign \$174  = $signed(xoff2_10) * $signed(w2_10);
-  assign \$175  = $signed(xoff2_11) * $signed(w2_11);
-  assign \$176  = $signed(xoff2_12) * $signed(w2_12);
-  assign \$177  = $signed(xoff2_13) * $signed(w2_13);
-  assign \$178  = $signed(xoff2_14) * $signed(w2_14);
-  assign \$179  = $signed(xoff2_15) * $signed(w2_15);
-  assign \$180  = $signed(xoff2_16) * $signed(w2_16);
-  assign \$181  = $signed(xoff2_17) * $signed(w2_17);
-  assign \$182  = $signed(xoff2_18) * $signed(w2_18);
-  assign \$183  = $signed(xoff2_19) * $signed(w2_19);
-  assign \$184  = $signed(xoff2_20) * $signed(w2_20);
-  assign \$185  = $signed(xoff2_21) * $signed(w2_21);
-  assign \$186  = $signed(xoff2_22) * $signed(w2_22);
-  assign \$187  = $signed(xoff2_23) * $signed(w2_23);
-  assign \$188  = $signed(xoff2_24) * $signed(w2_24);
-  assign \$189  = $signed(xoff2_25) * $signed(w2_25);
-  assign \$190  = $signed(xoff2_26) * $signed(w2_26);
-  assign \$191  = $signed(xoff2_27) * $signed(w2_27);
-  assign \$192  = $signed(xoff2_28) * $signed(w2_28);
-  assign \$193  = $signed(xoff2_29) * $signed(w2_29);
-  assign \$194  = $signed(xoff2_30) * $signed(w2_30);
-  assign \$195  = $signed(xoff2_31) * $signed(w2_31);
-  assign \$196  = $signed(prod0_1_r) + $signed(prod0_2_r);
-  assign \$197  = $signed(prod0_3_r) + $signed(prod0_4_r);
-  assign \$198  = $signed(\$196 ) + $signed(\$197 );
-  assign \$199  = $signed(prod0_5_r) + $signed(prod0_6_r);
-  assign \$200  = $signed(prod0_7_r) + $signed(prod0_8_r);
-  assign \$201  = $signed(\$199 ) + $signed(\$200 );
-  assign \$202  = $signed(prod0_9_r) + $signed(prod0_10_r);
-  assign \$203  = $signed(prod0_11_r) + $signed(prod0_12_r);
-  assign \$204  = $signed(\$202 ) + $signed(\$203 );
-  assign \$205  = $signed(prod0_13_r) + $signed(prod0_14_r);
-  assign \$206  = $signed(prod0_15_r) + $signed(prod0_16_r);
-  assign \$207  = $signed(\$205 ) + $signed(\$206 );
-  assign \$208  = $signed(prod0_17_r) + $signed(prod0_18_r);
-  assign \$209  = $signed(prod0_19_r) + $signed(prod0_20_r);
-  assign \$210  = $signed(\$208 ) + $signed(\$209 );
-  assign \$211  = $signed(prod0_21_r) + $signed(prod0_22_r);
-  assign \$212  = $signed(prod0_23_r) + $signed(prod0_24_r);
-  assign \$213  = $signed(\$211 ) + $signed(\$212 );
-  assign \$214  = $signed(prod0_25_r) + $signed(prod0_26_r);
-  assign \$215  = $signed(prod0_27_r) + $signed(prod0_28_r);
-  assign \$216  = $signed(\$214 ) + $signed(\$215 );
-  assign \$217  = $signed(prod0_29_r) + $signed(prod0_30_r);
-  assign \$218  = $signed(\$217 ) + $signed(prod0_31_r);
-  assign \$219  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$220  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
-  assign \$221  = $signed(\$219 ) + $signed(\$220 );
-  assign \$222  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
-  assign \$223  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
-  assign \$224  = $signed(\$222 ) + $signed(\$223 );
-  assign \$225  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
-  assign \$226  = $signed(prod1_1_r) + $signed(prod1_2_r);
-  assign \$227  = $signed(prod1_3_r) + $signed(prod1_4_r);
-  assign \$228  = $signed(\$226 ) + $signed(\$227 );
-  assign \$229  = $signed(prod1_5_r) + $signed(prod1_6_r);
-  assign \$230  = $signed(prod1_7_r) + $signed(prod1_8_r);
-  assign \$231  = $signed(\$229 ) + $signed(\$230 );
-  assign \$232  = $signed(prod1_9_r) + $signed(prod1_10_r);
-  assign \$233  = $signed(prod1_11_r) + $signed(prod1_12_r);
-  assign \$234  = $signed(\$232 ) + $signed(\$233 );
-  assign \$235  = $signed(prod1_13_r) + $signed(prod1_14_r);
-  assign \$236  = $signed(prod1_15_r) + $signed(prod1_16_r);
-  assign \$237  = $signed(\$235 ) + $signed(\$236 );
-  assign \$238  = $signed(prod1_17_r) + $signed(prod1_18_r);
-  assign \$239  = $signed(prod1_19_r) + $signed(prod1_20_r);
-  assign \$240  = $signed(\$238 ) + $signed(\$239 );
-  assign \$241  = $signed(prod1_21_r) + $signed(prod1_22_r);
-  assign \$242  = $signed(prod1_23_r) + $signed(prod1_24_r);
-  assign \$243  = $signed(\$241 ) + $signed(\$242 );
-  assign \$244  = $signed(prod1_25_r) + $signed(prod1_26_r);
-  assign \$245  = $signed(prod1_27_r) + $signed(prod1_28_r);
-  assign \$246  = $signed(\$244 ) + $signed(\$245 );
-  assign \$247  = $signed(prod1_29_r) + $signed(prod1_30_r);
-  assign \$248  = $signed(\$247 ) + $signed(prod1_31_r);
-  assign \$249  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$250  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
-  assign \$251  = $signed(\$249 ) + $signed(\$250 );
-  assign \$252  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
-  assign \$253  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
-  assign \$254  = $signed(\$252 ) + $signed(\$253 );
-  assign \$255  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
-  assign \$256  = $signed(prod2_1_r) + $signed(prod2_2_r);
-  assign \$257  = $signed(prod2_3_r) + $signed(prod2_4_r);
-  assign \$258  = $signed(\$256 ) + $signed(\$257 );
-  assign \$259  = $signed(prod2_5_r) + $signed(prod2_6_r);
-  assign \$260  = $signed(prod2_7_r) + $signed(prod2_8_r);
-  assign \$261  = $signed(\$259 ) + $signed(\$260 );
-  assign \$262  = $signed(prod2_9_r) + $signed(prod2_10_r);
-  assign \$263  = $signed(prod2_11_r) + $signed(prod2_12_r);
-  assign \$264  = $signed(\$262 ) + $signed(\$263 );
-  assign \$265  = $signed(prod2_13_r) + $signed(prod2_14_r);
-  assign \$266  = $signed(prod2_15_r) + $signed(prod2_16_r);
-  assign \$267  = $signed(\$265 ) + $signed(\$266 );
-  assign \$268  = $signed(prod2_17_r) + $signed(prod2_18_r);
-  assign \$269  = $signed(prod2_19_r) + $signed(prod2_20_r);
-  assign \$270  = $signed(\$268 ) + $signed(\$269 );
-  assign \$271  = $signed(prod2_21_r) + $signed(prod2_22_r);
-  assign \$272  = $signed(prod2_23_r) + $signed(prod2_24_r);
-  assign \$273  = $signed(\$271 ) + $signed(\$272 );
-  assign \$274  = $signed(prod2_25_r) + $signed(prod2_26_r);
-  assign \$275  = $signed(prod2_27_r) + $signed(prod2_28_r);
-  assign \$276  = $signed(\$274 ) + $signed(\$275 );
-  assign \$277  = $signed(prod2_29_r) + $signed(prod2_30_r);
-  assign \$278  = $signed(\$277 ) + $signed(prod2_31_r);
-  assign \$279  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$280  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
-  assign \$281  = $signed(\$279 ) + $signed(\$280 );
-  assign \$282  = $signed(sum2_s0_4) + $signed(sum2_s0_5);
-  assign \$283  = $signed(sum2_s0_6) + $signed(sum2_s0_7);
-  assign \$284  = $signed(\$282 ) + $signed(\$283 );
-  assign \$285  = $signed(sum2_s1_0) + $signed(sum2_s1_1);
-  assign \$289  = v10 & last10;
-  assign \$290  = issue & last_t;
-  assign \$291  = o__valid & o__ready;
-  assign \$292  = q_owed < 4'hc;
-  assign \$293  = \$291  ? q_room : \$292 ;
-  assign \$294  = o__valid & o__ready;
-  assign \$295  = \$294  | q_room;
-  assign \$296  = \$290  ? \$293  : \$295 ;
-  assign \$297  = ~ o__valid;
-  assign \$298  = \$297  | o__ready;
-  assign \$299  = | q_stored;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$298  & \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = deliver & \$302 ;
-  assign \$304  = q_wptr == 4'hb;
-  assign \$305  = q_wptr + 1'h1;
-  assign \$306  = \$304  ? 5'h00 : \$305 ;
-  assign \$307  = ~ o__valid;
-  assign \$308  = \$307  | o__ready;
-  assign \$309  = | q_stored;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = q_rptr == 4'hb;
-  assign \$312  = q_rptr + 1'h1;
-  assign \$313  = \$311  ? 5'h00 : \$312 ;
-  assign \$314  = ~ o__valid;
-  assign \$315  = \$314  | o__ready;
-  assign \$316  = | q_stored;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = \$315  & \$317 ;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = deliver & \$319 ;
-  assign \$321  = q_stored + \$320 ;
-  assign \$322  = ~ o__valid;
-  assign \$323  = \$322  | o__ready;
-  assign \$324  = | q_stored;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = \$321  - \$325 ;
-  assign \$327  = ~ o__valid;
-  assign \$328  = \$327  | o__ready;
-  assign \$329  = | q_stored;
-  assign \$330  = \$329  | deliver;
-  assign \$331  = | q_stored;
-  assign \$332  = \$331  ? \rport__data$623  : q_in;
-  assign \$333  = ~ last_t;
-  assign \$334  = q_room | \$333 ;
-  assign i__ready = \$334  & reads_input_t;
-  assign \$335  = ~ last_t;
-  assign \$336  = q_room | \$335 ;
-  assign \$337  = ~ reads_input_t;
-  assign \$338  = i__valid | \$337 ;
-  assign issue = \$336  & \$338 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$339  = first10_0 ? bias0 : acc0;
-  assign \$340  = $signed(\$339 ) + $signed(sum0_s2_0);
-  assign \$341  = first10_0 ? bias1 : acc1;
-  assign \$342  = $signed(\$341 ) + $signed(sum1_s2_0);
-  assign \$343  = first10_0 ? bias2 : acc2;
-  assign \$344  = $signed(\$343 ) + $signed(sum2_s2_0);
-  assign \$345  = issue & last_t;
-  assign \$346  = q_owed + \$345 ;
-  assign \$347  = o__valid & o__ready;
-  assign \$348  = \$346  - \$347 ;
-  always @(posedge clk)
-    nf_t <= \$349 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$350 ;
-  always @(posedge clk)
-    sf_t <= \$351 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$352 ;
-  always @(posedge clk)
-    reads_input_t <= \$353 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$354 ;
-  always @(posedge clk)
-    first_t <= \$355 ;
-  always @(posedge clk)
-    first_t_ahead <= \$356 ;
-  always @(posedge clk)
-    last_t <= \$357 ;
-  always @(posedge clk)
-    last_t_ahead <= \$358 ;
-  always @(posedge clk)
-    t <= \$359 ;
-  always @(posedge clk)
-    x_reg <= \$360 ;
-  always @(posedge clk)
-    from_input <= \$361 ;
-  always @(posedge clk)
-    v1 <= \$362 ;
-  always @(posedge clk)
-    first1 <= \$363 ;
-  always @(posedge clk)
-    last1 <= \$364 ;
-  always @(posedge clk)
-    nf1 <= \$365 ;
-  always @(posedge clk)
-    from_input2 <= \$366 ;
-  always @(posedge clk)
-    x_reg2 <= \$367 ;
-  always @(posedge clk)
-    inbuf_read <= \$368 ;
-  always @(posedge clk)
-    x_mid <= \$369 ;
-  always @(posedge clk)
-    t1 <= \$370 ;
-  always @(posedge clk)
-    rom0_addr <= \$371 ;
-  always @(posedge clk)
-    rom0_read <= \$372 ;
-  always @(posedge clk)
-    x0_1 <= \$373 ;
-  always @(posedge clk)
-    x0_2 <= \$374 ;
-  always @(posedge clk)
-    x0_3 <= \$375 ;
-  always @(posedge clk)
-    x0_4 <= \$376 ;
-  always @(posedge clk)
-    x0_5 <= \$377 ;
-  always @(posedge clk)
-    x0_6 <= \$378 ;
-  always @(posedge clk)
-    x0_7 <= \$379 ;
-  always @(posedge clk)
-    x0_8 <= \$380 ;
-  always @(posedge clk)
-    rom1_addr <= \$381 ;
-  always @(posedge clk)
-    rom1_read <= \$382 ;
-  always @(posedge clk)
-    x1_9 <= \$383 ;
-  always @(posedge clk)
-    x1_10 <= \$384 ;
-  always @(posedge clk)
-    x1_11 <= \$385 ;
-  always @(posedge clk)
-    x1_12 <= \$386 ;
-  always @(posedge clk)
-    x1_13 <= \$387 ;
-  always @(posedge clk)
-    x1_14 <= \$388 ;
-  always @(posedge clk)
-    x1_15 <= \$389 ;
-  always @(posedge clk)
-    x1_16 <= \$390 ;
-  always @(posedge clk)
-    rom2_addr <= \$391 ;
-  always @(posedge clk)
-    rom2_read <= \$392 ;
-  always @(posedge clk)
-    x2_17 <= \$393 ;
-  always @(posedge clk)
-    x2_18 <= \$394 ;
-  always @(posedge clk)
-    x2_19 <= \$395 ;
-  always @(posedge clk)
-    x2_20 <= \$396 ;
+  assign \port__data$128  = _12_;
+  reg [7:0] schedule [21:0];
+  initial begin
+    schedule[0] = 8'h60;
+    schedule[1] = 8'hb0;
+    schedule[2] = 8'h41;
+    schedule[3] = 8'h91;
+    schedule[4] = 8'h42;
+    schedule[5] = 8'h92;
+    schedule[6] = 8'h43;
+    schedule[7] = 8'h93;
+    schedule[8] = 8'h44;
+    schedule[9] = 8'h94;
+    schedule[10] = 8'h45;
+    schedule[11] = 8'h95;
+    schedule[12] = 8'h46;
+    schedule[13] = 8'h96;
+    schedule[14] = 8'h47;
+    schedule[15] = 8'h97;
+    schedule[16] = 8'h48;
+    schedule[17] = 8'h98;
+    schedule[18] = 8'h49;
+    schedule[19] = 8'h99;
+    schedule[20] = 8'h4a;
+    schedule[21] = 8'h9a;
+  end
+  reg [7:0] _13_;
+  always @(posedge clk) begin
+    _13_ <= schedule[port__addr];
+  end
+  assign port__data = _13_;
+  assign \$61  = $signed(x6_22) - $signed(8'h80);
+  assign \$62  = $signed(x6_23) - $signed(8'h80);
+  assign \$63  = $signed(x6_24) - $signed(8'h80);
+  assign \$64  = $signed(x6_25) - $signed(8'h80);
+  assign \$65  = $signed(x7_26) - $signed(8'h80);
+  assign \$66  = $signed(x7_27) - $signed(8'h80);
+  assign \$67  = $signed(x7_28) - $signed(8'h80);
+  assign \$68  = $signed(x7_29) - $signed(8'h80);
+  assign \$69  = $signed(x7_30) - $signed(8'h80);
+  assign \$70  = $signed(x7_31) - $signed(8'h80);
+  assign \$71  = $signed(x7_1) - $signed(8'h80);
+  assign \$72  = $signed(x7_2) - $signed(8'h80);
+  assign \$73  = $signed(x8_3) - $signed(8'h80);
+  assign \$74  = $signed(x8_4) - $signed(8'h80);
+  assign \$75  = $signed(x8_5) - $signed(8'h80);
+  assign \$76  = $signed(x8_6) - $signed(8'h80);
+  assign \$77  = $signed(x8_7) - $signed(8'h80);
+  assign \$78  = $signed(x8_8) - $signed(8'h80);
+  assign \$79  = $signed(x8_9) - $signed(8'h80);
+  assign \$80  = $signed(x8_10) - $signed(8'h80);
+  assign \$81  = $signed(x9_11) - $signed(8'h80);
+  assign \$82  = $signed(x9_12) - $signed(8'h80);
+  assign \$83  = $signed(x9_13) - $signed(8'h80);
+  assign \$84  = $signed(x9_14) - $signed(8'h80);
+  assign \$85  = $signed(x9_15) - $signed(8'h80);
+  assign \$86  = $signed(x9_16) - $signed(8'h80);
+  assign \$87  = $signed(x9_17) - $signed(8'h80);
+  assign \$88  = $signed(x9_18) - $signed(8'h80);
+  assign \$89  = $signed(x10_19) - $signed(8'h80);
+  assign \$90  = $signed(x10_20) - $signed(8'h80);
+  assign \$91  = $signed(x10_21) - $signed(8'h80);
+  assign \$92  = $signed(x10_22) - $signed(8'h80);
+  assign \$93  = $signed(x10_23) - $signed(8'h80);
+  assign \$94  = $signed(x10_24) - $signed(8'h80);
+  assign \$95  = $signed(x10_25) - $signed(8'h80);
+  assign \$96  = $signed(x10_26) - $signed(8'h80);
+  assign \$97  = $signed(x11_27) - $signed(8'h80);
+  assign \$98  = $signed(x11_28) - $signed(8'h80);
+  assign \$99  = $signed(x11_29) - $signed(8'h80);
+  assign \$100  = $signed(x11_30) - $signed(8'h80);
+  assign \$101  = $signed(x11_31) - $signed(8'h80);
+  assign \$102  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$103  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$104  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$105  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$106  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$107  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$108  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$109  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$110  = $signed(xoff0_9) * $signed(w0_9);
+  assign \$111  = $signed(xoff0_10) * $signed(w0_10);
+  assign \$112  = $signed(xoff0_11) * $signed(w0_11);
+  assign \$113  = $signed(xoff0_12) * $signed(w0_12);
+  assign \$114  = $signed(xoff0_13) * $signed(w0_13);
+  assign \$115  = $signed(xoff0_14) * $signed(w0_14);
+  assign \$116  = $signed(xoff0_15) * $signed(w0_15);
+  assign \$117  = $signed(xoff0_16) * $signed(w0_16);
+  assign \$118  = $signed(xoff0_17) * $signed(w0_17);
+  assign \$119  = $signed(xoff0_18) * $signed(w0_18);
+  assign \$120  = $signed(xoff0_19) * $signed(w0_19);
+  assign \$121  = $signed(xoff0_20) * $signed(w0_20);
+  assign \$122  = $signed(xoff0_21) * $signed(w0_21);
+  assign \$123  = $signed(xoff0_22) * $signed(w0_22);
+  assign \$124  = $signed(xoff0_23) * $signed(w0_23);
+  assign \$125  = $signed(xoff0_24) * $signed(w0_24);
+  assign \$126  = $signed(xoff0_25) * $signed(w0_25);
+  assign \$127  = $signed(xoff0_26) * $signed(w0_26);
+  assign \$128  = $signed(xoff0_27) * $signed(w0_27);
+  assign \$129  = $signed(xoff0_28) * $signed(w0_28);
+  assign \$130  = $signed(xoff0_29) * $signed(w0_29);
+  assign \$131  = $signed(xoff0_30) * $signed(w0_30);
+  assign \$132  = $signed(xoff0_31) * $signed(w0_31);
+  assign \$133  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$134  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$135  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$136  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$137  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$138  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$139  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$140  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$141  = $signed(xoff1_9) * $signed(w1_9);
+  assign \$142  = $signed(xoff1_10) * $signed(w1_10);
+  assign \$143  = $signed(xoff1_11) * $signed(w1_11);
+  assign \$144  = $signed(xoff1_12) * $signed(w1_12);
+  assign \$145  = $signed(xoff1_13) * $signed(w1_13);
+  assign \$146  = $signed(xoff1_14) * $signed(w1_14);
+  assign \$147  = $signed(xoff1_15) * $signed(w1_15);
+  assign \$148  = $signed(xoff1_16) * $signed(w1_16);
+  assign \$149  = $signed(xoff1_17) * $signed(w1_17);
+  assign \$150  = $signed(xoff1_18) * $signed(w1_18);
+  assign \$151  = $signed(xoff1_19) * $signed(w1_19);
+  assign \$152  = $signed(xoff1_20) * $signed(w1_20);
+  assign \$153  = $signed(xoff1_21) * $signed(w1_21);
+  assign \$154  = $signed(xoff1_22) * $signed(w1_22);
+  assign \$155  = $signed(xoff1_23) * $signed(w1_23);
+  assign \$156  = $signed(xoff1_24) * $signed(w1_24);
+  assign \$157  = $signed(xoff1_25) * $signed(w1_25);
+  assign \$158  = $signed(xoff1_26) * $signed(w1_26);
+  assign \$159  = $signed(xoff1_27) * $signed(w1_27);
+  assign \$160  = $signed(xoff1_28) * $signed(w1_28);
+  assign \$161  = $signed(xoff1_29) * $signed(w1_29);
+  assign \$162  = $signed(xoff1_30) * $signed(w1_30);
+  assign \$163  = $signed(xoff1_31) * $signed(w1_31);
+  assign \$164  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$165  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$166  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$167  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$168  = $signed(xoff2_5) * $signed(w2_5);
+  assign \$169  = $signed(xoff2_6) * $signed(w2_6);
+  assign \$170  = $signed(xoff2_7) * $signed(w2_7);
+  assign \$171  = $signed(xoff2_8) * $signed(w2_8);
+  assign \$172  = $signed(xoff2_9) * $signed(w2_9);
+  assign \$173  = $signed(xoff2_10) * $signed(w2_10);
+  assign \$174  = $signed(xoff2_11) * $signed(w2_11);
+  assign \$175  = $signed(xoff2_12) * $signed(w2_12);
+  assign \$176  = $signed(xoff2_13) * $signed(w2_13);
+  assign \$177  = $signed(xoff2_14) * $signed(w2_14);
+  assign \$178  = $signed(xoff2_15) * $signed(w2_15);
+  assign \$179  = $signed(xoff2_16) * $signed(w2_16);
+  assign \$180  = $signed(xoff2_17) * $signed(w2_17);
+  assign \$181  = $signed(xoff2_18) * $signed(w2_18);
+  assign \$182  = $signed(xoff2_19) * $signed(w2_19);
+  assign \$183  = $signed(xoff2_20) * $signed(w2_20);
+  assign \$184  = $signed(xoff2_21) * $signed(w2_21);
+  assign \$185  = $signed(xoff2_22) * $signed(w2_22);
+  assign \$186  = $signed(xoff2_23) * $signed(w2_23);
+  assign \$187  = $signed(xoff2_24) * $signed(w2_24);
+  assign \$188  = $signed(xoff2_25) * $signed(w2_25);
+  assign \$189  = $signed(xoff2_26) * $signed(w2_26);
+  assign \$190  = $signed(xoff2_27) * $signed(w2_27);
+  assign \$191  = $signed(xoff2_28) * $signed(w2_28);
+  assign \$192  = $signed(xoff2_29) * $signed(w2_29);
+  assign \$193  = $signed(xoff2_30) * $signed(w2_30);
+  assign \$194  = $signed(xoff2_31) * $signed(w2_31);
+  assign \$195  = $signed(prod0_1_r) + $signed(prod0_2_r);
+  assign \$196  = $signed(prod0_3_r) + $signed(prod0_4_r);
+  assign \$197  = $signed(\$195 ) + $signed(\$196 );
+  assign \$198  = $signed(prod0_5_r) + $signed(prod0_6_r);
+  assign \$199  = $signed(prod0_7_r) + $signed(prod0_8_r);
+  assign \$200  = $signed(\$198 ) + $signed(\$199 );
+  assign \$201  = $signed(prod0_9_r) + $signed(prod0_10_r);
+  assign \$202  = $signed(prod0_11_r) + $signed(prod0_12_r);
+  assign \$203  = $signed(\$201 ) + $signed(\$202 );
+  assign \$204  = $signed(prod0_13_r) + $signed(prod0_14_r);
+  assign \$205  = $signed(prod0_15_r) + $signed(prod0_16_r);
+  assign \$206  = $signed(\$204 ) + $signed(\$205 );
+  assign \$207  = $signed(prod0_17_r) + $signed(prod0_18_r);
+  assign \$208  = $signed(prod0_19_r) + $signed(prod0_20_r);
+  assign \$209  = $signed(\$207 ) + $signed(\$208 );
+  assign \$210  = $signed(prod0_21_r) + $signed(prod0_22_r);
+  assign \$211  = $signed(prod0_23_r) + $signed(prod0_24_r);
+  assign \$212  = $signed(\$210 ) + $signed(\$211 );
+  assign \$213  = $signed(prod0_25_r) + $signed(prod0_26_r);
+  assign \$214  = $signed(prod0_27_r) + $signed(prod0_28_r);
+  assign \$215  = $signed(\$213 ) + $signed(\$214 );
+  assign \$216  = $signed(prod0_29_r) + $signed(prod0_30_r);
+  assign \$217  = $signed(\$216 ) + $signed(prod0_31_r);
+  assign \$218  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$219  = $signed(sum0_s0_2) + $signed(sum0_s0_3);
+  assign \$220  = $signed(\$218 ) + $signed(\$219 );
+  assign \$221  = $signed(sum0_s0_4) + $signed(sum0_s0_5);
+  assign \$222  = $signed(sum0_s0_6) + $signed(sum0_s0_7);
+  assign \$223  = $signed(\$221 ) + $signed(\$222 );
+  assign \$224  = $signed(sum0_s1_0) + $signed(sum0_s1_1);
+  assign \$225  = $signed(prod1_1_r) + $signed(prod1_2_r);
+  assign \$226  = $signed(prod1_3_r) + $signed(prod1_4_r);
+  assign \$227  = $signed(\$225 ) + $signed(\$226 );
+  assign \$228  = $signed(prod1_5_r) + $signed(prod1_6_r);
+  assign \$229  = $signed(prod1_7_r) + $signed(prod1_8_r);
+  assign \$230  = $signed(\$228 ) + $signed(\$229 );
+  assign \$231  = $signed(prod1_9_r) + $signed(prod1_10_r);
+  assign \$232  = $signed(prod1_11_r) + $signed(prod1_12_r);
+  assign \$233  = $signed(\$231 ) + $signed(\$232 );
+  assign \$234  = $signed(prod1_13_r) + $signed(prod1_14_r);
+  assign \$235  = $signed(prod1_15_r) + $signed(prod1_16_r);
+  assign \$236  = $signed(\$234 ) + $signed(\$235 );
+  assign \$237  = $signed(prod1_17_r) + $signed(prod1_18_r);
+  assign \$238  = $signed(prod1_19_r) + $signed(prod1_20_r);
+  assign \$239  = $signed(\$237 ) + $signed(\$238 );
+  assign \$240  = $signed(prod1_21_r) + $signed(prod1_22_r);
+  assign \$241  = $signed(prod1_23_r) + $signed(prod1_24_r);
+  assign \$242  = $signed(\$240 ) + $signed(\$241 );
+  assign \$243  = $signed(prod1_25_r) + $signed(prod1_26_r);
+  assign \$244  = $signed(prod1_27_r) + $signed(prod1_28_r);
+  assign \$245  = $signed(\$243 ) + $signed(\$244 );
+  assign \$246  = $signed(prod1_29_r) + $signed(prod1_30_r);
+  assign \$247  = $signed(\$246 ) + $signed(prod1_31_r);
+  assign \$248  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$249  = $signed(sum1_s0_2) + $signed(sum1_s0_3);
+  assign \$250  = $signed(\$248 ) + $signed(\$249 );
+  assign \$251  = $signed(sum1_s0_4) + $signed(sum1_s0_5);
+  assign \$252  = $signed(sum1_s0_6) + $signed(sum1_s0_7);
+  assign \$253  = $signed(\$251 ) + $signed(\$252 );
+  assign \$254  = $signed(sum1_s1_0) + $signed(sum1_s1_1);
+  assign \$255  = $signed(prod2_1_r) + $signed(prod2_2_r);
+  assign \$256  = $signed(prod2_3_r) + $signed(prod2_4_r);
+  assign \$257  = $signed(\$255 ) + $signed(\$256 );
+  assign \$258  = $signed(prod2_5_r) + $signed(prod2_6_r);
+  assign \$259  = $signed(prod2_7_r) + $signed(prod2_8_r);
+  assign \$260  = $signed(\$258 ) + $signed(\$259 );
+  assign \$261  = $signed(prod2_9_r) + $signed(prod2_10_r);
+  assign \$262  = $signed(prod2_11_r) + $signed(prod2_12_r);
+  assign \$263  = $signed(\$261 ) + $signed(\$262 );
+  assign \$264  = $signed(prod2_13_r) + $signed(prod2_14_r);
+  assign \$265  = $signed(prod2_15_r) + $signed(prod2_16_r);
+  assign \$266  = $signed(\$264 ) + $signed(\$265 );
+  assign \$267  = $signed(prod2_17_r) + $signed(prod2_18_r);
+  assign \$268  = $signed(prod2_19_r) + $signed(prod2_20_r);
+  assign \$269  = $signed(\$267 ) + $signed(\$268 );
+  assign \$270  = $signed(prod2_21_r) + $signed(prod2_22_r);
+  assign \$271  = $signed(prod2_23_r) + $signed(prod2_24_r);
+  assign \$272  = $signed(\$270 ) + $signed(\$271 );
+  assign \$273  = $signed(prod2_25_r) + $signed(prod2_26_r);
+  assign \$274  = $signed(prod2_27_r) + $signed(prod2_28_r);
+  assign \$275  = $signed(\$273 ) + $signed(\$274 );
+  assign \$276  = $signed(prod2_29_r) + $signed(prod2_30_r);
+  assign \$277  = $signed(\$276 ) + $signed(prod2_31_r);
+  assign \$278  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$279  = $signed(sum2_s0_2) + $signed(sum2_s0_3);
+  assign \$280  = $signed(\$278 ) + $signed(\$279 );
+  assign \$281  = $signed(sum2_s0_4) + $signed(sum2_s0_5);
+  assign \$282  = $signed(sum2_s0_6) + $signed(sum2_s0_7);
+  assign \$283  = $signed(\$281 ) + $signed(\$282 );
+  assign \$284  = $signed(sum2_s1_0) + $signed(sum2_s1_1);
+  assign \$288  = v10 & last10;
+  assign \$289  = issue & tile[7];
+  assign \$290  = o__valid & o__ready;
+  assign \$291  = q_owed < 4'hc;
+  assign \$292  = \$290  ? q_room : \$291 ;
+  assign \$293  = o__valid & o__ready;
+  assign \$294  = \$293  | q_room;
+  assign \$295  = \$289  ? \$292  : \$294 ;
+  assign \$296  = ~ o__valid;
+  assign \$297  = \$296  | o__ready;
+  assign \$298  = | q_stored;
+  assign \$299  = ~ \$298 ;
+  assign \$300  = \$297  & \$299 ;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = deliver & \$301 ;
+  assign \$303  = q_wptr == 4'hb;
+  assign \$304  = q_wptr + 1'h1;
+  assign \$305  = \$303  ? 5'h00 : \$304 ;
+  assign \$306  = ~ o__valid;
+  assign \$307  = \$306  | o__ready;
+  assign \$308  = | q_stored;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = q_rptr == 4'hb;
+  assign \$311  = q_rptr + 1'h1;
+  assign \$312  = \$310  ? 5'h00 : \$311 ;
+  assign \$313  = ~ o__valid;
+  assign \$314  = \$313  | o__ready;
+  assign \$315  = | q_stored;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = \$314  & \$316 ;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = deliver & \$318 ;
+  assign \$320  = q_stored + \$319 ;
+  assign \$321  = ~ o__valid;
+  assign \$322  = \$321  | o__ready;
+  assign \$323  = | q_stored;
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = \$320  - \$324 ;
+  assign \$326  = ~ o__valid;
+  assign \$327  = \$326  | o__ready;
+  assign \$328  = | q_stored;
+  assign \$329  = \$328  | deliver;
+  assign \$330  = | q_stored;
+  assign \$331  = \$330  ? \rport__data$618  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$332  = ~ tile[7];
+  assign \$333  = q_room | \$332 ;
+  assign i__ready = \$333  & tile[5];
+  assign \$334  = ~ tile[7];
+  assign \$335  = q_room | \$334 ;
+  assign \$336  = ~ tile[5];
+  assign \$337  = i__valid | \$336 ;
+  assign issue = \$335  & \$337 ;
+  assign \$signature__en  = issue & tile[5];
+  assign \$338  = first10_0 ? bias0 : acc0;
+  assign \$339  = $signed(\$338 ) + $signed(sum0_s2_0);
+  assign \$340  = first10_0 ? bias1 : acc1;
+  assign \$341  = $signed(\$340 ) + $signed(sum1_s2_0);
+  assign \$342  = first10_0 ? bias2 : acc2;
+  assign \$343  = $signed(\$342 ) + $signed(sum2_s2_0);
+  assign \$344  = issue & tile[7];
+  assign \$345  = q_owed + \$344 ;
+  assign \$346  = o__valid & o__ready;
+  assign \$347  = \$345  - \$346 ;
+  always @(posedge clk)
+    tile_primed <= \$348 ;
+  always @(posedge clk)
+    tile <= \$349 ;
+  always @(posedge clk)
+    tile_plus1 <= \$350 ;
+  always @(posedge clk)
+    tile_plus2 <= \$351 ;
+  always @(posedge clk)
+    t <= \$352 ;
+  always @(posedge clk)
+    x_reg <= \$353 ;
+  always @(posedge clk)
+    from_input <= \$354 ;
+  always @(posedge clk)
+    v1 <= \$355 ;
+  always @(posedge clk)
+    first1 <= \$356 ;
+  always @(posedge clk)
+    last1 <= \$357 ;
+  always @(posedge clk)
+    nf1 <= \$358 ;
+  always @(posedge clk)
+    from_input2 <= \$359 ;
+  always @(posedge clk)
+    x_reg2 <= \$360 ;
+  always @(posedge clk)
+    inbuf_read <= \$361 ;
+  always @(posedge clk)
+    x_mid <= \$362 ;
+  always @(posedge clk)
+    t1 <= \$363 ;
+  always @(posedge clk)
+    rom0_addr <= \$364 ;
+  always @(posedge clk)
+    rom0_read <= \$365 ;
+  always @(posedge clk)
+    x0_1 <= \$366 ;
+  always @(posedge clk)
+    x0_2 <= \$367 ;
+  always @(posedge clk)
+    x0_3 <= \$368 ;
+  always @(posedge clk)
+    x0_4 <= \$369 ;
+  always @(posedge clk)
+    x0_5 <= \$370 ;
+  always @(posedge clk)
+    x0_6 <= \$371 ;
+  always @(posedge clk)
+    x0_7 <= \$372 ;
+  always @(posedge clk)
+    x0_8 <= \$373 ;
+  always @(posedge clk)
+    rom1_addr <= \$374 ;
+  always @(posedge clk)
+    rom1_read <= \$375 ;
+  always @(posedge clk)
+    x1_9 <= \$376 ;
+  always @(posedge clk)
+    x1_10 <= \$377 ;
+  always @(posedge clk)
+    x1_11 <= \$378 ;
+  always @(posedge clk)
+    x1_12 <= \$379 ;
+  always @(posedge clk)
+    x1_13 <= \$380 ;
+  always @(posedge clk)
+    x1_14 <= \$381 ;
+  always @(posedge clk)
+    x1_15 <= \$382 ;
+  always @(posedge clk)
+    x1_16 <= \$383 ;
+  always @(posedge clk)
+    rom2_addr <= \$384 ;
+  always @(posedge clk)
+    rom2_read <= \$385 ;
+  always @(posedge clk)
+    x2_17 <= \$386 ;
+  always @(posedge clk)
+    x2_18 <= \$387 ;
+  always @(posedge clk)
+    x2_19 <= \$388 ;
+  always @(posedge clk)
+    x2_20 <= \$389 ;
+  always @(posedge clk)
+    x2_21 <= \$390 ;
+  always @(posedge clk)
+    x2_22 <= \$391 ;
+  always @(posedge clk)
+    x2_23 <= \$392 ;
+  always @(posedge clk)
+    x2_24 <= \$393 ;
+  always @(posedge clk)
+    rom3_addr <= \$394 ;
+  always @(posedge clk)
+    rom3_read <= \$395 ;
+  always @(posedge clk)
+    x3_1 <= \$396 ;
+  always @(posedge clk)
+    x3_25 <= \$397 ;
+  always @(posedge clk)
+    x3_26 <= \$398 ;
+  always @(posedge clk)
+    x3_27 <= \$399 ;
+  always @(posedge clk)
+    x3_28 <= \$400 ;
+  always @(posedge clk)
+    x3_29 <= \$401 ;
+  always @(posedge clk)
+    x3_30 <= \$402 ;
+  always @(posedge clk)
+    x3_31 <= \$403 ;
+  always @(posedge clk)
+    rom4_addr <= \$404 ;
+  always @(posedge clk)
+    rom4_read <= \$405 ;
+  always @(posedge clk)
+    x4_2 <= \$406 ;
+  always @(posedge clk)
+    x4_3 <= \$407 ;
   always @(posedge clk)
-    x2_21 <= \$397 ;
+    x4_4 <= \$408 ;
   always @(posedge clk)
-    x2_22 <= \$398 ;
+    x4_5 <= \$409 ;
   always @(posedge clk)
-    x2_23 <= \$399 ;
+    x4_6 <= \$410 ;
   always @(posedge clk)
-    x2_24 <= \$400 ;
+    x4_7 <= \$411 ;
   always @(posedge clk)
-    rom3_addr <= \$401 ;
+    x4_8 <= \$412 ;
   always @(posedge clk)
-    rom3_read <= \$402 ;
+    x4_9 <= \$413 ;
   always @(posedge clk)
-    x3_1 <= \$403 ;
+    rom5_addr <= \$414 ;
   always @(posedge clk)
-    x3_25 <= \$404 ;
+    rom5_read <= \$415 ;
   always @(posedge clk)
-    x3_26 <= \$405 ;
+    x5_10 <= \$416 ;
   always @(posedge clk)
-    x3_27 <= \$406 ;
+    x5_11 <= \$417 ;
   always @(posedge clk)
-    x3_28 <= \$407 ;
+    x5_12 <= \$418 ;
   always @(posedge clk)
-    x3_29 <= \$408 ;
+    x5_13 <= \$419 ;
   always @(posedge clk)
-    x3_30 <= \$409 ;
+    x5_14 <= \$420 ;
   always @(posedge clk)
-    x3_31 <= \$410 ;
+    x5_15 <= \$421 ;
   always @(posedge clk)
-    rom4_addr <= \$411 ;
+    x5_16 <= \$422 ;
   always @(posedge clk)
-    rom4_read <= \$412 ;
+    x5_17 <= \$423 ;
   always @(posedge clk)
-    x4_2 <= \$413 ;
+    rom6_addr <= \$424 ;
   always @(posedge clk)
-    x4_3 <= \$414 ;
+    rom6_read <= \$425 ;
   always @(posedge clk)
-    x4_4 <= \$415 ;
+    x6_18 <= \$426 ;
   always @(posedge clk)
-    x4_5 <= \$416 ;
+    x6_19 <= \$427 ;
   always @(posedge clk)
-    x4_6 <= \$417 ;
+    x6_20 <= \$428 ;
   always @(posedge clk)
-    x4_7 <= \$418 ;
+    x6_21 <= \$429 ;
   always @(posedge clk)
-    x4_8 <= \$419 ;
+    x6_22 <= \$430 ;
   always @(posedge clk)
-    x4_9 <= \$420 ;
+    x6_23 <= \$431 ;
   always @(posedge clk)
-    rom5_addr <= \$421 ;
+    x6_24 <= \$432 ;
   always @(posedge clk)
-    rom5_read <= \$422 ;
+    x6_25 <= \$433 ;
   always @(posedge clk)
-    x5_10 <= \$423 ;
+    rom7_addr <= \$434 ;
   always @(posedge clk)
-    x5_11 <= \$424 ;
+    rom7_read <= \$435 ;
   always @(posedge clk)
-    x5_12 <= \$425 ;
+    x7_1 <= \$436 ;
   always @(posedge clk)
-    x5_13 <= \$426 ;
+    x7_2 <= \$437 ;
   always @(posedge clk)
-    x5_14 <= \$427 ;
+    x7_26 <= \$438 ;
   always @(posedge clk)
-    x5_15 <= \$428 ;
+    x7_27 <= \$439 ;
   always @(posedge clk)
-    x5_16 <= \$429 ;
+    x7_28 <= \$440 ;
   always @(posedge clk)
-    x5_17 <= \$430 ;
+    x7_29 <= \$441 ;
   always @(posedge clk)
-    rom6_addr <= \$431 ;
+    x7_30 <= \$442 ;
   always @(posedge clk)
-    rom6_read <= \$432 ;
+    x7_31 <= \$443 ;
   always @(posedge clk)
-    x6_18 <= \$433 ;
+    rom8_addr <= \$444 ;
   always @(posedge clk)
-    x6_19 <= \$434 ;
+    rom8_read <= \$445 ;
   always @(posedge clk)
-    x6_20 <= \$435 ;
+    x8_3 <= \$446 ;
   always @(posedge clk)
-    x6_21 <= \$436 ;
+    x8_4 <= \$447 ;
   always @(posedge clk)
-    x6_22 <= \$437 ;
+    x8_5 <= \$448 ;
   always @(posedge clk)
-    x6_23 <= \$438 ;
+    x8_6 <= \$449 ;
   always @(posedge clk)
-    x6_24 <= \$439 ;
+    x8_7 <= \$450 ;
   always @(posedge clk)
-    x6_25 <= \$440 ;
+    x8_8 <= \$451 ;
   always @(posedge clk)
-    rom7_addr <= \$441 ;
+    x8_9 <= \$452 ;
   always @(posedge clk)
-    rom7_read <= \$442 ;
+    x8_10 <= \$453 ;
   always @(posedge clk)
-    x7_1 <= \$443 ;
+    rom9_addr <= \$454 ;
   always @(posedge clk)
-    x7_2 <= \$444 ;
+    rom9_read <= \$455 ;
   always @(posedge clk)
-    x7_26 <= \$445 ;
+    x9_11 <= \$456 ;
   always @(posedge clk)
-    x7_27 <= \$446 ;
+    x9_12 <= \$457 ;
   always @(posedge clk)
-    x7_28 <= \$447 ;
+    x9_13 <= \$458 ;
   always @(posedge clk)
-    x7_29 <= \$448 ;
+    x9_14 <= \$459 ;
   always @(posedge clk)
-    x7_30 <= \$449 ;
+    x9_15 <= \$460 ;
   always @(posedge clk)
-    x7_31 <= \$450 ;
+    x9_16 <= \$461 ;
   always @(posedge clk)
-    rom8_addr <= \$451 ;
+    x9_17 <= \$462 ;
   always @(posedge clk)
-    rom8_read <= \$452 ;
+    x9_18 <= \$463 ;
   always @(posedge clk)
-    x8_3 <= \$453 ;
+    rom10_addr <= \$464 ;
   always @(posedge clk)
-    x8_4 <= \$454 ;
+    rom10_read <= \$465 ;
   always @(posedge clk)
-    x8_5 <= \$455 ;
+    x10_19 <= \$466 ;
   always @(posedge clk)
-    x8_6 <= \$456 ;
+    x10_20 <= \$467 ;
   always @(posedge clk)
-    x8_7 <= \$457 ;
+    x10_21 <= \$468 ;
   always @(posedge clk)
-    x8_8 <= \$458 ;
+    x10_22 <= \$469 ;
   always @(posedge clk)
-    x8_9 <= \$459 ;
+    x10_23 <= \$470 ;
   always @(posedge clk)
-    x8_10 <= \$460 ;
+    x10_24 <= \$471 ;
   always @(posedge clk)
-    rom9_addr <= \$461 ;
+    x10_25 <= \$472 ;
   always @(posedge clk)
-    rom9_read <= \$462 ;
+    x10_26 <= \$473 ;
   always @(posedge clk)
-    x9_11 <= \$463 ;
+    rom11_addr <= \$474 ;
   always @(posedge clk)
-    x9_12 <= \$464 ;
+    rom11_read <= \$475 ;
   always @(posedge clk)
-    x9_13 <= \$465 ;
+    x11_27 <= \$476 ;
   always @(posedge clk)
-    x9_14 <= \$466 ;
+    x11_28 <= \$477 ;
   always @(posedge clk)
-    x9_15 <= \$467 ;
+    x11_29 <= \$478 ;
   always @(posedge clk)
-    x9_16 <= \$468 ;
+    x11_30 <= \$479 ;
   always @(posedge clk)
-    x9_17 <= \$469 ;
+    x11_31 <= \$480 ;
   always @(posedge clk)
-    x9_18 <= \$470 ;
+    xoff0_1 <= \$481 ;
   always @(posedge clk)
-    rom10_addr <= \$471 ;
+    w0_1 <= \$482 ;
   always @(posedge clk)
-    rom10_read <= \$472 ;
+    xoff0_2 <= \$483 ;
   always @(posedge clk)
-    x10_19 <= \$473 ;
+    w0_2 <= \$484 ;
   always @(posedge clk)
-    x10_20 <= \$474 ;
+    xoff0_3 <= \$485 ;
   always @(posedge clk)
-    x10_21 <= \$475 ;
+    w0_3 <= \$486 ;
   always @(posedge clk)
-    x10_22 <= \$476 ;
+    xoff0_4 <= \$487 ;
   always @(posedge clk)
-    x10_23 <= \$477 ;
+    w0_4 <= \$488 ;
   always @(posedge clk)
-    x10_24 <= \$478 ;
+    xoff0_5 <= \$489 ;
   always @(posedge clk)
-    x10_25 <= \$479 ;
+    w0_5 <= \$490 ;
   always @(posedge clk)
-    x10_26 <= \$480 ;
+    xoff0_6 <= \$491 ;
   always @(posedge clk)
-    rom11_addr <= \$481 ;
+    w0_6 <= \$492 ;
   always @(posedge clk)
-    rom11_read <= \$482 ;
+    xoff0_7 <= \$493 ;
   always @(posedge clk)
-    x11_27 <= \$483 ;
+    w0_7 <= \$494 ;
   always @(posedge clk)
-    x11_28 <= \$484 ;
+    xoff0_8 <= \$495 ;
   always @(posedge clk)
-    x11_29 <= \$485 ;
+    w0_8 <= \$496 ;
   always @(posedge clk)
-    x11_30 <= \$486 ;
+    xoff0_9 <= \$497 ;
   always @(posedge clk)
-    x11_31 <= \$487 ;
+    w0_9 <= \$498 ;
   always @(posedge clk)
-    xoff0_1 <= \$488 ;
+    xoff0_10 <= \$499 ;
   always @(posedge clk)
-    w0_1 <= \$489 ;
+    w0_10 <= \$500 ;
   always @(posedge clk)
-    xoff0_2 <= \$490 ;
+    xoff0_11 <= \$501 ;
   always @(posedge clk)
-    w0_2 <= \$491 ;
+    w0_11 <= \$502 ;
   always @(posedge clk)
-    xoff0_3 <= \$492 ;
+    xoff0_12 <= \$503 ;
   always @(posedge clk)
-    w0_3 <= \$493 ;
+    w0_12 <= \$504 ;
   always @(posedge clk)
-    xoff0_4 <= \$494 ;
+    xoff0_13 <= \$505 ;
   always @(posedge clk)
-    w0_4 <= \$495 ;
+    w0_13 <= \$506 ;
   always @(posedge clk)
-    xoff0_5 <= \$496 ;
+    xoff0_14 <= \$507 ;
   always @(posedge clk)
-    w0_5 <= \$497 ;
+    w0_14 <= \$508 ;
   always @(posedge clk)
-    xoff0_6 <= \$498 ;
+    xoff0_15 <= \$509 ;
   always @(posedge clk)
-    w0_6 <= \$499 ;
+    w0_15 <= \$510 ;
   always @(posedge clk)
-    xoff0_7 <= \$500 ;
+    xoff0_16 <= \$511 ;
   always @(posedge clk)
-    w0_7 <= \$501 ;
+    w0_16 <= \$512 ;
   always @(posedge clk)
-    xoff0_8 <= \$502 ;
+    xoff0_17 <= \$513 ;
   always @(posedge clk)
-    w0_8 <= \$503 ;
+    w0_17 <= \$514 ;
   always @(posedge clk)
-    xoff0_9 <= \$504 ;
+    xoff0_18 <= \$515 ;
   always @(posedge clk)
-    w0_9 <= \$505 ;
+    w0_18 <= \$516 ;
   always @(posedge clk)
-    xoff0_10 <= \$506 ;
+    xoff0_19 <= \$517 ;
   always @(posedge clk)
-    w0_10 <= \$507 ;
+    w0_19 <= \$518 ;
   always @(posedge clk)
-    xoff0_11 <= \$508 ;
+    xoff0_20 <= \$519 ;
   always @(posedge clk)
-    w0_11 <= \$509 ;
+    w0_20 <= \$520 ;
   always @(posedge clk)
-    xoff0_12 <= \$510 ;
+    xoff0_21 <= \$521 ;
   always @(posedge clk)
-    w0_12 <= \$511 ;
+    w0_21 <= \$522 ;
   always @(posedge clk)
-    xoff0_13 <= \$512 ;
+    xoff0_22 <= \$523 ;
   always @(posedge clk)
-    w0_13 <= \$513 ;
+    w0_22 <= \$524 ;
   always @(posedge clk)
-    xoff0_14 <= \$514 ;
+    xoff0_23 <= \$525 ;
   always @(posedge clk)
-    w0_14 <= \$515 ;
+    w0_23 <= \$526 ;
   always @(posedge clk)
-    xoff0_15 <= \$516 ;
+    xoff0_24 <= \$527 ;
   always @(posedge clk)
-    w0_15 <= \$517 ;
+    w0_24 <= \$528 ;
   always @(posedge clk)
-    xoff0_16 <= \$518 ;
+    xoff0_25 <= \$529 ;
   always @(posedge clk)
-    w0_16 <= \$519 ;
+    w0_25 <= \$530 ;
   always @(posedge clk)
-    xoff0_17 <= \$520 ;
+    xoff0_26 <= \$531 ;
   always @(posedge clk)
-    w0_17 <= \$521 ;
+    w0_26 <= \$532 ;
   always @(posedge clk)
-    xoff0_18 <= \$522 ;
+    xoff0_27 <= \$533 ;
   always @(posedge clk)
-    w0_18 <= \$523 ;
+    w0_27 <= \$534 ;
   always @(posedge clk)
-    xoff0_19 <= \$524 ;
+    xoff0_28 <= \$535 ;
   always @(posedge clk)
-    w0_19 <= \$525 ;
+    w0_28 <= \$536 ;
   always @(posedge clk)
-    xoff0_20 <= \$526 ;
+    xoff0_29 <= \$537 ;
   always @(posedge clk)
-    w0_20 <= \$527 ;
+    w0_29 <= \$538 ;
   always @(posedge clk)
-    xoff0_21 <= \$528 ;
+    xoff0_30 <= \$539 ;
   always @(posedge clk)
-    w0_21 <= \$529 ;
+    w0_30 <= \$540 ;
   always @(posedge clk)
-    xoff0_22 <= \$530 ;
+    xoff0_31 <= \$541 ;
   always @(posedge clk)
-    w0_22 <= \$531 ;
+    w0_31 <= \$542 ;
   always @(posedge clk)
-    xoff0_23 <= \$532 ;
+    xoff1_1 <= \$543 ;
   always @(posedge clk)
-    w0_23 <= \$533 ;
+    w1_1 <= \$544 ;
   always @(posedge clk)
-    xoff0_24 <= \$534 ;
+    xoff1_2 <= \$545 ;
   always @(posedge clk)
-    w0_24 <= \$535 ;
+    w1_2 <= \$546 ;
   always @(posedge clk)
-    xoff0_25 <= \$536 ;
+    xoff1_3 <= \$547 ;
   always @(posedge clk)
-    w0_25 <= \$537 ;
+    w1_3 <= \$548 ;
   always @(posedge clk)
-    xoff0_26 <= \$538 ;
+    xoff1_4 <= \$549 ;
   always @(posedge clk)
-    w0_26 <= \$539 ;
+    w1_4 <= \$550 ;
   always @(posedge clk)
-    xoff0_27 <= \$540 ;
+    xoff1_5 <= \$551 ;
   always @(posedge clk)
-    w0_27 <= \$541 ;
+    w1_5 <= \$552 ;
   always @(posedge clk)
-    xoff0_28 <= \$542 ;
+    xoff1_6 <= \$553 ;
   always @(posedge clk)
-    w0_28 <= \$543 ;
+    w1_6 <= \$554 ;
   always @(posedge clk)
-    xoff0_29 <= \$544 ;
+    xoff1_7 <= \$555 ;
   always @(posedge clk)
-    w0_29 <= \$545 ;
+    w1_7 <= \$556 ;
   always @(posedge clk)
-    xoff0_30 <= \$546 ;
+    xoff1_8 <= \$557 ;
   always @(posedge clk)
-    w0_30 <= \$547 ;
+    w1_8 <= \$558 ;
   always @(posedge clk)
-    xoff0_31 <= \$548 ;
+    xoff1_9 <= \$559 ;
   always @(posedge clk)
-    w0_31 <= \$549 ;
+    w1_9 <= \$560 ;
   always @(posedge clk)
-    xoff1_1 <= \$550 ;
+    xoff1_10 <= \$561 ;
   always @(posedge clk)
-    w1_1 <= \$551 ;
+    w1_10 <= \$562 ;
   always @(posedge clk)
-    xoff1_2 <= \$552 ;
+    xoff1_11 <= \$563 ;
   always @(posedge clk)
-    w1_2 <= \$553 ;
+    w1_11 <= \$564 ;
   always @(posedge clk)
-    xoff1_3 <= \$554 ;
+    xoff1_12 <= \$565 ;
   always @(posedge clk)
-    w1_3 <= \$555 ;
+    w1_12 <= \$566 ;
   always @(posedge clk)
-    xoff1_4 <= \$556 ;
+    xoff1_13 <= \$567 ;
   always @(posedge clk)
-    w1_4 <= \$557 ;
+    w1_13 <= \$568 ;
   always @(posedge clk)
-    xoff1_5 <= \$558 ;
+    xoff1_14 <= \$569 ;
   always @(posedge clk)
-    w1_5 <= \$559 ;
+    w1_14 <= \$570 ;
   always @(posedge clk)
-    xoff1_6 <= \$560 ;
+    xoff1_15 <= \$571 ;
   always @(posedge clk)
-    w1_6 <= \$561 ;
+    w1_15 <= \$572 ;
   always @(posedge clk)
-    xoff1_7 <= \$562 ;
+    xoff1_16 <= \$573 ;
   always @(posedge clk)
-    w1_7 <= \$563 ;
+    w1_16 <= \$574 ;
   always @(posedge clk)
-    xoff1_8 <= \$564 ;
+    xoff1_17 <= \$575 ;
   always @(posedge clk)
-    w1_8 <= \$565 ;
+    w1_17 <= \$576 ;
   always @(posedge clk)
-    xoff1_9 <= \$566 ;
+    xoff1_18 <= \$577 ;
   always @(posedge clk)
-    w1_9 <= \$567 ;
+    w1_18 <= \$578 ;
   always @(posedge clk)
-    xoff1_10 <= \$568 ;
+    xoff1_19 <= \$579 ;
   always @(posedge clk)
-    w1_10 <= \$569 ;
+    w1_19 <= \$580 ;
   always @(posedge clk)
-    xoff1_11 <= \$570 ;
+    xoff1_20 <= \$581 ;
   always @(posedge clk)
-    w1_11 <= \$571 ;
+    w1_20 <= \$582 ;
   always @(posedge clk)
-    xoff1_12 <= \$572 ;
+    xoff1_21 <= \$583 ;
   always @(posedge clk)
-    w1_12 <= \$573 ;
+    w1_21 <= \$584 ;
   always @(posedge clk)
-    xoff1_13 <= \$574 ;
+    xoff1_22 <= \$585 ;
   always @(posedge clk)
-    w1_13 <= \$575 ;
+    w1_22 <= \$586 ;
   always @(posedge clk)
-    xoff1_14 <= \$576 ;
+    xoff1_23 <= \$587 ;
   always @(posedge clk)
-    w1_14 <= \$577 ;
+    w1_23 <= \$588 ;
   always @(posedge clk)
-    xoff1_15 <= \$578 ;
+    xoff1_24 <= \$589 ;
   always @(posedge clk)
-    w1_15 <= \$579 ;
+    w1_24 <= \$590 ;
   always @(posedge clk)
-    xoff1_16 <= \$580 ;
+    xoff1_25 <= \$591 ;
   always @(posedge clk)
-    w1_16 <= \$581 ;
+    w1_25 <= \$592 ;
   always @(posedge clk)
-    xoff1_17 <= \$582 ;
+    xoff1_26 <= \$593 ;
   always @(posedge clk)
-    w1_17 <= \$583 ;
+    w1_26 <= \$594 ;
   always @(posedge clk)
-    xoff1_18 <= \$584 ;
+    xoff1_27 <= \$595 ;
   always @(posedge clk)
-    w1_18 <= \$585 ;
+    w1_27 <= \$596 ;
   always @(posedge clk)
-    xoff1_19 <= \$586 ;
+    xoff1_28 <= \$597 ;
   always @(posedge clk)
-    w1_19 <= \$587 ;
+    w1_28 <= \$598 ;
   always @(posedge clk)
-    xoff1_20 <= \$588 ;
+    xoff1_29 <= \$599 ;
   always @(posedge clk)
-    w1_20 <= \$589 ;
+    w1_29 <= \$600 ;
   always @(posedge clk)
-    xoff1_21 <= \$590 ;
+    xoff1_30 <= \$601 ;
   always @(posedge clk)
-    w1_21 <= \$591 ;
+    w1_30 <= \$602 ;
   always @(posedge clk)
-    xoff1_22 <= \$592 ;
+    xoff1_31 <= \$603 ;
   always @(posedge clk)
-    w1_22 <= \$593 ;
+    w1_31 <= \$604 ;
   always @(posedge clk)
-    xoff1_23 <= \$594 ;
+    xoff2_1 <= \$605 ;
   always @(posedge clk)
-    w1_23 <= \$595 ;
+    w2_1 <= \$606 ;
   always @(posedge clk)
-    xoff1_24 <= \$596 ;
+    xoff2_2 <= \$607 ;
   always @(posedge clk)
-    w1_24 <= \$597 ;
+    w2_2 <= \$608 ;
   always @(posedge clk)
-    xoff1_25 <= \$598 ;
+    xoff2_3 <= \$609 ;
   always @(posedge clk)
-    w1_25 <= \$599 ;
+    w2_3 <= \$610 ;
   always @(posedge clk)
-    xoff1_26 <= \$600 ;
+    xoff2_4 <= \$611 ;
   always @(posedge clk)
-    w1_26 <= \$601 ;
+    w2_4 <= \$612 ;
   always @(posedge clk)
-    xoff1_27 <= \$602 ;
+    xoff2_5 <= \$613 ;
   always @(posedge clk)
-    w1_27 <= \$603 ;
+    w2_5 <= \$614 ;
   always @(posedge clk)
-    xoff1_28 <= \$604 ;
+    xoff2_6 <= \$615 ;
   always @(posedge clk)
-    w1_28 <= \$605 ;
+    w2_6 <= \$616 ;
   always @(posedge clk)
-    xoff1_29 <= \$606 ;
+    xoff2_7 <= \$617 ;
   always @(posedge clk)
-    w1_29 <= \$607 ;
+    w2_7 <= \$618 ;
   always @(posedge clk)
-    xoff1_30 <= \$608 ;
+    xoff2_8 <= \$619 ;
   always @(posedge clk)
-    w1_30 <= \$609 ;
+    w2_8 <= \$620 ;
   always @(posedge clk)
-    xoff1_31 <= \$610 ;
+    xoff2_9 <= \$621 ;
   always @(posedge clk)
-    w1_31 <= \$611 ;
+    w2_9 <= \$622 ;
   always @(posedge clk)
-    xoff2_1 <= \$612 ;
+    xoff2_10 <= \$623 ;
   always @(posedge clk)
-    w2_1 <= \$613 ;
+    w2_10 <= \$624 ;
   always @(posedge clk)
-    xoff2_2 <= \$614 ;
+    xoff2_11 <= \$625 ;
   always @(posedge clk)
-    w2_2 <= \$615 ;
+    w2_11 <= \$626 ;
   always @(posedge clk)
-    xoff2_3 <= \$616 ;
+    xoff2_12 <= \$627 ;
   always @(posedge clk)
-    w2_3 <= \$617 ;
+    w2_12 <= \$628 ;
   always @(posedge clk)
-    xoff2_4 <= \$618 ;
+    xoff2_13 <= \$629 ;
   always @(posedge clk)
-    w2_4 <= \$619 ;
+    w2_13 <= \$630 ;
   always @(posedge clk)
-    xoff2_5 <= \$620 ;
+    xoff2_14 <= \$631 ;
   always @(posedge clk)
-    w2_5 <= \$621 ;
+    w2_14 <= \$632 ;
   always @(posedge clk)
-    xoff2_6 <= \$622 ;
+    xoff2_15 <= \$633 ;
   always @(posedge clk)
-    w2_6 <= \$623 ;
+    w2_15 <= \$634 ;
   always @(posedge clk)
-    xoff2_7 <= \$624 ;
+    xoff2_16 <= \$635 ;
   always @(posedge clk)
-    w2_7 <= \$625 ;
+    w2_16 <= \$636 ;
   always @(posedge clk)
-    xoff2_8 <= \$626 ;
+    xoff2_17 <= \$637 ;
   always @(posedge clk)
-    w2_8 <= \$627 ;
+    w2_17 <= \$638 ;
   always @(posedge clk)
-    xoff2_9 <= \$628 ;
+    xoff2_18 <= \$639 ;
   always @(posedge clk)
-    w2_9 <= \$629 ;
+    w2_18 <= \$640 ;
   always @(posedge clk)
-    xoff2_10 <= \$630 ;
+    xoff2_19 <= \$641 ;
   always @(posedge clk)
-    w2_10 <= \$631 ;
+    w2_19 <= \$642 ;
   always @(posedge clk)
-    xoff2_11 <= \$632 ;
+    xoff2_20 <= \$643 ;
   always @(posedge clk)
-    w2_11 <= \$633 ;
+    w2_20 <= \$644 ;
   always @(posedge clk)
-    xoff2_12 <= \$634 ;
+    xoff2_21 <= \$645 ;
   always @(posedge clk)
-    w2_12 <= \$635 ;
+    w2_21 <= \$646 ;
   always @(posedge clk)
-    xoff2_13 <= \$636 ;
+    xoff2_22 <= \$647 ;
   always @(posedge clk)
-    w2_13 <= \$637 ;
+    w2_22 <= \$648 ;
   always @(posedge clk)
-    xoff2_14 <= \$638 ;
+    xoff2_23 <= \$649 ;
   always @(posedge clk)
-    w2_14 <= \$639 ;
+    w2_23 <= \$650 ;
   always @(posedge clk)
-    xoff2_15 <= \$640 ;
+    xoff2_24 <= \$651 ;
   always @(posedge clk)
-    w2_15 <= \$641 ;
+    w2_24 <= \$652 ;
   always @(posedge clk)
-    xoff2_16 <= \$642 ;
+    xoff2_25 <= \$653 ;
   always @(posedge clk)
-    w2_16 <= \$643 ;
+    w2_25 <= \$654 ;
   always @(posedge clk)
-    xoff2_17 <= \$644 ;
+    xoff2_26 <= \$655 ;
   always @(posedge clk)
-    w2_17 <= \$645 ;
+    w2_26 <= \$656 ;
   always @(posedge clk)
-    xoff2_18 <= \$646 ;
+    xoff2_27 <= \$657 ;
   always @(posedge clk)
-    w2_18 <= \$647 ;
+    w2_27 <= \$658 ;
   always @(posedge clk)
-    xoff2_19 <= \$648 ;
+    xoff2_28 <= \$659 ;
   always @(posedge clk)
-    w2_19 <= \$649 ;
+    w2_28 <= \$660 ;
   always @(posedge clk)
-    xoff2_20 <= \$650 ;
+    xoff2_29 <= \$661 ;
   always @(posedge clk)
-    w2_20 <= \$651 ;
+    w2_29 <= \$662 ;
   always @(posedge clk)
-    xoff2_21 <= \$652 ;
+    xoff2_30 <= \$663 ;
   always @(posedge clk)
-    w2_21 <= \$653 ;
+    w2_30 <= \$664 ;
   always @(posedge clk)
-    xoff2_22 <= \$654 ;
+    xoff2_31 <= \$665 ;
   always @(posedge clk)
-    w2_22 <= \$655 ;
+    w2_31 <= \$666 ;
   always @(posedge clk)
-    xoff2_23 <= \$656 ;
+    prod0_1 <= \$667 ;
   always @(posedge clk)
-    w2_23 <= \$657 ;
+    prod0_2 <= \$668 ;
   always @(posedge clk)
-    xoff2_24 <= \$658 ;
+    prod0_3 <= \$669 ;
   always @(posedge clk)
-    w2_24 <= \$659 ;
+    prod0_4 <= \$670 ;
   always @(posedge clk)
-    xoff2_25 <= \$660 ;
+    prod0_5 <= \$671 ;
   always @(posedge clk)
-    w2_25 <= \$661 ;
+    prod0_6 <= \$672 ;
   always @(posedge clk)
-    xoff2_26 <= \$662 ;
+    prod0_7 <= \$673 ;
   always @(posedge clk)
-    w2_26 <= \$663 ;
+    prod0_8 <= \$674 ;
   always @(posedge clk)
-    xoff2_27 <= \$664 ;
+    prod0_9 <= \$675 ;
   always @(posedge clk)
-    w2_27 <= \$665 ;
+    prod0_10 <= \$676 ;
   always @(posedge clk)
-    xoff2_28 <= \$666 ;
+    prod0_11 <= \$677 ;
   always @(posedge clk)
-    w2_28 <= \$667 ;
+    prod0_12 <= \$678 ;
   always @(posedge clk)
-    xoff2_29 <= \$668 ;
+    prod0_13 <= \$679 ;
   always @(posedge clk)
-    w2_29 <= \$669 ;
+    prod0_14 <= \$680 ;
   always @(posedge clk)
-    xoff2_30 <= \$670 ;
+    prod0_15 <= \$681 ;
   always @(posedge clk)
-    w2_30 <= \$671 ;
+    prod0_16 <= \$682 ;
   always @(posedge clk)
-    xoff2_31 <= \$672 ;
+    prod0_17 <= \$683 ;
   always @(posedge clk)
-    w2_31 <= \$673 ;
+    prod0_18 <= \$684 ;
   always @(posedge clk)
-    prod0_1 <= \$674 ;
+    prod0_19 <= \$685 ;
   always @(posedge clk)
-    prod0_2 <= \$675 ;
+    prod0_20 <= \$686 ;
   always @(posedge clk)
-    prod0_3 <= \$676 ;
+    prod0_21 <= \$687 ;
   always @(posedge clk)
-    prod0_4 <= \$677 ;
+    prod0_22 <= \$688 ;
   always @(posedge clk)
-    prod0_5 <= \$678 ;
+    prod0_23 <= \$689 ;
   always @(posedge clk)
-    prod0_6 <= \$679 ;
+    prod0_24 <= \$690 ;
   always @(posedge clk)
-    prod0_7 <= \$680 ;
+    prod0_25 <= \$691 ;
   always @(posedge clk)
-    prod0_8 <= \$681 ;
+    prod0_26 <= \$692 ;
   always @(posedge clk)
-    prod0_9 <= \$682 ;
+    prod0_27 <= \$693 ;
   always @(posedge clk)
-    prod0_10 <= \$683 ;
+    prod0_28 <= \$694 ;
   always @(posedge clk)
-    prod0_11 <= \$684 ;
+    prod0_29 <= \$695 ;
   always @(posedge clk)
-    prod0_12 <= \$685 ;
+    prod0_30 <= \$696 ;
   always @(posedge clk)
-    prod0_13 <= \$686 ;
+    prod0_31 <= \$697 ;
   always @(posedge clk)
-    prod0_14 <= \$687 ;
+    prod1_1 <= \$698 ;
   always @(posedge clk)
-    prod0_15 <= \$688 ;
+    prod1_2 <= \$699 ;
   always @(posedge clk)
-    prod0_16 <= \$689 ;
+    prod1_3 <= \$700 ;
   always @(posedge clk)
-    prod0_17 <= \$690 ;
+    prod1_4 <= \$701 ;
   always @(posedge clk)
-    prod0_18 <= \$691 ;
+    prod1_5 <= \$702 ;
   always @(posedge clk)
-    prod0_19 <= \$692 ;
+    prod1_6 <= \$703 ;
   always @(posedge clk)
-    prod0_20 <= \$693 ;
+    prod1_7 <= \$704 ;
   always @(posedge clk)
-    prod0_21 <= \$694 ;
+    prod1_8 <= \$705 ;
   always @(posedge clk)
-    prod0_22 <= \$695 ;
+    prod1_9 <= \$706 ;
   always @(posedge clk)
-    prod0_23 <= \$696 ;
+    prod1_10 <= \$707 ;
   always @(posedge clk)
-    prod0_24 <= \$697 ;
+    prod1_11 <= \$708 ;
   always @(posedge clk)
-    prod0_25 <= \$698 ;
+    prod1_12 <= \$709 ;
   always @(posedge clk)
-    prod0_26 <= \$699 ;
+    prod1_13 <= \$710 ;
   always @(posedge clk)
-    prod0_27 <= \$700 ;
+    prod1_14 <= \$711 ;
   always @(posedge clk)
-    prod0_28 <= \$701 ;
+    prod1_15 <= \$712 ;
   always @(posedge clk)
-    prod0_29 <= \$702 ;
+    prod1_16 <= \$713 ;
   always @(posedge clk)
-    prod0_30 <= \$703 ;
+    prod1_17 <= \$714 ;
   always @(posedge clk)
-    prod0_31 <= \$704 ;
+    prod1_18 <= \$715 ;
   always @(posedge clk)
-    prod1_1 <= \$705 ;
+    prod1_19 <= \$716 ;
   always @(posedge clk)
-    prod1_2 <= \$706 ;
+    prod1_20 <= \$717 ;
   always @(posedge clk)
-    prod1_3 <= \$707 ;
+    prod1_21 <= \$718 ;
   always @(posedge clk)
-    prod1_4 <= \$708 ;
+    prod1_22 <= \$719 ;
   always @(posedge clk)
-    prod1_5 <= \$709 ;
+    prod1_23 <= \$720 ;
   always @(posedge clk)
-    prod1_6 <= \$710 ;
+    prod1_24 <= \$721 ;
   always @(posedge clk)
-    prod1_7 <= \$711 ;
+    prod1_25 <= \$722 ;
   always @(posedge clk)
-    prod1_8 <= \$712 ;
+    prod1_26 <= \$723 ;
   always @(posedge clk)
-    prod1_9 <= \$713 ;
+    prod1_27 <= \$724 ;
   always @(posedge clk)
-    prod1_10 <= \$714 ;
+    prod1_28 <= \$725 ;
   always @(posedge clk)
-    prod1_11 <= \$715 ;
+    prod1_29 <= \$726 ;
   always @(posedge clk)
-    prod1_12 <= \$716 ;
+    prod1_30 <= \$727 ;
   always @(posedge clk)
-    prod1_13 <= \$717 ;
+    prod1_31 <= \$728 ;
   always @(posedge clk)
-    prod1_14 <= \$718 ;
+    prod2_1 <= \$729 ;
   always @(posedge clk)
-    prod1_15 <= \$719 ;
+    prod2_2 <= \$730 ;
   always @(posedge clk)
-    prod1_16 <= \$720 ;
+    prod2_3 <= \$731 ;
   always @(posedge clk)
-    prod1_17 <= \$721 ;
+    prod2_4 <= \$732 ;
   always @(posedge clk)
-    prod1_18 <= \$722 ;
+    prod2_5 <= \$733 ;
   always @(posedge clk)
-    prod1_19 <= \$723 ;
+    prod2_6 <= \$734 ;
   always @(posedge clk)
-    prod1_20 <= \$724 ;
+    prod2_7 <= \$735 ;
   always @(posedge clk)
-    prod1_21 <= \$725 ;
+    prod2_8 <= \$736 ;
   always @(posedge clk)
-    prod1_22 <= \$726 ;
+    prod2_9 <= \$737 ;
   always @(posedge clk)
-    prod1_23 <= \$727 ;
+    prod2_10 <= \$738 ;
   always @(posedge clk)
-    prod1_24 <= \$728 ;
+    prod2_11 <= \$739 ;
   always @(posedge clk)
-    prod1_25 <= \$729 ;
+    prod2_12 <= \$740 ;
   always @(posedge clk)
-    prod1_26 <= \$730 ;
+    prod2_13 <= \$741 ;
   always @(posedge clk)
-    prod1_27 <= \$731 ;
+    prod2_14 <= \$742 ;
   always @(posedge clk)
-    prod1_28 <= \$732 ;
+    prod2_15 <= \$743 ;
   always @(posedge clk)
-    prod1_29 <= \$733 ;
+    prod2_16 <= \$744 ;
   always @(posedge clk)
-    prod1_30 <= \$734 ;
+    prod2_17 <= \$745 ;
   always @(posedge clk)
-    prod1_31 <= \$735 ;
+    prod2_18 <= \$746 ;
   always @(posedge clk)
-    prod2_1 <= \$736 ;
+    prod2_19 <= \$747 ;
   always @(posedge clk)
-    prod2_2 <= \$737 ;
+    prod2_20 <= \$748 ;
   always @(posedge clk)
-    prod2_3 <= \$738 ;
+    prod2_21 <= \$749 ;
   always @(posedge clk)
-    prod2_4 <= \$739 ;
+    prod2_22 <= \$750 ;
   always @(posedge clk)
-    prod2_5 <= \$740 ;
+    prod2_23 <= \$751 ;
   always @(posedge clk)
-    prod2_6 <= \$741 ;
+    prod2_24 <= \$752 ;
   always @(posedge clk)
-    prod2_7 <= \$742 ;
+    prod2_25 <= \$753 ;
   always @(posedge clk)
-    prod2_8 <= \$743 ;
+    prod2_26 <= \$754 ;
   always @(posedge clk)
-    prod2_9 <= \$744 ;
+    prod2_27 <= \$755 ;
   always @(posedge clk)
-    prod2_10 <= \$745 ;
+    prod2_28 <= \$756 ;
   always @(posedge clk)
-    prod2_11 <= \$746 ;
+    prod2_29 <= \$757 ;
   always @(posedge clk)
-    prod2_12 <= \$747 ;
+    prod2_30 <= \$758 ;
   always @(posedge clk)
-    prod2_13 <= \$748 ;
+    prod2_31 <= \$759 ;
   always @(posedge clk)
-    prod2_14 <= \$749 ;
+    prod0_1_r <= \$760 ;
   always @(posedge clk)
-    prod2_15 <= \$750 ;
+    prod0_2_r <= \$761 ;
   always @(posedge clk)
-    prod2_16 <= \$751 ;
+    prod0_3_r <= \$762 ;
   always @(posedge clk)
-    prod2_17 <= \$752 ;
+    prod0_4_r <= \$763 ;
   always @(posedge clk)
-    prod2_18 <= \$753 ;
+    prod0_5_r <= \$764 ;
   always @(posedge clk)
-    prod2_19 <= \$754 ;
+    prod0_6_r <= \$765 ;
   always @(posedge clk)
-    prod2_20 <= \$755 ;
+    prod0_7_r <= \$766 ;
   always @(posedge clk)
-    prod2_21 <= \$756 ;
+    prod0_8_r <= \$767 ;
   always @(posedge clk)
-    prod2_22 <= \$757 ;
+    prod0_9_r <= \$768 ;
   always @(posedge clk)
-    prod2_23 <= \$758 ;
+    prod0_10_r <= \$769 ;
   always @(posedge clk)
-    prod2_24 <= \$759 ;
+    prod0_11_r <= \$770 ;
   always @(posedge clk)
-    prod2_25 <= \$760 ;
+    prod0_12_r <= \$771 ;
   always @(posedge clk)
-    prod2_26 <= \$761 ;
+    prod0_13_r <= \$772 ;
   always @(posedge clk)
-    prod2_27 <= \$762 ;
+    prod0_14_r <= \$773 ;
   always @(posedge clk)
-    prod2_28 <= \$763 ;
+    prod0_15_r <= \$774 ;
   always @(posedge clk)
-    prod2_29 <= \$764 ;
+    prod0_16_r <= \$775 ;
   always @(posedge clk)
-    prod2_30 <= \$765 ;
+    prod0_17_r <= \$776 ;
   always @(posedge clk)
-    prod2_31 <= \$766 ;
+    prod0_18_r <= \$777 ;
   always @(posedge clk)
-    prod0_1_r <= \$767 ;
+    prod0_19_r <= \$778 ;
   always @(posedge clk)
-    prod0_2_r <= \$768 ;
+    prod0_20_r <= \$779 ;
   always @(posedge clk)
-    prod0_3_r <= \$769 ;
+    prod0_21_r <= \$780 ;
   always @(posedge clk)
-    prod0_4_r <= \$770 ;
+    prod0_22_r <= \$781 ;
   always @(posedge clk)
-    prod0_5_r <= \$771 ;
+    prod0_23_r <= \$782 ;
   always @(posedge clk)
-    prod0_6_r <= \$772 ;
+    prod0_24_r <= \$783 ;
   always @(posedge clk)
-    prod0_7_r <= \$773 ;
+    prod0_25_r <= \$784 ;
   always @(posedge clk)
-    prod0_8_r <= \$774 ;
+    prod0_26_r <= \$785 ;
   always @(posedge clk)
-    prod0_9_r <= \$775 ;
+    prod0_27_r <= \$786 ;
   always @(posedge clk)
-    prod0_10_r <= \$776 ;
+    prod0_28_r <= \$787 ;
   always @(posedge clk)
-    prod0_11_r <= \$777 ;
+    prod0_29_r <= \$788 ;
   always @(posedge clk)
-    prod0_12_r <= \$778 ;
+    prod0_30_r <= \$789 ;
   always @(posedge clk)
-    prod0_13_r <= \$779 ;
+    prod0_31_r <= \$790 ;
   always @(posedge clk)
-    prod0_14_r <= \$780 ;
+    prod1_1_r <= \$791 ;
   always @(posedge clk)
-    prod0_15_r <= \$781 ;
+    prod1_2_r <= \$792 ;
   always @(posedge clk)
-    prod0_16_r <= \$782 ;
+    prod1_3_r <= \$793 ;
   always @(posedge clk)
-    prod0_17_r <= \$783 ;
+    prod1_4_r <= \$794 ;
   always @(posedge clk)
-    prod0_18_r <= \$784 ;
+    prod1_5_r <= \$795 ;
   always @(posedge clk)
-    prod0_19_r <= \$785 ;
+    prod1_6_r <= \$796 ;
   always @(posedge clk)
-    prod0_20_r <= \$786 ;
+    prod1_7_r <= \$797 ;
   always @(posedge clk)
-    prod0_21_r <= \$787 ;
+    prod1_8_r <= \$798 ;
   always @(posedge clk)
-    prod0_22_r <= \$788 ;
+    prod1_9_r <= \$799 ;
   always @(posedge clk)
-    prod0_23_r <= \$789 ;
+    prod1_10_r <= \$800 ;
   always @(posedge clk)
-    prod0_24_r <= \$790 ;
+    prod1_11_r <= \$801 ;
   always @(posedge clk)
-    prod0_25_r <= \$791 ;
+    prod1_12_r <= \$802 ;
   always @(posedge clk)
-    prod0_26_r <= \$792 ;
+    prod1_13_r <= \$803 ;
   always @(posedge clk)
-    prod0_27_r <= \$793 ;
+    prod1_14_r <= \$804 ;
   always @(posedge clk)
-    prod0_28_r <= \$794 ;
+    prod1_15_r <= \$805 ;
   always @(posedge clk)
-    prod0_29_r <= \$795 ;
+    prod1_16_r <= \$806 ;
   always @(posedge clk)
-    prod0_30_r <= \$796 ;
+    prod1_17_r <= \$807 ;
   always @(posedge clk)
-    prod0_31_r <= \$797 ;
+    prod1_18_r <= \$808 ;
   always @(posedge clk)
-    prod1_1_r <= \$798 ;
+    prod1_19_r <= \$809 ;
   always @(posedge clk)
-    prod1_2_r <= \$799 ;
+    prod1_20_r <= \$810 ;
   always @(posedge clk)
-    prod1_3_r <= \$800 ;
+    prod1_21_r <= \$811 ;
   always @(posedge clk)
-    prod1_4_r <= \$801 ;
+    prod1_22_r <= \$812 ;
   always @(posedge clk)
-    prod1_5_r <= \$802 ;
+    prod1_23_r <= \$813 ;
   always @(posedge clk)
-    prod1_6_r <= \$803 ;
+    prod1_24_r <= \$814 ;
   always @(posedge clk)
-    prod1_7_r <= \$804 ;
+    prod1_25_r <= \$815 ;
   always @(posedge clk)
-    prod1_8_r <= \$805 ;
+    prod1_26_r <= \$816 ;
   always @(posedge clk)
-    prod1_9_r <= \$806 ;
+    prod1_27_r <= \$817 ;
   always @(posedge clk)
-    prod1_10_r <= \$807 ;
+    prod1_28_r <= \$818 ;
   always @(posedge clk)
-    prod1_11_r <= \$808 ;
+    prod1_29_r <= \$819 ;
   always @(posedge clk)
-    prod1_12_r <= \$809 ;
+    prod1_30_r <= \$820 ;
   always @(posedge clk)
-    prod1_13_r <= \$810 ;
+    prod1_31_r <= \$821 ;
   always @(posedge clk)
-    prod1_14_r <= \$811 ;
+    prod2_1_r <= \$822 ;
   always @(posedge clk)
-    prod1_15_r <= \$812 ;
+    prod2_2_r <= \$823 ;
   always @(posedge clk)
-    prod1_16_r <= \$813 ;
+    prod2_3_r <= \$824 ;
   always @(posedge clk)
-    prod1_17_r <= \$814 ;
+    prod2_4_r <= \$825 ;
   always @(posedge clk)
-    prod1_18_r <= \$815 ;
+    prod2_5_r <= \$826 ;
   always @(posedge clk)
-    prod1_19_r <= \$816 ;
+    prod2_6_r <= \$827 ;
   always @(posedge clk)
-    prod1_20_r <= \$817 ;
+    prod2_7_r <= \$828 ;
   always @(posedge clk)
-    prod1_21_r <= \$818 ;
+    prod2_8_r <= \$829 ;
   always @(posedge clk)
-    prod1_22_r <= \$819 ;
+    prod2_9_r <= \$830 ;
   always @(posedge clk)
-    prod1_23_r <= \$820 ;
+    prod2_10_r <= \$831 ;
   always @(posedge clk)
-    prod1_24_r <= \$821 ;
+    prod2_11_r <= \$832 ;
   always @(posedge clk)
-    prod1_25_r <= \$822 ;
+    prod2_12_r <= \$833 ;
   always @(posedge clk)
-    prod1_26_r <= \$823 ;
+    prod2_13_r <= \$834 ;
   always @(posedge clk)
-    prod1_27_r <= \$824 ;
+    prod2_14_r <= \$835 ;
   always @(posedge clk)
-    prod1_28_r <= \$825 ;
+    prod2_15_r <= \$836 ;
   always @(posedge clk)
-    prod1_29_r <= \$826 ;
+    prod2_16_r <= \$837 ;
   always @(posedge clk)
-    prod1_30_r <= \$827 ;
+    prod2_17_r <= \$838 ;
   always @(posedge clk)
-    prod1_31_r <= \$828 ;
+    prod2_18_r <= \$839 ;
   always @(posedge clk)
-    prod2_1_r <= \$829 ;
+    prod2_19_r <= \$840 ;
   always @(posedge clk)
-    prod2_2_r <= \$830 ;
+    prod2_20_r <= \$841 ;
   always @(posedge clk)
-    prod2_3_r <= \$831 ;
+    prod2_21_r <= \$842 ;
   always @(posedge clk)
-    prod2_4_r <= \$832 ;
+    prod2_22_r <= \$843 ;
   always @(posedge clk)
-    prod2_5_r <= \$833 ;
+    prod2_23_r <= \$844 ;
   always @(posedge clk)
-    prod2_6_r <= \$834 ;
+    prod2_24_r <= \$845 ;
   always @(posedge clk)
-    prod2_7_r <= \$835 ;
+    prod2_25_r <= \$846 ;
   always @(posedge clk)
-    prod2_8_r <= \$836 ;
+    prod2_26_r <= \$847 ;
   always @(posedge clk)
-    prod2_9_r <= \$837 ;
+    prod2_27_r <= \$848 ;
   always @(posedge clk)
-    prod2_10_r <= \$838 ;
+    prod2_28_r <= \$849 ;
   always @(posedge clk)
-    prod2_11_r <= \$839 ;
+    prod2_29_r <= \$850 ;
   always @(posedge clk)
-    prod2_12_r <= \$840 ;
+    prod2_30_r <= \$851 ;
   always @(posedge clk)
-    prod2_13_r <= \$841 ;
+    prod2_31_r <= \$852 ;
   always @(posedge clk)
-    prod2_14_r <= \$842 ;
+    sum0_s0_0 <= \$853 ;
   always @(posedge clk)
-    prod2_15_r <= \$843 ;
+    sum0_s0_1 <= \$854 ;
   always @(posedge clk)
-    prod2_16_r <= \$844 ;
+    sum0_s0_2 <= \$855 ;
   always @(posedge clk)
-    prod2_17_r <= \$845 ;
+    sum0_s0_3 <= \$856 ;
   always @(posedge clk)
-    prod2_18_r <= \$846 ;
+    sum0_s0_4 <= \$857 ;
   always @(posedge clk)
-    prod2_19_r <= \$847 ;
+    sum0_s0_5 <= \$858 ;
   always @(posedge clk)
-    prod2_20_r <= \$848 ;
+    sum0_s0_6 <= \$859 ;
   always @(posedge clk)
-    prod2_21_r <= \$849 ;
+    sum0_s0_7 <= \$860 ;
   always @(posedge clk)
-    prod2_22_r <= \$850 ;
+    sum0_s1_0 <= \$861 ;
   always @(posedge clk)
-    prod2_23_r <= \$851 ;
+    sum0_s1_1 <= \$862 ;
   always @(posedge clk)
-    prod2_24_r <= \$852 ;
+    sum0_s2_0 <= \$863 ;
   always @(posedge clk)
-    prod2_25_r <= \$853 ;
+    sum1_s0_0 <= \$864 ;
   always @(posedge clk)
-    prod2_26_r <= \$854 ;
+    sum1_s0_1 <= \$865 ;
   always @(posedge clk)
-    prod2_27_r <= \$855 ;
+    sum1_s0_2 <= \$866 ;
   always @(posedge clk)
-    prod2_28_r <= \$856 ;
+    sum1_s0_3 <= \$867 ;
   always @(posedge clk)
-    prod2_29_r <= \$857 ;
+    sum1_s0_4 <= \$868 ;
   always @(posedge clk)
-    prod2_30_r <= \$858 ;
+    sum1_s0_5 <= \$869 ;
   always @(posedge clk)
-    prod2_31_r <= \$859 ;
+    sum1_s0_6 <= \$870 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$860 ;
+    sum1_s0_7 <= \$871 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$861 ;
+    sum1_s1_0 <= \$872 ;
   always @(posedge clk)
-    sum0_s0_2 <= \$862 ;
+    sum1_s1_1 <= \$873 ;
   always @(posedge clk)
-    sum0_s0_3 <= \$863 ;
+    sum1_s2_0 <= \$874 ;
   always @(posedge clk)
-    sum0_s0_4 <= \$864 ;
+    sum2_s0_0 <= \$875 ;
   always @(posedge clk)
-    sum0_s0_5 <= \$865 ;
+    sum2_s0_1 <= \$876 ;
   always @(posedge clk)
-    sum0_s0_6 <= \$866 ;
+    sum2_s0_2 <= \$877 ;
   always @(posedge clk)
-    sum0_s0_7 <= \$867 ;
+    sum2_s0_3 <= \$878 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$868 ;
+    sum2_s0_4 <= \$879 ;
   always @(posedge clk)
-    sum0_s1_1 <= \$869 ;
+    sum2_s0_5 <= \$880 ;
   always @(posedge clk)
-    sum0_s2_0 <= \$870 ;
+    sum2_s0_6 <= \$881 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$871 ;
+    sum2_s0_7 <= \$882 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$872 ;
+    sum2_s1_0 <= \$883 ;
   always @(posedge clk)
-    sum1_s0_2 <= \$873 ;
+    sum2_s1_1 <= \$884 ;
   always @(posedge clk)
-    sum1_s0_3 <= \$874 ;
+    sum2_s2_0 <= \$885 ;
   always @(posedge clk)
-    sum1_s0_4 <= \$875 ;
+    v2 <= \$886 ;
   always @(posedge clk)
-    sum1_s0_5 <= \$876 ;
+    first2 <= \$887 ;
   always @(posedge clk)
-    sum1_s0_6 <= \$877 ;
+    last2 <= \$888 ;
   always @(posedge clk)
-    sum1_s0_7 <= \$878 ;
+    nf2 <= \$889 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$879 ;
+    v3 <= \$890 ;
   always @(posedge clk)
-    sum1_s1_1 <= \$880 ;
+    first3 <= \$891 ;
   always @(posedge clk)
-    sum1_s2_0 <= \$881 ;
+    last3 <= \$892 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$882 ;
+    nf3 <= \$893 ;
   always @(posedge clk)
-    sum2_s0_1 <= \$883 ;
+    v4 <= \$894 ;
   always @(posedge clk)
-    sum2_s0_2 <= \$884 ;
+    first4 <= \$895 ;
   always @(posedge clk)
-    sum2_s0_3 <= \$885 ;
+    last4 <= \$896 ;
   always @(posedge clk)
-    sum2_s0_4 <= \$886 ;
+    nf4 <= \$897 ;
   always @(posedge clk)
-    sum2_s0_5 <= \$887 ;
+    v5 <= \$898 ;
   always @(posedge clk)
-    sum2_s0_6 <= \$888 ;
+    first5 <= \$899 ;
   always @(posedge clk)
-    sum2_s0_7 <= \$889 ;
+    last5 <= \$900 ;
   always @(posedge clk)
-    sum2_s1_0 <= \$890 ;
+    nf5 <= \$901 ;
   always @(posedge clk)
-    sum2_s1_1 <= \$891 ;
+    v6 <= \$902 ;
   always @(posedge clk)
-    sum2_s2_0 <= \$892 ;
+    first6 <= \$903 ;
   always @(posedge clk)
-    v2 <= \$893 ;
+    last6 <= \$904 ;
   always @(posedge clk)
-    first2 <= \$894 ;
+    nf6 <= \$905 ;
   always @(posedge clk)
-    last2 <= \$895 ;
+    v7 <= \$906 ;
   always @(posedge clk)
-    nf2 <= \$896 ;
+    first7 <= \$907 ;
   always @(posedge clk)
-    v3 <= \$897 ;
+    last7 <= \$908 ;
   always @(posedge clk)
-    first3 <= \$898 ;
+    nf7 <= \$909 ;
   always @(posedge clk)
-    last3 <= \$899 ;
+    v8 <= \$910 ;
   always @(posedge clk)
-    nf3 <= \$900 ;
+    first8 <= \$911 ;
   always @(posedge clk)
-    v4 <= \$901 ;
+    last8 <= \$912 ;
   always @(posedge clk)
-    first4 <= \$902 ;
+    nf8 <= \$913 ;
   always @(posedge clk)
-    last4 <= \$903 ;
+    v9 <= \$914 ;
   always @(posedge clk)
-    nf4 <= \$904 ;
+    first9 <= \$915 ;
   always @(posedge clk)
-    v5 <= \$905 ;
+    last9 <= \$916 ;
   always @(posedge clk)
-    first5 <= \$906 ;
+    nf9 <= \$917 ;
   always @(posedge clk)
-    last5 <= \$907 ;
+    v10 <= \$918 ;
   always @(posedge clk)
-    nf5 <= \$908 ;
+    first10 <= \$919 ;
   always @(posedge clk)
-    v6 <= \$909 ;
+    last10 <= \$920 ;
   always @(posedge clk)
-    first6 <= \$910 ;
+    nf10 <= \$921 ;
   always @(posedge clk)
-    last6 <= \$911 ;
+    v10_0 <= \$922 ;
   always @(posedge clk)
-    nf6 <= \$912 ;
+    first10_0 <= \$923 ;
   always @(posedge clk)
-    v7 <= \$913 ;
+    last10_0 <= \$924 ;
   always @(posedge clk)
-    first7 <= \$914 ;
+    nf10_0 <= \$925 ;
   always @(posedge clk)
-    last7 <= \$915 ;
+    bias0 <= \$926 ;
   always @(posedge clk)
-    nf7 <= \$916 ;
+    acc0 <= \$927 ;
   always @(posedge clk)
-    v8 <= \$917 ;
+    bias1 <= \$928 ;
   always @(posedge clk)
-    first8 <= \$918 ;
+    acc1 <= \$929 ;
   always @(posedge clk)
-    last8 <= \$919 ;
+    bias2 <= \$930 ;
   always @(posedge clk)
-    nf8 <= \$920 ;
+    acc2 <= \$931 ;
   always @(posedge clk)
-    v9 <= \$921 ;
+    deliver <= \$932 ;
   always @(posedge clk)
-    first9 <= \$922 ;
+    q_owed <= \$933 ;
   always @(posedge clk)
-    last9 <= \$923 ;
+    q_room <= \$934 ;
   always @(posedge clk)
-    nf9 <= \$924 ;
+    q_wptr <= \$935 ;
   always @(posedge clk)
-    v10 <= \$925 ;
+    q_rptr <= \$936 ;
   always @(posedge clk)
-    first10 <= \$926 ;
+    q_stored <= \$937 ;
   always @(posedge clk)
-    last10 <= \$927 ;
+    o__valid <= \$938 ;
   always @(posedge clk)
-    nf10 <= \$928 ;
-  always @(posedge clk)
-    v10_0 <= \$929 ;
-  always @(posedge clk)
-    first10_0 <= \$930 ;
-  always @(posedge clk)
-    last10_0 <= \$931 ;
-  always @(posedge clk)
-    nf10_0 <= \$932 ;
-  always @(posedge clk)
-    bias0 <= \$933 ;
-  always @(posedge clk)
-    acc0 <= \$934 ;
-  always @(posedge clk)
-    bias1 <= \$935 ;
-  always @(posedge clk)
-    acc1 <= \$936 ;
-  always @(posedge clk)
-    bias2 <= \$937 ;
-  always @(posedge clk)
-    acc2 <= \$938 ;
-  always @(posedge clk)
-    deliver <= \$939 ;
-  always @(posedge clk)
-    q_owed <= \$940 ;
-  always @(posedge clk)
-    q_room <= \$941 ;
-  always @(posedge clk)
-    q_wptr <= \$942 ;
-  always @(posedge clk)
-    q_rptr <= \$943 ;
-  always @(posedge clk)
-    q_stored <= \$944 ;
-  always @(posedge clk)
-    o__valid <= \$945 ;
-  always @(posedge clk)
-    o__payload <= \$946 ;
-  assign \$6  = t == 5'h15;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_1) - $signed(8'h80);
-  assign \$11  = $signed(x0_2) - $signed(8'h80);
-  assign \$12  = $signed(x0_3) - $signed(8'h80);
-  assign \$13  = $signed(x0_4) - $signed(8'h80);
-  assign \$14  = $signed(x0_5) - $signed(8'h80);
-  assign \$15  = $signed(x0_6) - $signed(8'h80);
-  assign \$16  = $signed(x0_7) - $signed(8'h80);
-  assign \$17  = $signed(x0_8) - $signed(8'h80);
-  assign \$18  = $signed(x1_9) - $signed(8'h80);
-  assign \$19  = $signed(x1_10) - $signed(8'h80);
-  assign \$20  = $signed(x1_11) - $signed(8'h80);
-  assign \$21  = $signed(x1_12) - $signed(8'h80);
-  assign \$22  = $signed(x1_13) - $signed(8'h80);
-  assign \$23  = $signed(x1_14) - $signed(8'h80);
-  assign \$24  = $signed(x1_15) - $signed(8'h80);
-  assign \$25  = $signed(x1_16) - $signed(8'h80);
-  assign \$26  = $signed(x2_17) - $signed(8'h80);
-  assign \$27  = $signed(x2_18) - $signed(8'h80);
-  assign \$28  = $signed(x2_19) - $signed(8'h80);
-  assign \$29  = $signed(x2_20) - $signed(8'h80);
-  assign \$30  = $signed(x2_21) - $signed(8'h80);
-  assign \$31  = $signed(x2_22) - $signed(8'h80);
-  assign \$32  = $signed(x2_23) - $signed(8'h80);
-  assign \$33  = $signed(x2_24) - $signed(8'h80);
-  assign \$34  = $signed(x3_25) - $signed(8'h80);
-  assign \$35  = $signed(x3_26) - $signed(8'h80);
-  assign \$36  = $signed(x3_27) - $signed(8'h80);
-  assign \$37  = $signed(x3_28) - $signed(8'h80);
-  assign \$38  = $signed(x3_29) - $signed(8'h80);
-  assign \$39  = $signed(x3_30) - $signed(8'h80);
-  assign \$40  = $signed(x3_31) - $signed(8'h80);
-  assign \$41  = $signed(x3_1) - $signed(8'h80);
-  assign \$42  = $signed(x4_2) - $signed(8'h80);
-  assign \$43  = $signed(x4_3) - $signed(8'h80);
-  assign \$44  = $signed(x4_4) - $signed(8'h80);
-  assign \$45  = $signed(x4_5) - $signed(8'h80);
-  assign \$46  = $signed(x4_6) - $signed(8'h80);
-  assign \$47  = $signed(x4_7) - $signed(8'h80);
-  assign \$48  = $signed(x4_8) - $signed(8'h80);
-  assign \$49  = $signed(x4_9) - $signed(8'h80);
-  assign \$50  = $signed(x5_10) - $signed(8'h80);
-  assign \$51  = $signed(x5_11) - $signed(8'h80);
-  assign \$52  = $signed(x5_12) - $signed(8'h80);
-  assign \$53  = $signed(x5_13) - $signed(8'h80);
+    o__payload <= \$939 ;
+  assign \$1  = tile_primed ? port__data : 8'hb0;
+  assign \$2  = tile_plus2 == 5'h15;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = t == 5'h15;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_1) - $signed(8'h80);
+  assign \$10  = $signed(x0_2) - $signed(8'h80);
+  assign \$11  = $signed(x0_3) - $signed(8'h80);
+  assign \$12  = $signed(x0_4) - $signed(8'h80);
+  assign \$13  = $signed(x0_5) - $signed(8'h80);
+  assign \$14  = $signed(x0_6) - $signed(8'h80);
+  assign \$15  = $signed(x0_7) - $signed(8'h80);
+  assign \$16  = $signed(x0_8) - $signed(8'h80);
+  assign \$17  = $signed(x1_9) - $signed(8'h80);
+  assign \$18  = $signed(x1_10) - $signed(8'h80);
+  assign \$19  = $signed(x1_11) - $signed(8'h80);
+  assign \$20  = $signed(x1_12) - $signed(8'h80);
+  assign \$21  = $signed(x1_13) - $signed(8'h80);
+  assign \$22  = $signed(x1_14) - $signed(8'h80);
+  assign \$23  = $signed(x1_15) - $signed(8'h80);
+  assign \$24  = $signed(x1_16) - $signed(8'h80);
+  assign \$25  = $signed(x2_17) - $signed(8'h80);
+  assign \$26  = $signed(x2_18) - $signed(8'h80);
+  assign \$27  = $signed(x2_19) - $signed(8'h80);
+  assign \$28  = $signed(x2_20) - $signed(8'h80);
+  assign \$29  = $signed(x2_21) - $signed(8'h80);
+  assign \$30  = $signed(x2_22) - $signed(8'h80);
+  assign \$31  = $signed(x2_23) - $signed(8'h80);
+  assign \$32  = $signed(x2_24) - $signed(8'h80);
+  assign \$33  = $signed(x3_25) - $signed(8'h80);
+  assign \$34  = $signed(x3_26) - $signed(8'h80);
+  assign \$35  = $signed(x3_27) - $signed(8'h80);
+  assign \$36  = $signed(x3_28) - $signed(8'h80);
+  assign \$37  = $signed(x3_29) - $signed(8'h80);
+  assign \$38  = $signed(x3_30) - $signed(8'h80);
+  assign \$39  = $signed(x3_31) - $signed(8'h80);
+  assign \$40  = $signed(x3_1) - $signed(8'h80);
+  assign \$41  = $signed(x4_2) - $signed(8'h80);
+  assign \$42  = $signed(x4_3) - $signed(8'h80);
+  assign \$43  = $signed(x4_4) - $signed(8'h80);
+  assign \$44  = $signed(x4_5) - $signed(8'h80);
+  assign \$45  = $signed(x4_6) - $signed(8'h80);
+  assign \$46  = $signed(x4_7) - $signed(8'h80);
+  assign \$47  = $signed(x4_8) - $signed(8'h80);
+  assign \$48  = $signed(x4_9) - $signed(8'h80);
+  assign \$49  = $signed(x5_10) - $signed(8'h80);
+  assign \$50  = $signed(x5_11) - $signed(8'h80);
+  assign \$51  = $signed(x5_12) - $signed(8'h80);
+  assign \$52  = $signed(x5_13) - $signed(8'h80);
+  assign \$53  = $signed(x5_14) - $signed(8'h80);
+  assign \$54  = $signed(x5_15) - $signed(8'h80);
+  assign \$55  = $signed(x5_16) - $signed(8'h80);
+  assign \$56  = $signed(x5_17) - $signed(8'h80);
+  assign \$57  = $signed(x6_18) - $signed(8'h80);
+  assign \$58  = $signed(x6_19) - $signed(8'h80);
+  assign \$59  = $signed(x6_20) - $signed(8'h80);
+  assign \$60  = $signed(x6_21) - $signed(8'h80);
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$285  = 24'h000000;
+    casez (nf9)
+      4'h0:
+          \$285  = 24'h00010c;
+      4'h1:
+          \$285  = 24'h00155a;
+      4'h2:
+          \$285  = 24'h000e42;
+      4'h3:
+          \$285  = 24'h004785;
+      4'h4:
+          \$285  = 24'h004caa;
+      4'h5:
+          \$285  = 24'h00022c;
+      4'h6:
+          \$285  = 24'h001e64;
+      4'h7:
+          \$285  = 24'h0000d1;
+      4'h8:
+          \$285  = 24'hff42bf;
+      4'h9:
+          \$285  = 24'h000ec2;
+      4'ha:
+          \$285  = 24'hff01ff;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     \$286  = 24'h000000;
     casez (nf9)
       4'h0:
-          \$286  = 24'h00010c;
+          \$286  = 24'h0003c7;
       4'h1:
-          \$286  = 24'h00155a;
+          \$286  = 24'h0020f3;
       4'h2:
-          \$286  = 24'h000e42;
+          \$286  = 24'h002631;
       4'h3:
-          \$286  = 24'h004785;
+          \$286  = 24'h001219;
       4'h4:
-          \$286  = 24'h004caa;
+          \$286  = 24'hffe14f;
       4'h5:
-          \$286  = 24'h00022c;
+          \$286  = 24'hffe9d9;
       4'h6:
-          \$286  = 24'h001e64;
+          \$286  = 24'h0006de;
       4'h7:
-          \$286  = 24'h0000d1;
+          \$286  = 24'h0013c7;
       4'h8:
-          \$286  = 24'hff42bf;
+          \$286  = 24'h001220;
       4'h9:
-          \$286  = 24'h000ec2;
+          \$286  = 24'h0006a5;
       4'ha:
-          \$286  = 24'hff01ff;
+          \$286  = 24'h000c17;
     endcase
   end
   always @* begin
@@ -4506,4570 +4544,4229 @@ module top_s0_dense0_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     \$287  = 24'h000000;
     casez (nf9)
       4'h0:
-          \$287  = 24'h0003c7;
+          \$287  = 24'h000894;
       4'h1:
-          \$287  = 24'h0020f3;
+          \$287  = 24'hfff7b7;
       4'h2:
-          \$287  = 24'h002631;
+          \$287  = 24'h00248b;
       4'h3:
-          \$287  = 24'h001219;
+          \$287  = 24'h0014f4;
       4'h4:
-          \$287  = 24'hffe14f;
+          \$287  = 24'hfff9b9;
       4'h5:
-          \$287  = 24'hffe9d9;
+          \$287  = 24'hff2021;
       4'h6:
-          \$287  = 24'h0006de;
+          \$287  = 24'hff72c4;
       4'h7:
-          \$287  = 24'h0013c7;
+          \$287  = 24'hfff9c2;
       4'h8:
-          \$287  = 24'h001220;
+          \$287  = 24'h000dfc;
       4'h9:
-          \$287  = 24'h0006a5;
+          \$287  = 24'hffec57;
       4'ha:
-          \$287  = 24'h000c17;
+          \$287  = 24'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = 24'h000000;
-    casez (nf9)
-      4'h0:
-          \$288  = 24'h000894;
-      4'h1:
-          \$288  = 24'hfff7b7;
-      4'h2:
-          \$288  = 24'h00248b;
-      4'h3:
-          \$288  = 24'h0014f4;
-      4'h4:
-          \$288  = 24'hfff9b9;
-      4'h5:
-          \$288  = 24'hff2021;
-      4'h6:
-          \$288  = 24'hff72c4;
-      4'h7:
-          \$288  = 24'hfff9c2;
-      4'h8:
-          \$288  = 24'h000dfc;
-      4'h9:
-          \$288  = 24'hffec57;
-      4'ha:
-          \$288  = 24'h000000;
-    endcase
+    \$348  = 1'h1;
+    if (rst) begin
+      \$348  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$349  = nf_t;
+    \$349  = tile;
     if (issue) begin
-      \$349  = nf_t_ahead;
+      \$349  = \$1 ;
     end
     if (rst) begin
-      \$349  = 4'h0;
+      \$349  = 8'h60;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$350  = nf_t_ahead;
+    \$350  = tile_plus1;
     if (issue) begin
-      \$350  = \$1 ;
+      \$350  = tile_plus2;
     end
     if (rst) begin
-      \$350  = 4'h0;
+      \$350  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$351  = sf_t;
+    \$351  = tile_plus2;
     if (issue) begin
-      \$351  = sf_t_ahead;
+      \$351  = \$4 [4:0];
     end
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 5'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$352  = sf_t_ahead;
+    \$352  = t;
     if (issue) begin
-      \$352  = \$2 ;
+      \$352  = \$7 [4:0];
     end
     if (rst) begin
-      \$352  = 1'h1;
+      \$352  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$353  = reads_input_t;
-    if (issue) begin
-      \$353  = reads_input_t_ahead;
-    end
+    \$353  = i__payload;
     if (rst) begin
-      \$353  = 1'h1;
+      \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$354  = reads_input_t_ahead;
-    if (issue) begin
-      \$354  = \$3 ;
-    end
+    \$354  = tile[5];
     if (rst) begin
-      \$354  = 1'h1;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$355  = first_t;
-    if (issue) begin
-      \$355  = first_t_ahead;
-    end
+    \$355  = issue;
     if (rst) begin
-      \$355  = 1'h1;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$356  = first_t_ahead;
-    if (issue) begin
-      \$356  = \$4 ;
-    end
+    \$356  = tile[6];
     if (rst) begin
       \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$357  = last_t;
-    if (issue) begin
-      \$357  = last_t_ahead;
-    end
+    \$357  = tile[7];
     if (rst) begin
       \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$358  = last_t_ahead;
-    if (issue) begin
-      \$358  = \$5 ;
-    end
+    \$358  = tile[3:0];
     if (rst) begin
-      \$358  = 1'h1;
+      \$358  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$359  = t;
-    if (issue) begin
-      \$359  = \$8 [4:0];
-    end
+    \$359  = from_input;
     if (rst) begin
-      \$359  = 5'h00;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$360  = i__payload;
+    \$360  = x_reg;
     if (rst) begin
       \$360  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$361  = reads_input_t;
+    \$361  = rport__data;
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$362  = issue;
+    \$362  = \$8 ;
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$363  = first_t;
+    \$363  = t;
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$364  = last_t;
+    \$364  = t1;
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$365  = nf_t;
+    \$365  = \port__data$29 ;
     if (rst) begin
-      \$365  = 4'h0;
+      \$365  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$366  = from_input;
+    \$366  = x_mid[15:8];
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$367  = x_reg;
+    \$367  = x_mid[23:16];
     if (rst) begin
-      \$367  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$368  = rport__data;
+    \$368  = x_mid[31:24];
     if (rst) begin
-      \$368  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$368  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$369  = \$9 ;
+    \$369  = x_mid[39:32];
     if (rst) begin
-      \$369  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$369  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$370  = t;
+    \$370  = x_mid[47:40];
     if (rst) begin
-      \$370  = 5'h00;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$371  = t1;
+    \$371  = x_mid[55:48];
     if (rst) begin
-      \$371  = 5'h00;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$372  = port__data;
+    \$372  = x_mid[63:56];
     if (rst) begin
-      \$372  = 64'h0000000000000000;
+      \$372  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$373  = x_mid[15:8];
+    \$373  = x_mid[71:64];
     if (rst) begin
       \$373  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$374  = x_mid[23:16];
+    \$374  = t1;
     if (rst) begin
-      \$374  = 8'h00;
+      \$374  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$375  = x_mid[31:24];
+    \$375  = \port__data$40 ;
     if (rst) begin
-      \$375  = 8'h00;
+      \$375  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$376  = x_mid[39:32];
+    \$376  = x_mid[79:72];
     if (rst) begin
       \$376  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$377  = x_mid[47:40];
+    \$377  = x_mid[87:80];
     if (rst) begin
       \$377  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$378  = x_mid[55:48];
+    \$378  = x_mid[95:88];
     if (rst) begin
       \$378  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$379  = x_mid[63:56];
+    \$379  = x_mid[103:96];
     if (rst) begin
       \$379  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$380  = x_mid[71:64];
+    \$380  = x_mid[111:104];
     if (rst) begin
       \$380  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$381  = t1;
+    \$381  = x_mid[119:112];
     if (rst) begin
-      \$381  = 5'h00;
+      \$381  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$382  = \port__data$45 ;
+    \$382  = x_mid[127:120];
     if (rst) begin
-      \$382  = 64'h0000000000000000;
+      \$382  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$383  = x_mid[79:72];
+    \$383  = x_mid[135:128];
     if (rst) begin
       \$383  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$384  = x_mid[87:80];
+    \$384  = t1;
     if (rst) begin
-      \$384  = 8'h00;
+      \$384  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$385  = x_mid[95:88];
+    \$385  = \port__data$51 ;
     if (rst) begin
-      \$385  = 8'h00;
+      \$385  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$386  = x_mid[103:96];
+    \$386  = x_mid[143:136];
     if (rst) begin
       \$386  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$387  = x_mid[111:104];
+    \$387  = x_mid[151:144];
     if (rst) begin
       \$387  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$388  = x_mid[119:112];
+    \$388  = x_mid[159:152];
     if (rst) begin
       \$388  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$389  = x_mid[127:120];
+    \$389  = x_mid[167:160];
     if (rst) begin
       \$389  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$390  = x_mid[135:128];
+    \$390  = x_mid[175:168];
     if (rst) begin
       \$390  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$391  = t1;
+    \$391  = x_mid[183:176];
     if (rst) begin
-      \$391  = 5'h00;
+      \$391  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$392  = \port__data$56 ;
+    \$392  = x_mid[191:184];
     if (rst) begin
-      \$392  = 64'h0000000000000000;
+      \$392  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$393  = x_mid[143:136];
+    \$393  = x_mid[199:192];
     if (rst) begin
       \$393  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$394  = x_mid[151:144];
+    \$394  = t1;
     if (rst) begin
-      \$394  = 8'h00;
+      \$394  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$395  = x_mid[159:152];
+    \$395  = \port__data$62 ;
     if (rst) begin
-      \$395  = 8'h00;
+      \$395  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$396  = x_mid[167:160];
+    \$396  = x_mid[15:8];
     if (rst) begin
       \$396  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$397  = x_mid[175:168];
+    \$397  = x_mid[207:200];
     if (rst) begin
       \$397  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$398  = x_mid[183:176];
+    \$398  = x_mid[215:208];
     if (rst) begin
       \$398  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$399  = x_mid[191:184];
+    \$399  = x_mid[223:216];
     if (rst) begin
       \$399  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$400  = x_mid[199:192];
+    \$400  = x_mid[231:224];
     if (rst) begin
       \$400  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$401  = t1;
+    \$401  = x_mid[239:232];
     if (rst) begin
-      \$401  = 5'h00;
+      \$401  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$402  = \port__data$67 ;
+    \$402  = x_mid[247:240];
     if (rst) begin
-      \$402  = 64'h0000000000000000;
+      \$402  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$403  = x_mid[15:8];
+    \$403  = x_mid[255:248];
     if (rst) begin
       \$403  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$404  = x_mid[207:200];
+    \$404  = t1;
     if (rst) begin
-      \$404  = 8'h00;
+      \$404  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$405  = x_mid[215:208];
+    \$405  = \port__data$73 ;
     if (rst) begin
-      \$405  = 8'h00;
+      \$405  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$406  = x_mid[223:216];
+    \$406  = x_mid[23:16];
     if (rst) begin
       \$406  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$407  = x_mid[231:224];
+    \$407  = x_mid[31:24];
     if (rst) begin
       \$407  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$408  = x_mid[239:232];
+    \$408  = x_mid[39:32];
     if (rst) begin
       \$408  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$409  = x_mid[247:240];
+    \$409  = x_mid[47:40];
     if (rst) begin
       \$409  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$410  = x_mid[255:248];
+    \$410  = x_mid[55:48];
     if (rst) begin
       \$410  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$411  = t1;
+    \$411  = x_mid[63:56];
     if (rst) begin
-      \$411  = 5'h00;
+      \$411  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$412  = \port__data$78 ;
+    \$412  = x_mid[71:64];
     if (rst) begin
-      \$412  = 64'h0000000000000000;
+      \$412  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$413  = x_mid[23:16];
+    \$413  = x_mid[79:72];
     if (rst) begin
       \$413  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$414  = x_mid[31:24];
+    \$414  = t1;
     if (rst) begin
-      \$414  = 8'h00;
+      \$414  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$415  = x_mid[39:32];
+    \$415  = \port__data$84 ;
     if (rst) begin
-      \$415  = 8'h00;
+      \$415  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$416  = x_mid[47:40];
+    \$416  = x_mid[87:80];
     if (rst) begin
       \$416  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$417  = x_mid[55:48];
+    \$417  = x_mid[95:88];
     if (rst) begin
       \$417  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$418  = x_mid[63:56];
+    \$418  = x_mid[103:96];
     if (rst) begin
       \$418  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$419  = x_mid[71:64];
+    \$419  = x_mid[111:104];
     if (rst) begin
       \$419  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$420  = x_mid[79:72];
+    \$420  = x_mid[119:112];
     if (rst) begin
       \$420  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$421  = t1;
+    \$421  = x_mid[127:120];
     if (rst) begin
-      \$421  = 5'h00;
+      \$421  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$422  = \port__data$89 ;
+    \$422  = x_mid[135:128];
     if (rst) begin
-      \$422  = 64'h0000000000000000;
+      \$422  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$423  = x_mid[87:80];
+    \$423  = x_mid[143:136];
     if (rst) begin
       \$423  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$424  = x_mid[95:88];
+    \$424  = t1;
     if (rst) begin
-      \$424  = 8'h00;
+      \$424  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$425  = x_mid[103:96];
+    \$425  = \port__data$95 ;
     if (rst) begin
-      \$425  = 8'h00;
+      \$425  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$426  = x_mid[111:104];
+    \$426  = x_mid[151:144];
     if (rst) begin
       \$426  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$427  = x_mid[119:112];
+    \$427  = x_mid[159:152];
     if (rst) begin
       \$427  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$428  = x_mid[127:120];
+    \$428  = x_mid[167:160];
     if (rst) begin
       \$428  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$429  = x_mid[135:128];
+    \$429  = x_mid[175:168];
     if (rst) begin
       \$429  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$430  = x_mid[143:136];
+    \$430  = x_mid[183:176];
     if (rst) begin
       \$430  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$431  = t1;
+    \$431  = x_mid[191:184];
     if (rst) begin
-      \$431  = 5'h00;
+      \$431  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$432  = \port__data$100 ;
+    \$432  = x_mid[199:192];
     if (rst) begin
-      \$432  = 64'h0000000000000000;
+      \$432  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$433  = x_mid[151:144];
+    \$433  = x_mid[207:200];
     if (rst) begin
       \$433  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$434  = x_mid[159:152];
+    \$434  = t1;
     if (rst) begin
-      \$434  = 8'h00;
+      \$434  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$435  = x_mid[167:160];
+    \$435  = \port__data$106 ;
     if (rst) begin
-      \$435  = 8'h00;
+      \$435  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$436  = x_mid[175:168];
+    \$436  = x_mid[15:8];
     if (rst) begin
       \$436  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$437  = x_mid[183:176];
+    \$437  = x_mid[23:16];
     if (rst) begin
       \$437  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$438  = x_mid[191:184];
+    \$438  = x_mid[215:208];
     if (rst) begin
       \$438  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$439  = x_mid[199:192];
+    \$439  = x_mid[223:216];
     if (rst) begin
       \$439  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$440  = x_mid[207:200];
+    \$440  = x_mid[231:224];
     if (rst) begin
       \$440  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$441  = t1;
+    \$441  = x_mid[239:232];
     if (rst) begin
-      \$441  = 5'h00;
+      \$441  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$442  = \port__data$111 ;
+    \$442  = x_mid[247:240];
     if (rst) begin
-      \$442  = 64'h0000000000000000;
+      \$442  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$443  = x_mid[15:8];
+    \$443  = x_mid[255:248];
     if (rst) begin
       \$443  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$444  = x_mid[23:16];
+    \$444  = t1;
     if (rst) begin
-      \$444  = 8'h00;
+      \$444  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$445  = x_mid[215:208];
+    \$445  = \port__data$117 ;
     if (rst) begin
-      \$445  = 8'h00;
+      \$445  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$446  = x_mid[223:216];
+    \$446  = x_mid[31:24];
     if (rst) begin
       \$446  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$447  = x_mid[231:224];
+    \$447  = x_mid[39:32];
     if (rst) begin
       \$447  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$448  = x_mid[239:232];
+    \$448  = x_mid[47:40];
     if (rst) begin
       \$448  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$449  = x_mid[247:240];
+    \$449  = x_mid[55:48];
     if (rst) begin
       \$449  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$450  = x_mid[255:248];
+    \$450  = x_mid[63:56];
     if (rst) begin
       \$450  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$451  = t1;
+    \$451  = x_mid[71:64];
     if (rst) begin
-      \$451  = 5'h00;
+      \$451  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$452  = \port__data$122 ;
+    \$452  = x_mid[79:72];
     if (rst) begin
-      \$452  = 64'h0000000000000000;
+      \$452  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$453  = x_mid[31:24];
+    \$453  = x_mid[87:80];
     if (rst) begin
       \$453  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$454  = x_mid[39:32];
+    \$454  = t1;
     if (rst) begin
-      \$454  = 8'h00;
+      \$454  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$455  = x_mid[47:40];
+    \$455  = \port__data$128 ;
     if (rst) begin
-      \$455  = 8'h00;
+      \$455  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$456  = x_mid[55:48];
+    \$456  = x_mid[95:88];
     if (rst) begin
       \$456  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$457  = x_mid[63:56];
+    \$457  = x_mid[103:96];
     if (rst) begin
       \$457  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$458  = x_mid[71:64];
+    \$458  = x_mid[111:104];
     if (rst) begin
       \$458  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$459  = x_mid[79:72];
+    \$459  = x_mid[119:112];
     if (rst) begin
       \$459  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$460  = x_mid[87:80];
+    \$460  = x_mid[127:120];
     if (rst) begin
       \$460  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$461  = t1;
+    \$461  = x_mid[135:128];
     if (rst) begin
-      \$461  = 5'h00;
+      \$461  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$462  = \port__data$133 ;
+    \$462  = x_mid[143:136];
     if (rst) begin
-      \$462  = 64'h0000000000000000;
+      \$462  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$463  = x_mid[95:88];
+    \$463  = x_mid[151:144];
     if (rst) begin
       \$463  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$464  = x_mid[103:96];
+    \$464  = t1;
     if (rst) begin
-      \$464  = 8'h00;
+      \$464  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$465  = x_mid[111:104];
+    \$465  = \port__data$139 ;
     if (rst) begin
-      \$465  = 8'h00;
+      \$465  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$466  = x_mid[119:112];
+    \$466  = x_mid[159:152];
     if (rst) begin
       \$466  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$467  = x_mid[127:120];
+    \$467  = x_mid[167:160];
     if (rst) begin
       \$467  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$468  = x_mid[135:128];
+    \$468  = x_mid[175:168];
     if (rst) begin
       \$468  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$469  = x_mid[143:136];
+    \$469  = x_mid[183:176];
     if (rst) begin
       \$469  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$470  = x_mid[151:144];
+    \$470  = x_mid[191:184];
     if (rst) begin
       \$470  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$471  = t1;
+    \$471  = x_mid[199:192];
     if (rst) begin
-      \$471  = 5'h00;
+      \$471  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$472  = \port__data$144 ;
+    \$472  = x_mid[207:200];
     if (rst) begin
-      \$472  = 64'h0000000000000000;
+      \$472  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$473  = x_mid[159:152];
+    \$473  = x_mid[215:208];
     if (rst) begin
       \$473  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$474  = x_mid[167:160];
+    \$474  = t1;
     if (rst) begin
-      \$474  = 8'h00;
+      \$474  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$475  = x_mid[175:168];
+    \$475  = \port__data$150 ;
     if (rst) begin
-      \$475  = 8'h00;
+      \$475  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$476  = x_mid[183:176];
+    \$476  = x_mid[223:216];
     if (rst) begin
       \$476  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$477  = x_mid[191:184];
+    \$477  = x_mid[231:224];
     if (rst) begin
       \$477  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$478  = x_mid[199:192];
+    \$478  = x_mid[239:232];
     if (rst) begin
       \$478  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$479  = x_mid[207:200];
+    \$479  = x_mid[247:240];
     if (rst) begin
       \$479  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$480  = x_mid[215:208];
+    \$480  = x_mid[255:248];
     if (rst) begin
       \$480  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$481  = t1;
+    \$481  = \$9 ;
     if (rst) begin
-      \$481  = 5'h00;
+      \$481  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$482  = \port__data$155 ;
+    \$482  = rom0_read[7:0];
     if (rst) begin
-      \$482  = 40'h0000000000;
+      \$482  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$483  = x_mid[223:216];
+    \$483  = \$10 ;
     if (rst) begin
-      \$483  = 8'h00;
+      \$483  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$484  = x_mid[231:224];
+    \$484  = rom0_read[15:8];
     if (rst) begin
       \$484  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$485  = x_mid[239:232];
+    \$485  = \$11 ;
     if (rst) begin
-      \$485  = 8'h00;
+      \$485  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$486  = x_mid[247:240];
+    \$486  = rom0_read[23:16];
     if (rst) begin
       \$486  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$487  = x_mid[255:248];
+    \$487  = \$12 ;
     if (rst) begin
-      \$487  = 8'h00;
+      \$487  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$488  = \$10 ;
+    \$488  = rom0_read[31:24];
     if (rst) begin
-      \$488  = 9'h000;
+      \$488  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$489  = rom0_read[7:0];
+    \$489  = \$13 ;
     if (rst) begin
-      \$489  = 8'h00;
+      \$489  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$490  = \$11 ;
+    \$490  = rom0_read[39:32];
     if (rst) begin
-      \$490  = 9'h000;
+      \$490  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$491  = rom0_read[15:8];
+    \$491  = \$14 ;
     if (rst) begin
-      \$491  = 8'h00;
+      \$491  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$492  = \$12 ;
+    \$492  = rom0_read[47:40];
     if (rst) begin
-      \$492  = 9'h000;
+      \$492  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$493  = rom0_read[23:16];
+    \$493  = \$15 ;
     if (rst) begin
-      \$493  = 8'h00;
+      \$493  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$494  = \$13 ;
+    \$494  = rom0_read[55:48];
     if (rst) begin
-      \$494  = 9'h000;
+      \$494  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$495  = rom0_read[31:24];
+    \$495  = \$16 ;
     if (rst) begin
-      \$495  = 8'h00;
+      \$495  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$496  = \$14 ;
+    \$496  = rom0_read[63:56];
     if (rst) begin
-      \$496  = 9'h000;
+      \$496  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$497  = rom0_read[39:32];
+    \$497  = \$17 ;
     if (rst) begin
-      \$497  = 8'h00;
+      \$497  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$498  = \$15 ;
+    \$498  = rom1_read[7:0];
     if (rst) begin
-      \$498  = 9'h000;
+      \$498  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$499  = rom0_read[47:40];
+    \$499  = \$18 ;
     if (rst) begin
-      \$499  = 8'h00;
+      \$499  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$500  = \$16 ;
+    \$500  = rom1_read[15:8];
     if (rst) begin
-      \$500  = 9'h000;
+      \$500  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$501  = rom0_read[55:48];
+    \$501  = \$19 ;
     if (rst) begin
-      \$501  = 8'h00;
+      \$501  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$502  = \$17 ;
+    \$502  = rom1_read[23:16];
     if (rst) begin
-      \$502  = 9'h000;
+      \$502  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$503  = rom0_read[63:56];
+    \$503  = \$20 ;
     if (rst) begin
-      \$503  = 8'h00;
+      \$503  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$504  = \$18 ;
+    \$504  = rom1_read[31:24];
     if (rst) begin
-      \$504  = 9'h000;
+      \$504  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$505  = rom1_read[7:0];
+    \$505  = \$21 ;
     if (rst) begin
-      \$505  = 8'h00;
+      \$505  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$506  = \$19 ;
+    \$506  = rom1_read[39:32];
     if (rst) begin
-      \$506  = 9'h000;
+      \$506  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$507  = rom1_read[15:8];
+    \$507  = \$22 ;
     if (rst) begin
-      \$507  = 8'h00;
+      \$507  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$508  = \$20 ;
+    \$508  = rom1_read[47:40];
     if (rst) begin
-      \$508  = 9'h000;
+      \$508  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$509  = rom1_read[23:16];
+    \$509  = \$23 ;
     if (rst) begin
-      \$509  = 8'h00;
+      \$509  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$510  = \$21 ;
+    \$510  = rom1_read[55:48];
     if (rst) begin
-      \$510  = 9'h000;
+      \$510  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$511  = rom1_read[31:24];
+    \$511  = \$24 ;
     if (rst) begin
-      \$511  = 8'h00;
+      \$511  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$512  = \$22 ;
+    \$512  = rom1_read[63:56];
     if (rst) begin
-      \$512  = 9'h000;
+      \$512  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$513  = rom1_read[39:32];
+    \$513  = \$25 ;
     if (rst) begin
-      \$513  = 8'h00;
+      \$513  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$514  = \$23 ;
+    \$514  = rom2_read[7:0];
     if (rst) begin
-      \$514  = 9'h000;
+      \$514  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$515  = rom1_read[47:40];
+    \$515  = \$26 ;
     if (rst) begin
-      \$515  = 8'h00;
+      \$515  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$516  = \$24 ;
+    \$516  = rom2_read[15:8];
     if (rst) begin
-      \$516  = 9'h000;
+      \$516  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$517  = rom1_read[55:48];
+    \$517  = \$27 ;
     if (rst) begin
-      \$517  = 8'h00;
+      \$517  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$518  = \$25 ;
+    \$518  = rom2_read[23:16];
     if (rst) begin
-      \$518  = 9'h000;
+      \$518  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$519  = rom1_read[63:56];
+    \$519  = \$28 ;
     if (rst) begin
-      \$519  = 8'h00;
+      \$519  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$520  = \$26 ;
+    \$520  = rom2_read[31:24];
     if (rst) begin
-      \$520  = 9'h000;
+      \$520  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$521  = rom2_read[7:0];
+    \$521  = \$29 ;
     if (rst) begin
-      \$521  = 8'h00;
+      \$521  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$522  = \$27 ;
+    \$522  = rom2_read[39:32];
     if (rst) begin
-      \$522  = 9'h000;
+      \$522  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$523  = rom2_read[15:8];
+    \$523  = \$30 ;
     if (rst) begin
-      \$523  = 8'h00;
+      \$523  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$524  = \$28 ;
+    \$524  = rom2_read[47:40];
     if (rst) begin
-      \$524  = 9'h000;
+      \$524  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$525  = rom2_read[23:16];
+    \$525  = \$31 ;
     if (rst) begin
-      \$525  = 8'h00;
+      \$525  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$526  = \$29 ;
+    \$526  = rom2_read[55:48];
     if (rst) begin
-      \$526  = 9'h000;
+      \$526  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$527  = rom2_read[31:24];
+    \$527  = \$32 ;
     if (rst) begin
-      \$527  = 8'h00;
+      \$527  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$528  = \$30 ;
+    \$528  = rom2_read[63:56];
     if (rst) begin
-      \$528  = 9'h000;
+      \$528  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$529  = rom2_read[39:32];
+    \$529  = \$33 ;
     if (rst) begin
-      \$529  = 8'h00;
+      \$529  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$530  = \$31 ;
+    \$530  = rom3_read[7:0];
     if (rst) begin
-      \$530  = 9'h000;
+      \$530  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$531  = rom2_read[47:40];
+    \$531  = \$34 ;
     if (rst) begin
-      \$531  = 8'h00;
+      \$531  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$532  = \$32 ;
+    \$532  = rom3_read[15:8];
     if (rst) begin
-      \$532  = 9'h000;
+      \$532  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$533  = rom2_read[55:48];
+    \$533  = \$35 ;
     if (rst) begin
-      \$533  = 8'h00;
+      \$533  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$534  = \$33 ;
+    \$534  = rom3_read[23:16];
     if (rst) begin
-      \$534  = 9'h000;
+      \$534  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$535  = rom2_read[63:56];
+    \$535  = \$36 ;
     if (rst) begin
-      \$535  = 8'h00;
+      \$535  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$536  = \$34 ;
+    \$536  = rom3_read[31:24];
     if (rst) begin
-      \$536  = 9'h000;
+      \$536  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$537  = rom3_read[7:0];
+    \$537  = \$37 ;
     if (rst) begin
-      \$537  = 8'h00;
+      \$537  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$538  = \$35 ;
+    \$538  = rom3_read[39:32];
     if (rst) begin
-      \$538  = 9'h000;
+      \$538  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$539  = rom3_read[15:8];
+    \$539  = \$38 ;
     if (rst) begin
-      \$539  = 8'h00;
+      \$539  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$540  = \$36 ;
+    \$540  = rom3_read[47:40];
     if (rst) begin
-      \$540  = 9'h000;
+      \$540  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$541  = rom3_read[23:16];
+    \$541  = \$39 ;
     if (rst) begin
-      \$541  = 8'h00;
+      \$541  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$542  = \$37 ;
+    \$542  = rom3_read[55:48];
     if (rst) begin
-      \$542  = 9'h000;
+      \$542  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$543  = rom3_read[31:24];
+    \$543  = \$40 ;
     if (rst) begin
-      \$543  = 8'h00;
+      \$543  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$544  = \$38 ;
+    \$544  = rom3_read[63:56];
     if (rst) begin
-      \$544  = 9'h000;
+      \$544  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$545  = rom3_read[39:32];
+    \$545  = \$41 ;
     if (rst) begin
-      \$545  = 8'h00;
+      \$545  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$546  = \$39 ;
+    \$546  = rom4_read[7:0];
     if (rst) begin
-      \$546  = 9'h000;
+      \$546  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$547  = rom3_read[47:40];
+    \$547  = \$42 ;
     if (rst) begin
-      \$547  = 8'h00;
+      \$547  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$548  = \$40 ;
+    \$548  = rom4_read[15:8];
     if (rst) begin
-      \$548  = 9'h000;
+      \$548  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$549  = rom3_read[55:48];
+    \$549  = \$43 ;
     if (rst) begin
-      \$549  = 8'h00;
+      \$549  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$550  = \$41 ;
+    \$550  = rom4_read[23:16];
     if (rst) begin
-      \$550  = 9'h000;
+      \$550  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$551  = rom3_read[63:56];
+    \$551  = \$44 ;
     if (rst) begin
-      \$551  = 8'h00;
+      \$551  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$552  = \$42 ;
+    \$552  = rom4_read[31:24];
     if (rst) begin
-      \$552  = 9'h000;
+      \$552  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$553  = rom4_read[7:0];
+    \$553  = \$45 ;
     if (rst) begin
-      \$553  = 8'h00;
+      \$553  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$554  = \$43 ;
+    \$554  = rom4_read[39:32];
     if (rst) begin
-      \$554  = 9'h000;
+      \$554  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$555  = rom4_read[15:8];
+    \$555  = \$46 ;
     if (rst) begin
-      \$555  = 8'h00;
+      \$555  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$556  = \$44 ;
+    \$556  = rom4_read[47:40];
     if (rst) begin
-      \$556  = 9'h000;
+      \$556  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$557  = rom4_read[23:16];
+    \$557  = \$47 ;
     if (rst) begin
-      \$557  = 8'h00;
+      \$557  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$558  = \$45 ;
+    \$558  = rom4_read[55:48];
     if (rst) begin
-      \$558  = 9'h000;
+      \$558  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$559  = rom4_read[31:24];
+    \$559  = \$48 ;
     if (rst) begin
-      \$559  = 8'h00;
+      \$559  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$560  = \$46 ;
+    \$560  = rom4_read[63:56];
     if (rst) begin
-      \$560  = 9'h000;
+      \$560  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$561  = rom4_read[39:32];
+    \$561  = \$49 ;
     if (rst) begin
-      \$561  = 8'h00;
+      \$561  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$562  = \$47 ;
+    \$562  = rom5_read[7:0];
     if (rst) begin
-      \$562  = 9'h000;
+      \$562  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$563  = rom4_read[47:40];
+    \$563  = \$50 ;
     if (rst) begin
-      \$563  = 8'h00;
+      \$563  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$564  = \$48 ;
+    \$564  = rom5_read[15:8];
     if (rst) begin
-      \$564  = 9'h000;
+      \$564  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$565  = rom4_read[55:48];
+    \$565  = \$51 ;
     if (rst) begin
-      \$565  = 8'h00;
+      \$565  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$566  = \$49 ;
+    \$566  = rom5_read[23:16];
     if (rst) begin
-      \$566  = 9'h000;
+      \$566  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$567  = rom4_read[63:56];
+    \$567  = \$52 ;
     if (rst) begin
-      \$567  = 8'h00;
+      \$567  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$568  = \$50 ;
+    \$568  = rom5_read[31:24];
     if (rst) begin
-      \$568  = 9'h000;
+      \$568  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$569  = rom5_read[7:0];
+    \$569  = \$53 ;
     if (rst) begin
-      \$569  = 8'h00;
+      \$569  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$570  = \$51 ;
+    \$570  = rom5_read[39:32];
     if (rst) begin
-      \$570  = 9'h000;
+      \$570  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$571  = rom5_read[15:8];
+    \$571  = \$54 ;
     if (rst) begin
-      \$571  = 8'h00;
+      \$571  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$572  = \$52 ;
+    \$572  = rom5_read[47:40];
     if (rst) begin
-      \$572  = 9'h000;
+      \$572  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$573  = rom5_read[23:16];
+    \$573  = \$55 ;
     if (rst) begin
-      \$573  = 8'h00;
+      \$573  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$574  = \$53 ;
+    \$574  = rom5_read[55:48];
     if (rst) begin
-      \$574  = 9'h000;
+      \$574  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$575  = rom5_read[31:24];
+    \$575  = \$56 ;
     if (rst) begin
-      \$575  = 8'h00;
+      \$575  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$576  = \$54 ;
+    \$576  = rom5_read[63:56];
     if (rst) begin
-      \$576  = 9'h000;
+      \$576  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$577  = rom5_read[39:32];
+    \$577  = \$57 ;
     if (rst) begin
-      \$577  = 8'h00;
+      \$577  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$578  = \$55 ;
+    \$578  = rom6_read[7:0];
     if (rst) begin
-      \$578  = 9'h000;
+      \$578  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$579  = rom5_read[47:40];
+    \$579  = \$58 ;
     if (rst) begin
-      \$579  = 8'h00;
+      \$579  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$580  = \$56 ;
+    \$580  = rom6_read[15:8];
     if (rst) begin
-      \$580  = 9'h000;
+      \$580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$581  = rom5_read[55:48];
+    \$581  = \$59 ;
     if (rst) begin
-      \$581  = 8'h00;
+      \$581  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$582  = \$57 ;
+    \$582  = rom6_read[23:16];
     if (rst) begin
-      \$582  = 9'h000;
+      \$582  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$583  = rom5_read[63:56];
+    \$583  = \$60 ;
     if (rst) begin
-      \$583  = 8'h00;
+      \$583  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$584  = \$58 ;
+    \$584  = rom6_read[31:24];
     if (rst) begin
-      \$584  = 9'h000;
+      \$584  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$585  = rom6_read[7:0];
+    \$585  = \$61 ;
     if (rst) begin
-      \$585  = 8'h00;
+      \$585  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$586  = \$59 ;
+    \$586  = rom6_read[39:32];
     if (rst) begin
-      \$586  = 9'h000;
+      \$586  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$587  = rom6_read[15:8];
+    \$587  = \$62 ;
     if (rst) begin
-      \$587  = 8'h00;
+      \$587  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$588  = \$60 ;
+    \$588  = rom6_read[47:40];
     if (rst) begin
-      \$588  = 9'h000;
+      \$588  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$589  = rom6_read[23:16];
+    \$589  = \$63 ;
     if (rst) begin
-      \$589  = 8'h00;
+      \$589  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$590  = \$61 ;
+    \$590  = rom6_read[55:48];
     if (rst) begin
-      \$590  = 9'h000;
+      \$590  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$591  = rom6_read[31:24];
+    \$591  = \$64 ;
     if (rst) begin
-      \$591  = 8'h00;
+      \$591  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$592  = \$62 ;
+    \$592  = rom6_read[63:56];
     if (rst) begin
-      \$592  = 9'h000;
+      \$592  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$593  = rom6_read[39:32];
+    \$593  = \$65 ;
     if (rst) begin
-      \$593  = 8'h00;
+      \$593  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$594  = \$63 ;
+    \$594  = rom7_read[7:0];
     if (rst) begin
-      \$594  = 9'h000;
+      \$594  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$595  = rom6_read[47:40];
+    \$595  = \$66 ;
     if (rst) begin
-      \$595  = 8'h00;
+      \$595  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$596  = \$64 ;
+    \$596  = rom7_read[15:8];
     if (rst) begin
-      \$596  = 9'h000;
+      \$596  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$597  = rom6_read[55:48];
+    \$597  = \$67 ;
     if (rst) begin
-      \$597  = 8'h00;
+      \$597  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$598  = \$65 ;
+    \$598  = rom7_read[23:16];
     if (rst) begin
-      \$598  = 9'h000;
+      \$598  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$599  = rom6_read[63:56];
+    \$599  = \$68 ;
     if (rst) begin
-      \$599  = 8'h00;
+      \$599  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$600  = \$66 ;
+    \$600  = rom7_read[31:24];
     if (rst) begin
-      \$600  = 9'h000;
+      \$600  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$601  = rom7_read[7:0];
+    \$601  = \$69 ;
     if (rst) begin
-      \$601  = 8'h00;
+      \$601  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$602  = \$67 ;
+    \$602  = rom7_read[39:32];
     if (rst) begin
-      \$602  = 9'h000;
+      \$602  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$603  = rom7_read[15:8];
+    \$603  = \$70 ;
     if (rst) begin
-      \$603  = 8'h00;
+      \$603  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$604  = \$68 ;
+    \$604  = rom7_read[47:40];
     if (rst) begin
-      \$604  = 9'h000;
+      \$604  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$605  = rom7_read[23:16];
+    \$605  = \$71 ;
     if (rst) begin
-      \$605  = 8'h00;
+      \$605  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$606  = \$69 ;
+    \$606  = rom7_read[55:48];
     if (rst) begin
-      \$606  = 9'h000;
+      \$606  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$607  = rom7_read[31:24];
+    \$607  = \$72 ;
     if (rst) begin
-      \$607  = 8'h00;
+      \$607  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$608  = \$70 ;
+    \$608  = rom7_read[63:56];
     if (rst) begin
-      \$608  = 9'h000;
+      \$608  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$609  = rom7_read[39:32];
+    \$609  = \$73 ;
     if (rst) begin
-      \$609  = 8'h00;
+      \$609  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$610  = \$71 ;
+    \$610  = rom8_read[7:0];
     if (rst) begin
-      \$610  = 9'h000;
+      \$610  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$611  = rom7_read[47:40];
+    \$611  = \$74 ;
     if (rst) begin
-      \$611  = 8'h00;
+      \$611  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$612  = \$72 ;
+    \$612  = rom8_read[15:8];
     if (rst) begin
-      \$612  = 9'h000;
+      \$612  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$613  = rom7_read[55:48];
+    \$613  = \$75 ;
     if (rst) begin
-      \$613  = 8'h00;
+      \$613  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$614  = \$73 ;
+    \$614  = rom8_read[23:16];
     if (rst) begin
-      \$614  = 9'h000;
+      \$614  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$615  = rom7_read[63:56];
+    \$615  = \$76 ;
     if (rst) begin
-      \$615  = 8'h00;
+      \$615  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$616  = \$74 ;
+    \$616  = rom8_read[31:24];
     if (rst) begin
-      \$616  = 9'h000;
+      \$616  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$617  = rom8_read[7:0];
+    \$617  = \$77 ;
     if (rst) begin
-      \$617  = 8'h00;
+      \$617  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$618  = \$75 ;
+    \$618  = rom8_read[39:32];
     if (rst) begin
-      \$618  = 9'h000;
+      \$618  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$619  = rom8_read[15:8];
+    \$619  = \$78 ;
     if (rst) begin
-      \$619  = 8'h00;
+      \$619  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$620  = \$76 ;
+    \$620  = rom8_read[47:40];
     if (rst) begin
-      \$620  = 9'h000;
+      \$620  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$621  = rom8_read[23:16];
+    \$621  = \$79 ;
     if (rst) begin
-      \$621  = 8'h00;
+      \$621  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$622  = \$77 ;
+    \$622  = rom8_read[55:48];
     if (rst) begin
-      \$622  = 9'h000;
+      \$622  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$623  = rom8_read[31:24];
+    \$623  = \$80 ;
     if (rst) begin
-      \$623  = 8'h00;
+      \$623  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$624  = \$78 ;
+    \$624  = rom8_read[63:56];
     if (rst) begin
-      \$624  = 9'h000;
+      \$624  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$625  = rom8_read[39:32];
+    \$625  = \$81 ;
     if (rst) begin
-      \$625  = 8'h00;
+      \$625  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$626  = \$79 ;
+    \$626  = rom9_read[7:0];
     if (rst) begin
-      \$626  = 9'h000;
+      \$626  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$627  = rom8_read[47:40];
+    \$627  = \$82 ;
     if (rst) begin
-      \$627  = 8'h00;
+      \$627  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$628  = \$80 ;
+    \$628  = rom9_read[15:8];
     if (rst) begin
-      \$628  = 9'h000;
+      \$628  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$629  = rom8_read[55:48];
+    \$629  = \$83 ;
     if (rst) begin
-      \$629  = 8'h00;
+      \$629  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$630  = \$81 ;
+    \$630  = rom9_read[23:16];
     if (rst) begin
-      \$630  = 9'h000;
+      \$630  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$631  = rom8_read[63:56];
+    \$631  = \$84 ;
     if (rst) begin
-      \$631  = 8'h00;
+      \$631  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$632  = \$82 ;
+    \$632  = rom9_read[31:24];
     if (rst) begin
-      \$632  = 9'h000;
+      \$632  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$633  = rom9_read[7:0];
+    \$633  = \$85 ;
     if (rst) begin
-      \$633  = 8'h00;
+      \$633  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$634  = \$83 ;
+    \$634  = rom9_read[39:32];
     if (rst) begin
-      \$634  = 9'h000;
+      \$634  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$635  = rom9_read[15:8];
+    \$635  = \$86 ;
     if (rst) begin
-      \$635  = 8'h00;
+      \$635  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$636  = \$84 ;
+    \$636  = rom9_read[47:40];
     if (rst) begin
-      \$636  = 9'h000;
+      \$636  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$637  = rom9_read[23:16];
+    \$637  = \$87 ;
     if (rst) begin
-      \$637  = 8'h00;
+      \$637  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$638  = \$85 ;
+    \$638  = rom9_read[55:48];
     if (rst) begin
-      \$638  = 9'h000;
+      \$638  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$639  = rom9_read[31:24];
+    \$639  = \$88 ;
     if (rst) begin
-      \$639  = 8'h00;
+      \$639  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$640  = \$86 ;
+    \$640  = rom9_read[63:56];
     if (rst) begin
-      \$640  = 9'h000;
+      \$640  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$641  = rom9_read[39:32];
+    \$641  = \$89 ;
     if (rst) begin
-      \$641  = 8'h00;
+      \$641  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$642  = \$87 ;
+    \$642  = rom10_read[7:0];
     if (rst) begin
-      \$642  = 9'h000;
+      \$642  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$643  = rom9_read[47:40];
+    \$643  = \$90 ;
     if (rst) begin
-      \$643  = 8'h00;
+      \$643  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$644  = \$88 ;
+    \$644  = rom10_read[15:8];
     if (rst) begin
-      \$644  = 9'h000;
+      \$644  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$645  = rom9_read[55:48];
+    \$645  = \$91 ;
     if (rst) begin
-      \$645  = 8'h00;
+      \$645  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$646  = \$89 ;
+    \$646  = rom10_read[23:16];
     if (rst) begin
-      \$646  = 9'h000;
+      \$646  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$647  = rom9_read[63:56];
+    \$647  = \$92 ;
     if (rst) begin
-      \$647  = 8'h00;
+      \$647  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$648  = \$90 ;
+    \$648  = rom10_read[31:24];
     if (rst) begin
-      \$648  = 9'h000;
+      \$648  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$649  = rom10_read[7:0];
+    \$649  = \$93 ;
     if (rst) begin
-      \$649  = 8'h00;
+      \$649  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$650  = \$91 ;
+    \$650  = rom10_read[39:32];
     if (rst) begin
-      \$650  = 9'h000;
+      \$650  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$651  = rom10_read[15:8];
+    \$651  = \$94 ;
     if (rst) begin
-      \$651  = 8'h00;
+      \$651  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$652  = \$92 ;
+    \$652  = rom10_read[47:40];
     if (rst) begin
-      \$652  = 9'h000;
+      \$652  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$653  = rom10_read[23:16];
+    \$653  = \$95 ;
     if (rst) begin
-      \$653  = 8'h00;
+      \$653  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$654  = \$93 ;
+    \$654  = rom10_read[55:48];
     if (rst) begin
-      \$654  = 9'h000;
+      \$654  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$655  = rom10_read[31:24];
+    \$655  = \$96 ;
     if (rst) begin
-      \$655  = 8'h00;
+      \$655  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$656  = \$94 ;
+    \$656  = rom10_read[63:56];
     if (rst) begin
-      \$656  = 9'h000;
+      \$656  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$657  = rom10_read[39:32];
+    \$657  = \$97 ;
     if (rst) begin
-      \$657  = 8'h00;
+      \$657  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$658  = \$95 ;
+    \$658  = rom11_read[7:0];
     if (rst) begin
-      \$658  = 9'h000;
+      \$658  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$659  = rom10_read[47:40];
+    \$659  = \$98 ;
     if (rst) begin
-      \$659  = 8'h00;
+      \$659  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$660  = \$96 ;
+    \$660  = rom11_read[15:8];
     if (rst) begin
-      \$660  = 9'h000;
+      \$660  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$661  = rom10_read[55:48];
+    \$661  = \$99 ;
     if (rst) begin
-      \$661  = 8'h00;
+      \$661  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$662  = \$97 ;
+    \$662  = rom11_read[23:16];
     if (rst) begin
-      \$662  = 9'h000;
+      \$662  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$663  = rom10_read[63:56];
+    \$663  = \$100 ;
     if (rst) begin
-      \$663  = 8'h00;
+      \$663  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$664  = \$98 ;
+    \$664  = rom11_read[31:24];
     if (rst) begin
-      \$664  = 9'h000;
+      \$664  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$665  = rom11_read[7:0];
+    \$665  = \$101 ;
     if (rst) begin
-      \$665  = 8'h00;
+      \$665  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$666  = \$99 ;
+    \$666  = rom11_read[39:32];
     if (rst) begin
-      \$666  = 9'h000;
+      \$666  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$667  = rom11_read[15:8];
+    \$667  = \$102 ;
     if (rst) begin
-      \$667  = 8'h00;
+      \$667  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$668  = \$100 ;
+    \$668  = \$103 ;
     if (rst) begin
-      \$668  = 9'h000;
+      \$668  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$669  = rom11_read[23:16];
+    \$669  = \$104 ;
     if (rst) begin
-      \$669  = 8'h00;
+      \$669  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$670  = \$101 ;
+    \$670  = \$105 ;
     if (rst) begin
-      \$670  = 9'h000;
+      \$670  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$671  = rom11_read[31:24];
+    \$671  = \$106 ;
     if (rst) begin
-      \$671  = 8'h00;
+      \$671  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$672  = \$102 ;
+    \$672  = \$107 ;
     if (rst) begin
-      \$672  = 9'h000;
+      \$672  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$673  = rom11_read[39:32];
+    \$673  = \$108 ;
     if (rst) begin
-      \$673  = 8'h00;
+      \$673  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$674  = \$103 ;
+    \$674  = \$109 ;
     if (rst) begin
       \$674  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$675  = \$104 ;
+    \$675  = \$110 ;
     if (rst) begin
       \$675  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$676  = \$105 ;
+    \$676  = \$111 ;
     if (rst) begin
       \$676  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$677  = \$106 ;
+    \$677  = \$112 ;
     if (rst) begin
       \$677  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$678  = \$107 ;
+    \$678  = \$113 ;
     if (rst) begin
       \$678  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$679  = \$108 ;
+    \$679  = \$114 ;
     if (rst) begin
       \$679  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$680  = \$109 ;
+    \$680  = \$115 ;
     if (rst) begin
       \$680  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$681  = \$110 ;
+    \$681  = \$116 ;
     if (rst) begin
       \$681  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$682  = \$111 ;
+    \$682  = \$117 ;
     if (rst) begin
       \$682  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$683  = \$112 ;
+    \$683  = \$118 ;
     if (rst) begin
       \$683  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$684  = \$113 ;
+    \$684  = \$119 ;
     if (rst) begin
       \$684  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$685  = \$114 ;
+    \$685  = \$120 ;
     if (rst) begin
       \$685  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$686  = \$115 ;
+    \$686  = \$121 ;
     if (rst) begin
       \$686  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$687  = \$116 ;
+    \$687  = \$122 ;
     if (rst) begin
       \$687  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$688  = \$117 ;
+    \$688  = \$123 ;
     if (rst) begin
       \$688  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$689  = \$118 ;
+    \$689  = \$124 ;
     if (rst) begin
       \$689  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$690  = \$119 ;
+    \$690  = \$125 ;
     if (rst) begin
       \$690  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$691  = \$120 ;
+    \$691  = \$126 ;
     if (rst) begin
       \$691  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$692  = \$121 ;
+    \$692  = \$127 ;
     if (rst) begin
       \$692  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$693  = \$122 ;
+    \$693  = \$128 ;
     if (rst) begin
       \$693  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$694  = \$123 ;
+    \$694  = \$129 ;
     if (rst) begin
       \$694  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$695  = \$124 ;
+    \$695  = \$130 ;
     if (rst) begin
       \$695  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$696  = \$125 ;
+    \$696  = \$131 ;
     if (rst) begin
       \$696  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$697  = \$126 ;
+    \$697  = \$132 ;
     if (rst) begin
       \$697  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$698  = \$127 ;
+    \$698  = \$133 ;
     if (rst) begin
       \$698  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$699  = \$128 ;
+    \$699  = \$134 ;
     if (rst) begin
       \$699  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$700  = \$129 ;
+    \$700  = \$135 ;
     if (rst) begin
       \$700  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$701  = \$130 ;
+    \$701  = \$136 ;
     if (rst) begin
       \$701  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$702  = \$131 ;
+    \$702  = \$137 ;
     if (rst) begin
       \$702  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$703  = \$132 ;
+    \$703  = \$138 ;
     if (rst) begin
       \$703  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$704  = \$133 ;
+    \$704  = \$139 ;
     if (rst) begin
       \$704  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$705  = \$134 ;
+    \$705  = \$140 ;
     if (rst) begin
       \$705  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$706  = \$135 ;
+    \$706  = \$141 ;
     if (rst) begin
       \$706  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$707  = \$136 ;
+    \$707  = \$142 ;
     if (rst) begin
       \$707  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$708  = \$137 ;
+    \$708  = \$143 ;
     if (rst) begin
       \$708  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$709  = \$138 ;
+    \$709  = \$144 ;
     if (rst) begin
       \$709  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$710  = \$139 ;
+    \$710  = \$145 ;
     if (rst) begin
       \$710  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$711  = \$140 ;
+    \$711  = \$146 ;
     if (rst) begin
       \$711  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$712  = \$141 ;
+    \$712  = \$147 ;
     if (rst) begin
       \$712  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$713  = \$142 ;
+    \$713  = \$148 ;
     if (rst) begin
       \$713  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$714  = \$143 ;
+    \$714  = \$149 ;
     if (rst) begin
       \$714  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$715  = \$144 ;
+    \$715  = \$150 ;
     if (rst) begin
       \$715  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$716  = \$145 ;
+    \$716  = \$151 ;
     if (rst) begin
       \$716  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$717  = \$146 ;
+    \$717  = \$152 ;
     if (rst) begin
       \$717  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$718  = \$147 ;
+    \$718  = \$153 ;
     if (rst) begin
       \$718  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$719  = \$148 ;
+    \$719  = \$154 ;
     if (rst) begin
       \$719  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$720  = \$149 ;
+    \$720  = \$155 ;
     if (rst) begin
       \$720  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$721  = \$150 ;
+    \$721  = \$156 ;
     if (rst) begin
       \$721  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$722  = \$151 ;
+    \$722  = \$157 ;
     if (rst) begin
       \$722  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$723  = \$152 ;
+    \$723  = \$158 ;
     if (rst) begin
       \$723  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$724  = \$153 ;
+    \$724  = \$159 ;
     if (rst) begin
       \$724  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$725  = \$154 ;
+    \$725  = \$160 ;
     if (rst) begin
       \$725  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$726  = \$155 ;
+    \$726  = \$161 ;
     if (rst) begin
       \$726  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$727  = \$156 ;
+    \$727  = \$162 ;
     if (rst) begin
       \$727  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$728  = \$157 ;
+    \$728  = \$163 ;
     if (rst) begin
       \$728  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$729  = \$158 ;
+    \$729  = \$164 ;
     if (rst) begin
       \$729  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$730  = \$159 ;
+    \$730  = \$165 ;
     if (rst) begin
       \$730  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$731  = \$160 ;
+    \$731  = \$166 ;
     if (rst) begin
       \$731  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$732  = \$161 ;
+    \$732  = \$167 ;
     if (rst) begin
       \$732  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$733  = \$162 ;
+    \$733  = \$168 ;
     if (rst) begin
       \$733  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$734  = \$163 ;
+    \$734  = \$169 ;
     if (rst) begin
       \$734  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$735  = \$164 ;
+    \$735  = \$170 ;
     if (rst) begin
       \$735  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$736  = \$165 ;
+    \$736  = \$171 ;
     if (rst) begin
       \$736  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$737  = \$166 ;
+    \$737  = \$172 ;
     if (rst) begin
       \$737  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$738  = \$167 ;
+    \$738  = \$173 ;
     if (rst) begin
       \$738  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$739  = \$168 ;
+    \$739  = \$174 ;
     if (rst) begin
       \$739  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$740  = \$169 ;
+    \$740  = \$175 ;
     if (rst) begin
       \$740  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$741  = \$170 ;
+    \$741  = \$176 ;
     if (rst) begin
       \$741  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$742  = \$171 ;
+    \$742  = \$177 ;
     if (rst) begin
       \$742  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$743  = \$172 ;
+    \$743  = \$178 ;
     if (rst) begin
       \$743  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$744  = \$173 ;
+    \$744  = \$179 ;
     if (rst) begin
       \$744  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$745  = \$174 ;
+    \$745  = \$180 ;
     if (rst) begin
       \$745  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$746  = \$175 ;
+    \$746  = \$181 ;
     if (rst) begin
       \$746  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$747  = \$176 ;
+    \$747  = \$182 ;
     if (rst) begin
       \$747  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$748  = \$177 ;
+    \$748  = \$183 ;
     if (rst) begin
       \$748  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$749  = \$178 ;
+    \$749  = \$184 ;
     if (rst) begin
       \$749  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$750  = \$179 ;
+    \$750  = \$185 ;
     if (rst) begin
       \$750  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$751  = \$180 ;
+    \$751  = \$186 ;
     if (rst) begin
       \$751  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$752  = \$181 ;
+    \$752  = \$187 ;
     if (rst) begin
       \$752  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$753  = \$182 ;
+    \$753  = \$188 ;
     if (rst) begin
       \$753  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$754  = \$183 ;
+    \$754  = \$189 ;
     if (rst) begin
       \$754  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$755  = \$184 ;
+    \$755  = \$190 ;
     if (rst) begin
       \$755  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$756  = \$185 ;
+    \$756  = \$191 ;
     if (rst) begin
       \$756  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$757  = \$186 ;
+    \$757  = \$192 ;
     if (rst) begin
       \$757  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$758  = \$187 ;
+    \$758  = \$193 ;
     if (rst) begin
       \$758  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$759  = \$188 ;
+    \$759  = \$194 ;
     if (rst) begin
       \$759  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$760  = \$189 ;
+    \$760  = prod0_1;
     if (rst) begin
       \$760  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$761  = \$190 ;
+    \$761  = prod0_2;
     if (rst) begin
       \$761  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$762  = \$191 ;
+    \$762  = prod0_3;
     if (rst) begin
       \$762  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$763  = \$192 ;
+    \$763  = prod0_4;
     if (rst) begin
       \$763  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$764  = \$193 ;
+    \$764  = prod0_5;
     if (rst) begin
       \$764  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$765  = \$194 ;
+    \$765  = prod0_6;
     if (rst) begin
       \$765  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$766  = \$195 ;
+    \$766  = prod0_7;
     if (rst) begin
       \$766  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$767  = prod0_1;
+    \$767  = prod0_8;
     if (rst) begin
       \$767  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$768  = prod0_2;
+    \$768  = prod0_9;
     if (rst) begin
       \$768  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$769  = prod0_3;
+    \$769  = prod0_10;
     if (rst) begin
       \$769  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$770  = prod0_4;
+    \$770  = prod0_11;
     if (rst) begin
       \$770  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$771  = prod0_5;
+    \$771  = prod0_12;
     if (rst) begin
       \$771  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$772  = prod0_6;
+    \$772  = prod0_13;
     if (rst) begin
       \$772  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$773  = prod0_7;
+    \$773  = prod0_14;
     if (rst) begin
       \$773  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$774  = prod0_8;
+    \$774  = prod0_15;
     if (rst) begin
       \$774  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$775  = prod0_9;
+    \$775  = prod0_16;
     if (rst) begin
       \$775  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$776  = prod0_10;
+    \$776  = prod0_17;
     if (rst) begin
       \$776  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$777  = prod0_11;
+    \$777  = prod0_18;
     if (rst) begin
       \$777  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$778  = prod0_12;
+    \$778  = prod0_19;
     if (rst) begin
       \$778  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$779  = prod0_13;
+    \$779  = prod0_20;
     if (rst) begin
       \$779  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$780  = prod0_14;
+    \$780  = prod0_21;
     if (rst) begin
       \$780  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$781  = prod0_15;
+    \$781  = prod0_22;
     if (rst) begin
       \$781  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$782  = prod0_16;
+    \$782  = prod0_23;
     if (rst) begin
       \$782  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$783  = prod0_17;
+    \$783  = prod0_24;
     if (rst) begin
       \$783  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$784  = prod0_18;
+    \$784  = prod0_25;
     if (rst) begin
       \$784  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$785  = prod0_19;
+    \$785  = prod0_26;
     if (rst) begin
       \$785  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$786  = prod0_20;
+    \$786  = prod0_27;
     if (rst) begin
       \$786  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$787  = prod0_21;
+    \$787  = prod0_28;
     if (rst) begin
       \$787  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$788  = prod0_22;
+    \$788  = prod0_29;
     if (rst) begin
       \$788  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$789  = prod0_23;
+    \$789  = prod0_30;
     if (rst) begin
       \$789  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$790  = prod0_24;
+    \$790  = prod0_31;
     if (rst) begin
       \$790  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$791  = prod0_25;
+    \$791  = prod1_1;
     if (rst) begin
       \$791  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$792  = prod0_26;
+    \$792  = prod1_2;
     if (rst) begin
       \$792  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$793  = prod0_27;
+    \$793  = prod1_3;
     if (rst) begin
       \$793  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$794  = prod0_28;
+    \$794  = prod1_4;
     if (rst) begin
       \$794  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$795  = prod0_29;
+    \$795  = prod1_5;
     if (rst) begin
       \$795  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$796  = prod0_30;
+    \$796  = prod1_6;
     if (rst) begin
       \$796  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$797  = prod0_31;
+    \$797  = prod1_7;
     if (rst) begin
       \$797  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$798  = prod1_1;
+    \$798  = prod1_8;
     if (rst) begin
       \$798  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$799  = prod1_2;
+    \$799  = prod1_9;
     if (rst) begin
       \$799  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$800  = prod1_3;
+    \$800  = prod1_10;
     if (rst) begin
       \$800  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$801  = prod1_4;
+    \$801  = prod1_11;
     if (rst) begin
       \$801  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$802  = prod1_5;
+    \$802  = prod1_12;
     if (rst) begin
       \$802  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$803  = prod1_6;
+    \$803  = prod1_13;
     if (rst) begin
       \$803  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$804  = prod1_7;
+    \$804  = prod1_14;
     if (rst) begin
       \$804  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$805  = prod1_8;
+    \$805  = prod1_15;
     if (rst) begin
       \$805  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$806  = prod1_9;
+    \$806  = prod1_16;
     if (rst) begin
       \$806  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$807  = prod1_10;
+    \$807  = prod1_17;
     if (rst) begin
       \$807  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$808  = prod1_11;
+    \$808  = prod1_18;
     if (rst) begin
       \$808  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$809  = prod1_12;
+    \$809  = prod1_19;
     if (rst) begin
       \$809  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$810  = prod1_13;
+    \$810  = prod1_20;
     if (rst) begin
       \$810  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$811  = prod1_14;
+    \$811  = prod1_21;
     if (rst) begin
       \$811  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$812  = prod1_15;
+    \$812  = prod1_22;
     if (rst) begin
       \$812  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$813  = prod1_16;
+    \$813  = prod1_23;
     if (rst) begin
       \$813  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$814  = prod1_17;
+    \$814  = prod1_24;
     if (rst) begin
       \$814  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$815  = prod1_18;
+    \$815  = prod1_25;
     if (rst) begin
       \$815  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$816  = prod1_19;
+    \$816  = prod1_26;
     if (rst) begin
       \$816  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$817  = prod1_20;
+    \$817  = prod1_27;
     if (rst) begin
       \$817  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$818  = prod1_21;
+    \$818  = prod1_28;
     if (rst) begin
       \$818  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$819  = prod1_22;
+    \$819  = prod1_29;
     if (rst) begin
       \$819  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$820  = prod1_23;
+    \$820  = prod1_30;
     if (rst) begin
       \$820  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$821  = prod1_24;
+    \$821  = prod1_31;
     if (rst) begin
       \$821  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$822  = prod1_25;
+    \$822  = prod2_1;
     if (rst) begin
       \$822  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$823  = prod1_26;
+    \$823  = prod2_2;
     if (rst) begin
       \$823  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$824  = prod1_27;
+    \$824  = prod2_3;
     if (rst) begin
       \$824  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$825  = prod1_28;
+    \$825  = prod2_4;
     if (rst) begin
       \$825  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$826  = prod1_29;
+    \$826  = prod2_5;
     if (rst) begin
       \$826  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$827  = prod1_30;
+    \$827  = prod2_6;
     if (rst) begin
       \$827  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$828  = prod1_31;
+    \$828  = prod2_7;
     if (rst) begin
       \$828  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$829  = prod2_1;
+    \$829  = prod2_8;
     if (rst) begin
       \$829  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$830  = prod2_2;
+    \$830  = prod2_9;
     if (rst) begin
       \$830  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$831  = prod2_3;
+    \$831  = prod2_10;
     if (rst) begin
       \$831  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$832  = prod2_4;
+    \$832  = prod2_11;
     if (rst) begin
       \$832  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$833  = prod2_5;
+    \$833  = prod2_12;
     if (rst) begin
       \$833  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$834  = prod2_6;
+    \$834  = prod2_13;
     if (rst) begin
       \$834  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$835  = prod2_7;
+    \$835  = prod2_14;
     if (rst) begin
       \$835  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$836  = prod2_8;
+    \$836  = prod2_15;
     if (rst) begin
       \$836  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$837  = prod2_9;
+    \$837  = prod2_16;
     if (rst) begin
       \$837  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$838  = prod2_10;
+    \$838  = prod2_17;
     if (rst) begin
       \$838  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$839  = prod2_11;
+    \$839  = prod2_18;
     if (rst) begin
       \$839  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$840  = prod2_12;
+    \$840  = prod2_19;
     if (rst) begin
       \$840  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$841  = prod2_13;
+    \$841  = prod2_20;
     if (rst) begin
       \$841  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$842  = prod2_14;
+    \$842  = prod2_21;
     if (rst) begin
       \$842  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$843  = prod2_15;
+    \$843  = prod2_22;
     if (rst) begin
       \$843  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$844  = prod2_16;
+    \$844  = prod2_23;
     if (rst) begin
       \$844  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$845  = prod2_17;
+    \$845  = prod2_24;
     if (rst) begin
       \$845  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$846  = prod2_18;
+    \$846  = prod2_25;
     if (rst) begin
       \$846  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$847  = prod2_19;
+    \$847  = prod2_26;
     if (rst) begin
       \$847  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$848  = prod2_20;
+    \$848  = prod2_27;
     if (rst) begin
       \$848  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$849  = prod2_21;
+    \$849  = prod2_28;
     if (rst) begin
       \$849  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$850  = prod2_22;
+    \$850  = prod2_29;
     if (rst) begin
       \$850  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$851  = prod2_23;
+    \$851  = prod2_30;
     if (rst) begin
       \$851  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$852  = prod2_24;
+    \$852  = prod2_31;
     if (rst) begin
       \$852  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$853  = prod2_25;
+    \$853  = { \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197 [18], \$197  };
     if (rst) begin
-      \$853  = 17'h00000;
+      \$853  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$854  = prod2_26;
+    \$854  = { \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200 [18], \$200  };
     if (rst) begin
-      \$854  = 17'h00000;
+      \$854  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$855  = prod2_27;
+    \$855  = { \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203 [18], \$203  };
     if (rst) begin
-      \$855  = 17'h00000;
+      \$855  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$856  = prod2_28;
+    \$856  = { \$206 [18], \$206 [18], \$206 [18], \$206 [18], \$206 [18], \$206  };
     if (rst) begin
-      \$856  = 17'h00000;
+      \$856  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$857  = prod2_29;
+    \$857  = { \$209 [18], \$209 [18], \$209 [18], \$209 [18], \$209 [18], \$209  };
     if (rst) begin
-      \$857  = 17'h00000;
+      \$857  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$858  = prod2_30;
+    \$858  = { \$212 [18], \$212 [18], \$212 [18], \$212 [18], \$212 [18], \$212  };
     if (rst) begin
-      \$858  = 17'h00000;
+      \$858  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$859  = prod2_31;
+    \$859  = { \$215 [18], \$215 [18], \$215 [18], \$215 [18], \$215 [18], \$215  };
     if (rst) begin
-      \$859  = 17'h00000;
+      \$859  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$860  = { \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198 [18], \$198  };
+    \$860  = { \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217 [18], \$217  };
     if (rst) begin
       \$860  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$861  = { \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201 [18], \$201  };
+    \$861  = \$220 [23:0];
     if (rst) begin
       \$861  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$862  = { \$204 [18], \$204 [18], \$204 [18], \$204 [18], \$204 [18], \$204  };
+    \$862  = \$223 [23:0];
     if (rst) begin
       \$862  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$863  = { \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207 [18], \$207  };
+    \$863  = \$224 [23:0];
     if (rst) begin
       \$863  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$864  = { \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210 [18], \$210  };
+    \$864  = { \$227 [18], \$227 [18], \$227 [18], \$227 [18], \$227 [18], \$227  };
     if (rst) begin
       \$864  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$865  = { \$213 [18], \$213 [18], \$213 [18], \$213 [18], \$213 [18], \$213  };
+    \$865  = { \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230 [18], \$230  };
     if (rst) begin
       \$865  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$866  = { \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216 [18], \$216  };
+    \$866  = { \$233 [18], \$233 [18], \$233 [18], \$233 [18], \$233 [18], \$233  };
     if (rst) begin
       \$866  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$867  = { \$218 [18], \$218 [18], \$218 [18], \$218 [18], \$218 [18], \$218  };
+    \$867  = { \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236 [18], \$236  };
     if (rst) begin
       \$867  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$868  = \$221 [23:0];
+    \$868  = { \$239 [18], \$239 [18], \$239 [18], \$239 [18], \$239 [18], \$239  };
     if (rst) begin
       \$868  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$869  = \$224 [23:0];
+    \$869  = { \$242 [18], \$242 [18], \$242 [18], \$242 [18], \$242 [18], \$242  };
     if (rst) begin
       \$869  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$870  = \$225 [23:0];
+    \$870  = { \$245 [18], \$245 [18], \$245 [18], \$245 [18], \$245 [18], \$245  };
     if (rst) begin
       \$870  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$871  = { \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228 [18], \$228  };
+    \$871  = { \$247 [18], \$247 [18], \$247 [18], \$247 [18], \$247 [18], \$247  };
     if (rst) begin
       \$871  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$872  = { \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231 [18], \$231  };
+    \$872  = \$250 [23:0];
     if (rst) begin
       \$872  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$873  = { \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234 [18], \$234  };
+    \$873  = \$253 [23:0];
     if (rst) begin
       \$873  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$874  = { \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237 [18], \$237  };
+    \$874  = \$254 [23:0];
     if (rst) begin
       \$874  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$875  = { \$240 [18], \$240 [18], \$240 [18], \$240 [18], \$240 [18], \$240  };
+    \$875  = { \$257 [18], \$257 [18], \$257 [18], \$257 [18], \$257 [18], \$257  };
     if (rst) begin
       \$875  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$876  = { \$243 [18], \$243 [18], \$243 [18], \$243 [18], \$243 [18], \$243  };
+    \$876  = { \$260 [18], \$260 [18], \$260 [18], \$260 [18], \$260 [18], \$260  };
     if (rst) begin
       \$876  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$877  = { \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246 [18], \$246  };
+    \$877  = { \$263 [18], \$263 [18], \$263 [18], \$263 [18], \$263 [18], \$263  };
     if (rst) begin
       \$877  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$878  = { \$248 [18], \$248 [18], \$248 [18], \$248 [18], \$248 [18], \$248  };
+    \$878  = { \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266 [18], \$266  };
     if (rst) begin
       \$878  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$879  = \$251 [23:0];
+    \$879  = { \$269 [18], \$269 [18], \$269 [18], \$269 [18], \$269 [18], \$269  };
     if (rst) begin
       \$879  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$880  = \$254 [23:0];
+    \$880  = { \$272 [18], \$272 [18], \$272 [18], \$272 [18], \$272 [18], \$272  };
     if (rst) begin
       \$880  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$881  = \$255 [23:0];
+    \$881  = { \$275 [18], \$275 [18], \$275 [18], \$275 [18], \$275 [18], \$275  };
     if (rst) begin
       \$881  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$882  = { \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258 [18], \$258  };
+    \$882  = { \$277 [18], \$277 [18], \$277 [18], \$277 [18], \$277 [18], \$277  };
     if (rst) begin
       \$882  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$883  = { \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261 [18], \$261  };
+    \$883  = \$280 [23:0];
     if (rst) begin
       \$883  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$884  = { \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264 [18], \$264  };
+    \$884  = \$283 [23:0];
     if (rst) begin
       \$884  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$885  = { \$267 [18], \$267 [18], \$267 [18], \$267 [18], \$267 [18], \$267  };
+    \$885  = \$284 [23:0];
     if (rst) begin
       \$885  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$886  = { \$270 [18], \$270 [18], \$270 [18], \$270 [18], \$270 [18], \$270  };
+    \$886  = v1;
     if (rst) begin
-      \$886  = 24'h000000;
+      \$886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$887  = { \$273 [18], \$273 [18], \$273 [18], \$273 [18], \$273 [18], \$273  };
+    \$887  = first1;
     if (rst) begin
-      \$887  = 24'h000000;
+      \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$888  = { \$276 [18], \$276 [18], \$276 [18], \$276 [18], \$276 [18], \$276  };
+    \$888  = last1;
     if (rst) begin
-      \$888  = 24'h000000;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$889  = { \$278 [18], \$278 [18], \$278 [18], \$278 [18], \$278 [18], \$278  };
+    \$889  = nf1;
     if (rst) begin
-      \$889  = 24'h000000;
+      \$889  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$890  = \$281 [23:0];
+    \$890  = v2;
     if (rst) begin
-      \$890  = 24'h000000;
+      \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$891  = \$284 [23:0];
+    \$891  = first2;
     if (rst) begin
-      \$891  = 24'h000000;
+      \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$892  = \$285 [23:0];
+    \$892  = last2;
     if (rst) begin
-      \$892  = 24'h000000;
+      \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$893  = v1;
+    \$893  = nf2;
     if (rst) begin
-      \$893  = 1'h0;
+      \$893  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$894  = first1;
+    \$894  = v3;
     if (rst) begin
       \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$895  = last1;
+    \$895  = first3;
     if (rst) begin
       \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$896  = nf1;
+    \$896  = last3;
     if (rst) begin
-      \$896  = 4'h0;
+      \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$897  = v2;
+    \$897  = nf3;
     if (rst) begin
-      \$897  = 1'h0;
+      \$897  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$898  = first2;
+    \$898  = v4;
     if (rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$899  = last2;
+    \$899  = first4;
     if (rst) begin
       \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$900  = nf2;
+    \$900  = last4;
     if (rst) begin
-      \$900  = 4'h0;
+      \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$901  = v3;
+    \$901  = nf4;
     if (rst) begin
-      \$901  = 1'h0;
+      \$901  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$902  = first3;
+    \$902  = v5;
     if (rst) begin
       \$902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$903  = last3;
+    \$903  = first5;
     if (rst) begin
       \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$904  = nf3;
+    \$904  = last5;
     if (rst) begin
-      \$904  = 4'h0;
+      \$904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$905  = v4;
+    \$905  = nf5;
     if (rst) begin
-      \$905  = 1'h0;
+      \$905  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$906  = first4;
+    \$906  = v6;
     if (rst) begin
       \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$907  = last4;
+    \$907  = first6;
     if (rst) begin
       \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$908  = nf4;
+    \$908  = last6;
     if (rst) begin
-      \$908  = 4'h0;
+      \$908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$909  = v5;
+    \$909  = nf6;
     if (rst) begin
-      \$909  = 1'h0;
+      \$909  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$910  = first5;
+    \$910  = v7;
     if (rst) begin
       \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$911  = last5;
+    \$911  = first7;
     if (rst) begin
       \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$912  = nf5;
+    \$912  = last7;
     if (rst) begin
-      \$912  = 4'h0;
+      \$912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$913  = v6;
+    \$913  = nf7;
     if (rst) begin
-      \$913  = 1'h0;
+      \$913  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$914  = first6;
+    \$914  = v8;
     if (rst) begin
       \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$915  = last6;
+    \$915  = first8;
     if (rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$916  = nf6;
+    \$916  = last8;
     if (rst) begin
-      \$916  = 4'h0;
+      \$916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$917  = v7;
+    \$917  = nf8;
     if (rst) begin
-      \$917  = 1'h0;
+      \$917  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$918  = first7;
+    \$918  = v9;
     if (rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$919  = last7;
+    \$919  = first9;
     if (rst) begin
       \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$920  = nf7;
+    \$920  = last9;
     if (rst) begin
-      \$920  = 4'h0;
+      \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$921  = v8;
+    \$921  = nf9;
     if (rst) begin
-      \$921  = 1'h0;
+      \$921  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$922  = first8;
+    \$922  = v9;
     if (rst) begin
       \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$923  = last8;
+    \$923  = first9;
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$924  = nf8;
+    \$924  = last9;
     if (rst) begin
-      \$924  = 4'h0;
+      \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$925  = v9;
+    \$925  = nf9;
     if (rst) begin
-      \$925  = 1'h0;
+      \$925  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$926  = first9;
+    \$926  = \$285 ;
     if (rst) begin
-      \$926  = 1'h0;
+      \$926  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$927  = last9;
-    if (rst) begin
-      \$927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$928  = nf9;
-    if (rst) begin
-      \$928  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$929  = v9;
-    if (rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$930  = first9;
-    if (rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$931  = last9;
-    if (rst) begin
-      \$931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$932  = nf9;
-    if (rst) begin
-      \$932  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$933  = \$286 ;
-    if (rst) begin
-      \$933  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$934  = acc0;
+    \$927  = acc0;
     if (v10_0) begin
-      \$934  = \$340 [23:0];
+      \$927  = \$339 [23:0];
     end
     if (rst) begin
-      \$934  = 24'h000000;
+      \$927  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$935  = \$287 ;
+    \$928  = \$286 ;
     if (rst) begin
-      \$935  = 24'h000000;
+      \$928  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$936  = acc1;
+    \$929  = acc1;
     if (v10_0) begin
-      \$936  = \$342 [23:0];
+      \$929  = \$341 [23:0];
     end
     if (rst) begin
-      \$936  = 24'h000000;
+      \$929  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$937  = \$288 ;
+    \$930  = \$287 ;
     if (rst) begin
-      \$937  = 24'h000000;
+      \$930  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$938  = acc2;
+    \$931  = acc2;
     if (v10_0) begin
-      \$938  = \$344 [23:0];
+      \$931  = \$343 [23:0];
     end
     if (rst) begin
-      \$938  = 24'h000000;
+      \$931  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$939  = \$289 ;
+    \$932  = \$288 ;
     if (rst) begin
-      \$939  = 1'h0;
+      \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$940  = \$348 [3:0];
+    \$933  = \$347 [3:0];
     if (rst) begin
-      \$940  = 4'h0;
+      \$933  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$941  = \$296 ;
+    \$934  = \$295 ;
     if (rst) begin
-      \$941  = 1'h1;
+      \$934  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$942  = q_wptr;
-    if (\$303 ) begin
-      \$942  = \$306 [3:0];
-    end
-    if (rst) begin
-      \$942  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$943  = q_rptr;
-    if (\$310 ) begin
-      \$943  = \$313 [3:0];
+    \$935  = q_wptr;
+    if (\$302 ) begin
+      \$935  = \$305 [3:0];
     end
     if (rst) begin
-      \$943  = 4'h0;
+      \$935  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$944  = \$326 [3:0];
-    if (rst) begin
-      \$944  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$945  = o__valid;
-    if (\$328 ) begin
-      \$945  = \$330 ;
+    \$936  = q_rptr;
+    if (\$309 ) begin
+      \$936  = \$312 [3:0];
     end
     if (rst) begin
-      \$945  = 1'h0;
+      \$936  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$946  = o__payload;
-    if (\$328 ) begin
-      \$946  = \$332 ;
+    \$937  = \$325 [3:0];
+    if (rst) begin
+      \$937  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$938  = o__valid;
+    if (\$327 ) begin
+      \$938  = \$329 ;
     end
     if (rst) begin
-      \$946  = 72'h000000000000000000;
+      \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      5'h00:
-          \$1  = 4'h1;
-      5'h01:
-          \$1  = 4'h1;
-      5'h02:
-          \$1  = 4'h2;
-      5'h03:
-          \$1  = 4'h2;
-      5'h04:
-          \$1  = 4'h3;
-      5'h05:
-          \$1  = 4'h3;
-      5'h06:
-          \$1  = 4'h4;
-      5'h07:
-          \$1  = 4'h4;
-      5'h08:
-          \$1  = 4'h5;
-      5'h09:
-          \$1  = 4'h5;
-      5'h0a:
-          \$1  = 4'h6;
-      5'h0b:
-          \$1  = 4'h6;
-      5'h0c:
-          \$1  = 4'h7;
-      5'h0d:
-          \$1  = 4'h7;
-      5'h0e:
-          \$1  = 4'h8;
-      5'h0f:
-          \$1  = 4'h8;
-      5'h10:
-          \$1  = 4'h9;
-      5'h11:
-          \$1  = 4'h9;
-      5'h12:
-          \$1  = 4'ha;
-      5'h13:
-          \$1  = 4'ha;
-      5'h14:
-          \$1  = 4'h0;
-      5'h15:
-          \$1  = 4'h0;
-    endcase
+    \$939  = o__payload;
+    if (\$327 ) begin
+      \$939  = \$331 ;
+    end
+    if (rst) begin
+      \$939  = 72'h000000000000000000;
+    end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 1'h0;
-    casez (t)
-      5'h00:
-          \$2  = 1'h0;
-      5'h01:
-          \$2  = 1'h1;
-      5'h02:
-          \$2  = 1'h0;
-      5'h03:
-          \$2  = 1'h1;
-      5'h04:
-          \$2  = 1'h0;
-      5'h05:
-          \$2  = 1'h1;
-      5'h06:
-          \$2  = 1'h0;
-      5'h07:
-          \$2  = 1'h1;
-      5'h08:
-          \$2  = 1'h0;
-      5'h09:
-          \$2  = 1'h1;
-      5'h0a:
-          \$2  = 1'h0;
-      5'h0b:
-          \$2  = 1'h1;
-      5'h0c:
-          \$2  = 1'h0;
-      5'h0d:
-          \$2  = 1'h1;
-      5'h0e:
-          \$2  = 1'h0;
-      5'h0f:
-          \$2  = 1'h1;
-      5'h10:
-          \$2  = 1'h0;
-      5'h11:
-          \$2  = 1'h1;
-      5'h12:
-          \$2  = 1'h0;
-      5'h13:
-          \$2  = 1'h1;
-      5'h14:
-          \$2  = 1'h0;
-      5'h15:
-          \$2  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      5'h00:
-          \$3  = 1'h0;
-      5'h01:
-          \$3  = 1'h0;
-      5'h02:
-          \$3  = 1'h0;
-      5'h03:
-          \$3  = 1'h0;
-      5'h04:
-          \$3  = 1'h0;
-      5'h05:
-          \$3  = 1'h0;
-      5'h06:
-          \$3  = 1'h0;
-      5'h07:
-          \$3  = 1'h0;
-      5'h08:
-          \$3  = 1'h0;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h0;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h1;
-      5'h15:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      5'h00:
-          \$4  = 1'h1;
-      5'h01:
-          \$4  = 1'h0;
-      5'h02:
-          \$4  = 1'h1;
-      5'h03:
-          \$4  = 1'h0;
-      5'h04:
-          \$4  = 1'h1;
-      5'h05:
-          \$4  = 1'h0;
-      5'h06:
-          \$4  = 1'h1;
-      5'h07:
-          \$4  = 1'h0;
-      5'h08:
-          \$4  = 1'h1;
-      5'h09:
-          \$4  = 1'h0;
-      5'h0a:
-          \$4  = 1'h1;
-      5'h0b:
-          \$4  = 1'h0;
-      5'h0c:
-          \$4  = 1'h1;
-      5'h0d:
-          \$4  = 1'h0;
-      5'h0e:
-          \$4  = 1'h1;
-      5'h0f:
-          \$4  = 1'h0;
-      5'h10:
-          \$4  = 1'h1;
-      5'h11:
-          \$4  = 1'h0;
-      5'h12:
-          \$4  = 1'h1;
-      5'h13:
-          \$4  = 1'h0;
-      5'h14:
-          \$4  = 1'h1;
-      5'h15:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      5'h00:
-          \$5  = 1'h0;
-      5'h01:
-          \$5  = 1'h1;
-      5'h02:
-          \$5  = 1'h0;
-      5'h03:
-          \$5  = 1'h1;
-      5'h04:
-          \$5  = 1'h0;
-      5'h05:
-          \$5  = 1'h1;
-      5'h06:
-          \$5  = 1'h0;
-      5'h07:
-          \$5  = 1'h1;
-      5'h08:
-          \$5  = 1'h0;
-      5'h09:
-          \$5  = 1'h1;
-      5'h0a:
-          \$5  = 1'h0;
-      5'h0b:
-          \$5  = 1'h1;
-      5'h0c:
-          \$5  = 1'h0;
-      5'h0d:
-          \$5  = 1'h1;
-      5'h0e:
-          \$5  = 1'h0;
-      5'h0f:
-          \$5  = 1'h1;
-      5'h10:
-          \$5  = 1'h0;
-      5'h11:
-          \$5  = 1'h1;
-      5'h12:
-          \$5  = 1'h0;
-      5'h13:
-          \$5  = 1'h1;
-      5'h14:
-          \$5  = 1'h0;
-      5'h15:
-          \$5  = 1'h1;
-    endcase
-  end
-  assign acc0_next = \$340 [23:0];
-  assign acc1_next = \$342 [23:0];
-  assign acc2_next = \$344 [23:0];
-  assign q_owed_next = \$348 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$339 [23:0];
+  assign acc1_next = \$341 [23:0];
+  assign acc2_next = \$343 [23:0];
+  assign q_owed_next = \$347 [3:0];
+  assign \$signature__addr  = tile[4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$629  = rom1_addr;
-  assign \port__addr$630  = rom2_addr;
-  assign \port__addr$631  = rom3_addr;
-  assign \port__addr$632  = rom4_addr;
-  assign \port__addr$633  = rom5_addr;
-  assign \port__addr$634  = rom6_addr;
-  assign \port__addr$635  = rom7_addr;
-  assign \port__addr$636  = rom8_addr;
-  assign \port__addr$637  = rom9_addr;
-  assign \port__addr$638  = rom10_addr;
-  assign \port__addr$639  = rom11_addr;
-  assign \$signature__en$640  = deliver;
-  assign \$signature__addr$641  = q_wptr;
-  assign \$signature__data$642  = q_in;
-  assign \rport__addr$643  = q_rptr;
+  assign rport__addr = tile[4];
+  assign \port__addr$624  = rom0_addr;
+  assign \port__addr$625  = rom1_addr;
+  assign \port__addr$626  = rom2_addr;
+  assign \port__addr$627  = rom3_addr;
+  assign \port__addr$628  = rom4_addr;
+  assign \port__addr$629  = rom5_addr;
+  assign \port__addr$630  = rom6_addr;
+  assign \port__addr$631  = rom7_addr;
+  assign \port__addr$632  = rom8_addr;
+  assign \port__addr$633  = rom9_addr;
+  assign \port__addr$634  = rom10_addr;
+  assign \port__addr$635  = rom11_addr;
+  assign \$signature__en$636  = deliver;
+  assign \$signature__addr$637  = q_wptr;
+  assign \$signature__data$638  = q_in;
+  assign \rport__addr$639  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -12652,97 +12349,97 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg \$1 ;
+  wire [7:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
-  wire [22:0] \$105 ;
-  wire [23:0] \$106 ;
-  wire [22:0] \$107 ;
-  wire [23:0] \$108 ;
-  wire [22:0] \$109 ;
+  wire [22:0] \$104 ;
+  wire [23:0] \$105 ;
+  wire [22:0] \$106 ;
+  wire [23:0] \$107 ;
+  wire [22:0] \$108 ;
+  wire [23:0] \$109 ;
   wire [8:0] \$11 ;
-  wire [23:0] \$110 ;
-  wire [22:0] \$111 ;
-  wire [23:0] \$112 ;
-  wire [22:0] \$113 ;
-  wire [23:0] \$114 ;
-  wire \$115 ;
-  wire [4:0] \$116 ;
-  wire \$117 ;
-  wire [5:0] \$118 ;
-  reg \$119 ;
+  wire [22:0] \$110 ;
+  wire [23:0] \$111 ;
+  wire [22:0] \$112 ;
+  wire [23:0] \$113 ;
+  wire \$114 ;
+  wire [4:0] \$115 ;
+  wire \$116 ;
+  wire [5:0] \$117 ;
+  reg \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg \$120 ;
-  reg [3:0] \$121 ;
-  reg [3:0] \$122 ;
-  reg \$123 ;
+  reg [4:0] \$120 ;
+  reg [4:0] \$121 ;
+  reg [4:0] \$122 ;
+  reg [23:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
   reg \$126 ;
   reg \$127 ;
   reg \$128 ;
-  reg [4:0] \$129 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
   reg [23:0] \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg [23:0] \$137 ;
-  reg [23:0] \$138 ;
-  reg [23:0] \$139 ;
+  reg [23:0] \$131 ;
+  reg [23:0] \$132 ;
+  reg [4:0] \$133 ;
+  reg [4:0] \$134 ;
+  reg [63:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [4:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [4:0] \$140 ;
-  reg [4:0] \$141 ;
-  reg [63:0] \$142 ;
+  reg [55:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [7:0] \$142 ;
   reg [7:0] \$143 ;
-  reg [7:0] \$144 ;
+  reg [8:0] \$144 ;
   reg [7:0] \$145 ;
-  reg [4:0] \$146 ;
-  reg [55:0] \$147 ;
-  reg [7:0] \$148 ;
+  reg [8:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [8:0] \$148 ;
   reg [7:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [7:0] \$150 ;
-  reg [8:0] \$151 ;
-  reg [7:0] \$152 ;
-  reg [8:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [8:0] \$155 ;
-  reg [7:0] \$156 ;
-  reg [8:0] \$157 ;
-  reg [7:0] \$158 ;
-  reg [8:0] \$159 ;
+  reg [8:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [8:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg [8:0] \$158 ;
+  reg [7:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [7:0] \$160 ;
-  reg [8:0] \$161 ;
-  reg [7:0] \$162 ;
-  reg [8:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [8:0] \$165 ;
-  reg [7:0] \$166 ;
-  reg [8:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [8:0] \$169 ;
+  reg [8:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [8:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [8:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [8:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [8:0] \$168 ;
+  reg [7:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [8:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [8:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [8:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [8:0] \$177 ;
-  reg [7:0] \$178 ;
-  reg [8:0] \$179 ;
+  reg [8:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [8:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [16:0] \$174 ;
+  reg [16:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [16:0] \$178 ;
+  reg [16:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [7:0] \$180 ;
+  reg [16:0] \$180 ;
   reg [16:0] \$181 ;
   reg [16:0] \$182 ;
   reg [16:0] \$183 ;
@@ -12763,25 +12460,25 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [16:0] \$197 ;
   reg [16:0] \$198 ;
   reg [16:0] \$199 ;
-  reg [3:0] \$2 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
   reg [16:0] \$200 ;
   reg [16:0] \$201 ;
   reg [16:0] \$202 ;
   reg [16:0] \$203 ;
-  reg [16:0] \$204 ;
-  reg [16:0] \$205 ;
-  reg [16:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [16:0] \$208 ;
-  reg [16:0] \$209 ;
+  reg [22:0] \$204 ;
+  reg [22:0] \$205 ;
+  reg [22:0] \$206 ;
+  reg [22:0] \$207 ;
+  reg [22:0] \$208 ;
+  reg \$209 ;
   wire [8:0] \$21 ;
-  reg [16:0] \$210 ;
-  reg [22:0] \$211 ;
-  reg [22:0] \$212 ;
-  reg [22:0] \$213 ;
-  reg [22:0] \$214 ;
-  reg [22:0] \$215 ;
+  reg \$210 ;
+  reg \$211 ;
+  reg \$212 ;
+  reg \$213 ;
+  reg \$214 ;
+  reg \$215 ;
   reg \$216 ;
   reg \$217 ;
   reg \$218 ;
@@ -12808,39 +12505,32 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg \$237 ;
   reg \$238 ;
   reg \$239 ;
-  wire [8:0] \$24 ;
+  wire [16:0] \$24 ;
   reg \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg \$246 ;
-  reg \$247 ;
+  reg [22:0] \$241 ;
+  reg [22:0] \$242 ;
+  reg [22:0] \$243 ;
+  reg [22:0] \$244 ;
+  reg [22:0] \$245 ;
+  reg [22:0] \$246 ;
+  reg [22:0] \$247 ;
   reg [22:0] \$248 ;
   reg [22:0] \$249 ;
   wire [16:0] \$25 ;
   reg [22:0] \$250 ;
-  reg [22:0] \$251 ;
-  reg [22:0] \$252 ;
-  reg [22:0] \$253 ;
-  reg [22:0] \$254 ;
-  reg [22:0] \$255 ;
-  reg [22:0] \$256 ;
-  reg [22:0] \$257 ;
-  reg \$258 ;
-  reg [3:0] \$259 ;
+  reg \$251 ;
+  reg [3:0] \$252 ;
+  reg \$253 ;
+  reg [3:0] \$254 ;
+  reg [3:0] \$255 ;
+  reg [3:0] \$256 ;
+  reg \$257 ;
+  reg [114:0] \$258 ;
   wire [16:0] \$26 ;
-  reg \$260 ;
-  reg [3:0] \$261 ;
-  reg [3:0] \$262 ;
-  reg [3:0] \$263 ;
-  reg \$264 ;
-  reg [114:0] \$265 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
   wire [16:0] \$29 ;
-  reg \$3 ;
+  wire [5:0] \$3 ;
   wire [16:0] \$30 ;
   wire [16:0] \$31 ;
   wire [16:0] \$32 ;
@@ -12850,30 +12540,30 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire [16:0] \$36 ;
   wire [16:0] \$37 ;
   wire [16:0] \$38 ;
-  wire [16:0] \$39 ;
-  reg \$4 ;
-  wire [17:0] \$40 ;
-  wire [18:0] \$41 ;
-  wire [17:0] \$42 ;
-  wire [18:0] \$43 ;
-  wire [17:0] \$44 ;
-  wire [18:0] \$45 ;
-  wire [17:0] \$46 ;
-  wire [18:0] \$47 ;
-  wire [17:0] \$48 ;
-  wire [18:0] \$49 ;
-  reg \$5 ;
+  wire [17:0] \$39 ;
+  wire [5:0] \$4 ;
+  wire [18:0] \$40 ;
+  wire [17:0] \$41 ;
+  wire [18:0] \$42 ;
+  wire [17:0] \$43 ;
+  wire [18:0] \$44 ;
+  wire [17:0] \$45 ;
+  wire [18:0] \$46 ;
+  wire [17:0] \$47 ;
+  wire [18:0] \$48 ;
+  reg [22:0] \$49 ;
+  wire \$5 ;
   reg [22:0] \$50 ;
   reg [22:0] \$51 ;
   reg [22:0] \$52 ;
   reg [22:0] \$53 ;
-  reg [22:0] \$54 ;
+  wire \$54 ;
   wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [5:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -12885,47 +12575,46 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$68 ;
   wire \$69 ;
   wire [5:0] \$7 ;
-  wire \$70 ;
+  wire [4:0] \$70 ;
   wire [4:0] \$71 ;
-  wire [4:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
-  wire \$77 ;
+  wire [4:0] \$77 ;
   wire [4:0] \$78 ;
-  wire [4:0] \$79 ;
-  wire [5:0] \$8 ;
+  wire \$79 ;
+  wire [23:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire [4:0] \$87 ;
+  wire [4:0] \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [23:0] \$9 ;
+  wire [8:0] \$9 ;
   wire \$90 ;
-  wire \$91 ;
-  wire [5:0] \$92 ;
+  wire [5:0] \$91 ;
+  wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
-  wire [114:0] \$98 ;
+  wire [114:0] \$97 ;
+  wire \$98 ;
   wire \$99 ;
-  (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$172 ;
+  wire [3:0] \$signature__addr$168 ;
   wire [23:0] \$signature__data ;
-  wire [114:0] \$signature__data$173 ;
+  wire [114:0] \$signature__data$169 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$171 ;
+  wire \$signature__en$167 ;
   reg [22:0] acc0 = 23'h000000;
   wire [22:0] acc0_next;
   reg [22:0] acc1 = 23'h000000;
@@ -12954,8 +12643,6 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [23:0] i__payload;
@@ -12979,8 +12666,6 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
   reg nf3 = 1'h0;
@@ -12991,8 +12676,6 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg nf8 = 1'h0;
   (* keep = 32'd1 *)
   reg nf8_0 = 1'h0;
-  reg nf_t = 1'h0;
-  reg nf_t_ahead = 1'h0;
   output [114:0] o__payload;
   reg [114:0] o__payload = 115'h00000000000000000000000000000;
   wire [22:0] \o__payload[0] ;
@@ -13004,14 +12687,16 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$170 ;
-  wire [63:0] port__data;
-  wire [55:0] \port__data$40 ;
+  wire [4:0] \port__addr$165 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$166 ;
+  wire [7:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [55:0] \port__data$35 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -13054,24 +12739,19 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [4:0] rom1_addr = 5'h00;
   reg [55:0] rom1_read = 56'h00000000000000;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$174 ;
+  wire [3:0] \rport__addr$170 ;
   wire [23:0] rport__data;
-  wire [114:0] \rport__data$164 ;
+  wire [114:0] \rport__data$159 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [22:0] sum0_s0_0 = 23'h000000;
   reg [22:0] sum1_s0_0 = 23'h000000;
   reg [22:0] sum2_s0_0 = 23'h000000;
@@ -13079,6 +12759,10 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [22:0] sum4_s0_0 = 23'h000000;
   reg [4:0] t = 5'h00;
   reg [4:0] t1 = 5'h00;
+  reg [7:0] tile = 8'h60;
+  reg [4:0] tile_plus1 = 5'h01;
+  reg [4:0] tile_plus2 = 5'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -13165,11 +12849,11 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[4:1]] <= i__payload;
   end
   reg [23:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[4:1]];
   end
   assign rport__data = _0_;
   reg [114:0] queue [9:0];
@@ -13189,7 +12873,7 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$164  = queue[q_rptr];
+  assign \rport__data$159  = queue[q_rptr];
   reg [63:0] rom0 [21:0];
   initial begin
     rom0[0] = 64'h0ddf3502b9c7810c;
@@ -13219,7 +12903,7 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [55:0] rom1 [21:0];
   initial begin
     rom1[0] = 56'h2fd3a5e30a1021;
@@ -13249,660 +12933,443 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$40  = _2_;
-  assign \$6  = t == 5'h15;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_0) - $signed(8'h80);
-  assign \$14  = $signed(x0_1) - $signed(8'h80);
-  assign \$15  = $signed(x0_2) - $signed(8'h80);
-  assign \$16  = $signed(x0_0) - $signed(8'h80);
-  assign \$17  = $signed(x0_1) - $signed(8'h80);
-  assign \$18  = $signed(x1_2) - $signed(8'h80);
-  assign \$19  = $signed(x1_0) - $signed(8'h80);
-  assign \$20  = $signed(x1_1) - $signed(8'h80);
-  assign \$21  = $signed(x1_2) - $signed(8'h80);
-  assign \$22  = $signed(x1_0) - $signed(8'h80);
-  assign \$23  = $signed(x1_1) - $signed(8'h80);
-  assign \$24  = $signed(x1_2) - $signed(8'h80);
-  assign \$25  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$26  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$27  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$28  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$29  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$30  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$31  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$32  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$33  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$34  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$35  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$36  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$37  = $signed(xoff4_0) * $signed(w4_0);
-  assign \$38  = $signed(xoff4_1) * $signed(w4_1);
-  assign \$39  = $signed(xoff4_2) * $signed(w4_2);
-  assign \$40  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$41  = $signed(\$40 ) + $signed(prod0_2_r);
-  assign \$42  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$43  = $signed(\$42 ) + $signed(prod1_2_r);
-  assign \$44  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$45  = $signed(\$44 ) + $signed(prod2_2_r);
-  assign \$46  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$47  = $signed(\$46 ) + $signed(prod3_2_r);
-  assign \$48  = $signed(prod4_0_r) + $signed(prod4_1_r);
-  assign \$49  = $signed(\$48 ) + $signed(prod4_2_r);
-  assign \$55  = v8 & last8;
-  assign \$56  = issue & last_t;
-  assign \$57  = o__valid & o__ready;
-  assign \$58  = q_owed < 4'ha;
-  assign \$59  = \$57  ? q_room : \$58 ;
-  assign \$60  = o__valid & o__ready;
-  assign \$61  = \$60  | q_room;
-  assign \$62  = \$56  ? \$59  : \$61 ;
-  assign \$63  = ~ o__valid;
-  assign \$64  = \$63  | o__ready;
-  assign \$65  = | q_stored;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$64  & \$66 ;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = deliver & \$68 ;
-  assign \$70  = q_wptr == 4'h9;
-  assign \$71  = q_wptr + 1'h1;
-  assign \$72  = \$70  ? 5'h00 : \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = q_rptr == 4'h9;
-  assign \$78  = q_rptr + 1'h1;
-  assign \$79  = \$77  ? 5'h00 : \$78 ;
-  assign \$80  = ~ o__valid;
-  assign \$81  = \$80  | o__ready;
-  assign \$82  = | q_stored;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = \$81  & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = deliver & \$85 ;
-  assign \$87  = q_stored + \$86 ;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = | q_stored;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = \$87  - \$91 ;
-  assign \$93  = ~ o__valid;
-  assign \$94  = \$93  | o__ready;
-  assign \$95  = | q_stored;
-  assign \$96  = \$95  | deliver;
-  assign \$97  = | q_stored;
-  assign \$98  = \$97  ? \rport__data$164  : q_in;
-  assign \$99  = ~ last_t;
-  assign \$100  = q_room | \$99 ;
-  assign i__ready = \$100  & reads_input_t;
-  assign \$101  = ~ last_t;
-  assign \$102  = q_room | \$101 ;
-  assign \$103  = ~ reads_input_t;
-  assign \$104  = i__valid | \$103 ;
-  assign issue = \$102  & \$104 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$105  = first8_0 ? bias0 : acc0;
-  assign \$106  = $signed(\$105 ) + $signed(sum0_s0_0);
-  assign \$107  = first8_0 ? bias1 : acc1;
-  assign \$108  = $signed(\$107 ) + $signed(sum1_s0_0);
-  assign \$109  = first8_0 ? bias2 : acc2;
-  assign \$110  = $signed(\$109 ) + $signed(sum2_s0_0);
-  assign \$111  = first8_0 ? bias3 : acc3;
-  assign \$112  = $signed(\$111 ) + $signed(sum3_s0_0);
-  assign \$113  = first8_0 ? bias4 : acc4;
-  assign \$114  = $signed(\$113 ) + $signed(sum4_s0_0);
-  assign \$115  = issue & last_t;
-  assign \$116  = q_owed + \$115 ;
-  assign \$117  = o__valid & o__ready;
-  assign \$118  = \$116  - \$117 ;
-  always @(posedge clk)
-    nf_t <= \$119 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$120 ;
-  always @(posedge clk)
-    sf_t <= \$121 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$122 ;
-  always @(posedge clk)
-    reads_input_t <= \$123 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$124 ;
-  always @(posedge clk)
-    first_t <= \$125 ;
-  always @(posedge clk)
-    first_t_ahead <= \$126 ;
-  always @(posedge clk)
-    last_t <= \$127 ;
-  always @(posedge clk)
-    last_t_ahead <= \$128 ;
-  always @(posedge clk)
-    t <= \$129 ;
-  always @(posedge clk)
-    x_reg <= \$130 ;
-  always @(posedge clk)
-    from_input <= \$131 ;
-  always @(posedge clk)
-    v1 <= \$132 ;
-  always @(posedge clk)
-    first1 <= \$133 ;
-  always @(posedge clk)
-    last1 <= \$134 ;
-  always @(posedge clk)
-    nf1 <= \$135 ;
-  always @(posedge clk)
-    from_input2 <= \$136 ;
-  always @(posedge clk)
-    x_reg2 <= \$137 ;
-  always @(posedge clk)
-    inbuf_read <= \$138 ;
-  always @(posedge clk)
-    x_mid <= \$139 ;
-  always @(posedge clk)
-    t1 <= \$140 ;
-  always @(posedge clk)
-    rom0_addr <= \$141 ;
-  always @(posedge clk)
-    rom0_read <= \$142 ;
-  always @(posedge clk)
-    x0_0 <= \$143 ;
-  always @(posedge clk)
-    x0_1 <= \$144 ;
-  always @(posedge clk)
-    x0_2 <= \$145 ;
-  always @(posedge clk)
-    rom1_addr <= \$146 ;
-  always @(posedge clk)
-    rom1_read <= \$147 ;
-  always @(posedge clk)
-    x1_0 <= \$148 ;
-  always @(posedge clk)
-    x1_1 <= \$149 ;
-  always @(posedge clk)
-    x1_2 <= \$150 ;
-  always @(posedge clk)
-    xoff0_0 <= \$151 ;
-  always @(posedge clk)
-    w0_0 <= \$152 ;
-  always @(posedge clk)
-    xoff0_1 <= \$153 ;
-  always @(posedge clk)
-    w0_1 <= \$154 ;
-  always @(posedge clk)
-    xoff0_2 <= \$155 ;
-  always @(posedge clk)
-    w0_2 <= \$156 ;
-  always @(posedge clk)
-    xoff1_0 <= \$157 ;
-  always @(posedge clk)
-    w1_0 <= \$158 ;
-  always @(posedge clk)
-    xoff1_1 <= \$159 ;
-  always @(posedge clk)
-    w1_1 <= \$160 ;
-  always @(posedge clk)
-    xoff1_2 <= \$161 ;
-  always @(posedge clk)
-    w1_2 <= \$162 ;
-  always @(posedge clk)
-    xoff2_0 <= \$163 ;
-  always @(posedge clk)
-    w2_0 <= \$164 ;
-  always @(posedge clk)
-    xoff2_1 <= \$165 ;
-  always @(posedge clk)
-    w2_1 <= \$166 ;
-  always @(posedge clk)
-    xoff2_2 <= \$167 ;
-  always @(posedge clk)
-    w2_2 <= \$168 ;
-  always @(posedge clk)
-    xoff3_0 <= \$169 ;
-  always @(posedge clk)
-    w3_0 <= \$170 ;
-  always @(posedge clk)
-    xoff3_1 <= \$171 ;
-  always @(posedge clk)
-    w3_1 <= \$172 ;
-  always @(posedge clk)
-    xoff3_2 <= \$173 ;
-  always @(posedge clk)
-    w3_2 <= \$174 ;
-  always @(posedge clk)
-    xoff4_0 <= \$175 ;
-  always @(posedge clk)
-    w4_0 <= \$176 ;
-  always @(posedge clk)
-    xoff4_1 <= \$177 ;
-  always @(posedge clk)
-    w4_1 <= \$178 ;
-  always @(posedge clk)
-    xoff4_2 <= \$179 ;
-  always @(posedge clk)
-    w4_2 <= \$180 ;
-  always @(posedge clk)
-    prod0_0 <= \$181 ;
-  always @(posedge clk)
-    prod0_1 <= \$182 ;
-  always @(posedge clk)
-    prod0_2 <= \$183 ;
-  always @(posedge clk)
-    prod1_0 <= \$184 ;
-  always @(posedge clk)
-    prod1_1 <= \$185 ;
-  always @(posedge clk)
-    prod1_2 <= \$186 ;
-  always @(posedge clk)
-    prod2_0 <= \$187 ;
-  always @(posedge clk)
-    prod2_1 <= \$188 ;
-  always @(posedge clk)
-    prod2_2 <= \$189 ;
-  always @(posedge clk)
-    prod3_0 <= \$190 ;
-  always @(posedge clk)
-    prod3_1 <= \$191 ;
-  always @(posedge clk)
-    prod3_2 <= \$192 ;
-  always @(posedge clk)
-    prod4_0 <= \$193 ;
-  always @(posedge clk)
-    prod4_1 <= \$194 ;
-  always @(posedge clk)
-    prod4_2 <= \$195 ;
-  always @(posedge clk)
-    prod0_0_r <= \$196 ;
-  always @(posedge clk)
-    prod0_1_r <= \$197 ;
-  always @(posedge clk)
-    prod0_2_r <= \$198 ;
-  always @(posedge clk)
-    prod1_0_r <= \$199 ;
-  always @(posedge clk)
-    prod1_1_r <= \$200 ;
-  always @(posedge clk)
-    prod1_2_r <= \$201 ;
-  always @(posedge clk)
-    prod2_0_r <= \$202 ;
-  always @(posedge clk)
-    prod2_1_r <= \$203 ;
-  always @(posedge clk)
-    prod2_2_r <= \$204 ;
-  always @(posedge clk)
-    prod3_0_r <= \$205 ;
-  always @(posedge clk)
-    prod3_1_r <= \$206 ;
-  always @(posedge clk)
-    prod3_2_r <= \$207 ;
-  always @(posedge clk)
-    prod4_0_r <= \$208 ;
-  always @(posedge clk)
-    prod4_1_r <= \$209 ;
-  always @(posedge clk)
-    prod4_2_r <= \$210 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$211 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$212 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$213 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$214 ;
-  always @(posedge clk)
-    sum4_s0_0 <= \$215 ;
-  always @(posedge clk)
-    v2 <= \$216 ;
-  always @(posedge clk)
-    first2 <= \$217 ;
-  always @(posedge clk)
-    last2 <= \$218 ;
-  always @(posedge clk)
-    nf2 <= \$219 ;
-  always @(posedge clk)
-    v3 <= \$220 ;
-  always @(posedge clk)
-    first3 <= \$221 ;
-  always @(posedge clk)
-    last3 <= \$222 ;
-  always @(posedge clk)
-    nf3 <= \$223 ;
-  always @(posedge clk)
-    v4 <= \$224 ;
-  always @(posedge clk)
-    first4 <= \$225 ;
-  always @(posedge clk)
-    last4 <= \$226 ;
-  always @(posedge clk)
-    nf4 <= \$227 ;
-  always @(posedge clk)
-    v5 <= \$228 ;
-  always @(posedge clk)
-    first5 <= \$229 ;
-  always @(posedge clk)
-    last5 <= \$230 ;
-  always @(posedge clk)
-    nf5 <= \$231 ;
-  always @(posedge clk)
-    v6 <= \$232 ;
-  always @(posedge clk)
-    first6 <= \$233 ;
-  always @(posedge clk)
-    last6 <= \$234 ;
-  always @(posedge clk)
-    nf6 <= \$235 ;
-  always @(posedge clk)
-    v7 <= \$236 ;
-  always @(posedge clk)
-    first7 <= \$237 ;
-  always @(posedge clk)
-    last7 <= \$238 ;
-  always @(posedge clk)
-    nf7 <= \$239 ;
-  always @(posedge clk)
-    v8 <= \$240 ;
-  always @(posedge clk)
-    first8 <= \$241 ;
-  always @(posedge clk)
-    last8 <= \$242 ;
-  always @(posedge clk)
-    nf8 <= \$243 ;
-  always @(posedge clk)
-    v8_0 <= \$244 ;
-  always @(posedge clk)
-    first8_0 <= \$245 ;
-  always @(posedge clk)
-    last8_0 <= \$246 ;
-  always @(posedge clk)
-    nf8_0 <= \$247 ;
-  always @(posedge clk)
-    bias0 <= \$248 ;
-  always @(posedge clk)
-    acc0 <= \$249 ;
-  always @(posedge clk)
-    bias1 <= \$250 ;
-  always @(posedge clk)
-    acc1 <= \$251 ;
-  always @(posedge clk)
-    bias2 <= \$252 ;
-  always @(posedge clk)
-    acc2 <= \$253 ;
-  always @(posedge clk)
-    bias3 <= \$254 ;
-  always @(posedge clk)
-    acc3 <= \$255 ;
-  always @(posedge clk)
-    bias4 <= \$256 ;
-  always @(posedge clk)
-    acc4 <= \$257 ;
-  always @(posedge clk)
-    deliver <= \$258 ;
-  always @(posedge clk)
-    q_owed <= \$259 ;
-  always @(posedge clk)
-    q_room <= \$260 ;
-  always @(posedge clk)
-    q_wptr <= \$261 ;
-  always @(posedge clk)
-    q_rptr <= \$262 ;
-  always @(posedge clk)
-    q_stored <= \$263 ;
-  always @(posedge clk)
-    o__valid <= \$264 ;
-  always @(posedge clk)
-    o__payload <= \$265 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 1'h0;
-    casez (t)
-      5'h00:
-          \$1  = 1'h0;
-      5'h01:
-          \$1  = 1'h0;
-      5'h02:
-          \$1  = 1'h0;
-      5'h03:
-          \$1  = 1'h0;
-      5'h04:
-          \$1  = 1'h0;
-      5'h05:
-          \$1  = 1'h0;
-      5'h06:
-          \$1  = 1'h0;
-      5'h07:
-          \$1  = 1'h0;
-      5'h08:
-          \$1  = 1'h0;
-      5'h09:
-          \$1  = 1'h1;
-      5'h0a:
-          \$1  = 1'h1;
-      5'h0b:
-          \$1  = 1'h1;
-      5'h0c:
-          \$1  = 1'h1;
-      5'h0d:
-          \$1  = 1'h1;
-      5'h0e:
-          \$1  = 1'h1;
-      5'h0f:
-          \$1  = 1'h1;
-      5'h10:
-          \$1  = 1'h1;
-      5'h11:
-          \$1  = 1'h1;
-      5'h12:
-          \$1  = 1'h1;
-      5'h13:
-          \$1  = 1'h1;
-      5'h14:
-          \$1  = 1'h0;
-      5'h15:
-          \$1  = 1'h0;
-    endcase
+  assign \port__data$35  = _2_;
+  reg [7:0] schedule [21:0];
+  initial begin
+    schedule[0] = 8'h60;
+    schedule[1] = 8'h22;
+    schedule[2] = 8'h24;
+    schedule[3] = 8'h26;
+    schedule[4] = 8'h28;
+    schedule[5] = 8'h2a;
+    schedule[6] = 8'h2c;
+    schedule[7] = 8'h2e;
+    schedule[8] = 8'h30;
+    schedule[9] = 8'h32;
+    schedule[10] = 8'hb4;
+    schedule[11] = 8'h41;
+    schedule[12] = 8'h03;
+    schedule[13] = 8'h05;
+    schedule[14] = 8'h07;
+    schedule[15] = 8'h09;
+    schedule[16] = 8'h0b;
+    schedule[17] = 8'h0d;
+    schedule[18] = 8'h0f;
+    schedule[19] = 8'h11;
+    schedule[20] = 8'h13;
+    schedule[21] = 8'h95;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      5'h00:
-          \$2  = 4'h2;
-      5'h01:
-          \$2  = 4'h3;
-      5'h02:
-          \$2  = 4'h4;
-      5'h03:
-          \$2  = 4'h5;
-      5'h04:
-          \$2  = 4'h6;
-      5'h05:
-          \$2  = 4'h7;
-      5'h06:
-          \$2  = 4'h8;
-      5'h07:
-          \$2  = 4'h9;
-      5'h08:
-          \$2  = 4'ha;
-      5'h09:
-          \$2  = 4'h0;
-      5'h0a:
-          \$2  = 4'h1;
-      5'h0b:
-          \$2  = 4'h2;
-      5'h0c:
-          \$2  = 4'h3;
-      5'h0d:
-          \$2  = 4'h4;
-      5'h0e:
-          \$2  = 4'h5;
-      5'h0f:
-          \$2  = 4'h6;
-      5'h10:
-          \$2  = 4'h7;
-      5'h11:
-          \$2  = 4'h8;
-      5'h12:
-          \$2  = 4'h9;
-      5'h13:
-          \$2  = 4'ha;
-      5'h14:
-          \$2  = 4'h0;
-      5'h15:
-          \$2  = 4'h1;
-    endcase
+  reg [7:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= schedule[port__addr];
   end
+  assign port__data = _3_;
+  assign \$1  = tile_primed ? port__data : 8'h22;
+  assign \$2  = tile_plus2 == 5'h15;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = t == 5'h15;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_0) - $signed(8'h80);
+  assign \$13  = $signed(x0_1) - $signed(8'h80);
+  assign \$14  = $signed(x0_2) - $signed(8'h80);
+  assign \$15  = $signed(x0_0) - $signed(8'h80);
+  assign \$16  = $signed(x0_1) - $signed(8'h80);
+  assign \$17  = $signed(x1_2) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_0) - $signed(8'h80);
+  assign \$22  = $signed(x1_1) - $signed(8'h80);
+  assign \$23  = $signed(x1_2) - $signed(8'h80);
+  assign \$24  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$25  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$26  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$27  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$28  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$29  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$30  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$31  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$32  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$33  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$34  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$35  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$36  = $signed(xoff4_0) * $signed(w4_0);
+  assign \$37  = $signed(xoff4_1) * $signed(w4_1);
+  assign \$38  = $signed(xoff4_2) * $signed(w4_2);
+  assign \$39  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$40  = $signed(\$39 ) + $signed(prod0_2_r);
+  assign \$41  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$42  = $signed(\$41 ) + $signed(prod1_2_r);
+  assign \$43  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$44  = $signed(\$43 ) + $signed(prod2_2_r);
+  assign \$45  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$46  = $signed(\$45 ) + $signed(prod3_2_r);
+  assign \$47  = $signed(prod4_0_r) + $signed(prod4_1_r);
+  assign \$48  = $signed(\$47 ) + $signed(prod4_2_r);
+  assign \$54  = v8 & last8;
+  assign \$55  = issue & tile[7];
+  assign \$56  = o__valid & o__ready;
+  assign \$57  = q_owed < 4'ha;
+  assign \$58  = \$56  ? q_room : \$57 ;
+  assign \$59  = o__valid & o__ready;
+  assign \$60  = \$59  | q_room;
+  assign \$61  = \$55  ? \$58  : \$60 ;
+  assign \$62  = ~ o__valid;
+  assign \$63  = \$62  | o__ready;
+  assign \$64  = | q_stored;
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$63  & \$65 ;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = deliver & \$67 ;
+  assign \$69  = q_wptr == 4'h9;
+  assign \$70  = q_wptr + 1'h1;
+  assign \$71  = \$69  ? 5'h00 : \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = q_rptr == 4'h9;
+  assign \$77  = q_rptr + 1'h1;
+  assign \$78  = \$76  ? 5'h00 : \$77 ;
+  assign \$79  = ~ o__valid;
+  assign \$80  = \$79  | o__ready;
+  assign \$81  = | q_stored;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$80  & \$82 ;
+  assign \$84  = ~ \$83 ;
+  assign \$85  = deliver & \$84 ;
+  assign \$86  = q_stored + \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = \$86  - \$90 ;
+  assign \$92  = ~ o__valid;
+  assign \$93  = \$92  | o__ready;
+  assign \$94  = | q_stored;
+  assign \$95  = \$94  | deliver;
+  assign \$96  = | q_stored;
+  assign \$97  = \$96  ? \rport__data$159  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$98  = ~ tile[7];
+  assign \$99  = q_room | \$98 ;
+  assign i__ready = \$99  & tile[5];
+  assign \$100  = ~ tile[7];
+  assign \$101  = q_room | \$100 ;
+  assign \$102  = ~ tile[5];
+  assign \$103  = i__valid | \$102 ;
+  assign issue = \$101  & \$103 ;
+  assign \$signature__en  = issue & tile[5];
+  assign \$104  = first8_0 ? bias0 : acc0;
+  assign \$105  = $signed(\$104 ) + $signed(sum0_s0_0);
+  assign \$106  = first8_0 ? bias1 : acc1;
+  assign \$107  = $signed(\$106 ) + $signed(sum1_s0_0);
+  assign \$108  = first8_0 ? bias2 : acc2;
+  assign \$109  = $signed(\$108 ) + $signed(sum2_s0_0);
+  assign \$110  = first8_0 ? bias3 : acc3;
+  assign \$111  = $signed(\$110 ) + $signed(sum3_s0_0);
+  assign \$112  = first8_0 ? bias4 : acc4;
+  assign \$113  = $signed(\$112 ) + $signed(sum4_s0_0);
+  assign \$114  = issue & tile[7];
+  assign \$115  = q_owed + \$114 ;
+  assign \$116  = o__valid & o__ready;
+  assign \$117  = \$115  - \$116 ;
+  always @(posedge clk)
+    tile_primed <= \$118 ;
+  always @(posedge clk)
+    tile <= \$119 ;
+  always @(posedge clk)
+    tile_plus1 <= \$120 ;
+  always @(posedge clk)
+    tile_plus2 <= \$121 ;
+  always @(posedge clk)
+    t <= \$122 ;
+  always @(posedge clk)
+    x_reg <= \$123 ;
+  always @(posedge clk)
+    from_input <= \$124 ;
+  always @(posedge clk)
+    v1 <= \$125 ;
+  always @(posedge clk)
+    first1 <= \$126 ;
+  always @(posedge clk)
+    last1 <= \$127 ;
+  always @(posedge clk)
+    nf1 <= \$128 ;
+  always @(posedge clk)
+    from_input2 <= \$129 ;
+  always @(posedge clk)
+    x_reg2 <= \$130 ;
+  always @(posedge clk)
+    inbuf_read <= \$131 ;
+  always @(posedge clk)
+    x_mid <= \$132 ;
+  always @(posedge clk)
+    t1 <= \$133 ;
+  always @(posedge clk)
+    rom0_addr <= \$134 ;
+  always @(posedge clk)
+    rom0_read <= \$135 ;
+  always @(posedge clk)
+    x0_0 <= \$136 ;
+  always @(posedge clk)
+    x0_1 <= \$137 ;
+  always @(posedge clk)
+    x0_2 <= \$138 ;
+  always @(posedge clk)
+    rom1_addr <= \$139 ;
+  always @(posedge clk)
+    rom1_read <= \$140 ;
+  always @(posedge clk)
+    x1_0 <= \$141 ;
+  always @(posedge clk)
+    x1_1 <= \$142 ;
+  always @(posedge clk)
+    x1_2 <= \$143 ;
+  always @(posedge clk)
+    xoff0_0 <= \$144 ;
+  always @(posedge clk)
+    w0_0 <= \$145 ;
+  always @(posedge clk)
+    xoff0_1 <= \$146 ;
+  always @(posedge clk)
+    w0_1 <= \$147 ;
+  always @(posedge clk)
+    xoff0_2 <= \$148 ;
+  always @(posedge clk)
+    w0_2 <= \$149 ;
+  always @(posedge clk)
+    xoff1_0 <= \$150 ;
+  always @(posedge clk)
+    w1_0 <= \$151 ;
+  always @(posedge clk)
+    xoff1_1 <= \$152 ;
+  always @(posedge clk)
+    w1_1 <= \$153 ;
+  always @(posedge clk)
+    xoff1_2 <= \$154 ;
+  always @(posedge clk)
+    w1_2 <= \$155 ;
+  always @(posedge clk)
+    xoff2_0 <= \$156 ;
+  always @(posedge clk)
+    w2_0 <= \$157 ;
+  always @(posedge clk)
+    xoff2_1 <= \$158 ;
+  always @(posedge clk)
+    w2_1 <= \$159 ;
+  always @(posedge clk)
+    xoff2_2 <= \$160 ;
+  always @(posedge clk)
+    w2_2 <= \$161 ;
+  always @(posedge clk)
+    xoff3_0 <= \$162 ;
+  always @(posedge clk)
+    w3_0 <= \$163 ;
+  always @(posedge clk)
+    xoff3_1 <= \$164 ;
+  always @(posedge clk)
+    w3_1 <= \$165 ;
+  always @(posedge clk)
+    xoff3_2 <= \$166 ;
+  always @(posedge clk)
+    w3_2 <= \$167 ;
+  always @(posedge clk)
+    xoff4_0 <= \$168 ;
+  always @(posedge clk)
+    w4_0 <= \$169 ;
+  always @(posedge clk)
+    xoff4_1 <= \$170 ;
+  always @(posedge clk)
+    w4_1 <= \$171 ;
+  always @(posedge clk)
+    xoff4_2 <= \$172 ;
+  always @(posedge clk)
+    w4_2 <= \$173 ;
+  always @(posedge clk)
+    prod0_0 <= \$174 ;
+  always @(posedge clk)
+    prod0_1 <= \$175 ;
+  always @(posedge clk)
+    prod0_2 <= \$176 ;
+  always @(posedge clk)
+    prod1_0 <= \$177 ;
+  always @(posedge clk)
+    prod1_1 <= \$178 ;
+  always @(posedge clk)
+    prod1_2 <= \$179 ;
+  always @(posedge clk)
+    prod2_0 <= \$180 ;
+  always @(posedge clk)
+    prod2_1 <= \$181 ;
+  always @(posedge clk)
+    prod2_2 <= \$182 ;
+  always @(posedge clk)
+    prod3_0 <= \$183 ;
+  always @(posedge clk)
+    prod3_1 <= \$184 ;
+  always @(posedge clk)
+    prod3_2 <= \$185 ;
+  always @(posedge clk)
+    prod4_0 <= \$186 ;
+  always @(posedge clk)
+    prod4_1 <= \$187 ;
+  always @(posedge clk)
+    prod4_2 <= \$188 ;
+  always @(posedge clk)
+    prod0_0_r <= \$189 ;
+  always @(posedge clk)
+    prod0_1_r <= \$190 ;
+  always @(posedge clk)
+    prod0_2_r <= \$191 ;
+  always @(posedge clk)
+    prod1_0_r <= \$192 ;
+  always @(posedge clk)
+    prod1_1_r <= \$193 ;
+  always @(posedge clk)
+    prod1_2_r <= \$194 ;
+  always @(posedge clk)
+    prod2_0_r <= \$195 ;
+  always @(posedge clk)
+    prod2_1_r <= \$196 ;
+  always @(posedge clk)
+    prod2_2_r <= \$197 ;
+  always @(posedge clk)
+    prod3_0_r <= \$198 ;
+  always @(posedge clk)
+    prod3_1_r <= \$199 ;
+  always @(posedge clk)
+    prod3_2_r <= \$200 ;
+  always @(posedge clk)
+    prod4_0_r <= \$201 ;
+  always @(posedge clk)
+    prod4_1_r <= \$202 ;
+  always @(posedge clk)
+    prod4_2_r <= \$203 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$204 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$205 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$206 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$207 ;
+  always @(posedge clk)
+    sum4_s0_0 <= \$208 ;
+  always @(posedge clk)
+    v2 <= \$209 ;
+  always @(posedge clk)
+    first2 <= \$210 ;
+  always @(posedge clk)
+    last2 <= \$211 ;
+  always @(posedge clk)
+    nf2 <= \$212 ;
+  always @(posedge clk)
+    v3 <= \$213 ;
+  always @(posedge clk)
+    first3 <= \$214 ;
+  always @(posedge clk)
+    last3 <= \$215 ;
+  always @(posedge clk)
+    nf3 <= \$216 ;
+  always @(posedge clk)
+    v4 <= \$217 ;
+  always @(posedge clk)
+    first4 <= \$218 ;
+  always @(posedge clk)
+    last4 <= \$219 ;
+  always @(posedge clk)
+    nf4 <= \$220 ;
+  always @(posedge clk)
+    v5 <= \$221 ;
+  always @(posedge clk)
+    first5 <= \$222 ;
+  always @(posedge clk)
+    last5 <= \$223 ;
+  always @(posedge clk)
+    nf5 <= \$224 ;
+  always @(posedge clk)
+    v6 <= \$225 ;
+  always @(posedge clk)
+    first6 <= \$226 ;
+  always @(posedge clk)
+    last6 <= \$227 ;
+  always @(posedge clk)
+    nf6 <= \$228 ;
+  always @(posedge clk)
+    v7 <= \$229 ;
+  always @(posedge clk)
+    first7 <= \$230 ;
+  always @(posedge clk)
+    last7 <= \$231 ;
+  always @(posedge clk)
+    nf7 <= \$232 ;
+  always @(posedge clk)
+    v8 <= \$233 ;
+  always @(posedge clk)
+    first8 <= \$234 ;
+  always @(posedge clk)
+    last8 <= \$235 ;
+  always @(posedge clk)
+    nf8 <= \$236 ;
+  always @(posedge clk)
+    v8_0 <= \$237 ;
+  always @(posedge clk)
+    first8_0 <= \$238 ;
+  always @(posedge clk)
+    last8_0 <= \$239 ;
+  always @(posedge clk)
+    nf8_0 <= \$240 ;
+  always @(posedge clk)
+    bias0 <= \$241 ;
+  always @(posedge clk)
+    acc0 <= \$242 ;
+  always @(posedge clk)
+    bias1 <= \$243 ;
+  always @(posedge clk)
+    acc1 <= \$244 ;
+  always @(posedge clk)
+    bias2 <= \$245 ;
+  always @(posedge clk)
+    acc2 <= \$246 ;
+  always @(posedge clk)
+    bias3 <= \$247 ;
+  always @(posedge clk)
+    acc3 <= \$248 ;
+  always @(posedge clk)
+    bias4 <= \$249 ;
+  always @(posedge clk)
+    acc4 <= \$250 ;
+  always @(posedge clk)
+    deliver <= \$251 ;
+  always @(posedge clk)
+    q_owed <= \$252 ;
+  always @(posedge clk)
+    q_room <= \$253 ;
+  always @(posedge clk)
+    q_wptr <= \$254 ;
+  always @(posedge clk)
+    q_rptr <= \$255 ;
+  always @(posedge clk)
+    q_stored <= \$256 ;
+  always @(posedge clk)
+    o__valid <= \$257 ;
+  always @(posedge clk)
+    o__payload <= \$258 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      5'h00:
-          \$3  = 1'h1;
-      5'h01:
-          \$3  = 1'h1;
-      5'h02:
-          \$3  = 1'h1;
-      5'h03:
-          \$3  = 1'h1;
-      5'h04:
-          \$3  = 1'h1;
-      5'h05:
-          \$3  = 1'h1;
-      5'h06:
-          \$3  = 1'h1;
-      5'h07:
-          \$3  = 1'h1;
-      5'h08:
-          \$3  = 1'h1;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h0;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h1;
-      5'h15:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      5'h00:
-          \$4  = 1'h0;
-      5'h01:
-          \$4  = 1'h0;
-      5'h02:
-          \$4  = 1'h0;
-      5'h03:
-          \$4  = 1'h0;
-      5'h04:
-          \$4  = 1'h0;
-      5'h05:
-          \$4  = 1'h0;
-      5'h06:
-          \$4  = 1'h0;
-      5'h07:
-          \$4  = 1'h0;
-      5'h08:
-          \$4  = 1'h0;
-      5'h09:
-          \$4  = 1'h1;
-      5'h0a:
-          \$4  = 1'h0;
-      5'h0b:
-          \$4  = 1'h0;
-      5'h0c:
-          \$4  = 1'h0;
-      5'h0d:
-          \$4  = 1'h0;
-      5'h0e:
-          \$4  = 1'h0;
-      5'h0f:
-          \$4  = 1'h0;
-      5'h10:
-          \$4  = 1'h0;
-      5'h11:
-          \$4  = 1'h0;
-      5'h12:
-          \$4  = 1'h0;
-      5'h13:
-          \$4  = 1'h0;
-      5'h14:
-          \$4  = 1'h1;
-      5'h15:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      5'h00:
-          \$5  = 1'h0;
-      5'h01:
-          \$5  = 1'h0;
-      5'h02:
-          \$5  = 1'h0;
-      5'h03:
-          \$5  = 1'h0;
-      5'h04:
-          \$5  = 1'h0;
-      5'h05:
-          \$5  = 1'h0;
-      5'h06:
-          \$5  = 1'h0;
-      5'h07:
-          \$5  = 1'h0;
-      5'h08:
-          \$5  = 1'h1;
-      5'h09:
-          \$5  = 1'h0;
-      5'h0a:
-          \$5  = 1'h0;
-      5'h0b:
-          \$5  = 1'h0;
-      5'h0c:
-          \$5  = 1'h0;
-      5'h0d:
-          \$5  = 1'h0;
-      5'h0e:
-          \$5  = 1'h0;
-      5'h0f:
-          \$5  = 1'h0;
-      5'h10:
-          \$5  = 1'h0;
-      5'h11:
-          \$5  = 1'h0;
-      5'h12:
-          \$5  = 1'h0;
-      5'h13:
-          \$5  = 1'h1;
-      5'h14:
-          \$5  = 1'h0;
-      5'h15:
-          \$5  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (nf7)
+      1'h0:
+          \$49  = 23'h000215;
+      1'h1:
+          \$49  = 23'h7ffd2e;
     endcase
   end
   always @* begin
@@ -13910,9 +13377,9 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$50  = 23'h000215;
+          \$50  = 23'h7ffa43;
       1'h1:
-          \$50  = 23'h7ffd2e;
+          \$50  = 23'h7fffa8;
     endcase
   end
   always @* begin
@@ -13920,9 +13387,9 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$51  = 23'h7ffa43;
+          \$51  = 23'h7fff5c;
       1'h1:
-          \$51  = 23'h7fffa8;
+          \$51  = 23'h000036;
     endcase
   end
   always @* begin
@@ -13930,9 +13397,9 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$52  = 23'h7fff5c;
+          \$52  = 23'h0000d6;
       1'h1:
-          \$52  = 23'h000036;
+          \$52  = 23'h000047;
     endcase
   end
   always @* begin
@@ -13940,1125 +13407,1052 @@ module top_s1_dense1_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     (* full_case = 32'd1 *)
     casez (nf7)
       1'h0:
-          \$53  = 23'h0000d6;
+          \$53  = 23'h000291;
       1'h1:
-          \$53  = 23'h000047;
+          \$53  = 23'h7ffe52;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf7)
-      1'h0:
-          \$54  = 23'h000291;
-      1'h1:
-          \$54  = 23'h7ffe52;
-    endcase
+    \$118  = 1'h1;
+    if (rst) begin
+      \$118  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = nf_t;
+    \$119  = tile;
     if (issue) begin
-      \$119  = nf_t_ahead;
+      \$119  = \$1 ;
     end
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 8'h60;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = nf_t_ahead;
+    \$120  = tile_plus1;
     if (issue) begin
-      \$120  = \$1 ;
+      \$120  = tile_plus2;
     end
     if (rst) begin
-      \$120  = 1'h0;
+      \$120  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = sf_t;
+    \$121  = tile_plus2;
     if (issue) begin
-      \$121  = sf_t_ahead;
+      \$121  = \$4 [4:0];
     end
     if (rst) begin
-      \$121  = 4'h0;
+      \$121  = 5'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = sf_t_ahead;
+    \$122  = t;
     if (issue) begin
-      \$122  = \$2 ;
+      \$122  = \$7 [4:0];
     end
     if (rst) begin
-      \$122  = 4'h1;
+      \$122  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = reads_input_t;
-    if (issue) begin
-      \$123  = reads_input_t_ahead;
-    end
+    \$123  = i__payload;
     if (rst) begin
-      \$123  = 1'h1;
+      \$123  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = reads_input_t_ahead;
-    if (issue) begin
-      \$124  = \$3 ;
-    end
+    \$124  = tile[5];
     if (rst) begin
-      \$124  = 1'h1;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = first_t;
-    if (issue) begin
-      \$125  = first_t_ahead;
-    end
+    \$125  = issue;
     if (rst) begin
-      \$125  = 1'h1;
+      \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = first_t_ahead;
-    if (issue) begin
-      \$126  = \$4 ;
-    end
+    \$126  = tile[6];
     if (rst) begin
       \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = last_t;
-    if (issue) begin
-      \$127  = last_t_ahead;
-    end
+    \$127  = tile[7];
     if (rst) begin
       \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = last_t_ahead;
-    if (issue) begin
-      \$128  = \$5 ;
-    end
+    \$128  = tile[0];
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = t;
-    if (issue) begin
-      \$129  = \$8 [4:0];
-    end
+    \$129  = from_input;
     if (rst) begin
-      \$129  = 5'h00;
+      \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = i__payload;
+    \$130  = x_reg;
     if (rst) begin
       \$130  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = reads_input_t;
+    \$131  = rport__data;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = issue;
+    \$132  = \$8 ;
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = first_t;
+    \$133  = t;
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = last_t;
+    \$134  = t1;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = nf_t;
+    \$135  = \port__data$29 ;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = from_input;
+    \$136  = x_mid[7:0];
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = x_reg;
+    \$137  = x_mid[15:8];
     if (rst) begin
-      \$137  = 24'h000000;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = rport__data;
+    \$138  = x_mid[23:16];
     if (rst) begin
-      \$138  = 24'h000000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$9 ;
+    \$139  = t1;
     if (rst) begin
-      \$139  = 24'h000000;
+      \$139  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = t;
+    \$140  = \port__data$35 ;
     if (rst) begin
-      \$140  = 5'h00;
+      \$140  = 56'h00000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = t1;
+    \$141  = x_mid[7:0];
     if (rst) begin
-      \$141  = 5'h00;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = port__data;
+    \$142  = x_mid[15:8];
     if (rst) begin
-      \$142  = 64'h0000000000000000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = x_mid[7:0];
+    \$143  = x_mid[23:16];
     if (rst) begin
       \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = x_mid[15:8];
+    \$144  = \$9 ;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = x_mid[23:16];
+    \$145  = rom0_read[7:0];
     if (rst) begin
       \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = t1;
+    \$146  = \$10 ;
     if (rst) begin
-      \$146  = 5'h00;
+      \$146  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = \port__data$40 ;
+    \$147  = rom0_read[15:8];
     if (rst) begin
-      \$147  = 56'h00000000000000;
+      \$147  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = x_mid[7:0];
+    \$148  = \$11 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = x_mid[15:8];
+    \$149  = rom0_read[23:16];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = x_mid[23:16];
+    \$150  = \$12 ;
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \$10 ;
+    \$151  = rom0_read[31:24];
     if (rst) begin
-      \$151  = 9'h000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = rom0_read[7:0];
+    \$152  = \$13 ;
     if (rst) begin
-      \$152  = 8'h00;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = \$11 ;
+    \$153  = rom0_read[39:32];
     if (rst) begin
-      \$153  = 9'h000;
+      \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = rom0_read[15:8];
+    \$154  = \$14 ;
     if (rst) begin
-      \$154  = 8'h00;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \$12 ;
+    \$155  = rom0_read[47:40];
     if (rst) begin
-      \$155  = 9'h000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = rom0_read[23:16];
+    \$156  = \$15 ;
     if (rst) begin
-      \$156  = 8'h00;
+      \$156  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = \$13 ;
+    \$157  = rom0_read[55:48];
     if (rst) begin
-      \$157  = 9'h000;
+      \$157  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = rom0_read[31:24];
+    \$158  = \$16 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = \$14 ;
+    \$159  = rom0_read[63:56];
     if (rst) begin
-      \$159  = 9'h000;
+      \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = rom0_read[39:32];
+    \$160  = \$17 ;
     if (rst) begin
-      \$160  = 8'h00;
+      \$160  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = \$15 ;
+    \$161  = rom1_read[7:0];
     if (rst) begin
-      \$161  = 9'h000;
+      \$161  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = rom0_read[47:40];
+    \$162  = \$18 ;
     if (rst) begin
-      \$162  = 8'h00;
+      \$162  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = \$16 ;
+    \$163  = rom1_read[15:8];
     if (rst) begin
-      \$163  = 9'h000;
+      \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = rom0_read[55:48];
+    \$164  = \$19 ;
     if (rst) begin
-      \$164  = 8'h00;
+      \$164  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = \$17 ;
+    \$165  = rom1_read[23:16];
     if (rst) begin
-      \$165  = 9'h000;
+      \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = rom0_read[63:56];
+    \$166  = \$20 ;
     if (rst) begin
-      \$166  = 8'h00;
+      \$166  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = \$18 ;
+    \$167  = rom1_read[31:24];
     if (rst) begin
-      \$167  = 9'h000;
+      \$167  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = rom1_read[7:0];
+    \$168  = \$21 ;
     if (rst) begin
-      \$168  = 8'h00;
+      \$168  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = \$19 ;
+    \$169  = rom1_read[39:32];
     if (rst) begin
-      \$169  = 9'h000;
+      \$169  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = rom1_read[15:8];
+    \$170  = \$22 ;
     if (rst) begin
-      \$170  = 8'h00;
+      \$170  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = \$20 ;
+    \$171  = rom1_read[47:40];
     if (rst) begin
-      \$171  = 9'h000;
+      \$171  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = rom1_read[23:16];
+    \$172  = \$23 ;
     if (rst) begin
-      \$172  = 8'h00;
+      \$172  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = \$21 ;
+    \$173  = rom1_read[55:48];
     if (rst) begin
-      \$173  = 9'h000;
+      \$173  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = rom1_read[31:24];
+    \$174  = \$24 ;
     if (rst) begin
-      \$174  = 8'h00;
+      \$174  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = \$22 ;
+    \$175  = \$25 ;
     if (rst) begin
-      \$175  = 9'h000;
+      \$175  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = rom1_read[39:32];
+    \$176  = \$26 ;
     if (rst) begin
-      \$176  = 8'h00;
+      \$176  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = \$23 ;
+    \$177  = \$27 ;
     if (rst) begin
-      \$177  = 9'h000;
+      \$177  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = rom1_read[47:40];
+    \$178  = \$28 ;
     if (rst) begin
-      \$178  = 8'h00;
+      \$178  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = \$24 ;
+    \$179  = \$29 ;
     if (rst) begin
-      \$179  = 9'h000;
+      \$179  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = rom1_read[55:48];
+    \$180  = \$30 ;
     if (rst) begin
-      \$180  = 8'h00;
+      \$180  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = \$25 ;
+    \$181  = \$31 ;
     if (rst) begin
       \$181  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = \$26 ;
+    \$182  = \$32 ;
     if (rst) begin
       \$182  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = \$27 ;
+    \$183  = \$33 ;
     if (rst) begin
       \$183  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$28 ;
+    \$184  = \$34 ;
     if (rst) begin
       \$184  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = \$29 ;
+    \$185  = \$35 ;
     if (rst) begin
       \$185  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = \$30 ;
+    \$186  = \$36 ;
     if (rst) begin
       \$186  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = \$31 ;
+    \$187  = \$37 ;
     if (rst) begin
       \$187  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$32 ;
+    \$188  = \$38 ;
     if (rst) begin
       \$188  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = \$33 ;
+    \$189  = prod0_0;
     if (rst) begin
       \$189  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$34 ;
+    \$190  = prod0_1;
     if (rst) begin
       \$190  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = \$35 ;
+    \$191  = prod0_2;
     if (rst) begin
       \$191  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$36 ;
+    \$192  = prod1_0;
     if (rst) begin
       \$192  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = \$37 ;
+    \$193  = prod1_1;
     if (rst) begin
       \$193  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$38 ;
+    \$194  = prod1_2;
     if (rst) begin
       \$194  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$39 ;
+    \$195  = prod2_0;
     if (rst) begin
       \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = prod0_0;
+    \$196  = prod2_1;
     if (rst) begin
       \$196  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = prod0_1;
+    \$197  = prod2_2;
     if (rst) begin
       \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = prod0_2;
+    \$198  = prod3_0;
     if (rst) begin
       \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = prod1_0;
+    \$199  = prod3_1;
     if (rst) begin
       \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = prod1_1;
+    \$200  = prod3_2;
     if (rst) begin
       \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = prod1_2;
+    \$201  = prod4_0;
     if (rst) begin
       \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = prod2_0;
+    \$202  = prod4_1;
     if (rst) begin
       \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = prod2_1;
+    \$203  = prod4_2;
     if (rst) begin
       \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = prod2_2;
+    \$204  = { \$40 [18], \$40 [18], \$40 [18], \$40 [18], \$40  };
     if (rst) begin
-      \$204  = 17'h00000;
+      \$204  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = prod3_0;
+    \$205  = { \$42 [18], \$42 [18], \$42 [18], \$42 [18], \$42  };
     if (rst) begin
-      \$205  = 17'h00000;
+      \$205  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = prod3_1;
+    \$206  = { \$44 [18], \$44 [18], \$44 [18], \$44 [18], \$44  };
     if (rst) begin
-      \$206  = 17'h00000;
+      \$206  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = prod3_2;
+    \$207  = { \$46 [18], \$46 [18], \$46 [18], \$46 [18], \$46  };
     if (rst) begin
-      \$207  = 17'h00000;
+      \$207  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = prod4_0;
+    \$208  = { \$48 [18], \$48 [18], \$48 [18], \$48 [18], \$48  };
     if (rst) begin
-      \$208  = 17'h00000;
+      \$208  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = prod4_1;
+    \$209  = v1;
     if (rst) begin
-      \$209  = 17'h00000;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = prod4_2;
+    \$210  = first1;
     if (rst) begin
-      \$210  = 17'h00000;
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = { \$41 [18], \$41 [18], \$41 [18], \$41 [18], \$41  };
+    \$211  = last1;
     if (rst) begin
-      \$211  = 23'h000000;
+      \$211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = { \$43 [18], \$43 [18], \$43 [18], \$43 [18], \$43  };
+    \$212  = nf1;
     if (rst) begin
-      \$212  = 23'h000000;
+      \$212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = { \$45 [18], \$45 [18], \$45 [18], \$45 [18], \$45  };
+    \$213  = v2;
     if (rst) begin
-      \$213  = 23'h000000;
+      \$213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
+    \$214  = first2;
     if (rst) begin
-      \$214  = 23'h000000;
+      \$214  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = { \$49 [18], \$49 [18], \$49 [18], \$49 [18], \$49  };
+    \$215  = last2;
     if (rst) begin
-      \$215  = 23'h000000;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = v1;
+    \$216  = nf2;
     if (rst) begin
       \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = first1;
+    \$217  = v3;
     if (rst) begin
       \$217  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = last1;
+    \$218  = first3;
     if (rst) begin
       \$218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = nf1;
+    \$219  = last3;
     if (rst) begin
       \$219  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = v2;
+    \$220  = nf3;
     if (rst) begin
       \$220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = first2;
+    \$221  = v4;
     if (rst) begin
       \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = last2;
+    \$222  = first4;
     if (rst) begin
       \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = nf2;
+    \$223  = last4;
     if (rst) begin
       \$223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = v3;
+    \$224  = nf4;
     if (rst) begin
       \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = first3;
+    \$225  = v5;
     if (rst) begin
       \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = last3;
+    \$226  = first5;
     if (rst) begin
       \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = nf3;
+    \$227  = last5;
     if (rst) begin
       \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = v4;
+    \$228  = nf5;
     if (rst) begin
       \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = first4;
+    \$229  = v6;
     if (rst) begin
       \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = last4;
+    \$230  = first6;
     if (rst) begin
       \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = nf4;
+    \$231  = last6;
     if (rst) begin
       \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = v5;
+    \$232  = nf6;
     if (rst) begin
       \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = first5;
+    \$233  = v7;
     if (rst) begin
       \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = last5;
+    \$234  = first7;
     if (rst) begin
       \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = nf5;
+    \$235  = last7;
     if (rst) begin
       \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = v6;
+    \$236  = nf7;
     if (rst) begin
       \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = first6;
+    \$237  = v7;
     if (rst) begin
       \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = last6;
+    \$238  = first7;
     if (rst) begin
       \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = nf6;
+    \$239  = last7;
     if (rst) begin
       \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = v7;
+    \$240  = nf7;
     if (rst) begin
       \$240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = first7;
+    \$241  = \$49 ;
     if (rst) begin
-      \$241  = 1'h0;
+      \$241  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = last7;
+    \$242  = acc0;
+    if (v8_0) begin
+      \$242  = \$105 [22:0];
+    end
     if (rst) begin
-      \$242  = 1'h0;
+      \$242  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = nf7;
+    \$243  = \$50 ;
     if (rst) begin
-      \$243  = 1'h0;
+      \$243  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = v7;
+    \$244  = acc1;
+    if (v8_0) begin
+      \$244  = \$107 [22:0];
+    end
     if (rst) begin
-      \$244  = 1'h0;
+      \$244  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = first7;
+    \$245  = \$51 ;
     if (rst) begin
-      \$245  = 1'h0;
+      \$245  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = last7;
+    \$246  = acc2;
+    if (v8_0) begin
+      \$246  = \$109 [22:0];
+    end
     if (rst) begin
-      \$246  = 1'h0;
+      \$246  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = nf7;
+    \$247  = \$52 ;
     if (rst) begin
-      \$247  = 1'h0;
+      \$247  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = \$50 ;
+    \$248  = acc3;
+    if (v8_0) begin
+      \$248  = \$111 [22:0];
+    end
     if (rst) begin
       \$248  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = acc0;
-    if (v8_0) begin
-      \$249  = \$106 [22:0];
-    end
+    \$249  = \$53 ;
     if (rst) begin
       \$249  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = \$51 ;
+    \$250  = acc4;
+    if (v8_0) begin
+      \$250  = \$113 [22:0];
+    end
     if (rst) begin
       \$250  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = acc1;
-    if (v8_0) begin
-      \$251  = \$108 [22:0];
-    end
+    \$251  = \$54 ;
     if (rst) begin
-      \$251  = 23'h000000;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = \$52 ;
+    \$252  = \$117 [3:0];
     if (rst) begin
-      \$252  = 23'h000000;
+      \$252  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = acc2;
-    if (v8_0) begin
-      \$253  = \$110 [22:0];
-    end
+    \$253  = \$61 ;
     if (rst) begin
-      \$253  = 23'h000000;
+      \$253  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = \$53 ;
+    \$254  = q_wptr;
+    if (\$68 ) begin
+      \$254  = \$71 [3:0];
+    end
     if (rst) begin
-      \$254  = 23'h000000;
+      \$254  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = acc3;
-    if (v8_0) begin
-      \$255  = \$112 [22:0];
+    \$255  = q_rptr;
+    if (\$75 ) begin
+      \$255  = \$78 [3:0];
     end
     if (rst) begin
-      \$255  = 23'h000000;
+      \$255  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$54 ;
+    \$256  = \$91 [3:0];
     if (rst) begin
-      \$256  = 23'h000000;
+      \$256  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = acc4;
-    if (v8_0) begin
-      \$257  = \$114 [22:0];
+    \$257  = o__valid;
+    if (\$93 ) begin
+      \$257  = \$95 ;
     end
     if (rst) begin
-      \$257  = 23'h000000;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = \$55 ;
-    if (rst) begin
-      \$258  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \$118 [3:0];
-    if (rst) begin
-      \$259  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = \$62 ;
-    if (rst) begin
-      \$260  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = q_wptr;
-    if (\$69 ) begin
-      \$261  = \$72 [3:0];
+    \$258  = o__payload;
+    if (\$93 ) begin
+      \$258  = \$97 ;
     end
     if (rst) begin
-      \$261  = 4'h0;
+      \$258  = 115'h00000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = q_rptr;
-    if (\$76 ) begin
-      \$262  = \$79 [3:0];
-    end
-    if (rst) begin
-      \$262  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = \$92 [3:0];
-    if (rst) begin
-      \$263  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = o__valid;
-    if (\$94 ) begin
-      \$264  = \$96 ;
-    end
-    if (rst) begin
-      \$264  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = o__payload;
-    if (\$94 ) begin
-      \$265  = \$98 ;
-    end
-    if (rst) begin
-      \$265  = 115'h00000000000000000000000000000;
-    end
-  end
-  assign acc0_next = \$106 [22:0];
-  assign acc1_next = \$108 [22:0];
-  assign acc2_next = \$110 [22:0];
-  assign acc3_next = \$112 [22:0];
-  assign acc4_next = \$114 [22:0];
-  assign q_owed_next = \$118 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$105 [22:0];
+  assign acc1_next = \$107 [22:0];
+  assign acc2_next = \$109 [22:0];
+  assign acc3_next = \$111 [22:0];
+  assign acc4_next = \$113 [22:0];
+  assign q_owed_next = \$117 [3:0];
+  assign \$signature__addr  = tile[4:1];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$170  = rom1_addr;
-  assign \$signature__en$171  = deliver;
-  assign \$signature__addr$172  = q_wptr;
-  assign \$signature__data$173  = q_in;
-  assign \rport__addr$174  = q_rptr;
+  assign rport__addr = tile[4:1];
+  assign \port__addr$165  = rom0_addr;
+  assign \port__addr$166  = rom1_addr;
+  assign \$signature__en$167  = deliver;
+  assign \$signature__addr$168  = q_wptr;
+  assign \$signature__data$169  = q_in;
+  assign \rport__addr$170  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];

@@ -5030,83 +5030,76 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [1:0] \$1 ;
+  wire [8:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [4:0] \$100 ;
-  reg [4:0] \$101 ;
-  reg [23:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [8:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [8:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [8:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg [7:0] \$100 ;
+  reg [8:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [20:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [16:0] \$110 ;
-  reg [16:0] \$111 ;
-  reg [16:0] \$112 ;
-  reg [16:0] \$113 ;
-  reg [16:0] \$114 ;
-  reg [16:0] \$115 ;
-  reg [20:0] \$116 ;
-  reg [20:0] \$117 ;
-  reg [20:0] \$118 ;
-  reg \$119 ;
-  wire [8:0] \$12 ;
+  reg [20:0] \$110 ;
+  reg [20:0] \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [1:0] \$115 ;
+  reg \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg [1:0] \$119 ;
+  wire [16:0] \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [1:0] \$122 ;
-  reg \$123 ;
+  reg \$122 ;
+  reg [1:0] \$123 ;
   reg \$124 ;
   reg \$125 ;
-  reg [1:0] \$126 ;
-  reg \$127 ;
+  reg \$126 ;
+  reg [1:0] \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire [16:0] \$13 ;
-  reg [1:0] \$130 ;
-  reg \$131 ;
+  reg \$130 ;
+  reg [1:0] \$131 ;
   reg \$132 ;
   reg \$133 ;
-  reg [1:0] \$134 ;
-  reg \$135 ;
+  reg \$134 ;
+  reg [1:0] \$135 ;
   reg \$136 ;
   reg \$137 ;
-  reg [1:0] \$138 ;
-  reg \$139 ;
+  reg \$138 ;
+  reg [1:0] \$139 ;
   wire [16:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg [1:0] \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg [1:0] \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
-  wire [16:0] \$15 ;
-  reg [1:0] \$150 ;
-  reg [20:0] \$151 ;
-  reg [20:0] \$152 ;
-  reg [20:0] \$153 ;
-  reg [20:0] \$154 ;
-  reg [20:0] \$155 ;
-  reg [20:0] \$156 ;
-  reg \$157 ;
-  reg [3:0] \$158 ;
-  reg \$159 ;
+  reg \$142 ;
+  reg [1:0] \$143 ;
+  reg [20:0] \$144 ;
+  reg [20:0] \$145 ;
+  reg [20:0] \$146 ;
+  reg [20:0] \$147 ;
+  reg [20:0] \$148 ;
+  reg [20:0] \$149 ;
+  reg [20:0] \$15 ;
+  reg \$150 ;
+  reg [3:0] \$151 ;
+  reg \$152 ;
+  reg [3:0] \$153 ;
+  reg [3:0] \$154 ;
+  reg [3:0] \$155 ;
+  reg \$156 ;
+  reg [62:0] \$157 ;
   reg [20:0] \$16 ;
-  reg [3:0] \$160 ;
-  reg [3:0] \$161 ;
-  reg [3:0] \$162 ;
-  reg \$163 ;
-  reg [62:0] \$164 ;
   reg [20:0] \$17 ;
-  reg [20:0] \$18 ;
+  wire \$18 ;
   wire \$19 ;
-  reg [3:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -5117,92 +5110,91 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  reg \$3 ;
+  wire [5:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [4:0] \$34 ;
   wire [4:0] \$35 ;
-  wire [4:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [5:0] \$4 ;
   wire \$40 ;
-  wire \$41 ;
+  wire [4:0] \$41 ;
   wire [4:0] \$42 ;
-  wire [4:0] \$43 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  reg \$5 ;
-  wire \$50 ;
-  wire [4:0] \$51 ;
+  wire \$5 ;
+  wire [4:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire [5:0] \$56 ;
+  wire [5:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [5:0] \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [62:0] \$62 ;
+  wire [62:0] \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire [20:0] \$69 ;
+  wire [20:0] \$68 ;
+  wire [21:0] \$69 ;
   wire [5:0] \$7 ;
-  wire [21:0] \$70 ;
-  wire [20:0] \$71 ;
-  wire [21:0] \$72 ;
-  wire [20:0] \$73 ;
-  wire [21:0] \$74 ;
-  wire \$75 ;
-  wire [4:0] \$76 ;
-  wire \$77 ;
-  wire [5:0] \$78 ;
-  reg [1:0] \$79 ;
-  wire [5:0] \$8 ;
-  reg [1:0] \$80 ;
-  reg [3:0] \$81 ;
-  reg [3:0] \$82 ;
-  reg \$83 ;
+  wire [20:0] \$70 ;
+  wire [21:0] \$71 ;
+  wire [20:0] \$72 ;
+  wire [21:0] \$73 ;
+  wire \$74 ;
+  wire [4:0] \$75 ;
+  wire \$76 ;
+  wire [5:0] \$77 ;
+  reg \$78 ;
+  reg [8:0] \$79 ;
+  wire [7:0] \$8 ;
+  reg [4:0] \$80 ;
+  reg [4:0] \$81 ;
+  reg [4:0] \$82 ;
+  reg [7:0] \$83 ;
   reg \$84 ;
   reg \$85 ;
   reg \$86 ;
   reg \$87 ;
-  reg \$88 ;
-  reg [4:0] \$89 ;
-  wire [7:0] \$9 ;
+  reg [1:0] \$88 ;
+  reg \$89 ;
+  wire [8:0] \$9 ;
   reg [7:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  reg [1:0] \$95 ;
-  reg \$96 ;
-  reg [7:0] \$97 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [4:0] \$93 ;
+  reg [4:0] \$94 ;
+  reg [23:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [8:0] \$97 ;
   reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
-  (* init = 4'h0 *)
+  reg [8:0] \$99 ;
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$107 ;
+  wire [3:0] \$signature__addr$103 ;
   wire [7:0] \$signature__data ;
-  wire [62:0] \$signature__data$108 ;
+  wire [62:0] \$signature__data$104 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$106 ;
+  wire \$signature__en$102 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] acc1 = 21'h000000;
@@ -5225,8 +5217,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [7:0] i__payload;
@@ -5248,8 +5238,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -5260,8 +5248,6 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [1:0] nf8 = 2'h0;
   (* keep = 32'd1 *)
   reg [1:0] nf8_0 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  reg [1:0] nf_t_ahead = 2'h0;
   output [62:0] o__payload;
   reg [62:0] o__payload = 63'h0000000000000000;
   wire [20:0] \o__payload[0] ;
@@ -5271,10 +5257,12 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] port__addr;
-  wire [23:0] port__data;
+  wire [4:0] \port__addr$101 ;
+  wire [8:0] port__data;
+  wire [23:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod1_0 = 17'h00000;
@@ -5291,26 +5279,25 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [4:0] rom0_addr = 5'h00;
   reg [23:0] rom0_read = 24'h000000;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$109 ;
+  wire [3:0] \rport__addr$105 ;
   wire [7:0] rport__data;
-  wire [62:0] \rport__data$100 ;
+  wire [62:0] \rport__data$95 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [20:0] sum1_s0_0 = 21'h000000;
   reg [20:0] sum2_s0_0 = 21'h000000;
   reg [4:0] t = 5'h00;
   reg [4:0] t1 = 5'h00;
+  reg [8:0] tile = 9'h0c0;
+  reg [4:0] tile_plus1 = 5'h01;
+  reg [4:0] tile_plus2 = 5'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -5349,11 +5336,11 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[5:2]] <= i__payload;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[5:2]];
   end
   assign rport__data = _0_;
   reg [62:0] queue [9:0];
@@ -5373,7 +5360,7 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$100  = queue[q_rptr];
+  assign \rport__data$95  = queue[q_rptr];
   reg [23:0] rom0 [26:0];
   initial begin
     rom0[0] = 24'hcd2ba8;
@@ -5408,550 +5395,290 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 5'h1a;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
+  assign \port__data$29  = _1_;
+  reg [8:0] schedule [26:0];
+  initial begin
+    schedule[0] = 9'h0c0;
+    schedule[1] = 9'h044;
+    schedule[2] = 9'h048;
+    schedule[3] = 9'h04c;
+    schedule[4] = 9'h050;
+    schedule[5] = 9'h054;
+    schedule[6] = 9'h058;
+    schedule[7] = 9'h05c;
+    schedule[8] = 9'h160;
+    schedule[9] = 9'h081;
+    schedule[10] = 9'h005;
+    schedule[11] = 9'h009;
+    schedule[12] = 9'h00d;
+    schedule[13] = 9'h011;
+    schedule[14] = 9'h015;
+    schedule[15] = 9'h019;
+    schedule[16] = 9'h01d;
+    schedule[17] = 9'h121;
+    schedule[18] = 9'h082;
+    schedule[19] = 9'h006;
+    schedule[20] = 9'h00a;
+    schedule[21] = 9'h00e;
+    schedule[22] = 9'h012;
+    schedule[23] = 9'h016;
+    schedule[24] = 9'h01a;
+    schedule[25] = 9'h01e;
+    schedule[26] = 9'h122;
+  end
+  reg [8:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
+  end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 9'h044;
+  assign \$2  = tile_plus2 == 5'h1a;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = t == 5'h1a;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
   assign \$10  = $signed(x0_0) - $signed(8'h80);
   assign \$11  = $signed(x0_0) - $signed(8'h80);
-  assign \$12  = $signed(x0_0) - $signed(8'h80);
-  assign \$13  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$14  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$15  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$19  = v8 & last8;
-  assign \$20  = issue & last_t;
-  assign \$21  = o__valid & o__ready;
-  assign \$22  = q_owed < 4'ha;
-  assign \$23  = \$21  ? q_room : \$22 ;
-  assign \$24  = o__valid & o__ready;
-  assign \$25  = \$24  | q_room;
-  assign \$26  = \$20  ? \$23  : \$25 ;
-  assign \$27  = ~ o__valid;
-  assign \$28  = \$27  | o__ready;
-  assign \$29  = | q_stored;
-  assign \$30  = ~ \$29 ;
-  assign \$31  = \$28  & \$30 ;
-  assign \$32  = ~ \$31 ;
-  assign \$33  = deliver & \$32 ;
-  assign \$34  = q_wptr == 4'h9;
-  assign \$35  = q_wptr + 1'h1;
-  assign \$36  = \$34  ? 5'h00 : \$35 ;
-  assign \$37  = ~ o__valid;
-  assign \$38  = \$37  | o__ready;
-  assign \$39  = | q_stored;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = q_rptr == 4'h9;
-  assign \$42  = q_rptr + 1'h1;
-  assign \$43  = \$41  ? 5'h00 : \$42 ;
-  assign \$44  = ~ o__valid;
-  assign \$45  = \$44  | o__ready;
-  assign \$46  = | q_stored;
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$45  & \$47 ;
-  assign \$49  = ~ \$48 ;
-  assign \$50  = deliver & \$49 ;
-  assign \$51  = q_stored + \$50 ;
-  assign \$52  = ~ o__valid;
-  assign \$53  = \$52  | o__ready;
-  assign \$54  = | q_stored;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = \$51  - \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = \$59  | deliver;
-  assign \$61  = | q_stored;
-  assign \$62  = \$61  ? \rport__data$100  : q_in;
-  assign \$63  = ~ last_t;
-  assign \$64  = q_room | \$63 ;
-  assign i__ready = \$64  & reads_input_t;
-  assign \$65  = ~ last_t;
-  assign \$66  = q_room | \$65 ;
-  assign \$67  = ~ reads_input_t;
-  assign \$68  = i__valid | \$67 ;
-  assign issue = \$66  & \$68 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$69  = first8_0 ? bias0 : acc0;
-  assign \$70  = $signed(\$69 ) + $signed(sum0_s0_0);
-  assign \$71  = first8_0 ? bias1 : acc1;
-  assign \$72  = $signed(\$71 ) + $signed(sum1_s0_0);
-  assign \$73  = first8_0 ? bias2 : acc2;
-  assign \$74  = $signed(\$73 ) + $signed(sum2_s0_0);
-  assign \$75  = issue & last_t;
-  assign \$76  = q_owed + \$75 ;
-  assign \$77  = o__valid & o__ready;
-  assign \$78  = \$76  - \$77 ;
+  assign \$12  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$13  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$14  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$18  = v8 & last8;
+  assign \$19  = issue & tile[8];
+  assign \$20  = o__valid & o__ready;
+  assign \$21  = q_owed < 4'ha;
+  assign \$22  = \$20  ? q_room : \$21 ;
+  assign \$23  = o__valid & o__ready;
+  assign \$24  = \$23  | q_room;
+  assign \$25  = \$19  ? \$22  : \$24 ;
+  assign \$26  = ~ o__valid;
+  assign \$27  = \$26  | o__ready;
+  assign \$28  = | q_stored;
+  assign \$29  = ~ \$28 ;
+  assign \$30  = \$27  & \$29 ;
+  assign \$31  = ~ \$30 ;
+  assign \$32  = deliver & \$31 ;
+  assign \$33  = q_wptr == 4'h9;
+  assign \$34  = q_wptr + 1'h1;
+  assign \$35  = \$33  ? 5'h00 : \$34 ;
+  assign \$36  = ~ o__valid;
+  assign \$37  = \$36  | o__ready;
+  assign \$38  = | q_stored;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = q_rptr == 4'h9;
+  assign \$41  = q_rptr + 1'h1;
+  assign \$42  = \$40  ? 5'h00 : \$41 ;
+  assign \$43  = ~ o__valid;
+  assign \$44  = \$43  | o__ready;
+  assign \$45  = | q_stored;
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$44  & \$46 ;
+  assign \$48  = ~ \$47 ;
+  assign \$49  = deliver & \$48 ;
+  assign \$50  = q_stored + \$49 ;
+  assign \$51  = ~ o__valid;
+  assign \$52  = \$51  | o__ready;
+  assign \$53  = | q_stored;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = \$50  - \$54 ;
+  assign \$56  = ~ o__valid;
+  assign \$57  = \$56  | o__ready;
+  assign \$58  = | q_stored;
+  assign \$59  = \$58  | deliver;
+  assign \$60  = | q_stored;
+  assign \$61  = \$60  ? \rport__data$95  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$62  = ~ tile[8];
+  assign \$63  = q_room | \$62 ;
+  assign i__ready = \$63  & tile[6];
+  assign \$64  = ~ tile[8];
+  assign \$65  = q_room | \$64 ;
+  assign \$66  = ~ tile[6];
+  assign \$67  = i__valid | \$66 ;
+  assign issue = \$65  & \$67 ;
+  assign \$signature__en  = issue & tile[6];
+  assign \$68  = first8_0 ? bias0 : acc0;
+  assign \$69  = $signed(\$68 ) + $signed(sum0_s0_0);
+  assign \$70  = first8_0 ? bias1 : acc1;
+  assign \$71  = $signed(\$70 ) + $signed(sum1_s0_0);
+  assign \$72  = first8_0 ? bias2 : acc2;
+  assign \$73  = $signed(\$72 ) + $signed(sum2_s0_0);
+  assign \$74  = issue & tile[8];
+  assign \$75  = q_owed + \$74 ;
+  assign \$76  = o__valid & o__ready;
+  assign \$77  = \$75  - \$76 ;
   always @(posedge clk)
-    nf_t <= \$79 ;
+    tile_primed <= \$78 ;
   always @(posedge clk)
-    nf_t_ahead <= \$80 ;
+    tile <= \$79 ;
   always @(posedge clk)
-    sf_t <= \$81 ;
+    tile_plus1 <= \$80 ;
   always @(posedge clk)
-    sf_t_ahead <= \$82 ;
+    tile_plus2 <= \$81 ;
   always @(posedge clk)
-    reads_input_t <= \$83 ;
+    t <= \$82 ;
   always @(posedge clk)
-    reads_input_t_ahead <= \$84 ;
+    x_reg <= \$83 ;
   always @(posedge clk)
-    first_t <= \$85 ;
+    from_input <= \$84 ;
   always @(posedge clk)
-    first_t_ahead <= \$86 ;
+    v1 <= \$85 ;
   always @(posedge clk)
-    last_t <= \$87 ;
+    first1 <= \$86 ;
   always @(posedge clk)
-    last_t_ahead <= \$88 ;
+    last1 <= \$87 ;
   always @(posedge clk)
-    t <= \$89 ;
+    nf1 <= \$88 ;
   always @(posedge clk)
-    x_reg <= \$90 ;
+    from_input2 <= \$89 ;
   always @(posedge clk)
-    from_input <= \$91 ;
+    x_reg2 <= \$90 ;
   always @(posedge clk)
-    v1 <= \$92 ;
+    inbuf_read <= \$91 ;
   always @(posedge clk)
-    first1 <= \$93 ;
+    x_mid <= \$92 ;
   always @(posedge clk)
-    last1 <= \$94 ;
+    t1 <= \$93 ;
   always @(posedge clk)
-    nf1 <= \$95 ;
+    rom0_addr <= \$94 ;
   always @(posedge clk)
-    from_input2 <= \$96 ;
+    rom0_read <= \$95 ;
   always @(posedge clk)
-    x_reg2 <= \$97 ;
+    x0_0 <= \$96 ;
   always @(posedge clk)
-    inbuf_read <= \$98 ;
+    xoff0_0 <= \$97 ;
   always @(posedge clk)
-    x_mid <= \$99 ;
+    w0_0 <= \$98 ;
   always @(posedge clk)
-    t1 <= \$100 ;
+    xoff1_0 <= \$99 ;
   always @(posedge clk)
-    rom0_addr <= \$101 ;
+    w1_0 <= \$100 ;
   always @(posedge clk)
-    rom0_read <= \$102 ;
+    xoff2_0 <= \$101 ;
   always @(posedge clk)
-    x0_0 <= \$103 ;
+    w2_0 <= \$102 ;
   always @(posedge clk)
-    xoff0_0 <= \$104 ;
+    prod0_0 <= \$103 ;
   always @(posedge clk)
-    w0_0 <= \$105 ;
+    prod1_0 <= \$104 ;
   always @(posedge clk)
-    xoff1_0 <= \$106 ;
+    prod2_0 <= \$105 ;
   always @(posedge clk)
-    w1_0 <= \$107 ;
+    prod0_0_r <= \$106 ;
   always @(posedge clk)
-    xoff2_0 <= \$108 ;
+    prod1_0_r <= \$107 ;
   always @(posedge clk)
-    w2_0 <= \$109 ;
+    prod2_0_r <= \$108 ;
   always @(posedge clk)
-    prod0_0 <= \$110 ;
+    sum0_s0_0 <= \$109 ;
   always @(posedge clk)
-    prod1_0 <= \$111 ;
+    sum1_s0_0 <= \$110 ;
   always @(posedge clk)
-    prod2_0 <= \$112 ;
+    sum2_s0_0 <= \$111 ;
   always @(posedge clk)
-    prod0_0_r <= \$113 ;
+    v2 <= \$112 ;
   always @(posedge clk)
-    prod1_0_r <= \$114 ;
+    first2 <= \$113 ;
   always @(posedge clk)
-    prod2_0_r <= \$115 ;
+    last2 <= \$114 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$116 ;
+    nf2 <= \$115 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$117 ;
+    v3 <= \$116 ;
   always @(posedge clk)
-    sum2_s0_0 <= \$118 ;
+    first3 <= \$117 ;
   always @(posedge clk)
-    v2 <= \$119 ;
+    last3 <= \$118 ;
   always @(posedge clk)
-    first2 <= \$120 ;
+    nf3 <= \$119 ;
   always @(posedge clk)
-    last2 <= \$121 ;
+    v4 <= \$120 ;
   always @(posedge clk)
-    nf2 <= \$122 ;
+    first4 <= \$121 ;
   always @(posedge clk)
-    v3 <= \$123 ;
+    last4 <= \$122 ;
   always @(posedge clk)
-    first3 <= \$124 ;
+    nf4 <= \$123 ;
   always @(posedge clk)
-    last3 <= \$125 ;
+    v5 <= \$124 ;
   always @(posedge clk)
-    nf3 <= \$126 ;
+    first5 <= \$125 ;
   always @(posedge clk)
-    v4 <= \$127 ;
+    last5 <= \$126 ;
   always @(posedge clk)
-    first4 <= \$128 ;
+    nf5 <= \$127 ;
   always @(posedge clk)
-    last4 <= \$129 ;
+    v6 <= \$128 ;
   always @(posedge clk)
-    nf4 <= \$130 ;
+    first6 <= \$129 ;
   always @(posedge clk)
-    v5 <= \$131 ;
+    last6 <= \$130 ;
   always @(posedge clk)
-    first5 <= \$132 ;
+    nf6 <= \$131 ;
   always @(posedge clk)
-    last5 <= \$133 ;
+    v7 <= \$132 ;
   always @(posedge clk)
-    nf5 <= \$134 ;
+    first7 <= \$133 ;
   always @(posedge clk)
-    v6 <= \$135 ;
+    last7 <= \$134 ;
   always @(posedge clk)
-    first6 <= \$136 ;
+    nf7 <= \$135 ;
   always @(posedge clk)
-    last6 <= \$137 ;
+    v8 <= \$136 ;
   always @(posedge clk)
-    nf6 <= \$138 ;
+    first8 <= \$137 ;
   always @(posedge clk)
-    v7 <= \$139 ;
+    last8 <= \$138 ;
   always @(posedge clk)
-    first7 <= \$140 ;
+    nf8 <= \$139 ;
   always @(posedge clk)
-    last7 <= \$141 ;
+    v8_0 <= \$140 ;
   always @(posedge clk)
-    nf7 <= \$142 ;
+    first8_0 <= \$141 ;
   always @(posedge clk)
-    v8 <= \$143 ;
+    last8_0 <= \$142 ;
   always @(posedge clk)
-    first8 <= \$144 ;
+    nf8_0 <= \$143 ;
   always @(posedge clk)
-    last8 <= \$145 ;
+    bias0 <= \$144 ;
   always @(posedge clk)
-    nf8 <= \$146 ;
+    acc0 <= \$145 ;
   always @(posedge clk)
-    v8_0 <= \$147 ;
+    bias1 <= \$146 ;
   always @(posedge clk)
-    first8_0 <= \$148 ;
+    acc1 <= \$147 ;
   always @(posedge clk)
-    last8_0 <= \$149 ;
+    bias2 <= \$148 ;
   always @(posedge clk)
-    nf8_0 <= \$150 ;
+    acc2 <= \$149 ;
   always @(posedge clk)
-    bias0 <= \$151 ;
+    deliver <= \$150 ;
   always @(posedge clk)
-    acc0 <= \$152 ;
+    q_owed <= \$151 ;
   always @(posedge clk)
-    bias1 <= \$153 ;
+    q_room <= \$152 ;
   always @(posedge clk)
-    acc1 <= \$154 ;
+    q_wptr <= \$153 ;
   always @(posedge clk)
-    bias2 <= \$155 ;
+    q_rptr <= \$154 ;
   always @(posedge clk)
-    acc2 <= \$156 ;
+    q_stored <= \$155 ;
   always @(posedge clk)
-    deliver <= \$157 ;
+    o__valid <= \$156 ;
   always @(posedge clk)
-    q_owed <= \$158 ;
-  always @(posedge clk)
-    q_room <= \$159 ;
-  always @(posedge clk)
-    q_wptr <= \$160 ;
-  always @(posedge clk)
-    q_rptr <= \$161 ;
-  always @(posedge clk)
-    q_stored <= \$162 ;
-  always @(posedge clk)
-    o__valid <= \$163 ;
-  always @(posedge clk)
-    o__payload <= \$164 ;
+    o__payload <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 2'h0;
-    casez (t)
-      5'h00:
-          \$1  = 2'h0;
-      5'h01:
-          \$1  = 2'h0;
-      5'h02:
-          \$1  = 2'h0;
-      5'h03:
-          \$1  = 2'h0;
-      5'h04:
-          \$1  = 2'h0;
-      5'h05:
-          \$1  = 2'h0;
-      5'h06:
-          \$1  = 2'h0;
-      5'h07:
-          \$1  = 2'h1;
-      5'h08:
-          \$1  = 2'h1;
-      5'h09:
-          \$1  = 2'h1;
-      5'h0a:
-          \$1  = 2'h1;
-      5'h0b:
-          \$1  = 2'h1;
-      5'h0c:
-          \$1  = 2'h1;
-      5'h0d:
-          \$1  = 2'h1;
-      5'h0e:
-          \$1  = 2'h1;
-      5'h0f:
-          \$1  = 2'h1;
-      5'h10:
-          \$1  = 2'h2;
-      5'h11:
-          \$1  = 2'h2;
-      5'h12:
-          \$1  = 2'h2;
-      5'h13:
-          \$1  = 2'h2;
-      5'h14:
-          \$1  = 2'h2;
-      5'h15:
-          \$1  = 2'h2;
-      5'h16:
-          \$1  = 2'h2;
-      5'h17:
-          \$1  = 2'h2;
-      5'h18:
-          \$1  = 2'h2;
-      5'h19:
-          \$1  = 2'h0;
-      5'h1a:
-          \$1  = 2'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      5'h00:
-          \$2  = 4'h2;
-      5'h01:
-          \$2  = 4'h3;
-      5'h02:
-          \$2  = 4'h4;
-      5'h03:
-          \$2  = 4'h5;
-      5'h04:
-          \$2  = 4'h6;
-      5'h05:
-          \$2  = 4'h7;
-      5'h06:
-          \$2  = 4'h8;
-      5'h07:
-          \$2  = 4'h0;
-      5'h08:
-          \$2  = 4'h1;
-      5'h09:
-          \$2  = 4'h2;
-      5'h0a:
-          \$2  = 4'h3;
-      5'h0b:
-          \$2  = 4'h4;
-      5'h0c:
-          \$2  = 4'h5;
-      5'h0d:
-          \$2  = 4'h6;
-      5'h0e:
-          \$2  = 4'h7;
-      5'h0f:
-          \$2  = 4'h8;
-      5'h10:
-          \$2  = 4'h0;
-      5'h11:
-          \$2  = 4'h1;
-      5'h12:
-          \$2  = 4'h2;
-      5'h13:
-          \$2  = 4'h3;
-      5'h14:
-          \$2  = 4'h4;
-      5'h15:
-          \$2  = 4'h5;
-      5'h16:
-          \$2  = 4'h6;
-      5'h17:
-          \$2  = 4'h7;
-      5'h18:
-          \$2  = 4'h8;
-      5'h19:
-          \$2  = 4'h0;
-      5'h1a:
-          \$2  = 4'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      5'h00:
-          \$3  = 1'h1;
-      5'h01:
-          \$3  = 1'h1;
-      5'h02:
-          \$3  = 1'h1;
-      5'h03:
-          \$3  = 1'h1;
-      5'h04:
-          \$3  = 1'h1;
-      5'h05:
-          \$3  = 1'h1;
-      5'h06:
-          \$3  = 1'h1;
-      5'h07:
-          \$3  = 1'h0;
-      5'h08:
-          \$3  = 1'h0;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h0;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
-          \$3  = 1'h0;
-      5'h17:
-          \$3  = 1'h0;
-      5'h18:
-          \$3  = 1'h0;
-      5'h19:
-          \$3  = 1'h1;
-      5'h1a:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      5'h00:
-          \$4  = 1'h0;
-      5'h01:
-          \$4  = 1'h0;
-      5'h02:
-          \$4  = 1'h0;
-      5'h03:
-          \$4  = 1'h0;
-      5'h04:
-          \$4  = 1'h0;
-      5'h05:
-          \$4  = 1'h0;
-      5'h06:
-          \$4  = 1'h0;
-      5'h07:
-          \$4  = 1'h1;
-      5'h08:
-          \$4  = 1'h0;
-      5'h09:
-          \$4  = 1'h0;
-      5'h0a:
-          \$4  = 1'h0;
-      5'h0b:
-          \$4  = 1'h0;
-      5'h0c:
-          \$4  = 1'h0;
-      5'h0d:
-          \$4  = 1'h0;
-      5'h0e:
-          \$4  = 1'h0;
-      5'h0f:
-          \$4  = 1'h0;
-      5'h10:
-          \$4  = 1'h1;
-      5'h11:
-          \$4  = 1'h0;
-      5'h12:
-          \$4  = 1'h0;
-      5'h13:
-          \$4  = 1'h0;
-      5'h14:
-          \$4  = 1'h0;
-      5'h15:
-          \$4  = 1'h0;
-      5'h16:
-          \$4  = 1'h0;
-      5'h17:
-          \$4  = 1'h0;
-      5'h18:
-          \$4  = 1'h0;
-      5'h19:
-          \$4  = 1'h1;
-      5'h1a:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      5'h00:
-          \$5  = 1'h0;
-      5'h01:
-          \$5  = 1'h0;
-      5'h02:
-          \$5  = 1'h0;
-      5'h03:
-          \$5  = 1'h0;
-      5'h04:
-          \$5  = 1'h0;
-      5'h05:
-          \$5  = 1'h0;
-      5'h06:
-          \$5  = 1'h1;
-      5'h07:
-          \$5  = 1'h0;
-      5'h08:
-          \$5  = 1'h0;
-      5'h09:
-          \$5  = 1'h0;
-      5'h0a:
-          \$5  = 1'h0;
-      5'h0b:
-          \$5  = 1'h0;
-      5'h0c:
-          \$5  = 1'h0;
-      5'h0d:
-          \$5  = 1'h0;
-      5'h0e:
-          \$5  = 1'h0;
-      5'h0f:
-          \$5  = 1'h1;
-      5'h10:
-          \$5  = 1'h0;
-      5'h11:
-          \$5  = 1'h0;
-      5'h12:
-          \$5  = 1'h0;
-      5'h13:
-          \$5  = 1'h0;
-      5'h14:
-          \$5  = 1'h0;
-      5'h15:
-          \$5  = 1'h0;
-      5'h16:
-          \$5  = 1'h0;
-      5'h17:
-          \$5  = 1'h0;
-      5'h18:
-          \$5  = 1'h1;
-      5'h19:
-          \$5  = 1'h0;
-      5'h1a:
-          \$5  = 1'h0;
+    \$15  = 21'h000000;
+    casez (nf7)
+      2'h0:
+          \$15  = 21'h004f50;
+      2'h1:
+          \$15  = 21'h00623d;
+      2'h2:
+          \$15  = 21'h003622;
     endcase
   end
   always @* begin
@@ -5959,11 +5686,11 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     \$16  = 21'h000000;
     casez (nf7)
       2'h0:
-          \$16  = 21'h004f50;
+          \$16  = 21'h005942;
       2'h1:
-          \$16  = 21'h00623d;
+          \$16  = 21'h003b04;
       2'h2:
-          \$16  = 21'h003622;
+          \$16  = 21'h1fdddf;
     endcase
   end
   always @* begin
@@ -5971,693 +5698,618 @@ module top_s0_conv0_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     \$17  = 21'h000000;
     casez (nf7)
       2'h0:
-          \$17  = 21'h005942;
+          \$17  = 21'h1fbabf;
       2'h1:
-          \$17  = 21'h003b04;
+          \$17  = 21'h1fa2cd;
       2'h2:
-          \$17  = 21'h1fdddf;
+          \$17  = 21'h000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$18  = 21'h000000;
-    casez (nf7)
-      2'h0:
-          \$18  = 21'h1fbabf;
-      2'h1:
-          \$18  = 21'h1fa2cd;
-      2'h2:
-          \$18  = 21'h000000;
-    endcase
+    \$78  = 1'h1;
+    if (rst) begin
+      \$78  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = nf_t;
+    \$79  = tile;
     if (issue) begin
-      \$79  = nf_t_ahead;
+      \$79  = \$1 ;
     end
     if (rst) begin
-      \$79  = 2'h0;
+      \$79  = 9'h0c0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = nf_t_ahead;
+    \$80  = tile_plus1;
     if (issue) begin
-      \$80  = \$1 ;
+      \$80  = tile_plus2;
     end
     if (rst) begin
-      \$80  = 2'h0;
+      \$80  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = sf_t;
+    \$81  = tile_plus2;
     if (issue) begin
-      \$81  = sf_t_ahead;
+      \$81  = \$4 [4:0];
     end
     if (rst) begin
-      \$81  = 4'h0;
+      \$81  = 5'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = sf_t_ahead;
+    \$82  = t;
     if (issue) begin
-      \$82  = \$2 ;
+      \$82  = \$7 [4:0];
     end
     if (rst) begin
-      \$82  = 4'h1;
+      \$82  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = reads_input_t;
-    if (issue) begin
-      \$83  = reads_input_t_ahead;
-    end
+    \$83  = i__payload;
     if (rst) begin
-      \$83  = 1'h1;
+      \$83  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = reads_input_t_ahead;
-    if (issue) begin
-      \$84  = \$3 ;
-    end
+    \$84  = tile[6];
     if (rst) begin
-      \$84  = 1'h1;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = first_t;
-    if (issue) begin
-      \$85  = first_t_ahead;
-    end
+    \$85  = issue;
     if (rst) begin
-      \$85  = 1'h1;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = first_t_ahead;
-    if (issue) begin
-      \$86  = \$4 ;
-    end
+    \$86  = tile[7];
     if (rst) begin
       \$86  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = last_t;
-    if (issue) begin
-      \$87  = last_t_ahead;
-    end
+    \$87  = tile[8];
     if (rst) begin
       \$87  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = last_t_ahead;
-    if (issue) begin
-      \$88  = \$5 ;
-    end
+    \$88  = tile[1:0];
     if (rst) begin
-      \$88  = 1'h0;
+      \$88  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = t;
-    if (issue) begin
-      \$89  = \$8 [4:0];
-    end
+    \$89  = from_input;
     if (rst) begin
-      \$89  = 5'h00;
+      \$89  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = i__payload;
+    \$90  = x_reg;
     if (rst) begin
       \$90  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = reads_input_t;
+    \$91  = rport__data;
     if (rst) begin
-      \$91  = 1'h0;
+      \$91  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = issue;
+    \$92  = \$8 ;
     if (rst) begin
-      \$92  = 1'h0;
+      \$92  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = first_t;
+    \$93  = t;
     if (rst) begin
-      \$93  = 1'h0;
+      \$93  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = last_t;
+    \$94  = t1;
     if (rst) begin
-      \$94  = 1'h0;
+      \$94  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = nf_t;
+    \$95  = \port__data$29 ;
     if (rst) begin
-      \$95  = 2'h0;
+      \$95  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = from_input;
+    \$96  = x_mid;
     if (rst) begin
-      \$96  = 1'h0;
+      \$96  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = x_reg;
+    \$97  = \$9 ;
     if (rst) begin
-      \$97  = 8'h00;
+      \$97  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = rport__data;
+    \$98  = rom0_read[7:0];
     if (rst) begin
       \$98  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = \$9 ;
+    \$99  = \$10 ;
     if (rst) begin
-      \$99  = 8'h00;
+      \$99  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = t;
+    \$100  = rom0_read[15:8];
     if (rst) begin
-      \$100  = 5'h00;
+      \$100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = t1;
+    \$101  = \$11 ;
     if (rst) begin
-      \$101  = 5'h00;
+      \$101  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = port__data;
+    \$102  = rom0_read[23:16];
     if (rst) begin
-      \$102  = 24'h000000;
+      \$102  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = x_mid;
+    \$103  = \$12 ;
     if (rst) begin
-      \$103  = 8'h00;
+      \$103  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = \$10 ;
+    \$104  = \$13 ;
     if (rst) begin
-      \$104  = 9'h000;
+      \$104  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = rom0_read[7:0];
+    \$105  = \$14 ;
     if (rst) begin
-      \$105  = 8'h00;
+      \$105  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = \$11 ;
+    \$106  = prod0_0;
     if (rst) begin
-      \$106  = 9'h000;
+      \$106  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = rom0_read[15:8];
+    \$107  = prod1_0;
     if (rst) begin
-      \$107  = 8'h00;
+      \$107  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = \$12 ;
+    \$108  = prod2_0;
     if (rst) begin
-      \$108  = 9'h000;
+      \$108  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = rom0_read[23:16];
+    \$109  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$109  = 8'h00;
+      \$109  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = \$13 ;
+    \$110  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
     if (rst) begin
-      \$110  = 17'h00000;
+      \$110  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = \$14 ;
+    \$111  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
     if (rst) begin
-      \$111  = 17'h00000;
+      \$111  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = \$15 ;
+    \$112  = v1;
     if (rst) begin
-      \$112  = 17'h00000;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = prod0_0;
+    \$113  = first1;
     if (rst) begin
-      \$113  = 17'h00000;
+      \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = prod1_0;
+    \$114  = last1;
     if (rst) begin
-      \$114  = 17'h00000;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = prod2_0;
+    \$115  = nf1;
     if (rst) begin
-      \$115  = 17'h00000;
+      \$115  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$116  = v2;
     if (rst) begin
-      \$116  = 21'h000000;
+      \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = { prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r[16], prod1_0_r };
+    \$117  = first2;
     if (rst) begin
-      \$117  = 21'h000000;
+      \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = { prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r[16], prod2_0_r };
+    \$118  = last2;
     if (rst) begin
-      \$118  = 21'h000000;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = v1;
+    \$119  = nf2;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = first1;
+    \$120  = v3;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = last1;
+    \$121  = first3;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = nf1;
+    \$122  = last3;
     if (rst) begin
-      \$122  = 2'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = v2;
+    \$123  = nf3;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = first2;
+    \$124  = v4;
     if (rst) begin
       \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = last2;
+    \$125  = first4;
     if (rst) begin
       \$125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = nf2;
+    \$126  = last4;
     if (rst) begin
-      \$126  = 2'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = v3;
+    \$127  = nf4;
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first3;
+    \$128  = v5;
     if (rst) begin
       \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = last3;
+    \$129  = first5;
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = nf3;
+    \$130  = last5;
     if (rst) begin
-      \$130  = 2'h0;
+      \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = v4;
+    \$131  = nf5;
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = first4;
+    \$132  = v6;
     if (rst) begin
       \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = last4;
+    \$133  = first6;
     if (rst) begin
       \$133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = nf4;
+    \$134  = last6;
     if (rst) begin
-      \$134  = 2'h0;
+      \$134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = v5;
+    \$135  = nf6;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = first5;
+    \$136  = v7;
     if (rst) begin
       \$136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = last5;
+    \$137  = first7;
     if (rst) begin
       \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = nf5;
+    \$138  = last7;
     if (rst) begin
-      \$138  = 2'h0;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = v6;
+    \$139  = nf7;
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = first6;
+    \$140  = v7;
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = last6;
+    \$141  = first7;
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = nf6;
+    \$142  = last7;
     if (rst) begin
-      \$142  = 2'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = v7;
+    \$143  = nf7;
     if (rst) begin
-      \$143  = 1'h0;
+      \$143  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = first7;
+    \$144  = \$15 ;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = last7;
-    if (rst) begin
-      \$145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = nf7;
-    if (rst) begin
-      \$146  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = v7;
-    if (rst) begin
-      \$147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = first7;
-    if (rst) begin
-      \$148  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = last7;
-    if (rst) begin
-      \$149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = nf7;
-    if (rst) begin
-      \$150  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \$16 ;
-    if (rst) begin
-      \$151  = 21'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = acc0;
+    \$145  = acc0;
     if (v8_0) begin
-      \$152  = \$70 [20:0];
+      \$145  = \$69 [20:0];
     end
     if (rst) begin
-      \$152  = 21'h000000;
+      \$145  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = \$17 ;
+    \$146  = \$16 ;
     if (rst) begin
-      \$153  = 21'h000000;
+      \$146  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = acc1;
+    \$147  = acc1;
     if (v8_0) begin
-      \$154  = \$72 [20:0];
+      \$147  = \$71 [20:0];
     end
     if (rst) begin
-      \$154  = 21'h000000;
+      \$147  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \$18 ;
+    \$148  = \$17 ;
     if (rst) begin
-      \$155  = 21'h000000;
+      \$148  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = acc2;
+    \$149  = acc2;
     if (v8_0) begin
-      \$156  = \$74 [20:0];
+      \$149  = \$73 [20:0];
     end
     if (rst) begin
-      \$156  = 21'h000000;
+      \$149  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = \$19 ;
+    \$150  = \$18 ;
     if (rst) begin
-      \$157  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = \$78 [3:0];
+    \$151  = \$77 [3:0];
     if (rst) begin
-      \$158  = 4'h0;
+      \$151  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = \$26 ;
+    \$152  = \$25 ;
     if (rst) begin
-      \$159  = 1'h1;
+      \$152  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = q_wptr;
-    if (\$33 ) begin
-      \$160  = \$36 [3:0];
+    \$153  = q_wptr;
+    if (\$32 ) begin
+      \$153  = \$35 [3:0];
     end
     if (rst) begin
-      \$160  = 4'h0;
+      \$153  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = q_rptr;
-    if (\$40 ) begin
-      \$161  = \$43 [3:0];
+    \$154  = q_rptr;
+    if (\$39 ) begin
+      \$154  = \$42 [3:0];
     end
     if (rst) begin
-      \$161  = 4'h0;
+      \$154  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \$56 [3:0];
+    \$155  = \$55 [3:0];
     if (rst) begin
-      \$162  = 4'h0;
+      \$155  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = o__valid;
-    if (\$58 ) begin
-      \$163  = \$60 ;
+    \$156  = o__valid;
+    if (\$57 ) begin
+      \$156  = \$59 ;
     end
     if (rst) begin
-      \$163  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = o__payload;
-    if (\$58 ) begin
-      \$164  = \$62 ;
+    \$157  = o__payload;
+    if (\$57 ) begin
+      \$157  = \$61 ;
     end
     if (rst) begin
-      \$164  = 63'h0000000000000000;
+      \$157  = 63'h0000000000000000;
     end
   end
-  assign acc0_next = \$70 [20:0];
-  assign acc1_next = \$72 [20:0];
-  assign acc2_next = \$74 [20:0];
-  assign q_owed_next = \$78 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$69 [20:0];
+  assign acc1_next = \$71 [20:0];
+  assign acc2_next = \$73 [20:0];
+  assign q_owed_next = \$77 [3:0];
+  assign \$signature__addr  = tile[5:2];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$106  = deliver;
-  assign \$signature__addr$107  = q_wptr;
-  assign \$signature__data$108  = q_in;
-  assign \rport__addr$109  = q_rptr;
+  assign rport__addr = tile[5:2];
+  assign \port__addr$101  = rom0_addr;
+  assign \$signature__en$102  = deliver;
+  assign \$signature__addr$103  = q_wptr;
+  assign \$signature__data$104  = q_in;
+  assign \rport__addr$105  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload[20:0];
   assign \o__payload[1]  = o__payload[41:21];
@@ -10206,67 +9858,67 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg \$1 ;
+  wire [7:0] \$1 ;
   wire [8:0] \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  wire [4:0] \$102 ;
+  wire [4:0] \$101 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [5:0] \$107 ;
+  wire [5:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [8:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire [95:0] \$113 ;
+  wire [95:0] \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [23:0] \$119 ;
   wire [8:0] \$12 ;
-  wire [23:0] \$120 ;
-  wire [24:0] \$121 ;
-  wire [23:0] \$122 ;
-  wire [24:0] \$123 ;
-  wire [23:0] \$124 ;
-  wire [24:0] \$125 ;
-  wire [23:0] \$126 ;
-  wire [24:0] \$127 ;
-  wire \$128 ;
-  wire [4:0] \$129 ;
+  wire [24:0] \$120 ;
+  wire [23:0] \$121 ;
+  wire [24:0] \$122 ;
+  wire [23:0] \$123 ;
+  wire [24:0] \$124 ;
+  wire [23:0] \$125 ;
+  wire [24:0] \$126 ;
+  wire \$127 ;
+  wire [4:0] \$128 ;
+  wire \$129 ;
   wire [8:0] \$13 ;
-  wire \$130 ;
-  wire [5:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg [3:0] \$134 ;
-  reg [3:0] \$135 ;
-  reg \$136 ;
+  wire [5:0] \$130 ;
+  reg \$131 ;
+  reg [7:0] \$132 ;
+  reg [4:0] \$133 ;
+  reg [4:0] \$134 ;
+  reg [4:0] \$135 ;
+  reg [39:0] \$136 ;
   reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire [8:0] \$14 ;
   reg \$140 ;
   reg \$141 ;
-  reg [4:0] \$142 ;
+  reg \$142 ;
   reg [39:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg \$147 ;
-  reg \$148 ;
-  reg \$149 ;
+  reg [39:0] \$144 ;
+  reg [39:0] \$145 ;
+  reg [4:0] \$146 ;
+  reg [4:0] \$147 ;
+  reg [63:0] \$148 ;
+  reg [7:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [39:0] \$150 ;
-  reg [39:0] \$151 ;
-  reg [39:0] \$152 ;
-  reg [4:0] \$153 ;
+  reg [7:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [7:0] \$152 ;
+  reg [7:0] \$153 ;
   reg [4:0] \$154 ;
   reg [63:0] \$155 ;
   reg [7:0] \$156 ;
@@ -10276,64 +9928,64 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [8:0] \$16 ;
   reg [7:0] \$160 ;
   reg [4:0] \$161 ;
-  reg [63:0] \$162 ;
+  reg [31:0] \$162 ;
   reg [7:0] \$163 ;
   reg [7:0] \$164 ;
   reg [7:0] \$165 ;
   reg [7:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [4:0] \$168 ;
-  reg [31:0] \$169 ;
+  reg [8:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [8:0] \$169 ;
   wire [8:0] \$17 ;
   reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
+  reg [8:0] \$171 ;
   reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [8:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [8:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [8:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [8:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [8:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [8:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [8:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [8:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [8:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [8:0] \$198 ;
-  reg [7:0] \$199 ;
-  reg [3:0] \$2 ;
+  reg [7:0] \$190 ;
+  reg [8:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [8:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [8:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [8:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [8:0] \$199 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  reg [8:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [8:0] \$202 ;
-  reg [7:0] \$203 ;
-  reg [8:0] \$204 ;
-  reg [7:0] \$205 ;
-  reg [8:0] \$206 ;
-  reg [7:0] \$207 ;
-  reg [8:0] \$208 ;
-  reg [7:0] \$209 ;
+  reg [7:0] \$200 ;
+  reg [8:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [8:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [8:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [16:0] \$208 ;
+  reg [16:0] \$209 ;
   wire [8:0] \$21 ;
-  reg [8:0] \$210 ;
-  reg [7:0] \$211 ;
-  reg [8:0] \$212 ;
-  reg [7:0] \$213 ;
+  reg [16:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
   reg [16:0] \$214 ;
   reg [16:0] \$215 ;
   reg [16:0] \$216 ;
@@ -10370,27 +10022,27 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$244 ;
   reg [16:0] \$245 ;
   reg [16:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg [23:0] \$247 ;
+  reg [23:0] \$248 ;
+  reg [23:0] \$249 ;
   wire [8:0] \$25 ;
-  reg [16:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg [16:0] \$252 ;
-  reg [16:0] \$253 ;
+  reg [23:0] \$250 ;
+  reg [23:0] \$251 ;
+  reg [23:0] \$252 ;
+  reg [23:0] \$253 ;
   reg [23:0] \$254 ;
   reg [23:0] \$255 ;
   reg [23:0] \$256 ;
   reg [23:0] \$257 ;
   reg [23:0] \$258 ;
-  reg [23:0] \$259 ;
+  reg \$259 ;
   wire [8:0] \$26 ;
-  reg [23:0] \$260 ;
-  reg [23:0] \$261 ;
-  reg [23:0] \$262 ;
-  reg [23:0] \$263 ;
-  reg [23:0] \$264 ;
-  reg [23:0] \$265 ;
+  reg \$260 ;
+  reg \$261 ;
+  reg \$262 ;
+  reg \$263 ;
+  reg \$264 ;
+  reg \$265 ;
   reg \$266 ;
   reg \$267 ;
   reg \$268 ;
@@ -10417,38 +10069,31 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg \$287 ;
   reg \$288 ;
   reg \$289 ;
-  wire [8:0] \$29 ;
+  wire [16:0] \$29 ;
   reg \$290 ;
   reg \$291 ;
   reg \$292 ;
   reg \$293 ;
   reg \$294 ;
-  reg \$295 ;
-  reg \$296 ;
-  reg \$297 ;
-  reg \$298 ;
-  reg \$299 ;
-  reg \$3 ;
+  reg [23:0] \$295 ;
+  reg [23:0] \$296 ;
+  reg [23:0] \$297 ;
+  reg [23:0] \$298 ;
+  reg [23:0] \$299 ;
+  wire [5:0] \$3 ;
   wire [16:0] \$30 ;
-  reg \$300 ;
-  reg \$301 ;
+  reg [23:0] \$300 ;
+  reg [23:0] \$301 ;
   reg [23:0] \$302 ;
-  reg [23:0] \$303 ;
-  reg [23:0] \$304 ;
-  reg [23:0] \$305 ;
-  reg [23:0] \$306 ;
-  reg [23:0] \$307 ;
-  reg [23:0] \$308 ;
-  reg [23:0] \$309 ;
+  reg \$303 ;
+  reg [3:0] \$304 ;
+  reg \$305 ;
+  reg [3:0] \$306 ;
+  reg [3:0] \$307 ;
+  reg [3:0] \$308 ;
+  reg \$309 ;
   wire [16:0] \$31 ;
-  reg \$310 ;
-  reg [3:0] \$311 ;
-  reg \$312 ;
-  reg [3:0] \$313 ;
-  reg [3:0] \$314 ;
-  reg [3:0] \$315 ;
-  reg \$316 ;
-  reg [95:0] \$317 ;
+  reg [95:0] \$310 ;
   wire [16:0] \$32 ;
   wire [16:0] \$33 ;
   wire [16:0] \$34 ;
@@ -10457,7 +10102,7 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$37 ;
   wire [16:0] \$38 ;
   wire [16:0] \$39 ;
-  reg \$4 ;
+  wire [5:0] \$4 ;
   wire [16:0] \$40 ;
   wire [16:0] \$41 ;
   wire [16:0] \$42 ;
@@ -10467,29 +10112,29 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$46 ;
   wire [16:0] \$47 ;
   wire [16:0] \$48 ;
-  wire [16:0] \$49 ;
-  reg \$5 ;
+  wire [17:0] \$49 ;
+  wire \$5 ;
   wire [17:0] \$50 ;
-  wire [17:0] \$51 ;
-  wire [18:0] \$52 ;
-  wire [24:0] \$53 ;
+  wire [18:0] \$51 ;
+  wire [24:0] \$52 ;
+  wire [17:0] \$53 ;
   wire [17:0] \$54 ;
-  wire [17:0] \$55 ;
-  wire [18:0] \$56 ;
-  wire [24:0] \$57 ;
+  wire [18:0] \$55 ;
+  wire [24:0] \$56 ;
+  wire [17:0] \$57 ;
   wire [17:0] \$58 ;
-  wire [17:0] \$59 ;
-  wire \$6 ;
-  wire [18:0] \$60 ;
-  wire [24:0] \$61 ;
+  wire [18:0] \$59 ;
+  wire [5:0] \$6 ;
+  wire [24:0] \$60 ;
+  wire [17:0] \$61 ;
   wire [17:0] \$62 ;
-  wire [17:0] \$63 ;
-  wire [18:0] \$64 ;
-  wire [24:0] \$65 ;
+  wire [18:0] \$63 ;
+  wire [24:0] \$64 ;
+  reg [23:0] \$65 ;
   reg [23:0] \$66 ;
   reg [23:0] \$67 ;
   reg [23:0] \$68 ;
-  reg [23:0] \$69 ;
+  wire \$69 ;
   wire [5:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -10501,37 +10146,36 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [5:0] \$8 ;
+  wire [39:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [4:0] \$85 ;
   wire [4:0] \$86 ;
-  wire [4:0] \$87 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [39:0] \$9 ;
+  wire [8:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [4:0] \$92 ;
   wire [4:0] \$93 ;
-  wire [4:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$212 ;
+  wire [3:0] \$signature__addr$208 ;
   wire [39:0] \$signature__data ;
-  wire [95:0] \$signature__data$213 ;
+  wire [95:0] \$signature__data$209 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$211 ;
+  wire \$signature__en$207 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -10558,8 +10202,6 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first9 = 1'h0;
   (* keep = 32'd1 *)
   reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [39:0] i__payload;
@@ -10586,8 +10228,6 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg nf1 = 1'h0;
   reg nf2 = 1'h0;
   reg nf3 = 1'h0;
@@ -10599,8 +10239,6 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg nf9 = 1'h0;
   (* keep = 32'd1 *)
   reg nf9_0 = 1'h0;
-  reg nf_t = 1'h0;
-  reg nf_t_ahead = 1'h0;
   output [95:0] o__payload;
   reg [95:0] o__payload = 96'h000000000000000000000000;
   wire [23:0] \o__payload[0] ;
@@ -10611,18 +10249,20 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$209 ;
+  wire [4:0] \port__addr$204 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$210 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$42 ;
-  wire [31:0] \port__data$50 ;
+  wire [4:0] \port__addr$205 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$206 ;
+  wire [7:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$37 ;
+  wire [31:0] \port__data$45 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -10674,8 +10314,6 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -10685,16 +10323,13 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [4:0] rom2_addr = 5'h00;
   reg [31:0] rom2_read = 32'd0;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$214 ;
+  wire [3:0] \rport__addr$210 ;
   wire [39:0] rport__data;
-  wire [95:0] \rport__data$203 ;
+  wire [95:0] \rport__data$198 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
@@ -10709,6 +10344,10 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [23:0] sum3_s1_0 = 24'h000000;
   reg [4:0] t = 5'h00;
   reg [4:0] t1 = 5'h00;
+  reg [7:0] tile = 8'h60;
+  reg [4:0] tile_plus1 = 5'h01;
+  reg [4:0] tile_plus2 = 5'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -10831,11 +10470,11 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[4:1]] <= i__payload;
   end
   reg [39:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[4:1]];
   end
   assign rport__data = _0_;
   reg [95:0] queue [10:0];
@@ -10856,7 +10495,7 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$203  = queue[q_rptr];
+  assign \rport__data$198  = queue[q_rptr];
   reg [63:0] rom0 [29:0];
   initial begin
     rom0[0] = 64'hd9f920c91fc01503;
@@ -10894,7 +10533,7 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [29:0];
   initial begin
     rom1[0] = 64'hf20e0be7e79642d5;
@@ -10932,7 +10571,7 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$42  = _2_;
+  assign \port__data$37  = _2_;
   reg [31:0] rom2 [29:0];
   initial begin
     rom2[0] = 32'd638584049;
@@ -10970,832 +10609,543 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$50  = _3_;
-  assign \$6  = t == 5'h1d;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_0) - $signed(8'h80);
-  assign \$16  = $signed(x0_1) - $signed(8'h80);
-  assign \$17  = $signed(x0_2) - $signed(8'h80);
-  assign \$18  = $signed(x1_3) - $signed(8'h80);
-  assign \$19  = $signed(x1_4) - $signed(8'h80);
-  assign \$20  = $signed(x1_0) - $signed(8'h80);
-  assign \$21  = $signed(x1_1) - $signed(8'h80);
-  assign \$22  = $signed(x1_2) - $signed(8'h80);
-  assign \$23  = $signed(x1_3) - $signed(8'h80);
-  assign \$24  = $signed(x1_4) - $signed(8'h80);
-  assign \$25  = $signed(x1_0) - $signed(8'h80);
-  assign \$26  = $signed(x2_1) - $signed(8'h80);
-  assign \$27  = $signed(x2_2) - $signed(8'h80);
-  assign \$28  = $signed(x2_3) - $signed(8'h80);
-  assign \$29  = $signed(x2_4) - $signed(8'h80);
-  assign \$30  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$31  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$32  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$33  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$34  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$35  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$36  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$37  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$38  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$39  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$40  = $signed(xoff2_0) * $signed(w2_0);
-  assign \$41  = $signed(xoff2_1) * $signed(w2_1);
-  assign \$42  = $signed(xoff2_2) * $signed(w2_2);
-  assign \$43  = $signed(xoff2_3) * $signed(w2_3);
-  assign \$44  = $signed(xoff2_4) * $signed(w2_4);
-  assign \$45  = $signed(xoff3_0) * $signed(w3_0);
-  assign \$46  = $signed(xoff3_1) * $signed(w3_1);
-  assign \$47  = $signed(xoff3_2) * $signed(w3_2);
-  assign \$48  = $signed(xoff3_3) * $signed(w3_3);
-  assign \$49  = $signed(xoff3_4) * $signed(w3_4);
-  assign \$50  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$51  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$52  = $signed(\$50 ) + $signed(\$51 );
-  assign \$53  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$54  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$55  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$56  = $signed(\$54 ) + $signed(\$55 );
-  assign \$57  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$58  = $signed(prod2_0_r) + $signed(prod2_1_r);
-  assign \$59  = $signed(prod2_2_r) + $signed(prod2_3_r);
-  assign \$60  = $signed(\$58 ) + $signed(\$59 );
-  assign \$61  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
-  assign \$62  = $signed(prod3_0_r) + $signed(prod3_1_r);
-  assign \$63  = $signed(prod3_2_r) + $signed(prod3_3_r);
-  assign \$64  = $signed(\$62 ) + $signed(\$63 );
-  assign \$65  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
-  assign \$70  = v9 & last9;
-  assign \$71  = issue & last_t;
-  assign \$72  = o__valid & o__ready;
-  assign \$73  = q_owed < 4'hb;
-  assign \$74  = \$72  ? q_room : \$73 ;
-  assign \$75  = o__valid & o__ready;
-  assign \$76  = \$75  | q_room;
-  assign \$77  = \$71  ? \$74  : \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$79  & \$81 ;
-  assign \$83  = ~ \$82 ;
-  assign \$84  = deliver & \$83 ;
-  assign \$85  = q_wptr == 4'ha;
-  assign \$86  = q_wptr + 1'h1;
-  assign \$87  = \$85  ? 5'h00 : \$86 ;
-  assign \$88  = ~ o__valid;
-  assign \$89  = \$88  | o__ready;
-  assign \$90  = | q_stored;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = q_rptr == 4'ha;
-  assign \$93  = q_rptr + 1'h1;
-  assign \$94  = \$92  ? 5'h00 : \$93 ;
-  assign \$95  = ~ o__valid;
-  assign \$96  = \$95  | o__ready;
-  assign \$97  = | q_stored;
-  assign \$98  = ~ \$97 ;
-  assign \$99  = \$96  & \$98 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = deliver & \$100 ;
-  assign \$102  = q_stored + \$101 ;
-  assign \$103  = ~ o__valid;
-  assign \$104  = \$103  | o__ready;
-  assign \$105  = | q_stored;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = \$102  - \$106 ;
-  assign \$108  = ~ o__valid;
-  assign \$109  = \$108  | o__ready;
-  assign \$110  = | q_stored;
-  assign \$111  = \$110  | deliver;
-  assign \$112  = | q_stored;
-  assign \$113  = \$112  ? \rport__data$203  : q_in;
-  assign \$114  = ~ last_t;
-  assign \$115  = q_room | \$114 ;
-  assign i__ready = \$115  & reads_input_t;
-  assign \$116  = ~ last_t;
-  assign \$117  = q_room | \$116 ;
-  assign \$118  = ~ reads_input_t;
-  assign \$119  = i__valid | \$118 ;
-  assign issue = \$117  & \$119 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$120  = first9_0 ? bias0 : acc0;
-  assign \$121  = $signed(\$120 ) + $signed(sum0_s1_0);
-  assign \$122  = first9_0 ? bias1 : acc1;
-  assign \$123  = $signed(\$122 ) + $signed(sum1_s1_0);
-  assign \$124  = first9_0 ? bias2 : acc2;
-  assign \$125  = $signed(\$124 ) + $signed(sum2_s1_0);
-  assign \$126  = first9_0 ? bias3 : acc3;
-  assign \$127  = $signed(\$126 ) + $signed(sum3_s1_0);
-  assign \$128  = issue & last_t;
-  assign \$129  = q_owed + \$128 ;
-  assign \$130  = o__valid & o__ready;
-  assign \$131  = \$129  - \$130 ;
-  always @(posedge clk)
-    nf_t <= \$132 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$133 ;
-  always @(posedge clk)
-    sf_t <= \$134 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$135 ;
-  always @(posedge clk)
-    reads_input_t <= \$136 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$137 ;
-  always @(posedge clk)
-    first_t <= \$138 ;
-  always @(posedge clk)
-    first_t_ahead <= \$139 ;
-  always @(posedge clk)
-    last_t <= \$140 ;
-  always @(posedge clk)
-    last_t_ahead <= \$141 ;
-  always @(posedge clk)
-    t <= \$142 ;
-  always @(posedge clk)
-    x_reg <= \$143 ;
-  always @(posedge clk)
-    from_input <= \$144 ;
-  always @(posedge clk)
-    v1 <= \$145 ;
-  always @(posedge clk)
-    first1 <= \$146 ;
-  always @(posedge clk)
-    last1 <= \$147 ;
-  always @(posedge clk)
-    nf1 <= \$148 ;
-  always @(posedge clk)
-    from_input2 <= \$149 ;
-  always @(posedge clk)
-    x_reg2 <= \$150 ;
-  always @(posedge clk)
-    inbuf_read <= \$151 ;
-  always @(posedge clk)
-    x_mid <= \$152 ;
-  always @(posedge clk)
-    t1 <= \$153 ;
-  always @(posedge clk)
-    rom0_addr <= \$154 ;
-  always @(posedge clk)
-    rom0_read <= \$155 ;
-  always @(posedge clk)
-    x0_0 <= \$156 ;
-  always @(posedge clk)
-    x0_1 <= \$157 ;
-  always @(posedge clk)
-    x0_2 <= \$158 ;
-  always @(posedge clk)
-    x0_3 <= \$159 ;
-  always @(posedge clk)
-    x0_4 <= \$160 ;
-  always @(posedge clk)
-    rom1_addr <= \$161 ;
-  always @(posedge clk)
-    rom1_read <= \$162 ;
-  always @(posedge clk)
-    x1_0 <= \$163 ;
-  always @(posedge clk)
-    x1_1 <= \$164 ;
-  always @(posedge clk)
-    x1_2 <= \$165 ;
-  always @(posedge clk)
-    x1_3 <= \$166 ;
-  always @(posedge clk)
-    x1_4 <= \$167 ;
-  always @(posedge clk)
-    rom2_addr <= \$168 ;
-  always @(posedge clk)
-    rom2_read <= \$169 ;
-  always @(posedge clk)
-    x2_1 <= \$170 ;
-  always @(posedge clk)
-    x2_2 <= \$171 ;
-  always @(posedge clk)
-    x2_3 <= \$172 ;
-  always @(posedge clk)
-    x2_4 <= \$173 ;
-  always @(posedge clk)
-    xoff0_0 <= \$174 ;
-  always @(posedge clk)
-    w0_0 <= \$175 ;
-  always @(posedge clk)
-    xoff0_1 <= \$176 ;
-  always @(posedge clk)
-    w0_1 <= \$177 ;
-  always @(posedge clk)
-    xoff0_2 <= \$178 ;
-  always @(posedge clk)
-    w0_2 <= \$179 ;
-  always @(posedge clk)
-    xoff0_3 <= \$180 ;
-  always @(posedge clk)
-    w0_3 <= \$181 ;
-  always @(posedge clk)
-    xoff0_4 <= \$182 ;
-  always @(posedge clk)
-    w0_4 <= \$183 ;
-  always @(posedge clk)
-    xoff1_0 <= \$184 ;
-  always @(posedge clk)
-    w1_0 <= \$185 ;
-  always @(posedge clk)
-    xoff1_1 <= \$186 ;
-  always @(posedge clk)
-    w1_1 <= \$187 ;
-  always @(posedge clk)
-    xoff1_2 <= \$188 ;
-  always @(posedge clk)
-    w1_2 <= \$189 ;
-  always @(posedge clk)
-    xoff1_3 <= \$190 ;
-  always @(posedge clk)
-    w1_3 <= \$191 ;
-  always @(posedge clk)
-    xoff1_4 <= \$192 ;
-  always @(posedge clk)
-    w1_4 <= \$193 ;
-  always @(posedge clk)
-    xoff2_0 <= \$194 ;
-  always @(posedge clk)
-    w2_0 <= \$195 ;
-  always @(posedge clk)
-    xoff2_1 <= \$196 ;
-  always @(posedge clk)
-    w2_1 <= \$197 ;
-  always @(posedge clk)
-    xoff2_2 <= \$198 ;
-  always @(posedge clk)
-    w2_2 <= \$199 ;
-  always @(posedge clk)
-    xoff2_3 <= \$200 ;
-  always @(posedge clk)
-    w2_3 <= \$201 ;
-  always @(posedge clk)
-    xoff2_4 <= \$202 ;
-  always @(posedge clk)
-    w2_4 <= \$203 ;
-  always @(posedge clk)
-    xoff3_0 <= \$204 ;
-  always @(posedge clk)
-    w3_0 <= \$205 ;
-  always @(posedge clk)
-    xoff3_1 <= \$206 ;
-  always @(posedge clk)
-    w3_1 <= \$207 ;
-  always @(posedge clk)
-    xoff3_2 <= \$208 ;
-  always @(posedge clk)
-    w3_2 <= \$209 ;
-  always @(posedge clk)
-    xoff3_3 <= \$210 ;
-  always @(posedge clk)
-    w3_3 <= \$211 ;
-  always @(posedge clk)
-    xoff3_4 <= \$212 ;
-  always @(posedge clk)
-    w3_4 <= \$213 ;
-  always @(posedge clk)
-    prod0_0 <= \$214 ;
-  always @(posedge clk)
-    prod0_1 <= \$215 ;
-  always @(posedge clk)
-    prod0_2 <= \$216 ;
-  always @(posedge clk)
-    prod0_3 <= \$217 ;
-  always @(posedge clk)
-    prod0_4 <= \$218 ;
-  always @(posedge clk)
-    prod1_0 <= \$219 ;
-  always @(posedge clk)
-    prod1_1 <= \$220 ;
-  always @(posedge clk)
-    prod1_2 <= \$221 ;
-  always @(posedge clk)
-    prod1_3 <= \$222 ;
-  always @(posedge clk)
-    prod1_4 <= \$223 ;
-  always @(posedge clk)
-    prod2_0 <= \$224 ;
-  always @(posedge clk)
-    prod2_1 <= \$225 ;
-  always @(posedge clk)
-    prod2_2 <= \$226 ;
-  always @(posedge clk)
-    prod2_3 <= \$227 ;
-  always @(posedge clk)
-    prod2_4 <= \$228 ;
-  always @(posedge clk)
-    prod3_0 <= \$229 ;
-  always @(posedge clk)
-    prod3_1 <= \$230 ;
-  always @(posedge clk)
-    prod3_2 <= \$231 ;
-  always @(posedge clk)
-    prod3_3 <= \$232 ;
-  always @(posedge clk)
-    prod3_4 <= \$233 ;
-  always @(posedge clk)
-    prod0_0_r <= \$234 ;
-  always @(posedge clk)
-    prod0_1_r <= \$235 ;
-  always @(posedge clk)
-    prod0_2_r <= \$236 ;
-  always @(posedge clk)
-    prod0_3_r <= \$237 ;
-  always @(posedge clk)
-    prod0_4_r <= \$238 ;
-  always @(posedge clk)
-    prod1_0_r <= \$239 ;
-  always @(posedge clk)
-    prod1_1_r <= \$240 ;
-  always @(posedge clk)
-    prod1_2_r <= \$241 ;
-  always @(posedge clk)
-    prod1_3_r <= \$242 ;
-  always @(posedge clk)
-    prod1_4_r <= \$243 ;
-  always @(posedge clk)
-    prod2_0_r <= \$244 ;
-  always @(posedge clk)
-    prod2_1_r <= \$245 ;
-  always @(posedge clk)
-    prod2_2_r <= \$246 ;
-  always @(posedge clk)
-    prod2_3_r <= \$247 ;
-  always @(posedge clk)
-    prod2_4_r <= \$248 ;
-  always @(posedge clk)
-    prod3_0_r <= \$249 ;
-  always @(posedge clk)
-    prod3_1_r <= \$250 ;
-  always @(posedge clk)
-    prod3_2_r <= \$251 ;
-  always @(posedge clk)
-    prod3_3_r <= \$252 ;
-  always @(posedge clk)
-    prod3_4_r <= \$253 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$254 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$255 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$256 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$257 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$258 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$259 ;
-  always @(posedge clk)
-    sum2_s0_0 <= \$260 ;
-  always @(posedge clk)
-    sum2_s0_1 <= \$261 ;
-  always @(posedge clk)
-    sum2_s1_0 <= \$262 ;
-  always @(posedge clk)
-    sum3_s0_0 <= \$263 ;
-  always @(posedge clk)
-    sum3_s0_1 <= \$264 ;
-  always @(posedge clk)
-    sum3_s1_0 <= \$265 ;
-  always @(posedge clk)
-    v2 <= \$266 ;
-  always @(posedge clk)
-    first2 <= \$267 ;
-  always @(posedge clk)
-    last2 <= \$268 ;
-  always @(posedge clk)
-    nf2 <= \$269 ;
-  always @(posedge clk)
-    v3 <= \$270 ;
-  always @(posedge clk)
-    first3 <= \$271 ;
-  always @(posedge clk)
-    last3 <= \$272 ;
-  always @(posedge clk)
-    nf3 <= \$273 ;
-  always @(posedge clk)
-    v4 <= \$274 ;
-  always @(posedge clk)
-    first4 <= \$275 ;
-  always @(posedge clk)
-    last4 <= \$276 ;
-  always @(posedge clk)
-    nf4 <= \$277 ;
-  always @(posedge clk)
-    v5 <= \$278 ;
-  always @(posedge clk)
-    first5 <= \$279 ;
-  always @(posedge clk)
-    last5 <= \$280 ;
-  always @(posedge clk)
-    nf5 <= \$281 ;
-  always @(posedge clk)
-    v6 <= \$282 ;
-  always @(posedge clk)
-    first6 <= \$283 ;
-  always @(posedge clk)
-    last6 <= \$284 ;
-  always @(posedge clk)
-    nf6 <= \$285 ;
-  always @(posedge clk)
-    v7 <= \$286 ;
-  always @(posedge clk)
-    first7 <= \$287 ;
-  always @(posedge clk)
-    last7 <= \$288 ;
-  always @(posedge clk)
-    nf7 <= \$289 ;
-  always @(posedge clk)
-    v8 <= \$290 ;
-  always @(posedge clk)
-    first8 <= \$291 ;
-  always @(posedge clk)
-    last8 <= \$292 ;
-  always @(posedge clk)
-    nf8 <= \$293 ;
-  always @(posedge clk)
-    v9 <= \$294 ;
-  always @(posedge clk)
-    first9 <= \$295 ;
-  always @(posedge clk)
-    last9 <= \$296 ;
-  always @(posedge clk)
-    nf9 <= \$297 ;
-  always @(posedge clk)
-    v9_0 <= \$298 ;
-  always @(posedge clk)
-    first9_0 <= \$299 ;
-  always @(posedge clk)
-    last9_0 <= \$300 ;
-  always @(posedge clk)
-    nf9_0 <= \$301 ;
-  always @(posedge clk)
-    bias0 <= \$302 ;
-  always @(posedge clk)
-    acc0 <= \$303 ;
-  always @(posedge clk)
-    bias1 <= \$304 ;
-  always @(posedge clk)
-    acc1 <= \$305 ;
-  always @(posedge clk)
-    bias2 <= \$306 ;
-  always @(posedge clk)
-    acc2 <= \$307 ;
-  always @(posedge clk)
-    bias3 <= \$308 ;
-  always @(posedge clk)
-    acc3 <= \$309 ;
-  always @(posedge clk)
-    deliver <= \$310 ;
-  always @(posedge clk)
-    q_owed <= \$311 ;
-  always @(posedge clk)
-    q_room <= \$312 ;
-  always @(posedge clk)
-    q_wptr <= \$313 ;
-  always @(posedge clk)
-    q_rptr <= \$314 ;
-  always @(posedge clk)
-    q_stored <= \$315 ;
-  always @(posedge clk)
-    o__valid <= \$316 ;
-  always @(posedge clk)
-    o__payload <= \$317 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 1'h0;
-    casez (t)
-      5'h00:
-          \$1  = 1'h0;
-      5'h01:
-          \$1  = 1'h0;
-      5'h02:
-          \$1  = 1'h0;
-      5'h03:
-          \$1  = 1'h0;
-      5'h04:
-          \$1  = 1'h0;
-      5'h05:
-          \$1  = 1'h0;
-      5'h06:
-          \$1  = 1'h0;
-      5'h07:
-          \$1  = 1'h0;
-      5'h08:
-          \$1  = 1'h0;
-      5'h09:
-          \$1  = 1'h0;
-      5'h0a:
-          \$1  = 1'h0;
-      5'h0b:
-          \$1  = 1'h0;
-      5'h0c:
-          \$1  = 1'h0;
-      5'h0d:
-          \$1  = 1'h1;
-      5'h0e:
-          \$1  = 1'h1;
-      5'h0f:
-          \$1  = 1'h1;
-      5'h10:
-          \$1  = 1'h1;
-      5'h11:
-          \$1  = 1'h1;
-      5'h12:
-          \$1  = 1'h1;
-      5'h13:
-          \$1  = 1'h1;
-      5'h14:
-          \$1  = 1'h1;
-      5'h15:
-          \$1  = 1'h1;
-      5'h16:
-          \$1  = 1'h1;
-      5'h17:
-          \$1  = 1'h1;
-      5'h18:
-          \$1  = 1'h1;
-      5'h19:
-          \$1  = 1'h1;
-      5'h1a:
-          \$1  = 1'h1;
-      5'h1b:
-          \$1  = 1'h1;
-      5'h1c:
-          \$1  = 1'h0;
-      5'h1d:
-          \$1  = 1'h0;
-    endcase
+  assign \port__data$45  = _3_;
+  reg [7:0] schedule [29:0];
+  initial begin
+    schedule[0] = 8'h60;
+    schedule[1] = 8'h22;
+    schedule[2] = 8'h24;
+    schedule[3] = 8'h26;
+    schedule[4] = 8'h28;
+    schedule[5] = 8'h2a;
+    schedule[6] = 8'h2c;
+    schedule[7] = 8'h2e;
+    schedule[8] = 8'h30;
+    schedule[9] = 8'h32;
+    schedule[10] = 8'h34;
+    schedule[11] = 8'h36;
+    schedule[12] = 8'h38;
+    schedule[13] = 8'h3a;
+    schedule[14] = 8'hbc;
+    schedule[15] = 8'h41;
+    schedule[16] = 8'h03;
+    schedule[17] = 8'h05;
+    schedule[18] = 8'h07;
+    schedule[19] = 8'h09;
+    schedule[20] = 8'h0b;
+    schedule[21] = 8'h0d;
+    schedule[22] = 8'h0f;
+    schedule[23] = 8'h11;
+    schedule[24] = 8'h13;
+    schedule[25] = 8'h15;
+    schedule[26] = 8'h17;
+    schedule[27] = 8'h19;
+    schedule[28] = 8'h1b;
+    schedule[29] = 8'h9d;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      5'h00:
-          \$2  = 4'h2;
-      5'h01:
-          \$2  = 4'h3;
-      5'h02:
-          \$2  = 4'h4;
-      5'h03:
-          \$2  = 4'h5;
-      5'h04:
-          \$2  = 4'h6;
-      5'h05:
-          \$2  = 4'h7;
-      5'h06:
-          \$2  = 4'h8;
-      5'h07:
-          \$2  = 4'h9;
-      5'h08:
-          \$2  = 4'ha;
-      5'h09:
-          \$2  = 4'hb;
-      5'h0a:
-          \$2  = 4'hc;
-      5'h0b:
-          \$2  = 4'hd;
-      5'h0c:
-          \$2  = 4'he;
-      5'h0d:
-          \$2  = 4'h0;
-      5'h0e:
-          \$2  = 4'h1;
-      5'h0f:
-          \$2  = 4'h2;
-      5'h10:
-          \$2  = 4'h3;
-      5'h11:
-          \$2  = 4'h4;
-      5'h12:
-          \$2  = 4'h5;
-      5'h13:
-          \$2  = 4'h6;
-      5'h14:
-          \$2  = 4'h7;
-      5'h15:
-          \$2  = 4'h8;
-      5'h16:
-          \$2  = 4'h9;
-      5'h17:
-          \$2  = 4'ha;
-      5'h18:
-          \$2  = 4'hb;
-      5'h19:
-          \$2  = 4'hc;
-      5'h1a:
-          \$2  = 4'hd;
-      5'h1b:
-          \$2  = 4'he;
-      5'h1c:
-          \$2  = 4'h0;
-      5'h1d:
-          \$2  = 4'h1;
-    endcase
+  reg [7:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= schedule[port__addr];
   end
+  assign port__data = _4_;
+  assign \$1  = tile_primed ? port__data : 8'h22;
+  assign \$2  = tile_plus2 == 5'h1d;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = t == 5'h1d;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
+  assign \$16  = $signed(x0_2) - $signed(8'h80);
+  assign \$17  = $signed(x1_3) - $signed(8'h80);
+  assign \$18  = $signed(x1_4) - $signed(8'h80);
+  assign \$19  = $signed(x1_0) - $signed(8'h80);
+  assign \$20  = $signed(x1_1) - $signed(8'h80);
+  assign \$21  = $signed(x1_2) - $signed(8'h80);
+  assign \$22  = $signed(x1_3) - $signed(8'h80);
+  assign \$23  = $signed(x1_4) - $signed(8'h80);
+  assign \$24  = $signed(x1_0) - $signed(8'h80);
+  assign \$25  = $signed(x2_1) - $signed(8'h80);
+  assign \$26  = $signed(x2_2) - $signed(8'h80);
+  assign \$27  = $signed(x2_3) - $signed(8'h80);
+  assign \$28  = $signed(x2_4) - $signed(8'h80);
+  assign \$29  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$30  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$31  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$32  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$33  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$34  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$35  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$36  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$37  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$38  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$39  = $signed(xoff2_0) * $signed(w2_0);
+  assign \$40  = $signed(xoff2_1) * $signed(w2_1);
+  assign \$41  = $signed(xoff2_2) * $signed(w2_2);
+  assign \$42  = $signed(xoff2_3) * $signed(w2_3);
+  assign \$43  = $signed(xoff2_4) * $signed(w2_4);
+  assign \$44  = $signed(xoff3_0) * $signed(w3_0);
+  assign \$45  = $signed(xoff3_1) * $signed(w3_1);
+  assign \$46  = $signed(xoff3_2) * $signed(w3_2);
+  assign \$47  = $signed(xoff3_3) * $signed(w3_3);
+  assign \$48  = $signed(xoff3_4) * $signed(w3_4);
+  assign \$49  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$50  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$51  = $signed(\$49 ) + $signed(\$50 );
+  assign \$52  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$53  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$54  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$55  = $signed(\$53 ) + $signed(\$54 );
+  assign \$56  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$57  = $signed(prod2_0_r) + $signed(prod2_1_r);
+  assign \$58  = $signed(prod2_2_r) + $signed(prod2_3_r);
+  assign \$59  = $signed(\$57 ) + $signed(\$58 );
+  assign \$60  = $signed(sum2_s0_0) + $signed(sum2_s0_1);
+  assign \$61  = $signed(prod3_0_r) + $signed(prod3_1_r);
+  assign \$62  = $signed(prod3_2_r) + $signed(prod3_3_r);
+  assign \$63  = $signed(\$61 ) + $signed(\$62 );
+  assign \$64  = $signed(sum3_s0_0) + $signed(sum3_s0_1);
+  assign \$69  = v9 & last9;
+  assign \$70  = issue & tile[7];
+  assign \$71  = o__valid & o__ready;
+  assign \$72  = q_owed < 4'hb;
+  assign \$73  = \$71  ? q_room : \$72 ;
+  assign \$74  = o__valid & o__ready;
+  assign \$75  = \$74  | q_room;
+  assign \$76  = \$70  ? \$73  : \$75 ;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$78  & \$80 ;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = deliver & \$82 ;
+  assign \$84  = q_wptr == 4'ha;
+  assign \$85  = q_wptr + 1'h1;
+  assign \$86  = \$84  ? 5'h00 : \$85 ;
+  assign \$87  = ~ o__valid;
+  assign \$88  = \$87  | o__ready;
+  assign \$89  = | q_stored;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = q_rptr == 4'ha;
+  assign \$92  = q_rptr + 1'h1;
+  assign \$93  = \$91  ? 5'h00 : \$92 ;
+  assign \$94  = ~ o__valid;
+  assign \$95  = \$94  | o__ready;
+  assign \$96  = | q_stored;
+  assign \$97  = ~ \$96 ;
+  assign \$98  = \$95  & \$97 ;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = deliver & \$99 ;
+  assign \$101  = q_stored + \$100 ;
+  assign \$102  = ~ o__valid;
+  assign \$103  = \$102  | o__ready;
+  assign \$104  = | q_stored;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = \$101  - \$105 ;
+  assign \$107  = ~ o__valid;
+  assign \$108  = \$107  | o__ready;
+  assign \$109  = | q_stored;
+  assign \$110  = \$109  | deliver;
+  assign \$111  = | q_stored;
+  assign \$112  = \$111  ? \rport__data$198  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$113  = ~ tile[7];
+  assign \$114  = q_room | \$113 ;
+  assign i__ready = \$114  & tile[5];
+  assign \$115  = ~ tile[7];
+  assign \$116  = q_room | \$115 ;
+  assign \$117  = ~ tile[5];
+  assign \$118  = i__valid | \$117 ;
+  assign issue = \$116  & \$118 ;
+  assign \$signature__en  = issue & tile[5];
+  assign \$119  = first9_0 ? bias0 : acc0;
+  assign \$120  = $signed(\$119 ) + $signed(sum0_s1_0);
+  assign \$121  = first9_0 ? bias1 : acc1;
+  assign \$122  = $signed(\$121 ) + $signed(sum1_s1_0);
+  assign \$123  = first9_0 ? bias2 : acc2;
+  assign \$124  = $signed(\$123 ) + $signed(sum2_s1_0);
+  assign \$125  = first9_0 ? bias3 : acc3;
+  assign \$126  = $signed(\$125 ) + $signed(sum3_s1_0);
+  assign \$127  = issue & tile[7];
+  assign \$128  = q_owed + \$127 ;
+  assign \$129  = o__valid & o__ready;
+  assign \$130  = \$128  - \$129 ;
+  always @(posedge clk)
+    tile_primed <= \$131 ;
+  always @(posedge clk)
+    tile <= \$132 ;
+  always @(posedge clk)
+    tile_plus1 <= \$133 ;
+  always @(posedge clk)
+    tile_plus2 <= \$134 ;
+  always @(posedge clk)
+    t <= \$135 ;
+  always @(posedge clk)
+    x_reg <= \$136 ;
+  always @(posedge clk)
+    from_input <= \$137 ;
+  always @(posedge clk)
+    v1 <= \$138 ;
+  always @(posedge clk)
+    first1 <= \$139 ;
+  always @(posedge clk)
+    last1 <= \$140 ;
+  always @(posedge clk)
+    nf1 <= \$141 ;
+  always @(posedge clk)
+    from_input2 <= \$142 ;
+  always @(posedge clk)
+    x_reg2 <= \$143 ;
+  always @(posedge clk)
+    inbuf_read <= \$144 ;
+  always @(posedge clk)
+    x_mid <= \$145 ;
+  always @(posedge clk)
+    t1 <= \$146 ;
+  always @(posedge clk)
+    rom0_addr <= \$147 ;
+  always @(posedge clk)
+    rom0_read <= \$148 ;
+  always @(posedge clk)
+    x0_0 <= \$149 ;
+  always @(posedge clk)
+    x0_1 <= \$150 ;
+  always @(posedge clk)
+    x0_2 <= \$151 ;
+  always @(posedge clk)
+    x0_3 <= \$152 ;
+  always @(posedge clk)
+    x0_4 <= \$153 ;
+  always @(posedge clk)
+    rom1_addr <= \$154 ;
+  always @(posedge clk)
+    rom1_read <= \$155 ;
+  always @(posedge clk)
+    x1_0 <= \$156 ;
+  always @(posedge clk)
+    x1_1 <= \$157 ;
+  always @(posedge clk)
+    x1_2 <= \$158 ;
+  always @(posedge clk)
+    x1_3 <= \$159 ;
+  always @(posedge clk)
+    x1_4 <= \$160 ;
+  always @(posedge clk)
+    rom2_addr <= \$161 ;
+  always @(posedge clk)
+    rom2_read <= \$162 ;
+  always @(posedge clk)
+    x2_1 <= \$163 ;
+  always @(posedge clk)
+    x2_2 <= \$164 ;
+  always @(posedge clk)
+    x2_3 <= \$165 ;
+  always @(posedge clk)
+    x2_4 <= \$166 ;
+  always @(posedge clk)
+    xoff0_0 <= \$167 ;
+  always @(posedge clk)
+    w0_0 <= \$168 ;
+  always @(posedge clk)
+    xoff0_1 <= \$169 ;
+  always @(posedge clk)
+    w0_1 <= \$170 ;
+  always @(posedge clk)
+    xoff0_2 <= \$171 ;
+  always @(posedge clk)
+    w0_2 <= \$172 ;
+  always @(posedge clk)
+    xoff0_3 <= \$173 ;
+  always @(posedge clk)
+    w0_3 <= \$174 ;
+  always @(posedge clk)
+    xoff0_4 <= \$175 ;
+  always @(posedge clk)
+    w0_4 <= \$176 ;
+  always @(posedge clk)
+    xoff1_0 <= \$177 ;
+  always @(posedge clk)
+    w1_0 <= \$178 ;
+  always @(posedge clk)
+    xoff1_1 <= \$179 ;
+  always @(posedge clk)
+    w1_1 <= \$180 ;
+  always @(posedge clk)
+    xoff1_2 <= \$181 ;
+  always @(posedge clk)
+    w1_2 <= \$182 ;
+  always @(posedge clk)
+    xoff1_3 <= \$183 ;
+  always @(posedge clk)
+    w1_3 <= \$184 ;
+  always @(posedge clk)
+    xoff1_4 <= \$185 ;
+  always @(posedge clk)
+    w1_4 <= \$186 ;
+  always @(posedge clk)
+    xoff2_0 <= \$187 ;
+  always @(posedge clk)
+    w2_0 <= \$188 ;
+  always @(posedge clk)
+    xoff2_1 <= \$189 ;
+  always @(posedge clk)
+    w2_1 <= \$190 ;
+  always @(posedge clk)
+    xoff2_2 <= \$191 ;
+  always @(posedge clk)
+    w2_2 <= \$192 ;
+  always @(posedge clk)
+    xoff2_3 <= \$193 ;
+  always @(posedge clk)
+    w2_3 <= \$194 ;
+  always @(posedge clk)
+    xoff2_4 <= \$195 ;
+  always @(posedge clk)
+    w2_4 <= \$196 ;
+  always @(posedge clk)
+    xoff3_0 <= \$197 ;
+  always @(posedge clk)
+    w3_0 <= \$198 ;
+  always @(posedge clk)
+    xoff3_1 <= \$199 ;
+  always @(posedge clk)
+    w3_1 <= \$200 ;
+  always @(posedge clk)
+    xoff3_2 <= \$201 ;
+  always @(posedge clk)
+    w3_2 <= \$202 ;
+  always @(posedge clk)
+    xoff3_3 <= \$203 ;
+  always @(posedge clk)
+    w3_3 <= \$204 ;
+  always @(posedge clk)
+    xoff3_4 <= \$205 ;
+  always @(posedge clk)
+    w3_4 <= \$206 ;
+  always @(posedge clk)
+    prod0_0 <= \$207 ;
+  always @(posedge clk)
+    prod0_1 <= \$208 ;
+  always @(posedge clk)
+    prod0_2 <= \$209 ;
+  always @(posedge clk)
+    prod0_3 <= \$210 ;
+  always @(posedge clk)
+    prod0_4 <= \$211 ;
+  always @(posedge clk)
+    prod1_0 <= \$212 ;
+  always @(posedge clk)
+    prod1_1 <= \$213 ;
+  always @(posedge clk)
+    prod1_2 <= \$214 ;
+  always @(posedge clk)
+    prod1_3 <= \$215 ;
+  always @(posedge clk)
+    prod1_4 <= \$216 ;
+  always @(posedge clk)
+    prod2_0 <= \$217 ;
+  always @(posedge clk)
+    prod2_1 <= \$218 ;
+  always @(posedge clk)
+    prod2_2 <= \$219 ;
+  always @(posedge clk)
+    prod2_3 <= \$220 ;
+  always @(posedge clk)
+    prod2_4 <= \$221 ;
+  always @(posedge clk)
+    prod3_0 <= \$222 ;
+  always @(posedge clk)
+    prod3_1 <= \$223 ;
+  always @(posedge clk)
+    prod3_2 <= \$224 ;
+  always @(posedge clk)
+    prod3_3 <= \$225 ;
+  always @(posedge clk)
+    prod3_4 <= \$226 ;
+  always @(posedge clk)
+    prod0_0_r <= \$227 ;
+  always @(posedge clk)
+    prod0_1_r <= \$228 ;
+  always @(posedge clk)
+    prod0_2_r <= \$229 ;
+  always @(posedge clk)
+    prod0_3_r <= \$230 ;
+  always @(posedge clk)
+    prod0_4_r <= \$231 ;
+  always @(posedge clk)
+    prod1_0_r <= \$232 ;
+  always @(posedge clk)
+    prod1_1_r <= \$233 ;
+  always @(posedge clk)
+    prod1_2_r <= \$234 ;
+  always @(posedge clk)
+    prod1_3_r <= \$235 ;
+  always @(posedge clk)
+    prod1_4_r <= \$236 ;
+  always @(posedge clk)
+    prod2_0_r <= \$237 ;
+  always @(posedge clk)
+    prod2_1_r <= \$238 ;
+  always @(posedge clk)
+    prod2_2_r <= \$239 ;
+  always @(posedge clk)
+    prod2_3_r <= \$240 ;
+  always @(posedge clk)
+    prod2_4_r <= \$241 ;
+  always @(posedge clk)
+    prod3_0_r <= \$242 ;
+  always @(posedge clk)
+    prod3_1_r <= \$243 ;
+  always @(posedge clk)
+    prod3_2_r <= \$244 ;
+  always @(posedge clk)
+    prod3_3_r <= \$245 ;
+  always @(posedge clk)
+    prod3_4_r <= \$246 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$247 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$248 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$249 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$250 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$251 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$252 ;
+  always @(posedge clk)
+    sum2_s0_0 <= \$253 ;
+  always @(posedge clk)
+    sum2_s0_1 <= \$254 ;
+  always @(posedge clk)
+    sum2_s1_0 <= \$255 ;
+  always @(posedge clk)
+    sum3_s0_0 <= \$256 ;
+  always @(posedge clk)
+    sum3_s0_1 <= \$257 ;
+  always @(posedge clk)
+    sum3_s1_0 <= \$258 ;
+  always @(posedge clk)
+    v2 <= \$259 ;
+  always @(posedge clk)
+    first2 <= \$260 ;
+  always @(posedge clk)
+    last2 <= \$261 ;
+  always @(posedge clk)
+    nf2 <= \$262 ;
+  always @(posedge clk)
+    v3 <= \$263 ;
+  always @(posedge clk)
+    first3 <= \$264 ;
+  always @(posedge clk)
+    last3 <= \$265 ;
+  always @(posedge clk)
+    nf3 <= \$266 ;
+  always @(posedge clk)
+    v4 <= \$267 ;
+  always @(posedge clk)
+    first4 <= \$268 ;
+  always @(posedge clk)
+    last4 <= \$269 ;
+  always @(posedge clk)
+    nf4 <= \$270 ;
+  always @(posedge clk)
+    v5 <= \$271 ;
+  always @(posedge clk)
+    first5 <= \$272 ;
+  always @(posedge clk)
+    last5 <= \$273 ;
+  always @(posedge clk)
+    nf5 <= \$274 ;
+  always @(posedge clk)
+    v6 <= \$275 ;
+  always @(posedge clk)
+    first6 <= \$276 ;
+  always @(posedge clk)
+    last6 <= \$277 ;
+  always @(posedge clk)
+    nf6 <= \$278 ;
+  always @(posedge clk)
+    v7 <= \$279 ;
+  always @(posedge clk)
+    first7 <= \$280 ;
+  always @(posedge clk)
+    last7 <= \$281 ;
+  always @(posedge clk)
+    nf7 <= \$282 ;
+  always @(posedge clk)
+    v8 <= \$283 ;
+  always @(posedge clk)
+    first8 <= \$284 ;
+  always @(posedge clk)
+    last8 <= \$285 ;
+  always @(posedge clk)
+    nf8 <= \$286 ;
+  always @(posedge clk)
+    v9 <= \$287 ;
+  always @(posedge clk)
+    first9 <= \$288 ;
+  always @(posedge clk)
+    last9 <= \$289 ;
+  always @(posedge clk)
+    nf9 <= \$290 ;
+  always @(posedge clk)
+    v9_0 <= \$291 ;
+  always @(posedge clk)
+    first9_0 <= \$292 ;
+  always @(posedge clk)
+    last9_0 <= \$293 ;
+  always @(posedge clk)
+    nf9_0 <= \$294 ;
+  always @(posedge clk)
+    bias0 <= \$295 ;
+  always @(posedge clk)
+    acc0 <= \$296 ;
+  always @(posedge clk)
+    bias1 <= \$297 ;
+  always @(posedge clk)
+    acc1 <= \$298 ;
+  always @(posedge clk)
+    bias2 <= \$299 ;
+  always @(posedge clk)
+    acc2 <= \$300 ;
+  always @(posedge clk)
+    bias3 <= \$301 ;
+  always @(posedge clk)
+    acc3 <= \$302 ;
+  always @(posedge clk)
+    deliver <= \$303 ;
+  always @(posedge clk)
+    q_owed <= \$304 ;
+  always @(posedge clk)
+    q_room <= \$305 ;
+  always @(posedge clk)
+    q_wptr <= \$306 ;
+  always @(posedge clk)
+    q_rptr <= \$307 ;
+  always @(posedge clk)
+    q_stored <= \$308 ;
+  always @(posedge clk)
+    o__valid <= \$309 ;
+  always @(posedge clk)
+    o__payload <= \$310 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      5'h00:
-          \$3  = 1'h1;
-      5'h01:
-          \$3  = 1'h1;
-      5'h02:
-          \$3  = 1'h1;
-      5'h03:
-          \$3  = 1'h1;
-      5'h04:
-          \$3  = 1'h1;
-      5'h05:
-          \$3  = 1'h1;
-      5'h06:
-          \$3  = 1'h1;
-      5'h07:
-          \$3  = 1'h1;
-      5'h08:
-          \$3  = 1'h1;
-      5'h09:
-          \$3  = 1'h1;
-      5'h0a:
-          \$3  = 1'h1;
-      5'h0b:
-          \$3  = 1'h1;
-      5'h0c:
-          \$3  = 1'h1;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
-          \$3  = 1'h0;
-      5'h17:
-          \$3  = 1'h0;
-      5'h18:
-          \$3  = 1'h0;
-      5'h19:
-          \$3  = 1'h0;
-      5'h1a:
-          \$3  = 1'h0;
-      5'h1b:
-          \$3  = 1'h0;
-      5'h1c:
-          \$3  = 1'h1;
-      5'h1d:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      5'h00:
-          \$4  = 1'h0;
-      5'h01:
-          \$4  = 1'h0;
-      5'h02:
-          \$4  = 1'h0;
-      5'h03:
-          \$4  = 1'h0;
-      5'h04:
-          \$4  = 1'h0;
-      5'h05:
-          \$4  = 1'h0;
-      5'h06:
-          \$4  = 1'h0;
-      5'h07:
-          \$4  = 1'h0;
-      5'h08:
-          \$4  = 1'h0;
-      5'h09:
-          \$4  = 1'h0;
-      5'h0a:
-          \$4  = 1'h0;
-      5'h0b:
-          \$4  = 1'h0;
-      5'h0c:
-          \$4  = 1'h0;
-      5'h0d:
-          \$4  = 1'h1;
-      5'h0e:
-          \$4  = 1'h0;
-      5'h0f:
-          \$4  = 1'h0;
-      5'h10:
-          \$4  = 1'h0;
-      5'h11:
-          \$4  = 1'h0;
-      5'h12:
-          \$4  = 1'h0;
-      5'h13:
-          \$4  = 1'h0;
-      5'h14:
-          \$4  = 1'h0;
-      5'h15:
-          \$4  = 1'h0;
-      5'h16:
-          \$4  = 1'h0;
-      5'h17:
-          \$4  = 1'h0;
-      5'h18:
-          \$4  = 1'h0;
-      5'h19:
-          \$4  = 1'h0;
-      5'h1a:
-          \$4  = 1'h0;
-      5'h1b:
-          \$4  = 1'h0;
-      5'h1c:
-          \$4  = 1'h1;
-      5'h1d:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      5'h00:
-          \$5  = 1'h0;
-      5'h01:
-          \$5  = 1'h0;
-      5'h02:
-          \$5  = 1'h0;
-      5'h03:
-          \$5  = 1'h0;
-      5'h04:
-          \$5  = 1'h0;
-      5'h05:
-          \$5  = 1'h0;
-      5'h06:
-          \$5  = 1'h0;
-      5'h07:
-          \$5  = 1'h0;
-      5'h08:
-          \$5  = 1'h0;
-      5'h09:
-          \$5  = 1'h0;
-      5'h0a:
-          \$5  = 1'h0;
-      5'h0b:
-          \$5  = 1'h0;
-      5'h0c:
-          \$5  = 1'h1;
-      5'h0d:
-          \$5  = 1'h0;
-      5'h0e:
-          \$5  = 1'h0;
-      5'h0f:
-          \$5  = 1'h0;
-      5'h10:
-          \$5  = 1'h0;
-      5'h11:
-          \$5  = 1'h0;
-      5'h12:
-          \$5  = 1'h0;
-      5'h13:
-          \$5  = 1'h0;
-      5'h14:
-          \$5  = 1'h0;
-      5'h15:
-          \$5  = 1'h0;
-      5'h16:
-          \$5  = 1'h0;
-      5'h17:
-          \$5  = 1'h0;
-      5'h18:
-          \$5  = 1'h0;
-      5'h19:
-          \$5  = 1'h0;
-      5'h1a:
-          \$5  = 1'h0;
-      5'h1b:
-          \$5  = 1'h1;
-      5'h1c:
-          \$5  = 1'h0;
-      5'h1d:
-          \$5  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      1'h0:
+          \$65  = 24'h000710;
+      1'h1:
+          \$65  = 24'hffcc55;
     endcase
   end
   always @* begin
@@ -11803,9 +11153,9 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       1'h0:
-          \$66  = 24'h000710;
+          \$66  = 24'h003e83;
       1'h1:
-          \$66  = 24'hffcc55;
+          \$66  = 24'h0059a3;
     endcase
   end
   always @* begin
@@ -11813,9 +11163,9 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       1'h0:
-          \$67  = 24'h003e83;
+          \$67  = 24'h001ace;
       1'h1:
-          \$67  = 24'h0059a3;
+          \$67  = 24'h000354;
     endcase
   end
   always @* begin
@@ -11823,206 +11173,182 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       1'h0:
-          \$68  = 24'h001ace;
+          \$68  = 24'hfff9c0;
       1'h1:
-          \$68  = 24'h000354;
+          \$68  = 24'h002ccd;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      1'h0:
-          \$69  = 24'hfff9c0;
-      1'h1:
-          \$69  = 24'h002ccd;
-    endcase
+    \$131  = 1'h1;
+    if (rst) begin
+      \$131  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = nf_t;
+    \$132  = tile;
     if (issue) begin
-      \$132  = nf_t_ahead;
+      \$132  = \$1 ;
     end
     if (rst) begin
-      \$132  = 1'h0;
+      \$132  = 8'h60;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = nf_t_ahead;
+    \$133  = tile_plus1;
     if (issue) begin
-      \$133  = \$1 ;
+      \$133  = tile_plus2;
     end
     if (rst) begin
-      \$133  = 1'h0;
+      \$133  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = sf_t;
+    \$134  = tile_plus2;
     if (issue) begin
-      \$134  = sf_t_ahead;
+      \$134  = \$4 [4:0];
     end
     if (rst) begin
-      \$134  = 4'h0;
+      \$134  = 5'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = sf_t_ahead;
+    \$135  = t;
     if (issue) begin
-      \$135  = \$2 ;
+      \$135  = \$7 [4:0];
     end
     if (rst) begin
-      \$135  = 4'h1;
+      \$135  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = reads_input_t;
-    if (issue) begin
-      \$136  = reads_input_t_ahead;
-    end
+    \$136  = i__payload;
     if (rst) begin
-      \$136  = 1'h1;
+      \$136  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = reads_input_t_ahead;
-    if (issue) begin
-      \$137  = \$3 ;
-    end
+    \$137  = tile[5];
     if (rst) begin
-      \$137  = 1'h1;
+      \$137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = first_t;
-    if (issue) begin
-      \$138  = first_t_ahead;
-    end
+    \$138  = issue;
     if (rst) begin
-      \$138  = 1'h1;
+      \$138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = first_t_ahead;
-    if (issue) begin
-      \$139  = \$4 ;
-    end
+    \$139  = tile[6];
     if (rst) begin
       \$139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = last_t;
-    if (issue) begin
-      \$140  = last_t_ahead;
-    end
+    \$140  = tile[7];
     if (rst) begin
       \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = last_t_ahead;
-    if (issue) begin
-      \$141  = \$5 ;
-    end
+    \$141  = tile[0];
     if (rst) begin
       \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = t;
-    if (issue) begin
-      \$142  = \$8 [4:0];
-    end
+    \$142  = from_input;
     if (rst) begin
-      \$142  = 5'h00;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = i__payload;
+    \$143  = x_reg;
     if (rst) begin
       \$143  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = reads_input_t;
+    \$144  = rport__data;
     if (rst) begin
-      \$144  = 1'h0;
+      \$144  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = issue;
+    \$145  = \$8 ;
     if (rst) begin
-      \$145  = 1'h0;
+      \$145  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = first_t;
+    \$146  = t;
     if (rst) begin
-      \$146  = 1'h0;
+      \$146  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = last_t;
+    \$147  = t1;
     if (rst) begin
-      \$147  = 1'h0;
+      \$147  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = nf_t;
+    \$148  = \port__data$29 ;
     if (rst) begin
-      \$148  = 1'h0;
+      \$148  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = from_input;
+    \$149  = x_mid[7:0];
     if (rst) begin
-      \$149  = 1'h0;
+      \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = x_reg;
+    \$150  = x_mid[15:8];
     if (rst) begin
-      \$150  = 40'h0000000000;
+      \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = rport__data;
+    \$151  = x_mid[23:16];
     if (rst) begin
-      \$151  = 40'h0000000000;
+      \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = \$9 ;
+    \$152  = x_mid[31:24];
     if (rst) begin
-      \$152  = 40'h0000000000;
+      \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = t;
+    \$153  = x_mid[39:32];
     if (rst) begin
-      \$153  = 5'h00;
+      \$153  = 8'h00;
     end
   end
   always @* begin
@@ -12034,7 +11360,7 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = port__data;
+    \$155  = \port__data$37 ;
     if (rst) begin
       \$155  = 64'h0000000000000000;
     end
@@ -12083,1135 +11409,1086 @@ module top_s1_conv1_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = \port__data$42 ;
+    \$162  = \port__data$45 ;
     if (rst) begin
-      \$162  = 64'h0000000000000000;
+      \$162  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = x_mid[7:0];
+    \$163  = x_mid[15:8];
     if (rst) begin
       \$163  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = x_mid[15:8];
+    \$164  = x_mid[23:16];
     if (rst) begin
       \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = x_mid[23:16];
+    \$165  = x_mid[31:24];
     if (rst) begin
       \$165  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = x_mid[31:24];
+    \$166  = x_mid[39:32];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = x_mid[39:32];
+    \$167  = \$9 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = t1;
+    \$168  = rom0_read[7:0];
     if (rst) begin
-      \$168  = 5'h00;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = \port__data$50 ;
+    \$169  = \$10 ;
     if (rst) begin
-      \$169  = 32'd0;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = x_mid[15:8];
+    \$170  = rom0_read[15:8];
     if (rst) begin
       \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = x_mid[23:16];
+    \$171  = \$11 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = x_mid[31:24];
+    \$172  = rom0_read[23:16];
     if (rst) begin
       \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = x_mid[39:32];
+    \$173  = \$12 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = \$10 ;
+    \$174  = rom0_read[31:24];
     if (rst) begin
-      \$174  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = rom0_read[7:0];
+    \$175  = \$13 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$11 ;
+    \$176  = rom0_read[39:32];
     if (rst) begin
-      \$176  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = rom0_read[15:8];
+    \$177  = \$14 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = \$12 ;
+    \$178  = rom0_read[47:40];
     if (rst) begin
-      \$178  = 9'h000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = rom0_read[23:16];
+    \$179  = \$15 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$13 ;
+    \$180  = rom0_read[55:48];
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = rom0_read[31:24];
+    \$181  = \$16 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = \$14 ;
+    \$182  = rom0_read[63:56];
     if (rst) begin
-      \$182  = 9'h000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = rom0_read[39:32];
+    \$183  = \$17 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$15 ;
+    \$184  = rom1_read[7:0];
     if (rst) begin
-      \$184  = 9'h000;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = rom0_read[47:40];
+    \$185  = \$18 ;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = \$16 ;
+    \$186  = rom1_read[15:8];
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = rom0_read[55:48];
+    \$187  = \$19 ;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$17 ;
+    \$188  = rom1_read[23:16];
     if (rst) begin
-      \$188  = 9'h000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = rom0_read[63:56];
+    \$189  = \$20 ;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$18 ;
+    \$190  = rom1_read[31:24];
     if (rst) begin
-      \$190  = 9'h000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = rom1_read[7:0];
+    \$191  = \$21 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$19 ;
+    \$192  = rom1_read[39:32];
     if (rst) begin
-      \$192  = 9'h000;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = rom1_read[15:8];
+    \$193  = \$22 ;
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$20 ;
+    \$194  = rom1_read[47:40];
     if (rst) begin
-      \$194  = 9'h000;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = rom1_read[23:16];
+    \$195  = \$23 ;
     if (rst) begin
-      \$195  = 8'h00;
+      \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$21 ;
+    \$196  = rom1_read[55:48];
     if (rst) begin
-      \$196  = 9'h000;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = rom1_read[31:24];
+    \$197  = \$24 ;
     if (rst) begin
-      \$197  = 8'h00;
+      \$197  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$22 ;
+    \$198  = rom1_read[63:56];
     if (rst) begin
-      \$198  = 9'h000;
+      \$198  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = rom1_read[39:32];
+    \$199  = \$25 ;
     if (rst) begin
-      \$199  = 8'h00;
+      \$199  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$23 ;
+    \$200  = rom2_read[7:0];
     if (rst) begin
-      \$200  = 9'h000;
+      \$200  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = rom1_read[47:40];
+    \$201  = \$26 ;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$24 ;
+    \$202  = rom2_read[15:8];
     if (rst) begin
-      \$202  = 9'h000;
+      \$202  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = rom1_read[55:48];
+    \$203  = \$27 ;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = \$25 ;
+    \$204  = rom2_read[23:16];
     if (rst) begin
-      \$204  = 9'h000;
+      \$204  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = rom1_read[63:56];
+    \$205  = \$28 ;
     if (rst) begin
-      \$205  = 8'h00;
+      \$205  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = \$26 ;
+    \$206  = rom2_read[31:24];
     if (rst) begin
-      \$206  = 9'h000;
+      \$206  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = rom2_read[7:0];
+    \$207  = \$29 ;
     if (rst) begin
-      \$207  = 8'h00;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \$27 ;
+    \$208  = \$30 ;
     if (rst) begin
-      \$208  = 9'h000;
+      \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = rom2_read[15:8];
+    \$209  = \$31 ;
     if (rst) begin
-      \$209  = 8'h00;
+      \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = \$28 ;
+    \$210  = \$32 ;
     if (rst) begin
-      \$210  = 9'h000;
+      \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = rom2_read[23:16];
+    \$211  = \$33 ;
     if (rst) begin
-      \$211  = 8'h00;
+      \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = \$29 ;
+    \$212  = \$34 ;
     if (rst) begin
-      \$212  = 9'h000;
+      \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = rom2_read[31:24];
+    \$213  = \$35 ;
     if (rst) begin
-      \$213  = 8'h00;
+      \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = \$30 ;
+    \$214  = \$36 ;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$31 ;
+    \$215  = \$37 ;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = \$32 ;
+    \$216  = \$38 ;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$33 ;
+    \$217  = \$39 ;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = \$34 ;
+    \$218  = \$40 ;
     if (rst) begin
       \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = \$35 ;
+    \$219  = \$41 ;
     if (rst) begin
       \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = \$36 ;
+    \$220  = \$42 ;
     if (rst) begin
       \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = \$37 ;
+    \$221  = \$43 ;
     if (rst) begin
       \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = \$38 ;
+    \$222  = \$44 ;
     if (rst) begin
       \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = \$39 ;
+    \$223  = \$45 ;
     if (rst) begin
       \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = \$40 ;
+    \$224  = \$46 ;
     if (rst) begin
       \$224  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = \$41 ;
+    \$225  = \$47 ;
     if (rst) begin
       \$225  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = \$42 ;
+    \$226  = \$48 ;
     if (rst) begin
       \$226  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = \$43 ;
+    \$227  = prod0_0;
     if (rst) begin
       \$227  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = \$44 ;
+    \$228  = prod0_1;
     if (rst) begin
       \$228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = \$45 ;
+    \$229  = prod0_2;
     if (rst) begin
       \$229  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = \$46 ;
+    \$230  = prod0_3;
     if (rst) begin
       \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = \$47 ;
+    \$231  = prod0_4;
     if (rst) begin
       \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = \$48 ;
+    \$232  = prod1_0;
     if (rst) begin
       \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = \$49 ;
+    \$233  = prod1_1;
     if (rst) begin
       \$233  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = prod0_0;
+    \$234  = prod1_2;
     if (rst) begin
       \$234  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = prod0_1;
+    \$235  = prod1_3;
     if (rst) begin
       \$235  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = prod0_2;
+    \$236  = prod1_4;
     if (rst) begin
       \$236  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = prod0_3;
+    \$237  = prod2_0;
     if (rst) begin
       \$237  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = prod0_4;
+    \$238  = prod2_1;
     if (rst) begin
       \$238  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = prod1_0;
+    \$239  = prod2_2;
     if (rst) begin
       \$239  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = prod1_1;
+    \$240  = prod2_3;
     if (rst) begin
       \$240  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = prod1_2;
+    \$241  = prod2_4;
     if (rst) begin
       \$241  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = prod1_3;
+    \$242  = prod3_0;
     if (rst) begin
       \$242  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = prod1_4;
+    \$243  = prod3_1;
     if (rst) begin
       \$243  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = prod2_0;
+    \$244  = prod3_2;
     if (rst) begin
       \$244  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = prod2_1;
+    \$245  = prod3_3;
     if (rst) begin
       \$245  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = prod2_2;
+    \$246  = prod3_4;
     if (rst) begin
       \$246  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = prod2_3;
+    \$247  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
     if (rst) begin
-      \$247  = 17'h00000;
+      \$247  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = prod2_4;
+    \$248  = { prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r };
     if (rst) begin
-      \$248  = 17'h00000;
+      \$248  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = prod3_0;
+    \$249  = \$52 [23:0];
     if (rst) begin
-      \$249  = 17'h00000;
+      \$249  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = prod3_1;
+    \$250  = { \$55 [18], \$55 [18], \$55 [18], \$55 [18], \$55 [18], \$55  };
     if (rst) begin
-      \$250  = 17'h00000;
+      \$250  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = prod3_2;
+    \$251  = { prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r };
     if (rst) begin
-      \$251  = 17'h00000;
+      \$251  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = prod3_3;
+    \$252  = \$56 [23:0];
     if (rst) begin
-      \$252  = 17'h00000;
+      \$252  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = prod3_4;
+    \$253  = { \$59 [18], \$59 [18], \$59 [18], \$59 [18], \$59 [18], \$59  };
     if (rst) begin
-      \$253  = 17'h00000;
+      \$253  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = { \$52 [18], \$52 [18], \$52 [18], \$52 [18], \$52 [18], \$52  };
+    \$254  = { prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r };
     if (rst) begin
       \$254  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = { prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r };
+    \$255  = \$60 [23:0];
     if (rst) begin
       \$255  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = \$53 [23:0];
+    \$256  = { \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63 [18], \$63  };
     if (rst) begin
       \$256  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = { \$56 [18], \$56 [18], \$56 [18], \$56 [18], \$56 [18], \$56  };
+    \$257  = { prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r };
     if (rst) begin
       \$257  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = { prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r };
+    \$258  = \$64 [23:0];
     if (rst) begin
       \$258  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = \$57 [23:0];
+    \$259  = v1;
     if (rst) begin
-      \$259  = 24'h000000;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = { \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60 [18], \$60  };
+    \$260  = first1;
     if (rst) begin
-      \$260  = 24'h000000;
+      \$260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = { prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r[16], prod2_4_r };
+    \$261  = last1;
     if (rst) begin
-      \$261  = 24'h000000;
+      \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = \$61 [23:0];
+    \$262  = nf1;
     if (rst) begin
-      \$262  = 24'h000000;
+      \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = { \$64 [18], \$64 [18], \$64 [18], \$64 [18], \$64 [18], \$64  };
+    \$263  = v2;
     if (rst) begin
-      \$263  = 24'h000000;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = { prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r[16], prod3_4_r };
+    \$264  = first2;
     if (rst) begin
-      \$264  = 24'h000000;
+      \$264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = \$65 [23:0];
+    \$265  = last2;
     if (rst) begin
-      \$265  = 24'h000000;
+      \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = v1;
+    \$266  = nf2;
     if (rst) begin
       \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = first1;
+    \$267  = v3;
     if (rst) begin
       \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = last1;
+    \$268  = first3;
     if (rst) begin
       \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = nf1;
+    \$269  = last3;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = v2;
+    \$270  = nf3;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = first2;
+    \$271  = v4;
     if (rst) begin
       \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = last2;
+    \$272  = first4;
     if (rst) begin
       \$272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = nf2;
+    \$273  = last4;
     if (rst) begin
       \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = v3;
+    \$274  = nf4;
     if (rst) begin
       \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = first3;
+    \$275  = v5;
     if (rst) begin
       \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = last3;
+    \$276  = first5;
     if (rst) begin
       \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = nf3;
+    \$277  = last5;
     if (rst) begin
       \$277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = v4;
+    \$278  = nf5;
     if (rst) begin
       \$278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = first4;
+    \$279  = v6;
     if (rst) begin
       \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = last4;
+    \$280  = first6;
     if (rst) begin
       \$280  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = nf4;
+    \$281  = last6;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = v5;
+    \$282  = nf6;
     if (rst) begin
       \$282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = first5;
+    \$283  = v7;
     if (rst) begin
       \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = last5;
+    \$284  = first7;
     if (rst) begin
       \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = nf5;
+    \$285  = last7;
     if (rst) begin
       \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = v6;
+    \$286  = nf7;
     if (rst) begin
       \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = first6;
+    \$287  = v8;
     if (rst) begin
       \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = last6;
+    \$288  = first8;
     if (rst) begin
       \$288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = nf6;
+    \$289  = last8;
     if (rst) begin
       \$289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = v7;
+    \$290  = nf8;
     if (rst) begin
       \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = first7;
+    \$291  = v8;
     if (rst) begin
       \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = last7;
+    \$292  = first8;
     if (rst) begin
       \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = nf7;
+    \$293  = last8;
     if (rst) begin
       \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = v8;
+    \$294  = nf8;
     if (rst) begin
       \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = first8;
+    \$295  = \$65 ;
     if (rst) begin
-      \$295  = 1'h0;
+      \$295  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$296  = last8;
+    \$296  = acc0;
+    if (v9_0) begin
+      \$296  = \$120 [23:0];
+    end
     if (rst) begin
-      \$296  = 1'h0;
+      \$296  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$297  = nf8;
+    \$297  = \$66 ;
     if (rst) begin
-      \$297  = 1'h0;
+      \$297  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$298  = v8;
+    \$298  = acc1;
+    if (v9_0) begin
+      \$298  = \$122 [23:0];
+    end
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$299  = first8;
+    \$299  = \$67 ;
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$300  = last8;
+    \$300  = acc2;
+    if (v9_0) begin
+      \$300  = \$124 [23:0];
+    end
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$301  = nf8;
+    \$301  = \$68 ;
     if (rst) begin
-      \$301  = 1'h0;
+      \$301  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$302  = \$66 ;
+    \$302  = acc3;
+    if (v9_0) begin
+      \$302  = \$126 [23:0];
+    end
     if (rst) begin
       \$302  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$303  = acc0;
-    if (v9_0) begin
-      \$303  = \$121 [23:0];
-    end
+    \$303  = \$69 ;
     if (rst) begin
-      \$303  = 24'h000000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$304  = \$67 ;
+    \$304  = \$130 [3:0];
     if (rst) begin
-      \$304  = 24'h000000;
+      \$304  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$305  = acc1;
-    if (v9_0) begin
-      \$305  = \$123 [23:0];
-    end
+    \$305  = \$76 ;
     if (rst) begin
-      \$305  = 24'h000000;
+      \$305  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$306  = \$68 ;
+    \$306  = q_wptr;
+    if (\$83 ) begin
+      \$306  = \$86 [3:0];
+    end
     if (rst) begin
-      \$306  = 24'h000000;
+      \$306  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$307  = acc2;
-    if (v9_0) begin
-      \$307  = \$125 [23:0];
+    \$307  = q_rptr;
+    if (\$90 ) begin
+      \$307  = \$93 [3:0];
     end
     if (rst) begin
-      \$307  = 24'h000000;
+      \$307  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$308  = \$69 ;
+    \$308  = \$106 [3:0];
     if (rst) begin
-      \$308  = 24'h000000;
+      \$308  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$309  = acc3;
-    if (v9_0) begin
-      \$309  = \$127 [23:0];
+    \$309  = o__valid;
+    if (\$108 ) begin
+      \$309  = \$110 ;
     end
     if (rst) begin
-      \$309  = 24'h000000;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$310  = \$70 ;
-    if (rst) begin
-      \$310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$311  = \$131 [3:0];
-    if (rst) begin
-      \$311  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$312  = \$77 ;
-    if (rst) begin
-      \$312  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$313  = q_wptr;
-    if (\$84 ) begin
-      \$313  = \$87 [3:0];
+    \$310  = o__payload;
+    if (\$108 ) begin
+      \$310  = \$112 ;
     end
     if (rst) begin
-      \$313  = 4'h0;
+      \$310  = 96'h000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$314  = q_rptr;
-    if (\$91 ) begin
-      \$314  = \$94 [3:0];
-    end
-    if (rst) begin
-      \$314  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$315  = \$107 [3:0];
-    if (rst) begin
-      \$315  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$316  = o__valid;
-    if (\$109 ) begin
-      \$316  = \$111 ;
-    end
-    if (rst) begin
-      \$316  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$317  = o__payload;
-    if (\$109 ) begin
-      \$317  = \$113 ;
-    end
-    if (rst) begin
-      \$317  = 96'h000000000000000000000000;
-    end
-  end
-  assign acc0_next = \$121 [23:0];
-  assign acc1_next = \$123 [23:0];
-  assign acc2_next = \$125 [23:0];
-  assign acc3_next = \$127 [23:0];
-  assign q_owed_next = \$131 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$120 [23:0];
+  assign acc1_next = \$122 [23:0];
+  assign acc2_next = \$124 [23:0];
+  assign acc3_next = \$126 [23:0];
+  assign q_owed_next = \$130 [3:0];
+  assign \$signature__addr  = tile[4:1];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$209  = rom1_addr;
-  assign \port__addr$210  = rom2_addr;
-  assign \$signature__en$211  = deliver;
-  assign \$signature__addr$212  = q_wptr;
-  assign \$signature__data$213  = q_in;
-  assign \rport__addr$214  = q_rptr;
+  assign rport__addr = tile[4:1];
+  assign \port__addr$204  = rom0_addr;
+  assign \port__addr$205  = rom1_addr;
+  assign \port__addr$206  = rom2_addr;
+  assign \$signature__en$207  = deliver;
+  assign \$signature__addr$208  = q_wptr;
+  assign \$signature__data$209  = q_in;
+  assign \rport__addr$210  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -17789,123 +17066,123 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [1:0] \$1 ;
+  wire [7:0] \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire [5:0] \$101 ;
+  wire [5:0] \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [47:0] \$107 ;
+  wire [47:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [8:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire [23:0] \$114 ;
-  wire [24:0] \$115 ;
-  wire [23:0] \$116 ;
-  wire [24:0] \$117 ;
-  wire \$118 ;
-  wire [4:0] \$119 ;
+  wire [23:0] \$113 ;
+  wire [24:0] \$114 ;
+  wire [23:0] \$115 ;
+  wire [24:0] \$116 ;
+  wire \$117 ;
+  wire [4:0] \$118 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
-  wire \$120 ;
-  wire [5:0] \$121 ;
-  reg [1:0] \$122 ;
-  reg [1:0] \$123 ;
-  reg [2:0] \$124 ;
-  reg [2:0] \$125 ;
-  reg \$126 ;
+  wire [5:0] \$120 ;
+  reg \$121 ;
+  reg [7:0] \$122 ;
+  reg [4:0] \$123 ;
+  reg [4:0] \$124 ;
+  reg [4:0] \$125 ;
+  reg [71:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [4:0] \$132 ;
+  reg [1:0] \$131 ;
+  reg \$132 ;
   reg [71:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg [1:0] \$138 ;
-  reg \$139 ;
+  reg [71:0] \$134 ;
+  reg [71:0] \$135 ;
+  reg [4:0] \$136 ;
+  reg [4:0] \$137 ;
+  reg [63:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [71:0] \$140 ;
-  reg [71:0] \$141 ;
-  reg [71:0] \$142 ;
-  reg [4:0] \$143 ;
-  reg [4:0] \$144 ;
-  reg [63:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
   reg [7:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
+  reg [4:0] \$147 ;
+  reg [63:0] \$148 ;
   reg [7:0] \$149 ;
   wire [8:0] \$15 ;
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
   reg [7:0] \$153 ;
-  reg [4:0] \$154 ;
-  reg [63:0] \$155 ;
+  reg [7:0] \$154 ;
+  reg [7:0] \$155 ;
   reg [7:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [7:0] \$158 ;
+  reg [4:0] \$157 ;
+  reg [15:0] \$158 ;
   reg [7:0] \$159 ;
   wire [8:0] \$16 ;
   reg [7:0] \$160 ;
-  reg [7:0] \$161 ;
+  reg [8:0] \$161 ;
   reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [4:0] \$164 ;
-  reg [15:0] \$165 ;
+  reg [8:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
   reg [7:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [8:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg [8:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [8:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [8:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [8:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [7:0] \$170 ;
+  reg [8:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [8:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [8:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [8:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [8:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [8:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [8:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [8:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [8:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [8:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [8:0] \$198 ;
-  reg [7:0] \$199 ;
-  reg [2:0] \$2 ;
+  reg [7:0] \$190 ;
+  reg [8:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [8:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [8:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [16:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  reg [8:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [8:0] \$202 ;
-  reg [7:0] \$203 ;
+  reg [16:0] \$200 ;
+  reg [16:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [16:0] \$203 ;
   reg [16:0] \$204 ;
   reg [16:0] \$205 ;
   reg [16:0] \$206 ;
@@ -17938,76 +17215,69 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$230 ;
   reg [16:0] \$231 ;
   reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [23:0] \$233 ;
+  reg [23:0] \$234 ;
+  reg [23:0] \$235 ;
+  reg [23:0] \$236 ;
+  reg [23:0] \$237 ;
+  reg [23:0] \$238 ;
+  reg [23:0] \$239 ;
   wire [8:0] \$24 ;
   reg [23:0] \$240 ;
-  reg [23:0] \$241 ;
-  reg [23:0] \$242 ;
-  reg [23:0] \$243 ;
-  reg [23:0] \$244 ;
-  reg [23:0] \$245 ;
-  reg [23:0] \$246 ;
-  reg [23:0] \$247 ;
-  reg \$248 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [1:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [1:0] \$248 ;
   reg \$249 ;
   wire [8:0] \$25 ;
   reg \$250 ;
-  reg [1:0] \$251 ;
-  reg \$252 ;
+  reg \$251 ;
+  reg [1:0] \$252 ;
   reg \$253 ;
   reg \$254 ;
-  reg [1:0] \$255 ;
-  reg \$256 ;
+  reg \$255 ;
+  reg [1:0] \$256 ;
   reg \$257 ;
   reg \$258 ;
-  reg [1:0] \$259 ;
+  reg \$259 ;
   wire [8:0] \$26 ;
-  reg \$260 ;
+  reg [1:0] \$260 ;
   reg \$261 ;
   reg \$262 ;
-  reg [1:0] \$263 ;
-  reg \$264 ;
+  reg \$263 ;
+  reg [1:0] \$264 ;
   reg \$265 ;
   reg \$266 ;
-  reg [1:0] \$267 ;
-  reg \$268 ;
+  reg \$267 ;
+  reg [1:0] \$268 ;
   reg \$269 ;
-  wire [8:0] \$27 ;
+  wire [16:0] \$27 ;
   reg \$270 ;
-  reg [1:0] \$271 ;
-  reg \$272 ;
+  reg \$271 ;
+  reg [1:0] \$272 ;
   reg \$273 ;
   reg \$274 ;
-  reg [1:0] \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg \$278 ;
-  reg [1:0] \$279 ;
+  reg \$275 ;
+  reg [1:0] \$276 ;
+  reg [23:0] \$277 ;
+  reg [23:0] \$278 ;
+  reg [23:0] \$279 ;
   wire [16:0] \$28 ;
-  reg \$280 ;
+  reg [23:0] \$280 ;
   reg \$281 ;
-  reg \$282 ;
-  reg [1:0] \$283 ;
-  reg [23:0] \$284 ;
-  reg [23:0] \$285 ;
-  reg [23:0] \$286 ;
-  reg [23:0] \$287 ;
-  reg \$288 ;
-  reg [3:0] \$289 ;
+  reg [3:0] \$282 ;
+  reg \$283 ;
+  reg [3:0] \$284 ;
+  reg [3:0] \$285 ;
+  reg [3:0] \$286 ;
+  reg \$287 ;
+  reg [47:0] \$288 ;
   wire [16:0] \$29 ;
-  reg \$290 ;
-  reg [3:0] \$291 ;
-  reg [3:0] \$292 ;
-  reg [3:0] \$293 ;
-  reg \$294 ;
-  reg [47:0] \$295 ;
-  reg \$3 ;
+  wire [5:0] \$3 ;
   wire [16:0] \$30 ;
   wire [16:0] \$31 ;
   wire [16:0] \$32 ;
@@ -18018,33 +17288,33 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$37 ;
   wire [16:0] \$38 ;
   wire [16:0] \$39 ;
-  reg \$4 ;
+  wire [5:0] \$4 ;
   wire [16:0] \$40 ;
   wire [16:0] \$41 ;
   wire [16:0] \$42 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
+  wire [17:0] \$45 ;
   wire [17:0] \$46 ;
-  wire [17:0] \$47 ;
-  wire [18:0] \$48 ;
+  wire [18:0] \$47 ;
+  wire [17:0] \$48 ;
   wire [17:0] \$49 ;
-  reg \$5 ;
-  wire [17:0] \$50 ;
-  wire [18:0] \$51 ;
-  wire [24:0] \$52 ;
-  wire [25:0] \$53 ;
+  wire \$5 ;
+  wire [18:0] \$50 ;
+  wire [24:0] \$51 ;
+  wire [25:0] \$52 ;
+  wire [17:0] \$53 ;
   wire [17:0] \$54 ;
-  wire [17:0] \$55 ;
-  wire [18:0] \$56 ;
+  wire [18:0] \$55 ;
+  wire [17:0] \$56 ;
   wire [17:0] \$57 ;
-  wire [17:0] \$58 ;
-  wire [18:0] \$59 ;
-  wire \$6 ;
-  wire [24:0] \$60 ;
-  wire [25:0] \$61 ;
+  wire [18:0] \$58 ;
+  wire [24:0] \$59 ;
+  wire [5:0] \$6 ;
+  wire [25:0] \$60 ;
+  reg [23:0] \$61 ;
   reg [23:0] \$62 ;
-  reg [23:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -18061,38 +17331,37 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [5:0] \$8 ;
+  wire [4:0] \$79 ;
+  wire [71:0] \$8 ;
   wire [4:0] \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
+  wire [4:0] \$86 ;
   wire [4:0] \$87 ;
-  wire [4:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
-  wire [71:0] \$9 ;
+  wire [8:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  wire [4:0] \$96 ;
+  wire [4:0] \$95 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$198 ;
+  wire [3:0] \$signature__addr$194 ;
   wire [71:0] \$signature__data ;
-  wire [47:0] \$signature__data$199 ;
+  wire [47:0] \$signature__data$195 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$197 ;
+  wire \$signature__en$193 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -18113,8 +17382,6 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first9 = 1'h0;
   (* keep = 32'd1 *)
   reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [71:0] i__payload;
@@ -18145,8 +17412,6 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [1:0] nf1 = 2'h0;
   reg [1:0] nf2 = 2'h0;
   reg [1:0] nf3 = 2'h0;
@@ -18158,8 +17423,6 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [1:0] nf9 = 2'h0;
   (* keep = 32'd1 *)
   reg [1:0] nf9_0 = 2'h0;
-  reg [1:0] nf_t = 2'h0;
-  reg [1:0] nf_t_ahead = 2'h0;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
   wire [23:0] \o__payload[0] ;
@@ -18168,18 +17431,20 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 5'h00 *)
-  (* keep = 32'd1 *)
   wire [4:0] port__addr;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$195 ;
+  wire [4:0] \port__addr$190 ;
   (* init = 5'h00 *)
   (* keep = 32'd1 *)
-  wire [4:0] \port__addr$196 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$45 ;
-  wire [15:0] \port__data$56 ;
+  wire [4:0] \port__addr$191 ;
+  (* init = 5'h00 *)
+  (* keep = 32'd1 *)
+  wire [4:0] \port__addr$192 ;
+  wire [7:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$40 ;
+  wire [15:0] \port__data$51 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -18225,8 +17490,6 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [4:0] rom0_addr = 5'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -18236,16 +17499,13 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [4:0] rom2_addr = 5'h00;
   reg [15:0] rom2_read = 16'h0000;
-  (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$200 ;
+  wire [3:0] \rport__addr$196 ;
   wire [71:0] rport__data;
-  wire [47:0] \rport__data$189 ;
+  wire [47:0] \rport__data$184 ;
   input rst;
   wire rst;
-  reg [2:0] sf_t = 3'h0;
-  reg [2:0] sf_t_ahead = 3'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s0_2 = 24'h000000;
@@ -18256,6 +17516,10 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [23:0] sum1_s1_0 = 24'h000000;
   reg [4:0] t = 5'h00;
   reg [4:0] t1 = 5'h00;
+  reg [7:0] tile = 8'h60;
+  reg [4:0] tile_plus1 = 5'h01;
+  reg [4:0] tile_plus2 = 5'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -18373,11 +17637,11 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[4:2]] <= i__payload;
   end
   reg [71:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[4:2]];
   end
   assign rport__data = _0_;
   reg [47:0] queue [10:0];
@@ -18398,7 +17662,7 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$189  = queue[q_rptr];
+  assign \rport__data$184  = queue[q_rptr];
   reg [63:0] rom0 [31:0];
   initial begin
     rom0[0] = 64'h32b52431e43905fb;
@@ -18438,7 +17702,7 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [31:0];
   initial begin
     rom1[0] = 64'hc39320b2e6adfe0a;
@@ -18478,7 +17742,7 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$45  = _2_;
+  assign \port__data$40  = _2_;
   reg [15:0] rom2 [31:0];
   initial begin
     rom2[0] = 16'h49e8;
@@ -18518,820 +17782,517 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$56  = _3_;
-  assign \$6  = t == 5'h1f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 6'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(x1_8) - $signed(8'h80);
-  assign \$19  = $signed(x1_0) - $signed(8'h80);
-  assign \$20  = $signed(x1_1) - $signed(8'h80);
-  assign \$21  = $signed(x1_2) - $signed(8'h80);
-  assign \$22  = $signed(x1_3) - $signed(8'h80);
-  assign \$23  = $signed(x1_4) - $signed(8'h80);
-  assign \$24  = $signed(x1_5) - $signed(8'h80);
-  assign \$25  = $signed(x1_6) - $signed(8'h80);
-  assign \$26  = $signed(x2_7) - $signed(8'h80);
-  assign \$27  = $signed(x2_8) - $signed(8'h80);
-  assign \$28  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$29  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$30  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$31  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$32  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$33  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$34  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$35  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$36  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$37  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$38  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$39  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$40  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$41  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$42  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$43  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$44  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$45  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$46  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$47  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$48  = $signed(\$46 ) + $signed(\$47 );
-  assign \$49  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$50  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$51  = $signed(\$49 ) + $signed(\$50 );
-  assign \$52  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$53  = $signed(\$52 ) + $signed(sum0_s0_2);
-  assign \$54  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$55  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$56  = $signed(\$54 ) + $signed(\$55 );
-  assign \$57  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$58  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$60  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$61  = $signed(\$60 ) + $signed(sum1_s0_2);
-  assign \$64  = v9 & last9;
-  assign \$65  = issue & last_t;
-  assign \$66  = o__valid & o__ready;
-  assign \$67  = q_owed < 4'hb;
-  assign \$68  = \$66  ? q_room : \$67 ;
-  assign \$69  = o__valid & o__ready;
-  assign \$70  = \$69  | q_room;
-  assign \$71  = \$65  ? \$68  : \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = \$73  & \$75 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = deliver & \$77 ;
-  assign \$79  = q_wptr == 4'ha;
-  assign \$80  = q_wptr + 1'h1;
-  assign \$81  = \$79  ? 5'h00 : \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = | q_stored;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = q_rptr == 4'ha;
-  assign \$87  = q_rptr + 1'h1;
-  assign \$88  = \$86  ? 5'h00 : \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = \$90  & \$92 ;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = deliver & \$94 ;
-  assign \$96  = q_stored + \$95 ;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = | q_stored;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = \$96  - \$100 ;
-  assign \$102  = ~ o__valid;
-  assign \$103  = \$102  | o__ready;
-  assign \$104  = | q_stored;
-  assign \$105  = \$104  | deliver;
-  assign \$106  = | q_stored;
-  assign \$107  = \$106  ? \rport__data$189  : q_in;
-  assign \$108  = ~ last_t;
-  assign \$109  = q_room | \$108 ;
-  assign i__ready = \$109  & reads_input_t;
-  assign \$110  = ~ last_t;
-  assign \$111  = q_room | \$110 ;
-  assign \$112  = ~ reads_input_t;
-  assign \$113  = i__valid | \$112 ;
-  assign issue = \$111  & \$113 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$114  = first9_0 ? bias0 : acc0;
-  assign \$115  = $signed(\$114 ) + $signed(sum0_s1_0);
-  assign \$116  = first9_0 ? bias1 : acc1;
-  assign \$117  = $signed(\$116 ) + $signed(sum1_s1_0);
-  assign \$118  = issue & last_t;
-  assign \$119  = q_owed + \$118 ;
-  assign \$120  = o__valid & o__ready;
-  assign \$121  = \$119  - \$120 ;
-  always @(posedge clk)
-    nf_t <= \$122 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$123 ;
-  always @(posedge clk)
-    sf_t <= \$124 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$125 ;
-  always @(posedge clk)
-    reads_input_t <= \$126 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$127 ;
-  always @(posedge clk)
-    first_t <= \$128 ;
-  always @(posedge clk)
-    first_t_ahead <= \$129 ;
-  always @(posedge clk)
-    last_t <= \$130 ;
-  always @(posedge clk)
-    last_t_ahead <= \$131 ;
-  always @(posedge clk)
-    t <= \$132 ;
-  always @(posedge clk)
-    x_reg <= \$133 ;
-  always @(posedge clk)
-    from_input <= \$134 ;
-  always @(posedge clk)
-    v1 <= \$135 ;
-  always @(posedge clk)
-    first1 <= \$136 ;
-  always @(posedge clk)
-    last1 <= \$137 ;
-  always @(posedge clk)
-    nf1 <= \$138 ;
-  always @(posedge clk)
-    from_input2 <= \$139 ;
-  always @(posedge clk)
-    x_reg2 <= \$140 ;
-  always @(posedge clk)
-    inbuf_read <= \$141 ;
-  always @(posedge clk)
-    x_mid <= \$142 ;
-  always @(posedge clk)
-    t1 <= \$143 ;
-  always @(posedge clk)
-    rom0_addr <= \$144 ;
-  always @(posedge clk)
-    rom0_read <= \$145 ;
-  always @(posedge clk)
-    x0_0 <= \$146 ;
-  always @(posedge clk)
-    x0_1 <= \$147 ;
-  always @(posedge clk)
-    x0_2 <= \$148 ;
-  always @(posedge clk)
-    x0_3 <= \$149 ;
-  always @(posedge clk)
-    x0_4 <= \$150 ;
-  always @(posedge clk)
-    x0_5 <= \$151 ;
-  always @(posedge clk)
-    x0_6 <= \$152 ;
-  always @(posedge clk)
-    x0_7 <= \$153 ;
-  always @(posedge clk)
-    rom1_addr <= \$154 ;
-  always @(posedge clk)
-    rom1_read <= \$155 ;
-  always @(posedge clk)
-    x1_0 <= \$156 ;
-  always @(posedge clk)
-    x1_1 <= \$157 ;
-  always @(posedge clk)
-    x1_2 <= \$158 ;
-  always @(posedge clk)
-    x1_3 <= \$159 ;
-  always @(posedge clk)
-    x1_4 <= \$160 ;
-  always @(posedge clk)
-    x1_5 <= \$161 ;
-  always @(posedge clk)
-    x1_6 <= \$162 ;
-  always @(posedge clk)
-    x1_8 <= \$163 ;
-  always @(posedge clk)
-    rom2_addr <= \$164 ;
-  always @(posedge clk)
-    rom2_read <= \$165 ;
-  always @(posedge clk)
-    x2_7 <= \$166 ;
-  always @(posedge clk)
-    x2_8 <= \$167 ;
-  always @(posedge clk)
-    xoff0_0 <= \$168 ;
-  always @(posedge clk)
-    w0_0 <= \$169 ;
-  always @(posedge clk)
-    xoff0_1 <= \$170 ;
-  always @(posedge clk)
-    w0_1 <= \$171 ;
-  always @(posedge clk)
-    xoff0_2 <= \$172 ;
-  always @(posedge clk)
-    w0_2 <= \$173 ;
-  always @(posedge clk)
-    xoff0_3 <= \$174 ;
-  always @(posedge clk)
-    w0_3 <= \$175 ;
-  always @(posedge clk)
-    xoff0_4 <= \$176 ;
-  always @(posedge clk)
-    w0_4 <= \$177 ;
-  always @(posedge clk)
-    xoff0_5 <= \$178 ;
-  always @(posedge clk)
-    w0_5 <= \$179 ;
-  always @(posedge clk)
-    xoff0_6 <= \$180 ;
-  always @(posedge clk)
-    w0_6 <= \$181 ;
-  always @(posedge clk)
-    xoff0_7 <= \$182 ;
-  always @(posedge clk)
-    w0_7 <= \$183 ;
-  always @(posedge clk)
-    xoff0_8 <= \$184 ;
-  always @(posedge clk)
-    w0_8 <= \$185 ;
-  always @(posedge clk)
-    xoff1_0 <= \$186 ;
-  always @(posedge clk)
-    w1_0 <= \$187 ;
-  always @(posedge clk)
-    xoff1_1 <= \$188 ;
-  always @(posedge clk)
-    w1_1 <= \$189 ;
-  always @(posedge clk)
-    xoff1_2 <= \$190 ;
-  always @(posedge clk)
-    w1_2 <= \$191 ;
-  always @(posedge clk)
-    xoff1_3 <= \$192 ;
-  always @(posedge clk)
-    w1_3 <= \$193 ;
-  always @(posedge clk)
-    xoff1_4 <= \$194 ;
-  always @(posedge clk)
-    w1_4 <= \$195 ;
-  always @(posedge clk)
-    xoff1_5 <= \$196 ;
-  always @(posedge clk)
-    w1_5 <= \$197 ;
-  always @(posedge clk)
-    xoff1_6 <= \$198 ;
-  always @(posedge clk)
-    w1_6 <= \$199 ;
-  always @(posedge clk)
-    xoff1_7 <= \$200 ;
-  always @(posedge clk)
-    w1_7 <= \$201 ;
-  always @(posedge clk)
-    xoff1_8 <= \$202 ;
-  always @(posedge clk)
-    w1_8 <= \$203 ;
-  always @(posedge clk)
-    prod0_0 <= \$204 ;
-  always @(posedge clk)
-    prod0_1 <= \$205 ;
-  always @(posedge clk)
-    prod0_2 <= \$206 ;
-  always @(posedge clk)
-    prod0_3 <= \$207 ;
-  always @(posedge clk)
-    prod0_4 <= \$208 ;
-  always @(posedge clk)
-    prod0_5 <= \$209 ;
-  always @(posedge clk)
-    prod0_6 <= \$210 ;
-  always @(posedge clk)
-    prod0_7 <= \$211 ;
-  always @(posedge clk)
-    prod0_8 <= \$212 ;
-  always @(posedge clk)
-    prod1_0 <= \$213 ;
-  always @(posedge clk)
-    prod1_1 <= \$214 ;
-  always @(posedge clk)
-    prod1_2 <= \$215 ;
-  always @(posedge clk)
-    prod1_3 <= \$216 ;
-  always @(posedge clk)
-    prod1_4 <= \$217 ;
-  always @(posedge clk)
-    prod1_5 <= \$218 ;
-  always @(posedge clk)
-    prod1_6 <= \$219 ;
-  always @(posedge clk)
-    prod1_7 <= \$220 ;
-  always @(posedge clk)
-    prod1_8 <= \$221 ;
-  always @(posedge clk)
-    prod0_0_r <= \$222 ;
-  always @(posedge clk)
-    prod0_1_r <= \$223 ;
-  always @(posedge clk)
-    prod0_2_r <= \$224 ;
-  always @(posedge clk)
-    prod0_3_r <= \$225 ;
-  always @(posedge clk)
-    prod0_4_r <= \$226 ;
-  always @(posedge clk)
-    prod0_5_r <= \$227 ;
-  always @(posedge clk)
-    prod0_6_r <= \$228 ;
-  always @(posedge clk)
-    prod0_7_r <= \$229 ;
-  always @(posedge clk)
-    prod0_8_r <= \$230 ;
-  always @(posedge clk)
-    prod1_0_r <= \$231 ;
-  always @(posedge clk)
-    prod1_1_r <= \$232 ;
-  always @(posedge clk)
-    prod1_2_r <= \$233 ;
-  always @(posedge clk)
-    prod1_3_r <= \$234 ;
-  always @(posedge clk)
-    prod1_4_r <= \$235 ;
-  always @(posedge clk)
-    prod1_5_r <= \$236 ;
-  always @(posedge clk)
-    prod1_6_r <= \$237 ;
-  always @(posedge clk)
-    prod1_7_r <= \$238 ;
-  always @(posedge clk)
-    prod1_8_r <= \$239 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$240 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$241 ;
-  always @(posedge clk)
-    sum0_s0_2 <= \$242 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$243 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$244 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$245 ;
-  always @(posedge clk)
-    sum1_s0_2 <= \$246 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$247 ;
-  always @(posedge clk)
-    v2 <= \$248 ;
-  always @(posedge clk)
-    first2 <= \$249 ;
-  always @(posedge clk)
-    last2 <= \$250 ;
-  always @(posedge clk)
-    nf2 <= \$251 ;
-  always @(posedge clk)
-    v3 <= \$252 ;
-  always @(posedge clk)
-    first3 <= \$253 ;
-  always @(posedge clk)
-    last3 <= \$254 ;
-  always @(posedge clk)
-    nf3 <= \$255 ;
-  always @(posedge clk)
-    v4 <= \$256 ;
-  always @(posedge clk)
-    first4 <= \$257 ;
-  always @(posedge clk)
-    last4 <= \$258 ;
-  always @(posedge clk)
-    nf4 <= \$259 ;
-  always @(posedge clk)
-    v5 <= \$260 ;
-  always @(posedge clk)
-    first5 <= \$261 ;
-  always @(posedge clk)
-    last5 <= \$262 ;
-  always @(posedge clk)
-    nf5 <= \$263 ;
-  always @(posedge clk)
-    v6 <= \$264 ;
-  always @(posedge clk)
-    first6 <= \$265 ;
-  always @(posedge clk)
-    last6 <= \$266 ;
-  always @(posedge clk)
-    nf6 <= \$267 ;
-  always @(posedge clk)
-    v7 <= \$268 ;
-  always @(posedge clk)
-    first7 <= \$269 ;
-  always @(posedge clk)
-    last7 <= \$270 ;
-  always @(posedge clk)
-    nf7 <= \$271 ;
-  always @(posedge clk)
-    v8 <= \$272 ;
-  always @(posedge clk)
-    first8 <= \$273 ;
-  always @(posedge clk)
-    last8 <= \$274 ;
-  always @(posedge clk)
-    nf8 <= \$275 ;
-  always @(posedge clk)
-    v9 <= \$276 ;
-  always @(posedge clk)
-    first9 <= \$277 ;
-  always @(posedge clk)
-    last9 <= \$278 ;
-  always @(posedge clk)
-    nf9 <= \$279 ;
-  always @(posedge clk)
-    v9_0 <= \$280 ;
-  always @(posedge clk)
-    first9_0 <= \$281 ;
-  always @(posedge clk)
-    last9_0 <= \$282 ;
-  always @(posedge clk)
-    nf9_0 <= \$283 ;
-  always @(posedge clk)
-    bias0 <= \$284 ;
-  always @(posedge clk)
-    acc0 <= \$285 ;
-  always @(posedge clk)
-    bias1 <= \$286 ;
-  always @(posedge clk)
-    acc1 <= \$287 ;
-  always @(posedge clk)
-    deliver <= \$288 ;
-  always @(posedge clk)
-    q_owed <= \$289 ;
-  always @(posedge clk)
-    q_room <= \$290 ;
-  always @(posedge clk)
-    q_wptr <= \$291 ;
-  always @(posedge clk)
-    q_rptr <= \$292 ;
-  always @(posedge clk)
-    q_stored <= \$293 ;
-  always @(posedge clk)
-    o__valid <= \$294 ;
-  always @(posedge clk)
-    o__payload <= \$295 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$1  = 2'h0;
-      5'h01:
-          \$1  = 2'h0;
-      5'h02:
-          \$1  = 2'h0;
-      5'h03:
-          \$1  = 2'h0;
-      5'h04:
-          \$1  = 2'h0;
-      5'h05:
-          \$1  = 2'h0;
-      5'h06:
-          \$1  = 2'h1;
-      5'h07:
-          \$1  = 2'h1;
-      5'h08:
-          \$1  = 2'h1;
-      5'h09:
-          \$1  = 2'h1;
-      5'h0a:
-          \$1  = 2'h1;
-      5'h0b:
-          \$1  = 2'h1;
-      5'h0c:
-          \$1  = 2'h1;
-      5'h0d:
-          \$1  = 2'h1;
-      5'h0e:
-          \$1  = 2'h2;
-      5'h0f:
-          \$1  = 2'h2;
-      5'h10:
-          \$1  = 2'h2;
-      5'h11:
-          \$1  = 2'h2;
-      5'h12:
-          \$1  = 2'h2;
-      5'h13:
-          \$1  = 2'h2;
-      5'h14:
-          \$1  = 2'h2;
-      5'h15:
-          \$1  = 2'h2;
-      5'h16:
-          \$1  = 2'h3;
-      5'h17:
-          \$1  = 2'h3;
-      5'h18:
-          \$1  = 2'h3;
-      5'h19:
-          \$1  = 2'h3;
-      5'h1a:
-          \$1  = 2'h3;
-      5'h1b:
-          \$1  = 2'h3;
-      5'h1c:
-          \$1  = 2'h3;
-      5'h1d:
-          \$1  = 2'h3;
-      5'h1e:
-          \$1  = 2'h0;
-      5'h1f:
-          \$1  = 2'h0;
-    endcase
+  assign \port__data$51  = _3_;
+  reg [7:0] schedule [31:0];
+  initial begin
+    schedule[0] = 8'h60;
+    schedule[1] = 8'h24;
+    schedule[2] = 8'h28;
+    schedule[3] = 8'h2c;
+    schedule[4] = 8'h30;
+    schedule[5] = 8'h34;
+    schedule[6] = 8'h38;
+    schedule[7] = 8'hbc;
+    schedule[8] = 8'h41;
+    schedule[9] = 8'h05;
+    schedule[10] = 8'h09;
+    schedule[11] = 8'h0d;
+    schedule[12] = 8'h11;
+    schedule[13] = 8'h15;
+    schedule[14] = 8'h19;
+    schedule[15] = 8'h9d;
+    schedule[16] = 8'h42;
+    schedule[17] = 8'h06;
+    schedule[18] = 8'h0a;
+    schedule[19] = 8'h0e;
+    schedule[20] = 8'h12;
+    schedule[21] = 8'h16;
+    schedule[22] = 8'h1a;
+    schedule[23] = 8'h9e;
+    schedule[24] = 8'h43;
+    schedule[25] = 8'h07;
+    schedule[26] = 8'h0b;
+    schedule[27] = 8'h0f;
+    schedule[28] = 8'h13;
+    schedule[29] = 8'h17;
+    schedule[30] = 8'h1b;
+    schedule[31] = 8'h9f;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$2  = 3'h2;
-      5'h01:
-          \$2  = 3'h3;
-      5'h02:
-          \$2  = 3'h4;
-      5'h03:
-          \$2  = 3'h5;
-      5'h04:
-          \$2  = 3'h6;
-      5'h05:
-          \$2  = 3'h7;
-      5'h06:
-          \$2  = 3'h0;
-      5'h07:
-          \$2  = 3'h1;
-      5'h08:
-          \$2  = 3'h2;
-      5'h09:
-          \$2  = 3'h3;
-      5'h0a:
-          \$2  = 3'h4;
-      5'h0b:
-          \$2  = 3'h5;
-      5'h0c:
-          \$2  = 3'h6;
-      5'h0d:
-          \$2  = 3'h7;
-      5'h0e:
-          \$2  = 3'h0;
-      5'h0f:
-          \$2  = 3'h1;
-      5'h10:
-          \$2  = 3'h2;
-      5'h11:
-          \$2  = 3'h3;
-      5'h12:
-          \$2  = 3'h4;
-      5'h13:
-          \$2  = 3'h5;
-      5'h14:
-          \$2  = 3'h6;
-      5'h15:
-          \$2  = 3'h7;
-      5'h16:
-          \$2  = 3'h0;
-      5'h17:
-          \$2  = 3'h1;
-      5'h18:
-          \$2  = 3'h2;
-      5'h19:
-          \$2  = 3'h3;
-      5'h1a:
-          \$2  = 3'h4;
-      5'h1b:
-          \$2  = 3'h5;
-      5'h1c:
-          \$2  = 3'h6;
-      5'h1d:
-          \$2  = 3'h7;
-      5'h1e:
-          \$2  = 3'h0;
-      5'h1f:
-          \$2  = 3'h1;
-    endcase
+  reg [7:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= schedule[port__addr];
   end
+  assign port__data = _4_;
+  assign \$1  = tile_primed ? port__data : 8'h24;
+  assign \$2  = tile_plus2 == 5'h1f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 6'h00 : \$3 ;
+  assign \$5  = t == 5'h1f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 6'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x1_8) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_4) - $signed(8'h80);
+  assign \$23  = $signed(x1_5) - $signed(8'h80);
+  assign \$24  = $signed(x1_6) - $signed(8'h80);
+  assign \$25  = $signed(x2_7) - $signed(8'h80);
+  assign \$26  = $signed(x2_8) - $signed(8'h80);
+  assign \$27  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$28  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$29  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$30  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$31  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$32  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$33  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$34  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$35  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$36  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$37  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$38  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$39  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$40  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$41  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$42  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$43  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$44  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$45  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$46  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$47  = $signed(\$45 ) + $signed(\$46 );
+  assign \$48  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$49  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$50  = $signed(\$48 ) + $signed(\$49 );
+  assign \$51  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$52  = $signed(\$51 ) + $signed(sum0_s0_2);
+  assign \$53  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$54  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$55  = $signed(\$53 ) + $signed(\$54 );
+  assign \$56  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$57  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$58  = $signed(\$56 ) + $signed(\$57 );
+  assign \$59  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$60  = $signed(\$59 ) + $signed(sum1_s0_2);
+  assign \$63  = v9 & last9;
+  assign \$64  = issue & tile[7];
+  assign \$65  = o__valid & o__ready;
+  assign \$66  = q_owed < 4'hb;
+  assign \$67  = \$65  ? q_room : \$66 ;
+  assign \$68  = o__valid & o__ready;
+  assign \$69  = \$68  | q_room;
+  assign \$70  = \$64  ? \$67  : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$72  & \$74 ;
+  assign \$76  = ~ \$75 ;
+  assign \$77  = deliver & \$76 ;
+  assign \$78  = q_wptr == 4'ha;
+  assign \$79  = q_wptr + 1'h1;
+  assign \$80  = \$78  ? 5'h00 : \$79 ;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = q_rptr == 4'ha;
+  assign \$86  = q_rptr + 1'h1;
+  assign \$87  = \$85  ? 5'h00 : \$86 ;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = | q_stored;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$89  & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = deliver & \$93 ;
+  assign \$95  = q_stored + \$94 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | q_stored;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = \$95  - \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = \$103  | deliver;
+  assign \$105  = | q_stored;
+  assign \$106  = \$105  ? \rport__data$184  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$107  = ~ tile[7];
+  assign \$108  = q_room | \$107 ;
+  assign i__ready = \$108  & tile[5];
+  assign \$109  = ~ tile[7];
+  assign \$110  = q_room | \$109 ;
+  assign \$111  = ~ tile[5];
+  assign \$112  = i__valid | \$111 ;
+  assign issue = \$110  & \$112 ;
+  assign \$signature__en  = issue & tile[5];
+  assign \$113  = first9_0 ? bias0 : acc0;
+  assign \$114  = $signed(\$113 ) + $signed(sum0_s1_0);
+  assign \$115  = first9_0 ? bias1 : acc1;
+  assign \$116  = $signed(\$115 ) + $signed(sum1_s1_0);
+  assign \$117  = issue & tile[7];
+  assign \$118  = q_owed + \$117 ;
+  assign \$119  = o__valid & o__ready;
+  assign \$120  = \$118  - \$119 ;
+  always @(posedge clk)
+    tile_primed <= \$121 ;
+  always @(posedge clk)
+    tile <= \$122 ;
+  always @(posedge clk)
+    tile_plus1 <= \$123 ;
+  always @(posedge clk)
+    tile_plus2 <= \$124 ;
+  always @(posedge clk)
+    t <= \$125 ;
+  always @(posedge clk)
+    x_reg <= \$126 ;
+  always @(posedge clk)
+    from_input <= \$127 ;
+  always @(posedge clk)
+    v1 <= \$128 ;
+  always @(posedge clk)
+    first1 <= \$129 ;
+  always @(posedge clk)
+    last1 <= \$130 ;
+  always @(posedge clk)
+    nf1 <= \$131 ;
+  always @(posedge clk)
+    from_input2 <= \$132 ;
+  always @(posedge clk)
+    x_reg2 <= \$133 ;
+  always @(posedge clk)
+    inbuf_read <= \$134 ;
+  always @(posedge clk)
+    x_mid <= \$135 ;
+  always @(posedge clk)
+    t1 <= \$136 ;
+  always @(posedge clk)
+    rom0_addr <= \$137 ;
+  always @(posedge clk)
+    rom0_read <= \$138 ;
+  always @(posedge clk)
+    x0_0 <= \$139 ;
+  always @(posedge clk)
+    x0_1 <= \$140 ;
+  always @(posedge clk)
+    x0_2 <= \$141 ;
+  always @(posedge clk)
+    x0_3 <= \$142 ;
+  always @(posedge clk)
+    x0_4 <= \$143 ;
+  always @(posedge clk)
+    x0_5 <= \$144 ;
+  always @(posedge clk)
+    x0_6 <= \$145 ;
+  always @(posedge clk)
+    x0_7 <= \$146 ;
+  always @(posedge clk)
+    rom1_addr <= \$147 ;
+  always @(posedge clk)
+    rom1_read <= \$148 ;
+  always @(posedge clk)
+    x1_0 <= \$149 ;
+  always @(posedge clk)
+    x1_1 <= \$150 ;
+  always @(posedge clk)
+    x1_2 <= \$151 ;
+  always @(posedge clk)
+    x1_3 <= \$152 ;
+  always @(posedge clk)
+    x1_4 <= \$153 ;
+  always @(posedge clk)
+    x1_5 <= \$154 ;
+  always @(posedge clk)
+    x1_6 <= \$155 ;
+  always @(posedge clk)
+    x1_8 <= \$156 ;
+  always @(posedge clk)
+    rom2_addr <= \$157 ;
+  always @(posedge clk)
+    rom2_read <= \$158 ;
+  always @(posedge clk)
+    x2_7 <= \$159 ;
+  always @(posedge clk)
+    x2_8 <= \$160 ;
+  always @(posedge clk)
+    xoff0_0 <= \$161 ;
+  always @(posedge clk)
+    w0_0 <= \$162 ;
+  always @(posedge clk)
+    xoff0_1 <= \$163 ;
+  always @(posedge clk)
+    w0_1 <= \$164 ;
+  always @(posedge clk)
+    xoff0_2 <= \$165 ;
+  always @(posedge clk)
+    w0_2 <= \$166 ;
+  always @(posedge clk)
+    xoff0_3 <= \$167 ;
+  always @(posedge clk)
+    w0_3 <= \$168 ;
+  always @(posedge clk)
+    xoff0_4 <= \$169 ;
+  always @(posedge clk)
+    w0_4 <= \$170 ;
+  always @(posedge clk)
+    xoff0_5 <= \$171 ;
+  always @(posedge clk)
+    w0_5 <= \$172 ;
+  always @(posedge clk)
+    xoff0_6 <= \$173 ;
+  always @(posedge clk)
+    w0_6 <= \$174 ;
+  always @(posedge clk)
+    xoff0_7 <= \$175 ;
+  always @(posedge clk)
+    w0_7 <= \$176 ;
+  always @(posedge clk)
+    xoff0_8 <= \$177 ;
+  always @(posedge clk)
+    w0_8 <= \$178 ;
+  always @(posedge clk)
+    xoff1_0 <= \$179 ;
+  always @(posedge clk)
+    w1_0 <= \$180 ;
+  always @(posedge clk)
+    xoff1_1 <= \$181 ;
+  always @(posedge clk)
+    w1_1 <= \$182 ;
+  always @(posedge clk)
+    xoff1_2 <= \$183 ;
+  always @(posedge clk)
+    w1_2 <= \$184 ;
+  always @(posedge clk)
+    xoff1_3 <= \$185 ;
+  always @(posedge clk)
+    w1_3 <= \$186 ;
+  always @(posedge clk)
+    xoff1_4 <= \$187 ;
+  always @(posedge clk)
+    w1_4 <= \$188 ;
+  always @(posedge clk)
+    xoff1_5 <= \$189 ;
+  always @(posedge clk)
+    w1_5 <= \$190 ;
+  always @(posedge clk)
+    xoff1_6 <= \$191 ;
+  always @(posedge clk)
+    w1_6 <= \$192 ;
+  always @(posedge clk)
+    xoff1_7 <= \$193 ;
+  always @(posedge clk)
+    w1_7 <= \$194 ;
+  always @(posedge clk)
+    xoff1_8 <= \$195 ;
+  always @(posedge clk)
+    w1_8 <= \$196 ;
+  always @(posedge clk)
+    prod0_0 <= \$197 ;
+  always @(posedge clk)
+    prod0_1 <= \$198 ;
+  always @(posedge clk)
+    prod0_2 <= \$199 ;
+  always @(posedge clk)
+    prod0_3 <= \$200 ;
+  always @(posedge clk)
+    prod0_4 <= \$201 ;
+  always @(posedge clk)
+    prod0_5 <= \$202 ;
+  always @(posedge clk)
+    prod0_6 <= \$203 ;
+  always @(posedge clk)
+    prod0_7 <= \$204 ;
+  always @(posedge clk)
+    prod0_8 <= \$205 ;
+  always @(posedge clk)
+    prod1_0 <= \$206 ;
+  always @(posedge clk)
+    prod1_1 <= \$207 ;
+  always @(posedge clk)
+    prod1_2 <= \$208 ;
+  always @(posedge clk)
+    prod1_3 <= \$209 ;
+  always @(posedge clk)
+    prod1_4 <= \$210 ;
+  always @(posedge clk)
+    prod1_5 <= \$211 ;
+  always @(posedge clk)
+    prod1_6 <= \$212 ;
+  always @(posedge clk)
+    prod1_7 <= \$213 ;
+  always @(posedge clk)
+    prod1_8 <= \$214 ;
+  always @(posedge clk)
+    prod0_0_r <= \$215 ;
+  always @(posedge clk)
+    prod0_1_r <= \$216 ;
+  always @(posedge clk)
+    prod0_2_r <= \$217 ;
+  always @(posedge clk)
+    prod0_3_r <= \$218 ;
+  always @(posedge clk)
+    prod0_4_r <= \$219 ;
+  always @(posedge clk)
+    prod0_5_r <= \$220 ;
+  always @(posedge clk)
+    prod0_6_r <= \$221 ;
+  always @(posedge clk)
+    prod0_7_r <= \$222 ;
+  always @(posedge clk)
+    prod0_8_r <= \$223 ;
+  always @(posedge clk)
+    prod1_0_r <= \$224 ;
+  always @(posedge clk)
+    prod1_1_r <= \$225 ;
+  always @(posedge clk)
+    prod1_2_r <= \$226 ;
+  always @(posedge clk)
+    prod1_3_r <= \$227 ;
+  always @(posedge clk)
+    prod1_4_r <= \$228 ;
+  always @(posedge clk)
+    prod1_5_r <= \$229 ;
+  always @(posedge clk)
+    prod1_6_r <= \$230 ;
+  always @(posedge clk)
+    prod1_7_r <= \$231 ;
+  always @(posedge clk)
+    prod1_8_r <= \$232 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$233 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$234 ;
+  always @(posedge clk)
+    sum0_s0_2 <= \$235 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$236 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$237 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$238 ;
+  always @(posedge clk)
+    sum1_s0_2 <= \$239 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$240 ;
+  always @(posedge clk)
+    v2 <= \$241 ;
+  always @(posedge clk)
+    first2 <= \$242 ;
+  always @(posedge clk)
+    last2 <= \$243 ;
+  always @(posedge clk)
+    nf2 <= \$244 ;
+  always @(posedge clk)
+    v3 <= \$245 ;
+  always @(posedge clk)
+    first3 <= \$246 ;
+  always @(posedge clk)
+    last3 <= \$247 ;
+  always @(posedge clk)
+    nf3 <= \$248 ;
+  always @(posedge clk)
+    v4 <= \$249 ;
+  always @(posedge clk)
+    first4 <= \$250 ;
+  always @(posedge clk)
+    last4 <= \$251 ;
+  always @(posedge clk)
+    nf4 <= \$252 ;
+  always @(posedge clk)
+    v5 <= \$253 ;
+  always @(posedge clk)
+    first5 <= \$254 ;
+  always @(posedge clk)
+    last5 <= \$255 ;
+  always @(posedge clk)
+    nf5 <= \$256 ;
+  always @(posedge clk)
+    v6 <= \$257 ;
+  always @(posedge clk)
+    first6 <= \$258 ;
+  always @(posedge clk)
+    last6 <= \$259 ;
+  always @(posedge clk)
+    nf6 <= \$260 ;
+  always @(posedge clk)
+    v7 <= \$261 ;
+  always @(posedge clk)
+    first7 <= \$262 ;
+  always @(posedge clk)
+    last7 <= \$263 ;
+  always @(posedge clk)
+    nf7 <= \$264 ;
+  always @(posedge clk)
+    v8 <= \$265 ;
+  always @(posedge clk)
+    first8 <= \$266 ;
+  always @(posedge clk)
+    last8 <= \$267 ;
+  always @(posedge clk)
+    nf8 <= \$268 ;
+  always @(posedge clk)
+    v9 <= \$269 ;
+  always @(posedge clk)
+    first9 <= \$270 ;
+  always @(posedge clk)
+    last9 <= \$271 ;
+  always @(posedge clk)
+    nf9 <= \$272 ;
+  always @(posedge clk)
+    v9_0 <= \$273 ;
+  always @(posedge clk)
+    first9_0 <= \$274 ;
+  always @(posedge clk)
+    last9_0 <= \$275 ;
+  always @(posedge clk)
+    nf9_0 <= \$276 ;
+  always @(posedge clk)
+    bias0 <= \$277 ;
+  always @(posedge clk)
+    acc0 <= \$278 ;
+  always @(posedge clk)
+    bias1 <= \$279 ;
+  always @(posedge clk)
+    acc1 <= \$280 ;
+  always @(posedge clk)
+    deliver <= \$281 ;
+  always @(posedge clk)
+    q_owed <= \$282 ;
+  always @(posedge clk)
+    q_room <= \$283 ;
+  always @(posedge clk)
+    q_wptr <= \$284 ;
+  always @(posedge clk)
+    q_rptr <= \$285 ;
+  always @(posedge clk)
+    q_stored <= \$286 ;
+  always @(posedge clk)
+    o__valid <= \$287 ;
+  always @(posedge clk)
+    o__payload <= \$288 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$3  = 1'h1;
-      5'h01:
-          \$3  = 1'h1;
-      5'h02:
-          \$3  = 1'h1;
-      5'h03:
-          \$3  = 1'h1;
-      5'h04:
-          \$3  = 1'h1;
-      5'h05:
-          \$3  = 1'h1;
-      5'h06:
-          \$3  = 1'h0;
-      5'h07:
-          \$3  = 1'h0;
-      5'h08:
-          \$3  = 1'h0;
-      5'h09:
-          \$3  = 1'h0;
-      5'h0a:
-          \$3  = 1'h0;
-      5'h0b:
-          \$3  = 1'h0;
-      5'h0c:
-          \$3  = 1'h0;
-      5'h0d:
-          \$3  = 1'h0;
-      5'h0e:
-          \$3  = 1'h0;
-      5'h0f:
-          \$3  = 1'h0;
-      5'h10:
-          \$3  = 1'h0;
-      5'h11:
-          \$3  = 1'h0;
-      5'h12:
-          \$3  = 1'h0;
-      5'h13:
-          \$3  = 1'h0;
-      5'h14:
-          \$3  = 1'h0;
-      5'h15:
-          \$3  = 1'h0;
-      5'h16:
-          \$3  = 1'h0;
-      5'h17:
-          \$3  = 1'h0;
-      5'h18:
-          \$3  = 1'h0;
-      5'h19:
-          \$3  = 1'h0;
-      5'h1a:
-          \$3  = 1'h0;
-      5'h1b:
-          \$3  = 1'h0;
-      5'h1c:
-          \$3  = 1'h0;
-      5'h1d:
-          \$3  = 1'h0;
-      5'h1e:
-          \$3  = 1'h1;
-      5'h1f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$4  = 1'h0;
-      5'h01:
-          \$4  = 1'h0;
-      5'h02:
-          \$4  = 1'h0;
-      5'h03:
-          \$4  = 1'h0;
-      5'h04:
-          \$4  = 1'h0;
-      5'h05:
-          \$4  = 1'h0;
-      5'h06:
-          \$4  = 1'h1;
-      5'h07:
-          \$4  = 1'h0;
-      5'h08:
-          \$4  = 1'h0;
-      5'h09:
-          \$4  = 1'h0;
-      5'h0a:
-          \$4  = 1'h0;
-      5'h0b:
-          \$4  = 1'h0;
-      5'h0c:
-          \$4  = 1'h0;
-      5'h0d:
-          \$4  = 1'h0;
-      5'h0e:
-          \$4  = 1'h1;
-      5'h0f:
-          \$4  = 1'h0;
-      5'h10:
-          \$4  = 1'h0;
-      5'h11:
-          \$4  = 1'h0;
-      5'h12:
-          \$4  = 1'h0;
-      5'h13:
-          \$4  = 1'h0;
-      5'h14:
-          \$4  = 1'h0;
-      5'h15:
-          \$4  = 1'h0;
-      5'h16:
-          \$4  = 1'h1;
-      5'h17:
-          \$4  = 1'h0;
-      5'h18:
-          \$4  = 1'h0;
-      5'h19:
-          \$4  = 1'h0;
-      5'h1a:
-          \$4  = 1'h0;
-      5'h1b:
-          \$4  = 1'h0;
-      5'h1c:
-          \$4  = 1'h0;
-      5'h1d:
-          \$4  = 1'h0;
-      5'h1e:
-          \$4  = 1'h1;
-      5'h1f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      5'h00:
-          \$5  = 1'h0;
-      5'h01:
-          \$5  = 1'h0;
-      5'h02:
-          \$5  = 1'h0;
-      5'h03:
-          \$5  = 1'h0;
-      5'h04:
-          \$5  = 1'h0;
-      5'h05:
-          \$5  = 1'h1;
-      5'h06:
-          \$5  = 1'h0;
-      5'h07:
-          \$5  = 1'h0;
-      5'h08:
-          \$5  = 1'h0;
-      5'h09:
-          \$5  = 1'h0;
-      5'h0a:
-          \$5  = 1'h0;
-      5'h0b:
-          \$5  = 1'h0;
-      5'h0c:
-          \$5  = 1'h0;
-      5'h0d:
-          \$5  = 1'h1;
-      5'h0e:
-          \$5  = 1'h0;
-      5'h0f:
-          \$5  = 1'h0;
-      5'h10:
-          \$5  = 1'h0;
-      5'h11:
-          \$5  = 1'h0;
-      5'h12:
-          \$5  = 1'h0;
-      5'h13:
-          \$5  = 1'h0;
-      5'h14:
-          \$5  = 1'h0;
-      5'h15:
-          \$5  = 1'h1;
-      5'h16:
-          \$5  = 1'h0;
-      5'h17:
-          \$5  = 1'h0;
-      5'h18:
-          \$5  = 1'h0;
-      5'h19:
-          \$5  = 1'h0;
-      5'h1a:
-          \$5  = 1'h0;
-      5'h1b:
-          \$5  = 1'h0;
-      5'h1c:
-          \$5  = 1'h0;
-      5'h1d:
-          \$5  = 1'h1;
-      5'h1e:
-          \$5  = 1'h0;
-      5'h1f:
-          \$5  = 1'h0;
+    casez (nf8)
+      2'h0:
+          \$61  = 24'h003305;
+      2'h1:
+          \$61  = 24'hfff298;
+      2'h2:
+          \$61  = 24'h003bd4;
+      2'h3:
+          \$61  = 24'h0022bb;
     endcase
   end
   always @* begin
@@ -19339,1311 +18300,1234 @@ module top_s2_conv2_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       2'h0:
-          \$62  = 24'h003305;
+          \$62  = 24'h004199;
       2'h1:
-          \$62  = 24'hfff298;
+          \$62  = 24'hffd550;
       2'h2:
-          \$62  = 24'h003bd4;
+          \$62  = 24'h000fc6;
       2'h3:
-          \$62  = 24'h0022bb;
+          \$62  = 24'h002382;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      2'h0:
-          \$63  = 24'h004199;
-      2'h1:
-          \$63  = 24'hffd550;
-      2'h2:
-          \$63  = 24'h000fc6;
-      2'h3:
-          \$63  = 24'h002382;
-    endcase
+    \$121  = 1'h1;
+    if (rst) begin
+      \$121  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = nf_t;
+    \$122  = tile;
     if (issue) begin
-      \$122  = nf_t_ahead;
+      \$122  = \$1 ;
     end
     if (rst) begin
-      \$122  = 2'h0;
+      \$122  = 8'h60;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = nf_t_ahead;
+    \$123  = tile_plus1;
     if (issue) begin
-      \$123  = \$1 ;
+      \$123  = tile_plus2;
     end
     if (rst) begin
-      \$123  = 2'h0;
+      \$123  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = sf_t;
+    \$124  = tile_plus2;
     if (issue) begin
-      \$124  = sf_t_ahead;
+      \$124  = \$4 [4:0];
     end
     if (rst) begin
-      \$124  = 3'h0;
+      \$124  = 5'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = sf_t_ahead;
+    \$125  = t;
     if (issue) begin
-      \$125  = \$2 ;
+      \$125  = \$7 [4:0];
     end
     if (rst) begin
-      \$125  = 3'h1;
+      \$125  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = reads_input_t;
-    if (issue) begin
-      \$126  = reads_input_t_ahead;
-    end
+    \$126  = i__payload;
     if (rst) begin
-      \$126  = 1'h1;
+      \$126  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = reads_input_t_ahead;
-    if (issue) begin
-      \$127  = \$3 ;
-    end
+    \$127  = tile[5];
     if (rst) begin
-      \$127  = 1'h1;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first_t;
-    if (issue) begin
-      \$128  = first_t_ahead;
-    end
+    \$128  = issue;
     if (rst) begin
-      \$128  = 1'h1;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = first_t_ahead;
-    if (issue) begin
-      \$129  = \$4 ;
-    end
+    \$129  = tile[6];
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = last_t;
-    if (issue) begin
-      \$130  = last_t_ahead;
-    end
+    \$130  = tile[7];
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = last_t_ahead;
-    if (issue) begin
-      \$131  = \$5 ;
-    end
+    \$131  = tile[1:0];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = t;
-    if (issue) begin
-      \$132  = \$8 [4:0];
-    end
+    \$132  = from_input;
     if (rst) begin
-      \$132  = 5'h00;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = i__payload;
+    \$133  = x_reg;
     if (rst) begin
       \$133  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = reads_input_t;
+    \$134  = rport__data;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = issue;
+    \$135  = \$8 ;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = first_t;
+    \$136  = t;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = last_t;
+    \$137  = t1;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = nf_t;
+    \$138  = \port__data$29 ;
     if (rst) begin
-      \$138  = 2'h0;
+      \$138  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = from_input;
+    \$139  = x_mid[7:0];
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = x_reg;
+    \$140  = x_mid[15:8];
     if (rst) begin
-      \$140  = 72'h000000000000000000;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = rport__data;
+    \$141  = x_mid[23:16];
     if (rst) begin
-      \$141  = 72'h000000000000000000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$9 ;
+    \$142  = x_mid[31:24];
     if (rst) begin
-      \$142  = 72'h000000000000000000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = t;
+    \$143  = x_mid[39:32];
     if (rst) begin
-      \$143  = 5'h00;
+      \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = t1;
+    \$144  = x_mid[47:40];
     if (rst) begin
-      \$144  = 5'h00;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = port__data;
+    \$145  = x_mid[55:48];
     if (rst) begin
-      \$145  = 64'h0000000000000000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = x_mid[7:0];
+    \$146  = x_mid[63:56];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = x_mid[15:8];
+    \$147  = t1;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = x_mid[23:16];
+    \$148  = \port__data$40 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = x_mid[31:24];
+    \$149  = x_mid[7:0];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = x_mid[39:32];
+    \$150  = x_mid[15:8];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = x_mid[47:40];
+    \$151  = x_mid[23:16];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = x_mid[55:48];
+    \$152  = x_mid[31:24];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = x_mid[63:56];
+    \$153  = x_mid[39:32];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = t1;
+    \$154  = x_mid[47:40];
     if (rst) begin
-      \$154  = 5'h00;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \port__data$45 ;
+    \$155  = x_mid[55:48];
     if (rst) begin
-      \$155  = 64'h0000000000000000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = x_mid[7:0];
+    \$156  = x_mid[71:64];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = x_mid[15:8];
+    \$157  = t1;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = x_mid[23:16];
+    \$158  = \port__data$51 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = x_mid[31:24];
+    \$159  = x_mid[63:56];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = x_mid[39:32];
+    \$160  = x_mid[71:64];
     if (rst) begin
       \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = x_mid[47:40];
+    \$161  = \$9 ;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = x_mid[55:48];
+    \$162  = rom0_read[7:0];
     if (rst) begin
       \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = x_mid[71:64];
+    \$163  = \$10 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = t1;
+    \$164  = rom0_read[15:8];
     if (rst) begin
-      \$164  = 5'h00;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = \port__data$56 ;
+    \$165  = \$11 ;
     if (rst) begin
-      \$165  = 16'h0000;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = x_mid[63:56];
+    \$166  = rom0_read[23:16];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = x_mid[71:64];
+    \$167  = \$12 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = \$10 ;
+    \$168  = rom0_read[31:24];
     if (rst) begin
-      \$168  = 9'h000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = rom0_read[7:0];
+    \$169  = \$13 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = \$11 ;
+    \$170  = rom0_read[39:32];
     if (rst) begin
-      \$170  = 9'h000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = rom0_read[15:8];
+    \$171  = \$14 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = \$12 ;
+    \$172  = rom0_read[47:40];
     if (rst) begin
-      \$172  = 9'h000;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = rom0_read[23:16];
+    \$173  = \$15 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = \$13 ;
+    \$174  = rom0_read[55:48];
     if (rst) begin
-      \$174  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = rom0_read[31:24];
+    \$175  = \$16 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$14 ;
+    \$176  = rom0_read[63:56];
     if (rst) begin
-      \$176  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = rom0_read[39:32];
+    \$177  = \$17 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = \$15 ;
+    \$178  = rom1_read[7:0];
     if (rst) begin
-      \$178  = 9'h000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = rom0_read[47:40];
+    \$179  = \$18 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$16 ;
+    \$180  = rom1_read[15:8];
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = rom0_read[55:48];
+    \$181  = \$19 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = \$17 ;
+    \$182  = rom1_read[23:16];
     if (rst) begin
-      \$182  = 9'h000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = rom0_read[63:56];
+    \$183  = \$20 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$18 ;
+    \$184  = rom1_read[31:24];
     if (rst) begin
-      \$184  = 9'h000;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = rom1_read[7:0];
+    \$185  = \$21 ;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = \$19 ;
+    \$186  = rom1_read[39:32];
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = rom1_read[15:8];
+    \$187  = \$22 ;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$20 ;
+    \$188  = rom1_read[47:40];
     if (rst) begin
-      \$188  = 9'h000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = rom1_read[23:16];
+    \$189  = \$23 ;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$21 ;
+    \$190  = rom1_read[55:48];
     if (rst) begin
-      \$190  = 9'h000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = rom1_read[31:24];
+    \$191  = \$24 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$22 ;
+    \$192  = rom1_read[63:56];
     if (rst) begin
-      \$192  = 9'h000;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = rom1_read[39:32];
+    \$193  = \$25 ;
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$23 ;
+    \$194  = rom2_read[7:0];
     if (rst) begin
-      \$194  = 9'h000;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = rom1_read[47:40];
+    \$195  = \$26 ;
     if (rst) begin
-      \$195  = 8'h00;
+      \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$24 ;
+    \$196  = rom2_read[15:8];
     if (rst) begin
-      \$196  = 9'h000;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = rom1_read[55:48];
+    \$197  = \$27 ;
     if (rst) begin
-      \$197  = 8'h00;
+      \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$25 ;
+    \$198  = \$28 ;
     if (rst) begin
-      \$198  = 9'h000;
+      \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = rom1_read[63:56];
+    \$199  = \$29 ;
     if (rst) begin
-      \$199  = 8'h00;
+      \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$26 ;
+    \$200  = \$30 ;
     if (rst) begin
-      \$200  = 9'h000;
+      \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = rom2_read[7:0];
+    \$201  = \$31 ;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$27 ;
+    \$202  = \$32 ;
     if (rst) begin
-      \$202  = 9'h000;
+      \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = rom2_read[15:8];
+    \$203  = \$33 ;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = \$28 ;
+    \$204  = \$34 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = \$29 ;
+    \$205  = \$35 ;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = \$30 ;
+    \$206  = \$36 ;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = \$31 ;
+    \$207  = \$37 ;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \$32 ;
+    \$208  = \$38 ;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = \$33 ;
+    \$209  = \$39 ;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = \$34 ;
+    \$210  = \$40 ;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \$35 ;
+    \$211  = \$41 ;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = \$36 ;
+    \$212  = \$42 ;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = \$37 ;
+    \$213  = \$43 ;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = \$38 ;
+    \$214  = \$44 ;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$39 ;
+    \$215  = prod0_0;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = \$40 ;
+    \$216  = prod0_1;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$41 ;
+    \$217  = prod0_2;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = \$42 ;
+    \$218  = prod0_3;
     if (rst) begin
       \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = \$43 ;
+    \$219  = prod0_4;
     if (rst) begin
       \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = \$44 ;
+    \$220  = prod0_5;
     if (rst) begin
       \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = \$45 ;
+    \$221  = prod0_6;
     if (rst) begin
       \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = prod0_0;
+    \$222  = prod0_7;
     if (rst) begin
       \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = prod0_1;
+    \$223  = prod0_8;
     if (rst) begin
       \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = prod0_2;
+    \$224  = prod1_0;
     if (rst) begin
       \$224  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = prod0_3;
+    \$225  = prod1_1;
     if (rst) begin
       \$225  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = prod0_4;
+    \$226  = prod1_2;
     if (rst) begin
       \$226  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = prod0_5;
+    \$227  = prod1_3;
     if (rst) begin
       \$227  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = prod0_6;
+    \$228  = prod1_4;
     if (rst) begin
       \$228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = prod0_7;
+    \$229  = prod1_5;
     if (rst) begin
       \$229  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = prod0_8;
+    \$230  = prod1_6;
     if (rst) begin
       \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = prod1_0;
+    \$231  = prod1_7;
     if (rst) begin
       \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = prod1_1;
+    \$232  = prod1_8;
     if (rst) begin
       \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = prod1_2;
+    \$233  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$233  = 17'h00000;
+      \$233  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = prod1_3;
+    \$234  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = prod1_4;
+    \$235  = { prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r };
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = prod1_5;
+    \$236  = \$52 [23:0];
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = prod1_6;
+    \$237  = { \$55 [18], \$55 [18], \$55 [18], \$55 [18], \$55 [18], \$55  };
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = prod1_7;
+    \$238  = { \$58 [18], \$58 [18], \$58 [18], \$58 [18], \$58 [18], \$58  };
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = prod1_8;
+    \$239  = { prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r };
     if (rst) begin
-      \$239  = 17'h00000;
+      \$239  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = { \$48 [18], \$48 [18], \$48 [18], \$48 [18], \$48 [18], \$48  };
+    \$240  = \$60 [23:0];
     if (rst) begin
       \$240  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
+    \$241  = v1;
     if (rst) begin
-      \$241  = 24'h000000;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = { prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r };
+    \$242  = first1;
     if (rst) begin
-      \$242  = 24'h000000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = \$53 [23:0];
+    \$243  = last1;
     if (rst) begin
-      \$243  = 24'h000000;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = { \$56 [18], \$56 [18], \$56 [18], \$56 [18], \$56 [18], \$56  };
+    \$244  = nf1;
     if (rst) begin
-      \$244  = 24'h000000;
+      \$244  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = { \$59 [18], \$59 [18], \$59 [18], \$59 [18], \$59 [18], \$59  };
+    \$245  = v2;
     if (rst) begin
-      \$245  = 24'h000000;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = { prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r };
+    \$246  = first2;
     if (rst) begin
-      \$246  = 24'h000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \$61 [23:0];
+    \$247  = last2;
     if (rst) begin
-      \$247  = 24'h000000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = v1;
+    \$248  = nf2;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = first1;
+    \$249  = v3;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = last1;
+    \$250  = first3;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = nf1;
+    \$251  = last3;
     if (rst) begin
-      \$251  = 2'h0;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = v2;
+    \$252  = nf3;
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = first2;
+    \$253  = v4;
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = last2;
+    \$254  = first4;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = nf2;
+    \$255  = last4;
     if (rst) begin
-      \$255  = 2'h0;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = v3;
+    \$256  = nf4;
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = first3;
+    \$257  = v5;
     if (rst) begin
       \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = last3;
+    \$258  = first5;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = nf3;
+    \$259  = last5;
     if (rst) begin
-      \$259  = 2'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = v4;
+    \$260  = nf5;
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = first4;
+    \$261  = v6;
     if (rst) begin
       \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = last4;
+    \$262  = first6;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = nf4;
+    \$263  = last6;
     if (rst) begin
-      \$263  = 2'h0;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = v5;
+    \$264  = nf6;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = first5;
+    \$265  = v7;
     if (rst) begin
       \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = last5;
+    \$266  = first7;
     if (rst) begin
       \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = nf5;
+    \$267  = last7;
     if (rst) begin
-      \$267  = 2'h0;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = v6;
+    \$268  = nf7;
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = first6;
+    \$269  = v8;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = last6;
+    \$270  = first8;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = nf6;
+    \$271  = last8;
     if (rst) begin
-      \$271  = 2'h0;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = v7;
+    \$272  = nf8;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = first7;
+    \$273  = v8;
     if (rst) begin
       \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = last7;
+    \$274  = first8;
     if (rst) begin
       \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = nf7;
+    \$275  = last8;
     if (rst) begin
-      \$275  = 2'h0;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = v8;
+    \$276  = nf8;
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = first8;
+    \$277  = \$61 ;
     if (rst) begin
-      \$277  = 1'h0;
+      \$277  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = last8;
+    \$278  = acc0;
+    if (v9_0) begin
+      \$278  = \$114 [23:0];
+    end
     if (rst) begin
-      \$278  = 1'h0;
+      \$278  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = nf8;
+    \$279  = \$62 ;
     if (rst) begin
-      \$279  = 2'h0;
+      \$279  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = v8;
+    \$280  = acc1;
+    if (v9_0) begin
+      \$280  = \$116 [23:0];
+    end
     if (rst) begin
-      \$280  = 1'h0;
+      \$280  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = first8;
+    \$281  = \$63 ;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = last8;
+    \$282  = \$120 [3:0];
     if (rst) begin
-      \$282  = 1'h0;
+      \$282  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = nf8;
+    \$283  = \$70 ;
     if (rst) begin
-      \$283  = 2'h0;
+      \$283  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$62 ;
+    \$284  = q_wptr;
+    if (\$77 ) begin
+      \$284  = \$80 [3:0];
+    end
     if (rst) begin
-      \$284  = 24'h000000;
+      \$284  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = acc0;
-    if (v9_0) begin
-      \$285  = \$115 [23:0];
+    \$285  = q_rptr;
+    if (\$84 ) begin
+      \$285  = \$87 [3:0];
     end
     if (rst) begin
-      \$285  = 24'h000000;
+      \$285  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$63 ;
+    \$286  = \$100 [3:0];
     if (rst) begin
-      \$286  = 24'h000000;
+      \$286  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = acc1;
-    if (v9_0) begin
-      \$287  = \$117 [23:0];
+    \$287  = o__valid;
+    if (\$102 ) begin
+      \$287  = \$104 ;
     end
     if (rst) begin
-      \$287  = 24'h000000;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$64 ;
-    if (rst) begin
-      \$288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = \$121 [3:0];
-    if (rst) begin
-      \$289  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$71 ;
-    if (rst) begin
-      \$290  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = q_wptr;
-    if (\$78 ) begin
-      \$291  = \$81 [3:0];
+    \$288  = o__payload;
+    if (\$102 ) begin
+      \$288  = \$106 ;
     end
     if (rst) begin
-      \$291  = 4'h0;
+      \$288  = 48'h000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = q_rptr;
-    if (\$85 ) begin
-      \$292  = \$88 [3:0];
-    end
-    if (rst) begin
-      \$292  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = \$101 [3:0];
-    if (rst) begin
-      \$293  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = o__valid;
-    if (\$103 ) begin
-      \$294  = \$105 ;
-    end
-    if (rst) begin
-      \$294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = o__payload;
-    if (\$103 ) begin
-      \$295  = \$107 ;
-    end
-    if (rst) begin
-      \$295  = 48'h000000000000;
-    end
-  end
-  assign acc0_next = \$115 [23:0];
-  assign acc1_next = \$117 [23:0];
-  assign q_owed_next = \$121 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$114 [23:0];
+  assign acc1_next = \$116 [23:0];
+  assign q_owed_next = \$120 [3:0];
+  assign \$signature__addr  = tile[4:2];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$195  = rom1_addr;
-  assign \port__addr$196  = rom2_addr;
-  assign \$signature__en$197  = deliver;
-  assign \$signature__addr$198  = q_wptr;
-  assign \$signature__data$199  = q_in;
-  assign \rport__addr$200  = q_rptr;
+  assign rport__addr = tile[4:2];
+  assign \port__addr$190  = rom0_addr;
+  assign \port__addr$191  = rom1_addr;
+  assign \port__addr$192  = rom2_addr;
+  assign \$signature__en$193  = deliver;
+  assign \$signature__addr$194  = q_wptr;
+  assign \$signature__data$195  = q_in;
+  assign \rport__addr$196  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -26068,64 +24952,64 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [2:0] \$1 ;
+  wire [9:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [3:0] \$100 ;
-  reg [3:0] \$101 ;
-  reg \$102 ;
+  reg [6:0] \$100 ;
+  reg [6:0] \$101 ;
+  reg [39:0] \$102 ;
   reg \$103 ;
   reg \$104 ;
   reg \$105 ;
   reg \$106 ;
-  reg \$107 ;
-  reg [6:0] \$108 ;
+  reg [2:0] \$107 ;
+  reg \$108 ;
   reg [39:0] \$109 ;
   wire [8:0] \$11 ;
-  reg \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg [2:0] \$114 ;
-  reg \$115 ;
-  reg [39:0] \$116 ;
-  reg [39:0] \$117 ;
-  reg [39:0] \$118 ;
-  reg [6:0] \$119 ;
+  reg [39:0] \$110 ;
+  reg [39:0] \$111 ;
+  reg [6:0] \$112 ;
+  reg [6:0] \$113 ;
+  reg [63:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [7:0] \$119 ;
   wire [8:0] \$12 ;
   reg [6:0] \$120 ;
-  reg [63:0] \$121 ;
+  reg [15:0] \$121 ;
   reg [7:0] \$122 ;
   reg [7:0] \$123 ;
-  reg [7:0] \$124 ;
+  reg [8:0] \$124 ;
   reg [7:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [6:0] \$127 ;
-  reg [15:0] \$128 ;
+  reg [8:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg [8:0] \$128 ;
   reg [7:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [7:0] \$130 ;
-  reg [8:0] \$131 ;
-  reg [7:0] \$132 ;
-  reg [8:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [8:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [8:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [8:0] \$139 ;
+  reg [8:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [8:0] \$132 ;
+  reg [7:0] \$133 ;
+  reg [8:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [8:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [8:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [7:0] \$140 ;
-  reg [8:0] \$141 ;
-  reg [7:0] \$142 ;
-  reg [8:0] \$143 ;
-  reg [7:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [7:0] \$146 ;
-  reg [8:0] \$147 ;
-  reg [7:0] \$148 ;
-  reg [8:0] \$149 ;
+  reg [8:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [8:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [16:0] \$144 ;
+  reg [16:0] \$145 ;
+  reg [16:0] \$146 ;
+  reg [16:0] \$147 ;
+  reg [16:0] \$148 ;
+  reg [16:0] \$149 ;
   wire [8:0] \$15 ;
-  reg [7:0] \$150 ;
+  reg [16:0] \$150 ;
   reg [16:0] \$151 ;
   reg [16:0] \$152 ;
   reg [16:0] \$153 ;
@@ -26140,93 +25024,86 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$161 ;
   reg [16:0] \$162 ;
   reg [16:0] \$163 ;
-  reg [16:0] \$164 ;
-  reg [16:0] \$165 ;
-  reg [16:0] \$166 ;
-  reg [16:0] \$167 ;
-  reg [16:0] \$168 ;
-  reg [16:0] \$169 ;
+  reg [23:0] \$164 ;
+  reg [23:0] \$165 ;
+  reg [23:0] \$166 ;
+  reg [23:0] \$167 ;
+  reg [23:0] \$168 ;
+  reg [23:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [16:0] \$170 ;
-  reg [23:0] \$171 ;
-  reg [23:0] \$172 ;
-  reg [23:0] \$173 ;
-  reg [23:0] \$174 ;
-  reg [23:0] \$175 ;
-  reg [23:0] \$176 ;
-  reg \$177 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg [2:0] \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg [2:0] \$177 ;
   reg \$178 ;
   reg \$179 ;
   wire [8:0] \$18 ;
-  reg [2:0] \$180 ;
-  reg \$181 ;
+  reg \$180 ;
+  reg [2:0] \$181 ;
   reg \$182 ;
   reg \$183 ;
-  reg [2:0] \$184 ;
-  reg \$185 ;
+  reg \$184 ;
+  reg [2:0] \$185 ;
   reg \$186 ;
   reg \$187 ;
-  reg [2:0] \$188 ;
-  reg \$189 ;
-  wire [8:0] \$19 ;
+  reg \$188 ;
+  reg [2:0] \$189 ;
+  wire [16:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
-  reg [2:0] \$192 ;
-  reg \$193 ;
+  reg \$192 ;
+  reg [2:0] \$193 ;
   reg \$194 ;
   reg \$195 ;
-  reg [2:0] \$196 ;
-  reg \$197 ;
+  reg \$196 ;
+  reg [2:0] \$197 ;
   reg \$198 ;
   reg \$199 ;
-  reg [3:0] \$2 ;
+  wire \$2 ;
   wire [16:0] \$20 ;
-  reg [2:0] \$200 ;
-  reg \$201 ;
+  reg \$200 ;
+  reg [2:0] \$201 ;
   reg \$202 ;
   reg \$203 ;
-  reg [2:0] \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg \$207 ;
-  reg [2:0] \$208 ;
-  reg \$209 ;
+  reg \$204 ;
+  reg [2:0] \$205 ;
+  reg [23:0] \$206 ;
+  reg [23:0] \$207 ;
+  reg [23:0] \$208 ;
+  reg [23:0] \$209 ;
   wire [16:0] \$21 ;
   reg \$210 ;
-  reg \$211 ;
-  reg [2:0] \$212 ;
-  reg [23:0] \$213 ;
-  reg [23:0] \$214 ;
-  reg [23:0] \$215 ;
-  reg [23:0] \$216 ;
-  reg \$217 ;
-  reg [3:0] \$218 ;
-  reg \$219 ;
+  reg [3:0] \$211 ;
+  reg \$212 ;
+  reg [3:0] \$213 ;
+  reg [3:0] \$214 ;
+  reg [3:0] \$215 ;
+  reg \$216 ;
+  reg [47:0] \$217 ;
   wire [16:0] \$22 ;
-  reg [3:0] \$220 ;
-  reg [3:0] \$221 ;
-  reg [3:0] \$222 ;
-  reg \$223 ;
-  reg [47:0] \$224 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
   wire [16:0] \$25 ;
   wire [16:0] \$26 ;
   wire [16:0] \$27 ;
   wire [16:0] \$28 ;
-  wire [16:0] \$29 ;
-  reg \$3 ;
+  wire [17:0] \$29 ;
+  wire [7:0] \$3 ;
   wire [17:0] \$30 ;
-  wire [17:0] \$31 ;
-  wire [18:0] \$32 ;
-  wire [24:0] \$33 ;
+  wire [18:0] \$31 ;
+  wire [24:0] \$32 ;
+  wire [17:0] \$33 ;
   wire [17:0] \$34 ;
-  wire [17:0] \$35 ;
-  wire [18:0] \$36 ;
-  wire [24:0] \$37 ;
+  wire [18:0] \$35 ;
+  wire [24:0] \$36 ;
+  reg [23:0] \$37 ;
   reg [23:0] \$38 ;
-  reg [23:0] \$39 ;
-  reg \$4 ;
+  wire \$39 ;
+  wire [7:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -26237,23 +25114,23 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  reg \$5 ;
+  wire \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
+  wire [4:0] \$55 ;
   wire [4:0] \$56 ;
-  wire [4:0] \$57 ;
+  wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [7:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
+  wire [4:0] \$62 ;
   wire [4:0] \$63 ;
-  wire [4:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -26261,46 +25138,45 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire [4:0] \$72 ;
+  wire [4:0] \$71 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire \$76 ;
-  wire [5:0] \$77 ;
+  wire [5:0] \$76 ;
+  wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [7:0] \$8 ;
+  wire [39:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire [47:0] \$83 ;
+  wire [47:0] \$82 ;
+  wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire \$89 ;
-  wire [39:0] \$9 ;
-  wire [23:0] \$90 ;
-  wire [24:0] \$91 ;
-  wire [23:0] \$92 ;
-  wire [24:0] \$93 ;
-  wire \$94 ;
-  wire [4:0] \$95 ;
-  wire \$96 ;
-  wire [5:0] \$97 ;
-  reg [2:0] \$98 ;
-  reg [2:0] \$99 ;
-  (* init = 4'h0 *)
+  wire [23:0] \$89 ;
+  wire [8:0] \$9 ;
+  wire [24:0] \$90 ;
+  wire [23:0] \$91 ;
+  wire [24:0] \$92 ;
+  wire \$93 ;
+  wire [4:0] \$94 ;
+  wire \$95 ;
+  wire [5:0] \$96 ;
+  reg \$97 ;
+  reg [9:0] \$98 ;
+  reg [6:0] \$99 ;
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$149 ;
+  wire [3:0] \$signature__addr$145 ;
   wire [39:0] \$signature__data ;
-  wire [47:0] \$signature__data$150 ;
+  wire [47:0] \$signature__data$146 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$148 ;
+  wire \$signature__en$144 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
   reg [23:0] acc1 = 24'h000000;
@@ -26321,8 +25197,6 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first9 = 1'h0;
   (* keep = 32'd1 *)
   reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [39:0] i__payload;
@@ -26349,8 +25223,6 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -26362,8 +25234,6 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [2:0] nf9 = 3'h0;
   (* keep = 32'd1 *)
   reg [2:0] nf9_0 = 3'h0;
-  reg [2:0] nf_t = 3'h0;
-  reg [2:0] nf_t_ahead = 3'h0;
   output [47:0] o__payload;
   reg [47:0] o__payload = 48'h000000000000;
   wire [23:0] \o__payload[0] ;
@@ -26372,14 +25242,16 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 7'h00 *)
-  (* keep = 32'd1 *)
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$147 ;
-  wire [63:0] port__data;
-  wire [15:0] \port__data$42 ;
+  wire [6:0] \port__addr$142 ;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] \port__addr$143 ;
+  wire [9:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [15:0] \port__data$37 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -26409,24 +25281,19 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [6:0] rom0_addr = 7'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [6:0] rom1_addr = 7'h00;
   reg [15:0] rom1_read = 16'h0000;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$151 ;
+  wire [3:0] \rport__addr$147 ;
   wire [39:0] rport__data;
-  wire [47:0] \rport__data$141 ;
+  wire [47:0] \rport__data$136 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
@@ -26435,6 +25302,10 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [23:0] sum1_s1_0 = 24'h000000;
   reg [6:0] t = 7'h00;
   reg [6:0] t1 = 7'h00;
+  reg [9:0] tile = 10'h180;
+  reg [6:0] tile_plus1 = 7'h01;
+  reg [6:0] tile_plus2 = 7'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -26513,11 +25384,11 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[6:3]] <= i__payload;
   end
   reg [39:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[6:3]];
   end
   assign rport__data = _0_;
   reg [47:0] queue [10:0];
@@ -26538,7 +25409,7 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$141  = queue[q_rptr];
+  assign \rport__data$136  = queue[q_rptr];
   reg [63:0] rom0 [119:0];
   initial begin
     rom0[0] = 64'hd6e30b0d0dc6ffe8;
@@ -26666,7 +25537,7 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [15:0] rom1 [119:0];
   initial begin
     rom1[0] = 16'hcf81;
@@ -26794,1582 +25665,495 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$42  = _2_;
-  assign \$6  = t == 7'h77;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_0) - $signed(8'h80);
-  assign \$16  = $signed(x0_1) - $signed(8'h80);
-  assign \$17  = $signed(x0_2) - $signed(8'h80);
-  assign \$18  = $signed(x1_3) - $signed(8'h80);
-  assign \$19  = $signed(x1_4) - $signed(8'h80);
-  assign \$20  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$21  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$22  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$23  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$24  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$25  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$26  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$27  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$28  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$29  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$30  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$31  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$32  = $signed(\$30 ) + $signed(\$31 );
-  assign \$33  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$34  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$35  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$40  = v9 & last9;
-  assign \$41  = issue & last_t;
-  assign \$42  = o__valid & o__ready;
-  assign \$43  = q_owed < 4'hb;
-  assign \$44  = \$42  ? q_room : \$43 ;
-  assign \$45  = o__valid & o__ready;
-  assign \$46  = \$45  | q_room;
-  assign \$47  = \$41  ? \$44  : \$46 ;
-  assign \$48  = ~ o__valid;
-  assign \$49  = \$48  | o__ready;
-  assign \$50  = | q_stored;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$49  & \$51 ;
-  assign \$53  = ~ \$52 ;
-  assign \$54  = deliver & \$53 ;
-  assign \$55  = q_wptr == 4'ha;
-  assign \$56  = q_wptr + 1'h1;
-  assign \$57  = \$55  ? 5'h00 : \$56 ;
-  assign \$58  = ~ o__valid;
-  assign \$59  = \$58  | o__ready;
-  assign \$60  = | q_stored;
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = q_rptr == 4'ha;
-  assign \$63  = q_rptr + 1'h1;
-  assign \$64  = \$62  ? 5'h00 : \$63 ;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$67  = | q_stored;
-  assign \$68  = ~ \$67 ;
-  assign \$69  = \$66  & \$68 ;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = deliver & \$70 ;
-  assign \$72  = q_stored + \$71 ;
-  assign \$73  = ~ o__valid;
-  assign \$74  = \$73  | o__ready;
-  assign \$75  = | q_stored;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$72  - \$76 ;
-  assign \$78  = ~ o__valid;
-  assign \$79  = \$78  | o__ready;
-  assign \$80  = | q_stored;
-  assign \$81  = \$80  | deliver;
-  assign \$82  = | q_stored;
-  assign \$83  = \$82  ? \rport__data$141  : q_in;
-  assign \$84  = ~ last_t;
-  assign \$85  = q_room | \$84 ;
-  assign i__ready = \$85  & reads_input_t;
-  assign \$86  = ~ last_t;
-  assign \$87  = q_room | \$86 ;
-  assign \$88  = ~ reads_input_t;
-  assign \$89  = i__valid | \$88 ;
-  assign issue = \$87  & \$89 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$90  = first9_0 ? bias0 : acc0;
-  assign \$91  = $signed(\$90 ) + $signed(sum0_s1_0);
-  assign \$92  = first9_0 ? bias1 : acc1;
-  assign \$93  = $signed(\$92 ) + $signed(sum1_s1_0);
-  assign \$94  = issue & last_t;
-  assign \$95  = q_owed + \$94 ;
-  assign \$96  = o__valid & o__ready;
-  assign \$97  = \$95  - \$96 ;
-  always @(posedge clk)
-    nf_t <= \$98 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$99 ;
-  always @(posedge clk)
-    sf_t <= \$100 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$101 ;
-  always @(posedge clk)
-    reads_input_t <= \$102 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$103 ;
-  always @(posedge clk)
-    first_t <= \$104 ;
-  always @(posedge clk)
-    first_t_ahead <= \$105 ;
-  always @(posedge clk)
-    last_t <= \$106 ;
-  always @(posedge clk)
-    last_t_ahead <= \$107 ;
-  always @(posedge clk)
-    t <= \$108 ;
-  always @(posedge clk)
-    x_reg <= \$109 ;
-  always @(posedge clk)
-    from_input <= \$110 ;
-  always @(posedge clk)
-    v1 <= \$111 ;
-  always @(posedge clk)
-    first1 <= \$112 ;
-  always @(posedge clk)
-    last1 <= \$113 ;
-  always @(posedge clk)
-    nf1 <= \$114 ;
-  always @(posedge clk)
-    from_input2 <= \$115 ;
-  always @(posedge clk)
-    x_reg2 <= \$116 ;
-  always @(posedge clk)
-    inbuf_read <= \$117 ;
-  always @(posedge clk)
-    x_mid <= \$118 ;
-  always @(posedge clk)
-    t1 <= \$119 ;
-  always @(posedge clk)
-    rom0_addr <= \$120 ;
-  always @(posedge clk)
-    rom0_read <= \$121 ;
-  always @(posedge clk)
-    x0_0 <= \$122 ;
-  always @(posedge clk)
-    x0_1 <= \$123 ;
-  always @(posedge clk)
-    x0_2 <= \$124 ;
-  always @(posedge clk)
-    x0_3 <= \$125 ;
-  always @(posedge clk)
-    x0_4 <= \$126 ;
-  always @(posedge clk)
-    rom1_addr <= \$127 ;
-  always @(posedge clk)
-    rom1_read <= \$128 ;
-  always @(posedge clk)
-    x1_3 <= \$129 ;
-  always @(posedge clk)
-    x1_4 <= \$130 ;
-  always @(posedge clk)
-    xoff0_0 <= \$131 ;
-  always @(posedge clk)
-    w0_0 <= \$132 ;
-  always @(posedge clk)
-    xoff0_1 <= \$133 ;
-  always @(posedge clk)
-    w0_1 <= \$134 ;
-  always @(posedge clk)
-    xoff0_2 <= \$135 ;
-  always @(posedge clk)
-    w0_2 <= \$136 ;
-  always @(posedge clk)
-    xoff0_3 <= \$137 ;
-  always @(posedge clk)
-    w0_3 <= \$138 ;
-  always @(posedge clk)
-    xoff0_4 <= \$139 ;
-  always @(posedge clk)
-    w0_4 <= \$140 ;
-  always @(posedge clk)
-    xoff1_0 <= \$141 ;
-  always @(posedge clk)
-    w1_0 <= \$142 ;
-  always @(posedge clk)
-    xoff1_1 <= \$143 ;
-  always @(posedge clk)
-    w1_1 <= \$144 ;
-  always @(posedge clk)
-    xoff1_2 <= \$145 ;
-  always @(posedge clk)
-    w1_2 <= \$146 ;
-  always @(posedge clk)
-    xoff1_3 <= \$147 ;
-  always @(posedge clk)
-    w1_3 <= \$148 ;
-  always @(posedge clk)
-    xoff1_4 <= \$149 ;
-  always @(posedge clk)
-    w1_4 <= \$150 ;
-  always @(posedge clk)
-    prod0_0 <= \$151 ;
-  always @(posedge clk)
-    prod0_1 <= \$152 ;
-  always @(posedge clk)
-    prod0_2 <= \$153 ;
-  always @(posedge clk)
-    prod0_3 <= \$154 ;
-  always @(posedge clk)
-    prod0_4 <= \$155 ;
-  always @(posedge clk)
-    prod1_0 <= \$156 ;
-  always @(posedge clk)
-    prod1_1 <= \$157 ;
-  always @(posedge clk)
-    prod1_2 <= \$158 ;
-  always @(posedge clk)
-    prod1_3 <= \$159 ;
-  always @(posedge clk)
-    prod1_4 <= \$160 ;
-  always @(posedge clk)
-    prod0_0_r <= \$161 ;
-  always @(posedge clk)
-    prod0_1_r <= \$162 ;
-  always @(posedge clk)
-    prod0_2_r <= \$163 ;
-  always @(posedge clk)
-    prod0_3_r <= \$164 ;
-  always @(posedge clk)
-    prod0_4_r <= \$165 ;
-  always @(posedge clk)
-    prod1_0_r <= \$166 ;
-  always @(posedge clk)
-    prod1_1_r <= \$167 ;
-  always @(posedge clk)
-    prod1_2_r <= \$168 ;
-  always @(posedge clk)
-    prod1_3_r <= \$169 ;
-  always @(posedge clk)
-    prod1_4_r <= \$170 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$171 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$172 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$173 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$174 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$175 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$176 ;
-  always @(posedge clk)
-    v2 <= \$177 ;
-  always @(posedge clk)
-    first2 <= \$178 ;
-  always @(posedge clk)
-    last2 <= \$179 ;
-  always @(posedge clk)
-    nf2 <= \$180 ;
-  always @(posedge clk)
-    v3 <= \$181 ;
-  always @(posedge clk)
-    first3 <= \$182 ;
-  always @(posedge clk)
-    last3 <= \$183 ;
-  always @(posedge clk)
-    nf3 <= \$184 ;
-  always @(posedge clk)
-    v4 <= \$185 ;
-  always @(posedge clk)
-    first4 <= \$186 ;
-  always @(posedge clk)
-    last4 <= \$187 ;
-  always @(posedge clk)
-    nf4 <= \$188 ;
-  always @(posedge clk)
-    v5 <= \$189 ;
-  always @(posedge clk)
-    first5 <= \$190 ;
-  always @(posedge clk)
-    last5 <= \$191 ;
-  always @(posedge clk)
-    nf5 <= \$192 ;
-  always @(posedge clk)
-    v6 <= \$193 ;
-  always @(posedge clk)
-    first6 <= \$194 ;
-  always @(posedge clk)
-    last6 <= \$195 ;
-  always @(posedge clk)
-    nf6 <= \$196 ;
-  always @(posedge clk)
-    v7 <= \$197 ;
-  always @(posedge clk)
-    first7 <= \$198 ;
-  always @(posedge clk)
-    last7 <= \$199 ;
-  always @(posedge clk)
-    nf7 <= \$200 ;
-  always @(posedge clk)
-    v8 <= \$201 ;
-  always @(posedge clk)
-    first8 <= \$202 ;
-  always @(posedge clk)
-    last8 <= \$203 ;
-  always @(posedge clk)
-    nf8 <= \$204 ;
-  always @(posedge clk)
-    v9 <= \$205 ;
-  always @(posedge clk)
-    first9 <= \$206 ;
-  always @(posedge clk)
-    last9 <= \$207 ;
-  always @(posedge clk)
-    nf9 <= \$208 ;
-  always @(posedge clk)
-    v9_0 <= \$209 ;
-  always @(posedge clk)
-    first9_0 <= \$210 ;
-  always @(posedge clk)
-    last9_0 <= \$211 ;
-  always @(posedge clk)
-    nf9_0 <= \$212 ;
-  always @(posedge clk)
-    bias0 <= \$213 ;
-  always @(posedge clk)
-    acc0 <= \$214 ;
-  always @(posedge clk)
-    bias1 <= \$215 ;
-  always @(posedge clk)
-    acc1 <= \$216 ;
-  always @(posedge clk)
-    deliver <= \$217 ;
-  always @(posedge clk)
-    q_owed <= \$218 ;
-  always @(posedge clk)
-    q_room <= \$219 ;
-  always @(posedge clk)
-    q_wptr <= \$220 ;
-  always @(posedge clk)
-    q_rptr <= \$221 ;
-  always @(posedge clk)
-    q_stored <= \$222 ;
-  always @(posedge clk)
-    o__valid <= \$223 ;
-  always @(posedge clk)
-    o__payload <= \$224 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 3'h0;
-    casez (t)
-      7'h00:
-          \$1  = 3'h0;
-      7'h01:
-          \$1  = 3'h0;
-      7'h02:
-          \$1  = 3'h0;
-      7'h03:
-          \$1  = 3'h0;
-      7'h04:
-          \$1  = 3'h0;
-      7'h05:
-          \$1  = 3'h0;
-      7'h06:
-          \$1  = 3'h0;
-      7'h07:
-          \$1  = 3'h0;
-      7'h08:
-          \$1  = 3'h0;
-      7'h09:
-          \$1  = 3'h0;
-      7'h0a:
-          \$1  = 3'h0;
-      7'h0b:
-          \$1  = 3'h0;
-      7'h0c:
-          \$1  = 3'h0;
-      7'h0d:
-          \$1  = 3'h1;
-      7'h0e:
-          \$1  = 3'h1;
-      7'h0f:
-          \$1  = 3'h1;
-      7'h10:
-          \$1  = 3'h1;
-      7'h11:
-          \$1  = 3'h1;
-      7'h12:
-          \$1  = 3'h1;
-      7'h13:
-          \$1  = 3'h1;
-      7'h14:
-          \$1  = 3'h1;
-      7'h15:
-          \$1  = 3'h1;
-      7'h16:
-          \$1  = 3'h1;
-      7'h17:
-          \$1  = 3'h1;
-      7'h18:
-          \$1  = 3'h1;
-      7'h19:
-          \$1  = 3'h1;
-      7'h1a:
-          \$1  = 3'h1;
-      7'h1b:
-          \$1  = 3'h1;
-      7'h1c:
-          \$1  = 3'h2;
-      7'h1d:
-          \$1  = 3'h2;
-      7'h1e:
-          \$1  = 3'h2;
-      7'h1f:
-          \$1  = 3'h2;
-      7'h20:
-          \$1  = 3'h2;
-      7'h21:
-          \$1  = 3'h2;
-      7'h22:
-          \$1  = 3'h2;
-      7'h23:
-          \$1  = 3'h2;
-      7'h24:
-          \$1  = 3'h2;
-      7'h25:
-          \$1  = 3'h2;
-      7'h26:
-          \$1  = 3'h2;
-      7'h27:
-          \$1  = 3'h2;
-      7'h28:
-          \$1  = 3'h2;
-      7'h29:
-          \$1  = 3'h2;
-      7'h2a:
-          \$1  = 3'h2;
-      7'h2b:
-          \$1  = 3'h3;
-      7'h2c:
-          \$1  = 3'h3;
-      7'h2d:
-          \$1  = 3'h3;
-      7'h2e:
-          \$1  = 3'h3;
-      7'h2f:
-          \$1  = 3'h3;
-      7'h30:
-          \$1  = 3'h3;
-      7'h31:
-          \$1  = 3'h3;
-      7'h32:
-          \$1  = 3'h3;
-      7'h33:
-          \$1  = 3'h3;
-      7'h34:
-          \$1  = 3'h3;
-      7'h35:
-          \$1  = 3'h3;
-      7'h36:
-          \$1  = 3'h3;
-      7'h37:
-          \$1  = 3'h3;
-      7'h38:
-          \$1  = 3'h3;
-      7'h39:
-          \$1  = 3'h3;
-      7'h3a:
-          \$1  = 3'h4;
-      7'h3b:
-          \$1  = 3'h4;
-      7'h3c:
-          \$1  = 3'h4;
-      7'h3d:
-          \$1  = 3'h4;
-      7'h3e:
-          \$1  = 3'h4;
-      7'h3f:
-          \$1  = 3'h4;
-      7'h40:
-          \$1  = 3'h4;
-      7'h41:
-          \$1  = 3'h4;
-      7'h42:
-          \$1  = 3'h4;
-      7'h43:
-          \$1  = 3'h4;
-      7'h44:
-          \$1  = 3'h4;
-      7'h45:
-          \$1  = 3'h4;
-      7'h46:
-          \$1  = 3'h4;
-      7'h47:
-          \$1  = 3'h4;
-      7'h48:
-          \$1  = 3'h4;
-      7'h49:
-          \$1  = 3'h5;
-      7'h4a:
-          \$1  = 3'h5;
-      7'h4b:
-          \$1  = 3'h5;
-      7'h4c:
-          \$1  = 3'h5;
-      7'h4d:
-          \$1  = 3'h5;
-      7'h4e:
-          \$1  = 3'h5;
-      7'h4f:
-          \$1  = 3'h5;
-      7'h50:
-          \$1  = 3'h5;
-      7'h51:
-          \$1  = 3'h5;
-      7'h52:
-          \$1  = 3'h5;
-      7'h53:
-          \$1  = 3'h5;
-      7'h54:
-          \$1  = 3'h5;
-      7'h55:
-          \$1  = 3'h5;
-      7'h56:
-          \$1  = 3'h5;
-      7'h57:
-          \$1  = 3'h5;
-      7'h58:
-          \$1  = 3'h6;
-      7'h59:
-          \$1  = 3'h6;
-      7'h5a:
-          \$1  = 3'h6;
-      7'h5b:
-          \$1  = 3'h6;
-      7'h5c:
-          \$1  = 3'h6;
-      7'h5d:
-          \$1  = 3'h6;
-      7'h5e:
-          \$1  = 3'h6;
-      7'h5f:
-          \$1  = 3'h6;
-      7'h60:
-          \$1  = 3'h6;
-      7'h61:
-          \$1  = 3'h6;
-      7'h62:
-          \$1  = 3'h6;
-      7'h63:
-          \$1  = 3'h6;
-      7'h64:
-          \$1  = 3'h6;
-      7'h65:
-          \$1  = 3'h6;
-      7'h66:
-          \$1  = 3'h6;
-      7'h67:
-          \$1  = 3'h7;
-      7'h68:
-          \$1  = 3'h7;
-      7'h69:
-          \$1  = 3'h7;
-      7'h6a:
-          \$1  = 3'h7;
-      7'h6b:
-          \$1  = 3'h7;
-      7'h6c:
-          \$1  = 3'h7;
-      7'h6d:
-          \$1  = 3'h7;
-      7'h6e:
-          \$1  = 3'h7;
-      7'h6f:
-          \$1  = 3'h7;
-      7'h70:
-          \$1  = 3'h7;
-      7'h71:
-          \$1  = 3'h7;
-      7'h72:
-          \$1  = 3'h7;
-      7'h73:
-          \$1  = 3'h7;
-      7'h74:
-          \$1  = 3'h7;
-      7'h75:
-          \$1  = 3'h7;
-      7'h76:
-          \$1  = 3'h0;
-      7'h77:
-          \$1  = 3'h0;
-    endcase
+  assign \port__data$37  = _2_;
+  reg [9:0] schedule [119:0];
+  initial begin
+    schedule[0] = 10'h180;
+    schedule[1] = 10'h088;
+    schedule[2] = 10'h090;
+    schedule[3] = 10'h098;
+    schedule[4] = 10'h0a0;
+    schedule[5] = 10'h0a8;
+    schedule[6] = 10'h0b0;
+    schedule[7] = 10'h0b8;
+    schedule[8] = 10'h0c0;
+    schedule[9] = 10'h0c8;
+    schedule[10] = 10'h0d0;
+    schedule[11] = 10'h0d8;
+    schedule[12] = 10'h0e0;
+    schedule[13] = 10'h0e8;
+    schedule[14] = 10'h2f0;
+    schedule[15] = 10'h101;
+    schedule[16] = 10'h009;
+    schedule[17] = 10'h011;
+    schedule[18] = 10'h019;
+    schedule[19] = 10'h021;
+    schedule[20] = 10'h029;
+    schedule[21] = 10'h031;
+    schedule[22] = 10'h039;
+    schedule[23] = 10'h041;
+    schedule[24] = 10'h049;
+    schedule[25] = 10'h051;
+    schedule[26] = 10'h059;
+    schedule[27] = 10'h061;
+    schedule[28] = 10'h069;
+    schedule[29] = 10'h271;
+    schedule[30] = 10'h102;
+    schedule[31] = 10'h00a;
+    schedule[32] = 10'h012;
+    schedule[33] = 10'h01a;
+    schedule[34] = 10'h022;
+    schedule[35] = 10'h02a;
+    schedule[36] = 10'h032;
+    schedule[37] = 10'h03a;
+    schedule[38] = 10'h042;
+    schedule[39] = 10'h04a;
+    schedule[40] = 10'h052;
+    schedule[41] = 10'h05a;
+    schedule[42] = 10'h062;
+    schedule[43] = 10'h06a;
+    schedule[44] = 10'h272;
+    schedule[45] = 10'h103;
+    schedule[46] = 10'h00b;
+    schedule[47] = 10'h013;
+    schedule[48] = 10'h01b;
+    schedule[49] = 10'h023;
+    schedule[50] = 10'h02b;
+    schedule[51] = 10'h033;
+    schedule[52] = 10'h03b;
+    schedule[53] = 10'h043;
+    schedule[54] = 10'h04b;
+    schedule[55] = 10'h053;
+    schedule[56] = 10'h05b;
+    schedule[57] = 10'h063;
+    schedule[58] = 10'h06b;
+    schedule[59] = 10'h273;
+    schedule[60] = 10'h104;
+    schedule[61] = 10'h00c;
+    schedule[62] = 10'h014;
+    schedule[63] = 10'h01c;
+    schedule[64] = 10'h024;
+    schedule[65] = 10'h02c;
+    schedule[66] = 10'h034;
+    schedule[67] = 10'h03c;
+    schedule[68] = 10'h044;
+    schedule[69] = 10'h04c;
+    schedule[70] = 10'h054;
+    schedule[71] = 10'h05c;
+    schedule[72] = 10'h064;
+    schedule[73] = 10'h06c;
+    schedule[74] = 10'h274;
+    schedule[75] = 10'h105;
+    schedule[76] = 10'h00d;
+    schedule[77] = 10'h015;
+    schedule[78] = 10'h01d;
+    schedule[79] = 10'h025;
+    schedule[80] = 10'h02d;
+    schedule[81] = 10'h035;
+    schedule[82] = 10'h03d;
+    schedule[83] = 10'h045;
+    schedule[84] = 10'h04d;
+    schedule[85] = 10'h055;
+    schedule[86] = 10'h05d;
+    schedule[87] = 10'h065;
+    schedule[88] = 10'h06d;
+    schedule[89] = 10'h275;
+    schedule[90] = 10'h106;
+    schedule[91] = 10'h00e;
+    schedule[92] = 10'h016;
+    schedule[93] = 10'h01e;
+    schedule[94] = 10'h026;
+    schedule[95] = 10'h02e;
+    schedule[96] = 10'h036;
+    schedule[97] = 10'h03e;
+    schedule[98] = 10'h046;
+    schedule[99] = 10'h04e;
+    schedule[100] = 10'h056;
+    schedule[101] = 10'h05e;
+    schedule[102] = 10'h066;
+    schedule[103] = 10'h06e;
+    schedule[104] = 10'h276;
+    schedule[105] = 10'h107;
+    schedule[106] = 10'h00f;
+    schedule[107] = 10'h017;
+    schedule[108] = 10'h01f;
+    schedule[109] = 10'h027;
+    schedule[110] = 10'h02f;
+    schedule[111] = 10'h037;
+    schedule[112] = 10'h03f;
+    schedule[113] = 10'h047;
+    schedule[114] = 10'h04f;
+    schedule[115] = 10'h057;
+    schedule[116] = 10'h05f;
+    schedule[117] = 10'h067;
+    schedule[118] = 10'h06f;
+    schedule[119] = 10'h277;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      7'h00:
-          \$2  = 4'h2;
-      7'h01:
-          \$2  = 4'h3;
-      7'h02:
-          \$2  = 4'h4;
-      7'h03:
-          \$2  = 4'h5;
-      7'h04:
-          \$2  = 4'h6;
-      7'h05:
-          \$2  = 4'h7;
-      7'h06:
-          \$2  = 4'h8;
-      7'h07:
-          \$2  = 4'h9;
-      7'h08:
-          \$2  = 4'ha;
-      7'h09:
-          \$2  = 4'hb;
-      7'h0a:
-          \$2  = 4'hc;
-      7'h0b:
-          \$2  = 4'hd;
-      7'h0c:
-          \$2  = 4'he;
-      7'h0d:
-          \$2  = 4'h0;
-      7'h0e:
-          \$2  = 4'h1;
-      7'h0f:
-          \$2  = 4'h2;
-      7'h10:
-          \$2  = 4'h3;
-      7'h11:
-          \$2  = 4'h4;
-      7'h12:
-          \$2  = 4'h5;
-      7'h13:
-          \$2  = 4'h6;
-      7'h14:
-          \$2  = 4'h7;
-      7'h15:
-          \$2  = 4'h8;
-      7'h16:
-          \$2  = 4'h9;
-      7'h17:
-          \$2  = 4'ha;
-      7'h18:
-          \$2  = 4'hb;
-      7'h19:
-          \$2  = 4'hc;
-      7'h1a:
-          \$2  = 4'hd;
-      7'h1b:
-          \$2  = 4'he;
-      7'h1c:
-          \$2  = 4'h0;
-      7'h1d:
-          \$2  = 4'h1;
-      7'h1e:
-          \$2  = 4'h2;
-      7'h1f:
-          \$2  = 4'h3;
-      7'h20:
-          \$2  = 4'h4;
-      7'h21:
-          \$2  = 4'h5;
-      7'h22:
-          \$2  = 4'h6;
-      7'h23:
-          \$2  = 4'h7;
-      7'h24:
-          \$2  = 4'h8;
-      7'h25:
-          \$2  = 4'h9;
-      7'h26:
-          \$2  = 4'ha;
-      7'h27:
-          \$2  = 4'hb;
-      7'h28:
-          \$2  = 4'hc;
-      7'h29:
-          \$2  = 4'hd;
-      7'h2a:
-          \$2  = 4'he;
-      7'h2b:
-          \$2  = 4'h0;
-      7'h2c:
-          \$2  = 4'h1;
-      7'h2d:
-          \$2  = 4'h2;
-      7'h2e:
-          \$2  = 4'h3;
-      7'h2f:
-          \$2  = 4'h4;
-      7'h30:
-          \$2  = 4'h5;
-      7'h31:
-          \$2  = 4'h6;
-      7'h32:
-          \$2  = 4'h7;
-      7'h33:
-          \$2  = 4'h8;
-      7'h34:
-          \$2  = 4'h9;
-      7'h35:
-          \$2  = 4'ha;
-      7'h36:
-          \$2  = 4'hb;
-      7'h37:
-          \$2  = 4'hc;
-      7'h38:
-          \$2  = 4'hd;
-      7'h39:
-          \$2  = 4'he;
-      7'h3a:
-          \$2  = 4'h0;
-      7'h3b:
-          \$2  = 4'h1;
-      7'h3c:
-          \$2  = 4'h2;
-      7'h3d:
-          \$2  = 4'h3;
-      7'h3e:
-          \$2  = 4'h4;
-      7'h3f:
-          \$2  = 4'h5;
-      7'h40:
-          \$2  = 4'h6;
-      7'h41:
-          \$2  = 4'h7;
-      7'h42:
-          \$2  = 4'h8;
-      7'h43:
-          \$2  = 4'h9;
-      7'h44:
-          \$2  = 4'ha;
-      7'h45:
-          \$2  = 4'hb;
-      7'h46:
-          \$2  = 4'hc;
-      7'h47:
-          \$2  = 4'hd;
-      7'h48:
-          \$2  = 4'he;
-      7'h49:
-          \$2  = 4'h0;
-      7'h4a:
-          \$2  = 4'h1;
-      7'h4b:
-          \$2  = 4'h2;
-      7'h4c:
-          \$2  = 4'h3;
-      7'h4d:
-          \$2  = 4'h4;
-      7'h4e:
-          \$2  = 4'h5;
-      7'h4f:
-          \$2  = 4'h6;
-      7'h50:
-          \$2  = 4'h7;
-      7'h51:
-          \$2  = 4'h8;
-      7'h52:
-          \$2  = 4'h9;
-      7'h53:
-          \$2  = 4'ha;
-      7'h54:
-          \$2  = 4'hb;
-      7'h55:
-          \$2  = 4'hc;
-      7'h56:
-          \$2  = 4'hd;
-      7'h57:
-          \$2  = 4'he;
-      7'h58:
-          \$2  = 4'h0;
-      7'h59:
-          \$2  = 4'h1;
-      7'h5a:
-          \$2  = 4'h2;
-      7'h5b:
-          \$2  = 4'h3;
-      7'h5c:
-          \$2  = 4'h4;
-      7'h5d:
-          \$2  = 4'h5;
-      7'h5e:
-          \$2  = 4'h6;
-      7'h5f:
-          \$2  = 4'h7;
-      7'h60:
-          \$2  = 4'h8;
-      7'h61:
-          \$2  = 4'h9;
-      7'h62:
-          \$2  = 4'ha;
-      7'h63:
-          \$2  = 4'hb;
-      7'h64:
-          \$2  = 4'hc;
-      7'h65:
-          \$2  = 4'hd;
-      7'h66:
-          \$2  = 4'he;
-      7'h67:
-          \$2  = 4'h0;
-      7'h68:
-          \$2  = 4'h1;
-      7'h69:
-          \$2  = 4'h2;
-      7'h6a:
-          \$2  = 4'h3;
-      7'h6b:
-          \$2  = 4'h4;
-      7'h6c:
-          \$2  = 4'h5;
-      7'h6d:
-          \$2  = 4'h6;
-      7'h6e:
-          \$2  = 4'h7;
-      7'h6f:
-          \$2  = 4'h8;
-      7'h70:
-          \$2  = 4'h9;
-      7'h71:
-          \$2  = 4'ha;
-      7'h72:
-          \$2  = 4'hb;
-      7'h73:
-          \$2  = 4'hc;
-      7'h74:
-          \$2  = 4'hd;
-      7'h75:
-          \$2  = 4'he;
-      7'h76:
-          \$2  = 4'h0;
-      7'h77:
-          \$2  = 4'h1;
-    endcase
+  reg [9:0] _3_;
+  always @(posedge clk) begin
+    _3_ <= schedule[port__addr];
   end
+  assign port__data = _3_;
+  assign \$1  = tile_primed ? port__data : 10'h088;
+  assign \$2  = tile_plus2 == 7'h77;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 8'h00 : \$3 ;
+  assign \$5  = t == 7'h77;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 8'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_0) - $signed(8'h80);
+  assign \$15  = $signed(x0_1) - $signed(8'h80);
+  assign \$16  = $signed(x0_2) - $signed(8'h80);
+  assign \$17  = $signed(x1_3) - $signed(8'h80);
+  assign \$18  = $signed(x1_4) - $signed(8'h80);
+  assign \$19  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$20  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$21  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$22  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$23  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$24  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$25  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$26  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$27  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$28  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$29  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$30  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$31  = $signed(\$29 ) + $signed(\$30 );
+  assign \$32  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$33  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$34  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$35  = $signed(\$33 ) + $signed(\$34 );
+  assign \$36  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$39  = v9 & last9;
+  assign \$40  = issue & tile[9];
+  assign \$41  = o__valid & o__ready;
+  assign \$42  = q_owed < 4'hb;
+  assign \$43  = \$41  ? q_room : \$42 ;
+  assign \$44  = o__valid & o__ready;
+  assign \$45  = \$44  | q_room;
+  assign \$46  = \$40  ? \$43  : \$45 ;
+  assign \$47  = ~ o__valid;
+  assign \$48  = \$47  | o__ready;
+  assign \$49  = | q_stored;
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$48  & \$50 ;
+  assign \$52  = ~ \$51 ;
+  assign \$53  = deliver & \$52 ;
+  assign \$54  = q_wptr == 4'ha;
+  assign \$55  = q_wptr + 1'h1;
+  assign \$56  = \$54  ? 5'h00 : \$55 ;
+  assign \$57  = ~ o__valid;
+  assign \$58  = \$57  | o__ready;
+  assign \$59  = | q_stored;
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = q_rptr == 4'ha;
+  assign \$62  = q_rptr + 1'h1;
+  assign \$63  = \$61  ? 5'h00 : \$62 ;
+  assign \$64  = ~ o__valid;
+  assign \$65  = \$64  | o__ready;
+  assign \$66  = | q_stored;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$65  & \$67 ;
+  assign \$69  = ~ \$68 ;
+  assign \$70  = deliver & \$69 ;
+  assign \$71  = q_stored + \$70 ;
+  assign \$72  = ~ o__valid;
+  assign \$73  = \$72  | o__ready;
+  assign \$74  = | q_stored;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = \$71  - \$75 ;
+  assign \$77  = ~ o__valid;
+  assign \$78  = \$77  | o__ready;
+  assign \$79  = | q_stored;
+  assign \$80  = \$79  | deliver;
+  assign \$81  = | q_stored;
+  assign \$82  = \$81  ? \rport__data$136  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$83  = ~ tile[9];
+  assign \$84  = q_room | \$83 ;
+  assign i__ready = \$84  & tile[7];
+  assign \$85  = ~ tile[9];
+  assign \$86  = q_room | \$85 ;
+  assign \$87  = ~ tile[7];
+  assign \$88  = i__valid | \$87 ;
+  assign issue = \$86  & \$88 ;
+  assign \$signature__en  = issue & tile[7];
+  assign \$89  = first9_0 ? bias0 : acc0;
+  assign \$90  = $signed(\$89 ) + $signed(sum0_s1_0);
+  assign \$91  = first9_0 ? bias1 : acc1;
+  assign \$92  = $signed(\$91 ) + $signed(sum1_s1_0);
+  assign \$93  = issue & tile[9];
+  assign \$94  = q_owed + \$93 ;
+  assign \$95  = o__valid & o__ready;
+  assign \$96  = \$94  - \$95 ;
+  always @(posedge clk)
+    tile_primed <= \$97 ;
+  always @(posedge clk)
+    tile <= \$98 ;
+  always @(posedge clk)
+    tile_plus1 <= \$99 ;
+  always @(posedge clk)
+    tile_plus2 <= \$100 ;
+  always @(posedge clk)
+    t <= \$101 ;
+  always @(posedge clk)
+    x_reg <= \$102 ;
+  always @(posedge clk)
+    from_input <= \$103 ;
+  always @(posedge clk)
+    v1 <= \$104 ;
+  always @(posedge clk)
+    first1 <= \$105 ;
+  always @(posedge clk)
+    last1 <= \$106 ;
+  always @(posedge clk)
+    nf1 <= \$107 ;
+  always @(posedge clk)
+    from_input2 <= \$108 ;
+  always @(posedge clk)
+    x_reg2 <= \$109 ;
+  always @(posedge clk)
+    inbuf_read <= \$110 ;
+  always @(posedge clk)
+    x_mid <= \$111 ;
+  always @(posedge clk)
+    t1 <= \$112 ;
+  always @(posedge clk)
+    rom0_addr <= \$113 ;
+  always @(posedge clk)
+    rom0_read <= \$114 ;
+  always @(posedge clk)
+    x0_0 <= \$115 ;
+  always @(posedge clk)
+    x0_1 <= \$116 ;
+  always @(posedge clk)
+    x0_2 <= \$117 ;
+  always @(posedge clk)
+    x0_3 <= \$118 ;
+  always @(posedge clk)
+    x0_4 <= \$119 ;
+  always @(posedge clk)
+    rom1_addr <= \$120 ;
+  always @(posedge clk)
+    rom1_read <= \$121 ;
+  always @(posedge clk)
+    x1_3 <= \$122 ;
+  always @(posedge clk)
+    x1_4 <= \$123 ;
+  always @(posedge clk)
+    xoff0_0 <= \$124 ;
+  always @(posedge clk)
+    w0_0 <= \$125 ;
+  always @(posedge clk)
+    xoff0_1 <= \$126 ;
+  always @(posedge clk)
+    w0_1 <= \$127 ;
+  always @(posedge clk)
+    xoff0_2 <= \$128 ;
+  always @(posedge clk)
+    w0_2 <= \$129 ;
+  always @(posedge clk)
+    xoff0_3 <= \$130 ;
+  always @(posedge clk)
+    w0_3 <= \$131 ;
+  always @(posedge clk)
+    xoff0_4 <= \$132 ;
+  always @(posedge clk)
+    w0_4 <= \$133 ;
+  always @(posedge clk)
+    xoff1_0 <= \$134 ;
+  always @(posedge clk)
+    w1_0 <= \$135 ;
+  always @(posedge clk)
+    xoff1_1 <= \$136 ;
+  always @(posedge clk)
+    w1_1 <= \$137 ;
+  always @(posedge clk)
+    xoff1_2 <= \$138 ;
+  always @(posedge clk)
+    w1_2 <= \$139 ;
+  always @(posedge clk)
+    xoff1_3 <= \$140 ;
+  always @(posedge clk)
+    w1_3 <= \$141 ;
+  always @(posedge clk)
+    xoff1_4 <= \$142 ;
+  always @(posedge clk)
+    w1_4 <= \$143 ;
+  always @(posedge clk)
+    prod0_0 <= \$144 ;
+  always @(posedge clk)
+    prod0_1 <= \$145 ;
+  always @(posedge clk)
+    prod0_2 <= \$146 ;
+  always @(posedge clk)
+    prod0_3 <= \$147 ;
+  always @(posedge clk)
+    prod0_4 <= \$148 ;
+  always @(posedge clk)
+    prod1_0 <= \$149 ;
+  always @(posedge clk)
+    prod1_1 <= \$150 ;
+  always @(posedge clk)
+    prod1_2 <= \$151 ;
+  always @(posedge clk)
+    prod1_3 <= \$152 ;
+  always @(posedge clk)
+    prod1_4 <= \$153 ;
+  always @(posedge clk)
+    prod0_0_r <= \$154 ;
+  always @(posedge clk)
+    prod0_1_r <= \$155 ;
+  always @(posedge clk)
+    prod0_2_r <= \$156 ;
+  always @(posedge clk)
+    prod0_3_r <= \$157 ;
+  always @(posedge clk)
+    prod0_4_r <= \$158 ;
+  always @(posedge clk)
+    prod1_0_r <= \$159 ;
+  always @(posedge clk)
+    prod1_1_r <= \$160 ;
+  always @(posedge clk)
+    prod1_2_r <= \$161 ;
+  always @(posedge clk)
+    prod1_3_r <= \$162 ;
+  always @(posedge clk)
+    prod1_4_r <= \$163 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$164 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$165 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$166 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$167 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$168 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$169 ;
+  always @(posedge clk)
+    v2 <= \$170 ;
+  always @(posedge clk)
+    first2 <= \$171 ;
+  always @(posedge clk)
+    last2 <= \$172 ;
+  always @(posedge clk)
+    nf2 <= \$173 ;
+  always @(posedge clk)
+    v3 <= \$174 ;
+  always @(posedge clk)
+    first3 <= \$175 ;
+  always @(posedge clk)
+    last3 <= \$176 ;
+  always @(posedge clk)
+    nf3 <= \$177 ;
+  always @(posedge clk)
+    v4 <= \$178 ;
+  always @(posedge clk)
+    first4 <= \$179 ;
+  always @(posedge clk)
+    last4 <= \$180 ;
+  always @(posedge clk)
+    nf4 <= \$181 ;
+  always @(posedge clk)
+    v5 <= \$182 ;
+  always @(posedge clk)
+    first5 <= \$183 ;
+  always @(posedge clk)
+    last5 <= \$184 ;
+  always @(posedge clk)
+    nf5 <= \$185 ;
+  always @(posedge clk)
+    v6 <= \$186 ;
+  always @(posedge clk)
+    first6 <= \$187 ;
+  always @(posedge clk)
+    last6 <= \$188 ;
+  always @(posedge clk)
+    nf6 <= \$189 ;
+  always @(posedge clk)
+    v7 <= \$190 ;
+  always @(posedge clk)
+    first7 <= \$191 ;
+  always @(posedge clk)
+    last7 <= \$192 ;
+  always @(posedge clk)
+    nf7 <= \$193 ;
+  always @(posedge clk)
+    v8 <= \$194 ;
+  always @(posedge clk)
+    first8 <= \$195 ;
+  always @(posedge clk)
+    last8 <= \$196 ;
+  always @(posedge clk)
+    nf8 <= \$197 ;
+  always @(posedge clk)
+    v9 <= \$198 ;
+  always @(posedge clk)
+    first9 <= \$199 ;
+  always @(posedge clk)
+    last9 <= \$200 ;
+  always @(posedge clk)
+    nf9 <= \$201 ;
+  always @(posedge clk)
+    v9_0 <= \$202 ;
+  always @(posedge clk)
+    first9_0 <= \$203 ;
+  always @(posedge clk)
+    last9_0 <= \$204 ;
+  always @(posedge clk)
+    nf9_0 <= \$205 ;
+  always @(posedge clk)
+    bias0 <= \$206 ;
+  always @(posedge clk)
+    acc0 <= \$207 ;
+  always @(posedge clk)
+    bias1 <= \$208 ;
+  always @(posedge clk)
+    acc1 <= \$209 ;
+  always @(posedge clk)
+    deliver <= \$210 ;
+  always @(posedge clk)
+    q_owed <= \$211 ;
+  always @(posedge clk)
+    q_room <= \$212 ;
+  always @(posedge clk)
+    q_wptr <= \$213 ;
+  always @(posedge clk)
+    q_rptr <= \$214 ;
+  always @(posedge clk)
+    q_stored <= \$215 ;
+  always @(posedge clk)
+    o__valid <= \$216 ;
+  always @(posedge clk)
+    o__payload <= \$217 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      7'h00:
-          \$3  = 1'h1;
-      7'h01:
-          \$3  = 1'h1;
-      7'h02:
-          \$3  = 1'h1;
-      7'h03:
-          \$3  = 1'h1;
-      7'h04:
-          \$3  = 1'h1;
-      7'h05:
-          \$3  = 1'h1;
-      7'h06:
-          \$3  = 1'h1;
-      7'h07:
-          \$3  = 1'h1;
-      7'h08:
-          \$3  = 1'h1;
-      7'h09:
-          \$3  = 1'h1;
-      7'h0a:
-          \$3  = 1'h1;
-      7'h0b:
-          \$3  = 1'h1;
-      7'h0c:
-          \$3  = 1'h1;
-      7'h0d:
-          \$3  = 1'h0;
-      7'h0e:
-          \$3  = 1'h0;
-      7'h0f:
-          \$3  = 1'h0;
-      7'h10:
-          \$3  = 1'h0;
-      7'h11:
-          \$3  = 1'h0;
-      7'h12:
-          \$3  = 1'h0;
-      7'h13:
-          \$3  = 1'h0;
-      7'h14:
-          \$3  = 1'h0;
-      7'h15:
-          \$3  = 1'h0;
-      7'h16:
-          \$3  = 1'h0;
-      7'h17:
-          \$3  = 1'h0;
-      7'h18:
-          \$3  = 1'h0;
-      7'h19:
-          \$3  = 1'h0;
-      7'h1a:
-          \$3  = 1'h0;
-      7'h1b:
-          \$3  = 1'h0;
-      7'h1c:
-          \$3  = 1'h0;
-      7'h1d:
-          \$3  = 1'h0;
-      7'h1e:
-          \$3  = 1'h0;
-      7'h1f:
-          \$3  = 1'h0;
-      7'h20:
-          \$3  = 1'h0;
-      7'h21:
-          \$3  = 1'h0;
-      7'h22:
-          \$3  = 1'h0;
-      7'h23:
-          \$3  = 1'h0;
-      7'h24:
-          \$3  = 1'h0;
-      7'h25:
-          \$3  = 1'h0;
-      7'h26:
-          \$3  = 1'h0;
-      7'h27:
-          \$3  = 1'h0;
-      7'h28:
-          \$3  = 1'h0;
-      7'h29:
-          \$3  = 1'h0;
-      7'h2a:
-          \$3  = 1'h0;
-      7'h2b:
-          \$3  = 1'h0;
-      7'h2c:
-          \$3  = 1'h0;
-      7'h2d:
-          \$3  = 1'h0;
-      7'h2e:
-          \$3  = 1'h0;
-      7'h2f:
-          \$3  = 1'h0;
-      7'h30:
-          \$3  = 1'h0;
-      7'h31:
-          \$3  = 1'h0;
-      7'h32:
-          \$3  = 1'h0;
-      7'h33:
-          \$3  = 1'h0;
-      7'h34:
-          \$3  = 1'h0;
-      7'h35:
-          \$3  = 1'h0;
-      7'h36:
-          \$3  = 1'h0;
-      7'h37:
-          \$3  = 1'h0;
-      7'h38:
-          \$3  = 1'h0;
-      7'h39:
-          \$3  = 1'h0;
-      7'h3a:
-          \$3  = 1'h0;
-      7'h3b:
-          \$3  = 1'h0;
-      7'h3c:
-          \$3  = 1'h0;
-      7'h3d:
-          \$3  = 1'h0;
-      7'h3e:
-          \$3  = 1'h0;
-      7'h3f:
-          \$3  = 1'h0;
-      7'h40:
-          \$3  = 1'h0;
-      7'h41:
-          \$3  = 1'h0;
-      7'h42:
-          \$3  = 1'h0;
-      7'h43:
-          \$3  = 1'h0;
-      7'h44:
-          \$3  = 1'h0;
-      7'h45:
-          \$3  = 1'h0;
-      7'h46:
-          \$3  = 1'h0;
-      7'h47:
-          \$3  = 1'h0;
-      7'h48:
-          \$3  = 1'h0;
-      7'h49:
-          \$3  = 1'h0;
-      7'h4a:
-          \$3  = 1'h0;
-      7'h4b:
-          \$3  = 1'h0;
-      7'h4c:
-          \$3  = 1'h0;
-      7'h4d:
-          \$3  = 1'h0;
-      7'h4e:
-          \$3  = 1'h0;
-      7'h4f:
-          \$3  = 1'h0;
-      7'h50:
-          \$3  = 1'h0;
-      7'h51:
-          \$3  = 1'h0;
-      7'h52:
-          \$3  = 1'h0;
-      7'h53:
-          \$3  = 1'h0;
-      7'h54:
-          \$3  = 1'h0;
-      7'h55:
-          \$3  = 1'h0;
-      7'h56:
-          \$3  = 1'h0;
-      7'h57:
-          \$3  = 1'h0;
-      7'h58:
-          \$3  = 1'h0;
-      7'h59:
-          \$3  = 1'h0;
-      7'h5a:
-          \$3  = 1'h0;
-      7'h5b:
-          \$3  = 1'h0;
-      7'h5c:
-          \$3  = 1'h0;
-      7'h5d:
-          \$3  = 1'h0;
-      7'h5e:
-          \$3  = 1'h0;
-      7'h5f:
-          \$3  = 1'h0;
-      7'h60:
-          \$3  = 1'h0;
-      7'h61:
-          \$3  = 1'h0;
-      7'h62:
-          \$3  = 1'h0;
-      7'h63:
-          \$3  = 1'h0;
-      7'h64:
-          \$3  = 1'h0;
-      7'h65:
-          \$3  = 1'h0;
-      7'h66:
-          \$3  = 1'h0;
-      7'h67:
-          \$3  = 1'h0;
-      7'h68:
-          \$3  = 1'h0;
-      7'h69:
-          \$3  = 1'h0;
-      7'h6a:
-          \$3  = 1'h0;
-      7'h6b:
-          \$3  = 1'h0;
-      7'h6c:
-          \$3  = 1'h0;
-      7'h6d:
-          \$3  = 1'h0;
-      7'h6e:
-          \$3  = 1'h0;
-      7'h6f:
-          \$3  = 1'h0;
-      7'h70:
-          \$3  = 1'h0;
-      7'h71:
-          \$3  = 1'h0;
-      7'h72:
-          \$3  = 1'h0;
-      7'h73:
-          \$3  = 1'h0;
-      7'h74:
-          \$3  = 1'h0;
-      7'h75:
-          \$3  = 1'h0;
-      7'h76:
-          \$3  = 1'h1;
-      7'h77:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      7'h00:
-          \$4  = 1'h0;
-      7'h01:
-          \$4  = 1'h0;
-      7'h02:
-          \$4  = 1'h0;
-      7'h03:
-          \$4  = 1'h0;
-      7'h04:
-          \$4  = 1'h0;
-      7'h05:
-          \$4  = 1'h0;
-      7'h06:
-          \$4  = 1'h0;
-      7'h07:
-          \$4  = 1'h0;
-      7'h08:
-          \$4  = 1'h0;
-      7'h09:
-          \$4  = 1'h0;
-      7'h0a:
-          \$4  = 1'h0;
-      7'h0b:
-          \$4  = 1'h0;
-      7'h0c:
-          \$4  = 1'h0;
-      7'h0d:
-          \$4  = 1'h1;
-      7'h0e:
-          \$4  = 1'h0;
-      7'h0f:
-          \$4  = 1'h0;
-      7'h10:
-          \$4  = 1'h0;
-      7'h11:
-          \$4  = 1'h0;
-      7'h12:
-          \$4  = 1'h0;
-      7'h13:
-          \$4  = 1'h0;
-      7'h14:
-          \$4  = 1'h0;
-      7'h15:
-          \$4  = 1'h0;
-      7'h16:
-          \$4  = 1'h0;
-      7'h17:
-          \$4  = 1'h0;
-      7'h18:
-          \$4  = 1'h0;
-      7'h19:
-          \$4  = 1'h0;
-      7'h1a:
-          \$4  = 1'h0;
-      7'h1b:
-          \$4  = 1'h0;
-      7'h1c:
-          \$4  = 1'h1;
-      7'h1d:
-          \$4  = 1'h0;
-      7'h1e:
-          \$4  = 1'h0;
-      7'h1f:
-          \$4  = 1'h0;
-      7'h20:
-          \$4  = 1'h0;
-      7'h21:
-          \$4  = 1'h0;
-      7'h22:
-          \$4  = 1'h0;
-      7'h23:
-          \$4  = 1'h0;
-      7'h24:
-          \$4  = 1'h0;
-      7'h25:
-          \$4  = 1'h0;
-      7'h26:
-          \$4  = 1'h0;
-      7'h27:
-          \$4  = 1'h0;
-      7'h28:
-          \$4  = 1'h0;
-      7'h29:
-          \$4  = 1'h0;
-      7'h2a:
-          \$4  = 1'h0;
-      7'h2b:
-          \$4  = 1'h1;
-      7'h2c:
-          \$4  = 1'h0;
-      7'h2d:
-          \$4  = 1'h0;
-      7'h2e:
-          \$4  = 1'h0;
-      7'h2f:
-          \$4  = 1'h0;
-      7'h30:
-          \$4  = 1'h0;
-      7'h31:
-          \$4  = 1'h0;
-      7'h32:
-          \$4  = 1'h0;
-      7'h33:
-          \$4  = 1'h0;
-      7'h34:
-          \$4  = 1'h0;
-      7'h35:
-          \$4  = 1'h0;
-      7'h36:
-          \$4  = 1'h0;
-      7'h37:
-          \$4  = 1'h0;
-      7'h38:
-          \$4  = 1'h0;
-      7'h39:
-          \$4  = 1'h0;
-      7'h3a:
-          \$4  = 1'h1;
-      7'h3b:
-          \$4  = 1'h0;
-      7'h3c:
-          \$4  = 1'h0;
-      7'h3d:
-          \$4  = 1'h0;
-      7'h3e:
-          \$4  = 1'h0;
-      7'h3f:
-          \$4  = 1'h0;
-      7'h40:
-          \$4  = 1'h0;
-      7'h41:
-          \$4  = 1'h0;
-      7'h42:
-          \$4  = 1'h0;
-      7'h43:
-          \$4  = 1'h0;
-      7'h44:
-          \$4  = 1'h0;
-      7'h45:
-          \$4  = 1'h0;
-      7'h46:
-          \$4  = 1'h0;
-      7'h47:
-          \$4  = 1'h0;
-      7'h48:
-          \$4  = 1'h0;
-      7'h49:
-          \$4  = 1'h1;
-      7'h4a:
-          \$4  = 1'h0;
-      7'h4b:
-          \$4  = 1'h0;
-      7'h4c:
-          \$4  = 1'h0;
-      7'h4d:
-          \$4  = 1'h0;
-      7'h4e:
-          \$4  = 1'h0;
-      7'h4f:
-          \$4  = 1'h0;
-      7'h50:
-          \$4  = 1'h0;
-      7'h51:
-          \$4  = 1'h0;
-      7'h52:
-          \$4  = 1'h0;
-      7'h53:
-          \$4  = 1'h0;
-      7'h54:
-          \$4  = 1'h0;
-      7'h55:
-          \$4  = 1'h0;
-      7'h56:
-          \$4  = 1'h0;
-      7'h57:
-          \$4  = 1'h0;
-      7'h58:
-          \$4  = 1'h1;
-      7'h59:
-          \$4  = 1'h0;
-      7'h5a:
-          \$4  = 1'h0;
-      7'h5b:
-          \$4  = 1'h0;
-      7'h5c:
-          \$4  = 1'h0;
-      7'h5d:
-          \$4  = 1'h0;
-      7'h5e:
-          \$4  = 1'h0;
-      7'h5f:
-          \$4  = 1'h0;
-      7'h60:
-          \$4  = 1'h0;
-      7'h61:
-          \$4  = 1'h0;
-      7'h62:
-          \$4  = 1'h0;
-      7'h63:
-          \$4  = 1'h0;
-      7'h64:
-          \$4  = 1'h0;
-      7'h65:
-          \$4  = 1'h0;
-      7'h66:
-          \$4  = 1'h0;
-      7'h67:
-          \$4  = 1'h1;
-      7'h68:
-          \$4  = 1'h0;
-      7'h69:
-          \$4  = 1'h0;
-      7'h6a:
-          \$4  = 1'h0;
-      7'h6b:
-          \$4  = 1'h0;
-      7'h6c:
-          \$4  = 1'h0;
-      7'h6d:
-          \$4  = 1'h0;
-      7'h6e:
-          \$4  = 1'h0;
-      7'h6f:
-          \$4  = 1'h0;
-      7'h70:
-          \$4  = 1'h0;
-      7'h71:
-          \$4  = 1'h0;
-      7'h72:
-          \$4  = 1'h0;
-      7'h73:
-          \$4  = 1'h0;
-      7'h74:
-          \$4  = 1'h0;
-      7'h75:
-          \$4  = 1'h0;
-      7'h76:
-          \$4  = 1'h1;
-      7'h77:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      7'h00:
-          \$5  = 1'h0;
-      7'h01:
-          \$5  = 1'h0;
-      7'h02:
-          \$5  = 1'h0;
-      7'h03:
-          \$5  = 1'h0;
-      7'h04:
-          \$5  = 1'h0;
-      7'h05:
-          \$5  = 1'h0;
-      7'h06:
-          \$5  = 1'h0;
-      7'h07:
-          \$5  = 1'h0;
-      7'h08:
-          \$5  = 1'h0;
-      7'h09:
-          \$5  = 1'h0;
-      7'h0a:
-          \$5  = 1'h0;
-      7'h0b:
-          \$5  = 1'h0;
-      7'h0c:
-          \$5  = 1'h1;
-      7'h0d:
-          \$5  = 1'h0;
-      7'h0e:
-          \$5  = 1'h0;
-      7'h0f:
-          \$5  = 1'h0;
-      7'h10:
-          \$5  = 1'h0;
-      7'h11:
-          \$5  = 1'h0;
-      7'h12:
-          \$5  = 1'h0;
-      7'h13:
-          \$5  = 1'h0;
-      7'h14:
-          \$5  = 1'h0;
-      7'h15:
-          \$5  = 1'h0;
-      7'h16:
-          \$5  = 1'h0;
-      7'h17:
-          \$5  = 1'h0;
-      7'h18:
-          \$5  = 1'h0;
-      7'h19:
-          \$5  = 1'h0;
-      7'h1a:
-          \$5  = 1'h0;
-      7'h1b:
-          \$5  = 1'h1;
-      7'h1c:
-          \$5  = 1'h0;
-      7'h1d:
-          \$5  = 1'h0;
-      7'h1e:
-          \$5  = 1'h0;
-      7'h1f:
-          \$5  = 1'h0;
-      7'h20:
-          \$5  = 1'h0;
-      7'h21:
-          \$5  = 1'h0;
-      7'h22:
-          \$5  = 1'h0;
-      7'h23:
-          \$5  = 1'h0;
-      7'h24:
-          \$5  = 1'h0;
-      7'h25:
-          \$5  = 1'h0;
-      7'h26:
-          \$5  = 1'h0;
-      7'h27:
-          \$5  = 1'h0;
-      7'h28:
-          \$5  = 1'h0;
-      7'h29:
-          \$5  = 1'h0;
-      7'h2a:
-          \$5  = 1'h1;
-      7'h2b:
-          \$5  = 1'h0;
-      7'h2c:
-          \$5  = 1'h0;
-      7'h2d:
-          \$5  = 1'h0;
-      7'h2e:
-          \$5  = 1'h0;
-      7'h2f:
-          \$5  = 1'h0;
-      7'h30:
-          \$5  = 1'h0;
-      7'h31:
-          \$5  = 1'h0;
-      7'h32:
-          \$5  = 1'h0;
-      7'h33:
-          \$5  = 1'h0;
-      7'h34:
-          \$5  = 1'h0;
-      7'h35:
-          \$5  = 1'h0;
-      7'h36:
-          \$5  = 1'h0;
-      7'h37:
-          \$5  = 1'h0;
-      7'h38:
-          \$5  = 1'h0;
-      7'h39:
-          \$5  = 1'h1;
-      7'h3a:
-          \$5  = 1'h0;
-      7'h3b:
-          \$5  = 1'h0;
-      7'h3c:
-          \$5  = 1'h0;
-      7'h3d:
-          \$5  = 1'h0;
-      7'h3e:
-          \$5  = 1'h0;
-      7'h3f:
-          \$5  = 1'h0;
-      7'h40:
-          \$5  = 1'h0;
-      7'h41:
-          \$5  = 1'h0;
-      7'h42:
-          \$5  = 1'h0;
-      7'h43:
-          \$5  = 1'h0;
-      7'h44:
-          \$5  = 1'h0;
-      7'h45:
-          \$5  = 1'h0;
-      7'h46:
-          \$5  = 1'h0;
-      7'h47:
-          \$5  = 1'h0;
-      7'h48:
-          \$5  = 1'h1;
-      7'h49:
-          \$5  = 1'h0;
-      7'h4a:
-          \$5  = 1'h0;
-      7'h4b:
-          \$5  = 1'h0;
-      7'h4c:
-          \$5  = 1'h0;
-      7'h4d:
-          \$5  = 1'h0;
-      7'h4e:
-          \$5  = 1'h0;
-      7'h4f:
-          \$5  = 1'h0;
-      7'h50:
-          \$5  = 1'h0;
-      7'h51:
-          \$5  = 1'h0;
-      7'h52:
-          \$5  = 1'h0;
-      7'h53:
-          \$5  = 1'h0;
-      7'h54:
-          \$5  = 1'h0;
-      7'h55:
-          \$5  = 1'h0;
-      7'h56:
-          \$5  = 1'h0;
-      7'h57:
-          \$5  = 1'h1;
-      7'h58:
-          \$5  = 1'h0;
-      7'h59:
-          \$5  = 1'h0;
-      7'h5a:
-          \$5  = 1'h0;
-      7'h5b:
-          \$5  = 1'h0;
-      7'h5c:
-          \$5  = 1'h0;
-      7'h5d:
-          \$5  = 1'h0;
-      7'h5e:
-          \$5  = 1'h0;
-      7'h5f:
-          \$5  = 1'h0;
-      7'h60:
-          \$5  = 1'h0;
-      7'h61:
-          \$5  = 1'h0;
-      7'h62:
-          \$5  = 1'h0;
-      7'h63:
-          \$5  = 1'h0;
-      7'h64:
-          \$5  = 1'h0;
-      7'h65:
-          \$5  = 1'h0;
-      7'h66:
-          \$5  = 1'h1;
-      7'h67:
-          \$5  = 1'h0;
-      7'h68:
-          \$5  = 1'h0;
-      7'h69:
-          \$5  = 1'h0;
-      7'h6a:
-          \$5  = 1'h0;
-      7'h6b:
-          \$5  = 1'h0;
-      7'h6c:
-          \$5  = 1'h0;
-      7'h6d:
-          \$5  = 1'h0;
-      7'h6e:
-          \$5  = 1'h0;
-      7'h6f:
-          \$5  = 1'h0;
-      7'h70:
-          \$5  = 1'h0;
-      7'h71:
-          \$5  = 1'h0;
-      7'h72:
-          \$5  = 1'h0;
-      7'h73:
-          \$5  = 1'h0;
-      7'h74:
-          \$5  = 1'h0;
-      7'h75:
-          \$5  = 1'h1;
-      7'h76:
-          \$5  = 1'h0;
-      7'h77:
-          \$5  = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (nf8)
+      3'h0:
+          \$37  = 24'hffae9b;
+      3'h1:
+          \$37  = 24'hffc675;
+      3'h2:
+          \$37  = 24'h00037a;
+      3'h3:
+          \$37  = 24'h001a61;
+      3'h4:
+          \$37  = 24'hff8db3;
+      3'h5:
+          \$37  = 24'h004930;
+      3'h6:
+          \$37  = 24'h00104b;
+      3'h7:
+          \$37  = 24'hffca12;
     endcase
   end
   always @* begin
@@ -28377,230 +26161,194 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
-          \$38  = 24'hffae9b;
+          \$38  = 24'h002f43;
       3'h1:
-          \$38  = 24'hffc675;
+          \$38  = 24'h00137d;
       3'h2:
-          \$38  = 24'h00037a;
+          \$38  = 24'hfff053;
       3'h3:
-          \$38  = 24'h001a61;
+          \$38  = 24'hfffbe1;
       3'h4:
-          \$38  = 24'hff8db3;
+          \$38  = 24'h00914d;
       3'h5:
-          \$38  = 24'h004930;
+          \$38  = 24'hffc513;
       3'h6:
-          \$38  = 24'h00104b;
+          \$38  = 24'h0040fa;
       3'h7:
-          \$38  = 24'hffca12;
+          \$38  = 24'hffdd28;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$39  = 24'h002f43;
-      3'h1:
-          \$39  = 24'h00137d;
-      3'h2:
-          \$39  = 24'hfff053;
-      3'h3:
-          \$39  = 24'hfffbe1;
-      3'h4:
-          \$39  = 24'h00914d;
-      3'h5:
-          \$39  = 24'hffc513;
-      3'h6:
-          \$39  = 24'h0040fa;
-      3'h7:
-          \$39  = 24'hffdd28;
-    endcase
+    \$97  = 1'h1;
+    if (rst) begin
+      \$97  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = nf_t;
+    \$98  = tile;
     if (issue) begin
-      \$98  = nf_t_ahead;
+      \$98  = \$1 ;
     end
     if (rst) begin
-      \$98  = 3'h0;
+      \$98  = 10'h180;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = nf_t_ahead;
+    \$99  = tile_plus1;
     if (issue) begin
-      \$99  = \$1 ;
+      \$99  = tile_plus2;
     end
     if (rst) begin
-      \$99  = 3'h0;
+      \$99  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = sf_t;
+    \$100  = tile_plus2;
     if (issue) begin
-      \$100  = sf_t_ahead;
+      \$100  = \$4 [6:0];
     end
     if (rst) begin
-      \$100  = 4'h0;
+      \$100  = 7'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = sf_t_ahead;
+    \$101  = t;
     if (issue) begin
-      \$101  = \$2 ;
+      \$101  = \$7 [6:0];
     end
     if (rst) begin
-      \$101  = 4'h1;
+      \$101  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = reads_input_t;
-    if (issue) begin
-      \$102  = reads_input_t_ahead;
-    end
+    \$102  = i__payload;
     if (rst) begin
-      \$102  = 1'h1;
+      \$102  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = reads_input_t_ahead;
-    if (issue) begin
-      \$103  = \$3 ;
-    end
+    \$103  = tile[7];
     if (rst) begin
-      \$103  = 1'h1;
+      \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = first_t;
-    if (issue) begin
-      \$104  = first_t_ahead;
-    end
+    \$104  = issue;
     if (rst) begin
-      \$104  = 1'h1;
+      \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = first_t_ahead;
-    if (issue) begin
-      \$105  = \$4 ;
-    end
+    \$105  = tile[8];
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = last_t;
-    if (issue) begin
-      \$106  = last_t_ahead;
-    end
+    \$106  = tile[9];
     if (rst) begin
       \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = last_t_ahead;
-    if (issue) begin
-      \$107  = \$5 ;
-    end
+    \$107  = tile[2:0];
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = t;
-    if (issue) begin
-      \$108  = \$8 [6:0];
-    end
+    \$108  = from_input;
     if (rst) begin
-      \$108  = 7'h00;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = i__payload;
+    \$109  = x_reg;
     if (rst) begin
       \$109  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = reads_input_t;
+    \$110  = rport__data;
     if (rst) begin
-      \$110  = 1'h0;
+      \$110  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = issue;
+    \$111  = \$8 ;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = first_t;
+    \$112  = t;
     if (rst) begin
-      \$112  = 1'h0;
+      \$112  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = last_t;
+    \$113  = t1;
     if (rst) begin
-      \$113  = 1'h0;
+      \$113  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = nf_t;
+    \$114  = \port__data$29 ;
     if (rst) begin
-      \$114  = 3'h0;
+      \$114  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = from_input;
+    \$115  = x_mid[7:0];
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = x_reg;
+    \$116  = x_mid[15:8];
     if (rst) begin
-      \$116  = 40'h0000000000;
+      \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = rport__data;
+    \$117  = x_mid[23:16];
     if (rst) begin
-      \$117  = 40'h0000000000;
+      \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = \$9 ;
+    \$118  = x_mid[31:24];
     if (rst) begin
-      \$118  = 40'h0000000000;
+      \$118  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = t;
+    \$119  = x_mid[39:32];
     if (rst) begin
-      \$119  = 7'h00;
+      \$119  = 8'h00;
     end
   end
   always @* begin
@@ -28612,762 +26360,713 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = port__data;
+    \$121  = \port__data$37 ;
     if (rst) begin
-      \$121  = 64'h0000000000000000;
+      \$121  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = x_mid[7:0];
+    \$122  = x_mid[31:24];
     if (rst) begin
       \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = x_mid[15:8];
+    \$123  = x_mid[39:32];
     if (rst) begin
       \$123  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = x_mid[23:16];
+    \$124  = \$9 ;
     if (rst) begin
-      \$124  = 8'h00;
+      \$124  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = x_mid[31:24];
+    \$125  = rom0_read[7:0];
     if (rst) begin
       \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = x_mid[39:32];
+    \$126  = \$10 ;
     if (rst) begin
-      \$126  = 8'h00;
+      \$126  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = t1;
+    \$127  = rom0_read[15:8];
     if (rst) begin
-      \$127  = 7'h00;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = \port__data$42 ;
+    \$128  = \$11 ;
     if (rst) begin
-      \$128  = 16'h0000;
+      \$128  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = x_mid[31:24];
+    \$129  = rom0_read[23:16];
     if (rst) begin
       \$129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = x_mid[39:32];
+    \$130  = \$12 ;
     if (rst) begin
-      \$130  = 8'h00;
+      \$130  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$10 ;
+    \$131  = rom0_read[31:24];
     if (rst) begin
-      \$131  = 9'h000;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = rom0_read[7:0];
+    \$132  = \$13 ;
     if (rst) begin
-      \$132  = 8'h00;
+      \$132  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$11 ;
+    \$133  = rom0_read[39:32];
     if (rst) begin
-      \$133  = 9'h000;
+      \$133  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = rom0_read[15:8];
+    \$134  = \$14 ;
     if (rst) begin
-      \$134  = 8'h00;
+      \$134  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$12 ;
+    \$135  = rom0_read[47:40];
     if (rst) begin
-      \$135  = 9'h000;
+      \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = rom0_read[23:16];
+    \$136  = \$15 ;
     if (rst) begin
-      \$136  = 8'h00;
+      \$136  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = \$13 ;
+    \$137  = rom0_read[55:48];
     if (rst) begin
-      \$137  = 9'h000;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = rom0_read[31:24];
+    \$138  = \$16 ;
     if (rst) begin
-      \$138  = 8'h00;
+      \$138  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = \$14 ;
+    \$139  = rom0_read[63:56];
     if (rst) begin
-      \$139  = 9'h000;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = rom0_read[39:32];
+    \$140  = \$17 ;
     if (rst) begin
-      \$140  = 8'h00;
+      \$140  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = \$15 ;
+    \$141  = rom1_read[7:0];
     if (rst) begin
-      \$141  = 9'h000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = rom0_read[47:40];
+    \$142  = \$18 ;
     if (rst) begin
-      \$142  = 8'h00;
+      \$142  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = \$16 ;
+    \$143  = rom1_read[15:8];
     if (rst) begin
-      \$143  = 9'h000;
+      \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = rom0_read[55:48];
+    \$144  = \$19 ;
     if (rst) begin
-      \$144  = 8'h00;
+      \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = \$17 ;
+    \$145  = \$20 ;
     if (rst) begin
-      \$145  = 9'h000;
+      \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = rom0_read[63:56];
+    \$146  = \$21 ;
     if (rst) begin
-      \$146  = 8'h00;
+      \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = \$18 ;
+    \$147  = \$22 ;
     if (rst) begin
-      \$147  = 9'h000;
+      \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = rom1_read[7:0];
+    \$148  = \$23 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = \$19 ;
+    \$149  = \$24 ;
     if (rst) begin
-      \$149  = 9'h000;
+      \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = rom1_read[15:8];
+    \$150  = \$25 ;
     if (rst) begin
-      \$150  = 8'h00;
+      \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \$20 ;
+    \$151  = \$26 ;
     if (rst) begin
       \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = \$21 ;
+    \$152  = \$27 ;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = \$22 ;
+    \$153  = \$28 ;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = \$23 ;
+    \$154  = prod0_0;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \$24 ;
+    \$155  = prod0_1;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = \$25 ;
+    \$156  = prod0_2;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = \$26 ;
+    \$157  = prod0_3;
     if (rst) begin
       \$157  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = \$27 ;
+    \$158  = prod0_4;
     if (rst) begin
       \$158  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = \$28 ;
+    \$159  = prod1_0;
     if (rst) begin
       \$159  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = \$29 ;
+    \$160  = prod1_1;
     if (rst) begin
       \$160  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = prod0_0;
+    \$161  = prod1_2;
     if (rst) begin
       \$161  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = prod0_1;
+    \$162  = prod1_3;
     if (rst) begin
       \$162  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = prod0_2;
+    \$163  = prod1_4;
     if (rst) begin
       \$163  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = prod0_3;
+    \$164  = { \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31  };
     if (rst) begin
-      \$164  = 17'h00000;
+      \$164  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = prod0_4;
+    \$165  = { prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r };
     if (rst) begin
-      \$165  = 17'h00000;
+      \$165  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = prod1_0;
+    \$166  = \$32 [23:0];
     if (rst) begin
-      \$166  = 17'h00000;
+      \$166  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = prod1_1;
+    \$167  = { \$35 [18], \$35 [18], \$35 [18], \$35 [18], \$35 [18], \$35  };
     if (rst) begin
-      \$167  = 17'h00000;
+      \$167  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = prod1_2;
+    \$168  = { prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r };
     if (rst) begin
-      \$168  = 17'h00000;
+      \$168  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = prod1_3;
+    \$169  = \$36 [23:0];
     if (rst) begin
-      \$169  = 17'h00000;
+      \$169  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = prod1_4;
+    \$170  = v1;
     if (rst) begin
-      \$170  = 17'h00000;
+      \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = { \$32 [18], \$32 [18], \$32 [18], \$32 [18], \$32 [18], \$32  };
+    \$171  = first1;
     if (rst) begin
-      \$171  = 24'h000000;
+      \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = { prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r };
+    \$172  = last1;
     if (rst) begin
-      \$172  = 24'h000000;
+      \$172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = \$33 [23:0];
+    \$173  = nf1;
     if (rst) begin
-      \$173  = 24'h000000;
+      \$173  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = { \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36 [18], \$36  };
+    \$174  = v2;
     if (rst) begin
-      \$174  = 24'h000000;
+      \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = { prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r };
+    \$175  = first2;
     if (rst) begin
-      \$175  = 24'h000000;
+      \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$37 [23:0];
+    \$176  = last2;
     if (rst) begin
-      \$176  = 24'h000000;
+      \$176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = v1;
+    \$177  = nf2;
     if (rst) begin
-      \$177  = 1'h0;
+      \$177  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = first1;
+    \$178  = v3;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = last1;
+    \$179  = first3;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = nf1;
+    \$180  = last3;
     if (rst) begin
-      \$180  = 3'h0;
+      \$180  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = v2;
+    \$181  = nf3;
     if (rst) begin
-      \$181  = 1'h0;
+      \$181  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = first2;
+    \$182  = v4;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = last2;
+    \$183  = first4;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = nf2;
+    \$184  = last4;
     if (rst) begin
-      \$184  = 3'h0;
+      \$184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = v3;
+    \$185  = nf4;
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = first3;
+    \$186  = v5;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = last3;
+    \$187  = first5;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = nf3;
+    \$188  = last5;
     if (rst) begin
-      \$188  = 3'h0;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = v4;
+    \$189  = nf5;
     if (rst) begin
-      \$189  = 1'h0;
+      \$189  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = first4;
+    \$190  = v6;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = last4;
+    \$191  = first6;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = nf4;
+    \$192  = last6;
     if (rst) begin
-      \$192  = 3'h0;
+      \$192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = v5;
+    \$193  = nf6;
     if (rst) begin
-      \$193  = 1'h0;
+      \$193  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = first5;
+    \$194  = v7;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = last5;
+    \$195  = first7;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = nf5;
+    \$196  = last7;
     if (rst) begin
-      \$196  = 3'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = v6;
+    \$197  = nf7;
     if (rst) begin
-      \$197  = 1'h0;
+      \$197  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = first6;
+    \$198  = v8;
     if (rst) begin
       \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = last6;
+    \$199  = first8;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = nf6;
+    \$200  = last8;
     if (rst) begin
-      \$200  = 3'h0;
+      \$200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = v7;
+    \$201  = nf8;
     if (rst) begin
-      \$201  = 1'h0;
+      \$201  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = first7;
+    \$202  = v8;
     if (rst) begin
       \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = last7;
+    \$203  = first8;
     if (rst) begin
       \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = nf7;
+    \$204  = last8;
     if (rst) begin
-      \$204  = 3'h0;
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = v8;
+    \$205  = nf8;
     if (rst) begin
-      \$205  = 1'h0;
+      \$205  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = first8;
+    \$206  = \$37 ;
     if (rst) begin
-      \$206  = 1'h0;
+      \$206  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = last8;
+    \$207  = acc0;
+    if (v9_0) begin
+      \$207  = \$90 [23:0];
+    end
     if (rst) begin
-      \$207  = 1'h0;
+      \$207  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = nf8;
+    \$208  = \$38 ;
     if (rst) begin
-      \$208  = 3'h0;
+      \$208  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = v8;
+    \$209  = acc1;
+    if (v9_0) begin
+      \$209  = \$92 [23:0];
+    end
     if (rst) begin
-      \$209  = 1'h0;
+      \$209  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = first8;
+    \$210  = \$39 ;
     if (rst) begin
       \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = last8;
+    \$211  = \$96 [3:0];
     if (rst) begin
-      \$211  = 1'h0;
+      \$211  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = nf8;
+    \$212  = \$46 ;
     if (rst) begin
-      \$212  = 3'h0;
+      \$212  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = \$38 ;
+    \$213  = q_wptr;
+    if (\$53 ) begin
+      \$213  = \$56 [3:0];
+    end
     if (rst) begin
-      \$213  = 24'h000000;
+      \$213  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = acc0;
-    if (v9_0) begin
-      \$214  = \$91 [23:0];
+    \$214  = q_rptr;
+    if (\$60 ) begin
+      \$214  = \$63 [3:0];
     end
     if (rst) begin
-      \$214  = 24'h000000;
+      \$214  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$39 ;
+    \$215  = \$76 [3:0];
     if (rst) begin
-      \$215  = 24'h000000;
+      \$215  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = acc1;
-    if (v9_0) begin
-      \$216  = \$93 [23:0];
+    \$216  = o__valid;
+    if (\$78 ) begin
+      \$216  = \$80 ;
     end
     if (rst) begin
-      \$216  = 24'h000000;
+      \$216  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$40 ;
-    if (rst) begin
-      \$217  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = \$97 [3:0];
-    if (rst) begin
-      \$218  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = \$47 ;
-    if (rst) begin
-      \$219  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = q_wptr;
-    if (\$54 ) begin
-      \$220  = \$57 [3:0];
+    \$217  = o__payload;
+    if (\$78 ) begin
+      \$217  = \$82 ;
     end
     if (rst) begin
-      \$220  = 4'h0;
+      \$217  = 48'h000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = q_rptr;
-    if (\$61 ) begin
-      \$221  = \$64 [3:0];
-    end
-    if (rst) begin
-      \$221  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = \$77 [3:0];
-    if (rst) begin
-      \$222  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = o__valid;
-    if (\$79 ) begin
-      \$223  = \$81 ;
-    end
-    if (rst) begin
-      \$223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = o__payload;
-    if (\$79 ) begin
-      \$224  = \$83 ;
-    end
-    if (rst) begin
-      \$224  = 48'h000000000000;
-    end
-  end
-  assign acc0_next = \$91 [23:0];
-  assign acc1_next = \$93 [23:0];
-  assign q_owed_next = \$97 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$90 [23:0];
+  assign acc1_next = \$92 [23:0];
+  assign q_owed_next = \$96 [3:0];
+  assign \$signature__addr  = tile[6:3];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$147  = rom1_addr;
-  assign \$signature__en$148  = deliver;
-  assign \$signature__addr$149  = q_wptr;
-  assign \$signature__data$150  = q_in;
-  assign \rport__addr$151  = q_rptr;
+  assign rport__addr = tile[6:3];
+  assign \port__addr$142  = rom0_addr;
+  assign \port__addr$143  = rom1_addr;
+  assign \$signature__en$144  = deliver;
+  assign \$signature__addr$145  = q_wptr;
+  assign \$signature__data$146  = q_in;
+  assign \rport__addr$147  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -33930,123 +31629,123 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [2:0] \$1 ;
+  wire [9:0] \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire [5:0] \$101 ;
+  wire [5:0] \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
-  wire [49:0] \$107 ;
+  wire [49:0] \$106 ;
+  wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire [8:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire [24:0] \$114 ;
-  wire [25:0] \$115 ;
-  wire [24:0] \$116 ;
-  wire [25:0] \$117 ;
-  wire \$118 ;
-  wire [4:0] \$119 ;
+  wire [24:0] \$113 ;
+  wire [25:0] \$114 ;
+  wire [24:0] \$115 ;
+  wire [25:0] \$116 ;
+  wire \$117 ;
+  wire [4:0] \$118 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
-  wire \$120 ;
-  wire [5:0] \$121 ;
-  reg [2:0] \$122 ;
-  reg [2:0] \$123 ;
-  reg [3:0] \$124 ;
-  reg [3:0] \$125 ;
-  reg \$126 ;
+  wire [5:0] \$120 ;
+  reg \$121 ;
+  reg [9:0] \$122 ;
+  reg [6:0] \$123 ;
+  reg [6:0] \$124 ;
+  reg [6:0] \$125 ;
+  reg [71:0] \$126 ;
   reg \$127 ;
   reg \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg [6:0] \$132 ;
+  reg [2:0] \$131 ;
+  reg \$132 ;
   reg [71:0] \$133 ;
-  reg \$134 ;
-  reg \$135 ;
-  reg \$136 ;
-  reg \$137 ;
-  reg [2:0] \$138 ;
-  reg \$139 ;
+  reg [71:0] \$134 ;
+  reg [71:0] \$135 ;
+  reg [6:0] \$136 ;
+  reg [6:0] \$137 ;
+  reg [63:0] \$138 ;
+  reg [7:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [71:0] \$140 ;
-  reg [71:0] \$141 ;
-  reg [71:0] \$142 ;
-  reg [6:0] \$143 ;
-  reg [6:0] \$144 ;
-  reg [63:0] \$145 ;
+  reg [7:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
   reg [7:0] \$146 ;
-  reg [7:0] \$147 ;
-  reg [7:0] \$148 ;
+  reg [6:0] \$147 ;
+  reg [63:0] \$148 ;
   reg [7:0] \$149 ;
   wire [8:0] \$15 ;
   reg [7:0] \$150 ;
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
   reg [7:0] \$153 ;
-  reg [6:0] \$154 ;
-  reg [63:0] \$155 ;
+  reg [7:0] \$154 ;
+  reg [7:0] \$155 ;
   reg [7:0] \$156 ;
-  reg [7:0] \$157 ;
-  reg [7:0] \$158 ;
+  reg [6:0] \$157 ;
+  reg [15:0] \$158 ;
   reg [7:0] \$159 ;
   wire [8:0] \$16 ;
   reg [7:0] \$160 ;
-  reg [7:0] \$161 ;
+  reg [8:0] \$161 ;
   reg [7:0] \$162 ;
-  reg [7:0] \$163 ;
-  reg [6:0] \$164 ;
-  reg [15:0] \$165 ;
+  reg [8:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [8:0] \$165 ;
   reg [7:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [8:0] \$168 ;
-  reg [7:0] \$169 ;
+  reg [8:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [8:0] \$169 ;
   wire [8:0] \$17 ;
-  reg [8:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [8:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [8:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [8:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [8:0] \$178 ;
-  reg [7:0] \$179 ;
+  reg [7:0] \$170 ;
+  reg [8:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [8:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [8:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [8:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [8:0] \$179 ;
   wire [8:0] \$18 ;
-  reg [8:0] \$180 ;
-  reg [7:0] \$181 ;
-  reg [8:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [8:0] \$184 ;
-  reg [7:0] \$185 ;
-  reg [8:0] \$186 ;
-  reg [7:0] \$187 ;
-  reg [8:0] \$188 ;
-  reg [7:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [8:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [8:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [8:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [8:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [8:0] \$189 ;
   wire [8:0] \$19 ;
-  reg [8:0] \$190 ;
-  reg [7:0] \$191 ;
-  reg [8:0] \$192 ;
-  reg [7:0] \$193 ;
-  reg [8:0] \$194 ;
-  reg [7:0] \$195 ;
-  reg [8:0] \$196 ;
-  reg [7:0] \$197 ;
-  reg [8:0] \$198 ;
-  reg [7:0] \$199 ;
-  reg [3:0] \$2 ;
+  reg [7:0] \$190 ;
+  reg [8:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [8:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [8:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [16:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
+  wire \$2 ;
   wire [8:0] \$20 ;
-  reg [8:0] \$200 ;
-  reg [7:0] \$201 ;
-  reg [8:0] \$202 ;
-  reg [7:0] \$203 ;
+  reg [16:0] \$200 ;
+  reg [16:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [16:0] \$203 ;
   reg [16:0] \$204 ;
   reg [16:0] \$205 ;
   reg [16:0] \$206 ;
@@ -34079,76 +31778,69 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$230 ;
   reg [16:0] \$231 ;
   reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [24:0] \$233 ;
+  reg [24:0] \$234 ;
+  reg [24:0] \$235 ;
+  reg [24:0] \$236 ;
+  reg [24:0] \$237 ;
+  reg [24:0] \$238 ;
+  reg [24:0] \$239 ;
   wire [8:0] \$24 ;
   reg [24:0] \$240 ;
-  reg [24:0] \$241 ;
-  reg [24:0] \$242 ;
-  reg [24:0] \$243 ;
-  reg [24:0] \$244 ;
-  reg [24:0] \$245 ;
-  reg [24:0] \$246 ;
-  reg [24:0] \$247 ;
-  reg \$248 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [2:0] \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg [2:0] \$248 ;
   reg \$249 ;
   wire [8:0] \$25 ;
   reg \$250 ;
-  reg [2:0] \$251 ;
-  reg \$252 ;
+  reg \$251 ;
+  reg [2:0] \$252 ;
   reg \$253 ;
   reg \$254 ;
-  reg [2:0] \$255 ;
-  reg \$256 ;
+  reg \$255 ;
+  reg [2:0] \$256 ;
   reg \$257 ;
   reg \$258 ;
-  reg [2:0] \$259 ;
+  reg \$259 ;
   wire [8:0] \$26 ;
-  reg \$260 ;
+  reg [2:0] \$260 ;
   reg \$261 ;
   reg \$262 ;
-  reg [2:0] \$263 ;
-  reg \$264 ;
+  reg \$263 ;
+  reg [2:0] \$264 ;
   reg \$265 ;
   reg \$266 ;
-  reg [2:0] \$267 ;
-  reg \$268 ;
+  reg \$267 ;
+  reg [2:0] \$268 ;
   reg \$269 ;
-  wire [8:0] \$27 ;
+  wire [16:0] \$27 ;
   reg \$270 ;
-  reg [2:0] \$271 ;
-  reg \$272 ;
+  reg \$271 ;
+  reg [2:0] \$272 ;
   reg \$273 ;
   reg \$274 ;
-  reg [2:0] \$275 ;
-  reg \$276 ;
-  reg \$277 ;
-  reg \$278 ;
-  reg [2:0] \$279 ;
+  reg \$275 ;
+  reg [2:0] \$276 ;
+  reg [24:0] \$277 ;
+  reg [24:0] \$278 ;
+  reg [24:0] \$279 ;
   wire [16:0] \$28 ;
-  reg \$280 ;
+  reg [24:0] \$280 ;
   reg \$281 ;
-  reg \$282 ;
-  reg [2:0] \$283 ;
-  reg [24:0] \$284 ;
-  reg [24:0] \$285 ;
-  reg [24:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg \$288 ;
-  reg [3:0] \$289 ;
+  reg [3:0] \$282 ;
+  reg \$283 ;
+  reg [3:0] \$284 ;
+  reg [3:0] \$285 ;
+  reg [3:0] \$286 ;
+  reg \$287 ;
+  reg [49:0] \$288 ;
   wire [16:0] \$29 ;
-  reg \$290 ;
-  reg [3:0] \$291 ;
-  reg [3:0] \$292 ;
-  reg [3:0] \$293 ;
-  reg \$294 ;
-  reg [49:0] \$295 ;
-  reg \$3 ;
+  wire [7:0] \$3 ;
   wire [16:0] \$30 ;
   wire [16:0] \$31 ;
   wire [16:0] \$32 ;
@@ -34159,33 +31851,33 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [16:0] \$37 ;
   wire [16:0] \$38 ;
   wire [16:0] \$39 ;
-  reg \$4 ;
+  wire [7:0] \$4 ;
   wire [16:0] \$40 ;
   wire [16:0] \$41 ;
   wire [16:0] \$42 ;
   wire [16:0] \$43 ;
   wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
+  wire [17:0] \$45 ;
   wire [17:0] \$46 ;
-  wire [17:0] \$47 ;
-  wire [18:0] \$48 ;
+  wire [18:0] \$47 ;
+  wire [17:0] \$48 ;
   wire [17:0] \$49 ;
-  reg \$5 ;
-  wire [17:0] \$50 ;
-  wire [18:0] \$51 ;
-  wire [25:0] \$52 ;
-  wire [26:0] \$53 ;
+  wire \$5 ;
+  wire [18:0] \$50 ;
+  wire [25:0] \$51 ;
+  wire [26:0] \$52 ;
+  wire [17:0] \$53 ;
   wire [17:0] \$54 ;
-  wire [17:0] \$55 ;
-  wire [18:0] \$56 ;
+  wire [18:0] \$55 ;
+  wire [17:0] \$56 ;
   wire [17:0] \$57 ;
-  wire [17:0] \$58 ;
-  wire [18:0] \$59 ;
-  wire \$6 ;
-  wire [25:0] \$60 ;
-  wire [26:0] \$61 ;
+  wire [18:0] \$58 ;
+  wire [25:0] \$59 ;
+  wire [7:0] \$6 ;
+  wire [26:0] \$60 ;
+  reg [24:0] \$61 ;
   reg [24:0] \$62 ;
-  reg [24:0] \$63 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
@@ -34202,38 +31894,37 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [7:0] \$8 ;
+  wire [4:0] \$79 ;
+  wire [71:0] \$8 ;
   wire [4:0] \$80 ;
-  wire [4:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
+  wire [4:0] \$86 ;
   wire [4:0] \$87 ;
-  wire [4:0] \$88 ;
+  wire \$88 ;
   wire \$89 ;
-  wire [71:0] \$9 ;
+  wire [8:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  wire [4:0] \$96 ;
+  wire [4:0] \$95 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$198 ;
+  wire [3:0] \$signature__addr$194 ;
   wire [71:0] \$signature__data ;
-  wire [49:0] \$signature__data$199 ;
+  wire [49:0] \$signature__data$195 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$197 ;
+  wire \$signature__en$193 ;
   reg [24:0] acc0 = 25'h0000000;
   wire [24:0] acc0_next;
   reg [24:0] acc1 = 25'h0000000;
@@ -34254,8 +31945,6 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first9 = 1'h0;
   (* keep = 32'd1 *)
   reg first9_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [71:0] i__payload;
@@ -34286,8 +31975,6 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [2:0] nf1 = 3'h0;
   reg [2:0] nf2 = 3'h0;
   reg [2:0] nf3 = 3'h0;
@@ -34299,8 +31986,6 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [2:0] nf9 = 3'h0;
   (* keep = 32'd1 *)
   reg [2:0] nf9_0 = 3'h0;
-  reg [2:0] nf_t = 3'h0;
-  reg [2:0] nf_t_ahead = 3'h0;
   output [49:0] o__payload;
   reg [49:0] o__payload = 50'h0000000000000;
   wire [24:0] \o__payload[0] ;
@@ -34309,18 +31994,20 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  (* init = 7'h00 *)
-  (* keep = 32'd1 *)
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$195 ;
+  wire [6:0] \port__addr$190 ;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$196 ;
-  wire [63:0] port__data;
-  wire [63:0] \port__data$45 ;
-  wire [15:0] \port__data$56 ;
+  wire [6:0] \port__addr$191 ;
+  (* init = 7'h00 *)
+  (* keep = 32'd1 *)
+  wire [6:0] \port__addr$192 ;
+  wire [9:0] port__data;
+  wire [63:0] \port__data$29 ;
+  wire [63:0] \port__data$40 ;
+  wire [15:0] \port__data$51 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -34366,8 +32053,6 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [6:0] rom0_addr = 7'h00;
   reg [63:0] rom0_read = 64'h0000000000000000;
@@ -34377,16 +32062,13 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [6:0] rom2_addr = 7'h00;
   reg [15:0] rom2_read = 16'h0000;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$200 ;
+  wire [3:0] \rport__addr$196 ;
   wire [71:0] rport__data;
-  wire [49:0] \rport__data$189 ;
+  wire [49:0] \rport__data$184 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [24:0] sum0_s0_0 = 25'h0000000;
   reg [24:0] sum0_s0_1 = 25'h0000000;
   reg [24:0] sum0_s0_2 = 25'h0000000;
@@ -34397,6 +32079,10 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [24:0] sum1_s1_0 = 25'h0000000;
   reg [6:0] t = 7'h00;
   reg [6:0] t1 = 7'h00;
+  reg [9:0] tile = 10'h180;
+  reg [6:0] tile_plus1 = 7'h01;
+  reg [6:0] tile_plus2 = 7'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -34522,11 +32208,11 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[6:3]] <= i__payload;
   end
   reg [71:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[6:3]];
   end
   assign rport__data = _0_;
   reg [49:0] queue [10:0];
@@ -34547,7 +32233,7 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= q_in;
   end
-  assign \rport__data$189  = queue[q_rptr];
+  assign \rport__data$184  = queue[q_rptr];
   reg [63:0] rom0 [127:0];
   initial begin
     rom0[0] = 64'h2113ecf2f4fe2df6;
@@ -34683,7 +32369,7 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
+  assign \port__data$29  = _1_;
   reg [63:0] rom1 [127:0];
   initial begin
     rom1[0] = 64'h2147e61ec7100eff;
@@ -34819,7 +32505,7 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$45  = _2_;
+  assign \port__data$40  = _2_;
   reg [15:0] rom2 [127:0];
   initial begin
     rom2[0] = 16'hf107;
@@ -34955,1780 +32641,621 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _3_ <= rom2[rom2_addr];
   end
-  assign \port__data$56  = _3_;
-  assign \$6  = t == 7'h7f;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(x0_1) - $signed(8'h80);
-  assign \$12  = $signed(x0_2) - $signed(8'h80);
-  assign \$13  = $signed(x0_3) - $signed(8'h80);
-  assign \$14  = $signed(x0_4) - $signed(8'h80);
-  assign \$15  = $signed(x0_5) - $signed(8'h80);
-  assign \$16  = $signed(x0_6) - $signed(8'h80);
-  assign \$17  = $signed(x0_7) - $signed(8'h80);
-  assign \$18  = $signed(x1_8) - $signed(8'h80);
-  assign \$19  = $signed(x1_0) - $signed(8'h80);
-  assign \$20  = $signed(x1_1) - $signed(8'h80);
-  assign \$21  = $signed(x1_2) - $signed(8'h80);
-  assign \$22  = $signed(x1_3) - $signed(8'h80);
-  assign \$23  = $signed(x1_4) - $signed(8'h80);
-  assign \$24  = $signed(x1_5) - $signed(8'h80);
-  assign \$25  = $signed(x1_6) - $signed(8'h80);
-  assign \$26  = $signed(x2_7) - $signed(8'h80);
-  assign \$27  = $signed(x2_8) - $signed(8'h80);
-  assign \$28  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$29  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$30  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$31  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$32  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$33  = $signed(xoff0_5) * $signed(w0_5);
-  assign \$34  = $signed(xoff0_6) * $signed(w0_6);
-  assign \$35  = $signed(xoff0_7) * $signed(w0_7);
-  assign \$36  = $signed(xoff0_8) * $signed(w0_8);
-  assign \$37  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$38  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$39  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$40  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$41  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$42  = $signed(xoff1_5) * $signed(w1_5);
-  assign \$43  = $signed(xoff1_6) * $signed(w1_6);
-  assign \$44  = $signed(xoff1_7) * $signed(w1_7);
-  assign \$45  = $signed(xoff1_8) * $signed(w1_8);
-  assign \$46  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$47  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$48  = $signed(\$46 ) + $signed(\$47 );
-  assign \$49  = $signed(prod0_4_r) + $signed(prod0_5_r);
-  assign \$50  = $signed(prod0_6_r) + $signed(prod0_7_r);
-  assign \$51  = $signed(\$49 ) + $signed(\$50 );
-  assign \$52  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$53  = $signed(\$52 ) + $signed(sum0_s0_2);
-  assign \$54  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$55  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$56  = $signed(\$54 ) + $signed(\$55 );
-  assign \$57  = $signed(prod1_4_r) + $signed(prod1_5_r);
-  assign \$58  = $signed(prod1_6_r) + $signed(prod1_7_r);
-  assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$60  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$61  = $signed(\$60 ) + $signed(sum1_s0_2);
-  assign \$64  = v9 & last9;
-  assign \$65  = issue & last_t;
-  assign \$66  = o__valid & o__ready;
-  assign \$67  = q_owed < 4'hb;
-  assign \$68  = \$66  ? q_room : \$67 ;
-  assign \$69  = o__valid & o__ready;
-  assign \$70  = \$69  | q_room;
-  assign \$71  = \$65  ? \$68  : \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = \$73  & \$75 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = deliver & \$77 ;
-  assign \$79  = q_wptr == 4'ha;
-  assign \$80  = q_wptr + 1'h1;
-  assign \$81  = \$79  ? 5'h00 : \$80 ;
-  assign \$82  = ~ o__valid;
-  assign \$83  = \$82  | o__ready;
-  assign \$84  = | q_stored;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = q_rptr == 4'ha;
-  assign \$87  = q_rptr + 1'h1;
-  assign \$88  = \$86  ? 5'h00 : \$87 ;
-  assign \$89  = ~ o__valid;
-  assign \$90  = \$89  | o__ready;
-  assign \$91  = | q_stored;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = \$90  & \$92 ;
-  assign \$94  = ~ \$93 ;
-  assign \$95  = deliver & \$94 ;
-  assign \$96  = q_stored + \$95 ;
-  assign \$97  = ~ o__valid;
-  assign \$98  = \$97  | o__ready;
-  assign \$99  = | q_stored;
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = \$96  - \$100 ;
-  assign \$102  = ~ o__valid;
-  assign \$103  = \$102  | o__ready;
-  assign \$104  = | q_stored;
-  assign \$105  = \$104  | deliver;
-  assign \$106  = | q_stored;
-  assign \$107  = \$106  ? \rport__data$189  : q_in;
-  assign \$108  = ~ last_t;
-  assign \$109  = q_room | \$108 ;
-  assign i__ready = \$109  & reads_input_t;
-  assign \$110  = ~ last_t;
-  assign \$111  = q_room | \$110 ;
-  assign \$112  = ~ reads_input_t;
-  assign \$113  = i__valid | \$112 ;
-  assign issue = \$111  & \$113 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$114  = first9_0 ? bias0 : acc0;
-  assign \$115  = $signed(\$114 ) + $signed(sum0_s1_0);
-  assign \$116  = first9_0 ? bias1 : acc1;
-  assign \$117  = $signed(\$116 ) + $signed(sum1_s1_0);
-  assign \$118  = issue & last_t;
-  assign \$119  = q_owed + \$118 ;
-  assign \$120  = o__valid & o__ready;
-  assign \$121  = \$119  - \$120 ;
-  always @(posedge clk)
-    nf_t <= \$122 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$123 ;
-  always @(posedge clk)
-    sf_t <= \$124 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$125 ;
-  always @(posedge clk)
-    reads_input_t <= \$126 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$127 ;
-  always @(posedge clk)
-    first_t <= \$128 ;
-  always @(posedge clk)
-    first_t_ahead <= \$129 ;
-  always @(posedge clk)
-    last_t <= \$130 ;
-  always @(posedge clk)
-    last_t_ahead <= \$131 ;
-  always @(posedge clk)
-    t <= \$132 ;
-  always @(posedge clk)
-    x_reg <= \$133 ;
-  always @(posedge clk)
-    from_input <= \$134 ;
-  always @(posedge clk)
-    v1 <= \$135 ;
-  always @(posedge clk)
-    first1 <= \$136 ;
-  always @(posedge clk)
-    last1 <= \$137 ;
-  always @(posedge clk)
-    nf1 <= \$138 ;
-  always @(posedge clk)
-    from_input2 <= \$139 ;
-  always @(posedge clk)
-    x_reg2 <= \$140 ;
-  always @(posedge clk)
-    inbuf_read <= \$141 ;
-  always @(posedge clk)
-    x_mid <= \$142 ;
-  always @(posedge clk)
-    t1 <= \$143 ;
-  always @(posedge clk)
-    rom0_addr <= \$144 ;
-  always @(posedge clk)
-    rom0_read <= \$145 ;
-  always @(posedge clk)
-    x0_0 <= \$146 ;
-  always @(posedge clk)
-    x0_1 <= \$147 ;
-  always @(posedge clk)
-    x0_2 <= \$148 ;
-  always @(posedge clk)
-    x0_3 <= \$149 ;
-  always @(posedge clk)
-    x0_4 <= \$150 ;
-  always @(posedge clk)
-    x0_5 <= \$151 ;
-  always @(posedge clk)
-    x0_6 <= \$152 ;
-  always @(posedge clk)
-    x0_7 <= \$153 ;
-  always @(posedge clk)
-    rom1_addr <= \$154 ;
-  always @(posedge clk)
-    rom1_read <= \$155 ;
-  always @(posedge clk)
-    x1_0 <= \$156 ;
-  always @(posedge clk)
-    x1_1 <= \$157 ;
-  always @(posedge clk)
-    x1_2 <= \$158 ;
-  always @(posedge clk)
-    x1_3 <= \$159 ;
-  always @(posedge clk)
-    x1_4 <= \$160 ;
-  always @(posedge clk)
-    x1_5 <= \$161 ;
-  always @(posedge clk)
-    x1_6 <= \$162 ;
-  always @(posedge clk)
-    x1_8 <= \$163 ;
-  always @(posedge clk)
-    rom2_addr <= \$164 ;
-  always @(posedge clk)
-    rom2_read <= \$165 ;
-  always @(posedge clk)
-    x2_7 <= \$166 ;
-  always @(posedge clk)
-    x2_8 <= \$167 ;
-  always @(posedge clk)
-    xoff0_0 <= \$168 ;
-  always @(posedge clk)
-    w0_0 <= \$169 ;
-  always @(posedge clk)
-    xoff0_1 <= \$170 ;
-  always @(posedge clk)
-    w0_1 <= \$171 ;
-  always @(posedge clk)
-    xoff0_2 <= \$172 ;
-  always @(posedge clk)
-    w0_2 <= \$173 ;
-  always @(posedge clk)
-    xoff0_3 <= \$174 ;
-  always @(posedge clk)
-    w0_3 <= \$175 ;
-  always @(posedge clk)
-    xoff0_4 <= \$176 ;
-  always @(posedge clk)
-    w0_4 <= \$177 ;
-  always @(posedge clk)
-    xoff0_5 <= \$178 ;
-  always @(posedge clk)
-    w0_5 <= \$179 ;
-  always @(posedge clk)
-    xoff0_6 <= \$180 ;
-  always @(posedge clk)
-    w0_6 <= \$181 ;
-  always @(posedge clk)
-    xoff0_7 <= \$182 ;
-  always @(posedge clk)
-    w0_7 <= \$183 ;
-  always @(posedge clk)
-    xoff0_8 <= \$184 ;
-  always @(posedge clk)
-    w0_8 <= \$185 ;
-  always @(posedge clk)
-    xoff1_0 <= \$186 ;
-  always @(posedge clk)
-    w1_0 <= \$187 ;
-  always @(posedge clk)
-    xoff1_1 <= \$188 ;
-  always @(posedge clk)
-    w1_1 <= \$189 ;
-  always @(posedge clk)
-    xoff1_2 <= \$190 ;
-  always @(posedge clk)
-    w1_2 <= \$191 ;
-  always @(posedge clk)
-    xoff1_3 <= \$192 ;
-  always @(posedge clk)
-    w1_3 <= \$193 ;
-  always @(posedge clk)
-    xoff1_4 <= \$194 ;
-  always @(posedge clk)
-    w1_4 <= \$195 ;
-  always @(posedge clk)
-    xoff1_5 <= \$196 ;
-  always @(posedge clk)
-    w1_5 <= \$197 ;
-  always @(posedge clk)
-    xoff1_6 <= \$198 ;
-  always @(posedge clk)
-    w1_6 <= \$199 ;
-  always @(posedge clk)
-    xoff1_7 <= \$200 ;
-  always @(posedge clk)
-    w1_7 <= \$201 ;
-  always @(posedge clk)
-    xoff1_8 <= \$202 ;
-  always @(posedge clk)
-    w1_8 <= \$203 ;
-  always @(posedge clk)
-    prod0_0 <= \$204 ;
-  always @(posedge clk)
-    prod0_1 <= \$205 ;
-  always @(posedge clk)
-    prod0_2 <= \$206 ;
-  always @(posedge clk)
-    prod0_3 <= \$207 ;
-  always @(posedge clk)
-    prod0_4 <= \$208 ;
-  always @(posedge clk)
-    prod0_5 <= \$209 ;
-  always @(posedge clk)
-    prod0_6 <= \$210 ;
-  always @(posedge clk)
-    prod0_7 <= \$211 ;
-  always @(posedge clk)
-    prod0_8 <= \$212 ;
-  always @(posedge clk)
-    prod1_0 <= \$213 ;
-  always @(posedge clk)
-    prod1_1 <= \$214 ;
-  always @(posedge clk)
-    prod1_2 <= \$215 ;
-  always @(posedge clk)
-    prod1_3 <= \$216 ;
-  always @(posedge clk)
-    prod1_4 <= \$217 ;
-  always @(posedge clk)
-    prod1_5 <= \$218 ;
-  always @(posedge clk)
-    prod1_6 <= \$219 ;
-  always @(posedge clk)
-    prod1_7 <= \$220 ;
-  always @(posedge clk)
-    prod1_8 <= \$221 ;
-  always @(posedge clk)
-    prod0_0_r <= \$222 ;
-  always @(posedge clk)
-    prod0_1_r <= \$223 ;
-  always @(posedge clk)
-    prod0_2_r <= \$224 ;
-  always @(posedge clk)
-    prod0_3_r <= \$225 ;
-  always @(posedge clk)
-    prod0_4_r <= \$226 ;
-  always @(posedge clk)
-    prod0_5_r <= \$227 ;
-  always @(posedge clk)
-    prod0_6_r <= \$228 ;
-  always @(posedge clk)
-    prod0_7_r <= \$229 ;
-  always @(posedge clk)
-    prod0_8_r <= \$230 ;
-  always @(posedge clk)
-    prod1_0_r <= \$231 ;
-  always @(posedge clk)
-    prod1_1_r <= \$232 ;
-  always @(posedge clk)
-    prod1_2_r <= \$233 ;
-  always @(posedge clk)
-    prod1_3_r <= \$234 ;
-  always @(posedge clk)
-    prod1_4_r <= \$235 ;
-  always @(posedge clk)
-    prod1_5_r <= \$236 ;
-  always @(posedge clk)
-    prod1_6_r <= \$237 ;
-  always @(posedge clk)
-    prod1_7_r <= \$238 ;
-  always @(posedge clk)
-    prod1_8_r <= \$239 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$240 ;
-  always @(posedge clk)
-    sum0_s0_1 <= \$241 ;
-  always @(posedge clk)
-    sum0_s0_2 <= \$242 ;
-  always @(posedge clk)
-    sum0_s1_0 <= \$243 ;
-  always @(posedge clk)
-    sum1_s0_0 <= \$244 ;
-  always @(posedge clk)
-    sum1_s0_1 <= \$245 ;
-  always @(posedge clk)
-    sum1_s0_2 <= \$246 ;
-  always @(posedge clk)
-    sum1_s1_0 <= \$247 ;
-  always @(posedge clk)
-    v2 <= \$248 ;
-  always @(posedge clk)
-    first2 <= \$249 ;
-  always @(posedge clk)
-    last2 <= \$250 ;
-  always @(posedge clk)
-    nf2 <= \$251 ;
-  always @(posedge clk)
-    v3 <= \$252 ;
-  always @(posedge clk)
-    first3 <= \$253 ;
-  always @(posedge clk)
-    last3 <= \$254 ;
-  always @(posedge clk)
-    nf3 <= \$255 ;
-  always @(posedge clk)
-    v4 <= \$256 ;
-  always @(posedge clk)
-    first4 <= \$257 ;
-  always @(posedge clk)
-    last4 <= \$258 ;
-  always @(posedge clk)
-    nf4 <= \$259 ;
-  always @(posedge clk)
-    v5 <= \$260 ;
-  always @(posedge clk)
-    first5 <= \$261 ;
-  always @(posedge clk)
-    last5 <= \$262 ;
-  always @(posedge clk)
-    nf5 <= \$263 ;
-  always @(posedge clk)
-    v6 <= \$264 ;
-  always @(posedge clk)
-    first6 <= \$265 ;
-  always @(posedge clk)
-    last6 <= \$266 ;
-  always @(posedge clk)
-    nf6 <= \$267 ;
-  always @(posedge clk)
-    v7 <= \$268 ;
-  always @(posedge clk)
-    first7 <= \$269 ;
-  always @(posedge clk)
-    last7 <= \$270 ;
-  always @(posedge clk)
-    nf7 <= \$271 ;
-  always @(posedge clk)
-    v8 <= \$272 ;
-  always @(posedge clk)
-    first8 <= \$273 ;
-  always @(posedge clk)
-    last8 <= \$274 ;
-  always @(posedge clk)
-    nf8 <= \$275 ;
-  always @(posedge clk)
-    v9 <= \$276 ;
-  always @(posedge clk)
-    first9 <= \$277 ;
-  always @(posedge clk)
-    last9 <= \$278 ;
-  always @(posedge clk)
-    nf9 <= \$279 ;
-  always @(posedge clk)
-    v9_0 <= \$280 ;
-  always @(posedge clk)
-    first9_0 <= \$281 ;
-  always @(posedge clk)
-    last9_0 <= \$282 ;
-  always @(posedge clk)
-    nf9_0 <= \$283 ;
-  always @(posedge clk)
-    bias0 <= \$284 ;
-  always @(posedge clk)
-    acc0 <= \$285 ;
-  always @(posedge clk)
-    bias1 <= \$286 ;
-  always @(posedge clk)
-    acc1 <= \$287 ;
-  always @(posedge clk)
-    deliver <= \$288 ;
-  always @(posedge clk)
-    q_owed <= \$289 ;
-  always @(posedge clk)
-    q_room <= \$290 ;
-  always @(posedge clk)
-    q_wptr <= \$291 ;
-  always @(posedge clk)
-    q_rptr <= \$292 ;
-  always @(posedge clk)
-    q_stored <= \$293 ;
-  always @(posedge clk)
-    o__valid <= \$294 ;
-  always @(posedge clk)
-    o__payload <= \$295 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$1  = 3'h0;
-      7'h01:
-          \$1  = 3'h0;
-      7'h02:
-          \$1  = 3'h0;
-      7'h03:
-          \$1  = 3'h0;
-      7'h04:
-          \$1  = 3'h0;
-      7'h05:
-          \$1  = 3'h0;
-      7'h06:
-          \$1  = 3'h0;
-      7'h07:
-          \$1  = 3'h0;
-      7'h08:
-          \$1  = 3'h0;
-      7'h09:
-          \$1  = 3'h0;
-      7'h0a:
-          \$1  = 3'h0;
-      7'h0b:
-          \$1  = 3'h0;
-      7'h0c:
-          \$1  = 3'h0;
-      7'h0d:
-          \$1  = 3'h0;
-      7'h0e:
-          \$1  = 3'h1;
-      7'h0f:
-          \$1  = 3'h1;
-      7'h10:
-          \$1  = 3'h1;
-      7'h11:
-          \$1  = 3'h1;
-      7'h12:
-          \$1  = 3'h1;
-      7'h13:
-          \$1  = 3'h1;
-      7'h14:
-          \$1  = 3'h1;
-      7'h15:
-          \$1  = 3'h1;
-      7'h16:
-          \$1  = 3'h1;
-      7'h17:
-          \$1  = 3'h1;
-      7'h18:
-          \$1  = 3'h1;
-      7'h19:
-          \$1  = 3'h1;
-      7'h1a:
-          \$1  = 3'h1;
-      7'h1b:
-          \$1  = 3'h1;
-      7'h1c:
-          \$1  = 3'h1;
-      7'h1d:
-          \$1  = 3'h1;
-      7'h1e:
-          \$1  = 3'h2;
-      7'h1f:
-          \$1  = 3'h2;
-      7'h20:
-          \$1  = 3'h2;
-      7'h21:
-          \$1  = 3'h2;
-      7'h22:
-          \$1  = 3'h2;
-      7'h23:
-          \$1  = 3'h2;
-      7'h24:
-          \$1  = 3'h2;
-      7'h25:
-          \$1  = 3'h2;
-      7'h26:
-          \$1  = 3'h2;
-      7'h27:
-          \$1  = 3'h2;
-      7'h28:
-          \$1  = 3'h2;
-      7'h29:
-          \$1  = 3'h2;
-      7'h2a:
-          \$1  = 3'h2;
-      7'h2b:
-          \$1  = 3'h2;
-      7'h2c:
-          \$1  = 3'h2;
-      7'h2d:
-          \$1  = 3'h2;
-      7'h2e:
-          \$1  = 3'h3;
-      7'h2f:
-          \$1  = 3'h3;
-      7'h30:
-          \$1  = 3'h3;
-      7'h31:
-          \$1  = 3'h3;
-      7'h32:
-          \$1  = 3'h3;
-      7'h33:
-          \$1  = 3'h3;
-      7'h34:
-          \$1  = 3'h3;
-      7'h35:
-          \$1  = 3'h3;
-      7'h36:
-          \$1  = 3'h3;
-      7'h37:
-          \$1  = 3'h3;
-      7'h38:
-          \$1  = 3'h3;
-      7'h39:
-          \$1  = 3'h3;
-      7'h3a:
-          \$1  = 3'h3;
-      7'h3b:
-          \$1  = 3'h3;
-      7'h3c:
-          \$1  = 3'h3;
-      7'h3d:
-          \$1  = 3'h3;
-      7'h3e:
-          \$1  = 3'h4;
-      7'h3f:
-          \$1  = 3'h4;
-      7'h40:
-          \$1  = 3'h4;
-      7'h41:
-          \$1  = 3'h4;
-      7'h42:
-          \$1  = 3'h4;
-      7'h43:
-          \$1  = 3'h4;
-      7'h44:
-          \$1  = 3'h4;
-      7'h45:
-          \$1  = 3'h4;
-      7'h46:
-          \$1  = 3'h4;
-      7'h47:
-          \$1  = 3'h4;
-      7'h48:
-          \$1  = 3'h4;
-      7'h49:
-          \$1  = 3'h4;
-      7'h4a:
-          \$1  = 3'h4;
-      7'h4b:
-          \$1  = 3'h4;
-      7'h4c:
-          \$1  = 3'h4;
-      7'h4d:
-          \$1  = 3'h4;
-      7'h4e:
-          \$1  = 3'h5;
-      7'h4f:
-          \$1  = 3'h5;
-      7'h50:
-          \$1  = 3'h5;
-      7'h51:
-          \$1  = 3'h5;
-      7'h52:
-          \$1  = 3'h5;
-      7'h53:
-          \$1  = 3'h5;
-      7'h54:
-          \$1  = 3'h5;
-      7'h55:
-          \$1  = 3'h5;
-      7'h56:
-          \$1  = 3'h5;
-      7'h57:
-          \$1  = 3'h5;
-      7'h58:
-          \$1  = 3'h5;
-      7'h59:
-          \$1  = 3'h5;
-      7'h5a:
-          \$1  = 3'h5;
-      7'h5b:
-          \$1  = 3'h5;
-      7'h5c:
-          \$1  = 3'h5;
-      7'h5d:
-          \$1  = 3'h5;
-      7'h5e:
-          \$1  = 3'h6;
-      7'h5f:
-          \$1  = 3'h6;
-      7'h60:
-          \$1  = 3'h6;
-      7'h61:
-          \$1  = 3'h6;
-      7'h62:
-          \$1  = 3'h6;
-      7'h63:
-          \$1  = 3'h6;
-      7'h64:
-          \$1  = 3'h6;
-      7'h65:
-          \$1  = 3'h6;
-      7'h66:
-          \$1  = 3'h6;
-      7'h67:
-          \$1  = 3'h6;
-      7'h68:
-          \$1  = 3'h6;
-      7'h69:
-          \$1  = 3'h6;
-      7'h6a:
-          \$1  = 3'h6;
-      7'h6b:
-          \$1  = 3'h6;
-      7'h6c:
-          \$1  = 3'h6;
-      7'h6d:
-          \$1  = 3'h6;
-      7'h6e:
-          \$1  = 3'h7;
-      7'h6f:
-          \$1  = 3'h7;
-      7'h70:
-          \$1  = 3'h7;
-      7'h71:
-          \$1  = 3'h7;
-      7'h72:
-          \$1  = 3'h7;
-      7'h73:
-          \$1  = 3'h7;
-      7'h74:
-          \$1  = 3'h7;
-      7'h75:
-          \$1  = 3'h7;
-      7'h76:
-          \$1  = 3'h7;
-      7'h77:
-          \$1  = 3'h7;
-      7'h78:
-          \$1  = 3'h7;
-      7'h79:
-          \$1  = 3'h7;
-      7'h7a:
-          \$1  = 3'h7;
-      7'h7b:
-          \$1  = 3'h7;
-      7'h7c:
-          \$1  = 3'h7;
-      7'h7d:
-          \$1  = 3'h7;
-      7'h7e:
-          \$1  = 3'h0;
-      7'h7f:
-          \$1  = 3'h0;
-    endcase
+  assign \port__data$51  = _3_;
+  reg [9:0] schedule [127:0];
+  initial begin
+    schedule[0] = 10'h180;
+    schedule[1] = 10'h088;
+    schedule[2] = 10'h090;
+    schedule[3] = 10'h098;
+    schedule[4] = 10'h0a0;
+    schedule[5] = 10'h0a8;
+    schedule[6] = 10'h0b0;
+    schedule[7] = 10'h0b8;
+    schedule[8] = 10'h0c0;
+    schedule[9] = 10'h0c8;
+    schedule[10] = 10'h0d0;
+    schedule[11] = 10'h0d8;
+    schedule[12] = 10'h0e0;
+    schedule[13] = 10'h0e8;
+    schedule[14] = 10'h0f0;
+    schedule[15] = 10'h2f8;
+    schedule[16] = 10'h101;
+    schedule[17] = 10'h009;
+    schedule[18] = 10'h011;
+    schedule[19] = 10'h019;
+    schedule[20] = 10'h021;
+    schedule[21] = 10'h029;
+    schedule[22] = 10'h031;
+    schedule[23] = 10'h039;
+    schedule[24] = 10'h041;
+    schedule[25] = 10'h049;
+    schedule[26] = 10'h051;
+    schedule[27] = 10'h059;
+    schedule[28] = 10'h061;
+    schedule[29] = 10'h069;
+    schedule[30] = 10'h071;
+    schedule[31] = 10'h279;
+    schedule[32] = 10'h102;
+    schedule[33] = 10'h00a;
+    schedule[34] = 10'h012;
+    schedule[35] = 10'h01a;
+    schedule[36] = 10'h022;
+    schedule[37] = 10'h02a;
+    schedule[38] = 10'h032;
+    schedule[39] = 10'h03a;
+    schedule[40] = 10'h042;
+    schedule[41] = 10'h04a;
+    schedule[42] = 10'h052;
+    schedule[43] = 10'h05a;
+    schedule[44] = 10'h062;
+    schedule[45] = 10'h06a;
+    schedule[46] = 10'h072;
+    schedule[47] = 10'h27a;
+    schedule[48] = 10'h103;
+    schedule[49] = 10'h00b;
+    schedule[50] = 10'h013;
+    schedule[51] = 10'h01b;
+    schedule[52] = 10'h023;
+    schedule[53] = 10'h02b;
+    schedule[54] = 10'h033;
+    schedule[55] = 10'h03b;
+    schedule[56] = 10'h043;
+    schedule[57] = 10'h04b;
+    schedule[58] = 10'h053;
+    schedule[59] = 10'h05b;
+    schedule[60] = 10'h063;
+    schedule[61] = 10'h06b;
+    schedule[62] = 10'h073;
+    schedule[63] = 10'h27b;
+    schedule[64] = 10'h104;
+    schedule[65] = 10'h00c;
+    schedule[66] = 10'h014;
+    schedule[67] = 10'h01c;
+    schedule[68] = 10'h024;
+    schedule[69] = 10'h02c;
+    schedule[70] = 10'h034;
+    schedule[71] = 10'h03c;
+    schedule[72] = 10'h044;
+    schedule[73] = 10'h04c;
+    schedule[74] = 10'h054;
+    schedule[75] = 10'h05c;
+    schedule[76] = 10'h064;
+    schedule[77] = 10'h06c;
+    schedule[78] = 10'h074;
+    schedule[79] = 10'h27c;
+    schedule[80] = 10'h105;
+    schedule[81] = 10'h00d;
+    schedule[82] = 10'h015;
+    schedule[83] = 10'h01d;
+    schedule[84] = 10'h025;
+    schedule[85] = 10'h02d;
+    schedule[86] = 10'h035;
+    schedule[87] = 10'h03d;
+    schedule[88] = 10'h045;
+    schedule[89] = 10'h04d;
+    schedule[90] = 10'h055;
+    schedule[91] = 10'h05d;
+    schedule[92] = 10'h065;
+    schedule[93] = 10'h06d;
+    schedule[94] = 10'h075;
+    schedule[95] = 10'h27d;
+    schedule[96] = 10'h106;
+    schedule[97] = 10'h00e;
+    schedule[98] = 10'h016;
+    schedule[99] = 10'h01e;
+    schedule[100] = 10'h026;
+    schedule[101] = 10'h02e;
+    schedule[102] = 10'h036;
+    schedule[103] = 10'h03e;
+    schedule[104] = 10'h046;
+    schedule[105] = 10'h04e;
+    schedule[106] = 10'h056;
+    schedule[107] = 10'h05e;
+    schedule[108] = 10'h066;
+    schedule[109] = 10'h06e;
+    schedule[110] = 10'h076;
+    schedule[111] = 10'h27e;
+    schedule[112] = 10'h107;
+    schedule[113] = 10'h00f;
+    schedule[114] = 10'h017;
+    schedule[115] = 10'h01f;
+    schedule[116] = 10'h027;
+    schedule[117] = 10'h02f;
+    schedule[118] = 10'h037;
+    schedule[119] = 10'h03f;
+    schedule[120] = 10'h047;
+    schedule[121] = 10'h04f;
+    schedule[122] = 10'h057;
+    schedule[123] = 10'h05f;
+    schedule[124] = 10'h067;
+    schedule[125] = 10'h06f;
+    schedule[126] = 10'h077;
+    schedule[127] = 10'h27f;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$2  = 4'h2;
-      7'h01:
-          \$2  = 4'h3;
-      7'h02:
-          \$2  = 4'h4;
-      7'h03:
-          \$2  = 4'h5;
-      7'h04:
-          \$2  = 4'h6;
-      7'h05:
-          \$2  = 4'h7;
-      7'h06:
-          \$2  = 4'h8;
-      7'h07:
-          \$2  = 4'h9;
-      7'h08:
-          \$2  = 4'ha;
-      7'h09:
-          \$2  = 4'hb;
-      7'h0a:
-          \$2  = 4'hc;
-      7'h0b:
-          \$2  = 4'hd;
-      7'h0c:
-          \$2  = 4'he;
-      7'h0d:
-          \$2  = 4'hf;
-      7'h0e:
-          \$2  = 4'h0;
-      7'h0f:
-          \$2  = 4'h1;
-      7'h10:
-          \$2  = 4'h2;
-      7'h11:
-          \$2  = 4'h3;
-      7'h12:
-          \$2  = 4'h4;
-      7'h13:
-          \$2  = 4'h5;
-      7'h14:
-          \$2  = 4'h6;
-      7'h15:
-          \$2  = 4'h7;
-      7'h16:
-          \$2  = 4'h8;
-      7'h17:
-          \$2  = 4'h9;
-      7'h18:
-          \$2  = 4'ha;
-      7'h19:
-          \$2  = 4'hb;
-      7'h1a:
-          \$2  = 4'hc;
-      7'h1b:
-          \$2  = 4'hd;
-      7'h1c:
-          \$2  = 4'he;
-      7'h1d:
-          \$2  = 4'hf;
-      7'h1e:
-          \$2  = 4'h0;
-      7'h1f:
-          \$2  = 4'h1;
-      7'h20:
-          \$2  = 4'h2;
-      7'h21:
-          \$2  = 4'h3;
-      7'h22:
-          \$2  = 4'h4;
-      7'h23:
-          \$2  = 4'h5;
-      7'h24:
-          \$2  = 4'h6;
-      7'h25:
-          \$2  = 4'h7;
-      7'h26:
-          \$2  = 4'h8;
-      7'h27:
-          \$2  = 4'h9;
-      7'h28:
-          \$2  = 4'ha;
-      7'h29:
-          \$2  = 4'hb;
-      7'h2a:
-          \$2  = 4'hc;
-      7'h2b:
-          \$2  = 4'hd;
-      7'h2c:
-          \$2  = 4'he;
-      7'h2d:
-          \$2  = 4'hf;
-      7'h2e:
-          \$2  = 4'h0;
-      7'h2f:
-          \$2  = 4'h1;
-      7'h30:
-          \$2  = 4'h2;
-      7'h31:
-          \$2  = 4'h3;
-      7'h32:
-          \$2  = 4'h4;
-      7'h33:
-          \$2  = 4'h5;
-      7'h34:
-          \$2  = 4'h6;
-      7'h35:
-          \$2  = 4'h7;
-      7'h36:
-          \$2  = 4'h8;
-      7'h37:
-          \$2  = 4'h9;
-      7'h38:
-          \$2  = 4'ha;
-      7'h39:
-          \$2  = 4'hb;
-      7'h3a:
-          \$2  = 4'hc;
-      7'h3b:
-          \$2  = 4'hd;
-      7'h3c:
-          \$2  = 4'he;
-      7'h3d:
-          \$2  = 4'hf;
-      7'h3e:
-          \$2  = 4'h0;
-      7'h3f:
-          \$2  = 4'h1;
-      7'h40:
-          \$2  = 4'h2;
-      7'h41:
-          \$2  = 4'h3;
-      7'h42:
-          \$2  = 4'h4;
-      7'h43:
-          \$2  = 4'h5;
-      7'h44:
-          \$2  = 4'h6;
-      7'h45:
-          \$2  = 4'h7;
-      7'h46:
-          \$2  = 4'h8;
-      7'h47:
-          \$2  = 4'h9;
-      7'h48:
-          \$2  = 4'ha;
-      7'h49:
-          \$2  = 4'hb;
-      7'h4a:
-          \$2  = 4'hc;
-      7'h4b:
-          \$2  = 4'hd;
-      7'h4c:
-          \$2  = 4'he;
-      7'h4d:
-          \$2  = 4'hf;
-      7'h4e:
-          \$2  = 4'h0;
-      7'h4f:
-          \$2  = 4'h1;
-      7'h50:
-          \$2  = 4'h2;
-      7'h51:
-          \$2  = 4'h3;
-      7'h52:
-          \$2  = 4'h4;
-      7'h53:
-          \$2  = 4'h5;
-      7'h54:
-          \$2  = 4'h6;
-      7'h55:
-          \$2  = 4'h7;
-      7'h56:
-          \$2  = 4'h8;
-      7'h57:
-          \$2  = 4'h9;
-      7'h58:
-          \$2  = 4'ha;
-      7'h59:
-          \$2  = 4'hb;
-      7'h5a:
-          \$2  = 4'hc;
-      7'h5b:
-          \$2  = 4'hd;
-      7'h5c:
-          \$2  = 4'he;
-      7'h5d:
-          \$2  = 4'hf;
-      7'h5e:
-          \$2  = 4'h0;
-      7'h5f:
-          \$2  = 4'h1;
-      7'h60:
-          \$2  = 4'h2;
-      7'h61:
-          \$2  = 4'h3;
-      7'h62:
-          \$2  = 4'h4;
-      7'h63:
-          \$2  = 4'h5;
-      7'h64:
-          \$2  = 4'h6;
-      7'h65:
-          \$2  = 4'h7;
-      7'h66:
-          \$2  = 4'h8;
-      7'h67:
-          \$2  = 4'h9;
-      7'h68:
-          \$2  = 4'ha;
-      7'h69:
-          \$2  = 4'hb;
-      7'h6a:
-          \$2  = 4'hc;
-      7'h6b:
-          \$2  = 4'hd;
-      7'h6c:
-          \$2  = 4'he;
-      7'h6d:
-          \$2  = 4'hf;
-      7'h6e:
-          \$2  = 4'h0;
-      7'h6f:
-          \$2  = 4'h1;
-      7'h70:
-          \$2  = 4'h2;
-      7'h71:
-          \$2  = 4'h3;
-      7'h72:
-          \$2  = 4'h4;
-      7'h73:
-          \$2  = 4'h5;
-      7'h74:
-          \$2  = 4'h6;
-      7'h75:
-          \$2  = 4'h7;
-      7'h76:
-          \$2  = 4'h8;
-      7'h77:
-          \$2  = 4'h9;
-      7'h78:
-          \$2  = 4'ha;
-      7'h79:
-          \$2  = 4'hb;
-      7'h7a:
-          \$2  = 4'hc;
-      7'h7b:
-          \$2  = 4'hd;
-      7'h7c:
-          \$2  = 4'he;
-      7'h7d:
-          \$2  = 4'hf;
-      7'h7e:
-          \$2  = 4'h0;
-      7'h7f:
-          \$2  = 4'h1;
-    endcase
+  reg [9:0] _4_;
+  always @(posedge clk) begin
+    _4_ <= schedule[port__addr];
   end
+  assign port__data = _4_;
+  assign \$1  = tile_primed ? port__data : 10'h088;
+  assign \$2  = tile_plus2 == 7'h7f;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 8'h00 : \$3 ;
+  assign \$5  = t == 7'h7f;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 8'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(x0_1) - $signed(8'h80);
+  assign \$11  = $signed(x0_2) - $signed(8'h80);
+  assign \$12  = $signed(x0_3) - $signed(8'h80);
+  assign \$13  = $signed(x0_4) - $signed(8'h80);
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x1_8) - $signed(8'h80);
+  assign \$18  = $signed(x1_0) - $signed(8'h80);
+  assign \$19  = $signed(x1_1) - $signed(8'h80);
+  assign \$20  = $signed(x1_2) - $signed(8'h80);
+  assign \$21  = $signed(x1_3) - $signed(8'h80);
+  assign \$22  = $signed(x1_4) - $signed(8'h80);
+  assign \$23  = $signed(x1_5) - $signed(8'h80);
+  assign \$24  = $signed(x1_6) - $signed(8'h80);
+  assign \$25  = $signed(x2_7) - $signed(8'h80);
+  assign \$26  = $signed(x2_8) - $signed(8'h80);
+  assign \$27  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$28  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$29  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$30  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$31  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$32  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$33  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$34  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$35  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$36  = $signed(xoff1_0) * $signed(w1_0);
+  assign \$37  = $signed(xoff1_1) * $signed(w1_1);
+  assign \$38  = $signed(xoff1_2) * $signed(w1_2);
+  assign \$39  = $signed(xoff1_3) * $signed(w1_3);
+  assign \$40  = $signed(xoff1_4) * $signed(w1_4);
+  assign \$41  = $signed(xoff1_5) * $signed(w1_5);
+  assign \$42  = $signed(xoff1_6) * $signed(w1_6);
+  assign \$43  = $signed(xoff1_7) * $signed(w1_7);
+  assign \$44  = $signed(xoff1_8) * $signed(w1_8);
+  assign \$45  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$46  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$47  = $signed(\$45 ) + $signed(\$46 );
+  assign \$48  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$49  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$50  = $signed(\$48 ) + $signed(\$49 );
+  assign \$51  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$52  = $signed(\$51 ) + $signed(sum0_s0_2);
+  assign \$53  = $signed(prod1_0_r) + $signed(prod1_1_r);
+  assign \$54  = $signed(prod1_2_r) + $signed(prod1_3_r);
+  assign \$55  = $signed(\$53 ) + $signed(\$54 );
+  assign \$56  = $signed(prod1_4_r) + $signed(prod1_5_r);
+  assign \$57  = $signed(prod1_6_r) + $signed(prod1_7_r);
+  assign \$58  = $signed(\$56 ) + $signed(\$57 );
+  assign \$59  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
+  assign \$60  = $signed(\$59 ) + $signed(sum1_s0_2);
+  assign \$63  = v9 & last9;
+  assign \$64  = issue & tile[9];
+  assign \$65  = o__valid & o__ready;
+  assign \$66  = q_owed < 4'hb;
+  assign \$67  = \$65  ? q_room : \$66 ;
+  assign \$68  = o__valid & o__ready;
+  assign \$69  = \$68  | q_room;
+  assign \$70  = \$64  ? \$67  : \$69 ;
+  assign \$71  = ~ o__valid;
+  assign \$72  = \$71  | o__ready;
+  assign \$73  = | q_stored;
+  assign \$74  = ~ \$73 ;
+  assign \$75  = \$72  & \$74 ;
+  assign \$76  = ~ \$75 ;
+  assign \$77  = deliver & \$76 ;
+  assign \$78  = q_wptr == 4'ha;
+  assign \$79  = q_wptr + 1'h1;
+  assign \$80  = \$78  ? 5'h00 : \$79 ;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$83  = | q_stored;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = q_rptr == 4'ha;
+  assign \$86  = q_rptr + 1'h1;
+  assign \$87  = \$85  ? 5'h00 : \$86 ;
+  assign \$88  = ~ o__valid;
+  assign \$89  = \$88  | o__ready;
+  assign \$90  = | q_stored;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$89  & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = deliver & \$93 ;
+  assign \$95  = q_stored + \$94 ;
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | q_stored;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = \$95  - \$99 ;
+  assign \$101  = ~ o__valid;
+  assign \$102  = \$101  | o__ready;
+  assign \$103  = | q_stored;
+  assign \$104  = \$103  | deliver;
+  assign \$105  = | q_stored;
+  assign \$106  = \$105  ? \rport__data$184  : q_in;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$107  = ~ tile[9];
+  assign \$108  = q_room | \$107 ;
+  assign i__ready = \$108  & tile[7];
+  assign \$109  = ~ tile[9];
+  assign \$110  = q_room | \$109 ;
+  assign \$111  = ~ tile[7];
+  assign \$112  = i__valid | \$111 ;
+  assign issue = \$110  & \$112 ;
+  assign \$signature__en  = issue & tile[7];
+  assign \$113  = first9_0 ? bias0 : acc0;
+  assign \$114  = $signed(\$113 ) + $signed(sum0_s1_0);
+  assign \$115  = first9_0 ? bias1 : acc1;
+  assign \$116  = $signed(\$115 ) + $signed(sum1_s1_0);
+  assign \$117  = issue & tile[9];
+  assign \$118  = q_owed + \$117 ;
+  assign \$119  = o__valid & o__ready;
+  assign \$120  = \$118  - \$119 ;
+  always @(posedge clk)
+    tile_primed <= \$121 ;
+  always @(posedge clk)
+    tile <= \$122 ;
+  always @(posedge clk)
+    tile_plus1 <= \$123 ;
+  always @(posedge clk)
+    tile_plus2 <= \$124 ;
+  always @(posedge clk)
+    t <= \$125 ;
+  always @(posedge clk)
+    x_reg <= \$126 ;
+  always @(posedge clk)
+    from_input <= \$127 ;
+  always @(posedge clk)
+    v1 <= \$128 ;
+  always @(posedge clk)
+    first1 <= \$129 ;
+  always @(posedge clk)
+    last1 <= \$130 ;
+  always @(posedge clk)
+    nf1 <= \$131 ;
+  always @(posedge clk)
+    from_input2 <= \$132 ;
+  always @(posedge clk)
+    x_reg2 <= \$133 ;
+  always @(posedge clk)
+    inbuf_read <= \$134 ;
+  always @(posedge clk)
+    x_mid <= \$135 ;
+  always @(posedge clk)
+    t1 <= \$136 ;
+  always @(posedge clk)
+    rom0_addr <= \$137 ;
+  always @(posedge clk)
+    rom0_read <= \$138 ;
+  always @(posedge clk)
+    x0_0 <= \$139 ;
+  always @(posedge clk)
+    x0_1 <= \$140 ;
+  always @(posedge clk)
+    x0_2 <= \$141 ;
+  always @(posedge clk)
+    x0_3 <= \$142 ;
+  always @(posedge clk)
+    x0_4 <= \$143 ;
+  always @(posedge clk)
+    x0_5 <= \$144 ;
+  always @(posedge clk)
+    x0_6 <= \$145 ;
+  always @(posedge clk)
+    x0_7 <= \$146 ;
+  always @(posedge clk)
+    rom1_addr <= \$147 ;
+  always @(posedge clk)
+    rom1_read <= \$148 ;
+  always @(posedge clk)
+    x1_0 <= \$149 ;
+  always @(posedge clk)
+    x1_1 <= \$150 ;
+  always @(posedge clk)
+    x1_2 <= \$151 ;
+  always @(posedge clk)
+    x1_3 <= \$152 ;
+  always @(posedge clk)
+    x1_4 <= \$153 ;
+  always @(posedge clk)
+    x1_5 <= \$154 ;
+  always @(posedge clk)
+    x1_6 <= \$155 ;
+  always @(posedge clk)
+    x1_8 <= \$156 ;
+  always @(posedge clk)
+    rom2_addr <= \$157 ;
+  always @(posedge clk)
+    rom2_read <= \$158 ;
+  always @(posedge clk)
+    x2_7 <= \$159 ;
+  always @(posedge clk)
+    x2_8 <= \$160 ;
+  always @(posedge clk)
+    xoff0_0 <= \$161 ;
+  always @(posedge clk)
+    w0_0 <= \$162 ;
+  always @(posedge clk)
+    xoff0_1 <= \$163 ;
+  always @(posedge clk)
+    w0_1 <= \$164 ;
+  always @(posedge clk)
+    xoff0_2 <= \$165 ;
+  always @(posedge clk)
+    w0_2 <= \$166 ;
+  always @(posedge clk)
+    xoff0_3 <= \$167 ;
+  always @(posedge clk)
+    w0_3 <= \$168 ;
+  always @(posedge clk)
+    xoff0_4 <= \$169 ;
+  always @(posedge clk)
+    w0_4 <= \$170 ;
+  always @(posedge clk)
+    xoff0_5 <= \$171 ;
+  always @(posedge clk)
+    w0_5 <= \$172 ;
+  always @(posedge clk)
+    xoff0_6 <= \$173 ;
+  always @(posedge clk)
+    w0_6 <= \$174 ;
+  always @(posedge clk)
+    xoff0_7 <= \$175 ;
+  always @(posedge clk)
+    w0_7 <= \$176 ;
+  always @(posedge clk)
+    xoff0_8 <= \$177 ;
+  always @(posedge clk)
+    w0_8 <= \$178 ;
+  always @(posedge clk)
+    xoff1_0 <= \$179 ;
+  always @(posedge clk)
+    w1_0 <= \$180 ;
+  always @(posedge clk)
+    xoff1_1 <= \$181 ;
+  always @(posedge clk)
+    w1_1 <= \$182 ;
+  always @(posedge clk)
+    xoff1_2 <= \$183 ;
+  always @(posedge clk)
+    w1_2 <= \$184 ;
+  always @(posedge clk)
+    xoff1_3 <= \$185 ;
+  always @(posedge clk)
+    w1_3 <= \$186 ;
+  always @(posedge clk)
+    xoff1_4 <= \$187 ;
+  always @(posedge clk)
+    w1_4 <= \$188 ;
+  always @(posedge clk)
+    xoff1_5 <= \$189 ;
+  always @(posedge clk)
+    w1_5 <= \$190 ;
+  always @(posedge clk)
+    xoff1_6 <= \$191 ;
+  always @(posedge clk)
+    w1_6 <= \$192 ;
+  always @(posedge clk)
+    xoff1_7 <= \$193 ;
+  always @(posedge clk)
+    w1_7 <= \$194 ;
+  always @(posedge clk)
+    xoff1_8 <= \$195 ;
+  always @(posedge clk)
+    w1_8 <= \$196 ;
+  always @(posedge clk)
+    prod0_0 <= \$197 ;
+  always @(posedge clk)
+    prod0_1 <= \$198 ;
+  always @(posedge clk)
+    prod0_2 <= \$199 ;
+  always @(posedge clk)
+    prod0_3 <= \$200 ;
+  always @(posedge clk)
+    prod0_4 <= \$201 ;
+  always @(posedge clk)
+    prod0_5 <= \$202 ;
+  always @(posedge clk)
+    prod0_6 <= \$203 ;
+  always @(posedge clk)
+    prod0_7 <= \$204 ;
+  always @(posedge clk)
+    prod0_8 <= \$205 ;
+  always @(posedge clk)
+    prod1_0 <= \$206 ;
+  always @(posedge clk)
+    prod1_1 <= \$207 ;
+  always @(posedge clk)
+    prod1_2 <= \$208 ;
+  always @(posedge clk)
+    prod1_3 <= \$209 ;
+  always @(posedge clk)
+    prod1_4 <= \$210 ;
+  always @(posedge clk)
+    prod1_5 <= \$211 ;
+  always @(posedge clk)
+    prod1_6 <= \$212 ;
+  always @(posedge clk)
+    prod1_7 <= \$213 ;
+  always @(posedge clk)
+    prod1_8 <= \$214 ;
+  always @(posedge clk)
+    prod0_0_r <= \$215 ;
+  always @(posedge clk)
+    prod0_1_r <= \$216 ;
+  always @(posedge clk)
+    prod0_2_r <= \$217 ;
+  always @(posedge clk)
+    prod0_3_r <= \$218 ;
+  always @(posedge clk)
+    prod0_4_r <= \$219 ;
+  always @(posedge clk)
+    prod0_5_r <= \$220 ;
+  always @(posedge clk)
+    prod0_6_r <= \$221 ;
+  always @(posedge clk)
+    prod0_7_r <= \$222 ;
+  always @(posedge clk)
+    prod0_8_r <= \$223 ;
+  always @(posedge clk)
+    prod1_0_r <= \$224 ;
+  always @(posedge clk)
+    prod1_1_r <= \$225 ;
+  always @(posedge clk)
+    prod1_2_r <= \$226 ;
+  always @(posedge clk)
+    prod1_3_r <= \$227 ;
+  always @(posedge clk)
+    prod1_4_r <= \$228 ;
+  always @(posedge clk)
+    prod1_5_r <= \$229 ;
+  always @(posedge clk)
+    prod1_6_r <= \$230 ;
+  always @(posedge clk)
+    prod1_7_r <= \$231 ;
+  always @(posedge clk)
+    prod1_8_r <= \$232 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$233 ;
+  always @(posedge clk)
+    sum0_s0_1 <= \$234 ;
+  always @(posedge clk)
+    sum0_s0_2 <= \$235 ;
+  always @(posedge clk)
+    sum0_s1_0 <= \$236 ;
+  always @(posedge clk)
+    sum1_s0_0 <= \$237 ;
+  always @(posedge clk)
+    sum1_s0_1 <= \$238 ;
+  always @(posedge clk)
+    sum1_s0_2 <= \$239 ;
+  always @(posedge clk)
+    sum1_s1_0 <= \$240 ;
+  always @(posedge clk)
+    v2 <= \$241 ;
+  always @(posedge clk)
+    first2 <= \$242 ;
+  always @(posedge clk)
+    last2 <= \$243 ;
+  always @(posedge clk)
+    nf2 <= \$244 ;
+  always @(posedge clk)
+    v3 <= \$245 ;
+  always @(posedge clk)
+    first3 <= \$246 ;
+  always @(posedge clk)
+    last3 <= \$247 ;
+  always @(posedge clk)
+    nf3 <= \$248 ;
+  always @(posedge clk)
+    v4 <= \$249 ;
+  always @(posedge clk)
+    first4 <= \$250 ;
+  always @(posedge clk)
+    last4 <= \$251 ;
+  always @(posedge clk)
+    nf4 <= \$252 ;
+  always @(posedge clk)
+    v5 <= \$253 ;
+  always @(posedge clk)
+    first5 <= \$254 ;
+  always @(posedge clk)
+    last5 <= \$255 ;
+  always @(posedge clk)
+    nf5 <= \$256 ;
+  always @(posedge clk)
+    v6 <= \$257 ;
+  always @(posedge clk)
+    first6 <= \$258 ;
+  always @(posedge clk)
+    last6 <= \$259 ;
+  always @(posedge clk)
+    nf6 <= \$260 ;
+  always @(posedge clk)
+    v7 <= \$261 ;
+  always @(posedge clk)
+    first7 <= \$262 ;
+  always @(posedge clk)
+    last7 <= \$263 ;
+  always @(posedge clk)
+    nf7 <= \$264 ;
+  always @(posedge clk)
+    v8 <= \$265 ;
+  always @(posedge clk)
+    first8 <= \$266 ;
+  always @(posedge clk)
+    last8 <= \$267 ;
+  always @(posedge clk)
+    nf8 <= \$268 ;
+  always @(posedge clk)
+    v9 <= \$269 ;
+  always @(posedge clk)
+    first9 <= \$270 ;
+  always @(posedge clk)
+    last9 <= \$271 ;
+  always @(posedge clk)
+    nf9 <= \$272 ;
+  always @(posedge clk)
+    v9_0 <= \$273 ;
+  always @(posedge clk)
+    first9_0 <= \$274 ;
+  always @(posedge clk)
+    last9_0 <= \$275 ;
+  always @(posedge clk)
+    nf9_0 <= \$276 ;
+  always @(posedge clk)
+    bias0 <= \$277 ;
+  always @(posedge clk)
+    acc0 <= \$278 ;
+  always @(posedge clk)
+    bias1 <= \$279 ;
+  always @(posedge clk)
+    acc1 <= \$280 ;
+  always @(posedge clk)
+    deliver <= \$281 ;
+  always @(posedge clk)
+    q_owed <= \$282 ;
+  always @(posedge clk)
+    q_room <= \$283 ;
+  always @(posedge clk)
+    q_wptr <= \$284 ;
+  always @(posedge clk)
+    q_rptr <= \$285 ;
+  always @(posedge clk)
+    q_stored <= \$286 ;
+  always @(posedge clk)
+    o__valid <= \$287 ;
+  always @(posedge clk)
+    o__payload <= \$288 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$3  = 1'h1;
-      7'h01:
-          \$3  = 1'h1;
-      7'h02:
-          \$3  = 1'h1;
-      7'h03:
-          \$3  = 1'h1;
-      7'h04:
-          \$3  = 1'h1;
-      7'h05:
-          \$3  = 1'h1;
-      7'h06:
-          \$3  = 1'h1;
-      7'h07:
-          \$3  = 1'h1;
-      7'h08:
-          \$3  = 1'h1;
-      7'h09:
-          \$3  = 1'h1;
-      7'h0a:
-          \$3  = 1'h1;
-      7'h0b:
-          \$3  = 1'h1;
-      7'h0c:
-          \$3  = 1'h1;
-      7'h0d:
-          \$3  = 1'h1;
-      7'h0e:
-          \$3  = 1'h0;
-      7'h0f:
-          \$3  = 1'h0;
-      7'h10:
-          \$3  = 1'h0;
-      7'h11:
-          \$3  = 1'h0;
-      7'h12:
-          \$3  = 1'h0;
-      7'h13:
-          \$3  = 1'h0;
-      7'h14:
-          \$3  = 1'h0;
-      7'h15:
-          \$3  = 1'h0;
-      7'h16:
-          \$3  = 1'h0;
-      7'h17:
-          \$3  = 1'h0;
-      7'h18:
-          \$3  = 1'h0;
-      7'h19:
-          \$3  = 1'h0;
-      7'h1a:
-          \$3  = 1'h0;
-      7'h1b:
-          \$3  = 1'h0;
-      7'h1c:
-          \$3  = 1'h0;
-      7'h1d:
-          \$3  = 1'h0;
-      7'h1e:
-          \$3  = 1'h0;
-      7'h1f:
-          \$3  = 1'h0;
-      7'h20:
-          \$3  = 1'h0;
-      7'h21:
-          \$3  = 1'h0;
-      7'h22:
-          \$3  = 1'h0;
-      7'h23:
-          \$3  = 1'h0;
-      7'h24:
-          \$3  = 1'h0;
-      7'h25:
-          \$3  = 1'h0;
-      7'h26:
-          \$3  = 1'h0;
-      7'h27:
-          \$3  = 1'h0;
-      7'h28:
-          \$3  = 1'h0;
-      7'h29:
-          \$3  = 1'h0;
-      7'h2a:
-          \$3  = 1'h0;
-      7'h2b:
-          \$3  = 1'h0;
-      7'h2c:
-          \$3  = 1'h0;
-      7'h2d:
-          \$3  = 1'h0;
-      7'h2e:
-          \$3  = 1'h0;
-      7'h2f:
-          \$3  = 1'h0;
-      7'h30:
-          \$3  = 1'h0;
-      7'h31:
-          \$3  = 1'h0;
-      7'h32:
-          \$3  = 1'h0;
-      7'h33:
-          \$3  = 1'h0;
-      7'h34:
-          \$3  = 1'h0;
-      7'h35:
-          \$3  = 1'h0;
-      7'h36:
-          \$3  = 1'h0;
-      7'h37:
-          \$3  = 1'h0;
-      7'h38:
-          \$3  = 1'h0;
-      7'h39:
-          \$3  = 1'h0;
-      7'h3a:
-          \$3  = 1'h0;
-      7'h3b:
-          \$3  = 1'h0;
-      7'h3c:
-          \$3  = 1'h0;
-      7'h3d:
-          \$3  = 1'h0;
-      7'h3e:
-          \$3  = 1'h0;
-      7'h3f:
-          \$3  = 1'h0;
-      7'h40:
-          \$3  = 1'h0;
-      7'h41:
-          \$3  = 1'h0;
-      7'h42:
-          \$3  = 1'h0;
-      7'h43:
-          \$3  = 1'h0;
-      7'h44:
-          \$3  = 1'h0;
-      7'h45:
-          \$3  = 1'h0;
-      7'h46:
-          \$3  = 1'h0;
-      7'h47:
-          \$3  = 1'h0;
-      7'h48:
-          \$3  = 1'h0;
-      7'h49:
-          \$3  = 1'h0;
-      7'h4a:
-          \$3  = 1'h0;
-      7'h4b:
-          \$3  = 1'h0;
-      7'h4c:
-          \$3  = 1'h0;
-      7'h4d:
-          \$3  = 1'h0;
-      7'h4e:
-          \$3  = 1'h0;
-      7'h4f:
-          \$3  = 1'h0;
-      7'h50:
-          \$3  = 1'h0;
-      7'h51:
-          \$3  = 1'h0;
-      7'h52:
-          \$3  = 1'h0;
-      7'h53:
-          \$3  = 1'h0;
-      7'h54:
-          \$3  = 1'h0;
-      7'h55:
-          \$3  = 1'h0;
-      7'h56:
-          \$3  = 1'h0;
-      7'h57:
-          \$3  = 1'h0;
-      7'h58:
-          \$3  = 1'h0;
-      7'h59:
-          \$3  = 1'h0;
-      7'h5a:
-          \$3  = 1'h0;
-      7'h5b:
-          \$3  = 1'h0;
-      7'h5c:
-          \$3  = 1'h0;
-      7'h5d:
-          \$3  = 1'h0;
-      7'h5e:
-          \$3  = 1'h0;
-      7'h5f:
-          \$3  = 1'h0;
-      7'h60:
-          \$3  = 1'h0;
-      7'h61:
-          \$3  = 1'h0;
-      7'h62:
-          \$3  = 1'h0;
-      7'h63:
-          \$3  = 1'h0;
-      7'h64:
-          \$3  = 1'h0;
-      7'h65:
-          \$3  = 1'h0;
-      7'h66:
-          \$3  = 1'h0;
-      7'h67:
-          \$3  = 1'h0;
-      7'h68:
-          \$3  = 1'h0;
-      7'h69:
-          \$3  = 1'h0;
-      7'h6a:
-          \$3  = 1'h0;
-      7'h6b:
-          \$3  = 1'h0;
-      7'h6c:
-          \$3  = 1'h0;
-      7'h6d:
-          \$3  = 1'h0;
-      7'h6e:
-          \$3  = 1'h0;
-      7'h6f:
-          \$3  = 1'h0;
-      7'h70:
-          \$3  = 1'h0;
-      7'h71:
-          \$3  = 1'h0;
-      7'h72:
-          \$3  = 1'h0;
-      7'h73:
-          \$3  = 1'h0;
-      7'h74:
-          \$3  = 1'h0;
-      7'h75:
-          \$3  = 1'h0;
-      7'h76:
-          \$3  = 1'h0;
-      7'h77:
-          \$3  = 1'h0;
-      7'h78:
-          \$3  = 1'h0;
-      7'h79:
-          \$3  = 1'h0;
-      7'h7a:
-          \$3  = 1'h0;
-      7'h7b:
-          \$3  = 1'h0;
-      7'h7c:
-          \$3  = 1'h0;
-      7'h7d:
-          \$3  = 1'h0;
-      7'h7e:
-          \$3  = 1'h1;
-      7'h7f:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$4  = 1'h0;
-      7'h01:
-          \$4  = 1'h0;
-      7'h02:
-          \$4  = 1'h0;
-      7'h03:
-          \$4  = 1'h0;
-      7'h04:
-          \$4  = 1'h0;
-      7'h05:
-          \$4  = 1'h0;
-      7'h06:
-          \$4  = 1'h0;
-      7'h07:
-          \$4  = 1'h0;
-      7'h08:
-          \$4  = 1'h0;
-      7'h09:
-          \$4  = 1'h0;
-      7'h0a:
-          \$4  = 1'h0;
-      7'h0b:
-          \$4  = 1'h0;
-      7'h0c:
-          \$4  = 1'h0;
-      7'h0d:
-          \$4  = 1'h0;
-      7'h0e:
-          \$4  = 1'h1;
-      7'h0f:
-          \$4  = 1'h0;
-      7'h10:
-          \$4  = 1'h0;
-      7'h11:
-          \$4  = 1'h0;
-      7'h12:
-          \$4  = 1'h0;
-      7'h13:
-          \$4  = 1'h0;
-      7'h14:
-          \$4  = 1'h0;
-      7'h15:
-          \$4  = 1'h0;
-      7'h16:
-          \$4  = 1'h0;
-      7'h17:
-          \$4  = 1'h0;
-      7'h18:
-          \$4  = 1'h0;
-      7'h19:
-          \$4  = 1'h0;
-      7'h1a:
-          \$4  = 1'h0;
-      7'h1b:
-          \$4  = 1'h0;
-      7'h1c:
-          \$4  = 1'h0;
-      7'h1d:
-          \$4  = 1'h0;
-      7'h1e:
-          \$4  = 1'h1;
-      7'h1f:
-          \$4  = 1'h0;
-      7'h20:
-          \$4  = 1'h0;
-      7'h21:
-          \$4  = 1'h0;
-      7'h22:
-          \$4  = 1'h0;
-      7'h23:
-          \$4  = 1'h0;
-      7'h24:
-          \$4  = 1'h0;
-      7'h25:
-          \$4  = 1'h0;
-      7'h26:
-          \$4  = 1'h0;
-      7'h27:
-          \$4  = 1'h0;
-      7'h28:
-          \$4  = 1'h0;
-      7'h29:
-          \$4  = 1'h0;
-      7'h2a:
-          \$4  = 1'h0;
-      7'h2b:
-          \$4  = 1'h0;
-      7'h2c:
-          \$4  = 1'h0;
-      7'h2d:
-          \$4  = 1'h0;
-      7'h2e:
-          \$4  = 1'h1;
-      7'h2f:
-          \$4  = 1'h0;
-      7'h30:
-          \$4  = 1'h0;
-      7'h31:
-          \$4  = 1'h0;
-      7'h32:
-          \$4  = 1'h0;
-      7'h33:
-          \$4  = 1'h0;
-      7'h34:
-          \$4  = 1'h0;
-      7'h35:
-          \$4  = 1'h0;
-      7'h36:
-          \$4  = 1'h0;
-      7'h37:
-          \$4  = 1'h0;
-      7'h38:
-          \$4  = 1'h0;
-      7'h39:
-          \$4  = 1'h0;
-      7'h3a:
-          \$4  = 1'h0;
-      7'h3b:
-          \$4  = 1'h0;
-      7'h3c:
-          \$4  = 1'h0;
-      7'h3d:
-          \$4  = 1'h0;
-      7'h3e:
-          \$4  = 1'h1;
-      7'h3f:
-          \$4  = 1'h0;
-      7'h40:
-          \$4  = 1'h0;
-      7'h41:
-          \$4  = 1'h0;
-      7'h42:
-          \$4  = 1'h0;
-      7'h43:
-          \$4  = 1'h0;
-      7'h44:
-          \$4  = 1'h0;
-      7'h45:
-          \$4  = 1'h0;
-      7'h46:
-          \$4  = 1'h0;
-      7'h47:
-          \$4  = 1'h0;
-      7'h48:
-          \$4  = 1'h0;
-      7'h49:
-          \$4  = 1'h0;
-      7'h4a:
-          \$4  = 1'h0;
-      7'h4b:
-          \$4  = 1'h0;
-      7'h4c:
-          \$4  = 1'h0;
-      7'h4d:
-          \$4  = 1'h0;
-      7'h4e:
-          \$4  = 1'h1;
-      7'h4f:
-          \$4  = 1'h0;
-      7'h50:
-          \$4  = 1'h0;
-      7'h51:
-          \$4  = 1'h0;
-      7'h52:
-          \$4  = 1'h0;
-      7'h53:
-          \$4  = 1'h0;
-      7'h54:
-          \$4  = 1'h0;
-      7'h55:
-          \$4  = 1'h0;
-      7'h56:
-          \$4  = 1'h0;
-      7'h57:
-          \$4  = 1'h0;
-      7'h58:
-          \$4  = 1'h0;
-      7'h59:
-          \$4  = 1'h0;
-      7'h5a:
-          \$4  = 1'h0;
-      7'h5b:
-          \$4  = 1'h0;
-      7'h5c:
-          \$4  = 1'h0;
-      7'h5d:
-          \$4  = 1'h0;
-      7'h5e:
-          \$4  = 1'h1;
-      7'h5f:
-          \$4  = 1'h0;
-      7'h60:
-          \$4  = 1'h0;
-      7'h61:
-          \$4  = 1'h0;
-      7'h62:
-          \$4  = 1'h0;
-      7'h63:
-          \$4  = 1'h0;
-      7'h64:
-          \$4  = 1'h0;
-      7'h65:
-          \$4  = 1'h0;
-      7'h66:
-          \$4  = 1'h0;
-      7'h67:
-          \$4  = 1'h0;
-      7'h68:
-          \$4  = 1'h0;
-      7'h69:
-          \$4  = 1'h0;
-      7'h6a:
-          \$4  = 1'h0;
-      7'h6b:
-          \$4  = 1'h0;
-      7'h6c:
-          \$4  = 1'h0;
-      7'h6d:
-          \$4  = 1'h0;
-      7'h6e:
-          \$4  = 1'h1;
-      7'h6f:
-          \$4  = 1'h0;
-      7'h70:
-          \$4  = 1'h0;
-      7'h71:
-          \$4  = 1'h0;
-      7'h72:
-          \$4  = 1'h0;
-      7'h73:
-          \$4  = 1'h0;
-      7'h74:
-          \$4  = 1'h0;
-      7'h75:
-          \$4  = 1'h0;
-      7'h76:
-          \$4  = 1'h0;
-      7'h77:
-          \$4  = 1'h0;
-      7'h78:
-          \$4  = 1'h0;
-      7'h79:
-          \$4  = 1'h0;
-      7'h7a:
-          \$4  = 1'h0;
-      7'h7b:
-          \$4  = 1'h0;
-      7'h7c:
-          \$4  = 1'h0;
-      7'h7d:
-          \$4  = 1'h0;
-      7'h7e:
-          \$4  = 1'h1;
-      7'h7f:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (t)
-      7'h00:
-          \$5  = 1'h0;
-      7'h01:
-          \$5  = 1'h0;
-      7'h02:
-          \$5  = 1'h0;
-      7'h03:
-          \$5  = 1'h0;
-      7'h04:
-          \$5  = 1'h0;
-      7'h05:
-          \$5  = 1'h0;
-      7'h06:
-          \$5  = 1'h0;
-      7'h07:
-          \$5  = 1'h0;
-      7'h08:
-          \$5  = 1'h0;
-      7'h09:
-          \$5  = 1'h0;
-      7'h0a:
-          \$5  = 1'h0;
-      7'h0b:
-          \$5  = 1'h0;
-      7'h0c:
-          \$5  = 1'h0;
-      7'h0d:
-          \$5  = 1'h1;
-      7'h0e:
-          \$5  = 1'h0;
-      7'h0f:
-          \$5  = 1'h0;
-      7'h10:
-          \$5  = 1'h0;
-      7'h11:
-          \$5  = 1'h0;
-      7'h12:
-          \$5  = 1'h0;
-      7'h13:
-          \$5  = 1'h0;
-      7'h14:
-          \$5  = 1'h0;
-      7'h15:
-          \$5  = 1'h0;
-      7'h16:
-          \$5  = 1'h0;
-      7'h17:
-          \$5  = 1'h0;
-      7'h18:
-          \$5  = 1'h0;
-      7'h19:
-          \$5  = 1'h0;
-      7'h1a:
-          \$5  = 1'h0;
-      7'h1b:
-          \$5  = 1'h0;
-      7'h1c:
-          \$5  = 1'h0;
-      7'h1d:
-          \$5  = 1'h1;
-      7'h1e:
-          \$5  = 1'h0;
-      7'h1f:
-          \$5  = 1'h0;
-      7'h20:
-          \$5  = 1'h0;
-      7'h21:
-          \$5  = 1'h0;
-      7'h22:
-          \$5  = 1'h0;
-      7'h23:
-          \$5  = 1'h0;
-      7'h24:
-          \$5  = 1'h0;
-      7'h25:
-          \$5  = 1'h0;
-      7'h26:
-          \$5  = 1'h0;
-      7'h27:
-          \$5  = 1'h0;
-      7'h28:
-          \$5  = 1'h0;
-      7'h29:
-          \$5  = 1'h0;
-      7'h2a:
-          \$5  = 1'h0;
-      7'h2b:
-          \$5  = 1'h0;
-      7'h2c:
-          \$5  = 1'h0;
-      7'h2d:
-          \$5  = 1'h1;
-      7'h2e:
-          \$5  = 1'h0;
-      7'h2f:
-          \$5  = 1'h0;
-      7'h30:
-          \$5  = 1'h0;
-      7'h31:
-          \$5  = 1'h0;
-      7'h32:
-          \$5  = 1'h0;
-      7'h33:
-          \$5  = 1'h0;
-      7'h34:
-          \$5  = 1'h0;
-      7'h35:
-          \$5  = 1'h0;
-      7'h36:
-          \$5  = 1'h0;
-      7'h37:
-          \$5  = 1'h0;
-      7'h38:
-          \$5  = 1'h0;
-      7'h39:
-          \$5  = 1'h0;
-      7'h3a:
-          \$5  = 1'h0;
-      7'h3b:
-          \$5  = 1'h0;
-      7'h3c:
-          \$5  = 1'h0;
-      7'h3d:
-          \$5  = 1'h1;
-      7'h3e:
-          \$5  = 1'h0;
-      7'h3f:
-          \$5  = 1'h0;
-      7'h40:
-          \$5  = 1'h0;
-      7'h41:
-          \$5  = 1'h0;
-      7'h42:
-          \$5  = 1'h0;
-      7'h43:
-          \$5  = 1'h0;
-      7'h44:
-          \$5  = 1'h0;
-      7'h45:
-          \$5  = 1'h0;
-      7'h46:
-          \$5  = 1'h0;
-      7'h47:
-          \$5  = 1'h0;
-      7'h48:
-          \$5  = 1'h0;
-      7'h49:
-          \$5  = 1'h0;
-      7'h4a:
-          \$5  = 1'h0;
-      7'h4b:
-          \$5  = 1'h0;
-      7'h4c:
-          \$5  = 1'h0;
-      7'h4d:
-          \$5  = 1'h1;
-      7'h4e:
-          \$5  = 1'h0;
-      7'h4f:
-          \$5  = 1'h0;
-      7'h50:
-          \$5  = 1'h0;
-      7'h51:
-          \$5  = 1'h0;
-      7'h52:
-          \$5  = 1'h0;
-      7'h53:
-          \$5  = 1'h0;
-      7'h54:
-          \$5  = 1'h0;
-      7'h55:
-          \$5  = 1'h0;
-      7'h56:
-          \$5  = 1'h0;
-      7'h57:
-          \$5  = 1'h0;
-      7'h58:
-          \$5  = 1'h0;
-      7'h59:
-          \$5  = 1'h0;
-      7'h5a:
-          \$5  = 1'h0;
-      7'h5b:
-          \$5  = 1'h0;
-      7'h5c:
-          \$5  = 1'h0;
-      7'h5d:
-          \$5  = 1'h1;
-      7'h5e:
-          \$5  = 1'h0;
-      7'h5f:
-          \$5  = 1'h0;
-      7'h60:
-          \$5  = 1'h0;
-      7'h61:
-          \$5  = 1'h0;
-      7'h62:
-          \$5  = 1'h0;
-      7'h63:
-          \$5  = 1'h0;
-      7'h64:
-          \$5  = 1'h0;
-      7'h65:
-          \$5  = 1'h0;
-      7'h66:
-          \$5  = 1'h0;
-      7'h67:
-          \$5  = 1'h0;
-      7'h68:
-          \$5  = 1'h0;
-      7'h69:
-          \$5  = 1'h0;
-      7'h6a:
-          \$5  = 1'h0;
-      7'h6b:
-          \$5  = 1'h0;
-      7'h6c:
-          \$5  = 1'h0;
-      7'h6d:
-          \$5  = 1'h1;
-      7'h6e:
-          \$5  = 1'h0;
-      7'h6f:
-          \$5  = 1'h0;
-      7'h70:
-          \$5  = 1'h0;
-      7'h71:
-          \$5  = 1'h0;
-      7'h72:
-          \$5  = 1'h0;
-      7'h73:
-          \$5  = 1'h0;
-      7'h74:
-          \$5  = 1'h0;
-      7'h75:
-          \$5  = 1'h0;
-      7'h76:
-          \$5  = 1'h0;
-      7'h77:
-          \$5  = 1'h0;
-      7'h78:
-          \$5  = 1'h0;
-      7'h79:
-          \$5  = 1'h0;
-      7'h7a:
-          \$5  = 1'h0;
-      7'h7b:
-          \$5  = 1'h0;
-      7'h7c:
-          \$5  = 1'h0;
-      7'h7d:
-          \$5  = 1'h1;
-      7'h7e:
-          \$5  = 1'h0;
-      7'h7f:
-          \$5  = 1'h0;
+    casez (nf8)
+      3'h0:
+          \$61  = 25'h1ffee24;
+      3'h1:
+          \$61  = 25'h1fff097;
+      3'h2:
+          \$61  = 25'h1fffe12;
+      3'h3:
+          \$61  = 25'h0001d61;
+      3'h4:
+          \$61  = 25'h1fff9c5;
+      3'h5:
+          \$61  = 25'h0001107;
+      3'h6:
+          \$61  = 25'h1fffaf4;
+      3'h7:
+          \$61  = 25'h0000dad;
     endcase
   end
   always @* begin
@@ -36736,1327 +33263,1242 @@ module top_s5_conv5_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     (* full_case = 32'd1 *)
     casez (nf8)
       3'h0:
-          \$62  = 25'h1ffee24;
+          \$62  = 25'h1fffec4;
       3'h1:
-          \$62  = 25'h1fff097;
+          \$62  = 25'h0000551;
       3'h2:
-          \$62  = 25'h1fffe12;
+          \$62  = 25'h1ffdfe6;
       3'h3:
-          \$62  = 25'h0001d61;
+          \$62  = 25'h0003626;
       3'h4:
-          \$62  = 25'h1fff9c5;
+          \$62  = 25'h0000fcf;
       3'h5:
-          \$62  = 25'h0001107;
+          \$62  = 25'h1fffc2d;
       3'h6:
-          \$62  = 25'h1fffaf4;
+          \$62  = 25'h1fff6f1;
       3'h7:
-          \$62  = 25'h0000dad;
+          \$62  = 25'h0000746;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$63  = 25'h1fffec4;
-      3'h1:
-          \$63  = 25'h0000551;
-      3'h2:
-          \$63  = 25'h1ffdfe6;
-      3'h3:
-          \$63  = 25'h0003626;
-      3'h4:
-          \$63  = 25'h0000fcf;
-      3'h5:
-          \$63  = 25'h1fffc2d;
-      3'h6:
-          \$63  = 25'h1fff6f1;
-      3'h7:
-          \$63  = 25'h0000746;
-    endcase
+    \$121  = 1'h1;
+    if (rst) begin
+      \$121  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = nf_t;
+    \$122  = tile;
     if (issue) begin
-      \$122  = nf_t_ahead;
+      \$122  = \$1 ;
     end
     if (rst) begin
-      \$122  = 3'h0;
+      \$122  = 10'h180;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = nf_t_ahead;
+    \$123  = tile_plus1;
     if (issue) begin
-      \$123  = \$1 ;
+      \$123  = tile_plus2;
     end
     if (rst) begin
-      \$123  = 3'h0;
+      \$123  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = sf_t;
+    \$124  = tile_plus2;
     if (issue) begin
-      \$124  = sf_t_ahead;
+      \$124  = \$4 [6:0];
     end
     if (rst) begin
-      \$124  = 4'h0;
+      \$124  = 7'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = sf_t_ahead;
+    \$125  = t;
     if (issue) begin
-      \$125  = \$2 ;
+      \$125  = \$7 [6:0];
     end
     if (rst) begin
-      \$125  = 4'h1;
+      \$125  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = reads_input_t;
-    if (issue) begin
-      \$126  = reads_input_t_ahead;
-    end
+    \$126  = i__payload;
     if (rst) begin
-      \$126  = 1'h1;
+      \$126  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = reads_input_t_ahead;
-    if (issue) begin
-      \$127  = \$3 ;
-    end
+    \$127  = tile[7];
     if (rst) begin
-      \$127  = 1'h1;
+      \$127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first_t;
-    if (issue) begin
-      \$128  = first_t_ahead;
-    end
+    \$128  = issue;
     if (rst) begin
-      \$128  = 1'h1;
+      \$128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = first_t_ahead;
-    if (issue) begin
-      \$129  = \$4 ;
-    end
+    \$129  = tile[8];
     if (rst) begin
       \$129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = last_t;
-    if (issue) begin
-      \$130  = last_t_ahead;
-    end
+    \$130  = tile[9];
     if (rst) begin
       \$130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = last_t_ahead;
-    if (issue) begin
-      \$131  = \$5 ;
-    end
+    \$131  = tile[2:0];
     if (rst) begin
-      \$131  = 1'h0;
+      \$131  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = t;
-    if (issue) begin
-      \$132  = \$8 [6:0];
-    end
+    \$132  = from_input;
     if (rst) begin
-      \$132  = 7'h00;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = i__payload;
+    \$133  = x_reg;
     if (rst) begin
       \$133  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = reads_input_t;
+    \$134  = rport__data;
     if (rst) begin
-      \$134  = 1'h0;
+      \$134  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = issue;
+    \$135  = \$8 ;
     if (rst) begin
-      \$135  = 1'h0;
+      \$135  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = first_t;
+    \$136  = t;
     if (rst) begin
-      \$136  = 1'h0;
+      \$136  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = last_t;
+    \$137  = t1;
     if (rst) begin
-      \$137  = 1'h0;
+      \$137  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = nf_t;
+    \$138  = \port__data$29 ;
     if (rst) begin
-      \$138  = 3'h0;
+      \$138  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = from_input;
+    \$139  = x_mid[7:0];
     if (rst) begin
-      \$139  = 1'h0;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = x_reg;
+    \$140  = x_mid[15:8];
     if (rst) begin
-      \$140  = 72'h000000000000000000;
+      \$140  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = rport__data;
+    \$141  = x_mid[23:16];
     if (rst) begin
-      \$141  = 72'h000000000000000000;
+      \$141  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$9 ;
+    \$142  = x_mid[31:24];
     if (rst) begin
-      \$142  = 72'h000000000000000000;
+      \$142  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = t;
+    \$143  = x_mid[39:32];
     if (rst) begin
-      \$143  = 7'h00;
+      \$143  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = t1;
+    \$144  = x_mid[47:40];
     if (rst) begin
-      \$144  = 7'h00;
+      \$144  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = port__data;
+    \$145  = x_mid[55:48];
     if (rst) begin
-      \$145  = 64'h0000000000000000;
+      \$145  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = x_mid[7:0];
+    \$146  = x_mid[63:56];
     if (rst) begin
       \$146  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = x_mid[15:8];
+    \$147  = t1;
     if (rst) begin
-      \$147  = 8'h00;
+      \$147  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = x_mid[23:16];
+    \$148  = \port__data$40 ;
     if (rst) begin
-      \$148  = 8'h00;
+      \$148  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = x_mid[31:24];
+    \$149  = x_mid[7:0];
     if (rst) begin
       \$149  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = x_mid[39:32];
+    \$150  = x_mid[15:8];
     if (rst) begin
       \$150  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = x_mid[47:40];
+    \$151  = x_mid[23:16];
     if (rst) begin
       \$151  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = x_mid[55:48];
+    \$152  = x_mid[31:24];
     if (rst) begin
       \$152  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = x_mid[63:56];
+    \$153  = x_mid[39:32];
     if (rst) begin
       \$153  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = t1;
+    \$154  = x_mid[47:40];
     if (rst) begin
-      \$154  = 7'h00;
+      \$154  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = \port__data$45 ;
+    \$155  = x_mid[55:48];
     if (rst) begin
-      \$155  = 64'h0000000000000000;
+      \$155  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = x_mid[7:0];
+    \$156  = x_mid[71:64];
     if (rst) begin
       \$156  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = x_mid[15:8];
+    \$157  = t1;
     if (rst) begin
-      \$157  = 8'h00;
+      \$157  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = x_mid[23:16];
+    \$158  = \port__data$51 ;
     if (rst) begin
-      \$158  = 8'h00;
+      \$158  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = x_mid[31:24];
+    \$159  = x_mid[63:56];
     if (rst) begin
       \$159  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = x_mid[39:32];
+    \$160  = x_mid[71:64];
     if (rst) begin
       \$160  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = x_mid[47:40];
+    \$161  = \$9 ;
     if (rst) begin
-      \$161  = 8'h00;
+      \$161  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = x_mid[55:48];
+    \$162  = rom0_read[7:0];
     if (rst) begin
       \$162  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = x_mid[71:64];
+    \$163  = \$10 ;
     if (rst) begin
-      \$163  = 8'h00;
+      \$163  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = t1;
+    \$164  = rom0_read[15:8];
     if (rst) begin
-      \$164  = 7'h00;
+      \$164  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = \port__data$56 ;
+    \$165  = \$11 ;
     if (rst) begin
-      \$165  = 16'h0000;
+      \$165  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = x_mid[63:56];
+    \$166  = rom0_read[23:16];
     if (rst) begin
       \$166  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = x_mid[71:64];
+    \$167  = \$12 ;
     if (rst) begin
-      \$167  = 8'h00;
+      \$167  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = \$10 ;
+    \$168  = rom0_read[31:24];
     if (rst) begin
-      \$168  = 9'h000;
+      \$168  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = rom0_read[7:0];
+    \$169  = \$13 ;
     if (rst) begin
-      \$169  = 8'h00;
+      \$169  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = \$11 ;
+    \$170  = rom0_read[39:32];
     if (rst) begin
-      \$170  = 9'h000;
+      \$170  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = rom0_read[15:8];
+    \$171  = \$14 ;
     if (rst) begin
-      \$171  = 8'h00;
+      \$171  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = \$12 ;
+    \$172  = rom0_read[47:40];
     if (rst) begin
-      \$172  = 9'h000;
+      \$172  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = rom0_read[23:16];
+    \$173  = \$15 ;
     if (rst) begin
-      \$173  = 8'h00;
+      \$173  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = \$13 ;
+    \$174  = rom0_read[55:48];
     if (rst) begin
-      \$174  = 9'h000;
+      \$174  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = rom0_read[31:24];
+    \$175  = \$16 ;
     if (rst) begin
-      \$175  = 8'h00;
+      \$175  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$14 ;
+    \$176  = rom0_read[63:56];
     if (rst) begin
-      \$176  = 9'h000;
+      \$176  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = rom0_read[39:32];
+    \$177  = \$17 ;
     if (rst) begin
-      \$177  = 8'h00;
+      \$177  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = \$15 ;
+    \$178  = rom1_read[7:0];
     if (rst) begin
-      \$178  = 9'h000;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = rom0_read[47:40];
+    \$179  = \$18 ;
     if (rst) begin
-      \$179  = 8'h00;
+      \$179  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = \$16 ;
+    \$180  = rom1_read[15:8];
     if (rst) begin
-      \$180  = 9'h000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = rom0_read[55:48];
+    \$181  = \$19 ;
     if (rst) begin
-      \$181  = 8'h00;
+      \$181  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = \$17 ;
+    \$182  = rom1_read[23:16];
     if (rst) begin
-      \$182  = 9'h000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = rom0_read[63:56];
+    \$183  = \$20 ;
     if (rst) begin
-      \$183  = 8'h00;
+      \$183  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = \$18 ;
+    \$184  = rom1_read[31:24];
     if (rst) begin
-      \$184  = 9'h000;
+      \$184  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = rom1_read[7:0];
+    \$185  = \$21 ;
     if (rst) begin
-      \$185  = 8'h00;
+      \$185  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = \$19 ;
+    \$186  = rom1_read[39:32];
     if (rst) begin
-      \$186  = 9'h000;
+      \$186  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = rom1_read[15:8];
+    \$187  = \$22 ;
     if (rst) begin
-      \$187  = 8'h00;
+      \$187  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$20 ;
+    \$188  = rom1_read[47:40];
     if (rst) begin
-      \$188  = 9'h000;
+      \$188  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = rom1_read[23:16];
+    \$189  = \$23 ;
     if (rst) begin
-      \$189  = 8'h00;
+      \$189  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$21 ;
+    \$190  = rom1_read[55:48];
     if (rst) begin
-      \$190  = 9'h000;
+      \$190  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = rom1_read[31:24];
+    \$191  = \$24 ;
     if (rst) begin
-      \$191  = 8'h00;
+      \$191  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$22 ;
+    \$192  = rom1_read[63:56];
     if (rst) begin
-      \$192  = 9'h000;
+      \$192  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = rom1_read[39:32];
+    \$193  = \$25 ;
     if (rst) begin
-      \$193  = 8'h00;
+      \$193  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$23 ;
+    \$194  = rom2_read[7:0];
     if (rst) begin
-      \$194  = 9'h000;
+      \$194  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = rom1_read[47:40];
+    \$195  = \$26 ;
     if (rst) begin
-      \$195  = 8'h00;
+      \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$24 ;
+    \$196  = rom2_read[15:8];
     if (rst) begin
-      \$196  = 9'h000;
+      \$196  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = rom1_read[55:48];
+    \$197  = \$27 ;
     if (rst) begin
-      \$197  = 8'h00;
+      \$197  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \$25 ;
+    \$198  = \$28 ;
     if (rst) begin
-      \$198  = 9'h000;
+      \$198  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = rom1_read[63:56];
+    \$199  = \$29 ;
     if (rst) begin
-      \$199  = 8'h00;
+      \$199  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = \$26 ;
+    \$200  = \$30 ;
     if (rst) begin
-      \$200  = 9'h000;
+      \$200  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = rom2_read[7:0];
+    \$201  = \$31 ;
     if (rst) begin
-      \$201  = 8'h00;
+      \$201  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = \$27 ;
+    \$202  = \$32 ;
     if (rst) begin
-      \$202  = 9'h000;
+      \$202  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = rom2_read[15:8];
+    \$203  = \$33 ;
     if (rst) begin
-      \$203  = 8'h00;
+      \$203  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = \$28 ;
+    \$204  = \$34 ;
     if (rst) begin
       \$204  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = \$29 ;
+    \$205  = \$35 ;
     if (rst) begin
       \$205  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = \$30 ;
+    \$206  = \$36 ;
     if (rst) begin
       \$206  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = \$31 ;
+    \$207  = \$37 ;
     if (rst) begin
       \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \$32 ;
+    \$208  = \$38 ;
     if (rst) begin
       \$208  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = \$33 ;
+    \$209  = \$39 ;
     if (rst) begin
       \$209  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = \$34 ;
+    \$210  = \$40 ;
     if (rst) begin
       \$210  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \$35 ;
+    \$211  = \$41 ;
     if (rst) begin
       \$211  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = \$36 ;
+    \$212  = \$42 ;
     if (rst) begin
       \$212  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = \$37 ;
+    \$213  = \$43 ;
     if (rst) begin
       \$213  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = \$38 ;
+    \$214  = \$44 ;
     if (rst) begin
       \$214  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$39 ;
+    \$215  = prod0_0;
     if (rst) begin
       \$215  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = \$40 ;
+    \$216  = prod0_1;
     if (rst) begin
       \$216  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = \$41 ;
+    \$217  = prod0_2;
     if (rst) begin
       \$217  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$218  = \$42 ;
+    \$218  = prod0_3;
     if (rst) begin
       \$218  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$219  = \$43 ;
+    \$219  = prod0_4;
     if (rst) begin
       \$219  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$220  = \$44 ;
+    \$220  = prod0_5;
     if (rst) begin
       \$220  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$221  = \$45 ;
+    \$221  = prod0_6;
     if (rst) begin
       \$221  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$222  = prod0_0;
+    \$222  = prod0_7;
     if (rst) begin
       \$222  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$223  = prod0_1;
+    \$223  = prod0_8;
     if (rst) begin
       \$223  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$224  = prod0_2;
+    \$224  = prod1_0;
     if (rst) begin
       \$224  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$225  = prod0_3;
+    \$225  = prod1_1;
     if (rst) begin
       \$225  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$226  = prod0_4;
+    \$226  = prod1_2;
     if (rst) begin
       \$226  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$227  = prod0_5;
+    \$227  = prod1_3;
     if (rst) begin
       \$227  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$228  = prod0_6;
+    \$228  = prod1_4;
     if (rst) begin
       \$228  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$229  = prod0_7;
+    \$229  = prod1_5;
     if (rst) begin
       \$229  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$230  = prod0_8;
+    \$230  = prod1_6;
     if (rst) begin
       \$230  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$231  = prod1_0;
+    \$231  = prod1_7;
     if (rst) begin
       \$231  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$232  = prod1_1;
+    \$232  = prod1_8;
     if (rst) begin
       \$232  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$233  = prod1_2;
+    \$233  = { \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47 [18], \$47  };
     if (rst) begin
-      \$233  = 17'h00000;
+      \$233  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$234  = prod1_3;
+    \$234  = { \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50 [18], \$50  };
     if (rst) begin
-      \$234  = 17'h00000;
+      \$234  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$235  = prod1_4;
+    \$235  = { prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r };
     if (rst) begin
-      \$235  = 17'h00000;
+      \$235  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$236  = prod1_5;
+    \$236  = \$52 [24:0];
     if (rst) begin
-      \$236  = 17'h00000;
+      \$236  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$237  = prod1_6;
+    \$237  = { \$55 [18], \$55 [18], \$55 [18], \$55 [18], \$55 [18], \$55 [18], \$55  };
     if (rst) begin
-      \$237  = 17'h00000;
+      \$237  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$238  = prod1_7;
+    \$238  = { \$58 [18], \$58 [18], \$58 [18], \$58 [18], \$58 [18], \$58 [18], \$58  };
     if (rst) begin
-      \$238  = 17'h00000;
+      \$238  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$239  = prod1_8;
+    \$239  = { prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r };
     if (rst) begin
-      \$239  = 17'h00000;
+      \$239  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$240  = { \$48 [18], \$48 [18], \$48 [18], \$48 [18], \$48 [18], \$48 [18], \$48  };
+    \$240  = \$60 [24:0];
     if (rst) begin
       \$240  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$241  = { \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51 [18], \$51  };
+    \$241  = v1;
     if (rst) begin
-      \$241  = 25'h0000000;
+      \$241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$242  = { prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r };
+    \$242  = first1;
     if (rst) begin
-      \$242  = 25'h0000000;
+      \$242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$243  = \$53 [24:0];
+    \$243  = last1;
     if (rst) begin
-      \$243  = 25'h0000000;
+      \$243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$244  = { \$56 [18], \$56 [18], \$56 [18], \$56 [18], \$56 [18], \$56 [18], \$56  };
+    \$244  = nf1;
     if (rst) begin
-      \$244  = 25'h0000000;
+      \$244  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$245  = { \$59 [18], \$59 [18], \$59 [18], \$59 [18], \$59 [18], \$59 [18], \$59  };
+    \$245  = v2;
     if (rst) begin
-      \$245  = 25'h0000000;
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$246  = { prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r[16], prod1_8_r };
+    \$246  = first2;
     if (rst) begin
-      \$246  = 25'h0000000;
+      \$246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$247  = \$61 [24:0];
+    \$247  = last2;
     if (rst) begin
-      \$247  = 25'h0000000;
+      \$247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$248  = v1;
+    \$248  = nf2;
     if (rst) begin
-      \$248  = 1'h0;
+      \$248  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$249  = first1;
+    \$249  = v3;
     if (rst) begin
       \$249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$250  = last1;
+    \$250  = first3;
     if (rst) begin
       \$250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$251  = nf1;
+    \$251  = last3;
     if (rst) begin
-      \$251  = 3'h0;
+      \$251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$252  = v2;
+    \$252  = nf3;
     if (rst) begin
-      \$252  = 1'h0;
+      \$252  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$253  = first2;
+    \$253  = v4;
     if (rst) begin
       \$253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$254  = last2;
+    \$254  = first4;
     if (rst) begin
       \$254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$255  = nf2;
+    \$255  = last4;
     if (rst) begin
-      \$255  = 3'h0;
+      \$255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$256  = v3;
+    \$256  = nf4;
     if (rst) begin
-      \$256  = 1'h0;
+      \$256  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$257  = first3;
+    \$257  = v5;
     if (rst) begin
       \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$258  = last3;
+    \$258  = first5;
     if (rst) begin
       \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$259  = nf3;
+    \$259  = last5;
     if (rst) begin
-      \$259  = 3'h0;
+      \$259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$260  = v4;
+    \$260  = nf5;
     if (rst) begin
-      \$260  = 1'h0;
+      \$260  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$261  = first4;
+    \$261  = v6;
     if (rst) begin
       \$261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$262  = last4;
+    \$262  = first6;
     if (rst) begin
       \$262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$263  = nf4;
+    \$263  = last6;
     if (rst) begin
-      \$263  = 3'h0;
+      \$263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$264  = v5;
+    \$264  = nf6;
     if (rst) begin
-      \$264  = 1'h0;
+      \$264  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$265  = first5;
+    \$265  = v7;
     if (rst) begin
       \$265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$266  = last5;
+    \$266  = first7;
     if (rst) begin
       \$266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$267  = nf5;
+    \$267  = last7;
     if (rst) begin
-      \$267  = 3'h0;
+      \$267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$268  = v6;
+    \$268  = nf7;
     if (rst) begin
-      \$268  = 1'h0;
+      \$268  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$269  = first6;
+    \$269  = v8;
     if (rst) begin
       \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$270  = last6;
+    \$270  = first8;
     if (rst) begin
       \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$271  = nf6;
+    \$271  = last8;
     if (rst) begin
-      \$271  = 3'h0;
+      \$271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$272  = v7;
+    \$272  = nf8;
     if (rst) begin
-      \$272  = 1'h0;
+      \$272  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$273  = first7;
+    \$273  = v8;
     if (rst) begin
       \$273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$274  = last7;
+    \$274  = first8;
     if (rst) begin
       \$274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$275  = nf7;
+    \$275  = last8;
     if (rst) begin
-      \$275  = 3'h0;
+      \$275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$276  = v8;
+    \$276  = nf8;
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$277  = first8;
+    \$277  = \$61 ;
     if (rst) begin
-      \$277  = 1'h0;
+      \$277  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$278  = last8;
+    \$278  = acc0;
+    if (v9_0) begin
+      \$278  = \$114 [24:0];
+    end
     if (rst) begin
-      \$278  = 1'h0;
+      \$278  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$279  = nf8;
+    \$279  = \$62 ;
     if (rst) begin
-      \$279  = 3'h0;
+      \$279  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$280  = v8;
+    \$280  = acc1;
+    if (v9_0) begin
+      \$280  = \$116 [24:0];
+    end
     if (rst) begin
-      \$280  = 1'h0;
+      \$280  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$281  = first8;
+    \$281  = \$63 ;
     if (rst) begin
       \$281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$282  = last8;
+    \$282  = \$120 [3:0];
     if (rst) begin
-      \$282  = 1'h0;
+      \$282  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$283  = nf8;
+    \$283  = \$70 ;
     if (rst) begin
-      \$283  = 3'h0;
+      \$283  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$284  = \$62 ;
+    \$284  = q_wptr;
+    if (\$77 ) begin
+      \$284  = \$80 [3:0];
+    end
     if (rst) begin
-      \$284  = 25'h0000000;
+      \$284  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$285  = acc0;
-    if (v9_0) begin
-      \$285  = \$115 [24:0];
+    \$285  = q_rptr;
+    if (\$84 ) begin
+      \$285  = \$87 [3:0];
     end
     if (rst) begin
-      \$285  = 25'h0000000;
+      \$285  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$286  = \$63 ;
+    \$286  = \$100 [3:0];
     if (rst) begin
-      \$286  = 25'h0000000;
+      \$286  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$287  = acc1;
-    if (v9_0) begin
-      \$287  = \$117 [24:0];
+    \$287  = o__valid;
+    if (\$102 ) begin
+      \$287  = \$104 ;
     end
     if (rst) begin
-      \$287  = 25'h0000000;
+      \$287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$288  = \$64 ;
-    if (rst) begin
-      \$288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$289  = \$121 [3:0];
-    if (rst) begin
-      \$289  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$290  = \$71 ;
-    if (rst) begin
-      \$290  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$291  = q_wptr;
-    if (\$78 ) begin
-      \$291  = \$81 [3:0];
+    \$288  = o__payload;
+    if (\$102 ) begin
+      \$288  = \$106 ;
     end
     if (rst) begin
-      \$291  = 4'h0;
+      \$288  = 50'h0000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$292  = q_rptr;
-    if (\$85 ) begin
-      \$292  = \$88 [3:0];
-    end
-    if (rst) begin
-      \$292  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$293  = \$101 [3:0];
-    if (rst) begin
-      \$293  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$294  = o__valid;
-    if (\$103 ) begin
-      \$294  = \$105 ;
-    end
-    if (rst) begin
-      \$294  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$295  = o__payload;
-    if (\$103 ) begin
-      \$295  = \$107 ;
-    end
-    if (rst) begin
-      \$295  = 50'h0000000000000;
-    end
-  end
-  assign acc0_next = \$115 [24:0];
-  assign acc1_next = \$117 [24:0];
-  assign q_owed_next = \$121 [3:0];
-  assign \$signature__addr  = sf_t;
+  assign acc0_next = \$114 [24:0];
+  assign acc1_next = \$116 [24:0];
+  assign q_owed_next = \$120 [3:0];
+  assign \$signature__addr  = tile[6:3];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \port__addr$195  = rom1_addr;
-  assign \port__addr$196  = rom2_addr;
-  assign \$signature__en$197  = deliver;
-  assign \$signature__addr$198  = q_wptr;
-  assign \$signature__data$199  = q_in;
-  assign \rport__addr$200  = q_rptr;
+  assign rport__addr = tile[6:3];
+  assign \port__addr$190  = rom0_addr;
+  assign \port__addr$191  = rom1_addr;
+  assign \port__addr$192  = rom2_addr;
+  assign \$signature__en$193  = deliver;
+  assign \$signature__addr$194  = q_wptr;
+  assign \$signature__data$195  = q_in;
+  assign \rport__addr$196  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
@@ -40848,59 +37290,52 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
-  wire [8:0] \$10 ;
+  wire [9:0] \$1 ;
+  wire [16:0] \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg [3:0] \$102 ;
-  reg \$103 ;
+  reg \$102 ;
+  reg [3:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg [3:0] \$106 ;
-  reg \$107 ;
+  reg \$106 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
   reg \$109 ;
-  wire [16:0] \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
+  reg [20:0] \$11 ;
+  reg \$110 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [3:0] \$114 ;
-  reg \$115 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [3:0] \$118 ;
-  reg \$119 ;
-  reg [20:0] \$12 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
+  wire \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [3:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
+  reg [20:0] \$124 ;
+  reg [20:0] \$125 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
-  reg \$129 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
   reg [3:0] \$130 ;
-  reg [20:0] \$131 ;
-  reg [20:0] \$132 ;
-  reg \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg [20:0] \$133 ;
   wire \$14 ;
-  reg [20:0] \$140 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  reg [2:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -40909,95 +37344,94 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
+  wire [4:0] \$28 ;
   wire [4:0] \$29 ;
-  reg \$3 ;
-  wire [4:0] \$30 ;
+  wire [7:0] \$3 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
+  wire [4:0] \$35 ;
   wire [4:0] \$36 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [7:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [4:0] \$45 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
-  wire [5:0] \$50 ;
+  wire [5:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire [20:0] \$56 ;
+  wire [20:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [7:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [20:0] \$63 ;
-  wire [21:0] \$64 ;
-  wire \$65 ;
-  wire [4:0] \$66 ;
-  wire \$67 ;
-  wire [5:0] \$68 ;
-  reg [3:0] \$69 ;
+  wire [20:0] \$62 ;
+  wire [21:0] \$63 ;
+  wire \$64 ;
+  wire [4:0] \$65 ;
+  wire \$66 ;
+  wire [5:0] \$67 ;
+  reg \$68 ;
+  reg [9:0] \$69 ;
   wire [7:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [2:0] \$71 ;
-  reg [2:0] \$72 ;
-  reg \$73 ;
+  reg [6:0] \$70 ;
+  reg [6:0] \$71 ;
+  reg [6:0] \$72 ;
+  reg [7:0] \$73 ;
   reg \$74 ;
   reg \$75 ;
   reg \$76 ;
   reg \$77 ;
-  reg \$78 ;
-  reg [6:0] \$79 ;
+  reg [3:0] \$78 ;
+  reg \$79 ;
   wire [7:0] \$8 ;
   reg [7:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg [3:0] \$85 ;
-  reg \$86 ;
-  reg [7:0] \$87 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [6:0] \$83 ;
+  reg [6:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [8:0] \$87 ;
   reg [7:0] \$88 ;
-  reg [7:0] \$89 ;
-  wire [7:0] \$9 ;
-  reg [6:0] \$90 ;
-  reg [6:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [20:0] \$98 ;
-  reg \$99 ;
-  (* init = 3'h0 *)
+  reg [16:0] \$89 ;
+  wire [8:0] \$9 ;
+  reg [16:0] \$90 ;
+  reg [20:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg [3:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [3:0] \$99 ;
   wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$91 ;
+  wire [3:0] \$signature__addr$87 ;
   wire [7:0] \$signature__data ;
   (* init = 21'h000000 *)
-  wire [20:0] \$signature__data$92 ;
+  wire [20:0] \$signature__data$88 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$90 ;
+  wire \$signature__en$86 ;
   reg [20:0] acc0 = 21'h000000;
   wire [20:0] acc0_next;
   reg [20:0] bias0 = 21'h000000;
@@ -41014,8 +37448,6 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [7:0] i__payload;
@@ -41037,8 +37469,6 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -41049,8 +37479,6 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf8_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [20:0] o__payload;
   reg [20:0] o__payload = 21'h000000;
   wire [20:0] \o__payload[0] ;
@@ -41058,10 +37486,12 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] port__addr;
-  wire [7:0] port__data;
+  wire [6:0] \port__addr$85 ;
+  wire [9:0] port__data;
+  wire [7:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   (* init = 21'h000000 *)
@@ -41073,24 +37503,23 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [6:0] rom0_addr = 7'h00;
   reg [7:0] rom0_read = 8'h00;
-  (* init = 3'h0 *)
   wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$93 ;
+  wire [3:0] \rport__addr$89 ;
   wire [7:0] rport__data;
-  wire [20:0] \rport__data$84 ;
+  wire [20:0] \rport__data$79 ;
   input rst;
   wire rst;
-  reg [2:0] sf_t = 3'h0;
-  reg [2:0] sf_t_ahead = 3'h1;
   reg [20:0] sum0_s0_0 = 21'h000000;
   reg [6:0] t = 7'h00;
   reg [6:0] t1 = 7'h00;
+  reg [9:0] tile = 10'h180;
+  reg [6:0] tile_plus1 = 7'h01;
+  reg [6:0] tile_plus2 = 7'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -41122,11 +37551,11 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[6:4]] <= i__payload;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[6:4]];
   end
   assign rport__data = _0_;
   reg [20:0] queue [9:0];
@@ -41146,7 +37575,7 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$84  = queue[q_rptr];
+  assign \rport__data$79  = queue[q_rptr];
   reg [7:0] rom0 [126:0];
   initial begin
     rom0[0] = 8'h59;
@@ -41281,2117 +37710,882 @@ module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 7'h7e;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 8'h00 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$13  = v8 & last8;
-  assign \$14  = issue & last_t;
-  assign \$15  = o__valid & o__ready;
-  assign \$16  = q_owed < 4'ha;
-  assign \$17  = \$15  ? q_room : \$16 ;
-  assign \$18  = o__valid & o__ready;
-  assign \$19  = \$18  | q_room;
-  assign \$20  = \$14  ? \$17  : \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = deliver & \$26 ;
-  assign \$28  = q_wptr == 4'h9;
-  assign \$29  = q_wptr + 1'h1;
-  assign \$30  = \$28  ? 5'h00 : \$29 ;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = | q_stored;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = q_rptr == 4'h9;
-  assign \$36  = q_rptr + 1'h1;
-  assign \$37  = \$35  ? 5'h00 : \$36 ;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = deliver & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$53  | deliver;
-  assign \$55  = | q_stored;
-  assign \$56  = \$55  ? \rport__data$84  : acc0;
-  assign \$57  = ~ last_t;
-  assign \$58  = q_room | \$57 ;
-  assign i__ready = \$58  & reads_input_t;
-  assign \$59  = ~ last_t;
-  assign \$60  = q_room | \$59 ;
-  assign \$61  = ~ reads_input_t;
-  assign \$62  = i__valid | \$61 ;
-  assign issue = \$60  & \$62 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$63  = first8_0 ? bias0 : acc0;
-  assign \$64  = $signed(\$63 ) + $signed(sum0_s0_0);
-  assign \$65  = issue & last_t;
-  assign \$66  = q_owed + \$65 ;
-  assign \$67  = o__valid & o__ready;
-  assign \$68  = \$66  - \$67 ;
-  always @(posedge clk)
-    nf_t <= \$69 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$70 ;
-  always @(posedge clk)
-    sf_t <= \$71 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$72 ;
-  always @(posedge clk)
-    reads_input_t <= \$73 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$74 ;
-  always @(posedge clk)
-    first_t <= \$75 ;
-  always @(posedge clk)
-    first_t_ahead <= \$76 ;
-  always @(posedge clk)
-    last_t <= \$77 ;
-  always @(posedge clk)
-    last_t_ahead <= \$78 ;
-  always @(posedge clk)
-    t <= \$79 ;
-  always @(posedge clk)
-    x_reg <= \$80 ;
-  always @(posedge clk)
-    from_input <= \$81 ;
-  always @(posedge clk)
-    v1 <= \$82 ;
-  always @(posedge clk)
-    first1 <= \$83 ;
-  always @(posedge clk)
-    last1 <= \$84 ;
-  always @(posedge clk)
-    nf1 <= \$85 ;
-  always @(posedge clk)
-    from_input2 <= \$86 ;
-  always @(posedge clk)
-    x_reg2 <= \$87 ;
-  always @(posedge clk)
-    inbuf_read <= \$88 ;
-  always @(posedge clk)
-    x_mid <= \$89 ;
-  always @(posedge clk)
-    t1 <= \$90 ;
-  always @(posedge clk)
-    rom0_addr <= \$91 ;
-  always @(posedge clk)
-    rom0_read <= \$92 ;
-  always @(posedge clk)
-    x0_0 <= \$93 ;
-  always @(posedge clk)
-    xoff0_0 <= \$94 ;
-  always @(posedge clk)
-    w0_0 <= \$95 ;
-  always @(posedge clk)
-    prod0_0 <= \$96 ;
-  always @(posedge clk)
-    prod0_0_r <= \$97 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$98 ;
-  always @(posedge clk)
-    v2 <= \$99 ;
-  always @(posedge clk)
-    first2 <= \$100 ;
-  always @(posedge clk)
-    last2 <= \$101 ;
-  always @(posedge clk)
-    nf2 <= \$102 ;
-  always @(posedge clk)
-    v3 <= \$103 ;
-  always @(posedge clk)
-    first3 <= \$104 ;
-  always @(posedge clk)
-    last3 <= \$105 ;
-  always @(posedge clk)
-    nf3 <= \$106 ;
-  always @(posedge clk)
-    v4 <= \$107 ;
-  always @(posedge clk)
-    first4 <= \$108 ;
-  always @(posedge clk)
-    last4 <= \$109 ;
-  always @(posedge clk)
-    nf4 <= \$110 ;
-  always @(posedge clk)
-    v5 <= \$111 ;
-  always @(posedge clk)
-    first5 <= \$112 ;
-  always @(posedge clk)
-    last5 <= \$113 ;
-  always @(posedge clk)
-    nf5 <= \$114 ;
-  always @(posedge clk)
-    v6 <= \$115 ;
-  always @(posedge clk)
-    first6 <= \$116 ;
-  always @(posedge clk)
-    last6 <= \$117 ;
-  always @(posedge clk)
-    nf6 <= \$118 ;
-  always @(posedge clk)
-    v7 <= \$119 ;
-  always @(posedge clk)
-    first7 <= \$120 ;
-  always @(posedge clk)
-    last7 <= \$121 ;
-  always @(posedge clk)
-    nf7 <= \$122 ;
-  always @(posedge clk)
-    v8 <= \$123 ;
-  always @(posedge clk)
-    first8 <= \$124 ;
-  always @(posedge clk)
-    last8 <= \$125 ;
-  always @(posedge clk)
-    nf8 <= \$126 ;
-  always @(posedge clk)
-    v8_0 <= \$127 ;
-  always @(posedge clk)
-    first8_0 <= \$128 ;
-  always @(posedge clk)
-    last8_0 <= \$129 ;
-  always @(posedge clk)
-    nf8_0 <= \$130 ;
-  always @(posedge clk)
-    bias0 <= \$131 ;
-  always @(posedge clk)
-    acc0 <= \$132 ;
-  always @(posedge clk)
-    deliver <= \$133 ;
-  always @(posedge clk)
-    q_owed <= \$134 ;
-  always @(posedge clk)
-    q_room <= \$135 ;
-  always @(posedge clk)
-    q_wptr <= \$136 ;
-  always @(posedge clk)
-    q_rptr <= \$137 ;
-  always @(posedge clk)
-    q_stored <= \$138 ;
-  always @(posedge clk)
-    o__valid <= \$139 ;
-  always @(posedge clk)
-    o__payload <= \$140 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      7'h00:
-          \$1  = 4'h0;
-      7'h01:
-          \$1  = 4'h0;
-      7'h02:
-          \$1  = 4'h0;
-      7'h03:
-          \$1  = 4'h0;
-      7'h04:
-          \$1  = 4'h0;
-      7'h05:
-          \$1  = 4'h0;
-      7'h06:
-          \$1  = 4'h1;
-      7'h07:
-          \$1  = 4'h1;
-      7'h08:
-          \$1  = 4'h1;
-      7'h09:
-          \$1  = 4'h1;
-      7'h0a:
-          \$1  = 4'h1;
-      7'h0b:
-          \$1  = 4'h1;
-      7'h0c:
-          \$1  = 4'h1;
-      7'h0d:
-          \$1  = 4'h1;
-      7'h0e:
-          \$1  = 4'h2;
-      7'h0f:
-          \$1  = 4'h2;
-      7'h10:
-          \$1  = 4'h2;
-      7'h11:
-          \$1  = 4'h2;
-      7'h12:
-          \$1  = 4'h2;
-      7'h13:
-          \$1  = 4'h2;
-      7'h14:
-          \$1  = 4'h2;
-      7'h15:
-          \$1  = 4'h2;
-      7'h16:
-          \$1  = 4'h3;
-      7'h17:
-          \$1  = 4'h3;
-      7'h18:
-          \$1  = 4'h3;
-      7'h19:
-          \$1  = 4'h3;
-      7'h1a:
-          \$1  = 4'h3;
-      7'h1b:
-          \$1  = 4'h3;
-      7'h1c:
-          \$1  = 4'h3;
-      7'h1d:
-          \$1  = 4'h3;
-      7'h1e:
-          \$1  = 4'h4;
-      7'h1f:
-          \$1  = 4'h4;
-      7'h20:
-          \$1  = 4'h4;
-      7'h21:
-          \$1  = 4'h4;
-      7'h22:
-          \$1  = 4'h4;
-      7'h23:
-          \$1  = 4'h4;
-      7'h24:
-          \$1  = 4'h4;
-      7'h25:
-          \$1  = 4'h4;
-      7'h26:
-          \$1  = 4'h5;
-      7'h27:
-          \$1  = 4'h5;
-      7'h28:
-          \$1  = 4'h5;
-      7'h29:
-          \$1  = 4'h5;
-      7'h2a:
-          \$1  = 4'h5;
-      7'h2b:
-          \$1  = 4'h5;
-      7'h2c:
-          \$1  = 4'h5;
-      7'h2d:
-          \$1  = 4'h5;
-      7'h2e:
-          \$1  = 4'h6;
-      7'h2f:
-          \$1  = 4'h6;
-      7'h30:
-          \$1  = 4'h6;
-      7'h31:
-          \$1  = 4'h6;
-      7'h32:
-          \$1  = 4'h6;
-      7'h33:
-          \$1  = 4'h6;
-      7'h34:
-          \$1  = 4'h6;
-      7'h35:
-          \$1  = 4'h6;
-      7'h36:
-          \$1  = 4'h7;
-      7'h37:
-          \$1  = 4'h7;
-      7'h38:
-          \$1  = 4'h7;
-      7'h39:
-          \$1  = 4'h7;
-      7'h3a:
-          \$1  = 4'h7;
-      7'h3b:
-          \$1  = 4'h7;
-      7'h3c:
-          \$1  = 4'h7;
-      7'h3d:
-          \$1  = 4'h7;
-      7'h3e:
-          \$1  = 4'h8;
-      7'h3f:
-          \$1  = 4'h8;
-      7'h40:
-          \$1  = 4'h8;
-      7'h41:
-          \$1  = 4'h8;
-      7'h42:
-          \$1  = 4'h8;
-      7'h43:
-          \$1  = 4'h8;
-      7'h44:
-          \$1  = 4'h8;
-      7'h45:
-          \$1  = 4'h8;
-      7'h46:
-          \$1  = 4'h9;
-      7'h47:
-          \$1  = 4'h9;
-      7'h48:
-          \$1  = 4'h9;
-      7'h49:
-          \$1  = 4'h9;
-      7'h4a:
-          \$1  = 4'h9;
-      7'h4b:
-          \$1  = 4'h9;
-      7'h4c:
-          \$1  = 4'h9;
-      7'h4d:
-          \$1  = 4'h9;
-      7'h4e:
-          \$1  = 4'ha;
-      7'h4f:
-          \$1  = 4'ha;
-      7'h50:
-          \$1  = 4'ha;
-      7'h51:
-          \$1  = 4'ha;
-      7'h52:
-          \$1  = 4'ha;
-      7'h53:
-          \$1  = 4'ha;
-      7'h54:
-          \$1  = 4'ha;
-      7'h55:
-          \$1  = 4'ha;
-      7'h56:
-          \$1  = 4'hb;
-      7'h57:
-          \$1  = 4'hb;
-      7'h58:
-          \$1  = 4'hb;
-      7'h59:
-          \$1  = 4'hb;
-      7'h5a:
-          \$1  = 4'hb;
-      7'h5b:
-          \$1  = 4'hb;
-      7'h5c:
-          \$1  = 4'hb;
-      7'h5d:
-          \$1  = 4'hc;
-      7'h5e:
-          \$1  = 4'hc;
-      7'h5f:
-          \$1  = 4'hc;
-      7'h60:
-          \$1  = 4'hc;
-      7'h61:
-          \$1  = 4'hc;
-      7'h62:
-          \$1  = 4'hc;
-      7'h63:
-          \$1  = 4'hc;
-      7'h64:
-          \$1  = 4'hc;
-      7'h65:
-          \$1  = 4'hd;
-      7'h66:
-          \$1  = 4'hd;
-      7'h67:
-          \$1  = 4'hd;
-      7'h68:
-          \$1  = 4'hd;
-      7'h69:
-          \$1  = 4'hd;
-      7'h6a:
-          \$1  = 4'hd;
-      7'h6b:
-          \$1  = 4'hd;
-      7'h6c:
-          \$1  = 4'hd;
-      7'h6d:
-          \$1  = 4'he;
-      7'h6e:
-          \$1  = 4'he;
-      7'h6f:
-          \$1  = 4'he;
-      7'h70:
-          \$1  = 4'he;
-      7'h71:
-          \$1  = 4'he;
-      7'h72:
-          \$1  = 4'he;
-      7'h73:
-          \$1  = 4'he;
-      7'h74:
-          \$1  = 4'he;
-      7'h75:
-          \$1  = 4'hf;
-      7'h76:
-          \$1  = 4'hf;
-      7'h77:
-          \$1  = 4'hf;
-      7'h78:
-          \$1  = 4'hf;
-      7'h79:
-          \$1  = 4'hf;
-      7'h7a:
-          \$1  = 4'hf;
-      7'h7b:
-          \$1  = 4'hf;
-      7'h7c:
-          \$1  = 4'hf;
-      7'h7d:
-          \$1  = 4'h0;
-      7'h7e:
-          \$1  = 4'h0;
-    endcase
+  assign \port__data$29  = _1_;
+  reg [9:0] schedule [126:0];
+  initial begin
+    schedule[0] = 10'h180;
+    schedule[1] = 10'h090;
+    schedule[2] = 10'h0a0;
+    schedule[3] = 10'h0b0;
+    schedule[4] = 10'h0c0;
+    schedule[5] = 10'h0d0;
+    schedule[6] = 10'h0e0;
+    schedule[7] = 10'h2f0;
+    schedule[8] = 10'h101;
+    schedule[9] = 10'h011;
+    schedule[10] = 10'h021;
+    schedule[11] = 10'h031;
+    schedule[12] = 10'h041;
+    schedule[13] = 10'h051;
+    schedule[14] = 10'h061;
+    schedule[15] = 10'h271;
+    schedule[16] = 10'h102;
+    schedule[17] = 10'h012;
+    schedule[18] = 10'h022;
+    schedule[19] = 10'h032;
+    schedule[20] = 10'h042;
+    schedule[21] = 10'h052;
+    schedule[22] = 10'h062;
+    schedule[23] = 10'h272;
+    schedule[24] = 10'h103;
+    schedule[25] = 10'h013;
+    schedule[26] = 10'h023;
+    schedule[27] = 10'h033;
+    schedule[28] = 10'h043;
+    schedule[29] = 10'h053;
+    schedule[30] = 10'h063;
+    schedule[31] = 10'h273;
+    schedule[32] = 10'h104;
+    schedule[33] = 10'h014;
+    schedule[34] = 10'h024;
+    schedule[35] = 10'h034;
+    schedule[36] = 10'h044;
+    schedule[37] = 10'h054;
+    schedule[38] = 10'h064;
+    schedule[39] = 10'h274;
+    schedule[40] = 10'h105;
+    schedule[41] = 10'h015;
+    schedule[42] = 10'h025;
+    schedule[43] = 10'h035;
+    schedule[44] = 10'h045;
+    schedule[45] = 10'h055;
+    schedule[46] = 10'h065;
+    schedule[47] = 10'h275;
+    schedule[48] = 10'h106;
+    schedule[49] = 10'h016;
+    schedule[50] = 10'h026;
+    schedule[51] = 10'h036;
+    schedule[52] = 10'h046;
+    schedule[53] = 10'h056;
+    schedule[54] = 10'h066;
+    schedule[55] = 10'h276;
+    schedule[56] = 10'h107;
+    schedule[57] = 10'h017;
+    schedule[58] = 10'h027;
+    schedule[59] = 10'h037;
+    schedule[60] = 10'h047;
+    schedule[61] = 10'h057;
+    schedule[62] = 10'h067;
+    schedule[63] = 10'h277;
+    schedule[64] = 10'h108;
+    schedule[65] = 10'h018;
+    schedule[66] = 10'h028;
+    schedule[67] = 10'h038;
+    schedule[68] = 10'h048;
+    schedule[69] = 10'h058;
+    schedule[70] = 10'h068;
+    schedule[71] = 10'h278;
+    schedule[72] = 10'h109;
+    schedule[73] = 10'h019;
+    schedule[74] = 10'h029;
+    schedule[75] = 10'h039;
+    schedule[76] = 10'h049;
+    schedule[77] = 10'h059;
+    schedule[78] = 10'h069;
+    schedule[79] = 10'h279;
+    schedule[80] = 10'h10a;
+    schedule[81] = 10'h01a;
+    schedule[82] = 10'h02a;
+    schedule[83] = 10'h03a;
+    schedule[84] = 10'h04a;
+    schedule[85] = 10'h05a;
+    schedule[86] = 10'h06a;
+    schedule[87] = 10'h27a;
+    schedule[88] = 10'h10b;
+    schedule[89] = 10'h01b;
+    schedule[90] = 10'h02b;
+    schedule[91] = 10'h03b;
+    schedule[92] = 10'h04b;
+    schedule[93] = 10'h06b;
+    schedule[94] = 10'h27b;
+    schedule[95] = 10'h10c;
+    schedule[96] = 10'h01c;
+    schedule[97] = 10'h02c;
+    schedule[98] = 10'h03c;
+    schedule[99] = 10'h04c;
+    schedule[100] = 10'h05c;
+    schedule[101] = 10'h06c;
+    schedule[102] = 10'h27c;
+    schedule[103] = 10'h10d;
+    schedule[104] = 10'h01d;
+    schedule[105] = 10'h02d;
+    schedule[106] = 10'h03d;
+    schedule[107] = 10'h04d;
+    schedule[108] = 10'h05d;
+    schedule[109] = 10'h06d;
+    schedule[110] = 10'h27d;
+    schedule[111] = 10'h10e;
+    schedule[112] = 10'h01e;
+    schedule[113] = 10'h02e;
+    schedule[114] = 10'h03e;
+    schedule[115] = 10'h04e;
+    schedule[116] = 10'h05e;
+    schedule[117] = 10'h06e;
+    schedule[118] = 10'h27e;
+    schedule[119] = 10'h10f;
+    schedule[120] = 10'h01f;
+    schedule[121] = 10'h02f;
+    schedule[122] = 10'h03f;
+    schedule[123] = 10'h04f;
+    schedule[124] = 10'h05f;
+    schedule[125] = 10'h06f;
+    schedule[126] = 10'h27f;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 3'h0;
-    casez (t)
-      7'h00:
-          \$2  = 3'h2;
-      7'h01:
-          \$2  = 3'h3;
-      7'h02:
-          \$2  = 3'h4;
-      7'h03:
-          \$2  = 3'h5;
-      7'h04:
-          \$2  = 3'h6;
-      7'h05:
-          \$2  = 3'h7;
-      7'h06:
-          \$2  = 3'h0;
-      7'h07:
-          \$2  = 3'h1;
-      7'h08:
-          \$2  = 3'h2;
-      7'h09:
-          \$2  = 3'h3;
-      7'h0a:
-          \$2  = 3'h4;
-      7'h0b:
-          \$2  = 3'h5;
-      7'h0c:
-          \$2  = 3'h6;
-      7'h0d:
-          \$2  = 3'h7;
-      7'h0e:
-          \$2  = 3'h0;
-      7'h0f:
-          \$2  = 3'h1;
-      7'h10:
-          \$2  = 3'h2;
-      7'h11:
-          \$2  = 3'h3;
-      7'h12:
-          \$2  = 3'h4;
-      7'h13:
-          \$2  = 3'h5;
-      7'h14:
-          \$2  = 3'h6;
-      7'h15:
-          \$2  = 3'h7;
-      7'h16:
-          \$2  = 3'h0;
-      7'h17:
-          \$2  = 3'h1;
-      7'h18:
-          \$2  = 3'h2;
-      7'h19:
-          \$2  = 3'h3;
-      7'h1a:
-          \$2  = 3'h4;
-      7'h1b:
-          \$2  = 3'h5;
-      7'h1c:
-          \$2  = 3'h6;
-      7'h1d:
-          \$2  = 3'h7;
-      7'h1e:
-          \$2  = 3'h0;
-      7'h1f:
-          \$2  = 3'h1;
-      7'h20:
-          \$2  = 3'h2;
-      7'h21:
-          \$2  = 3'h3;
-      7'h22:
-          \$2  = 3'h4;
-      7'h23:
-          \$2  = 3'h5;
-      7'h24:
-          \$2  = 3'h6;
-      7'h25:
-          \$2  = 3'h7;
-      7'h26:
-          \$2  = 3'h0;
-      7'h27:
-          \$2  = 3'h1;
-      7'h28:
-          \$2  = 3'h2;
-      7'h29:
-          \$2  = 3'h3;
-      7'h2a:
-          \$2  = 3'h4;
-      7'h2b:
-          \$2  = 3'h5;
-      7'h2c:
-          \$2  = 3'h6;
-      7'h2d:
-          \$2  = 3'h7;
-      7'h2e:
-          \$2  = 3'h0;
-      7'h2f:
-          \$2  = 3'h1;
-      7'h30:
-          \$2  = 3'h2;
-      7'h31:
-          \$2  = 3'h3;
-      7'h32:
-          \$2  = 3'h4;
-      7'h33:
-          \$2  = 3'h5;
-      7'h34:
-          \$2  = 3'h6;
-      7'h35:
-          \$2  = 3'h7;
-      7'h36:
-          \$2  = 3'h0;
-      7'h37:
-          \$2  = 3'h1;
-      7'h38:
-          \$2  = 3'h2;
-      7'h39:
-          \$2  = 3'h3;
-      7'h3a:
-          \$2  = 3'h4;
-      7'h3b:
-          \$2  = 3'h5;
-      7'h3c:
-          \$2  = 3'h6;
-      7'h3d:
-          \$2  = 3'h7;
-      7'h3e:
-          \$2  = 3'h0;
-      7'h3f:
-          \$2  = 3'h1;
-      7'h40:
-          \$2  = 3'h2;
-      7'h41:
-          \$2  = 3'h3;
-      7'h42:
-          \$2  = 3'h4;
-      7'h43:
-          \$2  = 3'h5;
-      7'h44:
-          \$2  = 3'h6;
-      7'h45:
-          \$2  = 3'h7;
-      7'h46:
-          \$2  = 3'h0;
-      7'h47:
-          \$2  = 3'h1;
-      7'h48:
-          \$2  = 3'h2;
-      7'h49:
-          \$2  = 3'h3;
-      7'h4a:
-          \$2  = 3'h4;
-      7'h4b:
-          \$2  = 3'h5;
-      7'h4c:
-          \$2  = 3'h6;
-      7'h4d:
-          \$2  = 3'h7;
-      7'h4e:
-          \$2  = 3'h0;
-      7'h4f:
-          \$2  = 3'h1;
-      7'h50:
-          \$2  = 3'h2;
-      7'h51:
-          \$2  = 3'h3;
-      7'h52:
-          \$2  = 3'h4;
-      7'h53:
-          \$2  = 3'h5;
-      7'h54:
-          \$2  = 3'h6;
-      7'h55:
-          \$2  = 3'h7;
-      7'h56:
-          \$2  = 3'h0;
-      7'h57:
-          \$2  = 3'h1;
-      7'h58:
-          \$2  = 3'h2;
-      7'h59:
-          \$2  = 3'h3;
-      7'h5a:
-          \$2  = 3'h4;
-      7'h5b:
-          \$2  = 3'h6;
-      7'h5c:
-          \$2  = 3'h7;
-      7'h5d:
-          \$2  = 3'h0;
-      7'h5e:
-          \$2  = 3'h1;
-      7'h5f:
-          \$2  = 3'h2;
-      7'h60:
-          \$2  = 3'h3;
-      7'h61:
-          \$2  = 3'h4;
-      7'h62:
-          \$2  = 3'h5;
-      7'h63:
-          \$2  = 3'h6;
-      7'h64:
-          \$2  = 3'h7;
-      7'h65:
-          \$2  = 3'h0;
-      7'h66:
-          \$2  = 3'h1;
-      7'h67:
-          \$2  = 3'h2;
-      7'h68:
-          \$2  = 3'h3;
-      7'h69:
-          \$2  = 3'h4;
-      7'h6a:
-          \$2  = 3'h5;
-      7'h6b:
-          \$2  = 3'h6;
-      7'h6c:
-          \$2  = 3'h7;
-      7'h6d:
-          \$2  = 3'h0;
-      7'h6e:
-          \$2  = 3'h1;
-      7'h6f:
-          \$2  = 3'h2;
-      7'h70:
-          \$2  = 3'h3;
-      7'h71:
-          \$2  = 3'h4;
-      7'h72:
-          \$2  = 3'h5;
-      7'h73:
-          \$2  = 3'h6;
-      7'h74:
-          \$2  = 3'h7;
-      7'h75:
-          \$2  = 3'h0;
-      7'h76:
-          \$2  = 3'h1;
-      7'h77:
-          \$2  = 3'h2;
-      7'h78:
-          \$2  = 3'h3;
-      7'h79:
-          \$2  = 3'h4;
-      7'h7a:
-          \$2  = 3'h5;
-      7'h7b:
-          \$2  = 3'h6;
-      7'h7c:
-          \$2  = 3'h7;
-      7'h7d:
-          \$2  = 3'h0;
-      7'h7e:
-          \$2  = 3'h1;
-    endcase
+  reg [9:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      7'h00:
-          \$3  = 1'h1;
-      7'h01:
-          \$3  = 1'h1;
-      7'h02:
-          \$3  = 1'h1;
-      7'h03:
-          \$3  = 1'h1;
-      7'h04:
-          \$3  = 1'h1;
-      7'h05:
-          \$3  = 1'h1;
-      7'h06:
-          \$3  = 1'h0;
-      7'h07:
-          \$3  = 1'h0;
-      7'h08:
-          \$3  = 1'h0;
-      7'h09:
-          \$3  = 1'h0;
-      7'h0a:
-          \$3  = 1'h0;
-      7'h0b:
-          \$3  = 1'h0;
-      7'h0c:
-          \$3  = 1'h0;
-      7'h0d:
-          \$3  = 1'h0;
-      7'h0e:
-          \$3  = 1'h0;
-      7'h0f:
-          \$3  = 1'h0;
-      7'h10:
-          \$3  = 1'h0;
-      7'h11:
-          \$3  = 1'h0;
-      7'h12:
-          \$3  = 1'h0;
-      7'h13:
-          \$3  = 1'h0;
-      7'h14:
-          \$3  = 1'h0;
-      7'h15:
-          \$3  = 1'h0;
-      7'h16:
-          \$3  = 1'h0;
-      7'h17:
-          \$3  = 1'h0;
-      7'h18:
-          \$3  = 1'h0;
-      7'h19:
-          \$3  = 1'h0;
-      7'h1a:
-          \$3  = 1'h0;
-      7'h1b:
-          \$3  = 1'h0;
-      7'h1c:
-          \$3  = 1'h0;
-      7'h1d:
-          \$3  = 1'h0;
-      7'h1e:
-          \$3  = 1'h0;
-      7'h1f:
-          \$3  = 1'h0;
-      7'h20:
-          \$3  = 1'h0;
-      7'h21:
-          \$3  = 1'h0;
-      7'h22:
-          \$3  = 1'h0;
-      7'h23:
-          \$3  = 1'h0;
-      7'h24:
-          \$3  = 1'h0;
-      7'h25:
-          \$3  = 1'h0;
-      7'h26:
-          \$3  = 1'h0;
-      7'h27:
-          \$3  = 1'h0;
-      7'h28:
-          \$3  = 1'h0;
-      7'h29:
-          \$3  = 1'h0;
-      7'h2a:
-          \$3  = 1'h0;
-      7'h2b:
-          \$3  = 1'h0;
-      7'h2c:
-          \$3  = 1'h0;
-      7'h2d:
-          \$3  = 1'h0;
-      7'h2e:
-          \$3  = 1'h0;
-      7'h2f:
-          \$3  = 1'h0;
-      7'h30:
-          \$3  = 1'h0;
-      7'h31:
-          \$3  = 1'h0;
-      7'h32:
-          \$3  = 1'h0;
-      7'h33:
-          \$3  = 1'h0;
-      7'h34:
-          \$3  = 1'h0;
-      7'h35:
-          \$3  = 1'h0;
-      7'h36:
-          \$3  = 1'h0;
-      7'h37:
-          \$3  = 1'h0;
-      7'h38:
-          \$3  = 1'h0;
-      7'h39:
-          \$3  = 1'h0;
-      7'h3a:
-          \$3  = 1'h0;
-      7'h3b:
-          \$3  = 1'h0;
-      7'h3c:
-          \$3  = 1'h0;
-      7'h3d:
-          \$3  = 1'h0;
-      7'h3e:
-          \$3  = 1'h0;
-      7'h3f:
-          \$3  = 1'h0;
-      7'h40:
-          \$3  = 1'h0;
-      7'h41:
-          \$3  = 1'h0;
-      7'h42:
-          \$3  = 1'h0;
-      7'h43:
-          \$3  = 1'h0;
-      7'h44:
-          \$3  = 1'h0;
-      7'h45:
-          \$3  = 1'h0;
-      7'h46:
-          \$3  = 1'h0;
-      7'h47:
-          \$3  = 1'h0;
-      7'h48:
-          \$3  = 1'h0;
-      7'h49:
-          \$3  = 1'h0;
-      7'h4a:
-          \$3  = 1'h0;
-      7'h4b:
-          \$3  = 1'h0;
-      7'h4c:
-          \$3  = 1'h0;
-      7'h4d:
-          \$3  = 1'h0;
-      7'h4e:
-          \$3  = 1'h0;
-      7'h4f:
-          \$3  = 1'h0;
-      7'h50:
-          \$3  = 1'h0;
-      7'h51:
-          \$3  = 1'h0;
-      7'h52:
-          \$3  = 1'h0;
-      7'h53:
-          \$3  = 1'h0;
-      7'h54:
-          \$3  = 1'h0;
-      7'h55:
-          \$3  = 1'h0;
-      7'h56:
-          \$3  = 1'h0;
-      7'h57:
-          \$3  = 1'h0;
-      7'h58:
-          \$3  = 1'h0;
-      7'h59:
-          \$3  = 1'h0;
-      7'h5a:
-          \$3  = 1'h0;
-      7'h5b:
-          \$3  = 1'h0;
-      7'h5c:
-          \$3  = 1'h0;
-      7'h5d:
-          \$3  = 1'h0;
-      7'h5e:
-          \$3  = 1'h0;
-      7'h5f:
-          \$3  = 1'h0;
-      7'h60:
-          \$3  = 1'h0;
-      7'h61:
-          \$3  = 1'h0;
-      7'h62:
-          \$3  = 1'h0;
-      7'h63:
-          \$3  = 1'h0;
-      7'h64:
-          \$3  = 1'h0;
-      7'h65:
-          \$3  = 1'h0;
-      7'h66:
-          \$3  = 1'h0;
-      7'h67:
-          \$3  = 1'h0;
-      7'h68:
-          \$3  = 1'h0;
-      7'h69:
-          \$3  = 1'h0;
-      7'h6a:
-          \$3  = 1'h0;
-      7'h6b:
-          \$3  = 1'h0;
-      7'h6c:
-          \$3  = 1'h0;
-      7'h6d:
-          \$3  = 1'h0;
-      7'h6e:
-          \$3  = 1'h0;
-      7'h6f:
-          \$3  = 1'h0;
-      7'h70:
-          \$3  = 1'h0;
-      7'h71:
-          \$3  = 1'h0;
-      7'h72:
-          \$3  = 1'h0;
-      7'h73:
-          \$3  = 1'h0;
-      7'h74:
-          \$3  = 1'h0;
-      7'h75:
-          \$3  = 1'h0;
-      7'h76:
-          \$3  = 1'h0;
-      7'h77:
-          \$3  = 1'h0;
-      7'h78:
-          \$3  = 1'h0;
-      7'h79:
-          \$3  = 1'h0;
-      7'h7a:
-          \$3  = 1'h0;
-      7'h7b:
-          \$3  = 1'h0;
-      7'h7c:
-          \$3  = 1'h0;
-      7'h7d:
-          \$3  = 1'h1;
-      7'h7e:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      7'h00:
-          \$4  = 1'h0;
-      7'h01:
-          \$4  = 1'h0;
-      7'h02:
-          \$4  = 1'h0;
-      7'h03:
-          \$4  = 1'h0;
-      7'h04:
-          \$4  = 1'h0;
-      7'h05:
-          \$4  = 1'h0;
-      7'h06:
-          \$4  = 1'h1;
-      7'h07:
-          \$4  = 1'h0;
-      7'h08:
-          \$4  = 1'h0;
-      7'h09:
-          \$4  = 1'h0;
-      7'h0a:
-          \$4  = 1'h0;
-      7'h0b:
-          \$4  = 1'h0;
-      7'h0c:
-          \$4  = 1'h0;
-      7'h0d:
-          \$4  = 1'h0;
-      7'h0e:
-          \$4  = 1'h1;
-      7'h0f:
-          \$4  = 1'h0;
-      7'h10:
-          \$4  = 1'h0;
-      7'h11:
-          \$4  = 1'h0;
-      7'h12:
-          \$4  = 1'h0;
-      7'h13:
-          \$4  = 1'h0;
-      7'h14:
-          \$4  = 1'h0;
-      7'h15:
-          \$4  = 1'h0;
-      7'h16:
-          \$4  = 1'h1;
-      7'h17:
-          \$4  = 1'h0;
-      7'h18:
-          \$4  = 1'h0;
-      7'h19:
-          \$4  = 1'h0;
-      7'h1a:
-          \$4  = 1'h0;
-      7'h1b:
-          \$4  = 1'h0;
-      7'h1c:
-          \$4  = 1'h0;
-      7'h1d:
-          \$4  = 1'h0;
-      7'h1e:
-          \$4  = 1'h1;
-      7'h1f:
-          \$4  = 1'h0;
-      7'h20:
-          \$4  = 1'h0;
-      7'h21:
-          \$4  = 1'h0;
-      7'h22:
-          \$4  = 1'h0;
-      7'h23:
-          \$4  = 1'h0;
-      7'h24:
-          \$4  = 1'h0;
-      7'h25:
-          \$4  = 1'h0;
-      7'h26:
-          \$4  = 1'h1;
-      7'h27:
-          \$4  = 1'h0;
-      7'h28:
-          \$4  = 1'h0;
-      7'h29:
-          \$4  = 1'h0;
-      7'h2a:
-          \$4  = 1'h0;
-      7'h2b:
-          \$4  = 1'h0;
-      7'h2c:
-          \$4  = 1'h0;
-      7'h2d:
-          \$4  = 1'h0;
-      7'h2e:
-          \$4  = 1'h1;
-      7'h2f:
-          \$4  = 1'h0;
-      7'h30:
-          \$4  = 1'h0;
-      7'h31:
-          \$4  = 1'h0;
-      7'h32:
-          \$4  = 1'h0;
-      7'h33:
-          \$4  = 1'h0;
-      7'h34:
-          \$4  = 1'h0;
-      7'h35:
-          \$4  = 1'h0;
-      7'h36:
-          \$4  = 1'h1;
-      7'h37:
-          \$4  = 1'h0;
-      7'h38:
-          \$4  = 1'h0;
-      7'h39:
-          \$4  = 1'h0;
-      7'h3a:
-          \$4  = 1'h0;
-      7'h3b:
-          \$4  = 1'h0;
-      7'h3c:
-          \$4  = 1'h0;
-      7'h3d:
-          \$4  = 1'h0;
-      7'h3e:
-          \$4  = 1'h1;
-      7'h3f:
-          \$4  = 1'h0;
-      7'h40:
-          \$4  = 1'h0;
-      7'h41:
-          \$4  = 1'h0;
-      7'h42:
-          \$4  = 1'h0;
-      7'h43:
-          \$4  = 1'h0;
-      7'h44:
-          \$4  = 1'h0;
-      7'h45:
-          \$4  = 1'h0;
-      7'h46:
-          \$4  = 1'h1;
-      7'h47:
-          \$4  = 1'h0;
-      7'h48:
-          \$4  = 1'h0;
-      7'h49:
-          \$4  = 1'h0;
-      7'h4a:
-          \$4  = 1'h0;
-      7'h4b:
-          \$4  = 1'h0;
-      7'h4c:
-          \$4  = 1'h0;
-      7'h4d:
-          \$4  = 1'h0;
-      7'h4e:
-          \$4  = 1'h1;
-      7'h4f:
-          \$4  = 1'h0;
-      7'h50:
-          \$4  = 1'h0;
-      7'h51:
-          \$4  = 1'h0;
-      7'h52:
-          \$4  = 1'h0;
-      7'h53:
-          \$4  = 1'h0;
-      7'h54:
-          \$4  = 1'h0;
-      7'h55:
-          \$4  = 1'h0;
-      7'h56:
-          \$4  = 1'h1;
-      7'h57:
-          \$4  = 1'h0;
-      7'h58:
-          \$4  = 1'h0;
-      7'h59:
-          \$4  = 1'h0;
-      7'h5a:
-          \$4  = 1'h0;
-      7'h5b:
-          \$4  = 1'h0;
-      7'h5c:
-          \$4  = 1'h0;
-      7'h5d:
-          \$4  = 1'h1;
-      7'h5e:
-          \$4  = 1'h0;
-      7'h5f:
-          \$4  = 1'h0;
-      7'h60:
-          \$4  = 1'h0;
-      7'h61:
-          \$4  = 1'h0;
-      7'h62:
-          \$4  = 1'h0;
-      7'h63:
-          \$4  = 1'h0;
-      7'h64:
-          \$4  = 1'h0;
-      7'h65:
-          \$4  = 1'h1;
-      7'h66:
-          \$4  = 1'h0;
-      7'h67:
-          \$4  = 1'h0;
-      7'h68:
-          \$4  = 1'h0;
-      7'h69:
-          \$4  = 1'h0;
-      7'h6a:
-          \$4  = 1'h0;
-      7'h6b:
-          \$4  = 1'h0;
-      7'h6c:
-          \$4  = 1'h0;
-      7'h6d:
-          \$4  = 1'h1;
-      7'h6e:
-          \$4  = 1'h0;
-      7'h6f:
-          \$4  = 1'h0;
-      7'h70:
-          \$4  = 1'h0;
-      7'h71:
-          \$4  = 1'h0;
-      7'h72:
-          \$4  = 1'h0;
-      7'h73:
-          \$4  = 1'h0;
-      7'h74:
-          \$4  = 1'h0;
-      7'h75:
-          \$4  = 1'h1;
-      7'h76:
-          \$4  = 1'h0;
-      7'h77:
-          \$4  = 1'h0;
-      7'h78:
-          \$4  = 1'h0;
-      7'h79:
-          \$4  = 1'h0;
-      7'h7a:
-          \$4  = 1'h0;
-      7'h7b:
-          \$4  = 1'h0;
-      7'h7c:
-          \$4  = 1'h0;
-      7'h7d:
-          \$4  = 1'h1;
-      7'h7e:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      7'h00:
-          \$5  = 1'h0;
-      7'h01:
-          \$5  = 1'h0;
-      7'h02:
-          \$5  = 1'h0;
-      7'h03:
-          \$5  = 1'h0;
-      7'h04:
-          \$5  = 1'h0;
-      7'h05:
-          \$5  = 1'h1;
-      7'h06:
-          \$5  = 1'h0;
-      7'h07:
-          \$5  = 1'h0;
-      7'h08:
-          \$5  = 1'h0;
-      7'h09:
-          \$5  = 1'h0;
-      7'h0a:
-          \$5  = 1'h0;
-      7'h0b:
-          \$5  = 1'h0;
-      7'h0c:
-          \$5  = 1'h0;
-      7'h0d:
-          \$5  = 1'h1;
-      7'h0e:
-          \$5  = 1'h0;
-      7'h0f:
-          \$5  = 1'h0;
-      7'h10:
-          \$5  = 1'h0;
-      7'h11:
-          \$5  = 1'h0;
-      7'h12:
-          \$5  = 1'h0;
-      7'h13:
-          \$5  = 1'h0;
-      7'h14:
-          \$5  = 1'h0;
-      7'h15:
-          \$5  = 1'h1;
-      7'h16:
-          \$5  = 1'h0;
-      7'h17:
-          \$5  = 1'h0;
-      7'h18:
-          \$5  = 1'h0;
-      7'h19:
-          \$5  = 1'h0;
-      7'h1a:
-          \$5  = 1'h0;
-      7'h1b:
-          \$5  = 1'h0;
-      7'h1c:
-          \$5  = 1'h0;
-      7'h1d:
-          \$5  = 1'h1;
-      7'h1e:
-          \$5  = 1'h0;
-      7'h1f:
-          \$5  = 1'h0;
-      7'h20:
-          \$5  = 1'h0;
-      7'h21:
-          \$5  = 1'h0;
-      7'h22:
-          \$5  = 1'h0;
-      7'h23:
-          \$5  = 1'h0;
-      7'h24:
-          \$5  = 1'h0;
-      7'h25:
-          \$5  = 1'h1;
-      7'h26:
-          \$5  = 1'h0;
-      7'h27:
-          \$5  = 1'h0;
-      7'h28:
-          \$5  = 1'h0;
-      7'h29:
-          \$5  = 1'h0;
-      7'h2a:
-          \$5  = 1'h0;
-      7'h2b:
-          \$5  = 1'h0;
-      7'h2c:
-          \$5  = 1'h0;
-      7'h2d:
-          \$5  = 1'h1;
-      7'h2e:
-          \$5  = 1'h0;
-      7'h2f:
-          \$5  = 1'h0;
-      7'h30:
-          \$5  = 1'h0;
-      7'h31:
-          \$5  = 1'h0;
-      7'h32:
-          \$5  = 1'h0;
-      7'h33:
-          \$5  = 1'h0;
-      7'h34:
-          \$5  = 1'h0;
-      7'h35:
-          \$5  = 1'h1;
-      7'h36:
-          \$5  = 1'h0;
-      7'h37:
-          \$5  = 1'h0;
-      7'h38:
-          \$5  = 1'h0;
-      7'h39:
-          \$5  = 1'h0;
-      7'h3a:
-          \$5  = 1'h0;
-      7'h3b:
-          \$5  = 1'h0;
-      7'h3c:
-          \$5  = 1'h0;
-      7'h3d:
-          \$5  = 1'h1;
-      7'h3e:
-          \$5  = 1'h0;
-      7'h3f:
-          \$5  = 1'h0;
-      7'h40:
-          \$5  = 1'h0;
-      7'h41:
-          \$5  = 1'h0;
-      7'h42:
-          \$5  = 1'h0;
-      7'h43:
-          \$5  = 1'h0;
-      7'h44:
-          \$5  = 1'h0;
-      7'h45:
-          \$5  = 1'h1;
-      7'h46:
-          \$5  = 1'h0;
-      7'h47:
-          \$5  = 1'h0;
-      7'h48:
-          \$5  = 1'h0;
-      7'h49:
-          \$5  = 1'h0;
-      7'h4a:
-          \$5  = 1'h0;
-      7'h4b:
-          \$5  = 1'h0;
-      7'h4c:
-          \$5  = 1'h0;
-      7'h4d:
-          \$5  = 1'h1;
-      7'h4e:
-          \$5  = 1'h0;
-      7'h4f:
-          \$5  = 1'h0;
-      7'h50:
-          \$5  = 1'h0;
-      7'h51:
-          \$5  = 1'h0;
-      7'h52:
-          \$5  = 1'h0;
-      7'h53:
-          \$5  = 1'h0;
-      7'h54:
-          \$5  = 1'h0;
-      7'h55:
-          \$5  = 1'h1;
-      7'h56:
-          \$5  = 1'h0;
-      7'h57:
-          \$5  = 1'h0;
-      7'h58:
-          \$5  = 1'h0;
-      7'h59:
-          \$5  = 1'h0;
-      7'h5a:
-          \$5  = 1'h0;
-      7'h5b:
-          \$5  = 1'h0;
-      7'h5c:
-          \$5  = 1'h1;
-      7'h5d:
-          \$5  = 1'h0;
-      7'h5e:
-          \$5  = 1'h0;
-      7'h5f:
-          \$5  = 1'h0;
-      7'h60:
-          \$5  = 1'h0;
-      7'h61:
-          \$5  = 1'h0;
-      7'h62:
-          \$5  = 1'h0;
-      7'h63:
-          \$5  = 1'h0;
-      7'h64:
-          \$5  = 1'h1;
-      7'h65:
-          \$5  = 1'h0;
-      7'h66:
-          \$5  = 1'h0;
-      7'h67:
-          \$5  = 1'h0;
-      7'h68:
-          \$5  = 1'h0;
-      7'h69:
-          \$5  = 1'h0;
-      7'h6a:
-          \$5  = 1'h0;
-      7'h6b:
-          \$5  = 1'h0;
-      7'h6c:
-          \$5  = 1'h1;
-      7'h6d:
-          \$5  = 1'h0;
-      7'h6e:
-          \$5  = 1'h0;
-      7'h6f:
-          \$5  = 1'h0;
-      7'h70:
-          \$5  = 1'h0;
-      7'h71:
-          \$5  = 1'h0;
-      7'h72:
-          \$5  = 1'h0;
-      7'h73:
-          \$5  = 1'h0;
-      7'h74:
-          \$5  = 1'h1;
-      7'h75:
-          \$5  = 1'h0;
-      7'h76:
-          \$5  = 1'h0;
-      7'h77:
-          \$5  = 1'h0;
-      7'h78:
-          \$5  = 1'h0;
-      7'h79:
-          \$5  = 1'h0;
-      7'h7a:
-          \$5  = 1'h0;
-      7'h7b:
-          \$5  = 1'h0;
-      7'h7c:
-          \$5  = 1'h1;
-      7'h7d:
-          \$5  = 1'h0;
-      7'h7e:
-          \$5  = 1'h0;
-    endcase
-  end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 10'h090;
+  assign \$2  = tile_plus2 == 7'h7e;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 8'h00 : \$3 ;
+  assign \$5  = t == 7'h7e;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 8'h00 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$12  = v8 & last8;
+  assign \$13  = issue & tile[9];
+  assign \$14  = o__valid & o__ready;
+  assign \$15  = q_owed < 4'ha;
+  assign \$16  = \$14  ? q_room : \$15 ;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = \$17  | q_room;
+  assign \$19  = \$13  ? \$16  : \$18 ;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = deliver & \$25 ;
+  assign \$27  = q_wptr == 4'h9;
+  assign \$28  = q_wptr + 1'h1;
+  assign \$29  = \$27  ? 5'h00 : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = q_rptr == 4'h9;
+  assign \$35  = q_rptr + 1'h1;
+  assign \$36  = \$34  ? 5'h00 : \$35 ;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = | q_stored;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = deliver & \$42 ;
+  assign \$44  = q_stored + \$43 ;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$44  - \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = | q_stored;
+  assign \$53  = \$52  | deliver;
+  assign \$54  = | q_stored;
+  assign \$55  = \$54  ? \rport__data$79  : acc0;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$56  = ~ tile[9];
+  assign \$57  = q_room | \$56 ;
+  assign i__ready = \$57  & tile[7];
+  assign \$58  = ~ tile[9];
+  assign \$59  = q_room | \$58 ;
+  assign \$60  = ~ tile[7];
+  assign \$61  = i__valid | \$60 ;
+  assign issue = \$59  & \$61 ;
+  assign \$signature__en  = issue & tile[7];
+  assign \$62  = first8_0 ? bias0 : acc0;
+  assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
+  assign \$64  = issue & tile[9];
+  assign \$65  = q_owed + \$64 ;
+  assign \$66  = o__valid & o__ready;
+  assign \$67  = \$65  - \$66 ;
+  always @(posedge clk)
+    tile_primed <= \$68 ;
+  always @(posedge clk)
+    tile <= \$69 ;
+  always @(posedge clk)
+    tile_plus1 <= \$70 ;
+  always @(posedge clk)
+    tile_plus2 <= \$71 ;
+  always @(posedge clk)
+    t <= \$72 ;
+  always @(posedge clk)
+    x_reg <= \$73 ;
+  always @(posedge clk)
+    from_input <= \$74 ;
+  always @(posedge clk)
+    v1 <= \$75 ;
+  always @(posedge clk)
+    first1 <= \$76 ;
+  always @(posedge clk)
+    last1 <= \$77 ;
+  always @(posedge clk)
+    nf1 <= \$78 ;
+  always @(posedge clk)
+    from_input2 <= \$79 ;
+  always @(posedge clk)
+    x_reg2 <= \$80 ;
+  always @(posedge clk)
+    inbuf_read <= \$81 ;
+  always @(posedge clk)
+    x_mid <= \$82 ;
+  always @(posedge clk)
+    t1 <= \$83 ;
+  always @(posedge clk)
+    rom0_addr <= \$84 ;
+  always @(posedge clk)
+    rom0_read <= \$85 ;
+  always @(posedge clk)
+    x0_0 <= \$86 ;
+  always @(posedge clk)
+    xoff0_0 <= \$87 ;
+  always @(posedge clk)
+    w0_0 <= \$88 ;
+  always @(posedge clk)
+    prod0_0 <= \$89 ;
+  always @(posedge clk)
+    prod0_0_r <= \$90 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$91 ;
+  always @(posedge clk)
+    v2 <= \$92 ;
+  always @(posedge clk)
+    first2 <= \$93 ;
+  always @(posedge clk)
+    last2 <= \$94 ;
+  always @(posedge clk)
+    nf2 <= \$95 ;
+  always @(posedge clk)
+    v3 <= \$96 ;
+  always @(posedge clk)
+    first3 <= \$97 ;
+  always @(posedge clk)
+    last3 <= \$98 ;
+  always @(posedge clk)
+    nf3 <= \$99 ;
+  always @(posedge clk)
+    v4 <= \$100 ;
+  always @(posedge clk)
+    first4 <= \$101 ;
+  always @(posedge clk)
+    last4 <= \$102 ;
+  always @(posedge clk)
+    nf4 <= \$103 ;
+  always @(posedge clk)
+    v5 <= \$104 ;
+  always @(posedge clk)
+    first5 <= \$105 ;
+  always @(posedge clk)
+    last5 <= \$106 ;
+  always @(posedge clk)
+    nf5 <= \$107 ;
+  always @(posedge clk)
+    v6 <= \$108 ;
+  always @(posedge clk)
+    first6 <= \$109 ;
+  always @(posedge clk)
+    last6 <= \$110 ;
+  always @(posedge clk)
+    nf6 <= \$111 ;
+  always @(posedge clk)
+    v7 <= \$112 ;
+  always @(posedge clk)
+    first7 <= \$113 ;
+  always @(posedge clk)
+    last7 <= \$114 ;
+  always @(posedge clk)
+    nf7 <= \$115 ;
+  always @(posedge clk)
+    v8 <= \$116 ;
+  always @(posedge clk)
+    first8 <= \$117 ;
+  always @(posedge clk)
+    last8 <= \$118 ;
+  always @(posedge clk)
+    nf8 <= \$119 ;
+  always @(posedge clk)
+    v8_0 <= \$120 ;
+  always @(posedge clk)
+    first8_0 <= \$121 ;
+  always @(posedge clk)
+    last8_0 <= \$122 ;
+  always @(posedge clk)
+    nf8_0 <= \$123 ;
+  always @(posedge clk)
+    bias0 <= \$124 ;
+  always @(posedge clk)
+    acc0 <= \$125 ;
+  always @(posedge clk)
+    deliver <= \$126 ;
+  always @(posedge clk)
+    q_owed <= \$127 ;
+  always @(posedge clk)
+    q_room <= \$128 ;
+  always @(posedge clk)
+    q_wptr <= \$129 ;
+  always @(posedge clk)
+    q_rptr <= \$130 ;
+  always @(posedge clk)
+    q_stored <= \$131 ;
+  always @(posedge clk)
+    o__valid <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf7)
       4'h0:
-          \$12  = 21'h00175a;
+          \$11  = 21'h00175a;
       4'h1:
-          \$12  = 21'h0009ad;
+          \$11  = 21'h0009ad;
       4'h2:
-          \$12  = 21'h002aeb;
+          \$11  = 21'h002aeb;
       4'h3:
-          \$12  = 21'h0018fc;
+          \$11  = 21'h0018fc;
       4'h4:
-          \$12  = 21'h001cb2;
+          \$11  = 21'h001cb2;
       4'h5:
-          \$12  = 21'h000aef;
+          \$11  = 21'h000aef;
       4'h6:
-          \$12  = 21'h1ffeff;
+          \$11  = 21'h1ffeff;
       4'h7:
-          \$12  = 21'h001c5e;
+          \$11  = 21'h001c5e;
       4'h8:
-          \$12  = 21'h0027a2;
+          \$11  = 21'h0027a2;
       4'h9:
-          \$12  = 21'h000481;
+          \$11  = 21'h000481;
       4'ha:
-          \$12  = 21'h000b88;
+          \$11  = 21'h000b88;
       4'hb:
-          \$12  = 21'h1ff637;
+          \$11  = 21'h1ff637;
       4'hc:
-          \$12  = 21'h1fe2c0;
+          \$11  = 21'h1fe2c0;
       4'hd:
-          \$12  = 21'h1ff95f;
+          \$11  = 21'h1ff95f;
       4'he:
-          \$12  = 21'h0059cd;
+          \$11  = 21'h0059cd;
       4'hf:
-          \$12  = 21'h003da7;
+          \$11  = 21'h003da7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$69  = nf_t;
-    if (issue) begin
-      \$69  = nf_t_ahead;
-    end
+    \$68  = 1'h1;
     if (rst) begin
-      \$69  = 4'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$70  = nf_t_ahead;
+    \$69  = tile;
     if (issue) begin
-      \$70  = \$1 ;
+      \$69  = \$1 ;
     end
     if (rst) begin
-      \$70  = 4'h0;
+      \$69  = 10'h180;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$71  = sf_t;
+    \$70  = tile_plus1;
     if (issue) begin
-      \$71  = sf_t_ahead;
+      \$70  = tile_plus2;
     end
     if (rst) begin
-      \$71  = 3'h0;
+      \$70  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$72  = sf_t_ahead;
+    \$71  = tile_plus2;
     if (issue) begin
-      \$72  = \$2 ;
+      \$71  = \$4 [6:0];
     end
     if (rst) begin
-      \$72  = 3'h1;
+      \$71  = 7'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$73  = reads_input_t;
+    \$72  = t;
     if (issue) begin
-      \$73  = reads_input_t_ahead;
+      \$72  = \$7 [6:0];
     end
     if (rst) begin
-      \$73  = 1'h1;
+      \$72  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$74  = reads_input_t_ahead;
-    if (issue) begin
-      \$74  = \$3 ;
-    end
+    \$73  = i__payload;
     if (rst) begin
-      \$74  = 1'h1;
+      \$73  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$75  = first_t;
-    if (issue) begin
-      \$75  = first_t_ahead;
-    end
+    \$74  = tile[7];
     if (rst) begin
-      \$75  = 1'h1;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$76  = first_t_ahead;
-    if (issue) begin
-      \$76  = \$4 ;
+    \$75  = issue;
+    if (rst) begin
+      \$75  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$76  = tile[8];
     if (rst) begin
       \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$77  = last_t;
-    if (issue) begin
-      \$77  = last_t_ahead;
-    end
+    \$77  = tile[9];
     if (rst) begin
       \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$78  = last_t_ahead;
-    if (issue) begin
-      \$78  = \$5 ;
-    end
+    \$78  = tile[3:0];
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = t;
-    if (issue) begin
-      \$79  = \$8 [6:0];
-    end
+    \$79  = from_input;
     if (rst) begin
-      \$79  = 7'h00;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = i__payload;
+    \$80  = x_reg;
     if (rst) begin
       \$80  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = reads_input_t;
+    \$81  = rport__data;
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = issue;
+    \$82  = \$8 ;
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = first_t;
+    \$83  = t;
     if (rst) begin
-      \$83  = 1'h0;
+      \$83  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = last_t;
+    \$84  = t1;
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = nf_t;
+    \$85  = \port__data$29 ;
     if (rst) begin
-      \$85  = 4'h0;
+      \$85  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = from_input;
+    \$86  = x_mid;
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = x_reg;
+    \$87  = \$9 ;
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = rport__data;
+    \$88  = rom0_read;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = \$9 ;
+    \$89  = \$10 ;
     if (rst) begin
-      \$89  = 8'h00;
+      \$89  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = t;
+    \$90  = prod0_0;
     if (rst) begin
-      \$90  = 7'h00;
+      \$90  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = t1;
+    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$91  = 7'h00;
+      \$91  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = port__data;
+    \$92  = v1;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = x_mid;
+    \$93  = first1;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = \$10 ;
+    \$94  = last1;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = rom0_read;
+    \$95  = nf1;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = \$11 ;
+    \$96  = v2;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = prod0_0;
+    \$97  = first2;
     if (rst) begin
-      \$97  = 17'h00000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$98  = last2;
     if (rst) begin
-      \$98  = 21'h000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = v1;
+    \$99  = nf2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = first1;
+    \$100  = v3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = last1;
+    \$101  = first3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = nf1;
+    \$102  = last3;
     if (rst) begin
-      \$102  = 4'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = v2;
+    \$103  = nf3;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = first2;
+    \$104  = v4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = last2;
+    \$105  = first4;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = nf2;
+    \$106  = last4;
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = v3;
+    \$107  = nf4;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = first3;
+    \$108  = v5;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = last3;
+    \$109  = first5;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = nf3;
+    \$110  = last5;
     if (rst) begin
-      \$110  = 4'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = v4;
+    \$111  = nf5;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = first4;
+    \$112  = v6;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = last4;
+    \$113  = first6;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = nf4;
+    \$114  = last6;
     if (rst) begin
-      \$114  = 4'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = v5;
+    \$115  = nf6;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = first5;
+    \$116  = v7;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = last5;
+    \$117  = first7;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = nf5;
+    \$118  = last7;
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = v6;
+    \$119  = nf7;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = first6;
+    \$120  = v7;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = last6;
+    \$121  = first7;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = nf6;
+    \$122  = last7;
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = v7;
+    \$123  = nf7;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = first7;
+    \$124  = \$11 ;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = last7;
+    \$125  = acc0;
+    if (v8_0) begin
+      \$125  = \$63 [20:0];
+    end
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 21'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = nf7;
+    \$126  = \$12 ;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = v7;
+    \$127  = \$67 [3:0];
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first7;
+    \$128  = \$19 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = last7;
+    \$129  = q_wptr;
+    if (\$26 ) begin
+      \$129  = \$29 [3:0];
+    end
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = nf7;
+    \$130  = q_rptr;
+    if (\$33 ) begin
+      \$130  = \$36 [3:0];
+    end
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$12 ;
+    \$131  = \$49 [3:0];
     if (rst) begin
-      \$131  = 21'h000000;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = acc0;
-    if (v8_0) begin
-      \$132  = \$64 [20:0];
+    \$132  = o__valid;
+    if (\$51 ) begin
+      \$132  = \$53 ;
     end
     if (rst) begin
-      \$132  = 21'h000000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$13 ;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$68 [3:0];
-    if (rst) begin
-      \$134  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$20 ;
-    if (rst) begin
-      \$135  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = q_wptr;
-    if (\$27 ) begin
-      \$136  = \$30 [3:0];
+    \$133  = o__payload;
+    if (\$51 ) begin
+      \$133  = \$55 ;
     end
     if (rst) begin
-      \$136  = 4'h0;
+      \$133  = 21'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = q_rptr;
-    if (\$34 ) begin
-      \$137  = \$37 [3:0];
-    end
-    if (rst) begin
-      \$137  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$50 [3:0];
-    if (rst) begin
-      \$138  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = o__valid;
-    if (\$52 ) begin
-      \$139  = \$54 ;
-    end
-    if (rst) begin
-      \$139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = o__payload;
-    if (\$52 ) begin
-      \$140  = \$56 ;
-    end
-    if (rst) begin
-      \$140  = 21'h000000;
-    end
-  end
-  assign acc0_next = \$64 [20:0];
-  assign q_owed_next = \$68 [3:0];
+  assign acc0_next = \$63 [20:0];
+  assign q_owed_next = \$67 [3:0];
   assign q_in = acc0;
-  assign \$signature__addr  = sf_t;
+  assign \$signature__addr  = tile[6:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$90  = deliver;
-  assign \$signature__addr$91  = q_wptr;
-  assign \$signature__data$92  = acc0;
-  assign \rport__addr$93  = q_rptr;
+  assign rport__addr = tile[6:4];
+  assign \port__addr$85  = rom0_addr;
+  assign \$signature__en$86  = deliver;
+  assign \$signature__addr$87  = q_wptr;
+  assign \$signature__data$88  = acc0;
+  assign \rport__addr$89  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
@@ -46939,59 +42133,52 @@ endmodule
 (* generator = "Amaranth" *)
 module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  reg [3:0] \$1 ;
-  wire [8:0] \$10 ;
+  wire [10:0] \$1 ;
+  wire [16:0] \$10 ;
   reg \$100 ;
   reg \$101 ;
-  reg [3:0] \$102 ;
-  reg \$103 ;
+  reg \$102 ;
+  reg [3:0] \$103 ;
   reg \$104 ;
   reg \$105 ;
-  reg [3:0] \$106 ;
-  reg \$107 ;
+  reg \$106 ;
+  reg [3:0] \$107 ;
   reg \$108 ;
   reg \$109 ;
-  wire [16:0] \$11 ;
-  reg [3:0] \$110 ;
-  reg \$111 ;
+  reg [21:0] \$11 ;
+  reg \$110 ;
+  reg [3:0] \$111 ;
   reg \$112 ;
   reg \$113 ;
-  reg [3:0] \$114 ;
-  reg \$115 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
   reg \$116 ;
   reg \$117 ;
-  reg [3:0] \$118 ;
-  reg \$119 ;
-  reg [21:0] \$12 ;
+  reg \$118 ;
+  reg [3:0] \$119 ;
+  wire \$12 ;
   reg \$120 ;
   reg \$121 ;
-  reg [3:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg [3:0] \$126 ;
-  reg \$127 ;
+  reg \$122 ;
+  reg [3:0] \$123 ;
+  reg [21:0] \$124 ;
+  reg [21:0] \$125 ;
+  reg \$126 ;
+  reg [3:0] \$127 ;
   reg \$128 ;
-  reg \$129 ;
+  reg [3:0] \$129 ;
   wire \$13 ;
   reg [3:0] \$130 ;
-  reg [21:0] \$131 ;
-  reg [21:0] \$132 ;
-  reg \$133 ;
-  reg [3:0] \$134 ;
-  reg \$135 ;
-  reg [3:0] \$136 ;
-  reg [3:0] \$137 ;
-  reg [3:0] \$138 ;
-  reg \$139 ;
+  reg [3:0] \$131 ;
+  reg \$132 ;
+  reg [21:0] \$133 ;
   wire \$14 ;
-  reg [21:0] \$140 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  reg [3:0] \$2 ;
+  wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -47000,95 +42187,94 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire \$28 ;
+  wire [4:0] \$28 ;
   wire [4:0] \$29 ;
-  reg \$3 ;
-  wire [4:0] \$30 ;
+  wire [8:0] \$3 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
-  wire \$35 ;
+  wire [4:0] \$35 ;
   wire [4:0] \$36 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  reg \$4 ;
+  wire [8:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
-  wire [4:0] \$45 ;
+  wire [4:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire \$49 ;
-  reg \$5 ;
-  wire [5:0] \$50 ;
+  wire [5:0] \$49 ;
+  wire \$5 ;
+  wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire [21:0] \$56 ;
+  wire [21:0] \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire \$6 ;
+  wire [8:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
-  wire [21:0] \$63 ;
-  wire [22:0] \$64 ;
-  wire \$65 ;
-  wire [4:0] \$66 ;
-  wire \$67 ;
-  wire [5:0] \$68 ;
-  reg [3:0] \$69 ;
+  wire [21:0] \$62 ;
+  wire [22:0] \$63 ;
+  wire \$64 ;
+  wire [4:0] \$65 ;
+  wire \$66 ;
+  wire [5:0] \$67 ;
+  reg \$68 ;
+  reg [10:0] \$69 ;
   wire [8:0] \$7 ;
-  reg [3:0] \$70 ;
-  reg [3:0] \$71 ;
-  reg [3:0] \$72 ;
-  reg \$73 ;
+  reg [7:0] \$70 ;
+  reg [7:0] \$71 ;
+  reg [7:0] \$72 ;
+  reg [7:0] \$73 ;
   reg \$74 ;
   reg \$75 ;
   reg \$76 ;
   reg \$77 ;
-  reg \$78 ;
-  reg [7:0] \$79 ;
-  wire [8:0] \$8 ;
+  reg [3:0] \$78 ;
+  reg \$79 ;
+  wire [7:0] \$8 ;
   reg [7:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg [3:0] \$85 ;
-  reg \$86 ;
-  reg [7:0] \$87 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [7:0] \$83 ;
+  reg [7:0] \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [8:0] \$87 ;
   reg [7:0] \$88 ;
-  reg [7:0] \$89 ;
-  wire [7:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [8:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [21:0] \$98 ;
-  reg \$99 ;
-  (* init = 4'h0 *)
+  reg [16:0] \$89 ;
+  wire [8:0] \$9 ;
+  reg [16:0] \$90 ;
+  reg [21:0] \$91 ;
+  reg \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  reg [3:0] \$95 ;
+  reg \$96 ;
+  reg \$97 ;
+  reg \$98 ;
+  reg [3:0] \$99 ;
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$91 ;
+  wire [3:0] \$signature__addr$87 ;
   wire [7:0] \$signature__data ;
   (* init = 22'h000000 *)
-  wire [21:0] \$signature__data$92 ;
+  wire [21:0] \$signature__data$88 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$90 ;
+  wire \$signature__en$86 ;
   reg [21:0] acc0 = 22'h000000;
   wire [21:0] acc0_next;
   reg [21:0] bias0 = 22'h000000;
@@ -47105,8 +42291,6 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg first8 = 1'h0;
   (* keep = 32'd1 *)
   reg first8_0 = 1'h0;
-  reg first_t = 1'h1;
-  reg first_t_ahead = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
   input [7:0] i__payload;
@@ -47128,8 +42312,6 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg last8 = 1'h0;
   (* keep = 32'd1 *)
   reg last8_0 = 1'h0;
-  reg last_t = 1'h0;
-  reg last_t_ahead = 1'h0;
   reg [3:0] nf1 = 4'h0;
   reg [3:0] nf2 = 4'h0;
   reg [3:0] nf3 = 4'h0;
@@ -47140,8 +42322,6 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] nf8 = 4'h0;
   (* keep = 32'd1 *)
   reg [3:0] nf8_0 = 4'h0;
-  reg [3:0] nf_t = 4'h0;
-  reg [3:0] nf_t_ahead = 4'h0;
   output [21:0] o__payload;
   reg [21:0] o__payload = 22'h000000;
   wire [21:0] \o__payload[0] ;
@@ -47149,10 +42329,12 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  wire [7:0] port__addr;
   (* init = 8'h00 *)
   (* keep = 32'd1 *)
-  wire [7:0] port__addr;
-  wire [7:0] port__data;
+  wire [7:0] \port__addr$85 ;
+  wire [10:0] port__data;
+  wire [7:0] \port__data$29 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   (* init = 22'h000000 *)
@@ -47164,24 +42346,23 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   reg [3:0] q_rptr = 4'h0;
   reg [3:0] q_stored = 4'h0;
   reg [3:0] q_wptr = 4'h0;
-  reg reads_input_t = 1'h1;
-  reg reads_input_t_ahead = 1'h1;
   (* keep = 32'd1 *)
   reg [7:0] rom0_addr = 8'h00;
   reg [7:0] rom0_read = 8'h00;
-  (* init = 4'h0 *)
   wire [3:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$93 ;
+  wire [3:0] \rport__addr$89 ;
   wire [7:0] rport__data;
-  wire [21:0] \rport__data$84 ;
+  wire [21:0] \rport__data$79 ;
   input rst;
   wire rst;
-  reg [3:0] sf_t = 4'h0;
-  reg [3:0] sf_t_ahead = 4'h1;
   reg [21:0] sum0_s0_0 = 22'h000000;
   reg [7:0] t = 8'h00;
   reg [7:0] t1 = 8'h00;
+  reg [10:0] tile = 11'h300;
+  reg [7:0] tile_plus1 = 8'h01;
+  reg [7:0] tile_plus2 = 8'h02;
+  reg tile_primed = 1'h0;
   reg v1 = 1'h0;
   reg v2 = 1'h0;
   reg v3 = 1'h0;
@@ -47221,11 +42402,11 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[sf_t] <= i__payload;
+      inbuf[tile[7:4]] <= i__payload;
   end
   reg [7:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[sf_t];
+    _0_ <= inbuf[tile[7:4]];
   end
   assign rport__data = _0_;
   reg [21:0] queue [9:0];
@@ -47245,7 +42426,7 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
     if (deliver)
       queue[q_wptr] <= acc0;
   end
-  assign \rport__data$84  = queue[q_rptr];
+  assign \rport__data$79  = queue[q_rptr];
   reg [7:0] rom0 [158:0];
   initial begin
     rom0[0] = 8'h4c;
@@ -47412,2425 +42593,902 @@ module top_s9_dense9_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__v
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
-  assign port__data = _1_;
-  assign \$6  = t == 8'h9e;
-  assign \$7  = t + 1'h1;
-  assign \$8  = \$6  ? 9'h000 : \$7 ;
-  assign \$9  = from_input2 ? x_reg2 : inbuf_read;
-  assign \$10  = $signed(x0_0) - $signed(8'h80);
-  assign \$11  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$13  = v8 & last8;
-  assign \$14  = issue & last_t;
-  assign \$15  = o__valid & o__ready;
-  assign \$16  = q_owed < 4'ha;
-  assign \$17  = \$15  ? q_room : \$16 ;
-  assign \$18  = o__valid & o__ready;
-  assign \$19  = \$18  | q_room;
-  assign \$20  = \$14  ? \$17  : \$19 ;
-  assign \$21  = ~ o__valid;
-  assign \$22  = \$21  | o__ready;
-  assign \$23  = | q_stored;
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = deliver & \$26 ;
-  assign \$28  = q_wptr == 4'h9;
-  assign \$29  = q_wptr + 1'h1;
-  assign \$30  = \$28  ? 5'h00 : \$29 ;
-  assign \$31  = ~ o__valid;
-  assign \$32  = \$31  | o__ready;
-  assign \$33  = | q_stored;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = q_rptr == 4'h9;
-  assign \$36  = q_rptr + 1'h1;
-  assign \$37  = \$35  ? 5'h00 : \$36 ;
-  assign \$38  = ~ o__valid;
-  assign \$39  = \$38  | o__ready;
-  assign \$40  = | q_stored;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ \$42 ;
-  assign \$44  = deliver & \$43 ;
-  assign \$45  = q_stored + \$44 ;
-  assign \$46  = ~ o__valid;
-  assign \$47  = \$46  | o__ready;
-  assign \$48  = | q_stored;
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = \$45  - \$49 ;
-  assign \$51  = ~ o__valid;
-  assign \$52  = \$51  | o__ready;
-  assign \$53  = | q_stored;
-  assign \$54  = \$53  | deliver;
-  assign \$55  = | q_stored;
-  assign \$56  = \$55  ? \rport__data$84  : acc0;
-  assign \$57  = ~ last_t;
-  assign \$58  = q_room | \$57 ;
-  assign i__ready = \$58  & reads_input_t;
-  assign \$59  = ~ last_t;
-  assign \$60  = q_room | \$59 ;
-  assign \$61  = ~ reads_input_t;
-  assign \$62  = i__valid | \$61 ;
-  assign issue = \$60  & \$62 ;
-  assign \$signature__en  = issue & reads_input_t;
-  assign \$63  = first8_0 ? bias0 : acc0;
-  assign \$64  = $signed(\$63 ) + $signed(sum0_s0_0);
-  assign \$65  = issue & last_t;
-  assign \$66  = q_owed + \$65 ;
-  assign \$67  = o__valid & o__ready;
-  assign \$68  = \$66  - \$67 ;
-  always @(posedge clk)
-    nf_t <= \$69 ;
-  always @(posedge clk)
-    nf_t_ahead <= \$70 ;
-  always @(posedge clk)
-    sf_t <= \$71 ;
-  always @(posedge clk)
-    sf_t_ahead <= \$72 ;
-  always @(posedge clk)
-    reads_input_t <= \$73 ;
-  always @(posedge clk)
-    reads_input_t_ahead <= \$74 ;
-  always @(posedge clk)
-    first_t <= \$75 ;
-  always @(posedge clk)
-    first_t_ahead <= \$76 ;
-  always @(posedge clk)
-    last_t <= \$77 ;
-  always @(posedge clk)
-    last_t_ahead <= \$78 ;
-  always @(posedge clk)
-    t <= \$79 ;
-  always @(posedge clk)
-    x_reg <= \$80 ;
-  always @(posedge clk)
-    from_input <= \$81 ;
-  always @(posedge clk)
-    v1 <= \$82 ;
-  always @(posedge clk)
-    first1 <= \$83 ;
-  always @(posedge clk)
-    last1 <= \$84 ;
-  always @(posedge clk)
-    nf1 <= \$85 ;
-  always @(posedge clk)
-    from_input2 <= \$86 ;
-  always @(posedge clk)
-    x_reg2 <= \$87 ;
-  always @(posedge clk)
-    inbuf_read <= \$88 ;
-  always @(posedge clk)
-    x_mid <= \$89 ;
-  always @(posedge clk)
-    t1 <= \$90 ;
-  always @(posedge clk)
-    rom0_addr <= \$91 ;
-  always @(posedge clk)
-    rom0_read <= \$92 ;
-  always @(posedge clk)
-    x0_0 <= \$93 ;
-  always @(posedge clk)
-    xoff0_0 <= \$94 ;
-  always @(posedge clk)
-    w0_0 <= \$95 ;
-  always @(posedge clk)
-    prod0_0 <= \$96 ;
-  always @(posedge clk)
-    prod0_0_r <= \$97 ;
-  always @(posedge clk)
-    sum0_s0_0 <= \$98 ;
-  always @(posedge clk)
-    v2 <= \$99 ;
-  always @(posedge clk)
-    first2 <= \$100 ;
-  always @(posedge clk)
-    last2 <= \$101 ;
-  always @(posedge clk)
-    nf2 <= \$102 ;
-  always @(posedge clk)
-    v3 <= \$103 ;
-  always @(posedge clk)
-    first3 <= \$104 ;
-  always @(posedge clk)
-    last3 <= \$105 ;
-  always @(posedge clk)
-    nf3 <= \$106 ;
-  always @(posedge clk)
-    v4 <= \$107 ;
-  always @(posedge clk)
-    first4 <= \$108 ;
-  always @(posedge clk)
-    last4 <= \$109 ;
-  always @(posedge clk)
-    nf4 <= \$110 ;
-  always @(posedge clk)
-    v5 <= \$111 ;
-  always @(posedge clk)
-    first5 <= \$112 ;
-  always @(posedge clk)
-    last5 <= \$113 ;
-  always @(posedge clk)
-    nf5 <= \$114 ;
-  always @(posedge clk)
-    v6 <= \$115 ;
-  always @(posedge clk)
-    first6 <= \$116 ;
-  always @(posedge clk)
-    last6 <= \$117 ;
-  always @(posedge clk)
-    nf6 <= \$118 ;
-  always @(posedge clk)
-    v7 <= \$119 ;
-  always @(posedge clk)
-    first7 <= \$120 ;
-  always @(posedge clk)
-    last7 <= \$121 ;
-  always @(posedge clk)
-    nf7 <= \$122 ;
-  always @(posedge clk)
-    v8 <= \$123 ;
-  always @(posedge clk)
-    first8 <= \$124 ;
-  always @(posedge clk)
-    last8 <= \$125 ;
-  always @(posedge clk)
-    nf8 <= \$126 ;
-  always @(posedge clk)
-    v8_0 <= \$127 ;
-  always @(posedge clk)
-    first8_0 <= \$128 ;
-  always @(posedge clk)
-    last8_0 <= \$129 ;
-  always @(posedge clk)
-    nf8_0 <= \$130 ;
-  always @(posedge clk)
-    bias0 <= \$131 ;
-  always @(posedge clk)
-    acc0 <= \$132 ;
-  always @(posedge clk)
-    deliver <= \$133 ;
-  always @(posedge clk)
-    q_owed <= \$134 ;
-  always @(posedge clk)
-    q_room <= \$135 ;
-  always @(posedge clk)
-    q_wptr <= \$136 ;
-  always @(posedge clk)
-    q_rptr <= \$137 ;
-  always @(posedge clk)
-    q_stored <= \$138 ;
-  always @(posedge clk)
-    o__valid <= \$139 ;
-  always @(posedge clk)
-    o__payload <= \$140 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$1  = 4'h0;
-    casez (t)
-      8'h00:
-          \$1  = 4'h0;
-      8'h01:
-          \$1  = 4'h0;
-      8'h02:
-          \$1  = 4'h0;
-      8'h03:
-          \$1  = 4'h0;
-      8'h04:
-          \$1  = 4'h0;
-      8'h05:
-          \$1  = 4'h0;
-      8'h06:
-          \$1  = 4'h0;
-      8'h07:
-          \$1  = 4'h0;
-      8'h08:
-          \$1  = 4'h0;
-      8'h09:
-          \$1  = 4'h0;
-      8'h0a:
-          \$1  = 4'h0;
-      8'h0b:
-          \$1  = 4'h0;
-      8'h0c:
-          \$1  = 4'h0;
-      8'h0d:
-          \$1  = 4'h0;
-      8'h0e:
-          \$1  = 4'h1;
-      8'h0f:
-          \$1  = 4'h1;
-      8'h10:
-          \$1  = 4'h1;
-      8'h11:
-          \$1  = 4'h1;
-      8'h12:
-          \$1  = 4'h1;
-      8'h13:
-          \$1  = 4'h1;
-      8'h14:
-          \$1  = 4'h1;
-      8'h15:
-          \$1  = 4'h1;
-      8'h16:
-          \$1  = 4'h1;
-      8'h17:
-          \$1  = 4'h1;
-      8'h18:
-          \$1  = 4'h1;
-      8'h19:
-          \$1  = 4'h1;
-      8'h1a:
-          \$1  = 4'h1;
-      8'h1b:
-          \$1  = 4'h1;
-      8'h1c:
-          \$1  = 4'h1;
-      8'h1d:
-          \$1  = 4'h1;
-      8'h1e:
-          \$1  = 4'h2;
-      8'h1f:
-          \$1  = 4'h2;
-      8'h20:
-          \$1  = 4'h2;
-      8'h21:
-          \$1  = 4'h2;
-      8'h22:
-          \$1  = 4'h2;
-      8'h23:
-          \$1  = 4'h2;
-      8'h24:
-          \$1  = 4'h2;
-      8'h25:
-          \$1  = 4'h2;
-      8'h26:
-          \$1  = 4'h2;
-      8'h27:
-          \$1  = 4'h2;
-      8'h28:
-          \$1  = 4'h2;
-      8'h29:
-          \$1  = 4'h2;
-      8'h2a:
-          \$1  = 4'h2;
-      8'h2b:
-          \$1  = 4'h2;
-      8'h2c:
-          \$1  = 4'h2;
-      8'h2d:
-          \$1  = 4'h2;
-      8'h2e:
-          \$1  = 4'h3;
-      8'h2f:
-          \$1  = 4'h3;
-      8'h30:
-          \$1  = 4'h3;
-      8'h31:
-          \$1  = 4'h3;
-      8'h32:
-          \$1  = 4'h3;
-      8'h33:
-          \$1  = 4'h3;
-      8'h34:
-          \$1  = 4'h3;
-      8'h35:
-          \$1  = 4'h3;
-      8'h36:
-          \$1  = 4'h3;
-      8'h37:
-          \$1  = 4'h3;
-      8'h38:
-          \$1  = 4'h3;
-      8'h39:
-          \$1  = 4'h3;
-      8'h3a:
-          \$1  = 4'h3;
-      8'h3b:
-          \$1  = 4'h3;
-      8'h3c:
-          \$1  = 4'h3;
-      8'h3d:
-          \$1  = 4'h3;
-      8'h3e:
-          \$1  = 4'h4;
-      8'h3f:
-          \$1  = 4'h4;
-      8'h40:
-          \$1  = 4'h4;
-      8'h41:
-          \$1  = 4'h4;
-      8'h42:
-          \$1  = 4'h4;
-      8'h43:
-          \$1  = 4'h4;
-      8'h44:
-          \$1  = 4'h4;
-      8'h45:
-          \$1  = 4'h4;
-      8'h46:
-          \$1  = 4'h4;
-      8'h47:
-          \$1  = 4'h4;
-      8'h48:
-          \$1  = 4'h4;
-      8'h49:
-          \$1  = 4'h4;
-      8'h4a:
-          \$1  = 4'h4;
-      8'h4b:
-          \$1  = 4'h4;
-      8'h4c:
-          \$1  = 4'h4;
-      8'h4d:
-          \$1  = 4'h4;
-      8'h4e:
-          \$1  = 4'h5;
-      8'h4f:
-          \$1  = 4'h5;
-      8'h50:
-          \$1  = 4'h5;
-      8'h51:
-          \$1  = 4'h5;
-      8'h52:
-          \$1  = 4'h5;
-      8'h53:
-          \$1  = 4'h5;
-      8'h54:
-          \$1  = 4'h5;
-      8'h55:
-          \$1  = 4'h5;
-      8'h56:
-          \$1  = 4'h5;
-      8'h57:
-          \$1  = 4'h5;
-      8'h58:
-          \$1  = 4'h5;
-      8'h59:
-          \$1  = 4'h5;
-      8'h5a:
-          \$1  = 4'h5;
-      8'h5b:
-          \$1  = 4'h5;
-      8'h5c:
-          \$1  = 4'h5;
-      8'h5d:
-          \$1  = 4'h5;
-      8'h5e:
-          \$1  = 4'h6;
-      8'h5f:
-          \$1  = 4'h6;
-      8'h60:
-          \$1  = 4'h6;
-      8'h61:
-          \$1  = 4'h6;
-      8'h62:
-          \$1  = 4'h6;
-      8'h63:
-          \$1  = 4'h6;
-      8'h64:
-          \$1  = 4'h6;
-      8'h65:
-          \$1  = 4'h6;
-      8'h66:
-          \$1  = 4'h6;
-      8'h67:
-          \$1  = 4'h6;
-      8'h68:
-          \$1  = 4'h6;
-      8'h69:
-          \$1  = 4'h6;
-      8'h6a:
-          \$1  = 4'h6;
-      8'h6b:
-          \$1  = 4'h6;
-      8'h6c:
-          \$1  = 4'h6;
-      8'h6d:
-          \$1  = 4'h6;
-      8'h6e:
-          \$1  = 4'h7;
-      8'h6f:
-          \$1  = 4'h7;
-      8'h70:
-          \$1  = 4'h7;
-      8'h71:
-          \$1  = 4'h7;
-      8'h72:
-          \$1  = 4'h7;
-      8'h73:
-          \$1  = 4'h7;
-      8'h74:
-          \$1  = 4'h7;
-      8'h75:
-          \$1  = 4'h7;
-      8'h76:
-          \$1  = 4'h7;
-      8'h77:
-          \$1  = 4'h7;
-      8'h78:
-          \$1  = 4'h7;
-      8'h79:
-          \$1  = 4'h7;
-      8'h7a:
-          \$1  = 4'h7;
-      8'h7b:
-          \$1  = 4'h7;
-      8'h7c:
-          \$1  = 4'h7;
-      8'h7d:
-          \$1  = 4'h8;
-      8'h7e:
-          \$1  = 4'h8;
-      8'h7f:
-          \$1  = 4'h8;
-      8'h80:
-          \$1  = 4'h8;
-      8'h81:
-          \$1  = 4'h8;
-      8'h82:
-          \$1  = 4'h8;
-      8'h83:
-          \$1  = 4'h8;
-      8'h84:
-          \$1  = 4'h8;
-      8'h85:
-          \$1  = 4'h8;
-      8'h86:
-          \$1  = 4'h8;
-      8'h87:
-          \$1  = 4'h8;
-      8'h88:
-          \$1  = 4'h8;
-      8'h89:
-          \$1  = 4'h8;
-      8'h8a:
-          \$1  = 4'h8;
-      8'h8b:
-          \$1  = 4'h8;
-      8'h8c:
-          \$1  = 4'h8;
-      8'h8d:
-          \$1  = 4'h9;
-      8'h8e:
-          \$1  = 4'h9;
-      8'h8f:
-          \$1  = 4'h9;
-      8'h90:
-          \$1  = 4'h9;
-      8'h91:
-          \$1  = 4'h9;
-      8'h92:
-          \$1  = 4'h9;
-      8'h93:
-          \$1  = 4'h9;
-      8'h94:
-          \$1  = 4'h9;
-      8'h95:
-          \$1  = 4'h9;
-      8'h96:
-          \$1  = 4'h9;
-      8'h97:
-          \$1  = 4'h9;
-      8'h98:
-          \$1  = 4'h9;
-      8'h99:
-          \$1  = 4'h9;
-      8'h9a:
-          \$1  = 4'h9;
-      8'h9b:
-          \$1  = 4'h9;
-      8'h9c:
-          \$1  = 4'h9;
-      8'h9d:
-          \$1  = 4'h0;
-      8'h9e:
-          \$1  = 4'h0;
-    endcase
+  assign \port__data$29  = _1_;
+  reg [10:0] schedule [158:0];
+  initial begin
+    schedule[0] = 11'h300;
+    schedule[1] = 11'h110;
+    schedule[2] = 11'h120;
+    schedule[3] = 11'h130;
+    schedule[4] = 11'h140;
+    schedule[5] = 11'h150;
+    schedule[6] = 11'h160;
+    schedule[7] = 11'h170;
+    schedule[8] = 11'h180;
+    schedule[9] = 11'h190;
+    schedule[10] = 11'h1a0;
+    schedule[11] = 11'h1b0;
+    schedule[12] = 11'h1c0;
+    schedule[13] = 11'h1d0;
+    schedule[14] = 11'h1e0;
+    schedule[15] = 11'h5f0;
+    schedule[16] = 11'h201;
+    schedule[17] = 11'h011;
+    schedule[18] = 11'h021;
+    schedule[19] = 11'h031;
+    schedule[20] = 11'h041;
+    schedule[21] = 11'h051;
+    schedule[22] = 11'h061;
+    schedule[23] = 11'h071;
+    schedule[24] = 11'h081;
+    schedule[25] = 11'h091;
+    schedule[26] = 11'h0a1;
+    schedule[27] = 11'h0b1;
+    schedule[28] = 11'h0c1;
+    schedule[29] = 11'h0d1;
+    schedule[30] = 11'h0e1;
+    schedule[31] = 11'h4f1;
+    schedule[32] = 11'h202;
+    schedule[33] = 11'h012;
+    schedule[34] = 11'h022;
+    schedule[35] = 11'h032;
+    schedule[36] = 11'h042;
+    schedule[37] = 11'h052;
+    schedule[38] = 11'h062;
+    schedule[39] = 11'h072;
+    schedule[40] = 11'h082;
+    schedule[41] = 11'h092;
+    schedule[42] = 11'h0a2;
+    schedule[43] = 11'h0b2;
+    schedule[44] = 11'h0c2;
+    schedule[45] = 11'h0d2;
+    schedule[46] = 11'h0e2;
+    schedule[47] = 11'h4f2;
+    schedule[48] = 11'h203;
+    schedule[49] = 11'h013;
+    schedule[50] = 11'h023;
+    schedule[51] = 11'h033;
+    schedule[52] = 11'h043;
+    schedule[53] = 11'h053;
+    schedule[54] = 11'h063;
+    schedule[55] = 11'h073;
+    schedule[56] = 11'h083;
+    schedule[57] = 11'h093;
+    schedule[58] = 11'h0a3;
+    schedule[59] = 11'h0b3;
+    schedule[60] = 11'h0c3;
+    schedule[61] = 11'h0d3;
+    schedule[62] = 11'h0e3;
+    schedule[63] = 11'h4f3;
+    schedule[64] = 11'h204;
+    schedule[65] = 11'h014;
+    schedule[66] = 11'h024;
+    schedule[67] = 11'h034;
+    schedule[68] = 11'h044;
+    schedule[69] = 11'h054;
+    schedule[70] = 11'h064;
+    schedule[71] = 11'h074;
+    schedule[72] = 11'h084;
+    schedule[73] = 11'h094;
+    schedule[74] = 11'h0a4;
+    schedule[75] = 11'h0b4;
+    schedule[76] = 11'h0c4;
+    schedule[77] = 11'h0d4;
+    schedule[78] = 11'h0e4;
+    schedule[79] = 11'h4f4;
+    schedule[80] = 11'h205;
+    schedule[81] = 11'h015;
+    schedule[82] = 11'h025;
+    schedule[83] = 11'h035;
+    schedule[84] = 11'h045;
+    schedule[85] = 11'h055;
+    schedule[86] = 11'h065;
+    schedule[87] = 11'h075;
+    schedule[88] = 11'h085;
+    schedule[89] = 11'h095;
+    schedule[90] = 11'h0a5;
+    schedule[91] = 11'h0b5;
+    schedule[92] = 11'h0c5;
+    schedule[93] = 11'h0d5;
+    schedule[94] = 11'h0e5;
+    schedule[95] = 11'h4f5;
+    schedule[96] = 11'h206;
+    schedule[97] = 11'h016;
+    schedule[98] = 11'h026;
+    schedule[99] = 11'h036;
+    schedule[100] = 11'h046;
+    schedule[101] = 11'h056;
+    schedule[102] = 11'h066;
+    schedule[103] = 11'h076;
+    schedule[104] = 11'h086;
+    schedule[105] = 11'h096;
+    schedule[106] = 11'h0a6;
+    schedule[107] = 11'h0b6;
+    schedule[108] = 11'h0c6;
+    schedule[109] = 11'h0d6;
+    schedule[110] = 11'h0e6;
+    schedule[111] = 11'h4f6;
+    schedule[112] = 11'h207;
+    schedule[113] = 11'h017;
+    schedule[114] = 11'h027;
+    schedule[115] = 11'h037;
+    schedule[116] = 11'h057;
+    schedule[117] = 11'h067;
+    schedule[118] = 11'h077;
+    schedule[119] = 11'h087;
+    schedule[120] = 11'h097;
+    schedule[121] = 11'h0a7;
+    schedule[122] = 11'h0b7;
+    schedule[123] = 11'h0c7;
+    schedule[124] = 11'h0d7;
+    schedule[125] = 11'h0e7;
+    schedule[126] = 11'h4f7;
+    schedule[127] = 11'h208;
+    schedule[128] = 11'h018;
+    schedule[129] = 11'h028;
+    schedule[130] = 11'h038;
+    schedule[131] = 11'h048;
+    schedule[132] = 11'h058;
+    schedule[133] = 11'h068;
+    schedule[134] = 11'h078;
+    schedule[135] = 11'h088;
+    schedule[136] = 11'h098;
+    schedule[137] = 11'h0a8;
+    schedule[138] = 11'h0b8;
+    schedule[139] = 11'h0c8;
+    schedule[140] = 11'h0d8;
+    schedule[141] = 11'h0e8;
+    schedule[142] = 11'h4f8;
+    schedule[143] = 11'h209;
+    schedule[144] = 11'h019;
+    schedule[145] = 11'h029;
+    schedule[146] = 11'h039;
+    schedule[147] = 11'h049;
+    schedule[148] = 11'h059;
+    schedule[149] = 11'h069;
+    schedule[150] = 11'h079;
+    schedule[151] = 11'h089;
+    schedule[152] = 11'h099;
+    schedule[153] = 11'h0a9;
+    schedule[154] = 11'h0b9;
+    schedule[155] = 11'h0c9;
+    schedule[156] = 11'h0d9;
+    schedule[157] = 11'h0e9;
+    schedule[158] = 11'h4f9;
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$2  = 4'h0;
-    casez (t)
-      8'h00:
-          \$2  = 4'h2;
-      8'h01:
-          \$2  = 4'h3;
-      8'h02:
-          \$2  = 4'h4;
-      8'h03:
-          \$2  = 4'h5;
-      8'h04:
-          \$2  = 4'h6;
-      8'h05:
-          \$2  = 4'h7;
-      8'h06:
-          \$2  = 4'h8;
-      8'h07:
-          \$2  = 4'h9;
-      8'h08:
-          \$2  = 4'ha;
-      8'h09:
-          \$2  = 4'hb;
-      8'h0a:
-          \$2  = 4'hc;
-      8'h0b:
-          \$2  = 4'hd;
-      8'h0c:
-          \$2  = 4'he;
-      8'h0d:
-          \$2  = 4'hf;
-      8'h0e:
-          \$2  = 4'h0;
-      8'h0f:
-          \$2  = 4'h1;
-      8'h10:
-          \$2  = 4'h2;
-      8'h11:
-          \$2  = 4'h3;
-      8'h12:
-          \$2  = 4'h4;
-      8'h13:
-          \$2  = 4'h5;
-      8'h14:
-          \$2  = 4'h6;
-      8'h15:
-          \$2  = 4'h7;
-      8'h16:
-          \$2  = 4'h8;
-      8'h17:
-          \$2  = 4'h9;
-      8'h18:
-          \$2  = 4'ha;
-      8'h19:
-          \$2  = 4'hb;
-      8'h1a:
-          \$2  = 4'hc;
-      8'h1b:
-          \$2  = 4'hd;
-      8'h1c:
-          \$2  = 4'he;
-      8'h1d:
-          \$2  = 4'hf;
-      8'h1e:
-          \$2  = 4'h0;
-      8'h1f:
-          \$2  = 4'h1;
-      8'h20:
-          \$2  = 4'h2;
-      8'h21:
-          \$2  = 4'h3;
-      8'h22:
-          \$2  = 4'h4;
-      8'h23:
-          \$2  = 4'h5;
-      8'h24:
-          \$2  = 4'h6;
-      8'h25:
-          \$2  = 4'h7;
-      8'h26:
-          \$2  = 4'h8;
-      8'h27:
-          \$2  = 4'h9;
-      8'h28:
-          \$2  = 4'ha;
-      8'h29:
-          \$2  = 4'hb;
-      8'h2a:
-          \$2  = 4'hc;
-      8'h2b:
-          \$2  = 4'hd;
-      8'h2c:
-          \$2  = 4'he;
-      8'h2d:
-          \$2  = 4'hf;
-      8'h2e:
-          \$2  = 4'h0;
-      8'h2f:
-          \$2  = 4'h1;
-      8'h30:
-          \$2  = 4'h2;
-      8'h31:
-          \$2  = 4'h3;
-      8'h32:
-          \$2  = 4'h4;
-      8'h33:
-          \$2  = 4'h5;
-      8'h34:
-          \$2  = 4'h6;
-      8'h35:
-          \$2  = 4'h7;
-      8'h36:
-          \$2  = 4'h8;
-      8'h37:
-          \$2  = 4'h9;
-      8'h38:
-          \$2  = 4'ha;
-      8'h39:
-          \$2  = 4'hb;
-      8'h3a:
-          \$2  = 4'hc;
-      8'h3b:
-          \$2  = 4'hd;
-      8'h3c:
-          \$2  = 4'he;
-      8'h3d:
-          \$2  = 4'hf;
-      8'h3e:
-          \$2  = 4'h0;
-      8'h3f:
-          \$2  = 4'h1;
-      8'h40:
-          \$2  = 4'h2;
-      8'h41:
-          \$2  = 4'h3;
-      8'h42:
-          \$2  = 4'h4;
-      8'h43:
-          \$2  = 4'h5;
-      8'h44:
-          \$2  = 4'h6;
-      8'h45:
-          \$2  = 4'h7;
-      8'h46:
-          \$2  = 4'h8;
-      8'h47:
-          \$2  = 4'h9;
-      8'h48:
-          \$2  = 4'ha;
-      8'h49:
-          \$2  = 4'hb;
-      8'h4a:
-          \$2  = 4'hc;
-      8'h4b:
-          \$2  = 4'hd;
-      8'h4c:
-          \$2  = 4'he;
-      8'h4d:
-          \$2  = 4'hf;
-      8'h4e:
-          \$2  = 4'h0;
-      8'h4f:
-          \$2  = 4'h1;
-      8'h50:
-          \$2  = 4'h2;
-      8'h51:
-          \$2  = 4'h3;
-      8'h52:
-          \$2  = 4'h4;
-      8'h53:
-          \$2  = 4'h5;
-      8'h54:
-          \$2  = 4'h6;
-      8'h55:
-          \$2  = 4'h7;
-      8'h56:
-          \$2  = 4'h8;
-      8'h57:
-          \$2  = 4'h9;
-      8'h58:
-          \$2  = 4'ha;
-      8'h59:
-          \$2  = 4'hb;
-      8'h5a:
-          \$2  = 4'hc;
-      8'h5b:
-          \$2  = 4'hd;
-      8'h5c:
-          \$2  = 4'he;
-      8'h5d:
-          \$2  = 4'hf;
-      8'h5e:
-          \$2  = 4'h0;
-      8'h5f:
-          \$2  = 4'h1;
-      8'h60:
-          \$2  = 4'h2;
-      8'h61:
-          \$2  = 4'h3;
-      8'h62:
-          \$2  = 4'h4;
-      8'h63:
-          \$2  = 4'h5;
-      8'h64:
-          \$2  = 4'h6;
-      8'h65:
-          \$2  = 4'h7;
-      8'h66:
-          \$2  = 4'h8;
-      8'h67:
-          \$2  = 4'h9;
-      8'h68:
-          \$2  = 4'ha;
-      8'h69:
-          \$2  = 4'hb;
-      8'h6a:
-          \$2  = 4'hc;
-      8'h6b:
-          \$2  = 4'hd;
-      8'h6c:
-          \$2  = 4'he;
-      8'h6d:
-          \$2  = 4'hf;
-      8'h6e:
-          \$2  = 4'h0;
-      8'h6f:
-          \$2  = 4'h1;
-      8'h70:
-          \$2  = 4'h2;
-      8'h71:
-          \$2  = 4'h3;
-      8'h72:
-          \$2  = 4'h5;
-      8'h73:
-          \$2  = 4'h6;
-      8'h74:
-          \$2  = 4'h7;
-      8'h75:
-          \$2  = 4'h8;
-      8'h76:
-          \$2  = 4'h9;
-      8'h77:
-          \$2  = 4'ha;
-      8'h78:
-          \$2  = 4'hb;
-      8'h79:
-          \$2  = 4'hc;
-      8'h7a:
-          \$2  = 4'hd;
-      8'h7b:
-          \$2  = 4'he;
-      8'h7c:
-          \$2  = 4'hf;
-      8'h7d:
-          \$2  = 4'h0;
-      8'h7e:
-          \$2  = 4'h1;
-      8'h7f:
-          \$2  = 4'h2;
-      8'h80:
-          \$2  = 4'h3;
-      8'h81:
-          \$2  = 4'h4;
-      8'h82:
-          \$2  = 4'h5;
-      8'h83:
-          \$2  = 4'h6;
-      8'h84:
-          \$2  = 4'h7;
-      8'h85:
-          \$2  = 4'h8;
-      8'h86:
-          \$2  = 4'h9;
-      8'h87:
-          \$2  = 4'ha;
-      8'h88:
-          \$2  = 4'hb;
-      8'h89:
-          \$2  = 4'hc;
-      8'h8a:
-          \$2  = 4'hd;
-      8'h8b:
-          \$2  = 4'he;
-      8'h8c:
-          \$2  = 4'hf;
-      8'h8d:
-          \$2  = 4'h0;
-      8'h8e:
-          \$2  = 4'h1;
-      8'h8f:
-          \$2  = 4'h2;
-      8'h90:
-          \$2  = 4'h3;
-      8'h91:
-          \$2  = 4'h4;
-      8'h92:
-          \$2  = 4'h5;
-      8'h93:
-          \$2  = 4'h6;
-      8'h94:
-          \$2  = 4'h7;
-      8'h95:
-          \$2  = 4'h8;
-      8'h96:
-          \$2  = 4'h9;
-      8'h97:
-          \$2  = 4'ha;
-      8'h98:
-          \$2  = 4'hb;
-      8'h99:
-          \$2  = 4'hc;
-      8'h9a:
-          \$2  = 4'hd;
-      8'h9b:
-          \$2  = 4'he;
-      8'h9c:
-          \$2  = 4'hf;
-      8'h9d:
-          \$2  = 4'h0;
-      8'h9e:
-          \$2  = 4'h1;
-    endcase
+  reg [10:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= schedule[port__addr];
   end
+  assign port__data = _2_;
+  assign \$1  = tile_primed ? port__data : 11'h110;
+  assign \$2  = tile_plus2 == 8'h9e;
+  assign \$3  = tile_plus2 + 1'h1;
+  assign \$4  = \$2  ? 9'h000 : \$3 ;
+  assign \$5  = t == 8'h9e;
+  assign \$6  = t + 1'h1;
+  assign \$7  = \$5  ? 9'h000 : \$6 ;
+  assign \$8  = from_input2 ? x_reg2 : inbuf_read;
+  assign \$9  = $signed(x0_0) - $signed(8'h80);
+  assign \$10  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$12  = v8 & last8;
+  assign \$13  = issue & tile[10];
+  assign \$14  = o__valid & o__ready;
+  assign \$15  = q_owed < 4'ha;
+  assign \$16  = \$14  ? q_room : \$15 ;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = \$17  | q_room;
+  assign \$19  = \$13  ? \$16  : \$18 ;
+  assign \$20  = ~ o__valid;
+  assign \$21  = \$20  | o__ready;
+  assign \$22  = | q_stored;
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$21  & \$23 ;
+  assign \$25  = ~ \$24 ;
+  assign \$26  = deliver & \$25 ;
+  assign \$27  = q_wptr == 4'h9;
+  assign \$28  = q_wptr + 1'h1;
+  assign \$29  = \$27  ? 5'h00 : \$28 ;
+  assign \$30  = ~ o__valid;
+  assign \$31  = \$30  | o__ready;
+  assign \$32  = | q_stored;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = q_rptr == 4'h9;
+  assign \$35  = q_rptr + 1'h1;
+  assign \$36  = \$34  ? 5'h00 : \$35 ;
+  assign \$37  = ~ o__valid;
+  assign \$38  = \$37  | o__ready;
+  assign \$39  = | q_stored;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = deliver & \$42 ;
+  assign \$44  = q_stored + \$43 ;
+  assign \$45  = ~ o__valid;
+  assign \$46  = \$45  | o__ready;
+  assign \$47  = | q_stored;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = \$44  - \$48 ;
+  assign \$50  = ~ o__valid;
+  assign \$51  = \$50  | o__ready;
+  assign \$52  = | q_stored;
+  assign \$53  = \$52  | deliver;
+  assign \$54  = | q_stored;
+  assign \$55  = \$54  ? \rport__data$79  : acc0;
+  assign port__addr = issue ? tile_plus2 : tile_plus1;
+  assign \$56  = ~ tile[10];
+  assign \$57  = q_room | \$56 ;
+  assign i__ready = \$57  & tile[8];
+  assign \$58  = ~ tile[10];
+  assign \$59  = q_room | \$58 ;
+  assign \$60  = ~ tile[8];
+  assign \$61  = i__valid | \$60 ;
+  assign issue = \$59  & \$61 ;
+  assign \$signature__en  = issue & tile[8];
+  assign \$62  = first8_0 ? bias0 : acc0;
+  assign \$63  = $signed(\$62 ) + $signed(sum0_s0_0);
+  assign \$64  = issue & tile[10];
+  assign \$65  = q_owed + \$64 ;
+  assign \$66  = o__valid & o__ready;
+  assign \$67  = \$65  - \$66 ;
+  always @(posedge clk)
+    tile_primed <= \$68 ;
+  always @(posedge clk)
+    tile <= \$69 ;
+  always @(posedge clk)
+    tile_plus1 <= \$70 ;
+  always @(posedge clk)
+    tile_plus2 <= \$71 ;
+  always @(posedge clk)
+    t <= \$72 ;
+  always @(posedge clk)
+    x_reg <= \$73 ;
+  always @(posedge clk)
+    from_input <= \$74 ;
+  always @(posedge clk)
+    v1 <= \$75 ;
+  always @(posedge clk)
+    first1 <= \$76 ;
+  always @(posedge clk)
+    last1 <= \$77 ;
+  always @(posedge clk)
+    nf1 <= \$78 ;
+  always @(posedge clk)
+    from_input2 <= \$79 ;
+  always @(posedge clk)
+    x_reg2 <= \$80 ;
+  always @(posedge clk)
+    inbuf_read <= \$81 ;
+  always @(posedge clk)
+    x_mid <= \$82 ;
+  always @(posedge clk)
+    t1 <= \$83 ;
+  always @(posedge clk)
+    rom0_addr <= \$84 ;
+  always @(posedge clk)
+    rom0_read <= \$85 ;
+  always @(posedge clk)
+    x0_0 <= \$86 ;
+  always @(posedge clk)
+    xoff0_0 <= \$87 ;
+  always @(posedge clk)
+    w0_0 <= \$88 ;
+  always @(posedge clk)
+    prod0_0 <= \$89 ;
+  always @(posedge clk)
+    prod0_0_r <= \$90 ;
+  always @(posedge clk)
+    sum0_s0_0 <= \$91 ;
+  always @(posedge clk)
+    v2 <= \$92 ;
+  always @(posedge clk)
+    first2 <= \$93 ;
+  always @(posedge clk)
+    last2 <= \$94 ;
+  always @(posedge clk)
+    nf2 <= \$95 ;
+  always @(posedge clk)
+    v3 <= \$96 ;
+  always @(posedge clk)
+    first3 <= \$97 ;
+  always @(posedge clk)
+    last3 <= \$98 ;
+  always @(posedge clk)
+    nf3 <= \$99 ;
+  always @(posedge clk)
+    v4 <= \$100 ;
+  always @(posedge clk)
+    first4 <= \$101 ;
+  always @(posedge clk)
+    last4 <= \$102 ;
+  always @(posedge clk)
+    nf4 <= \$103 ;
+  always @(posedge clk)
+    v5 <= \$104 ;
+  always @(posedge clk)
+    first5 <= \$105 ;
+  always @(posedge clk)
+    last5 <= \$106 ;
+  always @(posedge clk)
+    nf5 <= \$107 ;
+  always @(posedge clk)
+    v6 <= \$108 ;
+  always @(posedge clk)
+    first6 <= \$109 ;
+  always @(posedge clk)
+    last6 <= \$110 ;
+  always @(posedge clk)
+    nf6 <= \$111 ;
+  always @(posedge clk)
+    v7 <= \$112 ;
+  always @(posedge clk)
+    first7 <= \$113 ;
+  always @(posedge clk)
+    last7 <= \$114 ;
+  always @(posedge clk)
+    nf7 <= \$115 ;
+  always @(posedge clk)
+    v8 <= \$116 ;
+  always @(posedge clk)
+    first8 <= \$117 ;
+  always @(posedge clk)
+    last8 <= \$118 ;
+  always @(posedge clk)
+    nf8 <= \$119 ;
+  always @(posedge clk)
+    v8_0 <= \$120 ;
+  always @(posedge clk)
+    first8_0 <= \$121 ;
+  always @(posedge clk)
+    last8_0 <= \$122 ;
+  always @(posedge clk)
+    nf8_0 <= \$123 ;
+  always @(posedge clk)
+    bias0 <= \$124 ;
+  always @(posedge clk)
+    acc0 <= \$125 ;
+  always @(posedge clk)
+    deliver <= \$126 ;
+  always @(posedge clk)
+    q_owed <= \$127 ;
+  always @(posedge clk)
+    q_room <= \$128 ;
+  always @(posedge clk)
+    q_wptr <= \$129 ;
+  always @(posedge clk)
+    q_rptr <= \$130 ;
+  always @(posedge clk)
+    q_stored <= \$131 ;
+  always @(posedge clk)
+    o__valid <= \$132 ;
+  always @(posedge clk)
+    o__payload <= \$133 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$3  = 1'h0;
-    casez (t)
-      8'h00:
-          \$3  = 1'h1;
-      8'h01:
-          \$3  = 1'h1;
-      8'h02:
-          \$3  = 1'h1;
-      8'h03:
-          \$3  = 1'h1;
-      8'h04:
-          \$3  = 1'h1;
-      8'h05:
-          \$3  = 1'h1;
-      8'h06:
-          \$3  = 1'h1;
-      8'h07:
-          \$3  = 1'h1;
-      8'h08:
-          \$3  = 1'h1;
-      8'h09:
-          \$3  = 1'h1;
-      8'h0a:
-          \$3  = 1'h1;
-      8'h0b:
-          \$3  = 1'h1;
-      8'h0c:
-          \$3  = 1'h1;
-      8'h0d:
-          \$3  = 1'h1;
-      8'h0e:
-          \$3  = 1'h0;
-      8'h0f:
-          \$3  = 1'h0;
-      8'h10:
-          \$3  = 1'h0;
-      8'h11:
-          \$3  = 1'h0;
-      8'h12:
-          \$3  = 1'h0;
-      8'h13:
-          \$3  = 1'h0;
-      8'h14:
-          \$3  = 1'h0;
-      8'h15:
-          \$3  = 1'h0;
-      8'h16:
-          \$3  = 1'h0;
-      8'h17:
-          \$3  = 1'h0;
-      8'h18:
-          \$3  = 1'h0;
-      8'h19:
-          \$3  = 1'h0;
-      8'h1a:
-          \$3  = 1'h0;
-      8'h1b:
-          \$3  = 1'h0;
-      8'h1c:
-          \$3  = 1'h0;
-      8'h1d:
-          \$3  = 1'h0;
-      8'h1e:
-          \$3  = 1'h0;
-      8'h1f:
-          \$3  = 1'h0;
-      8'h20:
-          \$3  = 1'h0;
-      8'h21:
-          \$3  = 1'h0;
-      8'h22:
-          \$3  = 1'h0;
-      8'h23:
-          \$3  = 1'h0;
-      8'h24:
-          \$3  = 1'h0;
-      8'h25:
-          \$3  = 1'h0;
-      8'h26:
-          \$3  = 1'h0;
-      8'h27:
-          \$3  = 1'h0;
-      8'h28:
-          \$3  = 1'h0;
-      8'h29:
-          \$3  = 1'h0;
-      8'h2a:
-          \$3  = 1'h0;
-      8'h2b:
-          \$3  = 1'h0;
-      8'h2c:
-          \$3  = 1'h0;
-      8'h2d:
-          \$3  = 1'h0;
-      8'h2e:
-          \$3  = 1'h0;
-      8'h2f:
-          \$3  = 1'h0;
-      8'h30:
-          \$3  = 1'h0;
-      8'h31:
-          \$3  = 1'h0;
-      8'h32:
-          \$3  = 1'h0;
-      8'h33:
-          \$3  = 1'h0;
-      8'h34:
-          \$3  = 1'h0;
-      8'h35:
-          \$3  = 1'h0;
-      8'h36:
-          \$3  = 1'h0;
-      8'h37:
-          \$3  = 1'h0;
-      8'h38:
-          \$3  = 1'h0;
-      8'h39:
-          \$3  = 1'h0;
-      8'h3a:
-          \$3  = 1'h0;
-      8'h3b:
-          \$3  = 1'h0;
-      8'h3c:
-          \$3  = 1'h0;
-      8'h3d:
-          \$3  = 1'h0;
-      8'h3e:
-          \$3  = 1'h0;
-      8'h3f:
-          \$3  = 1'h0;
-      8'h40:
-          \$3  = 1'h0;
-      8'h41:
-          \$3  = 1'h0;
-      8'h42:
-          \$3  = 1'h0;
-      8'h43:
-          \$3  = 1'h0;
-      8'h44:
-          \$3  = 1'h0;
-      8'h45:
-          \$3  = 1'h0;
-      8'h46:
-          \$3  = 1'h0;
-      8'h47:
-          \$3  = 1'h0;
-      8'h48:
-          \$3  = 1'h0;
-      8'h49:
-          \$3  = 1'h0;
-      8'h4a:
-          \$3  = 1'h0;
-      8'h4b:
-          \$3  = 1'h0;
-      8'h4c:
-          \$3  = 1'h0;
-      8'h4d:
-          \$3  = 1'h0;
-      8'h4e:
-          \$3  = 1'h0;
-      8'h4f:
-          \$3  = 1'h0;
-      8'h50:
-          \$3  = 1'h0;
-      8'h51:
-          \$3  = 1'h0;
-      8'h52:
-          \$3  = 1'h0;
-      8'h53:
-          \$3  = 1'h0;
-      8'h54:
-          \$3  = 1'h0;
-      8'h55:
-          \$3  = 1'h0;
-      8'h56:
-          \$3  = 1'h0;
-      8'h57:
-          \$3  = 1'h0;
-      8'h58:
-          \$3  = 1'h0;
-      8'h59:
-          \$3  = 1'h0;
-      8'h5a:
-          \$3  = 1'h0;
-      8'h5b:
-          \$3  = 1'h0;
-      8'h5c:
-          \$3  = 1'h0;
-      8'h5d:
-          \$3  = 1'h0;
-      8'h5e:
-          \$3  = 1'h0;
-      8'h5f:
-          \$3  = 1'h0;
-      8'h60:
-          \$3  = 1'h0;
-      8'h61:
-          \$3  = 1'h0;
-      8'h62:
-          \$3  = 1'h0;
-      8'h63:
-          \$3  = 1'h0;
-      8'h64:
-          \$3  = 1'h0;
-      8'h65:
-          \$3  = 1'h0;
-      8'h66:
-          \$3  = 1'h0;
-      8'h67:
-          \$3  = 1'h0;
-      8'h68:
-          \$3  = 1'h0;
-      8'h69:
-          \$3  = 1'h0;
-      8'h6a:
-          \$3  = 1'h0;
-      8'h6b:
-          \$3  = 1'h0;
-      8'h6c:
-          \$3  = 1'h0;
-      8'h6d:
-          \$3  = 1'h0;
-      8'h6e:
-          \$3  = 1'h0;
-      8'h6f:
-          \$3  = 1'h0;
-      8'h70:
-          \$3  = 1'h0;
-      8'h71:
-          \$3  = 1'h0;
-      8'h72:
-          \$3  = 1'h0;
-      8'h73:
-          \$3  = 1'h0;
-      8'h74:
-          \$3  = 1'h0;
-      8'h75:
-          \$3  = 1'h0;
-      8'h76:
-          \$3  = 1'h0;
-      8'h77:
-          \$3  = 1'h0;
-      8'h78:
-          \$3  = 1'h0;
-      8'h79:
-          \$3  = 1'h0;
-      8'h7a:
-          \$3  = 1'h0;
-      8'h7b:
-          \$3  = 1'h0;
-      8'h7c:
-          \$3  = 1'h0;
-      8'h7d:
-          \$3  = 1'h0;
-      8'h7e:
-          \$3  = 1'h0;
-      8'h7f:
-          \$3  = 1'h0;
-      8'h80:
-          \$3  = 1'h0;
-      8'h81:
-          \$3  = 1'h0;
-      8'h82:
-          \$3  = 1'h0;
-      8'h83:
-          \$3  = 1'h0;
-      8'h84:
-          \$3  = 1'h0;
-      8'h85:
-          \$3  = 1'h0;
-      8'h86:
-          \$3  = 1'h0;
-      8'h87:
-          \$3  = 1'h0;
-      8'h88:
-          \$3  = 1'h0;
-      8'h89:
-          \$3  = 1'h0;
-      8'h8a:
-          \$3  = 1'h0;
-      8'h8b:
-          \$3  = 1'h0;
-      8'h8c:
-          \$3  = 1'h0;
-      8'h8d:
-          \$3  = 1'h0;
-      8'h8e:
-          \$3  = 1'h0;
-      8'h8f:
-          \$3  = 1'h0;
-      8'h90:
-          \$3  = 1'h0;
-      8'h91:
-          \$3  = 1'h0;
-      8'h92:
-          \$3  = 1'h0;
-      8'h93:
-          \$3  = 1'h0;
-      8'h94:
-          \$3  = 1'h0;
-      8'h95:
-          \$3  = 1'h0;
-      8'h96:
-          \$3  = 1'h0;
-      8'h97:
-          \$3  = 1'h0;
-      8'h98:
-          \$3  = 1'h0;
-      8'h99:
-          \$3  = 1'h0;
-      8'h9a:
-          \$3  = 1'h0;
-      8'h9b:
-          \$3  = 1'h0;
-      8'h9c:
-          \$3  = 1'h0;
-      8'h9d:
-          \$3  = 1'h1;
-      8'h9e:
-          \$3  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$4  = 1'h0;
-    casez (t)
-      8'h00:
-          \$4  = 1'h0;
-      8'h01:
-          \$4  = 1'h0;
-      8'h02:
-          \$4  = 1'h0;
-      8'h03:
-          \$4  = 1'h0;
-      8'h04:
-          \$4  = 1'h0;
-      8'h05:
-          \$4  = 1'h0;
-      8'h06:
-          \$4  = 1'h0;
-      8'h07:
-          \$4  = 1'h0;
-      8'h08:
-          \$4  = 1'h0;
-      8'h09:
-          \$4  = 1'h0;
-      8'h0a:
-          \$4  = 1'h0;
-      8'h0b:
-          \$4  = 1'h0;
-      8'h0c:
-          \$4  = 1'h0;
-      8'h0d:
-          \$4  = 1'h0;
-      8'h0e:
-          \$4  = 1'h1;
-      8'h0f:
-          \$4  = 1'h0;
-      8'h10:
-          \$4  = 1'h0;
-      8'h11:
-          \$4  = 1'h0;
-      8'h12:
-          \$4  = 1'h0;
-      8'h13:
-          \$4  = 1'h0;
-      8'h14:
-          \$4  = 1'h0;
-      8'h15:
-          \$4  = 1'h0;
-      8'h16:
-          \$4  = 1'h0;
-      8'h17:
-          \$4  = 1'h0;
-      8'h18:
-          \$4  = 1'h0;
-      8'h19:
-          \$4  = 1'h0;
-      8'h1a:
-          \$4  = 1'h0;
-      8'h1b:
-          \$4  = 1'h0;
-      8'h1c:
-          \$4  = 1'h0;
-      8'h1d:
-          \$4  = 1'h0;
-      8'h1e:
-          \$4  = 1'h1;
-      8'h1f:
-          \$4  = 1'h0;
-      8'h20:
-          \$4  = 1'h0;
-      8'h21:
-          \$4  = 1'h0;
-      8'h22:
-          \$4  = 1'h0;
-      8'h23:
-          \$4  = 1'h0;
-      8'h24:
-          \$4  = 1'h0;
-      8'h25:
-          \$4  = 1'h0;
-      8'h26:
-          \$4  = 1'h0;
-      8'h27:
-          \$4  = 1'h0;
-      8'h28:
-          \$4  = 1'h0;
-      8'h29:
-          \$4  = 1'h0;
-      8'h2a:
-          \$4  = 1'h0;
-      8'h2b:
-          \$4  = 1'h0;
-      8'h2c:
-          \$4  = 1'h0;
-      8'h2d:
-          \$4  = 1'h0;
-      8'h2e:
-          \$4  = 1'h1;
-      8'h2f:
-          \$4  = 1'h0;
-      8'h30:
-          \$4  = 1'h0;
-      8'h31:
-          \$4  = 1'h0;
-      8'h32:
-          \$4  = 1'h0;
-      8'h33:
-          \$4  = 1'h0;
-      8'h34:
-          \$4  = 1'h0;
-      8'h35:
-          \$4  = 1'h0;
-      8'h36:
-          \$4  = 1'h0;
-      8'h37:
-          \$4  = 1'h0;
-      8'h38:
-          \$4  = 1'h0;
-      8'h39:
-          \$4  = 1'h0;
-      8'h3a:
-          \$4  = 1'h0;
-      8'h3b:
-          \$4  = 1'h0;
-      8'h3c:
-          \$4  = 1'h0;
-      8'h3d:
-          \$4  = 1'h0;
-      8'h3e:
-          \$4  = 1'h1;
-      8'h3f:
-          \$4  = 1'h0;
-      8'h40:
-          \$4  = 1'h0;
-      8'h41:
-          \$4  = 1'h0;
-      8'h42:
-          \$4  = 1'h0;
-      8'h43:
-          \$4  = 1'h0;
-      8'h44:
-          \$4  = 1'h0;
-      8'h45:
-          \$4  = 1'h0;
-      8'h46:
-          \$4  = 1'h0;
-      8'h47:
-          \$4  = 1'h0;
-      8'h48:
-          \$4  = 1'h0;
-      8'h49:
-          \$4  = 1'h0;
-      8'h4a:
-          \$4  = 1'h0;
-      8'h4b:
-          \$4  = 1'h0;
-      8'h4c:
-          \$4  = 1'h0;
-      8'h4d:
-          \$4  = 1'h0;
-      8'h4e:
-          \$4  = 1'h1;
-      8'h4f:
-          \$4  = 1'h0;
-      8'h50:
-          \$4  = 1'h0;
-      8'h51:
-          \$4  = 1'h0;
-      8'h52:
-          \$4  = 1'h0;
-      8'h53:
-          \$4  = 1'h0;
-      8'h54:
-          \$4  = 1'h0;
-      8'h55:
-          \$4  = 1'h0;
-      8'h56:
-          \$4  = 1'h0;
-      8'h57:
-          \$4  = 1'h0;
-      8'h58:
-          \$4  = 1'h0;
-      8'h59:
-          \$4  = 1'h0;
-      8'h5a:
-          \$4  = 1'h0;
-      8'h5b:
-          \$4  = 1'h0;
-      8'h5c:
-          \$4  = 1'h0;
-      8'h5d:
-          \$4  = 1'h0;
-      8'h5e:
-          \$4  = 1'h1;
-      8'h5f:
-          \$4  = 1'h0;
-      8'h60:
-          \$4  = 1'h0;
-      8'h61:
-          \$4  = 1'h0;
-      8'h62:
-          \$4  = 1'h0;
-      8'h63:
-          \$4  = 1'h0;
-      8'h64:
-          \$4  = 1'h0;
-      8'h65:
-          \$4  = 1'h0;
-      8'h66:
-          \$4  = 1'h0;
-      8'h67:
-          \$4  = 1'h0;
-      8'h68:
-          \$4  = 1'h0;
-      8'h69:
-          \$4  = 1'h0;
-      8'h6a:
-          \$4  = 1'h0;
-      8'h6b:
-          \$4  = 1'h0;
-      8'h6c:
-          \$4  = 1'h0;
-      8'h6d:
-          \$4  = 1'h0;
-      8'h6e:
-          \$4  = 1'h1;
-      8'h6f:
-          \$4  = 1'h0;
-      8'h70:
-          \$4  = 1'h0;
-      8'h71:
-          \$4  = 1'h0;
-      8'h72:
-          \$4  = 1'h0;
-      8'h73:
-          \$4  = 1'h0;
-      8'h74:
-          \$4  = 1'h0;
-      8'h75:
-          \$4  = 1'h0;
-      8'h76:
-          \$4  = 1'h0;
-      8'h77:
-          \$4  = 1'h0;
-      8'h78:
-          \$4  = 1'h0;
-      8'h79:
-          \$4  = 1'h0;
-      8'h7a:
-          \$4  = 1'h0;
-      8'h7b:
-          \$4  = 1'h0;
-      8'h7c:
-          \$4  = 1'h0;
-      8'h7d:
-          \$4  = 1'h1;
-      8'h7e:
-          \$4  = 1'h0;
-      8'h7f:
-          \$4  = 1'h0;
-      8'h80:
-          \$4  = 1'h0;
-      8'h81:
-          \$4  = 1'h0;
-      8'h82:
-          \$4  = 1'h0;
-      8'h83:
-          \$4  = 1'h0;
-      8'h84:
-          \$4  = 1'h0;
-      8'h85:
-          \$4  = 1'h0;
-      8'h86:
-          \$4  = 1'h0;
-      8'h87:
-          \$4  = 1'h0;
-      8'h88:
-          \$4  = 1'h0;
-      8'h89:
-          \$4  = 1'h0;
-      8'h8a:
-          \$4  = 1'h0;
-      8'h8b:
-          \$4  = 1'h0;
-      8'h8c:
-          \$4  = 1'h0;
-      8'h8d:
-          \$4  = 1'h1;
-      8'h8e:
-          \$4  = 1'h0;
-      8'h8f:
-          \$4  = 1'h0;
-      8'h90:
-          \$4  = 1'h0;
-      8'h91:
-          \$4  = 1'h0;
-      8'h92:
-          \$4  = 1'h0;
-      8'h93:
-          \$4  = 1'h0;
-      8'h94:
-          \$4  = 1'h0;
-      8'h95:
-          \$4  = 1'h0;
-      8'h96:
-          \$4  = 1'h0;
-      8'h97:
-          \$4  = 1'h0;
-      8'h98:
-          \$4  = 1'h0;
-      8'h99:
-          \$4  = 1'h0;
-      8'h9a:
-          \$4  = 1'h0;
-      8'h9b:
-          \$4  = 1'h0;
-      8'h9c:
-          \$4  = 1'h0;
-      8'h9d:
-          \$4  = 1'h1;
-      8'h9e:
-          \$4  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$5  = 1'h0;
-    casez (t)
-      8'h00:
-          \$5  = 1'h0;
-      8'h01:
-          \$5  = 1'h0;
-      8'h02:
-          \$5  = 1'h0;
-      8'h03:
-          \$5  = 1'h0;
-      8'h04:
-          \$5  = 1'h0;
-      8'h05:
-          \$5  = 1'h0;
-      8'h06:
-          \$5  = 1'h0;
-      8'h07:
-          \$5  = 1'h0;
-      8'h08:
-          \$5  = 1'h0;
-      8'h09:
-          \$5  = 1'h0;
-      8'h0a:
-          \$5  = 1'h0;
-      8'h0b:
-          \$5  = 1'h0;
-      8'h0c:
-          \$5  = 1'h0;
-      8'h0d:
-          \$5  = 1'h1;
-      8'h0e:
-          \$5  = 1'h0;
-      8'h0f:
-          \$5  = 1'h0;
-      8'h10:
-          \$5  = 1'h0;
-      8'h11:
-          \$5  = 1'h0;
-      8'h12:
-          \$5  = 1'h0;
-      8'h13:
-          \$5  = 1'h0;
-      8'h14:
-          \$5  = 1'h0;
-      8'h15:
-          \$5  = 1'h0;
-      8'h16:
-          \$5  = 1'h0;
-      8'h17:
-          \$5  = 1'h0;
-      8'h18:
-          \$5  = 1'h0;
-      8'h19:
-          \$5  = 1'h0;
-      8'h1a:
-          \$5  = 1'h0;
-      8'h1b:
-          \$5  = 1'h0;
-      8'h1c:
-          \$5  = 1'h0;
-      8'h1d:
-          \$5  = 1'h1;
-      8'h1e:
-          \$5  = 1'h0;
-      8'h1f:
-          \$5  = 1'h0;
-      8'h20:
-          \$5  = 1'h0;
-      8'h21:
-          \$5  = 1'h0;
-      8'h22:
-          \$5  = 1'h0;
-      8'h23:
-          \$5  = 1'h0;
-      8'h24:
-          \$5  = 1'h0;
-      8'h25:
-          \$5  = 1'h0;
-      8'h26:
-          \$5  = 1'h0;
-      8'h27:
-          \$5  = 1'h0;
-      8'h28:
-          \$5  = 1'h0;
-      8'h29:
-          \$5  = 1'h0;
-      8'h2a:
-          \$5  = 1'h0;
-      8'h2b:
-          \$5  = 1'h0;
-      8'h2c:
-          \$5  = 1'h0;
-      8'h2d:
-          \$5  = 1'h1;
-      8'h2e:
-          \$5  = 1'h0;
-      8'h2f:
-          \$5  = 1'h0;
-      8'h30:
-          \$5  = 1'h0;
-      8'h31:
-          \$5  = 1'h0;
-      8'h32:
-          \$5  = 1'h0;
-      8'h33:
-          \$5  = 1'h0;
-      8'h34:
-          \$5  = 1'h0;
-      8'h35:
-          \$5  = 1'h0;
-      8'h36:
-          \$5  = 1'h0;
-      8'h37:
-          \$5  = 1'h0;
-      8'h38:
-          \$5  = 1'h0;
-      8'h39:
-          \$5  = 1'h0;
-      8'h3a:
-          \$5  = 1'h0;
-      8'h3b:
-          \$5  = 1'h0;
-      8'h3c:
-          \$5  = 1'h0;
-      8'h3d:
-          \$5  = 1'h1;
-      8'h3e:
-          \$5  = 1'h0;
-      8'h3f:
-          \$5  = 1'h0;
-      8'h40:
-          \$5  = 1'h0;
-      8'h41:
-          \$5  = 1'h0;
-      8'h42:
-          \$5  = 1'h0;
-      8'h43:
-          \$5  = 1'h0;
-      8'h44:
-          \$5  = 1'h0;
-      8'h45:
-          \$5  = 1'h0;
-      8'h46:
-          \$5  = 1'h0;
-      8'h47:
-          \$5  = 1'h0;
-      8'h48:
-          \$5  = 1'h0;
-      8'h49:
-          \$5  = 1'h0;
-      8'h4a:
-          \$5  = 1'h0;
-      8'h4b:
-          \$5  = 1'h0;
-      8'h4c:
-          \$5  = 1'h0;
-      8'h4d:
-          \$5  = 1'h1;
-      8'h4e:
-          \$5  = 1'h0;
-      8'h4f:
-          \$5  = 1'h0;
-      8'h50:
-          \$5  = 1'h0;
-      8'h51:
-          \$5  = 1'h0;
-      8'h52:
-          \$5  = 1'h0;
-      8'h53:
-          \$5  = 1'h0;
-      8'h54:
-          \$5  = 1'h0;
-      8'h55:
-          \$5  = 1'h0;
-      8'h56:
-          \$5  = 1'h0;
-      8'h57:
-          \$5  = 1'h0;
-      8'h58:
-          \$5  = 1'h0;
-      8'h59:
-          \$5  = 1'h0;
-      8'h5a:
-          \$5  = 1'h0;
-      8'h5b:
-          \$5  = 1'h0;
-      8'h5c:
-          \$5  = 1'h0;
-      8'h5d:
-          \$5  = 1'h1;
-      8'h5e:
-          \$5  = 1'h0;
-      8'h5f:
-          \$5  = 1'h0;
-      8'h60:
-          \$5  = 1'h0;
-      8'h61:
-          \$5  = 1'h0;
-      8'h62:
-          \$5  = 1'h0;
-      8'h63:
-          \$5  = 1'h0;
-      8'h64:
-          \$5  = 1'h0;
-      8'h65:
-          \$5  = 1'h0;
-      8'h66:
-          \$5  = 1'h0;
-      8'h67:
-          \$5  = 1'h0;
-      8'h68:
-          \$5  = 1'h0;
-      8'h69:
-          \$5  = 1'h0;
-      8'h6a:
-          \$5  = 1'h0;
-      8'h6b:
-          \$5  = 1'h0;
-      8'h6c:
-          \$5  = 1'h0;
-      8'h6d:
-          \$5  = 1'h1;
-      8'h6e:
-          \$5  = 1'h0;
-      8'h6f:
-          \$5  = 1'h0;
-      8'h70:
-          \$5  = 1'h0;
-      8'h71:
-          \$5  = 1'h0;
-      8'h72:
-          \$5  = 1'h0;
-      8'h73:
-          \$5  = 1'h0;
-      8'h74:
-          \$5  = 1'h0;
-      8'h75:
-          \$5  = 1'h0;
-      8'h76:
-          \$5  = 1'h0;
-      8'h77:
-          \$5  = 1'h0;
-      8'h78:
-          \$5  = 1'h0;
-      8'h79:
-          \$5  = 1'h0;
-      8'h7a:
-          \$5  = 1'h0;
-      8'h7b:
-          \$5  = 1'h0;
-      8'h7c:
-          \$5  = 1'h1;
-      8'h7d:
-          \$5  = 1'h0;
-      8'h7e:
-          \$5  = 1'h0;
-      8'h7f:
-          \$5  = 1'h0;
-      8'h80:
-          \$5  = 1'h0;
-      8'h81:
-          \$5  = 1'h0;
-      8'h82:
-          \$5  = 1'h0;
-      8'h83:
-          \$5  = 1'h0;
-      8'h84:
-          \$5  = 1'h0;
-      8'h85:
-          \$5  = 1'h0;
-      8'h86:
-          \$5  = 1'h0;
-      8'h87:
-          \$5  = 1'h0;
-      8'h88:
-          \$5  = 1'h0;
-      8'h89:
-          \$5  = 1'h0;
-      8'h8a:
-          \$5  = 1'h0;
-      8'h8b:
-          \$5  = 1'h0;
-      8'h8c:
-          \$5  = 1'h1;
-      8'h8d:
-          \$5  = 1'h0;
-      8'h8e:
-          \$5  = 1'h0;
-      8'h8f:
-          \$5  = 1'h0;
-      8'h90:
-          \$5  = 1'h0;
-      8'h91:
-          \$5  = 1'h0;
-      8'h92:
-          \$5  = 1'h0;
-      8'h93:
-          \$5  = 1'h0;
-      8'h94:
-          \$5  = 1'h0;
-      8'h95:
-          \$5  = 1'h0;
-      8'h96:
-          \$5  = 1'h0;
-      8'h97:
-          \$5  = 1'h0;
-      8'h98:
-          \$5  = 1'h0;
-      8'h99:
-          \$5  = 1'h0;
-      8'h9a:
-          \$5  = 1'h0;
-      8'h9b:
-          \$5  = 1'h0;
-      8'h9c:
-          \$5  = 1'h1;
-      8'h9d:
-          \$5  = 1'h0;
-      8'h9e:
-          \$5  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$12  = 22'h000000;
+    \$11  = 22'h000000;
     casez (nf7)
       4'h0:
-          \$12  = 22'h3ffd84;
+          \$11  = 22'h3ffd84;
       4'h1:
-          \$12  = 22'h00006d;
+          \$11  = 22'h00006d;
       4'h2:
-          \$12  = 22'h000162;
+          \$11  = 22'h000162;
       4'h3:
-          \$12  = 22'h3ffcb4;
+          \$11  = 22'h3ffcb4;
       4'h4:
-          \$12  = 22'h000209;
+          \$11  = 22'h000209;
       4'h5:
-          \$12  = 22'h3ffc7c;
+          \$11  = 22'h3ffc7c;
       4'h6:
-          \$12  = 22'h000496;
+          \$11  = 22'h000496;
       4'h7:
-          \$12  = 22'h3ffcb1;
+          \$11  = 22'h3ffcb1;
       4'h8:
-          \$12  = 22'h3ffff0;
+          \$11  = 22'h3ffff0;
       4'h9:
-          \$12  = 22'h000596;
+          \$11  = 22'h000596;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$69  = nf_t;
-    if (issue) begin
-      \$69  = nf_t_ahead;
-    end
+    \$68  = 1'h1;
     if (rst) begin
-      \$69  = 4'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$70  = nf_t_ahead;
+    \$69  = tile;
     if (issue) begin
-      \$70  = \$1 ;
+      \$69  = \$1 ;
     end
     if (rst) begin
-      \$70  = 4'h0;
+      \$69  = 11'h300;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$71  = sf_t;
+    \$70  = tile_plus1;
     if (issue) begin
-      \$71  = sf_t_ahead;
+      \$70  = tile_plus2;
     end
     if (rst) begin
-      \$71  = 4'h0;
+      \$70  = 8'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$72  = sf_t_ahead;
+    \$71  = tile_plus2;
     if (issue) begin
-      \$72  = \$2 ;
+      \$71  = \$4 [7:0];
     end
     if (rst) begin
-      \$72  = 4'h1;
+      \$71  = 8'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$73  = reads_input_t;
+    \$72  = t;
     if (issue) begin
-      \$73  = reads_input_t_ahead;
+      \$72  = \$7 [7:0];
     end
     if (rst) begin
-      \$73  = 1'h1;
+      \$72  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$74  = reads_input_t_ahead;
-    if (issue) begin
-      \$74  = \$3 ;
-    end
+    \$73  = i__payload;
     if (rst) begin
-      \$74  = 1'h1;
+      \$73  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$75  = first_t;
-    if (issue) begin
-      \$75  = first_t_ahead;
-    end
+    \$74  = tile[8];
     if (rst) begin
-      \$75  = 1'h1;
+      \$74  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$76  = first_t_ahead;
-    if (issue) begin
-      \$76  = \$4 ;
+    \$75  = issue;
+    if (rst) begin
+      \$75  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$76  = tile[9];
     if (rst) begin
       \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$77  = last_t;
-    if (issue) begin
-      \$77  = last_t_ahead;
-    end
+    \$77  = tile[10];
     if (rst) begin
       \$77  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$78  = last_t_ahead;
-    if (issue) begin
-      \$78  = \$5 ;
-    end
+    \$78  = tile[3:0];
     if (rst) begin
-      \$78  = 1'h0;
+      \$78  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = t;
-    if (issue) begin
-      \$79  = \$8 [7:0];
-    end
+    \$79  = from_input;
     if (rst) begin
-      \$79  = 8'h00;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = i__payload;
+    \$80  = x_reg;
     if (rst) begin
       \$80  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = reads_input_t;
+    \$81  = rport__data;
     if (rst) begin
-      \$81  = 1'h0;
+      \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = issue;
+    \$82  = \$8 ;
     if (rst) begin
-      \$82  = 1'h0;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = first_t;
+    \$83  = t;
     if (rst) begin
-      \$83  = 1'h0;
+      \$83  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = last_t;
+    \$84  = t1;
     if (rst) begin
-      \$84  = 1'h0;
+      \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = nf_t;
+    \$85  = \port__data$29 ;
     if (rst) begin
-      \$85  = 4'h0;
+      \$85  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = from_input;
+    \$86  = x_mid;
     if (rst) begin
-      \$86  = 1'h0;
+      \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = x_reg;
+    \$87  = \$9 ;
     if (rst) begin
-      \$87  = 8'h00;
+      \$87  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = rport__data;
+    \$88  = rom0_read;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$89  = \$9 ;
+    \$89  = \$10 ;
     if (rst) begin
-      \$89  = 8'h00;
+      \$89  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$90  = t;
+    \$90  = prod0_0;
     if (rst) begin
-      \$90  = 8'h00;
+      \$90  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$91  = t1;
+    \$91  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
     if (rst) begin
-      \$91  = 8'h00;
+      \$91  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$92  = port__data;
+    \$92  = v1;
     if (rst) begin
-      \$92  = 8'h00;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$93  = x_mid;
+    \$93  = first1;
     if (rst) begin
-      \$93  = 8'h00;
+      \$93  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$94  = \$10 ;
+    \$94  = last1;
     if (rst) begin
-      \$94  = 9'h000;
+      \$94  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$95  = rom0_read;
+    \$95  = nf1;
     if (rst) begin
-      \$95  = 8'h00;
+      \$95  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$96  = \$11 ;
+    \$96  = v2;
     if (rst) begin
-      \$96  = 17'h00000;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = prod0_0;
+    \$97  = first2;
     if (rst) begin
-      \$97  = 17'h00000;
+      \$97  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = { prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r[16], prod0_0_r };
+    \$98  = last2;
     if (rst) begin
-      \$98  = 22'h000000;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = v1;
+    \$99  = nf2;
     if (rst) begin
-      \$99  = 1'h0;
+      \$99  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = first1;
+    \$100  = v3;
     if (rst) begin
       \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = last1;
+    \$101  = first3;
     if (rst) begin
       \$101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = nf1;
+    \$102  = last3;
     if (rst) begin
-      \$102  = 4'h0;
+      \$102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = v2;
+    \$103  = nf3;
     if (rst) begin
-      \$103  = 1'h0;
+      \$103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = first2;
+    \$104  = v4;
     if (rst) begin
       \$104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = last2;
+    \$105  = first4;
     if (rst) begin
       \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = nf2;
+    \$106  = last4;
     if (rst) begin
-      \$106  = 4'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = v3;
+    \$107  = nf4;
     if (rst) begin
-      \$107  = 1'h0;
+      \$107  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = first3;
+    \$108  = v5;
     if (rst) begin
       \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = last3;
+    \$109  = first5;
     if (rst) begin
       \$109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = nf3;
+    \$110  = last5;
     if (rst) begin
-      \$110  = 4'h0;
+      \$110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = v4;
+    \$111  = nf5;
     if (rst) begin
-      \$111  = 1'h0;
+      \$111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = first4;
+    \$112  = v6;
     if (rst) begin
       \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = last4;
+    \$113  = first6;
     if (rst) begin
       \$113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = nf4;
+    \$114  = last6;
     if (rst) begin
-      \$114  = 4'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = v5;
+    \$115  = nf6;
     if (rst) begin
-      \$115  = 1'h0;
+      \$115  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = first5;
+    \$116  = v7;
     if (rst) begin
       \$116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = last5;
+    \$117  = first7;
     if (rst) begin
       \$117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = nf5;
+    \$118  = last7;
     if (rst) begin
-      \$118  = 4'h0;
+      \$118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = v6;
+    \$119  = nf7;
     if (rst) begin
-      \$119  = 1'h0;
+      \$119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = first6;
+    \$120  = v7;
     if (rst) begin
       \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = last6;
+    \$121  = first7;
     if (rst) begin
       \$121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = nf6;
+    \$122  = last7;
     if (rst) begin
-      \$122  = 4'h0;
+      \$122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = v7;
+    \$123  = nf7;
     if (rst) begin
-      \$123  = 1'h0;
+      \$123  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = first7;
+    \$124  = \$11 ;
     if (rst) begin
-      \$124  = 1'h0;
+      \$124  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = last7;
+    \$125  = acc0;
+    if (v8_0) begin
+      \$125  = \$63 [21:0];
+    end
     if (rst) begin
-      \$125  = 1'h0;
+      \$125  = 22'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = nf7;
+    \$126  = \$12 ;
     if (rst) begin
-      \$126  = 4'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = v7;
+    \$127  = \$67 [3:0];
     if (rst) begin
-      \$127  = 1'h0;
+      \$127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = first7;
+    \$128  = \$19 ;
     if (rst) begin
-      \$128  = 1'h0;
+      \$128  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = last7;
+    \$129  = q_wptr;
+    if (\$26 ) begin
+      \$129  = \$29 [3:0];
+    end
     if (rst) begin
-      \$129  = 1'h0;
+      \$129  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = nf7;
+    \$130  = q_rptr;
+    if (\$33 ) begin
+      \$130  = \$36 [3:0];
+    end
     if (rst) begin
       \$130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = \$12 ;
+    \$131  = \$49 [3:0];
     if (rst) begin
-      \$131  = 22'h000000;
+      \$131  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = acc0;
-    if (v8_0) begin
-      \$132  = \$64 [21:0];
+    \$132  = o__valid;
+    if (\$51 ) begin
+      \$132  = \$53 ;
     end
     if (rst) begin
-      \$132  = 22'h000000;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = \$13 ;
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$68 [3:0];
-    if (rst) begin
-      \$134  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = \$20 ;
-    if (rst) begin
-      \$135  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = q_wptr;
-    if (\$27 ) begin
-      \$136  = \$30 [3:0];
+    \$133  = o__payload;
+    if (\$51 ) begin
+      \$133  = \$55 ;
     end
     if (rst) begin
-      \$136  = 4'h0;
+      \$133  = 22'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = q_rptr;
-    if (\$34 ) begin
-      \$137  = \$37 [3:0];
-    end
-    if (rst) begin
-      \$137  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$50 [3:0];
-    if (rst) begin
-      \$138  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = o__valid;
-    if (\$52 ) begin
-      \$139  = \$54 ;
-    end
-    if (rst) begin
-      \$139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = o__payload;
-    if (\$52 ) begin
-      \$140  = \$56 ;
-    end
-    if (rst) begin
-      \$140  = 22'h000000;
-    end
-  end
-  assign acc0_next = \$64 [21:0];
-  assign q_owed_next = \$68 [3:0];
+  assign acc0_next = \$63 [21:0];
+  assign q_owed_next = \$67 [3:0];
   assign q_in = acc0;
-  assign \$signature__addr  = sf_t;
+  assign \$signature__addr  = tile[7:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = sf_t;
-  assign port__addr = rom0_addr;
-  assign \$signature__en$90  = deliver;
-  assign \$signature__addr$91  = q_wptr;
-  assign \$signature__data$92  = acc0;
-  assign \rport__addr$93  = q_rptr;
+  assign rport__addr = tile[7:4];
+  assign \port__addr$85  = rom0_addr;
+  assign \$signature__en$86  = deliver;
+  assign \$signature__addr$87  = q_wptr;
+  assign \$signature__data$88  = acc0;
+  assign \rport__addr$89  = q_rptr;
   assign \i__payload[0]  = i__payload;
   assign \o__payload[0]  = o__payload;
   assign \q_in[0]  = acc0;
