@@ -39,7 +39,7 @@ from ..errors import CompileError
 from .fold_search import INFEASIBLE, Factor, minimize
 from ..units import MatVecParams
 from ..units.common import ceil_div
-from .lower_stages import StageSpec
+from .lower_stages import StageSpec, conv_front, conv_tail, conv_tail_key
 
 __all__ = ["FoldTarget", "LaneClasses", "choose_lanes"]
 
@@ -141,10 +141,13 @@ class _Tables:
             width = max(len(f) for f in folds)
             figures = np.zeros((len(opts_a), len(outs), width, 1 + len(METRICS)), dtype=np.int64)
             figures[..., 0] = NEVER_FITS
-            for ia, x in enumerate(opts_a):
-                for ib, y in enumerate(outs):
-                    for k, fold in enumerate(folds[ia]):
-                        figures[ia, ib, k] = self._figures(i, x, x if y is None else y, fold)
+            if specs[i].kind in ("conv", "dense") and a != b:
+                self._fill_split(i, opts_a, opts_b, folds, figures)
+            else:
+                for ia, x in enumerate(opts_a):
+                    for ib, y in enumerate(outs):
+                        for k, fold in enumerate(folds[ia]):
+                            figures[ia, ib, k] = self._sum(i, specs[i].build(x, x if y is None else y, fold), x)
             if a == b:
                 figures = figures[:, 0]
             self.folds.append(folds)
@@ -152,9 +155,29 @@ class _Tables:
             for k, name in enumerate(METRICS, 1):
                 self.metrics[name].append(figures[..., k])
 
-    def _figures(self, i: int, lanes_in: int, lanes_out: int, fold: tuple[int, ...] | None) -> tuple[int, ...]:
+    def _fill_split(self, i: int, opts_a: list[int], opts_b: list[int], folds: list[list], figures: np.ndarray) -> None:
+        """``figures`` of a conv/dense stage from its two independent parts: the units up to the MatVec
+        (per input lanes and fold) and the requant's (per fold and output lanes), each computed once."""
         spec = self.specs[i]
-        units = spec.build(lanes_in, lanes_out, fold)
+        distinct = sorted({f for fs in folds for f in fs})
+        index = {f: k for k, f in enumerate(distinct)}
+        by_key: dict[tuple[int, int, int], tuple[int, ...]] = {}
+        for f in distinct:
+            for y in opts_b:
+                key = conv_tail_key(spec, f, y)
+                if key not in by_key:
+                    by_key[key] = self._sum(i, conv_tail(spec, f, y), y)
+        tails = np.array([[by_key[conv_tail_key(spec, f, y)] for y in opts_b] for f in distinct], dtype=np.int64)
+        for ia, x in enumerate(opts_a):
+            fronts = np.array([self._sum(i, conv_front(spec, x, f), x) for f in folds[ia]], dtype=np.int64)
+            tail = tails[[index[f] for f in folds[ia]]].transpose(1, 0, 2)  # (outs, folds, figures)
+            n = len(folds[ia])
+            figures[ia, :, :n, 0] = np.maximum(fronts[:, 0], tail[..., 0])
+            figures[ia, :, :n, 1:] = fronts[:, 1:] + tail[..., 1:]
+
+    def _sum(self, i: int, units: tuple, lanes_in: int) -> tuple[int, ...]:
+        """Interval (the slowest unit's) and metric sums of ``units`` in stage ``i`` fed ``lanes_in`` lanes."""
+        spec = self.specs[i]
         parts = [self._unit_figures(i, u) for u in units]
         ii = max(p[0] for p in parts)
         for u in units:

@@ -34,7 +34,7 @@ from ..ir.graph import Graph, Node, QuantParams
 from ..ir.ops import kernels, macs_of, register
 from .stream_layout import Layout, channels_last, same_order, stream_order, stream_shape
 
-__all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of", "matvec_folds", "depthwise_folds"]
+__all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of", "matvec_folds", "depthwise_folds", "conv_front", "conv_tail", "conv_tail_key"]
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,13 @@ def _regroup(length: int, lanes_in: int, lanes_out: int, bits: int, signed: bool
 def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int, ...] | None = None) -> tuple:
     """Window (``lanes_in``), Regroup to ``simd``, MatVec, the shared requant (:func:`_requant_units`)
     to ``lanes_out``; a Regroup only where the lanes differ."""
-    simd, pe = (lanes_in, lanes_out) if fold is None else fold
+    fold = (lanes_in, lanes_out) if fold is None else fold
+    return conv_front(spec, lanes_in, fold) + conv_tail(spec, fold, lanes_out)
+
+
+def conv_front(spec: StageSpec, lanes_in: int, fold: tuple[int, ...]) -> tuple:
+    """The units of a conv/dense stage up to its MatVec (their figures do not depend on the output lanes)."""
+    simd, pe = fold
     mv = _matvec(spec, simd, pe)
     cache = spec.data.setdefault("_units", {})
     units: list = []
@@ -185,9 +191,26 @@ def _build_conv(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int,
     if simd != lanes_in:
         units.append(_regroup(mv.in_features, lanes_in, simd, mv.bits_x, mv.signed_x))
     units.append(mv)
-    if ("cycles", simd, pe) not in cache:
-        cache["cycles", simd, pe] = mv.input_cycles()
-    return tuple(units + _requant_units(spec, mv.out_features, mv.acc_bits, pe, lanes_out, cache["cycles", simd, pe]))
+    return tuple(units)
+
+
+def conv_tail(spec: StageSpec, fold: tuple[int, ...], lanes_out: int) -> tuple:
+    """The units of a conv/dense stage after its MatVec: a function of :func:`conv_tail_key`."""
+    mv = _matvec(spec, *fold)
+    return tuple(_requant_units(spec, mv.out_features, mv.acc_bits, fold[1], lanes_out, _input_cycles(spec, fold)))
+
+
+def conv_tail_key(spec: StageSpec, fold: tuple[int, ...], lanes_out: int) -> tuple[int, int, int]:
+    """What :func:`conv_tail`'s units depend on: the MatVec's output lanes, the requant's and the stream's."""
+    return fold[1], requant_lanes(spec.data["out_features"], _input_cycles(spec, fold), lanes_out), lanes_out
+
+
+def _input_cycles(spec: StageSpec, fold: tuple[int, ...]) -> int:
+    """Cycles between the MatVec's input vectors at ``fold`` (:meth:`~hwaccel.units.matvec.MatVecParams.input_cycles`)."""
+    cache = spec.data.setdefault("_units", {})
+    if ("cycles", *fold) not in cache:
+        cache[("cycles", *fold)] = _matvec(spec, *fold).input_cycles()
+    return cache[("cycles", *fold)]  # type: ignore[no-any-return]
 
 
 def requant_lanes(channels: int, cycles: int, lanes_out: int) -> int:

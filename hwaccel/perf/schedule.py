@@ -93,10 +93,28 @@ def first_image(df: Dataflow) -> FirstImage:
     return FirstImage(int(out[0]), int(out[-1]) + 1, first_in, {s.name: int(fw.produced[s.name][0]) for s in df.stages})
 
 
+_INDEX = np.arange(1 << 16, dtype=np.int64)  # 0, 1, 2, ... (grown on demand; read-only)
+_INDEX.flags.writeable = False
+
+
+def _index(n: int) -> Times:
+    """``np.arange(n)``, a view of one shared array (the schedules ask for it thousands of times)."""
+    global _INDEX
+    if n > len(_INDEX):
+        _INDEX = np.arange(max(n, 2 * len(_INDEX)), dtype=np.int64)
+        _INDEX.flags.writeable = False
+    return _INDEX[:n]
+
+
 def _paced(earliest: Times) -> Times:
     """Issue cycles of beats that issue one a cycle at most, each no earlier than ``earliest``."""
-    idx = np.arange(len(earliest), dtype=np.int64)
-    return np.maximum.accumulate(earliest - idx) + idx if len(earliest) else earliest
+    if not len(earliest):
+        return earliest
+    idx = _index(len(earliest))
+    out = earliest - idx
+    np.maximum.accumulate(out, out=out)
+    out += idx
+    return out
 
 
 def _bound(lb: Times | None, n: int) -> Times:
@@ -111,7 +129,7 @@ def _window(p: Any, a: Times, lb: Times | None, images: int) -> tuple[list[Times
     reads, emits = np.tile(np.asarray(p.step_reads, np.int64), images), np.tile(np.asarray(p.step_emits, np.int64), images)
     lb = _bound(lb, images * p.out_beats)
     first_r, first_e = np.cumsum(reads) - reads, np.cumsum(emits) - emits
-    gr, ge = np.arange(len(a), dtype=np.int64), np.arange(len(lb), dtype=np.int64)
+    gr, ge = _index(len(a)), _index(len(lb))
     late = np.full(len(reads), NEVER, dtype=np.int64)  # per step: the bound on its next start
     for times, g, n, first in ((a, gr, reads, first_r), (lb, ge, emits, first_e)):
         some = n > 0
