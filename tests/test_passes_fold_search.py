@@ -14,7 +14,7 @@ from hwaccel.errors import CompileError
 from hwaccel.passes.fold_lanes import FoldTarget, LaneClasses, choose_lanes
 from hwaccel.passes.fold_search import INFEASIBLE, Factor, minimize
 from hwaccel.passes.partition import partition
-from hwaccel.passes.lower_stages import matvec_folds
+from hwaccel.passes.fold_options import matvec_folds
 from hwaccel.passes.to_dataflow import lower_to_specs
 from hwaccel.units.dataflow import INPUT
 

@@ -3,13 +3,16 @@ dataflow (run_dataflow) must equal the golden executor bit for bit on every netw
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from hwaccel.errors import CompileError, SimulationError
 from hwaccel.golden.dataflow import run_dataflow
 from hwaccel.golden.fixed import run_golden
-from hwaccel.units import DepthwiseParams, MatVecParams, PoolParams, RequantParams, WindowParams
+from hwaccel.units import (DepthwiseParams, MatVecParams, PoolParams, RegroupParams, RequantParams,
+                           WindowParams)
 from hwaccel.units.dataflow import INPUT, OUTPUT, unit_lanes
 from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.partition import partition
@@ -220,3 +223,20 @@ def test_unit_lanes_chain_inside_stages():
     for s in df.stages:
         for a, b in zip(s.units, s.units[1:]):
             assert unit_lanes(a)[1] == unit_lanes(b)[0]
+
+
+def test_an_add_runs_at_the_lanes_its_rate_needs_and_a_regroup_widens_its_output():
+    """A join is not tied to the lanes of the stream after it: the zoo resnet's first add streams its
+    sum into a wider conv window through a Regroup, and its DSP blocks are those of its own lanes."""
+    df = to_dataflow(zoo_fixed("resnet"), fifos=False)
+    adds = [s for s in df.stages if s.kind == "add"]
+    regrouped = [s for s in adds if len(s.units) == 2]
+    assert regrouped, [s.units for s in adds]
+    for s in regrouped:
+        add, regroup = s.units
+        assert isinstance(regroup, RegroupParams) and add.lanes == regroup.lanes_in < regroup.lanes_out == s.lanes
+        assert add.image_cycles(s.shape) <= max(u.image_cycles(t.shape) for t in df.stages for u in t.units)
+        k = regroup.lanes_out
+        wide = replace(add, lanes=k, requant=replace(add.requant, lanes=k, channels=k))  # the add at the stream's lanes
+        assert add.dsp_blocks() * k == wide.dsp_blocks() * add.lanes and add.dsp_blocks() < wide.dsp_blocks()
+    assert_same_as_golden(zoo_fixed("resnet"), df, zoo_inputs("resnet", 4))  # the Regroup changes no value

@@ -1,9 +1,11 @@
 """Folding: choose the lanes (SIMD inputs, PE outputs) of every stream to meet a target.
 
-Streams joined by a stage that is not a MatVec (pools, eltwise, depthwise, tables) or by an edge
-carry the same lanes, so the stream lanes are chosen per *lane class*: a set of ports that must
-agree, taking any common divisor of its streams' channel counts. A conv/dense stage's MatVec is
-free of its streams: its ``(simd, pe)`` is any of :func:`~.lower_stages.matvec_folds` (a Regroup
+Streams joined by a stage that is not a MatVec (pools, depthwise, tables) or by an edge carry the
+same lanes, and so do the two inputs of an Add or Concat (whose output a Regroup may widen or
+narrow: a join runs at the lanes its rate needs, not at those of the window after it), so the
+stream lanes are chosen per *lane class*: a set of ports that must agree, taking any common
+divisor of its streams' channel counts. A conv/dense stage's MatVec is
+free of its streams: its ``(simd, pe)`` is any of :func:`~.fold_options.matvec_folds` (a Regroup
 converts where they differ from the stream lanes), so a 16-channel 3x3 conv may take 24 x 2
 multipliers. A stage's cost is its units' standalone interval
 (:meth:`~hwaccel.units.base.Unit.image_cycles`, the params' closed forms; a MatVec's first output
@@ -39,7 +41,7 @@ from ..errors import CompileError
 from .fold_search import INFEASIBLE, Factor, minimize
 from ..units import MatVecParams
 from ..units.common import ceil_div
-from .lower_stages import StageSpec, conv_front, conv_tail, conv_tail_key
+from .lower_stages import JOINS, StageSpec, conv_front, conv_tail, conv_tail_key
 
 __all__ = ["FoldTarget", "LaneClasses", "choose_lanes"]
 
@@ -99,6 +101,8 @@ class LaneClasses:
                 self.union(("in", i, p), ("src",) if x.stage == input_stage else ("out", index[x.stage]))
                 if s.passthrough:
                     self.union(("in", i, p), ("out", i))
+                elif s.kind in JOINS:  # one unit takes both inputs, beat by beat
+                    self.union(("in", i, p), ("in", i, 0))
         roots = sorted({self.find(v) for v in self.channels}, key=repr)
         self.roots = roots
         self.options: list[list[int]] = []

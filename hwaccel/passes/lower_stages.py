@@ -33,8 +33,9 @@ from ..units.dataflow import Encoding
 from ..ir.graph import Graph, Node, QuantParams
 from ..ir.ops import kernels, macs_of, register
 from .stream_layout import Layout, channels_last, same_order, stream_order, stream_shape
+from .fold_options import depthwise_folds, matvec_folds, requant_lanes
 
-__all__ = ["Stream", "StageSpec", "LOWER", "encoding_of", "quant_of", "matvec_folds", "depthwise_folds", "conv_front", "conv_tail", "conv_tail_key"]
+__all__ = ["Stream", "StageSpec", "LOWER", "JOINS", "encoding_of", "quant_of", "conv_front", "conv_tail", "conv_tail_key"]
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,9 @@ class StageSpec:
 
     @property
     def passthrough(self) -> bool:
-        """Input and output lanes are one choice (everything but a MatVec)."""
-        return self.kind not in ("conv", "dense")
+        """Input and output lanes are one choice (all but a MatVec's stage and a join, whose output a
+        Regroup may widen or narrow)."""
+        return self.kind not in ("conv", "dense") + JOINS
 
     @property
     def out_quant(self) -> QuantParams:
@@ -85,8 +87,8 @@ class StageSpec:
 
     def folds(self, in_lanes: int) -> list[tuple[int, ...] | None]:
         """The ``(simd, pe)`` worth trying for a conv/dense stage fed ``in_lanes`` lanes (see
-        :func:`matvec_folds`), a depthwise stage's Depthwise lanes (:func:`depthwise_folds`); ``[None]``
-        for the other stages, whose lanes are the stream's."""
+        :func:`~.fold_options.matvec_folds`), a depthwise stage's Depthwise lanes
+        (:func:`~.fold_options.depthwise_folds`); ``[None]`` for the other stages, whose lanes are the stream's."""
         d = self.data
         if self.kind == "dwconv":
             return depthwise_folds(d["channels"], in_lanes)
@@ -99,6 +101,9 @@ class StageSpec:
         out = self.out_quant
         table, qmin = (None, 0) if self.lut is None else self.lut[:2]
         return RequantParams.from_requant(rq, acc_bits, out.bits, out.signed, channels, table, qmin, lanes)
+
+
+JOINS = ("add", "concat")  # stages whose inputs stream the same lanes, and whose output may differ
 
 
 def quant_of(graph: Graph, value: str) -> QuantParams:
@@ -213,15 +218,9 @@ def _input_cycles(spec: StageSpec, fold: tuple[int, ...]) -> int:
     return cache[("cycles", *fold)]  # type: ignore[no-any-return]
 
 
-def requant_lanes(channels: int, cycles: int, lanes_out: int) -> int:
-    """The lanes of a requant shared by ``channels`` accumulators that arrive every ``cycles``
-    cycles: the fewest that keep up (``ceil(channels / lanes) <= cycles``), at most ``lanes_out``."""
-    return min(lanes_out, ceil_div(channels, max(cycles, 1)))
-
-
 def _requant_units(spec: StageSpec, channels: int, acc_bits: int, lanes_acc: int, lanes_out: int, cycles: int) -> list:
     """Accumulators (``lanes_acc`` a beat, ``channels`` every ``cycles`` cycles) to codes on
-    ``lanes_out`` lanes through a requant of :func:`requant_lanes` lanes: a requant runs once per
+    ``lanes_out`` lanes through a requant of :func:`~.fold_options.requant_lanes` lanes: a requant runs once per
     output, so a slow MatVec's needs only a lane or two, each a few DSP blocks (Regroups to and
     from it where the lanes differ)."""
     lanes = requant_lanes(channels, cycles, lanes_out)
@@ -235,39 +234,6 @@ def _requant_units(spec: StageSpec, channels: int, acc_bits: int, lanes_acc: int
         out = spec.out_quant
         units.append(_regroup(channels, lanes, lanes_out, int(out.bits), bool(out.signed)))
     return units
-
-
-def matvec_folds(in_features: int, out_features: int, feed: int) -> list[tuple[int, ...] | None]:
-    """The ``(simd, pe)`` a folding search need try for a MatVec whose input arrives in ``feed``
-    beats per vector: for dense weights, those no other fold beats in cycles per vector
-    (:meth:`~hwaccel.units.matvec.MatVecParams.fed_vector_cycles`), multipliers and Regroups needed.
-    Only the least ``simd`` of each input fold count (and ``pe`` of each output fold count) can be
-    among them."""
-    return list(_pareto_folds(in_features, out_features, feed))
-
-
-@functools.lru_cache(maxsize=256)
-def _pareto_folds(in_features: int, out_features: int, feed: int) -> tuple[tuple[int, int], ...]:
-    def least(n: int) -> np.ndarray:
-        return np.unique([ceil_div(n, f) for f in range(1, n + 1)])
-
-    s, p = np.meshgrid(least(in_features), least(out_features), indexing="ij")
-    s, p = s.reshape(-1), p.reshape(-1)
-    folds_in, folds_out = -(-in_features // s), -(-out_features // p)
-    cycles = np.maximum(folds_in, feed) + (folds_out - 1) * folds_in
-    lanes = s * p
-    regroups = (folds_in != feed).astype(np.int64)  # an input Regroup (the output side is ranked by lanes alone)
-    # a fold is kept unless one before it (by lanes, then cycles, then Regroups) is no worse in cycles
-    # and Regroups: the least cycles before each fold, over all folds and over those without a Regroup
-    order = np.lexsort((regroups, cycles, lanes))
-    cy, rg = cycles[order], regroups[order]
-    never = np.iinfo(np.int64).max
-
-    def least_before(values: np.ndarray) -> np.ndarray:
-        return np.concatenate([[never], np.minimum.accumulate(values)[:-1]])
-    beaten = np.where(rg == 1, least_before(cy) <= cy, least_before(np.where(rg == 0, cy, never)) <= cy)
-    keep = order[~beaten]
-    return tuple((int(s[k]), int(p[k])) for k in sorted(keep, key=lambda k: (int(lanes[k]), int(s[k]))))
 
 
 def _weights_common(graph: Graph, node: Node, x: Stream, what: str) -> dict:
@@ -300,13 +266,6 @@ def _build_dwconv(spec: StageSpec, lanes: int, out_lanes: int, fold: tuple[int, 
         units.append(_regroup(dw.channels, lanes, dw_lanes, dw.bits_x, dw.signed_x, dw.taps))
     units.append(dw)
     return tuple(units + _requant_units(spec, dw.channels, dw.acc_bits, dw_lanes, lanes, dw.pixel_cycles))
-
-
-def depthwise_folds(channels: int, lanes: int) -> list[tuple[int, ...] | None]:
-    """The Depthwise lanes worth trying in a stage streaming ``lanes``: the stream's own (``None``, no
-    Regroup), and the least lane count of each beat count per tap that needs fewer lanes."""
-    least = sorted({ceil_div(channels, g) for g in range(1, channels + 1)})
-    return [None] + [(k,) for k in least if k < lanes]
 
 
 @register("stage", "QConv")
@@ -446,13 +405,22 @@ def _pointwise(kind: str) -> Callable[[Graph, Node, list[Stream]], StageSpec]:
 
 # -- joins ------------------------------------------------------------------------------------
 
-def _build_add(spec: StageSpec, lanes: int, _: int) -> tuple:
+def _to_lanes(spec: StageSpec, join: Any, lanes: int, lanes_out: int) -> tuple:
+    """A join unit, then a Regroup of its output codes to ``lanes_out`` lanes where they differ (an
+    add runs at the lanes its rate needs, not at those of the window after it)."""
+    if lanes_out == lanes:
+        return (join,)
+    bits, signed = join.out_codes
+    return join, _regroup(spec.shape[2], lanes, lanes_out, bits, signed)
+
+
+def _build_add(spec: StageSpec, lanes: int, lanes_out: int) -> tuple:
     d = spec.data
     a, b = spec.inputs
     sides = dict(a_bits=a.quant.bits, a_signed=a.quant.signed, a_zero_point=d["za"], a_multiplier=d["ma"],
                  b_bits=b.quant.bits, b_signed=b.quant.signed, b_zero_point=d["zb"], b_multiplier=d["mb"], lanes=lanes)
     probe = EltwiseAddParams(**sides, requant=RequantParams(48, 8, True, (1,), (0,), 0, -128, 127, channels=lanes, lanes=lanes))
-    return (EltwiseAddParams(**sides, requant=spec.requant(d["requant"], probe.sum_bits, lanes, lanes)),)
+    return _to_lanes(spec, EltwiseAddParams(**sides, requant=spec.requant(d["requant"], probe.sum_bits, lanes, lanes)), lanes, lanes_out)
 
 
 @register("stage", "QAdd")
@@ -466,13 +434,14 @@ def _add(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     return StageSpec("add", node, (a, b), a.shape, quant_of(graph, node.outputs[0]), _build_add, data)
 
 
-def _build_concat(spec: StageSpec, lanes: int, _: int) -> tuple:
+def _build_concat(spec: StageSpec, lanes: int, lanes_out: int) -> tuple:
     a, b = spec.inputs
     out = spec.out_quant
     rqs = [None if rq is None else RequantParams.from_requant(rq, x.quant.bits + 1, out.bits, out.signed, x.shape[2], lanes=lanes)
            for rq, x in zip(spec.data["requants"], (a, b))]
-    return (EltwiseConcatParams(a.shape[2], b.shape[2], a.quant.bits, a.quant.signed, b.quant.bits, b.quant.signed, out.bits,
-                                out.signed, spec.data["zps"][0], spec.data["zps"][1], rqs[0], rqs[1], lanes),)
+    join = EltwiseConcatParams(a.shape[2], b.shape[2], a.quant.bits, a.quant.signed, b.quant.bits, b.quant.signed, out.bits,
+                               out.signed, spec.data["zps"][0], spec.data["zps"][1], rqs[0], rqs[1], lanes)
+    return _to_lanes(spec, join, lanes, lanes_out)
 
 
 @register("stage", "QConcat")

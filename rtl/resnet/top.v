@@ -29,9 +29,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire clk;
   input [7:0] i__payload;
   wire [7:0] i__payload;
-  wire [47:0] \i__payload$105 ;
-  wire [23:0] \i__payload$105[0] ;
-  wire [23:0] \i__payload$105[1] ;
+  wire [71:0] \i__payload$105 ;
+  wire [7:0] \i__payload$105[0] ;
+  wire [7:0] \i__payload$105[1] ;
+  wire [7:0] \i__payload$105[2] ;
+  wire [7:0] \i__payload$105[3] ;
+  wire [7:0] \i__payload$105[4] ;
+  wire [7:0] \i__payload$105[5] ;
+  wire [7:0] \i__payload$105[6] ;
+  wire [7:0] \i__payload$105[7] ;
+  wire [7:0] \i__payload$105[8] ;
   wire [23:0] \i__payload$111 ;
   wire [23:0] \i__payload$111[0] ;
   wire [7:0] \i__payload$117 ;
@@ -60,11 +67,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [24:0] \i__payload$135[1] ;
   wire [24:0] \i__payload$141 ;
   wire [24:0] \i__payload$141[0] ;
-  wire [31:0] \i__payload$147 ;
+  wire [63:0] \i__payload$147 ;
   wire [7:0] \i__payload$147[0] ;
   wire [7:0] \i__payload$147[1] ;
   wire [7:0] \i__payload$147[2] ;
   wire [7:0] \i__payload$147[3] ;
+  wire [7:0] \i__payload$147[4] ;
+  wire [7:0] \i__payload$147[5] ;
+  wire [7:0] \i__payload$147[6] ;
+  wire [7:0] \i__payload$147[7] ;
   wire [62:0] \i__payload$15 ;
   wire [7:0] \i__payload$153 ;
   wire [7:0] \i__payload$153[0] ;
@@ -89,11 +100,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$177[5] ;
   wire [7:0] \i__payload$177[6] ;
   wire [7:0] \i__payload$177[7] ;
-  wire [31:0] \i__payload$195 ;
+  wire [63:0] \i__payload$195 ;
   wire [7:0] \i__payload$195[0] ;
   wire [7:0] \i__payload$195[1] ;
   wire [7:0] \i__payload$195[2] ;
   wire [7:0] \i__payload$195[3] ;
+  wire [7:0] \i__payload$195[4] ;
+  wire [7:0] \i__payload$195[5] ;
+  wire [7:0] \i__payload$195[6] ;
+  wire [7:0] \i__payload$195[7] ;
   wire [63:0] \i__payload$201 ;
   wire [7:0] \i__payload$201[0] ;
   wire [7:0] \i__payload$201[1] ;
@@ -103,11 +118,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$201[5] ;
   wire [7:0] \i__payload$201[6] ;
   wire [7:0] \i__payload$201[7] ;
-  wire [31:0] \i__payload$207 ;
+  wire [63:0] \i__payload$207 ;
   wire [7:0] \i__payload$207[0] ;
   wire [7:0] \i__payload$207[1] ;
   wire [7:0] \i__payload$207[2] ;
   wire [7:0] \i__payload$207[3] ;
+  wire [7:0] \i__payload$207[4] ;
+  wire [7:0] \i__payload$207[5] ;
+  wire [7:0] \i__payload$207[6] ;
+  wire [7:0] \i__payload$207[7] ;
   wire [20:0] \i__payload$21 ;
   wire [20:0] \i__payload$21[0] ;
   wire [7:0] \i__payload$225 ;
@@ -146,22 +165,34 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$264[2] ;
   wire [7:0] \i__payload$264[3] ;
   wire [7:0] \i__payload$27 ;
-  wire [31:0] \i__payload$270 ;
+  wire [63:0] \i__payload$270 ;
   wire [7:0] \i__payload$270[0] ;
   wire [7:0] \i__payload$270[1] ;
   wire [7:0] \i__payload$270[2] ;
   wire [7:0] \i__payload$270[3] ;
-  wire [31:0] \i__payload$276 ;
+  wire [7:0] \i__payload$270[4] ;
+  wire [7:0] \i__payload$270[5] ;
+  wire [7:0] \i__payload$270[6] ;
+  wire [7:0] \i__payload$270[7] ;
+  wire [63:0] \i__payload$276 ;
   wire [7:0] \i__payload$276[0] ;
   wire [7:0] \i__payload$276[1] ;
   wire [7:0] \i__payload$276[2] ;
   wire [7:0] \i__payload$276[3] ;
+  wire [7:0] \i__payload$276[4] ;
+  wire [7:0] \i__payload$276[5] ;
+  wire [7:0] \i__payload$276[6] ;
+  wire [7:0] \i__payload$276[7] ;
   wire [7:0] \i__payload$27[0] ;
-  wire [31:0] \i__payload$282 ;
+  wire [63:0] \i__payload$282 ;
   wire [7:0] \i__payload$282[0] ;
   wire [7:0] \i__payload$282[1] ;
   wire [7:0] \i__payload$282[2] ;
   wire [7:0] \i__payload$282[3] ;
+  wire [7:0] \i__payload$282[4] ;
+  wire [7:0] \i__payload$282[5] ;
+  wire [7:0] \i__payload$282[6] ;
+  wire [7:0] \i__payload$282[7] ;
   wire [63:0] \i__payload$288 ;
   wire [7:0] \i__payload$288[0] ;
   wire [7:0] \i__payload$288[1] ;
@@ -231,12 +262,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \i__payload$93[1] ;
   wire [7:0] \i__payload$93[2] ;
   wire [7:0] \i__payload$93[3] ;
-  wire [39:0] \i__payload$99 ;
+  wire [63:0] \i__payload$99 ;
   wire [7:0] \i__payload$99[0] ;
   wire [7:0] \i__payload$99[1] ;
   wire [7:0] \i__payload$99[2] ;
   wire [7:0] \i__payload$99[3] ;
   wire [7:0] \i__payload$99[4] ;
+  wire [7:0] \i__payload$99[5] ;
+  wire [7:0] \i__payload$99[6] ;
+  wire [7:0] \i__payload$99[7] ;
   wire [7:0] \i__payload$9[0] ;
   wire [7:0] \i__payload[0] ;
   output i__ready;
@@ -340,11 +374,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire \i__valid$91 ;
   wire \i__valid$97 ;
   wire [31:0] o0__payload;
-  wire [31:0] \o0__payload$277 ;
+  wire [63:0] \o0__payload$277 ;
   wire [7:0] \o0__payload$277[0] ;
   wire [7:0] \o0__payload$277[1] ;
   wire [7:0] \o0__payload$277[2] ;
   wire [7:0] \o0__payload$277[3] ;
+  wire [7:0] \o0__payload$277[4] ;
+  wire [7:0] \o0__payload$277[5] ;
+  wire [7:0] \o0__payload$277[6] ;
+  wire [7:0] \o0__payload$277[7] ;
   wire [7:0] \o0__payload[0] ;
   wire [7:0] \o0__payload[1] ;
   wire [7:0] \o0__payload[2] ;
@@ -354,11 +392,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire o0__valid;
   wire \o0__valid$281 ;
   wire [31:0] o1__payload;
-  wire [31:0] \o1__payload$283 ;
+  wire [63:0] \o1__payload$283 ;
   wire [7:0] \o1__payload$283[0] ;
   wire [7:0] \o1__payload$283[1] ;
   wire [7:0] \o1__payload$283[2] ;
   wire [7:0] \o1__payload$283[3] ;
+  wire [7:0] \o1__payload$283[4] ;
+  wire [7:0] \o1__payload$283[5] ;
+  wire [7:0] \o1__payload$283[6] ;
+  wire [7:0] \o1__payload$283[7] ;
   wire [7:0] \o1__payload[0] ;
   wire [7:0] \o1__payload[1] ;
   wire [7:0] \o1__payload[2] ;
@@ -370,15 +412,25 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   output [7:0] o__payload;
   wire [7:0] o__payload;
   wire [7:0] \o__payload$10 ;
-  wire [39:0] \o__payload$100 ;
+  wire [63:0] \o__payload$100 ;
   wire [7:0] \o__payload$100[0] ;
   wire [7:0] \o__payload$100[1] ;
   wire [7:0] \o__payload$100[2] ;
   wire [7:0] \o__payload$100[3] ;
   wire [7:0] \o__payload$100[4] ;
-  wire [47:0] \o__payload$106 ;
-  wire [23:0] \o__payload$106[0] ;
-  wire [23:0] \o__payload$106[1] ;
+  wire [7:0] \o__payload$100[5] ;
+  wire [7:0] \o__payload$100[6] ;
+  wire [7:0] \o__payload$100[7] ;
+  wire [71:0] \o__payload$106 ;
+  wire [7:0] \o__payload$106[0] ;
+  wire [7:0] \o__payload$106[1] ;
+  wire [7:0] \o__payload$106[2] ;
+  wire [7:0] \o__payload$106[3] ;
+  wire [7:0] \o__payload$106[4] ;
+  wire [7:0] \o__payload$106[5] ;
+  wire [7:0] \o__payload$106[6] ;
+  wire [7:0] \o__payload$106[7] ;
+  wire [7:0] \o__payload$106[8] ;
   wire [7:0] \o__payload$10[0] ;
   wire [23:0] \o__payload$112 ;
   wire [23:0] \o__payload$112[0] ;
@@ -408,11 +460,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [24:0] \o__payload$136[1] ;
   wire [24:0] \o__payload$142 ;
   wire [24:0] \o__payload$142[0] ;
-  wire [31:0] \o__payload$148 ;
+  wire [63:0] \o__payload$148 ;
   wire [7:0] \o__payload$148[0] ;
   wire [7:0] \o__payload$148[1] ;
   wire [7:0] \o__payload$148[2] ;
   wire [7:0] \o__payload$148[3] ;
+  wire [7:0] \o__payload$148[4] ;
+  wire [7:0] \o__payload$148[5] ;
+  wire [7:0] \o__payload$148[6] ;
+  wire [7:0] \o__payload$148[7] ;
   wire [7:0] \o__payload$154 ;
   wire [7:0] \o__payload$154[0] ;
   wire [62:0] \o__payload$16 ;
@@ -447,11 +503,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$190[1] ;
   wire [7:0] \o__payload$190[2] ;
   wire [7:0] \o__payload$190[3] ;
-  wire [31:0] \o__payload$196 ;
+  wire [63:0] \o__payload$196 ;
   wire [7:0] \o__payload$196[0] ;
   wire [7:0] \o__payload$196[1] ;
   wire [7:0] \o__payload$196[2] ;
   wire [7:0] \o__payload$196[3] ;
+  wire [7:0] \o__payload$196[4] ;
+  wire [7:0] \o__payload$196[5] ;
+  wire [7:0] \o__payload$196[6] ;
+  wire [7:0] \o__payload$196[7] ;
   wire [63:0] \o__payload$202 ;
   wire [7:0] \o__payload$202[0] ;
   wire [7:0] \o__payload$202[1] ;
@@ -461,11 +521,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$202[5] ;
   wire [7:0] \o__payload$202[6] ;
   wire [7:0] \o__payload$202[7] ;
-  wire [31:0] \o__payload$208 ;
+  wire [63:0] \o__payload$208 ;
   wire [7:0] \o__payload$208[0] ;
   wire [7:0] \o__payload$208[1] ;
   wire [7:0] \o__payload$208[2] ;
   wire [7:0] \o__payload$208[3] ;
+  wire [7:0] \o__payload$208[4] ;
+  wire [7:0] \o__payload$208[5] ;
+  wire [7:0] \o__payload$208[6] ;
+  wire [7:0] \o__payload$208[7] ;
   wire [7:0] \o__payload$214 ;
   wire [7:0] \o__payload$214[0] ;
   wire [20:0] \o__payload$22 ;
@@ -495,11 +559,15 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [7:0] \o__payload$265[1] ;
   wire [7:0] \o__payload$265[2] ;
   wire [7:0] \o__payload$265[3] ;
-  wire [31:0] \o__payload$271 ;
+  wire [63:0] \o__payload$271 ;
   wire [7:0] \o__payload$271[0] ;
   wire [7:0] \o__payload$271[1] ;
   wire [7:0] \o__payload$271[2] ;
   wire [7:0] \o__payload$271[3] ;
+  wire [7:0] \o__payload$271[4] ;
+  wire [7:0] \o__payload$271[5] ;
+  wire [7:0] \o__payload$271[6] ;
+  wire [7:0] \o__payload$271[7] ;
   wire [7:0] \o__payload$28 ;
   wire [63:0] \o__payload$289 ;
   wire [7:0] \o__payload$289[0] ;
@@ -677,7 +745,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   wire [95:0] probe;
   input rst;
   wire rst;
-  top_fifo_add3_conv4_0 fifo_add3_conv4_0 (
+  top_fifo_conv1_conv2_0 fifo_add3_conv4_0 (
     .clk(clk),
     .i__payload(\i__payload$270 ),
     .i__ready(\o0__ready$278 ),
@@ -983,6 +1051,16 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .b__ready(\o__ready$191 ),
     .b__valid(b__valid),
     .clk(clk),
+    .o__payload(\i__payload$93 ),
+    .o__ready(\o__ready$95 ),
+    .o__valid(\i__valid$97 ),
+    .rst(rst)
+  );
+  top_s3_add3_u1 s3_add3_u1 (
+    .clk(clk),
+    .i__payload(\i__payload$93 ),
+    .i__ready(\o__ready$95 ),
+    .i__valid(\i__valid$97 ),
     .o__payload(\i__payload$270 ),
     .o__ready(\o__ready$272 ),
     .o__valid(\i__valid$274 ),
@@ -993,22 +1071,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .i__payload(\i__payload$195 ),
     .i__ready(\o__ready$197 ),
     .i__valid(\i__valid$199 ),
-    .o__payload(\i__payload$93 ),
-    .o__ready(\o__ready$95 ),
-    .o__valid(\i__valid$97 ),
-    .rst(rst)
-  );
-  top_s1_conv1_u1 s4_conv4_u1 (
-    .clk(clk),
-    .i__payload(\i__payload$93 ),
-    .i__ready(\o__ready$95 ),
-    .i__valid(\i__valid$97 ),
     .o__payload(\i__payload$99 ),
     .o__ready(\o__ready$101 ),
     .o__valid(\i__valid$103 ),
     .rst(rst)
   );
-  top_s4_conv4_u2 s4_conv4_u2 (
+  top_s2_conv2_u1 s4_conv4_u1 (
     .clk(clk),
     .i__payload(\i__payload$99 ),
     .i__ready(\o__ready$101 ),
@@ -1018,7 +1086,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$109 ),
     .rst(rst)
   );
-  top_s4_conv4_u3 s4_conv4_u3 (
+  top_s4_conv4_u2 s4_conv4_u2 (
     .clk(clk),
     .i__payload(\i__payload$105 ),
     .i__ready(\o__ready$107 ),
@@ -1028,7 +1096,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$115 ),
     .rst(rst)
   );
-  top_s4_conv4_u4 s4_conv4_u4 (
+  top_s4_conv4_u3 s4_conv4_u3 (
     .clk(clk),
     .i__payload(\i__payload$111 ),
     .i__ready(\o__ready$113 ),
@@ -1038,7 +1106,7 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
     .o__valid(\i__valid$121 ),
     .rst(rst)
   );
-  top_s4_conv4_u5 s4_conv4_u5 (
+  top_s4_conv4_u4 s4_conv4_u4 (
     .clk(clk),
     .i__payload(\i__payload$117 ),
     .i__ready(\o__ready$119 ),
@@ -1443,15 +1511,35 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$99[2]  = \i__payload$99 [23:16];
   assign \i__payload$99[3]  = \i__payload$99 [31:24];
   assign \i__payload$99[4]  = \i__payload$99 [39:32];
+  assign \i__payload$99[5]  = \i__payload$99 [47:40];
+  assign \i__payload$99[6]  = \i__payload$99 [55:48];
+  assign \i__payload$99[7]  = \i__payload$99 [63:56];
   assign \o__payload$100[0]  = \i__payload$99 [7:0];
   assign \o__payload$100[1]  = \i__payload$99 [15:8];
   assign \o__payload$100[2]  = \i__payload$99 [23:16];
   assign \o__payload$100[3]  = \i__payload$99 [31:24];
   assign \o__payload$100[4]  = \i__payload$99 [39:32];
-  assign \i__payload$105[0]  = \i__payload$105 [23:0];
-  assign \i__payload$105[1]  = \i__payload$105 [47:24];
-  assign \o__payload$106[0]  = \i__payload$105 [23:0];
-  assign \o__payload$106[1]  = \i__payload$105 [47:24];
+  assign \o__payload$100[5]  = \i__payload$99 [47:40];
+  assign \o__payload$100[6]  = \i__payload$99 [55:48];
+  assign \o__payload$100[7]  = \i__payload$99 [63:56];
+  assign \i__payload$105[0]  = \i__payload$105 [7:0];
+  assign \i__payload$105[1]  = \i__payload$105 [15:8];
+  assign \i__payload$105[2]  = \i__payload$105 [23:16];
+  assign \i__payload$105[3]  = \i__payload$105 [31:24];
+  assign \i__payload$105[4]  = \i__payload$105 [39:32];
+  assign \i__payload$105[5]  = \i__payload$105 [47:40];
+  assign \i__payload$105[6]  = \i__payload$105 [55:48];
+  assign \i__payload$105[7]  = \i__payload$105 [63:56];
+  assign \i__payload$105[8]  = \i__payload$105 [71:64];
+  assign \o__payload$106[0]  = \i__payload$105 [7:0];
+  assign \o__payload$106[1]  = \i__payload$105 [15:8];
+  assign \o__payload$106[2]  = \i__payload$105 [23:16];
+  assign \o__payload$106[3]  = \i__payload$105 [31:24];
+  assign \o__payload$106[4]  = \i__payload$105 [39:32];
+  assign \o__payload$106[5]  = \i__payload$105 [47:40];
+  assign \o__payload$106[6]  = \i__payload$105 [55:48];
+  assign \o__payload$106[7]  = \i__payload$105 [63:56];
+  assign \o__payload$106[8]  = \i__payload$105 [71:64];
   assign \i__payload$111[0]  = \i__payload$111 ;
   assign \o__payload$112[0]  = \i__payload$111 ;
   assign \i__payload$117[0]  = \i__payload$117 ;
@@ -1500,10 +1588,18 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$147[1]  = \i__payload$147 [15:8];
   assign \i__payload$147[2]  = \i__payload$147 [23:16];
   assign \i__payload$147[3]  = \i__payload$147 [31:24];
+  assign \i__payload$147[4]  = \i__payload$147 [39:32];
+  assign \i__payload$147[5]  = \i__payload$147 [47:40];
+  assign \i__payload$147[6]  = \i__payload$147 [55:48];
+  assign \i__payload$147[7]  = \i__payload$147 [63:56];
   assign \o__payload$148[0]  = \i__payload$147 [7:0];
   assign \o__payload$148[1]  = \i__payload$147 [15:8];
   assign \o__payload$148[2]  = \i__payload$147 [23:16];
   assign \o__payload$148[3]  = \i__payload$147 [31:24];
+  assign \o__payload$148[4]  = \i__payload$147 [39:32];
+  assign \o__payload$148[5]  = \i__payload$147 [47:40];
+  assign \o__payload$148[6]  = \i__payload$147 [55:48];
+  assign \o__payload$148[7]  = \i__payload$147 [63:56];
   assign \i__payload$153[0]  = \i__payload$153 ;
   assign \o__payload$154[0]  = \i__payload$153 ;
   assign \i__payload$159[0]  = \i__payload$159 ;
@@ -1554,10 +1650,18 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$195[1]  = \i__payload$195 [15:8];
   assign \i__payload$195[2]  = \i__payload$195 [23:16];
   assign \i__payload$195[3]  = \i__payload$195 [31:24];
+  assign \i__payload$195[4]  = \i__payload$195 [39:32];
+  assign \i__payload$195[5]  = \i__payload$195 [47:40];
+  assign \i__payload$195[6]  = \i__payload$195 [55:48];
+  assign \i__payload$195[7]  = \i__payload$195 [63:56];
   assign \o__payload$196[0]  = \i__payload$195 [7:0];
   assign \o__payload$196[1]  = \i__payload$195 [15:8];
   assign \o__payload$196[2]  = \i__payload$195 [23:16];
   assign \o__payload$196[3]  = \i__payload$195 [31:24];
+  assign \o__payload$196[4]  = \i__payload$195 [39:32];
+  assign \o__payload$196[5]  = \i__payload$195 [47:40];
+  assign \o__payload$196[6]  = \i__payload$195 [55:48];
+  assign \o__payload$196[7]  = \i__payload$195 [63:56];
   assign \i__payload$201[0]  = \i__payload$201 [7:0];
   assign \i__payload$201[1]  = \i__payload$201 [15:8];
   assign \i__payload$201[2]  = \i__payload$201 [23:16];
@@ -1578,10 +1682,18 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$207[1]  = \i__payload$207 [15:8];
   assign \i__payload$207[2]  = \i__payload$207 [23:16];
   assign \i__payload$207[3]  = \i__payload$207 [31:24];
+  assign \i__payload$207[4]  = \i__payload$207 [39:32];
+  assign \i__payload$207[5]  = \i__payload$207 [47:40];
+  assign \i__payload$207[6]  = \i__payload$207 [55:48];
+  assign \i__payload$207[7]  = \i__payload$207 [63:56];
   assign \o__payload$208[0]  = \i__payload$207 [7:0];
   assign \o__payload$208[1]  = \i__payload$207 [15:8];
   assign \o__payload$208[2]  = \i__payload$207 [23:16];
   assign \o__payload$208[3]  = \i__payload$207 [31:24];
+  assign \o__payload$208[4]  = \i__payload$207 [39:32];
+  assign \o__payload$208[5]  = \i__payload$207 [47:40];
+  assign \o__payload$208[6]  = \i__payload$207 [55:48];
+  assign \o__payload$208[7]  = \i__payload$207 [63:56];
   assign \a__payload$213[0]  = \a__payload$213 ;
   assign \o__payload$214[0]  = \a__payload$213 ;
   assign \b__payload$219[0]  = \b__payload$219 ;
@@ -1643,26 +1755,50 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign \i__payload$270[1]  = \i__payload$270 [15:8];
   assign \i__payload$270[2]  = \i__payload$270 [23:16];
   assign \i__payload$270[3]  = \i__payload$270 [31:24];
+  assign \i__payload$270[4]  = \i__payload$270 [39:32];
+  assign \i__payload$270[5]  = \i__payload$270 [47:40];
+  assign \i__payload$270[6]  = \i__payload$270 [55:48];
+  assign \i__payload$270[7]  = \i__payload$270 [63:56];
   assign \o__payload$271[0]  = \i__payload$270 [7:0];
   assign \o__payload$271[1]  = \i__payload$270 [15:8];
   assign \o__payload$271[2]  = \i__payload$270 [23:16];
   assign \o__payload$271[3]  = \i__payload$270 [31:24];
+  assign \o__payload$271[4]  = \i__payload$270 [39:32];
+  assign \o__payload$271[5]  = \i__payload$270 [47:40];
+  assign \o__payload$271[6]  = \i__payload$270 [55:48];
+  assign \o__payload$271[7]  = \i__payload$270 [63:56];
   assign \i__payload$276[0]  = \i__payload$270 [7:0];
   assign \i__payload$276[1]  = \i__payload$270 [15:8];
   assign \i__payload$276[2]  = \i__payload$270 [23:16];
   assign \i__payload$276[3]  = \i__payload$270 [31:24];
+  assign \i__payload$276[4]  = \i__payload$270 [39:32];
+  assign \i__payload$276[5]  = \i__payload$270 [47:40];
+  assign \i__payload$276[6]  = \i__payload$270 [55:48];
+  assign \i__payload$276[7]  = \i__payload$270 [63:56];
   assign \o0__payload$277[0]  = \i__payload$270 [7:0];
   assign \o0__payload$277[1]  = \i__payload$270 [15:8];
   assign \o0__payload$277[2]  = \i__payload$270 [23:16];
   assign \o0__payload$277[3]  = \i__payload$270 [31:24];
+  assign \o0__payload$277[4]  = \i__payload$270 [39:32];
+  assign \o0__payload$277[5]  = \i__payload$270 [47:40];
+  assign \o0__payload$277[6]  = \i__payload$270 [55:48];
+  assign \o0__payload$277[7]  = \i__payload$270 [63:56];
   assign \i__payload$282[0]  = \i__payload$270 [7:0];
   assign \i__payload$282[1]  = \i__payload$270 [15:8];
   assign \i__payload$282[2]  = \i__payload$270 [23:16];
   assign \i__payload$282[3]  = \i__payload$270 [31:24];
+  assign \i__payload$282[4]  = \i__payload$270 [39:32];
+  assign \i__payload$282[5]  = \i__payload$270 [47:40];
+  assign \i__payload$282[6]  = \i__payload$270 [55:48];
+  assign \i__payload$282[7]  = \i__payload$270 [63:56];
   assign \o1__payload$283[0]  = \i__payload$270 [7:0];
   assign \o1__payload$283[1]  = \i__payload$270 [15:8];
   assign \o1__payload$283[2]  = \i__payload$270 [23:16];
   assign \o1__payload$283[3]  = \i__payload$270 [31:24];
+  assign \o1__payload$283[4]  = \i__payload$270 [39:32];
+  assign \o1__payload$283[5]  = \i__payload$270 [47:40];
+  assign \o1__payload$283[6]  = \i__payload$270 [55:48];
+  assign \o1__payload$283[7]  = \i__payload$270 [63:56];
   assign \i__payload$288[0]  = \i__payload$288 [7:0];
   assign \i__payload$288[1]  = \i__payload$288 [15:8];
   assign \i__payload$288[2]  = \i__payload$288 [23:16];
@@ -1736,12 +1872,12 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
   assign probe[25] = \i__valid$109 ;
   assign probe[72] = \o__ready$101 ;
   assign probe[24] = \i__valid$103 ;
-  assign probe[71] = \o__ready$95 ;
-  assign probe[23] = \i__valid$97 ;
-  assign probe[70] = \o__ready$197 ;
-  assign probe[22] = \i__valid$199 ;
-  assign probe[69] = \o__ready$272 ;
-  assign probe[21] = \i__valid$274 ;
+  assign probe[71] = \o__ready$197 ;
+  assign probe[23] = \i__valid$199 ;
+  assign probe[70] = \o__ready$272 ;
+  assign probe[22] = \i__valid$274 ;
+  assign probe[69] = \o__ready$95 ;
+  assign probe[21] = \i__valid$97 ;
   assign probe[68] = \o__ready$191 ;
   assign probe[20] = b__valid;
   assign probe[67] = \o__ready$185 ;
@@ -1787,30 +1923,42 @@ module top(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, probe, 
 endmodule
 (* generator = "Amaranth" *)
 module \top.fork_add3 (i__valid, o0__ready, o1__ready, i__ready, o0__valid, o1__valid, o0__payload);
-  wire [31:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  input [31:0] o0__payload;
-  wire [31:0] o0__payload;
+  input [63:0] o0__payload;
+  wire [63:0] o0__payload;
   wire [7:0] \o0__payload[0] ;
   wire [7:0] \o0__payload[1] ;
   wire [7:0] \o0__payload[2] ;
   wire [7:0] \o0__payload[3] ;
+  wire [7:0] \o0__payload[4] ;
+  wire [7:0] \o0__payload[5] ;
+  wire [7:0] \o0__payload[6] ;
+  wire [7:0] \o0__payload[7] ;
   input o0__ready;
   wire o0__ready;
   output o0__valid;
   wire o0__valid;
-  wire [31:0] o1__payload;
+  wire [63:0] o1__payload;
   wire [7:0] \o1__payload[0] ;
   wire [7:0] \o1__payload[1] ;
   wire [7:0] \o1__payload[2] ;
   wire [7:0] \o1__payload[3] ;
+  wire [7:0] \o1__payload[4] ;
+  wire [7:0] \o1__payload[5] ;
+  wire [7:0] \o1__payload[6] ;
+  wire [7:0] \o1__payload[7] ;
   input o1__ready;
   wire o1__ready;
   output o1__valid;
@@ -1824,14 +1972,26 @@ module \top.fork_add3 (i__valid, o0__ready, o1__ready, i__ready, o0__valid, o1__
   assign \o0__payload[1]  = o0__payload[15:8];
   assign \o0__payload[2]  = o0__payload[23:16];
   assign \o0__payload[3]  = o0__payload[31:24];
+  assign \o0__payload[4]  = o0__payload[39:32];
+  assign \o0__payload[5]  = o0__payload[47:40];
+  assign \o0__payload[6]  = o0__payload[55:48];
+  assign \o0__payload[7]  = o0__payload[63:56];
   assign \i__payload[0]  = o0__payload[7:0];
   assign \i__payload[1]  = o0__payload[15:8];
   assign \i__payload[2]  = o0__payload[23:16];
   assign \i__payload[3]  = o0__payload[31:24];
+  assign \i__payload[4]  = o0__payload[39:32];
+  assign \i__payload[5]  = o0__payload[47:40];
+  assign \i__payload[6]  = o0__payload[55:48];
+  assign \i__payload[7]  = o0__payload[63:56];
   assign \o1__payload[0]  = o0__payload[7:0];
   assign \o1__payload[1]  = o0__payload[15:8];
   assign \o1__payload[2]  = o0__payload[23:16];
   assign \o1__payload[3]  = o0__payload[31:24];
+  assign \o1__payload[4]  = o0__payload[39:32];
+  assign \o1__payload[5]  = o0__payload[47:40];
+  assign \o1__payload[6]  = o0__payload[55:48];
+  assign \o1__payload[7]  = o0__payload[63:56];
 endmodule
 (* generator = "Amaranth" *)
 module \top.fork_conv0 (i__valid, o0__ready, o1__ready, i__ready, o0__valid, o1__valid, o0__payload);
@@ -1882,203 +2042,6 @@ module \top.fork_conv0 (i__valid, o0__ready, o1__ready, i__ready, o0__valid, o1_
   assign \o1__payload[3]  = o0__payload[31:24];
 endmodule
 (* generator = "Amaranth" *)
-module \top_fifo_add3_conv4_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire \$10 ;
-  wire \$11 ;
-  wire [5:0] \$12 ;
-  wire [5:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire [5:0] \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire [5:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [5:0] \$3 ;
-  wire \$30 ;
-  reg [4:0] \$31 ;
-  reg [4:0] \$32 ;
-  reg [4:0] \$33 ;
-  reg \$34 ;
-  wire \$4 ;
-  wire \$5 ;
-  wire [5:0] \$6 ;
-  wire [5:0] \$7 ;
-  wire \$8 ;
-  wire \$9 ;
-  input clk;
-  wire clk;
-  (* init = 5'h00 *)
-  wire [4:0] consume;
-  reg [4:0] inner_level = 5'h00;
-  wire inner_r_rdy;
-  wire [4:0] level;
-  (* init = 5'h00 *)
-  wire [4:0] produce;
-  output [31:0] r_data;
-  wire [31:0] r_data;
-  input r_en;
-  wire r_en;
-  wire [4:0] r_level;
-  reg [4:0] r_port__addr = 5'h00;
-  wire [31:0] r_port__data;
-  wire r_port__en;
-  output r_rdy;
-  reg r_rdy = 1'h0;
-  input rst;
-  wire rst;
-  wire [31:0] w_data;
-  input w_en;
-  wire w_en;
-  wire [4:0] w_level;
-  reg [4:0] w_port__addr = 5'h00;
-  input [31:0] w_port__data;
-  wire [31:0] w_port__data;
-  wire w_port__en;
-  output w_rdy;
-  wire w_rdy;
-  reg [31:0] storage [19:0];
-  initial begin
-    storage[0] = 32'd0;
-    storage[1] = 32'd0;
-    storage[2] = 32'd0;
-    storage[3] = 32'd0;
-    storage[4] = 32'd0;
-    storage[5] = 32'd0;
-    storage[6] = 32'd0;
-    storage[7] = 32'd0;
-    storage[8] = 32'd0;
-    storage[9] = 32'd0;
-    storage[10] = 32'd0;
-    storage[11] = 32'd0;
-    storage[12] = 32'd0;
-    storage[13] = 32'd0;
-    storage[14] = 32'd0;
-    storage[15] = 32'd0;
-    storage[16] = 32'd0;
-    storage[17] = 32'd0;
-    storage[18] = 32'd0;
-    storage[19] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
-  end
-  reg [31:0] _0_;
-  always @(posedge clk) begin
-    if (r_port__en) begin
-      _0_ <= storage[r_port__addr];
-    end
-  end
-  assign r_data = _0_;
-  assign w_rdy = inner_level != 5'h14;
-  assign inner_r_rdy = | inner_level;
-  assign w_port__en = w_rdy & w_en;
-  assign \$1  = ~ r_rdy;
-  assign \$2  = \$1  | r_en;
-  assign r_port__en = inner_r_rdy & \$2 ;
-  assign \$3  = inner_level + r_rdy;
-  assign \$4  = w_rdy & w_en;
-  assign \$5  = w_port__addr == 5'h13;
-  assign \$6  = w_port__addr + 1'h1;
-  assign \$7  = \$5  ? 6'h00 : \$6 ;
-  assign \$8  = ~ r_rdy;
-  assign \$9  = \$8  | r_en;
-  assign \$10  = inner_r_rdy & \$9 ;
-  assign \$11  = r_port__addr == 5'h13;
-  assign \$12  = r_port__addr + 1'h1;
-  assign \$13  = \$11  ? 6'h00 : \$12 ;
-  assign \$14  = w_rdy & w_en;
-  assign \$15  = ~ r_rdy;
-  assign \$16  = \$15  | r_en;
-  assign \$17  = inner_r_rdy & \$16 ;
-  assign \$18  = ~ \$17 ;
-  assign \$19  = \$14  & \$18 ;
-  assign \$20  = inner_level + 1'h1;
-  assign \$21  = ~ r_rdy;
-  assign \$22  = \$21  | r_en;
-  assign \$23  = inner_r_rdy & \$22 ;
-  assign \$24  = w_rdy & w_en;
-  assign \$25  = ~ \$24 ;
-  assign \$26  = \$23  & \$25 ;
-  assign \$27  = inner_level - 1'h1;
-  assign \$28  = ~ r_rdy;
-  assign \$29  = \$28  | r_en;
-  assign \$30  = inner_r_rdy & \$29 ;
-  always @(posedge clk)
-    w_port__addr <= \$31 ;
-  always @(posedge clk)
-    r_port__addr <= \$32 ;
-  always @(posedge clk)
-    inner_level <= \$33 ;
-  always @(posedge clk)
-    r_rdy <= \$34 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$31  = w_port__addr;
-    if (\$4 ) begin
-      \$31  = \$7 [4:0];
-    end
-    if (rst) begin
-      \$31  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$32  = r_port__addr;
-    if (\$10 ) begin
-      \$32  = \$13 [4:0];
-    end
-    if (rst) begin
-      \$32  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$33  = inner_level;
-    if (\$19 ) begin
-      \$33  = \$20 [4:0];
-    end
-    if (\$26 ) begin
-      \$33  = \$27 [4:0];
-    end
-    if (rst) begin
-      \$33  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$34  = r_rdy;
-    if (\$30 ) begin
-      \$34  = 1'h1;
-    end else if (r_en) begin
-      \$34  = 1'h0;
-    end
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  assign w_level = \$3 [4:0];
-  assign level = \$3 [4:0];
-  assign r_level = \$3 [4:0];
-  assign produce = w_port__addr;
-  assign w_data = w_port__data;
-  assign consume = r_port__addr;
-  assign r_port__data = r_data;
-endmodule
-(* generator = "Amaranth" *)
 module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, w_port__data);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
@@ -2115,37 +2078,37 @@ module \top_fifo_add3_conv6_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
   wire inner_r_rdy;
   wire [1:0] level;
   wire [-1:0] produce;
-  output [31:0] r_data;
-  wire [31:0] r_data;
+  output [63:0] r_data;
+  wire [63:0] r_data;
   input r_en;
   wire r_en;
   wire [1:0] r_level;
   wire [-1:0] r_port__addr;
-  wire [31:0] r_port__data;
+  wire [63:0] r_port__data;
   wire r_port__en;
   output r_rdy;
   reg r_rdy = 1'h0;
   input rst;
   wire rst;
-  wire [31:0] w_data;
+  wire [63:0] w_data;
   input w_en;
   wire w_en;
   wire [1:0] w_level;
   wire [-1:0] w_port__addr;
-  input [31:0] w_port__data;
-  wire [31:0] w_port__data;
+  input [63:0] w_port__data;
+  wire [63:0] w_port__data;
   wire w_port__en;
   output w_rdy;
   wire w_rdy;
-  reg [31:0] storage [0:0];
+  reg [63:0] storage [0:0];
   initial begin
-    storage[0] = 32'd0;
+    storage[0] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
       storage[1'h0] <= w_port__data;
   end
-  reg [31:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
     if (r_port__en) begin
       _0_ <= storage[1'h0];
@@ -3683,92 +3646,43 @@ module \top_fifo_conv5_add7_0.fifo (w_en, r_en, clk, rst, w_rdy, r_data, r_rdy, 
   assign r_port__data = r_data;
 endmodule
 (* generator = "Amaranth" *)
-module top_fifo_add3_conv4_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  input clk;
-  wire clk;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  wire o__valid;
-  wire [31:0] r_data;
-  wire r_en;
-  wire r_rdy;
-  input rst;
-  wire rst;
-  wire [31:0] w_data;
-  wire w_en;
-  wire w_rdy;
-  \top_fifo_add3_conv4_0.fifo  fifo (
-    .clk(clk),
-    .r_data(o__payload),
-    .r_en(o__ready),
-    .r_rdy(o__valid),
-    .rst(rst),
-    .w_en(i__valid),
-    .w_port__data(i__payload),
-    .w_rdy(i__ready)
-  );
-  assign w_data = i__payload;
-  assign w_en = i__valid;
-  assign w_rdy = i__ready;
-  assign r_data = o__payload;
-  assign r_rdy = o__valid;
-  assign r_en = o__ready;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-endmodule
-(* generator = "Amaranth" *)
 module top_fifo_add3_conv6_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   input clk;
   wire clk;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  output [31:0] o__payload;
-  wire [31:0] o__payload;
+  output [63:0] o__payload;
+  wire [63:0] o__payload;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
   wire o__valid;
-  wire [31:0] r_data;
+  wire [63:0] r_data;
   wire r_en;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [31:0] w_data;
+  wire [63:0] w_data;
   wire w_en;
   wire w_rdy;
   \top_fifo_add3_conv6_0.fifo  fifo (
@@ -3791,10 +3705,18 @@ module top_fifo_add3_conv6_0(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
 endmodule
 (* generator = "Amaranth" *)
 module top_fifo_add7_gpool8_0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
@@ -23987,221 +23909,135 @@ module top_s3_add3_u0(a__valid, b__payload, b__valid, o__ready, clk, rst, a__rea
   assign \$177  = \$175 ;
 endmodule
 (* generator = "Amaranth" *)
-module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s3_add3_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire [3:0] \$100 ;
-  wire [4:0] \$101 ;
-  wire [3:0] \$102 ;
-  wire \$103 ;
-  wire [3:0] \$104 ;
-  wire [4:0] \$105 ;
-  wire [3:0] \$106 ;
-  wire [4:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
-  wire [3:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [2:0] \$10 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
+  wire [2:0] \$11 ;
+  reg \$110 ;
+  reg [63:0] \$111 ;
+  wire [5:0] \$12 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [4:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire [2:0] \$148 ;
-  wire [2:0] \$149 ;
+  wire \$14 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [2:0] \$155 ;
-  wire [2:0] \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [2:0] \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [3:0] \$169 ;
-  wire [6:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [31:0] \$175 ;
-  reg [5:0] \$176 ;
-  reg [6:0] \$177 ;
-  reg [2:0] \$178 ;
-  reg [6:0] \$179 ;
+  wire [3:0] \$17 ;
   wire \$18 ;
-  reg \$180 ;
-  reg [1:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [1:0] \$183 ;
-  reg [4:0] \$184 ;
-  reg [2:0] \$185 ;
-  reg [1:0] \$186 ;
-  reg [4:0] \$187 ;
-  reg [4:0] \$188 ;
-  reg [2:0] \$189 ;
   wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg \$192 ;
-  reg \$193 ;
-  reg [31:0] \$194 ;
-  reg [2:0] \$195 ;
-  reg \$196 ;
-  reg [1:0] \$197 ;
-  reg [1:0] \$198 ;
-  reg [1:0] \$199 ;
-  wire [7:0] \$2 ;
+  wire \$2 ;
   wire [7:0] \$20 ;
-  reg \$200 ;
-  reg [31:0] \$201 ;
-  wire \$21 ;
+  wire [7:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
+  wire [3:0] \$26 ;
   wire \$27 ;
   wire \$28 ;
-  wire \$29 ;
-  wire [6:0] \$3 ;
-  wire \$30 ;
+  wire [7:0] \$29 ;
+  wire [1:0] \$3 ;
+  wire [7:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire \$37 ;
-  wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
-  wire [9:0] \$4 ;
-  reg [5:0] \$40 ;
+  wire [7:0] \$38 ;
+  wire [7:0] \$39 ;
+  wire [1:0] \$4 ;
+  wire \$40 ;
   wire \$41 ;
-  wire [3:0] \$42 ;
-  wire [3:0] \$43 ;
-  wire \$44 ;
-  wire [6:0] \$45 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [3:0] \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [7:0] \$49 ;
-  wire [10:0] \$5 ;
-  wire [7:0] \$50 ;
+  wire [7:0] \$47 ;
+  wire [7:0] \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
-  wire \$56 ;
+  wire [7:0] \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [31:0] \$6 ;
-  wire \$60 ;
+  wire [1:0] \$6 ;
+  wire [7:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire \$64 ;
+  wire [7:0] \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire [1:0] \$69 ;
-  wire [31:0] \$7 ;
-  wire [1:0] \$70 ;
+  wire [7:0] \$68 ;
+  wire \$69 ;
+  wire [1:0] \$7 ;
+  wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire [2:0] \$73 ;
-  wire [2:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
+  wire [7:0] \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire [7:0] \$76 ;
   wire \$77 ;
-  wire [2:0] \$78 ;
-  wire [2:0] \$79 ;
-  wire [31:0] \$8 ;
-  wire [5:0] \$80 ;
-  wire [3:0] \$81 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire [7:0] \$80 ;
+  wire \$81 ;
   wire \$82 ;
-  wire [3:0] \$83 ;
-  wire [4:0] \$84 ;
-  wire [3:0] \$85 ;
-  wire [4:0] \$86 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [2:0] \$89 ;
-  wire [31:0] \$9 ;
-  wire [2:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
-  wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [3:0] \$96 ;
-  wire \$97 ;
-  wire [3:0] \$98 ;
-  wire [4:0] \$99 ;
-  reg [6:0] \$signature__addr  = 7'h00;
-  reg [1:0] \$signature__addr$26  = 2'h0;
-  wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$28 ;
-  wire \$signature__en ;
-  reg \$signature__en$24  = 1'h0;
+  wire \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [3:0] \$93 ;
+  wire [3:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg [3:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
+  wire [4:0] base;
+  reg [7:0] buf0 = 8'h00;
+  reg [7:0] buf1 = 8'h00;
+  reg [7:0] buf10 = 8'h00;
+  reg [7:0] buf11 = 8'h00;
+  reg [7:0] buf2 = 8'h00;
+  reg [7:0] buf3 = 8'h00;
+  reg [7:0] buf4 = 8'h00;
+  reg [7:0] buf5 = 8'h00;
+  reg [7:0] buf6 = 8'h00;
+  reg [7:0] buf7 = 8'h00;
+  reg [7:0] buf8 = 8'h00;
+  reg [7:0] buf9 = 8'h00;
   input clk;
   wire clk;
-  reg [4:0] col = 5'h1f;
-  reg [4:0] col_base = 5'h1f;
-  reg [6:0] e_left = 7'h00;
-  reg g = 1'h0;
+  reg [3:0] fill = 4'h0;
   input [31:0] i__payload;
   wire [31:0] i__payload;
   wire [7:0] \i__payload[0] ;
@@ -24212,14 +24048,552 @@ module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [1:0] kx = 2'h0;
-  reg [1:0] ky = 2'h0;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
+  reg in_beat = 1'h0;
+  wire load;
+  output [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
   wire [7:0] \o__payload[0] ;
   wire [7:0] \o__payload[1] ;
   wire [7:0] \o__payload[2] ;
   wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg out_beat = 1'h0;
+  input rst;
+  wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = \$2  ? 2'h0 : \$3 ;
+  assign \$5  = ! out_beat;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = out_beat ? \$6  : 2'h0;
+  assign \$8  = i__valid & i__ready;
+  assign \$11  = \$8  ? 3'h4 : 3'h0;
+  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
+  assign \$13  = i__valid & i__ready;
+  assign \$14  = ! base;
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = ! out_beat;
+  assign \$20  = \$19  ? buf8 : buf0;
+  assign \$21  = \$15  ? i__payload[7:0] : \$20 ;
+  assign \$22  = i__valid & i__ready;
+  assign \$23  = ! base;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = ! out_beat;
+  assign \$29  = \$28  ? buf9 : buf1;
+  assign \$30  = \$24  ? i__payload[15:8] : \$29 ;
+  assign \$31  = i__valid & i__ready;
+  assign \$32  = ! base;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = ! out_beat;
+  assign \$38  = \$37  ? buf10 : buf2;
+  assign \$39  = \$33  ? i__payload[23:16] : \$38 ;
+  assign \$40  = i__valid & i__ready;
+  assign \$41  = ! base;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = ! out_beat;
+  assign \$47  = \$46  ? buf11 : buf3;
+  assign \$48  = \$42  ? i__payload[31:24] : \$47 ;
+  assign \$49  = i__valid & i__ready;
+  assign \$50  = base == 3'h4;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = \$51  ? i__payload[7:0] : buf4;
+  assign \$53  = i__valid & i__ready;
+  assign \$54  = base == 3'h4;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = \$55  ? i__payload[15:8] : buf5;
+  assign \$57  = i__valid & i__ready;
+  assign \$58  = base == 3'h4;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = \$59  ? i__payload[23:16] : buf6;
+  assign \$61  = i__valid & i__ready;
+  assign \$62  = base == 3'h4;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$63  ? i__payload[31:24] : buf7;
+  assign \$65  = i__valid & i__ready;
+  assign \$66  = base == 4'h8;
+  assign \$67  = \$65  & \$66 ;
+  assign \$68  = \$67  ? i__payload[7:0] : buf8;
+  assign \$69  = i__valid & i__ready;
+  assign \$70  = base == 4'h8;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = \$71  ? i__payload[15:8] : buf9;
+  assign \$73  = i__valid & i__ready;
+  assign \$74  = base == 4'h8;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = \$75  ? i__payload[23:16] : buf10;
+  assign \$77  = i__valid & i__ready;
+  assign \$78  = base == 4'h8;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = \$79  ? i__payload[31:24] : buf11;
+  assign \$81  = ~ o__valid;
+  assign \$82  = \$81  | o__ready;
+  assign \$84  = fill <= 4'h8;
+  assign \$85  = fill <= 4'h8;
+  assign i__ready = \$83  ? \$84  : \$85 ;
+  assign \$86  = ~ o__valid;
+  assign \$87  = \$86  | o__ready;
+  assign \$88  = ! out_beat;
+  assign \$89  = fill >= 4'h8;
+  assign \$90  = fill >= 4'h8;
+  assign \$91  = out_beat ? \$90  : \$89 ;
+  assign load = \$87  & \$91 ;
+  assign \$92  = ! out_beat;
+  assign \$94  = load ? 4'h8 : 4'h0;
+  assign base = fill - \$94 ;
+  always @(posedge clk)
+    in_beat <= \$95 ;
+  always @(posedge clk)
+    out_beat <= \$96 ;
+  always @(posedge clk)
+    fill <= \$97 ;
+  always @(posedge clk)
+    buf0 <= \$98 ;
+  always @(posedge clk)
+    buf1 <= \$99 ;
+  always @(posedge clk)
+    buf2 <= \$100 ;
+  always @(posedge clk)
+    buf3 <= \$101 ;
+  always @(posedge clk)
+    buf4 <= \$102 ;
+  always @(posedge clk)
+    buf5 <= \$103 ;
+  always @(posedge clk)
+    buf6 <= \$104 ;
+  always @(posedge clk)
+    buf7 <= \$105 ;
+  always @(posedge clk)
+    buf8 <= \$106 ;
+  always @(posedge clk)
+    buf9 <= \$107 ;
+  always @(posedge clk)
+    buf10 <= \$108 ;
+  always @(posedge clk)
+    buf11 <= \$109 ;
+  always @(posedge clk)
+    o__valid <= \$110 ;
+  always @(posedge clk)
+    o__payload <= \$111 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$95  = in_beat;
+    if (\$1 ) begin
+      \$95  = \$4 [0];
+    end
+    if (rst) begin
+      \$95  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$96  = out_beat;
+    if (load) begin
+      \$96  = \$7 [0];
+    end
+    if (rst) begin
+      \$96  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$97  = \$12 [3:0];
+    if (rst) begin
+      \$97  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$98  = \$21 ;
+    if (rst) begin
+      \$98  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$99  = \$30 ;
+    if (rst) begin
+      \$99  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$100  = \$39 ;
+    if (rst) begin
+      \$100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$101  = \$48 ;
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$102  = \$52 ;
+    if (rst) begin
+      \$102  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$103  = \$56 ;
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$104  = \$60 ;
+    if (rst) begin
+      \$104  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$105  = \$64 ;
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$106  = \$68 ;
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$107  = \$72 ;
+    if (rst) begin
+      \$107  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$108  = \$76 ;
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$109  = \$80 ;
+    if (rst) begin
+      \$109  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$110  = o__valid;
+    if (\$82 ) begin
+      \$110  = load;
+    end
+    if (rst) begin
+      \$110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$111  = o__payload;
+    if (load) begin
+      \$111 [7:0] = buf0;
+      \$111 [15:8] = buf1;
+      \$111 [23:16] = buf2;
+      \$111 [31:24] = buf3;
+      \$111 [39:32] = buf4;
+      \$111 [47:40] = buf5;
+      \$111 [55:48] = buf6;
+      \$111 [63:56] = buf7;
+    end
+    if (rst) begin
+      \$111  = 64'h0000000000000000;
+    end
+  end
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
+  assign \$83  = in_beat;
+  assign \$2  = in_beat;
+  assign \$9  = in_beat;
+  assign \$10  = 3'h4;
+  assign \$93  = 4'h8;
+  assign \$17  = 4'h8;
+  assign \$18  = 1'h1;
+  assign \$19  = load;
+  assign \$26  = 4'h8;
+  assign \$27  = 1'h1;
+  assign \$28  = load;
+  assign \$35  = 4'h8;
+  assign \$36  = 1'h1;
+  assign \$37  = load;
+  assign \$44  = 4'h8;
+  assign \$45  = 1'h1;
+  assign \$46  = load;
+endmodule
+(* generator = "Amaranth" *)
+module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [63:0] \$10 ;
+  wire [3:0] \$100 ;
+  wire \$101 ;
+  wire [3:0] \$102 ;
+  wire [4:0] \$103 ;
+  wire [3:0] \$104 ;
+  wire [4:0] \$105 ;
+  wire [3:0] \$106 ;
+  wire \$107 ;
+  wire [3:0] \$108 ;
+  wire [4:0] \$109 ;
+  wire [63:0] \$11 ;
+  wire [3:0] \$110 ;
+  wire [4:0] \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [63:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [63:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [2:0] \$159 ;
+  wire [3:0] \$16 ;
+  wire [2:0] \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [2:0] \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [3:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [63:0] \$179 ;
+  wire [4:0] \$18 ;
+  reg [4:0] \$180 ;
+  reg [5:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [5:0] \$183 ;
+  reg [1:0] \$184 ;
+  reg [4:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [4:0] \$187 ;
+  reg [2:0] \$188 ;
+  reg [1:0] \$189 ;
+  wire \$19 ;
+  reg [4:0] \$190 ;
+  reg [4:0] \$191 ;
+  reg [2:0] \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg \$195 ;
+  reg \$196 ;
+  reg [63:0] \$197 ;
+  reg [2:0] \$198 ;
+  reg \$199 ;
+  wire [6:0] \$2 ;
+  wire \$20 ;
+  reg [1:0] \$200 ;
+  reg [1:0] \$201 ;
+  reg [1:0] \$202 ;
+  reg \$203 ;
+  reg [63:0] \$204 ;
+  wire [5:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire [6:0] \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [5:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire [3:0] \$39 ;
+  wire [8:0] \$4 ;
+  wire [3:0] \$40 ;
+  wire \$41 ;
+  wire [3:0] \$42 ;
+  wire [3:0] \$43 ;
+  reg [4:0] \$44 ;
+  wire \$45 ;
+  wire [3:0] \$46 ;
+  wire [3:0] \$47 ;
+  wire \$48 ;
+  wire [5:0] \$49 ;
+  wire [9:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [6:0] \$53 ;
+  wire [6:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [63:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [63:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [1:0] \$73 ;
+  wire [1:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [2:0] \$77 ;
+  wire [2:0] \$78 ;
+  wire [5:0] \$79 ;
+  wire [63:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [2:0] \$82 ;
+  wire [2:0] \$83 ;
+  wire [5:0] \$84 ;
+  wire [3:0] \$85 ;
+  wire \$86 ;
+  wire [3:0] \$87 ;
+  wire [4:0] \$88 ;
+  wire [3:0] \$89 ;
+  wire [63:0] \$9 ;
+  wire [4:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [2:0] \$93 ;
+  wire [2:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [5:0] \$96 ;
+  wire \$97 ;
+  wire [5:0] \$98 ;
+  wire [5:0] \$99 ;
+  reg [5:0] \$signature__addr  = 6'h00;
+  reg [1:0] \$signature__addr$26  = 2'h0;
+  wire [63:0] \$signature__data ;
+  wire [63:0] \$signature__data$28 ;
+  wire \$signature__en ;
+  reg \$signature__en$24  = 1'h0;
+  input clk;
+  wire clk;
+  reg [4:0] col = 5'h1f;
+  reg [4:0] col_base = 5'h1f;
+  reg [5:0] e_left = 6'h00;
+  wire [-1:0] g;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  reg [1:0] kx = 2'h0;
+  reg [1:0] ky = 2'h0;
+  output [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -24227,11 +24601,15 @@ module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [1:0] ox = 2'h0;
   reg pad_reg = 1'h0;
   reg pad_reg2 = 1'h0;
-  wire [31:0] q_in;
+  wire [63:0] q_in;
   wire [7:0] \q_in[0] ;
   wire [7:0] \q_in[1] ;
   wire [7:0] \q_in[2] ;
   wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
+  wire [7:0] \q_in[6] ;
+  wire [7:0] \q_in[7] ;
   reg [2:0] q_owed = 3'h0;
   wire [2:0] q_owed_next;
   reg q_room = 1'h1;
@@ -24240,121 +24618,81 @@ module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [1:0] q_stored = 2'h0;
   (* init = 2'h0 *)
   wire [1:0] q_wptr;
-  reg [31:0] read = 32'd0;
+  reg [63:0] read = 64'h0000000000000000;
   reg read_valid_1 = 1'h0;
   (* init = 1'h0 *)
   wire read_valid_2;
   reg [4:0] row = 5'h1f;
   reg [4:0] row_base = 5'h1f;
-  wire [6:0] rport__addr;
+  wire [5:0] rport__addr;
   reg [1:0] \rport__addr$29  = 2'h0;
-  wire [31:0] rport__data;
-  wire [31:0] \rport__data$43 ;
+  wire [63:0] rport__data;
+  wire [63:0] \rport__data$43 ;
   input rst;
   wire rst;
   reg [2:0] slot = 3'h4;
   reg [2:0] slot_base = 3'h4;
   reg [2:0] step = 3'h0;
-  reg [5:0] w_left = 6'h20;
-  (* init = 7'h00 *)
-  wire [6:0] waddr;
-  reg [31:0] buffer [79:0];
+  reg [4:0] w_left = 5'h10;
+  (* init = 6'h00 *)
+  wire [5:0] waddr;
+  reg [63:0] buffer [39:0];
   initial begin
-    buffer[0] = 32'd0;
-    buffer[1] = 32'd0;
-    buffer[2] = 32'd0;
-    buffer[3] = 32'd0;
-    buffer[4] = 32'd0;
-    buffer[5] = 32'd0;
-    buffer[6] = 32'd0;
-    buffer[7] = 32'd0;
-    buffer[8] = 32'd0;
-    buffer[9] = 32'd0;
-    buffer[10] = 32'd0;
-    buffer[11] = 32'd0;
-    buffer[12] = 32'd0;
-    buffer[13] = 32'd0;
-    buffer[14] = 32'd0;
-    buffer[15] = 32'd0;
-    buffer[16] = 32'd0;
-    buffer[17] = 32'd0;
-    buffer[18] = 32'd0;
-    buffer[19] = 32'd0;
-    buffer[20] = 32'd0;
-    buffer[21] = 32'd0;
-    buffer[22] = 32'd0;
-    buffer[23] = 32'd0;
-    buffer[24] = 32'd0;
-    buffer[25] = 32'd0;
-    buffer[26] = 32'd0;
-    buffer[27] = 32'd0;
-    buffer[28] = 32'd0;
-    buffer[29] = 32'd0;
-    buffer[30] = 32'd0;
-    buffer[31] = 32'd0;
-    buffer[32] = 32'd0;
-    buffer[33] = 32'd0;
-    buffer[34] = 32'd0;
-    buffer[35] = 32'd0;
-    buffer[36] = 32'd0;
-    buffer[37] = 32'd0;
-    buffer[38] = 32'd0;
-    buffer[39] = 32'd0;
-    buffer[40] = 32'd0;
-    buffer[41] = 32'd0;
-    buffer[42] = 32'd0;
-    buffer[43] = 32'd0;
-    buffer[44] = 32'd0;
-    buffer[45] = 32'd0;
-    buffer[46] = 32'd0;
-    buffer[47] = 32'd0;
-    buffer[48] = 32'd0;
-    buffer[49] = 32'd0;
-    buffer[50] = 32'd0;
-    buffer[51] = 32'd0;
-    buffer[52] = 32'd0;
-    buffer[53] = 32'd0;
-    buffer[54] = 32'd0;
-    buffer[55] = 32'd0;
-    buffer[56] = 32'd0;
-    buffer[57] = 32'd0;
-    buffer[58] = 32'd0;
-    buffer[59] = 32'd0;
-    buffer[60] = 32'd0;
-    buffer[61] = 32'd0;
-    buffer[62] = 32'd0;
-    buffer[63] = 32'd0;
-    buffer[64] = 32'd0;
-    buffer[65] = 32'd0;
-    buffer[66] = 32'd0;
-    buffer[67] = 32'd0;
-    buffer[68] = 32'd0;
-    buffer[69] = 32'd0;
-    buffer[70] = 32'd0;
-    buffer[71] = 32'd0;
-    buffer[72] = 32'd0;
-    buffer[73] = 32'd0;
-    buffer[74] = 32'd0;
-    buffer[75] = 32'd0;
-    buffer[76] = 32'd0;
-    buffer[77] = 32'd0;
-    buffer[78] = 32'd0;
-    buffer[79] = 32'd0;
+    buffer[0] = 64'h0000000000000000;
+    buffer[1] = 64'h0000000000000000;
+    buffer[2] = 64'h0000000000000000;
+    buffer[3] = 64'h0000000000000000;
+    buffer[4] = 64'h0000000000000000;
+    buffer[5] = 64'h0000000000000000;
+    buffer[6] = 64'h0000000000000000;
+    buffer[7] = 64'h0000000000000000;
+    buffer[8] = 64'h0000000000000000;
+    buffer[9] = 64'h0000000000000000;
+    buffer[10] = 64'h0000000000000000;
+    buffer[11] = 64'h0000000000000000;
+    buffer[12] = 64'h0000000000000000;
+    buffer[13] = 64'h0000000000000000;
+    buffer[14] = 64'h0000000000000000;
+    buffer[15] = 64'h0000000000000000;
+    buffer[16] = 64'h0000000000000000;
+    buffer[17] = 64'h0000000000000000;
+    buffer[18] = 64'h0000000000000000;
+    buffer[19] = 64'h0000000000000000;
+    buffer[20] = 64'h0000000000000000;
+    buffer[21] = 64'h0000000000000000;
+    buffer[22] = 64'h0000000000000000;
+    buffer[23] = 64'h0000000000000000;
+    buffer[24] = 64'h0000000000000000;
+    buffer[25] = 64'h0000000000000000;
+    buffer[26] = 64'h0000000000000000;
+    buffer[27] = 64'h0000000000000000;
+    buffer[28] = 64'h0000000000000000;
+    buffer[29] = 64'h0000000000000000;
+    buffer[30] = 64'h0000000000000000;
+    buffer[31] = 64'h0000000000000000;
+    buffer[32] = 64'h0000000000000000;
+    buffer[33] = 64'h0000000000000000;
+    buffer[34] = 64'h0000000000000000;
+    buffer[35] = 64'h0000000000000000;
+    buffer[36] = 64'h0000000000000000;
+    buffer[37] = 64'h0000000000000000;
+    buffer[38] = 64'h0000000000000000;
+    buffer[39] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
       buffer[\$signature__addr ] <= i__payload;
   end
-  reg [31:0] _0_;
+  reg [63:0] _0_;
   always @(posedge clk) begin
-    _0_ <= buffer[\$5 [6:0]];
+    _0_ <= buffer[\$5 [5:0]];
   end
   assign rport__data = _0_;
-  reg [31:0] queue [2:0];
+  reg [63:0] queue [2:0];
   initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
+    queue[0] = 64'h0000000000000000;
+    queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en$24 )
@@ -24364,400 +24702,328 @@ module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign i__ready = | w_left;
   assign \$1  = | w_left;
   assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = slot * 5'h10;
-  assign \$3  = $signed(col) * $signed(3'h2);
+  assign \$2  = slot * 4'h8;
+  assign \$3  = $signed(col) * $signed(2'h1);
   assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
-  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$10  = | e_left;
-  assign \$11  = q_room & \$10 ;
-  assign \$12  = q_owed + \$11 ;
-  assign \$13  = o__valid & o__ready;
-  assign \$14  = \$12  - \$13 ;
-  assign \$15  = | w_left;
-  assign \$16  = i__valid & \$15 ;
-  assign \$17  = w_left - \$16 ;
-  assign \$18  = | e_left;
-  assign \$19  = q_room & \$18 ;
-  assign \$20  = e_left - \$19 ;
-  assign \$21  = ! w_left;
-  assign \$22  = w_left == 1'h1;
-  assign \$23  = | w_left;
-  assign \$24  = i__valid & \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = \$21  | \$25 ;
-  assign \$27  = ! e_left;
-  assign \$28  = e_left == 1'h1;
-  assign \$29  = | e_left;
-  assign \$30  = q_room & \$29 ;
-  assign \$31  = \$28  & \$30 ;
-  assign \$32  = \$27  | \$31 ;
-  assign \$33  = \$26  & \$32 ;
-  assign \$34  = step == 3'h4;
-  assign \$35  = step + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = step == 3'h4;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
+  assign \$5  = $signed(\$4 ) + $signed(1'h0);
+  assign \$6  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$7  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$8  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$9  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$10  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$11  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$12  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$13  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$14  = | e_left;
+  assign \$15  = q_room & \$14 ;
+  assign \$16  = q_owed + \$15 ;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = \$16  - \$17 ;
+  assign \$19  = | w_left;
+  assign \$20  = i__valid & \$19 ;
+  assign \$21  = w_left - \$20 ;
+  assign \$22  = | e_left;
+  assign \$23  = q_room & \$22 ;
+  assign \$24  = e_left - \$23 ;
+  assign \$25  = ! w_left;
+  assign \$26  = w_left == 1'h1;
+  assign \$27  = | w_left;
+  assign \$28  = i__valid & \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = \$25  | \$29 ;
+  assign \$31  = ! e_left;
+  assign \$32  = e_left == 1'h1;
+  assign \$33  = | e_left;
+  assign \$34  = q_room & \$33 ;
+  assign \$35  = \$32  & \$34 ;
+  assign \$36  = \$31  | \$35 ;
+  assign \$37  = \$30  & \$36 ;
+  assign \$38  = step == 3'h4;
+  assign \$39  = step + 1'h1;
+  assign \$40  = \$38  ? 4'h0 : \$39 ;
   assign \$41  = step == 3'h4;
   assign \$42  = step + 1'h1;
   assign \$43  = \$41  ? 4'h0 : \$42 ;
-  assign \$44  = ! \$43 ;
-  assign \$45  = \$44  ? 7'h00 : 7'h48;
-  assign \$46  = | w_left;
-  assign \$47  = i__valid & \$46 ;
-  assign \$48  = \$signature__addr  == 7'h4f;
-  assign \$49  = \$signature__addr  + 1'h1;
-  assign \$50  = \$48  ? 8'h00 : \$49 ;
-  assign \$51  = ! w_left;
-  assign \$52  = w_left == 1'h1;
-  assign \$53  = | w_left;
-  assign \$54  = i__valid & \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = \$51  | \$55 ;
-  assign \$57  = ! e_left;
-  assign \$58  = e_left == 1'h1;
-  assign \$59  = | e_left;
-  assign \$60  = q_room & \$59 ;
-  assign \$61  = \$58  & \$60 ;
-  assign \$62  = \$57  | \$61 ;
-  assign \$63  = \$56  & \$62 ;
-  assign \$64  = step == 3'h4;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = | e_left;
-  assign \$67  = q_room & \$66 ;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 2'h0 : \$69 ;
-  assign \$72  = kx == 2'h2;
-  assign \$73  = kx + 1'h1;
-  assign \$74  = \$72  ? 3'h0 : \$73 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
+  assign \$45  = step == 3'h4;
+  assign \$46  = step + 1'h1;
+  assign \$47  = \$45  ? 4'h0 : \$46 ;
+  assign \$48  = ! \$47 ;
+  assign \$49  = \$48  ? 6'h00 : 6'h24;
+  assign \$50  = | w_left;
+  assign \$51  = i__valid & \$50 ;
+  assign \$52  = \$signature__addr  == 6'h27;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 7'h00 : \$53 ;
+  assign \$55  = ! w_left;
+  assign \$56  = w_left == 1'h1;
+  assign \$57  = | w_left;
+  assign \$58  = i__valid & \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = \$55  | \$59 ;
+  assign \$61  = ! e_left;
+  assign \$62  = e_left == 1'h1;
+  assign \$63  = | e_left;
+  assign \$64  = q_room & \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = \$61  | \$65 ;
+  assign \$67  = \$60  & \$66 ;
+  assign \$68  = step == 3'h4;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = | e_left;
+  assign \$71  = q_room & \$70 ;
   assign \$76  = kx == 2'h2;
-  assign \$77  = ky == 2'h2;
-  assign \$78  = ky + 1'h1;
-  assign \$79  = \$77  ? 3'h0 : \$78 ;
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 3'h5;
-  assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 3'h5;
+  assign \$77  = kx + 1'h1;
+  assign \$78  = \$76  ? 3'h0 : \$77 ;
+  assign \$79  = $signed(col) + $signed(2'h1);
+  assign \$80  = kx == 2'h2;
+  assign \$81  = ky == 2'h2;
+  assign \$82  = ky + 1'h1;
+  assign \$83  = \$81  ? 3'h0 : \$82 ;
+  assign \$84  = $signed(row) + $signed(2'h1);
   assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$87  = ky == 2'h2;
-  assign \$88  = ox == 2'h3;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 3'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(3'h2);
-  assign \$92  = $signed(col_base) + $signed(3'h2);
-  assign \$93  = ox == 2'h3;
-  assign \$94  = $signed(row_base) + $signed(3'h2);
-  assign \$95  = $signed(row_base) + $signed(3'h2);
-  assign \$96  = slot_base + 2'h2;
-  assign \$97  = \$96  >= 3'h5;
-  assign \$98  = slot_base + 2'h2;
-  assign \$99  = \$98  - 3'h5;
+  assign \$86  = \$85  >= 3'h5;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$87  - 3'h5;
+  assign \$89  = slot + 1'h1;
+  assign \$90  = \$86  ? \$88  : { 1'h0, \$89  };
+  assign \$91  = ky == 2'h2;
+  assign \$92  = ox == 2'h3;
+  assign \$93  = ox + 1'h1;
+  assign \$94  = \$92  ? 3'h0 : \$93 ;
+  assign \$95  = $signed(col_base) + $signed(3'h2);
+  assign \$96  = $signed(col_base) + $signed(3'h2);
+  assign \$97  = ox == 2'h3;
+  assign \$98  = $signed(row_base) + $signed(3'h2);
+  assign \$99  = $signed(row_base) + $signed(3'h2);
   assign \$100  = slot_base + 2'h2;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
+  assign \$101  = \$100  >= 3'h5;
   assign \$102  = slot_base + 2'h2;
-  assign \$103  = \$102  >= 3'h5;
+  assign \$103  = \$102  - 3'h5;
   assign \$104  = slot_base + 2'h2;
-  assign \$105  = \$104  - 3'h5;
+  assign \$105  = \$101  ? \$103  : { 1'h0, \$104  };
   assign \$106  = slot_base + 2'h2;
-  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = | e_left;
-  assign \$117  = q_room & \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = \$114  | \$118 ;
-  assign \$120  = \$113  & \$119 ;
-  assign \$121  = step == 3'h4;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = | e_left;
-  assign \$124  = q_room & \$123 ;
-  assign \$125  = $signed(row) < $signed(1'h0);
-  assign \$126  = $signed(row) >= $signed(5'h08);
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = $signed(col) < $signed(1'h0);
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = $signed(col) >= $signed(5'h08);
+  assign \$107  = \$106  >= 3'h5;
+  assign \$108  = slot_base + 2'h2;
+  assign \$109  = \$108  - 3'h5;
+  assign \$110  = slot_base + 2'h2;
+  assign \$111  = \$107  ? \$109  : { 1'h0, \$110  };
+  assign \$112  = ! w_left;
+  assign \$113  = w_left == 1'h1;
+  assign \$114  = | w_left;
+  assign \$115  = i__valid & \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = \$112  | \$116 ;
+  assign \$118  = ! e_left;
+  assign \$119  = e_left == 1'h1;
+  assign \$120  = | e_left;
+  assign \$121  = q_room & \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = \$118  | \$122 ;
+  assign \$124  = \$117  & \$123 ;
+  assign \$125  = step == 3'h4;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = | e_left;
+  assign \$128  = q_room & \$127 ;
+  assign \$129  = $signed(row) < $signed(1'h0);
+  assign \$130  = $signed(row) >= $signed(5'h08);
   assign \$131  = \$129  | \$130 ;
-  assign \$132  = | e_left;
-  assign \$133  = q_room & \$132 ;
-  assign \$134  = o__valid & o__ready;
-  assign \$135  = q_owed < 2'h3;
-  assign \$136  = \$134  ? q_room : \$135 ;
-  assign \$137  = o__valid & o__ready;
-  assign \$138  = \$137  | q_room;
-  assign \$139  = \$133  ? \$136  : \$138 ;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = | q_stored;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$141  & \$143 ;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$signature__en$24  & \$145 ;
-  assign \$147  = \$signature__addr$26  == 2'h2;
-  assign \$148  = \$signature__addr$26  + 1'h1;
-  assign \$149  = \$147  ? 3'h0 : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = \rport__addr$29  == 2'h2;
-  assign \$155  = \rport__addr$29  + 1'h1;
-  assign \$156  = \$154  ? 3'h0 : \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = | q_stored;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$158  & \$160 ;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$signature__en$24  & \$162 ;
-  assign \$164  = q_stored + \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = \$164  - \$168 ;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = | q_stored;
-  assign \$173  = \$172  | \$signature__en$24 ;
-  assign \$174  = | q_stored;
-  assign \$175  = \$174  ? \rport__data$43  : q_in;
+  assign \$132  = $signed(col) < $signed(1'h0);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = $signed(col) >= $signed(5'h08);
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = | e_left;
+  assign \$137  = q_room & \$136 ;
+  assign \$138  = o__valid & o__ready;
+  assign \$139  = q_owed < 2'h3;
+  assign \$140  = \$138  ? q_room : \$139 ;
+  assign \$141  = o__valid & o__ready;
+  assign \$142  = \$141  | q_room;
+  assign \$143  = \$137  ? \$140  : \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$signature__en$24  & \$149 ;
+  assign \$151  = \$signature__addr$26  == 2'h2;
+  assign \$152  = \$signature__addr$26  + 1'h1;
+  assign \$153  = \$151  ? 3'h0 : \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \rport__addr$29  == 2'h2;
+  assign \$159  = \rport__addr$29  + 1'h1;
+  assign \$160  = \$158  ? 3'h0 : \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$signature__en$24  & \$166 ;
+  assign \$168  = q_stored + \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = | q_stored;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  - \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  | \$signature__en$24 ;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  ? \rport__data$43  : q_in;
   always @(posedge clk)
-    w_left <= \$176 ;
+    w_left <= \$180 ;
   always @(posedge clk)
-    e_left <= \$177 ;
+    e_left <= \$181 ;
   always @(posedge clk)
-    step <= \$178 ;
+    step <= \$182 ;
   always @(posedge clk)
-    \$signature__addr  <= \$179 ;
+    \$signature__addr  <= \$183 ;
   always @(posedge clk)
-    g <= \$180 ;
+    kx <= \$184 ;
   always @(posedge clk)
-    kx <= \$181 ;
+    col <= \$185 ;
   always @(posedge clk)
-    col <= \$182 ;
+    ky <= \$186 ;
   always @(posedge clk)
-    ky <= \$183 ;
+    row <= \$187 ;
   always @(posedge clk)
-    row <= \$184 ;
+    slot <= \$188 ;
   always @(posedge clk)
-    slot <= \$185 ;
+    ox <= \$189 ;
   always @(posedge clk)
-    ox <= \$186 ;
+    col_base <= \$190 ;
   always @(posedge clk)
-    col_base <= \$187 ;
+    row_base <= \$191 ;
   always @(posedge clk)
-    row_base <= \$188 ;
+    slot_base <= \$192 ;
   always @(posedge clk)
-    slot_base <= \$189 ;
+    read_valid_1 <= \$193 ;
   always @(posedge clk)
-    read_valid_1 <= \$190 ;
+    \$signature__en$24  <= \$194 ;
   always @(posedge clk)
-    \$signature__en$24  <= \$191 ;
+    pad_reg <= \$195 ;
   always @(posedge clk)
-    pad_reg <= \$192 ;
+    pad_reg2 <= \$196 ;
   always @(posedge clk)
-    pad_reg2 <= \$193 ;
+    read <= \$197 ;
   always @(posedge clk)
-    read <= \$194 ;
+    q_owed <= \$198 ;
   always @(posedge clk)
-    q_owed <= \$195 ;
+    q_room <= \$199 ;
   always @(posedge clk)
-    q_room <= \$196 ;
+    \$signature__addr$26  <= \$200 ;
   always @(posedge clk)
-    \$signature__addr$26  <= \$197 ;
+    \rport__addr$29  <= \$201 ;
   always @(posedge clk)
-    \rport__addr$29  <= \$198 ;
+    q_stored <= \$202 ;
   always @(posedge clk)
-    q_stored <= \$199 ;
+    o__valid <= \$203 ;
   always @(posedge clk)
-    o__valid <= \$200 ;
-  always @(posedge clk)
-    o__payload <= \$201 ;
+    o__payload <= \$204 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$40  = 6'h00;
-    casez (\$39 )
+    \$44  = 5'h00;
+    casez (\$43 )
       4'h0:
-          \$40  = 6'h20;
+          \$44  = 5'h10;
       4'h1:
-          \$40  = 6'h20;
+          \$44  = 5'h10;
       4'h2:
-          \$40  = 6'h20;
+          \$44  = 5'h10;
       4'h3:
-          \$40  = 6'h20;
+          \$44  = 5'h10;
       4'h4:
-          \$40  = 6'h00;
+          \$44  = 5'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$17 [5:0];
-    if (\$33 ) begin
-      \$176  = \$40 ;
+    \$180  = \$21 [4:0];
+    if (\$37 ) begin
+      \$180  = \$44 ;
     end
     if (rst) begin
-      \$176  = 6'h20;
+      \$180  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = \$20 [6:0];
-    if (\$33 ) begin
-      \$177  = \$45 ;
+    \$181  = \$24 [5:0];
+    if (\$37 ) begin
+      \$181  = \$49 ;
     end
     if (rst) begin
-      \$177  = 7'h00;
+      \$181  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = step;
-    if (\$33 ) begin
-      \$178  = \$36 [2:0];
+    \$182  = step;
+    if (\$37 ) begin
+      \$182  = \$40 [2:0];
     end
     if (rst) begin
-      \$178  = 3'h0;
+      \$182  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = \$signature__addr ;
-    if (\$47 ) begin
-      \$179  = \$50 [6:0];
+    \$183  = \$signature__addr ;
+    if (\$51 ) begin
+      \$183  = \$54 [5:0];
     end
-    if (\$65 ) begin
-      \$179  = 7'h00;
+    if (\$69 ) begin
+      \$183  = 6'h00;
     end
     if (rst) begin
-      \$179  = 7'h00;
+      \$183  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = g;
-    if (\$67 ) begin
-      \$180  = \$70 [0];
-    end
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = kx;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$181  = \$74 [1:0];
+    \$184  = kx;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$184  = \$78 [1:0];
       end
     end
     if (rst) begin
-      \$181  = 2'h0;
+      \$184  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$182  = \$75 [4:0];
-        if (\$76 ) begin
-          \$182  = col_base;
-          if (\$87 ) begin
-            \$182  = \$92 [4:0];
-            if (\$93 ) begin
-              \$182  = 5'h1f;
+    \$185  = col;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$185  = \$79 [4:0];
+        if (\$80 ) begin
+          \$185  = col_base;
+          if (\$91 ) begin
+            \$185  = \$96 [4:0];
+            if (\$97 ) begin
+              \$185  = 5'h1f;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$182  = 5'h1f;
+      \$185  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = ky;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$183  = \$79 [1:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$183  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$184  = \$80 [4:0];
-          if (\$87 ) begin
-            \$184  = row_base;
-            if (\$93 ) begin
-              \$184  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$184  = 5'h1f;
-    end
-    if (rst) begin
-      \$184  = 5'h1f;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$185  = \$86 [2:0];
-          if (\$87 ) begin
-            \$185  = slot_base;
-            if (\$93 ) begin
-              \$185  = \$107 [2:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$185  = 3'h4;
-    end
-    if (rst) begin
-      \$185  = 3'h4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$186  = \$90 [1:0];
-          end
+    \$186  = ky;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$186  = \$83 [1:0];
         end
       end
     end
@@ -24767,18 +25033,22 @@ module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$187  = \$91 [4:0];
-            if (\$93 ) begin
-              \$187  = 5'h1f;
+    \$187  = row;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$187  = \$84 [4:0];
+          if (\$91 ) begin
+            \$187  = row_base;
+            if (\$97 ) begin
+              \$187  = \$99 [4:0];
             end
           end
         end
       end
+    end
+    if (\$126 ) begin
+      \$187  = 5'h1f;
     end
     if (rst) begin
       \$187  = 5'h1f;
@@ -24786,146 +25056,204 @@ module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$188  = \$94 [4:0];
+    \$188  = slot;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$188  = \$90 [2:0];
+          if (\$91 ) begin
+            \$188  = slot_base;
+            if (\$97 ) begin
+              \$188  = \$111 [2:0];
             end
           end
         end
       end
     end
-    if (\$122 ) begin
-      \$188  = 5'h1f;
+    if (\$126 ) begin
+      \$188  = 3'h4;
     end
     if (rst) begin
-      \$188  = 5'h1f;
+      \$188  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$189  = \$101 [2:0];
+    \$189  = ox;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$189  = \$94 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$189  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = col_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$190  = \$95 [4:0];
+            if (\$97 ) begin
+              \$190  = 5'h1f;
             end
           end
         end
       end
     end
-    if (\$122 ) begin
-      \$189  = 3'h4;
-    end
     if (rst) begin
-      \$189  = 3'h4;
+      \$190  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$124 ;
+    \$191  = row_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$191  = \$98 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$191  = 5'h1f;
+    end
     if (rst) begin
-      \$190  = 1'h0;
+      \$191  = 5'h1f;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = read_valid_1;
+    \$192  = slot_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$192  = \$105 [2:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$192  = 3'h4;
+    end
     if (rst) begin
-      \$191  = 1'h0;
+      \$192  = 3'h4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = \$131 ;
-    if (rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = pad_reg;
+    \$193  = \$128 ;
     if (rst) begin
       \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = rport__data;
+    \$194  = read_valid_1;
     if (rst) begin
-      \$194  = 32'd0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$14 [2:0];
+    \$195  = \$135 ;
     if (rst) begin
-      \$195  = 3'h0;
+      \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \$139 ;
+    \$196  = pad_reg;
     if (rst) begin
-      \$196  = 1'h1;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = \$signature__addr$26 ;
-    if (\$146 ) begin
-      \$197  = \$149 [1:0];
-    end
+    \$197  = rport__data;
     if (rst) begin
-      \$197  = 2'h0;
+      \$197  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = \rport__addr$29 ;
-    if (\$153 ) begin
-      \$198  = \$156 [1:0];
-    end
+    \$198  = \$18 [2:0];
     if (rst) begin
-      \$198  = 2'h0;
+      \$198  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = \$169 [1:0];
+    \$199  = \$143 ;
     if (rst) begin
-      \$199  = 2'h0;
+      \$199  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = o__valid;
-    if (\$171 ) begin
-      \$200  = \$173 ;
+    \$200  = \$signature__addr$26 ;
+    if (\$150 ) begin
+      \$200  = \$153 [1:0];
     end
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = o__payload;
-    if (\$171 ) begin
-      \$201  = \$175 ;
+    \$201  = \rport__addr$29 ;
+    if (\$157 ) begin
+      \$201  = \$160 [1:0];
     end
     if (rst) begin
-      \$201  = 32'd0;
+      \$201  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$202  = \$173 [1:0];
+    if (rst) begin
+      \$202  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$203  = o__valid;
+    if (\$175 ) begin
+      \$203  = \$177 ;
+    end
+    if (rst) begin
+      \$203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$204  = o__payload;
+    if (\$175 ) begin
+      \$204  = \$179 ;
+    end
+    if (rst) begin
+      \$204  = 64'h0000000000000000;
     end
   end
   assign waddr = \$signature__addr ;
   assign \$signature__data  = i__payload;
-  assign rport__addr = \$5 [6:0];
-  assign q_owed_next = \$14 [2:0];
+  assign rport__addr = \$5 [5:0];
+  assign q_owed_next = \$18 [2:0];
   assign read_valid_2 = \$signature__en$24 ;
   assign q_wptr = \$signature__addr$26 ;
   assign \$signature__data$28  = q_in;
@@ -24934,74 +25262,92 @@ module top_s4_conv4_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload[7:0];
   assign \o__payload[1]  = o__payload[15:8];
   assign \o__payload[2]  = o__payload[23:16];
   assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
   assign \q_in[0]  = q_in[7:0];
   assign \q_in[1]  = q_in[15:8];
   assign \q_in[2]  = q_in[23:16];
   assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
+  assign q_in[63:56] = \$13 [63:56];
+  assign q_in[55:48] = \$12 [55:48];
+  assign q_in[47:40] = \$11 [47:40];
+  assign q_in[39:32] = \$10 [39:32];
   assign q_in[31:24] = \$9 [31:24];
   assign q_in[23:16] = \$8 [23:16];
   assign q_in[15:8] = \$7 [15:8];
   assign q_in[7:0] = \$6 [7:0];
-  assign \$68  = g;
-  assign \$71  = g;
+  assign \$72  = 1'h1;
+  assign \$73  = 2'h1;
+  assign \$74  = 2'h0;
+  assign \$75  = 1'h1;
 endmodule
 (* generator = "Amaranth" *)
 module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [9:0] \$1 ;
   wire [8:0] \$10 ;
-  reg [6:0] \$100 ;
-  reg [6:0] \$101 ;
-  reg [39:0] \$102 ;
+  reg \$100 ;
+  reg \$101 ;
+  reg [3:0] \$102 ;
   reg \$103 ;
-  reg \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg [2:0] \$107 ;
-  reg \$108 ;
-  reg [39:0] \$109 ;
+  reg [71:0] \$104 ;
+  reg [71:0] \$105 ;
+  reg [71:0] \$106 ;
+  reg [6:0] \$107 ;
+  reg [6:0] \$108 ;
+  reg [63:0] \$109 ;
   wire [8:0] \$11 ;
-  reg [39:0] \$110 ;
-  reg [39:0] \$111 ;
-  reg [6:0] \$112 ;
-  reg [6:0] \$113 ;
-  reg [63:0] \$114 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
   reg [7:0] \$115 ;
   reg [7:0] \$116 ;
   reg [7:0] \$117 ;
-  reg [7:0] \$118 ;
+  reg [6:0] \$118 ;
   reg [7:0] \$119 ;
   wire [8:0] \$12 ;
-  reg [6:0] \$120 ;
-  reg [15:0] \$121 ;
+  reg [7:0] \$120 ;
+  reg [8:0] \$121 ;
   reg [7:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [8:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [8:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [8:0] \$128 ;
-  reg [7:0] \$129 ;
+  reg [8:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [8:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [8:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [8:0] \$129 ;
   wire [8:0] \$13 ;
-  reg [8:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg [8:0] \$132 ;
-  reg [7:0] \$133 ;
-  reg [8:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [8:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [8:0] \$138 ;
-  reg [7:0] \$139 ;
+  reg [7:0] \$130 ;
+  reg [8:0] \$131 ;
+  reg [7:0] \$132 ;
+  reg [8:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [8:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [8:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [16:0] \$139 ;
   wire [8:0] \$14 ;
-  reg [8:0] \$140 ;
-  reg [7:0] \$141 ;
-  reg [8:0] \$142 ;
-  reg [7:0] \$143 ;
+  reg [16:0] \$140 ;
+  reg [16:0] \$141 ;
+  reg [16:0] \$142 ;
+  reg [16:0] \$143 ;
   reg [16:0] \$144 ;
   reg [16:0] \$145 ;
   reg [16:0] \$146 ;
@@ -25016,92 +25362,81 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] \$154 ;
   reg [16:0] \$155 ;
   reg [16:0] \$156 ;
-  reg [16:0] \$157 ;
-  reg [16:0] \$158 ;
-  reg [16:0] \$159 ;
+  reg [23:0] \$157 ;
+  reg [23:0] \$158 ;
+  reg [23:0] \$159 ;
   wire [8:0] \$16 ;
-  reg [16:0] \$160 ;
-  reg [16:0] \$161 ;
-  reg [16:0] \$162 ;
-  reg [16:0] \$163 ;
-  reg [23:0] \$164 ;
-  reg [23:0] \$165 ;
-  reg [23:0] \$166 ;
-  reg [23:0] \$167 ;
-  reg [23:0] \$168 ;
-  reg [23:0] \$169 ;
+  reg [23:0] \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg [3:0] \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg [3:0] \$168 ;
+  reg \$169 ;
   wire [8:0] \$17 ;
   reg \$170 ;
   reg \$171 ;
-  reg \$172 ;
-  reg [2:0] \$173 ;
+  reg [3:0] \$172 ;
+  reg \$173 ;
   reg \$174 ;
   reg \$175 ;
-  reg \$176 ;
-  reg [2:0] \$177 ;
+  reg [3:0] \$176 ;
+  reg \$177 ;
   reg \$178 ;
   reg \$179 ;
-  wire [8:0] \$18 ;
-  reg \$180 ;
-  reg [2:0] \$181 ;
+  wire [16:0] \$18 ;
+  reg [3:0] \$180 ;
+  reg \$181 ;
   reg \$182 ;
   reg \$183 ;
-  reg \$184 ;
-  reg [2:0] \$185 ;
+  reg [3:0] \$184 ;
+  reg \$185 ;
   reg \$186 ;
   reg \$187 ;
-  reg \$188 ;
-  reg [2:0] \$189 ;
+  reg [3:0] \$188 ;
+  reg \$189 ;
   wire [16:0] \$19 ;
   reg \$190 ;
   reg \$191 ;
-  reg \$192 ;
-  reg [2:0] \$193 ;
+  reg [3:0] \$192 ;
+  reg \$193 ;
   reg \$194 ;
   reg \$195 ;
-  reg \$196 ;
-  reg [2:0] \$197 ;
-  reg \$198 ;
+  reg [3:0] \$196 ;
+  reg [23:0] \$197 ;
+  reg [23:0] \$198 ;
   reg \$199 ;
   wire \$2 ;
   wire [16:0] \$20 ;
-  reg \$200 ;
-  reg [2:0] \$201 ;
-  reg \$202 ;
-  reg \$203 ;
-  reg \$204 ;
-  reg [2:0] \$205 ;
+  reg [3:0] \$200 ;
+  reg \$201 ;
+  reg [3:0] \$202 ;
+  reg [3:0] \$203 ;
+  reg [3:0] \$204 ;
+  reg \$205 ;
   reg [23:0] \$206 ;
-  reg [23:0] \$207 ;
-  reg [23:0] \$208 ;
-  reg [23:0] \$209 ;
   wire [16:0] \$21 ;
-  reg \$210 ;
-  reg [3:0] \$211 ;
-  reg \$212 ;
-  reg [3:0] \$213 ;
-  reg [3:0] \$214 ;
-  reg [3:0] \$215 ;
-  reg \$216 ;
-  reg [47:0] \$217 ;
   wire [16:0] \$22 ;
   wire [16:0] \$23 ;
   wire [16:0] \$24 ;
   wire [16:0] \$25 ;
   wire [16:0] \$26 ;
-  wire [16:0] \$27 ;
-  wire [16:0] \$28 ;
-  wire [17:0] \$29 ;
+  wire [17:0] \$27 ;
+  wire [17:0] \$28 ;
+  wire [18:0] \$29 ;
   wire [7:0] \$3 ;
   wire [17:0] \$30 ;
-  wire [18:0] \$31 ;
-  wire [24:0] \$32 ;
-  wire [17:0] \$33 ;
-  wire [17:0] \$34 ;
-  wire [18:0] \$35 ;
-  wire [24:0] \$36 ;
-  reg [23:0] \$37 ;
-  reg [23:0] \$38 ;
+  wire [17:0] \$31 ;
+  wire [18:0] \$32 ;
+  wire [24:0] \$33 ;
+  wire [25:0] \$34 ;
+  reg [23:0] \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
   wire \$39 ;
   wire [7:0] \$4 ;
   wire \$40 ;
@@ -25117,72 +25452,70 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
+  wire [4:0] \$52 ;
+  wire [4:0] \$53 ;
   wire \$54 ;
-  wire [4:0] \$55 ;
-  wire [4:0] \$56 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  wire \$59 ;
+  wire [4:0] \$59 ;
   wire [7:0] \$6 ;
-  wire \$60 ;
+  wire [4:0] \$60 ;
   wire \$61 ;
-  wire [4:0] \$62 ;
-  wire [4:0] \$63 ;
+  wire \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
+  wire [4:0] \$68 ;
   wire \$69 ;
   wire [7:0] \$7 ;
   wire \$70 ;
-  wire [4:0] \$71 ;
+  wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [5:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [5:0] \$76 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [39:0] \$8 ;
+  wire [23:0] \$79 ;
+  wire [71:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [47:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
+  wire [23:0] \$86 ;
+  wire [24:0] \$87 ;
   wire \$88 ;
-  wire [23:0] \$89 ;
+  wire [4:0] \$89 ;
   wire [8:0] \$9 ;
-  wire [24:0] \$90 ;
-  wire [23:0] \$91 ;
-  wire [24:0] \$92 ;
-  wire \$93 ;
-  wire [4:0] \$94 ;
-  wire \$95 ;
-  wire [5:0] \$96 ;
-  reg \$97 ;
-  reg [9:0] \$98 ;
-  reg [6:0] \$99 ;
-  wire [3:0] \$signature__addr ;
+  wire \$90 ;
+  wire [5:0] \$91 ;
+  reg \$92 ;
+  reg [9:0] \$93 ;
+  reg [6:0] \$94 ;
+  reg [6:0] \$95 ;
+  reg [6:0] \$96 ;
+  reg [71:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
+  wire [2:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$145 ;
-  wire [39:0] \$signature__data ;
-  wire [47:0] \$signature__data$146 ;
+  wire [3:0] \$signature__addr$138 ;
+  wire [71:0] \$signature__data ;
+  (* init = 24'h000000 *)
+  wire [23:0] \$signature__data$139 ;
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$144 ;
+  wire \$signature__en$137 ;
   reg [23:0] acc0 = 24'h000000;
   wire [23:0] acc0_next;
-  reg [23:0] acc1 = 24'h000000;
-  wire [23:0] acc1_next;
   reg [23:0] bias0 = 24'h000000;
-  reg [23:0] bias1 = 24'h000000;
   input clk;
   wire clk;
   reg deliver = 1'h0;
@@ -25199,18 +25532,22 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg first9_0 = 1'h0;
   reg from_input = 1'h0;
   reg from_input2 = 1'h0;
-  input [39:0] i__payload;
-  wire [39:0] i__payload;
+  input [71:0] i__payload;
+  wire [71:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
   wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
+  wire [7:0] \i__payload[8] ;
   output i__ready;
   wire i__ready;
   input i__valid;
   wire i__valid;
-  reg [39:0] inbuf_read = 40'h0000000000;
+  reg [71:0] inbuf_read = 72'h000000000000000000;
   wire issue;
   reg last1 = 1'h0;
   reg last2 = 1'h0;
@@ -25223,21 +25560,20 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg last9 = 1'h0;
   (* keep = 32'd1 *)
   reg last9_0 = 1'h0;
-  reg [2:0] nf1 = 3'h0;
-  reg [2:0] nf2 = 3'h0;
-  reg [2:0] nf3 = 3'h0;
-  reg [2:0] nf4 = 3'h0;
-  reg [2:0] nf5 = 3'h0;
-  reg [2:0] nf6 = 3'h0;
-  reg [2:0] nf7 = 3'h0;
-  reg [2:0] nf8 = 3'h0;
-  reg [2:0] nf9 = 3'h0;
+  reg [3:0] nf1 = 4'h0;
+  reg [3:0] nf2 = 4'h0;
+  reg [3:0] nf3 = 4'h0;
+  reg [3:0] nf4 = 4'h0;
+  reg [3:0] nf5 = 4'h0;
+  reg [3:0] nf6 = 4'h0;
+  reg [3:0] nf7 = 4'h0;
+  reg [3:0] nf8 = 4'h0;
+  reg [3:0] nf9 = 4'h0;
   (* keep = 32'd1 *)
-  reg [2:0] nf9_0 = 3'h0;
-  output [47:0] o__payload;
-  reg [47:0] o__payload = 48'h000000000000;
+  reg [3:0] nf9_0 = 4'h0;
+  output [23:0] o__payload;
+  reg [23:0] o__payload = 24'h000000;
   wire [23:0] \o__payload[0] ;
-  wire [23:0] \o__payload[1] ;
   input o__ready;
   wire o__ready;
   output o__valid;
@@ -25245,13 +25581,13 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire [6:0] port__addr;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$142 ;
+  wire [6:0] \port__addr$135 ;
   (* init = 7'h00 *)
   (* keep = 32'd1 *)
-  wire [6:0] \port__addr$143 ;
+  wire [6:0] \port__addr$136 ;
   wire [9:0] port__data;
   wire [63:0] \port__data$29 ;
-  wire [15:0] \port__data$37 ;
+  wire [7:0] \port__data$40 ;
   reg [16:0] prod0_0 = 17'h00000;
   reg [16:0] prod0_0_r = 17'h00000;
   reg [16:0] prod0_1 = 17'h00000;
@@ -25262,19 +25598,17 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [16:0] prod0_3_r = 17'h00000;
   reg [16:0] prod0_4 = 17'h00000;
   reg [16:0] prod0_4_r = 17'h00000;
-  reg [16:0] prod1_0 = 17'h00000;
-  reg [16:0] prod1_0_r = 17'h00000;
-  reg [16:0] prod1_1 = 17'h00000;
-  reg [16:0] prod1_1_r = 17'h00000;
-  reg [16:0] prod1_2 = 17'h00000;
-  reg [16:0] prod1_2_r = 17'h00000;
-  reg [16:0] prod1_3 = 17'h00000;
-  reg [16:0] prod1_3_r = 17'h00000;
-  reg [16:0] prod1_4 = 17'h00000;
-  reg [16:0] prod1_4_r = 17'h00000;
-  wire [47:0] q_in;
+  reg [16:0] prod0_5 = 17'h00000;
+  reg [16:0] prod0_5_r = 17'h00000;
+  reg [16:0] prod0_6 = 17'h00000;
+  reg [16:0] prod0_6_r = 17'h00000;
+  reg [16:0] prod0_7 = 17'h00000;
+  reg [16:0] prod0_7_r = 17'h00000;
+  reg [16:0] prod0_8 = 17'h00000;
+  reg [16:0] prod0_8_r = 17'h00000;
+  (* init = 24'h000000 *)
+  wire [23:0] q_in;
   wire [23:0] \q_in[0] ;
-  wire [23:0] \q_in[1] ;
   reg [3:0] q_owed = 4'h0;
   wire [3:0] q_owed_next;
   reg q_room = 1'h1;
@@ -25286,20 +25620,18 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [63:0] rom0_read = 64'h0000000000000000;
   (* keep = 32'd1 *)
   reg [6:0] rom1_addr = 7'h00;
-  reg [15:0] rom1_read = 16'h0000;
-  wire [3:0] rport__addr;
+  reg [7:0] rom1_read = 8'h00;
+  wire [2:0] rport__addr;
   (* init = 4'h0 *)
-  wire [3:0] \rport__addr$147 ;
-  wire [39:0] rport__data;
-  wire [47:0] \rport__data$136 ;
+  wire [3:0] \rport__addr$140 ;
+  wire [71:0] rport__data;
+  wire [23:0] \rport__data$129 ;
   input rst;
   wire rst;
   reg [23:0] sum0_s0_0 = 24'h000000;
   reg [23:0] sum0_s0_1 = 24'h000000;
+  reg [23:0] sum0_s0_2 = 24'h000000;
   reg [23:0] sum0_s1_0 = 24'h000000;
-  reg [23:0] sum1_s0_0 = 24'h000000;
-  reg [23:0] sum1_s0_1 = 24'h000000;
-  reg [23:0] sum1_s1_0 = 24'h000000;
   reg [6:0] t = 7'h00;
   reg [6:0] t1 = 7'h00;
   reg [9:0] tile = 10'h180;
@@ -25322,11 +25654,10 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [7:0] w0_2 = 8'h00;
   reg [7:0] w0_3 = 8'h00;
   reg [7:0] w0_4 = 8'h00;
-  reg [7:0] w1_0 = 8'h00;
-  reg [7:0] w1_1 = 8'h00;
-  reg [7:0] w1_2 = 8'h00;
-  reg [7:0] w1_3 = 8'h00;
-  reg [7:0] w1_4 = 8'h00;
+  reg [7:0] w0_5 = 8'h00;
+  reg [7:0] w0_6 = 8'h00;
+  reg [7:0] w0_7 = 8'h00;
+  reg [7:0] w0_8 = 8'h00;
   (* keep = 32'd1 *)
   reg [7:0] x0_0 = 8'h00;
   (* keep = 32'd1 *)
@@ -25338,12 +25669,16 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [7:0] x0_4 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_3 = 8'h00;
+  reg [7:0] x0_5 = 8'h00;
   (* keep = 32'd1 *)
-  reg [7:0] x1_4 = 8'h00;
-  reg [39:0] x_mid = 40'h0000000000;
-  reg [39:0] x_reg = 40'h0000000000;
-  reg [39:0] x_reg2 = 40'h0000000000;
+  reg [7:0] x0_6 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x0_7 = 8'h00;
+  (* keep = 32'd1 *)
+  reg [7:0] x1_8 = 8'h00;
+  reg [71:0] x_mid = 72'h000000000000000000;
+  reg [71:0] x_reg = 72'h000000000000000000;
+  reg [71:0] x_reg2 = 72'h000000000000000000;
   (* keep = 32'd1 *)
   reg [8:0] xoff0_0 = 9'h000;
   (* keep = 32'd1 *)
@@ -25355,450 +25690,465 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   (* keep = 32'd1 *)
   reg [8:0] xoff0_4 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_0 = 9'h000;
+  reg [8:0] xoff0_5 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_1 = 9'h000;
+  reg [8:0] xoff0_6 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_2 = 9'h000;
+  reg [8:0] xoff0_7 = 9'h000;
   (* keep = 32'd1 *)
-  reg [8:0] xoff1_3 = 9'h000;
-  (* keep = 32'd1 *)
-  reg [8:0] xoff1_4 = 9'h000;
-  reg [39:0] inbuf [14:0];
+  reg [8:0] xoff0_8 = 9'h000;
+  reg [71:0] inbuf [7:0];
   initial begin
-    inbuf[0] = 40'h0000000000;
-    inbuf[1] = 40'h0000000000;
-    inbuf[2] = 40'h0000000000;
-    inbuf[3] = 40'h0000000000;
-    inbuf[4] = 40'h0000000000;
-    inbuf[5] = 40'h0000000000;
-    inbuf[6] = 40'h0000000000;
-    inbuf[7] = 40'h0000000000;
-    inbuf[8] = 40'h0000000000;
-    inbuf[9] = 40'h0000000000;
-    inbuf[10] = 40'h0000000000;
-    inbuf[11] = 40'h0000000000;
-    inbuf[12] = 40'h0000000000;
-    inbuf[13] = 40'h0000000000;
-    inbuf[14] = 40'h0000000000;
+    inbuf[0] = 72'h000000000000000000;
+    inbuf[1] = 72'h000000000000000000;
+    inbuf[2] = 72'h000000000000000000;
+    inbuf[3] = 72'h000000000000000000;
+    inbuf[4] = 72'h000000000000000000;
+    inbuf[5] = 72'h000000000000000000;
+    inbuf[6] = 72'h000000000000000000;
+    inbuf[7] = 72'h000000000000000000;
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      inbuf[tile[6:3]] <= i__payload;
+      inbuf[tile[6:4]] <= i__payload;
   end
-  reg [39:0] _0_;
+  reg [71:0] _0_;
   always @(posedge clk) begin
-    _0_ <= inbuf[tile[6:3]];
+    _0_ <= inbuf[tile[6:4]];
   end
   assign rport__data = _0_;
-  reg [47:0] queue [10:0];
+  reg [23:0] queue [10:0];
   initial begin
-    queue[0] = 48'h000000000000;
-    queue[1] = 48'h000000000000;
-    queue[2] = 48'h000000000000;
-    queue[3] = 48'h000000000000;
-    queue[4] = 48'h000000000000;
-    queue[5] = 48'h000000000000;
-    queue[6] = 48'h000000000000;
-    queue[7] = 48'h000000000000;
-    queue[8] = 48'h000000000000;
-    queue[9] = 48'h000000000000;
-    queue[10] = 48'h000000000000;
+    queue[0] = 24'h000000;
+    queue[1] = 24'h000000;
+    queue[2] = 24'h000000;
+    queue[3] = 24'h000000;
+    queue[4] = 24'h000000;
+    queue[5] = 24'h000000;
+    queue[6] = 24'h000000;
+    queue[7] = 24'h000000;
+    queue[8] = 24'h000000;
+    queue[9] = 24'h000000;
+    queue[10] = 24'h000000;
   end
   always @(posedge clk) begin
     if (deliver)
-      queue[q_wptr] <= q_in;
+      queue[q_wptr] <= acc0;
   end
-  assign \rport__data$136  = queue[q_rptr];
-  reg [63:0] rom0 [119:0];
+  assign \rport__data$129  = queue[q_rptr];
+  reg [63:0] rom0 [127:0];
   initial begin
-    rom0[0] = 64'hd6e30b0d0dc6ffe8;
-    rom0[1] = 64'h3432bb1c072afffe;
-    rom0[2] = 64'hbf02d8c5f215da04;
-    rom0[3] = 64'hed6d14dae434f8ff;
-    rom0[4] = 64'hbf10231417810b27;
-    rom0[5] = 64'h93c586000d1ff8f7;
-    rom0[6] = 64'he3f300db0bf33122;
-    rom0[7] = 64'h35ee1b32ee17fb18;
-    rom0[8] = 64'he83d6e101d2026d4;
-    rom0[9] = 64'he1a901c4554894f9;
-    rom0[10] = 64'hdc911bf91716ee00;
-    rom0[11] = 64'h37114eef3305310a;
-    rom0[12] = 64'hbc64a4592ff72e32;
-    rom0[13] = 64'hfae2fb1e220d261b;
-    rom0[14] = 64'h00cea60000000c01;
-    rom0[15] = 64'hd7e52d09c829fb16;
-    rom0[16] = 64'hdeb10ef22decbf11;
-    rom0[17] = 64'hdf2803ad2c4ee41f;
-    rom0[18] = 64'hbcf9adc729240507;
-    rom0[19] = 64'hea0ee23563a21311;
-    rom0[20] = 64'h06e066f1ef2a131b;
-    rom0[21] = 64'hf201cde2f0efecfd;
-    rom0[22] = 64'h1cfb550208f115d0;
-    rom0[23] = 64'h2b0aa804ae085a96;
-    rom0[24] = 64'hde0a7f195e37a7a4;
-    rom0[25] = 64'h0335bed21810faff;
-    rom0[26] = 64'hf3ef0b814a107b0e;
-    rom0[27] = 64'hc5b5d9231cb9193a;
-    rom0[28] = 64'h0edbbce609a74a14;
-    rom0[29] = 64'h00c8c90000001f12;
-    rom0[30] = 64'hf90205de3dee08d5;
-    rom0[31] = 64'h1c560cea269ee3bb;
-    rom0[32] = 64'h1ce6eefddf10fcaa;
-    rom0[33] = 64'h1c01caf2d6bad80b;
-    rom0[34] = 64'h70f0fdede8cfe04b;
-    rom0[35] = 64'h0f0302f11606e51f;
-    rom0[36] = 64'hd000f82547432c1a;
-    rom0[37] = 64'hd82b240d30bff0c9;
-    rom0[38] = 64'he20be305b41ceed1;
-    rom0[39] = 64'he5f61ebb50e83ea0;
-    rom0[40] = 64'h1c1ebd4281c54bc4;
-    rom0[41] = 64'h0506ee2001c7d210;
-    rom0[42] = 64'hd0c229e2170536e5;
-    rom0[43] = 64'h04c21dd1f738f206;
-    rom0[44] = 64'h00021300000028fb;
-    rom0[45] = 64'hc30b0633cf0831f0;
-    rom0[46] = 64'hdd381cf7eeb6eeef;
-    rom0[47] = 64'hd614bfe32512ecfd;
-    rom0[48] = 64'h230008f81823c1f7;
-    rom0[49] = 64'hf51cfed1d10ae629;
-    rom0[50] = 64'hdfe3ebff1d0fc833;
-    rom0[51] = 64'h4ecc2dc8eec70000;
-    rom0[52] = 64'h15d7cceb1515f933;
-    rom0[53] = 64'h1e8133f30ccdffeb;
-    rom0[54] = 64'h2dd7b51df5fa3c04;
-    rom0[55] = 64'hf2c212f9f30c1e81;
-    rom0[56] = 64'hc123163ad3c71ab7;
-    rom0[57] = 64'h0b310fe6edf70ef7;
-    rom0[58] = 64'hd51ed11bf401e5ec;
-    rom0[59] = 64'h0031f2000000d714;
-    rom0[60] = 64'h47fcf12dcf3c3819;
-    rom0[61] = 64'h11fe000d3edd36fe;
-    rom0[62] = 64'h04ff4269ff3d9e7f;
-    rom0[63] = 64'h810d1ea025201ce1;
-    rom0[64] = 64'h09e5d800c840fd1e;
-    rom0[65] = 64'hb9b631d427be0452;
-    rom0[66] = 64'hcc21aa2461dc0dec;
-    rom0[67] = 64'hddf0a518071253ee;
-    rom0[68] = 64'hee02ed0db9034109;
-    rom0[69] = 64'hb9dcfd156cc3261b;
-    rom0[70] = 64'h0abbc81d20d8b712;
-    rom0[71] = 64'h8ca8f64d14f80408;
-    rom0[72] = 64'he54b1dff345535e1;
-    rom0[73] = 64'he23a8e44a6fd6ada;
-    rom0[74] = 64'h00eeef0000001728;
-    rom0[75] = 64'he5f4f4cdf712d5e5;
-    rom0[76] = 64'hf4afc9cfeaf60117;
-    rom0[77] = 64'h2a1dcf10f5ff1324;
-    rom0[78] = 64'hfff5eadad38720e9;
-    rom0[79] = 64'hb6e1481beafacef5;
-    rom0[80] = 64'hf1a3ed64f01fff20;
-    rom0[81] = 64'h28dadbd8111810fb;
-    rom0[82] = 64'h4a53fbda11dae8d8;
-    rom0[83] = 64'heb5a0d09c1f4bc1b;
-    rom0[84] = 64'h0f22cbf219811cf2;
-    rom0[85] = 64'h1707f2fe0b00012b;
-    rom0[86] = 64'h5810b7fe03dfbc0a;
-    rom0[87] = 64'hfcd8141d00f400e1;
-    rom0[88] = 64'hb90247ef16d4e4ab;
-    rom0[89] = 64'h001f08000000120c;
-    rom0[90] = 64'hdee0c18deaf958ea;
-    rom0[91] = 64'hb4b94035c4f1d624;
-    rom0[92] = 64'h0bac1f11d4f511d5;
-    rom0[93] = 64'heda3d81c4e3adb32;
-    rom0[94] = 64'ha7f9e7d27ff72ca8;
-    rom0[95] = 64'h14d7f8c8fbcaf2e9;
-    rom0[96] = 64'h091ee3c7de47b1ec;
-    rom0[97] = 64'h00c5ffe8f8c1feab;
-    rom0[98] = 64'hdf2bae8ba1900198;
-    rom0[99] = 64'h15c6fe24f266f7e4;
-    rom0[100] = 64'h50af1b1d57da2ff2;
-    rom0[101] = 64'h1804dbd4f93529b2;
-    rom0[102] = 64'h07044ddaefbab528;
-    rom0[103] = 64'hd30e2c3aeafafd36;
-    rom0[104] = 64'h00b50800000035f3;
-    rom0[105] = 64'hf7e515ed18c9efc8;
-    rom0[106] = 64'h3c4321e3ce32d109;
-    rom0[107] = 64'hbf382da6c8f9d9f4;
-    rom0[108] = 64'hba0f1ed4f30ed362;
-    rom0[109] = 64'h8134d85a1ec8f04b;
-    rom0[110] = 64'h3fe7f75af3372847;
-    rom0[111] = 64'h3923652f0934bb20;
-    rom0[112] = 64'hac153bc5be38ef06;
-    rom0[113] = 64'h02d4e30208e4db40;
-    rom0[114] = 64'h59aa2eff0498eedc;
-    rom0[115] = 64'h063f8640e435dd16;
-    rom0[116] = 64'hab16dae737cd1aee;
-    rom0[117] = 64'hf5901d2b0073eb61;
-    rom0[118] = 64'h07acd1e5fae91620;
-    rom0[119] = 64'h002a99000000ec7f;
+    rom0[0] = 64'h2afffe0d0dc6ffe8;
+    rom0[1] = 64'hf8ffc5f215da041c;
+    rom0[2] = 64'hf71417810b27dae4;
+    rom0[3] = 64'hdb0bf33122000d1f;
+    rom0[4] = 64'h1d2026d432ee17fb;
+    rom0[5] = 64'h16ee00c4554894f9;
+    rom0[6] = 64'h2e32ef3305310af9;
+    rom0[7] = 64'h011e220d261b592f;
+    rom0[8] = 64'h3432bbcf81d6e30b;
+    rom0[9] = 64'h6d140923bf02d8d4;
+    rom0[10] = 64'h86ffd6bf10231ab2;
+    rom0[11] = 64'h1712e3f3009fc893;
+    rom0[12] = 64'h06e83d6e17d035ee;
+    rom0[13] = 64'hdc911b9ac3e1a901;
+    rom0[14] = 64'h64a49cf737114ef1;
+    rom0[15] = 64'ha61c04fae2fb3ef5;
+    rom0[16] = 64'hecbf1109c829fb16;
+    rom0[17] = 64'h0507ad2c4ee41ff2;
+    rom0[18] = 64'h1b3563a21311c729;
+    rom0[19] = 64'he2f0efecfdf1ef2a;
+    rom0[20] = 64'hae085a960208f115;
+    rom0[21] = 64'h10faff195e37a7a4;
+    rom0[22] = 64'h193a814a107b0ed2;
+    rom0[23] = 64'h12e609a74a14231c;
+    rom0[24] = 64'hdeb10ef7fcd7e52d;
+    rom0[25] = 64'hf9add4ffdf2803fc;
+    rom0[26] = 64'h66f9a8ea0ee2d905;
+    rom0[27] = 64'hf4e7f201cd4cfd06;
+    rom0[28] = 64'h202b0aa8ebdb1cfb;
+    rom0[29] = 64'h0335be32d7de0a7f;
+    rom0[30] = 64'hb5d9fdcff3ef0b21;
+    rom0[31] = 64'hc918290edbbce10e;
+    rom0[32] = 64'h9ee3bbde3dee08d5;
+    rom0[33] = 64'hd80bfddf10fcaaea;
+    rom0[34] = 64'h1fede8cfe04bf2d6;
+    rom0[35] = 64'h2547432c1af11606;
+    rom0[36] = 64'hb41ceed10d30bff0;
+    rom0[37] = 64'hc54bc4bb50e83ea0;
+    rom0[38] = 64'h36e52001c7d21042;
+    rom0[39] = 64'hfbd1f738f206e217;
+    rom0[40] = 64'h1c560cf1e0f90205;
+    rom0[41] = 64'h01ca40dc1ce6ee29;
+    rom0[42] = 64'h02ffe870f0fd0502;
+    rom0[43] = 64'h0b03d000f811080f;
+    rom0[44] = 64'h17e20be3fbd7d82b;
+    rom0[45] = 64'h1c1ebdf103e5f61e;
+    rom0[46] = 64'hc229fe810506ee1d;
+    rom0[47] = 64'h13f94504c21df810;
+    rom0[48] = 64'hb6eeef33cf0831f0;
+    rom0[49] = 64'hc1f7e32512ecfdf7;
+    rom0[50] = 64'h33d1d10ae629f818;
+    rom0[51] = 64'hc8eec70000ff1d0f;
+    rom0[52] = 64'h0ccdffebeb1515f9;
+    rom0[53] = 64'h0c1e811df5fa3c04;
+    rom0[54] = 64'h0ef73ad3c71ab7f9;
+    rom0[55] = 64'h141bf401e5ece6ed;
+    rom0[56] = 64'hdd381cf50cc30b06;
+    rom0[57] = 64'h00085738d614bf09;
+    rom0[58] = 64'heb5d5ef51cfe12f4;
+    rom0[59] = 64'h19fd4ecc2de0cddf;
+    rom0[60] = 64'hd71e81330f1115d7;
+    rom0[61] = 64'hf2c212b1022dd7b5;
+    rom0[62] = 64'h310fc4d5c12316fa;
+    rom0[63] = 64'hf2af20d51ed1f965;
+    rom0[64] = 64'hdd36fe2dcf3c3819;
+    rom0[65] = 64'h1ce169ff3d9e7f0d;
+    rom0[66] = 64'h5200c840fd1ea025;
+    rom0[67] = 64'h2461dc0decd427be;
+    rom0[68] = 64'hb903410918071253;
+    rom0[69] = 64'hd8b712156cc3261b;
+    rom0[70] = 64'h35e14d14f804081d;
+    rom0[71] = 64'h2844a6fd6adaff34;
+    rom0[72] = 64'h11fe00be0847fcf1;
+    rom0[73] = 64'h0d1ef61804ff420e;
+    rom0[74] = 64'h31b7f009e5d82e16;
+    rom0[75] = 64'h94fdcc21aaecc9b9;
+    rom0[76] = 64'h9bee02ede1a6ddf0;
+    rom0[77] = 64'h0abbc8ceeab9dcfd;
+    rom0[78] = 64'h4b1da8558ca8f6ff;
+    rom0[79] = 64'hefcff7e23a8ee9b8;
+    rom0[80] = 64'hf60117cdf712d5e5;
+    rom0[81] = 64'h20e910f5ff1324cf;
+    rom0[82] = 64'h201beafacef5dad3;
+    rom0[83] = 64'hd8111810fb64f01f;
+    rom0[84] = 64'hc1f4bc1bda11dae8;
+    rom0[85] = 64'h00012bf219811cf2;
+    rom0[86] = 64'h00e1fe03dfbc0afe;
+    rom0[87] = 64'h0cef16d4e4ab1d00;
+    rom0[88] = 64'hf4afc9164ee5f4f4;
+    rom0[89] = 64'hf5eadfdc2a1dcf23;
+    rom0[90] = 64'hede5e8b6e148f40f;
+    rom0[91] = 64'he83828dadbf1f8f1;
+    rom0[92] = 64'haeeb5a0d042b4a53;
+    rom0[93] = 64'h1707f259810f22cb;
+    rom0[94] = 64'hd8140fc95810b7e5;
+    rom0[95] = 64'h08d3eab90247b8fe;
+    rom0[96] = 64'hf1d6248deaf958ea;
+    rom0[97] = 64'hdb3211d4f511d535;
+    rom0[98] = 64'he9d27ff72ca81c4e;
+    rom0[99] = 64'hc7de47b1ecc8fbca;
+    rom0[100] = 64'ha1900198e8f8c1fe;
+    rom0[101] = 64'hda2ff224f266f7e4;
+    rom0[102] = 64'hb528d4f93529b21d;
+    rom0[103] = 64'hf33aeafafd36daef;
+    rom0[104] = 64'hb4b940c7f8dee0c1;
+    rom0[105] = 64'ha3d8d0fc0bac1fd1;
+    rom0[106] = 64'hf821bca7f9e78148;
+    rom0[107] = 64'heb06091ee3f5d014;
+    rom0[108] = 64'h31df2bae0f0c00c5;
+    rom0[109] = 64'h50af1bd25715c6fe;
+    rom0[110] = 64'h044dc7f71804db0c;
+    rom0[111] = 64'h08ad34d30e2c43e0;
+    rom0[112] = 64'h32d109ed18c9efc8;
+    rom0[113] = 64'hd362a6c8f9d9f4e3;
+    rom0[114] = 64'h475a1ec8f04bd4f3;
+    rom0[115] = 64'h2f0934bb205af337;
+    rom0[116] = 64'h08e4db40c5be38ef;
+    rom0[117] = 64'h35dd16ff0498eedc;
+    rom0[118] = 64'heb61e737cd1aee40;
+    rom0[119] = 64'h7fe5fae916202b00;
+    rom0[120] = 64'h3c4321a848f7e515;
+    rom0[121] = 64'h0f1ec5e9bf382df6;
+    rom0[122] = 64'hf726148134d808de;
+    rom0[123] = 64'hd8ef39236513e63f;
+    rom0[124] = 64'h1502d4e3503cac15;
+    rom0[125] = 64'h063f86ca5559aa2e;
+    rom0[126] = 64'h901d5109ab16daea;
+    rom0[127] = 64'h990c2607acd132c1;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
     _1_ <= rom0[rom0_addr];
   end
   assign \port__data$29  = _1_;
-  reg [15:0] rom1 [119:0];
+  reg [7:0] rom1 [127:0];
   initial begin
-    rom1[0] = 16'hcf81;
-    rom1[1] = 16'hd4e6;
-    rom1[2] = 16'h0923;
-    rom1[3] = 16'h1ab2;
-    rom1[4] = 16'hffd6;
-    rom1[5] = 16'h9fc8;
-    rom1[6] = 16'h1712;
-    rom1[7] = 16'h17d0;
-    rom1[8] = 16'h2006;
-    rom1[9] = 16'h9ac3;
-    rom1[10] = 16'hf1d9;
-    rom1[11] = 16'h9cf7;
-    rom1[12] = 16'h3ef5;
-    rom1[13] = 16'h1c04;
-    rom1[14] = 16'h0000;
-    rom1[15] = 16'hf7fc;
-    rom1[16] = 16'hfc05;
-    rom1[17] = 16'hd4ff;
-    rom1[18] = 16'hd905;
-    rom1[19] = 16'hf9a8;
-    rom1[20] = 16'h4cfd;
-    rom1[21] = 16'hf4e7;
-    rom1[22] = 16'hebdb;
-    rom1[23] = 16'h5620;
-    rom1[24] = 16'h32d7;
-    rom1[25] = 16'h211d;
-    rom1[26] = 16'hfdcf;
-    rom1[27] = 16'he10e;
-    rom1[28] = 16'h1829;
-    rom1[29] = 16'h0000;
-    rom1[30] = 16'hf1e0;
-    rom1[31] = 16'h292a;
-    rom1[32] = 16'h40dc;
-    rom1[33] = 16'h0502;
-    rom1[34] = 16'hffe8;
-    rom1[35] = 16'h1108;
-    rom1[36] = 16'h0b03;
-    rom1[37] = 16'hfbd7;
-    rom1[38] = 16'h1817;
-    rom1[39] = 16'hf103;
-    rom1[40] = 16'h1de8;
-    rom1[41] = 16'hfe81;
-    rom1[42] = 16'hf810;
-    rom1[43] = 16'hf945;
-    rom1[44] = 16'h0000;
-    rom1[45] = 16'hf50c;
-    rom1[46] = 16'h09f1;
-    rom1[47] = 16'h5738;
-    rom1[48] = 16'h12f4;
-    rom1[49] = 16'h5d5e;
-    rom1[50] = 16'he0cd;
-    rom1[51] = 16'h19fd;
-    rom1[52] = 16'h0f11;
-    rom1[53] = 16'h9bd7;
-    rom1[54] = 16'hb102;
-    rom1[55] = 16'hfa0f;
-    rom1[56] = 16'hc4d5;
-    rom1[57] = 16'hf965;
-    rom1[58] = 16'haf20;
-    rom1[59] = 16'h0000;
-    rom1[60] = 16'hbe08;
-    rom1[61] = 16'h0e0d;
-    rom1[62] = 16'hf618;
-    rom1[63] = 16'h2e16;
-    rom1[64] = 16'hb7f0;
-    rom1[65] = 16'hecc9;
-    rom1[66] = 16'h94fd;
-    rom1[67] = 16'he1a6;
-    rom1[68] = 16'hcc9b;
-    rom1[69] = 16'hceea;
-    rom1[70] = 16'hff52;
-    rom1[71] = 16'ha855;
-    rom1[72] = 16'he9b8;
-    rom1[73] = 16'hcff7;
-    rom1[74] = 16'h0000;
-    rom1[75] = 16'h164e;
-    rom1[76] = 16'h2315;
-    rom1[77] = 16'hdfdc;
-    rom1[78] = 16'hf40f;
-    rom1[79] = 16'he5e8;
-    rom1[80] = 16'hf1f8;
-    rom1[81] = 16'he838;
-    rom1[82] = 16'h042b;
-    rom1[83] = 16'h21ae;
-    rom1[84] = 16'h5981;
-    rom1[85] = 16'he5e8;
-    rom1[86] = 16'h0fc9;
-    rom1[87] = 16'hb8fe;
-    rom1[88] = 16'hd3ea;
-    rom1[89] = 16'h0000;
-    rom1[90] = 16'hc7f8;
-    rom1[91] = 16'hd1eb;
-    rom1[92] = 16'hd0fc;
-    rom1[93] = 16'h8148;
-    rom1[94] = 16'h21bc;
-    rom1[95] = 16'hf5d0;
-    rom1[96] = 16'heb06;
-    rom1[97] = 16'h0f0c;
-    rom1[98] = 16'had31;
-    rom1[99] = 16'hd257;
-    rom1[100] = 16'h0cc0;
-    rom1[101] = 16'hc7f7;
-    rom1[102] = 16'h43e0;
-    rom1[103] = 16'had34;
-    rom1[104] = 16'h0000;
-    rom1[105] = 16'ha848;
-    rom1[106] = 16'hf603;
-    rom1[107] = 16'hc5e9;
-    rom1[108] = 16'h08de;
-    rom1[109] = 16'h2614;
-    rom1[110] = 16'h13e6;
-    rom1[111] = 16'hd8ef;
-    rom1[112] = 16'h503c;
-    rom1[113] = 16'h2f15;
-    rom1[114] = 16'hca55;
-    rom1[115] = 16'heae8;
-    rom1[116] = 16'h5109;
-    rom1[117] = 16'h32c1;
-    rom1[118] = 16'h0c26;
-    rom1[119] = 16'h0000;
+    rom1[0] = 8'h07;
+    rom1[1] = 8'h34;
+    rom1[2] = 8'hf8;
+    rom1[3] = 8'h18;
+    rom1[4] = 8'h10;
+    rom1[5] = 8'h17;
+    rom1[6] = 8'hf7;
+    rom1[7] = 8'h0c;
+    rom1[8] = 8'he6;
+    rom1[9] = 8'hed;
+    rom1[10] = 8'hc5;
+    rom1[11] = 8'h1b;
+    rom1[12] = 8'h20;
+    rom1[13] = 8'hd9;
+    rom1[14] = 8'hbc;
+    rom1[15] = 8'hce;
+    rom1[16] = 8'h2d;
+    rom1[17] = 8'h24;
+    rom1[18] = 8'h13;
+    rom1[19] = 8'hd0;
+    rom1[20] = 8'h04;
+    rom1[21] = 8'h18;
+    rom1[22] = 8'hb9;
+    rom1[23] = 8'h1f;
+    rom1[24] = 8'h05;
+    rom1[25] = 8'hbc;
+    rom1[26] = 8'he0;
+    rom1[27] = 8'h55;
+    rom1[28] = 8'h56;
+    rom1[29] = 8'h1d;
+    rom1[30] = 8'hc5;
+    rom1[31] = 8'hc8;
+    rom1[32] = 8'h26;
+    rom1[33] = 8'hba;
+    rom1[34] = 8'he5;
+    rom1[35] = 8'hc9;
+    rom1[36] = 8'h05;
+    rom1[37] = 8'h81;
+    rom1[38] = 8'h05;
+    rom1[39] = 8'h28;
+    rom1[40] = 8'h2a;
+    rom1[41] = 8'h1c;
+    rom1[42] = 8'h03;
+    rom1[43] = 8'h24;
+    rom1[44] = 8'h18;
+    rom1[45] = 8'he8;
+    rom1[46] = 8'hd0;
+    rom1[47] = 8'h02;
+    rom1[48] = 8'hee;
+    rom1[49] = 8'h23;
+    rom1[50] = 8'hc8;
+    rom1[51] = 8'h33;
+    rom1[52] = 8'hf3;
+    rom1[53] = 8'hf3;
+    rom1[54] = 8'hf7;
+    rom1[55] = 8'hd7;
+    rom1[56] = 8'hf1;
+    rom1[57] = 8'h23;
+    rom1[58] = 8'he3;
+    rom1[59] = 8'hcc;
+    rom1[60] = 8'h9b;
+    rom1[61] = 8'h0f;
+    rom1[62] = 8'h0b;
+    rom1[63] = 8'h31;
+    rom1[64] = 8'h3e;
+    rom1[65] = 8'h20;
+    rom1[66] = 8'h04;
+    rom1[67] = 8'hee;
+    rom1[68] = 8'h0d;
+    rom1[69] = 8'h20;
+    rom1[70] = 8'h55;
+    rom1[71] = 8'h17;
+    rom1[72] = 8'h0d;
+    rom1[73] = 8'h81;
+    rom1[74] = 8'hb6;
+    rom1[75] = 8'ha5;
+    rom1[76] = 8'hcc;
+    rom1[77] = 8'h52;
+    rom1[78] = 8'he5;
+    rom1[79] = 8'hee;
+    rom1[80] = 8'hea;
+    rom1[81] = 8'h87;
+    rom1[82] = 8'hff;
+    rom1[83] = 8'hd8;
+    rom1[84] = 8'h09;
+    rom1[85] = 8'h0b;
+    rom1[86] = 8'hf4;
+    rom1[87] = 8'h12;
+    rom1[88] = 8'h15;
+    rom1[89] = 8'hff;
+    rom1[90] = 8'ha3;
+    rom1[91] = 8'hfb;
+    rom1[92] = 8'h21;
+    rom1[93] = 8'he8;
+    rom1[94] = 8'hfc;
+    rom1[95] = 8'h1f;
+    rom1[96] = 8'hc4;
+    rom1[97] = 8'h3a;
+    rom1[98] = 8'hf2;
+    rom1[99] = 8'hab;
+    rom1[100] = 8'h8b;
+    rom1[101] = 8'h57;
+    rom1[102] = 8'hba;
+    rom1[103] = 8'h35;
+    rom1[104] = 8'heb;
+    rom1[105] = 8'hed;
+    rom1[106] = 8'hd7;
+    rom1[107] = 8'hff;
+    rom1[108] = 8'had;
+    rom1[109] = 8'hc0;
+    rom1[110] = 8'h07;
+    rom1[111] = 8'hb5;
+    rom1[112] = 8'hce;
+    rom1[113] = 8'h0e;
+    rom1[114] = 8'h28;
+    rom1[115] = 8'h06;
+    rom1[116] = 8'h02;
+    rom1[117] = 8'he4;
+    rom1[118] = 8'h73;
+    rom1[119] = 8'hec;
+    rom1[120] = 8'h03;
+    rom1[121] = 8'hba;
+    rom1[122] = 8'he7;
+    rom1[123] = 8'h3b;
+    rom1[124] = 8'h2f;
+    rom1[125] = 8'he8;
+    rom1[126] = 8'hf5;
+    rom1[127] = 8'h2a;
   end
-  reg [15:0] _2_;
+  reg [7:0] _2_;
   always @(posedge clk) begin
     _2_ <= rom1[rom1_addr];
   end
-  assign \port__data$37  = _2_;
-  reg [9:0] schedule [119:0];
+  assign \port__data$40  = _2_;
+  reg [9:0] schedule [127:0];
   initial begin
     schedule[0] = 10'h180;
-    schedule[1] = 10'h088;
-    schedule[2] = 10'h090;
-    schedule[3] = 10'h098;
-    schedule[4] = 10'h0a0;
-    schedule[5] = 10'h0a8;
-    schedule[6] = 10'h0b0;
-    schedule[7] = 10'h0b8;
-    schedule[8] = 10'h0c0;
-    schedule[9] = 10'h0c8;
-    schedule[10] = 10'h0d0;
-    schedule[11] = 10'h0d8;
-    schedule[12] = 10'h0e0;
-    schedule[13] = 10'h0e8;
-    schedule[14] = 10'h2f0;
-    schedule[15] = 10'h101;
-    schedule[16] = 10'h009;
-    schedule[17] = 10'h011;
-    schedule[18] = 10'h019;
-    schedule[19] = 10'h021;
-    schedule[20] = 10'h029;
-    schedule[21] = 10'h031;
-    schedule[22] = 10'h039;
-    schedule[23] = 10'h041;
-    schedule[24] = 10'h049;
-    schedule[25] = 10'h051;
-    schedule[26] = 10'h059;
-    schedule[27] = 10'h061;
-    schedule[28] = 10'h069;
-    schedule[29] = 10'h271;
-    schedule[30] = 10'h102;
-    schedule[31] = 10'h00a;
-    schedule[32] = 10'h012;
-    schedule[33] = 10'h01a;
-    schedule[34] = 10'h022;
-    schedule[35] = 10'h02a;
-    schedule[36] = 10'h032;
-    schedule[37] = 10'h03a;
-    schedule[38] = 10'h042;
-    schedule[39] = 10'h04a;
-    schedule[40] = 10'h052;
-    schedule[41] = 10'h05a;
-    schedule[42] = 10'h062;
-    schedule[43] = 10'h06a;
-    schedule[44] = 10'h272;
-    schedule[45] = 10'h103;
-    schedule[46] = 10'h00b;
-    schedule[47] = 10'h013;
-    schedule[48] = 10'h01b;
-    schedule[49] = 10'h023;
-    schedule[50] = 10'h02b;
-    schedule[51] = 10'h033;
-    schedule[52] = 10'h03b;
-    schedule[53] = 10'h043;
-    schedule[54] = 10'h04b;
-    schedule[55] = 10'h053;
-    schedule[56] = 10'h05b;
-    schedule[57] = 10'h063;
-    schedule[58] = 10'h06b;
-    schedule[59] = 10'h273;
-    schedule[60] = 10'h104;
-    schedule[61] = 10'h00c;
-    schedule[62] = 10'h014;
-    schedule[63] = 10'h01c;
-    schedule[64] = 10'h024;
-    schedule[65] = 10'h02c;
-    schedule[66] = 10'h034;
-    schedule[67] = 10'h03c;
-    schedule[68] = 10'h044;
-    schedule[69] = 10'h04c;
-    schedule[70] = 10'h054;
-    schedule[71] = 10'h05c;
-    schedule[72] = 10'h064;
-    schedule[73] = 10'h06c;
-    schedule[74] = 10'h274;
-    schedule[75] = 10'h105;
-    schedule[76] = 10'h00d;
-    schedule[77] = 10'h015;
-    schedule[78] = 10'h01d;
-    schedule[79] = 10'h025;
-    schedule[80] = 10'h02d;
-    schedule[81] = 10'h035;
-    schedule[82] = 10'h03d;
-    schedule[83] = 10'h045;
-    schedule[84] = 10'h04d;
-    schedule[85] = 10'h055;
-    schedule[86] = 10'h05d;
-    schedule[87] = 10'h065;
-    schedule[88] = 10'h06d;
-    schedule[89] = 10'h275;
-    schedule[90] = 10'h106;
-    schedule[91] = 10'h00e;
-    schedule[92] = 10'h016;
-    schedule[93] = 10'h01e;
-    schedule[94] = 10'h026;
-    schedule[95] = 10'h02e;
-    schedule[96] = 10'h036;
-    schedule[97] = 10'h03e;
-    schedule[98] = 10'h046;
-    schedule[99] = 10'h04e;
-    schedule[100] = 10'h056;
-    schedule[101] = 10'h05e;
-    schedule[102] = 10'h066;
-    schedule[103] = 10'h06e;
-    schedule[104] = 10'h276;
-    schedule[105] = 10'h107;
-    schedule[106] = 10'h00f;
-    schedule[107] = 10'h017;
-    schedule[108] = 10'h01f;
-    schedule[109] = 10'h027;
-    schedule[110] = 10'h02f;
-    schedule[111] = 10'h037;
-    schedule[112] = 10'h03f;
-    schedule[113] = 10'h047;
-    schedule[114] = 10'h04f;
-    schedule[115] = 10'h057;
-    schedule[116] = 10'h05f;
-    schedule[117] = 10'h067;
-    schedule[118] = 10'h06f;
-    schedule[119] = 10'h277;
+    schedule[1] = 10'h090;
+    schedule[2] = 10'h0a0;
+    schedule[3] = 10'h0b0;
+    schedule[4] = 10'h0c0;
+    schedule[5] = 10'h0d0;
+    schedule[6] = 10'h0e0;
+    schedule[7] = 10'h2f0;
+    schedule[8] = 10'h101;
+    schedule[9] = 10'h011;
+    schedule[10] = 10'h021;
+    schedule[11] = 10'h031;
+    schedule[12] = 10'h041;
+    schedule[13] = 10'h051;
+    schedule[14] = 10'h061;
+    schedule[15] = 10'h271;
+    schedule[16] = 10'h102;
+    schedule[17] = 10'h012;
+    schedule[18] = 10'h022;
+    schedule[19] = 10'h032;
+    schedule[20] = 10'h042;
+    schedule[21] = 10'h052;
+    schedule[22] = 10'h062;
+    schedule[23] = 10'h272;
+    schedule[24] = 10'h103;
+    schedule[25] = 10'h013;
+    schedule[26] = 10'h023;
+    schedule[27] = 10'h033;
+    schedule[28] = 10'h043;
+    schedule[29] = 10'h053;
+    schedule[30] = 10'h063;
+    schedule[31] = 10'h273;
+    schedule[32] = 10'h104;
+    schedule[33] = 10'h014;
+    schedule[34] = 10'h024;
+    schedule[35] = 10'h034;
+    schedule[36] = 10'h044;
+    schedule[37] = 10'h054;
+    schedule[38] = 10'h064;
+    schedule[39] = 10'h274;
+    schedule[40] = 10'h105;
+    schedule[41] = 10'h015;
+    schedule[42] = 10'h025;
+    schedule[43] = 10'h035;
+    schedule[44] = 10'h045;
+    schedule[45] = 10'h055;
+    schedule[46] = 10'h065;
+    schedule[47] = 10'h275;
+    schedule[48] = 10'h106;
+    schedule[49] = 10'h016;
+    schedule[50] = 10'h026;
+    schedule[51] = 10'h036;
+    schedule[52] = 10'h046;
+    schedule[53] = 10'h056;
+    schedule[54] = 10'h066;
+    schedule[55] = 10'h276;
+    schedule[56] = 10'h107;
+    schedule[57] = 10'h017;
+    schedule[58] = 10'h027;
+    schedule[59] = 10'h037;
+    schedule[60] = 10'h047;
+    schedule[61] = 10'h057;
+    schedule[62] = 10'h067;
+    schedule[63] = 10'h277;
+    schedule[64] = 10'h108;
+    schedule[65] = 10'h018;
+    schedule[66] = 10'h028;
+    schedule[67] = 10'h038;
+    schedule[68] = 10'h048;
+    schedule[69] = 10'h058;
+    schedule[70] = 10'h068;
+    schedule[71] = 10'h278;
+    schedule[72] = 10'h109;
+    schedule[73] = 10'h019;
+    schedule[74] = 10'h029;
+    schedule[75] = 10'h039;
+    schedule[76] = 10'h049;
+    schedule[77] = 10'h059;
+    schedule[78] = 10'h069;
+    schedule[79] = 10'h279;
+    schedule[80] = 10'h10a;
+    schedule[81] = 10'h01a;
+    schedule[82] = 10'h02a;
+    schedule[83] = 10'h03a;
+    schedule[84] = 10'h04a;
+    schedule[85] = 10'h05a;
+    schedule[86] = 10'h06a;
+    schedule[87] = 10'h27a;
+    schedule[88] = 10'h10b;
+    schedule[89] = 10'h01b;
+    schedule[90] = 10'h02b;
+    schedule[91] = 10'h03b;
+    schedule[92] = 10'h04b;
+    schedule[93] = 10'h05b;
+    schedule[94] = 10'h06b;
+    schedule[95] = 10'h27b;
+    schedule[96] = 10'h10c;
+    schedule[97] = 10'h01c;
+    schedule[98] = 10'h02c;
+    schedule[99] = 10'h03c;
+    schedule[100] = 10'h04c;
+    schedule[101] = 10'h05c;
+    schedule[102] = 10'h06c;
+    schedule[103] = 10'h27c;
+    schedule[104] = 10'h10d;
+    schedule[105] = 10'h01d;
+    schedule[106] = 10'h02d;
+    schedule[107] = 10'h03d;
+    schedule[108] = 10'h04d;
+    schedule[109] = 10'h05d;
+    schedule[110] = 10'h06d;
+    schedule[111] = 10'h27d;
+    schedule[112] = 10'h10e;
+    schedule[113] = 10'h01e;
+    schedule[114] = 10'h02e;
+    schedule[115] = 10'h03e;
+    schedule[116] = 10'h04e;
+    schedule[117] = 10'h05e;
+    schedule[118] = 10'h06e;
+    schedule[119] = 10'h27e;
+    schedule[120] = 10'h10f;
+    schedule[121] = 10'h01f;
+    schedule[122] = 10'h02f;
+    schedule[123] = 10'h03f;
+    schedule[124] = 10'h04f;
+    schedule[125] = 10'h05f;
+    schedule[126] = 10'h06f;
+    schedule[127] = 10'h27f;
   end
   reg [9:0] _3_;
   always @(posedge clk) begin
     _3_ <= schedule[port__addr];
   end
   assign port__data = _3_;
-  assign \$1  = tile_primed ? port__data : 10'h088;
-  assign \$2  = tile_plus2 == 7'h77;
+  assign \$1  = tile_primed ? port__data : 10'h090;
+  assign \$2  = tile_plus2 == 7'h7f;
   assign \$3  = tile_plus2 + 1'h1;
   assign \$4  = \$2  ? 8'h00 : \$3 ;
-  assign \$5  = t == 7'h77;
+  assign \$5  = t == 7'h7f;
   assign \$6  = t + 1'h1;
   assign \$7  = \$5  ? 8'h00 : \$6 ;
   assign \$8  = from_input2 ? x_reg2 : inbuf_read;
@@ -25807,1513 +26157,1213 @@ module top_s4_conv4_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$11  = $signed(x0_2) - $signed(8'h80);
   assign \$12  = $signed(x0_3) - $signed(8'h80);
   assign \$13  = $signed(x0_4) - $signed(8'h80);
-  assign \$14  = $signed(x0_0) - $signed(8'h80);
-  assign \$15  = $signed(x0_1) - $signed(8'h80);
-  assign \$16  = $signed(x0_2) - $signed(8'h80);
-  assign \$17  = $signed(x1_3) - $signed(8'h80);
-  assign \$18  = $signed(x1_4) - $signed(8'h80);
-  assign \$19  = $signed(xoff0_0) * $signed(w0_0);
-  assign \$20  = $signed(xoff0_1) * $signed(w0_1);
-  assign \$21  = $signed(xoff0_2) * $signed(w0_2);
-  assign \$22  = $signed(xoff0_3) * $signed(w0_3);
-  assign \$23  = $signed(xoff0_4) * $signed(w0_4);
-  assign \$24  = $signed(xoff1_0) * $signed(w1_0);
-  assign \$25  = $signed(xoff1_1) * $signed(w1_1);
-  assign \$26  = $signed(xoff1_2) * $signed(w1_2);
-  assign \$27  = $signed(xoff1_3) * $signed(w1_3);
-  assign \$28  = $signed(xoff1_4) * $signed(w1_4);
-  assign \$29  = $signed(prod0_0_r) + $signed(prod0_1_r);
-  assign \$30  = $signed(prod0_2_r) + $signed(prod0_3_r);
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
-  assign \$33  = $signed(prod1_0_r) + $signed(prod1_1_r);
-  assign \$34  = $signed(prod1_2_r) + $signed(prod1_3_r);
-  assign \$35  = $signed(\$33 ) + $signed(\$34 );
-  assign \$36  = $signed(sum1_s0_0) + $signed(sum1_s0_1);
-  assign \$39  = v9 & last9;
-  assign \$40  = issue & tile[9];
+  assign \$14  = $signed(x0_5) - $signed(8'h80);
+  assign \$15  = $signed(x0_6) - $signed(8'h80);
+  assign \$16  = $signed(x0_7) - $signed(8'h80);
+  assign \$17  = $signed(x1_8) - $signed(8'h80);
+  assign \$18  = $signed(xoff0_0) * $signed(w0_0);
+  assign \$19  = $signed(xoff0_1) * $signed(w0_1);
+  assign \$20  = $signed(xoff0_2) * $signed(w0_2);
+  assign \$21  = $signed(xoff0_3) * $signed(w0_3);
+  assign \$22  = $signed(xoff0_4) * $signed(w0_4);
+  assign \$23  = $signed(xoff0_5) * $signed(w0_5);
+  assign \$24  = $signed(xoff0_6) * $signed(w0_6);
+  assign \$25  = $signed(xoff0_7) * $signed(w0_7);
+  assign \$26  = $signed(xoff0_8) * $signed(w0_8);
+  assign \$27  = $signed(prod0_0_r) + $signed(prod0_1_r);
+  assign \$28  = $signed(prod0_2_r) + $signed(prod0_3_r);
+  assign \$29  = $signed(\$27 ) + $signed(\$28 );
+  assign \$30  = $signed(prod0_4_r) + $signed(prod0_5_r);
+  assign \$31  = $signed(prod0_6_r) + $signed(prod0_7_r);
+  assign \$32  = $signed(\$30 ) + $signed(\$31 );
+  assign \$33  = $signed(sum0_s0_0) + $signed(sum0_s0_1);
+  assign \$34  = $signed(\$33 ) + $signed(sum0_s0_2);
+  assign \$36  = v9 & last9;
+  assign \$37  = issue & tile[9];
+  assign \$38  = o__valid & o__ready;
+  assign \$39  = q_owed < 4'hb;
+  assign \$40  = \$38  ? q_room : \$39 ;
   assign \$41  = o__valid & o__ready;
-  assign \$42  = q_owed < 4'hb;
-  assign \$43  = \$41  ? q_room : \$42 ;
-  assign \$44  = o__valid & o__ready;
-  assign \$45  = \$44  | q_room;
-  assign \$46  = \$40  ? \$43  : \$45 ;
-  assign \$47  = ~ o__valid;
-  assign \$48  = \$47  | o__ready;
-  assign \$49  = | q_stored;
-  assign \$50  = ~ \$49 ;
-  assign \$51  = \$48  & \$50 ;
-  assign \$52  = ~ \$51 ;
-  assign \$53  = deliver & \$52 ;
-  assign \$54  = q_wptr == 4'ha;
-  assign \$55  = q_wptr + 1'h1;
-  assign \$56  = \$54  ? 5'h00 : \$55 ;
-  assign \$57  = ~ o__valid;
-  assign \$58  = \$57  | o__ready;
-  assign \$59  = | q_stored;
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = q_rptr == 4'ha;
-  assign \$62  = q_rptr + 1'h1;
-  assign \$63  = \$61  ? 5'h00 : \$62 ;
-  assign \$64  = ~ o__valid;
-  assign \$65  = \$64  | o__ready;
-  assign \$66  = | q_stored;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = \$65  & \$67 ;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = deliver & \$69 ;
-  assign \$71  = q_stored + \$70 ;
-  assign \$72  = ~ o__valid;
-  assign \$73  = \$72  | o__ready;
-  assign \$74  = | q_stored;
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = \$71  - \$75 ;
-  assign \$77  = ~ o__valid;
-  assign \$78  = \$77  | o__ready;
-  assign \$79  = | q_stored;
-  assign \$80  = \$79  | deliver;
-  assign \$81  = | q_stored;
-  assign \$82  = \$81  ? \rport__data$136  : q_in;
+  assign \$42  = \$41  | q_room;
+  assign \$43  = \$37  ? \$40  : \$42 ;
+  assign \$44  = ~ o__valid;
+  assign \$45  = \$44  | o__ready;
+  assign \$46  = | q_stored;
+  assign \$47  = ~ \$46 ;
+  assign \$48  = \$45  & \$47 ;
+  assign \$49  = ~ \$48 ;
+  assign \$50  = deliver & \$49 ;
+  assign \$51  = q_wptr == 4'ha;
+  assign \$52  = q_wptr + 1'h1;
+  assign \$53  = \$51  ? 5'h00 : \$52 ;
+  assign \$54  = ~ o__valid;
+  assign \$55  = \$54  | o__ready;
+  assign \$56  = | q_stored;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = q_rptr == 4'ha;
+  assign \$59  = q_rptr + 1'h1;
+  assign \$60  = \$58  ? 5'h00 : \$59 ;
+  assign \$61  = ~ o__valid;
+  assign \$62  = \$61  | o__ready;
+  assign \$63  = | q_stored;
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = ~ \$65 ;
+  assign \$67  = deliver & \$66 ;
+  assign \$68  = q_stored + \$67 ;
+  assign \$69  = ~ o__valid;
+  assign \$70  = \$69  | o__ready;
+  assign \$71  = | q_stored;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = \$68  - \$72 ;
+  assign \$74  = ~ o__valid;
+  assign \$75  = \$74  | o__ready;
+  assign \$76  = | q_stored;
+  assign \$77  = \$76  | deliver;
+  assign \$78  = | q_stored;
+  assign \$79  = \$78  ? \rport__data$129  : acc0;
   assign port__addr = issue ? tile_plus2 : tile_plus1;
-  assign \$83  = ~ tile[9];
-  assign \$84  = q_room | \$83 ;
-  assign i__ready = \$84  & tile[7];
-  assign \$85  = ~ tile[9];
-  assign \$86  = q_room | \$85 ;
-  assign \$87  = ~ tile[7];
-  assign \$88  = i__valid | \$87 ;
-  assign issue = \$86  & \$88 ;
+  assign \$80  = ~ tile[9];
+  assign \$81  = q_room | \$80 ;
+  assign i__ready = \$81  & tile[7];
+  assign \$82  = ~ tile[9];
+  assign \$83  = q_room | \$82 ;
+  assign \$84  = ~ tile[7];
+  assign \$85  = i__valid | \$84 ;
+  assign issue = \$83  & \$85 ;
   assign \$signature__en  = issue & tile[7];
-  assign \$89  = first9_0 ? bias0 : acc0;
-  assign \$90  = $signed(\$89 ) + $signed(sum0_s1_0);
-  assign \$91  = first9_0 ? bias1 : acc1;
-  assign \$92  = $signed(\$91 ) + $signed(sum1_s1_0);
-  assign \$93  = issue & tile[9];
-  assign \$94  = q_owed + \$93 ;
-  assign \$95  = o__valid & o__ready;
-  assign \$96  = \$94  - \$95 ;
+  assign \$86  = first9_0 ? bias0 : acc0;
+  assign \$87  = $signed(\$86 ) + $signed(sum0_s1_0);
+  assign \$88  = issue & tile[9];
+  assign \$89  = q_owed + \$88 ;
+  assign \$90  = o__valid & o__ready;
+  assign \$91  = \$89  - \$90 ;
   always @(posedge clk)
-    tile_primed <= \$97 ;
+    tile_primed <= \$92 ;
   always @(posedge clk)
-    tile <= \$98 ;
+    tile <= \$93 ;
   always @(posedge clk)
-    tile_plus1 <= \$99 ;
+    tile_plus1 <= \$94 ;
   always @(posedge clk)
-    tile_plus2 <= \$100 ;
+    tile_plus2 <= \$95 ;
   always @(posedge clk)
-    t <= \$101 ;
+    t <= \$96 ;
   always @(posedge clk)
-    x_reg <= \$102 ;
+    x_reg <= \$97 ;
   always @(posedge clk)
-    from_input <= \$103 ;
+    from_input <= \$98 ;
   always @(posedge clk)
-    v1 <= \$104 ;
+    v1 <= \$99 ;
   always @(posedge clk)
-    first1 <= \$105 ;
+    first1 <= \$100 ;
   always @(posedge clk)
-    last1 <= \$106 ;
+    last1 <= \$101 ;
   always @(posedge clk)
-    nf1 <= \$107 ;
+    nf1 <= \$102 ;
   always @(posedge clk)
-    from_input2 <= \$108 ;
+    from_input2 <= \$103 ;
   always @(posedge clk)
-    x_reg2 <= \$109 ;
+    x_reg2 <= \$104 ;
   always @(posedge clk)
-    inbuf_read <= \$110 ;
+    inbuf_read <= \$105 ;
   always @(posedge clk)
-    x_mid <= \$111 ;
+    x_mid <= \$106 ;
   always @(posedge clk)
-    t1 <= \$112 ;
+    t1 <= \$107 ;
   always @(posedge clk)
-    rom0_addr <= \$113 ;
+    rom0_addr <= \$108 ;
   always @(posedge clk)
-    rom0_read <= \$114 ;
+    rom0_read <= \$109 ;
   always @(posedge clk)
-    x0_0 <= \$115 ;
+    x0_0 <= \$110 ;
   always @(posedge clk)
-    x0_1 <= \$116 ;
+    x0_1 <= \$111 ;
   always @(posedge clk)
-    x0_2 <= \$117 ;
+    x0_2 <= \$112 ;
   always @(posedge clk)
-    x0_3 <= \$118 ;
+    x0_3 <= \$113 ;
   always @(posedge clk)
-    x0_4 <= \$119 ;
+    x0_4 <= \$114 ;
   always @(posedge clk)
-    rom1_addr <= \$120 ;
+    x0_5 <= \$115 ;
   always @(posedge clk)
-    rom1_read <= \$121 ;
+    x0_6 <= \$116 ;
   always @(posedge clk)
-    x1_3 <= \$122 ;
+    x0_7 <= \$117 ;
   always @(posedge clk)
-    x1_4 <= \$123 ;
+    rom1_addr <= \$118 ;
   always @(posedge clk)
-    xoff0_0 <= \$124 ;
+    rom1_read <= \$119 ;
   always @(posedge clk)
-    w0_0 <= \$125 ;
+    x1_8 <= \$120 ;
   always @(posedge clk)
-    xoff0_1 <= \$126 ;
+    xoff0_0 <= \$121 ;
   always @(posedge clk)
-    w0_1 <= \$127 ;
+    w0_0 <= \$122 ;
   always @(posedge clk)
-    xoff0_2 <= \$128 ;
+    xoff0_1 <= \$123 ;
   always @(posedge clk)
-    w0_2 <= \$129 ;
+    w0_1 <= \$124 ;
   always @(posedge clk)
-    xoff0_3 <= \$130 ;
+    xoff0_2 <= \$125 ;
   always @(posedge clk)
-    w0_3 <= \$131 ;
+    w0_2 <= \$126 ;
   always @(posedge clk)
-    xoff0_4 <= \$132 ;
+    xoff0_3 <= \$127 ;
   always @(posedge clk)
-    w0_4 <= \$133 ;
+    w0_3 <= \$128 ;
   always @(posedge clk)
-    xoff1_0 <= \$134 ;
+    xoff0_4 <= \$129 ;
   always @(posedge clk)
-    w1_0 <= \$135 ;
+    w0_4 <= \$130 ;
   always @(posedge clk)
-    xoff1_1 <= \$136 ;
+    xoff0_5 <= \$131 ;
   always @(posedge clk)
-    w1_1 <= \$137 ;
+    w0_5 <= \$132 ;
   always @(posedge clk)
-    xoff1_2 <= \$138 ;
+    xoff0_6 <= \$133 ;
   always @(posedge clk)
-    w1_2 <= \$139 ;
+    w0_6 <= \$134 ;
   always @(posedge clk)
-    xoff1_3 <= \$140 ;
+    xoff0_7 <= \$135 ;
   always @(posedge clk)
-    w1_3 <= \$141 ;
+    w0_7 <= \$136 ;
   always @(posedge clk)
-    xoff1_4 <= \$142 ;
+    xoff0_8 <= \$137 ;
   always @(posedge clk)
-    w1_4 <= \$143 ;
+    w0_8 <= \$138 ;
   always @(posedge clk)
-    prod0_0 <= \$144 ;
+    prod0_0 <= \$139 ;
   always @(posedge clk)
-    prod0_1 <= \$145 ;
+    prod0_1 <= \$140 ;
   always @(posedge clk)
-    prod0_2 <= \$146 ;
+    prod0_2 <= \$141 ;
   always @(posedge clk)
-    prod0_3 <= \$147 ;
+    prod0_3 <= \$142 ;
   always @(posedge clk)
-    prod0_4 <= \$148 ;
+    prod0_4 <= \$143 ;
   always @(posedge clk)
-    prod1_0 <= \$149 ;
+    prod0_5 <= \$144 ;
   always @(posedge clk)
-    prod1_1 <= \$150 ;
+    prod0_6 <= \$145 ;
   always @(posedge clk)
-    prod1_2 <= \$151 ;
+    prod0_7 <= \$146 ;
   always @(posedge clk)
-    prod1_3 <= \$152 ;
+    prod0_8 <= \$147 ;
   always @(posedge clk)
-    prod1_4 <= \$153 ;
+    prod0_0_r <= \$148 ;
   always @(posedge clk)
-    prod0_0_r <= \$154 ;
+    prod0_1_r <= \$149 ;
   always @(posedge clk)
-    prod0_1_r <= \$155 ;
+    prod0_2_r <= \$150 ;
   always @(posedge clk)
-    prod0_2_r <= \$156 ;
+    prod0_3_r <= \$151 ;
   always @(posedge clk)
-    prod0_3_r <= \$157 ;
+    prod0_4_r <= \$152 ;
   always @(posedge clk)
-    prod0_4_r <= \$158 ;
+    prod0_5_r <= \$153 ;
   always @(posedge clk)
-    prod1_0_r <= \$159 ;
+    prod0_6_r <= \$154 ;
   always @(posedge clk)
-    prod1_1_r <= \$160 ;
+    prod0_7_r <= \$155 ;
   always @(posedge clk)
-    prod1_2_r <= \$161 ;
+    prod0_8_r <= \$156 ;
   always @(posedge clk)
-    prod1_3_r <= \$162 ;
+    sum0_s0_0 <= \$157 ;
   always @(posedge clk)
-    prod1_4_r <= \$163 ;
+    sum0_s0_1 <= \$158 ;
   always @(posedge clk)
-    sum0_s0_0 <= \$164 ;
+    sum0_s0_2 <= \$159 ;
   always @(posedge clk)
-    sum0_s0_1 <= \$165 ;
+    sum0_s1_0 <= \$160 ;
   always @(posedge clk)
-    sum0_s1_0 <= \$166 ;
+    v2 <= \$161 ;
   always @(posedge clk)
-    sum1_s0_0 <= \$167 ;
+    first2 <= \$162 ;
   always @(posedge clk)
-    sum1_s0_1 <= \$168 ;
+    last2 <= \$163 ;
   always @(posedge clk)
-    sum1_s1_0 <= \$169 ;
+    nf2 <= \$164 ;
   always @(posedge clk)
-    v2 <= \$170 ;
+    v3 <= \$165 ;
   always @(posedge clk)
-    first2 <= \$171 ;
+    first3 <= \$166 ;
   always @(posedge clk)
-    last2 <= \$172 ;
+    last3 <= \$167 ;
   always @(posedge clk)
-    nf2 <= \$173 ;
+    nf3 <= \$168 ;
   always @(posedge clk)
-    v3 <= \$174 ;
+    v4 <= \$169 ;
   always @(posedge clk)
-    first3 <= \$175 ;
+    first4 <= \$170 ;
   always @(posedge clk)
-    last3 <= \$176 ;
+    last4 <= \$171 ;
   always @(posedge clk)
-    nf3 <= \$177 ;
+    nf4 <= \$172 ;
   always @(posedge clk)
-    v4 <= \$178 ;
+    v5 <= \$173 ;
   always @(posedge clk)
-    first4 <= \$179 ;
+    first5 <= \$174 ;
   always @(posedge clk)
-    last4 <= \$180 ;
+    last5 <= \$175 ;
   always @(posedge clk)
-    nf4 <= \$181 ;
+    nf5 <= \$176 ;
   always @(posedge clk)
-    v5 <= \$182 ;
+    v6 <= \$177 ;
   always @(posedge clk)
-    first5 <= \$183 ;
+    first6 <= \$178 ;
   always @(posedge clk)
-    last5 <= \$184 ;
+    last6 <= \$179 ;
   always @(posedge clk)
-    nf5 <= \$185 ;
+    nf6 <= \$180 ;
   always @(posedge clk)
-    v6 <= \$186 ;
+    v7 <= \$181 ;
   always @(posedge clk)
-    first6 <= \$187 ;
+    first7 <= \$182 ;
   always @(posedge clk)
-    last6 <= \$188 ;
+    last7 <= \$183 ;
   always @(posedge clk)
-    nf6 <= \$189 ;
+    nf7 <= \$184 ;
   always @(posedge clk)
-    v7 <= \$190 ;
+    v8 <= \$185 ;
   always @(posedge clk)
-    first7 <= \$191 ;
+    first8 <= \$186 ;
   always @(posedge clk)
-    last7 <= \$192 ;
+    last8 <= \$187 ;
   always @(posedge clk)
-    nf7 <= \$193 ;
+    nf8 <= \$188 ;
   always @(posedge clk)
-    v8 <= \$194 ;
+    v9 <= \$189 ;
   always @(posedge clk)
-    first8 <= \$195 ;
+    first9 <= \$190 ;
   always @(posedge clk)
-    last8 <= \$196 ;
+    last9 <= \$191 ;
   always @(posedge clk)
-    nf8 <= \$197 ;
+    nf9 <= \$192 ;
   always @(posedge clk)
-    v9 <= \$198 ;
+    v9_0 <= \$193 ;
   always @(posedge clk)
-    first9 <= \$199 ;
+    first9_0 <= \$194 ;
   always @(posedge clk)
-    last9 <= \$200 ;
+    last9_0 <= \$195 ;
   always @(posedge clk)
-    nf9 <= \$201 ;
+    nf9_0 <= \$196 ;
   always @(posedge clk)
-    v9_0 <= \$202 ;
+    bias0 <= \$197 ;
   always @(posedge clk)
-    first9_0 <= \$203 ;
+    acc0 <= \$198 ;
   always @(posedge clk)
-    last9_0 <= \$204 ;
+    deliver <= \$199 ;
   always @(posedge clk)
-    nf9_0 <= \$205 ;
+    q_owed <= \$200 ;
   always @(posedge clk)
-    bias0 <= \$206 ;
+    q_room <= \$201 ;
   always @(posedge clk)
-    acc0 <= \$207 ;
+    q_wptr <= \$202 ;
   always @(posedge clk)
-    bias1 <= \$208 ;
+    q_rptr <= \$203 ;
   always @(posedge clk)
-    acc1 <= \$209 ;
+    q_stored <= \$204 ;
   always @(posedge clk)
-    deliver <= \$210 ;
+    o__valid <= \$205 ;
   always @(posedge clk)
-    q_owed <= \$211 ;
-  always @(posedge clk)
-    q_room <= \$212 ;
-  always @(posedge clk)
-    q_wptr <= \$213 ;
-  always @(posedge clk)
-    q_rptr <= \$214 ;
-  always @(posedge clk)
-    q_stored <= \$215 ;
-  always @(posedge clk)
-    o__valid <= \$216 ;
-  always @(posedge clk)
-    o__payload <= \$217 ;
+    o__payload <= \$206 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (nf8)
-      3'h0:
-          \$37  = 24'hffae9b;
-      3'h1:
-          \$37  = 24'hffc675;
-      3'h2:
-          \$37  = 24'h00037a;
-      3'h3:
-          \$37  = 24'h001a61;
-      3'h4:
-          \$37  = 24'hff8db3;
-      3'h5:
-          \$37  = 24'h004930;
-      3'h6:
-          \$37  = 24'h00104b;
-      3'h7:
-          \$37  = 24'hffca12;
+      4'h0:
+          \$35  = 24'hffae9b;
+      4'h1:
+          \$35  = 24'h002f43;
+      4'h2:
+          \$35  = 24'hffc675;
+      4'h3:
+          \$35  = 24'h00137d;
+      4'h4:
+          \$35  = 24'h00037a;
+      4'h5:
+          \$35  = 24'hfff053;
+      4'h6:
+          \$35  = 24'h001a61;
+      4'h7:
+          \$35  = 24'hfffbe1;
+      4'h8:
+          \$35  = 24'hff8db3;
+      4'h9:
+          \$35  = 24'h00914d;
+      4'ha:
+          \$35  = 24'h004930;
+      4'hb:
+          \$35  = 24'hffc513;
+      4'hc:
+          \$35  = 24'h00104b;
+      4'hd:
+          \$35  = 24'h0040fa;
+      4'he:
+          \$35  = 24'hffca12;
+      4'hf:
+          \$35  = 24'hffdd28;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (nf8)
-      3'h0:
-          \$38  = 24'h002f43;
-      3'h1:
-          \$38  = 24'h00137d;
-      3'h2:
-          \$38  = 24'hfff053;
-      3'h3:
-          \$38  = 24'hfffbe1;
-      3'h4:
-          \$38  = 24'h00914d;
-      3'h5:
-          \$38  = 24'hffc513;
-      3'h6:
-          \$38  = 24'h0040fa;
-      3'h7:
-          \$38  = 24'hffdd28;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$97  = 1'h1;
+    \$92  = 1'h1;
     if (rst) begin
-      \$97  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$98  = tile;
+    \$93  = tile;
     if (issue) begin
-      \$98  = \$1 ;
+      \$93  = \$1 ;
     end
     if (rst) begin
-      \$98  = 10'h180;
+      \$93  = 10'h180;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$99  = tile_plus1;
+    \$94  = tile_plus1;
     if (issue) begin
-      \$99  = tile_plus2;
+      \$94  = tile_plus2;
     end
     if (rst) begin
-      \$99  = 7'h01;
+      \$94  = 7'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$100  = tile_plus2;
+    \$95  = tile_plus2;
     if (issue) begin
-      \$100  = \$4 [6:0];
+      \$95  = \$4 [6:0];
     end
     if (rst) begin
-      \$100  = 7'h02;
+      \$95  = 7'h02;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$101  = t;
+    \$96  = t;
     if (issue) begin
-      \$101  = \$7 [6:0];
+      \$96  = \$7 [6:0];
     end
     if (rst) begin
-      \$101  = 7'h00;
+      \$96  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$102  = i__payload;
+    \$97  = i__payload;
     if (rst) begin
-      \$102  = 40'h0000000000;
+      \$97  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$103  = tile[7];
+    \$98  = tile[7];
+    if (rst) begin
+      \$98  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$99  = issue;
+    if (rst) begin
+      \$99  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$100  = tile[8];
+    if (rst) begin
+      \$100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$101  = tile[9];
+    if (rst) begin
+      \$101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$102  = tile[3:0];
+    if (rst) begin
+      \$102  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$103  = from_input;
     if (rst) begin
       \$103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$104  = issue;
+    \$104  = x_reg;
     if (rst) begin
-      \$104  = 1'h0;
+      \$104  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$105  = tile[8];
+    \$105  = rport__data;
     if (rst) begin
-      \$105  = 1'h0;
+      \$105  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$106  = tile[9];
+    \$106  = \$8 ;
     if (rst) begin
-      \$106  = 1'h0;
+      \$106  = 72'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$107  = tile[2:0];
+    \$107  = t;
     if (rst) begin
-      \$107  = 3'h0;
+      \$107  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$108  = from_input;
+    \$108  = t1;
     if (rst) begin
-      \$108  = 1'h0;
+      \$108  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$109  = x_reg;
+    \$109  = \port__data$29 ;
     if (rst) begin
-      \$109  = 40'h0000000000;
+      \$109  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$110  = rport__data;
+    \$110  = x_mid[7:0];
     if (rst) begin
-      \$110  = 40'h0000000000;
+      \$110  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$111  = \$8 ;
+    \$111  = x_mid[15:8];
     if (rst) begin
-      \$111  = 40'h0000000000;
+      \$111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$112  = t;
+    \$112  = x_mid[23:16];
     if (rst) begin
-      \$112  = 7'h00;
+      \$112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$113  = t1;
+    \$113  = x_mid[31:24];
     if (rst) begin
-      \$113  = 7'h00;
+      \$113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$114  = \port__data$29 ;
+    \$114  = x_mid[39:32];
     if (rst) begin
-      \$114  = 64'h0000000000000000;
+      \$114  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$115  = x_mid[7:0];
+    \$115  = x_mid[47:40];
     if (rst) begin
       \$115  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$116  = x_mid[15:8];
+    \$116  = x_mid[55:48];
     if (rst) begin
       \$116  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$117  = x_mid[23:16];
+    \$117  = x_mid[63:56];
     if (rst) begin
       \$117  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$118  = x_mid[31:24];
+    \$118  = t1;
     if (rst) begin
-      \$118  = 8'h00;
+      \$118  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$119  = x_mid[39:32];
+    \$119  = \port__data$40 ;
     if (rst) begin
       \$119  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$120  = t1;
+    \$120  = x_mid[71:64];
     if (rst) begin
-      \$120  = 7'h00;
+      \$120  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$121  = \port__data$37 ;
+    \$121  = \$9 ;
     if (rst) begin
-      \$121  = 16'h0000;
+      \$121  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$122  = x_mid[31:24];
+    \$122  = rom0_read[7:0];
     if (rst) begin
       \$122  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$123  = x_mid[39:32];
+    \$123  = \$10 ;
     if (rst) begin
-      \$123  = 8'h00;
+      \$123  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$124  = \$9 ;
+    \$124  = rom0_read[15:8];
     if (rst) begin
-      \$124  = 9'h000;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$125  = rom0_read[7:0];
+    \$125  = \$11 ;
     if (rst) begin
-      \$125  = 8'h00;
+      \$125  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$126  = \$10 ;
+    \$126  = rom0_read[23:16];
     if (rst) begin
-      \$126  = 9'h000;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$127  = rom0_read[15:8];
+    \$127  = \$12 ;
     if (rst) begin
-      \$127  = 8'h00;
+      \$127  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$128  = \$11 ;
+    \$128  = rom0_read[31:24];
     if (rst) begin
-      \$128  = 9'h000;
+      \$128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$129  = rom0_read[23:16];
+    \$129  = \$13 ;
     if (rst) begin
-      \$129  = 8'h00;
+      \$129  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$130  = \$12 ;
+    \$130  = rom0_read[39:32];
     if (rst) begin
-      \$130  = 9'h000;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$131  = rom0_read[31:24];
+    \$131  = \$14 ;
     if (rst) begin
-      \$131  = 8'h00;
+      \$131  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$132  = \$13 ;
+    \$132  = rom0_read[47:40];
     if (rst) begin
-      \$132  = 9'h000;
+      \$132  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$133  = rom0_read[39:32];
+    \$133  = \$15 ;
     if (rst) begin
-      \$133  = 8'h00;
+      \$133  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$134  = \$14 ;
+    \$134  = rom0_read[55:48];
     if (rst) begin
-      \$134  = 9'h000;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$135  = rom0_read[47:40];
+    \$135  = \$16 ;
     if (rst) begin
-      \$135  = 8'h00;
+      \$135  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$136  = \$15 ;
+    \$136  = rom0_read[63:56];
     if (rst) begin
-      \$136  = 9'h000;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$137  = rom0_read[55:48];
+    \$137  = \$17 ;
     if (rst) begin
-      \$137  = 8'h00;
+      \$137  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$138  = \$16 ;
+    \$138  = rom1_read;
     if (rst) begin
-      \$138  = 9'h000;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$139  = rom0_read[63:56];
+    \$139  = \$18 ;
     if (rst) begin
-      \$139  = 8'h00;
+      \$139  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$140  = \$17 ;
+    \$140  = \$19 ;
     if (rst) begin
-      \$140  = 9'h000;
+      \$140  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$141  = rom1_read[7:0];
+    \$141  = \$20 ;
     if (rst) begin
-      \$141  = 8'h00;
+      \$141  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$142  = \$18 ;
+    \$142  = \$21 ;
     if (rst) begin
-      \$142  = 9'h000;
+      \$142  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$143  = rom1_read[15:8];
+    \$143  = \$22 ;
     if (rst) begin
-      \$143  = 8'h00;
+      \$143  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$144  = \$19 ;
+    \$144  = \$23 ;
     if (rst) begin
       \$144  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$145  = \$20 ;
+    \$145  = \$24 ;
     if (rst) begin
       \$145  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$146  = \$21 ;
+    \$146  = \$25 ;
     if (rst) begin
       \$146  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$147  = \$22 ;
+    \$147  = \$26 ;
     if (rst) begin
       \$147  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$148  = \$23 ;
+    \$148  = prod0_0;
     if (rst) begin
       \$148  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$149  = \$24 ;
+    \$149  = prod0_1;
     if (rst) begin
       \$149  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$150  = \$25 ;
+    \$150  = prod0_2;
     if (rst) begin
       \$150  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$151  = \$26 ;
+    \$151  = prod0_3;
     if (rst) begin
       \$151  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$152  = \$27 ;
+    \$152  = prod0_4;
     if (rst) begin
       \$152  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$153  = \$28 ;
+    \$153  = prod0_5;
     if (rst) begin
       \$153  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$154  = prod0_0;
+    \$154  = prod0_6;
     if (rst) begin
       \$154  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$155  = prod0_1;
+    \$155  = prod0_7;
     if (rst) begin
       \$155  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$156  = prod0_2;
+    \$156  = prod0_8;
     if (rst) begin
       \$156  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$157  = prod0_3;
+    \$157  = { \$29 [18], \$29 [18], \$29 [18], \$29 [18], \$29 [18], \$29  };
     if (rst) begin
-      \$157  = 17'h00000;
+      \$157  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$158  = prod0_4;
+    \$158  = { \$32 [18], \$32 [18], \$32 [18], \$32 [18], \$32 [18], \$32  };
     if (rst) begin
-      \$158  = 17'h00000;
+      \$158  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$159  = prod1_0;
+    \$159  = { prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r[16], prod0_8_r };
     if (rst) begin
-      \$159  = 17'h00000;
+      \$159  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$160  = prod1_1;
+    \$160  = \$34 [23:0];
     if (rst) begin
-      \$160  = 17'h00000;
+      \$160  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$161  = prod1_2;
+    \$161  = v1;
     if (rst) begin
-      \$161  = 17'h00000;
+      \$161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$162  = prod1_3;
+    \$162  = first1;
     if (rst) begin
-      \$162  = 17'h00000;
+      \$162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$163  = prod1_4;
+    \$163  = last1;
     if (rst) begin
-      \$163  = 17'h00000;
+      \$163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$164  = { \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31 [18], \$31  };
+    \$164  = nf1;
     if (rst) begin
-      \$164  = 24'h000000;
+      \$164  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$165  = { prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r[16], prod0_4_r };
+    \$165  = v2;
     if (rst) begin
-      \$165  = 24'h000000;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$166  = \$32 [23:0];
+    \$166  = first2;
     if (rst) begin
-      \$166  = 24'h000000;
+      \$166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$167  = { \$35 [18], \$35 [18], \$35 [18], \$35 [18], \$35 [18], \$35  };
+    \$167  = last2;
     if (rst) begin
-      \$167  = 24'h000000;
+      \$167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$168  = { prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r[16], prod1_4_r };
+    \$168  = nf2;
     if (rst) begin
-      \$168  = 24'h000000;
+      \$168  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$169  = \$36 [23:0];
+    \$169  = v3;
     if (rst) begin
-      \$169  = 24'h000000;
+      \$169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$170  = v1;
+    \$170  = first3;
     if (rst) begin
       \$170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$171  = first1;
+    \$171  = last3;
     if (rst) begin
       \$171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$172  = last1;
+    \$172  = nf3;
     if (rst) begin
-      \$172  = 1'h0;
+      \$172  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$173  = nf1;
+    \$173  = v4;
     if (rst) begin
-      \$173  = 3'h0;
+      \$173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$174  = v2;
+    \$174  = first4;
     if (rst) begin
       \$174  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$175  = first2;
+    \$175  = last4;
     if (rst) begin
       \$175  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = last2;
+    \$176  = nf4;
     if (rst) begin
-      \$176  = 1'h0;
+      \$176  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = nf2;
+    \$177  = v5;
     if (rst) begin
-      \$177  = 3'h0;
+      \$177  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = v3;
+    \$178  = first5;
     if (rst) begin
       \$178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = first3;
+    \$179  = last5;
     if (rst) begin
       \$179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = last3;
+    \$180  = nf5;
     if (rst) begin
-      \$180  = 1'h0;
+      \$180  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = nf3;
+    \$181  = v6;
     if (rst) begin
-      \$181  = 3'h0;
+      \$181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = v4;
+    \$182  = first6;
     if (rst) begin
       \$182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = first4;
+    \$183  = last6;
     if (rst) begin
       \$183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = last4;
+    \$184  = nf6;
     if (rst) begin
-      \$184  = 1'h0;
+      \$184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = nf4;
+    \$185  = v7;
     if (rst) begin
-      \$185  = 3'h0;
+      \$185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = v5;
+    \$186  = first7;
     if (rst) begin
       \$186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = first5;
+    \$187  = last7;
     if (rst) begin
       \$187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = last5;
+    \$188  = nf7;
     if (rst) begin
-      \$188  = 1'h0;
+      \$188  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = nf5;
+    \$189  = v8;
     if (rst) begin
-      \$189  = 3'h0;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = v6;
+    \$190  = first8;
     if (rst) begin
       \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = first6;
+    \$191  = last8;
     if (rst) begin
       \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = last6;
+    \$192  = nf8;
     if (rst) begin
-      \$192  = 1'h0;
+      \$192  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = nf6;
+    \$193  = v8;
     if (rst) begin
-      \$193  = 3'h0;
+      \$193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = v7;
+    \$194  = first8;
     if (rst) begin
       \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = first7;
+    \$195  = last8;
     if (rst) begin
       \$195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = last7;
+    \$196  = nf8;
     if (rst) begin
-      \$196  = 1'h0;
+      \$196  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = nf7;
+    \$197  = \$35 ;
     if (rst) begin
-      \$197  = 3'h0;
+      \$197  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = v8;
+    \$198  = acc0;
+    if (v9_0) begin
+      \$198  = \$87 [23:0];
+    end
     if (rst) begin
-      \$198  = 1'h0;
+      \$198  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = first8;
+    \$199  = \$36 ;
     if (rst) begin
       \$199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$200  = last8;
+    \$200  = \$91 [3:0];
     if (rst) begin
-      \$200  = 1'h0;
+      \$200  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$201  = nf8;
+    \$201  = \$43 ;
     if (rst) begin
-      \$201  = 3'h0;
+      \$201  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$202  = v8;
+    \$202  = q_wptr;
+    if (\$50 ) begin
+      \$202  = \$53 [3:0];
+    end
     if (rst) begin
-      \$202  = 1'h0;
+      \$202  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$203  = first8;
+    \$203  = q_rptr;
+    if (\$57 ) begin
+      \$203  = \$60 [3:0];
+    end
     if (rst) begin
-      \$203  = 1'h0;
+      \$203  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$204  = last8;
+    \$204  = \$73 [3:0];
     if (rst) begin
-      \$204  = 1'h0;
+      \$204  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$205  = nf8;
+    \$205  = o__valid;
+    if (\$75 ) begin
+      \$205  = \$77 ;
+    end
     if (rst) begin
-      \$205  = 3'h0;
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$206  = \$37 ;
+    \$206  = o__payload;
+    if (\$75 ) begin
+      \$206  = \$79 ;
+    end
     if (rst) begin
       \$206  = 24'h000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$207  = acc0;
-    if (v9_0) begin
-      \$207  = \$90 [23:0];
-    end
-    if (rst) begin
-      \$207  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$208  = \$38 ;
-    if (rst) begin
-      \$208  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$209  = acc1;
-    if (v9_0) begin
-      \$209  = \$92 [23:0];
-    end
-    if (rst) begin
-      \$209  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$210  = \$39 ;
-    if (rst) begin
-      \$210  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$211  = \$96 [3:0];
-    if (rst) begin
-      \$211  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$212  = \$46 ;
-    if (rst) begin
-      \$212  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$213  = q_wptr;
-    if (\$53 ) begin
-      \$213  = \$56 [3:0];
-    end
-    if (rst) begin
-      \$213  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$214  = q_rptr;
-    if (\$60 ) begin
-      \$214  = \$63 [3:0];
-    end
-    if (rst) begin
-      \$214  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$215  = \$76 [3:0];
-    if (rst) begin
-      \$215  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$216  = o__valid;
-    if (\$78 ) begin
-      \$216  = \$80 ;
-    end
-    if (rst) begin
-      \$216  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$217  = o__payload;
-    if (\$78 ) begin
-      \$217  = \$82 ;
-    end
-    if (rst) begin
-      \$217  = 48'h000000000000;
-    end
-  end
-  assign acc0_next = \$90 [23:0];
-  assign acc1_next = \$92 [23:0];
-  assign q_owed_next = \$96 [3:0];
-  assign \$signature__addr  = tile[6:3];
+  assign acc0_next = \$87 [23:0];
+  assign q_owed_next = \$91 [3:0];
+  assign q_in = acc0;
+  assign \$signature__addr  = tile[6:4];
   assign \$signature__data  = i__payload;
-  assign rport__addr = tile[6:3];
-  assign \port__addr$142  = rom0_addr;
-  assign \port__addr$143  = rom1_addr;
-  assign \$signature__en$144  = deliver;
-  assign \$signature__addr$145  = q_wptr;
-  assign \$signature__data$146  = q_in;
-  assign \rport__addr$147  = q_rptr;
+  assign rport__addr = tile[6:4];
+  assign \port__addr$135  = rom0_addr;
+  assign \port__addr$136  = rom1_addr;
+  assign \$signature__en$137  = deliver;
+  assign \$signature__addr$138  = q_wptr;
+  assign \$signature__data$139  = acc0;
+  assign \rport__addr$140  = q_rptr;
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
   assign \i__payload[4]  = i__payload[39:32];
-  assign \o__payload[0]  = o__payload[23:0];
-  assign \o__payload[1]  = o__payload[47:24];
-  assign \q_in[0]  = q_in[23:0];
-  assign \q_in[1]  = q_in[47:24];
-  assign q_in[47:24] = acc1;
-  assign q_in[23:0] = acc0;
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
+  assign \i__payload[8]  = i__payload[71:64];
+  assign \o__payload[0]  = o__payload;
+  assign \q_in[0]  = acc0;
 endmodule
 (* generator = "Amaranth" *)
 module top_s4_conv4_u3(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire [1:0] \$10 ;
-  wire [1:0] \$11 ;
-  wire [3:0] \$12 ;
-  wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire \$2 ;
-  wire [23:0] \$20 ;
-  wire [23:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [3:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire [23:0] \$32 ;
-  wire [23:0] \$33 ;
-  wire [23:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire [23:0] \$38 ;
-  wire \$39 ;
-  wire [3:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  reg [2:0] \$53 ;
-  reg [3:0] \$54 ;
-  reg [1:0] \$55 ;
-  reg [23:0] \$56 ;
-  reg [23:0] \$57 ;
-  reg [23:0] \$58 ;
-  reg \$59 ;
-  wire [4:0] \$6 ;
-  reg [23:0] \$60 ;
-  wire [4:0] \$7 ;
-  wire \$8 ;
-  wire \$9 ;
-  wire [2:0] base;
-  reg [23:0] buf0 = 24'h000000;
-  reg [23:0] buf1 = 24'h000000;
-  reg [23:0] buf2 = 24'h000000;
-  input clk;
-  wire clk;
-  reg [1:0] fill = 2'h0;
-  input [47:0] i__payload;
-  wire [47:0] i__payload;
-  wire [23:0] \i__payload[0] ;
-  wire [23:0] \i__payload[1] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  reg [2:0] in_beat = 3'h0;
-  wire load;
-  output [23:0] o__payload;
-  reg [23:0] o__payload = 24'h000000;
-  wire [23:0] \o__payload[0] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  reg [3:0] out_beat = 4'h0;
-  input rst;
-  wire rst;
-  assign \$40  = \$39  | o__ready;
-  assign \$41  = in_beat == 3'h7;
-  assign \$42  = fill <= 1'h1;
-  assign \$43  = fill <= 1'h1;
-  assign i__ready = \$41  ? \$42  : \$43 ;
-  assign \$44  = ~ o__valid;
-  assign \$45  = \$44  | o__ready;
-  assign \$46  = out_beat == 4'hf;
-  assign \$47  = fill >= 1'h1;
-  assign \$48  = fill >= 1'h1;
-  assign \$49  = \$46  ? \$47  : \$48 ;
-  assign load = \$45  & \$49 ;
-  assign \$50  = out_beat == 4'hf;
-  assign \$52  = load ? 1'h1 : 1'h0;
-  assign base = fill - \$52 ;
-  always @(posedge clk)
-    in_beat <= \$53 ;
-  always @(posedge clk)
-    out_beat <= \$54 ;
-  always @(posedge clk)
-    fill <= \$55 ;
-  always @(posedge clk)
-    buf0 <= \$56 ;
-  always @(posedge clk)
-    buf1 <= \$57 ;
-  always @(posedge clk)
-    buf2 <= \$58 ;
-  always @(posedge clk)
-    o__valid <= \$59 ;
-  always @(posedge clk)
-    o__payload <= \$60 ;
-  assign \$1  = i__valid & i__ready;
-  assign \$2  = in_beat == 3'h7;
-  assign \$3  = in_beat + 1'h1;
-  assign \$4  = \$2  ? 4'h0 : \$3 ;
-  assign \$5  = out_beat == 4'hf;
-  assign \$6  = out_beat + 1'h1;
-  assign \$7  = \$5  ? 5'h00 : \$6 ;
-  assign \$8  = i__valid & i__ready;
-  assign \$9  = in_beat == 3'h7;
-  assign \$11  = \$8  ? 2'h2 : 2'h0;
-  assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
-  assign \$13  = i__valid & i__ready;
-  assign \$14  = ! base;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = out_beat == 4'hf;
-  assign \$20  = \$19  ? buf1 : buf0;
-  assign \$21  = \$15  ? i__payload[23:0] : \$20 ;
-  assign \$22  = i__valid & i__ready;
-  assign \$23  = base == 1'h1;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = i__valid & i__ready;
-  assign \$26  = ! base;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = out_beat == 4'hf;
-  assign \$32  = \$31  ? buf2 : buf1;
-  assign \$33  = \$27  ? i__payload[47:24] : \$32 ;
-  assign \$34  = \$24  ? i__payload[23:0] : \$33 ;
-  assign \$35  = i__valid & i__ready;
-  assign \$36  = base == 1'h1;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = \$37  ? i__payload[47:24] : buf2;
-  assign \$39  = ~ o__valid;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$53  = in_beat;
-    if (\$1 ) begin
-      \$53  = \$4 [2:0];
-    end
-    if (rst) begin
-      \$53  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$54  = out_beat;
-    if (load) begin
-      \$54  = \$7 [3:0];
-    end
-    if (rst) begin
-      \$54  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$55  = \$12 [1:0];
-    if (rst) begin
-      \$55  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$56  = \$21 ;
-    if (rst) begin
-      \$56  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$57  = \$34 ;
-    if (rst) begin
-      \$57  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$58  = \$38 ;
-    if (rst) begin
-      \$58  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$59  = o__valid;
-    if (\$40 ) begin
-      \$59  = load;
-    end
-    if (rst) begin
-      \$59  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$60  = o__payload;
-    if (load) begin
-      \$60  = buf0;
-    end
-    if (rst) begin
-      \$60  = 24'h000000;
-    end
-  end
-  assign \i__payload[0]  = i__payload[23:0];
-  assign \i__payload[1]  = i__payload[47:24];
-  assign \o__payload[0]  = o__payload;
-  assign \$10  = 2'h2;
-  assign \$51  = 1'h1;
-  assign \$17  = 1'h1;
-  assign \$18  = \$17 ;
-  assign \$19  = load;
-  assign \$29  = 1'h1;
-  assign \$30  = \$29 ;
-  assign \$31  = load;
-endmodule
-(* generator = "Amaranth" *)
-module top_s4_conv4_u4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire [7:0] \$1 ;
   wire \$10 ;
@@ -28642,7 +28692,7 @@ module top_s4_conv4_u4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$25  = { rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr[14], rq0_part1_1_rr, 34'h000000000 };
 endmodule
 (* generator = "Amaranth" *)
-module top_s4_conv4_u5(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module top_s4_conv4_u4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -36081,20 +36131,20 @@ endmodule
 module top_s6_conv6_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [63:0] \$10 ;
   wire [2:0] \$100 ;
-  wire [3:0] \$101 ;
+  wire \$101 ;
   wire [2:0] \$102 ;
-  wire \$103 ;
+  wire [3:0] \$103 ;
   wire [2:0] \$104 ;
   wire [3:0] \$105 ;
   wire [2:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire \$107 ;
+  wire [2:0] \$108 ;
+  wire [3:0] \$109 ;
+  wire [63:0] \$11 ;
+  wire [2:0] \$110 ;
+  wire [3:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
@@ -36103,7 +36153,905 @@ module top_s6_conv6_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [3:0] \$12 ;
+  wire [63:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [63:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire [2:0] \$159 ;
+  wire [3:0] \$16 ;
+  wire [2:0] \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [2:0] \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [3:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [63:0] \$179 ;
+  wire [4:0] \$18 ;
+  reg [4:0] \$180 ;
+  reg [2:0] \$181 ;
+  reg [2:0] \$182 ;
+  reg [4:0] \$183 ;
+  reg [4:0] \$184 ;
+  reg [4:0] \$185 ;
+  reg [1:0] \$186 ;
+  reg [1:0] \$187 ;
+  reg [4:0] \$188 ;
+  reg [4:0] \$189 ;
+  wire \$19 ;
+  reg [1:0] \$190 ;
+  reg \$191 ;
+  reg \$192 ;
+  reg \$193 ;
+  reg \$194 ;
+  reg [63:0] \$195 ;
+  reg [2:0] \$196 ;
+  reg \$197 ;
+  reg [1:0] \$198 ;
+  reg [1:0] \$199 ;
+  wire [5:0] \$2 ;
+  wire \$20 ;
+  reg [1:0] \$200 ;
+  reg \$201 ;
+  reg [63:0] \$202 ;
+  wire [5:0] \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire [3:0] \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire [5:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire [3:0] \$39 ;
+  wire [7:0] \$4 ;
+  wire [3:0] \$40 ;
+  wire \$41 ;
+  wire [3:0] \$42 ;
+  wire [3:0] \$43 ;
+  reg [4:0] \$44 ;
+  wire \$45 ;
+  wire [3:0] \$46 ;
+  wire [3:0] \$47 ;
+  wire \$48 ;
+  wire [2:0] \$49 ;
+  wire [8:0] \$5 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [5:0] \$53 ;
+  wire [5:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
+  wire [63:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [63:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire [1:0] \$73 ;
+  wire [1:0] \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire [1:0] \$77 ;
+  wire [1:0] \$78 ;
+  wire [5:0] \$79 ;
+  wire [63:0] \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire [1:0] \$82 ;
+  wire [1:0] \$83 ;
+  wire [5:0] \$84 ;
+  wire [2:0] \$85 ;
+  wire \$86 ;
+  wire [2:0] \$87 ;
+  wire [3:0] \$88 ;
+  wire [2:0] \$89 ;
+  wire [63:0] \$9 ;
+  wire [3:0] \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire [2:0] \$93 ;
+  wire [2:0] \$94 ;
+  wire [5:0] \$95 ;
+  wire [5:0] \$96 ;
+  wire \$97 ;
+  wire [5:0] \$98 ;
+  wire [5:0] \$99 ;
+  reg [4:0] \$signature__addr  = 5'h00;
+  reg [1:0] \$signature__addr$26  = 2'h0;
+  wire [63:0] \$signature__data ;
+  wire [63:0] \$signature__data$28 ;
+  wire \$signature__en ;
+  reg \$signature__en$24  = 1'h0;
+  input clk;
+  wire clk;
+  reg [4:0] col = 5'h00;
+  reg [4:0] col_base = 5'h00;
+  reg [2:0] e_left = 3'h0;
+  wire [-1:0] g;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
+  wire [7:0] \i__payload[0] ;
+  wire [7:0] \i__payload[1] ;
+  wire [7:0] \i__payload[2] ;
+  wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
+  output i__ready;
+  wire i__ready;
+  input i__valid;
+  wire i__valid;
+  wire [-1:0] kx;
+  wire [-1:0] ky;
+  output [63:0] o__payload;
+  reg [63:0] o__payload = 64'h0000000000000000;
+  wire [7:0] \o__payload[0] ;
+  wire [7:0] \o__payload[1] ;
+  wire [7:0] \o__payload[2] ;
+  wire [7:0] \o__payload[3] ;
+  wire [7:0] \o__payload[4] ;
+  wire [7:0] \o__payload[5] ;
+  wire [7:0] \o__payload[6] ;
+  wire [7:0] \o__payload[7] ;
+  input o__ready;
+  wire o__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  reg [1:0] ox = 2'h0;
+  reg pad_reg = 1'h0;
+  reg pad_reg2 = 1'h0;
+  wire [63:0] q_in;
+  wire [7:0] \q_in[0] ;
+  wire [7:0] \q_in[1] ;
+  wire [7:0] \q_in[2] ;
+  wire [7:0] \q_in[3] ;
+  wire [7:0] \q_in[4] ;
+  wire [7:0] \q_in[5] ;
+  wire [7:0] \q_in[6] ;
+  wire [7:0] \q_in[7] ;
+  reg [2:0] q_owed = 3'h0;
+  wire [2:0] q_owed_next;
+  reg q_room = 1'h1;
+  (* init = 2'h0 *)
+  wire [1:0] q_rptr;
+  reg [1:0] q_stored = 2'h0;
+  (* init = 2'h0 *)
+  wire [1:0] q_wptr;
+  reg [63:0] read = 64'h0000000000000000;
+  reg read_valid_1 = 1'h0;
+  (* init = 1'h0 *)
+  wire read_valid_2;
+  reg [4:0] row = 5'h00;
+  reg [4:0] row_base = 5'h00;
+  wire [4:0] rport__addr;
+  reg [1:0] \rport__addr$29  = 2'h0;
+  wire [63:0] rport__data;
+  wire [63:0] \rport__data$43 ;
+  input rst;
+  wire rst;
+  reg [1:0] slot = 2'h0;
+  reg [1:0] slot_base = 2'h0;
+  reg [2:0] step = 3'h0;
+  reg [4:0] w_left = 5'h08;
+  (* init = 5'h00 *)
+  wire [4:0] waddr;
+  reg [63:0] buffer [23:0];
+  initial begin
+    buffer[0] = 64'h0000000000000000;
+    buffer[1] = 64'h0000000000000000;
+    buffer[2] = 64'h0000000000000000;
+    buffer[3] = 64'h0000000000000000;
+    buffer[4] = 64'h0000000000000000;
+    buffer[5] = 64'h0000000000000000;
+    buffer[6] = 64'h0000000000000000;
+    buffer[7] = 64'h0000000000000000;
+    buffer[8] = 64'h0000000000000000;
+    buffer[9] = 64'h0000000000000000;
+    buffer[10] = 64'h0000000000000000;
+    buffer[11] = 64'h0000000000000000;
+    buffer[12] = 64'h0000000000000000;
+    buffer[13] = 64'h0000000000000000;
+    buffer[14] = 64'h0000000000000000;
+    buffer[15] = 64'h0000000000000000;
+    buffer[16] = 64'h0000000000000000;
+    buffer[17] = 64'h0000000000000000;
+    buffer[18] = 64'h0000000000000000;
+    buffer[19] = 64'h0000000000000000;
+    buffer[20] = 64'h0000000000000000;
+    buffer[21] = 64'h0000000000000000;
+    buffer[22] = 64'h0000000000000000;
+    buffer[23] = 64'h0000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en )
+      buffer[\$signature__addr ] <= i__payload;
+  end
+  reg [63:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= buffer[\$5 [4:0]];
+  end
+  assign rport__data = _0_;
+  reg [63:0] queue [2:0];
+  initial begin
+    queue[0] = 64'h0000000000000000;
+    queue[1] = 64'h0000000000000000;
+    queue[2] = 64'h0000000000000000;
+  end
+  always @(posedge clk) begin
+    if (\$signature__en$24 )
+      queue[\$signature__addr$26 ] <= q_in;
+  end
+  assign \rport__data$43  = queue[\rport__addr$29 ];
+  assign i__ready = | w_left;
+  assign \$1  = | w_left;
+  assign \$signature__en  = i__valid & \$1 ;
+  assign \$2  = slot * 4'h8;
+  assign \$3  = $signed(col) * $signed(2'h1);
+  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
+  assign \$5  = $signed(\$4 ) + $signed(1'h0);
+  assign \$6  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$7  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$8  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$9  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$10  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$11  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$12  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$13  = pad_reg2 ? 64'h8080808080808080 : read;
+  assign \$14  = | e_left;
+  assign \$15  = q_room & \$14 ;
+  assign \$16  = q_owed + \$15 ;
+  assign \$17  = o__valid & o__ready;
+  assign \$18  = \$16  - \$17 ;
+  assign \$19  = | w_left;
+  assign \$20  = i__valid & \$19 ;
+  assign \$21  = w_left - \$20 ;
+  assign \$22  = | e_left;
+  assign \$23  = q_room & \$22 ;
+  assign \$24  = e_left - \$23 ;
+  assign \$25  = ! w_left;
+  assign \$26  = w_left == 1'h1;
+  assign \$27  = | w_left;
+  assign \$28  = i__valid & \$27 ;
+  assign \$29  = \$26  & \$28 ;
+  assign \$30  = \$25  | \$29 ;
+  assign \$31  = ! e_left;
+  assign \$32  = e_left == 1'h1;
+  assign \$33  = | e_left;
+  assign \$34  = q_room & \$33 ;
+  assign \$35  = \$32  & \$34 ;
+  assign \$36  = \$31  | \$35 ;
+  assign \$37  = \$30  & \$36 ;
+  assign \$38  = step == 3'h4;
+  assign \$39  = step + 1'h1;
+  assign \$40  = \$38  ? 4'h0 : \$39 ;
+  assign \$41  = step == 3'h4;
+  assign \$42  = step + 1'h1;
+  assign \$43  = \$41  ? 4'h0 : \$42 ;
+  assign \$45  = step == 3'h4;
+  assign \$46  = step + 1'h1;
+  assign \$47  = \$45  ? 4'h0 : \$46 ;
+  assign \$48  = ! \$47 ;
+  assign \$49  = \$48  ? 3'h0 : 3'h4;
+  assign \$50  = | w_left;
+  assign \$51  = i__valid & \$50 ;
+  assign \$52  = \$signature__addr  == 5'h17;
+  assign \$53  = \$signature__addr  + 1'h1;
+  assign \$54  = \$52  ? 6'h00 : \$53 ;
+  assign \$55  = ! w_left;
+  assign \$56  = w_left == 1'h1;
+  assign \$57  = | w_left;
+  assign \$58  = i__valid & \$57 ;
+  assign \$59  = \$56  & \$58 ;
+  assign \$60  = \$55  | \$59 ;
+  assign \$61  = ! e_left;
+  assign \$62  = e_left == 1'h1;
+  assign \$63  = | e_left;
+  assign \$64  = q_room & \$63 ;
+  assign \$65  = \$62  & \$64 ;
+  assign \$66  = \$61  | \$65 ;
+  assign \$67  = \$60  & \$66 ;
+  assign \$68  = step == 3'h4;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = | e_left;
+  assign \$71  = q_room & \$70 ;
+  assign \$79  = $signed(col) + $signed(2'h1);
+  assign \$84  = $signed(row) + $signed(2'h1);
+  assign \$85  = slot + 1'h1;
+  assign \$86  = \$85  >= 2'h3;
+  assign \$87  = slot + 1'h1;
+  assign \$88  = \$87  - 2'h3;
+  assign \$89  = slot + 1'h1;
+  assign \$90  = \$86  ? \$88  : { 1'h0, \$89  };
+  assign \$92  = ox == 2'h3;
+  assign \$93  = ox + 1'h1;
+  assign \$94  = \$92  ? 3'h0 : \$93 ;
+  assign \$95  = $signed(col_base) + $signed(3'h2);
+  assign \$96  = $signed(col_base) + $signed(3'h2);
+  assign \$97  = ox == 2'h3;
+  assign \$98  = $signed(row_base) + $signed(3'h2);
+  assign \$99  = $signed(row_base) + $signed(3'h2);
+  assign \$100  = slot_base + 2'h2;
+  assign \$101  = \$100  >= 2'h3;
+  assign \$102  = slot_base + 2'h2;
+  assign \$103  = \$102  - 2'h3;
+  assign \$104  = slot_base + 2'h2;
+  assign \$105  = \$101  ? \$103  : { 1'h0, \$104  };
+  assign \$106  = slot_base + 2'h2;
+  assign \$107  = \$106  >= 2'h3;
+  assign \$108  = slot_base + 2'h2;
+  assign \$109  = \$108  - 2'h3;
+  assign \$110  = slot_base + 2'h2;
+  assign \$111  = \$107  ? \$109  : { 1'h0, \$110  };
+  assign \$112  = ! w_left;
+  assign \$113  = w_left == 1'h1;
+  assign \$114  = | w_left;
+  assign \$115  = i__valid & \$114 ;
+  assign \$116  = \$113  & \$115 ;
+  assign \$117  = \$112  | \$116 ;
+  assign \$118  = ! e_left;
+  assign \$119  = e_left == 1'h1;
+  assign \$120  = | e_left;
+  assign \$121  = q_room & \$120 ;
+  assign \$122  = \$119  & \$121 ;
+  assign \$123  = \$118  | \$122 ;
+  assign \$124  = \$117  & \$123 ;
+  assign \$125  = step == 3'h4;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = | e_left;
+  assign \$128  = q_room & \$127 ;
+  assign \$129  = $signed(row) < $signed(1'h0);
+  assign \$130  = $signed(row) >= $signed(5'h08);
+  assign \$131  = \$129  | \$130 ;
+  assign \$132  = $signed(col) < $signed(1'h0);
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = $signed(col) >= $signed(5'h08);
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = | e_left;
+  assign \$137  = q_room & \$136 ;
+  assign \$138  = o__valid & o__ready;
+  assign \$139  = q_owed < 2'h3;
+  assign \$140  = \$138  ? q_room : \$139 ;
+  assign \$141  = o__valid & o__ready;
+  assign \$142  = \$141  | q_room;
+  assign \$143  = \$137  ? \$140  : \$142 ;
+  assign \$144  = ~ o__valid;
+  assign \$145  = \$144  | o__ready;
+  assign \$146  = | q_stored;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = \$145  & \$147 ;
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$signature__en$24  & \$149 ;
+  assign \$151  = \$signature__addr$26  == 2'h2;
+  assign \$152  = \$signature__addr$26  + 1'h1;
+  assign \$153  = \$151  ? 3'h0 : \$152 ;
+  assign \$154  = ~ o__valid;
+  assign \$155  = \$154  | o__ready;
+  assign \$156  = | q_stored;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \rport__addr$29  == 2'h2;
+  assign \$159  = \rport__addr$29  + 1'h1;
+  assign \$160  = \$158  ? 3'h0 : \$159 ;
+  assign \$161  = ~ o__valid;
+  assign \$162  = \$161  | o__ready;
+  assign \$163  = | q_stored;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$signature__en$24  & \$166 ;
+  assign \$168  = q_stored + \$167 ;
+  assign \$169  = ~ o__valid;
+  assign \$170  = \$169  | o__ready;
+  assign \$171  = | q_stored;
+  assign \$172  = \$170  & \$171 ;
+  assign \$173  = \$168  - \$172 ;
+  assign \$174  = ~ o__valid;
+  assign \$175  = \$174  | o__ready;
+  assign \$176  = | q_stored;
+  assign \$177  = \$176  | \$signature__en$24 ;
+  assign \$178  = | q_stored;
+  assign \$179  = \$178  ? \rport__data$43  : q_in;
+  always @(posedge clk)
+    w_left <= \$180 ;
+  always @(posedge clk)
+    e_left <= \$181 ;
+  always @(posedge clk)
+    step <= \$182 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$183 ;
+  always @(posedge clk)
+    col <= \$184 ;
+  always @(posedge clk)
+    row <= \$185 ;
+  always @(posedge clk)
+    slot <= \$186 ;
+  always @(posedge clk)
+    ox <= \$187 ;
+  always @(posedge clk)
+    col_base <= \$188 ;
+  always @(posedge clk)
+    row_base <= \$189 ;
+  always @(posedge clk)
+    slot_base <= \$190 ;
+  always @(posedge clk)
+    read_valid_1 <= \$191 ;
+  always @(posedge clk)
+    \$signature__en$24  <= \$192 ;
+  always @(posedge clk)
+    pad_reg <= \$193 ;
+  always @(posedge clk)
+    pad_reg2 <= \$194 ;
+  always @(posedge clk)
+    read <= \$195 ;
+  always @(posedge clk)
+    q_owed <= \$196 ;
+  always @(posedge clk)
+    q_room <= \$197 ;
+  always @(posedge clk)
+    \$signature__addr$26  <= \$198 ;
+  always @(posedge clk)
+    \rport__addr$29  <= \$199 ;
+  always @(posedge clk)
+    q_stored <= \$200 ;
+  always @(posedge clk)
+    o__valid <= \$201 ;
+  always @(posedge clk)
+    o__payload <= \$202 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$44  = 5'h00;
+    casez (\$43 )
+      4'h0:
+          \$44  = 5'h08;
+      4'h1:
+          \$44  = 5'h10;
+      4'h2:
+          \$44  = 5'h10;
+      4'h3:
+          \$44  = 5'h10;
+      4'h4:
+          \$44  = 5'h08;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$180  = \$21 [4:0];
+    if (\$37 ) begin
+      \$180  = \$44 ;
+    end
+    if (rst) begin
+      \$180  = 5'h08;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$181  = \$24 [2:0];
+    if (\$37 ) begin
+      \$181  = \$49 ;
+    end
+    if (rst) begin
+      \$181  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$182  = step;
+    if (\$37 ) begin
+      \$182  = \$40 [2:0];
+    end
+    if (rst) begin
+      \$182  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$183  = \$signature__addr ;
+    if (\$51 ) begin
+      \$183  = \$54 [4:0];
+    end
+    if (\$69 ) begin
+      \$183  = 5'h00;
+    end
+    if (rst) begin
+      \$183  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$184  = col;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        \$184  = \$79 [4:0];
+        if (\$80 ) begin
+          \$184  = col_base;
+          if (\$91 ) begin
+            \$184  = \$96 [4:0];
+            if (\$97 ) begin
+              \$184  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$184  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$185  = row;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$185  = \$84 [4:0];
+          if (\$91 ) begin
+            \$185  = row_base;
+            if (\$97 ) begin
+              \$185  = \$99 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$185  = 5'h00;
+    end
+    if (rst) begin
+      \$185  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$186  = slot;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          \$186  = \$90 [1:0];
+          if (\$91 ) begin
+            \$186  = slot_base;
+            if (\$97 ) begin
+              \$186  = \$111 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$186  = 2'h0;
+    end
+    if (rst) begin
+      \$186  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$187  = ox;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$187  = \$94 [1:0];
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$187  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$188  = col_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            \$188  = \$95 [4:0];
+            if (\$97 ) begin
+              \$188  = 5'h00;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$188  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$189  = row_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$189  = \$98 [4:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$189  = 5'h00;
+    end
+    if (rst) begin
+      \$189  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$190  = slot_base;
+    if (\$71 ) begin
+      if (\$75 ) begin
+        if (\$80 ) begin
+          if (\$91 ) begin
+            if (\$97 ) begin
+              \$190  = \$105 [1:0];
+            end
+          end
+        end
+      end
+    end
+    if (\$126 ) begin
+      \$190  = 2'h0;
+    end
+    if (rst) begin
+      \$190  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$191  = \$128 ;
+    if (rst) begin
+      \$191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$192  = read_valid_1;
+    if (rst) begin
+      \$192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$193  = \$135 ;
+    if (rst) begin
+      \$193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$194  = pad_reg;
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$195  = rport__data;
+    if (rst) begin
+      \$195  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$196  = \$18 [2:0];
+    if (rst) begin
+      \$196  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$197  = \$143 ;
+    if (rst) begin
+      \$197  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$198  = \$signature__addr$26 ;
+    if (\$150 ) begin
+      \$198  = \$153 [1:0];
+    end
+    if (rst) begin
+      \$198  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$199  = \rport__addr$29 ;
+    if (\$157 ) begin
+      \$199  = \$160 [1:0];
+    end
+    if (rst) begin
+      \$199  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$200  = \$173 [1:0];
+    if (rst) begin
+      \$200  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$201  = o__valid;
+    if (\$175 ) begin
+      \$201  = \$177 ;
+    end
+    if (rst) begin
+      \$201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$202  = o__payload;
+    if (\$175 ) begin
+      \$202  = \$179 ;
+    end
+    if (rst) begin
+      \$202  = 64'h0000000000000000;
+    end
+  end
+  assign waddr = \$signature__addr ;
+  assign \$signature__data  = i__payload;
+  assign rport__addr = \$5 [4:0];
+  assign q_owed_next = \$18 [2:0];
+  assign read_valid_2 = \$signature__en$24 ;
+  assign q_wptr = \$signature__addr$26 ;
+  assign \$signature__data$28  = q_in;
+  assign q_rptr = \rport__addr$29 ;
+  assign \i__payload[0]  = i__payload[7:0];
+  assign \i__payload[1]  = i__payload[15:8];
+  assign \i__payload[2]  = i__payload[23:16];
+  assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
+  assign \o__payload[0]  = o__payload[7:0];
+  assign \o__payload[1]  = o__payload[15:8];
+  assign \o__payload[2]  = o__payload[23:16];
+  assign \o__payload[3]  = o__payload[31:24];
+  assign \o__payload[4]  = o__payload[39:32];
+  assign \o__payload[5]  = o__payload[47:40];
+  assign \o__payload[6]  = o__payload[55:48];
+  assign \o__payload[7]  = o__payload[63:56];
+  assign \q_in[0]  = q_in[7:0];
+  assign \q_in[1]  = q_in[15:8];
+  assign \q_in[2]  = q_in[23:16];
+  assign \q_in[3]  = q_in[31:24];
+  assign \q_in[4]  = q_in[39:32];
+  assign \q_in[5]  = q_in[47:40];
+  assign \q_in[6]  = q_in[55:48];
+  assign \q_in[7]  = q_in[63:56];
+  assign q_in[63:56] = \$13 [63:56];
+  assign q_in[55:48] = \$12 [55:48];
+  assign q_in[47:40] = \$11 [47:40];
+  assign q_in[39:32] = \$10 [39:32];
+  assign q_in[31:24] = \$9 [31:24];
+  assign q_in[23:16] = \$8 [23:16];
+  assign q_in[15:8] = \$7 [15:8];
+  assign q_in[7:0] = \$6 [7:0];
+  assign \$72  = 1'h1;
+  assign \$73  = 2'h1;
+  assign \$74  = 2'h0;
+  assign \$75  = 1'h1;
+  assign \$76  = 1'h1;
+  assign \$77  = 2'h1;
+  assign \$78  = 2'h0;
+  assign \$80  = 1'h1;
+  assign \$81  = 1'h1;
+  assign \$82  = 2'h1;
+  assign \$83  = 2'h0;
+  assign \$91  = 1'h1;
+endmodule
+(* generator = "Amaranth" *)
+module top_s6_conv6_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
+  wire \$1 ;
+  wire [3:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [3:0] \$11 ;
+  wire [7:0] \$110 ;
+  wire [7:0] \$111 ;
+  wire [7:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [7:0] \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [5:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -36116,875 +37064,21 @@ module top_s6_conv6_u0(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [4:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire [2:0] \$148 ;
-  wire [2:0] \$149 ;
-  wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [2:0] \$155 ;
-  wire [2:0] \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [2:0] \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [3:0] \$169 ;
-  wire [6:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [31:0] \$175 ;
-  reg [5:0] \$176 ;
-  reg [3:0] \$177 ;
-  reg [2:0] \$178 ;
-  reg [5:0] \$179 ;
-  wire \$18 ;
-  reg \$180 ;
-  reg [4:0] \$181 ;
-  reg [4:0] \$182 ;
-  reg [1:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg [4:0] \$185 ;
-  reg [4:0] \$186 ;
-  reg [1:0] \$187 ;
-  reg \$188 ;
-  reg \$189 ;
-  wire \$19 ;
-  reg \$190 ;
-  reg \$191 ;
-  reg [31:0] \$192 ;
-  reg [2:0] \$193 ;
-  reg \$194 ;
-  reg [1:0] \$195 ;
-  reg [1:0] \$196 ;
-  reg [1:0] \$197 ;
-  reg \$198 ;
-  reg [31:0] \$199 ;
-  wire [6:0] \$2 ;
-  wire [4:0] \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [6:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire [3:0] \$35 ;
-  wire [3:0] \$36 ;
-  wire \$37 ;
-  wire [3:0] \$38 ;
-  wire [3:0] \$39 ;
-  wire [8:0] \$4 ;
-  reg [5:0] \$40 ;
-  wire \$41 ;
-  wire [3:0] \$42 ;
-  wire [3:0] \$43 ;
-  wire \$44 ;
-  wire [3:0] \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire [6:0] \$49 ;
-  wire [9:0] \$5 ;
-  wire [6:0] \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
-  wire [31:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire [1:0] \$69 ;
-  wire [31:0] \$7 ;
-  wire [1:0] \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire [1:0] \$73 ;
-  wire [1:0] \$74 ;
-  wire [5:0] \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire [1:0] \$78 ;
-  wire [1:0] \$79 ;
-  wire [31:0] \$8 ;
-  wire [5:0] \$80 ;
-  wire [2:0] \$81 ;
-  wire \$82 ;
-  wire [2:0] \$83 ;
-  wire [3:0] \$84 ;
-  wire [2:0] \$85 ;
-  wire [3:0] \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire [2:0] \$89 ;
-  wire [31:0] \$9 ;
-  wire [2:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire \$93 ;
-  wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
-  wire [2:0] \$96 ;
-  wire \$97 ;
-  wire [2:0] \$98 ;
-  wire [3:0] \$99 ;
-  reg [5:0] \$signature__addr  = 6'h00;
-  reg [1:0] \$signature__addr$26  = 2'h0;
-  wire [31:0] \$signature__data ;
-  wire [31:0] \$signature__data$28 ;
-  wire \$signature__en ;
-  reg \$signature__en$24  = 1'h0;
-  input clk;
-  wire clk;
-  reg [4:0] col = 5'h00;
-  reg [4:0] col_base = 5'h00;
-  reg [3:0] e_left = 4'h0;
-  reg g = 1'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
-  wire [7:0] \i__payload[0] ;
-  wire [7:0] \i__payload[1] ;
-  wire [7:0] \i__payload[2] ;
-  wire [7:0] \i__payload[3] ;
-  output i__ready;
-  wire i__ready;
-  input i__valid;
-  wire i__valid;
-  wire [-1:0] kx;
-  wire [-1:0] ky;
-  output [31:0] o__payload;
-  reg [31:0] o__payload = 32'd0;
-  wire [7:0] \o__payload[0] ;
-  wire [7:0] \o__payload[1] ;
-  wire [7:0] \o__payload[2] ;
-  wire [7:0] \o__payload[3] ;
-  input o__ready;
-  wire o__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  reg [1:0] ox = 2'h0;
-  reg pad_reg = 1'h0;
-  reg pad_reg2 = 1'h0;
-  wire [31:0] q_in;
-  wire [7:0] \q_in[0] ;
-  wire [7:0] \q_in[1] ;
-  wire [7:0] \q_in[2] ;
-  wire [7:0] \q_in[3] ;
-  reg [2:0] q_owed = 3'h0;
-  wire [2:0] q_owed_next;
-  reg q_room = 1'h1;
-  (* init = 2'h0 *)
-  wire [1:0] q_rptr;
-  reg [1:0] q_stored = 2'h0;
-  (* init = 2'h0 *)
-  wire [1:0] q_wptr;
-  reg [31:0] read = 32'd0;
-  reg read_valid_1 = 1'h0;
-  (* init = 1'h0 *)
-  wire read_valid_2;
-  reg [4:0] row = 5'h00;
-  reg [4:0] row_base = 5'h00;
-  wire [5:0] rport__addr;
-  reg [1:0] \rport__addr$29  = 2'h0;
-  wire [31:0] rport__data;
-  wire [31:0] \rport__data$43 ;
-  input rst;
-  wire rst;
-  reg [1:0] slot = 2'h0;
-  reg [1:0] slot_base = 2'h0;
-  reg [2:0] step = 3'h0;
-  reg [5:0] w_left = 6'h10;
-  (* init = 6'h00 *)
-  wire [5:0] waddr;
-  reg [31:0] buffer [47:0];
-  initial begin
-    buffer[0] = 32'd0;
-    buffer[1] = 32'd0;
-    buffer[2] = 32'd0;
-    buffer[3] = 32'd0;
-    buffer[4] = 32'd0;
-    buffer[5] = 32'd0;
-    buffer[6] = 32'd0;
-    buffer[7] = 32'd0;
-    buffer[8] = 32'd0;
-    buffer[9] = 32'd0;
-    buffer[10] = 32'd0;
-    buffer[11] = 32'd0;
-    buffer[12] = 32'd0;
-    buffer[13] = 32'd0;
-    buffer[14] = 32'd0;
-    buffer[15] = 32'd0;
-    buffer[16] = 32'd0;
-    buffer[17] = 32'd0;
-    buffer[18] = 32'd0;
-    buffer[19] = 32'd0;
-    buffer[20] = 32'd0;
-    buffer[21] = 32'd0;
-    buffer[22] = 32'd0;
-    buffer[23] = 32'd0;
-    buffer[24] = 32'd0;
-    buffer[25] = 32'd0;
-    buffer[26] = 32'd0;
-    buffer[27] = 32'd0;
-    buffer[28] = 32'd0;
-    buffer[29] = 32'd0;
-    buffer[30] = 32'd0;
-    buffer[31] = 32'd0;
-    buffer[32] = 32'd0;
-    buffer[33] = 32'd0;
-    buffer[34] = 32'd0;
-    buffer[35] = 32'd0;
-    buffer[36] = 32'd0;
-    buffer[37] = 32'd0;
-    buffer[38] = 32'd0;
-    buffer[39] = 32'd0;
-    buffer[40] = 32'd0;
-    buffer[41] = 32'd0;
-    buffer[42] = 32'd0;
-    buffer[43] = 32'd0;
-    buffer[44] = 32'd0;
-    buffer[45] = 32'd0;
-    buffer[46] = 32'd0;
-    buffer[47] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      buffer[\$signature__addr ] <= i__payload;
-  end
-  reg [31:0] _0_;
-  always @(posedge clk) begin
-    _0_ <= buffer[\$5 [5:0]];
-  end
-  assign rport__data = _0_;
-  reg [31:0] queue [2:0];
-  initial begin
-    queue[0] = 32'd0;
-    queue[1] = 32'd0;
-    queue[2] = 32'd0;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$24 )
-      queue[\$signature__addr$26 ] <= q_in;
-  end
-  assign \rport__data$43  = queue[\rport__addr$29 ];
-  assign i__ready = | w_left;
-  assign \$1  = | w_left;
-  assign \$signature__en  = i__valid & \$1 ;
-  assign \$2  = slot * 5'h10;
-  assign \$3  = $signed(col) * $signed(3'h2);
-  assign \$4  = $signed({ 1'h0, \$2  }) + $signed(\$3 );
-  assign \$5  = $signed(\$4 ) + $signed({ 1'h0, g });
-  assign \$6  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$7  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$8  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$9  = pad_reg2 ? 32'd2155905152 : read;
-  assign \$10  = | e_left;
-  assign \$11  = q_room & \$10 ;
-  assign \$12  = q_owed + \$11 ;
-  assign \$13  = o__valid & o__ready;
-  assign \$14  = \$12  - \$13 ;
-  assign \$15  = | w_left;
-  assign \$16  = i__valid & \$15 ;
-  assign \$17  = w_left - \$16 ;
-  assign \$18  = | e_left;
-  assign \$19  = q_room & \$18 ;
-  assign \$20  = e_left - \$19 ;
-  assign \$21  = ! w_left;
-  assign \$22  = w_left == 1'h1;
-  assign \$23  = | w_left;
-  assign \$24  = i__valid & \$23 ;
-  assign \$25  = \$22  & \$24 ;
-  assign \$26  = \$21  | \$25 ;
-  assign \$27  = ! e_left;
-  assign \$28  = e_left == 1'h1;
-  assign \$29  = | e_left;
-  assign \$30  = q_room & \$29 ;
-  assign \$31  = \$28  & \$30 ;
-  assign \$32  = \$27  | \$31 ;
-  assign \$33  = \$26  & \$32 ;
-  assign \$34  = step == 3'h4;
-  assign \$35  = step + 1'h1;
-  assign \$36  = \$34  ? 4'h0 : \$35 ;
-  assign \$37  = step == 3'h4;
-  assign \$38  = step + 1'h1;
-  assign \$39  = \$37  ? 4'h0 : \$38 ;
-  assign \$41  = step == 3'h4;
-  assign \$42  = step + 1'h1;
-  assign \$43  = \$41  ? 4'h0 : \$42 ;
-  assign \$44  = ! \$43 ;
-  assign \$45  = \$44  ? 4'h0 : 4'h8;
-  assign \$46  = | w_left;
-  assign \$47  = i__valid & \$46 ;
-  assign \$48  = \$signature__addr  == 6'h2f;
-  assign \$49  = \$signature__addr  + 1'h1;
-  assign \$50  = \$48  ? 7'h00 : \$49 ;
-  assign \$51  = ! w_left;
-  assign \$52  = w_left == 1'h1;
-  assign \$53  = | w_left;
-  assign \$54  = i__valid & \$53 ;
-  assign \$55  = \$52  & \$54 ;
-  assign \$56  = \$51  | \$55 ;
-  assign \$57  = ! e_left;
-  assign \$58  = e_left == 1'h1;
-  assign \$59  = | e_left;
-  assign \$60  = q_room & \$59 ;
-  assign \$61  = \$58  & \$60 ;
-  assign \$62  = \$57  | \$61 ;
-  assign \$63  = \$56  & \$62 ;
-  assign \$64  = step == 3'h4;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = | e_left;
-  assign \$67  = q_room & \$66 ;
-  assign \$69  = g + 1'h1;
-  assign \$70  = \$68  ? 2'h0 : \$69 ;
-  assign \$75  = $signed(col) + $signed(2'h1);
-  assign \$80  = $signed(row) + $signed(2'h1);
-  assign \$81  = slot + 1'h1;
-  assign \$82  = \$81  >= 2'h3;
-  assign \$83  = slot + 1'h1;
-  assign \$84  = \$83  - 2'h3;
-  assign \$85  = slot + 1'h1;
-  assign \$86  = \$82  ? \$84  : { 1'h0, \$85  };
-  assign \$88  = ox == 2'h3;
-  assign \$89  = ox + 1'h1;
-  assign \$90  = \$88  ? 3'h0 : \$89 ;
-  assign \$91  = $signed(col_base) + $signed(3'h2);
-  assign \$92  = $signed(col_base) + $signed(3'h2);
-  assign \$93  = ox == 2'h3;
-  assign \$94  = $signed(row_base) + $signed(3'h2);
-  assign \$95  = $signed(row_base) + $signed(3'h2);
-  assign \$96  = slot_base + 2'h2;
-  assign \$97  = \$96  >= 2'h3;
-  assign \$98  = slot_base + 2'h2;
-  assign \$99  = \$98  - 2'h3;
-  assign \$100  = slot_base + 2'h2;
-  assign \$101  = \$97  ? \$99  : { 1'h0, \$100  };
-  assign \$102  = slot_base + 2'h2;
-  assign \$103  = \$102  >= 2'h3;
-  assign \$104  = slot_base + 2'h2;
-  assign \$105  = \$104  - 2'h3;
-  assign \$106  = slot_base + 2'h2;
-  assign \$107  = \$103  ? \$105  : { 1'h0, \$106  };
-  assign \$108  = ! w_left;
-  assign \$109  = w_left == 1'h1;
-  assign \$110  = | w_left;
-  assign \$111  = i__valid & \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = \$108  | \$112 ;
-  assign \$114  = ! e_left;
-  assign \$115  = e_left == 1'h1;
-  assign \$116  = | e_left;
-  assign \$117  = q_room & \$116 ;
-  assign \$118  = \$115  & \$117 ;
-  assign \$119  = \$114  | \$118 ;
-  assign \$120  = \$113  & \$119 ;
-  assign \$121  = step == 3'h4;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = | e_left;
-  assign \$124  = q_room & \$123 ;
-  assign \$125  = $signed(row) < $signed(1'h0);
-  assign \$126  = $signed(row) >= $signed(5'h08);
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = $signed(col) < $signed(1'h0);
-  assign \$129  = \$127  | \$128 ;
-  assign \$130  = $signed(col) >= $signed(5'h08);
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = | e_left;
-  assign \$133  = q_room & \$132 ;
-  assign \$134  = o__valid & o__ready;
-  assign \$135  = q_owed < 2'h3;
-  assign \$136  = \$134  ? q_room : \$135 ;
-  assign \$137  = o__valid & o__ready;
-  assign \$138  = \$137  | q_room;
-  assign \$139  = \$133  ? \$136  : \$138 ;
-  assign \$140  = ~ o__valid;
-  assign \$141  = \$140  | o__ready;
-  assign \$142  = | q_stored;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$141  & \$143 ;
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$signature__en$24  & \$145 ;
-  assign \$147  = \$signature__addr$26  == 2'h2;
-  assign \$148  = \$signature__addr$26  + 1'h1;
-  assign \$149  = \$147  ? 3'h0 : \$148 ;
-  assign \$150  = ~ o__valid;
-  assign \$151  = \$150  | o__ready;
-  assign \$152  = | q_stored;
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = \rport__addr$29  == 2'h2;
-  assign \$155  = \rport__addr$29  + 1'h1;
-  assign \$156  = \$154  ? 3'h0 : \$155 ;
-  assign \$157  = ~ o__valid;
-  assign \$158  = \$157  | o__ready;
-  assign \$159  = | q_stored;
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$158  & \$160 ;
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$signature__en$24  & \$162 ;
-  assign \$164  = q_stored + \$163 ;
-  assign \$165  = ~ o__valid;
-  assign \$166  = \$165  | o__ready;
-  assign \$167  = | q_stored;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = \$164  - \$168 ;
-  assign \$170  = ~ o__valid;
-  assign \$171  = \$170  | o__ready;
-  assign \$172  = | q_stored;
-  assign \$173  = \$172  | \$signature__en$24 ;
-  assign \$174  = | q_stored;
-  assign \$175  = \$174  ? \rport__data$43  : q_in;
-  always @(posedge clk)
-    w_left <= \$176 ;
-  always @(posedge clk)
-    e_left <= \$177 ;
-  always @(posedge clk)
-    step <= \$178 ;
-  always @(posedge clk)
-    \$signature__addr  <= \$179 ;
-  always @(posedge clk)
-    g <= \$180 ;
-  always @(posedge clk)
-    col <= \$181 ;
-  always @(posedge clk)
-    row <= \$182 ;
-  always @(posedge clk)
-    slot <= \$183 ;
-  always @(posedge clk)
-    ox <= \$184 ;
-  always @(posedge clk)
-    col_base <= \$185 ;
-  always @(posedge clk)
-    row_base <= \$186 ;
-  always @(posedge clk)
-    slot_base <= \$187 ;
-  always @(posedge clk)
-    read_valid_1 <= \$188 ;
-  always @(posedge clk)
-    \$signature__en$24  <= \$189 ;
-  always @(posedge clk)
-    pad_reg <= \$190 ;
-  always @(posedge clk)
-    pad_reg2 <= \$191 ;
-  always @(posedge clk)
-    read <= \$192 ;
-  always @(posedge clk)
-    q_owed <= \$193 ;
-  always @(posedge clk)
-    q_room <= \$194 ;
-  always @(posedge clk)
-    \$signature__addr$26  <= \$195 ;
-  always @(posedge clk)
-    \rport__addr$29  <= \$196 ;
-  always @(posedge clk)
-    q_stored <= \$197 ;
-  always @(posedge clk)
-    o__valid <= \$198 ;
-  always @(posedge clk)
-    o__payload <= \$199 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$40  = 6'h00;
-    casez (\$39 )
-      4'h0:
-          \$40  = 6'h10;
-      4'h1:
-          \$40  = 6'h20;
-      4'h2:
-          \$40  = 6'h20;
-      4'h3:
-          \$40  = 6'h20;
-      4'h4:
-          \$40  = 6'h10;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$176  = \$17 [5:0];
-    if (\$33 ) begin
-      \$176  = \$40 ;
-    end
-    if (rst) begin
-      \$176  = 6'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$177  = \$20 [3:0];
-    if (\$33 ) begin
-      \$177  = \$45 ;
-    end
-    if (rst) begin
-      \$177  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$178  = step;
-    if (\$33 ) begin
-      \$178  = \$36 [2:0];
-    end
-    if (rst) begin
-      \$178  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$179  = \$signature__addr ;
-    if (\$47 ) begin
-      \$179  = \$50 [5:0];
-    end
-    if (\$65 ) begin
-      \$179  = 6'h00;
-    end
-    if (rst) begin
-      \$179  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$180  = g;
-    if (\$67 ) begin
-      \$180  = \$70 [0];
-    end
-    if (rst) begin
-      \$180  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$181  = col;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        \$181  = \$75 [4:0];
-        if (\$76 ) begin
-          \$181  = col_base;
-          if (\$87 ) begin
-            \$181  = \$92 [4:0];
-            if (\$93 ) begin
-              \$181  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$181  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$182  = row;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$182  = \$80 [4:0];
-          if (\$87 ) begin
-            \$182  = row_base;
-            if (\$93 ) begin
-              \$182  = \$95 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$182  = 5'h00;
-    end
-    if (rst) begin
-      \$182  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$183  = slot;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          \$183  = \$86 [1:0];
-          if (\$87 ) begin
-            \$183  = slot_base;
-            if (\$93 ) begin
-              \$183  = \$107 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$183  = 2'h0;
-    end
-    if (rst) begin
-      \$183  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$184  = ox;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$184  = \$90 [1:0];
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$184  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$185  = col_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            \$185  = \$91 [4:0];
-            if (\$93 ) begin
-              \$185  = 5'h00;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$185  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$186  = row_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$186  = \$94 [4:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$186  = 5'h00;
-    end
-    if (rst) begin
-      \$186  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$187  = slot_base;
-    if (\$67 ) begin
-      if (\$71 ) begin
-        if (\$76 ) begin
-          if (\$87 ) begin
-            if (\$93 ) begin
-              \$187  = \$101 [1:0];
-            end
-          end
-        end
-      end
-    end
-    if (\$122 ) begin
-      \$187  = 2'h0;
-    end
-    if (rst) begin
-      \$187  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$188  = \$124 ;
-    if (rst) begin
-      \$188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$189  = read_valid_1;
-    if (rst) begin
-      \$189  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$190  = \$131 ;
-    if (rst) begin
-      \$190  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$191  = pad_reg;
-    if (rst) begin
-      \$191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$192  = rport__data;
-    if (rst) begin
-      \$192  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$193  = \$14 [2:0];
-    if (rst) begin
-      \$193  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$194  = \$139 ;
-    if (rst) begin
-      \$194  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$195  = \$signature__addr$26 ;
-    if (\$146 ) begin
-      \$195  = \$149 [1:0];
-    end
-    if (rst) begin
-      \$195  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$196  = \rport__addr$29 ;
-    if (\$153 ) begin
-      \$196  = \$156 [1:0];
-    end
-    if (rst) begin
-      \$196  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$197  = \$169 [1:0];
-    if (rst) begin
-      \$197  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$198  = o__valid;
-    if (\$171 ) begin
-      \$198  = \$173 ;
-    end
-    if (rst) begin
-      \$198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$199  = o__payload;
-    if (\$171 ) begin
-      \$199  = \$175 ;
-    end
-    if (rst) begin
-      \$199  = 32'd0;
-    end
-  end
-  assign waddr = \$signature__addr ;
-  assign \$signature__data  = i__payload;
-  assign rport__addr = \$5 [5:0];
-  assign q_owed_next = \$14 [2:0];
-  assign read_valid_2 = \$signature__en$24 ;
-  assign q_wptr = \$signature__addr$26 ;
-  assign \$signature__data$28  = q_in;
-  assign q_rptr = \rport__addr$29 ;
-  assign \i__payload[0]  = i__payload[7:0];
-  assign \i__payload[1]  = i__payload[15:8];
-  assign \i__payload[2]  = i__payload[23:16];
-  assign \i__payload[3]  = i__payload[31:24];
-  assign \o__payload[0]  = o__payload[7:0];
-  assign \o__payload[1]  = o__payload[15:8];
-  assign \o__payload[2]  = o__payload[23:16];
-  assign \o__payload[3]  = o__payload[31:24];
-  assign \q_in[0]  = q_in[7:0];
-  assign \q_in[1]  = q_in[15:8];
-  assign \q_in[2]  = q_in[23:16];
-  assign \q_in[3]  = q_in[31:24];
-  assign q_in[31:24] = \$9 [31:24];
-  assign q_in[23:16] = \$8 [23:16];
-  assign q_in[15:8] = \$7 [15:8];
-  assign q_in[7:0] = \$6 [7:0];
-  assign \$68  = g;
-  assign \$71  = g;
-  assign \$72  = 1'h1;
-  assign \$73  = 2'h1;
-  assign \$74  = 2'h0;
-  assign \$76  = 1'h1;
-  assign \$77  = 1'h1;
-  assign \$78  = 2'h1;
-  assign \$79  = 2'h0;
-  assign \$87  = 1'h1;
-endmodule
-(* generator = "Amaranth" *)
-module top_s6_conv6_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
-  reg \$auto$verilog_backend.cc:dump_module$1  = 0;
-  wire \$1 ;
-  wire [2:0] \$10 ;
-  wire [2:0] \$11 ;
-  wire [4:0] \$12 ;
-  wire \$13 ;
+  reg \$131 ;
+  reg [2:0] \$132 ;
+  reg [3:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
   wire \$14 ;
+  reg [7:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg \$143 ;
+  reg [7:0] \$144 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -37039,7 +37133,7 @@ module top_s6_conv6_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
-  wire [7:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -37047,41 +37141,60 @@ module top_s6_conv6_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   wire \$69 ;
   wire [3:0] \$7 ;
   wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
+  wire [7:0] \$71 ;
+  wire [7:0] \$72 ;
+  wire [7:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  reg \$79 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [2:0] \$80 ;
-  reg [2:0] \$81 ;
-  reg [7:0] \$82 ;
-  reg [7:0] \$83 ;
-  reg [7:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg \$87 ;
-  reg [7:0] \$88 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [7:0] \$84 ;
+  wire [7:0] \$85 ;
+  wire [7:0] \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [3:0] base;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire [7:0] \$97 ;
+  wire [7:0] \$98 ;
+  wire [7:0] \$99 ;
+  wire [4:0] base;
   reg [7:0] buf0 = 8'h00;
   reg [7:0] buf1 = 8'h00;
   reg [7:0] buf2 = 8'h00;
   reg [7:0] buf3 = 8'h00;
   reg [7:0] buf4 = 8'h00;
+  reg [7:0] buf5 = 8'h00;
+  reg [7:0] buf6 = 8'h00;
+  reg [7:0] buf7 = 8'h00;
+  reg [7:0] buf8 = 8'h00;
   input clk;
   wire clk;
-  reg [2:0] fill = 3'h0;
-  input [31:0] i__payload;
-  wire [31:0] i__payload;
+  reg [3:0] fill = 4'h0;
+  input [63:0] i__payload;
+  wire [63:0] i__payload;
   wire [7:0] \i__payload[0] ;
   wire [7:0] \i__payload[1] ;
   wire [7:0] \i__payload[2] ;
   wire [7:0] \i__payload[3] ;
+  wire [7:0] \i__payload[4] ;
+  wire [7:0] \i__payload[5] ;
+  wire [7:0] \i__payload[6] ;
+  wire [7:0] \i__payload[7] ;
   output i__ready;
   wire i__ready;
   input i__valid;
@@ -37098,6 +37211,16 @@ module top_s6_conv6_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   reg [2:0] out_beat = 3'h0;
   input rst;
   wire rst;
+  assign \$1  = i__valid & i__ready;
+  assign \$2  = ! in_beat;
+  assign \$3  = in_beat + 1'h1;
+  assign \$4  = in_beat ? \$3  : 2'h0;
+  assign \$5  = out_beat == 3'h7;
+  assign \$6  = out_beat + 1'h1;
+  assign \$7  = \$5  ? 4'h0 : \$6 ;
+  assign \$8  = i__valid & i__ready;
+  assign \$9  = ! in_beat;
+  assign \$11  = \$8  ? 4'h8 : 4'h0;
   assign \$12  = $signed(base) + $signed({ 1'h0, \$11  });
   assign \$13  = i__valid & i__ready;
   assign \$14  = ! base;
@@ -37138,142 +37261,212 @@ module top_s6_conv6_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$61  = i__valid & i__ready;
   assign \$62  = base == 1'h1;
   assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$63  ? i__payload[31:24] : buf4;
-  assign \$65  = ~ o__valid;
-  assign \$66  = \$65  | o__ready;
-  assign \$68  = fill <= 1'h1;
-  assign \$69  = fill <= 1'h1;
-  assign i__ready = \$67  ? \$68  : \$69 ;
-  assign \$70  = ~ o__valid;
-  assign \$71  = \$70  | o__ready;
-  assign \$72  = out_beat == 3'h7;
-  assign \$73  = fill >= 1'h1;
-  assign \$74  = fill >= 1'h1;
-  assign \$75  = \$72  ? \$73  : \$74 ;
-  assign load = \$71  & \$75 ;
-  assign \$76  = out_beat == 3'h7;
-  assign \$78  = load ? 1'h1 : 1'h0;
-  assign base = fill - \$78 ;
+  assign \$64  = i__valid & i__ready;
+  assign \$65  = ! base;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = out_beat == 3'h7;
+  assign \$71  = \$70  ? buf5 : buf4;
+  assign \$72  = \$66  ? i__payload[39:32] : \$71 ;
+  assign \$73  = \$63  ? i__payload[31:24] : \$72 ;
+  assign \$74  = i__valid & i__ready;
+  assign \$75  = base == 1'h1;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = i__valid & i__ready;
+  assign \$78  = ! base;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = out_beat == 3'h7;
+  assign \$84  = \$83  ? buf6 : buf5;
+  assign \$85  = \$79  ? i__payload[47:40] : \$84 ;
+  assign \$86  = \$76  ? i__payload[39:32] : \$85 ;
+  assign \$87  = i__valid & i__ready;
+  assign \$88  = base == 1'h1;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = i__valid & i__ready;
+  assign \$91  = ! base;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = out_beat == 3'h7;
+  assign \$97  = \$96  ? buf7 : buf6;
+  assign \$98  = \$92  ? i__payload[55:48] : \$97 ;
+  assign \$99  = \$89  ? i__payload[47:40] : \$98 ;
+  assign \$100  = i__valid & i__ready;
+  assign \$101  = base == 1'h1;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = i__valid & i__ready;
+  assign \$104  = ! base;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = out_beat == 3'h7;
+  assign \$110  = \$109  ? buf8 : buf7;
+  assign \$111  = \$105  ? i__payload[63:56] : \$110 ;
+  assign \$112  = \$102  ? i__payload[55:48] : \$111 ;
+  assign \$113  = i__valid & i__ready;
+  assign \$114  = base == 1'h1;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \$115  ? i__payload[63:56] : buf8;
+  assign \$117  = ~ o__valid;
+  assign \$118  = \$117  | o__ready;
+  assign \$119  = ! in_beat;
+  assign \$120  = fill <= 1'h1;
+  assign \$121  = fill <= 1'h1;
+  assign i__ready = in_beat ? \$121  : \$120 ;
+  assign \$122  = ~ o__valid;
+  assign \$123  = \$122  | o__ready;
+  assign \$124  = out_beat == 3'h7;
+  assign \$125  = fill >= 1'h1;
+  assign \$126  = fill >= 1'h1;
+  assign \$127  = \$124  ? \$125  : \$126 ;
+  assign load = \$123  & \$127 ;
+  assign \$128  = out_beat == 3'h7;
+  assign \$130  = load ? 1'h1 : 1'h0;
+  assign base = fill - \$130 ;
   always @(posedge clk)
-    in_beat <= \$79 ;
+    in_beat <= \$131 ;
   always @(posedge clk)
-    out_beat <= \$80 ;
+    out_beat <= \$132 ;
   always @(posedge clk)
-    fill <= \$81 ;
+    fill <= \$133 ;
   always @(posedge clk)
-    buf0 <= \$82 ;
+    buf0 <= \$134 ;
   always @(posedge clk)
-    buf1 <= \$83 ;
+    buf1 <= \$135 ;
   always @(posedge clk)
-    buf2 <= \$84 ;
+    buf2 <= \$136 ;
   always @(posedge clk)
-    buf3 <= \$85 ;
+    buf3 <= \$137 ;
   always @(posedge clk)
-    buf4 <= \$86 ;
+    buf4 <= \$138 ;
   always @(posedge clk)
-    o__valid <= \$87 ;
+    buf5 <= \$139 ;
   always @(posedge clk)
-    o__payload <= \$88 ;
-  assign \$1  = i__valid & i__ready;
-  assign \$3  = in_beat + 1'h1;
-  assign \$4  = \$2  ? 2'h0 : \$3 ;
-  assign \$5  = out_beat == 3'h7;
-  assign \$6  = out_beat + 1'h1;
-  assign \$7  = \$5  ? 4'h0 : \$6 ;
-  assign \$8  = i__valid & i__ready;
-  assign \$11  = \$8  ? 3'h4 : 3'h0;
+    buf6 <= \$140 ;
+  always @(posedge clk)
+    buf7 <= \$141 ;
+  always @(posedge clk)
+    buf8 <= \$142 ;
+  always @(posedge clk)
+    o__valid <= \$143 ;
+  always @(posedge clk)
+    o__payload <= \$144 ;
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$79  = in_beat;
+    \$131  = in_beat;
     if (\$1 ) begin
-      \$79  = \$4 [0];
+      \$131  = \$4 [0];
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$80  = out_beat;
+    \$132  = out_beat;
     if (load) begin
-      \$80  = \$7 [2:0];
+      \$132  = \$7 [2:0];
     end
     if (rst) begin
-      \$80  = 3'h0;
+      \$132  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$81  = \$12 [2:0];
+    \$133  = \$12 [3:0];
     if (rst) begin
-      \$81  = 3'h0;
+      \$133  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$82  = \$21 ;
+    \$134  = \$21 ;
     if (rst) begin
-      \$82  = 8'h00;
+      \$134  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$83  = \$34 ;
+    \$135  = \$34 ;
     if (rst) begin
-      \$83  = 8'h00;
+      \$135  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$84  = \$47 ;
+    \$136  = \$47 ;
     if (rst) begin
-      \$84  = 8'h00;
+      \$136  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$85  = \$60 ;
+    \$137  = \$60 ;
     if (rst) begin
-      \$85  = 8'h00;
+      \$137  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$86  = \$64 ;
+    \$138  = \$73 ;
     if (rst) begin
-      \$86  = 8'h00;
+      \$138  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$87  = o__valid;
-    if (\$66 ) begin
-      \$87  = load;
-    end
+    \$139  = \$86 ;
     if (rst) begin
-      \$87  = 1'h0;
+      \$139  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
-    \$88  = o__payload;
+    \$140  = \$99 ;
+    if (rst) begin
+      \$140  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$141  = \$112 ;
+    if (rst) begin
+      \$141  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$142  = \$116 ;
+    if (rst) begin
+      \$142  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$143  = o__valid;
+    if (\$118 ) begin
+      \$143  = load;
+    end
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:dump_module$1 ) begin end
+    \$144  = o__payload;
     if (load) begin
-      \$88  = buf0;
+      \$144  = buf0;
     end
     if (rst) begin
-      \$88  = 8'h00;
+      \$144  = 8'h00;
     end
   end
   assign \i__payload[0]  = i__payload[7:0];
   assign \i__payload[1]  = i__payload[15:8];
   assign \i__payload[2]  = i__payload[23:16];
   assign \i__payload[3]  = i__payload[31:24];
+  assign \i__payload[4]  = i__payload[39:32];
+  assign \i__payload[5]  = i__payload[47:40];
+  assign \i__payload[6]  = i__payload[55:48];
+  assign \i__payload[7]  = i__payload[63:56];
   assign \o__payload[0]  = o__payload;
-  assign \$67  = in_beat;
-  assign \$2  = in_beat;
-  assign \$9  = in_beat;
-  assign \$10  = 3'h4;
-  assign \$77  = 1'h1;
+  assign \$129  = 1'h1;
+  assign \$10  = 4'h8;
   assign \$17  = 1'h1;
   assign \$18  = \$17 ;
   assign \$19  = load;
@@ -37286,6 +37479,18 @@ module top_s6_conv6_u1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__va
   assign \$55  = 1'h1;
   assign \$56  = \$55 ;
   assign \$57  = load;
+  assign \$68  = 1'h1;
+  assign \$69  = \$68 ;
+  assign \$70  = load;
+  assign \$81  = 1'h1;
+  assign \$82  = \$81 ;
+  assign \$83  = load;
+  assign \$94  = 1'h1;
+  assign \$95  = \$94 ;
+  assign \$96  = load;
+  assign \$107  = 1'h1;
+  assign \$108  = \$107 ;
+  assign \$109  = load;
 endmodule
 (* generator = "Amaranth" *)
 module top_s6_conv6_u2(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
