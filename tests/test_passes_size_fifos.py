@@ -124,3 +124,23 @@ def test_window_schedule_equals_its_step_by_step_walk():
         want_reads, want_emits = _window_walk(p, a, lb, images)
         assert np.array_equal(reads, want_reads) and np.array_equal(emits, want_emits), p
         checked += 1
+
+
+@pytest.mark.parametrize("name", ZOO_COMPILED)
+def test_starting_from_the_first_image_settles_where_the_plain_iteration_does(name, monkeypatch):
+    """The forward schedule starts each stage from its first image's settled bounds, shifted for the
+    later images (a start at or below the answer): every beat as the iteration from no bounds has it."""
+    from hwaccel.perf import schedule as sched
+    for target in (FoldTarget(), FoldTarget(dsp=400)):
+        df = to_dataflow(zoo_fixed(name), target, fifos=False)
+        fast = sched._forward_schedule(df, 3, bottleneck(df))
+        with monkeypatch.context() as m:
+            m.setattr(sched, "_later_images_shifted", lambda *args: None)
+            plain = sched._forward_schedule(df, 3, bottleneck(df))
+        for k in plain.produced:
+            np.testing.assert_array_equal(fast.produced[k], plain.produced[k])
+        for k in plain.reads:
+            np.testing.assert_array_equal(fast.reads[k], plain.reads[k])
+        for k in plain.bounds:
+            for a, b in zip(fast.bounds[k], plain.bounds[k]):
+                assert (a is None and b is None) or np.array_equal(a, b)

@@ -280,6 +280,23 @@ def _stage(units: tuple, arrivals: list[Times], images: int, accept: Times | Non
             return ins[0], outs[-1], bounds
 
 
+def _later_images_shifted(units: tuple, arrivals: list[Times], images: int) -> Bounds | None:
+    """Bounds at or below a stage's settled ones (a start for :func:`_stage`): the first image's
+    alone, settled, and for each later image the same shifted by the least delay of that image's
+    arrivals behind the first's. A stage's bounds settle about one pixel an iteration, every image
+    at once; this costs the iterations of one image, and the images after it, which only wait
+    longer than the first (an earlier image's beats add constraints, never remove one), settle in
+    a few more. Only where the units are shift-invariant: a window whose first step reads (its
+    walk starts no earlier than cycle 0, a bound that does not shift). None where it does not apply."""
+    if images < 2 or any(isinstance(u, (WindowParams, DepthToSpaceParams, UpsampleParams)) and not u.step_reads[0] for u in units):
+        return None
+    per = [len(a) // images for a in arrivals]
+    first = _stage(units, [a[:n] for a, n in zip(arrivals, per)], 1)
+    assert first is not None
+    shifts = [min(int((a[k * n:(k + 1) * n] - a[:n]).min()) for a, n in zip(arrivals, per)) for k in range(images)]
+    return [None if b is None else np.concatenate([np.where(b == NEVER, NEVER, b + shift) for shift in shifts]) for b in first[2]]
+
+
 def _slots(u: Any) -> int:
     """Output beats a unit may hold that its consumer has not taken: its queue's credits (a
     regroup: its output register, whose bound is on the valid cycle, see :func:`_regroup`)."""
@@ -322,7 +339,8 @@ def _forward_schedule(df: Dataflow, images: int, period: int) -> _Forward:
     for stage in df.stages:
         edges = df.edges_into(stage.name)
         fw.arrivals[stage.name] = [fw.produced[e.src] + (FIFO_LATENCY if e.fifo is not None else 0) for e in edges]
-        settled = _stage(stage.units, fw.arrivals[stage.name], images)
+        arrivals = fw.arrivals[stage.name]
+        settled = _stage(stage.units, arrivals, images, start=_later_images_shifted(stage.units, arrivals, images))
         assert settled is not None
         taken, fw.produced[stage.name], fw.bounds[stage.name] = settled
         fw.reads.update(((e.src, e.dst, e.port), r) for e, r in zip(edges, taken))
