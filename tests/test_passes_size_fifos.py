@@ -144,3 +144,22 @@ def test_starting_from_the_first_image_settles_where_the_plain_iteration_does(na
         for k in plain.bounds:
             for a, b in zip(fast.bounds[k], plain.bounds[k]):
                 assert (a is None and b is None) or np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ZOO_COMPILED)
+def test_one_image_is_the_first_image_of_three_and_sized_dataflows_share_the_schedules(name):
+    from hwaccel.errors import CompileError
+    from hwaccel.perf import schedule as sched
+    df = to_dataflow(zoo_fixed(name), fifos=False)
+    one, three = sched._forward_schedule(df, 1, 0), sched._forward_schedule(df, 3, bottleneck(df))
+    cut = sched._first_of(three, 3)
+    for k in one.produced:
+        np.testing.assert_array_equal(cut.produced[k], one.produced[k])
+    for k in one.reads:
+        np.testing.assert_array_equal(cut.reads[k], one.reads[k])
+    for k in one.bounds:
+        assert all((a is None and b is None) or np.array_equal(a, b) for a, b in zip(cut.bounds[k], one.bounds[k]))
+    sized = size_fifos(df)
+    assert sched._FORWARDS[sized] is sched._FORWARDS[df]
+    with pytest.raises(CompileError, match="FIFO depths only"):
+        sched.share_forwards(df, to_dataflow(zoo_fixed("cnn" if name == "mlp" else "mlp"), fifos=False))

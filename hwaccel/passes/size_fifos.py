@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..perf.schedule import fifo_depths, steady_interval
+from ..perf.schedule import fifo_depths, share_forwards, steady_interval
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge, unit_codes
 from ..units.fifo import FifoParams
 
@@ -80,4 +80,6 @@ def size_fifos(df: Dataflow, images: int = IMAGES) -> Dataflow:
             depth = max(e.fifo.depth, need.get((e.src, e.dst, e.port), MIN_DEPTH))
             e = replace(e, fifo=replace(e.fifo, depth=depth))
         edges.append(e)
-    return df.replace(edges=tuple(edges), folding={**df.folding, "steady_interval": interval})
+    sized = df.replace(edges=tuple(edges), folding={**df.folding, "steady_interval": interval})
+    share_forwards(df, sized)
+    return sized

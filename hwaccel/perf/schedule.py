@@ -24,9 +24,10 @@ import numpy as np
 
 from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams,
                      RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths, queue_credits)
+from ..errors import CompileError
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 
-__all__ = ["EdgeTimes", "FirstImage", "bottleneck", "steady_interval", "expected_cycles", "first_image", "schedule", "fifo_occupancy",
+__all__ = ["EdgeTimes", "FirstImage", "bottleneck", "share_forwards", "steady_interval", "expected_cycles", "first_image", "schedule", "fifo_occupancy",
            "fifo_depths", "room_after"]
 
 NEVER = np.int64(-(1 << 40))  # no constraint
@@ -325,11 +326,32 @@ _FORWARDS: "weakref.WeakKeyDictionary[Dataflow, dict[tuple[int, int], _Forward]]
 
 
 def _forward(df: Dataflow, images: int, period: int) -> _Forward:
-    """:func:`_forward_schedule`, remembered per dataflow (its arrays are never written to)."""
+    """:func:`_forward_schedule`, remembered per dataflow (its arrays are never written to); one
+    image's is the first image of one already known (no beat of it depends on a later image's)."""
     known = _FORWARDS.setdefault(df, {})
     if (images, period) not in known:
-        known[images, period] = _forward_schedule(df, images, period)
+        more = [k for k in known if k[0] > 1] if images == 1 else []
+        known[images, period] = _first_of(known[more[0]], more[0][0]) if more else _forward_schedule(df, images, period)
     return known[images, period]
+
+
+def _first_of(fw: _Forward, images: int) -> _Forward:
+    """The first image's beats of a forward schedule of ``images`` images."""
+    def cut(times: Times) -> Times:
+        return times[:len(times) // images]
+    return _Forward({k: [cut(a) for a in v] for k, v in fw.arrivals.items()}, {k: cut(v) for k, v in fw.reads.items()},
+                    {k: cut(v) for k, v in fw.produced.items()},
+                    {k: [None if b is None else cut(b) for b in v] for k, v in fw.bounds.items()})
+
+
+def share_forwards(df: Dataflow, other: Dataflow) -> None:
+    """Let ``other`` use the forward schedules of ``df``: they depend on the stages and on which edges
+    have a FIFO (its latency), not on the FIFOs' depths (every FIFO is unbounded in them)."""
+    def shape(d: Dataflow) -> tuple:
+        return d.stages, d.input, tuple((e.src, e.dst, e.port, e.fifo is None) for e in d.edges)
+    if shape(df) != shape(other):
+        raise CompileError(f"dataflow {other.name!r} must differ from {df.name!r} in FIFO depths only to share its schedules")
+    _FORWARDS[other] = _FORWARDS.setdefault(df, {})
 
 
 def _forward_schedule(df: Dataflow, images: int, period: int) -> _Forward:
