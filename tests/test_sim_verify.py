@@ -56,3 +56,23 @@ def test_two_verifies_at_once(tmp_path) -> None:
         assert (build / "sim_build" / "verilator" / "top.v").read_text() == (build / "top.v").read_text()
         assert not [p for p in (build / "sim_build" / "verilator").iterdir() if p.name.startswith("run_")]
     assert not list(work.iterdir())
+
+
+def test_a_join_at_fewer_lanes_than_the_stream_after_it_verifies(tmp_path) -> None:
+    """A Concat folded to the lanes its rate needs, a Regroup widening its output to the conv after
+    it (the small concat case at the default budget): bit-exact on amaranth, cycles = the model."""
+    import numpy as np
+    import onnx
+
+    import hwaccel
+    from dataflow_cases import _small
+
+    rng = np.random.default_rng(11)
+    model, shape = _small("concat_transpose", rng)
+    onnx.save(model, tmp_path / "concat.onnx")
+    np.savez(tmp_path / "calib.npz", input=rng.uniform(-1, 1, (64,) + shape).astype(np.float32))
+    built = hwaccel.compile(tmp_path / "concat.onnx", tmp_path / "build", calib=tmp_path / "calib.npz")
+    join = next(s for s in built.dataflow.stages if s.kind == "concat")
+    assert join.in_lanes < join.lanes, join.units
+    result = hwaccel.verify(built.output, rng.uniform(-1, 1, (4,) + shape).astype(np.float32), simulator="amaranth")
+    assert result.ok and result.report["count"] == 4, result
