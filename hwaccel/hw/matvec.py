@@ -68,8 +68,8 @@ def adder_tree(m: Module, values: list[Value], stages: int, width: int, name: st
     return values[0]
 
 
-def _tile_registers(m: Module, tables: dict[str, list[int]], t: Value, issue: Value) -> dict[str, Value]:
-    """``tables[name][t]`` for the tile counter ``t``, per name: a constant where all tiles agree,
+def _tile_registers(m: Module, tables: dict[str, list[int]], issue: Value) -> dict[str, Value]:
+    """``tables[name][t]`` for the tile ``t`` in issue, per name: a constant where all tiles agree,
     else a field of a register that loads, whenever ``issue`` advances ``t``, the next tile's word
     from a ROM of the schedule (one word a tile, the varying fields packed). The ROM's read port
     holds the word of tile ``t + 1`` from the second cycle after power-up or reset on: its address
@@ -158,7 +158,7 @@ class MatVec(wiring.Component):
                   "reads_input": [int(nf == 0) for nf, _ in sched],
                   "first": [int(i == 0 or sched[i - 1][0] != nf) for i, (nf, _) in enumerate(sched)],
                   "last": [int(i == len(sched) - 1 or sched[i + 1][0] != nf) for i, (nf, _) in enumerate(sched)]}
-        now = _tile_registers(m, tables, t, issue)
+        now = _tile_registers(m, tables, issue)
         nf_t, sf_t, reads_input, first_t, last_t = (now[k] for k in ("nf", "sf", "reads_input", "first", "last"))
         may_issue = queue.room | ~last_t  # only a fold's last tile delivers an output
         m.d.comb += self.i.ready.eq(may_issue & reads_input)

@@ -53,14 +53,11 @@ def valid_chain(m: Module, valid: Value, stages: int, prefix: str) -> list[Value
 
 def pack_lanes(values: Iterable[int], bits: int) -> int:
     """Pack integer codes (any sign) into one payload word, lane 0 in the low bits."""
-    word, mask = 0, (1 << bits) - 1
-    for i, v in enumerate(values):
-        word |= (int(v) & mask) << (i * bits)
-    return word
+    return pack_fields((v, bits) for v in values)
 
 
 def pack_fields(fields: Iterable[tuple[int, int]]) -> int:
-    """Pack ``(value, bits)`` fields (non-negative values) into one word, the first in the low bits."""
+    """Pack ``(value, bits)`` fields (any sign, two's complement in ``bits``) into one word, the first in the low bits."""
     word, start = 0, 0
     for value, bits in fields:
         word |= (int(value) & ((1 << bits) - 1)) << start

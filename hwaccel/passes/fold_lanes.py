@@ -166,12 +166,16 @@ class _Tables:
         distinct = sorted({f for fs in folds for f in fs})
         index = {f: k for k, f in enumerate(distinct)}
         by_key: dict[tuple[int, int, int], tuple[int, ...]] = {}
+        rows = []
         for f in distinct:
+            row = []
             for y in opts_b:
                 key = conv_tail_key(spec, f, y)
                 if key not in by_key:
                     by_key[key] = self._sum(i, conv_tail(spec, f, y), y)
-        tails = np.array([[by_key[conv_tail_key(spec, f, y)] for y in opts_b] for f in distinct], dtype=np.int64)
+                row.append(by_key[key])
+            rows.append(row)
+        tails = np.array(rows, dtype=np.int64)
         for ia, x in enumerate(opts_a):
             fronts = np.array([self._sum(i, conv_front(spec, x, f), x) for f in folds[ia]], dtype=np.int64)
             tail = tails[[index[f] for f in folds[ia]]].transpose(1, 0, 2)  # (outs, folds, figures)

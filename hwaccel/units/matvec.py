@@ -139,15 +139,17 @@ class MatVecParams(Unit):
         """What the weight ROM holds for lane ``(p, s)`` of tile ``(nf, sf)``: the code or codebook
         index; past the matrix edge the code 0 (or the index of the entry 0)."""
         o, k = nf * self.pe + p, sf * self.simd + s
-        if o < self.out_features and k < self.in_features:
-            return self.weights[o][k]
+        return self.weights[o][k] if o < self.out_features and k < self.in_features else self.stored_zero
+
+    @property
+    def stored_zero(self) -> int:
+        """What the weight ROM holds for the weight 0: the code 0, or the index of the codebook's 0 entry."""
         return 0 if self.stored_codebook is None else self.stored_codebook.index(0)
 
     def stored_tiles(self) -> np.ndarray:
         """What the weight ROM holds, a row per tile of the :attr:`schedule` and a column per live
         lane (:attr:`live_lanes`): :meth:`tile_stored` of them all."""
-        pad = 0 if self.stored_codebook is None else self.stored_codebook.index(0)
-        full = np.full((self.output_folds * self.pe, self.input_folds * self.simd), pad, dtype=np.int64)
+        full = np.full((self.output_folds * self.pe, self.input_folds * self.simd), self.stored_zero, dtype=np.int64)
         full[:self.out_features, :self.in_features] = np.asarray(self.weights, dtype=np.int64)
         tiles, lanes = (np.array(v, dtype=np.int64).reshape(-1, 2) for v in (self.schedule, self.live_lanes))
         return full[tiles[:, :1] * self.pe + lanes[:, 0], tiles[:, 1:] * self.simd + lanes[:, 1]]
