@@ -20,7 +20,7 @@ from hwaccel.golden.fixed_ops.conv import conv_transpose_accumulate
 from hwaccel.golden.pixel_map import pixel_map
 from hwaccel.golden.window import sliding_windows
 from hwaccel.ir.graph import Node
-from hwaccel.passes.lower_generators import phase_axis, polyphase_weights, transpose_macs
+from hwaccel.passes.lower_generators import AxisPlan, plan_weights, polyphase_axis, transpose_macs, unrolled_axis
 from hwaccel.passes.to_dataflow import to_dataflow
 from hwaccel.perf.model import cycle_model
 from hwaccel.perf.network import simulate
@@ -34,20 +34,20 @@ from zoo_data import MODELS
 LATENTS = MODELS / "generator_latents.npz"
 
 
-def _polyphase(x: np.ndarray, w: np.ndarray, strides: tuple[int, int], pads: list[int], out: tuple[int, int]) -> np.ndarray:
-    """``(N, C, H, W)`` through the stride-1 conv of the polyphase form and the DepthToSpace: NHWC."""
-    (_, _, h, wd), (kh, kw) = x.shape, w.shape[2:]
-    ah, aw = phase_axis(h, kh, strides[0], pads[0], out[0]), phase_axis(wd, kw, strides[1], pads[1], out[1])
-    wins = np.stack([sliding_windows(np.moveaxis(xi, 0, -1), (ah[0], aw[0]), (1, 1), (1, 1), (ah[1], aw[1], ah[2], aw[2]), 0)
-                     for xi in x])
-    full = polyphase_weights(w, strides, (ah[0], aw[0]))
-    acc = wins.reshape(len(x), ah[3], aw[3], -1) @ full.reshape(full.shape[0], -1).T
-    return pixel_map(acc, DepthToSpaceParams(w.shape[1], ah[3], aw[3], *strides, *out, ah[4], aw[4]))
+def _polyphase(x: np.ndarray, w: np.ndarray, plans: tuple[AxisPlan, AxisPlan], out: tuple[int, int]) -> np.ndarray:
+    """``(N, C, H, W)`` through the stride-1 conv of the lowered form and the DepthToSpace: NHWC."""
+    ah, aw = plans
+    wins = np.stack([sliding_windows(np.moveaxis(xi, 0, -1), (ah.taps, aw.taps), (1, 1), (1, 1),
+                                     (ah.pad_begin, aw.pad_begin, ah.pad_end, aw.pad_end), 0) for xi in x])
+    full = plan_weights(w, plans)
+    acc = wins.reshape(len(x), ah.outputs, aw.outputs, -1) @ full.reshape(full.shape[0], -1).T
+    return pixel_map(acc, DepthToSpaceParams(w.shape[1], ah.outputs, aw.outputs, ah.phases, aw.phases, *out, ah.crop, aw.crop))
 
 
 def test_polyphase_equals_the_golden_conv_transpose() -> None:
-    """Random kernels, strides, pads and output paddings: the same accumulators, and every kernel
-    weight in exactly one place of the polyphase weights (no multiply of an inserted zero)."""
+    """Random kernels, strides, pads and output paddings, every axis polyphase or unrolled: the same
+    accumulators; polyphase, every kernel weight in exactly one place of the conv weights (no
+    multiply of an inserted zero); unrolled, exactly the (input, tap) pairs that land on a kept output."""
     rng = np.random.default_rng(0)
     done = 0
     while done < 150:
@@ -61,8 +61,14 @@ def test_polyphase_equals_the_golden_conv_transpose() -> None:
         x, wt = rng.integers(-5, 6, (2, c, h, w)), rng.integers(1, 6, (c, m, kh, kw))
         node = Node("t", "QConvTranspose", ("x", "w"), ("y",), {"strides": [sh, sw], "pads": pads})
         want = np.moveaxis(conv_transpose_accumulate(node, [x, wt], (0, 0) + out), 1, -1)
-        assert np.array_equal(_polyphase(x, wt, (sh, sw), pads, out), want), (c, m, h, w, kh, kw, sh, sw, pads, out)
-        full = polyphase_weights(wt, (sh, sw), (-(-kh // sh), -(-kw // sw)))
+        axes = [(h, kh, sh, pads[0], out[0]), (w, kw, sw, pads[1], out[1])]
+        for unroll in ((False, False), (True, False), (False, True), (True, True)):
+            plans = tuple(unrolled_axis(*a) if u else polyphase_axis(*a) for a, u in zip(axes, unroll))
+            assert np.array_equal(_polyphase(x, wt, plans, out), want), (c, m, h, w, kh, kw, sh, sw, pads, out, unroll)
+            full = plan_weights(wt, plans)
+            if unroll == (True, True):
+                assert np.count_nonzero(full) == transpose_macs(*axes[0]) * transpose_macs(*axes[1]) * c * m
+        full = plan_weights(wt, (polyphase_axis(*axes[0]), polyphase_axis(*axes[1])))
         assert np.count_nonzero(full) == wt.size and sorted(full[full != 0]) == sorted(wt.reshape(-1))
         done += 1
 
@@ -70,12 +76,16 @@ def test_polyphase_equals_the_golden_conv_transpose() -> None:
 def test_transpose_macs_by_hand() -> None:
     # k4 s2 p1 on 2 inputs -> 4 outputs: of the 8 (input, tap) pairs, input 0 tap 0 and input 1 tap 3 are cropped
     assert transpose_macs(2, 4, 2, 1, 4) == 6 and transpose_macs(3, 3, 2, 1, 6) == 8
-    assert phase_axis(2, 4, 2, 1, 4) == (2, 1, 1, 3, 1)  # 2 taps, pad 1 each side, 3 conv outputs, crop 1
+    plan = polyphase_axis(2, 4, 2, 1, 4)  # 2 taps, pad 1 each side, 3 conv outputs, crop 1
+    assert (plan.taps, plan.pad_begin, plan.pad_end, plan.outputs, plan.crop) == (2, 1, 1, 3, 1) and plan.pairs == 12
+    # unrolled: output o reads input i through tap o + 1 - 2 i
+    assert unrolled_axis(2, 4, 2, 1, 4).tap_of == ((1, -1), (2, 0), (3, 1), (-1, 2)) and unrolled_axis(2, 4, 2, 1, 4).pairs == 6
 
 
 def test_zoo_generator_compiles_runs_and_schedules() -> None:
     """Two stages per ConvTranspose; the golden dataflow equals the golden model; compile's analytic
-    first image and the steady interval equal the cycle model; MACs count the non-zero ones only."""
+    first image and the steady interval equal the cycle model; MACs count the non-zero ones only,
+    and the MatVec holds a weight for each of them (the ConvTransposes' axes unrolled)."""
     graph = generator_fixed()
     df = to_dataflow(graph)
     assert [s.kind for s in df.stages] == ["dense", "conv", "depth_to_space", "conv", "depth_to_space", "lut"]
@@ -92,10 +102,11 @@ def test_zoo_generator_compiles_runs_and_schedules() -> None:
     convs = [s for s in df.stages if s.kind == "conv"]
     assert [s.macs for s in convs] == [6 * 6 * 16 * 8, 14 * 14 * 8 * 1]
     nodes = {n.name: n for n in graph.nodes}
-    for s in convs:  # every weight of the transposed kernel in the MatVec once, no other non-zero
+    for s, size in zip(convs, (2, 4)):  # small images: both axes unrolled, a weight per (input, tap) pair kept
         kernel = np.asarray(graph.initializers[nodes[s.source[0]].inputs[1]])
         weights = np.array(s.unit(MatVecParams).weights)
-        assert weights.size == kernel.size and np.count_nonzero(weights) == np.count_nonzero(kernel)
+        plan = unrolled_axis(size, 4, 2, 1, 2 * size)
+        assert np.count_nonzero(weights) == np.count_nonzero(plan_weights(kernel, (plan, plan)))
     report = cycle_model(df, analytic=True)
     layer = next(l for l in report.layers if l.name == convs[0].name)
     assert layer.macs == convs[0].macs and 0 < layer.mac_utilization <= 1

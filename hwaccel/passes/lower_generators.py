@@ -1,21 +1,31 @@
 """Stage specs of the generators' layers: transposed convolution (polyphase) and nearest Resize.
 
 A ConvTranspose (kernel ``k``, stride ``s``, begin pad ``b``, output ``out`` per axis) is two
-stages, no multiply of an inserted zero: a stride-1 ``conv`` over the input with kernel ``K =
-ceil(k / s)`` (more where the crop needs it) and ``s_h * s_w * M`` outputs, one group of ``M``
-per output phase, whose tap ``u`` of phase ``p`` holds the transposed kernel's tap ``(K - 1 - u)
-* s + p`` (zero past the kernel: a zero tile costs no cycle, a zero lane no multiplier); then a
+stages, no multiply of an inserted zero: a stride-1 ``conv`` over the input whose output pixel
+holds ``P_h * P_w`` phases of ``M`` outputs (group ``p_h * P_w + p_w``), then a
 ``depth_to_space`` stage (:class:`~hwaccel.units.DepthToSpaceParams`) that puts each phase in
-its output pixel and crops the border. Conv output row ``a`` holds the full result's rows ``(a +
-q0) * s + p``, ``q0 = b // s``. A Resize by integer factors that maps output pixel ``o`` to
-input pixel ``o // factor`` on every axis is an ``upsample`` stage.
+its output pixel and crops the border. Each axis is lowered one of two ways (an :class:`AxisPlan`):
+
+* polyphase (:func:`polyphase_axis`): ``P = s`` phases, a kernel of ``K = ceil(k / s)`` taps (more
+  where the crop needs it); conv output ``a`` holds the full result's ``(a + q0) * s + p``, ``q0 =
+  b // s``, tap ``u`` of phase ``p`` is the transposed kernel's tap ``(K - 1 - u) * s + p``;
+* unrolled (:func:`unrolled_axis`): one conv output whose window is the whole axis and whose ``P =
+  out`` phases are the output pixels; tap ``u`` (input ``u``) of phase ``o`` is tap ``o + b - u * s``.
+
+A tap past the kernel is a zero weight the MatVec skips (a zero tile costs no cycle, a zero lane
+no multiplier). The polyphase form computes whole border rows whose window reaches into the
+padding or whose phases the crop drops; on a small image that is most of the work, so an axis
+is unrolled (its pairs exactly the ``(input, tap)`` pairs that land on a kept output) when that
+raises the estimated MAC utilization (:func:`axis_plans`) and the weights stay small. A Resize by
+integer factors that maps output pixel ``o`` to input pixel ``o // factor`` on every axis is an
+``upsample`` stage.
 
 :data:`LOWER` is the complete view of the stage builders (those of :mod:`.lower_stages` and these).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -29,36 +39,54 @@ from ..units.common import ceil_div
 from .lower_stages import StageSpec, Stream, _build_conv, _codes, _spatial, _weights_common, quant_of
 from .stream_layout import channels_last, same_order, stream_order, stream_shape
 
-__all__ = ["LOWER", "HWC_INPUTS", "channels_last_from_dense", "phase_axis", "polyphase_weights", "transpose_macs"]
+__all__ = ["LOWER", "HWC_INPUTS", "UNROLL_WEIGHTS", "UNROLL_BELOW", "AxisPlan", "axis_plans", "channels_last_from_dense",
+           "plan_weights", "polyphase_axis", "transpose_macs", "unrolled_axis"]
+
+UNROLL_WEIGHTS = 1 << 16  # an unrolled ConvTranspose holds at most this many non-zero weights
+UNROLL_BELOW = 0.95  # axes are unrolled only when the polyphase form's estimated MAC utilization is below this
 
 
-def phase_axis(size: int, k: int, s: int, begin: int, out: int) -> tuple[int, int, int, int, int]:
-    """``(K, pad_begin, pad_end, conv_outputs, crop)`` of one axis: the stride-1 conv over ``size``
-    inputs padded by ``pad_begin``/``pad_end`` gives ``conv_outputs`` pixels of ``s`` phases; the
-    transposed convolution's output ``o`` is phase ``(o + crop) % s`` of conv output ``(o + crop) // s``."""
+@dataclass(frozen=True)
+class AxisPlan:
+    """One axis of a lowered ConvTranspose: the stride-1 conv over ``size`` inputs padded by
+    ``pad_begin``/``pad_end`` with a kernel of ``taps`` gives ``outputs`` pixels of ``phases``
+    phases; the transposed convolution's output ``o`` is phase ``(o + crop) % phases`` of conv
+    output ``(o + crop) // phases``; ``tap_of[p][u]`` is the transposed kernel's tap that tap ``u``
+    of phase ``p`` holds (-1: none, a zero weight)."""
+
+    phases: int
+    taps: int
+    pad_begin: int
+    pad_end: int
+    outputs: int
+    crop: int
+    tap_of: tuple[tuple[int, ...], ...]
+
+    @property
+    def pairs(self) -> int:
+        """``(input, tap)`` pairs the conv computes on this axis, padding included: conv outputs
+        times the non-zero ``(phase, tap)`` weights."""
+        return self.outputs * sum(t >= 0 for row in self.tap_of for t in row)
+
+    @property
+    def weights(self) -> int:
+        """Non-zero ``(phase, tap)`` weights on this axis."""
+        return sum(t >= 0 for row in self.tap_of for t in row)
+
+
+def polyphase_axis(size: int, k: int, s: int, begin: int, out: int) -> AxisPlan:
+    """The polyphase plan: ``s`` phases, the fewest conv outputs that hold every kept output."""
     q0, q_last = begin // s, (begin + out - 1) // s
     taps = max(ceil_div(k, s), q0 + 1, q_last - size + 2)
     pad_begin, pad_end = taps - 1 - q0, max(0, q_last - size + 1)
-    return taps, pad_begin, pad_end, size + pad_begin + pad_end - taps + 1, begin - q0 * s
+    tap_of = tuple(tuple(t if (t := (taps - 1 - u) * s + p) < k else -1 for u in range(taps)) for p in range(s))
+    return AxisPlan(s, taps, pad_begin, pad_end, size + pad_begin + pad_end - taps + 1, begin - q0 * s, tap_of)
 
 
-def polyphase_weights(w: np.ndarray, strides: tuple[int, int], taps: tuple[int, int]) -> np.ndarray:
-    """``(C, M, kh, kw)`` transposed-conv weights -> ``(s_h * s_w * M, K_h, K_w, C)`` conv weights
-    (output ``(py * s_w + px) * M + m``, tap ``(u, v)``), zero where a tap falls past the kernel."""
-    c, m, kh, kw = w.shape
-    (sh, sw), (th, tw) = strides, taps
-    out = np.zeros((sh, sw, m, th, tw, c), np.int64)
-    for py in range(sh):
-        for u in range(th):
-            t = (th - 1 - u) * sh + py
-            if t >= kh:
-                continue
-            for px in range(sw):
-                for v in range(tw):
-                    r = (tw - 1 - v) * sw + px
-                    if r < kw:
-                        out[py, px, :, u, v, :] = w[:, :, t, r].T
-    return out.reshape(sh * sw * m, th, tw, c)
+def unrolled_axis(size: int, k: int, s: int, begin: int, out: int) -> AxisPlan:
+    """The unrolled plan: one conv output over all ``size`` inputs, a phase per output pixel."""
+    tap_of = tuple(tuple(t if 0 <= (t := o + begin - i * s) < k else -1 for i in range(size)) for o in range(out))
+    return AxisPlan(out, size, 0, 0, 1, 0, tap_of)
 
 
 def transpose_macs(size: int, k: int, s: int, begin: int, out: int) -> int:
@@ -68,11 +96,57 @@ def transpose_macs(size: int, k: int, s: int, begin: int, out: int) -> int:
     return int(((o >= 0) & (o < out)).sum())
 
 
+def axis_plans(sizes: tuple[int, int], kernel: tuple[int, int], strides: tuple[int, int], begins: tuple[int, int],
+               outs: tuple[int, int], block: int) -> tuple[AxisPlan, AxisPlan]:
+    """The plans of the two axes (height, width): polyphase, unless its estimated MAC utilization
+    (true pairs / computed pairs, both axes) is below :data:`UNROLL_BELOW`; then the combination of
+    unrolled axes with the best estimate whose weights (``block`` = ``C * M`` per ``(phase, tap)``
+    pair) stay within :data:`UNROLL_WEIGHTS`, fewer unrolled axes on a tie."""
+    args = list(zip(sizes, kernel, strides, begins, outs))
+    true = [transpose_macs(*a) for a in args]
+    options = [(polyphase_axis(*a), unrolled_axis(*a)) for a in args]
+    best: tuple[AxisPlan, AxisPlan] = (options[0][0], options[1][0])
+
+    def estimate(plans: tuple[AxisPlan, AxisPlan]) -> float:
+        return float(true[0] * true[1]) / max(1, plans[0].pairs * plans[1].pairs)
+
+    if estimate(best) >= UNROLL_BELOW:
+        return best
+    for flags in ((False, True), (True, False), (True, True)):
+        plans = (options[0][flags[0]], options[1][flags[1]])
+        if plans[0].weights * plans[1].weights * block <= UNROLL_WEIGHTS and estimate(plans) > estimate(best):
+            best = plans
+    return best
+
+
+def plan_weights(w: np.ndarray, plans: tuple[AxisPlan, AxisPlan]) -> np.ndarray:
+    """``(C, M, kh, kw)`` transposed-conv weights -> ``(P_h * P_w * M, K_h, K_w, C)`` conv weights
+    (output ``(p_h * P_w + p_w) * M + m``, tap ``(u, v)``), zero where a plan has no tap."""
+    th, tw = (np.array(p.tap_of, np.int64) for p in plans)  # (P_h, K_h), (P_w, K_w)
+    c, m = w.shape[:2]
+    ty, tx = th[:, None, :, None], tw[None, :, None, :]  # (P_h, P_w, K_h, K_w)
+    taken = w[:, :, np.maximum(ty, 0), np.maximum(tx, 0)] * ((ty >= 0) & (tx >= 0))  # (C, M, P_h, P_w, K_h, K_w)
+    return np.ascontiguousarray(taken.transpose(2, 3, 1, 4, 5, 0)).reshape(len(th) * len(tw) * m, th.shape[1], tw.shape[1], c)
+
+
 def _build_pixel_map(spec: StageSpec, lanes: int, _: int) -> tuple:
     cache = spec.data.setdefault("_units", {})
     if lanes not in cache:
         cache[lanes] = replace(spec.data["params"], simd=lanes)
     return (cache[lanes],)
+
+
+class _TransposeSpec(StageSpec):
+    """The conv stage of an unrolled ConvTranspose: its folds are those whose MatVec tiles lie in one
+    output pixel's ``M`` outputs and one input pixel's ``C`` inputs (``pe`` divides ``M``, ``simd``
+    divides ``C``), when there are any: a tile of several pixels, which read different inputs,
+    would carry the others' zeros."""
+
+    def folds(self, in_lanes: int) -> list[tuple[int, ...] | None]:
+        folds = super().folds(in_lanes)
+        c, m = self.data["pixel_block"]
+        aligned = [f for f in folds if f is not None and c % f[0] == 0 and m % f[1] == 0]
+        return aligned or folds
 
 
 def _tiled(value: np.ndarray, times: int) -> np.ndarray:
@@ -98,10 +172,11 @@ def _conv_transpose(graph: Graph, node: Node, xs: list[Stream]) -> tuple[StageSp
     pads = [int(v) for v in node.attr("pads") or [0] * 2 * rank]
     begins = (0, pads[0]) if rank == 1 else (pads[0], pads[1])
     outs = one(node.attr("output_spatial"))
-    axes = [phase_axis(n, k, s, b, o) for n, k, s, b, o in zip((h, wd), w.shape[2:], strides, begins, outs)]
-    (th, pt, pb, rows, crop_top), (tw, pl, pr, cols, crop_left) = axes
-    phases = strides[0] * strides[1]
-    weights = polyphase_weights(w, strides, (th, tw))
+    plans = axis_plans((h, wd), (w.shape[2], w.shape[3]), strides, begins, outs, c * m)
+    (th, pt, pb, rows, crop_top), (tw, pl, pr, cols, crop_left) = (
+        (p.taps, p.pad_begin, p.pad_end, p.outputs, p.crop) for p in plans)
+    phases = plans[0].phases * plans[1].phases
+    weights = plan_weights(w, plans)
     rq: Requant = node.attr("requant")
     common = _weights_common(graph, node, x, "ConvTranspose")
     if rq is None:  # _weights_common refused it
@@ -121,8 +196,13 @@ def _conv_transpose(graph: Graph, node: Node, xs: list[Stream]) -> tuple[StageSp
                 weights=weights.reshape(phases * m, -1), **common)
     quant = quant_of(graph, node.outputs[0])
     mid: tuple[int, ...] = (phases * m, rows, cols) if rank == 2 else (phases * m, cols)
-    conv = StageSpec("conv", conv_node, (x,), stream_shape(channels_last(mid)), quant, _build_conv, data, macs=macs)
-    params = DepthToSpaceParams(m, rows, cols, strides[0], strides[1], outs[0], outs[1], crop_top, crop_left, **_codes(quant))
+    unrolled = any(p.outputs == 1 and p.phases > 1 for p in plans)
+    if unrolled:
+        data["pixel_block"] = (c, m)
+    conv = (_TransposeSpec if unrolled else StageSpec)("conv", conv_node, (x,), stream_shape(channels_last(mid)), quant,
+                                                       _build_conv, data, macs=macs)
+    params = DepthToSpaceParams(m, rows, cols, plans[0].phases, plans[1].phases, outs[0], outs[1], crop_top, crop_left,
+                                **_codes(quant))
     d2s = StageSpec("depth_to_space", node, (Stream("", mid, channels_last(mid), quant),), (outs[0], outs[1], m), quant,
                     _build_pixel_map, dict(params=params))
     return conv, d2s

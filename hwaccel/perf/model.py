@@ -72,6 +72,9 @@ class LayerReport:
     mac_utilization: float  # scheduled macs / (array_lanes * network interval); 0 without MACs
     simd: int = 0  # the MatVec's folding (0 without one); its stream lanes may differ (Regroups)
     pe: int = 0
+    # macs / (mac_multipliers * interval_cycles): the stage's own, against its true MACs (a transposed
+    # conv's exclude inserted zeros; a weight quantized to 0 is pruned, so this may pass 1); 0 without MACs
+    stage_mac_utilization: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -148,11 +151,12 @@ def layer_reports(df: Dataflow, run: Run, interval: float | None = None) -> list
     layers = []
     for s in df.stages:
         lanes, done = _mac_work(s)
+        cycles, mults = max(u.image_cycles(s.shape) for u in s.units), sum(u.mac_multipliers() for u in s.units)
         layers.append(LayerReport(
-            s.name, s.kind, list(s.source), s.in_lanes, s.lanes, max(u.image_cycles(s.shape) for u in s.units),
-            run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, sum(u.mac_multipliers() for u in s.units),
+            s.name, s.kind, list(s.source), s.in_lanes, s.lanes, cycles,
+            run.stage_first_out[s.name] - run.stage_first_in[s.name], s.macs, mults,
             lanes, sum(u.dsp_blocks() for u in s.units), sum(u.memory_bits() for u in s.units),
-            done / (lanes * interval) if lanes else 0.0, *_fold(s)))
+            done / (lanes * interval) if lanes else 0.0, *_fold(s), s.macs / (mults * cycles) if mults and cycles else 0.0))
     return layers
 
 
