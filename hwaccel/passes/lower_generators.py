@@ -145,7 +145,7 @@ class _TransposeSpec(StageSpec):
     def folds(self, in_lanes: int) -> list[tuple[int, ...] | None]:
         folds = super().folds(in_lanes)
         c, m = self.data["pixel_block"]
-        aligned = [f for f in folds if f is not None and c % f[0] == 0 and m % f[1] == 0]
+        aligned: list[tuple[int, ...] | None] = [f for f in folds if f is not None and c % f[0] == 0 and m % f[1] == 0]
         return aligned or folds
 
 
