@@ -127,6 +127,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--bits-per-layer", help="JSON file {layer name: weight bits} for mixed precision")
     p.add_argument("--prune", type=float, default=0.0, help="magnitude-prune this fraction of each layer's weights")
     p.add_argument("--share", type=int, default=0, help="weight sharing: k-means codebook of this many values per layer")
+    p.add_argument("--cell-bits", default="auto", metavar="auto|8..12",
+                   help="recurrent cells: gate table index width (tables of 2**N entries); auto (default): the narrowest "
+                        "whose output stays within 2%% of float on the calibration data")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     from .commands import compile as compile_cmd, simulate

@@ -1,6 +1,13 @@
 """Integer LSTM / GRU / RNN cells (QLSTM / QGRU / QRNN) against onnxruntime running the same QDQ model
 in float: hand-built random cells (every direction, layout, output and GRU variant) and the zoo
-LSTM quantized by hwaccel's quantizer."""
+LSTM quantized by hwaccel's quantizer.
+
+onnxruntime runs the float cell on the dequantized values; the integer cell requantizes every gate
+pre-activation to a table index. At the pre-issue-22 ``WIDE`` format (16..18-bit indices) the two
+agree on >= 99 % of the output codes, which checks the arithmetic; at the on-chip formats of the
+ladder (8..12-bit indices, hwaccel.passes.lower.cell_format) they differ more often, and the
+contract is accuracy against float (tests/test_quantize_recurrent_accuracy.py) plus the measured
+agreement pinned here."""
 
 from __future__ import annotations
 
@@ -20,9 +27,9 @@ from hwaccel.golden.fixed_ops.recurrent import recurrent
 from hwaccel.ir.graph import Node, QuantParams
 from hwaccel.ir.ops import FIXED_DOMAIN, macs_of
 from hwaccel.ir.verify import verify_graph
-from hwaccel.passes.lower import recurrent as lower_recurrent
 from hwaccel.passes.lower_qdq import LowerOptions
-from hwaccel.passes.lower.recurrent import CellFormat, cell_attrs
+from hwaccel.passes.lower.cell_format import CELL_FORMAT_METADATA_KEY, DEFAULT_CELL_FORMAT, CellFormat, ladder
+from hwaccel.passes.lower.recurrent import cell_attrs
 
 from conftest import make_model
 from test_frontend_quantize import compare_codes, final_codes, ort_values
@@ -33,6 +40,18 @@ ort = pytest.importorskip("onnxruntime")
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 OUTPUT_NAMES = ["Y", "Y_h", "Y_c"]
 SEQ, BATCH, INPUT, HIDDEN = 8, 256, 5, 6
+WIDE = CellFormat(frac_bits=17, sigmoid_bits=16, sigmoid_frac=11, tanh_bits=18, tanh_frac=14, cell_frac=20)
+
+
+def with_format(model: onnx.ModelProto, fmt: CellFormat) -> onnx.ModelProto:
+    """A copy of ``model`` whose metadata asks for cell format ``fmt`` (as ``hwaccel quantize`` writes it)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    kept = [p for p in copy.metadata_props if p.key != CELL_FORMAT_METADATA_KEY]
+    copy.ClearField("metadata_props")
+    copy.metadata_props.extend(kept)
+    copy.metadata_props.add(key=CELL_FORMAT_METADATA_KEY, value=fmt.to_json())
+    return copy
 
 
 def _symmetric_codes(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,61 +146,64 @@ def golden_vs_ort(model: onnx.ModelProto) -> tuple[float, int]:
 # With W = R = 0 and biases on the table grids every gate is a constant table entry, and the state
 # update is the documented integer recurrence; exact rational arithmetic gives the expected codes.
 
-F = CellFormat().frac_bits
+FORMATS = [ladder(8), DEFAULT_CELL_FORMAT, WIDE]
 
 
 def _round(value: Fraction) -> int:
     return round(value)  # Fraction rounds half to even, as round_shift(half_even)
 
 
-def _entry(function, real: float) -> int:
-    """Table entry at an index exactly representing ``real``: round(fn(real) * 2**F)."""
-    return _round(Fraction(float(function(real))) * 2**F)
+def _entry(function, real: float, frac: int) -> int:
+    """Table entry at an index exactly representing ``real``: round(fn(real) * 2**frac)."""
+    return _round(Fraction(float(function(real))) * 2**frac)
 
 
 def _sigmoid(v: float) -> float:
     return float(1.0 / (1.0 + np.exp(-v)))
 
 
-def _weightless_cell(op: str, wb: list[float], rb: list[float], hidden: int, seq: int = 6, lbr: int = 0) -> np.ndarray:
+def _weightless_cell(op: str, wb: list[float], rb: list[float], hidden: int, fmt: CellFormat, seq: int = 6,
+                     lbr: int = 0) -> np.ndarray:
     """h codes (seq, hidden) of a cell with W = R = 0 (x scale 2**-7, weight scales 1)."""
     rows = GATES[op] * hidden
     x = QuantParams(np.array([2.0 ** -7]), np.zeros(1, np.int64), 8, True)
     w, r = np.zeros((1, rows, 2), np.int8), np.zeros((1, rows, hidden), np.int8)
     bias = np.array([wb + rb], np.float64)
-    attrs, b = cell_attrs(f"Q{op}", hidden, x, w, np.ones((1, rows)), 8, r, np.ones((1, rows)), 8, bias, seq=seq,
+    attrs, b = cell_attrs(f"Q{op}", hidden, x, w, np.ones((1, rows)), 8, r, np.ones((1, rows)), 8, bias, fmt=fmt, seq=seq,
                           linear_before_reset=bool(lbr))
     attrs.update(output="Y", linear_before_reset=lbr, requant=Requant(np.ones(1, np.int64), np.zeros(1, np.int64), 0, -2**40, 2**40))
     node = Node("cell", f"Q{op}", ("x", "w", "r", "b"), ("y",), attrs, FIXED_DOMAIN)
     return recurrent(node, [np.zeros((seq, 1, 2), np.int8), w, r, b])[:, 0, 0]
 
 
-def test_lstm_step_arithmetic_by_hand():
-    fmt = CellFormat()
-    i_b, o_b, f_b, g_b = [0.25, -1.5], [1.0, 0.5], [2.0, 3.25], [0.75, -2.125]  # multiples of 2**-11
-    got = _weightless_cell("LSTM", i_b + o_b + f_b + [0.5, -1.0], [0.0] * 6 + [0.25, -1.125], 2)
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f"{f.sigmoid_bits}bit")
+def test_lstm_step_arithmetic_by_hand(fmt):
+    F = fmt.frac_bits
+    i_b, o_b, f_b, g_b = [0.25, -1.5], [1.0, 0.5], [2.0, 3.25], [0.75, -2.125]  # multiples of 2**-3, within ±4
+    got = _weightless_cell("LSTM", i_b + o_b + f_b + [0.5, -1.0], [0.0] * 6 + [0.25, -1.125], 2, fmt)
     for u in range(2):
-        i, o, f = (_entry(_sigmoid, b[u]) for b in (i_b, o_b, f_b))
-        g = _entry(np.tanh, g_b[u])
+        i, o, f = (_entry(_sigmoid, b[u], F) for b in (i_b, o_b, f_b))
+        g = _entry(np.tanh, g_b[u], F)
         c, expected = 0, []
         for _ in range(6):
             c = _round(Fraction(f * c + (i * g << (fmt.cell_frac - F)), 2**F))
             index = _round(Fraction(c, 2 ** (fmt.cell_frac - fmt.tanh_frac)))
-            expected.append(_round(Fraction(o * _entry(np.tanh, index * 2.0 ** -fmt.tanh_frac), 2**F)))
+            expected.append(_round(Fraction(o * _entry(np.tanh, index * 2.0 ** -fmt.tanh_frac, F), 2**F)))
         assert got[:, u].tolist() == expected
 
 
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f"{f.sigmoid_bits}bit")
 @pytest.mark.parametrize("lbr", [0, 1])
-def test_gru_step_arithmetic_by_hand(lbr):
+def test_gru_step_arithmetic_by_hand(lbr, fmt):
+    F, tanh_frac = fmt.frac_bits, fmt.tanh_frac
     z_b, r_b, wn, rn = 0.5, -0.75, 0.375, -1.25  # on the index grids; Wb[n] also on the x grid 2**-7
-    got = _weightless_cell("GRU", [z_b, r_b, wn], [0.0, 0.0, rn], 1, lbr=lbr)
-    z, r = _entry(_sigmoid, z_b), _entry(_sigmoid, r_b)
-    tanh_frac = CellFormat().tanh_frac
+    got = _weightless_cell("GRU", [z_b, r_b, wn], [0.0, 0.0, rn], 1, fmt, lbr=lbr)
+    z, r = _entry(_sigmoid, z_b, F), _entry(_sigmoid, r_b, F)
     if lbr:  # n = tanh(Wb + round(r * Rb_code, F) at the h scale 2**-F)
         pre = Fraction(wn) * 2**tanh_frac + Fraction(_round(Fraction(r * int(rn * 2**F), 2**F)), 2 ** (F - tanh_frac))
-        n = _entry(np.tanh, _round(pre) * 2.0 ** -tanh_frac)
+        n = _entry(np.tanh, _round(pre) * 2.0 ** -tanh_frac, F)
     else:
-        n = _entry(np.tanh, wn + rn)
+        n = _entry(np.tanh, wn + rn, F)
     h, expected = 0, []
     for _ in range(6):
         h = _round(Fraction((2**F - z) * n + z * h, 2**F))
@@ -189,9 +211,10 @@ def test_gru_step_arithmetic_by_hand(lbr):
     assert got[:, 0].tolist() == expected
 
 
-def test_rnn_step_is_the_tanh_table_by_hand():
-    got = _weightless_cell("RNN", [0.625, -3.5], [0.125, 0.0], 2)
-    assert got.tolist() == [[_entry(np.tanh, 0.75), _entry(np.tanh, -3.5)]] * 6
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f"{f.sigmoid_bits}bit")
+def test_rnn_step_is_the_tanh_table_by_hand(fmt):
+    got = _weightless_cell("RNN", [0.625, -3.5], [0.125, 0.0], 2, fmt)
+    assert got.tolist() == [[_entry(np.tanh, 0.75, fmt.frac_bits), _entry(np.tanh, -3.5, fmt.frac_bits)]] * 6
 
 
 CASES = [
@@ -215,11 +238,15 @@ SEQUENCE_FIRST = [c for c in CASES if not c[1].get("layout")]  # onnxruntime run
 
 @pytest.mark.parametrize("case", SEQUENCE_FIRST, ids=_case_id)
 def test_cell_codes_match_onnxruntime(case):
+    """At the WIDE format >= 99 % equal codes; at the default 12-bit indices (a model without the
+    metadata entry) still within one code, equal on 95.2..98.5 % (measured)."""
     op, kw = case
     model = calibrated(op, **kw)
     assert f"Q{op}" in lowered_ops(model)
-    same, worst = golden_vs_ort(model)
+    same, worst = golden_vs_ort(with_format(model, WIDE))
     assert worst <= 1 and same >= 0.99, (same, worst)
+    same, worst = golden_vs_ort(model)
+    assert worst <= 1 and same >= 0.95, (same, worst)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c[1].get("layout")], ids=_case_id)
@@ -240,11 +267,12 @@ def test_batch_first_layout_is_the_transposed_sequence_first_cell(case):
 
 @pytest.mark.parametrize("case", SEQUENCE_FIRST, ids=_case_id)
 def test_cell_error_is_bounded_at_16_bit_resolution(case):
-    """With a 2**-13 output step (int16 codes) the integer cell stays within 3 steps (3.7e-4) of float
-    (measured: at most 2 steps, mean 0.08..0.21 steps)."""
+    """At the WIDE format and a 2**-13 output step (int16 codes) the integer cell stays within 3 steps
+    (3.7e-4) of float (measured: at most 2 steps, mean 0.08..0.21 steps): the arithmetic loses nothing
+    beyond its format's resolution."""
     op, kw = case
     scale = 2.0 ** -13
-    model = cell_model(op, out_encoding=(scale, 0, np.int16), **kw)
+    model = with_format(cell_model(op, out_encoding=(scale, 0, np.int16), **kw), WIDE)
     names = final_codes(model)
     feeds = {"x": cell_input(kw.get("layout", 0))}
     golden = run_golden(lower_model(model), feeds, outputs=names)[names[0]].astype(np.int64)
@@ -291,12 +319,12 @@ def zoo_lstm():
     if not (MODELS / "lstm.onnx").exists():
         pytest.skip("zoo model lstm not built")
     graph = load_model(MODELS / "lstm.onnx")
-    qdq, _ = quantize_graph(graph, {graph.inputs[0].name: calibration("lstm")}, QuantConfig())
-    return graph, qdq
+    qdq, report = quantize_graph(graph, {graph.inputs[0].name: calibration("lstm")}, QuantConfig())
+    return graph, qdq, report
 
 
 def test_quantizer_gives_recurrent_weights_per_row_codes(zoo_lstm):
-    _, qdq = zoo_lstm
+    _, qdq, _ = zoo_lstm
     cell = next(n for n in qdq.graph.node if n.op_type == "LSTM")
     producers = {o: n for n in qdq.graph.node for o in n.output}
     inits = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
@@ -310,25 +338,51 @@ def test_quantizer_gives_recurrent_weights_per_row_codes(zoo_lstm):
     assert [n.op_type for n in qdq.graph.node if cell.output[0] in n.input] == ["QuantizeLinear"]
 
 
+def test_zoo_lstm_auto_format_is_the_narrowest_within_target(zoo_lstm):
+    """quantize's ``auto`` picks 9-bit table indices for the zoo LSTM (8 bits: 3.1 % calibration error,
+    9 bits: 1.9 %, target 2 %), writes them in the metadata, and lowering builds 2**9-entry tables."""
+    _, qdq, report = zoo_lstm
+    cell = report["cell_format"]
+    assert cell["cell_bits"] == 9 and cell["auto"] and list(cell["calibration_errors"]) == ["8", "9"]
+    assert cell["calibration_errors"]["8"] > cell["target"] >= cell["calibration_errors"]["9"]
+    assert {p.key: p.value for p in qdq.metadata_props}[CELL_FORMAT_METADATA_KEY] == ladder(9).to_json()
+    node = next(n for n in lower_model(qdq).nodes if n.op == "QLSTM")
+    assert node.attr("frac_bits") == 9 and len(node.attr("sigmoid_table")) == len(node.attr("tanh_table")) == 2**9
+
+
+def _zoo_codes_vs_ort(qdq: onnx.ModelProto) -> tuple[tuple[float, int], tuple[float, int]]:
+    """(same fraction, largest difference) of golden vs onnxruntime codes: the final output and the LSTM's Y."""
+    x_test = split("lstm")[2]
+    cell = next(n for n in qdq.graph.node if n.op_type == "LSTM")
+    y_codes = next(n.output[0] for n in qdq.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == cell.output[0])
+    golden = run_golden(lower_model(qdq), {"input": x_test}, outputs=[y_codes])[y_codes].astype(np.int64)
+    diff = np.abs(golden - ort_values(qdq, {"input": x_test}, [y_codes])[0].astype(np.int64))
+    return compare_codes(qdq, {"input": x_test}), (float(np.mean(diff == 0)), int(diff.max()))
+
+
 def test_zoo_lstm_golden_matches_onnxruntime(zoo_lstm):
-    _, qdq = zoo_lstm
+    """Golden vs onnxruntime (float cell on dequantized values) on the test digits, final output and
+    the LSTM's Y codes. WIDE: >= 99 % equal, within one code (the arithmetic is right). 12-bit
+    indices (the default): within one code of the output (two of Y), ~94 % equal. Auto's 9 bits:
+    coarser tables drift further from the float cell over 28 steps (up to 3 output codes, 14 of Y;
+    74 % / 57 % equal), yet the error against float stays within target and the accuracy equals
+    float's (test_zoo_lstm_accuracy_within_one_point_of_float)."""
+    _, qdq, _ = zoo_lstm
     lowered = lower_model(qdq)
     verify_graph(lowered)
     assert [n.op for n in lowered.nodes if n.domain == FIXED_DOMAIN] == ["QLSTM", "QMatMul"]
-    x_test = split("lstm")[2]
-    same, worst = compare_codes(qdq, {"input": x_test})
-    assert worst <= 1 and same >= 0.99, (same, worst)
-    cell = next(n for n in qdq.graph.node if n.op_type == "LSTM")
-    y_codes = next(n.output[0] for n in qdq.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == cell.output[0])
-    golden = run_golden(lowered, {"input": x_test}, outputs=[y_codes])[y_codes].astype(np.int64)
-    diff = np.abs(golden - ort_values(qdq, {"input": x_test}, [y_codes])[0].astype(np.int64))
-    assert diff.max() <= 1 and np.mean(diff == 0) >= 0.99, (np.mean(diff == 0), diff.max())
+    (same, worst), (y_same, y_worst) = _zoo_codes_vs_ort(with_format(qdq, WIDE))
+    assert worst <= 1 and same >= 0.99 and y_worst <= 1 and y_same >= 0.99, (same, worst, y_same, y_worst)
+    (same, worst), (y_same, y_worst) = _zoo_codes_vs_ort(with_format(qdq, ladder(12)))
+    assert worst <= 1 and same >= 0.93 and y_worst <= 2 and y_same >= 0.93, (same, worst, y_same, y_worst)
+    (same, worst), (y_same, y_worst) = _zoo_codes_vs_ort(qdq)
+    assert worst <= 3 and same >= 0.7 and y_worst <= 16 and y_same >= 0.5, (same, worst, y_same, y_worst)
 
 
 def test_zoo_lstm_accuracy_within_one_point_of_float(zoo_lstm):
     from hwaccel.golden.float_executor import run_float
 
-    graph, qdq = zoo_lstm
+    graph, qdq, _ = zoo_lstm
     _, _, x_test, y_test = split("lstm")
     float_acc = np.mean(run_float(graph, {"input": x_test})["output"].argmax(1) == y_test)
     golden_acc = np.mean(run_golden(lower_model(qdq), {"input": x_test})["output"].argmax(1) == y_test)
@@ -336,7 +390,8 @@ def test_zoo_lstm_accuracy_within_one_point_of_float(zoo_lstm):
 
 
 def test_zoo_lstm_pow2_scheme():
-    """Power-of-two scales everywhere: every cell multiplier is a shift, and golden still agrees."""
+    """Power-of-two scales everywhere: every cell multiplier is a shift, and golden still agrees
+    (auto picks 12-bit indices here: output codes within one of onnxruntime's, 93.7 % equal)."""
     if not (MODELS / "lstm.onnx").exists():
         pytest.skip("zoo model lstm not built")
     graph = load_model(MODELS / "lstm.onnx")
@@ -349,20 +404,20 @@ def test_zoo_lstm_pow2_scheme():
     x_test = split("lstm")[2]
     golden = run_golden(lowered, {"input": x_test}, outputs=names)[names[0]].astype(np.int64)
     diff = np.abs(golden - ort_values(qdq, {"input": x_test}, names)[0].astype(np.int64))
-    assert diff.max() <= 1 and np.mean(diff == 0) >= 0.99, (np.mean(diff == 0), diff.max())
+    assert diff.max() <= 1 and np.mean(diff == 0) >= 0.93, (np.mean(diff == 0), diff.max())
 
 
-def test_eight_bit_cell_state_is_too_coarse(zoo_lstm, monkeypatch):
-    """The comparison is sensitive: 8-bit gates and state (instead of the default format) fail it."""
-    _, qdq = zoo_lstm
-    monkeypatch.setattr(lower_recurrent, "CELL_FORMAT", lower_recurrent.CellFormat(
-        frac_bits=7, sigmoid_bits=8, sigmoid_frac=3, tanh_bits=8, tanh_frac=4, cell_frac=7))
-    same, worst = compare_codes(qdq, {"input": split("lstm")[2]})
+def test_eight_bit_cell_state_is_too_coarse(zoo_lstm):
+    """The comparison is sensitive: 8-bit gates and a 7-bit state fraction fail it."""
+    _, qdq, _ = zoo_lstm
+    coarse = CellFormat(frac_bits=7, sigmoid_bits=8, sigmoid_frac=3, tanh_bits=8, tanh_frac=4, cell_frac=7)
+    same, worst = compare_codes(with_format(qdq, coarse), {"input": split("lstm")[2]})
     assert worst > 1 and same < 0.9, (same, worst)
 
 
 def test_quantized_gru_model_from_float_graph():
-    """A float GRU graph (Y_h used) through hwaccel's quantizer, lowered and checked against onnxruntime."""
+    """A float GRU graph (Y_h used) through hwaccel's quantizer (auto: 12-bit indices), lowered and
+    checked against onnxruntime: within one code, 96.1 % equal (measured)."""
     from hwaccel.frontend.onnx_import import import_model
 
     float_model = cell_model("GRU", out_encoding=None, output=1, float_weights=True, quantize_x=False, attrs={"linear_before_reset": 1})
@@ -370,4 +425,4 @@ def test_quantized_gru_model_from_float_graph():
     qdq, _ = quantize_graph(graph, {"x": cell_input(0, seed=5)}, QuantConfig())
     assert "QGRU" in lowered_ops(qdq)
     same, worst = compare_codes(qdq, {"x": cell_input(0, batch=1024)})
-    assert worst <= 1 and same >= 0.99, (same, worst)
+    assert worst <= 1 and same >= 0.95, (same, worst)

@@ -1,7 +1,8 @@
 """Quantization accuracy of PyTorch-exported recurrent cells (issue 22): GRU (hidden 16, both
 ``linear_before_reset``), RNN (tanh, hidden 20), bidirectional LSTM (hidden 16) and LSTM (hidden 24)
 with random weights, 12 steps, quantized by :func:`hwaccel.quantize` at 8/8 bits: the golden output
-error stays within 3 % of the float output range on every one of 10 seeds. Before the hidden
+error stays within 3 % of the float output range on every one of 10 seeds, at the cell format that
+quantize's ``auto`` chose (9..12-bit table indices; worst measured 2.1..2.3 %). Before the hidden
 state's range was the provable ``(-1, 1)`` it was calibrated, and sequences outside the calibration
 set saturated it (up to 27 %)."""
 
@@ -17,7 +18,7 @@ from hwaccel.frontend.quantize import QuantConfig, quantize_graph
 from hwaccel.golden.float_executor import run_float
 
 from test_frontend_quantize import compare_codes
-from test_golden_recurrent import cell_input, cell_model
+from test_golden_recurrent import WIDE, cell_input, cell_model, with_format
 from torch_cells import CELLS, cell_inputs, export_cell, quantized_error
 
 pytest.importorskip("torch")
@@ -41,14 +42,18 @@ def _encoding(model: onnx.ModelProto, value: str) -> tuple[float, int]:
 
 @pytest.mark.parametrize("name", list(CELLS))
 def test_hidden_state_covers_its_bound_and_onnxruntime_agrees(name, tmp_path):
-    """The written Y encoding spans [-1, 1]; onnxruntime runs the QDQ file within one code of golden."""
+    """The written Y encoding spans [-1, 1]. onnxruntime runs the QDQ file within one code of golden
+    at the WIDE format (>= 99 % equal), within two at auto's narrower tables (72.5..96.8 % equal on
+    seed 0: onnxruntime runs the float cell, golden the integer one)."""
     graph = import_model(onnx.load(export_cell(name, 0, tmp_path / "cell.onnx")))
     qdq, _ = quantize_graph(graph, {"x": cell_inputs(1)}, QuantConfig())
     cell = next(n for n in qdq.graph.node if n.op_type == CELLS[name][0])
     scale, zero = _encoding(qdq, cell.output[0])
     assert scale * (-128 - zero) <= -1.0 + scale / 2 and scale * (127 - zero) >= 1.0 - scale / 2, (scale, zero)
-    same, worst = compare_codes(qdq, {"x": cell_inputs(2, 256)})
+    same, worst = compare_codes(with_format(qdq, WIDE), {"x": cell_inputs(2, 256)})
     assert worst <= 1 and same >= 0.99, (same, worst)
+    same, worst = compare_codes(qdq, {"x": cell_inputs(2, 256)})
+    assert worst <= 2 and same >= 0.7, (same, worst)
 
 
 def test_unbounded_activation_keeps_the_calibrated_range():

@@ -62,7 +62,7 @@ def quantize(model: str | os.PathLike[str], calib: Inputs, output: str | os.Path
     **options
         :class:`~hwaccel.frontend.quantize.QuantConfig` fields: ``weight_bits``, ``act_bits``,
         ``act_signed``, ``per_channel``, ``scheme``, ``calibration``, ``layer_bits`` ({layer: bits}),
-        ``prune``, ``share``.
+        ``prune``, ``share``, ``cell_bits`` (recurrent cells' table index width 8..12, or ``"auto"``).
 
     Returns
     -------
@@ -97,7 +97,8 @@ def quantize(model: str | os.PathLike[str], calib: Inputs, output: str | os.Path
     atomic_write_bytes(out, qdq.SerializeToString(), force=force)
     host = sorted({n.op for n in lowered.nodes
                    if placement(n) == "host" and n.op not in ("QuantizeLinear", "DequantizeLinear")})
-    return QuantizeResult(str(model), out, dict(vars(config)), report["layers"], report["activations"], host)
+    return QuantizeResult(str(model), out, dict(vars(config)), report["layers"], report["activations"], host,
+                          report.get("cell_format"))
 
 
 def _execute(model: str, engine: str, feeds: dict[str, np.ndarray], graph: Graph, workers: int | None,

@@ -31,10 +31,11 @@ class QuantizeResult:
     layers: list[dict[str, Any]]
     activations: list[dict[str, Any]]
     host_ops: list[str]  # ops the quantized model leaves to the host (Q/DQ not counted)
+    cell_format: dict[str, Any] | None = None  # recurrent cells' format and how it was chosen; None: no cells
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "output": str(self.output), "config": self.config, "layers": self.layers,
-                "activations": self.activations, "host_ops": self.host_ops}
+                "activations": self.activations, "host_ops": self.host_ops, "cell_format": self.cell_format}
 
 
 def describe_output(value: np.ndarray, include_values: bool) -> dict[str, Any]:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import onnx
 
 from ..errors import ModelError, QuantizationError
 from ..ir.graph import Graph
+from ..passes.lower.cell_format import CELL_FORMAT_METADATA_KEY, CellFormat
 from ..passes.lower_qdq import LowerOptions, lower_qdq
 from .onnx_import import import_model
 from .safe_load import read_onnx
 from .validate import named
 
-__all__ = ["QUANTIZED_OPS", "is_quantized", "bits_metadata", "load_quantized", "lower_model"]
+__all__ = ["QUANTIZED_OPS", "is_quantized", "bits_metadata", "cell_format_metadata", "load_quantized", "lower_model"]
 
 QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"})
 
@@ -49,9 +51,18 @@ def lower_model(model: onnx.ModelProto, where: str = "model", options: LowerOpti
             "run `hwaccel quantize MODEL --calib DATA` first"
         )
     options = options or LowerOptions()
-    options = LowerOptions(options.scheme, options.rounding, options.mult_bits, {**bits_metadata(model, where), **options.bits})
+    options = replace(options, bits={**bits_metadata(model, where), **options.bits},
+                      cell_format=options.cell_format or cell_format_metadata(model, where))
     with named(where):
         return lower_qdq(graph, options)
+
+
+def cell_format_metadata(model: onnx.ModelProto, where: str = "model") -> CellFormat | None:
+    """The recurrent cell format ``hwaccel quantize`` chose (metadata ``hwaccel.cell_format``), or None."""
+    for prop in model.metadata_props:
+        if prop.key == CELL_FORMAT_METADATA_KEY:
+            return CellFormat.from_json(prop.value, where)
+    return None
 
 
 def load_quantized(path: str | os.PathLike[str], options: LowerOptions | None = None) -> Graph:

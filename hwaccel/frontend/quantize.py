@@ -4,7 +4,10 @@ Activations: per-tensor scale/zero point from calibrated ranges (a recurrent cel
 from its range joined with the provable ``(-1, 1)``). Weights: symmetric, per output
 channel by default, 2..16 bits, optionally pruned and shared (k-means codebook) first. Biases:
 int32 at scale ``s_x * s_w[c]``. Widths narrower than their 8/16-bit container are recorded in the
-model metadata ``hwaccel.bits`` so the fixed-point import knows the true code range.
+model metadata ``hwaccel.bits`` so the fixed-point import knows the true code range. Recurrent cells:
+the table index width of the cell format ladder (:mod:`hwaccel.passes.lower.cell_format`), given or
+chosen (``auto``: the narrowest whose golden output on the calibration data stays within
+``CELL_ERROR_TARGET`` of the float one), is recorded in the metadata ``hwaccel.cell_format``.
 
 Max pooling and data movement keep their input's encoding; a Conv/Gemm followed by Relu/Clip is
 quantized after the activation, so lowering fuses the activation into the requantization clamp.
@@ -23,16 +26,22 @@ from onnx import helper, numpy_helper
 from .. import fixedpoint
 from ..errors import QuantizationError
 from ..ir.graph import CodeRange, Graph, Node
+from ..passes.lower.cell_format import CELL_BITS, CELL_FORMAT_METADATA_KEY, ladder
 from ..passes.lower.recurrent import DEFAULT_ACTIVATIONS
+from ..passes.lower_qdq import LowerOptions, lower_qdq
 from .calibrate import calibrate_range
 from .compress import prune_magnitude, share_weights
 from .onnx_export import export_model
+from .onnx_import import import_model
 
-__all__ = ["QuantConfig", "quantize_graph", "BITS_METADATA_KEY"]
+__all__ = ["QuantConfig", "quantize_graph", "BITS_METADATA_KEY", "CELL_ERROR_TARGET"]
 
 BITS_METADATA_KEY = "hwaccel.bits"
 # smallest scale written: two of them multiplied (a bias scale) stay a normal float32
 SCALE_FLOOR = 2.0**-60
+# cell_bits "auto": largest |golden - float| over the largest |float| of every graph output, on the
+# calibration data (issue 22 asks 3 % on unseen data; 8-bit activations alone cost up to ~2 %)
+CELL_ERROR_TARGET = 0.02
 WEIGHTED = {"Conv": 0, "ConvTranspose": 1, "Gemm": None, "MatMul": 1}  # op -> output-channel axis of the weight
 RECURRENT = frozenset({"LSTM", "GRU", "RNN"})  # W and R: per gate row (axis 1); bias stays float
 QUANTIZED_OPS = frozenset(WEIGHTED) | RECURRENT | {
@@ -55,6 +64,7 @@ class QuantConfig:
     layer_bits: dict[str, int] = field(default_factory=dict)  # node name -> weight bits
     prune: float = 0.0
     share: int = 0
+    cell_bits: int | str = "auto"  # recurrent cells' table index width 8..12, or "auto"
 
     def validate(self) -> None:
         for what, bits in [("weight bits", self.weight_bits), ("activation bits", self.act_bits), *self.layer_bits.items()]:
@@ -62,6 +72,8 @@ class QuantConfig:
                 raise QuantizationError(f"{what} must be in 2..16, not {bits!r}")
         if self.scheme not in ("affine", "pow2"):
             raise QuantizationError(f"scheme must be 'affine' or 'pow2', not {self.scheme!r}")
+        if self.cell_bits != "auto" and (type(self.cell_bits) is not int or self.cell_bits not in CELL_BITS):
+            raise QuantizationError(f"cell bits must be 'auto' or in {CELL_BITS[0]}..{CELL_BITS[-1]}, not {self.cell_bits!r}")
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,41 @@ def quantize_graph(graph: Graph, calib: dict[str, np.ndarray], config: QuantConf
     for node in graph.nodes:
         writer.add_node(node)
     model = writer.finish()
-    return model, writer.report(values)
+    report = writer.report(values)
+    if any(n.op in RECURRENT for n in graph.nodes):
+        report["cell_format"] = _choose_cell_format(model, writer.bits, calib, values, graph, config)
+    return model, report
+
+
+def _choose_cell_format(model: onnx.ModelProto, bits: dict[str, int], calib: dict[str, np.ndarray],
+                        values: dict[str, np.ndarray], graph: Graph, config: QuantConfig) -> dict:
+    """Record the cell format of ``config.cell_bits`` in ``model``'s metadata; ``auto``: the narrowest
+    ladder entry whose golden output error on ``calib`` is within :data:`CELL_ERROR_TARGET`, else
+    the widest. Returns the report entry: the index bits, the format and the errors measured."""
+    from ..golden.fixed import run_golden
+
+    errors: dict[int, float] = {}
+    chosen = config.cell_bits if config.cell_bits != "auto" else CELL_BITS[-1]
+    if config.cell_bits == "auto":
+        imported = import_model(model)
+        for cell_bits in CELL_BITS:
+            fixed = lower_qdq(imported, LowerOptions(bits=bits, cell_format=ladder(cell_bits)))
+            golden = run_golden(fixed, calib)
+            errors[cell_bits] = max(_relative_error(golden[t.name], values[t.name]) for t in graph.outputs)
+            if errors[cell_bits] <= CELL_ERROR_TARGET:
+                chosen = cell_bits
+                break
+    fmt = ladder(int(chosen))
+    model.metadata_props.add(key=CELL_FORMAT_METADATA_KEY, value=fmt.to_json())
+    return {"cell_bits": int(chosen), "auto": config.cell_bits == "auto", "format": json.loads(fmt.to_json()),
+            "target": CELL_ERROR_TARGET, "calibration_errors": {str(k): v for k, v in errors.items()}}
+
+
+def _relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """Largest ``|got - expected|`` over the largest ``|expected|`` (0 when both are all zero)."""
+    diff = float(np.abs(np.asarray(got, np.float64) - expected).max(initial=0.0))
+    scale = float(np.abs(expected).max(initial=0.0))
+    return diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
 
 
 def _check_calibration(graph: Graph, calib: dict[str, np.ndarray]) -> None:

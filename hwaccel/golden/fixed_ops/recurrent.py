@@ -1,14 +1,14 @@
 """Integer LSTM, GRU and RNN cells (QLSTM / QGRU / QRNN): MatVec over [x, h], table gates, integer state.
 
 Encodings inside a cell are fixed powers of two, so nothing beyond the QDQ model is calibrated
-(the lowering's ``CellFormat`` chooses them; defaults in brackets):
+(a ``CellFormat`` of hwaccel.passes.lower.cell_format chooses them; the 12-bit default in brackets):
 
-* ``h`` (hidden state) and every gate output: codes at scale ``2**-F``, ``F = frac_bits`` [17], in
+* ``h`` (hidden state) and every gate output: codes at scale ``2**-F``, ``F = frac_bits`` [12], in
   ``[-2**F, 2**F]`` (±1.0 exactly representable: ``F + 2`` signed bits).
-* gate pre-activations: signed table indices, ``sigmoid_qmin``-based for sigmoid gates [16 bits at
-  ``2**-11``: ±16] and ``tanh_qmin``-based for tanh gates and ``tanh(c)`` [18 bits at ``2**-14``: ±8].
+* gate pre-activations: signed table indices, ``sigmoid_qmin``-based for sigmoid gates [12 bits at
+  ``2**-8``: ±8] and ``tanh_qmin``-based for tanh gates and ``tanh(c)`` [12 bits at ``2**-9``: ±4].
   The index scales live in the multipliers and the tables, not in the kernel.
-* ``c`` (LSTM cell state): ``cell_bits``-bit signed codes at ``2**-cell_frac`` [20], ``cell_frac >= F``;
+* ``c`` (LSTM cell state): ``cell_bits``-bit signed codes at ``2**-cell_frac`` [16], ``cell_frac >= F``;
   ``|c_t| <= |c_0| + t``, so ``cell_bits`` covering ``|c_0| + seq`` never saturates.
 
 One time step of direction ``d`` (``round(v, n)`` is :func:`~hwaccel.fixedpoint.round_shift` with the

@@ -21,6 +21,7 @@ from ...golden.fixed_ops.common import code_dtype
 from ...ir.graph import Dim, Graph, Node, QuantParams, TensorInfo
 from ...ir.ops import FIXED_DOMAIN, row_of
 from ..qdq_canonical import clip_bounds
+from .cell_format import CellFormat
 
 __all__ = ["LowerOptions", "Context", "Codes", "QuantOut", "Lowered", "fixed_node", "same_encoding", "explicit_pads",
            "single_input", "rescale_after"]
@@ -34,6 +35,7 @@ class LowerOptions:
     rounding: str = "half_even"
     mult_bits: int | None = None  # None: fixedpoint's default for the accumulator width
     bits: dict[str, int] = field(default_factory=dict)  # narrower widths than the container, by value name
+    cell_format: CellFormat | None = None  # widths inside recurrent cells; None: the default (cell_format.py)
 
 
 FUSABLE_ACTIVATIONS = frozenset({"Relu", "Clip"})

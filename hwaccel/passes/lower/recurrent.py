@@ -1,9 +1,11 @@
 """Lowering rule for recurrent cells: DQ(x) -> LSTM / GRU / RNN (weights DQ(int codes) or float) -> Q
 becomes one QLSTM / QGRU / QRNN node (semantics and attributes: :mod:`hwaccel.golden.fixed_ops.recurrent`).
 
-The cell's internal encodings are fixed powers of two (:class:`CellFormat`), so nothing beyond the
-QDQ model is needed: x and the one used output (Y, Y_h or Y_c) carry their encodings in the Q/DQ
-nodes, W and R their per-row (or per-tensor) symmetric scales. The real bias ``Wb + Rb`` is rounded
+The cell's internal encodings are powers of two (a :class:`~.cell_format.CellFormat`: the lowering
+option ``cell_format``, which :func:`hwaccel.frontend.qdq.lower_model` takes from the model's
+``hwaccel.cell_format`` metadata written by ``hwaccel quantize``; default the 12-bit ladder entry).
+x and the one used output (Y, Y_h or Y_c) carry their encodings in the Q/DQ nodes, W and R their
+per-row (or per-tensor) symmetric scales. The real bias ``Wb + Rb`` is rounded
 at the fine h-half scale ``2**-F * s_R`` (see :func:`_bias_codes`). Left on the host (rule returns
 None): non-default activations, clip, input_forget, peepholes, sequence_lens, initial states that are
 not constants, asymmetric weights, or more than one used output (the golden executor writes one
@@ -21,41 +23,15 @@ from ... import fixedpoint
 from ...golden.fixed_ops.recurrent import GATES
 from ...ir.graph import Node, QuantParams
 from ...ir.ops import FIXED_DOMAIN, register
+from .cell_format import DEFAULT_CELL_FORMAT, CellFormat
 from .common import Context, Lowered
 
-__all__ = ["CellFormat", "CELL_FORMAT", "cell_attrs"]
+__all__ = ["CellFormat", "cell_attrs"]
 
 FIXED_OP = {"LSTM": "QLSTM", "GRU": "QGRU", "RNN": "QRNN"}
 DEFAULT_ACTIVATIONS = {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"], "RNN": ["tanh"]}
 OUTPUTS = ("Y", "Y_h", "Y_c")
 FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"Sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "Tanh": np.tanh}
-
-
-@dataclass(frozen=True)
-class CellFormat:
-    """Widths and binary points inside a cell: ``h`` and gate outputs at ``2**-frac_bits``, table
-    indices of ``sigmoid_bits`` at ``2**-sigmoid_frac`` (±16) and ``tanh_bits`` at ``2**-tanh_frac``
-    (±8), ``c`` at ``2**-cell_frac``. Chosen by measurement on the zoo LSTM (tests/test_golden_recurrent.py):
-    tanh (slope 1) needs 4x the resolution of sigmoid (slope 1/4) for the same error."""
-
-    frac_bits: int = 17
-    sigmoid_bits: int = 16
-    sigmoid_frac: int = 11
-    tanh_bits: int = 18
-    tanh_frac: int = 14
-    cell_frac: int = 20
-
-    def unit(self) -> QuantParams:
-        """Encoding of h and gate outputs: ``frac_bits + 2`` signed bits, ±1.0 representable."""
-        return QuantParams(np.array([2.0 ** -self.frac_bits]), np.zeros(1, np.int64), self.frac_bits + 2, True)
-
-    def gate(self, function: str) -> QuantParams:
-        """Encoding of the table index (gate pre-activation) of ``function`` (Sigmoid or Tanh)."""
-        bits, frac = (self.sigmoid_bits, self.sigmoid_frac) if function == "Sigmoid" else (self.tanh_bits, self.tanh_frac)
-        return QuantParams(np.array([2.0 ** -frac]), np.zeros(1, np.int64), bits, True)
-
-
-CELL_FORMAT = CellFormat()
 
 
 def _gate_multipliers(rx: np.ndarray, rh: np.ndarray, scheme: str, mult_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +67,7 @@ def _bias_codes(op: str, bias: np.ndarray | None, dirs: int, hidden: int, x_scal
 
 
 def cell_attrs(op: str, hidden: int, x: QuantParams, w_codes: np.ndarray, w_scale: np.ndarray, w_bits: int,
-               r_codes: np.ndarray, r_scale: np.ndarray, r_bits: int, bias: np.ndarray | None, *, fmt: CellFormat = CELL_FORMAT,
+               r_codes: np.ndarray, r_scale: np.ndarray, r_bits: int, bias: np.ndarray | None, *, fmt: CellFormat = DEFAULT_CELL_FORMAT,
                scheme: str = "affine", mult_bits: int | None = None, rounding: str = "half_even",
                seq: int | None = None, c0_bound: float = 0.0, linear_before_reset: bool = False) -> tuple[dict, np.ndarray]:
     """Attributes of a QLSTM / QGRU / QRNN node and its int32 bias codes ``(dirs, 2*G*H)``.
@@ -223,10 +199,10 @@ def _lower_recurrent(ctx: Context, node: Node) -> Lowered:
     w, r = _weights(ctx, inputs[1]), _weights(ctx, inputs[2])
     bias = _real_constant(ctx, inputs[3]) if inputs[3] else None
     layout = int(node.attr("layout", 0))
-    h0, c0 = _initial_state(ctx, inputs[5], layout, 1.0), _initial_state(ctx, inputs[6], layout, 2.0 ** (30 - CELL_FORMAT.cell_frac))
+    fmt = ctx.options.cell_format or DEFAULT_CELL_FORMAT
+    h0, c0 = _initial_state(ctx, inputs[5], layout, 1.0), _initial_state(ctx, inputs[6], layout, 2.0 ** (30 - fmt.cell_frac))
     if out is None or w is None or r is None or (inputs[3] and bias is None) or h0 is None or c0 is None:
         return None
-    fmt = CELL_FORMAT
     x_shape = ctx.graph.shape(inputs[0])
     seq = x_shape[layout] if x_shape is not None else None
     lbr = int(node.attr("linear_before_reset", 0))
