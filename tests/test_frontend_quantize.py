@@ -84,7 +84,8 @@ def quantized(name: str, **config) -> onnx.ModelProto:
     return qdq
 
 
-@pytest.mark.parametrize("name", [n for n in CLASSIFIERS + ["autoencoder"] if (MODELS / f"{n}.onnx").exists()])
+# lstm: its integer cell's narrow tables are not onnxruntime's float cell; test_golden_recurrent.py pins that agreement
+@pytest.mark.parametrize("name", [n for n in CLASSIFIERS + ["autoencoder"] if n != "lstm" and (MODELS / f"{n}.onnx").exists()])
 def test_zoo_golden_matches_onnxruntime_on_our_qdq(name):
     qdq = quantized(name)
     x_test = split(name)[2]
