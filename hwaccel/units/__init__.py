@@ -17,6 +17,7 @@ from .matvec import ADDER_LEVELS_PER_STAGE, MatVecParams, adder_tree_stages, fol
 from .pixel_map import PixelMapParams
 from .pool import PoolParams
 from .queue import queue_credits
+from .recurrent import RecurrentParams
 from .regroup import RegroupParams
 from .registry import UNITS, UNIT_TYPES, params_from_dict, params_to_dict, unit_class
 from .requant import REQUANT_LATENCY, RequantEntry, RequantParams
@@ -26,7 +27,7 @@ from .window import WindowParams
 __all__ = [
     "Unit", "AsicCount", "Operand", "code_range", "int_tuple", "mul_blocks", "DSP_WIDTH", "COPY_GROUP_LANES",
     "WindowParams", "MatVecParams", "DepthwiseParams", "DEPTHWISE_LATENCY", "RequantParams", "RequantEntry",
-    "PoolParams", "RegroupParams", "PixelMapParams", "DepthToSpaceParams", "UpsampleParams", "EltwiseAddParams", "EltwiseConcatParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "adder_tree_stages", "ADD_RESCALE_STAGES",
+    "PoolParams", "RecurrentParams", "RegroupParams", "PixelMapParams", "DepthToSpaceParams", "UpsampleParams", "EltwiseAddParams", "EltwiseConcatParams", "FifoParams", "ADDER_LEVELS_PER_STAGE", "adder_tree_stages", "ADD_RESCALE_STAGES",
     "REQUANT_LATENCY", "fold_lengths", "live_lane_count", "tile_map", "queue_credits",
     "UNITS", "UNIT_TYPES", "unit_class", "params_to_dict", "params_from_dict",
 ]

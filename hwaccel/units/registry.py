@@ -19,6 +19,7 @@ from .eltwise import EltwiseAddParams, EltwiseConcatParams
 from .fifo import FifoParams
 from .matvec import MatVecParams
 from .pool import PoolParams
+from .recurrent import RecurrentParams
 from .regroup import RegroupParams
 from .requant import RequantParams
 from .upsample import UpsampleParams
@@ -28,7 +29,7 @@ __all__ = ["UNITS", "UNIT_TYPES", "unit_class", "jsonable", "params_to_dict", "p
 
 UNITS: dict[str, type[Unit]] = {cls.unit_kind: cls for cls in (
     WindowParams, MatVecParams, DepthwiseParams, RequantParams, PoolParams, EltwiseAddParams, EltwiseConcatParams,
-    FifoParams, RegroupParams, DepthToSpaceParams, UpsampleParams)}
+    FifoParams, RegroupParams, DepthToSpaceParams, UpsampleParams, RecurrentParams)}
 UNIT_TYPES: dict[str, type[Unit]] = {cls.__name__: cls for cls in UNITS.values()}  # the manifest's names
 
 
