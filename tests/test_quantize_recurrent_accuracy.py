@@ -2,7 +2,7 @@
 ``linear_before_reset``), RNN (tanh, hidden 20), bidirectional LSTM (hidden 16) and LSTM (hidden 24)
 with random weights, 12 steps, quantized by :func:`hwaccel.quantize` at 8/8 bits: the golden output
 error stays within 3 % of the float output range on every one of 10 seeds, at the cell format that
-quantize's ``auto`` chose (9..12-bit table indices; worst measured 2.1..2.3 %). Before the hidden
+quantize's ``auto`` chose (9..12-bit table indices; worst measured 1.8..2.2 %). Before the hidden
 state's range was the provable ``(-1, 1)`` it was calibrated, and sequences outside the calibration
 set saturated it (up to 27 %)."""
 
