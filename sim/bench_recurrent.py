@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import cocotb
 import numpy as np
@@ -63,7 +64,7 @@ def golden_beats(graph: Graph, node: Node, params: RecurrentParams, x: np.ndarra
     y = recurrent(node, [x] + consts)
     codes = []
     for b in range(x.shape[1]):
-        value = y[:, :, b, :] if params.output == "Y" else y[:, b, :]
+        value = y[list(params.steps or range(params.seq)), :, b, :] if params.output == "Y" else y[:, b, :]
         codes += [int(v) for v in value.reshape(-1)]
     return [codes[k:k + params.lanes] for k in range(0, len(codes), params.lanes)]
 
@@ -81,6 +82,8 @@ def recurrent_case(seed: int) -> tuple[RecurrentParams, UnitCase]:
     pe = rnd.randint(1, 5)
     lanes = rnd.choice([d for d in range(1, hidden + 1) if hidden % d == 0])
     params = recurrent_params(graph, node, seq, simd=simd, pe=pe, lanes=lanes)
+    if output == 0 and rnd.random() < 0.3:  # a Gather of some time steps after the cell
+        params = replace(params, steps=tuple(rnd.sample(range(seq), rnd.randint(1, seq))))
     batch = rnd.randint(1, 2)
     x = np.random.default_rng(seed).integers(0, 256, (seq, batch, inputs))
     beats_in = [[int(v) for v in x[:, b, :].reshape(-1)[k:k + simd]] for b in range(batch) for k in range(0, seq * inputs, simd)]

@@ -3,7 +3,7 @@
 Runs what the hardware computes, in its terms: the host ops before the partition, the input
 codes laid out as the input port streams them (HWC), each stage's chain of unit goldens on
 HWC images (:mod:`.window`, :mod:`.matvec`, :mod:`.depthwise`, :mod:`.requant`, :mod:`.pool`, :mod:`.eltwise`,
-:mod:`.pixel_map`, fed
+:mod:`.pixel_map`, :mod:`.recurrent_stage`, fed
 from the stage's unit params), the output port's codes back in IR layout, then the host ops
 after. Equal to :func:`~.fixed.run_golden` bit for bit when the compiler's layout, weight
 permutation and folding are right; it reads params by duck typing and imports nothing of
@@ -21,6 +21,7 @@ from ..fixedpoint import Requant
 from ..ir.graph import Graph, TensorInfo
 from . import depthwise, eltwise, matvec, pool, window
 from .pixel_map import pixel_map
+from .recurrent_stage import run_recurrent
 from .fixed import run_golden
 from .fixed_ops.common import code_dtype
 
@@ -67,6 +68,8 @@ def run_stage(stage: "Stage", inputs: list[np.ndarray]) -> np.ndarray:
         rqs = [None if r is None else _contract(r) for r in (p.a_requant, p.b_requant)]
         return eltwise.concat(inputs[0], inputs[1], p.a_zero_point, p.b_zero_point, *rqs)
     x = inputs[0]
+    if kind == "RecurrentParams":
+        return run_recurrent(first, x.reshape(n, -1)).reshape(n, h, w, c)
     if kind in ("DepthToSpaceParams", "UpsampleParams"):
         return pixel_map(x.reshape(n, first.height, first.width, first.in_channels), first)
     has_window = type(first).__name__ == "WindowParams"

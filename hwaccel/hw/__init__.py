@@ -16,21 +16,22 @@ from .emit import verilog, write_verilog
 from .fifo import StreamFifo
 from .matvec import MatVec
 from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams,
-                     PoolParams, RegroupParams, RequantParams, UpsampleParams, WindowParams)
+                     PoolParams, RecurrentParams, RegroupParams, RequantParams, UpsampleParams, WindowParams)
 from .pixel_map import PixelMap
 from .pool import Pool
+from .recurrent import Recurrent
 from .regroup import Regroup
 from .requant import Requant
 from .window import SlidingWindow
 
-__all__ = ["SlidingWindow", "MatVec", "Depthwise", "StreamFifo", "Requant", "Pool", "EltwiseAdd", "EltwiseConcat", "Regroup", "PixelMap",
+__all__ = ["SlidingWindow", "MatVec", "Depthwise", "StreamFifo", "Requant", "Pool", "EltwiseAdd", "EltwiseConcat", "Regroup", "PixelMap", "Recurrent",
            "WindowParams", "MatVecParams", "DepthwiseParams", "FifoParams", "RequantParams", "PoolParams", "EltwiseAddParams",
            "EltwiseConcatParams", "RegroupParams", "unit_for", "verilog", "write_verilog", "UNITS"]
 
 UNITS: dict[type, type[wiring.Component]] = {
     WindowParams: SlidingWindow, MatVecParams: MatVec, DepthwiseParams: Depthwise, FifoParams: StreamFifo, RequantParams: Requant,
     PoolParams: Pool, EltwiseAddParams: EltwiseAdd, EltwiseConcatParams: EltwiseConcat, RegroupParams: Regroup,
-    DepthToSpaceParams: PixelMap, UpsampleParams: PixelMap,
+    DepthToSpaceParams: PixelMap, UpsampleParams: PixelMap, RecurrentParams: Recurrent,
 }
 
 

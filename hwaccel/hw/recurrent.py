@@ -365,7 +365,11 @@ class Recurrent(wiring.Component):
         code = clamp(p.out_zero_point + round_shift(prod5, p.out_shift, p.rounding), p.out_lo, p.out_hi)
         v6, y6, j6 = register(m, v5, "u6"), register(m, code, "uy6", code_shape(p.out_bits, p.out_signed)), register(m, j5, "uj6")
         per_word = p.hidden // p.lanes
-        if p.output == "Y":
+        if p.output == "Y" and p.steps:  # the kept steps' slots
+            slot = Array(Const(p.steps.index(t) if t in p.steps else 0, range(len(p.steps))) for t in range(p.seq))[self.t]
+            base = (slot * p.directions + self.direction) * per_word
+            write = v6 & Array(Const(int(t in p.steps)) for t in range(p.seq))[self.t]
+        elif p.output == "Y":
             base = (self.t * p.directions + self.direction) * per_word
             write = v6
         else:

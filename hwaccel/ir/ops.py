@@ -200,7 +200,7 @@ def _fixed(op: str, family: str, placement: Placement, macs: MacCounter | None =
     return OpRow(op, family, placement, (), macs, FIXED_DOMAIN)
 
 
-RECURRENT_HOST = host("recurrent cells have no hardware unit yet (the Recurrent unit, issue 22)")
+RECURRENT = hardware("recurrent: Recurrent (MatVec over [x_t, h_t-1], gate tables, state update)")
 RAW_ACCUMULATORS = host("raw int32 accumulators (no requant) have no hardware stage")
 SHAPE_HOST = host("shape arithmetic: folded at import when static, else computed on the host")
 
@@ -224,9 +224,9 @@ FIXED_OPS: dict[str, OpRow] = {
         _fixed("QLut", "pointwise", hardware("lut: a table after the previous requant, or Pool + Requant")),
         _fixed("QRequant", "pointwise", hardware("requant: Pool + Requant")),
         _fixed("QPad", "movers", Placement("stream", reason="folded into the next window's padding")),
-        _fixed("QLSTM", "recurrent", RECURRENT_HOST, _recurrent_macs(4)),
-        _fixed("QGRU", "recurrent", RECURRENT_HOST, _recurrent_macs(3)),
-        _fixed("QRNN", "recurrent", RECURRENT_HOST, _recurrent_macs(1)),
+        _fixed("QLSTM", "recurrent", RECURRENT, _recurrent_macs(4)),
+        _fixed("QGRU", "recurrent", RECURRENT, _recurrent_macs(3)),
+        _fixed("QRNN", "recurrent", RECURRENT, _recurrent_macs(1)),
     ]
 }
 
@@ -268,8 +268,8 @@ OPS: dict[str, OpRow] = {
         _row("Pad", "movers", None, ("QPad",)),
         *[_row(op, "movers", hardware("upsample (nearest, integer factors): Upsample; other modes stop compile"), moves_codes=True)
           for op in ("Resize", "Upsample")],
-        _row("Gather", "movers", host("Gather (choosing elements, e.g. the last time step) has no hardware unit"),
-             moves_codes=True),
+        _row("Gather", "movers", Placement("stream", reason="chooses time steps of a recurrent unit's output Y (folded into "
+                                                            "it); any other Gather stops compile"), moves_codes=True),
         # shape arithmetic
         *[_row(op, "shape", SHAPE_HOST) for op in ("Shape", "Cast", "ConstantOfShape", "Constant")],
         # recurrent cells

@@ -20,7 +20,8 @@ raises the estimated MAC utilization (:func:`axis_plans`) and the weights stay s
 integer factors that maps output pixel ``o`` to input pixel ``o // factor`` on every axis is an
 ``upsample`` stage.
 
-:data:`LOWER` is the complete view of the stage builders (those of :mod:`.lower_stages` and these).
+:data:`LOWER` is the complete view of the stage builders (those of :mod:`.lower_stages`, these and
+:mod:`.lower_recurrent`'s).
 """
 
 from __future__ import annotations
@@ -241,6 +242,8 @@ def _upsample(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     params = UpsampleParams(c, h, w, fh, fw, h * fh, w * fw, **_codes(x.quant))
     return StageSpec("upsample", node, (x,), (h * fh, w * fw, c), x.quant, _build_pixel_map, dict(params=params))
 
+
+from . import lower_recurrent  # noqa: E402,F401  (registers the recurrent stage before the snapshot)
 
 LOWER: dict[str, Callable[[Graph, Node, list[Stream]], Any]] = kernels("stage")
 

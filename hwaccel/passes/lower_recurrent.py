@@ -1,4 +1,9 @@
-"""Recurrent cells (QLSTM / QGRU / QRNN) -> :class:`~hwaccel.units.RecurrentParams`.
+"""Recurrent cells (QLSTM / QGRU / QRNN) -> :class:`~hwaccel.units.RecurrentParams`, and their stage.
+
+The stage streams one sequence per batch element: its input ``(time, features)`` in time order,
+its output ``Y`` ``(time, directions, hidden)`` (a Gather of time steps after it folds into the
+unit: :func:`fold_gather`), ``Y_h`` or ``Y_c`` ``(directions, hidden)``. Its fold is the unit's
+``pe`` (rows at a time); ``simd`` is the input stream's lanes.
 
 The unit computes exactly the golden cell (:mod:`hwaccel.golden.fixed_ops.recurrent`); this module
 only moves the node's constants into the params' layout and refuses what the unit does not build
@@ -7,15 +12,19 @@ only moves the node's constants into the params' layout and refuses what the uni
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import CompileError
 from ..golden.fixed_ops.recurrent import GATES
 from ..ir.graph import Graph, Node
+from ..ir.ops import macs_of, register
 from ..units import RecurrentParams
-from .lower_stages import quant_of
+from .lower_stages import StageSpec, Stream, quant_of
+from .stream_layout import identity, same_order, stream_shape
 
-__all__ = ["recurrent_params", "CELL_OF"]
+__all__ = ["recurrent_params", "fold_gather", "CELL_OF"]
 
 CELL_OF = {"QLSTM": "lstm", "QGRU": "gru", "QRNN": "rnn"}
 
@@ -81,3 +90,62 @@ def recurrent_params(graph: Graph, node: Node, seq: int, *, simd: int = 1, pe: i
         cell_frac=int(node.attr("cell_frac", 0)) if lstm else 0, cell_bits=int(node.attr("cell_bits", 0)) if lstm else 0,
         cell_to_gate_shift=int(node.attr("cell_to_gate_shift", 0)) if lstm else 0,
         initial_h=states[0], initial_c=states[1], rounding=str(node.attr("rounding", "half_even")), simd=simd, pe=pe, lanes=lanes)
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _build_recurrent(spec: StageSpec, lanes_in: int, lanes_out: int, fold: tuple[int, ...] | None = None) -> tuple:
+    """The Recurrent unit reading ``lanes_in`` codes a beat (its ``simd``), ``pe`` rows at a time,
+    writing ``lanes_out``; the time steps a folded Gather keeps (:func:`fold_gather`)."""
+    pe = 1 if fold is None else fold[1]
+    cache = spec.data.setdefault("_units", {})
+    key = (lanes_in, pe, lanes_out, spec.data["steps"])
+    if key not in cache:
+        cache[key] = replace(spec.data["params"], simd=lanes_in, pe=pe, lanes=lanes_out, steps=spec.data["steps"])
+    return (cache[key],)
+
+
+@register("stage", "QLSTM", "QGRU", "QRNN")
+def _recurrent(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
+    x = xs[0]
+    if len(x.logical) != 2 or not same_order(x.layout, identity(x.logical)):
+        raise CompileError(f"{node.name}: {node.op} input must stream its (time, features) in time order, not shape "
+                           f"{x.logical} in layout {x.layout}")
+    seq, _ = x.logical
+    params = recurrent_params(graph, node, seq)
+    out = (seq, params.directions, params.hidden) if params.output == "Y" else (params.directions, params.hidden)
+    layout = int(node.attr("layout", 0))
+    out_batch = 0 if layout else (2 if params.output == "Y" else 1)  # (seq, dirs, N, H) or (dirs, N, H)
+    data = dict(params=params, steps=(), pe_options=_divisors(params.rows), out_batch=out_batch)
+    return StageSpec("recurrent", node, (x,), stream_shape(identity(out)), quant_of(graph, node.outputs[0]), _build_recurrent,
+                     data, macs=macs_of(node, graph) // max(1, _batch_of(graph, node)))
+
+
+def _batch_of(graph: Graph, node: Node) -> int:
+    """The batch of the cell's input when static (macs_of counts the whole batch then), else 1."""
+    shape = graph.shape(node.inputs[0])
+    layout = int(node.attr("layout", 0))
+    batch = shape[1 - layout] if shape is not None and len(shape) == 3 else None
+    return batch if isinstance(batch, int) else 1
+
+
+def fold_gather(spec: StageSpec, node: Node, per_element_axis: int, logical: tuple[int, ...], indices: np.ndarray) -> bool:
+    """Fold a Gather of time steps into recurrent stage ``spec`` (its output Y, viewed as ``logical``
+    per element, gathered along ``per_element_axis``); False when it is not one."""
+    params: RecurrentParams = spec.data["params"]
+    full = (params.seq, params.directions, params.hidden)
+    if spec.kind != "recurrent" or params.output != "Y" or spec.data["steps"] or indices.ndim > 1:
+        return False
+    kept = [d for d in logical if d != 1]
+    if kept != [d for d in full if d != 1] or logical[per_element_axis] != params.seq or any(
+            d != 1 for d in logical[:per_element_axis]):
+        return False
+    steps = tuple(int(v) % params.seq for v in indices.reshape(-1))
+    if len(set(steps)) != len(steps):
+        return False
+    spec.data["steps"] = steps
+    spec.shape = stream_shape(identity((len(steps), params.directions, params.hidden)))
+    spec.sources.append(node.name)
+    return True

@@ -47,6 +47,7 @@ class Stream:
     layout: Layout
     quant: QuantParams
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # a folded QPad: (top, left, bottom, right)
+    batch: int = 0  # the value's batch axis (a recurrent cell's sequences have it second, or third)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -72,8 +73,8 @@ class StageSpec:
     @property
     def passthrough(self) -> bool:
         """Input and output lanes are one choice (all but a MatVec's stage and a join, whose output a
-        Regroup may widen or narrow)."""
-        return self.kind not in ("conv", "dense") + JOINS
+        Regroup may widen or narrow, and a recurrent stage, whose unit writes any lanes)."""
+        return self.kind not in ("conv", "dense", "recurrent") + JOINS
 
     @property
     def out_quant(self) -> QuantParams:
@@ -92,6 +93,8 @@ class StageSpec:
         d = self.data
         if self.kind == "dwconv":
             return depthwise_folds(d["channels"], in_lanes)
+        if self.kind == "recurrent":  # the Recurrent unit's (simd, pe): simd is the stream's lanes
+            return [(in_lanes, pe) for pe in d["pe_options"]]
         if self.kind not in ("conv", "dense"):
             return [None]
         return matvec_folds(d["in_features"], d["out_features"], ceil_div(d["in_features"], in_lanes))

@@ -12,7 +12,9 @@ Pipeline (plain function calls, one concern per module):
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,7 @@ from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge, Port, Stage
 from ..ir.graph import Graph
 from .fold_lanes import FoldTarget, choose_lanes
 from .lower_generators import HWC_INPUTS, LOWER, channels_last_from_dense
+from .lower_recurrent import fold_gather
 from .lower_stages import StageSpec, Stream, encoding_of, quant_of
 from .partition import Partition, partition
 from .size_fifos import initial_fifos, size_fifos
@@ -34,11 +37,25 @@ WINDOWED = ("QConv", "QMaxPool", "QAveragePool")
 LUT_HOSTS = ("conv", "dwconv", "dense", "add", "avgpool", "requant")  # stages ending in a requant a table can follow
 
 
-def _logical(graph: Graph, value: str) -> tuple[int, ...]:
+def _logical(graph: Graph, value: str, batch: int = 0) -> tuple[int, ...]:
+    """The shape of one batch element of ``value`` (its batch axis ``batch`` dropped)."""
     shape = graph.shape(value)
-    if shape is None or not all(isinstance(d, int) for d in shape[1:]):
-        raise CompileError(f"value {value!r} must have a static shape after the batch, not {shape}")
-    return tuple(int(d) for d in shape[1:])
+    if shape is None or not all(isinstance(d, int) for k, d in enumerate(shape) if k != batch):
+        raise CompileError(f"value {value!r} must have a static shape besides the batch, not {shape}")
+    return tuple(int(d) for k, d in enumerate(shape) if k != batch)
+
+
+def _batch_axis(graph: Graph, value: str, before: int, size: Any) -> int:
+    """The batch axis of ``value``: its one symbolic dimension, else the first axis of extent ``size``
+    after axes whose product is ``before`` (the elements before the batch axis of the value it came from)."""
+    shape = graph.shape(value) or ()
+    symbolic = [k for k, d in enumerate(shape) if not isinstance(d, int)]
+    if len(symbolic) == 1:
+        return symbolic[0]
+    for k, d in enumerate(shape):
+        if d == size and math.prod(int(v) for v in shape[:k]) == before:
+            return k
+    raise CompileError(f"value {value!r} must keep the batch axis whole (shape {shape})")
 
 
 def _input_layout(graph: Graph, part: Partition, logical: tuple[int, ...]) -> tuple:
@@ -55,18 +72,51 @@ def _input_layout(graph: Graph, part: Partition, logical: tuple[int, ...]) -> tu
 
 
 def _move(graph: Graph, node, x: Stream) -> Stream:
-    """A data movement op on a stream: only its view of the elements changes."""
-    logical = _logical(graph, node.outputs[0])
+    """A data movement op on a stream: only its view of the elements changes (the batch axis may
+    move: a recurrent cell reads its sequences with the batch second)."""
     if any(x.pads):
         raise CompileError(f"{node.name}: a Pad must feed a convolution or pooling, not {node.op}")
+    shape_in = graph.shape(node.inputs[0]) or ()
     if node.op in RESHAPES:
-        return Stream(x.stage, logical, x.layout, x.quant)
+        before = math.prod(int(d) for d in shape_in[:x.batch])
+        batch = _batch_axis(graph, node.outputs[0], before, shape_in[x.batch] if shape_in else None)
+        return Stream(x.stage, _logical(graph, node.outputs[0], batch), x.layout, x.quant, batch=batch)
     if node.op == "Transpose":
         perm = [int(p) for p in node.attr("perm")]
-        if perm[0] != 0:
-            raise CompileError(f"{node.name}: Transpose must keep the batch axis first, not perm {perm}")
-        return Stream(x.stage, logical, transposed(x.layout, x.logical, tuple(p - 1 for p in perm[1:])), x.quant)
+        batch = perm.index(x.batch)
+        within = tuple(p - (p > x.batch) for p in perm if p != x.batch)  # the permutation of one batch element
+        logical = _logical(graph, node.outputs[0], batch)
+        layout = x.layout if within == tuple(range(len(within))) else transposed(x.layout, x.logical, within)
+        return Stream(x.stage, logical, layout, x.quant, batch=batch)
     raise CompileError(f"{node.name}: {node.op} has no hardware unit (data movement other than reshapes and transposes)")
+
+
+def _gather(graph: Graph, node, x: Stream, producer: StageSpec | None) -> Stream:
+    """A Gather of time steps right after a recurrent stage folds into it (its only reader)."""
+    shape = graph.shape(node.inputs[0]) or ()
+    axis = int(node.attr("axis", 0)) % max(len(shape), 1)
+    indices = graph.initializers.get(node.inputs[1]) if len(node.inputs) > 1 else None
+    only = producer is not None and _only_reader(graph, producer.node.outputs[0], node)
+    if (producer is None or indices is None or axis == x.batch or not only
+            or not fold_gather(producer, node, axis - (axis > x.batch), x.logical, np.asarray(indices))):
+        raise CompileError(f"{node.name}: Gather has a hardware unit only as the choice of time steps right after a "
+                           f"recurrent cell (its output Y's only reader, constant indices)")
+    batch = _batch_axis(graph, node.outputs[0], math.prod(int(d) for d in shape[:x.batch]), shape[x.batch])
+    logical = _logical(graph, node.outputs[0], batch)
+    return Stream(producer.name, logical, identity(logical), x.quant, batch=batch)
+
+
+def _only_reader(graph: Graph, value: str, reader) -> bool:
+    """Whether ``reader`` reads ``value`` through data movement only, and nothing else reads any of it."""
+    while True:
+        users = graph.consumers(value)
+        if len(users) != 1 or value in {t.name for t in graph.outputs}:
+            return False
+        if users[0] is reader:
+            return True
+        if users[0].op not in CODE_MOVERS:
+            return False
+        value = users[0].outputs[0]
 
 
 def _pad(node, x: Stream) -> Stream:
@@ -88,6 +138,10 @@ def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpe
     specs: list[StageSpec] = []
     by_name: dict[str, StageSpec] = {}
     for node in part.hardware:
+        if node.op == "Gather":
+            x = streams[node.inputs[0]]
+            streams[node.outputs[0]] = _gather(graph, node, x, by_name.get(x.stage))
+            continue
         if node.op in CODE_MOVERS and node.op not in LOWER:
             streams[node.outputs[0]] = _move(graph, node, streams[node.inputs[0]])
             continue
@@ -118,10 +172,11 @@ def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpe
             spec.name, spec.sources = f"{spec.kind}{len(specs)}", [node.name]
             specs.append(spec)
             by_name[spec.name] = spec
-        out_logical = _logical(graph, out)
+        out_batch = spec.data.get("out_batch", 0)
+        out_logical = _logical(graph, out, out_batch)
         layout = xs[0].layout if spec.kind in ("add", "lut", "requant") else (
-            identity(out_logical) if spec.kind == "dense" else channels_last(out_logical))
-        streams[out] = Stream(spec.name, out_logical, layout, spec.out_quant)
+            identity(out_logical) if spec.kind in ("dense", "recurrent") else channels_last(out_logical))
+        streams[out] = Stream(spec.name, out_logical, layout, spec.out_quant, batch=out_batch)
     result = streams[part.output_value]
     if result.stage == INPUT:
         raise CompileError(f"{graph.name}: the hardware partition computes nothing")

@@ -28,9 +28,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams,
-                     PoolParams, RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths, queue_credits)
+                     PoolParams, RecurrentParams, RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths,
+                     queue_credits)
 
-__all__ = ["Control", "Queued", "Window", "MatVec", "Depthwise", "Pipe", "Pool", "Add", "Concat", "Fifo", "Regroup", "CONTROLS", "control_for"]
+__all__ = ["Control", "Queued", "Window", "MatVec", "Depthwise", "Pipe", "Pool", "Add", "Concat", "Fifo", "Regroup", "Recurrent", "CONTROLS", "control_for"]
 
 
 class Control:
@@ -337,11 +338,50 @@ class Regroup(Control):
         return True
 
 
+class Recurrent(Control):
+    """Recurrent: ``phase`` 0 load (ready), 1 compute (``compute_cycles`` cycles), 2 emit; ``count``
+    the beats loaded, cycles computed or beats emitted; the output register loads in emit when free."""
+
+    __slots__ = ("phase", "count", "in_beats", "cycles", "out_beats")
+
+    def __init__(self, p: RecurrentParams) -> None:
+        super().__init__()
+        self.in_beats, self.cycles, self.out_beats = p.in_beats, p.compute_cycles, p.out_beats
+        self.phase = self.count = 0
+
+    def state(self) -> tuple:
+        return self.ov, self.phase, self.count
+
+    def ready(self, o_ready: bool, v0: bool, v1: bool) -> tuple[bool, bool]:
+        return self.phase == 0, False
+
+    def tick(self, f0: bool, f1: bool, out_fire: bool) -> bool:
+        free = not self.ov or out_fire
+        if self.phase == 0 and not f0:
+            if free and self.ov:
+                self.ov = False
+                return True
+            return False
+        if self.phase == 2:
+            if free:
+                self.count += 1
+                self.ov = True
+                if self.count == self.out_beats:
+                    self.phase = self.count = 0
+            return free
+        if free:
+            self.ov = False
+        self.count += 1
+        if self.count == (self.in_beats if self.phase == 0 else self.cycles):
+            self.phase, self.count = self.phase + 1, 0
+        return True
+
+
 # the control model of each params class
 CONTROLS: dict[type, Callable[[Any], Control]] = {
     WindowParams: Window, MatVecParams: MatVec, DepthwiseParams: Depthwise, RequantParams: Pipe, PoolParams: Pool,
     EltwiseAddParams: Add, EltwiseConcatParams: Concat, FifoParams: Fifo, RegroupParams: Regroup,
-    DepthToSpaceParams: Window, UpsampleParams: Window,
+    DepthToSpaceParams: Window, UpsampleParams: Window, RecurrentParams: Recurrent,
 }
 
 

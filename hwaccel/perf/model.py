@@ -43,6 +43,7 @@ from ..errors import SimulationError
 from ..units.dataflow import Dataflow, Stage
 from ..units.depthwise import DepthwiseParams
 from ..units.matvec import MatVecParams
+from ..units.recurrent import RecurrentParams
 from ..units.window import WindowParams
 from .network import Run, simulate
 from .schedule import first_image, steady_interval
@@ -135,6 +136,9 @@ def _mac_work(s: Stage) -> tuple[int, float]:
     dw = s.unit(DepthwiseParams)
     if dw is not None:
         return dw.lanes, float(s.macs)
+    rc = s.unit(RecurrentParams)
+    if rc is not None:
+        return rc.mac_multipliers(), float(s.macs)
     mv, window = s.unit(MatVecParams), s.unit(WindowParams)
     if mv is None:
         return 0, 0.0
@@ -205,8 +209,8 @@ def cycle_model(df: Dataflow, batch: int = 1, clock_mhz: float | None = None, pe
 
 
 def _fold(s: Stage) -> tuple[int, int]:
-    """``(simd, pe)`` of the stage's MatVec; ``(0, 0)`` without one."""
-    mv = next((u for u in s.units if isinstance(u, MatVecParams)), None)
+    """``(simd, pe)`` of the stage's MatVec or Recurrent unit; ``(0, 0)`` without one."""
+    mv = next((u for u in s.units if isinstance(u, (MatVecParams, RecurrentParams))), None)
     return (0, 0) if mv is None else (mv.simd, mv.pe)
 
 

@@ -162,7 +162,8 @@ def simulate(df: Dataflow, images: int | None, *, stop_periodic: bool = False,
     if net is None:
         net = _NETLISTS[df] = Netlist(df)
     sim = _Simulation(net, valid, ready, record_blocking)
-    quiet_limit = 64 + 4 * max(getattr(n.params, "input_folds", 1) + 8 for n in net.nodes)
+    # a recurrent unit's compute phase transfers nothing for compute_cycles cycles
+    quiet_limit = 64 + max(4 * (getattr(n.params, "input_folds", 1) + 8) + getattr(n.params, "compute_cycles", 0) for n in net.nodes)
     total = -1 if images is None else images * df.input.beats
     out_total = -1 if images is None else images * df.output.beats
     sim.run(total, out_total, df.input.beats, df.output.beats, stop_periodic, keep_beats, max_cycles, quiet_limit)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..units import (DepthToSpaceParams, DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams,
-                     RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths, queue_credits)
+                     RecurrentParams, RegroupParams, RequantParams, UpsampleParams, WindowParams, fold_lengths, queue_credits)
 from ..errors import CompileError
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge
 
@@ -225,9 +225,24 @@ def _concat(p: EltwiseConcatParams, a: Times, b: Times, lb: Times | None) -> tup
     return [s[:, :ga].reshape(-1), s[:, ga:].reshape(-1)], s.reshape(-1) + p.latency
 
 
+def _recurrent(p: RecurrentParams, a: Times, lb: Times | None, images: int) -> tuple[list[Times], Times]:
+    """Sequence ``n`` loads one beat a cycle from the cycle its predecessor's last output beat is
+    valid on, computes ``compute_cycles`` cycles, then loads its output beats one a cycle into the
+    output register (``lb`` bounds their valid cycle, as a regroup's)."""
+    reads, valid = np.empty_like(a), np.empty(images * p.out_beats, dtype=np.int64)
+    lb = _bound(lb, len(valid))
+    start = 0
+    for n in range(images):
+        ins, outs = slice(n * p.in_beats, (n + 1) * p.in_beats), slice(n * p.out_beats, (n + 1) * p.out_beats)
+        reads[ins] = _paced(np.maximum(a[ins], start))
+        valid[outs] = _paced(np.maximum(lb[outs], reads[ins.stop - 1] + 2 + p.compute_cycles))
+        start = int(valid[outs.stop - 1])
+    return [reads], valid
+
+
 _ONE_PORT: dict[type, Callable[..., tuple[list[Times], Times]]] = {WindowParams: _window, MatVecParams: _matvec, DepthwiseParams: _depthwise, PoolParams: _pool,
              RequantParams: _pipe, RegroupParams: _regroup,
-             DepthToSpaceParams: _window, UpsampleParams: _window}
+             DepthToSpaceParams: _window, UpsampleParams: _window, RecurrentParams: _recurrent}
 
 
 def _unit(u: Any, arrivals: list[Times], lb: Times | None, images: int) -> tuple[list[Times], Times]:
@@ -300,8 +315,8 @@ def _later_images_shifted(units: tuple, arrivals: list[Times], images: int) -> B
 
 def _slots(u: Any) -> int:
     """Output beats a unit may hold that its consumer has not taken: its queue's credits (a
-    regroup: its output register, whose bound is on the valid cycle, see :func:`_regroup`)."""
-    return 1 if isinstance(u, RegroupParams) else queue_credits(u.latency)
+    regroup or recurrent unit: its output register, whose bound is on the valid cycle, see :func:`_regroup`)."""
+    return 1 if isinstance(u, (RegroupParams, RecurrentParams)) else queue_credits(u.latency)
 
 
 def room_after(taken: Times, slots: int) -> Times:

@@ -80,7 +80,7 @@ __all__ = ["INPUT", "OUTPUT", "STAGE_KINDS", "UNIT_TYPES", "Encoding", "Port", "
 INPUT = "input"  # the top-level input port as an edge source
 OUTPUT = "output"  # the top-level output port as an edge destination
 STAGE_KINDS = ("conv", "dwconv", "dense", "maxpool", "avgpool", "gpool", "add", "concat", "lut", "requant", "depth_to_space",
-               "upsample")
+               "upsample", "recurrent")
 UnitParams = Unit  # a params object of the registry (:data:`~hwaccel.units.registry.UNITS`)
 
 

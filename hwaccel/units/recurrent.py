@@ -2,8 +2,8 @@
 
 The integer cell is :mod:`hwaccel.golden.fixed_ops.recurrent`'s, step for step. One input is one
 sequence of ``seq`` vectors of ``inputs`` codes (``seq * inputs / simd`` beats of ``simd`` codes);
-the output is ``Y`` (``seq x directions x hidden`` codes, step-major), ``Y_h`` or ``Y_c``
-(``directions x hidden``), requantized to the output encoding, ``lanes`` codes a beat.
+the output is ``Y`` (``seq x directions x hidden`` codes, step-major; or only the time steps
+``steps``, in that order: a Gather after the cell), ``Y_h`` or ``Y_c`` (``directions x hidden``), requantized to the output encoding, ``lanes`` codes a beat.
 
 The unit works in three phases, one after the other:
 
@@ -67,7 +67,6 @@ class RecurrentParams(Unit):
     requant is per tensor."""
 
     unit_kind = "recurrent"
-    stored_fields = ("w", "r")
 
     cell: str
     seq: int
@@ -105,6 +104,7 @@ class RecurrentParams(Unit):
     initial_h: tuple = ()
     initial_c: tuple = ()
     rounding: str = "half_even"
+    steps: tuple = ()  # output Y: only these time steps, in this order (empty: every step)
     simd: int = 1
     pe: int = 1
     lanes: int = 1
@@ -143,6 +143,10 @@ class RecurrentParams(Unit):
         if self.cell == "lstm" and (self.cell_frac < self.frac_bits or self.cell_bits < self.cell_frac + 2):
             raise CompileError(f"an LSTM needs cell_frac >= frac_bits and cell_bits >= cell_frac + 2, not "
                                f"{self.cell_frac!r} and {self.cell_bits!r}")
+        object.__setattr__(self, "steps", int_tuple(list(self.steps), "steps") if self.steps else ())
+        if self.steps and (self.output != "Y" or len(set(self.steps)) != len(self.steps)
+                           or not all(0 <= t < self.seq for t in self.steps)):
+            raise CompileError(f"steps must be distinct time steps in [0, {self.seq}) of output Y, not {self.steps!r}")
         if min(self.shifts) < 0 or self.out_shift < 0:
             raise CompileError("shifts must be >= 0 (a right shift with rounding)")
 
@@ -212,7 +216,7 @@ class RecurrentParams(Unit):
 
     @property
     def out_codes_total(self) -> int:
-        return self.directions * self.hidden * (self.seq if self.output == "Y" else 1)
+        return self.directions * self.hidden * (len(self.steps or range(self.seq)) if self.output == "Y" else 1)
 
     @property
     def out_beats(self) -> int:
