@@ -18,7 +18,7 @@ from hwaccel.ir.graph import Graph
 
 from zoo_data import MODELS, calibration, split
 
-ZOO_COMPILED = ["mlp", "cnn", "autoencoder", "dbn", "resnet", "dscnn"]
+ZOO_COMPILED = ["mlp", "cnn", "autoencoder", "dbn", "resnet", "dscnn", "lstm"]
 DATA = Path(__file__).resolve().parent / "data"
 TORCH = {"conv_variants": (2, 17, 13), "resnet_bn": (3, 16, 16), "resnet_bn_view": (3, 16, 16)}
 
@@ -162,3 +162,19 @@ def requant_fixed() -> tuple[Graph, np.ndarray]:
     model.ir_version = 8
     x = np.random.default_rng(3).uniform(-2, 6, (16, 3, 6, 4)).astype(np.float32)
     return lower_model(model, "requant"), x
+
+
+def gated_dense(seed: int = 0) -> "onnx.ModelProto":
+    """Gemm -> Mul (element-wise, no hardware unit) -> Gemm: a host op between hardware layers."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n) for n, s in (("w1", (8, 6)), ("w2", (6, 3)))]
+    nodes = [helper.make_node("Gemm", ["x", "w1"], ["a"], name="gemm1"), helper.make_node("Mul", ["a", "a"], ["g"], name="gate"),
+             helper.make_node("Gemm", ["g", "w2"], ["y"], name="gemm2")]
+    graph = helper.make_graph(nodes, "gated", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

@@ -287,7 +287,8 @@ def test_info_ops_lists_every_row_with_its_placement(capsys):
     for op, row in ROWS.items():
         assert rows[op]["placement"] == row.where.where
         assert rows[op]["detail"], op  # the unit, or why it is on the host / free in a stream
-    assert rows["LSTM"]["placement"] == "host" and "no hardware unit yet" in rows["LSTM"]["detail"]
+    assert rows["LSTM"]["placement"] == "hardware" and "Recurrent" in rows["LSTM"]["detail"]
+    assert rows["Softmax"]["placement"] == "host" and "no hardware unit" in rows["Softmax"]["detail"]
     assert main(["info", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["kind"] == "HwaccelError"
 

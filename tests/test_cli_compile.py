@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from hwaccel.build_dir import MANIFEST, read_build, read_mem, write_mem
@@ -17,7 +18,7 @@ from hwaccel.golden.fixed import run_golden
 from hwaccel.units.dataflow import dataflow_to_dict
 from hwaccel.perf.model import cycle_model
 
-from dataflow_cases import ZOO_COMPILED, zoo_fixed, zoo_inputs
+from dataflow_cases import ZOO_COMPILED, gated_dense, zoo_fixed, zoo_inputs
 from zoo_data import MODELS, calibration
 
 
@@ -90,14 +91,13 @@ def test_force_is_needed_to_replace_a_build(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("name, op, why", [
-    ("lstm", "QLSTM", "recurrent cells have no hardware unit yet"),
-])
-def test_models_without_units_fail_with_the_op_and_why(tmp_path, capsys, name, op, why):
-    assert _compile(tmp_path, name, tmp_path / name) == 2
+def test_host_op_between_hardware_layers_fails_with_the_op_and_why(tmp_path, capsys):
+    onnx.save(gated_dense(), tmp_path / "gated.onnx")
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).normal(size=(32, 8)).astype(np.float32))
+    assert main(["compile", str(tmp_path / "gated.onnx"), "--calib", str(tmp_path / "calib.npy"), "-o", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"({op}) cannot be compiled: {why}" in err
-    assert not (tmp_path / name).exists()
+    assert err.count("\n") == 1 and "(QMul) cannot be compiled: element-wise multiplication has no hardware unit" in err
+    assert not (tmp_path / "b").exists()
 
 
 def test_float_model_needs_calib_and_targets_are_exclusive(tmp_path, capsys):

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from hwaccel.errors import CompileError, SimulationError
+from hwaccel.frontend.onnx_import import import_model
+from hwaccel.frontend.qdq import lower_model
+from hwaccel.frontend.quantize import QuantConfig, quantize_graph
 from hwaccel.golden.dataflow import run_dataflow
 from hwaccel.golden.fixed import run_golden
 from hwaccel.units import (DepthwiseParams, MatVecParams, PoolParams, RegroupParams, RequantParams,
@@ -18,7 +21,7 @@ from hwaccel.passes.fold_lanes import FoldTarget
 from hwaccel.passes.partition import partition
 from hwaccel.passes.to_dataflow import to_dataflow
 
-from dataflow_cases import (SMALL, TORCH, ZOO_COMPILED, requant_fixed, small_fixed, torch_fixed,
+from dataflow_cases import (SMALL, TORCH, ZOO_COMPILED, gated_dense, requant_fixed, small_fixed, torch_fixed,
                             zoo_fixed, zoo_inputs)
 
 
@@ -128,9 +131,11 @@ def test_batchnorm_left_between_qdq_pairs_runs_on_a_depthwise_stage(tmp_path):
     assert_same_as_golden(graph, df, x)
 
 
-def test_lstm_and_generator_name_the_op_and_why():
-    with pytest.raises(CompileError, match=r"\(QLSTM\) cannot be compiled: recurrent cells have no hardware unit"):
-        partition(zoo_fixed("lstm"))
+def test_host_op_between_hardware_layers_names_the_op_and_why():
+    graph = import_model(gated_dense())
+    qdq, _ = quantize_graph(graph, {"x": np.random.default_rng(0).normal(size=(32, 8)).astype(np.float32)}, QuantConfig())
+    with pytest.raises(CompileError, match=r"\(QMul\) cannot be compiled: element-wise multiplication has no hardware unit"):
+        partition(lower_model(qdq))
 
 
 def test_uneven_average_pool_is_a_clear_error():

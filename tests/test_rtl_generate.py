@@ -10,7 +10,7 @@ import pytest
 from zoo_builds import ROOT, generator, zoo_build
 
 RTL = ROOT / "rtl"
-COMPILED = ("mlp", "cnn", "autoencoder", "dbn", "resnet", "dscnn")  # the zoo models that compile
+COMPILED = ("mlp", "cnn", "autoencoder", "dbn", "resnet", "dscnn", "lstm")  # the zoo models that compile
 
 
 def _files(root: Path) -> dict[str, bytes]:

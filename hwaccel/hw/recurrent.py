@@ -51,6 +51,14 @@ def clamp(x: Value, lo: int, hi: int) -> Value:
     return Mux(x < lo, lo, Mux(x > hi, hi, x))
 
 
+def _write(m: Module, registers: list[Signal], index: Value, valid: Value, value: Value) -> None:
+    """``registers[index] <= value`` when ``valid``: one compare per register (an indexed write
+    would give every register a case over all indices)."""
+    for k, reg in enumerate(registers):
+        with m.If(valid & (index == k)):
+            m.d.sync += reg.eq(value)
+
+
 def _signed_shape(values: list[int]) -> signed:
     op = span(values)
     return signed(op.width + (0 if op.signed else 1))
@@ -248,6 +256,7 @@ class Recurrent(wiring.Component):
         x_shape = code_shape(p.bits_x, p.signed_x)
         xs = [xport.data[k * x_shape.width:(k + 1) * x_shape.width] for k in range(p.simd)]
         xs = [(x.as_signed() if p.signed_x else x) - p.x_zero_point for x in xs]
+        written: list[tuple[Value, Value, Value]] = []
         for lane in range(p.pe):
             wrom = Memory(shape=unsigned(p.simd * p.bits_w), depth=len(weights[lane]), init=weights[lane])
             srom = Memory(shape=unsigned(sum(b for _, b, _ in fields)), depth=len(settings[lane]), init=settings[lane])
@@ -302,22 +311,20 @@ class Recurrent(wiring.Component):
             m.d.comb += tport.addr.eq(addr7)
             # S8: the table's output, written to the gate registers
             v8 = register(m, v7, f"v8_{lane}")
-            row8 = Signal(range(p.rows + p.pe), name=f"row8_{lane}")
-            grp8 = group_chain[-1]
-            local = grp8 - Mux(pass_chain[-1] == 1, p.groups(2 * p.hidden) if p.cell == "gru" else 0, 0)
-            m.d.comb += row8.eq(Mux(pass_chain[-1] == 1, p.passes()[-1][0], 0) + local * p.pe + lane)
-            with m.If(v8 & (row8 < Mux(pass_chain[-1] == 1, p.rows, p.passes()[0][1]))):
-                with m.Switch(row8):
-                    for r in range(p.rows):
-                        with m.Case(r):
-                            m.d.sync += self.gates[r].eq(tport.data)
+            written.append((v8, group_chain[-1], tport.data))
+        # the gate registers: row r is written by one lane, when its row group passes S8
+        for k, (first, count) in enumerate(p.passes()):
+            offset = sum(p.groups(c) for _, c in p.passes()[:k])
+            for r in range(first, first + count):
+                valid, group8, data = written[(r - first) % p.pe]
+                with m.If(valid & (group8 == offset + (r - first) // p.pe)):
+                    m.d.sync += self.gates[r].eq(data)
 
     def _reset(self, m: Module) -> None:
         """GRU, ``linear_before_reset`` 0: ``round(r * h)`` of hidden unit ``count``, written as it issues."""
         p, j = self.p, self.count
         r_gate = Array(list(self.gates)[p.hidden:2 * p.hidden])[j]
-        with m.If(self.issue["reset", 0]):
-            m.d.sync += self.rh[j].eq(round_shift(r_gate * self.h[j], p.frac_bits, p.rounding))
+        _write(m, list(self.rh), j, self.issue["reset", 0], round_shift(r_gate * self.h[j], p.frac_bits, p.rounding))
 
     def _update(self, m: Module) -> None:
         """The new state of hidden unit ``count`` and its output code into the y memory."""
@@ -332,8 +339,7 @@ class Recurrent(wiring.Component):
             fc1 = register(m, fg * self.c[self.count] + ((i * g) << (p.cell_frac - f)), "fc1")
             bound = (1 << (p.cell_bits - 1)) - 1
             c_new = clamp(round_shift(fc1, f, p.rounding), -bound - 1, bound)
-            with m.If(v1):
-                m.d.sync += self.c[j1].eq(c_new)
+            _write(m, list(self.c), j1, v1, c_new)
             c2 = register(m, c_new, "uc2", signed(p.cell_bits))
             c3 = register(m, c2, "uc3")
             o3 = register(m, register(m, register(m, o, "uo1"), "uo2"), "uo3")
@@ -343,8 +349,7 @@ class Recurrent(wiring.Component):
             m.d.comb += tport.addr.eq(index)
             h_new = round_shift(o3 * tport.data, f, p.rounding)
             j3 = register(m, register(m, j1, "uj2"), "uj3")
-            with m.If(register(m, register(m, v1, "u2"), "u3")):
-                m.d.sync += self.h[j3].eq(h_new)
+            _write(m, list(self.h), j3, register(m, register(m, v1, "u2"), "u3"), h_new)
             h4 = register(m, h_new, "uh4", signed(p.h_bits))
             state = register(m, c3, "uc4") if p.output == "Y_c" else h4
         else:
@@ -354,8 +359,7 @@ class Recurrent(wiring.Component):
             else:
                 h_new = gate[0]
             h1 = register(m, h_new, "uh1", signed(p.h_bits))
-            with m.If(v1):
-                m.d.sync += self.h[j1].eq(h1)
+            _write(m, list(self.h), j1, v1, h1)
             state = register(m, register(m, register(m, h1, "uh2"), "uh3"), "uh4")
         v4 = register(m, register(m, register(m, v1, "uv2"), "uv3"), "uv4")
         j4 = register(m, register(m, register(m, j1, "uj2b"), "uj3b"), "uj4")

@@ -12,6 +12,7 @@ only moves the node's constants into the params' layout and refuses what the uni
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -131,16 +132,16 @@ def _batch_of(graph: Graph, node: Node) -> int:
     return batch if isinstance(batch, int) else 1
 
 
-def fold_gather(spec: StageSpec, node: Node, per_element_axis: int, logical: tuple[int, ...], indices: np.ndarray) -> bool:
-    """Fold a Gather of time steps into recurrent stage ``spec`` (its output Y, viewed as ``logical``
-    per element, gathered along ``per_element_axis``); False when it is not one."""
+def fold_gather(spec: StageSpec, node: Node, per_element_axis: int, x: Stream, indices: np.ndarray) -> bool:
+    """Fold a Gather of time steps into recurrent stage ``spec``: ``x`` is its output Y (still in
+    time-major order, any reshape of it) gathered along ``per_element_axis`` of one batch element,
+    which must be the time axis; False when it is not one."""
     params: RecurrentParams = spec.data["params"]
-    full = (params.seq, params.directions, params.hidden)
     if spec.kind != "recurrent" or params.output != "Y" or spec.data["steps"] or indices.ndim > 1:
         return False
-    kept = [d for d in logical if d != 1]
-    if kept != [d for d in full if d != 1] or logical[per_element_axis] != params.seq or any(
-            d != 1 for d in logical[:per_element_axis]):
+    logical = x.logical
+    in_order = same_order(x.layout, identity(tuple(x.layout[0])))
+    if not in_order or logical[per_element_axis] != params.seq or math.prod(logical[:per_element_axis]) != 1:
         return False
     steps = tuple(int(v) % params.seq for v in indices.reshape(-1))
     if len(set(steps)) != len(steps):

@@ -98,7 +98,7 @@ def _gather(graph: Graph, node, x: Stream, producer: StageSpec | None) -> Stream
     indices = graph.initializers.get(node.inputs[1]) if len(node.inputs) > 1 else None
     only = producer is not None and _only_reader(graph, producer.node.outputs[0], node)
     if (producer is None or indices is None or axis == x.batch or not only
-            or not fold_gather(producer, node, axis - (axis > x.batch), x.logical, np.asarray(indices))):
+            or not fold_gather(producer, node, axis - (axis > x.batch), x, np.asarray(indices))):
         raise CompileError(f"{node.name}: Gather has a hardware unit only as the choice of time steps right after a "
                            f"recurrent cell (its output Y's only reader, constant indices)")
     batch = _batch_axis(graph, node.outputs[0], math.prod(int(d) for d in shape[:x.batch]), shape[x.batch])
