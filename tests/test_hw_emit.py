@@ -79,8 +79,8 @@ def test_errors() -> None:
     with pytest.raises(CompileError) as err:
         unit_for(3)
     assert str(err.value) == ("params must be one of ['DepthToSpaceParams', 'DepthwiseParams', 'EltwiseAddParams', "
-                              "'EltwiseConcatParams', 'FifoParams', 'MatVecParams', 'PoolParams', 'RegroupParams', "
-                              "'RequantParams', 'UpsampleParams', 'WindowParams'], not 'int'")
+                              "'EltwiseConcatParams', 'FifoParams', 'MatVecParams', 'PoolParams', 'RecurrentParams', "
+                              "'RegroupParams', 'RequantParams', 'UpsampleParams', 'WindowParams'], not 'int'")
 
 
 def test_fast_conversion_gives_the_same_rtlil() -> None:

@@ -2,8 +2,8 @@
 ``linear_before_reset``), RNN (tanh, hidden 20), bidirectional LSTM (hidden 16) and LSTM (hidden 24),
 12 steps, and a stack (LSTM -> LSTM -> bidirectional GRU -> last step -> Linear), quantized by
 ``hwaccel quantize``: ``compile`` succeeds, every cell one Recurrent stage and the stack streaming
-without the host, and ``verify --count 16`` is bit-exact with RTL cycles equal to the cycle model,
-on amaranth, Verilator and Icarus."""
+without the host, and ``verify --count 16`` is bit-exact with RTL cycles equal to the cycle model
+(:data:`RTL_RUNS`)."""
 
 from __future__ import annotations
 
@@ -90,16 +90,20 @@ def test_recurrent_networks_compile_to_one_recurrent_stage(builds) -> None:
         assert kinds[1:] == HEADS.get(name, []), (name, kinds)  # a Gather of the last step folds into its cell
 
 
+# Every network on at least one RTL simulator in the suite (the full matrix, every network on both,
+# was run by hand for issue 22: all bit-exact, cycles equal); a Verilator build costs ~50 s.
+RTL_RUNS = [("verilator", n) for n in ("zoo_lstm", "gru", "gru_lbr0", "bilstm", "stack")] + \
+           [("icarus", n) for n in ("zoo_lstm", "rnn", "lstm")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NETWORKS)
-def test_recurrent_network_verifies_in_amaranth(builds, name, capsys) -> None:
-    _verify(*builds[name], "amaranth", capsys)
+def test_zoo_lstm_verifies_in_amaranth(builds, capsys) -> None:
+    _verify(*builds["zoo_lstm"], "amaranth", capsys)
 
 
 @pytest.mark.slow
 @pytest.mark.rtl
-@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
-@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.parametrize("simulator, name", RTL_RUNS)
 def test_recurrent_network_verifies_in_rtl(builds, name, simulator, capsys) -> None:
     if reason := simulator_missing(simulator):
         pytest.skip(reason)

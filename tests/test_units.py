@@ -14,6 +14,7 @@ from hwaccel.errors import CompileError
 from hwaccel.units import (UNITS, EltwiseAddParams, EltwiseConcatParams, FifoParams, MatVecParams, PoolParams,
                            RegroupParams, RequantParams, WindowParams, mul_blocks, unit_class)
 from hwaccel.units.common import Operand, add, const, mul, span, sub, unify
+from sim.bench_recurrent import recurrent_case
 from hwaccel.units.registry import params_from_dict, params_to_dict
 from hwaccel.units.requant import chunk_layout, constant_chunks
 
@@ -66,15 +67,17 @@ def _examples() -> list:
     return [WindowParams(2, 4, 4, 3, 3, simd=2), MatVecParams(4, 2, [[1, 0, 2, 0], [0, 0, 3, 1]], pe=2, simd=2),
             rq, avg, PoolParams("max", 4, 8, True, 2, lanes=2),
             EltwiseAddParams(8, True, 0, 3, 8, True, 1, 5, add_rq, lanes=2),
-            EltwiseConcatParams(2, 4, 8, True, 8, True, 8, True, lanes=2), FifoParams(4, 2), RegroupParams(8, 2, 3)]
+            EltwiseConcatParams(2, 4, 8, True, 8, True, 8, True, lanes=2), FifoParams(4, 2), RegroupParams(8, 2, 3),
+            recurrent_case(3)[0], recurrent_case(20)[0]]  # a bidirectional LSTM (Y_c), an RNN keeping some steps
 
 
 def test_the_registry_names_every_unit_and_round_trips_it():
-    assert sorted(UNITS) == ["add", "concat", "depth_to_space", "depthwise", "fifo", "matvec", "pool", "regroup", "requant",
-                             "upsample", "window"]
+    assert sorted(UNITS) == ["add", "concat", "depth_to_space", "depthwise", "fifo", "matvec", "pool", "recurrent", "regroup",
+                             "requant", "upsample", "window"]
     assert unit_class("matvec") is unit_class("MatVecParams") is MatVecParams
     with pytest.raises(CompileError, match="unit type must be one of .*, not 'lstm'"):
         unit_class("lstm")
+    assert recurrent_case(20)[0].steps
     for p in _examples():
         data = json.loads(json.dumps(params_to_dict(p)))
         assert data["type"] == type(p).__name__
@@ -90,7 +93,7 @@ def test_every_unit_answers_the_interface():
         assert p.dsp_blocks() >= 0 and p.lut_estimate() >= 0 and p.memory_bits() >= 0
         for count in p.asic_counts(shape, 16):
             assert count.op in ("mult", "add", "reg", "mem") and count.uses >= 0
-    window, mv, rq, avg, mx, add_unit, concat, fifo, regroup = _examples()
+    window, mv, rq, avg, mx, add_unit, concat, fifo, regroup, *_ = _examples()
     assert mv.dsp_blocks() == mv.mac_multipliers() == 3  # lane (0, 1) holds zeros only: no multiplier
     assert (mx.dsp_blocks(), avg.multiplying_lanes(), add_unit.multiplying_lanes()) == (0, 2, 6)
     assert window.memory_bits() == window.buffer_rows * 4 * 2 * 8 and fifo.memory_bits() == 4 * 2 * 8

@@ -129,6 +129,24 @@ def _pad(node, x: Stream) -> Stream:
     return Stream(x.stage, x.logical, x.layout, x.quant, extra)
 
 
+def _fold_table(graph: Graph, node, prev: StageSpec | None, by_name: dict[str, StageSpec]) -> StageSpec | None:
+    """Fold table ``node`` into the requant ending stage ``prev`` (or the one before a depth_to_space
+    ``prev``: a table commutes with moving pixels); the stage now producing its value, or None."""
+    host, mover = prev, None
+    if prev is not None and prev.kind == "depth_to_space":
+        host, mover = by_name.get(prev.inputs[0].stage), prev
+    if host is None or host.kind not in LUT_HOSTS or host.lut is not None:
+        return None
+    host.lut = (tuple(int(v) for v in node.attr("table")), int(node.attr("in_qmin")), quant_of(graph, node.outputs[0]))
+    host.sources.append(node.name)
+    if mover is None:
+        return host
+    mover.quant = host.out_quant  # the pixels it moves are the table's codes now
+    mover.data["params"] = replace(mover.data["params"], bits=int(host.out_quant.bits), signed=bool(host.out_quant.signed))
+    mover.sources.append(node.name)
+    return mover
+
+
 def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpec], Stream]:
     """The input stream, the stage specs in order and the output stream of the hardware partition."""
     logical = _logical(graph, part.input_value)
@@ -158,12 +176,11 @@ def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpe
             raise CompileError(f"{node.name}: a Pad must feed a convolution or pooling, not {node.op}")
         out = node.outputs[0]
         prev = by_name.get(xs[0].stage)
-        if (node.op == "QLut" and prev is not None and prev.kind in LUT_HOSTS and prev.lut is None
-                and len(graph.consumers(node.inputs[0])) == 1 and node.inputs[0] != part.output_value):
-            prev.lut = (tuple(int(v) for v in node.attr("table")), int(node.attr("in_qmin")), quant_of(graph, out))
-            prev.sources.append(node.name)
-            streams[out] = Stream(prev.name, xs[0].logical, xs[0].layout, prev.out_quant)
-            continue
+        if node.op == "QLut" and node.inputs[0] != part.output_value and len(graph.consumers(node.inputs[0])) == 1:
+            owner = _fold_table(graph, node, prev, by_name)
+            if owner is not None:
+                streams[out] = Stream(owner.name, xs[0].logical, xs[0].layout, owner.out_quant, batch=xs[0].batch)
+                continue
         made = LOWER[node.op](graph, node, xs)
         chain = made if isinstance(made, tuple) else (made,)  # a node may become stages in a row
         for k, spec in enumerate(chain):
