@@ -36,6 +36,7 @@ class ModelSummary:
     inputs: list[dict]
     outputs: list[dict]
     layers: list[LayerSummary]
+    converted_from: int | None = None  # the file's opset, when the import converted it
 
     @property
     def total_params(self) -> int:
@@ -50,6 +51,7 @@ class ModelSummary:
         return {
             "name": self.name,
             "opset": self.opset,
+            "converted_from_opset": self.converted_from,
             "inputs": self.inputs,
             "outputs": self.outputs,
             "layers": [asdict(layer) for layer in self.layers],
@@ -94,6 +96,7 @@ def summarize(graph: Graph) -> ModelSummary:
         inputs=[{"name": t.name, "shape": list(t.shape or []), "dtype": t.dtype} for t in graph.inputs],
         outputs=[{"name": t.name, "shape": list(t.shape or []), "dtype": t.dtype} for t in graph.outputs],
         layers=layers,
+        converted_from=graph.converted_from,
     )
 
 
@@ -105,7 +108,8 @@ def format_summary(summary: ModelSummary, source: str) -> str:
                      layer.placement, why))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     right = {0, 4, 5}
-    lines = [f"model {source}: graph {summary.name!r}, opset {summary.opset}"]
+    converted = f" (converted from opset {summary.converted_from} on import)" if summary.converted_from else ""
+    lines = [f"model {source}: graph {summary.name!r}, opset {summary.opset}{converted}"]
     for t in summary.inputs:
         lines.append(f"  input  {t['name']} {format_shape(t['shape'])} {t['dtype']}")
     for t in summary.outputs:

@@ -1,6 +1,7 @@
 """ONNX model -> IR :class:`~hwaccel.ir.Graph`.
 
-Validates (opset, ops, element types, onnx.checker, strict shape inference), decodes attributes,
+Validates (opset, ops, element types, onnx.checker, strict shape inference; opsets 7..10 are first
+converted to 11, and the graph says so in ``converted_from``), decodes attributes,
 turns Constant nodes into initializers, then runs the import passes (constant folding,
 Identity/Dropout removal, BatchNormalization folding, dead-value elimination).
 """
@@ -8,6 +9,7 @@ Identity/Dropout removal, BatchNormalization folding, dead-value elimination).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,12 +23,13 @@ from ..ir.ops import OPS
 from .safe_load import MAX_MODEL_BYTES, read_onnx
 from .validate import check_graph, check_proto
 
-__all__ = ["MIN_OPSET", "MAX_OPSET", "SUPPORTED_DTYPES", "load_model", "import_model", "model_opset"]
+__all__ = ["MIN_OPSET", "MAX_OPSET", "CONVERTED_OPSETS", "SUPPORTED_DTYPES", "load_model", "import_model", "model_opset"]
 
 # Opsets 11..21 are what torch and onnxruntime tools emit and what the zoo is tested with; later
 # opsets only widen the element types of the ops in the op table, which the dtype check guards.
 MIN_OPSET = 11
 MAX_OPSET = onnx.defs.onnx_opset_version()
+CONVERTED_OPSETS = range(7, MIN_OPSET)  # older files are converted to MIN_OPSET on import (onnx.version_converter)
 SUPPORTED_DTYPES = frozenset(
     {"float32", "float64", "float16", "int8", "uint8", "int16", "uint16", "int32", "int64", "bool"}
 )
@@ -43,6 +46,9 @@ def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = Tr
     from ..passes.pipeline import run_import_passes
 
     opset = model_opset(model, where)
+    converted_from = None
+    if opset < MIN_OPSET:
+        model, converted_from, opset = _upgrade(model, where, opset), opset, MIN_OPSET
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
     check_proto(model, where)  # structure, names, tensor bytes and dims: before anything converts a tensor
@@ -56,6 +62,8 @@ def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = Tr
     except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as exc:
         raise ModelError(f"{where}: shape inference failed: {_first_line(exc)}") from None
     graph = _convert(model, where, opset)
+    if converted_from is not None:
+        graph = replace(graph, converted_from=converted_from)
     check_graph(graph, where)  # each op's rank, shape, attribute and QDQ requirements, before any kernel runs
     check_proto(model, where, inferred=True)  # the inferred dims: non-negative and within the ceilings
     return run_import_passes(graph) if passes else graph
@@ -67,12 +75,19 @@ def model_opset(model: onnx.ModelProto, where: str = "model") -> int:
     if not versions:
         raise ModelError(f"{where}: model imports no default-domain opset")
     opset = int(versions[0])
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ModelError(
-            f"{where}: opset must be in {MIN_OPSET}..{MAX_OPSET}, not {opset} "
-            "(convert it with onnx.version_converter.convert_version)"
-        )
+    if not CONVERTED_OPSETS.start <= opset <= MAX_OPSET:
+        raise ModelError(f"{where}: opset must be in {CONVERTED_OPSETS.start}..{MAX_OPSET}, not {opset}")
     return opset
+
+
+def _upgrade(model: onnx.ModelProto, where: str, opset: int) -> onnx.ModelProto:
+    """``model`` (default-domain opset 7..10) converted to :data:`MIN_OPSET` by onnx's version converter."""
+    from onnx import version_converter
+
+    try:
+        return version_converter.convert_version(model, MIN_OPSET)
+    except Exception as exc:  # the converter raises bare RuntimeErrors from C++
+        raise ModelError(f"{where}: cannot convert opset {opset} to {MIN_OPSET}: {_first_line(exc)}") from None
 
 
 def _check_ops(model: onnx.ModelProto, where: str, opset: int) -> None:

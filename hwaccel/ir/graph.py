@@ -67,6 +67,7 @@ class Graph:
     initializers: Mapping[str, np.ndarray] = field(default_factory=dict)
     values: Mapping[str, TensorInfo] = field(default_factory=dict)
     opset: int = 17
+    converted_from: int | None = None  # the file's opset when the import converted it to ``opset``
 
     def producer(self, value: str) -> Node | None:
         """The node writing ``value``, or None for graph inputs and initializers."""

@@ -261,6 +261,7 @@ OPS: dict[str, OpRow] = {
         _row("Sub", "eltwise", None, ("QAdd",)),
         _row("Mul", "eltwise", None, ("QMul",)),
         _row("Concat", "eltwise", None, ("QConcat",)),
+        _row("Sum", "eltwise", hardware("add: EltwiseAdd (the import expands a Sum into a chain of Adds)"), ("QAdd",)),
         # data movement: codes move unchanged (free in a streaming layout, or folded away)
         *[_row(op, "movers", STREAM, moves_codes=True)
           for op in ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")],
@@ -277,6 +278,7 @@ OPS: dict[str, OpRow] = {
         _row("GRU", "recurrent", None, ("QGRU",), _recurrent_macs(3)),
         _row("RNN", "recurrent", None, ("QRNN",), _recurrent_macs(1)),
         # host-only
+        _row("LRN", "pointwise", host("LRN (local response normalization) has no hardware unit: it runs on the host")),
         _row("Softmax", "host", host("Softmax has no hardware unit (a float op after the hardware partition)")),
         # quantization boundary
         _row("QuantizeLinear", "quant", host("quantization boundary: the host turns floats into codes")),

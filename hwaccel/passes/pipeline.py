@@ -6,6 +6,7 @@ from typing import Callable
 
 from ..ir.graph import Graph
 from .eliminate_dead import eliminate_dead
+from .expand_variadic import expand_variadic
 from .fold_batchnorm import fold_batchnorm
 from .fold_constants import fold_constants
 from .fold_qdq_batchnorm import fold_qdq_batchnorm
@@ -17,7 +18,7 @@ __all__ = ["Pass", "IMPORT_PASSES", "run_passes", "run_import_passes"]
 
 Pass = Callable[[Graph], Graph]
 
-IMPORT_PASSES: list[Pass] = [fold_constants, fold_shape_arithmetic, remove_identity, fold_batchnorm, canonicalize_qdq,
+IMPORT_PASSES: list[Pass] = [expand_variadic, fold_constants, fold_shape_arithmetic, remove_identity, fold_batchnorm, canonicalize_qdq,
                              fold_qdq_batchnorm, eliminate_dead]
 
 

@@ -14,7 +14,7 @@ from ...ir.graph import Node
 from ...ir.ops import register
 from .common import Inputs, required
 
-__all__ = ["add", "sub", "mul", "concat"]
+__all__ = ["add", "sub", "mul", "sum_", "concat"]
 
 Kernel = Callable[[Node, Inputs], list[np.ndarray]]
 
@@ -35,6 +35,16 @@ def _binary(ufunc: np.ufunc) -> Kernel:
 add = register("float", "Add")(_binary(np.add))
 sub = register("float", "Sub")(_binary(np.subtract))
 mul = register("float", "Mul")(_binary(np.multiply))
+
+
+@register("float", "Sum")
+def sum_(node: Node, inputs: Inputs) -> list[np.ndarray]:
+    """ONNX Sum: the inputs added left to right with broadcasting (import expands it into Adds)."""
+    parts = [x for x in inputs if x is not None]
+    out = parts[0]
+    for x in parts[1:]:
+        out = _binary(np.add)(node, [out, x])[0]
+    return [out]
 
 
 @register("float", "Concat")

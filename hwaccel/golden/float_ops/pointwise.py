@@ -1,4 +1,4 @@
-"""Activations, Softmax and BatchNormalization; transcendental functions are evaluated in float64
+"""Activations, Softmax, BatchNormalization and LRN; transcendental functions are evaluated in float64
 and cast back to the input type."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from ...ir.ops import register
 from .common import Inputs, optional, required
 
 __all__ = ["relu", "clip", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh", "softmax", "softmax_legacy",
-           "batch_normalization", "sigmoid_values"]
+           "batch_normalization", "sigmoid_values", "lrn"]
 
 
 def _in_float64(function):
@@ -132,3 +132,20 @@ def batch_normalization(node: Node, inputs: Inputs) -> list[np.ndarray]:
     y = (xf - mean.reshape(channel)) / np.sqrt(var.reshape(channel) + eps) * scale.reshape(channel) + bias.reshape(channel)
     outputs = [y] + (running if training else [])
     return [v.astype(x.dtype, copy=False) for v in outputs]
+
+
+@register("float", "LRN")
+def lrn(node: Node, inputs: Inputs) -> list[np.ndarray]:
+    """Local response normalization across channels (axis 1): ``x / (bias + alpha / size *
+    sum of x**2 over the ``size`` channels around c)**beta``, the window ``floor((size - 1) / 2)``
+    channels before and ``ceil((size - 1) / 2)`` after (ONNX), in float64."""
+    x = required(node, inputs, 0)
+    size = int(node.attr("size"))
+    alpha, beta, bias = (float(node.attr(k, d)) for k, d in (("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0)))
+    squares = np.square(x.astype(np.float64))
+    before, after = (size - 1) // 2, size // 2
+    padded = np.pad(squares, [(0, 0), (before, after)] + [(0, 0)] * (x.ndim - 2))
+    cumulative = np.concatenate([np.zeros_like(padded[:, :1]), np.cumsum(padded, axis=1)], axis=1)
+    channels = x.shape[1]
+    window = cumulative[:, size:size + channels] - cumulative[:, :channels]
+    return [(x / (bias + alpha / size * window) ** beta).astype(x.dtype, copy=False)]

@@ -1,0 +1,103 @@
+"""Old opsets and the ops of the ONNX zoo's ImageNet models (issue 23): opset 7..10 files are
+converted to 11 on import and say so; ``Sum`` becomes a chain of ``Add`` (then an EltwiseAdd in
+hardware); ``LRN`` runs in float on the host. Float results against onnxruntime on the original file."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from hwaccel.frontend.onnx_import import import_model
+from hwaccel.frontend.qdq import lower_model
+from hwaccel.frontend.quantize import QuantConfig, quantize_graph
+from hwaccel.golden.float_executor import run_float
+from hwaccel.passes.to_dataflow import to_dataflow
+from hwaccel.summary import format_summary, summarize
+
+from conftest import make_model
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def _old_model(opset: int = 9, lrn: bool = True, seed: int = 0) -> onnx.ModelProto:
+    """Conv -> Relu -> [LRN] -> Sum(that, Conv(that), that) -> Relu, written at ``opset``."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.5, s).astype(np.float32), n) for n, s in
+             (("w1", (6, 3, 3, 3)), ("w2", (6, 6, 3, 3)))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1")]
+    if lrn:
+        nodes.append(helper.make_node("LRN", ["r1"], ["n1"], name="lrn", size=3, alpha=0.02, beta=0.75, bias=1.5))
+    a = "n1" if lrn else "r1"
+    nodes += [helper.make_node("Conv", [a, "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+              helper.make_node("Sum", [a, "c2", a], ["s"], name="sum"),
+              helper.make_node("Relu", ["s"], ["y"], name="relu2")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 6, 6])
+    return make_model(nodes, [x], [y], inits, opset=opset)
+
+
+def _ort(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})[0]
+
+
+@pytest.mark.parametrize("opset", [7, 9, 10])
+def test_old_opset_is_converted_and_says_so(opset):
+    model = _old_model(opset)
+    graph = import_model(model)
+    assert (graph.opset, graph.converted_from) == (11, opset)
+    summary = summarize(graph)
+    assert summary.to_dict()["converted_from_opset"] == opset
+    assert f"opset 11 (converted from opset {opset} on import)" in format_summary(summary, "m.onnx")
+    x = np.random.default_rng(1).normal(size=(2, 3, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(run_float(graph, {"x": x})["y"], _ort(model, x), rtol=1e-5, atol=1e-6)
+
+
+def test_current_opset_is_not_marked_converted():
+    graph = import_model(_old_model(13))
+    assert (graph.opset, graph.converted_from) == (13, None)
+    assert "converted" not in format_summary(summarize(graph), "m.onnx")
+
+
+def test_sum_becomes_a_chain_of_adds():
+    graph = import_model(_old_model(13, lrn=False))
+    assert [n.op for n in graph.nodes] == ["Conv", "Relu", "Conv", "Add", "Add", "Relu"]
+    assert summarize(import_model(_old_model(13), passes=False)).layers[4].placement == "hardware"
+
+
+def _lrn_by_the_spec(x: np.ndarray, size: int, alpha: float, beta: float, bias: float) -> np.ndarray:
+    """The ONNX operator text's formula, channel by channel."""
+    out = np.empty_like(x, dtype=np.float64)
+    channels = x.shape[1]
+    for c in range(channels):
+        lo, hi = max(0, c - (size - 1) // 2), min(channels - 1, c + -(-(size - 1) // 2))
+        square_sum = np.sum(x[:, lo:hi + 1].astype(np.float64) ** 2, axis=1)
+        out[:, c] = x[:, c] / (bias + alpha / size * square_sum) ** beta
+    return out
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
+def test_lrn_equals_the_spec_and_onnxruntime(size):
+    """(onnx.reference's LRN differs from onnxruntime by up to 4.8 here; onnxruntime builds odd sizes only.)"""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 7, 3, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 7, 3, 2])
+    model = make_model([helper.make_node("LRN", ["x"], ["y"], size=size, alpha=0.3, beta=0.6, bias=0.8)], [x], [y])
+    data = np.random.default_rng(size).normal(0, 2, (3, 7, 3, 2)).astype(np.float32)
+    got = run_float(import_model(model), {"x": data})["y"]
+    np.testing.assert_allclose(got, _lrn_by_the_spec(data, size, 0.3, 0.6, 0.8), rtol=1e-6, atol=1e-7)
+    if size % 2:
+        np.testing.assert_allclose(got, _ort(model, data), rtol=1e-5, atol=1e-7)
+
+
+def test_sum_residual_compiles_to_an_add_stage_and_lrn_stays_on_the_host():
+    rng = np.random.default_rng(2)
+    calib = rng.normal(size=(16, 3, 6, 6)).astype(np.float32)
+    qdq, _ = quantize_graph(import_model(_old_model(9, lrn=False)), {"x": calib}, QuantConfig())
+    df = to_dataflow(lower_model(qdq), fifos=False)
+    assert [s.kind for s in df.stages].count("add") == 2
+    lrn_graph = import_model(_old_model(9))
+    layer = next(layer for layer in summarize(lrn_graph).layers if layer.op == "LRN")
+    assert layer.placement == "host" and "LRN" in layer.reason
