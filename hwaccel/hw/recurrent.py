@@ -17,6 +17,8 @@ the output code, written to the y memory at the end of ``U6``.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -49,6 +51,26 @@ def round_shift(x: Value, n: Value | int, rounding: str) -> Value:
 
 def clamp(x: Value, lo: int, hi: int) -> Value:
     return Mux(x < lo, lo, Mux(x > hi, hi, x))
+
+
+def _lane_rows(p: RecurrentParams) -> Iterator[tuple[int, int, int | None]]:
+    """``(direction, lane, gate row)`` in the ROMs' order: per direction, MatVec pass, row group, lane;
+    the row is None past the pass's last (a lane of the last group without a row)."""
+    for d in range(p.directions):
+        for first, count in p.passes():
+            for g in range(p.groups(count)):
+                for lane in range(p.pe):
+                    row = first + g * p.pe + lane
+                    yield d, lane, (row if row < first + count else None)
+
+
+def _delays(m: Module, value: Value, stages: int, name: str) -> list[Value]:
+    """``value`` and its copies delayed by ``1..stages`` cycles. Made outside any ``m.If``: a register
+    made inside one would load only under its condition."""
+    out = [value]
+    for k in range(stages):
+        out.append(register(m, out[-1], f"{name}_d{k + 1}"))
+    return out
 
 
 def _write(m: Module, registers: list[Signal], index: Value, valid: Value, value: Value) -> None:
@@ -188,14 +210,10 @@ class Recurrent(wiring.Component):
                   ("mh", _signed_shape(mult[..., 1].ravel().tolist()).width, True),
                   ("shift", max(int(shifts.max()).bit_length(), 1), False), ("tanh", 1, False)]
         words: list[list[int]] = [[] for _ in range(p.pe)]
-        for d in range(p.directions):
-            for first, count in p.passes():
-                for g in range(p.groups(count)):
-                    for lane in range(p.pe):
-                        row = first + g * p.pe + lane
-                        values = ([int(bias[d, 0, row]), int(bias[d, 1, row]), int(mult[d, row, 0]), int(mult[d, row, 1]),
-                                   int(shifts[d, row]), int(func[row])] if row < first + count else [0] * 6)
-                        words[lane].append(pack_fields((v, b) for v, (_, b, _) in zip(values, fields)))
+        for d, lane, row in _lane_rows(p):
+            values = [0] * 6 if row is None else [int(bias[d, 0, row]), int(bias[d, 1, row]), int(mult[d, row, 0]),
+                                                  int(mult[d, row, 1]), int(shifts[d, row]), int(func[row])]
+            words[lane].append(pack_fields((v, b) for v, (_, b, _) in zip(values, fields)))
         return words, fields
 
     def _weight_words(self) -> list[list[int]]:
@@ -206,14 +224,10 @@ class Recurrent(wiring.Component):
         r[:, :, :p.hidden] = np.reshape(p.r, (p.directions, p.rows, p.hidden))
         cols = np.concatenate([w, r], axis=2).reshape(p.directions, p.rows, p.chunks, p.simd)
         words: list[list[int]] = [[] for _ in range(p.pe)]
-        for d in range(p.directions):
-            for first, count in p.passes():
-                for g in range(p.groups(count)):
-                    for lane in range(p.pe):
-                        row = first + g * p.pe + lane
-                        for k in range(p.chunks):
-                            values = cols[d, row, k] if row < first + count else np.zeros(p.simd, np.int64)
-                            words[lane].append(pack_fields((int(v), p.bits_w) for v in values))
+        for d, lane, row in _lane_rows(p):
+            for k in range(p.chunks):
+                values = np.zeros(p.simd, np.int64) if row is None else cols[d, row, k]
+                words[lane].append(pack_fields((int(v), p.bits_w) for v in values))
         return words
 
     def _matvec(self, m: Module) -> None:
@@ -234,84 +248,30 @@ class Recurrent(wiring.Component):
         # ROM addresses: (direction, group within the direction, chunk)
         settings, fields = self._settings()
         weights = self._weight_words()
-        s_addr = self.direction * groups_per_dir + group
-        w_addr = s_addr * p.chunks + chunk
+        self.s_addr = self.direction * groups_per_dir + group
+        self.w_addr = self.s_addr * p.chunks + chunk
         x_addr = self.t * p.x_chunks + chunk
         xport = self.xmem.read_port()
         m.d.comb += xport.addr.eq(x_addr)
         # S1: the reads, the h chunk, the control
         is_x = chunk < p.x_chunks
         zeros = [Const(0, signed(p.h_bits))] * (p.h_chunks * p.simd - p.hidden)
+        padded_h, padded_rh = list(self.h) + zeros, list(self.rh) + zeros
         h_chunk = []
         for k in range(p.simd):
-            column = Array([list(self.h) + zeros][0][c * p.simd + k] for c in range(p.h_chunks))[chunk - p.x_chunks]
+            column = Array(padded_h[c * p.simd + k] for c in range(p.h_chunks))[chunk - p.x_chunks]
             if p.reset_pass:  # the n rows read round(r * h)
-                reset = Array([list(self.rh) + zeros][0][c * p.simd + k] for c in range(p.h_chunks))[chunk - p.x_chunks]
+                reset = Array(padded_rh[c * p.simd + k] for c in range(p.h_chunks))[chunk - p.x_chunks]
                 column = Mux(pass_index == 1, reset, column)
             h_chunk.append(register(m, column, f"hc{k}", signed(p.h_bits)))
-        v1 = register(m, issue, "v1")
-        x1, first1, last1 = register(m, is_x, "x1"), register(m, chunk == 0, "first1"), register(m, issue & chunk_last, "last1")
-        row1 = register(m, group, "row_group1")
-        pass1 = register(m, pass_index, "pass1")
         x_shape = code_shape(p.bits_x, p.signed_x)
         xs = [xport.data[k * x_shape.width:(k + 1) * x_shape.width] for k in range(p.simd)]
-        xs = [(x.as_signed() if p.signed_x else x) - p.x_zero_point for x in xs]
-        written: list[tuple[Value, Value, Value]] = []
-        for lane in range(p.pe):
-            wrom = Memory(shape=unsigned(p.simd * p.bits_w), depth=len(weights[lane]), init=weights[lane])
-            srom = Memory(shape=unsigned(sum(b for _, b, _ in fields)), depth=len(settings[lane]), init=settings[lane])
-            m.submodules[f"wrom{lane}"], m.submodules[f"srom{lane}"] = wrom, srom
-            wport, sport = wrom.read_port(), srom.read_port()
-            m.d.comb += [wport.addr.eq(w_addr), sport.addr.eq(s_addr)]
-            ws = [wport.data[k * p.bits_w:(k + 1) * p.bits_w].as_signed() for k in range(p.simd)]
-            s: dict[str, Value] = {}
-            at = 0
-            for name, bits, is_signed in fields:
-                s[name] = sport.data[at:at + bits].as_signed() if is_signed else sport.data[at:at + bits]
-                at += bits
-            # S2: products and the biases
-            prods = [register(m, Mux(x1, xs[k], h_chunk[k]) * ws[k], f"prod{lane}_{k}") for k in range(p.simd)]
-            bx2, bh2 = register(m, s["bx"], f"bx{lane}"), register(m, s["bh"], f"bh{lane}")
-            v2, x2, first2, last2 = (register(m, v, f"{n}2_{lane}") for v, n in ((v1, "v"), (x1, "x"), (first1, "first"), (last1, "last")))
-            total = sum(prods[1:], prods[0])
-            # S3: the accumulators
-            ax, ah = Signal(signed(p.acc_bits[0]), name=f"ax{lane}"), Signal(signed(p.acc_bits[1]), name=f"ah{lane}")
-            with m.If(v2 & x2):
-                m.d.sync += ax.eq(Mux(first2, bx2, ax) + total)
-            with m.If(v2 & first2):
-                m.d.sync += ah.eq(bh2)
-            with m.If(v2 & ~x2):
-                m.d.sync += ah.eq(ah + total)
-            last3 = register(m, last2, f"last3_{lane}")
-            settings_chain = [{n: register(m, v, f"{n}{k}_{lane}") for n, v in s.items()} for k in (2,)]
-            for k in (3, 4, 5, 6):
-                settings_chain.append({n: register(m, v, f"{n}{k}_{lane}") for n, v in settings_chain[-1].items()})
-            s3, s4, s5, s6 = settings_chain[1], settings_chain[2], settings_chain[3], settings_chain[4]
-            group_chain = [row1]
-            pass_chain = [pass1]
-            for k in range(2, 9):
-                group_chain.append(register(m, group_chain[-1], f"grp{k}_{lane}"))
-                pass_chain.append(register(m, pass_chain[-1], f"pass{k}_{lane}"))
-            # S4: the finished row's accumulators (GRU linear_before_reset: round(r * ah) for the n rows)
-            ah_e = ah
-            if p.cell == "gru" and p.linear_before_reset:
-                unit = (group_chain[2] - Mux(pass_chain[2] == 1, p.groups(2 * p.hidden), 0)) * p.pe + lane
-                r_gate = Array(list(self.gates)[p.hidden:2 * p.hidden] + [Const(0, signed(p.h_bits))] * p.pe)[unit]
-                ah_e = Mux(pass_chain[2] == 1, round_shift(r_gate * ah, p.frac_bits, p.rounding), ah)
-            v4 = register(m, last3, f"v4_{lane}")
-            ax4, ah4 = register(m, ax, f"ax4_{lane}"), register(m, ah_e, f"ah4_{lane}")
-            # S5, S6, S7
-            v5, px5, ph5 = register(m, v4, f"v5_{lane}"), register(m, ax4 * s4["mx"], f"px{lane}"), register(m, ah4 * s4["mh"], f"ph{lane}")
-            v6, sum6 = register(m, v5, f"v6_{lane}"), register(m, px5 + ph5, f"pre{lane}")
-            pre = round_shift(sum6, s6["shift"], p.rounding)
-            (slo, shi), (tlo, thi) = self.table_q["Sigmoid"], self.table_q["Tanh"]
-            index = Mux(s6["tanh"], clamp(pre, tlo, thi) - tlo + self.table_base["Tanh"], clamp(pre, slo, shi) - slo)
-            v7, addr7 = register(m, v6, f"v7_{lane}"), register(m, index, f"taddr{lane}", unsigned(max((len(self.tables.init) - 1).bit_length(), 1)))
-            tport = self.tables.read_port()
-            m.d.comb += tport.addr.eq(addr7)
-            # S8: the table's output, written to the gate registers
-            v8 = register(m, v7, f"v8_{lane}")
-            written.append((v8, group_chain[-1], tport.data))
+        x1 = register(m, is_x, "x1")
+        columns = [Mux(x1, (x.as_signed() if p.signed_x else x) - p.x_zero_point, h) for x, h in zip(xs, h_chunk)]
+        control = {"v": register(m, issue, "v1"), "x": x1, "first": register(m, chunk == 0, "first1"),
+                   "last": register(m, issue & chunk_last, "last1"), "group": register(m, group, "group1"),
+                   "pass": register(m, pass_index, "pass1")}
+        written = [self._lane(m, lane, columns, control, weights[lane], settings[lane], fields) for lane in range(p.pe)]
         # the gate registers: row r is written by one lane, when its row group passes S8
         for k, (first, count) in enumerate(p.passes()):
             offset = sum(p.groups(c) for _, c in p.passes()[:k])
@@ -319,6 +279,54 @@ class Recurrent(wiring.Component):
                 valid, group8, data = written[(r - first) % p.pe]
                 with m.If(valid & (group8 == offset + (r - first) // p.pe)):
                     m.d.sync += self.gates[r].eq(data)
+
+    def _lane(self, m: Module, lane: int, columns: list[Value], c1: dict[str, Value], weights: list[int],
+              settings: list[int], fields: list[tuple[str, int, bool]]) -> tuple[Value, Value, Value]:
+        """One of the ``pe`` rows of a group, from its S1 reads to its gate value in S8: returns
+        ``(valid, row group, gate value)`` of S8."""
+        p = self.p
+        wrom = Memory(shape=unsigned(p.simd * p.bits_w), depth=len(weights), init=weights)
+        srom = Memory(shape=unsigned(sum(b for _, b, _ in fields)), depth=len(settings), init=settings)
+        m.submodules[f"wrom{lane}"], m.submodules[f"srom{lane}"] = wrom, srom
+        wport, sport = wrom.read_port(), srom.read_port()
+        m.d.comb += [wport.addr.eq(self.w_addr), sport.addr.eq(self.s_addr)]
+        ws = [wport.data[k * p.bits_w:(k + 1) * p.bits_w].as_signed() for k in range(p.simd)]
+        s1: dict[str, Value] = {}
+        at = 0
+        for name, bits, is_signed in fields:
+            s1[name] = sport.data[at:at + bits].as_signed() if is_signed else sport.data[at:at + bits]
+            at += bits
+        # delay[name][k]: the S1 value in S(1 + k), as far as the pipeline uses it
+        stages = {"v": 1, "x": 1, "first": 1, "bx": 1, "bh": 1, "mx": 3, "mh": 3, "shift": 5, "tanh": 5, "last": 7, "group": 7,
+                  "pass": 7}
+        delay = {name: _delays(m, value, stages[name], f"{name}{lane}") for name, value in {**c1, **s1}.items()}
+        # S2: products; S3: the accumulators (x half from its bias, h half from its bias)
+        total = sum((register(m, col * w, f"prod{lane}_{k}") for k, (col, w) in enumerate(zip(columns, ws))), Const(0))
+        v2, x2, first2 = delay["v"][1], delay["x"][1], delay["first"][1]
+        ax, ah = Signal(signed(p.acc_bits[0]), name=f"ax{lane}"), Signal(signed(p.acc_bits[1]), name=f"ah{lane}")
+        with m.If(v2 & x2):
+            m.d.sync += ax.eq(Mux(first2, delay["bx"][1], ax) + total)
+        with m.If(v2 & first2):
+            m.d.sync += ah.eq(delay["bh"][1])
+        with m.If(v2 & ~x2):
+            m.d.sync += ah.eq(ah + total)
+        # S4: the finished row's accumulators (GRU linear_before_reset: round(r * ah) for the n rows)
+        ah_e: Value = ah
+        if p.cell == "gru" and p.linear_before_reset:
+            n_rows = delay["pass"][2] == 1
+            unit = (delay["group"][2] - Mux(n_rows, p.groups(2 * p.hidden), 0)) * p.pe + lane
+            r_gate = Array(list(self.gates)[p.hidden:2 * p.hidden] + [Const(0, signed(p.h_bits))] * p.pe)[unit]
+            ah_e = Mux(n_rows, round_shift(r_gate * ah, p.frac_bits, p.rounding), ah)
+        ax4, ah4 = register(m, ax, f"ax4_{lane}"), register(m, ah_e, f"ah4_{lane}")
+        # S5: acc x M; S6: their sum; S7: rounded, clamped: the table address; S8: the table's output
+        px5, ph5 = register(m, ax4 * delay["mx"][3], f"px{lane}"), register(m, ah4 * delay["mh"][3], f"ph{lane}")
+        sum6 = register(m, px5 + ph5, f"pre{lane}")
+        pre = round_shift(sum6, delay["shift"][5], p.rounding)
+        (slo, shi), (tlo, thi) = self.table_q["Sigmoid"], self.table_q["Tanh"]
+        index = Mux(delay["tanh"][5], clamp(pre, tlo, thi) - tlo + self.table_base["Tanh"], clamp(pre, slo, shi) - slo)
+        tport = self.tables.read_port()
+        m.d.comb += tport.addr.eq(register(m, index, f"taddr{lane}", unsigned(max((len(self.tables.init) - 1).bit_length(), 1))))
+        return delay["last"][7], delay["group"][7], tport.data
 
     def _reset(self, m: Module) -> None:
         """GRU, ``linear_before_reset`` 0: ``round(r * h)`` of hidden unit ``count``, written as it issues."""
