@@ -166,7 +166,7 @@ SEQUENCE_OPS = ("LSTM", "GRU", "RNN")  # (N, 7 steps, 5 features) -> Y_h
 #: ONNX ops placed on hardware that hwaccel's quantizer never writes (QOperator / integer formats):
 #: they lower to the same fixed-point ops as Conv and MatMul, covered by those cases; Upsample left
 #: the ONNX opsets (10) before the cases' 17: it is Resize's stage, covered by that case
-NOT_GENERATED = {"QLinearConv", "QLinearMatMul", "Upsample"}
+NOT_GENERATED = {"QLinearConv", "QLinearMatMul", "Upsample", "Sum"}  # Sum: expanded into Adds at import (the Add case)
 
 
 def hardware_case(op: str) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Lowering rules of the element-wise joins: Add / Sub -> QAdd, Mul -> QMul, Concat -> QConcat."""
+"""Lowering rules of the element-wise joins: Add / Sub / two-input Sum -> QAdd, Mul -> QMul, Concat -> QConcat."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from .common import Context, Lowered, fixed_node, same_encoding
 __all__: list[str] = []
 
 
-@register("lower", "Add", "Sub")
+@register("lower", "Add", "Sub", "Sum")
 def _lower_add(ctx: Context, node: Node) -> Lowered:
+    if len([i for i in node.inputs if i]) != 2:
+        return None  # a Sum of other arity (the import expands every Sum into Adds first)
     a, b = ctx.dequantized(node.inputs[0]), ctx.dequantized(node.inputs[1])
     out = ctx.quantized_output(node.outputs[0])
     if a is None or b is None or out is None or a.quant.per_channel or b.quant.per_channel:
