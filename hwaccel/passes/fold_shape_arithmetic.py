@@ -77,9 +77,11 @@ def _evaluate(node: Node, graph: Graph, symbolic: dict[str, np.ndarray], consts)
         if shape is None or all(isinstance(d, int) for d in shape):
             return None
         return np.array(list(shape), dtype=object)[node.attr("start", 0) : node.attr("end", None)]
+    if not any(i in symbolic for i in node.inputs):
+        return None  # before _operand: it copies each constant input (a weight too) to an object array
     found = [_operand(i, symbolic, consts) for i in node.inputs if i]
     operands = [o for o in found if o is not None]
-    if not any(i in symbolic for i in node.inputs) or len(operands) != len(found):
+    if len(operands) != len(found):
         return None
     if node.op == "Gather" and int(node.attr("axis", 0)) == 0 and operands[0].ndim == 1:
         taken = np.take(operands[0], operands[1].astype(np.int64))
