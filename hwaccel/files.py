@@ -147,15 +147,16 @@ def check_suffix(path: str | os.PathLike[str], arrays: Mapping[str, object] | No
         raise HwaccelError(f"{path}: the model has {len(arrays)} outputs; write them to a .npz file")
 
 
-def load_inputs(path: Inputs, graph: Graph) -> dict[str, np.ndarray]:
+def load_inputs(path: Inputs, graph: Graph, samples: bool = False) -> dict[str, np.ndarray]:
     """Read the feeds for ``graph``: a ``.npy`` for its single input, or a ``.npz`` keyed by input name
     (or the same as an array, or a dict of arrays).
 
     Shapes are checked against the model (batch first; symbolic dims accept any size) and values
-    cast to the input's element type.
+    cast to the input's element type. With ``samples`` (calibration data) a model exported for
+    batch 1 takes any number of samples along its batch axis; the caller runs them one at a time.
     """
     if isinstance(path, (np.ndarray, Mapping)):
-        return _arrays(path, graph)
+        return _arrays(path, graph, samples)
     path = Path(path)
     if not path.is_file():
         raise HwaccelError(f"{path}: no such input file")
@@ -175,10 +176,10 @@ def load_inputs(path: Inputs, graph: Graph) -> dict[str, np.ndarray]:
             raise HwaccelError(f"{path}: input file must end in .npy or .npz, not {path.suffix!r}")
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise HwaccelError(f"{path}: cannot read NumPy data ({exc})") from None
-    return {t.name: _conform(feeds[t.name], t, path) for t in graph.inputs}
+    return {t.name: _conform(feeds[t.name], t, path, samples) for t in graph.inputs}
 
 
-def _arrays(arrays: np.ndarray | Mapping[str, np.ndarray], graph: Graph) -> dict[str, np.ndarray]:
+def _arrays(arrays: np.ndarray | Mapping[str, np.ndarray], graph: Graph, samples: bool = False) -> dict[str, np.ndarray]:
     where = Path("inputs")
     if isinstance(arrays, np.ndarray):
         if len(graph.inputs) != 1:
@@ -189,15 +190,15 @@ def _arrays(arrays: np.ndarray | Mapping[str, np.ndarray], graph: Graph) -> dict
     missing = [t.name for t in graph.inputs if t.name not in arrays]
     if missing:
         raise ModelError(f"inputs: missing input(s) {missing}; the dict has {sorted(arrays)}")
-    return {t.name: _conform(np.asarray(arrays[t.name]), t, where) for t in graph.inputs}
+    return {t.name: _conform(np.asarray(arrays[t.name]), t, where, samples) for t in graph.inputs}
 
 
-def _conform(array: np.ndarray, info: TensorInfo, path: Path) -> np.ndarray:
+def _conform(array: np.ndarray, info: TensorInfo, path: Path, samples: bool = False) -> np.ndarray:
     if info.shape is not None:
         if array.ndim != len(info.shape):
             raise ModelError(f"{path}: input {info.name!r} must have shape {info.shape}, not {array.shape}")
-        for want, got in zip(info.shape, array.shape):
-            if isinstance(want, int) and want != got:
+        for axis, (want, got) in enumerate(zip(info.shape, array.shape)):
+            if isinstance(want, int) and want != got and not (samples and axis == 0 and want == 1 and got > 0):
                 raise ModelError(f"{path}: input {info.name!r} must have shape {info.shape}, not {array.shape}")
     if array.dtype.kind not in "biuf":
         raise ModelError(f"{path}: input {info.name!r} must be numeric, not {array.dtype}")

@@ -156,3 +156,26 @@ def _pool_ties(node, x: np.ndarray) -> np.ndarray:
         value = sums[mask].astype(np.float64) * float(rq.multiplier[0]) * 2.0 ** -float(rq.shift[0])
         ties[mask] = np.abs(value - np.floor(value) - 0.5) < 1e-4  # within the multiplier error of k + 1/2
     return ties
+
+
+def _reshape_gemm(path, batch, shape: list[int]) -> None:
+    w = helper.make_tensor("w", onnx.TensorProto.FLOAT, (2, 3), np.arange(6, dtype=np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["flat"]), helper.make_node("Gemm", ["flat", "w"], ["y"], transB=1)],
+        "reshape_gemm", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, (batch, 3, 1))],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, (batch, 2))],
+        [w, helper.make_tensor("shape", onnx.TensorProto.INT64, (2,), shape)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def test_a_batch_one_export_calibrates_on_many_samples(tmp_path):
+    """An exporter's fixed batch 1 and a Reshape to (1, -1): the samples run one at a time, and every
+    range equals the one the same network exported with a free batch gets from all samples at once."""
+    from hwaccel.api import quantize
+
+    _reshape_gemm(tmp_path / "batch1.onnx", 1, [1, -1])
+    _reshape_gemm(tmp_path / "batchn.onnx", "N", [-1, 3])
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).standard_normal((5, 3, 1)).astype(np.float32))
+    one, many = (quantize(tmp_path / f"{m}.onnx", tmp_path / "calib.npy", output=tmp_path / f"{m}.q.onnx")
+                 for m in ("batch1", "batchn"))
+    assert len(one.activations) == 3 and one.activations == many.activations

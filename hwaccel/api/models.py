@@ -92,7 +92,7 @@ def quantize(model: str | os.PathLike[str], calib: Inputs, output: str | os.Path
     if unknown:
         raise QuantizationError(f"layer_bits: unknown layer(s) {unknown}; layers with weights: {sorted(weighted)}")
     with named(str(model)):  # errors of the calibration run name the model
-        qdq, report = quantize_graph(graph, load_inputs(calib, graph), config)
+        qdq, report = quantize_graph(graph, load_inputs(calib, graph, samples=True), config)
     lowered = lower_model(qdq, str(out))  # proves the file lowers to fixed point before writing it
     atomic_write_bytes(out, qdq.SerializeToString(), force=force)
     host = sorted({n.op for n in lowered.nodes

@@ -45,5 +45,5 @@ def fixed_model(path: str | Path, calib: str | Path | None = None) -> tuple[Grap
     from .quantize import QuantConfig, quantize_graph
 
     with named(str(path)):
-        qdq, _ = quantize_graph(graph, load_inputs(str(calib), graph), QuantConfig())
+        qdq, _ = quantize_graph(graph, load_inputs(str(calib), graph, samples=True), QuantConfig())
     return lower_model(qdq, str(path)), qdq.SerializeToString()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
@@ -94,7 +95,7 @@ def quantize_graph(graph: Graph, calib: dict[str, np.ndarray], config: QuantConf
 
     config.validate()
     _check_calibration(graph, calib)
-    values = run_float(graph, calib, outputs=_float_values(graph))
+    values = _run_samples(run_float, graph, calib, _float_values(graph))
     encodings = _activation_encodings(graph, values, config)
     writer = _QdqWriter(graph, config, encodings)
     for node in graph.nodes:
@@ -135,6 +136,16 @@ def _relative_error(got: np.ndarray, expected: np.ndarray) -> float:
     diff = float(np.abs(np.asarray(got, np.float64) - expected).max(initial=0.0))
     scale = float(np.abs(expected).max(initial=0.0))
     return diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
+
+
+def _run_samples(run_float: Any, graph: Graph, calib: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    """The float run over the calibration set; a model exported for batch 1 (fixed reshapes are common
+    there) runs one sample at a time, and each value's samples are joined along its first axis."""
+    n = max(np.shape(a)[0] for a in calib.values())
+    if n == 1 or not any(t.shape and t.shape[0] == 1 for t in graph.inputs):
+        return run_float(graph, calib, outputs=outputs)
+    runs = [run_float(graph, {k: a[i:i + 1] for k, a in calib.items()}, outputs=outputs) for i in range(n)]
+    return {k: np.concatenate([np.atleast_1d(r[k]) for r in runs]) for k in runs[0]}
 
 
 def _check_calibration(graph: Graph, calib: dict[str, np.ndarray]) -> None:
