@@ -21,6 +21,7 @@ from ..errors import ModelError, UnsupportedOpError
 from ..ir.graph import Dim, Graph, Node, TensorInfo
 from ..ir.ops import OPS
 from .safe_load import MAX_MODEL_BYTES, read_onnx
+from .skeleton import split_weights
 from .validate import check_graph, check_proto
 
 __all__ = ["MIN_OPSET", "MAX_OPSET", "CONVERTED_OPSETS", "SUPPORTED_DTYPES", "load_model", "import_model", "model_opset"]
@@ -37,12 +38,22 @@ SUPPORTED_DTYPES = frozenset(
 
 def load_model(path: str | os.PathLike[str], max_bytes: int = MAX_MODEL_BYTES) -> Graph:
     """Read, validate and import the ONNX file at ``path``; errors name the file."""
-    return import_model(read_onnx(path, max_bytes), where=str(path))
+    where = str(path)
+    # the parsed file is freed once its weights are arrays: the import then holds them once
+    return _import(*split_weights(read_onnx(path, max_bytes), where), where)
 
 
 def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = True) -> Graph:
     """Validate ``model`` and convert it to an IR graph, with the import passes applied
     (``passes=False`` returns the direct translation, for testing the passes)."""
+    return _import(*split_weights(model, where), where, passes)
+
+
+def _import(model: onnx.ModelProto, weights: dict[str, np.ndarray], order: tuple[str, ...], where: str,
+            passes: bool = True) -> Graph:
+    """Import the skeleton ``model`` (:func:`~.skeleton.split_weights`) with its large initializers
+    ``weights`` (``order``: the file's initializers): onnx's converter, checker and shape inference
+    see the skeleton only."""
     from ..passes.pipeline import run_import_passes
 
     opset = model_opset(model, where)
@@ -61,7 +72,7 @@ def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = Tr
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, RuntimeError, ValueError) as exc:
         raise ModelError(f"{where}: shape inference failed: {_first_line(exc)}") from None
-    graph = _convert(model, where, opset)
+    graph = _convert(model, where, opset, weights, order)
     if converted_from is not None:
         graph = replace(graph, converted_from=converted_from)
     check_graph(graph, where)  # each op's rank, shape, attribute and QDQ requirements, before any kernel runs
@@ -100,11 +111,13 @@ def _check_ops(model: onnx.ModelProto, where: str, opset: int) -> None:
         raise UnsupportedOpError(unsupported, where)
 
 
-def _convert(model: onnx.ModelProto, where: str, opset: int) -> Graph:
+def _convert(model: onnx.ModelProto, where: str, opset: int, weights: dict[str, np.ndarray], order: tuple[str, ...]) -> Graph:
     g = model.graph
     if g.sparse_initializer:
         raise ModelError(f"{where}: sparse initializers are not supported")
-    initializers: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    found = {t.name: numpy_helper.to_array(t) for t in g.initializer} | weights
+    # the file's order (the converter may add initializers: after those)
+    initializers: dict[str, np.ndarray] = {name: found.pop(name) for name in order if name in found} | found
     values: dict[str, TensorInfo] = {}
     for vi in [*g.input, *g.value_info, *g.output]:
         values[vi.name] = _tensor_info(vi, where)

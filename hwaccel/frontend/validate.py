@@ -28,7 +28,8 @@ from ..ir.graph import Graph, Node
 from ..ir.ops import row_of
 from . import validate_ops, validate_qdq  # noqa: F401  (register the check rules)
 
-__all__ = ["Limits", "MAX_TENSOR_ELEMENTS", "MAX_TOTAL_BYTES", "MAX_NAME_LENGTH", "check_proto", "check_graph", "named"]
+__all__ = ["Limits", "MAX_TENSOR_ELEMENTS", "MAX_TOTAL_BYTES", "MAX_NAME_LENGTH", "check_proto", "check_tensor", "check_graph",
+           "named"]
 
 MAX_TENSOR_ELEMENTS = 1 << 27  # 128 Mi elements: far above a feature map of the networks hwaccel targets
 MAX_TOTAL_BYTES = 4 << 30  # every tensor of one inference together
@@ -123,6 +124,14 @@ def check_proto(model: onnx.ModelProto, where: str, limits: Limits | None = None
                          "(HWACCEL_MAX_TOTAL_BYTES)")
 
 
+def check_tensor(t: onnx.TensorProto, where: str, limits: Limits | None = None, raw: bytes | None = None) -> int:
+    """Name, element type, dims and stored size of initializer ``t`` (what :func:`check_proto`
+    proves of each one); its size in bytes. ``raw``: ``t.raw_data`` where the caller holds it
+    (reading the field copies it)."""
+    _name(t.name, "initializer name", where)
+    return _check_tensor(t, "initializer", where, limits or Limits.from_env(), raw)
+
+
 def _check_structure(g: onnx.GraphProto, where: str) -> None:
     if not len(g.node):
         raise ModelError(f"{where}: the graph must have at least one node, not 0")
@@ -159,7 +168,7 @@ def _tensor_bytes(t: onnx.TensorProto) -> int:
     return 0 if entry is None else math.prod(t.dims) * np.dtype(entry[0]).itemsize
 
 
-def _check_tensor(t: onnx.TensorProto, what: str, where: str, limits: Limits) -> int:
+def _check_tensor(t: onnx.TensorProto, what: str, where: str, limits: Limits, raw: bytes | None = None) -> int:
     """Element type, dims and stored size of one constant tensor; its size in bytes."""
     label = f"{where}: {what} {t.name!r}" if what == "initializer" else f"{where}: {what}"
     entry = _STORAGE.get(t.data_type)
@@ -179,7 +188,7 @@ def _check_tensor(t: onnx.TensorProto, what: str, where: str, limits: Limits) ->
         raise ModelError(f"{label} external data was not loaded")
     itemsize = np.dtype(dtype).itemsize
     if t.HasField("raw_data"):
-        stored, expected, unit = len(t.raw_data), count * itemsize, "bytes"
+        stored, expected, unit = len(t.raw_data if raw is None else raw), count * itemsize, "bytes"
     else:
         stored = len(getattr(t, field))
         expected, unit = count, "values"
