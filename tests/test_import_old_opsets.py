@@ -1,6 +1,7 @@
 """Old opsets and the ops of the ONNX zoo's ImageNet models (issue 23): opset 7..10 files are
 converted to 11 on import and say so; ``Sum`` becomes a chain of ``Add`` (then an EltwiseAdd in
-hardware); ``LRN`` runs in float on the host. Float results against onnxruntime on the original file."""
+hardware); ``LRN`` and the variadic ``Mean`` / ``Max`` / ``Min`` run in float on the host. Float results
+against onnxruntime on the original file."""
 
 from __future__ import annotations
 
@@ -101,3 +102,45 @@ def test_sum_residual_compiles_to_an_add_stage_and_lrn_stays_on_the_host():
     lrn_graph = import_model(_old_model(9))
     layer = next(layer for layer in summarize(lrn_graph).layers if layer.op == "LRN")
     assert layer.placement == "host" and "LRN" in layer.reason
+
+
+def _variadic_model(op: str, shapes: list[tuple[int, ...]], opset: int, elem: int = TensorProto.FLOAT) -> onnx.ModelProto:
+    names = [f"x{i}" for i in range(len(shapes))]
+    inputs = [helper.make_tensor_value_info(n, elem, list(s)) for n, s in zip(names, shapes)]
+    out = np.broadcast_shapes(*shapes)
+    y = helper.make_tensor_value_info("y", elem, list(out))
+    return make_model([helper.make_node(op, names, ["y"], name=op.lower())], inputs, [y], opset=opset)
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+@pytest.mark.parametrize("op", ["Mean", "Max", "Min"])
+@pytest.mark.parametrize("shapes", [[(2, 3, 4)], [(2, 3, 4), (3, 1)], [(2, 1, 4), (2, 3, 4), (4,)]], ids=["one", "two", "three"])
+def test_variadic_mean_max_min_equal_onnxruntime(op, opset, shapes):
+    """Mean equals onnxruntime bit for bit (both scale the left-to-right sum by 1/n); Max and Min
+    take no rounding at all. The opset-9 files are converted first."""
+    model = _variadic_model(op, shapes, opset)
+    rng = np.random.default_rng(len(shapes))
+    feeds = {f"x{i}": rng.normal(size=s).astype(np.float32) for i, s in enumerate(shapes)}
+    graph = import_model(model)
+    assert graph.converted_from == (opset if opset < 11 else None)
+    got = run_float(graph, feeds)["y"]
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", ["Max", "Min"])
+def test_max_min_of_integers_keep_the_type(op):
+    model = _variadic_model(op, [(5,), (3, 5)], 13, TensorProto.INT32)
+    rng = np.random.default_rng(3)
+    feeds = {"x0": rng.integers(-100, 100, 5, dtype=np.int32), "x1": rng.integers(-100, 100, (3, 5), dtype=np.int32)}
+    got = run_float(import_model(model), feeds)["y"]
+    want = (np.maximum if op == "Max" else np.minimum)(feeds["x0"], feeds["x1"])
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", ["Mean", "Max", "Min"])
+def test_variadic_ops_run_on_the_host_with_a_reason(op):
+    layer = summarize(import_model(_variadic_model(op, [(1, 4), (1, 4)], 13))).layers[0]
+    assert (layer.op, layer.placement) == (op, "host") and f"{op} of tensors has no hardware unit" in layer.reason

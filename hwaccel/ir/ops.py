@@ -262,6 +262,8 @@ OPS: dict[str, OpRow] = {
         _row("Mul", "eltwise", None, ("QMul",)),
         _row("Concat", "eltwise", None, ("QConcat",)),
         _row("Sum", "eltwise", hardware("add: EltwiseAdd (the import expands a Sum into a chain of Adds)"), ("QAdd",)),
+        _row("Mean", "eltwise", host("element-wise Mean of tensors has no hardware unit (the sum's 1/n scale is a Mul)")),
+        *[_row(op, "eltwise", host(f"element-wise {op} of tensors has no hardware unit")) for op in ("Max", "Min")],
         # data movement: codes move unchanged (free in a streaming layout, or folded away)
         *[_row(op, "movers", STREAM, moves_codes=True)
           for op in ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity")],

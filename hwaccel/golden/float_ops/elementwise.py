@@ -1,4 +1,5 @@
-"""Binary element-wise ops with NumPy (= ONNX multidirectional) broadcasting, and Concat.
+"""Element-wise ops with NumPy (= ONNX multidirectional) broadcasting: binary ones, the variadic
+Sum / Mean / Max / Min (left to right, as onnxruntime), and Concat.
 
 One float32 add/sub/mul rounds exactly as in float32 hardware, so these run in the input type.
 """
@@ -14,7 +15,7 @@ from ...ir.graph import Node
 from ...ir.ops import register
 from .common import Inputs, required
 
-__all__ = ["add", "sub", "mul", "sum_", "concat"]
+__all__ = ["add", "sub", "mul", "sum_", "max_", "min_", "mean", "concat"]
 
 Kernel = Callable[[Node, Inputs], list[np.ndarray]]
 
@@ -37,14 +38,42 @@ sub = register("float", "Sub")(_binary(np.subtract))
 mul = register("float", "Mul")(_binary(np.multiply))
 
 
+def _fold(node: Node, inputs: Inputs, ufunc: np.ufunc) -> np.ndarray:
+    """The inputs (at least one) combined left to right by ``ufunc``, with broadcasting."""
+    parts = [x for x in inputs if x is not None]
+    if not parts:
+        raise ModelError(f"{node.name}: {node.op} needs at least one input, not 0")
+    out = parts[0]
+    for x in parts[1:]:
+        out = _binary(ufunc)(node, [out, x])[0]
+    return out
+
+
 @register("float", "Sum")
 def sum_(node: Node, inputs: Inputs) -> list[np.ndarray]:
     """ONNX Sum: the inputs added left to right with broadcasting (import expands it into Adds)."""
-    parts = [x for x in inputs if x is not None]
-    out = parts[0]
-    for x in parts[1:]:
-        out = _binary(np.add)(node, [out, x])[0]
-    return [out]
+    return [_fold(node, inputs, np.add)]
+
+
+@register("float", "Max")
+def max_(node: Node, inputs: Inputs) -> list[np.ndarray]:
+    """ONNX Max: element-wise maximum of the inputs with broadcasting (NaN propagates)."""
+    return [_fold(node, inputs, np.maximum)]
+
+
+@register("float", "Min")
+def min_(node: Node, inputs: Inputs) -> list[np.ndarray]:
+    """ONNX Min: element-wise minimum of the inputs with broadcasting (NaN propagates)."""
+    return [_fold(node, inputs, np.minimum)]
+
+
+@register("float", "Mean")
+def mean(node: Node, inputs: Inputs) -> list[np.ndarray]:
+    """ONNX Mean: the inputs added left to right, times ``1/n`` in the input type (as onnxruntime
+    computes it, bit for bit; the ONNX reference divides by ``n``: within an ulp)."""
+    total = _fold(node, inputs, np.add)
+    n = len([x for x in inputs if x is not None])
+    return [(total * (total.dtype.type(1) / total.dtype.type(n))).astype(total.dtype, copy=False)]
 
 
 @register("float", "Concat")
