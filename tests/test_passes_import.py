@@ -65,7 +65,10 @@ def test_bn_with_two_consumers_of_conv_output_is_kept():
     model.graph.node.append(helper.make_node("Relu", ["c"], ["extra"], name="extra_relu"))
     model.graph.output.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, ["N", 4, 5, 5]))
     graph = import_model(model)
-    assert "BatchNormalization" in [n.op for n in graph.nodes]
+    # not folded into the Conv (whose unnormalized output another node reads): a depthwise 1x1 Conv of its own
+    convs = [n for n in graph.nodes if n.op == "Conv"]
+    assert len(convs) == 2 and convs[1].attr("group") == 4 and convs[1].inputs[0] == "c"
+    assert "BatchNormalization" not in [n.op for n in graph.nodes]
 
 
 def test_identity_on_graph_output_is_kept():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..ir.graph import Graph
+from .channel_affine import affine_to_batchnorm, batchnorm_to_depthwise
 from .eliminate_dead import eliminate_dead
 from .expand_variadic import expand_variadic
 from .fold_batchnorm import fold_batchnorm
@@ -18,8 +19,8 @@ __all__ = ["Pass", "IMPORT_PASSES", "run_passes", "run_import_passes"]
 
 Pass = Callable[[Graph], Graph]
 
-IMPORT_PASSES: list[Pass] = [expand_variadic, fold_constants, fold_shape_arithmetic, remove_identity, fold_batchnorm, canonicalize_qdq,
-                             fold_qdq_batchnorm, eliminate_dead]
+IMPORT_PASSES: list[Pass] = [expand_variadic, fold_constants, fold_shape_arithmetic, remove_identity, affine_to_batchnorm,
+                             fold_batchnorm, batchnorm_to_depthwise, canonicalize_qdq, fold_qdq_batchnorm, eliminate_dead]
 
 
 def run_passes(graph: Graph, passes: list[Pass], verify: bool = False) -> Graph:
