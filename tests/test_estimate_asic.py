@@ -134,6 +134,10 @@ def test_weights_off_chip(builds):
     assert est.energy_pj["off_chip"] == pytest.approx(est.weight_bits * 1950 / 64)
     assert est.interval_s == pytest.approx(est.weight_bits / 8 / 1e6)  # 1 MB/s: the DRAM transfer bounds the rate
     assert est.to_dict()["energy_groups_nJ"]["off_chip"] == pytest.approx(est.energy_pj["off_chip"] / 1e3)
+    # a byte from DRAM: 8 bits x 1950 pJ / 64 bits = 243.75 pJ, labelled as DRAM in the table
+    assert est.to_dict()["off_chip_bytes"] == est.weight_bits / 8
+    assert est.energy_pj["off_chip"] == pytest.approx(est.to_dict()["off_chip_bytes"] * 243.75)
+    assert "off_chip: DRAM reads" in est.format_table() and "30.47 pJ/bit" in est.format_table()
 
 
 def test_report_is_labelled_estimate(builds):

@@ -188,8 +188,11 @@ def test_errors_are_one_clear_line(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(EstimateError, match=r"not a build with Verilog \(no top.v\)"):
         estimate_fpga(tmp_path / "empty")
-    with pytest.raises(EstimateError, match=r"device must be one of ecp5-85k, ecp5-25k, ice40-up5k, not 'xc7a35t'"):
+    with pytest.raises(EstimateError, match=r"device must be one of ecp5-85k, ecp5-25k, ice40-up5k, zu9eg, u250, not 'xc7a35t'"):
         estimate_fpga_verilog("module top; endmodule", "xc7a35t")
+    with pytest.raises(EstimateError, match=r"device for place and route must be one of ecp5-85k, ecp5-25k, ice40-up5k, "
+                                            r"not 'zu9eg' \(its estimate is the cost model"):
+        estimate_fpga_verilog("module top; endmodule", "zu9eg")
     with pytest.raises(EstimateError, match=r"target frequency must be a positive number of MHz, not -5"):
         estimate_fpga_verilog("module top; endmodule", freq_mhz=-5)
     with pytest.raises(EstimateError, match=r"synthesis \(yosys\) failed: .*syntax error.*\(logs: "):
@@ -227,10 +230,15 @@ def test_cli_estimate_json_on_a_compiled_mlp(tmp_path, monkeypatch, capsys):
     assert fpga["bram"] == fpga["yosys_cells"].get("DP16KD", 0) and fpga["ffs"] == fpga["yosys_cells"]["TRELLIS_FF"]
     assert fpga["ios"] == _declared_port_bits(Path("mlp/top.v").read_text())
     assert fpga["utilization"]["dsp"] == pytest.approx(fpga["dsp"] / 156)  # LFE5U-85F: 156 18x18 multipliers
+    # the memory mapper beside Yosys and nextpnr: the same block RAMs and LUT RAM cells
+    assert fpga["method"] == "place-and-route" and fpga["memory_map"]["fits"]
+    assert fpga["memory_map"]["used"]["DP16KD"] == fpga["bram"]
+    assert fpga["memory_map"]["used"]["TRELLIS_DPR16X4"] == fpga["dist_ram"]
     # text report, from the cache
     assert main(["estimate", "mlp", "--fpga", "ecp5-85k"]) == 0
     text = capsys.readouterr().out
     assert "post-route (nextpnr)" in text and f"{fpga['fmax_mhz']:.1f} MHz" in text and "cached result" in text
+    assert f"on-chip memory (mapper): design needs {fpga['bram']} DP16KD block RAMs, ecp5-85k has 208: fits" in text
     pytest.importorskip("hwaccel.estimate.asic")
     assert main(["estimate", "mlp", "--fpga", "ecp5-85k", "--asic", "45nm", "--json"]) == 0
     both = json.loads(capsys.readouterr().out)

@@ -10,6 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ..estimate.asic import AsicEstimate
+    from ..estimate.cost_model import CostModelEstimate
     from ..estimate.fpga import FpgaEstimate
     from ..units.dataflow import Dataflow
     from ..perf.model import CycleReport
@@ -137,10 +138,11 @@ class VerifyResult:
 
 @dataclass(frozen=True)
 class EstimateResult:
-    """The FPGA and/or ASIC estimate of ``build`` (None where not asked for)."""
+    """The FPGA and/or ASIC estimate of ``build`` (None where not asked for); ``fpga`` is the cost
+    model's on a part with no open place and route."""
 
     build: str
-    fpga: FpgaEstimate | None = None
+    fpga: FpgaEstimate | CostModelEstimate | None = None
     asic: AsicEstimate | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from ..api.compiler import build_name
 from ..build_dir import read_build
 from ..errors import HwaccelError
 from ..estimate.asic import estimate_asic
+from ..estimate.cost_model import CostModelEstimate
 from ..estimate.fpga import estimate_fpga
 from ..perf.model import cycle_model
 from .report import Row
@@ -57,6 +58,8 @@ def fpga_row(build: Path, device: str) -> tuple[Row, dict | None]:
         result = estimate_fpga(build, device)
     except HwaccelError as exc:
         return Row(engine, "estimated", device, error=str(exc).splitlines()[0]), None
+    if isinstance(result, CostModelEstimate):  # a part with no place and route: no fmax to time the cycles at
+        return Row(engine, "estimated", device, error=f"{result.basis}: no fmax"), result.to_dict()
     if result.fmax_mhz is None:
         why = (f"does not fit on {device}: {', '.join(result.over)} over capacity" if result.over
                else f"no post-route fmax: {result.pnr_error or 'the design has no clock'}")

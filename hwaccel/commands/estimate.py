@@ -1,12 +1,15 @@
 """``hwaccel estimate``: FPGA resources and post-route fmax (Yosys + nextpnr) and/or ASIC area and
 energy (:mod:`hwaccel.estimate.asic`) of a compiled build, through :func:`hwaccel.api.estimate`; every
-number is labelled with its basis."""
+number is labelled with its basis. Parts with no open place and route (``zu9eg``, ``u250``) get the
+cost model (:mod:`hwaccel.estimate.cost_model`); every FPGA estimate carries the memory mapper's
+placement of the build's memories (:mod:`hwaccel.estimate.memory_map`)."""
 
 from __future__ import annotations
 
 import argparse
 
 from .. import api
+from ..estimate.budgets import COST_MODEL_PARTS
 from ..estimate.devices import DEVICES
 from ..estimate.fpga import DEFAULT_FREQ_MHZ, DEFAULT_PNR_TIMEOUT_S, DEFAULT_SEED
 
@@ -16,7 +19,9 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the options of ``hwaccel estimate`` (``--json`` and ``--debug`` are added by the CLI)."""
     p.add_argument("build", help="build directory written by `hwaccel compile`")
-    p.add_argument("--fpga", metavar="DEVICE", help=f"synthesize, place and route for DEVICE: {', '.join(DEVICES)}")
+    p.add_argument("--fpga", metavar="DEVICE", help=f"synthesize, place and route for DEVICE: {', '.join(DEVICES)}; "
+                                                    f"or a cost-model estimate (no place and route) for "
+                                                    f"{', '.join(COST_MODEL_PARTS)}")
     p.add_argument("--asic", metavar="NODE", help="ASIC area and energy estimate at NODE: 45nm or 28nm")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help=f"FPGA: nextpnr's target frequency (default {DEFAULT_FREQ_MHZ:g}); ASIC: the clock for "

@@ -212,6 +212,12 @@ class AsicEstimate:
     assumptions: list[str] = field(default_factory=list)
 
     @property
+    def off_chip_bytes(self) -> float:
+        """Bytes read from DRAM per inference (the weights, when they live off chip), charged in
+        ``off_chip`` at :data:`DRAM_PJ_PER_BIT`."""
+        return self.weight_bits / 8 if self.weights_off_chip else 0.0
+
+    @property
     def energy_nj(self) -> float:
         return sum(self.energy_pj.values()) / 1e3
 
@@ -235,7 +241,8 @@ class AsicEstimate:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("energy_pj"), d.pop("area_um2")
-        d.update(label="estimate", energy_per_inference_nJ=self.energy_nj, area_mm2=self.area_mm2,
+        d.update(label="estimate", off_chip_bytes=self.off_chip_bytes, dram_pJ_per_bit=DRAM_PJ_PER_BIT,
+                 energy_per_inference_nJ=self.energy_nj, area_mm2=self.area_mm2,
                  power_mW=self.power_mw, inferences_per_s=self.inferences_per_s, latency_us=self.latency_us,
                  energy_breakdown_nJ={k: v / 1e3 for k, v in self.energy_pj.items()},
                  energy_groups_nJ={g: sum(self.energy_pj[k] for k in ks) / 1e3 for g, ks in GROUPS.items()},
@@ -255,6 +262,9 @@ class AsicEstimate:
                                          for g, ks in GROUPS.items()))
         lines.append(f"  {self.macs} MACs/inference, {self.energy_nj * 1e3 / max(self.macs, 1):.3f} pJ/MAC overall; "
                      f"weights {self.weight_bits} bits {'OFF chip (DRAM)' if self.weights_off_chip else 'on chip'}")
+        if self.weights_off_chip:
+            lines.append(f"  off_chip: DRAM reads, {self.off_chip_bytes:,.0f} bytes/inference at {DRAM_PJ_PER_BIT:.2f} pJ/bit "
+                         "(Horowitz, ISSCC 2014: 1.3-2.6 nJ per 64-bit access, the midpoint)")
         lines.append(f"  {self.inferences_per_s:,.0f} inferences/s, latency {self.latency_us:.2f} us (batch 1), "
                      f"power {self.power_mw:.3f} mW at full throughput (dynamic only)")
         return "\n".join(lines)

@@ -36,11 +36,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..build_dir import MANIFEST, read_build
 from . import cache
-from .devices import YOSYS, Device, device as get_device
+from .budgets import COST_MODEL_PARTS
+from .cost_model import CostModelEstimate, estimate_cost_model
+from .devices import YOSYS, Device, pnr_device as get_device
 from .dsp_registers import pack_input_registers, pack_output_registers
 from .fanout import replicate_fanout
 from .fpga_result import FpgaEstimate
+from .memory_map import MAX_LIBMAP_READ_PORTS, map_memories
 from .tools import EstimateError, ToolTimeout, last_error, run_tool
 
 __all__ = ["FpgaEstimate", "estimate_fpga", "estimate_fpga_verilog", "multipliers_for_logic", "EstimateError",
@@ -59,8 +63,8 @@ _CACHE_KIND = "fpga"
 #   (Amaranth emits ``\i__payload[0]`` beside ``i__payload``).
 # * ``memory_map`` of memories with more than MAX_LIBMAP_READ_PORTS read ports (a Requant
 #   activation table read by every lane): ``memory_libmap`` on such a memory ran past WebAssembly's
-#   4 GiB (rtl/dbn: a 256 x 8 table, 16 read ports); such a table becomes logic (LUTs) instead.
-MAX_LIBMAP_READ_PORTS = 4
+#   4 GiB (rtl/dbn: a 256 x 8 table, 16 read ports); such a table becomes logic (LUTs) instead
+#   (:mod:`.memory_map` places it so).
 # Synthesis runs in two Yosys calls: the first elaborates (to ``prep.json``) and lists the multipliers;
 # when they need more DSP blocks than the device has, the narrowest ones (fewest operand bits,
 # then name: deterministic) are built from logic instead (the generic ``techmap`` of the selected
@@ -95,15 +99,19 @@ tee -q -o stat.json stat -json
 
 def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", freq_mhz: float = DEFAULT_FREQ_MHZ,
                   progress: bool = True, seed: int = DEFAULT_SEED, force: bool = False, seeds: int = 1,
-                  pnr_timeout_s: float = DEFAULT_PNR_TIMEOUT_S) -> FpgaEstimate:
+                  pnr_timeout_s: float = DEFAULT_PNR_TIMEOUT_S) -> FpgaEstimate | CostModelEstimate:
     """FPGA estimate of the ``top.v`` of a build directory written by ``hwaccel compile``.
+
+    A cost-model part (``zu9eg``, ``u250``: no open place and route) gets the cost model's
+    estimate instead (:mod:`.cost_model`; the tool options do not apply). On a place-and-route
+    device the result carries the memory mapper's placement (:mod:`.memory_map`) beside nextpnr's counts.
 
     Parameters
     ----------
     build_dir
         The build directory.
     device
-        ``"ecp5-85k"``, ``"ecp5-25k"`` or ``"ice40-up5k"``.
+        ``"ecp5-85k"``, ``"ecp5-25k"`` or ``"ice40-up5k"``; or a cost-model part, ``"zu9eg"`` or ``"u250"``.
     freq_mhz
         Target clock for nextpnr (timing-driven placement; the result's fmax may be lower or higher).
     progress
@@ -121,7 +129,7 @@ def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", f
 
     Returns
     -------
-    FpgaEstimate
+    FpgaEstimate or CostModelEstimate
 
     Raises
     ------
@@ -131,11 +139,16 @@ def estimate_fpga(build_dir: str | os.PathLike[str], device: str = "ecp5-85k", f
     root = Path(build_dir)
     if not root.is_dir():
         raise EstimateError(f"build directory must exist, not {str(root)!r} (run `hwaccel compile MODEL -o {root}`)")
+    if device in COST_MODEL_PARTS:
+        return estimate_cost_model(root, device)
     top = root / "top.v"
     if not top.is_file():
         raise EstimateError(f"{root}: not a build with Verilog (no top.v); recompile it with `hwaccel compile`")
-    return estimate_fpga_verilog(top.read_text(), device, "top", freq_mhz, progress=progress, seed=seed, force=force,
-                                 seeds=seeds, pnr_timeout_s=pnr_timeout_s)
+    result = estimate_fpga_verilog(top.read_text(), device, "top", freq_mhz, progress=progress, seed=seed, force=force,
+                                   seeds=seeds, pnr_timeout_s=pnr_timeout_s)
+    if not (root / MANIFEST).is_file():
+        return result
+    return replace(result, memory_map=map_memories(read_build(root)[0], device).to_dict())
 
 
 def estimate_fpga_verilog(verilog: str, device: str = "ecp5-85k", top: str = "top", freq_mhz: float = DEFAULT_FREQ_MHZ,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .devices import device as get_device
+from .devices import pnr_device as get_device
 
-__all__ = ["FpgaEstimate", "BASIS"]
+__all__ = ["FpgaEstimate", "BASIS", "METHOD"]
 
 BASIS = "post-route (nextpnr)"
+METHOD = "place-and-route"
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class FpgaEstimate:
     ``fmax_mhz`` is the slowest clock's post-route fmax (None when place and route failed or the
     design has no clock); ``critical_path`` names its end cells and delay. With a seed sweep the
     result is that of the best ``seed``; ``seed_fmax_mhz`` has every seed's fmax and ``pnr_seconds``
-    their total.
+    their total. ``memory_map`` is the memory mapper's placement of the build's memories on the part
+    (:meth:`.memory_map.MemoryMap.to_dict`; None for Verilog without a build).
     """
 
     device: str
@@ -65,6 +67,7 @@ class FpgaEstimate:
     seed_fmax_mhz: dict[str, float | None] = field(default_factory=dict)
     seconds: float = 0.0
     cached: bool = False
+    memory_map: dict[str, Any] | None = None
 
     @property
     def basis(self) -> str:
@@ -77,9 +80,9 @@ class FpgaEstimate:
         return {k: (v / self.available[k] if self.available.get(k) else None) for k, v in used.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: the fields, plus ``basis`` and ``utilization``."""
+        """JSON-ready dict: the fields, plus ``method``, ``basis`` and ``utilization``."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {**out, "basis": self.basis, "utilization": self.utilization()}
+        return {"method": METHOD, **out, "basis": self.basis, "utilization": self.utilization()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **changes: Any) -> FpgaEstimate:
@@ -119,6 +122,8 @@ class FpgaEstimate:
         fit = "yes" if self.fits else f"no ({', '.join(self.over) or 'place and route failed'} over capacity)"
         lines.append(f"  fits: {fit}" + ("; the core fits with its data ports as internal nets"
                                          if self.core_fits and not self.fits else ""))
+        if self.memory_map is not None:
+            lines.append(f"  on-chip memory (mapper): {self.memory_map['message']}")
         lines.append("  yosys cells: " + ", ".join(f"{t} {n}" for t, n in self.yosys_cells.items()))
         lines.append(f"  synthesis {self.synth_seconds:.1f} s, place and route {self.pnr_seconds:.1f} s"
                      + ("; cached result" if self.cached else ""))
