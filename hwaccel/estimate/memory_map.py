@@ -6,7 +6,10 @@ table :data:`MEMORIES`, keyed by unit kind): a MatVec's weight ROM slices (one p
 ``COPY_GROUP_LANES`` live lanes, ``schedule`` words deep) and its schedule ROM and input buffer; a
 Depthwise's ROM slices; the line buffers of the window units; the FIFOs between stages; a
 Recurrent cell's weight ROM per lane, gate tables and x/y memories; the requantizers' activation
-tables; every credit-issued unit's output queue. (Not modelled: a Recurrent lane's small settings ROM.)
+tables; every credit-issued unit's output queue; and the tables of constants looked up by a counter
+(a requantizer's per-group settings, a MatVec's or Depthwise's per-fold bias, a codebook), which
+Yosys's ``proc_rom`` turns into ROMs. (Not modelled: a Recurrent lane's small settings ROM and its
+other lookups.)
 
 Placement follows Yosys's ``memory_libmap`` as hwaccel's flow runs it: a memory with more than
 ``MAX_LIBMAP_READ_PORTS`` read ports is logic (:mod:`.fpga` maps it so), an asynchronous read
@@ -23,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ..units.common import COPY_GROUP_LANES
+from ..units.common import COPY_GROUP_LANES, span
 from ..units.dataflow import OUTPUT, Dataflow
 from ..units.queue import queue_credits
 from .budgets import LOGIC_COST_RAM, LOGIC_COST_ROM, Budget
@@ -90,6 +93,38 @@ def _queue(u: Any) -> Memory:
     return Memory("queue", max(queue_credits(u.latency) - 1, 2), u.out_lanes * u.out_codes[0], rom=False, sync_read=False)
 
 
+def _lookup(name: str, values: list[int], width: int) -> list[Memory]:
+    """A table of constants indexed by a counter (an Amaranth ``Array`` lookup, registered): Yosys's
+    ``proc_rom`` makes it a ROM of the index's whole range (a power of two deep), and ``opt_mem``
+    drops the bit columns that are 0 in every word; none when the values are all equal."""
+    if len(set(values)) < 2:
+        return []
+    mask = (1 << width) - 1
+    used = sum(1 for b in range(width) if any((v & mask) >> b & 1 for v in values))
+    return [Memory(name, 1 << (len(values) - 1).bit_length(), used, rom=True)]
+
+
+def _settings(rq: Any, entries: Any) -> list[Memory]:
+    """A requantizer's settings per lane and field, looked up by the beat's group (``hw/requant.py``)."""
+    out = []
+    for lane in entries:
+        fields = {f: [getattr(e, f) for e in lane] for f in ("mult", "shift", "half", "zero_point", "lo", "hi")}
+        fields["mask"] = [2 * e.half - 1 if e.half else 0 for e in lane]
+        for up in (0, 1):
+            fields[f"q_lo{up}"] = [e.lo - e.zero_point - up for e in lane]
+            fields[f"q_hi{up}"] = [e.hi - e.zero_point - up for e in lane]
+        out += [m for f, v in fields.items() for m in _lookup(f"setting_{f}", v, span(v).width)]
+    return _merged(out)
+
+
+def _merged(memories: list[Memory]) -> list[Memory]:
+    """Equal memories as one with copies (shorter reports)."""
+    count: dict[Memory, int] = {}
+    for m in memories:
+        count[m] = count.get(m, 0) + m.copies
+    return [Memory(m.name, m.depth, m.width, m.rom, m.sync_read, m.read_ports, n) for m, n in count.items()]
+
+
 def _table(rq: Any) -> list[Memory]:
     """A requantizer's activation table (``hw/requant.py``): read asynchronously by every lane."""
     if rq is None or rq.lut is None:
@@ -113,11 +148,23 @@ def _matvec(u: Any) -> list[Memory]:
     out = _slices("weights", len(u.live_lanes), u.index_bits, len(sched))
     out += [Memory("schedule", len(sched), width, rom=True)] if width else []
     out += [Memory("inbuf", u.input_folds, u.simd * u.bits_x, rom=False)] if u.output_folds > 1 else []
-    return out + [_queue(u)]
+    book = u.stored_codebook
+    if book is not None:  # each live lane's codebook lookup
+        out += _merged([m for _ in u.live_lanes for m in _lookup("codebook", list(book), u.bits_w)])
+    bias = [[u.bias[nf * u.pe + pe] if nf * u.pe + pe < u.out_features else 0 for nf in range(u.output_folds)]
+            for pe in range(u.pe)]
+    return out + _merged([m for v in bias for m in _lookup("bias", v, u.acc_bits)]) + [_queue(u)]
 
 
 def _depthwise(u: Any) -> list[Memory]:
-    return _slices("weights", len(u.live_lanes), u.bits_w, u.pixel_cycles) + [_queue(u)]
+    bias = [[u.channel_bias(k * u.lanes + lane) for k in range(u.groups)] for lane in range(u.lanes)]
+    return (_slices("weights", len(u.live_lanes), u.bits_w, u.pixel_cycles)
+            + _merged([m for v in bias for m in _lookup("bias", v, u.acc_bits)]) + [_queue(u)])
+
+
+def _concat(u: Any) -> list[Memory]:
+    ra, rb = u.side("a"), u.side("b")
+    return _settings(ra, [list(a) + list(b) for a, b in zip(ra.entries(), rb.entries())]) + [_queue(u)]
 
 
 def _line_buffer(groups: int) -> Callable[[Any], list[Memory]]:
@@ -149,10 +196,11 @@ MEMORIES: dict[str, Callable[[Any], list[Memory]]] = {
     "depthwise": _depthwise,
     "window": _window,
     "pixel_map": _line_buffer(1), "depth_to_space": _line_buffer(1), "upsample": _line_buffer(1),
-    "pool": lambda u: _table(u.requant) + [_queue(u)],
-    "add": lambda u: _table(u.requant) + [_queue(u)],
-    "concat": lambda u: [_queue(u)],
-    "requant": lambda u: _table(u) + [_queue(u)],
+    "pool": lambda u: _table(u.requant) + ([] if u.requant is None else _settings(u.requant, u.requant.entries()))
+    + [_queue(u)],
+    "add": lambda u: _table(u.requant) + [_queue(u)],  # one setting for every beat: no lookup
+    "concat": _concat,
+    "requant": lambda u: _table(u) + _settings(u, u.entries()) + [_queue(u)],
     "recurrent": _recurrent,
     "regroup": lambda u: [],  # registers
     "fifo": _fifo,
