@@ -20,8 +20,8 @@ from onnx import helper, numpy_helper
 from ..errors import ModelError, UnsupportedOpError
 from ..ir.graph import Dim, Graph, Node, TensorInfo
 from ..ir.ops import OPS
-from .safe_load import MAX_MODEL_BYTES, read_onnx
-from .skeleton import split_weights
+from .safe_load import MAX_MODEL_BYTES
+from .skeleton import read_split, split_weights
 from .validate import check_graph, check_proto
 
 __all__ = ["MIN_OPSET", "MAX_OPSET", "CONVERTED_OPSETS", "SUPPORTED_DTYPES", "load_model", "import_model", "model_opset"]
@@ -38,9 +38,7 @@ SUPPORTED_DTYPES = frozenset(
 
 def load_model(path: str | os.PathLike[str], max_bytes: int = MAX_MODEL_BYTES) -> Graph:
     """Read, validate and import the ONNX file at ``path``; errors name the file."""
-    where = str(path)
-    # the parsed file is freed once its weights are arrays: the import then holds them once
-    return _import(*split_weights(read_onnx(path, max_bytes), where), where)
+    return _import(*read_split(path, max_bytes), str(path))  # the weights: views of the file's bytes
 
 
 def import_model(model: onnx.ModelProto, where: str = "model", passes: bool = True) -> Graph:

@@ -15,13 +15,18 @@ from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_m
 
 from ..errors import ModelError
 
-__all__ = ["MAX_MODEL_BYTES", "read_onnx"]
+__all__ = ["MAX_MODEL_BYTES", "read_onnx", "read_bytes", "parse_onnx"]
 
 MAX_MODEL_BYTES = 1 << 30  # 1 GiB: far above any model this toolkit targets, far below trouble
 
 
 def read_onnx(path: str | os.PathLike[str], max_bytes: int = MAX_MODEL_BYTES) -> onnx.ModelProto:
     """Parse ``path`` as an ONNX model, with its external data, or raise :class:`ModelError`."""
+    return parse_onnx(read_bytes(path, max_bytes), path, max_bytes)
+
+
+def read_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_MODEL_BYTES) -> bytes:
+    """The bytes of file ``path`` (a regular, non-empty file of at most ``max_bytes``)."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: no such file")
@@ -32,7 +37,12 @@ def read_onnx(path: str | os.PathLike[str], max_bytes: int = MAX_MODEL_BYTES) ->
         raise ModelError(f"{path}: file is empty, not an ONNX model")
     if size > max_bytes:
         raise ModelError(f"{path}: file is {size} bytes, more than the limit of {max_bytes}")
-    data = path.read_bytes()
+    return path.read_bytes()
+
+
+def parse_onnx(data: bytes, path: str | os.PathLike[str], max_bytes: int = MAX_MODEL_BYTES) -> onnx.ModelProto:
+    """``data`` (the bytes of file ``path``) parsed as an ONNX model, with its external data."""
+    path = Path(path)
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)

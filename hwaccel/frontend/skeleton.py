@@ -11,6 +11,7 @@ as arrays. Small initializers stay: shape inference reads shape tensors' values.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from typing import Any, NamedTuple
 
@@ -18,9 +19,14 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .validate import Limits, check_tensor
+from google.protobuf.message import DecodeError
 
-__all__ = ["SMALL_BYTES", "Split", "split_weights"]
+from ..errors import ModelError
+from .safe_load import MAX_MODEL_BYTES, parse_onnx, read_bytes
+from .validate import Limits, check_tensor
+from .wire import cut_initializers
+
+__all__ = ["SMALL_BYTES", "Split", "split_weights", "read_split"]
 
 SMALL_BYTES = 1 << 12  # an initializer up to this size stays in the skeleton (shape tensors are far smaller)
 
@@ -34,7 +40,8 @@ class Split(NamedTuple):
 def split_weights(model: onnx.ModelProto, where: str) -> Split:
     """``(skeleton, weights, order)``: ``model`` without the data of its initializers over
     :data:`SMALL_BYTES` (each one a graph input of the same name, type and dims instead), and
-    those initializers as read-only arrays, and the names of all initializers in file order. Each one is checked first
+    those initializers as read-only arrays, and the names of all initializers in file order. Each
+    one is checked first
     (:func:`~.validate.check_tensor`: name, element type, dims, stored size). ``model`` itself is
     not changed; with no large initializer it is returned as the skeleton."""
     g = model.graph
@@ -50,10 +57,44 @@ def split_weights(model: onnx.ModelProto, where: str) -> Split:
     _copy_fields(model, skeleton, skip="graph")
     _copy_fields(g, skeleton.graph, skip="initializer")
     skeleton.graph.initializer.extend(t for t in g.initializer if t.name not in weights)
-    declared = {vi.name for vi in g.input}
-    skeleton.graph.input.extend(
-        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in large if t.name not in declared)
+    _declare(skeleton.graph, large)
     return Split(skeleton, weights, order)
+
+
+def read_split(path: str | os.PathLike[str], max_bytes: int = MAX_MODEL_BYTES) -> Split:
+    """:func:`split_weights` of the ONNX file ``path`` with the file's bytes held once: the large
+    initializers' ``raw_data`` is cut out of the bytes before parsing (:mod:`.wire`) and the
+    weights are read-only views of those bytes."""
+    where = str(path)
+    data = read_bytes(path, max_bytes)
+    cut = cut_initializers(data, SMALL_BYTES) if sys.byteorder == "little" else None
+    if cut is None:
+        return split_weights(parse_onnx(data, path, max_bytes), where)
+    model = parse_onnx(cut.skeleton, path, max_bytes)
+    limits = Limits.from_env()
+    taken: dict[int, tuple[onnx.TensorProto, np.ndarray]] = {}
+    for piece in cut.tensors:
+        t = onnx.TensorProto()
+        try:
+            t.ParseFromString(piece.fields)
+        except (DecodeError, RuntimeError, ValueError) as exc:
+            raise ModelError(f"{where}: not a valid ONNX model (protobuf parse failed: {exc})") from None
+        raw = memoryview(data)[piece.start:piece.end]
+        check_tensor(t, where, limits, raw)
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+        array = np.frombuffer(data, dtype, len(raw) // dtype.itemsize, piece.start).reshape(tuple(t.dims))
+        taken[piece.index] = t, array
+    rest = split_weights(model, where)  # initializers the cut left (external data, typed fields)
+    kept = iter(rest.order)
+    order = tuple(taken[i][0].name if i in taken else next(kept) for i in range(cut.initializers))
+    _declare(rest.skeleton.graph, [t for t, _ in taken.values()])
+    return Split(rest.skeleton, {t.name: array for t, array in taken.values()} | rest.weights, order)
+
+
+def _declare(graph: onnx.GraphProto, tensors: list[onnx.TensorProto]) -> None:
+    """Each of ``tensors`` a graph input of its name, type and dims, unless one is declared."""
+    declared = {vi.name for vi in graph.input}
+    graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in tensors if t.name not in declared)
 
 
 def _declared_bytes(t: onnx.TensorProto) -> int:

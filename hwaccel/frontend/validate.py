@@ -124,7 +124,7 @@ def check_proto(model: onnx.ModelProto, where: str, limits: Limits | None = None
                          "(HWACCEL_MAX_TOTAL_BYTES)")
 
 
-def check_tensor(t: onnx.TensorProto, where: str, limits: Limits | None = None, raw: bytes | None = None) -> int:
+def check_tensor(t: onnx.TensorProto, where: str, limits: Limits | None = None, raw: bytes | memoryview | None = None) -> int:
     """Name, element type, dims and stored size of initializer ``t`` (what :func:`check_proto`
     proves of each one); its size in bytes. ``raw``: ``t.raw_data`` where the caller holds it
     (reading the field copies it)."""
@@ -168,7 +168,7 @@ def _tensor_bytes(t: onnx.TensorProto) -> int:
     return 0 if entry is None else math.prod(t.dims) * np.dtype(entry[0]).itemsize
 
 
-def _check_tensor(t: onnx.TensorProto, what: str, where: str, limits: Limits, raw: bytes | None = None) -> int:
+def _check_tensor(t: onnx.TensorProto, what: str, where: str, limits: Limits, raw: bytes | memoryview | None = None) -> int:
     """Element type, dims and stored size of one constant tensor; its size in bytes."""
     label = f"{where}: {what} {t.name!r}" if what == "initializer" else f"{where}: {what}"
     entry = _STORAGE.get(t.data_type)
@@ -187,7 +187,7 @@ def _check_tensor(t: onnx.TensorProto, what: str, where: str, limits: Limits, ra
     if t.data_location == onnx.TensorProto.EXTERNAL:
         raise ModelError(f"{label} external data was not loaded")
     itemsize = np.dtype(dtype).itemsize
-    if t.HasField("raw_data"):
+    if raw is not None or t.HasField("raw_data"):
         stored, expected, unit = len(t.raw_data if raw is None else raw), count * itemsize, "bytes"
     else:
         stored = len(getattr(t, field))
