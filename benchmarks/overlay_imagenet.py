@@ -28,6 +28,7 @@ import onnx
 from common import RESULTS, write_json
 
 from hwaccel import api
+from hwaccel.bench.roofline import roofline_png
 from hwaccel.errors import HwaccelError
 from hwaccel.frontend.fixed_model import fixed_model
 from hwaccel.passes.overlay_layers import overlay_layers
@@ -60,30 +61,6 @@ def _summary(r: OverlayReport) -> dict:
             "max_layer_need_gbytes_per_s": round(max(l.need_gbytes_per_s for l in r.layers), 2)}
 
 
-def _roofline(r: OverlayReport, memory_gbps: float, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    peak = r.multipliers * r.clock_mhz / 1e3  # GMAC/s
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    xs = np.logspace(-1, 4, 200)
-    ax.loglog(xs, np.minimum(peak, memory_gbps * xs), "k-", lw=1, label="roof: array and DDR bandwidth")
-    for bound, colour in (("compute", "tab:blue"), ("memory", "tab:red")):
-        pts = [(l.macs / l.bytes, l.macs * r.clock_mhz / 1e3 / l.cycles) for l in r.layers if l.macs and l.bound == bound and l.bytes]
-        if pts:
-            ax.loglog(*zip(*pts), "o", color=colour, ms=4, label=f"{bound}-bound layers ({len(pts)})")
-    ax.set_xlabel("arithmetic intensity (MACs per external byte)")
-    ax.set_ylabel("GMAC/s")
-    ax.set_title(f"ResNet-50 overlay {r.rows}x{r.cols} at {r.clock_mhz:g} MHz, {memory_gbps:g} GB/s "
-                 f"({r.bound_fraction:.0%} of the multiplier bound)", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"wrote {path}")
-
-
 def main() -> int:
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +88,7 @@ def main() -> int:
                                               "bytes": l.bytes, "need_gbytes_per_s": round(l.need_gbytes_per_s, 3)}
                                              for l in r.layers]
                     if target.startswith("zu9eg"):
-                        _roofline(r, MEMORIES[mem].gbytes_per_s, RESULTS / "overlay_resnet50_roofline.png")
+                        roofline_png(r, RESULTS / "overlay_resnet50_roofline.png", force=True)
             print(name, {t: (row[t]["array"], row[t]["fps"], row[t]["bound_fraction"]) for t in TARGETS})
     write_json("overlay_imagenet", {"targets": {k: {"multipliers": v[0], "onchip_bytes": v[1], "memory": v[2], "clock_mhz": v[3]}
                                                 for k, v in TARGETS.items()},

@@ -34,8 +34,8 @@ from .errors import CompileError, HwaccelError
 from .files import current_umask, replace_directory
 from .units.dataflow import Dataflow, dataflow_from_dict, dataflow_to_dict
 
-__all__ = ["MANIFEST", "FORMAT", "STAMP", "write_mem", "read_mem", "write_build", "read_build", "check_build",
-           "remove_stale", "manifest_bytes"]
+__all__ = ["MANIFEST", "FORMAT", "STAMP", "write_mem", "read_mem", "write_build", "write_plain_build", "write_tree",
+           "read_manifest", "read_build", "check_build", "remove_stale", "manifest_bytes"]
 
 MANIFEST = "manifest.json"
 STAMP = "build.complete"  # written last: the sha256 of every other file; a build without it is incomplete
@@ -88,16 +88,9 @@ def write_build(out_dir: str | os.PathLike[str], df: Dataflow, extra: dict, forc
     (``.NAME.tmp-PID-XXXX``), the completion stamp (:data:`STAMP`) last, then the folder replaces
     the build in one exchange (:func:`hwaccel.files.replace_directory`).
     """
-    out = Path(out_dir)
-    if out.exists() and not force:
-        raise HwaccelError(f"{out}: already exists (use --force to overwrite)")
-    if out.exists() and not out.is_dir():
-        raise HwaccelError(f"{out}: is a file, not a build directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(out)
     manifest, mems = manifest_bytes(df, extra)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         (tmp / "weights").mkdir()
         (tmp / MANIFEST).write_bytes(manifest)
         for rel, text in mems.items():
@@ -106,6 +99,35 @@ def write_build(out_dir: str | os.PathLike[str], df: Dataflow, extra: dict, forc
             (tmp / rel).write_bytes(data)
         if emit is not None:
             emit(df, tmp)
+
+    return write_tree(out_dir, fill, force)
+
+
+def write_plain_build(out_dir: str | os.PathLike[str], manifest: dict, files: dict[str, bytes], force: bool = False) -> list[str]:
+    """Write a build without a dataflow (an overlay plan): ``manifest`` (with ``format``) and ``files``,
+    atomically and stamped like :func:`write_build`."""
+    body = (json.dumps({"format": FORMAT, **manifest}, sort_keys=True, indent=1) + "\n").encode()
+
+    def fill(tmp: Path) -> None:
+        (tmp / MANIFEST).write_bytes(body)
+        for rel, data in files.items():
+            (tmp / rel).write_bytes(data)
+
+    return write_tree(out_dir, fill, force)
+
+
+def write_tree(out_dir: str | os.PathLike[str], fill: Callable[[Path], None], force: bool = False) -> list[str]:
+    """``fill(tmp)`` writes a build into a hidden sibling folder; stamp it, then swap it in."""
+    out = Path(out_dir)
+    if out.exists() and not force:
+        raise HwaccelError(f"{out}: already exists (use --force to overwrite)")
+    if out.exists() and not out.is_dir():
+        raise HwaccelError(f"{out}: is a file, not a build directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+    try:
+        fill(tmp)
         (tmp / STAMP).write_text(_stamp_text(tmp))
         written = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         os.chmod(tmp, 0o777 & ~current_umask())
@@ -175,16 +197,26 @@ def check_build(build_dir: str | os.PathLike[str]) -> Path:
     return root
 
 
-def read_build(build_dir: str | os.PathLike[str]) -> tuple[Dataflow, dict]:
-    """The dataflow and the manifest of a build directory."""
-    root = check_build(build_dir)
-    path = root / MANIFEST
+def read_manifest(build_dir: str | os.PathLike[str]) -> dict:
+    """The manifest of a complete build directory."""
+    path = check_build(build_dir) / MANIFEST
     try:
         manifest = json.loads(path.read_text())
     except ValueError as exc:
         raise HwaccelError(f"{path}: cannot read the manifest ({exc})") from None
-    if manifest.get("format") != FORMAT:
-        raise HwaccelError(f"{path}: manifest format must be {FORMAT!r}, not {manifest.get('format')!r}")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise HwaccelError(f"{path}: manifest format must be {FORMAT!r}, not {found!r}")
+    return manifest
+
+
+def read_build(build_dir: str | os.PathLike[str]) -> tuple[Dataflow, dict]:
+    """The dataflow and the manifest of a (streaming) build directory."""
+    root = check_build(build_dir)
+    manifest = read_manifest(root)
+    if manifest.get("architecture") == "overlay":
+        raise HwaccelError(f"{root}: an overlay build (compile --weights external) holds a schedule, not a dataflow: "
+                           "only `hwaccel simulate` reads it (its RTL is not generated yet)")
 
     def load(ref: dict) -> np.ndarray:
         mem = root / ref["file"]

@@ -132,7 +132,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                         "whose output stays within 2%% of float on the calibration data")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
+    from .api.overlay import PARTS
     from .commands import compile as compile_cmd, simulate
+    from .perf.memory import MEMORIES
 
     p = add("compile", compile_cmd.run, "Compile a quantized network to a streaming dataflow build (manifest, weights, Verilog).")
     p.add_argument("model", help="QDQ/QLinear ONNX file, or a float one with --calib")
@@ -145,12 +147,22 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                       "multiplier lanes, as a systolic array of N PEs counts them)")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for --target-fps and reports (default 100)")
     p.add_argument("--calib", help="calibration inputs to quantize a float MODEL first (.npy or .npz)")
+    p.add_argument("--weights", choices=("onchip", "external", "auto"), default="onchip",
+                   help="onchip (default): streaming dataflow, weights in ROMs; external: an overlay, one shared array "
+                        "with weights and spilled feature maps in external memory (schedule estimate; its RTL is not "
+                        "generated yet); auto: external when the weights exceed --fpga's block RAM")
+    p.add_argument("--memory", default="ddr4-2400-x64", metavar="NAME|GBPS[,LATENCY_NS[,DATA_BYTES]]",
+                   help=f"external memory of an overlay: {', '.join(MEMORIES)} (default ddr4-2400-x64) or explicit figures")
+    p.add_argument("--fpga", default="ecp5-85k", metavar="PART",
+                   help=f"part bounding an overlay's multipliers and block RAM: {', '.join(PARTS)} (default ecp5-85k)")
     p.add_argument("--force", action="store_true", help="replace an existing build directory")
 
     p = add("simulate", simulate.run, "Cycle model of a compiled build: latency, interval, total cycles, MAC utilization.")
     p.add_argument("build", help="build directory written by `hwaccel compile`")
     p.add_argument("--batch", type=int, default=1, help="inputs fed back to back (default 1)")
     p.add_argument("--clock-mhz", type=float, default=None, help="clock for throughput (default: the compile clock)")
+    p.add_argument("--plot", metavar="PNG", help="an overlay build: write its roofline (layers against array and memory bandwidth)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
 
     from .commands import verify
 

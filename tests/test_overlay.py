@@ -110,3 +110,31 @@ def test_an_array_needs_its_weight_buffer():
     with pytest.raises(CompileError, match="no overlay array"):
         choose_array([layer], 16, 10, MEMORIES["ddr4-2400-x64"].port(100.0))
     assert np.isfinite(choose_array([layer], 16, 100_000, MEMORIES["ddr4-2400-x64"].port(100.0)).throughput_fps)
+
+
+def test_an_op_without_a_unit_between_layers_is_a_host_layer(tmp_path):
+    """Conv -> Relu -> LRN -> Conv: the streaming compiler stops at the LRN; the overlay cuts the graph
+    there and counts the LRN's input written out and its output read back (8-bit codes)."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(rng.standard_normal((5, 4, 1, 1)).astype(np.float32), "w2")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("LRN", ["r"], ["n"], size=3), helper.make_node("Conv", ["n", "w2"], ["y"])]
+    graph = helper.make_graph(nodes, "lrn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 3, 6, 6))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 5, 6, 6))], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "lrn.onnx")
+    np.save(tmp_path / "calib.npy", rng.standard_normal((8, 3, 6, 6)).astype(np.float32))
+    fixed, _ = fixed_model(str(tmp_path / "lrn.onnx"), str(tmp_path / "calib.npy"))
+    layers = overlay_layers(fixed)
+    assert [l.kind for l in layers] == ["conv", "host", "conv"]
+    assert layers[1].name == "host0.LRN" and layers[2].inputs == (layers[1].name,)
+    r = overlay_schedule(layers, OverlayArray(4, 8, 100_000), MEMORIES["ddr4-2400-x64"].port(100.0))
+    assert r.host_layers == 1 and r.layers[1].bound == "host"
+    assert r.layers[1].activation_bytes == 4 * 36 + 4 * 36  # the Relu's codes out, the LRN's codes back
+    from hwaccel.errors import CompileError as Refused
+    from hwaccel.passes.fold_lanes import FoldTarget
+    from hwaccel.passes.to_dataflow import to_dataflow
+    with pytest.raises(Refused, match="lies between hardware"):
+        to_dataflow(fixed, FoldTarget())

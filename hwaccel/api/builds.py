@@ -13,6 +13,7 @@ from ..frontend.validate import named
 from ..passes.fold_lanes import FoldTarget
 from ..perf.model import DIRECT_RUN_INPUTS, cycle_model
 from .compiler import Steps, build_name, compile_model, write_compiled
+from .overlay import OverlayResult, compile_overlay, is_overlay, simulate_overlay, weights_fit_on_chip
 from .results import CompileResult, SimulateResult
 
 __all__ = ["compile", "simulate"]
@@ -21,7 +22,8 @@ __all__ = ["compile", "simulate"]
 def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,  # noqa: A001
             calib: str | os.PathLike[str] | None = None, dsp: int | None = None, luts: int | None = None,
             target_fps: float | None = None, clock_mhz: float = 100.0, force: bool = False,
-            verilog: bool = True, multipliers: int | None = None, progress: bool = False) -> CompileResult:
+            verilog: bool = True, multipliers: int | None = None, progress: bool = False, weights: str = "onchip",
+            memory: str = "ddr4-2400-x64", fpga: str = "ecp5-85k") -> CompileResult | OverlayResult:
     """Compile a quantized network to a streaming dataflow build directory.
 
     Parameters
@@ -45,11 +47,20 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
         Write ``top.v`` (the manifest and weights are always written).
     progress
         Show the compile's steps (import, fold, FIFOs, cycle model, Verilog) on stderr.
+    weights
+        ``onchip`` (the streaming dataflow, every weight in a ROM), ``external`` (an overlay: one
+        shared array, weights and spilled feature maps in external memory; a schedule estimate, its
+        RTL is not generated yet) or ``auto`` (external when the weights alone exceed ``fpga``'s
+        block RAM).
+    memory, fpga
+        For an overlay: the external memory (a preset of :data:`hwaccel.perf.memory.MEMORIES` or
+        ``GBPS[,LATENCY_NS[,DATA_BYTES]]``) and the part whose DSP blocks (or ``multipliers``) and
+        block RAM bound the array.
 
     Returns
     -------
-    CompileResult
-        The build directory, its files, the dataflow and the batch-1 cycle report.
+    CompileResult or OverlayResult
+        The build directory, its files, the dataflow and the batch-1 cycle report (an overlay: its schedule).
 
     Raises
     ------
@@ -66,6 +77,17 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
         raise HwaccelError(f"{out.parent}: cannot make the output directory ({exc.strerror})") from None
     check_writable(out, force, directory=True)
     remove_stale(out)
+    if weights not in ("onchip", "external", "auto"):
+        raise HwaccelError(f"--weights must be onchip, external or auto, not {weights!r}")
+    if weights == "auto":
+        with named(str(model)):
+            weights = "onchip" if weights_fit_on_chip(str(model), None if calib is None else str(calib), fpga) else "external"
+    if weights == "external":
+        if target_fps is not None or luts is not None:
+            raise HwaccelError("--weights external takes --dsp or --multipliers as its budget, not --target-fps or --luts")
+        with named(str(model)):
+            return compile_overlay(model, out, calib=calib, memory=memory, part=fpga, multipliers=multipliers or dsp,
+                                   clock_mhz=clock_mhz, force=force)
     target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, multipliers=multipliers, clock_mhz=clock_mhz)
     steps = Steps(["import", "lower and fold", "FIFOs", "cycle model", "Verilog"], progress, f"compile {name}")
     try:
@@ -78,7 +100,7 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
     return CompileResult(str(model), out, files, written is not None, df, cycles, extra["host_ops"])
 
 
-def simulate(build: str | os.PathLike[str], batch: int = 1, clock_mhz: float | None = None) -> SimulateResult:
+def simulate(build: str | os.PathLike[str], batch: int = 1, clock_mhz: float | None = None) -> SimulateResult | OverlayResult:
     """The cycle model of a compiled build: latency, interval, total cycles, MAC utilization.
 
     Parameters
@@ -93,8 +115,13 @@ def simulate(build: str | os.PathLike[str], batch: int = 1, clock_mhz: float | N
     Returns
     -------
     SimulateResult
-        ``cycles`` is the :class:`~hwaccel.perf.model.CycleReport`.
+        ``cycles`` is the :class:`~hwaccel.perf.model.CycleReport`; an overlay build gives its
+        schedule (:class:`~hwaccel.api.overlay.OverlayResult`, one inference).
     """
+    if is_overlay(build):
+        if batch != 1:
+            raise HwaccelError(f"{build}: an overlay build's schedule covers one inference, not batch {batch!r}")
+        return simulate_overlay(build, clock_mhz)
     df, _ = read_build(build)
     start = time.perf_counter()
     report = cycle_model(df, batch, clock_mhz, periodic=isinstance(batch, int) and batch > DIRECT_RUN_INPUTS)

@@ -8,6 +8,7 @@ import sys
 from typing import Any, Mapping
 
 from .. import api
+from ..api.overlay import OverlayResult, format_overlay
 from ..perf.model import format_report
 
 __all__ = ["run"]
@@ -16,7 +17,11 @@ __all__ = ["run"]
 def run(args: argparse.Namespace) -> tuple[dict, str]:
     result = api.compile(args.model, args.output, calib=args.calib, dsp=args.dsp, luts=args.luts, multipliers=args.multipliers,
                          target_fps=args.target_fps, clock_mhz=args.clock_mhz, force=args.force,
-                         progress=not args.json and sys.stderr.isatty())
+                         progress=not args.json and sys.stderr.isatty(), weights=args.weights, memory=args.memory,
+                         fpga=args.fpga)
+    if isinstance(result, OverlayResult):
+        return result.to_dict(), (f"compiled {args.model} -> {result.output} (overlay for {result.part}, "
+                                  f"{len(result.report.layers)} layers, {len(result.files)} files)\n" + format_overlay(result.report))
     lines = [f"compiled {args.model} -> {result.output} ({len(result.dataflow.stages)} stages, {len(result.files)} files)",
              format_report(result.cycles), _folding(result.dataflow.folding),
              f"host ops: {', '.join(result.host_ops) or 'none'}"]

@@ -16,7 +16,7 @@ from ..errors import CompileError
 from ..ir.graph import Graph, Node
 from ..ir.ops import FIXED_DOMAIN, placement_of, row_of
 
-__all__ = ["Partition", "partition"]
+__all__ = ["Partition", "partition", "is_hardware"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Partition:
     output_value: str  # codes leaving the hardware
 
 
-def _is_hardware(node: Node, graph: Graph) -> bool:
+def is_hardware(node: Node, graph: Graph) -> bool:
     if node.domain == FIXED_DOMAIN:
         return True
     row = row_of(node)
@@ -58,11 +58,11 @@ def partition(graph: Graph) -> Partition:
     if hw_end < start:
         raise CompileError(f"{graph.name}: no fixed-point op follows the input QuantizeLinear; nothing to put in hardware")
     # code movers right after the last fixed-point op, on its codes, stay in hardware (free in a stream)
-    while hw_end + 1 < len(nodes) and _is_hardware(nodes[hw_end + 1], graph) and nodes[hw_end + 1].inputs[0] in nodes[hw_end].outputs:
+    while hw_end + 1 < len(nodes) and is_hardware(nodes[hw_end + 1], graph) and nodes[hw_end + 1].inputs[0] in nodes[hw_end].outputs:
         hw_end += 1
     pre, hardware, post = nodes[: start + 1], nodes[start + 1: hw_end + 1], nodes[hw_end + 1:]
     for node in hardware:
-        if not _is_hardware(node, graph):
+        if not is_hardware(node, graph):
             raise CompileError(f"{graph.name}: node {node.name!r} ({node.op}) runs on the host but lies between hardware "
                                "layers; only a prefix and a suffix of the network can run on the host")
     for node in pre[:-1]:

@@ -17,6 +17,8 @@ weight-stationary mode do, with this schedule (the one this model counts):
   read from external memory once per output tile, and an output that does not fit is written out.
 * A tile computes ``pixels x ceil(k / cols)`` cycles; a depthwise conv maps channels on rows and
   taps on columns; pooling, additions and copies run on a vector unit of ``rows`` lanes.
+* A host layer (an op without a unit, between hardware layers) costs the transfer of its input out
+  and its output back; the host's compute time is not counted (``host_layers`` says how many).
 * A tile's time is the larger of its compute and its memory traffic at the port's bandwidth
   (:class:`~.memory.MemoryPort`); a layer adds :data:`LAYER_OVERHEAD` cycles plus the adder
   tree's depth (pipeline fill and drain between layers); the first tile of the network waits for
@@ -31,11 +33,12 @@ from dataclasses import asdict, dataclass, field
 from ..errors import CompileError
 from .memory import MemoryPort
 
-__all__ = ["LAYER_OVERHEAD", "OverlayLayer", "OverlayArray", "LayerTraffic", "OverlayReport", "overlay_schedule",
+__all__ = ["HOST", "LAYER_OVERHEAD", "OverlayLayer", "OverlayArray", "LayerTraffic", "OverlayReport", "overlay_schedule",
            "choose_array", "MAC_KINDS"]
 
 LAYER_OVERHEAD = 8  # cycles between two layers besides the adder tree: operand, product, accumulate, requant registers
 MAC_KINDS = ("conv", "dense", "dwconv")
+HOST = "host"  # a layer the host computes: the overlay writes its input out and reads its output back
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class LayerTraffic:
     activation_bytes: int  # feature-map bytes moved off chip and back for this layer (spills included)
     bytes: int
     need_gbytes_per_s: float  # bytes / compute time: the bandwidth that keeps the array busy
-    bound: str  # "compute" or "memory"
+    bound: str  # "compute", "memory" or "host" (a host layer: only its transfers are counted)
     mac_utilization: float
 
 
@@ -121,6 +124,7 @@ class OverlayReport:
     bytes_per_inference: int
     memory_bound_layers: int
     layers: list[LayerTraffic] = field(default_factory=list)
+    host_layers: int = 0  # layers the host computes: their transfers are in ``cycles``, their compute is not
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,6 +198,8 @@ def overlay_schedule(layers: list[OverlayLayer], array: OverlayArray, port: Memo
         passes = tiles if l.kind in MAC_KINDS and l.kind != "dwconv" else 1
         act = read_back[l.name] + spilled[l.name] + sum(
             b * passes for t, b in zip(l.inputs, l.in_bytes) if streamed[f"{l.name}:{t}"])
+        if l.kind == HOST:  # its input goes out to the host, its output comes back
+            act += sum(b for t, b in zip(l.inputs, l.in_bytes) if not streamed[f"{l.name}:{t}"]) + l.out_bytes
         nbytes = l.weight_bytes + act
         mem_per_tile = math.ceil(nbytes / port.bytes_per_cycle / tiles) if nbytes else 0
         compute = tiles * per_tile
@@ -201,14 +207,15 @@ def overlay_schedule(layers: list[OverlayLayer], array: OverlayArray, port: Memo
         total += cycles
         rows.append(LayerTraffic(
             l.name, l.kind, l.macs, tiles, compute, tiles * mem_per_tile, cycles, l.weight_bytes, act, nbytes,
-            port.gbytes_per_s(nbytes, compute), "memory" if mem_per_tile > per_tile else "compute",
+            port.gbytes_per_s(nbytes, compute), HOST if l.kind == HOST else "memory" if mem_per_tile > per_tile else "compute",
             l.macs / (array.multipliers * cycles) if l.macs else 0.0))
     macs = sum(l.macs for l in layers)
     bound = math.ceil(macs / array.multipliers)
     wbytes, abytes = sum(r.weight_bytes for r in rows), sum(r.activation_bytes for r in rows)
     return OverlayReport(array.rows, array.cols, array.multipliers, port.clock_mhz, port.to_dict(), array.onchip_bytes, wbuf,
                          total, port.clock_mhz * 1e6 / total, total / port.clock_mhz, macs, bound, bound / total,
-                         wbytes, abytes, wbytes + abytes, sum(r.bound == "memory" for r in rows), rows)
+                         wbytes, abytes, wbytes + abytes, sum(r.bound == "memory" for r in rows), rows,
+                         sum(r.bound == HOST for r in rows))
 
 
 _SIDES = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
