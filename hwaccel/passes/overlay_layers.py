@@ -110,15 +110,15 @@ def _segments(graph: Graph) -> list[tuple[Graph, list[Node]]]:
                                f"from a DequantizeLinear to a QuantizeLinear, not from {first.op} to {last.op}")
     pieces: list[tuple[Graph, list[Node]]] = []
     begin, inputs = 0, graph.inputs
-    ends: list[list[int] | None] = [*islands, None]
-    for isl in ends:
-        end = len(nodes) if isl is None else isl[0] + 1  # a segment keeps the island's DequantizeLinear as its host suffix
-        outputs = graph.outputs if isl is None else (_info(graph, nodes[isl[0]].outputs[0]),)
+    ends: list[list[int] | None] = [*cutands, None]
+    for cut in ends:
+        end = len(nodes) if cut is None else cut[0] + 1  # a segment keeps the cutand's DequantizeLinear as its host suffix
+        outputs = graph.outputs if cut is None else (_info(graph, nodes[cut[0]].outputs[0]),)
         segment = graph.replace(name=graph.name if not pieces else f"{graph.name}.{len(pieces)}", nodes=tuple(nodes[begin:end]),
                                 inputs=inputs, outputs=outputs)
-        pieces.append((segment, [] if isl is None else [nodes[i] for i in isl]))
-        if isl is not None:
-            begin, inputs = isl[-1], (_info(graph, nodes[isl[-1]].inputs[0]),)
+        pieces.append((segment, [] if cut is None else [nodes[i] for i in cut]))
+        if cut is not None:
+            begin, inputs = cut[-1], (_info(graph, nodes[cut[-1]].inputs[0]),)
     return pieces
 
 
