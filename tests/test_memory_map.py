@@ -91,9 +91,12 @@ def test_matvec_memories():
         "weights_last": (3, 2 * 8, True, True),  # two live lanes of 8 bits, a word a tile
         "schedule": (3, 2 + 1, True, True),  # the varying control fields: nf (0..2: 2 bits), reads_input
         "inbuf": (1, 2 * 8, False, True),  # the input beat kept for folds 1 and 2
-        "bias": (4, 3, True, True),  # 1, 2, 4 by fold: a 4-word ROM, bit columns 0-2 (the others all 0)
+        "bias": (4, 3, True, True),  # 1, 2, 4, then a 0 word (the default): bit columns 0-2 vary, the others are 0
         "queue": (10, u.acc_bits, False, False),  # latency 10: 11 credits, 10 words
     }
+    # four folds, no padding words: bits 0 and 1 are 1 in every word (3, 7, 3, 7), so only bit 2 stays
+    u = MatVecParams(in_features=2, out_features=4, weights=((1, 2), (3, 4), (5, 6), (7, 8)), bias=(3, 7, 3, 7), simd=2)
+    assert [(m.depth, m.width) for m in unit_memories(u) if m.name == "bias"] == [(4, 1)]
 
 
 def _fifo_dataflow(sizes: dict[str, int], words: int = 512, lanes: int = 4) -> SimpleNamespace:

@@ -95,13 +95,15 @@ def _queue(u: Any) -> Memory:
 
 def _lookup(name: str, values: list[int], width: int) -> list[Memory]:
     """A table of constants indexed by a counter (an Amaranth ``Array`` lookup, registered): Yosys's
-    ``proc_rom`` makes it a ROM of the index's whole range (a power of two deep), and ``opt_mem``
-    drops the bit columns that are 0 in every word; none when the values are all equal."""
+    ``proc_rom`` makes it a ROM of the index's whole range (a power of two deep, the words past the
+    table 0: the case statement's default), and ``opt_mem`` drops the bit columns that are constant
+    over all the words; none when the values are all equal."""
     if len(set(values)) < 2:
         return []
-    mask = (1 << width) - 1
-    used = sum(1 for b in range(width) if any((v & mask) >> b & 1 for v in values))
-    return [Memory(name, 1 << (len(values) - 1).bit_length(), used, rom=True)]
+    depth = 1 << (len(values) - 1).bit_length()
+    words = [v & ((1 << width) - 1) for v in values] + [0] * (depth - len(values))
+    used = sum(1 for b in range(width) if len({w >> b & 1 for w in words}) == 2)
+    return [Memory(name, depth, used, rom=True)]
 
 
 def _settings(rq: Any, entries: Any) -> list[Memory]:
