@@ -110,9 +110,9 @@ def _segments(graph: Graph) -> list[tuple[Graph, list[Node]]]:
                                f"from a DequantizeLinear to a QuantizeLinear, not from {first.op} to {last.op}")
     pieces: list[tuple[Graph, list[Node]]] = []
     begin, inputs = 0, graph.inputs
-    ends: list[list[int] | None] = [*cutands, None]
+    ends: list[list[int] | None] = [*islands, None]
     for cut in ends:
-        end = len(nodes) if cut is None else cut[0] + 1  # a segment keeps the cutand's DequantizeLinear as its host suffix
+        end = len(nodes) if cut is None else cut[0] + 1  # a segment keeps the island's DequantizeLinear as its host suffix
         outputs = graph.outputs if cut is None else (_info(graph, nodes[cut[0]].outputs[0]),)
         segment = graph.replace(name=graph.name if not pieces else f"{graph.name}.{len(pieces)}", nodes=tuple(nodes[begin:end]),
                                 inputs=inputs, outputs=outputs)
