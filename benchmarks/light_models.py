@@ -32,7 +32,8 @@ from common import ROOT, write_json
 from hwaccel.frontend import load_model
 from hwaccel.golden.float_executor import run_float
 
-LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+from test_import_old_opsets import LIGHT, densify, weight_dims
+
 NAMES = tuple(sys.argv[1:]) or ("bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet", "squeezenet", "vgg19",
          "zfnet512")
 RTOL = 1e-4
@@ -50,55 +51,6 @@ base = status("VmRSS")
 code = main(sys.argv[1:])
 print("RESULT", code, base, status("VmHWM"), time.perf_counter() - start)
 """
-
-
-def _weights(model: onnx.ModelProto) -> dict[str, list[int]]:
-    """Every weight's dims: the float initializers and the ConstantOfShape fills."""
-    shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    dims = {t.name: list(t.dims) for t in model.graph.initializer if t.data_type == TensorProto.FLOAT}
-    for n in model.graph.node:
-        if n.op_type == "ConstantOfShape":
-            dims[n.output[0]] = [int(d) for d in shapes[n.input[0]]]
-    return dims
-
-
-def densify(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
-    """``model`` with each ConstantOfShape weight replaced by a seeded random initializer."""
-    rng = np.random.default_rng(seed)
-    dims = _weights(model)
-    users = {}
-    for n in model.graph.node:
-        for k, name in enumerate(n.input):
-            users.setdefault(name, (n, k))
-    nodes, inits = [], []
-    for n in model.graph.node:
-        if n.op_type != "ConstantOfShape":
-            nodes.append(n)
-            continue
-        shape = dims[n.output[0]]
-        user, k = users.get(n.output[0], (None, -1))
-        op = user.op_type if user is not None else ""
-        if op in ("Conv", "Gemm") and k == 1:
-            trans_b = any(a.name == "transB" and a.i for a in user.attribute)
-            fan_in = int(np.prod(shape[1:])) if op == "Conv" or trans_b else shape[0]
-            w = rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
-        elif (op == "BatchNormalization" and k in (1, 4)) or op == "Mul":
-            w = rng.uniform(0.5, 1.5, shape).astype(np.float32)
-        else:
-            w = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.1)
-        inits.append(numpy_helper.from_array(w, n.output[0]))
-    dense = onnx.ModelProto()
-    dense.CopyFrom(model)
-    del dense.graph.node[:]
-    dense.graph.node.extend(nodes)
-    used = {i for n in nodes for i in n.input}
-    del dense.graph.initializer[:]  # the fills' shape vectors go
-    dense.graph.initializer.extend([t for t in model.graph.initializer if t.name in used] + inits)
-    del dense.graph.input[:]
-    dense.graph.input.extend(i for i in model.graph.input if i.name in used)
-    if dense.ir_version < 4:  # IR 3: every initializer is also a graph input
-        dense.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits)
-    return dense
 
 
 def _child(args: list[str]) -> dict:
@@ -149,7 +101,7 @@ def main() -> None:
     for name in NAMES:
         path = LIGHT / f"light_{name}.onnx"
         model = onnx.load(path)
-        params = sum(int(np.prod(d)) for d in _weights(model).values())
+        params = sum(int(np.prod(d)) for d in weight_dims(model).values())
         x_name = next(i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer})
         x = np.random.default_rng(0).standard_normal(
             [d.dim_value for i in model.graph.input if i.name == x_name for d in i.type.tensor_type.shape.dim]).astype(np.float32)

@@ -5,6 +5,8 @@ against onnxruntime on the original file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -20,6 +22,8 @@ from hwaccel.summary import format_summary, summarize
 from conftest import make_model
 
 ort = pytest.importorskip("onnxruntime")
+
+LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"  # the wheel's ImageNet models, opset 9
 
 
 def _old_model(opset: int = 9, lrn: bool = True, seed: int = 0) -> onnx.ModelProto:
@@ -144,3 +148,97 @@ def test_max_min_of_integers_keep_the_type(op):
 def test_variadic_ops_run_on_the_host_with_a_reason(op):
     layer = summarize(import_model(_variadic_model(op, [(1, 4), (1, 4)], 13))).layers[0]
     assert (layer.op, layer.placement) == (op, "host") and f"{op} of tensors has no hardware unit" in layer.reason
+
+
+def weight_dims(model: onnx.ModelProto) -> dict[str, list[int]]:
+    """Every weight's dims: the float initializers and the ConstantOfShape fills."""
+    shapes = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    dims = {t.name: list(t.dims) for t in model.graph.initializer if t.data_type == TensorProto.FLOAT}
+    for n in model.graph.node:
+        if n.op_type == "ConstantOfShape":
+            dims[n.output[0]] = [int(d) for d in shapes[n.input[0]]]
+    return dims
+
+
+def densify(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
+    """``model`` with each ConstantOfShape weight replaced by a seeded random initializer: conv and
+    dense weights He-scaled, batch-norm scales and variances (and Mul scales) in 0.5..1.5, the rest
+    (biases, means) N(0, 0.1). With the shipped fills every channel is equal: channel order, groups
+    and concatenations go unseen."""
+    rng = np.random.default_rng(seed)
+    dims = weight_dims(model)
+    users = {}
+    for n in model.graph.node:
+        for k, name in enumerate(n.input):
+            users.setdefault(name, (n, k))
+    nodes, inits = [], []
+    for n in model.graph.node:
+        if n.op_type != "ConstantOfShape":
+            nodes.append(n)
+            continue
+        shape = dims[n.output[0]]
+        user, k = users.get(n.output[0], (None, -1))
+        op = user.op_type if user is not None else ""
+        if op in ("Conv", "Gemm") and k == 1:
+            trans_b = any(a.name == "transB" and a.i for a in user.attribute)
+            fan_in = int(np.prod(shape[1:])) if op == "Conv" or trans_b else shape[0]
+            w = rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        elif (op == "BatchNormalization" and k in (1, 4)) or op == "Mul":
+            w = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        else:
+            w = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.1)
+        inits.append(numpy_helper.from_array(w, n.output[0]))
+    dense = onnx.ModelProto()
+    dense.CopyFrom(model)
+    del dense.graph.node[:]
+    dense.graph.node.extend(nodes)
+    used = {i for n in nodes for i in n.input}
+    del dense.graph.initializer[:]  # the fills' shape vectors go
+    dense.graph.initializer.extend([t for t in model.graph.initializer if t.name in used] + inits)
+    del dense.graph.input[:]
+    dense.graph.input.extend(i for i in model.graph.input if i.name in used)
+    if dense.ir_version < 4:  # IR 3: every initializer is also a graph input
+        dense.graph.input.extend(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits)
+    return dense
+
+
+def test_squeezenet_with_random_weights_equals_onnxruntime():
+    """The fastest light model (opset 9, converted on import; Concat of expand branches), its fills
+    replaced by random weights: the float executor's logits equal onnxruntime's (rtol 1e-4).
+    benchmarks/light_models.py runs all nine."""
+    model = densify(onnx.load(LIGHT / "light_squeezenet.onnx"))
+    graph = import_model(model, where="squeezenet")
+    assert graph.converted_from == 9
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    logits = next(n.input[0] for n in model.graph.node if n.op_type == "Softmax")
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.append(helper.make_tensor_value_info(logits, TensorProto.FLOAT, None))
+    want = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"]).run([logits], {"data_0": x})[0]
+    got = run_float(graph, {"data_0": x}, outputs=[logits])[logits]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+    assert np.ptp(want) > 0.1 * np.abs(want).max()  # the classes differ: not the fills' flat output
+
+
+@pytest.mark.parametrize("op", ["Mean", "Max", "Min"])
+def test_variadic_ops_stay_float_host_ops_in_the_golden_model(op):
+    """Quantized, the op stays a float op between a DequantizeLinear and a QuantizeLinear (on the
+    host, as LRN); the golden model runs it and stays within 5 % of the float model."""
+    from hwaccel.golden.fixed import run_golden
+
+    rng = np.random.default_rng(6)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.5, s).astype(np.float32), n)
+             for n, s in (("w1", (4, 3, 3, 3)), ("w2", (4, 3, 3, 3)), ("w3", (4, 4, 3, 3)))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]), helper.make_node("Conv", ["x", "w2"], ["b"], pads=[1, 1, 1, 1]),
+             helper.make_node(op, ["a", "b"], ["m"], name="join"), helper.make_node("Conv", ["m", "w3"], ["y"], pads=[1, 1, 1, 1])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 6, 6])
+    graph = import_model(make_model(nodes, [x], [y], inits))
+    qdq, _ = quantize_graph(graph, {"x": rng.normal(size=(32, 3, 6, 6)).astype(np.float32)}, QuantConfig())
+    lowered = lower_model(qdq)
+    ops = [n.op for n in lowered.nodes]
+    assert ops[ops.index(op) - 1] == "DequantizeLinear" and ops[ops.index(op) + 1] == "QuantizeLinear"
+    data = rng.normal(size=(2, 3, 6, 6)).astype(np.float32)
+    want = run_float(graph, {"x": data})["y"]
+    got = next(iter(run_golden(lowered, {"x": data}).values()))
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
