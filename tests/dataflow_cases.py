@@ -108,6 +108,19 @@ def _small(case: str, rng: np.random.Generator) -> tuple[onnx.ModelProto, tuple[
         nodes.append(helper.make_node("Transpose", ["r3"], ["t"], perm=[0, 3, 1, 2]))
         nodes.append(helper.make_node("Flatten", ["t"], ["f"], axis=1))
         flat, last = 4 * 2 * 2, "f"
+    elif case == "inception":  # an Inception module: four branches (1x1, 3x3, 5x5, pool + 1x1) joined by one Concat
+        shape = (3, 6, 6)
+        add(_conv(rng, "b1", "input", "b1y", 3, 2, (1, 1)))
+        add(_conv(rng, "b2", "input", "b2y", 3, 3, (3, 3), pads=[1, 1, 1, 1]))
+        add(_conv(rng, "b3", "input", "b3y", 3, 2, (5, 5), pads=[2, 2, 2, 2]))
+        nodes.append(helper.make_node("MaxPool", ["input"], ["b4p"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+        add(_conv(rng, "b4", "b4p", "b4y", 3, 1, (1, 1)))
+        for b in ("b1", "b2", "b3", "b4"):
+            relu(f"{b}y", f"{b}r")
+        nodes.append(helper.make_node("Concat", ["b1r", "b2r", "b3r", "b4r"], ["cat"], axis=1))
+        add(_conv(rng, "c5", "cat", "c5y", 8, 4, (3, 3), strides=[2, 2]))
+        nodes.append(helper.make_node("Flatten", ["c5y"], ["f"], axis=1))
+        flat, last = 4 * 2 * 2, "f"
     elif case == "conv1d":  # 1-D convolutions and a max pool over (N, C, L)
         shape = (3, 20)
         add(_conv(rng, "c1", "input", "c1y", 3, 5, (3,), pads=[1, 1]))
@@ -134,7 +147,7 @@ def _small(case: str, rng: np.random.Generator) -> tuple[onnx.ModelProto, tuple[
     return model, shape
 
 
-SMALL = ["pad_grouped", "pools", "concat_transpose", "conv1d"]
+SMALL = ["pad_grouped", "pools", "concat_transpose", "inception", "conv1d"]
 
 
 def small_fixed(case: str) -> tuple[Graph, np.ndarray]:

@@ -448,20 +448,28 @@ def _build_concat(spec: StageSpec, lanes: int, lanes_out: int) -> tuple:
 
 
 @register("stage", "QConcat")
-def _concat(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
-    if len(xs) != 2:
-        raise CompileError(f"{node.name}: Concat must join two inputs, not {len(xs)}")
-    a, b = xs
-    rank = len(a.logical) + 1
-    if int(node.attr("axis")) % rank != 1 or a.shape[:2] != b.shape[:2]:
+def _concat(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec | tuple[StageSpec, ...]:
+    """Two inputs: one concat stage. More: a chain of them, each joining the next input to the codes
+    so far, which are already in the output's encoding (no second requant: exact)."""
+    if len(xs) < 2:
+        raise CompileError(f"{node.name}: Concat must join at least two inputs, not {len(xs)}")
+    rank = len(xs[0].logical) + 1
+    if int(node.attr("axis")) % rank != 1 or any(x.shape[:2] != xs[0].shape[:2] for x in xs):
         raise CompileError(f"{node.name}: Concat must join channels (axis 1) of equal spatial shapes, not axis {node.attr('axis')}")
     for x in xs:
         if len(x.logical) > 1:
             _spatial(x, node)
-    h, w, _ = a.shape
-    zps = tuple(int(z) for z in node.attr("x_zero_points"))
-    return StageSpec("concat", node, (a, b), (h, w, a.shape[2] + b.shape[2]), quant_of(graph, node.outputs[0]),
-                     _build_concat, dict(requants=tuple(node.attr("requants")), zps=zps))
+    out = quant_of(graph, node.outputs[0])
+    requants, zps = tuple(node.attr("requants")), tuple(int(z) for z in node.attr("x_zero_points"))
+    h, w, _ = xs[0].shape
+    chain, acc, acc_rq, acc_zp = [], xs[0], requants[0], zps[0]
+    for k, b in enumerate(xs[1:], 1):
+        channels = acc.shape[2] + b.shape[2]
+        chain.append(StageSpec("concat", node, (acc, b), (h, w, channels), out, _build_concat,
+                               dict(requants=(acc_rq, requants[k]), zps=(acc_zp, zps[k]))))
+        logical = (channels,) + tuple(xs[0].logical[1:])
+        acc, acc_rq, acc_zp = Stream("", logical, channels_last(logical), out), None, int(out.zero_point[0])
+    return chain[0] if len(chain) == 1 else tuple(chain)
 
 
 register("stage", "QLut")(_pointwise("lut"))

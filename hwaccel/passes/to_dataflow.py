@@ -185,7 +185,7 @@ def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpe
         chain = made if isinstance(made, tuple) else (made,)  # a node may become stages in a row
         for k, spec in enumerate(chain):
             if k:
-                spec.inputs = (replace(spec.inputs[0], stage=chain[k - 1].name),)
+                spec.inputs = (replace(spec.inputs[0], stage=chain[k - 1].name),) + spec.inputs[1:]
             spec.name, spec.sources = f"{spec.kind}{len(specs)}", [node.name]
             specs.append(spec)
             by_name[spec.name] = spec
