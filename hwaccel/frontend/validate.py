@@ -133,6 +133,7 @@ def check_tensor(t: onnx.TensorProto, where: str, limits: Limits | None = None, 
 
 
 def _check_structure(g: onnx.GraphProto, where: str) -> None:
+    _name(g.name, "graph name", where)
     if not len(g.node):
         raise ModelError(f"{where}: the graph must have at least one node, not 0")
     if not len(g.output):
