@@ -46,6 +46,27 @@ def test_blocks_by_aspect_ratio(ram, depth, width, blocks):
     assert ram.blocks(depth, width) == blocks
 
 
+def test_rom_rows_packed_side_by_side():
+    """Yosys 0.70 maps a 1070x48 ROM (AD08's last weight slice) to four PDPW16KD: 512x36, its three
+    rows of words side by side (144 bits in four blocks), a read multiplexer choosing the row; cost
+    4 x 128 + 0.5 x 96 = 560, against six blocks (768) stacked plainly."""
+    assert DP16KD.blocks(1070, 48) == 6 and DP16KD.best(1070, 48, packed=True) == (4, 560)
+    # 8192x64: 2048x9, four rows of 64 bits in ceil(256 / 9) = 29 blocks, 3 x 64 bits multiplexed:
+    # 29 x 128 + 96 = 3,808 < 32 plain blocks (4,096)
+    assert DP16KD.best(8192, 64, packed=True) == (29, 3808)
+
+
+# Yosys 0.70, ``synth_ecp5 -run begin:map_ffram`` on one module of five random-content ROMs with a
+# registered read: DP16KD cells per memory
+YOSYS_ROMS = {(8192, 64): 29, (1000, 40): 3, (2049, 9): 2, (3000, 20): 4, (600, 30): 2, (1070, 48): 4}
+
+
+@pytest.mark.parametrize("shape", sorted(YOSYS_ROMS))
+def test_rom_blocks_equal_yosys(shape):
+    placed = place(Memory("rom", *shape, rom=True), ECP5_85K)
+    assert (placed.kind, placed.blocks) == ("DP16KD", YOSYS_ROMS[shape])
+
+
 def test_block_sizes_and_budgets_match_the_data_sheets():
     assert (DP16KD.bits, RAMB36.bits, URAM.bits, EBR.bits) == (18 * 1024, 36 * 1024, 288 * 1024, 4 * 1024)
     assert ZU9EG.block_rams[0].count * RAMB36.bits / 2**20 == pytest.approx(32.1, abs=0.05)  # DS891: 32.1 Mb

@@ -54,10 +54,28 @@ class RamPrimitive:
         """Storage bits of one block."""
         return max(d * w for d, w in self.shapes)
 
-    def blocks(self, depth: int, width: int) -> int:
-        """Blocks for a ``depth`` x ``width`` memory: the best aspect ratio, blocks side by side
-        for the width and stacked for the depth."""
-        return min(-(-depth // d) * -(-width // w) for d, w in self.shapes)
+    def layouts(self, depth: int, width: int, packed: bool = False) -> list[tuple[int, int]]:
+        """``(blocks, multiplexed bits)`` of each way to build a ``depth`` x ``width`` memory: per
+        aspect ratio, blocks side by side for the width and stacked for the depth (a read
+        multiplexer picks the row); with ``packed`` (a ROM) also the rows' words side by side in
+        one row of blocks, as Yosys's ``memory_libmap`` swizzles them (1070x48 in four 512x36)."""
+        out = []
+        for d, w in self.shapes:
+            rows = -(-depth // d)
+            out.append((rows * -(-width // w), (rows - 1) * width))
+            if packed and rows > 1:
+                out.append((-(-(rows * width) // w), (rows - 1) * width))
+        return out
+
+    def best(self, depth: int, width: int, packed: bool = False) -> tuple[int, float]:
+        """``(blocks, cost)`` of the cheapest layout: the blocks' cost plus half a unit per
+        multiplexed bit (``memory_libmap``'s FACTOR_MUX)."""
+        return min(((n, n * self.cost + 0.5 * mux) for n, mux in self.layouts(depth, width, packed)),
+                   key=lambda o: (o[1], o[0]))
+
+    def blocks(self, depth: int, width: int, packed: bool = False) -> int:
+        """Blocks of the cheapest layout of a ``depth`` x ``width`` memory (see :meth:`layouts`)."""
+        return self.best(depth, width, packed)[0]
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ Placement follows Yosys's ``memory_libmap`` as hwaccel's flow runs it: a memory 
 ``MAX_LIBMAP_READ_PORTS`` read ports is logic (:mod:`.fpga` maps it so), an asynchronous read
 cannot use block RAM, a ROM cannot use distributed RAM; otherwise the cheapest of logic (1/16 per
 ROM bit, 1 per RAM bit), distributed RAM cells (plus half a cost unit per bit of each 2:1 read
-multiplexer) and block RAM (the best aspect ratio, a block per read port beyond the block's
-ports) wins. Block counts are exact for the primitive's aspect ratios (DP16KD 16Kx1 ... 512x36,
-RAMB36 32Kx1 ... 512x72, UltraRAM 4Kx72). When a part has a second kind of block RAM (UltraRAM),
+multiplexer) and block RAM (the best aspect ratio, a ROM's rows of words side by side as Yosys
+packs them, half a unit per multiplexed bit, a block per read port beyond the block's ports) wins.
+Block counts are exact for the primitive's aspect ratios (DP16KD 16Kx1 ... 512x36, RAMB36 32Kx1 ...
+512x72, UltraRAM 4Kx72). When a part has a second kind of block RAM (UltraRAM),
 the largest memories it can hold move there while the first kind is over its count.
 """
 
@@ -198,8 +199,8 @@ MEMORIES: dict[str, Callable[[Any], list[Memory]]] = {
     "depthwise": _depthwise,
     "window": _window,
     "pixel_map": _line_buffer(1), "depth_to_space": _line_buffer(1), "upsample": _line_buffer(1),
-    "pool": lambda u: _table(u.requant) + ([] if u.requant is None else _settings(u.requant, u.requant.entries()))
-    + [_queue(u)],
+    "pool": lambda u: _table(u.requant) + ([] if u.requant is None else _settings(u.requant, u.entries()))
+    + ([Memory("pixel_classes", len(u.pixel_classes), u.class_bits, rom=True)] if u.pixel_classes else []) + [_queue(u)],
     "add": lambda u: _table(u.requant) + [_queue(u)],  # one setting for every beat: no lookup
     "concat": _concat,
     "requant": lambda u: _table(u) + _settings(u, u.entries()) + [_queue(u)],
@@ -233,8 +234,9 @@ def _options(m: Memory, budget: Budget) -> Iterator[tuple[float, str, int]]:
     for ram in budget.block_rams:
         if ram.count and (ram.rom or not m.rom):
             per_port = ram.ports if m.rom else max(ram.ports - 1, 1)
-            blocks = ram.blocks(m.depth, m.width) * -(-m.read_ports // per_port) * m.copies
-            yield (blocks * ram.cost, ram.name, blocks)
+            blocks, cost = ram.best(m.depth, m.width, packed=m.rom)
+            copies = -(-m.read_ports // per_port) * m.copies
+            yield (cost * copies, ram.name, blocks * copies)
 
 
 def place(m: Memory, budget: Budget) -> Placement:
@@ -257,7 +259,7 @@ def _spill(stages: list[list[Placement]], budget: Budget) -> None:
                 if used[ram.name] <= ram.count:
                     break
                 m = stages[si][pi].memory
-                need = other.blocks(m.depth, m.width) * m.read_ports * m.copies
+                need = other.blocks(m.depth, m.width, packed=m.rom) * m.read_ports * m.copies
                 if used[other.name] + need <= other.count:
                     used[ram.name] -= stages[si][pi].blocks
                     used[other.name] += need
