@@ -50,21 +50,28 @@ def test_rom_rows_packed_side_by_side():
     """Yosys 0.70 maps a 1070x48 ROM (AD08's last weight slice) to four PDPW16KD: 512x36, its three
     rows of words side by side (144 bits in four blocks), a read multiplexer choosing the row; cost
     4 x 128 + 0.5 x 96 = 560, against six blocks (768) stacked plainly."""
-    assert DP16KD.blocks(1070, 48) == 6 and DP16KD.best(1070, 48, packed=True) == (4, 560)
+    assert DP16KD.best(1070, 48, packed=True) == (4, 560)
+    # a RAM packs whole 9-bit write-enable bytes: 54 bits a word, three rows in ceil(162 / 36) = 5 blocks
+    assert DP16KD.blocks(1070, 48) == 5
     # 8192x64: 2048x9, four rows of 64 bits in ceil(256 / 9) = 29 blocks, 3 x 64 bits multiplexed:
     # 29 x 128 + 96 = 3,808 < 32 plain blocks (4,096)
     assert DP16KD.best(8192, 64, packed=True) == (29, 3808)
 
 
-# Yosys 0.70, ``synth_ecp5 -run begin:map_ffram`` on one module of five random-content ROMs with a
+# Yosys 0.70, ``synth_ecp5 -run begin:map_ffram`` on one module of random-content ROMs with a
 # registered read: DP16KD cells per memory
 YOSYS_ROMS = {(8192, 64): 29, (1000, 40): 3, (2049, 9): 2, (3000, 20): 4, (600, 30): 2, (1070, 48): 4}
 
 
-@pytest.mark.parametrize("shape", sorted(YOSYS_ROMS))
-def test_rom_blocks_equal_yosys(shape):
-    placed = place(Memory("rom", *shape, rom=True), ECP5_85K)
-    assert (placed.kind, placed.blocks) == ("DP16KD", YOSYS_ROMS[shape])
+# ... and eight RAMs (a write port, a registered read): a RAM's words are packed in whole 9-bit bytes
+YOSYS_RAMS = {(8192, 64): 32, (1070, 48): 5, (3000, 20): 5, (600, 30): 2, (1000, 40): 3, (2049, 9): 2, (64, 32): 1,
+              (256, 8): 1}
+
+
+@pytest.mark.parametrize("rom, shape", [(True, s) for s in sorted(YOSYS_ROMS)] + [(False, s) for s in sorted(YOSYS_RAMS)])
+def test_blocks_equal_yosys(rom, shape):
+    placed = place(Memory("m", *shape, rom=rom), ECP5_85K)
+    assert (placed.kind, placed.blocks) == ("DP16KD", (YOSYS_ROMS if rom else YOSYS_RAMS)[shape])
 
 
 def test_block_sizes_and_budgets_match_the_data_sheets():
@@ -143,13 +150,14 @@ def test_over_budget_names_the_largest_stages_first():
 def test_fits_message_and_ultraram_spill():
     mm = map_memories(_fifo_dataflow({"a": 4}), "ecp5-85k")
     assert mm.fits and mm.message == "design needs 4 DP16KD block RAMs, ecp5-85k has 208: fits"
-    # 9-bit words: a 4Kx9 RAMB36 costs 257, a 4Kx72 UltraRAM 1024 for the same words, so both go to
-    # RAMB36 first: 2,000 + 1,000 > 2,688. The largest cannot move (2,000 UltraRAMs > 1,280), the next can.
-    mm = map_memories(_fifo_dataflow({"a": 2000, "b": 1000}, words=4096, lanes=1), "u250")
-    assert (mm.used("RAMB36"), mm.used("URAM288")) == (2000, 1000) and mm.fits
-    # 36-bit words fill half an UltraRAM word: 375 UltraRAMs (384,000) cost less than 1,500 RAMB36 (385,500)
+    # 512x72 words: a RAMB36 each (257) rather than an UltraRAM (1024); 2,700 of them are 12 over the
+    # U250's 2,688, so 12 move to UltraRAM
+    mm = map_memories(_fifo_dataflow({f"s{k}": 1 for k in range(2700)}, words=512, lanes=8), "u250")
+    assert (mm.used("RAMB36"), mm.used("URAM288")) == (2688, 12) and mm.fits
+    # 1,536,000 x 36 bits: two words side by side in each 72-bit UltraRAM word, ceil(375 x 36 / 72) = 188
+    # UltraRAMs cost less than 1,500 RAMB36
     mm = map_memories(_fifo_dataflow({"a": 3000}), "u250")
-    assert (mm.used("RAMB36"), mm.used("URAM288")) == (0, 375)
+    assert (mm.used("RAMB36"), mm.used("URAM288")) == (0, 188)
 
 
 def test_unknown_part():

@@ -48,6 +48,7 @@ class RamPrimitive:
     rom: bool = True
     sync_read: bool = True
     ports: int = 2  # ports a block offers (a RAM uses one to write)
+    byte: int = 0  # write-enable granularity (bits), 0: none
 
     @property
     def bits(self) -> int:
@@ -57,14 +58,17 @@ class RamPrimitive:
     def layouts(self, depth: int, width: int, packed: bool = False) -> list[tuple[int, int]]:
         """``(blocks, multiplexed bits)`` of each way to build a ``depth`` x ``width`` memory: per
         aspect ratio, blocks side by side for the width and stacked for the depth (a read
-        multiplexer picks the row); with ``packed`` (a ROM) also the rows' words side by side in
-        one row of blocks, as Yosys's ``memory_libmap`` swizzles them (1070x48 in four 512x36)."""
+        multiplexer picks the row); also the rows' words side by side in one row of blocks, as
+        Yosys's ``memory_libmap`` swizzles them: a ROM's (``packed``) as they are (1070x48 in four
+        512x36), a RAM's each rounded up to whole write-enable bytes (1070x48 in five)."""
         out = []
         for d, w in self.shapes:
             rows = -(-depth // d)
             out.append((rows * -(-width // w), (rows - 1) * width))
-            if packed and rows > 1:
-                out.append((-(-(rows * width) // w), (rows - 1) * width))
+            byte = min(self.byte, w)
+            word = width if packed else -(-width // byte) * byte if byte else 0
+            if word and rows > 1:
+                out.append((-(-(rows * word) // w), (rows - 1) * width))
         return out
 
     def best(self, depth: int, width: int, packed: bool = False) -> tuple[int, float]:
@@ -109,7 +113,8 @@ _DPR16X4 = RamPrimitive("TRELLIS_DPR16X4", 0, ((16, 4),), 4, rom=False, sync_rea
 
 
 def _ecp5(luts: int, ebr: int, dist_kbits: int, dsp: int) -> Budget:
-    return Budget(luts, luts, dsp, (18, 18), (RamPrimitive("DP16KD", ebr, _DP16KD, 128),), _DPR16X4, dist_kbits * 1024)
+    return Budget(luts, luts, dsp, (18, 18), (RamPrimitive("DP16KD", ebr, _DP16KD, 128, byte=9),), _DPR16X4,
+                  dist_kbits * 1024)
 
 
 ECP5_85K = _ecp5(83640, 208, 669, 156)
@@ -120,18 +125,18 @@ ICE40_UP5K = Budget(5280, 5280, 8, (16, 16),
                      RamPrimitive("SB_SPRAM256KA", 0, ((16384, 16),), 2048, rom=False, ports=1)), None, None)
 
 _RAMB36 = RamPrimitive("RAMB36", 0, ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72)),
-                       257)
+                       257, byte=9)
 _LUTRAM_XCU = RamPrimitive("LUTRAM64X4", 0, ((64, 4),), 16, rom=False, sync_read=False, ports=1)
 
 
 def _with_count(ram: RamPrimitive, count: int) -> RamPrimitive:
-    return RamPrimitive(ram.name, count, ram.shapes, ram.cost, ram.rom, ram.sync_read, ram.ports)
+    return RamPrimitive(ram.name, count, ram.shapes, ram.cost, ram.rom, ram.sync_read, ram.ports, ram.byte)
 
 
 ZU9EG = Budget(274080, 548160, 2520, (27, 18), (_with_count(_RAMB36, 912),), _LUTRAM_XCU, None,
                dram="DDR4-2400 x64 (processing system)", dram_gbytes_per_s=19.2)
 U250 = Budget(1728000, 3456000, 12288, (27, 18),
-              (_with_count(_RAMB36, 2688), RamPrimitive("URAM288", 1280, ((4096, 72),), 1024, rom=False)),
+              (_with_count(_RAMB36, 2688), RamPrimitive("URAM288", 1280, ((4096, 72),), 1024, rom=False, byte=9)),
               _LUTRAM_XCU, None, dram="4x DDR4-2400 x72 (64 data bits)", dram_gbytes_per_s=76.8)
 
 COST_MODEL_PARTS: dict[str, CostModelPart] = {

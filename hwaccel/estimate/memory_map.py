@@ -15,8 +15,8 @@ Placement follows Yosys's ``memory_libmap`` as hwaccel's flow runs it: a memory 
 ``MAX_LIBMAP_READ_PORTS`` read ports is logic (:mod:`.fpga` maps it so), an asynchronous read
 cannot use block RAM, a ROM cannot use distributed RAM; otherwise the cheapest of logic (1/16 per
 ROM bit, 1 per RAM bit), distributed RAM cells (plus half a cost unit per bit of each 2:1 read
-multiplexer) and block RAM (the best aspect ratio, a ROM's rows of words side by side as Yosys
-packs them, half a unit per multiplexed bit, a block per read port beyond the block's ports) wins.
+multiplexer) and block RAM (the best aspect ratio, rows of words side by side as Yosys packs them,
+half a unit per multiplexed bit, a block per read port beyond the block's ports) wins.
 Block counts are exact for the primitive's aspect ratios (DP16KD 16Kx1 ... 512x36, RAMB36 32Kx1 ...
 512x72, UltraRAM 4Kx72). When a part has a second kind of block RAM (UltraRAM),
 the largest memories it can hold move there while the first kind is over its count.
