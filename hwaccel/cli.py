@@ -153,8 +153,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                         "generated yet); auto: external when the weights exceed --fpga's block RAM")
     p.add_argument("--memory", default="ddr4-2400-x64", metavar="NAME|GBPS[,LATENCY_NS[,DATA_BYTES]]",
                    help=f"external memory of an overlay: {', '.join(MEMORIES)} (default ddr4-2400-x64) or explicit figures")
-    p.add_argument("--fpga", default="ecp5-85k", metavar="PART",
-                   help=f"part bounding an overlay's multipliers and block RAM: {', '.join(PARTS)} (default ecp5-85k)")
+    p.add_argument("--fpga", metavar="PART",
+                   help=f"the part: {', '.join(PARTS)} (default ecp5-85k); its block RAM must hold a streaming design's "
+                        "memories (given, not fitting is an error), its DSP blocks and block RAM bound an overlay")
     p.add_argument("--force", action="store_true", help="replace an existing build directory")
 
     p = add("simulate", simulate.run, "Cycle model of a compiled build: latency, interval, total cycles, MAC utilization.")

@@ -67,3 +67,21 @@ def test_streaming_commands_refuse_an_overlay_build(overlay, capsys):
         assert main(["compile", str(MODELS / "resnet.onnx"), "--calib", str(root / "calib.npy"), "-o", str(root / "c"),
                      "--weights", "external", *bad]) == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_the_part_must_hold_a_streaming_design(overlay, capsys):
+    """The zoo resnet's streaming design needs 77 iCE40 block RAMs (30 on the part): given --fpga, that
+    is a one-line error naming the largest stages; --weights auto goes to the overlay instead; the
+    default part (ECP5-85k) holds it and the JSON says so."""
+    root, _ = overlay
+    args = ["compile", str(MODELS / "resnet.onnx"), "--calib", str(root / "calib.npy"), "--force"]
+    capsys.readouterr()
+    assert main([*args, "-o", str(root / "ice"), "--fpga", "ice40-up5k"]) == 2
+    err = capsys.readouterr().err
+    assert "SB_RAM40_4K" in err and "ice40-up5k has 30" in err and "--weights external" in err
+    assert main([*args, "-o", str(root / "auto"), "--fpga", "ice40-up5k", "--weights", "auto", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["architecture"] == "overlay" and got["multipliers"] + 2 * got["rows"] <= 8
+    assert main([*args, "-o", str(root / "ecp5"), "--weights", "auto", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert "architecture" not in got and got["memory_map"]["fits"] and got["memory_map"]["fpga"] == "ecp5-85k"

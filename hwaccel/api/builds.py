@@ -13,7 +13,10 @@ from ..frontend.validate import named
 from ..passes.fold_lanes import FoldTarget
 from ..perf.model import DIRECT_RUN_INPUTS, cycle_model
 from .compiler import Steps, build_name, compile_model, write_compiled
-from .overlay import OverlayResult, compile_overlay, is_overlay, simulate_overlay, weights_fit_on_chip
+from ..errors import CompileError
+from ..estimate.memory_map import map_memories
+from ..perf.memory import memory as memory_named
+from .overlay import DEFAULT_PART, OverlayResult, check_part, compile_overlay, is_overlay, simulate_overlay, weights_fit_on_chip
 from .results import CompileResult, SimulateResult
 
 __all__ = ["compile", "simulate"]
@@ -23,7 +26,7 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
             calib: str | os.PathLike[str] | None = None, dsp: int | None = None, luts: int | None = None,
             target_fps: float | None = None, clock_mhz: float = 100.0, force: bool = False,
             verilog: bool = True, multipliers: int | None = None, progress: bool = False, weights: str = "onchip",
-            memory: str = "ddr4-2400-x64", fpga: str = "ecp5-85k") -> CompileResult | OverlayResult:
+            memory: str = "ddr4-2400-x64", fpga: str | None = None) -> CompileResult | OverlayResult:
     """Compile a quantized network to a streaming dataflow build directory.
 
     Parameters
@@ -51,11 +54,14 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
         ``onchip`` (the streaming dataflow, every weight in a ROM), ``external`` (an overlay: one
         shared array, weights and spilled feature maps in external memory; a schedule estimate, its
         RTL is not generated yet) or ``auto`` (external when the weights alone exceed ``fpga``'s
-        block RAM).
-    memory, fpga
+        block RAM, or when the streaming design's memories do not fit it).
+    memory
         For an overlay: the external memory (a preset of :data:`hwaccel.perf.memory.MEMORIES` or
-        ``GBPS[,LATENCY_NS[,DATA_BYTES]]``) and the part whose DSP blocks (or ``multipliers``) and
-        block RAM bound the array.
+        ``GBPS[,LATENCY_NS[,DATA_BYTES]]``).
+    fpga
+        The part (default ecp5-85k): its DSP blocks (or ``multipliers``) and block RAM bound an
+        overlay; a streaming design's memories are mapped onto it, and one that does not fit is an
+        error when ``fpga`` is given (the result and manifest say so otherwise).
 
     Returns
     -------
@@ -79,25 +85,36 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
     remove_stale(out)
     if weights not in ("onchip", "external", "auto"):
         raise HwaccelError(f"--weights must be onchip, external or auto, not {weights!r}")
-    if weights == "auto":
-        with named(str(model)):
-            weights = "onchip" if weights_fit_on_chip(str(model), None if calib is None else str(calib), fpga) else "external"
-    if weights == "external":
+    part = check_part(fpga or DEFAULT_PART)
+    if weights != "onchip":
         if target_fps is not None or luts is not None:
-            raise HwaccelError("--weights external takes --dsp or --multipliers as its budget, not --target-fps or --luts")
+            raise HwaccelError(f"--weights {weights} takes --dsp or --multipliers as its budget, not --target-fps or --luts")
+        memory_named(memory)  # a bad --memory is an error before any work
+
+    def overlay() -> OverlayResult:
         with named(str(model)):
-            return compile_overlay(model, out, calib=calib, memory=memory, part=fpga, multipliers=multipliers or dsp,
+            return compile_overlay(model, out, calib=calib, memory=memory, part=part, multipliers=multipliers or dsp,
                                    clock_mhz=clock_mhz, force=force)
+
+    if weights == "external" or weights == "auto" and not weights_fit_on_chip(str(model), None if calib is None else str(calib), part):
+        return overlay()
     target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, multipliers=multipliers, clock_mhz=clock_mhz)
     steps = Steps(["import", "lower and fold", "FIFOs", "cycle model", "Verilog"], progress, f"compile {name}")
     try:
         with named(str(model)):
             df, extra, cycles, qdq = compile_model(model, calib, target, name, steps)
+        placed = map_memories(df, part)
+        if not placed.fits and weights == "auto":
+            steps.close()
+            return overlay()
+        if not placed.fits and fpga is not None:
+            raise CompileError(f"{model}: {placed.message}")
+        extra = {**extra, "memory_map": {"fpga": part, "fits": placed.fits, "message": placed.message}}
         steps.start("Verilog" if verilog else "write")
         files, written = write_compiled(out, df, extra, qdq, verilog=verilog, force=force)
     finally:
         steps.close()
-    return CompileResult(str(model), out, files, written is not None, df, cycles, extra["host_ops"])
+    return CompileResult(str(model), out, files, written is not None, df, cycles, extra["host_ops"], extra["memory_map"])
 
 
 def simulate(build: str | os.PathLike[str], batch: int = 1, clock_mhz: float | None = None) -> SimulateResult | OverlayResult:

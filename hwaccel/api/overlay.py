@@ -17,18 +17,19 @@ from typing import Any
 
 from ..build_dir import MANIFEST, read_manifest, write_plain_build
 from ..errors import CompileError, HwaccelError
-from ..estimate.budgets import COST_MODEL_PARTS, ECP5_25K, ECP5_85K, ICE40_UP5K, Budget
+from ..estimate.budgets import Budget
+from ..estimate.devices import device, part_names
 from ..frontend.fixed_model import fixed_model
 from ..passes.overlay_layers import overlay_layers
 from ..perf.memory import memory as memory_named
 from ..perf.overlay import LayerTraffic, OverlayReport, choose_array
 from .compiler import MODEL_FILE
 
-__all__ = ["PARTS", "REQUANT_MULTIPLIERS", "OverlayResult", "compile_overlay", "simulate_overlay", "onchip_bytes",
+__all__ = ["PARTS", "DEFAULT_PART", "check_part", "REQUANT_MULTIPLIERS", "OverlayResult", "compile_overlay", "simulate_overlay", "onchip_bytes",
            "weights_fit_on_chip", "is_overlay", "format_overlay"]
 
-PARTS: dict[str, Budget] = {"ecp5-85k": ECP5_85K, "ecp5-25k": ECP5_25K, "ice40-up5k": ICE40_UP5K,
-                            **{name: p.budget for name, p in COST_MODEL_PARTS.items()}}
+PARTS: tuple[str, ...] = tuple(part_names())
+DEFAULT_PART = "ecp5-85k"
 REQUANT_MULTIPLIERS = 2  # a row's requantizer: a 32 x 16 product, two 18x18 (or 27x18) DSP blocks
 
 
@@ -38,10 +39,15 @@ def onchip_bytes(part: str) -> int:
     return sum(r.count * r.bits for r in budget.block_rams) // 8
 
 
-def _part(part: str) -> Budget:
+def check_part(part: str) -> str:
+    """``part`` when it is a part hwaccel knows, else the one-line error."""
     if part not in PARTS:
         raise CompileError(f"--fpga must be one of {', '.join(PARTS)}, not {part!r}")
-    return PARTS[part]
+    return part
+
+
+def _part(part: str) -> Budget:
+    return device(check_part(part)).budget
 
 
 def weights_fit_on_chip(model: str, calib: str | None, part: str) -> bool:

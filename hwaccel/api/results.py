@@ -85,11 +85,13 @@ class CompileResult:
     dataflow: Dataflow = field(repr=False)
     cycles: CycleReport = field(repr=False)
     host_ops: list[str] = field(default_factory=list)
+    memory_map: dict[str, Any] | None = None  # the part, whether the design's memories fit it, the mapper's line
 
     def to_dict(self) -> dict[str, Any]:
         cycles = self.cycles.to_dict()
         return {"model": self.model, "output": str(self.output), "files": self.files, "verilog": self.verilog,
                 "stages": len(self.dataflow.stages), "host_ops": self.host_ops, "folding": dict(self.dataflow.folding),
+                "memory_map": self.memory_map,
                 **{k: cycles[k] for k in CYCLE_KEYS}}
 
 

@@ -25,6 +25,9 @@ def run(args: argparse.Namespace) -> tuple[dict, str]:
     lines = [f"compiled {args.model} -> {result.output} ({len(result.dataflow.stages)} stages, {len(result.files)} files)",
              format_report(result.cycles), _folding(result.dataflow.folding),
              f"host ops: {', '.join(result.host_ops) or 'none'}"]
+    if result.memory_map is not None:
+        fits = result.memory_map["fits"]
+        lines.append(f"{'memories' if fits else 'note'}: {result.memory_map['message']} ({result.memory_map['fpga']})")
     if not result.verilog:
         lines.append("note: top.v not written: the top level (hwaccel.hw.top) is not available yet")
     return result.to_dict(), "\n".join(lines)

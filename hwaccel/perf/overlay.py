@@ -218,13 +218,13 @@ def overlay_schedule(layers: list[OverlayLayer], array: OverlayArray, port: Memo
                          sum(r.bound == HOST for r in rows))
 
 
-_SIDES = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+_SIDES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 
 
 def choose_array(layers: list[OverlayLayer], multipliers: int, onchip_bytes: int, port: MemoryPort,
                  weight_bits: int = 8, row_cost: int = 0) -> OverlayReport:
     """The ``rows x cols`` array that finishes an inference soonest (fewer multipliers on a tie), among
-    sides that suit channel counts (multiples of 4 up to 256), with ``rows x (cols + row_cost)`` at
+    sides that suit channel counts (1, 2, then multiples of 4 up to 256), with ``rows x (cols + row_cost)`` at
     most ``multipliers`` (``row_cost``: multipliers of a row's requantizer, e.g. 2 DSP blocks)."""
     best: OverlayReport | None = None
     for cols in _SIDES:
