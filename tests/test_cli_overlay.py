@@ -85,3 +85,15 @@ def test_the_part_must_hold_a_streaming_design(overlay, capsys):
     assert main([*args, "-o", str(root / "ecp5"), "--weights", "auto", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert "architecture" not in got and got["memory_map"]["fits"] and got["memory_map"]["fpga"] == "ecp5-85k"
+
+
+def test_estimate_gives_an_overlay_its_asic_figures_and_refuses_place_and_route(overlay, capsys):
+    _, out = overlay
+    capsys.readouterr()
+    assert main(["estimate", str(out), "--asic", "28nm", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["asic"]
+    simulated = main(["simulate", str(out), "--json"]) == 0 and json.loads(capsys.readouterr().out)
+    assert got["off_chip_bytes"] == simulated["bytes_per_inference"] and got["macs"] == simulated["macs"]
+    assert got["energy_breakdown_nJ"]["off_chip"] > 0 and got["label"] == "estimate"
+    assert main(["estimate", str(out), "--fpga", "ecp5-85k"]) == 2
+    assert "no RTL to place and route" in capsys.readouterr().err

@@ -138,3 +138,16 @@ def test_an_op_without_a_unit_between_layers_is_a_host_layer(tmp_path):
     from hwaccel.passes.to_dataflow import to_dataflow
     with pytest.raises(Refused, match="lies between hardware"):
         to_dataflow(fixed, FoldTarget())
+
+
+def test_the_asic_estimate_of_an_overlay_counts_macs_and_dram_by_hand():
+    from hwaccel.estimate.asic import DRAM_PJ_PER_BIT
+    from hwaccel.estimate.asic_overlay import estimate_overlay_asic
+
+    layer = _conv("c", ("input",), 16, 36, 8, 64)
+    r = overlay_schedule([layer], OverlayArray(rows=4, cols=16, onchip_bytes=10_000), MEMORIES["ddr3-1600-x16"].port(100.0))
+    est = estimate_overlay_asic("b", r, "45nm")  # 45 nm: Horowitz's figures unscaled
+    k = math.log(3.1 / 0.2) / math.log(1024 / 64)  # the power law between the 8x8 (0.2 pJ) and 32x32 (3.1 pJ) multiplies
+    assert est.energy_pj["multiply"] == pytest.approx(16 * 36 * 8 * 0.2 * (9 * 8 / 64) ** k)
+    assert est.energy_pj["off_chip"] == pytest.approx(8 * 320 * DRAM_PJ_PER_BIT) and est.off_chip_bytes == 320
+    assert est.interval_s == pytest.approx(r.cycles / 100e6)

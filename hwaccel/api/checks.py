@@ -105,6 +105,16 @@ def estimate(build: str | os.PathLike[str], fpga: str | None = None, asic: str |
     if not Path(build).is_dir():
         raise EstimateError(f"build directory must exist, not {str(build)!r} (run `hwaccel compile MODEL -o {build}`)")
     check_build(build)  # a complete one
+    from .overlay import is_overlay, simulate_overlay
+
+    if is_overlay(build):  # a schedule, no RTL: the ASIC estimate from its layers; nothing to place and route
+        if fpga:
+            raise EstimateError(f"{build}: an overlay build has no RTL to place and route yet; its multipliers and "
+                                "block RAM are in its schedule (`hwaccel simulate`); --asic estimates it")
+        from ..estimate.asic_overlay import estimate_overlay_asic
+
+        assert asic is not None  # not neither, and not --fpga
+        return EstimateResult(str(build), None, estimate_overlay_asic(build, simulate_overlay(build).report, asic))
     # the ASIC estimate is fast: first, so that its errors come before the long FPGA run
     asic_result = estimate_asic(build, asic, clock_mhz=clock_mhz) if asic else None
     fpga_result = None

@@ -36,7 +36,7 @@ from ..perf.model import cycle_model
 from ..units.base import AsicCount
 from ..units.dataflow import INPUT, Dataflow
 
-__all__ = ["NODES", "Tech", "tech", "AsicEstimate", "estimate_asic", "CATEGORIES"]
+__all__ = ["NODES", "Tech", "tech", "AsicEstimate", "estimate_asic", "CATEGORIES", "DRAM_PJ_PER_BIT"]
 
 NODES = ("45nm", "28nm")
 KB = 8 * 1024  # bits
@@ -210,11 +210,14 @@ class AsicEstimate:
     weights_off_chip: bool
     interval_s: float  # per inference in steady state (the cycle model, or DRAM bandwidth when weights are off chip)
     assumptions: list[str] = field(default_factory=list)
+    dram_bytes: float | None = None  # an overlay's DRAM traffic (weights and spilled maps); None: the weights when off chip
 
     @property
     def off_chip_bytes(self) -> float:
-        """Bytes read from DRAM per inference (the weights, when they live off chip), charged in
-        ``off_chip`` at :data:`DRAM_PJ_PER_BIT`."""
+        """Bytes moved to or from DRAM per inference (the weights, when they live off chip, or an
+        overlay's traffic), charged in ``off_chip`` at :data:`DRAM_PJ_PER_BIT`."""
+        if self.dram_bytes is not None:
+            return self.dram_bytes
         return self.weight_bits / 8 if self.weights_off_chip else 0.0
 
     @property
@@ -263,7 +266,7 @@ class AsicEstimate:
         lines.append(f"  {self.macs} MACs/inference, {self.energy_nj * 1e3 / max(self.macs, 1):.3f} pJ/MAC overall; "
                      f"weights {self.weight_bits} bits {'OFF chip (DRAM)' if self.weights_off_chip else 'on chip'}")
         if self.weights_off_chip:
-            lines.append(f"  off_chip: DRAM reads, {self.off_chip_bytes:,.0f} bytes/inference at {DRAM_PJ_PER_BIT:.2f} pJ/bit "
+            lines.append(f"  off_chip: DRAM {'reads' if self.dram_bytes is None else 'reads and writes'}, {self.off_chip_bytes:,.0f} bytes/inference at {DRAM_PJ_PER_BIT:.2f} pJ/bit "
                          "(Horowitz, ISSCC 2014: 1.3-2.6 nJ per 64-bit access, the midpoint)")
         lines.append(f"  {self.inferences_per_s:,.0f} inferences/s, latency {self.latency_us:.2f} us (batch 1), "
                      f"power {self.power_mw:.3f} mW at full throughput (dynamic only)")
