@@ -130,7 +130,15 @@ def _small(case: str, rng: np.random.Generator) -> tuple[onnx.ModelProto, tuple[
         relu("c2y", "r2")
         nodes.append(helper.make_node("Flatten", ["r2"], ["f"], axis=1))
         flat, last = 4 * 6, "f"
-    elif case == "avg_uneven":  # average pool whose border windows average fewer elements: no unit
+    elif case == "avgpool_exclude_pad":  # average pools whose windows average 4, 6 or 9 elements: pads excluded, ceil overhang
+        shape = (3, 8, 8)
+        add(_conv(rng, "c1", "input", "c1y", 3, 4, (3, 3), pads=[1, 1, 1, 1]))
+        relu("c1y", "r1")
+        nodes.append(helper.make_node("AveragePool", ["r1"], ["a1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=0))
+        nodes.append(helper.make_node("AveragePool", ["a1"], ["a2"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1))
+        nodes.append(helper.make_node("Flatten", ["a2"], ["f"], axis=1))
+        flat, last = 4 * 4 * 4, "f"
+    elif case == "avg_uneven":  # average pool whose border windows average fewer elements
         shape = (2, 6, 6)
         add(_conv(rng, "c1", "input", "c1y", 2, 4, (1, 1)))
         nodes.append(helper.make_node("AveragePool", ["c1y"], ["a1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=0))
@@ -147,7 +155,7 @@ def _small(case: str, rng: np.random.Generator) -> tuple[onnx.ModelProto, tuple[
     return model, shape
 
 
-SMALL = ["pad_grouped", "pools", "concat_transpose", "inception", "conv1d"]
+SMALL = ["pad_grouped", "pools", "concat_transpose", "inception", "conv1d", "avgpool_exclude_pad"]
 
 
 def small_fixed(case: str) -> tuple[Graph, np.ndarray]:

@@ -138,10 +138,16 @@ def test_host_op_between_hardware_layers_names_the_op_and_why():
         partition(lower_model(qdq))
 
 
-def test_uneven_average_pool_is_a_clear_error():
-    graph, _ = small_fixed("avg_uneven")
-    with pytest.raises(CompileError, match=r"average different element counts \[4, 6, 9\]"):
-        to_dataflow(graph)
+def test_uneven_average_pool_picks_a_requant_per_output_pixel():
+    """3x3 pad-1 windows excluding the pads on a 6x6 map: corners average 4, edges 6, the rest 9."""
+    graph, x = small_fixed("avg_uneven")
+    df = to_dataflow(graph, fifos=False)
+    pool = next(u for s in df.stages if s.kind == "avgpool" for u in s.units if isinstance(u, PoolParams))
+    edge, inner = (0, 1, 1, 1, 1, 0), (1, 2, 2, 2, 2, 1)
+    assert pool.pixel_classes == edge + inner * 4 + edge
+    requants = next(n for n in graph.nodes if n.op == "QAveragePool").attr("requants")
+    assert [r.multipliers for r in pool.requants] == [tuple(np.atleast_1d(requants[c].multiplier).tolist()) for c in (4, 6, 9)]
+    assert_same_as_golden(graph, df, x)
 
 
 def test_partition_keeps_host_ops_around_the_hardware():

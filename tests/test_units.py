@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -68,7 +69,8 @@ def _examples() -> list:
             rq, avg, PoolParams("max", 4, 8, True, 2, lanes=2),
             EltwiseAddParams(8, True, 0, 3, 8, True, 1, 5, add_rq, lanes=2),
             EltwiseConcatParams(2, 4, 8, True, 8, True, 8, True, lanes=2), FifoParams(4, 2), RegroupParams(8, 2, 3),
-            recurrent_case(3)[0], recurrent_case(20)[0]]  # a bidirectional LSTM (Y_c), an RNN keeping some steps
+            recurrent_case(3)[0], recurrent_case(20)[0],  # a bidirectional LSTM (Y_c), an RNN keeping some steps
+            replace(avg, class_multipliers=((3,), (5,)), class_shifts=((2,), (4,)), pixel_classes=(1, 0, 0, 1))]
 
 
 def test_the_registry_names_every_unit_and_round_trips_it():

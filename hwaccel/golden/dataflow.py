@@ -80,7 +80,7 @@ def run_stage(stage: "Stage", inputs: list[np.ndarray]) -> np.ndarray:
         wins = _windows(x, first) if has_window else x.reshape(n, h, w, p.window, c)
         if p.kind == "max":
             return pool.max_pool(wins)
-        return _finish(pool.average_pool(wins, p.x_zero_point, _contract(p.requant)), p.requant)
+        return _finish(pool.average_pool(wins, p.x_zero_point, [_contract(r) for r in p.requants], p.pixel_classes), p.requant)
     mv, rq = units[-2], units[-1]
     vectors = _windows(x, first) if has_window else x
     if type(mv).__name__ == "DepthwiseParams":

@@ -8,12 +8,19 @@ a window are accepted whenever they come; a window's last beat needs room in the
 accepted beat waits one cycle in an input register, beside copies of its ``first`` and accepted
 flags, one per ``COPY_GROUP_LANES`` lanes: the element counter's compare and the upstream valid
 reached every accumulator's enable and mux across the die (dscnn).
+
+With pixel classes (windows averaging different element counts) the requant's settings are
+indexed by ``class * groups + group``: a pixel counter addresses a ROM holding the class of the
+*next* pixel (read synchronously, ready a cycle after the counter moves: a window has at least two
+beats), which loads the current class register when a window ends; the index is registered in
+the input register stage beside the group, so the timing is that of one class.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..units.common import COPY_GROUP_LANES
@@ -65,14 +72,32 @@ class Pool(wiring.Component):
             with m.If(accepted):
                 m.d.sync += [a.eq(b) for a, b in zip(accs, accs[1:] + [value])]
             folded.append(value)
-        # the input register's copy of ``done``, and of the group for the requant's settings
-        window_done, group_in = register(m, done, "window_done"), register(m, group, "group_in")
+        # the input register's copy of ``done``, and of the index of the requant's settings
+        window_done = register(m, done, "window_done")
+        select = register(m, _select(m, p, done & group_last, group), "select_in" if p.pixel_classes else "group_in")
         if p.requant is None:  # a result register (the compare and select), then the queue's head
             valid = register(m, window_done, "max_valid")
             outs = [register(m, v, f"max{lane}") for lane, v in enumerate(folded)]
             queue.drive(done, valid, outs)
             return m
-        entries = [list(row) for row in p.requant.entries()]
-        valid, out_values = requant_pipeline(m, window_done, folded, entries, group_in, p.requant)
+        entries = [list(row) for row in p.entries()]
+        valid, out_values = requant_pipeline(m, window_done, folded, entries, select, p.requant, p.product_bits)
         queue.drive(done, valid, out_values)
         return m
+
+
+def _select(m: Module, p: PoolParams, window_end: Value, group: Value) -> Value:
+    """The settings' index of the current beat: its group, plus ``class * groups`` with pixel classes."""
+    if not p.pixel_classes:
+        return group
+    pixels = len(p.pixel_classes)
+    pixel, _ = counter(m, window_end, pixels, "pixel")
+    shape = unsigned(max(p.class_bits, 1))
+    following = [p.pixel_classes[(k + 1) % pixels] for k in range(pixels)]
+    m.submodules.pixel_classes = rom = Memory(shape=shape, depth=pixels, init=following)
+    port = rom.read_port()
+    m.d.comb += port.addr.eq(pixel)
+    current = Signal(shape, name="pixel_class", init=p.pixel_classes[0])
+    with m.If(window_end):
+        m.d.sync += current.eq(port.data)
+    return current * p.groups + group

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import CompileError
 from ..fixedpoint import Requant
-from ..golden.fixed_ops.pool import pool_output_extent, window_counts
+from ..golden.fixed_ops.pool import pool_output_extent, window_count_map
 from ..units import (DepthwiseParams, EltwiseAddParams, EltwiseConcatParams, MatVecParams, PoolParams, RegroupParams,
                      RequantParams, WindowParams)
 from ..units.common import ceil_div
@@ -331,9 +331,13 @@ def _matmul(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
 def _build_pool(spec: StageSpec, lanes: int, _: int) -> tuple:
     d = spec.data
     pool = PoolParams("max", d["window_size"], d["bits"], d["signed"], d["channels"], d["x_zero_point"], lanes=lanes)
-    if d["kind"] == "avg":
-        rq = spec.requant(d["requant"], pool.sum_bits, d["channels"], lanes)
-        pool = replace(pool, kind="avg", requant=rq)
+    if d["kind"] == "avg":  # one requant per distinct window count, chosen per output pixel by its class
+        rqs = [spec.requant(r, pool.sum_bits, d["channels"], lanes) for r in d["requants"]]
+        if any(replace(r, multipliers=rqs[0].multipliers, shifts=rqs[0].shifts) != rqs[0] for r in rqs):
+            raise CompileError(f"{spec.node.name}: the requants of an average pool's window counts must differ in scale only")
+        scales = (tuple(r.multipliers for r in rqs), tuple(r.shifts for r in rqs)) if len(rqs) > 1 else ((), ())
+        pool = replace(pool, kind="avg", requant=rqs[0], class_multipliers=scales[0], class_shifts=scales[1],
+                       pixel_classes=d["pixel_classes"])
     window = [] if d["window"] is None else [WindowParams(**d["window"], simd=lanes)]
     return tuple(window + [pool])
 
@@ -354,14 +358,12 @@ def _pool(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
         ends.append(max((count - 1) * s + (k - 1) * d + 1 - (size + b + e), 0))
     geo = _window_geometry(node, x, kernel, (ends[0], ends[1]))
     zx = int(node.attr("x_zero_point", 0)) if avg else 0
-    requant = None
+    requants, classes = [], np.zeros(0, np.int64)
     if avg:  # the golden pools the (QPad-)padded input: count its windows the same way
         padded = (h + x.pads[0] + x.pads[2], w + x.pads[1] + x.pads[3])
-        counts = window_counts(padded if len(x.logical) == 3 else padded[1:], node.attrs)
-        if len(counts) != 1:
-            raise CompileError(f"{node.name}: an average pool whose windows average different element counts {counts} "
-                               "(count_include_pad=0 with padding, or a ceil_mode overhang) has no hardware unit")
-        requant = node.attr("requants")[counts[0]]
+        counts, classes = np.unique(window_count_map(padded if len(x.logical) == 3 else padded[1:], node.attrs),
+                                    return_inverse=True)
+        requants = [node.attr("requants")[int(c)] for c in counts]
         pad_value = zx
     else:
         own = any(node.attr("pads") or []) or any(ends)
@@ -372,7 +374,8 @@ def _pool(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     out_w = WindowParams(**window)
     out: tuple[int, ...] = (c, out_w.out_height, out_w.out_width) if len(x.logical) == 3 else (c, out_w.out_width)
     data = dict(kind="avg" if avg else "max", window=window, window_size=kernel[0] * kernel[1], channels=c,
-                x_zero_point=zx, requant=requant, **_codes(x.quant))
+                x_zero_point=zx, requants=requants, pixel_classes=tuple(classes.reshape(-1).tolist()) if len(requants) > 1 else (),
+                **_codes(x.quant))
     return StageSpec("avgpool" if avg else "maxpool", node, (x,), _out_stream_shape(out),
                      quant_of(graph, node.outputs[0]), _build_pool, data)
 
@@ -384,7 +387,7 @@ def _global_pool(graph: Graph, node: Node, xs: list[Stream]) -> StageSpec:
     avg = node.op == "QGlobalAveragePool"
     data = dict(kind="avg" if avg else "max", window=None, window_size=h * w, channels=c,
                 x_zero_point=int(node.attr("x_zero_point", 0)) if avg else 0,
-                requant=node.attr("requants")[h * w] if avg else None, **_codes(x.quant))
+                requants=[node.attr("requants")[h * w]] if avg else [], pixel_classes=(), **_codes(x.quant))
     return StageSpec("gpool", node, (x,), (1, 1, c), quant_of(graph, node.outputs[0]), _build_pool, data)
 
 
@@ -396,12 +399,13 @@ def _pointwise(kind: str) -> Callable[[Graph, Node, list[Stream]], StageSpec]:
         if kind == "lut":
             q = x.quant
             rq = Requant(np.array([1]), np.array([0]), 0, q.qmin, q.qmax)
-            data = dict(kind="avg", window=None, window_size=1, channels=c, x_zero_point=0, requant=rq, **_codes(q))
+            data = dict(kind="avg", window=None, window_size=1, channels=c, x_zero_point=0, requants=[rq], pixel_classes=(),
+                        **_codes(q))
             spec = StageSpec(kind, node, (x,), x.shape, q, _build_pool, data)
             spec.lut = (tuple(int(v) for v in node.attr("table")), int(node.attr("in_qmin")), quant_of(graph, node.outputs[0]))
             return spec
         data = dict(kind="avg", window=None, window_size=1, channels=c, x_zero_point=int(node.attr("x_zero_point", 0)),
-                    requant=node.attr("requant"), **_codes(x.quant))
+                    requants=[node.attr("requant")], pixel_classes=(), **_codes(x.quant))
         return StageSpec(kind, node, (x,), x.shape, quant_of(graph, node.outputs[0]), _build_pool, data)
     return lower
 

@@ -18,7 +18,7 @@ conv       (WindowParams, MatVecParams, RequantParams)      1x1/stride 1/no pad:
 dwconv     (WindowParams, DepthwiseParams, RequantParams)   depthwise (group = C = M); as conv
 dense      (MatVecParams, RequantParams)                     one vector a pixel (``H = W = 1`` usually)
 maxpool    (WindowParams, PoolParams[max])                   ``pad_value`` = qmin
-avgpool    (WindowParams, PoolParams[avg])                   one window count (1/count in the requant)
+avgpool    (WindowParams, PoolParams[avg])                   1/count in the requant (per output pixel class: counts may differ)
 gpool      (PoolParams,)                                     global max/average: the whole map one window
 add        (EltwiseAddParams,)                               ``inputs = (a, b)``
 concat     (EltwiseConcatParams,)                            ``inputs = (a, b)``
