@@ -143,7 +143,7 @@ def test_over_budget_names_the_largest_stages_first():
                           "do not fit (use --weights external)")
     d = mm.to_dict()
     assert d["fits"] is False and d["used"]["DP16KD"] == 104 and d["available"]["DP16KD"] == 56
-    assert d["over_budget_stages"][0] == {"stage": "mv3", "blocks": 40}
+    assert d["over_budget_stages"][0] == {"stage": "mv3", "blocks": 40, "bits": 512 * 40 * 36}
     assert d["stages"][3]["memories"][0]["bits"] == 512 * 40 * 36
 
 

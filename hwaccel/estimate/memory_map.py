@@ -314,13 +314,18 @@ class MemoryMap:
         return (f"design needs {need}, {self.device} has {have}: stages "
                 f"{', '.join(f'{name} ({n})' for name, n in stages)} do not fit (use --weights external)")
 
+    def _stage_bits(self, stage: str) -> int:
+        """Memory bits of ``stage`` in the over-full block RAM kinds."""
+        return sum(s.bits(k) for s in self.stages if s.stage == stage for k in self.over)
+
     def to_dict(self) -> dict[str, Any]:
         kinds = sorted({p.kind for s in self.stages for p in s.placements} | set(self.available))
         return {"device": self.device, "method": "memory mapper (Yosys memory_libmap costs)", "fits": self.fits,
                 "message": self.message, "available": dict(self.available),
                 "used": {k: self.used(k) for k in kinds if k != LOGIC},
                 "bits": {k: sum(s.bits(k) for s in self.stages) for k in kinds},
-                "over": self.over, "over_budget_stages": [{"stage": s, "blocks": n} for s, n in self.over_budget_stages()],
+                "over": self.over, "over_budget_stages": [{"stage": s, "blocks": n, "bits": self._stage_bits(s)}
+                                       for s, n in self.over_budget_stages()],
                 "stages": [{"stage": s.stage, "blocks": {k: s.blocks(k) for k in kinds if s.blocks(k)},
                             "memories": [p.to_dict() for p in s.placements]} for s in self.stages]}
 
