@@ -138,6 +138,19 @@ def _small(case: str, rng: np.random.Generator) -> tuple[onnx.ModelProto, tuple[
         nodes.append(helper.make_node("AveragePool", ["a1"], ["a2"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1))
         nodes.append(helper.make_node("Flatten", ["a2"], ["f"], axis=1))
         flat, last = 4 * 4 * 4, "f"
+    elif case == "shuffle":  # ShuffleNet's unit: grouped 1x1 conv, channel shuffle (Reshape, Transpose, Reshape), depthwise
+        shape = (4, 5, 5)
+        add(_conv(rng, "g1", "input", "g1y", 4, 8, (1, 1), group=2))
+        relu("g1y", "g1r")
+        inits.append(numpy_helper.from_array(np.array([0, 2, 4, 5, 5], np.int64), "split"))
+        inits.append(numpy_helper.from_array(np.array([0, 8, 5, 5], np.int64), "joined"))
+        nodes.append(helper.make_node("Reshape", ["g1r", "split"], ["sp"]))
+        nodes.append(helper.make_node("Transpose", ["sp"], ["tr"], perm=[0, 2, 1, 3, 4]))
+        nodes.append(helper.make_node("Reshape", ["tr", "joined"], ["sh"]))
+        add(_conv(rng, "dw", "sh", "dwy", 8, 8, (3, 3), group=8, pads=[1, 1, 1, 1]))
+        add(_conv(rng, "g2", "dwy", "g2y", 8, 4, (1, 1), group=2))
+        nodes.append(helper.make_node("Flatten", ["g2y"], ["f"], axis=1))
+        flat, last = 4 * 25, "f"
     elif case == "avg_uneven":  # average pool whose border windows average fewer elements
         shape = (2, 6, 6)
         add(_conv(rng, "c1", "input", "c1y", 2, 4, (1, 1)))
@@ -155,7 +168,7 @@ def _small(case: str, rng: np.random.Generator) -> tuple[onnx.ModelProto, tuple[
     return model, shape
 
 
-SMALL = ["pad_grouped", "pools", "concat_transpose", "inception", "conv1d", "avgpool_exclude_pad"]
+SMALL = ["pad_grouped", "pools", "concat_transpose", "inception", "shuffle", "conv1d", "avgpool_exclude_pad"]
 
 
 def small_fixed(case: str) -> tuple[Graph, np.ndarray]:

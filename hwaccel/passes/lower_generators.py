@@ -40,7 +40,7 @@ from ..units.common import ceil_div
 from .lower_stages import StageSpec, Stream, _build_conv, _codes, _spatial, _weights_common, quant_of
 from .stream_layout import channels_last, same_order, stream_order, stream_shape
 
-__all__ = ["LOWER", "HWC_INPUTS", "UNROLL_WEIGHTS", "UNROLL_BELOW", "AxisPlan", "axis_plans", "channels_last_from_dense",
+__all__ = ["LOWER", "HWC_INPUTS", "UNROLL_WEIGHTS", "UNROLL_BELOW", "AxisPlan", "axis_plans", "channels_last_from_producer",
            "plan_weights", "polyphase_axis", "transpose_macs", "unrolled_axis"]
 
 UNROLL_WEIGHTS = 1 << 16  # an unrolled ConvTranspose holds at most this many non-zero weights
@@ -251,18 +251,27 @@ LOWER: dict[str, Callable[[Graph, Node, list[Stream]], Any]] = kernels("stage")
 HWC_INPUTS = ("QConvTranspose", "Resize", "Upsample")  # the ops of this module: their input streams channels last
 
 
-def channels_last_from_dense(graph: Graph, node: Node, producer: StageSpec | None, x: Stream) -> Stream:
-    """``x`` streaming channels last: as it is, or, when it is a dense stage's one vector viewed as
-    an image (a Linear before an Unflatten), with that stage's outputs permuted into HWC order
-    (its weight rows, bias and per-channel requant), if nothing else reads them."""
+def channels_last_from_producer(graph: Graph, node: Node, producer: StageSpec | None, x: Stream) -> Stream:
+    """``x`` streaming channels last: as it is, or with its producer's outputs permuted into HWC
+    order (the weight rows, bias and per-channel requant of a MatVec stage), if nothing else reads
+    them: a dense stage's one vector viewed as an image (a Linear before an Unflatten), or a conv's
+    pixels whose channels a shuffle (Reshape, Transpose, Reshape) reordered the same way in every pixel."""
     want = channels_last(x.logical)
-    if len(x.logical) < 2 or same_order(x.layout, want) or producer is None or producer.kind != "dense":
+    if len(x.logical) < 2 or same_order(x.layout, want) or producer is None or producer.kind not in ("dense", "conv"):
         return x
     produced = producer.node.outputs[0]
-    if producer.shape[:2] != (1, 1) or len(graph.consumers(produced)) != 1 or len(graph.consumers(node.inputs[0])) != 1:
+    if len(graph.consumers(produced)) != 1 or len(graph.consumers(node.inputs[0])) != 1:
         return x
     old = np.argsort(stream_order(x.layout))  # C-order index -> current stream position
     rows = old[stream_order(want)]
+    if producer.kind == "dense" and producer.shape[:2] != (1, 1):
+        return x
+    if producer.kind == "conv":  # the same channel order in every pixel, each pixel's channels in its own beats
+        c = producer.shape[2]
+        by_pixel = rows.reshape(-1, c) - (np.arange(rows.size // c) * c)[:, None]
+        if by_pixel.min() < 0 or by_pixel.max() >= c or np.any(by_pixel != by_pixel[0]):
+            return x
+        rows = by_pixel[0]
     d = producer.data
     d["weights"] = np.asarray(d["weights"])[rows]
     if d.get("bias") is not None:

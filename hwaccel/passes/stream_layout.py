@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import CompileError
 
-__all__ = ["Layout", "channels_last", "identity", "stream_order", "stream_shape", "transposed", "same_order"]
+__all__ = ["Layout", "channels_last", "identity", "stream_order", "stream_shape", "refined", "transposed", "same_order"]
 
 Layout = tuple[tuple[int, ...], tuple[int, ...]]
 
@@ -53,10 +53,36 @@ def stream_shape(layout: Layout) -> tuple[int, int, int]:
     return h, w, c
 
 
+def refined(layout: Layout, logical: tuple[int, ...]) -> Layout | None:
+    """``layout`` restated on ``logical``, a C-order reshape that splits each source axis into
+    consecutive axes (``(C, H, W)`` viewed as ``(g, C/g, H, W)``: a channel shuffle's first step);
+    None when ``logical`` does not split the source that way."""
+    source, axes = layout
+    groups: list[list[int]] = []
+    k = 0
+    for size in source:
+        group: list[int] = []
+        prod = 1
+        while k < len(logical) and (prod < size or not group):
+            prod *= logical[k]
+            group.append(k)
+            k += 1
+        if prod != size:
+            return None
+        groups.append(group)
+    if k != len(logical):
+        return None
+    return tuple(logical), tuple(i for a in axes for i in groups[a])
+
+
 def transposed(layout: Layout, logical: tuple[int, ...], perm: tuple[int, ...]) -> Layout:
     """The layout of ``x.transpose(perm)`` for a value ``x`` of shape ``logical`` laid out as ``layout``."""
+    if tuple(logical) != tuple(layout[0]):
+        split = refined(layout, tuple(logical))
+        if split is None:
+            raise CompileError(f"Transpose must act on a value in its source shape {layout[0]} or a split of its axes, "
+                               f"not on shape {logical}")
+        layout = split
     source, axes = layout
-    if tuple(logical) != tuple(source):
-        raise CompileError(f"Transpose must act on a value still in its source shape {source}, not on shape {logical}")
     inverse = tuple(int(i) for i in np.argsort(perm))
     return tuple(logical[p] for p in perm), tuple(inverse[a] for a in axes)

@@ -23,7 +23,7 @@ from ..golden.fixed import CODE_MOVERS
 from ..units.dataflow import INPUT, OUTPUT, Dataflow, Edge, Port, Stage
 from ..ir.graph import Graph
 from .fold_lanes import FoldTarget, choose_lanes
-from .lower_generators import HWC_INPUTS, LOWER, channels_last_from_dense
+from .lower_generators import HWC_INPUTS, LOWER, channels_last_from_producer
 from .lower_recurrent import fold_gather
 from .lower_stages import StageSpec, Stream, encoding_of, quant_of
 from .partition import Partition, partition
@@ -170,8 +170,8 @@ def lower_to_specs(graph: Graph, part: Partition) -> tuple[Stream, list[StageSpe
             raise CompileError(f"{graph.name}: node {node.name!r} ({node.op}) has no hardware unit")
         arity = {"QAdd": 2, "QConcat": len(node.inputs)}.get(node.op, 1)
         xs = [streams[v] for v in node.inputs[:arity]]
-        if node.op in HWC_INPUTS:
-            xs[0] = channels_last_from_dense(graph, node, by_name.get(xs[0].stage), xs[0])
+        if node.op in HWC_INPUTS + WINDOWED:  # a shuffled or unflattened input: its producer's outputs reorder
+            xs[0] = channels_last_from_producer(graph, node, by_name.get(xs[0].stage), xs[0])
         if node.op not in WINDOWED and any(any(x.pads) for x in xs):
             raise CompileError(f"{node.name}: a Pad must feed a convolution or pooling, not {node.op}")
         out = node.outputs[0]
