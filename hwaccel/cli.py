@@ -30,8 +30,9 @@ hwaccel: from a trained ONNX network to bit-exact fixed-point hardware.
   info      show a model's layers, shapes, parameters, MACs and which ops get hardware
   quantize  post-training quantization to a standard QDQ ONNX model (fixed point)
   run       run a model on inputs (.npy/.npz): float executor, golden integer model, onnxruntime
-  compile   compile a quantized model to streaming hardware (manifest, weights, Verilog)
-  simulate  cycle model of a compiled build: latency, interval, total cycles
+  compile   compile a quantized model to streaming hardware (manifest, weights, Verilog), or with
+            --weights external to an overlay whose weights stream from DDR (schedule estimate)
+  simulate  cycle model of a compiled build: latency, interval, total cycles; an overlay's DDR traffic
   verify    run a compiled build's RTL on inputs: bit-exact against golden, cycles against the model
   estimate  FPGA resources and post-route fmax (Yosys + nextpnr), ASIC area and energy (estimates)
   bench     one table: onnxruntime, hwaccel cpu/gpu (measured) against FPGA/ASIC (estimated)
@@ -136,7 +137,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     from .commands import compile as compile_cmd, simulate
     from .perf.memory import MEMORIES
 
-    p = add("compile", compile_cmd.run, "Compile a quantized network to a streaming dataflow build (manifest, weights, Verilog).")
+    p = add("compile", compile_cmd.run, "Compile a quantized network to a streaming dataflow build (manifest, weights, "
+                 "Verilog), checked against the part's block RAM; or, with --weights external, to an overlay: one shared MAC "
+                 "array, weights and spilled feature maps in external memory (a schedule estimate; its RTL is not generated yet).")
     p.add_argument("model", help="QDQ/QLinear ONNX file, or a float one with --calib")
     p.add_argument("--output", "-o", help="build directory to write (default: build/NAME)")
     goal = p.add_mutually_exclusive_group()
@@ -158,7 +161,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                         "memories (given, not fitting is an error), its DSP blocks and block RAM bound an overlay")
     p.add_argument("--force", action="store_true", help="replace an existing build directory")
 
-    p = add("simulate", simulate.run, "Cycle model of a compiled build: latency, interval, total cycles, MAC utilization.")
+    p = add("simulate", simulate.run, "Cycle model of a compiled build: latency, interval, total cycles, MAC utilization; "
+                 "for an overlay build its schedule per layer: cycles, external bytes, bandwidth needed, compute- or memory-bound.")
     p.add_argument("build", help="build directory written by `hwaccel compile`")
     p.add_argument("--batch", type=int, default=1, help="inputs fed back to back (default 1)")
     p.add_argument("--clock-mhz", type=float, default=None, help="clock for throughput (default: the compile clock)")
