@@ -43,6 +43,9 @@ def test_simulate_reports_the_schedule_of_the_compiled_array(overlay, capsys):
     assert got["bytes_per_inference"] == got["weight_bytes"] + got["activation_bytes"]
     assert {l["bound"] for l in got["layers"]} <= {"compute", "memory"}
     assert [l["name"] for l in got["layers"]] == [l.name for l in layers]
+    manifest = json.loads((out / "manifest.json").read_text())["external_memory"]
+    assert (out / manifest["file"]).stat().st_size == manifest["bytes"]
+    assert sum(r["weight_bytes"] + r["bias_bytes"] for r in manifest["regions"]) == got["weight_bytes"]
 
 
 def test_roofline_and_text(overlay, capsys):

@@ -151,3 +151,46 @@ def test_the_asic_estimate_of_an_overlay_counts_macs_and_dram_by_hand():
     assert est.energy_pj["multiply"] == pytest.approx(16 * 36 * 8 * 0.2 * (9 * 8 / 64) ** k)
     assert est.energy_pj["off_chip"] == pytest.approx(8 * 320 * DRAM_PJ_PER_BIT) and est.off_chip_bytes == 320
     assert est.interval_s == pytest.approx(r.cycles / 100e6)
+
+
+@pytest.mark.parametrize("bits", [8, 5])
+def test_the_ddr_image_holds_each_layers_codes_where_the_address_map_says(bits):
+    """A grouped conv, a depthwise conv and a dense layer: read back through the address map, every
+    conv's codes equal the fixed graph's weights in window order (kernel row, column, the group's
+    input channels), every dense row holds its weights (in stream order), biases as int32."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from dataflow_cases import _small
+    from hwaccel.frontend.onnx_import import import_model
+    from hwaccel.frontend.qdq import lower_model
+    from hwaccel.frontend.quantize import QuantConfig, quantize_graph
+    from hwaccel.passes.overlay_image import overlay_image, unpack_codes
+    from hwaccel.passes.overlay_layers import lowered_layers
+
+    rng = np.random.default_rng(5)
+    model, shape = _small("pad_grouped", rng)
+    qdq, _ = quantize_graph(import_model(model, "g"), {"input": rng.uniform(-1, 1, (32,) + shape).astype(np.float32)},
+                            QuantConfig(weight_bits=bits))
+    fixed = lower_model(qdq)
+    image, regions = overlay_image(fixed)
+    by_layer = {r["layer"]: r for r in regions}
+    kinds = set()
+    for layer, spec in lowered_layers(fixed):
+        if spec is None or layer.macs == 0:
+            continue
+        r = by_layer[layer.name]
+        assert r["offset"] % 4096 == 0 and r["bits"] == bits
+        got = unpack_codes(image[r["offset"]:r["offset"] + r["weight_bytes"]], bits, layer.n * layer.k).reshape(layer.n, layer.k)
+        w = np.asarray(fixed.initializers[spec.node.inputs[1]])
+        if spec.node.op == "QConv":  # (M, C/g, kh, kw) -> window order per output channel
+            want = w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+            np.testing.assert_array_equal(got, want)
+        else:  # MatMul (K, M): each output's column, read in stream order
+            np.testing.assert_array_equal(np.sort(got, axis=1), np.sort(w.T, axis=1))
+        bias = np.frombuffer(image[r["bias_offset"]:r["bias_offset"] + r["bias_bytes"]], "<i4")
+        has_bias = len(spec.node.inputs) > 2 and spec.node.inputs[2]
+        want_bias = np.asarray(fixed.initializers[spec.node.inputs[2]]).reshape(-1) if has_bias else np.zeros(layer.n)
+        np.testing.assert_array_equal(bias, want_bias)
+        kinds.add((layer.kind, layer.groups > 1))
+    assert kinds == {("conv", True), ("dwconv", True), ("dense", False)}

@@ -1,10 +1,11 @@
 """Overlay builds (``compile --weights external``): a network too large for a streaming design runs
 layer by layer on one shared array, weights from external memory (:mod:`hwaccel.perf.overlay`).
 
-What such a build holds today: the quantized model and a manifest with the chosen array, the
-memory, the part's budget and the schedule per layer (cycles, external bytes, bandwidth need,
-compute- or memory-bound). The overlay's RTL and its DDR image are not generated yet, so
-``verify`` and ``estimate`` refuse it; ``simulate`` reports its schedule.
+What such a build holds today: the quantized model, the external memory's weight image
+(:data:`DDR_IMAGE`, laid out as the array reads it, :mod:`hwaccel.passes.overlay_image`) and a
+manifest with its address map, the chosen array, the memory, the part's budget and the schedule
+per layer (cycles, external bytes, bandwidth need, compute- or memory-bound). The overlay's RTL is
+not generated yet, so ``verify`` and ``estimate --fpga`` refuse it; ``simulate`` reports its schedule.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from ..errors import CompileError, HwaccelError
 from ..estimate.budgets import Budget
 from ..estimate.devices import device, part_names
 from ..frontend.fixed_model import fixed_model
+from ..passes.overlay_image import overlay_image
 from ..passes.overlay_layers import overlay_layers
 from ..perf.memory import memory as memory_named
 from ..perf.overlay import LayerTraffic, OverlayReport, choose_array
 from .compiler import MODEL_FILE
 
-__all__ = ["PARTS", "DEFAULT_PART", "check_part", "REQUANT_MULTIPLIERS", "OverlayResult", "compile_overlay", "simulate_overlay", "onchip_bytes",
+__all__ = ["DDR_IMAGE", "PARTS", "DEFAULT_PART", "check_part", "REQUANT_MULTIPLIERS", "OverlayResult", "compile_overlay", "simulate_overlay", "onchip_bytes",
            "weights_fit_on_chip", "is_overlay", "format_overlay"]
 
 PARTS: tuple[str, ...] = tuple(part_names())
 DEFAULT_PART = "ecp5-85k"
+DDR_IMAGE = "ddr_weights.bin"  # the external memory's weight regions (passes/overlay_image.py), the manifest maps them
 REQUANT_MULTIPLIERS = 2  # a row's requantizer: a 32 x 16 product, two 18x18 (or 27x18) DSP blocks
 
 
@@ -80,12 +83,14 @@ def compile_overlay(model: str | os.PathLike[str], out: Path, *, calib: str | os
     limit = budget.dsp_blocks if multipliers is None else multipliers
     fixed, qdq = fixed_model(str(model), None if calib is None else str(calib))
     layers = overlay_layers(fixed)
+    image, regions = overlay_image(fixed)
     bits = max((int(n.attr("w_bits", 8)) for n in fixed.nodes if n.attr("w_bits") is not None), default=8)
     report = choose_array(layers, limit, onchip_bytes(part), port, weight_bits=bits, row_cost=REQUANT_MULTIPLIERS)
     manifest = {"architecture": "overlay", "name": fixed.name, "fpga": part, "multiplier_budget": limit,
                 "requant_multipliers_per_row": REQUANT_MULTIPLIERS, "overlay": report.to_dict(),
-                "note": "schedule estimate of perf/overlay.py; the overlay RTL and DDR image are not generated yet"}
-    files = write_plain_build(out, manifest, {MODEL_FILE: qdq}, force=force)
+                "external_memory": {"file": DDR_IMAGE, "bytes": len(image), "regions": regions},
+                "note": "schedule estimate of perf/overlay.py; the overlay's RTL is not generated yet"}
+    files = write_plain_build(out, manifest, {MODEL_FILE: qdq, DDR_IMAGE: image}, force=force)
     return OverlayResult(str(model), out, files, part, report)
 
 

@@ -27,7 +27,7 @@ from .lower_stages import StageSpec, Stream
 from .partition import is_hardware, partition
 from .to_dataflow import lower_to_specs
 
-__all__ = ["overlay_layers"]
+__all__ = ["overlay_layers", "lowered_layers", "BIAS_BYTES"]
 
 BIAS_BYTES = 4  # a bias is an int32 word in external memory
 
@@ -60,7 +60,13 @@ def _layer(spec: StageSpec) -> OverlayLayer:
 
 def overlay_layers(graph: Graph) -> list[OverlayLayer]:
     """The hardware of ``graph`` as overlay layers in execution order, host islands as ``host`` layers."""
+    return [layer for layer, _ in lowered_layers(graph)]
+
+
+def lowered_layers(graph: Graph) -> list[tuple[OverlayLayer, StageSpec | None]]:
+    """Each overlay layer with the stage spec it came from (None for a host layer)."""
     layers: list[OverlayLayer] = []
+    specs_of: list[StageSpec | None] = []
     pieces = _segments(graph)
     for k, (segment, island) in enumerate(pieces):
         prefix = f"s{k}." if len(pieces) > 1 else ""
@@ -70,13 +76,15 @@ def overlay_layers(graph: Graph) -> list[OverlayLayer]:
         for spec in specs:
             l = _layer(spec)
             layers.append(replace(l, name=names[spec.name], inputs=tuple(entry if t == "input" else names[t] for t in l.inputs)))
+            specs_of.append(spec)
         if island:  # its DequantizeLinear reads the codes of the segment's last layer, its QuantizeLinear writes codes
             last = layers[-1]
             ops = "+".join(n.op for n in island if n.op not in _QDQ) or "host"
             layers.append(OverlayLayer(f"host{k}.{ops}", "host", (last.name,), 0, 0, 0, 1, 0, 0,
                                        _bytes_of(graph, island[-1].outputs[0]), (last.out_bytes,)))
+            specs_of.append(None)
     assert all(l.kind not in MAC_KINDS or l.k > 0 for l in layers)
-    return layers
+    return list(zip(layers, specs_of))
 
 
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
