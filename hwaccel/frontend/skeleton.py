@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import onnx
@@ -70,7 +70,7 @@ def _from_cut(data: bytes, cut: Cut, where: str, parse: Callable[[bytes], onnx.M
     limits = Limits.from_env()
     taken: dict[int, tuple[onnx.TensorProto, np.ndarray]] = {}
     for piece in cut.tensors:
-        t = _parse_tensor(piece.fields, where)
+        t = _parse(piece.fields, where, onnx.TensorProto)
         raw = memoryview(data)[piece.start:piece.end]
         check_tensor(t, where, limits, raw)
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
@@ -82,22 +82,14 @@ def _from_cut(data: bytes, cut: Cut, where: str, parse: Callable[[bytes], onnx.M
     return Split(rest.skeleton, {t.name: array for t, array in taken.values()} | rest.weights, order)
 
 
-def _parse(data: bytes, where: str) -> onnx.ModelProto:
-    model = onnx.ModelProto()
+def _parse(data: bytes, where: str, message: type = onnx.ModelProto) -> Any:
+    """``data`` parsed as a ``message`` (a model, or one tensor); a parse error names ``where``."""
+    parsed = message()
     try:
-        model.ParseFromString(data)
+        parsed.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise ModelError(f"{where}: not a valid ONNX model (protobuf parse failed: {exc})") from None
-    return model
-
-
-def _parse_tensor(data: bytes, where: str) -> onnx.TensorProto:
-    t = onnx.TensorProto()
-    try:
-        t.ParseFromString(data)
-    except (DecodeError, RuntimeError, ValueError) as exc:
-        raise ModelError(f"{where}: not a valid ONNX model (protobuf parse failed: {exc})") from None
-    return t
+    return parsed
 
 
 def _declare(graph: onnx.GraphProto, tensors: list[onnx.TensorProto]) -> None:
