@@ -173,7 +173,7 @@ def test_the_ddr_image_holds_each_layers_codes_where_the_address_map_says(bits):
     qdq, _ = quantize_graph(import_model(model, "g"), {"input": rng.uniform(-1, 1, (32,) + shape).astype(np.float32)},
                             QuantConfig(weight_bits=bits))
     fixed = lower_model(qdq)
-    image, regions = overlay_image(fixed)
+    image, regions = overlay_image(lowered_layers(fixed))
     by_layer = {r["layer"]: r for r in regions}
     kinds = set()
     for layer, spec in lowered_layers(fixed):

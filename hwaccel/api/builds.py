@@ -14,6 +14,8 @@ from ..passes.fold_lanes import FoldTarget
 from ..perf.model import DIRECT_RUN_INPUTS, cycle_model
 from .compiler import Steps, build_name, compile_model, write_compiled
 from ..errors import CompileError
+from ..frontend.fixed_model import fixed_model
+from ..ir.graph import Graph
 from ..estimate.memory_map import map_memories
 from ..perf.memory import memory as memory_named
 from .overlay import DEFAULT_PART, OverlayResult, check_part, compile_overlay, is_overlay, simulate_overlay, weights_fit_on_chip
@@ -90,19 +92,24 @@ def compile(model: str | os.PathLike[str], output: str | os.PathLike[str] | None
         if target_fps is not None or luts is not None:
             raise HwaccelError(f"--weights {weights} takes --dsp or --multipliers as its budget, not --target-fps or --luts")
         memory_named(memory)  # a bad --memory is an error before any work
+        with named(str(model)):  # imported and quantized once, for the choice and the compile
+            lowered: tuple[Graph, bytes] | None = fixed_model(str(model), None if calib is None else str(calib))
+    else:
+        lowered = None
 
     def overlay() -> OverlayResult:
+        assert lowered is not None
         with named(str(model)):
-            return compile_overlay(model, out, calib=calib, memory=memory, part=part, multipliers=multipliers or dsp,
+            return compile_overlay(model, out, lowered=lowered, memory=memory, part=part, multipliers=multipliers or dsp,
                                    clock_mhz=clock_mhz, force=force)
 
-    if weights == "external" or weights == "auto" and not weights_fit_on_chip(str(model), None if calib is None else str(calib), part):
+    if lowered is not None and (weights == "external" or not weights_fit_on_chip(lowered[0], part)):
         return overlay()
     target = FoldTarget(fps=target_fps, dsp=dsp, luts=luts, multipliers=multipliers, clock_mhz=clock_mhz)
     steps = Steps(["import", "lower and fold", "FIFOs", "cycle model", "Verilog"], progress, f"compile {name}")
     try:
         with named(str(model)):
-            df, extra, cycles, qdq = compile_model(model, calib, target, name, steps)
+            df, extra, cycles, qdq = compile_model(model, calib, target, name, steps, lowered)
         placed = map_memories(df, part)
         if not placed.fits and weights == "auto":
             steps.close()

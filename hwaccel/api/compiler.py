@@ -10,6 +10,7 @@ from pathlib import Path
 from ..build_dir import write_build
 from ..errors import CompileError
 from ..frontend.fixed_model import fixed_model
+from ..ir.graph import Graph
 from ..units.dataflow import Dataflow
 from ..passes.fold_lanes import FoldTarget
 from ..passes.size_fifos import size_fifos
@@ -63,13 +64,15 @@ class Steps:
 
 
 def compile_model(model: str | os.PathLike[str], calib: str | os.PathLike[str] | None, target: FoldTarget,
-                  name: str, steps: Steps | None = None) -> tuple[Dataflow, dict, CycleReport, bytes]:
+                  name: str, steps: Steps | None = None,
+                  lowered: tuple[Graph, bytes] | None = None) -> tuple[Dataflow, dict, CycleReport, bytes]:
     """Compile ``model``; returns the dataflow, the manifest's extra sections, the batch-1 cycle
     report and the quantized model (to store in the build as :data:`MODEL_FILE`). ``steps``
-    shows progress: import, fold, FIFOs, cycle model."""
+    shows progress: import, fold, FIFOs, cycle model. ``lowered``: :func:`fixed_model`'s result
+    when the caller already has it."""
     steps = steps or Steps([], False, "")
     steps.start("import")
-    fixed, qdq = fixed_model(str(model), None if calib is None else str(calib))
+    fixed, qdq = lowered or fixed_model(str(model), None if calib is None else str(calib))
     steps.start("lower and fold")
     df = to_dataflow(fixed, target, name=name, fifos=False)
     steps.start("FIFOs")

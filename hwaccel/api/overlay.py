@@ -20,9 +20,9 @@ from ..build_dir import MANIFEST, read_manifest, write_plain_build
 from ..errors import CompileError, HwaccelError
 from ..estimate.budgets import Budget
 from ..estimate.devices import device, part_names
-from ..frontend.fixed_model import fixed_model
+from ..ir.graph import Graph
 from ..passes.overlay_image import overlay_image
-from ..passes.overlay_layers import overlay_layers
+from ..passes.overlay_layers import lowered_layers, overlay_layers
 from ..perf.memory import memory as memory_named
 from ..perf.overlay import LayerTraffic, OverlayReport, choose_array
 from .compiler import MODEL_FILE
@@ -53,9 +53,8 @@ def _part(part: str) -> Budget:
     return device(check_part(part)).budget
 
 
-def weights_fit_on_chip(model: str, calib: str | None, part: str) -> bool:
-    """``--weights auto``: whether the network's weights and biases alone fit the part's block RAM."""
-    fixed, _ = fixed_model(str(model), None if calib is None else str(calib))
+def weights_fit_on_chip(fixed: Graph, part: str) -> bool:
+    """``--weights auto``: whether the fixed-point network's weights and biases alone fit the part's block RAM."""
     return sum(l.weight_bytes for l in overlay_layers(fixed)) <= onchip_bytes(part)
 
 
@@ -74,16 +73,19 @@ class OverlayResult:
                 "fpga": self.part, **self.report.to_dict()}
 
 
-def compile_overlay(model: str | os.PathLike[str], out: Path, *, calib: str | os.PathLike[str] | None, memory: str,
+def compile_overlay(model: str | os.PathLike[str], out: Path, *, lowered: tuple[Graph, bytes], memory: str,
                     part: str, multipliers: int | None, clock_mhz: float, force: bool) -> OverlayResult:
-    """Schedule ``model`` on the fastest overlay array within ``part``'s multipliers (or ``multipliers``)
-    and block RAM, with ``memory`` (a preset or ``GBPS[,LATENCY_NS[,DATA_BYTES]]``), and write the build."""
+    """Schedule ``model`` (``lowered``: its fixed-point graph and QDQ file, from
+    :func:`~hwaccel.frontend.fixed_model.fixed_model`) on the fastest overlay array within ``part``'s
+    multipliers (or ``multipliers``) and block RAM, with ``memory`` (a preset or
+    ``GBPS[,LATENCY_NS[,DATA_BYTES]]``), and write the build."""
     budget = _part(part)
     port = memory_named(memory).port(clock_mhz)
     limit = budget.dsp_blocks if multipliers is None else multipliers
-    fixed, qdq = fixed_model(str(model), None if calib is None else str(calib))
-    layers = overlay_layers(fixed)
-    image, regions = overlay_image(fixed)
+    fixed, qdq = lowered
+    pairs = lowered_layers(fixed)
+    layers = [layer for layer, _ in pairs]
+    image, regions = overlay_image(pairs)
     bits = max((int(n.attr("w_bits", 8)) for n in fixed.nodes if n.attr("w_bits") is not None), default=8)
     report = choose_array(layers, limit, onchip_bytes(part), port, weight_bits=bits, row_cost=REQUANT_MULTIPLIERS)
     manifest = {"architecture": "overlay", "name": fixed.name, "fpga": part, "multiplier_budget": limit,

@@ -17,11 +17,10 @@ import math
 
 import numpy as np
 
-from ..ir.graph import Graph
 from ..perf.memory import AXI_BOUNDARY_BYTES
-from ..perf.overlay import MAC_KINDS
+from ..perf.overlay import MAC_KINDS, OverlayLayer
 from .lower_stages import StageSpec
-from .overlay_layers import BIAS_BYTES, lowered_layers
+from .overlay_layers import BIAS_BYTES
 
 __all__ = ["overlay_image", "layer_codes", "pack_codes", "unpack_codes"]
 
@@ -58,11 +57,12 @@ def unpack_codes(data: bytes, bits: int, count: int) -> np.ndarray:
     return np.where(values >= 1 << (bits - 1), values - (1 << bits), values)
 
 
-def overlay_image(graph: Graph) -> tuple[bytes, list[dict]]:
-    """The weight image of ``graph``'s overlay and its address map (one entry a MAC layer)."""
+def overlay_image(lowered: list[tuple[OverlayLayer, StageSpec | None]]) -> tuple[bytes, list[dict]]:
+    """The weight image of an overlay's layers (:func:`~.overlay_layers.lowered_layers`) and its address
+    map (one entry a MAC layer)."""
     image = bytearray()
     regions = []
-    for layer, spec in lowered_layers(graph):
+    for layer, spec in lowered:
         if spec is None or layer.kind not in MAC_KINDS:
             continue
         bits = int(spec.data["bits_w"])
