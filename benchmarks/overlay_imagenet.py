@@ -7,7 +7,7 @@ per-channel int8) and its hardware layers scheduled on:
   (19.2 GB/s) at 300 MHz, the Vitis AI DPU's setting on the ZCU102;
 * an ECP5-85k (156 18x18 multipliers, 208 DP16KD = 468 KB) with DDR3-1600 x16 (3.2 GB/s) at 100 MHz.
 
-A row of the array spends ``REQUANT_DSP`` multipliers on its requantizer (a 32 x 16 product), so
+A row of the array spends ``REQUANT_MULTIPLIERS`` (2) multipliers on its requantizer (a 32 x 16 product), so
 ``rows x (cols + 2)`` is within the part's multipliers. The multiplier bound is MACs / (array
 multipliers x clock). For scale, the DPU publishes 70.8 fps (one thread) and 164.7 fps (several)
 for ResNet-50 on three B4096 cores at 281 MHz (6,144 MACs a cycle), 17 % and 39 % of its bound
@@ -28,6 +28,8 @@ import onnx
 from common import RESULTS, write_json
 
 from hwaccel import api
+from hwaccel.api.overlay import REQUANT_MULTIPLIERS, onchip_bytes
+from hwaccel.estimate.devices import device
 from hwaccel.bench.roofline import roofline_png
 from hwaccel.errors import HwaccelError
 from hwaccel.frontend.fixed_model import fixed_model
@@ -36,10 +38,9 @@ from hwaccel.perf.memory import MEMORIES
 from hwaccel.perf.overlay import OverlayReport, choose_array
 
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
-REQUANT_DSP = 2
-TARGETS = {  # name: (multipliers, on-chip bytes, memory, clock MHz)
-    "zu9eg+ddr4-2400-x64": (2520, 912 * 36 * 1024 // 8, "ddr4-2400-x64", 300.0),
-    "ecp5-85k+ddr3-1600-x16": (156, 208 * 18 * 1024 // 8, "ddr3-1600-x16", 100.0),
+TARGETS = {  # name: (multipliers, on-chip bytes, memory, clock MHz), from the parts' budgets
+    f"{part}+{mem}": (device(part).budget.dsp_blocks, onchip_bytes(part), mem, clock)
+    for part, mem, clock in (("zu9eg", "ddr4-2400-x64", 300.0), ("ecp5-85k", "ddr3-1600-x16", 100.0))
 }
 
 
@@ -81,7 +82,7 @@ def main() -> int:
             row.update(layers=len(layers), gmacs=round(sum(l.macs for l in layers) / 1e9, 3),
                        weight_mbytes=round(sum(l.weight_bytes for l in layers) / 1e6, 2))
             for target, (mults, onchip, mem, clock) in TARGETS.items():
-                r = choose_array(layers, mults, onchip, MEMORIES[mem].port(clock), row_cost=REQUANT_DSP)
+                r = choose_array(layers, mults, onchip, MEMORIES[mem].port(clock), row_cost=REQUANT_MULTIPLIERS)
                 row[target] = _summary(r)
                 if name == "resnet50":
                     row[target]["layers"] = [{"name": l.name, "kind": l.kind, "cycles": l.cycles, "bound": l.bound,
@@ -92,7 +93,7 @@ def main() -> int:
             print(name, {t: (row[t]["array"], row[t]["fps"], row[t]["bound_fraction"]) for t in TARGETS})
     write_json("overlay_imagenet", {"targets": {k: {"multipliers": v[0], "onchip_bytes": v[1], "memory": v[2], "clock_mhz": v[3]}
                                                 for k, v in TARGETS.items()},
-                                    "requant_dsp_per_row": REQUANT_DSP, "models": results})
+                                    "requant_dsp_per_row": REQUANT_MULTIPLIERS, "models": results})
     return 0
 
 
